@@ -1,0 +1,151 @@
+//! Object ids: the blake3 hash of an object's signed bytes, shown as lowercase hex.
+//!
+//! People type any unique prefix of at least [`MIN_PREFIX_LEN`] hex characters, as with git.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{hex_lower, parse_hex_32};
+
+/// The shortest id prefix accepted from a person: 6 hex characters are 16 million values, enough
+/// to be unique in one node's store nearly always, and short enough to type.
+pub const MIN_PREFIX_LEN: usize = 6;
+
+/// Length of the short form used in logs and tables.
+const SHORT_LEN: usize = 12;
+
+/// Content address of an object (32-byte blake3 digest).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ObjectId(pub(crate) [u8; 32]);
+
+impl ObjectId {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        ObjectId(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The hash of `signed` (the exact bytes the signature covers).
+    pub(crate) fn of_signed_bytes(signed: &[u8]) -> Self {
+        ObjectId(*blake3::hash(signed).as_bytes())
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex_lower(&self.0)
+    }
+
+    /// The first 12 hex characters.
+    pub fn fmt_short(&self) -> String {
+        hex_lower(&self.0[..SHORT_LEN / 2])
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectId({})", self.fmt_short())
+    }
+}
+
+/// Why a string is not an id or id prefix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseIdError {
+    #[error("`{0}` is not a full object id (64 hex characters)")]
+    NotFull(String),
+    #[error("id prefix `{given}` is too short: type at least {min} hex characters")]
+    TooShort { given: String, min: usize },
+    #[error("id prefix `{0}` has characters that are not hex (0-9, a-f)")]
+    NotHex(String),
+}
+
+impl FromStr for ObjectId {
+    type Err = ParseIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        parse_hex_32(s)
+            .map(ObjectId)
+            .ok_or_else(|| ParseIdError::NotFull(s.to_owned()))
+    }
+}
+
+/// A prefix of an id's hex form, as a person types it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdPrefix {
+    /// Lowercase hex, at least [`MIN_PREFIX_LEN`] characters, at most 64.
+    hex: String,
+}
+
+impl IdPrefix {
+    /// The whole bytes the prefix fixes (an odd last nibble is left to [`Self::matches`]).
+    pub fn leading_bytes(&self) -> Vec<u8> {
+        let even = self.hex.len() / 2 * 2;
+        data_encoding::HEXLOWER
+            .decode(self.hex[..even].as_bytes())
+            .expect("validated as hex on parse")
+    }
+
+    pub fn matches(&self, id: &ObjectId) -> bool {
+        id.to_hex().starts_with(&self.hex)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.hex
+    }
+}
+
+impl FromStr for IdPrefix {
+    type Err = ParseIdError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let hex = s.trim().to_ascii_lowercase();
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) || hex.len() > 64 {
+            return Err(ParseIdError::NotHex(s.to_owned()));
+        }
+        if hex.len() < MIN_PREFIX_LEN {
+            return Err(ParseIdError::TooShort {
+                given: s.to_owned(),
+                min: MIN_PREFIX_LEN,
+            });
+        }
+        Ok(IdPrefix { hex })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_match_their_ids() {
+        let id = ObjectId::of_signed_bytes(b"x");
+        let hex = id.to_hex();
+        let odd: IdPrefix = hex[..7].parse().expect("valid");
+        assert!(odd.matches(&id));
+        assert_eq!(odd.leading_bytes(), id.as_bytes()[..3]);
+        let upper: IdPrefix = hex[..8].to_uppercase().parse().expect("valid");
+        assert!(upper.matches(&id));
+        assert_eq!(hex.parse::<ObjectId>().expect("full"), id);
+    }
+
+    #[test]
+    fn bad_prefixes_say_why() {
+        assert!(matches!(
+            "abc".parse::<IdPrefix>(),
+            Err(ParseIdError::TooShort { .. })
+        ));
+        assert!(matches!(
+            "abcxyz12".parse::<IdPrefix>(),
+            Err(ParseIdError::NotHex(_))
+        ));
+    }
+}

@@ -1,0 +1,222 @@
+//! Keys: the ed25519 secret a person's node signs with, and the public key that names them.
+//!
+//! The same secret also builds the node's libp2p identity, so the author of a listing is a dialable
+//! peer and its PeerId string (`12D3KooW…`) is the id people see.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
+
+/// An ed25519 secret key. Never printed; zeroed when dropped (ed25519-dalek's `zeroize` feature).
+pub struct SecretKey(SigningKey);
+
+impl SecretKey {
+    /// A fresh key from the operating system's random source.
+    pub fn generate() -> Self {
+        let mut seed = [0u8; 32];
+        getrandom::fill(&mut seed).expect("the operating system's random source is available");
+        let key = Self::from_seed(&seed);
+        seed.zeroize();
+        key
+    }
+
+    /// The key whose 32-byte seed is `seed` (deterministic: tests and key files use this).
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        SecretKey(SigningKey::from_bytes(seed))
+    }
+
+    /// The 32-byte seed. Handle with care: it is the whole identity.
+    pub fn to_seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.0.verifying_key().to_bytes())
+    }
+
+    /// Signs `message` (the caller adds the domain tag).
+    pub(crate) fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.0.sign(message).to_bytes()
+    }
+
+    /// The libp2p identity built from the same secret, for the node's swarm.
+    pub fn to_libp2p_keypair(&self) -> libp2p_identity::Keypair {
+        let mut seed = self.to_seed();
+        // `ed25519_from_bytes` zeroes the buffer it is given.
+        libp2p_identity::Keypair::ed25519_from_bytes(&mut seed)
+            .expect("any 32 bytes are a valid ed25519 secret")
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "SecretKey(<redacted>, public {})",
+            self.public().fmt_short()
+        )
+    }
+}
+
+/// An ed25519 public key: the author of objects and a party to negotiations.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PublicKey(pub(crate) [u8; 32]);
+
+impl PublicKey {
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        PublicKey(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Verifies an ed25519 signature with `verify_strict` (rejects small-order keys and
+    /// non-canonical signatures, so one message has one valid signature encoding per key).
+    pub(crate) fn verify_strict(&self, message: &[u8], signature: &[u8; 64]) -> bool {
+        let Ok(key) = VerifyingKey::from_bytes(&self.0) else {
+            return false;
+        };
+        let signature = ed25519_dalek::Signature::from_bytes(signature);
+        key.verify_strict(message, &signature).is_ok()
+    }
+
+    /// The libp2p PeerId string (`12D3KooW…`), the id people see and dial.
+    ///
+    /// Returns `None` for 32 bytes that are not a point on the curve (such keys never verify).
+    pub fn peer_id(&self) -> Option<libp2p_identity::PeerId> {
+        let key = libp2p_identity::ed25519::PublicKey::try_from_bytes(&self.0).ok()?;
+        Some(libp2p_identity::PublicKey::from(key).to_peer_id())
+    }
+
+    /// The public key inside a PeerId, if it is an ed25519 identity PeerId.
+    pub fn from_peer_id(peer: &libp2p_identity::PeerId) -> Option<Self> {
+        let key = libp2p_identity::PublicKey::try_decode_protobuf(peer_id_key_bytes(peer)?).ok()?;
+        let key = key.try_into_ed25519().ok()?;
+        Some(PublicKey(key.to_bytes()))
+    }
+
+    /// The first 10 characters of the lowercase hex form, for logs.
+    pub fn fmt_short(&self) -> String {
+        hex_lower(&self.0[..5])
+    }
+
+    pub fn to_hex(&self) -> String {
+        hex_lower(&self.0)
+    }
+}
+
+/// Inline ed25519 PeerIds are an identity multihash of the protobuf-encoded key: code 0x00, a
+/// length byte, then the key bytes.
+fn peer_id_key_bytes(peer: &libp2p_identity::PeerId) -> Option<&[u8]> {
+    let digest = peer.as_ref();
+    (digest.code() == 0).then(|| digest.digest())
+}
+
+impl fmt::Display for PublicKey {
+    /// The PeerId form; keys that are not on the curve fall back to hex.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.peer_id() {
+            Some(peer) => write!(f, "{peer}"),
+            None => write!(f, "{}", self.to_hex()),
+        }
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", self.fmt_short())
+    }
+}
+
+/// Why a string is not a public key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseKeyError {
+    #[error("`{0}` is neither a PeerId (12D3KooW…) nor 64 hex characters")]
+    Unrecognised(String),
+    #[error("`{0}` is a PeerId, but not of an ed25519 key")]
+    NotEd25519(String),
+}
+
+impl FromStr for PublicKey {
+    type Err = ParseKeyError;
+
+    /// Accepts the PeerId form or 64 hex characters.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(bytes) = parse_hex_32(s) {
+            return Ok(PublicKey(bytes));
+        }
+        let peer: libp2p_identity::PeerId = s
+            .parse()
+            .map_err(|_| ParseKeyError::Unrecognised(s.to_owned()))?;
+        PublicKey::from_peer_id(&peer).ok_or_else(|| ParseKeyError::NotEd25519(s.to_owned()))
+    }
+}
+
+pub(crate) fn hex_lower(bytes: &[u8]) -> String {
+    data_encoding::HEXLOWER.encode(bytes)
+}
+
+pub(crate) fn parse_hex_32(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let bytes = data_encoding::HEXLOWER_PERMISSIVE
+        .decode(s.as_bytes())
+        .ok()?;
+    bytes.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_id_round_trips_through_the_public_key() {
+        let key = SecretKey::from_seed(&[7; 32]);
+        let public = key.public();
+        let peer = public.peer_id().expect("valid key");
+        assert_eq!(peer, key.to_libp2p_keypair().public().to_peer_id());
+        assert!(peer.to_string().starts_with("12D3KooW"));
+        assert_eq!(PublicKey::from_peer_id(&peer), Some(public));
+        assert_eq!(
+            peer.to_string().parse::<PublicKey>().expect("parses"),
+            public
+        );
+        assert_eq!(
+            public.to_hex().parse::<PublicKey>().expect("parses"),
+            public
+        );
+    }
+
+    #[test]
+    fn secret_key_debug_does_not_leak() {
+        let key = SecretKey::from_seed(&[0xAB; 32]);
+        let shown = format!("{key:?}");
+        assert!(!shown.contains("abab"), "{shown}");
+        assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn signatures_verify_only_for_their_message() {
+        let key = SecretKey::from_seed(&[1; 32]);
+        let sig = key.sign(b"hello");
+        assert!(key.public().verify_strict(b"hello", &sig));
+        assert!(!key.public().verify_strict(b"hellp", &sig));
+        assert!(
+            !SecretKey::from_seed(&[2; 32])
+                .public()
+                .verify_strict(b"hello", &sig)
+        );
+    }
+
+    #[test]
+    fn garbage_is_not_a_key() {
+        assert!("nope".parse::<PublicKey>().is_err());
+        assert!("zz".repeat(32).parse::<PublicKey>().is_err());
+    }
+}

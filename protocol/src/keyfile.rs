@@ -1,0 +1,152 @@
+//! The identity key file: the 32-byte secret seed as 64 hex characters and a newline, mode 0600.
+//!
+//! Like ssh, a key file that group or others can read is refused: anyone who reads it can sign
+//! listings and accept deals as its owner.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use crate::identity::{SecretKey, parse_hex_32};
+
+/// Why the key file could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyFileError {
+    #[error("cannot read key file {path}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("cannot write key file {path}")]
+    Write { path: PathBuf, source: io::Error },
+    #[error(
+        "key file {path} is readable by others (mode {mode:o}); anyone who can read it can trade as you. \
+         Fix it with `chmod 600 {path}`"
+    )]
+    InsecurePermissions { path: PathBuf, mode: u32 },
+    #[error("key file {path} is not 64 hex characters; it is damaged or not a haggle key")]
+    Corrupt { path: PathBuf },
+}
+
+/// Loads the key at `path`, or creates one there (mode 0600) if there is none. Returns the key and
+/// whether it was created.
+pub fn load_or_create(path: &Path) -> Result<(SecretKey, bool), KeyFileError> {
+    match load(path) {
+        Ok(key) => Ok((key, false)),
+        Err(KeyFileError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            let key = SecretKey::generate();
+            save_new(path, &key)?;
+            Ok((key, true))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Loads the key at `path`, refusing a file that group or others may read.
+pub fn load(path: &Path) -> Result<SecretKey, KeyFileError> {
+    let read_err = |source| KeyFileError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let meta = fs::metadata(path).map_err(read_err)?;
+    check_permissions(path, &meta)?;
+    let text = Zeroizing::new(fs::read_to_string(path).map_err(read_err)?);
+    let seed = Zeroizing::new(
+        parse_hex_32(text.trim()).ok_or_else(|| KeyFileError::Corrupt {
+            path: path.to_owned(),
+        })?,
+    );
+    Ok(SecretKey::from_seed(&seed))
+}
+
+#[cfg(unix)]
+fn check_permissions(path: &Path, meta: &fs::Metadata) -> Result<(), KeyFileError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(KeyFileError::InsecurePermissions {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_permissions(_: &Path, _: &fs::Metadata) -> Result<(), KeyFileError> {
+    Ok(())
+}
+
+/// Writes `key` to a new file at `path` with mode 0600 and syncs it; fails if the file exists.
+pub fn save_new(path: &Path, key: &SecretKey) -> Result<(), KeyFileError> {
+    let write_err = |source| KeyFileError::Write {
+        path: path.to_owned(),
+        source,
+    };
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(write_err)?;
+    let text = Zeroizing::new(format!(
+        "{}\n",
+        data_encoding::HEXLOWER.encode(&key.to_seed())
+    ));
+    file.write_all(text.as_bytes()).map_err(write_err)?;
+    file.sync_all().map_err(write_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_then_loads_the_same_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("identity.key");
+        let (created, fresh) = load_or_create(&path).expect("created");
+        assert!(fresh);
+        let (loaded, fresh) = load_or_create(&path).expect("loaded");
+        assert!(!fresh);
+        assert_eq!(created.public(), loaded.public());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_a_key_others_can_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("identity.key");
+        load_or_create(&path).expect("created");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+        let err = load(&path).expect_err("refused");
+        assert!(matches!(
+            err,
+            KeyFileError::InsecurePermissions { mode: 0o644, .. }
+        ));
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+
+    #[test]
+    fn a_damaged_key_file_is_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("identity.key");
+        save_new(&path, &SecretKey::from_seed(&[3; 32])).expect("saved");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::write(&path, "not hex").expect("write");
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+        }
+        assert!(matches!(load(&path), Err(KeyFileError::Corrupt { .. })));
+    }
+}

@@ -1,0 +1,52 @@
+//! haggle's protocol: the signed objects people trade with, their wire encoding, and the rules
+//! that every node checks before it stores or forwards anything.
+//!
+//! No networking, no database and no async here: only keys, objects, validation and the thread
+//! rules, so that storage, the node and other implementations agree on one definition.
+//!
+//! ```
+//! use haggle_protocol::{Body, Envelope, Listing, ListingKind, ListingStatus, Location, Object,
+//!     Price, Currency, SecretKey, Timestamp, new_nonce};
+//! use std::time::Duration;
+//!
+//! let key = SecretKey::generate();
+//! let now = Timestamp::now();
+//! let listing = Listing {
+//!     nonce: new_nonce(), revision: 1, kind: ListingKind::Sell, status: ListingStatus::Active,
+//!     title: "Road bike, 56 cm".into(), description: "Steel frame, new tyres.".into(),
+//!     category: "vehicles/bikes".into(), tags: vec!["steel".into()],
+//!     price: Some(Price::new(12_000, Currency::new("EUR").unwrap())), quantity: 1,
+//!     location: Location { text: "Ghent".into(), geohash: None }, payment: vec!["cash".into()],
+//!     delivery: "pickup only".into(), expires_at: now.saturating_add(Duration::from_secs(86_400)),
+//! };
+//! let signed = Envelope::new(key.public(), Body::Listing(listing)).sign(&key, now).unwrap();
+//! let received = Object::decode_verify(signed.bytes(), now).unwrap();
+//! assert_eq!(received.id(), signed.id());
+//! ```
+
+pub mod deal;
+pub mod id;
+pub mod identity;
+pub mod keyfile;
+pub mod limits;
+pub mod listing;
+pub mod negotiation;
+pub mod object;
+pub mod price;
+pub mod thread;
+pub mod time;
+
+pub use deal::{Deal, DealError};
+pub use id::{IdPrefix, MIN_PREFIX_LEN, ObjectId, ParseIdError};
+pub use identity::{ParseKeyError, PublicKey, SecretKey};
+pub use keyfile::KeyFileError;
+pub use limits::ValidationError;
+pub use listing::{Listing, ListingKey, ListingKind, ListingStatus, Location, new_nonce};
+pub use negotiation::{Accept, Counter, Decline, Offer, Reply, Terms, Withdraw};
+pub use object::{
+    Body, DOMAIN, DecodeError, Envelope, MAX_OBJECT_SIZE, Object, ObjectKind, PROTOCOL_VERSION,
+    SignError, Verified,
+};
+pub use price::{Currency, CurrencyError, Period, Price};
+pub use thread::{ThreadError, ThreadState, ThreadView};
+pub use time::Timestamp;

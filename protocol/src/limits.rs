@@ -1,0 +1,369 @@
+//! Validation: every limit an object must meet, checked when it is signed and when it is decoded.
+//! Each error names the field and the limit it broke.
+
+use std::time::Duration;
+
+use crate::listing::{Listing, ListingKind, ListingStatus};
+use crate::negotiation::{Reply, Terms};
+use crate::object::{Body, Envelope};
+use crate::price::{MAX_AMOUNT, Price};
+use crate::time::Timestamp;
+
+/// How far in the future `created_at` may be: clocks on home machines drift, but an object dated
+/// further ahead would sort before everything published in the meantime.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+/// Longest lifetime of a listing or proposal: long enough for slow sales, short enough that
+/// abandoned listings leave every node's disk by themselves.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+pub const MAX_TITLE_CHARS: usize = 140;
+pub const MAX_DESCRIPTION_BYTES: usize = 8 * 1024;
+pub const MAX_TAGS: usize = 16;
+pub const MAX_TAG_CHARS: usize = 32;
+pub const MAX_CATEGORY_CHARS: usize = 128;
+pub const MAX_CATEGORY_DEPTH: usize = 8;
+pub const MAX_LOCATION_CHARS: usize = 140;
+pub const MAX_GEOHASH_CHARS: usize = 12;
+pub const MAX_PAYMENT_METHODS: usize = 8;
+pub const MAX_PAYMENT_CHARS: usize = 32;
+pub const MAX_DELIVERY_CHARS: usize = 280;
+pub const MAX_MESSAGE_BYTES: usize = 2 * 1024;
+/// Largest quantity in a listing or proposal.
+pub const MAX_QUANTITY: u32 = 1_000_000;
+
+/// Why an object breaks a rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValidationError {
+    #[error("object is {size} bytes, over the {max}-byte limit")]
+    ObjectTooLarge { size: usize, max: usize },
+    #[error("{field} is {len} long, over the limit of {max}")]
+    TooLong {
+        field: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error("{field} has {count} entries, over the limit of {max}")]
+    TooMany {
+        field: &'static str,
+        count: usize,
+        max: usize,
+    },
+    #[error("{field} must not be empty")]
+    Empty { field: &'static str },
+    #[error("{field} contains a control character")]
+    ControlCharacter { field: &'static str },
+    #[error("category `{0}` is not a path of lowercase segments like `vehicles/bikes`")]
+    BadCategory(String),
+    #[error("geohash `{0}` is not a geohash (base32 digits 0-9 b-z without a, i, l, o)")]
+    BadGeohash(String),
+    #[error("currency `{0}` is not a currency code")]
+    BadCurrency(String),
+    #[error("{field} amount {amount} is over the limit of {max}")]
+    AmountTooLarge {
+        field: &'static str,
+        amount: u64,
+        max: u64,
+    },
+    #[error("{field} quantity {quantity} is outside 1..={max}")]
+    BadQuantity {
+        field: &'static str,
+        quantity: u32,
+        max: u32,
+    },
+    #[error("created_at {created_at} is more than 5 minutes ahead of this node's clock ({now})")]
+    FromTheFuture {
+        created_at: Timestamp,
+        now: Timestamp,
+    },
+    #[error("expires_at {expires_at} is not after created_at {created_at}")]
+    ExpiresBeforeCreation {
+        expires_at: Timestamp,
+        created_at: Timestamp,
+    },
+    #[error("expires_at {expires_at} is more than 90 days after created_at {created_at}")]
+    ExpiresTooLate {
+        expires_at: Timestamp,
+        created_at: Timestamp,
+    },
+    #[error("a {0} listing needs a price")]
+    PriceRequired(ListingKind),
+    #[error("a {0} listing has no price")]
+    PriceNotAllowed(ListingKind),
+    #[error("a rental's price needs a period (per hour, day, week or month)")]
+    PeriodRequired,
+    #[error("a {0} listing's price has no period; only rentals and services do")]
+    PeriodNotAllowed(ListingKind),
+    #[error("listing revision must be at least 1")]
+    ZeroRevision,
+    #[error("a negotiation message is addressed to its own author")]
+    SelfAddressed,
+}
+
+/// Checks every context-free rule of `envelope` against the clock `now`.
+pub fn validate(envelope: &Envelope, now: Timestamp) -> Result<(), ValidationError> {
+    let created_at = envelope.created_at;
+    if created_at > now.saturating_add(MAX_CLOCK_SKEW) {
+        return Err(ValidationError::FromTheFuture { created_at, now });
+    }
+    match &envelope.body {
+        Body::Listing(listing) => validate_listing(listing, created_at),
+        Body::Offer(offer) => {
+            if offer.to == envelope.author {
+                return Err(ValidationError::SelfAddressed);
+            }
+            validate_terms(&offer.terms, created_at)?;
+            text(
+                &offer.message,
+                "message",
+                MAX_MESSAGE_BYTES,
+                Len::Bytes,
+                Lines::Many,
+            )
+        }
+        Body::Counter(counter) => {
+            validate_reply(&counter.reply, envelope)?;
+            validate_terms(&counter.terms, created_at)?;
+            text(
+                &counter.message,
+                "message",
+                MAX_MESSAGE_BYTES,
+                Len::Bytes,
+                Lines::Many,
+            )
+        }
+        Body::Accept(accept) => validate_reply(&accept.reply, envelope),
+        Body::Decline(decline) => {
+            validate_reply(&decline.reply, envelope)?;
+            text(
+                &decline.message,
+                "message",
+                MAX_MESSAGE_BYTES,
+                Len::Bytes,
+                Lines::Many,
+            )
+        }
+        Body::Withdraw(withdraw) => {
+            validate_reply(&withdraw.reply, envelope)?;
+            text(
+                &withdraw.message,
+                "message",
+                MAX_MESSAGE_BYTES,
+                Len::Bytes,
+                Lines::Many,
+            )
+        }
+    }
+}
+
+fn validate_listing(l: &Listing, created_at: Timestamp) -> Result<(), ValidationError> {
+    if l.revision == 0 {
+        return Err(ValidationError::ZeroRevision);
+    }
+    non_empty(&l.title, "title")?;
+    text(&l.title, "title", MAX_TITLE_CHARS, Len::Chars, Lines::One)?;
+    text(
+        &l.description,
+        "description",
+        MAX_DESCRIPTION_BYTES,
+        Len::Bytes,
+        Lines::Many,
+    )?;
+    validate_category(&l.category)?;
+    list(&l.tags, "tags", MAX_TAGS, MAX_TAG_CHARS)?;
+    list(
+        &l.payment,
+        "payment",
+        MAX_PAYMENT_METHODS,
+        MAX_PAYMENT_CHARS,
+    )?;
+    text(
+        &l.location.text,
+        "location",
+        MAX_LOCATION_CHARS,
+        Len::Chars,
+        Lines::One,
+    )?;
+    if let Some(geohash) = &l.location.geohash {
+        validate_geohash(geohash)?;
+    }
+    text(
+        &l.delivery,
+        "delivery",
+        MAX_DELIVERY_CHARS,
+        Len::Chars,
+        Lines::One,
+    )?;
+    validate_expiry(l.expires_at, created_at)?;
+    let closed = l.status == ListingStatus::Closed;
+    // A tombstone may say none are left; a live listing has something to trade.
+    if !(closed && l.quantity == 0) {
+        quantity(l.quantity, "quantity")?;
+    }
+    match (&l.price, l.kind) {
+        (None, ListingKind::Sell | ListingKind::Service | ListingKind::Rental) => {
+            Err(ValidationError::PriceRequired(l.kind))
+        }
+        (Some(_), ListingKind::Giveaway) => Err(ValidationError::PriceNotAllowed(l.kind)),
+        (None, _) => Ok(()),
+        (Some(price), kind) => {
+            validate_price(price, "price")?;
+            match (price.per, kind) {
+                (None, ListingKind::Rental) => Err(ValidationError::PeriodRequired),
+                (Some(_), ListingKind::Sell | ListingKind::Wanted) => {
+                    Err(ValidationError::PeriodNotAllowed(kind))
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+fn validate_reply(reply: &Reply, envelope: &Envelope) -> Result<(), ValidationError> {
+    if reply.to == envelope.author {
+        return Err(ValidationError::SelfAddressed);
+    }
+    Ok(())
+}
+
+fn validate_terms(terms: &Terms, created_at: Timestamp) -> Result<(), ValidationError> {
+    quantity(terms.quantity, "terms quantity")?;
+    validate_price(&terms.price, "terms price")?;
+    validate_expiry(terms.expires_at, created_at)
+}
+
+fn validate_price(price: &Price, field: &'static str) -> Result<(), ValidationError> {
+    if !price.currency.is_valid() {
+        return Err(ValidationError::BadCurrency(
+            price.currency.as_str().to_owned(),
+        ));
+    }
+    if price.amount > MAX_AMOUNT {
+        return Err(ValidationError::AmountTooLarge {
+            field,
+            amount: price.amount,
+            max: MAX_AMOUNT,
+        });
+    }
+    Ok(())
+}
+
+fn validate_expiry(expires_at: Timestamp, created_at: Timestamp) -> Result<(), ValidationError> {
+    if expires_at <= created_at {
+        return Err(ValidationError::ExpiresBeforeCreation {
+            expires_at,
+            created_at,
+        });
+    }
+    if expires_at > created_at.saturating_add(MAX_LIFETIME) {
+        return Err(ValidationError::ExpiresTooLate {
+            expires_at,
+            created_at,
+        });
+    }
+    Ok(())
+}
+
+fn quantity(quantity: u32, field: &'static str) -> Result<(), ValidationError> {
+    if quantity == 0 || quantity > MAX_QUANTITY {
+        return Err(ValidationError::BadQuantity {
+            field,
+            quantity,
+            max: MAX_QUANTITY,
+        });
+    }
+    Ok(())
+}
+
+fn validate_category(category: &str) -> Result<(), ValidationError> {
+    text(
+        category,
+        "category",
+        MAX_CATEGORY_CHARS,
+        Len::Chars,
+        Lines::One,
+    )?;
+    let segments: Vec<&str> = category.split('/').collect();
+    let segment_ok = |s: &&str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    if segments.len() > MAX_CATEGORY_DEPTH || !segments.iter().all(segment_ok) {
+        return Err(ValidationError::BadCategory(category.to_owned()));
+    }
+    Ok(())
+}
+
+fn validate_geohash(geohash: &str) -> Result<(), ValidationError> {
+    const ALPHABET: &[u8] = b"0123456789bcdefghjkmnpqrstuvwxyz";
+    let ok = !geohash.is_empty()
+        && geohash.len() <= MAX_GEOHASH_CHARS
+        && geohash.bytes().all(|b| ALPHABET.contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::BadGeohash(geohash.to_owned()))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Len {
+    Chars,
+    Bytes,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Lines {
+    One,
+    /// Newlines and tabs allowed (descriptions and messages).
+    Many,
+}
+
+fn non_empty(s: &str, field: &'static str) -> Result<(), ValidationError> {
+    if s.trim().is_empty() {
+        Err(ValidationError::Empty { field })
+    } else {
+        Ok(())
+    }
+}
+
+fn text(
+    s: &str,
+    field: &'static str,
+    max: usize,
+    unit: Len,
+    lines: Lines,
+) -> Result<(), ValidationError> {
+    let len = match unit {
+        Len::Chars => s.chars().count(),
+        Len::Bytes => s.len(),
+    };
+    if len > max {
+        return Err(ValidationError::TooLong { field, len, max });
+    }
+    let allowed = |c: char| lines == Lines::Many && (c == '\n' || c == '\t');
+    if s.chars().any(|c| c.is_control() && !allowed(c)) {
+        return Err(ValidationError::ControlCharacter { field });
+    }
+    Ok(())
+}
+
+fn list(
+    items: &[String],
+    field: &'static str,
+    max_items: usize,
+    max_chars: usize,
+) -> Result<(), ValidationError> {
+    if items.len() > max_items {
+        return Err(ValidationError::TooMany {
+            field,
+            count: items.len(),
+            max: max_items,
+        });
+    }
+    for item in items {
+        non_empty(item, field)?;
+        text(item, field, max_chars, Len::Chars, Lines::One)?;
+    }
+    Ok(())
+}

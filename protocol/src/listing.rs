@@ -1,0 +1,161 @@
+//! Listings: what people offer, want, rent out or give away.
+//!
+//! A listing is identified by its [`ListingKey`] (author + random nonce) and replaced by revisions:
+//! a higher revision replaces a lower one, and a `Closed` revision is a signed tombstone.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{PublicKey, hex_lower};
+use crate::price::Price;
+use crate::time::Timestamp;
+
+/// What sort of listing this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ListingKind {
+    /// Goods for sale.
+    Sell,
+    /// A wanted ad: the author wants to buy; sellers make offers to them.
+    Wanted,
+    /// Work offered, at a fixed price or per period.
+    Service,
+    /// Something rented out per period.
+    Rental,
+    /// Free to whoever asks.
+    Giveaway,
+}
+
+impl ListingKind {
+    pub const ALL: [ListingKind; 5] = [
+        ListingKind::Sell,
+        ListingKind::Wanted,
+        ListingKind::Service,
+        ListingKind::Rental,
+        ListingKind::Giveaway,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListingKind::Sell => "sell",
+            ListingKind::Wanted => "wanted",
+            ListingKind::Service => "service",
+            ListingKind::Rental => "rental",
+            ListingKind::Giveaway => "giveaway",
+        }
+    }
+}
+
+impl std::str::FromStr for ListingKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ListingKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "`{s}` is not a listing kind: use sell, wanted, service, rental or giveaway"
+                )
+            })
+    }
+}
+
+impl fmt::Display for ListingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether a listing revision is live or a tombstone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ListingStatus {
+    Active,
+    /// Retracted or sold out. Kept and synced so the listing stays gone everywhere.
+    Closed,
+}
+
+/// Where the thing is: free text, and optionally a geohash for distance filters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Location {
+    pub text: String,
+    pub geohash: Option<String>,
+}
+
+/// One revision of a listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Listing {
+    /// Random, chosen once per listing; with the author it makes the [`ListingKey`].
+    pub nonce: [u8; 16],
+    /// Starts at 1; each update, renewal or retraction is the next number.
+    pub revision: u32,
+    pub kind: ListingKind,
+    pub status: ListingStatus,
+    pub title: String,
+    pub description: String,
+    /// Slash-separated path of lowercase segments, e.g. `vehicles/bikes`.
+    pub category: String,
+    pub tags: Vec<String>,
+    /// Required for sell, service and rental (rental with a period); none for giveaways; optional
+    /// (a budget) for wanted ads.
+    pub price: Option<Price>,
+    /// How many are available (sell, rental, giveaway) or wanted. Zero only on a closed revision.
+    pub quantity: u32,
+    pub location: Location,
+    /// Accepted ways to pay, e.g. `cash`, `sepa`, `btc`.
+    pub payment: Vec<String>,
+    /// Delivery terms in free text, e.g. `pickup only` or `ships EU, 8 EUR`.
+    pub delivery: String,
+    pub expires_at: Timestamp,
+}
+
+/// Names a listing across its revisions.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ListingKey {
+    pub author: PublicKey,
+    pub nonce: [u8; 16],
+}
+
+impl ListingKey {
+    /// `author (32) || nonce (16)`: the form used as a database key.
+    pub fn to_bytes(&self) -> [u8; 48] {
+        let mut out = [0u8; 48];
+        out[..32].copy_from_slice(self.author.as_bytes());
+        out[32..].copy_from_slice(&self.nonce);
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8; 48]) -> Self {
+        let mut author = [0u8; 32];
+        author.copy_from_slice(&bytes[..32]);
+        let mut nonce = [0u8; 16];
+        nonce.copy_from_slice(&bytes[32..]);
+        ListingKey {
+            author: PublicKey::from_bytes(author),
+            nonce,
+        }
+    }
+}
+
+impl fmt::Debug for ListingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "ListingKey({}/{})",
+            self.author.fmt_short(),
+            hex_lower(&self.nonce)
+        )
+    }
+}
+
+impl fmt::Display for ListingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.author.to_hex(), hex_lower(&self.nonce))
+    }
+}
+
+/// A fresh random listing nonce.
+pub fn new_nonce() -> [u8; 16] {
+    let mut nonce = [0u8; 16];
+    getrandom::fill(&mut nonce).expect("the operating system's random source is available");
+    nonce
+}

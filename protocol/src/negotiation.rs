@@ -1,0 +1,71 @@
+//! Negotiation messages: offers, counters, acceptances, declines and withdrawals between two
+//! parties. Each reply names the thread (the offer's id) and the message it answers (`prev`), so a
+//! thread is a hash-linked chain.
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::ObjectId;
+use crate::identity::PublicKey;
+use crate::price::Price;
+use crate::time::Timestamp;
+
+/// What one side proposes: how many, at what price (for the whole quantity), until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Terms {
+    pub quantity: u32,
+    pub price: Price,
+    /// After this the proposal can no longer be accepted or countered.
+    pub expires_at: Timestamp,
+}
+
+/// Opens a thread: made to the listing's author (a buyer to a seller, or a seller to the author of
+/// a wanted ad).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    /// Object id of the listing revision the offer was made on.
+    pub listing: ObjectId,
+    /// The listing's author.
+    pub to: PublicKey,
+    pub terms: Terms,
+    pub message: String,
+}
+
+/// The part every reply shares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// Id of the offer that opened the thread.
+    pub thread: ObjectId,
+    /// Id of the message this one answers.
+    pub prev: ObjectId,
+    /// The other party.
+    pub to: PublicKey,
+}
+
+/// New terms in answer to the other party's terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counter {
+    pub reply: Reply,
+    pub terms: Terms,
+    pub message: String,
+}
+
+/// Accepts exactly the terms of `reply.prev`, which the other party proposed. With them it makes a
+/// Deal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accept {
+    pub reply: Reply,
+}
+
+/// Refuses the other party's terms and ends the thread.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decline {
+    pub reply: Reply,
+    pub message: String,
+}
+
+/// Takes back one's own terms (`reply.prev`) and ends the thread.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Withdraw {
+    pub reply: Reply,
+    pub message: String,
+}

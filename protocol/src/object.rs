@@ -1,0 +1,356 @@
+//! The signed envelope every object travels in, its wire encoding, and verification.
+//!
+//! Wire form: `signed || signature`, where `signed` is the bincode (standard config) encoding of an
+//! [`Envelope`] and `signature` is 64 bytes of ed25519 over `DOMAIN || signed`. The object id is the
+//! blake3 hash of `DOMAIN || signed`. The signature and the id cover exactly the bytes that travel;
+//! nothing is re-encoded to verify. A decoder also re-encodes what it decoded and rejects the object
+//! if the bytes differ, so one object has exactly one encoding and one id.
+
+use std::ops::Deref;
+
+use bincode::config::{self, Configuration, Limit, LittleEndian, Varint};
+use serde::{Deserialize, Serialize};
+
+use crate::id::ObjectId;
+use crate::identity::{PublicKey, SecretKey};
+use crate::limits::{self, ValidationError};
+use crate::listing::{Listing, ListingKey};
+use crate::negotiation::{Accept, Counter, Decline, Offer, Reply, Terms, Withdraw};
+use crate::time::Timestamp;
+
+/// The version this code writes and the only one it reads.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Domain tag prefixed to the signed bytes, so a haggle signature can never be replayed as a
+/// signature over some other protocol's message.
+pub const DOMAIN: &[u8] = b"haggle/v1\0";
+
+/// Largest whole object on the wire (envelope and signature).
+pub const MAX_OBJECT_SIZE: usize = 64 * 1024;
+
+/// Length of the ed25519 signature that ends every object.
+pub const SIGNATURE_LEN: usize = 64;
+
+/// bincode's standard configuration (little endian, varint integers), limited to the object size
+/// so that no length prefix in hostile input can make the decoder allocate more than that.
+type WireConfig = Configuration<LittleEndian, Varint, Limit<MAX_OBJECT_SIZE>>;
+
+fn wire_config() -> WireConfig {
+    config::standard().with_limit::<MAX_OBJECT_SIZE>()
+}
+
+/// Everything an author signs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub version: u16,
+    pub author: PublicKey,
+    pub created_at: Timestamp,
+    pub body: Body,
+}
+
+/// The object kinds. The variant index is the kind's number on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    Listing(Listing),
+    Offer(Offer),
+    Counter(Counter),
+    Accept(Accept),
+    Decline(Decline),
+    Withdraw(Withdraw),
+}
+
+/// The kind of an object, without its fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    Listing,
+    Offer,
+    Counter,
+    Accept,
+    Decline,
+    Withdraw,
+}
+
+impl ObjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObjectKind::Listing => "listing",
+            ObjectKind::Offer => "offer",
+            ObjectKind::Counter => "counter",
+            ObjectKind::Accept => "accept",
+            ObjectKind::Decline => "decline",
+            ObjectKind::Withdraw => "withdraw",
+        }
+    }
+
+    /// Public objects are gossiped to and stored by everyone; the rest go only to the other party.
+    pub fn is_public(self) -> bool {
+        self == ObjectKind::Listing
+    }
+}
+
+impl Body {
+    pub fn kind(&self) -> ObjectKind {
+        match self {
+            Body::Listing(_) => ObjectKind::Listing,
+            Body::Offer(_) => ObjectKind::Offer,
+            Body::Counter(_) => ObjectKind::Counter,
+            Body::Accept(_) => ObjectKind::Accept,
+            Body::Decline(_) => ObjectKind::Decline,
+            Body::Withdraw(_) => ObjectKind::Withdraw,
+        }
+    }
+
+    /// The reply header of a negotiation reply.
+    pub fn reply(&self) -> Option<&Reply> {
+        match self {
+            Body::Counter(c) => Some(&c.reply),
+            Body::Accept(a) => Some(&a.reply),
+            Body::Decline(d) => Some(&d.reply),
+            Body::Withdraw(w) => Some(&w.reply),
+            Body::Listing(_) | Body::Offer(_) => None,
+        }
+    }
+
+    /// The terms an offer or counter proposes.
+    pub fn terms(&self) -> Option<&Terms> {
+        match self {
+            Body::Offer(o) => Some(&o.terms),
+            Body::Counter(c) => Some(&c.terms),
+            _ => None,
+        }
+    }
+
+    /// The party a negotiation message is addressed to.
+    pub fn recipient(&self) -> Option<PublicKey> {
+        match self {
+            Body::Offer(o) => Some(o.to),
+            _ => self.reply().map(|r| r.to),
+        }
+    }
+}
+
+impl Envelope {
+    /// A version-1 envelope by `author`, created now.
+    pub fn new(author: PublicKey, body: Body) -> Self {
+        Envelope {
+            version: PROTOCOL_VERSION,
+            author,
+            created_at: Timestamp::now(),
+            body,
+        }
+    }
+
+    /// Validates, encodes and signs. `now` is the clock the limits are checked against.
+    pub fn sign(self, key: &SecretKey, now: Timestamp) -> Result<Verified<Object>, SignError> {
+        if self.author != key.public() {
+            return Err(SignError::WrongKey);
+        }
+        limits::validate(&self, now)?;
+        let signed = encode_envelope(&self)?;
+        let message = signing_message(&signed);
+        let signature = key.sign(&message);
+        let id = ObjectId::of_signed_bytes(&message);
+        let mut bytes = signed;
+        bytes.extend_from_slice(&signature);
+        if bytes.len() > MAX_OBJECT_SIZE {
+            return Err(SignError::Invalid(ValidationError::ObjectTooLarge {
+                size: bytes.len(),
+                max: MAX_OBJECT_SIZE,
+            }));
+        }
+        Ok(Verified(Object {
+            id,
+            envelope: self,
+            bytes,
+        }))
+    }
+}
+
+fn encode_envelope(envelope: &Envelope) -> Result<Vec<u8>, SignError> {
+    bincode::serde::encode_to_vec(envelope, wire_config()).map_err(SignError::Encode)
+}
+
+/// A decoded object with its wire bytes and id. Not necessarily verified: see [`Verified`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Object {
+    id: ObjectId,
+    envelope: Envelope,
+    bytes: Vec<u8>,
+}
+
+impl Object {
+    /// Decodes, checks the encoding is canonical, verifies the signature and validates every
+    /// limit against the clock `now`. The only way to get a [`Verified`] object from bytes.
+    pub fn decode_verify(bytes: &[u8], now: Timestamp) -> Result<Verified<Object>, DecodeError> {
+        let (object, message) = Self::decode_parts(bytes)?;
+        let (_, signature) = split(bytes)?;
+        let signature: &[u8; SIGNATURE_LEN] = signature.try_into().expect("split gives 64 bytes");
+        if !object.envelope.author.verify_strict(&message, signature) {
+            return Err(DecodeError::BadSignature);
+        }
+        limits::validate(&object.envelope, now)?;
+        Ok(Verified(object))
+    }
+
+    /// Decodes without checking the signature or limits: for bytes this node verified before it
+    /// stored them, and for tools. Still bounded by the size limit and never panics.
+    pub fn decode_unverified(bytes: &[u8]) -> Result<Object, DecodeError> {
+        Self::decode_parts(bytes).map(|(object, _)| object)
+    }
+
+    /// The decoded object and the message its signature covers.
+    fn decode_parts(bytes: &[u8]) -> Result<(Object, Vec<u8>), DecodeError> {
+        let (signed, _) = split(bytes)?;
+        let (envelope, read): (Envelope, usize) =
+            bincode::serde::decode_from_slice(signed, wire_config())
+                .map_err(DecodeError::Malformed)?;
+        if read != signed.len() {
+            return Err(DecodeError::TrailingBytes {
+                extra: signed.len() - read,
+            });
+        }
+        if envelope.version != PROTOCOL_VERSION {
+            return Err(DecodeError::UnsupportedVersion(envelope.version));
+        }
+        let canonical = bincode::serde::encode_to_vec(&envelope, wire_config())
+            .map_err(|_| DecodeError::NonCanonical)?;
+        if canonical != signed {
+            return Err(DecodeError::NonCanonical);
+        }
+        let message = signing_message(signed);
+        let id = ObjectId::of_signed_bytes(&message);
+        Ok((
+            Object {
+                id,
+                envelope,
+                bytes: bytes.to_vec(),
+            },
+            message,
+        ))
+    }
+
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+
+    pub fn envelope(&self) -> &Envelope {
+        &self.envelope
+    }
+
+    pub fn author(&self) -> PublicKey {
+        self.envelope.author
+    }
+
+    pub fn created_at(&self) -> Timestamp {
+        self.envelope.created_at
+    }
+
+    pub fn body(&self) -> &Body {
+        &self.envelope.body
+    }
+
+    pub fn kind(&self) -> ObjectKind {
+        self.envelope.body.kind()
+    }
+
+    /// The wire bytes (what was signed, then the signature).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn listing(&self) -> Option<&Listing> {
+        match &self.envelope.body {
+            Body::Listing(l) => Some(l),
+            _ => None,
+        }
+    }
+
+    pub fn listing_key(&self) -> Option<ListingKey> {
+        self.listing().map(|l| ListingKey {
+            author: self.author(),
+            nonce: l.nonce,
+        })
+    }
+
+    /// When the object stops being valid: a listing's or a proposal's expiry. Other replies do not
+    /// expire on their own (they live as long as their thread).
+    pub fn expires_at(&self) -> Option<Timestamp> {
+        match &self.envelope.body {
+            Body::Listing(l) => Some(l.expires_at),
+            body => body.terms().map(|t| t.expires_at),
+        }
+    }
+}
+
+/// `DOMAIN || signed`: what the signature and the id cover.
+fn signing_message(signed: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(DOMAIN.len() + signed.len());
+    message.extend_from_slice(DOMAIN);
+    message.extend_from_slice(signed);
+    message
+}
+
+fn split(bytes: &[u8]) -> Result<(&[u8], &[u8]), DecodeError> {
+    if bytes.len() > MAX_OBJECT_SIZE {
+        return Err(DecodeError::TooLarge {
+            size: bytes.len(),
+            max: MAX_OBJECT_SIZE,
+        });
+    }
+    if bytes.len() <= SIGNATURE_LEN {
+        return Err(DecodeError::TooShort { size: bytes.len() });
+    }
+    Ok(bytes.split_at(bytes.len() - SIGNATURE_LEN))
+}
+
+/// An object whose signature and limits were checked. Only [`Object::decode_verify`] and
+/// [`Envelope::sign`] make one, so unverified data cannot reach storage or the network by accident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified<T>(T);
+
+impl<T> Verified<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> Deref for Verified<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Why bytes were not accepted as an object.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    #[error("object is {size} bytes, over the {max}-byte limit")]
+    TooLarge { size: usize, max: usize },
+    #[error("object is {size} bytes, too short to hold an envelope and a signature")]
+    TooShort { size: usize },
+    #[error("object is not a valid envelope encoding")]
+    Malformed(#[source] bincode::error::DecodeError),
+    #[error("object has {extra} bytes after its envelope")]
+    TrailingBytes { extra: usize },
+    #[error("object encoding is not canonical")]
+    NonCanonical,
+    #[error("object has protocol version {0}; this node reads version {PROTOCOL_VERSION}")]
+    UnsupportedVersion(u16),
+    #[error("signature does not verify for the object's author")]
+    BadSignature,
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+}
+
+/// Why an envelope could not be signed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignError {
+    #[error("the envelope's author is not the signing key's public key")]
+    WrongKey,
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("could not encode the envelope")]
+    Encode(#[source] bincode::error::EncodeError),
+}

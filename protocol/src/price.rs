@@ -1,0 +1,184 @@
+//! Prices: integer minor units with a currency code, and the period rentals and services charge by.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A currency code: 3 to 5 ASCII uppercase letters or digits, starting with a letter
+/// (ISO 4217 codes such as `EUR`, and common ones outside it such as `BTC` or `USDT`).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Currency(String);
+
+/// Why a string is not a currency code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a currency code: use 3 to 5 capital letters or digits, such as EUR or BTC")]
+pub struct CurrencyError(pub String);
+
+impl Currency {
+    pub fn new(code: &str) -> Result<Self, CurrencyError> {
+        let ok = (3..=5).contains(&code.len())
+            && code.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if ok {
+            Ok(Currency(code.to_owned()))
+        } else {
+            Err(CurrencyError(code.to_owned()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub(crate) fn is_valid(&self) -> bool {
+        Currency::new(&self.0).is_ok()
+    }
+
+    /// Minor units per major unit, for display: 100 for most, 1 for currencies without cents,
+    /// 10^8 for bitcoin-like codes.
+    pub fn minor_per_major(&self) -> u64 {
+        match self.0.as_str() {
+            "JPY" | "KRW" | "ISK" | "CLP" | "VND" | "HUF" => 1,
+            "BTC" | "LTC" => 100_000_000,
+            _ => 100,
+        }
+    }
+}
+
+impl FromStr for Currency {
+    type Err = CurrencyError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Currency::new(&s.to_ascii_uppercase())
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Currency({})", self.0)
+    }
+}
+
+/// What a rental or service price is charged per.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Period {
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+impl Period {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Hour => "hour",
+            Period::Day => "day",
+            Period::Week => "week",
+            Period::Month => "month",
+        }
+    }
+}
+
+impl FromStr for Period {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "hour" => Ok(Period::Hour),
+            "day" => Ok(Period::Day),
+            "week" => Ok(Period::Week),
+            "month" => Ok(Period::Month),
+            other => Err(format!(
+                "`{other}` is not a period: use hour, day, week or month"
+            )),
+        }
+    }
+}
+
+/// The largest amount accepted: 10^15 minor units is far beyond any real trade and keeps sums of a
+/// few amounts far from overflow.
+pub const MAX_AMOUNT: u64 = 1_000_000_000_000_000;
+
+/// An amount in minor units (cents) of a currency, optionally per period.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Price {
+    pub amount: u64,
+    pub currency: Currency,
+    pub per: Option<Period>,
+}
+
+impl Price {
+    pub fn new(amount: u64, currency: Currency) -> Self {
+        Price {
+            amount,
+            currency,
+            per: None,
+        }
+    }
+
+    pub fn per(mut self, period: Period) -> Self {
+        self.per = Some(period);
+        self
+    }
+}
+
+impl fmt::Display for Price {
+    /// `120.00 EUR`, `15.00 EUR/day`, `3000 JPY`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let unit = self.currency.minor_per_major();
+        let digits = unit.ilog10() as usize;
+        if digits == 0 {
+            write!(f, "{} {}", self.amount, self.currency)?;
+        } else {
+            write!(
+                f,
+                "{}.{:0digits$} {}",
+                self.amount / unit,
+                self.amount % unit,
+                self.currency
+            )?;
+        }
+        if let Some(per) = self.per {
+            write!(f, "/{}", per.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eur() -> Currency {
+        Currency::new("EUR").expect("valid")
+    }
+
+    #[test]
+    fn prices_format_with_their_minor_units() {
+        assert_eq!(Price::new(12_050, eur()).to_string(), "120.50 EUR");
+        assert_eq!(
+            Price::new(1_500, eur()).per(Period::Day).to_string(),
+            "15.00 EUR/day"
+        );
+        let jpy = Currency::new("JPY").expect("valid");
+        assert_eq!(Price::new(3000, jpy).to_string(), "3000 JPY");
+        let btc = Currency::new("BTC").expect("valid");
+        assert_eq!(Price::new(150_000, btc).to_string(), "0.00150000 BTC");
+    }
+
+    #[test]
+    fn currency_codes_are_checked() {
+        assert!(Currency::new("USDT").is_ok());
+        assert!("eur".parse::<Currency>().is_ok());
+        for bad in ["", "EU", "EURO12", "1EU", "E-R", "eur"] {
+            assert!(Currency::new(bad).is_err(), "{bad}");
+        }
+    }
+}

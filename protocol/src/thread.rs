@@ -1,0 +1,264 @@
+//! Thread rules: which replies are valid, and what state a thread is in.
+//!
+//! A thread starts with an Offer to a listing's author. Every reply names the thread and the
+//! message it answers (`prev`), which must be an Offer or Counter (terms):
+//! - Counter, Accept and Decline answer the *other* party's terms; Accept and Counter only before
+//!   those terms expire.
+//! - Withdraw takes back one's *own* terms.
+//!
+//! Crossing messages: both sides may answer the same message at once (a buyer withdraws the offer
+//! while the seller accepts it). The state is then decided the same way on every node, whatever
+//! order the messages arrived in: among valid replies to the same message, Accept wins over
+//! Withdraw, Withdraw over Decline, Decline over Counter, and between two replies of one kind the
+//! lower id wins. An Accept sent before the Withdraw arrived therefore makes a deal: the terms
+//! stood when they were accepted.
+
+use std::collections::HashMap;
+
+use crate::id::ObjectId;
+use crate::identity::PublicKey;
+use crate::listing::ListingStatus;
+use crate::negotiation::Terms;
+use crate::object::{Body, Object, ObjectKind};
+use crate::time::Timestamp;
+
+/// Most messages one thread may hold: a long haggle is a dozen; this bounds what one party can
+/// make another's node store and what a Deal carries.
+pub const MAX_THREAD_MESSAGES: usize = 32;
+
+/// Where a negotiation stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum ThreadState {
+    /// The offer awaits an answer.
+    Open,
+    /// Counter-terms await an answer.
+    Countered,
+    /// Terms were accepted: there is a Deal.
+    Accepted,
+    Declined,
+    Withdrawn,
+    /// The latest terms expired unanswered.
+    Expired,
+}
+
+impl ThreadState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThreadState::Open => "open",
+            ThreadState::Countered => "countered",
+            ThreadState::Accepted => "accepted",
+            ThreadState::Declined => "declined",
+            ThreadState::Withdrawn => "withdrawn",
+            ThreadState::Expired => "expired",
+        }
+    }
+
+    /// No further message can change the thread.
+    pub fn is_final(self) -> bool {
+        !matches!(self, ThreadState::Open | ThreadState::Countered)
+    }
+}
+
+/// Why a negotiation message does not fit its thread.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ThreadError {
+    #[error("the offer's listing is not the listing it was checked against")]
+    ListingMismatch,
+    #[error("an offer must be addressed to the listing's author")]
+    NotToListingAuthor,
+    #[error("the listing is closed")]
+    ListingClosed,
+    #[error("the offer asks for {asked}, but the listing has {available}")]
+    QuantityOverListing { asked: u32, available: u32 },
+    #[error("the message was made after its listing expired")]
+    ListingExpired,
+    #[error("expected a {expected} but got a {got}")]
+    WrongKind {
+        expected: &'static str,
+        got: &'static str,
+    },
+    #[error("the reply names a different thread")]
+    WrongThread,
+    #[error("the reply does not answer the message it was checked against")]
+    WrongPrev,
+    #[error("the reply's author is not a party to the thread")]
+    NotAParty,
+    #[error("the reply is not addressed to the other party")]
+    WrongRecipient,
+    #[error("only terms (an offer or counter) can be answered")]
+    PrevHasNoTerms,
+    #[error("a {0} must answer the other party's terms")]
+    OwnTerms(&'static str),
+    #[error("a withdraw can only take back one's own terms")]
+    OthersTerms,
+    #[error("the terms expired before this reply was made")]
+    TermsExpired,
+}
+
+/// Checks an offer against the listing revision it names.
+pub fn check_offer(listing: &Object, offer: &Object) -> Result<(), ThreadError> {
+    let Body::Offer(o) = offer.body() else {
+        return Err(wrong_kind("offer", offer));
+    };
+    let Some(l) = listing.listing() else {
+        return Err(wrong_kind("listing", listing));
+    };
+    if o.listing != listing.id() {
+        return Err(ThreadError::ListingMismatch);
+    }
+    if o.to != listing.author() {
+        return Err(ThreadError::NotToListingAuthor);
+    }
+    if l.status == ListingStatus::Closed {
+        return Err(ThreadError::ListingClosed);
+    }
+    if offer.created_at() > l.expires_at {
+        return Err(ThreadError::ListingExpired);
+    }
+    if o.terms.quantity > l.quantity {
+        return Err(ThreadError::QuantityOverListing {
+            asked: o.terms.quantity,
+            available: l.quantity,
+        });
+    }
+    Ok(())
+}
+
+/// Checks `reply` against the thread's `offer` and the message `prev` it answers. The caller makes
+/// sure `prev` is the offer or a message already accepted into the same thread.
+pub fn check_reply(offer: &Object, prev: &Object, reply: &Object) -> Result<(), ThreadError> {
+    let Body::Offer(o) = offer.body() else {
+        return Err(wrong_kind("offer", offer));
+    };
+    let Some(r) = reply.body().reply() else {
+        return Err(wrong_kind("reply", reply));
+    };
+    if r.thread != offer.id() {
+        return Err(ThreadError::WrongThread);
+    }
+    if r.prev != prev.id() {
+        return Err(ThreadError::WrongPrev);
+    }
+    let (a, b) = (offer.author(), o.to);
+    let other = match reply.author() {
+        x if x == a => b,
+        x if x == b => a,
+        _ => return Err(ThreadError::NotAParty),
+    };
+    if r.to != other {
+        return Err(ThreadError::WrongRecipient);
+    }
+    let Some(terms) = prev.body().terms() else {
+        return Err(ThreadError::PrevHasNoTerms);
+    };
+    let own_terms = prev.author() == reply.author();
+    match reply.kind() {
+        ObjectKind::Withdraw if !own_terms => Err(ThreadError::OthersTerms),
+        ObjectKind::Withdraw => Ok(()),
+        kind if own_terms => Err(ThreadError::OwnTerms(kind.as_str())),
+        ObjectKind::Accept | ObjectKind::Counter if reply.created_at() > terms.expires_at => {
+            Err(ThreadError::TermsExpired)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn wrong_kind(expected: &'static str, got: &Object) -> ThreadError {
+    ThreadError::WrongKind {
+        expected,
+        got: got.kind().as_str(),
+    }
+}
+
+/// The resolved state of a thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadView {
+    /// The thread id: the offer's id.
+    pub thread: ObjectId,
+    /// The winning chain of message ids, from the offer to the latest.
+    pub chain: Vec<ObjectId>,
+    pub state: ThreadState,
+    /// The latest terms on the table (or the accepted ones).
+    pub terms: Terms,
+    /// Who proposed those terms.
+    pub proposer: PublicKey,
+    /// The author of the listing the offer was made to.
+    pub listing_author: PublicKey,
+    /// Who made the offer.
+    pub offerer: PublicKey,
+}
+
+impl ThreadView {
+    /// Id of the latest message on the winning chain: what a new reply answers.
+    pub fn head(&self) -> ObjectId {
+        *self.chain.last().expect("a chain holds at least the offer")
+    }
+}
+
+/// Order of precedence among replies to the same message (lower wins).
+fn precedence(kind: ObjectKind) -> u8 {
+    match kind {
+        ObjectKind::Accept => 0,
+        ObjectKind::Withdraw => 1,
+        ObjectKind::Decline => 2,
+        _ => 3,
+    }
+}
+
+/// Resolves a thread from its offer and replies that each passed [`check_reply`] (others are
+/// ignored). `now` decides whether unanswered terms have expired. Returns `None` if `offer` is not
+/// an offer.
+pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<ThreadView> {
+    let Body::Offer(o) = offer.body() else {
+        return None;
+    };
+    let mut children: HashMap<ObjectId, Vec<&Object>> = HashMap::new();
+    for reply in replies {
+        if let Some(r) = reply.body().reply() {
+            children.entry(r.prev).or_default().push(reply);
+        }
+    }
+    let mut chain = vec![offer.id()];
+    let mut terms = o.terms.clone();
+    let mut proposer = offer.author();
+    let mut state = ThreadState::Open;
+    let mut head = offer;
+    while chain.len() < MAX_THREAD_MESSAGES {
+        let winner = children.get(&head.id()).and_then(|kids| {
+            kids.iter()
+                .filter(|k| check_reply(offer, head, k).is_ok())
+                .min_by_key(|k| (precedence(k.kind()), k.id()))
+                .copied()
+        });
+        let Some(next) = winner else { break };
+        chain.push(next.id());
+        state = match next.body() {
+            Body::Counter(c) => {
+                terms = c.terms.clone();
+                proposer = next.author();
+                ThreadState::Countered
+            }
+            Body::Accept(_) => ThreadState::Accepted,
+            Body::Decline(_) => ThreadState::Declined,
+            Body::Withdraw(_) => ThreadState::Withdrawn,
+            Body::Listing(_) | Body::Offer(_) => unreachable!("check_reply admits replies only"),
+        };
+        if state.is_final() {
+            break;
+        }
+        head = next;
+    }
+    if !state.is_final() && now > terms.expires_at {
+        state = ThreadState::Expired;
+    }
+    Some(ThreadView {
+        thread: offer.id(),
+        chain,
+        state,
+        terms,
+        proposer,
+        listing_author: o.to,
+        offerer: offer.author(),
+    })
+}
