@@ -25,6 +25,8 @@
 //! ```
 
 pub mod deal;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
 pub mod id;
 pub mod identity;
 pub mod keyfile;

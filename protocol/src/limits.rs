@@ -367,3 +367,166 @@ fn list(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{DAY, T0, key, listing, rental};
+    use crate::listing::ListingKind;
+    use crate::object::Envelope;
+
+    fn check(l: Listing) -> Result<(), ValidationError> {
+        let env = Envelope {
+            created_at: T0,
+            ..Envelope::new(key(1).public(), Body::Listing(l))
+        };
+        validate(&env, T0)
+    }
+
+    #[test]
+    fn fixture_listings_are_valid() {
+        check(listing("Road bike")).expect("sell");
+        check(rental("Hedge trimmer")).expect("rental");
+    }
+
+    #[test]
+    fn each_rule_names_its_field() {
+        let cases: Vec<(Listing, &str)> = vec![
+            (
+                Listing {
+                    title: " ".into(),
+                    ..listing("x")
+                },
+                "title must not be empty",
+            ),
+            (
+                Listing {
+                    title: "a\u{7}b".into(),
+                    ..listing("x")
+                },
+                "title contains a control",
+            ),
+            (
+                Listing {
+                    tags: vec!["t".into(); MAX_TAGS + 1],
+                    ..listing("x")
+                },
+                "tags has 17 entries",
+            ),
+            (
+                Listing {
+                    tags: vec!["t".repeat(MAX_TAG_CHARS + 1)],
+                    ..listing("x")
+                },
+                "tags is 33 long",
+            ),
+            (
+                Listing {
+                    category: "Vehicles".into(),
+                    ..listing("x")
+                },
+                "category `Vehicles`",
+            ),
+            (
+                Listing {
+                    category: "a//b".into(),
+                    ..listing("x")
+                },
+                "category `a//b`",
+            ),
+            (
+                Listing {
+                    quantity: 0,
+                    ..listing("x")
+                },
+                "quantity 0",
+            ),
+            (
+                Listing {
+                    revision: 0,
+                    ..listing("x")
+                },
+                "revision",
+            ),
+            (
+                Listing {
+                    price: None,
+                    ..listing("x")
+                },
+                "a sell listing needs a price",
+            ),
+            (
+                Listing {
+                    kind: ListingKind::Giveaway,
+                    ..listing("x")
+                },
+                "a giveaway listing has no price",
+            ),
+            (
+                Listing {
+                    price: Some(crate::fixtures::eur(1)),
+                    ..rental("x")
+                },
+                "needs a period",
+            ),
+            (
+                Listing {
+                    expires_at: T0,
+                    ..listing("x")
+                },
+                "not after created_at",
+            ),
+            (
+                Listing {
+                    expires_at: T0.saturating_add(91 * DAY),
+                    ..listing("x")
+                },
+                "more than 90 days",
+            ),
+            (
+                Listing {
+                    location: crate::listing::Location {
+                        text: "x".into(),
+                        geohash: Some("abc".into()),
+                    },
+                    ..listing("x")
+                },
+                "geohash `abc`",
+            ),
+        ];
+        for (l, want) in cases {
+            let err = check(l).expect_err(want);
+            assert!(
+                err.to_string().contains(want),
+                "wanted `{want}`, got `{err}`"
+            );
+        }
+    }
+
+    #[test]
+    fn tombstones_may_have_no_quantity_and_giveaways_no_price() {
+        check(Listing {
+            status: crate::listing::ListingStatus::Closed,
+            quantity: 0,
+            ..listing("x")
+        })
+        .expect("tombstone");
+        check(Listing {
+            kind: ListingKind::Giveaway,
+            price: None,
+            ..listing("x")
+        })
+        .expect("giveaway");
+        check(Listing {
+            kind: ListingKind::Wanted,
+            price: None,
+            ..listing("x")
+        })
+        .expect("wanted without budget");
+        check(Listing {
+            expires_at: T0.saturating_add(90 * DAY),
+            ..listing("x")
+        })
+        .expect("exactly 90 days");
+    }
+}

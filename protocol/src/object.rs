@@ -354,3 +354,174 @@ pub enum SignError {
     #[error("could not encode the envelope")]
     Encode(#[source] bincode::error::EncodeError),
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fixtures::{self, T0, key, listing, sign};
+    use crate::limits::{MAX_DESCRIPTION_BYTES, MAX_TITLE_CHARS};
+
+    #[test]
+    fn signed_objects_round_trip() {
+        let obj = sign(&key(1), Body::Listing(listing("Road bike")));
+        let back = Object::decode_verify(obj.bytes(), T0).expect("verifies");
+        assert_eq!(back, obj);
+        assert_eq!(back.id(), obj.id());
+        assert_eq!(
+            back.listing_key().expect("a listing").author,
+            key(1).public()
+        );
+    }
+
+    #[test]
+    fn every_single_byte_change_is_detected() {
+        let obj = sign(&key(1), Body::Listing(listing("Road bike")));
+        for i in 0..obj.bytes().len() {
+            let mut bytes = obj.bytes().to_vec();
+            bytes[i] ^= 0x01;
+            assert!(
+                Object::decode_verify(&bytes, T0).is_err(),
+                "flipping a bit of byte {i} went unnoticed"
+            );
+        }
+    }
+
+    #[test]
+    fn signing_with_someone_elses_key_fails() {
+        let env = Envelope {
+            created_at: T0,
+            ..Envelope::new(key(1).public(), Body::Listing(listing("x")))
+        };
+        assert!(matches!(env.sign(&key(2), T0), Err(SignError::WrongKey)));
+    }
+
+    #[test]
+    fn a_signature_by_another_key_is_rejected() {
+        let obj = sign(&key(1), Body::Listing(listing("Road bike")));
+        let other = sign(&key(2), Body::Listing(listing("Road bike")));
+        let mut forged = obj.bytes()[..obj.bytes().len() - SIGNATURE_LEN].to_vec();
+        forged.extend_from_slice(&other.bytes()[other.bytes().len() - SIGNATURE_LEN..]);
+        assert!(matches!(
+            Object::decode_verify(&forged, T0),
+            Err(DecodeError::BadSignature)
+        ));
+    }
+
+    #[test]
+    fn trailing_and_missing_bytes_are_rejected() {
+        let obj = sign(&key(1), Body::Listing(listing("Road bike")));
+        let mut longer = obj.bytes().to_vec();
+        longer.insert(longer.len() - SIGNATURE_LEN, 0);
+        assert!(Object::decode_verify(&longer, T0).is_err());
+        assert!(matches!(
+            Object::decode_verify(&[0; 10], T0),
+            Err(DecodeError::TooShort { size: 10 })
+        ));
+        let huge = vec![0u8; MAX_OBJECT_SIZE + 1];
+        assert!(matches!(
+            Object::decode_verify(&huge, T0),
+            Err(DecodeError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn objects_from_the_future_are_rejected_but_small_skew_is_fine() {
+        let at = T0.saturating_add(std::time::Duration::from_secs(4 * 60));
+        let obj = fixtures::sign_at(&key(1), Body::Listing(listing("x")), at);
+        assert!(Object::decode_verify(obj.bytes(), T0).is_ok());
+        let later = T0.saturating_add(std::time::Duration::from_secs(6 * 60));
+        let obj = fixtures::sign_at(&key(1), Body::Listing(listing("x")), later);
+        let err = Object::decode_verify(obj.bytes(), T0).expect_err("future");
+        assert!(matches!(
+            err,
+            DecodeError::Invalid(ValidationError::FromTheFuture { .. })
+        ));
+    }
+
+    /// The largest listing the text limits allow fits in one object; the object limit itself is
+    /// enforced on the total.
+    #[test]
+    fn limits_at_the_edge_pass_and_one_over_fails() {
+        let mut l = listing(&"é".repeat(MAX_TITLE_CHARS));
+        l.description = "d".repeat(MAX_DESCRIPTION_BYTES);
+        let obj = sign(&key(1), Body::Listing(l.clone()));
+        assert!(Object::decode_verify(obj.bytes(), T0).is_ok());
+
+        let mut over = l.clone();
+        over.title.push('é');
+        let env = Envelope {
+            created_at: T0,
+            ..Envelope::new(key(1).public(), Body::Listing(over))
+        };
+        let err = env.sign(&key(1), T0).expect_err("title over");
+        assert!(err.to_string().contains("title"), "{err}");
+
+        let mut over = l;
+        over.description.push('d');
+        let env = Envelope {
+            created_at: T0,
+            ..Envelope::new(key(1).public(), Body::Listing(over))
+        };
+        assert!(
+            env.sign(&key(1), T0)
+                .expect_err("description over")
+                .to_string()
+                .contains("description")
+        );
+    }
+
+    #[test]
+    fn an_object_one_byte_over_the_size_limit_is_rejected_on_decode() {
+        let obj = sign(&key(1), Body::Listing(listing("x")));
+        let mut bytes = obj.bytes().to_vec();
+        bytes.resize(MAX_OBJECT_SIZE, 0);
+        assert!(!matches!(
+            Object::decode_verify(&bytes, T0),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        bytes.push(0);
+        assert!(
+            matches!(Object::decode_verify(&bytes, T0), Err(DecodeError::TooLarge { size, .. }) if size == MAX_OBJECT_SIZE + 1)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+            let _ = Object::decode_verify(&bytes, T0);
+        }
+
+        #[test]
+        fn mutated_objects_never_verify(pos in any::<proptest::sample::Index>(), byte in any::<u8>()) {
+            let obj = sign(&key(1), Body::Listing(listing("Road bike")));
+            let mut bytes = obj.bytes().to_vec();
+            let i = pos.index(bytes.len());
+            prop_assume!(bytes[i] != byte);
+            bytes[i] = byte;
+            prop_assert!(Object::decode_verify(&bytes, T0).is_err());
+        }
+
+        #[test]
+        fn valid_listings_round_trip(
+            title in "[a-zA-Z0-9 ]{1,140}",
+            description in "\\PC{0,300}",
+            tags in proptest::collection::vec("[a-z]{1,32}", 0..16),
+            amount in 0u64..1_000_000_000,
+            quantity in 1u32..1000,
+            revision in 1u32..u32::MAX,
+        ) {
+            prop_assume!(!title.trim().is_empty());
+            let mut l = listing(&title);
+            l.description = description;
+            l.tags = tags;
+            l.price = Some(fixtures::eur(amount));
+            l.quantity = quantity;
+            l.revision = revision;
+            let obj = sign(&key(9), Body::Listing(l));
+            let back = Object::decode_verify(obj.bytes(), T0).expect("verifies");
+            prop_assert_eq!(back.envelope(), obj.envelope());
+        }
+    }
+}

@@ -262,3 +262,178 @@ pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<Th
         offerer: offer.author(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deal::Deal;
+    use crate::fixtures::{
+        self, DAY, T0, accept, counter, decline, key, listing, offer, sign, sign_at, terms,
+        withdraw,
+    };
+    use crate::object::Verified;
+
+    struct Setup {
+        listing: Verified<Object>,
+        offer: Verified<Object>,
+    }
+
+    /// Seller is key 1, buyer key 2.
+    fn setup() -> Setup {
+        let listing = sign(&key(1), Body::Listing(listing("Road bike")));
+        let offer = sign(&key(2), offer(&listing, terms(1, 10_000)));
+        Setup { listing, offer }
+    }
+
+    fn state(offer: &Object, replies: &[&Object]) -> ThreadState {
+        resolve(offer, replies, T0).expect("an offer").state
+    }
+
+    #[test]
+    fn offer_counter_accept_makes_a_deal() {
+        let s = setup();
+        check_offer(&s.listing, &s.offer).expect("valid offer");
+        let c = sign(&key(1), counter(&s.offer, &s.offer, terms(1, 11_000)));
+        check_reply(&s.offer, &s.offer, &c).expect("valid counter");
+        let a = sign(&key(2), accept(&s.offer, &c));
+        check_reply(&s.offer, &c, &a).expect("valid accept");
+
+        let view = resolve(&s.offer, &[&c, &a], T0).expect("offer");
+        assert_eq!(view.state, ThreadState::Accepted);
+        assert_eq!(view.chain, vec![s.offer.id(), c.id(), a.id()]);
+        assert_eq!(view.terms.price.amount, 11_000);
+        assert_eq!(view.proposer, key(1).public());
+
+        let deal = Deal::from_chain(&s.listing, &[s.offer.clone(), c, a.clone()]).expect("deal");
+        assert_eq!(deal.id(), a.id());
+        assert_eq!(deal.seller(), key(1).public());
+        assert_eq!(deal.buyer(), key(2).public());
+        assert_eq!(deal.terms().price.amount, 11_000);
+        let back = Deal::decode_verify(&deal.encode()).expect("verifies offline");
+        assert_eq!(back, deal);
+    }
+
+    #[test]
+    fn a_tampered_deal_does_not_verify() {
+        let s = setup();
+        let a = sign(&key(1), accept(&s.offer, &s.offer));
+        let deal = Deal::from_chain(&s.listing, &[s.offer.clone(), a]).expect("deal");
+        let mut bytes = deal.encode();
+        let n = bytes.len();
+        bytes[n - 10] ^= 1;
+        assert!(Deal::decode_verify(&bytes).is_err());
+        // A chain that does not end in an accept is no deal.
+        let c = sign(&key(1), counter(&s.offer, &s.offer, terms(1, 11_000)));
+        assert!(matches!(
+            Deal::from_chain(&s.listing, &[s.offer.clone(), c]),
+            Err(crate::deal::DealError::WrongKind { index: 1, .. })
+        ));
+        // An offer on another listing is no deal on this one.
+        let other = sign(&key(1), Body::Listing(fixtures::rental("Trimmer")));
+        let a = sign(&key(1), accept(&s.offer, &s.offer));
+        assert!(Deal::from_chain(&other, &[s.offer.clone(), a]).is_err());
+    }
+
+    #[test]
+    fn crossing_accept_and_withdraw_resolve_to_the_deal_in_either_order() {
+        let s = setup();
+        let a = sign(&key(1), accept(&s.offer, &s.offer));
+        let w = sign(&key(2), withdraw(&s.offer, &s.offer, &s.listing));
+        check_reply(&s.offer, &s.offer, &w).expect("valid withdraw");
+        assert_eq!(state(&s.offer, &[&a, &w]), ThreadState::Accepted);
+        assert_eq!(state(&s.offer, &[&w, &a]), ThreadState::Accepted);
+        assert_eq!(state(&s.offer, &[&w]), ThreadState::Withdrawn);
+    }
+
+    #[test]
+    fn crossing_counter_and_withdraw_resolve_to_withdrawn() {
+        let s = setup();
+        let c = sign(&key(1), counter(&s.offer, &s.offer, terms(1, 11_000)));
+        let w = sign(&key(2), withdraw(&s.offer, &s.offer, &s.listing));
+        assert_eq!(state(&s.offer, &[&c, &w]), ThreadState::Withdrawn);
+        assert_eq!(state(&s.offer, &[&w, &c]), ThreadState::Withdrawn);
+        // An accept of the orphaned counter does not revive the thread.
+        let a = sign(&key(2), accept(&s.offer, &c));
+        assert_eq!(state(&s.offer, &[&c, &w, &a]), ThreadState::Withdrawn);
+    }
+
+    #[test]
+    fn replies_that_break_the_rules_are_refused() {
+        let s = setup();
+        let to_seller = crate::negotiation::Reply {
+            thread: s.offer.id(),
+            prev: s.offer.id(),
+            to: key(1).public(),
+        };
+        let own_accept = sign(
+            &key(2),
+            Body::Accept(crate::negotiation::Accept { reply: to_seller }),
+        );
+        assert_eq!(
+            check_reply(&s.offer, &s.offer, &own_accept),
+            Err(ThreadError::OwnTerms("accept"))
+        );
+        let wrong_withdraw = sign(&key(1), withdraw(&s.offer, &s.offer, &s.offer));
+        assert_eq!(
+            check_reply(&s.offer, &s.offer, &wrong_withdraw),
+            Err(ThreadError::OthersTerms)
+        );
+        let stranger = sign(&key(3), accept(&s.offer, &s.offer));
+        assert_eq!(
+            check_reply(&s.offer, &s.offer, &stranger),
+            Err(ThreadError::NotAParty)
+        );
+        let late = sign_at(
+            &key(1),
+            accept(&s.offer, &s.offer),
+            T0.saturating_add(8 * DAY),
+        );
+        assert_eq!(
+            check_reply(&s.offer, &s.offer, &late),
+            Err(ThreadError::TermsExpired)
+        );
+        let d = sign(&key(1), decline(&s.offer, &s.offer));
+        let after_decline = sign(&key(2), accept(&s.offer, &d));
+        assert_eq!(
+            check_reply(&s.offer, &d, &after_decline),
+            Err(ThreadError::PrevHasNoTerms)
+        );
+        assert_eq!(
+            state(&s.offer, &[&own_accept, &stranger]),
+            ThreadState::Open
+        );
+    }
+
+    #[test]
+    fn offers_must_fit_their_listing() {
+        let s = setup();
+        let too_many = sign(&key(2), offer(&s.listing, terms(2, 10_000)));
+        assert_eq!(
+            check_offer(&s.listing, &too_many),
+            Err(ThreadError::QuantityOverListing {
+                asked: 2,
+                available: 1
+            })
+        );
+        let other = sign(&key(3), Body::Listing(fixtures::rental("Trimmer")));
+        assert_eq!(
+            check_offer(&other, &s.offer),
+            Err(ThreadError::ListingMismatch)
+        );
+    }
+
+    #[test]
+    fn unanswered_terms_expire() {
+        let s = setup();
+        let later = T0.saturating_add(8 * DAY);
+        assert_eq!(
+            resolve(&s.offer, &[], later).expect("offer").state,
+            ThreadState::Expired
+        );
+        let a = sign(&key(1), accept(&s.offer, &s.offer));
+        assert_eq!(
+            resolve(&s.offer, &[&a], later).expect("offer").state,
+            ThreadState::Accepted
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! Builders for valid objects, shared by the tests and benchmarks of every crate (feature
+//! `fixtures`). Fixed seeds and clocks make the results deterministic.
+
+use std::time::Duration;
+
+use crate::identity::SecretKey;
+use crate::listing::{Listing, ListingKind, ListingStatus, Location};
+use crate::negotiation::{Accept, Counter, Decline, Offer, Reply, Terms, Withdraw};
+use crate::object::{Body, Envelope, Object, Verified};
+use crate::price::{Currency, Period, Price};
+use crate::time::Timestamp;
+
+/// 2026-01-01T00:00:00Z: the clock fixtures are signed at.
+pub const T0: Timestamp = Timestamp(1_767_225_600_000);
+
+pub const DAY: Duration = Duration::from_secs(86_400);
+
+/// A key from a one-byte seed (`[n; 32]`).
+pub fn key(n: u8) -> SecretKey {
+    SecretKey::from_seed(&[n; 32])
+}
+
+pub fn eur(amount: u64) -> Price {
+    Price::new(amount, Currency::new("EUR").expect("valid code"))
+}
+
+/// A valid active sell listing, revision 1, expiring 30 days after `T0`.
+pub fn listing(title: &str) -> Listing {
+    Listing {
+        nonce: [0x11; 16],
+        revision: 1,
+        kind: ListingKind::Sell,
+        status: ListingStatus::Active,
+        title: title.to_owned(),
+        description: "In good condition. Collect in person or I ship at cost.".to_owned(),
+        category: "vehicles/bikes".to_owned(),
+        tags: vec!["steel".to_owned(), "road".to_owned()],
+        price: Some(eur(12_000)),
+        quantity: 1,
+        location: Location {
+            text: "Ghent, Belgium".to_owned(),
+            geohash: Some("u14dh".to_owned()),
+        },
+        payment: vec!["cash".to_owned(), "sepa".to_owned()],
+        delivery: "pickup or post".to_owned(),
+        expires_at: T0.saturating_add(30 * DAY),
+    }
+}
+
+/// A rental listing priced per day.
+pub fn rental(title: &str) -> Listing {
+    Listing {
+        kind: ListingKind::Rental,
+        category: "tools/garden".to_owned(),
+        price: Some(eur(1_500).per(Period::Day)),
+        ..listing(title)
+    }
+}
+
+/// Signs `body` by `key` at `at`, checked against the clock `at`.
+pub fn sign_at(key: &SecretKey, body: Body, at: Timestamp) -> Verified<Object> {
+    let envelope = Envelope {
+        created_at: at,
+        ..Envelope::new(key.public(), body)
+    };
+    envelope.sign(key, at).expect("fixture objects are valid")
+}
+
+pub fn sign(key: &SecretKey, body: Body) -> Verified<Object> {
+    sign_at(key, body, T0)
+}
+
+pub fn terms(quantity: u32, amount: u64) -> Terms {
+    Terms {
+        quantity,
+        price: eur(amount),
+        expires_at: T0.saturating_add(7 * DAY),
+    }
+}
+
+/// An offer on `listing`, to its author.
+pub fn offer(listing: &Object, terms: Terms) -> Body {
+    Body::Offer(Offer {
+        listing: listing.id(),
+        to: listing.author(),
+        terms,
+        message: "Would you take this?".into(),
+    })
+}
+
+fn reply(thread: &Object, prev: &Object, to: &Object) -> Reply {
+    Reply {
+        thread: thread.id(),
+        prev: prev.id(),
+        to: to.author(),
+    }
+}
+
+/// A counter to `prev`, addressed to `prev`'s author.
+pub fn counter(thread: &Object, prev: &Object, terms: Terms) -> Body {
+    Body::Counter(Counter {
+        reply: reply(thread, prev, prev),
+        terms,
+        message: "Meet me halfway?".into(),
+    })
+}
+
+pub fn accept(thread: &Object, prev: &Object) -> Body {
+    Body::Accept(Accept {
+        reply: reply(thread, prev, prev),
+    })
+}
+
+pub fn decline(thread: &Object, prev: &Object) -> Body {
+    Body::Decline(Decline {
+        reply: reply(thread, prev, prev),
+        message: "No, thanks.".into(),
+    })
+}
+
+/// A withdraw of `prev` (one's own terms), addressed to `other`.
+pub fn withdraw(thread: &Object, prev: &Object, other: &Object) -> Body {
+    Body::Withdraw(Withdraw {
+        reply: reply(thread, prev, other),
+        message: "Found one elsewhere.".into(),
+    })
+}

@@ -1,0 +1,105 @@
+//! Golden test vectors: one object of each kind signed by fixed keys at a fixed time. The same
+//! vectors are printed in docs/PROTOCOL.md so another implementation can check its encoder and
+//! verifier against them. `HAGGLE_BLESS=1 cargo test -p haggle-protocol --test vectors` rewrites
+//! `tests/vectors.txt` after a deliberate format change.
+
+use haggle_protocol::fixtures::{T0, accept, counter, decline, key, sign, terms, withdraw};
+use haggle_protocol::{
+    Body, Currency, Listing, ListingKind, ListingStatus, Location, Object, Offer, Price,
+};
+
+fn vectors() -> Vec<(&'static str, Object)> {
+    let seller = key(1);
+    let buyer = key(2);
+    let listing = sign(
+        &seller,
+        Body::Listing(Listing {
+            nonce: [0x11; 16],
+            revision: 1,
+            kind: ListingKind::Sell,
+            status: ListingStatus::Active,
+            title: "Road bike".into(),
+            description: "Steel, 56 cm.".into(),
+            category: "vehicles/bikes".into(),
+            tags: vec!["steel".into()],
+            price: Some(Price::new(12_000, Currency::new("EUR").expect("code"))),
+            quantity: 1,
+            location: Location {
+                text: "Ghent".into(),
+                geohash: Some("u14dh".into()),
+            },
+            payment: vec!["cash".into()],
+            delivery: "pickup".into(),
+            expires_at: T0.saturating_add(std::time::Duration::from_secs(30 * 86_400)),
+        }),
+    );
+    let offer = sign(
+        &buyer,
+        Body::Offer(Offer {
+            listing: listing.id(),
+            to: seller.public(),
+            terms: terms(1, 10_000),
+            message: "100?".into(),
+        }),
+    );
+    let counter = sign(&seller, counter(&offer, &offer, terms(1, 11_000)));
+    let accept = sign(&buyer, accept(&offer, &counter));
+    let decline = sign(&seller, decline(&offer, &offer));
+    let withdraw = sign(&buyer, withdraw(&offer, &offer, &listing));
+    vec![
+        ("listing", listing.into_inner()),
+        ("offer", offer.into_inner()),
+        ("counter", counter.into_inner()),
+        ("accept", accept.into_inner()),
+        ("decline", decline.into_inner()),
+        ("withdraw", withdraw.into_inner()),
+    ]
+}
+
+fn render() -> String {
+    let mut out = String::new();
+    for (name, obj) in vectors() {
+        out.push_str(&format!(
+            "{name} id={}\n{}\n",
+            obj.id(),
+            data_encoding::HEXLOWER.encode(obj.bytes())
+        ));
+    }
+    out
+}
+
+#[test]
+fn golden_vectors_are_stable() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors.txt");
+    let now = render();
+    if std::env::var_os("HAGGLE_BLESS").is_some() {
+        std::fs::write(path, &now).expect("write vectors");
+    }
+    let golden =
+        std::fs::read_to_string(path).expect("tests/vectors.txt exists (HAGGLE_BLESS=1 writes it)");
+    assert_eq!(
+        now, golden,
+        "the wire format changed; if on purpose, bless and update docs/PROTOCOL.md"
+    );
+}
+
+#[test]
+fn golden_vectors_verify_and_are_in_the_protocol_doc() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/PROTOCOL.md"))
+        .expect("docs/PROTOCOL.md");
+    // The doc wraps long hex at 96 characters; compare without whitespace.
+    let doc: String = doc.split_whitespace().collect();
+    for (name, obj) in vectors() {
+        let back = Object::decode_verify(obj.bytes(), T0).expect("verifies");
+        assert_eq!(back.id(), obj.id());
+        let hex = data_encoding::HEXLOWER.encode(obj.bytes());
+        assert!(
+            doc.contains(&hex),
+            "docs/PROTOCOL.md lacks the {name} vector"
+        );
+        assert!(
+            doc.contains(&obj.id().to_hex()),
+            "docs/PROTOCOL.md lacks the {name} id"
+        );
+    }
+}
