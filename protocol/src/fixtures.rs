@@ -125,3 +125,29 @@ pub fn withdraw(thread: &Object, prev: &Object, other: &Object) -> Body {
         message: "Found one elsewhere.".into(),
     })
 }
+
+/// The clock now, for tests of code that checks expiry against the real clock.
+pub fn now() -> Timestamp {
+    Timestamp::now()
+}
+
+/// [`listing`], expiring 30 days from now (for stores, which drop expired listings).
+pub fn live_listing(title: &str) -> Listing {
+    Listing {
+        expires_at: now().saturating_add(30 * DAY),
+        ..listing(title)
+    }
+}
+
+/// [`terms`], expiring 7 days from now.
+pub fn live_terms(quantity: u32, amount: u64) -> Terms {
+    Terms {
+        expires_at: now().saturating_add(7 * DAY),
+        ..terms(quantity, amount)
+    }
+}
+
+/// Signs `body` by `key` at the real clock.
+pub fn sign_now(key: &SecretKey, body: Body) -> Verified<Object> {
+    sign_at(key, body, now())
+}

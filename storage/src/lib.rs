@@ -1,1 +1,32 @@
+//! haggle's local store: every signed object a node holds, the current revision of each listing,
+//! negotiation threads and deals, in sled; and a ranked full-text search index over listings, in
+//! tantivy. Neither sled's nor tantivy's types leave this crate.
+//!
+//! Everything enters through [`Store::ingest`] (or its variants), which verifies, applies the
+//! revision and thread rules, and writes all an object implies in one atomic batch.
+//!
+//! ```no_run
+//! use haggle_storage::{Durability, SearchQuery, Store};
+//! # fn run(bytes_from_the_network: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Store::open(std::path::Path::new("/tmp/haggle-data"))?;
+//! let outcome = store.ingest(bytes_from_the_network, Durability::Lazy)?;
+//! println!("{outcome:?}");
+//! let results = store.search(&SearchQuery::new("road bike"))?;
+//! for hit in results.hits {
+//!     println!("{}", hit.listing.listing().map_or("", |l| l.title.as_str()));
+//! }
+//! # Ok(()) }
+//! ```
 
+mod error;
+mod ingest;
+mod keys;
+mod search;
+mod store;
+mod threads;
+
+pub use error::{DbError, IndexError, OpenError, SearchError, StoreError};
+pub use ingest::{Outcome, RejectReason, Rejection};
+pub use search::{MAX_PAGE, SearchHit, SearchQuery, SearchResults, Sort};
+pub use store::{Durability, ListingEntry, Lookup, SCHEMA_VERSION, Store, StoreStats};
+pub use threads::ThreadRecord;

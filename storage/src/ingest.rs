@@ -1,0 +1,740 @@
+//! Ingest: the one way objects enter the store. Each object is decoded and verified (or arrives
+//! already [`Verified`]), checked against what the store holds (revision rules, thread linkage,
+//! quantity), and written with everything it implies in one atomic batch. Ingesting the same
+//! bytes again changes nothing.
+
+use std::sync::atomic::Ordering;
+
+use haggle_protocol::thread::{MAX_THREAD_MESSAGES, check_offer, check_reply, resolve};
+use haggle_protocol::{
+    Body, Deal, DecodeError, ListingKey, ListingStatus, Object, ObjectId, ObjectKind, ThreadError,
+    ThreadState, Timestamp, Verified,
+};
+
+use crate::error::StoreError;
+use crate::keys::{self, Head};
+use crate::store::{Durability, INDEX_BATCH, Store, decode_stored};
+
+/// What happened to an object offered to the store. Not an error: the network sends duplicates
+/// and old revisions all the time.
+#[derive(Debug)]
+#[must_use]
+pub enum Outcome {
+    /// Stored; new to this node. `deal` is set when this message completed a Deal.
+    New {
+        id: ObjectId,
+        kind: ObjectKind,
+        deal: Option<ObjectId>,
+    },
+    /// Already held; nothing changed.
+    Duplicate { id: ObjectId },
+    /// A listing revision older than the current one: kept with the listing's history, but the
+    /// current revision stays.
+    Stale { id: ObjectId, current: ObjectId },
+    /// Not stored, and why.
+    Rejected(Rejection),
+}
+
+impl Outcome {
+    pub fn is_new(&self) -> bool {
+        matches!(self, Outcome::New { .. })
+    }
+
+    /// The object's id, if the bytes decoded far enough to have one.
+    pub fn id(&self) -> Option<ObjectId> {
+        match self {
+            Outcome::New { id, .. } | Outcome::Duplicate { id } | Outcome::Stale { id, .. } => {
+                Some(*id)
+            }
+            Outcome::Rejected(r) => r.id,
+        }
+    }
+}
+
+/// An object the store refused.
+#[derive(Debug)]
+pub struct Rejection {
+    pub id: Option<ObjectId>,
+    pub reason: RejectReason,
+}
+
+/// Why an object was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RejectReason {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error("it has expired")]
+    Expired,
+    #[error("it refers to listing {0}, which this node does not hold")]
+    UnknownListing(ObjectId),
+    #[error("it replies in thread {0}, which this node does not hold")]
+    UnknownThread(ObjectId),
+    #[error("it answers message {0}, which this node does not hold in that thread")]
+    UnknownPrev(ObjectId),
+    #[error(transparent)]
+    Thread(#[from] ThreadError),
+    #[error("the thread already holds {MAX_THREAD_MESSAGES} messages")]
+    ThreadFull,
+    #[error("{requested} asked, but only {remaining} left after deals and open counter-offers")]
+    QuantityExceeded { requested: u32, remaining: u32 },
+}
+
+impl RejectReason {
+    /// Whether the sender is to blame (bad signature, broken rules), as opposed to timing
+    /// (expired, or arrived before what it refers to). Gossip penalises only the former.
+    pub fn is_peer_fault(&self) -> bool {
+        !matches!(
+            self,
+            RejectReason::Expired
+                | RejectReason::UnknownListing(_)
+                | RejectReason::UnknownThread(_)
+                | RejectReason::UnknownPrev(_)
+                | RejectReason::QuantityExceeded { .. }
+        )
+    }
+}
+
+fn rejected(id: Option<ObjectId>, reason: impl Into<RejectReason>) -> Outcome {
+    Outcome::Rejected(Rejection {
+        id,
+        reason: reason.into(),
+    })
+}
+
+/// Whether the quantity guard applies: it does for the listing author's own Accepts and Counters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Guard {
+    Quantity,
+    None,
+}
+
+impl Store {
+    /// Decodes, verifies and stores untrusted bytes.
+    pub fn ingest(&self, bytes: &[u8], durability: Durability) -> Result<Outcome, StoreError> {
+        let now = Timestamp::now();
+        match Object::decode_verify(bytes, now) {
+            Ok(object) => self.ingest_verified(&object, durability),
+            Err(e) => Ok(rejected(None, e)),
+        }
+    }
+
+    /// Stores an object verified elsewhere (e.g. in parallel by the caller).
+    pub fn ingest_verified(
+        &self,
+        object: &Verified<Object>,
+        durability: Durability,
+    ) -> Result<Outcome, StoreError> {
+        let outcome = self.write(object, Guard::None, Timestamp::now())?;
+        self.after_write(durability)?;
+        Ok(outcome)
+    }
+
+    /// Stores an object this node's owner just signed: flushed to disk before returning, and
+    /// searchable at once. The listing author's Accepts and Counters are refused if they ask for
+    /// more than is left: the listing's quantity minus deals made since its current revision and
+    /// minus the owner's other open counter-offers.
+    pub fn ingest_own(&self, object: &Verified<Object>) -> Result<Outcome, StoreError> {
+        let outcome = self.write(object, Guard::Quantity, Timestamp::now())?;
+        self.after_write(Durability::Flush)?;
+        Ok(outcome)
+    }
+
+    /// Decodes and verifies `items` on every core, then stores them in order. Faster than
+    /// one `ingest` at a time: signature checks run in parallel and the index commits once.
+    pub fn ingest_batch<B: AsRef<[u8]> + Sync>(
+        &self,
+        items: &[B],
+        durability: Durability,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let now = Timestamp::now();
+        let verified = verify_parallel(items, now);
+        let mut outcomes = Vec::with_capacity(items.len());
+        for v in verified {
+            outcomes.push(match v {
+                Ok(object) => self.write(&object, Guard::None, now)?,
+                Err(e) => rejected(None, e),
+            });
+        }
+        self.after_write(durability)?;
+        if durability == Durability::Lazy {
+            self.catch_up_index()?;
+        }
+        Ok(outcomes)
+    }
+
+    fn after_write(&self, durability: Durability) -> Result<(), StoreError> {
+        match durability {
+            Durability::Flush => {
+                self.db.flush()?;
+                self.catch_up_index()?;
+            }
+            Durability::Lazy => {
+                if self.pending_hint.load(Ordering::Relaxed) >= INDEX_BATCH {
+                    self.catch_up_index()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&self, object: &Object, guard: Guard, now: Timestamp) -> Result<Outcome, StoreError> {
+        let _lock = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let id = object.id();
+        if self.contains(&id)? {
+            return Ok(Outcome::Duplicate { id });
+        }
+        match object.body() {
+            Body::Listing(_) => self.write_listing(object, now),
+            Body::Offer(_) => self.write_offer(object),
+            _ => self.write_reply(object, guard, now),
+        }
+    }
+
+    fn write_listing(&self, object: &Object, now: Timestamp) -> Result<Outcome, StoreError> {
+        let id = object.id();
+        let listing = object.listing().expect("called for listings");
+        let key = object.listing_key().expect("called for listings");
+        if listing.expires_at <= now {
+            return Ok(rejected(Some(id), RejectReason::Expired));
+        }
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::object(&id), object.bytes());
+        batch.insert(keys::revision(&key, listing.revision, &id), &[]);
+        let head = self.head(&key)?;
+        // Higher revision wins; between two of the same revision, the lower id, so every node
+        // settles on the same one whatever order they arrive in.
+        let wins = head.as_ref().is_none_or(|h| {
+            (listing.revision, std::cmp::Reverse(id)) > (h.revision, std::cmp::Reverse(h.id))
+        });
+        if let (false, Some(h)) = (wins, &head) {
+            self.db.apply_batch(batch)?;
+            return Ok(Outcome::Stale { id, current: h.id });
+        }
+        if let Some(old) = head {
+            batch.remove(keys::category(&old.category, &key));
+            batch.remove(keys::expiry(old.expires_at, &key));
+            batch.remove(keys::recon(old.created_at, &old.id));
+        }
+        let closed = listing.status == ListingStatus::Closed;
+        let new_head = Head {
+            id,
+            revision: listing.revision,
+            created_at: object.created_at(),
+            expires_at: listing.expires_at,
+            closed,
+            quantity: listing.quantity,
+            category: listing.category.clone(),
+        };
+        batch.insert(keys::head(&key), new_head.encode());
+        if !closed {
+            batch.insert(keys::category(&listing.category, &key), &[]);
+        }
+        batch.insert(keys::expiry(listing.expires_at, &key), &[]);
+        batch.insert(keys::recon(object.created_at(), &id), &[]);
+        self.mark_for_index(&mut batch, &key)?;
+        self.db.apply_batch(batch)?;
+        Ok(Outcome::New {
+            id,
+            kind: ObjectKind::Listing,
+            deal: None,
+        })
+    }
+
+    pub(crate) fn mark_for_index(
+        &self,
+        batch: &mut sled::Batch,
+        key: &ListingKey,
+    ) -> Result<(), StoreError> {
+        batch.insert(
+            keys::index_pending(key),
+            self.db.generate_id()?.to_be_bytes().as_slice(),
+        );
+        self.pending_hint.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn write_offer(&self, offer: &Object) -> Result<Outcome, StoreError> {
+        let id = offer.id();
+        let Body::Offer(o) = offer.body() else {
+            unreachable!("called for offers")
+        };
+        let Some(listing) = self.get(&o.listing)? else {
+            return Ok(rejected(Some(id), RejectReason::UnknownListing(o.listing)));
+        };
+        if let Err(e) = check_offer(&listing, offer) {
+            return Ok(rejected(Some(id), e));
+        }
+        let key = listing.listing_key().expect("check_offer saw a listing");
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::object(&id), offer.bytes());
+        batch.insert(keys::thread(&id, &id), &[]);
+        batch.insert(keys::listing_thread(&key, &id), &[]);
+        batch.insert(keys::party_thread(&offer.author(), &id), &[]);
+        batch.insert(keys::party_thread(&o.to, &id), &[]);
+        self.db.apply_batch(batch)?;
+        Ok(Outcome::New {
+            id,
+            kind: ObjectKind::Offer,
+            deal: None,
+        })
+    }
+
+    fn write_reply(
+        &self,
+        reply: &Object,
+        guard: Guard,
+        now: Timestamp,
+    ) -> Result<Outcome, StoreError> {
+        let id = reply.id();
+        let r = reply.body().reply().expect("called for replies");
+        let offer = match self.get(&r.thread)? {
+            Some(offer) if offer.kind() == ObjectKind::Offer => offer,
+            _ => return Ok(rejected(Some(id), RejectReason::UnknownThread(r.thread))),
+        };
+        let mut messages = self.thread_messages(&r.thread)?;
+        let Some(prev) = messages.iter().find(|m| m.id() == r.prev).cloned() else {
+            return Ok(rejected(Some(id), RejectReason::UnknownPrev(r.prev)));
+        };
+        if let Err(e) = check_reply(&offer, &prev, reply) {
+            return Ok(rejected(Some(id), e));
+        }
+        if messages.len() >= MAX_THREAD_MESSAGES {
+            return Ok(rejected(Some(id), RejectReason::ThreadFull));
+        }
+        let Body::Offer(o) = offer.body() else {
+            unreachable!("checked above")
+        };
+        let listing_key = self.get(&o.listing)?.and_then(|l| l.listing_key());
+        if guard == Guard::Quantity
+            && reply.author() == o.to
+            && let Some(key) = listing_key
+        {
+            let requested = match reply.body() {
+                Body::Accept(_) => prev.body().terms().map(|t| t.quantity),
+                Body::Counter(c) => Some(c.terms.quantity),
+                _ => None,
+            };
+            if let Some(requested) = requested {
+                let remaining = self
+                    .remaining_quantity_except(&key, Some(r.thread))?
+                    .unwrap_or(0);
+                if requested > remaining {
+                    return Ok(rejected(
+                        Some(id),
+                        RejectReason::QuantityExceeded {
+                            requested,
+                            remaining,
+                        },
+                    ));
+                }
+            }
+        }
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::object(&id), reply.bytes());
+        batch.insert(keys::thread(&r.thread, &id), &[]);
+        messages.push(reply.clone());
+        let deal = self.deal_if_accepted(&mut batch, &offer, &messages, listing_key, now)?;
+        self.db.apply_batch(batch)?;
+        Ok(Outcome::New {
+            id,
+            kind: reply.kind(),
+            deal,
+        })
+    }
+
+    /// If the thread's winning chain ends in an Accept with no Deal stored yet, adds the Deal to
+    /// `batch` and returns its id.
+    fn deal_if_accepted(
+        &self,
+        batch: &mut sled::Batch,
+        offer: &Object,
+        messages: &[Object],
+        listing_key: Option<ListingKey>,
+        now: Timestamp,
+    ) -> Result<Option<ObjectId>, StoreError> {
+        let replies: Vec<&Object> = messages.iter().filter(|m| m.id() != offer.id()).collect();
+        let Some(view) = resolve(offer, &replies, now) else {
+            return Ok(None);
+        };
+        let deal_id = view.head();
+        if view.state != ThreadState::Accepted || self.db.contains_key(keys::deal(&deal_id))? {
+            return Ok(None);
+        }
+        let Body::Offer(o) = offer.body() else {
+            return Ok(None);
+        };
+        let (Some(listing), Some(key)) = (self.get(&o.listing)?, listing_key) else {
+            // The listing revision was swept before the deal closed; the thread still says
+            // accepted, but there is nothing to build a self-contained Deal from.
+            tracing::warn!(thread = %offer.id().fmt_short(), "accepted thread without its listing; no deal record");
+            return Ok(None);
+        };
+        let reverify = |o: &Object| Object::decode_verify(o.bytes(), now);
+        let chain: Vec<Verified<Object>> = view
+            .chain
+            .iter()
+            .filter_map(|id| messages.iter().find(|m| m.id() == *id))
+            .map(reverify)
+            .collect::<Result<_, _>>()
+            .map_err(|_| StoreError::Corrupt {
+                what: "thread message",
+            })?;
+        let listing = reverify(&listing).map_err(|_| StoreError::Corrupt { what: "listing" })?;
+        let deal = Deal::from_chain(&listing, &chain)
+            .map_err(|_| StoreError::Corrupt { what: "deal chain" })?;
+        let mut value = deal.terms().quantity.to_be_bytes().to_vec();
+        value.extend_from_slice(&deal.made_at().to_be_bytes());
+        batch.insert(keys::deal(&deal_id), deal.encode());
+        batch.insert(keys::listing_deal(&key, &deal_id), value);
+        batch.insert(keys::party_deal(&deal.listing_author(), &deal_id), &[]);
+        batch.insert(keys::party_deal(&deal.offerer(), &deal_id), &[]);
+        Ok(Some(deal_id))
+    }
+
+    /// Every stored message of a thread, the offer included, oldest first.
+    pub(crate) fn thread_messages(&self, thread: &ObjectId) -> Result<Vec<Object>, StoreError> {
+        let mut out = Vec::new();
+        for k in self
+            .db
+            .scan_prefix(keys::key(keys::THREAD, &[thread.as_bytes()]))
+            .keys()
+        {
+            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "thread key" })?;
+            if let Some(bytes) = self.db.get(keys::object(&id))? {
+                out.push(decode_stored(&bytes)?);
+            }
+        }
+        out.sort_by_key(|m| (m.created_at(), m.id()));
+        Ok(out)
+    }
+}
+
+/// Decodes and verifies on every core. Order is kept.
+fn verify_parallel<B: AsRef<[u8]> + Sync>(
+    items: &[B],
+    now: Timestamp,
+) -> Vec<Result<Verified<Object>, DecodeError>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if threads == 1 || items.len() < 64 {
+        return items
+            .iter()
+            .map(|b| Object::decode_verify(b.as_ref(), now))
+            .collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|b| Object::decode_verify(b.as_ref(), now))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("verification does not panic"))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_protocol::fixtures::{
+        accept, counter, key, live_listing, live_terms, offer, sign_now, withdraw,
+    };
+    use haggle_protocol::{Listing, ListingStatus};
+
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        (dir, store)
+    }
+
+    fn put(store: &Store, object: &Verified<Object>) -> Outcome {
+        store
+            .ingest(object.bytes(), Durability::Lazy)
+            .expect("ingest")
+    }
+
+    fn revision(n: u32, status: ListingStatus) -> Verified<Object> {
+        sign_now(
+            &key(1),
+            Body::Listing(Listing {
+                revision: n,
+                status,
+                ..live_listing("Road bike")
+            }),
+        )
+    }
+
+    #[test]
+    fn ingest_is_idempotent() {
+        let (_d, store) = store();
+        let l = revision(1, ListingStatus::Active);
+        assert!(put(&store, &l).is_new());
+        assert!(matches!(put(&store, &l), Outcome::Duplicate { id } if id == l.id()));
+        assert_eq!(store.stats().expect("stats").active_listings, 1);
+    }
+
+    #[test]
+    fn garbage_is_rejected_as_the_senders_fault() {
+        let (_d, store) = store();
+        let out = store
+            .ingest(
+                b"definitely not an object, but long enough to hold a signature of 64 bytes ....",
+                Durability::Lazy,
+            )
+            .expect("ingest");
+        let Outcome::Rejected(r) = out else {
+            panic!("stored garbage: {out:?}")
+        };
+        assert!(r.reason.is_peer_fault());
+        assert_eq!(
+            store.stats().expect("stats"),
+            crate::StoreStats {
+                size_on_disk: store.stats().expect("stats").size_on_disk,
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn a_higher_revision_replaces_a_lower_one_in_any_order() {
+        let (r1, r2) = (
+            revision(1, ListingStatus::Active),
+            revision(2, ListingStatus::Active),
+        );
+        for order in [[&r1, &r2], [&r2, &r1]] {
+            let (_d, store) = store();
+            for o in order {
+                let _ = put(&store, o);
+            }
+            let key = r1.listing_key().expect("listing");
+            assert_eq!(
+                store.listing(&key).expect("read").expect("held").id(),
+                r2.id()
+            );
+        }
+        let (_d, store) = store();
+        let _ = put(&store, &r2);
+        assert!(matches!(put(&store, &r1), Outcome::Stale { current, .. } if current == r2.id()));
+    }
+
+    #[test]
+    fn a_tombstone_closes_the_listing_and_survives_older_revisions() {
+        let (_d, store) = store();
+        let live = revision(1, ListingStatus::Active);
+        let tomb = sign_now(
+            &key(1),
+            Body::Listing(Listing {
+                revision: 2,
+                status: ListingStatus::Closed,
+                quantity: 0,
+                ..live_listing("Road bike")
+            }),
+        );
+        assert!(put(&store, &tomb).is_new());
+        assert!(matches!(put(&store, &live), Outcome::Stale { .. }));
+        let key = live.listing_key().expect("listing");
+        let current = store.listing(&key).expect("read").expect("held");
+        assert_eq!(
+            current.listing().expect("listing").status,
+            ListingStatus::Closed
+        );
+        assert_eq!(store.stats().expect("stats").closed_listings, 1);
+        assert_eq!(store.remaining_quantity(&key).expect("read"), Some(0));
+    }
+
+    #[test]
+    fn offer_counter_accept_stores_one_deal_on_both_sides() {
+        let (seller, buyer) = (key(1), key(2));
+        let listing = sign_now(&seller, Body::Listing(live_listing("Road bike")));
+        let o = sign_now(&buyer, offer(&listing, live_terms(1, 10_000)));
+        let c = sign_now(&seller, counter(&o, &o, live_terms(1, 11_000)));
+        let a = sign_now(&buyer, accept(&o, &c));
+        let (_d1, seller_store) = store();
+        let (_d2, buyer_store) = store();
+        for s in [&seller_store, &buyer_store] {
+            assert!(put(s, &listing).is_new());
+            assert!(put(s, &o).is_new());
+            assert!(put(s, &c).is_new());
+            match put(s, &a) {
+                Outcome::New { deal: Some(d), .. } => assert_eq!(d, a.id()),
+                other => panic!("no deal: {other:?}"),
+            }
+        }
+        let d1 = seller_store.deal(&a.id()).expect("read").expect("deal");
+        let d2 = buyer_store.deal(&a.id()).expect("read").expect("deal");
+        assert_eq!(d1.encode(), d2.encode());
+        assert_eq!(
+            seller_store.deals_of(&seller.public()).expect("read").len(),
+            1
+        );
+        let t = buyer_store.thread(&o.id()).expect("read").expect("thread");
+        assert_eq!(t.view.state, ThreadState::Accepted);
+        assert_eq!(
+            buyer_store.threads_of(&buyer.public()).expect("read").len(),
+            1
+        );
+    }
+
+    #[test]
+    fn crossing_withdraw_and_accept_agree_whatever_the_order() {
+        let (seller, buyer) = (key(1), key(2));
+        let listing = sign_now(&seller, Body::Listing(live_listing("Road bike")));
+        let o = sign_now(&buyer, offer(&listing, live_terms(1, 10_000)));
+        let a = sign_now(&seller, accept(&o, &o));
+        let w = sign_now(&buyer, withdraw(&o, &o, &listing));
+        let mut deals = Vec::new();
+        for order in [[&a, &w], [&w, &a]] {
+            let (_d, s) = store();
+            for x in [&listing, &o, order[0], order[1]] {
+                assert!(
+                    put(&s, x).is_new(),
+                    "both crossing messages are valid and kept"
+                );
+            }
+            assert_eq!(
+                s.thread(&o.id()).expect("read").expect("thread").view.state,
+                ThreadState::Accepted
+            );
+            deals.push(s.deal(&a.id()).expect("read").expect("deal").encode());
+        }
+        assert_eq!(deals[0], deals[1]);
+    }
+
+    #[test]
+    fn replies_out_of_order_wait_for_their_thread() {
+        let (seller, buyer) = (key(1), key(2));
+        let listing = sign_now(&seller, Body::Listing(live_listing("Road bike")));
+        let o = sign_now(&buyer, offer(&listing, live_terms(1, 10_000)));
+        let a = sign_now(&seller, accept(&o, &o));
+        let (_d, s) = store();
+        let Outcome::Rejected(r) = put(&s, &o) else {
+            panic!("offer without listing stored")
+        };
+        assert!(matches!(r.reason, RejectReason::UnknownListing(_)) && !r.reason.is_peer_fault());
+        let _ = put(&s, &listing);
+        let Outcome::Rejected(r) = put(&s, &a) else {
+            panic!("reply without thread stored")
+        };
+        assert!(matches!(r.reason, RejectReason::UnknownThread(_)));
+        assert!(put(&s, &o).is_new());
+        assert!(put(&s, &a).is_new());
+    }
+
+    #[test]
+    fn the_seller_cannot_promise_more_than_is_left() {
+        let (seller, b1, b2, b3) = (key(1), key(2), key(3), key(4));
+        let listing = sign_now(
+            &seller,
+            Body::Listing(Listing {
+                quantity: 3,
+                ..live_listing("Chairs")
+            }),
+        );
+        let key = listing.listing_key().expect("listing");
+        let (_d, s) = store();
+        assert!(s.ingest_own(&listing).expect("ingest").is_new());
+        let o1 = sign_now(&b1, offer(&listing, live_terms(2, 5_000)));
+        let o2 = sign_now(&b2, offer(&listing, live_terms(2, 5_000)));
+        let o3 = sign_now(&b3, offer(&listing, live_terms(1, 2_000)));
+        for o in [&o1, &o2, &o3] {
+            assert!(put(&s, o).is_new());
+        }
+        // Accepting 2 of 3 leaves 1.
+        let a1 = sign_now(&seller, accept(&o1, &o1));
+        assert!(matches!(
+            s.ingest_own(&a1).expect("ingest"),
+            Outcome::New { deal: Some(_), .. }
+        ));
+        assert_eq!(s.remaining_quantity(&key).expect("read"), Some(1));
+        // A second acceptance of 2 would oversell.
+        let a2 = sign_now(&seller, accept(&o2, &o2));
+        match s.ingest_own(&a2).expect("ingest") {
+            Outcome::Rejected(Rejection {
+                reason:
+                    RejectReason::QuantityExceeded {
+                        requested: 2,
+                        remaining: 1,
+                    },
+                ..
+            }) => {}
+            other => panic!("oversold: {other:?}"),
+        }
+        // A counter for the last one reserves it ...
+        let c3 = sign_now(&seller, counter(&o3, &o3, live_terms(1, 3_000)));
+        assert!(s.ingest_own(&c3).expect("ingest").is_new());
+        assert_eq!(s.remaining_quantity(&key).expect("read"), Some(0));
+        // ... so no other buyer can have it meanwhile.
+        let c2 = sign_now(&seller, counter(&o2, &o2, live_terms(1, 3_000)));
+        assert!(matches!(
+            s.ingest_own(&c2).expect("ingest"),
+            Outcome::Rejected(_)
+        ));
+        // The buyer's acceptance of the reserved counter still goes through.
+        let a3 = sign_now(&b3, accept(&o3, &c3));
+        assert!(matches!(put(&s, &a3), Outcome::New { deal: Some(_), .. }));
+        assert_eq!(s.remaining_quantity(&key).expect("read"), Some(0));
+        // The next revision, published after the deals, counts them in its quantity.
+        let next = sign_now(
+            &seller,
+            Body::Listing(Listing {
+                revision: 2,
+                status: ListingStatus::Closed,
+                quantity: 0,
+                ..live_listing("Chairs")
+            }),
+        );
+        assert!(s.ingest_own(&next).expect("ingest").is_new());
+        assert_eq!(s.deals_on(&key).expect("read").len(), 2);
+    }
+
+    #[test]
+    fn expired_listings_are_refused() {
+        let (_d, s) = store();
+        let at = Timestamp::now().saturating_sub(haggle_protocol::fixtures::DAY * 3);
+        let l = haggle_protocol::fixtures::sign_at(
+            &key(1),
+            Body::Listing(Listing {
+                expires_at: at.saturating_add(haggle_protocol::fixtures::DAY),
+                ..live_listing("Old")
+            }),
+            at,
+        );
+        let Outcome::Rejected(r) = put(&s, &l) else {
+            panic!("stored an expired listing")
+        };
+        assert!(matches!(r.reason, RejectReason::Expired));
+    }
+
+    #[test]
+    fn batches_verify_in_parallel_and_keep_order() {
+        let (_d, s) = store();
+        let objects: Vec<Vec<u8>> = (0..200u32)
+            .map(|i| {
+                let mut l = live_listing(&format!("Item {i}"));
+                l.nonce[..4].copy_from_slice(&i.to_be_bytes());
+                sign_now(&key(1), Body::Listing(l)).bytes().to_vec()
+            })
+            .collect();
+        let mut with_garbage = objects.clone();
+        with_garbage.insert(100, vec![7u8; 100]);
+        let outcomes = s
+            .ingest_batch(&with_garbage, Durability::Lazy)
+            .expect("batch");
+        assert_eq!(outcomes.len(), 201);
+        assert!(matches!(outcomes[100], Outcome::Rejected(_)));
+        assert_eq!(outcomes.iter().filter(|o| o.is_new()).count(), 200);
+        assert_eq!(s.stats().expect("stats").active_listings, 200);
+        assert_eq!(s.indexed_listings(), 200);
+    }
+}

@@ -1,0 +1,150 @@
+//! The key layout of the one sled tree. Every record lives in one tree under a one-byte table
+//! prefix, so that everything one ingest writes goes in a single atomic `Batch`.
+//!
+//! | prefix | key | value |
+//! |---|---|---|
+//! | `o` | object id (32) | wire bytes |
+//! | `h` | listing key (48) | [`Head`] of the current revision |
+//! | `r` | listing key (48), revision (4, BE), id (32) | - (every revision held) |
+//! | `c` | category, 0, listing key (48) | - (current revision's category) |
+//! | `e` | expires_at (8, BE), listing key (48) | - (when to sweep) |
+//! | `s` | created_at (8, BE), object id (32) | - (reconciliation set: current revisions) |
+//! | `t` | thread id (32), message id (32) | - (messages of a thread, offer included) |
+//! | `l` | listing key (48), thread id (32) | - (threads on a listing) |
+//! | `p` | party (32), thread id (32) | - (threads a key is party to) |
+//! | `d` | deal id (32) | encoded Deal |
+//! | `D` | listing key (48), deal id (32) | quantity (4, BE), made_at (8, BE) |
+//! | `P` | party (32), deal id (32) | - |
+//! | `i` | listing key (48) | sequence (8, BE): search index must catch up |
+//! | `m` | name | meta values (schema version) |
+
+use serde::{Deserialize, Serialize};
+
+use haggle_protocol::{ListingKey, ObjectId, PublicKey, Timestamp};
+
+pub(crate) const OBJECT: u8 = b'o';
+pub(crate) const HEAD: u8 = b'h';
+pub(crate) const REVISION: u8 = b'r';
+pub(crate) const CATEGORY: u8 = b'c';
+pub(crate) const EXPIRY: u8 = b'e';
+pub(crate) const RECON: u8 = b's';
+pub(crate) const THREAD: u8 = b't';
+pub(crate) const LISTING_THREAD: u8 = b'l';
+pub(crate) const PARTY_THREAD: u8 = b'p';
+pub(crate) const DEAL: u8 = b'd';
+pub(crate) const LISTING_DEAL: u8 = b'D';
+pub(crate) const PARTY_DEAL: u8 = b'P';
+pub(crate) const INDEX_PENDING: u8 = b'i';
+
+pub(crate) const SCHEMA_KEY: &[u8] = b"mschema";
+
+/// Builds a key from a table prefix and parts.
+pub(crate) fn key(table: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(len);
+    out.push(table);
+    for p in parts {
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+pub(crate) fn object(id: &ObjectId) -> Vec<u8> {
+    key(OBJECT, &[id.as_bytes()])
+}
+
+pub(crate) fn head(k: &ListingKey) -> Vec<u8> {
+    key(HEAD, &[&k.to_bytes()])
+}
+
+pub(crate) fn head_prefix_of_author(author: &PublicKey) -> Vec<u8> {
+    key(HEAD, &[author.as_bytes()])
+}
+
+pub(crate) fn revision(k: &ListingKey, revision: u32, id: &ObjectId) -> Vec<u8> {
+    key(
+        REVISION,
+        &[&k.to_bytes(), &revision.to_be_bytes(), id.as_bytes()],
+    )
+}
+
+pub(crate) fn category(category: &str, k: &ListingKey) -> Vec<u8> {
+    key(CATEGORY, &[category.as_bytes(), &[0], &k.to_bytes()])
+}
+
+pub(crate) fn expiry(at: Timestamp, k: &ListingKey) -> Vec<u8> {
+    key(EXPIRY, &[&at.to_be_bytes(), &k.to_bytes()])
+}
+
+pub(crate) fn recon(at: Timestamp, id: &ObjectId) -> Vec<u8> {
+    key(RECON, &[&at.to_be_bytes(), id.as_bytes()])
+}
+
+pub(crate) fn thread(thread: &ObjectId, message: &ObjectId) -> Vec<u8> {
+    key(THREAD, &[thread.as_bytes(), message.as_bytes()])
+}
+
+pub(crate) fn listing_thread(k: &ListingKey, thread: &ObjectId) -> Vec<u8> {
+    key(LISTING_THREAD, &[&k.to_bytes(), thread.as_bytes()])
+}
+
+pub(crate) fn party_thread(party: &PublicKey, thread: &ObjectId) -> Vec<u8> {
+    key(PARTY_THREAD, &[party.as_bytes(), thread.as_bytes()])
+}
+
+pub(crate) fn deal(id: &ObjectId) -> Vec<u8> {
+    key(DEAL, &[id.as_bytes()])
+}
+
+pub(crate) fn listing_deal(k: &ListingKey, id: &ObjectId) -> Vec<u8> {
+    key(LISTING_DEAL, &[&k.to_bytes(), id.as_bytes()])
+}
+
+pub(crate) fn party_deal(party: &PublicKey, id: &ObjectId) -> Vec<u8> {
+    key(PARTY_DEAL, &[party.as_bytes(), id.as_bytes()])
+}
+
+pub(crate) fn index_pending(k: &ListingKey) -> Vec<u8> {
+    key(INDEX_PENDING, &[&k.to_bytes()])
+}
+
+/// The last `N` bytes of a key as an array (ids and listing keys end the keys they are in).
+pub(crate) fn tail<const N: usize>(key: &[u8]) -> Option<[u8; N]> {
+    key.len()
+        .checked_sub(N)
+        .and_then(|start| key[start..].try_into().ok())
+}
+
+pub(crate) fn id_at_end(key: &[u8]) -> Option<ObjectId> {
+    tail::<32>(key).map(ObjectId::from_bytes)
+}
+
+pub(crate) fn listing_key_at_end(key: &[u8]) -> Option<ListingKey> {
+    tail::<48>(key).map(|b| ListingKey::from_bytes(&b))
+}
+
+/// What the store remembers about a listing's current revision, so that replacing it can remove
+/// the old revision's index entries without decoding the old object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Head {
+    pub id: ObjectId,
+    pub revision: u32,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub closed: bool,
+    pub quantity: u32,
+    pub category: String,
+}
+
+impl Head {
+    pub fn encode(&self) -> Vec<u8> {
+        bincode::serde::encode_to_vec(self, bincode::config::standard())
+            .expect("encoding a Head cannot fail")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Head> {
+        bincode::serde::decode_from_slice(bytes, bincode::config::standard().with_limit::<1024>())
+            .ok()
+            .map(|(h, _)| h)
+    }
+}

@@ -1,0 +1,487 @@
+//! The full-text search index (tantivy): ranked, typo-tolerant search over the current revision of
+//! every active listing, with filters and sorts.
+//!
+//! The index is derived data. sled is the source of truth; every change to a listing marks it in
+//! the store's pending table in the same batch, and [`crate::Store`] replays pending entries into
+//! this index, so a crash at any moment is repaired on the next open.
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Mutex;
+
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{
+    BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
+};
+use tantivy::schema::{
+    FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
+    TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::tokenizer::{
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
+    TextAnalyzer,
+};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
+};
+
+use haggle_protocol::{Currency, ListingKey, ListingKind, Object, PublicKey, Timestamp};
+
+use crate::error::{IndexError, SearchError};
+
+/// Bumped whenever the schema or analyzer changes; an index of another version is rebuilt.
+const INDEX_VERSION: u32 = 1;
+const VERSION_FILE: &str = "haggle-index-version";
+const ANALYZER: &str = "haggle";
+/// Indexing memory: tantivy's minimum per thread is 15 MB; one thread at 32 MB keeps the node
+/// well inside its memory target and flushes segments rarely enough for bulk ingest.
+const WRITER_MEMORY: usize = 32 * 1024 * 1024;
+/// Most results one page may hold.
+pub const MAX_PAGE: usize = 500;
+
+/// How results are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// Best text match first; newest first when there is no text.
+    #[default]
+    Relevance,
+    PriceAsc,
+    PriceDesc,
+    Newest,
+}
+
+impl std::str::FromStr for Sort {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "relevance" => Ok(Sort::Relevance),
+            "price" | "price-asc" => Ok(Sort::PriceAsc),
+            "price-desc" => Ok(Sort::PriceDesc),
+            "newest" => Ok(Sort::Newest),
+            other => Err(format!(
+                "`{other}` is not a sort: use relevance, price, price-desc or newest"
+            )),
+        }
+    }
+}
+
+/// A search: free text plus filters, a sort and a page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchQuery {
+    /// Words to match in title, tags, category and description; empty matches everything.
+    pub text: String,
+    pub kind: Option<ListingKind>,
+    /// Category path prefix: `vehicles` matches `vehicles/bikes`.
+    pub category: Option<String>,
+    /// Price bounds in minor units, inclusive; need `currency`.
+    pub min_price: Option<u64>,
+    pub max_price: Option<u64>,
+    pub currency: Option<Currency>,
+    pub seller: Option<PublicKey>,
+    /// Words that must all appear in the location text.
+    pub location: Option<String>,
+    pub sort: Sort,
+    pub offset: usize,
+    pub limit: usize,
+}
+
+impl SearchQuery {
+    /// A query for `text` with no filters, 20 results a page.
+    pub fn new(text: impl Into<String>) -> Self {
+        SearchQuery {
+            text: text.into(),
+            kind: None,
+            category: None,
+            min_price: None,
+            max_price: None,
+            currency: None,
+            seller: None,
+            location: None,
+            sort: Sort::Relevance,
+            offset: 0,
+            limit: 20,
+        }
+    }
+}
+
+/// One page of results and how many matched in all.
+#[derive(Debug, Clone)]
+pub struct SearchResults {
+    pub total: usize,
+    pub hits: Vec<SearchHit>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SearchHit {
+    /// The listing's current revision.
+    pub listing: Object,
+    /// Relevance score, for text searches sorted by relevance.
+    pub score: Option<f32>,
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    key: Field,
+    title: Field,
+    description: Field,
+    tags: Field,
+    category_text: Field,
+    location: Field,
+    category: Field,
+    kind: Field,
+    currency: Field,
+    seller: Field,
+    price: Field,
+    created: Field,
+    expires: Field,
+}
+
+/// Text fields searched by free text, with their boosts: a word in the title says more about a
+/// listing than the same word deep in its description.
+fn text_fields(f: &Fields) -> [(Field, f32); 4] {
+    [
+        (f.title, 3.0),
+        (f.tags, 2.0),
+        (f.category_text, 1.5),
+        (f.description, 1.0),
+    ]
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(ANALYZER)
+            .set_index_option(IndexRecordOption::WithFreqs),
+    );
+    let fields = Fields {
+        key: b.add_text_field("key", STRING | STORED),
+        title: b.add_text_field("title", text.clone()),
+        description: b.add_text_field("description", text.clone()),
+        tags: b.add_text_field("tags", text.clone()),
+        category_text: b.add_text_field("category_text", text.clone()),
+        location: b.add_text_field("location", text),
+        category: b.add_facet_field("category", FacetOptions::default()),
+        kind: b.add_text_field("kind", STRING),
+        currency: b.add_text_field("currency", STRING),
+        seller: b.add_text_field("seller", STRING),
+        price: b.add_u64_field("price", INDEXED | FAST),
+        created: b.add_u64_field("created", FAST),
+        expires: b.add_u64_field("expires", INDEXED | FAST),
+    };
+    (b.build(), fields)
+}
+
+fn analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+pub(crate) struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+}
+
+impl std::fmt::Debug for SearchIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SearchIndex").finish_non_exhaustive()
+    }
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, or creates it. Returns whether it is new (and so must be rebuilt
+    /// from the store): there was none, or one of another version.
+    pub fn open(dir: &Path) -> Result<(SearchIndex, bool), IndexError> {
+        let version_path = dir.join(VERSION_FILE);
+        let current = std::fs::read_to_string(&version_path)
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok());
+        let mut fresh = current != Some(INDEX_VERSION);
+        if fresh && dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(io_err)?;
+        }
+        std::fs::create_dir_all(dir).map_err(io_err)?;
+        let (schema, fields) = schema();
+        let directory =
+            tantivy::directory::MmapDirectory::open(dir).map_err(|e| IndexError(e.to_string()))?;
+        let index = match Index::open_or_create(directory, schema.clone()) {
+            Ok(index) => index,
+            Err(_) => {
+                // Damaged beyond opening: it is derived data, so start again and rebuild.
+                std::fs::remove_dir_all(dir).map_err(io_err)?;
+                std::fs::create_dir_all(dir).map_err(io_err)?;
+                fresh = true;
+                Index::create_in_dir(dir, schema)?
+            }
+        };
+        index.tokenizers().register(ANALYZER, analyzer());
+        let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        std::fs::write(&version_path, INDEX_VERSION.to_string()).map_err(io_err)?;
+        Ok((
+            SearchIndex {
+                index,
+                reader,
+                writer: Mutex::new(writer),
+                fields,
+            },
+            fresh,
+        ))
+    }
+
+    /// Replaces the documents of `changes`' listings: each is removed, then added again if it has
+    /// a listing to show. Commits and makes the result visible to searches.
+    pub fn apply<'a>(
+        &self,
+        changes: impl IntoIterator<Item = (ListingKey, Option<&'a Object>)>,
+    ) -> Result<(), IndexError> {
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, listing) in changes {
+            writer.delete_term(Term::from_field_text(self.fields.key, &key.to_string()));
+            if let Some(doc) = listing.and_then(|l| self.document(&key, l)) {
+                writer.add_document(doc)?;
+            }
+        }
+        writer.commit()?;
+        drop(writer);
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Removes every document (before a rebuild).
+    pub fn clear(&self) -> Result<(), IndexError> {
+        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        writer.delete_all_documents()?;
+        writer.commit()?;
+        drop(writer);
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    pub fn num_docs(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    fn document(&self, key: &ListingKey, object: &Object) -> Option<TantivyDocument> {
+        let l = object.listing()?;
+        let f = &self.fields;
+        let mut doc = TantivyDocument::new();
+        doc.add_text(f.key, key.to_string());
+        doc.add_text(f.title, &l.title);
+        doc.add_text(f.description, &l.description);
+        for tag in &l.tags {
+            doc.add_text(f.tags, tag);
+        }
+        doc.add_text(f.category_text, l.category.replace(['/', '-'], " "));
+        doc.add_facet(f.category, Facet::from_path(l.category.split('/')));
+        doc.add_text(f.location, &l.location.text);
+        doc.add_text(f.kind, l.kind.as_str());
+        doc.add_text(f.seller, object.author().to_hex());
+        if let Some(price) = &l.price {
+            doc.add_text(f.currency, price.currency.as_str());
+            doc.add_u64(f.price, price.amount);
+        }
+        doc.add_u64(f.created, object.created_at().as_millis());
+        doc.add_u64(f.expires, l.expires_at.as_millis());
+        Some(doc)
+    }
+
+    /// Runs `q`, returning the total number of matches and one page of listing keys with scores.
+    pub fn search(
+        &self,
+        q: &SearchQuery,
+        now: Timestamp,
+    ) -> Result<(usize, Vec<(ListingKey, Option<f32>)>), SearchError> {
+        if q.limit == 0 || q.limit > MAX_PAGE {
+            return Err(SearchError::BadLimit {
+                asked: q.limit,
+                max: MAX_PAGE,
+            });
+        }
+        let query = self.build_query(q, now)?;
+        let searcher = self.reader.searcher();
+        let top = TopDocs::with_limit(q.limit).and_offset(q.offset);
+        let has_text = !self.tokens(&q.text).is_empty();
+        let (total, page): (usize, Vec<(Option<f32>, DocAddress)>) = match q.sort {
+            Sort::Relevance if has_text => {
+                let (docs, total) = searcher
+                    .search(&query, &(top.order_by_score(), Count))
+                    .map_err(index_err)?;
+                (total, docs.into_iter().map(|(s, a)| (Some(s), a)).collect())
+            }
+            sort => {
+                let (field, order) = match sort {
+                    Sort::PriceAsc => ("price", Order::Asc),
+                    Sort::PriceDesc => ("price", Order::Desc),
+                    _ => ("created", Order::Desc),
+                };
+                let (docs, total) = searcher
+                    .search(&query, &(top.order_by_u64_field(field, order), Count))
+                    .map_err(index_err)?;
+                (total, docs.into_iter().map(|(_, a)| (None, a)).collect())
+            }
+        };
+        let mut hits = Vec::with_capacity(page.len());
+        for (score, address) in page {
+            let doc: TantivyDocument = searcher.doc(address).map_err(index_err)?;
+            let key = doc
+                .get_first(self.fields.key)
+                .and_then(|v| v.as_str().and_then(parse_listing_key));
+            if let Some(key) = key {
+                hits.push((key, score));
+            }
+        }
+        Ok((total, hits))
+    }
+
+    fn build_query(&self, q: &SearchQuery, now: Timestamp) -> Result<Box<dyn Query>, SearchError> {
+        let f = &self.fields;
+        let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for token in self.tokens(&q.text) {
+            must.push((Occur::Must, self.word_query(&token)));
+        }
+        // Listings past their expiry leave results at once, before the sweep removes them.
+        let expires_after = Term::from_field_u64(f.expires, now.as_millis());
+        must.push((
+            Occur::Must,
+            Box::new(RangeQuery::new(
+                Bound::Excluded(expires_after),
+                Bound::Unbounded,
+            )),
+        ));
+        if let Some(kind) = q.kind {
+            must.push((Occur::Must, exact(f.kind, kind.as_str())));
+        }
+        if let Some(category) = &q.category {
+            let path = category.trim_matches('/');
+            let valid = !path.is_empty()
+                && path.split('/').all(|s| {
+                    !s.is_empty()
+                        && s.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                });
+            if !valid {
+                return Err(SearchError::BadCategory(category.clone()));
+            }
+            let facet = Facet::from_path(path.split('/'));
+            must.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_facet(f.category, &facet),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+        if let Some(currency) = &q.currency {
+            must.push((Occur::Must, exact(f.currency, currency.as_str())));
+        }
+        if q.min_price.is_some() || q.max_price.is_some() {
+            if q.currency.is_none() {
+                return Err(SearchError::PriceWithoutCurrency);
+            }
+            if let (Some(min), Some(max)) = (q.min_price, q.max_price)
+                && min > max
+            {
+                return Err(SearchError::EmptyPriceRange { min, max });
+            }
+            let bound = |v: Option<u64>| {
+                v.map_or(Bound::Unbounded, |v| {
+                    Bound::Included(Term::from_field_u64(f.price, v))
+                })
+            };
+            must.push((
+                Occur::Must,
+                Box::new(RangeQuery::new(bound(q.min_price), bound(q.max_price))),
+            ));
+        }
+        if let Some(seller) = &q.seller {
+            must.push((Occur::Must, exact(f.seller, &seller.to_hex())));
+        }
+        if let Some(location) = &q.location {
+            for token in self.tokens(location) {
+                let term = Term::from_field_text(f.location, &token);
+                must.push((
+                    Occur::Must,
+                    Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
+                ));
+            }
+        }
+        Ok(Box::new(BooleanQuery::new(must)))
+    }
+
+    /// One query word: matches exactly in any text field, or within a typo or two (longer words
+    /// tolerate more), exact matches ranking higher.
+    fn word_query(&self, token: &str) -> Box<dyn Query> {
+        let distance = match token.chars().count() {
+            0..=3 => 0,
+            4..=7 => 1,
+            _ => 2,
+        };
+        let mut any_field: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (field, boost) in text_fields(&self.fields) {
+            let term = Term::from_field_text(field, token);
+            let exact = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
+            any_field.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(Box::new(exact), boost * 2.0)),
+            ));
+            if distance > 0 {
+                let fuzzy = FuzzyTermQuery::new(term, distance, true);
+                any_field.push((
+                    Occur::Should,
+                    Box::new(BoostQuery::new(Box::new(fuzzy), boost * 0.5)),
+                ));
+            }
+        }
+        Box::new(BooleanQuery::new(any_field))
+    }
+
+    /// The words of `text` as the index stores them (lowercased, folded, stemmed).
+    fn tokens(&self, text: &str) -> Vec<String> {
+        let mut analyzer = self
+            .index
+            .tokenizers()
+            .get(ANALYZER)
+            .unwrap_or_else(analyzer);
+        let mut stream = analyzer.token_stream(text);
+        let mut out = Vec::new();
+        while let Some(token) = stream.next() {
+            if !out.contains(&token.text) {
+                out.push(token.text.clone());
+            }
+        }
+        // Bound the work one query can ask for.
+        out.truncate(16);
+        out
+    }
+}
+
+fn exact(field: Field, value: &str) -> Box<dyn Query> {
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, value),
+        IndexRecordOption::Basic,
+    ))
+}
+
+fn parse_listing_key(hex: &str) -> Option<ListingKey> {
+    let bytes = data_encoding::HEXLOWER.decode(hex.as_bytes()).ok()?;
+    let bytes: [u8; 48] = bytes.try_into().ok()?;
+    Some(ListingKey::from_bytes(&bytes))
+}
+
+fn index_err(e: tantivy::TantivyError) -> SearchError {
+    SearchError::Store(IndexError::from(e).into())
+}
+
+fn io_err(e: std::io::Error) -> IndexError {
+    IndexError(e.to_string())
+}

@@ -1,0 +1,175 @@
+//! Reading negotiation threads and deals, and the quantity a listing has left.
+
+use haggle_protocol::thread::resolve;
+use haggle_protocol::{
+    Body, Deal, ListingKey, Object, ObjectId, PublicKey, ThreadState, ThreadView, Timestamp,
+};
+
+use crate::error::StoreError;
+use crate::keys;
+use crate::store::Store;
+
+/// A thread as stored: its resolved state and every message.
+#[derive(Debug, Clone)]
+pub struct ThreadRecord {
+    pub view: ThreadView,
+    pub offer: Object,
+    /// Every stored message, the offer first, oldest first (including replies that lost a
+    /// crossing and so are not on the winning chain).
+    pub messages: Vec<Object>,
+    /// The listing revision the offer was made on, while the store still holds it.
+    pub listing: Option<Object>,
+}
+
+impl Store {
+    /// A thread by its id (the offer's id).
+    pub fn thread(&self, thread: &ObjectId) -> Result<Option<ThreadRecord>, StoreError> {
+        let Some(offer) = self.get(thread)? else {
+            return Ok(None);
+        };
+        let Body::Offer(o) = offer.body() else {
+            return Ok(None);
+        };
+        let listing = self.get(&o.listing)?;
+        let messages = self.thread_messages(thread)?;
+        let replies: Vec<&Object> = messages.iter().filter(|m| m.id() != offer.id()).collect();
+        let Some(view) = resolve(&offer, &replies, Timestamp::now()) else {
+            return Ok(None);
+        };
+        Ok(Some(ThreadRecord {
+            view,
+            offer,
+            messages,
+            listing,
+        }))
+    }
+
+    /// Every thread `party` takes part in, most recently active first.
+    pub fn threads_of(&self, party: &PublicKey) -> Result<Vec<ThreadRecord>, StoreError> {
+        let mut out = Vec::new();
+        for k in self
+            .db
+            .scan_prefix(keys::key(keys::PARTY_THREAD, &[party.as_bytes()]))
+            .keys()
+        {
+            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt {
+                what: "party thread key",
+            })?;
+            out.extend(self.thread(&id)?);
+        }
+        out.sort_by_key(|t| std::cmp::Reverse(t.messages.iter().map(Object::created_at).max()));
+        Ok(out)
+    }
+
+    /// A deal by its id (the Accept's id), verified again from its signatures.
+    pub fn deal(&self, id: &ObjectId) -> Result<Option<Deal>, StoreError> {
+        match self.db.get(keys::deal(id))? {
+            None => Ok(None),
+            Some(bytes) => Deal::decode_verify(&bytes)
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt { what: "deal" }),
+        }
+    }
+
+    /// Every deal `party` is in, newest first.
+    pub fn deals_of(&self, party: &PublicKey) -> Result<Vec<Deal>, StoreError> {
+        let mut out = Vec::new();
+        for k in self
+            .db
+            .scan_prefix(keys::key(keys::PARTY_DEAL, &[party.as_bytes()]))
+            .keys()
+        {
+            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt {
+                what: "party deal key",
+            })?;
+            out.extend(self.deal(&id)?);
+        }
+        out.sort_by_key(|d| std::cmp::Reverse(d.made_at()));
+        Ok(out)
+    }
+
+    /// Deals on one listing (any revision), newest first.
+    pub fn deals_on(&self, key: &ListingKey) -> Result<Vec<Deal>, StoreError> {
+        let mut out = Vec::new();
+        for k in self
+            .db
+            .scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()]))
+            .keys()
+        {
+            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt {
+                what: "listing deal key",
+            })?;
+            out.extend(self.deal(&id)?);
+        }
+        out.sort_by_key(|d| std::cmp::Reverse(d.made_at()));
+        Ok(out)
+    }
+
+    /// How many the listing's author can still promise: the current revision's quantity, less
+    /// deals made after that revision was published, less the author's open counter-offers.
+    /// `None` if the listing is unknown; 0 if it is closed.
+    pub fn remaining_quantity(&self, key: &ListingKey) -> Result<Option<u32>, StoreError> {
+        self.remaining_quantity_except(key, None)
+    }
+
+    /// As [`Self::remaining_quantity`], not counting the open counter-offer of thread `except`
+    /// (the thread being answered).
+    pub(crate) fn remaining_quantity_except(
+        &self,
+        key: &ListingKey,
+        except: Option<ObjectId>,
+    ) -> Result<Option<u32>, StoreError> {
+        let Some(head) = self.head(key)? else {
+            return Ok(None);
+        };
+        if head.closed {
+            return Ok(Some(0));
+        }
+        let mut taken: u64 = 0;
+        for entry in self
+            .db
+            .scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()]))
+        {
+            let (_, v) = entry?;
+            let quantity = v
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes);
+            let made_at = v
+                .get(4..12)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes);
+            let (Some(quantity), Some(made_at)) = (quantity, made_at) else {
+                return Err(StoreError::Corrupt {
+                    what: "listing deal",
+                });
+            };
+            // A revision published after the deal already counts it (same millisecond: count
+            // it, erring towards selling too little rather than too much).
+            if made_at >= head.created_at.as_millis() {
+                taken += u64::from(quantity);
+            }
+        }
+        for k in self
+            .db
+            .scan_prefix(keys::key(keys::LISTING_THREAD, &[&key.to_bytes()]))
+            .keys()
+        {
+            let thread = keys::id_at_end(&k?).ok_or(StoreError::Corrupt {
+                what: "listing thread key",
+            })?;
+            if Some(thread) == except {
+                continue;
+            }
+            if let Some(t) = self.thread(&thread)?
+                && t.view.state == ThreadState::Countered
+                && t.view.proposer == key.author
+            {
+                taken += u64::from(t.view.terms.quantity);
+            }
+        }
+        Ok(Some(
+            u32::try_from(u64::from(head.quantity).saturating_sub(taken)).unwrap_or(0),
+        ))
+    }
+}
