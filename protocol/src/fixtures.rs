@@ -151,3 +151,10 @@ pub fn live_terms(quantity: u32, amount: u64) -> Terms {
 pub fn sign_now(key: &SecretKey, body: Body) -> Verified<Object> {
     sign_at(key, body, now())
 }
+
+/// An id prefix shorter than people may type, so tests can make an ambiguous one.
+pub fn short_prefix(hex: &str) -> crate::id::IdPrefix {
+    crate::id::IdPrefix {
+        hex: hex.to_ascii_lowercase(),
+    }
+}

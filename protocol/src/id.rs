@@ -82,7 +82,7 @@ impl FromStr for ObjectId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdPrefix {
     /// Lowercase hex, at least [`MIN_PREFIX_LEN`] characters, at most 64.
-    hex: String,
+    pub(crate) hex: String,
 }
 
 impl IdPrefix {

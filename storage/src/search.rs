@@ -485,3 +485,311 @@ fn index_err(e: tantivy::TantivyError) -> SearchError {
 fn io_err(e: std::io::Error) -> IndexError {
     IndexError(e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use haggle_protocol::fixtures::{DAY, eur, key, live_listing, sign_at};
+    use haggle_protocol::{Body, Listing, ListingStatus, Location, Period, Price};
+
+    use super::*;
+    use crate::{Durability, SearchError, Store};
+
+    struct Market {
+        _dir: tempfile::TempDir,
+        store: Store,
+    }
+
+    fn item(n: u8, title: &str, f: impl FnOnce(&mut Listing)) -> Listing {
+        let mut l = live_listing(title);
+        l.nonce = [n; 16];
+        l.description = String::new();
+        l.tags.clear();
+        f(&mut l);
+        l
+    }
+
+    /// Six listings, published one minute apart in this order, by sellers 1 and 2.
+    fn market() -> Market {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let listings = vec![
+            (
+                1,
+                item(1, "Road bike, steel frame", |l| l.price = Some(eur(25_000))),
+            ),
+            (
+                1,
+                item(2, "Bicycle pump", |l| {
+                    l.price = Some(eur(1_500));
+                    l.category = "vehicles/bikes/parts".into();
+                    l.description = "Fits every road bike valve.".into();
+                }),
+            ),
+            (
+                2,
+                item(3, "Mountain bike", |l| {
+                    l.price = Some(eur(40_000));
+                    l.location = Location {
+                        text: "Antwerp, Belgium".into(),
+                        geohash: None,
+                    };
+                }),
+            ),
+            (
+                2,
+                item(4, "Lawn mower", |l| {
+                    l.kind = haggle_protocol::ListingKind::Rental;
+                    l.category = "tools/garden".into();
+                    l.price = Some(
+                        Price::new(2_000, haggle_protocol::Currency::new("EUR").expect("code"))
+                            .per(Period::Day),
+                    );
+                    l.tags = vec!["garden".into()];
+                }),
+            ),
+            (
+                2,
+                item(5, "Free sofa", |l| {
+                    l.kind = haggle_protocol::ListingKind::Giveaway;
+                    l.category = "home/furniture".into();
+                    l.price = None;
+                }),
+            ),
+            (
+                1,
+                item(6, "Vintage bike bell", |l| {
+                    l.price = Some(Price::new(
+                        900,
+                        haggle_protocol::Currency::new("USD").expect("code"),
+                    ));
+                    l.category = "vehicles/bikes/parts".into();
+                }),
+            ),
+        ];
+        let start = Timestamp::now().saturating_sub(Duration::from_secs(3_600));
+        for (i, (seller, l)) in listings.into_iter().enumerate() {
+            let at = start.saturating_add(Duration::from_secs(60 * i as u64));
+            let object = sign_at(&key(seller), Body::Listing(l), at);
+            assert!(
+                store
+                    .ingest(object.bytes(), Durability::Lazy)
+                    .expect("ingest")
+                    .is_new()
+            );
+        }
+        Market { _dir: dir, store }
+    }
+
+    use std::time::Duration;
+
+    fn titles(m: &Market, q: &SearchQuery) -> Vec<String> {
+        m.store
+            .search(q)
+            .expect("search")
+            .hits
+            .into_iter()
+            .map(|h| h.listing.listing().expect("listing").title.clone())
+            .collect()
+    }
+
+    fn q(text: &str) -> SearchQuery {
+        SearchQuery::new(text)
+    }
+
+    #[test]
+    fn text_matches_rank_titles_first() {
+        let m = market();
+        let got = titles(&m, &q("road bike"));
+        assert_eq!(
+            got.first().map(String::as_str),
+            Some("Road bike, steel frame"),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&"Bicycle pump".to_owned()),
+            "description matches count: {got:?}"
+        );
+        assert!(!got.contains(&"Lawn mower".to_owned()));
+    }
+
+    #[test]
+    fn typos_and_word_forms_still_match() {
+        let m = market();
+        assert_eq!(titles(&m, &q("bicylce")), vec!["Bicycle pump"]);
+        assert_eq!(titles(&m, &q("mountian")), vec!["Mountain bike"]);
+        assert!(titles(&m, &q("bikes")).contains(&"Mountain bike".to_owned()));
+        assert_eq!(titles(&m, &q("GARDEN")), vec!["Lawn mower"]);
+        assert!(titles(&m, &q("xylophone")).is_empty());
+    }
+
+    #[test]
+    fn every_filter_narrows_results() {
+        let m = market();
+        let kind = SearchQuery {
+            kind: Some(haggle_protocol::ListingKind::Giveaway),
+            ..q("")
+        };
+        assert_eq!(titles(&m, &kind), vec!["Free sofa"]);
+        let parts = SearchQuery {
+            category: Some("vehicles/bikes/parts".into()),
+            ..q("")
+        };
+        assert_eq!(titles(&m, &parts).len(), 2);
+        let vehicles = SearchQuery {
+            category: Some("vehicles".into()),
+            ..q("")
+        };
+        assert_eq!(titles(&m, &vehicles).len(), 4);
+        let veh = SearchQuery {
+            category: Some("vehic".into()),
+            ..q("")
+        };
+        assert!(
+            titles(&m, &veh).is_empty(),
+            "a category prefix is a whole path segment"
+        );
+        let cheap = SearchQuery {
+            max_price: Some(30_000),
+            currency: "EUR".parse().ok(),
+            ..q("")
+        };
+        let mut got = titles(&m, &cheap);
+        got.sort();
+        assert_eq!(
+            got,
+            vec!["Bicycle pump", "Lawn mower", "Road bike, steel frame"]
+        );
+        let range = SearchQuery {
+            min_price: Some(20_000),
+            max_price: Some(30_000),
+            currency: "EUR".parse().ok(),
+            ..q("")
+        };
+        assert_eq!(titles(&m, &range), vec!["Road bike, steel frame"]);
+        let usd = SearchQuery {
+            currency: "USD".parse().ok(),
+            ..q("bike")
+        };
+        assert_eq!(titles(&m, &usd), vec!["Vintage bike bell"]);
+        let seller = SearchQuery {
+            seller: Some(key(2).public()),
+            ..q("bike")
+        };
+        assert_eq!(titles(&m, &seller), vec!["Mountain bike"]);
+        let near = SearchQuery {
+            location: Some("antwerp".into()),
+            ..q("")
+        };
+        assert_eq!(titles(&m, &near), vec!["Mountain bike"]);
+    }
+
+    #[test]
+    fn sorts_and_pages() {
+        let m = market();
+        let eur = || "EUR".parse().ok();
+        let asc = SearchQuery {
+            sort: Sort::PriceAsc,
+            currency: eur(),
+            ..q("")
+        };
+        assert_eq!(
+            titles(&m, &asc),
+            vec![
+                "Bicycle pump",
+                "Lawn mower",
+                "Road bike, steel frame",
+                "Mountain bike"
+            ]
+        );
+        let desc = SearchQuery {
+            sort: Sort::PriceDesc,
+            currency: eur(),
+            ..q("")
+        };
+        assert_eq!(
+            titles(&m, &desc).first().map(String::as_str),
+            Some("Mountain bike")
+        );
+        let newest = SearchQuery {
+            sort: Sort::Newest,
+            ..q("")
+        };
+        assert_eq!(
+            titles(&m, &newest).first().map(String::as_str),
+            Some("Vintage bike bell")
+        );
+        let page = SearchQuery {
+            sort: Sort::Newest,
+            limit: 2,
+            offset: 2,
+            ..q("")
+        };
+        let results = m.store.search(&page).expect("search");
+        assert_eq!(results.total, 6);
+        let got: Vec<_> = results
+            .hits
+            .iter()
+            .map(|h| h.listing.listing().expect("l").title.clone())
+            .collect();
+        assert_eq!(got, vec!["Lawn mower", "Mountain bike"]);
+    }
+
+    #[test]
+    fn bad_queries_say_what_is_wrong() {
+        let m = market();
+        let no_currency = SearchQuery {
+            min_price: Some(1),
+            ..q("")
+        };
+        assert!(matches!(
+            m.store.search(&no_currency),
+            Err(SearchError::PriceWithoutCurrency)
+        ));
+        let empty = SearchQuery {
+            min_price: Some(5),
+            max_price: Some(1),
+            currency: "EUR".parse().ok(),
+            ..q("")
+        };
+        assert!(matches!(
+            m.store.search(&empty),
+            Err(SearchError::EmptyPriceRange { .. })
+        ));
+        assert!(matches!(
+            m.store.search(&SearchQuery { limit: 0, ..q("") }),
+            Err(SearchError::BadLimit { .. })
+        ));
+        assert!(matches!(
+            m.store.search(&SearchQuery {
+                category: Some("A B".into()),
+                ..q("")
+            }),
+            Err(SearchError::BadCategory(_))
+        ));
+    }
+
+    #[test]
+    fn expired_and_retracted_listings_leave_results_at_once() {
+        let m = market();
+        let in_31_days = Timestamp::now().saturating_add(31 * DAY);
+        assert_eq!(
+            m.store.search_at(&q(""), in_31_days).expect("search").total,
+            0
+        );
+        let tomb = Listing {
+            revision: 2,
+            status: ListingStatus::Closed,
+            quantity: 0,
+            ..item(3, "Mountain bike", |_| {})
+        };
+        let tomb = sign_at(&key(2), Body::Listing(tomb), Timestamp::now());
+        assert!(
+            m.store
+                .ingest(tomb.bytes(), Durability::Lazy)
+                .expect("ingest")
+                .is_new()
+        );
+        assert!(titles(&m, &q("mountain")).is_empty());
+        assert_eq!(m.store.search(&q("")).expect("search").total, 5);
+    }
+}

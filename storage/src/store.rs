@@ -248,8 +248,16 @@ impl Store {
 
     /// Ranked search over active, unexpired listings.
     pub fn search(&self, query: &SearchQuery) -> Result<SearchResults, SearchError> {
+        self.search_at(query, Timestamp::now())
+    }
+
+    /// [`Self::search`] as if the clock read `now` (expiry is judged against it).
+    pub(crate) fn search_at(
+        &self,
+        query: &SearchQuery,
+        now: Timestamp,
+    ) -> Result<SearchResults, SearchError> {
         self.catch_up_index()?;
-        let now = Timestamp::now();
         let (total, page) = self.index.search(query, now)?;
         let mut hits = Vec::with_capacity(page.len());
         for (key, score) in page {
@@ -432,4 +440,171 @@ pub(crate) fn decode_stored(bytes: &[u8]) -> Result<Object, StoreError> {
     Object::decode_unverified(bytes).map_err(|_| StoreError::Corrupt {
         what: "stored object",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_protocol::fixtures::{DAY, key, live_listing, sign_now};
+    use haggle_protocol::{Body, Listing};
+
+    use super::*;
+    use crate::Durability;
+
+    fn listing(n: u8, title: &str, category: &str) -> haggle_protocol::Verified<Object> {
+        let l = Listing {
+            nonce: [n; 16],
+            category: category.into(),
+            ..live_listing(title)
+        };
+        sign_now(&key(1), Body::Listing(l))
+    }
+
+    #[test]
+    fn objects_survive_reopening_and_the_index_catches_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ids: Vec<ObjectId> = {
+            let store = Store::open(dir.path()).expect("open");
+            let objects: Vec<_> = (0..5)
+                .map(|n| listing(n, "Desk lamp", "home/lighting"))
+                .collect();
+            for o in &objects {
+                // Lazy and few: nothing has triggered an index commit yet.
+                assert!(
+                    store
+                        .ingest(o.bytes(), Durability::Lazy)
+                        .expect("ingest")
+                        .is_new()
+                );
+            }
+            store.flush().expect("flush");
+            assert_eq!(store.stats().expect("stats").index_pending, 5);
+            objects.iter().map(|o| o.id()).collect()
+        };
+        let store = Store::open(dir.path()).expect("reopen");
+        for id in &ids {
+            assert!(store.get(id).expect("read").is_some());
+        }
+        assert_eq!(store.stats().expect("stats").index_pending, 0);
+        assert_eq!(store.indexed_listings(), 5);
+    }
+
+    #[test]
+    fn a_lost_index_is_rebuilt_from_the_database() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = Store::open(dir.path()).expect("open");
+            let o = listing(1, "Desk lamp", "home/lighting");
+            assert!(store.ingest_own(&o).expect("ingest").is_new());
+        }
+        std::fs::remove_dir_all(dir.path().join("index")).expect("remove index");
+        let store = Store::open(dir.path()).expect("reopen");
+        assert_eq!(
+            store
+                .search(&crate::SearchQuery::new("lamp"))
+                .expect("search")
+                .total,
+            1
+        );
+    }
+
+    #[test]
+    fn a_database_of_another_schema_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = Store::open(dir.path()).expect("open");
+            store
+                .db
+                .insert(keys::SCHEMA_KEY, &99u32.to_be_bytes())
+                .expect("write");
+            store.flush().expect("flush");
+        }
+        let err = Store::open(dir.path()).expect_err("refused");
+        assert!(
+            matches!(err, OpenError::SchemaVersion { found: 99, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_sweep_removes_expired_listings_from_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let o = listing(1, "Desk lamp", "home/lighting");
+        let key = o.listing_key().expect("listing");
+        assert!(store.ingest_own(&o).expect("ingest").is_new());
+        assert_eq!(store.sweep_expired(Timestamp::now()).expect("sweep"), 0);
+        assert_eq!(
+            store
+                .sweep_expired(Timestamp::now().saturating_add(31 * DAY))
+                .expect("sweep"),
+            1
+        );
+        assert!(store.get(&o.id()).expect("read").is_none());
+        assert!(store.listing(&key).expect("read").is_none());
+        assert!(store.listings_in_category("home").expect("read").is_empty());
+        assert_eq!(store.indexed_listings(), 0);
+        assert_eq!(store.db.scan_prefix([keys::RECON]).count(), 0);
+    }
+
+    #[test]
+    fn prefixes_find_one_or_list_candidates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let objects: Vec<_> = (0..40)
+            .map(|n| listing(n, "Desk lamp", "home/lighting"))
+            .collect();
+        for o in &objects {
+            let _ = store.ingest(o.bytes(), Durability::Lazy).expect("ingest");
+        }
+        let id = objects[0].id();
+        let full: IdPrefix = id.to_hex()[..12].parse().expect("prefix");
+        assert_eq!(store.lookup(&full).expect("lookup"), Lookup::One(id));
+        let missing: IdPrefix = "ffffffffffff".parse().expect("prefix");
+        assert!(matches!(
+            store.lookup(&missing).expect("lookup"),
+            Lookup::None | Lookup::One(_)
+        ));
+        // 40 ids over 16 first hex digits: some digit starts several of them.
+        let digit = (0..16u8)
+            .map(|d| format!("{d:x}"))
+            .find(|d| {
+                objects
+                    .iter()
+                    .filter(|o| o.id().to_hex().starts_with(d.as_str()))
+                    .count()
+                    > 1
+            })
+            .expect("pigeonhole");
+        match store
+            .lookup(&haggle_protocol::fixtures::short_prefix(&digit))
+            .expect("lookup")
+        {
+            Lookup::Ambiguous(ids) => assert!(ids.iter().all(|id| id.to_hex().starts_with(&digit))),
+            other => panic!("not ambiguous: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn listings_by_author_and_category() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        for (n, cat) in [
+            (1, "home/lighting"),
+            (2, "home"),
+            (3, "home-office"),
+            (4, "tools"),
+        ] {
+            let _ = store
+                .ingest(listing(n, "Thing", cat).bytes(), Durability::Lazy)
+                .expect("ingest");
+        }
+        assert_eq!(store.listings_by(&key(1).public()).expect("read").len(), 4);
+        assert!(
+            store
+                .listings_by(&key(2).public())
+                .expect("read")
+                .is_empty()
+        );
+        assert_eq!(store.listings_in_category("home").expect("read").len(), 2);
+    }
 }
