@@ -40,26 +40,17 @@ pub enum DealError {
     #[error("a deal needs an offer and an accept, and at most {MAX_THREAD_MESSAGES} messages")]
     BadLength,
     #[error("message {index} of the deal's chain must be a {expected}")]
-    WrongKind {
-        index: usize,
-        expected: &'static str,
-    },
+    WrongKind { index: usize, expected: &'static str },
     #[error("message {index} of the deal's chain breaks the thread rules")]
     Thread { index: usize, source: ThreadError },
 }
 
 impl Deal {
     /// Checks that `chain` (offer, counters..., accept) is a valid thread on `listing`.
-    pub fn from_chain(
-        listing: &Verified<Object>,
-        chain: &[Verified<Object>],
-    ) -> Result<Deal, DealError> {
+    pub fn from_chain(listing: &Verified<Object>, chain: &[Verified<Object>]) -> Result<Deal, DealError> {
         let chain: Vec<Object> = chain.iter().map(|o| (**o).clone()).collect();
         Self::check(&listing.clone().into_inner(), &chain)?;
-        Ok(Deal {
-            listing: (**listing).clone(),
-            chain,
-        })
+        Ok(Deal { listing: (**listing).clone(), chain })
     }
 
     fn check(listing: &Object, chain: &[Object]) -> Result<(), DealError> {
@@ -71,19 +62,11 @@ impl Deal {
         let last = chain.len() - 1;
         for (index, pair) in chain.windows(2).enumerate() {
             let index = index + 1;
-            let expected = if index == last {
-                ObjectKind::Accept
-            } else {
-                ObjectKind::Counter
-            };
+            let expected = if index == last { ObjectKind::Accept } else { ObjectKind::Counter };
             if pair[1].kind() != expected {
-                return Err(DealError::WrongKind {
-                    index,
-                    expected: expected.as_str(),
-                });
+                return Err(DealError::WrongKind { index, expected: expected.as_str() });
             }
-            check_reply(offer, &pair[0], &pair[1])
-                .map_err(|source| DealError::Thread { index, source })?;
+            check_reply(offer, &pair[0], &pair[1]).map_err(|source| DealError::Thread { index, source })?;
         }
         Ok(())
     }
@@ -91,10 +74,7 @@ impl Deal {
     /// Decodes and verifies every signature and thread rule.
     pub fn decode_verify(bytes: &[u8]) -> Result<Deal, DealError> {
         if bytes.len() > MAX_DEAL_SIZE {
-            return Err(DealError::TooLarge {
-                size: bytes.len(),
-                max: MAX_DEAL_SIZE,
-            });
+            return Err(DealError::TooLarge { size: bytes.len(), max: MAX_DEAL_SIZE });
         }
         let config: DealConfig = config::standard().with_limit::<MAX_DEAL_SIZE>();
         let ((listing, chain), _): ((Vec<u8>, Vec<Vec<u8>>), usize) =
@@ -110,11 +90,7 @@ impl Deal {
                 .map_err(|source| DealError::Object { index, source })
         };
         let listing = verify(0, &listing)?;
-        let chain = chain
-            .iter()
-            .enumerate()
-            .map(|(i, b)| verify(i + 1, b))
-            .collect::<Result<Vec<_>, _>>()?;
+        let chain = chain.iter().enumerate().map(|(i, b)| verify(i + 1, b)).collect::<Result<Vec<_>, _>>()?;
         Self::check(&listing, &chain)?;
         Ok(Deal { listing, chain })
     }
@@ -148,10 +124,7 @@ impl Deal {
 
     /// The accepted terms (of the message the Accept answers).
     pub fn terms(&self) -> &Terms {
-        self.chain[self.chain.len() - 2]
-            .body()
-            .terms()
-            .expect("checked: an offer or counter")
+        self.chain[self.chain.len() - 2].body().terms().expect("checked: an offer or counter")
     }
 
     /// The listing's author.
@@ -167,19 +140,11 @@ impl Deal {
     /// The party that hands over the goods or does the work: the listing's author, except for a
     /// wanted ad, whose author is the buyer.
     pub fn seller(&self) -> PublicKey {
-        if self.listing_kind() == ListingKind::Wanted {
-            self.offerer()
-        } else {
-            self.listing_author()
-        }
+        if self.listing_kind() == ListingKind::Wanted { self.offerer() } else { self.listing_author() }
     }
 
     pub fn buyer(&self) -> PublicKey {
-        if self.listing_kind() == ListingKind::Wanted {
-            self.listing_author()
-        } else {
-            self.offerer()
-        }
+        if self.listing_kind() == ListingKind::Wanted { self.listing_author() } else { self.offerer() }
     }
 
     fn listing_kind(&self) -> ListingKind {

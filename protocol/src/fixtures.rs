@@ -37,10 +37,7 @@ pub fn listing(title: &str) -> Listing {
         tags: vec!["steel".to_owned(), "road".to_owned()],
         price: Some(eur(12_000)),
         quantity: 1,
-        location: Location {
-            text: "Ghent, Belgium".to_owned(),
-            geohash: Some("u14dh".to_owned()),
-        },
+        location: Location { text: "Ghent, Belgium".to_owned(), geohash: Some("u14dh".to_owned()) },
         payment: vec!["cash".to_owned(), "sepa".to_owned()],
         delivery: "pickup or post".to_owned(),
         expires_at: T0.saturating_add(30 * DAY),
@@ -59,10 +56,7 @@ pub fn rental(title: &str) -> Listing {
 
 /// Signs `body` by `key` at `at`, checked against the clock `at`.
 pub fn sign_at(key: &SecretKey, body: Body, at: Timestamp) -> Verified<Object> {
-    let envelope = Envelope {
-        created_at: at,
-        ..Envelope::new(key.public(), body)
-    };
+    let envelope = Envelope { created_at: at, ..Envelope::new(key.public(), body) };
     envelope.sign(key, at).expect("fixture objects are valid")
 }
 
@@ -71,11 +65,7 @@ pub fn sign(key: &SecretKey, body: Body) -> Verified<Object> {
 }
 
 pub fn terms(quantity: u32, amount: u64) -> Terms {
-    Terms {
-        quantity,
-        price: eur(amount),
-        expires_at: T0.saturating_add(7 * DAY),
-    }
+    Terms { quantity, price: eur(amount), expires_at: T0.saturating_add(7 * DAY) }
 }
 
 /// An offer on `listing`, to its author.
@@ -89,41 +79,25 @@ pub fn offer(listing: &Object, terms: Terms) -> Body {
 }
 
 fn reply(thread: &Object, prev: &Object, to: &Object) -> Reply {
-    Reply {
-        thread: thread.id(),
-        prev: prev.id(),
-        to: to.author(),
-    }
+    Reply { thread: thread.id(), prev: prev.id(), to: to.author() }
 }
 
 /// A counter to `prev`, addressed to `prev`'s author.
 pub fn counter(thread: &Object, prev: &Object, terms: Terms) -> Body {
-    Body::Counter(Counter {
-        reply: reply(thread, prev, prev),
-        terms,
-        message: "Meet me halfway?".into(),
-    })
+    Body::Counter(Counter { reply: reply(thread, prev, prev), terms, message: "Meet me halfway?".into() })
 }
 
 pub fn accept(thread: &Object, prev: &Object) -> Body {
-    Body::Accept(Accept {
-        reply: reply(thread, prev, prev),
-    })
+    Body::Accept(Accept { reply: reply(thread, prev, prev) })
 }
 
 pub fn decline(thread: &Object, prev: &Object) -> Body {
-    Body::Decline(Decline {
-        reply: reply(thread, prev, prev),
-        message: "No, thanks.".into(),
-    })
+    Body::Decline(Decline { reply: reply(thread, prev, prev), message: "No, thanks.".into() })
 }
 
 /// A withdraw of `prev` (one's own terms), addressed to `other`.
 pub fn withdraw(thread: &Object, prev: &Object, other: &Object) -> Body {
-    Body::Withdraw(Withdraw {
-        reply: reply(thread, prev, other),
-        message: "Found one elsewhere.".into(),
-    })
+    Body::Withdraw(Withdraw { reply: reply(thread, prev, other), message: "Found one elsewhere.".into() })
 }
 
 /// The clock now, for tests of code that checks expiry against the real clock.
@@ -133,18 +107,12 @@ pub fn now() -> Timestamp {
 
 /// [`listing`], expiring 30 days from now (for stores, which drop expired listings).
 pub fn live_listing(title: &str) -> Listing {
-    Listing {
-        expires_at: now().saturating_add(30 * DAY),
-        ..listing(title)
-    }
+    Listing { expires_at: now().saturating_add(30 * DAY), ..listing(title) }
 }
 
 /// [`terms`], expiring 7 days from now.
 pub fn live_terms(quantity: u32, amount: u64) -> Terms {
-    Terms {
-        expires_at: now().saturating_add(7 * DAY),
-        ..terms(quantity, amount)
-    }
+    Terms { expires_at: now().saturating_add(7 * DAY), ..terms(quantity, amount) }
 }
 
 /// Signs `body` by `key` at the real clock.
@@ -154,7 +122,5 @@ pub fn sign_now(key: &SecretKey, body: Body) -> Verified<Object> {
 
 /// An id prefix shorter than people may type, so tests can make an ambiguous one.
 pub fn short_prefix(hex: &str) -> crate::id::IdPrefix {
-    crate::id::IdPrefix {
-        hex: hex.to_ascii_lowercase(),
-    }
+    crate::id::IdPrefix { hex: hex.to_ascii_lowercase() }
 }

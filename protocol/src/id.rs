@@ -72,9 +72,7 @@ impl FromStr for ObjectId {
     type Err = ParseIdError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_hex_32(s)
-            .map(ObjectId)
-            .ok_or_else(|| ParseIdError::NotFull(s.to_owned()))
+        parse_hex_32(s).map(ObjectId).ok_or_else(|| ParseIdError::NotFull(s.to_owned()))
     }
 }
 
@@ -89,9 +87,7 @@ impl IdPrefix {
     /// The whole bytes the prefix fixes (an odd last nibble is left to [`Self::matches`]).
     pub fn leading_bytes(&self) -> Vec<u8> {
         let even = self.hex.len() / 2 * 2;
-        data_encoding::HEXLOWER
-            .decode(self.hex[..even].as_bytes())
-            .expect("validated as hex on parse")
+        data_encoding::HEXLOWER.decode(self.hex[..even].as_bytes()).expect("validated as hex on parse")
     }
 
     pub fn matches(&self, id: &ObjectId) -> bool {
@@ -112,10 +108,7 @@ impl FromStr for IdPrefix {
             return Err(ParseIdError::NotHex(s.to_owned()));
         }
         if hex.len() < MIN_PREFIX_LEN {
-            return Err(ParseIdError::TooShort {
-                given: s.to_owned(),
-                min: MIN_PREFIX_LEN,
-            });
+            return Err(ParseIdError::TooShort { given: s.to_owned(), min: MIN_PREFIX_LEN });
         }
         Ok(IdPrefix { hex })
     }
@@ -139,13 +132,7 @@ mod tests {
 
     #[test]
     fn bad_prefixes_say_why() {
-        assert!(matches!(
-            "abc".parse::<IdPrefix>(),
-            Err(ParseIdError::TooShort { .. })
-        ));
-        assert!(matches!(
-            "abcxyz12".parse::<IdPrefix>(),
-            Err(ParseIdError::NotHex(_))
-        ));
+        assert!(matches!("abc".parse::<IdPrefix>(), Err(ParseIdError::TooShort { .. })));
+        assert!(matches!("abcxyz12".parse::<IdPrefix>(), Err(ParseIdError::NotHex(_))));
     }
 }

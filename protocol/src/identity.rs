@@ -53,11 +53,7 @@ impl SecretKey {
 
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "SecretKey(<redacted>, public {})",
-            self.public().fmt_short()
-        )
+        write!(f, "SecretKey(<redacted>, public {})", self.public().fmt_short())
     }
 }
 
@@ -150,9 +146,8 @@ impl FromStr for PublicKey {
         if let Some(bytes) = parse_hex_32(s) {
             return Ok(PublicKey(bytes));
         }
-        let peer: libp2p_identity::PeerId = s
-            .parse()
-            .map_err(|_| ParseKeyError::Unrecognised(s.to_owned()))?;
+        let peer: libp2p_identity::PeerId =
+            s.parse().map_err(|_| ParseKeyError::Unrecognised(s.to_owned()))?;
         PublicKey::from_peer_id(&peer).ok_or_else(|| ParseKeyError::NotEd25519(s.to_owned()))
     }
 }
@@ -165,9 +160,7 @@ pub(crate) fn parse_hex_32(s: &str) -> Option<[u8; 32]> {
     if s.len() != 64 {
         return None;
     }
-    let bytes = data_encoding::HEXLOWER_PERMISSIVE
-        .decode(s.as_bytes())
-        .ok()?;
+    let bytes = data_encoding::HEXLOWER_PERMISSIVE.decode(s.as_bytes()).ok()?;
     bytes.try_into().ok()
 }
 
@@ -183,14 +176,8 @@ mod tests {
         assert_eq!(peer, key.to_libp2p_keypair().public().to_peer_id());
         assert!(peer.to_string().starts_with("12D3KooW"));
         assert_eq!(PublicKey::from_peer_id(&peer), Some(public));
-        assert_eq!(
-            peer.to_string().parse::<PublicKey>().expect("parses"),
-            public
-        );
-        assert_eq!(
-            public.to_hex().parse::<PublicKey>().expect("parses"),
-            public
-        );
+        assert_eq!(peer.to_string().parse::<PublicKey>().expect("parses"), public);
+        assert_eq!(public.to_hex().parse::<PublicKey>().expect("parses"), public);
     }
 
     #[test]
@@ -207,11 +194,7 @@ mod tests {
         let sig = key.sign(b"hello");
         assert!(key.public().verify_strict(b"hello", &sig));
         assert!(!key.public().verify_strict(b"hellp", &sig));
-        assert!(
-            !SecretKey::from_seed(&[2; 32])
-                .public()
-                .verify_strict(b"hello", &sig)
-        );
+        assert!(!SecretKey::from_seed(&[2; 32]).public().verify_strict(b"hello", &sig));
     }
 
     #[test]

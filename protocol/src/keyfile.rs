@@ -44,17 +44,12 @@ pub fn load_or_create(path: &Path) -> Result<(SecretKey, bool), KeyFileError> {
 
 /// Loads the key at `path`, refusing a file that group or others may read.
 pub fn load(path: &Path) -> Result<SecretKey, KeyFileError> {
-    let read_err = |source| KeyFileError::Read {
-        path: path.to_owned(),
-        source,
-    };
+    let read_err = |source| KeyFileError::Read { path: path.to_owned(), source };
     let meta = fs::metadata(path).map_err(read_err)?;
     check_permissions(path, &meta)?;
     let text = Zeroizing::new(fs::read_to_string(path).map_err(read_err)?);
     let seed = Zeroizing::new(
-        parse_hex_32(text.trim()).ok_or_else(|| KeyFileError::Corrupt {
-            path: path.to_owned(),
-        })?,
+        parse_hex_32(text.trim()).ok_or_else(|| KeyFileError::Corrupt { path: path.to_owned() })?,
     );
     Ok(SecretKey::from_seed(&seed))
 }
@@ -64,10 +59,7 @@ fn check_permissions(path: &Path, meta: &fs::Metadata) -> Result<(), KeyFileErro
     use std::os::unix::fs::PermissionsExt;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
-        return Err(KeyFileError::InsecurePermissions {
-            path: path.to_owned(),
-            mode,
-        });
+        return Err(KeyFileError::InsecurePermissions { path: path.to_owned(), mode });
     }
     Ok(())
 }
@@ -79,10 +71,7 @@ fn check_permissions(_: &Path, _: &fs::Metadata) -> Result<(), KeyFileError> {
 
 /// Writes `key` to a new file at `path` with mode 0600 and syncs it; fails if the file exists.
 pub fn save_new(path: &Path, key: &SecretKey) -> Result<(), KeyFileError> {
-    let write_err = |source| KeyFileError::Write {
-        path: path.to_owned(),
-        source,
-    };
+    let write_err = |source| KeyFileError::Write { path: path.to_owned(), source };
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -91,10 +80,7 @@ pub fn save_new(path: &Path, key: &SecretKey) -> Result<(), KeyFileError> {
         options.mode(0o600);
     }
     let mut file = options.open(path).map_err(write_err)?;
-    let text = Zeroizing::new(format!(
-        "{}\n",
-        data_encoding::HEXLOWER.encode(&key.to_seed())
-    ));
+    let text = Zeroizing::new(format!("{}\n", data_encoding::HEXLOWER.encode(&key.to_seed())));
     file.write_all(text.as_bytes()).map_err(write_err)?;
     file.sync_all().map_err(write_err)
 }
@@ -129,10 +115,7 @@ mod tests {
         load_or_create(&path).expect("created");
         fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
         let err = load(&path).expect_err("refused");
-        assert!(matches!(
-            err,
-            KeyFileError::InsecurePermissions { mode: 0o644, .. }
-        ));
+        assert!(matches!(err, KeyFileError::InsecurePermissions { mode: 0o644, .. }));
         assert!(err.to_string().contains("chmod 600"), "{err}");
     }
 

@@ -46,8 +46,8 @@ pub use limits::ValidationError;
 pub use listing::{Listing, ListingKey, ListingKind, ListingStatus, Location, new_nonce};
 pub use negotiation::{Accept, Counter, Decline, Offer, Reply, Terms, Withdraw};
 pub use object::{
-    Body, DOMAIN, DecodeError, Envelope, MAX_OBJECT_SIZE, Object, ObjectKind, PROTOCOL_VERSION,
-    SignError, Verified,
+    Body, DOMAIN, DecodeError, Envelope, MAX_OBJECT_SIZE, Object, ObjectKind, PROTOCOL_VERSION, SignError,
+    Verified,
 };
 pub use price::{Currency, CurrencyError, Period, Price};
 pub use thread::{ThreadError, ThreadState, ThreadView};

@@ -37,17 +37,9 @@ pub enum ValidationError {
     #[error("object is {size} bytes, over the {max}-byte limit")]
     ObjectTooLarge { size: usize, max: usize },
     #[error("{field} is {len} long, over the limit of {max}")]
-    TooLong {
-        field: &'static str,
-        len: usize,
-        max: usize,
-    },
+    TooLong { field: &'static str, len: usize, max: usize },
     #[error("{field} has {count} entries, over the limit of {max}")]
-    TooMany {
-        field: &'static str,
-        count: usize,
-        max: usize,
-    },
+    TooMany { field: &'static str, count: usize, max: usize },
     #[error("{field} must not be empty")]
     Empty { field: &'static str },
     #[error("{field} contains a control character")]
@@ -59,32 +51,15 @@ pub enum ValidationError {
     #[error("currency `{0}` is not a currency code")]
     BadCurrency(String),
     #[error("{field} amount {amount} is over the limit of {max}")]
-    AmountTooLarge {
-        field: &'static str,
-        amount: u64,
-        max: u64,
-    },
+    AmountTooLarge { field: &'static str, amount: u64, max: u64 },
     #[error("{field} quantity {quantity} is outside 1..={max}")]
-    BadQuantity {
-        field: &'static str,
-        quantity: u32,
-        max: u32,
-    },
+    BadQuantity { field: &'static str, quantity: u32, max: u32 },
     #[error("created_at {created_at} is more than 5 minutes ahead of this node's clock ({now})")]
-    FromTheFuture {
-        created_at: Timestamp,
-        now: Timestamp,
-    },
+    FromTheFuture { created_at: Timestamp, now: Timestamp },
     #[error("expires_at {expires_at} is not after created_at {created_at}")]
-    ExpiresBeforeCreation {
-        expires_at: Timestamp,
-        created_at: Timestamp,
-    },
+    ExpiresBeforeCreation { expires_at: Timestamp, created_at: Timestamp },
     #[error("expires_at {expires_at} is more than 90 days after created_at {created_at}")]
-    ExpiresTooLate {
-        expires_at: Timestamp,
-        created_at: Timestamp,
-    },
+    ExpiresTooLate { expires_at: Timestamp, created_at: Timestamp },
     #[error("a {0} listing needs a price")]
     PriceRequired(ListingKind),
     #[error("a {0} listing has no price")]
@@ -112,45 +87,21 @@ pub fn validate(envelope: &Envelope, now: Timestamp) -> Result<(), ValidationErr
                 return Err(ValidationError::SelfAddressed);
             }
             validate_terms(&offer.terms, created_at)?;
-            text(
-                &offer.message,
-                "message",
-                MAX_MESSAGE_BYTES,
-                Len::Bytes,
-                Lines::Many,
-            )
+            text(&offer.message, "message", MAX_MESSAGE_BYTES, Len::Bytes, Lines::Many)
         }
         Body::Counter(counter) => {
             validate_reply(&counter.reply, envelope)?;
             validate_terms(&counter.terms, created_at)?;
-            text(
-                &counter.message,
-                "message",
-                MAX_MESSAGE_BYTES,
-                Len::Bytes,
-                Lines::Many,
-            )
+            text(&counter.message, "message", MAX_MESSAGE_BYTES, Len::Bytes, Lines::Many)
         }
         Body::Accept(accept) => validate_reply(&accept.reply, envelope),
         Body::Decline(decline) => {
             validate_reply(&decline.reply, envelope)?;
-            text(
-                &decline.message,
-                "message",
-                MAX_MESSAGE_BYTES,
-                Len::Bytes,
-                Lines::Many,
-            )
+            text(&decline.message, "message", MAX_MESSAGE_BYTES, Len::Bytes, Lines::Many)
         }
         Body::Withdraw(withdraw) => {
             validate_reply(&withdraw.reply, envelope)?;
-            text(
-                &withdraw.message,
-                "message",
-                MAX_MESSAGE_BYTES,
-                Len::Bytes,
-                Lines::Many,
-            )
+            text(&withdraw.message, "message", MAX_MESSAGE_BYTES, Len::Bytes, Lines::Many)
         }
     }
 }
@@ -161,38 +112,15 @@ fn validate_listing(l: &Listing, created_at: Timestamp) -> Result<(), Validation
     }
     non_empty(&l.title, "title")?;
     text(&l.title, "title", MAX_TITLE_CHARS, Len::Chars, Lines::One)?;
-    text(
-        &l.description,
-        "description",
-        MAX_DESCRIPTION_BYTES,
-        Len::Bytes,
-        Lines::Many,
-    )?;
+    text(&l.description, "description", MAX_DESCRIPTION_BYTES, Len::Bytes, Lines::Many)?;
     validate_category(&l.category)?;
     list(&l.tags, "tags", MAX_TAGS, MAX_TAG_CHARS)?;
-    list(
-        &l.payment,
-        "payment",
-        MAX_PAYMENT_METHODS,
-        MAX_PAYMENT_CHARS,
-    )?;
-    text(
-        &l.location.text,
-        "location",
-        MAX_LOCATION_CHARS,
-        Len::Chars,
-        Lines::One,
-    )?;
+    list(&l.payment, "payment", MAX_PAYMENT_METHODS, MAX_PAYMENT_CHARS)?;
+    text(&l.location.text, "location", MAX_LOCATION_CHARS, Len::Chars, Lines::One)?;
     if let Some(geohash) = &l.location.geohash {
         validate_geohash(geohash)?;
     }
-    text(
-        &l.delivery,
-        "delivery",
-        MAX_DELIVERY_CHARS,
-        Len::Chars,
-        Lines::One,
-    )?;
+    text(&l.delivery, "delivery", MAX_DELIVERY_CHARS, Len::Chars, Lines::One)?;
     validate_expiry(l.expires_at, created_at)?;
     let closed = l.status == ListingStatus::Closed;
     // A tombstone may say none are left; a live listing has something to trade.
@@ -233,60 +161,36 @@ fn validate_terms(terms: &Terms, created_at: Timestamp) -> Result<(), Validation
 
 fn validate_price(price: &Price, field: &'static str) -> Result<(), ValidationError> {
     if !price.currency.is_valid() {
-        return Err(ValidationError::BadCurrency(
-            price.currency.as_str().to_owned(),
-        ));
+        return Err(ValidationError::BadCurrency(price.currency.as_str().to_owned()));
     }
     if price.amount > MAX_AMOUNT {
-        return Err(ValidationError::AmountTooLarge {
-            field,
-            amount: price.amount,
-            max: MAX_AMOUNT,
-        });
+        return Err(ValidationError::AmountTooLarge { field, amount: price.amount, max: MAX_AMOUNT });
     }
     Ok(())
 }
 
 fn validate_expiry(expires_at: Timestamp, created_at: Timestamp) -> Result<(), ValidationError> {
     if expires_at <= created_at {
-        return Err(ValidationError::ExpiresBeforeCreation {
-            expires_at,
-            created_at,
-        });
+        return Err(ValidationError::ExpiresBeforeCreation { expires_at, created_at });
     }
     if expires_at > created_at.saturating_add(MAX_LIFETIME) {
-        return Err(ValidationError::ExpiresTooLate {
-            expires_at,
-            created_at,
-        });
+        return Err(ValidationError::ExpiresTooLate { expires_at, created_at });
     }
     Ok(())
 }
 
 fn quantity(quantity: u32, field: &'static str) -> Result<(), ValidationError> {
     if quantity == 0 || quantity > MAX_QUANTITY {
-        return Err(ValidationError::BadQuantity {
-            field,
-            quantity,
-            max: MAX_QUANTITY,
-        });
+        return Err(ValidationError::BadQuantity { field, quantity, max: MAX_QUANTITY });
     }
     Ok(())
 }
 
 fn validate_category(category: &str) -> Result<(), ValidationError> {
-    text(
-        category,
-        "category",
-        MAX_CATEGORY_CHARS,
-        Len::Chars,
-        Lines::One,
-    )?;
+    text(category, "category", MAX_CATEGORY_CHARS, Len::Chars, Lines::One)?;
     let segments: Vec<&str> = category.split('/').collect();
     let segment_ok = |s: &&str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     };
     if segments.len() > MAX_CATEGORY_DEPTH || !segments.iter().all(segment_ok) {
         return Err(ValidationError::BadCategory(category.to_owned()));
@@ -299,11 +203,7 @@ fn validate_geohash(geohash: &str) -> Result<(), ValidationError> {
     let ok = !geohash.is_empty()
         && geohash.len() <= MAX_GEOHASH_CHARS
         && geohash.bytes().all(|b| ALPHABET.contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(ValidationError::BadGeohash(geohash.to_owned()))
-    }
+    if ok { Ok(()) } else { Err(ValidationError::BadGeohash(geohash.to_owned())) }
 }
 
 #[derive(Clone, Copy)]
@@ -320,20 +220,10 @@ enum Lines {
 }
 
 fn non_empty(s: &str, field: &'static str) -> Result<(), ValidationError> {
-    if s.trim().is_empty() {
-        Err(ValidationError::Empty { field })
-    } else {
-        Ok(())
-    }
+    if s.trim().is_empty() { Err(ValidationError::Empty { field }) } else { Ok(()) }
 }
 
-fn text(
-    s: &str,
-    field: &'static str,
-    max: usize,
-    unit: Len,
-    lines: Lines,
-) -> Result<(), ValidationError> {
+fn text(s: &str, field: &'static str, max: usize, unit: Len, lines: Lines) -> Result<(), ValidationError> {
     let len = match unit {
         Len::Chars => s.chars().count(),
         Len::Bytes => s.len(),
@@ -355,11 +245,7 @@ fn list(
     max_chars: usize,
 ) -> Result<(), ValidationError> {
     if items.len() > max_items {
-        return Err(ValidationError::TooMany {
-            field,
-            count: items.len(),
-            max: max_items,
-        });
+        return Err(ValidationError::TooMany { field, count: items.len(), max: max_items });
     }
     for item in items {
         non_empty(item, field)?;
@@ -376,10 +262,7 @@ mod tests {
     use crate::object::Envelope;
 
     fn check(l: Listing) -> Result<(), ValidationError> {
-        let env = Envelope {
-            created_at: T0,
-            ..Envelope::new(key(1).public(), Body::Listing(l))
-        };
+        let env = Envelope { created_at: T0, ..Envelope::new(key(1).public(), Body::Listing(l)) };
         validate(&env, T0)
     }
 
@@ -392,103 +275,22 @@ mod tests {
     #[test]
     fn each_rule_names_its_field() {
         let cases: Vec<(Listing, &str)> = vec![
+            (Listing { title: " ".into(), ..listing("x") }, "title must not be empty"),
+            (Listing { title: "a\u{7}b".into(), ..listing("x") }, "title contains a control"),
+            (Listing { tags: vec!["t".into(); MAX_TAGS + 1], ..listing("x") }, "tags has 17 entries"),
+            (Listing { tags: vec!["t".repeat(MAX_TAG_CHARS + 1)], ..listing("x") }, "tags is 33 long"),
+            (Listing { category: "Vehicles".into(), ..listing("x") }, "category `Vehicles`"),
+            (Listing { category: "a//b".into(), ..listing("x") }, "category `a//b`"),
+            (Listing { quantity: 0, ..listing("x") }, "quantity 0"),
+            (Listing { revision: 0, ..listing("x") }, "revision"),
+            (Listing { price: None, ..listing("x") }, "a sell listing needs a price"),
+            (Listing { kind: ListingKind::Giveaway, ..listing("x") }, "a giveaway listing has no price"),
+            (Listing { price: Some(crate::fixtures::eur(1)), ..rental("x") }, "needs a period"),
+            (Listing { expires_at: T0, ..listing("x") }, "not after created_at"),
+            (Listing { expires_at: T0.saturating_add(91 * DAY), ..listing("x") }, "more than 90 days"),
             (
                 Listing {
-                    title: " ".into(),
-                    ..listing("x")
-                },
-                "title must not be empty",
-            ),
-            (
-                Listing {
-                    title: "a\u{7}b".into(),
-                    ..listing("x")
-                },
-                "title contains a control",
-            ),
-            (
-                Listing {
-                    tags: vec!["t".into(); MAX_TAGS + 1],
-                    ..listing("x")
-                },
-                "tags has 17 entries",
-            ),
-            (
-                Listing {
-                    tags: vec!["t".repeat(MAX_TAG_CHARS + 1)],
-                    ..listing("x")
-                },
-                "tags is 33 long",
-            ),
-            (
-                Listing {
-                    category: "Vehicles".into(),
-                    ..listing("x")
-                },
-                "category `Vehicles`",
-            ),
-            (
-                Listing {
-                    category: "a//b".into(),
-                    ..listing("x")
-                },
-                "category `a//b`",
-            ),
-            (
-                Listing {
-                    quantity: 0,
-                    ..listing("x")
-                },
-                "quantity 0",
-            ),
-            (
-                Listing {
-                    revision: 0,
-                    ..listing("x")
-                },
-                "revision",
-            ),
-            (
-                Listing {
-                    price: None,
-                    ..listing("x")
-                },
-                "a sell listing needs a price",
-            ),
-            (
-                Listing {
-                    kind: ListingKind::Giveaway,
-                    ..listing("x")
-                },
-                "a giveaway listing has no price",
-            ),
-            (
-                Listing {
-                    price: Some(crate::fixtures::eur(1)),
-                    ..rental("x")
-                },
-                "needs a period",
-            ),
-            (
-                Listing {
-                    expires_at: T0,
-                    ..listing("x")
-                },
-                "not after created_at",
-            ),
-            (
-                Listing {
-                    expires_at: T0.saturating_add(91 * DAY),
-                    ..listing("x")
-                },
-                "more than 90 days",
-            ),
-            (
-                Listing {
-                    location: crate::listing::Location {
-                        text: "x".into(),
-                        geohash: Some("abc".into()),
-                    },
+                    location: crate::listing::Location { text: "x".into(), geohash: Some("abc".into()) },
                     ..listing("x")
                 },
                 "geohash `abc`",
@@ -496,37 +298,17 @@ mod tests {
         ];
         for (l, want) in cases {
             let err = check(l).expect_err(want);
-            assert!(
-                err.to_string().contains(want),
-                "wanted `{want}`, got `{err}`"
-            );
+            assert!(err.to_string().contains(want), "wanted `{want}`, got `{err}`");
         }
     }
 
     #[test]
     fn tombstones_may_have_no_quantity_and_giveaways_no_price() {
-        check(Listing {
-            status: crate::listing::ListingStatus::Closed,
-            quantity: 0,
-            ..listing("x")
-        })
-        .expect("tombstone");
-        check(Listing {
-            kind: ListingKind::Giveaway,
-            price: None,
-            ..listing("x")
-        })
-        .expect("giveaway");
-        check(Listing {
-            kind: ListingKind::Wanted,
-            price: None,
-            ..listing("x")
-        })
-        .expect("wanted without budget");
-        check(Listing {
-            expires_at: T0.saturating_add(90 * DAY),
-            ..listing("x")
-        })
-        .expect("exactly 90 days");
+        check(Listing { status: crate::listing::ListingStatus::Closed, quantity: 0, ..listing("x") })
+            .expect("tombstone");
+        check(Listing { kind: ListingKind::Giveaway, price: None, ..listing("x") }).expect("giveaway");
+        check(Listing { kind: ListingKind::Wanted, price: None, ..listing("x") })
+            .expect("wanted without budget");
+        check(Listing { expires_at: T0.saturating_add(90 * DAY), ..listing("x") }).expect("exactly 90 days");
     }
 }

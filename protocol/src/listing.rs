@@ -49,14 +49,9 @@ impl ListingKind {
 impl std::str::FromStr for ListingKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ListingKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "`{s}` is not a listing kind: use sell, wanted, service, rental or giveaway"
-                )
-            })
+        ListingKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            format!("`{s}` is not a listing kind: use sell, wanted, service, rental or giveaway")
+        })
     }
 }
 
@@ -129,21 +124,13 @@ impl ListingKey {
         author.copy_from_slice(&bytes[..32]);
         let mut nonce = [0u8; 16];
         nonce.copy_from_slice(&bytes[32..]);
-        ListingKey {
-            author: PublicKey::from_bytes(author),
-            nonce,
-        }
+        ListingKey { author: PublicKey::from_bytes(author), nonce }
     }
 }
 
 impl fmt::Debug for ListingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "ListingKey({}/{})",
-            self.author.fmt_short(),
-            hex_lower(&self.nonce)
-        )
+        write!(f, "ListingKey({}/{})", self.author.fmt_short(), hex_lower(&self.nonce))
     }
 }
 

@@ -132,12 +132,7 @@ impl Body {
 impl Envelope {
     /// A version-1 envelope by `author`, created now.
     pub fn new(author: PublicKey, body: Body) -> Self {
-        Envelope {
-            version: PROTOCOL_VERSION,
-            author,
-            created_at: Timestamp::now(),
-            body,
-        }
+        Envelope { version: PROTOCOL_VERSION, author, created_at: Timestamp::now(), body }
     }
 
     /// Validates, encodes and signs. `now` is the clock the limits are checked against.
@@ -158,11 +153,7 @@ impl Envelope {
                 max: MAX_OBJECT_SIZE,
             }));
         }
-        Ok(Verified(Object {
-            id,
-            envelope: self,
-            bytes,
-        }))
+        Ok(Verified(Object { id, envelope: self, bytes }))
     }
 }
 
@@ -202,31 +193,21 @@ impl Object {
     fn decode_parts(bytes: &[u8]) -> Result<(Object, Vec<u8>), DecodeError> {
         let (signed, _) = split(bytes)?;
         let (envelope, read): (Envelope, usize) =
-            bincode::serde::decode_from_slice(signed, wire_config())
-                .map_err(DecodeError::Malformed)?;
+            bincode::serde::decode_from_slice(signed, wire_config()).map_err(DecodeError::Malformed)?;
         if read != signed.len() {
-            return Err(DecodeError::TrailingBytes {
-                extra: signed.len() - read,
-            });
+            return Err(DecodeError::TrailingBytes { extra: signed.len() - read });
         }
         if envelope.version != PROTOCOL_VERSION {
             return Err(DecodeError::UnsupportedVersion(envelope.version));
         }
-        let canonical = bincode::serde::encode_to_vec(&envelope, wire_config())
-            .map_err(|_| DecodeError::NonCanonical)?;
+        let canonical =
+            bincode::serde::encode_to_vec(&envelope, wire_config()).map_err(|_| DecodeError::NonCanonical)?;
         if canonical != signed {
             return Err(DecodeError::NonCanonical);
         }
         let message = signing_message(signed);
         let id = ObjectId::of_signed_bytes(&message);
-        Ok((
-            Object {
-                id,
-                envelope,
-                bytes: bytes.to_vec(),
-            },
-            message,
-        ))
+        Ok((Object { id, envelope, bytes: bytes.to_vec() }, message))
     }
 
     pub fn id(&self) -> ObjectId {
@@ -266,10 +247,7 @@ impl Object {
     }
 
     pub fn listing_key(&self) -> Option<ListingKey> {
-        self.listing().map(|l| ListingKey {
-            author: self.author(),
-            nonce: l.nonce,
-        })
+        self.listing().map(|l| ListingKey { author: self.author(), nonce: l.nonce })
     }
 
     /// When the object stops being valid: a listing's or a proposal's expiry. Other replies do not
@@ -292,10 +270,7 @@ fn signing_message(signed: &[u8]) -> Vec<u8> {
 
 fn split(bytes: &[u8]) -> Result<(&[u8], &[u8]), DecodeError> {
     if bytes.len() > MAX_OBJECT_SIZE {
-        return Err(DecodeError::TooLarge {
-            size: bytes.len(),
-            max: MAX_OBJECT_SIZE,
-        });
+        return Err(DecodeError::TooLarge { size: bytes.len(), max: MAX_OBJECT_SIZE });
     }
     if bytes.len() <= SIGNATURE_LEN {
         return Err(DecodeError::TooShort { size: bytes.len() });
@@ -369,10 +344,7 @@ mod tests {
         let back = Object::decode_verify(obj.bytes(), T0).expect("verifies");
         assert_eq!(back, obj);
         assert_eq!(back.id(), obj.id());
-        assert_eq!(
-            back.listing_key().expect("a listing").author,
-            key(1).public()
-        );
+        assert_eq!(back.listing_key().expect("a listing").author, key(1).public());
     }
 
     #[test]
@@ -381,19 +353,13 @@ mod tests {
         for i in 0..obj.bytes().len() {
             let mut bytes = obj.bytes().to_vec();
             bytes[i] ^= 0x01;
-            assert!(
-                Object::decode_verify(&bytes, T0).is_err(),
-                "flipping a bit of byte {i} went unnoticed"
-            );
+            assert!(Object::decode_verify(&bytes, T0).is_err(), "flipping a bit of byte {i} went unnoticed");
         }
     }
 
     #[test]
     fn signing_with_someone_elses_key_fails() {
-        let env = Envelope {
-            created_at: T0,
-            ..Envelope::new(key(1).public(), Body::Listing(listing("x")))
-        };
+        let env = Envelope { created_at: T0, ..Envelope::new(key(1).public(), Body::Listing(listing("x"))) };
         assert!(matches!(env.sign(&key(2), T0), Err(SignError::WrongKey)));
     }
 
@@ -403,10 +369,7 @@ mod tests {
         let other = sign(&key(2), Body::Listing(listing("Road bike")));
         let mut forged = obj.bytes()[..obj.bytes().len() - SIGNATURE_LEN].to_vec();
         forged.extend_from_slice(&other.bytes()[other.bytes().len() - SIGNATURE_LEN..]);
-        assert!(matches!(
-            Object::decode_verify(&forged, T0),
-            Err(DecodeError::BadSignature)
-        ));
+        assert!(matches!(Object::decode_verify(&forged, T0), Err(DecodeError::BadSignature)));
     }
 
     #[test]
@@ -415,15 +378,9 @@ mod tests {
         let mut longer = obj.bytes().to_vec();
         longer.insert(longer.len() - SIGNATURE_LEN, 0);
         assert!(Object::decode_verify(&longer, T0).is_err());
-        assert!(matches!(
-            Object::decode_verify(&[0; 10], T0),
-            Err(DecodeError::TooShort { size: 10 })
-        ));
+        assert!(matches!(Object::decode_verify(&[0; 10], T0), Err(DecodeError::TooShort { size: 10 })));
         let huge = vec![0u8; MAX_OBJECT_SIZE + 1];
-        assert!(matches!(
-            Object::decode_verify(&huge, T0),
-            Err(DecodeError::TooLarge { .. })
-        ));
+        assert!(matches!(Object::decode_verify(&huge, T0), Err(DecodeError::TooLarge { .. })));
     }
 
     #[test]
@@ -434,10 +391,7 @@ mod tests {
         let later = T0.saturating_add(std::time::Duration::from_secs(6 * 60));
         let obj = fixtures::sign_at(&key(1), Body::Listing(listing("x")), later);
         let err = Object::decode_verify(obj.bytes(), T0).expect_err("future");
-        assert!(matches!(
-            err,
-            DecodeError::Invalid(ValidationError::FromTheFuture { .. })
-        ));
+        assert!(matches!(err, DecodeError::Invalid(ValidationError::FromTheFuture { .. })));
     }
 
     /// The largest listing the text limits allow fits in one object; the object limit itself is
@@ -451,25 +405,14 @@ mod tests {
 
         let mut over = l.clone();
         over.title.push('é');
-        let env = Envelope {
-            created_at: T0,
-            ..Envelope::new(key(1).public(), Body::Listing(over))
-        };
+        let env = Envelope { created_at: T0, ..Envelope::new(key(1).public(), Body::Listing(over)) };
         let err = env.sign(&key(1), T0).expect_err("title over");
         assert!(err.to_string().contains("title"), "{err}");
 
         let mut over = l;
         over.description.push('d');
-        let env = Envelope {
-            created_at: T0,
-            ..Envelope::new(key(1).public(), Body::Listing(over))
-        };
-        assert!(
-            env.sign(&key(1), T0)
-                .expect_err("description over")
-                .to_string()
-                .contains("description")
-        );
+        let env = Envelope { created_at: T0, ..Envelope::new(key(1).public(), Body::Listing(over)) };
+        assert!(env.sign(&key(1), T0).expect_err("description over").to_string().contains("description"));
     }
 
     #[test]
@@ -477,10 +420,7 @@ mod tests {
         let obj = sign(&key(1), Body::Listing(listing("x")));
         let mut bytes = obj.bytes().to_vec();
         bytes.resize(MAX_OBJECT_SIZE, 0);
-        assert!(!matches!(
-            Object::decode_verify(&bytes, T0),
-            Err(DecodeError::TooLarge { .. })
-        ));
+        assert!(!matches!(Object::decode_verify(&bytes, T0), Err(DecodeError::TooLarge { .. })));
         bytes.push(0);
         assert!(
             matches!(Object::decode_verify(&bytes, T0), Err(DecodeError::TooLarge { size, .. }) if size == MAX_OBJECT_SIZE + 1)

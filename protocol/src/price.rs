@@ -19,14 +19,8 @@ impl Currency {
     pub fn new(code: &str) -> Result<Self, CurrencyError> {
         let ok = (3..=5).contains(&code.len())
             && code.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
-            && code
-                .bytes()
-                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-        if ok {
-            Ok(Currency(code.to_owned()))
-        } else {
-            Err(CurrencyError(code.to_owned()))
-        }
+            && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+        if ok { Ok(Currency(code.to_owned())) } else { Err(CurrencyError(code.to_owned())) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -95,9 +89,7 @@ impl FromStr for Period {
             "day" => Ok(Period::Day),
             "week" => Ok(Period::Week),
             "month" => Ok(Period::Month),
-            other => Err(format!(
-                "`{other}` is not a period: use hour, day, week or month"
-            )),
+            other => Err(format!("`{other}` is not a period: use hour, day, week or month")),
         }
     }
 }
@@ -116,11 +108,7 @@ pub struct Price {
 
 impl Price {
     pub fn new(amount: u64, currency: Currency) -> Self {
-        Price {
-            amount,
-            currency,
-            per: None,
-        }
+        Price { amount, currency, per: None }
     }
 
     pub fn per(mut self, period: Period) -> Self {
@@ -137,13 +125,7 @@ impl fmt::Display for Price {
         if digits == 0 {
             write!(f, "{} {}", self.amount, self.currency)?;
         } else {
-            write!(
-                f,
-                "{}.{:0digits$} {}",
-                self.amount / unit,
-                self.amount % unit,
-                self.currency
-            )?;
+            write!(f, "{}.{:0digits$} {}", self.amount / unit, self.amount % unit, self.currency)?;
         }
         if let Some(per) = self.per {
             write!(f, "/{}", per.as_str())?;
@@ -163,10 +145,7 @@ mod tests {
     #[test]
     fn prices_format_with_their_minor_units() {
         assert_eq!(Price::new(12_050, eur()).to_string(), "120.50 EUR");
-        assert_eq!(
-            Price::new(1_500, eur()).per(Period::Day).to_string(),
-            "15.00 EUR/day"
-        );
+        assert_eq!(Price::new(1_500, eur()).per(Period::Day).to_string(), "15.00 EUR/day");
         let jpy = Currency::new("JPY").expect("valid");
         assert_eq!(Price::new(3000, jpy).to_string(), "3000 JPY");
         let btc = Currency::new("BTC").expect("valid");

@@ -74,10 +74,7 @@ pub enum ThreadError {
     #[error("the message was made after its listing expired")]
     ListingExpired,
     #[error("expected a {expected} but got a {got}")]
-    WrongKind {
-        expected: &'static str,
-        got: &'static str,
-    },
+    WrongKind { expected: &'static str, got: &'static str },
     #[error("the reply names a different thread")]
     WrongThread,
     #[error("the reply does not answer the message it was checked against")]
@@ -117,10 +114,7 @@ pub fn check_offer(listing: &Object, offer: &Object) -> Result<(), ThreadError> 
         return Err(ThreadError::ListingExpired);
     }
     if o.terms.quantity > l.quantity {
-        return Err(ThreadError::QuantityOverListing {
-            asked: o.terms.quantity,
-            available: l.quantity,
-        });
+        return Err(ThreadError::QuantityOverListing { asked: o.terms.quantity, available: l.quantity });
     }
     Ok(())
 }
@@ -165,10 +159,7 @@ pub fn check_reply(offer: &Object, prev: &Object, reply: &Object) -> Result<(), 
 }
 
 fn wrong_kind(expected: &'static str, got: &Object) -> ThreadError {
-    ThreadError::WrongKind {
-        expected,
-        got: got.kind().as_str(),
-    }
+    ThreadError::WrongKind { expected, got: got.kind().as_str() }
 }
 
 /// The resolved state of a thread.
@@ -268,8 +259,7 @@ mod tests {
     use super::*;
     use crate::deal::Deal;
     use crate::fixtures::{
-        self, DAY, T0, accept, counter, decline, key, listing, offer, sign, sign_at, terms,
-        withdraw,
+        self, DAY, T0, accept, counter, decline, key, listing, offer, sign, sign_at, terms, withdraw,
     };
     use crate::object::Verified;
 
@@ -360,48 +350,20 @@ mod tests {
     #[test]
     fn replies_that_break_the_rules_are_refused() {
         let s = setup();
-        let to_seller = crate::negotiation::Reply {
-            thread: s.offer.id(),
-            prev: s.offer.id(),
-            to: key(1).public(),
-        };
-        let own_accept = sign(
-            &key(2),
-            Body::Accept(crate::negotiation::Accept { reply: to_seller }),
-        );
-        assert_eq!(
-            check_reply(&s.offer, &s.offer, &own_accept),
-            Err(ThreadError::OwnTerms("accept"))
-        );
+        let to_seller =
+            crate::negotiation::Reply { thread: s.offer.id(), prev: s.offer.id(), to: key(1).public() };
+        let own_accept = sign(&key(2), Body::Accept(crate::negotiation::Accept { reply: to_seller }));
+        assert_eq!(check_reply(&s.offer, &s.offer, &own_accept), Err(ThreadError::OwnTerms("accept")));
         let wrong_withdraw = sign(&key(1), withdraw(&s.offer, &s.offer, &s.offer));
-        assert_eq!(
-            check_reply(&s.offer, &s.offer, &wrong_withdraw),
-            Err(ThreadError::OthersTerms)
-        );
+        assert_eq!(check_reply(&s.offer, &s.offer, &wrong_withdraw), Err(ThreadError::OthersTerms));
         let stranger = sign(&key(3), accept(&s.offer, &s.offer));
-        assert_eq!(
-            check_reply(&s.offer, &s.offer, &stranger),
-            Err(ThreadError::NotAParty)
-        );
-        let late = sign_at(
-            &key(1),
-            accept(&s.offer, &s.offer),
-            T0.saturating_add(8 * DAY),
-        );
-        assert_eq!(
-            check_reply(&s.offer, &s.offer, &late),
-            Err(ThreadError::TermsExpired)
-        );
+        assert_eq!(check_reply(&s.offer, &s.offer, &stranger), Err(ThreadError::NotAParty));
+        let late = sign_at(&key(1), accept(&s.offer, &s.offer), T0.saturating_add(8 * DAY));
+        assert_eq!(check_reply(&s.offer, &s.offer, &late), Err(ThreadError::TermsExpired));
         let d = sign(&key(1), decline(&s.offer, &s.offer));
         let after_decline = sign(&key(2), accept(&s.offer, &d));
-        assert_eq!(
-            check_reply(&s.offer, &d, &after_decline),
-            Err(ThreadError::PrevHasNoTerms)
-        );
-        assert_eq!(
-            state(&s.offer, &[&own_accept, &stranger]),
-            ThreadState::Open
-        );
+        assert_eq!(check_reply(&s.offer, &d, &after_decline), Err(ThreadError::PrevHasNoTerms));
+        assert_eq!(state(&s.offer, &[&own_accept, &stranger]), ThreadState::Open);
     }
 
     #[test]
@@ -410,30 +372,18 @@ mod tests {
         let too_many = sign(&key(2), offer(&s.listing, terms(2, 10_000)));
         assert_eq!(
             check_offer(&s.listing, &too_many),
-            Err(ThreadError::QuantityOverListing {
-                asked: 2,
-                available: 1
-            })
+            Err(ThreadError::QuantityOverListing { asked: 2, available: 1 })
         );
         let other = sign(&key(3), Body::Listing(fixtures::rental("Trimmer")));
-        assert_eq!(
-            check_offer(&other, &s.offer),
-            Err(ThreadError::ListingMismatch)
-        );
+        assert_eq!(check_offer(&other, &s.offer), Err(ThreadError::ListingMismatch));
     }
 
     #[test]
     fn unanswered_terms_expire() {
         let s = setup();
         let later = T0.saturating_add(8 * DAY);
-        assert_eq!(
-            resolve(&s.offer, &[], later).expect("offer").state,
-            ThreadState::Expired
-        );
+        assert_eq!(resolve(&s.offer, &[], later).expect("offer").state, ThreadState::Expired);
         let a = sign(&key(1), accept(&s.offer, &s.offer));
-        assert_eq!(
-            resolve(&s.offer, &[&a], later).expect("offer").state,
-            ThreadState::Accepted
-        );
+        assert_eq!(resolve(&s.offer, &[&a], later).expect("offer").state, ThreadState::Accepted);
     }
 }

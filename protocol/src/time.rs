@@ -12,9 +12,7 @@ pub struct Timestamp(pub u64);
 impl Timestamp {
     /// The system clock now. A clock before 1970 reads as 0.
     pub fn now() -> Self {
-        let since = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         Timestamp(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
     }
 

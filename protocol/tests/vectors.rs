@@ -4,9 +4,7 @@
 //! `tests/vectors.txt` after a deliberate format change.
 
 use haggle_protocol::fixtures::{T0, accept, counter, decline, key, sign, terms, withdraw};
-use haggle_protocol::{
-    Body, Currency, Listing, ListingKind, ListingStatus, Location, Object, Offer, Price,
-};
+use haggle_protocol::{Body, Currency, Listing, ListingKind, ListingStatus, Location, Object, Offer, Price};
 
 fn vectors() -> Vec<(&'static str, Object)> {
     let seller = key(1);
@@ -24,10 +22,7 @@ fn vectors() -> Vec<(&'static str, Object)> {
             tags: vec!["steel".into()],
             price: Some(Price::new(12_000, Currency::new("EUR").expect("code"))),
             quantity: 1,
-            location: Location {
-                text: "Ghent".into(),
-                geohash: Some("u14dh".into()),
-            },
+            location: Location { text: "Ghent".into(), geohash: Some("u14dh".into()) },
             payment: vec!["cash".into()],
             delivery: "pickup".into(),
             expires_at: T0.saturating_add(std::time::Duration::from_secs(30 * 86_400)),
@@ -58,12 +53,17 @@ fn vectors() -> Vec<(&'static str, Object)> {
 
 fn render() -> String {
     let mut out = String::new();
-    for (name, obj) in vectors() {
+    for (role, k) in [("seller", key(1)), ("buyer", key(2))] {
+        let public = k.public();
         out.push_str(&format!(
-            "{name} id={}\n{}\n",
-            obj.id(),
-            data_encoding::HEXLOWER.encode(obj.bytes())
+            "{role} seed={} public={} peer={}\n",
+            data_encoding::HEXLOWER.encode(&k.to_seed()),
+            public.to_hex(),
+            public
         ));
+    }
+    for (name, obj) in vectors() {
+        out.push_str(&format!("{name} id={}\n{}\n", obj.id(), data_encoding::HEXLOWER.encode(obj.bytes())));
     }
     out
 }
@@ -75,12 +75,8 @@ fn golden_vectors_are_stable() {
     if std::env::var_os("HAGGLE_BLESS").is_some() {
         std::fs::write(path, &now).expect("write vectors");
     }
-    let golden =
-        std::fs::read_to_string(path).expect("tests/vectors.txt exists (HAGGLE_BLESS=1 writes it)");
-    assert_eq!(
-        now, golden,
-        "the wire format changed; if on purpose, bless and update docs/PROTOCOL.md"
-    );
+    let golden = std::fs::read_to_string(path).expect("tests/vectors.txt exists (HAGGLE_BLESS=1 writes it)");
+    assert_eq!(now, golden, "the wire format changed; if on purpose, bless and update docs/PROTOCOL.md");
 }
 
 #[test]
@@ -93,13 +89,7 @@ fn golden_vectors_verify_and_are_in_the_protocol_doc() {
         let back = Object::decode_verify(obj.bytes(), T0).expect("verifies");
         assert_eq!(back.id(), obj.id());
         let hex = data_encoding::HEXLOWER.encode(obj.bytes());
-        assert!(
-            doc.contains(&hex),
-            "docs/PROTOCOL.md lacks the {name} vector"
-        );
-        assert!(
-            doc.contains(&obj.id().to_hex()),
-            "docs/PROTOCOL.md lacks the {name} id"
-        );
+        assert!(doc.contains(&hex), "docs/PROTOCOL.md lacks the {name} vector");
+        assert!(doc.contains(&obj.id().to_hex()), "docs/PROTOCOL.md lacks the {name} id");
     }
 }

@@ -45,20 +45,11 @@ impl From<tantivy::TantivyError> for IndexError {
 #[non_exhaustive]
 pub enum OpenError {
     #[error("cannot create the data directory {path}")]
-    CreateDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    CreateDir { path: PathBuf, source: std::io::Error },
     #[error("cannot open the database in {path} (is another node using this data dir?)")]
     Database { path: PathBuf, source: DbError },
-    #[error(
-        "the database in {path} has schema version {found}; this build reads version {expected}"
-    )]
-    SchemaVersion {
-        path: PathBuf,
-        found: u32,
-        expected: u32,
-    },
+    #[error("the database in {path} has schema version {found}; this build reads version {expected}")]
+    SchemaVersion { path: PathBuf, found: u32, expected: u32 },
     #[error("cannot open the search index in {path}")]
     Index { path: PathBuf, source: IndexError },
     #[error("cannot bring the search index up to date")]

@@ -3,8 +3,6 @@
 //! quantity), and written with everything it implies in one atomic batch. Ingesting the same
 //! bytes again changes nothing.
 
-use std::sync::atomic::Ordering;
-
 use haggle_protocol::thread::{MAX_THREAD_MESSAGES, check_offer, check_reply, resolve};
 use haggle_protocol::{
     Body, Deal, DecodeError, ListingKey, ListingStatus, Object, ObjectId, ObjectKind, ThreadError,
@@ -21,11 +19,7 @@ use crate::store::{Durability, INDEX_BATCH, Store, decode_stored};
 #[must_use]
 pub enum Outcome {
     /// Stored; new to this node. `deal` is set when this message completed a Deal.
-    New {
-        id: ObjectId,
-        kind: ObjectKind,
-        deal: Option<ObjectId>,
-    },
+    New { id: ObjectId, kind: ObjectKind, deal: Option<ObjectId> },
     /// Already held; nothing changed.
     Duplicate { id: ObjectId },
     /// A listing revision older than the current one: kept with the listing's history, but the
@@ -43,9 +37,7 @@ impl Outcome {
     /// The object's id, if the bytes decoded far enough to have one.
     pub fn id(&self) -> Option<ObjectId> {
         match self {
-            Outcome::New { id, .. } | Outcome::Duplicate { id } | Outcome::Stale { id, .. } => {
-                Some(*id)
-            }
+            Outcome::New { id, .. } | Outcome::Duplicate { id } | Outcome::Stale { id, .. } => Some(*id),
             Outcome::Rejected(r) => r.id,
         }
     }
@@ -95,11 +87,12 @@ impl RejectReason {
     }
 }
 
+/// Objects verified ahead of the writer in `ingest_batch`: large enough to amortise a thread
+/// spawn, small enough that the first writes start at once.
+const PIPELINE_CHUNK: usize = 256;
+
 fn rejected(id: Option<ObjectId>, reason: impl Into<RejectReason>) -> Outcome {
-    Outcome::Rejected(Rejection {
-        id,
-        reason: reason.into(),
-    })
+    Outcome::Rejected(Rejection { id, reason: reason.into() })
 }
 
 /// Whether the quantity guard applies: it does for the listing author's own Accepts and Counters.
@@ -140,22 +133,38 @@ impl Store {
         Ok(outcome)
     }
 
-    /// Decodes and verifies `items` on every core, then stores them in order. Faster than
-    /// one `ingest` at a time: signature checks run in parallel and the index commits once.
+    /// Decodes, verifies and stores `items` in order. Faster than one `ingest` at a time:
+    /// signature checks run beside the writes, and the index commits once.
     pub fn ingest_batch<B: AsRef<[u8]> + Sync>(
         &self,
         items: &[B],
         durability: Durability,
     ) -> Result<Vec<Outcome>, StoreError> {
         let now = Timestamp::now();
-        let verified = verify_parallel(items, now);
         let mut outcomes = Vec::with_capacity(items.len());
-        for v in verified {
-            outcomes.push(match v {
-                Ok(object) => self.write(&object, Guard::None, now)?,
-                Err(e) => rejected(None, e),
-            });
-        }
+        // Pipelined: while this thread writes one chunk, another verifies the next, so signature
+        // checks overlap database writes instead of waiting for them.
+        let chunks: Vec<&[B]> = items.chunks(PIPELINE_CHUNK).collect();
+        let verify =
+            |chunk: &[B]| chunk.iter().map(|b| Object::decode_verify(b.as_ref(), now)).collect::<Vec<_>>();
+        std::thread::scope(|s| -> Result<(), StoreError> {
+            let mut next = chunks.first().map(|c| s.spawn(move || verify(c)));
+            for i in 0..chunks.len() {
+                let verified = next
+                    .take()
+                    .expect("spawned for every chunk")
+                    .join()
+                    .expect("verification does not panic");
+                next = chunks.get(i + 1).map(|c| s.spawn(move || verify(c)));
+                for v in verified {
+                    outcomes.push(match v {
+                        Ok(object) => self.write(&object, Guard::None, now)?,
+                        Err(e) => rejected(None, e),
+                    });
+                }
+            }
+            Ok(())
+        })?;
         self.after_write(durability)?;
         if durability == Durability::Lazy {
             self.catch_up_index()?;
@@ -170,7 +179,7 @@ impl Store {
                 self.catch_up_index()?;
             }
             Durability::Lazy => {
-                if self.pending_hint.load(Ordering::Relaxed) >= INDEX_BATCH {
+                if self.pending_index_len() >= INDEX_BATCH {
                     self.catch_up_index()?;
                 }
             }
@@ -200,65 +209,50 @@ impl Store {
         }
         let mut batch = sled::Batch::default();
         batch.insert(keys::object(&id), object.bytes());
-        batch.insert(keys::revision(&key, listing.revision, &id), &[]);
         let head = self.head(&key)?;
         // Higher revision wins; between two of the same revision, the lower id, so every node
         // settles on the same one whatever order they arrive in.
         let wins = head.as_ref().is_none_or(|h| {
             (listing.revision, std::cmp::Reverse(id)) > (h.revision, std::cmp::Reverse(h.id))
         });
-        if let (false, Some(h)) = (wins, &head) {
+        if let (false, Some(mut current)) = (wins, head.clone()) {
+            // Kept so offers made on it still resolve; the index shows the same revision as before.
+            push_history(&mut batch, &mut current.history, id);
+            batch.insert(keys::head(&key), current.encode());
             self.db.apply_batch(batch)?;
-            return Ok(Outcome::Stale { id, current: h.id });
+            return Ok(Outcome::Stale { id, current: current.id });
         }
+        let mut history = Vec::new();
+        let had_head = head.is_some();
         if let Some(old) = head {
-            batch.remove(keys::category(&old.category, &key));
             batch.remove(keys::expiry(old.expires_at, &key));
             batch.remove(keys::recon(old.created_at, &old.id));
+            history = old.history;
+            push_history(&mut batch, &mut history, old.id);
         }
-        let closed = listing.status == ListingStatus::Closed;
+        let seq = self.next_seq()?;
         let new_head = Head {
             id,
             revision: listing.revision,
             created_at: object.created_at(),
             expires_at: listing.expires_at,
-            closed,
+            closed: listing.status == ListingStatus::Closed,
             quantity: listing.quantity,
-            category: listing.category.clone(),
+            seq,
+            history,
         };
         batch.insert(keys::head(&key), new_head.encode());
-        if !closed {
-            batch.insert(keys::category(&listing.category, &key), &[]);
-        }
         batch.insert(keys::expiry(listing.expires_at, &key), &[]);
         batch.insert(keys::recon(object.created_at(), &id), &[]);
-        self.mark_for_index(&mut batch, &key)?;
         self.db.apply_batch(batch)?;
-        Ok(Outcome::New {
-            id,
-            kind: ObjectKind::Listing,
-            deal: None,
-        })
-    }
-
-    pub(crate) fn mark_for_index(
-        &self,
-        batch: &mut sled::Batch,
-        key: &ListingKey,
-    ) -> Result<(), StoreError> {
-        batch.insert(
-            keys::index_pending(key),
-            self.db.generate_id()?.to_be_bytes().as_slice(),
-        );
-        self.pending_hint.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        // Still under the write lock, so sequence numbers reach the pending set in order.
+        self.note_index_change(key, seq, had_head, object);
+        Ok(Outcome::New { id, kind: ObjectKind::Listing, deal: None })
     }
 
     fn write_offer(&self, offer: &Object) -> Result<Outcome, StoreError> {
         let id = offer.id();
-        let Body::Offer(o) = offer.body() else {
-            unreachable!("called for offers")
-        };
+        let Body::Offer(o) = offer.body() else { unreachable!("called for offers") };
         let Some(listing) = self.get(&o.listing)? else {
             return Ok(rejected(Some(id), RejectReason::UnknownListing(o.listing)));
         };
@@ -273,19 +267,10 @@ impl Store {
         batch.insert(keys::party_thread(&offer.author(), &id), &[]);
         batch.insert(keys::party_thread(&o.to, &id), &[]);
         self.db.apply_batch(batch)?;
-        Ok(Outcome::New {
-            id,
-            kind: ObjectKind::Offer,
-            deal: None,
-        })
+        Ok(Outcome::New { id, kind: ObjectKind::Offer, deal: None })
     }
 
-    fn write_reply(
-        &self,
-        reply: &Object,
-        guard: Guard,
-        now: Timestamp,
-    ) -> Result<Outcome, StoreError> {
+    fn write_reply(&self, reply: &Object, guard: Guard, now: Timestamp) -> Result<Outcome, StoreError> {
         let id = reply.id();
         let r = reply.body().reply().expect("called for replies");
         let offer = match self.get(&r.thread)? {
@@ -302,9 +287,7 @@ impl Store {
         if messages.len() >= MAX_THREAD_MESSAGES {
             return Ok(rejected(Some(id), RejectReason::ThreadFull));
         }
-        let Body::Offer(o) = offer.body() else {
-            unreachable!("checked above")
-        };
+        let Body::Offer(o) = offer.body() else { unreachable!("checked above") };
         let listing_key = self.get(&o.listing)?.and_then(|l| l.listing_key());
         if guard == Guard::Quantity
             && reply.author() == o.to
@@ -316,17 +299,9 @@ impl Store {
                 _ => None,
             };
             if let Some(requested) = requested {
-                let remaining = self
-                    .remaining_quantity_except(&key, Some(r.thread))?
-                    .unwrap_or(0);
+                let remaining = self.remaining_quantity_except(&key, Some(r.thread))?.unwrap_or(0);
                 if requested > remaining {
-                    return Ok(rejected(
-                        Some(id),
-                        RejectReason::QuantityExceeded {
-                            requested,
-                            remaining,
-                        },
-                    ));
+                    return Ok(rejected(Some(id), RejectReason::QuantityExceeded { requested, remaining }));
                 }
             }
         }
@@ -336,11 +311,7 @@ impl Store {
         messages.push(reply.clone());
         let deal = self.deal_if_accepted(&mut batch, &offer, &messages, listing_key, now)?;
         self.db.apply_batch(batch)?;
-        Ok(Outcome::New {
-            id,
-            kind: reply.kind(),
-            deal,
-        })
+        Ok(Outcome::New { id, kind: reply.kind(), deal })
     }
 
     /// If the thread's winning chain ends in an Accept with no Deal stored yet, adds the Deal to
@@ -377,12 +348,10 @@ impl Store {
             .filter_map(|id| messages.iter().find(|m| m.id() == *id))
             .map(reverify)
             .collect::<Result<_, _>>()
-            .map_err(|_| StoreError::Corrupt {
-                what: "thread message",
-            })?;
+            .map_err(|_| StoreError::Corrupt { what: "thread message" })?;
         let listing = reverify(&listing).map_err(|_| StoreError::Corrupt { what: "listing" })?;
-        let deal = Deal::from_chain(&listing, &chain)
-            .map_err(|_| StoreError::Corrupt { what: "deal chain" })?;
+        let deal =
+            Deal::from_chain(&listing, &chain).map_err(|_| StoreError::Corrupt { what: "deal chain" })?;
         let mut value = deal.terms().quantity.to_be_bytes().to_vec();
         value.extend_from_slice(&deal.made_at().to_be_bytes());
         batch.insert(keys::deal(&deal_id), deal.encode());
@@ -395,11 +364,7 @@ impl Store {
     /// Every stored message of a thread, the offer included, oldest first.
     pub(crate) fn thread_messages(&self, thread: &ObjectId) -> Result<Vec<Object>, StoreError> {
         let mut out = Vec::new();
-        for k in self
-            .db
-            .scan_prefix(keys::key(keys::THREAD, &[thread.as_bytes()]))
-            .keys()
-        {
+        for k in self.db.scan_prefix(keys::key(keys::THREAD, &[thread.as_bytes()])).keys() {
             let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "thread key" })?;
             if let Some(bytes) = self.db.get(keys::object(&id))? {
                 out.push(decode_stored(&bytes)?);
@@ -410,37 +375,13 @@ impl Store {
     }
 }
 
-/// Decodes and verifies on every core. Order is kept.
-fn verify_parallel<B: AsRef<[u8]> + Sync>(
-    items: &[B],
-    now: Timestamp,
-) -> Vec<Result<Verified<Object>, DecodeError>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    if threads == 1 || items.len() < 64 {
-        return items
-            .iter()
-            .map(|b| Object::decode_verify(b.as_ref(), now))
-            .collect();
+/// Adds `id` to a listing's history, deleting the oldest revision once the history is full.
+fn push_history(batch: &mut sled::Batch, history: &mut Vec<ObjectId>, id: ObjectId) {
+    history.push(id);
+    while history.len() > keys::MAX_HISTORY {
+        let gone = history.remove(0);
+        batch.remove(keys::object(&gone));
     }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|b| Object::decode_verify(b.as_ref(), now))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("verification does not panic"))
-            .collect()
-    })
 }
 
 #[cfg(test)]
@@ -459,20 +400,11 @@ mod tests {
     }
 
     fn put(store: &Store, object: &Verified<Object>) -> Outcome {
-        store
-            .ingest(object.bytes(), Durability::Lazy)
-            .expect("ingest")
+        store.ingest(object.bytes(), Durability::Lazy).expect("ingest")
     }
 
     fn revision(n: u32, status: ListingStatus) -> Verified<Object> {
-        sign_now(
-            &key(1),
-            Body::Listing(Listing {
-                revision: n,
-                status,
-                ..live_listing("Road bike")
-            }),
-        )
+        sign_now(&key(1), Body::Listing(Listing { revision: n, status, ..live_listing("Road bike") }))
     }
 
     #[test]
@@ -493,9 +425,7 @@ mod tests {
                 Durability::Lazy,
             )
             .expect("ingest");
-        let Outcome::Rejected(r) = out else {
-            panic!("stored garbage: {out:?}")
-        };
+        let Outcome::Rejected(r) = out else { panic!("stored garbage: {out:?}") };
         assert!(r.reason.is_peer_fault());
         assert_eq!(
             store.stats().expect("stats"),
@@ -508,24 +438,32 @@ mod tests {
 
     #[test]
     fn a_higher_revision_replaces_a_lower_one_in_any_order() {
-        let (r1, r2) = (
-            revision(1, ListingStatus::Active),
-            revision(2, ListingStatus::Active),
-        );
+        let (r1, r2) = (revision(1, ListingStatus::Active), revision(2, ListingStatus::Active));
         for order in [[&r1, &r2], [&r2, &r1]] {
             let (_d, store) = store();
             for o in order {
                 let _ = put(&store, o);
             }
             let key = r1.listing_key().expect("listing");
-            assert_eq!(
-                store.listing(&key).expect("read").expect("held").id(),
-                r2.id()
-            );
+            assert_eq!(store.listing(&key).expect("read").expect("held").id(), r2.id());
         }
         let (_d, store) = store();
         let _ = put(&store, &r2);
         assert!(matches!(put(&store, &r1), Outcome::Stale { current, .. } if current == r2.id()));
+    }
+
+    #[test]
+    fn old_revisions_are_kept_up_to_the_history_limit() {
+        let (_d, store) = store();
+        let revisions: Vec<_> =
+            (1..=keys::MAX_HISTORY as u32 + 3).map(|n| revision(n, ListingStatus::Active)).collect();
+        for r in &revisions {
+            assert!(put(&store, r).is_new());
+        }
+        // The head and 64 earlier revisions are held; the two oldest went.
+        for (i, r) in revisions.iter().enumerate() {
+            assert_eq!(store.contains(&r.id()).expect("read"), i >= 2, "revision {}", i + 1);
+        }
     }
 
     #[test]
@@ -545,10 +483,7 @@ mod tests {
         assert!(matches!(put(&store, &live), Outcome::Stale { .. }));
         let key = live.listing_key().expect("listing");
         let current = store.listing(&key).expect("read").expect("held");
-        assert_eq!(
-            current.listing().expect("listing").status,
-            ListingStatus::Closed
-        );
+        assert_eq!(current.listing().expect("listing").status, ListingStatus::Closed);
         assert_eq!(store.stats().expect("stats").closed_listings, 1);
         assert_eq!(store.remaining_quantity(&key).expect("read"), Some(0));
     }
@@ -574,16 +509,10 @@ mod tests {
         let d1 = seller_store.deal(&a.id()).expect("read").expect("deal");
         let d2 = buyer_store.deal(&a.id()).expect("read").expect("deal");
         assert_eq!(d1.encode(), d2.encode());
-        assert_eq!(
-            seller_store.deals_of(&seller.public()).expect("read").len(),
-            1
-        );
+        assert_eq!(seller_store.deals_of(&seller.public()).expect("read").len(), 1);
         let t = buyer_store.thread(&o.id()).expect("read").expect("thread");
         assert_eq!(t.view.state, ThreadState::Accepted);
-        assert_eq!(
-            buyer_store.threads_of(&buyer.public()).expect("read").len(),
-            1
-        );
+        assert_eq!(buyer_store.threads_of(&buyer.public()).expect("read").len(), 1);
     }
 
     #[test]
@@ -597,15 +526,9 @@ mod tests {
         for order in [[&a, &w], [&w, &a]] {
             let (_d, s) = store();
             for x in [&listing, &o, order[0], order[1]] {
-                assert!(
-                    put(&s, x).is_new(),
-                    "both crossing messages are valid and kept"
-                );
+                assert!(put(&s, x).is_new(), "both crossing messages are valid and kept");
             }
-            assert_eq!(
-                s.thread(&o.id()).expect("read").expect("thread").view.state,
-                ThreadState::Accepted
-            );
+            assert_eq!(s.thread(&o.id()).expect("read").expect("thread").view.state, ThreadState::Accepted);
             deals.push(s.deal(&a.id()).expect("read").expect("deal").encode());
         }
         assert_eq!(deals[0], deals[1]);
@@ -618,14 +541,10 @@ mod tests {
         let o = sign_now(&buyer, offer(&listing, live_terms(1, 10_000)));
         let a = sign_now(&seller, accept(&o, &o));
         let (_d, s) = store();
-        let Outcome::Rejected(r) = put(&s, &o) else {
-            panic!("offer without listing stored")
-        };
+        let Outcome::Rejected(r) = put(&s, &o) else { panic!("offer without listing stored") };
         assert!(matches!(r.reason, RejectReason::UnknownListing(_)) && !r.reason.is_peer_fault());
         let _ = put(&s, &listing);
-        let Outcome::Rejected(r) = put(&s, &a) else {
-            panic!("reply without thread stored")
-        };
+        let Outcome::Rejected(r) = put(&s, &a) else { panic!("reply without thread stored") };
         assert!(matches!(r.reason, RejectReason::UnknownThread(_)));
         assert!(put(&s, &o).is_new());
         assert!(put(&s, &a).is_new());
@@ -634,13 +553,7 @@ mod tests {
     #[test]
     fn the_seller_cannot_promise_more_than_is_left() {
         let (seller, b1, b2, b3) = (key(1), key(2), key(3), key(4));
-        let listing = sign_now(
-            &seller,
-            Body::Listing(Listing {
-                quantity: 3,
-                ..live_listing("Chairs")
-            }),
-        );
+        let listing = sign_now(&seller, Body::Listing(Listing { quantity: 3, ..live_listing("Chairs") }));
         let key = listing.listing_key().expect("listing");
         let (_d, s) = store();
         assert!(s.ingest_own(&listing).expect("ingest").is_new());
@@ -652,20 +565,13 @@ mod tests {
         }
         // Accepting 2 of 3 leaves 1.
         let a1 = sign_now(&seller, accept(&o1, &o1));
-        assert!(matches!(
-            s.ingest_own(&a1).expect("ingest"),
-            Outcome::New { deal: Some(_), .. }
-        ));
+        assert!(matches!(s.ingest_own(&a1).expect("ingest"), Outcome::New { deal: Some(_), .. }));
         assert_eq!(s.remaining_quantity(&key).expect("read"), Some(1));
         // A second acceptance of 2 would oversell.
         let a2 = sign_now(&seller, accept(&o2, &o2));
         match s.ingest_own(&a2).expect("ingest") {
             Outcome::Rejected(Rejection {
-                reason:
-                    RejectReason::QuantityExceeded {
-                        requested: 2,
-                        remaining: 1,
-                    },
+                reason: RejectReason::QuantityExceeded { requested: 2, remaining: 1 },
                 ..
             }) => {}
             other => panic!("oversold: {other:?}"),
@@ -676,10 +582,7 @@ mod tests {
         assert_eq!(s.remaining_quantity(&key).expect("read"), Some(0));
         // ... so no other buyer can have it meanwhile.
         let c2 = sign_now(&seller, counter(&o2, &o2, live_terms(1, 3_000)));
-        assert!(matches!(
-            s.ingest_own(&c2).expect("ingest"),
-            Outcome::Rejected(_)
-        ));
+        assert!(matches!(s.ingest_own(&c2).expect("ingest"), Outcome::Rejected(_)));
         // The buyer's acceptance of the reserved counter still goes through.
         let a3 = sign_now(&b3, accept(&o3, &c3));
         assert!(matches!(put(&s, &a3), Outcome::New { deal: Some(_), .. }));
@@ -710,9 +613,7 @@ mod tests {
             }),
             at,
         );
-        let Outcome::Rejected(r) = put(&s, &l) else {
-            panic!("stored an expired listing")
-        };
+        let Outcome::Rejected(r) = put(&s, &l) else { panic!("stored an expired listing") };
         assert!(matches!(r.reason, RejectReason::Expired));
     }
 
@@ -728,9 +629,7 @@ mod tests {
             .collect();
         let mut with_garbage = objects.clone();
         with_garbage.insert(100, vec![7u8; 100]);
-        let outcomes = s
-            .ingest_batch(&with_garbage, Durability::Lazy)
-            .expect("batch");
+        let outcomes = s.ingest_batch(&with_garbage, Durability::Lazy).expect("batch");
         assert_eq!(outcomes.len(), 201);
         assert!(matches!(outcomes[100], Outcome::Rejected(_)));
         assert_eq!(outcomes.iter().filter(|o| o.is_new()).count(), 200);

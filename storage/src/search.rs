@@ -10,20 +10,15 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{
-    BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery,
-};
+use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
-    FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema,
-    TextFieldIndexing, TextOptions, Value,
+    FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions, Value,
 };
 use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
-    TextAnalyzer,
+    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
 };
-use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term,
-};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
 
 use haggle_protocol::{Currency, ListingKey, ListingKind, Object, PublicKey, Timestamp};
 
@@ -58,9 +53,7 @@ impl std::str::FromStr for Sort {
             "price" | "price-asc" => Ok(Sort::PriceAsc),
             "price-desc" => Ok(Sort::PriceDesc),
             "newest" => Ok(Sort::Newest),
-            other => Err(format!(
-                "`{other}` is not a sort: use relevance, price, price-desc or newest"
-            )),
+            other => Err(format!("`{other}` is not a sort: use relevance, price, price-desc or newest")),
         }
     }
 }
@@ -139,20 +132,13 @@ struct Fields {
 /// Text fields searched by free text, with their boosts: a word in the title says more about a
 /// listing than the same word deep in its description.
 fn text_fields(f: &Fields) -> [(Field, f32); 4] {
-    [
-        (f.title, 3.0),
-        (f.tags, 2.0),
-        (f.category_text, 1.5),
-        (f.description, 1.0),
-    ]
+    [(f.title, 3.0), (f.tags, 2.0), (f.category_text, 1.5), (f.description, 1.0)]
 }
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer(ANALYZER)
-            .set_index_option(IndexRecordOption::WithFreqs),
+        TextFieldIndexing::default().set_tokenizer(ANALYZER).set_index_option(IndexRecordOption::WithFreqs),
     );
     let fields = Fields {
         key: b.add_text_field("key", STRING | STORED),
@@ -199,9 +185,7 @@ impl SearchIndex {
     /// from the store): there was none, or one of another version.
     pub fn open(dir: &Path) -> Result<(SearchIndex, bool), IndexError> {
         let version_path = dir.join(VERSION_FILE);
-        let current = std::fs::read_to_string(&version_path)
-            .ok()
-            .and_then(|v| v.trim().parse::<u32>().ok());
+        let current = std::fs::read_to_string(&version_path).ok().and_then(|v| v.trim().parse::<u32>().ok());
         let mut fresh = current != Some(INDEX_VERSION);
         if fresh && dir.exists() {
             std::fs::remove_dir_all(dir).map_err(io_err)?;
@@ -222,49 +206,48 @@ impl SearchIndex {
         };
         index.tokenizers().register(ANALYZER, analyzer());
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         std::fs::write(&version_path, INDEX_VERSION.to_string()).map_err(io_err)?;
-        Ok((
-            SearchIndex {
-                index,
-                reader,
-                writer: Mutex::new(writer),
-                fields,
-            },
-            fresh,
-        ))
+        Ok((SearchIndex { index, reader, writer: Mutex::new(writer), fields }, fresh))
     }
 
-    /// Replaces the documents of `changes`' listings: each is removed, then added again if it has
-    /// a listing to show. Commits and makes the result visible to searches.
+    /// Replaces the documents of `changes`' listings: each is removed (if it may be indexed),
+    /// then added again if it has a listing to show. Commits with `watermark`, the store sequence number up to which every
+    /// change is now in the index, and makes the result visible to searches.
     pub fn apply<'a>(
         &self,
-        changes: impl IntoIterator<Item = (ListingKey, Option<&'a Object>)>,
+        changes: impl IntoIterator<Item = (ListingKey, bool, Option<&'a Object>)>,
+        watermark: u64,
     ) -> Result<(), IndexError> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        for (key, listing) in changes {
-            writer.delete_term(Term::from_field_text(self.fields.key, &key.to_string()));
+        for (key, indexed, listing) in changes {
+            if indexed {
+                writer.delete_term(Term::from_field_text(self.fields.key, &key.to_string()));
+            }
             if let Some(doc) = listing.and_then(|l| self.document(&key, l)) {
                 writer.add_document(doc)?;
             }
         }
-        writer.commit()?;
+        commit(&mut writer, watermark)?;
         drop(writer);
         self.reader.reload()?;
         Ok(())
     }
 
-    /// Removes every document (before a rebuild).
+    /// Removes every document (before a rebuild), resetting the watermark.
     pub fn clear(&self) -> Result<(), IndexError> {
         let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         writer.delete_all_documents()?;
-        writer.commit()?;
+        commit(&mut writer, 0)?;
         drop(writer);
         self.reader.reload()?;
         Ok(())
+    }
+
+    /// The store sequence number the index has taken in every change up to (0 if none).
+    pub fn watermark(&self) -> Result<u64, IndexError> {
+        let metas = self.index.load_metas()?;
+        Ok(metas.payload.and_then(|p| p.parse().ok()).unwrap_or(0))
     }
 
     pub fn num_docs(&self) -> u64 {
@@ -302,10 +285,7 @@ impl SearchIndex {
         now: Timestamp,
     ) -> Result<(usize, Vec<(ListingKey, Option<f32>)>), SearchError> {
         if q.limit == 0 || q.limit > MAX_PAGE {
-            return Err(SearchError::BadLimit {
-                asked: q.limit,
-                max: MAX_PAGE,
-            });
+            return Err(SearchError::BadLimit { asked: q.limit, max: MAX_PAGE });
         }
         let query = self.build_query(q, now)?;
         let searcher = self.reader.searcher();
@@ -313,9 +293,8 @@ impl SearchIndex {
         let has_text = !self.tokens(&q.text).is_empty();
         let (total, page): (usize, Vec<(Option<f32>, DocAddress)>) = match q.sort {
             Sort::Relevance if has_text => {
-                let (docs, total) = searcher
-                    .search(&query, &(top.order_by_score(), Count))
-                    .map_err(index_err)?;
+                let (docs, total) =
+                    searcher.search(&query, &(top.order_by_score(), Count)).map_err(index_err)?;
                 (total, docs.into_iter().map(|(s, a)| (Some(s), a)).collect())
             }
             sort => {
@@ -333,9 +312,7 @@ impl SearchIndex {
         let mut hits = Vec::with_capacity(page.len());
         for (score, address) in page {
             let doc: TantivyDocument = searcher.doc(address).map_err(index_err)?;
-            let key = doc
-                .get_first(self.fields.key)
-                .and_then(|v| v.as_str().and_then(parse_listing_key));
+            let key = doc.get_first(self.fields.key).and_then(|v| v.as_str().and_then(parse_listing_key));
             if let Some(key) = key {
                 hits.push((key, score));
             }
@@ -351,13 +328,7 @@ impl SearchIndex {
         }
         // Listings past their expiry leave results at once, before the sweep removes them.
         let expires_after = Term::from_field_u64(f.expires, now.as_millis());
-        must.push((
-            Occur::Must,
-            Box::new(RangeQuery::new(
-                Bound::Excluded(expires_after),
-                Bound::Unbounded,
-            )),
-        ));
+        must.push((Occur::Must, Box::new(RangeQuery::new(Bound::Excluded(expires_after), Bound::Unbounded))));
         if let Some(kind) = q.kind {
             must.push((Occur::Must, exact(f.kind, kind.as_str())));
         }
@@ -366,8 +337,7 @@ impl SearchIndex {
             let valid = !path.is_empty()
                 && path.split('/').all(|s| {
                     !s.is_empty()
-                        && s.bytes()
-                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 });
             if !valid {
                 return Err(SearchError::BadCategory(category.clone()));
@@ -375,10 +345,7 @@ impl SearchIndex {
             let facet = Facet::from_path(path.split('/'));
             must.push((
                 Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_facet(f.category, &facet),
-                    IndexRecordOption::Basic,
-                )),
+                Box::new(TermQuery::new(Term::from_facet(f.category, &facet), IndexRecordOption::Basic)),
             ));
         }
         if let Some(currency) = &q.currency {
@@ -394,14 +361,9 @@ impl SearchIndex {
                 return Err(SearchError::EmptyPriceRange { min, max });
             }
             let bound = |v: Option<u64>| {
-                v.map_or(Bound::Unbounded, |v| {
-                    Bound::Included(Term::from_field_u64(f.price, v))
-                })
+                v.map_or(Bound::Unbounded, |v| Bound::Included(Term::from_field_u64(f.price, v)))
             };
-            must.push((
-                Occur::Must,
-                Box::new(RangeQuery::new(bound(q.min_price), bound(q.max_price))),
-            ));
+            must.push((Occur::Must, Box::new(RangeQuery::new(bound(q.min_price), bound(q.max_price)))));
         }
         if let Some(seller) = &q.seller {
             must.push((Occur::Must, exact(f.seller, &seller.to_hex())));
@@ -409,10 +371,7 @@ impl SearchIndex {
         if let Some(location) = &q.location {
             for token in self.tokens(location) {
                 let term = Term::from_field_text(f.location, &token);
-                must.push((
-                    Occur::Must,
-                    Box::new(TermQuery::new(term, IndexRecordOption::Basic)),
-                ));
+                must.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
             }
         }
         Ok(Box::new(BooleanQuery::new(must)))
@@ -430,16 +389,10 @@ impl SearchIndex {
         for (field, boost) in text_fields(&self.fields) {
             let term = Term::from_field_text(field, token);
             let exact = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
-            any_field.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(Box::new(exact), boost * 2.0)),
-            ));
+            any_field.push((Occur::Should, Box::new(BoostQuery::new(Box::new(exact), boost * 2.0))));
             if distance > 0 {
                 let fuzzy = FuzzyTermQuery::new(term, distance, true);
-                any_field.push((
-                    Occur::Should,
-                    Box::new(BoostQuery::new(Box::new(fuzzy), boost * 0.5)),
-                ));
+                any_field.push((Occur::Should, Box::new(BoostQuery::new(Box::new(fuzzy), boost * 0.5))));
             }
         }
         Box::new(BooleanQuery::new(any_field))
@@ -447,11 +400,7 @@ impl SearchIndex {
 
     /// The words of `text` as the index stores them (lowercased, folded, stemmed).
     fn tokens(&self, text: &str) -> Vec<String> {
-        let mut analyzer = self
-            .index
-            .tokenizers()
-            .get(ANALYZER)
-            .unwrap_or_else(analyzer);
+        let mut analyzer = self.index.tokenizers().get(ANALYZER).unwrap_or_else(analyzer);
         let mut stream = analyzer.token_stream(text);
         let mut out = Vec::new();
         while let Some(token) = stream.next() {
@@ -465,11 +414,15 @@ impl SearchIndex {
     }
 }
 
+fn commit(writer: &mut IndexWriter, watermark: u64) -> Result<(), IndexError> {
+    let mut prepared = writer.prepare_commit()?;
+    prepared.set_payload(&watermark.to_string());
+    prepared.commit()?;
+    Ok(())
+}
+
 fn exact(field: Field, value: &str) -> Box<dyn Query> {
-    Box::new(TermQuery::new(
-        Term::from_field_text(field, value),
-        IndexRecordOption::Basic,
-    ))
+    Box::new(TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic))
 }
 
 fn parse_listing_key(hex: &str) -> Option<ListingKey> {
@@ -513,10 +466,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("open");
         let listings = vec![
-            (
-                1,
-                item(1, "Road bike, steel frame", |l| l.price = Some(eur(25_000))),
-            ),
+            (1, item(1, "Road bike, steel frame", |l| l.price = Some(eur(25_000)))),
             (
                 1,
                 item(2, "Bicycle pump", |l| {
@@ -529,10 +479,7 @@ mod tests {
                 2,
                 item(3, "Mountain bike", |l| {
                     l.price = Some(eur(40_000));
-                    l.location = Location {
-                        text: "Antwerp, Belgium".into(),
-                        geohash: None,
-                    };
+                    l.location = Location { text: "Antwerp, Belgium".into(), geohash: None };
                 }),
             ),
             (
@@ -558,10 +505,7 @@ mod tests {
             (
                 1,
                 item(6, "Vintage bike bell", |l| {
-                    l.price = Some(Price::new(
-                        900,
-                        haggle_protocol::Currency::new("USD").expect("code"),
-                    ));
+                    l.price = Some(Price::new(900, haggle_protocol::Currency::new("USD").expect("code")));
                     l.category = "vehicles/bikes/parts".into();
                 }),
             ),
@@ -570,12 +514,7 @@ mod tests {
         for (i, (seller, l)) in listings.into_iter().enumerate() {
             let at = start.saturating_add(Duration::from_secs(60 * i as u64));
             let object = sign_at(&key(seller), Body::Listing(l), at);
-            assert!(
-                store
-                    .ingest(object.bytes(), Durability::Lazy)
-                    .expect("ingest")
-                    .is_new()
-            );
+            assert!(store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
         }
         Market { _dir: dir, store }
     }
@@ -600,15 +539,8 @@ mod tests {
     fn text_matches_rank_titles_first() {
         let m = market();
         let got = titles(&m, &q("road bike"));
-        assert_eq!(
-            got.first().map(String::as_str),
-            Some("Road bike, steel frame"),
-            "{got:?}"
-        );
-        assert!(
-            got.contains(&"Bicycle pump".to_owned()),
-            "description matches count: {got:?}"
-        );
+        assert_eq!(got.first().map(String::as_str), Some("Road bike, steel frame"), "{got:?}");
+        assert!(got.contains(&"Bicycle pump".to_owned()), "description matches count: {got:?}");
         assert!(!got.contains(&"Lawn mower".to_owned()));
     }
 
@@ -625,40 +557,18 @@ mod tests {
     #[test]
     fn every_filter_narrows_results() {
         let m = market();
-        let kind = SearchQuery {
-            kind: Some(haggle_protocol::ListingKind::Giveaway),
-            ..q("")
-        };
+        let kind = SearchQuery { kind: Some(haggle_protocol::ListingKind::Giveaway), ..q("") };
         assert_eq!(titles(&m, &kind), vec!["Free sofa"]);
-        let parts = SearchQuery {
-            category: Some("vehicles/bikes/parts".into()),
-            ..q("")
-        };
+        let parts = SearchQuery { category: Some("vehicles/bikes/parts".into()), ..q("") };
         assert_eq!(titles(&m, &parts).len(), 2);
-        let vehicles = SearchQuery {
-            category: Some("vehicles".into()),
-            ..q("")
-        };
+        let vehicles = SearchQuery { category: Some("vehicles".into()), ..q("") };
         assert_eq!(titles(&m, &vehicles).len(), 4);
-        let veh = SearchQuery {
-            category: Some("vehic".into()),
-            ..q("")
-        };
-        assert!(
-            titles(&m, &veh).is_empty(),
-            "a category prefix is a whole path segment"
-        );
-        let cheap = SearchQuery {
-            max_price: Some(30_000),
-            currency: "EUR".parse().ok(),
-            ..q("")
-        };
+        let veh = SearchQuery { category: Some("vehic".into()), ..q("") };
+        assert!(titles(&m, &veh).is_empty(), "a category prefix is a whole path segment");
+        let cheap = SearchQuery { max_price: Some(30_000), currency: "EUR".parse().ok(), ..q("") };
         let mut got = titles(&m, &cheap);
         got.sort();
-        assert_eq!(
-            got,
-            vec!["Bicycle pump", "Lawn mower", "Road bike, steel frame"]
-        );
+        assert_eq!(got, vec!["Bicycle pump", "Lawn mower", "Road bike, steel frame"]);
         let range = SearchQuery {
             min_price: Some(20_000),
             max_price: Some(30_000),
@@ -666,20 +576,11 @@ mod tests {
             ..q("")
         };
         assert_eq!(titles(&m, &range), vec!["Road bike, steel frame"]);
-        let usd = SearchQuery {
-            currency: "USD".parse().ok(),
-            ..q("bike")
-        };
+        let usd = SearchQuery { currency: "USD".parse().ok(), ..q("bike") };
         assert_eq!(titles(&m, &usd), vec!["Vintage bike bell"]);
-        let seller = SearchQuery {
-            seller: Some(key(2).public()),
-            ..q("bike")
-        };
+        let seller = SearchQuery { seller: Some(key(2).public()), ..q("bike") };
         assert_eq!(titles(&m, &seller), vec!["Mountain bike"]);
-        let near = SearchQuery {
-            location: Some("antwerp".into()),
-            ..q("")
-        };
+        let near = SearchQuery { location: Some("antwerp".into()), ..q("") };
         assert_eq!(titles(&m, &near), vec!["Mountain bike"]);
     }
 
@@ -687,83 +588,37 @@ mod tests {
     fn sorts_and_pages() {
         let m = market();
         let eur = || "EUR".parse().ok();
-        let asc = SearchQuery {
-            sort: Sort::PriceAsc,
-            currency: eur(),
-            ..q("")
-        };
+        let asc = SearchQuery { sort: Sort::PriceAsc, currency: eur(), ..q("") };
         assert_eq!(
             titles(&m, &asc),
-            vec![
-                "Bicycle pump",
-                "Lawn mower",
-                "Road bike, steel frame",
-                "Mountain bike"
-            ]
+            vec!["Bicycle pump", "Lawn mower", "Road bike, steel frame", "Mountain bike"]
         );
-        let desc = SearchQuery {
-            sort: Sort::PriceDesc,
-            currency: eur(),
-            ..q("")
-        };
-        assert_eq!(
-            titles(&m, &desc).first().map(String::as_str),
-            Some("Mountain bike")
-        );
-        let newest = SearchQuery {
-            sort: Sort::Newest,
-            ..q("")
-        };
-        assert_eq!(
-            titles(&m, &newest).first().map(String::as_str),
-            Some("Vintage bike bell")
-        );
-        let page = SearchQuery {
-            sort: Sort::Newest,
-            limit: 2,
-            offset: 2,
-            ..q("")
-        };
+        let desc = SearchQuery { sort: Sort::PriceDesc, currency: eur(), ..q("") };
+        assert_eq!(titles(&m, &desc).first().map(String::as_str), Some("Mountain bike"));
+        let newest = SearchQuery { sort: Sort::Newest, ..q("") };
+        assert_eq!(titles(&m, &newest).first().map(String::as_str), Some("Vintage bike bell"));
+        let page = SearchQuery { sort: Sort::Newest, limit: 2, offset: 2, ..q("") };
         let results = m.store.search(&page).expect("search");
         assert_eq!(results.total, 6);
-        let got: Vec<_> = results
-            .hits
-            .iter()
-            .map(|h| h.listing.listing().expect("l").title.clone())
-            .collect();
+        let got: Vec<_> =
+            results.hits.iter().map(|h| h.listing.listing().expect("l").title.clone()).collect();
         assert_eq!(got, vec!["Lawn mower", "Mountain bike"]);
     }
 
     #[test]
     fn bad_queries_say_what_is_wrong() {
         let m = market();
-        let no_currency = SearchQuery {
-            min_price: Some(1),
-            ..q("")
-        };
-        assert!(matches!(
-            m.store.search(&no_currency),
-            Err(SearchError::PriceWithoutCurrency)
-        ));
-        let empty = SearchQuery {
-            min_price: Some(5),
-            max_price: Some(1),
-            currency: "EUR".parse().ok(),
-            ..q("")
-        };
-        assert!(matches!(
-            m.store.search(&empty),
-            Err(SearchError::EmptyPriceRange { .. })
-        ));
+        let no_currency = SearchQuery { min_price: Some(1), ..q("") };
+        assert!(matches!(m.store.search(&no_currency), Err(SearchError::PriceWithoutCurrency)));
+        let empty =
+            SearchQuery { min_price: Some(5), max_price: Some(1), currency: "EUR".parse().ok(), ..q("") };
+        assert!(matches!(m.store.search(&empty), Err(SearchError::EmptyPriceRange { .. })));
         assert!(matches!(
             m.store.search(&SearchQuery { limit: 0, ..q("") }),
             Err(SearchError::BadLimit { .. })
         ));
         assert!(matches!(
-            m.store.search(&SearchQuery {
-                category: Some("A B".into()),
-                ..q("")
-            }),
+            m.store.search(&SearchQuery { category: Some("A B".into()), ..q("") }),
             Err(SearchError::BadCategory(_))
         ));
     }
@@ -772,10 +627,7 @@ mod tests {
     fn expired_and_retracted_listings_leave_results_at_once() {
         let m = market();
         let in_31_days = Timestamp::now().saturating_add(31 * DAY);
-        assert_eq!(
-            m.store.search_at(&q(""), in_31_days).expect("search").total,
-            0
-        );
+        assert_eq!(m.store.search_at(&q(""), in_31_days).expect("search").total, 0);
         let tomb = Listing {
             revision: 2,
             status: ListingStatus::Closed,
@@ -783,12 +635,7 @@ mod tests {
             ..item(3, "Mountain bike", |_| {})
         };
         let tomb = sign_at(&key(2), Body::Listing(tomb), Timestamp::now());
-        assert!(
-            m.store
-                .ingest(tomb.bytes(), Durability::Lazy)
-                .expect("ingest")
-                .is_new()
-        );
+        assert!(m.store.ingest(tomb.bytes(), Durability::Lazy).expect("ingest").is_new());
         assert!(titles(&m, &q("mountain")).is_empty());
         assert_eq!(m.store.search(&q("")).expect("search").total, 5);
     }

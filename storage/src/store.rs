@@ -1,9 +1,9 @@
 //! The store: opening, reading, durability, the search index's catch-up, and the expiry sweep.
 //! Writing objects lives in `ingest.rs`, threads and deals in `threads.rs`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use haggle_protocol::{IdPrefix, ListingKey, Object, ObjectId, PublicKey, Timestamp};
 
@@ -59,6 +59,25 @@ pub struct StoreStats {
     pub size_on_disk: u64,
 }
 
+/// Listing changes not yet in the search index. Lost in a crash, and found again on open: every
+/// head whose sequence number is above the index's watermark.
+#[derive(Debug, Default)]
+struct PendingIndex {
+    keys: HashMap<ListingKey, IndexChange>,
+    /// Sequence number of the newest change noted.
+    last_seq: u64,
+}
+
+/// One listing the index must bring in line with the database.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct IndexChange {
+    /// Whether the index may already hold a document for it (if not, adding one needs no delete
+    /// first, which makes bulk ingest much cheaper).
+    indexed: bool,
+    /// The new current revision, when the writer had it at hand: saves reading it back.
+    current: Option<Object>,
+}
+
 /// What a prefix lookup found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
@@ -78,8 +97,8 @@ pub struct Store {
     pub(crate) write_lock: Mutex<()>,
     /// Serialises index catch-up, so two threads never replay the same entries at once.
     index_lock: Mutex<()>,
-    /// Roughly how many listing changes await the index (exact count lives in the database).
-    pub(crate) pending_hint: AtomicUsize,
+    /// Listing changes the index has yet to take in, and the newest change's sequence number.
+    pending: Mutex<PendingIndex>,
     path: PathBuf,
 }
 
@@ -87,60 +106,118 @@ impl Store {
     /// Opens (or creates) the store in `dir`: the database in `dir/db`, the index in `dir/index`.
     /// Brings the index up to date with anything it missed, e.g. after a crash.
     pub fn open(dir: &Path) -> Result<Store, OpenError> {
-        std::fs::create_dir_all(dir).map_err(|source| OpenError::CreateDir {
-            path: dir.to_owned(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|source| OpenError::CreateDir { path: dir.to_owned(), source })?;
         let db_path = dir.join("db");
         let db = sled::Config::new()
             .path(&db_path)
             .cache_capacity(CACHE_BYTES)
             .flush_every_ms(Some(FLUSH_EVERY_MS))
             .open()
-            .map_err(|e| OpenError::Database {
-                path: db_path.clone(),
-                source: DbError(e),
-            })?;
-        let db_err = |e: sled::Error| OpenError::Database {
-            path: db_path.clone(),
-            source: DbError(e),
-        };
+            .map_err(|e| OpenError::Database { path: db_path.clone(), source: DbError(e) })?;
+        let db_err = |e: sled::Error| OpenError::Database { path: db_path.clone(), source: DbError(e) };
         match db.get(keys::SCHEMA_KEY).map_err(db_err)? {
             None => {
-                db.insert(keys::SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())
-                    .map_err(db_err)?;
+                db.insert(keys::SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes()).map_err(db_err)?;
                 db.flush().map_err(db_err)?;
             }
             Some(v) => {
                 let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
                 if found != SCHEMA_VERSION {
-                    return Err(OpenError::SchemaVersion {
-                        path: db_path,
-                        found,
-                        expected: SCHEMA_VERSION,
-                    });
+                    return Err(OpenError::SchemaVersion { path: db_path, found, expected: SCHEMA_VERSION });
                 }
             }
         }
         let index_path = dir.join("index");
-        let (index, fresh) = SearchIndex::open(&index_path).map_err(|source| OpenError::Index {
-            path: index_path,
-            source,
-        })?;
+        let (index, fresh) =
+            SearchIndex::open(&index_path).map_err(|source| OpenError::Index { path: index_path, source })?;
         let store = Store {
             db,
             index,
             write_lock: Mutex::new(()),
             index_lock: Mutex::new(()),
-            pending_hint: AtomicUsize::new(0),
+            pending: Mutex::new(PendingIndex::default()),
             path: dir.to_owned(),
         };
+        let was_clean = store.take_clean_mark().map_err(OpenError::CatchUp)?;
         if fresh {
             store.rebuild_index().map_err(OpenError::CatchUp)?;
         } else {
+            store.find_unindexed().map_err(OpenError::CatchUp)?;
             store.catch_up_index().map_err(OpenError::CatchUp)?;
+            if !was_clean {
+                store.repair_index_after_crash().map_err(OpenError::CatchUp)?;
+            }
         }
         Ok(store)
+    }
+
+    /// Reads and clears the mark a clean shutdown leaves; the cleared mark is on disk before any
+    /// new write, so a crash from here on is noticed at the next open.
+    fn take_clean_mark(&self) -> Result<bool, StoreError> {
+        let clean = self.db.remove(keys::CLEAN_KEY)?.is_some();
+        self.db.flush()?;
+        Ok(clean)
+    }
+
+    /// After a crash the index may hold a listing the database lost (index commits do not wait
+    /// for the database's lazy writes). Compares the two and rebuilds the index if they differ.
+    fn repair_index_after_crash(&self) -> Result<(), StoreError> {
+        let now = Timestamp::now();
+        let mut searchable = 0u64;
+        for v in self.db.scan_prefix([keys::HEAD]).values() {
+            let head = Head::decode(&v?).ok_or(StoreError::Corrupt { what: "listing head" })?;
+            if !head.closed && head.expires_at > now {
+                searchable += 1;
+            }
+        }
+        if searchable != self.index.num_docs() {
+            tracing::warn!(
+                searchable,
+                indexed = self.index.num_docs(),
+                "search index out of step after a crash; rebuilding"
+            );
+            self.rebuild_index()?;
+        }
+        Ok(())
+    }
+
+    /// Notes every listing changed after the index's watermark (after a crash, those the index
+    /// missed).
+    fn find_unindexed(&self) -> Result<(), StoreError> {
+        let watermark = self.index.watermark()?;
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.last_seq = watermark;
+        for entry in self.db.scan_prefix([keys::HEAD]) {
+            let (k, v) = entry?;
+            let head = Head::decode(&v).ok_or(StoreError::Corrupt { what: "listing head" })?;
+            if head.seq > watermark {
+                let key = keys::listing_key_at_end(&k).ok_or(StoreError::Corrupt { what: "listing key" })?;
+                pending.keys.insert(key, IndexChange { indexed: true, current: None });
+                pending.last_seq = pending.last_seq.max(head.seq);
+            }
+        }
+        Ok(())
+    }
+
+    /// A new change sequence number: increasing across restarts, and never 0, which is the
+    /// watermark of an empty index.
+    pub(crate) fn next_seq(&self) -> Result<u64, StoreError> {
+        Ok(self.db.generate_id()? + 1)
+    }
+
+    /// Records that listing `key` changed with sequence number `seq`. Called under the write
+    /// lock, so sequence numbers arrive in order.
+    pub(crate) fn note_index_change(&self, key: ListingKey, seq: u64, was_indexed: bool, current: &Object) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let change = pending.keys.entry(key).or_default();
+        change.indexed |= was_indexed;
+        change.current = Some(current.clone());
+        pending.last_seq = pending.last_seq.max(seq);
+    }
+
+    pub(crate) fn pending_index_len(&self) -> usize {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).keys.len()
     }
 
     pub fn path(&self) -> &Path {
@@ -169,13 +246,8 @@ impl Store {
     pub fn lookup(&self, prefix: &IdPrefix) -> Result<Lookup, StoreError> {
         let mut found = Vec::new();
         for table in [keys::OBJECT, keys::DEAL] {
-            for entry in self
-                .db
-                .scan_prefix(keys::key(table, &[&prefix.leading_bytes()]))
-                .keys()
-            {
-                let id =
-                    keys::id_at_end(&entry?).ok_or(StoreError::Corrupt { what: "object key" })?;
+            for entry in self.db.scan_prefix(keys::key(table, &[&prefix.leading_bytes()])).keys() {
+                let id = keys::id_at_end(&entry?).ok_or(StoreError::Corrupt { what: "object key" })?;
                 if prefix.matches(&id) && !found.contains(&id) {
                     found.push(id);
                 }
@@ -203,9 +275,7 @@ impl Store {
     pub(crate) fn head(&self, key: &ListingKey) -> Result<Option<Head>, StoreError> {
         match self.db.get(keys::head(key))? {
             None => Ok(None),
-            Some(v) => Head::decode(&v).map(Some).ok_or(StoreError::Corrupt {
-                what: "listing head",
-            }),
+            Some(v) => Head::decode(&v).map(Some).ok_or(StoreError::Corrupt { what: "listing head" }),
         }
     }
 
@@ -214,35 +284,13 @@ impl Store {
         let mut out = Vec::new();
         for entry in self.db.scan_prefix(keys::head_prefix_of_author(author)) {
             let (k, v) = entry?;
-            let key = keys::listing_key_at_end(&k).ok_or(StoreError::Corrupt {
-                what: "listing key",
-            })?;
-            let head = Head::decode(&v).ok_or(StoreError::Corrupt {
-                what: "listing head",
-            })?;
+            let key = keys::listing_key_at_end(&k).ok_or(StoreError::Corrupt { what: "listing key" })?;
+            let head = Head::decode(&v).ok_or(StoreError::Corrupt { what: "listing head" })?;
             if let Some(object) = self.get(&head.id)? {
                 out.push(ListingEntry { key, object });
             }
         }
         out.sort_by_key(|e| std::cmp::Reverse(e.object.created_at()));
-        Ok(out)
-    }
-
-    /// Every listing key whose current revision is in `category` or below it.
-    pub fn listings_in_category(&self, category: &str) -> Result<Vec<ListingKey>, StoreError> {
-        let mut out = Vec::new();
-        for entry in self
-            .db
-            .scan_prefix(keys::key(keys::CATEGORY, &[category.as_bytes()]))
-            .keys()
-        {
-            let k = entry?;
-            let rest = &k[1 + category.len()..];
-            // `bikes` must not match `bikes-parts`: the next byte is the 0 separator or a `/`.
-            if rest.first() == Some(&0) || rest.first() == Some(&b'/') {
-                out.extend(keys::listing_key_at_end(&k));
-            }
-        }
         Ok(out)
     }
 
@@ -263,10 +311,7 @@ impl Store {
         for (key, score) in page {
             // The index can briefly trail the store; show only what the store still holds.
             if let Some(object) = self.listing(&key)? {
-                hits.push(SearchHit {
-                    listing: object,
-                    score,
-                });
+                hits.push(SearchHit { listing: object, score });
             }
         }
         Ok(SearchResults { total, hits })
@@ -275,70 +320,87 @@ impl Store {
     /// Takes every pending listing change into the search index. Cheap when nothing is pending.
     pub fn catch_up_index(&self) -> Result<(), StoreError> {
         let _guard = self.index_lock.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            let mut batch: Vec<(ListingKey, sled::IVec)> = Vec::new();
-            for entry in self
-                .db
-                .scan_prefix([keys::INDEX_PENDING])
-                .take(INDEX_BATCH * 4)
-            {
+        // Bounded: under a steady stream of ingests, the next call takes the rest.
+        for _ in 0..4 {
+            let (changes, watermark) = {
+                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                (std::mem::take(&mut pending.keys), pending.last_seq)
+            };
+            let mut marks = Vec::new();
+            for entry in self.db.scan_prefix([keys::INDEX_PENDING]) {
                 let (k, seq) = entry?;
-                batch.push((
-                    keys::listing_key_at_end(&k).ok_or(StoreError::Corrupt {
-                        what: "pending key",
-                    })?,
-                    seq,
-                ));
+                let key = keys::listing_key_at_end(&k).ok_or(StoreError::Corrupt { what: "pending key" })?;
+                marks.push((key, seq));
             }
-            if batch.is_empty() {
-                self.pending_hint.store(0, Ordering::Relaxed);
+            if changes.is_empty() && marks.is_empty() {
                 return Ok(());
             }
-            let mut docs = Vec::with_capacity(batch.len());
-            let now = Timestamp::now();
-            for (key, _) in &batch {
-                let current = self.listing(key)?.filter(|o| is_searchable(o, now));
-                docs.push((*key, current));
+            let swept = IndexChange { indexed: true, current: None };
+            let items: Vec<(ListingKey, IndexChange)> = changes
+                .iter()
+                .map(|(k, c)| (*k, c.clone()))
+                .chain(marks.iter().map(|(k, _)| (*k, swept.clone())))
+                .collect();
+            if let Err(e) = self.index_listings(&items, watermark) {
+                // Try these again next time (a restart would find them too).
+                self.pending.lock().unwrap_or_else(|p| p.into_inner()).keys.extend(changes);
+                return Err(e);
             }
-            // What the index shows must be on disk first: otherwise a crash could leave the index
-            // showing a listing the database lost.
-            self.db.flush()?;
-            self.index
-                .apply(docs.iter().map(|(k, o)| (*k, o.as_ref())))?;
-            for (key, seq) in batch {
-                // Only clear entries no newer ingest has marked again meanwhile.
-                let _ = self.db.compare_and_swap(
-                    keys::index_pending(&key),
-                    Some(seq),
-                    None::<&[u8]>,
-                )?;
+            for (key, seq) in marks {
+                // Only clear marks no newer change has set again meanwhile.
+                let _ = self.db.compare_and_swap(keys::index_pending(&key), Some(seq), None::<&[u8]>)?;
             }
         }
+        Ok(())
+    }
+
+    /// Brings the index documents of `listings` in line with the database, and records
+    /// `watermark`.
+    fn index_listings(
+        &self,
+        listings: &[(ListingKey, IndexChange)],
+        watermark: u64,
+    ) -> Result<(), StoreError> {
+        let now = Timestamp::now();
+        let mut docs = Vec::with_capacity(listings.len());
+        for (key, change) in listings {
+            let current = match &change.current {
+                Some(object) => Some(object.clone()),
+                None => self.listing(key)?,
+            };
+            docs.push((*key, change.indexed, current.filter(|o| is_searchable(o, now))));
+        }
+        self.index.apply(docs.iter().map(|(k, indexed, o)| (*k, *indexed, o.as_ref())), watermark)?;
+        Ok(())
     }
 
     /// Rebuilds the search index from the database.
     pub fn rebuild_index(&self) -> Result<(), StoreError> {
         let _guard = self.index_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let watermark = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending.keys.clear();
+            pending.last_seq
+        };
         self.index.clear()?;
-        let now = Timestamp::now();
-        let mut docs: Vec<(ListingKey, Object)> = Vec::new();
+        let mut keys_seen = Vec::new();
+        let mut max_seq = watermark;
         for entry in self.db.scan_prefix([keys::HEAD]) {
             let (k, v) = entry?;
-            let key = keys::listing_key_at_end(&k).ok_or(StoreError::Corrupt {
-                what: "listing key",
-            })?;
-            let head = Head::decode(&v).ok_or(StoreError::Corrupt {
-                what: "listing head",
-            })?;
-            if let Some(object) = self.get(&head.id)?.filter(|o| is_searchable(o, now)) {
-                docs.push((key, object));
-            }
-            if docs.len() >= INDEX_BATCH * 10 {
-                self.index.apply(docs.iter().map(|(k, o)| (*k, Some(o))))?;
-                docs.clear();
-            }
+            let head = Head::decode(&v).ok_or(StoreError::Corrupt { what: "listing head" })?;
+            max_seq = max_seq.max(head.seq);
+            let key = keys::listing_key_at_end(&k).ok_or(StoreError::Corrupt { what: "listing key" })?;
+            keys_seen.push((key, IndexChange::default()));
         }
-        self.index.apply(docs.iter().map(|(k, o)| (*k, Some(o))))?;
+        // Until the last chunk lands, the watermark stays 0: a crash mid-way redoes it all.
+        let chunks: Vec<&[(ListingKey, IndexChange)]> = keys_seen.chunks(INDEX_BATCH * 10).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let mark = if i + 1 == chunks.len() { max_seq } else { 0 };
+            self.index_listings(chunk, mark)?;
+        }
+        if chunks.is_empty() {
+            self.index.apply(std::iter::empty(), max_seq)?;
+        }
         for k in self.db.scan_prefix([keys::INDEX_PENDING]).keys() {
             self.db.remove(k?)?;
         }
@@ -350,34 +412,23 @@ impl Store {
     pub fn sweep_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let end = keys::key(keys::EXPIRY, &[&now.to_be_bytes()]);
-        let expired: Vec<sled::IVec> = self
-            .db
-            .range(vec![keys::EXPIRY]..end)
-            .keys()
-            .collect::<Result<_, _>>()?;
+        let expired: Vec<sled::IVec> =
+            self.db.range(vec![keys::EXPIRY]..end).keys().collect::<Result<_, _>>()?;
         for k in &expired {
-            let key =
-                keys::listing_key_at_end(k).ok_or(StoreError::Corrupt { what: "expiry key" })?;
+            let key = keys::listing_key_at_end(k).ok_or(StoreError::Corrupt { what: "expiry key" })?;
             let mut batch = sled::Batch::default();
             batch.remove(k.clone());
             if let Some(head) = self.head(&key)? {
                 batch.remove(keys::head(&key));
-                batch.remove(keys::category(&head.category, &key));
                 batch.remove(keys::recon(head.created_at, &head.id));
+                for id in head.history.iter().chain([&head.id]) {
+                    batch.remove(keys::object(id));
+                }
             }
-            for rev in self
-                .db
-                .scan_prefix(keys::key(keys::REVISION, &[&key.to_bytes()]))
-                .keys()
-            {
-                let rev = rev?;
-                let id = keys::id_at_end(&rev).ok_or(StoreError::Corrupt {
-                    what: "revision key",
-                })?;
-                batch.remove(keys::object(&id));
-                batch.remove(rev);
-            }
-            self.mark_for_index(&mut batch, &key)?;
+            // Rare enough to afford a durable mark: the index must drop the listing even if the
+            // process dies before the next index commit.
+            let seq = self.next_seq()?;
+            batch.insert(keys::index_pending(&key), seq.to_be_bytes().as_slice());
             self.db.apply_batch(batch)?;
         }
         drop(_guard);
@@ -391,9 +442,7 @@ impl Store {
         let now = Timestamp::now();
         let mut stats = StoreStats::default();
         for v in self.db.scan_prefix([keys::HEAD]).values() {
-            let head = Head::decode(&v?).ok_or(StoreError::Corrupt {
-                what: "listing head",
-            })?;
+            let head = Head::decode(&v?).ok_or(StoreError::Corrupt { what: "listing head" })?;
             if head.closed {
                 stats.closed_listings += 1;
             } else if head.expires_at > now {
@@ -402,7 +451,7 @@ impl Store {
         }
         stats.threads = count_distinct_threads(&self.db)?;
         stats.deals = self.db.scan_prefix([keys::DEAL]).count();
-        stats.index_pending = self.db.scan_prefix([keys::INDEX_PENDING]).count();
+        stats.index_pending = self.pending_index_len() + self.db.scan_prefix([keys::INDEX_PENDING]).count();
         stats.size_on_disk = self.db.size_on_disk()?;
         Ok(stats)
     }
@@ -413,13 +462,24 @@ impl Store {
     }
 }
 
+impl Drop for Store {
+    /// A clean shutdown: everything on disk, and a mark that says so.
+    fn drop(&mut self) {
+        let result =
+            self.db.flush().and_then(|_| self.db.insert(keys::CLEAN_KEY, &[1])).and_then(|_| self.db.flush());
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not flush the store on shutdown");
+        }
+    }
+}
+
 fn count_distinct_threads(db: &sled::Db) -> Result<usize, StoreError> {
     let mut count = 0;
     let mut last: Option<ObjectId> = None;
     for k in db.scan_prefix([keys::THREAD]).keys() {
         let k = k?;
-        let thread = keys::tail::<64>(&k)
-            .map(|b| ObjectId::from_bytes(b[..32].try_into().expect("32 of 64")));
+        let thread =
+            keys::tail::<64>(&k).map(|b| ObjectId::from_bytes(b[..32].try_into().expect("32 of 64")));
         if thread != last {
             count += 1;
             last = thread;
@@ -430,16 +490,12 @@ fn count_distinct_threads(db: &sled::Db) -> Result<usize, StoreError> {
 
 /// Whether a listing revision belongs in search results at `now`.
 pub(crate) fn is_searchable(object: &Object, now: Timestamp) -> bool {
-    object
-        .listing()
-        .is_some_and(|l| l.status == haggle_protocol::ListingStatus::Active && l.expires_at > now)
+    object.listing().is_some_and(|l| l.status == haggle_protocol::ListingStatus::Active && l.expires_at > now)
 }
 
 /// Decodes bytes this store wrote after verifying them.
 pub(crate) fn decode_stored(bytes: &[u8]) -> Result<Object, StoreError> {
-    Object::decode_unverified(bytes).map_err(|_| StoreError::Corrupt {
-        what: "stored object",
-    })
+    Object::decode_unverified(bytes).map_err(|_| StoreError::Corrupt { what: "stored object" })
 }
 
 #[cfg(test)]
@@ -451,11 +507,7 @@ mod tests {
     use crate::Durability;
 
     fn listing(n: u8, title: &str, category: &str) -> haggle_protocol::Verified<Object> {
-        let l = Listing {
-            nonce: [n; 16],
-            category: category.into(),
-            ..live_listing(title)
-        };
+        let l = Listing { nonce: [n; 16], category: category.into(), ..live_listing(title) };
         sign_now(&key(1), Body::Listing(l))
     }
 
@@ -464,17 +516,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let ids: Vec<ObjectId> = {
             let store = Store::open(dir.path()).expect("open");
-            let objects: Vec<_> = (0..5)
-                .map(|n| listing(n, "Desk lamp", "home/lighting"))
-                .collect();
+            let objects: Vec<_> = (0..5).map(|n| listing(n, "Desk lamp", "home/lighting")).collect();
             for o in &objects {
                 // Lazy and few: nothing has triggered an index commit yet.
-                assert!(
-                    store
-                        .ingest(o.bytes(), Durability::Lazy)
-                        .expect("ingest")
-                        .is_new()
-                );
+                assert!(store.ingest(o.bytes(), Durability::Lazy).expect("ingest").is_new());
             }
             store.flush().expect("flush");
             assert_eq!(store.stats().expect("stats").index_pending, 5);
@@ -498,13 +543,7 @@ mod tests {
         }
         std::fs::remove_dir_all(dir.path().join("index")).expect("remove index");
         let store = Store::open(dir.path()).expect("reopen");
-        assert_eq!(
-            store
-                .search(&crate::SearchQuery::new("lamp"))
-                .expect("search")
-                .total,
-            1
-        );
+        assert_eq!(store.search(&crate::SearchQuery::new("lamp")).expect("search").total, 1);
     }
 
     #[test]
@@ -512,17 +551,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let store = Store::open(dir.path()).expect("open");
-            store
-                .db
-                .insert(keys::SCHEMA_KEY, &99u32.to_be_bytes())
-                .expect("write");
+            store.db.insert(keys::SCHEMA_KEY, &99u32.to_be_bytes()).expect("write");
             store.flush().expect("flush");
         }
         let err = Store::open(dir.path()).expect_err("refused");
-        assert!(
-            matches!(err, OpenError::SchemaVersion { found: 99, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, OpenError::SchemaVersion { found: 99, .. }), "{err}");
     }
 
     #[test]
@@ -533,15 +566,9 @@ mod tests {
         let key = o.listing_key().expect("listing");
         assert!(store.ingest_own(&o).expect("ingest").is_new());
         assert_eq!(store.sweep_expired(Timestamp::now()).expect("sweep"), 0);
-        assert_eq!(
-            store
-                .sweep_expired(Timestamp::now().saturating_add(31 * DAY))
-                .expect("sweep"),
-            1
-        );
+        assert_eq!(store.sweep_expired(Timestamp::now().saturating_add(31 * DAY)).expect("sweep"), 1);
         assert!(store.get(&o.id()).expect("read").is_none());
         assert!(store.listing(&key).expect("read").is_none());
-        assert!(store.listings_in_category("home").expect("read").is_empty());
         assert_eq!(store.indexed_listings(), 0);
         assert_eq!(store.db.scan_prefix([keys::RECON]).count(), 0);
     }
@@ -550,9 +577,7 @@ mod tests {
     fn prefixes_find_one_or_list_candidates() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("open");
-        let objects: Vec<_> = (0..40)
-            .map(|n| listing(n, "Desk lamp", "home/lighting"))
-            .collect();
+        let objects: Vec<_> = (0..40).map(|n| listing(n, "Desk lamp", "home/lighting")).collect();
         for o in &objects {
             let _ = store.ingest(o.bytes(), Durability::Lazy).expect("ingest");
         }
@@ -560,51 +585,26 @@ mod tests {
         let full: IdPrefix = id.to_hex()[..12].parse().expect("prefix");
         assert_eq!(store.lookup(&full).expect("lookup"), Lookup::One(id));
         let missing: IdPrefix = "ffffffffffff".parse().expect("prefix");
-        assert!(matches!(
-            store.lookup(&missing).expect("lookup"),
-            Lookup::None | Lookup::One(_)
-        ));
+        assert!(matches!(store.lookup(&missing).expect("lookup"), Lookup::None | Lookup::One(_)));
         // 40 ids over 16 first hex digits: some digit starts several of them.
         let digit = (0..16u8)
             .map(|d| format!("{d:x}"))
-            .find(|d| {
-                objects
-                    .iter()
-                    .filter(|o| o.id().to_hex().starts_with(d.as_str()))
-                    .count()
-                    > 1
-            })
+            .find(|d| objects.iter().filter(|o| o.id().to_hex().starts_with(d.as_str())).count() > 1)
             .expect("pigeonhole");
-        match store
-            .lookup(&haggle_protocol::fixtures::short_prefix(&digit))
-            .expect("lookup")
-        {
+        match store.lookup(&haggle_protocol::fixtures::short_prefix(&digit)).expect("lookup") {
             Lookup::Ambiguous(ids) => assert!(ids.iter().all(|id| id.to_hex().starts_with(&digit))),
             other => panic!("not ambiguous: {other:?}"),
         }
     }
 
     #[test]
-    fn listings_by_author_and_category() {
+    fn listings_by_author() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("open");
-        for (n, cat) in [
-            (1, "home/lighting"),
-            (2, "home"),
-            (3, "home-office"),
-            (4, "tools"),
-        ] {
-            let _ = store
-                .ingest(listing(n, "Thing", cat).bytes(), Durability::Lazy)
-                .expect("ingest");
+        for (n, cat) in [(1, "home/lighting"), (2, "home"), (3, "tools")] {
+            let _ = store.ingest(listing(n, "Thing", cat).bytes(), Durability::Lazy).expect("ingest");
         }
-        assert_eq!(store.listings_by(&key(1).public()).expect("read").len(), 4);
-        assert!(
-            store
-                .listings_by(&key(2).public())
-                .expect("read")
-                .is_empty()
-        );
-        assert_eq!(store.listings_in_category("home").expect("read").len(), 2);
+        assert_eq!(store.listings_by(&key(1).public()).expect("read").len(), 3);
+        assert!(store.listings_by(&key(2).public()).expect("read").is_empty());
     }
 }

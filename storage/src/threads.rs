@@ -36,25 +36,14 @@ impl Store {
         let Some(view) = resolve(&offer, &replies, Timestamp::now()) else {
             return Ok(None);
         };
-        Ok(Some(ThreadRecord {
-            view,
-            offer,
-            messages,
-            listing,
-        }))
+        Ok(Some(ThreadRecord { view, offer, messages, listing }))
     }
 
     /// Every thread `party` takes part in, most recently active first.
     pub fn threads_of(&self, party: &PublicKey) -> Result<Vec<ThreadRecord>, StoreError> {
         let mut out = Vec::new();
-        for k in self
-            .db
-            .scan_prefix(keys::key(keys::PARTY_THREAD, &[party.as_bytes()]))
-            .keys()
-        {
-            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt {
-                what: "party thread key",
-            })?;
+        for k in self.db.scan_prefix(keys::key(keys::PARTY_THREAD, &[party.as_bytes()])).keys() {
+            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "party thread key" })?;
             out.extend(self.thread(&id)?);
         }
         out.sort_by_key(|t| std::cmp::Reverse(t.messages.iter().map(Object::created_at).max()));
@@ -65,23 +54,17 @@ impl Store {
     pub fn deal(&self, id: &ObjectId) -> Result<Option<Deal>, StoreError> {
         match self.db.get(keys::deal(id))? {
             None => Ok(None),
-            Some(bytes) => Deal::decode_verify(&bytes)
-                .map(Some)
-                .map_err(|_| StoreError::Corrupt { what: "deal" }),
+            Some(bytes) => {
+                Deal::decode_verify(&bytes).map(Some).map_err(|_| StoreError::Corrupt { what: "deal" })
+            }
         }
     }
 
     /// Every deal `party` is in, newest first.
     pub fn deals_of(&self, party: &PublicKey) -> Result<Vec<Deal>, StoreError> {
         let mut out = Vec::new();
-        for k in self
-            .db
-            .scan_prefix(keys::key(keys::PARTY_DEAL, &[party.as_bytes()]))
-            .keys()
-        {
-            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt {
-                what: "party deal key",
-            })?;
+        for k in self.db.scan_prefix(keys::key(keys::PARTY_DEAL, &[party.as_bytes()])).keys() {
+            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "party deal key" })?;
             out.extend(self.deal(&id)?);
         }
         out.sort_by_key(|d| std::cmp::Reverse(d.made_at()));
@@ -91,14 +74,8 @@ impl Store {
     /// Deals on one listing (any revision), newest first.
     pub fn deals_on(&self, key: &ListingKey) -> Result<Vec<Deal>, StoreError> {
         let mut out = Vec::new();
-        for k in self
-            .db
-            .scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()]))
-            .keys()
-        {
-            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt {
-                what: "listing deal key",
-            })?;
+        for k in self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])).keys() {
+            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "listing deal key" })?;
             out.extend(self.deal(&id)?);
         }
         out.sort_by_key(|d| std::cmp::Reverse(d.made_at()));
@@ -126,23 +103,12 @@ impl Store {
             return Ok(Some(0));
         }
         let mut taken: u64 = 0;
-        for entry in self
-            .db
-            .scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()]))
-        {
+        for entry in self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])) {
             let (_, v) = entry?;
-            let quantity = v
-                .get(..4)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_be_bytes);
-            let made_at = v
-                .get(4..12)
-                .and_then(|b| b.try_into().ok())
-                .map(u64::from_be_bytes);
+            let quantity = v.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+            let made_at = v.get(4..12).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
             let (Some(quantity), Some(made_at)) = (quantity, made_at) else {
-                return Err(StoreError::Corrupt {
-                    what: "listing deal",
-                });
+                return Err(StoreError::Corrupt { what: "listing deal" });
             };
             // A revision published after the deal already counts it (same millisecond: count
             // it, erring towards selling too little rather than too much).
@@ -150,14 +116,8 @@ impl Store {
                 taken += u64::from(quantity);
             }
         }
-        for k in self
-            .db
-            .scan_prefix(keys::key(keys::LISTING_THREAD, &[&key.to_bytes()]))
-            .keys()
-        {
-            let thread = keys::id_at_end(&k?).ok_or(StoreError::Corrupt {
-                what: "listing thread key",
-            })?;
+        for k in self.db.scan_prefix(keys::key(keys::LISTING_THREAD, &[&key.to_bytes()])).keys() {
+            let thread = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "listing thread key" })?;
             if Some(thread) == except {
                 continue;
             }
@@ -168,8 +128,6 @@ impl Store {
                 taken += u64::from(t.view.terms.quantity);
             }
         }
-        Ok(Some(
-            u32::try_from(u64::from(head.quantity).saturating_sub(taken)).unwrap_or(0),
-        ))
+        Ok(Some(u32::try_from(u64::from(head.quantity).saturating_sub(taken)).unwrap_or(0)))
     }
 }

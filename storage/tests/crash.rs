@@ -20,10 +20,7 @@ const ACKS_BEFORE_KILL: usize = 60;
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn listing(n: u32, durable: bool) -> haggle_protocol::Verified<haggle_protocol::Object> {
-    let mut l = Listing {
-        title: format!("Crash test item {n}"),
-        ..live_listing("x")
-    };
+    let mut l = Listing { title: format!("Crash test item {n}"), ..live_listing("x") };
     l.nonce[..4].copy_from_slice(&n.to_be_bytes());
     l.nonce[4] = u8::from(durable);
     sign_now(&key(1), Body::Listing(l))
@@ -41,9 +38,7 @@ fn crash_child() {
         let own = listing(n, true);
         assert!(store.ingest_own(&own).expect("ingest").is_new());
         println!("ACK {}", own.id());
-        let lazy: Vec<Vec<u8>> = (0..20)
-            .map(|i| listing(n * 100 + i, false).bytes().to_vec())
-            .collect();
+        let lazy: Vec<Vec<u8>> = (0..20).map(|i| listing(n * 100 + i, false).bytes().to_vec()).collect();
         store.ingest_batch(&lazy, Durability::Lazy).expect("batch");
     }
 }
@@ -78,10 +73,7 @@ fn kill_9_loses_no_acknowledged_object() {
             Ok(id) => acked.push(id),
             Err(e) => {
                 let _ = child.kill();
-                panic!(
-                    "child stopped acknowledging after {} ingests: {e}",
-                    acked.len()
-                );
+                panic!("child stopped acknowledging after {} ingests: {e}", acked.len());
             }
         }
     }
@@ -95,24 +87,13 @@ fn kill_9_loses_no_acknowledged_object() {
 
     let store = Store::open(dir.path()).expect("the store reopens cleanly after SIGKILL");
     for id in &acked {
-        assert!(
-            store.get(id).expect("read").is_some(),
-            "acknowledged object {id} was lost"
-        );
+        assert!(store.get(id).expect("read").is_some(), "acknowledged object {id} was lost");
     }
     let stats = store.stats().expect("stats");
     assert_eq!(stats.index_pending, 0, "the index caught up on open");
-    let found = store
-        .search(&SearchQuery {
-            limit: 500,
-            ..SearchQuery::new("crash test item")
-        })
-        .expect("search");
+    let found =
+        store.search(&SearchQuery { limit: 500, ..SearchQuery::new("crash test item") }).expect("search");
     assert_eq!(found.total as u64, store.indexed_listings());
-    assert_eq!(
-        store.indexed_listings() as usize,
-        stats.active_listings,
-        "index and database agree"
-    );
+    assert_eq!(store.indexed_listings() as usize, stats.active_listings, "index and database agree");
     assert!(stats.active_listings >= acked.len());
 }
