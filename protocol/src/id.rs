@@ -87,7 +87,7 @@ impl IdPrefix {
     /// The whole bytes the prefix fixes (an odd last nibble is left to [`Self::matches`]).
     pub fn leading_bytes(&self) -> Vec<u8> {
         let even = self.hex.len() / 2 * 2;
-        data_encoding::HEXLOWER.decode(self.hex[..even].as_bytes()).expect("validated as hex on parse")
+        data_encoding::HEXLOWER.decode(&self.hex.as_bytes()[..even]).expect("validated as hex on parse")
     }
 
     pub fn matches(&self, id: &ObjectId) -> bool {

@@ -92,7 +92,7 @@ fn market(n: usize, seed: u64) -> Vec<Vec<u8>> {
             let title = format!("{} {} {}", rng.pick(ADJECTIVES), rng.pick(ADJECTIVES), rng.pick(NOUNS));
             let description = (0..30)
                 .map(|_| {
-                    let words = if rng.next() % 3 == 0 { NOUNS } else { ADJECTIVES };
+                    let words = if rng.next().is_multiple_of(3) { NOUNS } else { ADJECTIVES };
                     rng.pick(words)
                 })
                 .collect::<Vec<_>>()
@@ -102,10 +102,10 @@ fn market(n: usize, seed: u64) -> Vec<Vec<u8>> {
                 description,
                 category: rng.pick(CATEGORIES).to_owned(),
                 tags: vec![rng.pick(ADJECTIVES).to_owned(), rng.pick(NOUNS).to_owned()],
-                kind: if i % 10 == 0 { ListingKind::Wanted } else { ListingKind::Sell },
+                kind: if i.is_multiple_of(10) { ListingKind::Wanted } else { ListingKind::Sell },
                 price: Some(Price::new(
                     100 + rng.next() % 200_000,
-                    Currency::new(if i % 4 == 0 { "USD" } else { "EUR" }).expect("code"),
+                    Currency::new(if i.is_multiple_of(4) { "USD" } else { "EUR" }).expect("code"),
                 )),
                 location: Location { text: rng.pick(CITIES).to_owned(), geohash: None },
                 ..live_listing("x")

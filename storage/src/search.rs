@@ -112,6 +112,9 @@ pub struct SearchHit {
     pub score: Option<f32>,
 }
 
+/// A matching listing's key and, for relevance-ranked text searches, its score.
+pub(crate) type RankedKey = (ListingKey, Option<f32>);
+
 #[derive(Clone, Copy)]
 struct Fields {
     key: Field,
@@ -279,11 +282,7 @@ impl SearchIndex {
     }
 
     /// Runs `q`, returning the total number of matches and one page of listing keys with scores.
-    pub fn search(
-        &self,
-        q: &SearchQuery,
-        now: Timestamp,
-    ) -> Result<(usize, Vec<(ListingKey, Option<f32>)>), SearchError> {
+    pub fn search(&self, q: &SearchQuery, now: Timestamp) -> Result<(usize, Vec<RankedKey>), SearchError> {
         if q.limit == 0 || q.limit > MAX_PAGE {
             return Err(SearchError::BadLimit { asked: q.limit, max: MAX_PAGE });
         }
