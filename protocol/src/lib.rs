@@ -49,6 +49,6 @@ pub use object::{
     Body, DOMAIN, DecodeError, Envelope, MAX_OBJECT_SIZE, Object, ObjectKind, PROTOCOL_VERSION, SignError,
     Verified,
 };
-pub use price::{Currency, CurrencyError, Period, Price};
+pub use price::{AmountError, Currency, CurrencyError, Period, Price};
 pub use thread::{ThreadError, ThreadState, ThreadView};
 pub use time::Timestamp;

@@ -98,6 +98,46 @@ impl FromStr for Period {
 /// few amounts far from overflow.
 pub const MAX_AMOUNT: u64 = 1_000_000_000_000_000;
 
+/// Why a decimal amount could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AmountError {
+    #[error("`{0}` is not an amount: write digits with an optional decimal point, e.g. 120 or 12.50")]
+    NotANumber(String),
+    #[error("`{given}` has more decimals than {currency} has (at most {max})")]
+    TooPrecise { given: String, currency: String, max: usize },
+    #[error("`{0}` is too large an amount")]
+    TooLarge(String),
+}
+
+impl Currency {
+    /// Reads a decimal amount as people write it (`120`, `12.5`, `0.0015`) into minor units.
+    pub fn parse_amount(&self, text: &str) -> Result<u64, AmountError> {
+        let text = text.trim();
+        let digits = self.minor_per_major().ilog10() as usize;
+        let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty() && frac.is_empty() || !all_digits(whole) || !all_digits(frac) {
+            return Err(AmountError::NotANumber(text.to_owned()));
+        }
+        if frac.len() > digits {
+            return Err(AmountError::TooPrecise {
+                given: text.to_owned(),
+                currency: self.0.clone(),
+                max: digits,
+            });
+        }
+        let too_large = || AmountError::TooLarge(text.to_owned());
+        let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| too_large())? };
+        let frac: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<digits$}").parse().map_err(|_| too_large())? };
+        let amount = whole.checked_mul(self.minor_per_major()).and_then(|w| w.checked_add(frac)).ok_or_else(too_large)?;
+        if amount > MAX_AMOUNT {
+            return Err(too_large());
+        }
+        Ok(amount)
+    }
+}
+
 /// An amount in minor units (cents) of a currency, optionally per period.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Price {
@@ -150,6 +190,21 @@ mod tests {
         assert_eq!(Price::new(3000, jpy).to_string(), "3000 JPY");
         let btc = Currency::new("BTC").expect("valid");
         assert_eq!(Price::new(150_000, btc).to_string(), "0.00150000 BTC");
+    }
+
+    #[test]
+    fn amounts_are_read_in_minor_units() {
+        assert_eq!(eur().parse_amount("120"), Ok(12_000));
+        assert_eq!(eur().parse_amount("12.5"), Ok(1_250));
+        assert_eq!(eur().parse_amount(".5"), Ok(50));
+        assert_eq!(Currency::new("JPY").expect("valid").parse_amount("3000"), Ok(3_000));
+        assert_eq!(Currency::new("BTC").expect("valid").parse_amount("0.0015"), Ok(150_000));
+        assert!(matches!(eur().parse_amount("1.234"), Err(AmountError::TooPrecise { max: 2, .. })));
+        assert!(matches!(Currency::new("JPY").expect("valid").parse_amount("1.5"), Err(AmountError::TooPrecise { .. })));
+        for bad in ["", ".", "12a", "-3", "1,5", "1.2.3"] {
+            assert!(matches!(eur().parse_amount(bad), Err(AmountError::NotANumber(_))), "{bad}");
+        }
+        assert!(matches!(eur().parse_amount("99999999999999999999"), Err(AmountError::TooLarge(_))));
     }
 
     #[test]

@@ -95,11 +95,12 @@ fn rejected(id: Option<ObjectId>, reason: impl Into<RejectReason>) -> Outcome {
     Outcome::Rejected(Rejection { id, reason: reason.into() })
 }
 
-/// Whether the quantity guard applies: it does for the listing author's own Accepts and Counters.
+/// Where an object comes from. The owner's own negotiation messages go into the outbox, and the
+/// quantity guard applies to the listing author's own Accepts and Counters.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Guard {
-    Quantity,
-    None,
+enum Origin {
+    Own,
+    Network,
 }
 
 impl Store {
@@ -118,17 +119,18 @@ impl Store {
         object: &Verified<Object>,
         durability: Durability,
     ) -> Result<Outcome, StoreError> {
-        let outcome = self.write(object, Guard::None, Timestamp::now())?;
+        let outcome = self.write(object, Origin::Network, Timestamp::now())?;
         self.after_write(durability)?;
         Ok(outcome)
     }
 
     /// Stores an object this node's owner just signed: flushed to disk before returning, and
-    /// searchable at once. The listing author's Accepts and Counters are refused if they ask for
+    /// searchable at once. A negotiation message also enters the outbox, in the same batch, so
+    /// a message the user is told is queued is never lost. The listing author's Accepts and Counters are refused if they ask for
     /// more than is left: the listing's quantity minus deals made since its current revision and
     /// minus the owner's other open counter-offers.
     pub fn ingest_own(&self, object: &Verified<Object>) -> Result<Outcome, StoreError> {
-        let outcome = self.write(object, Guard::Quantity, Timestamp::now())?;
+        let outcome = self.write(object, Origin::Own, Timestamp::now())?;
         self.after_write(Durability::Flush)?;
         Ok(outcome)
     }
@@ -158,7 +160,7 @@ impl Store {
                 next = chunks.get(i + 1).map(|c| s.spawn(move || verify(c)));
                 for v in verified {
                     outcomes.push(match v {
-                        Ok(object) => self.write(&object, Guard::None, now)?,
+                        Ok(object) => self.write(&object, Origin::Network, now)?,
                         Err(e) => rejected(None, e),
                     });
                 }
@@ -187,7 +189,7 @@ impl Store {
         Ok(())
     }
 
-    fn write(&self, object: &Object, guard: Guard, now: Timestamp) -> Result<Outcome, StoreError> {
+    fn write(&self, object: &Object, origin: Origin, now: Timestamp) -> Result<Outcome, StoreError> {
         let _lock = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let id = object.id();
         if self.contains(&id)? {
@@ -195,8 +197,8 @@ impl Store {
         }
         match object.body() {
             Body::Listing(_) => self.write_listing(object, now),
-            Body::Offer(_) => self.write_offer(object),
-            _ => self.write_reply(object, guard, now),
+            Body::Offer(_) => self.write_offer(object, origin),
+            _ => self.write_reply(object, origin, now),
         }
     }
 
@@ -250,7 +252,7 @@ impl Store {
         Ok(Outcome::New { id, kind: ObjectKind::Listing, deal: None })
     }
 
-    fn write_offer(&self, offer: &Object) -> Result<Outcome, StoreError> {
+    fn write_offer(&self, offer: &Object, origin: Origin) -> Result<Outcome, StoreError> {
         let id = offer.id();
         let Body::Offer(o) = offer.body() else { unreachable!("called for offers") };
         let Some(listing) = self.get(&o.listing)? else {
@@ -266,11 +268,14 @@ impl Store {
         batch.insert(keys::listing_thread(&key, &id), &[]);
         batch.insert(keys::party_thread(&offer.author(), &id), &[]);
         batch.insert(keys::party_thread(&o.to, &id), &[]);
+        if origin == Origin::Own {
+            self.queue_for_delivery(&mut batch, offer)?;
+        }
         self.db.apply_batch(batch)?;
         Ok(Outcome::New { id, kind: ObjectKind::Offer, deal: None })
     }
 
-    fn write_reply(&self, reply: &Object, guard: Guard, now: Timestamp) -> Result<Outcome, StoreError> {
+    fn write_reply(&self, reply: &Object, origin: Origin, now: Timestamp) -> Result<Outcome, StoreError> {
         let id = reply.id();
         let r = reply.body().reply().expect("called for replies");
         let offer = match self.get(&r.thread)? {
@@ -289,7 +294,7 @@ impl Store {
         }
         let Body::Offer(o) = offer.body() else { unreachable!("checked above") };
         let listing_key = self.get(&o.listing)?.and_then(|l| l.listing_key());
-        if guard == Guard::Quantity
+        if origin == Origin::Own
             && reply.author() == o.to
             && let Some(key) = listing_key
         {
@@ -310,6 +315,9 @@ impl Store {
         batch.insert(keys::thread(&r.thread, &id), &[]);
         messages.push(reply.clone());
         let deal = self.deal_if_accepted(&mut batch, &offer, &messages, listing_key, now)?;
+        if origin == Origin::Own {
+            self.queue_for_delivery(&mut batch, reply)?;
+        }
         self.db.apply_batch(batch)?;
         Ok(Outcome::New { id, kind: reply.kind(), deal })
     }

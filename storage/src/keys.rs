@@ -13,6 +13,8 @@
 //! | `d` | deal id (32) | encoded Deal |
 //! | `D` | listing key (48), deal id (32) | quantity (4, BE), made_at (8, BE) |
 //! | `P` | party (32), deal id (32) | - |
+//! | `q` | message id (32) | outbox entry (delivery state) |
+//! | `Q` | recipient (32), message id (32) | - (messages still to deliver) |
 //! | `i` | listing key (48) | sequence (8, BE): a swept listing the search index must drop |
 //! | `m` | name | meta values (schema version) |
 //!
@@ -36,6 +38,8 @@ pub(crate) const PARTY_THREAD: u8 = b'p';
 pub(crate) const DEAL: u8 = b'd';
 pub(crate) const LISTING_DEAL: u8 = b'D';
 pub(crate) const PARTY_DEAL: u8 = b'P';
+pub(crate) const OUTBOX: u8 = b'q';
+pub(crate) const OUTBOX_PENDING: u8 = b'Q';
 pub(crate) const INDEX_PENDING: u8 = b'i';
 
 pub(crate) const SCHEMA_KEY: &[u8] = b"mschema";
@@ -95,6 +99,14 @@ pub(crate) fn listing_deal(k: &ListingKey, id: &ObjectId) -> Vec<u8> {
 
 pub(crate) fn party_deal(party: &PublicKey, id: &ObjectId) -> Vec<u8> {
     key(PARTY_DEAL, &[party.as_bytes(), id.as_bytes()])
+}
+
+pub(crate) fn outbox(id: &ObjectId) -> Vec<u8> {
+    key(OUTBOX, &[id.as_bytes()])
+}
+
+pub(crate) fn outbox_pending(to: &PublicKey, id: &ObjectId) -> Vec<u8> {
+    key(OUTBOX_PENDING, &[to.as_bytes(), id.as_bytes()])
 }
 
 pub(crate) fn index_pending(k: &ListingKey) -> Vec<u8> {

@@ -21,11 +21,13 @@
 mod error;
 mod ingest;
 mod keys;
+mod outbox;
 mod search;
 mod store;
 mod threads;
 
 pub use error::{DbError, IndexError, OpenError, SearchError, StoreError};
+pub use outbox::{DeliveryState, OutboxEntry};
 pub use ingest::{Outcome, RejectReason, Rejection};
 pub use search::{MAX_PAGE, SearchHit, SearchQuery, SearchResults, Sort};
 pub use store::{Durability, ListingEntry, Lookup, SCHEMA_VERSION, Store, StoreStats};

@@ -1,0 +1,81 @@
+//! gossipsub settings: anonymous messages (objects carry their own signatures), content-hash
+//! message ids, manual validation, and peer scoring tuned for a quiet marketplace topic.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use libp2p::gossipsub::{
+    self, ConfigBuilder, IdentTopic, MessageAuthenticity, MessageId, PeerScoreParams, PeerScoreThresholds,
+    TopicScoreParams, ValidationMode,
+};
+
+use haggle_protocol::MAX_OBJECT_SIZE;
+
+use crate::wire::LISTINGS_TOPIC;
+
+/// How long an identical message is remembered and not re-accepted. Five minutes covers any
+/// realistic gossip path; re-announcing a listing is a new revision anyway.
+const DUPLICATE_CACHE: Duration = Duration::from_secs(300);
+
+/// Messages stay in the cache this many heartbeats, which bounds how long validation may take
+/// before an Accept can no longer forward the message (see LIBP2P-NOTES). Doubled from the
+/// default 5, so a node busy with a burst still forwards what it accepts.
+const HISTORY_LENGTH: usize = 10;
+
+/// Penalty per invalid message (squared by count): one forged or malformed object takes a peer
+/// below the graylist threshold (-80), so its traffic is ignored at once.
+const INVALID_MESSAGE_WEIGHT: f64 = -100.0;
+
+pub fn topic() -> IdentTopic {
+    IdentTopic::new(LISTINGS_TOPIC)
+}
+
+/// The message id: blake3 of the message bytes (the whole signed object). Content-addressed, so
+/// one object is one message however many peers forward it.
+pub fn message_id(data: &[u8]) -> MessageId {
+    MessageId::from(blake3::hash(data).as_bytes().to_vec())
+}
+
+pub fn config(heartbeat: Duration) -> Result<gossipsub::Config, gossipsub::ConfigBuilderError> {
+    ConfigBuilder::default()
+        .validation_mode(ValidationMode::Anonymous)
+        .validate_messages()
+        .message_id_fn(|m: &gossipsub::Message| message_id(&m.data))
+        .max_transmit_size(MAX_OBJECT_SIZE + 1024)
+        .duplicate_cache_time(DUPLICATE_CACHE)
+        .history_length(HISTORY_LENGTH)
+        .heartbeat_interval(heartbeat)
+        .build()
+}
+
+pub fn behaviour(
+    heartbeat: Duration,
+    whitelist: HashSet<IpAddr>,
+) -> Result<gossipsub::Behaviour, crate::error::StartError> {
+    let config = config(heartbeat).map_err(|e| crate::error::StartError::Gossip(e.to_string()))?;
+    let mut behaviour = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
+        .map_err(|e| crate::error::StartError::Gossip(e.to_owned()))?;
+    behaviour
+        .with_peer_score(score_params(whitelist), PeerScoreThresholds::default())
+        .map_err(|e| crate::error::StartError::Gossip(e.to_owned()))?;
+    Ok(behaviour)
+}
+
+/// Scoring: mesh-delivery penalties off (a marketplace topic is quiet; the defaults punish mesh
+/// peers that deliver fewer than 20 messages a window), a strong penalty for invalid messages,
+/// and loopback exempt from the same-IP penalty so many local nodes (and tests) can mesh.
+fn score_params(mut whitelist: HashSet<IpAddr>) -> PeerScoreParams {
+    let topic = TopicScoreParams {
+        topic_weight: 1.0,
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        invalid_message_deliveries_weight: INVALID_MESSAGE_WEIGHT,
+        invalid_message_deliveries_decay: 0.5,
+        ..TopicScoreParams::default()
+    };
+    whitelist.insert(IpAddr::from([127, 0, 0, 1]));
+    let mut params = PeerScoreParams { ip_colocation_factor_whitelist: whitelist, ..PeerScoreParams::default() };
+    params.topics.insert(topic().hash(), topic);
+    params
+}

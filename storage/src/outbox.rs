@@ -1,0 +1,181 @@
+//! The outbox: the owner's negotiation messages waiting to reach the other party, with their
+//! delivery state. Entries enter in the same batch as the message itself (see
+//! [`Store::ingest_own`]) and stay after delivery so people can see what happened.
+
+use serde::{Deserialize, Serialize};
+
+use haggle_protocol::{Object, ObjectId, PublicKey, Timestamp};
+
+use crate::error::StoreError;
+use crate::keys;
+use crate::store::Store;
+
+/// Where a message stands on its way to the other party.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveryState {
+    /// Waiting for the other party to be reachable.
+    Queued,
+    /// Sent; no answer yet.
+    Sent,
+    /// The other party's node stored it and said so.
+    Delivered,
+    /// The other party's node refused it (see `last_error`); not retried.
+    Failed,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Queued => "queued",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Failed => "failed",
+        }
+    }
+
+    /// Still to be (re)sent.
+    pub fn is_pending(self) -> bool {
+        matches!(self, DeliveryState::Queued | DeliveryState::Sent)
+    }
+}
+
+/// One outgoing message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    pub id: ObjectId,
+    pub to: PublicKey,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub queued_at: Timestamp,
+    pub last_attempt: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+impl OutboxEntry {
+    fn encode(&self) -> Vec<u8> {
+        bincode::serde::encode_to_vec(self, bincode::config::standard()).expect("encoding cannot fail")
+    }
+
+    fn decode(bytes: &[u8]) -> Result<OutboxEntry, StoreError> {
+        bincode::serde::decode_from_slice(bytes, bincode::config::standard().with_limit::<{ 16 * 1024 }>())
+            .map(|(e, _)| e)
+            .map_err(|_| StoreError::Corrupt { what: "outbox entry" })
+    }
+}
+
+impl Store {
+    /// Adds `message` to the outbox within `batch`.
+    pub(crate) fn queue_for_delivery(&self, batch: &mut sled::Batch, message: &Object) -> Result<(), StoreError> {
+        let Some(to) = message.body().recipient() else { return Ok(()) };
+        let entry = OutboxEntry {
+            id: message.id(),
+            to,
+            state: DeliveryState::Queued,
+            attempts: 0,
+            queued_at: Timestamp::now(),
+            last_attempt: None,
+            last_error: None,
+        };
+        batch.insert(keys::outbox(&entry.id), entry.encode());
+        batch.insert(keys::outbox_pending(&to, &entry.id), &[]);
+        Ok(())
+    }
+
+    pub fn outbox_entry(&self, id: &ObjectId) -> Result<Option<OutboxEntry>, StoreError> {
+        self.db.get(keys::outbox(id))?.map(|v| OutboxEntry::decode(&v)).transpose()
+    }
+
+    /// Messages still to be delivered to `to`, oldest first.
+    pub fn outbox_pending_for(&self, to: &PublicKey) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut out = Vec::new();
+        for k in self.db.scan_prefix(keys::key(keys::OUTBOX_PENDING, &[to.as_bytes()])).keys() {
+            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "outbox key" })?;
+            out.extend(self.outbox_entry(&id)?);
+        }
+        out.sort_by_key(|e| e.queued_at);
+        Ok(out)
+    }
+
+    /// Every message still to be delivered, oldest first.
+    pub fn outbox_pending(&self) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut out = Vec::new();
+        for k in self.db.scan_prefix([keys::OUTBOX_PENDING]).keys() {
+            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "outbox key" })?;
+            out.extend(self.outbox_entry(&id)?);
+        }
+        out.sort_by_key(|e| e.queued_at);
+        Ok(out)
+    }
+
+    /// Records a delivery attempt's result. Delivered and failed messages leave the pending set.
+    pub fn outbox_record(
+        &self,
+        id: &ObjectId,
+        state: DeliveryState,
+        error: Option<String>,
+    ) -> Result<Option<OutboxEntry>, StoreError> {
+        let _lock = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(mut entry) = self.outbox_entry(id)? else { return Ok(None) };
+        if entry.state == DeliveryState::Delivered {
+            // A late answer to an earlier attempt cannot undo a delivery.
+            return Ok(Some(entry));
+        }
+        if state == DeliveryState::Sent {
+            entry.attempts += 1;
+            entry.last_attempt = Some(Timestamp::now());
+        }
+        entry.state = state;
+        entry.last_error = error;
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::outbox(id), entry.encode());
+        if !state.is_pending() {
+            batch.remove(keys::outbox_pending(&entry.to, id));
+        }
+        self.db.apply_batch(batch)?;
+        Ok(Some(entry))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_protocol::Body;
+    use haggle_protocol::fixtures::{key, live_listing, live_terms, offer, sign_now};
+
+    use super::*;
+    use crate::Durability;
+
+    #[test]
+    fn own_messages_are_queued_until_delivered_and_survive_reopening() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (seller, buyer) = (key(1), key(2));
+        let listing = sign_now(&seller, Body::Listing(live_listing("Road bike")));
+        let o = sign_now(&buyer, offer(&listing, live_terms(1, 10_000)));
+        {
+            let store = Store::open(dir.path()).expect("open");
+            let _ = store.ingest(listing.bytes(), Durability::Lazy).expect("ingest");
+            assert!(store.ingest_own(&o).expect("ingest").is_new());
+        }
+        let store = Store::open(dir.path()).expect("reopen");
+        let pending = store.outbox_pending_for(&seller.public()).expect("read");
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].state, DeliveryState::Queued);
+        store.outbox_record(&o.id(), DeliveryState::Sent, None).expect("record");
+        assert_eq!(store.outbox_pending().expect("read")[0].attempts, 1);
+        store.outbox_record(&o.id(), DeliveryState::Delivered, None).expect("record");
+        assert!(store.outbox_pending().expect("read").is_empty());
+        // A late failure report cannot undo the delivery.
+        store.outbox_record(&o.id(), DeliveryState::Failed, Some("late".into())).expect("record");
+        assert_eq!(store.outbox_entry(&o.id()).expect("read").expect("entry").state, DeliveryState::Delivered);
+    }
+
+    #[test]
+    fn messages_from_the_network_are_not_queued() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let listing = sign_now(&key(1), Body::Listing(live_listing("Road bike")));
+        let o = sign_now(&key(2), offer(&listing, live_terms(1, 10_000)));
+        let _ = store.ingest(listing.bytes(), Durability::Lazy).expect("ingest");
+        let _ = store.ingest(o.bytes(), Durability::Lazy).expect("ingest");
+        assert!(store.outbox_pending().expect("read").is_empty());
+    }
+}
