@@ -66,7 +66,7 @@ pub fn behaviour(
 /// peers that deliver fewer than 20 messages a window), a strong penalty for invalid messages,
 /// and loopback exempt from the same-IP penalty so many local nodes (and tests) can mesh.
 fn score_params(mut whitelist: HashSet<IpAddr>) -> PeerScoreParams {
-    let topic = TopicScoreParams {
+    let topic_params = TopicScoreParams {
         topic_weight: 1.0,
         mesh_message_deliveries_weight: 0.0,
         mesh_failure_penalty_weight: 0.0,
@@ -76,6 +76,6 @@ fn score_params(mut whitelist: HashSet<IpAddr>) -> PeerScoreParams {
     };
     whitelist.insert(IpAddr::from([127, 0, 0, 1]));
     let mut params = PeerScoreParams { ip_colocation_factor_whitelist: whitelist, ..PeerScoreParams::default() };
-    params.topics.insert(topic().hash(), topic);
+    params.topics.insert(topic().hash(), topic_params);
     params
 }

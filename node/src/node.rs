@@ -1,0 +1,237 @@
+//! Starting and stopping a node: identity, store, swarm, event loop and local API.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, connection_limits, identify, kad, mdns, noise, ping, request_response, tcp, yamux};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use haggle_protocol::keyfile;
+use haggle_storage::Store;
+
+use crate::api;
+use crate::behaviour::Behaviour;
+use crate::codec::BincodeCodec;
+use crate::config::NodeConfig;
+use crate::error::StartError;
+use crate::event_loop::{EventLoop, bootstrap_peer};
+use crate::gossip;
+use crate::handle::NodeHandle;
+use crate::service::Service;
+use crate::wire::{IDENTIFY_PROTOCOL, KAD_PROTOCOL, MAX_NEGOTIATE_REQUEST, MAX_NEGOTIATE_RESPONSE, NEGOTIATE_PROTOCOL};
+
+/// Files in the data dir.
+pub const KEY_FILE: &str = "identity.key";
+pub const COOKIE_FILE: &str = "api.cookie";
+pub const ADDR_FILE: &str = "api.addr";
+
+/// Capacity of the command channel: commands are small and handled at once; a full channel
+/// makes callers wait rather than grow memory.
+const COMMAND_CAPACITY: usize = 256;
+/// Events buffered per subscriber before the slowest one starts missing the oldest.
+const EVENT_CAPACITY: usize = 1_024;
+/// How long start-up waits for each listen address to be bound.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for the loop and the API to finish.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+/// A negotiation request that gets no answer in this time is retried later.
+const NEGOTIATE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Idle connections stay open this long, so peers keep their gossip mesh in a quiet market.
+const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// A running node.
+#[derive(Debug)]
+pub struct RunningNode {
+    pub peer_id: PeerId,
+    /// Peer-to-peer addresses it listens on (with the real ports).
+    pub listen_addrs: Vec<Multiaddr>,
+    /// Where the local API listens.
+    pub api_addr: SocketAddr,
+    pub handle: NodeHandle,
+    pub service: Service,
+    pub data_dir: PathBuf,
+    shutdown: CancellationToken,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// A dialable address of this node: its first listen address with `/p2p/<PeerId>`.
+    pub fn dial_addr(&self) -> Option<Multiaddr> {
+        self.listen_addrs.first().map(|a| a.clone().with(libp2p::multiaddr::Protocol::P2p(self.peer_id)))
+    }
+
+    /// The API cookie (bearer token).
+    pub fn cookie(&self) -> std::io::Result<String> {
+        std::fs::read_to_string(self.data_dir.join(COOKIE_FILE)).map(|s| s.trim().to_owned())
+    }
+
+    /// Stops the node and waits (bounded) for it to finish: the loop stops, the API stops taking
+    /// requests, the store is flushed.
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        self.wait().await;
+    }
+
+    /// Waits until the node stops (after its shutdown token is cancelled).
+    pub async fn wait(self) {
+        let data_dir = self.data_dir.clone();
+        let all = futures::future::join_all(self.tasks);
+        if tokio::time::timeout(SHUTDOWN_TIMEOUT + Duration::from_secs(1), all).await.is_err() {
+            tracing::warn!("node tasks did not stop in time");
+        }
+        let store = self.service.store.clone();
+        drop(self.service);
+        drop(self.handle);
+        let _ = tokio::task::spawn_blocking(move || store.flush()).await;
+        let _ = std::fs::remove_file(data_dir.join(ADDR_FILE));
+        tracing::info!("node stopped");
+    }
+}
+
+/// Starts a node on `data_dir` (created with its identity on first run). The node runs until
+/// `shutdown` is cancelled.
+pub async fn start(data_dir: &Path, config: NodeConfig, shutdown: CancellationToken) -> Result<RunningNode, StartError> {
+    create_private_dir(data_dir)?;
+    let (key, created) = keyfile::load_or_create(&data_dir.join(KEY_FILE))?;
+    if created {
+        tracing::info!(peer = %key.public(), "created a new identity");
+    }
+    let dir = data_dir.to_owned();
+    let store = tokio::task::spawn_blocking(move || Store::open(&dir))
+        .await
+        .map_err(|e| StartError::Network(e.to_string()))??;
+    let store = Arc::new(store);
+    let key = Arc::new(key);
+    let service = Service::new(store, key.clone());
+
+    let mut swarm = build_swarm(&key, &config)?;
+    let listen_addrs = listen(&mut swarm, &config).await?;
+    for addr in &config.bootstrap {
+        let (peer, multiaddr) = bootstrap_peer(addr).map_err(|reason| StartError::Bootstrap { addr: addr.clone(), reason })?;
+        swarm.behaviour_mut().kad.add_address(&peer, multiaddr.clone());
+        if let Err(e) = swarm.dial(multiaddr) {
+            tracing::warn!(%peer, error = %e, "cannot dial bootstrap peer");
+        }
+    }
+    swarm.behaviour_mut().gossipsub.subscribe(&gossip::topic()).map_err(|e| StartError::Gossip(e.to_string()))?;
+    let peer_id = *swarm.local_peer_id();
+
+    let (command_tx, command_rx) = mpsc::channel(COMMAND_CAPACITY);
+    let (event_tx, _) = broadcast::channel(EVENT_CAPACITY);
+    let handle = NodeHandle { commands: command_tx, events: event_tx.clone() };
+    let event_loop = EventLoop::new(
+        swarm,
+        command_rx,
+        event_tx,
+        service.clone(),
+        shutdown.clone(),
+        config.retry_interval(),
+        config.sweep_interval(),
+    );
+    let loop_task = tokio::spawn(event_loop.run());
+    let (api_addr, api_task) = api::serve(data_dir, &config, service.clone(), handle.clone(), shutdown.clone()).await?;
+    tracing::info!(%peer_id, %api_addr, "node started");
+    Ok(RunningNode {
+        peer_id,
+        listen_addrs,
+        api_addr,
+        handle,
+        service,
+        data_dir: data_dir.to_owned(),
+        shutdown,
+        tasks: vec![loop_task, api_task],
+    })
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), StartError> {
+    let err = |source| StartError::DataDir { path: dir.to_owned(), source };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+    }
+    Ok(())
+}
+
+fn build_swarm(key: &haggle_protocol::SecretKey, config: &NodeConfig) -> Result<Swarm<Behaviour>, StartError> {
+    let net = |e: &dyn std::fmt::Display| StartError::Network(e.to_string());
+    let mdns_on = config.mdns;
+    let heartbeat = config.heartbeat();
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(key.to_libp2p_keypair())
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| net(&e))?
+        .with_quic()
+        .with_dns()
+        .map_err(|e| net(&e))?
+        .with_behaviour(|key| {
+            let id = key.public().to_peer_id();
+            let gossipsub = gossip::behaviour(heartbeat, HashSet::new())?;
+            let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+            kad_config.set_query_timeout(Duration::from_secs(30));
+            let mut kad = kad::Behaviour::with_config(id, kad::store::MemoryStore::new(id), kad_config);
+            // Home nodes answer DHT queries too: without it a small network cannot route at all.
+            kad.set_mode(Some(kad::Mode::Server));
+            let mdns = if mdns_on { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), id)?) } else { None };
+            Ok(Behaviour {
+                limits: connection_limits::Behaviour::new(
+                    connection_limits::ConnectionLimits::default()
+                        .with_max_pending_incoming(Some(32))
+                        .with_max_established(Some(256))
+                        .with_max_established_per_peer(Some(2)),
+                ),
+                gossipsub,
+                negotiate: request_response::Behaviour::with_codec(
+                    BincodeCodec::new(MAX_NEGOTIATE_REQUEST, MAX_NEGOTIATE_RESPONSE),
+                    [(NEGOTIATE_PROTOCOL, request_response::ProtocolSupport::Full)],
+                    request_response::Config::default().with_request_timeout(NEGOTIATE_TIMEOUT),
+                ),
+                kad,
+                identify: identify::Behaviour::new(
+                    identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
+                        .with_agent_version(format!("haggle/{}", env!("CARGO_PKG_VERSION"))),
+                ),
+                ping: ping::Behaviour::new(ping::Config::new()),
+                mdns: Toggle::from(mdns),
+            })
+        })
+        .map_err(|e| net(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .build();
+    Ok(swarm)
+}
+
+/// Starts every listener and waits (bounded) until each has an address.
+async fn listen(swarm: &mut Swarm<Behaviour>, config: &NodeConfig) -> Result<Vec<Multiaddr>, StartError> {
+    let mut pending = 0;
+    for addr in &config.listen {
+        let multiaddr: Multiaddr =
+            addr.parse().map_err(|e| StartError::ListenAddr { addr: addr.clone(), reason: format!("{e}") })?;
+        swarm.listen_on(multiaddr).map_err(|e| StartError::Listen { addr: addr.clone(), reason: e.to_string() })?;
+        pending += 1;
+    }
+    let mut bound = Vec::new();
+    let deadline = tokio::time::Instant::now() + LISTEN_TIMEOUT;
+    while bound.len() < pending {
+        let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
+            .await
+            .map_err(|_| StartError::Listen { addr: config.listen.join(", "), reason: "timed out".into() })?;
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => bound.push(address),
+            SwarmEvent::ListenerError { error, .. } | SwarmEvent::ListenerClosed { reason: Err(error), .. } => {
+                return Err(StartError::Listen { addr: config.listen.join(", "), reason: error.to_string() });
+            }
+            _ => {}
+        }
+    }
+    Ok(bound)
+}
