@@ -63,7 +63,9 @@ pub(crate) async fn serve(
     let state = AppState { service, handle, token };
     let app = router(state);
     let task = tokio::spawn(async move {
-        let result = axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
         if let Err(e) = result {
             tracing::error!(error = %e, "API server failed");
         }
@@ -179,9 +181,10 @@ impl From<ServiceError> for ApiError {
                 candidates: candidates.iter().map(|c| c.to_hex()).collect(),
                 ..ApiError::new(StatusCode::CONFLICT, "ambiguous", message)
             },
-            ServiceError::BadId(_) | ServiceError::Invalid(_) | ServiceError::Amount(_) | ServiceError::Sign(_) => {
-                ApiError::new(StatusCode::BAD_REQUEST, "invalid", message)
-            }
+            ServiceError::BadId(_)
+            | ServiceError::Invalid(_)
+            | ServiceError::Amount(_)
+            | ServiceError::Sign(_) => ApiError::new(StatusCode::BAD_REQUEST, "invalid", message),
             ServiceError::NotYours(_) => ApiError::new(StatusCode::FORBIDDEN, "not_yours", message),
             ServiceError::Conflict(_) => ApiError::new(StatusCode::CONFLICT, "conflict", message),
             ServiceError::Store(e) => ApiError::internal(e),
@@ -305,7 +308,10 @@ async fn peers(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "peers": state.handle.peers().await? })))
 }
 
-async fn publish(State(state): State<AppState>, Body(draft): Body<ListingDraft>) -> Result<Json<Value>, ApiError> {
+async fn publish(
+    State(state): State<AppState>,
+    Body(draft): Body<ListingDraft>,
+) -> Result<Json<Value>, ApiError> {
     let effect = blocking(&state, move |s| s.publish(draft).map_err(ApiError::from)).await?;
     apply(&state, effect).await
 }
@@ -331,13 +337,17 @@ async fn renew(
     UrlPath(id): UrlPath<String>,
     Body(req): Body<RenewRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let effect =
-        blocking(&state, move |s| s.renew(&id, req.expires_in.map(Duration::from_secs)).map_err(ApiError::from))
-            .await?;
+    let effect = blocking(&state, move |s| {
+        s.renew(&id, req.expires_in.map(Duration::from_secs)).map_err(ApiError::from)
+    })
+    .await?;
     apply(&state, effect).await
 }
 
-async fn retract(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Result<Json<Value>, ApiError> {
+async fn retract(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
     let effect = blocking(&state, move |s| s.retract(&id).map_err(ApiError::from)).await?;
     apply(&state, effect).await
 }
@@ -356,7 +366,10 @@ async fn my_listings(State(state): State<AppState>) -> Result<Json<Value>, ApiEr
     .await
 }
 
-async fn show_listing(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Result<Json<Value>, ApiError> {
+async fn show_listing(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
     blocking(&state, move |s| {
         let listing = s.listing(&id)?;
         Ok(Json(views::listing(s.store(), &listing, &s.me()).map_err(ApiError::internal)?))
@@ -364,7 +377,10 @@ async fn show_listing(State(state): State<AppState>, UrlPath(id): UrlPath<String
     .await
 }
 
-async fn show_object(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Result<Json<Value>, ApiError> {
+async fn show_object(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
     blocking(&state, move |s| {
         let object_id = s.resolve(&id, "object")?;
         if let Some(deal) = s.store().deal(&object_id).map_err(ApiError::internal)?
@@ -372,11 +388,10 @@ async fn show_object(State(state): State<AppState>, UrlPath(id): UrlPath<String>
         {
             return Ok(Json(views::deal(&deal)));
         }
-        let object = s
-            .store()
-            .get(&object_id)
-            .map_err(ApiError::internal)?
-            .ok_or_else(|| ApiError::from(ServiceError::NotFound { what: "object", given: id.clone() }))?;
+        let object =
+            s.store().get(&object_id).map_err(ApiError::internal)?.ok_or_else(|| {
+                ApiError::from(ServiceError::NotFound { what: "object", given: id.clone() })
+            })?;
         if object.kind().is_public() {
             let current = s.listing(&object_id.to_hex())?;
             return Ok(Json(views::listing(s.store(), &current, &s.me()).map_err(ApiError::internal)?));
@@ -415,7 +430,8 @@ impl SearchParams {
             .transpose()?;
         let amount = |text: Option<String>| -> Result<Option<u64>, ApiError> {
             let Some(text) = text else { return Ok(None) };
-            let currency = currency.as_ref().ok_or_else(|| bad(SearchError::PriceWithoutCurrency.to_string()))?;
+            let currency =
+                currency.as_ref().ok_or_else(|| bad(SearchError::PriceWithoutCurrency.to_string()))?;
             currency.parse_amount(&text).map(Some).map_err(|e| bad(e.to_string()))
         };
         Ok(SearchQuery {
@@ -425,7 +441,10 @@ impl SearchParams {
             min_price: amount(self.min_price)?,
             max_price: amount(self.max_price)?,
             currency: currency.clone(),
-            seller: self.seller.map(|s| s.parse().map_err(|e: haggle_protocol::ParseKeyError| bad(e.to_string()))).transpose()?,
+            seller: self
+                .seller
+                .map(|s| s.parse().map_err(|e: haggle_protocol::ParseKeyError| bad(e.to_string())))
+                .transpose()?,
             location: self.near,
             sort: self.sort.map(|s| s.parse::<Sort>().map_err(bad)).transpose()?.unwrap_or_default(),
             offset: self.offset.unwrap_or(0),
@@ -434,7 +453,10 @@ impl SearchParams {
     }
 }
 
-async fn search(State(state): State<AppState>, Params(params): Params<SearchParams>) -> Result<Json<Value>, ApiError> {
+async fn search(
+    State(state): State<AppState>,
+    Params(params): Params<SearchParams>,
+) -> Result<Json<Value>, ApiError> {
     let query = params.into_query()?;
     blocking(&state, move |s| {
         let results = s.store().search(&query)?;
@@ -472,7 +494,10 @@ async fn counter(
     apply(&state, effect).await
 }
 
-async fn accept(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Result<Json<Value>, ApiError> {
+async fn accept(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
     let effect = blocking(&state, move |s| s.accept(&id).map_err(ApiError::from)).await?;
     apply(&state, effect).await
 }
@@ -505,14 +530,20 @@ async fn threads(State(state): State<AppState>) -> Result<Json<Value>, ApiError>
     blocking(&state, |s| {
         let me = s.me();
         let threads = s.store().threads_of(&me).map_err(ApiError::internal)?;
-        let views: Vec<Value> =
-            threads.iter().map(|t| views::thread(s.store(), t, &me)).collect::<Result<_, _>>().map_err(ApiError::internal)?;
+        let views: Vec<Value> = threads
+            .iter()
+            .map(|t| views::thread(s.store(), t, &me))
+            .collect::<Result<_, _>>()
+            .map_err(ApiError::internal)?;
         Ok(Json(json!({ "threads": views })))
     })
     .await
 }
 
-async fn show_thread(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Result<Json<Value>, ApiError> {
+async fn show_thread(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
     blocking(&state, move |s| {
         let thread = s.thread(&id)?;
         Ok(Json(views::thread(s.store(), &thread, &s.me()).map_err(ApiError::internal)?))
@@ -528,7 +559,10 @@ async fn deals(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     .await
 }
 
-async fn show_deal(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Result<Json<Value>, ApiError> {
+async fn show_deal(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
     blocking(&state, move |s| {
         let deal_id = s.resolve(&id, "deal")?;
         let deal = s

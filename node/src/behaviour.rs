@@ -8,7 +8,8 @@ use libp2p::{connection_limits, gossipsub, identify, kad, mdns, ping, request_re
 use crate::codec::BincodeCodec;
 use crate::wire::{NegotiateRequest, NegotiateResponse};
 
-pub(crate) type NegotiateBehaviour = request_response::Behaviour<BincodeCodec<NegotiateRequest, NegotiateResponse>>;
+pub(crate) type NegotiateBehaviour =
+    request_response::Behaviour<BincodeCodec<NegotiateRequest, NegotiateResponse>>;
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {

@@ -68,7 +68,12 @@ impl ApiClient {
             .timeout_global(Some(REQUEST_TIMEOUT))
             .build()
             .into();
-        ApiClient { base: base.trim_end_matches('/').to_owned(), token: token.to_owned(), agent, data_dir: None }
+        ApiClient {
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            agent,
+            data_dir: None,
+        }
     }
 
     pub fn get(&self, path: &str) -> Result<Value, ClientError> {
@@ -100,7 +105,10 @@ impl ApiClient {
         }
         let reader = BufReader::new(response.into_body().into_reader());
         for line in reader.lines() {
-            let line = line.map_err(|e| ClientError::Unreachable { url: self.url("/v1/events"), reason: e.to_string() })?;
+            let line = line.map_err(|e| ClientError::Unreachable {
+                url: self.url("/v1/events"),
+                reason: e.to_string(),
+            })?;
             if let Some(data) = line.strip_prefix("data:")
                 && let Ok(value) = serde_json::from_str::<Value>(data.trim())
                 && !each(value)
@@ -136,7 +144,10 @@ impl ApiClient {
         let response = result.map_err(|e| self.unreachable(path, e))?;
         if response.status().is_success() {
             let mut response = response;
-            return response.body_mut().read_json::<Value>().map_err(|e| ClientError::BadResponse(e.to_string()));
+            return response
+                .body_mut()
+                .read_json::<Value>()
+                .map_err(|e| ClientError::BadResponse(e.to_string()));
         }
         Err(self.api_error(response))
     }
@@ -148,7 +159,9 @@ impl ApiClient {
         ClientError::Api {
             status,
             code: error["code"].as_str().unwrap_or("unknown").to_owned(),
-            message: error["message"].as_str().map_or_else(|| format!("the node answered HTTP {status}"), str::to_owned),
+            message: error["message"]
+                .as_str()
+                .map_or_else(|| format!("the node answered HTTP {status}"), str::to_owned),
             candidates: error["candidates"]
                 .as_array()
                 .map(|c| c.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())

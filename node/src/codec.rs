@@ -56,7 +56,8 @@ where
     T: AsyncWrite + Unpin + Send,
     M: Serialize,
 {
-    let bytes = bincode::serde::encode_to_vec(message, bincode::config::standard()).map_err(io::Error::other)?;
+    let bytes =
+        bincode::serde::encode_to_vec(message, bincode::config::standard()).map_err(io::Error::other)?;
     io.write_all(&bytes).await?;
     io.close().await
 }

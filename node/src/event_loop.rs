@@ -36,14 +36,32 @@ const MAX_OUTBOUND: usize = 64;
 /// Capacity of the channel of finished store work.
 const DONE_CAPACITY: usize = 1_024;
 
+/// Outbox messages (id and wire bytes) for one recipient.
+pub(crate) type Outgoing = (PeerId, Vec<(ObjectId, Vec<u8>)>);
+
 /// Finished blocking work, back to the loop.
 #[derive(Debug)]
 pub(crate) enum Done {
-    Validated { message_id: MessageId, source: PeerId, acceptance: MessageAcceptance, event: Option<NodeEvent> },
-    Answered { token: u64, response: NegotiateResponse, events: Vec<NodeEvent>, publish: Vec<Vec<u8>> },
+    Validated {
+        message_id: MessageId,
+        source: PeerId,
+        acceptance: MessageAcceptance,
+        event: Option<NodeEvent>,
+    },
+    Answered {
+        token: u64,
+        response: NegotiateResponse,
+        events: Vec<NodeEvent>,
+        publish: Vec<Vec<u8>>,
+    },
     /// Outbox messages loaded for sending, by recipient.
-    ToSend { batches: Vec<(PeerId, Vec<(ObjectId, Vec<u8>)>)>, unreachable: Vec<PeerId> },
-    Recorded { event: Option<NodeEvent> },
+    ToSend {
+        batches: Vec<Outgoing>,
+        unreachable: Vec<PeerId>,
+    },
+    Recorded {
+        event: Option<NodeEvent>,
+    },
 }
 
 pub(crate) struct EventLoop {
@@ -184,7 +202,9 @@ impl EventLoop {
     fn publish(&mut self, bytes: Vec<u8>) {
         match self.swarm.behaviour_mut().gossipsub.publish(gossip::topic(), bytes.clone()) {
             Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
-            Err(gossipsub::PublishError::NoPeersSubscribedToTopic | gossipsub::PublishError::AllQueuesFull(_)) => {
+            Err(
+                gossipsub::PublishError::NoPeersSubscribedToTopic | gossipsub::PublishError::AllQueuesFull(_),
+            ) => {
                 // Stored already; goes out when a peer subscribes (and sync covers the rest).
                 if self.unpublished.len() >= MAX_UNPUBLISHED {
                     self.unpublished.pop_front();
@@ -210,12 +230,12 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(e)) => self.on_mdns(e),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(_) | BehaviourEvent::Limits(_)) => {}
             SwarmEvent::NewListenAddr { address, .. } => tracing::info!(%address, "listening"),
-            SwarmEvent::ConnectionEstablished { peer_id, num_established, .. } => {
-                if num_established.get() == 1 {
-                    tracing::debug!(peer = %peer_id, "connected");
-                    self.emit(NodeEvent::PeerConnected { peer: peer_id.to_string() });
-                    self.retry_outbox(Some(peer_id));
-                }
+            SwarmEvent::ConnectionEstablished { peer_id, num_established, .. }
+                if num_established.get() == 1 =>
+            {
+                tracing::debug!(peer = %peer_id, "connected");
+                self.emit(NodeEvent::PeerConnected { peer: peer_id.to_string() });
+                self.retry_outbox(Some(peer_id));
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 tracing::debug!(peer = %peer_id, "disconnected");
@@ -259,7 +279,9 @@ impl EventLoop {
                     Ok(Outcome::New { id, .. }) => {
                         (MessageAcceptance::Accept, Some(NodeEvent::ListingStored { id: id.to_hex() }))
                     }
-                    Ok(Outcome::Duplicate { .. } | Outcome::Stale { .. }) => (MessageAcceptance::Ignore, None),
+                    Ok(Outcome::Duplicate { .. } | Outcome::Stale { .. }) => {
+                        (MessageAcceptance::Ignore, None)
+                    }
                     Ok(Outcome::Rejected(r)) if r.reason.is_peer_fault() => (MessageAcceptance::Reject, None),
                     Ok(Outcome::Rejected(_)) => (MessageAcceptance::Ignore, None),
                     Err(e) => {
@@ -307,8 +329,11 @@ impl EventLoop {
                         if self.outbound.len() >= MAX_OUTBOUND || !self.sending.insert(id) {
                             continue;
                         }
-                        let request_id =
-                            self.swarm.behaviour_mut().negotiate.send_request(&peer, NegotiateRequest { object: bytes });
+                        let request_id = self
+                            .swarm
+                            .behaviour_mut()
+                            .negotiate
+                            .send_request(&peer, NegotiateRequest { object: bytes });
                         self.outbound.insert(request_id, id);
                         self.record(id, DeliveryState::Sent, None);
                     }
@@ -406,9 +431,10 @@ impl EventLoop {
     fn record(&self, id: ObjectId, state: DeliveryState, error: Option<String>) {
         self.spawn_blocking(move |service| {
             let event = match service.store().outbox_record(&id, state, error) {
-                Ok(Some(entry)) => {
-                    Some(NodeEvent::DeliveryChanged { id: id.to_hex(), state: entry.state.as_str().to_owned() })
-                }
+                Ok(Some(entry)) => Some(NodeEvent::DeliveryChanged {
+                    id: id.to_hex(),
+                    state: entry.state.as_str().to_owned(),
+                }),
                 Ok(None) => None,
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot record delivery state");
@@ -439,10 +465,13 @@ impl EventLoop {
             };
             let mut by_peer: HashMap<PeerId, Vec<(ObjectId, Vec<u8>)>> = HashMap::new();
             for entry in entries {
-                let (Some(peer), Ok(Some(object))) = (entry.to.peer_id(), store.get(&entry.id)) else { continue };
+                let (Some(peer), Ok(Some(object))) = (entry.to.peer_id(), store.get(&entry.id)) else {
+                    continue;
+                };
                 by_peer.entry(peer).or_default().push((entry.id, object.bytes().to_vec()));
             }
-            let (batches, unreachable): (Vec<_>, Vec<_>) = by_peer.into_iter().partition(|(p, _)| connected.contains(p));
+            let (batches, unreachable): (Vec<_>, Vec<_>) =
+                by_peer.into_iter().partition(|(p, _)| connected.contains(p));
             Some(Done::ToSend { batches, unreachable: unreachable.into_iter().map(|(p, _)| p).collect() })
         });
     }
@@ -469,7 +498,10 @@ impl EventLoop {
     }
 
     fn on_kad(&mut self, event: kad::Event) {
-        if let kad::Event::OutboundQueryProgressed { result: kad::QueryResult::GetClosestPeers(Ok(ok)), .. } = event {
+        if let kad::Event::OutboundQueryProgressed {
+            result: kad::QueryResult::GetClosestPeers(Ok(ok)), ..
+        } = event
+        {
             let Ok(target) = PeerId::from_bytes(&ok.key) else { return };
             if let Some(found) = ok.peers.into_iter().find(|p| p.peer_id == target)
                 && !found.addrs.is_empty()
@@ -503,7 +535,8 @@ fn receive_negotiation(
     peer: PeerId,
     bytes: &[u8],
 ) -> (NegotiateResponse, Vec<NodeEvent>, Vec<Vec<u8>>) {
-    let refuse = |reason: String| (NegotiateResponse::Rejected { reason, retry: false }, Vec::new(), Vec::new());
+    let refuse =
+        |reason: String| (NegotiateResponse::Rejected { reason, retry: false }, Vec::new(), Vec::new());
     let object = match Object::decode_verify(bytes, Timestamp::now()) {
         Ok(object) => object,
         Err(e) => return refuse(e.to_string()),
@@ -537,19 +570,27 @@ fn receive_negotiation(
                         publish.push(next.bytes().to_vec());
                     }
                     Ok(None) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot publish the listing's next revision after a deal"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot publish the listing's next revision after a deal")
+                    }
                 }
             }
             (NegotiateResponse::Stored, events, publish)
         }
-        Ok(Outcome::Duplicate { .. } | Outcome::Stale { .. }) => (NegotiateResponse::Stored, Vec::new(), Vec::new()),
+        Ok(Outcome::Duplicate { .. } | Outcome::Stale { .. }) => {
+            (NegotiateResponse::Stored, Vec::new(), Vec::new())
+        }
         Ok(Outcome::Rejected(r)) => {
             let retry = !r.reason.is_peer_fault();
             (NegotiateResponse::Rejected { reason: r.reason.to_string(), retry }, Vec::new(), Vec::new())
         }
         Err(e) => {
             tracing::warn!(error = %e, "store error receiving a negotiation message");
-            (NegotiateResponse::Rejected { reason: "the node could not store it".into(), retry: true }, Vec::new(), Vec::new())
+            (
+                NegotiateResponse::Rejected { reason: "the node could not store it".into(), retry: true },
+                Vec::new(),
+                Vec::new(),
+            )
         }
     }
 }

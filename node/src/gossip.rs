@@ -75,7 +75,8 @@ fn score_params(mut whitelist: HashSet<IpAddr>) -> PeerScoreParams {
         ..TopicScoreParams::default()
     };
     whitelist.insert(IpAddr::from([127, 0, 0, 1]));
-    let mut params = PeerScoreParams { ip_colocation_factor_whitelist: whitelist, ..PeerScoreParams::default() };
+    let mut params =
+        PeerScoreParams { ip_colocation_factor_whitelist: whitelist, ..PeerScoreParams::default() };
     params.topics.insert(topic().hash(), topic_params);
     params
 }

@@ -13,11 +13,19 @@ use crate::error::NodeGone;
 #[derive(Debug)]
 pub(crate) enum Command {
     /// Gossip an object already stored (a listing revision).
-    Publish { bytes: Vec<u8> },
+    Publish {
+        bytes: Vec<u8>,
+    },
     /// Try to deliver queued negotiation messages to this party now.
-    Deliver { to: PublicKey },
-    Status { reply: oneshot::Sender<NetworkStatus> },
-    Peers { reply: oneshot::Sender<Vec<PeerInfo>> },
+    Deliver {
+        to: PublicKey,
+    },
+    Status {
+        reply: oneshot::Sender<NetworkStatus>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
 }
 
 /// What happened, for the API's event stream and for tests.
@@ -25,19 +33,40 @@ pub(crate) enum Command {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum NodeEvent {
     /// A listing revision (new, updated, renewed or closed) arrived from the network.
-    ListingStored { id: String },
+    ListingStored {
+        id: String,
+    },
     /// This node's owner published a listing revision.
-    ListingPublished { id: String },
+    ListingPublished {
+        id: String,
+    },
     /// A negotiation message from the other party was stored.
-    NegotiationReceived { id: String, thread: String, kind: String },
+    NegotiationReceived {
+        id: String,
+        thread: String,
+        kind: String,
+    },
     /// A thread ended in a deal; both sides hold the same signed record.
-    DealMade { id: String, thread: String },
+    DealMade {
+        id: String,
+        thread: String,
+    },
     /// An outgoing message's delivery state changed.
-    DeliveryChanged { id: String, state: String },
-    PeerConnected { peer: String },
-    PeerDisconnected { peer: String },
+    DeliveryChanged {
+        id: String,
+        state: String,
+    },
+    PeerConnected {
+        peer: String,
+    },
+    PeerDisconnected {
+        peer: String,
+    },
     /// A peer sent an invalid object on gossip.
-    PeerMisbehaved { peer: String, rejected: u32 },
+    PeerMisbehaved {
+        peer: String,
+        rejected: u32,
+    },
 }
 
 /// The network side of `haggle status`.

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, PeerId, Swarm, connection_limits, identify, kad, mdns, noise, ping, request_response, tcp, yamux};
 use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::{
+    Multiaddr, PeerId, Swarm, connection_limits, identify, kad, mdns, noise, ping, request_response, tcp,
+    yamux,
+};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -26,7 +29,9 @@ use crate::event_loop::{EventLoop, bootstrap_peer};
 use crate::gossip;
 use crate::handle::NodeHandle;
 use crate::service::Service;
-use crate::wire::{IDENTIFY_PROTOCOL, KAD_PROTOCOL, MAX_NEGOTIATE_REQUEST, MAX_NEGOTIATE_RESPONSE, NEGOTIATE_PROTOCOL};
+use crate::wire::{
+    IDENTIFY_PROTOCOL, KAD_PROTOCOL, MAX_NEGOTIATE_REQUEST, MAX_NEGOTIATE_RESPONSE, NEGOTIATE_PROTOCOL,
+};
 
 /// Files in the data dir.
 pub const KEY_FILE: &str = "identity.key";
@@ -58,6 +63,9 @@ pub struct RunningNode {
     pub handle: NodeHandle,
     pub service: Service,
     pub data_dir: PathBuf,
+    /// Events from the very start (subscribed before the event loop ran); see
+    /// [`RunningNode::take_events`].
+    first_events: Option<broadcast::Receiver<crate::handle::NodeEvent>>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -66,6 +74,13 @@ impl RunningNode {
     /// A dialable address of this node: its first listen address with `/p2p/<PeerId>`.
     pub fn dial_addr(&self) -> Option<Multiaddr> {
         self.listen_addrs.first().map(|a| a.clone().with(libp2p::multiaddr::Protocol::P2p(self.peer_id)))
+    }
+
+    /// A receiver of every event since the node started (later subscribers, through
+    /// [`NodeHandle::subscribe`], see only what happens after they subscribe). `None` after the
+    /// first call.
+    pub fn take_events(&mut self) -> Option<broadcast::Receiver<crate::handle::NodeEvent>> {
+        self.first_events.take()
     }
 
     /// The API cookie (bearer token).
@@ -98,7 +113,11 @@ impl RunningNode {
 
 /// Starts a node on `data_dir` (created with its identity on first run). The node runs until
 /// `shutdown` is cancelled.
-pub async fn start(data_dir: &Path, config: NodeConfig, shutdown: CancellationToken) -> Result<RunningNode, StartError> {
+pub async fn start(
+    data_dir: &Path,
+    config: NodeConfig,
+    shutdown: CancellationToken,
+) -> Result<RunningNode, StartError> {
     create_private_dir(data_dir)?;
     let (key, created) = keyfile::load_or_create(&data_dir.join(KEY_FILE))?;
     if created {
@@ -115,17 +134,22 @@ pub async fn start(data_dir: &Path, config: NodeConfig, shutdown: CancellationTo
     let mut swarm = build_swarm(&key, &config)?;
     let listen_addrs = listen(&mut swarm, &config).await?;
     for addr in &config.bootstrap {
-        let (peer, multiaddr) = bootstrap_peer(addr).map_err(|reason| StartError::Bootstrap { addr: addr.clone(), reason })?;
+        let (peer, multiaddr) =
+            bootstrap_peer(addr).map_err(|reason| StartError::Bootstrap { addr: addr.clone(), reason })?;
         swarm.behaviour_mut().kad.add_address(&peer, multiaddr.clone());
         if let Err(e) = swarm.dial(multiaddr) {
             tracing::warn!(%peer, error = %e, "cannot dial bootstrap peer");
         }
     }
-    swarm.behaviour_mut().gossipsub.subscribe(&gossip::topic()).map_err(|e| StartError::Gossip(e.to_string()))?;
+    swarm
+        .behaviour_mut()
+        .gossipsub
+        .subscribe(&gossip::topic())
+        .map_err(|e| StartError::Gossip(e.to_string()))?;
     let peer_id = *swarm.local_peer_id();
 
     let (command_tx, command_rx) = mpsc::channel(COMMAND_CAPACITY);
-    let (event_tx, _) = broadcast::channel(EVENT_CAPACITY);
+    let (event_tx, first_events) = broadcast::channel(EVENT_CAPACITY);
     let handle = NodeHandle { commands: command_tx, events: event_tx.clone() };
     let event_loop = EventLoop::new(
         swarm,
@@ -137,7 +161,8 @@ pub async fn start(data_dir: &Path, config: NodeConfig, shutdown: CancellationTo
         config.sweep_interval(),
     );
     let loop_task = tokio::spawn(event_loop.run());
-    let (api_addr, api_task) = api::serve(data_dir, &config, service.clone(), handle.clone(), shutdown.clone()).await?;
+    let (api_addr, api_task) =
+        api::serve(data_dir, &config, service.clone(), handle.clone(), shutdown.clone()).await?;
     tracing::info!(%peer_id, %api_addr, "node started");
     Ok(RunningNode {
         peer_id,
@@ -146,6 +171,7 @@ pub async fn start(data_dir: &Path, config: NodeConfig, shutdown: CancellationTo
         handle,
         service,
         data_dir: data_dir.to_owned(),
+        first_events: Some(first_events),
         shutdown,
         tasks: vec![loop_task, api_task],
     })
@@ -162,7 +188,10 @@ fn create_private_dir(dir: &Path) -> Result<(), StartError> {
     Ok(())
 }
 
-fn build_swarm(key: &haggle_protocol::SecretKey, config: &NodeConfig) -> Result<Swarm<Behaviour>, StartError> {
+fn build_swarm(
+    key: &haggle_protocol::SecretKey,
+    config: &NodeConfig,
+) -> Result<Swarm<Behaviour>, StartError> {
     let net = |e: &dyn std::fmt::Display| StartError::Network(e.to_string());
     let mdns_on = config.mdns;
     let heartbeat = config.heartbeat();
@@ -181,7 +210,8 @@ fn build_swarm(key: &haggle_protocol::SecretKey, config: &NodeConfig) -> Result<
             let mut kad = kad::Behaviour::with_config(id, kad::store::MemoryStore::new(id), kad_config);
             // Home nodes answer DHT queries too: without it a small network cannot route at all.
             kad.set_mode(Some(kad::Mode::Server));
-            let mdns = if mdns_on { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), id)?) } else { None };
+            let mdns =
+                if mdns_on { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), id)?) } else { None };
             Ok(Behaviour {
                 limits: connection_limits::Behaviour::new(
                     connection_limits::ConnectionLimits::default()
@@ -214,9 +244,12 @@ fn build_swarm(key: &haggle_protocol::SecretKey, config: &NodeConfig) -> Result<
 async fn listen(swarm: &mut Swarm<Behaviour>, config: &NodeConfig) -> Result<Vec<Multiaddr>, StartError> {
     let mut pending = 0;
     for addr in &config.listen {
-        let multiaddr: Multiaddr =
-            addr.parse().map_err(|e| StartError::ListenAddr { addr: addr.clone(), reason: format!("{e}") })?;
-        swarm.listen_on(multiaddr).map_err(|e| StartError::Listen { addr: addr.clone(), reason: e.to_string() })?;
+        let multiaddr: Multiaddr = addr
+            .parse()
+            .map_err(|e| StartError::ListenAddr { addr: addr.clone(), reason: format!("{e}") })?;
+        swarm
+            .listen_on(multiaddr)
+            .map_err(|e| StartError::Listen { addr: addr.clone(), reason: e.to_string() })?;
         pending += 1;
     }
     let mut bound = Vec::new();
@@ -227,7 +260,8 @@ async fn listen(swarm: &mut Swarm<Behaviour>, config: &NodeConfig) -> Result<Vec
             .map_err(|_| StartError::Listen { addr: config.listen.join(", "), reason: "timed out".into() })?;
         match event {
             SwarmEvent::NewListenAddr { address, .. } => bound.push(address),
-            SwarmEvent::ListenerError { error, .. } | SwarmEvent::ListenerClosed { reason: Err(error), .. } => {
+            SwarmEvent::ListenerError { error, .. }
+            | SwarmEvent::ListenerClosed { reason: Err(error), .. } => {
                 return Err(StartError::Listen { addr: config.listen.join(", "), reason: error.to_string() });
             }
             _ => {}

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use haggle_protocol::{
-    Accept, AmountError, Body, Counter, Currency, Decline, Deal, Envelope, IdPrefix, Listing, ListingKind,
+    Accept, AmountError, Body, Counter, Currency, Deal, Decline, Envelope, IdPrefix, Listing, ListingKind,
     ListingStatus, Location, Object, ObjectId, ObjectKind, Offer, Period, Price, PublicKey, Reply, SecretKey,
     SignError, Terms, ThreadState, Timestamp, Verified, Withdraw, new_nonce,
 };
@@ -147,7 +147,9 @@ impl Service {
         match self.store.lookup(&prefix)? {
             Lookup::One(id) => Ok(id),
             Lookup::None => Err(ServiceError::NotFound { what, given: given.to_owned() }),
-            Lookup::Ambiguous(candidates) => Err(ServiceError::Ambiguous { given: given.to_owned(), candidates }),
+            Lookup::Ambiguous(candidates) => {
+                Err(ServiceError::Ambiguous { given: given.to_owned(), candidates })
+            }
         }
     }
 
@@ -220,7 +222,8 @@ impl Service {
                 (None, None) => None,
             };
             let currency = patch.currency.clone().or_else(|| old.as_ref().map(|p| p.currency.to_string()));
-            let per = patch.per.clone().or_else(|| old.as_ref().and_then(|p| p.per).map(|p| p.as_str().to_owned()));
+            let per =
+                patch.per.clone().or_else(|| old.as_ref().and_then(|p| p.per).map(|p| p.as_str().to_owned()));
             listing.price = price(listing.kind, amount.as_deref(), currency.as_deref(), per.as_deref())?;
         }
         if let Some(v) = patch.quantity {
@@ -304,7 +307,8 @@ impl Service {
         let thread = self.thread(given)?;
         let head = self.their_terms(&thread, "counter")?;
         let now = Timestamp::now();
-        let kind = thread.listing.as_ref().and_then(|l| l.listing().map(|l| l.kind)).unwrap_or(ListingKind::Sell);
+        let kind =
+            thread.listing.as_ref().and_then(|l| l.listing().map(|l| l.kind)).unwrap_or(ListingKind::Sell);
         let current = &thread.view.terms;
         let (terms, message) = terms(draft, kind, Some(current.price.currency.clone()), Some(current), now)?;
         let body = Body::Counter(Counter { reply: self.reply_to(&thread, head), terms, message });
@@ -322,7 +326,10 @@ impl Service {
     pub fn decline(&self, given: &str, message: String) -> Result<Effect, ServiceError> {
         let thread = self.thread(given)?;
         let head = self.their_terms(&thread, "decline")?;
-        self.negotiate(Body::Decline(Decline { reply: self.reply_to(&thread, head), message }), Timestamp::now())
+        self.negotiate(
+            Body::Decline(Decline { reply: self.reply_to(&thread, head), message }),
+            Timestamp::now(),
+        )
     }
 
     /// Takes back the owner's own latest terms, ending the thread.
@@ -335,7 +342,10 @@ impl Service {
             ));
         }
         let head = thread.view.head();
-        self.negotiate(Body::Withdraw(Withdraw { reply: self.reply_to(&thread, head), message }), Timestamp::now())
+        self.negotiate(
+            Body::Withdraw(Withdraw { reply: self.reply_to(&thread, head), message }),
+            Timestamp::now(),
+        )
     }
 
     fn open(&self, thread: &ThreadRecord) -> Result<(), ServiceError> {
@@ -393,7 +403,9 @@ impl Service {
         match self.store.ingest_own(object)? {
             Outcome::New { deal, .. } => Ok(deal),
             Outcome::Duplicate { .. } => Ok(None),
-            Outcome::Stale { .. } => Err(ServiceError::Conflict("a newer revision of this listing exists".into())),
+            Outcome::Stale { .. } => {
+                Err(ServiceError::Conflict("a newer revision of this listing exists".into()))
+            }
             Outcome::Rejected(r) => Err(match r.reason {
                 RejectReason::QuantityExceeded { requested, remaining } => ServiceError::Conflict(format!(
                     "only {remaining} left (after deals and your open counter-offers); {requested} asked"
@@ -456,7 +468,11 @@ fn next_revision(current: &Object) -> Result<u32, ServiceError> {
 fn format_amount(price: &Price) -> String {
     let unit = price.currency.minor_per_major();
     let digits = unit.ilog10() as usize;
-    if digits == 0 { price.amount.to_string() } else { format!("{}.{:0digits$}", price.amount / unit, price.amount % unit) }
+    if digits == 0 {
+        price.amount.to_string()
+    } else {
+        format!("{}.{:0digits$}", price.amount / unit, price.amount % unit)
+    }
 }
 
 /// Builds a listing price from its text parts, with a message for each mistake.
@@ -495,8 +511,11 @@ fn terms(
     now: Timestamp,
 ) -> Result<(Terms, String), ServiceError> {
     let currency = match draft.currency {
-        Some(c) => c.parse().map_err(|e: haggle_protocol::CurrencyError| ServiceError::Invalid(e.to_string()))?,
-        None => default_currency.ok_or_else(|| ServiceError::invalid("say which currency, e.g. --currency EUR"))?,
+        Some(c) => {
+            c.parse().map_err(|e: haggle_protocol::CurrencyError| ServiceError::Invalid(e.to_string()))?
+        }
+        None => default_currency
+            .ok_or_else(|| ServiceError::invalid("say which currency, e.g. --currency EUR"))?,
     };
     let amount = match (draft.price, kind) {
         (Some(p), _) => currency.parse_amount(&p)?,
@@ -505,7 +524,10 @@ fn terms(
     };
     let quantity = draft.quantity.or(current.map(|t| t.quantity)).unwrap_or(1);
     let lifetime = draft.expires_in.map_or(DEFAULT_PROPOSAL_LIFETIME, Duration::from_secs);
-    Ok((Terms { quantity, price: Price::new(amount, currency), expires_at: now.saturating_add(lifetime) }, draft.message))
+    Ok((
+        Terms { quantity, price: Price::new(amount, currency), expires_at: now.saturating_add(lifetime) },
+        draft.message,
+    ))
 }
 
 /// Thread state names the API and CLI show.

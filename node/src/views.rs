@@ -61,7 +61,8 @@ pub fn thread(store: &Store, t: &ThreadRecord, me: &PublicKey) -> Result<Value, 
     let other = if v.listing_author == *me { v.offerer } else { v.listing_author };
     let mut messages = Vec::new();
     for m in &t.messages {
-        let delivery = if m.author() == *me { store.outbox_entry(&m.id())?.map(|e| e.state.as_str()) } else { None };
+        let delivery =
+            if m.author() == *me { store.outbox_entry(&m.id())?.map(|e| e.state.as_str()) } else { None };
         let (text, message_terms) = match m.body() {
             Body::Offer(o) => (o.message.clone(), Some(terms(&o.terms))),
             Body::Counter(c) => (c.message.clone(), Some(terms(&c.terms))),

@@ -129,8 +129,12 @@ impl Currency {
         }
         let too_large = || AmountError::TooLarge(text.to_owned());
         let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| too_large())? };
-        let frac: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<digits$}").parse().map_err(|_| too_large())? };
-        let amount = whole.checked_mul(self.minor_per_major()).and_then(|w| w.checked_add(frac)).ok_or_else(too_large)?;
+        let frac: u64 =
+            if frac.is_empty() { 0 } else { format!("{frac:0<digits$}").parse().map_err(|_| too_large())? };
+        let amount = whole
+            .checked_mul(self.minor_per_major())
+            .and_then(|w| w.checked_add(frac))
+            .ok_or_else(too_large)?;
         if amount > MAX_AMOUNT {
             return Err(too_large());
         }
@@ -200,7 +204,10 @@ mod tests {
         assert_eq!(Currency::new("JPY").expect("valid").parse_amount("3000"), Ok(3_000));
         assert_eq!(Currency::new("BTC").expect("valid").parse_amount("0.0015"), Ok(150_000));
         assert!(matches!(eur().parse_amount("1.234"), Err(AmountError::TooPrecise { max: 2, .. })));
-        assert!(matches!(Currency::new("JPY").expect("valid").parse_amount("1.5"), Err(AmountError::TooPrecise { .. })));
+        assert!(matches!(
+            Currency::new("JPY").expect("valid").parse_amount("1.5"),
+            Err(AmountError::TooPrecise { .. })
+        ));
         for bad in ["", ".", "12a", "-3", "1,5", "1.2.3"] {
             assert!(matches!(eur().parse_amount(bad), Err(AmountError::NotANumber(_))), "{bad}");
         }

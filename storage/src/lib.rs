@@ -27,8 +27,8 @@ mod store;
 mod threads;
 
 pub use error::{DbError, IndexError, OpenError, SearchError, StoreError};
-pub use outbox::{DeliveryState, OutboxEntry};
 pub use ingest::{Outcome, RejectReason, Rejection};
+pub use outbox::{DeliveryState, OutboxEntry};
 pub use search::{MAX_PAGE, SearchHit, SearchQuery, SearchResults, Sort};
 pub use store::{Durability, ListingEntry, Lookup, SCHEMA_VERSION, Store, StoreStats};
 pub use threads::ThreadRecord;

@@ -65,7 +65,11 @@ impl OutboxEntry {
 
 impl Store {
     /// Adds `message` to the outbox within `batch`.
-    pub(crate) fn queue_for_delivery(&self, batch: &mut sled::Batch, message: &Object) -> Result<(), StoreError> {
+    pub(crate) fn queue_for_delivery(
+        &self,
+        batch: &mut sled::Batch,
+        message: &Object,
+    ) -> Result<(), StoreError> {
         let Some(to) = message.body().recipient() else { return Ok(()) };
         let entry = OutboxEntry {
             id: message.id(),
@@ -165,7 +169,10 @@ mod tests {
         assert!(store.outbox_pending().expect("read").is_empty());
         // A late failure report cannot undo the delivery.
         store.outbox_record(&o.id(), DeliveryState::Failed, Some("late".into())).expect("record");
-        assert_eq!(store.outbox_entry(&o.id()).expect("read").expect("entry").state, DeliveryState::Delivered);
+        assert_eq!(
+            store.outbox_entry(&o.id()).expect("read").expect("entry").state,
+            DeliveryState::Delivered
+        );
     }
 
     #[test]

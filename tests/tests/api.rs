@@ -1,0 +1,177 @@
+//! The local API: authentication, malformed requests, and every endpoint.
+
+use anyhow::Result;
+use haggle_node::client::{ApiClient, ClientError};
+use haggle_tests::{TestNode, draft, id_of};
+use serde_json::{Value, json};
+
+/// A raw request, to send what the client would never send.
+fn raw(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let response = match (method, body) {
+        ("GET", _) => {
+            let mut r = agent.get(url);
+            if let Some(a) = &auth {
+                r = r.header("Authorization", a);
+            }
+            r.call()
+        }
+        (_, body) => {
+            let mut r = agent.post(url).header("Content-Type", "application/json");
+            if let Some(a) = &auth {
+                r = r.header("Authorization", a);
+            }
+            r.send(body.unwrap_or("").as_bytes())
+        }
+    };
+    let mut response = response.expect("the node answers");
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_json().unwrap_or(Value::Null))
+}
+
+fn api_error(result: Result<Value>) -> (u16, String, String) {
+    match result.expect_err("an error").downcast::<ClientError>() {
+        Ok(ClientError::Api { status, code, message, .. }) => (status, code, message),
+        Ok(other) => panic!("not an API error: {other}"),
+        Err(other) => panic!("not a client error: {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let node = TestNode::start("solo", dir.path(), vec![]).await?;
+    let base = format!("http://{}", node.node.api_addr);
+    let token = node.node.cookie()?;
+
+    // Authentication.
+    let (base2, token2) = (base.clone(), token.clone());
+    let (no_token, wrong, good) = tokio::task::spawn_blocking(move || {
+        (
+            raw("GET", &format!("{base2}/v1/status"), None, None),
+            raw("GET", &format!("{base2}/v1/status"), Some("not-the-token"), None),
+            raw("GET", &format!("{base2}/v1/status"), Some(&token2), None),
+        )
+    })
+    .await?;
+    assert_eq!(no_token.0, 401);
+    assert_eq!(no_token.1["error"]["code"], "unauthorized");
+    assert_eq!(wrong.0, 401);
+    assert_eq!(good.0, 200);
+    assert_eq!(good.1["peer_id"], node.node.peer_id.to_string().as_str());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join(haggle_node::COOKIE_FILE))?.permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+
+    // Malformed requests.
+    let (base2, token2) = (base.clone(), token.clone());
+    let (bad_json, unknown_field, bad_query, nowhere) = tokio::task::spawn_blocking(move || {
+        (
+            raw("POST", &format!("{base2}/v1/listings"), Some(&token2), Some("{not json")),
+            raw("POST", &format!("{base2}/v1/listings"), Some(&token2), Some(r#"{"titel": "x"}"#)),
+            raw("GET", &format!("{base2}/v1/search?limit=lots"), Some(&token2), None),
+            raw("GET", &format!("{base2}/v1/nowhere"), Some(&token2), None),
+        )
+    })
+    .await?;
+    assert_eq!(bad_json.0, 400);
+    assert_eq!(bad_json.1["error"]["code"], "bad_request");
+    assert!(
+        bad_json.1["error"]["message"].as_str().is_some_and(|m| m.contains("malformed")),
+        "{}",
+        bad_json.1
+    );
+    assert_eq!(unknown_field.0, 400);
+    assert!(
+        unknown_field.1["error"]["message"].as_str().is_some_and(|m| m.contains("titel")),
+        "{}",
+        unknown_field.1
+    );
+    assert_eq!(bad_query.0, 400);
+    assert_eq!(nowhere.0, 404);
+
+    // Invalid listings say which field is wrong.
+    let (status, code, message) = api_error(
+        node.post(
+            "/v1/listings",
+            json!({"kind": "sell", "title": "x", "category": "misc", "price": "12,5", "currency": "EUR"}),
+        )
+        .await,
+    );
+    assert_eq!((status, code.as_str()), (400, "invalid"));
+    assert!(message.contains("12,5"), "{message}");
+    let (_, _, message) =
+        api_error(node.post("/v1/listings", json!({"kind": "auction", "title": "x"})).await);
+    assert!(message.contains("auction"), "{message}");
+    let (_, _, message) = api_error(
+        node.post(
+            "/v1/listings",
+            json!({"kind": "sell", "title": "", "category": "misc", "price": "1", "currency": "EUR"}),
+        )
+        .await,
+    );
+    assert!(message.contains("title"), "{message}");
+
+    // Publish, list, show, update, renew, search, retract.
+    let listing = node.post("/v1/listings", draft("Cast iron pan", "25")).await?;
+    let id = id_of(&listing);
+    assert_eq!(listing["state"], "active");
+    assert_eq!(listing["mine"], true);
+    assert_eq!(node.get("/v1/listings").await?["listings"].as_array().map(Vec::len), Some(1));
+    assert_eq!(node.get(&format!("/v1/listings/{}", &id[..8])).await?["title"], "Cast iron pan");
+    assert_eq!(node.get(&format!("/v1/objects/{}", &id[..8])).await?["id"], id.as_str());
+    let updated =
+        node.patch(&format!("/v1/listings/{id}"), json!({"quantity": 3, "tags": ["kitchen"]})).await?;
+    assert_eq!((updated["quantity"].as_u64(), updated["revision"].as_u64()), (Some(3), Some(2)));
+    let renewed = node.post(&format!("/v1/listings/{id}/renew"), json!({"expires_in": 86_400})).await?;
+    assert_eq!(renewed["revision"], 3);
+    let found = node.get("/v1/search?q=iron&currency=EUR&max_price=30&sort=price").await?;
+    assert_eq!(found["total"], 1, "{found}");
+    let (status, _, message) = api_error(node.get("/v1/search?min_price=5").await);
+    assert_eq!(status, 400);
+    assert!(message.contains("currency"), "{message}");
+    let (status, _, _) = api_error(node.get("/v1/listings/abc").await);
+    assert_eq!(status, 400, "a prefix shorter than 6 characters is refused");
+    let (status, code, _) = api_error(node.get("/v1/listings/ffffffffffff").await);
+    assert_eq!((status, code.as_str()), (404, "not_found"));
+    // One cannot make an offer on one's own listing.
+    let (status, _, message) =
+        api_error(node.post(&format!("/v1/listings/{id}/offers"), json!({"price": "20"})).await);
+    assert_eq!(status, 409);
+    assert!(message.contains("your own"), "{message}");
+
+    // The event stream carries the owner's own actions. The subscription starts at some point
+    // after the request is sent, so publish until an event arrives (bounded).
+    let client = ApiClient::for_data_dir(dir.path())?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Value>(1);
+    let watcher = tokio::task::spawn_blocking(move || {
+        client.events(|event| {
+            let _ = tx.blocking_send(event);
+            false
+        })
+    });
+    let mut event = None;
+    for i in 0..50 {
+        node.post("/v1/listings", draft(&format!("Pan {i}"), "5")).await?;
+        if let Ok(Some(e)) = tokio::time::timeout(std::time::Duration::from_millis(500), rx.recv()).await {
+            event = Some(e);
+            break;
+        }
+    }
+    let event = event.expect("an event within 50 publishes");
+    assert_eq!(event["event"], "listing_published", "{event}");
+    watcher.await??;
+    let retracted = node.post(&format!("/v1/listings/{id}/retract"), json!({})).await?;
+    assert_eq!(retracted["state"], "closed");
+    assert_eq!(node.get("/v1/search?q=cast").await?["total"], 0);
+
+    assert!(node.get("/v1/peers").await?["peers"].as_array().is_some());
+    assert!(node.get("/v1/threads").await?["threads"].as_array().is_some_and(Vec::is_empty));
+    assert!(node.get("/v1/deals").await?["deals"].as_array().is_some_and(Vec::is_empty));
+    node.stop().await;
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! Multi-node tests: real nodes on 127.0.0.1, temporary data dirs, bounded waits.
+
+mod api;
+mod gossip;
+mod negotiation;
+mod rogue;

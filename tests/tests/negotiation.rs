@@ -1,0 +1,98 @@
+//! Negotiation between two nodes, online and with the seller away.
+
+use anyhow::Result;
+use haggle_node::NodeEvent;
+use haggle_tests::{TestNode, draft, id_of};
+use serde_json::json;
+
+fn received(kind: &'static str) -> impl Fn(&NodeEvent) -> bool {
+    move |e| matches!(e, NodeEvent::NegotiationReceived { kind: k, .. } if k == kind)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn offer_counter_accept_gives_the_same_deal_on_both_sides() -> Result<()> {
+    let (ds, db) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let mut seller = TestNode::start("seller", ds.path(), vec![]).await?;
+    let mut buyer = TestNode::start("buyer", db.path(), vec![seller.addr()]).await?;
+    seller.wait_mesh(1).await?;
+    buyer.wait_mesh(1).await?;
+
+    let listing = seller.post("/v1/listings", draft("Oak dining table", "300")).await?;
+    let listing_id = id_of(&listing);
+    buyer.wait_listing(&listing_id).await?;
+
+    let offer = buyer
+        .post(
+            &format!("/v1/listings/{}/offers", &listing_id[..10]),
+            json!({"price": "250", "message": "250?"}),
+        )
+        .await?;
+    let thread = offer["thread"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(offer["state"], "open");
+    seller.wait_for("the offer", received("offer")).await?;
+
+    let counter = seller.post(&format!("/v1/threads/{thread}/counter"), json!({"price": "280"})).await?;
+    assert_eq!(counter["state"], "countered");
+    buyer.wait_for("the counter", received("counter")).await?;
+
+    // The buyer cannot accept its own terms, and the seller cannot accept the seller's own.
+    let own = seller.post(&format!("/v1/threads/{thread}/accept"), json!({})).await;
+    assert!(own.is_err_and(|e| e.to_string().contains("your own")));
+
+    let accepted = buyer.post(&format!("/v1/threads/{thread}/accept"), json!({})).await?;
+    assert_eq!(accepted["state"], "accepted");
+    seller.wait_for("the deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
+
+    let seller_deals = seller.get("/v1/deals").await?;
+    let buyer_deals = buyer.get("/v1/deals").await?;
+    assert_eq!(seller_deals["deals"].as_array().map(Vec::len), Some(1));
+    assert_eq!(seller_deals, buyer_deals, "both sides hold the identical deal");
+    assert_eq!(seller_deals["deals"][0]["terms"]["price"]["display"], "280.00 EUR");
+
+    // The last one sold: the seller's node closes the listing and the buyer's node hears of it.
+    buyer.wait_for("the closed revision", |e| matches!(e, NodeEvent::ListingStored { .. })).await?;
+    let shown = buyer.get(&format!("/v1/listings/{listing_id}")).await?;
+    assert_eq!(shown["state"], "closed", "{shown}");
+
+    seller.stop().await;
+    buyer.stop().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_offer_to_an_offline_seller_waits_survives_a_restart_and_arrives() -> Result<()> {
+    let (ds, db) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let seller = TestNode::start("seller", ds.path(), vec![]).await?;
+    let mut buyer = TestNode::start("buyer", db.path(), vec![seller.addr()]).await?;
+    seller.wait_mesh(1).await?;
+    buyer.wait_mesh(1).await?;
+    let listing = seller.post("/v1/listings", draft("Vintage camera", "80")).await?;
+    buyer.wait_listing(&id_of(&listing)).await?;
+    seller.stop().await;
+
+    let offer =
+        buyer.post(&format!("/v1/listings/{}/offers", id_of(&listing)), json!({"price": "70"})).await?;
+    let thread = offer["thread"].as_str().unwrap_or_default().to_owned();
+    let offer_id = id_of(&offer);
+    assert!(matches!(offer["delivery"].as_str(), Some("queued" | "sent")), "{offer}");
+
+    // Restart the buyer: the queued offer is on disk.
+    buyer.stop().await;
+    let mut buyer = TestNode::start("buyer", db.path(), vec![]).await?;
+    let shown = buyer.get(&format!("/v1/threads/{thread}")).await?;
+    assert!(matches!(shown["delivery"].as_str(), Some("queued" | "sent")), "{shown}");
+
+    // The seller comes back and dials the buyer; the buyer delivers.
+    let mut seller = TestNode::start("seller", ds.path(), vec![buyer.addr()]).await?;
+    seller.wait_for("the offer", received("offer")).await?;
+    buyer
+        .wait_for("delivery", |e| matches!(e, NodeEvent::DeliveryChanged { id, state } if *id == offer_id && state == "delivered"))
+        .await?;
+    let threads = seller.get("/v1/threads").await?;
+    assert_eq!(threads["threads"][0]["thread"], thread.as_str());
+    assert_eq!(threads["threads"][0]["awaiting"], "me");
+
+    seller.stop().await;
+    buyer.stop().await;
+    Ok(())
+}
