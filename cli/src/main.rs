@@ -1,1 +1,163 @@
-fn main() {}
+//! The `haggle` command: thin glue. Parse arguments, find the data dir and the node, run one
+//! command, map the result to an exit code (0 success, 1 failed operation, 2 bad usage).
+
+mod args;
+mod commands;
+mod output;
+mod run_node;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{CommandFactory, Parser};
+
+use haggle_node::client::{ApiClient, ClientError};
+
+use crate::args::{Cli, Command};
+
+/// A mistake in how the command was used (exit code 2).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    UsageError(message.into()).into()
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "error: {e}");
+            for cause in e.chain().skip(1) {
+                let _ = writeln!(stderr, "  caused by: {cause}");
+            }
+            if let Some(ClientError::Api { candidates, .. }) = e.downcast_ref::<ClientError>()
+                && !candidates.is_empty()
+            {
+                let _ = writeln!(stderr, "candidates:");
+                for c in candidates {
+                    let _ = writeln!(stderr, "  {c}");
+                }
+            }
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<UsageError>().is_some() {
+        return 2;
+    }
+    match e.downcast_ref::<ClientError>() {
+        Some(ClientError::Api { code, .. }) if code == "invalid" || code == "bad_request" => 2,
+        _ => 1,
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn init_logging(cli: &Cli) {
+    let default = if cli.quiet {
+        "error"
+    } else {
+        match cli.verbose {
+            0 => "info",
+            1 => "debug",
+            _ => "trace",
+        }
+    };
+    // kad warns about an empty routing table on a lone node's first bootstrap: not worth a line.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "warn,libp2p_kad=error,haggle_node={default},haggle_storage={default},haggle={default}"
+        ))
+    });
+    let ansi = std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .try_init();
+}
+
+fn data_dir(cli: &Cli) -> Result<PathBuf> {
+    if let Some(dir) = &cli.data_dir {
+        return Ok(dir.clone());
+    }
+    let dirs = directories::ProjectDirs::from("", "", "haggle")
+        .context("cannot find a home directory for the data dir: pass --data-dir or set HAGGLE_DATA_DIR")?;
+    Ok(dirs.data_dir().to_owned())
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let data_dir = data_dir(&cli)?;
+    let json_out = cli.json;
+    match cli.command {
+        Command::Node(args) => run_node::run(&data_dir, args, json_out),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "haggle", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Id => id(&cli.api, &data_dir, json_out),
+        command => {
+            let api = client(&cli.api, &data_dir)?;
+            commands::run(command, &api, &data_dir, json_out)
+        }
+    }
+}
+
+fn client(api: &Option<String>, data_dir: &std::path::Path) -> Result<ApiClient> {
+    match api {
+        Some(url) => {
+            let token = std::env::var("HAGGLE_API_TOKEN").map_err(|_| {
+                usage("--api needs the node's token in HAGGLE_API_TOKEN (the contents of its api.cookie)")
+            })?;
+            Ok(ApiClient::new(url, &token))
+        }
+        None => Ok(ApiClient::for_data_dir(data_dir)?),
+    }
+}
+
+/// The node's id: from the running node, or from the identity file if none is running.
+fn id(api: &Option<String>, data_dir: &std::path::Path, json_out: bool) -> Result<()> {
+    let peer = match client(api, data_dir).and_then(|c| Ok(c.get("/v1/status")?)) {
+        Ok(status) => status["peer_id"].as_str().unwrap_or_default().to_owned(),
+        Err(_) if api.is_none() => {
+            let path = data_dir.join(haggle_node::KEY_FILE);
+            if !path.exists() {
+                anyhow::bail!(
+                    "no identity in {} yet: run `haggle node` once to create one",
+                    data_dir.display()
+                );
+            }
+            haggle_protocol::keyfile::load(&path)?.public().to_string()
+        }
+        Err(e) => return Err(e),
+    };
+    if json_out {
+        println!("{}", serde_json::json!({ "peer_id": peer }));
+    } else {
+        println!("{peer}");
+    }
+    Ok(())
+}

@@ -1,6 +1,8 @@
 //! Our own protocols' names and messages, and the gossip topic.
 
 use libp2p::StreamProtocol;
+pub use libp2p::multiaddr::Protocol;
+pub use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
 
 use haggle_protocol::MAX_OBJECT_SIZE;

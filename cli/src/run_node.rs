@@ -1,0 +1,111 @@
+//! `haggle node`: runs a node in the foreground until SIGINT or SIGTERM.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use haggle_node::NodeConfig;
+
+use crate::args::NodeArgs;
+
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// Loads `config.toml` from the data dir, writing the defaults there on first run.
+pub fn load_config(data_dir: &Path) -> Result<NodeConfig> {
+    let path = data_dir.join(CONFIG_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            toml::from_str(&text).with_context(|| format!("{} is not a valid haggle config", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let config = NodeConfig::default();
+            let body = toml::to_string_pretty(&config).context("encoding the default config")?;
+            let text = format!(
+                "# haggle node configuration. Command-line flags override these values.\n\
+                 # listen: peer-to-peer addresses; bootstrap: peers to dial at start (multiaddr with /p2p/);\n\
+                 # mdns: find peers on the LAN; api: local API address (loopback unless api_public).\n\n{body}"
+            );
+            std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            Ok(config)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating the data dir {}", data_dir.display()))?;
+    let mut config = load_config(data_dir)?;
+    if !args.listen.is_empty() {
+        config.listen = args.listen;
+    }
+    config.bootstrap.extend(args.bootstrap);
+    if args.no_mdns {
+        config.mdns = false;
+    }
+    if let Some(api) = args.api_listen {
+        config.api = api;
+    }
+    if args.api_public {
+        config.api_public = true;
+    }
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let node = haggle_node::start(data_dir, config, shutdown.clone()).await?;
+        let addrs: Vec<String> = node
+            .listen_addrs
+            .iter()
+            .map(|a| a.clone().with(libp2p_p2p(node.peer_id)).to_string())
+            .collect();
+        if json_out {
+            println!(
+                "{}",
+                json!({ "peer_id": node.peer_id.to_string(), "listen": addrs, "api": node.api_addr.to_string(), "data_dir": data_dir.display().to_string() })
+            );
+        } else {
+            println!("haggle node {}", node.peer_id);
+            for a in &addrs {
+                println!("  listening on {a}");
+            }
+            println!("  API on http://{} (token in {})", node.api_addr, data_dir.join(haggle_node::COOKIE_FILE).display());
+            println!("  data dir {}", data_dir.display());
+            println!("Press Ctrl-C to stop.");
+        }
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        shutdown.cancel();
+        node.wait().await;
+        Ok(())
+    })
+}
+
+fn libp2p_p2p(peer: haggle_node::wire::PeerId) -> haggle_node::wire::Protocol<'static> {
+    haggle_node::wire::Protocol::P2p(peer)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,252 @@
+//! End-to-end: the real `haggle` binary, three nodes as separate processes with their own data
+//! dirs on 127.0.0.1. Every wait is bounded and waits on a condition.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const STEP: Duration = Duration::from_secs(30);
+
+fn haggle(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_haggle"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run haggle")
+}
+
+/// Runs a command that must succeed with `--json` and returns its document.
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = haggle(dir, &all);
+    assert!(out.status.success(), "haggle {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "haggle {args:?} printed no single JSON document ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Polls `check` (bounded by STEP) until it returns Some.
+fn wait<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(20);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(start.elapsed() < STEP, "timed out after {STEP:?} waiting for {what}");
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(300));
+    }
+}
+
+struct NodeProcess {
+    child: Child,
+    dir: PathBuf,
+    addr: String,
+}
+
+impl NodeProcess {
+    fn start(dir: &Path, bootstrap: Option<&str>) -> NodeProcess {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_haggle"));
+        cmd.arg("--data-dir").arg(dir).args([
+            "--json",
+            "node",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--no-mdns",
+        ]);
+        if let Some(b) = bootstrap {
+            cmd.args(["--bootstrap", b]);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start haggle node");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(STEP).expect("the node prints its addresses");
+        let started: Value = serde_json::from_str(&line).expect("a JSON start-up line");
+        let addr = started["listen"][0].as_str().expect("a listen address").to_owned();
+        NodeProcess { child, dir: dir.to_owned(), addr }
+    }
+
+    fn wait_mesh(&self) {
+        wait("a gossip mesh", || {
+            let s = json(&self.dir, &["status"]);
+            (s["network"]["mesh_peers"].as_u64() >= Some(1)).then_some(())
+        });
+    }
+
+    fn stop(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let start = Instant::now();
+        while start.elapsed() < STEP {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!("the node did not stop within {STEP:?} of SIGTERM");
+    }
+
+    fn kill_9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn three_nodes_publish_search_and_negotiate_a_deal() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (da, db, dc) = (root.path().join("a"), root.path().join("b"), root.path().join("c"));
+    let a = NodeProcess::start(&da, None);
+    let b = NodeProcess::start(&db, Some(&a.addr));
+    let c = NodeProcess::start(&dc, Some(&b.addr));
+    for n in [&a, &b, &c] {
+        n.wait_mesh();
+    }
+
+    let listing = json(
+        &da,
+        &[
+            "publish",
+            "--title",
+            "Folding bike",
+            "--price",
+            "150",
+            "--currency",
+            "EUR",
+            "--category",
+            "vehicles/bikes",
+            "--tag",
+            "folding",
+            "--location",
+            "Ghent",
+            "--qty",
+            "1",
+        ],
+    );
+    let id = listing["id"].as_str().expect("id").to_owned();
+    let found = wait("C to find the listing", || {
+        let r = json(&dc, &["search", "folding", "bike", "--max-price", "200", "--currency", "EUR"]);
+        (r["total"] == 1).then_some(r)
+    });
+    assert_eq!(found["hits"][0]["id"], id.as_str());
+
+    let offer = json(&dc, &["offer", &id[..8], "--price", "120", "--message", "Cash on pickup?"]);
+    let thread = offer["thread"].as_str().expect("thread").to_owned();
+    wait("A to receive the offer", || {
+        let t = json(&da, &["offers"]);
+        (t["threads"][0]["thread"] == thread.as_str()).then_some(())
+    });
+    let countered = json(&da, &["counter", &thread[..10], "--price", "135"]);
+    assert_eq!(countered["state"], "countered");
+    wait("C to receive the counter", || {
+        let t = json(&dc, &["show", &thread]);
+        (t["state"] == "countered").then_some(())
+    });
+    let accepted = json(&dc, &["accept", &thread[..10]]);
+    assert_eq!(accepted["state"], "accepted");
+    let deals_a = wait("A to hold the deal", || {
+        let d = json(&da, &["deals"]);
+        (d["deals"].as_array().map(Vec::len) == Some(1)).then_some(d)
+    });
+    let deals_c = json(&dc, &["deals"]);
+    assert_eq!(deals_a, deals_c, "both sides hold the same deal");
+    assert_eq!(deals_a["deals"][0]["terms"]["price"]["display"], "135.00 EUR");
+
+    // Human output too.
+    let out = haggle(&da, &["deals"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("135.00 EUR"));
+
+    c.stop();
+    b.stop();
+    a.stop();
+}
+
+#[test]
+fn errors_say_what_went_wrong_with_the_right_exit_code() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("n");
+
+    let out = haggle(&dir, &["status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no node is running") && stderr(&out).contains("haggle node"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = haggle(&dir, &["publish"]);
+    assert_eq!(out.status.code(), Some(2), "clap usage errors exit 2");
+
+    let node = NodeProcess::start(&dir, None);
+    let out = haggle(
+        &dir,
+        &["publish", "--title", "Lamp", "--price", "12,5", "--currency", "EUR", "--category", "home"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("12,5"), "{}", stderr(&out));
+
+    let out = haggle(&dir, &["publish", "--title", "Lamp", "--price", "12", "--category", "home"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("currency"), "{}", stderr(&out));
+
+    let out = haggle(&dir, &["show", "ffffffffff"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no object matches"), "{}", stderr(&out));
+
+    let out = haggle(&dir, &["show", "abc"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("at least 6"), "{}", stderr(&out));
+
+    let out = haggle(&dir, &["renew", "ffffffffff", "--expires", "3y"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("duration"), "{}", stderr(&out));
+
+    // A published listing is on disk: it survives kill -9 and a restart.
+    let listing = json(
+        &dir,
+        &[
+            "publish",
+            "--title",
+            "Desk lamp",
+            "--price",
+            "12",
+            "--currency",
+            "EUR",
+            "--category",
+            "home/lighting",
+        ],
+    );
+    let id = listing["id"].as_str().expect("id").to_owned();
+    node.kill_9();
+    let node = NodeProcess::start(&dir, None);
+    let shown = json(&dir, &["show", &id[..12]]);
+    assert_eq!(shown["title"], "Desk lamp");
+    assert_eq!(json(&dir, &["search", "lamp"])["total"], 1);
+    node.stop();
+
+    let out = haggle(&dir, &["completions", "bash"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("haggle"));
+}
