@@ -43,6 +43,12 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// "1 thread", "2 threads".
+pub fn count(n: &serde_json::Value, noun: &str) -> String {
+    let n = n.as_u64().unwrap_or(0);
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// "in 3 days", "2 hours ago", "just now".
 pub fn relative(ms: u64, now_ms: u64) -> String {
     let (delta, future) = if ms >= now_ms { (ms - now_ms, true) } else { (now_ms - ms, false) };
@@ -137,16 +143,16 @@ pub fn thread(t: &Value) {
     println!("  listing   {} ({})", text(&t["listing_title"]), short(&t["listing"]));
     println!("  you are   the {}; other party {}", text(&t["role"]), text(&t["counterparty"]));
     let terms = &t["terms"];
+    let expiry = if t["awaiting"].is_null() {
+        String::new()
+    } else {
+        format!(", expires {}", relative(terms["expires_at"].as_u64().unwrap_or(0), now))
+    };
     println!(
-        "  terms     {} x{} (proposed by {}, {})",
+        "  terms     {} x{} (proposed by {}{expiry})",
         price(&terms["price"]),
         text(&terms["quantity"]),
-        text(&t["proposed_by"]),
-        if t["awaiting"].is_null() {
-            String::new()
-        } else {
-            format!("expires {}", relative(terms["expires_at"].as_u64().unwrap_or(0), now))
-        }
+        text(&t["proposed_by"])
     );
     match t["awaiting"].as_str() {
         Some("me") => println!("  next      your move: accept, counter or decline"),

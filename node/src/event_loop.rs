@@ -33,6 +33,9 @@ const MAX_REJECTS: u32 = 3;
 const MAX_UNPUBLISHED: usize = 1_000;
 /// Outgoing negotiation requests in flight at once.
 const MAX_OUTBOUND: usize = 64;
+/// Longest wait between periodic delivery attempts of one message (a reconnect always retries
+/// at once).
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
 /// Capacity of the channel of finished store work.
 const DONE_CAPACITY: usize = 1_024;
 
@@ -449,6 +452,7 @@ impl EventLoop {
     /// dials the others.
     fn retry_outbox(&mut self, only: Option<PeerId>) {
         let connected: HashSet<PeerId> = self.swarm.connected_peers().copied().collect();
+        let base = self.retry_every;
         self.spawn_blocking(move |service| {
             let store = service.store();
             let entries = match only.and_then(|p| PublicKey::from_peer_id(&p)) {
@@ -464,7 +468,16 @@ impl EventLoop {
                 }
             };
             let mut by_peer: HashMap<PeerId, Vec<(ObjectId, Vec<u8>)>> = HashMap::new();
+            let now = Timestamp::now();
             for entry in entries {
+                // Periodic retries back off per message; a fresh connection to the peer (`only`)
+                // tries at once.
+                if only.is_none()
+                    && let Some(last) = entry.last_attempt
+                    && now.since(last) < backoff(base, entry.attempts)
+                {
+                    continue;
+                }
                 let (Some(peer), Ok(Some(object))) = (entry.to.peer_id(), store.get(&entry.id)) else {
                     continue;
                 };
@@ -595,11 +608,42 @@ fn receive_negotiation(
     }
 }
 
+/// How long after its last attempt a message is tried again: doubling from the retry interval
+/// with each attempt, at most [`MAX_BACKOFF`].
+fn backoff(base: Duration, attempts: u32) -> Duration {
+    base.saturating_mul(1 << attempts.min(10)).min(MAX_BACKOFF)
+}
+
 /// Parses a bootstrap address, which must end in `/p2p/<PeerId>`.
 pub(crate) fn bootstrap_peer(addr: &str) -> Result<(PeerId, Multiaddr), String> {
     let multiaddr: Multiaddr = addr.parse().map_err(|e| format!("{e}"))?;
     match multiaddr.iter().last() {
         Some(libp2p::multiaddr::Protocol::P2p(peer)) => Ok((peer, multiaddr)),
         _ => Err("it must end in /p2p/<PeerId>".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_a_ceiling() {
+        let base = Duration::from_secs(15);
+        assert_eq!(backoff(base, 0), base);
+        assert_eq!(backoff(base, 1), Duration::from_secs(30));
+        assert_eq!(backoff(base, 3), Duration::from_secs(120));
+        assert_eq!(backoff(base, 30), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn bootstrap_addresses_need_a_peer_id() {
+        assert!(bootstrap_peer("/ip4/127.0.0.1/tcp/7400").is_err());
+        assert!(bootstrap_peer("not an address").is_err());
+        let addr = "/ip4/127.0.0.1/tcp/7400/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5";
+        assert_eq!(
+            bootstrap_peer(addr).expect("valid").0.to_string(),
+            "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5"
+        );
     }
 }
