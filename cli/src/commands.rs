@@ -48,9 +48,19 @@ pub fn run(command: Command, api: &ApiClient, data_dir: &Path, json_out: bool) -
                     "  listings      {} active, {} closed",
                     st["active_listings"], st["closed_listings"]
                 );
-                println!("  negotiation   {}, {}", output::count(&st["threads"], "thread"), output::count(&st["deals"], "deal"));
-                println!("  outbox        {} waiting for delivery", output::count(&s["outbox_pending"], "message"));
-                println!("  unpublished   {} waiting for a peer", output::count(&n["unpublished"], "listing"));
+                println!(
+                    "  negotiation   {}, {}",
+                    output::count(&st["threads"], "thread"),
+                    output::count(&st["deals"], "deal")
+                );
+                println!(
+                    "  outbox        {} waiting for delivery",
+                    output::count(&s["outbox_pending"], "message")
+                );
+                println!(
+                    "  unpublished   {} waiting for a peer",
+                    output::count(&n["unpublished"], "listing")
+                );
                 println!(
                     "  disk          {:.1} MiB",
                     st["size_on_disk"].as_f64().unwrap_or(0.0) / 1_048_576.0
