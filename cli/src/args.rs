@@ -41,10 +41,13 @@ pub enum Command {
     )]
     Node(NodeArgs),
     /// Print this node's id (its PeerId).
+    #[command(after_help = "Example:\n  haggle id\n  haggle --data-dir /tmp/b id")]
     Id,
     /// Show the node's state: peers, listings stored, outbox, API address.
+    #[command(after_help = "Examples:\n  haggle status\n  haggle --json status")]
     Status,
     /// List connected peers.
+    #[command(after_help = "Example:\n  haggle peers")]
     Peers,
     /// Publish a new listing.
     #[command(
@@ -66,13 +69,16 @@ pub enum Command {
         expires: Option<String>,
     },
     /// Close one of your listings (everyone's copy is replaced by a signed tombstone).
+    #[command(after_help = "Example:\n  haggle retract 3fa2c1")]
     Retract {
         /// Listing id (any unique prefix of 6+ characters).
         id: String,
     },
     /// List your own listings.
+    #[command(after_help = "Examples:\n  haggle listings\n  haggle --json listings")]
     Listings,
     /// Show a listing, offer thread or deal by id.
+    #[command(after_help = "Examples:\n  haggle show 3fa2c1\n  haggle --json show 9b1d0e")]
     Show {
         /// Any unique prefix of 6+ characters.
         id: String,
@@ -89,30 +95,38 @@ pub enum Command {
     #[command(after_help = "Example:\n  haggle counter 9b1d0e --price 110")]
     Counter(CounterArgs),
     /// Accept the other party's terms: this makes a deal.
+    #[command(after_help = "Example:\n  haggle accept 9b1d0e")]
     Accept {
         /// Thread id (the offer's id, or any message's; prefix of 6+ characters).
         thread: String,
     },
     /// Refuse the other party's terms and end the thread.
+    #[command(after_help = "Example:\n  haggle decline 9b1d0e --message \"Sold elsewhere, sorry\"")]
     Decline {
         thread: String,
         #[arg(long, short, default_value = "")]
         message: String,
     },
     /// Take back your own offer or counter and end the thread.
+    #[command(after_help = "Example:\n  haggle withdraw 9b1d0e --message \"Found one nearer\"")]
     Withdraw {
         thread: String,
         #[arg(long, short, default_value = "")]
         message: String,
     },
     /// List your negotiation threads, incoming and outgoing.
+    #[command(after_help = "Examples:\n  haggle offers\n  haggle --json offers")]
     Offers,
     /// List your deals.
+    #[command(after_help = "Examples:\n  haggle deals\n  haggle --json deals")]
     Deals,
     /// Follow live events: new listings (matching the search, if given), offers, deals.
     #[command(after_help = "Examples:\n  haggle watch\n  haggle watch bike --max-price 200 --currency EUR")]
     Watch(SearchArgs),
     /// Print shell completions.
+    #[command(
+        after_help = "Example:\n  haggle completions bash > ~/.local/share/bash-completion/completions/haggle"
+    )]
     Completions { shell: clap_complete::Shell },
 }
 

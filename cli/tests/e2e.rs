@@ -250,3 +250,38 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     let out = haggle(&dir, &["completions", "bash"]);
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("haggle"));
 }
+
+#[test]
+fn an_ambiguous_id_prefix_lists_the_candidates() {
+    use haggle_protocol::fixtures::{key, live_listing, sign_now};
+    use haggle_protocol::{Body, Listing};
+
+    // Two listings whose ids share their first 6 hex characters: among a few thousand ids one
+    // such pair is all but certain (birthday bound over 16.7 million prefixes).
+    let mut seen = std::collections::HashMap::new();
+    let (first, second, prefix) = (0..60_000u32)
+        .find_map(|i| {
+            let mut l = Listing { title: format!("Item {i}"), ..live_listing("x") };
+            l.nonce[..4].copy_from_slice(&i.to_be_bytes());
+            let object = sign_now(&key(5), Body::Listing(l));
+            let prefix = object.id().to_hex()[..6].to_owned();
+            seen.insert(prefix.clone(), object.clone()).map(|earlier| (earlier, object, prefix))
+        })
+        .expect("a shared 6-character prefix among 60,000 ids");
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("n");
+    {
+        let store = haggle_storage::Store::open(&dir).expect("open the store");
+        for o in [&first, &second] {
+            assert!(store.ingest(o.bytes(), haggle_storage::Durability::Flush).expect("ingest").is_new());
+        }
+    }
+    let node = NodeProcess::start(&dir, None);
+    let out = haggle(&dir, &["show", &prefix]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("matches several"), "{err}");
+    assert!(err.contains(&first.id().to_hex()) && err.contains(&second.id().to_hex()), "{err}");
+    node.stop();
+}

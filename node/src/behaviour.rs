@@ -6,6 +6,7 @@ use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{connection_limits, gossipsub, identify, kad, mdns, ping, request_response};
 
 use crate::codec::BincodeCodec;
+use crate::sync::{SyncRequest, SyncResponse};
 use crate::wire::{NegotiateRequest, NegotiateResponse};
 
 pub(crate) type NegotiateBehaviour =
@@ -16,6 +17,7 @@ pub(crate) struct Behaviour {
     pub limits: connection_limits::Behaviour,
     pub gossipsub: gossipsub::Behaviour,
     pub negotiate: NegotiateBehaviour,
+    pub sync: request_response::Behaviour<BincodeCodec<SyncRequest, SyncResponse>>,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,

@@ -31,6 +31,9 @@ pub struct NodeConfig {
     pub retry_secs: u64,
     /// How often expired listings are swept from disk, in seconds.
     pub sweep_secs: u64,
+    /// How often the node syncs with a random connected peer, in seconds (it also syncs with
+    /// every peer it connects to).
+    pub sync_secs: u64,
 }
 
 impl Default for NodeConfig {
@@ -47,6 +50,7 @@ impl Default for NodeConfig {
             heartbeat_ms: 1_000,
             retry_secs: 15,
             sweep_secs: 600,
+            sync_secs: 60,
         }
     }
 }
@@ -64,6 +68,7 @@ impl NodeConfig {
             heartbeat_ms: 200,
             retry_secs: 1,
             sweep_secs: 600,
+            sync_secs: 5,
         }
     }
 
@@ -73,6 +78,10 @@ impl NodeConfig {
 
     pub fn retry_interval(&self) -> Duration {
         Duration::from_secs(self.retry_secs.max(1))
+    }
+
+    pub fn sync_interval(&self) -> Duration {
+        Duration::from_secs(self.sync_secs.max(1))
     }
 
     pub fn sweep_interval(&self) -> Duration {

@@ -21,7 +21,12 @@ use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::gossip;
 use crate::handle::{Command, NetworkStatus, NodeEvent, PeerInfo};
 use crate::service::Service;
+use crate::sync::SyncResponse;
 use crate::wire::{NegotiateRequest, NegotiateResponse};
+
+mod sync_flow;
+
+use sync_flow::{SyncDone, SyncState};
 
 /// Validations and inbound requests in flight at once. Past this, gossip is answered Ignore at
 /// once (the message is not lost: sync and other peers bring it again) rather than letting
@@ -65,6 +70,7 @@ pub(crate) enum Done {
     Recorded {
         event: Option<NodeEvent>,
     },
+    Sync(SyncDone),
 }
 
 pub(crate) struct EventLoop {
@@ -88,6 +94,16 @@ pub(crate) struct EventLoop {
     agents: HashMap<PeerId, String>,
     retry_every: Duration,
     sweep_every: Duration,
+    sync_every: Duration,
+    /// Sessions this node runs as initiator, by peer.
+    syncs: HashMap<PeerId, SyncState>,
+    sync_requests: HashMap<OutboundRequestId, PeerId>,
+    /// Inbound sync requests awaiting their answer.
+    sync_inbound: HashMap<u64, ResponseChannel<SyncResponse>>,
+    /// Sync requests served per peer in the current minute.
+    sync_served: HashMap<PeerId, (std::time::Instant, u32)>,
+    /// The last completed sync with each peer (for status).
+    sync_history: HashMap<PeerId, crate::handle::SyncInfo>,
 }
 
 impl EventLoop {
@@ -100,6 +116,7 @@ impl EventLoop {
         shutdown: CancellationToken,
         retry_every: Duration,
         sweep_every: Duration,
+        sync_every: Duration,
     ) -> Self {
         let (done_tx, done_rx) = mpsc::channel(DONE_CAPACITY);
         EventLoop {
@@ -120,12 +137,19 @@ impl EventLoop {
             agents: HashMap::new(),
             retry_every,
             sweep_every,
+            sync_every,
+            syncs: HashMap::new(),
+            sync_requests: HashMap::new(),
+            sync_inbound: HashMap::new(),
+            sync_served: HashMap::new(),
+            sync_history: HashMap::new(),
         }
     }
 
     pub(crate) async fn run(mut self) {
         let mut retry = tokio::time::interval(self.retry_every);
         let mut sweep = tokio::time::interval(self.sweep_every);
+        let mut periodic_sync = tokio::time::interval(self.sync_every);
         loop {
             tokio::select! {
                 biased;
@@ -138,6 +162,7 @@ impl EventLoop {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = retry.tick() => self.retry_outbox(None),
                 _ = sweep.tick() => self.sweep(),
+                _ = periodic_sync.tick() => self.sync_random_peer(),
             }
         }
         tracing::info!("event loop stopped");
@@ -185,6 +210,8 @@ impl EventLoop {
             topic_peers: gs.all_peers().filter(|(_, topics)| topics.contains(&&topic)).count(),
             mesh_peers: gs.mesh_peers(&topic).count(),
             unpublished: self.unpublished.len(),
+            syncing: self.syncs.len(),
+            syncs: self.sync_infos(),
         }
     }
 
@@ -231,6 +258,7 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Identify(e)) => self.on_identify(e),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => self.on_kad(e),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(e)) => self.on_mdns(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync_event(e),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(_) | BehaviourEvent::Limits(_)) => {}
             SwarmEvent::NewListenAddr { address, .. } => tracing::info!(%address, "listening"),
             SwarmEvent::ConnectionEstablished { peer_id, num_established, .. }
@@ -239,6 +267,7 @@ impl EventLoop {
                 tracing::debug!(peer = %peer_id, "connected");
                 self.emit(NodeEvent::PeerConnected { peer: peer_id.to_string() });
                 self.retry_outbox(Some(peer_id));
+                self.start_sync(peer_id);
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 tracing::debug!(peer = %peer_id, "disconnected");
@@ -350,6 +379,7 @@ impl EventLoop {
                     self.emit(event);
                 }
             }
+            Done::Sync(done) => self.on_sync_done(done),
         }
     }
 

@@ -62,10 +62,16 @@ pub enum NodeEvent {
     PeerDisconnected {
         peer: String,
     },
-    /// A peer sent an invalid object on gossip.
+    /// A peer sent an invalid object (by gossip or sync).
     PeerMisbehaved {
         peer: String,
         rejected: u32,
+    },
+    /// A catch-up sync with a peer finished.
+    SyncCompleted {
+        peer: String,
+        received: u64,
+        sent: u64,
     },
 }
 
@@ -81,6 +87,24 @@ pub struct NetworkStatus {
     pub mesh_peers: usize,
     /// Objects waiting for a peer to publish to.
     pub unpublished: usize,
+    /// Sync sessions under way.
+    pub syncing: usize,
+    /// The last completed sync with each peer, most recent first.
+    pub syncs: Vec<SyncInfo>,
+}
+
+/// The last completed catch-up sync with one peer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SyncInfo {
+    pub peer: String,
+    /// When it finished (unix ms).
+    pub at: u64,
+    /// Objects this node received that were new to it.
+    pub received: u64,
+    /// Objects the peer took from this node that were new to it.
+    pub sent: u64,
+    /// Reconciliation bytes exchanged (both ways).
+    pub reconcile_bytes: u64,
 }
 
 /// One connected peer.

@@ -27,6 +27,7 @@ mod gossip;
 mod handle;
 mod node;
 pub mod service;
+pub mod sync;
 mod views;
 pub mod wire;
 

@@ -29,6 +29,7 @@ use crate::event_loop::{EventLoop, bootstrap_peer};
 use crate::gossip;
 use crate::handle::NodeHandle;
 use crate::service::Service;
+use crate::sync::{MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, SYNC_PROTOCOL};
 use crate::wire::{
     IDENTIFY_PROTOCOL, KAD_PROTOCOL, MAX_NEGOTIATE_REQUEST, MAX_NEGOTIATE_RESPONSE, NEGOTIATE_PROTOCOL,
 };
@@ -49,6 +50,9 @@ const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 /// A negotiation request that gets no answer in this time is retried later.
 const NEGOTIATE_TIMEOUT: Duration = Duration::from_secs(20);
+/// A sync request (a batch of up to 256 objects) that gets no answer in this time ends the
+/// session; the next connection or periodic sync starts over.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
 /// Idle connections stay open this long, so peers keep their gossip mesh in a quiet market.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -159,6 +163,7 @@ pub async fn start(
         shutdown.clone(),
         config.retry_interval(),
         config.sweep_interval(),
+        config.sync_interval(),
     );
     let loop_task = tokio::spawn(event_loop.run());
     let (api_addr, api_task) =
@@ -224,6 +229,11 @@ fn build_swarm(
                     BincodeCodec::new(MAX_NEGOTIATE_REQUEST, MAX_NEGOTIATE_RESPONSE),
                     [(NEGOTIATE_PROTOCOL, request_response::ProtocolSupport::Full)],
                     request_response::Config::default().with_request_timeout(NEGOTIATE_TIMEOUT),
+                ),
+                sync: request_response::Behaviour::with_codec(
+                    BincodeCodec::new(MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE),
+                    [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
+                    request_response::Config::default().with_request_timeout(SYNC_TIMEOUT),
                 ),
                 kad,
                 identify: identify::Behaviour::new(

@@ -245,7 +245,7 @@ impl Store {
         };
         batch.insert(keys::head(&key), new_head.encode());
         batch.insert(keys::expiry(listing.expires_at, &key), &[]);
-        batch.insert(keys::recon(object.created_at(), &id), &[]);
+        batch.insert(keys::recon(object.created_at(), &id), listing.expires_at.to_be_bytes().as_slice());
         self.db.apply_batch(batch)?;
         // Still under the write lock, so sequence numbers reach the pending set in order.
         self.note_index_change(key, seq, had_head, object);

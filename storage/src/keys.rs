@@ -6,7 +6,7 @@
 //! | `o` | object id (32) | wire bytes |
 //! | `h` | listing key (48) | [`Head`]: the current revision, and the other revisions held |
 //! | `e` | expires_at (8, BE), listing key (48) | - (when to sweep) |
-//! | `s` | created_at (8, BE), object id (32) | - (reconciliation set: current revisions) |
+//! | `s` | created_at (8, BE), object id (32) | expires_at (8, BE) (reconciliation set: current revisions) |
 //! | `t` | thread id (32), message id (32) | - (messages of a thread, offer included) |
 //! | `l` | listing key (48), thread id (32) | - (threads on a listing) |
 //! | `p` | party (32), thread id (32) | - (threads a key is party to) |

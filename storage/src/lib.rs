@@ -24,6 +24,7 @@ mod keys;
 mod outbox;
 mod search;
 mod store;
+mod sync;
 mod threads;
 
 pub use error::{DbError, IndexError, OpenError, SearchError, StoreError};
@@ -31,4 +32,5 @@ pub use ingest::{Outcome, RejectReason, Rejection};
 pub use outbox::{DeliveryState, OutboxEntry};
 pub use search::{MAX_PAGE, SearchHit, SearchQuery, SearchResults, Sort};
 pub use store::{Durability, ListingEntry, Lookup, SCHEMA_VERSION, Store, StoreStats};
+pub use sync::SyncItem;
 pub use threads::ThreadRecord;

@@ -4,3 +4,4 @@ mod api;
 mod gossip;
 mod negotiation;
 mod rogue;
+mod sync;

@@ -1,0 +1,110 @@
+//! Catch-up sync: a node that was away gets everything it missed, a brand-new node gets the
+//! whole market, and two halves of a partition converge.
+
+use anyhow::Result;
+use haggle_node::NodeEvent;
+use haggle_protocol::fixtures::{key, live_listing, sign_now};
+use haggle_protocol::{Body, Listing, ListingStatus};
+use haggle_storage::Durability;
+use haggle_tests::{TestNode, wait_until};
+
+/// `n` signed listings by seller `k`, distinct by nonce.
+fn listings(k: u8, n: u32, title: &str) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|i| {
+            let mut l = Listing { title: format!("{title} {i}"), ..live_listing("x") };
+            l.nonce[..4].copy_from_slice(&i.to_be_bytes());
+            l.nonce[4] = k;
+            sign_now(&key(k), Body::Listing(l)).bytes().to_vec()
+        })
+        .collect()
+}
+
+/// Stores objects on a node directly, as if it had received them while the other was away.
+fn store_on(node: &TestNode, objects: &[Vec<u8>]) -> Result<()> {
+    let outcomes = node.node.service.store().ingest_batch(objects, Durability::Lazy)?;
+    assert!(outcomes.iter().all(|o| o.is_new()));
+    Ok(())
+}
+
+async fn active(node: &TestNode) -> usize {
+    node.node.service.store().stats().map(|s| s.active_listings).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_that_was_away_catches_up_and_a_new_node_gets_everything() -> Result<()> {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    let a = TestNode::start("A", dirs[0].path(), vec![]).await?;
+    let b = TestNode::start("B", dirs[1].path(), vec![a.addr()]).await?;
+    b.wait_mesh(1).await?;
+    // 2,000 listings published on A and B while C is away.
+    store_on(&a, &listings(1, 1_200, "Chair"))?;
+    store_on(&b, &listings(2, 800, "Table"))?;
+
+    let mut c = TestNode::start("C", dirs[2].path(), vec![a.addr(), b.addr()]).await?;
+    wait_until("C to hold all 2,000 listings", || async { active(&c).await == 2_000 }).await?;
+    c.wait_for(
+        "a completed sync",
+        |e| matches!(e, NodeEvent::SyncCompleted { received, .. } if *received > 0),
+    )
+    .await?;
+    let found = c.get("/v1/search?q=chair&limit=1").await?;
+    assert_eq!(found["total"], 1_200);
+    let status = c.get("/v1/status").await?;
+    assert!(status["network"]["syncs"].as_array().is_some_and(|s| !s.is_empty()), "{status}");
+
+    // A brand-new node that knows only C gets the whole market from it.
+    let d = TestNode::start("D", dirs[3].path(), vec![c.addr()]).await?;
+    wait_until("D to hold all 2,000 listings", || async { active(&d).await == 2_000 }).await?;
+
+    for node in [a, b, c, d] {
+        node.stop().await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_halves_of_a_partition_converge_tombstones_included() -> Result<()> {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    let left = TestNode::start("left", dirs[0].path(), vec![]).await?;
+    let right = TestNode::start("right", dirs[1].path(), vec![]).await?;
+    // Each side publishes on its own; one listing both know is closed on the left only.
+    let shared = listings(3, 1, "Lamp");
+    store_on(&left, &shared)?;
+    store_on(&right, &shared)?;
+    store_on(&left, &listings(4, 150, "Bike"))?;
+    store_on(&right, &listings(5, 120, "Kettle"))?;
+    let mut closed = Listing {
+        title: "Lamp 0".into(),
+        revision: 2,
+        status: ListingStatus::Closed,
+        quantity: 0,
+        ..live_listing("x")
+    };
+    closed.nonce[..4].copy_from_slice(&0u32.to_be_bytes());
+    closed.nonce[4] = 3;
+    let tomb = sign_now(&key(3), Body::Listing(closed));
+    store_on(&left, &[tomb.bytes().to_vec()])?;
+
+    // The partition heals.
+    let right_addr = right.addr();
+    let left = {
+        left.stop().await;
+        TestNode::start("left", dirs[0].path(), vec![right_addr]).await?
+    };
+    wait_until("both sides to converge", || async {
+        let (l, r) = (left.node.service.store(), right.node.service.store());
+        let now = haggle_protocol::Timestamp::now();
+        match (l.sync_items(now), r.sync_items(now)) {
+            (Ok(a), Ok(b)) => a == b && a.len() == 271,
+            _ => false,
+        }
+    })
+    .await?;
+    assert_eq!(active(&right).await, 270, "the tombstone closed the shared listing on the right too");
+    assert_eq!(right.get("/v1/search?q=lamp").await?["total"], 0);
+
+    left.stop().await;
+    right.stop().await;
+    Ok(())
+}
