@@ -55,6 +55,8 @@ pub(crate) enum Done {
         source: PeerId,
         acceptance: MessageAcceptance,
         event: Option<NodeEvent>,
+        /// Mail for this node arrived: open it.
+        mail: bool,
     },
     Answered {
         token: u64,
@@ -66,6 +68,13 @@ pub(crate) enum Done {
     ToSend {
         batches: Vec<Outgoing>,
         unreachable: Vec<PeerId>,
+        /// Mailbox copies of messages for unreachable parties, to gossip.
+        mail: Vec<Vec<u8>>,
+    },
+    /// Mail opened or receipts seen: events to announce and objects to gossip.
+    Mail {
+        events: Vec<NodeEvent>,
+        publish: Vec<Vec<u8>>,
     },
     Recorded {
         event: Option<NodeEvent>,
@@ -150,6 +159,8 @@ impl EventLoop {
         let mut retry = tokio::time::interval(self.retry_every);
         let mut sweep = tokio::time::interval(self.sweep_every);
         let mut periodic_sync = tokio::time::interval(self.sync_every);
+        // Mail that arrived while the node was stopped (by an earlier sync) is opened now.
+        self.check_mail();
         loop {
             tokio::select! {
                 biased;
@@ -300,6 +311,7 @@ impl EventLoop {
         }
         self.in_flight += 1;
         self.spawn_blocking(move |service| {
+            let mut mail = false;
             let (acceptance, event) = match Object::decode_verify(&data, Timestamp::now()) {
                 Err(e) => {
                     tracing::debug!(peer = %source, error = %e, "invalid object on gossip");
@@ -309,7 +321,18 @@ impl EventLoop {
                 Ok(object) if !object.kind().is_public() => (MessageAcceptance::Reject, None),
                 Ok(object) => match service.store().ingest_verified(&object, Durability::Lazy) {
                     Ok(Outcome::New { id, .. }) => {
-                        (MessageAcceptance::Accept, Some(NodeEvent::ListingStored { id: id.to_hex() }))
+                        let me = service.me();
+                        let event = match object.body() {
+                            Body::Listing(_) => Some(NodeEvent::ListingStored { id: id.to_hex() }),
+                            Body::Receipt(r) if r.to == me => {
+                                service.store().mailbox_message(&r.mailbox).ok().flatten().map(|m| {
+                                    NodeEvent::DeliveryChanged { id: m.to_hex(), state: "delivered".into() }
+                                })
+                            }
+                            _ => None,
+                        };
+                        mail = matches!(object.body(), Body::Mailbox(m) if m.to == me);
+                        (MessageAcceptance::Accept, event)
                     }
                     Ok(Outcome::Duplicate { .. } | Outcome::Stale { .. }) => {
                         (MessageAcceptance::Ignore, None)
@@ -322,7 +345,7 @@ impl EventLoop {
                     }
                 },
             };
-            Some(Done::Validated { message_id, source, acceptance, event })
+            Some(Done::Validated { message_id, source, acceptance, event, mail })
         });
     }
 
@@ -332,8 +355,11 @@ impl EventLoop {
 
     fn on_done(&mut self, done: Done) {
         match done {
-            Done::Validated { message_id, source, acceptance, event } => {
+            Done::Validated { message_id, source, acceptance, event, mail } => {
                 self.in_flight = self.in_flight.saturating_sub(1);
+                if mail {
+                    self.check_mail();
+                }
                 let rejected = matches!(acceptance, MessageAcceptance::Reject);
                 self.report(&message_id, &source, acceptance);
                 if rejected {
@@ -355,7 +381,18 @@ impl EventLoop {
                     self.publish(bytes);
                 }
             }
-            Done::ToSend { batches, unreachable } => {
+            Done::Mail { events, publish } => {
+                for event in events {
+                    self.emit(event);
+                }
+                for bytes in publish {
+                    self.publish(bytes);
+                }
+            }
+            Done::ToSend { batches, unreachable, mail } => {
+                for bytes in mail {
+                    self.publish(bytes);
+                }
                 for (peer, messages) in batches {
                     for (id, bytes) in messages {
                         if self.outbound.len() >= MAX_OUTBOUND || !self.sending.insert(id) {
@@ -498,8 +535,18 @@ impl EventLoop {
                 }
             };
             let mut by_peer: HashMap<PeerId, Vec<(ObjectId, Vec<u8>)>> = HashMap::new();
+            let mut mail = Vec::new();
             let now = Timestamp::now();
             for entry in entries {
+                // A party that is not connected gets a sealed copy through the network as well;
+                // whichever arrives first wins, and the other is a harmless duplicate.
+                if entry.to.peer_id().is_some_and(|p| !connected.contains(&p)) {
+                    match service.mail_out(&entry) {
+                        Ok(Some(bytes)) => mail.push(bytes),
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "cannot seal a message for offline delivery"),
+                    }
+                }
                 // Periodic retries back off per message; a fresh connection to the peer (`only`)
                 // tries at once.
                 if only.is_none()
@@ -515,7 +562,23 @@ impl EventLoop {
             }
             let (batches, unreachable): (Vec<_>, Vec<_>) =
                 by_peer.into_iter().partition(|(p, _)| connected.contains(p));
-            Some(Done::ToSend { batches, unreachable: unreachable.into_iter().map(|(p, _)| p).collect() })
+            Some(Done::ToSend {
+                batches,
+                unreachable: unreachable.into_iter().map(|(p, _)| p).collect(),
+                mail,
+            })
+        });
+    }
+
+    /// Opens mail addressed to this node and announces deliveries confirmed by receipts.
+    pub(crate) fn check_mail(&self) {
+        self.spawn_blocking(|service| match service.open_mail() {
+            Ok(opened) if opened.events.is_empty() && opened.publish.is_empty() => None,
+            Ok(opened) => Some(Done::Mail { events: opened.events, publish: opened.publish }),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot open mail");
+                None
+            }
         });
     }
 

@@ -539,3 +539,100 @@ pub fn state_name(state: ThreadState) -> &'static str {
 pub fn is_negotiation(kind: ObjectKind) -> bool {
     !kind.is_public()
 }
+
+/// What opening mail produced: events to announce and objects to gossip (receipts, and a
+/// listing's next revision after a deal).
+#[derive(Debug, Default)]
+pub struct MailOpened {
+    pub events: Vec<crate::handle::NodeEvent>,
+    pub publish: Vec<Vec<u8>>,
+}
+
+impl Service {
+    /// Seals a queued message into a mailbox object for delivery through other nodes, unless it
+    /// already has one. Returns the mailbox's bytes to gossip.
+    pub fn mail_out(&self, entry: &haggle_storage::OutboxEntry) -> Result<Option<Vec<u8>>, ServiceError> {
+        if entry.mailbox.is_some() {
+            return Ok(None);
+        }
+        let Some(message) = self.store.get(&entry.id)? else { return Ok(None) };
+        let sealed = haggle_protocol::seal(&entry.to, message.bytes())
+            .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        let now = Timestamp::now();
+        let expires_at = now.saturating_add(haggle_protocol::MAILBOX_LIFETIME);
+        let mailbox =
+            self.sign(Body::Mailbox(haggle_protocol::Mailbox { to: entry.to, sealed, expires_at }), now)?;
+        match self.store.ingest_own_mailbox(&mailbox, entry.id)? {
+            Outcome::New { .. } => Ok(Some(mailbox.bytes().to_vec())),
+            _ => Ok(None),
+        }
+    }
+
+    /// Opens every mailbox addressed to the owner: stores the message inside (as if delivered
+    /// directly) and publishes a receipt. Mail whose message cannot be stored yet (it refers to
+    /// something not here yet) stays for the next try.
+    pub fn open_mail(&self) -> Result<MailOpened, ServiceError> {
+        use crate::handle::NodeEvent;
+        let me = self.me();
+        let mut out = MailOpened::default();
+        for mailbox in self.store.mail_for(&me)? {
+            if self.store.has_receipt(&mailbox.id())? {
+                continue;
+            }
+            let Body::Mailbox(m) = mailbox.body() else { continue };
+            let Ok(plain) = self.key.open_sealed(&m.sealed) else {
+                tracing::debug!(mailbox = %mailbox.id().fmt_short(), "mail that does not open with this key");
+                continue;
+            };
+            let inner = match Object::decode_verify(&plain, Timestamp::now()) {
+                Ok(inner) if inner.author() == mailbox.author() && inner.body().recipient() == Some(me) => {
+                    inner
+                }
+                _ => {
+                    tracing::debug!(mailbox = %mailbox.id().fmt_short(), "mail whose content is not a message for this node");
+                    continue;
+                }
+            };
+            match self.store.ingest_verified(&inner, haggle_storage::Durability::Flush)? {
+                Outcome::New { id, kind, deal } => {
+                    let thread = match inner.body() {
+                        Body::Offer(_) => id,
+                        body => body.reply().map_or(id, |r| r.thread),
+                    };
+                    out.events.push(NodeEvent::NegotiationReceived {
+                        id: id.to_hex(),
+                        thread: thread.to_hex(),
+                        kind: kind.as_str().to_owned(),
+                    });
+                    if let Some(deal) = deal {
+                        out.events.push(NodeEvent::DealMade { id: deal.to_hex(), thread: thread.to_hex() });
+                        if let Some(next) = self.after_deal(&deal)? {
+                            out.publish.push(next.bytes().to_vec());
+                        }
+                    }
+                }
+                Outcome::Duplicate { .. } | Outcome::Stale { .. } => {}
+                Outcome::Rejected(r) if !r.reason.is_peer_fault() => continue,
+                Outcome::Rejected(r) => {
+                    tracing::debug!(reason = %r.reason, "mail carrying an invalid message; acknowledged so it stops travelling");
+                }
+            }
+            let now = Timestamp::now();
+            let expires_at = m.expires_at.min(now.saturating_add(haggle_protocol::MAILBOX_LIFETIME));
+            if expires_at <= now {
+                continue;
+            }
+            let receipt = self.sign(
+                Body::Receipt(haggle_protocol::Receipt {
+                    mailbox: mailbox.id(),
+                    to: mailbox.author(),
+                    expires_at,
+                }),
+                now,
+            )?;
+            let _ = self.store.ingest_own_receipt(&receipt)?;
+            out.publish.push(receipt.bytes().to_vec());
+        }
+        Ok(out)
+    }
+}

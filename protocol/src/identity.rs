@@ -42,6 +42,11 @@ impl SecretKey {
         self.0.sign(message).to_bytes()
     }
 
+    /// The X25519 secret scalar of this key (for opening sealed mail).
+    pub(crate) fn x25519_scalar(&self) -> [u8; 32] {
+        self.0.to_scalar_bytes()
+    }
+
     /// The libp2p identity built from the same secret, for the node's swarm.
     pub fn to_libp2p_keypair(&self) -> libp2p_identity::Keypair {
         let mut seed = self.to_seed();

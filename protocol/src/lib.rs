@@ -32,6 +32,7 @@ pub mod identity;
 pub mod keyfile;
 pub mod limits;
 pub mod listing;
+pub mod mailbox;
 pub mod negotiation;
 pub mod object;
 pub mod price;
@@ -44,6 +45,7 @@ pub use identity::{ParseKeyError, PublicKey, SecretKey};
 pub use keyfile::KeyFileError;
 pub use limits::ValidationError;
 pub use listing::{Listing, ListingKey, ListingKind, ListingStatus, Location, new_nonce};
+pub use mailbox::{MAILBOX_LIFETIME, Mailbox, Receipt, SealError, seal};
 pub use negotiation::{Accept, Counter, Decline, Offer, Reply, Terms, Withdraw};
 pub use object::{
     Body, DOMAIN, DecodeError, Envelope, MAX_OBJECT_SIZE, Object, ObjectKind, PROTOCOL_VERSION, SignError,

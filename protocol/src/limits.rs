@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use crate::listing::{Listing, ListingKind, ListingStatus};
+use crate::mailbox::{MAILBOX_LIFETIME, MAX_SEALED_BYTES};
 use crate::negotiation::{Reply, Terms};
 use crate::object::{Body, Envelope};
 use crate::price::{MAX_AMOUNT, Price};
@@ -58,8 +59,8 @@ pub enum ValidationError {
     FromTheFuture { created_at: Timestamp, now: Timestamp },
     #[error("expires_at {expires_at} is not after created_at {created_at}")]
     ExpiresBeforeCreation { expires_at: Timestamp, created_at: Timestamp },
-    #[error("expires_at {expires_at} is more than 90 days after created_at {created_at}")]
-    ExpiresTooLate { expires_at: Timestamp, created_at: Timestamp },
+    #[error("expires_at {expires_at} is more than {max_days} days after created_at {created_at}")]
+    ExpiresTooLate { expires_at: Timestamp, created_at: Timestamp, max_days: u64 },
     #[error("a {0} listing needs a price")]
     PriceRequired(ListingKind),
     #[error("a {0} listing has no price")]
@@ -102,6 +103,25 @@ pub fn validate(envelope: &Envelope, now: Timestamp) -> Result<(), ValidationErr
         Body::Withdraw(withdraw) => {
             validate_reply(&withdraw.reply, envelope)?;
             text(&withdraw.message, "message", MAX_MESSAGE_BYTES, Len::Bytes, Lines::Many)
+        }
+        Body::Mailbox(mailbox) => {
+            if mailbox.to == envelope.author {
+                return Err(ValidationError::SelfAddressed);
+            }
+            if mailbox.sealed.len() > MAX_SEALED_BYTES {
+                return Err(ValidationError::TooLong {
+                    field: "sealed",
+                    len: mailbox.sealed.len(),
+                    max: MAX_SEALED_BYTES,
+                });
+            }
+            validate_mail_expiry(mailbox.expires_at, created_at)
+        }
+        Body::Receipt(receipt) => {
+            if receipt.to == envelope.author {
+                return Err(ValidationError::SelfAddressed);
+            }
+            validate_mail_expiry(receipt.expires_at, created_at)
         }
     }
 }
@@ -174,7 +194,25 @@ fn validate_expiry(expires_at: Timestamp, created_at: Timestamp) -> Result<(), V
         return Err(ValidationError::ExpiresBeforeCreation { expires_at, created_at });
     }
     if expires_at > created_at.saturating_add(MAX_LIFETIME) {
-        return Err(ValidationError::ExpiresTooLate { expires_at, created_at });
+        return Err(ValidationError::ExpiresTooLate {
+            expires_at,
+            created_at,
+            max_days: MAX_LIFETIME.as_secs() / 86_400,
+        });
+    }
+    Ok(())
+}
+
+fn validate_mail_expiry(expires_at: Timestamp, created_at: Timestamp) -> Result<(), ValidationError> {
+    if expires_at <= created_at {
+        return Err(ValidationError::ExpiresBeforeCreation { expires_at, created_at });
+    }
+    if expires_at > created_at.saturating_add(MAILBOX_LIFETIME) {
+        return Err(ValidationError::ExpiresTooLate {
+            expires_at,
+            created_at,
+            max_days: MAILBOX_LIFETIME.as_secs() / 86_400,
+        });
     }
     Ok(())
 }

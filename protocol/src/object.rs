@@ -15,6 +15,7 @@ use crate::id::ObjectId;
 use crate::identity::{PublicKey, SecretKey};
 use crate::limits::{self, ValidationError};
 use crate::listing::{Listing, ListingKey};
+use crate::mailbox::{Mailbox, Receipt};
 use crate::negotiation::{Accept, Counter, Decline, Offer, Reply, Terms, Withdraw};
 use crate::time::Timestamp;
 
@@ -57,6 +58,10 @@ pub enum Body {
     Accept(Accept),
     Decline(Decline),
     Withdraw(Withdraw),
+    /// A negotiation message sealed to its recipient, for delivery through other nodes.
+    Mailbox(Mailbox),
+    /// The recipient's acknowledgement of a mailbox.
+    Receipt(Receipt),
 }
 
 /// The kind of an object, without its fields.
@@ -68,6 +73,8 @@ pub enum ObjectKind {
     Accept,
     Decline,
     Withdraw,
+    Mailbox,
+    Receipt,
 }
 
 impl ObjectKind {
@@ -79,12 +86,15 @@ impl ObjectKind {
             ObjectKind::Accept => "accept",
             ObjectKind::Decline => "decline",
             ObjectKind::Withdraw => "withdraw",
+            ObjectKind::Mailbox => "mailbox",
+            ObjectKind::Receipt => "receipt",
         }
     }
 
-    /// Public objects are gossiped to and stored by everyone; the rest go only to the other party.
+    /// Public objects are gossiped to, synced and stored by everyone; the rest go only to the
+    /// other party.
     pub fn is_public(self) -> bool {
-        self == ObjectKind::Listing
+        matches!(self, ObjectKind::Listing | ObjectKind::Mailbox | ObjectKind::Receipt)
     }
 }
 
@@ -97,6 +107,8 @@ impl Body {
             Body::Accept(_) => ObjectKind::Accept,
             Body::Decline(_) => ObjectKind::Decline,
             Body::Withdraw(_) => ObjectKind::Withdraw,
+            Body::Mailbox(_) => ObjectKind::Mailbox,
+            Body::Receipt(_) => ObjectKind::Receipt,
         }
     }
 
@@ -107,7 +119,7 @@ impl Body {
             Body::Accept(a) => Some(&a.reply),
             Body::Decline(d) => Some(&d.reply),
             Body::Withdraw(w) => Some(&w.reply),
-            Body::Listing(_) | Body::Offer(_) => None,
+            Body::Listing(_) | Body::Offer(_) | Body::Mailbox(_) | Body::Receipt(_) => None,
         }
     }
 
@@ -120,11 +132,21 @@ impl Body {
         }
     }
 
-    /// The party a negotiation message is addressed to.
+    /// The party a negotiation message is addressed to (not mailboxes and receipts: see
+    /// [`Body::addressee`]).
     pub fn recipient(&self) -> Option<PublicKey> {
         match self {
             Body::Offer(o) => Some(o.to),
             _ => self.reply().map(|r| r.to),
+        }
+    }
+
+    /// Whom a mailbox or receipt is for.
+    pub fn addressee(&self) -> Option<PublicKey> {
+        match self {
+            Body::Mailbox(m) => Some(m.to),
+            Body::Receipt(r) => Some(r.to),
+            _ => None,
         }
     }
 }
@@ -255,6 +277,8 @@ impl Object {
     pub fn expires_at(&self) -> Option<Timestamp> {
         match &self.envelope.body {
             Body::Listing(l) => Some(l.expires_at),
+            Body::Mailbox(m) => Some(m.expires_at),
+            Body::Receipt(r) => Some(r.expires_at),
             body => body.terms().map(|t| t.expires_at),
         }
     }

@@ -233,7 +233,9 @@ pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<Th
             Body::Accept(_) => ThreadState::Accepted,
             Body::Decline(_) => ThreadState::Declined,
             Body::Withdraw(_) => ThreadState::Withdrawn,
-            Body::Listing(_) | Body::Offer(_) => unreachable!("check_reply admits replies only"),
+            Body::Listing(_) | Body::Offer(_) | Body::Mailbox(_) | Body::Receipt(_) => {
+                unreachable!("check_reply admits replies only")
+            }
         };
         if state.is_final() {
             break;

@@ -70,6 +70,8 @@ pub enum RejectReason {
     ThreadFull,
     #[error("{requested} asked, but only {remaining} left after deals and open counter-offers")]
     QuantityExceeded { requested: u32, remaining: u32 },
+    #[error("the {0} already has as many mailbox objects as this node keeps")]
+    MailboxFull(&'static str),
 }
 
 impl RejectReason {
@@ -83,6 +85,7 @@ impl RejectReason {
                 | RejectReason::UnknownThread(_)
                 | RejectReason::UnknownPrev(_)
                 | RejectReason::QuantityExceeded { .. }
+                | RejectReason::MailboxFull(_)
         )
     }
 }
@@ -98,7 +101,7 @@ fn rejected(id: Option<ObjectId>, reason: impl Into<RejectReason>) -> Outcome {
 /// Where an object comes from. The owner's own negotiation messages go into the outbox, and the
 /// quantity guard applies to the listing author's own Accepts and Counters.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Origin {
+pub(crate) enum Origin {
     Own,
     Network,
 }
@@ -189,7 +192,12 @@ impl Store {
         Ok(())
     }
 
-    fn write(&self, object: &Object, origin: Origin, now: Timestamp) -> Result<Outcome, StoreError> {
+    pub(crate) fn write(
+        &self,
+        object: &Object,
+        origin: Origin,
+        now: Timestamp,
+    ) -> Result<Outcome, StoreError> {
         let _lock = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let id = object.id();
         if self.contains(&id)? {
@@ -198,6 +206,8 @@ impl Store {
         match object.body() {
             Body::Listing(_) => self.write_listing(object, now),
             Body::Offer(_) => self.write_offer(object, origin),
+            Body::Mailbox(_) => self.write_mailbox(object, None, now),
+            Body::Receipt(_) => self.write_receipt(object, now),
             _ => self.write_reply(object, origin, now),
         }
     }

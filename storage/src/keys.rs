@@ -15,6 +15,11 @@
 //! | `P` | party (32), deal id (32) | - |
 //! | `q` | message id (32) | outbox entry (delivery state) |
 //! | `Q` | recipient (32), message id (32) | - (messages still to deliver) |
+//! | `x` | expires_at (8, BE), object id (32) | - (when to sweep mailboxes and receipts) |
+//! | `M` | sender (32), mailbox id (32) | - (mailboxes by sender, for the quota) |
+//! | `N` | recipient (32), mailbox id (32) | - (mailboxes by recipient: quota, and mail to open) |
+//! | `R` | mailbox id (32) | receipt id (32) |
+//! | `B` | mailbox id (32) | the owner's message it carries (32) |
 //! | `i` | listing key (48) | sequence (8, BE): a swept listing the search index must drop |
 //! | `m` | name | meta values (schema version) |
 //!
@@ -41,6 +46,11 @@ pub(crate) const PARTY_DEAL: u8 = b'P';
 pub(crate) const OUTBOX: u8 = b'q';
 pub(crate) const OUTBOX_PENDING: u8 = b'Q';
 pub(crate) const INDEX_PENDING: u8 = b'i';
+pub(crate) const MAIL_EXPIRY: u8 = b'x';
+pub(crate) const MAIL_BY_SENDER: u8 = b'M';
+pub(crate) const MAIL_BY_RECIPIENT: u8 = b'N';
+pub(crate) const RECEIPT: u8 = b'R';
+pub(crate) const MAIL_MESSAGE: u8 = b'B';
 
 pub(crate) const SCHEMA_KEY: &[u8] = b"mschema";
 /// Present only while the store is closed after a clean shutdown.
@@ -107,6 +117,26 @@ pub(crate) fn outbox(id: &ObjectId) -> Vec<u8> {
 
 pub(crate) fn outbox_pending(to: &PublicKey, id: &ObjectId) -> Vec<u8> {
     key(OUTBOX_PENDING, &[to.as_bytes(), id.as_bytes()])
+}
+
+pub(crate) fn mail_expiry(at: Timestamp, id: &ObjectId) -> Vec<u8> {
+    key(MAIL_EXPIRY, &[&at.to_be_bytes(), id.as_bytes()])
+}
+
+pub(crate) fn mail_by_sender(sender: &PublicKey, id: &ObjectId) -> Vec<u8> {
+    key(MAIL_BY_SENDER, &[sender.as_bytes(), id.as_bytes()])
+}
+
+pub(crate) fn mail_by_recipient(recipient: &PublicKey, id: &ObjectId) -> Vec<u8> {
+    key(MAIL_BY_RECIPIENT, &[recipient.as_bytes(), id.as_bytes()])
+}
+
+pub(crate) fn receipt(mailbox: &ObjectId) -> Vec<u8> {
+    key(RECEIPT, &[mailbox.as_bytes()])
+}
+
+pub(crate) fn mail_message(mailbox: &ObjectId) -> Vec<u8> {
+    key(MAIL_MESSAGE, &[mailbox.as_bytes()])
 }
 
 pub(crate) fn index_pending(k: &ListingKey) -> Vec<u8> {

@@ -21,6 +21,7 @@
 mod error;
 mod ingest;
 mod keys;
+mod mail;
 mod outbox;
 mod search;
 mod store;
@@ -29,6 +30,7 @@ mod threads;
 
 pub use error::{DbError, IndexError, OpenError, SearchError, StoreError};
 pub use ingest::{Outcome, RejectReason, Rejection};
+pub use mail::{MAX_MAIL_PER_RECIPIENT, MAX_MAIL_PER_SENDER};
 pub use outbox::{DeliveryState, OutboxEntry};
 pub use search::{MAX_PAGE, SearchHit, SearchQuery, SearchResults, Sort};
 pub use store::{Durability, ListingEntry, Lookup, SCHEMA_VERSION, Store, StoreStats};

@@ -49,6 +49,8 @@ pub struct OutboxEntry {
     pub queued_at: Timestamp,
     pub last_attempt: Option<Timestamp>,
     pub last_error: Option<String>,
+    /// The sealed mailbox copy sent through other nodes, once there is one.
+    pub mailbox: Option<ObjectId>,
 }
 
 impl OutboxEntry {
@@ -65,6 +67,17 @@ impl OutboxEntry {
 
 impl Store {
     /// Adds `message` to the outbox within `batch`.
+    /// Marks an outbox entry delivered within `batch` (used when a receipt arrives).
+    pub(crate) fn mark_delivered(&self, batch: &mut sled::Batch, id: &ObjectId) -> Result<(), StoreError> {
+        if let Some(mut entry) = self.outbox_entry(id)? {
+            entry.state = DeliveryState::Delivered;
+            entry.last_error = None;
+            batch.insert(keys::outbox(id), entry.encode());
+            batch.remove(keys::outbox_pending(&entry.to, id));
+        }
+        Ok(())
+    }
+
     pub(crate) fn queue_for_delivery(
         &self,
         batch: &mut sled::Batch,
@@ -79,6 +92,7 @@ impl Store {
             queued_at: Timestamp::now(),
             last_attempt: None,
             last_error: None,
+            mailbox: None,
         };
         batch.insert(keys::outbox(&entry.id), entry.encode());
         batch.insert(keys::outbox_pending(&to, &entry.id), &[]);

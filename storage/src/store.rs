@@ -431,7 +431,11 @@ impl Store {
             batch.insert(keys::index_pending(&key), seq.to_be_bytes().as_slice());
             self.db.apply_batch(batch)?;
         }
+        let mail = self.sweep_mail(now)?;
         drop(_guard);
+        if mail > 0 {
+            tracing::debug!(mail, "swept expired mailboxes and receipts");
+        }
         if !expired.is_empty() {
             self.catch_up_index()?;
         }

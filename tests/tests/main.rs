@@ -2,6 +2,7 @@
 
 mod api;
 mod gossip;
+mod mailbox;
 mod negotiation;
 mod rogue;
 mod sync;

@@ -40,7 +40,7 @@ pub(crate) enum SyncDone {
     Step { peer: PeerId, session: Box<Session>, next: Result<Option<Vec<u8>>, String> },
     Fetched { peer: PeerId, new: u64, invalid: u32 },
     PushLoaded { peer: PeerId, batches: Vec<Vec<Vec<u8>>> },
-    Serve { token: u64, peer: PeerId, response: SyncResponse, invalid: u32 },
+    Serve { token: u64, peer: PeerId, response: SyncResponse, invalid: u32, new: u64 },
 }
 
 impl EventLoop {
@@ -128,6 +128,9 @@ impl EventLoop {
                 if invalid > 0 {
                     self.penalise(peer);
                 }
+                if new > 0 {
+                    self.check_mail();
+                }
                 if let Some(state) = self.syncs.get_mut(&peer) {
                     state.received += new;
                     state.outstanding = state.outstanding.saturating_sub(1);
@@ -145,8 +148,12 @@ impl EventLoop {
                 }
                 self.maybe_finish(peer);
             }
-            SyncDone::Serve { token, peer, response, invalid } => {
+            SyncDone::Serve { token, peer, response, invalid, new } => {
                 self.in_flight = self.in_flight.saturating_sub(1);
+                if new > 0 {
+                    // Pushed objects may include mail for this node.
+                    self.check_mail();
+                }
                 if invalid > 0 {
                     self.penalise(peer);
                 }
@@ -281,6 +288,7 @@ impl EventLoop {
         self.sync_inbound.insert(token, channel);
         self.spawn_blocking(move |service| {
             let store = service.store();
+            let mut new_objects = 0;
             let (response, invalid) = match request {
                 SyncRequest::Reconcile { message } => {
                     let answer = store
@@ -306,10 +314,11 @@ impl EventLoop {
                 }
                 SyncRequest::Push { objects } => {
                     let (new, invalid) = ingest_public(service, &objects);
+                    new_objects = new;
                     (SyncResponse::Stored { new: u32::try_from(new).unwrap_or(u32::MAX) }, invalid)
                 }
             };
-            Some(Done::Sync(SyncDone::Serve { token, peer, response, invalid }))
+            Some(Done::Sync(SyncDone::Serve { token, peer, response, invalid, new: new_objects }))
         });
     }
 

@@ -1,0 +1,258 @@
+//! Mailboxes and receipts: sealed negotiation messages travelling through other nodes while the
+//! recipient is away (see `haggle_protocol::mailbox`). Every node stores and syncs them, within
+//! quotas per sender and per recipient, and drops a mailbox once its receipt arrives.
+
+use haggle_protocol::{Body, Object, ObjectId, PublicKey, Timestamp, Verified};
+
+use crate::error::StoreError;
+use crate::ingest::{Outcome, RejectReason, Rejection};
+use crate::keys;
+use crate::store::{Durability, Store, decode_stored};
+
+/// Mailbox objects kept per sender: a person rarely has more than a few conversations waiting;
+/// this stops one key filling everyone's disks.
+pub const MAX_MAIL_PER_SENDER: usize = 64;
+/// Mailbox objects kept per recipient.
+pub const MAX_MAIL_PER_RECIPIENT: usize = 256;
+
+impl Store {
+    pub(crate) fn write_mailbox(
+        &self,
+        mailbox: &Object,
+        carries: Option<ObjectId>,
+        now: Timestamp,
+    ) -> Result<Outcome, StoreError> {
+        let id = mailbox.id();
+        let Body::Mailbox(m) = mailbox.body() else { unreachable!("called for mailboxes") };
+        let reject = |reason| Ok(Outcome::Rejected(Rejection { id: Some(id), reason }));
+        if m.expires_at <= now {
+            return reject(RejectReason::Expired);
+        }
+        if let Some(receipt) = self.db.get(keys::receipt(&id))? {
+            // Already delivered: keep the receipt, not the mailbox.
+            let current = keys::id_at_end(&receipt).ok_or(StoreError::Corrupt { what: "receipt" })?;
+            return Ok(Outcome::Stale { id, current });
+        }
+        let sender = mailbox.author();
+        if self.db.scan_prefix(keys::key(keys::MAIL_BY_SENDER, &[sender.as_bytes()])).count()
+            >= MAX_MAIL_PER_SENDER
+        {
+            return reject(RejectReason::MailboxFull("sender"));
+        }
+        if self.db.scan_prefix(keys::key(keys::MAIL_BY_RECIPIENT, &[m.to.as_bytes()])).count()
+            >= MAX_MAIL_PER_RECIPIENT
+        {
+            return reject(RejectReason::MailboxFull("recipient"));
+        }
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::object(&id), mailbox.bytes());
+        batch.insert(keys::recon(mailbox.created_at(), &id), m.expires_at.to_be_bytes().as_slice());
+        batch.insert(keys::mail_expiry(m.expires_at, &id), &[]);
+        batch.insert(keys::mail_by_sender(&sender, &id), &[]);
+        batch.insert(keys::mail_by_recipient(&m.to, &id), &[]);
+        if let Some(message) = carries {
+            batch.insert(keys::mail_message(&id), message.as_bytes().as_slice());
+            if let Some(mut entry) = self.outbox_entry(&message)? {
+                entry.mailbox = Some(id);
+                batch.insert(keys::outbox(&message), bincode_entry(&entry));
+            }
+        }
+        self.db.apply_batch(batch)?;
+        Ok(Outcome::New { id, kind: mailbox.kind(), deal: None })
+    }
+
+    pub(crate) fn write_receipt(&self, receipt: &Object, now: Timestamp) -> Result<Outcome, StoreError> {
+        let id = receipt.id();
+        let Body::Receipt(r) = receipt.body() else { unreachable!("called for receipts") };
+        if r.expires_at <= now {
+            return Ok(Outcome::Rejected(Rejection { id: Some(id), reason: RejectReason::Expired }));
+        }
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::object(&id), receipt.bytes());
+        batch.insert(keys::recon(receipt.created_at(), &id), r.expires_at.to_be_bytes().as_slice());
+        batch.insert(keys::mail_expiry(r.expires_at, &id), &[]);
+        batch.insert(keys::receipt(&r.mailbox), id.as_bytes().as_slice());
+        if let Some(bytes) = self.db.get(keys::object(&r.mailbox))? {
+            let mailbox = decode_stored(&bytes)?;
+            // Only the mailbox's recipient can acknowledge it.
+            if let Body::Mailbox(m) = mailbox.body()
+                && m.to == receipt.author()
+            {
+                remove_mailbox(&mut batch, &mailbox);
+            }
+        }
+        if let Some(message) = self.db.get(keys::mail_message(&r.mailbox))? {
+            let message = keys::id_at_end(&message).ok_or(StoreError::Corrupt { what: "mail link" })?;
+            self.mark_delivered(&mut batch, &message)?;
+        }
+        self.db.apply_batch(batch)?;
+        Ok(Outcome::New { id, kind: receipt.kind(), deal: None })
+    }
+
+    /// Stores the owner's mailbox carrying outbox message `carries` (flushed).
+    pub fn ingest_own_mailbox(
+        &self,
+        mailbox: &Verified<Object>,
+        carries: ObjectId,
+    ) -> Result<Outcome, StoreError> {
+        let outcome = {
+            let _lock = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            if self.contains(&mailbox.id())? {
+                Outcome::Duplicate { id: mailbox.id() }
+            } else {
+                self.write_mailbox(mailbox, Some(carries), Timestamp::now())?
+            }
+        };
+        self.flush()?;
+        Ok(outcome)
+    }
+
+    /// Mailbox objects addressed to `recipient` that have no receipt yet.
+    pub fn mail_for(&self, recipient: &PublicKey) -> Result<Vec<Object>, StoreError> {
+        let mut out = Vec::new();
+        for k in self.db.scan_prefix(keys::key(keys::MAIL_BY_RECIPIENT, &[recipient.as_bytes()])).keys() {
+            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "mail key" })?;
+            if let Some(object) = self.get(&id)? {
+                out.push(object);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a receipt for `mailbox` is held.
+    pub fn has_receipt(&self, mailbox: &ObjectId) -> Result<bool, StoreError> {
+        Ok(self.db.contains_key(keys::receipt(mailbox))?)
+    }
+
+    /// The owner's outbox message a mailbox carries.
+    pub fn mailbox_message(&self, mailbox: &ObjectId) -> Result<Option<ObjectId>, StoreError> {
+        Ok(self.db.get(keys::mail_message(mailbox))?.and_then(|v| keys::id_at_end(&v)))
+    }
+
+    /// Removes mailboxes and receipts that expired before `now`. Returns how many went.
+    pub(crate) fn sweep_mail(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let end = keys::key(keys::MAIL_EXPIRY, &[&now.to_be_bytes()]);
+        let expired: Vec<sled::IVec> =
+            self.db.range(vec![keys::MAIL_EXPIRY]..end).keys().collect::<Result<_, _>>()?;
+        for k in &expired {
+            let id = keys::id_at_end(k).ok_or(StoreError::Corrupt { what: "mail expiry key" })?;
+            let mut batch = sled::Batch::default();
+            batch.remove(k.clone());
+            if let Some(bytes) = self.db.get(keys::object(&id))? {
+                let object = decode_stored(&bytes)?;
+                match object.body() {
+                    Body::Mailbox(_) => remove_mailbox(&mut batch, &object),
+                    Body::Receipt(r) => {
+                        batch.remove(keys::object(&id));
+                        batch.remove(keys::recon(object.created_at(), &id));
+                        batch.remove(keys::receipt(&r.mailbox));
+                    }
+                    _ => {}
+                }
+            }
+            self.db.apply_batch(batch)?;
+        }
+        Ok(expired.len())
+    }
+
+    /// Stores the owner's receipt (flushed).
+    pub fn ingest_own_receipt(&self, receipt: &Verified<Object>) -> Result<Outcome, StoreError> {
+        self.ingest_verified(receipt, Durability::Flush)
+    }
+}
+
+fn remove_mailbox(batch: &mut sled::Batch, mailbox: &Object) {
+    let id = mailbox.id();
+    let Body::Mailbox(m) = mailbox.body() else { return };
+    batch.remove(keys::object(&id));
+    batch.remove(keys::recon(mailbox.created_at(), &id));
+    batch.remove(keys::mail_expiry(m.expires_at, &id));
+    batch.remove(keys::mail_by_sender(&mailbox.author(), &id));
+    batch.remove(keys::mail_by_recipient(&m.to, &id));
+}
+
+fn bincode_entry(entry: &crate::outbox::OutboxEntry) -> Vec<u8> {
+    bincode::serde::encode_to_vec(entry, bincode::config::standard()).expect("encoding cannot fail")
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_protocol::fixtures::{key, live_listing, live_terms, offer, sign_now};
+    use haggle_protocol::{MAILBOX_LIFETIME, Mailbox, Receipt, seal};
+
+    use super::*;
+    use crate::DeliveryState;
+
+    #[test]
+    fn a_receipt_delivers_the_message_and_drops_the_mailbox() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let (seller, buyer) = (key(1), key(2));
+        let listing = sign_now(&seller, Body::Listing(live_listing("Bike")));
+        let _ = store.ingest(listing.bytes(), Durability::Lazy).expect("ingest");
+        let o = sign_now(&buyer, offer(&listing, live_terms(1, 5)));
+        assert!(store.ingest_own(&o).expect("ingest").is_new());
+        let now = Timestamp::now();
+        let sealed = seal(&seller.public(), o.bytes()).expect("sealed");
+        let mailbox = sign_now(
+            &buyer,
+            Body::Mailbox(Mailbox {
+                to: seller.public(),
+                sealed,
+                expires_at: now.saturating_add(MAILBOX_LIFETIME),
+            }),
+        );
+        assert!(store.ingest_own_mailbox(&mailbox, o.id()).expect("ingest").is_new());
+        assert_eq!(store.outbox_entry(&o.id()).expect("read").expect("entry").mailbox, Some(mailbox.id()));
+        assert_eq!(store.mail_for(&seller.public()).expect("read").len(), 1);
+        assert!(store.sync_items(now).expect("items").iter().any(|(_, id)| *id == mailbox.id()));
+
+        let receipt = sign_now(
+            &seller,
+            Body::Receipt(Receipt {
+                mailbox: mailbox.id(),
+                to: buyer.public(),
+                expires_at: now.saturating_add(MAILBOX_LIFETIME),
+            }),
+        );
+        assert!(store.ingest(receipt.bytes(), Durability::Lazy).expect("ingest").is_new());
+        assert_eq!(
+            store.outbox_entry(&o.id()).expect("read").expect("entry").state,
+            DeliveryState::Delivered
+        );
+        assert!(store.mail_for(&seller.public()).expect("read").is_empty());
+        assert!(!store.contains(&mailbox.id()).expect("read"));
+        // The mailbox arriving again after its receipt is not kept.
+        assert!(matches!(
+            store.ingest(mailbox.bytes(), Durability::Lazy).expect("ingest"),
+            Outcome::Stale { .. }
+        ));
+        assert!(store.has_receipt(&mailbox.id()).expect("read"));
+    }
+
+    #[test]
+    fn mailboxes_are_bounded_per_sender() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let now = Timestamp::now();
+        let mut last = None;
+        for i in 0..=MAX_MAIL_PER_SENDER {
+            let sealed = seal(&key(1).public(), &(i as u32).to_be_bytes()).expect("sealed");
+            let m = sign_now(
+                &key(3),
+                Body::Mailbox(Mailbox {
+                    to: key(1).public(),
+                    sealed,
+                    expires_at: now.saturating_add(MAILBOX_LIFETIME),
+                }),
+            );
+            last = Some(store.ingest(m.bytes(), Durability::Lazy).expect("ingest"));
+        }
+        match last.expect("ran") {
+            Outcome::Rejected(r) => {
+                assert!(matches!(r.reason, RejectReason::MailboxFull("sender")) && !r.reason.is_peer_fault())
+            }
+            other => panic!("over quota but {other:?}"),
+        }
+    }
+}
