@@ -65,6 +65,7 @@ pub fn run(command: Command, api: &ApiClient, data_dir: &Path, json_out: bool) -
                     "  disk          {:.1} MiB",
                     st["size_on_disk"].as_f64().unwrap_or(0.0) / 1_048_576.0
                 );
+                sync_lines(n);
             });
         }
         Command::Peers => {
@@ -270,6 +271,27 @@ pub fn run(command: Command, api: &ApiClient, data_dir: &Path, json_out: bool) -
         Command::Node(_) | Command::Id | Command::Completions { .. } => unreachable!("handled in main"),
     }
     Ok(())
+}
+
+/// The sync part of `haggle status`: sessions under way and the last sync with each peer.
+fn sync_lines(network: &Value) {
+    let now = output::now_ms();
+    let syncs = network["syncs"].as_array().cloned().unwrap_or_default();
+    println!(
+        "  sync          {} under way; last with {}",
+        network["syncing"],
+        output::count(&Value::from(syncs.len()), "peer")
+    );
+    for s in syncs.iter().take(5) {
+        println!(
+            "                {} {}: {} received, {} sent, {} reconciliation bytes",
+            output::short_peer(&s["peer"]),
+            output::relative(s["at"].as_u64().unwrap_or(0), now),
+            s["received"],
+            s["sent"],
+            s["reconcile_bytes"]
+        );
+    }
 }
 
 fn api_addr(data_dir: &Path) -> String {

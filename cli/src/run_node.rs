@@ -56,7 +56,10 @@ pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        let node = haggle_node::start(data_dir, config, shutdown.clone()).await?;
+        let mut node = haggle_node::start(data_dir, config, shutdown.clone()).await?;
+        if let Some(events) = node.take_events() {
+            tokio::spawn(show_initial_sync(events, shutdown.clone()));
+        }
         let addrs: Vec<String> = node
             .listen_addrs
             .iter()
@@ -86,6 +89,59 @@ pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
 
 fn libp2p_p2p(peer: haggle_node::wire::PeerId) -> haggle_node::wire::Protocol<'static> {
     haggle_node::wire::Protocol::P2p(peer)
+}
+
+/// Shows the first catch-up sync: a progress bar on a terminal, a log line otherwise.
+async fn show_initial_sync(
+    mut events: tokio::sync::broadcast::Receiver<haggle_node::NodeEvent>,
+    shutdown: CancellationToken,
+) {
+    use haggle_node::NodeEvent;
+    use std::io::IsTerminal;
+    let terminal = std::io::stdout().is_terminal();
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let mut shown = false;
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            event = events.recv() => event,
+        };
+        match event {
+            Ok(NodeEvent::SyncProgress { peer, received, total }) if total > 0 => {
+                shown = true;
+                if !terminal {
+                    if received == 0 {
+                        tracing::info!(%peer, missing = total, "catching up");
+                    }
+                    continue;
+                }
+                let bar = bar.get_or_insert_with(|| {
+                    let bar = indicatif::ProgressBar::new(total);
+                    bar.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "catching up {bar:30} {pos}/{len} listings ({elapsed})",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    bar
+                });
+                bar.set_length(total.max(bar.length().unwrap_or(0)));
+                bar.set_position(received);
+            }
+            Ok(NodeEvent::SyncCompleted { peer, received, .. }) => {
+                if let Some(bar) = bar.take() {
+                    bar.finish_and_clear();
+                }
+                if shown {
+                    tracing::info!(%peer, new = received, "caught up");
+                    return;
+                }
+            }
+            Ok(_) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(_) => return,
+        }
+    }
 }
 
 async fn wait_for_signal() {

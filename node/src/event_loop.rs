@@ -41,6 +41,8 @@ const MAX_OUTBOUND: usize = 64;
 /// Longest wait between periodic delivery attempts of one message (a reconnect always retries
 /// at once).
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// How long shutdown waits for store work under way.
+const BLOCKING_DRAIN: Duration = Duration::from_secs(4);
 /// Capacity of the channel of finished store work.
 const DONE_CAPACITY: usize = 1_024;
 
@@ -104,6 +106,8 @@ pub(crate) struct EventLoop {
     retry_every: Duration,
     sweep_every: Duration,
     sync_every: Duration,
+    /// Store work on the blocking pool, awaited at shutdown.
+    blocking: tokio_util::task::TaskTracker,
     /// Sessions this node runs as initiator, by peer.
     syncs: HashMap<PeerId, SyncState>,
     sync_requests: HashMap<OutboundRequestId, PeerId>,
@@ -147,6 +151,7 @@ impl EventLoop {
             retry_every,
             sweep_every,
             sync_every,
+            blocking: tokio_util::task::TaskTracker::new(),
             syncs: HashMap::new(),
             sync_requests: HashMap::new(),
             sync_inbound: HashMap::new(),
@@ -176,6 +181,13 @@ impl EventLoop {
                 _ = periodic_sync.tick() => self.sync_random_peer(),
             }
         }
+        // Blocking work still under way holds the store: let it finish (it is short) so the
+        // database is closed when the node says it has stopped.
+        self.done_rx.close();
+        self.blocking.close();
+        if tokio::time::timeout(BLOCKING_DRAIN, self.blocking.wait()).await.is_err() {
+            tracing::warn!("store work still running at shutdown");
+        }
         tracing::info!("event loop stopped");
     }
 
@@ -187,7 +199,7 @@ impl EventLoop {
     fn spawn_blocking(&self, work: impl FnOnce(&Service) -> Option<Done> + Send + 'static) {
         let service = self.service.clone();
         let tx = self.done_tx.clone();
-        tokio::task::spawn_blocking(move || {
+        self.blocking.spawn_blocking(move || {
             if let Some(done) = work(&service) {
                 let _ = tx.blocking_send(done);
             }
@@ -272,13 +284,17 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync_event(e),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(_) | BehaviourEvent::Limits(_)) => {}
             SwarmEvent::NewListenAddr { address, .. } => tracing::info!(%address, "listening"),
-            SwarmEvent::ConnectionEstablished { peer_id, num_established, .. }
+            SwarmEvent::ConnectionEstablished { peer_id, num_established, endpoint, .. }
                 if num_established.get() == 1 =>
             {
                 tracing::debug!(peer = %peer_id, "connected");
                 self.emit(NodeEvent::PeerConnected { peer: peer_id.to_string() });
                 self.retry_outbox(Some(peer_id));
-                self.start_sync(peer_id);
+                // One session per new connection covers both directions (it fetches and pushes),
+                // so only the side that dialed starts it.
+                if endpoint.is_dialer() {
+                    self.start_sync(peer_id);
+                }
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 tracing::debug!(peer = %peer_id, "disconnected");

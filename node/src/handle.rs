@@ -67,6 +67,12 @@ pub enum NodeEvent {
         peer: String,
         rejected: u32,
     },
+    /// A catch-up sync is fetching `total` objects from a peer; `received` so far were new.
+    SyncProgress {
+        peer: String,
+        received: u64,
+        total: u64,
+    },
     /// A catch-up sync with a peer finished.
     SyncCompleted {
         peer: String,

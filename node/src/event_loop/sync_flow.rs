@@ -29,6 +29,8 @@ pub(super) struct SyncState {
     /// Fetch, push and load steps still under way after reconciliation.
     outstanding: usize,
     reconciled: bool,
+    /// Objects the reconciliation said we lack.
+    needed: u64,
     received: u64,
     sent: u64,
     started: Instant,
@@ -55,6 +57,7 @@ impl EventLoop {
                 session: None,
                 outstanding: 0,
                 reconciled: false,
+                needed: 0,
                 received: 0,
                 sent: 0,
                 started: Instant::now(),
@@ -131,9 +134,13 @@ impl EventLoop {
                 if new > 0 {
                     self.check_mail();
                 }
-                if let Some(state) = self.syncs.get_mut(&peer) {
+                let progress = self.syncs.get_mut(&peer).map(|state| {
                     state.received += new;
                     state.outstanding = state.outstanding.saturating_sub(1);
+                    (state.received, state.needed)
+                });
+                if let Some((received, total)) = progress {
+                    self.emit(NodeEvent::SyncProgress { peer: peer.to_string(), received, total });
                 }
                 self.maybe_finish(peer);
             }
@@ -175,10 +182,16 @@ impl EventLoop {
             Ok(None) => {
                 state.reconciled = true;
                 let need: Vec<[u8; 32]> = session.need.iter().map(|id| *id.as_bytes()).collect();
+                state.needed = need.len() as u64;
+                let announce = !need.is_empty();
                 let have = session.have.clone();
                 state.session = Some(session);
                 let fetches: Vec<Vec<[u8; 32]>> = need.chunks(FETCH_BATCH).map(<[_]>::to_vec).collect();
                 state.outstanding += fetches.len() + usize::from(!have.is_empty());
+                if announce {
+                    let total = need.len() as u64;
+                    self.emit(NodeEvent::SyncProgress { peer: peer.to_string(), received: 0, total });
+                }
                 for ids in fetches {
                     self.send_sync(peer, SyncRequest::Fetch { ids });
                 }
