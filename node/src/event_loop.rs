@@ -214,6 +214,11 @@ impl EventLoop {
                     self.retry_outbox(Some(peer));
                 }
             }
+            Command::Dial { addr } => {
+                if let Err(e) = self.swarm.dial(addr) {
+                    tracing::warn!(error = %e, "dial failed");
+                }
+            }
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
             }

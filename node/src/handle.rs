@@ -20,6 +20,10 @@ pub(crate) enum Command {
     Deliver {
         to: PublicKey,
     },
+    /// Connect to a peer at this address (with /p2p/).
+    Dial {
+        addr: libp2p::Multiaddr,
+    },
     Status {
         reply: oneshot::Sender<NetworkStatus>,
     },
@@ -143,6 +147,11 @@ impl NodeHandle {
 
     pub async fn deliver(&self, to: PublicKey) -> Result<(), NodeGone> {
         self.send(Command::Deliver { to }).await
+    }
+
+    /// Connects to a peer (a multiaddr ending in /p2p/<PeerId>).
+    pub async fn dial(&self, addr: libp2p::Multiaddr) -> Result<(), NodeGone> {
+        self.send(Command::Dial { addr }).await
     }
 
     pub async fn status(&self) -> Result<NetworkStatus, NodeGone> {

@@ -1,0 +1,414 @@
+//! `haggle-sim`: starts N real haggle nodes in this process on 127.0.0.1 (TCP, temporary data
+//! dirs, no mDNS) in a chosen topology, publishes listings from random nodes, and measures
+//! delivery, propagation latency, convergence, bytes, CPU and memory. Deterministic given
+//! `--seed`, apart from timings.
+//!
+//! ```text
+//! cargo run --release -p haggle-sim -- --nodes 50 --degree 4 --listings 200 --rate 20
+//! cargo run --release -p haggle-sim -- --scenario churn --nodes 30
+//! cargo run --release -p haggle-sim -- --scenario memory --listings 100000
+//! ```
+
+mod net;
+mod procfs;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, ValueEnum};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use haggle_node::{ListingDraft, NodeEvent};
+use haggle_protocol::ObjectId;
+
+use crate::net::{Rng, SimNode, edges, wait_for_mesh};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Listings at a steady rate.
+    Steady,
+    /// All listings at once.
+    Burst,
+    /// Steady, with 10% of nodes stopped for the middle third and restarted (sync repairs them).
+    Churn,
+    /// Two halves publish apart, then one link joins them.
+    Partition,
+    /// One `haggle node` process with many listings: resident memory and start-up time.
+    Memory,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "Multi-node simulation of haggle on 127.0.0.1")]
+struct Args {
+    #[arg(long, value_enum, default_value = "steady")]
+    scenario: Scenario,
+    #[arg(long, default_value_t = 50)]
+    nodes: usize,
+    /// Average connections per node in a random connected topology.
+    #[arg(long, default_value_t = 4)]
+    degree: usize,
+    /// A line instead (each node dials only the previous one): the worst case.
+    #[arg(long)]
+    line: bool,
+    #[arg(long, default_value_t = 200)]
+    listings: usize,
+    /// Listings per second (steady and churn).
+    #[arg(long, default_value_t = 20.0)]
+    rate: f64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// gossipsub heartbeat in milliseconds.
+    #[arg(long, default_value_t = 700)]
+    heartbeat_ms: u64,
+    /// Longest wait for every node to hold every listing after the last publish.
+    #[arg(long, default_value_t = 60)]
+    settle_secs: u64,
+    /// The `haggle` binary for the memory scenario (default: next to this one).
+    #[arg(long)]
+    haggle: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// A gossip arrival: which node stored which listing when.
+type Arrival = (usize, ObjectId, Instant);
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let report = match args.scenario {
+        Scenario::Memory => memory(&args)?,
+        _ => runtime.block_on(network(&args))?,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+fn print_table(report: &Value) {
+    println!("haggle-sim {}", report["scenario"].as_str().unwrap_or_default());
+    if let Some(map) = report.as_object() {
+        for (k, v) in map {
+            if k != "scenario" {
+                println!("  {k:<28} {v}");
+            }
+        }
+    }
+}
+
+fn forward_events(
+    index: usize,
+    mut events: tokio::sync::broadcast::Receiver<NodeEvent>,
+    tx: mpsc::UnboundedSender<Arrival>,
+) {
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(NodeEvent::ListingStored { id }) => {
+                    if let Ok(id) = id.parse::<ObjectId>() {
+                        let _ = tx.send((index, id, Instant::now()));
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+fn draft(i: usize, rng: &mut Rng) -> ListingDraft {
+    const NOUNS: [&str; 8] = ["bike", "lamp", "sofa", "guitar", "drill", "tent", "camera", "desk"];
+    ListingDraft {
+        kind: "sell".into(),
+        title: format!("{} number {i}", NOUNS[rng.below(NOUNS.len())]),
+        description: "Simulated listing: good condition, collect in person.".into(),
+        category: "sim/goods".into(),
+        price: Some(format!("{}", 5 + rng.below(500))),
+        currency: Some("EUR".into()),
+        ..ListingDraft::default()
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1_000.0
+}
+
+async fn network(args: &Args) -> Result<Value> {
+    if args.nodes < 2 {
+        bail!("--nodes must be at least 2");
+    }
+    let mut rng = Rng::new(args.seed);
+    let partition = args.scenario == Scenario::Partition;
+    // In a partition the two halves get their own topologies and no link between them.
+    let half = args.nodes / 2;
+    let links: Vec<(usize, usize)> = if partition {
+        let mut e = edges(half, args.degree, args.line, &mut rng);
+        e.extend(
+            edges(args.nodes - half, args.degree, args.line, &mut rng)
+                .into_iter()
+                .map(|(a, b)| (a + half, b + half)),
+        );
+        e
+    } else {
+        edges(args.nodes, args.degree, args.line, &mut rng)
+    };
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<Arrival>();
+    let cpu0 = procfs::cpu_seconds().unwrap_or(0.0);
+    let started = Instant::now();
+    let mut nodes: Vec<SimNode> = Vec::with_capacity(args.nodes);
+    for i in 0..args.nodes {
+        let bootstrap: Vec<String> =
+            links.iter().filter(|(_, b)| *b == i).map(|(a, _)| nodes[*a].addr()).collect();
+        let (node, events) = SimNode::start(i, tempfile::tempdir()?, bootstrap, args.heartbeat_ms).await?;
+        forward_events(i, events, tx.clone());
+        nodes.push(node);
+    }
+    let mesh = wait_for_mesh(&nodes, Duration::from_secs(120)).await?;
+    let startup = started.elapsed();
+    let tx_bytes0 = procfs::loopback_tx_bytes().unwrap_or(0);
+
+    // Publish.
+    let interval = match args.scenario {
+        Scenario::Burst | Scenario::Partition => Duration::ZERO,
+        _ => Duration::from_secs_f64(1.0 / args.rate.max(0.001)),
+    };
+    let churned: Vec<usize> = if args.scenario == Scenario::Churn {
+        let count = (args.nodes / 10).max(1);
+        let mut picked = Vec::new();
+        while picked.len() < count {
+            let i = 1 + rng.below(args.nodes - 1);
+            if !picked.contains(&i) {
+                picked.push(i);
+            }
+        }
+        picked
+    } else {
+        Vec::new()
+    };
+    let mut published: HashMap<ObjectId, Instant> = HashMap::new();
+    let mut publisher: HashMap<ObjectId, usize> = HashMap::new();
+    let mut order: Vec<ObjectId> = Vec::new();
+    let publish_start = Instant::now();
+    for i in 0..args.listings {
+        if args.scenario == Scenario::Churn && i == args.listings / 3 {
+            for &c in &churned {
+                nodes[c].stop().await;
+            }
+        }
+        if args.scenario == Scenario::Churn && i == 2 * args.listings / 3 {
+            for &c in &churned {
+                let live: Vec<String> =
+                    nodes.iter().filter(|n| n.node.is_some()).take(2).map(SimNode::addr).collect();
+                let events = nodes[c].restart(live, args.heartbeat_ms).await?;
+                forward_events(c, events, tx.clone());
+            }
+        }
+        let mut who = rng.below(args.nodes);
+        while nodes[who].node.is_none() || (partition && (who < half) != (i % 2 == 0)) {
+            who = rng.below(args.nodes);
+        }
+        let draft = draft(i, &mut rng);
+        let service = nodes[who].node().service.clone();
+        let effect = tokio::task::spawn_blocking(move || service.publish(draft)).await??;
+        let id = effect.object.id();
+        published.insert(id, Instant::now());
+        publisher.insert(id, who);
+        order.push(id);
+        for bytes in effect.publish {
+            nodes[who].node().handle.publish(bytes).await?;
+        }
+        let next = publish_start + interval * (i as u32 + 1);
+        tokio::time::sleep_until(next.into()).await;
+    }
+    let last_publish = Instant::now();
+    if partition {
+        // Heal: one node of the second half dials one of the first.
+        let addr = nodes[0].addr().parse().context("address")?;
+        nodes[half].node().handle.dial(addr).await?;
+    }
+
+    // Wait for every node to hold every listing (gossip, or sync for those that missed it).
+    let settle_limit = Duration::from_secs(args.settle_secs);
+    let mut complete = false;
+    while last_publish.elapsed() < settle_limit {
+        let mut all = true;
+        'check: for n in &nodes {
+            let store = n.node().service.store();
+            for id in &order {
+                if !store.contains(id).unwrap_or(false) {
+                    all = false;
+                    break 'check;
+                }
+            }
+        }
+        if all {
+            complete = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let convergence = last_publish.elapsed();
+
+    // Tally.
+    let mut held = 0usize;
+    for n in &nodes {
+        let store = n.node().service.store();
+        held += order.iter().filter(|id| store.contains(id).unwrap_or(false)).count();
+    }
+    let pairs = args.listings * args.nodes;
+    let mut first_seen: HashMap<(usize, ObjectId), Instant> = HashMap::new();
+    while let Ok((node, id, at)) = rx.try_recv() {
+        first_seen.entry((node, id)).or_insert(at);
+    }
+    let mut latencies: Vec<Duration> = Vec::new();
+    let mut full_spread: Vec<Duration> = Vec::new();
+    for id in &order {
+        let t0 = published[id];
+        let mut worst = Duration::ZERO;
+        let mut everywhere = true;
+        for n in (0..args.nodes).filter(|n| *n != publisher[id]) {
+            match first_seen.get(&(n, *id)) {
+                Some(at) => {
+                    let d = at.saturating_duration_since(t0);
+                    latencies.push(d);
+                    worst = worst.max(d);
+                }
+                // Not by gossip: it came by sync (after a restart or a partition), or not at all.
+                None => everywhere = false,
+            }
+        }
+        if everywhere {
+            full_spread.push(worst);
+        }
+    }
+    latencies.sort();
+    full_spread.sort();
+    let via_gossip = latencies.len();
+    let tx_bytes = procfs::loopback_tx_bytes().unwrap_or(0).saturating_sub(tx_bytes0);
+    let cpu = procfs::cpu_seconds().unwrap_or(0.0) - cpu0;
+    let report = json!({
+        "scenario": format!("{:?}", args.scenario).to_lowercase(),
+        "nodes": args.nodes,
+        "topology": if args.line { "line".to_owned() } else { format!("random, degree {}", args.degree) },
+        "edges": links.len(),
+        "listings": args.listings,
+        "rate_per_s": if interval.is_zero() { Value::Null } else { json!(args.rate) },
+        "seed": args.seed,
+        "churned_nodes": churned.len(),
+        "startup_to_mesh_s": round(startup.as_secs_f64()),
+        "mesh_wait_s": round(mesh.as_secs_f64()),
+        "delivered_ratio": round(held as f64 / pairs as f64),
+        "complete": complete,
+        "lost_pairs": pairs - held,
+        "convergence_after_last_publish_s": round(convergence.as_secs_f64()),
+        "arrivals_by_gossip": via_gossip,
+        "arrivals_by_sync_or_missing": pairs - args.listings - via_gossip.min(pairs - args.listings),
+        "latency_ms_p50": round(percentile(&latencies, 0.50)),
+        "latency_ms_p95": round(percentile(&latencies, 0.95)),
+        "latency_ms_p99": round(percentile(&latencies, 0.99)),
+        "latency_ms_max": round(latencies.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1_000.0)),
+        "everywhere_by_gossip_ms_p99": round(percentile(&full_spread, 0.99)),
+        "loopback_bytes_per_node_per_listing": if args.listings > 0 { json!(tx_bytes / (args.nodes * args.listings) as u64) } else { Value::Null },
+        "cpu_s": round(cpu),
+        "peak_rss_mib": procfs::status_kib("self", "VmHWM").map(|b| b / 1_048_576),
+    });
+    for n in &mut nodes {
+        n.stop().await;
+    }
+    Ok(report)
+}
+
+fn round(x: f64) -> Value {
+    if x.is_finite() { json!((x * 1000.0).round() / 1000.0) } else { Value::Null }
+}
+
+/// One real `haggle node` process over a store of `--listings` listings: start-up time to a
+/// serving API, and resident memory after searches.
+fn memory(args: &Args) -> Result<Value> {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    use haggle_protocol::fixtures::{key, live_listing, sign_now};
+    use haggle_protocol::{Body, Listing};
+
+    let haggle = match &args.haggle {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("haggle"),
+    };
+    anyhow::ensure!(
+        haggle.exists(),
+        "no haggle binary at {} (build it: cargo build --release -p haggle-cli)",
+        haggle.display()
+    );
+    let dir = tempfile::tempdir()?;
+    let mut rng = Rng::new(args.seed);
+    {
+        let store = haggle_storage::Store::open(dir.path())?;
+        let mut batch = Vec::with_capacity(5_000);
+        for i in 0..args.listings {
+            let mut l = Listing {
+                title: format!("{} {} number {i}", ["Blue", "Old", "New", "Small"][rng.below(4)], ["bike", "lamp", "sofa", "desk"][rng.below(4)]),
+                description: "Simulated listing with a description of a typical length: good condition, collect in person or shipped at cost.".into(),
+                ..live_listing("x")
+            };
+            l.nonce[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            batch.push(sign_now(&key((i % 200) as u8 + 1), Body::Listing(l)).bytes().to_vec());
+            if batch.len() == 5_000 {
+                store.ingest_batch(&batch, haggle_storage::Durability::Lazy)?;
+                batch.clear();
+            }
+        }
+        store.ingest_batch(&batch, haggle_storage::Durability::Lazy)?;
+        store.flush()?;
+    }
+    let started = Instant::now();
+    let mut child = Command::new(&haggle)
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args([
+            "--json",
+            "-q",
+            "node",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--no-mdns",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting haggle node")?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+    let startup = started.elapsed();
+    let pid = child.id().to_string();
+    let api = haggle_node::client::ApiClient::for_data_dir(dir.path())?;
+    let status = api.get("/v1/status")?;
+    for q in ["bike", "blue lamp", "sofa", "desk number", "old"] {
+        api.get(&format!("/v1/search?q={}", q.replace(' ', "%20")))?;
+    }
+    let rss = procfs::status_kib(&pid, "VmRSS");
+    let peak = procfs::status_kib(&pid, "VmHWM");
+    let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    let _ = child.wait();
+    Ok(json!({
+        "scenario": "memory",
+        "listings": args.listings,
+        "listings_active": status["store"]["active_listings"],
+        "startup_to_api_s": round(startup.as_secs_f64()),
+        "rss_mib": rss.map(|b| b / 1_048_576),
+        "peak_rss_mib": peak.map(|b| b / 1_048_576),
+        "database_mib": status["store"]["size_on_disk"].as_u64().map(|b| b / 1_048_576),
+    }))
+}

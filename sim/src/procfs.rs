@@ -1,0 +1,44 @@
+//! Readings of this process and the loopback interface from /proc (Linux).
+
+/// Bytes sent on the loopback interface so far (all processes; the simulation is the only
+/// talker on a quiet machine).
+pub fn loopback_tx_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/dev").ok()?;
+    let line = text.lines().find(|l| l.trim_start().starts_with("lo:"))?;
+    let fields: Vec<&str> = line.split(':').nth(1)?.split_whitespace().collect();
+    fields.get(8)?.parse().ok()
+}
+
+/// User + system CPU seconds used by this process.
+pub fn cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = text.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 here. USER_HZ is 100.
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// A `VmXXX` line of /proc/PID/status, in bytes.
+pub fn status_kib(pid: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = text.lines().find(|l| l.starts_with(field))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readings_exist_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(cpu_seconds().is_some());
+            assert!(status_kib("self", "VmRSS").is_some_and(|b| b > 0));
+            assert!(loopback_tx_bytes().is_some());
+        }
+    }
+}
