@@ -2,7 +2,7 @@
 //!
 //! `cargo bench -p haggle-protocol --bench objects`
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use haggle_protocol::fixtures::{T0, accept, counter, key, listing, offer, sign, terms};
 use haggle_protocol::{Body, Envelope, Object};
 
@@ -47,5 +47,32 @@ fn bench(c: &mut Criterion) {
     });
 }
 
+/// Verification throughput on one and on all cores (the ceiling for ingest).
+fn verify_rate_report() {
+    let obj = sign(&key(1), Body::Listing(listing("Road bike, steel frame, 56 cm")));
+    let bytes = obj.bytes().to_vec();
+    let per_thread = 20_000;
+    for threads in [1, std::thread::available_parallelism().map_or(2, |n| n.get())] {
+        let start = std::time::Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                let bytes = &bytes;
+                s.spawn(move || {
+                    for _ in 0..per_thread {
+                        Object::decode_verify(bytes, T0).expect("valid");
+                    }
+                });
+            }
+        });
+        let rate = (threads * per_thread) as f64 / start.elapsed().as_secs_f64();
+        println!("decode_verify on {threads} thread(s): {rate:.0} objects/s");
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    verify_rate_report();
+}

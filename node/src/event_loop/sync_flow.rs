@@ -40,9 +40,9 @@ pub(super) struct SyncState {
 #[derive(Debug)]
 pub(crate) enum SyncDone {
     Step { peer: PeerId, session: Box<Session>, next: Result<Option<Vec<u8>>, String> },
-    Fetched { peer: PeerId, new: u64, invalid: u32 },
+    Fetched { peer: PeerId, new: u64, invalid: u32, regossip: Vec<Vec<u8>> },
     PushLoaded { peer: PeerId, batches: Vec<Vec<Vec<u8>>> },
-    Serve { token: u64, peer: PeerId, response: SyncResponse, invalid: u32, new: u64 },
+    Serve { token: u64, peer: PeerId, response: SyncResponse, invalid: u32, new: u64, regossip: Vec<Vec<u8>> },
 }
 
 impl EventLoop {
@@ -127,7 +127,10 @@ impl EventLoop {
     pub(super) fn on_sync_done(&mut self, done: SyncDone) {
         match done {
             SyncDone::Step { peer, session, next } => self.on_sync_step(peer, session, next),
-            SyncDone::Fetched { peer, new, invalid } => {
+            SyncDone::Fetched { peer, new, invalid, regossip } => {
+                for bytes in regossip {
+                    self.publish(bytes);
+                }
                 if invalid > 0 {
                     self.penalise(peer);
                 }
@@ -155,7 +158,10 @@ impl EventLoop {
                 }
                 self.maybe_finish(peer);
             }
-            SyncDone::Serve { token, peer, response, invalid, new } => {
+            SyncDone::Serve { token, peer, response, invalid, new, regossip } => {
+                for bytes in regossip {
+                    self.publish(bytes);
+                }
                 self.in_flight = self.in_flight.saturating_sub(1);
                 if new > 0 {
                     // Pushed objects may include mail for this node.
@@ -252,8 +258,8 @@ impl EventLoop {
             }
             SyncResponse::Objects { objects } => {
                 self.spawn_blocking(move |service| {
-                    let (new, invalid) = ingest_public(service, &objects);
-                    Some(Done::Sync(SyncDone::Fetched { peer, new, invalid }))
+                    let Ingested { new, invalid, regossip } = ingest_public(service, &objects);
+                    Some(Done::Sync(SyncDone::Fetched { peer, new, invalid, regossip }))
                 });
             }
             SyncResponse::Stored { new } => {
@@ -302,6 +308,7 @@ impl EventLoop {
         self.spawn_blocking(move |service| {
             let store = service.store();
             let mut new_objects = 0;
+            let mut regossip = Vec::new();
             let (response, invalid) = match request {
                 SyncRequest::Reconcile { message } => {
                     let answer = store
@@ -326,12 +333,13 @@ impl EventLoop {
                     }
                 }
                 SyncRequest::Push { objects } => {
-                    let (new, invalid) = ingest_public(service, &objects);
+                    let Ingested { new, invalid, regossip: fresh } = ingest_public(service, &objects);
                     new_objects = new;
+                    regossip = fresh;
                     (SyncResponse::Stored { new: u32::try_from(new).unwrap_or(u32::MAX) }, invalid)
                 }
             };
-            Some(Done::Sync(SyncDone::Serve { token, peer, response, invalid, new: new_objects }))
+            Some(Done::Sync(SyncDone::Serve { token, peer, response, invalid, new: new_objects, regossip }))
         });
     }
 
@@ -344,7 +352,22 @@ impl EventLoop {
 
 /// Verifies and stores objects received by sync exactly as gossip does; returns how many were
 /// new and how many were invalid (the sender's fault).
-fn ingest_public(service: &Service, objects: &[Vec<u8>]) -> (u64, u32) {
+/// What storing a batch of synced objects gave.
+struct Ingested {
+    new: u64,
+    invalid: u32,
+    /// Recent objects that were new here: peers near this node probably missed them too (a
+    /// healed partition, a restarted node), so they are gossiped on. Old ones are not: a new
+    /// node catching up on the whole market must not re-announce it.
+    regossip: Vec<Vec<u8>>,
+}
+
+/// Objects created within this long before now are passed on by gossip when they arrive by sync.
+const REGOSSIP_WINDOW: std::time::Duration = std::time::Duration::from_secs(3_600);
+/// At most this many objects of one sync batch are passed on by gossip.
+const REGOSSIP_LIMIT: usize = 256;
+
+fn ingest_public(service: &Service, objects: &[Vec<u8>]) -> Ingested {
     // Only public objects travel by sync; the batch ingest verifies signatures and limits.
     let mut public = Vec::with_capacity(objects.len());
     let mut invalid = 0u32;
@@ -355,11 +378,19 @@ fn ingest_public(service: &Service, objects: &[Vec<u8>]) -> (u64, u32) {
         }
     }
     let mut new = 0;
+    let mut regossip = Vec::new();
+    let recent = Timestamp::now().saturating_sub(REGOSSIP_WINDOW);
     match service.store().ingest_batch(&public, Durability::Lazy) {
         Ok(outcomes) => {
-            for outcome in outcomes {
+            for (outcome, bytes) in outcomes.into_iter().zip(&public) {
                 match outcome {
-                    Outcome::New { .. } => new += 1,
+                    Outcome::New { .. } => {
+                        new += 1;
+                        let fresh = Object::decode_unverified(bytes).is_ok_and(|o| o.created_at() >= recent);
+                        if fresh && regossip.len() < REGOSSIP_LIMIT {
+                            regossip.push(bytes.to_vec());
+                        }
+                    }
                     Outcome::Rejected(r) if r.reason.is_peer_fault() => invalid += 1,
                     _ => {}
                 }
@@ -367,5 +398,5 @@ fn ingest_public(service: &Service, objects: &[Vec<u8>]) -> (u64, u32) {
         }
         Err(e) => tracing::warn!(error = %e, "cannot store synced objects"),
     }
-    (new, invalid)
+    Ingested { new, invalid, regossip }
 }
