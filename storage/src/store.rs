@@ -139,25 +139,33 @@ impl Store {
             pending: Mutex::new(PendingIndex::default()),
             path: dir.to_owned(),
         };
-        let was_clean = store.take_clean_mark().map_err(OpenError::CatchUp)?;
+        let mark = store.take_clean_mark().map_err(OpenError::CatchUp)?;
         if fresh {
             store.rebuild_index().map_err(OpenError::CatchUp)?;
         } else {
-            store.find_unindexed().map_err(OpenError::CatchUp)?;
+            let watermark = store.index.watermark().map_err(|e| OpenError::CatchUp(e.into()))?;
+            match mark {
+                // A clean shutdown left the index caught up to the last change: nothing to scan.
+                Some(Some(last)) if watermark >= last => {
+                    store.pending.lock().unwrap_or_else(|p| p.into_inner()).last_seq = last;
+                }
+                _ => store.find_unindexed().map_err(OpenError::CatchUp)?,
+            }
             store.catch_up_index().map_err(OpenError::CatchUp)?;
-            if !was_clean {
+            if mark.is_none() {
                 store.repair_index_after_crash().map_err(OpenError::CatchUp)?;
             }
         }
         Ok(store)
     }
 
-    /// Reads and clears the mark a clean shutdown leaves; the cleared mark is on disk before any
-    /// new write, so a crash from here on is noticed at the next open.
-    fn take_clean_mark(&self) -> Result<bool, StoreError> {
-        let clean = self.db.remove(keys::CLEAN_KEY)?.is_some();
+    /// Reads and clears the mark a clean shutdown leaves (`None` after a crash; inside, the last
+    /// change's sequence number if the index had caught up with it). The cleared mark is on disk
+    /// before any new write, so a crash from here on is noticed at the next open.
+    fn take_clean_mark(&self) -> Result<Option<Option<u64>>, StoreError> {
+        let mark = self.db.remove(keys::CLEAN_KEY)?;
         self.db.flush()?;
-        Ok(clean)
+        Ok(mark.map(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
     }
 
     /// After a crash the index may hold a listing the database lost (index commits do not wait
@@ -469,8 +477,14 @@ impl Store {
 impl Drop for Store {
     /// A clean shutdown: everything on disk, and a mark that says so.
     fn drop(&mut self) {
+        // With the index caught up, the mark records the last change so the next open can skip
+        // scanning every listing for changes the index missed.
+        let mark = match self.catch_up_index() {
+            Ok(()) => self.pending.lock().unwrap_or_else(|p| p.into_inner()).last_seq.to_be_bytes().to_vec(),
+            Err(_) => Vec::new(),
+        };
         let result =
-            self.db.flush().and_then(|_| self.db.insert(keys::CLEAN_KEY, &[1])).and_then(|_| self.db.flush());
+            self.db.flush().and_then(|_| self.db.insert(keys::CLEAN_KEY, mark)).and_then(|_| self.db.flush());
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not flush the store on shutdown");
         }
