@@ -265,7 +265,8 @@ async fn apply(state: &AppState, effect: Effect) -> Result<Json<Value>, ApiError
         state.handle.emit(NodeEvent::ListingPublished { id: effect.object.id().to_hex() });
     }
     if let Some(deal) = effect.deal {
-        state.handle.emit(NodeEvent::DealMade { id: deal.to_hex(), thread: String::new() });
+        let thread = effect.object.body().reply().map_or(effect.object.id(), |r| r.thread);
+        state.handle.emit(NodeEvent::DealMade { id: deal.to_hex(), thread: thread.to_hex() });
     }
     let object = effect.object.into_inner();
     let deal = effect.deal.map(|d| d.to_hex());
