@@ -11,8 +11,8 @@ use serde::Deserialize;
 
 use haggle_protocol::{
     Accept, AmountError, Body, Counter, Currency, Deal, Decline, Envelope, IdPrefix, Listing, ListingKind,
-    ListingStatus, Location, Object, ObjectId, ObjectKind, Offer, Period, Price, PublicKey, Reply, SecretKey,
-    SignError, Terms, ThreadState, Timestamp, Verified, Withdraw, new_nonce,
+    ListingStatus, Location, Object, ObjectId, Offer, Period, Price, PublicKey, Reply, SecretKey, SignError,
+    Terms, Timestamp, Verified, Withdraw, new_nonce,
 };
 use haggle_storage::{Lookup, Outcome, RejectReason, Store, StoreError, ThreadRecord};
 
@@ -451,11 +451,6 @@ impl Service {
         self.ingest_own(&object)?;
         Ok(Some(object))
     }
-
-    /// Whether a thread's latest move is waiting on the owner.
-    pub fn awaits_me(&self, thread: &ThreadRecord) -> bool {
-        !thread.view.state.is_final() && thread.view.proposer != self.me()
-    }
 }
 
 fn next_revision(current: &Object) -> Result<u32, ServiceError> {
@@ -528,16 +523,6 @@ fn terms(
         Terms { quantity, price: Price::new(amount, currency), expires_at: now.saturating_add(lifetime) },
         draft.message,
     ))
-}
-
-/// Thread state names the API and CLI show.
-pub fn state_name(state: ThreadState) -> &'static str {
-    state.as_str()
-}
-
-/// Whether `kind` is a negotiation message kind.
-pub fn is_negotiation(kind: ObjectKind) -> bool {
-    !kind.is_public()
 }
 
 /// What opening mail produced: events to announce and objects to gossip (receipts, and a
