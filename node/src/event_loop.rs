@@ -441,6 +441,13 @@ impl EventLoop {
         }
     }
 
+    /// Counts an inbound request in flight and returns the token its answer comes back under.
+    fn admit(&mut self) -> u64 {
+        self.in_flight += 1;
+        self.next_token += 1;
+        self.next_token
+    }
+
     fn penalise(&mut self, peer: PeerId) {
         let count = self.rejects.entry(peer).or_insert(0);
         *count += 1;
@@ -508,9 +515,7 @@ impl EventLoop {
             let _ = self.swarm.behaviour_mut().negotiate.send_response(channel, busy);
             return;
         }
-        self.in_flight += 1;
-        let token = self.next_token;
-        self.next_token += 1;
+        let token = self.admit();
         self.inbound.insert(token, channel);
         self.spawn_blocking(move |service| {
             let (response, events, publish) = receive_negotiation(service, peer, &request.object);

@@ -73,6 +73,9 @@ struct Args {
     json: bool,
 }
 
+/// Arrivals buffered between the nodes' event streams and the collector.
+const ARRIVAL_CAPACITY: usize = 4_096;
+
 /// A gossip arrival: which node stored which listing when.
 type Arrival = (usize, ObjectId, Instant);
 
@@ -105,14 +108,14 @@ fn print_table(report: &Value) {
 fn forward_events(
     index: usize,
     mut events: tokio::sync::broadcast::Receiver<NodeEvent>,
-    tx: mpsc::UnboundedSender<Arrival>,
+    tx: mpsc::Sender<Arrival>,
 ) {
     tokio::spawn(async move {
         loop {
             match events.recv().await {
                 Ok(NodeEvent::ListingStored { id }) => {
                     if let Ok(id) = id.parse::<ObjectId>() {
-                        let _ = tx.send((index, id, Instant::now()));
+                        let _ = tx.send((index, id, Instant::now())).await;
                     }
                 }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
@@ -162,7 +165,15 @@ async fn network(args: &Args) -> Result<Value> {
         edges(args.nodes, args.degree, args.line, &mut rng)
     };
 
-    let (tx, mut rx) = mpsc::unbounded_channel::<Arrival>();
+    // Arrivals are collected as they happen, so the channel stays small.
+    let (tx, mut rx) = mpsc::channel::<Arrival>(ARRIVAL_CAPACITY);
+    let collector = tokio::spawn(async move {
+        let mut first_seen: HashMap<(usize, ObjectId), Instant> = HashMap::new();
+        while let Some((node, id, at)) = rx.recv().await {
+            first_seen.entry((node, id)).or_insert(at);
+        }
+        first_seen
+    });
     let cpu0 = procfs::cpu_seconds().unwrap_or(0.0);
     let started = Instant::now();
     let mut nodes: Vec<SimNode> = Vec::with_capacity(args.nodes);
@@ -266,10 +277,14 @@ async fn network(args: &Args) -> Result<Value> {
         held += order.iter().filter(|id| store.contains(id).unwrap_or(false)).count();
     }
     let pairs = args.listings * args.nodes;
-    let mut first_seen: HashMap<(usize, ObjectId), Instant> = HashMap::new();
-    while let Ok((node, id, at)) = rx.try_recv() {
-        first_seen.entry((node, id)).or_insert(at);
+    // Stopping the nodes ends their event streams, which ends the collector.
+    drop(tx);
+    for n in &mut nodes {
+        n.stop().await;
     }
+    let first_seen = tokio::time::timeout(Duration::from_secs(30), collector)
+        .await
+        .context("the arrival collector did not finish after the nodes stopped")??;
     let mut latencies: Vec<Duration> = Vec::new();
     let mut full_spread: Vec<Duration> = Vec::new();
     for id in &order {
@@ -322,9 +337,6 @@ async fn network(args: &Args) -> Result<Value> {
         "cpu_s": round(cpu),
         "peak_rss_mib": procfs::status_kib("self", "VmHWM").map(|b| b / 1_048_576),
     });
-    for n in &mut nodes {
-        n.stop().await;
-    }
     Ok(report)
 }
 

@@ -152,6 +152,21 @@ fn queries() -> Vec<(&'static str, SearchQuery)> {
     ]
 }
 
+/// Runs `ingest` on `iters` fresh stores and returns the time spent in it plus the index
+/// catch-up that makes the listings searchable.
+fn timed_on_fresh_stores(iters: u64, ingest: impl Fn(&Store)) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let start = Instant::now();
+        ingest(&store);
+        store.catch_up_index().expect("index");
+        total += start.elapsed();
+    }
+    total
+}
+
 fn bench_ingest(c: &mut Criterion) {
     let batch = market(10_000, 1);
     let mut g = c.benchmark_group("ingest");
@@ -159,34 +174,20 @@ fn bench_ingest(c: &mut Criterion) {
     g.throughput(Throughput::Elements(batch.len() as u64));
     g.bench_function("batch_10k_lazy", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let store = Store::open(dir.path()).expect("open");
-                let start = Instant::now();
+            timed_on_fresh_stores(iters, |store| {
                 for chunk in batch.chunks(1_000) {
                     store.ingest_batch(chunk, Durability::Lazy).expect("ingest");
                 }
-                store.catch_up_index().expect("index");
-                total += start.elapsed();
-            }
-            total
+            })
         })
     });
     g.bench_function("single_10k_lazy", |b| {
         b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let dir = tempfile::tempdir().expect("tempdir");
-                let store = Store::open(dir.path()).expect("open");
-                let start = Instant::now();
+            timed_on_fresh_stores(iters, |store| {
                 for bytes in &batch {
                     let _ = store.ingest(bytes, Durability::Lazy).expect("ingest");
                 }
-                store.catch_up_index().expect("index");
-                total += start.elapsed();
-            }
-            total
+            })
         })
     });
     g.finish();

@@ -301,9 +301,7 @@ impl EventLoop {
             let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
             return;
         }
-        self.in_flight += 1;
-        let token = self.next_token;
-        self.next_token += 1;
+        let token = self.admit();
         self.sync_inbound.insert(token, channel);
         self.spawn_blocking(move |service| {
             let store = service.store();
