@@ -1,35 +1,82 @@
-//! A blocking client of the local API, for the `haggle` command and tests. It finds the node
-//! through `api.addr` and `api.cookie` in the data dir.
+//! A blocking client of the local API, for the `haggle` command, tests and tools. It finds the
+//! node through `api.addr` and `api.cookie` in the data dir, and speaks the types of
+//! [`crate::api::types`].
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
+use crate::api::types::{
+    DealView, DealsPage, ErrorBody, ErrorCode, ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody,
+    NodeEvent, ObjectView, PeersPage, RenewRequest, SearchPage, SearchParams, SentView, StatusView, TermsDraft,
+    ThreadView, ThreadsPage,
+};
 use crate::node::{ADDR_FILE, COOKIE_FILE};
 
 /// Why a call to the node failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
+    /// No node answers for the data dir.
     #[error("no node is running for data dir {data_dir}: start one with `haggle node`")]
-    NoNode { data_dir: PathBuf },
-    #[error("cannot read the API token {path}: {source}")]
-    Cookie { path: PathBuf, source: std::io::Error },
+    NoNode {
+        /// The data dir.
+        data_dir: PathBuf,
+    },
+    /// The token file cannot be read.
+    #[error("cannot read the API token {path}")]
+    Cookie {
+        /// The token file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The node answered with an error.
     #[error("{message}")]
-    Api { status: u16, code: String, message: String, candidates: Vec<String> },
-    #[error("cannot reach the node at {url}: {reason}")]
-    Unreachable { url: String, reason: String },
-    #[error("the node sent a response this command does not understand: {0}")]
-    BadResponse(String),
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The stable code.
+        code: ErrorCode,
+        /// The node's message.
+        message: String,
+        /// For an ambiguous prefix: the ids it matches.
+        candidates: Vec<String>,
+    },
+    /// The node cannot be reached.
+    #[error("cannot reach the node at {url}")]
+    Unreachable {
+        /// The URL tried.
+        url: String,
+        /// Why.
+        source: Box<ureq::Error>,
+    },
+    /// The event stream broke off.
+    #[error("the event stream from {url} broke off")]
+    Stream {
+        /// The URL.
+        url: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The node's answer is not what this client expects (a different version?).
+    #[error("the node sent a response this command does not understand (from {url})")]
+    BadResponse {
+        /// The URL.
+        url: String,
+        /// Why.
+        source: Box<ureq::Error>,
+    },
 }
 
 impl ClientError {
     /// The API's error code, if the node answered with one.
-    pub fn code(&self) -> Option<&str> {
+    pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            ClientError::Api { code, .. } => Some(code),
+            ClientError::Api { code, .. } => Some(*code),
             _ => None,
         }
     }
@@ -68,50 +115,144 @@ impl ApiClient {
             .timeout_global(Some(REQUEST_TIMEOUT))
             .build()
             .into();
-        ApiClient {
-            base: base.trim_end_matches('/').to_owned(),
-            token: token.to_owned(),
-            agent,
-            data_dir: None,
-        }
+        ApiClient { base: base.trim_end_matches('/').to_owned(), token: token.to_owned(), agent, data_dir: None }
     }
 
-    pub fn get(&self, path: &str) -> Result<Value, ClientError> {
-        let request = self.agent.get(self.url(path)).header("Authorization", self.bearer());
-        self.finish(path, request.call())
+    /// `GET /v1/status`.
+    pub fn status(&self) -> Result<StatusView, ClientError> {
+        self.get("/v1/status")
     }
 
-    pub fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
-        let request = self.agent.post(self.url(path)).header("Authorization", self.bearer());
-        self.finish(path, request.send_json(body))
+    /// `GET /v1/peers`.
+    pub fn peers(&self) -> Result<PeersPage, ClientError> {
+        self.get("/v1/peers")
     }
 
-    pub fn patch(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
-        let request = self.agent.patch(self.url(path)).header("Authorization", self.bearer());
-        self.finish(path, request.send_json(body))
+    /// `POST /v1/listings`: publishes a listing.
+    pub fn publish(&self, draft: &ListingDraft) -> Result<ListingView, ClientError> {
+        self.post("/v1/listings", draft)
+    }
+
+    /// `PATCH /v1/listings/{id}`: a new revision of one of the owner's listings.
+    pub fn update(&self, id: &str, patch: &ListingPatch) -> Result<ListingView, ClientError> {
+        self.patch(&format!("/v1/listings/{}", segment(id)), patch)
+    }
+
+    /// `POST /v1/listings/{id}/renew`.
+    pub fn renew(&self, id: &str, request: &RenewRequest) -> Result<ListingView, ClientError> {
+        self.post(&format!("/v1/listings/{}/renew", segment(id)), request)
+    }
+
+    /// `POST /v1/listings/{id}/retract`.
+    pub fn retract(&self, id: &str) -> Result<ListingView, ClientError> {
+        self.post(&format!("/v1/listings/{}/retract", segment(id)), &serde_json::Map::new())
+    }
+
+    /// `GET /v1/listings`: the owner's listings.
+    pub fn my_listings(&self) -> Result<ListingsPage, ClientError> {
+        self.get("/v1/listings")
+    }
+
+    /// `GET /v1/listings/{id}`: a listing's current revision.
+    pub fn listing(&self, id: &str) -> Result<ListingView, ClientError> {
+        self.get(&format!("/v1/listings/{}", segment(id)))
+    }
+
+    /// `GET /v1/objects/{id}`: whatever the id names.
+    pub fn object(&self, id: &str) -> Result<ObjectView, ClientError> {
+        self.get(&format!("/v1/objects/{}", segment(id)))
+    }
+
+    /// `GET /v1/search`.
+    pub fn search(&self, params: &SearchParams) -> Result<SearchPage, ClientError> {
+        let url = self.url("/v1/search");
+        let request = self.agent.get(&url).header("Authorization", self.bearer()).query_pairs(params.pairs());
+        self.finish(&url, request.call())
+    }
+
+    /// `POST /v1/listings/{id}/offers`: an offer on someone's listing.
+    pub fn offer(&self, listing: &str, terms: &TermsDraft) -> Result<SentView, ClientError> {
+        self.post(&format!("/v1/listings/{}/offers", segment(listing)), terms)
+    }
+
+    /// `POST /v1/threads/{id}/counter`.
+    pub fn counter(&self, thread: &str, terms: &TermsDraft) -> Result<SentView, ClientError> {
+        self.post(&format!("/v1/threads/{}/counter", segment(thread)), terms)
+    }
+
+    /// `POST /v1/threads/{id}/accept`.
+    pub fn accept(&self, thread: &str) -> Result<SentView, ClientError> {
+        self.post(&format!("/v1/threads/{}/accept", segment(thread)), &serde_json::Map::new())
+    }
+
+    /// `POST /v1/threads/{id}/decline`.
+    pub fn decline(&self, thread: &str, body: &MessageBody) -> Result<SentView, ClientError> {
+        self.post(&format!("/v1/threads/{}/decline", segment(thread)), body)
+    }
+
+    /// `POST /v1/threads/{id}/withdraw`.
+    pub fn withdraw(&self, thread: &str, body: &MessageBody) -> Result<SentView, ClientError> {
+        self.post(&format!("/v1/threads/{}/withdraw", segment(thread)), body)
+    }
+
+    /// `GET /v1/threads`.
+    pub fn threads(&self) -> Result<ThreadsPage, ClientError> {
+        self.get("/v1/threads")
+    }
+
+    /// `GET /v1/threads/{id}`.
+    pub fn thread(&self, id: &str) -> Result<ThreadView, ClientError> {
+        self.get(&format!("/v1/threads/{}", segment(id)))
+    }
+
+    /// `GET /v1/deals`.
+    pub fn deals(&self) -> Result<DealsPage, ClientError> {
+        self.get("/v1/deals")
+    }
+
+    /// `GET /v1/deals/{id}`.
+    pub fn deal(&self, id: &str) -> Result<DealView, ClientError> {
+        self.get(&format!("/v1/deals/{}", segment(id)))
+    }
+
+    /// A GET of any endpoint, decoded as `T` (for tools and tests that need an endpoint's raw
+    /// JSON; the methods above are typed).
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let url = self.url(path);
+        let request = self.agent.get(&url).header("Authorization", self.bearer());
+        self.finish(&url, request.call())
+    }
+
+    /// A POST of `body` to any endpoint, decoded as `T`.
+    pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+        let url = self.url(path);
+        let request = self.agent.post(&url).header("Authorization", self.bearer());
+        self.finish(&url, request.send_json(body))
+    }
+
+    /// A PATCH of `body` to any endpoint, decoded as `T`.
+    pub fn patch<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+        let url = self.url(path);
+        let request = self.agent.patch(&url).header("Authorization", self.bearer());
+        self.finish(&url, request.send_json(body))
     }
 
     /// Follows the event stream, calling `each` with every event until it returns false or the
-    /// stream ends.
-    pub fn events(&self, mut each: impl FnMut(Value) -> bool) -> Result<(), ClientError> {
+    /// stream ends. Events this build does not know (from a newer node) are skipped.
+    pub fn events(&self, mut each: impl FnMut(NodeEvent) -> bool) -> Result<(), ClientError> {
+        let url = self.url("/v1/events");
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        let response = agent
-            .get(self.url("/v1/events"))
-            .header("Authorization", self.bearer())
-            .call()
-            .map_err(|e| self.unreachable("/v1/events", e))?;
+        let response =
+            agent.get(&url).header("Authorization", self.bearer()).call().map_err(|e| self.unreachable(&url, e))?;
         if response.status() != 200 {
-            return Err(self.api_error(response));
+            return Err(api_error(response));
         }
         let reader = BufReader::new(response.into_body().into_reader());
         for line in reader.lines() {
-            let line = line.map_err(|e| ClientError::Unreachable {
-                url: self.url("/v1/events"),
-                reason: e.to_string(),
-            })?;
+            let line = line.map_err(|source| ClientError::Stream { url: url.clone(), source })?;
             if let Some(data) = line.strip_prefix("data:")
-                && let Ok(value) = serde_json::from_str::<Value>(data.trim())
-                && !each(value)
+                && let Ok(event) = serde_json::from_str::<NodeEvent>(data.trim())
+                && !each(event)
             {
                 break;
             }
@@ -127,45 +268,56 @@ impl ApiClient {
         format!("Bearer {}", self.token)
     }
 
-    fn unreachable(&self, path: &str, e: ureq::Error) -> ClientError {
+    fn unreachable(&self, url: &str, e: ureq::Error) -> ClientError {
         match (&self.data_dir, &e) {
             (Some(data_dir), ureq::Error::Io(io)) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
                 ClientError::NoNode { data_dir: data_dir.clone() }
             }
-            _ => ClientError::Unreachable { url: self.url(path), reason: e.to_string() },
+            _ => ClientError::Unreachable { url: url.to_owned(), source: Box::new(e) },
         }
     }
 
-    fn finish(
+    fn finish<T: DeserializeOwned>(
         &self,
-        path: &str,
+        url: &str,
         result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
-    ) -> Result<Value, ClientError> {
-        let response = result.map_err(|e| self.unreachable(path, e))?;
-        if response.status().is_success() {
-            let mut response = response;
-            return response
-                .body_mut()
-                .read_json::<Value>()
-                .map_err(|e| ClientError::BadResponse(e.to_string()));
+    ) -> Result<T, ClientError> {
+        let mut response = result.map_err(|e| self.unreachable(url, e))?;
+        if !response.status().is_success() {
+            return Err(api_error(response));
         }
-        Err(self.api_error(response))
+        response
+            .body_mut()
+            .read_json::<T>()
+            .map_err(|e| ClientError::BadResponse { url: url.to_owned(), source: Box::new(e) })
     }
+}
 
-    fn api_error(&self, mut response: ureq::http::Response<ureq::Body>) -> ClientError {
-        let status = response.status().as_u16();
-        let body: Value = response.body_mut().read_json().unwrap_or(Value::Null);
-        let error = &body["error"];
-        ClientError::Api {
+/// An id as one path segment: ids are hex, so anything else is percent-encoded rather than
+/// allowed to change the path.
+fn segment(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn api_error(mut response: ureq::http::Response<ureq::Body>) -> ClientError {
+    let status = response.status().as_u16();
+    match response.body_mut().read_json::<ErrorBody>() {
+        Ok(ErrorBody { error }) => ClientError::Api {
             status,
-            code: error["code"].as_str().unwrap_or("unknown").to_owned(),
-            message: error["message"]
-                .as_str()
-                .map_or_else(|| format!("the node answered HTTP {status}"), str::to_owned),
-            candidates: error["candidates"]
-                .as_array()
-                .map(|c| c.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-                .unwrap_or_default(),
-        }
+            code: error.code,
+            message: error.message,
+            candidates: error.candidates,
+        },
+        Err(_) => ClientError::Api {
+            status,
+            code: ErrorCode::Unknown,
+            message: format!("the node answered HTTP {status}"),
+            candidates: Vec::new(),
+        },
     }
 }

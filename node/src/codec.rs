@@ -11,14 +11,14 @@ use serde::de::DeserializeOwned;
 
 /// Bincode codec with separate request and response size limits (bytes).
 #[derive(Debug)]
-pub struct BincodeCodec<Req, Resp> {
+pub(crate) struct BincodeCodec<Req, Resp> {
     max_request: u64,
     max_response: u64,
     _types: PhantomData<fn() -> (Req, Resp)>,
 }
 
 impl<Req, Resp> BincodeCodec<Req, Resp> {
-    pub fn new(max_request: u64, max_response: u64) -> Self {
+    pub(crate) fn new(max_request: u64, max_response: u64) -> Self {
         BincodeCodec { max_request, max_response, _types: PhantomData }
     }
 }

@@ -3,7 +3,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
+
+use crate::error::BadAddress;
 
 /// The peer-to-peer port a home node listens on by default (TCP and QUIC/UDP). Open it in the
 /// router to be reachable from outside.
@@ -12,6 +16,7 @@ pub const DEFAULT_P2P_PORT: u16 = 7400;
 /// The local API's default port.
 pub const DEFAULT_API_PORT: u16 = 7401;
 
+/// Everything a node needs besides its data dir, as `config.toml` holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NodeConfig {
@@ -72,19 +77,54 @@ impl NodeConfig {
         }
     }
 
+    /// The gossipsub heartbeat (at least 50 ms).
     pub fn heartbeat(&self) -> Duration {
         Duration::from_millis(self.heartbeat_ms.max(50))
     }
 
+    /// How often queued negotiation messages are retried (at least 1 s).
     pub fn retry_interval(&self) -> Duration {
         Duration::from_secs(self.retry_secs.max(1))
     }
 
+    /// How often the node syncs with a random peer (at least 1 s).
     pub fn sync_interval(&self) -> Duration {
         Duration::from_secs(self.sync_secs.max(1))
     }
 
+    /// How often expired listings are swept (at least 10 s).
     pub fn sweep_interval(&self) -> Duration {
         Duration::from_secs(self.sweep_secs.max(10))
+    }
+
+    /// The bootstrap peers, parsed.
+    pub fn bootstrap_peers(&self) -> Result<Vec<(PeerId, Multiaddr)>, BadAddress> {
+        self.bootstrap.iter().map(|addr| bootstrap_peer(addr)).collect()
+    }
+}
+
+/// Parses a bootstrap address, which must end in `/p2p/<PeerId>`.
+pub fn bootstrap_peer(addr: &str) -> Result<(PeerId, Multiaddr), BadAddress> {
+    let multiaddr: Multiaddr =
+        addr.parse().map_err(|source| BadAddress::Parse { addr: addr.to_owned(), source })?;
+    match multiaddr.iter().last() {
+        Some(Protocol::P2p(peer)) => Ok((peer, multiaddr)),
+        _ => Err(BadAddress::NoPeerId { addr: addr.to_owned() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_addresses_need_a_peer_id() {
+        assert!(matches!(bootstrap_peer("/ip4/127.0.0.1/tcp/7400"), Err(BadAddress::NoPeerId { .. })));
+        assert!(matches!(bootstrap_peer("not an address"), Err(BadAddress::Parse { .. })));
+        let addr = "/ip4/127.0.0.1/tcp/7400/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5";
+        assert_eq!(
+            bootstrap_peer(addr).expect("valid").0.to_string(),
+            "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5"
+        );
     }
 }

@@ -1,4 +1,5 @@
-//! Error types of the node crate.
+//! Error types of the node crate (the service's are in [`crate::service`], the client's in
+//! [`crate::client`]).
 
 use std::path::PathBuf;
 
@@ -6,33 +7,90 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
+    /// The data dir cannot be created.
     #[error("cannot create the data directory {path}")]
-    DataDir { path: PathBuf, source: std::io::Error },
+    DataDir {
+        /// The data dir.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The identity key cannot be read or created.
     #[error(transparent)]
     Key(#[from] haggle_protocol::KeyFileError),
+    /// The store cannot be opened.
     #[error(transparent)]
     Store(#[from] haggle_storage::OpenError),
-    #[error("invalid listen address `{addr}`: {reason}")]
-    ListenAddr { addr: String, reason: String },
-    #[error("cannot listen on {addr}: {reason}")]
-    Listen { addr: String, reason: String },
-    #[error("invalid bootstrap peer `{addr}`: {reason}")]
-    Bootstrap { addr: String, reason: String },
-    #[error("gossipsub setup failed: {0}")]
-    Gossip(String),
-    #[error("network setup failed: {0}")]
-    Network(String),
+    /// Opening the store panicked or was cancelled.
+    #[error("opening the store did not finish")]
+    StoreTask(#[source] tokio::task::JoinError),
+    /// A listen or bootstrap address is malformed.
+    #[error(transparent)]
+    Address(#[from] BadAddress),
+    /// A listen address cannot be bound.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        source: libp2p::TransportError<std::io::Error>,
+    },
+    /// A listener failed or did not come up in time.
+    #[error("cannot listen on {addrs}")]
+    Listener {
+        /// The addresses asked for.
+        addrs: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The transports (TCP with Noise and Yamux, QUIC, DNS) cannot be set up.
+    #[error("cannot set up the network transports")]
+    Transport(#[source] std::io::Error),
+    /// gossipsub rejected its configuration.
+    #[error("gossipsub setup failed")]
+    Gossip(#[source] std::io::Error),
+    /// The API would be reachable from other machines without `api_public`.
     #[error(
         "the API address {0} is not a loopback address; binding the API beyond this machine needs \
          `api_public = true` (it is still protected by the cookie)"
     )]
     ApiNotLoopback(std::net::SocketAddr),
+    /// The API's address cannot be bound.
     #[error("cannot bind the local API on {addr}")]
-    ApiBind { addr: std::net::SocketAddr, source: std::io::Error },
+    ApiBind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file in the data dir cannot be written.
     #[error("cannot write {path}")]
-    WriteFile { path: PathBuf, source: std::io::Error },
-    #[error("a node is already running with data dir {0} (its database is locked)")]
-    AlreadyRunning(PathBuf),
+    WriteFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A malformed peer-to-peer address.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BadAddress {
+    /// Not a multiaddr.
+    #[error("`{addr}` is not a multiaddr (e.g. /ip4/203.0.113.5/tcp/7400)")]
+    Parse {
+        /// The text given.
+        addr: String,
+        /// Why.
+        source: libp2p::multiaddr::Error,
+    },
+    /// A bootstrap address without the peer's id.
+    #[error("bootstrap address `{addr}` must end in /p2p/<PeerId>")]
+    NoPeerId {
+        /// The text given.
+        addr: String,
+    },
 }
 
 /// Why the node stopped talking to its caller (it has shut down).

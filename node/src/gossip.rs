@@ -27,17 +27,17 @@ const HISTORY_LENGTH: usize = 10;
 /// below the graylist threshold (-80), so its traffic is ignored at once.
 const INVALID_MESSAGE_WEIGHT: f64 = -100.0;
 
-pub fn topic() -> IdentTopic {
+pub(crate) fn topic() -> IdentTopic {
     IdentTopic::new(LISTINGS_TOPIC)
 }
 
 /// The message id: blake3 of the message bytes (the whole signed object). Content-addressed, so
 /// one object is one message however many peers forward it.
-pub fn message_id(data: &[u8]) -> MessageId {
+pub(crate) fn message_id(data: &[u8]) -> MessageId {
     MessageId::from(blake3::hash(data).as_bytes().to_vec())
 }
 
-pub fn config(heartbeat: Duration) -> Result<gossipsub::Config, gossipsub::ConfigBuilderError> {
+pub(crate) fn config(heartbeat: Duration) -> Result<gossipsub::Config, gossipsub::ConfigBuilderError> {
     ConfigBuilder::default()
         .validation_mode(ValidationMode::Anonymous)
         .validate_messages()
@@ -49,16 +49,17 @@ pub fn config(heartbeat: Duration) -> Result<gossipsub::Config, gossipsub::Confi
         .build()
 }
 
-pub fn behaviour(
+pub(crate) fn behaviour(
     heartbeat: Duration,
     whitelist: HashSet<IpAddr>,
 ) -> Result<gossipsub::Behaviour, crate::error::StartError> {
-    let config = config(heartbeat).map_err(|e| crate::error::StartError::Gossip(e.to_string()))?;
-    let mut behaviour = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
-        .map_err(|e| crate::error::StartError::Gossip(e.to_owned()))?;
+    let gossip_error = |e: &dyn std::fmt::Display| crate::error::StartError::Gossip(std::io::Error::other(e.to_string()));
+    let config = config(heartbeat).map_err(|e| gossip_error(&e))?;
+    let mut behaviour =
+        gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config).map_err(|e| gossip_error(&e))?;
     behaviour
         .with_peer_score(score_params(whitelist), PeerScoreThresholds::default())
-        .map_err(|e| crate::error::StartError::Gossip(e.to_owned()))?;
+        .map_err(|e| gossip_error(&e))?;
     Ok(behaviour)
 }
 

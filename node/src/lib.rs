@@ -2,9 +2,10 @@
 //! negotiation messages straight to the other party (queuing them while it is away), and serves
 //! the local API the `haggle` command talks to.
 //!
-//! One task owns the Swarm ([`event_loop`]); the rest of the program talks to it through a
-//! [`NodeHandle`]. The owner's actions ([`Service`]) sign and store objects, then hand the
-//! network work to the loop.
+//! One task owns the Swarm (the event loop); the rest of the program talks to it through a
+//! [`NodeHandle`]. The application's rules live in the [`Service`]: the owner's actions, the one
+//! inbound path every object from outside goes through, and the reads the API serves. The API's
+//! request and response types are in [`api::types`], shared by the server and [`ApiClient`].
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,7 +17,9 @@
 //! # Ok(()) }
 //! ```
 
-mod api;
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod api;
 mod behaviour;
 pub mod client;
 mod codec;
@@ -28,14 +31,15 @@ mod handle;
 mod node;
 pub mod service;
 pub mod sync;
-mod views;
 pub mod wire;
 
+pub use api::types::{ErrorCode, NodeEvent};
+pub use client::{ApiClient, ClientError};
 pub use config::{DEFAULT_API_PORT, DEFAULT_P2P_PORT, NodeConfig};
 pub use error::{NodeGone, StartError};
-pub use handle::{NetworkStatus, NodeEvent, NodeHandle, PeerInfo};
+pub use handle::NodeHandle;
 pub use node::{ADDR_FILE, COOKIE_FILE, KEY_FILE, RunningNode, start};
-pub use service::{Effect, ListingDraft, ListingPatch, Service, ServiceError, TermsDraft};
+pub use service::{Effect, Service, ServiceError};
 
 /// The gossipsub message id of an object's bytes (blake3 of the whole message), as peers
 /// compute it; exposed for tests and other tools.

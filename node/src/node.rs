@@ -25,7 +25,9 @@ use crate::behaviour::Behaviour;
 use crate::codec::BincodeCodec;
 use crate::config::NodeConfig;
 use crate::error::StartError;
-use crate::event_loop::{EventLoop, bootstrap_peer};
+use crate::error::BadAddress;
+use crate::event_loop::EventLoop;
+use crate::api::types::NodeEvent;
 use crate::gossip;
 use crate::handle::NodeHandle;
 use crate::service::Service;
@@ -34,9 +36,11 @@ use crate::wire::{
     IDENTIFY_PROTOCOL, KAD_PROTOCOL, MAX_NEGOTIATE_REQUEST, MAX_NEGOTIATE_RESPONSE, NEGOTIATE_PROTOCOL,
 };
 
-/// Files in the data dir.
+/// The identity key in the data dir (mode 0600).
 pub const KEY_FILE: &str = "identity.key";
+/// The API token in the data dir (mode 0600, new at each start).
 pub const COOKIE_FILE: &str = "api.cookie";
+/// Where the API listens, in the data dir (so a client finds it even on port 0).
 pub const ADDR_FILE: &str = "api.addr";
 
 /// Capacity of the command channel: commands are small and handled at once; a full channel
@@ -59,17 +63,24 @@ const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(600);
 /// A running node.
 #[derive(Debug)]
 pub struct RunningNode {
+    /// The node's PeerId.
     pub peer_id: PeerId,
     /// Peer-to-peer addresses it listens on (with the real ports).
     pub listen_addrs: Vec<Multiaddr>,
     /// Where the local API listens.
     pub api_addr: SocketAddr,
+    /// Talks to the event loop.
     pub handle: NodeHandle,
+    /// The application: actions, inbound path, reads.
     pub service: Service,
+    /// The data dir.
     pub data_dir: PathBuf,
+    /// The store, for tools and tests that inspect or preload it; the node's own code reaches it
+    /// only through the service.
+    store: Arc<Store>,
     /// Events from the very start (subscribed before the event loop ran); see
     /// [`RunningNode::take_events`].
-    first_events: Option<broadcast::Receiver<crate::handle::NodeEvent>>,
+    first_events: Option<broadcast::Receiver<NodeEvent>>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -83,8 +94,15 @@ impl RunningNode {
     /// A receiver of every event since the node started (later subscribers, through
     /// [`NodeHandle::subscribe`], see only what happens after they subscribe). `None` after the
     /// first call.
-    pub fn take_events(&mut self) -> Option<broadcast::Receiver<crate::handle::NodeEvent>> {
+    pub fn take_events(&mut self) -> Option<broadcast::Receiver<NodeEvent>> {
         self.first_events.take()
+    }
+
+    /// The node's store, for tools and tests that inspect or preload it (benchmarks, the
+    /// simulation). Writing through it bypasses the node's inbound path: nothing is announced or
+    /// gossiped.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The API cookie (bearer token).
@@ -106,9 +124,10 @@ impl RunningNode {
         if tokio::time::timeout(SHUTDOWN_TIMEOUT + Duration::from_secs(1), all).await.is_err() {
             tracing::warn!("node tasks did not stop in time");
         }
-        let store = self.service.store.clone();
+        let store = self.store.clone();
         drop(self.service);
         drop(self.handle);
+        drop(self.store);
         let _ = tokio::task::spawn_blocking(move || store.flush()).await;
         let _ = std::fs::remove_file(data_dir.join(ADDR_FILE));
         tracing::info!("node stopped");
@@ -128,18 +147,15 @@ pub async fn start(
         tracing::info!(peer = %key.public(), "created a new identity");
     }
     let dir = data_dir.to_owned();
-    let store = tokio::task::spawn_blocking(move || Store::open(&dir))
-        .await
-        .map_err(|e| StartError::Network(e.to_string()))??;
+    let bootstrap = config.bootstrap_peers()?;
+    let store = tokio::task::spawn_blocking(move || Store::open(&dir)).await.map_err(StartError::StoreTask)??;
     let store = Arc::new(store);
     let key = Arc::new(key);
-    let service = Service::new(store, key.clone());
+    let service = Service::new(store.clone(), key.clone());
 
     let mut swarm = build_swarm(&key, &config)?;
     let listen_addrs = listen(&mut swarm, &config).await?;
-    for addr in &config.bootstrap {
-        let (peer, multiaddr) =
-            bootstrap_peer(addr).map_err(|reason| StartError::Bootstrap { addr: addr.clone(), reason })?;
+    for (peer, multiaddr) in bootstrap {
         swarm.behaviour_mut().kad.add_address(&peer, multiaddr.clone());
         if let Err(e) = swarm.dial(multiaddr) {
             tracing::warn!(%peer, error = %e, "cannot dial bootstrap peer");
@@ -149,22 +165,13 @@ pub async fn start(
         .behaviour_mut()
         .gossipsub
         .subscribe(&gossip::topic())
-        .map_err(|e| StartError::Gossip(e.to_string()))?;
+        .map_err(|e| StartError::Gossip(std::io::Error::other(e)))?;
     let peer_id = *swarm.local_peer_id();
 
     let (command_tx, command_rx) = mpsc::channel(COMMAND_CAPACITY);
     let (event_tx, first_events) = broadcast::channel(EVENT_CAPACITY);
     let handle = NodeHandle { commands: command_tx, events: event_tx.clone() };
-    let event_loop = EventLoop::new(
-        swarm,
-        command_rx,
-        event_tx,
-        service.clone(),
-        shutdown.clone(),
-        config.retry_interval(),
-        config.sweep_interval(),
-        config.sync_interval(),
-    );
+    let event_loop = EventLoop::new(swarm, command_rx, event_tx, service.clone(), shutdown.clone(), &config);
     let loop_task = tokio::spawn(event_loop.run());
     let (api_addr, api_task) =
         api::serve(data_dir, &config, service.clone(), handle.clone(), shutdown.clone()).await?;
@@ -176,6 +183,7 @@ pub async fn start(
         handle,
         service,
         data_dir: data_dir.to_owned(),
+        store,
         first_events: Some(first_events),
         shutdown,
         tasks: vec![loop_task, api_task],
@@ -197,7 +205,7 @@ fn build_swarm(
     key: &haggle_protocol::SecretKey,
     config: &NodeConfig,
 ) -> Result<Swarm<Behaviour>, StartError> {
-    let net = |e: &dyn std::fmt::Display| StartError::Network(e.to_string());
+    let net = |e: &dyn std::fmt::Display| StartError::Transport(std::io::Error::other(e.to_string()));
     let mdns_on = config.mdns;
     let heartbeat = config.heartbeat();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key.to_libp2p_keypair())
@@ -254,25 +262,23 @@ fn build_swarm(
 async fn listen(swarm: &mut Swarm<Behaviour>, config: &NodeConfig) -> Result<Vec<Multiaddr>, StartError> {
     let mut pending = 0;
     for addr in &config.listen {
-        let multiaddr: Multiaddr = addr
-            .parse()
-            .map_err(|e| StartError::ListenAddr { addr: addr.clone(), reason: format!("{e}") })?;
-        swarm
-            .listen_on(multiaddr)
-            .map_err(|e| StartError::Listen { addr: addr.clone(), reason: e.to_string() })?;
+        let multiaddr: Multiaddr =
+            addr.parse().map_err(|source| BadAddress::Parse { addr: addr.clone(), source })?;
+        swarm.listen_on(multiaddr).map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
         pending += 1;
     }
     let mut bound = Vec::new();
     let deadline = tokio::time::Instant::now() + LISTEN_TIMEOUT;
     while bound.len() < pending {
-        let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
-            .await
-            .map_err(|_| StartError::Listen { addr: config.listen.join(", "), reason: "timed out".into() })?;
+        let listener_error = |source| StartError::Listener { addrs: config.listen.join(", "), source };
+        let event = tokio::time::timeout_at(deadline, swarm.select_next_some()).await.map_err(|_| {
+            listener_error(std::io::Error::new(std::io::ErrorKind::TimedOut, "no address bound in time"))
+        })?;
         match event {
             SwarmEvent::NewListenAddr { address, .. } => bound.push(address),
             SwarmEvent::ListenerError { error, .. }
             | SwarmEvent::ListenerClosed { reason: Err(error), .. } => {
-                return Err(StartError::Listen { addr: config.listen.join(", "), reason: error.to_string() });
+                return Err(listener_error(error));
             }
             _ => {}
         }

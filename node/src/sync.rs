@@ -30,43 +30,64 @@ pub const MAX_SYNC_REQUEST: u64 = (PUSH_BATCH * (MAX_OBJECT_SIZE + 16)) as u64;
 /// Largest response: a fetch batch of full-size objects.
 pub const MAX_SYNC_RESPONSE: u64 = (FETCH_BATCH * (MAX_OBJECT_SIZE + 16)) as u64;
 
+/// A `/haggle/sync/1` request (from the session's initiator).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum SyncRequest {
     /// A negentropy message from the initiator.
-    Reconcile { message: Vec<u8> },
-    /// The objects with these ids (at most [`FETCH_BATCH`]).
-    Fetch { ids: Vec<[u8; 32]> },
-    /// Objects the initiator has and the responder lacks (at most [`PUSH_BATCH`]).
-    Push { objects: Vec<Vec<u8>> },
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum SyncResponse {
     Reconcile {
+        /// The negentropy message.
         message: Vec<u8>,
     },
+    /// The objects with these ids (at most [`FETCH_BATCH`]).
+    Fetch {
+        /// Object ids.
+        ids: Vec<[u8; 32]>,
+    },
+    /// Objects the initiator has and the responder lacks (at most [`PUSH_BATCH`]).
+    Push {
+        /// Objects' wire bytes.
+        objects: Vec<Vec<u8>>,
+    },
+}
+
+/// A `/haggle/sync/1` response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum SyncResponse {
+    /// The responder's negentropy message.
+    Reconcile {
+        /// The negentropy message.
+        message: Vec<u8>,
+    },
+    /// The objects asked for that the responder holds.
     Objects {
+        /// Objects' wire bytes.
         objects: Vec<Vec<u8>>,
     },
     /// How many pushed objects were new to the responder.
     Stored {
+        /// Objects new to the responder.
         new: u32,
     },
     /// Not served (busy, rate-limited, or malformed), with the reason.
     Refused {
+        /// Why, for people.
         reason: String,
     },
 }
 
 /// Why reconciliation failed.
 #[derive(Debug, thiserror::Error)]
-#[error("set reconciliation failed: {0}")]
-pub struct SyncError(String);
-
-impl From<negentropy::Error> for SyncError {
-    fn from(e: negentropy::Error) -> Self {
-        SyncError(e.to_string())
-    }
+#[non_exhaustive]
+pub enum SyncError {
+    /// The reconciliation messages were malformed or over a limit.
+    #[error("set reconciliation failed: {0}")]
+    Negentropy(#[from] negentropy::Error),
+    /// The peers did not agree within the round limit.
+    #[error("set reconciliation failed: no agreement after {rounds} rounds")]
+    NoAgreement {
+        /// The round limit.
+        rounds: usize,
+    },
 }
 
 fn storage(items: &[SyncItem]) -> Result<NegentropyStorageVector, SyncError> {
@@ -110,7 +131,7 @@ impl Session {
     pub fn step(&mut self, answer: &[u8]) -> Result<Option<Vec<u8>>, SyncError> {
         self.rounds += 1;
         if self.rounds > MAX_ROUNDS {
-            return Err(SyncError(format!("no agreement after {MAX_ROUNDS} rounds")));
+            return Err(SyncError::NoAgreement { rounds: MAX_ROUNDS });
         }
         self.bytes += answer.len() as u64;
         let (mut have, mut need) = (Vec::new(), Vec::new());
@@ -139,6 +160,7 @@ pub struct Reconciled {
     pub have: Vec<ObjectId>,
     /// Reconciliation message bytes both ways.
     pub bytes: u64,
+    /// Round trips taken.
     pub rounds: usize,
 }
 

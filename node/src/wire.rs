@@ -27,6 +27,7 @@ pub const MAX_NEGOTIATE_RESPONSE: u64 = 4 * 1024;
 /// `/haggle/negotiate/1` request: one signed negotiation object (wire bytes).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NegotiateRequest {
+    /// The object's wire bytes.
     pub object: Vec<u8>,
 }
 
@@ -37,5 +38,10 @@ pub enum NegotiateResponse {
     Stored,
     /// Refused. `retry` says whether sending it again later may succeed (e.g. the listing it
     /// refers to has not arrived yet), as opposed to a message that will never be valid.
-    Rejected { reason: String, retry: bool },
+    Rejected {
+        /// Why, for people (logs, the outbox's last error).
+        reason: String,
+        /// Whether a later retry may succeed.
+        retry: bool,
+    },
 }

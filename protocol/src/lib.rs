@@ -33,6 +33,7 @@ pub mod keyfile;
 pub mod limits;
 pub mod listing;
 pub mod mailbox;
+pub mod name;
 pub mod negotiation;
 pub mod object;
 pub mod price;
@@ -45,6 +46,7 @@ pub use identity::{ParseKeyError, PublicKey, SecretKey};
 pub use keyfile::KeyFileError;
 pub use limits::ValidationError;
 pub use listing::{Listing, ListingKey, ListingKind, ListingStatus, Location, new_nonce};
+pub use name::UnknownName;
 pub use mailbox::{MAILBOX_LIFETIME, Mailbox, Receipt, SealError, seal};
 pub use negotiation::{Accept, Counter, Decline, Offer, Reply, Terms, Withdraw};
 pub use object::{

@@ -47,10 +47,10 @@ impl ListingKind {
 }
 
 impl std::str::FromStr for ListingKind {
-    type Err = String;
+    type Err = crate::UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         ListingKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
-            format!("`{s}` is not a listing kind: use sell, wanted, service, rental or giveaway")
+            crate::UnknownName::new("listing kind", s, &ListingKind::ALL.map(ListingKind::as_str))
         })
     }
 }

@@ -91,10 +91,38 @@ impl ObjectKind {
         }
     }
 
+    /// Every kind, in wire order.
+    pub const ALL: [ObjectKind; 8] = [
+        ObjectKind::Listing,
+        ObjectKind::Offer,
+        ObjectKind::Counter,
+        ObjectKind::Accept,
+        ObjectKind::Decline,
+        ObjectKind::Withdraw,
+        ObjectKind::Mailbox,
+        ObjectKind::Receipt,
+    ];
+
     /// Public objects are gossiped to, synced and stored by everyone; the rest go only to the
     /// other party.
     pub fn is_public(self) -> bool {
         matches!(self, ObjectKind::Listing | ObjectKind::Mailbox | ObjectKind::Receipt)
+    }
+}
+
+impl std::fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ObjectKind {
+    type Err = crate::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ObjectKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| crate::UnknownName::new("object kind", s, &ObjectKind::ALL.map(ObjectKind::as_str)))
     }
 }
 
@@ -272,6 +300,16 @@ impl Object {
         self.listing().map(|l| ListingKey { author: self.author(), nonce: l.nonce })
     }
 
+    /// The negotiation thread this message belongs to: an offer starts its own thread (its id is
+    /// the thread's id); a reply names its thread. `None` for objects that are not negotiation
+    /// messages.
+    pub fn thread_id(&self) -> Option<ObjectId> {
+        match &self.envelope.body {
+            Body::Offer(_) => Some(self.id),
+            body => body.reply().map(|r| r.thread),
+        }
+    }
+
     /// When the object stops being valid: a listing's or a proposal's expiry. Other replies do not
     /// expire on their own (they live as long as their thread).
     pub fn expires_at(&self) -> Option<Timestamp> {
@@ -369,6 +407,20 @@ mod tests {
         assert_eq!(back, obj);
         assert_eq!(back.id(), obj.id());
         assert_eq!(back.listing_key().expect("a listing").author, key(1).public());
+    }
+
+    #[test]
+    fn a_thread_is_named_by_its_offer() {
+        let seller = key(1);
+        let buyer = key(2);
+        let listing = sign(&seller, Body::Listing(listing("Road bike")));
+        let offer = sign(&buyer, fixtures::offer(&listing, fixtures::terms(1, 100)));
+        let counter = sign(&seller, fixtures::counter(&offer, &offer, fixtures::terms(1, 110)));
+        let accept = sign(&buyer, fixtures::accept(&offer, &counter));
+        assert_eq!(listing.thread_id(), None);
+        assert_eq!(offer.thread_id(), Some(offer.id()));
+        assert_eq!(counter.thread_id(), Some(offer.id()));
+        assert_eq!(accept.thread_id(), Some(offer.id()));
     }
 
     #[test]

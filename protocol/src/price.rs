@@ -71,6 +71,9 @@ pub enum Period {
 }
 
 impl Period {
+    /// Every period, shortest first.
+    pub const ALL: [Period; 4] = [Period::Hour, Period::Day, Period::Week, Period::Month];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Period::Hour => "hour",
@@ -82,15 +85,18 @@ impl Period {
 }
 
 impl FromStr for Period {
-    type Err = String;
+    type Err = crate::UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "hour" => Ok(Period::Hour),
-            "day" => Ok(Period::Day),
-            "week" => Ok(Period::Week),
-            "month" => Ok(Period::Month),
-            other => Err(format!("`{other}` is not a period: use hour, day, week or month")),
-        }
+        Period::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| crate::UnknownName::new("period", s, &Period::ALL.map(Period::as_str)))
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -42,6 +42,16 @@ pub enum ThreadState {
 }
 
 impl ThreadState {
+    /// Every state.
+    pub const ALL: [ThreadState; 6] = [
+        ThreadState::Open,
+        ThreadState::Countered,
+        ThreadState::Accepted,
+        ThreadState::Declined,
+        ThreadState::Withdrawn,
+        ThreadState::Expired,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ThreadState::Open => "open",
@@ -56,6 +66,22 @@ impl ThreadState {
     /// No further message can change the thread.
     pub fn is_final(self) -> bool {
         !matches!(self, ThreadState::Open | ThreadState::Countered)
+    }
+}
+
+impl std::fmt::Display for ThreadState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ThreadState {
+    type Err = crate::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ThreadState::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| crate::UnknownName::new("thread state", s, &ThreadState::ALL.map(ThreadState::as_str)))
     }
 }
 

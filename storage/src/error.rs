@@ -22,21 +22,53 @@ impl From<sled::Error> for DbError {
     }
 }
 
-/// A failure of the search index (tantivy).
+/// A failure of the search index (tantivy, or the files it lives in).
 #[derive(Debug)]
-pub struct IndexError(pub(crate) String);
+pub struct IndexError(pub(crate) IndexFailure);
+
+/// What failed under the index; private so tantivy's types stay inside this crate.
+#[derive(Debug)]
+pub(crate) enum IndexFailure {
+    Tantivy(tantivy::TantivyError),
+    Directory(tantivy::directory::error::OpenDirectoryError),
+    Io(std::io::Error),
+}
 
 impl fmt::Display for IndexError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "search index: {}", self.0)
+        match &self.0 {
+            IndexFailure::Tantivy(e) => write!(f, "search index: {e}"),
+            IndexFailure::Directory(e) => write!(f, "search index directory: {e}"),
+            IndexFailure::Io(e) => write!(f, "search index files: {e}"),
+        }
     }
 }
 
-impl std::error::Error for IndexError {}
+impl std::error::Error for IndexError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.0 {
+            IndexFailure::Tantivy(e) => Some(e),
+            IndexFailure::Directory(e) => Some(e),
+            IndexFailure::Io(e) => Some(e),
+        }
+    }
+}
 
 impl From<tantivy::TantivyError> for IndexError {
     fn from(e: tantivy::TantivyError) -> Self {
-        IndexError(e.to_string())
+        IndexError(IndexFailure::Tantivy(e))
+    }
+}
+
+impl From<std::io::Error> for IndexError {
+    fn from(e: std::io::Error) -> Self {
+        IndexError(IndexFailure::Io(e))
+    }
+}
+
+impl From<tantivy::directory::error::OpenDirectoryError> for IndexError {
+    fn from(e: tantivy::directory::error::OpenDirectoryError) -> Self {
+        IndexError(IndexFailure::Directory(e))
     }
 }
 

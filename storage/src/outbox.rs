@@ -24,6 +24,10 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
+    /// Every state, in the order a message goes through them.
+    pub const ALL: [DeliveryState; 4] =
+        [DeliveryState::Queued, DeliveryState::Sent, DeliveryState::Delivered, DeliveryState::Failed];
+
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Queued => "queued",
@@ -36,6 +40,21 @@ impl DeliveryState {
     /// Still to be (re)sent.
     pub fn is_pending(self) -> bool {
         matches!(self, DeliveryState::Queued | DeliveryState::Sent)
+    }
+}
+
+impl std::fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for DeliveryState {
+    type Err = haggle_protocol::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DeliveryState::ALL.into_iter().find(|d| d.as_str() == s).ok_or_else(|| {
+            haggle_protocol::UnknownName::new("delivery state", s, &DeliveryState::ALL.map(DeliveryState::as_str))
+        })
     }
 }
 

@@ -45,16 +45,38 @@ pub enum Sort {
     Newest,
 }
 
+impl Sort {
+    /// Every sort.
+    pub const ALL: [Sort; 4] = [Sort::Relevance, Sort::PriceAsc, Sort::PriceDesc, Sort::Newest];
+
+    /// The name the API and the command use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Relevance => "relevance",
+            Sort::PriceAsc => "price",
+            Sort::PriceDesc => "price-desc",
+            Sort::Newest => "newest",
+        }
+    }
+}
+
 impl std::str::FromStr for Sort {
-    type Err = String;
+    type Err = haggle_protocol::UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "relevance" => Ok(Sort::Relevance),
-            "price" | "price-asc" => Ok(Sort::PriceAsc),
-            "price-desc" => Ok(Sort::PriceDesc),
-            "newest" => Ok(Sort::Newest),
-            other => Err(format!("`{other}` is not a sort: use relevance, price, price-desc or newest")),
+            // `price-asc` is an alias of `price`.
+            "price-asc" => Ok(Sort::PriceAsc),
+            s => Sort::ALL
+                .into_iter()
+                .find(|sort| sort.as_str() == s)
+                .ok_or_else(|| haggle_protocol::UnknownName::new("sort", s, &Sort::ALL.map(Sort::as_str))),
         }
+    }
+}
+
+impl std::fmt::Display for Sort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -196,7 +218,7 @@ impl SearchIndex {
         std::fs::create_dir_all(dir).map_err(io_err)?;
         let (schema, fields) = schema();
         let directory =
-            tantivy::directory::MmapDirectory::open(dir).map_err(|e| IndexError(e.to_string()))?;
+            tantivy::directory::MmapDirectory::open(dir).map_err(IndexError::from)?;
         let index = match Index::open_or_create(directory, schema.clone()) {
             Ok(index) => index,
             Err(_) => {
@@ -435,7 +457,7 @@ fn index_err(e: tantivy::TantivyError) -> SearchError {
 }
 
 fn io_err(e: std::io::Error) -> IndexError {
-    IndexError(e.to_string())
+    IndexError::from(e)
 }
 
 #[cfg(test)]

@@ -1,0 +1,242 @@
+//! One handler per endpoint: decode the typed request, run the service on the blocking pool,
+//! hand an action's network work to the event loop, answer with the typed view.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path as UrlPath, Request, State};
+use axum::http::request::Parts;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Json;
+use futures::Stream;
+use serde::de::DeserializeOwned;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::BroadcastStream;
+
+use super::error::ApiError;
+use super::types::{
+    DealView, DealsPage, ErrorCode, ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody, ObjectView,
+    PeersPage, RenewRequest, SearchPage, SearchParams, SentView, StatusView, TermsDraft, ThreadView, ThreadsPage,
+};
+use crate::handle::NodeHandle;
+use crate::service::{Effect, Service, ServiceError};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) service: Service,
+    pub(crate) handle: NodeHandle,
+    pub(crate) token: String,
+}
+
+type Answer<T> = Result<Json<T>, ApiError>;
+
+/// JSON body extractor whose rejections are our JSON errors.
+pub(crate) struct Body<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(e) => Err(ApiError::new(ErrorCode::BadRequest, json_rejection(&e))),
+        }
+    }
+}
+
+fn json_rejection(e: &JsonRejection) -> String {
+    format!("malformed request body: {}", e.body_text())
+}
+
+/// Query-string extractor whose rejections are our JSON errors.
+pub(crate) struct Params<T>(T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Params(v)),
+            Err(e) => Err(ApiError::new(ErrorCode::BadRequest, query_rejection(&e))),
+        }
+    }
+}
+
+fn query_rejection(e: &QueryRejection) -> String {
+    format!("malformed query: {}", e.body_text())
+}
+
+/// Runs blocking service work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&Service) -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let service = state.service.clone();
+    Ok(tokio::task::spawn_blocking(move || work(&service)).await.map_err(ApiError::internal)??)
+}
+
+/// Hands an action's network work to the event loop: gossip, delivery, events.
+async fn apply(state: &AppState, effect: &Effect) -> Result<(), ApiError> {
+    for bytes in &effect.publish {
+        state.handle.publish(bytes.clone()).await?;
+    }
+    if let Some(to) = effect.deliver_to {
+        state.handle.deliver(to).await?;
+    }
+    for event in &effect.events {
+        state.handle.emit(event.clone());
+    }
+    Ok(())
+}
+
+/// Runs a listing action and answers with the listing.
+async fn listing_action(
+    state: &AppState,
+    action: impl FnOnce(&Service) -> Result<Effect, ServiceError> + Send + 'static,
+) -> Answer<ListingView> {
+    let (effect, view) = blocking(state, move |s| {
+        let effect = action(s)?;
+        let view = s.effect_listing(&effect)?;
+        Ok((effect, view))
+    })
+    .await?;
+    apply(state, &effect).await?;
+    Ok(Json(view))
+}
+
+/// Runs a negotiation action and answers with the message and its thread.
+async fn negotiation_action(
+    state: &AppState,
+    action: impl FnOnce(&Service) -> Result<Effect, ServiceError> + Send + 'static,
+) -> Answer<SentView> {
+    let (effect, view) = blocking(state, move |s| {
+        let effect = action(s)?;
+        let view = s.effect_sent(&effect)?;
+        Ok((effect, view))
+    })
+    .await?;
+    apply(state, &effect).await?;
+    Ok(Json(view))
+}
+
+pub(crate) async fn status(State(state): State<AppState>) -> Answer<StatusView> {
+    let network = state.handle.status().await?;
+    let (store, outbox_pending) = blocking(&state, |s| s.counts()).await?;
+    Ok(Json(StatusView {
+        peer_id: state.service.me(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        data_dir: state.service.data_dir().to_owned(),
+        network,
+        store,
+        outbox_pending,
+    }))
+}
+
+pub(crate) async fn peers(State(state): State<AppState>) -> Answer<PeersPage> {
+    Ok(Json(PeersPage { peers: state.handle.peers().await? }))
+}
+
+pub(crate) async fn publish(State(state): State<AppState>, Body(draft): Body<ListingDraft>) -> Answer<ListingView> {
+    listing_action(&state, move |s| s.publish(draft)).await
+}
+
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Body(patch): Body<ListingPatch>,
+) -> Answer<ListingView> {
+    listing_action(&state, move |s| s.update(&id, patch)).await
+}
+
+pub(crate) async fn renew(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Body(req): Body<RenewRequest>,
+) -> Answer<ListingView> {
+    listing_action(&state, move |s| s.renew(&id, req.expires_in.map(Duration::from_secs))).await
+}
+
+pub(crate) async fn retract(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Answer<ListingView> {
+    listing_action(&state, move |s| s.retract(&id)).await
+}
+
+pub(crate) async fn my_listings(State(state): State<AppState>) -> Answer<ListingsPage> {
+    blocking(&state, |s| s.my_listings()).await.map(Json)
+}
+
+pub(crate) async fn show_listing(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Answer<ListingView> {
+    blocking(&state, move |s| s.listing_view(&id)).await.map(Json)
+}
+
+pub(crate) async fn show_object(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Answer<ObjectView> {
+    blocking(&state, move |s| s.object_view(&id)).await.map(Json)
+}
+
+pub(crate) async fn search(State(state): State<AppState>, Params(params): Params<SearchParams>) -> Answer<SearchPage> {
+    blocking(&state, move |s| s.search(params)).await.map(Json)
+}
+
+pub(crate) async fn offer(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Body(draft): Body<TermsDraft>,
+) -> Answer<SentView> {
+    negotiation_action(&state, move |s| s.offer(&id, draft)).await
+}
+
+pub(crate) async fn counter(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Body(draft): Body<TermsDraft>,
+) -> Answer<SentView> {
+    negotiation_action(&state, move |s| s.counter(&id, draft)).await
+}
+
+pub(crate) async fn accept(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Answer<SentView> {
+    negotiation_action(&state, move |s| s.accept(&id)).await
+}
+
+pub(crate) async fn decline(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Body(body): Body<MessageBody>,
+) -> Answer<SentView> {
+    negotiation_action(&state, move |s| s.decline(&id, body.message)).await
+}
+
+pub(crate) async fn withdraw(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Body(body): Body<MessageBody>,
+) -> Answer<SentView> {
+    negotiation_action(&state, move |s| s.withdraw(&id, body.message)).await
+}
+
+pub(crate) async fn threads(State(state): State<AppState>) -> Answer<ThreadsPage> {
+    blocking(&state, |s| s.threads()).await.map(Json)
+}
+
+pub(crate) async fn show_thread(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Answer<ThreadView> {
+    blocking(&state, move |s| s.thread_view(&id)).await.map(Json)
+}
+
+pub(crate) async fn deals(State(state): State<AppState>) -> Answer<DealsPage> {
+    blocking(&state, |s| s.deals()).await.map(Json)
+}
+
+pub(crate) async fn show_deal(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Answer<DealView> {
+    blocking(&state, move |s| s.deal_view(&id)).await.map(Json)
+}
+
+pub(crate) async fn events(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let stream = BroadcastStream::new(state.handle.subscribe()).filter_map(|item| match item {
+        Ok(event) => Some(Ok(Event::default().json_data(&event).unwrap_or_else(|_| Event::default()))),
+        // A subscriber that fell behind is told how much it missed.
+        Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
+            Some(Ok(Event::default().event("lagged").data(n.to_string())))
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}

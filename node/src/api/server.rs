@@ -1,0 +1,120 @@
+//! Binding the API, writing `api.cookie` and `api.addr`, the routes, and authentication.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::error::ApiError;
+use super::handlers::{self, AppState};
+use super::types::ErrorCode;
+use crate::config::NodeConfig;
+use crate::error::StartError;
+use crate::handle::NodeHandle;
+use crate::node::{ADDR_FILE, COOKIE_FILE};
+use crate::service::Service;
+
+/// Binds the API, writes `api.cookie` and `api.addr`, and serves until `shutdown`.
+pub(crate) async fn serve(
+    data_dir: &Path,
+    config: &NodeConfig,
+    service: Service,
+    handle: NodeHandle,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
+    if !config.api.ip().is_loopback() && !config.api_public {
+        return Err(StartError::ApiNotLoopback(config.api));
+    }
+    let listener = tokio::net::TcpListener::bind(config.api)
+        .await
+        .map_err(|source| StartError::ApiBind { addr: config.api, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::ApiBind { addr: config.api, source })?;
+    let token = random_token();
+    write_private(&data_dir.join(COOKIE_FILE), &token)?;
+    write_private(&data_dir.join(ADDR_FILE), &addr.to_string())?;
+    let app = router(AppState { service, handle, token });
+    let task = tokio::spawn(async move {
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "API server failed");
+        }
+    });
+    Ok((addr, task))
+}
+
+fn router(state: AppState) -> Router {
+    use handlers::*;
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/peers", get(peers))
+        .route("/v1/listings", post(publish).get(my_listings))
+        .route("/v1/listings/{id}", get(show_listing).patch(update))
+        .route("/v1/listings/{id}/renew", post(renew))
+        .route("/v1/listings/{id}/retract", post(retract))
+        .route("/v1/listings/{id}/offers", post(offer))
+        .route("/v1/objects/{id}", get(show_object))
+        .route("/v1/search", get(search))
+        .route("/v1/threads", get(threads))
+        .route("/v1/threads/{id}", get(show_thread))
+        .route("/v1/threads/{id}/counter", post(counter))
+        .route("/v1/threads/{id}/accept", post(accept))
+        .route("/v1/threads/{id}/decline", post(decline))
+        .route("/v1/threads/{id}/withdraw", post(withdraw))
+        .route("/v1/deals", get(deals))
+        .route("/v1/deals/{id}", get(show_deal))
+        .route("/v1/events", get(events))
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .with_state(state)
+}
+
+/// 32 random bytes as hex.
+fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+    data_encoding::HEXLOWER.encode(&bytes)
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<(), StartError> {
+    use std::io::Write;
+    let err = |source| StartError::WriteFile { path: path.to_owned(), source };
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(err)?;
+    file.write_all(contents.as_bytes()).map_err(err)?;
+    file.sync_all().map_err(err)
+}
+
+async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(token) if constant_time_eq(token.as_bytes(), state.token.as_bytes()) => next.run(request).await,
+        _ => ApiError::new(
+            ErrorCode::Unauthorized,
+            "missing or wrong token: send `Authorization: Bearer <contents of api.cookie>`",
+        )
+        .into_response(),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

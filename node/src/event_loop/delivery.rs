@@ -1,0 +1,207 @@
+//! Negotiation messages between the two parties: direct delivery over `/haggle/negotiate/1` in
+//! both directions, the outbox with per-message backoff, delivery states, and opening mail.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use libp2p::PeerId;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+
+use haggle_protocol::ObjectId;
+use haggle_storage::DeliveryState;
+
+use super::{Done, EventLoop, MAX_IN_FLIGHT};
+use crate::service::{Inbound, OutboxDue, Received, Via};
+use crate::wire::{NegotiateRequest, NegotiateResponse};
+
+/// Outgoing negotiation requests in flight at once.
+const MAX_OUTBOUND: usize = 64;
+/// Longest wait between periodic delivery attempts of one message (a reconnect always retries
+/// at once).
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+
+/// Requests in flight, both ways. Every map is bounded: outbound by [`MAX_OUTBOUND`], inbound by
+/// the loop's in-flight limit.
+#[derive(Debug, Default)]
+pub(super) struct Delivery {
+    /// Outgoing requests: request id → message id.
+    outbound: HashMap<OutboundRequestId, ObjectId>,
+    /// Messages with a request in flight (not to send twice at once).
+    sending: HashSet<ObjectId>,
+    /// Inbound requests awaiting their store write, by token.
+    inbound: HashMap<u64, ResponseChannel<NegotiateResponse>>,
+    /// The last token handed out.
+    next_token: u64,
+}
+
+impl Delivery {
+    /// A token for an inbound request's answer.
+    pub(super) fn token(&mut self) -> u64 {
+        self.next_token += 1;
+        self.next_token
+    }
+}
+
+impl EventLoop {
+    pub(super) fn on_negotiate(&mut self, event: request_response::Event<NegotiateRequest, NegotiateResponse>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request { request, channel, .. } => {
+                    self.on_negotiate_request(peer, request, channel);
+                }
+                request_response::Message::Response { request_id, response } => {
+                    let Some(id) = self.delivery.outbound.remove(&request_id) else { return };
+                    self.delivery.sending.remove(&id);
+                    match response {
+                        NegotiateResponse::Stored => self.record(id, DeliveryState::Delivered, None),
+                        NegotiateResponse::Rejected { reason, retry: true } => {
+                            self.record(id, DeliveryState::Queued, Some(reason))
+                        }
+                        NegotiateResponse::Rejected { reason, retry: false } => {
+                            self.record(id, DeliveryState::Failed, Some(reason))
+                        }
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure { request_id, error, .. } => {
+                if let Some(id) = self.delivery.outbound.remove(&request_id) {
+                    self.delivery.sending.remove(&id);
+                    self.record(id, DeliveryState::Queued, Some(error.to_string()));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "inbound negotiation request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_negotiate_request(
+        &mut self,
+        peer: PeerId,
+        request: NegotiateRequest,
+        channel: ResponseChannel<NegotiateResponse>,
+    ) {
+        if self.in_flight >= MAX_IN_FLIGHT {
+            let busy = NegotiateResponse::Rejected { reason: "node busy".into(), retry: true };
+            let _ = self.swarm.behaviour_mut().negotiate.send_response(channel, busy);
+            return;
+        }
+        self.in_flight += 1;
+        let token = self.delivery.token();
+        self.delivery.inbound.insert(token, channel);
+        self.spawn_blocking(move |service| {
+            let inbound = service.receive(&request.object, Via::Direct);
+            if let Some(Received::Refused { reason, .. }) = inbound.first() {
+                tracing::debug!(%peer, %reason, "refused a negotiation message");
+            }
+            Some(Done::Negotiated { token, inbound })
+        });
+    }
+
+    pub(super) fn on_negotiated(&mut self, token: u64, inbound: Inbound) {
+        if let Some(channel) = self.delivery.inbound.remove(&token) {
+            let response = inbound.first().map_or(
+                NegotiateResponse::Rejected { reason: "nothing received".into(), retry: false },
+                response,
+            );
+            let _ = self.swarm.behaviour_mut().negotiate.send_response(channel, response);
+        }
+        self.act_on(inbound);
+    }
+
+    /// Records a delivery state change on the blocking pool and announces it.
+    fn record(&self, id: ObjectId, state: DeliveryState, error: Option<String>) {
+        self.spawn_blocking(move |service| match service.record_delivery(id, state, error) {
+            Ok(event) => event.map(Done::Event),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record delivery state");
+                None
+            }
+        });
+    }
+
+    /// Loads queued messages (for one peer, or all) on the blocking pool; [`Done::Outbox`]
+    /// brings them back to send.
+    pub(super) fn retry_outbox(&mut self, only: Option<PeerId>) {
+        let connected: HashSet<PeerId> = self.swarm.connected_peers().copied().collect();
+        let base = self.intervals.retry;
+        self.spawn_blocking(move |service| {
+            match service.outbox_due(only, &connected, |attempts| backoff(base, attempts)) {
+                Ok(due) => Some(Done::Outbox(due)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the outbox");
+                    None
+                }
+            }
+        });
+    }
+
+    /// Sends what is due to connected parties, gossips sealed copies for the others, and dials
+    /// them.
+    pub(super) fn send_due(&mut self, due: OutboxDue) {
+        for bytes in due.mail {
+            self.publish(bytes);
+        }
+        for (peer, messages) in due.batches {
+            for (id, bytes) in messages {
+                if self.delivery.outbound.len() >= MAX_OUTBOUND || !self.delivery.sending.insert(id) {
+                    continue;
+                }
+                let request_id =
+                    self.swarm.behaviour_mut().negotiate.send_request(&peer, NegotiateRequest { object: bytes });
+                self.delivery.outbound.insert(request_id, id);
+                self.record(id, DeliveryState::Sent, None);
+            }
+        }
+        for peer in due.unreachable {
+            self.dial(peer);
+        }
+    }
+
+    /// Opens mail addressed to this node on the blocking pool.
+    pub(super) fn check_mail(&self) {
+        self.spawn_blocking(|service| match service.open_mail() {
+            Ok(opened) if opened.events.is_empty() && opened.publish.is_empty() => None,
+            Ok(opened) => Some(Done::Mail(opened)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot open mail");
+                None
+            }
+        });
+    }
+}
+
+/// The answer to a negotiation request: stored (or already held), or refused with whether a
+/// later retry may succeed (the sender is not to blame: e.g. the listing has not arrived yet).
+fn response(received: &Received) -> NegotiateResponse {
+    match received {
+        Received::New | Received::Known => NegotiateResponse::Stored,
+        Received::Refused { reason, peer_fault } => {
+            NegotiateResponse::Rejected { reason: reason.to_string(), retry: !peer_fault }
+        }
+        Received::Failed => {
+            NegotiateResponse::Rejected { reason: "the node could not store it".into(), retry: true }
+        }
+    }
+}
+
+/// How long after its last attempt a message is tried again: doubling from the retry interval
+/// with each attempt, at most [`MAX_BACKOFF`].
+fn backoff(base: Duration, attempts: u32) -> Duration {
+    base.saturating_mul(1 << attempts.min(10)).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_to_a_ceiling() {
+        let base = Duration::from_secs(15);
+        assert_eq!(backoff(base, 0), base);
+        assert_eq!(backoff(base, 1), Duration::from_secs(30));
+        assert_eq!(backoff(base, 3), Duration::from_secs(120));
+        assert_eq!(backoff(base, 30), MAX_BACKOFF);
+    }
+}

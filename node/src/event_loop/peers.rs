@@ -1,0 +1,283 @@
+//! Peers: connections, discovery (identify, Kademlia, mDNS), and the per-peer state the loop
+//! keeps. That state lives in one bounded [`PeerTable`]: an entry exists only while the peer is
+//! connected and is dropped when its last connection closes; bans and the sync history are
+//! bounded lists of their own.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::Instant;
+
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::{PeerId, identify, kad, mdns};
+
+use super::EventLoop;
+use crate::api::types::{NodeEvent, SyncInfo};
+
+/// Invalid objects from one peer before it is banned and disconnected.
+const MAX_REJECTS: u32 = 3;
+/// Peers with state at once: above the connection limit (256), so every connected peer fits.
+const MAX_PEERS: usize = 512;
+/// Banned peers remembered (oldest forgotten first); a forgotten peer that misbehaves again is
+/// banned again after [`MAX_REJECTS`] more invalid objects.
+const MAX_BANNED: usize = 1_024;
+/// Completed syncs remembered for `haggle status` (one per peer, newest first).
+const MAX_SYNC_HISTORY: usize = 16;
+
+/// What the loop knows of one connected peer.
+#[derive(Debug, Default)]
+struct PeerState {
+    /// The agent it announced (identify).
+    agent: Option<String>,
+    /// Invalid objects rejected from it.
+    rejects: u32,
+    /// Sync requests served in the current minute: (window start, count).
+    served: Option<(Instant, u32)>,
+}
+
+/// Per-peer state, bounded in size and cleared when a peer leaves.
+#[derive(Debug, Default)]
+pub(super) struct PeerTable {
+    peers: HashMap<PeerId, PeerState>,
+    banned: HashSet<PeerId>,
+    banned_order: VecDeque<PeerId>,
+    syncs: VecDeque<SyncInfo>,
+}
+
+impl PeerTable {
+    fn connected(&mut self, peer: PeerId) {
+        if self.peers.len() < MAX_PEERS {
+            self.peers.entry(peer).or_default();
+        }
+    }
+
+    fn disconnected(&mut self, peer: &PeerId) {
+        self.peers.remove(peer);
+    }
+
+    /// How many peers have state (for tests of the bound).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    pub(super) fn agent(&self, peer: &PeerId) -> Option<String> {
+        self.peers.get(peer).and_then(|p| p.agent.clone())
+    }
+
+    pub(super) fn rejects(&self, peer: &PeerId) -> u32 {
+        self.peers.get(peer).map_or(0, |p| p.rejects)
+    }
+
+    fn is_banned(&self, peer: &PeerId) -> bool {
+        self.banned.contains(peer)
+    }
+
+    /// Counts an invalid object; returns the count and whether the peer is now banned.
+    fn reject(&mut self, peer: PeerId) -> (u32, bool) {
+        let rejected = match self.peers.get_mut(&peer) {
+            Some(state) => {
+                state.rejects += 1;
+                state.rejects
+            }
+            // Not connected any more (a late verdict): it counts towards nothing kept.
+            None => 1,
+        };
+        let ban = rejected >= MAX_REJECTS && self.banned.insert(peer);
+        if ban {
+            self.banned_order.push_back(peer);
+            if self.banned_order.len() > MAX_BANNED
+                && let Some(old) = self.banned_order.pop_front()
+            {
+                self.banned.remove(&old);
+            }
+        }
+        (rejected, ban)
+    }
+
+    /// Counts a sync request from `peer`; false when it is over `per_minute` in this minute (or
+    /// not connected).
+    pub(super) fn allow_sync_request(&mut self, peer: &PeerId, now: Instant, per_minute: u32) -> bool {
+        let Some(state) = self.peers.get_mut(peer) else { return false };
+        let window = state.served.get_or_insert((now, 0));
+        if now.duration_since(window.0).as_secs() >= 60 {
+            *window = (now, 0);
+        }
+        window.1 += 1;
+        window.1 <= per_minute
+    }
+
+    /// Remembers a completed sync, replacing the peer's earlier one.
+    pub(super) fn synced(&mut self, info: SyncInfo) {
+        self.syncs.retain(|s| s.peer != info.peer);
+        self.syncs.push_front(info);
+        self.syncs.truncate(MAX_SYNC_HISTORY);
+    }
+
+    /// The most recent completed syncs, newest first.
+    pub(super) fn recent_syncs(&self) -> Vec<SyncInfo> {
+        self.syncs.iter().cloned().collect()
+    }
+}
+
+impl EventLoop {
+    pub(super) fn on_connected(&mut self, peer: PeerId, dialer: bool) {
+        if self.peers.is_banned(&peer) {
+            tracing::debug!(%peer, "refusing a banned peer");
+            let _ = self.swarm.disconnect_peer_id(peer);
+            return;
+        }
+        tracing::debug!(%peer, "connected");
+        self.peers.connected(peer);
+        self.emit(NodeEvent::PeerConnected { peer });
+        self.retry_outbox(Some(peer));
+        // One session per new connection covers both directions (it fetches and pushes), so only
+        // the side that dialed starts it.
+        if dialer {
+            self.start_sync(peer);
+        }
+    }
+
+    pub(super) fn on_disconnected(&mut self, peer: PeerId) {
+        tracing::debug!(%peer, "disconnected");
+        self.peers.disconnected(&peer);
+        self.end_sync(peer, Some("the peer disconnected".into()));
+        self.emit(NodeEvent::PeerDisconnected { peer });
+    }
+
+    /// Counts an invalid object from `peer`; bans and disconnects it after [`MAX_REJECTS`].
+    pub(super) fn penalise(&mut self, peer: PeerId) {
+        let (rejected, ban) = self.peers.reject(peer);
+        tracing::info!(%peer, rejected, "rejected an invalid object");
+        self.emit(NodeEvent::PeerMisbehaved { peer, rejected });
+        if ban {
+            tracing::warn!(%peer, "banning a peer that keeps sending invalid objects");
+            self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    pub(super) fn dial(&mut self, peer: PeerId) {
+        if self.swarm.is_connected(&peer) || self.peers.is_banned(&peer) {
+            return;
+        }
+        if let Err(e) = self.swarm.dial(DialOpts::peer_id(peer).build()) {
+            tracing::debug!(%peer, error = %e, "cannot dial yet; asking the DHT");
+            self.swarm.behaviour_mut().kad.get_closest_peers(peer);
+        }
+    }
+
+    pub(super) fn on_identify(&mut self, event: identify::Event) {
+        if let identify::Event::Received { peer_id, info, .. } = event {
+            if let Some(state) = self.peers.peers.get_mut(&peer_id) {
+                state.agent = Some(info.agent_version.clone());
+            }
+            let kad = &mut self.swarm.behaviour_mut().kad;
+            for addr in info.listen_addrs {
+                kad.add_address(&peer_id, addr);
+            }
+        }
+    }
+
+    pub(super) fn on_kad(&mut self, event: kad::Event) {
+        if let kad::Event::OutboundQueryProgressed {
+            result: kad::QueryResult::GetClosestPeers(Ok(ok)), ..
+        } = event
+        {
+            let Ok(target) = PeerId::from_bytes(&ok.key) else { return };
+            if let Some(found) = ok.peers.into_iter().find(|p| p.peer_id == target)
+                && !found.addrs.is_empty()
+                && !self.swarm.is_connected(&target)
+            {
+                let opts = DialOpts::peer_id(target).addresses(found.addrs).build();
+                if let Err(e) = self.swarm.dial(opts) {
+                    tracing::debug!(peer = %target, error = %e, "dial after DHT lookup failed");
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_mdns(&mut self, event: mdns::Event) {
+        if let mdns::Event::Discovered(found) = event {
+            for (peer, addr) in found {
+                self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+                if !self.swarm.is_connected(&peer) {
+                    let _ = self.swarm.dial(DialOpts::peer_id(peer).addresses(vec![addr]).build());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(peer: PeerId, at: u64) -> SyncInfo {
+        SyncInfo { peer, at, received: 0, sent: 0, reconcile_bytes: 0 }
+    }
+
+    #[test]
+    fn state_goes_when_the_peer_goes_and_never_passes_the_bound() {
+        let mut table = PeerTable::default();
+        let peers: Vec<PeerId> = (0..MAX_PEERS + 10).map(|_| PeerId::random()).collect();
+        for peer in &peers {
+            table.connected(*peer);
+        }
+        assert_eq!(table.len(), MAX_PEERS);
+        for peer in &peers {
+            table.disconnected(peer);
+        }
+        assert_eq!(table.len(), 0);
+    }
+
+    #[test]
+    fn a_peer_is_banned_after_repeated_invalid_objects_and_bans_are_bounded() {
+        let mut table = PeerTable::default();
+        let rogue = PeerId::random();
+        table.connected(rogue);
+        assert_eq!(table.reject(rogue), (1, false));
+        assert_eq!(table.reject(rogue), (2, false));
+        assert_eq!(table.reject(rogue), (3, true));
+        assert!(table.is_banned(&rogue));
+        // A fourth rejection does not ban twice.
+        assert_eq!(table.reject(rogue), (4, false));
+        for _ in 0..MAX_BANNED {
+            let other = PeerId::random();
+            table.connected(other);
+            for _ in 0..MAX_REJECTS {
+                table.reject(other);
+            }
+            table.disconnected(&other);
+        }
+        assert_eq!(table.banned.len(), MAX_BANNED);
+        assert!(!table.is_banned(&rogue), "the oldest ban is forgotten first");
+    }
+
+    #[test]
+    fn sync_requests_are_limited_per_minute_and_only_for_connected_peers() {
+        let mut table = PeerTable::default();
+        let peer = PeerId::random();
+        let now = Instant::now();
+        assert!(!table.allow_sync_request(&peer, now, 2), "not connected");
+        table.connected(peer);
+        assert!(table.allow_sync_request(&peer, now, 2));
+        assert!(table.allow_sync_request(&peer, now, 2));
+        assert!(!table.allow_sync_request(&peer, now, 2));
+        assert!(table.allow_sync_request(&peer, now + std::time::Duration::from_secs(61), 2));
+    }
+
+    #[test]
+    fn the_sync_history_keeps_one_entry_per_peer_newest_first() {
+        let mut table = PeerTable::default();
+        let a = PeerId::random();
+        table.synced(info(a, 1));
+        table.synced(info(PeerId::random(), 2));
+        table.synced(info(a, 3));
+        let recent = table.recent_syncs();
+        assert_eq!(recent.len(), 2);
+        assert_eq!((recent[0].peer, recent[0].at), (a, 3));
+        for i in 0..(MAX_SYNC_HISTORY as u64 + 5) {
+            table.synced(info(PeerId::random(), 10 + i));
+        }
+        assert_eq!(table.recent_syncs().len(), MAX_SYNC_HISTORY);
+    }
+}

@@ -1,0 +1,380 @@
+//! The owner's actions: build, sign and store listings and negotiation messages. Each returns an
+//! [`Effect`]: what to gossip, whom to deliver to, and what to announce.
+
+use std::time::Duration;
+
+use haggle_protocol::{
+    Accept, Body, Counter, Currency, Deal, Decline, Envelope, Listing, ListingKind, ListingStatus, Location, Object,
+    ObjectId, Offer, Period, Price, PublicKey, Reply, Terms, Timestamp, Verified, Withdraw, new_nonce,
+};
+use haggle_storage::{Outcome, ThreadRecord};
+
+use super::{Conflict, InvalidInput, Service, ServiceError, views};
+use crate::api::types::{ListingDraft, ListingPatch, ListingView, NodeEvent, SentView, TermsDraft};
+
+/// A listing lives 30 days unless the person says otherwise.
+pub const DEFAULT_LISTING_LIFETIME: Duration = Duration::from_secs(30 * 86_400);
+/// Proposals (offers and counters) stand for 3 days unless the person says otherwise.
+pub const DEFAULT_PROPOSAL_LIFETIME: Duration = Duration::from_secs(3 * 86_400);
+/// A tombstone lives as long as any revision can, so it outlives every earlier revision.
+const TOMBSTONE_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
+
+/// What the network must do after an action.
+#[derive(Debug)]
+pub struct Effect {
+    /// The object the action signed and stored.
+    pub object: Verified<Object>,
+    /// Objects to gossip: the new listing revision, or the next revision after a deal.
+    pub publish: Vec<Vec<u8>>,
+    /// The party to deliver `object` to (negotiation messages).
+    pub deliver_to: Option<PublicKey>,
+    /// What to announce on the event stream.
+    pub events: Vec<NodeEvent>,
+}
+
+impl Service {
+    /// Publishes a new listing.
+    pub fn publish(&self, draft: ListingDraft) -> Result<Effect, ServiceError> {
+        let now = Timestamp::now();
+        let lifetime = draft.expires_in.map_or(DEFAULT_LISTING_LIFETIME, Duration::from_secs);
+        let price = match draft.price {
+            Some(amount) => Some(price(draft.kind, &amount, draft.currency, draft.per)?),
+            None if draft.currency.is_some() || draft.per.is_some() => {
+                return Err(InvalidInput::CurrencyWithoutPrice.into());
+            }
+            None => None,
+        };
+        let listing = Listing {
+            nonce: new_nonce(),
+            revision: 1,
+            kind: draft.kind,
+            status: ListingStatus::Active,
+            title: draft.title,
+            description: draft.description,
+            category: draft.category,
+            tags: draft.tags,
+            price,
+            quantity: draft.quantity.unwrap_or(1),
+            location: Location { text: draft.location.unwrap_or_default(), geohash: draft.geohash },
+            payment: draft.payment,
+            delivery: draft.delivery.unwrap_or_default(),
+            expires_at: now.saturating_add(lifetime),
+        };
+        self.store_listing(listing, now)
+    }
+
+    /// A new revision of one of the owner's listings with `patch` applied.
+    pub fn update(&self, given: &str, patch: ListingPatch) -> Result<Effect, ServiceError> {
+        let (current, mut listing) = self.own_listing(given)?;
+        let now = Timestamp::now();
+        if patch.price.is_some() || patch.currency.is_some() || patch.per.is_some() {
+            listing.price = repriced(&listing, patch.price, patch.currency, patch.per)?;
+        }
+        let ListingPatch { title, description, category, tags, quantity, location, geohash, payment, delivery, .. } =
+            patch;
+        listing.title = title.unwrap_or(listing.title);
+        listing.description = description.unwrap_or(listing.description);
+        listing.category = category.unwrap_or(listing.category);
+        listing.tags = tags.unwrap_or(listing.tags);
+        listing.quantity = quantity.unwrap_or(listing.quantity);
+        listing.location.text = location.unwrap_or(listing.location.text);
+        if let Some(geohash) = geohash {
+            listing.location.geohash = Some(geohash).filter(|g| !g.is_empty());
+        }
+        listing.payment = payment.unwrap_or(listing.payment);
+        listing.delivery = delivery.unwrap_or(listing.delivery);
+        listing.revision = next_revision(&current)?;
+        self.store_listing(listing, now)
+    }
+
+    /// Extends one of the owner's listings by `lifetime` from now (default 30 days).
+    pub fn renew(&self, given: &str, lifetime: Option<Duration>) -> Result<Effect, ServiceError> {
+        let (current, mut listing) = self.own_listing(given)?;
+        let now = Timestamp::now();
+        listing.revision = next_revision(&current)?;
+        listing.expires_at = now.saturating_add(lifetime.unwrap_or(DEFAULT_LISTING_LIFETIME));
+        self.store_listing(listing, now)
+    }
+
+    /// Closes one of the owner's listings with a signed tombstone.
+    pub fn retract(&self, given: &str) -> Result<Effect, ServiceError> {
+        let (current, mut listing) = self.own_listing(given)?;
+        let now = Timestamp::now();
+        listing.revision = next_revision(&current)?;
+        listing.status = ListingStatus::Closed;
+        listing.expires_at = now.saturating_add(TOMBSTONE_LIFETIME);
+        self.store_listing(listing, now)
+    }
+
+    fn own_listing(&self, given: &str) -> Result<(Object, Listing), ServiceError> {
+        let current = self.listing(given)?;
+        if current.author() != self.me() {
+            return Err(ServiceError::NotYours { what: "listing", id: current.id() });
+        }
+        let listing = current.listing().cloned().ok_or_else(|| ServiceError::not_found("listing", given))?;
+        if listing.status == ListingStatus::Closed {
+            return Err(Conflict::ListingClosed(current.id()).into());
+        }
+        Ok((current, listing))
+    }
+
+    fn store_listing(&self, listing: Listing, now: Timestamp) -> Result<Effect, ServiceError> {
+        let object = self.sign(Body::Listing(listing), now)?;
+        self.ingest_own(&object)?;
+        Ok(Effect {
+            publish: vec![object.bytes().to_vec()],
+            events: vec![NodeEvent::ListingPublished { id: object.id() }],
+            deliver_to: None,
+            object,
+        })
+    }
+
+    /// Makes an offer on someone else's listing.
+    pub fn offer(&self, given: &str, draft: TermsDraft) -> Result<Effect, ServiceError> {
+        let listing = self.listing(given)?;
+        let l = listing.listing().ok_or_else(|| ServiceError::not_found("listing", given))?;
+        if listing.author() == self.me() {
+            return Err(Conflict::OwnListing.into());
+        }
+        if l.status == ListingStatus::Closed {
+            return Err(Conflict::ListingClosed(listing.id()).into());
+        }
+        let now = Timestamp::now();
+        if l.expires_at <= now {
+            return Err(Conflict::ListingExpired(listing.id()).into());
+        }
+        let default_currency = l.price.as_ref().map(|p| p.currency.clone());
+        let (terms, message) = terms(draft, l.kind, default_currency, None, now)?;
+        let body = Body::Offer(Offer { listing: listing.id(), to: listing.author(), terms, message });
+        self.negotiate(body, now)
+    }
+
+    /// Answers the other party's latest terms with new ones.
+    pub fn counter(&self, given: &str, draft: TermsDraft) -> Result<Effect, ServiceError> {
+        let thread = self.thread(given)?;
+        let head = self.their_terms(&thread, "counter")?;
+        let now = Timestamp::now();
+        let kind =
+            thread.listing.as_ref().and_then(|l| l.listing().map(|l| l.kind)).unwrap_or(ListingKind::Sell);
+        let current = &thread.view.terms;
+        let (terms, message) = terms(draft, kind, Some(current.price.currency.clone()), Some(current), now)?;
+        let body = Body::Counter(Counter { reply: self.reply_to(&thread, head), terms, message });
+        self.negotiate(body, now)
+    }
+
+    /// Accepts the other party's latest terms.
+    pub fn accept(&self, given: &str) -> Result<Effect, ServiceError> {
+        let thread = self.thread(given)?;
+        let head = self.their_terms(&thread, "accept")?;
+        self.negotiate(Body::Accept(Accept { reply: self.reply_to(&thread, head) }), Timestamp::now())
+    }
+
+    /// Refuses the other party's latest terms, ending the thread.
+    pub fn decline(&self, given: &str, message: String) -> Result<Effect, ServiceError> {
+        let thread = self.thread(given)?;
+        let head = self.their_terms(&thread, "decline")?;
+        let body = Body::Decline(Decline { reply: self.reply_to(&thread, head), message });
+        self.negotiate(body, Timestamp::now())
+    }
+
+    /// Takes back the owner's own latest terms, ending the thread.
+    pub fn withdraw(&self, given: &str, message: String) -> Result<Effect, ServiceError> {
+        let thread = self.thread(given)?;
+        self.open(&thread)?;
+        if thread.view.proposer != self.me() {
+            return Err(Conflict::TheirTerms.into());
+        }
+        let head = thread.view.head();
+        let body = Body::Withdraw(Withdraw { reply: self.reply_to(&thread, head), message });
+        self.negotiate(body, Timestamp::now())
+    }
+
+    /// The view of what an action stored: the listing, for listing actions.
+    pub fn effect_listing(&self, effect: &Effect) -> Result<ListingView, ServiceError> {
+        Ok(views::listing(&self.store, &effect.object, &self.me())?)
+    }
+
+    /// The view of what an action stored: the message and its thread, for negotiation actions.
+    pub fn effect_sent(&self, effect: &Effect) -> Result<SentView, ServiceError> {
+        let id = effect.object.id();
+        let thread = self.thread_view(&id.to_hex())?;
+        Ok(SentView { id, kind: effect.object.kind(), thread })
+    }
+
+    fn open(&self, thread: &ThreadRecord) -> Result<(), ServiceError> {
+        let me = self.me();
+        if thread.view.offerer != me && thread.view.listing_author != me {
+            return Err(ServiceError::NotYours { what: "thread", id: thread.view.thread });
+        }
+        if thread.view.state.is_final() {
+            return Err(Conflict::ThreadEnded { thread: thread.view.thread, state: thread.view.state }.into());
+        }
+        Ok(())
+    }
+
+    /// The head of an open thread whose terms the other party proposed.
+    fn their_terms(&self, thread: &ThreadRecord, action: &'static str) -> Result<ObjectId, ServiceError> {
+        self.open(thread)?;
+        if thread.view.proposer == self.me() {
+            return Err(Conflict::OwnTerms { action }.into());
+        }
+        Ok(thread.view.head())
+    }
+
+    fn reply_to(&self, thread: &ThreadRecord, prev: ObjectId) -> Reply {
+        let me = self.me();
+        let to = if thread.view.offerer == me { thread.view.listing_author } else { thread.view.offerer };
+        Reply { thread: thread.view.thread, prev, to }
+    }
+
+    fn negotiate(&self, body: Body, now: Timestamp) -> Result<Effect, ServiceError> {
+        let to = body.recipient();
+        let object = self.sign(body, now)?;
+        let deal = self.ingest_own(&object)?;
+        let mut effect = Effect { object, publish: Vec::new(), deliver_to: to, events: Vec::new() };
+        if let Some(deal) = deal {
+            self.after_deal(deal, &mut effect.events, &mut effect.publish)?;
+        }
+        Ok(effect)
+    }
+
+    pub(super) fn sign(&self, body: Body, now: Timestamp) -> Result<Verified<Object>, ServiceError> {
+        let envelope = Envelope { created_at: now, ..Envelope::new(self.me(), body) };
+        Ok(envelope.sign(&self.key, now)?)
+    }
+
+    /// Stores the owner's object; returns the deal it completed, if any.
+    fn ingest_own(&self, object: &Verified<Object>) -> Result<Option<ObjectId>, ServiceError> {
+        match self.store.ingest_own(object)? {
+            Outcome::New { deal, .. } => Ok(deal),
+            Outcome::Duplicate { .. } => Ok(None),
+            Outcome::Stale { .. } => Err(Conflict::NewerRevision.into()),
+            Outcome::Rejected(r) => Err(r.reason.into()),
+        }
+    }
+
+    /// What follows a deal, whoever's message made it: the deal is announced, and when the
+    /// listing is the owner's, its next revision (quantity down, or closed when none is left) is
+    /// signed, stored, announced and queued for gossip.
+    pub(super) fn after_deal(
+        &self,
+        deal_id: ObjectId,
+        events: &mut Vec<NodeEvent>,
+        publish: &mut Vec<Vec<u8>>,
+    ) -> Result<(), ServiceError> {
+        let Some(deal) = self.store.deal(&deal_id)? else { return Ok(()) };
+        events.push(NodeEvent::DealMade { id: deal_id, thread: deal.offer().id() });
+        if let Some(next) = self.next_revision_after(&deal)? {
+            events.push(NodeEvent::ListingPublished { id: next.id() });
+            publish.push(next.bytes().to_vec());
+        }
+        Ok(())
+    }
+
+    /// The next revision of the owner's listing after `deal`; `None` if the listing is someone
+    /// else's (their node does this) or already closed.
+    fn next_revision_after(&self, deal: &Deal) -> Result<Option<Verified<Object>>, ServiceError> {
+        if deal.listing_author() != self.me() {
+            return Ok(None);
+        }
+        let Some(key) = deal.listing().listing_key() else { return Ok(None) };
+        let Some(current) = self.store.listing(&key)? else { return Ok(None) };
+        let Some(mut listing) = current.listing().cloned() else { return Ok(None) };
+        if listing.status == ListingStatus::Closed {
+            return Ok(None);
+        }
+        let sold: u64 = self
+            .store
+            .deals_on(&key)?
+            .iter()
+            .filter(|d| d.made_at() >= current.created_at())
+            .map(|d| u64::from(d.terms().quantity))
+            .sum();
+        let left = u64::from(listing.quantity).saturating_sub(sold);
+        let now = Timestamp::now().max(deal.made_at().saturating_add(Duration::from_millis(1)));
+        listing.revision = next_revision(&current)?;
+        if left == 0 {
+            listing.status = ListingStatus::Closed;
+            listing.quantity = 0;
+            listing.expires_at = now.saturating_add(TOMBSTONE_LIFETIME);
+        } else {
+            listing.quantity = u32::try_from(left).unwrap_or(u32::MAX);
+        }
+        let object = self.sign(Body::Listing(listing), now)?;
+        self.ingest_own(&object)?;
+        Ok(Some(object))
+    }
+}
+
+fn next_revision(current: &Object) -> Result<u32, ServiceError> {
+    current
+        .listing()
+        .and_then(|l| l.revision.checked_add(1))
+        .ok_or_else(|| Conflict::RevisionsExhausted.into())
+}
+
+/// A listing price from a decimal amount, its currency and period.
+fn price(
+    kind: ListingKind,
+    amount: &str,
+    currency: Option<Currency>,
+    per: Option<Period>,
+) -> Result<Price, ServiceError> {
+    if kind == ListingKind::Giveaway {
+        return Err(InvalidInput::PricedGiveaway.into());
+    }
+    let currency = currency.ok_or(InvalidInput::PriceWithoutCurrency)?;
+    let price = Price::new(currency.parse_amount(amount)?, currency);
+    Ok(match per {
+        Some(per) => price.per(per),
+        None => price,
+    })
+}
+
+/// A listing's price after an update: each part given replaces the old one. The old amount is
+/// kept in minor units; with a new currency it needs a new amount (minor units differ between
+/// currencies).
+fn repriced(
+    listing: &Listing,
+    amount: Option<String>,
+    currency: Option<Currency>,
+    per: Option<Period>,
+) -> Result<Option<Price>, ServiceError> {
+    let old = listing.price.as_ref();
+    let currency = currency.or_else(|| old.map(|p| p.currency.clone()));
+    let per = per.or_else(|| old.and_then(|p| p.per));
+    match (amount, old) {
+        (Some(amount), _) => price(listing.kind, &amount, currency, per).map(Some),
+        (None, Some(old)) if currency.as_ref() == Some(&old.currency) => {
+            let price = Price::new(old.amount, old.currency.clone());
+            Ok(Some(match per {
+                Some(per) => price.per(per),
+                None => price,
+            }))
+        }
+        (None, Some(_)) => Err(InvalidInput::NewCurrencyWithoutPrice.into()),
+        (None, None) => Err(InvalidInput::CurrencyWithoutPrice.into()),
+    }
+}
+
+/// Terms from a draft, filling quantity and currency from `current` terms or defaults.
+fn terms(
+    draft: TermsDraft,
+    kind: ListingKind,
+    default_currency: Option<Currency>,
+    current: Option<&Terms>,
+    now: Timestamp,
+) -> Result<(Terms, String), ServiceError> {
+    let currency = draft.currency.or(default_currency).ok_or(InvalidInput::NoCurrency)?;
+    let amount = match (draft.price, kind) {
+        (Some(p), _) => currency.parse_amount(&p)?,
+        (None, ListingKind::Giveaway) => 0,
+        (None, _) => return Err(InvalidInput::NoPrice.into()),
+    };
+    let quantity = draft.quantity.or(current.map(|t| t.quantity)).unwrap_or(1);
+    let lifetime = draft.expires_in.map_or(DEFAULT_PROPOSAL_LIFETIME, Duration::from_secs);
+    Ok((
+        Terms { quantity, price: Price::new(amount, currency), expires_at: now.saturating_add(lifetime) },
+        draft.message,
+    ))
+}

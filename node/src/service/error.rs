@@ -1,0 +1,187 @@
+//! Why a request to the service failed, each with a stable [`ErrorCode`] so that the API maps it
+//! to an HTTP status once and the `haggle` command to an exit code once.
+
+use haggle_protocol::{AmountError, ObjectId, ParseIdError, SealError, SignError, ThreadState};
+use haggle_storage::{RejectReason, SearchError, StoreError};
+
+use crate::api::types::ErrorCode;
+
+/// Why an action or a read could not be done. Each says what was wrong.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// Nothing matches the id or prefix.
+    #[error("no {what} matches `{given}`")]
+    NotFound {
+        /// What was looked for ("listing", "offer thread", ...).
+        what: &'static str,
+        /// The id or prefix given.
+        given: String,
+    },
+    /// The prefix matches several objects.
+    #[error("`{given}` matches several objects: {}; type more characters", candidates.iter().map(ObjectId::fmt_short).collect::<Vec<_>>().join(", "))]
+    Ambiguous {
+        /// The prefix given.
+        given: String,
+        /// The objects it matches.
+        candidates: Vec<ObjectId>,
+    },
+    /// The id is not hex or too short.
+    #[error(transparent)]
+    BadId(#[from] ParseIdError),
+    /// A value in the request breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    /// The object belongs to someone else.
+    #[error("{what} {} is not yours: only its author can change it", id.fmt_short())]
+    NotYours {
+        /// "listing" or "thread".
+        what: &'static str,
+        /// The object.
+        id: ObjectId,
+    },
+    /// The action does not fit the state of the listing or thread.
+    #[error(transparent)]
+    Conflict(#[from] Conflict),
+    /// The object would break a protocol limit.
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    /// A price that does not parse.
+    #[error(transparent)]
+    Amount(#[from] AmountError),
+    /// A search that cannot run.
+    #[error(transparent)]
+    Search(#[from] SearchError),
+    /// Sealing a message for offline delivery failed.
+    #[error("cannot seal a message for offline delivery")]
+    Seal(#[from] SealError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A value in a request that breaks a rule the service checks (the protocol checks the rest when
+/// the object is signed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidInput {
+    /// Currency or period without a price.
+    #[error("a currency or period was given without a price")]
+    CurrencyWithoutPrice,
+    /// A giveaway with a price.
+    #[error("a giveaway has no price")]
+    PricedGiveaway,
+    /// A price without a currency.
+    #[error("a price needs a currency, e.g. EUR")]
+    PriceWithoutCurrency,
+    /// A new currency for a listing's price without a new amount (minor units differ).
+    #[error("a new currency needs a new price too, e.g. --price 120 --currency USD")]
+    NewCurrencyWithoutPrice,
+    /// Terms without a currency on a listing without one.
+    #[error("say which currency, e.g. --currency EUR")]
+    NoCurrency,
+    /// An offer or counter without a price on a listing that is not a giveaway.
+    #[error("an offer needs a price, e.g. --price 100")]
+    NoPrice,
+}
+
+/// An action that does not fit the state of the listing or thread.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Conflict {
+    /// The listing is closed.
+    #[error("listing {} is closed", .0.fmt_short())]
+    ListingClosed(ObjectId),
+    /// The listing has expired.
+    #[error("listing {} has expired", .0.fmt_short())]
+    ListingExpired(ObjectId),
+    /// More asked than is left.
+    #[error("only {remaining} left (after deals and open counter-offers); {requested} asked")]
+    QuantityExceeded {
+        /// Quantity asked.
+        requested: u32,
+        /// Quantity left.
+        remaining: u32,
+    },
+    /// An offer on one's own listing.
+    #[error("that is your own listing")]
+    OwnListing,
+    /// Answering one's own terms.
+    #[error("the terms on the table are your own; wait for the other party (you cannot {action} them)")]
+    OwnTerms {
+        /// accept, counter or decline.
+        action: &'static str,
+    },
+    /// Withdrawing the other party's terms.
+    #[error("the terms on the table are the other party's: decline them instead of withdrawing")]
+    TheirTerms,
+    /// The thread has ended.
+    #[error("thread {} is {state}; nothing more can be said in it", thread.fmt_short())]
+    ThreadEnded {
+        /// The thread.
+        thread: ObjectId,
+        /// How it ended.
+        state: ThreadState,
+    },
+    /// A newer revision of the listing exists.
+    #[error("a newer revision of this listing exists")]
+    NewerRevision,
+    /// The revision counter is exhausted.
+    #[error("this listing has run out of revision numbers")]
+    RevisionsExhausted,
+    /// The store refused the object for another reason.
+    #[error(transparent)]
+    Refused(RejectReason),
+}
+
+impl ServiceError {
+    /// The stable code the API reports.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ServiceError::NotFound { .. } => ErrorCode::NotFound,
+            ServiceError::Ambiguous { .. } => ErrorCode::Ambiguous,
+            ServiceError::BadId(_)
+            | ServiceError::Invalid(_)
+            | ServiceError::Sign(_)
+            | ServiceError::Amount(_) => ErrorCode::Invalid,
+            ServiceError::Search(SearchError::Store(_)) => ErrorCode::Internal,
+            ServiceError::Search(_) => ErrorCode::Invalid,
+            ServiceError::NotYours { .. } => ErrorCode::NotYours,
+            ServiceError::Conflict(c) => c.code(),
+            ServiceError::Seal(_) | ServiceError::Store(_) => ErrorCode::Internal,
+        }
+    }
+
+    pub(crate) fn not_found(what: &'static str, given: &str) -> Self {
+        ServiceError::NotFound { what, given: given.to_owned() }
+    }
+}
+
+impl Conflict {
+    /// The stable code the API reports.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Conflict::ListingClosed(_) => ErrorCode::ListingClosed,
+            Conflict::ListingExpired(_) => ErrorCode::ListingExpired,
+            Conflict::QuantityExceeded { .. } => ErrorCode::QuantityExceeded,
+            Conflict::OwnListing => ErrorCode::OwnListing,
+            Conflict::OwnTerms { .. } | Conflict::TheirTerms => ErrorCode::NotYourTurn,
+            Conflict::ThreadEnded { .. } => ErrorCode::ThreadEnded,
+            Conflict::Refused(RejectReason::Decode(_)) => ErrorCode::Invalid,
+            Conflict::NewerRevision | Conflict::RevisionsExhausted | Conflict::Refused(_) => {
+                ErrorCode::Conflict
+            }
+        }
+    }
+}
+
+impl From<RejectReason> for ServiceError {
+    fn from(reason: RejectReason) -> Self {
+        match reason {
+            RejectReason::QuantityExceeded { requested, remaining } => {
+                Conflict::QuantityExceeded { requested, remaining }.into()
+            }
+            other => Conflict::Refused(other).into(),
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! The one way an object from outside enters the node, whatever carried it: gossip, sync, direct
+//! delivery from the other party, or mail opened here. Each object is decoded and verified,
+//! checked against what that channel may carry, stored, and followed up (events to announce,
+//! mail to open, a listing's next revision after a deal, recent objects to pass on); the result
+//! is an [`Inbound`] the event loop acts on.
+
+use haggle_protocol::{Body, DecodeError, Object, ObjectId, Timestamp, Verified};
+use haggle_storage::{Durability, Outcome, RejectReason};
+
+use super::Service;
+use crate::api::types::NodeEvent;
+
+/// Objects created within this long before now are passed on by gossip (and announced) when they
+/// arrive by sync: peers near this node probably missed them too (a healed partition, a
+/// restarted node). Older ones are not: a new node catching up on the whole market must not
+/// re-announce it.
+pub(crate) const REGOSSIP_WINDOW: std::time::Duration = std::time::Duration::from_secs(3_600);
+/// At most this many objects of one sync batch are passed on by gossip.
+pub(crate) const REGOSSIP_LIMIT: usize = 256;
+
+/// What carried an object here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The public gossip topic.
+    Gossip,
+    /// A catch-up sync batch (fetched or pushed).
+    Sync,
+    /// Direct delivery from the other party (`/haggle/negotiate/1`).
+    Direct,
+    /// A sealed mailbox addressed to this node, opened here.
+    Mail,
+}
+
+impl Via {
+    /// Gossip and sync carry public objects only; direct delivery and mail carry negotiation
+    /// messages only.
+    fn carries_public(self) -> bool {
+        matches!(self, Via::Gossip | Via::Sync)
+    }
+
+    /// Negotiation messages are acknowledged to their sender, so they are on disk before the
+    /// answer; public objects come again by sync if a crash loses the last few.
+    fn durability(self) -> Durability {
+        if self.carries_public() { Durability::Lazy } else { Durability::Flush }
+    }
+}
+
+/// What happened to one object from outside.
+#[derive(Debug)]
+pub enum Received {
+    /// Stored; new to this node.
+    New,
+    /// Already held, or an older revision: nothing changed.
+    Known,
+    /// Refused. `peer_fault` is true only when the sender is provably to blame (bad encoding or
+    /// signature, broken rules, the wrong channel), never for timing (expired, or arrived before
+    /// what it refers to).
+    Refused {
+        /// Why.
+        reason: Refusal,
+        /// Whether to penalise the sender.
+        peer_fault: bool,
+    },
+    /// This node could not store it (its own failure; the sender may try again).
+    Failed,
+}
+
+/// Why an object from outside was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// It does not decode or verify.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The store's rules refuse it.
+    #[error(transparent)]
+    Rules(#[from] RejectReason),
+    /// A negotiation message on a public channel.
+    #[error("negotiation messages never travel on public channels")]
+    PrivateOnPublicChannel,
+    /// A public object sent directly.
+    #[error("public objects travel by gossip and sync, not by direct delivery")]
+    PublicSentDirectly,
+    /// A negotiation message for someone else.
+    #[error("this message is addressed to someone else")]
+    NotForThisNode,
+}
+
+/// What the event loop must do after objects arrived.
+#[derive(Debug, Default)]
+pub struct Inbound {
+    /// One per object offered, in order.
+    pub received: Vec<Received>,
+    /// What to announce on the event stream.
+    pub events: Vec<NodeEvent>,
+    /// Objects to gossip (a listing's next revision after a deal, mail receipts, recent objects
+    /// that arrived by sync).
+    pub publish: Vec<Vec<u8>>,
+    /// Mail for this node arrived: open it.
+    pub open_mail: bool,
+}
+
+impl Inbound {
+    /// Objects new to this node.
+    pub fn new_count(&self) -> u64 {
+        self.received.iter().filter(|r| matches!(r, Received::New)).count() as u64
+    }
+
+    /// Objects the sender is to blame for.
+    pub fn invalid_count(&self) -> u32 {
+        let invalid = self.received.iter().filter(|r| matches!(r, Received::Refused { peer_fault: true, .. }));
+        u32::try_from(invalid.count()).unwrap_or(u32::MAX)
+    }
+
+    /// The outcome of the first (for single objects: the only) object.
+    pub fn first(&self) -> Option<&Received> {
+        self.received.first()
+    }
+
+    fn refuse(&mut self, reason: impl Into<Refusal>) {
+        let reason = reason.into();
+        let peer_fault = match &reason {
+            Refusal::Rules(r) => r.is_peer_fault(),
+            _ => true,
+        };
+        self.received.push(Received::Refused { reason, peer_fault });
+    }
+}
+
+impl Service {
+    /// Takes in one object that arrived `via` a channel.
+    pub fn receive(&self, bytes: &[u8], via: Via) -> Inbound {
+        let mut out = Inbound::default();
+        match Object::decode_verify(bytes, Timestamp::now()) {
+            Ok(object) => self.receive_verified(&object, via, &mut out),
+            Err(e) => out.refuse(e),
+        }
+        out
+    }
+
+    /// Takes in a batch of objects (a sync batch): checked exactly as [`Service::receive`] does,
+    /// with the signatures verified in a pipeline beside the writer.
+    pub fn receive_batch(&self, objects: &[Vec<u8>], via: Via) -> Inbound {
+        let mut out = Inbound::default();
+        // Which channel may carry which kind is checked on the unverified decode (cheap); the
+        // store verifies the rest.
+        let mut admitted = Vec::with_capacity(objects.len());
+        let mut slots = Vec::with_capacity(objects.len());
+        for bytes in objects {
+            let refusal = match Object::decode_unverified(bytes) {
+                Ok(object) => self.channel_refusal(&object, via),
+                Err(e) => Some(Refusal::Decode(e)),
+            };
+            match refusal {
+                Some(reason) => {
+                    slots.push(None);
+                    // `received` stays in input order: the refusal takes this object's place.
+                    out.refuse(reason);
+                }
+                None => {
+                    slots.push(Some(admitted.len()));
+                    admitted.push(bytes.as_slice());
+                    out.received.push(Received::Known);
+                }
+            }
+        }
+        let outcomes = match self.store.ingest_batch(&admitted, via.durability()) {
+            Ok(outcomes) => outcomes,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot store a batch of objects");
+                for (slot, received) in slots.iter().zip(out.received.iter_mut()) {
+                    if slot.is_some() {
+                        *received = Received::Failed;
+                    }
+                }
+                return out;
+            }
+        };
+        let mut outcomes: Vec<Option<Outcome>> = outcomes.into_iter().map(Some).collect();
+        for (i, slot) in slots.iter().enumerate() {
+            let Some(n) = slot else { continue };
+            let Some(outcome) = outcomes.get_mut(*n).and_then(Option::take) else { continue };
+            let bytes = admitted[*n];
+            let received = match outcome {
+                Outcome::New { deal, .. } => {
+                    // Verified by the batch ingest; decoded again only to follow it up.
+                    if let Ok(object) = Object::decode_unverified(bytes) {
+                        self.follow_up(&object, deal, via, &mut out);
+                    }
+                    Received::New
+                }
+                Outcome::Duplicate { .. } | Outcome::Stale { .. } => Received::Known,
+                Outcome::Rejected(r) => {
+                    let peer_fault = r.reason.is_peer_fault();
+                    Received::Refused { reason: Refusal::Rules(r.reason), peer_fault }
+                }
+            };
+            out.received[i] = received;
+        }
+        out
+    }
+
+    /// Takes in one verified object (mail opened here goes this way).
+    pub(super) fn receive_verified(&self, object: &Verified<Object>, via: Via, out: &mut Inbound) {
+        if let Some(reason) = self.channel_refusal(object, via) {
+            out.refuse(reason);
+            return;
+        }
+        match self.store.ingest_verified(object, via.durability()) {
+            Ok(Outcome::New { deal, .. }) => {
+                out.received.push(Received::New);
+                self.follow_up(object, deal, via, out);
+            }
+            Ok(Outcome::Duplicate { .. } | Outcome::Stale { .. }) => out.received.push(Received::Known),
+            Ok(Outcome::Rejected(r)) => out.refuse(r.reason),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot store an object from the network");
+                out.received.push(Received::Failed);
+            }
+        }
+    }
+
+    /// Whether `via` may carry `object` at all.
+    fn channel_refusal(&self, object: &Object, via: Via) -> Option<Refusal> {
+        match (object.kind().is_public(), via.carries_public()) {
+            (true, true) => None,
+            (false, true) => Some(Refusal::PrivateOnPublicChannel),
+            (true, false) => Some(Refusal::PublicSentDirectly),
+            (false, false) if object.body().recipient() != Some(self.me()) => Some(Refusal::NotForThisNode),
+            (false, false) => None,
+        }
+    }
+
+    /// What follows an object new to this node.
+    fn follow_up(&self, object: &Object, deal: Option<ObjectId>, via: Via, out: &mut Inbound) {
+        let me = self.me();
+        let id = object.id();
+        let recent = via != Via::Sync || object.created_at() >= Timestamp::now().saturating_sub(REGOSSIP_WINDOW);
+        match object.body() {
+            Body::Listing(_) if recent => out.events.push(NodeEvent::ListingStored { id }),
+            Body::Listing(_) => {}
+            Body::Mailbox(m) => out.open_mail |= m.to == me,
+            Body::Receipt(r) if r.to == me => match self.store.mailbox_message(&r.mailbox) {
+                Ok(Some(message)) => out.events.push(NodeEvent::DeliveryChanged {
+                    id: message,
+                    state: haggle_storage::DeliveryState::Delivered,
+                }),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot read the message a receipt confirms"),
+            },
+            Body::Receipt(_) => {}
+            Body::Offer(_) | Body::Counter(_) | Body::Accept(_) | Body::Decline(_) | Body::Withdraw(_) => {
+                let thread = object.thread_id().unwrap_or(id);
+                out.events.push(NodeEvent::NegotiationReceived { id, thread, kind: object.kind() });
+                if let Some(deal) = deal
+                    && let Err(e) = self.after_deal(deal, &mut out.events, &mut out.publish)
+                {
+                    tracing::warn!(error = %e, "cannot publish the listing's next revision after a deal");
+                }
+            }
+        }
+        if via == Via::Sync && recent && out.publish.len() < REGOSSIP_LIMIT {
+            out.publish.push(object.bytes().to_vec());
+        }
+    }
+}

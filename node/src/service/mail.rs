@@ -1,0 +1,73 @@
+//! Offline delivery: sealing a queued message into a mailbox object that other nodes carry, and
+//! opening the mail addressed to this node (its contents go through the one inbound path, as if
+//! they had been delivered directly).
+
+use haggle_protocol::{Body, MAILBOX_LIFETIME, Mailbox, Object, Receipt, Timestamp, seal};
+use haggle_storage::{OutboxEntry, Outcome};
+
+use super::inbound::{Inbound, Received, Via};
+use super::{Service, ServiceError};
+
+impl Service {
+    /// Seals a queued message into a mailbox object for delivery through other nodes, unless it
+    /// already has one. Returns the mailbox's bytes to gossip.
+    pub(super) fn mail_out(&self, entry: &OutboxEntry) -> Result<Option<Vec<u8>>, ServiceError> {
+        if entry.mailbox.is_some() {
+            return Ok(None);
+        }
+        let Some(message) = self.store.get(&entry.id)? else { return Ok(None) };
+        let sealed = seal(&entry.to, message.bytes())?;
+        let now = Timestamp::now();
+        let expires_at = now.saturating_add(MAILBOX_LIFETIME);
+        let mailbox = self.sign(Body::Mailbox(Mailbox { to: entry.to, sealed, expires_at }), now)?;
+        match self.store.ingest_own_mailbox(&mailbox, entry.id)? {
+            Outcome::New { .. } => Ok(Some(mailbox.bytes().to_vec())),
+            _ => Ok(None),
+        }
+    }
+
+    /// Opens every mailbox addressed to the owner that has no receipt yet: its message goes
+    /// through [`Service::receive`]'s path (`Via::Mail`), and a receipt is signed and queued for
+    /// gossip so the sender's node and the carriers stop. Mail whose message cannot be stored yet
+    /// (it refers to something not here yet) stays for the next try.
+    pub fn open_mail(&self) -> Result<Inbound, ServiceError> {
+        let me = self.me();
+        let mut out = Inbound::default();
+        for mailbox in self.store.mail_for(&me)? {
+            if self.store.has_receipt(&mailbox.id())? {
+                continue;
+            }
+            let Body::Mailbox(m) = mailbox.body() else { continue };
+            let Ok(plain) = self.key.open_sealed(&m.sealed) else {
+                tracing::debug!(mailbox = %mailbox.id().fmt_short(), "mail that does not open with this key");
+                continue;
+            };
+            let inner = match Object::decode_verify(&plain, Timestamp::now()) {
+                // Only the message's own author may carry it in a mailbox.
+                Ok(inner) if inner.author() == mailbox.author() => inner,
+                _ => {
+                    tracing::debug!(mailbox = %mailbox.id().fmt_short(), "mail whose content is not a message from its sender");
+                    continue;
+                }
+            };
+            self.receive_verified(&inner, Via::Mail, &mut out);
+            match out.received.last() {
+                Some(Received::Refused { peer_fault: false, .. } | Received::Failed) => continue,
+                Some(Received::Refused { reason, .. }) => {
+                    tracing::debug!(%reason, "mail carrying an invalid message; acknowledged so it stops travelling");
+                }
+                _ => {}
+            }
+            let now = Timestamp::now();
+            let expires_at = m.expires_at.min(now.saturating_add(MAILBOX_LIFETIME));
+            if expires_at <= now {
+                continue;
+            }
+            let receipt =
+                self.sign(Body::Receipt(Receipt { mailbox: mailbox.id(), to: mailbox.author(), expires_at }), now)?;
+            let _ = self.store.ingest_own_receipt(&receipt)?;
+            out.publish.push(receipt.bytes().to_vec());
+        }
+        Ok(out)
+    }
+}

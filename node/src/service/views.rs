@@ -1,0 +1,126 @@
+//! Stored objects as the API shows them (the types are in [`crate::api::types`]).
+
+use haggle_protocol::{Body, Deal, ListingStatus, Object, Price, PublicKey, Terms, ThreadState, Timestamp};
+use haggle_storage::{Store, StoreError, ThreadRecord};
+
+use crate::api::types::{
+    DealView, ListingState, ListingView, MessageView, Party, PriceView, Role, TermsView, ThreadView,
+};
+
+fn price(p: &Price) -> PriceView {
+    PriceView { amount: p.amount, currency: p.currency.clone(), per: p.per, display: p.to_string() }
+}
+
+fn terms(t: &Terms) -> TermsView {
+    TermsView { quantity: t.quantity, price: price(&t.price), expires_at: t.expires_at.as_millis() }
+}
+
+fn party(author: PublicKey, me: &PublicKey) -> Party {
+    if author == *me { Party::Me } else { Party::Them }
+}
+
+/// A listing revision with its state as this node sees it. `object` must be a listing.
+pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<ListingView, StoreError> {
+    let (Some(l), Some(key)) = (object.listing(), object.listing_key()) else {
+        return Err(StoreError::Corrupt { what: "listing view of a non-listing" });
+    };
+    let state = match l.status {
+        ListingStatus::Closed => ListingState::Closed,
+        ListingStatus::Active if l.expires_at <= Timestamp::now() => ListingState::Expired,
+        ListingStatus::Active => ListingState::Active,
+    };
+    let mine = object.author() == *me;
+    Ok(ListingView {
+        id: object.id(),
+        key: key.to_string(),
+        author: object.author(),
+        mine,
+        revision: l.revision,
+        kind: l.kind,
+        state,
+        title: l.title.clone(),
+        description: l.description.clone(),
+        category: l.category.clone(),
+        tags: l.tags.clone(),
+        price: l.price.as_ref().map(price),
+        quantity: l.quantity,
+        remaining: if mine { store.remaining_quantity(&key)? } else { None },
+        location: l.location.text.clone(),
+        geohash: l.location.geohash.clone(),
+        payment: l.payment.clone(),
+        delivery: l.delivery.clone(),
+        created_at: object.created_at().as_millis(),
+        expires_at: l.expires_at.as_millis(),
+        score: None,
+    })
+}
+
+/// A negotiation thread from `me`'s side, with every message and its delivery state.
+pub(super) fn thread(store: &Store, t: &ThreadRecord, me: &PublicKey) -> Result<ThreadView, StoreError> {
+    let v = &t.view;
+    let delivery = |m: &Object| -> Result<_, StoreError> {
+        Ok(if m.author() == *me { store.outbox_entry(&m.id())?.map(|e| e.state) } else { None })
+    };
+    let mut messages = Vec::with_capacity(t.messages.len());
+    for m in &t.messages {
+        let text = match m.body() {
+            Body::Offer(o) => o.message.clone(),
+            Body::Counter(c) => c.message.clone(),
+            Body::Decline(d) => d.message.clone(),
+            Body::Withdraw(w) => w.message.clone(),
+            _ => String::new(),
+        };
+        messages.push(MessageView {
+            id: m.id(),
+            kind: m.kind(),
+            from: party(m.author(), me),
+            created_at: m.created_at().as_millis(),
+            message: text,
+            terms: m.body().terms().map(terms),
+            on_chain: v.chain.contains(&m.id()),
+            delivery: delivery(m)?,
+        });
+    }
+    let my_last = t.messages.iter().rev().find(|m| m.author() == *me);
+    let author = v.listing_author == *me;
+    Ok(ThreadView {
+        thread: v.thread,
+        listing: t.listing.as_ref().map(Object::id),
+        listing_title: t.listing.as_ref().and_then(|l| l.listing()).map(|l| l.title.clone()),
+        role: if author { Role::ListingAuthor } else { Role::Offerer },
+        counterparty: if author { v.offerer } else { v.listing_author },
+        state: v.state,
+        terms: terms(&v.terms),
+        proposed_by: party(v.proposer, me),
+        awaiting: if v.state.is_final() {
+            None
+        } else if v.proposer == *me {
+            Some(Party::Them)
+        } else {
+            Some(Party::Me)
+        },
+        delivery: match my_last {
+            Some(m) => delivery(m)?,
+            None => None,
+        },
+        // A deal's id is its Accept's id: the head of an accepted thread.
+        deal: (v.state == ThreadState::Accepted).then(|| v.head()),
+        messages,
+        updated_at: t.messages.iter().map(|m| m.created_at().as_millis()).max(),
+    })
+}
+
+/// A deal, with its full signed encoding for offline verification.
+pub(super) fn deal(d: &Deal) -> DealView {
+    DealView {
+        id: d.id(),
+        thread: d.offer().id(),
+        listing: d.listing().id(),
+        title: d.listing().listing().map(|l| l.title.clone()),
+        seller: d.seller(),
+        buyer: d.buyer(),
+        terms: terms(d.terms()),
+        made_at: d.made_at().as_millis(),
+        signed: data_encoding::HEXLOWER.encode(&d.encode()),
+    }
+}
