@@ -1,8 +1,13 @@
-//! Command-line arguments.
+//! Command-line arguments. Every value is parsed into its real type here (kinds, periods,
+//! currencies, keys, durations), so a mistake is reported before any work starts.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::builder::PossibleValue;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use haggle_node::api::types::{Currency, ListingKind, Period, PublicKey, SearchParams, Sort, TermsDraft};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,8 +70,8 @@ pub enum Command {
         /// Listing id (any unique prefix of 6+ characters).
         id: String,
         /// New lifetime from now, e.g. 30d, 2w, 12h.
-        #[arg(long, value_name = "DURATION")]
-        expires: Option<String>,
+        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        expires: Option<Duration>,
     },
     /// Close one of your listings (everyone's copy is replaced by a signed tombstone).
     #[command(after_help = "Example:\n  haggle retract 3fa2c1")]
@@ -103,14 +108,18 @@ pub enum Command {
     /// Refuse the other party's terms and end the thread.
     #[command(after_help = "Example:\n  haggle decline 9b1d0e --message \"Sold elsewhere, sorry\"")]
     Decline {
+        /// Thread id (the offer's id, or any message's; prefix of 6+ characters).
         thread: String,
+        /// A note to the other party.
         #[arg(long, short, default_value = "")]
         message: String,
     },
     /// Take back your own offer or counter and end the thread.
     #[command(after_help = "Example:\n  haggle withdraw 9b1d0e --message \"Found one nearer\"")]
     Withdraw {
+        /// Thread id (the offer's id, or any message's; prefix of 6+ characters).
         thread: String,
+        /// A note to the other party.
         #[arg(long, short, default_value = "")]
         message: String,
     },
@@ -127,7 +136,10 @@ pub enum Command {
     #[command(
         after_help = "Example:\n  haggle completions bash > ~/.local/share/bash-completion/completions/haggle"
     )]
-    Completions { shell: clap_complete::Shell },
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -151,22 +163,24 @@ pub struct NodeArgs {
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// sell, wanted, service, rental or giveaway.
-    #[arg(long, default_value = "sell")]
-    pub kind: String,
+    /// What sort of listing.
+    #[arg(long, value_enum, default_value = "sell")]
+    pub kind: Choice<ListingKind>,
+    /// Up to 140 characters.
     #[arg(long)]
     pub title: String,
     #[command(flatten)]
     pub fields: ListingFields,
     /// Lifetime, e.g. 30d (default), 2w, 12h; at most 90d.
-    #[arg(long, value_name = "DURATION")]
-    pub expires: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub expires: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// Listing id (any unique prefix of 6+ characters).
     pub id: String,
+    /// New title.
     #[arg(long)]
     pub title: Option<String>,
     #[command(flatten)]
@@ -179,11 +193,11 @@ pub struct ListingFields {
     #[arg(long)]
     pub price: Option<String>,
     /// Currency code: EUR, USD, GBP, BTC, ...
-    #[arg(long)]
-    pub currency: Option<String>,
-    /// For rentals and services: hour, day, week or month.
-    #[arg(long)]
-    pub per: Option<String>,
+    #[arg(long, value_parser = currency)]
+    pub currency: Option<Currency>,
+    /// For rentals and services: what the price is charged per.
+    #[arg(long, value_enum)]
+    pub per: Option<Choice<Period>>,
     /// How many (default 1).
     #[arg(long)]
     pub qty: Option<u32>,
@@ -205,6 +219,7 @@ pub struct ListingFields {
     /// Delivery terms, e.g. "pickup only".
     #[arg(long)]
     pub delivery: Option<String>,
+    /// Description (up to 8 KiB).
     #[arg(long, conflicts_with = "description_file")]
     pub description: Option<String>,
     /// Read the description from a file.
@@ -216,30 +231,55 @@ pub struct ListingFields {
 pub struct SearchArgs {
     /// Words to search for.
     pub text: Vec<String>,
-    #[arg(long)]
-    pub kind: Option<String>,
+    /// Only this kind of listing.
+    #[arg(long, value_enum)]
+    pub kind: Option<Choice<ListingKind>>,
     /// Category path or prefix, e.g. vehicles.
     #[arg(long)]
     pub category: Option<String>,
+    /// Lowest price, e.g. 50 (needs --currency).
     #[arg(long)]
     pub min_price: Option<String>,
+    /// Highest price, e.g. 200 (needs --currency).
     #[arg(long)]
     pub max_price: Option<String>,
-    #[arg(long)]
-    pub currency: Option<String>,
+    /// Only prices in this currency.
+    #[arg(long, value_parser = currency)]
+    pub currency: Option<Currency>,
     /// Seller's PeerId.
-    #[arg(long)]
-    pub seller: Option<String>,
+    #[arg(long, value_parser = peer)]
+    pub seller: Option<PublicKey>,
     /// Words that must appear in the location.
     #[arg(long)]
     pub near: Option<String>,
-    /// relevance, price, price-desc or newest.
-    #[arg(long)]
-    pub sort: Option<String>,
-    #[arg(long, default_value_t = 20)]
-    pub limit: usize,
+    /// Order of results (default relevance).
+    #[arg(long, value_enum)]
+    pub sort: Option<Choice<Sort>>,
+    /// Results per page.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=500))]
+    pub limit: u16,
+    /// Results to skip.
     #[arg(long, default_value_t = 0)]
     pub offset: usize,
+}
+
+impl SearchArgs {
+    /// The API's search parameters.
+    pub fn params(&self) -> SearchParams {
+        SearchParams {
+            q: self.text.join(" "),
+            kind: self.kind.map(|k| k.0),
+            category: self.category.clone(),
+            min_price: self.min_price.clone(),
+            max_price: self.max_price.clone(),
+            currency: self.currency.clone(),
+            seller: self.seller,
+            near: self.near.clone(),
+            sort: self.sort.map(|s| s.0),
+            limit: Some(usize::from(self.limit)),
+            offset: Some(self.offset),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -264,13 +304,156 @@ pub struct TermsArgs {
     #[arg(long)]
     pub price: Option<String>,
     /// Currency (default: the listing's).
-    #[arg(long)]
-    pub currency: Option<String>,
+    #[arg(long, value_parser = currency)]
+    pub currency: Option<Currency>,
+    /// How many (default 1, or the current terms' for a counter).
     #[arg(long)]
     pub qty: Option<u32>,
+    /// A note to the other party.
     #[arg(long, short, default_value = "")]
     pub message: String,
     /// How long the proposal stands, e.g. 3d (default), 12h.
-    #[arg(long, value_name = "DURATION")]
-    pub expires: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub expires: Option<Duration>,
+}
+
+impl TermsArgs {
+    /// The API's terms.
+    pub fn draft(&self) -> TermsDraft {
+        TermsDraft {
+            price: self.price.clone(),
+            currency: self.currency.clone(),
+            quantity: self.qty,
+            message: self.message.clone(),
+            expires_in: self.expires.map(|d| d.as_secs()),
+        }
+    }
+}
+
+/// One of an enum's values on the command line, by its lowercase name (the same names the API
+/// and the protocol use), so the command needs no copy of the enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice<T: 'static>(pub T);
+
+/// An enum whose values the command offers by name.
+pub trait Named: Copy + Send + Sync + 'static {
+    /// Every value, in the order help lists them.
+    const CHOICES: &'static [Choice<Self>];
+    /// The value's name.
+    fn name(self) -> &'static str;
+}
+
+/// Wraps every value of an enum's `ALL` list.
+const fn choices<T: Copy, const N: usize>(all: [T; N]) -> [Choice<T>; N] {
+    let mut out = [Choice(all[0]); N];
+    let mut i = 1;
+    while i < N {
+        out[i] = Choice(all[i]);
+        i += 1;
+    }
+    out
+}
+
+impl Named for ListingKind {
+    const CHOICES: &'static [Choice<Self>] = &choices(ListingKind::ALL);
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl Named for Period {
+    const CHOICES: &'static [Choice<Self>] = &choices(Period::ALL);
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl Named for Sort {
+    const CHOICES: &'static [Choice<Self>] = &choices(Sort::ALL);
+    fn name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl<T: Named> ValueEnum for Choice<T> {
+    fn value_variants<'a>() -> &'a [Self] {
+        T::CHOICES
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(PossibleValue::new(self.0.name()))
+    }
+}
+
+/// The largest lifetime the command accepts before the node's own limits apply: far beyond any
+/// protocol limit (90 days), small enough that seconds never overflow.
+const MAX_DURATION_SECS: u64 = 100 * 365 * 86_400;
+
+/// `30d`, `2w`, `12h`, `90m`, `45s`, or plain seconds.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let bad = || format!("`{text}` is not a duration: write e.g. 30d, 2w, 12h or 90m");
+    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let unit_secs: u64 = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(bad()),
+    };
+    match n.checked_mul(unit_secs) {
+        Some(0) => Err(bad()),
+        Some(secs) if secs <= MAX_DURATION_SECS => Ok(Duration::from_secs(secs)),
+        _ => Err(format!("`{text}` is too long a time: listings live at most 90 days (90d)")),
+    }
+}
+
+fn currency(text: &str) -> Result<Currency, String> {
+    text.parse().map_err(|e: haggle_node::api::types::CurrencyError| e.to_string())
+}
+
+fn peer(text: &str) -> Result<PublicKey, String> {
+    text.parse().map_err(|e: haggle_node::api::types::ParseKeyError| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        assert_eq!(duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
+        assert_eq!(duration("2w"), Ok(Duration::from_secs(14 * 86_400)));
+        assert_eq!(duration("90m"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(duration("45"), Ok(Duration::from_secs(45)));
+        for bad in ["", "d", "3y", "0d", "-1d", "1.5d"] {
+            assert!(duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn huge_durations_are_a_clear_error_not_an_overflow() {
+        for huge in ["99999999999w", "18446744073709551615s", "184467440737095516150d", "36501d"] {
+            let err = duration(huge).expect_err(huge);
+            assert!(err.contains("too long") || err.contains("not a duration"), "{huge}: {err}");
+        }
+    }
+
+    #[test]
+    fn every_kind_period_and_sort_is_offered_by_its_name() {
+        let names = |v: &[PossibleValue]| v.iter().map(|p| p.get_name().to_owned()).collect::<Vec<_>>();
+        let kinds: Vec<_> = Choice::<ListingKind>::value_variants().iter().filter_map(|c| c.to_possible_value()).collect();
+        assert_eq!(names(&kinds), ["sell", "wanted", "service", "rental", "giveaway"]);
+        let sorts: Vec<_> = Choice::<Sort>::value_variants().iter().filter_map(|c| c.to_possible_value()).collect();
+        assert_eq!(names(&sorts), ["relevance", "price", "price-desc", "newest"]);
+        assert_eq!(Choice::<Period>::value_variants().len(), Period::ALL.len());
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

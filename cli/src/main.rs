@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser};
 
-use haggle_node::client::{ApiClient, ClientError};
+use haggle_node::{ApiClient, ClientError};
 
 use crate::args::{Cli, Command};
 
@@ -60,12 +60,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// 2 for a usage mistake (ours, or one the node found in what we sent), 1 for everything else.
 fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<UsageError>().is_some() {
         return 2;
     }
-    match e.downcast_ref::<ClientError>() {
-        Some(ClientError::Api { code, .. }) if code == "invalid" || code == "bad_request" => 2,
+    match e.downcast_ref::<ClientError>().and_then(ClientError::code) {
+        Some(code) if code.is_usage() => 2,
         _ => 1,
     }
 }
@@ -121,7 +122,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Id => id(&cli.api, &data_dir, json_out),
         command => {
             let api = client(&cli.api, &data_dir)?;
-            commands::run(command, &api, &data_dir, json_out)
+            commands::run(command, &commands::Context { api: &api, data_dir: &data_dir, json: json_out })
         }
     }
 }
@@ -140,8 +141,8 @@ fn client(api: &Option<String>, data_dir: &std::path::Path) -> Result<ApiClient>
 
 /// The node's id: from the running node, or from the identity file if none is running.
 fn id(api: &Option<String>, data_dir: &std::path::Path, json_out: bool) -> Result<()> {
-    let peer = match client(api, data_dir).and_then(|c| Ok(c.get("/v1/status")?)) {
-        Ok(status) => status["peer_id"].as_str().unwrap_or_default().to_owned(),
+    let peer = match client(api, data_dir).and_then(|c| Ok(c.status()?)) {
+        Ok(status) => status.peer_id.to_string(),
         Err(_) if api.is_none() => {
             let path = data_dir.join(haggle_node::KEY_FILE);
             if !path.exists() {

@@ -1,9 +1,19 @@
 //! Human output: aligned tables, prices with their currency, relative times, colour only on a
-//! terminal (and never with NO_COLOR).
+//! terminal (and never with NO_COLOR); and `--json` output of the API's own types.
 
 use std::io::IsTerminal;
 
-use serde_json::Value;
+use serde::Serialize;
+
+use haggle_node::api::types::{
+    DealView, ListingView, Party, PriceView, Role, TermsView, ThreadView,
+};
+
+/// Prints `value` as pretty JSON (for `--json`).
+pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
 
 /// Whether to use colour on stdout.
 pub fn colour() -> bool {
@@ -44,8 +54,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
 }
 
 /// "1 thread", "2 threads".
-pub fn count(n: &serde_json::Value, noun: &str) -> String {
-    let n = n.as_u64().unwrap_or(0);
+pub fn count(n: usize, noun: &str) -> String {
     if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
@@ -69,131 +78,141 @@ pub fn now_ms() -> u64 {
 }
 
 /// The first 10 characters of an id, as tables show it.
-pub fn short(id: &Value) -> String {
-    id.as_str().map(|s| s.chars().take(10).collect()).unwrap_or_default()
+pub fn short(id: &impl ToString) -> String {
+    id.to_string().chars().take(10).collect()
 }
 
 /// A PeerId shortened for tables: `12D3KooW…a1b2c3`.
-pub fn short_peer(peer: &Value) -> String {
-    let s = peer.as_str().unwrap_or_default();
-    if s.len() > 16 { format!("{}…{}", &s[..8], &s[s.len() - 6..]) } else { s.to_owned() }
+pub fn short_peer(peer: &impl ToString) -> String {
+    let s = peer.to_string();
+    if s.len() > 16 { format!("{}…{}", &s[..8], &s[s.len() - 6..]) } else { s }
 }
 
-pub fn price(p: &Value) -> String {
-    p["display"].as_str().map_or_else(|| "free".to_owned(), str::to_owned)
+/// A price for people; no price is "free".
+pub fn price(p: Option<&PriceView>) -> String {
+    p.map_or_else(|| "free".to_owned(), |p| p.display.clone())
 }
 
-pub fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
+/// Terms as a table cell: `110.00 EUR x1`.
+pub fn terms(t: &TermsView) -> String {
+    format!("{} x{}", t.price.display, t.quantity)
+}
+
+fn party(p: Party) -> &'static str {
+    match p {
+        Party::Me => "me",
+        Party::Them => "them",
     }
+}
+
+/// A table of listings (search results, the owner's listings).
+pub fn listings(list: &[ListingView], empty: &str) {
+    if list.is_empty() {
+        println!("{empty}");
+        return;
+    }
+    let now = now_ms();
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|l| {
+            vec![
+                short(&l.id),
+                l.kind.to_string(),
+                l.title.clone(),
+                price(l.price.as_ref()),
+                l.quantity.to_string(),
+                l.location.clone(),
+                l.state.as_str().to_owned(),
+                format!("expires {}", relative(l.expires_at, now)),
+            ]
+        })
+        .collect();
+    table(&["ID", "KIND", "TITLE", "PRICE", "QTY", "LOCATION", "STATE", "EXPIRES"], &rows);
 }
 
 /// Prints one listing in full.
-pub fn listing(l: &Value) {
+pub fn listing(l: &ListingView) {
     let now = now_ms();
-    println!(
-        "{}  {}",
-        bold(&text(&l["title"])),
-        dim(&format!("[{}, {}]", text(&l["kind"]), text(&l["state"])))
-    );
-    println!("  id        {}", text(&l["id"]));
-    println!("  price     {}", price(&l["price"]));
-    let remaining = l["remaining"].as_u64().map(|r| format!(" ({r} left to promise)")).unwrap_or_default();
-    println!("  quantity  {}{remaining}", text(&l["quantity"]));
-    println!("  category  {}", text(&l["category"]));
-    if let Some(tags) = l["tags"].as_array().filter(|t| !t.is_empty()) {
-        println!("  tags      {}", tags.iter().map(text).collect::<Vec<_>>().join(", "));
+    println!("{}  {}", bold(&l.title), dim(&format!("[{}, {}]", l.kind, l.state.as_str())));
+    println!("  id        {}", l.id);
+    println!("  price     {}", price(l.price.as_ref()));
+    let remaining = l.remaining.map(|r| format!(" ({r} left to promise)")).unwrap_or_default();
+    println!("  quantity  {}{remaining}", l.quantity);
+    println!("  category  {}", l.category);
+    if !l.tags.is_empty() {
+        println!("  tags      {}", l.tags.join(", "));
     }
-    if !text(&l["location"]).is_empty() {
-        println!("  location  {}", text(&l["location"]));
+    if !l.location.is_empty() {
+        println!("  location  {}", l.location);
     }
-    if let Some(pay) = l["payment"].as_array().filter(|p| !p.is_empty()) {
-        println!("  payment   {}", pay.iter().map(text).collect::<Vec<_>>().join(", "));
+    if !l.payment.is_empty() {
+        println!("  payment   {}", l.payment.join(", "));
     }
-    if !text(&l["delivery"]).is_empty() {
-        println!("  delivery  {}", text(&l["delivery"]));
+    if !l.delivery.is_empty() {
+        println!("  delivery  {}", l.delivery);
     }
-    println!("  seller    {}{}", text(&l["author"]), if l["mine"] == true { " (you)" } else { "" });
-    println!(
-        "  revision  {}, published {}",
-        text(&l["revision"]),
-        relative(l["created_at"].as_u64().unwrap_or(0), now)
-    );
-    let expires = l["expires_at"].as_u64().unwrap_or(0);
-    println!("  expires   {}", relative(expires, now));
-    if !text(&l["description"]).is_empty() {
+    println!("  seller    {}{}", l.author, if l.mine { " (you)" } else { "" });
+    println!("  revision  {}, published {}", l.revision, relative(l.created_at, now));
+    println!("  expires   {}", relative(l.expires_at, now));
+    if !l.description.is_empty() {
         println!();
-        for line in text(&l["description"]).lines() {
+        for line in l.description.lines() {
             println!("  {line}");
         }
     }
 }
 
 /// Prints one thread in full.
-pub fn thread(t: &Value) {
+pub fn thread(t: &ThreadView) {
     let now = now_ms();
+    println!("{}  {}", bold(&format!("Offer thread {}", short(&t.thread))), dim(&format!("[{}]", t.state)));
     println!(
-        "{}  {}",
-        bold(&format!("Offer thread {}", short(&t["thread"]))),
-        dim(&format!("[{}]", text(&t["state"])))
+        "  listing   {} ({})",
+        t.listing_title.as_deref().unwrap_or(""),
+        t.listing.map(|l| short(&l)).unwrap_or_default()
     );
-    println!("  listing   {} ({})", text(&t["listing_title"]), short(&t["listing"]));
-    println!("  you are   the {}; other party {}", text(&t["role"]), text(&t["counterparty"]));
-    let terms = &t["terms"];
-    let expiry = if t["awaiting"].is_null() {
-        String::new()
-    } else {
-        format!(", expires {}", relative(terms["expires_at"].as_u64().unwrap_or(0), now))
+    let role = match t.role {
+        Role::ListingAuthor => "listing author",
+        Role::Offerer => "offerer",
     };
-    println!(
-        "  terms     {} x{} (proposed by {}{expiry})",
-        price(&terms["price"]),
-        text(&terms["quantity"]),
-        text(&t["proposed_by"])
-    );
-    match t["awaiting"].as_str() {
-        Some("me") => println!("  next      your move: accept, counter or decline"),
-        Some(_) => println!("  next      waiting for the other party"),
+    println!("  you are   the {role}; other party {}", t.counterparty);
+    let expiry = match t.awaiting {
+        Some(_) => format!(", expires {}", relative(t.terms.expires_at, now)),
+        None => String::new(),
+    };
+    println!("  terms     {} (proposed by {}{expiry})", terms(&t.terms), party(t.proposed_by));
+    match t.awaiting {
+        Some(Party::Me) => println!("  next      your move: accept, counter or decline"),
+        Some(Party::Them) => println!("  next      waiting for the other party"),
         None => {}
     }
-    if let Some(deal) = t["deal"].as_str() {
+    if let Some(deal) = t.deal {
         println!("  deal      {deal}");
     }
     println!();
-    for m in t["messages"].as_array().into_iter().flatten() {
-        let terms = if m["terms"].is_null() {
-            String::new()
-        } else {
-            format!(" {} x{}", price(&m["terms"]["price"]), text(&m["terms"]["quantity"]))
-        };
-        let delivery = m["delivery"].as_str().map(|d| format!(" [{d}]")).unwrap_or_default();
-        let off_chain = if m["on_chain"] == false { " (crossed, not counted)" } else { "" };
+    for m in &t.messages {
+        let message_terms = m.terms.as_ref().map(|t| format!(" {}", terms(t))).unwrap_or_default();
+        let delivery = m.delivery.map(|d| format!(" [{d}]")).unwrap_or_default();
+        let off_chain = if m.on_chain { "" } else { " (crossed, not counted)" };
         println!(
-            "  {:<9} {:<5} {:<9}{terms}{delivery}{off_chain}  {}",
-            relative(m["created_at"].as_u64().unwrap_or(0), now),
-            text(&m["from"]),
-            text(&m["kind"]),
-            dim(&text(&m["message"]))
+            "  {:<9} {:<5} {:<9}{message_terms}{delivery}{off_chain}  {}",
+            relative(m.created_at, now),
+            party(m.from),
+            m.kind.to_string(),
+            dim(&m.message)
         );
     }
 }
 
 /// Prints one deal.
-pub fn deal(d: &Value) {
-    println!("{}", bold(&format!("Deal {}", short(&d["id"]))));
-    println!("  listing   {} ({})", text(&d["title"]), short(&d["listing"]));
-    println!("  terms     {} x{}", price(&d["terms"]["price"]), text(&d["terms"]["quantity"]));
-    println!("  seller    {}", text(&d["seller"]));
-    println!("  buyer     {}", text(&d["buyer"]));
-    println!("  made      {}", relative(d["made_at"].as_u64().unwrap_or(0), now_ms()));
-    println!(
-        "  signed    {} bytes (haggle show {} --json prints them)",
-        text(&d["signed"]).len() / 2,
-        short(&d["id"])
-    );
+pub fn deal(d: &DealView) {
+    println!("{}", bold(&format!("Deal {}", short(&d.id))));
+    println!("  listing   {} ({})", d.title.as_deref().unwrap_or(""), short(&d.listing));
+    println!("  terms     {}", terms(&d.terms));
+    println!("  seller    {}", d.seller);
+    println!("  buyer     {}", d.buyer);
+    println!("  made      {}", relative(d.made_at, now_ms()));
+    println!("  signed    {} bytes (haggle show {} --json prints them)", d.signed.len() / 2, short(&d.id));
 }
 
 #[cfg(test)]
@@ -211,7 +230,7 @@ mod tests {
 
     #[test]
     fn peers_and_ids_are_shortened() {
-        assert_eq!(short_peer(&Value::from("12D3KooWABCDEFGHIJKLMNOP")), "12D3KooW…KLMNOP");
-        assert_eq!(short(&Value::from("0123456789abcdef")), "0123456789");
+        assert_eq!(short_peer(&"12D3KooWABCDEFGHIJKLMNOP"), "12D3KooW…KLMNOP");
+        assert_eq!(short(&"0123456789abcdef"), "0123456789");
     }
 }

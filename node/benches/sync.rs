@@ -32,7 +32,7 @@ async fn catch_up(missed: u32) {
     let (da, db) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
     let shutdown = CancellationToken::new();
     let a = start(da.path(), NodeConfig::for_tests(), shutdown.clone()).await.expect("start A");
-    a.service.store().ingest_batch(&objects, Durability::Lazy).expect("store on A");
+    a.store().ingest_batch(&objects, Durability::Lazy).expect("store on A");
     let bootstrap = vec![a.dial_addr().expect("address").to_string()];
 
     let started = Instant::now();
@@ -40,7 +40,7 @@ async fn catch_up(missed: u32) {
         .await
         .expect("start B");
     let deadline = Instant::now() + Duration::from_secs(300);
-    while b.service.store().stats().map(|s| s.active_listings).unwrap_or(0) < missed as usize {
+    while b.store().stats().map(|s| s.active_listings).unwrap_or(0) < missed as usize {
         assert!(Instant::now() < deadline, "B did not catch up within 300 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

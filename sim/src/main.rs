@@ -21,7 +21,8 @@ use clap::{Parser, ValueEnum};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use haggle_node::{ListingDraft, NodeEvent};
+use haggle_node::NodeEvent;
+use haggle_node::api::types::{ListingDraft, SearchParams};
 use haggle_protocol::ObjectId;
 
 use crate::net::{Rng, SimNode, edges, wait_for_mesh};
@@ -114,9 +115,7 @@ fn forward_events(
         loop {
             match events.recv().await {
                 Ok(NodeEvent::ListingStored { id }) => {
-                    if let Ok(id) = id.parse::<ObjectId>() {
-                        let _ = tx.send((index, id, Instant::now())).await;
-                    }
+                    let _ = tx.send((index, id, Instant::now())).await;
                 }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(_) => return,
@@ -128,12 +127,12 @@ fn forward_events(
 fn draft(i: usize, rng: &mut Rng) -> ListingDraft {
     const NOUNS: [&str; 8] = ["bike", "lamp", "sofa", "guitar", "drill", "tent", "camera", "desk"];
     ListingDraft {
-        kind: "sell".into(),
+        kind: haggle_node::api::types::ListingKind::Sell,
         title: format!("{} number {i}", NOUNS[rng.below(NOUNS.len())]),
         description: "Simulated listing: good condition, collect in person.".into(),
         category: "sim/goods".into(),
         price: Some(format!("{}", 5 + rng.below(500))),
-        currency: Some("EUR".into()),
+        currency: "EUR".parse().ok(),
         ..ListingDraft::default()
     }
 }
@@ -254,7 +253,7 @@ async fn network(args: &Args) -> Result<Value> {
     while last_publish.elapsed() < settle_limit {
         let mut all = true;
         'check: for n in &nodes {
-            let store = n.node().service.store();
+            let store = n.node().store();
             for id in &order {
                 if !store.contains(id).unwrap_or(false) {
                     all = false;
@@ -273,7 +272,7 @@ async fn network(args: &Args) -> Result<Value> {
     // Tally.
     let mut held = 0usize;
     for n in &nodes {
-        let store = n.node().service.store();
+        let store = n.node().store();
         held += order.iter().filter(|id| store.contains(id).unwrap_or(false)).count();
     }
     let pairs = args.listings * args.nodes;
@@ -405,10 +404,10 @@ fn memory(args: &Args) -> Result<Value> {
     BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
     let startup = started.elapsed();
     let pid = child.id().to_string();
-    let api = haggle_node::client::ApiClient::for_data_dir(dir.path())?;
-    let status = api.get("/v1/status")?;
+    let api = haggle_node::ApiClient::for_data_dir(dir.path())?;
+    let status = api.status()?;
     for q in ["bike", "blue lamp", "sofa", "desk number", "old"] {
-        api.get(&format!("/v1/search?q={}", q.replace(' ', "%20")))?;
+        api.search(&SearchParams { q: q.to_owned(), ..SearchParams::default() })?;
     }
     let rss = procfs::status_kib(&pid, "VmRSS");
     let peak = procfs::status_kib(&pid, "VmHWM");
@@ -417,10 +416,10 @@ fn memory(args: &Args) -> Result<Value> {
     Ok(json!({
         "scenario": "memory",
         "listings": args.listings,
-        "listings_active": status["store"]["active_listings"],
+        "listings_active": status.store.active_listings,
         "startup_to_api_s": round(startup.as_secs_f64()),
         "rss_mib": rss.map(|b| b / 1_048_576),
         "peak_rss_mib": peak.map(|b| b / 1_048_576),
-        "database_mib": status["store"]["size_on_disk"].as_u64().map(|b| b / 1_048_576),
+        "database_mib": status.store.size_on_disk / 1_048_576,
     }))
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use haggle_node::client::ApiClient;
+use haggle_node::ApiClient;
 use haggle_node::{NodeConfig, NodeEvent, RunningNode};
 
 /// Bound on any single wait in a test.
@@ -54,19 +54,19 @@ impl TestNode {
     pub async fn get(&self, path: &str) -> Result<Value> {
         let api = self.api()?;
         let path = path.to_owned();
-        Ok(tokio::task::spawn_blocking(move || api.get(&path)).await??)
+        Ok(tokio::task::spawn_blocking(move || api.get::<Value>(&path)).await??)
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Result<Value> {
         let api = self.api()?;
         let path = path.to_owned();
-        Ok(tokio::task::spawn_blocking(move || api.post(&path, &body)).await??)
+        Ok(tokio::task::spawn_blocking(move || api.post::<Value, Value>(&path, &body)).await??)
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> Result<Value> {
         let api = self.api()?;
         let path = path.to_owned();
-        Ok(tokio::task::spawn_blocking(move || api.patch(&path, &body)).await??)
+        Ok(tokio::task::spawn_blocking(move || api.patch::<Value, Value>(&path, &body)).await??)
     }
 
     /// Waits (bounded) for an event matching `pred`, skipping others.
@@ -88,7 +88,7 @@ impl TestNode {
         let id = id.to_owned();
         self.wait_for(
             &format!("listing {id}"),
-            |e| matches!(e, NodeEvent::ListingStored { id: got } if *got == id),
+            |e| matches!(e, NodeEvent::ListingStored { id: got } if got.to_hex() == id),
         )
         .await
         .map(|_| ())

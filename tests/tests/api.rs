@@ -1,7 +1,7 @@
 //! The local API: authentication, malformed requests, and every endpoint.
 
 use anyhow::Result;
-use haggle_node::client::{ApiClient, ClientError};
+use haggle_node::{ApiClient, ClientError, NodeEvent};
 use haggle_tests::{TestNode, draft, id_of};
 use serde_json::{Value, json};
 
@@ -32,7 +32,9 @@ fn raw(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16
 
 fn api_error(result: Result<Value>) -> (u16, String, String) {
     match result.expect_err("an error").downcast::<ClientError>() {
-        Ok(ClientError::Api { status, code, message, .. }) => (status, code, message),
+        Ok(ClientError::Api { status, code, message, .. }) => {
+            (status, serde_json::to_value(code).expect("a code").as_str().unwrap_or_default().to_owned(), message)
+        }
         Ok(other) => panic!("not an API error: {other}"),
         Err(other) => panic!("not a client error: {other}"),
     }
@@ -147,7 +149,7 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     // The event stream carries the owner's own actions. The subscription starts at some point
     // after the request is sent, so publish until an event arrives (bounded).
     let client = ApiClient::for_data_dir(dir.path())?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Value>(1);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<NodeEvent>(1);
     let watcher = tokio::task::spawn_blocking(move || {
         client.events(|event| {
             let _ = tx.blocking_send(event);
@@ -163,7 +165,7 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
         }
     }
     let event = event.expect("an event within 50 publishes");
-    assert_eq!(event["event"], "listing_published", "{event}");
+    assert!(matches!(event, NodeEvent::ListingPublished { .. }), "{event:?}");
     watcher.await??;
     let retracted = node.post(&format!("/v1/listings/{id}/retract"), json!({})).await?;
     assert_eq!(retracted["state"], "closed");

@@ -10,7 +10,7 @@ use haggle_tests::{TestNode, draft, id_of, wait_until};
 use serde_json::json;
 
 async fn has_mail_for(node: &TestNode, who: PublicKey) -> bool {
-    node.node.service.store().mail_for(&who).map(|m| !m.is_empty()).unwrap_or(false)
+    node.node.store().mail_for(&who).map(|m| !m.is_empty()).unwrap_or(false)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -42,7 +42,7 @@ async fn an_offer_and_its_acceptance_travel_sealed_through_a_third_node() -> Res
     seller
         .wait_for(
             "the offer, through the mailbox",
-            |e| matches!(e, NodeEvent::NegotiationReceived { kind, .. } if kind == "offer"),
+            |e| matches!(e, NodeEvent::NegotiationReceived { kind, .. } if kind.as_str() == "offer"),
         )
         .await?;
     let accepted = seller.post(&format!("/v1/threads/{thread}/accept"), json!({})).await?;
@@ -60,13 +60,12 @@ async fn an_offer_and_its_acceptance_travel_sealed_through_a_third_node() -> Res
     // The buyer returns: the acceptance arrives, and the seller's receipt marks the offer delivered.
     let buyer = TestNode::start("buyer", dirs[2].path(), vec![third.addr()]).await?;
     wait_until("the buyer to hold the deal", || async {
-        buyer.node.service.store().deals_of(&buyer_key).map(|d| d.len() == 1).unwrap_or(false)
+        buyer.node.store().deals_of(&buyer_key).map(|d| d.len() == 1).unwrap_or(false)
     })
     .await?;
     wait_until("the offer to show as delivered", || async {
         buyer
             .node
-            .service
             .store()
             .outbox_entry(&offer_id)
             .ok()
@@ -81,7 +80,7 @@ async fn an_offer_and_its_acceptance_travel_sealed_through_a_third_node() -> Res
     assert_eq!(seller_deals, buyer_deals, "both hold the same deal");
 
     // The third node carried mail it could not read: it never held either message in the clear.
-    let store = third.node.service.store();
+    let store = third.node.store();
     assert!(!store.contains(&offer_id)? && !store.contains(&accept_id)?);
     assert!(store.thread(&offer_id)?.is_none());
 

@@ -6,7 +6,7 @@ use haggle_tests::{TestNode, draft, id_of};
 use serde_json::json;
 
 fn received(kind: &'static str) -> impl Fn(&NodeEvent) -> bool {
-    move |e| matches!(e, NodeEvent::NegotiationReceived { kind: k, .. } if k == kind)
+    move |e| matches!(e, NodeEvent::NegotiationReceived { kind: k, .. } if k.as_str() == kind)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -86,7 +86,7 @@ async fn an_offer_to_an_offline_seller_waits_survives_a_restart_and_arrives() ->
     let mut seller = TestNode::start("seller", ds.path(), vec![buyer.addr()]).await?;
     seller.wait_for("the offer", received("offer")).await?;
     buyer
-        .wait_for("delivery", |e| matches!(e, NodeEvent::DeliveryChanged { id, state } if *id == offer_id && state == "delivered"))
+        .wait_for("delivery", |e| matches!(e, NodeEvent::DeliveryChanged { id, state } if id.to_hex() == offer_id && state.as_str() == "delivered"))
         .await?;
     let threads = seller.get("/v1/threads").await?;
     assert_eq!(threads["threads"][0]["thread"], thread.as_str());

@@ -114,7 +114,7 @@ async fn garbage_from_a_rogue_is_never_stored_or_forwarded() -> Result<()> {
     }
     // The first invalid object takes the rogue below gossipsub's graylist threshold, after which
     // B drops its traffic unread; so one rejection is all that is sure to be counted.
-    let rogue_peer = rogue_id.to_string();
+    let rogue_peer = rogue_id;
     b.wait_for(
         "the rogue to be penalised",
         |e| matches!(e, NodeEvent::PeerMisbehaved { peer, .. } if *peer == rogue_peer),

@@ -22,13 +22,13 @@ fn listings(k: u8, n: u32, title: &str) -> Vec<Vec<u8>> {
 
 /// Stores objects on a node directly, as if it had received them while the other was away.
 fn store_on(node: &TestNode, objects: &[Vec<u8>]) -> Result<()> {
-    let outcomes = node.node.service.store().ingest_batch(objects, Durability::Lazy)?;
+    let outcomes = node.node.store().ingest_batch(objects, Durability::Lazy)?;
     assert!(outcomes.iter().all(|o| o.is_new()));
     Ok(())
 }
 
 async fn active(node: &TestNode) -> usize {
-    node.node.service.store().stats().map(|s| s.active_listings).unwrap_or(0)
+    node.node.store().stats().map(|s| s.active_listings).unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -93,7 +93,7 @@ async fn two_halves_of_a_partition_converge_tombstones_included() -> Result<()> 
         TestNode::start("left", dirs[0].path(), vec![right_addr]).await?
     };
     wait_until("both sides to converge", || async {
-        let (l, r) = (left.node.service.store(), right.node.service.store());
+        let (l, r) = (left.node.store(), right.node.store());
         let now = haggle_protocol::Timestamp::now();
         match (l.sync_items(now), r.sync_items(now)) {
             (Ok(a), Ok(b)) => a == b && a.len() == 271,

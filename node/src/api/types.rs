@@ -12,8 +12,10 @@ use std::path::PathBuf;
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
 
-use haggle_protocol::{Currency, ListingKind, ObjectId, ObjectKind, Period, PublicKey, ThreadState};
-use haggle_storage::{DeliveryState, Sort};
+pub use haggle_protocol::{
+    Currency, CurrencyError, ListingKind, ObjectId, ObjectKind, ParseKeyError, Period, PublicKey, ThreadState,
+};
+pub use haggle_storage::{DeliveryState, Sort};
 
 // ---------------------------------------------------------------------------------------------
 // Requests

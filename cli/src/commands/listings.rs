@@ -1,0 +1,120 @@
+//! `haggle publish`, `update`, `renew`, `retract`, `listings` and `show`.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use haggle_node::api::types::{ListingDraft, ListingPatch, ObjectView, RenewRequest};
+
+use super::Context;
+use crate::args::{ListingFields, PublishArgs, UpdateArgs};
+use crate::{output, usage};
+
+pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
+    let PublishArgs { kind, title, fields, expires } = args;
+    let patch = patch(fields)?;
+    let draft = ListingDraft {
+        kind: kind.0,
+        title,
+        description: patch.description.unwrap_or_default(),
+        category: patch.category.unwrap_or_default(),
+        tags: patch.tags.unwrap_or_default(),
+        price: patch.price,
+        currency: patch.currency,
+        per: patch.per,
+        quantity: patch.quantity,
+        location: patch.location,
+        geohash: patch.geohash,
+        payment: patch.payment.unwrap_or_default(),
+        delivery: patch.delivery,
+        expires_in: expires.map(|d| d.as_secs()),
+    };
+    let l = cx.api.publish(&draft)?;
+    if cx.json {
+        return output::json(&l);
+    }
+    println!("Published {} ({}), stored and announced to the network.", l.title, output::short(&l.id));
+    output::listing(&l);
+    Ok(())
+}
+
+pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
+    let UpdateArgs { id, title, fields } = args;
+    let patch = ListingPatch { title, ..patch(fields)? };
+    if patch.is_empty() {
+        return Err(usage("nothing to change: give at least one field, e.g. --price 110"));
+    }
+    let l = cx.api.update(&id, &patch)?;
+    if cx.json {
+        return output::json(&l);
+    }
+    println!("Updated to revision {}.", l.revision);
+    output::listing(&l);
+    Ok(())
+}
+
+pub fn renew(cx: &Context<'_>, id: &str, expires: Option<Duration>) -> Result<()> {
+    let l = cx.api.renew(id, &RenewRequest { expires_in: expires.map(|d| d.as_secs()) })?;
+    if cx.json {
+        return output::json(&l);
+    }
+    println!("Renewed {}: expires {}.", output::short(&l.id), output::relative(l.expires_at, output::now_ms()));
+    Ok(())
+}
+
+pub fn retract(cx: &Context<'_>, id: &str) -> Result<()> {
+    let l = cx.api.retract(id)?;
+    if cx.json {
+        return output::json(&l);
+    }
+    println!("Retracted {}: it is closed everywhere.", l.title);
+    Ok(())
+}
+
+pub fn mine(cx: &Context<'_>) -> Result<()> {
+    let page = cx.api.my_listings()?;
+    if cx.json {
+        return output::json(&page);
+    }
+    output::listings(&page.listings, "You have no listings yet: publish one with `haggle publish`.");
+    Ok(())
+}
+
+pub fn show(cx: &Context<'_>, id: &str) -> Result<()> {
+    let object = cx.api.object(id)?;
+    if cx.json {
+        return output::json(&object);
+    }
+    match &object {
+        ObjectView::Listing(l) => output::listing(l),
+        ObjectView::Thread(t) => output::thread(t),
+        ObjectView::Deal(d) => output::deal(d),
+    }
+    Ok(())
+}
+
+/// The listing fields given on the command line (the description read from its file).
+fn patch(f: ListingFields) -> Result<ListingPatch> {
+    let description = match (f.description, f.description_file) {
+        (Some(text), _) => Some(text),
+        (None, Some(path)) => Some(
+            std::fs::read_to_string(&path)
+                .map_err(|e| usage(format!("cannot read description file {}: {e}", path.display())))?,
+        ),
+        (None, None) => None,
+    };
+    Ok(ListingPatch {
+        title: None,
+        description,
+        category: f.category,
+        tags: (!f.tags.is_empty()).then_some(f.tags),
+        price: f.price,
+        currency: f.currency,
+        per: f.per.map(|p| p.0),
+        quantity: f.qty,
+        location: f.location,
+        geohash: f.geohash,
+        payment: (!f.payment.is_empty()).then_some(f.payment),
+        delivery: f.delivery,
+    })
+}

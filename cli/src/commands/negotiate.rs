@@ -1,0 +1,122 @@
+//! `haggle offer`, `counter`, `accept`, `decline`, `withdraw`, `offers` and `deals`.
+
+use anyhow::Result;
+
+use haggle_node::api::types::{DeliveryState, MessageBody, Party, Role, SentView};
+
+use super::Context;
+use crate::args::TermsArgs;
+use crate::output;
+
+pub fn offer(cx: &Context<'_>, listing: &str, terms: &TermsArgs) -> Result<()> {
+    let sent = cx.api.offer(listing, &terms.draft())?;
+    report(cx, "Offer", &sent)
+}
+
+pub fn counter(cx: &Context<'_>, thread: &str, terms: &TermsArgs) -> Result<()> {
+    let sent = cx.api.counter(thread, &terms.draft())?;
+    report(cx, "Counter-offer", &sent)
+}
+
+pub fn accept(cx: &Context<'_>, thread: &str) -> Result<()> {
+    let sent = cx.api.accept(thread)?;
+    if cx.json {
+        return output::json(&sent);
+    }
+    match sent.thread.deal {
+        Some(deal) => println!("Accepted: deal {} made.", output::short(&deal)),
+        None => println!("Accepted."),
+    }
+    output::thread(&sent.thread);
+    Ok(())
+}
+
+pub fn decline(cx: &Context<'_>, thread: &str, message: String) -> Result<()> {
+    let sent = cx.api.decline(thread, &MessageBody { message })?;
+    report(cx, "Decline", &sent)
+}
+
+pub fn withdraw(cx: &Context<'_>, thread: &str, message: String) -> Result<()> {
+    let sent = cx.api.withdraw(thread, &MessageBody { message })?;
+    report(cx, "Withdrawal", &sent)
+}
+
+/// What happened to a message just sent, then its thread.
+fn report(cx: &Context<'_>, what: &str, sent: &SentView) -> Result<()> {
+    if cx.json {
+        return output::json(sent);
+    }
+    let note = match sent.thread.delivery {
+        Some(DeliveryState::Delivered) => "delivered",
+        Some(DeliveryState::Sent) => "sent; waiting for the other node to confirm",
+        _ => "saved and queued: it goes out as soon as the other party is reachable",
+    };
+    println!("{what} {}: {note}.", output::short(&sent.id));
+    output::thread(&sent.thread);
+    Ok(())
+}
+
+pub fn offers(cx: &Context<'_>) -> Result<()> {
+    let page = cx.api.threads()?;
+    if cx.json {
+        return output::json(&page);
+    }
+    if page.threads.is_empty() {
+        println!("No offers yet: make one with `haggle offer LISTING --price ...`.");
+        return Ok(());
+    }
+    let now = output::now_ms();
+    let rows: Vec<Vec<String>> = page
+        .threads
+        .iter()
+        .map(|t| {
+            vec![
+                output::short(&t.thread),
+                match t.role {
+                    Role::Offerer => "out".into(),
+                    Role::ListingAuthor => "in".into(),
+                },
+                t.listing_title.clone().unwrap_or_default(),
+                output::terms(&t.terms),
+                t.state.to_string(),
+                match t.awaiting {
+                    Some(Party::Me) => "you".into(),
+                    Some(Party::Them) => "them".into(),
+                    None => "-".into(),
+                },
+                t.delivery.map_or_else(|| "-".to_owned(), |d| d.to_string()),
+                t.updated_at.map(|at| output::relative(at, now)).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    output::table(&["THREAD", "DIR", "LISTING", "TERMS", "STATE", "NEXT", "DELIVERY", "UPDATED"], &rows);
+    Ok(())
+}
+
+pub fn deals(cx: &Context<'_>) -> Result<()> {
+    let page = cx.api.deals()?;
+    if cx.json {
+        return output::json(&page);
+    }
+    if page.deals.is_empty() {
+        println!("No deals yet.");
+        return Ok(());
+    }
+    let now = output::now_ms();
+    let rows: Vec<Vec<String>> = page
+        .deals
+        .iter()
+        .map(|d| {
+            vec![
+                output::short(&d.id),
+                d.title.clone().unwrap_or_default(),
+                output::terms(&d.terms),
+                output::short_peer(&d.seller),
+                output::short_peer(&d.buyer),
+                output::relative(d.made_at, now),
+            ]
+        })
+        .collect();
+    output::table(&["DEAL", "LISTING", "TERMS", "SELLER", "BUYER", "MADE"], &rows);
+    Ok(())
+}

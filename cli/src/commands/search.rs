@@ -1,0 +1,102 @@
+//! `haggle search` and `haggle watch`.
+
+use anyhow::{Context as _, Result};
+
+use haggle_node::api::types::{NodeEvent, SearchParams};
+use haggle_node::{ApiClient, ClientError};
+
+use super::Context;
+use crate::args::SearchArgs;
+use crate::output;
+
+pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
+    let page = cx.api.search(&args.params())?;
+    if cx.json {
+        return output::json(&page);
+    }
+    output::listings(&page.hits, "No listings match.");
+    let shown = page.hits.len();
+    if page.total > shown {
+        println!("{}", output::dim(&format!("{shown} of {} shown; --offset {} for more", page.total, args.offset + shown)));
+    }
+    Ok(())
+}
+
+/// Follows the event stream. Listing events are shown when the listing matches the search (the
+/// node checks it with the same search engine); negotiation and deal events always.
+pub fn watch(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
+    let params = args.params();
+    // Check the filters once, so a mistake is reported before waiting for events.
+    cx.api.search(&SearchParams { limit: Some(1), offset: Some(0), ..params.clone() })?;
+    if !cx.json {
+        eprintln!("Watching for events (Ctrl-C to stop)...");
+    }
+    let mut failure: Option<ClientError> = None;
+    cx.api.events(|event| {
+        let shown = match line(cx.api, &params, &event) {
+            Ok(shown) => shown,
+            Err(e) => {
+                failure = Some(e);
+                return false;
+            }
+        };
+        let is_listing = matches!(event, NodeEvent::ListingStored { .. } | NodeEvent::ListingPublished { .. });
+        match shown {
+            // With --json every event is printed, except listings the search does not match.
+            _ if cx.json && (shown.is_some() || !is_listing) => match serde_json::to_string(&event) {
+                Ok(json) => println!("{json}"),
+                Err(e) => tracing::warn!(error = %e, "cannot encode an event"),
+            },
+            Some(line) if !cx.json => println!("{line}"),
+            _ => {}
+        }
+        true
+    })?;
+    match failure {
+        Some(e) => Err(e).context("while watching"),
+        None => Ok(()),
+    }
+}
+
+/// The line `watch` prints for an event, or `None` for an event it does not show (a listing that
+/// does not match, peers coming and going).
+fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Option<String>, ClientError> {
+    Ok(Some(match event {
+        NodeEvent::ListingStored { id } | NodeEvent::ListingPublished { id } => {
+            let listing = api.listing(&id.to_hex())?;
+            if params.is_filtered() && !matches(api, params, &listing.id, listing.author)? {
+                return Ok(None);
+            }
+            let what = if matches!(event, NodeEvent::ListingPublished { .. }) { "published" } else { "new" };
+            format!(
+                "{what} listing {} {} {} ({})",
+                output::short(&listing.id),
+                listing.title,
+                output::price(listing.price.as_ref()),
+                listing.state.as_str()
+            )
+        }
+        NodeEvent::NegotiationReceived { kind, thread, .. } => {
+            format!("{kind} received in thread {}", output::short(thread))
+        }
+        NodeEvent::DealMade { id, .. } => format!("deal {} made", output::short(id)),
+        NodeEvent::DeliveryChanged { id, state } => format!("message {} {state}", output::short(id)),
+        NodeEvent::SyncCompleted { peer, received, .. } if *received > 0 => {
+            format!("caught up with {}: {received} new", output::short_peer(peer))
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// Whether the listing `id` is among the search's results (the node's own search engine decides,
+/// so watch and search agree).
+fn matches(
+    api: &ApiClient,
+    params: &SearchParams,
+    id: &haggle_node::api::types::ObjectId,
+    author: haggle_node::api::types::PublicKey,
+) -> Result<bool, ClientError> {
+    let narrowed =
+        SearchParams { seller: params.seller.or(Some(author)), limit: Some(500), offset: Some(0), ..params.clone() };
+    Ok(api.search(&narrowed)?.hits.iter().any(|h| h.id == *id))
+}

@@ -1,0 +1,89 @@
+//! `haggle status` and `haggle peers`.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use haggle_node::api::types::{NetworkStatus, StatusView};
+
+use super::Context;
+use crate::output;
+
+pub fn status(cx: &Context<'_>) -> Result<()> {
+    let s = cx.api.status()?;
+    if cx.json {
+        return output::json(&s);
+    }
+    print_status(&s, cx.data_dir);
+    Ok(())
+}
+
+fn print_status(s: &StatusView, data_dir: &Path) {
+    let n = &s.network;
+    println!("{}", output::bold(&format!("haggle {} node {}", s.version, s.peer_id)));
+    println!("  data dir      {}", s.data_dir.display());
+    println!("  API           {}", api_addr(data_dir));
+    for addr in &n.listen_addrs {
+        println!("  listening     {addr}");
+    }
+    println!(
+        "  peers         {} connected, {} on the listings topic, {} in the gossip mesh",
+        n.connected_peers, n.topic_peers, n.mesh_peers
+    );
+    let st = &s.store;
+    println!("  listings      {} active, {} closed", st.active_listings, st.closed_listings);
+    println!("  negotiation   {}, {}", output::count(st.threads, "thread"), output::count(st.deals, "deal"));
+    println!("  outbox        {} waiting for delivery", output::count(s.outbox_pending, "message"));
+    println!("  unpublished   {} waiting for a peer", output::count(n.unpublished, "listing"));
+    println!("  disk          {:.1} MiB", st.size_on_disk as f64 / 1_048_576.0);
+    sync_lines(n);
+}
+
+/// The sync part of `haggle status`: sessions under way and the last syncs.
+fn sync_lines(network: &NetworkStatus) {
+    let now = output::now_ms();
+    println!(
+        "  sync          {} under way; last with {}",
+        network.syncing,
+        output::count(network.syncs.len(), "peer")
+    );
+    for s in network.syncs.iter().take(5) {
+        println!(
+            "                {} {}: {} received, {} sent, {} reconciliation bytes",
+            output::short_peer(&s.peer),
+            output::relative(s.at, now),
+            s.received,
+            s.sent,
+            s.reconcile_bytes
+        );
+    }
+}
+
+fn api_addr(data_dir: &Path) -> String {
+    std::fs::read_to_string(data_dir.join(haggle_node::ADDR_FILE)).map(|s| s.trim().to_owned()).unwrap_or_default()
+}
+
+pub fn peers(cx: &Context<'_>) -> Result<()> {
+    let page = cx.api.peers()?;
+    if cx.json {
+        return output::json(&page);
+    }
+    if page.peers.is_empty() {
+        println!("No peers connected.");
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = page
+        .peers
+        .iter()
+        .map(|p| {
+            vec![
+                p.peer_id.to_string(),
+                p.agent.clone().unwrap_or_default(),
+                p.score.map(|s| format!("{s:.1}")).unwrap_or_default(),
+                p.rejected.to_string(),
+            ]
+        })
+        .collect();
+    output::table(&["PEER", "AGENT", "SCORE", "REJECTED"], &rows);
+    Ok(())
+}
