@@ -298,3 +298,22 @@ fn search_query(params: SearchParams) -> Result<SearchQuery, ServiceError> {
         limit: params.limit.unwrap_or(20),
     })
 }
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Services over temporary stores, for the service's unit tests.
+
+    use std::sync::Arc;
+
+    use haggle_protocol::fixtures;
+    use haggle_storage::Store;
+
+    use super::Service;
+
+    /// A service with key `n` over a fresh store; keep the directory alive as long as the service.
+    pub(crate) fn service(n: u8) -> (Service, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(dir.path()).expect("a store");
+        (Service::new(Arc::new(store), Arc::new(fixtures::key(n))), dir)
+    }
+}

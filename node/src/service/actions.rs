@@ -378,3 +378,119 @@ fn terms(
         draft.message,
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::types::{ErrorCode, ListingState, ObjectKind, Party};
+    use crate::service::testing::service;
+    use crate::service::{Received, Via};
+
+    fn draft(title: &str, price: &str) -> ListingDraft {
+        ListingDraft {
+            title: title.into(),
+            category: "vehicles/bikes".into(),
+            price: Some(price.into()),
+            currency: "EUR".parse().ok(),
+            ..ListingDraft::default()
+        }
+    }
+
+    fn offer_of(price: &str) -> TermsDraft {
+        TermsDraft { price: Some(price.into()), ..TermsDraft::default() }
+    }
+
+    fn code(result: Result<Effect, ServiceError>) -> ErrorCode {
+        result.expect_err("an error").code()
+    }
+
+    #[test]
+    fn publishing_stores_announces_and_queues_the_listing_for_gossip() {
+        let (seller, _dir) = service(1);
+        let effect = seller.publish(draft("Road bike", "120")).expect("published");
+        assert_eq!(effect.publish, vec![effect.object.bytes().to_vec()]);
+        assert_eq!(effect.events, vec![NodeEvent::ListingPublished { id: effect.object.id() }]);
+        assert_eq!(effect.deliver_to, None);
+        let view = seller.effect_listing(&effect).expect("a view");
+        assert_eq!((view.mine, view.state, view.remaining), (true, ListingState::Active, Some(1)));
+        assert_eq!(view.price.expect("a price").amount, 12_000);
+    }
+
+    #[test]
+    fn listing_mistakes_are_refused_with_their_own_codes() {
+        let (seller, _dir) = service(1);
+        let giveaway = ListingDraft { kind: ListingKind::Giveaway, ..draft("Sofa", "10") };
+        assert_eq!(code(seller.publish(giveaway)), ErrorCode::Invalid);
+        let no_currency = ListingDraft { currency: None, ..draft("Lamp", "10") };
+        assert_eq!(code(seller.publish(no_currency)), ErrorCode::Invalid);
+        let bad_amount = draft("Lamp", "12,50");
+        assert_eq!(code(seller.publish(bad_amount)), ErrorCode::Invalid);
+        let long_title = draft(&"x".repeat(141), "10");
+        assert_eq!(code(seller.publish(long_title)), ErrorCode::Invalid);
+    }
+
+    #[test]
+    fn an_update_keeps_the_old_amount_and_a_new_currency_needs_a_new_price() {
+        let (seller, _dir) = service(1);
+        let rental = ListingDraft { kind: ListingKind::Rental, per: Some(Period::Hour), ..draft("Trailer", "120.50") };
+        let id = seller.publish(rental).expect("published").object.id().to_hex();
+        let patch = ListingPatch { per: Some(Period::Day), quantity: Some(3), ..ListingPatch::default() };
+        let updated = seller.update(&id, patch).expect("updated");
+        let price = updated.object.listing().and_then(|l| l.price.clone()).expect("a price");
+        assert_eq!((price.amount, price.per), (12_050, Some(Period::Day)));
+        let usd = ListingPatch { currency: "USD".parse().ok(), ..ListingPatch::default() };
+        assert!(matches!(
+            seller.update(&id, usd),
+            Err(ServiceError::Invalid(InvalidInput::NewCurrencyWithoutPrice))
+        ));
+        seller.retract(&id).expect("retracted");
+        assert_eq!(code(seller.renew(&id, None)), ErrorCode::ListingClosed);
+    }
+
+    #[test]
+    fn only_the_author_changes_a_listing_and_nobody_offers_on_their_own() {
+        let (seller, _sd) = service(1);
+        let (buyer, _bd) = service(2);
+        let listing = seller.publish(draft("Road bike", "120")).expect("published");
+        let id = listing.object.id().to_hex();
+        assert_eq!(code(seller.offer(&id, offer_of("100"))), ErrorCode::OwnListing);
+        assert!(matches!(buyer.receive(listing.object.bytes(), Via::Gossip).first(), Some(Received::New)));
+        assert_eq!(code(buyer.retract(&id)), ErrorCode::NotYours);
+        assert_eq!(code(buyer.offer("zz", offer_of("100"))), ErrorCode::Invalid);
+        assert_eq!(code(buyer.offer("abcdef", offer_of("100"))), ErrorCode::NotFound);
+    }
+
+    #[test]
+    fn a_negotiation_ends_in_the_same_deal_on_both_sides_and_the_sellers_next_revision() {
+        let (seller, _sd) = service(1);
+        let (buyer, _bd) = service(2);
+        let listing = seller.publish(draft("Road bike", "120")).expect("published");
+        buyer.receive(listing.object.bytes(), Via::Gossip);
+
+        let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("100")).expect("offered");
+        assert_eq!(offer.deliver_to, Some(seller.me()));
+        let thread = offer.object.id().to_hex();
+        let got = seller.receive(offer.object.bytes(), Via::Direct);
+        assert!(matches!(got.first(), Some(Received::New)));
+        assert!(matches!(got.events[..], [NodeEvent::NegotiationReceived { kind: ObjectKind::Offer, .. }]));
+
+        assert_eq!(code(buyer.accept(&thread)), ErrorCode::NotYourTurn, "one's own terms");
+        let counter = seller.counter(&thread, offer_of("110")).expect("countered");
+        let sent = seller.effect_sent(&counter).expect("a view");
+        assert_eq!((sent.thread.proposed_by, sent.thread.awaiting), (Party::Me, Some(Party::Them)));
+        buyer.receive(counter.object.bytes(), Via::Direct);
+
+        let accept = buyer.accept(&thread).expect("accepted");
+        let deal = accept.object.id();
+        assert!(accept.events.contains(&NodeEvent::DealMade { id: deal, thread: offer.object.id() }));
+        assert!(accept.publish.is_empty(), "the buyer does not revise the seller's listing");
+
+        let got = seller.receive(accept.object.bytes(), Via::Direct);
+        assert!(got.events.contains(&NodeEvent::DealMade { id: deal, thread: offer.object.id() }));
+        assert_eq!(got.publish.len(), 1, "the seller gossips the closed revision");
+        let next = Object::decode_unverified(&got.publish[0]).expect("a listing");
+        assert_eq!(next.listing().map(|l| l.status), Some(ListingStatus::Closed));
+        assert_eq!(seller.deals().expect("deals").deals, buyer.deals().expect("deals").deals);
+        assert_eq!(code(seller.counter(&thread, offer_of("1"))), ErrorCode::ThreadEnded);
+    }
+}
