@@ -444,9 +444,11 @@ mod tests {
     #[test]
     fn every_kind_period_and_sort_is_offered_by_its_name() {
         let names = |v: &[PossibleValue]| v.iter().map(|p| p.get_name().to_owned()).collect::<Vec<_>>();
-        let kinds: Vec<_> = Choice::<ListingKind>::value_variants().iter().filter_map(|c| c.to_possible_value()).collect();
+        let kinds: Vec<_> =
+            Choice::<ListingKind>::value_variants().iter().filter_map(|c| c.to_possible_value()).collect();
         assert_eq!(names(&kinds), ["sell", "wanted", "service", "rental", "giveaway"]);
-        let sorts: Vec<_> = Choice::<Sort>::value_variants().iter().filter_map(|c| c.to_possible_value()).collect();
+        let sorts: Vec<_> =
+            Choice::<Sort>::value_variants().iter().filter_map(|c| c.to_possible_value()).collect();
         assert_eq!(names(&sorts), ["relevance", "price", "price-desc", "newest"]);
         assert_eq!(Choice::<Period>::value_variants().len(), Period::ALL.len());
     }

@@ -5,9 +5,7 @@ use std::io::IsTerminal;
 
 use serde::Serialize;
 
-use haggle_node::api::types::{
-    DealView, ListingView, Party, PriceView, Role, TermsView, ThreadView,
-};
+use haggle_node::api::types::{DealView, ListingView, Party, PriceView, Role, TermsView, ThreadView};
 
 /// Prints `value` as pretty JSON (for `--json`).
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {

@@ -163,7 +163,7 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     assert_eq!(countered["state"], "countered");
     wait("C to receive the counter", || {
         let t = json(&dc, &["show", &thread]);
-        (t["state"] == "countered").then_some(())
+        (t["type"] == "thread" && t["state"] == "countered").then_some(())
     });
     let accepted = json(&dc, &["accept", &thread[..10]]);
     assert_eq!(accepted["state"], "accepted");
@@ -224,6 +224,18 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("duration"), "{}", stderr(&out));
 
+    // Values are checked before any request: an overflowing duration, an unknown kind, a bad
+    // currency are usage errors naming the value.
+    let out = haggle(&dir, &["renew", "ffffffffff", "--expires", "99999999999w"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("too long"), "{}", stderr(&out));
+    let out = haggle(&dir, &["publish", "--kind", "auction", "--title", "Lamp", "--category", "home"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("giveaway"), "the choices are listed: {}", stderr(&out));
+    let out = haggle(&dir, &["search", "lamp", "--currency", "euros!"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("euros!"), "{}", stderr(&out));
+
     // A published listing is on disk: it survives kill -9 and a restart.
     let listing = json(
         &dir,
@@ -243,7 +255,11 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     node.kill_9();
     let node = NodeProcess::start(&dir, None);
     let shown = json(&dir, &["show", &id[..12]]);
-    assert_eq!(shown["title"], "Desk lamp");
+    assert_eq!((&shown["type"], &shown["title"]), (&Value::from("listing"), &Value::from("Desk lamp")));
+    // A state conflict is not a usage mistake: exit 1, with the reason.
+    let out = haggle(&dir, &["offer", &id[..12], "--price", "10"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("your own listing"), "{}", stderr(&out));
     assert_eq!(json(&dir, &["search", "lamp"])["total"], 1);
     node.stop();
 

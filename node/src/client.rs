@@ -10,9 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::types::{
-    DealView, DealsPage, ErrorBody, ErrorCode, ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody,
-    NodeEvent, ObjectView, PeersPage, RenewRequest, SearchPage, SearchParams, SentView, StatusView, TermsDraft,
-    ThreadView, ThreadsPage,
+    DealView, DealsPage, ErrorBody, ErrorCode, ListingDraft, ListingPatch, ListingView, ListingsPage,
+    MessageBody, NodeEvent, ObjectView, PeersPage, RenewRequest, SearchPage, SearchParams, SentView,
+    StatusView, TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::node::{ADDR_FILE, COOKIE_FILE};
 
@@ -115,7 +115,12 @@ impl ApiClient {
             .timeout_global(Some(REQUEST_TIMEOUT))
             .build()
             .into();
-        ApiClient { base: base.trim_end_matches('/').to_owned(), token: token.to_owned(), agent, data_dir: None }
+        ApiClient {
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            agent,
+            data_dir: None,
+        }
     }
 
     /// `GET /v1/status`.
@@ -242,8 +247,11 @@ impl ApiClient {
     pub fn events(&self, mut each: impl FnMut(NodeEvent) -> bool) -> Result<(), ClientError> {
         let url = self.url("/v1/events");
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        let response =
-            agent.get(&url).header("Authorization", self.bearer()).call().map_err(|e| self.unreachable(&url, e))?;
+        let response = agent
+            .get(&url)
+            .header("Authorization", self.bearer())
+            .call()
+            .map_err(|e| self.unreachable(&url, e))?;
         if response.status() != 200 {
             return Err(api_error(response));
         }

@@ -53,7 +53,8 @@ pub(crate) fn behaviour(
     heartbeat: Duration,
     whitelist: HashSet<IpAddr>,
 ) -> Result<gossipsub::Behaviour, crate::error::StartError> {
-    let gossip_error = |e: &dyn std::fmt::Display| crate::error::StartError::Gossip(std::io::Error::other(e.to_string()));
+    let gossip_error =
+        |e: &dyn std::fmt::Display| crate::error::StartError::Gossip(std::io::Error::other(e.to_string()));
     let config = config(heartbeat).map_err(|e| gossip_error(&e))?;
     let mut behaviour =
         gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config).map_err(|e| gossip_error(&e))?;

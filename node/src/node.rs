@@ -21,13 +21,13 @@ use haggle_protocol::keyfile;
 use haggle_storage::Store;
 
 use crate::api;
+use crate::api::types::NodeEvent;
 use crate::behaviour::Behaviour;
 use crate::codec::BincodeCodec;
 use crate::config::NodeConfig;
-use crate::error::StartError;
 use crate::error::BadAddress;
+use crate::error::StartError;
 use crate::event_loop::EventLoop;
-use crate::api::types::NodeEvent;
 use crate::gossip;
 use crate::handle::NodeHandle;
 use crate::service::Service;
@@ -148,7 +148,8 @@ pub async fn start(
     }
     let dir = data_dir.to_owned();
     let bootstrap = config.bootstrap_peers()?;
-    let store = tokio::task::spawn_blocking(move || Store::open(&dir)).await.map_err(StartError::StoreTask)??;
+    let store =
+        tokio::task::spawn_blocking(move || Store::open(&dir)).await.map_err(StartError::StoreTask)??;
     let store = Arc::new(store);
     let key = Arc::new(key);
     let service = Service::new(store.clone(), key.clone());

@@ -24,11 +24,13 @@ use std::sync::Arc;
 use libp2p::PeerId;
 
 use haggle_protocol::{IdPrefix, Object, ObjectId, PublicKey, SecretKey, Timestamp};
-use haggle_storage::{DeliveryState, Lookup, OutboxEntry, SearchQuery, Store, StoreError, SyncItem, ThreadRecord};
+use haggle_storage::{
+    DeliveryState, Lookup, OutboxEntry, SearchQuery, Store, StoreError, SyncItem, ThreadRecord,
+};
 
 use crate::api::types::{
-    DealView, DealsPage, ListingView, ListingsPage, NodeEvent, ObjectView, SearchPage, SearchParams, StoreCounts,
-    ThreadView, ThreadsPage,
+    DealView, DealsPage, ListingView, ListingsPage, NodeEvent, ObjectView, SearchPage, SearchParams,
+    StoreStats, ThreadView, ThreadsPage,
 };
 
 pub use actions::{DEFAULT_LISTING_LIFETIME, DEFAULT_PROPOSAL_LIFETIME, Effect};
@@ -42,11 +44,14 @@ pub struct Service {
     key: Arc<SecretKey>,
 }
 
+/// Messages for one recipient: each message's id and wire bytes.
+pub type Outgoing = Vec<(ObjectId, Vec<u8>)>;
+
 /// Queued messages due for a delivery attempt, from [`Service::outbox_due`].
 #[derive(Debug, Default)]
 pub struct OutboxDue {
     /// Wire bytes by recipient, for recipients connected now.
-    pub batches: Vec<(PeerId, Vec<(ObjectId, Vec<u8>)>)>,
+    pub batches: Vec<(PeerId, Outgoing)>,
     /// Recipients with due messages who are not connected: worth dialling.
     pub unreachable: Vec<PeerId>,
     /// Sealed mailbox copies of messages for parties not connected, to gossip.
@@ -137,7 +142,9 @@ impl Service {
         let hits = results
             .hits
             .iter()
-            .map(|h| views::listing(&self.store, &h.listing, &me).map(|v| ListingView { score: h.score, ..v }))
+            .map(|h| {
+                views::listing(&self.store, &h.listing, &me).map(|v| ListingView { score: h.score, ..v })
+            })
             .collect::<Result<_, StoreError>>()?;
         Ok(SearchPage { total: results.total, offset: query.offset, hits })
     }
@@ -173,17 +180,8 @@ impl Service {
     }
 
     /// What the store holds, and the owner's messages not yet delivered.
-    pub fn counts(&self) -> Result<(StoreCounts, usize), ServiceError> {
-        let stats = self.store.stats()?;
-        let counts = StoreCounts {
-            active_listings: stats.active_listings,
-            closed_listings: stats.closed_listings,
-            threads: stats.threads,
-            deals: stats.deals,
-            index_pending: stats.index_pending,
-            size_on_disk: stats.size_on_disk,
-        };
-        Ok((counts, self.store.outbox_pending()?.len()))
+    pub fn counts(&self) -> Result<(StoreStats, usize), ServiceError> {
+        Ok((self.store.stats()?, self.store.outbox_pending()?.len()))
     }
 
     /// Where the store lives.
@@ -232,7 +230,7 @@ impl Service {
             },
             None => self.store.outbox_pending()?,
         };
-        let mut by_peer: HashMap<PeerId, Vec<(ObjectId, Vec<u8>)>> = HashMap::new();
+        let mut by_peer: HashMap<PeerId, Outgoing> = HashMap::new();
         let mut due = OutboxDue::default();
         let now = Timestamp::now();
         for entry in entries {

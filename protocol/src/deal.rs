@@ -31,18 +31,44 @@ pub struct Deal {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DealError {
+    /// The encoded deal is over [`MAX_DEAL_SIZE`].
     #[error("deal is {size} bytes, over the {max}-byte limit")]
-    TooLarge { size: usize, max: usize },
+    TooLarge {
+        /// Length of the encoded deal, in bytes.
+        size: usize,
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// The bytes are not a bincode pair of a listing and a list of messages.
     #[error("deal is not a valid encoding")]
     Malformed(#[source] bincode::error::DecodeError),
+    /// One of the deal's objects does not decode, verify or meet the limits.
     #[error("deal object {index} does not verify")]
-    Object { index: usize, source: DecodeError },
+    Object {
+        /// Which object: 0 is the listing, 1 the offer, and so on along the chain.
+        index: usize,
+        /// Why the object was rejected.
+        source: DecodeError,
+    },
+    /// The chain has fewer than two messages or more than [`MAX_THREAD_MESSAGES`].
     #[error("a deal needs an offer and an accept, and at most {MAX_THREAD_MESSAGES} messages")]
     BadLength,
+    /// A message after the offer is not a Counter, or the last one is not an Accept.
     #[error("message {index} of the deal's chain must be a {expected}")]
-    WrongKind { index: usize, expected: &'static str },
+    WrongKind {
+        /// Position of the message in the chain, counting the offer as 0.
+        index: usize,
+        /// The kind that position needs: `counter` or `accept`.
+        expected: &'static str,
+    },
+    /// A message of the chain breaks the thread rules.
     #[error("message {index} of the deal's chain breaks the thread rules")]
-    Thread { index: usize, source: ThreadError },
+    Thread {
+        /// Position of the message in the chain, counting the offer as 0.
+        index: usize,
+        /// The rule it breaks.
+        source: ThreadError,
+    },
 }
 
 impl Deal {
@@ -95,6 +121,7 @@ impl Deal {
         Ok(Deal { listing, chain })
     }
 
+    /// The wire form: bincode of the listing's bytes and each message's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let chain: Vec<&[u8]> = self.chain.iter().map(Object::bytes).collect();
         bincode::serde::encode_to_vec((self.listing.bytes(), chain), config::standard())
@@ -106,18 +133,22 @@ impl Deal {
         self.accept().id()
     }
 
+    /// The listing revision the offer was made on.
     pub fn listing(&self) -> &Object {
         &self.listing
     }
 
+    /// The messages from the offer to the Accept, in order.
     pub fn chain(&self) -> &[Object] {
         &self.chain
     }
 
+    /// The offer that opened the thread.
     pub fn offer(&self) -> &Object {
         &self.chain[0]
     }
 
+    /// The Accept that made the deal.
     pub fn accept(&self) -> &Object {
         self.chain.last().expect("checked: at least two messages")
     }
@@ -143,6 +174,7 @@ impl Deal {
         if self.listing_kind() == ListingKind::Wanted { self.offerer() } else { self.listing_author() }
     }
 
+    /// The party that pays: the offerer, except for a wanted ad, whose author is the buyer.
     pub fn buyer(&self) -> PublicKey {
         if self.listing_kind() == ListingKind::Wanted { self.listing_author() } else { self.offerer() }
     }

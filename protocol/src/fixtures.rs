@@ -13,6 +13,7 @@ use crate::time::Timestamp;
 /// 2026-01-01T00:00:00Z: the clock fixtures are signed at.
 pub const T0: Timestamp = Timestamp(1_767_225_600_000);
 
+/// One day.
 pub const DAY: Duration = Duration::from_secs(86_400);
 
 /// A key from a one-byte seed (`[n; 32]`).
@@ -20,6 +21,7 @@ pub fn key(n: u8) -> SecretKey {
     SecretKey::from_seed(&[n; 32])
 }
 
+/// A one-off price of `amount` euro cents.
 pub fn eur(amount: u64) -> Price {
     Price::new(amount, Currency::new("EUR").expect("valid code"))
 }
@@ -60,10 +62,12 @@ pub fn sign_at(key: &SecretKey, body: Body, at: Timestamp) -> Verified<Object> {
     envelope.sign(key, at).expect("fixture objects are valid")
 }
 
+/// Signs `body` by `key` at [`T0`].
 pub fn sign(key: &SecretKey, body: Body) -> Verified<Object> {
     sign_at(key, body, T0)
 }
 
+/// Terms for `quantity` at `amount` euro cents in all, expiring 7 days after [`T0`].
 pub fn terms(quantity: u32, amount: u64) -> Terms {
     Terms { quantity, price: eur(amount), expires_at: T0.saturating_add(7 * DAY) }
 }
@@ -87,10 +91,12 @@ pub fn counter(thread: &Object, prev: &Object, terms: Terms) -> Body {
     Body::Counter(Counter { reply: reply(thread, prev, prev), terms, message: "Meet me halfway?".into() })
 }
 
+/// An accept of `prev`, addressed to `prev`'s author.
 pub fn accept(thread: &Object, prev: &Object) -> Body {
     Body::Accept(Accept { reply: reply(thread, prev, prev) })
 }
 
+/// A decline of `prev`, addressed to `prev`'s author.
 pub fn decline(thread: &Object, prev: &Object) -> Body {
     Body::Decline(Decline { reply: reply(thread, prev, prev), message: "No, thanks.".into() })
 }

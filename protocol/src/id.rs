@@ -21,10 +21,12 @@ const SHORT_LEN: usize = 12;
 pub struct ObjectId(pub(crate) [u8; 32]);
 
 impl ObjectId {
+    /// The id whose digest is `bytes`.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         ObjectId(bytes)
     }
 
+    /// The 32-byte digest.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -34,6 +36,7 @@ impl ObjectId {
         ObjectId(*blake3::hash(signed).as_bytes())
     }
 
+    /// The whole id as 64 lowercase hex characters.
     pub fn to_hex(&self) -> String {
         hex_lower(&self.0)
     }
@@ -60,10 +63,18 @@ impl fmt::Debug for ObjectId {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParseIdError {
+    /// The text is not a whole id: 64 hex characters.
     #[error("`{0}` is not a full object id (64 hex characters)")]
     NotFull(String),
+    /// The prefix is shorter than [`MIN_PREFIX_LEN`].
     #[error("id prefix `{given}` is too short: type at least {min} hex characters")]
-    TooShort { given: String, min: usize },
+    TooShort {
+        /// The text given.
+        given: String,
+        /// The shortest prefix accepted, in hex characters.
+        min: usize,
+    },
+    /// The prefix has characters that are not hex, or is longer than 64.
     #[error("id prefix `{0}` has characters that are not hex (0-9, a-f)")]
     NotHex(String),
 }
@@ -90,10 +101,12 @@ impl IdPrefix {
         data_encoding::HEXLOWER.decode(&self.hex.as_bytes()[..even]).expect("validated as hex on parse")
     }
 
+    /// Whether `id`'s hex form starts with this prefix.
     pub fn matches(&self, id: &ObjectId) -> bool {
         id.to_hex().starts_with(&self.hex)
     }
 
+    /// The prefix as lowercase hex.
     pub fn as_str(&self) -> &str {
         &self.hex
     }

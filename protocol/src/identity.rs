@@ -33,6 +33,7 @@ impl SecretKey {
         self.0.to_bytes()
     }
 
+    /// The public key that names this key's owner.
     pub fn public(&self) -> PublicKey {
         PublicKey(self.0.verifying_key().to_bytes())
     }
@@ -67,10 +68,12 @@ impl fmt::Debug for SecretKey {
 pub struct PublicKey(pub(crate) [u8; 32]);
 
 impl PublicKey {
+    /// The key with these 32 bytes, unchecked: bytes that are not a curve point never verify.
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
         PublicKey(bytes)
     }
 
+    /// The key's 32 bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
@@ -105,6 +108,7 @@ impl PublicKey {
         hex_lower(&self.0[..5])
     }
 
+    /// The whole key as 64 lowercase hex characters.
     pub fn to_hex(&self) -> String {
         hex_lower(&self.0)
     }
@@ -137,8 +141,10 @@ impl fmt::Debug for PublicKey {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ParseKeyError {
+    /// The text is neither a PeerId nor 64 hex characters.
     #[error("`{0}` is neither a PeerId (12D3KooW…) nor 64 hex characters")]
     Unrecognised(String),
+    /// The text is a PeerId, but not one holding an ed25519 key.
     #[error("`{0}` is a PeerId, but not of an ed25519 key")]
     NotEd25519(String),
 }

@@ -15,17 +15,39 @@ use crate::identity::{SecretKey, parse_hex_32};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum KeyFileError {
+    /// The key file could not be read.
     #[error("cannot read key file {path}")]
-    Read { path: PathBuf, source: io::Error },
+    Read {
+        /// The key file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The key file could not be created or written.
     #[error("cannot write key file {path}")]
-    Write { path: PathBuf, source: io::Error },
+    Write {
+        /// The key file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// Group or others may read the key file.
     #[error(
         "key file {path} is readable by others (mode {mode:o}); anyone who can read it can trade as you. \
          Fix it with `chmod 600 {path}`"
     )]
-    InsecurePermissions { path: PathBuf, mode: u32 },
+    InsecurePermissions {
+        /// The key file.
+        path: PathBuf,
+        /// The file's permission bits, e.g. `0o644`.
+        mode: u32,
+    },
+    /// The key file does not hold 64 hex characters.
     #[error("key file {path} is not 64 hex characters; it is damaged or not a haggle key")]
-    Corrupt { path: PathBuf },
+    Corrupt {
+        /// The key file.
+        path: PathBuf,
+    },
 }
 
 /// Loads the key at `path`, or creates one there (mode 0600) if there is none. Returns the key and

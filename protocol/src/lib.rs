@@ -24,6 +24,8 @@
 //! assert_eq!(received.id(), signed.id());
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod deal;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
@@ -46,8 +48,8 @@ pub use identity::{ParseKeyError, PublicKey, SecretKey};
 pub use keyfile::KeyFileError;
 pub use limits::ValidationError;
 pub use listing::{Listing, ListingKey, ListingKind, ListingStatus, Location, new_nonce};
-pub use name::UnknownName;
 pub use mailbox::{MAILBOX_LIFETIME, Mailbox, Receipt, SealError, seal};
+pub use name::UnknownName;
 pub use negotiation::{Accept, Counter, Decline, Offer, Reply, Terms, Withdraw};
 pub use object::{
     Body, DOMAIN, DecodeError, Envelope, MAX_OBJECT_SIZE, Object, ObjectKind, PROTOCOL_VERSION, SignError,

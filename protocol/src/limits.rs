@@ -16,17 +16,29 @@ pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 /// Longest lifetime of a listing or proposal: long enough for slow sales, short enough that
 /// abandoned listings leave every node's disk by themselves.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(90 * 24 * 60 * 60);
+/// Longest listing title, in characters.
 pub const MAX_TITLE_CHARS: usize = 140;
+/// Longest listing description, in UTF-8 bytes.
 pub const MAX_DESCRIPTION_BYTES: usize = 8 * 1024;
+/// Most tags on one listing.
 pub const MAX_TAGS: usize = 16;
+/// Longest tag, in characters.
 pub const MAX_TAG_CHARS: usize = 32;
+/// Longest category path, in characters.
 pub const MAX_CATEGORY_CHARS: usize = 128;
+/// Most segments in a category path.
 pub const MAX_CATEGORY_DEPTH: usize = 8;
+/// Longest location text, in characters.
 pub const MAX_LOCATION_CHARS: usize = 140;
+/// Longest geohash, in characters.
 pub const MAX_GEOHASH_CHARS: usize = 12;
+/// Most payment methods on one listing.
 pub const MAX_PAYMENT_METHODS: usize = 8;
+/// Longest payment method, in characters.
 pub const MAX_PAYMENT_CHARS: usize = 32;
+/// Longest delivery terms, in characters.
 pub const MAX_DELIVERY_CHARS: usize = 280;
+/// Longest message in an offer, counter, decline or withdraw, in UTF-8 bytes.
 pub const MAX_MESSAGE_BYTES: usize = 2 * 1024;
 /// Largest quantity in a listing or proposal.
 pub const MAX_QUANTITY: u32 = 1_000_000;
@@ -35,42 +47,119 @@ pub const MAX_QUANTITY: u32 = 1_000_000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ValidationError {
+    /// The signed object is over the object size limit.
     #[error("object is {size} bytes, over the {max}-byte limit")]
-    ObjectTooLarge { size: usize, max: usize },
+    ObjectTooLarge {
+        /// Size of the signed object, in bytes.
+        size: usize,
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// A text field, list entry or sealed payload is over its length limit.
     #[error("{field} is {len} long, over the limit of {max}")]
-    TooLong { field: &'static str, len: usize, max: usize },
+    TooLong {
+        /// The field's name.
+        field: &'static str,
+        /// Its length, in the limit's unit (characters or bytes).
+        len: usize,
+        /// The limit, in the same unit.
+        max: usize,
+    },
+    /// A list has more entries than allowed.
     #[error("{field} has {count} entries, over the limit of {max}")]
-    TooMany { field: &'static str, count: usize, max: usize },
+    TooMany {
+        /// The list's name.
+        field: &'static str,
+        /// How many entries it has.
+        count: usize,
+        /// The most entries allowed.
+        max: usize,
+    },
+    /// A field that needs text is empty or only whitespace.
     #[error("{field} must not be empty")]
-    Empty { field: &'static str },
+    Empty {
+        /// The field's name.
+        field: &'static str,
+    },
+    /// A text field holds a control character (only descriptions and messages may hold newlines
+    /// and tabs).
     #[error("{field} contains a control character")]
-    ControlCharacter { field: &'static str },
+    ControlCharacter {
+        /// The field's name.
+        field: &'static str,
+    },
+    /// The category is not a path of at most [`MAX_CATEGORY_DEPTH`] segments of lowercase letters,
+    /// digits and hyphens.
     #[error("category `{0}` is not a path of lowercase segments like `vehicles/bikes`")]
     BadCategory(String),
+    /// The geohash is empty, too long, or has characters outside the geohash alphabet.
     #[error("geohash `{0}` is not a geohash (base32 digits 0-9 b-z without a, i, l, o)")]
     BadGeohash(String),
+    /// A price's currency is not a valid currency code.
     #[error("currency `{0}` is not a currency code")]
     BadCurrency(String),
+    /// A price's amount is over [`MAX_AMOUNT`].
     #[error("{field} amount {amount} is over the limit of {max}")]
-    AmountTooLarge { field: &'static str, amount: u64, max: u64 },
+    AmountTooLarge {
+        /// Which price: `price` or `terms price`.
+        field: &'static str,
+        /// The amount, in minor units.
+        amount: u64,
+        /// The limit, in minor units.
+        max: u64,
+    },
+    /// A quantity is zero or over [`MAX_QUANTITY`].
     #[error("{field} quantity {quantity} is outside 1..={max}")]
-    BadQuantity { field: &'static str, quantity: u32, max: u32 },
+    BadQuantity {
+        /// Which quantity: `quantity` or `terms quantity`.
+        field: &'static str,
+        /// The quantity given.
+        quantity: u32,
+        /// The largest quantity allowed.
+        max: u32,
+    },
+    /// The object is dated more than [`MAX_CLOCK_SKEW`] ahead of the clock it was checked against.
     #[error("created_at {created_at} is more than 5 minutes ahead of this node's clock ({now})")]
-    FromTheFuture { created_at: Timestamp, now: Timestamp },
+    FromTheFuture {
+        /// When the author says the object was made.
+        created_at: Timestamp,
+        /// The clock it was checked against.
+        now: Timestamp,
+    },
+    /// An expiry is not after the object's creation time.
     #[error("expires_at {expires_at} is not after created_at {created_at}")]
-    ExpiresBeforeCreation { expires_at: Timestamp, created_at: Timestamp },
+    ExpiresBeforeCreation {
+        /// The expiry given.
+        expires_at: Timestamp,
+        /// When the author says the object was made.
+        created_at: Timestamp,
+    },
+    /// An expiry is further after the object's creation than its kind may live.
     #[error("expires_at {expires_at} is more than {max_days} days after created_at {created_at}")]
-    ExpiresTooLate { expires_at: Timestamp, created_at: Timestamp, max_days: u64 },
+    ExpiresTooLate {
+        /// The expiry given.
+        expires_at: Timestamp,
+        /// When the author says the object was made.
+        created_at: Timestamp,
+        /// The longest lifetime allowed, in days: 90 for listings and terms, 14 for mail.
+        max_days: u64,
+    },
+    /// A sell, service or rental listing has no price.
     #[error("a {0} listing needs a price")]
     PriceRequired(ListingKind),
+    /// A giveaway listing has a price.
     #[error("a {0} listing has no price")]
     PriceNotAllowed(ListingKind),
+    /// A rental listing's price has no period.
     #[error("a rental's price needs a period (per hour, day, week or month)")]
     PeriodRequired,
+    /// A sell or wanted listing's price has a period.
     #[error("a {0} listing's price has no period; only rentals and services do")]
     PeriodNotAllowed(ListingKind),
+    /// A listing's revision is 0.
     #[error("listing revision must be at least 1")]
     ZeroRevision,
+    /// A negotiation message, mailbox or receipt is addressed to its own author.
     #[error("a negotiation message is addressed to its own author")]
     SelfAddressed,
 }

@@ -27,6 +27,7 @@ pub enum ListingKind {
 }
 
 impl ListingKind {
+    /// Every kind, in wire order.
     pub const ALL: [ListingKind; 5] = [
         ListingKind::Sell,
         ListingKind::Wanted,
@@ -35,6 +36,7 @@ impl ListingKind {
         ListingKind::Giveaway,
     ];
 
+    /// The lowercase name, as shown and parsed.
     pub fn as_str(self) -> &'static str {
         match self {
             ListingKind::Sell => "sell",
@@ -64,6 +66,7 @@ impl fmt::Display for ListingKind {
 /// Whether a listing revision is live or a tombstone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ListingStatus {
+    /// Live: open to offers until it expires.
     Active,
     /// Retracted or sold out. Kept and synced so the listing stays gone everywhere.
     Closed,
@@ -72,7 +75,9 @@ pub enum ListingStatus {
 /// Where the thing is: free text, and optionally a geohash for distance filters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Location {
+    /// The place as people write it, e.g. a town; one line of at most 140 characters.
     pub text: String,
+    /// Geohash of the place, at most 12 characters, for distance filters.
     pub geohash: Option<String>,
 }
 
@@ -83,30 +88,39 @@ pub struct Listing {
     pub nonce: [u8; 16],
     /// Starts at 1; each update, renewal or retraction is the next number.
     pub revision: u32,
+    /// Sell, wanted, service, rental or giveaway.
     pub kind: ListingKind,
+    /// Active, or Closed for a tombstone.
     pub status: ListingStatus,
+    /// One line of at most 140 characters, not blank.
     pub title: String,
+    /// Free text of at most 8 KiB; may hold newlines and tabs.
     pub description: String,
     /// Slash-separated path of lowercase segments, e.g. `vehicles/bikes`.
     pub category: String,
+    /// Up to 16 keywords for search, each one line of at most 32 characters.
     pub tags: Vec<String>,
     /// Required for sell, service and rental (rental with a period); none for giveaways; optional
     /// (a budget) for wanted ads.
     pub price: Option<Price>,
     /// How many are available (sell, rental, giveaway) or wanted. Zero only on a closed revision.
     pub quantity: u32,
+    /// Where the thing is.
     pub location: Location,
     /// Accepted ways to pay, e.g. `cash`, `sepa`, `btc`.
     pub payment: Vec<String>,
     /// Delivery terms in free text, e.g. `pickup only` or `ships EU, 8 EUR`.
     pub delivery: String,
+    /// When the listing lapses: after its creation, and at most 90 days after it.
     pub expires_at: Timestamp,
 }
 
 /// Names a listing across its revisions.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ListingKey {
+    /// The listing's author.
     pub author: PublicKey,
+    /// The listing's random nonce.
     pub nonce: [u8; 16],
 }
 
@@ -119,6 +133,7 @@ impl ListingKey {
         out
     }
 
+    /// Reads the 48-byte form made by [`Self::to_bytes`].
     pub fn from_bytes(bytes: &[u8; 48]) -> Self {
         let mut author = [0u8; 32];
         author.copy_from_slice(&bytes[..32]);

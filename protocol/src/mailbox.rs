@@ -23,9 +23,11 @@ pub const MAX_SEALED_BYTES: usize = 8 * 1024;
 /// A sealed negotiation message for one recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mailbox {
+    /// The recipient: the only key that can open it.
     pub to: PublicKey,
     /// `crypto_box_seal` of the inner object's wire bytes.
     pub sealed: Vec<u8>,
+    /// When the mailbox expires: at most [`MAILBOX_LIFETIME`] after it was made.
     pub expires_at: crate::time::Timestamp,
 }
 
@@ -36,6 +38,7 @@ pub struct Receipt {
     pub mailbox: ObjectId,
     /// The mailbox's author.
     pub to: PublicKey,
+    /// When the receipt expires: at most [`MAILBOX_LIFETIME`] after it was made.
     pub expires_at: crate::time::Timestamp,
 }
 
@@ -43,10 +46,13 @@ pub struct Receipt {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SealError {
+    /// The recipient's key is not a valid ed25519 public key, so it has no X25519 form.
     #[error("the recipient's key is not a valid ed25519 public key")]
     BadRecipient,
+    /// The payload, once sealed, would be over [`MAX_SEALED_BYTES`].
     #[error("the payload is {0} bytes, over the {MAX_SEALED_BYTES}-byte limit once sealed")]
     TooLarge(usize),
+    /// The payload was not sealed to this key, or is damaged.
     #[error("the mailbox cannot be opened with this key (not addressed to it, or damaged)")]
     CannotOpen,
 }

@@ -39,6 +39,9 @@ mod tests {
             assert_eq!(state.to_string().parse::<ThreadState>(), Ok(state));
         }
         let err = "auction".parse::<ListingKind>().expect_err("not a kind");
-        assert_eq!(err.to_string(), "`auction` is not a listing kind: use sell, wanted, service, rental, giveaway");
+        assert_eq!(
+            err.to_string(),
+            "`auction` is not a listing kind: use sell, wanted, service, rental, giveaway"
+        );
     }
 }

@@ -12,7 +12,9 @@ use crate::time::Timestamp;
 /// What one side proposes: how many, at what price (for the whole quantity), until when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Terms {
+    /// How many items the terms cover.
     pub quantity: u32,
+    /// The price for the whole quantity, not per item.
     pub price: Price,
     /// After this the proposal can no longer be accepted or countered.
     pub expires_at: Timestamp,
@@ -26,7 +28,9 @@ pub struct Offer {
     pub listing: ObjectId,
     /// The listing's author.
     pub to: PublicKey,
+    /// The terms proposed.
     pub terms: Terms,
+    /// Free text to the listing's author, at most 2 KiB.
     pub message: String,
 }
 
@@ -44,8 +48,11 @@ pub struct Reply {
 /// New terms in answer to the other party's terms.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counter {
+    /// The thread, the terms answered (`prev`) and the other party.
     pub reply: Reply,
+    /// The new terms proposed.
     pub terms: Terms,
+    /// Free text to the other party, at most 2 KiB.
     pub message: String,
 }
 
@@ -53,19 +60,24 @@ pub struct Counter {
 /// Deal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accept {
+    /// The thread, the terms accepted (`prev`) and the other party.
     pub reply: Reply,
 }
 
 /// Refuses the other party's terms and ends the thread.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Decline {
+    /// The thread, the terms declined (`prev`) and the other party.
     pub reply: Reply,
+    /// Free text to the other party, at most 2 KiB.
     pub message: String,
 }
 
 /// Takes back one's own terms (`reply.prev`) and ends the thread.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Withdraw {
+    /// The thread, the own terms taken back (`prev`) and the other party.
     pub reply: Reply,
+    /// Free text to the other party, at most 2 KiB.
     pub message: String,
 }

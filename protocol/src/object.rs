@@ -43,20 +43,30 @@ fn wire_config() -> WireConfig {
 /// Everything an author signs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
+    /// The protocol version; only [`PROTOCOL_VERSION`] is accepted.
     pub version: u16,
+    /// The key that signs the object.
     pub author: PublicKey,
+    /// When the author made the object, by the author's clock.
     pub created_at: Timestamp,
+    /// The object's kind and fields.
     pub body: Body,
 }
 
 /// The object kinds. The variant index is the kind's number on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
+    /// A revision of a listing.
     Listing(Listing),
+    /// Opens a negotiation thread on a listing.
     Offer(Offer),
+    /// New terms in answer to the other party's terms.
     Counter(Counter),
+    /// Accepts the other party's terms, which makes a Deal.
     Accept(Accept),
+    /// Refuses the other party's terms and ends the thread.
     Decline(Decline),
+    /// Takes back one's own terms and ends the thread.
     Withdraw(Withdraw),
     /// A negotiation message sealed to its recipient, for delivery through other nodes.
     Mailbox(Mailbox),
@@ -67,17 +77,26 @@ pub enum Body {
 /// The kind of an object, without its fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ObjectKind {
+    /// A revision of a listing.
     Listing,
+    /// An offer, which opens a thread.
     Offer,
+    /// A counter-proposal.
     Counter,
+    /// An acceptance, which makes a Deal.
     Accept,
+    /// A refusal, which ends the thread.
     Decline,
+    /// A retraction of one's own terms, which ends the thread.
     Withdraw,
+    /// A negotiation message sealed to its recipient.
     Mailbox,
+    /// The recipient's acknowledgement of a mailbox.
     Receipt,
 }
 
 impl ObjectKind {
+    /// The lowercase name, as shown and parsed.
     pub fn as_str(self) -> &'static str {
         match self {
             ObjectKind::Listing => "listing",
@@ -119,14 +138,14 @@ impl std::fmt::Display for ObjectKind {
 impl std::str::FromStr for ObjectKind {
     type Err = crate::UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ObjectKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| crate::UnknownName::new("object kind", s, &ObjectKind::ALL.map(ObjectKind::as_str)))
+        ObjectKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            crate::UnknownName::new("object kind", s, &ObjectKind::ALL.map(ObjectKind::as_str))
+        })
     }
 }
 
 impl Body {
+    /// The kind of object this body makes.
     pub fn kind(&self) -> ObjectKind {
         match self {
             Body::Listing(_) => ObjectKind::Listing,
@@ -260,26 +279,32 @@ impl Object {
         Ok((Object { id, envelope, bytes: bytes.to_vec() }, message))
     }
 
+    /// The object's id: the blake3 hash of the domain tag and the signed bytes.
     pub fn id(&self) -> ObjectId {
         self.id
     }
 
+    /// The envelope the author signed.
     pub fn envelope(&self) -> &Envelope {
         &self.envelope
     }
 
+    /// The key that signed the object.
     pub fn author(&self) -> PublicKey {
         self.envelope.author
     }
 
+    /// When the author made the object, by the author's clock.
     pub fn created_at(&self) -> Timestamp {
         self.envelope.created_at
     }
 
+    /// The object's kind and fields.
     pub fn body(&self) -> &Body {
         &self.envelope.body
     }
 
+    /// The object's kind.
     pub fn kind(&self) -> ObjectKind {
         self.envelope.body.kind()
     }
@@ -289,6 +314,7 @@ impl Object {
         &self.bytes
     }
 
+    /// The listing, if this object is one.
     pub fn listing(&self) -> Option<&Listing> {
         match &self.envelope.body {
             Body::Listing(l) => Some(l),
@@ -296,6 +322,7 @@ impl Object {
         }
     }
 
+    /// The key that names this listing across its revisions, if this object is a listing.
     pub fn listing_key(&self) -> Option<ListingKey> {
         self.listing().map(|l| ListingKey { author: self.author(), nonce: l.nonce })
     }
@@ -346,6 +373,7 @@ fn split(bytes: &[u8]) -> Result<(&[u8], &[u8]), DecodeError> {
 pub struct Verified<T>(T);
 
 impl<T> Verified<T> {
+    /// The checked value, out of its wrapper.
     pub fn into_inner(self) -> T {
         self.0
     }
@@ -362,20 +390,39 @@ impl<T> Deref for Verified<T> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
+    /// The bytes are over [`MAX_OBJECT_SIZE`].
     #[error("object is {size} bytes, over the {max}-byte limit")]
-    TooLarge { size: usize, max: usize },
+    TooLarge {
+        /// How many bytes were given.
+        size: usize,
+        /// The limit, in bytes.
+        max: usize,
+    },
+    /// The bytes are too few to hold anything besides the signature.
     #[error("object is {size} bytes, too short to hold an envelope and a signature")]
-    TooShort { size: usize },
+    TooShort {
+        /// How many bytes were given.
+        size: usize,
+    },
+    /// The bytes before the signature do not decode as an envelope.
     #[error("object is not a valid envelope encoding")]
     Malformed(#[source] bincode::error::DecodeError),
+    /// Bytes follow the envelope before the signature.
     #[error("object has {extra} bytes after its envelope")]
-    TrailingBytes { extra: usize },
+    TrailingBytes {
+        /// How many bytes follow the envelope.
+        extra: usize,
+    },
+    /// The envelope decodes, but encoding it again gives different bytes.
     #[error("object encoding is not canonical")]
     NonCanonical,
+    /// The envelope's protocol version is not [`PROTOCOL_VERSION`].
     #[error("object has protocol version {0}; this node reads version {PROTOCOL_VERSION}")]
     UnsupportedVersion(u16),
+    /// The signature is not the author's over the signed bytes.
     #[error("signature does not verify for the object's author")]
     BadSignature,
+    /// The object breaks a limit.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
 }
@@ -384,10 +431,13 @@ pub enum DecodeError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignError {
+    /// The signing key is not the envelope's author.
     #[error("the envelope's author is not the signing key's public key")]
     WrongKey,
+    /// The envelope breaks a limit, or the signed object is too large.
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// The envelope could not be encoded.
     #[error("could not encode the envelope")]
     Encode(#[source] bincode::error::EncodeError),
 }

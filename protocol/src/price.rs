@@ -16,6 +16,7 @@ pub struct Currency(String);
 pub struct CurrencyError(pub String);
 
 impl Currency {
+    /// Checks that `code` is a currency code; it must already be uppercase.
     pub fn new(code: &str) -> Result<Self, CurrencyError> {
         let ok = (3..=5).contains(&code.len())
             && code.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
@@ -23,6 +24,7 @@ impl Currency {
         if ok { Ok(Currency(code.to_owned())) } else { Err(CurrencyError(code.to_owned())) }
     }
 
+    /// The code, e.g. `EUR`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -64,9 +66,13 @@ impl fmt::Debug for Currency {
 /// What a rental or service price is charged per.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Period {
+    /// Per hour.
     Hour,
+    /// Per day.
     Day,
+    /// Per week.
     Week,
+    /// Per month.
     Month,
 }
 
@@ -74,6 +80,7 @@ impl Period {
     /// Every period, shortest first.
     pub const ALL: [Period; 4] = [Period::Hour, Period::Day, Period::Week, Period::Month];
 
+    /// The lowercase name, as shown and parsed.
     pub fn as_str(self) -> &'static str {
         match self {
             Period::Hour => "hour",
@@ -108,10 +115,20 @@ pub const MAX_AMOUNT: u64 = 1_000_000_000_000_000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AmountError {
+    /// The text is not digits with an optional decimal point.
     #[error("`{0}` is not an amount: write digits with an optional decimal point, e.g. 120 or 12.50")]
     NotANumber(String),
+    /// The amount has more decimal places than the currency's minor unit allows.
     #[error("`{given}` has more decimals than {currency} has (at most {max})")]
-    TooPrecise { given: String, currency: String, max: usize },
+    TooPrecise {
+        /// The text given.
+        given: String,
+        /// The currency's code.
+        currency: String,
+        /// Most decimal places the currency allows.
+        max: usize,
+    },
+    /// The amount is over [`MAX_AMOUNT`] minor units.
     #[error("`{0}` is too large an amount")]
     TooLarge(String),
 }
@@ -151,16 +168,21 @@ impl Currency {
 /// An amount in minor units (cents) of a currency, optionally per period.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Price {
+    /// The amount in the currency's minor units, e.g. cents.
     pub amount: u64,
+    /// The currency the amount is in.
     pub currency: Currency,
+    /// The period the price is charged per, for rentals and services; `None` for a one-off price.
     pub per: Option<Period>,
 }
 
 impl Price {
+    /// A one-off price of `amount` minor units of `currency`.
     pub fn new(amount: u64, currency: Currency) -> Self {
         Price { amount, currency, per: None }
     }
 
+    /// The same price, charged per `period`.
     pub fn per(mut self, period: Period) -> Self {
         self.per = Some(period);
         self

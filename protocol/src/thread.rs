@@ -35,7 +35,9 @@ pub enum ThreadState {
     Countered,
     /// Terms were accepted: there is a Deal.
     Accepted,
+    /// The other party refused the latest terms.
     Declined,
+    /// The proposer took back the latest terms.
     Withdrawn,
     /// The latest terms expired unanswered.
     Expired,
@@ -52,6 +54,7 @@ impl ThreadState {
         ThreadState::Expired,
     ];
 
+    /// The lowercase name, as shown and parsed.
     pub fn as_str(self) -> &'static str {
         match self {
             ThreadState::Open => "open",
@@ -78,10 +81,9 @@ impl std::fmt::Display for ThreadState {
 impl std::str::FromStr for ThreadState {
     type Err = crate::UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ThreadState::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| crate::UnknownName::new("thread state", s, &ThreadState::ALL.map(ThreadState::as_str)))
+        ThreadState::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| {
+            crate::UnknownName::new("thread state", s, &ThreadState::ALL.map(ThreadState::as_str))
+        })
     }
 }
 
@@ -89,32 +91,56 @@ impl std::str::FromStr for ThreadState {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ThreadError {
+    /// The offer names a different listing revision than the one it was checked against.
     #[error("the offer's listing is not the listing it was checked against")]
     ListingMismatch,
+    /// The offer is not addressed to the listing's author.
     #[error("an offer must be addressed to the listing's author")]
     NotToListingAuthor,
+    /// The listing revision the offer names is closed.
     #[error("the listing is closed")]
     ListingClosed,
+    /// The offer asks for more than the listing has.
     #[error("the offer asks for {asked}, but the listing has {available}")]
-    QuantityOverListing { asked: u32, available: u32 },
+    QuantityOverListing {
+        /// The quantity the offer asks for.
+        asked: u32,
+        /// The listing's quantity.
+        available: u32,
+    },
+    /// The offer was made after its listing expired.
     #[error("the message was made after its listing expired")]
     ListingExpired,
+    /// An object is not of the kind its place needs.
     #[error("expected a {expected} but got a {got}")]
-    WrongKind { expected: &'static str, got: &'static str },
+    WrongKind {
+        /// The kind needed.
+        expected: &'static str,
+        /// The kind found.
+        got: &'static str,
+    },
+    /// The reply names a different thread than the offer it was checked against.
     #[error("the reply names a different thread")]
     WrongThread,
+    /// The reply answers a different message than the one it was checked against.
     #[error("the reply does not answer the message it was checked against")]
     WrongPrev,
+    /// The reply's author is neither the offerer nor the listing's author.
     #[error("the reply's author is not a party to the thread")]
     NotAParty,
+    /// The reply is not addressed to the other party.
     #[error("the reply is not addressed to the other party")]
     WrongRecipient,
+    /// The message answered is not an offer or counter.
     #[error("only terms (an offer or counter) can be answered")]
     PrevHasNoTerms,
+    /// A counter, accept or decline (named) answers its own author's terms.
     #[error("a {0} must answer the other party's terms")]
     OwnTerms(&'static str),
+    /// A withdraw answers the other party's terms.
     #[error("a withdraw can only take back one's own terms")]
     OthersTerms,
+    /// An accept or counter was made after the terms it answers expired.
     #[error("the terms expired before this reply was made")]
     TermsExpired,
 }
@@ -195,6 +221,7 @@ pub struct ThreadView {
     pub thread: ObjectId,
     /// The winning chain of message ids, from the offer to the latest.
     pub chain: Vec<ObjectId>,
+    /// Where the negotiation stands.
     pub state: ThreadState,
     /// The latest terms on the table (or the accepted ones).
     pub terms: Terms,

@@ -16,18 +16,22 @@ impl Timestamp {
         Timestamp(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
     }
 
+    /// The time `ms` milliseconds after the unix epoch.
     pub fn from_millis(ms: u64) -> Self {
         Timestamp(ms)
     }
 
+    /// Milliseconds since the unix epoch.
     pub fn as_millis(self) -> u64 {
         self.0
     }
 
+    /// This time plus `d`, capped at the latest representable time.
     pub fn saturating_add(self, d: Duration) -> Self {
         Timestamp(self.0.saturating_add(duration_ms(d)))
     }
 
+    /// This time minus `d`, but not before the unix epoch.
     pub fn saturating_sub(self, d: Duration) -> Self {
         Timestamp(self.0.saturating_sub(duration_ms(d)))
     }

@@ -76,14 +76,41 @@ impl From<tantivy::directory::error::OpenDirectoryError> for IndexError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
+    /// The data directory could not be created.
     #[error("cannot create the data directory {path}")]
-    CreateDir { path: PathBuf, source: std::io::Error },
+    CreateDir {
+        /// The data directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The database could not be opened or read, e.g. because another node is using it.
     #[error("cannot open the database in {path} (is another node using this data dir?)")]
-    Database { path: PathBuf, source: DbError },
+    Database {
+        /// The database directory (`db` in the data directory).
+        path: PathBuf,
+        /// The database's error.
+        source: DbError,
+    },
+    /// The database has another layout version than this build reads.
     #[error("the database in {path} has schema version {found}; this build reads version {expected}")]
-    SchemaVersion { path: PathBuf, found: u32, expected: u32 },
+    SchemaVersion {
+        /// The database directory (`db` in the data directory).
+        path: PathBuf,
+        /// The version the database records (0 if it is unreadable).
+        found: u32,
+        /// The version this build reads: [`crate::SCHEMA_VERSION`].
+        expected: u32,
+    },
+    /// The search index could not be opened or created.
     #[error("cannot open the search index in {path}")]
-    Index { path: PathBuf, source: IndexError },
+    Index {
+        /// The index directory (`index` in the data directory).
+        path: PathBuf,
+        /// The index's error.
+        source: IndexError,
+    },
+    /// Replaying the listing changes the search index missed failed.
     #[error("cannot bring the search index up to date")]
     CatchUp(#[source] StoreError),
 }
@@ -93,12 +120,18 @@ pub enum OpenError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// The database failed.
     #[error(transparent)]
     Database(#[from] DbError),
+    /// The search index failed.
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// A stored record could not be decoded.
     #[error("stored record under {what} is damaged")]
-    Corrupt { what: &'static str },
+    Corrupt {
+        /// What sort of record, e.g. `listing head`.
+        what: &'static str,
+    },
 }
 
 impl From<sled::Error> for StoreError {
@@ -117,16 +150,31 @@ impl From<tantivy::TantivyError> for StoreError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SearchError {
+    /// A price bound was given without a currency.
     #[error(
         "a price range needs a currency (e.g. --currency EUR): prices in different currencies do not compare"
     )]
     PriceWithoutCurrency,
+    /// The minimum price is above the maximum price.
     #[error("minimum price {min} is above maximum price {max}")]
-    EmptyPriceRange { min: u64, max: u64 },
+    EmptyPriceRange {
+        /// The lower bound, in minor units.
+        min: u64,
+        /// The upper bound, in minor units.
+        max: u64,
+    },
+    /// The category filter is not a path of lowercase segments.
     #[error("category `{0}` is not a path like `vehicles/bikes`")]
     BadCategory(String),
+    /// The page size is 0 or over [`crate::MAX_PAGE`].
     #[error("a page holds 1 to {max} results, not {asked}")]
-    BadLimit { asked: usize, max: usize },
+    BadLimit {
+        /// The page size asked for.
+        asked: usize,
+        /// The largest page size.
+        max: usize,
+    },
+    /// The store or index failed while searching.
     #[error(transparent)]
     Store(#[from] StoreError),
 }

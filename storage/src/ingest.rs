@@ -19,17 +19,33 @@ use crate::store::{Durability, INDEX_BATCH, Store, decode_stored};
 #[must_use]
 pub enum Outcome {
     /// Stored; new to this node. `deal` is set when this message completed a Deal.
-    New { id: ObjectId, kind: ObjectKind, deal: Option<ObjectId> },
+    New {
+        /// The object's id.
+        id: ObjectId,
+        /// The object's kind.
+        kind: ObjectKind,
+        /// The id of the Deal this message completed (the Accept's id), if any.
+        deal: Option<ObjectId>,
+    },
     /// Already held; nothing changed.
-    Duplicate { id: ObjectId },
+    Duplicate {
+        /// The object's id.
+        id: ObjectId,
+    },
     /// A listing revision older than the current one: kept with the listing's history, but the
     /// current revision stays.
-    Stale { id: ObjectId, current: ObjectId },
+    Stale {
+        /// The object's id.
+        id: ObjectId,
+        /// The id of the current revision (for a mailbox already delivered, its receipt's id).
+        current: ObjectId,
+    },
     /// Not stored, and why.
     Rejected(Rejection),
 }
 
 impl Outcome {
+    /// Whether the object was stored and is new to this node.
     pub fn is_new(&self) -> bool {
         matches!(self, Outcome::New { .. })
     }
@@ -46,7 +62,9 @@ impl Outcome {
 /// An object the store refused.
 #[derive(Debug)]
 pub struct Rejection {
+    /// The object's id; `None` when the bytes did not decode or verify.
     pub id: Option<ObjectId>,
+    /// Why the object was refused.
     pub reason: RejectReason,
 }
 
@@ -54,22 +72,36 @@ pub struct Rejection {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RejectReason {
+    /// The bytes do not decode, verify or meet the limits.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// The object had already expired when it arrived.
     #[error("it has expired")]
     Expired,
+    /// An offer names a listing revision this node does not hold.
     #[error("it refers to listing {0}, which this node does not hold")]
     UnknownListing(ObjectId),
+    /// A reply names a thread whose offer this node does not hold.
     #[error("it replies in thread {0}, which this node does not hold")]
     UnknownThread(ObjectId),
+    /// A reply answers a message this node does not hold in that thread.
     #[error("it answers message {0}, which this node does not hold in that thread")]
     UnknownPrev(ObjectId),
+    /// The message breaks the thread rules.
     #[error(transparent)]
     Thread(#[from] ThreadError),
+    /// The thread already holds [`MAX_THREAD_MESSAGES`] messages.
     #[error("the thread already holds {MAX_THREAD_MESSAGES} messages")]
     ThreadFull,
+    /// The listing author's own Accept or Counter asks for more than the listing has left.
     #[error("{requested} asked, but only {remaining} left after deals and open counter-offers")]
-    QuantityExceeded { requested: u32, remaining: u32 },
+    QuantityExceeded {
+        /// The quantity the message asks for.
+        requested: u32,
+        /// What is left after deals and the author's other open counter-offers.
+        remaining: u32,
+    },
+    /// The mailbox's sender or recipient (named) already has as many mailboxes as this node keeps.
     #[error("the {0} already has as many mailbox objects as this node keeps")]
     MailboxFull(&'static str),
 }

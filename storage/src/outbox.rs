@@ -28,6 +28,7 @@ impl DeliveryState {
     pub const ALL: [DeliveryState; 4] =
         [DeliveryState::Queued, DeliveryState::Sent, DeliveryState::Delivered, DeliveryState::Failed];
 
+    /// The lowercase name, as shown and parsed.
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Queued => "queued",
@@ -53,7 +54,11 @@ impl std::str::FromStr for DeliveryState {
     type Err = haggle_protocol::UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         DeliveryState::ALL.into_iter().find(|d| d.as_str() == s).ok_or_else(|| {
-            haggle_protocol::UnknownName::new("delivery state", s, &DeliveryState::ALL.map(DeliveryState::as_str))
+            haggle_protocol::UnknownName::new(
+                "delivery state",
+                s,
+                &DeliveryState::ALL.map(DeliveryState::as_str),
+            )
         })
     }
 }
@@ -61,12 +66,19 @@ impl std::str::FromStr for DeliveryState {
 /// One outgoing message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxEntry {
+    /// The message's object id.
     pub id: ObjectId,
+    /// The other party, whom the message is for.
     pub to: PublicKey,
+    /// Where the message stands.
     pub state: DeliveryState,
+    /// How many times the message was sent.
     pub attempts: u32,
+    /// When the message entered the outbox.
     pub queued_at: Timestamp,
+    /// When the message was last sent, if ever.
     pub last_attempt: Option<Timestamp>,
+    /// The error the latest recorded attempt reported, if any.
     pub last_error: Option<String>,
     /// The sealed mailbox copy sent through other nodes, once there is one.
     pub mailbox: Option<ObjectId>,
@@ -85,7 +97,6 @@ impl OutboxEntry {
 }
 
 impl Store {
-    /// Adds `message` to the outbox within `batch`.
     /// Marks an outbox entry delivered within `batch` (used when a receipt arrives).
     pub(crate) fn mark_delivered(&self, batch: &mut sled::Batch, id: &ObjectId) -> Result<(), StoreError> {
         if let Some(mut entry) = self.outbox_entry(id)? {
@@ -97,6 +108,7 @@ impl Store {
         Ok(())
     }
 
+    /// Adds `message` to the outbox within `batch`.
     pub(crate) fn queue_for_delivery(
         &self,
         batch: &mut sled::Batch,
@@ -118,6 +130,7 @@ impl Store {
         Ok(())
     }
 
+    /// The outbox entry of the message `id`, if it has one.
     pub fn outbox_entry(&self, id: &ObjectId) -> Result<Option<OutboxEntry>, StoreError> {
         self.db.get(keys::outbox(id))?.map(|v| OutboxEntry::decode(&v)).transpose()
     }

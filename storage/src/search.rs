@@ -40,8 +40,11 @@ pub enum Sort {
     /// Best text match first; newest first when there is no text.
     #[default]
     Relevance,
+    /// Lowest price first.
     PriceAsc,
+    /// Highest price first.
     PriceDesc,
+    /// Most recently published revision first.
     Newest,
 }
 
@@ -85,18 +88,25 @@ impl std::fmt::Display for Sort {
 pub struct SearchQuery {
     /// Words to match in title, tags, category and description; empty matches everything.
     pub text: String,
+    /// Only listings of this kind.
     pub kind: Option<ListingKind>,
     /// Category path prefix: `vehicles` matches `vehicles/bikes`.
     pub category: Option<String>,
     /// Price bounds in minor units, inclusive; need `currency`.
     pub min_price: Option<u64>,
+    /// Upper price bound in minor units, inclusive; needs `currency`.
     pub max_price: Option<u64>,
+    /// Only listings priced in this currency.
     pub currency: Option<Currency>,
+    /// Only listings by this author (for a wanted ad, the buyer).
     pub seller: Option<PublicKey>,
     /// Words that must all appear in the location text.
     pub location: Option<String>,
+    /// How results are ordered.
     pub sort: Sort,
+    /// How many results to skip before the page starts.
     pub offset: usize,
+    /// Most results on the page: 1 to [`MAX_PAGE`].
     pub limit: usize,
 }
 
@@ -122,10 +132,13 @@ impl SearchQuery {
 /// One page of results and how many matched in all.
 #[derive(Debug, Clone)]
 pub struct SearchResults {
+    /// How many listings matched in all.
     pub total: usize,
+    /// This page's listings, in the query's order.
     pub hits: Vec<SearchHit>,
 }
 
+/// One listing in a page of results.
 #[derive(Debug, Clone)]
 pub struct SearchHit {
     /// The listing's current revision.
@@ -217,8 +230,7 @@ impl SearchIndex {
         }
         std::fs::create_dir_all(dir).map_err(io_err)?;
         let (schema, fields) = schema();
-        let directory =
-            tantivy::directory::MmapDirectory::open(dir).map_err(IndexError::from)?;
+        let directory = tantivy::directory::MmapDirectory::open(dir).map_err(IndexError::from)?;
         let index = match Index::open_or_create(directory, schema.clone()) {
             Ok(index) => index,
             Err(_) => {

@@ -41,21 +41,26 @@ pub enum Durability {
 /// What a listing looks like to a reader: its current revision and when it was last replaced.
 #[derive(Debug, Clone)]
 pub struct ListingEntry {
+    /// The listing's key.
     pub key: ListingKey,
+    /// The listing's current revision.
     pub object: Object,
 }
 
 /// Counts for `haggle status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct StoreStats {
     /// Listings whose current revision is active and unexpired.
     pub active_listings: usize,
     /// Listings whose current revision is a tombstone.
     pub closed_listings: usize,
+    /// Negotiation threads with messages in the store.
     pub threads: usize,
+    /// Deals in the store.
     pub deals: usize,
     /// Listing changes the search index has yet to take in.
     pub index_pending: usize,
+    /// The database's size on disk, in bytes, as sled reports it.
     pub size_on_disk: u64,
 }
 
@@ -81,7 +86,9 @@ pub(crate) struct IndexChange {
 /// What a prefix lookup found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
+    /// No stored id starts with the prefix.
     None,
+    /// Exactly one stored id starts with the prefix.
     One(ObjectId),
     /// The prefix matches several ids (at most a handful are listed).
     Ambiguous(Vec<ObjectId>),
@@ -228,6 +235,7 @@ impl Store {
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).keys.len()
     }
 
+    /// The data directory the store was opened in.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -246,6 +254,7 @@ impl Store {
         }
     }
 
+    /// Whether the object with this id is stored.
     pub fn contains(&self, id: &ObjectId) -> Result<bool, StoreError> {
         Ok(self.db.contains_key(keys::object(id))?)
     }
@@ -450,6 +459,7 @@ impl Store {
         Ok(expired.len())
     }
 
+    /// Counts of what the store holds, for `haggle status`.
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
         let now = Timestamp::now();
         let mut stats = StoreStats::default();

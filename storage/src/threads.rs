@@ -12,7 +12,9 @@ use crate::store::Store;
 /// A thread as stored: its resolved state and every message.
 #[derive(Debug, Clone)]
 pub struct ThreadRecord {
+    /// The thread's resolved state, winning chain and latest terms.
     pub view: ThreadView,
+    /// The offer that opened the thread.
     pub offer: Object,
     /// Every stored message, the offer first, oldest first (including replies that lost a
     /// crossing and so are not on the winning chain).

@@ -32,9 +32,11 @@ fn raw(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16
 
 fn api_error(result: Result<Value>) -> (u16, String, String) {
     match result.expect_err("an error").downcast::<ClientError>() {
-        Ok(ClientError::Api { status, code, message, .. }) => {
-            (status, serde_json::to_value(code).expect("a code").as_str().unwrap_or_default().to_owned(), message)
-        }
+        Ok(ClientError::Api { status, code, message, .. }) => (
+            status,
+            serde_json::to_value(code).expect("a code").as_str().unwrap_or_default().to_owned(),
+            message,
+        ),
         Ok(other) => panic!("not an API error: {other}"),
         Err(other) => panic!("not a client error: {other}"),
     }
@@ -106,9 +108,10 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     );
     assert_eq!((status, code.as_str()), (400, "invalid"));
     assert!(message.contains("12,5"), "{message}");
-    let (_, _, message) =
+    let (status, code, message) =
         api_error(node.post("/v1/listings", json!({"kind": "auction", "title": "x"})).await);
-    assert!(message.contains("auction"), "{message}");
+    assert_eq!((status, code.as_str()), (400, "bad_request"));
+    assert!(message.contains("auction") && message.contains("giveaway"), "{message}");
     let (_, _, message) = api_error(
         node.post(
             "/v1/listings",
@@ -141,9 +144,9 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     let (status, code, _) = api_error(node.get("/v1/listings/ffffffffffff").await);
     assert_eq!((status, code.as_str()), (404, "not_found"));
     // One cannot make an offer on one's own listing.
-    let (status, _, message) =
+    let (status, code, message) =
         api_error(node.post(&format!("/v1/listings/{id}/offers"), json!({"price": "20"})).await);
-    assert_eq!(status, 409);
+    assert_eq!((status, code.as_str()), (409, "own_listing"));
     assert!(message.contains("your own"), "{message}");
 
     // The event stream carries the owner's own actions. The subscription starts at some point
@@ -169,6 +172,9 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     watcher.await??;
     let retracted = node.post(&format!("/v1/listings/{id}/retract"), json!({})).await?;
     assert_eq!(retracted["state"], "closed");
+    let (status, code, _) = api_error(node.post(&format!("/v1/listings/{id}/renew"), json!({})).await);
+    assert_eq!((status, code.as_str()), (409, "listing_closed"), "each conflict has its own code");
+    assert_eq!(node.get(&format!("/v1/objects/{id}")).await?["type"], "listing");
     assert_eq!(node.get("/v1/search?q=cast").await?["total"], 0);
 
     assert!(node.get("/v1/peers").await?["peers"].as_array().is_some());

@@ -58,7 +58,11 @@ pub fn renew(cx: &Context<'_>, id: &str, expires: Option<Duration>) -> Result<()
     if cx.json {
         return output::json(&l);
     }
-    println!("Renewed {}: expires {}.", output::short(&l.id), output::relative(l.expires_at, output::now_ms()));
+    println!(
+        "Renewed {}: expires {}.",
+        output::short(&l.id),
+        output::relative(l.expires_at, output::now_ms())
+    );
     Ok(())
 }
 

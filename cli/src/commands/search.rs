@@ -17,7 +17,14 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
     output::listings(&page.hits, "No listings match.");
     let shown = page.hits.len();
     if page.total > shown {
-        println!("{}", output::dim(&format!("{shown} of {} shown; --offset {} for more", page.total, args.offset + shown)));
+        println!(
+            "{}",
+            output::dim(&format!(
+                "{shown} of {} shown; --offset {} for more",
+                page.total,
+                args.offset + shown
+            ))
+        );
     }
     Ok(())
 }
@@ -40,7 +47,8 @@ pub fn watch(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
                 return false;
             }
         };
-        let is_listing = matches!(event, NodeEvent::ListingStored { .. } | NodeEvent::ListingPublished { .. });
+        let is_listing =
+            matches!(event, NodeEvent::ListingStored { .. } | NodeEvent::ListingPublished { .. });
         match shown {
             // With --json every event is printed, except listings the search does not match.
             _ if cx.json && (shown.is_some() || !is_listing) => match serde_json::to_string(&event) {
@@ -96,7 +104,11 @@ fn matches(
     id: &haggle_node::api::types::ObjectId,
     author: haggle_node::api::types::PublicKey,
 ) -> Result<bool, ClientError> {
-    let narrowed =
-        SearchParams { seller: params.seller.or(Some(author)), limit: Some(500), offset: Some(0), ..params.clone() };
+    let narrowed = SearchParams {
+        seller: params.seller.or(Some(author)),
+        limit: Some(500),
+        offset: Some(0),
+        ..params.clone()
+    };
     Ok(api.search(&narrowed)?.hits.iter().any(|h| h.id == *id))
 }

@@ -60,7 +60,9 @@ fn sync_lines(network: &NetworkStatus) {
 }
 
 fn api_addr(data_dir: &Path) -> String {
-    std::fs::read_to_string(data_dir.join(haggle_node::ADDR_FILE)).map(|s| s.trim().to_owned()).unwrap_or_default()
+    std::fs::read_to_string(data_dir.join(haggle_node::ADDR_FILE))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
 }
 
 pub fn peers(cx: &Context<'_>) -> Result<()> {

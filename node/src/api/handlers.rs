@@ -4,11 +4,11 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path as UrlPath, Request, State};
 use axum::http::request::Parts;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::Json;
 use futures::Stream;
 use serde::de::DeserializeOwned;
 use tokio_stream::StreamExt;
@@ -16,8 +16,9 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::error::ApiError;
 use super::types::{
-    DealView, DealsPage, ErrorCode, ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody, ObjectView,
-    PeersPage, RenewRequest, SearchPage, SearchParams, SentView, StatusView, TermsDraft, ThreadView, ThreadsPage,
+    DealView, DealsPage, ErrorCode, ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody,
+    ObjectView, PeersPage, RenewRequest, SearchPage, SearchParams, SentView, StatusView, TermsDraft,
+    ThreadView, ThreadsPage,
 };
 use crate::handle::NodeHandle;
 use crate::service::{Effect, Service, ServiceError};
@@ -138,7 +139,10 @@ pub(crate) async fn peers(State(state): State<AppState>) -> Answer<PeersPage> {
     Ok(Json(PeersPage { peers: state.handle.peers().await? }))
 }
 
-pub(crate) async fn publish(State(state): State<AppState>, Body(draft): Body<ListingDraft>) -> Answer<ListingView> {
+pub(crate) async fn publish(
+    State(state): State<AppState>,
+    Body(draft): Body<ListingDraft>,
+) -> Answer<ListingView> {
     listing_action(&state, move |s| s.publish(draft)).await
 }
 
@@ -158,7 +162,10 @@ pub(crate) async fn renew(
     listing_action(&state, move |s| s.renew(&id, req.expires_in.map(Duration::from_secs))).await
 }
 
-pub(crate) async fn retract(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Answer<ListingView> {
+pub(crate) async fn retract(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<ListingView> {
     listing_action(&state, move |s| s.retract(&id)).await
 }
 
@@ -166,15 +173,24 @@ pub(crate) async fn my_listings(State(state): State<AppState>) -> Answer<Listing
     blocking(&state, |s| s.my_listings()).await.map(Json)
 }
 
-pub(crate) async fn show_listing(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Answer<ListingView> {
+pub(crate) async fn show_listing(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<ListingView> {
     blocking(&state, move |s| s.listing_view(&id)).await.map(Json)
 }
 
-pub(crate) async fn show_object(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Answer<ObjectView> {
+pub(crate) async fn show_object(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<ObjectView> {
     blocking(&state, move |s| s.object_view(&id)).await.map(Json)
 }
 
-pub(crate) async fn search(State(state): State<AppState>, Params(params): Params<SearchParams>) -> Answer<SearchPage> {
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    Params(params): Params<SearchParams>,
+) -> Answer<SearchPage> {
     blocking(&state, move |s| s.search(params)).await.map(Json)
 }
 
@@ -218,7 +234,10 @@ pub(crate) async fn threads(State(state): State<AppState>) -> Answer<ThreadsPage
     blocking(&state, |s| s.threads()).await.map(Json)
 }
 
-pub(crate) async fn show_thread(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Answer<ThreadView> {
+pub(crate) async fn show_thread(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<ThreadView> {
     blocking(&state, move |s| s.thread_view(&id)).await.map(Json)
 }
 
@@ -226,11 +245,16 @@ pub(crate) async fn deals(State(state): State<AppState>) -> Answer<DealsPage> {
     blocking(&state, |s| s.deals()).await.map(Json)
 }
 
-pub(crate) async fn show_deal(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Answer<DealView> {
+pub(crate) async fn show_deal(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<DealView> {
     blocking(&state, move |s| s.deal_view(&id)).await.map(Json)
 }
 
-pub(crate) async fn events(State(state): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+pub(crate) async fn events(
+    State(state): State<AppState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let stream = BroadcastStream::new(state.handle.subscribe()).filter_map(|item| match item {
         Ok(event) => Some(Ok(Event::default().json_data(&event).unwrap_or_else(|_| Event::default()))),
         // A subscriber that fell behind is told how much it missed.

@@ -43,7 +43,10 @@ impl Delivery {
 }
 
 impl EventLoop {
-    pub(super) fn on_negotiate(&mut self, event: request_response::Event<NegotiateRequest, NegotiateResponse>) {
+    pub(super) fn on_negotiate(
+        &mut self,
+        event: request_response::Event<NegotiateRequest, NegotiateResponse>,
+    ) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request { request, channel, .. } => {
@@ -148,8 +151,11 @@ impl EventLoop {
                 if self.delivery.outbound.len() >= MAX_OUTBOUND || !self.delivery.sending.insert(id) {
                     continue;
                 }
-                let request_id =
-                    self.swarm.behaviour_mut().negotiate.send_request(&peer, NegotiateRequest { object: bytes });
+                let request_id = self
+                    .swarm
+                    .behaviour_mut()
+                    .negotiate
+                    .send_request(&peer, NegotiateRequest { object: bytes });
                 self.delivery.outbound.insert(request_id, id);
                 self.record(id, DeliveryState::Sent, None);
             }

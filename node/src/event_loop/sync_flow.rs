@@ -98,10 +98,11 @@ impl EventLoop {
                     return None;
                 }
             };
-            let next = Session::start(&items)
-                .map(|(session, message)| (Box::new(session), message));
+            let next = Session::start(&items).map(|(session, message)| (Box::new(session), message));
             match next {
-                Ok((session, message)) => Some(Done::Sync(SyncDone::Step { peer, session, next: Ok(Some(message)) })),
+                Ok((session, message)) => {
+                    Some(Done::Sync(SyncDone::Step { peer, session, next: Ok(Some(message)) }))
+                }
                 Err(e) => {
                     tracing::warn!(%peer, error = %e, "cannot start sync");
                     None
@@ -332,9 +333,9 @@ impl EventLoop {
                 SyncRequest::Fetch { ids } => {
                     let ids: Vec<ObjectId> = ids.into_iter().map(ObjectId::from_bytes).collect();
                     match service.public_objects(&ids) {
-                        Ok(objects) => {
-                            SyncResponse::Objects { objects: objects.iter().map(|o| o.bytes().to_vec()).collect() }
-                        }
+                        Ok(objects) => SyncResponse::Objects {
+                            objects: objects.iter().map(|o| o.bytes().to_vec()).collect(),
+                        },
                         Err(e) => refuse(&e.to_string()),
                     }
                 }

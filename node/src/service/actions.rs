@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use haggle_protocol::{
-    Accept, Body, Counter, Currency, Deal, Decline, Envelope, Listing, ListingKind, ListingStatus, Location, Object,
-    ObjectId, Offer, Period, Price, PublicKey, Reply, Terms, Timestamp, Verified, Withdraw, new_nonce,
+    Accept, Body, Counter, Currency, Deal, Decline, Envelope, Listing, ListingKind, ListingStatus, Location,
+    Object, ObjectId, Offer, Period, Price, PublicKey, Reply, Terms, Timestamp, Verified, Withdraw,
+    new_nonce,
 };
 use haggle_storage::{Outcome, ThreadRecord};
 
@@ -70,8 +71,18 @@ impl Service {
         if patch.price.is_some() || patch.currency.is_some() || patch.per.is_some() {
             listing.price = repriced(&listing, patch.price, patch.currency, patch.per)?;
         }
-        let ListingPatch { title, description, category, tags, quantity, location, geohash, payment, delivery, .. } =
-            patch;
+        let ListingPatch {
+            title,
+            description,
+            category,
+            tags,
+            quantity,
+            location,
+            geohash,
+            payment,
+            delivery,
+            ..
+        } = patch;
         listing.title = title.unwrap_or(listing.title);
         listing.description = description.unwrap_or(listing.description);
         listing.category = category.unwrap_or(listing.category);
@@ -432,7 +443,8 @@ mod tests {
     #[test]
     fn an_update_keeps_the_old_amount_and_a_new_currency_needs_a_new_price() {
         let (seller, _dir) = service(1);
-        let rental = ListingDraft { kind: ListingKind::Rental, per: Some(Period::Hour), ..draft("Trailer", "120.50") };
+        let rental =
+            ListingDraft { kind: ListingKind::Rental, per: Some(Period::Hour), ..draft("Trailer", "120.50") };
         let id = seller.publish(rental).expect("published").object.id().to_hex();
         let patch = ListingPatch { per: Some(Period::Day), quantity: Some(3), ..ListingPatch::default() };
         let updated = seller.update(&id, patch).expect("updated");

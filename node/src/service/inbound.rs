@@ -108,7 +108,8 @@ impl Inbound {
 
     /// Objects the sender is to blame for.
     pub fn invalid_count(&self) -> u32 {
-        let invalid = self.received.iter().filter(|r| matches!(r, Received::Refused { peer_fault: true, .. }));
+        let invalid =
+            self.received.iter().filter(|r| matches!(r, Received::Refused { peer_fault: true, .. }));
         u32::try_from(invalid.count()).unwrap_or(u32::MAX)
     }
 
@@ -235,7 +236,8 @@ impl Service {
     fn follow_up(&self, object: &Object, deal: Option<ObjectId>, via: Via, out: &mut Inbound) {
         let me = self.me();
         let id = object.id();
-        let recent = via != Via::Sync || object.created_at() >= Timestamp::now().saturating_sub(REGOSSIP_WINDOW);
+        let recent =
+            via != Via::Sync || object.created_at() >= Timestamp::now().saturating_sub(REGOSSIP_WINDOW);
         match object.body() {
             Body::Listing(_) if recent => out.events.push(NodeEvent::ListingStored { id }),
             Body::Listing(_) => {}
@@ -288,11 +290,17 @@ mod tests {
         let (me, _dir) = service(1);
         let listing = sign_now(&key(2), Body::Listing(live_listing("Road bike")));
         let offer = sign_now(&key(3), fixtures::offer(&listing, live_terms(1, 100)));
-        let to_me = sign_now(&key(2), fixtures::offer(&sign_now(&key(1), Body::Listing(live_listing("Mine"))), live_terms(1, 5)));
+        let to_me = sign_now(
+            &key(2),
+            fixtures::offer(&sign_now(&key(1), Body::Listing(live_listing("Mine"))), live_terms(1, 5)),
+        );
 
         assert!(matches!(refused(&me.receive(b"garbage", Via::Gossip)), Some((_, true))));
         let private_on_gossip = refused(&me.receive(to_me.bytes(), Via::Gossip)).expect("refused");
-        assert!(private_on_gossip.1 && private_on_gossip.0.contains("public channels"), "{private_on_gossip:?}");
+        assert!(
+            private_on_gossip.1 && private_on_gossip.0.contains("public channels"),
+            "{private_on_gossip:?}"
+        );
         let public_direct = refused(&me.receive(listing.bytes(), Via::Direct)).expect("refused");
         assert!(public_direct.1, "{public_direct:?}");
         let not_mine = refused(&me.receive(offer.bytes(), Via::Direct)).expect("refused");
@@ -322,12 +330,21 @@ mod tests {
         let old_time = Timestamp::now().saturating_sub(REGOSSIP_WINDOW + Duration::from_secs(60));
         let old = sign_at(&key(3), Body::Listing(live_listing("Old chair")), old_time);
         let private = sign_now(&key(4), fixtures::offer(&recent, live_terms(1, 5)));
-        let batch =
-            vec![recent.bytes().to_vec(), b"garbage".to_vec(), old.bytes().to_vec(), private.bytes().to_vec()];
+        let batch = vec![
+            recent.bytes().to_vec(),
+            b"garbage".to_vec(),
+            old.bytes().to_vec(),
+            private.bytes().to_vec(),
+        ];
         let got = me.receive_batch(&batch, Via::Sync);
         assert!(matches!(
             got.received[..],
-            [Received::New, Received::Refused { peer_fault: true, .. }, Received::New, Received::Refused { peer_fault: true, .. }]
+            [
+                Received::New,
+                Received::Refused { peer_fault: true, .. },
+                Received::New,
+                Received::Refused { peer_fault: true, .. }
+            ]
         ));
         assert_eq!((got.new_count(), got.invalid_count()), (2, 2));
         assert_eq!(got.events, vec![NodeEvent::ListingStored { id: recent.id() }]);
@@ -351,10 +368,10 @@ mod tests {
             .expect("published");
         buyer.receive(listing.object.bytes(), Via::Gossip);
         let offer = buyer
-            .offer(&listing.object.id().to_hex(), crate::api::types::TermsDraft {
-                price: Some("80".into()),
-                ..Default::default()
-            })
+            .offer(
+                &listing.object.id().to_hex(),
+                crate::api::types::TermsDraft { price: Some("80".into()), ..Default::default() },
+            )
             .expect("offered");
 
         // The seller is not connected: the outbox seals a copy for the network.
@@ -375,7 +392,10 @@ mod tests {
         let confirmed = buyer.receive(&opened.publish[0], Via::Gossip);
         assert_eq!(
             confirmed.events,
-            vec![NodeEvent::DeliveryChanged { id: offer.object.id(), state: haggle_storage::DeliveryState::Delivered }]
+            vec![NodeEvent::DeliveryChanged {
+                id: offer.object.id(),
+                state: haggle_storage::DeliveryState::Delivered
+            }]
         );
     }
 }

@@ -63,8 +63,10 @@ impl Service {
             if expires_at <= now {
                 continue;
             }
-            let receipt =
-                self.sign(Body::Receipt(Receipt { mailbox: mailbox.id(), to: mailbox.author(), expires_at }), now)?;
+            let receipt = self.sign(
+                Body::Receipt(Receipt { mailbox: mailbox.id(), to: mailbox.author(), expires_at }),
+                now,
+            )?;
             let _ = self.store.ingest_own_receipt(&receipt)?;
             out.publish.push(receipt.bytes().to_vec());
         }

@@ -1,0 +1,95 @@
+//! The event stream's events.
+
+use libp2p::PeerId;
+use serde::{Deserialize, Serialize};
+
+use super::serde_text::text;
+use super::{DeliveryState, ObjectId, ObjectKind};
+
+/// What happened, for the API's event stream (`GET /v1/events`) and for tests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum NodeEvent {
+    /// A listing revision (new, updated, renewed or closed) arrived from the network.
+    ListingStored {
+        /// The revision's id.
+        #[serde(with = "text")]
+        id: ObjectId,
+    },
+    /// This node's owner published a listing revision.
+    ListingPublished {
+        /// The revision's id.
+        #[serde(with = "text")]
+        id: ObjectId,
+    },
+    /// A negotiation message from the other party was stored.
+    NegotiationReceived {
+        /// The message's id.
+        #[serde(with = "text")]
+        id: ObjectId,
+        /// Its thread.
+        #[serde(with = "text")]
+        thread: ObjectId,
+        /// offer, counter, accept, decline or withdraw.
+        #[serde(with = "text")]
+        kind: ObjectKind,
+    },
+    /// A thread ended in a deal; both sides hold the same signed record.
+    DealMade {
+        /// The deal's id.
+        #[serde(with = "text")]
+        id: ObjectId,
+        /// The thread it ended.
+        #[serde(with = "text")]
+        thread: ObjectId,
+    },
+    /// An outgoing message's delivery state changed.
+    DeliveryChanged {
+        /// The message's id.
+        #[serde(with = "text")]
+        id: ObjectId,
+        /// Its new state.
+        #[serde(with = "text")]
+        state: DeliveryState,
+    },
+    /// A peer connected.
+    PeerConnected {
+        /// The peer.
+        #[serde(with = "text")]
+        peer: PeerId,
+    },
+    /// A peer's last connection closed.
+    PeerDisconnected {
+        /// The peer.
+        #[serde(with = "text")]
+        peer: PeerId,
+    },
+    /// A peer sent an invalid object (by gossip or sync).
+    PeerMisbehaved {
+        /// The peer.
+        #[serde(with = "text")]
+        peer: PeerId,
+        /// Invalid objects from it so far.
+        rejected: u32,
+    },
+    /// A catch-up sync is fetching `total` objects from a peer; `received` so far were new.
+    SyncProgress {
+        /// The peer.
+        #[serde(with = "text")]
+        peer: PeerId,
+        /// New objects so far.
+        received: u64,
+        /// Objects to fetch.
+        total: u64,
+    },
+    /// A catch-up sync with a peer finished.
+    SyncCompleted {
+        /// The peer.
+        #[serde(with = "text")]
+        peer: PeerId,
+        /// Objects new to this node.
+        received: u64,
+        /// Objects new to the peer.
+        sent: u64,
+    },
+}

@@ -1,0 +1,218 @@
+//! What clients send: drafts, patches, terms, search parameters.
+
+use serde::{Deserialize, Serialize};
+
+use super::serde_text::{opt_text, text};
+use super::{Currency, ListingKind, Period, PublicKey, Sort};
+
+/// `POST /v1/listings`: the fields of a new listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListingDraft {
+    /// What sort of listing (default `sell`).
+    #[serde(with = "text")]
+    pub kind: ListingKind,
+    /// Up to 140 characters.
+    pub title: String,
+    /// Free text, up to 8 KiB.
+    pub description: String,
+    /// A path like `vehicles/bikes`.
+    pub category: String,
+    /// Up to 16 tags.
+    pub tags: Vec<String>,
+    /// Decimal amount as people write it (`"120"`, `"12.50"`); none for giveaways.
+    pub price: Option<String>,
+    /// Needed with a price.
+    #[serde(with = "opt_text")]
+    pub currency: Option<Currency>,
+    /// For rentals and services: what the price is charged per.
+    #[serde(with = "opt_text")]
+    pub per: Option<Period>,
+    /// How many (default 1).
+    pub quantity: Option<u32>,
+    /// Where the thing is, in words.
+    pub location: Option<String>,
+    /// Optional geohash of the location.
+    pub geohash: Option<String>,
+    /// Accepted ways to pay.
+    pub payment: Vec<String>,
+    /// Delivery terms.
+    pub delivery: Option<String>,
+    /// Lifetime in seconds (default 30 days, at most 90).
+    pub expires_in: Option<u64>,
+}
+
+impl Default for ListingDraft {
+    fn default() -> Self {
+        ListingDraft {
+            kind: ListingKind::Sell,
+            title: String::new(),
+            description: String::new(),
+            category: String::new(),
+            tags: Vec::new(),
+            price: None,
+            currency: None,
+            per: None,
+            quantity: None,
+            location: None,
+            geohash: None,
+            payment: Vec::new(),
+            delivery: None,
+            expires_in: None,
+        }
+    }
+}
+
+/// `PATCH /v1/listings/{id}`: changes to a listing; absent fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListingPatch {
+    /// New title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// New description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// New category path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// New tags (replacing the old ones).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// New decimal amount, in the new currency if one is given, else the listing's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<String>,
+    /// New currency; with no new price, the old amount is read in the new currency.
+    #[serde(with = "opt_text", skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Currency>,
+    /// New period.
+    #[serde(with = "opt_text", skip_serializing_if = "Option::is_none")]
+    pub per: Option<Period>,
+    /// New quantity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<u32>,
+    /// New location text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    /// New geohash (empty removes it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geohash: Option<String>,
+    /// New payment methods.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment: Option<Vec<String>>,
+    /// New delivery terms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<String>,
+}
+
+impl ListingPatch {
+    /// Whether the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == ListingPatch::default()
+    }
+}
+
+/// `POST /v1/listings/{id}/renew`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RenewRequest {
+    /// Seconds from now (default 30 days, at most 90).
+    pub expires_in: Option<u64>,
+}
+
+/// `POST /v1/listings/{id}/offers` and `POST /v1/threads/{id}/counter`: proposed terms.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TermsDraft {
+    /// Decimal amount for the whole quantity; required except on giveaways.
+    pub price: Option<String>,
+    /// Default: the listing's (for an offer) or the current terms' (for a counter).
+    #[serde(with = "opt_text")]
+    pub currency: Option<Currency>,
+    /// Default: 1 for an offer, the current terms' for a counter.
+    pub quantity: Option<u32>,
+    /// A note to the other party.
+    pub message: String,
+    /// Seconds the proposal stands (default 3 days).
+    pub expires_in: Option<u64>,
+}
+
+/// `POST /v1/threads/{id}/decline` and `/withdraw`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MessageBody {
+    /// A note to the other party.
+    pub message: String,
+}
+
+/// `GET /v1/search`: the query string.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchParams {
+    /// Words to match; empty matches everything.
+    pub q: String,
+    /// Only this kind of listing.
+    #[serde(with = "opt_text", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ListingKind>,
+    /// Category path or prefix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Lowest price, decimal (needs `currency`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_price: Option<String>,
+    /// Highest price, decimal (needs `currency`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_price: Option<String>,
+    /// Only prices in this currency.
+    #[serde(with = "opt_text", skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Currency>,
+    /// Only this seller's listings.
+    #[serde(with = "opt_text", skip_serializing_if = "Option::is_none")]
+    pub seller: Option<PublicKey>,
+    /// Words that must appear in the location.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub near: Option<String>,
+    /// Order of results (default relevance).
+    #[serde(with = "opt_text", skip_serializing_if = "Option::is_none")]
+    pub sort: Option<Sort>,
+    /// Results per page (default 20, at most 500).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Results to skip.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<usize>,
+}
+
+impl SearchParams {
+    /// Whether anything narrows the search (text or a filter).
+    pub fn is_filtered(&self) -> bool {
+        !self.q.trim().is_empty()
+            || self.kind.is_some()
+            || self.category.is_some()
+            || self.min_price.is_some()
+            || self.max_price.is_some()
+            || self.seller.is_some()
+            || self.near.is_some()
+    }
+
+    /// The query as `name=value` pairs, for a query string.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = vec![("q", self.q.clone())];
+        let mut put = |name: &'static str, value: Option<String>| {
+            if let Some(value) = value {
+                pairs.push((name, value));
+            }
+        };
+        put("kind", self.kind.map(|k| k.to_string()));
+        put("category", self.category.clone());
+        put("min_price", self.min_price.clone());
+        put("max_price", self.max_price.clone());
+        put("currency", self.currency.as_ref().map(ToString::to_string));
+        put("seller", self.seller.map(|s| s.to_string()));
+        put("near", self.near.clone());
+        put("sort", self.sort.map(|s| s.to_string()));
+        put("limit", self.limit.map(|l| l.to_string()));
+        put("offset", self.offset.map(|o| o.to_string()));
+        pairs
+    }
+}

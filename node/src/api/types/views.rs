@@ -1,0 +1,358 @@
+//! What the API answers: listings, threads, deals, status, each as this node sees it.
+
+use std::path::PathBuf;
+
+use libp2p::PeerId;
+use serde::{Deserialize, Serialize};
+
+use super::serde_text::{opt_text, text};
+use super::{
+    Currency, DeliveryState, ListingKind, ObjectId, ObjectKind, Period, PublicKey, StoreStats, ThreadState,
+};
+
+/// A price as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceView {
+    /// Minor units (cents for EUR).
+    pub amount: u64,
+    /// Currency code.
+    pub currency: Currency,
+    /// What a rental or service price is charged per.
+    #[serde(with = "opt_text")]
+    pub per: Option<Period>,
+    /// For people: `120.00 EUR`, `15.00 EUR/day`.
+    pub display: String,
+}
+
+/// Terms of a proposal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TermsView {
+    /// How many.
+    pub quantity: u32,
+    /// For the whole quantity.
+    pub price: PriceView,
+    /// When the proposal lapses (unix ms).
+    pub expires_at: u64,
+}
+
+/// Whether a listing can still be traded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListingState {
+    /// Live and unexpired.
+    Active,
+    /// Past its expiry.
+    Expired,
+    /// Retracted or sold out (a tombstone).
+    Closed,
+}
+
+impl ListingState {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListingState::Active => "active",
+            ListingState::Expired => "expired",
+            ListingState::Closed => "closed",
+        }
+    }
+}
+
+/// A listing's current revision as this node sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListingView {
+    /// This revision's id.
+    #[serde(with = "text")]
+    pub id: ObjectId,
+    /// The listing key (author and nonce), the same for every revision.
+    pub key: String,
+    /// The seller (or, for a wanted ad, the buyer).
+    #[serde(with = "text")]
+    pub author: PublicKey,
+    /// Whether this node's owner wrote it.
+    pub mine: bool,
+    /// Revision number, from 1.
+    pub revision: u32,
+    /// What sort of listing.
+    #[serde(with = "text")]
+    pub kind: ListingKind,
+    /// Whether it can still be traded.
+    pub state: ListingState,
+    /// Title.
+    pub title: String,
+    /// Description.
+    pub description: String,
+    /// Category path.
+    pub category: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// None for giveaways and listings without a price.
+    pub price: Option<PriceView>,
+    /// Quantity this revision offers.
+    pub quantity: u32,
+    /// For the owner: what is left to promise after deals and open counter-offers.
+    pub remaining: Option<u32>,
+    /// Location text.
+    pub location: String,
+    /// Geohash of the location.
+    pub geohash: Option<String>,
+    /// Accepted ways to pay.
+    pub payment: Vec<String>,
+    /// Delivery terms.
+    pub delivery: String,
+    /// When this revision was signed (unix ms).
+    pub created_at: u64,
+    /// When it expires (unix ms).
+    pub expires_at: u64,
+    /// Search relevance, in search results only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f32>,
+}
+
+/// Which side of a thread this node's owner is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    /// Wrote the listing the offer was made on.
+    #[serde(rename = "listing author")]
+    ListingAuthor,
+    /// Made the offer.
+    #[serde(rename = "offerer")]
+    Offerer,
+}
+
+/// One of the two parties, from this node's owner's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Party {
+    /// This node's owner.
+    Me,
+    /// The other party.
+    Them,
+}
+
+/// One message of a thread.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageView {
+    /// The message's id.
+    #[serde(with = "text")]
+    pub id: ObjectId,
+    /// offer, counter, accept, decline or withdraw.
+    #[serde(with = "text")]
+    pub kind: ObjectKind,
+    /// Who wrote it.
+    pub from: Party,
+    /// When it was signed (unix ms).
+    pub created_at: u64,
+    /// The note it carries.
+    pub message: String,
+    /// The terms an offer or counter proposes.
+    pub terms: Option<TermsView>,
+    /// False for a reply that lost a crossing and does not count.
+    pub on_chain: bool,
+    /// For the owner's own messages: how far delivery got.
+    #[serde(with = "opt_text")]
+    pub delivery: Option<DeliveryState>,
+}
+
+/// A negotiation thread from this node's owner's side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadView {
+    /// The thread's id (its offer's id).
+    #[serde(with = "text")]
+    pub thread: ObjectId,
+    /// The listing revision the offer was made on, while this node holds it.
+    #[serde(with = "opt_text")]
+    pub listing: Option<ObjectId>,
+    /// Its title.
+    pub listing_title: Option<String>,
+    /// The owner's side.
+    pub role: Role,
+    /// The other party.
+    #[serde(with = "text")]
+    pub counterparty: PublicKey,
+    /// Where the negotiation stands.
+    #[serde(with = "text")]
+    pub state: ThreadState,
+    /// The latest terms (or the accepted ones).
+    pub terms: TermsView,
+    /// Who proposed them.
+    pub proposed_by: Party,
+    /// Whose move it is; `None` once the thread has ended.
+    pub awaiting: Option<Party>,
+    /// Delivery of the owner's latest message.
+    #[serde(with = "opt_text")]
+    pub delivery: Option<DeliveryState>,
+    /// The deal's id, once accepted.
+    #[serde(with = "opt_text")]
+    pub deal: Option<ObjectId>,
+    /// Every message, oldest first.
+    pub messages: Vec<MessageView>,
+    /// The newest message's time (unix ms).
+    pub updated_at: Option<u64>,
+}
+
+/// What a negotiation action (offer, counter, accept, decline, withdraw) returns: the message
+/// signed and the thread it is now part of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentView {
+    /// The message just signed and stored.
+    #[serde(with = "text")]
+    pub id: ObjectId,
+    /// Its kind.
+    #[serde(with = "text")]
+    pub kind: ObjectKind,
+    /// The thread, including this message.
+    #[serde(flatten)]
+    pub thread: ThreadView,
+}
+
+/// A deal both parties signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealView {
+    /// The deal's id (its Accept's id).
+    #[serde(with = "text")]
+    pub id: ObjectId,
+    /// The thread it ended.
+    #[serde(with = "text")]
+    pub thread: ObjectId,
+    /// The listing revision the offer was made on.
+    #[serde(with = "text")]
+    pub listing: ObjectId,
+    /// The listing's title.
+    pub title: Option<String>,
+    /// Who hands over the goods or does the work.
+    #[serde(with = "text")]
+    pub seller: PublicKey,
+    /// Who pays.
+    #[serde(with = "text")]
+    pub buyer: PublicKey,
+    /// The accepted terms.
+    pub terms: TermsView,
+    /// When it was made (the Accept's time, unix ms).
+    pub made_at: u64,
+    /// Hex of the deal's signed encoding, verifiable offline.
+    pub signed: String,
+}
+
+/// `GET /v1/objects/{id}`: whatever the id names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ObjectView {
+    /// A listing revision: the listing's current revision.
+    Listing(ListingView),
+    /// A negotiation message: its thread.
+    Thread(ThreadView),
+    /// A deal.
+    Deal(DealView),
+}
+
+/// `GET /v1/listings`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ListingsPage {
+    /// Newest first.
+    pub listings: Vec<ListingView>,
+}
+
+/// `GET /v1/search`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchPage {
+    /// Listings matching, in all.
+    pub total: usize,
+    /// Results skipped.
+    pub offset: usize,
+    /// This page, each with its `score`.
+    pub hits: Vec<ListingView>,
+}
+
+/// `GET /v1/threads`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadsPage {
+    /// Most recent first.
+    pub threads: Vec<ThreadView>,
+}
+
+/// `GET /v1/deals`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealsPage {
+    /// Most recent first.
+    pub deals: Vec<DealView>,
+}
+
+/// `GET /v1/peers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeersPage {
+    /// Connected peers.
+    pub peers: Vec<PeerInfo>,
+}
+
+/// One connected peer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// The peer.
+    #[serde(with = "text")]
+    pub peer_id: PeerId,
+    /// Its addresses, as far as known.
+    pub addresses: Vec<String>,
+    /// The agent it announced (identify).
+    pub agent: Option<String>,
+    /// gossipsub's score for the peer (negative after invalid messages).
+    pub score: Option<f64>,
+    /// Invalid objects this node rejected from the peer while connected.
+    pub rejected: u32,
+}
+
+/// `GET /v1/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusView {
+    /// This node's id.
+    #[serde(with = "text")]
+    pub peer_id: PublicKey,
+    /// The node's version.
+    pub version: String,
+    /// Where it keeps its data.
+    pub data_dir: PathBuf,
+    /// Peers, gossip and sync.
+    pub network: NetworkStatus,
+    /// What the store holds.
+    pub store: StoreStats,
+    /// Own messages not yet delivered.
+    pub outbox_pending: usize,
+}
+
+/// The network part of `GET /v1/status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkStatus {
+    /// This node's PeerId.
+    #[serde(with = "text")]
+    pub peer_id: PeerId,
+    /// Addresses it listens on.
+    pub listen_addrs: Vec<String>,
+    /// Peers connected.
+    pub connected_peers: usize,
+    /// Peers subscribed to the listings topic.
+    pub topic_peers: usize,
+    /// Peers in this node's gossip mesh for the listings topic.
+    pub mesh_peers: usize,
+    /// Objects waiting for a peer to publish to.
+    pub unpublished: usize,
+    /// Sync sessions under way.
+    pub syncing: usize,
+    /// The most recent completed syncs, newest first, one per peer.
+    pub syncs: Vec<SyncInfo>,
+}
+
+/// A completed catch-up sync with one peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncInfo {
+    /// The peer.
+    #[serde(with = "text")]
+    pub peer: PeerId,
+    /// When it finished (unix ms).
+    pub at: u64,
+    /// Objects this node received that were new to it.
+    pub received: u64,
+    /// Objects the peer took from this node that were new to it.
+    pub sent: u64,
+    /// Reconciliation bytes exchanged (both ways).
+    pub reconcile_bytes: u64,
+}
