@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use serde::Serialize;
 
-use haggle_node::api::types::{DealView, ListingView, Party, PriceView, Role, TermsView, ThreadView};
+use haggle_node::api::types::{DealView, ListingView, Party, PriceView, TermsView, ThreadView};
 
 /// Prints `value` as pretty JSON (for `--json`).
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
@@ -96,13 +96,6 @@ pub fn terms(t: &TermsView) -> String {
     format!("{} x{}", t.price.display, t.quantity)
 }
 
-fn party(p: Party) -> &'static str {
-    match p {
-        Party::Me => "me",
-        Party::Them => "them",
-    }
-}
-
 /// A table of listings (search results, the owner's listings).
 pub fn listings(list: &[ListingView], empty: &str) {
     if list.is_empty() {
@@ -169,16 +162,12 @@ pub fn thread(t: &ThreadView) {
         t.listing_title.as_deref().unwrap_or(""),
         t.listing.map(|l| short(&l)).unwrap_or_default()
     );
-    let role = match t.role {
-        Role::ListingAuthor => "listing author",
-        Role::Offerer => "offerer",
-    };
-    println!("  you are   the {role}; other party {}", t.counterparty);
+    println!("  you are   the {}; other party {}", t.role.as_str(), t.counterparty);
     let expiry = match t.awaiting {
         Some(_) => format!(", expires {}", relative(t.terms.expires_at, now)),
         None => String::new(),
     };
-    println!("  terms     {} (proposed by {}{expiry})", terms(&t.terms), party(t.proposed_by));
+    println!("  terms     {} (proposed by {}{expiry})", terms(&t.terms), t.proposed_by.as_str());
     match t.awaiting {
         Some(Party::Me) => println!("  next      your move: accept, counter or decline"),
         Some(Party::Them) => println!("  next      waiting for the other party"),
@@ -195,7 +184,7 @@ pub fn thread(t: &ThreadView) {
         println!(
             "  {:<9} {:<5} {:<9}{message_terms}{delivery}{off_chain}  {}",
             relative(m.created_at, now),
-            party(m.from),
+            m.from.as_str(),
             m.kind.to_string(),
             dim(&m.message)
         );

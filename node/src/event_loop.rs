@@ -81,6 +81,8 @@ pub(crate) struct EventLoop {
     intervals: Intervals,
     /// Gossip validations and inbound requests under way.
     in_flight: usize,
+    /// The last token handed to an inbound request (its answer comes back under it).
+    last_token: u64,
     /// Stored objects waiting for a subscribed peer to publish to.
     unpublished: VecDeque<Vec<u8>>,
     delivery: Delivery,
@@ -113,6 +115,7 @@ impl EventLoop {
                 sync: config.sync_interval(),
             },
             in_flight: 0,
+            last_token: 0,
             unpublished: VecDeque::new(),
             delivery: Delivery::default(),
             sync: SyncFlow::default(),
@@ -305,6 +308,17 @@ impl EventLoop {
             }
             None
         });
+    }
+
+    /// Admits one more piece of inbound work (a validation or a request), unless too many are
+    /// under way; returns the token its answer comes back under.
+    fn admit(&mut self) -> Option<u64> {
+        if self.in_flight >= MAX_IN_FLIGHT {
+            return None;
+        }
+        self.in_flight += 1;
+        self.last_token += 1;
+        Some(self.last_token)
     }
 
     /// Reports a gossip verdict to gossipsub.

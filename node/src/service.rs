@@ -250,8 +250,11 @@ impl Service {
             {
                 continue;
             }
-            if let Some(object) = self.store.get(&entry.id)? {
-                by_peer.entry(peer).or_default().push((entry.id, object.bytes().to_vec()));
+            match self.store.get(&entry.id) {
+                Ok(Some(object)) => by_peer.entry(peer).or_default().push((entry.id, object.bytes().to_vec())),
+                Ok(None) => {}
+                // One unreadable message must not hold back the others (nor the mail sealed above).
+                Err(e) => tracing::warn!(error = %e, id = %entry.id.fmt_short(), "cannot read a queued message"),
             }
         }
         for (peer, messages) in by_peer {

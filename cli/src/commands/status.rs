@@ -21,7 +21,7 @@ pub fn status(cx: &Context<'_>) -> Result<()> {
 fn print_status(s: &StatusView, data_dir: &Path) {
     let n = &s.network;
     println!("{}", output::bold(&format!("haggle {} node {}", s.version, s.peer_id)));
-    println!("  data dir      {}", s.data_dir.display());
+    println!("  data dir      {}", s.data_dir);
     println!("  API           {}", api_addr(data_dir));
     for addr in &n.listen_addrs {
         println!("  listening     {addr}");

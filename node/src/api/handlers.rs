@@ -92,34 +92,38 @@ async fn apply(state: &AppState, effect: &Effect) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Runs a listing action and answers with the listing.
-async fn listing_action(
+/// Runs an action, hands its network work to the event loop, then answers with `view` of it.
+/// The network work comes first: the object is stored, so it must go out even if the view
+/// cannot be read.
+async fn action<V: Send + 'static>(
     state: &AppState,
     action: impl FnOnce(&Service) -> Result<Effect, ServiceError> + Send + 'static,
-) -> Answer<ListingView> {
+    view: impl FnOnce(&Service, &Effect) -> Result<V, ServiceError> + Send + 'static,
+) -> Answer<V> {
     let (effect, view) = blocking(state, move |s| {
         let effect = action(s)?;
-        let view = s.effect_listing(&effect)?;
+        let view = view(s, &effect);
         Ok((effect, view))
     })
     .await?;
     apply(state, &effect).await?;
-    Ok(Json(view))
+    Ok(Json(view?))
+}
+
+/// Runs a listing action and answers with the listing (tagged `"type": "listing"`).
+async fn listing_action(
+    state: &AppState,
+    listing: impl FnOnce(&Service) -> Result<Effect, ServiceError> + Send + 'static,
+) -> Answer<ObjectView> {
+    action(state, listing, |s, effect| s.effect_listing(effect).map(ObjectView::Listing)).await
 }
 
 /// Runs a negotiation action and answers with the message and its thread.
 async fn negotiation_action(
     state: &AppState,
-    action: impl FnOnce(&Service) -> Result<Effect, ServiceError> + Send + 'static,
+    negotiation: impl FnOnce(&Service) -> Result<Effect, ServiceError> + Send + 'static,
 ) -> Answer<SentView> {
-    let (effect, view) = blocking(state, move |s| {
-        let effect = action(s)?;
-        let view = s.effect_sent(&effect)?;
-        Ok((effect, view))
-    })
-    .await?;
-    apply(state, &effect).await?;
-    Ok(Json(view))
+    action(state, negotiation, |s, effect| s.effect_sent(effect)).await
 }
 
 pub(crate) async fn status(State(state): State<AppState>) -> Answer<StatusView> {
@@ -128,7 +132,7 @@ pub(crate) async fn status(State(state): State<AppState>) -> Answer<StatusView> 
     Ok(Json(StatusView {
         peer_id: state.service.me(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        data_dir: state.service.data_dir().to_owned(),
+        data_dir: state.service.data_dir().display().to_string(),
         network,
         store,
         outbox_pending,
@@ -142,7 +146,7 @@ pub(crate) async fn peers(State(state): State<AppState>) -> Answer<PeersPage> {
 pub(crate) async fn publish(
     State(state): State<AppState>,
     Body(draft): Body<ListingDraft>,
-) -> Answer<ListingView> {
+) -> Answer<ObjectView> {
     listing_action(&state, move |s| s.publish(draft)).await
 }
 
@@ -150,7 +154,7 @@ pub(crate) async fn update(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
     Body(patch): Body<ListingPatch>,
-) -> Answer<ListingView> {
+) -> Answer<ObjectView> {
     listing_action(&state, move |s| s.update(&id, patch)).await
 }
 
@@ -158,14 +162,14 @@ pub(crate) async fn renew(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
     Body(req): Body<RenewRequest>,
-) -> Answer<ListingView> {
+) -> Answer<ObjectView> {
     listing_action(&state, move |s| s.renew(&id, req.expires_in.map(Duration::from_secs))).await
 }
 
 pub(crate) async fn retract(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
-) -> Answer<ListingView> {
+) -> Answer<ObjectView> {
     listing_action(&state, move |s| s.retract(&id)).await
 }
 

@@ -10,7 +10,7 @@ use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use haggle_protocol::ObjectId;
 use haggle_storage::DeliveryState;
 
-use super::{Done, EventLoop, MAX_IN_FLIGHT};
+use super::{Done, EventLoop};
 use crate::service::{Inbound, OutboxDue, Received, Via};
 use crate::wire::{NegotiateRequest, NegotiateResponse};
 
@@ -21,7 +21,7 @@ const MAX_OUTBOUND: usize = 64;
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
 
 /// Requests in flight, both ways. Every map is bounded: outbound by [`MAX_OUTBOUND`], inbound by
-/// the loop's in-flight limit.
+/// the loop's in-flight limit (`EventLoop::admit`).
 #[derive(Debug, Default)]
 pub(super) struct Delivery {
     /// Outgoing requests: request id → message id.
@@ -30,16 +30,6 @@ pub(super) struct Delivery {
     sending: HashSet<ObjectId>,
     /// Inbound requests awaiting their store write, by token.
     inbound: HashMap<u64, ResponseChannel<NegotiateResponse>>,
-    /// The last token handed out.
-    next_token: u64,
-}
-
-impl Delivery {
-    /// A token for an inbound request's answer.
-    pub(super) fn token(&mut self) -> u64 {
-        self.next_token += 1;
-        self.next_token
-    }
 }
 
 impl EventLoop {
@@ -85,13 +75,11 @@ impl EventLoop {
         request: NegotiateRequest,
         channel: ResponseChannel<NegotiateResponse>,
     ) {
-        if self.in_flight >= MAX_IN_FLIGHT {
+        let Some(token) = self.admit() else {
             let busy = NegotiateResponse::Rejected { reason: "node busy".into(), retry: true };
             let _ = self.swarm.behaviour_mut().negotiate.send_response(channel, busy);
             return;
-        }
-        self.in_flight += 1;
-        let token = self.delivery.token();
+        };
         self.delivery.inbound.insert(token, channel);
         self.spawn_blocking(move |service| {
             let inbound = service.receive(&request.object, Via::Direct);

@@ -5,7 +5,7 @@
 use libp2p::PeerId;
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 
-use super::{Done, EventLoop, MAX_IN_FLIGHT};
+use super::{Done, EventLoop};
 use crate::service::{Inbound, Received, Via};
 
 impl EventLoop {
@@ -21,11 +21,10 @@ impl EventLoop {
 
     /// decode → verify → store on the blocking pool; the verdict comes back as [`Done::Gossip`].
     fn validate(&mut self, source: PeerId, message_id: MessageId, data: Vec<u8>) {
-        if self.in_flight >= MAX_IN_FLIGHT {
+        if self.admit().is_none() {
             self.report(&message_id, &source, MessageAcceptance::Ignore);
             return;
         }
-        self.in_flight += 1;
         self.spawn_blocking(move |service| {
             let inbound = service.receive(&data, Via::Gossip);
             Some(Done::Gossip { message_id, source, inbound })

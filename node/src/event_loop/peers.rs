@@ -1,9 +1,10 @@
 //! Peers: connections, discovery (identify, Kademlia, mDNS), and the per-peer state the loop
-//! keeps. That state lives in one bounded [`PeerTable`]: an entry exists only while the peer is
-//! connected and is dropped when its last connection closes; bans and the sync history are
-//! bounded lists of their own.
+//! keeps. That state lives in one bounded [`PeerTable`]: what concerns a connection (agent, sync
+//! rate window) exists only while the peer is connected and is dropped when its last connection
+//! closes; offences outlive a reconnect (so leaving does not wipe a peer's record) in a bounded
+//! list, oldest forgotten first; the sync history is a bounded list of its own.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use libp2p::swarm::dial_opts::DialOpts;
@@ -16,9 +17,10 @@ use crate::api::types::{NodeEvent, SyncInfo};
 const MAX_REJECTS: u32 = 3;
 /// Peers with state at once: above the connection limit (256), so every connected peer fits.
 const MAX_PEERS: usize = 512;
-/// Banned peers remembered (oldest forgotten first); a forgotten peer that misbehaves again is
-/// banned again after [`MAX_REJECTS`] more invalid objects.
-const MAX_BANNED: usize = 1_024;
+/// Peers with offences remembered (oldest forgotten first, and then taken off gossipsub's
+/// blacklist); a forgotten peer that misbehaves again is banned again after [`MAX_REJECTS`] more
+/// invalid objects.
+const MAX_OFFENDERS: usize = 1_024;
 /// Completed syncs remembered for `haggle status` (one per peer, newest first).
 const MAX_SYNC_HISTORY: usize = 16;
 
@@ -27,18 +29,29 @@ const MAX_SYNC_HISTORY: usize = 16;
 struct PeerState {
     /// The agent it announced (identify).
     agent: Option<String>,
-    /// Invalid objects rejected from it.
-    rejects: u32,
     /// Sync requests served in the current minute: (window start, count).
     served: Option<(Instant, u32)>,
 }
 
-/// Per-peer state, bounded in size and cleared when a peer leaves.
+/// What a ban decision says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Verdict {
+    /// Invalid objects from the peer so far.
+    pub(super) rejected: u32,
+    /// The peer has just reached the ban threshold.
+    pub(super) ban: bool,
+    /// A peer forgotten to make room, to take off gossipsub's blacklist.
+    pub(super) forgiven: Option<PeerId>,
+}
+
+/// Per-peer state, bounded in size; connection state is cleared when a peer leaves.
 #[derive(Debug, Default)]
 pub(super) struct PeerTable {
     peers: HashMap<PeerId, PeerState>,
-    banned: HashSet<PeerId>,
-    banned_order: VecDeque<PeerId>,
+    /// Invalid objects per peer, across reconnects.
+    offences: HashMap<PeerId, u32>,
+    /// `offences`' keys, oldest first.
+    offenders: VecDeque<PeerId>,
     syncs: VecDeque<SyncInfo>,
 }
 
@@ -64,33 +77,24 @@ impl PeerTable {
     }
 
     pub(super) fn rejects(&self, peer: &PeerId) -> u32 {
-        self.peers.get(peer).map_or(0, |p| p.rejects)
+        self.offences.get(peer).copied().unwrap_or(0)
     }
 
-    fn is_banned(&self, peer: &PeerId) -> bool {
-        self.banned.contains(peer)
-    }
-
-    /// Counts an invalid object; returns the count and whether the peer is now banned.
-    fn reject(&mut self, peer: PeerId) -> (u32, bool) {
-        let rejected = match self.peers.get_mut(&peer) {
-            Some(state) => {
-                state.rejects += 1;
-                state.rejects
-            }
-            // Not connected any more (a late verdict): it counts towards nothing kept.
-            None => 1,
-        };
-        let ban = rejected >= MAX_REJECTS && self.banned.insert(peer);
-        if ban {
-            self.banned_order.push_back(peer);
-            if self.banned_order.len() > MAX_BANNED
-                && let Some(old) = self.banned_order.pop_front()
+    /// Counts an invalid object from `peer` (connected or not: a verdict can come after it left).
+    fn reject(&mut self, peer: PeerId) -> Verdict {
+        let mut forgiven = None;
+        if !self.offences.contains_key(&peer) {
+            if self.offences.len() >= MAX_OFFENDERS
+                && let Some(old) = self.offenders.pop_front()
             {
-                self.banned.remove(&old);
+                self.offences.remove(&old);
+                forgiven = Some(old);
             }
+            self.offenders.push_back(peer);
         }
-        (rejected, ban)
+        let count = self.offences.entry(peer).or_insert(0);
+        *count = count.saturating_add(1);
+        Verdict { rejected: *count, ban: *count == MAX_REJECTS, forgiven }
     }
 
     /// Counts a sync request from `peer`; false when it is over `per_minute` in this minute (or
@@ -120,11 +124,6 @@ impl PeerTable {
 
 impl EventLoop {
     pub(super) fn on_connected(&mut self, peer: PeerId, dialer: bool) {
-        if self.peers.is_banned(&peer) {
-            tracing::debug!(%peer, "refusing a banned peer");
-            let _ = self.swarm.disconnect_peer_id(peer);
-            return;
-        }
         tracing::debug!(%peer, "connected");
         self.peers.connected(peer);
         self.emit(NodeEvent::PeerConnected { peer });
@@ -143,20 +142,26 @@ impl EventLoop {
         self.emit(NodeEvent::PeerDisconnected { peer });
     }
 
-    /// Counts an invalid object from `peer`; bans and disconnects it after [`MAX_REJECTS`].
+    /// Counts an invalid object from `peer`; after [`MAX_REJECTS`] its gossip is ignored
+    /// (gossipsub's blacklist) and it is disconnected. It may connect again (it may be the other
+    /// party of a negotiation), but its gossip stays ignored until it is forgotten.
     pub(super) fn penalise(&mut self, peer: PeerId) {
-        let (rejected, ban) = self.peers.reject(peer);
+        let Verdict { rejected, ban, forgiven } = self.peers.reject(peer);
         tracing::info!(%peer, rejected, "rejected an invalid object");
         self.emit(NodeEvent::PeerMisbehaved { peer, rejected });
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        if let Some(old) = forgiven {
+            gossipsub.remove_blacklisted_peer(&old);
+        }
         if ban {
             tracing::warn!(%peer, "banning a peer that keeps sending invalid objects");
-            self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
+            gossipsub.blacklist_peer(&peer);
             let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
 
     pub(super) fn dial(&mut self, peer: PeerId) {
-        if self.swarm.is_connected(&peer) || self.peers.is_banned(&peer) {
+        if self.swarm.is_connected(&peer) {
             return;
         }
         if let Err(e) = self.swarm.dial(DialOpts::peer_id(peer).build()) {
@@ -230,26 +235,25 @@ mod tests {
     }
 
     #[test]
-    fn a_peer_is_banned_after_repeated_invalid_objects_and_bans_are_bounded() {
+    fn offences_survive_a_reconnect_and_are_bounded() {
         let mut table = PeerTable::default();
         let rogue = PeerId::random();
         table.connected(rogue);
-        assert_eq!(table.reject(rogue), (1, false));
-        assert_eq!(table.reject(rogue), (2, false));
-        assert_eq!(table.reject(rogue), (3, true));
-        assert!(table.is_banned(&rogue));
+        assert_eq!(table.reject(rogue), Verdict { rejected: 1, ban: false, forgiven: None });
+        assert_eq!(table.reject(rogue).rejected, 2);
+        // Leaving and coming back does not wipe the record.
+        table.disconnected(&rogue);
+        table.connected(rogue);
+        assert_eq!(table.reject(rogue), Verdict { rejected: 3, ban: true, forgiven: None });
         // A fourth rejection does not ban twice.
-        assert_eq!(table.reject(rogue), (4, false));
-        for _ in 0..MAX_BANNED {
-            let other = PeerId::random();
-            table.connected(other);
-            for _ in 0..MAX_REJECTS {
-                table.reject(other);
-            }
-            table.disconnected(&other);
+        assert!(!table.reject(rogue).ban);
+        let mut forgiven = Vec::new();
+        for _ in 0..MAX_OFFENDERS {
+            forgiven.extend(table.reject(PeerId::random()).forgiven);
         }
-        assert_eq!(table.banned.len(), MAX_BANNED);
-        assert!(!table.is_banned(&rogue), "the oldest ban is forgotten first");
+        assert_eq!(table.offences.len(), MAX_OFFENDERS);
+        assert_eq!(forgiven, vec![rogue], "the oldest offender is forgotten first, and unbanned");
+        assert_eq!(table.rejects(&rogue), 0);
     }
 
     #[test]

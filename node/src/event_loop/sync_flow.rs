@@ -2,7 +2,7 @@
 //! what we lack and push what the peer lacks) and serving peers' requests. The reconciliation
 //! and all store work run on the blocking pool.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use libp2p::PeerId;
@@ -10,7 +10,7 @@ use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 
 use haggle_protocol::{ObjectId, Timestamp};
 
-use super::{Done, EventLoop, MAX_IN_FLIGHT};
+use super::{Done, EventLoop};
 use crate::api::types::{NodeEvent, SyncInfo};
 use crate::service::{Inbound, Via};
 use crate::sync::{FETCH_BATCH, PUSH_BATCH, Session, SyncRequest, SyncResponse, respond};
@@ -20,20 +20,23 @@ const MAX_SYNCS: usize = 4;
 /// Sync requests served to one peer per minute: a full catch-up of a large market takes a few
 /// hundred; more is abuse.
 const SERVED_PER_MINUTE: u32 = 600;
+/// Fetch requests one session keeps in flight; the rest wait in the session's queue, so a peer
+/// that claims a huge difference costs a queue of ids, not thousands of open requests.
+const FETCHES_IN_FLIGHT: usize = 4;
 
-/// Sync sessions and requests in flight. Bounded: sessions by [`MAX_SYNCS`], requests by the
-/// sessions' batches, inbound answers by the loop's in-flight limit; a session ends when its
-/// peer disconnects.
+/// Sync sessions and requests in flight. Bounded: sessions by [`MAX_SYNCS`], each session's
+/// requests by [`FETCHES_IN_FLIGHT`] fetches plus its push batches, inbound answers by the loop's
+/// in-flight limit; a session ends when its peer disconnects.
 #[derive(Debug, Default)]
 pub(super) struct SyncFlow {
     /// Sessions this node runs as initiator, by peer.
     sessions: HashMap<PeerId, SyncState>,
-    /// Our requests in flight, to the peer they went to.
-    requests: HashMap<OutboundRequestId, PeerId>,
+    /// Our requests in flight: the peer and session they belong to.
+    requests: HashMap<OutboundRequestId, (PeerId, u64)>,
     /// Inbound requests awaiting their answer, by token.
     inbound: HashMap<u64, ResponseChannel<SyncResponse>>,
-    /// The last token handed out.
-    next_token: u64,
+    /// The last session number handed out.
+    last_session: u64,
 }
 
 impl SyncFlow {
@@ -46,10 +49,17 @@ impl SyncFlow {
 /// A session this node runs with a peer.
 #[derive(Debug)]
 pub(super) struct SyncState {
+    /// This session's number: results of an earlier session with the same peer (which ended
+    /// while its work was on the blocking pool) are recognised and not counted here.
+    id: u64,
     /// The negentropy session, while it is not on the blocking pool.
     session: Option<Box<Session>>,
+    /// Fetch batches not sent yet.
+    fetches: VecDeque<Vec<[u8; 32]>>,
     /// Fetch, push and load steps still under way after reconciliation.
     outstanding: usize,
+    /// Fetch requests in flight.
+    fetching: usize,
     reconciled: bool,
     /// Objects the reconciliation said we lack.
     needed: u64,
@@ -62,11 +72,18 @@ pub(super) struct SyncState {
 #[derive(Debug)]
 pub(crate) enum SyncDone {
     /// A reconciliation step: the next message to send, `None` when reconciled.
-    Step { peer: PeerId, session: Box<Session>, next: Result<Option<Vec<u8>>, crate::sync::SyncError> },
+    Step {
+        peer: PeerId,
+        id: u64,
+        session: Option<Box<Session>>,
+        next: Result<Option<Vec<u8>>, crate::sync::SyncError>,
+    },
+    /// The session could not start (the store failed; logged where it happened).
+    Abandoned { peer: PeerId, id: u64 },
     /// A fetched batch taken in.
-    Fetched { peer: PeerId, inbound: Inbound },
+    Fetched { peer: PeerId, id: u64, inbound: Inbound },
     /// Objects the peer lacks, loaded in push batches.
-    PushLoaded { peer: PeerId, batches: Vec<Vec<Vec<u8>>> },
+    PushLoaded { peer: PeerId, id: u64, batches: Vec<Vec<Vec<u8>>> },
     /// An answer to a peer's request; `inbound` holds what a push brought.
     Serve { token: u64, peer: PeerId, response: SyncResponse, inbound: Inbound },
 }
@@ -74,15 +91,20 @@ pub(crate) enum SyncDone {
 impl EventLoop {
     /// Starts a session with `peer` unless one is running or too many are.
     pub(super) fn start_sync(&mut self, peer: PeerId) {
-        let sessions = &mut self.sync.sessions;
+        let sessions = &self.sync.sessions;
         if sessions.contains_key(&peer) || sessions.len() >= MAX_SYNCS {
             return;
         }
-        sessions.insert(
+        self.sync.last_session += 1;
+        let id = self.sync.last_session;
+        self.sync.sessions.insert(
             peer,
             SyncState {
+                id,
                 session: None,
+                fetches: VecDeque::new(),
                 outstanding: 0,
+                fetching: 0,
                 reconciled: false,
                 needed: 0,
                 received: 0,
@@ -94,20 +116,15 @@ impl EventLoop {
             let items = match service.sync_items() {
                 Ok(items) => items,
                 Err(e) => {
-                    tracing::warn!(%peer, error = %e, "cannot start sync");
-                    return None;
+                    tracing::warn!(%peer, error = %e, "cannot read the sync set");
+                    return Some(Done::Sync(SyncDone::Abandoned { peer, id }));
                 }
             };
-            let next = Session::start(&items).map(|(session, message)| (Box::new(session), message));
-            match next {
-                Ok((session, message)) => {
-                    Some(Done::Sync(SyncDone::Step { peer, session, next: Ok(Some(message)) }))
-                }
-                Err(e) => {
-                    tracing::warn!(%peer, error = %e, "cannot start sync");
-                    None
-                }
-            }
+            let (session, next) = match Session::start(&items) {
+                Ok((session, message)) => (Some(Box::new(session)), Ok(Some(message))),
+                Err(e) => (None, Err(e)),
+            };
+            Some(Done::Sync(SyncDone::Step { peer, id, session, next }))
         });
     }
 
@@ -142,38 +159,64 @@ impl EventLoop {
         }
     }
 
-    fn send_sync(&mut self, peer: PeerId, request: SyncRequest) {
-        let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-        self.sync.requests.insert(id, peer);
+    fn send_sync(&mut self, peer: PeerId, session: u64, request: SyncRequest) {
+        let request_id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        self.sync.requests.insert(request_id, (peer, session));
+    }
+
+    /// The session with `peer` if it is session `id` (not an earlier one).
+    fn session(&mut self, peer: &PeerId, id: u64) -> Option<&mut SyncState> {
+        self.sync.sessions.get_mut(peer).filter(|s| s.id == id)
+    }
+
+    /// Sends queued fetch batches while fewer than [`FETCHES_IN_FLIGHT`] are out.
+    fn send_fetches(&mut self, peer: PeerId, id: u64) {
+        let mut ready = Vec::new();
+        if let Some(state) = self.session(&peer, id) {
+            while state.fetching < FETCHES_IN_FLIGHT
+                && let Some(ids) = state.fetches.pop_front()
+            {
+                state.fetching += 1;
+                ready.push(ids);
+            }
+        }
+        for ids in ready {
+            self.send_sync(peer, id, SyncRequest::Fetch { ids });
+        }
     }
 
     pub(super) fn on_sync_done(&mut self, done: SyncDone) {
         match done {
-            SyncDone::Step { peer, session, next } => self.on_sync_step(peer, session, next),
-            SyncDone::Fetched { peer, inbound } => {
+            SyncDone::Step { peer, id, session, next } => self.on_sync_step(peer, id, session, next),
+            SyncDone::Abandoned { peer, id } => {
+                if self.session(&peer, id).is_some() {
+                    self.end_sync(peer, Some("the store could not be read".into()));
+                }
+            }
+            SyncDone::Fetched { peer, id, inbound } => {
                 let (new, invalid) = (inbound.new_count(), inbound.invalid_count());
+                // What arrived is stored whichever session asked for it.
                 self.act_on(inbound);
                 if invalid > 0 {
                     self.penalise(peer);
                 }
-                let progress = self.sync.sessions.get_mut(&peer).map(|state| {
+                let progress = self.session(&peer, id).map(|state| {
                     state.received += new;
                     state.outstanding = state.outstanding.saturating_sub(1);
+                    state.fetching = state.fetching.saturating_sub(1);
                     (state.received, state.needed)
                 });
                 if let Some((received, total)) = progress {
                     self.emit(NodeEvent::SyncProgress { peer, received, total });
                 }
+                self.send_fetches(peer, id);
                 self.maybe_finish(peer);
             }
-            SyncDone::PushLoaded { peer, batches } => {
-                if let Some(state) = self.sync.sessions.get_mut(&peer) {
-                    state.outstanding = state.outstanding.saturating_sub(1) + batches.len();
-                } else {
-                    return;
-                }
+            SyncDone::PushLoaded { peer, id, batches } => {
+                let Some(state) = self.session(&peer, id) else { return };
+                state.outstanding = state.outstanding.saturating_sub(1) + batches.len();
                 for objects in batches {
-                    self.send_sync(peer, SyncRequest::Push { objects });
+                    self.send_sync(peer, id, SyncRequest::Push { objects });
                 }
                 self.maybe_finish(peer);
             }
@@ -194,32 +237,35 @@ impl EventLoop {
     fn on_sync_step(
         &mut self,
         peer: PeerId,
-        session: Box<Session>,
+        id: u64,
+        session: Option<Box<Session>>,
         next: Result<Option<Vec<u8>>, crate::sync::SyncError>,
     ) {
-        let Some(state) = self.sync.sessions.get_mut(&peer) else { return };
+        let Some(state) = self.session(&peer, id) else { return };
+        let (session, next) = match (session, next) {
+            (Some(session), Ok(next)) => (session, next),
+            (_, Err(e)) => return self.end_sync(peer, Some(e.to_string())),
+            (None, Ok(_)) => return self.end_sync(peer, Some("no session".into())),
+        };
         match next {
-            Err(e) => self.end_sync(peer, Some(e.to_string())),
-            Ok(Some(message)) => {
+            Some(message) => {
                 state.session = Some(session);
-                self.send_sync(peer, SyncRequest::Reconcile { message });
+                self.send_sync(peer, id, SyncRequest::Reconcile { message });
             }
-            Ok(None) => {
+            None => {
                 state.reconciled = true;
                 let need: Vec<[u8; 32]> = session.need.iter().map(|id| *id.as_bytes()).collect();
                 state.needed = need.len() as u64;
                 let announce = !need.is_empty();
                 let have = session.have.clone();
                 state.session = Some(session);
-                let fetches: Vec<Vec<[u8; 32]>> = need.chunks(FETCH_BATCH).map(<[_]>::to_vec).collect();
-                state.outstanding += fetches.len() + usize::from(!have.is_empty());
+                state.fetches = need.chunks(FETCH_BATCH).map(<[_]>::to_vec).collect();
+                state.outstanding += state.fetches.len() + usize::from(!have.is_empty());
                 if announce {
                     let total = need.len() as u64;
                     self.emit(NodeEvent::SyncProgress { peer, received: 0, total });
                 }
-                for ids in fetches {
-                    self.send_sync(peer, SyncRequest::Fetch { ids });
-                }
+                self.send_fetches(peer, id);
                 if !have.is_empty() {
                     self.spawn_blocking(move |service| {
                         let objects = service.public_objects(&have).unwrap_or_default();
@@ -227,7 +273,7 @@ impl EventLoop {
                             .chunks(PUSH_BATCH)
                             .map(|c| c.iter().map(|o| o.bytes().to_vec()).collect())
                             .collect();
-                        Some(Done::Sync(SyncDone::PushLoaded { peer, batches }))
+                        Some(Done::Sync(SyncDone::PushLoaded { peer, id, batches }))
                     });
                 }
                 self.maybe_finish(peer);
@@ -248,13 +294,15 @@ impl EventLoop {
                     self.serve_sync(peer, request, channel)
                 }
                 request_response::Message::Response { request_id, response } => {
-                    if self.sync.requests.remove(&request_id).is_some() {
-                        self.on_sync_response(peer, response);
+                    if let Some((peer, id)) = self.sync.requests.remove(&request_id) {
+                        self.on_sync_response(peer, id, response);
                     }
                 }
             },
-            request_response::Event::OutboundFailure { peer, request_id, error, .. } => {
-                if self.sync.requests.remove(&request_id).is_some() {
+            request_response::Event::OutboundFailure { request_id, error, .. } => {
+                if let Some((peer, id)) = self.sync.requests.remove(&request_id)
+                    && self.session(&peer, id).is_some()
+                {
                     self.end_sync(peer, Some(error.to_string()));
                 }
             }
@@ -265,32 +313,36 @@ impl EventLoop {
         }
     }
 
-    fn on_sync_response(&mut self, peer: PeerId, response: SyncResponse) {
+    fn on_sync_response(&mut self, peer: PeerId, id: u64, response: SyncResponse) {
         match response {
             SyncResponse::Reconcile { message } => {
-                let Some(session) = self.sync.sessions.get_mut(&peer).and_then(|s| s.session.take()) else {
+                let Some(session) = self.session(&peer, id).and_then(|s| s.session.take()) else {
                     return;
                 };
                 self.spawn_blocking(move |_| {
                     let mut session = session;
                     let next = session.step(&message);
-                    Some(Done::Sync(SyncDone::Step { peer, session, next }))
+                    Some(Done::Sync(SyncDone::Step { peer, id, session: Some(session), next }))
                 });
             }
             SyncResponse::Objects { objects } => {
                 self.spawn_blocking(move |service| {
                     let inbound = service.receive_batch(&objects, Via::Sync);
-                    Some(Done::Sync(SyncDone::Fetched { peer, inbound }))
+                    Some(Done::Sync(SyncDone::Fetched { peer, id, inbound }))
                 });
             }
             SyncResponse::Stored { new } => {
-                if let Some(state) = self.sync.sessions.get_mut(&peer) {
+                if let Some(state) = self.session(&peer, id) {
                     state.sent += u64::from(new);
                     state.outstanding = state.outstanding.saturating_sub(1);
                 }
                 self.maybe_finish(peer);
             }
-            SyncResponse::Refused { reason } => self.end_sync(peer, Some(reason)),
+            SyncResponse::Refused { reason } => {
+                if self.session(&peer, id).is_some() {
+                    self.end_sync(peer, Some(reason));
+                }
+            }
         }
     }
 
@@ -303,22 +355,20 @@ impl EventLoop {
             SyncRequest::Push { objects } => objects.len() > PUSH_BATCH,
             SyncRequest::Reconcile { .. } => false,
         };
-        let early = if over_limit {
-            Some(refuse("rate limited: too many sync requests"))
+        let admitted = if over_limit {
+            Err(refuse("rate limited: too many sync requests"))
         } else if too_big {
-            Some(refuse("batch over the protocol limit"))
-        } else if self.in_flight >= MAX_IN_FLIGHT {
-            Some(refuse("busy"))
+            Err(refuse("batch over the protocol limit"))
         } else {
-            None
+            self.admit().ok_or_else(|| refuse("busy"))
         };
-        if let Some(response) = early {
-            let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
-            return;
-        }
-        self.in_flight += 1;
-        self.sync.next_token += 1;
-        let token = self.sync.next_token;
+        let token = match admitted {
+            Ok(token) => token,
+            Err(response) => {
+                let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
+                return;
+            }
+        };
         self.sync.inbound.insert(token, channel);
         self.spawn_blocking(move |service| {
             let mut inbound = Inbound::default();

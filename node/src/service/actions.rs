@@ -11,7 +11,7 @@ use haggle_protocol::{
 use haggle_storage::{Outcome, ThreadRecord};
 
 use super::{Conflict, InvalidInput, Service, ServiceError, views};
-use crate::api::types::{ListingDraft, ListingPatch, ListingView, NodeEvent, SentView, TermsDraft};
+use crate::api::types::{ListingDraft, ListingPatch, ListingView, NodeEvent, SentView, TermsDraft, ThreadTag};
 
 /// A listing lives 30 days unless the person says otherwise.
 pub const DEFAULT_LISTING_LIFETIME: Duration = Duration::from_secs(30 * 86_400);
@@ -209,7 +209,7 @@ impl Service {
     pub fn effect_sent(&self, effect: &Effect) -> Result<SentView, ServiceError> {
         let id = effect.object.id();
         let thread = self.thread_view(&id.to_hex())?;
-        Ok(SentView { id, kind: effect.object.kind(), thread })
+        Ok(SentView { view_type: ThreadTag::Thread, id, kind: effect.object.kind(), thread })
     }
 
     fn open(&self, thread: &ThreadRecord) -> Result<(), ServiceError> {
@@ -335,11 +335,14 @@ fn price(
         return Err(InvalidInput::PricedGiveaway.into());
     }
     let currency = currency.ok_or(InvalidInput::PriceWithoutCurrency)?;
-    let price = Price::new(currency.parse_amount(amount)?, currency);
-    Ok(match per {
+    Ok(with_period(Price::new(currency.parse_amount(amount)?, currency), per))
+}
+
+fn with_period(price: Price, per: Option<Period>) -> Price {
+    match per {
         Some(per) => price.per(per),
         None => price,
-    })
+    }
 }
 
 /// A listing's price after an update: each part given replaces the old one. The old amount is
@@ -357,11 +360,7 @@ fn repriced(
     match (amount, old) {
         (Some(amount), _) => price(listing.kind, &amount, currency, per).map(Some),
         (None, Some(old)) if currency.as_ref() == Some(&old.currency) => {
-            let price = Price::new(old.amount, old.currency.clone());
-            Ok(Some(match per {
-                Some(per) => price.per(per),
-                None => price,
-            }))
+            Ok(Some(with_period(Price::new(old.amount, old.currency.clone()), per)))
         }
         (None, Some(_)) => Err(InvalidInput::NewCurrencyWithoutPrice.into()),
         (None, None) => Err(InvalidInput::CurrencyWithoutPrice.into()),

@@ -4,7 +4,7 @@
 //! mail to open, a listing's next revision after a deal, recent objects to pass on); the result
 //! is an [`Inbound`] the event loop acts on.
 
-use haggle_protocol::{Body, DecodeError, Object, ObjectId, Timestamp, Verified};
+use haggle_protocol::{Body, DecodeError, Object, ObjectId, Timestamp, ValidationError, Verified};
 use haggle_storage::{Durability, Outcome, RejectReason};
 
 use super::Service;
@@ -65,6 +65,19 @@ pub enum Received {
     Failed,
 }
 
+impl From<Outcome> for Received {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::New { .. } => Received::New,
+            Outcome::Duplicate { .. } | Outcome::Stale { .. } => Received::Known,
+            Outcome::Rejected(r) => {
+                let reason = Refusal::Rules(r.reason);
+                Received::Refused { peer_fault: reason.is_peer_fault(), reason }
+            }
+        }
+    }
+}
+
 /// Why an object from outside was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -84,6 +97,19 @@ pub enum Refusal {
     /// A negotiation message for someone else.
     #[error("this message is addressed to someone else")]
     NotForThisNode,
+}
+
+impl Refusal {
+    /// Whether the sender is provably to blame. Timing is not: an object that refers to what has
+    /// not arrived yet, an expired one, or one dated ahead of *our* clock (which may be the one
+    /// that is wrong).
+    pub fn is_peer_fault(&self) -> bool {
+        match self {
+            Refusal::Rules(r) => r.is_peer_fault(),
+            Refusal::Decode(DecodeError::Invalid(ValidationError::FromTheFuture { .. })) => false,
+            _ => true,
+        }
+    }
 }
 
 /// What the event loop must do after objects arrived.
@@ -120,10 +146,7 @@ impl Inbound {
 
     fn refuse(&mut self, reason: impl Into<Refusal>) {
         let reason = reason.into();
-        let peer_fault = match &reason {
-            Refusal::Rules(r) => r.is_peer_fault(),
-            _ => true,
-        };
+        let peer_fault = reason.is_peer_fault();
         self.received.push(Received::Refused { reason, peer_fault });
     }
 }
@@ -182,21 +205,13 @@ impl Service {
             let Some(n) = slot else { continue };
             let Some(outcome) = outcomes.get_mut(*n).and_then(Option::take) else { continue };
             let bytes = admitted[*n];
-            let received = match outcome {
-                Outcome::New { deal, .. } => {
-                    // Verified by the batch ingest; decoded again only to follow it up.
-                    if let Ok(object) = Object::decode_unverified(bytes) {
-                        self.follow_up(&object, deal, via, &mut out);
-                    }
-                    Received::New
-                }
-                Outcome::Duplicate { .. } | Outcome::Stale { .. } => Received::Known,
-                Outcome::Rejected(r) => {
-                    let peer_fault = r.reason.is_peer_fault();
-                    Received::Refused { reason: Refusal::Rules(r.reason), peer_fault }
-                }
-            };
-            out.received[i] = received;
+            if let Outcome::New { deal, .. } = &outcome
+                && let Ok(object) = Object::decode_unverified(bytes)
+            {
+                // Verified by the batch ingest; decoded again only to follow it up.
+                self.follow_up(&object, *deal, via, &mut out);
+            }
+            out.received[i] = Received::from(outcome);
         }
         out
     }
@@ -208,12 +223,12 @@ impl Service {
             return;
         }
         match self.store.ingest_verified(object, via.durability()) {
-            Ok(Outcome::New { deal, .. }) => {
-                out.received.push(Received::New);
-                self.follow_up(object, deal, via, out);
+            Ok(outcome) => {
+                if let Outcome::New { deal, .. } = &outcome {
+                    self.follow_up(object, *deal, via, out);
+                }
+                out.received.push(Received::from(outcome));
             }
-            Ok(Outcome::Duplicate { .. } | Outcome::Stale { .. }) => out.received.push(Received::Known),
-            Ok(Outcome::Rejected(r)) => out.refuse(r.reason),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot store an object from the network");
                 out.received.push(Received::Failed);
@@ -305,6 +320,15 @@ mod tests {
         assert!(public_direct.1, "{public_direct:?}");
         let not_mine = refused(&me.receive(offer.bytes(), Via::Direct)).expect("refused");
         assert!(not_mine.1 && not_mine.0.contains("someone else"), "{not_mine:?}");
+    }
+
+    #[test]
+    fn an_object_dated_ahead_of_our_clock_is_ignored_not_blamed_on_the_sender() {
+        let (me, _dir) = service(1);
+        let ahead = Timestamp::now().saturating_add(Duration::from_secs(3_600));
+        let listing = sign_at(&key(2), Body::Listing(live_listing("Time machine")), ahead);
+        let refusal = refused(&me.receive(listing.bytes(), Via::Gossip)).expect("refused");
+        assert!(!refusal.1, "our own clock may be the wrong one: {refusal:?}");
     }
 
     #[test]

@@ -43,8 +43,10 @@ impl Service {
                 continue;
             };
             let inner = match Object::decode_verify(&plain, Timestamp::now()) {
-                // Only the message's own author may carry it in a mailbox.
-                Ok(inner) if inner.author() == mailbox.author() => inner,
+                // Only the message's own author may carry it in a mailbox, and only to its
+                // recipient; anything else is left unacknowledged, so it does not count as
+                // delivered on the sender's node.
+                Ok(inner) if inner.author() == mailbox.author() && inner.body().recipient() == Some(me) => inner,
                 _ => {
                     tracing::debug!(mailbox = %mailbox.id().fmt_short(), "mail whose content is not a message from its sender");
                     continue;

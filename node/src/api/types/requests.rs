@@ -79,10 +79,11 @@ pub struct ListingPatch {
     /// New tags (replacing the old ones).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<Vec<String>>,
-    /// New decimal amount, in the new currency if one is given, else the listing's.
+    /// New decimal amount, in the new currency if one is given, else the listing's; without one
+    /// the listing keeps its amount.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub price: Option<String>,
-    /// New currency; with no new price, the old amount is read in the new currency.
+    /// New currency; it needs a new `price` too (minor units differ between currencies).
     #[serde(with = "opt_text", skip_serializing_if = "Option::is_none")]
     pub currency: Option<Currency>,
     /// New period.

@@ -1,7 +1,5 @@
 //! What the API answers: listings, threads, deals, status, each as this node sees it.
 
-use std::path::PathBuf;
-
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
 
@@ -120,6 +118,16 @@ pub enum Role {
     Offerer,
 }
 
+impl Role {
+    /// The name the API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::ListingAuthor => "listing author",
+            Role::Offerer => "offerer",
+        }
+    }
+}
+
 /// One of the two parties, from this node's owner's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -128,6 +136,16 @@ pub enum Party {
     Me,
     /// The other party.
     Them,
+}
+
+impl Party {
+    /// The name the API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Party::Me => "me",
+            Party::Them => "them",
+        }
+    }
 }
 
 /// One message of a thread.
@@ -195,6 +213,9 @@ pub struct ThreadView {
 /// signed and the thread it is now part of.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentView {
+    /// Always `thread`: what the answer describes, as in `GET /v1/objects/{id}`.
+    #[serde(rename = "type")]
+    pub view_type: ThreadTag,
     /// The message just signed and stored.
     #[serde(with = "text")]
     pub id: ObjectId,
@@ -204,6 +225,15 @@ pub struct SentView {
     /// The thread, including this message.
     #[serde(flatten)]
     pub thread: ThreadView,
+}
+
+/// The `"type"` of a [`SentView`]: always `thread`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ThreadTag {
+    /// A thread.
+    #[default]
+    Thread,
 }
 
 /// A deal both parties signed.
@@ -310,7 +340,7 @@ pub struct StatusView {
     /// The node's version.
     pub version: String,
     /// Where it keeps its data.
-    pub data_dir: PathBuf,
+    pub data_dir: String,
     /// Peers, gossip and sync.
     pub network: NetworkStatus,
     /// What the store holds.
