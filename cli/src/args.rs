@@ -68,6 +68,7 @@ pub enum Command {
     #[command(after_help = "Example:\n  haggle renew 3fa2c1 --expires 30d")]
     Renew {
         /// Listing id (any unique prefix of 6+ characters).
+        #[arg(value_parser = id_prefix)]
         id: String,
         /// New lifetime from now, e.g. 30d, 2w, 12h.
         #[arg(long, value_name = "DURATION", value_parser = duration)]
@@ -77,6 +78,7 @@ pub enum Command {
     #[command(after_help = "Example:\n  haggle retract 3fa2c1")]
     Retract {
         /// Listing id (any unique prefix of 6+ characters).
+        #[arg(value_parser = id_prefix)]
         id: String,
     },
     /// List your own listings.
@@ -86,6 +88,7 @@ pub enum Command {
     #[command(after_help = "Examples:\n  haggle show 3fa2c1\n  haggle --json show 9b1d0e")]
     Show {
         /// Any unique prefix of 6+ characters.
+        #[arg(value_parser = id_prefix)]
         id: String,
     },
     /// Search the listings this node knows.
@@ -103,12 +106,14 @@ pub enum Command {
     #[command(after_help = "Example:\n  haggle accept 9b1d0e")]
     Accept {
         /// Thread id (the offer's id, or any message's; prefix of 6+ characters).
+        #[arg(value_parser = id_prefix)]
         thread: String,
     },
     /// Refuse the other party's terms and end the thread.
     #[command(after_help = "Example:\n  haggle decline 9b1d0e --message \"Sold elsewhere, sorry\"")]
     Decline {
         /// Thread id (the offer's id, or any message's; prefix of 6+ characters).
+        #[arg(value_parser = id_prefix)]
         thread: String,
         /// A note to the other party.
         #[arg(long, short, default_value = "")]
@@ -118,6 +123,7 @@ pub enum Command {
     #[command(after_help = "Example:\n  haggle withdraw 9b1d0e --message \"Found one nearer\"")]
     Withdraw {
         /// Thread id (the offer's id, or any message's; prefix of 6+ characters).
+        #[arg(value_parser = id_prefix)]
         thread: String,
         /// A note to the other party.
         #[arg(long, short, default_value = "")]
@@ -179,6 +185,7 @@ pub struct PublishArgs {
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// Listing id (any unique prefix of 6+ characters).
+    #[arg(value_parser = id_prefix)]
     pub id: String,
     /// New title.
     #[arg(long)]
@@ -199,7 +206,7 @@ pub struct ListingFields {
     #[arg(long, value_enum)]
     pub per: Option<Choice<Period>>,
     /// How many (default 1).
-    #[arg(long)]
+    #[arg(long, value_parser = quantity)]
     pub qty: Option<u32>,
     /// Category path, e.g. vehicles/bikes.
     #[arg(long)]
@@ -285,6 +292,7 @@ impl SearchArgs {
 #[derive(Debug, Args)]
 pub struct OfferArgs {
     /// Listing id (any unique prefix of 6+ characters).
+    #[arg(value_parser = id_prefix)]
     pub listing: String,
     #[command(flatten)]
     pub terms: TermsArgs,
@@ -293,6 +301,7 @@ pub struct OfferArgs {
 #[derive(Debug, Args)]
 pub struct CounterArgs {
     /// Thread id (prefix of 6+ characters).
+    #[arg(value_parser = id_prefix)]
     pub thread: String,
     #[command(flatten)]
     pub terms: TermsArgs,
@@ -307,7 +316,7 @@ pub struct TermsArgs {
     #[arg(long, value_parser = currency)]
     pub currency: Option<Currency>,
     /// How many (default 1, or the current terms' for a counter).
-    #[arg(long)]
+    #[arg(long, value_parser = quantity)]
     pub qty: Option<u32>,
     /// A note to the other party.
     #[arg(long, short, default_value = "")]
@@ -410,6 +419,21 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// An id or a unique prefix of one (6+ hex characters), checked before the node is asked.
+fn id_prefix(text: &str) -> Result<String, String> {
+    text.parse::<haggle_protocol::IdPrefix>().map(|_| text.to_owned()).map_err(|e| e.to_string())
+}
+
+/// A quantity within the protocol's limits.
+fn quantity(text: &str) -> Result<u32, String> {
+    let max = haggle_protocol::limits::MAX_QUANTITY;
+    match text.trim().parse::<u64>() {
+        Ok(n) if (1..=u64::from(max)).contains(&n) => Ok(n as u32),
+        Ok(_) => Err(format!("a quantity is 1 to {max}")),
+        Err(_) => Err(format!("`{text}` is not a quantity: write a whole number from 1 to {max}")),
+    }
+}
+
 fn currency(text: &str) -> Result<Currency, String> {
     text.parse().map_err(|e: haggle_node::api::types::CurrencyError| e.to_string())
 }
@@ -430,6 +454,19 @@ mod tests {
         assert_eq!(duration("45"), Ok(Duration::from_secs(45)));
         for bad in ["", "d", "3y", "0d", "-1d", "1.5d"] {
             assert!(duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn quantities_and_ids_are_checked_in_the_users_terms() {
+        assert_eq!(quantity("3"), Ok(3));
+        for bad in ["0", "99999999999", "-1", "two"] {
+            let err = quantity(bad).expect_err(bad);
+            assert!(err.contains("1 to 1000000"), "{bad}: {err}");
+        }
+        assert!(id_prefix("6fd7e6").is_ok());
+        for bad in ["", "abc", "not-hex!"] {
+            assert!(id_prefix(bad).is_err(), "{bad}");
         }
     }
 

@@ -1,9 +1,10 @@
 //! The `haggle` command: thin glue. Parse arguments, find the data dir and the node, run one
 //! command, map the result to an exit code (0 success, 1 failed operation, 2 bad usage).
 
+#[macro_use]
+mod output;
 mod args;
 mod commands;
-mod output;
 mod run_node;
 
 use std::io::Write;
@@ -116,7 +117,10 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Node(args) => run_node::run(&data_dir, args, json_out),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "haggle", &mut std::io::stdout());
+            // Into a buffer first: clap_complete panics on a failed write (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "haggle", &mut script);
+            output::write_bytes(&script);
             Ok(())
         }
         Command::Id => id(&cli.api, &data_dir, json_out),
@@ -156,9 +160,9 @@ fn id(api: &Option<String>, data_dir: &std::path::Path, json_out: bool) -> Resul
         Err(e) => return Err(e),
     };
     if json_out {
-        println!("{}", serde_json::json!({ "peer_id": peer }));
+        outln!("{}", serde_json::json!({ "peer_id": peer }));
     } else {
-        println!("{peer}");
+        outln!("{peer}");
     }
     Ok(())
 }

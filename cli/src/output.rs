@@ -1,15 +1,55 @@
 //! Human output: aligned tables, prices with their currency, relative times, colour only on a
 //! terminal (and never with NO_COLOR); and `--json` output of the API's own types.
 
+/// Like `println!`, through [`output::write_line`](crate::output::write_line): a closed pipe ends
+/// the program quietly instead of panicking.
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::output::write_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_line(format_args!($($arg)*))
+    };
+}
+
 use std::io::IsTerminal;
 
 use serde::Serialize;
 
-use haggle_node::api::types::{DealView, ListingView, Party, PriceView, TermsView, ThreadView};
+use haggle_node::api::types::{DealView, ListingState, ListingView, Party, PriceView, TermsView, ThreadView};
+
+/// Writes one line to standard output. A closed pipe (`haggle search bike | head -1`) ends the
+/// program at once with success, as it would any Unix tool; any other write failure ends it with
+/// a message and exit code 1. Every line the command prints goes through here ([`outln!`]).
+pub fn write_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = out.write_fmt(args).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
+    exit_on_write_error(written);
+}
+
+/// Writes bytes to standard output, with [`write_line`]'s handling of a closed pipe.
+pub fn write_bytes(bytes: &[u8]) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    exit_on_write_error(out.write_all(bytes).and_then(|()| out.flush()));
+}
+
+fn exit_on_write_error(written: std::io::Result<()>) {
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: cannot write to standard output: {e}");
+            std::process::exit(1);
+        }
+    }
+}
 
 /// Prints `value` as pretty JSON (for `--json`).
 pub fn json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
@@ -45,9 +85,9 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
             .collect::<Vec<_>>()
             .join("  ")
     };
-    println!("{}", bold(&line(headers.iter().map(|h| (*h).to_owned()).collect())));
+    outln!("{}", bold(&line(headers.iter().map(|h| (*h).to_owned()).collect())));
     for row in rows {
-        println!("{}", line(row.clone()));
+        outln!("{}", line(row.clone()));
     }
 }
 
@@ -99,7 +139,7 @@ pub fn terms(t: &TermsView) -> String {
 /// A table of listings (search results, the owner's listings).
 pub fn listings(list: &[ListingView], empty: &str) {
     if list.is_empty() {
-        println!("{empty}");
+        outln!("{empty}");
         return;
     }
     let now = now_ms();
@@ -114,41 +154,57 @@ pub fn listings(list: &[ListingView], empty: &str) {
                 l.quantity.to_string(),
                 l.location.clone(),
                 l.state.as_str().to_owned(),
-                format!("expires {}", relative(l.expires_at, now)),
+                match l.state {
+                    ListingState::Closed => "-".to_owned(),
+                    _ => format!("expires {}", relative(l.expires_at, now)),
+                },
             ]
         })
         .collect();
     table(&["ID", "KIND", "TITLE", "PRICE", "QTY", "LOCATION", "STATE", "EXPIRES"], &rows);
 }
 
+/// A listing in one line: title, then its price or what it is (`giveaway`, `wanted`).
+pub fn summary(l: &ListingView) -> String {
+    match (&l.price, l.kind) {
+        (Some(p), _) => format!("{} — {}", l.title, p.display),
+        (None, kind) => format!("{} — {kind}", l.title),
+    }
+}
+
 /// Prints one listing in full.
 pub fn listing(l: &ListingView) {
     let now = now_ms();
-    println!("{}  {}", bold(&l.title), dim(&format!("[{}, {}]", l.kind, l.state.as_str())));
-    println!("  id        {}", l.id);
-    println!("  price     {}", price(l.price.as_ref()));
+    outln!("{}  {}", bold(&l.title), dim(&format!("[{}, {}]", l.kind, l.state.as_str())));
+    outln!("  id        {}", l.id);
+    outln!("  price     {}", price(l.price.as_ref()));
     let remaining = l.remaining.map(|r| format!(" ({r} left to promise)")).unwrap_or_default();
-    println!("  quantity  {}{remaining}", l.quantity);
-    println!("  category  {}", l.category);
+    outln!("  quantity  {}{remaining}", l.quantity);
+    outln!("  category  {}", l.category);
     if !l.tags.is_empty() {
-        println!("  tags      {}", l.tags.join(", "));
+        outln!("  tags      {}", l.tags.join(", "));
     }
     if !l.location.is_empty() {
-        println!("  location  {}", l.location);
+        outln!("  location  {}", l.location);
     }
     if !l.payment.is_empty() {
-        println!("  payment   {}", l.payment.join(", "));
+        outln!("  payment   {}", l.payment.join(", "));
     }
     if !l.delivery.is_empty() {
-        println!("  delivery  {}", l.delivery);
+        outln!("  delivery  {}", l.delivery);
     }
-    println!("  seller    {}{}", l.author, if l.mine { " (you)" } else { "" });
-    println!("  revision  {}, published {}", l.revision, relative(l.created_at, now));
-    println!("  expires   {}", relative(l.expires_at, now));
+    outln!("  seller    {}{}", l.author, if l.mine { " (you)" } else { "" });
+    outln!("  revision  {}, published {}", l.revision, relative(l.created_at, now));
+    match l.state {
+        ListingState::Closed if l.quantity == 0 => outln!("  closed    sold out"),
+        ListingState::Closed => outln!("  closed    retracted by its author"),
+        ListingState::Expired => outln!("  expired   {}", relative(l.expires_at, now)),
+        ListingState::Active => outln!("  expires   {}", relative(l.expires_at, now)),
+    }
     if !l.description.is_empty() {
-        println!();
+        outln!();
         for line in l.description.lines() {
-            println!("  {line}");
+            outln!("  {line}");
         }
     }
 }
@@ -156,32 +212,32 @@ pub fn listing(l: &ListingView) {
 /// Prints one thread in full.
 pub fn thread(t: &ThreadView) {
     let now = now_ms();
-    println!("{}  {}", bold(&format!("Offer thread {}", short(&t.thread))), dim(&format!("[{}]", t.state)));
-    println!(
+    outln!("{}  {}", bold(&format!("Offer thread {}", short(&t.thread))), dim(&format!("[{}]", t.state)));
+    outln!(
         "  listing   {} ({})",
         t.listing_title.as_deref().unwrap_or(""),
         t.listing.map(|l| short(&l)).unwrap_or_default()
     );
-    println!("  you are   the {}; other party {}", t.role.as_str(), t.counterparty);
+    outln!("  you are   the {}; other party {}", t.role.as_str(), t.counterparty);
     let expiry = match t.awaiting {
         Some(_) => format!(", expires {}", relative(t.terms.expires_at, now)),
         None => String::new(),
     };
-    println!("  terms     {} (proposed by {}{expiry})", terms(&t.terms), t.proposed_by.as_str());
+    outln!("  terms     {} (proposed by {}{expiry})", terms(&t.terms), t.proposed_by.as_str());
     match t.awaiting {
-        Some(Party::Me) => println!("  next      your move: accept, counter or decline"),
-        Some(Party::Them) => println!("  next      waiting for the other party"),
+        Some(Party::Me) => outln!("  next      your move: accept, counter or decline"),
+        Some(Party::Them) => outln!("  next      waiting for the other party"),
         None => {}
     }
     if let Some(deal) = t.deal {
-        println!("  deal      {deal}");
+        outln!("  deal      {deal}");
     }
-    println!();
+    outln!();
     for m in &t.messages {
         let message_terms = m.terms.as_ref().map(|t| format!(" {}", terms(t))).unwrap_or_default();
         let delivery = m.delivery.map(|d| format!(" [{d}]")).unwrap_or_default();
         let off_chain = if m.on_chain { "" } else { " (crossed, not counted)" };
-        println!(
+        outln!(
             "  {:<9} {:<5} {:<9}{message_terms}{delivery}{off_chain}  {}",
             relative(m.created_at, now),
             m.from.as_str(),
@@ -193,13 +249,13 @@ pub fn thread(t: &ThreadView) {
 
 /// Prints one deal.
 pub fn deal(d: &DealView) {
-    println!("{}", bold(&format!("Deal {}", short(&d.id))));
-    println!("  listing   {} ({})", d.title.as_deref().unwrap_or(""), short(&d.listing));
-    println!("  terms     {}", terms(&d.terms));
-    println!("  seller    {}", d.seller);
-    println!("  buyer     {}", d.buyer);
-    println!("  made      {}", relative(d.made_at, now_ms()));
-    println!("  signed    {} bytes (haggle show {} --json prints them)", d.signed.len() / 2, short(&d.id));
+    outln!("{}", bold(&format!("Deal {}", short(&d.id))));
+    outln!("  listing   {} ({})", d.title.as_deref().unwrap_or(""), short(&d.listing));
+    outln!("  terms     {}", terms(&d.terms));
+    outln!("  seller    {}", d.seller);
+    outln!("  buyer     {}", d.buyer);
+    outln!("  made      {}", relative(d.made_at, now_ms()));
+    outln!("  signed    {} bytes (haggle show {} --json prints them)", d.signed.len() / 2, short(&d.id));
 }
 
 #[cfg(test)]

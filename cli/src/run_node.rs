@@ -66,18 +66,18 @@ pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
             .map(|a| a.clone().with(libp2p_p2p(node.peer_id)).to_string())
             .collect();
         if json_out {
-            println!(
+            outln!(
                 "{}",
                 json!({ "peer_id": node.peer_id.to_string(), "listen": addrs, "api": node.api_addr.to_string(), "data_dir": data_dir.display().to_string() })
             );
         } else {
-            println!("haggle node {}", node.peer_id);
+            outln!("haggle node {}", node.peer_id);
             for a in &addrs {
-                println!("  listening on {a}");
+                outln!("  listening on {a}");
             }
-            println!("  API on http://{} (token in {})", node.api_addr, data_dir.join(haggle_node::COOKIE_FILE).display());
-            println!("  data dir {}", data_dir.display());
-            println!("Press Ctrl-C to stop.");
+            outln!("  API on http://{} (token in {})", node.api_addr, data_dir.join(haggle_node::COOKIE_FILE).display());
+            outln!("  data dir {}", data_dir.display());
+            outln!("Press Ctrl-C to stop.");
         }
         wait_for_signal().await;
         tracing::info!("shutting down");

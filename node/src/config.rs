@@ -39,6 +39,11 @@ pub struct NodeConfig {
     /// How often the node syncs with a random connected peer, in seconds (it also syncs with
     /// every peer it connects to).
     pub sync_secs: u64,
+    /// First wait, in seconds, before redialling a wanted peer after a failed dial or a lost
+    /// connection; it doubles with each failure.
+    pub redial_min_secs: u64,
+    /// Longest wait, in seconds, between attempts to dial a wanted peer.
+    pub redial_max_secs: u64,
 }
 
 impl Default for NodeConfig {
@@ -56,6 +61,8 @@ impl Default for NodeConfig {
             retry_secs: 15,
             sweep_secs: 600,
             sync_secs: 60,
+            redial_min_secs: 2,
+            redial_max_secs: 300,
         }
     }
 }
@@ -74,6 +81,8 @@ impl NodeConfig {
             retry_secs: 1,
             sweep_secs: 600,
             sync_secs: 5,
+            redial_min_secs: 1,
+            redial_max_secs: 4,
         }
     }
 
@@ -90,6 +99,16 @@ impl NodeConfig {
     /// How often the node syncs with a random peer (at least 1 s).
     pub fn sync_interval(&self) -> Duration {
         Duration::from_secs(self.sync_secs.max(1))
+    }
+
+    /// The first redial wait (at least 1 s).
+    pub fn redial_min(&self) -> Duration {
+        Duration::from_secs(self.redial_min_secs.max(1))
+    }
+
+    /// The longest redial wait (at least the first).
+    pub fn redial_max(&self) -> Duration {
+        Duration::from_secs(self.redial_max_secs.max(self.redial_min_secs).max(1))
     }
 
     /// How often expired listings are swept (at least 10 s).

@@ -7,6 +7,7 @@
 //! [`peers`] (connections, discovery, per-peer state and penalties).
 
 mod delivery;
+mod dialer;
 mod gossip_flow;
 mod peers;
 mod sync_flow;
@@ -21,12 +22,12 @@ use libp2p::{PeerId, Swarm};
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use crate::api::types::{NetworkStatus, NodeEvent, PeerInfo};
+use crate::api::types::{GossipState, NetworkStatus, NodeEvent, PeerInfo};
 use crate::behaviour::{Behaviour, BehaviourEvent};
 use crate::config::NodeConfig;
 use crate::gossip;
 use crate::handle::Command;
-use crate::service::{Inbound, OutboxDue, Service};
+use crate::service::{Followups, Inbound, OutboxDue, Service};
 
 use delivery::Delivery;
 use peers::PeerTable;
@@ -40,6 +41,8 @@ const MAX_IN_FLIGHT: usize = 256;
 const MAX_UNPUBLISHED: usize = 1_000;
 /// How long shutdown waits for store work under way.
 const BLOCKING_DRAIN: Duration = Duration::from_secs(4);
+/// How often the dialling schedule is checked: its waits are seconds and up.
+const REDIAL_TICK: Duration = Duration::from_millis(250);
 /// Capacity of the channel of finished store work.
 const DONE_CAPACITY: usize = 1_024;
 
@@ -56,6 +59,8 @@ pub(crate) enum Done {
     Mail(Inbound),
     /// Something to announce.
     Event(NodeEvent),
+    /// Work the service asks for (threads ended by the sweep).
+    Followups(Followups),
     /// Sync work.
     Sync(SyncDone),
 }
@@ -85,9 +90,12 @@ pub(crate) struct EventLoop {
     last_token: u64,
     /// Stored objects waiting for a subscribed peer to publish to.
     unpublished: VecDeque<Vec<u8>>,
+    /// Message ids the mesh has carried lately.
+    seen: gossip_flow::Seen,
     delivery: Delivery,
     sync: SyncFlow,
     peers: PeerTable,
+    dialer: dialer::Dialer,
 }
 
 impl EventLoop {
@@ -117,9 +125,20 @@ impl EventLoop {
             in_flight: 0,
             last_token: 0,
             unpublished: VecDeque::new(),
+            seen: gossip_flow::Seen::default(),
             delivery: Delivery::default(),
             sync: SyncFlow::default(),
             peers: PeerTable::default(),
+            dialer: dialer::Dialer::new(config.redial_min(), config.redial_max()),
+        }
+    }
+
+    /// Schedules the bootstrap peers (dialled on the loop's first tick, then redialled whenever
+    /// they are lost, on the paced schedule).
+    pub(crate) fn bootstrap(&mut self, peers: Vec<(PeerId, libp2p::Multiaddr)>) {
+        for (peer, addr) in peers {
+            self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+            self.dialer.want(peer, [addr], crate::api::types::DialReason::Bootstrap);
         }
     }
 
@@ -127,6 +146,7 @@ impl EventLoop {
         let mut retry = tokio::time::interval(self.intervals.retry);
         let mut sweep = tokio::time::interval(self.intervals.sweep);
         let mut periodic_sync = tokio::time::interval(self.intervals.sync);
+        let mut redial = tokio::time::interval(REDIAL_TICK);
         // Mail that arrived while the node was stopped (by an earlier sync) is opened now.
         self.check_mail();
         loop {
@@ -142,6 +162,7 @@ impl EventLoop {
                 _ = retry.tick() => self.retry_outbox(None),
                 _ = sweep.tick() => self.sweep(),
                 _ = periodic_sync.tick() => self.sync_random_peer(),
+                _ = redial.tick() => self.redial(),
             }
         }
         // Blocking work still under way holds the store: let it finish (it is short) so the
@@ -171,7 +192,12 @@ impl EventLoop {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Publish { bytes } => self.publish(bytes),
+            Command::Publish { bytes, reply } => {
+                let state = self.publish(bytes);
+                if let Some(reply) = reply {
+                    let _ = reply.send(state);
+                }
+            }
             Command::Deliver { to } => {
                 if let Some(peer) = to.peer_id() {
                     self.retry_outbox(Some(peer));
@@ -203,6 +229,7 @@ impl EventLoop {
             unpublished: self.unpublished.len(),
             syncing: self.sync.running(),
             syncs: self.peers.recent_syncs(),
+            dialing: self.dialer.pending(std::time::Instant::now()),
         }
     }
 
@@ -221,9 +248,17 @@ impl EventLoop {
     }
 
     /// Gossips a stored object, or keeps it until a peer subscribes.
-    fn publish(&mut self, bytes: Vec<u8>) {
+    fn publish(&mut self, bytes: Vec<u8>) -> GossipState {
+        let id = gossip::message_id(&bytes);
+        if self.seen.contains(&id) {
+            // The mesh carried it already (it reached us by gossip too).
+            return GossipState::Sent;
+        }
         match self.swarm.behaviour_mut().gossipsub.publish(gossip::topic(), bytes.clone()) {
-            Ok(_) | Err(gossipsub::PublishError::Duplicate) => {}
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) => {
+                self.seen.insert(&id);
+                GossipState::Sent
+            }
             Err(
                 gossipsub::PublishError::NoPeersSubscribedToTopic | gossipsub::PublishError::AllQueuesFull(_),
             ) => {
@@ -232,8 +267,12 @@ impl EventLoop {
                     self.unpublished.pop_front();
                 }
                 self.unpublished.push_back(bytes);
+                GossipState::Queued
             }
-            Err(e) => tracing::warn!(error = %e, "publish failed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "publish failed");
+                GossipState::Queued
+            }
         }
     }
 
@@ -261,8 +300,9 @@ impl EventLoop {
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => self.on_disconnected(peer_id),
             SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
                 tracing::debug!(%peer, %error, "dial failed");
-                // Find the peer's current addresses through the DHT; a later retry dials again.
-                self.swarm.behaviour_mut().kad.get_closest_peers(peer);
+                // Retried on the paced schedule, never at once (a dead address would otherwise be
+                // dialled in a loop).
+                self.dialer.failed(&peer, error.to_string());
             }
             _ => {}
         }
@@ -281,6 +321,7 @@ impl EventLoop {
             Done::Outbox(due) => self.send_due(due),
             Done::Mail(inbound) => self.act_on(inbound),
             Done::Event(event) => self.emit(event),
+            Done::Followups(then) => self.follow_up(then),
             Done::Sync(done) => self.on_sync_done(done),
         }
     }
@@ -288,25 +329,39 @@ impl EventLoop {
     /// Does what objects from outside call for, whatever carried them: announce, gossip on,
     /// open mail.
     fn act_on(&mut self, inbound: Inbound) {
-        for event in inbound.events {
-            self.emit(event);
-        }
-        for bytes in inbound.publish {
-            self.publish(bytes);
-        }
+        self.follow_up(inbound.then);
         if inbound.open_mail {
             self.check_mail();
         }
     }
 
-    fn sweep(&self) {
-        self.spawn_blocking(|service| {
-            match service.sweep_expired() {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(listings = n, "swept expired listings"),
-                Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+    /// Announces, gossips and delivers what the service asks for.
+    fn follow_up(&mut self, then: Followups) {
+        for event in then.events {
+            self.emit(event);
+        }
+        for bytes in then.publish {
+            self.publish(bytes);
+        }
+        for party in then.deliver {
+            if let Some(peer) = party.peer_id() {
+                self.retry_outbox(Some(peer));
             }
-            None
+        }
+    }
+
+    fn sweep(&self) {
+        self.spawn_blocking(|service| match service.sweep() {
+            Ok((swept, then)) => {
+                if swept > 0 {
+                    tracing::info!(listings = swept, "swept expired listings");
+                }
+                (!then.is_empty()).then_some(Done::Followups(then))
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "expiry sweep failed");
+                None
+            }
         });
     }
 

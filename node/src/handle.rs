@@ -6,15 +6,16 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use haggle_protocol::PublicKey;
 
-use crate::api::types::{NetworkStatus, NodeEvent, PeerInfo};
+use crate::api::types::{GossipState, NetworkStatus, NodeEvent, PeerInfo};
 use crate::error::NodeGone;
 
 /// Commands to the event loop.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// Gossip an object already stored (a listing revision).
+    /// Gossip an object already stored (a listing revision); the reply says whether it went out.
     Publish {
         bytes: Vec<u8>,
+        reply: Option<oneshot::Sender<GossipState>>,
     },
     /// Try to deliver queued negotiation messages to this party now.
     Deliver {
@@ -44,9 +45,11 @@ impl NodeHandle {
         self.commands.send(command).await.map_err(|_| NodeGone)
     }
 
-    /// Gossips an object already stored.
-    pub async fn publish(&self, bytes: Vec<u8>) -> Result<(), NodeGone> {
-        self.send(Command::Publish { bytes }).await
+    /// Gossips an object already stored; says whether it went out or waits for a peer.
+    pub async fn publish(&self, bytes: Vec<u8>) -> Result<GossipState, NodeGone> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Publish { bytes, reply: Some(reply) }).await?;
+        rx.await.map_err(|_| NodeGone)
     }
 
     /// Tries to deliver queued negotiation messages to `to` now.

@@ -156,12 +156,7 @@ pub async fn start(
 
     let mut swarm = build_swarm(&key, &config)?;
     let listen_addrs = listen(&mut swarm, &config).await?;
-    for (peer, multiaddr) in bootstrap {
-        swarm.behaviour_mut().kad.add_address(&peer, multiaddr.clone());
-        if let Err(e) = swarm.dial(multiaddr) {
-            tracing::warn!(%peer, error = %e, "cannot dial bootstrap peer");
-        }
-    }
+
     swarm
         .behaviour_mut()
         .gossipsub
@@ -172,7 +167,9 @@ pub async fn start(
     let (command_tx, command_rx) = mpsc::channel(COMMAND_CAPACITY);
     let (event_tx, first_events) = broadcast::channel(EVENT_CAPACITY);
     let handle = NodeHandle { commands: command_tx, events: event_tx.clone() };
-    let event_loop = EventLoop::new(swarm, command_rx, event_tx, service.clone(), shutdown.clone(), &config);
+    let mut event_loop =
+        EventLoop::new(swarm, command_rx, event_tx, service.clone(), shutdown.clone(), &config);
+    event_loop.bootstrap(bootstrap);
     let loop_task = tokio::spawn(event_loop.run());
     let (api_addr, api_task) =
         api::serve(data_dir, &config, service.clone(), handle.clone(), shutdown.clone()).await?;

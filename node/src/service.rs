@@ -13,6 +13,7 @@
 //! The store is private to the service: the API and the event loop go through these methods.
 
 mod actions;
+mod endings;
 mod error;
 mod inbound;
 mod mail;
@@ -34,6 +35,25 @@ use crate::api::types::{
 };
 
 pub use actions::{DEFAULT_LISTING_LIFETIME, DEFAULT_PROPOSAL_LIFETIME, Effect};
+
+/// What the network must do after the service changed something, whoever asked: announce on the
+/// event stream, gossip, and deliver queued messages to parties.
+#[derive(Debug, Default)]
+pub struct Followups {
+    /// What to announce.
+    pub events: Vec<NodeEvent>,
+    /// Objects to gossip.
+    pub publish: Vec<Vec<u8>>,
+    /// Parties with new messages in the outbox, to deliver to now.
+    pub deliver: Vec<PublicKey>,
+}
+
+impl Followups {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.publish.is_empty() && self.deliver.is_empty()
+    }
+}
 pub use error::{Conflict, InvalidInput, ServiceError};
 pub use inbound::{Inbound, Received, Via};
 
@@ -251,10 +271,14 @@ impl Service {
                 continue;
             }
             match self.store.get(&entry.id) {
-                Ok(Some(object)) => by_peer.entry(peer).or_default().push((entry.id, object.bytes().to_vec())),
+                Ok(Some(object)) => {
+                    by_peer.entry(peer).or_default().push((entry.id, object.bytes().to_vec()))
+                }
                 Ok(None) => {}
                 // One unreadable message must not hold back the others (nor the mail sealed above).
-                Err(e) => tracing::warn!(error = %e, id = %entry.id.fmt_short(), "cannot read a queued message"),
+                Err(e) => {
+                    tracing::warn!(error = %e, id = %entry.id.fmt_short(), "cannot read a queued message")
+                }
             }
         }
         for (peer, messages) in by_peer {
@@ -267,9 +291,12 @@ impl Service {
         Ok(due)
     }
 
-    /// Removes expired listings from disk; returns how many.
-    pub fn sweep_expired(&self) -> Result<usize, StoreError> {
-        self.store.sweep_expired(Timestamp::now())
+    /// Ends the open threads on the owner's expired listings (telling the other parties), then
+    /// removes expired listings from disk. Returns how many were removed, and what to deliver.
+    pub fn sweep(&self) -> Result<(usize, Followups), ServiceError> {
+        let mut then = Followups::default();
+        self.end_expired_threads(&mut then)?;
+        Ok((self.store.sweep_expired(Timestamp::now())?, then))
     }
 
     /// Writes everything to disk.
@@ -285,9 +312,20 @@ fn search_query(params: SearchParams) -> Result<SearchQuery, ServiceError> {
         let currency = params.currency.as_ref().ok_or(haggle_storage::SearchError::PriceWithoutCurrency)?;
         Ok(Some(currency.parse_amount(&text)?))
     };
+    let (min_price, max_price) = (amount(params.min_price.clone())?, amount(params.max_price.clone())?);
+    if let (Some(min), Some(max), Some(currency)) = (min_price, max_price, &params.currency)
+        && min > max
+    {
+        return Err(InvalidInput::EmptyPriceRange {
+            min: params.min_price.clone().unwrap_or_default(),
+            max: params.max_price.clone().unwrap_or_default(),
+            currency: currency.clone(),
+        }
+        .into());
+    }
     Ok(SearchQuery {
-        min_price: amount(params.min_price.clone())?,
-        max_price: amount(params.max_price.clone())?,
+        min_price,
+        max_price,
         text: params.q,
         kind: params.kind,
         category: params.category,

@@ -109,7 +109,7 @@ pub enum ValidationError {
         max: u64,
     },
     /// A quantity is zero or over [`MAX_QUANTITY`].
-    #[error("{field} quantity {quantity} is outside 1..={max}")]
+    #[error("{field} must be 1 to {max}, not {quantity}")]
     BadQuantity {
         /// Which quantity: `quantity` or `terms quantity`.
         field: &'static str,
@@ -408,7 +408,7 @@ mod tests {
             (Listing { tags: vec!["t".repeat(MAX_TAG_CHARS + 1)], ..listing("x") }, "tags is 33 long"),
             (Listing { category: "Vehicles".into(), ..listing("x") }, "category `Vehicles`"),
             (Listing { category: "a//b".into(), ..listing("x") }, "category `a//b`"),
-            (Listing { quantity: 0, ..listing("x") }, "quantity 0"),
+            (Listing { quantity: 0, ..listing("x") }, "quantity must be 1 to 1000000, not 0"),
             (Listing { revision: 0, ..listing("x") }, "revision"),
             (Listing { price: None, ..listing("x") }, "a sell listing needs a price"),
             (Listing { kind: ListingKind::Giveaway, ..listing("x") }, "a giveaway listing has no price"),

@@ -234,7 +234,7 @@ async fn network(args: &Args) -> Result<Value> {
         published.insert(id, Instant::now());
         publisher.insert(id, who);
         order.push(id);
-        for bytes in effect.publish {
+        for bytes in effect.then.publish {
             nodes[who].node().handle.publish(bytes).await?;
         }
         let next = publish_start + interval * (i as u32 + 1);

@@ -52,6 +52,27 @@ impl Store {
         Ok(out)
     }
 
+    /// Every thread on one listing (offers on any of its revisions).
+    pub fn threads_on(&self, key: &ListingKey) -> Result<Vec<ThreadRecord>, StoreError> {
+        let mut out = Vec::new();
+        for k in self.db.scan_prefix(keys::key(keys::LISTING_THREAD, &[&key.to_bytes()])).keys() {
+            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "listing thread key" })?;
+            out.extend(self.thread(&id)?);
+        }
+        Ok(out)
+    }
+
+    /// The listing author's counter-offers on one listing that are still open, and the quantity
+    /// each promises.
+    pub fn open_counters(&self, key: &ListingKey) -> Result<Vec<(ObjectId, u32)>, StoreError> {
+        Ok(self
+            .threads_on(key)?
+            .into_iter()
+            .filter(|t| t.view.state == ThreadState::Countered && t.view.proposer == key.author)
+            .map(|t| (t.view.thread, t.view.terms.quantity))
+            .collect())
+    }
+
     /// A deal by its id (the Accept's id), verified again from its signatures.
     pub fn deal(&self, id: &ObjectId) -> Result<Option<Deal>, StoreError> {
         match self.db.get(keys::deal(id))? {
@@ -118,16 +139,9 @@ impl Store {
                 taken += u64::from(quantity);
             }
         }
-        for k in self.db.scan_prefix(keys::key(keys::LISTING_THREAD, &[&key.to_bytes()])).keys() {
-            let thread = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "listing thread key" })?;
-            if Some(thread) == except {
-                continue;
-            }
-            if let Some(t) = self.thread(&thread)?
-                && t.view.state == ThreadState::Countered
-                && t.view.proposer == key.author
-            {
-                taken += u64::from(t.view.terms.quantity);
+        for (thread, quantity) in self.open_counters(key)? {
+            if Some(thread) != except {
+                taken += u64::from(quantity);
             }
         }
         Ok(Some(u32::try_from(u64::from(head.quantity).saturating_sub(taken)).unwrap_or(0)))

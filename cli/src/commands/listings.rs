@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use haggle_node::api::types::{ListingDraft, ListingPatch, ObjectView, RenewRequest};
+use haggle_node::api::types::{GossipState, ListingDraft, ListingPatch, ObjectView, RenewRequest};
 
 use super::Context;
 use crate::args::{ListingFields, PublishArgs, UpdateArgs};
@@ -33,7 +33,7 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
     if cx.json {
         return output::json(&l);
     }
-    println!("Published {} ({}), stored and announced to the network.", l.title, output::short(&l.id));
+    outln!("Published {} ({}): stored; {}.", l.title, output::short(&l.id), gossip(&l));
     output::listing(&l);
     Ok(())
 }
@@ -48,7 +48,7 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
     if cx.json {
         return output::json(&l);
     }
-    println!("Updated to revision {}.", l.revision);
+    outln!("Updated to revision {}: stored; {}.", l.revision, gossip(&l));
     output::listing(&l);
     Ok(())
 }
@@ -58,11 +58,8 @@ pub fn renew(cx: &Context<'_>, id: &str, expires: Option<Duration>) -> Result<()
     if cx.json {
         return output::json(&l);
     }
-    println!(
-        "Renewed {}: expires {}.",
-        output::short(&l.id),
-        output::relative(l.expires_at, output::now_ms())
-    );
+    let expires = output::relative(l.expires_at, output::now_ms());
+    outln!("Renewed {}: expires {expires}; {}.", output::short(&l.id), gossip(&l));
     Ok(())
 }
 
@@ -71,7 +68,7 @@ pub fn retract(cx: &Context<'_>, id: &str) -> Result<()> {
     if cx.json {
         return output::json(&l);
     }
-    println!("Retracted {}: it is closed everywhere.", l.title);
+    outln!("Retracted {}: closed here, open offers on it ended; {}.", l.title, gossip(&l));
     Ok(())
 }
 
@@ -95,6 +92,14 @@ pub fn show(cx: &Context<'_>, id: &str) -> Result<()> {
         ObjectView::Deal(d) => output::deal(d),
     }
     Ok(())
+}
+
+/// What happened to the revision on the network, in words.
+fn gossip(l: &haggle_node::api::types::ListingView) -> &'static str {
+    match l.gossip {
+        Some(GossipState::Queued) => "no peers yet: it goes out as soon as one is found",
+        _ => "sent to the network",
+    }
 }
 
 /// The listing fields given on the command line (the description read from its file).

@@ -24,8 +24,8 @@ pub fn accept(cx: &Context<'_>, thread: &str) -> Result<()> {
         return output::json(&sent);
     }
     match sent.thread.deal {
-        Some(deal) => println!("Accepted: deal {} made.", output::short(&deal)),
-        None => println!("Accepted."),
+        Some(deal) => outln!("Accepted: deal {} made.", output::short(&deal)),
+        None => outln!("Accepted."),
     }
     output::thread(&sent.thread);
     Ok(())
@@ -51,7 +51,7 @@ fn report(cx: &Context<'_>, what: &str, sent: &SentView) -> Result<()> {
         Some(DeliveryState::Sent) => "sent; waiting for the other node to confirm",
         _ => "saved and queued: it goes out as soon as the other party is reachable",
     };
-    println!("{what} {}: {note}.", output::short(&sent.id));
+    outln!("{what} {}: {note}.", output::short(&sent.id));
     output::thread(&sent.thread);
     Ok(())
 }
@@ -62,7 +62,7 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
         return output::json(&page);
     }
     if page.threads.is_empty() {
-        println!("No offers yet: make one with `haggle offer LISTING --price ...`.");
+        outln!("No offers yet: make one with `haggle offer LISTING --price ...`.");
         return Ok(());
     }
     let now = output::now_ms();
@@ -99,7 +99,7 @@ pub fn deals(cx: &Context<'_>) -> Result<()> {
         return output::json(&page);
     }
     if page.deals.is_empty() {
-        println!("No deals yet.");
+        outln!("No deals yet.");
         return Ok(());
     }
     let now = output::now_ms();

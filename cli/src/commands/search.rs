@@ -2,7 +2,7 @@
 
 use anyhow::{Context as _, Result};
 
-use haggle_node::api::types::{NodeEvent, SearchParams};
+use haggle_node::api::types::{ListingState, NodeEvent, SearchParams};
 use haggle_node::{ApiClient, ClientError};
 
 use super::Context;
@@ -14,17 +14,18 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
     if cx.json {
         return output::json(&page);
     }
-    output::listings(&page.hits, "No listings match.");
-    let shown = page.hits.len();
-    if page.total > shown {
-        println!(
-            "{}",
-            output::dim(&format!(
-                "{shown} of {} shown; --offset {} for more",
-                page.total,
-                args.offset + shown
-            ))
+    if page.hits.is_empty() && page.total > 0 {
+        outln!(
+            "No results past the first {total}: {total} listings match (--offset 0 starts from the first).",
+            total = page.total
         );
+        return Ok(());
+    }
+    output::listings(&page.hits, "No listings match.");
+    let next = args.offset + page.hits.len();
+    if page.total > next {
+        let more = format!("{} of {} shown; --offset {next} for more", page.hits.len(), page.total);
+        outln!("{}", output::dim(&more));
     }
     Ok(())
 }
@@ -52,10 +53,10 @@ pub fn watch(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
         match shown {
             // With --json every event is printed, except listings the search does not match.
             _ if cx.json && (shown.is_some() || !is_listing) => match serde_json::to_string(&event) {
-                Ok(json) => println!("{json}"),
+                Ok(json) => outln!("{json}"),
                 Err(e) => tracing::warn!(error = %e, "cannot encode an event"),
             },
-            Some(line) if !cx.json => println!("{line}"),
+            Some(line) if !cx.json => outln!("{line}"),
             _ => {}
         }
         true
@@ -75,13 +76,11 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
             if params.is_filtered() && !matches(api, params, &listing.id, listing.author)? {
                 return Ok(None);
             }
-            let what = if matches!(event, NodeEvent::ListingPublished { .. }) { "published" } else { "new" };
             format!(
-                "{what} listing {} {} {} ({})",
+                "{} {} {}",
+                change(event, &listing),
                 output::short(&listing.id),
-                listing.title,
-                output::price(listing.price.as_ref()),
-                listing.state.as_str()
+                output::summary(&listing)
             )
         }
         NodeEvent::NegotiationReceived { kind, thread, .. } => {
@@ -94,6 +93,19 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
         }
         _ => return Ok(None),
     }))
+}
+
+/// What a listing event says happened: a new listing, an update, a retraction, a sell-out.
+fn change(event: &NodeEvent, listing: &haggle_node::api::types::ListingView) -> &'static str {
+    let mine = matches!(event, NodeEvent::ListingPublished { .. });
+    match (listing.state, listing.revision, mine) {
+        (ListingState::Closed, _, _) if listing.quantity == 0 => "sold out:",
+        (ListingState::Closed, _, _) => "retracted:",
+        (_, 1, true) => "published:",
+        (_, 1, false) => "new listing:",
+        (_, _, true) => "you updated:",
+        (_, _, false) => "updated:",
+    }
 }
 
 /// Whether the listing `id` is among the search's results (the node's own search engine decides,

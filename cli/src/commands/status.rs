@@ -20,35 +20,37 @@ pub fn status(cx: &Context<'_>) -> Result<()> {
 
 fn print_status(s: &StatusView, data_dir: &Path) {
     let n = &s.network;
-    println!("{}", output::bold(&format!("haggle {} node {}", s.version, s.peer_id)));
-    println!("  data dir      {}", s.data_dir);
-    println!("  API           {}", api_addr(data_dir));
+    outln!("{}", output::bold(&format!("haggle {} node {}", s.version, s.peer_id)));
+    outln!("  data dir      {}", s.data_dir);
+    outln!("  API           {}", api_addr(data_dir));
     for addr in &n.listen_addrs {
-        println!("  listening     {addr}");
+        outln!("  listening     {addr}");
     }
-    println!(
+    outln!(
         "  peers         {} connected, {} on the listings topic, {} in the gossip mesh",
-        n.connected_peers, n.topic_peers, n.mesh_peers
+        n.connected_peers,
+        n.topic_peers,
+        n.mesh_peers
     );
     let st = &s.store;
-    println!("  listings      {} active, {} closed", st.active_listings, st.closed_listings);
-    println!("  negotiation   {}, {}", output::count(st.threads, "thread"), output::count(st.deals, "deal"));
-    println!("  outbox        {} waiting for delivery", output::count(s.outbox_pending, "message"));
-    println!("  unpublished   {} waiting for a peer", output::count(n.unpublished, "listing"));
-    println!("  disk          {:.1} MiB", st.size_on_disk as f64 / 1_048_576.0);
+    outln!("  listings      {} active, {} closed", st.active_listings, st.closed_listings);
+    outln!("  negotiation   {}, {}", output::count(st.threads, "thread"), output::count(st.deals, "deal"));
+    outln!("  outbox        {} waiting for delivery", output::count(s.outbox_pending, "message"));
+    outln!("  unpublished   {} waiting for a peer", output::count(n.unpublished, "listing"));
+    outln!("  disk          {:.1} MiB", st.size_on_disk as f64 / 1_048_576.0);
     sync_lines(n);
 }
 
 /// The sync part of `haggle status`: sessions under way and the last syncs.
 fn sync_lines(network: &NetworkStatus) {
     let now = output::now_ms();
-    println!(
+    outln!(
         "  sync          {} under way; last with {}",
         network.syncing,
         output::count(network.syncs.len(), "peer")
     );
     for s in network.syncs.iter().take(5) {
-        println!(
+        outln!(
             "                {} {}: {} received, {} sent, {} reconciliation bytes",
             output::short_peer(&s.peer),
             output::relative(s.at, now),
@@ -71,7 +73,7 @@ pub fn peers(cx: &Context<'_>) -> Result<()> {
         return output::json(&page);
     }
     if page.peers.is_empty() {
-        println!("No peers connected.");
+        outln!("No peers connected.");
         return Ok(());
     }
     let rows: Vec<Vec<String>> = page

@@ -16,9 +16,9 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::error::ApiError;
 use super::types::{
-    DealView, DealsPage, ErrorCode, ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody,
-    ObjectView, PeersPage, RenewRequest, SearchPage, SearchParams, SentView, StatusView, TermsDraft,
-    ThreadView, ThreadsPage,
+    DealView, DealsPage, ErrorCode, GossipState, ListingDraft, ListingPatch, ListingView, ListingsPage,
+    MessageBody, ObjectView, PeersPage, RenewRequest, SearchPage, SearchParams, SentView, StatusView,
+    TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::handle::NodeHandle;
 use crate::service::{Effect, Service, ServiceError};
@@ -78,18 +78,23 @@ async fn blocking<T: Send + 'static>(
     Ok(tokio::task::spawn_blocking(move || work(&service)).await.map_err(ApiError::internal)??)
 }
 
-/// Hands an action's network work to the event loop: gossip, delivery, events.
-async fn apply(state: &AppState, effect: &Effect) -> Result<(), ApiError> {
-    for bytes in &effect.publish {
-        state.handle.publish(bytes.clone()).await?;
+/// Hands an action's network work to the event loop: gossip, delivery, events. Says whether
+/// what it gossiped went out (`None` when there was nothing to gossip).
+async fn apply(state: &AppState, effect: &Effect) -> Result<Option<GossipState>, ApiError> {
+    let mut gossip = None;
+    for bytes in &effect.then.publish {
+        let sent = state.handle.publish(bytes.clone()).await?;
+        if gossip != Some(GossipState::Queued) {
+            gossip = Some(sent);
+        }
     }
-    if let Some(to) = effect.deliver_to {
-        state.handle.deliver(to).await?;
+    for to in &effect.then.deliver {
+        state.handle.deliver(*to).await?;
     }
-    for event in &effect.events {
+    for event in &effect.then.events {
         state.handle.emit(event.clone());
     }
-    Ok(())
+    Ok(gossip)
 }
 
 /// Runs an action, hands its network work to the event loop, then answers with `view` of it.
@@ -99,23 +104,25 @@ async fn action<V: Send + 'static>(
     state: &AppState,
     action: impl FnOnce(&Service) -> Result<Effect, ServiceError> + Send + 'static,
     view: impl FnOnce(&Service, &Effect) -> Result<V, ServiceError> + Send + 'static,
-) -> Answer<V> {
+) -> Result<(V, Option<GossipState>), ApiError> {
     let (effect, view) = blocking(state, move |s| {
         let effect = action(s)?;
         let view = view(s, &effect);
         Ok((effect, view))
     })
     .await?;
-    apply(state, &effect).await?;
-    Ok(Json(view?))
+    let gossip = apply(state, &effect).await?;
+    Ok((view?, gossip))
 }
 
-/// Runs a listing action and answers with the listing (tagged `"type": "listing"`).
+/// Runs a listing action and answers with the listing (tagged `"type": "listing"`) and whether
+/// the revision went out by gossip.
 async fn listing_action(
     state: &AppState,
     listing: impl FnOnce(&Service) -> Result<Effect, ServiceError> + Send + 'static,
 ) -> Answer<ObjectView> {
-    action(state, listing, |s, effect| s.effect_listing(effect).map(ObjectView::Listing)).await
+    let (view, gossip) = action(state, listing, |s, effect| s.effect_listing(effect)).await?;
+    Ok(Json(ObjectView::Listing(ListingView { gossip, ..view })))
 }
 
 /// Runs a negotiation action and answers with the message and its thread.
@@ -123,7 +130,7 @@ async fn negotiation_action(
     state: &AppState,
     negotiation: impl FnOnce(&Service) -> Result<Effect, ServiceError> + Send + 'static,
 ) -> Answer<SentView> {
-    action(state, negotiation, |s, effect| s.effect_sent(effect)).await
+    action(state, negotiation, |s, effect| s.effect_sent(effect)).await.map(|(view, _)| Json(view))
 }
 
 pub(crate) async fn status(State(state): State<AppState>) -> Answer<StatusView> {

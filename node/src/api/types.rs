@@ -21,9 +21,9 @@ pub use haggle_protocol::{
 pub use haggle_storage::{DeliveryState, Sort, StoreStats};
 pub use requests::{ListingDraft, ListingPatch, MessageBody, RenewRequest, SearchParams, TermsDraft};
 pub use views::{
-    DealView, DealsPage, ListingState, ListingView, ListingsPage, MessageView, NetworkStatus, ObjectView,
-    Party, PeerInfo, PeersPage, PriceView, Role, SearchPage, SentView, StatusView, SyncInfo, TermsView, ThreadTag,
-    ThreadView, ThreadsPage,
+    DealView, DealsPage, DialInfo, DialReason, GossipState, ListingState, ListingView, ListingsPage,
+    MessageView, NetworkStatus, ObjectView, Party, PeerInfo, PeersPage, PriceView, Role, SearchPage,
+    SentView, StatusView, SyncInfo, TermsView, ThreadTag, ThreadView, ThreadsPage,
 };
 
 #[cfg(test)]

@@ -156,7 +156,7 @@ impl EventLoop {
     /// Opens mail addressed to this node on the blocking pool.
     pub(super) fn check_mail(&self) {
         self.spawn_blocking(|service| match service.open_mail() {
-            Ok(opened) if opened.events.is_empty() && opened.publish.is_empty() => None,
+            Ok(opened) if opened.then.is_empty() => None,
             Ok(opened) => Some(Done::Mail(opened)),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot open mail");

@@ -2,6 +2,8 @@
 //! path before gossipsub may forward it; the verdict feeds gossipsub's peer score and our own
 //! penalties.
 
+use std::collections::{HashSet, VecDeque};
+
 use libp2p::PeerId;
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 
@@ -12,6 +14,7 @@ impl EventLoop {
     pub(super) fn on_gossip(&mut self, event: gossipsub::Event) {
         match event {
             gossipsub::Event::Message { propagation_source, message_id, message } => {
+                self.seen.insert(&message_id);
                 self.validate(propagation_source, message_id, message.data);
             }
             gossipsub::Event::Subscribed { .. } => self.flush_unpublished(),
@@ -45,6 +48,36 @@ impl EventLoop {
     }
 }
 
+/// Message ids the mesh has carried lately (received, or published by this node), so that an
+/// object that also arrived by sync is not published again (gossipsub would refuse it as a
+/// duplicate and log a warning for each). Bounded: the oldest are forgotten first.
+#[derive(Debug, Default)]
+pub(super) struct Seen {
+    ids: HashSet<MessageId>,
+    order: VecDeque<MessageId>,
+}
+
+/// Message ids remembered: gossipsub's own duplicate cache lasts 5 minutes; this covers far more
+/// than 5 minutes of a busy market in about 1 MiB.
+const MAX_SEEN: usize = 16_384;
+
+impl Seen {
+    pub(super) fn insert(&mut self, id: &MessageId) {
+        if self.ids.insert(id.clone()) {
+            self.order.push_back(id.clone());
+            if self.order.len() > MAX_SEEN
+                && let Some(old) = self.order.pop_front()
+            {
+                self.ids.remove(&old);
+            }
+        }
+    }
+
+    pub(super) fn contains(&self, id: &MessageId) -> bool {
+        self.ids.contains(id)
+    }
+}
+
 /// Accept (forward) what is new; Reject (penalise) what the sender is to blame for; Ignore the
 /// rest (duplicates, old revisions, objects that arrived before what they refer to, and our own
 /// failures).
@@ -53,5 +86,25 @@ fn acceptance(received: &Received) -> MessageAcceptance {
         Received::New => MessageAcceptance::Accept,
         Received::Refused { peer_fault: true, .. } => MessageAcceptance::Reject,
         Received::Known | Received::Refused { .. } | Received::Failed => MessageAcceptance::Ignore,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_ids_are_remembered_and_bounded() {
+        let mut seen = Seen::default();
+        let first = crate::gossip::message_id(b"first");
+        seen.insert(&first);
+        seen.insert(&first);
+        assert!(seen.contains(&first));
+        assert_eq!(seen.order.len(), 1, "once each");
+        for i in 0..MAX_SEEN {
+            seen.insert(&crate::gossip::message_id(&i.to_le_bytes()));
+        }
+        assert_eq!((seen.ids.len(), seen.order.len()), (MAX_SEEN, MAX_SEEN));
+        assert!(!seen.contains(&first), "the oldest is forgotten first");
     }
 }

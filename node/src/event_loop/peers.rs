@@ -7,11 +7,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::{PeerId, identify, kad, mdns};
 
 use super::EventLoop;
-use crate::api::types::{NodeEvent, SyncInfo};
+use crate::api::types::{DialReason, NodeEvent, SyncInfo};
 
 /// Invalid objects from one peer before it is banned and disconnected.
 const MAX_REJECTS: u32 = 3;
@@ -126,6 +125,7 @@ impl EventLoop {
     pub(super) fn on_connected(&mut self, peer: PeerId, dialer: bool) {
         tracing::debug!(%peer, "connected");
         self.peers.connected(peer);
+        self.dialer.connected(peer);
         self.emit(NodeEvent::PeerConnected { peer });
         self.retry_outbox(Some(peer));
         // One session per new connection covers both directions (it fetches and pushes), so only
@@ -138,6 +138,7 @@ impl EventLoop {
     pub(super) fn on_disconnected(&mut self, peer: PeerId) {
         tracing::debug!(%peer, "disconnected");
         self.peers.disconnected(&peer);
+        self.dialer.disconnected(&peer);
         self.end_sync(peer, Some("the peer disconnected".into()));
         self.emit(NodeEvent::PeerDisconnected { peer });
     }
@@ -160,14 +161,14 @@ impl EventLoop {
         }
     }
 
+    /// Puts the other party of a queued message on the dialling schedule (at once if it is new
+    /// to it; otherwise at its turn).
     pub(super) fn dial(&mut self, peer: PeerId) {
         if self.swarm.is_connected(&peer) {
             return;
         }
-        if let Err(e) = self.swarm.dial(DialOpts::peer_id(peer).build()) {
-            tracing::debug!(%peer, error = %e, "cannot dial yet; asking the DHT");
-            self.swarm.behaviour_mut().kad.get_closest_peers(peer);
-        }
+        self.dialer.want(peer, [], DialReason::Party);
+        self.redial();
     }
 
     pub(super) fn on_identify(&mut self, event: identify::Event) {
@@ -190,12 +191,9 @@ impl EventLoop {
             let Ok(target) = PeerId::from_bytes(&ok.key) else { return };
             if let Some(found) = ok.peers.into_iter().find(|p| p.peer_id == target)
                 && !found.addrs.is_empty()
-                && !self.swarm.is_connected(&target)
             {
-                let opts = DialOpts::peer_id(target).addresses(found.addrs).build();
-                if let Err(e) = self.swarm.dial(opts) {
-                    tracing::debug!(peer = %target, error = %e, "dial after DHT lookup failed");
-                }
+                // The addresses are tried at the peer's next turn.
+                self.dialer.want(target, found.addrs, DialReason::Party);
             }
         }
     }
@@ -204,10 +202,9 @@ impl EventLoop {
         if let mdns::Event::Discovered(found) = event {
             for (peer, addr) in found {
                 self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
-                if !self.swarm.is_connected(&peer) {
-                    let _ = self.swarm.dial(DialOpts::peer_id(peer).addresses(vec![addr]).build());
-                }
+                self.dialer.want(peer, [addr], DialReason::Recent);
             }
+            self.redial();
         }
     }
 }

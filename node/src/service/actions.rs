@@ -3,15 +3,18 @@
 
 use std::time::Duration;
 
+use haggle_protocol::limits::MAX_LIFETIME;
 use haggle_protocol::{
     Accept, Body, Counter, Currency, Deal, Decline, Envelope, Listing, ListingKind, ListingStatus, Location,
-    Object, ObjectId, Offer, Period, Price, PublicKey, Reply, Terms, Timestamp, Verified, Withdraw,
-    new_nonce,
+    Object, ObjectId, Offer, Period, Price, Reply, Terms, Timestamp, Verified, Withdraw, new_nonce,
 };
 use haggle_storage::{Outcome, ThreadRecord};
 
-use super::{Conflict, InvalidInput, Service, ServiceError, views};
-use crate::api::types::{ListingDraft, ListingPatch, ListingView, NodeEvent, SentView, TermsDraft, ThreadTag};
+use super::endings::Ending;
+use super::{Conflict, Followups, InvalidInput, Service, ServiceError, views};
+use crate::api::types::{
+    ListingDraft, ListingPatch, ListingView, NodeEvent, SentView, TermsDraft, ThreadTag,
+};
 
 /// A listing lives 30 days unless the person says otherwise.
 pub const DEFAULT_LISTING_LIFETIME: Duration = Duration::from_secs(30 * 86_400);
@@ -25,19 +28,17 @@ const TOMBSTONE_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
 pub struct Effect {
     /// The object the action signed and stored.
     pub object: Verified<Object>,
-    /// Objects to gossip: the new listing revision, or the next revision after a deal.
-    pub publish: Vec<Vec<u8>>,
-    /// The party to deliver `object` to (negotiation messages).
-    pub deliver_to: Option<PublicKey>,
-    /// What to announce on the event stream.
-    pub events: Vec<NodeEvent>,
+    /// What the network must do next: gossip the new listing revision (or the next one after a
+    /// deal), deliver the message (and any that ended other threads), announce.
+    pub then: Followups,
 }
 
 impl Service {
     /// Publishes a new listing.
     pub fn publish(&self, draft: ListingDraft) -> Result<Effect, ServiceError> {
         let now = Timestamp::now();
-        let lifetime = draft.expires_in.map_or(DEFAULT_LISTING_LIFETIME, Duration::from_secs);
+        let lifetime =
+            lifetime("a listing", draft.expires_in.map(Duration::from_secs), DEFAULT_LISTING_LIFETIME)?;
         let price = match draft.price {
             Some(amount) => Some(price(draft.kind, &amount, draft.currency, draft.per)?),
             None if draft.currency.is_some() || draft.per.is_some() => {
@@ -83,6 +84,11 @@ impl Service {
             delivery,
             ..
         } = patch;
+        if let Some(quantity) = quantity {
+            // Lowering the quantity below what open counter-offers promise would let them all
+            // be accepted at once: two deals on one item.
+            self.check_promised(&current, quantity)?;
+        }
         listing.title = title.unwrap_or(listing.title);
         listing.description = description.unwrap_or(listing.description);
         listing.category = category.unwrap_or(listing.category);
@@ -100,21 +106,37 @@ impl Service {
 
     /// Extends one of the owner's listings by `lifetime` from now (default 30 days).
     pub fn renew(&self, given: &str, lifetime: Option<Duration>) -> Result<Effect, ServiceError> {
+        let lifetime = self::lifetime("a listing", lifetime, DEFAULT_LISTING_LIFETIME)?;
         let (current, mut listing) = self.own_listing(given)?;
         let now = Timestamp::now();
         listing.revision = next_revision(&current)?;
-        listing.expires_at = now.saturating_add(lifetime.unwrap_or(DEFAULT_LISTING_LIFETIME));
+        listing.expires_at = now.saturating_add(lifetime);
         self.store_listing(listing, now)
     }
 
-    /// Closes one of the owner's listings with a signed tombstone.
+    /// Closes one of the owner's listings with a signed tombstone, and ends every open thread
+    /// on it (the other parties are told).
     pub fn retract(&self, given: &str) -> Result<Effect, ServiceError> {
         let (current, mut listing) = self.own_listing(given)?;
         let now = Timestamp::now();
         listing.revision = next_revision(&current)?;
         listing.status = ListingStatus::Closed;
         listing.expires_at = now.saturating_add(TOMBSTONE_LIFETIME);
-        self.store_listing(listing, now)
+        let mut effect = self.store_listing(listing, now)?;
+        self.end_threads(&effect.object, Ending::Retracted, &mut effect.then)?;
+        Ok(effect)
+    }
+
+    /// Refuses a quantity below what the owner's open counter-offers on the listing promise.
+    fn check_promised(&self, current: &Object, quantity: u32) -> Result<(), ServiceError> {
+        let Some(key) = current.listing_key() else { return Ok(()) };
+        let counters = self.store.open_counters(&key)?;
+        let promised: u64 = counters.iter().map(|(_, q)| u64::from(*q)).sum();
+        if u64::from(quantity) < promised {
+            let threads = counters.into_iter().map(|(thread, _)| thread).collect();
+            return Err(Conflict::PromisedByCounters { quantity, promised, threads }.into());
+        }
+        Ok(())
     }
 
     fn own_listing(&self, given: &str) -> Result<(Object, Listing), ServiceError> {
@@ -132,12 +154,12 @@ impl Service {
     fn store_listing(&self, listing: Listing, now: Timestamp) -> Result<Effect, ServiceError> {
         let object = self.sign(Body::Listing(listing), now)?;
         self.ingest_own(&object)?;
-        Ok(Effect {
+        let then = Followups {
             publish: vec![object.bytes().to_vec()],
             events: vec![NodeEvent::ListingPublished { id: object.id() }],
-            deliver_to: None,
-            object,
-        })
+            deliver: Vec::new(),
+        };
+        Ok(Effect { object, then })
     }
 
     /// Makes an offer on someone else's listing.
@@ -164,6 +186,7 @@ impl Service {
     pub fn counter(&self, given: &str, draft: TermsDraft) -> Result<Effect, ServiceError> {
         let thread = self.thread(given)?;
         let head = self.their_terms(&thread, "counter")?;
+        self.still_on_offer(&thread)?;
         let now = Timestamp::now();
         let kind =
             thread.listing.as_ref().and_then(|l| l.listing().map(|l| l.kind)).unwrap_or(ListingKind::Sell);
@@ -177,6 +200,7 @@ impl Service {
     pub fn accept(&self, given: &str) -> Result<Effect, ServiceError> {
         let thread = self.thread(given)?;
         let head = self.their_terms(&thread, "accept")?;
+        self.still_on_offer(&thread)?;
         self.negotiate(Body::Accept(Accept { reply: self.reply_to(&thread, head) }), Timestamp::now())
     }
 
@@ -242,11 +266,11 @@ impl Service {
         let to = body.recipient();
         let object = self.sign(body, now)?;
         let deal = self.ingest_own(&object)?;
-        let mut effect = Effect { object, publish: Vec::new(), deliver_to: to, events: Vec::new() };
+        let mut then = Followups { deliver: to.into_iter().collect(), ..Followups::default() };
         if let Some(deal) = deal {
-            self.after_deal(deal, &mut effect.events, &mut effect.publish)?;
+            self.after_deal(deal, &mut then)?;
         }
-        Ok(effect)
+        Ok(Effect { object, then })
     }
 
     pub(super) fn sign(&self, body: Body, now: Timestamp) -> Result<Verified<Object>, ServiceError> {
@@ -255,7 +279,7 @@ impl Service {
     }
 
     /// Stores the owner's object; returns the deal it completed, if any.
-    fn ingest_own(&self, object: &Verified<Object>) -> Result<Option<ObjectId>, ServiceError> {
+    pub(super) fn ingest_own(&self, object: &Verified<Object>) -> Result<Option<ObjectId>, ServiceError> {
         match self.store.ingest_own(object)? {
             Outcome::New { deal, .. } => Ok(deal),
             Outcome::Duplicate { .. } => Ok(None),
@@ -267,17 +291,15 @@ impl Service {
     /// What follows a deal, whoever's message made it: the deal is announced, and when the
     /// listing is the owner's, its next revision (quantity down, or closed when none is left) is
     /// signed, stored, announced and queued for gossip.
-    pub(super) fn after_deal(
-        &self,
-        deal_id: ObjectId,
-        events: &mut Vec<NodeEvent>,
-        publish: &mut Vec<Vec<u8>>,
-    ) -> Result<(), ServiceError> {
+    pub(super) fn after_deal(&self, deal_id: ObjectId, then: &mut Followups) -> Result<(), ServiceError> {
         let Some(deal) = self.store.deal(&deal_id)? else { return Ok(()) };
-        events.push(NodeEvent::DealMade { id: deal_id, thread: deal.offer().id() });
+        then.events.push(NodeEvent::DealMade { id: deal_id, thread: deal.offer().id() });
         if let Some(next) = self.next_revision_after(&deal)? {
-            events.push(NodeEvent::ListingPublished { id: next.id() });
-            publish.push(next.bytes().to_vec());
+            then.events.push(NodeEvent::ListingPublished { id: next.id() });
+            then.publish.push(next.bytes().to_vec());
+            if next.listing().is_some_and(|l| l.status == ListingStatus::Closed) {
+                self.end_threads(&next, Ending::SoldOut, then)?;
+            }
         }
         Ok(())
     }
@@ -315,6 +337,24 @@ impl Service {
         self.ingest_own(&object)?;
         Ok(Some(object))
     }
+}
+
+/// ISO 4217's code for "no currency", the currency of a giveaway's terms.
+fn no_currency() -> Currency {
+    Currency::new("XXX").expect("XXX is a valid currency code")
+}
+
+/// A lifetime asked for (or the default), within the protocol's limit.
+fn lifetime(
+    what: &'static str,
+    asked: Option<Duration>,
+    default: Duration,
+) -> Result<Duration, ServiceError> {
+    let lifetime = asked.unwrap_or(default);
+    if lifetime > MAX_LIFETIME {
+        return Err(InvalidInput::LifetimeTooLong { what, max_days: MAX_LIFETIME.as_secs() / 86_400 }.into());
+    }
+    Ok(lifetime)
 }
 
 fn next_revision(current: &Object) -> Result<u32, ServiceError> {
@@ -375,14 +415,20 @@ fn terms(
     current: Option<&Terms>,
     now: Timestamp,
 ) -> Result<(Terms, String), ServiceError> {
-    let currency = draft.currency.or(default_currency).ok_or(InvalidInput::NoCurrency)?;
+    let currency = match draft.currency.or(default_currency) {
+        Some(currency) => currency,
+        // A giveaway asks nothing: its terms carry a zero amount in ISO 4217's "no currency".
+        None if kind == ListingKind::Giveaway && draft.price.is_none() => no_currency(),
+        None => return Err(InvalidInput::NoCurrency.into()),
+    };
     let amount = match (draft.price, kind) {
         (Some(p), _) => currency.parse_amount(&p)?,
         (None, ListingKind::Giveaway) => 0,
         (None, _) => return Err(InvalidInput::NoPrice.into()),
     };
     let quantity = draft.quantity.or(current.map(|t| t.quantity)).unwrap_or(1);
-    let lifetime = draft.expires_in.map_or(DEFAULT_PROPOSAL_LIFETIME, Duration::from_secs);
+    let lifetime =
+        lifetime("a proposal", draft.expires_in.map(Duration::from_secs), DEFAULT_PROPOSAL_LIFETIME)?;
     Ok((
         Terms { quantity, price: Price::new(amount, currency), expires_at: now.saturating_add(lifetime) },
         draft.message,
@@ -418,9 +464,9 @@ mod tests {
     fn publishing_stores_announces_and_queues_the_listing_for_gossip() {
         let (seller, _dir) = service(1);
         let effect = seller.publish(draft("Road bike", "120")).expect("published");
-        assert_eq!(effect.publish, vec![effect.object.bytes().to_vec()]);
-        assert_eq!(effect.events, vec![NodeEvent::ListingPublished { id: effect.object.id() }]);
-        assert_eq!(effect.deliver_to, None);
+        assert_eq!(effect.then.publish, vec![effect.object.bytes().to_vec()]);
+        assert_eq!(effect.then.events, vec![NodeEvent::ListingPublished { id: effect.object.id() }]);
+        assert!(effect.then.deliver.is_empty());
         let view = seller.effect_listing(&effect).expect("a view");
         assert_eq!((view.mine, view.state, view.remaining), (true, ListingState::Active, Some(1)));
         assert_eq!(view.price.expect("a price").amount, 12_000);
@@ -479,11 +525,14 @@ mod tests {
         buyer.receive(listing.object.bytes(), Via::Gossip);
 
         let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("100")).expect("offered");
-        assert_eq!(offer.deliver_to, Some(seller.me()));
+        assert_eq!(offer.then.deliver, vec![seller.me()]);
         let thread = offer.object.id().to_hex();
         let got = seller.receive(offer.object.bytes(), Via::Direct);
         assert!(matches!(got.first(), Some(Received::New)));
-        assert!(matches!(got.events[..], [NodeEvent::NegotiationReceived { kind: ObjectKind::Offer, .. }]));
+        assert!(matches!(
+            got.then.events[..],
+            [NodeEvent::NegotiationReceived { kind: ObjectKind::Offer, .. }]
+        ));
 
         assert_eq!(code(buyer.accept(&thread)), ErrorCode::NotYourTurn, "one's own terms");
         let counter = seller.counter(&thread, offer_of("110")).expect("countered");
@@ -493,13 +542,13 @@ mod tests {
 
         let accept = buyer.accept(&thread).expect("accepted");
         let deal = accept.object.id();
-        assert!(accept.events.contains(&NodeEvent::DealMade { id: deal, thread: offer.object.id() }));
-        assert!(accept.publish.is_empty(), "the buyer does not revise the seller's listing");
+        assert!(accept.then.events.contains(&NodeEvent::DealMade { id: deal, thread: offer.object.id() }));
+        assert!(accept.then.publish.is_empty(), "the buyer does not revise the seller's listing");
 
         let got = seller.receive(accept.object.bytes(), Via::Direct);
-        assert!(got.events.contains(&NodeEvent::DealMade { id: deal, thread: offer.object.id() }));
-        assert_eq!(got.publish.len(), 1, "the seller gossips the closed revision");
-        let next = Object::decode_unverified(&got.publish[0]).expect("a listing");
+        assert!(got.then.events.contains(&NodeEvent::DealMade { id: deal, thread: offer.object.id() }));
+        assert_eq!(got.then.publish.len(), 1, "the seller gossips the closed revision");
+        let next = Object::decode_unverified(&got.then.publish[0]).expect("a listing");
         assert_eq!(next.listing().map(|l| l.status), Some(ListingStatus::Closed));
         assert_eq!(seller.deals().expect("deals").deals, buyer.deals().expect("deals").deals);
         assert_eq!(code(seller.counter(&thread, offer_of("1"))), ErrorCode::ThreadEnded);

@@ -77,6 +77,24 @@ pub enum InvalidInput {
     /// A new currency for a listing's price without a new amount (minor units differ).
     #[error("a new currency needs a new price too, e.g. --price 120 --currency USD")]
     NewCurrencyWithoutPrice,
+    /// A lifetime over the protocol's limit.
+    #[error("{what} lives at most {max_days} days: use --expires {max_days}d or less")]
+    LifetimeTooLong {
+        /// "a listing" or "a proposal".
+        what: &'static str,
+        /// The limit.
+        max_days: u64,
+    },
+    /// A search whose lowest price is above its highest.
+    #[error("the lowest price ({min} {currency}) is above the highest ({max} {currency}): swap them")]
+    EmptyPriceRange {
+        /// The lowest price as given.
+        min: String,
+        /// The highest price as given.
+        max: String,
+        /// Their currency.
+        currency: haggle_protocol::Currency,
+    },
     /// Terms without a currency on a listing without one.
     #[error("say which currency, e.g. --currency EUR")]
     NoCurrency,
@@ -102,6 +120,19 @@ pub enum Conflict {
         requested: u32,
         /// Quantity left.
         remaining: u32,
+    },
+    /// A quantity below what open counter-offers promise.
+    #[error(
+        "your open counter-offers promise {promised} (threads {}); withdraw some first (`haggle withdraw THREAD`) or keep the quantity at {promised} or more, not {quantity}",
+        threads.iter().map(ObjectId::fmt_short).collect::<Vec<_>>().join(", ")
+    )]
+    PromisedByCounters {
+        /// The quantity asked for.
+        quantity: u32,
+        /// What the open counters promise together.
+        promised: u64,
+        /// Their threads.
+        threads: Vec<ObjectId>,
     },
     /// An offer on one's own listing.
     #[error("that is your own listing")]
@@ -163,7 +194,9 @@ impl Conflict {
         match self {
             Conflict::ListingClosed(_) => ErrorCode::ListingClosed,
             Conflict::ListingExpired(_) => ErrorCode::ListingExpired,
-            Conflict::QuantityExceeded { .. } => ErrorCode::QuantityExceeded,
+            Conflict::QuantityExceeded { .. } | Conflict::PromisedByCounters { .. } => {
+                ErrorCode::QuantityExceeded
+            }
             Conflict::OwnListing => ErrorCode::OwnListing,
             Conflict::OwnTerms { .. } | Conflict::TheirTerms => ErrorCode::NotYourTurn,
             Conflict::ThreadEnded { .. } => ErrorCode::ThreadEnded,

@@ -7,7 +7,7 @@
 use haggle_protocol::{Body, DecodeError, Object, ObjectId, Timestamp, ValidationError, Verified};
 use haggle_storage::{Durability, Outcome, RejectReason};
 
-use super::Service;
+use super::{Followups, Service};
 use crate::api::types::NodeEvent;
 
 /// Objects created within this long before now are passed on by gossip (and announced) when they
@@ -117,11 +117,9 @@ impl Refusal {
 pub struct Inbound {
     /// One per object offered, in order.
     pub received: Vec<Received>,
-    /// What to announce on the event stream.
-    pub events: Vec<NodeEvent>,
-    /// Objects to gossip (a listing's next revision after a deal, mail receipts, recent objects
-    /// that arrived by sync).
-    pub publish: Vec<Vec<u8>>,
+    /// What to announce, gossip (a listing's next revision after a deal, mail receipts, recent
+    /// objects that arrived by sync) and deliver (messages that ended other threads).
+    pub then: Followups,
     /// Mail for this node arrived: open it.
     pub open_mail: bool,
 }
@@ -254,11 +252,11 @@ impl Service {
         let recent =
             via != Via::Sync || object.created_at() >= Timestamp::now().saturating_sub(REGOSSIP_WINDOW);
         match object.body() {
-            Body::Listing(_) if recent => out.events.push(NodeEvent::ListingStored { id }),
+            Body::Listing(_) if recent => out.then.events.push(NodeEvent::ListingStored { id }),
             Body::Listing(_) => {}
             Body::Mailbox(m) => out.open_mail |= m.to == me,
             Body::Receipt(r) if r.to == me => match self.store.mailbox_message(&r.mailbox) {
-                Ok(Some(message)) => out.events.push(NodeEvent::DeliveryChanged {
+                Ok(Some(message)) => out.then.events.push(NodeEvent::DeliveryChanged {
                     id: message,
                     state: haggle_storage::DeliveryState::Delivered,
                 }),
@@ -268,16 +266,16 @@ impl Service {
             Body::Receipt(_) => {}
             Body::Offer(_) | Body::Counter(_) | Body::Accept(_) | Body::Decline(_) | Body::Withdraw(_) => {
                 let thread = object.thread_id().unwrap_or(id);
-                out.events.push(NodeEvent::NegotiationReceived { id, thread, kind: object.kind() });
+                out.then.events.push(NodeEvent::NegotiationReceived { id, thread, kind: object.kind() });
                 if let Some(deal) = deal
-                    && let Err(e) = self.after_deal(deal, &mut out.events, &mut out.publish)
+                    && let Err(e) = self.after_deal(deal, &mut out.then)
                 {
                     tracing::warn!(error = %e, "cannot publish the listing's next revision after a deal");
                 }
             }
         }
-        if via == Via::Sync && recent && out.publish.len() < REGOSSIP_LIMIT {
-            out.publish.push(object.bytes().to_vec());
+        if via == Via::Sync && recent && out.then.publish.len() < REGOSSIP_LIMIT {
+            out.then.publish.push(object.bytes().to_vec());
         }
     }
 }
@@ -341,10 +339,10 @@ mod tests {
         assert!(!early.1, "{early:?}");
         let first = seller.receive(listing.bytes(), Via::Gossip);
         assert!(matches!(first.first(), Some(Received::New)));
-        assert_eq!(first.events, vec![NodeEvent::ListingStored { id: listing.id() }]);
-        assert!(first.publish.is_empty(), "gossipsub forwards gossip itself");
+        assert_eq!(first.then.events, vec![NodeEvent::ListingStored { id: listing.id() }]);
+        assert!(first.then.publish.is_empty(), "gossipsub forwards gossip itself");
         let again = seller.receive(listing.bytes(), Via::Gossip);
-        assert!(matches!(again.first(), Some(Received::Known)) && again.events.is_empty());
+        assert!(matches!(again.first(), Some(Received::Known)) && again.then.is_empty());
     }
 
     #[test]
@@ -371,8 +369,8 @@ mod tests {
             ]
         ));
         assert_eq!((got.new_count(), got.invalid_count()), (2, 2));
-        assert_eq!(got.events, vec![NodeEvent::ListingStored { id: recent.id() }]);
-        assert_eq!(got.publish, vec![recent.bytes().to_vec()]);
+        assert_eq!(got.then.events, vec![NodeEvent::ListingStored { id: recent.id() }]);
+        assert_eq!(got.then.publish, vec![recent.bytes().to_vec()]);
         let again = me.receive_batch(&batch[..1], Via::Sync);
         assert!(matches!(again.received[..], [Received::Known]));
     }
@@ -407,15 +405,15 @@ mod tests {
         assert!(carried.open_mail, "mail for this node is opened");
         let opened = seller.open_mail().expect("opened");
         assert!(matches!(
-            opened.events[..],
+            opened.then.events[..],
             [NodeEvent::NegotiationReceived { kind: ObjectKind::Offer, id, .. }] if id == offer.object.id()
         ));
-        assert_eq!(opened.publish.len(), 1, "a receipt");
-        assert!(seller.open_mail().expect("opened").publish.is_empty(), "each mailbox is opened once");
+        assert_eq!(opened.then.publish.len(), 1, "a receipt");
+        assert!(seller.open_mail().expect("opened").then.is_empty(), "each mailbox is opened once");
 
-        let confirmed = buyer.receive(&opened.publish[0], Via::Gossip);
+        let confirmed = buyer.receive(&opened.then.publish[0], Via::Gossip);
         assert_eq!(
-            confirmed.events,
+            confirmed.then.events,
             vec![NodeEvent::DeliveryChanged {
                 id: offer.object.id(),
                 state: haggle_storage::DeliveryState::Delivered

@@ -46,7 +46,9 @@ impl Service {
                 // Only the message's own author may carry it in a mailbox, and only to its
                 // recipient; anything else is left unacknowledged, so it does not count as
                 // delivered on the sender's node.
-                Ok(inner) if inner.author() == mailbox.author() && inner.body().recipient() == Some(me) => inner,
+                Ok(inner) if inner.author() == mailbox.author() && inner.body().recipient() == Some(me) => {
+                    inner
+                }
                 _ => {
                     tracing::debug!(mailbox = %mailbox.id().fmt_short(), "mail whose content is not a message from its sender");
                     continue;
@@ -70,7 +72,7 @@ impl Service {
                 now,
             )?;
             let _ = self.store.ingest_own_receipt(&receipt)?;
-            out.publish.push(receipt.bytes().to_vec());
+            out.then.publish.push(receipt.bytes().to_vec());
         }
         Ok(out)
     }

@@ -8,7 +8,9 @@ use crate::api::types::{
 };
 
 fn price(p: &Price) -> PriceView {
-    PriceView { amount: p.amount, currency: p.currency.clone(), per: p.per, display: p.to_string() }
+    // Nothing asked reads as "free" whatever the currency (a giveaway's terms use "XXX").
+    let display = if p.amount == 0 { "free".to_owned() } else { p.to_string() };
+    PriceView { amount: p.amount, currency: p.currency.clone(), per: p.per, display }
 }
 
 fn terms(t: &Terms) -> TermsView {
@@ -52,6 +54,7 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         created_at: object.created_at().as_millis(),
         expires_at: l.expires_at.as_millis(),
         score: None,
+        gossip: None,
     })
 }
 

@@ -105,6 +105,21 @@ pub struct ListingView {
     /// Search relevance, in search results only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f32>,
+    /// In answers to the owner's listing actions only: whether the revision went out by gossip
+    /// at once or waits for a peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gossip: Option<GossipState>,
+}
+
+/// Whether an object the owner published went out by gossip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GossipState {
+    /// Handed to the gossip mesh.
+    Sent,
+    /// No peer to send it to yet: it goes out when one subscribes (and sync brings it to nodes
+    /// that were away).
+    Queued,
 }
 
 /// Which side of a thread this node's owner is on.
@@ -369,6 +384,39 @@ pub struct NetworkStatus {
     pub syncing: usize,
     /// The most recent completed syncs, newest first, one per peer.
     pub syncs: Vec<SyncInfo>,
+    /// Peers this node wants a connection to and has not got, with why (bootstrap first).
+    #[serde(default)]
+    pub dialing: Vec<DialInfo>,
+}
+
+/// Why a node dials a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DialReason {
+    /// A bootstrap peer from the config or the command line.
+    Bootstrap,
+    /// A peer this node was connected to lately, or found through the DHT or the LAN.
+    Recent,
+    /// The other party of a message waiting in the outbox.
+    Party,
+}
+
+/// A peer this node is trying to reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DialInfo {
+    /// The peer.
+    #[serde(with = "text")]
+    pub peer: PeerId,
+    /// The first address known for it.
+    pub address: Option<String>,
+    /// Why this node wants it.
+    pub reason: DialReason,
+    /// Failed attempts since the last connection.
+    pub attempts: u32,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+    /// Milliseconds until the next attempt (0: now).
+    pub next_attempt_ms: u64,
 }
 
 /// A completed catch-up sync with one peer.

@@ -1,0 +1,275 @@
+//! Paced dialling. Every peer this node wants a connection to (its bootstrap peers, peers it
+//! was recently connected to, the other party of a queued message) has a schedule: a failed dial
+//! is retried after a backoff that starts in seconds, doubles with each failure up to a ceiling
+//! of minutes, and is jittered so that many nodes do not retry in step. A peer that disconnects
+//! is redialled on the same schedule. Nothing dials in a loop: a failed dial waits for its turn,
+//! and a DHT lookup for a peer's addresses happens only on a scheduled attempt.
+//!
+//! A node with fewer than [`MIN_PEERS`] connections also asks the DHT for more peers and dials
+//! some from its routing table, at most every [`DISCOVER_EVERY`].
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::{Multiaddr, PeerId};
+
+use super::EventLoop;
+use crate::api::types::{DialInfo, DialReason};
+
+/// Peers with a schedule at once: bootstrap peers always keep theirs; the others are forgotten
+/// oldest first.
+const MAX_WANTED: usize = 64;
+/// Addresses remembered per peer.
+const MAX_ADDRS: usize = 8;
+/// Below this many connections, the node looks for more peers.
+pub(super) const MIN_PEERS: usize = 3;
+/// How often a node below [`MIN_PEERS`] looks for more.
+pub(super) const DISCOVER_EVERY: Duration = Duration::from_secs(30);
+/// A dial that has reported neither success nor failure after this long is tried again (libp2p's
+/// own dial timeout is shorter; this only guards against a lost report).
+const DIAL_STUCK: Duration = Duration::from_secs(60);
+
+/// One peer this node wants to be connected to.
+#[derive(Debug)]
+struct Wanted {
+    addrs: Vec<Multiaddr>,
+    reason: DialReason,
+    /// Failed attempts since the last connection.
+    attempts: u32,
+    /// When the next attempt is due (while dialling: when the dial counts as stuck).
+    next: Instant,
+    connected: bool,
+    last_error: Option<String>,
+}
+
+/// The schedule of every wanted peer.
+#[derive(Debug)]
+pub(super) struct Dialer {
+    wanted: HashMap<PeerId, Wanted>,
+    /// Non-bootstrap wanted peers, oldest first (for eviction).
+    order: VecDeque<PeerId>,
+    /// First retry after this long.
+    min: Duration,
+    /// Retries never wait longer than this (before jitter).
+    max: Duration,
+    /// When the node last looked for more peers.
+    pub(super) last_discovery: Option<Instant>,
+}
+
+impl Dialer {
+    pub(super) fn new(min: Duration, max: Duration) -> Self {
+        Dialer {
+            wanted: HashMap::new(),
+            order: VecDeque::new(),
+            min,
+            max: max.max(min),
+            last_discovery: None,
+        }
+    }
+
+    /// Adds `peer` (with any new addresses) to the schedule; a peer new to it is due at once.
+    pub(super) fn want(
+        &mut self,
+        peer: PeerId,
+        addrs: impl IntoIterator<Item = Multiaddr>,
+        reason: DialReason,
+    ) {
+        let now = Instant::now();
+        if !self.wanted.contains_key(&peer) {
+            if reason != DialReason::Bootstrap {
+                self.order.push_back(peer);
+                if self.order.len() > MAX_WANTED
+                    && let Some(old) =
+                        self.order.iter().position(|p| self.wanted.get(p).is_some_and(|w| !w.connected))
+                    && let Some(old) = self.order.remove(old)
+                {
+                    self.wanted.remove(&old);
+                }
+            }
+            self.wanted.insert(
+                peer,
+                Wanted {
+                    addrs: Vec::new(),
+                    reason,
+                    attempts: 0,
+                    next: now,
+                    connected: false,
+                    last_error: None,
+                },
+            );
+        }
+        if let Some(w) = self.wanted.get_mut(&peer) {
+            for addr in addrs {
+                if w.addrs.len() < MAX_ADDRS && !w.addrs.contains(&addr) {
+                    w.addrs.push(addr);
+                }
+            }
+        }
+    }
+
+    /// Peers whose next attempt is due, with their addresses; each is marked as being dialled.
+    pub(super) fn due(&mut self, now: Instant) -> Vec<(PeerId, Vec<Multiaddr>)> {
+        let mut due = Vec::new();
+        for (peer, w) in &mut self.wanted {
+            if !w.connected && w.next <= now {
+                w.next = now + DIAL_STUCK;
+                due.push((*peer, w.addrs.clone()));
+            }
+        }
+        due
+    }
+
+    pub(super) fn connected(&mut self, peer: PeerId) {
+        self.want(peer, [], DialReason::Recent);
+        if let Some(w) = self.wanted.get_mut(&peer) {
+            w.connected = true;
+            w.attempts = 0;
+            w.last_error = None;
+        }
+    }
+
+    /// The peer's last connection closed: it is redialled after the first backoff.
+    pub(super) fn disconnected(&mut self, peer: &PeerId) {
+        let next = Instant::now() + self.backoff(1);
+        if let Some(w) = self.wanted.get_mut(peer) {
+            w.connected = false;
+            w.next = next;
+        }
+    }
+
+    /// A dial to `peer` failed: the next attempt waits its backoff.
+    pub(super) fn failed(&mut self, peer: &PeerId, error: String) {
+        let Some(attempts) = self.wanted.get(peer).map(|w| w.attempts.saturating_add(1)) else { return };
+        let next = Instant::now() + self.backoff(attempts);
+        if let Some(w) = self.wanted.get_mut(peer) {
+            w.attempts = attempts;
+            w.next = next;
+            w.last_error = Some(error);
+        }
+    }
+
+    /// How long after its `attempts`-th failure a peer is tried again: `min` doubling up to
+    /// `max`, plus up to a quarter more at random (never less, so the schedule's lower bound
+    /// holds).
+    fn backoff(&self, attempts: u32) -> Duration {
+        let base = self.min.saturating_mul(1 << attempts.saturating_sub(1).min(16)).min(self.max);
+        let mut byte = [0u8; 1];
+        let _ = getrandom::fill(&mut byte);
+        base + base.mul_f64(f64::from(byte[0]) / 1024.0)
+    }
+
+    /// Wanted peers not connected now, for `haggle status`.
+    pub(super) fn pending(&self, now: Instant) -> Vec<DialInfo> {
+        let mut out: Vec<DialInfo> = self
+            .wanted
+            .iter()
+            .filter(|(_, w)| !w.connected)
+            .map(|(peer, w)| DialInfo {
+                peer: *peer,
+                address: w.addrs.first().map(ToString::to_string),
+                reason: w.reason,
+                attempts: w.attempts,
+                last_error: w.last_error.clone(),
+                next_attempt_ms: u64::try_from(w.next.saturating_duration_since(now).as_millis())
+                    .unwrap_or(u64::MAX),
+            })
+            .collect();
+        out.sort_by_key(|d| (d.reason != DialReason::Bootstrap, d.next_attempt_ms));
+        out
+    }
+}
+
+impl EventLoop {
+    /// Dials every wanted peer whose turn has come; below [`MIN_PEERS`] connections, looks for
+    /// more through the DHT.
+    pub(super) fn redial(&mut self) {
+        let now = Instant::now();
+        for (peer, addrs) in self.dialer.due(now) {
+            let opts = if addrs.is_empty() {
+                DialOpts::peer_id(peer).build()
+            } else {
+                DialOpts::peer_id(peer).addresses(addrs).extend_addresses_through_behaviour().build()
+            };
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::debug!(%peer, error = %e, "cannot dial; asking the DHT for its addresses");
+                self.dialer.failed(&peer, e.to_string());
+                self.swarm.behaviour_mut().kad.get_closest_peers(peer);
+            }
+        }
+        let connected = self.swarm.connected_peers().count();
+        let discover = self.dialer.last_discovery.is_none_or(|at| now.duration_since(at) >= DISCOVER_EVERY);
+        if connected < MIN_PEERS && discover {
+            self.dialer.last_discovery = Some(now);
+            self.discover(MIN_PEERS * 2);
+        }
+    }
+
+    /// Asks the DHT for more peers and schedules up to `n` peers of the routing table that are
+    /// not connected.
+    fn discover(&mut self, n: usize) {
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        let _ = kad.bootstrap();
+        let mut found = Vec::new();
+        for bucket in kad.kbuckets() {
+            for entry in bucket.iter() {
+                let addrs: Vec<Multiaddr> = entry.node.value.iter().cloned().collect();
+                found.push((*entry.node.key.preimage(), addrs));
+            }
+        }
+        for (peer, addrs) in found.into_iter().filter(|(p, _)| !self.swarm.is_connected(p)).take(n) {
+            self.dialer.want(peer, addrs, DialReason::Recent);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dialer() -> Dialer {
+        Dialer::new(Duration::from_secs(2), Duration::from_secs(300))
+    }
+
+    #[test]
+    fn failed_dials_back_off_from_seconds_to_minutes_and_never_below_the_schedule() {
+        let d = dialer();
+        for (attempts, base) in [(1, 2), (2, 4), (3, 8), (8, 256), (9, 300), (40, 300)] {
+            let wait = d.backoff(attempts);
+            let base = Duration::from_secs(base);
+            assert!(wait >= base && wait <= base + base / 4, "attempt {attempts}: {wait:?}");
+        }
+    }
+
+    #[test]
+    fn a_peer_is_due_once_until_its_dial_ends() {
+        let mut d = dialer();
+        let peer = PeerId::random();
+        d.want(peer, ["/ip4/127.0.0.1/tcp/9".parse().expect("an address")], DialReason::Bootstrap);
+        let now = Instant::now();
+        assert_eq!(d.due(now).len(), 1);
+        assert!(d.due(now).is_empty(), "being dialled");
+        d.failed(&peer, "connection refused".into());
+        assert!(d.due(Instant::now()).is_empty(), "not before its backoff");
+        assert_eq!(d.due(Instant::now() + Duration::from_secs(3)).len(), 1);
+        let pending = d.pending(Instant::now());
+        assert_eq!((pending[0].attempts, pending[0].last_error.as_deref()), (1, Some("connection refused")));
+        d.connected(peer);
+        assert!(d.pending(Instant::now()).is_empty());
+        d.disconnected(&peer);
+        assert!(d.due(Instant::now()).is_empty(), "redialled after the first backoff, not at once");
+        assert_eq!(d.due(Instant::now() + Duration::from_secs(3)).len(), 1);
+    }
+
+    #[test]
+    fn the_schedule_is_bounded_and_keeps_bootstrap_peers() {
+        let mut d = dialer();
+        let bootstrap = PeerId::random();
+        d.want(bootstrap, [], DialReason::Bootstrap);
+        for _ in 0..MAX_WANTED * 2 {
+            d.want(PeerId::random(), [], DialReason::Recent);
+        }
+        assert_eq!(d.wanted.len(), MAX_WANTED + 1);
+        assert!(d.wanted.contains_key(&bootstrap));
+    }
+}
