@@ -301,3 +301,74 @@ fn an_ambiguous_id_prefix_lists_the_candidates() {
     assert!(err.contains(&first.id().to_hex()) && err.contains(&second.id().to_hex()), "{err}");
     node.stop();
 }
+
+/// Runs `haggle` with its standard output a pipe whose reading end is already closed, as in
+/// `haggle search bike | head -1` once `head` has what it wants.
+fn haggle_into_closed_pipe(dir: &Path, args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let child = Command::new(env!("CARGO_BIN_EXE_haggle"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run haggle");
+    child.wait_with_output().expect("haggle ends")
+}
+
+/// Defects: a closed pipe panicked (exit 101); messages leaked internals (milliseconds, minor
+/// units, "quantity quantity 0", a u32 range, "no such endpoint"); output claimed what had not
+/// happened ("announced to the network" with no peers, "expires in 90 days" on a closed
+/// listing); a large offset suggested an even larger one.
+#[test]
+fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("n");
+
+    let out = haggle_into_closed_pipe(&dir, &["completions", "fish"]);
+    assert_eq!(out.status.code(), Some(0), "a closed pipe is not an error: {}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+
+    let node = NodeProcess::start(&dir, None);
+    let lamp = ["--title", "Desk lamp", "--price", "12", "--currency", "EUR", "--category", "home/lighting"];
+    let mut publish = vec!["publish"];
+    publish.extend_from_slice(&lamp);
+    let out = haggle(&dir, &publish);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("no peers yet") && !said.contains("announced"), "{said}");
+    let out = haggle_into_closed_pipe(&dir, &["search", "lamp"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+
+    let cases: [(&[&str], &str); 6] = [
+        (&["publish", "--expires", "91d", "--title", "Lamp", "--category", "home"], "at most 90 days"),
+        (
+            &["search", "--min-price", "50", "--max-price", "10", "--currency", "EUR"],
+            "(50 EUR) is above the highest (10 EUR)",
+        ),
+        (&["publish", "--qty", "0", "--title", "Lamp", "--category", "home"], "1 to 1000000"),
+        (&["publish", "--qty", "99999999999", "--title", "Lamp", "--category", "home"], "1 to 1000000"),
+        (&["show", ""], "too short"),
+        (&["offer", "", "--price", "5"], "too short"),
+    ];
+    for (args, expected) in cases {
+        let out = haggle(&dir, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(expected), "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("no such endpoint"), "{args:?}: {}", stderr(&out));
+    }
+
+    let out = haggle(&dir, &["search", "lamp", "--offset", "100"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("No results past the first 1") && !said.contains("--offset 10"), "{said}");
+
+    let id = json(&dir, &["listings"])["listings"][0]["id"].as_str().expect("an id").to_owned();
+    assert!(haggle(&dir, &["retract", &id[..10]]).status.success());
+    let out = haggle(&dir, &["show", &id[..10]]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("retracted") && !said.contains("expires"), "{said}");
+    node.stop();
+}

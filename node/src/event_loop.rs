@@ -302,7 +302,7 @@ impl EventLoop {
                 tracing::debug!(%peer, %error, "dial failed");
                 // Retried on the paced schedule, never at once (a dead address would otherwise be
                 // dialled in a loop).
-                self.dialer.failed(&peer, error.to_string());
+                self.dialer.failed(&peer, dialer::describe(&error));
             }
             _ => {}
         }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use haggle_node::api::types::{NetworkStatus, StatusView};
+use haggle_node::api::types::{DialReason, NetworkStatus, StatusView};
 
 use super::Context;
 use crate::output;
@@ -32,6 +32,7 @@ fn print_status(s: &StatusView, data_dir: &Path) {
         n.topic_peers,
         n.mesh_peers
     );
+    dialing_lines(n);
     let st = &s.store;
     outln!("  listings      {} active, {} closed", st.active_listings, st.closed_listings);
     outln!("  negotiation   {}, {}", output::count(st.threads, "thread"), output::count(st.deals, "deal"));
@@ -39,6 +40,37 @@ fn print_status(s: &StatusView, data_dir: &Path) {
     outln!("  unpublished   {} waiting for a peer", output::count(n.unpublished, "listing"));
     outln!("  disk          {:.1} MiB", st.size_on_disk as f64 / 1_048_576.0);
     sync_lines(n);
+}
+
+/// Why the node has no peers (or not the ones it wants): the peers it is trying to reach and why
+/// each last failed, or what to do when it knows of none.
+fn dialing_lines(n: &NetworkStatus) {
+    if n.connected_peers == 0 && n.dialing.is_empty() {
+        outln!("                no peers known: none configured and none found on the local network;");
+        outln!(
+            "                add one with `haggle node --bootstrap /ip4/ADDRESS/tcp/7400/p2p/PEERID` (or in config.toml)"
+        );
+        return;
+    }
+    for d in n.dialing.iter().take(5) {
+        let reason = match d.reason {
+            DialReason::Bootstrap => "bootstrap peer",
+            DialReason::Recent => "recent peer",
+            DialReason::Party => "other party",
+        };
+        let failed = match (&d.last_error, d.attempts) {
+            (Some(error), attempts) if attempts > 0 => {
+                format!("{error} ({}), ", output::count(attempts as usize, "attempt"))
+            }
+            _ => String::new(),
+        };
+        let next = if d.next_attempt_ms < 1_000 {
+            "trying now".to_owned()
+        } else {
+            format!("next try in {} s", d.next_attempt_ms.div_ceil(1_000))
+        };
+        outln!("                not connected to {reason} {}: {failed}{next}", output::short_peer(&d.peer));
+    }
 }
 
 /// The sync part of `haggle status`: sessions under way and the last syncs.

@@ -11,6 +11,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use libp2p::swarm::DialError;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::{Multiaddr, PeerId};
 
@@ -39,6 +40,9 @@ struct Wanted {
     attempts: u32,
     /// When the next attempt is due (while dialling: when the dial counts as stuck).
     next: Instant,
+    /// A dial of ours is under way: only its failure counts as an attempt (Kademlia and mDNS
+    /// dial the same peers on their own).
+    dialing: bool,
     connected: bool,
     last_error: Option<String>,
 }
@@ -94,6 +98,7 @@ impl Dialer {
                     reason,
                     attempts: 0,
                     next: now,
+                    dialing: false,
                     connected: false,
                     last_error: None,
                 },
@@ -113,6 +118,7 @@ impl Dialer {
         let mut due = Vec::new();
         for (peer, w) in &mut self.wanted {
             if !w.connected && w.next <= now {
+                w.dialing = true;
                 w.next = now + DIAL_STUCK;
                 due.push((*peer, w.addrs.clone()));
             }
@@ -124,6 +130,7 @@ impl Dialer {
         self.want(peer, [], DialReason::Recent);
         if let Some(w) = self.wanted.get_mut(&peer) {
             w.connected = true;
+            w.dialing = false;
             w.attempts = 0;
             w.last_error = None;
         }
@@ -134,18 +141,25 @@ impl Dialer {
         let next = Instant::now() + self.backoff(1);
         if let Some(w) = self.wanted.get_mut(peer) {
             w.connected = false;
+            w.dialing = false;
             w.next = next;
         }
     }
 
-    /// A dial to `peer` failed: the next attempt waits its backoff.
+    /// A dial to `peer` failed: if it was ours, the next attempt waits its backoff; a dial of
+    /// another behaviour's only updates the reason shown.
     pub(super) fn failed(&mut self, peer: &PeerId, error: String) {
-        let Some(attempts) = self.wanted.get(peer).map(|w| w.attempts.saturating_add(1)) else { return };
+        let Some(w) = self.wanted.get(peer) else { return };
+        let attempts = w.attempts.saturating_add(1);
+        let ours = w.dialing;
         let next = Instant::now() + self.backoff(attempts);
         if let Some(w) = self.wanted.get_mut(peer) {
-            w.attempts = attempts;
-            w.next = next;
             w.last_error = Some(error);
+            if ours {
+                w.attempts = attempts;
+                w.dialing = false;
+                w.next = next;
+            }
         }
     }
 
@@ -193,7 +207,7 @@ impl EventLoop {
             };
             if let Err(e) = self.swarm.dial(opts) {
                 tracing::debug!(%peer, error = %e, "cannot dial; asking the DHT for its addresses");
-                self.dialer.failed(&peer, e.to_string());
+                self.dialer.failed(&peer, describe(&e));
                 self.swarm.behaviour_mut().kad.get_closest_peers(peer);
             }
         }
@@ -221,6 +235,29 @@ impl EventLoop {
             self.dialer.want(peer, addrs, DialReason::Recent);
         }
     }
+}
+
+/// What went wrong with a dial, in a few words (the innermost cause: "Connection refused (os
+/// error 111)"), for `haggle status`.
+pub(super) fn describe(error: &DialError) -> String {
+    match error {
+        DialError::Transport(errors) => match errors.last() {
+            Some((_, libp2p::TransportError::Other(e))) => innermost(e),
+            Some((addr, libp2p::TransportError::MultiaddrNotSupported(_))) => {
+                format!("no transport for {addr}")
+            }
+            None => error.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut error = error;
+    while let Some(source) = error.source() {
+        error = source;
+    }
+    error.to_string()
 }
 
 #[cfg(test)]
@@ -251,9 +288,14 @@ mod tests {
         assert!(d.due(now).is_empty(), "being dialled");
         d.failed(&peer, "connection refused".into());
         assert!(d.due(Instant::now()).is_empty(), "not before its backoff");
+        d.failed(&peer, "refused again (a dial of Kademlia's)".into());
+        assert_eq!(d.wanted[&peer].attempts, 1, "only our own dials count");
         assert_eq!(d.due(Instant::now() + Duration::from_secs(3)).len(), 1);
         let pending = d.pending(Instant::now());
-        assert_eq!((pending[0].attempts, pending[0].last_error.as_deref()), (1, Some("connection refused")));
+        assert_eq!(
+            (pending[0].attempts, pending[0].last_error.as_deref()),
+            (1, Some("refused again (a dial of Kademlia's)"))
+        );
         d.connected(peer);
         assert!(d.pending(Instant::now()).is_empty());
         d.disconnected(&peer);

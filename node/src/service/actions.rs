@@ -304,8 +304,9 @@ impl Service {
         Ok(())
     }
 
-    /// The next revision of the owner's listing after `deal`; `None` if the listing is someone
-    /// else's (their node does this) or already closed.
+    /// The next revision of the owner's listing after `deal` (its quantity less the deal's, or a
+    /// tombstone when none is left); `None` if the listing is someone else's (their node does
+    /// this) or already closed.
     fn next_revision_after(&self, deal: &Deal) -> Result<Option<Verified<Object>>, ServiceError> {
         if deal.listing_author() != self.me() {
             return Ok(None);
@@ -316,14 +317,10 @@ impl Service {
         if listing.status == ListingStatus::Closed {
             return Ok(None);
         }
-        let sold: u64 = self
-            .store
-            .deals_on(&key)?
-            .iter()
-            .filter(|d| d.made_at() >= current.created_at())
-            .map(|d| u64::from(d.terms().quantity))
-            .sum();
-        let left = u64::from(listing.quantity).saturating_sub(sold);
+        // This node runs this once per deal, when it first learns of it, so the current revision
+        // cannot count it yet (even one the owner wrote after the deal was made, while the
+        // deal's last message was still on its way): the deal's quantity comes off it.
+        let left = u64::from(listing.quantity).saturating_sub(u64::from(deal.terms().quantity));
         let now = Timestamp::now().max(deal.made_at().saturating_add(Duration::from_millis(1)));
         listing.revision = next_revision(&current)?;
         if left == 0 {

@@ -1,0 +1,142 @@
+//! Regression tests for defects found by using several nodes as a new user would: each test
+//! names the defect it pins.
+
+use anyhow::Result;
+use haggle_node::{ClientError, NodeEvent};
+use haggle_tests::{TestNode, draft, id_of};
+use serde_json::{Value, json};
+
+fn received(kind: &'static str) -> impl Fn(&NodeEvent) -> bool {
+    move |e| matches!(e, NodeEvent::NegotiationReceived { kind: k, .. } if k.as_str() == kind)
+}
+
+/// The API's error code of a failed call.
+fn code(result: Result<Value>) -> String {
+    match result.expect_err("an error").downcast::<ClientError>() {
+        Ok(e) => e
+            .code()
+            .map(|c| serde_json::to_value(c).expect("a code"))
+            .and_then(|v| v.as_str().map(str::to_owned)),
+        Err(other) => panic!("not a client error: {other}"),
+    }
+    .unwrap_or_default()
+}
+
+/// A seller and two buyers, all meshed, with a listing of `qty` that both buyers hold.
+async fn market(qty: u32) -> Result<(Vec<tempfile::TempDir>, TestNode, TestNode, TestNode, String)> {
+    let dirs = vec![tempfile::tempdir()?, tempfile::tempdir()?, tempfile::tempdir()?];
+    let seller = TestNode::start("seller", dirs[0].path(), vec![]).await?;
+    let mut b1 = TestNode::start("buyer 1", dirs[1].path(), vec![seller.addr()]).await?;
+    let mut b2 = TestNode::start("buyer 2", dirs[2].path(), vec![seller.addr()]).await?;
+    seller.wait_mesh(2).await?;
+    b1.wait_mesh(1).await?;
+    b2.wait_mesh(1).await?;
+    let mut listing = draft("Garden chairs", "40");
+    listing["quantity"] = json!(qty);
+    let listing = id_of(&seller.post("/v1/listings", listing).await?);
+    b1.wait_listing(&listing).await?;
+    b2.wait_listing(&listing).await?;
+    Ok((dirs, seller, b1, b2, listing))
+}
+
+/// An offer of 1 from `buyer`, received by the seller; returns the thread id.
+async fn offer(buyer: &TestNode, seller: &mut TestNode, listing: &str) -> Result<String> {
+    let sent =
+        buyer.post(&format!("/v1/listings/{listing}/offers"), json!({"price": "35", "quantity": 1})).await?;
+    seller.wait_for("the offer", received("offer")).await?;
+    Ok(sent["thread"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Defect: `update --qty 1` was accepted while two counter-offers promised 1 each, and both
+/// buyers could then accept: two deals on one item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lowering_quantity_below_open_counters_is_refused() -> Result<()> {
+    let (_dirs, mut seller, mut b1, mut b2, listing) = market(2).await?;
+    let t1 = offer(&b1, &mut seller, &listing).await?;
+    let t2 = offer(&b2, &mut seller, &listing).await?;
+    seller.post(&format!("/v1/threads/{t1}/counter"), json!({"price": "38"})).await?;
+    seller.post(&format!("/v1/threads/{t2}/counter"), json!({"price": "38"})).await?;
+
+    let refused = seller.patch(&format!("/v1/listings/{listing}"), json!({"quantity": 1})).await;
+    let message = refused.as_ref().map_err(ToString::to_string).expect_err("refused");
+    assert!(message.contains(&t1[..12]) && message.contains(&t2[..12]), "names the counters: {message}");
+    assert_eq!(code(refused), "quantity_exceeded");
+
+    // Both buyers accept: both deals are honoured, because the quantity stayed 2.
+    b1.wait_for("the counter", received("counter")).await?;
+    b2.wait_for("the counter", received("counter")).await?;
+    b1.post(&format!("/v1/threads/{t1}/accept"), json!({})).await?;
+    b2.post(&format!("/v1/threads/{t2}/accept"), json!({})).await?;
+    for _ in 0..2 {
+        seller.wait_for("a deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
+    }
+    let shown = seller.get(&format!("/v1/listings/{listing}")).await?;
+    assert_eq!(shown["state"], "closed", "two sold of two: {shown}");
+    for node in [seller, b1, b2] {
+        node.stop().await;
+    }
+    Ok(())
+}
+
+/// Defect: after the seller retracted, a buyer could still accept the seller's counter-offer and
+/// make a deal on a retracted listing. Retracting now ends every open thread and tells the other
+/// side; and selling out ends the losing buyer's thread (it stayed "open").
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retracting_or_selling_out_ends_every_open_thread() -> Result<()> {
+    let (_dirs, mut seller, mut b1, mut b2, listing) = market(1).await?;
+    let t1 = offer(&b1, &mut seller, &listing).await?;
+    let t2 = offer(&b2, &mut seller, &listing).await?;
+    seller.post(&format!("/v1/threads/{t1}/counter"), json!({"price": "38"})).await?;
+    b1.wait_for("the counter", received("counter")).await?;
+
+    seller.post(&format!("/v1/listings/{listing}/retract"), json!({})).await?;
+    b1.wait_for("the withdrawal", received("withdraw")).await?;
+    b2.wait_for("the decline", received("decline")).await?;
+    assert_eq!(b1.get(&format!("/v1/threads/{t1}")).await?["state"], "withdrawn");
+    assert_eq!(b2.get(&format!("/v1/threads/{t2}")).await?["state"], "declined");
+    assert_eq!(code(b1.post(&format!("/v1/threads/{t1}/accept"), json!({})).await), "thread_ended");
+    assert!(seller.get("/v1/deals").await?["deals"].as_array().is_some_and(Vec::is_empty));
+
+    // Selling out: a new listing, two offers, the seller accepts one; the other is declined.
+    let fresh = id_of(&seller.post("/v1/listings", draft("Hammock", "60")).await?);
+    b1.wait_listing(&fresh).await?;
+    b2.wait_listing(&fresh).await?;
+    let t1 = offer(&b1, &mut seller, &fresh).await?;
+    let t2 = offer(&b2, &mut seller, &fresh).await?;
+    seller.post(&format!("/v1/threads/{t1}/accept"), json!({})).await?;
+    b2.wait_for("the decline", received("decline")).await?;
+    let lost = b2.get(&format!("/v1/threads/{t2}")).await?;
+    assert_eq!(lost["state"], "declined", "{lost}");
+    assert_eq!(lost["messages"][1]["message"], "Sold out, sorry.");
+    for node in [seller, b1, b2] {
+        node.stop().await;
+    }
+    Ok(())
+}
+
+/// Defect: an offer on a giveaway failed with "say which currency" although a giveaway asks no
+/// price.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_giveaway_is_asked_for_without_a_price() -> Result<()> {
+    let (dg, dt) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let mut giver = TestNode::start("giver", dg.path(), vec![]).await?;
+    let mut taker = TestNode::start("taker", dt.path(), vec![giver.addr()]).await?;
+    giver.wait_mesh(1).await?;
+    taker.wait_mesh(1).await?;
+    let sofa = giver
+        .post("/v1/listings", json!({"kind": "giveaway", "title": "Sofa", "category": "home/furniture"}))
+        .await?;
+    let sofa = id_of(&sofa);
+    taker.wait_listing(&sofa).await?;
+    let asked = taker
+        .post(&format!("/v1/listings/{sofa}/offers"), json!({"message": "I can fetch it tonight"}))
+        .await?;
+    assert_eq!(asked["terms"]["price"]["display"], "free", "{asked}");
+    giver.wait_for("the request", received("offer")).await?;
+    let thread = asked["thread"].as_str().unwrap_or_default().to_owned();
+    giver.post(&format!("/v1/threads/{thread}/accept"), json!({})).await?;
+    taker.wait_for("the deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
+    giver.stop().await;
+    taker.stop().await;
+    Ok(())
+}
