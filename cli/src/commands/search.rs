@@ -124,3 +124,53 @@ fn matches(
     };
     Ok(api.search(&narrowed)?.hits.iter().any(|h| h.id == *id))
 }
+
+#[cfg(test)]
+mod tests {
+    use haggle_node::api::types::{ListingKind, ListingView, ObjectId, PublicKey};
+
+    use super::*;
+
+    fn listing(revision: u32, state: ListingState, quantity: u32) -> ListingView {
+        ListingView {
+            id: ObjectId::from_bytes([1; 32]),
+            key: String::new(),
+            author: "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5"
+                .parse::<PublicKey>()
+                .expect("a key"),
+            mine: false,
+            revision,
+            kind: ListingKind::Giveaway,
+            state,
+            title: "Sofa".into(),
+            description: String::new(),
+            category: "home".into(),
+            tags: Vec::new(),
+            price: None,
+            quantity,
+            remaining: None,
+            location: String::new(),
+            geohash: None,
+            payment: Vec::new(),
+            delivery: String::new(),
+            created_at: 0,
+            expires_at: 0,
+            score: None,
+            gossip: None,
+        }
+    }
+
+    /// Defect: watch printed every revision and retraction as "new listing ... (closed)", and a
+    /// giveaway's price as "free free".
+    #[test]
+    fn watch_says_what_changed() {
+        let stored = NodeEvent::ListingStored { id: ObjectId::from_bytes([1; 32]) };
+        let published = NodeEvent::ListingPublished { id: ObjectId::from_bytes([1; 32]) };
+        assert_eq!(change(&stored, &listing(1, ListingState::Active, 1)), "new listing:");
+        assert_eq!(change(&stored, &listing(2, ListingState::Active, 1)), "updated:");
+        assert_eq!(change(&stored, &listing(3, ListingState::Closed, 1)), "retracted:");
+        assert_eq!(change(&stored, &listing(3, ListingState::Closed, 0)), "sold out:");
+        assert_eq!(change(&published, &listing(1, ListingState::Active, 1)), "published:");
+        assert_eq!(output::summary(&listing(1, ListingState::Active, 1)), "Sofa — giveaway");
+    }
+}

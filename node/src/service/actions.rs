@@ -501,6 +501,28 @@ mod tests {
         assert_eq!(code(seller.renew(&id, None)), ErrorCode::ListingClosed);
     }
 
+    /// Defect: an offer on an expired listing said "no listing matches" while `show` displayed
+    /// the listing as expired.
+    #[test]
+    fn an_offer_on_an_expired_listing_says_it_expired() {
+        let (seller, _sd) = service(1);
+        let (buyer, _bd) = service(2);
+        let short = ListingDraft { expires_in: Some(1), ..draft("Road bike", "120") };
+        let listing = seller.publish(short).expect("published");
+        buyer.receive(listing.object.bytes(), Via::Gossip);
+        let expires = listing.object.expires_at().expect("an expiry");
+        // Wait (bounded) for the clock to pass the listing's one-second lifetime.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while Timestamp::now() <= expires && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let id = listing.object.id().to_hex();
+        assert_eq!(code(buyer.offer(&id, offer_of("100"))), ErrorCode::ListingExpired);
+        assert!(
+            matches!(buyer.object_view(&id), Ok(crate::api::types::ObjectView::Listing(v)) if v.state == ListingState::Expired)
+        );
+    }
+
     #[test]
     fn only_the_author_changes_a_listing_and_nobody_offers_on_their_own() {
         let (seller, _sd) = service(1);
