@@ -65,19 +65,27 @@ pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
             .iter()
             .map(|a| a.clone().with(libp2p_p2p(node.peer_id)).to_string())
             .collect();
-        if json_out {
-            outln!(
-                "{}",
-                json!({ "peer_id": node.peer_id.to_string(), "listen": addrs, "api": node.api_addr.to_string(), "data_dir": data_dir.display().to_string() })
-            );
+        // A running node keeps running when nobody reads its banner (stdout closed): the banner
+        // is best effort, unlike a client command's output.
+        let banner = if json_out {
+            json!({ "peer_id": node.peer_id.to_string(), "listen": addrs, "api": node.api_addr.to_string(), "data_dir": data_dir.display().to_string() })
+                .to_string()
         } else {
-            outln!("haggle node {}", node.peer_id);
-            for a in &addrs {
-                outln!("  listening on {a}");
-            }
-            outln!("  API on http://{} (token in {})", node.api_addr, data_dir.join(haggle_node::COOKIE_FILE).display());
-            outln!("  data dir {}", data_dir.display());
-            outln!("Press Ctrl-C to stop.");
+            let mut lines = vec![format!("haggle node {}", node.peer_id)];
+            lines.extend(addrs.iter().map(|a| format!("  listening on {a}")));
+            lines.push(format!(
+                "  API on http://{} (token in {})",
+                node.api_addr,
+                data_dir.join(haggle_node::COOKIE_FILE).display()
+            ));
+            lines.push(format!("  data dir {}", data_dir.display()));
+            lines.push("Press Ctrl-C to stop.".to_owned());
+            lines.join("\n")
+        };
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{banner}").and_then(|()| out.flush());
         }
         wait_for_signal().await;
         tracing::info!("shutting down");

@@ -33,10 +33,23 @@ use delivery::Delivery;
 use peers::PeerTable;
 use sync_flow::{SyncDone, SyncFlow};
 
-/// Validations and inbound requests in flight at once. Past this, gossip is answered Ignore at
-/// once (the message is not lost: sync and other peers bring it again) rather than letting
-/// validation fall behind the message cache window.
-const MAX_IN_FLIGHT: usize = 256;
+/// Gossip validations in flight at once. Past this, gossip is answered Ignore at once (the
+/// message is not lost: sync and other peers bring it again) rather than letting validation fall
+/// behind the message cache window.
+const MAX_VALIDATING: usize = 256;
+/// Inbound requests (negotiation messages, sync requests) in flight at once, counted apart from
+/// gossip so that a burst of gossip never starves a peer's catch-up (a node passing on what it
+/// just fetched used to make its source answer the next fetch "busy").
+const MAX_SERVING: usize = 64;
+
+/// Kinds of inbound work, each with its own budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Work {
+    /// Validating a gossip message.
+    Gossip,
+    /// Answering a peer's request.
+    Request,
+}
 /// Objects kept for publishing while no peer is subscribed yet.
 const MAX_UNPUBLISHED: usize = 1_000;
 /// How long shutdown waits for store work under way.
@@ -84,8 +97,10 @@ pub(crate) struct EventLoop {
     /// Store work on the blocking pool, awaited at shutdown.
     blocking: tokio_util::task::TaskTracker,
     intervals: Intervals,
-    /// Gossip validations and inbound requests under way.
-    in_flight: usize,
+    /// Gossip validations under way.
+    validating: usize,
+    /// Inbound requests under way.
+    serving: usize,
     /// The last token handed to an inbound request (its answer comes back under it).
     last_token: u64,
     /// Stored objects waiting for a subscribed peer to publish to.
@@ -122,7 +137,8 @@ impl EventLoop {
                 sweep: config.sweep_interval(),
                 sync: config.sync_interval(),
             },
-            in_flight: 0,
+            validating: 0,
+            serving: 0,
             last_token: 0,
             unpublished: VecDeque::new(),
             seen: gossip_flow::Seen::default(),
@@ -270,7 +286,12 @@ impl EventLoop {
                 GossipState::Queued
             }
             Err(e) => {
+                // Kept like the others: it goes out when a peer subscribes, else sync carries it.
                 tracing::warn!(error = %e, "publish failed");
+                if self.unpublished.len() >= MAX_UNPUBLISHED {
+                    self.unpublished.pop_front();
+                }
+                self.unpublished.push_back(bytes);
                 GossipState::Queued
             }
         }
@@ -302,7 +323,7 @@ impl EventLoop {
                 tracing::debug!(%peer, %error, "dial failed");
                 // Retried on the paced schedule, never at once (a dead address would otherwise be
                 // dialled in a loop).
-                self.dialer.failed(&peer, dialer::describe(&error));
+                self.dial_failed(peer, dialer::describe(&error));
             }
             _ => {}
         }
@@ -311,11 +332,11 @@ impl EventLoop {
     fn on_done(&mut self, done: Done) {
         match done {
             Done::Gossip { message_id, source, inbound } => {
-                self.in_flight = self.in_flight.saturating_sub(1);
+                self.release(Work::Gossip);
                 self.on_validated(message_id, source, inbound);
             }
             Done::Negotiated { token, inbound } => {
-                self.in_flight = self.in_flight.saturating_sub(1);
+                self.release(Work::Request);
                 self.on_negotiated(token, inbound);
             }
             Done::Outbox(due) => self.send_due(due),
@@ -365,15 +386,28 @@ impl EventLoop {
         });
     }
 
-    /// Admits one more piece of inbound work (a validation or a request), unless too many are
-    /// under way; returns the token its answer comes back under.
-    fn admit(&mut self) -> Option<u64> {
-        if self.in_flight >= MAX_IN_FLIGHT {
+    /// Admits one more piece of inbound work, unless too many of its kind are under way;
+    /// returns the token its answer comes back under.
+    fn admit(&mut self, work: Work) -> Option<u64> {
+        let (count, max) = match work {
+            Work::Gossip => (&mut self.validating, MAX_VALIDATING),
+            Work::Request => (&mut self.serving, MAX_SERVING),
+        };
+        if *count >= max {
             return None;
         }
-        self.in_flight += 1;
+        *count += 1;
         self.last_token += 1;
         Some(self.last_token)
+    }
+
+    /// One piece of inbound work of this kind is done.
+    fn release(&mut self, work: Work) {
+        let count = match work {
+            Work::Gossip => &mut self.validating,
+            Work::Request => &mut self.serving,
+        };
+        *count = count.saturating_sub(1);
     }
 
     /// Reports a gossip verdict to gossipsub.

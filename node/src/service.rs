@@ -62,6 +62,10 @@ pub use inbound::{Inbound, Received, Via};
 pub struct Service {
     store: Arc<Store>,
     key: Arc<SecretKey>,
+    /// Held from reading a listing's current revision to storing the next, so that two changes
+    /// at once (two deals arriving together, a deal and an update) cannot both build on the same
+    /// revision and lose one of them.
+    revising: Arc<std::sync::Mutex<()>>,
 }
 
 /// Messages for one recipient: each message's id and wire bytes.
@@ -81,7 +85,7 @@ pub struct OutboxDue {
 impl Service {
     /// A service over `store`, signing with `key`.
     pub fn new(store: Arc<Store>, key: Arc<SecretKey>) -> Self {
-        Service { store, key }
+        Service { store, key, revising: Arc::default() }
     }
 
     /// The owner's public key.
@@ -291,12 +295,16 @@ impl Service {
         Ok(due)
     }
 
-    /// Ends the open threads on the owner's expired listings (telling the other parties), then
-    /// removes expired listings from disk. Returns how many were removed, and what to deliver.
+    /// Ends the open threads on the owner's expired and closed listings (telling the other
+    /// parties), then removes expired listings from disk. Returns how many were removed, and what
+    /// to deliver. The removal runs even if the endings could not be read.
     pub fn sweep(&self) -> Result<(usize, Followups), ServiceError> {
+        let now = Timestamp::now();
         let mut then = Followups::default();
-        self.end_expired_threads(&mut then)?;
-        Ok((self.store.sweep_expired(Timestamp::now())?, then))
+        if let Err(e) = self.end_stale_threads(now, &mut then) {
+            tracing::warn!(error = %e, "cannot end the threads of closed and expired listings");
+        }
+        Ok((self.store.sweep_expired(now)?, then))
     }
 
     /// Writes everything to disk.

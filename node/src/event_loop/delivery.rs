@@ -10,7 +10,7 @@ use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use haggle_protocol::ObjectId;
 use haggle_storage::DeliveryState;
 
-use super::{Done, EventLoop};
+use super::{Done, EventLoop, Work};
 use crate::service::{Inbound, OutboxDue, Received, Via};
 use crate::wire::{NegotiateRequest, NegotiateResponse};
 
@@ -75,7 +75,7 @@ impl EventLoop {
         request: NegotiateRequest,
         channel: ResponseChannel<NegotiateResponse>,
     ) {
-        let Some(token) = self.admit() else {
+        let Some(token) = self.admit(Work::Request) else {
             let busy = NegotiateResponse::Rejected { reason: "node busy".into(), retry: true };
             let _ = self.swarm.behaviour_mut().negotiate.send_response(channel, busy);
             return;

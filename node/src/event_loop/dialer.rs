@@ -27,6 +27,13 @@ const MAX_ADDRS: usize = 8;
 pub(super) const MIN_PEERS: usize = 3;
 /// How often a node below [`MIN_PEERS`] looks for more.
 pub(super) const DISCOVER_EVERY: Duration = Duration::from_secs(30);
+/// A connection that lasts less than this counts as a failed attempt when it closes (a peer at
+/// its connection limit accepts and closes at once): the schedule keeps backing off instead of
+/// redialling it every few seconds.
+const STABLE: Duration = Duration::from_secs(30);
+/// Failed attempts after which a peer that is not a bootstrap peer leaves the schedule (the
+/// outbox puts the other party of a queued message back when it retries).
+const GIVE_UP: u32 = 8;
 /// A dial that has reported neither success nor failure after this long is tried again (libp2p's
 /// own dial timeout is shorter; this only guards against a lost report).
 const DIAL_STUCK: Duration = Duration::from_secs(60);
@@ -40,10 +47,11 @@ struct Wanted {
     attempts: u32,
     /// When the next attempt is due (while dialling: when the dial counts as stuck).
     next: Instant,
-    /// A dial of ours is under way: only its failure counts as an attempt (Kademlia and mDNS
-    /// dial the same peers on their own).
+    /// A dial of ours is under way: only its failure counts as an attempt (Kademlia dials the
+    /// same peers on its own).
     dialing: bool,
-    connected: bool,
+    /// Since when it is connected, while it is.
+    connected_at: Option<Instant>,
     last_error: Option<String>,
 }
 
@@ -84,8 +92,10 @@ impl Dialer {
             if reason != DialReason::Bootstrap {
                 self.order.push_back(peer);
                 if self.order.len() > MAX_WANTED
-                    && let Some(old) =
-                        self.order.iter().position(|p| self.wanted.get(p).is_some_and(|w| !w.connected))
+                    && let Some(old) = self
+                        .order
+                        .iter()
+                        .position(|p| self.wanted.get(p).is_some_and(|w| w.connected_at.is_none()))
                     && let Some(old) = self.order.remove(old)
                 {
                     self.wanted.remove(&old);
@@ -99,14 +109,18 @@ impl Dialer {
                     attempts: 0,
                     next: now,
                     dialing: false,
-                    connected: false,
+                    connected_at: None,
                     last_error: None,
                 },
             );
         }
         if let Some(w) = self.wanted.get_mut(&peer) {
             for addr in addrs {
-                if w.addrs.len() < MAX_ADDRS && !w.addrs.contains(&addr) {
+                if !w.addrs.contains(&addr) {
+                    // The newest addresses are the likeliest to work: the oldest make room.
+                    if w.addrs.len() >= MAX_ADDRS {
+                        w.addrs.remove(0);
+                    }
                     w.addrs.push(addr);
                 }
             }
@@ -117,7 +131,7 @@ impl Dialer {
     pub(super) fn due(&mut self, now: Instant) -> Vec<(PeerId, Vec<Multiaddr>)> {
         let mut due = Vec::new();
         for (peer, w) in &mut self.wanted {
-            if !w.connected && w.next <= now {
+            if w.connected_at.is_none() && w.next <= now {
                 w.dialing = true;
                 w.next = now + DIAL_STUCK;
                 due.push((*peer, w.addrs.clone()));
@@ -129,38 +143,60 @@ impl Dialer {
     pub(super) fn connected(&mut self, peer: PeerId) {
         self.want(peer, [], DialReason::Recent);
         if let Some(w) = self.wanted.get_mut(&peer) {
-            w.connected = true;
+            w.connected_at = Some(Instant::now());
             w.dialing = false;
-            w.attempts = 0;
             w.last_error = None;
         }
     }
 
-    /// The peer's last connection closed: it is redialled after the first backoff.
+    /// The peer's last connection closed: it is redialled after the first backoff if the
+    /// connection had lasted, else after the next one (a connection closed at once is a failure).
     pub(super) fn disconnected(&mut self, peer: &PeerId) {
-        let next = Instant::now() + self.backoff(1);
-        if let Some(w) = self.wanted.get_mut(peer) {
-            w.connected = false;
-            w.dialing = false;
+        let Some(w) = self.wanted.get_mut(peer) else { return };
+        let lasted = w.connected_at.take().is_some_and(|at| at.elapsed() >= STABLE);
+        w.dialing = false;
+        if lasted {
+            w.attempts = 0;
+        } else {
+            w.last_error = Some("the connection closed at once".into());
+        }
+        w.attempts = w.attempts.saturating_add(1);
+        let attempts = w.attempts;
+        self.reschedule(peer, attempts);
+    }
+
+    /// Takes a peer off the schedule (a banned peer).
+    pub(super) fn forget(&mut self, peer: &PeerId) {
+        self.wanted.remove(peer);
+        self.order.retain(|p| p != peer);
+    }
+
+    /// The next attempt after `attempts` failures, or off the schedule after [`GIVE_UP`] of them
+    /// (bootstrap peers stay).
+    fn reschedule(&mut self, peer: &PeerId, attempts: u32) {
+        let next = Instant::now() + self.backoff(attempts);
+        let Some(w) = self.wanted.get_mut(peer) else { return };
+        if attempts >= GIVE_UP && w.reason != DialReason::Bootstrap {
+            self.forget(peer);
+        } else {
             w.next = next;
         }
     }
 
-    /// A dial to `peer` failed: if it was ours, the next attempt waits its backoff; a dial of
-    /// another behaviour's only updates the reason shown.
-    pub(super) fn failed(&mut self, peer: &PeerId, error: String) {
-        let Some(w) = self.wanted.get(peer) else { return };
-        let attempts = w.attempts.saturating_add(1);
-        let ours = w.dialing;
-        let next = Instant::now() + self.backoff(attempts);
-        if let Some(w) = self.wanted.get_mut(peer) {
-            w.last_error = Some(error);
-            if ours {
-                w.attempts = attempts;
-                w.dialing = false;
-                w.next = next;
-            }
+    /// A dial to `peer` failed: if it was ours, the next attempt waits its backoff (and the
+    /// caller may look its addresses up); a dial of another behaviour's only updates the reason
+    /// shown. Returns whether it was ours.
+    pub(super) fn failed(&mut self, peer: &PeerId, error: String) -> bool {
+        let Some(w) = self.wanted.get_mut(peer) else { return false };
+        w.last_error = Some(error);
+        if !w.dialing {
+            return false;
         }
+        w.dialing = false;
+        w.attempts = w.attempts.saturating_add(1);
+        let attempts = w.attempts;
+        self.reschedule(peer, attempts);
+        true
     }
 
     /// How long after its `attempts`-th failure a peer is tried again: `min` doubling up to
@@ -178,15 +214,18 @@ impl Dialer {
         let mut out: Vec<DialInfo> = self
             .wanted
             .iter()
-            .filter(|(_, w)| !w.connected)
+            .filter(|(_, w)| w.connected_at.is_none())
             .map(|(peer, w)| DialInfo {
                 peer: *peer,
                 address: w.addrs.first().map(ToString::to_string),
                 reason: w.reason,
                 attempts: w.attempts,
                 last_error: w.last_error.clone(),
-                next_attempt_ms: u64::try_from(w.next.saturating_duration_since(now).as_millis())
-                    .unwrap_or(u64::MAX),
+                next_attempt_ms: if w.dialing {
+                    0
+                } else {
+                    u64::try_from(w.next.saturating_duration_since(now).as_millis()).unwrap_or(u64::MAX)
+                },
             })
             .collect();
         out.sort_by_key(|d| (d.reason != DialReason::Bootstrap, d.next_attempt_ms));
@@ -207,8 +246,7 @@ impl EventLoop {
             };
             if let Err(e) = self.swarm.dial(opts) {
                 tracing::debug!(%peer, error = %e, "cannot dial; asking the DHT for its addresses");
-                self.dialer.failed(&peer, describe(&e));
-                self.swarm.behaviour_mut().kad.get_closest_peers(peer);
+                self.dial_failed(peer, describe(&e));
             }
         }
         let connected = self.swarm.connected_peers().count();
@@ -216,6 +254,14 @@ impl EventLoop {
         if connected < MIN_PEERS && discover {
             self.dialer.last_discovery = Some(now);
             self.discover(MIN_PEERS * 2);
+        }
+    }
+
+    /// Records a failed dial; when it was one of the schedule's, asks the DHT for the peer's
+    /// current addresses (tried at its next turn). Paced with the schedule, never a loop.
+    pub(super) fn dial_failed(&mut self, peer: PeerId, error: String) {
+        if self.dialer.failed(&peer, error) {
+            self.swarm.behaviour_mut().kad.get_closest_peers(peer);
         }
     }
 
@@ -299,8 +345,27 @@ mod tests {
         d.connected(peer);
         assert!(d.pending(Instant::now()).is_empty());
         d.disconnected(&peer);
-        assert!(d.due(Instant::now()).is_empty(), "redialled after the first backoff, not at once");
-        assert_eq!(d.due(Instant::now() + Duration::from_secs(3)).len(), 1);
+        assert!(d.due(Instant::now()).is_empty(), "redialled after a backoff, not at once");
+        assert_eq!(d.wanted[&peer].attempts, 2, "a connection closed at once counts as a failure");
+        assert_eq!(d.due(Instant::now() + Duration::from_secs(6)).len(), 1);
+    }
+
+    #[test]
+    fn peers_that_keep_failing_leave_the_schedule_but_bootstrap_peers_stay() {
+        let mut d = dialer();
+        let (recent, bootstrap) = (PeerId::random(), PeerId::random());
+        d.want(recent, [], DialReason::Recent);
+        d.want(bootstrap, [], DialReason::Bootstrap);
+        for _ in 0..GIVE_UP {
+            for peer in [recent, bootstrap] {
+                d.wanted.get_mut(&peer).expect("wanted").dialing = true;
+                assert!(d.failed(&peer, "refused".into()), "our own dial");
+            }
+        }
+        assert!(!d.wanted.contains_key(&recent));
+        assert!(d.wanted.contains_key(&bootstrap));
+        d.forget(&bootstrap);
+        assert!(d.pending(Instant::now()).is_empty(), "a banned peer is forgotten");
     }
 
     #[test]

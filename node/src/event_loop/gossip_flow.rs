@@ -7,7 +7,7 @@ use std::collections::{HashSet, VecDeque};
 use libp2p::PeerId;
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 
-use super::{Done, EventLoop};
+use super::{Done, EventLoop, Work};
 use crate::service::{Inbound, Received, Via};
 
 impl EventLoop {
@@ -24,7 +24,7 @@ impl EventLoop {
 
     /// decode → verify → store on the blocking pool; the verdict comes back as [`Done::Gossip`].
     fn validate(&mut self, source: PeerId, message_id: MessageId, data: Vec<u8>) {
-        if self.admit().is_none() {
+        if self.admit(Work::Gossip).is_none() {
             self.report(&message_id, &source, MessageAcceptance::Ignore);
             return;
         }

@@ -79,6 +79,11 @@ impl PeerTable {
         self.offences.get(peer).copied().unwrap_or(0)
     }
 
+    /// Whether `peer` has reached the ban threshold (and is not forgotten yet).
+    pub(super) fn is_banned(&self, peer: &PeerId) -> bool {
+        self.rejects(peer) >= MAX_REJECTS
+    }
+
     /// Counts an invalid object from `peer` (connected or not: a verdict can come after it left).
     fn reject(&mut self, peer: PeerId) -> Verdict {
         let mut forgiven = None;
@@ -125,7 +130,9 @@ impl EventLoop {
     pub(super) fn on_connected(&mut self, peer: PeerId, dialer: bool) {
         tracing::debug!(%peer, "connected");
         self.peers.connected(peer);
-        self.dialer.connected(peer);
+        if !self.peers.is_banned(&peer) {
+            self.dialer.connected(peer);
+        }
         self.emit(NodeEvent::PeerConnected { peer });
         self.retry_outbox(Some(peer));
         // One session per new connection covers both directions (it fetches and pushes), so only
@@ -158,6 +165,8 @@ impl EventLoop {
             tracing::warn!(%peer, "banning a peer that keeps sending invalid objects");
             gossipsub.blacklist_peer(&peer);
             let _ = self.swarm.disconnect_peer_id(peer);
+            // Nor is it dialled again.
+            self.dialer.forget(&peer);
         }
     }
 

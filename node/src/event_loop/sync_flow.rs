@@ -10,7 +10,7 @@ use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 
 use haggle_protocol::{ObjectId, Timestamp};
 
-use super::{Done, EventLoop};
+use super::{Done, EventLoop, Work};
 use crate::api::types::{NodeEvent, SyncInfo};
 use crate::service::{Inbound, Via};
 use crate::sync::{FETCH_BATCH, PUSH_BATCH, Session, SyncRequest, SyncResponse, respond};
@@ -221,7 +221,7 @@ impl EventLoop {
                 self.maybe_finish(peer);
             }
             SyncDone::Serve { token, peer, response, inbound } => {
-                self.in_flight = self.in_flight.saturating_sub(1);
+                self.release(Work::Request);
                 let invalid = inbound.invalid_count();
                 self.act_on(inbound);
                 if invalid > 0 {
@@ -254,6 +254,7 @@ impl EventLoop {
             }
             None => {
                 state.reconciled = true;
+                tracing::debug!(%peer, need = session.need.len(), have = session.have.len(), "reconciled");
                 let need: Vec<[u8; 32]> = session.need.iter().map(|id| *id.as_bytes()).collect();
                 state.needed = need.len() as u64;
                 let announce = !need.is_empty();
@@ -360,7 +361,7 @@ impl EventLoop {
         } else if too_big {
             Err(refuse("batch over the protocol limit"))
         } else {
-            self.admit().ok_or_else(|| refuse("busy"))
+            self.admit(Work::Request).ok_or_else(|| refuse("busy"))
         };
         let token = match admitted {
             Ok(token) => token,

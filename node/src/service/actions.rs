@@ -67,6 +67,7 @@ impl Service {
 
     /// A new revision of one of the owner's listings with `patch` applied.
     pub fn update(&self, given: &str, patch: ListingPatch) -> Result<Effect, ServiceError> {
+        let _revising = self.revising();
         let (current, mut listing) = self.own_listing(given)?;
         let now = Timestamp::now();
         if patch.price.is_some() || patch.currency.is_some() || patch.per.is_some() {
@@ -107,6 +108,7 @@ impl Service {
     /// Extends one of the owner's listings by `lifetime` from now (default 30 days).
     pub fn renew(&self, given: &str, lifetime: Option<Duration>) -> Result<Effect, ServiceError> {
         let lifetime = self::lifetime("a listing", lifetime, DEFAULT_LISTING_LIFETIME)?;
+        let _revising = self.revising();
         let (current, mut listing) = self.own_listing(given)?;
         let now = Timestamp::now();
         listing.revision = next_revision(&current)?;
@@ -117,14 +119,22 @@ impl Service {
     /// Closes one of the owner's listings with a signed tombstone, and ends every open thread
     /// on it (the other parties are told).
     pub fn retract(&self, given: &str) -> Result<Effect, ServiceError> {
-        let (current, mut listing) = self.own_listing(given)?;
-        let now = Timestamp::now();
-        listing.revision = next_revision(&current)?;
-        listing.status = ListingStatus::Closed;
-        listing.expires_at = now.saturating_add(TOMBSTONE_LIFETIME);
-        let mut effect = self.store_listing(listing, now)?;
-        self.end_threads(&effect.object, Ending::Retracted, &mut effect.then)?;
+        let mut effect = {
+            let _revising = self.revising();
+            let (current, mut listing) = self.own_listing(given)?;
+            let now = Timestamp::now();
+            listing.revision = next_revision(&current)?;
+            listing.status = ListingStatus::Closed;
+            listing.expires_at = now.saturating_add(TOMBSTONE_LIFETIME);
+            self.store_listing(listing, now)?
+        };
+        self.end_threads(&effect.object, Ending::Retracted, &mut effect.then);
         Ok(effect)
+    }
+
+    /// The lock held while a listing is revised (see `Service::revising`).
+    fn revising(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.revising.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Refuses a quantity below what the owner's open counter-offers on the listing promise.
@@ -294,11 +304,15 @@ impl Service {
     pub(super) fn after_deal(&self, deal_id: ObjectId, then: &mut Followups) -> Result<(), ServiceError> {
         let Some(deal) = self.store.deal(&deal_id)? else { return Ok(()) };
         then.events.push(NodeEvent::DealMade { id: deal_id, thread: deal.offer().id() });
-        if let Some(next) = self.next_revision_after(&deal)? {
+        let next = {
+            let _revising = self.revising();
+            self.next_revision_after(&deal)?
+        };
+        if let Some(next) = next {
             then.events.push(NodeEvent::ListingPublished { id: next.id() });
             then.publish.push(next.bytes().to_vec());
             if next.listing().is_some_and(|l| l.status == ListingStatus::Closed) {
-                self.end_threads(&next, Ending::SoldOut, then)?;
+                self.end_threads(&next, Ending::SoldOut, then);
             }
         }
         Ok(())
@@ -521,6 +535,77 @@ mod tests {
         assert!(
             matches!(buyer.object_view(&id), Ok(crate::api::types::ObjectView::Listing(v)) if v.state == ListingState::Expired)
         );
+    }
+
+    /// A listing the other party knows is closed cannot be accepted into a deal, even before
+    /// the author's withdrawal arrives.
+    #[test]
+    fn an_accept_on_a_listing_known_closed_is_refused() {
+        let (seller, _sd) = service(1);
+        let (buyer, _bd) = service(2);
+        let listing = seller.publish(draft("Road bike", "120")).expect("published");
+        buyer.receive(listing.object.bytes(), Via::Gossip);
+        let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("100")).expect("offered");
+        seller.receive(offer.object.bytes(), Via::Direct);
+        let thread = offer.object.id().to_hex();
+        let counter = seller.counter(&thread, offer_of("110")).expect("countered");
+        buyer.receive(counter.object.bytes(), Via::Direct);
+        let retracted = seller.retract(&listing.object.id().to_hex()).expect("retracted");
+        assert_eq!(retracted.then.deliver, vec![buyer.me()], "the buyer is told");
+        // Only the tombstone has reached the buyer's node, not the withdrawal.
+        buyer.receive(retracted.object.bytes(), Via::Gossip);
+        assert_eq!(code(buyer.accept(&thread)), ErrorCode::ListingClosed);
+    }
+
+    /// Two deals whose accepts were both signed before the seller's node saw either: each takes
+    /// its own quantity off, so the listing closes (counting "deals since the current revision"
+    /// missed the second, signed before the revision that followed the first).
+    #[test]
+    fn two_quick_deals_both_come_off_the_quantity() {
+        let (seller, _sd) = service(1);
+        let (b1, _d1) = service(2);
+        let (b2, _d2) = service(3);
+        let listing =
+            seller.publish(ListingDraft { quantity: Some(2), ..draft("Chairs", "40") }).expect("published");
+        let mut accepts = Vec::new();
+        for buyer in [&b1, &b2] {
+            buyer.receive(listing.object.bytes(), Via::Gossip);
+            let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("35")).expect("offered");
+            seller.receive(offer.object.bytes(), Via::Direct);
+            let counter = seller.counter(&offer.object.id().to_hex(), offer_of("38")).expect("countered");
+            buyer.receive(counter.object.bytes(), Via::Direct);
+            accepts.push(buyer.accept(&offer.object.id().to_hex()).expect("accepted"));
+        }
+        for accept in &accepts {
+            assert!(matches!(
+                seller.receive(accept.object.bytes(), Via::Direct).first(),
+                Some(Received::New)
+            ));
+        }
+        let current = seller.listing_view(&listing.object.id().to_hex()).expect("the listing");
+        assert_eq!((current.state, current.quantity), (ListingState::Closed, 0));
+        assert_eq!(seller.deals().expect("deals").deals.len(), 2);
+    }
+
+    #[test]
+    fn the_sweep_ends_the_threads_of_an_expired_listing() {
+        let (seller, _sd) = service(1);
+        let (buyer, _bd) = service(2);
+        let short = ListingDraft { expires_in: Some(1), ..draft("Road bike", "120") };
+        let listing = seller.publish(short).expect("published");
+        buyer.receive(listing.object.bytes(), Via::Gossip);
+        let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("100")).expect("offered");
+        seller.receive(offer.object.bytes(), Via::Direct);
+        let expires = listing.object.expires_at().expect("an expiry");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while Timestamp::now() <= expires && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (_, then) = seller.sweep().expect("swept");
+        assert_eq!(then.deliver, vec![buyer.me()]);
+        let thread = seller.thread_view(&offer.object.id().to_hex()).expect("the thread");
+        assert_eq!(thread.state, haggle_protocol::ThreadState::Declined);
+        assert!(seller.sweep().expect("swept").1.is_empty(), "an ended thread is not ended again");
     }
 
     #[test]

@@ -3,10 +3,17 @@
 //! and declines the other party's. No deal can form on such a thread afterwards (a reply that
 //! crossed one of these messages in flight is settled by the protocol's crossing rule).
 
-use haggle_protocol::{Body, Decline, Listing, ListingStatus, Object, Reply, Timestamp, Withdraw};
+use haggle_protocol::{
+    Body, Decline, Listing, ListingKind, ListingStatus, Object, Reply, Timestamp, Withdraw,
+};
 use haggle_storage::ThreadRecord;
 
 use super::{Conflict, Followups, Service, ServiceError};
+
+/// Threads one ending tells at most. Anyone can open threads on a listing (keys cost nothing), so
+/// every ending costs the author a signed message and its delivery per thread; past this many,
+/// the others learn it from the listing's tombstone (and their own node then refuses to accept).
+const MAX_ENDINGS: usize = 64;
 
 /// Why a listing's threads end; the note the other party reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,57 +27,65 @@ pub(super) enum Ending {
 }
 
 impl Ending {
-    fn note(self) -> &'static str {
-        match self {
-            Ending::Retracted => "The listing was retracted.",
-            Ending::SoldOut => "Sold out, sorry.",
-            Ending::Expired => "The listing expired.",
+    fn note(self, kind: ListingKind) -> &'static str {
+        match (self, kind) {
+            (Ending::Retracted, _) => "The listing was retracted.",
+            (Ending::SoldOut, ListingKind::Wanted) => "Found what I wanted, thanks.",
+            (Ending::SoldOut, _) => "Sold out, sorry.",
+            (Ending::Expired, _) => "The listing expired.",
         }
     }
 }
 
 impl Service {
     /// Ends every open thread on `listing` (one of the owner's), signing a Withdraw of the
-    /// owner's terms or a Decline of the other party's in each, queued for delivery.
-    pub(super) fn end_threads(
-        &self,
-        listing: &Object,
-        ending: Ending,
-        then: &mut Followups,
-    ) -> Result<(), ServiceError> {
+    /// owner's terms or a Decline of the other party's in each, queued for delivery. Never fails
+    /// the action that closed the listing: a thread that cannot be ended now (its store write
+    /// failed, or it is full) is logged and left for the next sweep, which ends the threads of
+    /// every closed or expired listing of the owner's.
+    pub(super) fn end_threads(&self, listing: &Object, ending: Ending, then: &mut Followups) {
         let me = self.me();
-        let Some(key) = listing.listing_key().filter(|k| k.author == me) else { return Ok(()) };
-        let now = Timestamp::now();
-        for thread in self.store.threads_on(&key)? {
-            if thread.view.state.is_final() {
-                continue;
+        let (Some(key), Some(l)) = (listing.listing_key().filter(|k| k.author == me), listing.listing())
+        else {
+            return;
+        };
+        let threads = match self.store.threads_on(&key) {
+            Ok(threads) => threads,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the threads of a closed listing");
+                return;
             }
+        };
+        let now = Timestamp::now();
+        for thread in threads.iter().filter(|t| !t.view.state.is_final()).take(MAX_ENDINGS) {
             let reply =
                 Reply { thread: thread.view.thread, prev: thread.view.head(), to: thread.view.offerer };
-            let message = ending.note().to_owned();
+            let message = ending.note(l.kind).to_owned();
             let body = if thread.view.proposer == me {
                 Body::Withdraw(Withdraw { reply, message })
             } else {
                 Body::Decline(Decline { reply, message })
             };
-            let object = self.sign(body, now)?;
-            self.ingest_own(&object)?;
-            then.deliver.push(thread.view.offerer);
+            match self.sign(body, now).and_then(|object| self.ingest_own(&object)) {
+                Ok(_) => then.deliver.push(thread.view.offerer),
+                Err(e) => {
+                    tracing::warn!(thread = %thread.view.thread.fmt_short(), error = %e, "cannot end a thread")
+                }
+            }
         }
-        Ok(())
     }
 
-    /// Ends the threads on the owner's listings that have expired without being renewed.
-    pub(super) fn end_expired_threads(&self, then: &mut Followups) -> Result<(), ServiceError> {
-        let now = Timestamp::now();
+    /// Ends the open threads on the owner's listings that are closed or have expired (threads
+    /// an earlier ending could not reach, and listings that expired without being renewed).
+    pub(super) fn end_stale_threads(&self, now: Timestamp, then: &mut Followups) -> Result<(), ServiceError> {
         for entry in self.store.listings_by(&self.me())? {
-            let expired = entry
-                .object
-                .listing()
-                .is_some_and(|l| l.status == ListingStatus::Active && l.expires_at <= now);
-            if expired {
-                self.end_threads(&entry.object, Ending::Expired, then)?;
-            }
+            let ending = match entry.object.listing() {
+                Some(l) if l.status == ListingStatus::Closed && l.quantity == 0 => Ending::SoldOut,
+                Some(l) if l.status == ListingStatus::Closed => Ending::Retracted,
+                Some(l) if l.expires_at <= now => Ending::Expired,
+                _ => continue,
+            };
+            self.end_threads(&entry.object, ending, then);
         }
         Ok(())
     }
@@ -78,8 +93,13 @@ impl Service {
     /// Refuses an answer that would make a deal on a listing that is no longer on offer (as far
     /// as this node knows: the author's node ends such threads and says so).
     pub(super) fn still_on_offer(&self, thread: &ThreadRecord) -> Result<(), ServiceError> {
-        let Some(key) = thread.listing.as_ref().and_then(Object::listing_key) else { return Ok(()) };
-        let Some(current) = self.store.listing(&key)? else { return Ok(()) };
+        // The revision the offer was made on is gone only when the listing was swept, expired.
+        let Some(key) = thread.listing.as_ref().and_then(Object::listing_key) else {
+            return Err(Conflict::ListingExpired(thread.view.thread).into());
+        };
+        let Some(current) = self.store.listing(&key)? else {
+            return Err(Conflict::ListingExpired(thread.view.thread).into());
+        };
         match current.listing() {
             Some(Listing { status: ListingStatus::Closed, .. }) => {
                 Err(Conflict::ListingClosed(current.id()).into())

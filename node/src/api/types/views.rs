@@ -342,7 +342,8 @@ pub struct PeerInfo {
     pub agent: Option<String>,
     /// gossipsub's score for the peer (negative after invalid messages).
     pub score: Option<f64>,
-    /// Invalid objects this node rejected from the peer while connected.
+    /// Invalid objects this node rejected from the peer (kept across reconnects, for the 1,024
+    /// most recent offenders).
     pub rejected: u32,
 }
 
