@@ -114,7 +114,8 @@ fn forward_events(
     tokio::spawn(async move {
         loop {
             match events.recv().await {
-                Ok(NodeEvent::ListingStored { id }) => {
+                // Latency is gossip's; what came by sync is counted at the end, from the stores.
+                Ok(NodeEvent::ListingStored { id, by: haggle_node::api::types::Arrival::Gossip }) => {
                     let _ = tx.send((index, id, Instant::now())).await;
                 }
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

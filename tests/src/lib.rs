@@ -88,7 +88,7 @@ impl TestNode {
         let id = id.to_owned();
         self.wait_for(
             &format!("listing {id}"),
-            |e| matches!(e, NodeEvent::ListingStored { id: got } if got.to_hex() == id),
+            |e| matches!(e, NodeEvent::ListingStored { id: got, .. } if got.to_hex() == id),
         )
         .await
         .map(|_| ())

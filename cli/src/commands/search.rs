@@ -71,7 +71,7 @@ pub fn watch(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
 /// does not match, peers coming and going).
 fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Option<String>, ClientError> {
     Ok(Some(match event {
-        NodeEvent::ListingStored { id } | NodeEvent::ListingPublished { id } => {
+        NodeEvent::ListingStored { id, .. } | NodeEvent::ListingPublished { id } => {
             let listing = api.listing(&id.to_hex())?;
             if params.is_filtered() && !matches(api, params, &listing.id, listing.author)? {
                 return Ok(None);
@@ -164,7 +164,7 @@ mod tests {
     /// giveaway's price as "free free".
     #[test]
     fn watch_says_what_changed() {
-        let stored = NodeEvent::ListingStored { id: ObjectId::from_bytes([1; 32]) };
+        let stored = NodeEvent::ListingStored { id: ObjectId::from_bytes([1; 32]), by: Default::default() };
         let published = NodeEvent::ListingPublished { id: ObjectId::from_bytes([1; 32]) };
         assert_eq!(change(&stored, &listing(1, ListingState::Active, 1)), "new listing:");
         assert_eq!(change(&stored, &listing(2, ListingState::Active, 1)), "updated:");

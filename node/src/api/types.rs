@@ -14,7 +14,7 @@ pub(crate) mod serde_text;
 mod views;
 
 pub use errors::{ErrorBody, ErrorCode, ErrorDetail};
-pub use events::NodeEvent;
+pub use events::{Arrival, NodeEvent};
 pub use haggle_protocol::{
     Currency, CurrencyError, ListingKind, ObjectId, ObjectKind, ParseKeyError, Period, PublicKey, ThreadState,
 };

@@ -8,7 +8,7 @@ use haggle_protocol::{Body, DecodeError, Object, ObjectId, Timestamp, Validation
 use haggle_storage::{Durability, Outcome, RejectReason};
 
 use super::{Followups, Service};
-use crate::api::types::NodeEvent;
+use crate::api::types::{Arrival, NodeEvent};
 
 /// Objects created within this long before now are passed on by gossip (and announced) when they
 /// arrive by sync: peers near this node probably missed them too (a healed partition, a
@@ -252,7 +252,10 @@ impl Service {
         let recent =
             via != Via::Sync || object.created_at() >= Timestamp::now().saturating_sub(REGOSSIP_WINDOW);
         match object.body() {
-            Body::Listing(_) if recent => out.then.events.push(NodeEvent::ListingStored { id }),
+            Body::Listing(_) if recent => {
+                let by = if via == Via::Sync { Arrival::Sync } else { Arrival::Gossip };
+                out.then.events.push(NodeEvent::ListingStored { id, by });
+            }
             Body::Listing(_) => {}
             Body::Mailbox(m) => out.open_mail |= m.to == me,
             Body::Receipt(r) if r.to == me => match self.store.mailbox_message(&r.mailbox) {
@@ -339,7 +342,7 @@ mod tests {
         assert!(!early.1, "{early:?}");
         let first = seller.receive(listing.bytes(), Via::Gossip);
         assert!(matches!(first.first(), Some(Received::New)));
-        assert_eq!(first.then.events, vec![NodeEvent::ListingStored { id: listing.id() }]);
+        assert_eq!(first.then.events, vec![NodeEvent::ListingStored { id: listing.id(), by: Arrival::Gossip }]);
         assert!(first.then.publish.is_empty(), "gossipsub forwards gossip itself");
         let again = seller.receive(listing.bytes(), Via::Gossip);
         assert!(matches!(again.first(), Some(Received::Known)) && again.then.is_empty());
@@ -369,7 +372,7 @@ mod tests {
             ]
         ));
         assert_eq!((got.new_count(), got.invalid_count()), (2, 2));
-        assert_eq!(got.then.events, vec![NodeEvent::ListingStored { id: recent.id() }]);
+        assert_eq!(got.then.events, vec![NodeEvent::ListingStored { id: recent.id(), by: Arrival::Sync }]);
         assert_eq!(got.then.publish, vec![recent.bytes().to_vec()]);
         let again = me.receive_batch(&batch[..1], Via::Sync);
         assert!(matches!(again.received[..], [Received::Known]));

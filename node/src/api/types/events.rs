@@ -6,6 +6,17 @@ use serde::{Deserialize, Serialize};
 use super::serde_text::text;
 use super::{DeliveryState, ObjectId, ObjectKind};
 
+/// How a listing revision reached this node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arrival {
+    /// The gossip topic.
+    #[default]
+    Gossip,
+    /// A catch-up sync.
+    Sync,
+}
+
 /// What happened, for the API's event stream (`GET /v1/events`) and for tests.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -15,6 +26,9 @@ pub enum NodeEvent {
         /// The revision's id.
         #[serde(with = "text")]
         id: ObjectId,
+        /// How it came: by gossip, or by a catch-up sync (recent listings only).
+        #[serde(default)]
+        by: Arrival,
     },
     /// This node's owner published a listing revision.
     ListingPublished {
