@@ -342,7 +342,10 @@ mod tests {
         assert!(!early.1, "{early:?}");
         let first = seller.receive(listing.bytes(), Via::Gossip);
         assert!(matches!(first.first(), Some(Received::New)));
-        assert_eq!(first.then.events, vec![NodeEvent::ListingStored { id: listing.id(), by: Arrival::Gossip }]);
+        assert_eq!(
+            first.then.events,
+            vec![NodeEvent::ListingStored { id: listing.id(), by: Arrival::Gossip }]
+        );
         assert!(first.then.publish.is_empty(), "gossipsub forwards gossip itself");
         let again = seller.receive(listing.bytes(), Via::Gossip);
         assert!(matches!(again.first(), Some(Received::Known)) && again.then.is_empty());
