@@ -313,8 +313,16 @@ impl Service {
     }
 }
 
+/// The furthest a search pages: the index collects `offset + limit` hits to answer, so a huge
+/// offset would cost any client (or script) memory and time for nothing a person reads.
+const MAX_OFFSET: usize = 10_000;
+
 /// Turns the API's search parameters into the store's query, reading prices in the currency.
 fn search_query(params: SearchParams) -> Result<SearchQuery, ServiceError> {
+    let offset = params.offset.unwrap_or(0);
+    if offset > MAX_OFFSET {
+        return Err(InvalidInput::OffsetTooLarge { offset, max: MAX_OFFSET }.into());
+    }
     let amount = |text: Option<String>| -> Result<Option<u64>, ServiceError> {
         let Some(text) = text else { return Ok(None) };
         let currency = params.currency.as_ref().ok_or(haggle_storage::SearchError::PriceWithoutCurrency)?;
@@ -341,7 +349,7 @@ fn search_query(params: SearchParams) -> Result<SearchQuery, ServiceError> {
         seller: params.seller,
         location: params.near,
         sort: params.sort.unwrap_or_default(),
-        offset: params.offset.unwrap_or(0),
+        offset,
         limit: params.limit.unwrap_or(20),
     })
 }

@@ -50,6 +50,12 @@ pub enum DealError {
         /// Why the object was rejected.
         source: DecodeError,
     },
+    /// Bytes follow the deal's encoding.
+    #[error("{extra} bytes follow the deal's encoding")]
+    TrailingBytes {
+        /// How many.
+        extra: usize,
+    },
     /// The chain has fewer than two messages or more than [`MAX_THREAD_MESSAGES`].
     #[error("a deal needs an offer and an accept, and at most {MAX_THREAD_MESSAGES} messages")]
     BadLength,
@@ -103,8 +109,13 @@ impl Deal {
             return Err(DealError::TooLarge { size: bytes.len(), max: MAX_DEAL_SIZE });
         }
         let config: DealConfig = config::standard().with_limit::<MAX_DEAL_SIZE>();
-        let ((listing, chain), _): ((Vec<u8>, Vec<Vec<u8>>), usize) =
+        let ((listing, chain), read): ((Vec<u8>, Vec<Vec<u8>>), usize) =
             bincode::serde::decode_from_slice(bytes, config).map_err(DealError::Malformed)?;
+        // One encoding per deal: bytes after it would let two different byte strings carry the
+        // same deal.
+        if read != bytes.len() {
+            return Err(DealError::TrailingBytes { extra: bytes.len() - read });
+        }
         if chain.len() > MAX_THREAD_MESSAGES {
             return Err(DealError::BadLength);
         }

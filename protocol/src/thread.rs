@@ -364,6 +364,13 @@ mod tests {
         let a = sign(&key(1), accept(&s.offer, &s.offer));
         let deal = Deal::from_chain(&s.listing, &[s.offer.clone(), a]).expect("deal");
         let mut bytes = deal.encode();
+        // Bytes after the encoding make another byte string for the same deal: refused.
+        let mut padded = bytes.clone();
+        padded.push(0);
+        assert!(matches!(
+            Deal::decode_verify(&padded),
+            Err(crate::deal::DealError::TrailingBytes { extra: 1 })
+        ));
         let n = bytes.len();
         bytes[n - 10] ^= 1;
         assert!(Deal::decode_verify(&bytes).is_err());

@@ -104,6 +104,12 @@ pub enum RejectReason {
     /// The mailbox's sender or recipient (named) already has as many mailboxes as this node keeps.
     #[error("the {0} already has as many mailbox objects as this node keeps")]
     MailboxFull(&'static str),
+    /// A receipt for a mailbox this node does not hold: it cannot check who may sign it.
+    #[error("it acknowledges mailbox {0}, which this node does not hold")]
+    UnknownMailbox(ObjectId),
+    /// A receipt signed by someone other than the mailbox's recipient.
+    #[error("only the recipient of mailbox {0} can acknowledge it")]
+    NotTheRecipient(ObjectId),
 }
 
 impl RejectReason {
@@ -118,6 +124,7 @@ impl RejectReason {
                 | RejectReason::UnknownPrev(_)
                 | RejectReason::QuantityExceeded { .. }
                 | RejectReason::MailboxFull(_)
+                | RejectReason::UnknownMailbox(_)
         )
     }
 }

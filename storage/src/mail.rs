@@ -67,20 +67,32 @@ impl Store {
         if r.expires_at <= now {
             return Ok(Outcome::Rejected(Rejection { id: Some(id), reason: RejectReason::Expired }));
         }
+        // Only the mailbox's recipient can acknowledge it, and only a node holding the mailbox
+        // can check that: a receipt for a mailbox not held here is not taken (sync brings it
+        // again once the mailbox is here), so a forged one can neither mark a message delivered
+        // nor stop a mailbox that arrives later from being carried or opened.
+        let Some(bytes) = self.db.get(keys::object(&r.mailbox))? else {
+            return Ok(Outcome::Rejected(Rejection {
+                id: Some(id),
+                reason: RejectReason::UnknownMailbox(r.mailbox),
+            }));
+        };
+        let mailbox = decode_stored(&bytes)?;
+        match mailbox.body() {
+            Body::Mailbox(m) if m.to == receipt.author() && mailbox.author() == r.to => {}
+            _ => {
+                return Ok(Outcome::Rejected(Rejection {
+                    id: Some(id),
+                    reason: RejectReason::NotTheRecipient(r.mailbox),
+                }));
+            }
+        }
         let mut batch = sled::Batch::default();
         batch.insert(keys::object(&id), receipt.bytes());
         batch.insert(keys::recon(receipt.created_at(), &id), r.expires_at.to_be_bytes().as_slice());
         batch.insert(keys::mail_expiry(r.expires_at, &id), &[]);
         batch.insert(keys::receipt(&r.mailbox), id.as_bytes().as_slice());
-        if let Some(bytes) = self.db.get(keys::object(&r.mailbox))? {
-            let mailbox = decode_stored(&bytes)?;
-            // Only the mailbox's recipient can acknowledge it.
-            if let Body::Mailbox(m) = mailbox.body()
-                && m.to == receipt.author()
-            {
-                remove_mailbox(&mut batch, &mailbox);
-            }
-        }
+        remove_mailbox(&mut batch, &mailbox);
         if let Some(message) = self.db.get(keys::mail_message(&r.mailbox))? {
             let message = keys::id_at_end(&message).ok_or(StoreError::Corrupt { what: "mail link" })?;
             self.mark_delivered(&mut batch, &message)?;
@@ -228,6 +240,61 @@ mod tests {
             Outcome::Stale { .. }
         ));
         assert!(store.has_receipt(&mailbox.id()).expect("read"));
+    }
+
+    /// Attack: anyone could sign a receipt for any mailbox, marking the sender's message
+    /// delivered and stopping the mailbox from being carried or opened: offline delivery censored.
+    #[test]
+    fn only_the_recipient_can_receipt_a_mailbox() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let (seller, buyer, rogue) = (key(1), key(2), key(3));
+        let listing = sign_now(&seller, Body::Listing(live_listing("Bike")));
+        let _ = store.ingest(listing.bytes(), Durability::Lazy).expect("ingest");
+        let o = sign_now(&buyer, offer(&listing, live_terms(1, 5)));
+        assert!(store.ingest_own(&o).expect("ingest").is_new());
+        let now = Timestamp::now();
+        let expires_at = now.saturating_add(MAILBOX_LIFETIME);
+        let sealed = seal(&seller.public(), o.bytes()).expect("sealed");
+        let mailbox = sign_now(&buyer, Body::Mailbox(Mailbox { to: seller.public(), sealed, expires_at }));
+        assert!(store.ingest_own_mailbox(&mailbox, o.id()).expect("ingest").is_new());
+
+        let forged = sign_now(
+            &rogue,
+            Body::Receipt(Receipt { mailbox: mailbox.id(), to: buyer.public(), expires_at }),
+        );
+        match store.ingest(forged.bytes(), Durability::Lazy).expect("ingest") {
+            Outcome::Rejected(r) => assert!(
+                matches!(r.reason, RejectReason::NotTheRecipient(_)) && r.reason.is_peer_fault(),
+                "{}",
+                r.reason
+            ),
+            other => panic!("a forged receipt was taken: {other:?}"),
+        }
+        assert_eq!(store.outbox_entry(&o.id()).expect("read").expect("entry").state, DeliveryState::Queued);
+        assert!(!store.has_receipt(&mailbox.id()).expect("read"));
+        assert_eq!(store.mail_for(&seller.public()).expect("read").len(), 1, "still carried");
+
+        // A receipt for a mailbox this node does not hold cannot be checked: not taken, and not
+        // the sender's fault (the mailbox may simply not have arrived yet).
+        let elsewhere = sign_now(
+            &seller,
+            Body::Receipt(Receipt { mailbox: listing.id(), to: buyer.public(), expires_at }),
+        );
+        let unknown = ObjectId::from_bytes([7; 32]);
+        let unheld =
+            sign_now(&seller, Body::Receipt(Receipt { mailbox: unknown, to: buyer.public(), expires_at }));
+        for receipt in [unheld] {
+            match store.ingest(receipt.bytes(), Durability::Lazy).expect("ingest") {
+                Outcome::Rejected(r) => assert!(!r.reason.is_peer_fault(), "{}", r.reason),
+                other => panic!("taken: {other:?}"),
+            }
+        }
+        // A "receipt" naming something that is not a mailbox is the signer's fault.
+        match store.ingest(elsewhere.bytes(), Durability::Lazy).expect("ingest") {
+            Outcome::Rejected(r) => assert!(r.reason.is_peer_fault(), "{}", r.reason),
+            other => panic!("taken: {other:?}"),
+        }
     }
 
     #[test]

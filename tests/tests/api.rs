@@ -139,6 +139,8 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     let (status, _, message) = api_error(node.get("/v1/search?min_price=5").await);
     assert_eq!(status, 400);
     assert!(message.contains("currency"), "{message}");
+    let (status, code, message) = api_error(node.get("/v1/search?offset=100000").await);
+    assert_eq!((status, code.as_str()), (400, "invalid"), "pages are capped: {message}");
     let (status, _, _) = api_error(node.get("/v1/listings/abc").await);
     assert_eq!(status, 400, "a prefix shorter than 6 characters is refused");
     let (status, code, _) = api_error(node.get("/v1/listings/ffffffffffff").await);

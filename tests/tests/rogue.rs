@@ -152,3 +152,57 @@ async fn garbage_from_a_rogue_is_never_stored_or_forwarded() -> Result<()> {
     }
     Ok(())
 }
+
+/// Attack: a receipt signed by anyone marked the sender's message delivered and stopped its
+/// sealed copy from being carried: any peer could silently kill any offline message. A forged
+/// receipt now changes nothing and costs its sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forged_receipt_changes_nothing_and_costs_its_sender() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut buyer = TestNode::start("buyer", dir.path(), vec![]).await?;
+    // The seller's listing reached the buyer earlier; the seller is away.
+    let seller = key(5);
+    let listing = sign_at(&seller, Body::Listing(live_listing("Desk lamp")), Timestamp::now());
+    let _ = buyer.node.store().ingest(listing.bytes(), haggle_storage::Durability::Flush)?;
+    let offer = buyer
+        .post(&format!("/v1/listings/{}/offers", listing.id().to_hex()), serde_json::json!({"price": "5"}))
+        .await?;
+    let offer_id = id_of(&offer);
+    // The outbox seals the offer for delivery through the network.
+    wait_until("the sealed copy", || async {
+        buyer.node.store().mail_for(&seller.public()).is_ok_and(|m| !m.is_empty())
+    })
+    .await?;
+    let mailbox = buyer.node.store().mail_for(&seller.public())?.remove(0);
+
+    let (rogue_id, rogue, rogue_task) = spawn_rogue(buyer.addr().parse()?)?;
+    wait_until("the rogue to see the buyer's subscription", || async {
+        let (reply, rx) = oneshot::channel();
+        rogue.send(RogueCommand::TopicPeers(reply)).await.is_ok() && rx.await.is_ok_and(|n| n >= 1)
+    })
+    .await?;
+    let now = Timestamp::now();
+    let forged = sign_at(
+        &key(9),
+        Body::Receipt(haggle_protocol::Receipt {
+            mailbox: mailbox.id(),
+            to: buyer.node.service.me(),
+            expires_at: now.saturating_add(Duration::from_secs(3_600)),
+        }),
+        now,
+    );
+    publish(&rogue, forged.bytes().to_vec()).await?;
+    buyer
+        .wait_for(
+            "the forger to be penalised",
+            |e| matches!(e, NodeEvent::PeerMisbehaved { peer, .. } if *peer == rogue_id),
+        )
+        .await?;
+    let thread = buyer.get(&format!("/v1/threads/{offer_id}")).await?;
+    assert_ne!(thread["delivery"], "delivered", "{thread}");
+    assert!(!buyer.node.store().has_receipt(&mailbox.id())?);
+    assert!(buyer.node.store().mail_for(&seller.public())?.iter().any(|m| m.id() == mailbox.id()));
+    rogue_task.abort();
+    buyer.stop().await;
+    Ok(())
+}

@@ -95,6 +95,14 @@ pub enum InvalidInput {
         /// Their currency.
         currency: haggle_protocol::Currency,
     },
+    /// A search page too far in.
+    #[error("results are paged up to {max}: narrow the search instead of skipping {offset}")]
+    OffsetTooLarge {
+        /// The offset asked for.
+        offset: usize,
+        /// The largest offset served.
+        max: usize,
+    },
     /// Terms without a currency on a listing without one.
     #[error("say which currency, e.g. --currency EUR")]
     NoCurrency,
