@@ -182,6 +182,11 @@ impl Store {
             batch.remove(keys::outbox_pending(&entry.to, id));
         }
         self.db.apply_batch(batch)?;
+        // A final state is on disk before it is reported: a crash must not make a delivered
+        // message look undelivered (and be sent again) or a refused one look pending.
+        if !state.is_pending() {
+            self.db.flush()?;
+        }
         Ok(Some(entry))
     }
 }
