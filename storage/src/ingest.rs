@@ -104,6 +104,12 @@ pub enum RejectReason {
     /// The mailbox's sender or recipient (named) already has as many mailboxes as this node keeps.
     #[error("the {0} already has as many mailbox objects as this node keeps")]
     MailboxFull(&'static str),
+    /// The offerer already has as many open threads on the listing as one party may.
+    #[error("the offerer already has {max} open offers on this listing: withdraw one first")]
+    TooManyOpenOffers {
+        /// The limit.
+        max: usize,
+    },
     /// A receipt for a mailbox this node does not hold: it cannot check who may sign it.
     #[error("it acknowledges mailbox {0}, which this node does not hold")]
     UnknownMailbox(ObjectId),
@@ -128,6 +134,11 @@ impl RejectReason {
         )
     }
 }
+
+/// Open offers one party may have on one listing at once: someone haggling over a listing needs
+/// one, perhaps two for different quantities; more is a flood of threads the listing's author
+/// must store and walk.
+pub const MAX_OPEN_OFFERS: usize = 3;
 
 /// Objects verified ahead of the writer in `ingest_batch`: large enough to amortise a thread
 /// spawn, small enough that the first writes start at once.
@@ -311,6 +322,9 @@ impl Store {
             return Ok(rejected(Some(id), e));
         }
         let key = listing.listing_key().expect("check_offer saw a listing");
+        if self.open_offers_by(&offer.author(), &key)? >= MAX_OPEN_OFFERS {
+            return Ok(rejected(Some(id), RejectReason::TooManyOpenOffers { max: MAX_OPEN_OFFERS }));
+        }
         let mut batch = sled::Batch::default();
         batch.insert(keys::object(&id), offer.bytes());
         batch.insert(keys::thread(&id, &id), &[]);
@@ -322,6 +336,27 @@ impl Store {
         }
         self.db.apply_batch(batch)?;
         Ok(Outcome::New { id, kind: ObjectKind::Offer, deal: None })
+    }
+
+    /// Open threads `offerer` started on the listing `key` (stops counting at the limit).
+    fn open_offers_by(
+        &self,
+        offerer: &haggle_protocol::PublicKey,
+        key: &ListingKey,
+    ) -> Result<usize, StoreError> {
+        let mut open = 0;
+        for k in self.db.scan_prefix(keys::key(keys::PARTY_THREAD, &[offerer.as_bytes()])).keys() {
+            let thread = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "party thread key" })?;
+            let Some(t) = self.thread(&thread)? else { continue };
+            let on_listing = t.listing.as_ref().and_then(Object::listing_key) == Some(*key);
+            if on_listing && t.offer.author() == *offerer && !t.view.state.is_final() {
+                open += 1;
+                if open >= MAX_OPEN_OFFERS {
+                    break;
+                }
+            }
+        }
+        Ok(open)
     }
 
     fn write_reply(&self, reply: &Object, origin: Origin, now: Timestamp) -> Result<Outcome, StoreError> {
@@ -605,6 +640,34 @@ mod tests {
         assert!(matches!(r.reason, RejectReason::UnknownThread(_)));
         assert!(put(&s, &o).is_new());
         assert!(put(&s, &a).is_new());
+    }
+
+    /// Attack: every offer is a new thread the listing's author stores (flushed) and walks; one
+    /// key could open them without end.
+    #[test]
+    fn one_party_has_at_most_three_open_offers_on_a_listing() {
+        let (seller, buyer) = (key(1), key(2));
+        let listing = sign_now(&seller, Body::Listing(live_listing("Chairs")));
+        let (_d, s) = store();
+        assert!(s.ingest_own(&listing).expect("ingest").is_new());
+        let offers: Vec<_> =
+            (1..=4u64).map(|i| sign_now(&buyer, offer(&listing, live_terms(1, 1_000 + i)))).collect();
+        for o in &offers[..MAX_OPEN_OFFERS] {
+            assert!(put(&s, o).is_new());
+        }
+        match put(&s, &offers[3]) {
+            Outcome::Rejected(r) => assert!(
+                matches!(r.reason, RejectReason::TooManyOpenOffers { max: 3 }) && r.reason.is_peer_fault(),
+                "{}",
+                r.reason
+            ),
+            other => panic!("a fourth open offer was taken: {other:?}"),
+        }
+        // Another party is not held back, and an ended thread frees a place.
+        assert!(put(&s, &sign_now(&key(3), offer(&listing, live_terms(1, 900)))).is_new());
+        let w = sign_now(&buyer, withdraw(&offers[0], &offers[0], &listing));
+        assert!(put(&s, &w).is_new());
+        assert!(put(&s, &offers[3]).is_new());
     }
 
     #[test]

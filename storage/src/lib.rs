@@ -31,7 +31,7 @@ mod sync;
 mod threads;
 
 pub use error::{DbError, IndexError, OpenError, SearchError, StoreError};
-pub use ingest::{Outcome, RejectReason, Rejection};
+pub use ingest::{MAX_OPEN_OFFERS, Outcome, RejectReason, Rejection};
 pub use mail::{MAX_MAIL_PER_RECIPIENT, MAX_MAIL_PER_SENDER};
 pub use outbox::{DeliveryState, OutboxEntry};
 pub use search::{MAX_PAGE, SearchHit, SearchQuery, SearchResults, Sort};

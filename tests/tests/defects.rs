@@ -140,3 +140,24 @@ async fn a_giveaway_is_asked_for_without_a_price() -> Result<()> {
     taker.stop().await;
     Ok(())
 }
+
+/// Attack (flood): one key could open threads on a listing without end, each stored and walked
+/// by the listing's author. Three open offers per party and listing; the fourth is refused with
+/// what to do, and the seller still receives the first three.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_party_has_at_most_three_open_offers_on_a_listing() -> Result<()> {
+    let (_dirs, mut seller, b1, b2, listing) = market(1).await?;
+    for price in ["30", "31", "32"] {
+        b1.post(&format!("/v1/listings/{listing}/offers"), json!({"price": price})).await?;
+        seller.wait_for("an offer", received("offer")).await?;
+    }
+    let fourth = b1.post(&format!("/v1/listings/{listing}/offers"), json!({"price": "33"})).await;
+    let message = fourth.as_ref().map_err(ToString::to_string).expect_err("refused");
+    assert!(message.contains("3 open offers") && message.contains("withdraw"), "{message}");
+    assert_eq!(code(fourth), "conflict");
+    assert_eq!(seller.get("/v1/threads").await?["threads"].as_array().map(Vec::len), Some(3));
+    for node in [seller, b1, b2] {
+        node.stop().await;
+    }
+    Ok(())
+}
