@@ -31,8 +31,9 @@ const FETCHES_IN_FLIGHT: usize = 4;
 pub(super) struct SyncFlow {
     /// Sessions this node runs as initiator, by peer.
     sessions: HashMap<PeerId, SyncState>,
-    /// Our requests in flight: the peer and session they belong to.
-    requests: HashMap<OutboundRequestId, (PeerId, u64)>,
+    /// Our requests in flight: the peer and session they belong to, and for a fetch the ids
+    /// asked for.
+    requests: HashMap<OutboundRequestId, Pending>,
     /// Inbound requests awaiting their answer, by token.
     inbound: HashMap<u64, ResponseChannel<SyncResponse>>,
     /// The last session number handed out.
@@ -44,6 +45,15 @@ impl SyncFlow {
     pub(super) fn running(&self) -> usize {
         self.sessions.len()
     }
+}
+
+/// One of our sync requests in flight.
+#[derive(Debug)]
+pub(super) struct Pending {
+    peer: PeerId,
+    session: u64,
+    /// For a fetch: the ids asked for (an answer may carry only these).
+    asked: Option<Vec<[u8; 32]>>,
 }
 
 /// A session this node runs with a peer.
@@ -160,8 +170,12 @@ impl EventLoop {
     }
 
     fn send_sync(&mut self, peer: PeerId, session: u64, request: SyncRequest) {
+        let asked = match &request {
+            SyncRequest::Fetch { ids } => Some(ids.clone()),
+            _ => None,
+        };
         let request_id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-        self.sync.requests.insert(request_id, (peer, session));
+        self.sync.requests.insert(request_id, Pending { peer, session, asked });
     }
 
     /// The session with `peer` if it is session `id` (not an earlier one).
@@ -295,14 +309,14 @@ impl EventLoop {
                     self.serve_sync(peer, request, channel)
                 }
                 request_response::Message::Response { request_id, response } => {
-                    if let Some((peer, id)) = self.sync.requests.remove(&request_id) {
-                        self.on_sync_response(peer, id, response);
+                    if let Some(pending) = self.sync.requests.remove(&request_id) {
+                        self.on_sync_response(pending, response);
                     }
                 }
             },
             request_response::Event::OutboundFailure { request_id, error, .. } => {
-                if let Some((peer, id)) = self.sync.requests.remove(&request_id)
-                    && self.session(&peer, id).is_some()
+                if let Some(Pending { peer, session, .. }) = self.sync.requests.remove(&request_id)
+                    && self.session(&peer, session).is_some()
                 {
                     self.end_sync(peer, Some(error.to_string()));
                 }
@@ -314,7 +328,8 @@ impl EventLoop {
         }
     }
 
-    fn on_sync_response(&mut self, peer: PeerId, id: u64, response: SyncResponse) {
+    fn on_sync_response(&mut self, pending: Pending, response: SyncResponse) {
+        let Pending { peer, session: id, asked } = pending;
         match response {
             SyncResponse::Reconcile { message } => {
                 let Some(session) = self.session(&peer, id).and_then(|s| s.session.take()) else {
@@ -328,7 +343,11 @@ impl EventLoop {
             }
             SyncResponse::Objects { objects } => {
                 self.spawn_blocking(move |service| {
-                    let inbound = service.receive_batch(&objects, Via::Sync);
+                    // Only what was asked for is taken: a responder cannot slip in objects nobody
+                    // requested (each such object is its fault).
+                    let (asked_for, unasked) = only_asked(objects, asked.as_deref().unwrap_or_default());
+                    let mut inbound = service.receive_batch(&asked_for, Via::Sync);
+                    inbound.refuse_unasked(unasked);
                     Some(Done::Sync(SyncDone::Fetched { peer, id, inbound }))
                 });
             }
@@ -397,5 +416,43 @@ impl EventLoop {
             };
             Some(Done::Sync(SyncDone::Serve { token, peer, response, inbound }))
         });
+    }
+}
+
+/// Splits a fetch answer into the objects whose ids were asked for, and how many others it
+/// carried. Bytes that do not decode are kept, for the inbound path to refuse as garbage.
+fn only_asked(objects: Vec<Vec<u8>>, asked: &[[u8; 32]]) -> (Vec<Vec<u8>>, u32) {
+    let asked: std::collections::HashSet<&[u8; 32]> = asked.iter().collect();
+    let mut unasked = 0u32;
+    let kept = objects
+        .into_iter()
+        .filter(|bytes| match haggle_protocol::Object::decode_unverified(bytes) {
+            Ok(object) if asked.contains(object.id().as_bytes()) => true,
+            Ok(_) => {
+                unasked = unasked.saturating_add(1);
+                false
+            }
+            Err(_) => true,
+        })
+        .collect();
+    (kept, unasked)
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_protocol::Body;
+    use haggle_protocol::fixtures::{key, live_listing, sign_now};
+
+    use super::*;
+
+    /// Attack: a sync responder answering a fetch with objects nobody asked for.
+    #[test]
+    fn a_fetch_answer_may_carry_only_what_was_asked() {
+        let asked = sign_now(&key(1), Body::Listing(live_listing("Asked for")));
+        let extra = sign_now(&key(2), Body::Listing(live_listing("Slipped in")));
+        let answer = vec![asked.bytes().to_vec(), extra.bytes().to_vec(), b"garbage".to_vec()];
+        let (kept, unasked) = only_asked(answer, &[*asked.id().as_bytes()]);
+        assert_eq!(kept, vec![asked.bytes().to_vec(), b"garbage".to_vec()]);
+        assert_eq!(unasked, 1);
     }
 }

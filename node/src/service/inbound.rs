@@ -97,6 +97,9 @@ pub enum Refusal {
     /// A negotiation message for someone else.
     #[error("this message is addressed to someone else")]
     NotForThisNode,
+    /// An object in a fetch answer that was not asked for.
+    #[error("an object nobody asked for")]
+    Unasked,
 }
 
 impl Refusal {
@@ -140,6 +143,13 @@ impl Inbound {
     /// The outcome of the first (for single objects: the only) object.
     pub fn first(&self) -> Option<&Received> {
         self.received.first()
+    }
+
+    /// Counts `n` objects a fetch answer carried without being asked (the sender's fault).
+    pub fn refuse_unasked(&mut self, n: u32) {
+        for _ in 0..n {
+            self.refuse(Refusal::Unasked);
+        }
     }
 
     fn refuse(&mut self, reason: impl Into<Refusal>) {
