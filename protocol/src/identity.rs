@@ -43,16 +43,16 @@ impl SecretKey {
         self.0.sign(message).to_bytes()
     }
 
-    /// The X25519 secret scalar of this key (for opening sealed mail).
-    pub(crate) fn x25519_scalar(&self) -> [u8; 32] {
-        self.0.to_scalar_bytes()
+    /// The X25519 secret scalar of this key (for opening sealed mail), zeroed when dropped.
+    pub(crate) fn x25519_scalar(&self) -> zeroize::Zeroizing<[u8; 32]> {
+        zeroize::Zeroizing::new(self.0.to_scalar_bytes())
     }
 
     /// The libp2p identity built from the same secret, for the node's swarm.
     pub fn to_libp2p_keypair(&self) -> libp2p_identity::Keypair {
-        let mut seed = self.to_seed();
-        // `ed25519_from_bytes` zeroes the buffer it is given.
-        libp2p_identity::Keypair::ed25519_from_bytes(&mut seed)
+        let mut seed = zeroize::Zeroizing::new(self.to_seed());
+        // `ed25519_from_bytes` zeroes the buffer it is given (and `Zeroizing` again on drop).
+        libp2p_identity::Keypair::ed25519_from_bytes(&mut *seed)
             .expect("any 32 bytes are a valid ed25519 secret")
     }
 }

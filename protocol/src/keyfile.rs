@@ -102,7 +102,8 @@ pub fn save_new(path: &Path, key: &SecretKey) -> Result<(), KeyFileError> {
         options.mode(0o600);
     }
     let mut file = options.open(path).map_err(write_err)?;
-    let text = Zeroizing::new(format!("{}\n", data_encoding::HEXLOWER.encode(&key.to_seed())));
+    let seed = Zeroizing::new(key.to_seed());
+    let text = Zeroizing::new(format!("{}\n", data_encoding::HEXLOWER.encode(&*seed)));
     file.write_all(text.as_bytes()).map_err(write_err)?;
     file.sync_all().map_err(write_err)
 }

@@ -78,7 +78,10 @@ pub fn seal(recipient: &PublicKey, plaintext: &[u8]) -> Result<Vec<u8>, SealErro
 impl SecretKey {
     /// Opens a payload sealed to this key.
     pub fn open_sealed(&self, sealed: &[u8]) -> Result<Vec<u8>, SealError> {
-        let secret = crypto_box::SecretKey::from(self.x25519_scalar());
+        // crypto_box's key zeroes itself on drop; the scalar's buffer is zeroed by `Zeroizing`
+        // (read by reference, so no other copy of it is left on the stack).
+        let scalar = self.x25519_scalar();
+        let secret = crypto_box::SecretKey::from_slice(&scalar[..]).map_err(|_| SealError::CannotOpen)?;
         secret.unseal(sealed).map_err(|_| SealError::CannotOpen)
     }
 }
