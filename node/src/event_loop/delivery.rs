@@ -75,6 +75,12 @@ impl EventLoop {
         request: NegotiateRequest,
         channel: ResponseChannel<NegotiateResponse>,
     ) {
+        if self.peers.is_banned(&peer, std::time::Instant::now()) {
+            let banned =
+                NegotiateResponse::Rejected { reason: "banned for invalid objects".into(), retry: true };
+            let _ = self.swarm.behaviour_mut().negotiate.send_response(channel, banned);
+            return;
+        }
         let Some(token) = self.admit(Work::Request) else {
             let busy = NegotiateResponse::Rejected { reason: "node busy".into(), retry: true };
             let _ = self.swarm.behaviour_mut().negotiate.send_response(channel, busy);

@@ -5,7 +5,7 @@
 //! list, oldest forgotten first; the sync history is a bounded list of its own.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use libp2p::{PeerId, identify, kad, mdns};
 
@@ -14,6 +14,10 @@ use crate::api::types::{DialReason, NodeEvent, SyncInfo};
 
 /// Invalid objects from one peer before it is banned and disconnected.
 const MAX_REJECTS: u32 = 3;
+/// How long a ban lasts: the peer's connections are refused and none of its requests or gossip
+/// is served. Long enough to make a flood of garbage pointless, short enough that a peer
+/// penalised by mistake (or a new owner of its address) comes back on its own.
+pub(super) const BAN: Duration = Duration::from_secs(3_600);
 /// Peers with state at once: above the connection limit (256), so every connected peer fits.
 const MAX_PEERS: usize = 512;
 /// Peers with offences remembered (oldest forgotten first, and then taken off gossipsub's
@@ -43,12 +47,19 @@ pub(super) struct Verdict {
     pub(super) forgiven: Option<PeerId>,
 }
 
+/// A peer's record of invalid objects.
+#[derive(Debug, Default, Clone, Copy)]
+struct Offence {
+    count: u32,
+    banned_until: Option<Instant>,
+}
+
 /// Per-peer state, bounded in size; connection state is cleared when a peer leaves.
 #[derive(Debug, Default)]
 pub(super) struct PeerTable {
     peers: HashMap<PeerId, PeerState>,
-    /// Invalid objects per peer, across reconnects.
-    offences: HashMap<PeerId, u32>,
+    /// Invalid objects per peer, across reconnects, and any ban.
+    offences: HashMap<PeerId, Offence>,
     /// `offences`' keys, oldest first.
     offenders: VecDeque<PeerId>,
     syncs: VecDeque<SyncInfo>,
@@ -76,16 +87,27 @@ impl PeerTable {
     }
 
     pub(super) fn rejects(&self, peer: &PeerId) -> u32 {
-        self.offences.get(peer).copied().unwrap_or(0)
+        self.offences.get(peer).map_or(0, |o| o.count)
     }
 
-    /// Whether `peer` has reached the ban threshold (and is not forgotten yet).
-    pub(super) fn is_banned(&self, peer: &PeerId) -> bool {
-        self.rejects(peer) >= MAX_REJECTS
+    /// Whether `peer` is banned at `now`.
+    pub(super) fn is_banned(&self, peer: &PeerId, now: Instant) -> bool {
+        self.offences.get(peer).and_then(|o| o.banned_until).is_some_and(|until| until > now)
+    }
+
+    /// Forgets the record of a peer whose ban has run out; returns whether there was one (to
+    /// take it off gossipsub's blacklist).
+    fn lift_expired(&mut self, peer: &PeerId, now: Instant) -> bool {
+        let expired = self.offences.get(peer).and_then(|o| o.banned_until).is_some_and(|until| until <= now);
+        if expired {
+            self.offences.remove(peer);
+            self.offenders.retain(|p| p != peer);
+        }
+        expired
     }
 
     /// Counts an invalid object from `peer` (connected or not: a verdict can come after it left).
-    fn reject(&mut self, peer: PeerId) -> Verdict {
+    fn reject(&mut self, peer: PeerId, now: Instant) -> Verdict {
         let mut forgiven = None;
         if !self.offences.contains_key(&peer) {
             if self.offences.len() >= MAX_OFFENDERS
@@ -96,9 +118,13 @@ impl PeerTable {
             }
             self.offenders.push_back(peer);
         }
-        let count = self.offences.entry(peer).or_insert(0);
-        *count = count.saturating_add(1);
-        Verdict { rejected: *count, ban: *count == MAX_REJECTS, forgiven }
+        let offence = self.offences.entry(peer).or_default();
+        offence.count = offence.count.saturating_add(1);
+        let ban = offence.count >= MAX_REJECTS && offence.banned_until.is_none();
+        if ban {
+            offence.banned_until = Some(now + BAN);
+        }
+        Verdict { rejected: offence.count, ban, forgiven }
     }
 
     /// Counts a sync request from `peer`; false when it is over `per_minute` in this minute (or
@@ -128,11 +154,18 @@ impl PeerTable {
 
 impl EventLoop {
     pub(super) fn on_connected(&mut self, peer: PeerId, dialer: bool) {
+        let now = Instant::now();
+        if self.peers.lift_expired(&peer, now) {
+            self.swarm.behaviour_mut().gossipsub.remove_blacklisted_peer(&peer);
+        }
+        if self.peers.is_banned(&peer, now) {
+            tracing::debug!(%peer, "refusing a banned peer");
+            let _ = self.swarm.disconnect_peer_id(peer);
+            return;
+        }
         tracing::debug!(%peer, "connected");
         self.peers.connected(peer);
-        if !self.peers.is_banned(&peer) {
-            self.dialer.connected(peer);
-        }
+        self.dialer.connected(peer);
         self.emit(NodeEvent::PeerConnected { peer });
         self.retry_outbox(Some(peer));
         // One session per new connection covers both directions (it fetches and pushes), so only
@@ -147,14 +180,17 @@ impl EventLoop {
         self.peers.disconnected(&peer);
         self.dialer.disconnected(&peer);
         self.end_sync(peer, Some("the peer disconnected".into()));
-        self.emit(NodeEvent::PeerDisconnected { peer });
+        // A banned peer's refused connection was never announced.
+        if !self.peers.is_banned(&peer, Instant::now()) {
+            self.emit(NodeEvent::PeerDisconnected { peer });
+        }
     }
 
-    /// Counts an invalid object from `peer`; after [`MAX_REJECTS`] its gossip is ignored
-    /// (gossipsub's blacklist) and it is disconnected. It may connect again (it may be the other
-    /// party of a negotiation), but its gossip stays ignored until it is forgotten.
+    /// Counts an invalid object from `peer`; after [`MAX_REJECTS`] it is banned for [`BAN`]: its
+    /// gossip is ignored (gossipsub's blacklist), it is disconnected, its connections are refused
+    /// and its requests go unserved, and it is not dialled.
     pub(super) fn penalise(&mut self, peer: PeerId) {
-        let Verdict { rejected, ban, forgiven } = self.peers.reject(peer);
+        let Verdict { rejected, ban, forgiven } = self.peers.reject(peer, Instant::now());
         tracing::info!(%peer, rejected, "rejected an invalid object");
         self.emit(NodeEvent::PeerMisbehaved { peer, rejected });
         let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
@@ -243,23 +279,39 @@ mod tests {
     #[test]
     fn offences_survive_a_reconnect_and_are_bounded() {
         let mut table = PeerTable::default();
+        let now = Instant::now();
         let rogue = PeerId::random();
         table.connected(rogue);
-        assert_eq!(table.reject(rogue), Verdict { rejected: 1, ban: false, forgiven: None });
-        assert_eq!(table.reject(rogue).rejected, 2);
+        assert_eq!(table.reject(rogue, now), Verdict { rejected: 1, ban: false, forgiven: None });
+        assert_eq!(table.reject(rogue, now).rejected, 2);
         // Leaving and coming back does not wipe the record.
         table.disconnected(&rogue);
         table.connected(rogue);
-        assert_eq!(table.reject(rogue), Verdict { rejected: 3, ban: true, forgiven: None });
+        assert_eq!(table.reject(rogue, now), Verdict { rejected: 3, ban: true, forgiven: None });
         // A fourth rejection does not ban twice.
-        assert!(!table.reject(rogue).ban);
+        assert!(!table.reject(rogue, now).ban);
         let mut forgiven = Vec::new();
         for _ in 0..MAX_OFFENDERS {
-            forgiven.extend(table.reject(PeerId::random()).forgiven);
+            forgiven.extend(table.reject(PeerId::random(), now).forgiven);
         }
         assert_eq!(table.offences.len(), MAX_OFFENDERS);
         assert_eq!(forgiven, vec![rogue], "the oldest offender is forgotten first, and unbanned");
         assert_eq!(table.rejects(&rogue), 0);
+    }
+
+    #[test]
+    fn a_ban_holds_for_its_time_and_then_lifts() {
+        let mut table = PeerTable::default();
+        let (rogue, now) = (PeerId::random(), Instant::now());
+        for _ in 0..MAX_REJECTS {
+            table.reject(rogue, now);
+        }
+        assert!(table.is_banned(&rogue, now));
+        assert!(table.is_banned(&rogue, now + BAN - Duration::from_secs(1)), "reconnecting does not help");
+        assert!(!table.lift_expired(&rogue, now + BAN - Duration::from_secs(1)));
+        assert!(!table.is_banned(&rogue, now + BAN));
+        assert!(table.lift_expired(&rogue, now + BAN), "lifted, and taken off the blacklist");
+        assert_eq!(table.rejects(&rogue), 0, "a fresh start");
     }
 
     #[test]

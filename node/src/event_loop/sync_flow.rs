@@ -375,7 +375,9 @@ impl EventLoop {
             SyncRequest::Push { objects } => objects.len() > PUSH_BATCH,
             SyncRequest::Reconcile { .. } => false,
         };
-        let admitted = if over_limit {
+        let admitted = if self.peers.is_banned(&peer, Instant::now()) {
+            Err(refuse("banned for invalid objects"))
+        } else if over_limit {
             Err(refuse("rate limited: too many sync requests"))
         } else if too_big {
             Err(refuse("batch over the protocol limit"))
