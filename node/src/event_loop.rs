@@ -6,6 +6,7 @@
 //! (negotiation messages in and out, the outbox, mail), [`sync_flow`] (catch-up sync) and
 //! [`peers`] (connections, discovery, per-peer state and penalties).
 
+mod addresses;
 mod delivery;
 mod dialer;
 mod gossip_flow;
@@ -316,7 +317,8 @@ impl EventLoop {
             SwarmEvent::ConnectionEstablished { peer_id, num_established, endpoint, .. }
                 if num_established.get() == 1 =>
             {
-                self.on_connected(peer_id, endpoint.is_dialer());
+                let local = addresses::is_local(endpoint.get_remote_address());
+                self.on_connected(peer_id, endpoint.is_dialer(), local);
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => self.on_disconnected(peer_id),
             SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {

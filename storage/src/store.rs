@@ -109,6 +109,34 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// How long opening waits for the database's lock while a store just closed in this process lets
+/// go of it: sled's flusher thread holds the file lock for a moment after the last handle is
+/// dropped, so an immediate reopen (a restart, a test) would otherwise fail now and then. A lock
+/// held longer than this is another node using the data dir.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens the sled database, waiting (bounded) for a lock that is being released.
+fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        let opened = sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(Some(FLUSH_EVERY_MS))
+            .open();
+        match opened {
+            // sled reports the lock as an I/O error of kind Other with this text.
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir`: the database in `dir/db`, the index in `dir/index`.
     /// Brings the index up to date with anything it missed, e.g. after a crash.
@@ -116,11 +144,7 @@ impl Store {
         std::fs::create_dir_all(dir)
             .map_err(|source| OpenError::CreateDir { path: dir.to_owned(), source })?;
         let db_path = dir.join("db");
-        let db = sled::Config::new()
-            .path(&db_path)
-            .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(Some(FLUSH_EVERY_MS))
-            .open()
+        let db = open_db(&db_path)
             .map_err(|e| OpenError::Database { path: db_path.clone(), source: DbError(e) })?;
         let db_err = |e: sled::Error| OpenError::Database { path: db_path.clone(), source: DbError(e) };
         match db.get(keys::SCHEMA_KEY).map_err(db_err)? {

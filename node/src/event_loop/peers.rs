@@ -34,6 +34,9 @@ struct PeerState {
     agent: Option<String>,
     /// Sync requests served in the current minute: (window start, count).
     served: Option<(Instant, u32)>,
+    /// Reached at a private or loopback address: on this node's own network, so its LAN
+    /// addresses are worth keeping.
+    local: bool,
 }
 
 /// What a ban decision says.
@@ -66,9 +69,9 @@ pub(super) struct PeerTable {
 }
 
 impl PeerTable {
-    fn connected(&mut self, peer: PeerId) {
+    fn connected(&mut self, peer: PeerId, local: bool) {
         if self.peers.len() < MAX_PEERS {
-            self.peers.entry(peer).or_default();
+            self.peers.entry(peer).or_default().local |= local;
         }
     }
 
@@ -153,7 +156,7 @@ impl PeerTable {
 }
 
 impl EventLoop {
-    pub(super) fn on_connected(&mut self, peer: PeerId, dialer: bool) {
+    pub(super) fn on_connected(&mut self, peer: PeerId, dialer: bool, local: bool) {
         let now = Instant::now();
         if self.peers.lift_expired(&peer, now) {
             self.swarm.behaviour_mut().gossipsub.remove_blacklisted_peer(&peer);
@@ -164,7 +167,7 @@ impl EventLoop {
             return;
         }
         tracing::debug!(%peer, "connected");
-        self.peers.connected(peer);
+        self.peers.connected(peer, local);
         self.dialer.connected(peer);
         self.emit(NodeEvent::PeerConnected { peer });
         self.retry_outbox(Some(peer));
@@ -218,11 +221,15 @@ impl EventLoop {
 
     pub(super) fn on_identify(&mut self, event: identify::Event) {
         if let identify::Event::Received { peer_id, info, .. } = event {
+            let mut local = false;
             if let Some(state) = self.peers.peers.get_mut(&peer_id) {
                 state.agent = Some(info.agent_version.clone());
+                local = state.local;
             }
+            // A peer on the internet may advertise LAN or container addresses: useless elsewhere,
+            // and not to be spread through the DHT.
             let kad = &mut self.swarm.behaviour_mut().kad;
-            for addr in info.listen_addrs {
+            for addr in super::addresses::keep(info.listen_addrs, local) {
                 kad.add_address(&peer_id, addr);
             }
         }
@@ -234,11 +241,13 @@ impl EventLoop {
         } = event
         {
             let Ok(target) = PeerId::from_bytes(&ok.key) else { return };
+            // Addresses learned through the DHT come from strangers: only global ones are kept.
             if let Some(found) = ok.peers.into_iter().find(|p| p.peer_id == target)
-                && !found.addrs.is_empty()
+                && let addrs = super::addresses::keep(found.addrs, false)
+                && !addrs.is_empty()
             {
                 // The addresses are tried at the peer's next turn.
-                self.dialer.want(target, found.addrs, DialReason::Party);
+                self.dialer.want(target, addrs, DialReason::Party);
             }
         }
     }
@@ -267,7 +276,7 @@ mod tests {
         let mut table = PeerTable::default();
         let peers: Vec<PeerId> = (0..MAX_PEERS + 10).map(|_| PeerId::random()).collect();
         for peer in &peers {
-            table.connected(*peer);
+            table.connected(*peer, false);
         }
         assert_eq!(table.len(), MAX_PEERS);
         for peer in &peers {
@@ -281,12 +290,12 @@ mod tests {
         let mut table = PeerTable::default();
         let now = Instant::now();
         let rogue = PeerId::random();
-        table.connected(rogue);
+        table.connected(rogue, false);
         assert_eq!(table.reject(rogue, now), Verdict { rejected: 1, ban: false, forgiven: None });
         assert_eq!(table.reject(rogue, now).rejected, 2);
         // Leaving and coming back does not wipe the record.
         table.disconnected(&rogue);
-        table.connected(rogue);
+        table.connected(rogue, false);
         assert_eq!(table.reject(rogue, now), Verdict { rejected: 3, ban: true, forgiven: None });
         // A fourth rejection does not ban twice.
         assert!(!table.reject(rogue, now).ban);
@@ -320,7 +329,7 @@ mod tests {
         let peer = PeerId::random();
         let now = Instant::now();
         assert!(!table.allow_sync_request(&peer, now, 2), "not connected");
-        table.connected(peer);
+        table.connected(peer, false);
         assert!(table.allow_sync_request(&peer, now, 2));
         assert!(table.allow_sync_request(&peer, now, 2));
         assert!(!table.allow_sync_request(&peer, now, 2));

@@ -1,0 +1,104 @@
+//! Address hygiene: which peer addresses are worth keeping. A peer reached over the internet may
+//! advertise its LAN, Docker or VPN addresses (identify sends every listen address), and Kademlia
+//! would spread them network-wide; they are useless outside that peer's network and tell others
+//! about it. Such addresses are kept only from peers on this node's own network (reached at a
+//! private or loopback address, or found by mDNS).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use libp2p::Multiaddr;
+use libp2p::multiaddr::Protocol;
+
+/// Whether `addr` can be reached from anywhere on the internet (a DNS name counts: it is
+/// resolved where it is dialled).
+pub(super) fn is_global(addr: &Multiaddr) -> bool {
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => is_global_v4(ip),
+        Some(Protocol::Ip6(ip)) => is_global_v6(ip),
+        Some(Protocol::Dns(_) | Protocol::Dns4(_) | Protocol::Dns6(_) | Protocol::Dnsaddr(_)) => true,
+        _ => false,
+    }
+}
+
+/// Whether `addr` is on a local network: private, loopback or link-local.
+pub(super) fn is_local(addr: &Multiaddr) -> bool {
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => ip.is_private() || ip.is_loopback() || ip.is_link_local(),
+        Some(Protocol::Ip6(ip)) => ip.is_loopback() || is_unique_local(ip) || is_link_local_v6(ip),
+        _ => false,
+    }
+}
+
+/// The addresses worth keeping from a peer: all of them if the peer is on this node's network,
+/// else only global ones.
+pub(super) fn keep(addrs: Vec<Multiaddr>, peer_is_local: bool) -> Vec<Multiaddr> {
+    if peer_is_local { addrs } else { addrs.into_iter().filter(is_global).collect() }
+}
+
+fn is_global_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    let shared = a == 100 && (64..128).contains(&b); // 100.64.0.0/10, carrier-grade NAT
+    !(ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || ip.is_multicast()
+        || shared)
+}
+
+fn is_global_v6(ip: Ipv6Addr) -> bool {
+    !(ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || is_unique_local(ip)
+        || is_link_local_v6(ip))
+}
+
+fn is_unique_local(ip: Ipv6Addr) -> bool {
+    ip.segments()[0] & 0xfe00 == 0xfc00
+}
+
+fn is_link_local_v6(ip: Ipv6Addr) -> bool {
+    ip.segments()[0] & 0xffc0 == 0xfe80
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(text: &str) -> Multiaddr {
+        text.parse().expect("a multiaddr")
+    }
+
+    #[test]
+    fn only_public_addresses_are_global() {
+        for global in ["/ip4/203.0.114.7/tcp/7400", "/ip6/2a01:4f8::1/tcp/7400", "/dns4/example.org/tcp/7400"]
+        {
+            assert!(is_global(&addr(global)), "{global}");
+        }
+        for local in [
+            "/ip4/192.168.1.20/tcp/7400",
+            "/ip4/10.0.0.5/tcp/7400",
+            "/ip4/172.17.0.2/tcp/7400",
+            "/ip4/127.0.0.1/tcp/7400",
+            "/ip4/169.254.3.4/tcp/7400",
+            "/ip4/100.64.1.1/tcp/7400",
+            "/ip6/::1/tcp/7400",
+            "/ip6/fd12:3456::1/tcp/7400",
+            "/ip6/fe80::1/tcp/7400",
+        ] {
+            assert!(!is_global(&addr(local)), "{local}");
+        }
+        assert!(is_local(&addr("/ip4/192.168.1.20/tcp/7400")));
+        assert!(!is_local(&addr("/ip4/203.0.114.7/tcp/7400")));
+    }
+
+    #[test]
+    fn a_remote_peer_s_private_addresses_are_dropped_a_local_peer_s_kept() {
+        let advertised = vec![addr("/ip4/203.0.114.7/tcp/7400"), addr("/ip4/172.17.0.2/tcp/7400")];
+        assert_eq!(keep(advertised.clone(), false), vec![addr("/ip4/203.0.114.7/tcp/7400")]);
+        assert_eq!(keep(advertised.clone(), true), advertised);
+    }
+}
