@@ -1,0 +1,205 @@
+//! Tests of the service's owner actions, without a network: services over temporary stores
+//! exchanging objects as their nodes would.
+use super::*;
+use crate::api::types::{ErrorCode, ListingState, ObjectKind, Party};
+use crate::service::testing::service;
+use crate::service::{Received, Via};
+
+fn draft(title: &str, price: &str) -> ListingDraft {
+    ListingDraft {
+        title: title.into(),
+        category: "vehicles/bikes".into(),
+        price: Some(price.into()),
+        currency: "EUR".parse().ok(),
+        ..ListingDraft::default()
+    }
+}
+
+fn offer_of(price: &str) -> TermsDraft {
+    TermsDraft { price: Some(price.into()), ..TermsDraft::default() }
+}
+
+fn code(result: Result<Effect, ServiceError>) -> ErrorCode {
+    result.expect_err("an error").code()
+}
+
+#[test]
+fn publishing_stores_announces_and_queues_the_listing_for_gossip() {
+    let (seller, _dir) = service(1);
+    let effect = seller.publish(draft("Road bike", "120")).expect("published");
+    assert_eq!(effect.then.publish, vec![effect.object.bytes().to_vec()]);
+    assert_eq!(effect.then.events, vec![NodeEvent::ListingPublished { id: effect.object.id() }]);
+    assert!(effect.then.deliver.is_empty());
+    let view = seller.effect_listing(&effect).expect("a view");
+    assert_eq!((view.mine, view.state, view.remaining), (true, ListingState::Active, Some(1)));
+    assert_eq!(view.price.expect("a price").amount, 12_000);
+}
+
+#[test]
+fn listing_mistakes_are_refused_with_their_own_codes() {
+    let (seller, _dir) = service(1);
+    let giveaway = ListingDraft { kind: ListingKind::Giveaway, ..draft("Sofa", "10") };
+    assert_eq!(code(seller.publish(giveaway)), ErrorCode::Invalid);
+    let no_currency = ListingDraft { currency: None, ..draft("Lamp", "10") };
+    assert_eq!(code(seller.publish(no_currency)), ErrorCode::Invalid);
+    let bad_amount = draft("Lamp", "12,50");
+    assert_eq!(code(seller.publish(bad_amount)), ErrorCode::Invalid);
+    let long_title = draft(&"x".repeat(141), "10");
+    assert_eq!(code(seller.publish(long_title)), ErrorCode::Invalid);
+}
+
+#[test]
+fn an_update_keeps_the_old_amount_and_a_new_currency_needs_a_new_price() {
+    let (seller, _dir) = service(1);
+    let rental =
+        ListingDraft { kind: ListingKind::Rental, per: Some(Period::Hour), ..draft("Trailer", "120.50") };
+    let id = seller.publish(rental).expect("published").object.id().to_hex();
+    let patch = ListingPatch { per: Some(Period::Day), quantity: Some(3), ..ListingPatch::default() };
+    let updated = seller.update(&id, patch).expect("updated");
+    let price = updated.object.listing().and_then(|l| l.price.clone()).expect("a price");
+    assert_eq!((price.amount, price.per), (12_050, Some(Period::Day)));
+    let usd = ListingPatch { currency: "USD".parse().ok(), ..ListingPatch::default() };
+    assert!(matches!(
+        seller.update(&id, usd),
+        Err(ServiceError::Invalid(InvalidInput::NewCurrencyWithoutPrice))
+    ));
+    seller.retract(&id).expect("retracted");
+    assert_eq!(code(seller.renew(&id, None)), ErrorCode::ListingClosed);
+}
+
+/// Defect: an offer on an expired listing said "no listing matches" while `show` displayed
+/// the listing as expired.
+#[test]
+fn an_offer_on_an_expired_listing_says_it_expired() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let short = ListingDraft { expires_in: Some(1), ..draft("Road bike", "120") };
+    let listing = seller.publish(short).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let expires = listing.object.expires_at().expect("an expiry");
+    // Wait (bounded) for the clock to pass the listing's one-second lifetime.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while Timestamp::now() <= expires && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let id = listing.object.id().to_hex();
+    assert_eq!(code(buyer.offer(&id, offer_of("100"))), ErrorCode::ListingExpired);
+    assert!(
+        matches!(buyer.object_view(&id), Ok(crate::api::types::ObjectView::Listing(v)) if v.state == ListingState::Expired)
+    );
+}
+
+/// A listing the other party knows is closed cannot be accepted into a deal, even before
+/// the author's withdrawal arrives.
+#[test]
+fn an_accept_on_a_listing_known_closed_is_refused() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller.publish(draft("Road bike", "120")).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("100")).expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    let thread = offer.object.id().to_hex();
+    let counter = seller.counter(&thread, offer_of("110")).expect("countered");
+    buyer.receive(counter.object.bytes(), Via::Direct);
+    let retracted = seller.retract(&listing.object.id().to_hex()).expect("retracted");
+    assert_eq!(retracted.then.deliver, vec![buyer.me()], "the buyer is told");
+    // Only the tombstone has reached the buyer's node, not the withdrawal.
+    buyer.receive(retracted.object.bytes(), Via::Gossip);
+    assert_eq!(code(buyer.accept(&thread)), ErrorCode::ListingClosed);
+}
+
+/// Two deals whose accepts were both signed before the seller's node saw either: each takes
+/// its own quantity off, so the listing closes (counting "deals since the current revision"
+/// missed the second, signed before the revision that followed the first).
+#[test]
+fn two_quick_deals_both_come_off_the_quantity() {
+    let (seller, _sd) = service(1);
+    let (b1, _d1) = service(2);
+    let (b2, _d2) = service(3);
+    let listing =
+        seller.publish(ListingDraft { quantity: Some(2), ..draft("Chairs", "40") }).expect("published");
+    let mut accepts = Vec::new();
+    for buyer in [&b1, &b2] {
+        buyer.receive(listing.object.bytes(), Via::Gossip);
+        let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("35")).expect("offered");
+        seller.receive(offer.object.bytes(), Via::Direct);
+        let counter = seller.counter(&offer.object.id().to_hex(), offer_of("38")).expect("countered");
+        buyer.receive(counter.object.bytes(), Via::Direct);
+        accepts.push(buyer.accept(&offer.object.id().to_hex()).expect("accepted"));
+    }
+    for accept in &accepts {
+        assert!(matches!(seller.receive(accept.object.bytes(), Via::Direct).first(), Some(Received::New)));
+    }
+    let current = seller.listing_view(&listing.object.id().to_hex()).expect("the listing");
+    assert_eq!((current.state, current.quantity), (ListingState::Closed, 0));
+    assert_eq!(seller.deals().expect("deals").deals.len(), 2);
+}
+
+#[test]
+fn the_sweep_ends_the_threads_of_an_expired_listing() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let short = ListingDraft { expires_in: Some(1), ..draft("Road bike", "120") };
+    let listing = seller.publish(short).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("100")).expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    let expires = listing.object.expires_at().expect("an expiry");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while Timestamp::now() <= expires && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, then) = seller.sweep().expect("swept");
+    assert_eq!(then.deliver, vec![buyer.me()]);
+    let thread = seller.thread_view(&offer.object.id().to_hex()).expect("the thread");
+    assert_eq!(thread.state, haggle_protocol::ThreadState::Declined);
+    assert!(seller.sweep().expect("swept").1.is_empty(), "an ended thread is not ended again");
+}
+
+#[test]
+fn only_the_author_changes_a_listing_and_nobody_offers_on_their_own() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller.publish(draft("Road bike", "120")).expect("published");
+    let id = listing.object.id().to_hex();
+    assert_eq!(code(seller.offer(&id, offer_of("100"))), ErrorCode::OwnListing);
+    assert!(matches!(buyer.receive(listing.object.bytes(), Via::Gossip).first(), Some(Received::New)));
+    assert_eq!(code(buyer.retract(&id)), ErrorCode::NotYours);
+    assert_eq!(code(buyer.offer("zz", offer_of("100"))), ErrorCode::Invalid);
+    assert_eq!(code(buyer.offer("abcdef", offer_of("100"))), ErrorCode::NotFound);
+}
+
+#[test]
+fn a_negotiation_ends_in_the_same_deal_on_both_sides_and_the_sellers_next_revision() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller.publish(draft("Road bike", "120")).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+
+    let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("100")).expect("offered");
+    assert_eq!(offer.then.deliver, vec![seller.me()]);
+    let thread = offer.object.id().to_hex();
+    let got = seller.receive(offer.object.bytes(), Via::Direct);
+    assert!(matches!(got.first(), Some(Received::New)));
+    assert!(matches!(got.then.events[..], [NodeEvent::NegotiationReceived { kind: ObjectKind::Offer, .. }]));
+
+    assert_eq!(code(buyer.accept(&thread)), ErrorCode::NotYourTurn, "one's own terms");
+    let counter = seller.counter(&thread, offer_of("110")).expect("countered");
+    let sent = seller.effect_sent(&counter).expect("a view");
+    assert_eq!((sent.thread.proposed_by, sent.thread.awaiting), (Party::Me, Some(Party::Them)));
+    buyer.receive(counter.object.bytes(), Via::Direct);
+
+    let accept = buyer.accept(&thread).expect("accepted");
+    let deal = accept.object.id();
+    assert!(accept.then.events.contains(&NodeEvent::DealMade { id: deal, thread: offer.object.id() }));
+    assert!(accept.then.publish.is_empty(), "the buyer does not revise the seller's listing");
+
+    let got = seller.receive(accept.object.bytes(), Via::Direct);
+    assert!(got.then.events.contains(&NodeEvent::DealMade { id: deal, thread: offer.object.id() }));
+    assert_eq!(got.then.publish.len(), 1, "the seller gossips the closed revision");
+    let next = Object::decode_unverified(&got.then.publish[0]).expect("a listing");
+    assert_eq!(next.listing().map(|l| l.status), Some(ListingStatus::Closed));
+    assert_eq!(seller.deals().expect("deals").deals, buyer.deals().expect("deals").deals);
+    assert_eq!(code(seller.counter(&thread, offer_of("1"))), ErrorCode::ThreadEnded);
+}
