@@ -1,5 +1,6 @@
 //! Tests of the service's owner actions, without a network: services over temporary stores
 //! exchanging objects as their nodes would.
+
 use super::*;
 use crate::api::types::{ErrorCode, ListingState, ObjectKind, Party};
 use crate::service::testing::service;

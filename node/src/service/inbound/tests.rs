@@ -1,5 +1,6 @@
 //! Tests of the service's inbound path, without a network: services over temporary stores
 //! exchanging objects as their nodes would.
+
 use std::collections::HashSet;
 use std::time::Duration;
 
