@@ -163,7 +163,7 @@ impl Service {
     /// Takes in one object that arrived `via` a channel.
     pub fn receive(&self, bytes: &[u8], via: Via) -> Inbound {
         let mut out = Inbound::default();
-        if self.already_held(bytes, via) {
+        if Object::decode_unverified(bytes).is_ok_and(|object| self.already_held(&object, via)) {
             out.received.push(Received::Known);
             return out;
         }
@@ -175,72 +175,56 @@ impl Service {
     }
 
     /// Takes in a batch of objects (a sync batch): checked exactly as [`Service::receive`] does,
-    /// with the signatures verified in a pipeline beside the writer.
+    /// with the signatures verified in a pipeline beside the writer. Each object is decoded once
+    /// here (for the channel check, the held check and the follow-up); the store verifies it.
     pub fn receive_batch(&self, objects: &[Vec<u8>], via: Via) -> Inbound {
         let mut out = Inbound::default();
-        // Which channel may carry which kind is checked on the unverified decode (cheap); the
-        // store verifies the rest.
-        let mut admitted = Vec::with_capacity(objects.len());
-        let mut slots = Vec::with_capacity(objects.len());
+        // Objects for the store, with their place in `received` (which keeps input order: a
+        // refused or held object takes its place at once, the others a placeholder).
+        let mut admitted: Vec<(usize, Object)> = Vec::with_capacity(objects.len());
         for bytes in objects {
-            let refusal = match Object::decode_unverified(bytes) {
-                Ok(object) => self.channel_refusal(&object, via),
-                Err(e) => Some(Refusal::Decode(e)),
+            let object = match Object::decode_unverified(bytes) {
+                Ok(object) => object,
+                Err(e) => {
+                    out.refuse(e);
+                    continue;
+                }
             };
-            if refusal.is_none() && self.already_held(bytes, via) {
-                slots.push(None);
+            if let Some(reason) = self.channel_refusal(&object, via) {
+                out.refuse(reason);
+            } else if self.already_held(&object, via) {
                 out.received.push(Received::Known);
-                continue;
-            }
-            match refusal {
-                Some(reason) => {
-                    slots.push(None);
-                    // `received` stays in input order: the refusal takes this object's place.
-                    out.refuse(reason);
-                }
-                None => {
-                    slots.push(Some(admitted.len()));
-                    admitted.push(bytes.as_slice());
-                    out.received.push(Received::Known);
-                }
+            } else {
+                admitted.push((out.received.len(), object));
+                out.received.push(Received::Failed);
             }
         }
-        let outcomes = match self.store.ingest_batch(&admitted, via.durability()) {
+        let batch: Vec<&[u8]> = admitted.iter().map(|(_, object)| object.bytes()).collect();
+        let outcomes = match self.store.ingest_batch(&batch, via.durability()) {
             Ok(outcomes) => outcomes,
             Err(e) => {
+                // The placeholders stand: each admitted object is `Failed`.
                 tracing::warn!(error = %e, "cannot store a batch of objects");
-                for (slot, received) in slots.iter().zip(out.received.iter_mut()) {
-                    if slot.is_some() {
-                        *received = Received::Failed;
-                    }
-                }
                 return out;
             }
         };
-        let mut outcomes: Vec<Option<Outcome>> = outcomes.into_iter().map(Some).collect();
-        for (i, slot) in slots.iter().enumerate() {
-            let Some(n) = slot else { continue };
-            let Some(outcome) = outcomes.get_mut(*n).and_then(Option::take) else { continue };
-            let bytes = admitted[*n];
-            if let Outcome::New { deal, .. } = &outcome
-                && let Ok(object) = Object::decode_unverified(bytes)
-            {
-                // Verified by the batch ingest; decoded again only to follow it up.
-                self.follow_up(&object, *deal, via, &mut out);
+        for ((place, object), outcome) in admitted.iter().zip(outcomes) {
+            if let Outcome::New { deal, .. } = &outcome {
+                self.follow_up(object, *deal, via, &mut out);
             }
-            out.received[i] = Received::from(outcome);
+            out.received[*place] = Received::from(outcome);
         }
         out
     }
 
-    /// Whether `bytes` are a copy of an object this node holds and `via` may carry. A copy costs
-    /// a decode, a hash and a lookup, never a signature check: an old object replayed after the
-    /// gossip cache forgot it is cheap to turn away. (A copy with a different signature over the
-    /// same content is the same object: nothing is stored or forwarded.) On channels that
-    /// acknowledge, the store is flushed first, so "already held" also means "on disk".
-    fn already_held(&self, bytes: &[u8], via: Via) -> bool {
-        let Ok(object) = Object::decode_unverified(bytes) else { return false };
-        if self.channel_refusal(&object, via).is_some() || !self.store.contains(&object.id()).unwrap_or(false)
+    /// Whether `object` is a copy of one this node holds, on a channel that may carry it. A copy
+    /// costs a decode, a hash and a lookup, never a signature check: an old object replayed
+    /// after the gossip cache forgot it is cheap to turn away. (A copy with a different
+    /// signature over the same content is the same object: nothing is stored or forwarded.) On
+    /// channels that acknowledge, the store is flushed first, so "already held" also means "on
+    /// disk".
+    fn already_held(&self, object: &Object, via: Via) -> bool {
+        if self.channel_refusal(object, via).is_some() || !self.store.contains(&object.id()).unwrap_or(false)
         {
             return false;
         }
