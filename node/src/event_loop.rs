@@ -210,15 +210,10 @@ impl EventLoop {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Publish { bytes, reply } => {
-                let state = self.publish(bytes);
-                if let Some(reply) = reply {
-                    let _ = reply.send(state);
-                }
+                let _ = reply.send(self.publish(bytes));
             }
-            Command::Deliver { to } => {
-                if let Some(peer) = to.peer_id() {
-                    self.retry_outbox(Some(peer));
-                }
+            Command::FollowUp { then, reply } => {
+                let _ = reply.send(self.follow_up(then));
             }
             Command::Dial { addr } => {
                 if let Err(e) = self.swarm.dial(addr) {
@@ -344,7 +339,9 @@ impl EventLoop {
             Done::Outbox(due) => self.send_due(due),
             Done::Mail(inbound) => self.act_on(inbound),
             Done::Event(event) => self.emit(event),
-            Done::Followups(then) => self.follow_up(then),
+            Done::Followups(then) => {
+                self.follow_up(then);
+            }
             Done::Sync(done) => self.on_sync_done(done),
         }
     }
@@ -352,25 +349,32 @@ impl EventLoop {
     /// Does what objects from outside call for, whatever carried them: announce, gossip on,
     /// open mail.
     fn act_on(&mut self, inbound: Inbound) {
-        self.follow_up(inbound.then);
+        let _ = self.follow_up(inbound.then);
         if inbound.open_mail {
             self.check_mail();
         }
     }
 
-    /// Announces, gossips and delivers what the service asks for.
-    fn follow_up(&mut self, then: Followups) {
+    /// Announces, gossips and delivers what the service asks for, whoever asked (an action of
+    /// the owner's through the API, objects from outside, the sweep). Says whether what it
+    /// gossiped went out: `Queued` if anything waits for a peer, `None` if nothing was gossiped.
+    fn follow_up(&mut self, then: Followups) -> Option<GossipState> {
         for event in then.events {
             self.emit(event);
         }
+        let mut gossip = None;
         for bytes in then.publish {
-            self.publish(bytes);
+            let sent = self.publish(bytes);
+            if gossip != Some(GossipState::Queued) {
+                gossip = Some(sent);
+            }
         }
         for party in then.deliver {
             if let Some(peer) = party.peer_id() {
                 self.retry_outbox(Some(peer));
             }
         }
+        gossip
     }
 
     fn sweep(&self) {

@@ -4,10 +4,9 @@
 
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use haggle_protocol::PublicKey;
-
 use crate::api::types::{GossipState, NetworkStatus, NodeEvent, PeerInfo};
 use crate::error::NodeGone;
+use crate::service::Followups;
 
 /// Commands to the event loop.
 #[derive(Debug)]
@@ -15,11 +14,13 @@ pub(crate) enum Command {
     /// Gossip an object already stored (a listing revision); the reply says whether it went out.
     Publish {
         bytes: Vec<u8>,
-        reply: Option<oneshot::Sender<GossipState>>,
+        reply: oneshot::Sender<GossipState>,
     },
-    /// Try to deliver queued negotiation messages to this party now.
-    Deliver {
-        to: PublicKey,
+    /// Carry out what an action of the owner's calls for (announce, gossip, deliver); the reply
+    /// says whether what it gossiped went out.
+    FollowUp {
+        then: Followups,
+        reply: oneshot::Sender<Option<GossipState>>,
     },
     /// Connect to a peer at this address (with /p2p/).
     Dial {
@@ -48,13 +49,16 @@ impl NodeHandle {
     /// Gossips an object already stored; says whether it went out or waits for a peer.
     pub async fn publish(&self, bytes: Vec<u8>) -> Result<GossipState, NodeGone> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Publish { bytes, reply: Some(reply) }).await?;
+        self.send(Command::Publish { bytes, reply }).await?;
         rx.await.map_err(|_| NodeGone)
     }
 
-    /// Tries to deliver queued negotiation messages to `to` now.
-    pub async fn deliver(&self, to: PublicKey) -> Result<(), NodeGone> {
-        self.send(Command::Deliver { to }).await
+    /// Carries out what an action of the owner's calls for: announce, gossip, deliver. Says
+    /// whether what it gossiped went out (`None` when there was nothing to gossip).
+    pub(crate) async fn follow_up(&self, then: Followups) -> Result<Option<GossipState>, NodeGone> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::FollowUp { then, reply }).await?;
+        rx.await.map_err(|_| NodeGone)
     }
 
     /// Connects to a peer (a multiaddr ending in /p2p/<PeerId>).
@@ -80,10 +84,5 @@ impl NodeHandle {
     /// misses the oldest events (and is told so by the receiver).
     pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {
         self.events.subscribe()
-    }
-
-    /// Sends an event to every subscriber (used by the API for the owner's own actions).
-    pub(crate) fn emit(&self, event: NodeEvent) {
-        let _ = self.events.send(event);
     }
 }

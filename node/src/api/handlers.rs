@@ -80,21 +80,8 @@ async fn blocking<T: Send + 'static>(
 
 /// Hands an action's network work to the event loop: gossip, delivery, events. Says whether
 /// what it gossiped went out (`None` when there was nothing to gossip).
-async fn apply(state: &AppState, effect: &Effect) -> Result<Option<GossipState>, ApiError> {
-    let mut gossip = None;
-    for bytes in &effect.then.publish {
-        let sent = state.handle.publish(bytes.clone()).await?;
-        if gossip != Some(GossipState::Queued) {
-            gossip = Some(sent);
-        }
-    }
-    for to in &effect.then.deliver {
-        state.handle.deliver(*to).await?;
-    }
-    for event in &effect.then.events {
-        state.handle.emit(event.clone());
-    }
-    Ok(gossip)
+async fn apply(state: &AppState, effect: Effect) -> Result<Option<GossipState>, ApiError> {
+    Ok(state.handle.follow_up(effect.then).await?)
 }
 
 /// Runs an action, hands its network work to the event loop, then answers with `view` of it.
@@ -111,7 +98,7 @@ async fn action<V: Send + 'static>(
         Ok((effect, view))
     })
     .await?;
-    let gossip = apply(state, &effect).await?;
+    let gossip = apply(state, effect).await?;
     Ok((view?, gossip))
 }
 
