@@ -50,10 +50,13 @@ pub(super) struct Verdict {
     pub(super) forgiven: Option<PeerId>,
 }
 
-/// A peer's record of invalid objects.
-#[derive(Debug, Default, Clone, Copy)]
+/// A peer's record of invalid objects: how many since `since`. A record older than [`BAN`]
+/// starts over, so a ban takes [`MAX_REJECTS`] invalid objects within an hour, not over a
+/// lifetime (an honest peer that relayed one bad object a month is never banned).
+#[derive(Debug, Clone, Copy)]
 struct Offence {
     count: u32,
+    since: Instant,
     banned_until: Option<Instant>,
 }
 
@@ -121,7 +124,11 @@ impl PeerTable {
             }
             self.offenders.push_back(peer);
         }
-        let offence = self.offences.entry(peer).or_default();
+        let offence =
+            self.offences.entry(peer).or_insert(Offence { count: 0, since: now, banned_until: None });
+        if offence.banned_until.is_none() && now.duration_since(offence.since) >= BAN {
+            *offence = Offence { count: 0, since: now, banned_until: None };
+        }
         offence.count = offence.count.saturating_add(1);
         let ban = offence.count >= MAX_REJECTS && offence.banned_until.is_none();
         if ban {
@@ -321,6 +328,17 @@ mod tests {
         assert!(!table.is_banned(&rogue, now + BAN));
         assert!(table.lift_expired(&rogue, now + BAN), "lifted, and taken off the blacklist");
         assert_eq!(table.rejects(&rogue), 0, "a fresh start");
+    }
+
+    #[test]
+    fn only_offences_within_the_hour_add_up_to_a_ban() {
+        let mut table = PeerTable::default();
+        let (peer, now) = (PeerId::random(), Instant::now());
+        table.reject(peer, now);
+        table.reject(peer, now);
+        let later = now + BAN + Duration::from_secs(1);
+        assert_eq!(table.reject(peer, later), Verdict { rejected: 1, ban: false, forgiven: None });
+        assert!(!table.is_banned(&peer, later));
     }
 
     #[test]
