@@ -242,24 +242,25 @@ impl Object {
     /// Decodes, checks the encoding is canonical, verifies the signature and validates every
     /// limit against the clock `now`. The only way to get a [`Verified`] object from bytes.
     pub fn decode_verify(bytes: &[u8], now: Timestamp) -> Result<Verified<Object>, DecodeError> {
-        let (object, message) = Self::decode_parts(bytes)?;
-        let (_, signature) = split(bytes)?;
+        Self::decode_unverified(bytes)?.verify(now)
+    }
+
+    /// Verifies the signature of an object decoded with [`Object::decode_unverified`] and
+    /// validates every limit against the clock `now` (so a caller that looked at the decoded
+    /// object first, e.g. to find it already held, does not decode it twice).
+    pub fn verify(self, now: Timestamp) -> Result<Verified<Object>, DecodeError> {
+        let (signed, signature) = split(&self.bytes)?;
         let signature: &[u8; SIGNATURE_LEN] = signature.try_into().expect("split gives 64 bytes");
-        if !object.envelope.author.verify_strict(&message, signature) {
+        if !self.envelope.author.verify_strict(&signing_message(signed), signature) {
             return Err(DecodeError::BadSignature);
         }
-        limits::validate(&object.envelope, now)?;
-        Ok(Verified(object))
+        limits::validate(&self.envelope, now)?;
+        Ok(Verified(self))
     }
 
     /// Decodes without checking the signature or limits: for bytes this node verified before it
     /// stored them, and for tools. Still bounded by the size limit and never panics.
     pub fn decode_unverified(bytes: &[u8]) -> Result<Object, DecodeError> {
-        Self::decode_parts(bytes).map(|(object, _)| object)
-    }
-
-    /// The decoded object and the message its signature covers.
-    fn decode_parts(bytes: &[u8]) -> Result<(Object, Vec<u8>), DecodeError> {
         let (signed, _) = split(bytes)?;
         let (envelope, read): (Envelope, usize) =
             bincode::serde::decode_from_slice(signed, wire_config()).map_err(DecodeError::Malformed)?;
@@ -274,9 +275,8 @@ impl Object {
         if canonical != signed {
             return Err(DecodeError::NonCanonical);
         }
-        let message = signing_message(signed);
-        let id = ObjectId::of_signed_bytes(&message);
-        Ok((Object { id, envelope, bytes: bytes.to_vec() }, message))
+        let id = ObjectId::of_signed_bytes(&signing_message(signed));
+        Ok(Object { id, envelope, bytes: bytes.to_vec() })
     }
 
     /// The object's id: the blake3 hash of the domain tag and the signed bytes.

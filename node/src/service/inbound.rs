@@ -163,12 +163,13 @@ impl Service {
     /// Takes in one object that arrived `via` a channel.
     pub fn receive(&self, bytes: &[u8], via: Via) -> Inbound {
         let mut out = Inbound::default();
-        if Object::decode_unverified(bytes).is_ok_and(|object| self.already_held(&object, via)) {
-            out.received.push(Received::Known);
-            return out;
-        }
-        match Object::decode_verify(bytes, Timestamp::now()) {
-            Ok(object) => self.receive_verified(&object, via, &mut out),
+        // Decoded once: a copy of a held object is turned away before any signature check.
+        let verified = Object::decode_unverified(bytes).and_then(|object| {
+            if self.already_held(&object, via) { Ok(None) } else { object.verify(Timestamp::now()).map(Some) }
+        });
+        match verified {
+            Ok(Some(object)) => self.receive_verified(&object, via, &mut out),
+            Ok(None) => out.received.push(Received::Known),
             Err(e) => out.refuse(e),
         }
         out

@@ -20,6 +20,16 @@ fn offer_of(price: &str) -> TermsDraft {
     TermsDraft { price: Some(price.into()), ..TermsDraft::default() }
 }
 
+/// Waits (bounded, polling the clock) until `object`'s short lifetime has passed.
+fn wait_until_expired(object: &Object) {
+    let expires = object.expires_at().expect("an expiry");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while Timestamp::now() <= expires && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(Timestamp::now() > expires, "the clock passed the expiry within 5 s");
+}
+
 fn code(result: Result<Effect, ServiceError>) -> ErrorCode {
     result.expect_err("an error").code()
 }
@@ -77,12 +87,7 @@ fn an_offer_on_an_expired_listing_says_it_expired() {
     let short = ListingDraft { expires_in: Some(1), ..draft("Road bike", "120") };
     let listing = seller.publish(short).expect("published");
     buyer.receive(listing.object.bytes(), Via::Gossip);
-    let expires = listing.object.expires_at().expect("an expiry");
-    // Wait (bounded) for the clock to pass the listing's one-second lifetime.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while Timestamp::now() <= expires && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_expired(&listing.object);
     let id = listing.object.id().to_hex();
     assert_eq!(code(buyer.offer(&id, offer_of("100"))), ErrorCode::ListingExpired);
     assert!(
@@ -146,11 +151,7 @@ fn the_sweep_ends_the_threads_of_an_expired_listing() {
     buyer.receive(listing.object.bytes(), Via::Gossip);
     let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("100")).expect("offered");
     seller.receive(offer.object.bytes(), Via::Direct);
-    let expires = listing.object.expires_at().expect("an expiry");
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while Timestamp::now() <= expires && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until_expired(&listing.object);
     let (_, then) = seller.sweep().expect("swept");
     assert_eq!(then.deliver, vec![buyer.me()]);
     let thread = seller.thread_view(&offer.object.id().to_hex()).expect("the thread");
