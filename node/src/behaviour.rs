@@ -1,5 +1,5 @@
-//! The composed libp2p behaviour. Connection limits come first, so a denied connection never
-//! reaches the others.
+//! The composed libp2p behaviour. The guard (per-IP caps, bans) and the connection limits come
+//! first, so a denied connection never reaches the others.
 
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
@@ -14,6 +14,7 @@ pub(crate) type NegotiateBehaviour =
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    pub guard: crate::guard::Guard,
     pub limits: connection_limits::Behaviour,
     pub gossipsub: gossipsub::Behaviour,
     pub negotiate: NegotiateBehaviour,

@@ -11,14 +11,16 @@ use serde::de::DeserializeOwned;
 
 /// Bincode codec with separate request and response size limits (bytes).
 #[derive(Debug)]
-pub(crate) struct BincodeCodec<Req, Resp> {
+pub struct BincodeCodec<Req, Resp> {
     max_request: u64,
     max_response: u64,
     _types: PhantomData<fn() -> (Req, Resp)>,
 }
 
 impl<Req, Resp> BincodeCodec<Req, Resp> {
-    pub(crate) fn new(max_request: u64, max_response: u64) -> Self {
+    /// A codec that reads requests of at most `max_request` bytes and responses of at most
+    /// `max_response`.
+    pub fn new(max_request: u64, max_response: u64) -> Self {
         BincodeCodec { max_request, max_response, _types: PhantomData }
     }
 }

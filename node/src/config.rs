@@ -44,6 +44,8 @@ pub struct NodeConfig {
     pub redial_min_secs: u64,
     /// Longest wait, in seconds, between attempts to dial a wanted peer.
     pub redial_max_secs: u64,
+    /// Inbound connections (handshaking or established) one remote IP address may have at once.
+    pub max_inbound_per_ip: usize,
 }
 
 impl Default for NodeConfig {
@@ -63,6 +65,7 @@ impl Default for NodeConfig {
             sync_secs: 60,
             redial_min_secs: 2,
             redial_max_secs: 300,
+            max_inbound_per_ip: 8,
         }
     }
 }
@@ -83,6 +86,7 @@ impl NodeConfig {
             sync_secs: 5,
             redial_min_secs: 1,
             redial_max_secs: 4,
+            max_inbound_per_ip: 8,
         }
     }
 

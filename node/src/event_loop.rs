@@ -7,6 +7,7 @@
 //! [`peers`] (connections, discovery, per-peer state and penalties).
 
 mod addresses;
+mod budget;
 mod delivery;
 mod dialer;
 mod gossip_flow;
@@ -66,7 +67,7 @@ pub(crate) enum Done {
     /// A gossip message checked (and stored if new): report the verdict, act on the rest.
     Gossip { message_id: MessageId, source: PeerId, inbound: Inbound },
     /// A direct negotiation request taken in: answer it, act on the rest.
-    Negotiated { token: u64, inbound: Inbound },
+    Negotiated { token: u64, peer: PeerId, inbound: Inbound },
     /// Outbox messages due for sending.
     Outbox(OutboxDue),
     /// Mail opened: act on what it held.
@@ -332,9 +333,9 @@ impl EventLoop {
                 self.release(Work::Gossip);
                 self.on_validated(message_id, source, inbound);
             }
-            Done::Negotiated { token, inbound } => {
+            Done::Negotiated { token, peer, inbound } => {
                 self.release(Work::Request);
-                self.on_negotiated(token, inbound);
+                self.on_negotiated(token, peer, inbound);
             }
             Done::Outbox(due) => self.send_due(due),
             Done::Mail(inbound) => self.act_on(inbound),

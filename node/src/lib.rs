@@ -22,11 +22,12 @@
 pub mod api;
 mod behaviour;
 pub mod client;
-mod codec;
+pub mod codec;
 pub mod config;
 pub mod error;
 mod event_loop;
 mod gossip;
+mod guard;
 mod handle;
 mod node;
 pub mod service;

@@ -29,6 +29,7 @@ use crate::error::BadAddress;
 use crate::error::StartError;
 use crate::event_loop::EventLoop;
 use crate::gossip;
+use crate::guard::Guard;
 use crate::handle::NodeHandle;
 use crate::service::Service;
 use crate::sync::{MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, SYNC_PROTOCOL};
@@ -57,6 +58,24 @@ const NEGOTIATE_TIMEOUT: Duration = Duration::from_secs(20);
 /// A sync request (a batch of up to 256 objects) that gets no answer in this time ends the
 /// session; the next connection or periodic sync starts over.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(60);
+/// Inbound connections at once, apart from outbound ones, so peers that dial us can never take
+/// the slots of the peers we chose (bootstrap peers, parties to our deals, sync partners).
+const MAX_INBOUND: u32 = 128;
+/// Outbound connections at once.
+const MAX_OUTBOUND: u32 = 64;
+/// Inbound connections still in their handshake.
+const MAX_PENDING_INCOMING: u32 = 32;
+/// Our dials under way.
+const MAX_PENDING_OUTGOING: u32 = 32;
+/// Connections with one peer (two, for a simultaneous dial from both sides).
+const MAX_PER_PEER: u32 = 2;
+/// Concurrent negotiation streams per connection (each buffers at most one message of
+/// [`MAX_NEGOTIATE_REQUEST`] bytes): a party delivers its outbox a few messages at a time.
+const NEGOTIATE_STREAMS: usize = 8;
+/// Concurrent sync streams per connection: one session each way has one request in flight
+/// (fetches keep four in flight), so six leaves room without letting a peer open a hundred
+/// 1 MiB requests at once.
+const SYNC_STREAMS: usize = 6;
 /// Idle connections stay open this long, so peers keep their gossip mesh in a quiet market.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -205,6 +224,7 @@ fn build_swarm(
 ) -> Result<Swarm<Behaviour>, StartError> {
     let net = |e: &dyn std::fmt::Display| StartError::Transport(std::io::Error::other(e.to_string()));
     let mdns_on = config.mdns;
+    let max_per_ip = config.max_inbound_per_ip;
     let heartbeat = config.heartbeat();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key.to_libp2p_keypair())
         .with_tokio()
@@ -224,22 +244,29 @@ fn build_swarm(
             let mdns =
                 if mdns_on { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), id)?) } else { None };
             Ok(Behaviour {
+                guard: Guard::new(max_per_ip),
                 limits: connection_limits::Behaviour::new(
                     connection_limits::ConnectionLimits::default()
-                        .with_max_pending_incoming(Some(32))
-                        .with_max_established(Some(256))
-                        .with_max_established_per_peer(Some(2)),
+                        .with_max_pending_incoming(Some(MAX_PENDING_INCOMING))
+                        .with_max_pending_outgoing(Some(MAX_PENDING_OUTGOING))
+                        .with_max_established_incoming(Some(MAX_INBOUND))
+                        .with_max_established_outgoing(Some(MAX_OUTBOUND))
+                        .with_max_established_per_peer(Some(MAX_PER_PEER)),
                 ),
                 gossipsub,
                 negotiate: request_response::Behaviour::with_codec(
                     BincodeCodec::new(MAX_NEGOTIATE_REQUEST, MAX_NEGOTIATE_RESPONSE),
                     [(NEGOTIATE_PROTOCOL, request_response::ProtocolSupport::Full)],
-                    request_response::Config::default().with_request_timeout(NEGOTIATE_TIMEOUT),
+                    request_response::Config::default()
+                        .with_request_timeout(NEGOTIATE_TIMEOUT)
+                        .with_max_concurrent_streams(NEGOTIATE_STREAMS),
                 ),
                 sync: request_response::Behaviour::with_codec(
                     BincodeCodec::new(MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE),
                     [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
-                    request_response::Config::default().with_request_timeout(SYNC_TIMEOUT),
+                    request_response::Config::default()
+                        .with_request_timeout(SYNC_TIMEOUT)
+                        .with_max_concurrent_streams(SYNC_STREAMS),
                 ),
                 kad,
                 identify: identify::Behaviour::new(

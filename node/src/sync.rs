@@ -25,10 +25,31 @@ pub const MAX_ROUNDS: usize = 32;
 pub const FETCH_BATCH: usize = 256;
 /// Objects per push request.
 pub const PUSH_BATCH: usize = 64;
-/// Largest request: a push batch of full-size objects.
-pub const MAX_SYNC_REQUEST: u64 = (PUSH_BATCH * (MAX_OBJECT_SIZE + 16)) as u64;
+/// Object bytes per push request: a batch ends at [`PUSH_BATCH`] objects or this many bytes,
+/// whichever comes first (one object may be up to [`MAX_OBJECT_SIZE`]).
+pub const PUSH_BYTES: usize = 1024 * 1024 - 2 * MAX_OBJECT_SIZE;
+/// Largest request: a push batch's bytes plus its framing. With [`crate::wire`]'s limits this
+/// bounds what a peer's requests can make us buffer: see docs/SECURITY.md.
+pub const MAX_SYNC_REQUEST: u64 = 1024 * 1024;
 /// Largest response: a fetch batch of full-size objects.
 pub const MAX_SYNC_RESPONSE: u64 = (FETCH_BATCH * (MAX_OBJECT_SIZE + 16)) as u64;
+
+/// Splits objects into push batches of at most [`PUSH_BATCH`] objects and [`PUSH_BYTES`] bytes
+/// (a lone object is always a batch of its own, whatever its size).
+pub fn push_batches<'a>(objects: impl IntoIterator<Item = &'a [u8]>) -> Vec<Vec<Vec<u8>>> {
+    let mut batches: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut bytes = 0;
+    for object in objects {
+        let full = batches.last().is_none_or(|b| b.len() >= PUSH_BATCH || bytes + object.len() > PUSH_BYTES);
+        if full {
+            batches.push(Vec::new());
+            bytes = 0;
+        }
+        bytes += object.len();
+        batches.last_mut().expect("pushed above").push(object.to_vec());
+    }
+    batches
+}
 
 /// A `/haggle/sync/1` request (from the session's initiator).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -240,6 +261,23 @@ mod tests {
         let items: Vec<SyncItem> = (0..10).map(item).collect();
         for garbage in [&b""[..], b"\x00", b"\x61\xff\xff\xff", &[0x61; 300]] {
             let _ = respond(&items, garbage);
+        }
+    }
+
+    #[test]
+    fn push_batches_stay_within_the_request_limit() {
+        let big = vec![7u8; MAX_OBJECT_SIZE];
+        let small = vec![1u8; 300];
+        let objects: Vec<&[u8]> =
+            std::iter::repeat_n(&small[..], 150).chain(std::iter::repeat_n(&big[..], 40)).collect();
+        let batches = push_batches(objects.iter().copied());
+        assert_eq!(batches.iter().map(Vec::len).sum::<usize>(), 190, "nothing lost");
+        for batch in &batches {
+            assert!(batch.len() <= PUSH_BATCH);
+            let request = SyncRequest::Push { objects: batch.clone() };
+            let encoded =
+                bincode::serde::encode_to_vec(&request, bincode::config::standard()).expect("encodes");
+            assert!(encoded.len() as u64 <= MAX_SYNC_REQUEST, "{} bytes", encoded.len());
         }
     }
 }

@@ -59,7 +59,14 @@ pub struct SimNode {
 }
 
 pub fn config(bootstrap: Vec<String>, heartbeat_ms: u64) -> NodeConfig {
-    NodeConfig { bootstrap, heartbeat_ms, sync_secs: 10, ..NodeConfig::for_tests() }
+    // Every simulated node shares 127.0.0.1, so the per-IP cap is lifted to the node count.
+    NodeConfig {
+        bootstrap,
+        heartbeat_ms,
+        sync_secs: 10,
+        max_inbound_per_ip: 1_024,
+        ..NodeConfig::for_tests()
+    }
 }
 
 impl SimNode {

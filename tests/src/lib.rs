@@ -13,6 +13,8 @@ use tokio_util::sync::CancellationToken;
 use haggle_node::ApiClient;
 use haggle_node::{NodeConfig, NodeEvent, RunningNode};
 
+pub mod rogue;
+
 /// Bound on any single wait in a test.
 pub const STEP: Duration = Duration::from_secs(30);
 
@@ -29,7 +31,11 @@ pub struct TestNode {
 impl TestNode {
     /// Starts a node on `dir` that dials `bootstrap` (multiaddrs with /p2p/).
     pub async fn start(name: &'static str, dir: &Path, bootstrap: Vec<String>) -> Result<TestNode> {
-        let config = NodeConfig { bootstrap, ..NodeConfig::for_tests() };
+        Self::start_with(name, dir, NodeConfig { bootstrap, ..NodeConfig::for_tests() }).await
+    }
+
+    /// Starts a node on `dir` with its own configuration.
+    pub async fn start_with(name: &'static str, dir: &Path, config: NodeConfig) -> Result<TestNode> {
         let shutdown = CancellationToken::new();
         let mut node = haggle_node::start(dir, config, shutdown.clone())
             .await

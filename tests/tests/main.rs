@@ -1,6 +1,7 @@
 //! Multi-node tests: real nodes on 127.0.0.1, temporary data dirs, bounded waits.
 
 mod api;
+mod attacks;
 mod defects;
 mod dialling;
 mod gossip;

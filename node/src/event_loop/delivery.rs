@@ -10,6 +10,8 @@ use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use haggle_protocol::ObjectId;
 use haggle_storage::DeliveryState;
 
+use super::budget::Spend;
+use super::peers::Kind;
 use super::{Done, EventLoop, Work};
 use crate::service::{Inbound, OutboxDue, Received, Via};
 use crate::wire::{NegotiateRequest, NegotiateResponse};
@@ -75,10 +77,23 @@ impl EventLoop {
         request: NegotiateRequest,
         channel: ResponseChannel<NegotiateResponse>,
     ) {
-        if self.peers.is_banned(&peer, std::time::Instant::now()) {
+        let now = std::time::Instant::now();
+        if self.peers.is_banned(&peer, now) {
             let banned =
                 NegotiateResponse::Rejected { reason: "banned for invalid objects".into(), retry: true };
             let _ = self.swarm.behaviour_mut().negotiate.send_response(channel, banned);
+            return;
+        }
+        let spent = self.peers.spend(&peer, Kind::Negotiate, 1, now);
+        if spent != Spend::Allowed {
+            if spent == Spend::Offence {
+                self.penalise(peer);
+            }
+            let limited = NegotiateResponse::Rejected {
+                reason: "rate limited: too many negotiation messages; try again later".into(),
+                retry: true,
+            };
+            let _ = self.swarm.behaviour_mut().negotiate.send_response(channel, limited);
             return;
         }
         let Some(token) = self.admit(Work::Request) else {
@@ -92,11 +107,15 @@ impl EventLoop {
             if let Some(Received::Refused { reason, .. }) = inbound.first() {
                 tracing::debug!(%peer, %reason, "refused a negotiation message");
             }
-            Some(Done::Negotiated { token, inbound })
+            Some(Done::Negotiated { token, peer, inbound })
         });
     }
 
-    pub(super) fn on_negotiated(&mut self, token: u64, inbound: Inbound) {
+    pub(super) fn on_negotiated(&mut self, token: u64, peer: PeerId, inbound: Inbound) {
+        // A forged or malformed message is the sender's fault, whichever channel carried it.
+        if let Some(Received::Refused { peer_fault: true, .. }) = inbound.first() {
+            self.penalise(peer);
+        }
         if let Some(channel) = self.delivery.inbound.remove(&token) {
             let response = inbound.first().map_or(
                 NegotiateResponse::Rejected { reason: "nothing received".into(), retry: false },

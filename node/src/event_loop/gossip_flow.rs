@@ -7,6 +7,8 @@ use std::collections::{HashSet, VecDeque};
 use libp2p::PeerId;
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 
+use super::budget::Spend;
+use super::peers::Kind;
 use super::{Done, EventLoop, Work};
 use crate::service::{Inbound, Received, Via};
 
@@ -24,6 +26,17 @@ impl EventLoop {
 
     /// decode → verify → store on the blocking pool; the verdict comes back as [`Done::Gossip`].
     fn validate(&mut self, source: PeerId, message_id: MessageId, data: Vec<u8>) {
+        match self.peers.spend(&source, Kind::Gossip, 1, std::time::Instant::now()) {
+            Spend::Allowed => {}
+            spent => {
+                // Over the peer's budget: not verified, stored or forwarded.
+                self.report(&message_id, &source, MessageAcceptance::Ignore);
+                if spent == Spend::Offence {
+                    self.penalise(source);
+                }
+                return;
+            }
+        }
         if self.admit(Work::Gossip).is_none() {
             self.report(&message_id, &source, MessageAcceptance::Ignore);
             return;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use libp2p::{PeerId, identify, kad, mdns};
 
 use super::EventLoop;
+use super::budget::{Budgets, Spend};
 use crate::api::types::{DialReason, NodeEvent, SyncInfo};
 
 /// Invalid objects from one peer before it is banned and disconnected.
@@ -28,15 +29,28 @@ const MAX_OFFENDERS: usize = 1_024;
 const MAX_SYNC_HISTORY: usize = 16;
 
 /// What the loop knows of one connected peer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct PeerState {
     /// The agent it announced (identify).
     agent: Option<String>,
-    /// Sync requests served in the current minute: (window start, count).
-    served: Option<(Instant, u32)>,
+    /// What it may still make us do (see [`super::budget`]).
+    budgets: Budgets,
     /// Reached at a private or loopback address: on this node's own network, so its LAN
     /// addresses are worth keeping.
     local: bool,
+}
+
+/// The kinds of work a peer has a budget for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Gossip objects to verify.
+    Gossip,
+    /// Objects pushed in its sync sessions.
+    Pushed,
+    /// Sync requests.
+    SyncRequest,
+    /// Direct negotiation messages.
+    Negotiate,
 }
 
 /// What a ban decision says.
@@ -72,9 +86,12 @@ pub(super) struct PeerTable {
 }
 
 impl PeerTable {
-    fn connected(&mut self, peer: PeerId, local: bool) {
+    fn connected(&mut self, peer: PeerId, local: bool, now: Instant) {
         if self.peers.len() < MAX_PEERS {
-            self.peers.entry(peer).or_default().local |= local;
+            self.peers
+                .entry(peer)
+                .or_insert_with(|| PeerState { agent: None, budgets: Budgets::new(now), local })
+                .local |= local;
         }
     }
 
@@ -137,16 +154,18 @@ impl PeerTable {
         Verdict { rejected: offence.count, ban, forgiven }
     }
 
-    /// Counts a sync request from `peer`; false when it is over `per_minute` in this minute (or
-    /// not connected).
-    pub(super) fn allow_sync_request(&mut self, peer: &PeerId, now: Instant, per_minute: u32) -> bool {
-        let Some(state) = self.peers.get_mut(peer) else { return false };
-        let window = state.served.get_or_insert((now, 0));
-        if now.duration_since(window.0).as_secs() >= 60 {
-            *window = (now, 0);
-        }
-        window.1 += 1;
-        window.1 <= per_minute
+    /// Spends `n` of `peer`'s budget of one kind of work (see [`super::budget`]). A peer without
+    /// state (not connected) has no budget.
+    pub(super) fn spend(&mut self, peer: &PeerId, kind: Kind, n: u32, now: Instant) -> Spend {
+        let Some(state) = self.peers.get_mut(peer) else { return Spend::Over };
+        let budgets = &mut state.budgets;
+        let bucket = match kind {
+            Kind::Gossip => &mut budgets.gossip,
+            Kind::Pushed => &mut budgets.pushed,
+            Kind::SyncRequest => &mut budgets.sync_requests,
+            Kind::Negotiate => &mut budgets.negotiate,
+        };
+        bucket.spend(n, now)
     }
 
     /// Remembers a completed sync, replacing the peer's earlier one.
@@ -169,12 +188,14 @@ impl EventLoop {
             self.swarm.behaviour_mut().gossipsub.remove_blacklisted_peer(&peer);
         }
         if self.peers.is_banned(&peer, now) {
+            // The guard refuses a banned peer's connections; one that was already being set up
+            // when the ban fell is closed here.
             tracing::debug!(%peer, "refusing a banned peer");
             let _ = self.swarm.disconnect_peer_id(peer);
             return;
         }
         tracing::debug!(%peer, "connected");
-        self.peers.connected(peer, local);
+        self.peers.connected(peer, local, now);
         self.dialer.connected(peer);
         self.emit(NodeEvent::PeerConnected { peer });
         self.retry_outbox(Some(peer));
@@ -196,20 +217,24 @@ impl EventLoop {
         }
     }
 
-    /// Counts an invalid object from `peer`; after [`MAX_REJECTS`] it is banned for [`BAN`]: its
-    /// gossip is ignored (gossipsub's blacklist), it is disconnected, its connections are refused
-    /// and its requests go unserved, and it is not dialled.
+    /// Counts an offence of `peer`'s (an invalid object, or work far over its budget); after
+    /// [`MAX_REJECTS`] within an hour it is banned for [`BAN`]: its gossip is ignored
+    /// (gossipsub's blacklist), it is disconnected, the guard refuses its connections, its
+    /// requests go unserved, and it is not dialled.
     pub(super) fn penalise(&mut self, peer: PeerId) {
-        let Verdict { rejected, ban, forgiven } = self.peers.reject(peer, Instant::now());
-        tracing::info!(%peer, rejected, "rejected an invalid object");
+        let now = Instant::now();
+        let Verdict { rejected, ban, forgiven } = self.peers.reject(peer, now);
+        tracing::info!(%peer, rejected, "penalised a peer (invalid object or over its budget)");
         self.emit(NodeEvent::PeerMisbehaved { peer, rejected });
-        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        let behaviour = self.swarm.behaviour_mut();
         if let Some(old) = forgiven {
-            gossipsub.remove_blacklisted_peer(&old);
+            behaviour.gossipsub.remove_blacklisted_peer(&old);
+            behaviour.guard.unban(&old);
         }
         if ban {
             tracing::warn!(%peer, "banning a peer that keeps sending invalid objects");
-            gossipsub.blacklist_peer(&peer);
+            behaviour.gossipsub.blacklist_peer(&peer);
+            behaviour.guard.ban(peer, now + BAN);
             let _ = self.swarm.disconnect_peer_id(peer);
             // Nor is it dialled again.
             self.dialer.forget(&peer);
@@ -283,7 +308,7 @@ mod tests {
         let mut table = PeerTable::default();
         let peers: Vec<PeerId> = (0..MAX_PEERS + 10).map(|_| PeerId::random()).collect();
         for peer in &peers {
-            table.connected(*peer, false);
+            table.connected(*peer, false, Instant::now());
         }
         assert_eq!(table.len(), MAX_PEERS);
         for peer in &peers {
@@ -297,12 +322,12 @@ mod tests {
         let mut table = PeerTable::default();
         let now = Instant::now();
         let rogue = PeerId::random();
-        table.connected(rogue, false);
+        table.connected(rogue, false, now);
         assert_eq!(table.reject(rogue, now), Verdict { rejected: 1, ban: false, forgiven: None });
         assert_eq!(table.reject(rogue, now).rejected, 2);
         // Leaving and coming back does not wipe the record.
         table.disconnected(&rogue);
-        table.connected(rogue, false);
+        table.connected(rogue, false, now);
         assert_eq!(table.reject(rogue, now), Verdict { rejected: 3, ban: true, forgiven: None });
         // A fourth rejection does not ban twice.
         assert!(!table.reject(rogue, now).ban);
@@ -342,16 +367,18 @@ mod tests {
     }
 
     #[test]
-    fn sync_requests_are_limited_per_minute_and_only_for_connected_peers() {
+    fn only_connected_peers_have_a_budget_and_it_goes_with_them() {
         let mut table = PeerTable::default();
-        let peer = PeerId::random();
-        let now = Instant::now();
-        assert!(!table.allow_sync_request(&peer, now, 2), "not connected");
-        table.connected(peer, false);
-        assert!(table.allow_sync_request(&peer, now, 2));
-        assert!(table.allow_sync_request(&peer, now, 2));
-        assert!(!table.allow_sync_request(&peer, now, 2));
-        assert!(table.allow_sync_request(&peer, now + std::time::Duration::from_secs(61), 2));
+        let (peer, now) = (PeerId::random(), Instant::now());
+        assert_eq!(table.spend(&peer, Kind::Negotiate, 1, now), Spend::Over, "not connected");
+        table.connected(peer, false, now);
+        let burst = super::super::budget::NEGOTIATE.burst as u32;
+        assert_eq!(table.spend(&peer, Kind::Negotiate, burst, now), Spend::Allowed);
+        assert_eq!(table.spend(&peer, Kind::Negotiate, 1, now), Spend::Over);
+        assert_eq!(table.spend(&peer, Kind::Gossip, 1, now), Spend::Allowed, "each kind apart");
+        table.disconnected(&peer);
+        table.connected(peer, false, now);
+        assert_eq!(table.spend(&peer, Kind::Negotiate, 1, now), Spend::Allowed, "a fresh connection");
     }
 
     #[test]

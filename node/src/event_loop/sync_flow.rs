@@ -10,16 +10,15 @@ use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 
 use haggle_protocol::{ObjectId, Timestamp};
 
+use super::budget::Spend;
+use super::peers::Kind;
 use super::{Done, EventLoop, Work};
 use crate::api::types::{NodeEvent, SyncInfo};
 use crate::service::{Inbound, Via};
-use crate::sync::{FETCH_BATCH, PUSH_BATCH, Session, SyncRequest, SyncResponse, respond};
+use crate::sync::{FETCH_BATCH, PUSH_BATCH, Session, SyncRequest, SyncResponse, push_batches, respond};
 
 /// Sessions this node runs as initiator at once.
 const MAX_SYNCS: usize = 4;
-/// Sync requests served to one peer per minute: a full catch-up of a large market takes a few
-/// hundred; more is abuse.
-const SERVED_PER_MINUTE: u32 = 600;
 /// Fetch requests one session keeps in flight; the rest wait in the session's queue, so a peer
 /// that claims a huge difference costs a queue of ids, not thousands of open requests.
 const FETCHES_IN_FLIGHT: usize = 4;
@@ -284,10 +283,7 @@ impl EventLoop {
                 if !have.is_empty() {
                     self.spawn_blocking(move |service| {
                         let objects = service.public_objects(&have).unwrap_or_default();
-                        let batches = objects
-                            .chunks(PUSH_BATCH)
-                            .map(|c| c.iter().map(|o| o.bytes().to_vec()).collect())
-                            .collect();
+                        let batches = push_batches(objects.iter().map(|o| o.bytes()));
                         Some(Done::Sync(SyncDone::PushLoaded { peer, id, batches }))
                     });
                 }
@@ -369,16 +365,31 @@ impl EventLoop {
     /// Answers a peer's sync request, within per-peer and overall bounds.
     fn serve_sync(&mut self, peer: PeerId, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
         let refuse = |reason: &str| SyncResponse::Refused { reason: reason.to_owned() };
-        let over_limit = !self.peers.allow_sync_request(&peer, Instant::now(), SERVED_PER_MINUTE);
+        let now = Instant::now();
+        let requests = self.peers.spend(&peer, Kind::SyncRequest, 1, now);
+        if requests == Spend::Offence {
+            self.penalise(peer);
+        }
+        // Pushed objects have a budget of their own; past it the push is refused but not
+        // penalised (an honest node with a backlog pushes in good faith; this node fetches the
+        // rest in a session of its own).
+        let pushed = match &request {
+            SyncRequest::Push { objects } => {
+                self.peers.spend(&peer, Kind::Pushed, u32::try_from(objects.len()).unwrap_or(u32::MAX), now)
+            }
+            _ => Spend::Allowed,
+        };
         let too_big = match &request {
             SyncRequest::Fetch { ids } => ids.len() > FETCH_BATCH,
             SyncRequest::Push { objects } => objects.len() > PUSH_BATCH,
             SyncRequest::Reconcile { .. } => false,
         };
-        let admitted = if self.peers.is_banned(&peer, Instant::now()) {
+        let admitted = if self.peers.is_banned(&peer, now) {
             Err(refuse("banned for invalid objects"))
-        } else if over_limit {
+        } else if requests != Spend::Allowed {
             Err(refuse("rate limited: too many sync requests"))
+        } else if pushed != Spend::Allowed {
+            Err(refuse("rate limited: too many pushed objects; fetch them instead"))
         } else if too_big {
             Err(refuse("batch over the protocol limit"))
         } else {

@@ -1,0 +1,140 @@
+//! What one peer may make this node do, per second, and what happens past it.
+//!
+//! Each connected peer has a token bucket per kind of work (gossip objects to verify, objects
+//! pushed by sync, sync requests, negotiation requests). A bucket refills at its rate up to its
+//! burst; work past it is turned away before any decoding or signature check: gossip is
+//! answered Ignore (not forwarded, not stored), requests are refused with a reason and
+//! `retry`. An honest peer stays far below every rate (a busy market is a few objects a second);
+//! a peer that keeps going past the limit is, provably, over it: every [`OVERFLOW_OFFENCE`]
+//! turned-away items count one offence towards a ban (the same count bad signatures feed).
+//! Buckets live in the peer's connection state, so they go when the peer leaves.
+
+use std::time::Instant;
+
+/// Items turned away, per peer, that count as one offence.
+pub(super) const OVERFLOW_OFFENCE: u32 = 500;
+
+/// A rate and a burst.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Rate {
+    /// Tokens added per second.
+    pub per_second: f64,
+    /// Most tokens held (what a peer may spend at once after a quiet spell).
+    pub burst: f64,
+}
+
+/// Gossip objects one peer may hand us to verify: a busy market carries a few a second, and a
+/// relay passes on what its mesh carries, so the bucket is wide.
+pub(super) const GOSSIP: Rate = Rate { per_second: 100.0, burst: 2_000.0 };
+/// Objects one peer may push to us in its sync sessions. Over it, the push is refused and the
+/// session ends (not penalised: a node with a backlog pushes in good faith); what is left
+/// arrives when this node fetches in a session of its own.
+pub(super) const PUSHED: Rate = Rate { per_second: 200.0, burst: 5_000.0 };
+/// Sync requests (reconcile rounds, fetches, pushes) one peer may send: a catch-up of a million
+/// objects is about 4,000 fetches.
+pub(super) const SYNC_REQUESTS: Rate = Rate { per_second: 20.0, burst: 600.0 };
+/// Negotiation messages one peer may send directly: a person haggles at human speed; a node
+/// delivering its outbox after a long absence sends a few dozen at once.
+pub(super) const NEGOTIATE: Rate = Rate { per_second: 1.0, burst: 60.0 };
+
+/// A token bucket.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Bucket {
+    rate: Rate,
+    tokens: f64,
+    at: Instant,
+    /// Items turned away since the last offence was counted.
+    overflow: u32,
+}
+
+/// What a bucket says about `n` more items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Spend {
+    /// Within the budget.
+    Allowed,
+    /// Over it: turn the items away.
+    Over,
+    /// Over it, and the peer has now been turned away [`OVERFLOW_OFFENCE`] times: count an
+    /// offence.
+    Offence,
+}
+
+impl Bucket {
+    pub(super) fn new(rate: Rate, now: Instant) -> Self {
+        Bucket { rate, tokens: rate.burst, at: now, overflow: 0 }
+    }
+
+    /// Spends `n` tokens if there are enough.
+    pub(super) fn spend(&mut self, n: u32, now: Instant) -> Spend {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate.per_second).min(self.rate.burst);
+        self.at = now;
+        let n = f64::from(n);
+        if self.tokens >= n {
+            self.tokens -= n;
+            return Spend::Allowed;
+        }
+        self.overflow = self.overflow.saturating_add(n as u32);
+        if self.overflow >= OVERFLOW_OFFENCE {
+            self.overflow = 0;
+            Spend::Offence
+        } else {
+            Spend::Over
+        }
+    }
+}
+
+/// A connected peer's buckets.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Budgets {
+    pub gossip: Bucket,
+    pub pushed: Bucket,
+    pub sync_requests: Bucket,
+    pub negotiate: Bucket,
+}
+
+impl Budgets {
+    pub(super) fn new(now: Instant) -> Self {
+        Budgets {
+            gossip: Bucket::new(GOSSIP, now),
+            pushed: Bucket::new(PUSHED, now),
+            sync_requests: Bucket::new(SYNC_REQUESTS, now),
+            negotiate: Bucket::new(NEGOTIATE, now),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_bucket_allows_its_burst_then_its_rate() {
+        let now = Instant::now();
+        let mut bucket = Bucket::new(Rate { per_second: 10.0, burst: 20.0 }, now);
+        for _ in 0..20 {
+            assert_eq!(bucket.spend(1, now), Spend::Allowed);
+        }
+        assert_eq!(bucket.spend(1, now), Spend::Over);
+        // Half a second buys five more, never more than the burst.
+        let later = now + Duration::from_millis(500);
+        for _ in 0..5 {
+            assert_eq!(bucket.spend(1, later), Spend::Allowed);
+        }
+        assert_eq!(bucket.spend(1, later), Spend::Over);
+        let much_later = later + Duration::from_secs(3_600);
+        assert_eq!(bucket.spend(20, much_later), Spend::Allowed);
+        assert_eq!(bucket.spend(1, much_later), Spend::Over);
+    }
+
+    #[test]
+    fn sustained_overflow_counts_an_offence_every_so_often() {
+        let now = Instant::now();
+        let mut bucket = Bucket::new(Rate { per_second: 1.0, burst: 1.0 }, now);
+        assert_eq!(bucket.spend(1, now), Spend::Allowed);
+        let offences = (0..OVERFLOW_OFFENCE * 3).filter(|_| bucket.spend(1, now) == Spend::Offence).count();
+        assert_eq!(offences, 3);
+    }
+}

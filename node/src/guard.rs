@@ -1,0 +1,234 @@
+//! The connection guard: a behaviour that refuses connections before any protocol runs on them.
+//! It caps inbound connections per remote IP (pending handshakes included, so one address cannot
+//! fill the inbound slots or make us pay for many Noise handshakes), and it refuses every
+//! connection, either way, with a banned peer for as long as its ban lasts.
+//!
+//! The event loop decides bans (`PeerTable`) and tells the guard; the guard only enforces them,
+//! so a banned peer that reconnects is turned away at the door instead of being let in and
+//! dropped again.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::IpAddr;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use libp2p::core::Endpoint;
+use libp2p::core::transport::PortUse;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::{
+    ConnectionClosed, ConnectionDenied, ConnectionId, FromSwarm, ListenFailure, NetworkBehaviour, THandler,
+    THandlerInEvent, THandlerOutEvent, ToSwarm, dummy,
+};
+use libp2p::{Multiaddr, PeerId};
+
+/// Bans remembered at once (as many as the loop remembers offenders).
+const MAX_BANNED: usize = 1_024;
+
+/// Why the guard refused a connection.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Refused {
+    /// The remote IP already has as many inbound connections as one address may.
+    #[error("{ip} already has {max} inbound connections")]
+    TooManyFromIp {
+        /// The remote address.
+        ip: IpAddr,
+        /// The cap.
+        max: usize,
+    },
+    /// The peer is banned for invalid objects.
+    #[error("banned for invalid objects")]
+    Banned,
+}
+
+/// Per-IP caps and bans; see the module docs.
+#[derive(Debug)]
+pub(crate) struct Guard {
+    max_per_ip: usize,
+    /// Inbound connections (pending or established) by connection, with their remote IP.
+    inbound: HashMap<ConnectionId, IpAddr>,
+    /// How many of `inbound` each IP has.
+    per_ip: HashMap<IpAddr, usize>,
+    /// Banned peers and when each ban ends.
+    banned: HashMap<PeerId, Instant>,
+}
+
+impl Guard {
+    pub(crate) fn new(max_per_ip: usize) -> Self {
+        Guard {
+            max_per_ip: max_per_ip.max(1),
+            inbound: HashMap::new(),
+            per_ip: HashMap::new(),
+            banned: HashMap::new(),
+        }
+    }
+
+    /// Refuses every connection with `peer` until `until`.
+    pub(crate) fn ban(&mut self, peer: PeerId, until: Instant) {
+        if self.banned.len() >= MAX_BANNED && !self.banned.contains_key(&peer) {
+            let now = Instant::now();
+            self.banned.retain(|_, end| *end > now);
+            if self.banned.len() >= MAX_BANNED
+                && let Some(first) = self.banned.iter().min_by_key(|(_, end)| **end).map(|(p, _)| *p)
+            {
+                self.banned.remove(&first);
+            }
+        }
+        self.banned.insert(peer, until);
+    }
+
+    /// Lifts a ban early (the loop forgot the peer's record).
+    pub(crate) fn unban(&mut self, peer: &PeerId) {
+        self.banned.remove(peer);
+    }
+
+    fn check_ban(&mut self, peer: &PeerId) -> Result<(), ConnectionDenied> {
+        match self.banned.get(peer) {
+            Some(until) if *until > Instant::now() => Err(ConnectionDenied::new(Refused::Banned)),
+            Some(_) => {
+                self.banned.remove(peer);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Inbound connections counted against `ip` (for tests).
+    #[cfg(test)]
+    fn count(&self, ip: &IpAddr) -> usize {
+        self.per_ip.get(ip).copied().unwrap_or(0)
+    }
+
+    fn forget(&mut self, connection: &ConnectionId) {
+        if let Some(ip) = self.inbound.remove(connection)
+            && let Some(n) = self.per_ip.get_mut(&ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.per_ip.remove(&ip);
+            }
+        }
+    }
+}
+
+/// The IP address a multiaddr starts with, if any.
+fn ip_of(addr: &Multiaddr) -> Option<IpAddr> {
+    match addr.iter().next()? {
+        Protocol::Ip4(ip) => Some(IpAddr::V4(ip)),
+        Protocol::Ip6(ip) => Some(IpAddr::V6(ip)),
+        _ => None,
+    }
+}
+
+impl NetworkBehaviour for Guard {
+    type ConnectionHandler = dummy::ConnectionHandler;
+    type ToSwarm = Infallible;
+
+    fn handle_pending_inbound_connection(
+        &mut self,
+        connection_id: ConnectionId,
+        _local_addr: &Multiaddr,
+        remote_addr: &Multiaddr,
+    ) -> Result<(), ConnectionDenied> {
+        let Some(ip) = ip_of(remote_addr) else { return Ok(()) };
+        let count = self.per_ip.entry(ip).or_default();
+        if *count >= self.max_per_ip {
+            return Err(ConnectionDenied::new(Refused::TooManyFromIp { ip, max: self.max_per_ip }));
+        }
+        *count += 1;
+        self.inbound.insert(connection_id, ip);
+        Ok(())
+    }
+
+    fn handle_established_inbound_connection(
+        &mut self,
+        _connection_id: ConnectionId,
+        peer: PeerId,
+        _local_addr: &Multiaddr,
+        _remote_addr: &Multiaddr,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.check_ban(&peer)?;
+        Ok(dummy::ConnectionHandler)
+    }
+
+    fn handle_established_outbound_connection(
+        &mut self,
+        _connection_id: ConnectionId,
+        peer: PeerId,
+        _addr: &Multiaddr,
+        _role_override: Endpoint,
+        _port_use: PortUse,
+    ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.check_ban(&peer)?;
+        Ok(dummy::ConnectionHandler)
+    }
+
+    fn on_swarm_event(&mut self, event: FromSwarm<'_>) {
+        match event {
+            FromSwarm::ConnectionClosed(ConnectionClosed { connection_id, .. })
+            | FromSwarm::ListenFailure(ListenFailure { connection_id, .. }) => {
+                // Only inbound connections were recorded; a dial of ours never counts.
+                self.forget(&connection_id)
+            }
+            _ => {}
+        }
+    }
+
+    fn on_connection_handler_event(&mut self, _: PeerId, _: ConnectionId, event: THandlerOutEvent<Self>) {
+        match event {}
+    }
+
+    fn poll(&mut self, _: &mut Context<'_>) -> Poll<ToSwarm<Self::ToSwarm, THandlerInEvent<Self>>> {
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(ip: &str) -> Multiaddr {
+        format!("/ip4/{ip}/tcp/5000").parse().expect("valid")
+    }
+
+    #[test]
+    fn one_address_gets_at_most_its_share_of_inbound_connections() {
+        let mut guard = Guard::new(2);
+        let local = addr("127.0.0.1");
+        let ids: Vec<ConnectionId> = (0..4).map(|_| ConnectionId::new_unchecked(rand_id())).collect();
+        assert!(guard.handle_pending_inbound_connection(ids[0], &local, &addr("10.0.0.1")).is_ok());
+        assert!(guard.handle_pending_inbound_connection(ids[1], &local, &addr("10.0.0.1")).is_ok());
+        assert!(guard.handle_pending_inbound_connection(ids[2], &local, &addr("10.0.0.1")).is_err());
+        assert!(guard.handle_pending_inbound_connection(ids[3], &local, &addr("10.0.0.2")).is_ok());
+        let ip: IpAddr = "10.0.0.1".parse().expect("ip");
+        assert_eq!(guard.count(&ip), 2);
+        // A closed connection gives its slot back, and the map shrinks to nothing.
+        guard.forget(&ids[0]);
+        guard.forget(&ids[1]);
+        guard.forget(&ids[3]);
+        assert_eq!(guard.count(&ip), 0);
+        assert!(guard.per_ip.is_empty() && guard.inbound.is_empty());
+    }
+
+    #[test]
+    fn a_banned_peer_is_refused_until_the_ban_ends_and_bans_are_bounded() {
+        let mut guard = Guard::new(8);
+        let peer = PeerId::random();
+        guard.ban(peer, Instant::now() + std::time::Duration::from_secs(60));
+        assert!(guard.check_ban(&peer).is_err());
+        guard.ban(peer, Instant::now());
+        assert!(guard.check_ban(&peer).is_ok(), "an ended ban lets the peer in");
+        assert!(guard.banned.is_empty(), "and is forgotten");
+        let later = Instant::now() + std::time::Duration::from_secs(60);
+        for _ in 0..MAX_BANNED + 10 {
+            guard.ban(PeerId::random(), later);
+        }
+        assert_eq!(guard.banned.len(), MAX_BANNED);
+    }
+
+    fn rand_id() -> usize {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(1);
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,203 @@
+//! A rogue peer for attack tests: a bare libp2p swarm that speaks gossipsub and the node's
+//! negotiation protocol, and sends whatever it is told, as fast as it is told. It is not a
+//! haggle node: it validates nothing and keeps no store.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::{Result, anyhow};
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, ValidationMode};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::{Multiaddr, PeerId, noise, tcp, yamux};
+use tokio::sync::{mpsc, oneshot};
+
+use haggle_node::codec::BincodeCodec;
+use haggle_node::wire::{
+    LISTINGS_TOPIC, MAX_NEGOTIATE_REQUEST, MAX_NEGOTIATE_RESPONSE, NEGOTIATE_PROTOCOL, NegotiateRequest,
+    NegotiateResponse,
+};
+
+use crate::STEP;
+
+#[derive(NetworkBehaviour)]
+struct RogueBehaviour {
+    gossipsub: gossipsub::Behaviour,
+    negotiate: request_response::Behaviour<BincodeCodec<NegotiateRequest, NegotiateResponse>>,
+}
+
+/// What the rogue saw of its connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Connections {
+    /// Connected to any peer now.
+    pub connected: bool,
+    /// Connections established so far.
+    pub opened: u64,
+    /// Connections closed, or dials that failed, so far.
+    pub ended: u64,
+}
+
+enum Command {
+    Publish(Vec<u8>, oneshot::Sender<Result<(), String>>),
+    TopicPeers(oneshot::Sender<usize>),
+    Negotiate(PeerId, Vec<u8>, oneshot::Sender<Result<NegotiateResponse, String>>),
+    Dial(Multiaddr),
+    Connections(oneshot::Sender<Connections>),
+}
+
+/// A running rogue; dropping it stops the swarm.
+pub struct Rogue {
+    /// Its PeerId.
+    pub id: PeerId,
+    commands: mpsc::Sender<Command>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Rogue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rogue").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Rogue {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Rogue {
+    /// Starts a rogue that dials `target` and subscribes to the listings topic.
+    pub fn spawn(target: Multiaddr) -> Result<Rogue> {
+        let topic = IdentTopic::new(LISTINGS_TOPIC);
+        let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)?
+            .with_behaviour(|_| {
+                let config = gossipsub::ConfigBuilder::default()
+                    .validation_mode(ValidationMode::Anonymous)
+                    .message_id_fn(|m: &gossipsub::Message| {
+                        MessageId::from(haggle_node::gossip_message_id(&m.data))
+                    })
+                    .max_transmit_size(256 * 1024)
+                    .heartbeat_interval(Duration::from_millis(200))
+                    .build()
+                    .map_err(|e| e.to_string())?;
+                let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)?;
+                let negotiate = request_response::Behaviour::with_codec(
+                    BincodeCodec::new(MAX_NEGOTIATE_REQUEST, MAX_NEGOTIATE_RESPONSE),
+                    [(NEGOTIATE_PROTOCOL, ProtocolSupport::Outbound)],
+                    request_response::Config::default()
+                        .with_request_timeout(STEP)
+                        .with_max_concurrent_streams(1_000),
+                );
+                Ok(RogueBehaviour { gossipsub, negotiate })
+            })?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build();
+        swarm.behaviour_mut().gossipsub.subscribe(&topic)?;
+        swarm.dial(target)?;
+        let id = *swarm.local_peer_id();
+        let (tx, mut rx) = mpsc::channel::<Command>(64);
+        let task = tokio::spawn(async move {
+            let mut pending: HashMap<OutboundRequestId, oneshot::Sender<Result<NegotiateResponse, String>>> =
+                HashMap::new();
+            let mut seen = Connections::default();
+            loop {
+                tokio::select! {
+                    command = rx.recv() => match command {
+                        Some(Command::Publish(bytes, reply)) => {
+                            let result = swarm.behaviour_mut().gossipsub.publish(topic.clone(), bytes);
+                            let _ = reply.send(result.map(|_| ()).map_err(|e| e.to_string()));
+                        }
+                        Some(Command::TopicPeers(reply)) => {
+                            let peers = swarm.behaviour().gossipsub.all_peers();
+                            let _ = reply.send(peers.filter(|(_, t)| t.contains(&&topic.hash())).count());
+                        }
+                        Some(Command::Negotiate(peer, object, reply)) => {
+                            let id = swarm.behaviour_mut().negotiate.send_request(&peer, NegotiateRequest { object });
+                            pending.insert(id, reply);
+                        }
+                        Some(Command::Dial(addr)) => {
+                            if swarm.dial(addr).is_err() {
+                                seen.ended += 1;
+                            }
+                        }
+                        Some(Command::Connections(reply)) => {
+                            seen.connected = swarm.connected_peers().next().is_some();
+                            let _ = reply.send(seen);
+                        }
+                        None => break,
+                    },
+                    event = swarm.select_next_some() => match event {
+                        SwarmEvent::ConnectionEstablished { .. } => seen.opened += 1,
+                        SwarmEvent::ConnectionClosed { .. } | SwarmEvent::OutgoingConnectionError { .. } => {
+                            seen.ended += 1;
+                        }
+                        SwarmEvent::Behaviour(RogueBehaviourEvent::Negotiate(event)) => match event {
+                            request_response::Event::Message {
+                                message: request_response::Message::Response { request_id, response },
+                                ..
+                            } => {
+                                if let Some(reply) = pending.remove(&request_id) {
+                                    let _ = reply.send(Ok(response));
+                                }
+                            }
+                            request_response::Event::OutboundFailure { request_id, error, .. } => {
+                                if let Some(reply) = pending.remove(&request_id) {
+                                    let _ = reply.send(Err(error.to_string()));
+                                }
+                            }
+                            _ => {}
+                        },
+                        _ => {}
+                    }
+                }
+            }
+        });
+        Ok(Rogue { id, commands: tx, task })
+    }
+
+    async fn ask<T>(&self, command: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
+        let (reply, rx) = oneshot::channel();
+        self.commands.send(command(reply)).await.map_err(|_| anyhow!("the rogue stopped"))?;
+        Ok(rx.await?)
+    }
+
+    /// Publishes raw bytes on the listings topic.
+    pub async fn publish(&self, bytes: Vec<u8>) -> Result<()> {
+        self.ask(|reply| Command::Publish(bytes, reply)).await?.map_err(anyhow::Error::msg)
+    }
+
+    /// Peers it sees subscribed to the listings topic.
+    pub async fn topic_peers(&self) -> Result<usize> {
+        self.ask(Command::TopicPeers).await
+    }
+
+    /// Waits (bounded) until the target's subscription is seen, so gossip will reach it.
+    pub async fn wait_subscribed(&self) -> Result<()> {
+        crate::wait_until("the rogue to see a subscription", || async {
+            self.topic_peers().await.is_ok_and(|n| n >= 1)
+        })
+        .await
+    }
+
+    /// Sends one negotiation request and waits for its answer (or failure).
+    pub async fn negotiate(
+        &self,
+        peer: PeerId,
+        object: Vec<u8>,
+    ) -> Result<Result<NegotiateResponse, String>> {
+        self.ask(|reply| Command::Negotiate(peer, object, reply)).await
+    }
+
+    /// Dials `addr` again.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<()> {
+        self.commands.send(Command::Dial(addr)).await.map_err(|_| anyhow!("the rogue stopped"))
+    }
+
+    /// What it saw of its connections.
+    pub async fn connections(&self) -> Result<Connections> {
+        self.ask(Command::Connections).await
+    }
+}

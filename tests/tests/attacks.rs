@@ -1,0 +1,230 @@
+//! Attacks by one hostile peer on a real node: bans that hold, a per-IP cap on inbound
+//! connections, and per-peer budgets on negotiation messages and gossip. Each test plays the
+//! attacker with a bare libp2p swarm ([`Rogue`]) and shows the attack failing while honest
+//! traffic still gets through.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use futures::StreamExt;
+use haggle_node::wire::NegotiateResponse;
+use haggle_node::{NodeConfig, NodeEvent};
+use haggle_protocol::Body;
+use haggle_protocol::fixtures::{key, live_listing, live_terms, offer, sign_now};
+use haggle_tests::rogue::{Connections, Rogue};
+use haggle_tests::{TestNode, draft, id_of, wait_until};
+
+/// Waits until the rogue has a connection, or has seen `after` + 1 connections end.
+async fn settled(rogue: &Rogue, after: u64) -> Result<Connections> {
+    wait_until("the rogue's dial to settle", || async {
+        rogue.connections().await.is_ok_and(|c| c.connected || c.ended > after)
+    })
+    .await?;
+    rogue.connections().await
+}
+
+/// Attack: a peer banned for garbage reconnects at once and carries on over another protocol.
+/// Its third invalid message bans it; its reconnection is refused at the door, so no protocol
+/// (gossip, sync, negotiation) serves it until the ban ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_banned_peer_is_refused_on_every_protocol_and_on_reconnect() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut b = TestNode::start("B", dir.path(), vec![]).await?;
+    let rogue = Rogue::spawn(b.addr().parse()?)?;
+    settled(&rogue, 0).await?;
+    let target = b.node.peer_id;
+
+    // Garbage over the negotiation protocol: the sender's fault each time.
+    for n in 1..=3u32 {
+        let answer = rogue.negotiate(target, format!("garbage {n}").into_bytes()).await?;
+        if n < 3 {
+            assert!(
+                matches!(&answer, Ok(NegotiateResponse::Rejected { retry: false, .. })),
+                "garbage is refused for good: {answer:?}"
+            );
+        }
+    }
+    let rogue_id = rogue.id;
+    b.wait_for(
+        "the ban",
+        |e| matches!(e, NodeEvent::PeerMisbehaved { peer, rejected: 3 } if *peer == rogue_id),
+    )
+    .await?;
+    wait_until("B to cut the rogue off", || async { rogue.connections().await.is_ok_and(|c| !c.connected) })
+        .await?;
+
+    // It comes straight back: turned away.
+    let before = rogue.connections().await?;
+    rogue.dial(b.addr().parse()?).await?;
+    let after = settled(&rogue, before.ended).await?;
+    assert!(!after.connected, "a banned peer must not get a connection: {after:?}");
+    let answer = rogue.negotiate(target, b"garbage 4".to_vec()).await?;
+    assert!(answer.is_err(), "no protocol serves a banned peer: {answer:?}");
+    let peers = b.get("/v1/peers").await?;
+    assert!(!peers.to_string().contains(&rogue_id.to_string()), "{peers}");
+    b.stop().await;
+    Ok(())
+}
+
+/// Attack: one address opens connection after connection to take every inbound slot. The
+/// per-IP cap (here 2) holds, and a slot is given back when a connection closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_address_gets_at_most_its_share_of_inbound_connections() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let b = TestNode::start_with(
+        "B",
+        dir.path(),
+        NodeConfig { max_inbound_per_ip: 2, ..NodeConfig::for_tests() },
+    )
+    .await?;
+    let addr: libp2p::Multiaddr = b.addr().parse()?;
+    let mut rogues = Vec::new();
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        let rogue = Rogue::spawn(addr.clone())?;
+        outcomes.push(settled(&rogue, 0).await?.connected);
+        rogues.push(rogue);
+    }
+    assert_eq!(outcomes, vec![true, true, false], "the third connection from one IP is refused");
+    let status = b.node.handle.status().await?;
+    assert_eq!(status.connected_peers, 2);
+
+    // One leaves; its slot is free again.
+    rogues.remove(0);
+    wait_until("B to see the rogue go", || async {
+        b.node.handle.status().await.is_ok_and(|s| s.connected_peers == 1)
+    })
+    .await?;
+    let newcomer = Rogue::spawn(addr)?;
+    assert!(settled(&newcomer, 0).await?.connected, "a freed slot is given to the next");
+    b.stop().await;
+    Ok(())
+}
+
+/// Attack: a flood of well-formed offers to a seller, to fill its threads and make honest
+/// offers wait behind "busy". The flooder is held to its budget (rate limited, not stored)
+/// while an honest buyer's offer is delivered in the middle of the flood.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn honest_offers_get_through_a_negotiation_flood() -> Result<()> {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    let seller = TestNode::start("seller", dirs[0].path(), vec![]).await?;
+    let mut buyer = TestNode::start("buyer", dirs[1].path(), vec![seller.addr()]).await?;
+    let listing = seller.post("/v1/listings", draft("Road bike", "300")).await?;
+    let listing_id = id_of(&listing);
+    buyer.wait_listing(&listing_id).await?;
+    let listing_object = seller
+        .node
+        .store()
+        .get(&listing_id.parse().context("an id")?)?
+        .context("the seller holds its listing")?;
+
+    let rogue = Rogue::spawn(seller.addr().parse()?)?;
+    settled(&rogue, 0).await?;
+    // 240 offers from 240 keys, all valid, eight at a time (the streams one connection may have
+    // open at once: more are dropped unread).
+    let offers: Vec<Vec<u8>> = (0..240u16)
+        .map(|i| {
+            let k = key(u8::try_from(i % 240).unwrap_or(0).wrapping_add(10));
+            sign_now(&k, offer(&listing_object, live_terms(1, 100 + u64::from(i)))).bytes().to_vec()
+        })
+        .collect();
+    let started = Instant::now();
+    let flood = {
+        let target = seller.node.peer_id;
+        let rogue = &rogue;
+        futures::stream::iter(offers.into_iter().map(move |o| rogue.negotiate(target, o)))
+            .buffer_unordered(8)
+            .collect::<Vec<_>>()
+    };
+    let honest = async {
+        let sent = buyer
+            .post(&format!("/v1/listings/{listing_id}/offers"), serde_json::json!({"price": "250"}))
+            .await?;
+        let thread = id_of(&sent);
+        wait_until("the honest offer to be delivered", || async {
+            buyer.get(&format!("/v1/threads/{thread}")).await.is_ok_and(|t| t["delivery"] == "delivered")
+        })
+        .await?;
+        anyhow::Ok(thread)
+    };
+    let (answers, thread) = tokio::join!(flood, honest);
+    let thread = thread?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let stored = answers.iter().filter(|a| matches!(a, Ok(Ok(NegotiateResponse::Stored)))).count();
+    let limited = answers
+        .iter()
+        .filter(|a| matches!(a, Ok(Ok(NegotiateResponse::Rejected { reason, retry: true })) if reason.contains("rate limited")))
+        .count();
+    let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+    for a in &answers {
+        *kinds.entry(format!("{a:?}").chars().take(90).collect()).or_default() += 1;
+    }
+    eprintln!("flood: {stored} stored, {limited} limited in {elapsed:.2} s: {kinds:?}");
+    assert!(limited > 0, "the flood met the budget: {stored} stored, {limited} limited: {kinds:#?}");
+    // The budget: a burst of 60 and one a second after it.
+    let budget = 60.0 + elapsed.ceil() + 1.0;
+    assert!((stored as f64) <= budget, "{stored} stored in {elapsed:.1} s, over the budget of {budget}");
+    // The honest offer is in the seller's store.
+    assert!(seller.get(&format!("/v1/threads/{thread}")).await.is_ok());
+    buyer.stop().await;
+    seller.stop().await;
+    Ok(())
+}
+
+/// Attack: one peer gossips thousands of valid listings as fast as it can. Its gossip is held to
+/// its budget (a burst of 2,000 and 100 a second): the rest is neither verified, stored nor
+/// forwarded, and going far over it counts as an offence. Honest listings still spread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gossip_flood_is_held_to_the_peers_budget() -> Result<()> {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    let a = TestNode::start("A", dirs[0].path(), vec![]).await?;
+    let mut b = TestNode::start("B", dirs[1].path(), vec![a.addr()]).await?;
+    let mut c = TestNode::start("C", dirs[2].path(), vec![b.addr()]).await?;
+    b.wait_mesh(2).await?;
+    c.wait_mesh(1).await?;
+    let rogue = Rogue::spawn(b.addr().parse()?)?;
+    rogue.wait_subscribed().await?;
+
+    let started = Instant::now();
+    let mut published = 0u32;
+    for i in 0..3_200u32 {
+        let k = key(u8::try_from(i % 200).unwrap_or(0).wrapping_add(20));
+        let listing = live_listing(&format!("Flood item {i}"));
+        let object = sign_now(&k, Body::Listing(haggle_protocol::Listing { nonce: nonce(i), ..listing }));
+        if rogue.publish(object.bytes().to_vec()).await.is_ok() {
+            published += 1;
+        }
+    }
+    let rogue_id = rogue.id;
+    b.wait_for(
+        "the flood to count as an offence",
+        |e| matches!(e, NodeEvent::PeerMisbehaved { peer, .. } if *peer == rogue_id),
+    )
+    .await?;
+    let elapsed = started.elapsed().as_secs_f64();
+
+    // Honest traffic from A reaches C through B, flood or not.
+    let honest = a.post("/v1/listings", draft("Honest bicycle", "90")).await?;
+    c.wait_listing(&id_of(&honest)).await?;
+
+    let stored = b.node.store().stats()?.active_listings as f64;
+    eprintln!("gossip flood: {stored} of {published} stored in {elapsed:.2} s");
+    let budget = 2_000.0 + 100.0 * elapsed.ceil() + 1.0;
+    assert!(
+        stored <= budget,
+        "{stored} of {published} stored in {elapsed:.1} s, over the budget of {budget}"
+    );
+    assert!(stored < f64::from(published), "{stored} of {published}");
+    drop(rogue);
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+    Ok(())
+}
+
+fn nonce(i: u32) -> [u8; 16] {
+    let mut n = [0u8; 16];
+    n[..4].copy_from_slice(&i.to_le_bytes());
+    n[4] = 0xF1;
+    n
+}
