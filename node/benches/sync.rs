@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use haggle_node::sync::reconcile_in_memory;
 use haggle_node::{NodeConfig, start};
-use haggle_protocol::fixtures::{key, live_listing, sign_now};
+use haggle_protocol::fixtures::{author, live_listing, sign_now};
 use haggle_protocol::{Body, Listing, ObjectId, Timestamp};
 use haggle_storage::{Durability, SyncItem};
 use tokio_util::sync::CancellationToken;
@@ -21,7 +21,7 @@ fn listings(n: u32) -> Vec<Vec<u8>> {
                 ..live_listing("x")
             };
             l.nonce[..4].copy_from_slice(&i.to_be_bytes());
-            sign_now(&key((i % 50) as u8 + 1), Body::Listing(l)).bytes().to_vec()
+            sign_now(&author(i / 500), Body::Listing(l)).bytes().to_vec()
         })
         .collect()
 }

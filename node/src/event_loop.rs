@@ -381,8 +381,13 @@ impl EventLoop {
     fn sweep(&self) {
         self.spawn_blocking(|service| match service.sweep() {
             Ok((swept, then)) => {
-                if swept > 0 {
-                    tracing::info!(listings = swept, "swept expired listings");
+                if swept != haggle_storage::Swept::default() {
+                    tracing::info!(
+                        listings = swept.listings,
+                        threads = swept.threads,
+                        mail = swept.mail,
+                        "swept what had its time"
+                    );
                 }
                 (!then.is_empty()).then_some(Done::Followups(then))
             }

@@ -296,9 +296,10 @@ impl Service {
     }
 
     /// Ends the open threads on the owner's expired and closed listings (telling the other
-    /// parties), then removes expired listings from disk. Returns how many were removed, and what
-    /// to deliver. The removal runs even if the endings could not be read.
-    pub fn sweep(&self) -> Result<(usize, Followups), ServiceError> {
+    /// parties), then removes from disk what has had its time (expired listings, threads that
+    /// ended without a deal long ago, expired mail). Returns what was removed, and what to
+    /// deliver. The removal runs even if the endings could not be read.
+    pub fn sweep(&self) -> Result<(haggle_storage::Swept, Followups), ServiceError> {
         let now = Timestamp::now();
         let mut then = Followups::default();
         if let Err(e) = self.end_stale_threads(now, &mut then) {

@@ -21,6 +21,14 @@ pub fn key(n: u8) -> SecretKey {
     SecretKey::from_seed(&[n; 32])
 }
 
+/// The `n`th of as many distinct test keys as needed (for markets larger than one author may
+/// hold: a node keeps at most 1,000 listings per author).
+pub fn author(n: u32) -> SecretKey {
+    let mut seed = [0xA5; 32];
+    seed[..4].copy_from_slice(&n.to_le_bytes());
+    SecretKey::from_seed(&seed)
+}
+
 /// A one-off price of `amount` euro cents.
 pub fn eur(amount: u64) -> Price {
     Price::new(amount, Currency::new("EUR").expect("valid code"))

@@ -350,7 +350,7 @@ fn memory(args: &Args) -> Result<Value> {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
-    use haggle_protocol::fixtures::{key, live_listing, sign_now};
+    use haggle_protocol::fixtures::{author, live_listing, sign_now};
     use haggle_protocol::{Body, Listing};
 
     let haggle = match &args.haggle {
@@ -374,7 +374,7 @@ fn memory(args: &Args) -> Result<Value> {
                 ..live_listing("x")
             };
             l.nonce[..8].copy_from_slice(&(i as u64).to_be_bytes());
-            batch.push(sign_now(&key((i % 200) as u8 + 1), Body::Listing(l)).bytes().to_vec());
+            batch.push(sign_now(&author(i as u32 % 2_000), Body::Listing(l)).bytes().to_vec());
             if batch.len() == 5_000 {
                 store.ingest_batch(&batch, haggle_storage::Durability::Lazy)?;
                 batch.clear();

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use haggle_protocol::fixtures::{key, live_listing, sign_now};
+use haggle_protocol::fixtures::{author, live_listing, sign_now};
 use haggle_protocol::{Body, Currency, Listing, ListingKind, Location, Price};
 use haggle_storage::{Durability, SearchQuery, Sort, Store};
 
@@ -86,7 +86,8 @@ const CITIES: &[&str] = &["Ghent", "Antwerp", "Brussels", "Lyon", "Berlin", "Por
 
 fn market(n: usize, seed: u64) -> Vec<Vec<u8>> {
     let mut rng = Rng(seed);
-    let sellers: Vec<_> = (1..=50u8).map(key).collect();
+    // 500 listings per seller (a node keeps at most 1,000 per author).
+    let sellers: Vec<_> = (0..n.div_ceil(500).max(50) as u32).map(author).collect();
     (0..n)
         .map(|i| {
             let title = format!("{} {} {}", rng.pick(ADJECTIVES), rng.pick(ADJECTIVES), rng.pick(NOUNS));

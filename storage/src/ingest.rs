@@ -113,6 +113,19 @@ pub enum RejectReason {
     /// A receipt for a mailbox this node does not hold: it cannot check who may sign it.
     #[error("it acknowledges mailbox {0}, which this node does not hold")]
     UnknownMailbox(ObjectId),
+    /// A listing revision at or below the highest revision of a listing this node swept (an old
+    /// revision replayed after its successor expired).
+    #[error("revision {revision} of this listing or a later one has already ended")]
+    Superseded {
+        /// The highest revision the node had.
+        revision: u32,
+    },
+    /// The author already has as many listings as this node keeps per author.
+    #[error("the author already has {max} listings on this node: retract one first")]
+    AuthorQuota {
+        /// The limit.
+        max: usize,
+    },
     /// A receipt signed by someone other than the mailbox's recipient.
     #[error("only the recipient of mailbox {0} can acknowledge it")]
     NotTheRecipient(ObjectId),
@@ -131,6 +144,8 @@ impl RejectReason {
                 | RejectReason::QuantityExceeded { .. }
                 | RejectReason::MailboxFull(_)
                 | RejectReason::UnknownMailbox(_)
+                | RejectReason::Superseded { .. }
+                | RejectReason::AuthorQuota { .. }
         )
     }
 }
@@ -139,6 +154,11 @@ impl RejectReason {
 /// one, perhaps two for different quantities; more is a flood of threads the listing's author
 /// must store and walk.
 pub const MAX_OPEN_OFFERS: usize = 3;
+
+/// Listings one author may have on a node (current revisions, closed ones included until they
+/// expire): far above what a person or a shop lists, and a bound on what one key can make
+/// every node store (with the revision history, at most 17 objects per listing).
+pub const MAX_LISTINGS_PER_AUTHOR: usize = 1_000;
 
 /// Objects verified ahead of the writer in `ingest_batch`: large enough to amortise a thread
 /// spawn, small enough that the first writes start at once.
@@ -269,9 +289,26 @@ impl Store {
         if listing.expires_at <= now {
             return Ok(rejected(Some(id), RejectReason::Expired));
         }
-        let mut batch = sled::Batch::default();
-        batch.insert(keys::object(&id), object.bytes());
         let head = self.head(&key)?;
+        let mut batch = sled::Batch::default();
+        if head.is_none() {
+            if let Some(gone) = self.gone(&key, now)? {
+                if listing.revision <= gone.revision {
+                    return Ok(rejected(Some(id), RejectReason::Superseded { revision: gone.revision }));
+                }
+                self.clear_gone(&mut batch, &key, gone);
+            }
+            let held = self
+                .db
+                .scan_prefix(keys::head_prefix_of_author(&key.author))
+                .keys()
+                .take(MAX_LISTINGS_PER_AUTHOR)
+                .count();
+            if held >= MAX_LISTINGS_PER_AUTHOR {
+                return Ok(rejected(Some(id), RejectReason::AuthorQuota { max: MAX_LISTINGS_PER_AUTHOR }));
+            }
+        }
+        batch.insert(keys::object(&id), object.bytes());
         // Higher revision wins; between two of the same revision, the lower id, so every node
         // settles on the same one whatever order they arrive in.
         let wins = head.as_ref().is_none_or(|h| {

@@ -21,6 +21,8 @@
 //! | `R` | mailbox id (32) | receipt id (32) |
 //! | `B` | mailbox id (32) | the owner's message it carries (32) |
 //! | `i` | listing key (48) | sequence (8, BE): a swept listing the search index must drop |
+//! | `g` | listing key (48) | revision (4, BE), until (8, BE): a swept listing's highest revision |
+//! | `G` | until (8, BE), listing key (48) | - (when to forget a swept listing's marker) |
 //! | `m` | name | meta values (schema version) |
 //!
 //! sled pays a tree insert and a log write per key whatever the batch size (about 70,000 keys a
@@ -51,6 +53,8 @@ pub(crate) const MAIL_BY_SENDER: u8 = b'M';
 pub(crate) const MAIL_BY_RECIPIENT: u8 = b'N';
 pub(crate) const RECEIPT: u8 = b'R';
 pub(crate) const MAIL_MESSAGE: u8 = b'B';
+pub(crate) const GONE: u8 = b'g';
+pub(crate) const GONE_EXPIRY: u8 = b'G';
 
 pub(crate) const SCHEMA_KEY: &[u8] = b"mschema";
 /// Present only while the store is closed after a clean shutdown.
@@ -139,6 +143,14 @@ pub(crate) fn mail_message(mailbox: &ObjectId) -> Vec<u8> {
     key(MAIL_MESSAGE, &[mailbox.as_bytes()])
 }
 
+pub(crate) fn gone(k: &ListingKey) -> Vec<u8> {
+    key(GONE, &[&k.to_bytes()])
+}
+
+pub(crate) fn gone_expiry(at: Timestamp, k: &ListingKey) -> Vec<u8> {
+    key(GONE_EXPIRY, &[&at.to_be_bytes(), &k.to_bytes()])
+}
+
 pub(crate) fn index_pending(k: &ListingKey) -> Vec<u8> {
     key(INDEX_PENDING, &[&k.to_bytes()])
 }
@@ -157,8 +169,9 @@ pub(crate) fn listing_key_at_end(key: &[u8]) -> Option<ListingKey> {
 }
 
 /// How many earlier revisions of a listing the store keeps (offers may name any of them). Older
-/// ones are deleted as new ones arrive, which bounds what one author's edits can cost.
-pub(crate) const MAX_HISTORY: usize = 64;
+/// ones are deleted as new ones arrive, which bounds what one author's edits can cost: with
+/// [`crate::MAX_LISTINGS_PER_AUTHOR`], at most 17,000 listing objects per author.
+pub(crate) const MAX_HISTORY: usize = 16;
 
 /// What the store remembers about a listing's current revision, so that replacing it can remove
 /// the old revision's index entries without decoding the old object.

@@ -27,14 +27,16 @@ mod mail;
 mod outbox;
 mod search;
 mod store;
+mod sweep;
 mod sync;
 mod threads;
 
 pub use error::{DbError, IndexError, OpenError, SearchError, StoreError};
-pub use ingest::{MAX_OPEN_OFFERS, Outcome, RejectReason, Rejection};
+pub use ingest::{MAX_LISTINGS_PER_AUTHOR, MAX_OPEN_OFFERS, Outcome, RejectReason, Rejection};
 pub use mail::{MAX_MAIL_PER_RECIPIENT, MAX_MAIL_PER_SENDER};
 pub use outbox::{DeliveryState, OutboxEntry};
 pub use search::{MAX_PAGE, SearchHit, SearchQuery, SearchResults, Sort};
 pub use store::{Durability, ListingEntry, Lookup, SCHEMA_VERSION, Store, StoreStats};
+pub use sweep::{Swept, THREAD_RETENTION};
 pub use sync::SyncItem;
 pub use threads::ThreadRecord;

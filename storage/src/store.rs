@@ -448,41 +448,6 @@ impl Store {
         Ok(())
     }
 
-    /// Removes every listing whose current revision expired before `now`: all its revisions, its
-    /// index entries and its search document. Returns how many listings went.
-    pub fn sweep_expired(&self, now: Timestamp) -> Result<usize, StoreError> {
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let end = keys::key(keys::EXPIRY, &[&now.to_be_bytes()]);
-        let expired: Vec<sled::IVec> =
-            self.db.range(vec![keys::EXPIRY]..end).keys().collect::<Result<_, _>>()?;
-        for k in &expired {
-            let key = keys::listing_key_at_end(k).ok_or(StoreError::Corrupt { what: "expiry key" })?;
-            let mut batch = sled::Batch::default();
-            batch.remove(k.clone());
-            if let Some(head) = self.head(&key)? {
-                batch.remove(keys::head(&key));
-                batch.remove(keys::recon(head.created_at, &head.id));
-                for id in head.history.iter().chain([&head.id]) {
-                    batch.remove(keys::object(id));
-                }
-            }
-            // Rare enough to afford a durable mark: the index must drop the listing even if the
-            // process dies before the next index commit.
-            let seq = self.next_seq()?;
-            batch.insert(keys::index_pending(&key), seq.to_be_bytes().as_slice());
-            self.db.apply_batch(batch)?;
-        }
-        let mail = self.sweep_mail(now)?;
-        drop(_guard);
-        if mail > 0 {
-            tracing::debug!(mail, "swept expired mailboxes and receipts");
-        }
-        if !expired.is_empty() {
-            self.catch_up_index()?;
-        }
-        Ok(expired.len())
-    }
-
     /// Counts of what the store holds, for `haggle status`.
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
         let now = Timestamp::now();
@@ -617,8 +582,11 @@ mod tests {
         let o = listing(1, "Desk lamp", "home/lighting");
         let key = o.listing_key().expect("listing");
         assert!(store.ingest_own(&o).expect("ingest").is_new());
-        assert_eq!(store.sweep_expired(Timestamp::now()).expect("sweep"), 0);
-        assert_eq!(store.sweep_expired(Timestamp::now().saturating_add(31 * DAY)).expect("sweep"), 1);
+        assert_eq!(store.sweep_expired(Timestamp::now()).expect("sweep").listings, 0);
+        assert_eq!(
+            store.sweep_expired(Timestamp::now().saturating_add(31 * DAY)).expect("sweep").listings,
+            1
+        );
         assert!(store.get(&o.id()).expect("read").is_none());
         assert!(store.listing(&key).expect("read").is_none());
         assert_eq!(store.indexed_listings(), 0);

@@ -26,6 +26,15 @@ pub struct ThreadRecord {
 impl Store {
     /// A thread by its id (the offer's id).
     pub fn thread(&self, thread: &ObjectId) -> Result<Option<ThreadRecord>, StoreError> {
+        self.thread_at(thread, Timestamp::now())
+    }
+
+    /// A thread as it stands at `now` (terms past their expiry count as expired).
+    pub(crate) fn thread_at(
+        &self,
+        thread: &ObjectId,
+        now: Timestamp,
+    ) -> Result<Option<ThreadRecord>, StoreError> {
         let Some(offer) = self.get(thread)? else {
             return Ok(None);
         };
@@ -35,7 +44,7 @@ impl Store {
         let listing = self.get(&o.listing)?;
         let messages = self.thread_messages(thread)?;
         let replies: Vec<&Object> = messages.iter().filter(|m| m.id() != offer.id()).collect();
-        let Some(view) = resolve(&offer, &replies, Timestamp::now()) else {
+        let Some(view) = resolve(&offer, &replies, now) else {
             return Ok(None);
         };
         Ok(Some(ThreadRecord { view, offer, messages, listing }))

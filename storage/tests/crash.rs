@@ -23,7 +23,8 @@ fn listing(n: u32, durable: bool) -> haggle_protocol::Verified<haggle_protocol::
     let mut l = Listing { title: format!("Crash test item {n}"), ..live_listing("x") };
     l.nonce[..4].copy_from_slice(&n.to_be_bytes());
     l.nonce[4] = u8::from(durable);
-    sign_now(&key(1), Body::Listing(l))
+    // Spread over many authors: one author may have at most 1,000 listings on a node.
+    sign_now(&key((n % 251) as u8), Body::Listing(l))
 }
 
 /// In the child: ingest forever (bounded), alternating durable single ingests, which are

@@ -3,19 +3,20 @@
 
 use anyhow::Result;
 use haggle_node::NodeEvent;
-use haggle_protocol::fixtures::{key, live_listing, sign_now};
+use haggle_protocol::fixtures::{author, live_listing, sign_now};
 use haggle_protocol::{Body, Listing, ListingStatus};
 use haggle_storage::Durability;
 use haggle_tests::{TestNode, wait_until};
 
-/// `n` signed listings by seller `k`, distinct by nonce.
+/// `n` signed listings by seller group `k` (500 per author: a node keeps at most 1,000 listings
+/// per author), distinct by nonce.
 fn listings(k: u8, n: u32, title: &str) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| {
             let mut l = Listing { title: format!("{title} {i}"), ..live_listing("x") };
             l.nonce[..4].copy_from_slice(&i.to_be_bytes());
             l.nonce[4] = k;
-            sign_now(&key(k), Body::Listing(l)).bytes().to_vec()
+            sign_now(&author(u32::from(k) * 1_000 + i / 500), Body::Listing(l)).bytes().to_vec()
         })
         .collect()
 }
@@ -83,7 +84,7 @@ async fn two_halves_of_a_partition_converge_tombstones_included() -> Result<()> 
     };
     closed.nonce[..4].copy_from_slice(&0u32.to_be_bytes());
     closed.nonce[4] = 3;
-    let tomb = sign_now(&key(3), Body::Listing(closed));
+    let tomb = sign_now(&author(3_000), Body::Listing(closed));
     store_on(&left, &[tomb.bytes().to_vec()])?;
 
     // The partition heals.

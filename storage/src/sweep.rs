@@ -1,0 +1,336 @@
+//! The sweep: what the store stops holding, and what it remembers of it.
+//!
+//! - A listing whose current revision has expired goes with all its revisions. A small marker
+//!   stays behind (`g`: the highest revision, and until when an earlier revision could still be
+//!   valid), so an old revision replayed after the sweep is not taken in as new. The marker goes
+//!   when nothing it guards can come back: every revision a listing had expires at most
+//!   [`MAX_LIFETIME`] after it was signed, and an honest author signs earlier revisions first.
+//! - A negotiation thread that ended without a deal (declined, withdrawn, or its terms expired)
+//!   goes [`THREAD_RETENTION`] after its last activity: long enough for its parties to look back
+//!   at it, short enough that a flood of offers does not stay on disk for good. Threads that
+//!   became deals are kept with their deals.
+//! - Mailboxes and receipts, at their expiry (`mail.rs`).
+
+use std::time::Duration;
+
+use haggle_protocol::limits::MAX_LIFETIME;
+use haggle_protocol::{ListingKey, Object, ObjectId, ThreadState, Timestamp};
+
+use crate::error::StoreError;
+use crate::keys::{self, Head};
+use crate::store::Store;
+
+/// How long a thread that ended without a deal is kept after its last activity.
+pub const THREAD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// What the sweep removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Listings whose current revision had expired.
+    pub listings: usize,
+    /// Threads that ended without a deal more than [`THREAD_RETENTION`] ago.
+    pub threads: usize,
+    /// Expired mailboxes and receipts.
+    pub mail: usize,
+}
+
+/// A swept listing's marker: no revision at or below `revision` is taken in again before
+/// `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Gone {
+    pub revision: u32,
+    pub until: Timestamp,
+}
+
+impl Gone {
+    fn encode(&self) -> [u8; 12] {
+        let mut out = [0; 12];
+        out[..4].copy_from_slice(&self.revision.to_be_bytes());
+        out[4..].copy_from_slice(&self.until.to_be_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Gone> {
+        let revision = u32::from_be_bytes(bytes.get(..4)?.try_into().ok()?);
+        let until = Timestamp(u64::from_be_bytes(bytes.get(4..12)?.try_into().ok()?));
+        Some(Gone { revision, until })
+    }
+}
+
+impl Store {
+    /// Removes what has had its time (see the module docs) and returns the counts.
+    pub fn sweep_expired(&self, now: Timestamp) -> Result<Swept, StoreError> {
+        let listings = self.sweep_listings(now)?;
+        let threads = self.sweep_threads(now)?;
+        let mail = {
+            let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            self.sweep_mail(now)?
+        };
+        if listings > 0 {
+            self.catch_up_index()?;
+        }
+        Ok(Swept { listings, threads, mail })
+    }
+
+    /// The marker a swept listing left, if it still guards anything at `now`.
+    pub(crate) fn gone(&self, key: &ListingKey, now: Timestamp) -> Result<Option<Gone>, StoreError> {
+        let Some(bytes) = self.db.get(keys::gone(key))? else { return Ok(None) };
+        let gone = Gone::decode(&bytes).ok_or(StoreError::Corrupt { what: "swept listing marker" })?;
+        Ok((gone.until > now).then_some(gone))
+    }
+
+    fn sweep_listings(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let end = keys::key(keys::EXPIRY, &[&now.to_be_bytes()]);
+        let expired: Vec<sled::IVec> =
+            self.db.range(vec![keys::EXPIRY]..end).keys().collect::<Result<_, _>>()?;
+        for k in &expired {
+            let key = keys::listing_key_at_end(k).ok_or(StoreError::Corrupt { what: "expiry key" })?;
+            let mut batch = sled::Batch::default();
+            batch.remove(k.clone());
+            if let Some(head) = self.head(&key)? {
+                batch.remove(keys::head(&key));
+                batch.remove(keys::recon(head.created_at, &head.id));
+                let until = self.guarded_until(&head)?;
+                self.mark_gone(&mut batch, &key, Gone { revision: head.revision, until })?;
+                for id in head.history.iter().chain([&head.id]) {
+                    batch.remove(keys::object(id));
+                }
+            }
+            // Rare enough to afford a durable mark: the index must drop the listing even if the
+            // process dies before the next index commit.
+            let seq = self.next_seq()?;
+            batch.insert(keys::index_pending(&key), seq.to_be_bytes().as_slice());
+            self.db.apply_batch(batch)?;
+        }
+        // Markers that guard nothing any more.
+        let end = keys::key(keys::GONE_EXPIRY, &[&now.to_be_bytes()]);
+        let stale: Vec<sled::IVec> =
+            self.db.range(vec![keys::GONE_EXPIRY]..end).keys().collect::<Result<_, _>>()?;
+        for k in stale {
+            let mut batch = sled::Batch::default();
+            if let Some(key) = keys::listing_key_at_end(&k) {
+                batch.remove(keys::gone(&key));
+            }
+            batch.remove(k);
+            self.db.apply_batch(batch)?;
+        }
+        Ok(expired.len())
+    }
+
+    /// Until when an earlier revision of the listing `head` describes could still be valid: the
+    /// latest expiry among the revisions held, and at least [`MAX_LIFETIME`] after the current
+    /// revision was signed (an earlier revision, signed before it, expires by then).
+    fn guarded_until(&self, head: &Head) -> Result<Timestamp, StoreError> {
+        let mut until = head.created_at.saturating_add(MAX_LIFETIME).max(head.expires_at);
+        for id in &head.history {
+            if let Some(expires) = self.get(id)?.as_ref().and_then(Object::expires_at) {
+                until = until.max(expires);
+            }
+        }
+        Ok(until)
+    }
+
+    /// Writes (or raises) the marker of a swept listing.
+    fn mark_gone(&self, batch: &mut sled::Batch, key: &ListingKey, mut gone: Gone) -> Result<(), StoreError> {
+        if let Some(bytes) = self.db.get(keys::gone(key))?
+            && let Some(old) = Gone::decode(&bytes)
+        {
+            batch.remove(keys::gone_expiry(old.until, key));
+            gone = Gone { revision: gone.revision.max(old.revision), until: gone.until.max(old.until) };
+        }
+        batch.insert(keys::gone(key), gone.encode().as_slice());
+        batch.insert(keys::gone_expiry(gone.until, key), &[]);
+        Ok(())
+    }
+
+    /// Removes the marker of a listing that came back with a newer revision.
+    pub(crate) fn clear_gone(&self, batch: &mut sled::Batch, key: &ListingKey, gone: Gone) {
+        batch.remove(keys::gone(key));
+        batch.remove(keys::gone_expiry(gone.until, key));
+    }
+
+    /// Removes threads that ended without a deal more than [`THREAD_RETENTION`] ago: every
+    /// message, its index entries and any outbox record.
+    fn sweep_threads(&self, now: Timestamp) -> Result<usize, StoreError> {
+        let cutoff = Timestamp(now.as_millis().saturating_sub(THREAD_RETENTION.as_millis() as u64));
+        let mut candidates: Vec<(ListingKey, ObjectId)> = Vec::new();
+        for k in self.db.scan_prefix([keys::LISTING_THREAD]).keys() {
+            let k = k?;
+            let key =
+                k.get(1..49).and_then(|b| <[u8; 48]>::try_from(b).ok()).map(|b| ListingKey::from_bytes(&b));
+            let (Some(key), Some(thread)) = (key, keys::id_at_end(&k)) else {
+                return Err(StoreError::Corrupt { what: "listing thread key" });
+            };
+            candidates.push((key, thread));
+        }
+        let mut swept = 0;
+        for (key, thread) in candidates {
+            let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(record) = self.thread_at(&thread, now)? else { continue };
+            let ended = matches!(
+                record.view.state,
+                ThreadState::Declined | ThreadState::Withdrawn | ThreadState::Expired
+            );
+            let mut last = record.messages.iter().map(Object::created_at).max().unwrap_or(Timestamp(0));
+            if record.view.state == ThreadState::Expired {
+                last = last.max(record.view.terms.expires_at);
+            }
+            if !ended || last >= cutoff {
+                continue;
+            }
+            let mut batch = sled::Batch::default();
+            for message in &record.messages {
+                let id = message.id();
+                batch.remove(keys::object(&id));
+                batch.remove(keys::thread(&thread, &id));
+                batch.remove(keys::outbox(&id));
+                if let Some(to) = message.body().recipient() {
+                    batch.remove(keys::outbox_pending(&to, &id));
+                }
+            }
+            batch.remove(keys::listing_thread(&key, &thread));
+            batch.remove(keys::party_thread(&record.offer.author(), &thread));
+            if let Some(to) = record.offer.body().recipient() {
+                batch.remove(keys::party_thread(&to, &thread));
+            }
+            self.db.apply_batch(batch)?;
+            swept += 1;
+        }
+        Ok(swept)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_protocol::fixtures::{
+        DAY, accept, key, live_listing, live_terms, now, offer, sign_now, withdraw,
+    };
+    use haggle_protocol::{Body, Listing, ListingStatus};
+
+    use super::*;
+    use crate::{Durability, Outcome, RejectReason};
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        (dir, store)
+    }
+
+    fn put(store: &Store, object: &Object) -> Outcome {
+        store.ingest(object.bytes(), Durability::Lazy).expect("ingest")
+    }
+
+    fn revision(n: u32, status: ListingStatus, expires_in_days: u32) -> haggle_protocol::Verified<Object> {
+        let listing = Listing {
+            revision: n,
+            status,
+            expires_at: now().saturating_add(expires_in_days * DAY),
+            ..live_listing("Road bike")
+        };
+        sign_now(&key(1), Body::Listing(listing))
+    }
+
+    /// Attack: replaying an old revision after its successor (here a short-lived tombstone)
+    /// expired and was swept brought the retracted listing back.
+    #[test]
+    fn an_old_revision_replayed_after_the_sweep_stays_gone() {
+        let (_d, store) = store();
+        let live = revision(1, ListingStatus::Active, 60);
+        let tomb = revision(2, ListingStatus::Closed, 1);
+        assert!(put(&store, &tomb).is_new());
+        assert!(matches!(put(&store, &live), Outcome::Stale { .. }));
+        let later = now().saturating_add(2 * DAY);
+        assert_eq!(store.sweep_expired(later).expect("sweep").listings, 1);
+
+        let replay = store.write(&live, crate::ingest::Origin::Network, later).expect("write");
+        assert!(
+            matches!(&replay, Outcome::Rejected(r) if matches!(r.reason, RejectReason::Superseded { revision: 2 })),
+            "{replay:?}"
+        );
+        if let Outcome::Rejected(r) = &replay {
+            assert!(!r.reason.is_peer_fault(), "a replay may come from an honest relay");
+        }
+        // The author can still publish the listing again, with a newer revision.
+        let newer = revision(3, ListingStatus::Active, 30);
+        assert!(store.write(&newer, crate::ingest::Origin::Network, later).expect("write").is_new());
+        assert!(store.db.scan_prefix([keys::GONE]).next().is_none(), "the marker went with it");
+    }
+
+    #[test]
+    fn a_marker_guards_revisions_it_never_saw_and_is_forgotten_when_they_cannot_come_back() {
+        let (_d, store) = store();
+        let tomb = revision(2, ListingStatus::Closed, 1);
+        assert!(put(&store, &tomb).is_new());
+        assert_eq!(store.sweep_expired(now().saturating_add(2 * DAY)).expect("sweep").listings, 1);
+        // Revision 1 was never seen here; it could have been valid for up to 90 days.
+        let unseen = revision(1, ListingStatus::Active, 80);
+        let at = now().saturating_add(3 * DAY);
+        assert!(matches!(
+            store.write(&unseen, crate::ingest::Origin::Network, at).expect("write"),
+            Outcome::Rejected(_)
+        ));
+        assert_eq!(store.db.scan_prefix([keys::GONE]).count(), 1);
+        store.sweep_expired(now().saturating_add(MAX_LIFETIME).saturating_add(DAY)).expect("sweep");
+        assert_eq!(store.db.scan_prefix([keys::GONE]).count(), 0);
+        assert_eq!(store.db.scan_prefix([keys::GONE_EXPIRY]).count(), 0);
+    }
+
+    #[test]
+    fn ended_threads_go_after_their_retention_and_deals_stay() {
+        let (_d, store) = store();
+        let seller = key(1);
+        let listing = sign_now(&seller, Body::Listing(Listing { quantity: 5, ..live_listing("Road bike") }));
+        assert!(put(&store, &listing).is_new());
+        let withdrawn = sign_now(&key(2), offer(&listing, live_terms(1, 100)));
+        let w = sign_now(&key(2), withdraw(&withdrawn, &withdrawn, &listing));
+        let dealt = sign_now(&key(3), offer(&listing, live_terms(1, 200)));
+        let a = sign_now(&seller, accept(&dealt, &dealt));
+        let open = sign_now(&key(4), offer(&listing, live_terms(1, 300)));
+        for o in [&withdrawn, &w, &dealt, &a, &open] {
+            assert!(put(&store, o).is_new());
+        }
+        assert_eq!(store.sweep_expired(now()).expect("sweep").threads, 0, "nothing is old yet");
+        // 31 days on: the withdrawn thread has had its 30 days; the open one expired 24 days ago.
+        let swept = store.sweep_expired(now().saturating_add(31 * DAY)).expect("sweep");
+        assert_eq!(swept.threads, 1);
+        assert!(store.get(&withdrawn.id()).expect("read").is_none());
+        assert!(store.get(&w.id()).expect("read").is_none());
+        assert!(store.thread(&dealt.id()).expect("read").is_some(), "a deal's thread stays");
+        assert!(store.deal(&a.id()).expect("read").is_some());
+        assert!(store.thread(&open.id()).expect("read").is_some());
+        let swept = store.sweep_expired(now().saturating_add(40 * DAY)).expect("sweep");
+        assert_eq!(swept.threads, 1, "the expired offer goes 30 days after its terms ran out");
+        assert_eq!(store.threads_of(&key(4).public()).expect("read").len(), 0);
+        assert_eq!(store.threads_of(&key(3).public()).expect("read").len(), 1);
+        assert_eq!(store.stats().expect("stats").threads, 1);
+    }
+
+    #[test]
+    fn one_author_has_at_most_its_quota_of_listings() {
+        let (_d, store) = store();
+        let author = key(9);
+        let signed: Vec<_> = (0..=crate::MAX_LISTINGS_PER_AUTHOR as u32)
+            .map(|i| {
+                let mut nonce = [0u8; 16];
+                nonce[..4].copy_from_slice(&i.to_le_bytes());
+                sign_now(&author, Body::Listing(Listing { nonce, ..live_listing("Lamp") }))
+            })
+            .collect();
+        let outcomes =
+            store.ingest_batch(&signed.iter().map(|o| o.bytes()).collect::<Vec<_>>(), Durability::Lazy);
+        let outcomes = outcomes.expect("ingest");
+        assert_eq!(outcomes.iter().filter(|o| o.is_new()).count(), crate::MAX_LISTINGS_PER_AUTHOR);
+        let last = outcomes.last().expect("one more");
+        assert!(
+            matches!(last, Outcome::Rejected(r) if matches!(r.reason, RejectReason::AuthorQuota { .. }) && !r.reason.is_peer_fault()),
+            "{last:?}"
+        );
+        // A revision of a listing it has is still taken.
+        let first = signed[0].listing().expect("listing").clone();
+        let revised = sign_now(&author, Body::Listing(Listing { revision: 2, ..first }));
+        assert!(put(&store, &revised).is_new());
+        // Other authors are not affected.
+        assert!(put(&store, &sign_now(&key(8), Body::Listing(live_listing("Lamp")))).is_new());
+    }
+}
