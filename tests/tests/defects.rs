@@ -161,3 +161,48 @@ async fn a_party_has_at_most_three_open_offers_on_a_listing() -> Result<()> {
     }
     Ok(())
 }
+
+/// Defect: the seller's listing revision after a deal was a separate write; a crash between the
+/// deal and that write left the listing offering what was already sold, for good. The store is
+/// left exactly as such a crash leaves it (the deal on disk, no revision after it), and the
+/// node's start repairs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crash_between_a_deal_and_the_next_revision_is_repaired_on_start() -> Result<()> {
+    use haggle_protocol::fixtures::{accept, key, live_terms, offer, sign_now};
+    use haggle_protocol::{ListingStatus, keyfile};
+
+    let dir = tempfile::tempdir()?;
+    let seller = TestNode::start("seller", dir.path(), vec![]).await?;
+    let mut listing = draft("Garden chairs", "40");
+    listing["quantity"] = json!(2);
+    let listing = id_of(&seller.post("/v1/listings", listing).await?);
+    seller.stop().await;
+
+    // What a crash right after the deal's write leaves on disk.
+    {
+        let store = haggle_storage::Store::open(dir.path())?;
+        let (me, _) = keyfile::load_or_create(&dir.path().join(haggle_node::KEY_FILE))?;
+        let revision = store.get(&listing.parse()?)?.expect("the listing");
+        let o = sign_now(&key(5), offer(&revision, live_terms(1, 4_000)));
+        let a = sign_now(&me, accept(&o, &o));
+        for object in [&o, &a] {
+            assert!(store.ingest(object.bytes(), haggle_storage::Durability::Flush)?.is_new());
+        }
+        assert!(store.deal(&a.id())?.is_some());
+    }
+
+    let mut seller = TestNode::start("seller", dir.path(), vec![]).await?;
+    seller
+        .wait_for("the revision the deal left pending", |e| matches!(e, NodeEvent::ListingPublished { .. }))
+        .await?;
+    let key = seller.node.store().get(&listing.parse()?)?.and_then(|o| o.listing_key()).expect("a key");
+    let head = seller.node.store().listing(&key)?.expect("held");
+    let l = head.listing().expect("a listing");
+    assert_eq!((l.revision, l.quantity, l.status), (2, 1, ListingStatus::Active));
+    // Repairing again (as the next start does) finds nothing to do.
+    assert!(seller.node.service.repair_after_deals()?.is_empty());
+    let head = seller.node.store().listing(&key)?.expect("held");
+    assert_eq!(head.listing().map(|l| (l.revision, l.quantity)), Some((2, 1)));
+    seller.stop().await;
+    Ok(())
+}

@@ -304,9 +304,14 @@ impl Service {
     pub(super) fn after_deal(&self, deal_id: ObjectId, then: &mut Followups) -> Result<(), ServiceError> {
         let Some(deal) = self.store.deal(&deal_id)? else { return Ok(()) };
         then.events.push(NodeEvent::DealMade { id: deal_id, thread: deal.offer().id() });
+        self.revise_after(&deal, then)
+    }
+
+    /// Publishes the owner's listing's next revision after `deal` (see [`Self::after_deal`]).
+    fn revise_after(&self, deal: &Deal, then: &mut Followups) -> Result<(), ServiceError> {
         let next = {
             let _revising = self.revising();
-            self.next_revision_after(&deal)?
+            self.next_revision_after(deal)?
         };
         if let Some(next) = next {
             then.events.push(NodeEvent::ListingPublished { id: next.id() });
@@ -316,6 +321,30 @@ impl Service {
             }
         }
         Ok(())
+    }
+
+    /// Repairs what a crash between a deal and the owner's next listing revision left behind:
+    /// a deal on one of the owner's listings made at or after the listing's current revision
+    /// was signed is one the revision does not count yet (the revision [`Self::after_deal`]
+    /// writes is always signed after the deal), so that revision is written now, deal by deal
+    /// in the order they were made. Run once at start; returns what to announce and gossip.
+    pub fn repair_after_deals(&self) -> Result<Followups, ServiceError> {
+        let mut then = Followups::default();
+        for entry in self.store.listings_by(&self.me())? {
+            let current = entry.object.created_at();
+            let closed = entry.object.listing().is_some_and(|l| l.status == ListingStatus::Closed);
+            if closed {
+                continue;
+            }
+            let mut uncounted: Vec<Deal> =
+                self.store.deals_on(&entry.key)?.into_iter().filter(|d| d.made_at() >= current).collect();
+            uncounted.sort_by_key(|d| (d.made_at(), d.id()));
+            for deal in uncounted {
+                tracing::info!(deal = %deal.id(), "writing the listing revision a deal left pending");
+                self.revise_after(&deal, &mut then)?;
+            }
+        }
+        Ok(then)
     }
 
     /// The next revision of the owner's listing after `deal` (its quantity less the deal's, or a
