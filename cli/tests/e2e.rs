@@ -166,12 +166,15 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
         (t["type"] == "thread" && t["state"] == "countered").then_some(())
     });
     let accepted = json(&dc, &["accept", &thread[..10]]);
-    assert_eq!(accepted["state"], "accepted");
-    let deals_a = wait("A to hold the deal", || {
+    assert_eq!(accepted["state"], "confirming", "a deal once A's node confirms: {accepted}");
+    let deals_a = wait("A to confirm and hold the deal", || {
         let d = json(&da, &["deals"]);
         (d["deals"].as_array().map(Vec::len) == Some(1)).then_some(d)
     });
-    let deals_c = json(&dc, &["deals"]);
+    let deals_c = wait("C to receive the confirm", || {
+        let d = json(&dc, &["deals"]);
+        (d["deals"].as_array().map(Vec::len) == Some(1)).then_some(d)
+    });
     assert_eq!(deals_a, deals_c, "both sides hold the same deal");
     assert_eq!(deals_a["deals"][0]["terms"]["price"]["display"], "135.00 EUR");
 

@@ -165,10 +165,11 @@ impl EventLoop {
         let mut sweep = tokio::time::interval(self.intervals.sweep);
         let mut periodic_sync = tokio::time::interval(self.intervals.sync);
         let mut redial = tokio::time::interval(REDIAL_TICK);
-        // Mail that arrived while the node was stopped (by an earlier sync) is opened now, and
-        // listing revisions a crash kept from following their deals are written.
+        // Mail that arrived while the node was stopped (by an earlier sync) is opened now; what a
+        // crash left half done (Accepts not confirmed, listing revisions not written after
+        // deals) is done.
         self.check_mail();
-        self.spawn_blocking(|service| match service.repair_after_deals() {
+        self.spawn_blocking(|service| match service.repair() {
             Ok(then) => (!then.is_empty()).then_some(Done::Followups(then)),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot check deals for pending listing revisions");

@@ -1,5 +1,6 @@
-//! Deals: the listing plus the chain of signed messages from the offer to the Accept. Both
-//! parties' signatures are in the chain, so anyone can verify a Deal offline.
+//! Deals: the listing plus the chain of signed messages from the offer to the Accept and the
+//! proposer's Confirm of it. Both parties' signatures are in the chain, so anyone can verify a
+//! Deal offline.
 //!
 //! Wire form: bincode (standard config) of `(listing bytes, [message bytes, ...])`, each element
 //! being an object's own wire bytes.
@@ -11,7 +12,7 @@ use crate::identity::PublicKey;
 use crate::listing::ListingKind;
 use crate::negotiation::Terms;
 use crate::object::{DecodeError, Object, ObjectKind, Verified};
-use crate::thread::{MAX_THREAD_MESSAGES, ThreadError, check_offer, check_reply};
+use crate::thread::{MAX_THREAD_MESSAGES, ThreadError, check_confirm, check_offer, check_reply};
 use crate::time::Timestamp;
 
 /// Largest encoded Deal: a listing at the object limit plus a full thread of negotiation messages
@@ -56,15 +57,16 @@ pub enum DealError {
         /// How many.
         extra: usize,
     },
-    /// The chain has fewer than two messages or more than [`MAX_THREAD_MESSAGES`].
-    #[error("a deal needs an offer and an accept, and at most {MAX_THREAD_MESSAGES} messages")]
+    /// The chain has fewer than three messages or more than [`MAX_THREAD_MESSAGES`].
+    #[error("a deal needs an offer, an accept and a confirm, and at most {MAX_THREAD_MESSAGES} messages")]
     BadLength,
-    /// A message after the offer is not a Counter, or the last one is not an Accept.
+    /// A message after the offer is not a Counter, or the last two are not an Accept and a
+    /// Confirm.
     #[error("message {index} of the deal's chain must be a {expected}")]
     WrongKind {
         /// Position of the message in the chain, counting the offer as 0.
         index: usize,
-        /// The kind that position needs: `counter` or `accept`.
+        /// The kind that position needs: `counter`, `accept` or `confirm`.
         expected: &'static str,
     },
     /// A message of the chain breaks the thread rules.
@@ -78,7 +80,7 @@ pub enum DealError {
 }
 
 impl Deal {
-    /// Checks that `chain` (offer, counters..., accept) is a valid thread on `listing`.
+    /// Checks that `chain` (offer, counters..., accept, confirm) is a valid thread on `listing`.
     pub fn from_chain(listing: &Verified<Object>, chain: &[Verified<Object>]) -> Result<Deal, DealError> {
         let chain: Vec<Object> = chain.iter().map(|o| (**o).clone()).collect();
         Self::check(&listing.clone().into_inner(), &chain)?;
@@ -86,7 +88,7 @@ impl Deal {
     }
 
     fn check(listing: &Object, chain: &[Object]) -> Result<(), DealError> {
-        if chain.len() < 2 || chain.len() > MAX_THREAD_MESSAGES {
+        if chain.len() < 3 || chain.len() > MAX_THREAD_MESSAGES {
             return Err(DealError::BadLength);
         }
         let offer = &chain[0];
@@ -94,12 +96,18 @@ impl Deal {
         let last = chain.len() - 1;
         for (index, pair) in chain.windows(2).enumerate() {
             let index = index + 1;
-            let expected = if index == last { ObjectKind::Accept } else { ObjectKind::Counter };
+            let expected = match last - index {
+                0 => ObjectKind::Confirm,
+                1 => ObjectKind::Accept,
+                _ => ObjectKind::Counter,
+            };
             if pair[1].kind() != expected {
                 return Err(DealError::WrongKind { index, expected: expected.as_str() });
             }
             check_reply(offer, &pair[0], &pair[1]).map_err(|source| DealError::Thread { index, source })?;
         }
+        let terms = chain[last - 2].body().terms().expect("checked: an offer or counter");
+        check_confirm(terms, &chain[last]).map_err(|source| DealError::Thread { index: last, source })?;
         Ok(())
     }
 
@@ -149,7 +157,7 @@ impl Deal {
         &self.listing
     }
 
-    /// The messages from the offer to the Accept, in order.
+    /// The messages from the offer to the Confirm, in order.
     pub fn chain(&self) -> &[Object] {
         &self.chain
     }
@@ -159,14 +167,19 @@ impl Deal {
         &self.chain[0]
     }
 
-    /// The Accept that made the deal.
+    /// The Accept of the deal's terms.
     pub fn accept(&self) -> &Object {
-        self.chain.last().expect("checked: at least two messages")
+        &self.chain[self.chain.len() - 2]
+    }
+
+    /// The proposer's Confirm of the Accept, which made the deal.
+    pub fn confirm(&self) -> &Object {
+        self.chain.last().expect("checked: at least three messages")
     }
 
     /// The accepted terms (of the message the Accept answers).
     pub fn terms(&self) -> &Terms {
-        self.chain[self.chain.len() - 2].body().terms().expect("checked: an offer or counter")
+        self.chain[self.chain.len() - 3].body().terms().expect("checked: an offer or counter")
     }
 
     /// The listing's author.
@@ -194,8 +207,8 @@ impl Deal {
         self.listing.listing().expect("checked: a listing").kind
     }
 
-    /// When the deal was made (the Accept's time).
+    /// When the deal was made (the Confirm's time, by the proposer's clock).
     pub fn made_at(&self) -> Timestamp {
-        self.accept().created_at()
+        self.confirm().created_at()
     }
 }

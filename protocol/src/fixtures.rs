@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::identity::SecretKey;
 use crate::listing::{Listing, ListingKind, ListingStatus, Location};
-use crate::negotiation::{Accept, Counter, Decline, Offer, Reply, Terms, Withdraw};
+use crate::negotiation::{Accept, Confirm, Counter, Decline, Offer, Reply, Terms, Withdraw};
 use crate::object::{Body, Envelope, Object, Verified};
 use crate::price::{Currency, Period, Price};
 use crate::time::Timestamp;
@@ -102,6 +102,11 @@ pub fn counter(thread: &Object, prev: &Object, terms: Terms) -> Body {
 /// An accept of `prev`, addressed to `prev`'s author.
 pub fn accept(thread: &Object, prev: &Object) -> Body {
     Body::Accept(Accept { reply: reply(thread, prev, prev) })
+}
+
+/// The proposer's confirm of `accept`, addressed to the accept's author.
+pub fn confirm(thread: &Object, accept: &Object) -> Body {
+    Body::Confirm(Confirm { reply: reply(thread, accept, accept) })
 }
 
 /// A decline of `prev`, addressed to `prev`'s author.

@@ -50,7 +50,7 @@ pub use limits::ValidationError;
 pub use listing::{Listing, ListingKey, ListingKind, ListingStatus, Location, new_nonce};
 pub use mailbox::{MAILBOX_LIFETIME, Mailbox, Receipt, SealError, seal};
 pub use name::UnknownName;
-pub use negotiation::{Accept, Counter, Decline, Offer, Reply, Terms, Withdraw};
+pub use negotiation::{Accept, Confirm, Counter, Decline, Offer, Reply, Terms, Withdraw};
 pub use object::{
     Body, DOMAIN, DecodeError, Envelope, MAX_OBJECT_SIZE, Object, ObjectKind, PROTOCOL_VERSION, SignError,
     Verified,

@@ -185,6 +185,7 @@ pub fn validate(envelope: &Envelope, now: Timestamp) -> Result<(), ValidationErr
             text(&counter.message, "message", MAX_MESSAGE_BYTES, Len::Bytes, Lines::Many)
         }
         Body::Accept(accept) => validate_reply(&accept.reply, envelope),
+        Body::Confirm(confirm) => validate_reply(&confirm.reply, envelope),
         Body::Decline(decline) => {
             validate_reply(&decline.reply, envelope)?;
             text(&decline.message, "message", MAX_MESSAGE_BYTES, Len::Bytes, Lines::Many)

@@ -56,8 +56,8 @@ pub struct Counter {
     pub message: String,
 }
 
-/// Accepts exactly the terms of `reply.prev`, which the other party proposed. With them it makes a
-/// Deal.
+/// Accepts exactly the terms of `reply.prev`, which the other party proposed. It binds once the
+/// proposer's node confirms it ([`Confirm`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accept {
     /// The thread, the terms accepted (`prev`) and the other party.
@@ -80,4 +80,13 @@ pub struct Withdraw {
     pub reply: Reply,
     /// Free text to the other party, at most 2 KiB.
     pub message: String,
+}
+
+/// The proposer's countersignature on an Accept of its own terms (`reply.prev` is the Accept):
+/// the proposal still stood when the Accept reached the proposer's node (not withdrawn, not
+/// expired by that node's clock, within quantity). Listing, chain and Confirm make the Deal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirm {
+    /// The thread, the Accept confirmed (`prev`) and the party who accepted.
+    pub reply: Reply,
 }

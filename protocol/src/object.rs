@@ -16,7 +16,7 @@ use crate::identity::{PublicKey, SecretKey};
 use crate::limits::{self, ValidationError};
 use crate::listing::{Listing, ListingKey};
 use crate::mailbox::{Mailbox, Receipt};
-use crate::negotiation::{Accept, Counter, Decline, Offer, Reply, Terms, Withdraw};
+use crate::negotiation::{Accept, Confirm, Counter, Decline, Offer, Reply, Terms, Withdraw};
 use crate::time::Timestamp;
 
 /// The version this code writes and the only one it reads.
@@ -62,7 +62,7 @@ pub enum Body {
     Offer(Offer),
     /// New terms in answer to the other party's terms.
     Counter(Counter),
-    /// Accepts the other party's terms, which makes a Deal.
+    /// Accepts the other party's terms; with the proposer's Confirm it makes a Deal.
     Accept(Accept),
     /// Refuses the other party's terms and ends the thread.
     Decline(Decline),
@@ -72,6 +72,8 @@ pub enum Body {
     Mailbox(Mailbox),
     /// The recipient's acknowledgement of a mailbox.
     Receipt(Receipt),
+    /// The proposer's countersignature on an Accept of its terms, which makes the Deal.
+    Confirm(Confirm),
 }
 
 /// The kind of an object, without its fields.
@@ -83,7 +85,7 @@ pub enum ObjectKind {
     Offer,
     /// A counter-proposal.
     Counter,
-    /// An acceptance, which makes a Deal.
+    /// An acceptance, which the proposer's Confirm makes a Deal.
     Accept,
     /// A refusal, which ends the thread.
     Decline,
@@ -93,6 +95,8 @@ pub enum ObjectKind {
     Mailbox,
     /// The recipient's acknowledgement of a mailbox.
     Receipt,
+    /// The proposer's countersignature on an Accept, which makes a Deal.
+    Confirm,
 }
 
 impl ObjectKind {
@@ -107,11 +111,12 @@ impl ObjectKind {
             ObjectKind::Withdraw => "withdraw",
             ObjectKind::Mailbox => "mailbox",
             ObjectKind::Receipt => "receipt",
+            ObjectKind::Confirm => "confirm",
         }
     }
 
     /// Every kind, in wire order.
-    pub const ALL: [ObjectKind; 8] = [
+    pub const ALL: [ObjectKind; 9] = [
         ObjectKind::Listing,
         ObjectKind::Offer,
         ObjectKind::Counter,
@@ -120,6 +125,7 @@ impl ObjectKind {
         ObjectKind::Withdraw,
         ObjectKind::Mailbox,
         ObjectKind::Receipt,
+        ObjectKind::Confirm,
     ];
 
     /// Public objects are gossiped to, synced and stored by everyone; the rest go only to the
@@ -156,6 +162,7 @@ impl Body {
             Body::Withdraw(_) => ObjectKind::Withdraw,
             Body::Mailbox(_) => ObjectKind::Mailbox,
             Body::Receipt(_) => ObjectKind::Receipt,
+            Body::Confirm(_) => ObjectKind::Confirm,
         }
     }
 
@@ -166,6 +173,7 @@ impl Body {
             Body::Accept(a) => Some(&a.reply),
             Body::Decline(d) => Some(&d.reply),
             Body::Withdraw(w) => Some(&w.reply),
+            Body::Confirm(c) => Some(&c.reply),
             Body::Listing(_) | Body::Offer(_) | Body::Mailbox(_) | Body::Receipt(_) => None,
         }
     }

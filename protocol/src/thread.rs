@@ -6,17 +6,25 @@
 //!   those terms expire.
 //! - Withdraw takes back one's *own* terms.
 //!
+//! - Confirm answers an Accept of one's *own* terms: the proposer's countersignature. An Accept
+//!   binds only once confirmed, so the proposer's node decides, by its own clock and what it has
+//!   seen, whether its terms still stood when the Accept arrived; the `created_at` the acceptor
+//!   signs decides nothing. A Confirm must be made before the terms expire (with
+//!   [`CONFIRM_GRACE`] for clocks that differ).
+//!
 //! Crossing messages: both sides may answer the same message at once (a buyer withdraws the offer
 //! while the seller accepts it). The state is then decided the same way on every node, whatever
-//! order the messages arrived in: among valid replies to the same message, Accept wins over
-//! Withdraw, Withdraw over Decline, Decline over Counter, and between two replies of one kind the
-//! lower id wins. An Accept sent before the Withdraw arrived therefore makes a deal: the terms
-//! stood when they were accepted.
+//! order the messages arrived in: among valid replies to the same terms, a confirmed Accept wins
+//! over a Withdraw, a Withdraw over an unconfirmed Accept, an Accept over a Decline, a Decline
+//! over a Counter, and between two replies of one kind the lower id wins. A proposer's node never
+//! confirms an Accept of terms it withdrew or that had expired when the Accept reached it, so a
+//! withdrawn or expired proposal never becomes a deal, whatever timestamps the other side signs.
 
 use std::collections::HashMap;
 
 use crate::id::ObjectId;
 use crate::identity::PublicKey;
+use crate::limits::MAX_CLOCK_SKEW;
 use crate::listing::ListingStatus;
 use crate::negotiation::Terms;
 use crate::object::{Body, Object, ObjectKind};
@@ -26,6 +34,10 @@ use crate::time::Timestamp;
 /// make another's node store and what a Deal carries.
 pub const MAX_THREAD_MESSAGES: usize = 32;
 
+/// How long after the accepted terms' expiry a Confirm may still be dated: room for the two
+/// parties' clocks to differ, not for the proposer to change its mind later.
+pub const CONFIRM_GRACE: std::time::Duration = MAX_CLOCK_SKEW;
+
 /// Where a negotiation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ThreadState {
@@ -33,25 +45,28 @@ pub enum ThreadState {
     Open,
     /// Counter-terms await an answer.
     Countered,
-    /// Terms were accepted: there is a Deal.
+    /// Terms were accepted and the proposer confirmed: there is a Deal.
     Accepted,
     /// The other party refused the latest terms.
     Declined,
     /// The proposer took back the latest terms.
     Withdrawn,
-    /// The latest terms expired unanswered.
+    /// The latest terms expired unanswered (or their Accept was never confirmed).
     Expired,
+    /// The latest terms were accepted; the proposer's node has yet to confirm.
+    Confirming,
 }
 
 impl ThreadState {
     /// Every state.
-    pub const ALL: [ThreadState; 6] = [
+    pub const ALL: [ThreadState; 7] = [
         ThreadState::Open,
         ThreadState::Countered,
         ThreadState::Accepted,
         ThreadState::Declined,
         ThreadState::Withdrawn,
         ThreadState::Expired,
+        ThreadState::Confirming,
     ];
 
     /// The lowercase name, as shown and parsed.
@@ -63,12 +78,13 @@ impl ThreadState {
             ThreadState::Declined => "declined",
             ThreadState::Withdrawn => "withdrawn",
             ThreadState::Expired => "expired",
+            ThreadState::Confirming => "confirming",
         }
     }
 
     /// No further message can change the thread.
     pub fn is_final(self) -> bool {
-        !matches!(self, ThreadState::Open | ThreadState::Countered)
+        !matches!(self, ThreadState::Open | ThreadState::Countered | ThreadState::Confirming)
     }
 }
 
@@ -143,6 +159,12 @@ pub enum ThreadError {
     /// An accept or counter was made after the terms it answers expired.
     #[error("the terms expired before this reply was made")]
     TermsExpired,
+    /// A confirm answers something other than the other party's Accept.
+    #[error("a confirm must answer the other party's accept of one's own terms")]
+    NotAnAccept,
+    /// A confirm was made after the accepted terms expired (and the grace for clocks).
+    #[error("the terms had expired when this confirm was made")]
+    ConfirmTooLate,
 }
 
 /// Checks an offer against the listing revision it names.
@@ -195,6 +217,14 @@ pub fn check_reply(offer: &Object, prev: &Object, reply: &Object) -> Result<(), 
     if r.to != other {
         return Err(ThreadError::WrongRecipient);
     }
+    if reply.kind() == ObjectKind::Confirm {
+        // The Accept passed these rules against the confirmer's terms (there are two parties).
+        return if prev.kind() == ObjectKind::Accept && prev.author() == other {
+            Ok(())
+        } else {
+            Err(ThreadError::NotAnAccept)
+        };
+    }
     let Some(terms) = prev.body().terms() else {
         return Err(ThreadError::PrevHasNoTerms);
     };
@@ -208,6 +238,22 @@ pub fn check_reply(offer: &Object, prev: &Object, reply: &Object) -> Result<(), 
         }
         _ => Ok(()),
     }
+}
+
+/// Checks a Confirm's time against the `terms` its Accept accepted (see [`CONFIRM_GRACE`]).
+pub fn check_confirm(terms: &Terms, confirm: &Object) -> Result<(), ThreadError> {
+    if confirm.created_at() > terms.expires_at.saturating_add(CONFIRM_GRACE) {
+        return Err(ThreadError::ConfirmTooLate);
+    }
+    Ok(())
+}
+
+/// Whether the node of `me` should confirm the Accept that put the thread in `view` in the
+/// [`ThreadState::Confirming`] state, at `now` (its own clock, at the Accept's arrival): only the
+/// proposer confirms, and only while its terms stand (not withdrawn: a Withdraw would have won;
+/// not expired by its clock). The listing's quantity is the store's to check.
+pub fn may_confirm(view: &ThreadView, me: &PublicKey, now: Timestamp) -> bool {
+    view.state == ThreadState::Confirming && view.proposer == *me && now <= view.terms.expires_at
 }
 
 fn wrong_kind(expected: &'static str, got: &Object) -> ThreadError {
@@ -231,22 +277,38 @@ pub struct ThreadView {
     pub listing_author: PublicKey,
     /// Who made the offer.
     pub offerer: PublicKey,
+    /// The message holding `terms` (the offer or a counter).
+    pub terms_id: ObjectId,
 }
 
 impl ThreadView {
-    /// Id of the latest message on the winning chain: what a new reply answers.
+    /// Id of the latest message on the winning chain: what a new reply answers (for a thread
+    /// awaiting confirmation, the Accept the proposer confirms).
     pub fn head(&self) -> ObjectId {
         *self.chain.last().expect("a chain holds at least the offer")
     }
+
+    /// The Deal's id (its Accept's) once the thread is a deal.
+    pub fn deal_id(&self) -> Option<ObjectId> {
+        (self.state == ThreadState::Accepted).then(|| self.chain[self.chain.len() - 2])
+    }
+
+    /// Id of the message holding the latest terms (the offer or a counter): what a Counter,
+    /// Accept, Decline or Withdraw answers.
+    pub fn terms_message(&self) -> ObjectId {
+        self.terms_id
+    }
 }
 
-/// Order of precedence among replies to the same message (lower wins).
-fn precedence(kind: ObjectKind) -> u8 {
+/// Order of precedence among replies to the same terms (lower wins); `confirmed` says whether an
+/// Accept has a valid Confirm.
+fn precedence(kind: ObjectKind, confirmed: bool) -> u8 {
     match kind {
-        ObjectKind::Accept => 0,
+        ObjectKind::Accept if confirmed => 0,
         ObjectKind::Withdraw => 1,
-        ObjectKind::Decline => 2,
-        _ => 3,
+        ObjectKind::Accept => 2,
+        ObjectKind::Decline => 3,
+        _ => 4,
     }
 }
 
@@ -266,36 +328,63 @@ pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<Th
     let mut chain = vec![offer.id()];
     let mut terms = o.terms.clone();
     let mut proposer = offer.author();
+    let mut terms_id = offer.id();
     let mut state = ThreadState::Open;
     let mut head = offer;
+    // The lowest-id valid Confirm of an Accept, if any.
+    let confirm_of = |accept: &Object, terms: &Terms| -> Option<&Object> {
+        children.get(&accept.id()).and_then(|kids| {
+            kids.iter()
+                .filter(|k| k.kind() == ObjectKind::Confirm)
+                .filter(|k| check_reply(offer, accept, k).is_ok() && check_confirm(terms, k).is_ok())
+                .min_by_key(|k| k.id())
+                .copied()
+        })
+    };
     while chain.len() < MAX_THREAD_MESSAGES {
         let winner = children.get(&head.id()).and_then(|kids| {
             kids.iter()
-                .filter(|k| check_reply(offer, head, k).is_ok())
-                .min_by_key(|k| (precedence(k.kind()), k.id()))
-                .copied()
+                .filter(|k| k.kind() != ObjectKind::Confirm && check_reply(offer, head, k).is_ok())
+                .map(|k| {
+                    let confirm = if k.kind() == ObjectKind::Accept { confirm_of(k, &terms) } else { None };
+                    (precedence(k.kind(), confirm.is_some()), k.id(), *k, confirm)
+                })
+                .min_by_key(|(rank, id, _, _)| (*rank, *id))
         });
-        let Some(next) = winner else { break };
+        let Some((_, _, next, confirm)) = winner else { break };
         chain.push(next.id());
         state = match next.body() {
             Body::Counter(c) => {
                 terms = c.terms.clone();
                 proposer = next.author();
+                terms_id = next.id();
                 ThreadState::Countered
             }
-            Body::Accept(_) => ThreadState::Accepted,
+            Body::Accept(_) => match confirm {
+                Some(confirm) => {
+                    chain.push(confirm.id());
+                    ThreadState::Accepted
+                }
+                None => ThreadState::Confirming,
+            },
             Body::Decline(_) => ThreadState::Declined,
             Body::Withdraw(_) => ThreadState::Withdrawn,
-            Body::Listing(_) | Body::Offer(_) | Body::Mailbox(_) | Body::Receipt(_) => {
-                unreachable!("check_reply admits replies only")
+            Body::Listing(_) | Body::Offer(_) | Body::Mailbox(_) | Body::Receipt(_) | Body::Confirm(_) => {
+                unreachable!("only counters, accepts, declines and withdraws answer terms")
             }
         };
-        if state.is_final() {
+        if state.is_final() || state == ThreadState::Confirming {
             break;
         }
         head = next;
     }
-    if !state.is_final() && now > terms.expires_at {
+    let deadline = match state {
+        ThreadState::Open | ThreadState::Countered => Some(terms.expires_at),
+        // An Accept the proposer never confirmed lapses with the terms (and the clock grace).
+        ThreadState::Confirming => Some(terms.expires_at.saturating_add(CONFIRM_GRACE)),
+        _ => None,
+    };
+    if deadline.is_some_and(|d| now > d) {
         state = ThreadState::Expired;
     }
     Some(ThreadView {
@@ -306,6 +395,7 @@ pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<Th
         proposer,
         listing_author: o.to,
         offerer: offer.author(),
+        terms_id,
     })
 }
 
@@ -314,7 +404,7 @@ mod tests {
     use super::*;
     use crate::deal::Deal;
     use crate::fixtures::{
-        self, DAY, T0, accept, counter, decline, key, listing, offer, sign, sign_at, terms, withdraw,
+        self, DAY, T0, accept, confirm, counter, decline, key, listing, offer, sign, sign_at, terms, withdraw,
     };
     use crate::object::Verified;
 
@@ -335,7 +425,7 @@ mod tests {
     }
 
     #[test]
-    fn offer_counter_accept_makes_a_deal() {
+    fn offer_counter_accept_and_the_proposers_confirm_make_a_deal() {
         let s = setup();
         check_offer(&s.listing, &s.offer).expect("valid offer");
         let c = sign(&key(1), counter(&s.offer, &s.offer, terms(1, 11_000)));
@@ -344,13 +434,22 @@ mod tests {
         check_reply(&s.offer, &c, &a).expect("valid accept");
 
         let view = resolve(&s.offer, &[&c, &a], T0).expect("offer");
+        assert_eq!(view.state, ThreadState::Confirming, "an accept alone binds nobody yet");
+        assert!(may_confirm(&view, &key(1).public(), T0), "the counter's author confirms");
+        assert!(!may_confirm(&view, &key(2).public(), T0), "the acceptor does not");
+        assert_eq!(view.terms_message(), c.id());
+
+        let cf = sign(&key(1), confirm(&s.offer, &a));
+        check_reply(&s.offer, &a, &cf).expect("valid confirm");
+        let view = resolve(&s.offer, &[&c, &a, &cf], T0).expect("offer");
         assert_eq!(view.state, ThreadState::Accepted);
-        assert_eq!(view.chain, vec![s.offer.id(), c.id(), a.id()]);
+        assert_eq!(view.chain, vec![s.offer.id(), c.id(), a.id(), cf.id()]);
         assert_eq!(view.terms.price.amount, 11_000);
         assert_eq!(view.proposer, key(1).public());
 
-        let deal = Deal::from_chain(&s.listing, &[s.offer.clone(), c, a.clone()]).expect("deal");
+        let deal = Deal::from_chain(&s.listing, &[s.offer.clone(), c, a.clone(), cf.clone()]).expect("deal");
         assert_eq!(deal.id(), a.id());
+        assert_eq!(deal.made_at(), cf.created_at());
         assert_eq!(deal.seller(), key(1).public());
         assert_eq!(deal.buyer(), key(2).public());
         assert_eq!(deal.terms().price.amount, 11_000);
@@ -362,7 +461,8 @@ mod tests {
     fn a_tampered_deal_does_not_verify() {
         let s = setup();
         let a = sign(&key(1), accept(&s.offer, &s.offer));
-        let deal = Deal::from_chain(&s.listing, &[s.offer.clone(), a]).expect("deal");
+        let cf = sign(&key(2), confirm(&s.offer, &a));
+        let deal = Deal::from_chain(&s.listing, &[s.offer.clone(), a.clone(), cf]).expect("deal");
         let mut bytes = deal.encode();
         // Bytes after the encoding make another byte string for the same deal: refused.
         let mut padded = bytes.clone();
@@ -374,27 +474,76 @@ mod tests {
         let n = bytes.len();
         bytes[n - 10] ^= 1;
         assert!(Deal::decode_verify(&bytes).is_err());
-        // A chain that does not end in an accept is no deal.
-        let c = sign(&key(1), counter(&s.offer, &s.offer, terms(1, 11_000)));
+        // An accept without its confirm is no deal.
         assert!(matches!(
-            Deal::from_chain(&s.listing, &[s.offer.clone(), c]),
+            Deal::from_chain(&s.listing, &[s.offer.clone(), a.clone()]),
+            Err(crate::deal::DealError::BadLength)
+        ));
+        // Nor is an accept "confirmed" by its own author.
+        let to_buyer = crate::negotiation::Reply { thread: s.offer.id(), prev: a.id(), to: key(2).public() };
+        let self_confirm = sign(&key(1), Body::Confirm(crate::negotiation::Confirm { reply: to_buyer }));
+        assert!(matches!(
+            Deal::from_chain(&s.listing, &[s.offer.clone(), a.clone(), self_confirm]),
+            Err(crate::deal::DealError::Thread { index: 2, .. })
+        ));
+        // A chain that does not end in an accept and a confirm is no deal.
+        let c = sign(&key(1), counter(&s.offer, &s.offer, terms(1, 11_000)));
+        let a2 = sign(&key(2), accept(&s.offer, &c));
+        assert!(matches!(
+            Deal::from_chain(&s.listing, &[s.offer.clone(), c, a2]),
             Err(crate::deal::DealError::WrongKind { index: 1, .. })
         ));
         // An offer on another listing is no deal on this one.
         let other = sign(&key(1), Body::Listing(fixtures::rental("Trimmer")));
-        let a = sign(&key(1), accept(&s.offer, &s.offer));
-        assert!(Deal::from_chain(&other, &[s.offer.clone(), a]).is_err());
+        let cf = sign(&key(2), confirm(&s.offer, &a));
+        assert!(Deal::from_chain(&other, &[s.offer.clone(), a, cf]).is_err());
     }
 
     #[test]
-    fn crossing_accept_and_withdraw_resolve_to_the_deal_in_either_order() {
+    fn a_withdraw_beats_an_unconfirmed_accept_in_either_order() {
         let s = setup();
         let a = sign(&key(1), accept(&s.offer, &s.offer));
         let w = sign(&key(2), withdraw(&s.offer, &s.offer, &s.listing));
         check_reply(&s.offer, &s.offer, &w).expect("valid withdraw");
-        assert_eq!(state(&s.offer, &[&a, &w]), ThreadState::Accepted);
-        assert_eq!(state(&s.offer, &[&w, &a]), ThreadState::Accepted);
-        assert_eq!(state(&s.offer, &[&w]), ThreadState::Withdrawn);
+        assert_eq!(state(&s.offer, &[&a, &w]), ThreadState::Withdrawn);
+        assert_eq!(state(&s.offer, &[&w, &a]), ThreadState::Withdrawn);
+        assert_eq!(state(&s.offer, &[&a]), ThreadState::Confirming);
+        // A proposer that confirmed has bound itself, whatever it signs after.
+        let cf = sign(&key(2), confirm(&s.offer, &a));
+        assert_eq!(state(&s.offer, &[&w, &a, &cf]), ThreadState::Accepted);
+        assert_eq!(state(&s.offer, &[&cf, &w, &a]), ThreadState::Accepted);
+    }
+
+    /// Attack: the acceptor dates its Accept before the proposer's Withdraw, or before the terms
+    /// expired. The proposer's node judges by what it has seen and its own clock, so it never
+    /// confirms, and without its Confirm there is no deal.
+    #[test]
+    fn a_backdated_accept_never_revives_a_withdrawn_or_expired_proposal() {
+        let s = setup();
+        let withdrawn_at = T0.saturating_add(DAY);
+        let w = sign_at(&key(2), withdraw(&s.offer, &s.offer, &s.listing), withdrawn_at);
+        let backdated = sign_at(&key(1), accept(&s.offer, &s.offer), T0);
+        let at_proposer =
+            resolve(&s.offer, &[&w, &backdated], withdrawn_at.saturating_add(DAY)).expect("offer");
+        assert_eq!(at_proposer.state, ThreadState::Withdrawn);
+        assert!(!may_confirm(&at_proposer, &key(2).public(), withdrawn_at));
+
+        // The terms expire 7 days after T0; this accept says day 6 but reaches the proposer on day 8.
+        let late = sign_at(&key(1), accept(&s.offer, &s.offer), T0.saturating_add(6 * DAY));
+        let arrival = T0.saturating_add(8 * DAY);
+        let at_proposer = resolve(&s.offer, &[&late], arrival).expect("offer");
+        assert_eq!(at_proposer.state, ThreadState::Expired);
+        assert!(!may_confirm(&at_proposer, &key(2).public(), arrival));
+        // A confirm made that late would not count anyway.
+        let too_late = sign_at(&key(2), confirm(&s.offer, &late), arrival);
+        assert_eq!(
+            check_confirm(&s.offer.body().terms().expect("terms").clone(), &too_late),
+            Err(ThreadError::ConfirmTooLate)
+        );
+        assert_eq!(
+            resolve(&s.offer, &[&late, &too_late], arrival).expect("offer").state,
+            ThreadState::Expired
+        );
     }
 
     #[test]
@@ -441,11 +590,63 @@ mod tests {
     }
 
     #[test]
-    fn unanswered_terms_expire() {
+    fn unanswered_terms_and_unconfirmed_accepts_expire_but_deals_do_not() {
         let s = setup();
         let later = T0.saturating_add(8 * DAY);
         assert_eq!(resolve(&s.offer, &[], later).expect("offer").state, ThreadState::Expired);
         let a = sign(&key(1), accept(&s.offer, &s.offer));
-        assert_eq!(resolve(&s.offer, &[&a], later).expect("offer").state, ThreadState::Accepted);
+        assert_eq!(resolve(&s.offer, &[&a], later).expect("offer").state, ThreadState::Expired);
+        let cf = sign(&key(2), confirm(&s.offer, &a));
+        assert_eq!(resolve(&s.offer, &[&a, &cf], later).expect("offer").state, ThreadState::Accepted);
+    }
+
+    proptest::proptest! {
+        /// Whatever the acceptor dates its Accept, whenever the proposer withdraws, and in
+        /// whatever order either node stores the messages: both nodes resolve the same state,
+        /// and a deal exists only if the proposer's node got the Accept before it withdrew and
+        /// before its terms expired.
+        #[test]
+        fn both_sides_agree_and_no_withdrawn_or_expired_proposal_becomes_a_deal(
+            accept_at in 0u64..9 * 86_400,
+            arrives_after in 0u64..3 * 86_400,
+            withdraw_at in proptest::option::of(0u64..9 * 86_400),
+            order in proptest::collection::vec(0usize..8, 8),
+        ) {
+            let s = setup();
+            let secs = |n: u64| T0.saturating_add(std::time::Duration::from_secs(n));
+            // The terms (7 days) stand at the accept's own date, or it would not be valid.
+            let accept_at = accept_at.min(7 * 86_400);
+            let a = sign_at(&key(1), accept(&s.offer, &s.offer), secs(accept_at));
+            let arrival = secs(accept_at + arrives_after);
+            let w = withdraw_at.map(|t| sign_at(&key(2), withdraw(&s.offer, &s.offer, &s.listing), secs(t.min(7 * 86_400))));
+            // The proposer's node, when the accept arrives: what it has then, by its clock.
+            let mut held: Vec<&Object> = vec![&a];
+            let withdrew_first = w.as_ref().filter(|w| w.created_at() <= arrival);
+            held.extend(withdrew_first.map(|w| &**w));
+            let view = resolve(&s.offer, &held, arrival).expect("offer");
+            let cf = may_confirm(&view, &key(2).public(), arrival)
+                .then(|| sign_at(&key(2), confirm(&s.offer, &a), arrival));
+            // Later both nodes hold everything, each in its own order.
+            let mut all: Vec<&Object> = vec![&a];
+            all.extend(w.as_deref());
+            all.extend(cf.as_deref());
+            let mut shuffled = all.clone();
+            for (i, j) in order.iter().enumerate() {
+                let (i, j) = (i % shuffled.len(), j % shuffled.len());
+                shuffled.swap(i, j);
+            }
+            let end = secs(20 * 86_400);
+            let one = resolve(&s.offer, &all, end).expect("offer");
+            let other = resolve(&s.offer, &shuffled, end).expect("offer");
+            proptest::prop_assert_eq!(&one, &other);
+            if one.state == ThreadState::Accepted {
+                proptest::prop_assert!(withdrew_first.is_none(), "a withdrawn proposal became a deal");
+                proptest::prop_assert!(arrival <= secs(7 * 86_400), "an expired proposal became a deal");
+            }
+            // And what the proposer could confirm, it did: the deal is there.
+            if cf.is_some() {
+                proptest::prop_assert_eq!(one.state, ThreadState::Accepted);
+            }
+        }
     }
 }

@@ -3,7 +3,7 @@
 //! verifier against them. `HAGGLE_BLESS=1 cargo test -p haggle-protocol --test vectors` rewrites
 //! `tests/vectors.txt` after a deliberate format change.
 
-use haggle_protocol::fixtures::{T0, accept, counter, decline, key, sign, terms, withdraw};
+use haggle_protocol::fixtures::{T0, accept, confirm, counter, decline, key, sign, terms, withdraw};
 use haggle_protocol::{Body, Currency, Listing, ListingKind, ListingStatus, Location, Object, Offer, Price};
 
 fn vectors() -> Vec<(&'static str, Object)> {
@@ -41,6 +41,7 @@ fn vectors() -> Vec<(&'static str, Object)> {
     let accept = sign(&buyer, accept(&offer, &counter));
     let decline = sign(&seller, decline(&offer, &offer));
     let withdraw = sign(&buyer, withdraw(&offer, &offer, &listing));
+    let confirm = sign(&seller, confirm(&offer, &accept));
     vec![
         ("listing", listing.into_inner()),
         ("offer", offer.into_inner()),
@@ -48,6 +49,7 @@ fn vectors() -> Vec<(&'static str, Object)> {
         ("accept", accept.into_inner()),
         ("decline", decline.into_inner()),
         ("withdraw", withdraw.into_inner()),
+        ("confirm", confirm.into_inner()),
     ]
 }
 

@@ -422,6 +422,13 @@ impl Store {
             let requested = match reply.body() {
                 Body::Accept(_) => prev.body().terms().map(|t| t.quantity),
                 Body::Counter(c) => Some(c.terms.quantity),
+                // A Confirm commits the terms its Accept accepted (the message before it).
+                Body::Confirm(_) => prev
+                    .body()
+                    .reply()
+                    .and_then(|a| messages.iter().find(|m| m.id() == a.prev))
+                    .and_then(|t| t.body().terms())
+                    .map(|t| t.quantity),
                 _ => None,
             };
             if let Some(requested) = requested {
@@ -443,8 +450,8 @@ impl Store {
         Ok(Outcome::New { id, kind: reply.kind(), deal })
     }
 
-    /// If the thread's winning chain ends in an Accept with no Deal stored yet, adds the Deal to
-    /// `batch` and returns its id.
+    /// If the thread's winning chain ends in a confirmed Accept with no Deal stored yet, adds the
+    /// Deal to `batch` and returns its id (the Accept's).
     fn deal_if_accepted(
         &self,
         batch: &mut sled::Batch,
@@ -457,8 +464,12 @@ impl Store {
         let Some(view) = resolve(offer, &replies, now) else {
             return Ok(None);
         };
-        let deal_id = view.head();
-        if view.state != ThreadState::Accepted || self.db.contains_key(keys::deal(&deal_id))? {
+        if view.state != ThreadState::Accepted {
+            return Ok(None);
+        }
+        // The chain ends in the Accept and its Confirm.
+        let deal_id = view.chain[view.chain.len() - 2];
+        if self.db.contains_key(keys::deal(&deal_id))? {
             return Ok(None);
         }
         let Body::Offer(o) = offer.body() else {
@@ -516,7 +527,7 @@ fn push_history(batch: &mut sled::Batch, history: &mut Vec<ObjectId>, id: Object
 #[cfg(test)]
 mod tests {
     use haggle_protocol::fixtures::{
-        accept, counter, key, live_listing, live_terms, offer, sign_now, withdraw,
+        accept, confirm, counter, key, live_listing, live_terms, offer, sign_now, withdraw,
     };
     use haggle_protocol::{Listing, ListingStatus};
 
@@ -624,13 +635,15 @@ mod tests {
         let o = sign_now(&buyer, offer(&listing, live_terms(1, 10_000)));
         let c = sign_now(&seller, counter(&o, &o, live_terms(1, 11_000)));
         let a = sign_now(&buyer, accept(&o, &c));
+        let cf = sign_now(&seller, confirm(&o, &a));
         let (_d1, seller_store) = store();
         let (_d2, buyer_store) = store();
         for s in [&seller_store, &buyer_store] {
             assert!(put(s, &listing).is_new());
             assert!(put(s, &o).is_new());
             assert!(put(s, &c).is_new());
-            match put(s, &a) {
+            assert!(matches!(put(s, &a), Outcome::New { deal: None, .. }), "no deal before the confirm");
+            match put(s, &cf) {
                 Outcome::New { deal: Some(d), .. } => assert_eq!(d, a.id()),
                 other => panic!("no deal: {other:?}"),
             }
@@ -651,16 +664,15 @@ mod tests {
         let o = sign_now(&buyer, offer(&listing, live_terms(1, 10_000)));
         let a = sign_now(&seller, accept(&o, &o));
         let w = sign_now(&buyer, withdraw(&o, &o, &listing));
-        let mut deals = Vec::new();
         for order in [[&a, &w], [&w, &a]] {
             let (_d, s) = store();
             for x in [&listing, &o, order[0], order[1]] {
                 assert!(put(&s, x).is_new(), "both crossing messages are valid and kept");
             }
-            assert_eq!(s.thread(&o.id()).expect("read").expect("thread").view.state, ThreadState::Accepted);
-            deals.push(s.deal(&a.id()).expect("read").expect("deal").encode());
+            // The buyer withdrew before the accept reached it, so it never confirms.
+            assert_eq!(s.thread(&o.id()).expect("read").expect("thread").view.state, ThreadState::Withdrawn);
+            assert!(s.deal(&a.id()).expect("read").is_none());
         }
-        assert_eq!(deals[0], deals[1]);
     }
 
     #[test]
@@ -720,9 +732,12 @@ mod tests {
         for o in [&o1, &o2, &o3] {
             assert!(put(&s, o).is_new());
         }
-        // Accepting 2 of 3 leaves 1.
+        // Accepting 2 of 3 leaves 1, while awaiting the buyer's confirm and after it.
         let a1 = sign_now(&seller, accept(&o1, &o1));
-        assert!(matches!(s.ingest_own(&a1).expect("ingest"), Outcome::New { deal: Some(_), .. }));
+        assert!(s.ingest_own(&a1).expect("ingest").is_new());
+        assert_eq!(s.remaining_quantity(&key).expect("read"), Some(1));
+        let cf1 = sign_now(&b1, confirm(&o1, &a1));
+        assert!(matches!(put(&s, &cf1), Outcome::New { deal: Some(_), .. }));
         assert_eq!(s.remaining_quantity(&key).expect("read"), Some(1));
         // A second acceptance of 2 would oversell.
         let a2 = sign_now(&seller, accept(&o2, &o2));
@@ -740,9 +755,12 @@ mod tests {
         // ... so no other buyer can have it meanwhile.
         let c2 = sign_now(&seller, counter(&o2, &o2, live_terms(1, 3_000)));
         assert!(matches!(s.ingest_own(&c2).expect("ingest"), Outcome::Rejected(_)));
-        // The buyer's acceptance of the reserved counter still goes through.
+        // The buyer's acceptance of the reserved counter, and the seller's confirm, go through.
         let a3 = sign_now(&b3, accept(&o3, &c3));
-        assert!(matches!(put(&s, &a3), Outcome::New { deal: Some(_), .. }));
+        assert!(put(&s, &a3).is_new());
+        assert_eq!(s.remaining_quantity(&key).expect("read"), Some(0));
+        let cf3 = sign_now(&seller, confirm(&o3, &a3));
+        assert!(matches!(s.ingest_own(&cf3).expect("ingest"), Outcome::New { deal: Some(_), .. }));
         assert_eq!(s.remaining_quantity(&key).expect("read"), Some(0));
         // The next revision, published after the deals, counts them in its quantity.
         let next = sign_now(

@@ -204,7 +204,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use haggle_protocol::fixtures::{
-        DAY, accept, key, live_listing, live_terms, now, offer, sign_now, withdraw,
+        DAY, accept, confirm, key, live_listing, live_terms, now, offer, sign_now, withdraw,
     };
     use haggle_protocol::{Body, Listing, ListingStatus};
 
@@ -286,8 +286,9 @@ mod tests {
         let w = sign_now(&key(2), withdraw(&withdrawn, &withdrawn, &listing));
         let dealt = sign_now(&key(3), offer(&listing, live_terms(1, 200)));
         let a = sign_now(&seller, accept(&dealt, &dealt));
+        let cf = sign_now(&key(3), confirm(&dealt, &a));
         let open = sign_now(&key(4), offer(&listing, live_terms(1, 300)));
-        for o in [&withdrawn, &w, &dealt, &a, &open] {
+        for o in [&withdrawn, &w, &dealt, &a, &cf, &open] {
             assert!(put(&store, o).is_new());
         }
         assert_eq!(store.sweep_expired(now()).expect("sweep").threads, 0, "nothing is old yet");

@@ -71,13 +71,18 @@ impl Store {
         Ok(out)
     }
 
-    /// The listing author's counter-offers on one listing that are still open, and the quantity
-    /// each promises.
-    pub fn open_counters(&self, key: &ListingKey) -> Result<Vec<(ObjectId, u32)>, StoreError> {
+    /// What the listing's author has promised on one listing and not yet made a deal of: its
+    /// open counter-offers, and every thread awaiting a Confirm (its own Accept of an offer, or
+    /// an Accept of its counter that it is to confirm); with the quantity each promises.
+    pub fn promised(&self, key: &ListingKey) -> Result<Vec<(ObjectId, u32)>, StoreError> {
         Ok(self
             .threads_on(key)?
             .into_iter()
-            .filter(|t| t.view.state == ThreadState::Countered && t.view.proposer == key.author)
+            .filter(|t| match t.view.state {
+                ThreadState::Countered => t.view.proposer == key.author,
+                ThreadState::Confirming => true,
+                _ => false,
+            })
             .map(|t| (t.view.thread, t.view.terms.quantity))
             .collect())
     }
@@ -115,7 +120,8 @@ impl Store {
     }
 
     /// How many the listing's author can still promise: the current revision's quantity, less
-    /// deals made after that revision was published, less the author's open counter-offers.
+    /// deals made after that revision was published, less what it has promised
+    /// ([`Self::promised`]).
     /// `None` if the listing is unknown; 0 if it is closed.
     pub fn remaining_quantity(&self, key: &ListingKey) -> Result<Option<u32>, StoreError> {
         self.remaining_quantity_except(key, None)
@@ -148,7 +154,7 @@ impl Store {
                 taken += u64::from(quantity);
             }
         }
-        for (thread, quantity) in self.open_counters(key)? {
+        for (thread, quantity) in self.promised(key)? {
             if Some(thread) != except {
                 taken += u64::from(quantity);
             }

@@ -228,3 +228,40 @@ fn nonce(i: u32) -> [u8; 16] {
     n[4] = 0xF1;
     n
 }
+
+/// Attack: the seller signs an Accept dated before the buyer's Withdraw, so that it would win
+/// the crossing everywhere. The buyer's node, which had withdrawn, never confirms it: no deal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backdated_accept_does_not_revive_a_withdrawn_offer() -> Result<()> {
+    use haggle_protocol::fixtures::{accept, sign_at};
+
+    let dir = tempfile::tempdir()?;
+    let buyer = TestNode::start("buyer", dir.path(), vec![]).await?;
+    let seller = key(5);
+    let listing = sign_now(&seller, Body::Listing(live_listing("Desk lamp")));
+    let _ = buyer.node.store().ingest(listing.bytes(), haggle_storage::Durability::Flush)?;
+    let offer = buyer
+        .post(&format!("/v1/listings/{}/offers", listing.id().to_hex()), serde_json::json!({"price": "5"}))
+        .await?;
+    let thread = offer["thread"].as_str().context("a thread")?.to_owned();
+    let withdrawn = buyer.post(&format!("/v1/threads/{thread}/withdraw"), serde_json::json!({})).await?;
+    assert_eq!(withdrawn["state"], "withdrawn");
+
+    let offer_object = buyer.node.store().get(&thread.parse()?)?.context("the offer")?;
+    let backdated = sign_at(&seller, accept(&offer_object, &offer_object), offer_object.created_at());
+    let rogue = Rogue::spawn(buyer.addr().parse()?)?;
+    settled(&rogue, 0).await?;
+    let answer = rogue.negotiate(buyer.node.peer_id, backdated.bytes().to_vec()).await?;
+    assert!(matches!(answer, Ok(NegotiateResponse::Stored)), "a valid message is kept: {answer:?}");
+
+    let shown = buyer.get(&format!("/v1/threads/{thread}")).await?;
+    assert_eq!(shown["state"], "withdrawn", "{shown}");
+    assert_eq!(buyer.get("/v1/deals").await?["deals"].as_array().map(Vec::len), Some(0));
+    let record = buyer.node.store().thread(&thread.parse()?)?.context("the thread")?;
+    assert!(
+        record.messages.iter().all(|m| m.kind() != haggle_protocol::ObjectKind::Confirm),
+        "the buyer's node confirms nothing it withdrew"
+    );
+    buyer.stop().await;
+    Ok(())
+}

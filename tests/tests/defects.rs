@@ -168,7 +168,7 @@ async fn a_party_has_at_most_three_open_offers_on_a_listing() -> Result<()> {
 /// node's start repairs it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crash_between_a_deal_and_the_next_revision_is_repaired_on_start() -> Result<()> {
-    use haggle_protocol::fixtures::{accept, key, live_terms, offer, sign_now};
+    use haggle_protocol::fixtures::{accept, confirm, key, live_terms, offer, sign_now};
     use haggle_protocol::{ListingStatus, keyfile};
 
     let dir = tempfile::tempdir()?;
@@ -185,7 +185,8 @@ async fn a_crash_between_a_deal_and_the_next_revision_is_repaired_on_start() -> 
         let revision = store.get(&listing.parse()?)?.expect("the listing");
         let o = sign_now(&key(5), offer(&revision, live_terms(1, 4_000)));
         let a = sign_now(&me, accept(&o, &o));
-        for object in [&o, &a] {
+        let cf = sign_now(&key(5), confirm(&o, &a));
+        for object in [&o, &a, &cf] {
             assert!(store.ingest(object.bytes(), haggle_storage::Durability::Flush)?.is_new());
         }
         assert!(store.deal(&a.id())?.is_some());

@@ -46,7 +46,7 @@ async fn an_offer_and_its_acceptance_travel_sealed_through_a_third_node() -> Res
         )
         .await?;
     let accepted = seller.post(&format!("/v1/threads/{thread}/accept"), json!({})).await?;
-    assert_eq!(accepted["state"], "accepted");
+    assert_eq!(accepted["state"], "confirming");
     let accept_id: ObjectId = accepted["messages"]
         .as_array()
         .and_then(|m| m.last())
@@ -57,7 +57,8 @@ async fn an_offer_and_its_acceptance_travel_sealed_through_a_third_node() -> Res
         .await?;
     seller.stop().await;
 
-    // The buyer returns: the acceptance arrives, and the seller's receipt marks the offer delivered.
+    // The buyer returns: the acceptance arrives, the buyer's node confirms it (its offer still
+    // stands) and holds the deal; the seller's receipt marks the offer delivered.
     let buyer = TestNode::start("buyer", dirs[2].path(), vec![third.addr()]).await?;
     wait_until("the buyer to hold the deal", || async {
         buyer.node.store().deals_of(&buyer_key).map(|d| d.len() == 1).unwrap_or(false)
@@ -74,7 +75,16 @@ async fn an_offer_and_its_acceptance_travel_sealed_through_a_third_node() -> Res
     })
     .await?;
 
-    let seller = TestNode::start("seller", dirs[1].path(), vec![]).await?;
+    // The confirm travels the same way to the seller.
+    wait_until("the third node to hold sealed mail for the seller", || has_mail_for(&third, seller_key))
+        .await?;
+    buyer.stop().await;
+    let seller = TestNode::start("seller", dirs[1].path(), vec![third.addr()]).await?;
+    wait_until("the seller to hold the deal", || async {
+        seller.node.store().deals_of(&seller_key).map(|d| d.len() == 1).unwrap_or(false)
+    })
+    .await?;
+    let buyer = TestNode::start("buyer", dirs[2].path(), vec![]).await?;
     let (seller_deals, buyer_deals) = (seller.get("/v1/deals").await?, buyer.get("/v1/deals").await?);
     assert_eq!(seller_deals["deals"].as_array().map(Vec::len), Some(1));
     assert_eq!(seller_deals, buyer_deals, "both hold the same deal");

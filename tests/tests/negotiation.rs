@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use haggle_node::NodeEvent;
-use haggle_tests::{TestNode, draft, id_of};
+use haggle_tests::{TestNode, draft, id_of, wait_until};
 use serde_json::json;
 
 fn received(kind: &'static str) -> impl Fn(&NodeEvent) -> bool {
@@ -40,8 +40,11 @@ async fn offer_counter_accept_gives_the_same_deal_on_both_sides() -> Result<()> 
     assert!(own.is_err_and(|e| e.to_string().contains("your own")));
 
     let accepted = buyer.post(&format!("/v1/threads/{thread}/accept"), json!({})).await?;
-    assert_eq!(accepted["state"], "accepted");
-    seller.wait_for("the deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
+    assert_eq!(accepted["state"], "confirming", "a deal once the seller's node confirms");
+    seller
+        .wait_for("the seller's node to confirm: the deal", |e| matches!(e, NodeEvent::DealMade { .. }))
+        .await?;
+    buyer.wait_for("the confirm: the deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
 
     let seller_deals = seller.get("/v1/deals").await?;
     let buyer_deals = buyer.get("/v1/deals").await?;
@@ -50,9 +53,11 @@ async fn offer_counter_accept_gives_the_same_deal_on_both_sides() -> Result<()> 
     assert_eq!(seller_deals["deals"][0]["terms"]["price"]["display"], "280.00 EUR");
 
     // The last one sold: the seller's node closes the listing and the buyer's node hears of it.
-    buyer.wait_for("the closed revision", |e| matches!(e, NodeEvent::ListingStored { .. })).await?;
-    let shown = buyer.get(&format!("/v1/listings/{listing_id}")).await?;
-    assert_eq!(shown["state"], "closed", "{shown}");
+    // (It may arrive before the confirm, so this waits on the state, not an event.)
+    wait_until("the closed revision", || async {
+        buyer.get(&format!("/v1/listings/{listing_id}")).await.is_ok_and(|l| l["state"] == "closed")
+    })
+    .await?;
 
     seller.stop().await;
     buyer.stop().await;

@@ -25,7 +25,10 @@ pub fn accept(cx: &Context<'_>, thread: &str) -> Result<()> {
     }
     match sent.thread.deal {
         Some(deal) => outln!("Accepted: deal {} made.", output::short(&deal)),
-        None => outln!("Accepted."),
+        None => outln!(
+            "Accepted. It becomes a deal when the other party's node confirms: at once if it is online \
+             and the terms still stand (see `haggle deals`, or `haggle watch`)."
+        ),
     }
     output::thread(&sent.thread);
     Ok(())

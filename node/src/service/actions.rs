@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use haggle_protocol::limits::MAX_LIFETIME;
+use haggle_protocol::thread::may_confirm;
 use haggle_protocol::{
-    Accept, Body, Counter, Currency, Deal, Decline, Envelope, Listing, ListingKind, ListingStatus, Location,
-    Object, ObjectId, Offer, Period, Price, Reply, Terms, Timestamp, Verified, Withdraw, new_nonce,
+    Accept, Body, Confirm, Counter, Currency, Deal, Decline, Envelope, Listing, ListingKind, ListingStatus,
+    Location, Object, ObjectId, Offer, Period, Price, Reply, Terms, ThreadState, Timestamp, Verified,
+    Withdraw, new_nonce,
 };
 use haggle_storage::{Outcome, ThreadRecord};
 
@@ -137,10 +139,11 @@ impl Service {
         self.revising.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Refuses a quantity below what the owner's open counter-offers on the listing promise.
+    /// Refuses a quantity below what the owner has promised on the listing (open counter-offers
+    /// and threads awaiting a Confirm).
     fn check_promised(&self, current: &Object, quantity: u32) -> Result<(), ServiceError> {
         let Some(key) = current.listing_key() else { return Ok(()) };
-        let counters = self.store.open_counters(&key)?;
+        let counters = self.store.promised(&key)?;
         let promised: u64 = counters.iter().map(|(_, q)| u64::from(*q)).sum();
         if u64::from(quantity) < promised {
             let threads = counters.into_iter().map(|(thread, _)| thread).collect();
@@ -229,8 +232,10 @@ impl Service {
         if thread.view.proposer != self.me() {
             return Err(Conflict::TheirTerms.into());
         }
-        let head = thread.view.head();
-        let body = Body::Withdraw(Withdraw { reply: self.reply_to(&thread, head), message });
+        // Awaiting this node's Confirm (it did not confirm: the terms had expired or the quantity
+        // was gone), the terms can still be taken back: a Withdraw beats an unconfirmed Accept.
+        let body =
+            Body::Withdraw(Withdraw { reply: self.reply_to(&thread, thread.view.terms_message()), message });
         self.negotiate(body, Timestamp::now())
     }
 
@@ -257,13 +262,49 @@ impl Service {
         Ok(())
     }
 
-    /// The head of an open thread whose terms the other party proposed.
+    /// The terms message of an open thread whose terms the other party proposed.
     fn their_terms(&self, thread: &ThreadRecord, action: &'static str) -> Result<ObjectId, ServiceError> {
         self.open(thread)?;
         if thread.view.proposer == self.me() {
             return Err(Conflict::OwnTerms { action }.into());
         }
-        Ok(thread.view.head())
+        if thread.view.state == ThreadState::Confirming {
+            return Err(Conflict::AwaitingConfirmation(thread.view.thread).into());
+        }
+        Ok(thread.view.terms_message())
+    }
+
+    /// Confirms the Accept that put `thread` in the confirming state, if this node proposed the
+    /// accepted terms and they still stand now (not withdrawn, not expired by this node's clock,
+    /// within the listing's quantity, the listing still on offer). Run when an Accept arrives
+    /// (and at start, for one a crash left unconfirmed). Returns whether it confirmed.
+    pub(super) fn confirm_if_due(
+        &self,
+        thread: ObjectId,
+        then: &mut Followups,
+    ) -> Result<bool, ServiceError> {
+        // One Confirm per Accept, even when the Accept arrives twice at once (directly and by mail).
+        let deal = {
+            let _revising = self.revising();
+            let Some(record) = self.store.thread(&thread)? else { return Ok(false) };
+            let now = Timestamp::now();
+            if !may_confirm(&record.view, &self.me(), now) {
+                return Ok(false);
+            }
+            if record.view.listing_author == self.me() {
+                self.still_on_offer(&record)?;
+            }
+            let reply = self.reply_to(&record, record.view.head());
+            let to = reply.to;
+            let object = self.sign(Body::Confirm(Confirm { reply }), now)?;
+            let deal = self.ingest_own(&object)?;
+            then.deliver.push(to);
+            deal
+        };
+        if let Some(deal) = deal {
+            self.after_deal(deal, then)?;
+        }
+        Ok(true)
     }
 
     fn reply_to(&self, thread: &ThreadRecord, prev: ObjectId) -> Reply {
@@ -321,6 +362,26 @@ impl Service {
             }
         }
         Ok(())
+    }
+
+    /// Repairs what a crash left half done: Accepts of the owner's terms that arrived but were
+    /// not confirmed yet (confirmed now if the terms still stand), then the listing revisions
+    /// deals call for (see below).
+    pub fn repair(&self) -> Result<Followups, ServiceError> {
+        let mut then = Followups::default();
+        for thread in self.store.threads_of(&self.me())? {
+            if thread.view.state == ThreadState::Confirming
+                && thread.view.proposer == self.me()
+                && let Err(e) = self.confirm_if_due(thread.view.thread, &mut then)
+            {
+                tracing::warn!(thread = %thread.view.thread.fmt_short(), error = %e, "cannot confirm an accept");
+            }
+        }
+        let revisions = self.repair_after_deals()?;
+        then.events.extend(revisions.events);
+        then.publish.extend(revisions.publish);
+        then.deliver.extend(revisions.deliver);
+        Ok(then)
     }
 
     /// Repairs what a crash between a deal and the owner's next listing revision left behind:

@@ -1,10 +1,12 @@
 //! When a listing stops being on offer (retracted, sold out, expired), every open thread on it
 //! ends, and the other side is told: the listing's author withdraws its own terms on the table
 //! and declines the other party's. No deal can form on such a thread afterwards (a reply that
-//! crossed one of these messages in flight is settled by the protocol's crossing rule).
+//! crossed one of these messages in flight is settled by the protocol's crossing rule), except
+//! one the owner already accepted: that Accept stands until the other party's node confirms it
+//! or the terms expire.
 
 use haggle_protocol::{
-    Body, Decline, Listing, ListingKind, ListingStatus, Object, Reply, Timestamp, Withdraw,
+    Body, Decline, Listing, ListingKind, ListingStatus, Object, Reply, ThreadState, Timestamp, Withdraw,
 };
 use haggle_storage::ThreadRecord;
 
@@ -57,9 +59,22 @@ impl Service {
             }
         };
         let now = Timestamp::now();
-        for thread in threads.iter().filter(|t| !t.view.state.is_final()).take(MAX_ENDINGS) {
-            let reply =
-                Reply { thread: thread.view.thread, prev: thread.view.head(), to: thread.view.offerer };
+        // An Accept of the owner's awaiting the other party's Confirm is a promise the owner
+        // cannot take back; every other open thread is ended (a Withdraw also beats an Accept of
+        // the owner's terms that this node has not confirmed).
+        let awaiting_them =
+            |t: &&ThreadRecord| t.view.state == ThreadState::Confirming && t.view.proposer != me;
+        for thread in threads
+            .iter()
+            .filter(|t| !t.view.state.is_final())
+            .filter(|t| !awaiting_them(t))
+            .take(MAX_ENDINGS)
+        {
+            let reply = Reply {
+                thread: thread.view.thread,
+                prev: thread.view.terms_message(),
+                to: thread.view.offerer,
+            };
             let message = ending.note(l.kind).to_owned();
             let body = if thread.view.proposer == me {
                 Body::Withdraw(Withdraw { reply, message })

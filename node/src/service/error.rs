@@ -154,6 +154,12 @@ pub enum Conflict {
     /// Withdrawing the other party's terms.
     #[error("the terms on the table are the other party's: decline them instead of withdrawing")]
     TheirTerms,
+    /// The owner accepted; the other party's node has yet to confirm.
+    #[error(
+        "you accepted in thread {}; it becomes a deal when the other party's node confirms (it does so when it is online and the terms still stand)",
+        .0.fmt_short()
+    )]
+    AwaitingConfirmation(ObjectId),
     /// The thread has ended.
     #[error("thread {} is {state}; nothing more can be said in it", thread.fmt_short())]
     ThreadEnded {
@@ -206,7 +212,9 @@ impl Conflict {
                 ErrorCode::QuantityExceeded
             }
             Conflict::OwnListing => ErrorCode::OwnListing,
-            Conflict::OwnTerms { .. } | Conflict::TheirTerms => ErrorCode::NotYourTurn,
+            Conflict::OwnTerms { .. } | Conflict::TheirTerms | Conflict::AwaitingConfirmation(_) => {
+                ErrorCode::NotYourTurn
+            }
             Conflict::ThreadEnded { .. } => ErrorCode::ThreadEnded,
             Conflict::Refused(RejectReason::Decode(_)) => ErrorCode::Invalid,
             Conflict::NewerRevision | Conflict::RevisionsExhausted | Conflict::Refused(_) => {

@@ -4,7 +4,9 @@
 //! mail to open, a listing's next revision after a deal, recent objects to pass on); the result
 //! is an [`Inbound`] the event loop acts on.
 
-use haggle_protocol::{Body, DecodeError, Object, ObjectId, Timestamp, ValidationError, Verified};
+use haggle_protocol::{
+    Body, DecodeError, Object, ObjectId, ObjectKind, Timestamp, ValidationError, Verified,
+};
 use haggle_storage::{Durability, Outcome, RejectReason};
 
 use super::{Followups, Service};
@@ -291,9 +293,21 @@ impl Service {
                 Err(e) => tracing::warn!(error = %e, "cannot read the message a receipt confirms"),
             },
             Body::Receipt(_) => {}
-            Body::Offer(_) | Body::Counter(_) | Body::Accept(_) | Body::Decline(_) | Body::Withdraw(_) => {
+            Body::Offer(_)
+            | Body::Counter(_)
+            | Body::Accept(_)
+            | Body::Confirm(_)
+            | Body::Decline(_)
+            | Body::Withdraw(_) => {
                 let thread = object.thread_id().unwrap_or(id);
                 out.then.events.push(NodeEvent::NegotiationReceived { id, thread, kind: object.kind() });
+                // An Accept of this node's terms: confirm it while they stand (judged now, at
+                // its arrival, by this node's clock).
+                if object.kind() == ObjectKind::Accept
+                    && let Err(e) = self.confirm_if_due(thread, &mut out.then)
+                {
+                    tracing::info!(thread = %thread.fmt_short(), error = %e, "not confirming an accept");
+                }
                 if let Some(deal) = deal
                     && let Err(e) = self.after_deal(deal, &mut out.then)
                 {

@@ -1,6 +1,6 @@
 //! Stored objects as the API shows them (the types are in [`crate::api::types`]).
 
-use haggle_protocol::{Body, Deal, ListingStatus, Object, Price, PublicKey, Terms, ThreadState, Timestamp};
+use haggle_protocol::{Body, Deal, ListingStatus, Object, Price, PublicKey, Terms, Timestamp};
 use haggle_storage::{Store, StoreError, ThreadRecord};
 
 use crate::api::types::{
@@ -97,6 +97,9 @@ pub(super) fn thread(store: &Store, t: &ThreadRecord, me: &PublicKey) -> Result<
         proposed_by: party(v.proposer, me),
         awaiting: if v.state.is_final() {
             None
+        } else if v.state == haggle_protocol::ThreadState::Confirming {
+            // The proposer's node confirms the Accept.
+            Some(party(v.proposer, me))
         } else if v.proposer == *me {
             Some(Party::Them)
         } else {
@@ -107,7 +110,7 @@ pub(super) fn thread(store: &Store, t: &ThreadRecord, me: &PublicKey) -> Result<
             None => None,
         },
         // A deal's id is its Accept's id: the head of an accepted thread.
-        deal: (v.state == ThreadState::Accepted).then(|| v.head()),
+        deal: v.deal_id(),
         messages,
         updated_at: t.messages.iter().map(|m| m.created_at().as_millis()).max(),
     })

@@ -194,14 +194,31 @@ fn a_negotiation_ends_in_the_same_deal_on_both_sides_and_the_sellers_next_revisi
 
     let accept = buyer.accept(&thread).expect("accepted");
     let deal = accept.object.id();
-    assert!(accept.then.events.contains(&NodeEvent::DealMade { id: deal, thread: offer.object.id() }));
+    let made = NodeEvent::DealMade { id: deal, thread: offer.object.id() };
+    assert!(!accept.then.events.contains(&made), "an accept binds once the proposer confirms");
+    let sent = buyer.effect_sent(&accept).expect("a view");
+    assert_eq!((sent.thread.state, sent.thread.awaiting), (ThreadState::Confirming, Some(Party::Them)));
     assert!(accept.then.publish.is_empty(), "the buyer does not revise the seller's listing");
+    assert_eq!(code(buyer.decline(&thread, String::new())), ErrorCode::NotYourTurn, "awaiting the confirm");
 
+    // The seller's node confirms at once (its counter stands) and the deal is made there.
     let got = seller.receive(accept.object.bytes(), Via::Direct);
-    assert!(got.then.events.contains(&NodeEvent::DealMade { id: deal, thread: offer.object.id() }));
+    assert!(got.then.events.contains(&made));
+    assert_eq!(got.then.deliver, vec![buyer.me()], "the confirm goes to the buyer");
     assert_eq!(got.then.publish.len(), 1, "the seller gossips the closed revision");
     let next = Object::decode_unverified(&got.then.publish[0]).expect("a listing");
     assert_eq!(next.listing().map(|l| l.status), Some(ListingStatus::Closed));
+    let confirm = seller
+        .store
+        .thread(&offer.object.id())
+        .expect("read")
+        .expect("the thread")
+        .messages
+        .into_iter()
+        .find(|m| m.kind() == ObjectKind::Confirm)
+        .expect("a confirm");
+    let got = buyer.receive(confirm.bytes(), Via::Direct);
+    assert!(got.then.events.contains(&made), "and on the buyer's side when the confirm arrives");
     assert_eq!(seller.deals().expect("deals").deals, buyer.deals().expect("deals").deals);
     assert_eq!(code(seller.counter(&thread, offer_of("1"))), ErrorCode::ThreadEnded);
 }
