@@ -72,10 +72,10 @@ const MAX_PER_PEER: u32 = 2;
 /// Concurrent negotiation streams per connection (each buffers at most one message of
 /// [`MAX_NEGOTIATE_REQUEST`] bytes): a party delivers its outbox a few messages at a time.
 const NEGOTIATE_STREAMS: usize = 8;
-/// Concurrent sync streams per connection: one session each way has one request in flight
-/// (fetches keep four in flight), so six leaves room without letting a peer open a hundred
-/// 1 MiB requests at once.
-const SYNC_STREAMS: usize = 6;
+/// Concurrent sync streams per connection, both ways together: a session keeps at most four
+/// fetches and two pushes in flight, and the peer may run a session with us at the same time.
+/// Each inbound stream buffers at most one request (`MAX_SYNC_REQUEST`, 256 KiB).
+const SYNC_STREAMS: usize = 12;
 /// Idle connections stay open this long, so peers keep their gossip mesh in a quiet market.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(600);
 

@@ -27,10 +27,10 @@ pub const FETCH_BATCH: usize = 256;
 pub const PUSH_BATCH: usize = 64;
 /// Object bytes per push request: a batch ends at [`PUSH_BATCH`] objects or this many bytes,
 /// whichever comes first (one object may be up to [`MAX_OBJECT_SIZE`]).
-pub const PUSH_BYTES: usize = 1024 * 1024 - 2 * MAX_OBJECT_SIZE;
+pub const PUSH_BYTES: usize = 256 * 1024 - 2 * MAX_OBJECT_SIZE;
 /// Largest request: a push batch's bytes plus its framing. With [`crate::wire`]'s limits this
 /// bounds what a peer's requests can make us buffer: see docs/SECURITY.md.
-pub const MAX_SYNC_REQUEST: u64 = 1024 * 1024;
+pub const MAX_SYNC_REQUEST: u64 = 256 * 1024;
 /// Largest response: a fetch batch of full-size objects.
 pub const MAX_SYNC_RESPONSE: u64 = (FETCH_BATCH * (MAX_OBJECT_SIZE + 16)) as u64;
 
@@ -103,6 +103,13 @@ pub enum SyncError {
     /// The reconciliation messages were malformed or over a limit.
     #[error("set reconciliation failed: {0}")]
     Negentropy(#[from] negentropy::Error),
+    /// The responder's message is over the frame limit both sides agreed on (a hostile
+    /// responder could otherwise make a session queue any number of ids to fetch).
+    #[error("set reconciliation failed: a {size}-byte message is over the {FRAME_LIMIT}-byte frame limit")]
+    FrameTooLarge {
+        /// The message's size.
+        size: usize,
+    },
     /// The peers did not agree within the round limit.
     #[error("set reconciliation failed: no agreement after {rounds} rounds")]
     NoAgreement {
@@ -150,6 +157,9 @@ impl Session {
     /// Takes the responder's answer; returns the next message, or `None` when reconciliation is
     /// complete (then `need` and `have` are final).
     pub fn step(&mut self, answer: &[u8]) -> Result<Option<Vec<u8>>, SyncError> {
+        if answer.len() as u64 > FRAME_LIMIT {
+            return Err(SyncError::FrameTooLarge { size: answer.len() });
+        }
         self.rounds += 1;
         if self.rounds > MAX_ROUNDS {
             return Err(SyncError::NoAgreement { rounds: MAX_ROUNDS });
@@ -254,6 +264,17 @@ mod tests {
         let full = 100_050 * OBJECT_BYTES;
         let synced = r.bytes + 100 * OBJECT_BYTES;
         assert!(synced * 20 < full, "moved {synced} bytes of {full} ({} rounds)", r.rounds);
+    }
+
+    /// Attack: a responder answering with a huge message to make the session queue a flood of
+    /// ids.
+    #[test]
+    fn an_answer_over_the_frame_limit_ends_the_session() {
+        let items: Vec<SyncItem> = (0..10).map(item).collect();
+        let (mut session, _) = Session::start(&items).expect("starts");
+        let huge = vec![0x61; FRAME_LIMIT as usize + 1];
+        assert!(matches!(session.step(&huge), Err(SyncError::FrameTooLarge { .. })));
+        assert!(session.need.is_empty());
     }
 
     #[test]

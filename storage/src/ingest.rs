@@ -137,7 +137,10 @@ impl RejectReason {
     pub fn is_peer_fault(&self) -> bool {
         !matches!(
             self,
-            RejectReason::Expired
+            // Dated ahead of *our* clock, which may be the one that is wrong.
+            RejectReason::Decode(DecodeError::Invalid(
+                haggle_protocol::ValidationError::FromTheFuture { .. }
+            )) | RejectReason::Expired
                 | RejectReason::UnknownListing(_)
                 | RejectReason::UnknownThread(_)
                 | RejectReason::UnknownPrev(_)

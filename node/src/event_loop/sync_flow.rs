@@ -22,9 +22,13 @@ const MAX_SYNCS: usize = 4;
 /// Fetch requests one session keeps in flight; the rest wait in the session's queue, so a peer
 /// that claims a huge difference costs a queue of ids, not thousands of open requests.
 const FETCHES_IN_FLIGHT: usize = 4;
+/// Push requests one session keeps in flight; the rest wait in the session's queue. With
+/// [`FETCHES_IN_FLIGHT`] this keeps a session (and one the peer runs with us at the same time)
+/// within the streams a connection allows (`SYNC_STREAMS`).
+const PUSHES_IN_FLIGHT: usize = 2;
 
 /// Sync sessions and requests in flight. Bounded: sessions by [`MAX_SYNCS`], each session's
-/// requests by [`FETCHES_IN_FLIGHT`] fetches plus its push batches, inbound answers by the loop's
+/// requests by [`FETCHES_IN_FLIGHT`] fetches plus [`PUSHES_IN_FLIGHT`] pushes, inbound answers by the loop's
 /// in-flight limit; a session ends when its peer disconnects.
 #[derive(Debug, Default)]
 pub(super) struct SyncFlow {
@@ -69,6 +73,10 @@ pub(super) struct SyncState {
     outstanding: usize,
     /// Fetch requests in flight.
     fetching: usize,
+    /// Push batches not sent yet.
+    pushes: VecDeque<Vec<Vec<u8>>>,
+    /// Push requests in flight.
+    pushing: usize,
     reconciled: bool,
     /// Objects the reconciliation said we lack.
     needed: u64,
@@ -114,6 +122,8 @@ impl EventLoop {
                 fetches: VecDeque::new(),
                 outstanding: 0,
                 fetching: 0,
+                pushes: VecDeque::new(),
+                pushing: 0,
                 reconciled: false,
                 needed: 0,
                 received: 0,
@@ -198,6 +208,22 @@ impl EventLoop {
         }
     }
 
+    /// Sends queued push batches while fewer than [`PUSHES_IN_FLIGHT`] are out.
+    fn send_pushes(&mut self, peer: PeerId, id: u64) {
+        let mut ready = Vec::new();
+        if let Some(state) = self.session(&peer, id) {
+            while state.pushing < PUSHES_IN_FLIGHT
+                && let Some(objects) = state.pushes.pop_front()
+            {
+                state.pushing += 1;
+                ready.push(objects);
+            }
+        }
+        for objects in ready {
+            self.send_sync(peer, id, SyncRequest::Push { objects });
+        }
+    }
+
     pub(super) fn on_sync_done(&mut self, done: SyncDone) {
         match done {
             SyncDone::Step { peer, id, session, next } => self.on_sync_step(peer, id, session, next),
@@ -228,9 +254,8 @@ impl EventLoop {
             SyncDone::PushLoaded { peer, id, batches } => {
                 let Some(state) = self.session(&peer, id) else { return };
                 state.outstanding = state.outstanding.saturating_sub(1) + batches.len();
-                for objects in batches {
-                    self.send_sync(peer, id, SyncRequest::Push { objects });
-                }
+                state.pushes = batches.into();
+                self.send_pushes(peer, id);
                 self.maybe_finish(peer);
             }
             SyncDone::Serve { token, peer, response, inbound } => {
@@ -351,7 +376,9 @@ impl EventLoop {
                 if let Some(state) = self.session(&peer, id) {
                     state.sent += u64::from(new);
                     state.outstanding = state.outstanding.saturating_sub(1);
+                    state.pushing = state.pushing.saturating_sub(1);
                 }
+                self.send_pushes(peer, id);
                 self.maybe_finish(peer);
             }
             SyncResponse::Refused { reason } => {

@@ -43,6 +43,11 @@ fn an_object_dated_ahead_of_our_clock_is_ignored_not_blamed_on_the_sender() {
     let listing = sign_at(&key(2), Body::Listing(live_listing("Time machine")), ahead);
     let refusal = refused(&me.receive(listing.bytes(), Via::Gossip)).expect("refused");
     assert!(!refusal.1, "our own clock may be the wrong one: {refusal:?}");
+    // The same rule on every channel: a sync batch goes through the store's batch path.
+    let batch = me.receive_batch(&[listing.bytes().to_vec()], Via::Sync);
+    let refusal = refused(&batch).expect("refused");
+    assert!(!refusal.1, "not the sender's fault on sync either: {refusal:?}");
+    assert_eq!(batch.invalid_count(), 0);
 }
 
 #[test]
