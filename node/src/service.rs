@@ -66,6 +66,8 @@ pub struct Service {
     /// at once (two deals arriving together, a deal and an update) cannot both build on the same
     /// revision and lose one of them.
     revising: Arc<std::sync::Mutex<()>>,
+    /// The reconciliation set peers' sync requests are answered from.
+    sync_set: Arc<crate::sync::SetCache>,
 }
 
 /// Messages for one recipient: each message's id and wire bytes.
@@ -85,7 +87,7 @@ pub struct OutboxDue {
 impl Service {
     /// A service over `store`, signing with `key`.
     pub fn new(store: Arc<Store>, key: Arc<SecretKey>) -> Self {
-        Service { store, key, revising: Arc::default() }
+        Service { store, key, revising: Arc::default(), sync_set: Arc::default() }
     }
 
     /// The owner's public key.
@@ -218,6 +220,13 @@ impl Service {
     /// The `(created_at, id)` set sync reconciles.
     pub fn sync_items(&self) -> Result<Vec<SyncItem>, StoreError> {
         self.store.sync_items(Timestamp::now())
+    }
+
+    /// Answers a peer's reconciliation message from the cached set (see
+    /// [`crate::sync::SetCache`]).
+    pub fn sync_respond(&self, message: &[u8]) -> Result<Vec<u8>, crate::sync::SetError> {
+        let set = self.sync_set.get(self.store.sync_generation(), || self.sync_items())?;
+        Ok(crate::sync::respond_with(&set, message)?)
     }
 
     /// The public objects among `ids` that this node holds.

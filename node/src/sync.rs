@@ -178,8 +178,64 @@ impl Session {
 
 /// The responder's side: answers one message against `items` (stateless between rounds).
 pub fn respond(items: &[SyncItem], message: &[u8]) -> Result<Vec<u8>, SyncError> {
-    let mut negentropy = Negentropy::owned(storage(items)?, FRAME_LIMIT)?;
+    respond_with(&storage(items)?, message)
+}
+
+/// The responder's side against a sealed set (see [`SetCache`]).
+pub fn respond_with(set: &NegentropyStorageVector, message: &[u8]) -> Result<Vec<u8>, SyncError> {
+    let mut negentropy = Negentropy::borrowed(set, FRAME_LIMIT)?;
     Ok(negentropy.reconcile(message)?)
+}
+
+/// A cached set is rebuilt at least this often, so members that expired leave it (peers leave
+/// expired objects out of their sets too).
+const SET_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The responder's reconciliation set, sealed once and shared by every request until the store
+/// changes: a peer's reconcile rounds cost a walk of the set, not a copy of it and a sort each.
+/// (The store keeps the set itself in memory, so a rebuild after a change is a copy, not a
+/// database scan.)
+#[derive(Debug, Default)]
+pub struct SetCache {
+    cached: std::sync::Mutex<Option<CachedSet>>,
+}
+
+#[derive(Debug)]
+struct CachedSet {
+    generation: u64,
+    built: std::time::Instant,
+    set: std::sync::Arc<NegentropyStorageVector>,
+}
+
+impl SetCache {
+    /// The set for `generation`, built with `items` when the cached one is out of date.
+    pub fn get(
+        &self,
+        generation: u64,
+        items: impl FnOnce() -> Result<Vec<SyncItem>, haggle_storage::StoreError>,
+    ) -> Result<std::sync::Arc<NegentropyStorageVector>, SetError> {
+        let mut cached = self.cached.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = cached.as_ref()
+            && c.generation == generation
+            && c.built.elapsed() < SET_MAX_AGE
+        {
+            return Ok(c.set.clone());
+        }
+        let set = std::sync::Arc::new(storage(&items()?)?);
+        *cached = Some(CachedSet { generation, built: std::time::Instant::now(), set: set.clone() });
+        Ok(set)
+    }
+}
+
+/// Why the reconciliation set could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SetError {
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] haggle_storage::StoreError),
+    /// The set could not be sealed.
+    #[error(transparent)]
+    Sync(#[from] SyncError),
 }
 
 /// The outcome of an in-memory reconciliation (for tests and measurements).
@@ -275,6 +331,29 @@ mod tests {
         let huge = vec![0x61; FRAME_LIMIT as usize + 1];
         assert!(matches!(session.step(&huge), Err(SyncError::FrameTooLarge { .. })));
         assert!(session.need.is_empty());
+    }
+
+    #[test]
+    fn the_cached_set_is_rebuilt_only_when_the_store_changed() {
+        let cache = SetCache::default();
+        let items: Vec<SyncItem> = (0..10).map(item).collect();
+        let builds = std::cell::Cell::new(0);
+        let build = || {
+            builds.set(builds.get() + 1);
+            Ok(items.clone())
+        };
+        let first = cache.get(1, build).expect("built");
+        let again = cache.get(1, build).expect("cached");
+        assert!(std::sync::Arc::ptr_eq(&first, &again));
+        assert_eq!(builds.get(), 1);
+        cache.get(2, build).expect("rebuilt");
+        assert_eq!(builds.get(), 2, "a change to the store means a new set");
+        // Answers from the cached set are the same as from a fresh one.
+        let (_, message) = Session::start(&items[..5]).expect("starts");
+        assert_eq!(
+            respond_with(&first, &message).expect("answers"),
+            respond(&items, &message).expect("answers")
+        );
     }
 
     #[test]

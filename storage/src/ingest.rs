@@ -12,6 +12,7 @@ use haggle_protocol::{
 use crate::error::StoreError;
 use crate::keys::{self, Head};
 use crate::store::{Durability, INDEX_BATCH, Store, decode_stored};
+use crate::sync::SetChanges;
 
 /// What happened to an object offered to the store. Not an error: the network sends duplicates
 /// and old revisions all the time.
@@ -326,9 +327,10 @@ impl Store {
         }
         let mut history = Vec::new();
         let had_head = head.is_some();
+        let mut set = SetChanges::default();
         if let Some(old) = head {
             batch.remove(keys::expiry(old.expires_at, &key));
-            batch.remove(keys::recon(old.created_at, &old.id));
+            set.remove(&mut batch, old.created_at, old.id);
             history = old.history;
             push_history(&mut batch, &mut history, old.id);
         }
@@ -345,8 +347,8 @@ impl Store {
         };
         batch.insert(keys::head(&key), new_head.encode());
         batch.insert(keys::expiry(listing.expires_at, &key), &[]);
-        batch.insert(keys::recon(object.created_at(), &id), listing.expires_at.to_be_bytes().as_slice());
-        self.db.apply_batch(batch)?;
+        set.insert(&mut batch, object.created_at(), id, listing.expires_at);
+        self.apply(batch, set)?;
         // Still under the write lock, so sequence numbers reach the pending set in order.
         self.note_index_change(key, seq, had_head, object);
         Ok(Outcome::New { id, kind: ObjectKind::Listing, deal: None })

@@ -8,6 +8,7 @@ use crate::error::StoreError;
 use crate::ingest::{Outcome, RejectReason, Rejection};
 use crate::keys;
 use crate::store::{Durability, Store, decode_stored};
+use crate::sync::SetChanges;
 
 /// Mailbox objects kept per sender: a person rarely has more than a few conversations waiting;
 /// this stops one key filling everyone's disks.
@@ -45,8 +46,9 @@ impl Store {
             return reject(RejectReason::MailboxFull("recipient"));
         }
         let mut batch = sled::Batch::default();
+        let mut set = SetChanges::default();
         batch.insert(keys::object(&id), mailbox.bytes());
-        batch.insert(keys::recon(mailbox.created_at(), &id), m.expires_at.to_be_bytes().as_slice());
+        set.insert(&mut batch, mailbox.created_at(), id, m.expires_at);
         batch.insert(keys::mail_expiry(m.expires_at, &id), &[]);
         batch.insert(keys::mail_by_sender(&sender, &id), &[]);
         batch.insert(keys::mail_by_recipient(&m.to, &id), &[]);
@@ -57,7 +59,7 @@ impl Store {
                 batch.insert(keys::outbox(&message), bincode_entry(&entry));
             }
         }
-        self.db.apply_batch(batch)?;
+        self.apply(batch, set)?;
         Ok(Outcome::New { id, kind: mailbox.kind(), deal: None })
     }
 
@@ -88,16 +90,17 @@ impl Store {
             }
         }
         let mut batch = sled::Batch::default();
+        let mut set = SetChanges::default();
         batch.insert(keys::object(&id), receipt.bytes());
-        batch.insert(keys::recon(receipt.created_at(), &id), r.expires_at.to_be_bytes().as_slice());
+        set.insert(&mut batch, receipt.created_at(), id, r.expires_at);
         batch.insert(keys::mail_expiry(r.expires_at, &id), &[]);
         batch.insert(keys::receipt(&r.mailbox), id.as_bytes().as_slice());
-        remove_mailbox(&mut batch, &mailbox);
+        remove_mailbox(&mut batch, &mut set, &mailbox);
         if let Some(message) = self.db.get(keys::mail_message(&r.mailbox))? {
             let message = keys::id_at_end(&message).ok_or(StoreError::Corrupt { what: "mail link" })?;
             self.mark_delivered(&mut batch, &message)?;
         }
-        self.db.apply_batch(batch)?;
+        self.apply(batch, set)?;
         Ok(Outcome::New { id, kind: receipt.kind(), deal: None })
     }
 
@@ -149,20 +152,21 @@ impl Store {
         for k in &expired {
             let id = keys::id_at_end(k).ok_or(StoreError::Corrupt { what: "mail expiry key" })?;
             let mut batch = sled::Batch::default();
+            let mut set = SetChanges::default();
             batch.remove(k.clone());
             if let Some(bytes) = self.db.get(keys::object(&id))? {
                 let object = decode_stored(&bytes)?;
                 match object.body() {
-                    Body::Mailbox(_) => remove_mailbox(&mut batch, &object),
+                    Body::Mailbox(_) => remove_mailbox(&mut batch, &mut set, &object),
                     Body::Receipt(r) => {
                         batch.remove(keys::object(&id));
-                        batch.remove(keys::recon(object.created_at(), &id));
+                        set.remove(&mut batch, object.created_at(), id);
                         batch.remove(keys::receipt(&r.mailbox));
                     }
                     _ => {}
                 }
             }
-            self.db.apply_batch(batch)?;
+            self.apply(batch, set)?;
         }
         Ok(expired.len())
     }
@@ -173,11 +177,11 @@ impl Store {
     }
 }
 
-fn remove_mailbox(batch: &mut sled::Batch, mailbox: &Object) {
+fn remove_mailbox(batch: &mut sled::Batch, set: &mut SetChanges, mailbox: &Object) {
     let id = mailbox.id();
     let Body::Mailbox(m) = mailbox.body() else { return };
     batch.remove(keys::object(&id));
-    batch.remove(keys::recon(mailbox.created_at(), &id));
+    set.remove(batch, mailbox.created_at(), id);
     batch.remove(keys::mail_expiry(m.expires_at, &id));
     batch.remove(keys::mail_by_sender(&mailbox.author(), &id));
     batch.remove(keys::mail_by_recipient(&m.to, &id));

@@ -106,6 +106,10 @@ pub struct Store {
     index_lock: Mutex<()>,
     /// Listing changes the index has yet to take in, and the newest change's sequence number.
     pending: Mutex<PendingIndex>,
+    /// Bumped whenever the reconciliation set changes (see [`Store::sync_generation`]).
+    pub(crate) sync_generation: std::sync::atomic::AtomicU64,
+    /// The reconciliation set, loaded at first use and kept up to date by every write.
+    pub(crate) sync_set: Mutex<Option<crate::sync::SyncSet>>,
     path: PathBuf,
 }
 
@@ -168,6 +172,8 @@ impl Store {
             write_lock: Mutex::new(()),
             index_lock: Mutex::new(()),
             pending: Mutex::new(PendingIndex::default()),
+            sync_generation: std::sync::atomic::AtomicU64::new(0),
+            sync_set: Mutex::new(None),
             path: dir.to_owned(),
         };
         let mark = store.take_clean_mark().map_err(OpenError::CatchUp)?;

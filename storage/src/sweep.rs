@@ -19,6 +19,7 @@ use haggle_protocol::{ListingKey, Object, ObjectId, ThreadState, Timestamp};
 use crate::error::StoreError;
 use crate::keys::{self, Head};
 use crate::store::Store;
+use crate::sync::SetChanges;
 
 /// How long a thread that ended without a deal is kept after its last activity.
 pub const THREAD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -87,10 +88,11 @@ impl Store {
         for k in &expired {
             let key = keys::listing_key_at_end(k).ok_or(StoreError::Corrupt { what: "expiry key" })?;
             let mut batch = sled::Batch::default();
+            let mut set = SetChanges::default();
             batch.remove(k.clone());
             if let Some(head) = self.head(&key)? {
                 batch.remove(keys::head(&key));
-                batch.remove(keys::recon(head.created_at, &head.id));
+                set.remove(&mut batch, head.created_at, head.id);
                 let until = self.guarded_until(&head)?;
                 self.mark_gone(&mut batch, &key, Gone { revision: head.revision, until })?;
                 for id in head.history.iter().chain([&head.id]) {
@@ -101,7 +103,7 @@ impl Store {
             // process dies before the next index commit.
             let seq = self.next_seq()?;
             batch.insert(keys::index_pending(&key), seq.to_be_bytes().as_slice());
-            self.db.apply_batch(batch)?;
+            self.apply(batch, set)?;
         }
         // Markers that guard nothing any more.
         let end = keys::key(keys::GONE_EXPIRY, &[&now.to_be_bytes()]);

@@ -13,10 +13,80 @@ use crate::store::{Store, decode_stored};
 /// One member of the reconciliation set.
 pub type SyncItem = (Timestamp, ObjectId);
 
+/// The reconciliation set in memory: each member and when it expires.
+pub(crate) type SyncSet = std::collections::BTreeMap<SyncItem, Timestamp>;
+
+/// Changes a write batch makes to the reconciliation set: every write to its table goes through
+/// here, so the in-memory copy follows the database (see [`Store::apply`]).
+#[derive(Debug, Default)]
+pub(crate) struct SetChanges {
+    added: Vec<(SyncItem, Timestamp)>,
+    removed: Vec<SyncItem>,
+}
+
+impl SetChanges {
+    /// Adds a public object, valid until `expires`.
+    pub(crate) fn insert(
+        &mut self,
+        batch: &mut sled::Batch,
+        at: Timestamp,
+        id: ObjectId,
+        expires: Timestamp,
+    ) {
+        batch.insert(keys::recon(at, &id), expires.to_be_bytes().as_slice());
+        self.added.push(((at, id), expires));
+    }
+
+    /// Removes a public object.
+    pub(crate) fn remove(&mut self, batch: &mut sled::Batch, at: Timestamp, id: ObjectId) {
+        batch.remove(keys::recon(at, &id));
+        self.removed.push((at, id));
+    }
+}
+
 impl Store {
-    /// The reconciliation set at `now`, sorted by `(created_at, id)`.
+    /// A number that changes whenever the set [`Self::sync_items`] returns may have changed
+    /// (other than by expiry), so callers can keep a copy until it does.
+    pub fn sync_generation(&self) -> u64 {
+        self.sync_generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Applies `batch` and then its changes to the reconciliation set: to the in-memory copy (if
+    /// it has been loaded), bumping [`Self::sync_generation`]. Called under the write lock.
+    pub(crate) fn apply(&self, batch: sled::Batch, changes: SetChanges) -> Result<(), StoreError> {
+        self.db.apply_batch(batch)?;
+        if changes.added.is_empty() && changes.removed.is_empty() {
+            return Ok(());
+        }
+        let mut set = self.sync_set.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(set) = set.as_mut() {
+            for item in &changes.removed {
+                set.remove(item);
+            }
+            set.extend(changes.added);
+        }
+        self.sync_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// The reconciliation set at `now`, sorted by `(created_at, id)`. Kept in memory once read
+    /// (about 50 bytes an entry) and updated by every write, so sync never scans the database.
     pub fn sync_items(&self, now: Timestamp) -> Result<Vec<SyncItem>, StoreError> {
-        let mut out = Vec::new();
+        let mut set = self.sync_set.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if set.is_none() {
+            // Loaded under the write lock, so no write slips between the scan and the copy.
+            drop(set);
+            let _writes = self.write_lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let loaded = self.scan_sync_set()?;
+            set = self.sync_set.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            set.get_or_insert(loaded);
+        }
+        let set = set.as_ref().expect("loaded above");
+        Ok(set.iter().filter(|(_, expires)| **expires > now).map(|(item, _)| *item).collect())
+    }
+
+    fn scan_sync_set(&self) -> Result<SyncSet, StoreError> {
+        let mut out = SyncSet::new();
         for entry in self.db.scan_prefix([keys::RECON]) {
             let (k, v) = entry?;
             let corrupt = || StoreError::Corrupt { what: "reconciliation entry" };
@@ -25,9 +95,7 @@ impl Store {
             let id = keys::id_at_end(&k).ok_or_else(corrupt)?;
             let expires =
                 v.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).ok_or_else(corrupt)?;
-            if expires > now.as_millis() {
-                out.push((Timestamp::from_millis(created), id));
-            }
+            out.insert((Timestamp::from_millis(created), id), Timestamp::from_millis(expires));
         }
         Ok(out)
     }
@@ -86,5 +154,41 @@ mod tests {
         assert!(store.sync_items(Timestamp::now().saturating_add(31 * DAY)).expect("items").len() <= 1);
         // Offers are never served, whatever id is asked for.
         assert_eq!(store.public_objects(&[o.id(), b.id()]).expect("read").len(), 1);
+    }
+
+    /// The in-memory set follows every write: after revisions, a new listing and a sweep it
+    /// equals a fresh scan of the database, and what a reopened store loads.
+    #[test]
+    fn the_set_in_memory_follows_the_database() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let now = Timestamp::now();
+        let scanned = |store: &Store| -> Vec<SyncItem> {
+            let set = store.scan_sync_set().expect("scan");
+            set.into_iter().filter(|(_, e)| *e > now).map(|(i, _)| i).collect()
+        };
+        let first = sign_now(&key(1), Body::Listing(Listing { nonce: [1; 16], ..live_listing("A") }));
+        let _ = store.ingest(first.bytes(), Durability::Lazy).expect("ingest");
+        let generation = store.sync_generation();
+        assert_eq!(store.sync_items(now).expect("items"), scanned(&store), "loaded");
+        let second =
+            sign_now(&key(1), Body::Listing(Listing { nonce: [1; 16], revision: 2, ..live_listing("A") }));
+        let short = sign_now(
+            &key(2),
+            Body::Listing(Listing { expires_at: now.saturating_add(DAY), ..live_listing("Short") }),
+        );
+        for o in [&second, &short] {
+            let _ = store.ingest(o.bytes(), Durability::Lazy).expect("ingest");
+        }
+        assert!(store.sync_generation() > generation);
+        assert_eq!(store.sync_items(now).expect("items"), scanned(&store), "after writes");
+        assert_eq!(store.sync_items(now).expect("items").len(), 2);
+        store.sweep_expired(now.saturating_add(2 * DAY)).expect("sweep");
+        let later = now.saturating_add(2 * DAY);
+        assert_eq!(store.sync_items(later).expect("items").len(), 1, "after the sweep");
+        assert_eq!(store.sync_items(now).expect("items"), scanned(&store));
+        drop(store);
+        let store = Store::open(dir.path()).expect("reopen");
+        assert_eq!(store.sync_items(now).expect("items"), scanned(&store), "after reopening");
     }
 }

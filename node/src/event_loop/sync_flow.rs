@@ -15,7 +15,7 @@ use super::peers::Kind;
 use super::{Done, EventLoop, Work};
 use crate::api::types::{NodeEvent, SyncInfo};
 use crate::service::{Inbound, Via};
-use crate::sync::{FETCH_BATCH, PUSH_BATCH, Session, SyncRequest, SyncResponse, push_batches, respond};
+use crate::sync::{FETCH_BATCH, PUSH_BATCH, Session, SyncRequest, SyncResponse, push_batches};
 
 /// Sessions this node runs as initiator at once.
 const MAX_SYNCS: usize = 4;
@@ -433,11 +433,8 @@ impl EventLoop {
         self.spawn_blocking(move |service| {
             let mut inbound = Inbound::default();
             let response = match request {
-                SyncRequest::Reconcile { message } => match service.sync_items() {
-                    Ok(items) => match respond(&items, &message) {
-                        Ok(message) => SyncResponse::Reconcile { message },
-                        Err(e) => refuse(&e.to_string()),
-                    },
+                SyncRequest::Reconcile { message } => match service.sync_respond(&message) {
+                    Ok(message) => SyncResponse::Reconcile { message },
                     Err(e) => refuse(&e.to_string()),
                 },
                 SyncRequest::Fetch { ids } => {
