@@ -46,6 +46,10 @@ pub struct NodeConfig {
     pub redial_max_secs: u64,
     /// Inbound connections (handshaking or established) one remote IP address may have at once.
     pub max_inbound_per_ip: usize,
+    /// The network's proof-of-work base in bits (every node of a network must use the same):
+    /// what this node pays on the objects it signs and asks of those it receives. 0 asks for
+    /// none (test networks).
+    pub pow_bits: u32,
 }
 
 impl Default for NodeConfig {
@@ -66,6 +70,7 @@ impl Default for NodeConfig {
             redial_min_secs: 2,
             redial_max_secs: 300,
             max_inbound_per_ip: 8,
+            pow_bits: haggle_protocol::work::DEFAULT_BASE_BITS,
         }
     }
 }
@@ -87,6 +92,7 @@ impl NodeConfig {
             redial_min_secs: 1,
             redial_max_secs: 4,
             max_inbound_per_ip: 8,
+            pow_bits: 0,
         }
     }
 

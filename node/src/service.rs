@@ -68,6 +68,9 @@ pub struct Service {
     revising: Arc<std::sync::Mutex<()>>,
     /// The reconciliation set peers' sync requests are answered from.
     sync_set: Arc<crate::sync::SetCache>,
+    /// The network's proof-of-work base (see `haggle_protocol::work`): asked of what arrives,
+    /// paid on what this node signs.
+    pow_bits: u32,
 }
 
 /// Messages for one recipient: each message's id and wire bytes.
@@ -86,8 +89,8 @@ pub struct OutboxDue {
 
 impl Service {
     /// A service over `store`, signing with `key`.
-    pub fn new(store: Arc<Store>, key: Arc<SecretKey>) -> Self {
-        Service { store, key, revising: Arc::default(), sync_set: Arc::default() }
+    pub fn new(store: Arc<Store>, key: Arc<SecretKey>, pow_bits: u32) -> Self {
+        Service { store, key, revising: Arc::default(), sync_set: Arc::default(), pow_bits }
     }
 
     /// The owner's public key.
@@ -379,6 +382,17 @@ pub(crate) mod testing {
     pub(crate) fn service(n: u8) -> (Service, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("a temp dir");
         let store = Store::open(dir.path()).expect("a store");
-        (Service::new(Arc::new(store), Arc::new(fixtures::key(n))), dir)
+        (Service::new(Arc::new(store), Arc::new(fixtures::key(n)), 0), dir)
+    }
+
+    /// A listing draft for a bike in euros.
+    pub(crate) fn draft(title: &str, price: &str) -> crate::api::types::ListingDraft {
+        crate::api::types::ListingDraft {
+            title: title.into(),
+            category: "vehicles/bikes".into(),
+            price: Some(price.into()),
+            currency: "EUR".parse().ok(),
+            ..crate::api::types::ListingDraft::default()
+        }
     }
 }

@@ -69,10 +69,56 @@ fn verify_rate_report() {
     }
 }
 
+/// Proof of work: the hash rate, what publishing a listing costs at the default base (mean and
+/// worst of many stamps: the search time is random), and what checking it costs.
+fn work_report() {
+    use haggle_protocol::work::{DEFAULT_BASE_BITS, mine, work_of};
+    let obj = sign(&key(1), Body::Listing(listing("Road bike, steel frame, 56 cm")));
+    let prefix = &obj.bytes()[..obj.bytes().len() - 64 - 8];
+    // Hash rate on one core: a 16-bit search is about 65,536 hashes.
+    let single = std::time::Instant::now();
+    let mut hashes = 0u64;
+    for i in 0..64u8 {
+        let mut p = prefix.to_vec();
+        p[0] ^= i;
+        hashes += u64::from_le_bytes(mine(&p, 16)) + 1;
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let rate = hashes as f64 / single.elapsed().as_secs_f64() / threads;
+    println!("work: about {rate:.0} hashes/s per core ({threads} cores)");
+    let runs = std::env::var("HAGGLE_WORK_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(12u8);
+    let mut times = Vec::new();
+    for i in 0..runs {
+        let mut p = prefix.to_vec();
+        p[1] ^= i;
+        let start = std::time::Instant::now();
+        let stamp = mine(&p, DEFAULT_BASE_BITS);
+        times.push(start.elapsed().as_secs_f64());
+        let mut signed = p.clone();
+        signed.extend_from_slice(&stamp);
+        assert!(work_of(&signed).is_some_and(|w| w >= DEFAULT_BASE_BITS));
+    }
+    times.sort_by(f64::total_cmp);
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    println!(
+        "work: a listing of up to 1 KiB at base {DEFAULT_BASE_BITS}: mean {mean:.2} s, median {:.2} s, max {:.2} s over {runs} stamps on all cores",
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+    let mut signed = prefix.to_vec();
+    signed.extend_from_slice(&[0; 8]);
+    let start = std::time::Instant::now();
+    for _ in 0..100_000 {
+        std::hint::black_box(work_of(std::hint::black_box(&signed)));
+    }
+    println!("work: checking a stamp takes {:.2} µs", start.elapsed().as_secs_f64() * 10.0);
+}
+
 criterion_group!(benches, bench);
 
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
     verify_rate_report();
+    work_report();
 }

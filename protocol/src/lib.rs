@@ -41,6 +41,7 @@ pub mod object;
 pub mod price;
 pub mod thread;
 pub mod time;
+pub mod work;
 
 pub use deal::{Deal, DealError};
 pub use id::{IdPrefix, MIN_PREFIX_LEN, ObjectId, ParseIdError};

@@ -51,6 +51,9 @@ pub struct Envelope {
     pub created_at: Timestamp,
     /// The object's kind and fields.
     pub body: Body,
+    /// The proof of work (see [`crate::work`]): fixed 8 bytes, last, so the author can search
+    /// for it without encoding the envelope again.
+    pub stamp: [u8; crate::work::STAMP_LEN],
 }
 
 /// The object kinds. The variant index is the kind's number on the wire.
@@ -209,16 +212,38 @@ impl Body {
 impl Envelope {
     /// A version-1 envelope by `author`, created now.
     pub fn new(author: PublicKey, body: Body) -> Self {
-        Envelope { version: PROTOCOL_VERSION, author, created_at: Timestamp::now(), body }
+        Envelope {
+            version: PROTOCOL_VERSION,
+            author,
+            created_at: Timestamp::now(),
+            body,
+            stamp: [0; crate::work::STAMP_LEN],
+        }
     }
 
-    /// Validates, encodes and signs. `now` is the clock the limits are checked against.
+    /// Validates, encodes and signs, with no proof of work (for networks that ask for none, and
+    /// tests). `now` is the clock the limits are checked against.
     pub fn sign(self, key: &SecretKey, now: Timestamp) -> Result<Verified<Object>, SignError> {
+        self.sign_with_work(key, now, 0)
+    }
+
+    /// Validates, encodes, finds a stamp with the work a network of base `base_bits` asks of this
+    /// object ([`crate::work::required_bits`]) and signs.
+    pub fn sign_with_work(
+        mut self,
+        key: &SecretKey,
+        now: Timestamp,
+        base_bits: u32,
+    ) -> Result<Verified<Object>, SignError> {
         if self.author != key.public() {
             return Err(SignError::WrongKey);
         }
         limits::validate(&self, now)?;
-        let signed = encode_envelope(&self)?;
+        let mut signed = encode_envelope(&self)?;
+        let bits = crate::work::required_bits(self.body.kind(), signed.len() + SIGNATURE_LEN, base_bits);
+        let split = signed.len() - crate::work::STAMP_LEN;
+        self.stamp = crate::work::mine(&signed[..split], bits);
+        signed[split..].copy_from_slice(&self.stamp);
         let message = signing_message(&signed);
         let signature = key.sign(&message);
         let id = ObjectId::of_signed_bytes(&message);
@@ -285,6 +310,19 @@ impl Object {
         }
         let id = ObjectId::of_signed_bytes(&signing_message(signed));
         Ok(Object { id, envelope, bytes: bytes.to_vec() })
+    }
+
+    /// Whether the object carries the proof of work a network of base `base_bits` asks of it
+    /// (see [`crate::work`]): two hashes, so it is checked before the signature.
+    pub fn has_work(&self, base_bits: u32) -> bool {
+        let needed = crate::work::required_bits(self.kind(), self.bytes.len(), base_bits);
+        needed == 0
+            || self
+                .bytes
+                .len()
+                .checked_sub(SIGNATURE_LEN)
+                .and_then(|n| crate::work::work_of(&self.bytes[..n]))
+                >= Some(needed)
     }
 
     /// The object's id: the blake3 hash of the domain tag and the signed bytes.

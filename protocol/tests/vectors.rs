@@ -3,7 +3,18 @@
 //! verifier against them. `HAGGLE_BLESS=1 cargo test -p haggle-protocol --test vectors` rewrites
 //! `tests/vectors.txt` after a deliberate format change.
 
-use haggle_protocol::fixtures::{T0, accept, confirm, counter, decline, key, sign, terms, withdraw};
+use haggle_protocol::fixtures::{T0, accept, confirm, counter, decline, key, terms, withdraw};
+use haggle_protocol::{Envelope, SecretKey, Verified};
+
+/// The vectors carry proof of work for a network of this base (small, so they are quick to
+/// mine and check; a real network asks for more).
+const VECTOR_BASE_BITS: u32 = 12;
+
+/// Signs at `T0` with the work [`VECTOR_BASE_BITS`] asks.
+fn sign(key: &SecretKey, body: Body) -> Verified<Object> {
+    let envelope = Envelope { created_at: T0, ..Envelope::new(key.public(), body) };
+    envelope.sign_with_work(key, T0, VECTOR_BASE_BITS).expect("vector objects are valid")
+}
 use haggle_protocol::{Body, Currency, Listing, ListingKind, ListingStatus, Location, Object, Offer, Price};
 
 fn vectors() -> Vec<(&'static str, Object)> {
@@ -90,6 +101,7 @@ fn golden_vectors_verify_and_are_in_the_protocol_doc() {
     for (name, obj) in vectors() {
         let back = Object::decode_verify(obj.bytes(), T0).expect("verifies");
         assert_eq!(back.id(), obj.id());
+        assert!(back.has_work(VECTOR_BASE_BITS), "the {name} vector carries its work");
         let hex = data_encoding::HEXLOWER.encode(obj.bytes());
         assert!(doc.contains(&hex), "docs/PROTOCOL.md lacks the {name} vector");
         assert!(doc.contains(&obj.id().to_hex()), "docs/PROTOCOL.md lacks the {name} id");

@@ -265,3 +265,37 @@ async fn a_backdated_accept_does_not_revive_a_withdrawn_offer() -> Result<()> {
     buyer.stop().await;
     Ok(())
 }
+
+/// Attack: objects made for free, on a network that asks for work. B refuses the rogue's
+/// listing before checking its signature (not stored, not forwarded) while listings its peers
+/// paid for cross it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn objects_without_the_networks_work_are_neither_stored_nor_forwarded() -> Result<()> {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    let config = |bootstrap: Vec<String>| NodeConfig { bootstrap, pow_bits: 12, ..NodeConfig::for_tests() };
+    let a = TestNode::start_with("A", dirs[0].path(), config(vec![])).await?;
+    let mut b = TestNode::start_with("B", dirs[1].path(), config(vec![a.addr()])).await?;
+    let mut c = TestNode::start_with("C", dirs[2].path(), config(vec![b.addr()])).await?;
+    b.wait_mesh(2).await?;
+    c.wait_mesh(1).await?;
+    let rogue = Rogue::spawn(b.addr().parse()?)?;
+    rogue.wait_subscribed().await?;
+
+    let free = sign_now(&key(9), Body::Listing(live_listing("Free lunch")));
+    assert!(!free.has_work(12));
+    rogue.publish(free.bytes().to_vec()).await?;
+    let paid = a.post("/v1/listings", draft("Paid bicycle", "90")).await?;
+    // B took in and passed on what was paid for; by then it had long seen the free one.
+    b.wait_listing(&id_of(&paid)).await?;
+    c.wait_listing(&id_of(&paid)).await?;
+    for node in [&a, &b, &c] {
+        assert!(!node.node.store().contains(&free.id())?, "{} stored an object without work", node.name);
+    }
+    let stored = b.node.store().get(&id_of(&paid).parse()?)?.context("held")?;
+    assert!(stored.has_work(12));
+    drop(rogue);
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+    Ok(())
+}

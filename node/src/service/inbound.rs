@@ -102,6 +102,9 @@ pub enum Refusal {
     /// An object in a fetch answer that was not asked for.
     #[error("an object nobody asked for")]
     Unasked,
+    /// Without the proof of work this network asks of it.
+    #[error("it lacks the proof of work this network asks for")]
+    NotEnoughWork,
 }
 
 impl Refusal {
@@ -112,6 +115,9 @@ impl Refusal {
         match self {
             Refusal::Rules(r) => r.is_peer_fault(),
             Refusal::Decode(DecodeError::Invalid(ValidationError::FromTheFuture { .. })) => false,
+            // A node configured with another base is not an attacker; a flood of such objects
+            // costs two hashes each and meets the peer's budget.
+            Refusal::NotEnoughWork => false,
             _ => true,
         }
     }
@@ -166,8 +172,15 @@ impl Service {
     pub fn receive(&self, bytes: &[u8], via: Via) -> Inbound {
         let mut out = Inbound::default();
         // Decoded once: a copy of a held object is turned away before any signature check.
-        let verified = Object::decode_unverified(bytes).and_then(|object| {
-            if self.already_held(&object, via) { Ok(None) } else { object.verify(Timestamp::now()).map(Some) }
+        // Then the proof of work (two hashes), and only then the signature.
+        let verified = Object::decode_unverified(bytes).map_err(Refusal::from).and_then(|object| {
+            if self.already_held(&object, via) {
+                Ok(None)
+            } else if !object.has_work(self.pow_bits) {
+                Err(Refusal::NotEnoughWork)
+            } else {
+                object.verify(Timestamp::now()).map(Some).map_err(Refusal::from)
+            }
         });
         match verified {
             Ok(Some(object)) => self.receive_verified(&object, via, &mut out),
@@ -197,6 +210,8 @@ impl Service {
                 out.refuse(reason);
             } else if self.already_held(&object, via) {
                 out.received.push(Received::Known);
+            } else if !object.has_work(self.pow_bits) {
+                out.refuse(Refusal::NotEnoughWork);
             } else {
                 admitted.push((out.received.len(), object));
                 out.received.push(Received::Failed);

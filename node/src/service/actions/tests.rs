@@ -3,18 +3,8 @@
 
 use super::*;
 use crate::api::types::{ErrorCode, ListingState, ObjectKind, Party};
-use crate::service::testing::service;
+use crate::service::testing::{draft, service};
 use crate::service::{Received, Via};
-
-fn draft(title: &str, price: &str) -> ListingDraft {
-    ListingDraft {
-        title: title.into(),
-        category: "vehicles/bikes".into(),
-        price: Some(price.into()),
-        currency: "EUR".parse().ok(),
-        ..ListingDraft::default()
-    }
-}
 
 fn offer_of(price: &str) -> TermsDraft {
     TermsDraft { price: Some(price.into()), ..TermsDraft::default() }

@@ -145,3 +145,28 @@ fn mail_goes_through_the_same_path_and_its_receipt_confirms_delivery() {
         }]
     );
 }
+
+/// Attack: a flood of valid objects made for free. On a network that asks for work, an object
+/// without it is refused before its signature is checked, and not blamed on the relay.
+#[test]
+fn an_object_without_the_networks_work_is_refused_before_its_signature() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = haggle_storage::Store::open(dir.path()).expect("open");
+    let me = Service::new(std::sync::Arc::new(store), std::sync::Arc::new(key(1)), 10);
+    let free = sign_now(&key(2), Body::Listing(live_listing("Free lunch")));
+    let refusal = refused(&me.receive(free.bytes(), Via::Gossip)).expect("refused");
+    assert!(refusal.0.contains("proof of work") && !refusal.1, "{refusal:?}");
+    let batch = me.receive_batch(&[free.bytes().to_vec()], Via::Sync);
+    assert!(matches!(batch.first(), Some(Received::Refused { peer_fault: false, .. })));
+
+    let envelope = haggle_protocol::Envelope {
+        created_at: Timestamp::now(),
+        ..haggle_protocol::Envelope::new(key(2).public(), Body::Listing(live_listing("Paid for")))
+    };
+    let paid = envelope.sign_with_work(&key(2), Timestamp::now(), 10).expect("signs");
+    assert!(paid.has_work(10) && !free.has_work(10));
+    assert!(matches!(me.receive(paid.bytes(), Via::Gossip).first(), Some(Received::New)));
+    // What this node signs carries the work too.
+    let own = me.publish(crate::service::testing::draft("Lamp", "5")).expect("published");
+    assert!(own.object.has_work(10));
+}
