@@ -107,7 +107,8 @@ impl Deal {
             check_reply(offer, &pair[0], &pair[1]).map_err(|source| DealError::Thread { index, source })?;
         }
         let terms = chain[last - 2].body().terms().expect("checked: an offer or counter");
-        check_confirm(terms, &chain[last]).map_err(|source| DealError::Thread { index: last, source })?;
+        check_confirm(terms, &chain[last - 1], &chain[last])
+            .map_err(|source| DealError::Thread { index: last, source })?;
         Ok(())
     }
 

@@ -38,6 +38,17 @@ pub const MAX_THREAD_MESSAGES: usize = 32;
 /// parties' clocks to differ, not for the proposer to change its mind later.
 pub const CONFIRM_GRACE: std::time::Duration = MAX_CLOCK_SKEW;
 
+/// How long after an Accept its Confirm may come, at most (and never after the terms expire):
+/// the acceptor's promise (the listing author's reserved quantity) does not outlive a proposer
+/// that stays away for long.
+pub const CONFIRM_WINDOW: std::time::Duration = std::time::Duration::from_secs(3 * 24 * 60 * 60);
+
+/// Until when the proposer may confirm `accept` of `terms`: the terms' expiry, or
+/// [`CONFIRM_WINDOW`] after the Accept, whichever comes first.
+pub fn confirm_by(terms: &Terms, accept: &Object) -> Timestamp {
+    terms.expires_at.min(accept.created_at().saturating_add(CONFIRM_WINDOW))
+}
+
 /// Where a negotiation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ThreadState {
@@ -240,9 +251,10 @@ pub fn check_reply(offer: &Object, prev: &Object, reply: &Object) -> Result<(), 
     }
 }
 
-/// Checks a Confirm's time against the `terms` its Accept accepted (see [`CONFIRM_GRACE`]).
-pub fn check_confirm(terms: &Terms, confirm: &Object) -> Result<(), ThreadError> {
-    if confirm.created_at() > terms.expires_at.saturating_add(CONFIRM_GRACE) {
+/// Checks a Confirm's time against the `terms` its `accept` accepted: by [`confirm_by`], with
+/// [`CONFIRM_GRACE`] for clocks.
+pub fn check_confirm(terms: &Terms, accept: &Object, confirm: &Object) -> Result<(), ThreadError> {
+    if confirm.created_at() > confirm_by(terms, accept).saturating_add(CONFIRM_GRACE) {
         return Err(ThreadError::ConfirmTooLate);
     }
     Ok(())
@@ -253,7 +265,9 @@ pub fn check_confirm(terms: &Terms, confirm: &Object) -> Result<(), ThreadError>
 /// proposer confirms, and only while its terms stand (not withdrawn: a Withdraw would have won;
 /// not expired by its clock). The listing's quantity is the store's to check.
 pub fn may_confirm(view: &ThreadView, me: &PublicKey, now: Timestamp) -> bool {
-    view.state == ThreadState::Confirming && view.proposer == *me && now <= view.terms.expires_at
+    view.state == ThreadState::Confirming
+        && view.proposer == *me
+        && view.confirm_by.is_some_and(|by| now <= by)
 }
 
 fn wrong_kind(expected: &'static str, got: &Object) -> ThreadError {
@@ -279,6 +293,8 @@ pub struct ThreadView {
     pub offerer: PublicKey,
     /// The message holding `terms` (the offer or a counter).
     pub terms_id: ObjectId,
+    /// Once the terms are accepted: until when the proposer may confirm ([`confirm_by`]).
+    pub confirm_by: Option<Timestamp>,
 }
 
 impl ThreadView {
@@ -329,6 +345,7 @@ pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<Th
     let mut terms = o.terms.clone();
     let mut proposer = offer.author();
     let mut terms_id = offer.id();
+    let mut deadline_to_confirm = None;
     let mut state = ThreadState::Open;
     let mut head = offer;
     // The lowest-id valid Confirm of an Accept, if any.
@@ -336,7 +353,7 @@ pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<Th
         children.get(&accept.id()).and_then(|kids| {
             kids.iter()
                 .filter(|k| k.kind() == ObjectKind::Confirm)
-                .filter(|k| check_reply(offer, accept, k).is_ok() && check_confirm(terms, k).is_ok())
+                .filter(|k| check_reply(offer, accept, k).is_ok() && check_confirm(terms, accept, k).is_ok())
                 .min_by_key(|k| k.id())
                 .copied()
         })
@@ -353,6 +370,9 @@ pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<Th
         });
         let Some((_, _, next, confirm)) = winner else { break };
         chain.push(next.id());
+        if next.kind() == ObjectKind::Accept {
+            deadline_to_confirm = Some(confirm_by(&terms, next));
+        }
         state = match next.body() {
             Body::Counter(c) => {
                 terms = c.terms.clone();
@@ -380,8 +400,8 @@ pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<Th
     }
     let deadline = match state {
         ThreadState::Open | ThreadState::Countered => Some(terms.expires_at),
-        // An Accept the proposer never confirmed lapses with the terms (and the clock grace).
-        ThreadState::Confirming => Some(terms.expires_at.saturating_add(CONFIRM_GRACE)),
+        // An Accept the proposer never confirmed lapses (with the clock grace).
+        ThreadState::Confirming => deadline_to_confirm.map(|by| by.saturating_add(CONFIRM_GRACE)),
         _ => None,
     };
     if deadline.is_some_and(|d| now > d) {
@@ -396,6 +416,7 @@ pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<Th
         listing_author: o.to,
         offerer: offer.author(),
         terms_id,
+        confirm_by: deadline_to_confirm,
     })
 }
 
@@ -537,7 +558,7 @@ mod tests {
         // A confirm made that late would not count anyway.
         let too_late = sign_at(&key(2), confirm(&s.offer, &late), arrival);
         assert_eq!(
-            check_confirm(&s.offer.body().terms().expect("terms").clone(), &too_late),
+            check_confirm(&s.offer.body().terms().expect("terms").clone(), &late, &too_late),
             Err(ThreadError::ConfirmTooLate)
         );
         assert_eq!(
@@ -598,6 +619,23 @@ mod tests {
         assert_eq!(resolve(&s.offer, &[&a], later).expect("offer").state, ThreadState::Expired);
         let cf = sign(&key(2), confirm(&s.offer, &a));
         assert_eq!(resolve(&s.offer, &[&a, &cf], later).expect("offer").state, ThreadState::Accepted);
+    }
+
+    /// An Accept the proposer leaves unconfirmed holds the acceptor (and the listing author's
+    /// quantity) for at most three days, even on terms that run for longer.
+    #[test]
+    fn an_accept_left_unconfirmed_lapses_after_three_days() {
+        let s = setup();
+        let a = sign(&key(1), accept(&s.offer, &s.offer));
+        let day = |n: u32| T0.saturating_add(n * DAY);
+        let view = resolve(&s.offer, &[&a], day(2)).expect("offer");
+        assert_eq!(view.confirm_by, Some(day(3)));
+        assert!(may_confirm(&view, &key(2).public(), day(2)));
+        let view = resolve(&s.offer, &[&a], day(4)).expect("offer");
+        assert_eq!(view.state, ThreadState::Expired, "the terms run 7 days, the accept lapsed after 3");
+        assert!(!may_confirm(&view, &key(2).public(), day(4)));
+        let too_late = sign_at(&key(2), confirm(&s.offer, &a), day(4));
+        assert_eq!(resolve(&s.offer, &[&a, &too_late], day(4)).expect("offer").state, ThreadState::Expired);
     }
 
     proptest::proptest! {

@@ -95,7 +95,7 @@ pub enum RejectReason {
     #[error("the thread already holds {MAX_THREAD_MESSAGES} messages")]
     ThreadFull,
     /// The listing author's own Accept or Counter asks for more than the listing has left.
-    #[error("{requested} asked, but only {remaining} left after deals and open counter-offers")]
+    #[error("{requested} asked, but only {remaining} left after deals and what open threads promise")]
     QuantityExceeded {
         /// The quantity the message asks for.
         requested: u32,

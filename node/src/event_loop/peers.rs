@@ -1,6 +1,6 @@
 //! Peers: connections, discovery (identify, Kademlia, mDNS), and the per-peer state the loop
-//! keeps. That state lives in one bounded [`PeerTable`]: what concerns a connection (agent, sync
-//! rate window) exists only while the peer is connected and is dropped when its last connection
+//! keeps. That state lives in one bounded [`PeerTable`]: what concerns a connection (agent, the
+//! budgets of [`super::budget`]) exists only while the peer is connected and is dropped when its last connection
 //! closes; offences outlive a reconnect (so leaving does not wipe a peer's record) in a bounded
 //! list, oldest forgotten first; the sync history is a bounded list of its own.
 
@@ -19,7 +19,8 @@ const MAX_REJECTS: u32 = 3;
 /// is served. Long enough to make a flood of garbage pointless, short enough that a peer
 /// penalised by mistake (or a new owner of its address) comes back on its own.
 pub(super) const BAN: Duration = Duration::from_secs(3_600);
-/// Peers with state at once: above the connection limit (256), so every connected peer fits.
+/// Peers with state at once: above the connection limits (128 inbound + 64 outbound), so every
+/// connected peer fits.
 const MAX_PEERS: usize = 512;
 /// Peers with offences remembered (oldest forgotten first, and then taken off gossipsub's
 /// blacklist); a forgotten peer that misbehaves again is banned again after [`MAX_REJECTS`] more

@@ -122,7 +122,7 @@ pub enum Conflict {
     #[error("listing {} has expired", .0.fmt_short())]
     ListingExpired(ObjectId),
     /// More asked than is left.
-    #[error("only {remaining} left (after deals and open counter-offers); {requested} asked")]
+    #[error("only {remaining} left (after deals and what open threads promise); {requested} asked")]
     QuantityExceeded {
         /// Quantity asked.
         requested: u32,
@@ -131,7 +131,7 @@ pub enum Conflict {
     },
     /// A quantity below what open counter-offers promise.
     #[error(
-        "your open counter-offers promise {promised} (threads {}); withdraw some first (`haggle withdraw THREAD`) or keep the quantity at {promised} or more, not {quantity}",
+        "you have promised {promised} in open threads (counter-offers, and accepts awaiting confirmation: threads {}); withdraw your counter-offers (`haggle withdraw THREAD`) or wait for the accepts to be confirmed or to lapse, or keep the quantity at {promised} or more, not {quantity}",
         threads.iter().map(ObjectId::fmt_short).collect::<Vec<_>>().join(", ")
     )]
     PromisedByCounters {

@@ -24,7 +24,7 @@ pub enum ErrorCode {
     ListingClosed,
     /// The listing has expired.
     ListingExpired,
-    /// More asked than the listing has left after deals and open counter-offers.
+    /// More asked than the listing has left after deals and what open threads promise.
     QuantityExceeded,
     /// An offer on one's own listing.
     OwnListing,

@@ -88,7 +88,8 @@ pub struct ListingView {
     pub price: Option<PriceView>,
     /// Quantity this revision offers.
     pub quantity: u32,
-    /// For the owner: what is left to promise after deals and open counter-offers.
+    /// For the owner: what is left to promise after deals and what open threads promise (counter-offers,
+    /// accepts awaiting confirmation).
     pub remaining: Option<u32>,
     /// Location text.
     pub location: String,
