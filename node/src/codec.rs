@@ -31,8 +31,9 @@ impl<Req, Resp> Clone for BincodeCodec<Req, Resp> {
     }
 }
 
-/// Bounds the decoder's own allocations, whatever length prefixes the bytes claim.
-const DECODE_LIMIT: usize = 8 * 1024 * 1024;
+/// Bounds the decoder's own allocations, whatever length prefixes the bytes claim: above the
+/// largest message any codec reads (a full fetch answer, `MAX_SYNC_RESPONSE`).
+const DECODE_LIMIT: usize = 17 * 1024 * 1024;
 
 async fn read_limited<T, M>(io: &mut T, max: u64) -> io::Result<M>
 where
@@ -99,5 +100,49 @@ where
         T: AsyncWrite + Unpin + Send,
     {
         write_message(io, res).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::sync::{MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, SyncRequest, SyncResponse};
+    use crate::wire::{MAX_NEGOTIATE_REQUEST, NegotiateRequest, NegotiateResponse};
+
+    fn read<M: DeserializeOwned>(bytes: &[u8], max: u64) -> io::Result<M> {
+        futures::executor::block_on(read_limited(&mut futures::io::Cursor::new(bytes), max))
+    }
+
+    #[test]
+    fn the_largest_messages_decode_and_one_byte_more_is_refused() {
+        let answer = SyncResponse::Objects { objects: vec![vec![7; 64 * 1024]; 256] };
+        let bytes = bincode::serde::encode_to_vec(&answer, bincode::config::standard()).expect("encodes");
+        assert!(bytes.len() as u64 <= MAX_SYNC_RESPONSE);
+        assert!(read::<SyncResponse>(&bytes, MAX_SYNC_RESPONSE).is_ok());
+        let over = vec![0u8; MAX_NEGOTIATE_REQUEST as usize + 1];
+        assert!(read::<NegotiateRequest>(&over, MAX_NEGOTIATE_REQUEST).is_err());
+    }
+
+    proptest! {
+        /// Every decoder of network input takes any bytes without panicking or allocating past
+        /// its limit: negotiation requests and answers, sync requests and answers.
+        #[test]
+        fn random_bytes_never_panic_any_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..4_096)) {
+            let _ = read::<NegotiateRequest>(&bytes, MAX_NEGOTIATE_REQUEST);
+            let _ = read::<NegotiateResponse>(&bytes, 4 * 1024);
+            let _ = read::<SyncRequest>(&bytes, MAX_SYNC_REQUEST);
+            let _ = read::<SyncResponse>(&bytes, MAX_SYNC_RESPONSE);
+        }
+
+        /// Length prefixes that claim gigabytes are refused, not allocated.
+        #[test]
+        fn huge_length_prefixes_are_refused(tag in 0u8..4, len in 0xFB_u8..=0xFD, tail in proptest::collection::vec(any::<u8>(), 8..16)) {
+            let mut bytes = vec![tag, len];
+            bytes.extend(tail);
+            let _ = read::<SyncRequest>(&bytes, MAX_SYNC_REQUEST);
+            let _ = read::<SyncResponse>(&bytes, MAX_SYNC_RESPONSE);
+        }
     }
 }

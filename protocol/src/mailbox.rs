@@ -104,4 +104,20 @@ mod tests {
         assert_eq!(bob.open_sealed(&damaged), Err(SealError::CannotOpen));
         assert!(matches!(seal(&bob.public(), &vec![0; MAX_SEALED_BYTES]), Err(SealError::TooLarge(_))));
     }
+
+    proptest::proptest! {
+        /// Mail is network input twice over: the sealed bytes, and what they hold once opened.
+        /// Neither ever panics the opener or the decoder (and random bytes never open).
+        #[test]
+        fn random_mail_never_panics_the_opener_or_the_decoder(
+            sealed in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2_048),
+            inside in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2_048),
+        ) {
+            let bob = SecretKey::from_seed(&[2; 32]);
+            proptest::prop_assert!(bob.open_sealed(&sealed).is_err());
+            let opened = bob.open_sealed(&seal(&bob.public(), &inside).expect("sealed")).expect("opens");
+            let _ = crate::Object::decode_verify(&opened, crate::Timestamp::now());
+            let _ = crate::deal::Deal::decode_verify(&inside);
+        }
+    }
 }
