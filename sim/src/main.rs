@@ -7,8 +7,10 @@
 //! cargo run --release -p haggle-sim -- --nodes 50 --degree 4 --listings 200 --rate 20
 //! cargo run --release -p haggle-sim -- --scenario churn --nodes 30
 //! cargo run --release -p haggle-sim -- --scenario memory --listings 100000
+//! cargo run --release -p haggle-sim -- --scenario attack --pow-bits 12
 //! ```
 
+mod attack;
 mod net;
 mod procfs;
 
@@ -25,7 +27,7 @@ use haggle_node::NodeEvent;
 use haggle_node::api::types::{ListingDraft, SearchParams};
 use haggle_protocol::ObjectId;
 
-use crate::net::{Rng, SimNode, edges, wait_for_mesh};
+use crate::net::{Rng, SimNode, Tuning, edges, wait_for_mesh};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
@@ -39,6 +41,9 @@ enum Scenario {
     Partition,
     /// One `haggle node` process with many listings: resident memory and start-up time.
     Memory,
+    /// Steady, while attackers (bare libp2p swarms) flood victims with garbage, objects without
+    /// work, negotiation messages and reconnections after their bans, at full speed.
+    Attack,
 }
 
 #[derive(Debug, Parser)]
@@ -64,6 +69,12 @@ struct Args {
     /// gossipsub heartbeat in milliseconds.
     #[arg(long, default_value_t = 700)]
     heartbeat_ms: u64,
+    /// The network's proof-of-work base in bits (0: none). Compare runs at the same base.
+    #[arg(long, default_value_t = 0)]
+    pow_bits: u32,
+    /// Attackers in the attack scenario, each on its own victim.
+    #[arg(long, default_value_t = 3)]
+    attackers: usize,
     /// Longest wait for every node to hold every listing after the last publish.
     #[arg(long, default_value_t = 60)]
     settle_secs: u64,
@@ -150,6 +161,7 @@ async fn network(args: &Args) -> Result<Value> {
         bail!("--nodes must be at least 2");
     }
     let mut rng = Rng::new(args.seed);
+    let tuning = Tuning { heartbeat_ms: args.heartbeat_ms, pow_bits: args.pow_bits };
     let partition = args.scenario == Scenario::Partition;
     // In a partition the two halves get their own topologies and no link between them.
     let half = args.nodes / 2;
@@ -180,12 +192,17 @@ async fn network(args: &Args) -> Result<Value> {
     for i in 0..args.nodes {
         let bootstrap: Vec<String> =
             links.iter().filter(|(_, b)| *b == i).map(|(a, _)| nodes[*a].addr()).collect();
-        let (node, events) = SimNode::start(i, tempfile::tempdir()?, bootstrap, args.heartbeat_ms).await?;
+        let (node, events) = SimNode::start(i, tempfile::tempdir()?, bootstrap, tuning).await?;
         forward_events(i, events, tx.clone());
         nodes.push(node);
     }
     let mesh = wait_for_mesh(&nodes, Duration::from_secs(120)).await?;
     let startup = started.elapsed();
+    let attacks = if args.scenario == Scenario::Attack {
+        Some(attack::Attacks::start(&nodes, args.attackers.min(args.nodes))?)
+    } else {
+        None
+    };
     let tx_bytes0 = procfs::loopback_tx_bytes().unwrap_or(0);
 
     // Publish.
@@ -220,7 +237,7 @@ async fn network(args: &Args) -> Result<Value> {
             for &c in &churned {
                 let live: Vec<String> =
                     nodes.iter().filter(|n| n.node.is_some()).take(2).map(SimNode::addr).collect();
-                let events = nodes[c].restart(live, args.heartbeat_ms).await?;
+                let events = nodes[c].restart(live, tuning).await?;
                 forward_events(c, events, tx.clone());
             }
         }
@@ -269,6 +286,10 @@ async fn network(args: &Args) -> Result<Value> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let convergence = last_publish.elapsed();
+    let attacked = match attacks {
+        Some(attacks) => Some(attacks.stop(&nodes, args.listings).await?),
+        None => None,
+    };
 
     // Tally.
     let mut held = 0usize;
@@ -337,6 +358,10 @@ async fn network(args: &Args) -> Result<Value> {
         "cpu_s": round(cpu),
         "peak_rss_mib": procfs::status_kib("self", "VmHWM").map(|b| b / 1_048_576),
     });
+    let mut report = report;
+    if let (Some(attacked), Some(map)) = (attacked, report.as_object_mut()) {
+        map.extend(attacked);
+    }
     Ok(report)
 }
 

@@ -58,11 +58,21 @@ pub struct SimNode {
     shutdown: CancellationToken,
 }
 
-pub fn config(bootstrap: Vec<String>, heartbeat_ms: u64) -> NodeConfig {
+/// What every simulated node is started with.
+#[derive(Debug, Clone, Copy)]
+pub struct Tuning {
+    /// gossipsub heartbeat.
+    pub heartbeat_ms: u64,
+    /// The network's proof-of-work base (0: none).
+    pub pow_bits: u32,
+}
+
+pub fn config(bootstrap: Vec<String>, tuning: Tuning) -> NodeConfig {
     // Every simulated node shares 127.0.0.1, so the per-IP cap is lifted to the node count.
     NodeConfig {
         bootstrap,
-        heartbeat_ms,
+        heartbeat_ms: tuning.heartbeat_ms,
+        pow_bits: tuning.pow_bits,
         sync_secs: 10,
         max_inbound_per_ip: 1_024,
         ..NodeConfig::for_tests()
@@ -74,10 +84,10 @@ impl SimNode {
         index: usize,
         dir: tempfile::TempDir,
         bootstrap: Vec<String>,
-        heartbeat_ms: u64,
+        tuning: Tuning,
     ) -> Result<(SimNode, broadcast::Receiver<NodeEvent>)> {
         let shutdown = CancellationToken::new();
-        let mut node = haggle_node::start(dir.path(), config(bootstrap, heartbeat_ms), shutdown.clone())
+        let mut node = haggle_node::start(dir.path(), config(bootstrap, tuning), shutdown.clone())
             .await
             .with_context(|| format!("starting node {index}"))?;
         let events = node.take_events().context("events")?;
@@ -102,12 +112,11 @@ impl SimNode {
     pub async fn restart(
         &mut self,
         bootstrap: Vec<String>,
-        heartbeat_ms: u64,
+        tuning: Tuning,
     ) -> Result<broadcast::Receiver<NodeEvent>> {
         self.shutdown = CancellationToken::new();
         let mut node =
-            haggle_node::start(self.dir.path(), config(bootstrap, heartbeat_ms), self.shutdown.clone())
-                .await?;
+            haggle_node::start(self.dir.path(), config(bootstrap, tuning), self.shutdown.clone()).await?;
         let events = node.take_events().context("events")?;
         self.node = Some(node);
         Ok(events)
