@@ -13,6 +13,10 @@ use crate::error::BadAddress;
 /// router to be reachable from outside.
 pub const DEFAULT_P2P_PORT: u16 = 7400;
 
+/// The store's budget by default, in listings: at the measured 2.8 KB of disk per listing
+/// (database and index) about 1.4 GB, a fair share of a home machine's disk.
+pub const DEFAULT_MAX_LISTINGS: usize = 500_000;
+
 /// The local API's default port.
 pub const DEFAULT_API_PORT: u16 = 7401;
 
@@ -50,6 +54,9 @@ pub struct NodeConfig {
     /// what this node pays on the objects it signs and asks of those it receives. 0 asks for
     /// none (test networks).
     pub pow_bits: u32,
+    /// The store's budget in listings: past it, others' listings are evicted (soonest to expire
+    /// first; never the owner's, nor one with a thread or a deal here).
+    pub max_listings: usize,
 }
 
 impl Default for NodeConfig {
@@ -71,6 +78,7 @@ impl Default for NodeConfig {
             redial_max_secs: 300,
             max_inbound_per_ip: 8,
             pow_bits: haggle_protocol::work::DEFAULT_BASE_BITS,
+            max_listings: DEFAULT_MAX_LISTINGS,
         }
     }
 }
@@ -93,6 +101,7 @@ impl NodeConfig {
             redial_max_secs: 4,
             max_inbound_per_ip: 8,
             pow_bits: 0,
+            max_listings: DEFAULT_MAX_LISTINGS,
         }
     }
 

@@ -395,6 +395,7 @@ impl EventLoop {
                         listings = swept.listings,
                         threads = swept.threads,
                         mail = swept.mail,
+                        evicted = swept.evicted,
                         "swept what had its time"
                     );
                 }

@@ -40,7 +40,7 @@ pub use config::{DEFAULT_API_PORT, DEFAULT_P2P_PORT, NodeConfig};
 pub use error::{NodeGone, StartError};
 pub use handle::NodeHandle;
 pub use node::{ADDR_FILE, COOKIE_FILE, KEY_FILE, RunningNode, start};
-pub use service::{Effect, Service, ServiceError};
+pub use service::{Effect, Policy, Service, ServiceError};
 
 /// The gossipsub message id of an object's bytes (blake3 of the whole message), as peers
 /// compute it; exposed for tests and other tools.

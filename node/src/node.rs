@@ -171,7 +171,7 @@ pub async fn start(
         tokio::task::spawn_blocking(move || Store::open(&dir)).await.map_err(StartError::StoreTask)??;
     let store = Arc::new(store);
     let key = Arc::new(key);
-    let service = Service::new(store.clone(), key.clone(), config.pow_bits);
+    let service = Service::new(store.clone(), key.clone(), (&config).into());
 
     let mut swarm = build_swarm(&key, &config)?;
     let listen_addrs = listen(&mut swarm, &config).await?;

@@ -68,9 +68,31 @@ pub struct Service {
     revising: Arc<std::sync::Mutex<()>>,
     /// The reconciliation set peers' sync requests are answered from.
     sync_set: Arc<crate::sync::SetCache>,
+    /// What the owner's configuration asks of the service.
+    policy: Policy,
+}
+
+/// What the owner's configuration asks of the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
     /// The network's proof-of-work base (see `haggle_protocol::work`): asked of what arrives,
     /// paid on what this node signs.
-    pow_bits: u32,
+    pub pow_bits: u32,
+    /// The store's budget, in listings (see `haggle_storage::Store::evict_over_budget`).
+    pub max_listings: usize,
+}
+
+impl Default for Policy {
+    /// No proof of work (tests), the default budget.
+    fn default() -> Self {
+        Policy { pow_bits: 0, max_listings: crate::config::DEFAULT_MAX_LISTINGS }
+    }
+}
+
+impl From<&crate::config::NodeConfig> for Policy {
+    fn from(config: &crate::config::NodeConfig) -> Self {
+        Policy { pow_bits: config.pow_bits, max_listings: config.max_listings }
+    }
 }
 
 /// Messages for one recipient: each message's id and wire bytes.
@@ -89,8 +111,8 @@ pub struct OutboxDue {
 
 impl Service {
     /// A service over `store`, signing with `key`.
-    pub fn new(store: Arc<Store>, key: Arc<SecretKey>, pow_bits: u32) -> Self {
-        Service { store, key, revising: Arc::default(), sync_set: Arc::default(), pow_bits }
+    pub fn new(store: Arc<Store>, key: Arc<SecretKey>, policy: Policy) -> Self {
+        Service { store, key, revising: Arc::default(), sync_set: Arc::default(), policy }
     }
 
     /// The owner's public key.
@@ -232,6 +254,11 @@ impl Service {
         Ok(crate::sync::respond_with(&set, message)?)
     }
 
+    /// Whether `id` was evicted to keep the store within its budget (not to be fetched again).
+    pub fn is_evicted(&self, id: &ObjectId) -> bool {
+        self.store.is_evicted(id).unwrap_or(false)
+    }
+
     /// The public objects among `ids` that this node holds.
     pub fn public_objects(&self, ids: &[ObjectId]) -> Result<Vec<Object>, StoreError> {
         self.store.public_objects(ids)
@@ -317,7 +344,9 @@ impl Service {
         if let Err(e) = self.end_stale_threads(now, &mut then) {
             tracing::warn!(error = %e, "cannot end the threads of closed and expired listings");
         }
-        Ok((self.store.sweep_expired(now)?, then))
+        let mut swept = self.store.sweep_expired(now)?;
+        swept.evicted = self.store.evict_over_budget(self.policy.max_listings, &self.me())?;
+        Ok((swept, then))
     }
 
     /// Writes everything to disk.
@@ -382,7 +411,7 @@ pub(crate) mod testing {
     pub(crate) fn service(n: u8) -> (Service, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("a temp dir");
         let store = Store::open(dir.path()).expect("a store");
-        (Service::new(Arc::new(store), Arc::new(fixtures::key(n)), 0), dir)
+        (Service::new(Arc::new(store), Arc::new(fixtures::key(n)), super::Policy::default()), dir)
     }
 
     /// A listing draft for a bike in euros.

@@ -125,7 +125,7 @@ async fn gossip(rogue: Arc<Rogue>, k: usize, counts: Arc<Counts>, stop: Cancella
         if rogue.publish(object.bytes().to_vec()).await.is_ok() {
             counts.gossiped.fetch_add(1, Ordering::Relaxed);
         }
-        if i % 1_024 == 0 {
+        if i.is_multiple_of(1_024) {
             let _ = rogue.publish(vec![0xAB; 300]).await;
         }
         tokio::task::yield_now().await;

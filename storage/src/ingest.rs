@@ -274,7 +274,8 @@ impl Store {
     ) -> Result<Outcome, StoreError> {
         let _lock = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let id = object.id();
-        if self.contains(&id)? {
+        // An evicted object is as good as held: taking it in again would only evict it again.
+        if self.contains(&id)? || self.is_evicted(&id)? {
             return Ok(Outcome::Duplicate { id });
         }
         match object.body() {

@@ -23,6 +23,8 @@
 //! | `i` | listing key (48) | sequence (8, BE): a swept listing the search index must drop |
 //! | `g` | listing key (48) | revision (4, BE), until (8, BE): a swept listing's highest revision |
 //! | `G` | until (8, BE), listing key (48) | - (when to forget a swept listing's marker) |
+//! | `v` | object id (32) | until (8, BE): evicted to keep within the store's budget |
+//! | `V` | until (8, BE), object id (32) | - (when to forget an evicted object) |
 //! | `m` | name | meta values (schema version) |
 //!
 //! sled pays a tree insert and a log write per key whatever the batch size (about 70,000 keys a
@@ -55,6 +57,8 @@ pub(crate) const RECEIPT: u8 = b'R';
 pub(crate) const MAIL_MESSAGE: u8 = b'B';
 pub(crate) const GONE: u8 = b'g';
 pub(crate) const GONE_EXPIRY: u8 = b'G';
+pub(crate) const EVICTED: u8 = b'v';
+pub(crate) const EVICTED_EXPIRY: u8 = b'V';
 
 pub(crate) const SCHEMA_KEY: &[u8] = b"mschema";
 /// Present only while the store is closed after a clean shutdown.
@@ -149,6 +153,14 @@ pub(crate) fn gone(k: &ListingKey) -> Vec<u8> {
 
 pub(crate) fn gone_expiry(at: Timestamp, k: &ListingKey) -> Vec<u8> {
     key(GONE_EXPIRY, &[&at.to_be_bytes(), &k.to_bytes()])
+}
+
+pub(crate) fn evicted(id: &ObjectId) -> Vec<u8> {
+    key(EVICTED, &[id.as_bytes()])
+}
+
+pub(crate) fn evicted_expiry(at: Timestamp, id: &ObjectId) -> Vec<u8> {
+    key(EVICTED_EXPIRY, &[&at.to_be_bytes(), id.as_bytes()])
 }
 
 pub(crate) fn index_pending(k: &ListingKey) -> Vec<u8> {

@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use haggle_protocol::limits::MAX_LIFETIME;
-use haggle_protocol::{ListingKey, Object, ObjectId, ThreadState, Timestamp};
+use haggle_protocol::{ListingKey, Object, ObjectId, PublicKey, ThreadState, Timestamp};
 
 use crate::error::StoreError;
 use crate::keys::{self, Head};
@@ -33,6 +33,9 @@ pub struct Swept {
     pub threads: usize,
     /// Expired mailboxes and receipts.
     pub mail: usize,
+    /// Others' listings evicted to keep within the store's budget (by the caller of
+    /// [`Store::evict_over_budget`]; [`Store::sweep_expired`] leaves it 0).
+    pub evicted: usize,
 }
 
 /// A swept listing's marker: no revision at or below `revision` is taken in again before
@@ -62,6 +65,7 @@ impl Store {
     /// Removes what has had its time (see the module docs) and returns the counts.
     pub fn sweep_expired(&self, now: Timestamp) -> Result<Swept, StoreError> {
         let listings = self.sweep_listings(now)?;
+        self.sweep_evicted(now)?;
         let threads = self.sweep_threads(now)?;
         let mail = {
             let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -70,7 +74,7 @@ impl Store {
         if listings > 0 {
             self.catch_up_index()?;
         }
-        Ok(Swept { listings, threads, mail })
+        Ok(Swept { listings, threads, mail, evicted: 0 })
     }
 
     /// The marker a swept listing left, if it still guards anything at `now`.
@@ -91,18 +95,9 @@ impl Store {
             let mut set = SetChanges::default();
             batch.remove(k.clone());
             if let Some(head) = self.head(&key)? {
-                batch.remove(keys::head(&key));
-                set.remove(&mut batch, head.created_at, head.id);
-                let until = self.guarded_until(&head)?;
-                self.mark_gone(&mut batch, &key, Gone { revision: head.revision, until })?;
-                for id in head.history.iter().chain([&head.id]) {
-                    batch.remove(keys::object(id));
-                }
+                self.drop_listing(&mut batch, &mut set, &key, &head)?;
             }
-            // Rare enough to afford a durable mark: the index must drop the listing even if the
-            // process dies before the next index commit.
-            let seq = self.next_seq()?;
-            batch.insert(keys::index_pending(&key), seq.to_be_bytes().as_slice());
+            self.note_dropped(&mut batch, &key)?;
             self.apply(batch, set)?;
         }
         // Markers that guard nothing any more.
@@ -118,6 +113,104 @@ impl Store {
             self.db.apply_batch(batch)?;
         }
         Ok(expired.len())
+    }
+
+    /// Adds to `batch` the removal of a listing (every revision held, its head and its place in
+    /// the reconciliation set), leaving a [`Gone`] marker; returns the ids removed and until when
+    /// any of them could come back.
+    fn drop_listing(
+        &self,
+        batch: &mut sled::Batch,
+        set: &mut SetChanges,
+        key: &ListingKey,
+        head: &Head,
+    ) -> Result<(Vec<ObjectId>, Timestamp), StoreError> {
+        batch.remove(keys::head(key));
+        batch.remove(keys::expiry(head.expires_at, key));
+        set.remove(batch, head.created_at, head.id);
+        let until = self.guarded_until(head)?;
+        self.mark_gone(batch, key, Gone { revision: head.revision, until })?;
+        let ids: Vec<ObjectId> = head.history.iter().chain([&head.id]).copied().collect();
+        for id in &ids {
+            batch.remove(keys::object(id));
+        }
+        Ok((ids, until))
+    }
+
+    /// Marks a dropped listing for the search index. Rare enough to afford a durable mark: the
+    /// index must drop the listing even if the process dies before the next index commit.
+    fn note_dropped(&self, batch: &mut sled::Batch, key: &ListingKey) -> Result<(), StoreError> {
+        let seq = self.next_seq()?;
+        batch.insert(keys::index_pending(key), seq.to_be_bytes().as_slice());
+        Ok(())
+    }
+
+    /// Keeps the store within `max_listings` listings: when over, others' listings are evicted
+    /// down to 95% of it, soonest to expire first (they would go first anyway), never the
+    /// owner's (`me`), and never one with a negotiation thread or a deal here (every thread a
+    /// node holds is its owner's). An evicted object is remembered until it could no longer come
+    /// back, so neither sync nor gossip brings it again ([`Store::is_evicted`]). Returns how many
+    /// listings went.
+    pub fn evict_over_budget(&self, max_listings: usize, me: &PublicKey) -> Result<usize, StoreError> {
+        let held = self.db.scan_prefix([keys::HEAD]).keys().count();
+        if held <= max_listings {
+            return Ok(0);
+        }
+        let target = max_listings - max_listings / 20;
+        let mut excess = held - target;
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let order: Vec<sled::IVec> = self.db.scan_prefix([keys::EXPIRY]).keys().collect::<Result<_, _>>()?;
+        let mut evicted = 0;
+        for k in order {
+            if excess == 0 {
+                break;
+            }
+            let key = keys::listing_key_at_end(&k).ok_or(StoreError::Corrupt { what: "expiry key" })?;
+            let protected = key.author == *me
+                || self.db.scan_prefix(keys::key(keys::LISTING_THREAD, &[&key.to_bytes()])).next().is_some()
+                || self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])).next().is_some();
+            let Some(head) = self.head(&key)? else { continue };
+            if protected {
+                continue;
+            }
+            let mut batch = sled::Batch::default();
+            let mut set = SetChanges::default();
+            let (ids, until) = self.drop_listing(&mut batch, &mut set, &key, &head)?;
+            for id in &ids {
+                batch.insert(keys::evicted(id), until.to_be_bytes().as_slice());
+                batch.insert(keys::evicted_expiry(until, id), &[]);
+            }
+            self.note_dropped(&mut batch, &key)?;
+            self.apply(batch, set)?;
+            evicted += 1;
+            excess -= 1;
+        }
+        drop(_guard);
+        if evicted > 0 {
+            self.catch_up_index()?;
+        }
+        Ok(evicted)
+    }
+
+    /// Whether `id` was evicted to keep the store within its budget (and could still come back).
+    pub fn is_evicted(&self, id: &ObjectId) -> Result<bool, StoreError> {
+        Ok(self.db.contains_key(keys::evicted(id))?)
+    }
+
+    /// Forgets evicted objects that can no longer come back.
+    fn sweep_evicted(&self, now: Timestamp) -> Result<(), StoreError> {
+        let end = keys::key(keys::EVICTED_EXPIRY, &[&now.to_be_bytes()]);
+        let stale: Vec<sled::IVec> =
+            self.db.range(vec![keys::EVICTED_EXPIRY]..end).keys().collect::<Result<_, _>>()?;
+        for k in stale {
+            let mut batch = sled::Batch::default();
+            if let Some(id) = keys::id_at_end(&k) {
+                batch.remove(keys::evicted(&id));
+            }
+            batch.remove(k);
+            self.db.apply_batch(batch)?;
+        }
+        Ok(())
     }
 
     /// Until when an earlier revision of the listing `head` describes could still be valid: the
@@ -335,5 +428,44 @@ mod tests {
         assert!(put(&store, &revised).is_new());
         // Other authors are not affected.
         assert!(put(&store, &sign_now(&key(8), Body::Listing(live_listing("Lamp")))).is_new());
+    }
+
+    /// Attack: valid listings from many keys, more than a home machine should hold. The store
+    /// keeps to its budget by evicting others' listings soonest to expire first, never the
+    /// owner's or one with a thread, and an evicted listing does not come back by sync or gossip.
+    #[test]
+    fn over_its_budget_the_store_evicts_others_listings_soonest_to_expire_first() {
+        let (_d, store) = store();
+        let me = key(1);
+        let expiring = |k: u8, days: u32| {
+            let listing = Listing { expires_at: now().saturating_add(days * DAY), ..live_listing("Lamp") };
+            sign_now(&key(k), Body::Listing(listing))
+        };
+        let own = expiring(1, 1);
+        let with_thread = expiring(2, 2);
+        let soon = expiring(3, 3);
+        let later = expiring(4, 10);
+        let latest = expiring(5, 20);
+        for o in [&own, &with_thread, &soon, &later, &latest] {
+            assert!(put(&store, o).is_new());
+        }
+        let offer_on_it = sign_now(&me, offer(&with_thread, live_terms(1, 100)));
+        assert!(put(&store, &offer_on_it).is_new());
+        assert_eq!(store.evict_over_budget(10, &me.public()).expect("evicts"), 0, "within budget");
+        // A budget of 3 (95% of it, rounded up, is 3): own and threaded ones stay, the soonest go.
+        assert_eq!(store.evict_over_budget(3, &me.public()).expect("evicts"), 2);
+        for (o, kept) in
+            [(&own, true), (&with_thread, true), (&soon, false), (&later, false), (&latest, true)]
+        {
+            assert_eq!(store.contains(&o.id()).expect("read"), kept, "{}", o.id());
+        }
+        assert!(store.is_evicted(&soon.id()).expect("read"));
+        // Sync or gossip bringing it back changes nothing.
+        assert!(matches!(put(&store, &soon), Outcome::Duplicate { .. }));
+        assert!(!store.contains(&soon.id()).expect("read"));
+        assert_eq!(store.sync_items(now()).expect("items").len(), 3);
+        // Once it could no longer come back, it is forgotten.
+        store.sweep_expired(now().saturating_add(MAX_LIFETIME).saturating_add(2 * DAY)).expect("sweep");
+        assert!(!store.is_evicted(&soon.id()).expect("read"));
     }
 }

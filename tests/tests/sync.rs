@@ -109,3 +109,33 @@ async fn two_halves_of_a_partition_converge_tombstones_included() -> Result<()> 
     right.stop().await;
     Ok(())
 }
+
+/// Attack: more valid listings than a home machine should hold. Over its budget a node evicts
+/// others' listings, and later syncs do not bring them back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn over_its_budget_a_node_evicts_and_sync_does_not_bring_them_back() -> Result<()> {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    let a = TestNode::start("A", dirs[0].path(), vec![]).await?;
+    store_on(&a, &listings(7, 120, "Crate"))?;
+    let config = haggle_node::NodeConfig {
+        bootstrap: vec![a.addr()],
+        max_listings: 50,
+        ..haggle_node::NodeConfig::for_tests()
+    };
+    let mut b = TestNode::start_with("B", dirs[1].path(), config).await?;
+    wait_until("B to hold A's 120 listings", || async { active(&b).await == 120 }).await?;
+    let (swept, _) = b.node.service.sweep()?;
+    assert_eq!(swept.evicted, 120 - 48, "down to 95% of the budget (rounded up)");
+    assert_eq!(active(&b).await, 48);
+    // The next syncs (every 5 s here) find B lacking the evicted listings and do not fetch them.
+    while b.events.try_recv().is_ok() {}
+    for _ in 0..2 {
+        let synced = b.wait_for("a sync with A", |e| matches!(e, NodeEvent::SyncCompleted { .. })).await?;
+        assert!(matches!(synced, NodeEvent::SyncCompleted { received: 0, .. }), "{synced:?}");
+    }
+    assert_eq!(active(&b).await, 48);
+    for node in [a, b] {
+        node.stop().await;
+    }
+    Ok(())
+}

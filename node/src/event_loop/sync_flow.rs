@@ -356,9 +356,13 @@ impl EventLoop {
                 let Some(session) = self.session(&peer, id).and_then(|s| s.session.take()) else {
                     return;
                 };
-                self.spawn_blocking(move |_| {
+                self.spawn_blocking(move |service| {
                     let mut session = session;
                     let next = session.step(&message);
+                    if matches!(next, Ok(None)) {
+                        // Objects evicted to keep within the store's budget are not fetched again.
+                        session.need.retain(|id| !service.is_evicted(id));
+                    }
                     Some(Done::Sync(SyncDone::Step { peer, id, session: Some(session), next }))
                 });
             }

@@ -326,7 +326,7 @@ impl Service {
 
     pub(super) fn sign(&self, body: Body, now: Timestamp) -> Result<Verified<Object>, ServiceError> {
         let envelope = Envelope { created_at: now, ..Envelope::new(self.me(), body) };
-        Ok(envelope.sign_with_work(&self.key, now, self.pow_bits)?)
+        Ok(envelope.sign_with_work(&self.key, now, self.policy.pow_bits)?)
     }
 
     /// Stores the owner's object; returns the deal it completed, if any.

@@ -176,7 +176,7 @@ impl Service {
         let verified = Object::decode_unverified(bytes).map_err(Refusal::from).and_then(|object| {
             if self.already_held(&object, via) {
                 Ok(None)
-            } else if !object.has_work(self.pow_bits) {
+            } else if !object.has_work(self.policy.pow_bits) {
                 Err(Refusal::NotEnoughWork)
             } else {
                 object.verify(Timestamp::now()).map(Some).map_err(Refusal::from)
@@ -210,7 +210,7 @@ impl Service {
                 out.refuse(reason);
             } else if self.already_held(&object, via) {
                 out.received.push(Received::Known);
-            } else if !object.has_work(self.pow_bits) {
+            } else if !object.has_work(self.policy.pow_bits) {
                 out.refuse(Refusal::NotEnoughWork);
             } else {
                 admitted.push((out.received.len(), object));
@@ -242,8 +242,14 @@ impl Service {
     /// channels that acknowledge, the store is flushed first, so "already held" also means "on
     /// disk".
     fn already_held(&self, object: &Object, via: Via) -> bool {
-        if self.channel_refusal(object, via).is_some() || !self.store.contains(&object.id()).unwrap_or(false)
-        {
+        if self.channel_refusal(object, via).is_some() {
+            return false;
+        }
+        // Evicted to keep within the store's budget: as good as held (not taken in again).
+        if self.store.is_evicted(&object.id()).unwrap_or(false) {
+            return true;
+        }
+        if !self.store.contains(&object.id()).unwrap_or(false) {
             return false;
         }
         if via.durability() == Durability::Flush

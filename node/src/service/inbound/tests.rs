@@ -152,7 +152,11 @@ fn mail_goes_through_the_same_path_and_its_receipt_confirms_delivery() {
 fn an_object_without_the_networks_work_is_refused_before_its_signature() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = haggle_storage::Store::open(dir.path()).expect("open");
-    let me = Service::new(std::sync::Arc::new(store), std::sync::Arc::new(key(1)), 10);
+    let me = Service::new(
+        std::sync::Arc::new(store),
+        std::sync::Arc::new(key(1)),
+        crate::service::Policy { pow_bits: 10, ..Default::default() },
+    );
     let free = sign_now(&key(2), Body::Listing(live_listing("Free lunch")));
     let refusal = refused(&me.receive(free.bytes(), Via::Gossip)).expect("refused");
     assert!(refusal.0.contains("proof of work") && !refusal.1, "{refusal:?}");
