@@ -101,17 +101,9 @@ impl Store {
             self.apply(batch, set)?;
         }
         // Markers that guard nothing any more.
-        let end = keys::key(keys::GONE_EXPIRY, &[&now.to_be_bytes()]);
-        let stale: Vec<sled::IVec> =
-            self.db.range(vec![keys::GONE_EXPIRY]..end).keys().collect::<Result<_, _>>()?;
-        for k in stale {
-            let mut batch = sled::Batch::default();
-            if let Some(key) = keys::listing_key_at_end(&k) {
-                batch.remove(keys::gone(&key));
-            }
-            batch.remove(k);
-            self.db.apply_batch(batch)?;
-        }
+        self.forget_markers(keys::GONE_EXPIRY, now, |k| {
+            keys::listing_key_at_end(k).map(|key| keys::gone(&key))
+        })?;
         Ok(expired.len())
     }
 
@@ -199,13 +191,23 @@ impl Store {
 
     /// Forgets evicted objects that can no longer come back.
     fn sweep_evicted(&self, now: Timestamp) -> Result<(), StoreError> {
-        let end = keys::key(keys::EVICTED_EXPIRY, &[&now.to_be_bytes()]);
-        let stale: Vec<sled::IVec> =
-            self.db.range(vec![keys::EVICTED_EXPIRY]..end).keys().collect::<Result<_, _>>()?;
+        self.forget_markers(keys::EVICTED_EXPIRY, now, |k| keys::id_at_end(k).map(|id| keys::evicted(&id)))
+    }
+
+    /// Removes the markers whose time (their key in the `table` of expiries, read by `marker`)
+    /// is before `now`, with their expiry entries.
+    fn forget_markers(
+        &self,
+        table: u8,
+        now: Timestamp,
+        marker: impl Fn(&[u8]) -> Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let end = keys::key(table, &[&now.to_be_bytes()]);
+        let stale: Vec<sled::IVec> = self.db.range(vec![table]..end).keys().collect::<Result<_, _>>()?;
         for k in stale {
             let mut batch = sled::Batch::default();
-            if let Some(id) = keys::id_at_end(&k) {
-                batch.remove(keys::evicted(&id));
+            if let Some(marker) = marker(&k) {
+                batch.remove(marker);
             }
             batch.remove(k);
             self.db.apply_batch(batch)?;

@@ -194,33 +194,39 @@ impl EventLoop {
 
     /// Sends queued fetch batches while fewer than [`FETCHES_IN_FLIGHT`] are out.
     fn send_fetches(&mut self, peer: PeerId, id: u64) {
-        let mut ready = Vec::new();
-        if let Some(state) = self.session(&peer, id) {
-            while state.fetching < FETCHES_IN_FLIGHT
-                && let Some(ids) = state.fetches.pop_front()
-            {
+        self.send_queued(peer, id, |state| {
+            (state.fetching < FETCHES_IN_FLIGHT).then(|| state.fetches.pop_front()).flatten().map(|ids| {
                 state.fetching += 1;
-                ready.push(ids);
-            }
-        }
-        for ids in ready {
-            self.send_sync(peer, id, SyncRequest::Fetch { ids });
-        }
+                SyncRequest::Fetch { ids }
+            })
+        });
     }
 
     /// Sends queued push batches while fewer than [`PUSHES_IN_FLIGHT`] are out.
     fn send_pushes(&mut self, peer: PeerId, id: u64) {
+        self.send_queued(peer, id, |state| {
+            (state.pushing < PUSHES_IN_FLIGHT).then(|| state.pushes.pop_front()).flatten().map(|objects| {
+                state.pushing += 1;
+                SyncRequest::Push { objects }
+            })
+        });
+    }
+
+    /// Sends the requests `next` takes from session `id`'s queues, until it gives none.
+    fn send_queued(
+        &mut self,
+        peer: PeerId,
+        id: u64,
+        mut next: impl FnMut(&mut SyncState) -> Option<SyncRequest>,
+    ) {
         let mut ready = Vec::new();
         if let Some(state) = self.session(&peer, id) {
-            while state.pushing < PUSHES_IN_FLIGHT
-                && let Some(objects) = state.pushes.pop_front()
-            {
-                state.pushing += 1;
-                ready.push(objects);
+            while let Some(request) = next(state) {
+                ready.push(request);
             }
         }
-        for objects in ready {
-            self.send_sync(peer, id, SyncRequest::Push { objects });
+        for request in ready {
+            self.send_sync(peer, id, request);
         }
     }
 
