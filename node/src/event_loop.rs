@@ -6,7 +6,7 @@
 //! (negotiation messages in and out, the outbox, mail), [`sync_flow`] (catch-up sync) and
 //! [`peers`] (connections, discovery, per-peer state and penalties).
 
-mod addresses;
+pub(crate) mod addresses;
 mod budget;
 mod delivery;
 mod dialer;
@@ -318,7 +318,14 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(e)) => self.on_mdns(e),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync_event(e),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(_) | BehaviourEvent::Limits(_)) => {}
-            SwarmEvent::NewListenAddr { address, .. } => tracing::info!(%address, "listening"),
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+                let loopback_only = addresses::loopback_only(self.swarm.listeners());
+                if addresses::advertised(&address, loopback_only) {
+                    self.swarm.add_external_address(address);
+                }
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => self.swarm.remove_external_address(&address),
             SwarmEvent::ConnectionEstablished { peer_id, num_established, endpoint, .. }
                 if num_established.get() == 1 =>
             {

@@ -175,6 +175,12 @@ pub async fn start(
 
     let mut swarm = build_swarm(&key, &config)?;
     let listen_addrs = listen(&mut swarm, &config).await?;
+    let loopback_only = crate::event_loop::addresses::loopback_only(&listen_addrs);
+    for addr in &listen_addrs {
+        if crate::event_loop::addresses::advertised(addr, loopback_only) {
+            swarm.add_external_address(addr.clone());
+        }
+    }
 
     swarm
         .behaviour_mut()
@@ -269,9 +275,12 @@ fn build_swarm(
                         .with_max_concurrent_streams(SYNC_STREAMS),
                 ),
                 kad,
+                // Only the addresses added as external ones (global listen addresses; see
+                // `event_loop::addresses`) are told to peers, never LAN, container or VPN ones.
                 identify: identify::Behaviour::new(
                     identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
-                        .with_agent_version(format!("haggle/{}", env!("CARGO_PKG_VERSION"))),
+                        .with_agent_version(format!("haggle/{}", env!("CARGO_PKG_VERSION")))
+                        .with_hide_listen_addrs(true),
                 ),
                 ping: ping::Behaviour::new(ping::Config::new()),
                 mdns: Toggle::from(mdns),

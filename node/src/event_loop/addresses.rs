@@ -3,6 +3,11 @@
 //! would spread them network-wide; they are useless outside that peer's network and tell others
 //! about it. Such addresses are kept only from peers on this node's own network (reached at a
 //! private or loopback address, or found by mDNS).
+//!
+//! The same rule the other way: this node tells peers (identify, and through it the DHT) only its
+//! global listen addresses; LAN peers find its LAN addresses by mDNS. A node that listens on
+//! loopback alone (a test or development node) advertises its loopback addresses: it has
+//! nothing else to say and nothing to hide.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -25,6 +30,25 @@ pub(super) fn is_local(addr: &Multiaddr) -> bool {
     match addr.iter().next() {
         Some(Protocol::Ip4(ip)) => ip.is_private() || ip.is_loopback() || ip.is_link_local(),
         Some(Protocol::Ip6(ip)) => ip.is_loopback() || is_unique_local(ip) || is_link_local_v6(ip),
+        _ => false,
+    }
+}
+
+/// Whether this node advertises its own listen address `addr` (see the module docs);
+/// `loopback_only` says whether every address it listens on is a loopback one.
+pub(crate) fn advertised(addr: &Multiaddr, loopback_only: bool) -> bool {
+    is_global(addr) || (loopback_only && is_loopback(addr))
+}
+
+/// Whether every one of `addrs` is a loopback address.
+pub(crate) fn loopback_only<'a>(addrs: impl IntoIterator<Item = &'a Multiaddr>) -> bool {
+    addrs.into_iter().all(is_loopback)
+}
+
+fn is_loopback(addr: &Multiaddr) -> bool {
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => ip.is_loopback(),
+        Some(Protocol::Ip6(ip)) => ip.is_loopback(),
         _ => false,
     }
 }
@@ -70,6 +94,22 @@ mod tests {
 
     fn addr(text: &str) -> Multiaddr {
         text.parse().expect("a multiaddr")
+    }
+
+    #[test]
+    fn only_global_addresses_are_advertised_except_on_a_loopback_only_node() {
+        let lan = addr("/ip4/192.168.1.20/tcp/7400");
+        let public = addr("/ip4/203.0.114.7/tcp/7400");
+        let docker = addr("/ip4/172.17.0.2/tcp/7400");
+        let lo = addr("/ip4/127.0.0.1/tcp/7400");
+        let home = [lan.clone(), docker.clone(), lo.clone(), public.clone()];
+        let only_lo = loopback_only(&home);
+        assert!(!only_lo);
+        assert!(advertised(&public, only_lo));
+        for hidden in [&lan, &docker, &lo] {
+            assert!(!advertised(hidden, only_lo), "{hidden}");
+        }
+        assert!(loopback_only([&lo]) && advertised(&lo, true), "a test node on 127.0.0.1 says where it is");
     }
 
     #[test]
