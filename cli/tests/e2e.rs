@@ -57,7 +57,13 @@ struct NodeProcess {
 
 impl NodeProcess {
     fn start(dir: &Path, bootstrap: Option<&str>) -> NodeProcess {
+        Self::start_with(dir, bootstrap, &[])
+    }
+
+    /// Starts a node with extra environment variables.
+    fn start_with(dir: &Path, bootstrap: Option<&str>, env: &[(&str, &str)]) -> NodeProcess {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_haggle"));
+        cmd.envs(env.iter().copied());
         cmd.arg("--data-dir").arg(dir).args([
             "--json",
             "node",
@@ -109,6 +115,66 @@ impl NodeProcess {
         self.child.kill().expect("SIGKILL");
         let _ = self.child.wait();
     }
+}
+
+/// A node that dies right after storing a deal, before its listing's next revision (the fault
+/// hook `HAGGLE_TEST_CRASH_AFTER_DEAL` aborts the process there: no cleanup, no flush, as a
+/// power cut or `kill -9` would), comes back and writes the revision it owed.
+#[test]
+fn a_seller_killed_between_a_deal_and_its_next_revision_repairs_it_on_start() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (da, db) = (root.path().join("a"), root.path().join("b"));
+    let mut a = NodeProcess::start_with(&da, None, &[("HAGGLE_TEST_CRASH_AFTER_DEAL", "1")]);
+    let b = NodeProcess::start(&db, Some(&a.addr));
+    a.wait_mesh();
+    b.wait_mesh();
+    let listing = json(
+        &da,
+        &[
+            "publish",
+            "--title",
+            "Garden chairs",
+            "--price",
+            "40",
+            "--currency",
+            "EUR",
+            "--category",
+            "home/garden",
+            "--qty",
+            "2",
+        ],
+    );
+    let id = listing["id"].as_str().expect("id").to_owned();
+    wait("B to hold the listing", || {
+        let r = json(&db, &["search", "garden", "chairs"]);
+        (r["total"] == 1).then_some(())
+    });
+    let offer = json(&db, &["offer", &id[..10], "--price", "35"]);
+    let thread = offer["thread"].as_str().expect("thread").to_owned();
+    wait("A to receive the offer", || {
+        let t = json(&da, &["offers"]);
+        (t["threads"][0]["thread"] == thread.as_str()).then_some(())
+    });
+    // A accepts; B's node confirms; A stores the deal and dies before revising its listing.
+    let accepted = json(&da, &["accept", &thread[..10]]);
+    assert_eq!(accepted["state"], "confirming");
+    wait("A to die right after the deal", || a.child.try_wait().ok().flatten());
+    wait("B to hold the deal", || {
+        let d = json(&db, &["deals"]);
+        (d["deals"].as_array().map(Vec::len) == Some(1)).then_some(())
+    });
+
+    // A comes back (without the fault): the deal is on its disk, and the revision follows.
+    let a = NodeProcess::start(&da, None);
+    let mine = wait("A's listing to show one chair left", || {
+        let l = json(&da, &["listings"]);
+        let entry = l["listings"].as_array()?.iter().find(|e| e["title"] == "Garden chairs")?.clone();
+        (entry["quantity"] == 1).then_some(entry)
+    });
+    assert_eq!(mine["state"], "active", "{mine}");
+    assert_eq!(json(&da, &["deals"])["deals"].as_array().map(Vec::len), Some(1));
+    a.stop();
+    b.stop();
 }
 
 fn stderr(out: &Output) -> String {

@@ -344,6 +344,11 @@ impl Service {
     /// signed, stored, announced and queued for gossip.
     pub(super) fn after_deal(&self, deal_id: ObjectId, then: &mut Followups) -> Result<(), ServiceError> {
         let Some(deal) = self.store.deal(&deal_id)? else { return Ok(()) };
+        // A fault hook for the crash test: die here, between the deal and the revision it calls
+        // for, with no cleanup (as a power cut would).
+        if std::env::var_os("HAGGLE_TEST_CRASH_AFTER_DEAL").is_some() {
+            std::process::abort();
+        }
         then.events.push(NodeEvent::DealMade { id: deal_id, thread: deal.offer().id() });
         self.revise_after(&deal, then)
     }
