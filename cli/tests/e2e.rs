@@ -55,6 +55,16 @@ struct NodeProcess {
     addr: String,
 }
 
+/// A node a failed test leaves behind is killed, not left running.
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl NodeProcess {
     fn start(dir: &Path, bootstrap: Option<&str>) -> NodeProcess {
         Self::start_with(dir, bootstrap, &[])
@@ -175,6 +185,58 @@ fn a_seller_killed_between_a_deal_and_its_next_revision_repairs_it_on_start() {
     assert_eq!(json(&da, &["deals"])["deals"].as_array().map(Vec::len), Some(1));
     a.stop();
     b.stop();
+}
+
+/// Peak resident memory of process `pid`, in KiB (Linux `VmHWM`).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("a VmHWM line")
+}
+
+/// Attack: one peer opening sync streams at full speed, each carrying a 4 MiB request (what
+/// the protocol once allowed), to make the node buffer them all. The node reads at most 12
+/// streams per connection and 256 KiB of each request (libp2p drops the rest unread): its peak
+/// memory barely moves.
+#[test]
+fn a_peer_flooding_sync_streams_leaves_the_nodes_memory_within_its_bound() {
+    use haggle_node::sync::SyncRequest;
+    use haggle_node::wire::{Multiaddr, PeerId, Protocol};
+
+    let root = tempfile::tempdir().expect("tempdir");
+    let da = root.path().join("a");
+    let a = NodeProcess::start(&da, None);
+    let pid = a.child.id();
+    let addr: Multiaddr = a.addr.parse().expect("an address");
+    let Some(Protocol::P2p(peer)) = addr.iter().last() else { panic!("no peer id in {addr}") };
+    let peer: PeerId = peer;
+    let before = peak_rss_kib(pid);
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let (answered, failed) = runtime.block_on(async {
+        let rogue = haggle_tests::rogue::Rogue::spawn(addr.clone()).expect("a rogue");
+        haggle_tests::wait_until("the rogue to connect", || async {
+            rogue.connections().await.is_ok_and(|c| c.connected)
+        })
+        .await
+        .expect("connected");
+        // 40 requests at once, 4 MiB each: 160 MiB if the node read them all.
+        let huge = SyncRequest::Push { objects: vec![vec![0x5A; 64 * 1024]; 64] };
+        let answers = futures::future::join_all((0..40).map(|_| rogue.sync(peer, huge.clone()))).await;
+        let answered = answers.iter().filter(|a| matches!(a, Ok(Ok(_)))).count();
+        (answered, answers.len() - answered)
+    });
+    let after = peak_rss_kib(pid);
+    let growth_mib = after.saturating_sub(before) as f64 / 1024.0;
+    eprintln!(
+        "sync stream flood: {answered} answered, {failed} failed; peak RSS {before} -> {after} KiB (+{growth_mib:.1} MiB)"
+    );
+    assert_eq!(answered, 0, "no 4 MiB request is read, let alone answered");
+    assert!(growth_mib < 48.0, "peak memory grew {growth_mib:.1} MiB");
+    a.stop();
 }
 
 fn stderr(out: &Output) -> String {

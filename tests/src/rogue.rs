@@ -14,6 +14,7 @@ use libp2p::{Multiaddr, PeerId, noise, tcp, yamux};
 use tokio::sync::{mpsc, oneshot};
 
 use haggle_node::codec::BincodeCodec;
+use haggle_node::sync::{MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, SYNC_PROTOCOL, SyncRequest, SyncResponse};
 use haggle_node::wire::{
     LISTINGS_TOPIC, MAX_NEGOTIATE_REQUEST, MAX_NEGOTIATE_RESPONSE, NEGOTIATE_PROTOCOL, NegotiateRequest,
     NegotiateResponse,
@@ -25,6 +26,7 @@ use crate::STEP;
 struct RogueBehaviour {
     gossipsub: gossipsub::Behaviour,
     negotiate: request_response::Behaviour<BincodeCodec<NegotiateRequest, NegotiateResponse>>,
+    sync: request_response::Behaviour<BincodeCodec<SyncRequest, SyncResponse>>,
 }
 
 /// What the rogue saw of its connections.
@@ -42,6 +44,7 @@ enum Command {
     Publish(Vec<u8>, oneshot::Sender<Result<(), String>>),
     TopicPeers(oneshot::Sender<usize>),
     Negotiate(PeerId, Vec<u8>, oneshot::Sender<Result<NegotiateResponse, String>>),
+    Sync(PeerId, SyncRequest, oneshot::Sender<Result<SyncResponse, String>>),
     Dial(Multiaddr),
     Connections(oneshot::Sender<Connections>),
 }
@@ -91,7 +94,14 @@ impl Rogue {
                         .with_request_timeout(STEP)
                         .with_max_concurrent_streams(1_000),
                 );
-                Ok(RogueBehaviour { gossipsub, negotiate })
+                let sync = request_response::Behaviour::with_codec(
+                    BincodeCodec::new(MAX_SYNC_REQUEST * 64, MAX_SYNC_RESPONSE),
+                    [(SYNC_PROTOCOL, ProtocolSupport::Outbound)],
+                    request_response::Config::default()
+                        .with_request_timeout(STEP)
+                        .with_max_concurrent_streams(1_000),
+                );
+                Ok(RogueBehaviour { gossipsub, negotiate, sync })
             })?
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build();
@@ -101,6 +111,8 @@ impl Rogue {
         let (tx, mut rx) = mpsc::channel::<Command>(64);
         let task = tokio::spawn(async move {
             let mut pending: HashMap<OutboundRequestId, oneshot::Sender<Result<NegotiateResponse, String>>> =
+                HashMap::new();
+            let mut syncing: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, String>>> =
                 HashMap::new();
             let mut seen = Connections::default();
             loop {
@@ -117,6 +129,10 @@ impl Rogue {
                         Some(Command::Negotiate(peer, object, reply)) => {
                             let id = swarm.behaviour_mut().negotiate.send_request(&peer, NegotiateRequest { object });
                             pending.insert(id, reply);
+                        }
+                        Some(Command::Sync(peer, request, reply)) => {
+                            let id = swarm.behaviour_mut().sync.send_request(&peer, request);
+                            syncing.insert(id, reply);
                         }
                         Some(Command::Dial(addr)) => {
                             if swarm.dial(addr).is_err() {
@@ -145,6 +161,22 @@ impl Rogue {
                             }
                             request_response::Event::OutboundFailure { request_id, error, .. } => {
                                 if let Some(reply) = pending.remove(&request_id) {
+                                    let _ = reply.send(Err(error.to_string()));
+                                }
+                            }
+                            _ => {}
+                        },
+                        SwarmEvent::Behaviour(RogueBehaviourEvent::Sync(event)) => match event {
+                            request_response::Event::Message {
+                                message: request_response::Message::Response { request_id, response },
+                                ..
+                            } => {
+                                if let Some(reply) = syncing.remove(&request_id) {
+                                    let _ = reply.send(Ok(response));
+                                }
+                            }
+                            request_response::Event::OutboundFailure { request_id, error, .. } => {
+                                if let Some(reply) = syncing.remove(&request_id) {
                                     let _ = reply.send(Err(error.to_string()));
                                 }
                             }
@@ -189,6 +221,12 @@ impl Rogue {
         object: Vec<u8>,
     ) -> Result<Result<NegotiateResponse, String>> {
         self.ask(|reply| Command::Negotiate(peer, object, reply)).await
+    }
+
+    /// Sends one sync request (of any size: the rogue's own limit is far above the node's) and
+    /// waits for its answer (or failure).
+    pub async fn sync(&self, peer: PeerId, request: SyncRequest) -> Result<Result<SyncResponse, String>> {
+        self.ask(|reply| Command::Sync(peer, request, reply)).await
     }
 
     /// Dials `addr` again.
