@@ -13,7 +13,7 @@ use crate::search::{SearchHit, SearchIndex, SearchQuery, SearchResults};
 
 /// The layout version of the database; a database of another version is refused rather than
 /// misread.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// sled's page cache: large enough for the hot part of 100,000 listings, small enough to keep the
 /// whole node within its memory target (sled's default is 1 GiB).

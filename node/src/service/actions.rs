@@ -165,7 +165,13 @@ impl Service {
     }
 
     fn store_listing(&self, listing: Listing, now: Timestamp) -> Result<Effect, ServiceError> {
-        let object = self.sign(Body::Listing(listing), now)?;
+        // Dated after every deal on the listing, so the revision counts them all whatever the
+        // clocks of the parties who confirmed them (a deal dated after the current revision is
+        // one it does not count yet: see `repair_after_deals`).
+        let key = haggle_protocol::ListingKey { author: self.me(), nonce: listing.nonce };
+        let last_deal = self.store.deals_on(&key)?.iter().map(Deal::made_at).max();
+        let at = last_deal.map_or(now, |made| now.max(made.saturating_add(Duration::from_millis(1))));
+        let object = self.sign(Body::Listing(listing), at)?;
         self.ingest_own(&object)?;
         let then = Followups {
             publish: vec![object.bytes().to_vec()],
@@ -344,8 +350,9 @@ impl Service {
     /// signed, stored, announced and queued for gossip.
     pub(super) fn after_deal(&self, deal_id: ObjectId, then: &mut Followups) -> Result<(), ServiceError> {
         let Some(deal) = self.store.deal(&deal_id)? else { return Ok(()) };
-        // A fault hook for the crash test: die here, between the deal and the revision it calls
-        // for, with no cleanup (as a power cut would).
+        // A fault hook for the crash test (debug builds only): die here, between the deal and
+        // the revision it calls for, with no cleanup (as a power cut would).
+        #[cfg(debug_assertions)]
         if std::env::var_os("HAGGLE_TEST_CRASH_AFTER_DEAL").is_some() {
             std::process::abort();
         }

@@ -212,3 +212,34 @@ fn a_negotiation_ends_in_the_same_deal_on_both_sides_and_the_sellers_next_revisi
     assert_eq!(seller.deals().expect("deals").deals, buyer.deals().expect("deals").deals);
     assert_eq!(code(seller.counter(&thread, offer_of("1"))), ErrorCode::ThreadEnded);
 }
+
+/// Defect: the other party's clock decided whether a revision counted a deal. A Confirm dated two
+/// minutes ahead (within the clock skew every node accepts) made the owner's next edit look older
+/// than the deal, so the start-up repair took the deal's quantity off a second time.
+#[test]
+fn a_deal_dated_by_a_fast_clock_is_counted_once() {
+    use haggle_protocol::fixtures::{confirm, key, sign_at};
+
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing =
+        seller.publish(ListingDraft { quantity: Some(3), ..draft("Chairs", "20") }).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("18")).expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    let accept = seller.accept(&offer.object.id().to_hex()).expect("accepted");
+    let ahead = Timestamp::now().saturating_add(Duration::from_secs(120));
+    let fast = sign_at(&key(2), confirm(&offer.object, &accept.object), ahead);
+    let got = seller.receive(fast.bytes(), Via::Direct);
+    assert!(matches!(got.first(), Some(Received::New)));
+    let id = listing.object.id().to_hex();
+    let after_deal = seller.listing(&id).expect("the listing");
+    assert_eq!(after_deal.listing().map(|l| l.quantity), Some(2));
+    // The owner edits the listing at once; the edit is dated after the deal.
+    let patch = ListingPatch { description: Some("Oak, sturdy".into()), ..ListingPatch::default() };
+    let edited = seller.update(&id, patch).expect("updated");
+    assert!(edited.object.created_at() > fast.created_at());
+    // A restart's repair finds nothing owed, and two chairs are left.
+    assert!(seller.repair_after_deals().expect("repair").is_empty());
+    assert_eq!(seller.listing(&id).expect("the listing").listing().map(|l| l.quantity), Some(2));
+}
