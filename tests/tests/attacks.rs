@@ -173,12 +173,12 @@ async fn honest_offers_get_through_a_negotiation_flood() -> Result<()> {
 
 /// Attack: one peer gossips thousands of valid listings as fast as it can. Its gossip is held to
 /// its budget (a burst of 2,000 and 100 a second): the rest is neither verified, stored nor
-/// forwarded, and going far over it counts as an offence. Honest listings still spread.
+/// forwarded (and not penalised: an honest relay can burst too). Honest listings still spread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_gossip_flood_is_held_to_the_peers_budget() -> Result<()> {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
     let a = TestNode::start("A", dirs[0].path(), vec![]).await?;
-    let mut b = TestNode::start("B", dirs[1].path(), vec![a.addr()]).await?;
+    let b = TestNode::start("B", dirs[1].path(), vec![a.addr()]).await?;
     let mut c = TestNode::start("C", dirs[2].path(), vec![b.addr()]).await?;
     b.wait_mesh(2).await?;
     c.wait_mesh(1).await?;
@@ -195,12 +195,20 @@ async fn a_gossip_flood_is_held_to_the_peers_budget() -> Result<()> {
             published += 1;
         }
     }
-    let rogue_id = rogue.id;
-    b.wait_for(
-        "the flood to count as an offence",
-        |e| matches!(e, NodeEvent::PeerMisbehaved { peer, .. } if *peer == rogue_id),
-    )
+    // Wait until B has taken in all it will: its store stops growing between checks.
+    let mut last = usize::MAX;
+    let mut still = 0;
+    wait_until("B to take in what it will of the flood", || {
+        let now = b.node.store().stats().map(|s| s.active_listings).unwrap_or(0);
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+        let settled = still >= 3;
+        async move { settled }
+    })
     .await?;
+    // Not banned: an honest relay can burst too.
+    let peers = b.get("/v1/peers").await?;
+    assert!(peers.to_string().contains(&rogue.id.to_string()), "the flooder is still connected: {peers}");
     let elapsed = started.elapsed().as_secs_f64();
 
     // Honest traffic from A reaches C through B, flood or not.

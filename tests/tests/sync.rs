@@ -35,28 +35,39 @@ async fn active(node: &TestNode) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_that_was_away_catches_up_and_a_new_node_gets_everything() -> Result<()> {
     let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
-    let a = TestNode::start("A", dirs[0].path(), vec![]).await?;
+    let mut a = TestNode::start("A", dirs[0].path(), vec![]).await?;
     let b = TestNode::start("B", dirs[1].path(), vec![a.addr()]).await?;
     b.wait_mesh(1).await?;
-    // 2,000 listings published on A and B while C is away.
-    store_on(&a, &listings(1, 1_200, "Chair"))?;
+    // 3,800 listings published on A and B while C is away: more from A than one peer's gossip
+    // burst, so C's re-gossip of what it fetched must not get it banned by A.
+    store_on(&a, &listings(1, 3_000, "Chair"))?;
     store_on(&b, &listings(2, 800, "Table"))?;
 
     let mut c = TestNode::start("C", dirs[2].path(), vec![a.addr(), b.addr()]).await?;
-    wait_until("C to hold all 2,000 listings", || async { active(&c).await == 2_000 }).await?;
+    wait_until("C to hold all 3,800 listings", || async { active(&c).await == 3_800 }).await?;
     c.wait_for(
         "a completed sync",
         |e| matches!(e, NodeEvent::SyncCompleted { received, .. } if *received > 0),
     )
     .await?;
     let found = c.get("/v1/search?q=chair&limit=1").await?;
-    assert_eq!(found["total"], 1_200);
+    assert_eq!(found["total"], 3_000);
     let status = c.get("/v1/status").await?;
     assert!(status["network"]["syncs"].as_array().is_some_and(|s| !s.is_empty()), "{status}");
 
     // A brand-new node that knows only C gets the whole market from it.
     let d = TestNode::start("D", dirs[3].path(), vec![c.addr()]).await?;
-    wait_until("D to hold all 2,000 listings", || async { active(&d).await == 2_000 }).await?;
+    wait_until("D to hold all 3,800 listings", || async { active(&d).await == 3_800 }).await?;
+    // Nobody was penalised for passing on what it had caught up on.
+    let misbehaved = |node: &mut TestNode| {
+        let mut seen = false;
+        while let Ok(e) = node.events.try_recv() {
+            seen |= matches!(e, NodeEvent::PeerMisbehaved { .. });
+        }
+        seen
+    };
+    assert!(!misbehaved(&mut a), "A penalised a peer");
+    assert!(!misbehaved(&mut c), "C penalised a peer");
 
     for node in [a, b, c, d] {
         node.stop().await;

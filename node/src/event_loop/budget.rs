@@ -4,10 +4,12 @@
 //! pushed by sync, sync requests, negotiation requests). A bucket refills at its rate up to its
 //! burst; work past it is turned away before any decoding or signature check: gossip is
 //! answered Ignore (not forwarded, not stored), requests are refused with a reason and
-//! `retry`. An honest peer stays far below every rate (a busy market is a few objects a second);
-//! a peer that keeps going past the limit is, provably, over it: every [`OVERFLOW_OFFENCE`]
-//! turned-away items count one offence towards a ban (the same count bad signatures feed).
-//! Buckets live in the peer's connection state, so they go when the peer leaves.
+//! `retry`. For requests, which a peer sends of its own accord, a peer that keeps going past
+//! the limit is provably over it: every [`OVERFLOW_OFFENCE`] turned-away requests count one
+//! offence towards a ban (the same count bad signatures feed). Gossip and pushes are turned
+//! away but never penalised: an honest relay passes on whatever its mesh carries, and a node
+//! that has just caught up re-gossips what it fetched, bursts no peer can know are over our
+//! budget. Buckets live in the peer's connection state, so they go when the peer leaves.
 
 use std::time::Instant;
 

@@ -26,16 +26,12 @@ impl EventLoop {
 
     /// decode → verify → store on the blocking pool; the verdict comes back as [`Done::Gossip`].
     fn validate(&mut self, source: PeerId, message_id: MessageId, data: Vec<u8>) {
-        match self.peers.spend(&source, Kind::Gossip, 1, std::time::Instant::now()) {
-            Spend::Allowed => {}
-            spent => {
-                // Over the peer's budget: not verified, stored or forwarded.
-                self.report(&message_id, &source, MessageAcceptance::Ignore);
-                if spent == Spend::Offence {
-                    self.penalise(source);
-                }
-                return;
-            }
+        if self.peers.spend(&source, Kind::Gossip, 1, std::time::Instant::now()) != Spend::Allowed {
+            // Over the peer's budget: not verified, stored or forwarded. Not penalised: an honest
+            // relay passes on what its mesh carries, and a node that just caught up re-gossips
+            // what it fetched; neither can know our budget.
+            self.report(&message_id, &source, MessageAcceptance::Ignore);
+            return;
         }
         if self.admit(Work::Gossip).is_none() {
             self.report(&message_id, &source, MessageAcceptance::Ignore);
