@@ -187,7 +187,10 @@ impl EventLoop {
                 Some(done) = self.done_rx.recv() => self.on_done(done),
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = retry.tick() => self.retry_outbox(None),
-                _ = sweep.tick() => self.sweep(),
+                _ = sweep.tick() => {
+                    self.prune_peers();
+                    self.sweep();
+                }
                 _ = periodic_sync.tick() => self.sync_random_peer(),
                 _ = redial.tick() => self.redial(),
             }

@@ -77,6 +77,11 @@ impl Guard {
         self.banned.insert(peer, until);
     }
 
+    /// Forgets bans that have run out (the loop's periodic prune).
+    pub(crate) fn prune(&mut self, now: Instant) {
+        self.banned.retain(|_, until| *until > now);
+    }
+
     /// Lifts a ban early (the loop forgot the peer's record).
     pub(crate) fn unban(&mut self, peer: &PeerId) {
         self.banned.remove(peer);
@@ -224,6 +229,8 @@ mod tests {
             guard.ban(PeerId::random(), later);
         }
         assert_eq!(guard.banned.len(), MAX_BANNED);
+        guard.prune(later);
+        assert!(guard.banned.is_empty(), "bans that ran out are pruned");
     }
 
     fn rand_id() -> usize {

@@ -2,7 +2,9 @@
 //! keeps. That state lives in one bounded [`PeerTable`]: what concerns a connection (agent, the
 //! budgets of [`super::budget`]) exists only while the peer is connected and is dropped when its last connection
 //! closes; offences outlive a reconnect (so leaving does not wipe a peer's record) in a bounded
-//! list, oldest forgotten first; the sync history is a bounded list of its own.
+//! list, oldest forgotten first, and a record goes as soon as it no longer counts (its ban ran
+//! out, or its hour passed): when the peer leaves or comes back, and at the loop's periodic
+//! prune; the sync history is a bounded list of its own.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -75,6 +77,18 @@ struct Offence {
     banned_until: Option<Instant>,
 }
 
+impl Offence {
+    /// A record that no longer counts: its ban has run out, or (never banned) its hour has
+    /// passed. Such records are forgotten when the peer leaves or comes back, and by the loop's
+    /// periodic prune, so the table holds only what still matters.
+    fn stale(&self, now: Instant) -> bool {
+        match self.banned_until {
+            Some(until) => until <= now,
+            None => now.duration_since(self.since) >= BAN,
+        }
+    }
+}
+
 /// Per-peer state, bounded in size; connection state is cleared when a peer leaves.
 #[derive(Debug, Default)]
 pub(super) struct PeerTable {
@@ -119,15 +133,28 @@ impl PeerTable {
         self.offences.get(peer).and_then(|o| o.banned_until).is_some_and(|until| until > now)
     }
 
-    /// Forgets the record of a peer whose ban has run out; returns whether there was one (to
-    /// take it off gossipsub's blacklist).
-    fn lift_expired(&mut self, peer: &PeerId, now: Instant) -> bool {
-        let expired = self.offences.get(peer).and_then(|o| o.banned_until).is_some_and(|until| until <= now);
-        if expired {
-            self.offences.remove(peer);
-            self.offenders.retain(|p| p != peer);
+    /// Forgets `peer`'s record if it no longer counts (see [`Offence::stale`]); returns whether
+    /// a ban ran out with it (to take the peer off gossipsub's blacklist).
+    fn forget_stale(&mut self, peer: &PeerId, now: Instant) -> bool {
+        match self.offences.get(peer) {
+            Some(o) if o.stale(now) => {
+                let banned = o.banned_until.is_some();
+                self.offences.remove(peer);
+                self.offenders.retain(|p| p != peer);
+                banned
+            }
+            _ => false,
         }
-        expired
+    }
+
+    /// Forgets every record that no longer counts; returns the peers whose ban ran out.
+    fn prune(&mut self, now: Instant) -> Vec<PeerId> {
+        let lifted = self.offences.iter().filter(|(_, o)| o.stale(now) && o.banned_until.is_some());
+        let lifted: Vec<PeerId> = lifted.map(|(p, _)| *p).collect();
+        self.offences.retain(|_, o| !o.stale(now));
+        let offences = &self.offences;
+        self.offenders.retain(|p| offences.contains_key(p));
+        lifted
     }
 
     /// Counts an invalid object from `peer` (connected or not: a verdict can come after it left).
@@ -185,7 +212,7 @@ impl PeerTable {
 impl EventLoop {
     pub(super) fn on_connected(&mut self, peer: PeerId, dialer: bool, local: bool) {
         let now = Instant::now();
-        if self.peers.lift_expired(&peer, now) {
+        if self.peers.forget_stale(&peer, now) {
             self.swarm.behaviour_mut().gossipsub.remove_blacklisted_peer(&peer);
         }
         if self.peers.is_banned(&peer, now) {
@@ -210,6 +237,11 @@ impl EventLoop {
     pub(super) fn on_disconnected(&mut self, peer: PeerId) {
         tracing::debug!(%peer, "disconnected");
         self.peers.disconnected(&peer);
+        // An offence record that no longer counts goes with the peer (one that does stays, so
+        // leaving does not wipe it).
+        if self.peers.forget_stale(&peer, Instant::now()) {
+            self.swarm.behaviour_mut().gossipsub.remove_blacklisted_peer(&peer);
+        }
         self.dialer.disconnected(&peer);
         self.end_sync(peer, Some("the peer disconnected".into()));
         // A banned peer's refused connection was never announced.
@@ -240,6 +272,17 @@ impl EventLoop {
             // Nor is it dialled again.
             self.dialer.forget(&peer);
         }
+    }
+
+    /// Forgets offence records and bans that no longer count (run with the sweep), so the
+    /// tables keyed by peers that left shrink even if those peers never come back.
+    pub(super) fn prune_peers(&mut self) {
+        let now = Instant::now();
+        let behaviour = self.swarm.behaviour_mut();
+        for peer in self.peers.prune(now) {
+            behaviour.gossipsub.remove_blacklisted_peer(&peer);
+        }
+        behaviour.guard.prune(now);
     }
 
     /// Puts the other party of a queued message on the dialling schedule (at once if it is new
@@ -350,10 +393,25 @@ mod tests {
         }
         assert!(table.is_banned(&rogue, now));
         assert!(table.is_banned(&rogue, now + BAN - Duration::from_secs(1)), "reconnecting does not help");
-        assert!(!table.lift_expired(&rogue, now + BAN - Duration::from_secs(1)));
+        assert!(!table.forget_stale(&rogue, now + BAN - Duration::from_secs(1)));
         assert!(!table.is_banned(&rogue, now + BAN));
-        assert!(table.lift_expired(&rogue, now + BAN), "lifted, and taken off the blacklist");
+        assert!(table.forget_stale(&rogue, now + BAN), "lifted, and taken off the blacklist");
         assert_eq!(table.rejects(&rogue), 0, "a fresh start");
+    }
+
+    #[test]
+    fn records_that_no_longer_count_are_pruned_and_the_table_shrinks_to_nothing() {
+        let mut table = PeerTable::default();
+        let now = Instant::now();
+        let (banned, minor) = (PeerId::random(), PeerId::random());
+        for _ in 0..MAX_REJECTS {
+            table.reject(banned, now);
+        }
+        table.reject(minor, now);
+        assert!(table.prune(now + Duration::from_secs(60)).is_empty(), "both still count");
+        assert_eq!(table.offences.len(), 2);
+        assert_eq!(table.prune(now + BAN), vec![banned], "both stale; one ban lifted");
+        assert!(table.offences.is_empty() && table.offenders.is_empty());
     }
 
     #[test]
