@@ -171,10 +171,13 @@ impl Service {
     /// Takes in one object that arrived `via` a channel.
     pub fn receive(&self, bytes: &[u8], via: Via) -> Inbound {
         let mut out = Inbound::default();
-        // Decoded once: a copy of a held object is turned away before any signature check.
-        // Then the proof of work (two hashes), and only then the signature.
+        // Decoded once: an object on the wrong channel, or a copy of a held one, is turned away
+        // before any signature check; then the proof of work (two hashes), and only then the
+        // signature.
         let verified = Object::decode_unverified(bytes).map_err(Refusal::from).and_then(|object| {
-            if self.already_held(&object, via) {
+            if let Some(reason) = self.channel_refusal(&object, via) {
+                Err(reason)
+            } else if self.already_held(&object, via) {
                 Ok(None)
             } else if !object.has_work(self.policy.pow_bits) {
                 Err(Refusal::NotEnoughWork)
@@ -241,10 +244,8 @@ impl Service {
     /// signature over the same content is the same object: nothing is stored or forwarded.) On
     /// channels that acknowledge, the store is flushed first, so "already held" also means "on
     /// disk".
+    /// (Callers check the channel first.)
     fn already_held(&self, object: &Object, via: Via) -> bool {
-        if self.channel_refusal(object, via).is_some() {
-            return false;
-        }
         // Evicted to keep within the store's budget: as good as held (not taken in again).
         if self.store.is_evicted(&object.id()).unwrap_or(false) {
             return true;
