@@ -5,8 +5,8 @@
 
 use haggle_protocol::thread::{MAX_THREAD_MESSAGES, check_offer, check_reply, resolve};
 use haggle_protocol::{
-    Body, Deal, DecodeError, ListingKey, ListingStatus, Object, ObjectId, ObjectKind, ThreadError,
-    ThreadState, Timestamp, Verified,
+    Body, Deal, DecodeError, ListingKey, ListingStatus, Object, ObjectId, ObjectKind, ThreadError, Timestamp,
+    Verified,
 };
 
 use crate::error::StoreError;
@@ -91,8 +91,11 @@ pub enum RejectReason {
     /// The message breaks the thread rules.
     #[error(transparent)]
     Thread(#[from] ThreadError),
-    /// The thread already holds [`MAX_THREAD_MESSAGES`] messages.
-    #[error("the thread already holds {MAX_THREAD_MESSAGES} messages")]
+    /// The thread already holds [`MAX_THREAD_MESSAGES`] messages (one less for anything but a
+    /// Confirm, whose place is kept).
+    #[error(
+        "the thread already holds as many messages as it may ({MAX_THREAD_MESSAGES}, the last kept for a confirm)"
+    )]
     ThreadFull,
     /// The listing author's own Accept or Counter asks for more than the listing has left.
     #[error("{requested} asked, but only {remaining} left after deals and what open threads promise")]
@@ -416,7 +419,11 @@ impl Store {
         if let Err(e) = check_reply(&offer, &prev, reply) {
             return Ok(rejected(Some(id), e));
         }
-        if messages.len() >= MAX_THREAD_MESSAGES {
+        // The last place is kept for a Confirm: an Accept that fills the thread can still become
+        // a deal.
+        let room =
+            if reply.kind() == ObjectKind::Confirm { MAX_THREAD_MESSAGES } else { MAX_THREAD_MESSAGES - 1 };
+        if messages.len() >= room {
             return Ok(rejected(Some(id), RejectReason::ThreadFull));
         }
         let Body::Offer(o) = offer.body() else { unreachable!("checked above") };
@@ -470,11 +477,8 @@ impl Store {
         let Some(view) = resolve(offer, &replies, now) else {
             return Ok(None);
         };
-        if view.state != ThreadState::Accepted {
-            return Ok(None);
-        }
-        // The chain ends in the Accept and its Confirm.
-        let deal_id = view.chain[view.chain.len() - 2];
+        // A deal once the chain ends in an Accept and its Confirm; its id is the Accept's.
+        let Some(deal_id) = view.deal_id() else { return Ok(None) };
         if self.db.contains_key(keys::deal(&deal_id))? {
             return Ok(None);
         }
@@ -535,7 +539,7 @@ mod tests {
     use haggle_protocol::fixtures::{
         accept, confirm, counter, key, live_listing, live_terms, offer, sign_now, withdraw,
     };
-    use haggle_protocol::{Listing, ListingStatus};
+    use haggle_protocol::{Listing, ListingStatus, ThreadState};
 
     use super::*;
 
