@@ -119,6 +119,22 @@ impl Store {
         Ok(out)
     }
 
+    /// The quantity and `made_at` of every deal on one listing, read from the deal index (no
+    /// deal is decoded or verified).
+    pub fn deal_terms_on(&self, key: &ListingKey) -> Result<Vec<(u32, Timestamp)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])) {
+            let (_, v) = entry?;
+            let quantity = v.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+            let made_at = v.get(4..12).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
+            let (Some(quantity), Some(made_at)) = (quantity, made_at) else {
+                return Err(StoreError::Corrupt { what: "listing deal" });
+            };
+            out.push((quantity, Timestamp::from_millis(made_at)));
+        }
+        Ok(out)
+    }
+
     /// How many the listing's author can still promise: the current revision's quantity, less
     /// deals made after that revision was published, less what it has promised
     /// ([`Self::promised`]).
@@ -141,16 +157,10 @@ impl Store {
             return Ok(Some(0));
         }
         let mut taken: u64 = 0;
-        for entry in self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])) {
-            let (_, v) = entry?;
-            let quantity = v.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
-            let made_at = v.get(4..12).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
-            let (Some(quantity), Some(made_at)) = (quantity, made_at) else {
-                return Err(StoreError::Corrupt { what: "listing deal" });
-            };
+        for (quantity, made_at) in self.deal_terms_on(key)? {
             // A revision published after the deal already counts it (same millisecond: count
             // it, erring towards selling too little rather than too much).
-            if made_at >= head.created_at.as_millis() {
+            if made_at >= head.created_at {
                 taken += u64::from(quantity);
             }
         }

@@ -169,7 +169,7 @@ impl Service {
         // clocks of the parties who confirmed them (a deal dated after the current revision is
         // one it does not count yet: see `repair_after_deals`).
         let key = haggle_protocol::ListingKey { author: self.me(), nonce: listing.nonce };
-        let last_deal = self.store.deals_on(&key)?.iter().map(Deal::made_at).max();
+        let last_deal = self.store.deal_terms_on(&key)?.into_iter().map(|(_, made_at)| made_at).max();
         let at = last_deal.map_or(now, |made| now.max(made.saturating_add(Duration::from_millis(1))));
         let object = self.sign(Body::Listing(listing), at)?;
         self.ingest_own(&object)?;
@@ -389,10 +389,7 @@ impl Service {
                 tracing::warn!(thread = %thread.view.thread.fmt_short(), error = %e, "cannot confirm an accept");
             }
         }
-        let revisions = self.repair_after_deals()?;
-        then.events.extend(revisions.events);
-        then.publish.extend(revisions.publish);
-        then.deliver.extend(revisions.deliver);
+        self.repair_revisions(&mut then)?;
         Ok(then)
     }
 
@@ -403,10 +400,18 @@ impl Service {
     /// in the order they were made. Run once at start; returns what to announce and gossip.
     pub fn repair_after_deals(&self) -> Result<Followups, ServiceError> {
         let mut then = Followups::default();
+        self.repair_revisions(&mut then)?;
+        Ok(then)
+    }
+
+    /// [`Self::repair_after_deals`], adding to `then`.
+    fn repair_revisions(&self, then: &mut Followups) -> Result<(), ServiceError> {
         for entry in self.store.listings_by(&self.me())? {
             let current = entry.object.created_at();
             let closed = entry.object.listing().is_some_and(|l| l.status == ListingStatus::Closed);
-            if closed {
+            // Read from the deal index first: deals are decoded only for a listing that owes one.
+            if closed || !self.store.deal_terms_on(&entry.key)?.iter().any(|(_, made_at)| *made_at >= current)
+            {
                 continue;
             }
             let mut uncounted: Vec<Deal> =
@@ -414,10 +419,10 @@ impl Service {
             uncounted.sort_by_key(|d| (d.made_at(), d.id()));
             for deal in uncounted {
                 tracing::info!(deal = %deal.id(), "writing the listing revision a deal left pending");
-                self.revise_after(&deal, &mut then)?;
+                self.revise_after(&deal, then)?;
             }
         }
-        Ok(then)
+        Ok(())
     }
 
     /// The next revision of the owner's listing after `deal` (its quantity less the deal's, or a
