@@ -52,7 +52,7 @@ pub struct NodeConfig {
     pub max_inbound_per_ip: usize,
     /// The network's proof-of-work base in bits (every node of a network must use the same):
     /// what this node pays on the objects it signs and asks of those it receives. 0 asks for
-    /// none (test networks).
+    /// none (test networks); at most 32.
     pub pow_bits: u32,
     /// The store's budget in listings: past it, others' listings are evicted (soonest to expire
     /// first; never the owner's, nor one with a thread or a deal here).

@@ -91,7 +91,15 @@ impl Default for Policy {
 
 impl From<&crate::config::NodeConfig> for Policy {
     fn from(config: &crate::config::NodeConfig) -> Self {
-        Policy { pow_bits: config.pow_bits, max_listings: config.max_listings }
+        if config.pow_bits > haggle_protocol::work::MAX_BASE_BITS {
+            tracing::warn!(
+                pow_bits = config.pow_bits,
+                max = haggle_protocol::work::MAX_BASE_BITS,
+                "pow_bits is over the most a network may ask for; using the most"
+            );
+        }
+        let pow_bits = config.pow_bits.min(haggle_protocol::work::MAX_BASE_BITS);
+        Policy { pow_bits, max_listings: config.max_listings }
     }
 }
 

@@ -25,6 +25,10 @@ pub const STAMP_LEN: usize = 8;
 /// core for anyone flooding the network.
 pub const DEFAULT_BASE_BITS: u32 = 23;
 
+/// The most a network may ask for: 2^32 hashes is already minutes for a listing on a home
+/// machine; more would never finish.
+pub const MAX_BASE_BITS: u32 = 32;
+
 /// Less work for an offer than for a public object: it goes to one node, which holds it only as
 /// long as its thread; direct delivery is budgeted per peer as well.
 const OFFER_DISCOUNT: u32 = 6;
