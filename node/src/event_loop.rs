@@ -284,19 +284,15 @@ impl EventLoop {
                 self.seen.insert(&id);
                 GossipState::Sent
             }
-            Err(
-                gossipsub::PublishError::NoPeersSubscribedToTopic | gossipsub::PublishError::AllQueuesFull(_),
-            ) => {
-                // Stored already; goes out when a peer subscribes (and sync covers the rest).
-                if self.unpublished.len() >= MAX_UNPUBLISHED {
-                    self.unpublished.pop_front();
-                }
-                self.unpublished.push_back(bytes);
-                GossipState::Queued
-            }
             Err(e) => {
-                // Kept like the others: it goes out when a peer subscribes, else sync carries it.
-                tracing::warn!(error = %e, "publish failed");
+                if !matches!(
+                    e,
+                    gossipsub::PublishError::NoPeersSubscribedToTopic
+                        | gossipsub::PublishError::AllQueuesFull(_)
+                ) {
+                    tracing::warn!(error = %e, "publish failed");
+                }
+                // Stored already; goes out when a peer subscribes (and sync covers the rest).
                 if self.unpublished.len() >= MAX_UNPUBLISHED {
                     self.unpublished.pop_front();
                 }
@@ -323,10 +319,7 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Ping(_) | BehaviourEvent::Limits(_)) => {}
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
-                let loopback_only = addresses::loopback_only(self.swarm.listeners());
-                if addresses::advertised(&address, loopback_only) {
-                    self.swarm.add_external_address(address);
-                }
+                addresses::advertise(&mut self.swarm, address);
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => self.swarm.remove_external_address(&address),
             SwarmEvent::ConnectionEstablished { peer_id, num_established, endpoint, .. }

@@ -175,11 +175,8 @@ pub async fn start(
 
     let mut swarm = build_swarm(&key, &config)?;
     let listen_addrs = listen(&mut swarm, &config).await?;
-    let loopback_only = crate::event_loop::addresses::loopback_only(&listen_addrs);
     for addr in &listen_addrs {
-        if crate::event_loop::addresses::advertised(addr, loopback_only) {
-            swarm.add_external_address(addr.clone());
-        }
+        crate::event_loop::addresses::advertise(&mut swarm, addr.clone());
     }
 
     swarm

@@ -40,6 +40,14 @@ pub(crate) fn advertised(addr: &Multiaddr, loopback_only: bool) -> bool {
     is_global(addr) || (loopback_only && is_loopback(addr))
 }
 
+/// Tells peers about the listen address `addr` (adds it as an external address, which identify
+/// sends) if it is one this node advertises, given all it listens on.
+pub(crate) fn advertise(swarm: &mut libp2p::Swarm<crate::behaviour::Behaviour>, addr: Multiaddr) {
+    if advertised(&addr, loopback_only(swarm.listeners())) {
+        swarm.add_external_address(addr);
+    }
+}
+
 /// Whether every one of `addrs` is a loopback address.
 pub(crate) fn loopback_only<'a>(addrs: impl IntoIterator<Item = &'a Multiaddr>) -> bool {
     addrs.into_iter().all(is_loopback)
