@@ -108,6 +108,8 @@ pub struct Store {
     pending: Mutex<PendingIndex>,
     /// Bumped whenever the reconciliation set changes (see [`Store::sync_generation`]).
     pub(crate) sync_generation: std::sync::atomic::AtomicU64,
+    /// Held by an eviction pass (`Store::evict_over_budget`), so two never overlap.
+    pub(crate) evicting: Mutex<()>,
     /// The reconciliation set, loaded at first use and kept up to date by every write.
     pub(crate) sync_set: Mutex<Option<crate::sync::SyncSet>>,
     path: PathBuf,
@@ -174,6 +176,7 @@ impl Store {
             pending: Mutex::new(PendingIndex::default()),
             sync_generation: std::sync::atomic::AtomicU64::new(0),
             sync_set: Mutex::new(None),
+            evicting: Mutex::new(()),
             path: dir.to_owned(),
         };
         let mark = store.take_clean_mark().map_err(OpenError::CatchUp)?;

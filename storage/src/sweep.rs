@@ -144,27 +144,33 @@ impl Store {
     /// back, so neither sync nor gossip brings it again ([`Store::is_evicted`]). Returns how many
     /// listings went.
     pub fn evict_over_budget(&self, max_listings: usize, me: &PublicKey) -> Result<usize, StoreError> {
+        // One pass at a time (a sweep that outlasts the sweep interval is not doubled).
+        let Ok(_pass) = self.evicting.try_lock() else { return Ok(0) };
         let held = self.db.scan_prefix([keys::HEAD]).keys().count();
         if held <= max_listings {
             return Ok(0);
         }
         let target = max_listings - max_listings / 20;
         let mut excess = held - target;
-        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let order: Vec<sled::IVec> = self.db.scan_prefix([keys::EXPIRY]).keys().collect::<Result<_, _>>()?;
         let mut evicted = 0;
-        for k in order {
+        // The expiry table is walked as it stands; each eviction takes the write lock on its own,
+        // so ingest waits for one listing at a time, not for the whole pass.
+        for k in self.db.scan_prefix([keys::EXPIRY]).keys() {
             if excess == 0 {
                 break;
             }
-            let key = keys::listing_key_at_end(&k).ok_or(StoreError::Corrupt { what: "expiry key" })?;
-            let protected = key.author == *me
-                || self.db.scan_prefix(keys::key(keys::LISTING_THREAD, &[&key.to_bytes()])).next().is_some()
-                || self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])).next().is_some();
-            let Some(head) = self.head(&key)? else { continue };
-            if protected {
+            let key = keys::listing_key_at_end(&k?).ok_or(StoreError::Corrupt { what: "expiry key" })?;
+            if key.author == *me {
                 continue;
             }
+            let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let protected = self
+                .db
+                .scan_prefix(keys::key(keys::LISTING_THREAD, &[&key.to_bytes()]))
+                .next()
+                .is_some()
+                || self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])).next().is_some();
+            let Some(head) = self.head(&key)?.filter(|_| !protected) else { continue };
             let mut batch = sled::Batch::default();
             let mut set = SetChanges::default();
             let (ids, until) = self.drop_listing(&mut batch, &mut set, &key, &head)?;
@@ -177,7 +183,6 @@ impl Store {
             evicted += 1;
             excess -= 1;
         }
-        drop(_guard);
         if evicted > 0 {
             self.catch_up_index()?;
         }
