@@ -195,6 +195,7 @@ async fn a_gossip_flood_is_held_to_the_peers_budget() -> Result<()> {
             published += 1;
         }
     }
+    let elapsed = started.elapsed().as_secs_f64();
     // Wait until B has taken in all it will: its store stops growing between checks.
     let mut last = usize::MAX;
     let mut still = 0;
@@ -209,7 +210,6 @@ async fn a_gossip_flood_is_held_to_the_peers_budget() -> Result<()> {
     // Not banned: an honest relay can burst too.
     let peers = b.get("/v1/peers").await?;
     assert!(peers.to_string().contains(&rogue.id.to_string()), "the flooder is still connected: {peers}");
-    let elapsed = started.elapsed().as_secs_f64();
 
     // Honest traffic from A reaches C through B, flood or not.
     let honest = a.post("/v1/listings", draft("Honest bicycle", "90")).await?;
