@@ -55,6 +55,7 @@ impl Followups {
     }
 }
 pub use error::{Conflict, InvalidInput, ServiceError};
+pub(crate) use inbound::REGOSSIP_LIMIT;
 pub use inbound::{Inbound, Received, Via};
 
 /// The owner's side of the node: the store and the signing key.

@@ -16,11 +16,18 @@ use haggle_storage::SyncItem;
 pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/haggle/sync/1");
 
 /// Largest reconciliation message either side sends (negentropy's frame size limit); a large
-/// difference takes more rounds rather than bigger messages.
-pub const FRAME_LIMIT: u64 = 64 * 1024;
-/// Reconciliation rounds one session may take before it gives up (each round at least halves
-/// the ranges still in doubt, so 32 is far beyond any real set).
-pub const MAX_ROUNDS: usize = 32;
+/// difference takes more rounds rather than bigger messages. About 6,000 ids fit in one, so a
+/// node that lacks 100,000 objects learns their ids in about 17 rounds.
+pub const FRAME_LIMIT: u64 = 192 * 1024;
+/// Ids one reconciliation message can carry at most (32 bytes each).
+const IDS_PER_FRAME: usize = FRAME_LIMIT as usize / 32;
+/// Reconciliation rounds any session may take, whatever the sets' sizes: ranges are split
+/// 16 ways each round, so this is far beyond what finding a few differences takes.
+pub const BASE_ROUNDS: usize = 32;
+/// Ids one session queues to fetch at most. Past it the session stops reconciling and fetches
+/// what it found; the next session finds the rest. Bounds what a responder claiming a huge
+/// difference can make us hold (32 MiB of ids).
+pub const MAX_NEED: usize = 1 << 20;
 /// Ids per fetch request.
 pub const FETCH_BATCH: usize = 256;
 /// Objects per push request.
@@ -131,8 +138,14 @@ fn storage(items: &[SyncItem]) -> Result<NegentropyStorageVector, SyncError> {
 pub struct Session {
     negentropy: Negentropy<'static, NegentropyStorageVector>,
     rounds: usize,
-    /// Ids the peer has and we lack.
+    /// Rounds this session may take: [`BASE_ROUNDS`] plus what moving every id either side could
+    /// name takes (our set one way, up to [`MAX_NEED`] the other), at [`IDS_PER_FRAME`] a round.
+    max_rounds: usize,
+    /// Ids the peer has and we lack, found since the caller last took them
+    /// ([`Session::take_need`]).
     pub need: Vec<ObjectId>,
+    /// Ids found that we lack, in all.
+    pub needed: usize,
     /// Ids we have and the peer lacks.
     pub have: Vec<ObjectId>,
     /// Reconciliation bytes sent and received so far.
@@ -151,24 +164,49 @@ impl Session {
         let mut negentropy = Negentropy::owned(storage(items)?, FRAME_LIMIT)?;
         let message = negentropy.initiate()?;
         let bytes = message.len() as u64;
-        Ok((Session { negentropy, rounds: 0, need: Vec::new(), have: Vec::new(), bytes }, message))
+        let max_rounds = BASE_ROUNDS + (items.len() + MAX_NEED).div_ceil(IDS_PER_FRAME);
+        let session = Session {
+            negentropy,
+            rounds: 0,
+            max_rounds,
+            need: Vec::new(),
+            needed: 0,
+            have: Vec::new(),
+            bytes,
+        };
+        Ok((session, message))
+    }
+
+    /// Takes the ids found so far that we lack (so fetching can start before reconciliation
+    /// ends).
+    pub fn take_need(&mut self) -> Vec<ObjectId> {
+        std::mem::take(&mut self.need)
+    }
+
+    /// Rounds taken so far.
+    pub fn rounds(&self) -> usize {
+        self.rounds
     }
 
     /// Takes the responder's answer; returns the next message, or `None` when reconciliation is
-    /// complete (then `need` and `have` are final).
+    /// complete (then `have` is final) or this session has found [`MAX_NEED`] ids to fetch.
     pub fn step(&mut self, answer: &[u8]) -> Result<Option<Vec<u8>>, SyncError> {
         if answer.len() as u64 > FRAME_LIMIT {
             return Err(SyncError::FrameTooLarge { size: answer.len() });
         }
         self.rounds += 1;
-        if self.rounds > MAX_ROUNDS {
-            return Err(SyncError::NoAgreement { rounds: MAX_ROUNDS });
+        if self.rounds > self.max_rounds {
+            return Err(SyncError::NoAgreement { rounds: self.max_rounds });
         }
         self.bytes += answer.len() as u64;
         let (mut have, mut need) = (Vec::new(), Vec::new());
         let next = self.negentropy.reconcile_with_ids(answer, &mut have, &mut need)?;
         self.have.extend(have.into_iter().map(|id| ObjectId::from_bytes(*id)));
+        self.needed += need.len();
         self.need.extend(need.into_iter().map(|id| ObjectId::from_bytes(*id)));
+        if self.needed >= MAX_NEED {
+            return Ok(None);
+        }
         if let Some(message) = &next {
             self.bytes += message.len() as u64;
         }
@@ -260,7 +298,7 @@ pub fn reconcile_in_memory(initiator: &[SyncItem], responder: &[SyncItem]) -> Re
             Some(next) => message = next,
             None => {
                 return Ok(Reconciled {
-                    need: session.need,
+                    need: session.take_need(),
                     have: session.have,
                     bytes: session.bytes,
                     rounds: session.rounds,

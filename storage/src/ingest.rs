@@ -5,14 +5,13 @@
 
 use haggle_protocol::thread::{MAX_THREAD_MESSAGES, check_offer, check_reply, resolve};
 use haggle_protocol::{
-    Body, Deal, DecodeError, ListingKey, ListingStatus, Object, ObjectId, ObjectKind, ThreadError, Timestamp,
-    Verified,
+    Body, Deal, DecodeError, ListingKey, Object, ObjectId, ObjectKind, ThreadError, Timestamp, Verified,
 };
 
+use crate::batch::Gathered;
 use crate::error::StoreError;
-use crate::keys::{self, Head};
+use crate::keys;
 use crate::store::{Durability, INDEX_BATCH, Store, decode_stored};
-use crate::sync::SetChanges;
 
 /// What happened to an object offered to the store. Not an error: the network sends duplicates
 /// and old revisions all the time.
@@ -167,11 +166,7 @@ pub const MAX_OPEN_OFFERS: usize = 3;
 /// every node store (with the revision history, at most 17 objects per listing).
 pub const MAX_LISTINGS_PER_AUTHOR: usize = 1_000;
 
-/// Objects verified ahead of the writer in `ingest_batch`: large enough to amortise a thread
-/// spawn, small enough that the first writes start at once.
-const PIPELINE_CHUNK: usize = 256;
-
-fn rejected(id: Option<ObjectId>, reason: impl Into<RejectReason>) -> Outcome {
+pub(crate) fn rejected(id: Option<ObjectId>, reason: impl Into<RejectReason>) -> Outcome {
     Outcome::Rejected(Rejection { id, reason: reason.into() })
 }
 
@@ -215,46 +210,7 @@ impl Store {
         Ok(outcome)
     }
 
-    /// Decodes, verifies and stores `items` in order. Faster than one `ingest` at a time:
-    /// signature checks run beside the writes, and the index commits at most once (with
-    /// `Durability::Flush`; lazy batches are indexed at the next threshold or search).
-    pub fn ingest_batch<B: AsRef<[u8]> + Sync>(
-        &self,
-        items: &[B],
-        durability: Durability,
-    ) -> Result<Vec<Outcome>, StoreError> {
-        let now = Timestamp::now();
-        let mut outcomes = Vec::with_capacity(items.len());
-        // Pipelined: while this thread writes one chunk, another verifies the next, so signature
-        // checks overlap database writes instead of waiting for them.
-        let chunks: Vec<&[B]> = items.chunks(PIPELINE_CHUNK).collect();
-        let verify =
-            |chunk: &[B]| chunk.iter().map(|b| Object::decode_verify(b.as_ref(), now)).collect::<Vec<_>>();
-        std::thread::scope(|s| -> Result<(), StoreError> {
-            let mut next = chunks.first().map(|c| s.spawn(move || verify(c)));
-            for i in 0..chunks.len() {
-                let verified = next
-                    .take()
-                    .expect("spawned for every chunk")
-                    .join()
-                    .expect("verification does not panic");
-                next = chunks.get(i + 1).map(|c| s.spawn(move || verify(c)));
-                for v in verified {
-                    outcomes.push(match v {
-                        Ok(object) => self.write(&object, Origin::Network, now)?,
-                        Err(e) => rejected(None, e),
-                    });
-                }
-            }
-            Ok(())
-        })?;
-        // Lazy batches leave indexing to the threshold, the next search, or the next durable
-        // write: a sync delivering many small batches should not commit the index each time.
-        self.after_write(durability)?;
-        Ok(outcomes)
-    }
-
-    fn after_write(&self, durability: Durability) -> Result<(), StoreError> {
+    pub(crate) fn after_write(&self, durability: Durability) -> Result<(), StoreError> {
         match durability {
             Durability::Flush => {
                 self.db.flush()?;
@@ -276,86 +232,33 @@ impl Store {
         now: Timestamp,
     ) -> Result<Outcome, StoreError> {
         let _lock = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        self.write_locked(object, origin, now)
+    }
+
+    /// [`Store::write`], with the write lock held by the caller.
+    pub(crate) fn write_locked(
+        &self,
+        object: &Object,
+        origin: Origin,
+        now: Timestamp,
+    ) -> Result<Outcome, StoreError> {
         let id = object.id();
         // An evicted object is as good as held: taking it in again would only evict it again.
         if self.contains(&id)? || self.is_evicted(&id)? {
             return Ok(Outcome::Duplicate { id });
         }
         match object.body() {
-            Body::Listing(_) => self.write_listing(object, now),
+            Body::Listing(_) => {
+                let mut gathered = Gathered::default();
+                let outcome = self.write_listing(object, now, &mut gathered)?;
+                self.commit(gathered)?;
+                Ok(outcome)
+            }
             Body::Offer(_) => self.write_offer(object, origin),
             Body::Mailbox(_) => self.write_mailbox(object, None, now),
             Body::Receipt(_) => self.write_receipt(object, now),
             _ => self.write_reply(object, origin, now),
         }
-    }
-
-    fn write_listing(&self, object: &Object, now: Timestamp) -> Result<Outcome, StoreError> {
-        let id = object.id();
-        let listing = object.listing().expect("called for listings");
-        let key = object.listing_key().expect("called for listings");
-        if listing.expires_at <= now {
-            return Ok(rejected(Some(id), RejectReason::Expired));
-        }
-        let head = self.head(&key)?;
-        let mut batch = sled::Batch::default();
-        if head.is_none() {
-            if let Some(gone) = self.gone(&key, now)? {
-                if listing.revision <= gone.revision {
-                    return Ok(rejected(Some(id), RejectReason::Superseded { revision: gone.revision }));
-                }
-                self.clear_gone(&mut batch, &key, gone);
-            }
-            let held = self
-                .db
-                .scan_prefix(keys::head_prefix_of_author(&key.author))
-                .keys()
-                .take(MAX_LISTINGS_PER_AUTHOR)
-                .count();
-            if held >= MAX_LISTINGS_PER_AUTHOR {
-                return Ok(rejected(Some(id), RejectReason::AuthorQuota { max: MAX_LISTINGS_PER_AUTHOR }));
-            }
-        }
-        batch.insert(keys::object(&id), object.bytes());
-        // Higher revision wins; between two of the same revision, the lower id, so every node
-        // settles on the same one whatever order they arrive in.
-        let wins = head.as_ref().is_none_or(|h| {
-            (listing.revision, std::cmp::Reverse(id)) > (h.revision, std::cmp::Reverse(h.id))
-        });
-        if let (false, Some(mut current)) = (wins, head.clone()) {
-            // Kept so offers made on it still resolve; the index shows the same revision as before.
-            push_history(&mut batch, &mut current.history, id);
-            batch.insert(keys::head(&key), current.encode());
-            self.db.apply_batch(batch)?;
-            return Ok(Outcome::Stale { id, current: current.id });
-        }
-        let mut history = Vec::new();
-        let had_head = head.is_some();
-        let mut set = SetChanges::default();
-        if let Some(old) = head {
-            batch.remove(keys::expiry(old.expires_at, &key));
-            set.remove(&mut batch, old.created_at, old.id);
-            history = old.history;
-            push_history(&mut batch, &mut history, old.id);
-        }
-        let seq = self.next_seq()?;
-        let new_head = Head {
-            id,
-            revision: listing.revision,
-            created_at: object.created_at(),
-            expires_at: listing.expires_at,
-            closed: listing.status == ListingStatus::Closed,
-            quantity: listing.quantity,
-            seq,
-            history,
-        };
-        batch.insert(keys::head(&key), new_head.encode());
-        batch.insert(keys::expiry(listing.expires_at, &key), &[]);
-        set.insert(&mut batch, object.created_at(), id, listing.expires_at);
-        self.apply(batch, set)?;
-        // Still under the write lock, so sequence numbers reach the pending set in order.
-        self.note_index_change(key, seq, had_head, object);
-        Ok(Outcome::New { id, kind: ObjectKind::Listing, deal: None })
     }
 
     fn write_offer(&self, offer: &Object, origin: Origin) -> Result<Outcome, StoreError> {
@@ -522,15 +425,6 @@ impl Store {
         }
         out.sort_by_key(|m| (m.created_at(), m.id()));
         Ok(out)
-    }
-}
-
-/// Adds `id` to a listing's history, deleting the oldest revision once the history is full.
-fn push_history(batch: &mut sled::Batch, history: &mut Vec<ObjectId>, id: ObjectId) {
-    history.push(id);
-    while history.len() > keys::MAX_HISTORY {
-        let gone = history.remove(0);
-        batch.remove(keys::object(&gone));
     }
 }
 

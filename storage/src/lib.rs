@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+mod batch;
 mod error;
 mod ingest;
 mod keys;

@@ -8,7 +8,7 @@ use crate::error::StoreError;
 use crate::ingest::{Outcome, RejectReason, Rejection};
 use crate::keys;
 use crate::store::{Durability, Store, decode_stored};
-use crate::sync::SetChanges;
+use crate::sync::Changes;
 
 /// Mailbox objects kept per sender: a person rarely has more than a few conversations waiting;
 /// this stops one key filling everyone's disks.
@@ -46,7 +46,7 @@ impl Store {
             return reject(RejectReason::MailboxFull("recipient"));
         }
         let mut batch = sled::Batch::default();
-        let mut set = SetChanges::default();
+        let mut set = Changes::default();
         batch.insert(keys::object(&id), mailbox.bytes());
         set.insert(&mut batch, mailbox.created_at(), id, m.expires_at);
         batch.insert(keys::mail_expiry(m.expires_at, &id), &[]);
@@ -90,7 +90,7 @@ impl Store {
             }
         }
         let mut batch = sled::Batch::default();
-        let mut set = SetChanges::default();
+        let mut set = Changes::default();
         batch.insert(keys::object(&id), receipt.bytes());
         set.insert(&mut batch, receipt.created_at(), id, r.expires_at);
         batch.insert(keys::mail_expiry(r.expires_at, &id), &[]);
@@ -152,7 +152,7 @@ impl Store {
         for k in &expired {
             let id = keys::id_at_end(k).ok_or(StoreError::Corrupt { what: "mail expiry key" })?;
             let mut batch = sled::Batch::default();
-            let mut set = SetChanges::default();
+            let mut set = Changes::default();
             batch.remove(k.clone());
             if let Some(bytes) = self.db.get(keys::object(&id))? {
                 let object = decode_stored(&bytes)?;
@@ -177,7 +177,7 @@ impl Store {
     }
 }
 
-fn remove_mailbox(batch: &mut sled::Batch, set: &mut SetChanges, mailbox: &Object) {
+fn remove_mailbox(batch: &mut sled::Batch, set: &mut Changes, mailbox: &Object) {
     let id = mailbox.id();
     let Body::Mailbox(m) = mailbox.body() else { return };
     batch.remove(keys::object(&id));

@@ -25,7 +25,7 @@ const FLUSH_EVERY_MS: u64 = 500;
 
 /// How many pending index entries make an ingest bring the index up to date at once, so search
 /// stays fresh and the pending table small during a long stream of gossip.
-pub(crate) const INDEX_BATCH: usize = 2_000;
+pub(crate) const INDEX_BATCH: usize = 8_000;
 
 /// Whether an ingest must be on disk before it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +112,11 @@ pub struct Store {
     pub(crate) evicting: Mutex<()>,
     /// The reconciliation set, loaded at first use and kept up to date by every write.
     pub(crate) sync_set: Mutex<Option<crate::sync::SyncSet>>,
+    /// False while the store holds no eviction markers (set before the first is written), so
+    /// [`Store::is_evicted`] costs nothing on stores that never evicted.
+    pub(crate) may_have_evicted: std::sync::atomic::AtomicBool,
+    /// Listings per author, loaded at first use and kept up to date by every write.
+    pub(crate) authors: Mutex<Option<crate::sync::AuthorCounts>>,
     path: PathBuf,
 }
 
@@ -168,6 +173,7 @@ impl Store {
         let index_path = dir.join("index");
         let (index, fresh) =
             SearchIndex::open(&index_path).map_err(|source| OpenError::Index { path: index_path, source })?;
+        let may_have_evicted = db.scan_prefix([keys::EVICTED]).next().is_some();
         let store = Store {
             db,
             index,
@@ -176,6 +182,8 @@ impl Store {
             pending: Mutex::new(PendingIndex::default()),
             sync_generation: std::sync::atomic::AtomicU64::new(0),
             sync_set: Mutex::new(None),
+            authors: Mutex::new(None),
+            may_have_evicted: std::sync::atomic::AtomicBool::new(may_have_evicted),
             evicting: Mutex::new(()),
             path: dir.to_owned(),
         };

@@ -19,7 +19,7 @@ use haggle_protocol::{ListingKey, Object, ObjectId, PublicKey, ThreadState, Time
 use crate::error::StoreError;
 use crate::keys::{self, Head};
 use crate::store::Store;
-use crate::sync::SetChanges;
+use crate::sync::Changes;
 
 /// How long a thread that ended without a deal is kept after its last activity.
 pub const THREAD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -92,7 +92,7 @@ impl Store {
         for k in &expired {
             let key = keys::listing_key_at_end(k).ok_or(StoreError::Corrupt { what: "expiry key" })?;
             let mut batch = sled::Batch::default();
-            let mut set = SetChanges::default();
+            let mut set = Changes::default();
             batch.remove(k.clone());
             if let Some(head) = self.head(&key)? {
                 self.drop_listing(&mut batch, &mut set, &key, &head)?;
@@ -113,13 +113,14 @@ impl Store {
     fn drop_listing(
         &self,
         batch: &mut sled::Batch,
-        set: &mut SetChanges,
+        set: &mut Changes,
         key: &ListingKey,
         head: &Head,
     ) -> Result<(Vec<ObjectId>, Timestamp), StoreError> {
         batch.remove(keys::head(key));
         batch.remove(keys::expiry(head.expires_at, key));
         set.remove(batch, head.created_at, head.id);
+        set.listing_removed(key.author);
         let until = self.guarded_until(head)?;
         self.mark_gone(batch, key, Gone { revision: head.revision, until })?;
         let ids: Vec<ObjectId> = head.history.iter().chain([&head.id]).copied().collect();
@@ -146,7 +147,7 @@ impl Store {
     pub fn evict_over_budget(&self, max_listings: usize, me: &PublicKey) -> Result<usize, StoreError> {
         // One pass at a time (a sweep that outlasts the sweep interval is not doubled).
         let Ok(_pass) = self.evicting.try_lock() else { return Ok(0) };
-        let held = self.db.scan_prefix([keys::HEAD]).keys().count();
+        let held = self.listings_held()?;
         if held <= max_listings {
             return Ok(0);
         }
@@ -172,7 +173,8 @@ impl Store {
                 || self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])).next().is_some();
             let Some(head) = self.head(&key)?.filter(|_| !protected) else { continue };
             let mut batch = sled::Batch::default();
-            let mut set = SetChanges::default();
+            let mut set = Changes::default();
+            self.may_have_evicted.store(true, std::sync::atomic::Ordering::Release);
             let (ids, until) = self.drop_listing(&mut batch, &mut set, &key, &head)?;
             for id in &ids {
                 batch.insert(keys::evicted(id), until.to_be_bytes().as_slice());
@@ -191,6 +193,10 @@ impl Store {
 
     /// Whether `id` was evicted to keep the store within its budget (and could still come back).
     pub fn is_evicted(&self, id: &ObjectId) -> Result<bool, StoreError> {
+        // Most stores never evict: then this costs no lookup.
+        if !self.may_have_evicted.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(false);
+        }
         Ok(self.db.contains_key(keys::evicted(id))?)
     }
 

@@ -4,7 +4,7 @@
 //! as `(created_at, id)` pairs in that order. Expired revisions are left out on every node, so
 //! peers agree on what to compare.
 
-use haggle_protocol::{Object, ObjectId, Timestamp};
+use haggle_protocol::{Object, ObjectId, PublicKey, Timestamp};
 
 use crate::error::StoreError;
 use crate::keys;
@@ -16,15 +16,38 @@ pub type SyncItem = (Timestamp, ObjectId);
 /// The reconciliation set in memory: each member and when it expires.
 pub(crate) type SyncSet = std::collections::BTreeMap<SyncItem, Timestamp>;
 
-/// Changes a write batch makes to the reconciliation set: every write to its table goes through
-/// here, so the in-memory copy follows the database (see [`Store::apply`]).
+/// Listings held per author, kept in memory (loaded at first use from the heads' keys) so the
+/// per-author quota costs a lookup, not a scan of the author's listings.
+pub(crate) type AuthorCounts = std::collections::HashMap<PublicKey, u32>;
+
+/// Changes a write batch makes to what the store keeps in memory: the reconciliation set and
+/// the listings per author. Every write to the reconciliation table and every head added or
+/// removed goes through here, so the in-memory copies follow the database (see
+/// [`Store::apply`]).
 #[derive(Debug, Default)]
-pub(crate) struct SetChanges {
+pub(crate) struct Changes {
     added: Vec<(SyncItem, Timestamp)>,
     removed: Vec<SyncItem>,
+    /// Listings added (+1) or removed (-1), by author.
+    authors: Vec<(PublicKey, i32)>,
 }
 
-impl SetChanges {
+impl Changes {
+    /// A listing (its head) is added.
+    pub(crate) fn listing_added(&mut self, author: PublicKey) {
+        self.authors.push((author, 1));
+    }
+
+    /// A listing (its head) is removed.
+    pub(crate) fn listing_removed(&mut self, author: PublicKey) {
+        self.authors.push((author, -1));
+    }
+
+    /// New listings by `author` in these changes.
+    pub(crate) fn listings_added_by(&self, author: &PublicKey) -> usize {
+        self.authors.iter().filter(|(a, d)| a == author && *d > 0).count()
+    }
+
     /// Adds a public object, valid until `expires`.
     pub(crate) fn insert(
         &mut self,
@@ -53,8 +76,20 @@ impl Store {
 
     /// Applies `batch` and then its changes to the reconciliation set: to the in-memory copy (if
     /// it has been loaded), bumping [`Self::sync_generation`]. Called under the write lock.
-    pub(crate) fn apply(&self, batch: sled::Batch, changes: SetChanges) -> Result<(), StoreError> {
+    pub(crate) fn apply(&self, batch: sled::Batch, changes: Changes) -> Result<(), StoreError> {
         self.db.apply_batch(batch)?;
+        if !changes.authors.is_empty() {
+            let mut authors = self.authors.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(authors) = authors.as_mut() {
+                for (author, delta) in &changes.authors {
+                    let count = authors.entry(*author).or_default();
+                    *count = count.saturating_add_signed(*delta);
+                    if *count == 0 {
+                        authors.remove(author);
+                    }
+                }
+            }
+        }
         if changes.added.is_empty() && changes.removed.is_empty() {
             return Ok(());
         }
@@ -83,6 +118,31 @@ impl Store {
         }
         let set = set.as_ref().expect("loaded above");
         Ok(set.iter().filter(|(_, expires)| **expires > now).map(|(item, _)| *item).collect())
+    }
+
+    /// Listings `author` has in the store. Called under the write lock (which the in-memory
+    /// counts are loaded and changed under).
+    pub(crate) fn listing_count_by(&self, author: &PublicKey) -> Result<usize, StoreError> {
+        let mut authors = self.authors.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if authors.is_none() {
+            let mut counts = AuthorCounts::new();
+            for k in self.db.scan_prefix([keys::HEAD]).keys() {
+                let key = keys::listing_key_at_end(&k?).ok_or(StoreError::Corrupt { what: "head key" })?;
+                *counts.entry(key.author).or_default() += 1;
+            }
+            *authors = Some(counts);
+        }
+        Ok(authors.as_ref().and_then(|a| a.get(author)).map_or(0, |n| *n as usize))
+    }
+
+    /// Listings in the store (current revisions, tombstones included).
+    pub(crate) fn listings_held(&self) -> Result<usize, StoreError> {
+        let authors = self.authors.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(authors) = authors.as_ref() {
+            return Ok(authors.values().map(|n| *n as usize).sum());
+        }
+        drop(authors);
+        Ok(self.db.scan_prefix([keys::HEAD]).keys().count())
     }
 
     fn scan_sync_set(&self) -> Result<SyncSet, StoreError> {

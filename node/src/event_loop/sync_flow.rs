@@ -14,7 +14,7 @@ use super::budget::Spend;
 use super::peers::Kind;
 use super::{Done, EventLoop, Work};
 use crate::api::types::{NodeEvent, SyncInfo};
-use crate::service::{Inbound, Via};
+use crate::service::{Inbound, REGOSSIP_LIMIT, Via};
 use crate::sync::{FETCH_BATCH, PUSH_BATCH, Session, SyncRequest, SyncResponse, push_batches};
 
 /// Sessions this node runs as initiator at once.
@@ -26,6 +26,10 @@ const FETCHES_IN_FLIGHT: usize = 4;
 /// [`FETCHES_IN_FLIGHT`] this keeps a session (and one the peer runs with us at the same time)
 /// within the streams a connection allows (`SYNC_STREAMS`).
 const PUSHES_IN_FLIGHT: usize = 2;
+/// A session pushes what the peer lacks only when it is at most this many objects: a peer that
+/// lacks more (a new node) fetches them in its own sessions; pushing them too would send
+/// everything twice and meet the peer's `PUSHED` budget.
+const PUSH_LIMIT: usize = 4_096;
 
 /// Sync sessions and requests in flight. Bounded: sessions by [`MAX_SYNCS`], each session's
 /// requests by [`FETCHES_IN_FLIGHT`] fetches plus [`PUSHES_IN_FLIGHT`] pushes, inbound answers by the loop's
@@ -78,6 +82,8 @@ pub(super) struct SyncState {
     /// Push requests in flight.
     pushing: usize,
     reconciled: bool,
+    /// Fetched objects this session may still pass on by gossip.
+    regossip_left: usize,
     /// Objects the reconciliation said we lack.
     needed: u64,
     received: u64,
@@ -125,6 +131,7 @@ impl EventLoop {
                 pushes: VecDeque::new(),
                 pushing: 0,
                 reconciled: false,
+                regossip_left: REGOSSIP_LIMIT,
                 needed: 0,
                 received: 0,
                 sent: 0,
@@ -238,8 +245,16 @@ impl EventLoop {
                     self.end_sync(peer, Some("the store could not be read".into()));
                 }
             }
-            SyncDone::Fetched { peer, id, inbound } => {
+            SyncDone::Fetched { peer, id, mut inbound } => {
                 let (new, invalid) = (inbound.new_count(), inbound.invalid_count());
+                // Recent objects are passed on by gossip, up to REGOSSIP_LIMIT a session: a node
+                // that fetched more is catching up, and its other peers most likely hold them.
+                if let Some(state) = self.session(&peer, id) {
+                    inbound.then.publish.truncate(state.regossip_left);
+                    state.regossip_left -= inbound.then.publish.len();
+                } else {
+                    inbound.then.publish.clear();
+                }
                 // What arrived is stored whichever session asked for it.
                 self.act_on(inbound);
                 if invalid > 0 {
@@ -286,11 +301,19 @@ impl EventLoop {
         next: Result<Option<Vec<u8>>, crate::sync::SyncError>,
     ) {
         let Some(state) = self.session(&peer, id) else { return };
-        let (session, next) = match (session, next) {
+        let (mut session, next) = match (session, next) {
             (Some(session), Ok(next)) => (session, next),
             (_, Err(e)) => return self.end_sync(peer, Some(e.to_string())),
             (None, Ok(_)) => return self.end_sync(peer, Some("no session".into())),
         };
+        // Pipelined: what this round found missing is fetched while reconciliation goes on.
+        let need: Vec<[u8; 32]> = session.take_need().iter().map(|id| *id.as_bytes()).collect();
+        let batches = need.len().div_ceil(FETCH_BATCH);
+        state.fetches.extend(need.chunks(FETCH_BATCH).map(<[_]>::to_vec));
+        state.outstanding += batches;
+        let first_news = state.needed == 0 && !need.is_empty();
+        state.needed += need.len() as u64;
+        let (received, needed) = (state.received, state.needed);
         match next {
             Some(message) => {
                 state.session = Some(session);
@@ -298,19 +321,13 @@ impl EventLoop {
             }
             None => {
                 state.reconciled = true;
-                tracing::debug!(%peer, need = session.need.len(), have = session.have.len(), "reconciled");
-                let need: Vec<[u8; 32]> = session.need.iter().map(|id| *id.as_bytes()).collect();
-                state.needed = need.len() as u64;
-                let announce = !need.is_empty();
-                let have = session.have.clone();
+                tracing::debug!(%peer, need = needed, have = session.have.len(), rounds = session.rounds(), "reconciled");
+                // Pushing repairs what gossip missed; a peer that lacks more than that (a new
+                // node, one back from a long absence) fetches it in its own sessions.
+                let have: Vec<ObjectId> =
+                    if session.have.len() <= PUSH_LIMIT { session.have.clone() } else { Vec::new() };
+                state.outstanding += usize::from(!have.is_empty());
                 state.session = Some(session);
-                state.fetches = need.chunks(FETCH_BATCH).map(<[_]>::to_vec).collect();
-                state.outstanding += state.fetches.len() + usize::from(!have.is_empty());
-                if announce {
-                    let total = need.len() as u64;
-                    self.emit(NodeEvent::SyncProgress { peer, received: 0, total });
-                }
-                self.send_fetches(peer, id);
                 if !have.is_empty() {
                     self.spawn_blocking(move |service| {
                         let objects = service.public_objects(&have).unwrap_or_default();
@@ -318,9 +335,13 @@ impl EventLoop {
                         Some(Done::Sync(SyncDone::PushLoaded { peer, id, batches }))
                     });
                 }
-                self.maybe_finish(peer);
             }
         }
+        if first_news {
+            self.emit(NodeEvent::SyncProgress { peer, received, total: needed });
+        }
+        self.send_fetches(peer, id);
+        self.maybe_finish(peer);
     }
 
     fn maybe_finish(&mut self, peer: PeerId) {
@@ -365,20 +386,19 @@ impl EventLoop {
                 self.spawn_blocking(move |service| {
                     let mut session = session;
                     let next = session.step(&message);
-                    if matches!(next, Ok(None)) {
-                        // Objects evicted to keep within the store's budget are not fetched again.
-                        session.need.retain(|id| !service.is_evicted(id));
-                    }
+                    // Objects evicted to keep within the store's budget are not fetched again.
+                    session.need.retain(|id| !service.is_evicted(id));
                     Some(Done::Sync(SyncDone::Step { peer, id, session: Some(session), next }))
                 });
             }
             SyncResponse::Objects { objects } => {
                 self.spawn_blocking(move |service| {
-                    // Only what was asked for is taken: a responder cannot slip in objects nobody
-                    // requested (each such object is its fault).
-                    let (asked_for, unasked) = only_asked(objects, asked.as_deref().unwrap_or_default());
-                    let mut inbound = service.receive_batch(&asked_for, Via::Sync);
-                    inbound.refuse_unasked(unasked);
+                    // Only what was asked for is taken.
+                    let inbound = service.receive_batch(
+                        &objects,
+                        Via::Sync,
+                        Some(asked.as_deref().unwrap_or_default()),
+                    );
                     Some(Done::Sync(SyncDone::Fetched { peer, id, inbound }))
                 });
             }
@@ -457,49 +477,11 @@ impl EventLoop {
                     }
                 }
                 SyncRequest::Push { objects } => {
-                    inbound = service.receive_batch(&objects, Via::Sync);
+                    inbound = service.receive_batch(&objects, Via::Sync, None);
                     SyncResponse::Stored { new: u32::try_from(inbound.new_count()).unwrap_or(u32::MAX) }
                 }
             };
             Some(Done::Sync(SyncDone::Serve { token, peer, response, inbound }))
         });
-    }
-}
-
-/// Splits a fetch answer into the objects whose ids were asked for, and how many others it
-/// carried. Bytes that do not decode are kept, for the inbound path to refuse as garbage.
-fn only_asked(objects: Vec<Vec<u8>>, asked: &[[u8; 32]]) -> (Vec<Vec<u8>>, u32) {
-    let asked: std::collections::HashSet<&[u8; 32]> = asked.iter().collect();
-    let mut unasked = 0u32;
-    let kept = objects
-        .into_iter()
-        .filter(|bytes| match haggle_protocol::Object::decode_unverified(bytes) {
-            Ok(object) if asked.contains(object.id().as_bytes()) => true,
-            Ok(_) => {
-                unasked = unasked.saturating_add(1);
-                false
-            }
-            Err(_) => true,
-        })
-        .collect();
-    (kept, unasked)
-}
-
-#[cfg(test)]
-mod tests {
-    use haggle_protocol::Body;
-    use haggle_protocol::fixtures::{key, live_listing, sign_now};
-
-    use super::*;
-
-    /// Attack: a sync responder answering a fetch with objects nobody asked for.
-    #[test]
-    fn a_fetch_answer_may_carry_only_what_was_asked() {
-        let asked = sign_now(&key(1), Body::Listing(live_listing("Asked for")));
-        let extra = sign_now(&key(2), Body::Listing(live_listing("Slipped in")));
-        let answer = vec![asked.bytes().to_vec(), extra.bytes().to_vec(), b"garbage".to_vec()];
-        let (kept, unasked) = only_asked(answer, &[*asked.id().as_bytes()]);
-        assert_eq!(kept, vec![asked.bytes().to_vec(), b"garbage".to_vec()]);
-        assert_eq!(unasked, 1);
     }
 }

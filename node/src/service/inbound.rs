@@ -17,7 +17,7 @@ use crate::api::types::{Arrival, NodeEvent};
 /// restarted node). Older ones are not: a new node catching up on the whole market must not
 /// re-announce it.
 pub(crate) const REGOSSIP_WINDOW: std::time::Duration = std::time::Duration::from_secs(3_600);
-/// At most this many objects of one sync batch are passed on by gossip.
+/// At most this many objects of one sync batch, and of one sync session, are passed on by gossip.
 pub(crate) const REGOSSIP_LIMIT: usize = 256;
 
 /// What carried an object here.
@@ -153,13 +153,6 @@ impl Inbound {
         self.received.first()
     }
 
-    /// Counts `n` objects a fetch answer carried without being asked (the sender's fault).
-    pub fn refuse_unasked(&mut self, n: u32) {
-        for _ in 0..n {
-            self.refuse(Refusal::Unasked);
-        }
-    }
-
     fn refuse(&mut self, reason: impl Into<Refusal>) {
         let reason = reason.into();
         let peer_fault = reason.is_peer_fault();
@@ -196,8 +189,11 @@ impl Service {
     /// Takes in a batch of objects (a sync batch): checked exactly as [`Service::receive`] does,
     /// with the signatures verified in a pipeline beside the writer. Each object is decoded once
     /// here (for the channel check, the held check and the follow-up); the store verifies it.
-    pub fn receive_batch(&self, objects: &[Vec<u8>], via: Via) -> Inbound {
+    /// For a fetch answer, `asked` holds the ids asked for: any other object is refused (a
+    /// responder cannot slip in objects nobody requested; each such object is its fault).
+    pub fn receive_batch(&self, objects: &[Vec<u8>], via: Via, asked: Option<&[[u8; 32]]>) -> Inbound {
         let mut out = Inbound::default();
+        let asked: Option<std::collections::HashSet<&[u8; 32]>> = asked.map(|ids| ids.iter().collect());
         // Objects for the store, with their place in `received` (which keeps input order: a
         // refused or held object takes its place at once, the others a placeholder).
         let mut admitted: Vec<(usize, Object)> = Vec::with_capacity(objects.len());
@@ -209,7 +205,9 @@ impl Service {
                     continue;
                 }
             };
-            if let Some(reason) = self.channel_refusal(&object, via) {
+            if asked.as_ref().is_some_and(|asked| !asked.contains(object.id().as_bytes())) {
+                out.refuse(Refusal::Unasked);
+            } else if let Some(reason) = self.channel_refusal(&object, via) {
                 out.refuse(reason);
             } else if self.already_held(&object, via) {
                 out.received.push(Received::Known);

@@ -44,7 +44,7 @@ fn an_object_dated_ahead_of_our_clock_is_ignored_not_blamed_on_the_sender() {
     let refusal = refused(&me.receive(listing.bytes(), Via::Gossip)).expect("refused");
     assert!(!refusal.1, "our own clock may be the wrong one: {refusal:?}");
     // The same rule on every channel: a sync batch goes through the store's batch path.
-    let batch = me.receive_batch(&[listing.bytes().to_vec()], Via::Sync);
+    let batch = me.receive_batch(&[listing.bytes().to_vec()], Via::Sync, None);
     let refusal = refused(&batch).expect("refused");
     assert!(!refusal.1, "not the sender's fault on sync either: {refusal:?}");
     assert_eq!(batch.invalid_count(), 0);
@@ -70,7 +70,7 @@ fn timing_is_not_the_senders_fault_and_duplicates_change_nothing() {
     let last = replay.len() - 1;
     replay[last] ^= 1;
     assert!(matches!(seller.receive(&replay, Via::Gossip).first(), Some(Received::Known)));
-    let batch = seller.receive_batch(&[replay], Via::Sync);
+    let batch = seller.receive_batch(&[replay], Via::Sync, None);
     assert!(matches!(batch.received[..], [Received::Known]));
 }
 
@@ -83,7 +83,7 @@ fn a_sync_batch_is_checked_like_gossip_and_only_recent_objects_are_passed_on() {
     let private = sign_now(&key(4), fixtures::offer(&recent, live_terms(1, 5)));
     let batch =
         vec![recent.bytes().to_vec(), b"garbage".to_vec(), old.bytes().to_vec(), private.bytes().to_vec()];
-    let got = me.receive_batch(&batch, Via::Sync);
+    let got = me.receive_batch(&batch, Via::Sync, None);
     assert!(matches!(
         got.received[..],
         [
@@ -96,7 +96,7 @@ fn a_sync_batch_is_checked_like_gossip_and_only_recent_objects_are_passed_on() {
     assert_eq!((got.new_count(), got.invalid_count()), (2, 2));
     assert_eq!(got.then.events, vec![NodeEvent::ListingStored { id: recent.id(), by: Arrival::Sync }]);
     assert_eq!(got.then.publish, vec![recent.bytes().to_vec()]);
-    let again = me.receive_batch(&batch[..1], Via::Sync);
+    let again = me.receive_batch(&batch[..1], Via::Sync, None);
     assert!(matches!(again.received[..], [Received::Known]));
 }
 
@@ -160,7 +160,7 @@ fn an_object_without_the_networks_work_is_refused_before_its_signature() {
     let free = sign_now(&key(2), Body::Listing(live_listing("Free lunch")));
     let refusal = refused(&me.receive(free.bytes(), Via::Gossip)).expect("refused");
     assert!(refusal.0.contains("proof of work") && !refusal.1, "{refusal:?}");
-    let batch = me.receive_batch(&[free.bytes().to_vec()], Via::Sync);
+    let batch = me.receive_batch(&[free.bytes().to_vec()], Via::Sync, None);
     assert!(matches!(batch.first(), Some(Received::Refused { peer_fault: false, .. })));
 
     let envelope = haggle_protocol::Envelope {
@@ -173,4 +173,19 @@ fn an_object_without_the_networks_work_is_refused_before_its_signature() {
     // What this node signs carries the work too.
     let own = me.publish(crate::service::testing::draft("Lamp", "5")).expect("published");
     assert!(own.object.has_work(10));
+}
+
+/// Attack: a sync responder answering a fetch with objects nobody asked for.
+#[test]
+fn a_fetch_answer_may_carry_only_what_was_asked() {
+    let (me, _d) = service(1);
+    let asked = sign_now(&key(2), Body::Listing(live_listing("Asked for")));
+    let extra = sign_now(&key(3), Body::Listing(live_listing("Slipped in")));
+    let answer = vec![asked.bytes().to_vec(), extra.bytes().to_vec(), b"garbage".to_vec()];
+    let got = me.receive_batch(&answer, Via::Sync, Some(&[*asked.id().as_bytes()]));
+    assert!(matches!(got.received[0], Received::New));
+    assert!(matches!(got.received[1], Received::Refused { reason: Refusal::Unasked, peer_fault: true }));
+    assert!(matches!(got.received[2], Received::Refused { peer_fault: true, .. }));
+    assert_eq!(got.invalid_count(), 2);
+    assert!(me.store.get(&extra.id()).expect("read").is_none());
 }
