@@ -149,8 +149,8 @@ impl Store {
             return Ok(());
         }
         self.apply(gathered.batch, gathered.changes)?;
-        for (key, seq, had_head, object) in &gathered.index {
-            self.note_index_change(*key, *seq, *had_head, object);
+        for (key, seq, had_head, object) in gathered.index {
+            self.note_index_change(key, seq, had_head, object);
         }
         Ok(())
     }

@@ -264,11 +264,11 @@ impl Store {
 
     /// Records that listing `key` changed with sequence number `seq`. Called under the write
     /// lock, so sequence numbers arrive in order.
-    pub(crate) fn note_index_change(&self, key: ListingKey, seq: u64, was_indexed: bool, current: &Object) {
+    pub(crate) fn note_index_change(&self, key: ListingKey, seq: u64, was_indexed: bool, current: Object) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         let change = pending.keys.entry(key).or_default();
         change.indexed |= was_indexed;
-        change.current = Some(current.clone());
+        change.current = Some(current);
         pending.last_seq = pending.last_seq.max(seq);
     }
 
@@ -393,15 +393,22 @@ impl Store {
             if changes.is_empty() && marks.is_empty() {
                 return Ok(());
             }
+            let noted = changes.len();
             let swept = IndexChange { indexed: true, current: None };
-            let items: Vec<(ListingKey, IndexChange)> = changes
-                .iter()
-                .map(|(k, c)| (*k, c.clone()))
-                .chain(marks.iter().map(|(k, _)| (*k, swept.clone())))
-                .collect();
+            let items: Vec<(ListingKey, IndexChange)> =
+                changes.into_iter().chain(marks.iter().map(|(k, _)| (*k, swept.clone()))).collect();
             if let Err(e) = self.index_listings(&items, watermark) {
-                // Try these again next time (a restart would find them too).
-                self.pending.lock().unwrap_or_else(|p| p.into_inner()).keys.extend(changes);
+                // Try these again next time (a restart would find them too; the swept marks
+                // stay in the database).
+                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+                for (key, change) in items.into_iter().take(noted) {
+                    // A newer revision noted meanwhile wins.
+                    let entry = pending.keys.entry(key).or_default();
+                    entry.indexed |= change.indexed;
+                    if entry.current.is_none() {
+                        entry.current = change.current;
+                    }
+                }
                 return Err(e);
             }
             for (key, seq) in marks {
@@ -420,15 +427,19 @@ impl Store {
         watermark: u64,
     ) -> Result<(), StoreError> {
         let now = Timestamp::now();
-        let mut docs = Vec::with_capacity(listings.len());
-        for (key, change) in listings {
-            let current = match &change.current {
-                Some(object) => Some(object.clone()),
-                None => self.listing(key)?,
-            };
-            docs.push((*key, change.indexed, current.filter(|o| is_searchable(o, now))));
-        }
-        self.index.apply(docs.iter().map(|(k, indexed, o)| (*k, *indexed, o.as_ref())), watermark)?;
+        // Only what the writer did not hand over is read back.
+        let loaded: Vec<Option<Object>> = listings
+            .iter()
+            .map(|(key, change)| match change.current {
+                Some(_) => Ok(None),
+                None => self.listing(key),
+            })
+            .collect::<Result<_, _>>()?;
+        let docs = listings.iter().zip(&loaded).map(|((key, change), loaded)| {
+            let current = change.current.as_ref().or(loaded.as_ref());
+            (*key, change.indexed, current.filter(|o| is_searchable(o, now)))
+        });
+        self.index.apply(docs, watermark)?;
         Ok(())
     }
 
