@@ -18,7 +18,9 @@ use tantivy::schema::{
 use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
 };
-use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term,
+};
 
 use haggle_protocol::{Currency, ListingKey, ListingKind, Object, PublicKey, Timestamp};
 
@@ -320,8 +322,8 @@ impl SearchIndex {
         if q.limit == 0 || q.limit > MAX_PAGE {
             return Err(SearchError::BadLimit { asked: q.limit, max: MAX_PAGE });
         }
-        let query = self.build_query(q, now)?;
         let searcher = self.reader.searcher();
+        let query = self.build_query(q, now, &searcher)?;
         let top = TopDocs::with_limit(q.limit).and_offset(q.offset);
         let has_text = !self.tokens(&q.text).is_empty();
         let (total, page): (usize, Vec<(Option<f32>, DocAddress)>) = match q.sort {
@@ -353,11 +355,16 @@ impl SearchIndex {
         Ok((total, hits))
     }
 
-    fn build_query(&self, q: &SearchQuery, now: Timestamp) -> Result<Box<dyn Query>, SearchError> {
+    fn build_query(
+        &self,
+        q: &SearchQuery,
+        now: Timestamp,
+        searcher: &Searcher,
+    ) -> Result<Box<dyn Query>, SearchError> {
         let f = &self.fields;
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for token in self.tokens(&q.text) {
-            must.push((Occur::Must, self.word_query(&token)));
+            must.push((Occur::Must, self.word_query(&token, searcher)?));
         }
         // Listings past their expiry leave results at once, before the sweep removes them.
         let expires_after = Term::from_field_u64(f.expires, now.as_millis());
@@ -410,25 +417,32 @@ impl SearchIndex {
         Ok(Box::new(BooleanQuery::new(must)))
     }
 
-    /// One query word: matches exactly in any text field, or within a typo or two (longer words
-    /// tolerate more), exact matches ranking higher.
-    fn word_query(&self, token: &str) -> Box<dyn Query> {
-        let distance = match token.chars().count() {
-            0..=3 => 0,
-            4..=7 => 1,
-            _ => 2,
-        };
-        let mut any_field: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for (field, boost) in text_fields(&self.fields) {
-            let term = Term::from_field_text(field, token);
-            let exact = TermQuery::new(term.clone(), IndexRecordOption::WithFreqs);
-            any_field.push((Occur::Should, Box::new(BoostQuery::new(Box::new(exact), boost * 2.0))));
-            if distance > 0 {
-                let fuzzy = FuzzyTermQuery::new(term, distance, true);
-                any_field.push((Occur::Should, Box::new(BoostQuery::new(Box::new(fuzzy), boost * 0.5))));
+    /// One query word: matches exactly in any text field (a title match ranking highest). A word
+    /// no listing uses is taken for a typo and matches within an edit or two instead (more for
+    /// longer words); a word the index knows never matches its neighbours, so "bike" finds
+    /// bikes, not "bake" or "like", and the total counts only what the word names.
+    fn word_query(&self, token: &str, searcher: &Searcher) -> Result<Box<dyn Query>, SearchError> {
+        let fields = text_fields(&self.fields);
+        let mut known = false;
+        for (field, _) in fields {
+            if searcher.doc_freq(&Term::from_field_text(field, token)).map_err(index_err)? > 0 {
+                known = true;
+                break;
             }
         }
-        Box::new(BooleanQuery::new(any_field))
+        let distance = if known { 0 } else { typo_distance(token) };
+        let mut any_field: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+        for (field, boost) in fields {
+            let term = Term::from_field_text(field, token);
+            if distance == 0 {
+                let exact = TermQuery::new(term, IndexRecordOption::WithFreqs);
+                any_field.push((Occur::Should, Box::new(BoostQuery::new(Box::new(exact), boost))));
+            } else {
+                let fuzzy = FuzzyTermQuery::new(term, distance, true);
+                any_field.push((Occur::Should, Box::new(BoostQuery::new(Box::new(fuzzy), boost))));
+            }
+        }
+        Ok(Box::new(BooleanQuery::new(any_field)))
     }
 
     /// The words of `text` as the index stores them (lowercased, folded, stemmed).
@@ -444,6 +458,16 @@ impl SearchIndex {
         // Bound the work one query can ask for.
         out.truncate(16);
         out
+    }
+}
+
+/// Edits a misspelt word may be away from what it matches: none for short words (one edit
+/// turns "bike" into "bake", "like" and "bite"), one from five letters, two from nine.
+fn typo_distance(token: &str) -> u8 {
+    match token.chars().count() {
+        0..=4 => 0,
+        5..=8 => 1,
+        _ => 2,
     }
 }
 
@@ -474,7 +498,7 @@ fn io_err(e: std::io::Error) -> IndexError {
 
 #[cfg(test)]
 mod tests {
-    use haggle_protocol::fixtures::{DAY, eur, key, live_listing, sign_at};
+    use haggle_protocol::fixtures::{DAY, eur, key, live_listing, sign_at, sign_now};
     use haggle_protocol::{Body, Listing, ListingStatus, Location, Period, Price};
 
     use super::*;
@@ -585,6 +609,31 @@ mod tests {
         assert!(titles(&m, &q("bikes")).contains(&"Mountain bike".to_owned()));
         assert_eq!(titles(&m, &q("GARDEN")), vec!["Lawn mower"]);
         assert!(titles(&m, &q("xylophone")).is_empty());
+    }
+
+    /// A word some listing uses matches only itself (and its forms), never its one-edit
+    /// neighbours, and the total counts exactly the listings it names.
+    #[test]
+    fn known_words_match_exactly_and_totals_are_honest() {
+        let m = market();
+        for title in ["Bake ware", "Like-new lamp", "Bite guard"] {
+            let l = item(7 + title.len() as u8, title, |l| l.category = "home/kitchen".into());
+            let _ = m
+                .store
+                .ingest(sign_now(&key(3), Body::Listing(l)).bytes(), Durability::Flush)
+                .expect("ingest");
+        }
+        let bike = m.store.search(&q("bike")).expect("search");
+        let got: Vec<String> =
+            bike.hits.iter().map(|h| h.listing.listing().expect("listing").title.clone()).collect();
+        assert!(
+            got.iter().all(|t| !t.contains("Bake") && !t.contains("Like") && !t.contains("Bite")),
+            "{got:?}"
+        );
+        assert_eq!(bike.total, got.len(), "{got:?}");
+        // A longer word nobody uses is a typo: it still finds its neighbour.
+        assert_eq!(titles(&m, &q("lawnn")), vec!["Lawn mower"]);
+        assert!(titles(&m, &q("lwn")).is_empty(), "short words must be spelt right");
     }
 
     #[test]
