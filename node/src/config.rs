@@ -57,6 +57,9 @@ pub struct NodeConfig {
     /// The store's budget in listings: past it, others' listings are evicted (soonest to expire
     /// first; never the owner's, nor one with a thread or a deal here).
     pub max_listings: usize,
+    /// Events buffered for each event-stream subscriber (`haggle watch`, the API's
+    /// `/v1/events`) before the slowest misses the oldest (and is told how many it missed).
+    pub event_capacity: usize,
 }
 
 impl Default for NodeConfig {
@@ -79,6 +82,7 @@ impl Default for NodeConfig {
             max_inbound_per_ip: 8,
             pow_bits: haggle_protocol::work::DEFAULT_BASE_BITS,
             max_listings: DEFAULT_MAX_LISTINGS,
+            event_capacity: 1_024,
         }
     }
 }
@@ -102,6 +106,7 @@ impl NodeConfig {
             max_inbound_per_ip: 8,
             pow_bits: 0,
             max_listings: DEFAULT_MAX_LISTINGS,
+            event_capacity: 1_024,
         }
     }
 

@@ -47,8 +47,6 @@ pub const ADDR_FILE: &str = "api.addr";
 /// Capacity of the command channel: commands are small and handled at once; a full channel
 /// makes callers wait rather than grow memory.
 const COMMAND_CAPACITY: usize = 256;
-/// Events buffered per subscriber before the slowest one starts missing the oldest.
-const EVENT_CAPACITY: usize = 1_024;
 /// How long start-up waits for each listen address to be bound.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for the loop and the API to finish.
@@ -187,7 +185,7 @@ pub async fn start(
     let peer_id = *swarm.local_peer_id();
 
     let (command_tx, command_rx) = mpsc::channel(COMMAND_CAPACITY);
-    let (event_tx, first_events) = broadcast::channel(EVENT_CAPACITY);
+    let (event_tx, first_events) = broadcast::channel(config.event_capacity.clamp(16, 1 << 20));
     let handle = NodeHandle { commands: command_tx, events: event_tx.clone() };
     let mut event_loop =
         EventLoop::new(swarm, command_rx, event_tx, service.clone(), shutdown.clone(), &config);

@@ -75,6 +75,9 @@ pub fn config(bootstrap: Vec<String>, tuning: Tuning) -> NodeConfig {
         pow_bits: tuning.pow_bits,
         sync_secs: 10,
         max_inbound_per_ip: 1_024,
+        // A saturated machine may leave the simulation's event readers behind for a while;
+        // every arrival must be seen to be measured.
+        event_capacity: 16_384,
         ..NodeConfig::for_tests()
     }
 }
