@@ -23,6 +23,10 @@ const DUPLICATE_CACHE: Duration = Duration::from_secs(300);
 /// default 5, so a node busy with a burst still forwards what it accepts.
 const HISTORY_LENGTH: usize = 10;
 
+/// Messages over this many bytes are announced with IDONTWANT to mesh peers. Below it the
+/// control message (an id per peer) costs about what the duplicates it saves would.
+const IDONTWANT_THRESHOLD: usize = 512;
+
 /// Penalty per invalid message (squared by count): one forged or malformed object takes a peer
 /// below the graylist threshold (-80), so its traffic is ignored at once.
 const INVALID_MESSAGE_WEIGHT: f64 = -100.0;
@@ -46,6 +50,11 @@ pub(crate) fn config(heartbeat: Duration) -> Result<gossipsub::Config, gossipsub
         .duplicate_cache_time(DUPLICATE_CACHE)
         .history_length(HISTORY_LENGTH)
         .heartbeat_interval(heartbeat)
+        // gossipsub v1.2: a node that receives a message over this size tells its mesh peers
+        // at once not to send it too (a 40-byte control message instead of a copy), and a
+        // publisher tells them not to send its own message back.
+        .idontwant_message_size_threshold(IDONTWANT_THRESHOLD)
+        .idontwant_on_publish(true)
         .build()
 }
 

@@ -29,6 +29,7 @@ mod event_loop;
 mod gossip;
 mod guard;
 mod handle;
+pub mod metrics;
 mod node;
 pub mod service;
 pub mod sync;

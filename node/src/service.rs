@@ -71,6 +71,8 @@ pub struct Service {
     sync_set: Arc<crate::sync::SetCache>,
     /// What the owner's configuration asks of the service.
     policy: Policy,
+    /// What arrives and how long the work takes, for `GET /metrics`.
+    metrics: crate::metrics::Metrics,
 }
 
 /// What the owner's configuration asks of the service.
@@ -121,7 +123,19 @@ pub struct OutboxDue {
 impl Service {
     /// A service over `store`, signing with `key`.
     pub fn new(store: Arc<Store>, key: Arc<SecretKey>, policy: Policy) -> Self {
-        Service { store, key, revising: Arc::default(), sync_set: Arc::default(), policy }
+        Service {
+            store,
+            key,
+            revising: Arc::default(),
+            sync_set: Arc::default(),
+            policy,
+            metrics: crate::metrics::Metrics::new(),
+        }
+    }
+
+    /// The node's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
     }
 
     /// The owner's public key.
@@ -196,8 +210,10 @@ impl Service {
 
     /// A search over the listings this node holds.
     pub fn search(&self, params: SearchParams) -> Result<SearchPage, ServiceError> {
+        let started = std::time::Instant::now();
         let query = search_query(params)?;
         let results = self.store.search(&query)?;
+        self.metrics.searched(started.elapsed());
         let me = self.me();
         let hits = results
             .hits
@@ -242,6 +258,22 @@ impl Service {
     /// What the store holds, and the owner's messages not yet delivered.
     pub fn counts(&self) -> Result<(StoreStats, usize), ServiceError> {
         Ok((self.store.stats()?, self.store.outbox_pending()?.len()))
+    }
+
+    /// The metrics in the Prometheus text format, with the gauges read now (cheap reads only:
+    /// a scrape every few seconds must not scan the store).
+    pub fn metrics_text(&self, network: &crate::api::types::NetworkStatus) -> Result<String, ServiceError> {
+        let gauges = &self.metrics.gauges;
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        gauges.peers.set(count(network.connected_peers));
+        gauges.mesh_peers.set(count(network.mesh_peers));
+        gauges.syncing.set(count(network.syncing));
+        gauges.unpublished.set(count(network.unpublished));
+        gauges.listings.set(count(self.store.listings_held()?));
+        gauges.sync_set.set(count(self.store.sync_set_len()?));
+        gauges.disk_bytes.set(i64::try_from(self.store.size_on_disk()?).unwrap_or(i64::MAX));
+        gauges.outbox_pending.set(count(self.store.outbox_pending()?.len()));
+        Ok(self.metrics.encode())
     }
 
     /// Where the store lives.

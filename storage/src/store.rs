@@ -495,6 +495,11 @@ impl Store {
         Ok(stats)
     }
 
+    /// The database's size on disk, in bytes, as sled reports it.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
     /// Number of documents in the search index (for tests and diagnostics).
     pub fn indexed_listings(&self) -> u64 {
         self.index.num_docs()

@@ -136,13 +136,23 @@ impl Store {
     }
 
     /// Listings in the store (current revisions, tombstones included).
-    pub(crate) fn listings_held(&self) -> Result<usize, StoreError> {
+    pub fn listings_held(&self) -> Result<usize, StoreError> {
         let authors = self.authors.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(authors) = authors.as_ref() {
             return Ok(authors.values().map(|n| *n as usize).sum());
         }
         drop(authors);
         Ok(self.db.scan_prefix([keys::HEAD]).keys().count())
+    }
+
+    /// Members of the reconciliation set (expired ones included until the next sweep).
+    pub fn sync_set_len(&self) -> Result<usize, StoreError> {
+        let set = self.sync_set.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(set) = set.as_ref() {
+            return Ok(set.len());
+        }
+        drop(set);
+        Ok(self.sync_items(Timestamp::now())?.len())
     }
 
     fn scan_sync_set(&self) -> Result<SyncSet, StoreError> {

@@ -6,6 +6,7 @@ mod defects;
 mod dialling;
 mod gossip;
 mod mailbox;
+mod metrics;
 mod negotiation;
 mod rogue;
 mod sync;

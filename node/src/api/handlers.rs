@@ -133,6 +133,16 @@ pub(crate) async fn status(State(state): State<AppState>) -> Answer<StatusView> 
     }))
 }
 
+/// `GET /metrics`: the Prometheus text format, with the gauges read now.
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    let network = state.handle.status().await?;
+    let text = blocking(&state, move |s| s.metrics_text(&network)).await?;
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    Ok(([(axum::http::header::CONTENT_TYPE, content_type)], text))
+}
+
 pub(crate) async fn peers(State(state): State<AppState>) -> Answer<PeersPage> {
     Ok(Json(PeersPage { peers: state.handle.peers().await? }))
 }

@@ -71,6 +71,7 @@ fn router(state: AppState) -> Router {
         .route("/v1/deals", get(deals))
         .route("/v1/deals/{id}", get(show_deal))
         .route("/v1/events", get(events))
+        .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)

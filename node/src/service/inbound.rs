@@ -163,11 +163,14 @@ impl Inbound {
 impl Service {
     /// Takes in one object that arrived `via` a channel.
     pub fn receive(&self, bytes: &[u8], via: Via) -> Inbound {
+        let started = std::time::Instant::now();
         let mut out = Inbound::default();
+        let mut kind = None;
         // Decoded once: an object on the wrong channel, or a copy of a held one, is turned away
         // before any signature check; then the proof of work (two hashes), and only then the
         // signature.
         let verified = Object::decode_unverified(bytes).map_err(Refusal::from).and_then(|object| {
+            kind = Some(object.kind());
             if let Some(reason) = self.channel_refusal(&object, via) {
                 Err(reason)
             } else if self.already_held(&object, via) {
@@ -183,6 +186,10 @@ impl Service {
             Ok(None) => out.received.push(Received::Known),
             Err(e) => out.refuse(e),
         }
+        if let Some(what) = out.first() {
+            self.metrics.received(kind, via, bytes.len(), what);
+        }
+        self.metrics.ingested(via, started.elapsed());
         out
     }
 
@@ -192,6 +199,24 @@ impl Service {
     /// For a fetch answer, `asked` holds the ids asked for: any other object is refused (a
     /// responder cannot slip in objects nobody requested; each such object is its fault).
     pub fn receive_batch(&self, objects: &[Vec<u8>], via: Via, asked: Option<&[[u8; 32]]>) -> Inbound {
+        let started = std::time::Instant::now();
+        let mut kinds = Vec::with_capacity(objects.len());
+        let out = self.take_batch(objects, via, asked, &mut kinds);
+        for ((what, kind), bytes) in out.received.iter().zip(kinds).zip(objects) {
+            self.metrics.received(kind, via, bytes.len(), what);
+        }
+        self.metrics.ingested(via, started.elapsed());
+        out
+    }
+
+    /// [`Service::receive_batch`], noting each object's kind (`None`: it did not decode).
+    fn take_batch(
+        &self,
+        objects: &[Vec<u8>],
+        via: Via,
+        asked: Option<&[[u8; 32]]>,
+        kinds: &mut Vec<Option<ObjectKind>>,
+    ) -> Inbound {
         let mut out = Inbound::default();
         let asked: Option<std::collections::HashSet<&[u8; 32]>> = asked.map(|ids| ids.iter().collect());
         // Objects for the store, with their place in `received` (which keeps input order: a
@@ -201,10 +226,12 @@ impl Service {
             let object = match Object::decode_unverified(bytes) {
                 Ok(object) => object,
                 Err(e) => {
+                    kinds.push(None);
                     out.refuse(e);
                     continue;
                 }
             };
+            kinds.push(Some(object.kind()));
             if asked.as_ref().is_some_and(|asked| !asked.contains(object.id().as_bytes())) {
                 out.refuse(Refusal::Unasked);
             } else if let Some(reason) = self.channel_refusal(&object, via) {

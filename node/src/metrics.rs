@@ -1,0 +1,198 @@
+//! Prometheus metrics, served at `GET /metrics` on the local API (behind its token): what
+//! arrives from the network and what became of it, per kind and channel; object bytes by
+//! channel; ingest and search latency; and, read when scraped, peers, sync sessions, the
+//! store's size and the outbox. `haggle status` stays the human summary.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use haggle_protocol::ObjectKind;
+
+use crate::service::{Received, Via};
+
+/// The channel an object arrived by, as a label value.
+fn channel(via: Via) -> &'static str {
+    match via {
+        Via::Gossip => "gossip",
+        Via::Sync => "sync",
+        Via::Direct => "direct",
+        Via::Mail => "mail",
+    }
+}
+
+/// What became of an object from the network, as a label value: `accepted` (new here), `known`
+/// (held already), `rejected` (the sender's fault: bad bytes, signature or rules), `ignored`
+/// (not the sender's fault: expired, early, dated ahead, without the work asked), `failed`
+/// (this node could not store it).
+fn fate(received: &Received) -> &'static str {
+    match received {
+        Received::New => "accepted",
+        Received::Known => "known",
+        Received::Refused { peer_fault: true, .. } => "rejected",
+        Received::Refused { peer_fault: false, .. } => "ignored",
+        Received::Failed => "failed",
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ObjectLabels {
+    kind: &'static str,
+    via: &'static str,
+    fate: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ChannelLabels {
+    via: &'static str,
+}
+
+/// The node's metrics. Cheap to clone (every handle is shared).
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    objects: Family<ObjectLabels, Counter>,
+    object_bytes: Family<ChannelLabels, Counter>,
+    ingest_seconds: Family<ChannelLabels, Histogram>,
+    search_seconds: Histogram,
+    /// Read when scraped.
+    pub(crate) gauges: Gauges,
+}
+
+/// Values read when scraped.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Gauges {
+    pub peers: Gauge,
+    pub mesh_peers: Gauge,
+    pub syncing: Gauge,
+    pub unpublished: Gauge,
+    pub listings: Gauge,
+    pub sync_set: Gauge,
+    pub disk_bytes: Gauge,
+    pub outbox_pending: Gauge,
+}
+
+/// Latency buckets from 50 µs to about 3.3 s.
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(0.000_05, 2.0, 17)
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh set of metrics in its own registry (prefix `haggle`).
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("haggle");
+        let objects = Family::<ObjectLabels, Counter>::default();
+        registry.register(
+            "objects_received",
+            "Objects from the network, by kind, channel and what became of them",
+            objects.clone(),
+        );
+        let object_bytes = Family::<ChannelLabels, Counter>::default();
+        registry.register(
+            "object_bytes_received",
+            "Bytes of objects from the network, by channel",
+            object_bytes.clone(),
+        );
+        let ingest_seconds =
+            Family::<ChannelLabels, Histogram>::new_with_constructor(|| Histogram::new(latency_buckets()));
+        registry.register(
+            "ingest_seconds",
+            "Time to check and store what one arrival brought (one object, or one sync batch)",
+            ingest_seconds.clone(),
+        );
+        let search_seconds = Histogram::new(latency_buckets());
+        registry.register("search_seconds", "Time to answer a search", search_seconds.clone());
+        let gauges = Gauges::default();
+        registry.register("peers", "Peers connected", gauges.peers.clone());
+        registry.register(
+            "mesh_peers",
+            "Peers in the gossip mesh of the listings topic",
+            gauges.mesh_peers.clone(),
+        );
+        registry.register("sync_sessions", "Sync sessions this node runs now", gauges.syncing.clone());
+        registry.register(
+            "unpublished",
+            "Own objects waiting for a peer to gossip to",
+            gauges.unpublished.clone(),
+        );
+        registry.register("listings", "Listings held (current revisions)", gauges.listings.clone());
+        registry.register("sync_set", "Public objects in the reconciliation set", gauges.sync_set.clone());
+        registry.register("store_disk_bytes", "The database's size on disk", gauges.disk_bytes.clone());
+        registry.register(
+            "outbox_pending",
+            "Own negotiation messages not yet delivered",
+            gauges.outbox_pending.clone(),
+        );
+        Metrics {
+            registry: Arc::new(registry),
+            objects,
+            object_bytes,
+            ingest_seconds,
+            search_seconds,
+            gauges,
+        }
+    }
+
+    /// Counts one object from the network: `kind` is `None` for bytes that did not decode.
+    pub(crate) fn received(&self, kind: Option<ObjectKind>, via: Via, bytes: usize, what: &Received) {
+        let kind = kind.map_or("undecodable", ObjectKind::as_str);
+        self.objects.get_or_create(&ObjectLabels { kind, via: channel(via), fate: fate(what) }).inc();
+        self.object_bytes.get_or_create(&ChannelLabels { via: channel(via) }).inc_by(bytes as u64);
+    }
+
+    /// Records how long taking in one arrival took.
+    pub(crate) fn ingested(&self, via: Via, took: Duration) {
+        self.ingest_seconds.get_or_create(&ChannelLabels { via: channel(via) }).observe(took.as_secs_f64());
+    }
+
+    /// Records how long a search took.
+    pub(crate) fn searched(&self, took: Duration) {
+        self.search_seconds.observe(took.as_secs_f64());
+    }
+
+    /// The metrics in the Prometheus text format (OpenMetrics).
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_show_in_the_text_format() {
+        let m = Metrics::new();
+        m.received(Some(ObjectKind::Listing), Via::Gossip, 300, &Received::New);
+        m.received(None, Via::Sync, 7, &Received::Failed);
+        m.ingested(Via::Gossip, Duration::from_millis(2));
+        m.searched(Duration::from_micros(700));
+        m.gauges.peers.set(3);
+        let text = m.encode();
+        for line in [
+            "haggle_objects_received_total{kind=\"listing\",via=\"gossip\",fate=\"accepted\"} 1",
+            "haggle_objects_received_total{kind=\"undecodable\",via=\"sync\",fate=\"failed\"} 1",
+            "haggle_object_bytes_received_total{via=\"gossip\"} 300",
+            "haggle_peers 3",
+            "haggle_search_seconds_count 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

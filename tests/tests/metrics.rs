@@ -1,0 +1,50 @@
+//! `GET /metrics`: Prometheus counters a real node keeps, behind the API's token.
+
+use anyhow::Result;
+use haggle_tests::{TestNode, draft, id_of};
+
+/// The metrics text, with or without the token: (status, body).
+fn scrape(base: &str, token: Option<&str>) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut request = agent.get(format!("{base}/metrics"));
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Bearer {token}"));
+    }
+    let mut response = request.call().expect("the node answers");
+    (response.status().as_u16(), response.body_mut().read_to_string().unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_listing_from_gossip_and_a_search_show_in_the_metrics() -> Result<()> {
+    let (da, db) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let a = TestNode::start("A", da.path(), vec![]).await?;
+    let mut b = TestNode::start("B", db.path(), vec![a.addr()]).await?;
+    a.wait_mesh(1).await?;
+    b.wait_mesh(1).await?;
+    let id = id_of(&a.post("/v1/listings", draft("Oak desk", "80")).await?);
+    b.wait_listing(&id).await?;
+    assert_eq!(b.get("/v1/search?q=desk").await?["total"], 1);
+
+    let base = format!("http://{}", b.node.api_addr);
+    let token = b.node.cookie()?;
+    let (denied, (status, text)) =
+        tokio::task::spawn_blocking(move || (scrape(&base, None), scrape(&base, Some(&token)))).await?;
+    assert_eq!(denied.0, 401, "metrics are behind the token");
+    assert_eq!(status, 200);
+    for line in [
+        "haggle_objects_received_total{kind=\"listing\",via=\"gossip\",fate=\"accepted\"} 1",
+        "haggle_peers 1",
+        "haggle_mesh_peers 1",
+        "haggle_listings 1",
+        "haggle_sync_set 1",
+        "haggle_search_seconds_count 1",
+        "haggle_outbox_pending 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
+    }
+    assert!(text.contains("haggle_ingest_seconds_bucket{le="), "{text}");
+    assert!(text.contains("haggle_object_bytes_received_total{via=\"gossip\"}"), "{text}");
+    a.stop().await;
+    b.stop().await;
+    Ok(())
+}
