@@ -111,8 +111,10 @@ fn market(n: usize, seed: u64) -> Vec<Vec<u8>> {
                 location: Location { text: rng.pick(CITIES).to_owned(), geohash: None },
                 ..live_listing("x")
             };
-            l.nonce[..8].copy_from_slice(&(i as u64).to_be_bytes());
-            l.nonce[8..].copy_from_slice(&seed.to_be_bytes());
+            // Random, as a node makes them (sequential nonces would put each seller's new
+            // listings at the end of its key range, which costs sled several times the disk).
+            l.nonce[..8].copy_from_slice(&rng.next().to_be_bytes());
+            l.nonce[8..].copy_from_slice(&rng.next().to_be_bytes());
             let seller = &sellers[i % sellers.len()];
             sign_now(seller, Body::Listing(l)).bytes().to_vec()
         })
@@ -244,6 +246,22 @@ fn filled_store(n: usize) -> (tempfile::TempDir, Store, Duration) {
     (dir, store, start.elapsed())
 }
 
+/// Bytes of the files under `dir`.
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -284,6 +302,14 @@ fn bench_search_and_report(c: &mut Criterion) {
         println!("index rebuild: {:.2?}", t.elapsed());
         let stats = store.stats().expect("stats");
         println!("disk: {:.1} MiB database", stats.size_on_disk as f64 / 1_048_576.0);
+        let tables = store.table_sizes().expect("tables");
+        let live: u64 = tables.iter().map(|(_, _, b)| b).sum();
+        println!("  records: {:.1} MiB of keys and values:", live as f64 / 1_048_576.0);
+        for (table, n, bytes) in tables {
+            println!("    {table}: {n} records, {:.1} MiB", bytes as f64 / 1_048_576.0);
+        }
+        let index = dir_size(&dir.path().join("index"));
+        println!("  search index: {:.1} MiB", index as f64 / 1_048_576.0);
         let path = dir.path().to_owned();
         drop(store);
         let t = Instant::now();

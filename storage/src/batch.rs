@@ -7,11 +7,11 @@ use std::collections::HashSet;
 
 use haggle_protocol::{ListingKey, ListingStatus, Object, ObjectKind, Timestamp, Verified};
 
+use crate::derived::Changes;
 use crate::error::StoreError;
 use crate::ingest::{MAX_LISTINGS_PER_AUTHOR, Origin, Outcome, RejectReason, rejected};
 use crate::keys::{self, Head};
 use crate::store::{Durability, Store};
-use crate::sync::Changes;
 
 /// Objects verified ahead of the writer in `ingest_batch`, and listings written in one sled
 /// batch: large enough to amortise the batch and the verifier threads, small enough that the
@@ -208,18 +208,15 @@ impl Store {
             batch.insert(keys::head(&key), current.encode());
             return Ok(Outcome::Stale { id, current: current.id });
         }
-        let mut history = Vec::new();
         let had_head = head.is_some();
-        let set = &mut gathered.changes;
-        match head {
+        let history = match &head {
             Some(old) => {
-                batch.remove(keys::expiry(old.expires_at, &key));
-                set.remove(batch, old.created_at, old.id);
-                history = old.history;
+                let mut history = old.history.clone();
                 push_history(batch, &mut history, old.id);
+                history
             }
-            None => set.listing_added(key.author),
-        }
+            None => Vec::new(),
+        };
         let seq = self.next_seq()?;
         let new_head = Head {
             id,
@@ -232,8 +229,7 @@ impl Store {
             history,
         };
         batch.insert(keys::head(&key), new_head.encode());
-        batch.insert(keys::expiry(listing.expires_at, &key), &[]);
-        set.insert(batch, object.created_at(), id, listing.expires_at);
+        gathered.changes.head_put(&key, &new_head, head.as_ref());
         gathered.index.push((key, seq, had_head, object.clone()));
         Ok(Outcome::New { id, kind: ObjectKind::Listing, deal: None })
     }

@@ -39,7 +39,10 @@ use haggle_protocol::{ListingKey, ObjectId, PublicKey, Timestamp};
 
 pub(crate) const OBJECT: u8 = b'o';
 pub(crate) const HEAD: u8 = b'h';
+/// Listings by expiry: a table of schema 3, removed on open (schema 4 keeps it in memory).
 pub(crate) const EXPIRY: u8 = b'e';
+/// Reconciliation records: mailboxes and receipts only since schema 4 (listings' are derived
+/// from their heads).
 pub(crate) const RECON: u8 = b's';
 pub(crate) const THREAD: u8 = b't';
 pub(crate) const LISTING_THREAD: u8 = b'l';
@@ -85,10 +88,6 @@ pub(crate) fn head(k: &ListingKey) -> Vec<u8> {
 
 pub(crate) fn head_prefix_of_author(author: &PublicKey) -> Vec<u8> {
     key(HEAD, &[author.as_bytes()])
-}
-
-pub(crate) fn expiry(at: Timestamp, k: &ListingKey) -> Vec<u8> {
-    key(EXPIRY, &[&at.to_be_bytes(), &k.to_bytes()])
 }
 
 pub(crate) fn recon(at: Timestamp, id: &ObjectId) -> Vec<u8> {

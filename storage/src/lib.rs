@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod batch;
+mod derived;
 mod error;
 mod ingest;
 mod keys;

@@ -4,11 +4,11 @@
 
 use haggle_protocol::{Body, Object, ObjectId, PublicKey, Timestamp, Verified};
 
+use crate::derived::Changes;
 use crate::error::StoreError;
 use crate::ingest::{Outcome, RejectReason, Rejection};
 use crate::keys;
 use crate::store::{Durability, Store, decode_stored};
-use crate::sync::Changes;
 
 /// Mailbox objects kept per sender: a person rarely has more than a few conversations waiting;
 /// this stops one key filling everyone's disks.

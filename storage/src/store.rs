@@ -12,8 +12,8 @@ use crate::keys::{self, Head};
 use crate::search::{SearchHit, SearchIndex, SearchQuery, SearchResults};
 
 /// The layout version of the database; a database of another version is refused rather than
-/// misread.
-pub const SCHEMA_VERSION: u32 = 3;
+/// misread (version 3 is migrated: see `migrate_from_3`).
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// sled's page cache: large enough for the hot part of 100,000 listings, small enough to keep the
 /// whole node within its memory target (sled's default is 1 GiB).
@@ -110,13 +110,12 @@ pub struct Store {
     pub(crate) sync_generation: std::sync::atomic::AtomicU64,
     /// Held by an eviction pass (`Store::evict_over_budget`), so two never overlap.
     pub(crate) evicting: Mutex<()>,
-    /// The reconciliation set, loaded at first use and kept up to date by every write.
-    pub(crate) sync_set: Mutex<Option<crate::sync::SyncSet>>,
+    /// The reconciliation set, listings by expiry and per author: loaded at first use and kept
+    /// up to date by every write.
+    pub(crate) derived: Mutex<Option<crate::derived::Derived>>,
     /// False while the store holds no eviction markers (set before the first is written), so
     /// [`Store::is_evicted`] costs nothing on stores that never evicted.
     pub(crate) may_have_evicted: std::sync::atomic::AtomicBool,
-    /// Listings per author, loaded at first use and kept up to date by every write.
-    pub(crate) authors: Mutex<Option<crate::sync::AuthorCounts>>,
     path: PathBuf,
 }
 
@@ -125,6 +124,30 @@ pub struct Store {
 /// dropped, so an immediate reopen (a restart, a test) would otherwise fail now and then. A lock
 /// held longer than this is another node using the data dir.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Schema 3 kept, for every listing, an expiry record (`e`) and a reconciliation record (`s`);
+/// schema 4 derives both from the listing's head in memory. Removes them (the mail's
+/// reconciliation records stay) and records the new version, in one batch.
+fn migrate_from_3(db: &sled::Db) -> Result<(), sled::Error> {
+    let mut batch = sled::Batch::default();
+    for k in db.scan_prefix([keys::EXPIRY]).keys() {
+        batch.remove(k?);
+    }
+    for k in db.scan_prefix([keys::RECON]).keys() {
+        let k = k?;
+        let is_mail = keys::id_at_end(&k)
+            .and_then(|id| db.get(keys::object(&id)).ok().flatten())
+            .and_then(|bytes| decode_stored(&bytes).ok())
+            .is_some_and(|object| !matches!(object.body(), haggle_protocol::Body::Listing(_)));
+        if !is_mail {
+            batch.remove(k);
+        }
+    }
+    batch.insert(keys::SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes());
+    db.apply_batch(batch)?;
+    db.flush()?;
+    Ok(())
+}
 
 /// Opens the sled database, waiting (bounded) for a lock that is being released.
 fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
@@ -165,7 +188,9 @@ impl Store {
             }
             Some(v) => {
                 let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
-                if found != SCHEMA_VERSION {
+                if found == 3 {
+                    migrate_from_3(&db).map_err(db_err)?;
+                } else if found != SCHEMA_VERSION {
                     return Err(OpenError::SchemaVersion { path: db_path, found, expected: SCHEMA_VERSION });
                 }
             }
@@ -181,8 +206,7 @@ impl Store {
             index_lock: Mutex::new(()),
             pending: Mutex::new(PendingIndex::default()),
             sync_generation: std::sync::atomic::AtomicU64::new(0),
-            sync_set: Mutex::new(None),
-            authors: Mutex::new(None),
+            derived: Mutex::new(None),
             may_have_evicted: std::sync::atomic::AtomicBool::new(may_have_evicted),
             evicting: Mutex::new(()),
             path: dir.to_owned(),
@@ -495,6 +519,19 @@ impl Store {
         Ok(stats)
     }
 
+    /// Records and their bytes (keys plus values) per table, by the table's prefix byte: where
+    /// the database's bytes go, for measurements. Scans everything.
+    pub fn table_sizes(&self) -> Result<Vec<(char, usize, u64)>, StoreError> {
+        let mut tables: std::collections::BTreeMap<u8, (usize, u64)> = std::collections::BTreeMap::new();
+        for entry in self.db.iter() {
+            let (k, v) = entry?;
+            let t = tables.entry(k.first().copied().unwrap_or(b'?')).or_default();
+            t.0 += 1;
+            t.1 += (k.len() + v.len()) as u64;
+        }
+        Ok(tables.into_iter().map(|(t, (n, bytes))| (char::from(t), n, bytes)).collect())
+    }
+
     /// The database's size on disk, in bytes, as sled reports it.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)
@@ -550,7 +587,7 @@ pub(crate) fn decode_stored(bytes: &[u8]) -> Result<Object, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use haggle_protocol::fixtures::{DAY, key, live_listing, sign_now};
+    use haggle_protocol::fixtures::{DAY, key, live_listing, live_terms, sign_now};
     use haggle_protocol::{Body, Listing};
 
     use super::*;
@@ -594,6 +631,45 @@ mod tests {
         std::fs::remove_dir_all(dir.path().join("index")).expect("remove index");
         let store = Store::open(dir.path()).expect("reopen");
         assert_eq!(store.search(&crate::SearchQuery::new("lamp")).expect("search").total, 1);
+    }
+
+    /// A schema 3 database kept expiry and reconciliation records for every listing; opened by
+    /// this version, they are removed (the mail's stay) and the derived state matches.
+    #[test]
+    fn a_schema_3_database_is_migrated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lamp = listing(1, "Desk lamp", "home/lighting");
+        let lamp_key = lamp.listing_key().expect("listing");
+        let mail_record = keys::recon(Timestamp::from_millis(7), &ObjectId::from_bytes([9; 32]));
+        {
+            let store = Store::open(dir.path()).expect("open");
+            assert!(store.ingest_own(&lamp).expect("ingest").is_new());
+            let l = lamp.listing().expect("listing");
+            let old_expiry = keys::key(keys::EXPIRY, &[&l.expires_at.to_be_bytes(), &lamp_key.to_bytes()]);
+            store.db.insert(old_expiry, &[]).expect("write");
+            store
+                .db
+                .insert(keys::recon(lamp.created_at(), &lamp.id()), &l.expires_at.to_be_bytes())
+                .expect("write");
+            // A reconciliation record whose object is not a listing (as a mailbox's) is kept.
+            let not_a_listing = sign_now(&key(2), haggle_protocol::fixtures::offer(&lamp, live_terms(1, 5)));
+            store
+                .db
+                .insert(keys::object(&ObjectId::from_bytes([9; 32])), not_a_listing.bytes())
+                .expect("write");
+            store.db.insert(&mail_record, &u64::MAX.to_be_bytes()).expect("write");
+            store.db.insert(keys::SCHEMA_KEY, &3u32.to_be_bytes()).expect("write");
+            store.flush().expect("flush");
+        }
+        let store = Store::open(dir.path()).expect("migrated");
+        assert_eq!(store.db.scan_prefix([keys::EXPIRY]).count(), 0);
+        let records: Vec<_> =
+            store.db.scan_prefix([keys::RECON]).keys().collect::<Result<_, _>>().expect("read");
+        assert_eq!(records, vec![sled::IVec::from(mail_record)]);
+        let version = store.db.get(keys::SCHEMA_KEY).expect("read").expect("version");
+        assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
+        assert_eq!(store.listings_held().expect("count"), 1);
+        assert!(store.sync_items(Timestamp::now()).expect("set").contains(&(lamp.created_at(), lamp.id())));
     }
 
     #[test]

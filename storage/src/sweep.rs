@@ -16,10 +16,10 @@ use std::time::Duration;
 use haggle_protocol::limits::MAX_LIFETIME;
 use haggle_protocol::{ListingKey, Object, ObjectId, PublicKey, ThreadState, Timestamp};
 
+use crate::derived::Changes;
 use crate::error::StoreError;
 use crate::keys::{self, Head};
 use crate::store::Store;
-use crate::sync::Changes;
 
 /// How long a thread that ended without a deal is kept after its last activity.
 pub const THREAD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -86,18 +86,14 @@ impl Store {
 
     fn sweep_listings(&self, now: Timestamp) -> Result<usize, StoreError> {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let end = keys::key(keys::EXPIRY, &[&now.to_be_bytes()]);
-        let expired: Vec<sled::IVec> =
-            self.db.range(vec![keys::EXPIRY]..end).keys().collect::<Result<_, _>>()?;
-        for k in &expired {
-            let key = keys::listing_key_at_end(k).ok_or(StoreError::Corrupt { what: "expiry key" })?;
+        let expired = self.expired_listings(now)?;
+        for (_, key) in &expired {
             let mut batch = sled::Batch::default();
             let mut set = Changes::default();
-            batch.remove(k.clone());
-            if let Some(head) = self.head(&key)? {
-                self.drop_listing(&mut batch, &mut set, &key, &head)?;
+            if let Some(head) = self.head(key)? {
+                self.drop_listing(&mut batch, &mut set, key, &head)?;
             }
-            self.note_dropped(&mut batch, &key)?;
+            self.note_dropped(&mut batch, key)?;
             self.apply(batch, set)?;
         }
         // Markers that guard nothing any more.
@@ -118,9 +114,7 @@ impl Store {
         head: &Head,
     ) -> Result<(Vec<ObjectId>, Timestamp), StoreError> {
         batch.remove(keys::head(key));
-        batch.remove(keys::expiry(head.expires_at, key));
-        set.remove(batch, head.created_at, head.id);
-        set.listing_removed(key.author);
+        set.head_removed(key, head);
         let until = self.guarded_until(head)?;
         self.mark_gone(batch, key, Gone { revision: head.revision, until })?;
         let ids: Vec<ObjectId> = head.history.iter().chain([&head.id]).copied().collect();
@@ -154,15 +148,12 @@ impl Store {
         let target = max_listings - max_listings / 20;
         let mut excess = held - target;
         let mut evicted = 0;
-        // The expiry table is walked as it stands; each eviction takes the write lock on its own,
-        // so ingest waits for one listing at a time, not for the whole pass.
-        for k in self.db.scan_prefix([keys::EXPIRY]).keys() {
+        // Others' listings as they stand now, soonest to expire first; each eviction takes the
+        // write lock on its own, so ingest waits for one listing at a time, not for the whole
+        // pass.
+        for key in self.listings_by_expiry(me)? {
             if excess == 0 {
                 break;
-            }
-            let key = keys::listing_key_at_end(&k?).ok_or(StoreError::Corrupt { what: "expiry key" })?;
-            if key.author == *me {
-                continue;
             }
             let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
             let protected = self

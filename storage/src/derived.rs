@@ -1,0 +1,224 @@
+//! What the store keeps in memory, derived from the database: the reconciliation set, the
+//! listings in expiry order, and the listings per author. None of it is written as records of
+//! its own for listings: a listing's head holds its creation time, id and expiry, so one scan of
+//! the heads (at first use) rebuilds all three, and every write keeps them in step through
+//! [`Changes`] (see [`Store::apply`]). A listing costs two records (object and head) instead of
+//! four, which makes writes faster and the database smaller. Mailboxes and receipts, a few
+//! hundred at most, keep their reconciliation records (`s`) and are read from them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use haggle_protocol::{ListingKey, ObjectId, PublicKey, Timestamp};
+
+use crate::error::StoreError;
+use crate::keys::{self, Head};
+use crate::store::Store;
+use crate::sync::SyncItem;
+
+/// The reconciliation set: each member and when it expires.
+type SyncSet = BTreeMap<SyncItem, Timestamp>;
+
+/// The derived state, loaded at first use.
+#[derive(Debug, Default)]
+pub(crate) struct Derived {
+    /// Every current public object (listing heads, mailboxes, receipts) and its expiry.
+    set: SyncSet,
+    /// Listing heads by expiry: what the sweep removes and eviction walks, soonest first.
+    expiry: BTreeSet<(Timestamp, ListingKey)>,
+    /// Listing heads per author (for the per-author quota).
+    authors: HashMap<PublicKey, u32>,
+}
+
+/// What a write batch changes in the derived state. Every head added, replaced or removed and
+/// every mailbox or receipt stored or dropped goes through here.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    added: Vec<(SyncItem, Timestamp)>,
+    removed: Vec<SyncItem>,
+    expiry_added: Vec<(Timestamp, ListingKey)>,
+    expiry_removed: Vec<(Timestamp, ListingKey)>,
+    /// Listings added (+1) or removed (-1), by author.
+    authors: Vec<(PublicKey, i32)>,
+}
+
+impl Changes {
+    /// A listing's head is written: `old` is the head it replaces, if any.
+    pub(crate) fn head_put(&mut self, key: &ListingKey, new: &Head, old: Option<&Head>) {
+        match old {
+            Some(old) => self.head_gone(key, old, false),
+            None => self.authors.push((key.author, 1)),
+        }
+        self.added.push(((new.created_at, new.id), new.expires_at));
+        self.expiry_added.push((new.expires_at, *key));
+    }
+
+    /// A listing's head is removed (the listing is swept or evicted).
+    pub(crate) fn head_removed(&mut self, key: &ListingKey, head: &Head) {
+        self.head_gone(key, head, true);
+    }
+
+    fn head_gone(&mut self, key: &ListingKey, head: &Head, listing_gone: bool) {
+        self.removed.push((head.created_at, head.id));
+        self.expiry_removed.push((head.expires_at, *key));
+        if listing_gone {
+            self.authors.push((key.author, -1));
+        }
+    }
+
+    /// New listings by `author` in these changes.
+    pub(crate) fn listings_added_by(&self, author: &PublicKey) -> usize {
+        self.authors.iter().filter(|(a, d)| a == author && *d > 0).count()
+    }
+
+    /// Stores a mailbox or receipt, valid until `expires`.
+    pub(crate) fn insert(
+        &mut self,
+        batch: &mut sled::Batch,
+        at: Timestamp,
+        id: ObjectId,
+        expires: Timestamp,
+    ) {
+        batch.insert(keys::recon(at, &id), expires.to_be_bytes().as_slice());
+        self.added.push(((at, id), expires));
+    }
+
+    /// Drops a mailbox or receipt.
+    pub(crate) fn remove(&mut self, batch: &mut sled::Batch, at: Timestamp, id: ObjectId) {
+        batch.remove(keys::recon(at, &id));
+        self.removed.push((at, id));
+    }
+
+    fn touches_set(&self) -> bool {
+        !self.added.is_empty() || !self.removed.is_empty()
+    }
+}
+
+impl Derived {
+    /// The reconciliation set's members unexpired at `now`.
+    #[cfg(test)]
+    pub(crate) fn items(&self, now: Timestamp) -> Vec<SyncItem> {
+        self.set.iter().filter(|(_, expires)| **expires > now).map(|(item, _)| *item).collect()
+    }
+
+    fn apply(&mut self, changes: Changes) {
+        for item in &changes.removed {
+            self.set.remove(item);
+        }
+        self.set.extend(changes.added);
+        for entry in &changes.expiry_removed {
+            self.expiry.remove(entry);
+        }
+        self.expiry.extend(changes.expiry_added);
+        for (author, delta) in changes.authors {
+            let count = self.authors.entry(author).or_default();
+            *count = count.saturating_add_signed(delta);
+            if *count == 0 {
+                self.authors.remove(&author);
+            }
+        }
+    }
+}
+
+impl Store {
+    /// A number that changes whenever the set [`Self::sync_items`] returns may have changed
+    /// (other than by expiry), so callers can keep a copy until it does.
+    pub fn sync_generation(&self) -> u64 {
+        self.sync_generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Applies `batch`, then its changes to the derived state (if loaded), bumping
+    /// [`Self::sync_generation`] when the set changed. Called under the write lock.
+    pub(crate) fn apply(&self, batch: sled::Batch, changes: Changes) -> Result<(), StoreError> {
+        self.db.apply_batch(batch)?;
+        let touches_set = changes.touches_set();
+        if let Some(derived) = self.derived.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut()
+        {
+            derived.apply(changes);
+        }
+        if touches_set {
+            self.sync_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the derived state, loading it first if needed (under the write lock, so no
+    /// write slips between the scan and the copy; callers that hold it pass `locked`).
+    fn with_derived<T>(&self, locked: bool, f: impl FnOnce(&Derived) -> T) -> Result<T, StoreError> {
+        {
+            let derived = self.derived.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(derived) = derived.as_ref() {
+                return Ok(f(derived));
+            }
+        }
+        let _writes =
+            (!locked).then(|| self.write_lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        let mut derived = self.derived.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if derived.is_none() {
+            *derived = Some(self.load_derived()?);
+        }
+        Ok(f(derived.as_ref().expect("loaded above")))
+    }
+
+    /// Rebuilds the derived state from the database: the listing heads and the mail's
+    /// reconciliation records.
+    pub(crate) fn load_derived(&self) -> Result<Derived, StoreError> {
+        let mut out = Derived::default();
+        for entry in self.db.scan_prefix([keys::HEAD]) {
+            let (k, v) = entry?;
+            let key = keys::listing_key_at_end(&k).ok_or(StoreError::Corrupt { what: "head key" })?;
+            let head = Head::decode(&v).ok_or(StoreError::Corrupt { what: "listing head" })?;
+            out.set.insert((head.created_at, head.id), head.expires_at);
+            out.expiry.insert((head.expires_at, key));
+            *out.authors.entry(key.author).or_default() += 1;
+        }
+        for entry in self.db.scan_prefix([keys::RECON]) {
+            let (k, v) = entry?;
+            let corrupt = || StoreError::Corrupt { what: "reconciliation entry" };
+            let created =
+                k.get(1..9).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).ok_or_else(corrupt)?;
+            let id = keys::id_at_end(&k).ok_or_else(corrupt)?;
+            let expires =
+                v.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes).ok_or_else(corrupt)?;
+            out.set.insert((Timestamp::from_millis(created), id), Timestamp::from_millis(expires));
+        }
+        Ok(out)
+    }
+
+    /// The reconciliation set at `now`, sorted by `(created_at, id)`. Kept in memory once read
+    /// (about 50 bytes an entry) and updated by every write, so sync never scans the database.
+    pub fn sync_items(&self, now: Timestamp) -> Result<Vec<SyncItem>, StoreError> {
+        self.with_derived(false, |d| {
+            d.set.iter().filter(|(_, expires)| **expires > now).map(|(item, _)| *item).collect()
+        })
+    }
+
+    /// Members of the reconciliation set (expired ones included until the next sweep).
+    pub fn sync_set_len(&self) -> Result<usize, StoreError> {
+        self.with_derived(false, |d| d.set.len())
+    }
+
+    /// Listings `author` has in the store. Called under the write lock.
+    pub(crate) fn listing_count_by(&self, author: &PublicKey) -> Result<usize, StoreError> {
+        self.with_derived(true, |d| d.authors.get(author).map_or(0, |n| *n as usize))
+    }
+
+    /// Listings in the store (current revisions, tombstones included).
+    pub fn listings_held(&self) -> Result<usize, StoreError> {
+        self.with_derived(false, |d| d.expiry.len())
+    }
+
+    /// Listings that expired before `now`, soonest first. Called under the write lock.
+    pub(crate) fn expired_listings(
+        &self,
+        now: Timestamp,
+    ) -> Result<Vec<(Timestamp, ListingKey)>, StoreError> {
+        self.with_derived(true, |d| d.expiry.iter().take_while(|(at, _)| *at < now).copied().collect())
+    }
+
+    /// Every listing not by `me`, soonest to expire first (what eviction walks).
+    pub(crate) fn listings_by_expiry(&self, me: &PublicKey) -> Result<Vec<ListingKey>, StoreError> {
+        self.with_derived(false, |d| {
+            d.expiry.iter().filter(|(_, k)| k.author != *me).map(|(_, k)| *k).collect()
+        })
+    }
+}
