@@ -423,7 +423,9 @@ fn memory(args: &Args) -> Result<Value> {
                 description: "Simulated listing with a description of a typical length: good condition, collect in person or shipped at cost.".into(),
                 ..live_listing("x")
             };
-            l.nonce[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            // Random, as a node makes them.
+            l.nonce[..8].copy_from_slice(&rng.next().to_be_bytes());
+            l.nonce[8..].copy_from_slice(&rng.next().to_be_bytes());
             batch.push(sign_now(&author(i as u32 % 2_000), Body::Listing(l)).bytes().to_vec());
             if batch.len() == 5_000 {
                 store.ingest_batch(&batch, haggle_storage::Durability::Lazy)?;
@@ -457,8 +459,26 @@ fn memory(args: &Args) -> Result<Value> {
     let pid = child.id().to_string();
     let api = haggle_node::ApiClient::for_data_dir(dir.path())?;
     let status = api.status()?;
-    for q in ["bike", "blue lamp", "sofa", "desk number", "old"] {
-        api.search(&SearchParams { q: q.to_owned(), ..SearchParams::default() })?;
+    // What `haggle search` waits for: a page of 50 through the API, 200 times each.
+    let mut searches = serde_json::Map::new();
+    for q in ["bike", "blue lamp", "sofa", "desk number", "bkie"] {
+        let params = SearchParams { q: q.to_owned(), limit: Some(50), ..SearchParams::default() };
+        let total = api.search(&params)?.total;
+        let mut times: Vec<Duration> = (0..200)
+            .map(|_| {
+                let t = Instant::now();
+                api.search(&params).map(|_| t.elapsed())
+            })
+            .collect::<Result<_, _>>()?;
+        times.sort();
+        searches.insert(
+            q.to_owned(),
+            json!({
+                "total": total,
+                "p50_ms": round(percentile(&times, 0.50)),
+                "p99_ms": round(percentile(&times, 0.99)),
+            }),
+        );
     }
     let rss = procfs::status_kib(&pid, "VmRSS");
     let peak = procfs::status_kib(&pid, "VmHWM");
@@ -472,5 +492,6 @@ fn memory(args: &Args) -> Result<Value> {
         "rss_mib": rss.map(|b| b / 1_048_576),
         "peak_rss_mib": peak.map(|b| b / 1_048_576),
         "database_mib": status.store.size_on_disk / 1_048_576,
+        "api_search_limit_50": searches,
     }))
 }
