@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use haggle_protocol::{MAX_OBJECT_SIZE, ObjectId};
 use haggle_storage::SyncItem;
 
-/// `/haggle/sync/1`: reconcile, fetch and push public objects.
-pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/haggle/sync/1");
+/// `/haggle/sync/2`: reconcile, fetch and push public objects.
+pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/haggle/sync/2");
 
 /// Largest reconciliation message either side sends (negentropy's frame size limit); a large
 /// difference takes more rounds rather than bigger messages. About 6,000 ids fit in one, so a
@@ -58,7 +58,7 @@ pub fn push_batches<'a>(objects: impl IntoIterator<Item = &'a [u8]>) -> Vec<Vec<
     batches
 }
 
-/// A `/haggle/sync/1` request (from the session's initiator).
+/// A `/haggle/sync/2` request (from the session's initiator).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum SyncRequest {
     /// A negentropy message from the initiator.
@@ -78,7 +78,7 @@ pub enum SyncRequest {
     },
 }
 
-/// A `/haggle/sync/1` response.
+/// A `/haggle/sync/2` response.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum SyncResponse {
     /// The responder's negentropy message.

@@ -135,8 +135,11 @@ fn migrate_from_3(db: &sled::Db) -> Result<(), sled::Error> {
     }
     for k in db.scan_prefix([keys::RECON]).keys() {
         let k = k?;
-        let is_mail = keys::id_at_end(&k)
-            .and_then(|id| db.get(keys::object(&id)).ok().flatten())
+        let object = match keys::id_at_end(&k) {
+            Some(id) => db.get(keys::object(&id))?,
+            None => None,
+        };
+        let is_mail = object
             .and_then(|bytes| decode_stored(&bytes).ok())
             .is_some_and(|object| !matches!(object.body(), haggle_protocol::Body::Listing(_)));
         if !is_mail {

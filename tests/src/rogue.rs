@@ -47,6 +47,7 @@ enum Command {
     Sync(PeerId, SyncRequest, oneshot::Sender<Result<SyncResponse, String>>),
     Dial(Multiaddr),
     Connections(oneshot::Sender<Connections>),
+    AnswerSync(SyncResponse),
 }
 
 /// A running rogue; dropping it stops the swarm.
@@ -96,7 +97,7 @@ impl Rogue {
                 );
                 let sync = request_response::Behaviour::with_codec(
                     BincodeCodec::new(MAX_SYNC_REQUEST * 64, MAX_SYNC_RESPONSE),
-                    [(SYNC_PROTOCOL, ProtocolSupport::Outbound)],
+                    [(SYNC_PROTOCOL, ProtocolSupport::Full)],
                     request_response::Config::default()
                         .with_request_timeout(STEP)
                         .with_max_concurrent_streams(1_000),
@@ -115,6 +116,8 @@ impl Rogue {
             let mut syncing: HashMap<OutboundRequestId, oneshot::Sender<Result<SyncResponse, String>>> =
                 HashMap::new();
             let mut seen = Connections::default();
+            // What it answers the target's sync requests with (by default, nothing).
+            let mut sync_answer: Option<SyncResponse> = None;
             loop {
                 tokio::select! {
                     command = rx.recv() => match command {
@@ -143,6 +146,7 @@ impl Rogue {
                             seen.connected = swarm.connected_peers().next().is_some();
                             let _ = reply.send(seen);
                         }
+                        Some(Command::AnswerSync(answer)) => sync_answer = Some(answer),
                         None => break,
                     },
                     event = swarm.select_next_some() => match event {
@@ -167,6 +171,14 @@ impl Rogue {
                             _ => {}
                         },
                         SwarmEvent::Behaviour(RogueBehaviourEvent::Sync(event)) => match event {
+                            request_response::Event::Message {
+                                message: request_response::Message::Request { channel, .. },
+                                ..
+                            } => {
+                                if let Some(answer) = &sync_answer {
+                                    let _ = swarm.behaviour_mut().sync.send_response(channel, answer.clone());
+                                }
+                            }
                             request_response::Event::Message {
                                 message: request_response::Message::Response { request_id, response },
                                 ..
@@ -227,6 +239,11 @@ impl Rogue {
     /// waits for its answer (or failure).
     pub async fn sync(&self, peer: PeerId, request: SyncRequest) -> Result<Result<SyncResponse, String>> {
         self.ask(|reply| Command::Sync(peer, request, reply)).await
+    }
+
+    /// Answers every sync request from now on with `answer`, whatever was asked.
+    pub async fn answer_sync_with(&self, answer: SyncResponse) -> Result<()> {
+        self.commands.send(Command::AnswerSync(answer)).await.map_err(|_| anyhow!("the rogue stopped"))
     }
 
     /// Dials `addr` again.

@@ -307,3 +307,27 @@ async fn objects_without_the_networks_work_are_neither_stored_nor_forwarded() ->
     }
     Ok(())
 }
+
+/// Attack: a peer answers the node's sync requests with the wrong kind of response (a push's
+/// "stored" for a reconciliation round), which would leave the session waiting for ever and
+/// hold one of the few sync slots. The session ends at once and the peer is penalised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sync_answer_of_the_wrong_kind_ends_the_session_and_costs_the_peer() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut b = TestNode::start("B", dir.path(), vec![]).await?;
+    let rogue = Rogue::spawn(b.addr().parse()?)?;
+    rogue.answer_sync_with(haggle_node::sync::SyncResponse::Stored { new: 0 }).await?;
+    settled(&rogue, 0).await?;
+    let rogue_id = rogue.id;
+    b.wait_for(
+        "the penalty for a wrong answer",
+        |e| matches!(e, NodeEvent::PeerMisbehaved { peer, .. } if *peer == rogue_id),
+    )
+    .await?;
+    wait_until("the session to end", || async {
+        b.get("/v1/status").await.is_ok_and(|s| s["network"]["syncing"] == 0)
+    })
+    .await?;
+    b.stop().await;
+    Ok(())
+}

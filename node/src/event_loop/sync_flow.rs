@@ -59,8 +59,18 @@ impl SyncFlow {
 pub(super) struct Pending {
     peer: PeerId,
     session: u64,
+    /// What was asked: each request has its one kind of answer (or a refusal).
+    kind: Asked,
     /// For a fetch: the ids asked for (an answer may carry only these).
     asked: Option<Vec<[u8; 32]>>,
+}
+
+/// The kind of a request in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    Reconcile,
+    Fetch,
+    Push,
 }
 
 /// A session this node runs with a peer.
@@ -186,12 +196,13 @@ impl EventLoop {
     }
 
     fn send_sync(&mut self, peer: PeerId, session: u64, request: SyncRequest) {
-        let asked = match &request {
-            SyncRequest::Fetch { ids } => Some(ids.clone()),
-            _ => None,
+        let (kind, asked) = match &request {
+            SyncRequest::Reconcile { .. } => (Asked::Reconcile, None),
+            SyncRequest::Fetch { ids } => (Asked::Fetch, Some(ids.clone())),
+            SyncRequest::Push { .. } => (Asked::Push, None),
         };
         let request_id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-        self.sync.requests.insert(request_id, Pending { peer, session, asked });
+        self.sync.requests.insert(request_id, Pending { peer, session, kind, asked });
     }
 
     /// The session with `peer` if it is session `id` (not an earlier one).
@@ -377,7 +388,25 @@ impl EventLoop {
     }
 
     fn on_sync_response(&mut self, pending: Pending, response: SyncResponse) {
-        let Pending { peer, session: id, asked } = pending;
+        let Pending { peer, session: id, kind, asked } = pending;
+        let fits = matches!(
+            (&response, kind),
+            (SyncResponse::Refused { .. }, _)
+                | (SyncResponse::Reconcile { .. }, Asked::Reconcile)
+                | (SyncResponse::Objects { .. }, Asked::Fetch)
+                | (SyncResponse::Stored { .. }, Asked::Push)
+        );
+        if !fits {
+            // Provably the responder's fault; the session could never finish.
+            self.penalise(peer);
+            if self.session(&peer, id).is_some() {
+                self.end_sync(
+                    peer,
+                    Some(format!("a {kind:?} request answered with the wrong kind of response")),
+                );
+            }
+            return;
+        }
         match response {
             SyncResponse::Reconcile { message } => {
                 let Some(session) = self.session(&peer, id).and_then(|s| s.session.take()) else {
