@@ -13,6 +13,7 @@
 mod attack;
 mod net;
 mod procfs;
+mod procs;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -86,6 +87,10 @@ struct Args {
     haggle: Option<PathBuf>,
     #[arg(long)]
     json: bool,
+    /// Steady scenario only: every node a separate `haggle node` process (see `--haggle`),
+    /// publishing and reporting through its local API, instead of all nodes in this process.
+    #[arg(long)]
+    processes: bool,
 }
 
 /// An arrival: which node stored which listing, when, and how (gossip or sync).
@@ -96,6 +101,8 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let report = match args.scenario {
         Scenario::Memory => memory(&args)?,
+        Scenario::Steady if args.processes => procs::run(&args, &haggle_binary(&args)?)?,
+        _ if args.processes => bail!("--processes runs the steady scenario only"),
         _ => runtime.block_on(network(&args))?,
     };
     if args.json {
@@ -380,7 +387,9 @@ async fn network(args: &Args) -> Result<Value> {
         "gossip_latency_ms_p99": round(percentile(&gossip_latencies, 0.99)),
         "everywhere_ms_p99": round(percentile(&full_spread, 0.99)),
         "loopback_bytes_per_node_per_listing": if args.listings > 0 { json!(tx_bytes / (args.nodes * args.listings) as u64) } else { Value::Null },
+        "processes": false,
         "cpu_s": round(cpu),
+        "cpu_ms_per_listing_per_node": round(cpu * 1_000.0 / (pairs - args.listings).max(1) as f64),
         "peak_rss_mib": procfs::status_kib("self", "VmHWM").map(|b| b / 1_048_576),
     });
     let mut report = report;
@@ -396,13 +405,8 @@ fn round(x: f64) -> Value {
 
 /// One real `haggle node` process over a store of `--listings` listings: start-up time to a
 /// serving API, and resident memory after searches.
-fn memory(args: &Args) -> Result<Value> {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-
-    use haggle_protocol::fixtures::{author, live_listing, sign_now};
-    use haggle_protocol::{Body, Listing};
-
+/// The `haggle` binary the process scenarios run: `--haggle`, or the one next to this binary.
+fn haggle_binary(args: &Args) -> Result<PathBuf> {
     let haggle = match &args.haggle {
         Some(path) => path.clone(),
         None => std::env::current_exe()?.with_file_name("haggle"),
@@ -412,6 +416,17 @@ fn memory(args: &Args) -> Result<Value> {
         "no haggle binary at {} (build it: cargo build --release -p haggle-cli)",
         haggle.display()
     );
+    Ok(haggle)
+}
+
+fn memory(args: &Args) -> Result<Value> {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    use haggle_protocol::fixtures::{author, live_listing, sign_now};
+    use haggle_protocol::{Body, Listing};
+
+    let haggle = haggle_binary(args)?;
     let dir = tempfile::tempdir()?;
     let mut rng = Rng::new(args.seed);
     {

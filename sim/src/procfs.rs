@@ -11,7 +11,12 @@ pub fn loopback_tx_bytes() -> Option<u64> {
 
 /// User + system CPU seconds used by this process.
 pub fn cpu_seconds() -> Option<f64> {
-    let text = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_seconds_of("self")
+}
+
+/// User + system CPU seconds used by process `pid` (`self` for this one).
+pub fn cpu_seconds_of(pid: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which may hold spaces) start after the last ')'.
     let rest = text.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();

@@ -1,0 +1,251 @@
+//! The steady scenario with every node a separate `haggle node` process (`--processes`), so one
+//! process's CPU saturation is not mistaken for network latency. Nodes are configured through
+//! their `config.toml`, listings are published through each node's local API, and arrivals are
+//! read from each node's event stream (`/v1/events`), one reader thread per node, stamped on
+//! this process's clock.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+
+use haggle_node::api::types::Arrival as By;
+use haggle_node::{ApiClient, NodeEvent};
+use haggle_protocol::ObjectId;
+
+use crate::net::{Rng, edges};
+use crate::{Args, draft, percentile, procfs, round};
+
+/// How long a node may take to print its banner.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One `haggle node` process.
+struct Proc {
+    child: Child,
+    dir: tempfile::TempDir,
+    addr: String,
+}
+
+impl Proc {
+    fn start(haggle: &Path, heartbeat_ms: u64, bootstrap: &[String]) -> Result<Proc> {
+        let dir = tempfile::tempdir()?;
+        // Every node shares 127.0.0.1, so the per-IP cap is lifted; events are buffered deep so
+        // a busy reader misses none.
+        std::fs::write(
+            dir.path().join("config.toml"),
+            format!(
+                "heartbeat_ms = {heartbeat_ms}\npow_bits = 0\nsync_secs = 10\nmax_inbound_per_ip = 1024\nevent_capacity = 16384\n"
+            ),
+        )?;
+        let mut command = Command::new(haggle);
+        command.arg("--data-dir").arg(dir.path()).args([
+            "--json",
+            "-q",
+            "node",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--no-mdns",
+        ]);
+        for addr in bootstrap {
+            command.args(["--bootstrap", addr]);
+        }
+        let mut child =
+            command.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().context("starting haggle node")?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let banner = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                bail!("a node printed no banner within {START_TIMEOUT:?}");
+            }
+        };
+        let banner: Value = serde_json::from_str(&banner).context("the node's banner")?;
+        let addr = banner["listen"][0].as_str().context("a listen address in the banner")?.to_owned();
+        Ok(Proc { child, dir, addr })
+    }
+
+    fn api(&self) -> Result<ApiClient> {
+        Ok(ApiClient::for_data_dir(self.dir.path())?)
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    /// Stops the node (SIGTERM, then waits).
+    fn stop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.pid()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the steady scenario with one process per node.
+pub fn run(args: &Args, haggle: &PathBuf) -> Result<Value> {
+    let mut rng = Rng::new(args.seed);
+    let links = edges(args.nodes, args.degree, args.line, &mut rng);
+    let started = Instant::now();
+    let mut nodes: Vec<Proc> = Vec::with_capacity(args.nodes);
+    for i in 0..args.nodes {
+        let bootstrap: Vec<String> =
+            links.iter().filter(|(_, b)| *b == i).map(|(a, _)| nodes[*a].addr.clone()).collect();
+        nodes.push(Proc::start(haggle, args.heartbeat_ms, &bootstrap)?);
+    }
+    let apis: Vec<ApiClient> = nodes.iter().map(Proc::api).collect::<Result<_>>()?;
+
+    // One reader per node's event stream; each ends when its node stops.
+    let (tx, rx) = mpsc::channel::<(usize, ObjectId, Instant, By)>();
+    let mut readers = Vec::new();
+    for (i, api) in apis.iter().enumerate() {
+        let (api, tx) = (api.clone(), tx.clone());
+        readers.push(std::thread::spawn(move || {
+            let _ = api.events(|event| {
+                if let NodeEvent::ListingStored { id, by } = event {
+                    return tx.send((i, id, Instant::now(), by)).is_ok();
+                }
+                true
+            });
+        }));
+    }
+    drop(tx);
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for api in &apis {
+        while api.status().map(|s| s.network.mesh_peers).unwrap_or(0) == 0 {
+            if Instant::now() > deadline {
+                bail!("the nodes did not form a mesh within 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    let startup = started.elapsed();
+    let cpu = |nodes: &[Proc]| nodes.iter().filter_map(|n| procfs::cpu_seconds_of(&n.pid())).sum::<f64>();
+    let (cpu0, tx_bytes0) = (cpu(&nodes), procfs::loopback_tx_bytes().unwrap_or(0));
+
+    // Publish, round robin at random, through each node's API.
+    let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
+    let mut published: HashMap<ObjectId, (Instant, usize)> = HashMap::new();
+    let mut order = Vec::new();
+    let publish_start = Instant::now();
+    for i in 0..args.listings {
+        let who = rng.below(args.nodes);
+        let view = apis[who].publish(&draft(i, &mut rng))?;
+        published.insert(view.id, (Instant::now(), who));
+        order.push(view.id);
+        let next = publish_start + interval * (i as u32 + 1);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+    }
+    let last_publish = Instant::now();
+
+    // Collect arrivals until every other node has announced every listing, or the settle time.
+    let wanted = args.listings * (args.nodes - 1);
+    let mut first_seen: HashMap<(usize, ObjectId), (Instant, By)> = HashMap::new();
+    let settle = Duration::from_secs(args.settle_secs);
+    while first_seen.len() < wanted && last_publish.elapsed() < settle {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok((node, id, at, by)) => {
+                if published.get(&id).is_some_and(|(_, who)| *who != node) {
+                    first_seen.entry((node, id)).or_insert((at, by));
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let convergence = last_publish.elapsed();
+    let (cpu_used, tx_bytes) =
+        (cpu(&nodes) - cpu0, procfs::loopback_tx_bytes().unwrap_or(0).saturating_sub(tx_bytes0));
+    let rss: u64 = nodes.iter().filter_map(|n| procfs::status_kib(&n.pid(), "VmHWM")).sum();
+
+    // What nodes hold without having announced it is reported, never counted as a delivery.
+    let mut held_unseen = 0usize;
+    let mut lost = 0usize;
+    for (n, api) in apis.iter().enumerate() {
+        for id in &order {
+            if published[id].1 == n || first_seen.contains_key(&(n, *id)) {
+                continue;
+            }
+            match api.object(&id.to_hex()) {
+                Ok(_) => held_unseen += 1,
+                Err(_) => lost += 1,
+            }
+        }
+    }
+    for node in &mut nodes {
+        node.stop();
+    }
+    for reader in readers {
+        let _ = reader.join();
+    }
+
+    let mut latencies: Vec<Duration> = Vec::new();
+    let mut by_sync = 0usize;
+    let mut spread: Vec<Duration> = Vec::new();
+    let seen: HashSet<ObjectId> = first_seen.keys().map(|(_, id)| *id).collect();
+    for id in &order {
+        let (t0, who) = published[id];
+        let mut worst = Duration::ZERO;
+        let mut everywhere = true;
+        for n in (0..args.nodes).filter(|n| *n != who) {
+            match first_seen.get(&(n, *id)) {
+                Some(&(at, by)) => {
+                    let d = at.saturating_duration_since(t0);
+                    latencies.push(d);
+                    by_sync += usize::from(by == By::Sync);
+                    worst = worst.max(d);
+                }
+                None => everywhere = false,
+            }
+        }
+        if everywhere && seen.contains(id) {
+            spread.push(worst);
+        }
+    }
+    latencies.sort();
+    spread.sort();
+    Ok(json!({
+        "scenario": "steady",
+        "processes": true,
+        "nodes": args.nodes,
+        "topology": if args.line { "line".to_owned() } else { format!("random, degree {}", args.degree) },
+        "listings": args.listings,
+        "rate_per_s": args.rate,
+        "seed": args.seed,
+        "startup_to_mesh_s": round(startup.as_secs_f64()),
+        "delivered_ratio": round((latencies.len() + held_unseen) as f64 / wanted as f64),
+        "lost_pairs": lost,
+        "arrived_unseen": held_unseen,
+        "arrivals_by_gossip": latencies.len() - by_sync,
+        "arrivals_by_sync": by_sync,
+        "measurement_complete": held_unseen == 0,
+        "convergence_after_last_publish_s": round(convergence.as_secs_f64()),
+        "latency_ms_p50": round(percentile(&latencies, 0.50)),
+        "latency_ms_p95": round(percentile(&latencies, 0.95)),
+        "latency_ms_p99": round(percentile(&latencies, 0.99)),
+        "latency_ms_max": round(latencies.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1_000.0)),
+        "everywhere_ms_p99": round(percentile(&spread, 0.99)),
+        "loopback_bytes_per_node_per_listing": tx_bytes / (args.nodes * args.listings).max(1) as u64,
+        "cpu_s_all_nodes": round(cpu_used),
+        "cpu_ms_per_listing_per_node": round(cpu_used * 1_000.0 / wanted.max(1) as f64),
+        "peak_rss_mib_all_nodes": rss / 1_048_576,
+    }))
+}
