@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -100,7 +100,7 @@ impl Drop for Proc {
 }
 
 /// Runs the steady scenario with one process per node.
-pub fn run(args: &Args, haggle: &PathBuf) -> Result<Value> {
+pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
     let mut rng = Rng::new(args.seed);
     let links = edges(args.nodes, args.degree, args.line, &mut rng);
     let started = Instant::now();
