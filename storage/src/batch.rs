@@ -33,7 +33,7 @@ pub(crate) struct Gathered {
 
 impl Gathered {
     /// Whether this batch already writes listing `key`.
-    fn writes(&self, key: &ListingKey) -> bool {
+    pub(crate) fn writes(&self, key: &ListingKey) -> bool {
         self.keys.contains(key)
     }
 }
@@ -101,9 +101,8 @@ impl Store {
         Ok(outcomes)
     }
 
-    /// Writes one chunk of verified objects under the write lock: listings gathered into as few
-    /// sled batches as their keys allow, anything else on its own (after the gathered ones, so
-    /// an offer finds a listing written just before it).
+    /// Writes one chunk of verified objects under the write lock, listings gathered into as few
+    /// sled batches as their keys allow (see [`Store::write_into`]).
     fn write_chunk(
         &self,
         verified: impl Iterator<Item = Result<Verified<Object>, haggle_protocol::DecodeError>>,
@@ -113,31 +112,10 @@ impl Store {
         let _lock = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut gathered = Gathered::default();
         for v in verified {
-            let object = match v {
-                Ok(object) => object,
-                Err(e) => {
-                    outcomes.push(rejected(None, e));
-                    continue;
-                }
-            };
-            match object.listing_key() {
-                Some(key) => {
-                    if gathered.writes(&key) {
-                        self.commit(std::mem::take(&mut gathered))?;
-                    }
-                    let id = object.id();
-                    // An evicted object is as good as held: taking it in again would only evict it.
-                    outcomes.push(if self.contains(&id)? || self.is_evicted(&id)? {
-                        Outcome::Duplicate { id }
-                    } else {
-                        self.write_listing(&object, now, &mut gathered)?
-                    });
-                }
-                None => {
-                    self.commit(std::mem::take(&mut gathered))?;
-                    outcomes.push(self.write_locked(&object, Origin::Network, now)?);
-                }
-            }
+            outcomes.push(match v {
+                Ok(object) => self.write_into(&object, Origin::Network, now, &mut gathered)?,
+                Err(e) => rejected(None, e),
+            });
         }
         self.commit(gathered)
     }
@@ -155,8 +133,9 @@ impl Store {
         Ok(())
     }
 
-    /// Checks a listing against the store and adds its records to `gathered`. Called under the
-    /// write lock, for an object not held, whose key `gathered` does not write yet.
+    /// Checks a listing against the store and adds its records to `gathered`. Called (by
+    /// [`Store::write_into`]) under the write lock, for an object not held, whose key
+    /// `gathered` does not write yet.
     pub(crate) fn write_listing(
         &self,
         object: &Object,

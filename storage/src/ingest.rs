@@ -232,28 +232,34 @@ impl Store {
         now: Timestamp,
     ) -> Result<Outcome, StoreError> {
         let _lock = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        self.write_locked(object, origin, now)
+        let mut gathered = Gathered::default();
+        let outcome = self.write_into(object, origin, now, &mut gathered)?;
+        self.commit(gathered)?;
+        Ok(outcome)
     }
 
-    /// [`Store::write`], with the write lock held by the caller.
-    pub(crate) fn write_locked(
+    /// Checks and writes `object`, with the write lock held by the caller: a listing's records
+    /// join `gathered` (which is applied first if it already writes that listing, since the
+    /// checks read the database); anything else is written at once, after what `gathered` holds
+    /// (so an offer finds a listing gathered just before it).
+    pub(crate) fn write_into(
         &self,
         object: &Object,
         origin: Origin,
         now: Timestamp,
+        gathered: &mut Gathered,
     ) -> Result<Outcome, StoreError> {
+        let must_apply = object.listing_key().is_none_or(|key| gathered.writes(&key));
+        if must_apply {
+            self.commit(std::mem::take(gathered))?;
+        }
         let id = object.id();
         // An evicted object is as good as held: taking it in again would only evict it again.
         if self.contains(&id)? || self.is_evicted(&id)? {
             return Ok(Outcome::Duplicate { id });
         }
         match object.body() {
-            Body::Listing(_) => {
-                let mut gathered = Gathered::default();
-                let outcome = self.write_listing(object, now, &mut gathered)?;
-                self.commit(gathered)?;
-                Ok(outcome)
-            }
+            Body::Listing(_) => self.write_listing(object, now, gathered),
             Body::Offer(_) => self.write_offer(object, origin),
             Body::Mailbox(_) => self.write_mailbox(object, None, now),
             Body::Receipt(_) => self.write_receipt(object, now),
