@@ -145,7 +145,7 @@ pub struct Session {
     /// ([`Session::take_need`]).
     pub need: Vec<ObjectId>,
     /// Ids found that we lack, in all.
-    pub needed: usize,
+    needed: usize,
     /// Ids we have and the peer lacks.
     pub have: Vec<ObjectId>,
     /// Reconciliation bytes sent and received so far.

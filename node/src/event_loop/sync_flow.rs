@@ -60,16 +60,15 @@ pub(super) struct Pending {
     peer: PeerId,
     session: u64,
     /// What was asked: each request has its one kind of answer (or a refusal).
-    kind: Asked,
-    /// For a fetch: the ids asked for (an answer may carry only these).
-    asked: Option<Vec<[u8; 32]>>,
+    asked: Asked,
 }
 
-/// The kind of a request in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a request in flight asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Asked {
     Reconcile,
-    Fetch,
+    /// These ids (an answer may carry only these).
+    Fetch(Vec<[u8; 32]>),
     Push,
 }
 
@@ -196,13 +195,13 @@ impl EventLoop {
     }
 
     fn send_sync(&mut self, peer: PeerId, session: u64, request: SyncRequest) {
-        let (kind, asked) = match &request {
-            SyncRequest::Reconcile { .. } => (Asked::Reconcile, None),
-            SyncRequest::Fetch { ids } => (Asked::Fetch, Some(ids.clone())),
-            SyncRequest::Push { .. } => (Asked::Push, None),
+        let asked = match &request {
+            SyncRequest::Reconcile { .. } => Asked::Reconcile,
+            SyncRequest::Fetch { ids } => Asked::Fetch(ids.clone()),
+            SyncRequest::Push { .. } => Asked::Push,
         };
         let request_id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-        self.sync.requests.insert(request_id, Pending { peer, session, kind, asked });
+        self.sync.requests.insert(request_id, Pending { peer, session, asked });
     }
 
     /// The session with `peer` if it is session `id` (not an earlier one).
@@ -388,27 +387,9 @@ impl EventLoop {
     }
 
     fn on_sync_response(&mut self, pending: Pending, response: SyncResponse) {
-        let Pending { peer, session: id, kind, asked } = pending;
-        let fits = matches!(
-            (&response, kind),
-            (SyncResponse::Refused { .. }, _)
-                | (SyncResponse::Reconcile { .. }, Asked::Reconcile)
-                | (SyncResponse::Objects { .. }, Asked::Fetch)
-                | (SyncResponse::Stored { .. }, Asked::Push)
-        );
-        if !fits {
-            // Provably the responder's fault; the session could never finish.
-            self.penalise(peer);
-            if self.session(&peer, id).is_some() {
-                self.end_sync(
-                    peer,
-                    Some(format!("a {kind:?} request answered with the wrong kind of response")),
-                );
-            }
-            return;
-        }
-        match response {
-            SyncResponse::Reconcile { message } => {
+        let Pending { peer, session: id, asked } = pending;
+        match (response, asked) {
+            (SyncResponse::Reconcile { message }, Asked::Reconcile) => {
                 let Some(session) = self.session(&peer, id).and_then(|s| s.session.take()) else {
                     return;
                 };
@@ -420,18 +401,14 @@ impl EventLoop {
                     Some(Done::Sync(SyncDone::Step { peer, id, session: Some(session), next }))
                 });
             }
-            SyncResponse::Objects { objects } => {
+            (SyncResponse::Objects { objects }, Asked::Fetch(ids)) => {
                 self.spawn_blocking(move |service| {
                     // Only what was asked for is taken.
-                    let inbound = service.receive_batch(
-                        &objects,
-                        Via::Sync,
-                        Some(asked.as_deref().unwrap_or_default()),
-                    );
+                    let inbound = service.receive_batch(&objects, Via::Sync, Some(&ids));
                     Some(Done::Sync(SyncDone::Fetched { peer, id, inbound }))
                 });
             }
-            SyncResponse::Stored { new } => {
+            (SyncResponse::Stored { new }, Asked::Push) => {
                 if let Some(state) = self.session(&peer, id) {
                     state.sent += u64::from(new);
                     state.outstanding = state.outstanding.saturating_sub(1);
@@ -440,9 +417,25 @@ impl EventLoop {
                 self.send_pushes(peer, id);
                 self.maybe_finish(peer);
             }
-            SyncResponse::Refused { reason } => {
+            (SyncResponse::Refused { reason }, _) => {
                 if self.session(&peer, id).is_some() {
                     self.end_sync(peer, Some(reason));
+                }
+            }
+            (_, asked) => {
+                // Each request has its one kind of answer: any other is provably the responder's
+                // fault, and would leave the session waiting for ever.
+                self.penalise(peer);
+                if self.session(&peer, id).is_some() {
+                    let kind = match asked {
+                        Asked::Reconcile => "reconcile",
+                        Asked::Fetch(_) => "fetch",
+                        Asked::Push => "push",
+                    };
+                    self.end_sync(
+                        peer,
+                        Some(format!("a {kind} request answered with the wrong kind of response")),
+                    );
                 }
             }
         }
