@@ -420,9 +420,6 @@ fn haggle_binary(args: &Args) -> Result<PathBuf> {
 }
 
 fn memory(args: &Args) -> Result<Value> {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
-
     use haggle_protocol::fixtures::{author, live_listing, sign_now};
     use haggle_protocol::{Body, Listing};
 
@@ -451,28 +448,10 @@ fn memory(args: &Args) -> Result<Value> {
         store.flush()?;
     }
     let started = Instant::now();
-    let mut child = Command::new(&haggle)
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args([
-            "--json",
-            "-q",
-            "node",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--api-listen",
-            "127.0.0.1:0",
-            "--no-mdns",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting haggle node")?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
+    let mut node = procs::Proc::spawn(&haggle, dir, &[])?;
     let startup = started.elapsed();
-    let pid = child.id().to_string();
-    let api = haggle_node::ApiClient::for_data_dir(dir.path())?;
+    let pid = node.pid();
+    let api = node.api()?;
     let status = api.status()?;
     // What `haggle search` waits for: a page of 50 through the API, 200 times each.
     let mut searches = serde_json::Map::new();
@@ -497,8 +476,7 @@ fn memory(args: &Args) -> Result<Value> {
     }
     let rss = procfs::status_kib(&pid, "VmRSS");
     let peak = procfs::status_kib(&pid, "VmHWM");
-    let _ = Command::new("kill").args(["-TERM", &pid]).status();
-    let _ = child.wait();
+    node.stop();
     Ok(json!({
         "scenario": "memory",
         "listings": args.listings,

@@ -24,14 +24,15 @@ use crate::{Args, draft, percentile, procfs, round};
 /// How long a node may take to print its banner.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One `haggle node` process.
-struct Proc {
+/// One `haggle node` process on 127.0.0.1, stopped (killed if need be) when dropped.
+pub(crate) struct Proc {
     child: Child,
     dir: tempfile::TempDir,
     addr: String,
 }
 
 impl Proc {
+    /// A simulated network's node: a fresh data dir with the simulation's settings.
     fn start(haggle: &Path, heartbeat_ms: u64, bootstrap: &[String]) -> Result<Proc> {
         let dir = tempfile::tempdir()?;
         // Every node shares 127.0.0.1, so the per-IP cap is lifted; events are buffered deep so
@@ -42,6 +43,11 @@ impl Proc {
                 "heartbeat_ms = {heartbeat_ms}\npow_bits = 0\nsync_secs = 10\nmax_inbound_per_ip = 1024\nevent_capacity = 16384\n"
             ),
         )?;
+        Proc::spawn(haggle, dir, bootstrap)
+    }
+
+    /// Starts `haggle node` on `dir` (with whatever it holds) and waits, bounded, for its banner.
+    pub(crate) fn spawn(haggle: &Path, dir: tempfile::TempDir, bootstrap: &[String]) -> Result<Proc> {
         let mut command = Command::new(haggle);
         command.arg("--data-dir").arg(dir.path()).args([
             "--json",
@@ -77,16 +83,16 @@ impl Proc {
         Ok(Proc { child, dir, addr })
     }
 
-    fn api(&self) -> Result<ApiClient> {
+    pub(crate) fn api(&self) -> Result<ApiClient> {
         Ok(ApiClient::for_data_dir(self.dir.path())?)
     }
 
-    fn pid(&self) -> String {
+    pub(crate) fn pid(&self) -> String {
         self.child.id().to_string()
     }
 
     /// Stops the node (SIGTERM, then waits).
-    fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         let _ = Command::new("kill").args(["-TERM", &self.pid()]).status();
         let _ = self.child.wait();
     }
