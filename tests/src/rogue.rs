@@ -50,6 +50,31 @@ enum Command {
     AnswerSync(SyncResponse),
 }
 
+/// Hands the outcome of one of the rogue's requests to whoever asked: the response, or why none
+/// came. Returns the channel of a request from the target, for the caller to answer or drop.
+fn settle<Req, Resp>(
+    asked: &mut HashMap<OutboundRequestId, oneshot::Sender<Result<Resp, String>>>,
+    event: request_response::Event<Req, Resp>,
+) -> Option<request_response::ResponseChannel<Resp>> {
+    match event {
+        request_response::Event::Message { message, .. } => match message {
+            request_response::Message::Request { channel, .. } => return Some(channel),
+            request_response::Message::Response { request_id, response } => {
+                if let Some(reply) = asked.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+        },
+        request_response::Event::OutboundFailure { request_id, error, .. } => {
+            if let Some(reply) = asked.remove(&request_id) {
+                let _ = reply.send(Err(error.to_string()));
+            }
+        }
+        _ => {}
+    }
+    None
+}
+
 /// A running rogue; dropping it stops the swarm.
 pub struct Rogue {
     /// Its PeerId.
@@ -154,46 +179,17 @@ impl Rogue {
                         SwarmEvent::ConnectionClosed { .. } | SwarmEvent::OutgoingConnectionError { .. } => {
                             seen.ended += 1;
                         }
-                        SwarmEvent::Behaviour(RogueBehaviourEvent::Negotiate(event)) => match event {
-                            request_response::Event::Message {
-                                message: request_response::Message::Response { request_id, response },
-                                ..
-                            } => {
-                                if let Some(reply) = pending.remove(&request_id) {
-                                    let _ = reply.send(Ok(response));
-                                }
+                        SwarmEvent::Behaviour(RogueBehaviourEvent::Negotiate(event)) => {
+                            // Requests from the target go unanswered.
+                            let _ = settle(&mut pending, event);
+                        }
+                        SwarmEvent::Behaviour(RogueBehaviourEvent::Sync(event)) => {
+                            if let Some(channel) = settle(&mut syncing, event)
+                                && let Some(answer) = &sync_answer
+                            {
+                                let _ = swarm.behaviour_mut().sync.send_response(channel, answer.clone());
                             }
-                            request_response::Event::OutboundFailure { request_id, error, .. } => {
-                                if let Some(reply) = pending.remove(&request_id) {
-                                    let _ = reply.send(Err(error.to_string()));
-                                }
-                            }
-                            _ => {}
-                        },
-                        SwarmEvent::Behaviour(RogueBehaviourEvent::Sync(event)) => match event {
-                            request_response::Event::Message {
-                                message: request_response::Message::Request { channel, .. },
-                                ..
-                            } => {
-                                if let Some(answer) = &sync_answer {
-                                    let _ = swarm.behaviour_mut().sync.send_response(channel, answer.clone());
-                                }
-                            }
-                            request_response::Event::Message {
-                                message: request_response::Message::Response { request_id, response },
-                                ..
-                            } => {
-                                if let Some(reply) = syncing.remove(&request_id) {
-                                    let _ = reply.send(Ok(response));
-                                }
-                            }
-                            request_response::Event::OutboundFailure { request_id, error, .. } => {
-                                if let Some(reply) = syncing.remove(&request_id) {
-                                    let _ = reply.send(Err(error.to_string()));
-                                }
-                            }
-                            _ => {}
-                        },
+                        }
                         _ => {}
                     }
                 }
