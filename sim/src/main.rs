@@ -124,19 +124,20 @@ fn print_table(report: &Value) {
     }
 }
 
-/// Passes a node's arrivals to the collector. Unbounded, so a slow collector never holds the
-/// reader back; events the node's buffer dropped anyway are counted in `lagged`.
+/// Passes a node's arrivals to the collector (whose channel holds every arrival the run can
+/// have, so the reader is never held back); events the node's buffer dropped anyway are
+/// counted in `lagged`.
 fn forward_events(
     index: usize,
     mut events: tokio::sync::broadcast::Receiver<NodeEvent>,
-    tx: mpsc::UnboundedSender<Arrival>,
+    tx: mpsc::Sender<Arrival>,
     lagged: Arc<AtomicU64>,
 ) {
     tokio::spawn(async move {
         loop {
             match events.recv().await {
                 Ok(NodeEvent::ListingStored { id, by }) => {
-                    let _ = tx.send((index, id, Instant::now(), by));
+                    let _ = tx.send((index, id, Instant::now(), by)).await;
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(n)) => {
@@ -189,8 +190,9 @@ async fn network(args: &Args) -> Result<Value> {
         edges(args.nodes, args.degree, args.line, &mut rng)
     };
 
-    // Arrivals are collected as they happen, so the channel stays small.
-    let (tx, mut rx) = mpsc::unbounded_channel::<Arrival>();
+    // Arrivals are collected as they happen. Each node stores each listing once, so the channel
+    // holds every arrival the run can have and a reader never waits.
+    let (tx, mut rx) = mpsc::channel::<Arrival>((args.nodes * args.listings).max(1));
     let lagged = Arc::new(AtomicU64::new(0));
     let collector = tokio::spawn(async move {
         let mut first_seen: HashMap<(usize, ObjectId), (Instant, By)> = HashMap::new();

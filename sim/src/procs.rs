@@ -118,8 +118,10 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
     }
     let apis: Vec<ApiClient> = nodes.iter().map(Proc::api).collect::<Result<_>>()?;
 
-    // One reader per node's event stream; each ends when its node stops.
-    let (tx, rx) = mpsc::channel::<(usize, ObjectId, Instant, By)>();
+    // One reader per node's event stream; each ends when its node stops. Each node stores each
+    // listing once, so the channel holds every arrival the run can have (they are read after
+    // publishing) and a reader never waits.
+    let (tx, rx) = mpsc::sync_channel::<(usize, ObjectId, Instant, By)>((args.nodes * args.listings).max(1));
     let mut readers = Vec::new();
     for (i, api) in apis.iter().enumerate() {
         let (api, tx) = (api.clone(), tx.clone());
