@@ -133,11 +133,6 @@ impl Service {
         }
     }
 
-    /// The node's metrics.
-    pub fn metrics(&self) -> &crate::metrics::Metrics {
-        &self.metrics
-    }
-
     /// The owner's public key.
     pub fn me(&self) -> PublicKey {
         self.key.public()

@@ -23,6 +23,8 @@ use crate::{Args, draft, percentile, procfs, round};
 
 /// How long a node may take to print its banner.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a node may take to shut down cleanly.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One `haggle node` process on 127.0.0.1, stopped (killed if need be) when dropped.
 pub(crate) struct Proc {
@@ -91,9 +93,14 @@ impl Proc {
         self.child.id().to_string()
     }
 
-    /// Stops the node (SIGTERM, then waits).
+    /// Stops the node: SIGTERM, then up to [`STOP_TIMEOUT`] for it to finish, then SIGKILL.
     pub(crate) fn stop(&mut self) {
         let _ = Command::new("kill").args(["-TERM", &self.pid()]).status();
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
