@@ -95,13 +95,23 @@ impl Proc {
 
     /// Stops the node: SIGTERM, then up to [`STOP_TIMEOUT`] for it to finish, then SIGKILL.
     pub(crate) fn stop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.pid()]).status();
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+        stop_all(std::slice::from_mut(self));
+    }
+}
+
+/// Stops nodes together: SIGTERM to all, then up to [`STOP_TIMEOUT`] for them to finish, then
+/// SIGKILL to any still running.
+pub(crate) fn stop_all(nodes: &mut [Proc]) {
+    for node in nodes.iter() {
+        let _ = Command::new("kill").args(["-TERM", &node.pid()]).status();
+    }
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    for node in nodes.iter_mut() {
+        while matches!(node.child.try_wait(), Ok(None)) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = node.child.kill();
+        let _ = node.child.wait();
     }
 }
 
@@ -205,9 +215,7 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
             }
         }
     }
-    for node in &mut nodes {
-        node.stop();
-    }
+    stop_all(&mut nodes);
     for reader in readers {
         let _ = reader.join();
     }

@@ -182,6 +182,26 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     assert!(node.get("/v1/peers").await?["peers"].as_array().is_some());
     assert!(node.get("/v1/threads").await?["threads"].as_array().is_some_and(Vec::is_empty));
     assert!(node.get("/v1/deals").await?["deals"].as_array().is_some_and(Vec::is_empty));
+
+    // A stream still open when the node stops ends with it (it used to hold the API's graceful
+    // shutdown until its timeout, and the server task beyond it).
+    let client = ApiClient::for_data_dir(dir.path())?;
+    let (opened_tx, mut opened) = tokio::sync::mpsc::channel::<()>(1);
+    let open_stream = tokio::task::spawn_blocking(move || {
+        client.events(|_| {
+            let _ = opened_tx.try_send(());
+            true
+        })
+    });
+    for i in 0..50 {
+        node.post("/v1/listings", draft(&format!("Lid {i}"), "5")).await?;
+        if tokio::time::timeout(std::time::Duration::from_millis(500), opened.recv()).await.is_ok() {
+            break;
+        }
+    }
     node.stop().await;
+    tokio::time::timeout(std::time::Duration::from_secs(30), open_stream)
+        .await
+        .expect("the event stream ends when the node stops")??;
     Ok(())
 }

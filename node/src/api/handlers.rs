@@ -29,6 +29,8 @@ pub(crate) struct AppState {
     pub(crate) service: Service,
     pub(crate) handle: NodeHandle,
     pub(crate) token: String,
+    /// Cancelled when the node stops: open event streams end, so shutdown never waits on them.
+    pub(crate) shutdown: tokio_util::sync::CancellationToken,
 }
 
 type Answer<T> = Result<Json<T>, ApiError>;
@@ -270,5 +272,7 @@ pub(crate) async fn events(
             Some(Ok(Event::default().event("lagged").data(n.to_string())))
         }
     });
+    // An open stream would hold the server's graceful shutdown until its timeout.
+    let stream = futures::StreamExt::take_until(stream, state.shutdown.clone().cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
