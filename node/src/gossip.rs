@@ -32,6 +32,13 @@ const MESH_N_LOW: usize = 3;
 const MESH_N_HIGH: usize = 8;
 const MESH_OUTBOUND_MIN: usize = 2;
 
+/// Lazy gossip (IHAVE, the ids of recent messages sent to peers outside the mesh) repairs what
+/// the mesh missed. Sync repairs that too, so each id is announced in one heartbeat, not three,
+/// to at most 3 peers outside the mesh, not 6: in the 50-node simulation this took the bytes a
+/// node sends per listing from about 3.2 KB to 2.5-2.6 KB.
+const GOSSIP_LAZY: usize = 3;
+const HISTORY_GOSSIP: usize = 1;
+
 /// Messages over this many bytes are announced with IDONTWANT to mesh peers. Below it the
 /// control message (an id per peer) costs about what the duplicates it saves would.
 const IDONTWANT_THRESHOLD: usize = 512;
@@ -68,6 +75,8 @@ pub(crate) fn config(heartbeat: Duration) -> Result<gossipsub::Config, gossipsub
         .mesh_n_low(MESH_N_LOW)
         .mesh_n_high(MESH_N_HIGH)
         .mesh_outbound_min(MESH_OUTBOUND_MIN)
+        .gossip_lazy(GOSSIP_LAZY)
+        .history_gossip(HISTORY_GOSSIP)
         .build()
 }
 

@@ -91,6 +91,11 @@ struct Args {
     /// publishing and reporting through its local API, instead of all nodes in this process.
     #[arg(long)]
     processes: bool,
+    /// Processes mode: seconds of quiet after the mesh forms, measured (CPU and bytes with no
+    /// listing published) before publishing starts, so per-listing figures can be given net of
+    /// what an idle network costs.
+    #[arg(long, default_value_t = 10)]
+    idle_secs: u64,
 }
 
 /// An arrival: which node stored which listing, when, and how (gossip or sync).

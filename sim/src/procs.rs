@@ -164,6 +164,27 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
     }
     let startup = started.elapsed();
     let cpu = |nodes: &[Proc]| nodes.iter().filter_map(|n| procfs::cpu_seconds_of(&n.pid())).sum::<f64>();
+
+    // What the network costs with nothing published, second by second (reported, to show
+    // whether it has settled).
+    let mut idle_trace = Vec::new();
+    let (idle_cpu0, idle_tx0, idle_start) =
+        (cpu(&nodes), procfs::loopback_tx_bytes().unwrap_or(0), Instant::now());
+    for second in 0..args.idle_secs {
+        let (c, b) = (cpu(&nodes), procfs::loopback_tx_bytes().unwrap_or(0));
+        std::thread::sleep(
+            (idle_start + Duration::from_secs(second + 1)).saturating_duration_since(Instant::now()),
+        );
+        let (c2, b2) = (cpu(&nodes), procfs::loopback_tx_bytes().unwrap_or(0));
+        idle_trace.push(
+            json!({ "second": second, "cpu_ms": round((c2 - c) * 1_000.0), "bytes": b2.saturating_sub(b) }),
+        );
+    }
+    let idle_secs = idle_start.elapsed().as_secs_f64().max(1e-3);
+    let idle_cpu_per_s = (cpu(&nodes) - idle_cpu0) / idle_secs;
+    let idle_bytes_per_s =
+        procfs::loopback_tx_bytes().unwrap_or(0).saturating_sub(idle_tx0) as f64 / idle_secs;
+
     let (cpu0, tx_bytes0) = (cpu(&nodes), procfs::loopback_tx_bytes().unwrap_or(0));
 
     // Publish, round robin at random, through each node's API.
@@ -197,6 +218,7 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
         }
     }
     let convergence = last_publish.elapsed();
+    let window = publish_start.elapsed().as_secs_f64();
     let (cpu_used, tx_bytes) =
         (cpu(&nodes) - cpu0, procfs::loopback_tx_bytes().unwrap_or(0).saturating_sub(tx_bytes0));
     let rss: u64 = nodes.iter().filter_map(|n| procfs::status_kib(&n.pid(), "VmHWM")).sum();
@@ -270,5 +292,12 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
         "cpu_s_all_nodes": round(cpu_used),
         "cpu_ms_per_listing_per_node": round(cpu_used * 1_000.0 / wanted.max(1) as f64),
         "peak_rss_mib_all_nodes": rss / 1_048_576,
+        "idle_trace_all_nodes": idle_trace,
+        "idle_cpu_ms_per_node_per_s": round(idle_cpu_per_s * 1_000.0 / args.nodes as f64),
+        "idle_loopback_bytes_per_node_per_s": (idle_bytes_per_s / args.nodes as f64) as u64,
+        "net_of_idle_cpu_ms_per_listing_per_node":
+            round((cpu_used - idle_cpu_per_s * window).max(0.0) * 1_000.0 / wanted.max(1) as f64),
+        "net_of_idle_bytes_per_node_per_listing":
+            ((tx_bytes as f64 - idle_bytes_per_s * window).max(0.0) / (args.nodes * args.listings).max(1) as f64) as u64,
     }))
 }

@@ -200,7 +200,7 @@ impl Store {
     }
 
     /// Stores an object this node's owner just signed: flushed to disk before returning, and
-    /// searchable at once. A negotiation message also enters the outbox, in the same batch, so
+    /// found by the next search. A negotiation message also enters the outbox, in the same batch, so
     /// a message the user is told is queued is never lost. The listing author's Accepts and Counters are refused if they ask for
     /// more than is left: the listing's quantity minus deals made since its current revision and
     /// minus the owner's other open counter-offers.
@@ -210,17 +210,16 @@ impl Store {
         Ok(outcome)
     }
 
+    /// The index is not committed here, even for the owner's objects: a search takes every
+    /// pending change in first, so a listing is found as soon as it is written, and a node that
+    /// publishes or negotiates does not pay an index commit (new segment files, fsyncs, a reader
+    /// reload) for each object nobody has searched for yet.
     pub(crate) fn after_write(&self, durability: Durability) -> Result<(), StoreError> {
-        match durability {
-            Durability::Flush => {
-                self.db.flush()?;
-                self.catch_up_index()?;
-            }
-            Durability::Lazy => {
-                if self.pending_index_len() >= INDEX_BATCH {
-                    self.catch_up_index()?;
-                }
-            }
+        if durability == Durability::Flush {
+            self.db.flush()?;
+        }
+        if self.pending_index_len() >= INDEX_BATCH {
+            self.catch_up_index()?;
         }
         Ok(())
     }
