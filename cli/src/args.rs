@@ -165,6 +165,13 @@ pub struct NodeArgs {
     /// Allow the API on a non-loopback address (it still requires the token).
     #[arg(long)]
     pub api_public: bool,
+    /// Do not ask the router for a port mapping (UPnP).
+    #[arg(long)]
+    pub no_upnp: bool,
+    /// Carry other nodes' connections through this one: auto (only while this node is
+    /// publicly reachable), on, or off.
+    #[arg(long, value_name = "MODE", value_parser = ["auto", "on", "off"])]
+    pub relay: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -52,6 +52,12 @@ pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
     if args.api_public {
         config.api_public = true;
     }
+    if args.no_upnp {
+        config.upnp = false;
+    }
+    if let Some(mode) = args.relay {
+        config.relay = mode.parse().map_err(anyhow::Error::msg)?;
+    }
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {

@@ -82,6 +82,7 @@ impl NodeProcess {
             "--api-listen",
             "127.0.0.1:0",
             "--no-mdns",
+            "--no-upnp",
         ]);
         if let Some(b) = bootstrap {
             cmd.args(["--bootstrap", b]);

@@ -3,7 +3,9 @@
 
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
-use libp2p::{connection_limits, gossipsub, identify, kad, mdns, ping, request_response};
+use libp2p::{
+    autonat, connection_limits, dcutr, gossipsub, identify, kad, mdns, ping, relay, request_response, upnp,
+};
 
 use crate::codec::BincodeCodec;
 use crate::sync::{SyncRequest, SyncResponse};
@@ -23,4 +25,16 @@ pub(crate) struct Behaviour {
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Asks peers to dial our candidate addresses back: are we reachable from outside?
+    pub autonat: autonat::v2::client::Behaviour,
+    /// Dials peers' candidate addresses back for them.
+    pub autonat_server: autonat::v2::server::Behaviour,
+    /// Carries connections for nodes behind NATs (while allowed; see `RelayMode`).
+    pub relay: relay::Behaviour,
+    /// Holds reservations on relays, and dials through them.
+    pub relay_client: relay::client::Behaviour,
+    /// Turns a relayed connection into a direct one (hole punching).
+    pub dcutr: dcutr::Behaviour,
+    /// Asks the router for a port mapping.
+    pub upnp: Toggle<upnp::tokio::Behaviour>,
 }

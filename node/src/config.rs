@@ -60,6 +60,47 @@ pub struct NodeConfig {
     /// Events buffered for each event-stream subscriber (`haggle watch`, the API's
     /// `/v1/events`) before the slowest misses the oldest (and is told how many it missed).
     pub event_capacity: usize,
+    /// Ask the router for a port mapping (UPnP IGD), so peers can dial in. Off for routers
+    /// without UPnP makes no difference; turn it off where multicast is unwelcome.
+    pub upnp: bool,
+    /// Carry other nodes' connections (circuit relay v2), so two nodes behind NATs can reach
+    /// each other and then punch a direct connection: `auto` (only while this node is
+    /// confirmed reachable from the internet), `on`, or `off`.
+    pub relay: RelayMode,
+    /// Relay limits, for a home machine: reservations held for private nodes at once.
+    pub relay_max_reservations: usize,
+    /// Relayed connections carried at once.
+    pub relay_max_circuits: usize,
+    /// Longest life of one relayed connection, in seconds (two nodes use it to punch a direct
+    /// one, or to exchange a few negotiation messages).
+    pub relay_circuit_secs: u64,
+    /// Most bytes one relayed connection may carry, in KiB.
+    pub relay_circuit_kib: u64,
+}
+
+/// Whether this node relays for others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayMode {
+    /// Relay only while this node has a confirmed public address.
+    #[default]
+    Auto,
+    /// Always offer to relay.
+    On,
+    /// Never relay.
+    Off,
+}
+
+impl std::str::FromStr for RelayMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(RelayMode::Auto),
+            "on" => Ok(RelayMode::On),
+            "off" => Ok(RelayMode::Off),
+            other => Err(format!("relay mode must be auto, on or off, not {other:?}")),
+        }
+    }
 }
 
 impl Default for NodeConfig {
@@ -83,6 +124,12 @@ impl Default for NodeConfig {
             pow_bits: haggle_protocol::work::DEFAULT_BASE_BITS,
             max_listings: DEFAULT_MAX_LISTINGS,
             event_capacity: 1_024,
+            upnp: true,
+            relay: RelayMode::Auto,
+            relay_max_reservations: 32,
+            relay_max_circuits: 16,
+            relay_circuit_secs: 120,
+            relay_circuit_kib: 1_024,
         }
     }
 }
@@ -107,6 +154,8 @@ impl NodeConfig {
             pow_bits: 0,
             max_listings: DEFAULT_MAX_LISTINGS,
             event_capacity: 1_024,
+            upnp: false,
+            ..NodeConfig::default()
         }
     }
 

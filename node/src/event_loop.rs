@@ -12,6 +12,7 @@ mod delivery;
 mod dialer;
 mod gossip_flow;
 mod peers;
+mod reach;
 mod sync_flow;
 
 use std::collections::VecDeque;
@@ -113,6 +114,7 @@ pub(crate) struct EventLoop {
     sync: SyncFlow,
     peers: PeerTable,
     dialer: dialer::Dialer,
+    reach: reach::Reach,
 }
 
 impl EventLoop {
@@ -148,6 +150,7 @@ impl EventLoop {
             sync: SyncFlow::default(),
             peers: PeerTable::default(),
             dialer: dialer::Dialer::new(config.redial_min(), config.redial_max()),
+            reach: reach::Reach::new(config.relay, config.upnp),
         }
     }
 
@@ -255,6 +258,12 @@ impl EventLoop {
             syncing: self.sync.running(),
             syncs: self.peers.recent_syncs(),
             dialing: self.dialer.pending(std::time::Instant::now()),
+            reachability: self.reachability(),
+            external_addrs: self.swarm.external_addresses().map(ToString::to_string).collect(),
+            relays: self.reach.relays_held(),
+            relaying: self.relaying(),
+            hole_punches: self.reach.hole_punches(),
+            upnp: self.reach.upnp(),
         }
     }
 
@@ -268,6 +277,7 @@ impl EventLoop {
                 agent: self.peers.agent(peer),
                 score: gs.peer_score(peer),
                 rejected: self.peers.rejects(peer),
+                connections: self.reach.connections(peer),
             })
             .collect()
     }
@@ -316,19 +326,46 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => self.on_kad(e),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(e)) => self.on_mdns(e),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync_event(e),
-            SwarmEvent::Behaviour(BehaviourEvent::Ping(_) | BehaviourEvent::Limits(_)) => {}
+            SwarmEvent::Behaviour(BehaviourEvent::Autonat(e)) => self.on_autonat(e),
+            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(e)) => self.on_relay_client(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(e)) => self.on_dcutr(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Upnp(e)) => self.on_upnp(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(e)) => tracing::debug!(event = ?e, "relay"),
+            SwarmEvent::Behaviour(
+                BehaviourEvent::Ping(_) | BehaviourEvent::Limits(_) | BehaviourEvent::AutonatServer(_),
+            ) => {}
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
                 addresses::advertise(&mut self.swarm, address);
+                self.update_kad_mode();
             }
-            SwarmEvent::ExpiredListenAddr { address, .. } => self.swarm.remove_external_address(&address),
-            SwarmEvent::ConnectionEstablished { peer_id, num_established, endpoint, .. }
-                if num_established.get() == 1 =>
-            {
-                let local = addresses::is_local(endpoint.get_remote_address());
-                self.on_connected(peer_id, endpoint.is_dialer(), local);
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.swarm.remove_external_address(&address);
+                self.update_kad_mode();
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => self.on_disconnected(peer_id),
+            SwarmEvent::ListenerClosed { listener_id, .. } => self.on_listener_closed(listener_id),
+            SwarmEvent::ExternalAddrConfirmed { address } => self.on_external_confirmed(address),
+            SwarmEvent::ExternalAddrExpired { .. } => self.on_external_expired(),
+            SwarmEvent::ConnectionEstablished {
+                peer_id, connection_id, num_established, endpoint, ..
+            } => {
+                self.on_connection_opened(connection_id, peer_id, &endpoint);
+                let direct = !reach::is_relayed(endpoint.get_remote_address());
+                if num_established.get() == 1 {
+                    let local = direct && addresses::is_local(endpoint.get_remote_address());
+                    self.on_connected(peer_id, endpoint.is_dialer(), local);
+                } else if direct && endpoint.is_dialer() {
+                    // A direct connection replacing a relayed one (hole punching): the sync
+                    // that waited for it.
+                    self.start_sync(peer_id);
+                }
+            }
+            SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
+                self.on_connection_closed(connection_id);
+                if num_established == 0 {
+                    self.on_disconnected(peer_id);
+                }
+            }
             SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {
                 tracing::debug!(%peer, %error, "dial failed");
                 // Retried on the paced schedule, never at once (a dead address would otherwise be

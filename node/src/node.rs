@@ -10,8 +10,8 @@ use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    Multiaddr, PeerId, Swarm, connection_limits, identify, kad, mdns, noise, ping, request_response, tcp,
-    yamux,
+    Multiaddr, PeerId, Swarm, autonat, connection_limits, dcutr, identify, kad, mdns, noise, ping, relay,
+    request_response, tcp, upnp, yamux,
 };
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -24,7 +24,7 @@ use crate::api;
 use crate::api::types::NodeEvent;
 use crate::behaviour::Behaviour;
 use crate::codec::BincodeCodec;
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, RelayMode};
 use crate::error::BadAddress;
 use crate::error::StartError;
 use crate::event_loop::EventLoop;
@@ -227,6 +227,8 @@ fn build_swarm(
     let mdns_on = config.mdns;
     let max_per_ip = config.max_inbound_per_ip;
     let heartbeat = config.heartbeat();
+    let upnp_on = config.upnp;
+    let relay_config = config.clone();
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key.to_libp2p_keypair())
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -234,14 +236,17 @@ fn build_swarm(
         .with_quic()
         .with_dns()
         .map_err(|e| net(&e))?
-        .with_behaviour(|key| {
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| net(&e))?
+        .with_behaviour(|key, relay_client| {
             let id = key.public().to_peer_id();
             let gossipsub = gossip::behaviour(heartbeat, HashSet::new())?;
             let mut kad_config = kad::Config::new(KAD_PROTOCOL);
             kad_config.set_query_timeout(Duration::from_secs(30));
             let mut kad = kad::Behaviour::with_config(id, kad::store::MemoryStore::new(id), kad_config);
-            // Home nodes answer DHT queries too: without it a small network cannot route at all.
-            kad.set_mode(Some(kad::Mode::Server));
+            // A client (asks, does not answer) until this node is confirmed reachable: peers
+            // that cannot dial it should not keep it in their routing tables.
+            kad.set_mode(Some(kad::Mode::Client));
             let mdns =
                 if mdns_on { Some(mdns::tokio::Behaviour::new(mdns::Config::default(), id)?) } else { None };
             Ok(Behaviour {
@@ -279,12 +284,42 @@ fn build_swarm(
                 ),
                 ping: ping::Behaviour::new(ping::Config::new()),
                 mdns: Toggle::from(mdns),
+                // Probes a candidate address every 5 s (libp2p's default).
+                autonat: autonat::v2::client::Behaviour::default(),
+                autonat_server: autonat::v2::server::Behaviour::default(),
+                relay: relay_server(id, &relay_config),
+                relay_client,
+                dcutr: dcutr::Behaviour::new(id),
+                upnp: Toggle::from(upnp_on.then(upnp::tokio::Behaviour::default)),
             })
         })
         .map_err(|e| net(&e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .build();
     Ok(swarm)
+}
+
+/// The relay service with this node's limits: in `auto` mode offered only while the node is
+/// publicly reachable; `on` and `off` force it.
+fn relay_server(id: PeerId, config: &NodeConfig) -> relay::Behaviour {
+    let limits = relay::Config {
+        max_reservations: config.relay_max_reservations,
+        max_reservations_per_peer: 2,
+        max_circuits: config.relay_max_circuits,
+        max_circuits_per_peer: 4,
+        max_circuit_duration: Duration::from_secs(config.relay_circuit_secs.max(1)),
+        max_circuit_bytes: config.relay_circuit_kib.saturating_mul(1_024),
+        ..relay::Config::default()
+    };
+    let mut relay = relay::Behaviour::new(id, limits);
+    match config.relay {
+        // Switched on while the node is public (`event_loop::reach`): libp2p's own automatic
+        // switch would also count an address through someone else's relay.
+        RelayMode::Auto => relay.set_status(Some(relay::Status::Disable)),
+        RelayMode::On => relay.set_status(Some(relay::Status::Enable)),
+        RelayMode::Off => relay.set_status(Some(relay::Status::Disable)),
+    }
+    relay
 }
 
 /// Starts every listener and waits (bounded) until each has an address.

@@ -60,6 +60,7 @@ impl Proc {
             "--api-listen",
             "127.0.0.1:0",
             "--no-mdns",
+            "--no-upnp",
         ]);
         for addr in bootstrap {
             command.args(["--bootstrap", addr]);

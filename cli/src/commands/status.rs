@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use haggle_node::api::types::{DialReason, NetworkStatus, StatusView};
+use haggle_node::api::types::{DialReason, NetworkStatus, Reachability, StatusView};
 
 use super::Context;
 use crate::output;
@@ -33,6 +33,7 @@ fn print_status(s: &StatusView, data_dir: &Path) {
         n.mesh_peers
     );
     dialing_lines(n);
+    reach_lines(n);
     let st = &s.store;
     outln!("  listings      {} active, {} closed", st.active_listings, st.closed_listings);
     outln!("  negotiation   {}, {}", output::count(st.threads, "thread"), output::count(st.deals, "deal"));
@@ -40,6 +41,29 @@ fn print_status(s: &StatusView, data_dir: &Path) {
     outln!("  unpublished   {} waiting for a peer", output::count(n.unpublished, "listing"));
     outln!("  disk          {:.1} MiB", st.size_on_disk as f64 / 1_048_576.0);
     sync_lines(n);
+}
+
+/// Whether peers can dial this node, and how it is reached when they cannot.
+fn reach_lines(n: &NetworkStatus) {
+    let (word, meaning) = match n.reachability {
+        Reachability::Public => ("public", "peers can dial this node"),
+        Reachability::Private => ("private", "behind a NAT or firewall: reached through relays"),
+        Reachability::Unknown => ("unknown", "not tested yet (needs a connected peer to dial it back)"),
+    };
+    outln!("  reachability  {word}: {meaning}");
+    for addr in &n.external_addrs {
+        outln!("                reachable at {addr}");
+    }
+    if !n.relays.is_empty() {
+        outln!("  relayed by    {}", n.relays.iter().map(output::short_peer).collect::<Vec<_>>().join(", "));
+    }
+    outln!(
+        "  relaying      {}; hole punching {} direct, {} failed; UPnP {}",
+        if n.relaying { "on (carrying others' connections)" } else { "off" },
+        n.hole_punches.succeeded,
+        n.hole_punches.failed,
+        if n.upnp.is_empty() { "off" } else { &n.upnp }
+    );
 }
 
 /// Why the node has no peers (or not the ones it wants): the peers it is trying to reach and why
@@ -117,9 +141,20 @@ pub fn peers(cx: &Context<'_>) -> Result<()> {
                 p.agent.clone().unwrap_or_default(),
                 p.score.map(|s| format!("{s:.1}")).unwrap_or_default(),
                 p.rejected.to_string(),
+                connections(p),
             ]
         })
         .collect();
-    output::table(&["PEER", "AGENT", "SCORE", "REJECTED"], &rows);
+    output::table(&["PEER", "AGENT", "SCORE", "REJECTED", "CONNECTION"], &rows);
     Ok(())
+}
+
+/// "direct tcp", "relayed quic", or several of them ("direct quic, relayed tcp") while a relayed
+/// connection is being replaced.
+fn connections(p: &haggle_node::api::types::PeerInfo) -> String {
+    p.connections
+        .iter()
+        .map(|c| format!("{} {}", if c.relayed { "relayed" } else { "direct" }, c.transport))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

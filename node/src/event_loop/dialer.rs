@@ -127,6 +127,11 @@ impl Dialer {
         }
     }
 
+    /// Whether `peer` is wanted as the other party of a message.
+    pub(super) fn is_party(&self, peer: &PeerId) -> bool {
+        self.wanted.get(peer).is_some_and(|w| w.reason == DialReason::Party)
+    }
+
     /// Peers whose next attempt is due, with their addresses; each is marked as being dialled.
     pub(super) fn due(&mut self, now: Instant) -> Vec<(PeerId, Vec<Multiaddr>)> {
         let mut due = Vec::new();
@@ -238,7 +243,12 @@ impl EventLoop {
     /// more through the DHT.
     pub(super) fn redial(&mut self) {
         let now = Instant::now();
-        for (peer, addrs) in self.dialer.due(now) {
+        for (peer, mut addrs) in self.dialer.due(now) {
+            // Through the relays this node is connected to as well: a party behind a NAT is
+            // found there if it holds a reservation (its own addresses are tried alongside).
+            if self.dialer.is_party(&peer) {
+                addrs.extend(self.relay_paths(&peer));
+            }
             let opts = if addrs.is_empty() {
                 DialOpts::peer_id(peer).build()
             } else {

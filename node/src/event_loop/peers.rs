@@ -243,6 +243,7 @@ impl EventLoop {
             self.swarm.behaviour_mut().gossipsub.remove_blacklisted_peer(&peer);
         }
         self.dialer.disconnected(&peer);
+        self.forget_relay(&peer);
         self.end_sync(peer, Some("the peer disconnected".into()));
         // A banned peer's refused connection was never announced.
         if !self.peers.is_banned(&peer, Instant::now()) {
@@ -308,6 +309,7 @@ impl EventLoop {
             for addr in super::addresses::keep(info.listen_addrs, local) {
                 kad.add_address(&peer_id, addr);
             }
+            self.note_protocols(peer_id, &info.protocols);
         }
     }
 

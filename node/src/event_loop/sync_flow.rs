@@ -127,6 +127,11 @@ impl EventLoop {
         if sessions.contains_key(&peer) || sessions.len() >= MAX_SYNCS {
             return;
         }
+        // Never over a relay: its circuits are small and short (the sync waits for a direct
+        // connection, which hole punching may bring).
+        if !self.reach.is_direct(&peer) {
+            return;
+        }
         self.sync.last_session += 1;
         let id = self.sync.last_session;
         self.sync.sessions.insert(
@@ -165,7 +170,8 @@ impl EventLoop {
 
     /// Syncs with one connected peer chosen at random (repairs what gossip dropped).
     pub(super) fn sync_random_peer(&mut self) {
-        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        let peers: Vec<PeerId> =
+            self.swarm.connected_peers().filter(|p| self.reach.is_direct(p)).copied().collect();
         if peers.is_empty() {
             return;
         }

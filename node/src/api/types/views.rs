@@ -346,6 +346,37 @@ pub struct PeerInfo {
     /// Invalid objects this node rejected from the peer (kept across reconnects, for the 1,024
     /// most recent offenders).
     pub rejected: u32,
+    /// The open connections to the peer (usually one; two while a relayed connection is being
+    /// replaced by a direct one).
+    #[serde(default)]
+    pub connections: Vec<ConnectionView>,
+}
+
+/// One connection to a peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionView {
+    /// The peer's address on this connection (for a relayed one, through the relay).
+    pub address: String,
+    /// Carried by a relay (`true`) or direct between the two nodes.
+    pub relayed: bool,
+    /// `tcp` or `quic` (for a relayed connection, what reaches the relay).
+    pub transport: String,
+    /// This node dialled it (`true`) or accepted it.
+    pub outbound: bool,
+}
+
+/// Whether other nodes can dial this one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Reachability {
+    /// A peer dialled one of its addresses back, or it listens on a public address.
+    Public,
+    /// Peers tried to dial it back and could not: it is behind a NAT or a firewall, reachable
+    /// through relays (and then hole punching).
+    Private,
+    /// Not known yet.
+    #[default]
+    Unknown,
 }
 
 /// `GET /v1/status`.
@@ -389,6 +420,36 @@ pub struct NetworkStatus {
     /// Peers this node wants a connection to and has not got, with why (bootstrap first).
     #[serde(default)]
     pub dialing: Vec<DialInfo>,
+    /// Whether other nodes can dial this one.
+    #[serde(default)]
+    pub reachability: Reachability,
+    /// Addresses confirmed as reaching this node, which it tells peers (public ones, and
+    /// addresses through relays that hold a reservation for it).
+    #[serde(default)]
+    pub external_addrs: Vec<String>,
+    /// Relays holding a reservation for this node.
+    #[serde(default)]
+    pub relays: Vec<String>,
+    /// Whether this node offers to relay for others now.
+    #[serde(default)]
+    pub relaying: bool,
+    /// Relayed connections this node turned into direct ones (hole punching), and attempts
+    /// that failed, since it started.
+    #[serde(default)]
+    pub hole_punches: HolePunches,
+    /// The router's port mapping (UPnP): `off`, `searching`, `mapped <address>`, `no gateway`
+    /// or `gateway not routable` (a NAT behind another NAT).
+    #[serde(default)]
+    pub upnp: String,
+}
+
+/// Hole punching since the node started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct HolePunches {
+    /// Relayed connections turned into direct ones.
+    pub succeeded: u64,
+    /// Attempts that failed (the connection stayed relayed).
+    pub failed: u64,
 }
 
 /// Why a node dials a peer.

@@ -1,0 +1,384 @@
+//! Reachability for nodes behind NATs: whether peers can dial this node (AutoNAT v2), relay
+//! reservations while they cannot (circuit relay v2), hole punching of relayed connections into
+//! direct ones (DCUtR), the router's port mapping (UPnP), and the connections open to each peer
+//! (direct or relayed, for `haggle peers` and for choosing where to send).
+//!
+//! The order of preference for reaching a party: a direct connection; a relayed one (through
+//! one of the relays this node is connected to, tried alongside the party's own addresses);
+//! the sealed mailbox carried by gossip when neither works. A relayed connection is closed as
+//! soon as a direct one to the same peer exists, so requests never go round through a relay
+//! when they need not, and bulk work (sync) is never started over a relay.
+
+use std::collections::{HashMap, HashSet};
+
+use libp2p::core::ConnectedPoint;
+use libp2p::core::transport::ListenerId;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::ConnectionId;
+use libp2p::{Multiaddr, PeerId, autonat, dcutr, kad, relay, upnp};
+
+use super::EventLoop;
+use super::addresses;
+use crate::api::types::{ConnectionView, HolePunches, Reachability};
+use crate::config::RelayMode;
+
+/// Relays a private node keeps a reservation on (two, so losing one is not losing reachability).
+const WANTED_RELAYS: usize = 2;
+/// Relays tried as paths to a party this node has no connection to.
+const RELAY_PATHS: usize = 2;
+
+/// One open connection.
+#[derive(Debug, Clone)]
+struct Conn {
+    peer: PeerId,
+    /// The peer's address on it.
+    remote: Multiaddr,
+    outbound: bool,
+}
+
+/// What the loop knows about reaching and being reached. Every map is bounded by what it
+/// mirrors: connections by the connection limits (entries go when a connection closes), relays
+/// by the connected peers (entries go when the peer leaves), reservations by [`WANTED_RELAYS`].
+#[derive(Debug)]
+pub(super) struct Reach {
+    mode: RelayMode,
+    conns: HashMap<ConnectionId, Conn>,
+    /// Connected peers that offer to relay (they announced the relay protocol).
+    relays: HashSet<PeerId>,
+    /// Reservations asked for or held: listener → relay.
+    reservations: HashMap<ListenerId, PeerId>,
+    /// Relays that accepted a reservation (and still hold it).
+    reserved: HashSet<PeerId>,
+    /// AutoNAT tests of our candidate addresses that failed, and that succeeded.
+    probes_failed: u64,
+    probes_ok: u64,
+    punches: HolePunches,
+    upnp: String,
+}
+
+impl Reach {
+    pub(super) fn new(mode: RelayMode, upnp: bool) -> Self {
+        Reach {
+            mode,
+            conns: HashMap::new(),
+            relays: HashSet::new(),
+            reservations: HashMap::new(),
+            reserved: HashSet::new(),
+            probes_failed: 0,
+            probes_ok: 0,
+            punches: HolePunches::default(),
+            upnp: if upnp { "searching".into() } else { "off".into() },
+        }
+    }
+
+    pub(super) fn hole_punches(&self) -> HolePunches {
+        self.punches
+    }
+
+    pub(super) fn upnp(&self) -> String {
+        self.upnp.clone()
+    }
+
+    pub(super) fn relays_held(&self) -> Vec<String> {
+        let mut held: Vec<String> = self.reserved.iter().map(ToString::to_string).collect();
+        held.sort();
+        held
+    }
+
+    /// The connections open to `peer`, for `haggle peers`.
+    pub(super) fn connections(&self, peer: &PeerId) -> Vec<ConnectionView> {
+        let mut out: Vec<ConnectionView> = self
+            .conns
+            .values()
+            .filter(|c| c.peer == *peer)
+            .map(|c| ConnectionView {
+                address: c.remote.to_string(),
+                relayed: is_relayed(&c.remote),
+                transport: transport(&c.remote).into(),
+                outbound: c.outbound,
+            })
+            .collect();
+        out.sort_by_key(|c| c.relayed);
+        out
+    }
+
+    /// Whether `peer` has a direct (not relayed) connection.
+    pub(super) fn is_direct(&self, peer: &PeerId) -> bool {
+        self.conns.values().any(|c| c.peer == *peer && !is_relayed(&c.remote))
+    }
+}
+
+/// Whether the address goes through a relay.
+pub(crate) fn is_relayed(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
+/// `quic` or `tcp` (or `other`), for the part of the address before any relay hop.
+fn transport(addr: &Multiaddr) -> &'static str {
+    for p in addr.iter() {
+        match p {
+            Protocol::QuicV1 | Protocol::Quic => return "quic",
+            Protocol::Tcp(_) => return "tcp",
+            _ => {}
+        }
+    }
+    "other"
+}
+
+impl EventLoop {
+    /// Whether other nodes can dial this one. Public: it has a confirmed address that is not
+    /// through a relay (global, or loopback on a loopback-only node); private: peers tried to
+    /// dial it back and none could; else unknown.
+    pub(super) fn reachability(&self) -> Reachability {
+        let loopback_only = addresses::loopback_only(self.swarm.listeners());
+        let direct = self
+            .swarm
+            .external_addresses()
+            .any(|a| !is_relayed(a) && addresses::advertised(a, loopback_only));
+        if direct {
+            Reachability::Public
+        } else if self.reach.probes_failed > 0 {
+            Reachability::Private
+        } else {
+            Reachability::Unknown
+        }
+    }
+
+    /// Whether this node offers to relay for others now (in `auto` mode: while public).
+    pub(super) fn relaying(&self) -> bool {
+        match self.reach.mode {
+            RelayMode::On => true,
+            RelayMode::Off => false,
+            RelayMode::Auto => self.reachability() == Reachability::Public,
+        }
+    }
+
+    pub(super) fn on_connection_opened(&mut self, id: ConnectionId, peer: PeerId, endpoint: &ConnectedPoint) {
+        let remote = endpoint.get_remote_address().clone();
+        let direct = !is_relayed(&remote);
+        self.reach.conns.insert(id, Conn { peer, remote, outbound: endpoint.is_dialer() });
+        if direct {
+            // A direct connection makes any relayed one to the same peer redundant: close it,
+            // so every request goes the short way and the relay's circuit is freed.
+            let relayed: Vec<ConnectionId> = self
+                .reach
+                .conns
+                .iter()
+                .filter(|(_, c)| c.peer == peer && is_relayed(&c.remote))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in relayed {
+                tracing::debug!(%peer, "direct connection open; closing the relayed one");
+                self.swarm.close_connection(id);
+            }
+        }
+    }
+
+    pub(super) fn on_connection_closed(&mut self, id: ConnectionId) {
+        self.reach.conns.remove(&id);
+    }
+
+    /// The peer left: it relays for us no more.
+    pub(super) fn forget_relay(&mut self, peer: &PeerId) {
+        self.reach.relays.remove(peer);
+    }
+
+    /// What identify told about a peer's protocols: whether it relays.
+    pub(super) fn note_protocols(&mut self, peer: PeerId, protocols: &[libp2p::StreamProtocol]) {
+        if protocols.contains(&relay::HOP_PROTOCOL_NAME) {
+            self.reach.relays.insert(peer);
+            self.reserve_relays();
+        } else {
+            self.reach.relays.remove(&peer);
+        }
+    }
+
+    /// A private node keeps reservations on [`WANTED_RELAYS`] relays it has a direct connection
+    /// to, and advertises the relayed addresses they give it.
+    pub(super) fn reserve_relays(&mut self) {
+        if self.reachability() != Reachability::Private {
+            return;
+        }
+        let asked: HashSet<PeerId> = self.reach.reservations.values().copied().collect();
+        let mut candidates: Vec<(PeerId, Multiaddr)> = Vec::new();
+        for peer in &self.reach.relays {
+            if asked.contains(peer) {
+                continue;
+            }
+            // The relay's own address: a connection this node dialled, not relayed.
+            if let Some(c) =
+                self.reach.conns.values().find(|c| c.peer == *peer && c.outbound && !is_relayed(&c.remote))
+            {
+                candidates.push((*peer, c.remote.clone()));
+            }
+        }
+        candidates.sort_by_key(|(p, _)| *p);
+        for (relay, addr) in candidates.into_iter().take(WANTED_RELAYS.saturating_sub(asked.len())) {
+            let circuit = without_p2p(addr).with(Protocol::P2p(relay)).with(Protocol::P2pCircuit);
+            match self.swarm.listen_on(circuit.clone()) {
+                Ok(listener) => {
+                    tracing::info!(%relay, "asking a relay for a reservation");
+                    self.reach.reservations.insert(listener, relay);
+                }
+                Err(e) => tracing::debug!(%relay, error = %e, "cannot listen through the relay"),
+            }
+        }
+    }
+
+    /// A listener ended: if it was a relay reservation, another relay is asked.
+    pub(super) fn on_listener_closed(&mut self, listener: ListenerId) {
+        if let Some(relay) = self.reach.reservations.remove(&listener) {
+            tracing::info!(%relay, "relay reservation ended");
+            self.reach.reserved.remove(&relay);
+            self.reserve_relays();
+        }
+    }
+
+    /// Paths to `peer` through relays this node is directly connected to (the peer is found there
+    /// if it holds a reservation), tried alongside its own addresses.
+    pub(super) fn relay_paths(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        let mut relays: Vec<&PeerId> = self.reach.relays.iter().filter(|r| *r != peer).collect();
+        relays.sort();
+        relays
+            .into_iter()
+            .filter_map(|relay| {
+                let c = self
+                    .reach
+                    .conns
+                    .values()
+                    .find(|c| c.peer == *relay && c.outbound && !is_relayed(&c.remote))?;
+                Some(without_p2p(c.remote.clone()).with(Protocol::P2p(*relay)).with(Protocol::P2pCircuit))
+            })
+            .take(RELAY_PATHS)
+            .collect()
+    }
+
+    pub(super) fn on_autonat(&mut self, event: autonat::v2::client::Event) {
+        let before = self.reachability();
+        match &event.result {
+            Ok(()) => {
+                self.reach.probes_ok += 1;
+                tracing::info!(addr = %event.tested_addr, server = %event.server, "reachable at this address");
+            }
+            Err(e) => {
+                self.reach.probes_failed += 1;
+                tracing::debug!(addr = %event.tested_addr, server = %event.server, error = %e, "not reachable at this address");
+            }
+        }
+        self.reachability_may_have_changed(before);
+    }
+
+    /// An address was confirmed as ours (AutoNAT, UPnP, or a listen address). Address hygiene: a
+    /// private, loopback or link-local one (say, a LAN peer dialled it back) is not kept unless
+    /// the node listens on loopback alone.
+    pub(super) fn on_external_confirmed(&mut self, addr: Multiaddr) {
+        let loopback_only = addresses::loopback_only(self.swarm.listeners());
+        if !is_relayed(&addr) && !addresses::advertised(&addr, loopback_only) {
+            self.swarm.remove_external_address(&addr);
+            return;
+        }
+        tracing::info!(%addr, "confirmed external address");
+        self.update_kad_mode();
+    }
+
+    pub(super) fn on_external_expired(&mut self) {
+        self.update_kad_mode();
+    }
+
+    fn reachability_may_have_changed(&mut self, before: Reachability) {
+        let now = self.reachability();
+        if now != before {
+            tracing::info!(?now, "reachability changed");
+            self.update_kad_mode();
+        }
+        self.reserve_relays();
+    }
+
+    /// Kademlia answers queries (server mode) only while this node is publicly reachable: peers
+    /// that cannot dial it must not keep it in their routing tables.
+    pub(super) fn update_kad_mode(&mut self) {
+        let mode =
+            if self.reachability() == Reachability::Public { kad::Mode::Server } else { kad::Mode::Client };
+        self.swarm.behaviour_mut().kad.set_mode(Some(mode));
+        if self.reach.mode == RelayMode::Auto {
+            let status =
+                if mode == kad::Mode::Server { relay::Status::Enable } else { relay::Status::Disable };
+            self.swarm.behaviour_mut().relay.set_status(Some(status));
+        }
+    }
+
+    pub(super) fn on_relay_client(&mut self, event: relay::client::Event) {
+        match event {
+            relay::client::Event::ReservationReqAccepted { relay_peer_id, renewal, .. } => {
+                if !renewal {
+                    tracing::info!(relay = %relay_peer_id, "relay reservation accepted");
+                }
+                self.reach.reserved.insert(relay_peer_id);
+            }
+            relay::client::Event::OutboundCircuitEstablished { relay_peer_id, .. } => {
+                tracing::debug!(relay = %relay_peer_id, "relayed connection out");
+            }
+            relay::client::Event::InboundCircuitEstablished { src_peer_id, .. } => {
+                tracing::debug!(peer = %src_peer_id, "relayed connection in");
+            }
+        }
+    }
+
+    pub(super) fn on_dcutr(&mut self, event: dcutr::Event) {
+        match event.result {
+            Ok(_) => {
+                self.reach.punches.succeeded += 1;
+                tracing::info!(peer = %event.remote_peer_id, "hole punched: direct connection");
+            }
+            Err(e) => {
+                self.reach.punches.failed += 1;
+                tracing::info!(peer = %event.remote_peer_id, error = %e, "hole punching failed; staying relayed");
+            }
+        }
+    }
+
+    pub(super) fn on_upnp(&mut self, event: upnp::Event) {
+        self.reach.upnp = match event {
+            upnp::Event::NewExternalAddr { external_addr, .. } => {
+                tracing::info!(%external_addr, "the router maps a port to this node (UPnP)");
+                format!("mapped {external_addr}")
+            }
+            upnp::Event::ExpiredExternalAddr { .. } => "mapping expired".into(),
+            upnp::Event::GatewayNotFound => "no gateway".into(),
+            upnp::Event::NonRoutableGateway => "gateway not routable".into(),
+        };
+    }
+}
+
+/// `addr` without a trailing `/p2p/<id>`.
+fn without_p2p(mut addr: Multiaddr) -> Multiaddr {
+    if matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
+        addr.pop();
+    }
+    addr
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(text: &str) -> Multiaddr {
+        text.parse().expect("a multiaddr")
+    }
+
+    #[test]
+    fn connections_are_told_apart_by_path_and_transport() {
+        let relayed = addr(
+            "/ip4/198.18.0.1/tcp/7400/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5/p2p-circuit",
+        );
+        assert!(is_relayed(&relayed));
+        assert_eq!(transport(&relayed), "tcp");
+        let quic = addr("/ip4/198.18.0.11/udp/7400/quic-v1");
+        assert!(!is_relayed(&quic));
+        assert_eq!(transport(&quic), "quic");
+        assert_eq!(
+            without_p2p(addr("/ip4/1.2.3.4/tcp/1/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5")),
+            addr("/ip4/1.2.3.4/tcp/1")
+        );
+    }
+}
