@@ -164,6 +164,9 @@ impl EventLoop {
     }
 
     pub(crate) async fn run(mut self) {
+        // The listen addresses were bound (and the public ones advertised) before the loop
+        // started: the DHT mode and the relay service follow from them.
+        self.update_kad_mode();
         let mut retry = tokio::time::interval(self.intervals.retry);
         let mut sweep = tokio::time::interval(self.intervals.sweep);
         let mut periodic_sync = tokio::time::interval(self.intervals.sync);
@@ -263,6 +266,7 @@ impl EventLoop {
             relays: self.reach.relays_held(),
             relaying: self.relaying(),
             hole_punches: self.reach.hole_punches(),
+            delivered: self.reach.delivered(),
             upnp: self.reach.upnp(),
         }
     }
@@ -350,7 +354,7 @@ impl EventLoop {
                 peer_id, connection_id, num_established, endpoint, ..
             } => {
                 self.on_connection_opened(connection_id, peer_id, &endpoint);
-                let direct = !reach::is_relayed(endpoint.get_remote_address());
+                let direct = !endpoint.is_relayed();
                 if num_established.get() == 1 {
                     let local = direct && addresses::is_local(endpoint.get_remote_address());
                     self.on_connected(peer_id, endpoint.is_dialer(), local);

@@ -64,6 +64,11 @@ fn reach_lines(n: &NetworkStatus) {
         n.hole_punches.failed,
         if n.upnp.is_empty() { "off" } else { &n.upnp }
     );
+    outln!(
+        "  delivered     {} direct, {} through a relay (negotiation messages since start)",
+        n.delivered.direct,
+        n.delivered.relayed
+    );
 }
 
 /// Why the node has no peers (or not the ones it wants): the peers it is trying to reach and why

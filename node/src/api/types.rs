@@ -21,10 +21,10 @@ pub use haggle_protocol::{
 pub use haggle_storage::{DeliveryState, Sort, StoreStats};
 pub use requests::{ListingDraft, ListingPatch, MessageBody, RenewRequest, SearchParams, TermsDraft};
 pub use views::{
-    ConnectionView, DealView, DealsPage, DialInfo, DialReason, GossipState, HolePunches, ListingState,
-    ListingView, ListingsPage, MessageView, NetworkStatus, ObjectView, Party, PeerInfo, PeersPage, PriceView,
-    Reachability, Role, SearchPage, SentView, StatusView, SyncInfo, TermsView, ThreadTag, ThreadView,
-    ThreadsPage,
+    ConnectionView, DealView, DealsPage, Delivered, DialInfo, DialReason, GossipState, HolePunches,
+    ListingState, ListingView, ListingsPage, MessageView, NetworkStatus, ObjectView, Party, PeerInfo,
+    PeersPage, PriceView, Reachability, Role, SearchPage, SentView, StatusView, SyncInfo, TermsView,
+    ThreadTag, ThreadView, ThreadsPage,
 };
 
 #[cfg(test)]

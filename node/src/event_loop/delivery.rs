@@ -40,7 +40,7 @@ impl EventLoop {
         event: request_response::Event<NegotiateRequest, NegotiateResponse>,
     ) {
         match event {
-            request_response::Event::Message { peer, message, .. } => match message {
+            request_response::Event::Message { peer, connection_id, message } => match message {
                 request_response::Message::Request { request, channel, .. } => {
                     self.on_negotiate_request(peer, request, channel);
                 }
@@ -48,7 +48,10 @@ impl EventLoop {
                     let Some(id) = self.delivery.outbound.remove(&request_id) else { return };
                     self.delivery.sending.remove(&id);
                     match response {
-                        NegotiateResponse::Stored => self.record(id, DeliveryState::Delivered, None),
+                        NegotiateResponse::Stored => {
+                            self.count_delivery(connection_id);
+                            self.record(id, DeliveryState::Delivered, None)
+                        }
                         NegotiateResponse::Rejected { reason, retry: true } => {
                             self.record(id, DeliveryState::Queued, Some(reason))
                         }
@@ -160,6 +163,11 @@ impl EventLoop {
             self.publish(bytes);
         }
         for (peer, messages) in due.batches {
+            // Reached only through a relay while hole punching is under way: the outcome sends
+            // them (`on_dcutr`), over the direct connection if there is one.
+            if self.reach.awaits_punch(&peer) {
+                continue;
+            }
             for (id, bytes) in messages {
                 if self.delivery.outbound.len() >= MAX_OUTBOUND || !self.delivery.sending.insert(id) {
                     continue;

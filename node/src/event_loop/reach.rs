@@ -10,6 +10,7 @@
 //! when they need not, and bulk work (sync) is never started over a relay.
 
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use libp2p::core::ConnectedPoint;
 use libp2p::core::transport::ListenerId;
@@ -19,13 +20,17 @@ use libp2p::{Multiaddr, PeerId, autonat, dcutr, kad, relay, upnp};
 
 use super::EventLoop;
 use super::addresses;
-use crate::api::types::{ConnectionView, HolePunches, Reachability};
+use crate::api::types::{ConnectionView, Delivered, HolePunches, Reachability};
 use crate::config::RelayMode;
 
 /// Relays a private node keeps a reservation on (two, so losing one is not losing reachability).
 const WANTED_RELAYS: usize = 2;
 /// Relays tried as paths to a party this node has no connection to.
 const RELAY_PATHS: usize = 2;
+/// How long negotiation messages for a peer reached only through a relay wait for hole punching
+/// to give a direct connection (it answers within a second or two when it works; it tries three
+/// times, 5 s apart, when it does not). Then they go through the relay.
+const PUNCH_WAIT: Duration = Duration::from_secs(10);
 
 /// One open connection.
 #[derive(Debug, Clone)]
@@ -33,12 +38,15 @@ struct Conn {
     peer: PeerId,
     /// The peer's address on it.
     remote: Multiaddr,
+    /// Carried by a relay (on the accepting side only the local address says so).
+    relayed: bool,
     outbound: bool,
 }
 
 /// What the loop knows about reaching and being reached. Every map is bounded by what it
 /// mirrors: connections by the connection limits (entries go when a connection closes), relays
-/// by the connected peers (entries go when the peer leaves), reservations by [`WANTED_RELAYS`].
+/// and hole punches under way by the connected peers (entries go when the peer leaves, or the
+/// punch ends), reservations by [`WANTED_RELAYS`].
 #[derive(Debug)]
 pub(super) struct Reach {
     mode: RelayMode,
@@ -52,7 +60,11 @@ pub(super) struct Reach {
     /// AutoNAT tests of our candidate addresses that failed, and that succeeded.
     probes_failed: u64,
     probes_ok: u64,
+    /// Peers reached only through a relay, with when hole punching started (until it ends).
+    punching: HashMap<PeerId, Instant>,
     punches: HolePunches,
+    /// Negotiation messages delivered since start, direct and through a relay.
+    delivered: Delivered,
     upnp: String,
 }
 
@@ -66,13 +78,19 @@ impl Reach {
             reserved: HashSet::new(),
             probes_failed: 0,
             probes_ok: 0,
+            punching: HashMap::new(),
             punches: HolePunches::default(),
+            delivered: Delivered::default(),
             upnp: if upnp { "searching".into() } else { "off".into() },
         }
     }
 
     pub(super) fn hole_punches(&self) -> HolePunches {
         self.punches
+    }
+
+    pub(super) fn delivered(&self) -> Delivered {
+        self.delivered
     }
 
     pub(super) fn upnp(&self) -> String {
@@ -93,7 +111,7 @@ impl Reach {
             .filter(|c| c.peer == *peer)
             .map(|c| ConnectionView {
                 address: c.remote.to_string(),
-                relayed: is_relayed(&c.remote),
+                relayed: c.relayed,
                 transport: transport(&c.remote).into(),
                 outbound: c.outbound,
             })
@@ -102,9 +120,15 @@ impl Reach {
         out
     }
 
+    /// Whether messages for `peer` should wait a moment: it is reached only through a relay and
+    /// hole punching may soon give a direct connection.
+    pub(super) fn awaits_punch(&self, peer: &PeerId) -> bool {
+        !self.is_direct(peer) && self.punching.get(peer).is_some_and(|at| at.elapsed() < PUNCH_WAIT)
+    }
+
     /// Whether `peer` has a direct (not relayed) connection.
     pub(super) fn is_direct(&self, peer: &PeerId) -> bool {
-        self.conns.values().any(|c| c.peer == *peer && !is_relayed(&c.remote))
+        self.conns.values().any(|c| c.peer == *peer && !c.relayed)
     }
 }
 
@@ -155,22 +179,35 @@ impl EventLoop {
 
     pub(super) fn on_connection_opened(&mut self, id: ConnectionId, peer: PeerId, endpoint: &ConnectedPoint) {
         let remote = endpoint.get_remote_address().clone();
-        let direct = !is_relayed(&remote);
-        self.reach.conns.insert(id, Conn { peer, remote, outbound: endpoint.is_dialer() });
+        let relayed = endpoint.is_relayed();
+        self.reach.conns.insert(id, Conn { peer, remote, relayed, outbound: endpoint.is_dialer() });
+        let direct = !relayed;
+        if relayed && !self.reach.is_direct(&peer) {
+            self.reach.punching.entry(peer).or_insert_with(Instant::now);
+        }
         if direct {
+            self.reach.punching.remove(&peer);
             // A direct connection makes any relayed one to the same peer redundant: close it,
             // so every request goes the short way and the relay's circuit is freed.
             let relayed: Vec<ConnectionId> = self
                 .reach
                 .conns
                 .iter()
-                .filter(|(_, c)| c.peer == peer && is_relayed(&c.remote))
+                .filter(|(_, c)| c.peer == peer && c.relayed)
                 .map(|(id, _)| *id)
                 .collect();
             for id in relayed {
                 tracing::debug!(%peer, "direct connection open; closing the relayed one");
                 self.swarm.close_connection(id);
             }
+        }
+    }
+
+    /// A negotiation message was delivered over connection `id`: counted as direct or relayed.
+    pub(super) fn count_delivery(&mut self, id: ConnectionId) {
+        match self.reach.conns.get(&id) {
+            Some(c) if c.relayed => self.reach.delivered.relayed += 1,
+            _ => self.reach.delivered.direct += 1,
         }
     }
 
@@ -181,11 +218,14 @@ impl EventLoop {
     /// The peer left: it relays for us no more.
     pub(super) fn forget_relay(&mut self, peer: &PeerId) {
         self.reach.relays.remove(peer);
+        self.reach.punching.remove(peer);
     }
 
     /// What identify told about a peer's protocols: whether it relays.
     pub(super) fn note_protocols(&mut self, peer: PeerId, protocols: &[libp2p::StreamProtocol]) {
-        if protocols.contains(&relay::HOP_PROTOCOL_NAME) {
+        let relays = protocols.contains(&relay::HOP_PROTOCOL_NAME);
+        tracing::debug!(%peer, relays, "identified");
+        if relays {
             self.reach.relays.insert(peer);
             self.reserve_relays();
         } else {
@@ -206,9 +246,7 @@ impl EventLoop {
                 continue;
             }
             // The relay's own address: a connection this node dialled, not relayed.
-            if let Some(c) =
-                self.reach.conns.values().find(|c| c.peer == *peer && c.outbound && !is_relayed(&c.remote))
-            {
+            if let Some(c) = self.reach.conns.values().find(|c| c.peer == *peer && c.outbound && !c.relayed) {
                 candidates.push((*peer, c.remote.clone()));
             }
         }
@@ -242,11 +280,7 @@ impl EventLoop {
         relays
             .into_iter()
             .filter_map(|relay| {
-                let c = self
-                    .reach
-                    .conns
-                    .values()
-                    .find(|c| c.peer == *relay && c.outbound && !is_relayed(&c.remote))?;
+                let c = self.reach.conns.values().find(|c| c.peer == *relay && c.outbound && !c.relayed)?;
                 Some(without_p2p(c.remote.clone()).with(Protocol::P2p(*relay)).with(Protocol::P2pCircuit))
             })
             .take(RELAY_PATHS)
@@ -325,6 +359,9 @@ impl EventLoop {
     }
 
     pub(super) fn on_dcutr(&mut self, event: dcutr::Event) {
+        // Either way, what waited for the outcome goes now (direct, or through the relay).
+        self.reach.punching.remove(&event.remote_peer_id);
+        self.retry_outbox(Some(event.remote_peer_id));
         match event.result {
             Ok(_) => {
                 self.reach.punches.succeeded += 1;

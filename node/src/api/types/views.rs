@@ -437,10 +437,22 @@ pub struct NetworkStatus {
     /// that failed, since it started.
     #[serde(default)]
     pub hole_punches: HolePunches,
+    /// Negotiation messages this node delivered since it started, by path.
+    #[serde(default)]
+    pub delivered: Delivered,
     /// The router's port mapping (UPnP): `off`, `searching`, `mapped <address>`, `no gateway`
     /// or `gateway not routable` (a NAT behind another NAT).
     #[serde(default)]
     pub upnp: String,
+}
+
+/// Negotiation messages delivered, by the path they took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Delivered {
+    /// Over a direct connection to the other party.
+    pub direct: u64,
+    /// Through a relay.
+    pub relayed: u64,
 }
 
 /// Hole punching since the node started.
