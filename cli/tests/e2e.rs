@@ -1,132 +1,14 @@
 //! End-to-end: the real `haggle` binary, three nodes as separate processes with their own data
 //! dirs on 127.0.0.1. Every wait is bounded and waits on a condition.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-const STEP: Duration = Duration::from_secs(30);
-
-fn haggle(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_haggle"))
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run haggle")
-}
-
-/// Runs a command that must succeed with `--json` and returns its document.
-fn json(dir: &Path, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let out = haggle(dir, &all);
-    assert!(out.status.success(), "haggle {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "haggle {args:?} printed no single JSON document ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
-}
-
-/// Polls `check` (bounded by STEP) until it returns Some.
-fn wait<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(20);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(start.elapsed() < STEP, "timed out after {STEP:?} waiting for {what}");
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(300));
-    }
-}
-
-struct NodeProcess {
-    child: Child,
-    dir: PathBuf,
-    addr: String,
-}
-
-/// A node a failed test leaves behind is killed, not left running.
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-impl NodeProcess {
-    fn start(dir: &Path, bootstrap: Option<&str>) -> NodeProcess {
-        Self::start_with(dir, bootstrap, &[])
-    }
-
-    /// Starts a node with extra environment variables.
-    fn start_with(dir: &Path, bootstrap: Option<&str>, env: &[(&str, &str)]) -> NodeProcess {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_haggle"));
-        cmd.envs(env.iter().copied());
-        cmd.arg("--data-dir").arg(dir).args([
-            "--json",
-            "node",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--api-listen",
-            "127.0.0.1:0",
-            "--no-mdns",
-            "--no-upnp",
-        ]);
-        if let Some(b) = bootstrap {
-            cmd.args(["--bootstrap", b]);
-        }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start haggle node");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(STEP).expect("the node prints its addresses");
-        let started: Value = serde_json::from_str(&line).expect("a JSON start-up line");
-        let addr = started["listen"][0].as_str().expect("a listen address").to_owned();
-        NodeProcess { child, dir: dir.to_owned(), addr }
-    }
-
-    fn wait_mesh(&self) {
-        wait("a gossip mesh", || {
-            let s = json(&self.dir, &["status"]);
-            (s["network"]["mesh_peers"].as_u64() >= Some(1)).then_some(())
-        });
-    }
-
-    fn stop(mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        let start = Instant::now();
-        while start.elapsed() < STEP {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        panic!("the node did not stop within {STEP:?} of SIGTERM");
-    }
-
-    fn kill_9(mut self) {
-        self.child.kill().expect("SIGKILL");
-        let _ = self.child.wait();
-    }
-}
+use common::{NodeProcess, haggle, json, wait};
 
 /// A node that dies right after storing a deal, before its listing's next revision (the fault
 /// hook `HAGGLE_TEST_CRASH_AFTER_DEAL` aborts the process there: no cleanup, no flush, as a

@@ -198,7 +198,10 @@ impl EventLoop {
                     self.sweep();
                 }
                 _ = periodic_sync.tick() => self.sync_random_peer(),
-                _ = redial.tick() => self.redial(),
+                _ = redial.tick() => {
+                    self.redial();
+                    self.check_reachability();
+                }
             }
         }
         // Blocking work still under way holds the store: let it finish (it is short) so the

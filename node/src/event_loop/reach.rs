@@ -27,6 +27,11 @@ use crate::config::RelayMode;
 const WANTED_RELAYS: usize = 2;
 /// Relays tried as paths to a party this node has no connection to.
 const RELAY_PATHS: usize = 2;
+/// A node with no public address that has had peers this long without any of them confirming
+/// an address of its own counts as private. AutoNAT reports a failed test only when the dial
+/// back is refused; a home router drops it silently, and the test just times out unreported.
+const ASSUME_PRIVATE_AFTER: Duration = Duration::from_secs(15);
+
 /// How long negotiation messages for a peer reached only through a relay wait for hole punching
 /// to give a direct connection (it answers within a second or two when it works; it tries three
 /// times, 5 s apart, when it does not). Then they go through the relay.
@@ -60,6 +65,10 @@ pub(super) struct Reach {
     /// AutoNAT tests of our candidate addresses that failed, and that succeeded.
     probes_failed: u64,
     probes_ok: u64,
+    /// When this node first had a connection (the clock for [`ASSUME_PRIVATE_AFTER`]).
+    first_connected: Option<Instant>,
+    /// Reachability as last acted on (DHT mode, relay service, reservations).
+    last: Reachability,
     /// Peers reached only through a relay, with when hole punching started (until it ends).
     punching: HashMap<PeerId, Instant>,
     punches: HolePunches,
@@ -78,6 +87,8 @@ impl Reach {
             reserved: HashSet::new(),
             probes_failed: 0,
             probes_ok: 0,
+            first_connected: None,
+            last: Reachability::Unknown,
             punching: HashMap::new(),
             punches: HolePunches::default(),
             delivered: Delivered::default(),
@@ -151,17 +162,19 @@ fn transport(addr: &Multiaddr) -> &'static str {
 
 impl EventLoop {
     /// Whether other nodes can dial this one. Public: it has a confirmed address that is not
-    /// through a relay (global, or loopback on a loopback-only node); private: peers tried to
-    /// dial it back and none could; else unknown.
+    /// through a relay (global, or loopback on a loopback-only node); private: a peer failed to
+    /// dial it back, or none has confirmed an address within [`ASSUME_PRIVATE_AFTER`] of the
+    /// first connection; else unknown.
     pub(super) fn reachability(&self) -> Reachability {
         let loopback_only = addresses::loopback_only(self.swarm.listeners());
         let direct = self
             .swarm
             .external_addresses()
             .any(|a| !is_relayed(a) && addresses::advertised(a, loopback_only));
+        let waited = self.reach.first_connected.is_some_and(|at| at.elapsed() >= ASSUME_PRIVATE_AFTER);
         if direct {
             Reachability::Public
-        } else if self.reach.probes_failed > 0 {
+        } else if self.reach.probes_failed > 0 || waited {
             Reachability::Private
         } else {
             Reachability::Unknown
@@ -178,6 +191,7 @@ impl EventLoop {
     }
 
     pub(super) fn on_connection_opened(&mut self, id: ConnectionId, peer: PeerId, endpoint: &ConnectedPoint) {
+        self.reach.first_connected.get_or_insert_with(Instant::now);
         let remote = endpoint.get_remote_address().clone();
         let relayed = endpoint.is_relayed();
         self.reach.conns.insert(id, Conn { peer, remote, relayed, outbound: endpoint.is_dialer() });
@@ -288,7 +302,6 @@ impl EventLoop {
     }
 
     pub(super) fn on_autonat(&mut self, event: autonat::v2::client::Event) {
-        let before = self.reachability();
         match &event.result {
             Ok(()) => {
                 self.reach.probes_ok += 1;
@@ -299,7 +312,7 @@ impl EventLoop {
                 tracing::debug!(addr = %event.tested_addr, server = %event.server, error = %e, "not reachable at this address");
             }
         }
-        self.reachability_may_have_changed(before);
+        self.check_reachability();
     }
 
     /// An address was confirmed as ours (AutoNAT, UPnP, or a listen address). Address hygiene: a
@@ -319,13 +332,23 @@ impl EventLoop {
         self.update_kad_mode();
     }
 
-    fn reachability_may_have_changed(&mut self, before: Reachability) {
+    /// Acts on a change of reachability (also one that comes with time, so the loop calls this
+    /// on its tick): the DHT mode, the relay service, and relay reservations.
+    pub(super) fn check_reachability(&mut self) {
         let now = self.reachability();
-        if now != before {
+        if now != self.reach.last {
             tracing::info!(?now, "reachability changed");
+            self.reach.last = now;
             self.update_kad_mode();
+            if now == Reachability::Public {
+                // Dialable directly now (a port mapping, say): the relays' slots go back.
+                for (listener, _) in std::mem::take(&mut self.reach.reservations) {
+                    self.swarm.remove_listener(listener);
+                }
+                self.reach.reserved.clear();
+            }
+            self.reserve_relays();
         }
-        self.reserve_relays();
     }
 
     /// Kademlia answers queries (server mode) only while this node is publicly reachable: peers

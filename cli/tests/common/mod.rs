@@ -1,0 +1,188 @@
+//! The harness the end-to-end tests share: the real `haggle` binary run as a user would (in a
+//! network namespace when a test builds one), nodes as processes, and bounded waits.
+
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const STEP: Duration = Duration::from_secs(30);
+
+/// `haggle` (inside network namespace `ns`, if given).
+pub fn command(ns: Option<&str>) -> Command {
+    match ns {
+        Some(ns) => {
+            let mut cmd = Command::new("ip");
+            cmd.args(["netns", "exec", ns, env!("CARGO_BIN_EXE_haggle")]);
+            cmd
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_haggle")),
+    }
+}
+
+pub fn haggle(dir: &Path, args: &[&str]) -> Output {
+    haggle_in(None, dir, args)
+}
+
+pub fn haggle_in(ns: Option<&str>, dir: &Path, args: &[&str]) -> Output {
+    command(ns).arg("--data-dir").arg(dir).args(args).env("NO_COLOR", "1").output().expect("run haggle")
+}
+
+/// Runs a command that must succeed with `--json` and returns its document.
+pub fn json(dir: &Path, args: &[&str]) -> Value {
+    json_in(None, dir, args)
+}
+
+pub fn json_in(ns: Option<&str>, dir: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = haggle_in(ns, dir, &all);
+    assert!(out.status.success(), "haggle {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "haggle {args:?} printed no single JSON document ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+/// Polls `check` (bounded by STEP) until it returns Some.
+pub fn wait<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    wait_for(STEP, what, check)
+}
+
+/// Polls `check` (bounded by `limit`) until it returns Some.
+pub fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(20);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(300));
+    }
+}
+
+pub struct NodeProcess {
+    pub child: Child,
+    pub dir: PathBuf,
+    /// Its first listen address, with `/p2p/<id>`.
+    pub addr: String,
+    /// Every listen address, with `/p2p/<id>`.
+    pub addrs: Vec<String>,
+    pub peer_id: String,
+    pub ns: Option<String>,
+}
+
+/// A node a failed test leaves behind is killed, not left running.
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl NodeProcess {
+    pub fn start(dir: &Path, bootstrap: Option<&str>) -> NodeProcess {
+        Self::start_with(dir, bootstrap, &[])
+    }
+
+    /// Starts a node with extra environment variables.
+    pub fn start_with(dir: &Path, bootstrap: Option<&str>, env: &[(&str, &str)]) -> NodeProcess {
+        let bootstrap: Vec<&str> = bootstrap.into_iter().collect();
+        Self::spawn(None, dir, &["/ip4/127.0.0.1/tcp/0"], &bootstrap, env, &[])
+    }
+
+    /// Starts `haggle node` in namespace `ns` (if any) on `listen`, dialling `bootstrap`, with
+    /// extra flags, and waits (bounded) for its start-up line.
+    pub fn spawn(
+        ns: Option<&str>,
+        dir: &Path,
+        listen: &[&str],
+        bootstrap: &[&str],
+        env: &[(&str, &str)],
+        flags: &[&str],
+    ) -> NodeProcess {
+        let mut cmd = command(ns);
+        cmd.envs(env.iter().copied());
+        cmd.arg("--data-dir").arg(dir).args([
+            "--json",
+            "node",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--no-mdns",
+            "--no-upnp",
+        ]);
+        for l in listen {
+            cmd.args(["--listen", l]);
+        }
+        for b in bootstrap {
+            cmd.args(["--bootstrap", b]);
+        }
+        cmd.args(flags);
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start haggle node");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(STEP).expect("the node prints its addresses");
+        let started: Value = serde_json::from_str(&line).expect("a JSON start-up line");
+        let addrs: Vec<String> = started["listen"]
+            .as_array()
+            .expect("listen addresses")
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect();
+        let addr = addrs.first().expect("a listen address").clone();
+        let peer_id = started["peer_id"].as_str().expect("a peer id").to_owned();
+        NodeProcess { child, dir: dir.to_owned(), addr, addrs, peer_id, ns: ns.map(str::to_owned) }
+    }
+
+    /// `haggle --json ARGS` against this node (in its namespace).
+    pub fn json(&self, args: &[&str]) -> Value {
+        json_in(self.ns.as_deref(), &self.dir, args)
+    }
+
+    /// `haggle ARGS` against this node (in its namespace).
+    pub fn run(&self, args: &[&str]) -> Output {
+        haggle_in(self.ns.as_deref(), &self.dir, args)
+    }
+
+    pub fn wait_mesh(&self) {
+        wait("a gossip mesh", || {
+            let s = json(&self.dir, &["status"]);
+            (s["network"]["mesh_peers"].as_u64() >= Some(1)).then_some(())
+        });
+    }
+
+    pub fn stop(mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let start = Instant::now();
+        while start.elapsed() < STEP {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        panic!("the node did not stop within {STEP:?} of SIGTERM");
+    }
+
+    pub fn kill_9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,342 @@
+//! Home nodes behind NATs, for real: Linux network namespaces make "the internet" (a bridge on
+//! 198.18.0.0/24, the range set aside for network test beds), a public node on it, and two homes
+//! (192.168.1.2 and 192.168.2.2), each behind its own router that does what a home router does
+//! with nftables: masquerade (source NAT) to its public address, stateful filtering (only replies
+//! to what went out come in), and nothing addressed to the router itself from outside. Real
+//! `haggle` processes run in the namespaces; every command goes through `haggle` as a user would.
+//!
+//! Needs root, `ip` and `nft` (.ci/run installs nftables); skipped with a message when not root.
+//! Only addresses inside the namespaces the test creates are used, every wait is bounded, and
+//! the namespaces (with anything still running in them) are removed when the test ends, also
+//! when it fails.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use common::{NodeProcess, wait, wait_for};
+
+/// The issue's bar: two homes get a direct connection within 30 s of starting.
+const DIRECT_WITHIN: Duration = Duration::from_secs(30);
+
+/// How the routers map ports.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Nat {
+    /// A connection keeps its source port where it can (Linux masquerade's default), so the
+    /// address a peer observes is the one a hole punch reaches: endpoint-independent mapping.
+    Cone,
+    /// Every connection gets a random port ("symmetric" NAT): the observed address is useless
+    /// for hole punching.
+    Symmetric,
+}
+
+/// The namespaces of one test, removed on drop.
+struct Net {
+    prefix: String,
+}
+
+impl Net {
+    /// Builds the network, or returns None (with a message) when the test cannot run here.
+    fn build(tag: &str, nat: Nat) -> Option<Net> {
+        let uid = Command::new("id").arg("-u").output().expect("id -u");
+        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+            eprintln!("skipped: the NAT test builds network namespaces and needs root");
+            return None;
+        }
+        for (tool, arg) in [("ip", "-V"), ("nft", "--version")] {
+            let found = Command::new(tool).arg(arg).output().is_ok_and(|o| o.status.success());
+            assert!(found, "the NAT test needs `{tool}` (Debian: apt-get install iproute2 nftables)");
+        }
+        let net = Net { prefix: format!("hg{}{tag}", std::process::id() % 100_000) };
+        net.setup(nat);
+        Some(net)
+    }
+
+    fn ns(&self, name: &str) -> String {
+        format!("{}-{name}", self.prefix)
+    }
+
+    fn setup(&self, nat: Nat) {
+        for name in ["inet", "pub", "r1", "r2", "h1", "h2"] {
+            ip(&["netns", "add", &self.ns(name)]);
+            ip(&["-n", &self.ns(name), "link", "set", "lo", "up"]);
+        }
+        let inet = self.ns("inet");
+        ip(&["-n", &inet, "link", "add", "br0", "type", "bridge"]);
+        ip(&["-n", &inet, "link", "set", "br0", "up"]);
+        // The public node and the two routers' WAN sides on the bridge.
+        for (name, dev, addr) in [
+            ("pub", "eth0", "198.18.0.1/24"),
+            ("r1", "wan", "198.18.0.11/24"),
+            ("r2", "wan", "198.18.0.12/24"),
+        ] {
+            let outer = format!("{}x{name}", self.prefix);
+            ip(&["link", "add", &outer, "type", "veth", "peer", "name", dev, "netns", &self.ns(name)]);
+            ip(&["link", "set", &outer, "netns", &inet]);
+            ip(&["-n", &inet, "link", "set", &outer, "master", "br0", "up"]);
+            ip(&["-n", &self.ns(name), "addr", "add", addr, "dev", dev]);
+            ip(&["-n", &self.ns(name), "link", "set", dev, "up"]);
+        }
+        // Each home behind its router.
+        for (router, home, subnet) in [("r1", "h1", 1), ("r2", "h2", 2)] {
+            let (r, h) = (self.ns(router), self.ns(home));
+            ip(&["-n", &r, "link", "add", "lan", "type", "veth", "peer", "name", "eth0", "netns", &h]);
+            ip(&["-n", &r, "addr", "add", &format!("192.168.{subnet}.1/24"), "dev", "lan"]);
+            ip(&["-n", &r, "link", "set", "lan", "up"]);
+            ip(&["-n", &h, "addr", "add", &format!("192.168.{subnet}.2/24"), "dev", "eth0"]);
+            ip(&["-n", &h, "link", "set", "eth0", "up"]);
+            ip(&["-n", &h, "route", "add", "default", "via", &format!("192.168.{subnet}.1")]);
+            run_in(&r, "sh", &["-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"], None);
+            run_in(&r, "nft", &["-f", "-"], Some(&router_rules(nat)));
+        }
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for name in ["h1", "h2", "r1", "r2", "pub", "inet"] {
+            let ns = self.ns(name);
+            // Anything still running in it (a node of a failed test) goes first.
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", &ns]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-9", pid]).status();
+                }
+            }
+            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        }
+    }
+}
+
+/// A home router's rules: source NAT to the WAN address, replies only, the router itself closed
+/// from outside (an unsolicited packet to it must not leave a conntrack entry behind, which
+/// would make the NAT pick another port for the home's own connection to that peer later).
+fn router_rules(nat: Nat) -> String {
+    let masquerade = if nat == Nat::Symmetric { "masquerade random" } else { "masquerade" };
+    format!(
+        "table ip nat {{
+  chain postrouting {{
+    type nat hook postrouting priority 100;
+    oifname \"wan\" {masquerade};
+  }}
+}}
+table inet filter {{
+  chain forwarding {{
+    type filter hook forward priority 0; policy drop;
+    ct state established,related accept;
+    iifname \"lan\" accept;
+  }}
+  chain input {{
+    type filter hook input priority 0; policy accept;
+    iifname \"wan\" ct state established,related accept;
+    iifname \"wan\" drop;
+  }}
+}}
+"
+    )
+}
+
+fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("run ip");
+    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+fn run_in(ns: &str, program: &str, args: &[&str], stdin: Option<&str>) {
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, program])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ip netns exec");
+    let mut input = child.stdin.take().expect("stdin");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).expect("write stdin");
+    }
+    drop(input);
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{program} {args:?} in {ns}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The three nodes: the public one, then the two homes dialling it (QUIC and TCP).
+fn start_nodes(net: &Net, root: &Path) -> (NodeProcess, NodeProcess, NodeProcess) {
+    let public = NodeProcess::spawn(
+        Some(&net.ns("pub")),
+        &root.join("pub"),
+        &["/ip4/198.18.0.1/tcp/7000", "/ip4/198.18.0.1/udp/7000/quic-v1"],
+        &[],
+        &[],
+        &[],
+    );
+    let boot: Vec<&str> = public.addrs.iter().map(String::as_str).collect();
+    let home = |name: &str| {
+        NodeProcess::spawn(
+            Some(&net.ns(name)),
+            &root.join(name),
+            &["/ip4/0.0.0.0/tcp/7400", "/ip4/0.0.0.0/udp/7400/quic-v1"],
+            &boot,
+            &[],
+            &[],
+        )
+    };
+    let (h1, h2) = (home("h1"), home("h2"));
+    (public, h1, h2)
+}
+
+fn network(node: &NodeProcess) -> Value {
+    node.json(&["status"])["network"].clone()
+}
+
+/// The connections `node` has to `peer` (empty if none).
+fn connections(node: &NodeProcess, peer: &str) -> Vec<Value> {
+    let peers = node.json(&["peers"]);
+    peers["peers"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["peer_id"] == peer))
+        .and_then(|p| p["connections"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// Both homes find they are private and get a reservation on the public node, which is public
+/// and relays.
+fn wait_reserved(public: &NodeProcess, homes: [&NodeProcess; 2]) {
+    let n = network(public);
+    assert_eq!(n["reachability"], "public", "{n}");
+    assert_eq!(n["relaying"], true, "a public node relays by default: {n}");
+    for home in homes {
+        wait("a home to learn it is private and hold a relay reservation", || {
+            let n = network(home);
+            (n["reachability"] == "private" && n["relays"].as_array().is_some_and(|r| !r.is_empty()))
+                .then_some(())
+        });
+        let n = network(home);
+        assert_eq!(n["relaying"], false, "a private node does not relay: {n}");
+        let addrs: Vec<String> = n["external_addrs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect();
+        assert!(!addrs.is_empty(), "a private node advertises its relayed addresses");
+        for addr in addrs {
+            assert!(addr.contains("/p2p-circuit"), "only relayed addresses, never its LAN ones: {addr}");
+        }
+    }
+}
+
+/// h2 publishes; h1 sees the listing (through the public node) and makes an offer. Returns the
+/// thread.
+fn offer(h1: &NodeProcess, h2: &NodeProcess) -> String {
+    let listing = h2.json(&[
+        "publish",
+        "--title",
+        "Road bike, 56 cm",
+        "--price",
+        "120",
+        "--currency",
+        "EUR",
+        "--category",
+        "vehicles/bikes",
+    ]);
+    let id = listing["id"].as_str().expect("id").to_owned();
+    wait("the listing to reach the other home", || {
+        h1.run(&["show", &id[..12]]).status.success().then_some(())
+    });
+    let offer = h1.json(&["offer", &id[..12], "--price", "100"]);
+    offer["thread"].as_str().expect("thread").to_owned()
+}
+
+/// h2 accepts the offer once it has it; both end with the deal.
+fn accept(h1: &NodeProcess, h2: &NodeProcess, thread: &str) {
+    wait("the seller to receive the offer", || {
+        let t = h2.json(&["offers"]);
+        (t["threads"][0]["thread"] == thread).then_some(())
+    });
+    h2.json(&["accept", &thread[..10]]);
+    for node in [h1, h2] {
+        wait("both homes to hold the deal", || {
+            (node.json(&["deals"])["deals"].as_array().map(Vec::len) == Some(1)).then_some(())
+        });
+    }
+}
+
+#[test]
+fn two_homes_behind_nats_punch_a_direct_connection_and_trade_over_it() {
+    let Some(net) = Net::build("c", Nat::Cone) else { return };
+    let root = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let (public, h1, h2) = start_nodes(&net, root.path());
+    wait_reserved(&public, [&h1, &h2]);
+
+    // The offer makes h1 look for h2: through the relay, then hole punching.
+    let thread = offer(&h1, &h2);
+    let left = DIRECT_WITHIN.saturating_sub(started.elapsed());
+    wait_for(left, "a direct connection between the homes within 30 s of starting", || {
+        let c = connections(&h1, &h2.peer_id);
+        (!c.is_empty() && c.iter().all(|c| c["relayed"] == false)).then_some(())
+    });
+    eprintln!("direct connection {:.1} s after the nodes started", started.elapsed().as_secs_f64());
+    let n = network(&h1);
+    assert!(n["hole_punches"]["succeeded"].as_u64() >= Some(1), "{n}");
+
+    // The offer went over the direct connection, not through the public node.
+    wait("the offer to be delivered", || {
+        let n = network(&h1);
+        (n["delivered"]["direct"].as_u64() >= Some(1)).then_some(())
+    });
+    assert_eq!(network(&h1)["delivered"]["relayed"], 0, "nothing went through the relay");
+    accept(&h1, &h2, &thread);
+    let n = network(&h2);
+    assert!(n["delivered"]["direct"].as_u64() >= Some(1), "the accept went direct too: {n}");
+    assert_eq!(n["delivered"]["relayed"], 0, "{n}");
+
+    // What a user sees.
+    let peers = String::from_utf8_lossy(&h1.run(&["peers"]).stdout).to_string();
+    let row = peers.lines().find(|l| l.contains(&h2.peer_id)).expect("h2 in `haggle peers`").to_owned();
+    assert!(row.contains("direct quic") || row.contains("direct tcp"), "{peers}");
+    assert!(!row.contains("relayed"), "{peers}");
+    let status = String::from_utf8_lossy(&h1.run(&["status"]).stdout).to_string();
+    assert!(status.contains("reachability  private"), "{status}");
+    assert!(
+        status.contains("hole punching 1 direct") || status.contains("hole punching 2 direct"),
+        "{status}"
+    );
+    drop((h1, h2, public));
+    drop(net);
+}
+
+#[test]
+fn behind_symmetric_nats_the_homes_still_trade_through_the_relay() {
+    let Some(net) = Net::build("s", Nat::Symmetric) else { return };
+    let root = tempfile::tempdir().expect("tempdir");
+    let (public, h1, h2) = start_nodes(&net, root.path());
+    wait_reserved(&public, [&h1, &h2]);
+
+    let thread = offer(&h1, &h2);
+    // h1 reaches h2 through the relay; hole punching cannot work across random port mappings.
+    wait("a relayed connection between the homes", || {
+        let c = connections(&h1, &h2.peer_id);
+        c.iter().any(|c| c["relayed"] == true).then_some(())
+    });
+    accept(&h1, &h2, &thread);
+    for node in [&h1, &h2] {
+        let n = network(node);
+        assert_eq!(n["hole_punches"]["succeeded"], 0, "{n}");
+        assert_eq!(n["delivered"]["direct"], 0, "nothing can go direct: {n}");
+    }
+    let c = connections(&h1, &h2.peer_id);
+    assert!(c.iter().all(|c| c["relayed"] == true), "no direct connection: {c:?}");
+    // The messages crossed through the relay or, when that was quicker, as sealed mail carried
+    // by the public node; never direct.
+    let relayed = network(&h1)["delivered"]["relayed"].as_u64().unwrap_or(0)
+        + network(&h2)["delivered"]["relayed"].as_u64().unwrap_or(0);
+    eprintln!("symmetric NAT: {relayed} negotiation messages through the relay, the rest by mailbox");
+    assert!(relayed >= 1, "the relay carried the trade");
+    drop((h1, h2, public));
+    drop(net);
+}
