@@ -8,5 +8,6 @@ mod gossip;
 mod mailbox;
 mod metrics;
 mod negotiation;
+mod relay;
 mod rogue;
 mod sync;

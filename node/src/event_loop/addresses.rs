@@ -149,4 +149,19 @@ mod tests {
         assert_eq!(keep(advertised.clone(), false), vec![addr("/ip4/203.0.114.7/tcp/7400")]);
         assert_eq!(keep(advertised.clone(), true), advertised);
     }
+
+    /// A node behind a NAT is reached through its relays: an address through a public relay is
+    /// told to everyone and kept from anyone; one through a relay on someone's LAN is neither.
+    #[test]
+    fn relayed_addresses_follow_the_relay_s_address() {
+        let relay = "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5";
+        let public_relay = addr(&format!("/ip4/198.18.0.1/udp/7400/quic-v1/p2p/{relay}/p2p-circuit"));
+        let lan_relay = addr(&format!("/ip4/192.168.1.7/tcp/7400/p2p/{relay}/p2p-circuit"));
+        assert!(advertised(&public_relay, false));
+        assert!(!advertised(&lan_relay, false));
+        assert_eq!(keep(vec![public_relay.clone(), lan_relay.clone()], false), vec![public_relay]);
+        // The test-bed range the NAT test uses as "the internet" counts as global (RFC 2544
+        // set it aside for such networks; it is not routed on the internet either way).
+        assert!(is_global(&addr("/ip4/198.18.0.11/tcp/7400")));
+    }
 }
