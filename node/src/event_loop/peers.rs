@@ -305,9 +305,14 @@ impl EventLoop {
             }
             // A peer on the internet may advertise LAN or container addresses: useless elsewhere,
             // and not to be spread through the DHT.
-            let kad = &mut self.swarm.behaviour_mut().kad;
-            for addr in super::addresses::keep(info.listen_addrs, local) {
-                kad.add_address(&peer_id, addr);
+            // Only peers that answer DHT queries (server mode: publicly reachable) go into the
+            // routing table; a private peer's relayed addresses would send lookups round
+            // through relays.
+            if info.protocols.contains(&crate::wire::KAD_PROTOCOL) {
+                let kad = &mut self.swarm.behaviour_mut().kad;
+                for addr in super::addresses::keep(info.listen_addrs, local) {
+                    kad.add_address(&peer_id, addr);
+                }
             }
             self.note_protocols(peer_id, &info.protocols);
         }

@@ -315,12 +315,12 @@ impl EventLoop {
         self.check_reachability();
     }
 
-    /// An address was confirmed as ours (AutoNAT, UPnP, or a listen address). Address hygiene: a
-    /// private, loopback or link-local one (say, a LAN peer dialled it back) is not kept unless
-    /// the node listens on loopback alone.
+    /// An address was confirmed as ours (AutoNAT, UPnP, a listen address, a relay reservation).
+    /// Address hygiene: a private, loopback or link-local one (say, a LAN peer dialled it back,
+    /// or a relay reached over the LAN) is not kept unless the node listens on loopback alone.
     pub(super) fn on_external_confirmed(&mut self, addr: Multiaddr) {
         let loopback_only = addresses::loopback_only(self.swarm.listeners());
-        if !is_relayed(&addr) && !addresses::advertised(&addr, loopback_only) {
+        if !addresses::advertised(&addr, loopback_only) {
             self.swarm.remove_external_address(&addr);
             return;
         }
