@@ -5,6 +5,10 @@
 //! to what went out come in), and nothing addressed to the router itself from outside. Real
 //! `haggle` processes run in the namespaces; every command goes through `haggle` as a user would.
 //!
+//! Three runs: cone NATs (hole punching gives a direct connection, and the trade goes over it),
+//! symmetric NATs (it cannot; the trade goes through the relay), and no relay at all (the trade
+//! goes as sealed mail carried by the public node).
+//!
 //! Needs root, `ip` and `nft` (.ci/run installs nftables); skipped with a message when not root.
 //! Only addresses inside the namespaces the test creates are used, every wait is bounded, and
 //! the namespaces (with anything still running in them) are removed when the test ends, also
@@ -163,15 +167,16 @@ fn run_in(ns: &str, program: &str, args: &[&str], stdin: Option<&str>) {
     assert!(out.status.success(), "{program} {args:?} in {ns}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// The three nodes: the public one, then the two homes dialling it (QUIC and TCP).
-fn start_nodes(net: &Net, root: &Path) -> (NodeProcess, NodeProcess, NodeProcess) {
+/// The three nodes: the public one (with `public_flags`), then the two homes dialling it (QUIC
+/// and TCP).
+fn start_nodes(net: &Net, root: &Path, public_flags: &[&str]) -> (NodeProcess, NodeProcess, NodeProcess) {
     let public = NodeProcess::spawn(
         Some(&net.ns("pub")),
         &root.join("pub"),
         &["/ip4/198.18.0.1/tcp/7000", "/ip4/198.18.0.1/udp/7000/quic-v1"],
         &[],
         &[],
-        &[],
+        public_flags,
     );
     let boot: Vec<&str> = public.addrs.iter().map(String::as_str).collect();
     let home = |name: &str| {
@@ -270,7 +275,7 @@ fn two_homes_behind_nats_punch_a_direct_connection_and_trade_over_it() {
     let Some(net) = Net::build("c", Nat::Cone) else { return };
     let root = tempfile::tempdir().expect("tempdir");
     let started = Instant::now();
-    let (public, h1, h2) = start_nodes(&net, root.path());
+    let (public, h1, h2) = start_nodes(&net, root.path(), &[]);
     wait_reserved(&public, [&h1, &h2]);
 
     // The offer makes h1 look for h2: through the relay, then hole punching.
@@ -314,7 +319,7 @@ fn two_homes_behind_nats_punch_a_direct_connection_and_trade_over_it() {
 fn behind_symmetric_nats_the_homes_still_trade_through_the_relay() {
     let Some(net) = Net::build("s", Nat::Symmetric) else { return };
     let root = tempfile::tempdir().expect("tempdir");
-    let (public, h1, h2) = start_nodes(&net, root.path());
+    let (public, h1, h2) = start_nodes(&net, root.path(), &[]);
     wait_reserved(&public, [&h1, &h2]);
 
     let thread = offer(&h1, &h2);
@@ -337,6 +342,29 @@ fn behind_symmetric_nats_the_homes_still_trade_through_the_relay() {
         + network(&h2)["delivered"]["relayed"].as_u64().unwrap_or(0);
     eprintln!("symmetric NAT: {relayed} negotiation messages through the relay, the rest by mailbox");
     assert!(relayed >= 1, "the relay carried the trade");
+    drop((h1, h2, public));
+    drop(net);
+}
+
+/// With no relay at all (the public node has it off), the homes still trade: the offer and the
+/// accept cross as sealed mail that the public node carries by gossip.
+#[test]
+fn with_no_relay_the_homes_trade_through_mailboxes() {
+    let Some(net) = Net::build("m", Nat::Cone) else { return };
+    let root = tempfile::tempdir().expect("tempdir");
+    let (public, h1, h2) = start_nodes(&net, root.path(), &["--relay", "off"]);
+    assert_eq!(network(&public)["relaying"], false);
+    for home in [&h1, &h2] {
+        wait("a home to learn it is private", || (network(home)["reachability"] == "private").then_some(()));
+    }
+    let thread = offer(&h1, &h2);
+    accept(&h1, &h2, &thread);
+    for node in [&h1, &h2] {
+        let n = network(node);
+        assert_eq!(n["relays"].as_array().map(Vec::len), Some(0), "no relay to hold a slot on: {n}");
+        assert_eq!((&n["delivered"]["direct"], &n["delivered"]["relayed"]), (&0.into(), &0.into()), "{n}");
+    }
+    assert!(connections(&h1, &h2.peer_id).is_empty(), "the homes never connected");
     drop((h1, h2, public));
     drop(net);
 }
