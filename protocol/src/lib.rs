@@ -32,12 +32,14 @@ pub mod fixtures;
 pub mod id;
 pub mod identity;
 pub mod keyfile;
+pub mod lifecycle;
 pub mod limits;
 pub mod listing;
 pub mod mailbox;
 pub mod name;
 pub mod negotiation;
 pub mod object;
+pub mod payment;
 pub mod price;
 pub mod thread;
 pub mod time;
@@ -47,6 +49,7 @@ pub use deal::{Deal, DealError};
 pub use id::{IdPrefix, MIN_PREFIX_LEN, ObjectId, ParseIdError};
 pub use identity::{ParseKeyError, PublicKey, SecretKey};
 pub use keyfile::KeyFileError;
+pub use lifecycle::{DealState, NotAllowed, Role, SignedStep, Stage, Step, StepError};
 pub use limits::ValidationError;
 pub use listing::{Listing, ListingKey, ListingKind, ListingStatus, Location, new_nonce};
 pub use mailbox::{MAILBOX_LIFETIME, Mailbox, Receipt, SealError, seal};
@@ -56,6 +59,7 @@ pub use object::{
     Body, DOMAIN, DecodeError, Envelope, MAX_OBJECT_SIZE, Object, ObjectKind, PROTOCOL_VERSION, SignError,
     Verified,
 };
+pub use payment::{PaymentError, PaymentMethod};
 pub use price::{AmountError, Currency, CurrencyError, Period, Price};
 pub use thread::{ThreadError, ThreadState, ThreadView};
 pub use time::Timestamp;

@@ -1,0 +1,251 @@
+//! How a buyer is asked to pay: the method and its details, checked for shape and never
+//! executed. The node does not move money; it carries a seller's signed instructions to the
+//! buyer, and a typo caught here (a mistyped IBAN, a truncated invoice) is money not sent to
+//! nobody.
+//!
+//! Shapes checked:
+//! - **bitcoin**: a BIP 21 URI, `bitcoin:<address>[?params]`, the address bech32 (`bc1…`,
+//!   `tb1…`, `bcrt1…`: lowercase or uppercase, alphabet and length checked) or base58 (26-35
+//!   characters of the base58 alphabet, starting with 1, 3, m, n or 2).
+//! - **lightning**: a BOLT 11 invoice (`lnbc…`, `lntb…`, `lntbs…`, `lnbcrt…`, optionally with a
+//!   `lightning:` prefix), bech32 alphabet after the last `1`, at most 7,089 characters.
+//! - **iban**: country code, two check digits and 11-30 letters or digits, with the ISO 13616
+//!   mod-97 check; a payment reference of at most 140 characters (SEPA's limit).
+//! - **cash**: on pickup, no details.
+//! - **other**: free text (at most [`MAX_DETAILS`] characters) for anything else ("bank
+//!   transfer, details by message").
+
+use serde::{Deserialize, Serialize};
+
+/// Longest free text in a payment request (details, or an "other" method).
+pub const MAX_DETAILS: usize = 500;
+/// Longest SEPA remittance reference.
+pub const MAX_REFERENCE: usize = 140;
+/// Longest BOLT 11 invoice (what fits a QR code, as the spec bounds it).
+const MAX_INVOICE: usize = 7_089;
+
+/// A payment method with what the buyer needs to use it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaymentMethod {
+    /// A BIP 21 `bitcoin:` URI.
+    Bitcoin(String),
+    /// A BOLT 11 Lightning invoice.
+    Lightning(String),
+    /// A bank transfer.
+    Iban {
+        /// The account, spaces allowed.
+        iban: String,
+        /// What to put in the transfer's reference.
+        reference: String,
+    },
+    /// Cash when the thing is handed over.
+    Cash,
+    /// Anything else, in words.
+    Other(String),
+}
+
+/// Why payment details were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PaymentError {
+    /// Not a `bitcoin:` URI with a plausible address.
+    #[error("not a bitcoin: URI with a valid address: {0}")]
+    Bitcoin(&'static str),
+    /// Not a BOLT 11 invoice.
+    #[error("not a Lightning invoice: {0}")]
+    Lightning(&'static str),
+    /// Not a valid IBAN.
+    #[error("not a valid IBAN: {0}")]
+    Iban(&'static str),
+    /// Text over its limit, or empty where something is needed.
+    #[error("{what} must be 1 to {max} characters")]
+    Length {
+        /// Which text.
+        what: &'static str,
+        /// Its limit.
+        max: usize,
+    },
+}
+
+impl PaymentMethod {
+    /// Checks the details' shape (see the module docs).
+    pub fn validate(&self) -> Result<(), PaymentError> {
+        match self {
+            PaymentMethod::Bitcoin(uri) => check_bip21(uri),
+            PaymentMethod::Lightning(invoice) => check_bolt11(invoice),
+            PaymentMethod::Iban { iban, reference } => {
+                check_iban(iban)?;
+                if reference.chars().count() > MAX_REFERENCE {
+                    return Err(PaymentError::Length { what: "the reference", max: MAX_REFERENCE });
+                }
+                Ok(())
+            }
+            PaymentMethod::Cash => Ok(()),
+            PaymentMethod::Other(text) => {
+                let n = text.trim().chars().count();
+                if n == 0 || text.chars().count() > MAX_DETAILS {
+                    return Err(PaymentError::Length { what: "the payment details", max: MAX_DETAILS });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The method's name: `bitcoin`, `lightning`, `iban`, `cash` or `other`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PaymentMethod::Bitcoin(_) => "bitcoin",
+            PaymentMethod::Lightning(_) => "lightning",
+            PaymentMethod::Iban { .. } => "iban",
+            PaymentMethod::Cash => "cash",
+            PaymentMethod::Other(_) => "other",
+        }
+    }
+}
+
+const BECH32: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+fn check_bip21(uri: &str) -> Result<(), PaymentError> {
+    let rest = uri
+        .strip_prefix("bitcoin:")
+        .or_else(|| uri.strip_prefix("BITCOIN:"))
+        .ok_or(PaymentError::Bitcoin("it must start with bitcoin:"))?;
+    if uri.len() > MAX_DETAILS {
+        return Err(PaymentError::Bitcoin("too long"));
+    }
+    let address = rest.split('?').next().unwrap_or_default();
+    let lower = address.to_ascii_lowercase();
+    let bech32_hrp = ["bc1", "tb1", "bcrt1"].into_iter().find(|hrp| lower.starts_with(hrp));
+    if let Some(hrp) = bech32_hrp {
+        if address != lower && address != address.to_ascii_uppercase() {
+            return Err(PaymentError::Bitcoin("a bech32 address is all lowercase or all uppercase"));
+        }
+        let data = &lower[hrp.len()..];
+        if !(14..=74).contains(&address.len()) || !data.chars().all(|c| BECH32.contains(c)) {
+            return Err(PaymentError::Bitcoin("the bech32 address has the wrong length or characters"));
+        }
+        return Ok(());
+    }
+    let base58 = (26..=35).contains(&address.len())
+        && address.starts_with(['1', '3', 'm', 'n', '2'])
+        && address.chars().all(|c| BASE58.contains(c));
+    if base58 { Ok(()) } else { Err(PaymentError::Bitcoin("the address is neither bech32 nor base58")) }
+}
+
+fn check_bolt11(invoice: &str) -> Result<(), PaymentError> {
+    let invoice =
+        invoice.strip_prefix("lightning:").or_else(|| invoice.strip_prefix("LIGHTNING:")).unwrap_or(invoice);
+    let lower = invoice.to_ascii_lowercase();
+    if invoice != lower && invoice != invoice.to_ascii_uppercase() {
+        return Err(PaymentError::Lightning("an invoice is all lowercase or all uppercase"));
+    }
+    if !lower.starts_with("ln") || invoice.len() > MAX_INVOICE {
+        return Err(PaymentError::Lightning(
+            "it must start with ln (lnbc, lntb, ...) and fit 7,089 characters",
+        ));
+    }
+    let Some(sep) = lower.rfind('1') else {
+        return Err(PaymentError::Lightning("no separator between its prefix and its data"));
+    };
+    let (hrp, data) = (&lower[..sep], &lower[sep + 1..]);
+    let network_ok = ["lnbcrt", "lntbs", "lnbc", "lntb", "lnsb"].iter().any(|p| hrp.starts_with(p));
+    // Data: a 7-character timestamp, tagged fields, a 104-character signature, a 6-character
+    // checksum.
+    if !network_ok || data.len() < 7 + 104 + 6 || !data.chars().all(|c| BECH32.contains(c)) {
+        return Err(PaymentError::Lightning("its prefix or data is not an invoice's"));
+    }
+    Ok(())
+}
+
+fn check_iban(iban: &str) -> Result<(), PaymentError> {
+    let compact: String =
+        iban.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+    if !(15..=34).contains(&compact.len()) {
+        return Err(PaymentError::Iban("an IBAN has 15 to 34 characters"));
+    }
+    let bytes = compact.as_bytes();
+    if !bytes[..2].iter().all(u8::is_ascii_uppercase) || !bytes[2..4].iter().all(u8::is_ascii_digit) {
+        return Err(PaymentError::Iban("it must start with a country code and two check digits"));
+    }
+    if !bytes.iter().all(u8::is_ascii_alphanumeric) {
+        return Err(PaymentError::Iban("only letters and digits"));
+    }
+    // ISO 13616: move the first four characters to the end, letters to numbers (A = 10), and the
+    // number mod 97 must be 1.
+    let mut remainder = 0u32;
+    for &b in bytes[4..].iter().chain(&bytes[..4]) {
+        let value = if b.is_ascii_digit() { u32::from(b - b'0') } else { u32::from(b - b'A') + 10 };
+        remainder = if value >= 10 { (remainder * 100 + value) % 97 } else { (remainder * 10 + value) % 97 };
+    }
+    if remainder == 1 { Ok(()) } else { Err(PaymentError::Iban("the check digits do not match (a typo?)")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ibans_are_checked_by_their_check_digits() {
+        for good in [
+            "DE89 3704 0044 0532 0130 00",
+            "GB82WEST12345698765432",
+            "be71 0961 2345 6769",
+            "NL91ABNA0417164300",
+        ] {
+            let m = PaymentMethod::Iban { iban: good.into(), reference: "Order 12".into() };
+            assert_eq!(m.validate(), Ok(()), "{good}");
+        }
+        for bad in [
+            "DE89 3704 0044 0532 0130 01",
+            "GB82WEST1234569876543",
+            "XX",
+            "1289370400440532013000",
+            "DE89-3704-0044-0532-0130-00",
+        ] {
+            let m = PaymentMethod::Iban { iban: bad.into(), reference: String::new() };
+            assert!(matches!(m.validate(), Err(PaymentError::Iban(_))), "{bad}");
+        }
+        let long = PaymentMethod::Iban { iban: "GB82WEST12345698765432".into(), reference: "x".repeat(141) };
+        assert!(matches!(long.validate(), Err(PaymentError::Length { .. })));
+    }
+
+    #[test]
+    fn bitcoin_uris_need_a_plausible_address() {
+        for good in [
+            "bitcoin:bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+            "bitcoin:BC1QAR0SRRR7XFKVY5L643LYDNW9RE59GTZZWF5MDQ?amount=0.001",
+            "bitcoin:1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2?label=bike",
+            "bitcoin:3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
+        ] {
+            assert_eq!(PaymentMethod::Bitcoin(good.into()).validate(), Ok(()), "{good}");
+        }
+        for bad in [
+            "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+            "bitcoin:bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdb",
+            "bitcoin:Bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
+            "bitcoin:0BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
+            "bitcoin:",
+        ] {
+            assert!(PaymentMethod::Bitcoin(bad.into()).validate().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn lightning_invoices_need_their_shape() {
+        let invoice = format!("lnbc2500u1{}", "q".repeat(7 + 104 + 6 + 20));
+        assert_eq!(PaymentMethod::Lightning(invoice.clone()).validate(), Ok(()));
+        assert_eq!(PaymentMethod::Lightning(format!("lightning:{invoice}")).validate(), Ok(()));
+        assert!(PaymentMethod::Lightning("lnbc2500u1qqqq".into()).validate().is_err(), "too short");
+        assert!(PaymentMethod::Lightning(invoice.replace("lnbc", "xxbc")).validate().is_err());
+        assert!(PaymentMethod::Lightning(format!("{invoice}b")).validate().is_err(), "b is not bech32");
+    }
+
+    #[test]
+    fn cash_needs_nothing_and_other_needs_words() {
+        assert_eq!(PaymentMethod::Cash.validate(), Ok(()));
+        assert_eq!(PaymentMethod::Other("Bank transfer, details by message".into()).validate(), Ok(()));
+        assert!(PaymentMethod::Other("  ".into()).validate().is_err());
+        assert!(PaymentMethod::Other("x".repeat(501)).validate().is_err());
+    }
+}
