@@ -132,9 +132,65 @@ pub enum Command {
     /// List your negotiation threads, incoming and outgoing.
     #[command(after_help = "Examples:\n  haggle offers\n  haggle --json offers")]
     Offers,
-    /// List your deals.
+    /// List your deals: where each stands and whose step it is.
     #[command(after_help = "Examples:\n  haggle deals\n  haggle --json deals")]
     Deals,
+    /// Show one deal: its terms, how to pay, and its timeline.
+    #[command(after_help = "Example:\n  haggle deal 3724ae")]
+    Deal {
+        /// Deal id (prefix of 6+ characters).
+        #[arg(value_parser = id_prefix)]
+        deal: String,
+    },
+    /// Seller: tell the buyer how to pay (checked for shape, never executed).
+    #[command(
+        after_help = "Examples:\n  haggle pay-request 3724ae --iban \"BE71 0961 2345 6769\" --reference \"Road bike\"\n  haggle pay-request 3724ae --bitcoin bitcoin:bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq\n  haggle pay-request 3724ae --cash"
+    )]
+    PayRequest(PayRequestArgs),
+    /// Buyer: say you paid.
+    #[command(after_help = "Example:\n  haggle paid 3724ae --reference \"transfer 2026-12-01\"")]
+    Paid {
+        /// Deal id (prefix of 6+ characters).
+        #[arg(value_parser = id_prefix)]
+        deal: String,
+        /// A transaction id or transfer reference.
+        #[arg(long)]
+        reference: Option<String>,
+    },
+    /// Seller: say you shipped or handed it over.
+    #[command(after_help = "Example:\n  haggle shipped 3724ae --tracking \"bpost 3232 1234 5678\"")]
+    Shipped {
+        /// Deal id (prefix of 6+ characters).
+        #[arg(value_parser = id_prefix)]
+        deal: String,
+        /// Tracking text.
+        #[arg(long)]
+        tracking: Option<String>,
+    },
+    /// Buyer: say you received it; the trade is complete.
+    #[command(after_help = "Example:\n  haggle received 3724ae")]
+    Received {
+        /// Deal id (prefix of 6+ characters).
+        #[arg(value_parser = id_prefix)]
+        deal: String,
+    },
+    /// Agree to call a deal off (it is, once both parties have).
+    #[command(after_help = "Example:\n  haggle cancel 3724ae")]
+    Cancel {
+        /// Deal id (prefix of 6+ characters).
+        #[arg(value_parser = id_prefix)]
+        deal: String,
+    },
+    /// Open a dispute on a deal: tell the other party what is wrong.
+    #[command(after_help = "Example:\n  haggle dispute 3724ae --reason \"Paid on Monday, nothing shipped\"")]
+    Dispute {
+        /// Deal id (prefix of 6+ characters).
+        #[arg(value_parser = id_prefix)]
+        deal: String,
+        /// What is wrong.
+        #[arg(long)]
+        reason: String,
+    },
     /// Follow live events: new listings (matching the search, if given), offers, deals.
     #[command(after_help = "Examples:\n  haggle watch\n  haggle watch bike --max-price 200 --currency EUR")]
     Watch(SearchArgs),
@@ -146,6 +202,32 @@ pub enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
+}
+
+/// One of --iban, --bitcoin, --lightning, --cash or --other is required.
+#[derive(Debug, Args)]
+pub struct PayRequestArgs {
+    /// Deal id (prefix of 6+ characters).
+    #[arg(value_parser = id_prefix)]
+    pub deal: String,
+    /// A bank transfer to this IBAN (spaces allowed; its check digits are checked).
+    #[arg(long, value_name = "IBAN")]
+    pub iban: Option<String>,
+    /// With --iban: what the buyer writes in the transfer's reference.
+    #[arg(long, requires = "iban")]
+    pub reference: Option<String>,
+    /// A BIP 21 URI (bitcoin:ADDRESS?amount=...).
+    #[arg(long, value_name = "URI")]
+    pub bitcoin: Option<String>,
+    /// A BOLT 11 Lightning invoice.
+    #[arg(long, value_name = "INVOICE")]
+    pub lightning: Option<String>,
+    /// Cash when the thing is handed over.
+    #[arg(long)]
+    pub cash: bool,
+    /// Anything else, in words.
+    #[arg(long, value_name = "TEXT")]
+    pub other: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 //! left to parse, makes its API call through the typed client, and renders the answer (a table,
 //! or the API's JSON with `--json`).
 
+mod deal;
 mod listings;
 mod negotiate;
 mod search;
@@ -12,6 +13,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use haggle_node::ApiClient;
+use haggle_node::api::types::StepRequest;
 
 use crate::args::Command;
 
@@ -46,6 +48,13 @@ pub fn run(command: Command, cx: &Context<'_>) -> Result<()> {
         Command::Withdraw { thread, message } => negotiate::withdraw(cx, &thread, message),
         Command::Offers => negotiate::offers(cx),
         Command::Deals => negotiate::deals(cx),
+        Command::Deal { deal } => deal::show(cx, &deal),
+        Command::PayRequest(args) => deal::pay_request(cx, args),
+        Command::Paid { deal, reference } => deal::step(cx, &deal, StepRequest::Paid { reference }),
+        Command::Shipped { deal, tracking } => deal::step(cx, &deal, StepRequest::Shipped { tracking }),
+        Command::Received { deal } => deal::step(cx, &deal, StepRequest::Received),
+        Command::Cancel { deal } => deal::step(cx, &deal, StepRequest::Cancel),
+        Command::Dispute { deal, reason } => deal::step(cx, &deal, StepRequest::Dispute { reason }),
         Command::Node(_) | Command::Id | Command::Completions { .. } => {
             unreachable!("`node`, `id` and `completions` are run by main before a client exists")
         }

@@ -188,12 +188,39 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
         let d = json(&dc, &["deals"]);
         (d["deals"].as_array().map(Vec::len) == Some(1)).then_some(d)
     });
-    assert_eq!(deals_a, deals_c, "both sides hold the same deal");
+    assert_eq!(deals_a["deals"][0]["signed"], deals_c["deals"][0]["signed"], "both sides hold the same deal");
     assert_eq!(deals_a["deals"][0]["terms"]["price"]["display"], "135.00 EUR");
 
     // Human output too.
     let out = haggle(&da, &["deals"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("135.00 EUR"));
+
+    // After the handshake: A says how to pay, C pays, A ships, C receives.
+    let deal = deals_a["deals"][0]["id"].as_str().expect("deal id").to_owned();
+    let d = &deal[..10];
+    let out = haggle(&da, &["pay-request", d]);
+    assert_eq!(out.status.code(), Some(2), "a method is required");
+    assert!(stderr(&out).contains("--iban"), "{}", stderr(&out));
+    let out = haggle(&da, &["pay-request", d, "--iban", "BE71 0961 2345 6768"]);
+    assert!(!out.status.success() && stderr(&out).contains("check digits"), "{}", stderr(&out));
+    let stage = |dir: &Path| json(dir, &["deal", d])["stage"].as_str().unwrap_or_default().to_owned();
+    json(&da, &["pay-request", d, "--iban", "BE71 0961 2345 6769", "--reference", "Stove 7"]);
+    wait("C to learn how to pay", || (stage(&dc) == "payment_requested").then_some(()));
+    let shown = String::from_utf8_lossy(&haggle(&dc, &["deal", d]).stdout).to_string();
+    assert!(shown.contains("pay by    iban: BE71 0961 2345 6769, reference \"Stove 7\""), "{shown}");
+    assert!(shown.contains("your step"), "{shown}");
+    json(&dc, &["paid", d, "--reference", "transfer 1 Dec"]);
+    wait("A to learn C paid", || (stage(&da) == "paid").then_some(()));
+    json(&da, &["shipped", d, "--tracking", "bpost 3232"]);
+    wait("C to learn A shipped", || (stage(&dc) == "shipped").then_some(()));
+    json(&dc, &["received", d]);
+    wait("A to learn C received it", || (stage(&da) == "completed").then_some(()));
+    let out = String::from_utf8_lossy(&haggle(&da, &["deals"]).stdout).to_string();
+    assert!(out.contains("completed"), "{out}");
+    let timeline = String::from_utf8_lossy(&haggle(&da, &["deal", d]).stdout).to_string();
+    for line in ["payment request", "paid  transfer 1 Dec", "shipped  bpost 3232", "received"] {
+        assert!(timeline.contains(line), "{line} in {timeline}");
+    }
 
     c.stop();
     b.stop();

@@ -289,16 +289,31 @@ fn two_homes_behind_nats_punch_a_direct_connection_and_trade_over_it() {
     let n = network(&h1);
     assert!(n["hole_punches"]["succeeded"].as_u64() >= Some(1), "{n}");
 
-    // The offer went over the direct connection, not through the public node.
-    wait("the offer to be delivered", || {
-        let n = network(&h1);
-        (n["delivered"]["direct"].as_u64() >= Some(1)).then_some(())
+    // Once the homes are connected directly, their messages go over that connection, not
+    // through the public node. (The offer itself may have crossed as sealed mail while the
+    // homes were still looking for each other.) The seller counters, the buyer accepts.
+    wait("the seller to receive the offer", || {
+        (h2.json(&["offers"])["threads"][0]["thread"] == thread.as_str()).then_some(())
     });
-    assert_eq!(network(&h1)["delivered"]["relayed"], 0, "nothing went through the relay");
-    accept(&h1, &h2, &thread);
-    let n = network(&h2);
-    assert!(n["delivered"]["direct"].as_u64() >= Some(1), "the accept went direct too: {n}");
-    assert_eq!(n["delivered"]["relayed"], 0, "{n}");
+    h2.json(&["counter", &thread[..10], "--price", "110"]);
+    wait("the counter to be delivered over the direct connection", || {
+        (network(&h2)["delivered"]["direct"].as_u64() >= Some(1)).then_some(())
+    });
+    wait("the buyer to receive the counter", || {
+        let t = h1.json(&["offers"]);
+        (t["threads"][0]["terms"]["price"]["display"] == "110.00 EUR").then_some(())
+    });
+    h1.json(&["accept", &thread[..10]]);
+    for node in [&h1, &h2] {
+        wait("both homes to hold the deal", || {
+            (node.json(&["deals"])["deals"].as_array().map(Vec::len) == Some(1)).then_some(())
+        });
+    }
+    for node in [&h1, &h2] {
+        let n = network(node);
+        assert!(n["delivered"]["direct"].as_u64() >= Some(1), "{n}");
+        assert_eq!(n["delivered"]["relayed"], 0, "nothing went through the relay: {n}");
+    }
 
     // What a user sees.
     let peers = String::from_utf8_lossy(&h1.run(&["peers"]).stdout).to_string();

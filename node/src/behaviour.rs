@@ -37,4 +37,6 @@ pub(crate) struct Behaviour {
     pub dcutr: dcutr::Behaviour,
     /// Asks the router for a port mapping.
     pub upnp: Toggle<upnp::tokio::Behaviour>,
+    /// An address observed over TCP is a candidate over QUIC too, and back (hole punching).
+    pub candidates: crate::candidates::Candidates,
 }

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use crate::api::types::{
     DealView, DealsPage, ErrorBody, ErrorCode, ListingDraft, ListingPatch, ListingView, ListingsPage,
     MessageBody, NodeEvent, ObjectView, PeersPage, RenewRequest, SearchPage, SearchParams, SentView,
-    StatusView, TermsDraft, ThreadView, ThreadsPage,
+    StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::node::{ADDR_FILE, COOKIE_FILE};
 
@@ -218,6 +218,11 @@ impl ApiClient {
     /// `GET /v1/deals/{id}`.
     pub fn deal(&self, id: &str) -> Result<DealView, ClientError> {
         self.get(&format!("/v1/deals/{}", segment(id)))
+    }
+
+    /// Signs the owner's next step in a deal (`POST /v1/deals/{id}/steps`).
+    pub fn deal_step(&self, id: &str, step: &StepRequest) -> Result<DealView, ClientError> {
+        self.post(&format!("/v1/deals/{}/steps", segment(id)), step)
     }
 
     /// A GET of any endpoint, decoded as `T` (for tools and tests that need an endpoint's raw

@@ -338,6 +338,7 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Dcutr(e)) => self.on_dcutr(e),
             SwarmEvent::Behaviour(BehaviourEvent::Upnp(e)) => self.on_upnp(e),
             SwarmEvent::Behaviour(BehaviourEvent::Relay(e)) => tracing::debug!(event = ?e, "relay"),
+            SwarmEvent::Behaviour(BehaviourEvent::Candidates(never)) => match never {},
             SwarmEvent::Behaviour(
                 BehaviourEvent::Ping(_) | BehaviourEvent::Limits(_) | BehaviourEvent::AutonatServer(_),
             ) => {}

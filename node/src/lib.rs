@@ -21,6 +21,7 @@
 
 pub mod api;
 mod behaviour;
+mod candidates;
 pub mod client;
 pub mod codec;
 pub mod config;

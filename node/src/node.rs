@@ -291,6 +291,7 @@ fn build_swarm(
                 relay_client,
                 dcutr: dcutr::Behaviour::new(id),
                 upnp: Toggle::from(upnp_on.then(upnp::tokio::Behaviour::default)),
+                candidates: crate::candidates::Candidates::default(),
             })
         })
         .map_err(|e| net(&e))?

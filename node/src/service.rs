@@ -13,6 +13,7 @@
 //! The store is private to the service: the API and the event loop go through these methods.
 
 mod actions;
+mod deal_steps;
 mod endings;
 mod error;
 mod inbound;
@@ -24,7 +25,7 @@ use std::sync::Arc;
 
 use libp2p::PeerId;
 
-use haggle_protocol::{IdPrefix, Object, ObjectId, PublicKey, SecretKey, Timestamp};
+use haggle_protocol::{Body, IdPrefix, Object, ObjectId, PublicKey, SecretKey, Timestamp};
 use haggle_storage::{
     DeliveryState, Lookup, OutboxEntry, SearchQuery, Store, StoreError, SyncItem, ThreadRecord,
 };
@@ -195,8 +196,11 @@ impl Service {
             // A deal's id is its Accept's id, so a deal is found under it; this covers a deal
             // whose messages the store no longer holds on their own.
             let deal = self.store.deal(&id)?.ok_or_else(|| ServiceError::not_found("object", given))?;
-            return Ok(ObjectView::Deal(views::deal(&deal)));
+            return Ok(ObjectView::Deal(views::deal(&self.store, &deal, &self.me())?));
         };
+        if let Body::Step(step) = object.body() {
+            return self.deal_view(&step.deal.to_hex()).map(ObjectView::Deal);
+        }
         if object.kind().is_public() {
             return self.listing_view(&id.to_hex()).map(ObjectView::Listing);
         }
@@ -240,14 +244,21 @@ impl Service {
 
     /// The owner's deals.
     pub fn deals(&self) -> Result<DealsPage, ServiceError> {
-        Ok(DealsPage { deals: self.store.deals_of(&self.me())?.iter().map(views::deal).collect() })
+        let me = self.me();
+        let deals = self
+            .store
+            .deals_of(&me)?
+            .iter()
+            .map(|d| views::deal(&self.store, d, &me))
+            .collect::<Result<_, _>>()?;
+        Ok(DealsPage { deals })
     }
 
     /// The deal `given` names.
     pub fn deal_view(&self, given: &str) -> Result<DealView, ServiceError> {
         let id = self.resolve(given, "deal")?;
         let deal = self.store.deal(&id)?.ok_or_else(|| ServiceError::not_found("deal", given))?;
-        Ok(views::deal(&deal))
+        Ok(views::deal(&self.store, &deal, &self.me())?)
     }
 
     /// What the store holds, and the owner's messages not yet delivered.

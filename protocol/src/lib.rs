@@ -49,7 +49,7 @@ pub use deal::{Deal, DealError};
 pub use id::{IdPrefix, MIN_PREFIX_LEN, ObjectId, ParseIdError};
 pub use identity::{ParseKeyError, PublicKey, SecretKey};
 pub use keyfile::KeyFileError;
-pub use lifecycle::{DealState, NotAllowed, Role, SignedStep, Stage, Step, StepError};
+pub use lifecycle::{DealState, DealStep, NotAllowed, Role, SignedStep, Stage, Step, StepError};
 pub use limits::ValidationError;
 pub use listing::{Listing, ListingKey, ListingKind, ListingStatus, Location, new_nonce};
 pub use mailbox::{MAILBOX_LIFETIME, Mailbox, Receipt, SealError, seal};

@@ -18,6 +18,10 @@
 //! agreement from anywhere short of complete. A dispute is a flag beside the stage, not a stage:
 //! the trade may still end either way.
 
+use serde::{Deserialize, Serialize};
+
+use crate::id::ObjectId;
+use crate::identity::PublicKey;
 use crate::payment::{PaymentError, PaymentMethod};
 use crate::time::Timestamp;
 
@@ -36,8 +40,21 @@ pub enum Role {
     Buyer,
 }
 
+/// A signed step's body on the wire: which deal (the Accept's id), the other party, and what
+/// the step says. Sent like a negotiation message: directly, by the outbox, or sealed in a
+/// mailbox; never gossiped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DealStep {
+    /// The deal: its Accept's id.
+    pub deal: ObjectId,
+    /// The other party.
+    pub to: PublicKey,
+    /// What the step says.
+    pub step: Step,
+}
+
 /// What a step says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Step {
     /// Seller: how to pay. A later request replaces an earlier one (a corrected IBAN).
     PaymentRequest(PaymentMethod),
@@ -114,11 +131,16 @@ pub fn check(step: &SignedStep) -> Result<(), StepError> {
     {
         return Err(StepError::WrongParty(signer, step.step.name()));
     }
+    check_shape(&step.step)
+}
+
+/// The context-free part of [`check`]: text lengths and payment details.
+pub fn check_shape(step: &Step) -> Result<(), StepError> {
     let text_ok = |t: &str, required: bool| {
         let n = t.chars().count();
         n <= MAX_STEP_TEXT && (!required || !t.trim().is_empty())
     };
-    match &step.step {
+    match step {
         Step::PaymentRequest(method) => method.validate()?,
         Step::Paid(Some(t)) | Step::Shipped(Some(t)) if !text_ok(t, false) => return Err(StepError::Text),
         Step::Dispute(reason) if !text_ok(reason, true) => return Err(StepError::Text),

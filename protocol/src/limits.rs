@@ -162,6 +162,9 @@ pub enum ValidationError {
     /// A negotiation message, mailbox or receipt is addressed to its own author.
     #[error("a negotiation message is addressed to its own author")]
     SelfAddressed,
+    /// A deal step's text or payment details have the wrong shape.
+    #[error(transparent)]
+    Step(crate::lifecycle::StepError),
 }
 
 /// Checks every context-free rule of `envelope` against the clock `now`.
@@ -212,6 +215,12 @@ pub fn validate(envelope: &Envelope, now: Timestamp) -> Result<(), ValidationErr
                 return Err(ValidationError::SelfAddressed);
             }
             validate_mail_expiry(receipt.expires_at, created_at)
+        }
+        Body::Step(step) => {
+            if step.to == envelope.author {
+                return Err(ValidationError::SelfAddressed);
+            }
+            crate::lifecycle::check_shape(&step.step).map_err(ValidationError::Step)
         }
     }
 }

@@ -77,6 +77,9 @@ pub enum Body {
     Receipt(Receipt),
     /// The proposer's countersignature on an Accept of its terms, which makes the Deal.
     Confirm(Confirm),
+    /// A step of a deal after the handshake (payment request, paid, shipped, received, cancel,
+    /// dispute), sent to the other party.
+    Step(crate::lifecycle::DealStep),
 }
 
 /// The kind of an object, without its fields.
@@ -100,6 +103,8 @@ pub enum ObjectKind {
     Receipt,
     /// The proposer's countersignature on an Accept, which makes a Deal.
     Confirm,
+    /// A step of a deal after the handshake.
+    Step,
 }
 
 impl ObjectKind {
@@ -115,11 +120,12 @@ impl ObjectKind {
             ObjectKind::Mailbox => "mailbox",
             ObjectKind::Receipt => "receipt",
             ObjectKind::Confirm => "confirm",
+            ObjectKind::Step => "step",
         }
     }
 
     /// Every kind, in wire order.
-    pub const ALL: [ObjectKind; 9] = [
+    pub const ALL: [ObjectKind; 10] = [
         ObjectKind::Listing,
         ObjectKind::Offer,
         ObjectKind::Counter,
@@ -129,6 +135,7 @@ impl ObjectKind {
         ObjectKind::Mailbox,
         ObjectKind::Receipt,
         ObjectKind::Confirm,
+        ObjectKind::Step,
     ];
 
     /// Public objects are gossiped to, synced and stored by everyone; the rest go only to the
@@ -166,6 +173,7 @@ impl Body {
             Body::Mailbox(_) => ObjectKind::Mailbox,
             Body::Receipt(_) => ObjectKind::Receipt,
             Body::Confirm(_) => ObjectKind::Confirm,
+            Body::Step(_) => ObjectKind::Step,
         }
     }
 
@@ -177,7 +185,7 @@ impl Body {
             Body::Decline(d) => Some(&d.reply),
             Body::Withdraw(w) => Some(&w.reply),
             Body::Confirm(c) => Some(&c.reply),
-            Body::Listing(_) | Body::Offer(_) | Body::Mailbox(_) | Body::Receipt(_) => None,
+            Body::Listing(_) | Body::Offer(_) | Body::Mailbox(_) | Body::Receipt(_) | Body::Step(_) => None,
         }
     }
 
@@ -190,11 +198,12 @@ impl Body {
         }
     }
 
-    /// The party a negotiation message is addressed to (not mailboxes and receipts: see
+    /// The party a negotiation message or deal step is addressed to (not mailboxes and receipts: see
     /// [`Body::addressee`]).
     pub fn recipient(&self) -> Option<PublicKey> {
         match self {
             Body::Offer(o) => Some(o.to),
+            Body::Step(s) => Some(s.to),
             _ => self.reply().map(|r| r.to),
         }
     }

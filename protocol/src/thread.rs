@@ -389,7 +389,12 @@ pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<Th
             },
             Body::Decline(_) => ThreadState::Declined,
             Body::Withdraw(_) => ThreadState::Withdrawn,
-            Body::Listing(_) | Body::Offer(_) | Body::Mailbox(_) | Body::Receipt(_) | Body::Confirm(_) => {
+            Body::Listing(_)
+            | Body::Offer(_)
+            | Body::Mailbox(_)
+            | Body::Receipt(_)
+            | Body::Confirm(_)
+            | Body::Step(_) => {
                 unreachable!("only counters, accepts, declines and withdraws answer terms")
             }
         };

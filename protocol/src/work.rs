@@ -37,8 +37,8 @@ const DOMAIN: &[u8] = b"haggle/1 work";
 
 /// The work `kind` of `size` bytes needs on a network whose base is `base` bits: public objects
 /// (listings, mailboxes, receipts) `base`, plus one bit per doubling of size above 1 KiB;
-/// offers six bits less; replies in a thread none (a thread holds at most 32 messages, and only
-/// its two parties may write in it).
+/// offers six bits less; replies in a thread and deal steps none (a thread holds at most 32
+/// messages and a deal at most 64 steps, and only the two parties may write in them).
 pub fn required_bits(kind: ObjectKind, size: usize, base: u32) -> u32 {
     if base == 0 {
         return 0;
@@ -51,7 +51,8 @@ pub fn required_bits(kind: ObjectKind, size: usize, base: u32) -> u32 {
         | ObjectKind::Accept
         | ObjectKind::Confirm
         | ObjectKind::Decline
-        | ObjectKind::Withdraw => 0,
+        | ObjectKind::Withdraw
+        | ObjectKind::Step => 0,
     }
 }
 

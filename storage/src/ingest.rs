@@ -132,6 +132,22 @@ pub enum RejectReason {
     /// A receipt signed by someone other than the mailbox's recipient.
     #[error("only the recipient of mailbox {0} can acknowledge it")]
     NotTheRecipient(ObjectId),
+    /// A deal step for a deal this node does not hold (yet: the Confirm may be on its way).
+    #[error("it is a step of deal {0}, which this node does not hold")]
+    UnknownDeal(ObjectId),
+    /// A deal step signed by someone who is not a party of the deal, or addressed to someone
+    /// who is not the other party.
+    #[error("only the deal's two parties exchange its steps")]
+    NotAParty,
+    /// A deal step the wrong party signed.
+    #[error(transparent)]
+    Step(#[from] haggle_protocol::StepError),
+    /// The deal already holds as many steps as a deal may.
+    #[error("the deal already holds {max} steps")]
+    DealFull {
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl RejectReason {
@@ -152,6 +168,7 @@ impl RejectReason {
                 | RejectReason::UnknownMailbox(_)
                 | RejectReason::Superseded { .. }
                 | RejectReason::AuthorQuota { .. }
+                | RejectReason::UnknownDeal(_)
         )
     }
 }
@@ -262,6 +279,7 @@ impl Store {
             Body::Offer(_) => self.write_offer(object, origin),
             Body::Mailbox(_) => self.write_mailbox(object, None, now),
             Body::Receipt(_) => self.write_receipt(object, now),
+            Body::Step(_) => self.write_step(object, origin),
             _ => self.write_reply(object, origin, now),
         }
     }

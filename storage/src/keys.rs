@@ -62,6 +62,8 @@ pub(crate) const GONE: u8 = b'g';
 pub(crate) const GONE_EXPIRY: u8 = b'G';
 pub(crate) const EVICTED: u8 = b'v';
 pub(crate) const EVICTED_EXPIRY: u8 = b'V';
+/// A deal's steps: deal id, step id.
+pub(crate) const DEAL_STEP: u8 = b'k';
 
 pub(crate) const SCHEMA_KEY: &[u8] = b"mschema";
 /// Present only while the store is closed after a clean shutdown.
@@ -104,6 +106,10 @@ pub(crate) fn listing_thread(k: &ListingKey, thread: &ObjectId) -> Vec<u8> {
 
 pub(crate) fn party_thread(party: &PublicKey, thread: &ObjectId) -> Vec<u8> {
     key(PARTY_THREAD, &[party.as_bytes(), thread.as_bytes()])
+}
+
+pub(crate) fn deal_step(deal: &ObjectId, step: &ObjectId) -> Vec<u8> {
+    key(DEAL_STEP, &[deal.as_bytes(), step.as_bytes()])
 }
 
 pub(crate) fn deal(id: &ObjectId) -> Vec<u8> {

@@ -28,6 +28,7 @@ mod keys;
 mod mail;
 mod outbox;
 mod search;
+mod steps;
 mod store;
 mod sweep;
 mod sync;
@@ -38,6 +39,7 @@ pub use ingest::{MAX_LISTINGS_PER_AUTHOR, MAX_OPEN_OFFERS, Outcome, RejectReason
 pub use mail::{MAX_MAIL_PER_RECIPIENT, MAX_MAIL_PER_SENDER};
 pub use outbox::{DeliveryState, OutboxEntry};
 pub use search::{MAX_PAGE, SearchHit, SearchQuery, SearchResults, Sort};
+pub use steps::{MAX_DEAL_STEPS, signed_step};
 pub use store::{Durability, ListingEntry, Lookup, SCHEMA_VERSION, Store, StoreStats};
 pub use sweep::{Swept, THREAD_RETENTION};
 pub use sync::SyncItem;

@@ -49,7 +49,15 @@ async fn offer_counter_accept_gives_the_same_deal_on_both_sides() -> Result<()> 
     let seller_deals = seller.get("/v1/deals").await?;
     let buyer_deals = buyer.get("/v1/deals").await?;
     assert_eq!(seller_deals["deals"].as_array().map(Vec::len), Some(1));
-    assert_eq!(seller_deals, buyer_deals, "both sides hold the identical deal");
+    assert_eq!(
+        seller_deals["deals"][0]["signed"], buyer_deals["deals"][0]["signed"],
+        "both sides hold the identical deal"
+    );
+    assert_eq!(
+        (&seller_deals["deals"][0]["waiting_on"], &buyer_deals["deals"][0]["waiting_on"]),
+        (&json!("me"), &json!("them")),
+        "the seller says how to pay first"
+    );
     assert_eq!(seller_deals["deals"][0]["terms"]["price"]["display"], "280.00 EUR");
 
     // The last one sold: the seller's node closes the listing and the buyer's node hears of it.
@@ -96,6 +104,85 @@ async fn an_offer_to_an_offline_seller_waits_survives_a_restart_and_arrives() ->
     let threads = seller.get("/v1/threads").await?;
     assert_eq!(threads["threads"][0]["thread"], thread.as_str());
     assert_eq!(threads["threads"][0]["awaiting"], "me");
+
+    seller.stop().await;
+    buyer.stop().await;
+    Ok(())
+}
+
+/// Waits for a deal step of `step` on `node`.
+async fn step_arrives(node: &mut TestNode, step: &'static str) -> Result<()> {
+    node.wait_for(step, |e| matches!(e, NodeEvent::DealStep { step: s, .. } if s == step)).await?;
+    Ok(())
+}
+
+/// After the handshake: payment request, paid, shipped, received, each signed by the right
+/// party and delivered to the other; both nodes end with the same timeline and a completed
+/// deal. Steps out of turn, by the wrong party or with bad details are refused with a reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_deal_goes_from_payment_request_to_received_on_both_sides() -> Result<()> {
+    let (ds, db) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let mut seller = TestNode::start("seller", ds.path(), vec![]).await?;
+    let mut buyer = TestNode::start("buyer", db.path(), vec![seller.addr()]).await?;
+    seller.wait_mesh(1).await?;
+    buyer.wait_mesh(1).await?;
+    let listing = seller.post("/v1/listings", draft("Road bike", "120")).await?;
+    let listing_id = id_of(&listing);
+    buyer.wait_listing(&listing_id).await?;
+    let offer =
+        buyer.post(&format!("/v1/listings/{}/offers", &listing_id[..10]), json!({"price": "110"})).await?;
+    let thread = offer["thread"].as_str().unwrap_or_default().to_owned();
+    seller.wait_for("the offer", received("offer")).await?;
+    seller.post(&format!("/v1/threads/{thread}/accept"), json!({})).await?;
+    buyer.wait_for("the deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
+    let deal = buyer.get("/v1/deals").await?["deals"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let steps = format!("/v1/deals/{deal}/steps");
+
+    // Out of turn, wrong party, bad details: refused, nothing sent.
+    let early = buyer.post(&steps, json!({"step": "paid"})).await;
+    assert!(early.is_err_and(|e| e.to_string().contains("not said how to pay")));
+    let wrong = buyer.post(&steps, json!({"step": "shipped"})).await;
+    assert!(wrong.is_err_and(|e| e.to_string().contains("other party signs")));
+    let typo = seller
+        .post(&steps, json!({"step": "payment_request", "method": "iban", "details": "BE71 0961 2345 6768"}))
+        .await;
+    assert!(typo.is_err_and(|e| e.to_string().contains("check digits")));
+
+    let view = seller
+        .post(&steps, json!({"step": "payment_request", "method": "iban", "details": "BE71 0961 2345 6769", "reference": "Road bike"}))
+        .await?;
+    assert_eq!((&view["stage"], &view["waiting_on"]), (&json!("payment_requested"), &json!("them")));
+    step_arrives(&mut buyer, "payment_request").await?;
+    let view = buyer.get(&format!("/v1/deals/{deal}")).await?;
+    assert_eq!(view["payment"]["details"], "BE71 0961 2345 6769, reference \"Road bike\"");
+    assert_eq!(view["waiting_on"], "me");
+
+    buyer.post(&steps, json!({"step": "paid", "reference": "transfer 1 Dec"})).await?;
+    step_arrives(&mut seller, "paid").await?;
+    seller.post(&steps, json!({"step": "shipped", "tracking": "bpost 3232"})).await?;
+    step_arrives(&mut buyer, "shipped").await?;
+    buyer.post(&steps, json!({"step": "received"})).await?;
+    step_arrives(&mut seller, "received").await?;
+
+    let (s, b) =
+        (seller.get(&format!("/v1/deals/{deal}")).await?, buyer.get(&format!("/v1/deals/{deal}")).await?);
+    for v in [&s, &b] {
+        assert_eq!(v["stage"], "completed", "{v}");
+        assert_eq!(v["waiting_on"], serde_json::Value::Null);
+        assert_eq!(v["timeline"].as_array().map(Vec::len), Some(4));
+    }
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v["timeline"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| t["step"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&s), names(&b), "the same timeline on both sides");
+    assert_eq!(names(&s), ["payment_request", "paid", "shipped", "received"]);
+    let over = buyer.post(&steps, json!({"step": "cancel"})).await;
+    assert!(over.is_err_and(|e| e.to_string().contains("completed")));
 
     seller.stop().await;
     buyer.stop().await;

@@ -116,10 +116,12 @@ pub fn deals(cx: &Context<'_>) -> Result<()> {
                 output::terms(&d.terms),
                 output::short_peer(&d.seller),
                 output::short_peer(&d.buyer),
+                super::deal::stage(d),
+                super::deal::next(d),
                 output::relative(d.made_at, now),
             ]
         })
         .collect();
-    output::table(&["DEAL", "LISTING", "TERMS", "SELLER", "BUYER", "MADE"], &rows);
+    output::table(&["DEAL", "LISTING", "TERMS", "SELLER", "BUYER", "STAGE", "NEXT", "MADE"], &rows);
     Ok(())
 }

@@ -18,7 +18,7 @@ use super::error::ApiError;
 use super::types::{
     DealView, DealsPage, ErrorCode, GossipState, ListingDraft, ListingPatch, ListingView, ListingsPage,
     MessageBody, ObjectView, PeersPage, RenewRequest, SearchPage, SearchParams, SentView, StatusView,
-    TermsDraft, ThreadView, ThreadsPage,
+    StepRequest, TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::handle::NodeHandle;
 use crate::service::{Effect, Service, ServiceError};
@@ -253,6 +253,16 @@ pub(crate) async fn show_thread(
 
 pub(crate) async fn deals(State(state): State<AppState>) -> Answer<DealsPage> {
     blocking(&state, |s| s.deals()).await.map(Json)
+}
+
+pub(crate) async fn deal_step(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Body(request): Body<StepRequest>,
+) -> Answer<DealView> {
+    let (view, _) =
+        action(&state, move |s| s.deal_step_request(&id, request), |s, e| s.effect_deal(e)).await?;
+    Ok(Json(view))
 }
 
 pub(crate) async fn show_deal(

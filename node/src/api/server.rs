@@ -70,6 +70,7 @@ fn router(state: AppState) -> Router {
         .route("/v1/threads/{id}/withdraw", post(withdraw))
         .route("/v1/deals", get(deals))
         .route("/v1/deals/{id}", get(show_deal))
+        .route("/v1/deals/{id}/steps", post(deal_step))
         .route("/v1/events", get(events))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })

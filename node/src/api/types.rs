@@ -19,12 +19,14 @@ pub use haggle_protocol::{
     Currency, CurrencyError, ListingKind, ObjectId, ObjectKind, ParseKeyError, Period, PublicKey, ThreadState,
 };
 pub use haggle_storage::{DeliveryState, Sort, StoreStats};
-pub use requests::{ListingDraft, ListingPatch, MessageBody, RenewRequest, SearchParams, TermsDraft};
+pub use requests::{
+    ListingDraft, ListingPatch, MessageBody, RenewRequest, SearchParams, StepRequest, TermsDraft,
+};
 pub use views::{
     ConnectionView, DealView, DealsPage, Delivered, DialInfo, DialReason, GossipState, HolePunches,
-    ListingState, ListingView, ListingsPage, MessageView, NetworkStatus, ObjectView, Party, PeerInfo,
-    PeersPage, PriceView, Reachability, Role, SearchPage, SentView, StatusView, SyncInfo, TermsView,
-    ThreadTag, ThreadView, ThreadsPage,
+    ListingState, ListingView, ListingsPage, MessageView, NetworkStatus, ObjectView, Party, PaymentView,
+    PeerInfo, PeersPage, PriceView, Reachability, Role, SearchPage, SentView, StatusView, StepView, SyncInfo,
+    TermsView, ThreadTag, ThreadView, ThreadsPage,
 };
 
 #[cfg(test)]

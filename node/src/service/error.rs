@@ -65,6 +65,15 @@ pub enum ServiceError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InvalidInput {
+    /// A payment request without the details its method needs.
+    #[error("this payment method needs its details (a bitcoin: URI, an invoice, an IBAN, or text)")]
+    PaymentDetails,
+    /// A payment method that is not one of the known ones.
+    #[error("unknown payment method {0:?}: bitcoin, lightning, iban, cash or other")]
+    PaymentMethod(String),
+    /// A deal step's details have the wrong shape (an IBAN with a typo, a reason left empty).
+    #[error(transparent)]
+    Step(haggle_protocol::StepError),
     /// Currency or period without a price.
     #[error("a currency or period was given without a price")]
     CurrencyWithoutPrice,
@@ -174,6 +183,9 @@ pub enum Conflict {
     /// The revision counter is exhausted.
     #[error("this listing has run out of revision numbers")]
     RevisionsExhausted,
+    /// A deal step the owner may not sign now (see `haggle_protocol::lifecycle`).
+    #[error("{0}")]
+    Step(haggle_protocol::NotAllowed),
     /// The store refused the object for another reason.
     #[error(transparent)]
     Refused(RejectReason),
@@ -216,6 +228,7 @@ impl Conflict {
                 ErrorCode::NotYourTurn
             }
             Conflict::ThreadEnded { .. } => ErrorCode::ThreadEnded,
+            Conflict::Step(_) => ErrorCode::NotYourTurn,
             Conflict::Refused(RejectReason::Decode(_)) => ErrorCode::Invalid,
             Conflict::NewerRevision | Conflict::RevisionsExhausted | Conflict::Refused(_) => {
                 ErrorCode::Conflict
@@ -230,6 +243,7 @@ impl From<RejectReason> for ServiceError {
             RejectReason::QuantityExceeded { requested, remaining } => {
                 Conflict::QuantityExceeded { requested, remaining }.into()
             }
+            RejectReason::Step(e) => InvalidInput::Step(e).into(),
             other => Conflict::Refused(other).into(),
         }
     }

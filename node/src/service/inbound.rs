@@ -340,6 +340,10 @@ impl Service {
                 Err(e) => tracing::warn!(error = %e, "cannot read the message a receipt confirms"),
             },
             Body::Receipt(_) => {}
+            Body::Step(step) => match self.step_event(object, step.deal) {
+                Ok(event) => out.then.events.push(event),
+                Err(e) => tracing::warn!(error = %e, "cannot read the deal of a step"),
+            },
             Body::Offer(_)
             | Body::Counter(_)
             | Body::Accept(_)

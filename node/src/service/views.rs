@@ -4,7 +4,8 @@ use haggle_protocol::{Body, Deal, ListingStatus, Object, Price, PublicKey, Terms
 use haggle_storage::{Store, StoreError, ThreadRecord};
 
 use crate::api::types::{
-    DealView, ListingState, ListingView, MessageView, Party, PriceView, Role, TermsView, ThreadView,
+    DealView, ListingState, ListingView, MessageView, Party, PaymentView, PriceView, Role, StepView,
+    TermsView, ThreadView,
 };
 
 fn price(p: &Price) -> PriceView {
@@ -116,8 +117,58 @@ pub(super) fn thread(store: &Store, t: &ThreadRecord, me: &PublicKey) -> Result<
     })
 }
 
-/// A deal, with its full signed encoding for offline verification.
-pub(super) fn deal(d: &Deal) -> DealView {
+/// A deal, with its full signed encoding for offline verification, and its steps since.
+pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, StoreError> {
+    use haggle_protocol::lifecycle::{DealState, Role as Side, Step};
+    let steps = store.deal_steps(&d.id())?;
+    let signed: Vec<_> =
+        steps.iter().filter_map(|o| haggle_storage::signed_step(d, o).map(|s| (o, s))).collect();
+    let state = DealState::fold(d.made_at(), signed.iter().map(|(_, s)| s));
+    let my_side = if *me == d.seller() { Side::Seller } else { Side::Buyer };
+    let party = |side: Side| if side == my_side { Party::Me } else { Party::Them };
+    let details = |step: &Step| match step {
+        Step::PaymentRequest(m) => Some(payment(m).details),
+        Step::Paid(t) | Step::Shipped(t) => t.clone(),
+        Step::Dispute(reason) => Some(reason.clone()),
+        Step::Received | Step::Cancel => None,
+    };
+    let timeline = signed
+        .iter()
+        .map(|(o, s)| StepView {
+            id: o.id(),
+            by: party(s.by),
+            step: s.step.name().to_owned(),
+            details: details(&s.step),
+            at: s.at.as_millis(),
+        })
+        .collect();
+    Ok(DealView {
+        stage: state.stage().name().to_owned(),
+        waiting_on: state.waiting_on().map(party),
+        payment: state.payment.as_ref().map(|(m, _)| payment(m)),
+        disputed: state.disputed(),
+        stale: state.is_stale(Timestamp::now()),
+        timeline,
+        ..deal_record(d)
+    })
+}
+
+/// A payment method as text.
+fn payment(m: &haggle_protocol::PaymentMethod) -> PaymentView {
+    use haggle_protocol::PaymentMethod as M;
+    let details = match m {
+        M::Bitcoin(uri) => uri.clone(),
+        M::Lightning(invoice) => invoice.clone(),
+        M::Iban { iban, reference } if reference.is_empty() => iban.clone(),
+        M::Iban { iban, reference } => format!("{iban}, reference \"{reference}\""),
+        M::Cash => "cash on pickup".to_owned(),
+        M::Other(text) => text.clone(),
+    };
+    PaymentView { method: m.name().to_owned(), details }
+}
+
+/// A deal's signed record, before any step.
+fn deal_record(d: &Deal) -> DealView {
     DealView {
         id: d.id(),
         thread: d.offer().id(),
@@ -128,5 +179,11 @@ pub(super) fn deal(d: &Deal) -> DealView {
         terms: terms(d.terms()),
         made_at: d.made_at().as_millis(),
         signed: data_encoding::HEXLOWER.encode(&d.encode()),
+        stage: "agreed".to_owned(),
+        waiting_on: None,
+        payment: None,
+        disputed: false,
+        stale: false,
+        timeline: Vec::new(),
     }
 }

@@ -48,6 +48,21 @@ pub enum NodeEvent {
         #[serde(with = "text")]
         kind: ObjectKind,
     },
+    /// A step of a deal (payment request, paid, shipped, received, cancel, dispute) was
+    /// stored: the other party's, or this node's own.
+    DealStep {
+        /// The step's id.
+        #[serde(with = "text")]
+        id: ObjectId,
+        /// The deal.
+        #[serde(with = "text")]
+        deal: ObjectId,
+        /// payment_request, paid, shipped, received, cancel or dispute.
+        step: String,
+        /// The deal's stage after it (agreed, payment_requested, paid, shipped, completed,
+        /// cancelled).
+        stage: String,
+    },
     /// A thread ended in a deal; both sides hold the same signed record.
     DealMade {
         /// The deal's id.

@@ -217,3 +217,43 @@ impl SearchParams {
         pairs
     }
 }
+
+/// `POST /v1/deals/{id}/steps`: the owner's next step in a deal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StepRequest {
+    /// Seller: how to pay. `method` is bitcoin (details: a `bitcoin:` URI), lightning
+    /// (details: an invoice), iban (details: the IBAN; `reference` what to write on the
+    /// transfer), cash (no details) or other (details: text).
+    PaymentRequest {
+        /// bitcoin, lightning, iban, cash or other.
+        method: String,
+        /// The URI, invoice, IBAN or text.
+        #[serde(default)]
+        details: Option<String>,
+        /// For iban: the transfer's reference.
+        #[serde(default)]
+        reference: Option<String>,
+    },
+    /// Buyer: paid, with an optional reference.
+    Paid {
+        /// A transaction id or transfer reference.
+        #[serde(default)]
+        reference: Option<String>,
+    },
+    /// Seller: shipped or handed over.
+    Shipped {
+        /// Tracking text.
+        #[serde(default)]
+        tracking: Option<String>,
+    },
+    /// Buyer: received; the trade is complete.
+    Received,
+    /// Either: agree to call the deal off.
+    Cancel,
+    /// Either: something is wrong.
+    Dispute {
+        /// What.
+        reason: String,
+    },
+}

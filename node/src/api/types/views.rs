@@ -278,6 +278,50 @@ pub struct DealView {
     pub made_at: u64,
     /// Hex of the deal's signed encoding, verifiable offline.
     pub signed: String,
+    /// Where the deal stands after the handshake: agreed, payment_requested, paid, shipped,
+    /// completed or cancelled.
+    #[serde(default)]
+    pub stage: String,
+    /// Whose step it is (`me` or `them`); absent when the deal is completed or cancelled.
+    #[serde(default)]
+    pub waiting_on: Option<Party>,
+    /// How to pay: the seller's current payment request.
+    #[serde(default)]
+    pub payment: Option<PaymentView>,
+    /// A party opened a dispute and the deal is not over.
+    #[serde(default)]
+    pub disputed: bool,
+    /// No step for 14 days, and not over: flagged to both parties.
+    #[serde(default)]
+    pub stale: bool,
+    /// The deal's steps, oldest first.
+    #[serde(default)]
+    pub timeline: Vec<StepView>,
+}
+
+/// A payment request, as the buyer reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentView {
+    /// bitcoin, lightning, iban, cash or other.
+    pub method: String,
+    /// The details: a URI, an invoice, an IBAN with its reference, or text.
+    pub details: String,
+}
+
+/// One step of a deal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepView {
+    /// The step's id.
+    #[serde(with = "text")]
+    pub id: ObjectId,
+    /// Who signed it.
+    pub by: Party,
+    /// payment_request, paid, shipped, received, cancel or dispute.
+    pub step: String,
+    /// Its details (payment details, a reference, tracking text, a dispute's reason), if any.
+    pub details: Option<String>,
+    /// When it was signed (unix ms).
+    pub at: u64,
 }
 
 /// `GET /v1/objects/{id}`: whatever the id names.

@@ -1,0 +1,110 @@
+//! `haggle deal`, `pay-request`, `paid`, `shipped`, `received`, `cancel` and `dispute`: a deal
+//! after the handshake.
+
+use anyhow::Result;
+
+use haggle_node::api::types::{DealView, Party, StepRequest};
+
+use super::Context;
+use crate::args::PayRequestArgs;
+use crate::output;
+
+pub fn show(cx: &Context<'_>, deal: &str) -> Result<()> {
+    let view = cx.api.deal(deal)?;
+    if cx.json {
+        return output::json(&view);
+    }
+    print(&view);
+    Ok(())
+}
+
+pub fn pay_request(cx: &Context<'_>, args: PayRequestArgs) -> Result<()> {
+    let given = [
+        args.iban.is_some(),
+        args.bitcoin.is_some(),
+        args.lightning.is_some(),
+        args.cash,
+        args.other.is_some(),
+    ]
+    .into_iter()
+    .filter(|g| *g)
+    .count();
+    if given != 1 {
+        return Err(crate::usage(
+            "say how to pay with exactly one of --iban IBAN [--reference TEXT], --bitcoin URI, --lightning INVOICE, --cash or --other TEXT",
+        ));
+    }
+    let (method, details) = if let Some(iban) = args.iban {
+        ("iban", Some(iban))
+    } else if let Some(uri) = args.bitcoin {
+        ("bitcoin", Some(uri))
+    } else if let Some(invoice) = args.lightning {
+        ("lightning", Some(invoice))
+    } else if let Some(text) = args.other {
+        ("other", Some(text))
+    } else {
+        ("cash", None)
+    };
+    let request =
+        StepRequest::PaymentRequest { method: method.to_owned(), details, reference: args.reference };
+    step(cx, &args.deal, request)
+}
+
+pub fn step(cx: &Context<'_>, deal: &str, request: StepRequest) -> Result<()> {
+    let view = cx.api.deal_step(deal, &request)?;
+    if cx.json {
+        return output::json(&view);
+    }
+    outln!("Saved and queued for the other party: it goes out as soon as their node is reachable.");
+    print(&view);
+    Ok(())
+}
+
+/// The deal's stage, with the flags that matter ("shipped, disputed").
+pub fn stage(d: &DealView) -> String {
+    let mut s = d.stage.replace('_', " ");
+    if d.disputed {
+        s.push_str(", disputed");
+    }
+    if d.stale {
+        s.push_str(", stale");
+    }
+    s
+}
+
+/// Whose step it is, as the NEXT column says it.
+pub fn next(d: &DealView) -> String {
+    match d.waiting_on {
+        Some(Party::Me) => "you".to_owned(),
+        Some(Party::Them) => "them".to_owned(),
+        None => "-".to_owned(),
+    }
+}
+
+fn print(d: &DealView) {
+    let now = output::now_ms();
+    outln!("{}", output::bold(&format!("Deal {}  [{}]", output::short(&d.id), stage(d))));
+    outln!("  listing   {} ({})", d.title.clone().unwrap_or_default(), output::short(&d.listing));
+    outln!("  terms     {}", output::terms(&d.terms));
+    outln!("  seller    {}", d.seller);
+    outln!("  buyer     {}", d.buyer);
+    if let Some(p) = &d.payment {
+        outln!("  pay by    {}: {}", p.method, p.details);
+    }
+    let next = match d.waiting_on {
+        Some(Party::Me) => "your step",
+        Some(Party::Them) => "waiting for the other party",
+        None => "nothing: the deal is over",
+    };
+    outln!("  next      {next}");
+    if d.stale {
+        outln!("  note      no step for 14 days: ask the other party, or cancel together");
+    }
+    outln!();
+    outln!("  {}  deal made", output::relative(d.made_at, now));
+    for s in &d.timeline {
+        let who = if s.by == Party::Me { "me  " } else { "them" };
+        let details = s.details.as_deref().map(|t| format!("  {t}")).unwrap_or_default();
+        outln!("  {}  {who}  {}{details}", output::relative(s.at, now), s.step.replace('_', " "));
+    }
+}

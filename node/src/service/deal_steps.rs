@@ -1,0 +1,79 @@
+//! The owner's deal steps after the handshake (payment request, paid, shipped, received,
+//! cancel, dispute): checked against what the deal allows now, signed, stored, and sent to the
+//! other party like a negotiation message (directly, by the outbox, or sealed in a mailbox).
+
+use haggle_protocol::lifecycle::{self, DealStep, Role, Step};
+use haggle_protocol::{Body, Object, ObjectId, Timestamp};
+
+use super::{Conflict, Effect, Followups, InvalidInput, Service, ServiceError};
+use crate::api::types::{DealView, NodeEvent, StepRequest};
+
+impl Service {
+    /// Signs `step` on the deal `given` names, if the owner may sign it now.
+    pub fn deal_step(&self, given: &str, step: Step) -> Result<Effect, ServiceError> {
+        let id = self.resolve(given, "deal")?;
+        let deal = self.store.deal(&id)?.ok_or_else(|| ServiceError::not_found("deal", given))?;
+        let me = self.me();
+        let (role, other) =
+            if me == deal.seller() { (Role::Seller, deal.buyer()) } else { (Role::Buyer, deal.seller()) };
+        lifecycle::check_shape(&step).map_err(InvalidInput::Step)?;
+        let state = self.store.deal_state(&deal)?;
+        state.allows(role, &step).map_err(Conflict::Step)?;
+        let now = Timestamp::now();
+        let object = self.sign(Body::Step(DealStep { deal: id, to: other, step }), now)?;
+        self.ingest_own(&object)?;
+        let mut then = Followups { deliver: vec![other], ..Followups::default() };
+        then.events.push(self.step_event(&object, id)?);
+        Ok(Effect { object, then })
+    }
+
+    /// [`Service::deal_step`] from the API's request.
+    pub fn deal_step_request(&self, given: &str, request: StepRequest) -> Result<Effect, ServiceError> {
+        self.deal_step(given, step(request)?)
+    }
+
+    /// The deal a step of the owner's belongs to, as a view.
+    pub fn effect_deal(&self, effect: &Effect) -> Result<DealView, ServiceError> {
+        let Body::Step(s) = effect.object.body() else { unreachable!("a deal step's effect") };
+        self.deal_view(&s.deal.to_hex())
+    }
+
+    /// The event for a stored step: which deal, which step, and the deal's stage after it.
+    pub(super) fn step_event(&self, object: &Object, deal: ObjectId) -> Result<NodeEvent, ServiceError> {
+        let Body::Step(s) = object.body() else { unreachable!("called for steps") };
+        let stage = match self.store.deal(&deal)? {
+            Some(d) => self.store.deal_state(&d)?.stage().name(),
+            None => "agreed",
+        };
+        Ok(NodeEvent::DealStep {
+            id: object.id(),
+            deal,
+            step: s.step.name().to_owned(),
+            stage: stage.to_owned(),
+        })
+    }
+}
+
+/// The step a request asks for.
+fn step(request: StepRequest) -> Result<Step, ServiceError> {
+    use haggle_protocol::PaymentMethod as M;
+    Ok(match request {
+        StepRequest::PaymentRequest { method, details, reference } => {
+            let needs =
+                |d: Option<String>| d.filter(|d| !d.trim().is_empty()).ok_or(InvalidInput::PaymentDetails);
+            Step::PaymentRequest(match method.as_str() {
+                "bitcoin" => M::Bitcoin(needs(details)?),
+                "lightning" => M::Lightning(needs(details)?),
+                "iban" => M::Iban { iban: needs(details)?, reference: reference.unwrap_or_default() },
+                "cash" => M::Cash,
+                "other" => M::Other(needs(details)?),
+                other => return Err(InvalidInput::PaymentMethod(other.to_owned()).into()),
+            })
+        }
+        StepRequest::Paid { reference } => Step::Paid(reference.filter(|r| !r.trim().is_empty())),
+        StepRequest::Shipped { tracking } => Step::Shipped(tracking.filter(|t| !t.trim().is_empty())),
+        StepRequest::Received => Step::Received,
+        StepRequest::Cancel => Step::Cancel,
+        StepRequest::Dispute { reason } => Step::Dispute(reason),
+    })
+}
