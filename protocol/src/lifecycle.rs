@@ -115,8 +115,8 @@ pub enum StepError {
     /// The wrong party signed it (a buyer's "shipped").
     #[error("only the {0:?} may sign a {1} step")]
     WrongParty(Role, &'static str),
-    /// Its text is empty where needed, or too long.
-    #[error("the step's text must be 1 to {MAX_STEP_TEXT} characters")]
+    /// Its text is empty where needed, too long, or holds control characters.
+    #[error("the step's text must be one line of 1 to {MAX_STEP_TEXT} characters")]
     Text,
     /// Its payment details have the wrong shape.
     #[error(transparent)]
@@ -136,9 +136,10 @@ pub fn check(step: &SignedStep) -> Result<(), StepError> {
 
 /// The context-free part of [`check`]: text lengths and payment details.
 pub fn check_shape(step: &Step) -> Result<(), StepError> {
+    // One line of printable text: it is shown on the other party's terminal.
     let text_ok = |t: &str, required: bool| {
         let n = t.chars().count();
-        n <= MAX_STEP_TEXT && (!required || !t.trim().is_empty())
+        n <= MAX_STEP_TEXT && (!required || !t.trim().is_empty()) && !t.chars().any(char::is_control)
     };
     match step {
         Step::PaymentRequest(method) => method.validate()?,
@@ -206,6 +207,9 @@ pub struct DealState {
     pub last_activity: Timestamp,
     /// The order key of each kept value, so a later-arriving older step never replaces a newer.
     keys: StepKeys,
+    /// Every payment request taken in, in signing order (to find the one in force when the
+    /// buyer paid).
+    requests: Vec<(PaymentMethod, Timestamp, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -242,7 +246,11 @@ impl DealState {
         let key = (s.at, s.tie);
         match &s.step {
             Step::PaymentRequest(method) => {
-                latest(&mut self.payment, &mut self.keys.payment, key, (method.clone(), s.at));
+                let entry = (method.clone(), s.at, s.tie);
+                if !self.requests.contains(&entry) {
+                    self.requests.push(entry);
+                    self.requests.sort_by_key(|(_, at, tie)| (*at, *tie));
+                }
             }
             Step::Paid(reference) => {
                 latest(&mut self.paid, &mut self.keys.paid, key, (reference.clone(), s.at))
@@ -264,6 +272,7 @@ impl DealState {
             }
         }
         self.last_activity = self.last_activity.max(s.at);
+        self.settle_payment();
     }
 
     /// The state after `steps`, from a deal made at `made`.
@@ -273,6 +282,17 @@ impl DealState {
             state.apply(s);
         }
         state
+    }
+
+    /// Keeps as the payment request in force the latest one signed no later than the buyer's
+    /// payment (a request signed after it cannot change what was paid), or the latest if unpaid.
+    fn settle_payment(&mut self) {
+        let paid_at = self.paid.as_ref().map(|(_, at)| *at);
+        self.payment = None;
+        self.keys.payment = None;
+        for (method, at, tie) in self.requests.iter().filter(|(_, at, _)| paid_at.is_none_or(|p| *at <= p)) {
+            latest(&mut self.payment, &mut self.keys.payment, (*at, *tie), (method.clone(), *at));
+        }
     }
 
     /// Where the deal stands. "Received" wins over a cancellation (the buyer said the trade is
@@ -402,6 +422,19 @@ mod tests {
         s.apply(&step(Role::Buyer, Step::Received, 40, 0));
         assert_eq!((s.stage(), s.waiting_on()), (Stage::Completed, None));
         assert_eq!(s.allows(Role::Buyer, &Step::Cancel), Err(NotAllowed::Final(Stage::Completed)));
+    }
+
+    #[test]
+    fn a_payment_request_signed_after_the_payment_does_not_replace_the_one_paid() {
+        let mut s = DealState::new(Timestamp(0));
+        s.apply(&step(Role::Seller, Step::PaymentRequest(iban(1)), 10, 0));
+        s.apply(&step(Role::Buyer, Step::Paid(None), 20, 0));
+        s.apply(&step(Role::Seller, Step::PaymentRequest(iban(2)), 30, 0));
+        assert_eq!(s.payment.as_ref().map(|(m, _)| m), Some(&iban(1)));
+        assert!(
+            check(&step(Role::Buyer, Step::Paid(Some("ok\u{7}".into())), 1, 0)).is_err(),
+            "no control characters"
+        );
     }
 
     #[test]

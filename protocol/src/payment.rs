@@ -7,8 +7,8 @@
 //! - **bitcoin**: a BIP 21 URI, `bitcoin:<address>[?params]`, the address bech32 (`bc1…`,
 //!   `tb1…`, `bcrt1…`: lowercase or uppercase, alphabet and length checked) or base58 (26-35
 //!   characters of the base58 alphabet, starting with 1, 3, m, n or 2).
-//! - **lightning**: a BOLT 11 invoice (`lnbc…`, `lntb…`, `lntbs…`, `lnbcrt…`, optionally with a
-//!   `lightning:` prefix), bech32 alphabet after the last `1`, at most 7,089 characters.
+//! - **lightning**: a BOLT 11 invoice (`lnbc…`, `lntb…`, `lntbs…`, `lnbcrt…`, `lnsb…`, optionally
+//!   with a `lightning:` prefix), bech32 alphabet after the last `1`, at most 7,089 characters.
 //! - **iban**: country code, two check digits and 11-30 letters or digits, with the ISO 13616
 //!   mod-97 check; a payment reference of at most 140 characters (SEPA's limit).
 //! - **cash**: on pickup, no details.
@@ -75,7 +75,7 @@ impl PaymentMethod {
             PaymentMethod::Lightning(invoice) => check_bolt11(invoice),
             PaymentMethod::Iban { iban, reference } => {
                 check_iban(iban)?;
-                if reference.chars().count() > MAX_REFERENCE {
+                if reference.chars().count() > MAX_REFERENCE || has_control(reference) {
                     return Err(PaymentError::Length { what: "the reference", max: MAX_REFERENCE });
                 }
                 Ok(())
@@ -83,7 +83,7 @@ impl PaymentMethod {
             PaymentMethod::Cash => Ok(()),
             PaymentMethod::Other(text) => {
                 let n = text.trim().chars().count();
-                if n == 0 || text.chars().count() > MAX_DETAILS {
+                if n == 0 || text.chars().count() > MAX_DETAILS || has_control(text) {
                     return Err(PaymentError::Length { what: "the payment details", max: MAX_DETAILS });
                 }
                 Ok(())
@@ -106,14 +106,21 @@ impl PaymentMethod {
 const BECH32: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
 const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
+/// Whether `text` holds a control character (a newline, an escape sequence): payment details
+/// are shown on the other party's terminal.
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
 fn check_bip21(uri: &str) -> Result<(), PaymentError> {
-    let rest = uri
-        .strip_prefix("bitcoin:")
-        .or_else(|| uri.strip_prefix("BITCOIN:"))
-        .ok_or(PaymentError::Bitcoin("it must start with bitcoin:"))?;
-    if uri.len() > MAX_DETAILS {
-        return Err(PaymentError::Bitcoin("too long"));
+    if uri.len() > MAX_DETAILS || has_control(uri) {
+        return Err(PaymentError::Bitcoin("too long, or holds control characters"));
     }
+    // BIP 21's scheme is case-insensitive.
+    let rest = match uri.split_once(':') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bitcoin") => rest,
+        _ => return Err(PaymentError::Bitcoin("it must start with bitcoin:")),
+    };
     let address = rest.split('?').next().unwrap_or_default();
     let lower = address.to_ascii_lowercase();
     let bech32_hrp = ["bc1", "tb1", "bcrt1"].into_iter().find(|hrp| lower.starts_with(hrp));
@@ -134,8 +141,10 @@ fn check_bip21(uri: &str) -> Result<(), PaymentError> {
 }
 
 fn check_bolt11(invoice: &str) -> Result<(), PaymentError> {
-    let invoice =
-        invoice.strip_prefix("lightning:").or_else(|| invoice.strip_prefix("LIGHTNING:")).unwrap_or(invoice);
+    let invoice = match invoice.split_once(':') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("lightning") => rest,
+        _ => invoice,
+    };
     let lower = invoice.to_ascii_lowercase();
     if invoice != lower && invoice != invoice.to_ascii_uppercase() {
         return Err(PaymentError::Lightning("an invoice is all lowercase or all uppercase"));
@@ -159,6 +168,10 @@ fn check_bolt11(invoice: &str) -> Result<(), PaymentError> {
 }
 
 fn check_iban(iban: &str) -> Result<(), PaymentError> {
+    // Spaces between groups of four: at most 34 characters and their separators, with slack.
+    if iban.chars().count() > 64 {
+        return Err(PaymentError::Iban("an IBAN has 15 to 34 characters"));
+    }
     let compact: String =
         iban.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
     if !(15..=34).contains(&compact.len()) {
@@ -247,5 +260,15 @@ mod tests {
         assert_eq!(PaymentMethod::Other("Bank transfer, details by message".into()).validate(), Ok(()));
         assert!(PaymentMethod::Other("  ".into()).validate().is_err());
         assert!(PaymentMethod::Other("x".repeat(501)).validate().is_err());
+        assert!(PaymentMethod::Other("pay me\u{1b}[2J".into()).validate().is_err(), "no escape sequences");
+        let padded = PaymentMethod::Iban {
+            iban: format!("GB82WEST12345698765432{}", " ".repeat(100)),
+            reference: String::new(),
+        };
+        assert!(padded.validate().is_err(), "no padding to the object limit");
+        assert_eq!(
+            PaymentMethod::Bitcoin("Bitcoin:3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy".into()).validate(),
+            Ok(())
+        );
     }
 }

@@ -142,8 +142,8 @@ pub enum RejectReason {
     /// A deal step the wrong party signed.
     #[error(transparent)]
     Step(#[from] haggle_protocol::StepError),
-    /// The deal already holds as many steps as a deal may.
-    #[error("the deal already holds {max} steps")]
+    /// The author already signed as many steps in this deal as one party may.
+    #[error("the author already signed {max} steps in this deal")]
     DealFull {
         /// The limit.
         max: usize,

@@ -11,9 +11,10 @@ use crate::ingest::{Origin, Outcome, RejectReason, rejected};
 use crate::keys;
 use crate::store::{Store, decode_stored};
 
-/// Steps one deal may hold: a whole trade takes five or six, and a payment request may be
-/// corrected a few times; the bound is what the two parties can make each other store.
-pub const MAX_DEAL_STEPS: usize = 64;
+/// Steps one party may sign in one deal: a whole trade takes each party two or three, and a
+/// payment request may be corrected a few times. Counted per party, so one party filling its
+/// share never stops the other from signing "received" or "cancel".
+pub const MAX_DEAL_STEPS: usize = 32;
 
 /// A step as the deal's state takes it in: who signed it, from the deal's parties.
 pub fn signed_step(deal: &Deal, object: &Object) -> Option<SignedStep> {
@@ -49,14 +50,8 @@ impl Store {
         if let Err(e) = lifecycle::check(&step) {
             return Ok(rejected(Some(id), e));
         }
-        if self
-            .db
-            .scan_prefix(keys::key(keys::DEAL_STEP, &[s.deal.as_bytes()]))
-            .keys()
-            .take(MAX_DEAL_STEPS)
-            .count()
-            >= MAX_DEAL_STEPS
-        {
+        let author = object.author();
+        if self.deal_steps(&s.deal)?.iter().filter(|o| o.author() == author).count() >= MAX_DEAL_STEPS {
             return Ok(rejected(Some(id), RejectReason::DealFull { max: MAX_DEAL_STEPS }));
         }
         let mut batch = sled::Batch::default();
@@ -87,5 +82,72 @@ impl Store {
         let steps: Vec<SignedStep> =
             self.deal_steps(&deal.id())?.iter().filter_map(|o| signed_step(deal, o)).collect();
         Ok(DealState::fold(deal.made_at(), &steps))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_protocol::fixtures::{accept, confirm, key, live_listing, live_terms, offer, sign_now};
+    use haggle_protocol::lifecycle::{DealStep, Stage, Step};
+    use haggle_protocol::{PaymentMethod, Verified};
+
+    use super::*;
+    use crate::store::Durability;
+
+    fn put(store: &Store, object: &Verified<Object>) -> Outcome {
+        store.ingest(object.bytes(), Durability::Lazy).expect("ingest")
+    }
+
+    fn reason(outcome: Outcome) -> RejectReason {
+        match outcome {
+            Outcome::Rejected(r) => r.reason,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    /// Only the two parties exchange a deal's steps, each step signed by the right one; a step
+    /// for a deal not held yet is refused without blame; each party has its own budget.
+    #[test]
+    fn steps_are_checked_against_the_deal_and_bounded_per_party() {
+        let (seller, buyer, stranger) = (key(1), key(2), key(3));
+        let listing = sign_now(&seller, Body::Listing(live_listing("Road bike")));
+        let o = sign_now(&buyer, offer(&listing, live_terms(1, 10_000)));
+        let a = sign_now(&seller, accept(&o, &o));
+        let cf = sign_now(&buyer, confirm(&o, &a));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let deal = a.id();
+        let step = |by: &haggle_protocol::SecretKey, to: &haggle_protocol::SecretKey, step: Step| {
+            sign_now(by, Body::Step(DealStep { deal, to: to.public(), step }))
+        };
+
+        // Before the deal: held back, not the sender's fault.
+        let early = reason(put(&store, &step(&seller, &buyer, Step::PaymentRequest(PaymentMethod::Cash))));
+        assert!(matches!(early, RejectReason::UnknownDeal(_)) && !early.is_peer_fault());
+        for object in [&listing, &o, &a, &cf] {
+            assert!(put(&store, object).is_new());
+        }
+        let r = reason(put(&store, &step(&stranger, &buyer, Step::Cancel)));
+        assert!(matches!(r, RejectReason::NotAParty) && r.is_peer_fault());
+        let r = reason(put(&store, &step(&seller, &stranger, Step::Cancel)));
+        assert!(matches!(r, RejectReason::NotAParty), "addressed to someone else");
+        let r = reason(put(&store, &step(&buyer, &seller, Step::Shipped(None))));
+        assert!(matches!(r, RejectReason::Step(_)) && r.is_peer_fault(), "the buyer cannot ship");
+
+        assert!(put(&store, &step(&seller, &buyer, Step::PaymentRequest(PaymentMethod::Cash))).is_new());
+        let d = store.deal(&deal).expect("read").expect("the deal");
+        assert_eq!(store.deal_state(&d).expect("state").stage(), Stage::PaymentRequested);
+
+        // The seller fills its share with disputes; the buyer can still sign.
+        for n in 1..MAX_DEAL_STEPS {
+            assert!(put(&store, &step(&seller, &buyer, Step::Dispute(format!("complaint {n}")))).is_new());
+        }
+        let r = reason(put(&store, &step(&seller, &buyer, Step::Dispute("one more".into()))));
+        assert!(matches!(r, RejectReason::DealFull { .. }));
+        assert!(
+            put(&store, &step(&buyer, &seller, Step::Cancel)).is_new(),
+            "the other party's share is its own"
+        );
+        assert_eq!(store.deal_steps(&deal).expect("read").len(), MAX_DEAL_STEPS + 1);
     }
 }

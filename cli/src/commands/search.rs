@@ -87,6 +87,14 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
             format!("{kind} received in thread {}", output::short(thread))
         }
         NodeEvent::DealMade { id, .. } => format!("deal {} made", output::short(id)),
+        NodeEvent::DealStep { deal, step, stage, .. } => {
+            format!(
+                "deal {}: {}; now {}",
+                output::short(deal),
+                step.replace('_', " "),
+                stage.replace('_', " ")
+            )
+        }
         NodeEvent::DeliveryChanged { id, state } => format!("message {} {state}", output::short(id)),
         NodeEvent::SyncCompleted { peer, received, .. } if *received > 0 => {
             format!("caught up with {}: {received} new", output::short_peer(peer))
