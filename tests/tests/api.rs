@@ -182,6 +182,19 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     assert!(node.get("/v1/peers").await?["peers"].as_array().is_some());
     assert!(node.get("/v1/threads").await?["threads"].as_array().is_some_and(Vec::is_empty));
     assert!(node.get("/v1/deals").await?["deals"].as_array().is_some_and(Vec::is_empty));
+    // Deal steps: an unknown deal, an unknown step, a payment request without its details.
+    let (status, code, _) =
+        api_error(node.post("/v1/deals/ffffffffffff/steps", json!({"step": "received"})).await);
+    assert_eq!((status, code.as_str()), (404, "not_found"));
+    let (status, _, _) =
+        api_error(node.post("/v1/deals/ffffffffffff/steps", json!({"step": "teleported"})).await);
+    assert_eq!(status, 400, "an unknown step is refused before any lookup");
+    let (status, _, message) = api_error(
+        node.post("/v1/deals/ffffffffffff/steps", json!({"step": "payment_request", "method": "wampum"}))
+            .await,
+    );
+    assert_eq!(status, 400, "the request is checked before the deal is looked up: {message}");
+    assert!(message.contains("wampum") && message.contains("iban"), "{message}");
 
     // A stream still open when the node stops ends with it (it used to hold the API's graceful
     // shutdown until its timeout, and the server task beyond it).

@@ -55,7 +55,7 @@ pub fn step(cx: &Context<'_>, deal: &str, request: StepRequest) -> Result<()> {
     if cx.json {
         return output::json(&view);
     }
-    outln!("Saved and queued for the other party: it goes out as soon as their node is reachable.");
+    outln!("Signed and saved: it goes to the other party now, or as soon as their node is reachable.");
     print(&view);
     Ok(())
 }
