@@ -11,7 +11,7 @@
 //! in the NAT test about one run in three). Candidates are only candidates: AutoNAT tests them
 //! before anything is confirmed.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::task::{Context, Poll, Waker};
 
@@ -30,8 +30,8 @@ const MAX_SEEN: usize = 64;
 /// The behaviour: reports the other transport's candidate for each observed one.
 #[derive(Debug, Default)]
 pub(crate) struct Candidates {
-    /// Listening ports: (QUIC, port) pairs.
-    listening: HashSet<(bool, u16)>,
+    /// Listen addresses per (QUIC, port) pair: a pair stays while any interface listens on it.
+    listening: HashMap<(bool, u16), usize>,
     seen: VecDeque<Multiaddr>,
     queue: VecDeque<Multiaddr>,
     waker: Option<Waker>,
@@ -84,7 +84,7 @@ impl Candidates {
         self.remember(addr.clone());
         let Some(other) = other_transport(addr) else { return };
         let Some(wanted) = transport_port(&other) else { return };
-        if self.listening.contains(&wanted) && self.remember(other.clone()) {
+        if self.listening.contains_key(&wanted) && self.remember(other.clone()) {
             self.queue.push_back(other);
             if let Some(waker) = self.waker.take() {
                 waker.wake();
@@ -121,11 +121,18 @@ impl NetworkBehaviour for Candidates {
     fn on_swarm_event(&mut self, event: FromSwarm<'_>) {
         match event {
             FromSwarm::NewListenAddr(NewListenAddr { addr, .. }) => {
-                self.listening.extend(transport_port(addr));
+                if let Some(tp) = transport_port(addr) {
+                    *self.listening.entry(tp).or_default() += 1;
+                }
             }
             FromSwarm::ExpiredListenAddr(ExpiredListenAddr { addr, .. }) => {
-                if let Some(tp) = transport_port(addr) {
-                    self.listening.remove(&tp);
+                if let Some(tp) = transport_port(addr)
+                    && let Some(n) = self.listening.get_mut(&tp)
+                {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.listening.remove(&tp);
+                    }
                 }
             }
             FromSwarm::NewExternalAddrCandidate(NewExternalAddrCandidate { addr }) => self.observed(addr),
@@ -159,7 +166,7 @@ mod tests {
     #[test]
     fn an_observed_address_is_a_candidate_for_the_other_transport_on_the_same_port() {
         let mut c = Candidates::default();
-        c.listening.extend([(false, 7400), (true, 7400)]);
+        c.listening.extend([((false, 7400), 2), ((true, 7400), 2)]);
         c.observed(&addr("/ip4/198.18.0.11/tcp/7400"));
         assert_eq!(c.queue.pop_front(), Some(addr("/ip4/198.18.0.11/udp/7400/quic-v1")));
         // Its own report comes back as a candidate: not translated back, nor twice.

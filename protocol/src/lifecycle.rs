@@ -31,12 +31,13 @@ pub const MAX_STEP_TEXT: usize = 500;
 /// A deal with no step for this long is flagged to both parties (never closed by itself).
 pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 3_600);
 
-/// A party of a deal.
+/// A party of a deal (`Deal::seller` and `Deal::buyer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Role {
-    /// The listing's author.
+    /// Hands over the thing or does the work: the listing's author, or the offerer on a wanted
+    /// ad.
     Seller,
-    /// The other party.
+    /// Pays.
     Buyer,
 }
 
@@ -207,9 +208,6 @@ pub struct DealState {
     pub last_activity: Timestamp,
     /// The order key of each kept value, so a later-arriving older step never replaces a newer.
     keys: StepKeys,
-    /// Every payment request taken in, in signing order (to find the one in force when the
-    /// buyer paid).
-    requests: Vec<(PaymentMethod, Timestamp, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -246,11 +244,7 @@ impl DealState {
         let key = (s.at, s.tie);
         match &s.step {
             Step::PaymentRequest(method) => {
-                let entry = (method.clone(), s.at, s.tie);
-                if !self.requests.contains(&entry) {
-                    self.requests.push(entry);
-                    self.requests.sort_by_key(|(_, at, tie)| (*at, *tie));
-                }
+                latest(&mut self.payment, &mut self.keys.payment, key, (method.clone(), s.at));
             }
             Step::Paid(reference) => {
                 latest(&mut self.paid, &mut self.keys.paid, key, (reference.clone(), s.at))
@@ -272,7 +266,6 @@ impl DealState {
             }
         }
         self.last_activity = self.last_activity.max(s.at);
-        self.settle_payment();
     }
 
     /// The state after `steps`, from a deal made at `made`.
@@ -282,17 +275,6 @@ impl DealState {
             state.apply(s);
         }
         state
-    }
-
-    /// Keeps as the payment request in force the latest one signed no later than the buyer's
-    /// payment (a request signed after it cannot change what was paid), or the latest if unpaid.
-    fn settle_payment(&mut self) {
-        let paid_at = self.paid.as_ref().map(|(_, at)| *at);
-        self.payment = None;
-        self.keys.payment = None;
-        for (method, at, tie) in self.requests.iter().filter(|(_, at, _)| paid_at.is_none_or(|p| *at <= p)) {
-            latest(&mut self.payment, &mut self.keys.payment, (*at, *tie), (method.clone(), *at));
-        }
     }
 
     /// Where the deal stands. "Received" wins over a cancellation (the buyer said the trade is
@@ -425,16 +407,9 @@ mod tests {
     }
 
     #[test]
-    fn a_payment_request_signed_after_the_payment_does_not_replace_the_one_paid() {
-        let mut s = DealState::new(Timestamp(0));
-        s.apply(&step(Role::Seller, Step::PaymentRequest(iban(1)), 10, 0));
-        s.apply(&step(Role::Buyer, Step::Paid(None), 20, 0));
-        s.apply(&step(Role::Seller, Step::PaymentRequest(iban(2)), 30, 0));
-        assert_eq!(s.payment.as_ref().map(|(m, _)| m), Some(&iban(1)));
-        assert!(
-            check(&step(Role::Buyer, Step::Paid(Some("ok\u{7}".into())), 1, 0)).is_err(),
-            "no control characters"
-        );
+    fn step_texts_are_single_printable_lines() {
+        assert!(check(&step(Role::Buyer, Step::Paid(Some("ok\u{7}".into())), 1, 0)).is_err());
+        assert!(check(&step(Role::Seller, Step::Shipped(Some("line\nbreak".into())), 1, 0)).is_err());
     }
 
     #[test]

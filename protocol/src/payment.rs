@@ -141,6 +141,9 @@ fn check_bip21(uri: &str) -> Result<(), PaymentError> {
 }
 
 fn check_bolt11(invoice: &str) -> Result<(), PaymentError> {
+    if has_control(invoice) || !invoice.is_ascii() {
+        return Err(PaymentError::Lightning("an invoice is plain ASCII letters and digits"));
+    }
     let invoice = match invoice.split_once(':') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("lightning") => rest,
         _ => invoice,
@@ -168,12 +171,15 @@ fn check_bolt11(invoice: &str) -> Result<(), PaymentError> {
 }
 
 fn check_iban(iban: &str) -> Result<(), PaymentError> {
+    // Groups of four separated by spaces, nothing else: what is shown is what was checked.
+    if !iban.chars().all(|c| c == ' ' || c.is_ascii_alphanumeric()) {
+        return Err(PaymentError::Iban("only letters, digits and spaces"));
+    }
     // Spaces between groups of four: at most 34 characters and their separators, with slack.
     if iban.chars().count() > 64 {
         return Err(PaymentError::Iban("an IBAN has 15 to 34 characters"));
     }
-    let compact: String =
-        iban.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+    let compact: String = iban.chars().filter(|c| *c != ' ').collect::<String>().to_ascii_uppercase();
     if !(15..=34).contains(&compact.len()) {
         return Err(PaymentError::Iban("an IBAN has 15 to 34 characters"));
     }
@@ -266,6 +272,11 @@ mod tests {
             reference: String::new(),
         };
         assert!(padded.validate().is_err(), "no padding to the object limit");
+        let newline =
+            PaymentMethod::Iban { iban: "GB82 WEST\n1234 5698 7654 32".into(), reference: String::new() };
+        assert!(newline.validate().is_err(), "no line breaks in what the buyer reads");
+        let escape = format!("LNBC\u{1b}[2J1{}", "Q".repeat(130));
+        assert!(PaymentMethod::Lightning(escape).validate().is_err(), "no escape sequences in an invoice");
         assert_eq!(
             PaymentMethod::Bitcoin("Bitcoin:3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy".into()).validate(),
             Ok(())

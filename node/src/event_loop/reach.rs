@@ -62,6 +62,9 @@ pub(super) struct Reach {
     reservations: HashMap<ListenerId, PeerId>,
     /// Relays that accepted a reservation (and still hold it).
     reserved: HashSet<PeerId>,
+    /// Relays that refused or dropped a reservation: not asked again while connected (the entry
+    /// goes when the peer leaves), so a full relay is not asked in a loop and others get a turn.
+    refused: HashSet<PeerId>,
     /// AutoNAT tests of our candidate addresses that failed, and that succeeded.
     probes_failed: u64,
     probes_ok: u64,
@@ -72,6 +75,8 @@ pub(super) struct Reach {
     /// Peers reached only through a relay, with when hole punching started (until it ends).
     punching: HashMap<PeerId, Instant>,
     punches: HolePunches,
+    /// Per-node random salt for [`shuffled`].
+    salt: u64,
     /// Negotiation messages delivered since start, direct and through a relay.
     delivered: Delivered,
     upnp: String,
@@ -85,12 +90,18 @@ impl Reach {
             relays: HashSet::new(),
             reservations: HashMap::new(),
             reserved: HashSet::new(),
+            refused: HashSet::new(),
             probes_failed: 0,
             probes_ok: 0,
             first_connected: None,
             last: Reachability::Unknown,
             punching: HashMap::new(),
             punches: HolePunches::default(),
+            salt: {
+                let mut bytes = [0u8; 8];
+                let _ = getrandom::fill(&mut bytes);
+                u64::from_le_bytes(bytes)
+            },
             delivered: Delivered::default(),
             upnp: if upnp { "searching".into() } else { "off".into() },
         }
@@ -141,6 +152,16 @@ impl Reach {
     pub(super) fn is_direct(&self, peer: &PeerId) -> bool {
         self.conns.values().any(|c| c.peer == *peer && !c.relayed)
     }
+}
+
+/// A sort key for `peer` that strangers cannot aim for: a hash of its id with this node's salt.
+fn shuffled(peer: &PeerId, salt: u64) -> [u8; 8] {
+    let mut h = blake3::Hasher::new();
+    h.update(&salt.to_le_bytes());
+    h.update(&peer.to_bytes());
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&h.finalize().as_bytes()[..8]);
+    out
 }
 
 /// Whether the address goes through a relay.
@@ -233,12 +254,16 @@ impl EventLoop {
     pub(super) fn forget_relay(&mut self, peer: &PeerId) {
         self.reach.relays.remove(peer);
         self.reach.punching.remove(peer);
+        self.reach.refused.remove(peer);
     }
 
     /// What identify told about a peer's protocols: whether it relays.
     pub(super) fn note_protocols(&mut self, peer: PeerId, protocols: &[libp2p::StreamProtocol]) {
         let relays = protocols.contains(&relay::HOP_PROTOCOL_NAME);
         tracing::debug!(%peer, relays, "identified");
+        // A new identify (a reconnect, or the periodic one) gives a relay that refused us another
+        // chance: at most once per identify round.
+        self.reach.refused.remove(&peer);
         if relays {
             self.reach.relays.insert(peer);
             self.reserve_relays();
@@ -256,7 +281,7 @@ impl EventLoop {
         let asked: HashSet<PeerId> = self.reach.reservations.values().copied().collect();
         let mut candidates: Vec<(PeerId, Multiaddr)> = Vec::new();
         for peer in &self.reach.relays {
-            if asked.contains(peer) {
+            if asked.contains(peer) || self.reach.refused.contains(peer) {
                 continue;
             }
             // The relay's own address: a connection this node dialled, not relayed.
@@ -264,7 +289,9 @@ impl EventLoop {
                 candidates.push((*peer, c.remote.clone()));
             }
         }
-        candidates.sort_by_key(|(p, _)| *p);
+        // In an order no peer can choose (a low PeerId would otherwise make a stranger every
+        // private node's first relay).
+        candidates.sort_by_key(|(p, _)| shuffled(p, self.reach.salt));
         for (relay, addr) in candidates.into_iter().take(WANTED_RELAYS.saturating_sub(asked.len())) {
             let circuit = without_p2p(addr).with(Protocol::P2p(relay)).with(Protocol::P2pCircuit);
             match self.swarm.listen_on(circuit.clone()) {
@@ -282,6 +309,11 @@ impl EventLoop {
         if let Some(relay) = self.reach.reservations.remove(&listener) {
             tracing::info!(%relay, "relay reservation ended");
             self.reach.reserved.remove(&relay);
+            // Refused, or ended while still connected: try the others first (until identify
+            // tells of the relay again; a relay that left is simply gone).
+            if self.swarm.is_connected(&relay) {
+                self.reach.refused.insert(relay);
+            }
             self.reserve_relays();
         }
     }
@@ -290,7 +322,7 @@ impl EventLoop {
     /// if it holds a reservation), tried alongside its own addresses.
     pub(super) fn relay_paths(&self, peer: &PeerId) -> Vec<Multiaddr> {
         let mut relays: Vec<&PeerId> = self.reach.relays.iter().filter(|r| *r != peer).collect();
-        relays.sort();
+        relays.sort_by_key(|r| shuffled(r, self.reach.salt));
         relays
             .into_iter()
             .filter_map(|relay| {

@@ -11,12 +11,12 @@ use crate::api::types::{DealView, NodeEvent, StepRequest};
 impl Service {
     /// Signs `step` on the deal `given` names, if the owner may sign it now.
     pub fn deal_step(&self, given: &str, step: Step) -> Result<Effect, ServiceError> {
+        lifecycle::check_shape(&step).map_err(InvalidInput::Step)?;
         let id = self.resolve(given, "deal")?;
         let deal = self.store.deal(&id)?.ok_or_else(|| ServiceError::not_found("deal", given))?;
         let me = self.me();
         let (role, other) =
             if me == deal.seller() { (Role::Seller, deal.buyer()) } else { (Role::Buyer, deal.seller()) };
-        lifecycle::check_shape(&step).map_err(InvalidInput::Step)?;
         let state = self.store.deal_state(&deal)?;
         state.allows(role, &step).map_err(Conflict::Step)?;
         let now = Timestamp::now();
