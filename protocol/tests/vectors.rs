@@ -15,7 +15,10 @@ fn sign(key: &SecretKey, body: Body) -> Verified<Object> {
     let envelope = Envelope { created_at: T0, ..Envelope::new(key.public(), body) };
     envelope.sign_with_work(key, T0, VECTOR_BASE_BITS).expect("vector objects are valid")
 }
-use haggle_protocol::{Body, Currency, Listing, ListingKind, ListingStatus, Location, Object, Offer, Price};
+use haggle_protocol::{
+    Body, Currency, DealStep, Listing, ListingKind, ListingStatus, Location, Object, Offer, PaymentMethod,
+    Price, Step,
+};
 
 fn vectors() -> Vec<(&'static str, Object)> {
     let seller = key(1);
@@ -53,6 +56,18 @@ fn vectors() -> Vec<(&'static str, Object)> {
     let decline = sign(&seller, decline(&offer, &offer));
     let withdraw = sign(&buyer, withdraw(&offer, &offer, &listing));
     let confirm = sign(&seller, confirm(&offer, &accept));
+    // After the deal (its id is the Accept's): the seller says how to pay.
+    let step = sign(
+        &seller,
+        Body::Step(DealStep {
+            deal: accept.id(),
+            to: buyer.public(),
+            step: Step::PaymentRequest(PaymentMethod::Iban {
+                iban: "BE71 0961 2345 6769".into(),
+                reference: "Road bike".into(),
+            }),
+        }),
+    );
     vec![
         ("listing", listing.into_inner()),
         ("offer", offer.into_inner()),
@@ -61,6 +76,7 @@ fn vectors() -> Vec<(&'static str, Object)> {
         ("decline", decline.into_inner()),
         ("withdraw", withdraw.into_inner()),
         ("confirm", confirm.into_inner()),
+        ("step", step.into_inner()),
     ]
 }
 
