@@ -59,3 +59,23 @@ async fn a_dead_bootstrap_peer_is_retried_paced_and_connected_when_it_comes_up()
     b.stop().await;
     Ok(())
 }
+
+/// A node says when its reachability changes (the event `haggle watch` shows): a node on
+/// 127.0.0.1 alone counts as public at once, answers DHT queries and offers to relay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_loopback_node_announces_it_is_public_and_relays() -> Result<()> {
+    use haggle_node::api::types::Reachability;
+    let dir = tempfile::tempdir()?;
+    let mut node = TestNode::start("solo", dir.path(), vec![]).await?;
+    node.wait_for("reachability public", |e| {
+        matches!(e, NodeEvent::ReachabilityChanged { reachability: Reachability::Public })
+    })
+    .await?;
+    let status = node.get("/v1/status").await?;
+    assert_eq!(
+        (&status["network"]["reachability"], &status["network"]["relaying"]),
+        (&"public".into(), &true.into())
+    );
+    node.stop().await;
+    Ok(())
+}

@@ -87,6 +87,15 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
             format!("{kind} received in thread {}", output::short(thread))
         }
         NodeEvent::DealMade { id, .. } => format!("deal {} made", output::short(id)),
+        NodeEvent::ReachabilityChanged { reachability } => {
+            format!(
+                "reachability now {}",
+                serde_json::to_value(reachability)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            )
+        }
         NodeEvent::DealStep { deal, step, stage, .. } => {
             format!(
                 "deal {}: {}; now {}",

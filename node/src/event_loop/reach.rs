@@ -20,7 +20,7 @@ use libp2p::{Multiaddr, PeerId, autonat, dcutr, kad, relay, upnp};
 
 use super::EventLoop;
 use super::addresses;
-use crate::api::types::{ConnectionView, Delivered, HolePunches, Reachability};
+use crate::api::types::{ConnectionView, Delivered, HolePunches, NodeEvent, Reachability};
 use crate::config::RelayMode;
 
 /// Relays a private node keeps a reservation on (two, so losing one is not losing reachability).
@@ -371,6 +371,7 @@ impl EventLoop {
         if now != self.reach.last {
             tracing::info!(?now, "reachability changed");
             self.reach.last = now;
+            self.emit(NodeEvent::ReachabilityChanged { reachability: now });
             self.update_kad_mode();
             if now == Reachability::Public {
                 // Dialable directly now (a port mapping, say): the relays' slots go back.

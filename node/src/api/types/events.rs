@@ -81,6 +81,12 @@ pub enum NodeEvent {
         #[serde(with = "text")]
         state: DeliveryState,
     },
+    /// Whether peers can dial this node changed (public, private or unknown; see `haggle
+    /// status`).
+    ReachabilityChanged {
+        /// What it is now.
+        reachability: super::Reachability,
+    },
     /// A peer connected.
     PeerConnected {
         /// The peer.
