@@ -255,6 +255,8 @@ impl EventLoop {
         self.reach.relays.remove(peer);
         self.reach.punching.remove(peer);
         self.reach.refused.remove(peer);
+        // Its reservation ends with the connection (the listener's close confirms it later).
+        self.reach.reserved.remove(peer);
     }
 
     /// What identify told about a peer's protocols: whether it relays.
