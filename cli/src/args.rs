@@ -7,7 +7,9 @@ use std::time::Duration;
 use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use haggle_node::api::types::{Currency, ListingKind, Period, PublicKey, SearchParams, Sort, TermsDraft};
+use haggle_node::api::types::{
+    Currency, ListingKind, Period, PublicKey, Rating, SearchParams, Sort, TermsDraft,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -191,6 +193,29 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
+    /// Rate a deal, publicly: once it is received (or paid or shipped, then quiet for 14 days).
+    #[command(
+        after_help = "Examples:\n  haggle feedback 3724ae positive --text \"Quick and friendly\"\n  haggle feedback 3724ae negative --text \"Paid three weeks ago, nothing shipped\"\n\nThe rating is signed, public and final: anyone can check it was a real deal and that you were a party."
+    )]
+    Feedback {
+        /// Deal id (prefix of 6+ characters).
+        #[arg(value_parser = id_prefix)]
+        deal: String,
+        /// How it went.
+        #[arg(value_enum)]
+        rating: Choice<Rating>,
+        /// What to say (one line, up to 500 characters).
+        #[arg(long, default_value = "")]
+        text: String,
+    },
+    /// Show what this node knows of someone's deals: a key, or a listing's seller.
+    #[command(
+        after_help = "Examples:\n  haggle reputation 12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5\n  haggle reputation 3fa2c1        (the seller of that listing)"
+    )]
+    Reputation {
+        /// A PeerId, or a listing id (prefix of 6+ characters).
+        who: String,
+    },
     /// Follow live events: new listings (matching the search, if given), offers, deals.
     #[command(after_help = "Examples:\n  haggle watch\n  haggle watch bike --max-price 200 --currency EUR")]
     Watch(SearchArgs),
@@ -357,6 +382,13 @@ pub struct SearchArgs {
     /// Results to skip.
     #[arg(long, default_value_t = 0)]
     pub offset: usize,
+    /// Only sellers with at least N deals that count (each weighted by the other party's
+    /// standing; with --trusted, deals with people in your web of trust).
+    #[arg(long, value_name = "N")]
+    pub min_deals: Option<u32>,
+    /// Only sellers rated positively by people you traded with, or people they traded with.
+    #[arg(long)]
+    pub trusted: bool,
 }
 
 impl SearchArgs {
@@ -374,6 +406,8 @@ impl SearchArgs {
             sort: self.sort.map(|s| s.0),
             limit: Some(usize::from(self.limit)),
             offset: Some(self.offset),
+            min_deals: self.min_deals,
+            trusted: self.trusted,
         }
     }
 }
@@ -463,6 +497,13 @@ impl Named for Period {
     const CHOICES: &'static [Choice<Self>] = &choices(Period::ALL);
     fn name(self) -> &'static str {
         self.as_str()
+    }
+}
+
+impl Named for Rating {
+    const CHOICES: &'static [Choice<Self>] = &choices(Rating::ALL);
+    fn name(self) -> &'static str {
+        Rating::name(self)
     }
 }
 
@@ -575,7 +616,7 @@ mod tests {
         assert_eq!(names(&kinds), ["sell", "wanted", "service", "rental", "giveaway"]);
         let sorts: Vec<_> =
             Choice::<Sort>::value_variants().iter().filter_map(|c| c.to_possible_value()).collect();
-        assert_eq!(names(&sorts), ["relevance", "price", "price-desc", "newest"]);
+        assert_eq!(names(&sorts), ["relevance", "price", "price-desc", "newest", "reputation"]);
         assert_eq!(Choice::<Period>::value_variants().len(), Period::ALL.len());
     }
 

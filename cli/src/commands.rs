@@ -5,6 +5,7 @@
 mod deal;
 mod listings;
 mod negotiate;
+mod reputation;
 mod search;
 mod status;
 
@@ -16,6 +17,8 @@ use haggle_node::ApiClient;
 use haggle_node::api::types::StepRequest;
 
 use crate::args::Command;
+
+pub use reputation::{brief as reputation_brief, sentence as reputation_sentence};
 
 /// What every client command needs.
 #[derive(Debug)]
@@ -55,6 +58,8 @@ pub fn run(command: Command, cx: &Context<'_>) -> Result<()> {
         Command::Received { deal } => deal::step(cx, &deal, StepRequest::Received),
         Command::Cancel { deal } => deal::step(cx, &deal, StepRequest::Cancel),
         Command::Dispute { deal, reason } => deal::step(cx, &deal, StepRequest::Dispute { reason }),
+        Command::Feedback { deal, rating, text } => reputation::feedback(cx, &deal, rating.0, text),
+        Command::Reputation { who } => reputation::show(cx, &who),
         Command::Node(_) | Command::Id | Command::Completions { .. } => {
             unreachable!("`node`, `id` and `completions` are run by main before a client exists")
         }

@@ -153,6 +153,7 @@ pub fn listings(list: &[ListingView], empty: &str) {
                 price(l.price.as_ref()),
                 l.quantity.to_string(),
                 l.location.clone(),
+                crate::commands::reputation_brief(l.reputation.as_ref()),
                 l.state.as_str().to_owned(),
                 match l.state {
                     ListingState::Closed => "-".to_owned(),
@@ -161,7 +162,7 @@ pub fn listings(list: &[ListingView], empty: &str) {
             ]
         })
         .collect();
-    table(&["ID", "KIND", "TITLE", "PRICE", "QTY", "LOCATION", "STATE", "EXPIRES"], &rows);
+    table(&["ID", "KIND", "TITLE", "PRICE", "QTY", "LOCATION", "SELLER", "STATE", "EXPIRES"], &rows);
 }
 
 /// A listing in one line: title, then its price or what it is (`giveaway`, `wanted`).
@@ -194,6 +195,9 @@ pub fn listing(l: &ListingView) {
         outln!("  delivery  {}", l.delivery);
     }
     outln!("  seller    {}{}", l.author, if l.mine { " (you)" } else { "" });
+    if let Some(r) = &l.reputation {
+        outln!("  rep       {}", crate::commands::reputation_sentence(r));
+    }
     outln!("  revision  {}, published {}", l.revision, relative(l.created_at, now));
     match l.state {
         ListingState::Closed if l.quantity == 0 => outln!("  closed    sold out"),

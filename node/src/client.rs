@@ -10,9 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::types::{
-    DealView, DealsPage, ErrorBody, ErrorCode, ListingDraft, ListingPatch, ListingView, ListingsPage,
-    MessageBody, NodeEvent, ObjectView, PeersPage, RenewRequest, SearchPage, SearchParams, SentView,
-    StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
+    DealView, DealsPage, ErrorBody, ErrorCode, FeedbackRequest, ListingDraft, ListingPatch, ListingView,
+    ListingsPage, MessageBody, NodeEvent, ObjectView, PeersPage, RenewRequest, ReputationView, SearchPage,
+    SearchParams, SentView, StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::node::{ADDR_FILE, COOKIE_FILE};
 
@@ -223,6 +223,16 @@ impl ApiClient {
     /// Signs the owner's next step in a deal (`POST /v1/deals/{id}/steps`).
     pub fn deal_step(&self, id: &str, step: &StepRequest) -> Result<DealView, ClientError> {
         self.post(&format!("/v1/deals/{}/steps", segment(id)), step)
+    }
+
+    /// Rates a deal (`POST /v1/deals/{id}/feedback`).
+    pub fn feedback(&self, id: &str, request: &FeedbackRequest) -> Result<DealView, ClientError> {
+        self.post(&format!("/v1/deals/{}/feedback", segment(id)), request)
+    }
+
+    /// What the node can say of an identity: a key or a listing (`GET /v1/reputation/{key}`).
+    pub fn reputation(&self, key: &str) -> Result<ReputationView, ClientError> {
+        self.get(&format!("/v1/reputation/{}", segment(key)))
     }
 
     /// A GET of any endpoint, decoded as `T` (for tools and tests that need an endpoint's raw

@@ -76,6 +76,11 @@ pub struct NodeConfig {
     pub relay_circuit_secs: u64,
     /// Most bytes one relayed connection may carry, in KiB.
     pub relay_circuit_kib: u64,
+    /// Keys (PeerIds, as `haggle status` shows them) whose judgement this node's owner trusts
+    /// like its own: reputation's anchors besides the owner (see docs/ARCHITECTURE.md).
+    pub trusted_keys: Vec<String>,
+    /// How far the web of trust reaches, in deals from the owner and the trusted keys.
+    pub trust_hops: u32,
 }
 
 /// Whether this node relays for others.
@@ -130,6 +135,8 @@ impl Default for NodeConfig {
             relay_max_circuits: 16,
             relay_circuit_secs: 120,
             relay_circuit_kib: 1_024,
+            trusted_keys: Vec::new(),
+            trust_hops: 2,
         }
     }
 }

@@ -18,6 +18,7 @@ mod endings;
 mod error;
 mod inbound;
 mod mail;
+mod reputation;
 mod views;
 
 use std::collections::{HashMap, HashSet};
@@ -77,19 +78,28 @@ pub struct Service {
 }
 
 /// What the owner's configuration asks of the service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     /// The network's proof-of-work base (see `haggle_protocol::work`): asked of what arrives,
     /// paid on what this node signs.
     pub pow_bits: u32,
     /// The store's budget, in listings (see `haggle_storage::Store::evict_over_budget`).
     pub max_listings: usize,
+    /// Keys the owner trusts like its own, for reputation (besides the owner's).
+    pub trusted_keys: Vec<PublicKey>,
+    /// How far the web of trust reaches, in deals.
+    pub trust_hops: u32,
 }
 
 impl Default for Policy {
     /// No proof of work (tests), the default budget.
     fn default() -> Self {
-        Policy { pow_bits: 0, max_listings: crate::config::DEFAULT_MAX_LISTINGS }
+        Policy {
+            pow_bits: 0,
+            max_listings: crate::config::DEFAULT_MAX_LISTINGS,
+            trusted_keys: Vec::new(),
+            trust_hops: 2,
+        }
     }
 }
 
@@ -103,7 +113,18 @@ impl From<&crate::config::NodeConfig> for Policy {
             );
         }
         let pow_bits = config.pow_bits.min(haggle_protocol::work::MAX_BASE_BITS);
-        Policy { pow_bits, max_listings: config.max_listings }
+        let trusted_keys = config
+            .trusted_keys
+            .iter()
+            .filter_map(|k| match k.parse::<PublicKey>() {
+                Ok(key) => Some(key),
+                Err(e) => {
+                    tracing::warn!(key = %k, error = %e, "ignoring a trusted key that does not parse");
+                    None
+                }
+            })
+            .collect();
+        Policy { pow_bits, max_listings: config.max_listings, trusted_keys, trust_hops: config.trust_hops }
     }
 }
 
@@ -174,17 +195,19 @@ impl Service {
     /// The listing `given` names, as the API shows it.
     pub fn listing_view(&self, given: &str) -> Result<ListingView, ServiceError> {
         let listing = self.listing(given)?;
-        Ok(views::listing(&self.store, &listing, &self.me())?)
+        let view = views::listing(&self.store, &listing, &self.me())?;
+        self.with_reputation(&*self.trust_graph()?, view)
     }
 
     /// The owner's own listings, newest first.
     pub fn my_listings(&self) -> Result<ListingsPage, ServiceError> {
         let me = self.me();
+        let graph = self.trust_graph()?;
         let listings = self
             .store
             .listings_by(&me)?
             .iter()
-            .map(|e| views::listing(&self.store, &e.object, &me))
+            .map(|e| self.with_reputation(&graph, views::listing(&self.store, &e.object, &me)?))
             .collect::<Result<_, _>>()?;
         Ok(ListingsPage { listings })
     }
@@ -196,10 +219,15 @@ impl Service {
             // A deal's id is its Accept's id, so a deal is found under it; this covers a deal
             // whose messages the store no longer holds on their own.
             let deal = self.store.deal(&id)?.ok_or_else(|| ServiceError::not_found("object", given))?;
-            return Ok(ObjectView::Deal(views::deal(&self.store, &deal, &self.me())?));
+            return Ok(ObjectView::Deal(self.deal_record_view(&deal)?));
         };
         if let Body::Step(step) = object.body() {
             return self.deal_view(&step.deal.to_hex()).map(ObjectView::Deal);
+        }
+        if let Body::Feedback(f) = object.body() {
+            let subject = f.proof_unverified().and_then(|p| p.other(&object.author()));
+            let subject = subject.ok_or(StoreError::Corrupt { what: "stored feedback" })?;
+            return self.reputation_view(&subject.to_string()).map(ObjectView::Reputation);
         }
         if object.kind().is_public() {
             return self.listing_view(&id.to_hex()).map(ObjectView::Listing);
@@ -210,18 +238,54 @@ impl Service {
     /// A search over the listings this node holds.
     pub fn search(&self, params: SearchParams) -> Result<SearchPage, ServiceError> {
         let started = std::time::Instant::now();
+        let (min_deals, trusted) = (params.min_deals, params.trusted);
         let query = search_query(params)?;
-        let results = self.store.search(&query)?;
-        self.metrics.searched(started.elapsed());
+        let by_reputation = min_deals.is_some() || trusted || query.sort == haggle_storage::Sort::Reputation;
+        let graph = self.trust_graph()?;
         let me = self.me();
-        let hits = results
-            .hits
+        let view = |listing: &Object, score: Option<f32>| -> Result<ListingView, ServiceError> {
+            let v = views::listing(&self.store, listing, &me)?;
+            self.with_reputation(&graph, ListingView { score, ..v })
+        };
+        if !by_reputation {
+            let results = self.store.search(&query)?;
+            self.metrics.searched(started.elapsed());
+            let hits = results.hits.iter().map(|h| view(&h.listing, h.score)).collect::<Result<_, _>>()?;
+            return Ok(SearchPage { total: results.total, offset: query.offset, hits });
+        }
+        // Reputation filters and order apply to the best text matches (at most a page's
+        // worth), in relevance order.
+        let candidates = self.store.search(&SearchQuery {
+            offset: 0,
+            limit: haggle_storage::MAX_PAGE,
+            ..query.clone()
+        })?;
+        let mut rated = Vec::with_capacity(candidates.hits.len());
+        for hit in &candidates.hits {
+            let r = self.store.reputation(&graph, &hit.listing.author())?;
+            let in_web = r.web_of_trust.positive >= 1.0 && r.web_of_trust.positive > r.web_of_trust.negative;
+            let enough = min_deals.is_none_or(|n| r.deals_counted(trusted) + 1e-9 >= f64::from(n));
+            if (!trusted || in_web) && enough {
+                rated.push((r, hit));
+            }
+        }
+        if query.sort == haggle_storage::Sort::Reputation {
+            let score = |r: &haggle_storage::reputation::Reputation| {
+                let w = if trusted { &r.web_of_trust } else { &r.weighted };
+                (r.trusted, w.positive - w.negative, r.raw.positive - r.raw.negative)
+            };
+            rated.sort_by(|(a, _), (b, _)| {
+                score(b).partial_cmp(&score(a)).unwrap_or(std::cmp::Ordering::Equal)
+            });
+        }
+        self.metrics.searched(started.elapsed());
+        let hits = rated
             .iter()
-            .map(|h| {
-                views::listing(&self.store, &h.listing, &me).map(|v| ListingView { score: h.score, ..v })
-            })
-            .collect::<Result<_, StoreError>>()?;
-        Ok(SearchPage { total: results.total, offset: query.offset, hits })
+            .skip(query.offset)
+            .take(query.limit)
+            .map(|(_, h)| view(&h.listing, h.score))
+            .collect::<Result<_, _>>()?;
+        Ok(SearchPage { total: rated.len(), offset: query.offset, hits })
     }
 
     /// The thread `given` names.
@@ -245,12 +309,8 @@ impl Service {
     /// The owner's deals.
     pub fn deals(&self) -> Result<DealsPage, ServiceError> {
         let me = self.me();
-        let deals = self
-            .store
-            .deals_of(&me)?
-            .iter()
-            .map(|d| views::deal(&self.store, d, &me))
-            .collect::<Result<_, _>>()?;
+        let deals =
+            self.store.deals_of(&me)?.iter().map(|d| self.deal_record_view(d)).collect::<Result<_, _>>()?;
         Ok(DealsPage { deals })
     }
 
@@ -258,7 +318,16 @@ impl Service {
     pub fn deal_view(&self, given: &str) -> Result<DealView, ServiceError> {
         let id = self.resolve(given, "deal")?;
         let deal = self.store.deal(&id)?.ok_or_else(|| ServiceError::not_found("deal", given))?;
-        Ok(views::deal(&self.store, &deal, &self.me())?)
+        self.deal_record_view(&deal)
+    }
+
+    /// A deal with its steps and feedback, from the owner's side.
+    fn deal_record_view(&self, deal: &haggle_protocol::Deal) -> Result<DealView, ServiceError> {
+        Ok(DealView {
+            feedback: self.deal_feedback(deal)?,
+            may_rate: self.may_rate(deal)?,
+            ..views::deal(&self.store, deal, &self.me())?
+        })
     }
 
     /// What the store holds, and the owner's messages not yet delivered.

@@ -27,6 +27,7 @@
 #![warn(missing_docs)]
 
 pub mod deal;
+pub mod feedback;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod id;
@@ -46,6 +47,7 @@ pub mod time;
 pub mod work;
 
 pub use deal::{Deal, DealError};
+pub use feedback::{DealProof, Feedback, FeedbackError, Rating};
 pub use id::{IdPrefix, MIN_PREFIX_LEN, ObjectId, ParseIdError};
 pub use identity::{ParseKeyError, PublicKey, SecretKey};
 pub use keyfile::KeyFileError;

@@ -320,6 +320,18 @@ impl DealState {
             && now.0.saturating_sub(self.last_activity.0) >= STALE_AFTER.as_millis() as u64
     }
 
+    /// Whether a party may rate the deal now (feedback, see [`crate::feedback`]): the buyer said
+    /// it received the thing, or the deal was paid or shipped and has had no step since for
+    /// [`STALE_AFTER`] (a buyer whose payment went unanswered, a seller whose buyer went quiet).
+    /// A rule for the party's own node: others cannot see a deal's steps.
+    pub fn may_rate(&self, now: Timestamp) -> bool {
+        match self.stage() {
+            Stage::Completed => true,
+            Stage::Paid | Stage::Shipped => self.is_stale(now),
+            Stage::Agreed | Stage::PaymentRequested | Stage::Cancelled => false,
+        }
+    }
+
     /// Whether `by` may sign `step` now: the rule for the party's own node, before it signs.
     pub fn allows(&self, by: Role, step: &Step) -> Result<(), NotAllowed> {
         if let Some(signer) = step.signer()

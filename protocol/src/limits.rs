@@ -165,6 +165,9 @@ pub enum ValidationError {
     /// A deal step's text or payment details have the wrong shape.
     #[error(transparent)]
     Step(crate::lifecycle::StepError),
+    /// A feedback's text is too long, or its deal proof does not hold.
+    #[error(transparent)]
+    Feedback(crate::feedback::FeedbackError),
 }
 
 /// Checks every context-free rule of `envelope` against the clock `now`.
@@ -222,6 +225,8 @@ pub fn validate(envelope: &Envelope, now: Timestamp) -> Result<(), ValidationErr
             }
             crate::lifecycle::check_shape(&step.step).map_err(ValidationError::Step)
         }
+        // The proof's signatures are checked with the object's own (`Object::verify`).
+        Body::Feedback(feedback) => feedback.check_text().map_err(ValidationError::Feedback),
     }
 }
 

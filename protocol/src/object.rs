@@ -80,6 +80,8 @@ pub enum Body {
     /// A step of a deal after the handshake (payment request, paid, shipped, received, cancel,
     /// dispute), sent to the other party.
     Step(crate::lifecycle::DealStep),
+    /// A party's public rating of a deal, carrying the deal's proof.
+    Feedback(crate::feedback::Feedback),
 }
 
 /// The kind of an object, without its fields.
@@ -105,6 +107,8 @@ pub enum ObjectKind {
     Confirm,
     /// A step of a deal after the handshake.
     Step,
+    /// A party's public rating of a deal.
+    Feedback,
 }
 
 impl ObjectKind {
@@ -121,11 +125,12 @@ impl ObjectKind {
             ObjectKind::Receipt => "receipt",
             ObjectKind::Confirm => "confirm",
             ObjectKind::Step => "step",
+            ObjectKind::Feedback => "feedback",
         }
     }
 
     /// Every kind, in wire order.
-    pub const ALL: [ObjectKind; 10] = [
+    pub const ALL: [ObjectKind; 11] = [
         ObjectKind::Listing,
         ObjectKind::Offer,
         ObjectKind::Counter,
@@ -136,12 +141,13 @@ impl ObjectKind {
         ObjectKind::Receipt,
         ObjectKind::Confirm,
         ObjectKind::Step,
+        ObjectKind::Feedback,
     ];
 
     /// Public objects are gossiped to, synced and stored by everyone; the rest go only to the
     /// other party.
     pub fn is_public(self) -> bool {
-        matches!(self, ObjectKind::Listing | ObjectKind::Mailbox | ObjectKind::Receipt)
+        matches!(self, ObjectKind::Listing | ObjectKind::Mailbox | ObjectKind::Receipt | ObjectKind::Feedback)
     }
 }
 
@@ -174,6 +180,7 @@ impl Body {
             Body::Receipt(_) => ObjectKind::Receipt,
             Body::Confirm(_) => ObjectKind::Confirm,
             Body::Step(_) => ObjectKind::Step,
+            Body::Feedback(_) => ObjectKind::Feedback,
         }
     }
 
@@ -185,7 +192,12 @@ impl Body {
             Body::Decline(d) => Some(&d.reply),
             Body::Withdraw(w) => Some(&w.reply),
             Body::Confirm(c) => Some(&c.reply),
-            Body::Listing(_) | Body::Offer(_) | Body::Mailbox(_) | Body::Receipt(_) | Body::Step(_) => None,
+            Body::Listing(_)
+            | Body::Offer(_)
+            | Body::Mailbox(_)
+            | Body::Receipt(_)
+            | Body::Step(_)
+            | Body::Feedback(_) => None,
         }
     }
 
@@ -248,6 +260,7 @@ impl Envelope {
             return Err(SignError::WrongKey);
         }
         limits::validate(&self, now)?;
+        check_proof(&self, now)?;
         let mut signed = encode_envelope(&self)?;
         let bits = crate::work::required_bits(self.body.kind(), signed.len() + SIGNATURE_LEN, base_bits);
         let split = signed.len() - crate::work::STAMP_LEN;
@@ -297,6 +310,7 @@ impl Object {
             return Err(DecodeError::BadSignature);
         }
         limits::validate(&self.envelope, now)?;
+        check_proof(&self.envelope, now)?;
         Ok(Verified(self))
     }
 
@@ -399,9 +413,19 @@ impl Object {
             Body::Listing(l) => Some(l.expires_at),
             Body::Mailbox(m) => Some(m.expires_at),
             Body::Receipt(r) => Some(r.expires_at),
+            Body::Feedback(_) => Some(self.created_at().saturating_add(crate::feedback::FEEDBACK_LIFETIME)),
             body => body.terms().map(|t| t.expires_at),
         }
     }
+}
+
+/// A feedback's deal proof: its three signatures and linkage (after the feedback's own
+/// signature and limits, since it costs three more signature checks).
+fn check_proof(envelope: &Envelope, now: Timestamp) -> Result<(), ValidationError> {
+    if let Body::Feedback(f) = &envelope.body {
+        f.verify(&envelope.author, now).map_err(ValidationError::Feedback)?;
+    }
+    Ok(())
 }
 
 /// `DOMAIN || signed`: what the signature and the id cover.

@@ -393,6 +393,7 @@ pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<Th
             | Body::Offer(_)
             | Body::Mailbox(_)
             | Body::Receipt(_)
+            | Body::Feedback(_)
             | Body::Confirm(_)
             | Body::Step(_) => {
                 unreachable!("only counters, accepts, declines and withdraws answer terms")

@@ -148,6 +148,15 @@ pub enum RejectReason {
         /// The limit.
         max: usize,
     },
+    /// The author already rated this deal (the one with the smaller id is kept everywhere).
+    #[error("the author already rated this deal (feedback {0})")]
+    FeedbackExists(ObjectId),
+    /// The author already has as many feedbacks as this node keeps per author.
+    #[error("the author already has {max} feedbacks on this node")]
+    FeedbackQuota {
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl RejectReason {
@@ -169,6 +178,9 @@ impl RejectReason {
                 | RejectReason::Superseded { .. }
                 | RejectReason::AuthorQuota { .. }
                 | RejectReason::UnknownDeal(_)
+                // Two feedbacks of one author on one deal: a forwarder may have seen only one.
+                | RejectReason::FeedbackExists(_)
+                | RejectReason::FeedbackQuota { .. }
         )
     }
 }
@@ -280,6 +292,7 @@ impl Store {
             Body::Mailbox(_) => self.write_mailbox(object, None, now),
             Body::Receipt(_) => self.write_receipt(object, now),
             Body::Step(_) => self.write_step(object, origin),
+            Body::Feedback(_) => self.write_feedback(object, now),
             _ => self.write_reply(object, origin, now),
         }
     }

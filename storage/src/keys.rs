@@ -25,6 +25,9 @@
 //! | `G` | until (8, BE), listing key (48) | - (when to forget a swept listing's marker) |
 //! | `v` | object id (32) | until (8, BE): evicted to keep within the store's budget |
 //! | `V` | until (8, BE), object id (32) | - (when to forget an evicted object) |
+//! | `F` | deal id (32), author (32) | feedback id (32): one feedback per author and deal |
+//! | `A` | subject (32), author (32), deal id (32) | rating (1), made_at (8, BE), feedback id (32) |
+//! | `W` | author (32), feedback id (32) | - (feedback by author, for the quota) |
 //! | `m` | name | meta values (schema version) |
 //!
 //! sled pays a tree insert and a log write per key whatever the batch size (about 70,000 keys a
@@ -64,6 +67,13 @@ pub(crate) const EVICTED: u8 = b'v';
 pub(crate) const EVICTED_EXPIRY: u8 = b'V';
 /// A deal's steps: deal id, step id.
 pub(crate) const DEAL_STEP: u8 = b'k';
+
+/// One feedback per author and deal.
+pub(crate) const FEEDBACK: u8 = b'F';
+/// Feedback by the party it rates: the reputation graph's edges.
+pub(crate) const FEEDBACK_ABOUT: u8 = b'A';
+/// Feedback by author, for the per-author quota.
+pub(crate) const FEEDBACK_BY: u8 = b'W';
 
 pub(crate) const SCHEMA_KEY: &[u8] = b"mschema";
 /// Present only while the store is closed after a clean shutdown.
@@ -110,6 +120,18 @@ pub(crate) fn party_thread(party: &PublicKey, thread: &ObjectId) -> Vec<u8> {
 
 pub(crate) fn deal_step(deal: &ObjectId, step: &ObjectId) -> Vec<u8> {
     key(DEAL_STEP, &[deal.as_bytes(), step.as_bytes()])
+}
+
+pub(crate) fn feedback(deal: &ObjectId, author: &PublicKey) -> Vec<u8> {
+    key(FEEDBACK, &[deal.as_bytes(), author.as_bytes()])
+}
+
+pub(crate) fn feedback_about(subject: &PublicKey, author: &PublicKey, deal: &ObjectId) -> Vec<u8> {
+    key(FEEDBACK_ABOUT, &[subject.as_bytes(), author.as_bytes(), deal.as_bytes()])
+}
+
+pub(crate) fn feedback_by(author: &PublicKey, id: &ObjectId) -> Vec<u8> {
+    key(FEEDBACK_BY, &[author.as_bytes(), id.as_bytes()])
 }
 
 pub(crate) fn deal(id: &ObjectId) -> Vec<u8> {

@@ -23,10 +23,12 @@
 mod batch;
 mod derived;
 mod error;
+mod feedback;
 mod ingest;
 mod keys;
 mod mail;
 mod outbox;
+pub mod reputation;
 mod search;
 mod steps;
 mod store;
@@ -35,6 +37,7 @@ mod sync;
 mod threads;
 
 pub use error::{DbError, IndexError, OpenError, SearchError, StoreError};
+pub use feedback::MAX_FEEDBACK_PER_AUTHOR;
 pub use ingest::{MAX_LISTINGS_PER_AUTHOR, MAX_OPEN_OFFERS, Outcome, RejectReason, Rejection};
 pub use mail::{MAX_MAIL_PER_RECIPIENT, MAX_MAIL_PER_SENDER};
 pub use outbox::{DeliveryState, OutboxEntry};

@@ -163,6 +163,7 @@ impl Store {
                         set.remove(&mut batch, object.created_at(), id);
                         batch.remove(keys::receipt(&r.mailbox));
                     }
+                    Body::Feedback(_) => self.sweep_feedback(&mut batch, &mut set, &object),
                     _ => {}
                 }
             }

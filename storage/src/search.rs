@@ -48,11 +48,15 @@ pub enum Sort {
     PriceDesc,
     /// Most recently published revision first.
     Newest,
+    /// The seller's reputation first (the node re-orders the best text matches; the store
+    /// ranks them by relevance).
+    Reputation,
 }
 
 impl Sort {
     /// Every sort.
-    pub const ALL: [Sort; 4] = [Sort::Relevance, Sort::PriceAsc, Sort::PriceDesc, Sort::Newest];
+    pub const ALL: [Sort; 5] =
+        [Sort::Relevance, Sort::PriceAsc, Sort::PriceDesc, Sort::Newest, Sort::Reputation];
 
     /// The name the API and the command use.
     pub fn as_str(self) -> &'static str {
@@ -61,6 +65,7 @@ impl Sort {
             Sort::PriceAsc => "price",
             Sort::PriceDesc => "price-desc",
             Sort::Newest => "newest",
+            Sort::Reputation => "reputation",
         }
     }
 }
@@ -327,7 +332,7 @@ impl SearchIndex {
         let top = TopDocs::with_limit(q.limit).and_offset(q.offset);
         let has_text = !self.tokens(&q.text).is_empty();
         let (total, page): (usize, Vec<(Option<f32>, DocAddress)>) = match q.sort {
-            Sort::Relevance if has_text => {
+            Sort::Relevance | Sort::Reputation if has_text => {
                 let (docs, total) =
                     searcher.search(&query, &(top.order_by_score(), Count)).map_err(index_err)?;
                 (total, docs.into_iter().map(|(s, a)| (Some(s), a)).collect())

@@ -116,6 +116,10 @@ pub struct Store {
     /// False while the store holds no eviction markers (set before the first is written), so
     /// [`Store::is_evicted`] costs nothing on stores that never evicted.
     pub(crate) may_have_evicted: std::sync::atomic::AtomicBool,
+    /// Bumped whenever the feedback held changes (see [`Store::feedback_generation`]).
+    pub(crate) feedback_generation: std::sync::atomic::AtomicU64,
+    /// The last reputation graph built, and what it was built from.
+    pub(crate) trust: Mutex<Option<crate::reputation::CachedGraph>>,
     path: PathBuf,
 }
 
@@ -211,6 +215,8 @@ impl Store {
             sync_generation: std::sync::atomic::AtomicU64::new(0),
             derived: Mutex::new(None),
             may_have_evicted: std::sync::atomic::AtomicBool::new(may_have_evicted),
+            feedback_generation: std::sync::atomic::AtomicU64::new(0),
+            trust: Mutex::new(None),
             evicting: Mutex::new(()),
             path: dir.to_owned(),
         };

@@ -81,7 +81,7 @@ pub fn next(d: &DealView) -> String {
     }
 }
 
-fn print(d: &DealView) {
+pub fn print(d: &DealView) {
     let now = output::now_ms();
     outln!("{}", output::bold(&format!("Deal {}  [{}]", output::short(&d.id), stage(d))));
     outln!("  listing   {} ({})", d.title.clone().unwrap_or_default(), output::short(&d.listing));
@@ -107,4 +107,5 @@ fn print(d: &DealView) {
         let details = s.details.as_deref().map(|t| format!("  {t}")).unwrap_or_default();
         outln!("  {}  {who}  {}{details}", output::relative(s.at, now), s.step.replace('_', " "));
     }
+    super::reputation::deal_feedback(d);
 }

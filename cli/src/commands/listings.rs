@@ -90,6 +90,7 @@ pub fn show(cx: &Context<'_>, id: &str) -> Result<()> {
         ObjectView::Listing(l) => output::listing(l),
         ObjectView::Thread(t) => output::thread(t),
         ObjectView::Deal(d) => output::deal(d),
+        ObjectView::Reputation(r) => super::reputation::print(r),
     }
     Ok(())
 }

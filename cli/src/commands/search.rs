@@ -87,6 +87,12 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
             format!("{kind} received in thread {}", output::short(thread))
         }
         NodeEvent::DealMade { id, .. } => format!("deal {} made", output::short(id)),
+        NodeEvent::FeedbackStored { deal, author, subject, rating, .. } => format!(
+            "feedback: {} rated {} {rating} (deal {})",
+            output::short_peer(author),
+            output::short_peer(subject),
+            output::short(deal)
+        ),
         NodeEvent::ReachabilityChanged { reachability } => {
             format!(
                 "reachability now {}",
@@ -174,6 +180,7 @@ mod tests {
             expires_at: 0,
             score: None,
             gossip: None,
+            reputation: None,
         }
     }
 

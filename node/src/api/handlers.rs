@@ -16,9 +16,9 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::error::ApiError;
 use super::types::{
-    DealView, DealsPage, ErrorCode, GossipState, ListingDraft, ListingPatch, ListingView, ListingsPage,
-    MessageBody, ObjectView, PeersPage, RenewRequest, SearchPage, SearchParams, SentView, StatusView,
-    StepRequest, TermsDraft, ThreadView, ThreadsPage,
+    DealView, DealsPage, ErrorCode, FeedbackRequest, GossipState, ListingDraft, ListingPatch, ListingView,
+    ListingsPage, MessageBody, ObjectView, PeersPage, RenewRequest, ReputationView, SearchPage, SearchParams,
+    SentView, StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::handle::NodeHandle;
 use crate::service::{Effect, Service, ServiceError};
@@ -263,6 +263,22 @@ pub(crate) async fn deal_step(
     let (view, _) =
         action(&state, move |s| s.deal_step_request(&id, request), |s, e| s.effect_deal(e)).await?;
     Ok(Json(view))
+}
+
+pub(crate) async fn feedback(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Body(request): Body<FeedbackRequest>,
+) -> Answer<DealView> {
+    let (view, _) = action(&state, move |s| s.leave_feedback(&id, request), |s, e| s.effect_deal(e)).await?;
+    Ok(Json(view))
+}
+
+pub(crate) async fn reputation(
+    State(state): State<AppState>,
+    UrlPath(key): UrlPath<String>,
+) -> Answer<ReputationView> {
+    blocking(&state, move |s| s.reputation_view(&key)).await.map(Json)
 }
 
 pub(crate) async fn show_deal(

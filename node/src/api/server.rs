@@ -71,6 +71,8 @@ fn router(state: AppState) -> Router {
         .route("/v1/deals", get(deals))
         .route("/v1/deals/{id}", get(show_deal))
         .route("/v1/deals/{id}/steps", post(deal_step))
+        .route("/v1/deals/{id}/feedback", post(feedback))
+        .route("/v1/reputation/{key}", get(reputation))
         .route("/v1/events", get(events))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })

@@ -16,17 +16,20 @@ mod views;
 pub use errors::{ErrorBody, ErrorCode, ErrorDetail};
 pub use events::{Arrival, NodeEvent};
 pub use haggle_protocol::{
-    Currency, CurrencyError, ListingKind, ObjectId, ObjectKind, ParseKeyError, Period, PublicKey, ThreadState,
+    Currency, CurrencyError, ListingKind, ObjectId, ObjectKind, ParseKeyError, Period, PublicKey, Rating,
+    ThreadState,
 };
 pub use haggle_storage::{DeliveryState, Sort, StoreStats};
 pub use requests::{
-    ListingDraft, ListingPatch, MessageBody, RenewRequest, SearchParams, StepRequest, TermsDraft,
+    FeedbackRequest, ListingDraft, ListingPatch, MessageBody, RenewRequest, SearchParams, StepRequest,
+    TermsDraft,
 };
 pub use views::{
-    ConnectionView, DealView, DealsPage, Delivered, DialInfo, DialReason, GossipState, HolePunches,
-    ListingState, ListingView, ListingsPage, MessageView, NetworkStatus, ObjectView, Party, PaymentView,
-    PeerInfo, PeersPage, PriceView, Reachability, Role, SearchPage, SentView, StatusView, StepView, SyncInfo,
-    TermsView, ThreadTag, ThreadView, ThreadsPage,
+    ConnectionView, DealView, DealsPage, Delivered, DialInfo, DialReason, FeedbackView, GossipState,
+    HolePunches, ListingState, ListingView, ListingsPage, MessageView, NetworkStatus, ObjectView, Party,
+    PaymentView, PeerInfo, PeersPage, PriceView, RatingCounts, Reachability, ReputationBrief, ReputationView,
+    Role, SearchPage, SentView, StatusView, StepView, SyncInfo, TermsView, ThreadTag, ThreadView,
+    ThreadsPage,
 };
 
 #[cfg(test)]

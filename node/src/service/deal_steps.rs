@@ -32,10 +32,17 @@ impl Service {
         self.deal_step(given, step(request)?)
     }
 
-    /// The deal a step of the owner's belongs to, as a view.
+    /// The deal a step or feedback of the owner's belongs to, as a view.
     pub fn effect_deal(&self, effect: &Effect) -> Result<DealView, ServiceError> {
-        let Body::Step(s) = effect.object.body() else { unreachable!("a deal step's effect") };
-        self.deal_view(&s.deal.to_hex())
+        let deal = match effect.object.body() {
+            Body::Step(s) => s.deal,
+            Body::Feedback(f) => f
+                .proof_unverified()
+                .map(|p| p.deal)
+                .ok_or_else(|| haggle_storage::StoreError::Corrupt { what: "the owner's own feedback" })?,
+            _ => unreachable!("a deal step's or feedback's effect"),
+        };
+        self.deal_view(&deal.to_hex())
     }
 
     /// The event for a stored step: which deal, which step, and the deal's stage after it.

@@ -74,6 +74,12 @@ pub enum InvalidInput {
     /// A deal step's details have the wrong shape (an IBAN with a typo, a reason left empty).
     #[error(transparent)]
     Step(haggle_protocol::StepError),
+    /// A rating that is not positive, neutral or negative.
+    #[error("unknown rating {0:?}: positive, neutral or negative")]
+    Rating(String),
+    /// An identity that is neither a key nor a listing this node holds.
+    #[error("{0:?} is not a key (a PeerId such as 12D3KooW...) nor the id of a listing this node holds")]
+    Identity(String),
     /// Currency or period without a price.
     #[error("a currency or period was given without a price")]
     CurrencyWithoutPrice,
@@ -186,6 +192,25 @@ pub enum Conflict {
     /// A deal step the owner may not sign now (see `haggle_protocol::lifecycle`).
     #[error("{0}")]
     Step(haggle_protocol::NotAllowed),
+    /// The owner already rated the deal (one feedback per party and deal).
+    #[error("you already rated deal {} (feedback {}); a rating is public and final", deal.fmt_short(), feedback.fmt_short())]
+    AlreadyRated {
+        /// The deal.
+        deal: ObjectId,
+        /// The owner's feedback on it.
+        feedback: ObjectId,
+    },
+    /// The deal is not at a point where it may be rated.
+    #[error(
+        "deal {} is {stage}: it can be rated once the buyer says it was received, or once it has been paid or shipped with no step for 14 days",
+        deal.fmt_short()
+    )]
+    NotRateable {
+        /// The deal.
+        deal: ObjectId,
+        /// Its stage.
+        stage: &'static str,
+    },
     /// The store refused the object for another reason.
     #[error(transparent)]
     Refused(RejectReason),
@@ -228,7 +253,8 @@ impl Conflict {
                 ErrorCode::NotYourTurn
             }
             Conflict::ThreadEnded { .. } => ErrorCode::ThreadEnded,
-            Conflict::Step(_) => ErrorCode::NotYourTurn,
+            Conflict::Step(_) | Conflict::NotRateable { .. } => ErrorCode::NotYourTurn,
+            Conflict::AlreadyRated { .. } => ErrorCode::Conflict,
             Conflict::Refused(RejectReason::Decode(_)) => ErrorCode::Invalid,
             Conflict::NewerRevision | Conflict::RevisionsExhausted | Conflict::Refused(_) => {
                 ErrorCode::Conflict

@@ -340,6 +340,12 @@ impl Service {
                 Err(e) => tracing::warn!(error = %e, "cannot read the message a receipt confirms"),
             },
             Body::Receipt(_) => {}
+            Body::Feedback(f) if recent => {
+                if let Some(proof) = f.proof_unverified() {
+                    out.then.events.push(self.feedback_event(object, proof.deal));
+                }
+            }
+            Body::Feedback(_) => {}
             Body::Step(step) => match self.step_event(object, step.deal) {
                 Ok(event) => out.then.events.push(event),
                 Err(e) => tracing::warn!(error = %e, "cannot read the deal of a step"),

@@ -56,6 +56,7 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         expires_at: l.expires_at.as_millis(),
         score: None,
         gossip: None,
+        reputation: None,
     })
 }
 
@@ -185,5 +186,7 @@ fn deal_record(d: &Deal) -> DealView {
         disputed: false,
         stale: false,
         timeline: Vec::new(),
+        feedback: Vec::new(),
+        may_rate: false,
     }
 }

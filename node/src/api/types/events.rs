@@ -63,6 +63,24 @@ pub enum NodeEvent {
         /// cancelled).
         stage: String,
     },
+    /// A feedback (a party's public rating of a deal) was stored: from the network, or the
+    /// owner's own.
+    FeedbackStored {
+        /// The feedback's id.
+        #[serde(with = "text")]
+        id: ObjectId,
+        /// The deal rated.
+        #[serde(with = "text")]
+        deal: ObjectId,
+        /// Who rated.
+        #[serde(with = "text")]
+        author: super::PublicKey,
+        /// Who was rated.
+        #[serde(with = "text")]
+        subject: super::PublicKey,
+        /// positive, neutral or negative.
+        rating: String,
+    },
     /// A thread ended in a deal; both sides hold the same signed record.
     DealMade {
         /// The deal's id.

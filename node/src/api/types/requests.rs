@@ -182,6 +182,13 @@ pub struct SearchParams {
     /// Results to skip.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<usize>,
+    /// Only sellers with at least this many deals that count: weighted by the counterparties'
+    /// standing, or (with `trusted`) with counterparties in the web of trust.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_deals: Option<u32>,
+    /// Only sellers rated by someone in the web of trust (and count deals there).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trusted: bool,
 }
 
 impl SearchParams {
@@ -194,6 +201,8 @@ impl SearchParams {
             || self.max_price.is_some()
             || self.seller.is_some()
             || self.near.is_some()
+            || self.min_deals.is_some()
+            || self.trusted
     }
 
     /// The query as `name=value` pairs, for a query string.
@@ -214,8 +223,21 @@ impl SearchParams {
         put("sort", self.sort.map(|s| s.to_string()));
         put("limit", self.limit.map(|l| l.to_string()));
         put("offset", self.offset.map(|o| o.to_string()));
+        put("min_deals", self.min_deals.map(|n| n.to_string()));
+        put("trusted", self.trusted.then(|| "true".to_owned()));
         pairs
     }
+}
+
+/// `POST /v1/deals/{id}/feedback`: the owner's public rating of a deal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackRequest {
+    /// positive, neutral or negative.
+    pub rating: String,
+    /// What to say (one line, at most 500 characters).
+    #[serde(default)]
+    pub text: String,
 }
 
 /// `POST /v1/deals/{id}/steps`: the owner's next step in a deal.

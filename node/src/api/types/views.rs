@@ -110,6 +110,98 @@ pub struct ListingView {
     /// at once or waits for a peer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gossip: Option<GossipState>,
+    /// What this node knows of the author's deals (see [`ReputationView`]).
+    #[serde(default)]
+    pub reputation: Option<ReputationBrief>,
+}
+
+/// An identity's reputation in a line: for listings and search results.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ReputationBrief {
+    /// Positive ratings from distinct counterparties (unweighted).
+    pub positive: u32,
+    /// Neutral ratings from distinct counterparties (unweighted).
+    pub neutral: u32,
+    /// Negative ratings from distinct counterparties (unweighted).
+    pub negative: u32,
+    /// Deals counted by the counterparties' standing (0 to 1 each).
+    pub weighted_deals: f64,
+    /// Counterparties within the web of trust who rated it.
+    pub trusted_raters: u32,
+    /// Whether its weighted positive ratings minus its weighted negative ones reach 1.
+    pub trusted: bool,
+}
+
+/// Ratings from distinct counterparties.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct RatingCounts {
+    /// Positive.
+    pub positive: f64,
+    /// Neutral.
+    pub neutral: f64,
+    /// Negative.
+    pub negative: f64,
+}
+
+/// An identity's reputation, computed by this node from the verified feedback it holds
+/// (`GET /v1/reputation/{key}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReputationView {
+    /// The identity.
+    #[serde(with = "text")]
+    pub key: PublicKey,
+    /// Ratings from distinct counterparties, unweighted: anyone with many keys can fake these.
+    pub raw: RatingCounts,
+    /// The same, each weighted by the counterparty's standing (0 to 1).
+    pub weighted: RatingCounts,
+    /// Ratings from counterparties within `hops_limit` deals of this node's owner (and the keys
+    /// it trusts), each counted fully.
+    pub web_of_trust: RatingCounts,
+    /// How far the web of trust reaches, in deals.
+    pub hops_limit: u32,
+    /// Distinct deals seen in feedback, either way.
+    pub deals: usize,
+    /// The first of those deals (unix ms).
+    pub first_deal: Option<u64>,
+    /// The latest of those deals (unix ms).
+    pub last_deal: Option<u64>,
+    /// The identity's own standing (0 to 1): trust flowing to it from this node's owner.
+    pub standing: f64,
+    /// Deals between it and this node's owner (0: the owner or a trusted key), if within the
+    /// web of trust.
+    pub hops: Option<u32>,
+    /// Whether weighted positive minus weighted negative ratings reach 1.
+    pub trusted: bool,
+    /// The feedback about it, newest deal first (at most 50).
+    pub feedback: Vec<FeedbackView>,
+}
+
+/// One feedback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackView {
+    /// The feedback's id.
+    #[serde(with = "text")]
+    pub id: ObjectId,
+    /// The deal rated.
+    #[serde(with = "text")]
+    pub deal: ObjectId,
+    /// Who rated.
+    #[serde(with = "text")]
+    pub author: PublicKey,
+    /// Who was rated.
+    #[serde(with = "text")]
+    pub subject: PublicKey,
+    /// positive, neutral or negative.
+    pub rating: String,
+    /// What the author said.
+    pub text: String,
+    /// When the deal was made (unix ms).
+    pub made_at: u64,
+    /// The author's standing, 0 to 1 (how much the rating weighs).
+    pub weight: f64,
+    /// Whether this node's owner wrote it.
+    #[serde(default)]
+    pub mine: bool,
 }
 
 /// Whether an object the owner published went out by gossip.
@@ -253,7 +345,7 @@ pub enum ThreadTag {
 }
 
 /// A deal both parties signed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DealView {
     /// The deal's id (its Accept's id).
     #[serde(with = "text")]
@@ -297,6 +389,13 @@ pub struct DealView {
     /// The deal's steps, oldest first.
     #[serde(default)]
     pub timeline: Vec<StepView>,
+    /// The parties' feedback on it (public once given).
+    #[serde(default)]
+    pub feedback: Vec<FeedbackView>,
+    /// Whether the owner may rate it now (`haggle feedback`): completed, or paid or shipped
+    /// with no step for 14 days, and not rated yet.
+    #[serde(default)]
+    pub may_rate: bool,
 }
 
 /// A payment request, as the buyer reads it.
@@ -334,6 +433,8 @@ pub enum ObjectView {
     Thread(ThreadView),
     /// A deal.
     Deal(DealView),
+    /// A feedback: the reputation of the party it rates.
+    Reputation(ReputationView),
 }
 
 /// `GET /v1/listings`.
@@ -362,7 +463,7 @@ pub struct ThreadsPage {
 }
 
 /// `GET /v1/deals`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DealsPage {
     /// Most recent first.
     pub deals: Vec<DealView>,

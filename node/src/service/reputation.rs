@@ -1,0 +1,199 @@
+//! Feedback and reputation: the owner rates a deal (a public object, gossiped and synced like a
+//! listing), and every view of an identity says what the verified feedback this node holds
+//! says of it, weighted by trust that flows from the owner (see `haggle_storage::reputation`).
+
+use std::sync::Arc;
+
+use haggle_protocol::{Body, Deal, Feedback, ObjectId, PublicKey, Rating, Timestamp};
+use haggle_storage::reputation::{Counts, Edge, Reputation, TrustGraph};
+
+use super::{Conflict, Effect, Followups, InvalidInput, Service, ServiceError};
+use crate::api::types::{
+    FeedbackRequest, FeedbackView, ListingView, NodeEvent, RatingCounts, ReputationBrief, ReputationView,
+};
+
+/// Feedback listed in a reputation view at most (the counts cover all of it).
+const MAX_FEEDBACK_SHOWN: usize = 50;
+
+impl Service {
+    /// Rates the deal `given` names, once, when [`haggle_protocol::DealState::may_rate`] allows.
+    pub fn leave_feedback(&self, given: &str, request: FeedbackRequest) -> Result<Effect, ServiceError> {
+        let rating: Rating =
+            request.rating.trim().parse().map_err(|_| InvalidInput::Rating(request.rating.clone()))?;
+        let id = self.resolve(given, "deal")?;
+        let deal = self.store.deal(&id)?.ok_or_else(|| ServiceError::not_found("deal", given))?;
+        let me = self.me();
+        if me != deal.seller() && me != deal.buyer() {
+            return Err(ServiceError::not_found("deal", given));
+        }
+        if let Some(held) = self.store.feedback_on(&id, &me)? {
+            return Err(Conflict::AlreadyRated { deal: id, feedback: held.id() }.into());
+        }
+        let state = self.store.deal_state(&deal)?;
+        let now = Timestamp::now();
+        if !state.may_rate(now) {
+            return Err(Conflict::NotRateable { deal: id, stage: state.stage().name() }.into());
+        }
+        let feedback = Feedback::new(
+            deal.offer(),
+            deal.accept(),
+            deal.confirm(),
+            rating,
+            request.text.trim().to_owned(),
+        );
+        let object = self.sign(Body::Feedback(feedback), now)?;
+        self.ingest_own(&object)?;
+        let then = Followups {
+            publish: vec![object.bytes().to_vec()],
+            events: vec![self.feedback_event(&object, id)],
+            deliver: Vec::new(),
+        };
+        Ok(Effect { object, then })
+    }
+
+    /// The event for a stored feedback.
+    pub(super) fn feedback_event(&self, object: &haggle_protocol::Object, deal: ObjectId) -> NodeEvent {
+        let Body::Feedback(f) = object.body() else { unreachable!("called for feedback") };
+        let subject = f.proof_unverified().and_then(|p| p.other(&object.author())).unwrap_or(object.author());
+        NodeEvent::FeedbackStored {
+            id: object.id(),
+            deal,
+            author: object.author(),
+            subject,
+            rating: f.rating.name().to_owned(),
+        }
+    }
+
+    /// Whether the owner may rate `deal` now.
+    pub(super) fn may_rate(&self, deal: &Deal) -> Result<bool, ServiceError> {
+        let me = self.me();
+        Ok(self.store.feedback_on(&deal.id(), &me)?.is_none()
+            && self.store.deal_state(deal)?.may_rate(Timestamp::now()))
+    }
+
+    /// Both parties' feedback on `deal`.
+    pub(super) fn deal_feedback(&self, deal: &Deal) -> Result<Vec<FeedbackView>, ServiceError> {
+        let graph = self.trust_graph()?;
+        let mut out = Vec::new();
+        for party in [deal.seller(), deal.buyer()] {
+            if let Some(object) = self.store.feedback_on(&deal.id(), &party)?
+                && let Body::Feedback(f) = object.body()
+            {
+                out.push(FeedbackView {
+                    id: object.id(),
+                    deal: deal.id(),
+                    author: party,
+                    subject: if party == deal.seller() { deal.buyer() } else { deal.seller() },
+                    rating: f.rating.name().to_owned(),
+                    text: f.text.clone(),
+                    made_at: deal.made_at().as_millis(),
+                    weight: graph.standing(&party),
+                    mine: party == self.me(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// What this node can say of the identity `given` names: a key (PeerId), or a listing
+    /// (its author).
+    pub fn reputation_view(&self, given: &str) -> Result<ReputationView, ServiceError> {
+        let key = match given.trim().parse::<PublicKey>() {
+            Ok(key) => key,
+            Err(_) => match self.listing(given) {
+                Ok(listing) => listing.author(),
+                Err(ServiceError::NotFound { .. } | ServiceError::BadId(_)) => {
+                    return Err(InvalidInput::Identity(given.to_owned()).into());
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        let graph = self.trust_graph()?;
+        let mut about = self.store.feedback_about(&key)?;
+        let r = graph.reputation(&key, &about);
+        about.sort_by_key(|e| std::cmp::Reverse((e.made_at, e.feedback)));
+        let feedback = about
+            .iter()
+            .take(MAX_FEEDBACK_SHOWN)
+            .map(|e| self.feedback_view(e, &graph))
+            .collect::<Result<_, _>>()?;
+        Ok(ReputationView {
+            key,
+            raw: counts(&r.raw),
+            weighted: counts(&r.weighted),
+            web_of_trust: counts(&r.web_of_trust),
+            hops_limit: self.policy.trust_hops,
+            deals: r.deals,
+            first_deal: r.first_deal.map(Timestamp::as_millis),
+            last_deal: r.last_deal.map(Timestamp::as_millis),
+            standing: r.standing,
+            hops: r.hops,
+            trusted: r.trusted,
+            feedback,
+        })
+    }
+
+    fn feedback_view(&self, e: &Edge, graph: &TrustGraph) -> Result<FeedbackView, ServiceError> {
+        let text = match self.store.get(&e.feedback)?.as_ref().map(|o| o.body()) {
+            Some(Body::Feedback(f)) => f.text.clone(),
+            _ => String::new(),
+        };
+        Ok(FeedbackView {
+            id: e.feedback,
+            deal: e.deal,
+            author: e.author,
+            subject: e.subject,
+            rating: e.rating.name().to_owned(),
+            text,
+            made_at: e.made_at.as_millis(),
+            weight: graph.standing(&e.author),
+            mine: e.author == self.me(),
+        })
+    }
+
+    /// The reputation graph, anchored at the owner, the keys it trusts and its counterparties.
+    pub(super) fn trust_graph(&self) -> Result<Arc<TrustGraph>, ServiceError> {
+        let me = self.me();
+        let mut anchors = vec![me];
+        anchors.extend(self.policy.trusted_keys.iter().copied().filter(|k| *k != me));
+        let mut counterparties: Vec<PublicKey> = self
+            .store
+            .deals_of(&me)?
+            .iter()
+            .map(|d| if d.seller() == me { d.buyer() } else { d.seller() })
+            .collect();
+        counterparties.sort_unstable_by_key(|k| *k.as_bytes());
+        counterparties.dedup();
+        Ok(self.store.trust_graph(&anchors, &counterparties, self.policy.trust_hops)?)
+    }
+
+    /// The author's reputation on a listing view.
+    pub(super) fn with_reputation(
+        &self,
+        graph: &TrustGraph,
+        mut view: ListingView,
+    ) -> Result<ListingView, ServiceError> {
+        let r = self.store.reputation(graph, &view.author)?;
+        view.reputation = Some(brief(&r));
+        Ok(view)
+    }
+}
+
+/// A reputation in a line.
+pub(super) fn brief(r: &Reputation) -> ReputationBrief {
+    // Counts of distinct counterparties: whole numbers held as f64.
+    let whole = |x: f64| x.round() as u32;
+    ReputationBrief {
+        positive: whole(r.raw.positive),
+        neutral: whole(r.raw.neutral),
+        negative: whole(r.raw.negative),
+        weighted_deals: (r.weighted.total() * 100.0).round() / 100.0,
+        trusted_raters: whole(r.web_of_trust.total()),
+        trusted: r.trusted,
+    }
+}
+
+fn counts(c: &Counts) -> RatingCounts {
+    let round = |x: f64| (x * 100.0).round() / 100.0;
+    RatingCounts { positive: round(c.positive), neutral: round(c.neutral), negative: round(c.negative) }
+}

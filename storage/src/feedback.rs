@@ -1,0 +1,269 @@
+//! Feedback: public ratings of deals (see `haggle_protocol::feedback`). Every node stores and
+//! syncs them like listings, within a quota per author, keeps one per author and deal (the
+//! smaller id, so nodes converge), and indexes them by the party rated: the edges the
+//! reputation graph is built from ([`crate::reputation`]).
+
+use haggle_protocol::{Body, Object, ObjectId, PublicKey, Rating, Timestamp};
+
+use crate::derived::Changes;
+use crate::error::StoreError;
+use crate::ingest::{Outcome, RejectReason, rejected};
+use crate::keys;
+use crate::reputation::Edge;
+use crate::store::{Store, decode_stored};
+
+/// Feedback kept per author: one per deal, and a person or a shop makes far fewer deals than
+/// this in the five years a feedback lives; it bounds what one key can make every node store.
+pub const MAX_FEEDBACK_PER_AUTHOR: usize = 1_000;
+
+/// The value of a `FEEDBACK_ABOUT` record: rating, made_at, feedback id.
+const EDGE_VALUE_LEN: usize = 1 + 8 + 32;
+
+impl Store {
+    pub(crate) fn write_feedback(&self, object: &Object, now: Timestamp) -> Result<Outcome, StoreError> {
+        let id = object.id();
+        let Body::Feedback(f) = object.body() else { unreachable!("called for feedback") };
+        let expires = object.expires_at().expect("feedback expires");
+        if expires <= now {
+            return Ok(rejected(Some(id), RejectReason::Expired));
+        }
+        // Verified on the way in (signatures and linkage), so the facts can be read directly.
+        let proof = f.proof_unverified().ok_or(StoreError::Corrupt { what: "verified feedback" })?;
+        let author = object.author();
+        let subject = proof.other(&author).ok_or(StoreError::Corrupt { what: "verified feedback" })?;
+        let mut batch = sled::Batch::default();
+        let mut set = Changes::default();
+        if let Some(held) = self.db.get(keys::feedback(&proof.deal, &author))? {
+            let held = keys::id_at_end(&held).ok_or(StoreError::Corrupt { what: "feedback record" })?;
+            // One per author and deal: the smaller id is kept, on every node alike.
+            if held <= id {
+                return Ok(rejected(Some(id), RejectReason::FeedbackExists(held)));
+            }
+            if let Some(bytes) = self.db.get(keys::object(&held))? {
+                remove_feedback(&mut batch, &mut set, &decode_stored(&bytes)?);
+            }
+        } else if self.db.scan_prefix(keys::key(keys::FEEDBACK_BY, &[author.as_bytes()])).count()
+            >= MAX_FEEDBACK_PER_AUTHOR
+        {
+            return Ok(rejected(Some(id), RejectReason::FeedbackQuota { max: MAX_FEEDBACK_PER_AUTHOR }));
+        }
+        batch.insert(keys::object(&id), object.bytes());
+        set.insert(&mut batch, object.created_at(), id, expires);
+        batch.insert(keys::mail_expiry(expires, &id), &[]);
+        batch.insert(keys::feedback(&proof.deal, &author), id.as_bytes().as_slice());
+        batch.insert(keys::feedback_by(&author, &id), &[]);
+        let mut value = Vec::with_capacity(EDGE_VALUE_LEN);
+        value.push(rating_byte(f.rating));
+        value.extend_from_slice(&proof.made_at.to_be_bytes());
+        value.extend_from_slice(id.as_bytes());
+        batch.insert(keys::feedback_about(&subject, &author, &proof.deal), value);
+        self.apply(batch, set)?;
+        self.feedback_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Ok(Outcome::New { id, kind: object.kind(), deal: None })
+    }
+
+    /// Removes an expired feedback's records (the sweep of mail and feedback calls this).
+    pub(crate) fn sweep_feedback(&self, batch: &mut sled::Batch, set: &mut Changes, object: &Object) {
+        remove_feedback(batch, set, object);
+        self.feedback_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// The feedback `author` left on `deal`, if this node holds it.
+    pub fn feedback_on(&self, deal: &ObjectId, author: &PublicKey) -> Result<Option<Object>, StoreError> {
+        let Some(id) = self.db.get(keys::feedback(deal, author))? else { return Ok(None) };
+        let id = keys::id_at_end(&id).ok_or(StoreError::Corrupt { what: "feedback record" })?;
+        self.get(&id)
+    }
+
+    /// Every feedback about `subject`, as edges.
+    pub fn feedback_about(&self, subject: &PublicKey) -> Result<Vec<Edge>, StoreError> {
+        self.edges(keys::key(keys::FEEDBACK_ABOUT, &[subject.as_bytes()]))
+    }
+
+    /// Every feedback this node holds, as edges of the reputation graph.
+    pub fn feedback_edges(&self) -> Result<Vec<Edge>, StoreError> {
+        self.edges(vec![keys::FEEDBACK_ABOUT])
+    }
+
+    /// A number that changes whenever the feedback held changes.
+    pub fn feedback_generation(&self) -> u64 {
+        self.feedback_generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn edges(&self, prefix: Vec<u8>) -> Result<Vec<Edge>, StoreError> {
+        let corrupt = || StoreError::Corrupt { what: "feedback edge" };
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix(prefix) {
+            let (k, v) = entry?;
+            let key: [u8; 96] = k.get(1..97).and_then(|b| b.try_into().ok()).ok_or_else(corrupt)?;
+            if v.len() != EDGE_VALUE_LEN {
+                return Err(corrupt());
+            }
+            let part = |i: usize| -> [u8; 32] { key[i * 32..(i + 1) * 32].try_into().expect("32 bytes") };
+            out.push(Edge {
+                subject: PublicKey::from_bytes(part(0)),
+                author: PublicKey::from_bytes(part(1)),
+                deal: ObjectId::from_bytes(part(2)),
+                rating: rating_of(v[0]).ok_or_else(corrupt)?,
+                made_at: Timestamp::from_millis(u64::from_be_bytes(v[1..9].try_into().expect("8 bytes"))),
+                feedback: ObjectId::from_bytes(v[9..41].try_into().expect("32 bytes")),
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn remove_feedback(batch: &mut sled::Batch, set: &mut Changes, object: &Object) {
+    let id = object.id();
+    let Body::Feedback(f) = object.body() else { return };
+    let Some(proof) = f.proof_unverified() else { return };
+    let author = object.author();
+    batch.remove(keys::object(&id));
+    set.remove(batch, object.created_at(), id);
+    if let Some(expires) = object.expires_at() {
+        batch.remove(keys::mail_expiry(expires, &id));
+    }
+    batch.remove(keys::feedback(&proof.deal, &author));
+    batch.remove(keys::feedback_by(&author, &id));
+    if let Some(subject) = proof.other(&author) {
+        batch.remove(keys::feedback_about(&subject, &author, &proof.deal));
+    }
+}
+
+fn rating_byte(rating: Rating) -> u8 {
+    match rating {
+        Rating::Positive => 1,
+        Rating::Neutral => 0,
+        Rating::Negative => 2,
+    }
+}
+
+fn rating_of(byte: u8) -> Option<Rating> {
+    match byte {
+        1 => Some(Rating::Positive),
+        0 => Some(Rating::Neutral),
+        2 => Some(Rating::Negative),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_protocol::fixtures::{key, live_listing, live_terms, sign_now};
+    use haggle_protocol::negotiation::{Accept, Confirm, Offer, Reply};
+    use haggle_protocol::{Feedback, SecretKey, Verified};
+
+    use super::*;
+    use crate::Durability;
+
+    /// A deal between `seller` and `buyer`: its offer, Accept and Confirm.
+    pub(crate) fn deal(seller: &SecretKey, buyer: &SecretKey) -> [Verified<Object>; 3] {
+        let listing = sign_now(seller, Body::Listing(live_listing("Lamp")));
+        let offer = sign_now(
+            buyer,
+            Body::Offer(Offer {
+                listing: listing.id(),
+                to: seller.public(),
+                terms: live_terms(1, 500),
+                message: String::new(),
+            }),
+        );
+        let reply = |prev: ObjectId, to: PublicKey| Reply { thread: offer.id(), prev, to };
+        let accept = sign_now(seller, Body::Accept(Accept { reply: reply(offer.id(), buyer.public()) }));
+        let confirm = sign_now(buyer, Body::Confirm(Confirm { reply: reply(accept.id(), seller.public()) }));
+        [offer, accept, confirm]
+    }
+
+    fn rate(by: &SecretKey, d: &[Verified<Object>; 3], rating: Rating, text: &str) -> Verified<Object> {
+        sign_now(by, Body::Feedback(Feedback::new(&d[0], &d[1], &d[2], rating, text.into())))
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("ok");
+        let store = Store::open(dir.path()).expect("ok");
+        (dir, store)
+    }
+
+    #[test]
+    fn feedback_is_stored_synced_and_indexed_by_the_party_rated() {
+        let (_dir, store) = store();
+        let (seller, buyer) = (key(1), key(2));
+        let d = deal(&seller, &buyer);
+        let f = rate(&buyer, &d, Rating::Positive, "as described");
+        assert!(store.ingest(f.bytes(), Durability::Lazy).expect("ok").is_new());
+        let edges = store.feedback_about(&seller.public()).expect("ok");
+        assert_eq!(edges.len(), 1);
+        assert_eq!(
+            (edges[0].author, edges[0].rating, edges[0].deal),
+            (buyer.public(), Rating::Positive, d[1].id())
+        );
+        assert_eq!(edges[0].made_at, d[2].created_at());
+        assert!(store.sync_items(Timestamp::now()).expect("ok").iter().any(|(_, id)| *id == f.id()));
+        assert_eq!(store.feedback_on(&d[1].id(), &buyer.public()).expect("ok").expect("ok").id(), f.id());
+        // The other side rates too: two feedbacks per deal, one per party.
+        assert!(
+            store
+                .ingest(rate(&seller, &d, Rating::Neutral, "").bytes(), Durability::Lazy)
+                .expect("ok")
+                .is_new()
+        );
+        assert_eq!(store.feedback_edges().expect("ok").len(), 2);
+    }
+
+    #[test]
+    fn one_feedback_per_author_and_deal_and_every_node_keeps_the_same_one() {
+        let (seller, buyer) = (key(1), key(2));
+        let d = deal(&seller, &buyer);
+        let mut two = [rate(&buyer, &d, Rating::Positive, "a"), rate(&buyer, &d, Rating::Negative, "b")];
+        two.sort_by_key(|f| f.id());
+        let [small, large] = two;
+        for order in [[&small, &large], [&large, &small]] {
+            let (_dir, store) = store();
+            assert!(store.ingest(order[0].bytes(), Durability::Lazy).expect("ok").is_new());
+            let second = store.ingest(order[1].bytes(), Durability::Lazy).expect("ok");
+            let edges = store.feedback_about(&seller.public()).expect("ok");
+            assert_eq!(edges.len(), 1);
+            assert_eq!(edges[0].feedback, small.id(), "the smaller id is kept whatever came first");
+            assert!(store.contains(&small.id()).expect("ok") && !store.contains(&large.id()).expect("ok"));
+            let items = store.sync_items(Timestamp::now()).expect("ok");
+            assert!(!items.iter().any(|(_, id)| *id == large.id()));
+            if order[1].id() == large.id() {
+                let Outcome::Rejected(r) = second else { panic!("{second:?}") };
+                assert!(matches!(r.reason, RejectReason::FeedbackExists(id) if id == small.id()));
+                assert!(!r.reason.is_peer_fault(), "a forwarder may not have known the first");
+            }
+        }
+    }
+
+    #[test]
+    fn an_authors_feedback_is_bounded() {
+        let (_dir, store) = store();
+        let author = key(1);
+        let mut batch = sled::Batch::default();
+        for n in 0..MAX_FEEDBACK_PER_AUTHOR {
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&n.to_be_bytes());
+            let id = ObjectId::from_bytes(id);
+            batch.insert(keys::feedback_by(&author.public(), &id), &[]);
+        }
+        store.db.apply_batch(batch).expect("ok");
+        let d = deal(&author, &key(2));
+        let out =
+            store.ingest(rate(&author, &d, Rating::Positive, "").bytes(), Durability::Lazy).expect("ok");
+        let Outcome::Rejected(r) = out else { panic!("{out:?}") };
+        assert!(matches!(r.reason, RejectReason::FeedbackQuota { .. }));
+    }
+
+    #[test]
+    fn expired_feedback_is_swept_with_its_records() {
+        let (_dir, store) = store();
+        let d = deal(&key(1), &key(2));
+        let f = rate(&key(2), &d, Rating::Positive, "");
+        assert!(store.ingest(f.bytes(), Durability::Lazy).expect("ok").is_new());
+        let later = f.created_at().saturating_add(haggle_protocol::feedback::FEEDBACK_LIFETIME);
+        store.sweep_expired(later.saturating_add(std::time::Duration::from_secs(1))).expect("ok");
+        assert!(!store.contains(&f.id()).expect("ok"));
+        assert!(store.feedback_edges().expect("ok").is_empty());
+        assert!(store.feedback_on(&d[1].id(), &key(2).public()).expect("ok").is_none());
+    }
+}

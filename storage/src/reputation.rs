@@ -1,0 +1,494 @@
+//! Reputation, computed locally from verified feedback: what a reader can believe about an
+//! identity, and how much of it an attacker with many keys can fake.
+//!
+//! Every feedback proves a deal that both parties signed, but two keys of one person can make
+//! such a deal. So raw counts (positive, neutral and negative ratings from distinct
+//! counterparties) are shown, but never trusted on their own. Two views are:
+//!
+//! - **Standing** (the default view). Trust flows from *anchors*: this node's own key, the keys
+//!   its owner trusts explicitly, and every counterparty the owner rated positive; each has
+//!   standing 1. Everyone else's standing is what flows to them along positive ratings: an
+//!   author passes on [`DAMPING`] times its own standing, split evenly among the identities it
+//!   rated positive, and no standing exceeds 1 (iterated to a fixed point). A counterparty's
+//!   feedback then weighs as much as its standing. The flow is conserved, so a group of keys
+//!   that only rate each other holds no more standing than flows in through the real deals it
+//!   made with people who have some: with no such deal, none at all; with one, at most
+//!   `DAMPING / (1 - DAMPING)` = 1 in total, however many keys it creates. A seller is *trusted*
+//!   when its weighted positive feedback minus its weighted negative feedback reaches
+//!   [`TRUSTED_SCORE`] (one fully trusted counterparty's positive rating), which a group of
+//!   keys behind one real deal cannot reach.
+//! - **Web of trust** (`--trusted`): only counterparties within `hops` deals of the anchors
+//!   count (people the owner traded with, people they traded with, ...), each fully.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use haggle_protocol::{ObjectId, PublicKey, Rating, Timestamp};
+
+/// The share of its standing an author passes on to those it rated positive.
+pub const DAMPING: f64 = 0.5;
+
+/// Weighted positive minus weighted negative feedback at which a seller counts as trusted.
+pub const TRUSTED_SCORE: f64 = 1.0;
+
+/// Fixed-point rounds at most (standing settles to 1e-9 in a few dozen on any graph, since
+/// every hop halves what flows).
+const MAX_ROUNDS: usize = 64;
+
+/// One feedback, as the reputation graph sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Edge {
+    /// Who rated.
+    pub author: PublicKey,
+    /// Who was rated: the other party of the deal.
+    pub subject: PublicKey,
+    /// The deal (its Accept's id).
+    pub deal: ObjectId,
+    /// The rating.
+    pub rating: Rating,
+    /// When the deal was made.
+    pub made_at: Timestamp,
+    /// The feedback's id.
+    pub feedback: ObjectId,
+}
+
+/// Ratings from distinct counterparties (each counts once, with its latest rating).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Counts {
+    /// Positive.
+    pub positive: f64,
+    /// Neutral.
+    pub neutral: f64,
+    /// Negative.
+    pub negative: f64,
+}
+
+impl Counts {
+    fn add(&mut self, rating: Rating, weight: f64) {
+        match rating {
+            Rating::Positive => self.positive += weight,
+            Rating::Neutral => self.neutral += weight,
+            Rating::Negative => self.negative += weight,
+        }
+    }
+
+    /// All three.
+    pub fn total(&self) -> f64 {
+        self.positive + self.neutral + self.negative
+    }
+}
+
+/// What this node can say about one identity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reputation {
+    /// Ratings from distinct counterparties, unweighted: what anyone can fake with enough keys.
+    pub raw: Counts,
+    /// The same ratings, each weighted by the counterparty's standing (0 to 1).
+    pub weighted: Counts,
+    /// Ratings from counterparties within the web of trust only.
+    pub web_of_trust: Counts,
+    /// Distinct deals seen in feedback either way (rated or rating).
+    pub deals: usize,
+    /// The earliest and latest of those deals.
+    pub first_deal: Option<Timestamp>,
+    /// See `first_deal`.
+    pub last_deal: Option<Timestamp>,
+    /// The identity's own standing, 0 to 1.
+    pub standing: f64,
+    /// Deals from the anchors, if within the web of trust (0 for an anchor).
+    pub hops: Option<u32>,
+    /// Whether weighted positive minus weighted negative reaches [`TRUSTED_SCORE`].
+    pub trusted: bool,
+}
+
+impl Reputation {
+    /// Deals that count in the chosen view: weighted by standing, or within the web of trust.
+    pub fn deals_counted(&self, web_of_trust: bool) -> f64 {
+        if web_of_trust { self.web_of_trust.total() } else { self.weighted.total() }
+    }
+}
+
+/// Everyone's standing and distance from the anchors, from every feedback held.
+#[derive(Debug, Default)]
+pub struct TrustGraph {
+    standing: HashMap<PublicKey, f64>,
+    hops: HashMap<PublicKey, u32>,
+    max_hops: u32,
+    deals: HashMap<PublicKey, DealSpan>,
+}
+
+#[derive(Debug, Default)]
+struct DealSpan {
+    deals: HashSet<ObjectId>,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+}
+
+impl TrustGraph {
+    /// Builds the graph from `edges`, anchored at `anchors` (this node's key and the keys its
+    /// owner trusts), with `counterparties` (of the owner's own deals, rated or not) one deal
+    /// away in the web of trust, which reaches `max_hops` deals.
+    pub fn build(edges: &[Edge], anchors: &[PublicKey], counterparties: &[PublicKey], max_hops: u32) -> Self {
+        let latest = latest_ratings(edges);
+        let mut anchored: HashSet<PublicKey> = anchors.iter().copied().collect();
+        for ((author, subject), (rating, _)) in &latest {
+            if anchors.contains(author) && *rating == Rating::Positive {
+                anchored.insert(*subject);
+            }
+        }
+        let standing = standing(&latest, &anchored);
+        let hops = distances(edges, anchors, counterparties, max_hops);
+        let mut deals: HashMap<PublicKey, DealSpan> = HashMap::new();
+        for e in edges {
+            for party in [e.author, e.subject] {
+                let span = deals.entry(party).or_default();
+                if span.deals.insert(e.deal) {
+                    span.first = Some(span.first.map_or(e.made_at, |t| t.min(e.made_at)));
+                    span.last = Some(span.last.map_or(e.made_at, |t| t.max(e.made_at)));
+                }
+            }
+        }
+        TrustGraph { standing, hops, max_hops, deals }
+    }
+
+    /// `key`'s standing, 0 to 1.
+    pub fn standing(&self, key: &PublicKey) -> f64 {
+        self.standing.get(key).copied().unwrap_or(0.0)
+    }
+
+    /// `key`'s distance in deals from the anchors, if within the web of trust.
+    pub fn hops(&self, key: &PublicKey) -> Option<u32> {
+        self.hops.get(key).copied()
+    }
+
+    /// What the feedback `about` (every edge whose subject is `subject`) says of `subject`.
+    pub fn reputation(&self, subject: &PublicKey, about: &[Edge]) -> Reputation {
+        let mut raw = Counts::default();
+        let mut weighted = Counts::default();
+        let mut web_of_trust = Counts::default();
+        let latest = latest_ratings(about.iter().filter(|e| e.subject == *subject));
+        for ((author, _), (rating, _)) in latest {
+            raw.add(rating, 1.0);
+            weighted.add(rating, self.standing(&author));
+            if self.hops(&author).is_some_and(|h| h <= self.max_hops) {
+                web_of_trust.add(rating, 1.0);
+            }
+        }
+        let span = self.deals.get(subject);
+        Reputation {
+            raw,
+            weighted,
+            web_of_trust,
+            deals: span.map_or(0, |s| s.deals.len()),
+            first_deal: span.and_then(|s| s.first),
+            last_deal: span.and_then(|s| s.last),
+            standing: self.standing(subject),
+            hops: self.hops(subject),
+            trusted: weighted.positive - weighted.negative >= TRUSTED_SCORE,
+        }
+    }
+}
+
+/// Each (author, subject) pair's latest rating, with its order key (deal time, feedback id).
+type Latest = HashMap<(PublicKey, PublicKey), (Rating, (Timestamp, ObjectId))>;
+
+/// Each (author, subject) pair's latest rating (by the deal's time, then the feedback id), so
+/// a counterparty counts once however many deals it made with the subject.
+fn latest_ratings<'a>(edges: impl IntoIterator<Item = &'a Edge>) -> Latest {
+    let mut out = Latest::new();
+    for e in edges {
+        let order = (e.made_at, e.feedback);
+        let slot = out.entry((e.author, e.subject)).or_insert((e.rating, order));
+        if order > slot.1 {
+            *slot = (e.rating, order);
+        }
+    }
+    out
+}
+
+/// The fixed point of the flow described in the module docs.
+fn standing(latest: &Latest, anchored: &HashSet<PublicKey>) -> HashMap<PublicKey, f64> {
+    let mut vouches: HashMap<PublicKey, Vec<PublicKey>> = HashMap::new();
+    for ((author, subject), (rating, _)) in latest {
+        if *rating == Rating::Positive {
+            vouches.entry(*author).or_default().push(*subject);
+        }
+    }
+    let mut standing: HashMap<PublicKey, f64> = anchored.iter().map(|k| (*k, 1.0)).collect();
+    for _ in 0..MAX_ROUNDS {
+        let mut next: HashMap<PublicKey, f64> = anchored.iter().map(|k| (*k, 1.0)).collect();
+        for (author, subjects) in &vouches {
+            let Some(w) = standing.get(author).copied().filter(|w| *w > 0.0) else { continue };
+            let share = DAMPING * w / subjects.len() as f64;
+            for s in subjects {
+                if !anchored.contains(s) {
+                    *next.entry(*s).or_default() += share;
+                }
+            }
+        }
+        for w in next.values_mut() {
+            *w = w.min(1.0);
+        }
+        let change =
+            next.iter().map(|(k, w)| (w - standing.get(k).copied().unwrap_or(0.0)).abs()).fold(0.0, f64::max);
+        standing = next;
+        if change < 1e-9 {
+            break;
+        }
+    }
+    standing
+}
+
+/// Distances in deals (any rating, either direction) from the anchors, up to `max_hops`.
+fn distances(
+    edges: &[Edge],
+    anchors: &[PublicKey],
+    counterparties: &[PublicKey],
+    max_hops: u32,
+) -> HashMap<PublicKey, u32> {
+    let mut neighbours: HashMap<PublicKey, Vec<PublicKey>> = HashMap::new();
+    for e in edges {
+        neighbours.entry(e.author).or_default().push(e.subject);
+        neighbours.entry(e.subject).or_default().push(e.author);
+    }
+    let mut hops: HashMap<PublicKey, u32> = anchors.iter().map(|k| (*k, 0)).collect();
+    let mut queue: VecDeque<PublicKey> = anchors.iter().copied().collect();
+    for c in counterparties {
+        if max_hops >= 1 && !hops.contains_key(c) {
+            hops.insert(*c, 1);
+            queue.push_back(*c);
+        }
+    }
+    while let Some(k) = queue.pop_front() {
+        let h = hops[&k];
+        if h >= max_hops {
+            continue;
+        }
+        for n in neighbours.get(&k).into_iter().flatten() {
+            if !hops.contains_key(n) {
+                hops.insert(*n, h + 1);
+                queue.push_back(*n);
+            }
+        }
+    }
+    hops
+}
+
+/// A graph and what it was built from, so it is rebuilt only when one of them changes.
+#[derive(Debug)]
+pub(crate) struct CachedGraph {
+    generation: u64,
+    anchors: Vec<PublicKey>,
+    counterparties: Vec<PublicKey>,
+    max_hops: u32,
+    graph: std::sync::Arc<TrustGraph>,
+}
+
+impl crate::Store {
+    /// The reputation graph of every feedback held, anchored as [`TrustGraph::build`] says;
+    /// kept until the feedback or the anchors change.
+    pub fn trust_graph(
+        &self,
+        anchors: &[PublicKey],
+        counterparties: &[PublicKey],
+        max_hops: u32,
+    ) -> Result<std::sync::Arc<TrustGraph>, crate::StoreError> {
+        let generation = self.feedback_generation();
+        let mut cached = self.trust.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = cached.as_ref()
+            && c.generation == generation
+            && c.anchors == anchors
+            && c.counterparties == counterparties
+            && c.max_hops == max_hops
+        {
+            return Ok(c.graph.clone());
+        }
+        let graph = std::sync::Arc::new(TrustGraph::build(
+            &self.feedback_edges()?,
+            anchors,
+            counterparties,
+            max_hops,
+        ));
+        *cached = Some(CachedGraph {
+            generation,
+            anchors: anchors.to_vec(),
+            counterparties: counterparties.to_vec(),
+            max_hops,
+            graph: graph.clone(),
+        });
+        Ok(graph)
+    }
+
+    /// What the feedback held says of `subject`, in `graph`.
+    pub fn reputation(
+        &self,
+        graph: &TrustGraph,
+        subject: &PublicKey,
+    ) -> Result<Reputation, crate::StoreError> {
+        Ok(graph.reputation(subject, &self.feedback_about(subject)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic generator (xorshift), so the generated trade graph is the same each run.
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            (self.0 % n as u64) as usize
+        }
+    }
+
+    fn ident(n: u32) -> PublicKey {
+        let mut b = [0u8; 32];
+        b[..4].copy_from_slice(&n.to_be_bytes());
+        b[4] = 0xAB;
+        PublicKey::from_bytes(b)
+    }
+
+    /// A deal between `a` and `b`, rated both ways.
+    fn trade(edges: &mut Vec<Edge>, a: PublicKey, b: PublicKey, rating: Rating) {
+        let n = edges.len() as u32;
+        let mut deal = [0u8; 32];
+        deal[..4].copy_from_slice(&n.to_be_bytes());
+        for (author, subject, k) in [(a, b, 1u8), (b, a, 2u8)] {
+            let mut feedback = deal;
+            feedback[31] = k;
+            edges.push(Edge {
+                author,
+                subject,
+                deal: ObjectId::from_bytes(deal),
+                rating,
+                made_at: Timestamp::from_millis(1_700_000_000_000 + u64::from(n)),
+                feedback: ObjectId::from_bytes(feedback),
+            });
+        }
+    }
+
+    struct Market {
+        edges: Vec<Edge>,
+        me: PublicKey,
+        honest: Vec<PublicKey>,
+        sybils: Vec<PublicKey>,
+        target: PublicKey,
+    }
+
+    /// An honest market of 200 people making 1,000 deals among them (me among them, with three
+    /// deals), and 1,000 fresh identities trading only with each other, all rating positive,
+    /// boosting one of them (the target), which also gets `attack_edges` real deals with honest
+    /// people.
+    fn market(attack_edges: usize) -> Market {
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let me = ident(0);
+        let honest: Vec<PublicKey> = (1..=200).map(ident).collect();
+        let sybils: Vec<PublicKey> = (10_000..11_000).map(ident).collect();
+        let target = sybils[0];
+        let mut edges = Vec::new();
+        for h in &honest[..3] {
+            trade(&mut edges, me, *h, Rating::Positive);
+        }
+        for _ in 0..1_000 {
+            let (a, b) = (honest[rng.below(200)], honest[rng.below(200)]);
+            if a != b {
+                trade(&mut edges, a, b, if rng.below(10) == 0 { Rating::Negative } else { Rating::Positive });
+            }
+        }
+        for (i, s) in sybils.iter().enumerate().skip(1) {
+            trade(&mut edges, *s, target, Rating::Positive);
+            trade(&mut edges, *s, sybils[1 + (i * 7) % 999], Rating::Positive);
+        }
+        for h in honest.iter().take(attack_edges) {
+            trade(&mut edges, *h, target, Rating::Positive);
+        }
+        Market { edges, me, honest, sybils, target }
+    }
+
+    fn about(edges: &[Edge], k: &PublicKey) -> Vec<Edge> {
+        edges.iter().filter(|e| e.subject == *k).copied().collect()
+    }
+
+    #[test]
+    fn a_thousand_identities_trading_among_themselves_are_not_trusted() {
+        let m = market(0);
+        let graph = TrustGraph::build(&m.edges, &[m.me], &[], 2);
+        let target = graph.reputation(&m.target, &about(&m.edges, &m.target));
+        assert_eq!(target.raw.positive, 999.0, "raw counts are what keys can fake");
+        assert_eq!(target.weighted.positive, 0.0);
+        assert_eq!(target.web_of_trust.total(), 0.0);
+        assert!(!target.trusted);
+        assert!(m.sybils.iter().all(|s| graph.standing(s) == 0.0 && graph.hops(s).is_none()));
+        // Honest people I traded with, and those they vouched for, are trusted.
+        let trusted_honest =
+            m.honest.iter().filter(|h| graph.reputation(h, &about(&m.edges, h)).trusted).count();
+        assert!(trusted_honest >= 3, "{trusted_honest}");
+    }
+
+    #[test]
+    fn a_sybil_group_behind_one_real_deal_gains_at_most_the_flow_of_that_deal() {
+        // The worst case: the honest party of the real deal is someone I rated positive myself
+        // (standing 1) and it vouched for nobody else.
+        let mut m = market(0);
+        let insider = ident(500);
+        trade(&mut m.edges, m.me, insider, Rating::Positive);
+        trade(&mut m.edges, insider, m.target, Rating::Positive);
+        let graph = TrustGraph::build(&m.edges, &[m.me], &[], 2);
+        let target = graph.reputation(&m.target, &about(&m.edges, &m.target));
+        let from_sybils = target.weighted.positive - graph.standing(&insider);
+        let group: f64 = m.sybils.iter().map(|s| graph.standing(s)).sum();
+        assert!(group <= DAMPING / (1.0 - DAMPING) + 1e-6, "group standing {group}");
+        assert!(from_sybils < TRUSTED_SCORE, "999 keys added {from_sybils}");
+        // The real deal counts, but 999 fake ones add less than one real one.
+        assert!(target.weighted.positive < 2.0 * TRUSTED_SCORE);
+        // In the web of trust (2 hops), only the insider's rating counts.
+        assert_eq!(target.web_of_trust.positive, 1.0);
+    }
+
+    #[test]
+    fn sybils_with_one_deal_each_with_random_honest_people_stay_below_honest_sellers() {
+        let m = market(3);
+        let graph = TrustGraph::build(&m.edges, &[m.me], &[], 2);
+        let target = graph.reputation(&m.target, &about(&m.edges, &m.target));
+        let from_sybils: f64 = about(&m.edges, &m.target)
+            .iter()
+            .filter(|e| m.sybils.contains(&e.author))
+            .map(|e| graph.standing(&e.author))
+            .sum();
+        assert!(from_sybils < TRUSTED_SCORE, "999 keys added {from_sybils}");
+        // Three real deals with honest strangers weigh about what three real deals should.
+        assert!(target.weighted.positive <= 3.0 + TRUSTED_SCORE, "{:?}", target.weighted);
+    }
+
+    #[test]
+    fn the_web_of_trust_reaches_as_far_as_asked_and_my_deals_count_unrated() {
+        let (me, a, b, c) = (ident(0), ident(1), ident(2), ident(3));
+        let mut edges = Vec::new();
+        trade(&mut edges, a, b, Rating::Positive);
+        trade(&mut edges, b, c, Rating::Positive);
+        // My deal with `a` has no feedback yet: it still puts `a` one deal away.
+        let graph = TrustGraph::build(&edges, &[me], &[a], 2);
+        assert_eq!((graph.hops(&a), graph.hops(&b), graph.hops(&c)), (Some(1), Some(2), None));
+        let rb = graph.reputation(&b, &about(&edges, &b));
+        assert_eq!((rb.raw.positive, rb.web_of_trust.positive), (2.0, 1.0));
+        assert_eq!(rb.deals, 2);
+        assert_eq!(graph.standing(&a), 0.0, "an unrated deal vouches for nobody");
+    }
+
+    #[test]
+    fn a_counterparty_counts_once_with_its_latest_rating() {
+        let (me, a, s) = (ident(0), ident(1), ident(2));
+        let mut edges = Vec::new();
+        trade(&mut edges, me, a, Rating::Positive);
+        trade(&mut edges, a, s, Rating::Positive);
+        trade(&mut edges, a, s, Rating::Negative);
+        let graph = TrustGraph::build(&edges, &[me], &[], 3);
+        let r = graph.reputation(&s, &about(&edges, &s));
+        assert_eq!(r.raw, Counts { positive: 0.0, neutral: 0.0, negative: 1.0 });
+        assert_eq!(r.deals, 2);
+        assert!(!r.trusted);
+        assert_eq!(graph.standing(&s), 0.0, "a negative rating vouches for nothing");
+    }
+}
