@@ -213,6 +213,8 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     wait("A to learn C paid", || (stage(&da) == "paid").then_some(()));
     json(&da, &["shipped", d, "--tracking", "bpost 3232"]);
     wait("C to learn A shipped", || (stage(&dc) == "shipped").then_some(()));
+    let early = haggle(&dc, &["feedback", d, "positive"]);
+    assert!(!early.status.success() && stderr(&early).contains("can be rated once"), "{}", stderr(&early));
     json(&dc, &["received", d]);
     wait("A to learn C received it", || (stage(&da) == "completed").then_some(()));
     let out = String::from_utf8_lossy(&haggle(&da, &["deals"]).stdout).to_string();
@@ -221,6 +223,40 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     for line in ["payment request", "paid  transfer 1 Dec", "shipped  bpost 3232", "received"] {
         assert!(timeline.contains(line), "{line} in {timeline}");
     }
+    assert!(timeline.contains("rate it   haggle feedback"), "{timeline}");
+
+    // Both rate the deal; B, which never saw it, checks the ratings and shows A's reputation.
+    let (key_a, key_c) =
+        (json(&da, &["status"])["peer_id"].clone(), json(&dc, &["status"])["peer_id"].clone());
+    let (key_a, key_c) = (key_a.as_str().expect("a key"), key_c.as_str().expect("a key"));
+    let out = haggle(&dc, &["feedback", d, "great"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("positive"), "{}", stderr(&out));
+    let rated = json(&dc, &["feedback", d, "positive", "--text", "Exactly as described, quick handover"]);
+    assert_eq!(rated["feedback"][0]["rating"], "positive", "{rated}");
+    assert_eq!(rated["may_rate"], false);
+    let again = haggle(&dc, &["feedback", d, "negative"]);
+    assert!(!again.status.success() && stderr(&again).contains("already rated"), "{}", stderr(&again));
+    json(&da, &["feedback", d, "positive", "--text", "Paid on time"]);
+    let seen = wait("B to hold C's rating of A", || {
+        let r = json(&db, &["reputation", key_a]);
+        (r["raw"]["positive"] == 1.0).then_some(r)
+    });
+    assert_eq!(seen["feedback"][0]["text"], "Exactly as described, quick handover");
+    assert_eq!(seen["feedback"][0]["author"], key_c);
+    assert_eq!(seen["trusted"], false, "B traded with neither: {seen}");
+    let human = String::from_utf8_lossy(&haggle(&db, &["reputation", key_a]).stdout).to_string();
+    assert!(human.contains("1 positive, 0 neutral, 0 negative"), "{human}");
+    // A rated C positive, so C's rating of A counts fully on A's own node, and the other way.
+    let own = json(&dc, &["reputation", key_a]);
+    assert_eq!(own["trusted"], true, "{own}");
+    assert_eq!(own["web_of_trust"]["positive"], 1.0, "{own}");
+    let by_listing = json(&dc, &["reputation", &id[..8]]);
+    assert_eq!(by_listing["key"], key_a);
+    let shown = String::from_utf8_lossy(&haggle(&dc, &["show", &id[..8]]).stdout).to_string();
+    assert!(shown.contains("rep       1 positive, 0 neutral, 0 negative"), "{shown}");
+    let out = haggle(&dc, &["reputation", "no-such-thing"]);
+    assert!(!out.status.success() && stderr(&out).contains("not a key"), "{}", stderr(&out));
 
     c.stop();
     b.stop();

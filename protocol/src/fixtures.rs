@@ -143,3 +143,23 @@ pub fn sign_now(key: &SecretKey, body: Body) -> Verified<Object> {
 pub fn short_prefix(hex: &str) -> crate::id::IdPrefix {
     crate::id::IdPrefix { hex: hex.to_ascii_lowercase() }
 }
+
+/// A deal between `seller` (on a fresh listing titled `title`) and `buyer`: its offer, Accept and
+/// Confirm, the proof a feedback carries.
+pub fn deal_proof(seller: &SecretKey, buyer: &SecretKey, title: &str) -> [Verified<Object>; 3] {
+    let listing = sign_now(seller, Body::Listing(live_listing(title)));
+    let offer = sign_now(buyer, offer(&listing, live_terms(1, 500)));
+    let accept = sign_now(seller, accept(&offer, &offer));
+    let confirm = sign_now(buyer, confirm(&offer, &accept));
+    [offer, accept, confirm]
+}
+
+/// `by`'s feedback on the deal `proof` proves.
+pub fn feedback(
+    by: &SecretKey,
+    proof: &[Verified<Object>; 3],
+    rating: crate::Rating,
+    text: &str,
+) -> Verified<Object> {
+    sign_now(by, Body::Feedback(crate::Feedback::new(&proof[0], &proof[1], &proof[2], rating, text.into())))
+}

@@ -281,6 +281,18 @@ impl Envelope {
     }
 }
 
+impl Envelope {
+    /// Encodes and signs with no validation at all: for tests that play a forger (an object
+    /// whose rules do not hold, correctly signed by its author).
+    #[cfg(any(test, feature = "fixtures"))]
+    pub fn sign_unvalidated(self, key: &SecretKey) -> Vec<u8> {
+        let mut bytes = encode_envelope(&self).expect("encodable");
+        let signature = key.sign(&signing_message(&bytes));
+        bytes.extend_from_slice(&signature);
+        bytes
+    }
+}
+
 fn encode_envelope(envelope: &Envelope) -> Result<Vec<u8>, SignError> {
     bincode::serde::encode_to_vec(envelope, wire_config()).map_err(SignError::Encode)
 }

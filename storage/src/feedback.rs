@@ -149,33 +149,18 @@ fn rating_of(byte: u8) -> Option<Rating> {
 
 #[cfg(test)]
 mod tests {
-    use haggle_protocol::fixtures::{key, live_listing, live_terms, sign_now};
-    use haggle_protocol::negotiation::{Accept, Confirm, Offer, Reply};
-    use haggle_protocol::{Feedback, SecretKey, Verified};
+    use haggle_protocol::fixtures::{self, key};
+    use haggle_protocol::{SecretKey, Verified};
 
     use super::*;
     use crate::Durability;
 
-    /// A deal between `seller` and `buyer`: its offer, Accept and Confirm.
-    pub(crate) fn deal(seller: &SecretKey, buyer: &SecretKey) -> [Verified<Object>; 3] {
-        let listing = sign_now(seller, Body::Listing(live_listing("Lamp")));
-        let offer = sign_now(
-            buyer,
-            Body::Offer(Offer {
-                listing: listing.id(),
-                to: seller.public(),
-                terms: live_terms(1, 500),
-                message: String::new(),
-            }),
-        );
-        let reply = |prev: ObjectId, to: PublicKey| Reply { thread: offer.id(), prev, to };
-        let accept = sign_now(seller, Body::Accept(Accept { reply: reply(offer.id(), buyer.public()) }));
-        let confirm = sign_now(buyer, Body::Confirm(Confirm { reply: reply(accept.id(), seller.public()) }));
-        [offer, accept, confirm]
+    fn deal(seller: &SecretKey, buyer: &SecretKey) -> [Verified<Object>; 3] {
+        fixtures::deal_proof(seller, buyer, "Lamp")
     }
 
     fn rate(by: &SecretKey, d: &[Verified<Object>; 3], rating: Rating, text: &str) -> Verified<Object> {
-        sign_now(by, Body::Feedback(Feedback::new(&d[0], &d[1], &d[2], rating, text.into())))
+        fixtures::feedback(by, d, rating, text)
     }
 
     fn store() -> (tempfile::TempDir, Store) {

@@ -4,6 +4,7 @@ mod api;
 mod attacks;
 mod defects;
 mod dialling;
+mod feedback;
 mod gossip;
 mod mailbox;
 mod metrics;
