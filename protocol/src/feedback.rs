@@ -28,6 +28,10 @@ pub const MAX_FEEDBACK_TEXT: usize = 500;
 /// ever: the store stays bounded).
 pub const FEEDBACK_LIFETIME: std::time::Duration = std::time::Duration::from_secs(5 * 365 * 86_400);
 
+/// How far ahead of the verifier's clock a proof's objects may be dated: a day, so that a
+/// party's wrong clock never makes an honest feedback count as its forwarder's fault.
+pub const PROOF_CLOCK_SLACK: std::time::Duration = std::time::Duration::from_secs(86_400);
+
 /// A rating: what the author thinks of the deal and the other party.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Rating {
@@ -154,11 +158,13 @@ impl Feedback {
         if text_ok { Ok(()) } else { Err(FeedbackError::Text) }
     }
 
-    /// Verifies the proof's three signatures and linkage, and that `author` is a party, against
-    /// the clock `now` (only the future-date check uses it: a deal's objects are old by nature).
-    /// Each object's kind is checked before its signature, so no nesting costs more than three
-    /// signature checks.
+    /// Verifies the proof's three signatures and linkage, and that `author` is a party. The
+    /// clock `now` is used only for the future-date check, with [`PROOF_CLOCK_SLACK`] of slack:
+    /// the proof's objects were signed by two parties whose clocks may be off, and a date ahead
+    /// buys a forger nothing (it signs its own deals at any date it likes). Each object's kind
+    /// is checked before its signature, so no nesting costs more than three signature checks.
     pub fn verify(&self, author: &PublicKey, now: Timestamp) -> Result<DealProof, FeedbackError> {
+        let now = now.saturating_add(PROOF_CLOCK_SLACK);
         let offer = open(&self.offer, "offer", ObjectKind::Offer, now)?;
         let accept = open(&self.accept, "accept", ObjectKind::Accept, now)?;
         let confirm = open(&self.confirm, "confirm", ObjectKind::Confirm, now)?;
@@ -314,6 +320,24 @@ mod tests {
             f.verify(&t.buyer.public(), Timestamp::now()),
             Err(FeedbackError::WrongKind { which: "offer", got: "accept" })
         );
+    }
+
+    #[test]
+    fn a_partys_clock_ahead_does_not_break_the_proof() {
+        let t = trade();
+        let ahead = Timestamp::now().saturating_add(std::time::Duration::from_secs(3_600));
+        let reply = Reply { thread: t.offer.id(), prev: t.accept.id(), to: t.seller.public() };
+        let late = crate::fixtures::sign_at(&t.buyer, Body::Confirm(Confirm { reply }), ahead);
+        let f = Feedback { confirm: late.bytes().to_vec(), ..feedback(&t) };
+        assert_eq!(
+            f.verify(&t.seller.public(), Timestamp::now()).expect("an hour ahead is fine").made_at,
+            ahead
+        );
+        let far = Timestamp::now().saturating_add(PROOF_CLOCK_SLACK * 2);
+        let reply = Reply { thread: t.offer.id(), prev: t.accept.id(), to: t.seller.public() };
+        let absurd = crate::fixtures::sign_at(&t.buyer, Body::Confirm(Confirm { reply }), far);
+        let f = Feedback { confirm: absurd.bytes().to_vec(), ..feedback(&t) };
+        assert!(matches!(f.verify(&t.seller.public(), Timestamp::now()), Err(FeedbackError::Proof { .. })));
     }
 
     #[test]

@@ -16,8 +16,8 @@ fn sign(key: &SecretKey, body: Body) -> Verified<Object> {
     envelope.sign_with_work(key, T0, VECTOR_BASE_BITS).expect("vector objects are valid")
 }
 use haggle_protocol::{
-    Body, Currency, DealStep, Listing, ListingKind, ListingStatus, Location, Object, Offer, PaymentMethod,
-    Price, Step,
+    Body, Currency, DealStep, Feedback, Listing, ListingKind, ListingStatus, Location, Object, Offer,
+    PaymentMethod, Price, Rating, Step,
 };
 
 fn vectors() -> Vec<(&'static str, Object)> {
@@ -68,6 +68,11 @@ fn vectors() -> Vec<(&'static str, Object)> {
             }),
         }),
     );
+    // After the trade: the buyer rates the deal, carrying its proof.
+    let feedback = sign(
+        &buyer,
+        Body::Feedback(Feedback::new(&offer, &accept, &confirm, Rating::Positive, "Smooth trade".into())),
+    );
     vec![
         ("listing", listing.into_inner()),
         ("offer", offer.into_inner()),
@@ -77,6 +82,7 @@ fn vectors() -> Vec<(&'static str, Object)> {
         ("withdraw", withdraw.into_inner()),
         ("confirm", confirm.into_inner()),
         ("step", step.into_inner()),
+        ("feedback", feedback.into_inner()),
     ]
 }
 

@@ -43,6 +43,7 @@ impl Service {
         );
         let object = self.sign(Body::Feedback(feedback), now)?;
         self.ingest_own(&object)?;
+        self.store.forget_trust_graph();
         let then = Followups {
             publish: vec![object.bytes().to_vec()],
             events: vec![self.feedback_event(&object, id)],
@@ -196,4 +197,87 @@ pub(super) fn brief(r: &Reputation) -> ReputationBrief {
 fn counts(c: &Counts) -> RatingCounts {
     let round = |x: f64| (x * 100.0).round() / 100.0;
     RatingCounts { positive: round(c.positive), neutral: round(c.neutral), negative: round(c.negative) }
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_protocol::fixtures::{deal_proof, feedback, key, live_listing, sign_now};
+    use haggle_protocol::{Body, Listing, Rating};
+    use haggle_storage::{Durability, Sort};
+
+    use crate::api::types::SearchParams;
+    use crate::service::testing::service;
+
+    /// The owner (key 1) rated seller 2 after a deal; seller 10 got 30 glowing ratings from
+    /// fresh keys that only ever traded with it. Both sell oak furniture.
+    fn market() -> (crate::service::Service, tempfile::TempDir) {
+        let (me, dir) = service(1);
+        let put = |bytes: &[u8]| {
+            let outcome = me.store.ingest(bytes, Durability::Lazy).expect("stored");
+            assert!(outcome.is_new(), "{outcome:?}");
+        };
+        let (honest, sybil) = (key(2), key(10));
+        let proof = deal_proof(&honest, &key(1), "Oak table");
+        put(feedback(&key(1), &proof, Rating::Positive, "Lovely").bytes());
+        for n in 11..41 {
+            let proof = deal_proof(&sybil, &key(n), "Oak chair");
+            put(feedback(&key(n), &proof, Rating::Positive, "Best seller ever").bytes());
+        }
+        for (seller, nonce, title) in [(&honest, 1, "Oak table"), (&sybil, 2, "Oak chair")] {
+            let listing = Listing { nonce: [nonce; 16], ..live_listing(title) };
+            put(sign_now(seller, Body::Listing(listing)).bytes());
+        }
+        (me, dir)
+    }
+
+    fn titles(me: &crate::service::Service, params: SearchParams) -> Vec<String> {
+        let page = me.search(SearchParams { q: "oak".into(), ..params }).expect("a search");
+        page.hits.iter().map(|h| h.title.clone()).collect()
+    }
+
+    #[test]
+    fn search_shows_reputation_and_fake_ratings_do_not_make_a_seller_trusted() {
+        let (me, _dir) = market();
+        let page = me.search(SearchParams { q: "oak".into(), ..SearchParams::default() }).expect("a search");
+        assert_eq!(page.total, 2);
+        let rep = |title: &str| {
+            page.hits.iter().find(|h| h.title == title).and_then(|h| h.reputation).expect("a reputation")
+        };
+        let (table, chair) = (rep("Oak table"), rep("Oak chair"));
+        assert_eq!((table.positive, table.trusted, table.trusted_raters), (1, true, 1));
+        assert_eq!((chair.positive, chair.trusted, chair.trusted_raters), (30, false, 0));
+        assert_eq!(chair.weighted_deals, 0.0);
+    }
+
+    #[test]
+    fn reputation_filters_and_order_follow_trust_not_raw_counts() {
+        let (me, _dir) = market();
+        assert_eq!(titles(&me, SearchParams { trusted: true, ..SearchParams::default() }), ["Oak table"]);
+        assert_eq!(
+            titles(&me, SearchParams { min_deals: Some(1), ..SearchParams::default() }),
+            ["Oak table"]
+        );
+        assert!(titles(&me, SearchParams { min_deals: Some(2), ..SearchParams::default() }).is_empty());
+        let ranked = titles(&me, SearchParams { sort: Some(Sort::Reputation), ..SearchParams::default() });
+        assert_eq!(ranked, ["Oak table", "Oak chair"]);
+        let page = me
+            .search(SearchParams { q: "oak".into(), trusted: true, ..SearchParams::default() })
+            .expect("a search");
+        assert_eq!(page.total, 1, "totals count what the filter keeps");
+    }
+
+    #[test]
+    fn a_reputation_is_found_by_key_or_listing_and_a_wrong_name_is_explained() {
+        let (me, _dir) = market();
+        let by_key = me.reputation_view(&key(10).public().to_string()).expect("by key");
+        assert_eq!((by_key.raw.positive, by_key.deals, by_key.feedback.len()), (30.0, 30, 30));
+        assert!(!by_key.trusted && by_key.hops.is_none());
+        let listing =
+            me.search(SearchParams { q: "table".into(), ..SearchParams::default() }).expect("a search");
+        let by_listing = me.reputation_view(&listing.hits[0].id.to_hex()[..8]).expect("by listing");
+        assert_eq!(by_listing.key, key(2).public());
+        assert_eq!(by_listing.hops, Some(1));
+        let err = me.reputation_view("nobody").expect_err("not a key");
+        assert!(err.to_string().contains("not a key"), "{err}");
+    }
 }
