@@ -247,7 +247,7 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     assert_eq!(seen["trusted"], false, "B traded with neither: {seen}");
     let human = String::from_utf8_lossy(&haggle(&db, &["reputation", key_a]).stdout).to_string();
     assert!(human.contains("1 positive, 0 neutral, 0 negative"), "{human}");
-    // A rated C positive, so C's rating of A counts fully on A's own node, and the other way.
+    // On C's own node, C's positive rating of A counts fully: A is trusted there.
     let own = json(&dc, &["reputation", key_a]);
     assert_eq!(own["trusted"], true, "{own}");
     assert_eq!(own["web_of_trust"]["positive"], 1.0, "{own}");

@@ -58,6 +58,9 @@ pub struct StoreStats {
     pub threads: usize,
     /// Deals in the store.
     pub deals: usize,
+    /// Feedback (public ratings of deals) in the store.
+    #[serde(default)]
+    pub feedback: usize,
     /// Listing changes the search index has yet to take in.
     pub index_pending: usize,
     /// The database's size on disk, in bytes, as sled reports it.
@@ -523,6 +526,7 @@ impl Store {
         }
         stats.threads = count_distinct_threads(&self.db)?;
         stats.deals = self.db.scan_prefix([keys::DEAL]).count();
+        stats.feedback = self.db.scan_prefix([keys::FEEDBACK_ABOUT]).count();
         stats.index_pending = self.pending_index_len() + self.db.scan_prefix([keys::INDEX_PENDING]).count();
         stats.size_on_disk = self.db.size_on_disk()?;
         Ok(stats)

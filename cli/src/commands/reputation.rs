@@ -63,9 +63,16 @@ pub fn sentence(r: &ReputationBrief) -> String {
     } else {
         "not trusted: few of the raters are people your trades vouch for".to_owned()
     };
+    let counterparties =
+        if raters == 1 { "1 counterparty".to_owned() } else { format!("{raters} counterparties") };
+    let counted = if r.weighted_deals == 1.0 {
+        "1 deal counts".to_owned()
+    } else {
+        format!("{} deals count", r.weighted_deals)
+    };
     format!(
-        "{} positive, {} neutral, {} negative from {raters} counterparties; {} deals count ({trust})",
-        r.positive, r.neutral, r.negative, r.weighted_deals
+        "{} positive, {} neutral, {} negative from {counterparties}; {counted} ({trust})",
+        r.positive, r.neutral, r.negative
     )
 }
 

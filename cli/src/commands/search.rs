@@ -21,7 +21,13 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
         );
         return Ok(());
     }
-    output::listings(&page.hits, "No listings match.");
+    let empty = if args.trusted || args.min_deals.is_some() {
+        "No listings match. --trusted and --min-deals count only ratings by people your own deals vouch for \
+         (see `haggle reputation` for a seller); without them, every match is shown with its SELLER column."
+    } else {
+        "No listings match."
+    };
+    output::listings(&page.hits, empty);
     let next = args.offset + page.hits.len();
     if page.total > next {
         let more = format!("{} of {} shown; --offset {next} for more", page.hits.len(), page.total);

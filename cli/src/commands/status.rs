@@ -37,6 +37,7 @@ fn print_status(s: &StatusView, data_dir: &Path) {
     let st = &s.store;
     outln!("  listings      {} active, {} closed", st.active_listings, st.closed_listings);
     outln!("  negotiation   {}, {}", output::count(st.threads, "thread"), output::count(st.deals, "deal"));
+    outln!("  feedback      {} (public ratings of deals)", output::count(st.feedback, "rating"));
     outln!("  outbox        {} waiting for delivery", output::count(s.outbox_pending, "message"));
     outln!("  unpublished   {} waiting for a peer", output::count(n.unpublished, "listing"));
     outln!("  disk          {:.1} MiB", st.size_on_disk as f64 / 1_048_576.0);
