@@ -201,6 +201,7 @@ impl EventLoop {
                 _ = redial.tick() => {
                     self.redial();
                     self.check_reachability();
+                    self.retry_punches();
                 }
             }
         }

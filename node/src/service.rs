@@ -219,7 +219,7 @@ impl Service {
             // A deal's id is its Accept's id, so a deal is found under it; this covers a deal
             // whose messages the store no longer holds on their own.
             let deal = self.store.deal(&id)?.ok_or_else(|| ServiceError::not_found("object", given))?;
-            return Ok(ObjectView::Deal(self.deal_record_view(&deal)?));
+            return Ok(ObjectView::Deal(self.deal_record_view(&deal, &*self.trust_graph()?)?));
         };
         if let Body::Step(step) = object.body() {
             return self.deal_view(&step.deal.to_hex()).map(ObjectView::Deal);
@@ -253,8 +253,15 @@ impl Service {
             let hits = results.hits.iter().map(|h| view(&h.listing, h.score)).collect::<Result<_, _>>()?;
             return Ok(SearchPage { total: results.total, offset: query.offset, hits });
         }
-        // Reputation filters and order apply to the best text matches (at most a page's
-        // worth), in relevance order.
+        if query.limit == 0 || query.limit > haggle_storage::MAX_PAGE {
+            return Err(haggle_storage::SearchError::BadLimit {
+                asked: query.limit,
+                max: haggle_storage::MAX_PAGE,
+            }
+            .into());
+        }
+        // Reputation filters and order apply to the best matches (at most a page's worth), in
+        // the query's own order.
         let candidates = self.store.search(&SearchQuery {
             offset: 0,
             limit: haggle_storage::MAX_PAGE,
@@ -262,7 +269,7 @@ impl Service {
         })?;
         let mut rated = Vec::with_capacity(candidates.hits.len());
         for hit in &candidates.hits {
-            let r = self.store.reputation(&graph, &hit.listing.author())?;
+            let r = graph.reputation(&hit.listing.author());
             let in_web = r.web_of_trust.positive >= 1.0 && r.web_of_trust.positive > r.web_of_trust.negative;
             let enough = min_deals.is_none_or(|n| r.deals_counted(trusted) + 1e-9 >= f64::from(n));
             if (!trusted || in_web) && enough {
@@ -309,8 +316,13 @@ impl Service {
     /// The owner's deals.
     pub fn deals(&self) -> Result<DealsPage, ServiceError> {
         let me = self.me();
-        let deals =
-            self.store.deals_of(&me)?.iter().map(|d| self.deal_record_view(d)).collect::<Result<_, _>>()?;
+        let graph = self.trust_graph()?;
+        let deals = self
+            .store
+            .deals_of(&me)?
+            .iter()
+            .map(|d| self.deal_record_view(d, &graph))
+            .collect::<Result<_, _>>()?;
         Ok(DealsPage { deals })
     }
 
@@ -318,13 +330,17 @@ impl Service {
     pub fn deal_view(&self, given: &str) -> Result<DealView, ServiceError> {
         let id = self.resolve(given, "deal")?;
         let deal = self.store.deal(&id)?.ok_or_else(|| ServiceError::not_found("deal", given))?;
-        self.deal_record_view(&deal)
+        self.deal_record_view(&deal, &*self.trust_graph()?)
     }
 
     /// A deal with its steps and feedback, from the owner's side.
-    fn deal_record_view(&self, deal: &haggle_protocol::Deal) -> Result<DealView, ServiceError> {
+    fn deal_record_view(
+        &self,
+        deal: &haggle_protocol::Deal,
+        graph: &haggle_storage::reputation::TrustGraph,
+    ) -> Result<DealView, ServiceError> {
         Ok(DealView {
-            feedback: self.deal_feedback(deal)?,
+            feedback: self.deal_feedback(deal, graph)?,
             may_rate: self.may_rate(deal)?,
             ..views::deal(&self.store, deal, &self.me())?
         })

@@ -208,6 +208,18 @@ pub struct DealState {
     pub last_activity: Timestamp,
     /// The order key of each kept value, so a later-arriving older step never replaces a newer.
     keys: StepKeys,
+    /// When the deal was made.
+    made: Timestamp,
+    /// When each stage was first reached (the earliest step of its kind), for [`Self::may_rate`]:
+    /// a party cannot hold the other off by signing the same step again.
+    firsts: StepFirsts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct StepFirsts {
+    payment: Option<Timestamp>,
+    paid: Option<Timestamp>,
+    shipped: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -235,7 +247,7 @@ fn earliest(slot: &mut Option<Timestamp>, at: Timestamp) {
 impl DealState {
     /// A deal made at `made`, before any step.
     pub fn new(made: Timestamp) -> Self {
-        DealState { last_activity: made, ..DealState::default() }
+        DealState { last_activity: made, made, ..DealState::default() }
     }
 
     /// Takes in a step that passed [`check`]. Commutative and idempotent: the state depends only
@@ -245,12 +257,15 @@ impl DealState {
         match &s.step {
             Step::PaymentRequest(method) => {
                 latest(&mut self.payment, &mut self.keys.payment, key, (method.clone(), s.at));
+                earliest(&mut self.firsts.payment, s.at);
             }
             Step::Paid(reference) => {
-                latest(&mut self.paid, &mut self.keys.paid, key, (reference.clone(), s.at))
+                latest(&mut self.paid, &mut self.keys.paid, key, (reference.clone(), s.at));
+                earliest(&mut self.firsts.paid, s.at);
             }
             Step::Shipped(tracking) => {
                 latest(&mut self.shipped, &mut self.keys.shipped, key, (tracking.clone(), s.at));
+                earliest(&mut self.firsts.shipped, s.at);
             }
             Step::Received => earliest(&mut self.received, s.at),
             Step::Cancel => match s.by {
@@ -321,15 +336,21 @@ impl DealState {
     }
 
     /// Whether a party may rate the deal now (feedback, see [`crate::feedback`]): the buyer said
-    /// it received the thing, or the deal was paid or shipped and has had no step since for
-    /// [`STALE_AFTER`] (a buyer whose payment went unanswered, a seller whose buyer went quiet).
-    /// A rule for the party's own node: others cannot see a deal's steps.
+    /// it received the thing, or the deal has stayed at its stage for [`STALE_AFTER`] since it
+    /// first got there (a buyer whose payment went unanswered, a seller whose buyer never paid
+    /// or never confirmed). Counted from the stage's first step, so signing the same step again
+    /// (or any other step) does not hold the other party off. Not for a cancelled deal. A rule
+    /// for the party's own node: others cannot see a deal's steps.
     pub fn may_rate(&self, now: Timestamp) -> bool {
-        match self.stage() {
-            Stage::Completed => true,
-            Stage::Paid | Stage::Shipped => self.is_stale(now),
-            Stage::Agreed | Stage::PaymentRequested | Stage::Cancelled => false,
-        }
+        let since = match self.stage() {
+            Stage::Completed => return true,
+            Stage::Cancelled => return false,
+            Stage::Agreed => Some(self.made),
+            Stage::PaymentRequested => self.firsts.payment,
+            Stage::Paid => self.firsts.paid,
+            Stage::Shipped => self.firsts.shipped,
+        };
+        since.is_some_and(|t| now.0.saturating_sub(t.0) >= STALE_AFTER.as_millis() as u64)
     }
 
     /// Whether `by` may sign `step` now: the rule for the party's own node, before it signs.
@@ -452,6 +473,34 @@ mod tests {
             Err(StepError::Payment(_))
         ));
         assert_eq!(check(&step(Role::Seller, Step::Dispute("never paid".into()), 1, 0)), Ok(()));
+    }
+
+    #[test]
+    fn a_deal_may_be_rated_when_received_or_held_at_one_stage_for_two_weeks() {
+        let day = 86_400_000;
+        let made = Timestamp::from_millis(1_000 * day);
+        let at = |d: u64| Timestamp::from_millis(made.0 + d * day);
+        let step = |by, step, d, tie| SignedStep { by, step, at: at(d), tie };
+        let agreed = DealState::new(made);
+        assert!(!agreed.may_rate(at(13)) && agreed.may_rate(at(14)), "a buyer who never paid");
+        // Paid on day 1; the seller signs a payment request every ten days, never shipping.
+        let mut steps = vec![
+            step(Role::Seller, Step::PaymentRequest(PaymentMethod::Cash), 0, 1),
+            step(Role::Buyer, Step::Paid(None), 1, 2),
+        ];
+        for (i, d) in [10, 20, 30].into_iter().enumerate() {
+            steps.push(step(Role::Seller, Step::Dispute("wait".into()), d, 10 + i as u64));
+        }
+        let held_off = DealState::fold(made, &steps);
+        assert_eq!(held_off.stage(), Stage::Paid);
+        assert!(!held_off.may_rate(at(14)) && held_off.may_rate(at(15)), "counted from the payment");
+        steps.push(step(Role::Buyer, Step::Received, 16, 99));
+        assert!(DealState::fold(made, &steps).may_rate(at(16)));
+        let cancelled = DealState::fold(
+            made,
+            &[step(Role::Seller, Step::Cancel, 1, 1), step(Role::Buyer, Step::Cancel, 1, 2)],
+        );
+        assert!(!cancelled.may_rate(at(100)));
     }
 
     #[test]

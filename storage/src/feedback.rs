@@ -12,12 +12,12 @@ use crate::keys;
 use crate::reputation::Edge;
 use crate::store::{Store, decode_stored};
 
-/// Feedback kept per author: one per deal, and a person or a shop makes far fewer deals than
-/// this in the five years a feedback lives; it bounds what one key can make every node store.
-pub const MAX_FEEDBACK_PER_AUTHOR: usize = 1_000;
+/// Feedback kept per author: one per deal, so a busy shop's five years (a feedback's life) at
+/// almost three deals a day; it bounds what one key can make every node store (about 6 MB).
+pub const MAX_FEEDBACK_PER_AUTHOR: usize = 5_000;
 
-/// The value of a `FEEDBACK_ABOUT` record: rating, made_at, feedback id.
-const EDGE_VALUE_LEN: usize = 1 + 8 + 32;
+/// The value of a `FEEDBACK_ABOUT` record: rating, made_at, the feedback's created_at, its id.
+const EDGE_VALUE_LEN: usize = 1 + 8 + 8 + 32;
 
 impl Store {
     pub(crate) fn write_feedback(&self, object: &Object, now: Timestamp) -> Result<Outcome, StoreError> {
@@ -55,17 +55,36 @@ impl Store {
         let mut value = Vec::with_capacity(EDGE_VALUE_LEN);
         value.push(rating_byte(f.rating));
         value.extend_from_slice(&proof.made_at.to_be_bytes());
+        value.extend_from_slice(&object.created_at().to_be_bytes());
         value.extend_from_slice(id.as_bytes());
         batch.insert(keys::feedback_about(&subject, &author, &proof.deal), value);
         self.apply(batch, set)?;
-        self.feedback_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.feedback_changed();
         Ok(Outcome::New { id, kind: object.kind(), deal: None })
     }
 
-    /// Removes an expired feedback's records (the sweep of mail and feedback calls this).
-    pub(crate) fn sweep_feedback(&self, batch: &mut sled::Batch, set: &mut Changes, object: &Object) {
+    /// Removes an expired feedback's records into `batch` (the sweep of mail and feedback calls
+    /// this, then [`Store::feedback_changed`] once the batch is applied).
+    pub(crate) fn sweep_feedback(batch: &mut sled::Batch, set: &mut Changes, object: &Object) {
         remove_feedback(batch, set, object);
+    }
+
+    /// Marks the feedback held as changed, after the change is applied (so a graph built
+    /// meanwhile is never kept under the new generation).
+    pub(crate) fn feedback_changed(&self) {
         self.feedback_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Whether a feedback from the network is already outdone here: this node holds the same
+    /// author's rating of the same deal with a smaller id (or that one). Read before its four
+    /// signatures are checked, so a copy that would be refused costs no verification.
+    pub fn feedback_outdone(&self, object: &Object) -> Result<bool, StoreError> {
+        let Body::Feedback(f) = object.body() else { return Ok(false) };
+        let Ok(accept) = Object::decode_unverified(&f.accept) else { return Ok(false) };
+        let Some(held) = self.db.get(keys::feedback(&accept.id(), &object.author()))? else {
+            return Ok(false);
+        };
+        Ok(keys::id_at_end(&held).is_some_and(|held| held <= object.id()))
     }
 
     /// The feedback `author` left on `deal`, if this node holds it.
@@ -106,7 +125,8 @@ impl Store {
                 deal: ObjectId::from_bytes(part(2)),
                 rating: rating_of(v[0]).ok_or_else(corrupt)?,
                 made_at: Timestamp::from_millis(u64::from_be_bytes(v[1..9].try_into().expect("8 bytes"))),
-                feedback: ObjectId::from_bytes(v[9..41].try_into().expect("32 bytes")),
+                rated_at: Timestamp::from_millis(u64::from_be_bytes(v[9..17].try_into().expect("8 bytes"))),
+                feedback: ObjectId::from_bytes(v[17..49].try_into().expect("32 bytes")),
             });
         }
         Ok(out)

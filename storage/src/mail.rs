@@ -153,6 +153,7 @@ impl Store {
             let id = keys::id_at_end(k).ok_or(StoreError::Corrupt { what: "mail expiry key" })?;
             let mut batch = sled::Batch::default();
             let mut set = Changes::default();
+            let mut feedback_swept = false;
             batch.remove(k.clone());
             if let Some(bytes) = self.db.get(keys::object(&id))? {
                 let object = decode_stored(&bytes)?;
@@ -163,11 +164,17 @@ impl Store {
                         set.remove(&mut batch, object.created_at(), id);
                         batch.remove(keys::receipt(&r.mailbox));
                     }
-                    Body::Feedback(_) => self.sweep_feedback(&mut batch, &mut set, &object),
+                    Body::Feedback(_) => {
+                        Store::sweep_feedback(&mut batch, &mut set, &object);
+                        feedback_swept = true;
+                    }
                     _ => {}
                 }
             }
             self.apply(batch, set)?;
+            if feedback_swept {
+                self.feedback_changed();
+            }
         }
         Ok(expired.len())
     }

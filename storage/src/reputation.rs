@@ -45,8 +45,10 @@ pub struct Edge {
     pub deal: ObjectId,
     /// The rating.
     pub rating: Rating,
-    /// When the deal was made.
+    /// When the deal was made (the Confirm's date, signed by one of the parties).
     pub made_at: Timestamp,
+    /// When the author signed the feedback (by its own clock).
+    pub rated_at: Timestamp,
     /// The feedback's id.
     pub feedback: ObjectId,
 }
@@ -107,13 +109,13 @@ impl Reputation {
     }
 }
 
-/// Everyone's standing and distance from the anchors, from every feedback held.
+/// Everyone's standing and distance from the anchors, and every rated identity's reputation,
+/// from every feedback held.
 #[derive(Debug, Default)]
 pub struct TrustGraph {
     standing: HashMap<PublicKey, f64>,
     hops: HashMap<PublicKey, u32>,
-    max_hops: u32,
-    deals: HashMap<PublicKey, DealSpan>,
+    reputations: HashMap<PublicKey, Reputation>,
 }
 
 #[derive(Debug, Default)]
@@ -124,30 +126,71 @@ struct DealSpan {
 }
 
 impl TrustGraph {
-    /// Builds the graph from `edges`, anchored at `anchors` (this node's key and the keys its
-    /// owner trusts), with `counterparties` (of the owner's own deals, rated or not) one deal
-    /// away in the web of trust, which reaches `max_hops` deals.
+    /// Builds the graph from `edges`, anchored at `anchors` (this node's key first, then the
+    /// keys its owner trusts), with `counterparties` (of the owner's own deals, rated or not)
+    /// one deal away in the web of trust, which reaches `max_hops` deals.
     pub fn build(edges: &[Edge], anchors: &[PublicKey], counterparties: &[PublicKey], max_hops: u32) -> Self {
         let latest = latest_ratings(edges);
+        let owner = anchors.first().copied();
+        let rated_by_owner = |subject: &PublicKey, rating: Rating| {
+            owner.is_some_and(|o| latest.get(&(o, *subject)).is_some_and(|(r, _)| *r == rating))
+        };
         let mut anchored: HashSet<PublicKey> = anchors.iter().copied().collect();
         for ((author, subject), (rating, _)) in &latest {
-            if anchors.contains(author) && *rating == Rating::Positive {
+            // The owner's own negative rating outweighs a trusted key's positive one.
+            if anchors.contains(author)
+                && *rating == Rating::Positive
+                && !rated_by_owner(subject, Rating::Negative)
+            {
                 anchored.insert(*subject);
             }
         }
         let standing = standing(&latest, &anchored);
-        let hops = distances(edges, anchors, counterparties, max_hops);
-        let mut deals: HashMap<PublicKey, DealSpan> = HashMap::new();
+        let counterparties: Vec<PublicKey> =
+            counterparties.iter().copied().filter(|c| !rated_by_owner(c, Rating::Negative)).collect();
+        let (hops, parents) = distances(&latest, anchors, &counterparties, max_hops);
+        let mut spans: HashMap<PublicKey, DealSpan> = HashMap::new();
         for e in edges {
+            // A deal is not made after it was rated: the rater's clock bounds the deal's date.
+            let at = e.made_at.min(e.rated_at);
             for party in [e.author, e.subject] {
-                let span = deals.entry(party).or_default();
+                let span = spans.entry(party).or_default();
                 if span.deals.insert(e.deal) {
-                    span.first = Some(span.first.map_or(e.made_at, |t| t.min(e.made_at)));
-                    span.last = Some(span.last.map_or(e.made_at, |t| t.max(e.made_at)));
+                    span.first = Some(span.first.map_or(at, |t| t.min(at)));
+                    span.last = Some(span.last.map_or(at, |t| t.max(at)));
                 }
             }
         }
-        TrustGraph { standing, hops, max_hops, deals }
+        let mut graph = TrustGraph { standing, hops, reputations: HashMap::new() };
+        let mut counts: HashMap<PublicKey, (Counts, Counts, Counts)> = HashMap::new();
+        for ((author, subject), (rating, _)) in &latest {
+            let (raw, weighted, web) = counts.entry(*subject).or_default();
+            raw.add(*rating, 1.0);
+            weighted.add(*rating, graph.standing(author));
+            // Within the web of trust, and not reached through the subject itself (an
+            // identity cannot bring in raters of its own).
+            if graph.hops(author).is_some() && !on_path(&parents, author, subject) {
+                web.add(*rating, 1.0);
+            }
+        }
+        for (subject, (raw, weighted, web_of_trust)) in counts {
+            let span = spans.get(&subject);
+            graph.reputations.insert(
+                subject,
+                Reputation {
+                    raw,
+                    weighted,
+                    web_of_trust,
+                    deals: span.map_or(0, |s| s.deals.len()),
+                    first_deal: span.and_then(|s| s.first),
+                    last_deal: span.and_then(|s| s.last),
+                    standing: graph.standing(&subject),
+                    hops: graph.hops(&subject),
+                    trusted: weighted.positive - weighted.negative >= TRUSTED_SCORE,
+                },
+            );
+        }
+        graph
     }
 
     /// `key`'s standing, 0 to 1.
@@ -160,43 +203,34 @@ impl TrustGraph {
         self.hops.get(key).copied()
     }
 
-    /// What the feedback `about` (every edge whose subject is `subject`) says of `subject`.
-    pub fn reputation(&self, subject: &PublicKey, about: &[Edge]) -> Reputation {
-        let mut raw = Counts::default();
-        let mut weighted = Counts::default();
-        let mut web_of_trust = Counts::default();
-        let latest = latest_ratings(about.iter().filter(|e| e.subject == *subject));
-        for ((author, _), (rating, _)) in latest {
-            raw.add(rating, 1.0);
-            weighted.add(rating, self.standing(&author));
-            if self.hops(&author).is_some_and(|h| h <= self.max_hops) {
-                web_of_trust.add(rating, 1.0);
-            }
-        }
-        let span = self.deals.get(subject);
-        Reputation {
-            raw,
-            weighted,
-            web_of_trust,
-            deals: span.map_or(0, |s| s.deals.len()),
-            first_deal: span.and_then(|s| s.first),
-            last_deal: span.and_then(|s| s.last),
+    /// What the feedback held says of `subject` (nothing rated: no ratings, no standing unless
+    /// anchored).
+    pub fn reputation(&self, subject: &PublicKey) -> Reputation {
+        self.reputations.get(subject).cloned().unwrap_or_else(|| Reputation {
+            raw: Counts::default(),
+            weighted: Counts::default(),
+            web_of_trust: Counts::default(),
+            deals: 0,
+            first_deal: None,
+            last_deal: None,
             standing: self.standing(subject),
             hops: self.hops(subject),
-            trusted: weighted.positive - weighted.negative >= TRUSTED_SCORE,
-        }
+            trusted: false,
+        })
     }
 }
 
-/// Each (author, subject) pair's latest rating, with its order key (deal time, feedback id).
+/// Each (author, subject) pair's latest rating, with its order key (rating time, feedback id).
 type Latest = HashMap<(PublicKey, PublicKey), (Rating, (Timestamp, ObjectId))>;
 
-/// Each (author, subject) pair's latest rating (by the deal's time, then the feedback id), so
-/// a counterparty counts once however many deals it made with the subject.
+/// Each (author, subject) pair's latest rating (by when the author signed it, then the
+/// feedback id), so a counterparty counts once however many deals it made with the subject.
+/// The rater's own clock orders its ratings: the other party signed the deal's date and could
+/// backdate it to bury a newer rating.
 fn latest_ratings<'a>(edges: impl IntoIterator<Item = &'a Edge>) -> Latest {
     let mut out = Latest::new();
     for e in edges {
-        let order = (e.made_at, e.feedback);
+        let order = (e.rated_at, e.feedback);
         let slot = out.entry((e.author, e.subject)).or_insert((e.rating, order));
         if order > slot.1 {
             *slot = (e.rating, order);
@@ -238,24 +272,34 @@ fn standing(latest: &Latest, anchored: &HashSet<PublicKey>) -> HashMap<PublicKey
     standing
 }
 
-/// Distances in deals (any rating, either direction) from the anchors, up to `max_hops`.
+/// Distances from the anchors, up to `max_hops`: the owner's counterparties (unless the owner
+/// rated them negative) are one deal away, and trust extends only along positive ratings by
+/// identities already reached (someone I traded with vouches for someone they traded with).
+/// Returns each identity's distance and the identity it was reached through.
 fn distances(
-    edges: &[Edge],
+    latest: &Latest,
     anchors: &[PublicKey],
     counterparties: &[PublicKey],
     max_hops: u32,
-) -> HashMap<PublicKey, u32> {
-    let mut neighbours: HashMap<PublicKey, Vec<PublicKey>> = HashMap::new();
-    for e in edges {
-        neighbours.entry(e.author).or_default().push(e.subject);
-        neighbours.entry(e.subject).or_default().push(e.author);
+) -> (HashMap<PublicKey, u32>, HashMap<PublicKey, PublicKey>) {
+    let mut vouches: HashMap<PublicKey, Vec<PublicKey>> = HashMap::new();
+    for ((author, subject), (rating, _)) in latest {
+        if *rating == Rating::Positive {
+            vouches.entry(*author).or_default().push(*subject);
+        }
     }
     let mut hops: HashMap<PublicKey, u32> = anchors.iter().map(|k| (*k, 0)).collect();
+    let mut parents: HashMap<PublicKey, PublicKey> = HashMap::new();
     let mut queue: VecDeque<PublicKey> = anchors.iter().copied().collect();
-    for c in counterparties {
-        if max_hops >= 1 && !hops.contains_key(c) {
-            hops.insert(*c, 1);
-            queue.push_back(*c);
+    if max_hops >= 1 {
+        for c in counterparties {
+            if !hops.contains_key(c) {
+                hops.insert(*c, 1);
+                if let Some(owner) = anchors.first() {
+                    parents.insert(*c, *owner);
+                }
+                queue.push_back(*c);
+            }
         }
     }
     while let Some(k) = queue.pop_front() {
@@ -263,14 +307,29 @@ fn distances(
         if h >= max_hops {
             continue;
         }
-        for n in neighbours.get(&k).into_iter().flatten() {
+        for n in vouches.get(&k).into_iter().flatten() {
             if !hops.contains_key(n) {
                 hops.insert(*n, h + 1);
+                parents.insert(*n, k);
                 queue.push_back(*n);
             }
         }
     }
-    hops
+    (hops, parents)
+}
+
+/// Whether `through` is on the path by which `key` was reached.
+fn on_path(parents: &HashMap<PublicKey, PublicKey>, key: &PublicKey, through: &PublicKey) -> bool {
+    let mut at = parents.get(key);
+    // Paths are at most `max_hops` long; the bound only guards against a malformed map.
+    for _ in 0..64 {
+        match at {
+            Some(p) if p == through => return true,
+            Some(p) => at = parents.get(p),
+            None => return false,
+        }
+    }
+    false
 }
 
 /// A graph and what it was built from, so it is rebuilt only when one of them changes.
@@ -338,15 +397,6 @@ impl crate::Store {
     pub fn forget_trust_graph(&self) {
         *self.trust.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
-
-    /// What the feedback held says of `subject`, in `graph`.
-    pub fn reputation(
-        &self,
-        graph: &TrustGraph,
-        subject: &PublicKey,
-    ) -> Result<Reputation, crate::StoreError> {
-        Ok(graph.reputation(subject, &self.feedback_about(subject)?))
-    }
 }
 
 #[cfg(test)]
@@ -385,6 +435,7 @@ mod tests {
                 deal: ObjectId::from_bytes(deal),
                 rating,
                 made_at: Timestamp::from_millis(1_700_000_000_000 + u64::from(n)),
+                rated_at: Timestamp::from_millis(1_700_000_000_000 + u64::from(n)),
                 feedback: ObjectId::from_bytes(feedback),
             });
         }
@@ -436,15 +487,14 @@ mod tests {
     fn a_thousand_identities_trading_among_themselves_are_not_trusted() {
         let m = market(0);
         let graph = TrustGraph::build(&m.edges, &[m.me], &[], 2);
-        let target = graph.reputation(&m.target, &about(&m.edges, &m.target));
+        let target = graph.reputation(&m.target);
         assert_eq!(target.raw.positive, 999.0, "raw counts are what keys can fake");
         assert_eq!(target.weighted.positive, 0.0);
         assert_eq!(target.web_of_trust.total(), 0.0);
         assert!(!target.trusted);
         assert!(m.sybils.iter().all(|s| graph.standing(s) == 0.0 && graph.hops(s).is_none()));
         // Honest people I traded with, and those they vouched for, are trusted.
-        let trusted_honest =
-            m.honest.iter().filter(|h| graph.reputation(h, &about(&m.edges, h)).trusted).count();
+        let trusted_honest = m.honest.iter().filter(|h| graph.reputation(h).trusted).count();
         assert!(trusted_honest >= 3, "{trusted_honest}");
     }
 
@@ -457,7 +507,7 @@ mod tests {
         trade(&mut m.edges, m.me, insider, Rating::Positive);
         trade(&mut m.edges, insider, m.target, Rating::Positive);
         let graph = TrustGraph::build(&m.edges, &[m.me], &[], 2);
-        let target = graph.reputation(&m.target, &about(&m.edges, &m.target));
+        let target = graph.reputation(&m.target);
         let from_sybils = target.weighted.positive - graph.standing(&insider);
         let group: f64 = m.sybils.iter().map(|s| graph.standing(s)).sum();
         assert!(group <= DAMPING / (1.0 - DAMPING) + 1e-6, "group standing {group}");
@@ -472,7 +522,7 @@ mod tests {
     fn sybils_with_one_deal_each_with_random_honest_people_stay_below_honest_sellers() {
         let m = market(3);
         let graph = TrustGraph::build(&m.edges, &[m.me], &[], 2);
-        let target = graph.reputation(&m.target, &about(&m.edges, &m.target));
+        let target = graph.reputation(&m.target);
         let from_sybils: f64 = about(&m.edges, &m.target)
             .iter()
             .filter(|e| m.sybils.contains(&e.author))
@@ -492,10 +542,60 @@ mod tests {
         // My deal with `a` has no feedback yet: it still puts `a` one deal away.
         let graph = TrustGraph::build(&edges, &[me], &[a], 2);
         assert_eq!((graph.hops(&a), graph.hops(&b), graph.hops(&c)), (Some(1), Some(2), None));
-        let rb = graph.reputation(&b, &about(&edges, &b));
+        let rb = graph.reputation(&b);
         assert_eq!((rb.raw.positive, rb.web_of_trust.positive), (2.0, 1.0));
         assert_eq!(rb.deals, 2);
         assert_eq!(graph.standing(&a), 0.0, "an unrated deal vouches for nobody");
+    }
+
+    #[test]
+    fn a_seller_i_rated_negative_cannot_bring_its_own_raters_into_my_web_of_trust() {
+        // The seller scammed me; it then makes 100 keys that trade with it and rate it.
+        let (me, scammer, honest) = (ident(0), ident(1), ident(2));
+        let mut edges = Vec::new();
+        trade(&mut edges, me, scammer, Rating::Negative);
+        trade(&mut edges, me, honest, Rating::Positive);
+        for n in 0..100 {
+            trade(&mut edges, ident(1_000 + n), scammer, Rating::Positive);
+        }
+        let graph = TrustGraph::build(&edges, &[me], &[scammer, honest], 2);
+        let r = graph.reputation(&scammer);
+        assert_eq!(graph.hops(&scammer), None, "a counterparty I rated negative is not one deal away");
+        assert_eq!((r.raw.positive, r.web_of_trust.positive, r.web_of_trust.negative), (100.0, 0.0, 1.0));
+        assert!(!r.trusted);
+        // The honest counterparty does the same: its own keys still do not count for it.
+        for n in 0..100 {
+            trade(&mut edges, ident(2_000 + n), honest, Rating::Positive);
+        }
+        let graph = TrustGraph::build(&edges, &[me], &[scammer, honest], 2);
+        let r = graph.reputation(&honest);
+        assert_eq!(r.raw.positive, 101.0);
+        assert_eq!(r.web_of_trust.positive, 1.0, "raters reached only through the subject do not count");
+    }
+
+    #[test]
+    fn my_negative_rating_outweighs_a_trusted_keys_positive_one() {
+        let (me, friend, seller) = (ident(0), ident(1), ident(2));
+        let mut edges = Vec::new();
+        trade(&mut edges, friend, seller, Rating::Positive);
+        trade(&mut edges, me, seller, Rating::Negative);
+        let graph = TrustGraph::build(&edges, &[me, friend], &[seller], 2);
+        assert!(graph.standing(&seller) < 1.0);
+        assert!(!graph.reputation(&seller).trusted);
+    }
+
+    #[test]
+    fn a_newer_rating_wins_however_the_deals_are_dated() {
+        // Deal 2 is dated (by the other party) before deal 1; I rated it later, negative.
+        let (me, s) = (ident(0), ident(1));
+        let mut edges = Vec::new();
+        trade(&mut edges, me, s, Rating::Positive);
+        trade(&mut edges, me, s, Rating::Negative);
+        let second = edges.len() - 2;
+        edges[second].made_at = Timestamp::from_millis(946_684_800_000);
+        let graph = TrustGraph::build(&edges, &[me], &[], 2);
+        assert_eq!(graph.reputation(&s).raw.negative, 1.0);
+        assert_eq!(graph.standing(&s), 0.0, "no longer vouched for");
     }
 
     #[test]
@@ -506,7 +606,7 @@ mod tests {
         trade(&mut edges, a, s, Rating::Positive);
         trade(&mut edges, a, s, Rating::Negative);
         let graph = TrustGraph::build(&edges, &[me], &[], 3);
-        let r = graph.reputation(&s, &about(&edges, &s));
+        let r = graph.reputation(&s);
         assert_eq!(r.raw, Counts { positive: 0.0, neutral: 0.0, negative: 1.0 });
         assert_eq!(r.deals, 2);
         assert!(!r.trusted);

@@ -7,7 +7,7 @@ use haggle_protocol::{
 
 use crate::error::StoreError;
 use crate::keys;
-use crate::store::Store;
+use crate::store::{Store, decode_stored};
 
 /// A thread as stored: its resolved state and every message.
 #[derive(Debug, Clone)]
@@ -105,6 +105,26 @@ impl Store {
             out.extend(self.deal(&id)?);
         }
         out.sort_by_key(|d| std::cmp::Reverse(d.made_at()));
+        Ok(out)
+    }
+
+    /// The other parties of `party`'s deals, sorted and without repeats: read from each deal's
+    /// Accept without checking signatures again (the store verified the deal when it took it
+    /// in), so reputation can ask on every search.
+    pub fn deal_counterparties(&self, party: &PublicKey) -> Result<Vec<PublicKey>, StoreError> {
+        let mut out = Vec::new();
+        for k in self.db.scan_prefix(keys::key(keys::PARTY_DEAL, &[party.as_bytes()])).keys() {
+            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "party deal key" })?;
+            let accept = self.db.get(keys::object(&id))?.map(|b| decode_stored(&b)).transpose()?;
+            let other = match accept.as_ref().and_then(|a| a.body().reply().map(|r| (a.author(), r.to))) {
+                Some((author, to)) => Some(if author == *party { to } else { author }),
+                // The Accept is no longer held on its own: read the deal's record.
+                None => self.deal(&id)?.map(|d| if d.seller() == *party { d.buyer() } else { d.seller() }),
+            };
+            out.extend(other);
+        }
+        out.sort_unstable_by_key(|k| *k.as_bytes());
+        out.dedup();
         Ok(out)
     }
 

@@ -129,7 +129,20 @@ impl NodeProcess {
             cmd.args(["--bootstrap", b]);
         }
         cmd.args(flags);
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("start haggle node");
+        // HAGGLE_TEST_LOGS=DIR keeps each node's log (set RUST_LOG too) in DIR, named after its
+        // data dir, for looking into a failure.
+        let stderr = match std::env::var_os("HAGGLE_TEST_LOGS") {
+            Some(logs) => {
+                let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+                let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let file = std::fs::File::create(Path::new(&logs).join(format!("{n:02}-{name}.log")))
+                    .expect("a log file");
+                Stdio::from(file)
+            }
+            None => Stdio::null(),
+        };
+        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().expect("start haggle node");
         let stdout = child.stdout.take().expect("piped");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {

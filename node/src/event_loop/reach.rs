@@ -37,6 +37,14 @@ const ASSUME_PRIVATE_AFTER: Duration = Duration::from_secs(15);
 /// times, 5 s apart, when it does not). Then they go through the relay.
 const PUNCH_WAIT: Duration = Duration::from_secs(10);
 
+/// After a failed hole punch (libp2p's DCUtR tries three times on one relayed connection),
+/// another round starts this long after, over a new relayed connection (whose accepting side
+/// starts the punch), at most [`PUNCH_ROUNDS`] times per peer while it stays connected. Timing
+/// decides a punch (both sides must dial at once), so a busy machine can miss one round and
+/// make the next.
+const PUNCH_RETRY_AFTER: Duration = Duration::from_secs(20);
+const PUNCH_ROUNDS: u32 = 3;
+
 /// One open connection.
 #[derive(Debug, Clone)]
 struct Conn {
@@ -74,6 +82,9 @@ pub(super) struct Reach {
     last: Reachability,
     /// Peers reached only through a relay, with when hole punching started (until it ends).
     punching: HashMap<PeerId, Instant>,
+    /// Peers whose hole punch failed: rounds retried so far, and when the last ended or began.
+    /// The entry goes when a direct connection opens or the peer leaves.
+    punch_failed: HashMap<PeerId, (u32, Instant)>,
     punches: HolePunches,
     /// Per-node random salt for [`shuffled`].
     salt: u64,
@@ -96,6 +107,7 @@ impl Reach {
             first_connected: None,
             last: Reachability::Unknown,
             punching: HashMap::new(),
+            punch_failed: HashMap::new(),
             punches: HolePunches::default(),
             salt: {
                 let mut bytes = [0u8; 8];
@@ -217,11 +229,19 @@ impl EventLoop {
         let relayed = endpoint.is_relayed();
         self.reach.conns.insert(id, Conn { peer, remote, relayed, outbound: endpoint.is_dialer() });
         let direct = !relayed;
-        if relayed && !self.reach.is_direct(&peer) {
+        if relayed && self.reach.conns.iter().any(|(other, c)| *other != id && c.peer == peer && !c.relayed) {
+            // A relayed connection that opened after a direct one (both were being dialled):
+            // the direct one serves, so this one goes at once and frees the relay's circuit.
+            tracing::debug!(%peer, "relayed connection opened beside a direct one; closing it");
+            self.swarm.close_connection(id);
+            return;
+        }
+        if relayed {
             self.reach.punching.entry(peer).or_insert_with(Instant::now);
         }
         if direct {
             self.reach.punching.remove(&peer);
+            self.reach.punch_failed.remove(&peer);
             // A direct connection makes any relayed one to the same peer redundant: close it,
             // so every request goes the short way and the relay's circuit is freed.
             let relayed: Vec<ConnectionId> = self
@@ -254,6 +274,7 @@ impl EventLoop {
     pub(super) fn forget_relay(&mut self, peer: &PeerId) {
         self.reach.relays.remove(peer);
         self.reach.punching.remove(peer);
+        self.reach.punch_failed.remove(peer);
         self.reach.refused.remove(peer);
         // Its reservation ends with the connection (the listener's close confirms it later).
         self.reach.reserved.remove(peer);
@@ -428,6 +449,47 @@ impl EventLoop {
             Err(e) => {
                 self.reach.punches.failed += 1;
                 tracing::info!(peer = %event.remote_peer_id, error = %e, "hole punching failed; staying relayed");
+                let now = Instant::now();
+                self.reach
+                    .punch_failed
+                    .entry(event.remote_peer_id)
+                    .and_modify(|e| e.1 = now)
+                    .or_insert((0, now));
+            }
+        }
+    }
+
+    /// Starts another round of hole punching with peers whose last one failed a while ago and
+    /// that are still reached only through a relay: a new relayed connection to them (see
+    /// [`PUNCH_RETRY_AFTER`]). Called on the redial tick.
+    pub(super) fn retry_punches(&mut self) {
+        let due: Vec<PeerId> = self
+            .reach
+            .punch_failed
+            .iter()
+            .filter(|(peer, (rounds, at))| {
+                *rounds < PUNCH_ROUNDS
+                    && at.elapsed() >= PUNCH_RETRY_AFTER
+                    && !self.reach.is_direct(peer)
+                    && self.reach.conns.values().any(|c| c.peer == **peer && c.relayed)
+            })
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in due {
+            let paths = self.relay_paths(&peer);
+            if let Some(entry) = self.reach.punch_failed.get_mut(&peer) {
+                *entry = (entry.0 + 1, Instant::now());
+            }
+            if paths.is_empty() {
+                continue;
+            }
+            tracing::info!(%peer, "trying hole punching again over a new relayed connection");
+            let opts = libp2p::swarm::dial_opts::DialOpts::peer_id(peer)
+                .condition(libp2p::swarm::dial_opts::PeerCondition::Always)
+                .addresses(paths)
+                .build();
+            if let Err(e) = self.swarm.dial(opts) {
+                tracing::debug!(%peer, error = %e, "cannot open a new relayed connection");
             }
         }
     }

@@ -135,7 +135,7 @@ impl Service {
     }
 
     /// The lock held while a listing is revised (see `Service::revising`).
-    fn revising(&self) -> std::sync::MutexGuard<'_, ()> {
+    pub(super) fn revising(&self) -> std::sync::MutexGuard<'_, ()> {
         self.revising.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 

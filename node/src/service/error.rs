@@ -193,7 +193,7 @@ pub enum Conflict {
     #[error("{0}")]
     Step(haggle_protocol::NotAllowed),
     /// The owner already rated the deal (one feedback per party and deal).
-    #[error("you already rated deal {} (feedback {}); a rating is public and final", deal.fmt_short(), feedback.fmt_short())]
+    #[error("you already rated deal {} (feedback {}); this node signs one rating per deal", deal.fmt_short(), feedback.fmt_short())]
     AlreadyRated {
         /// The deal.
         deal: ObjectId,
@@ -202,7 +202,7 @@ pub enum Conflict {
     },
     /// The deal is not at a point where it may be rated.
     #[error(
-        "deal {} is {stage}: it can be rated once the buyer says it was received, or once it has been paid or shipped with no step for 14 days",
+        "deal {} is {stage}: it can be rated once the buyer says it was received, or once it has stayed at this stage for 14 days",
         deal.fmt_short()
     )]
     NotRateable {

@@ -275,6 +275,11 @@ impl Service {
         if self.store.is_evicted(&object.id()).unwrap_or(false) {
             return true;
         }
+        // A rating this node would refuse for one it holds (same author and deal, smaller id):
+        // turned away before its four signatures are checked, and nobody's fault.
+        if self.store.feedback_outdone(object).unwrap_or(false) {
+            return true;
+        }
         if !self.store.contains(&object.id()).unwrap_or(false) {
             return false;
         }

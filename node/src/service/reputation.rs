@@ -22,6 +22,8 @@ impl Service {
             request.rating.trim().parse().map_err(|_| InvalidInput::Rating(request.rating.clone()))?;
         let id = self.resolve(given, "deal")?;
         let deal = self.store.deal(&id)?.ok_or_else(|| ServiceError::not_found("deal", given))?;
+        // Two requests at once must not both pass the "not rated yet" check.
+        let _one_at_a_time = self.revising();
         let me = self.me();
         if me != deal.seller() && me != deal.buyer() {
             return Err(ServiceError::not_found("deal", given));
@@ -65,16 +67,20 @@ impl Service {
         }
     }
 
-    /// Whether the owner may rate `deal` now.
+    /// Whether the owner may rate `deal` now (not yet rated; see
+    /// [`haggle_protocol::DealState::may_rate`]).
     pub(super) fn may_rate(&self, deal: &Deal) -> Result<bool, ServiceError> {
         let me = self.me();
         Ok(self.store.feedback_on(&deal.id(), &me)?.is_none()
             && self.store.deal_state(deal)?.may_rate(Timestamp::now()))
     }
 
-    /// Both parties' feedback on `deal`.
-    pub(super) fn deal_feedback(&self, deal: &Deal) -> Result<Vec<FeedbackView>, ServiceError> {
-        let graph = self.trust_graph()?;
+    /// Both parties' feedback on `deal`, weighted in `graph`.
+    pub(super) fn deal_feedback(
+        &self,
+        deal: &Deal,
+        graph: &TrustGraph,
+    ) -> Result<Vec<FeedbackView>, ServiceError> {
         let mut out = Vec::new();
         for party in [deal.seller(), deal.buyer()] {
             if let Some(object) = self.store.feedback_on(&deal.id(), &party)?
@@ -99,19 +105,18 @@ impl Service {
     /// What this node can say of the identity `given` names: a key (PeerId), or a listing
     /// (its author).
     pub fn reputation_view(&self, given: &str) -> Result<ReputationView, ServiceError> {
-        let key = match given.trim().parse::<PublicKey>() {
-            Ok(key) => key,
-            Err(_) => match self.listing(given) {
-                Ok(listing) => listing.author(),
-                Err(ServiceError::NotFound { .. } | ServiceError::BadId(_)) => {
-                    return Err(InvalidInput::Identity(given.to_owned()).into());
-                }
-                Err(e) => return Err(e),
-            },
+        // A listing this node holds first: a full listing id is also 64 hex characters, which
+        // parse as a key.
+        let key = match self.listing(given) {
+            Ok(listing) => listing.author(),
+            Err(ServiceError::NotFound { .. } | ServiceError::BadId(_)) => {
+                given.trim().parse::<PublicKey>().map_err(|_| InvalidInput::Identity(given.to_owned()))?
+            }
+            Err(e) => return Err(e),
         };
         let graph = self.trust_graph()?;
         let mut about = self.store.feedback_about(&key)?;
-        let r = graph.reputation(&key, &about);
+        let r = graph.reputation(&key);
         about.sort_by_key(|e| std::cmp::Reverse((e.made_at, e.feedback)));
         let feedback = about
             .iter()
@@ -157,14 +162,7 @@ impl Service {
         let me = self.me();
         let mut anchors = vec![me];
         anchors.extend(self.policy.trusted_keys.iter().copied().filter(|k| *k != me));
-        let mut counterparties: Vec<PublicKey> = self
-            .store
-            .deals_of(&me)?
-            .iter()
-            .map(|d| if d.seller() == me { d.buyer() } else { d.seller() })
-            .collect();
-        counterparties.sort_unstable_by_key(|k| *k.as_bytes());
-        counterparties.dedup();
+        let counterparties = self.store.deal_counterparties(&me)?;
         Ok(self.store.trust_graph(&anchors, &counterparties, self.policy.trust_hops)?)
     }
 
@@ -174,8 +172,7 @@ impl Service {
         graph: &TrustGraph,
         mut view: ListingView,
     ) -> Result<ListingView, ServiceError> {
-        let r = self.store.reputation(graph, &view.author)?;
-        view.reputation = Some(brief(&r));
+        view.reputation = Some(brief(&graph.reputation(&view.author)));
         Ok(view)
     }
 }
