@@ -75,6 +75,9 @@ pub struct Service {
     policy: Policy,
     /// What arrives and how long the work takes, for `GET /metrics`.
     metrics: crate::metrics::Metrics,
+    /// The owner's deal counterparties, with the number of deals they were read from (read
+    /// again when it changes), for reputation's anchors.
+    counterparties: Arc<std::sync::Mutex<(usize, Vec<PublicKey>)>>,
 }
 
 /// What the owner's configuration asks of the service.
@@ -152,6 +155,7 @@ impl Service {
             sync_set: Arc::default(),
             policy,
             metrics: crate::metrics::Metrics::new(),
+            counterparties: Arc::default(),
         }
     }
 

@@ -108,6 +108,16 @@ impl Store {
         Ok(out)
     }
 
+    /// How many deals `party` is in (keys only: cheap enough to ask on every search).
+    pub fn deal_count_of(&self, party: &PublicKey) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for k in self.db.scan_prefix(keys::key(keys::PARTY_DEAL, &[party.as_bytes()])).keys() {
+            k?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// The other parties of `party`'s deals, sorted and without repeats: read from each deal's
     /// Accept without checking signatures again (the store verified the deal when it took it
     /// in), so reputation can ask on every search.

@@ -162,8 +162,12 @@ impl Service {
         let me = self.me();
         let mut anchors = vec![me];
         anchors.extend(self.policy.trusted_keys.iter().copied().filter(|k| *k != me));
-        let counterparties = self.store.deal_counterparties(&me)?;
-        Ok(self.store.trust_graph(&anchors, &counterparties, self.policy.trust_hops)?)
+        let deals = self.store.deal_count_of(&me)?;
+        let mut cached = self.counterparties.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cached.0 != deals || (deals > 0 && cached.1.is_empty()) {
+            *cached = (deals, self.store.deal_counterparties(&me)?);
+        }
+        Ok(self.store.trust_graph(&anchors, &cached.1, self.policy.trust_hops)?)
     }
 
     /// The author's reputation on a listing view.
