@@ -59,8 +59,15 @@ pub struct DealStep {
 pub enum Step {
     /// Seller: how to pay. A later request replaces an earlier one (a corrected IBAN).
     PaymentRequest(PaymentMethod),
-    /// Buyer: paid, with an optional reference (a transaction id, a transfer reference).
-    Paid(Option<String>),
+    /// Buyer: paid the payment request `request` (that step's id), with an optional reference
+    /// (a transaction id, a transfer reference). Naming the request keeps the record of how
+    /// the buyer paid: a request the seller signs afterwards does not replace it.
+    Paid {
+        /// The payment request paid.
+        request: ObjectId,
+        /// A transaction id or transfer reference.
+        reference: Option<String>,
+    },
     /// Seller: shipped or handed over, with optional tracking text.
     Shipped(Option<String>),
     /// Buyer: received; the trade is complete.
@@ -76,7 +83,7 @@ impl Step {
     pub fn signer(&self) -> Option<Role> {
         match self {
             Step::PaymentRequest(_) | Step::Shipped(_) => Some(Role::Seller),
-            Step::Paid(_) | Step::Received => Some(Role::Buyer),
+            Step::Paid { .. } | Step::Received => Some(Role::Buyer),
             Step::Cancel | Step::Dispute(_) => None,
         }
     }
@@ -85,13 +92,19 @@ impl Step {
     pub fn name(&self) -> &'static str {
         match self {
             Step::PaymentRequest(_) => "payment_request",
-            Step::Paid(_) => "paid",
+            Step::Paid { .. } => "paid",
             Step::Shipped(_) => "shipped",
             Step::Received => "received",
             Step::Cancel => "cancel",
             Step::Dispute(_) => "dispute",
         }
     }
+}
+
+/// The tie-break key of the step with id `id` (its first 8 bytes, big-endian): how a step is
+/// told apart from others signed at the same millisecond, and how a payment names a request.
+pub fn tie_of(id: &ObjectId) -> u64 {
+    u64::from_be_bytes(id.as_bytes()[..8].try_into().expect("32 bytes"))
 }
 
 /// A step with who signed it and when: what the state is computed from. One party's steps of
@@ -144,7 +157,9 @@ pub fn check_shape(step: &Step) -> Result<(), StepError> {
     };
     match step {
         Step::PaymentRequest(method) => method.validate()?,
-        Step::Paid(Some(t)) | Step::Shipped(Some(t)) if !text_ok(t, false) => return Err(StepError::Text),
+        Step::Paid { reference: Some(t), .. } | Step::Shipped(Some(t)) if !text_ok(t, false) => {
+            return Err(StepError::Text);
+        }
         Step::Dispute(reason) if !text_ok(reason, true) => return Err(StepError::Text),
         _ => {}
     }
@@ -190,7 +205,8 @@ impl Stage {
 /// A deal's state: what its steps say, folded in any order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DealState {
-    /// The current payment request (the seller's latest).
+    /// The payment request in force: the one the buyer's payment names, or before payment (or
+    /// if the named one is not held) the seller's latest.
     pub payment: Option<(PaymentMethod, Timestamp)>,
     /// The buyer's payment, with its reference.
     pub paid: Option<(Option<String>, Timestamp)>,
@@ -208,6 +224,10 @@ pub struct DealState {
     pub last_activity: Timestamp,
     /// The order key of each kept value, so a later-arriving older step never replaces a newer.
     keys: StepKeys,
+    /// Every payment request, by order key (a few at most: the store keeps 32 steps a party).
+    requests: Vec<((Timestamp, u64), PaymentMethod, Timestamp)>,
+    /// The payment request the kept payment names ([`tie_of`] its id).
+    paid_request: Option<u64>,
     /// When the deal was made.
     made: Timestamp,
     /// When each stage was first reached (the earliest step of its kind), for [`Self::may_rate`]:
@@ -224,7 +244,6 @@ struct StepFirsts {
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 struct StepKeys {
-    payment: Option<(Timestamp, u64)>,
     paid: Option<(Timestamp, u64)>,
     shipped: Option<(Timestamp, u64)>,
 }
@@ -256,10 +275,15 @@ impl DealState {
         let key = (s.at, s.tie);
         match &s.step {
             Step::PaymentRequest(method) => {
-                latest(&mut self.payment, &mut self.keys.payment, key, (method.clone(), s.at));
+                if let Err(at) = self.requests.binary_search_by(|r| r.0.cmp(&key)) {
+                    self.requests.insert(at, (key, method.clone(), s.at));
+                }
                 earliest(&mut self.firsts.payment, s.at);
             }
-            Step::Paid(reference) => {
+            Step::Paid { request, reference } => {
+                if self.keys.paid.is_none_or(|k| key > k) {
+                    self.paid_request = Some(tie_of(request));
+                }
                 latest(&mut self.paid, &mut self.keys.paid, key, (reference.clone(), s.at));
                 earliest(&mut self.firsts.paid, s.at);
             }
@@ -281,6 +305,8 @@ impl DealState {
             }
         }
         self.last_activity = self.last_activity.max(s.at);
+        let named = self.paid_request.and_then(|t| self.requests.iter().find(|r| r.0.1 == t));
+        self.payment = named.or(self.requests.last()).map(|r| (r.1.clone(), r.2));
     }
 
     /// The state after `steps`, from a deal made at `made`.
@@ -367,8 +393,8 @@ impl DealState {
         match step {
             // A corrected request is fine until the buyer has paid.
             Step::PaymentRequest(_) if self.paid.is_some() => Err(NotAllowed::AlreadyPaid),
-            Step::Paid(_) if self.payment.is_none() => Err(NotAllowed::NoPaymentRequest),
-            Step::Paid(_) if self.paid.is_some() => Err(NotAllowed::Done("paid")),
+            Step::Paid { .. } if self.payment.is_none() => Err(NotAllowed::NoPaymentRequest),
+            Step::Paid { .. } if self.paid.is_some() => Err(NotAllowed::Done("paid")),
             Step::Shipped(_) if self.shipped.is_some() => Err(NotAllowed::Done("shipped")),
             Step::Received if self.shipped.is_none() => Err(NotAllowed::NotShipped),
             Step::Cancel => {
@@ -417,6 +443,17 @@ mod tests {
         SignedStep { by, step, at: Timestamp(at), tie }
     }
 
+    /// The id of a step whose tie-break is `tie`.
+    fn id(tie: u64) -> ObjectId {
+        let mut b = [0u8; 32];
+        b[..8].copy_from_slice(&tie.to_be_bytes());
+        ObjectId::from_bytes(b)
+    }
+
+    fn paid(request: u64, reference: Option<&str>) -> Step {
+        Step::Paid { request: id(request), reference: reference.map(str::to_owned) }
+    }
+
     fn iban(n: u8) -> PaymentMethod {
         PaymentMethod::Iban { iban: "GB82WEST12345698765432".into(), reference: format!("order {n}") }
     }
@@ -425,11 +462,11 @@ mod tests {
     fn a_whole_trade_moves_through_the_stages_and_waits_on_the_right_party() {
         let mut s = DealState::new(Timestamp(0));
         assert_eq!((s.stage(), s.waiting_on()), (Stage::Agreed, Some(Role::Seller)));
-        assert_eq!(s.allows(Role::Buyer, &Step::Paid(None)), Err(NotAllowed::NoPaymentRequest));
+        assert_eq!(s.allows(Role::Buyer, &paid(0, None)), Err(NotAllowed::NoPaymentRequest));
         s.apply(&step(Role::Seller, Step::PaymentRequest(iban(1)), 10, 0));
         assert_eq!((s.stage(), s.waiting_on()), (Stage::PaymentRequested, Some(Role::Buyer)));
         assert_eq!(s.allows(Role::Buyer, &Step::Received), Err(NotAllowed::NotShipped));
-        s.apply(&step(Role::Buyer, Step::Paid(Some("ref 77".into())), 20, 0));
+        s.apply(&step(Role::Buyer, paid(0, Some("ref 77")), 20, 0));
         assert_eq!((s.stage(), s.waiting_on()), (Stage::Paid, Some(Role::Seller)));
         assert_eq!(s.allows(Role::Seller, &Step::PaymentRequest(iban(2))), Err(NotAllowed::AlreadyPaid));
         s.apply(&step(Role::Seller, Step::Shipped(Some("DHL 123".into())), 30, 0));
@@ -441,7 +478,7 @@ mod tests {
 
     #[test]
     fn step_texts_are_single_printable_lines() {
-        assert!(check(&step(Role::Buyer, Step::Paid(Some("ok\u{7}".into())), 1, 0)).is_err());
+        assert!(check(&step(Role::Buyer, paid(0, Some("ok\u{7}")), 1, 0)).is_err());
         assert!(check(&step(Role::Seller, Step::Shipped(Some("line\nbreak".into())), 1, 0)).is_err());
     }
 
@@ -465,7 +502,10 @@ mod tests {
         );
         assert!(check(&step(Role::Seller, Step::Received, 1, 0)).is_err());
         assert!(check(&step(Role::Buyer, Step::Dispute(" ".into()), 1, 0)).is_err());
-        assert!(check(&step(Role::Buyer, Step::Paid(Some("x".repeat(501))), 1, 0)).is_err());
+        assert!(
+            check(&step(Role::Buyer, Step::Paid { request: id(0), reference: Some("x".repeat(501)) }, 1, 0))
+                .is_err()
+        );
         let bad_iban =
             PaymentMethod::Iban { iban: "GB82WEST12345698765431".into(), reference: String::new() };
         assert!(matches!(
@@ -486,7 +526,7 @@ mod tests {
         // Paid on day 1; the seller signs a payment request every ten days, never shipping.
         let mut steps = vec![
             step(Role::Seller, Step::PaymentRequest(PaymentMethod::Cash), 0, 1),
-            step(Role::Buyer, Step::Paid(None), 1, 2),
+            step(Role::Buyer, paid(1, None), 1, 2),
         ];
         for (i, d) in [10, 20, 30].into_iter().enumerate() {
             steps.push(step(Role::Seller, Step::Dispute("wait".into()), d, 10 + i as u64));
@@ -504,6 +544,24 @@ mod tests {
     }
 
     #[test]
+    fn a_request_signed_after_payment_does_not_replace_the_one_paid() {
+        let mut s = DealState::new(Timestamp(0));
+        s.apply(&step(Role::Seller, Step::PaymentRequest(iban(1)), 10, 7));
+        s.apply(&step(Role::Buyer, paid(7, Some("sent")), 20, 8));
+        // A modified seller's node signs another request after the payment (a different IBAN),
+        // and it arrives first on some node: the payment still shows what was paid.
+        let late = step(Role::Seller, Step::PaymentRequest(iban(2)), 30, 9);
+        s.apply(&late);
+        assert_eq!(s.payment.as_ref().map(|p| &p.0), Some(&iban(1)));
+        let mut other = DealState::new(Timestamp(0));
+        other.apply(&late);
+        assert_eq!(other.payment.as_ref().map(|p| &p.0), Some(&iban(2)), "before payment: the latest");
+        other.apply(&step(Role::Buyer, paid(7, Some("sent")), 20, 8));
+        other.apply(&step(Role::Seller, Step::PaymentRequest(iban(1)), 10, 7));
+        assert_eq!(other, s);
+    }
+
+    #[test]
     fn a_deal_without_steps_for_two_weeks_is_stale_unless_final() {
         let day = 24 * 3_600 * 1_000;
         let mut s = DealState::new(Timestamp(0));
@@ -516,11 +574,25 @@ mod tests {
         assert!(!s.is_stale(Timestamp(100 * day)));
     }
 
+    /// The tie-break of a step: its object id's prefix, the same for the same step and
+    /// different for different ones (here a hash of its content and time).
+    fn tie(by: Role, s: &Step, at: u64) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (by, format!("{s:?}"), at).hash(&mut h);
+        h.finish()
+    }
+
     fn any_step() -> impl Strategy<Value = SignedStep> {
+        // A payment names the request for one of the IBANs at one of the times steps use, so it
+        // sometimes names a request the set holds and sometimes one it does not.
+        let named = |n: u8, at: u64| id(tie(Role::Seller, &Step::PaymentRequest(iban(n)), at));
         let kind = prop_oneof![
             (0u8..3).prop_map(|n| (Role::Seller, Step::PaymentRequest(iban(n)))),
             Just((Role::Seller, Step::PaymentRequest(PaymentMethod::Cash))),
-            prop::option::of("[a-z]{0,4}").prop_map(|r| (Role::Buyer, Step::Paid(r))),
+            (prop::option::of("[a-z]{0,4}"), 0u8..3, 0u64..8).prop_map(move |(r, n, at)| {
+                (Role::Buyer, Step::Paid { request: named(n, at), reference: r })
+            }),
             prop::option::of("[a-z]{0,4}").prop_map(|t| (Role::Seller, Step::Shipped(t))),
             Just((Role::Buyer, Step::Received)),
             Just((Role::Buyer, Step::Cancel)),
@@ -528,13 +600,9 @@ mod tests {
             ("[a-z]{1,4}", any::<bool>())
                 .prop_map(|(r, seller)| (if seller { Role::Seller } else { Role::Buyer }, Step::Dispute(r))),
         ];
-        // The tie-break is the object id's prefix: the same for the same step, different for
-        // different ones (as a hash of the content).
-        (kind, 0u64..50).prop_map(|((by, s), at)| {
-            use std::hash::{Hash, Hasher};
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            (by, format!("{s:?}"), at).hash(&mut h);
-            step(by, s, at, h.finish())
+        (kind, 0u64..8).prop_map(|((by, s), at)| {
+            let tie = tie(by, &s, at);
+            step(by, s, at, tie)
         })
     }
 

@@ -19,6 +19,9 @@ pub const MAX_FEEDBACK_PER_AUTHOR: usize = 5_000;
 /// The value of a `FEEDBACK_ABOUT` record: rating, made_at, the feedback's created_at, its id.
 const EDGE_VALUE_LEN: usize = 1 + 8 + 8 + 32;
 
+/// The same without the feedback's created_at, as the first builds wrote it.
+const LEGACY_EDGE_VALUE_LEN: usize = 1 + 8 + 32;
+
 impl Store {
     pub(crate) fn write_feedback(&self, object: &Object, now: Timestamp) -> Result<Outcome, StoreError> {
         let id = object.id();
@@ -115,18 +118,24 @@ impl Store {
         for entry in self.db.scan_prefix(prefix) {
             let (k, v) = entry?;
             let key: [u8; 96] = k.get(1..97).and_then(|b| b.try_into().ok()).ok_or_else(corrupt)?;
-            if v.len() != EDGE_VALUE_LEN {
-                return Err(corrupt());
-            }
+            // Records written before the rating time was kept (41 bytes) read as rated when
+            // the deal was made.
+            let (rated_at, id_at) = match v.len() {
+                EDGE_VALUE_LEN => (&v[9..17], 17),
+                LEGACY_EDGE_VALUE_LEN => (&v[1..9], 9),
+                _ => return Err(corrupt()),
+            };
             let part = |i: usize| -> [u8; 32] { key[i * 32..(i + 1) * 32].try_into().expect("32 bytes") };
+            let millis =
+                |b: &[u8]| Timestamp::from_millis(u64::from_be_bytes(b.try_into().expect("8 bytes")));
             out.push(Edge {
                 subject: PublicKey::from_bytes(part(0)),
                 author: PublicKey::from_bytes(part(1)),
                 deal: ObjectId::from_bytes(part(2)),
                 rating: rating_of(v[0]).ok_or_else(corrupt)?,
-                made_at: Timestamp::from_millis(u64::from_be_bytes(v[1..9].try_into().expect("8 bytes"))),
-                rated_at: Timestamp::from_millis(u64::from_be_bytes(v[9..17].try_into().expect("8 bytes"))),
-                feedback: ObjectId::from_bytes(v[17..49].try_into().expect("32 bytes")),
+                made_at: millis(&v[1..9]),
+                rated_at: millis(rated_at),
+                feedback: ObjectId::from_bytes(v[id_at..id_at + 32].try_into().expect("32 bytes")),
             });
         }
         Ok(out)

@@ -10,7 +10,7 @@ use crate::api::types::{DealView, NodeEvent, StepRequest};
 
 impl Service {
     /// Signs `step` on the deal `given` names, if the owner may sign it now.
-    pub fn deal_step(&self, given: &str, step: Step) -> Result<Effect, ServiceError> {
+    pub fn deal_step(&self, given: &str, mut step: Step) -> Result<Effect, ServiceError> {
         lifecycle::check_shape(&step).map_err(InvalidInput::Step)?;
         let id = self.resolve(given, "deal")?;
         let deal = self.store.deal(&id)?.ok_or_else(|| ServiceError::not_found("deal", given))?;
@@ -19,6 +19,18 @@ impl Service {
             if me == deal.seller() { (Role::Seller, deal.buyer()) } else { (Role::Buyer, deal.seller()) };
         let state = self.store.deal_state(&deal)?;
         state.allows(role, &step).map_err(Conflict::Step)?;
+        if let Step::Paid { request, .. } = &mut step {
+            // The payment names the request it pays: the seller's latest (allowed: not paid yet).
+            let steps = self.store.deal_steps(&id)?;
+            let latest = steps
+                .iter()
+                .filter_map(|o| haggle_storage::signed_step(&deal, o).map(|s| (o.id(), s)))
+                .filter(|(_, s)| matches!(s.step, Step::PaymentRequest(_)))
+                .max_by_key(|(_, s)| (s.at, s.tie));
+            *request = latest
+                .map(|(id, _)| id)
+                .ok_or(Conflict::Step(haggle_protocol::NotAllowed::NoPaymentRequest))?;
+        }
         let now = Timestamp::now();
         let object = self.sign(Body::Step(DealStep { deal: id, to: other, step }), now)?;
         self.ingest_own(&object)?;
@@ -77,7 +89,11 @@ fn step(request: StepRequest) -> Result<Step, ServiceError> {
                 other => return Err(InvalidInput::PaymentMethod(other.to_owned()).into()),
             })
         }
-        StepRequest::Paid { reference } => Step::Paid(reference.filter(|r| !r.trim().is_empty())),
+        // The request paid is filled in by `deal_step`, from the deal.
+        StepRequest::Paid { reference } => Step::Paid {
+            request: ObjectId::from_bytes([0; 32]),
+            reference: reference.filter(|r| !r.trim().is_empty()),
+        },
         StepRequest::Shipped { tracking } => Step::Shipped(tracking.filter(|t| !t.trim().is_empty())),
         StepRequest::Received => Step::Received,
         StepRequest::Cancel => Step::Cancel,

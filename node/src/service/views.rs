@@ -129,7 +129,7 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
     let party = |side: Side| if side == my_side { Party::Me } else { Party::Them };
     let details = |step: &Step| match step {
         Step::PaymentRequest(m) => Some(payment(m).details),
-        Step::Paid(t) | Step::Shipped(t) => t.clone(),
+        Step::Paid { reference: t, .. } | Step::Shipped(t) => t.clone(),
         Step::Dispute(reason) => Some(reason.clone()),
         Step::Received | Step::Cancel => None,
     };
