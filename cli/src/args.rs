@@ -193,7 +193,7 @@ pub enum Command {
         #[arg(long)]
         reason: String,
     },
-    /// Rate a deal, publicly: once it is received (or paid or shipped, then quiet for 14 days).
+    /// Rate a deal, publicly: once it is received, or has stayed at one stage for 14 days.
     #[command(
         after_help = "Examples:\n  haggle feedback 3724ae positive --text \"Quick and friendly\"\n  haggle feedback 3724ae negative --text \"Paid three weeks ago, nothing shipped\"\n\nThe rating is signed, public and final: anyone can check it was a real deal and that you were a party."
     )]
@@ -214,6 +214,7 @@ pub enum Command {
     )]
     Reputation {
         /// A PeerId, or a listing id (prefix of 6+ characters).
+        #[arg(value_parser = identity)]
         who: String,
     },
     /// Follow live events: new listings (matching the search, if given), offers, deals.
@@ -382,11 +383,12 @@ pub struct SearchArgs {
     /// Results to skip.
     #[arg(long, default_value_t = 0)]
     pub offset: usize,
-    /// Only sellers with at least N deals that count (each weighted by the other party's
-    /// standing; with --trusted, deals with people in your web of trust).
-    #[arg(long, value_name = "N")]
+    /// Only sellers with at least N good deals that count: positive ratings, each weighted by
+    /// the rater's standing (with --trusted, positive ratings by raters in your web of trust).
+    #[arg(long, value_name = "N", value_parser = min_deals, allow_negative_numbers = true)]
     pub min_deals: Option<u32>,
-    /// Only sellers rated positively by people you traded with, or people they traded with.
+    /// Only sellers your web of trust vouches for: you, keys you trust, or sellers rated
+    /// positive by people you traded with or people they vouch for.
     #[arg(long)]
     pub trusted: bool,
 }
@@ -527,6 +529,22 @@ impl<T: Named> ValueEnum for Choice<T> {
 /// The largest lifetime the command accepts before the node's own limits apply: far beyond any
 /// protocol limit (90 days), small enough that seconds never overflow.
 const MAX_DURATION_SECS: u64 = 100 * 365 * 86_400;
+
+/// `--min-deals`: a whole number, 0 or more.
+fn min_deals(text: &str) -> Result<u32, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of deals: write a whole number, 0 or more, e.g. 3"))
+}
+
+/// A key or listing for `haggle reputation`: not empty.
+fn identity(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        Err("say whose reputation: a PeerId (haggle id prints yours) or a listing id".to_owned())
+    } else {
+        Ok(text.trim().to_owned())
+    }
+}
 
 /// `30d`, `2w`, `12h`, `90m`, `45s`, or plain seconds.
 pub fn duration(text: &str) -> Result<Duration, String> {

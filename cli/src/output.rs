@@ -17,7 +17,7 @@ use std::io::IsTerminal;
 
 use serde::Serialize;
 
-use haggle_node::api::types::{DealView, ListingState, ListingView, Party, PriceView, TermsView, ThreadView};
+use haggle_node::api::types::{ListingState, ListingView, Party, PriceView, TermsView, ThreadView};
 
 /// Writes one line to standard output. A closed pipe (`haggle search bike | head -1`) ends the
 /// program at once with success, as it would any Unix tool; any other write failure ends it with
@@ -153,7 +153,11 @@ pub fn listings(list: &[ListingView], empty: &str) {
                 price(l.price.as_ref()),
                 l.quantity.to_string(),
                 l.location.clone(),
-                crate::commands::reputation_brief(l.reputation.as_ref()),
+                if l.mine {
+                    "you".to_owned()
+                } else {
+                    crate::commands::reputation_brief(l.reputation.as_ref())
+                },
                 l.state.as_str().to_owned(),
                 match l.state {
                     ListingState::Closed => "-".to_owned(),
@@ -249,17 +253,6 @@ pub fn thread(t: &ThreadView) {
             dim(&m.message)
         );
     }
-}
-
-/// Prints one deal.
-pub fn deal(d: &DealView) {
-    outln!("{}", bold(&format!("Deal {}", short(&d.id))));
-    outln!("  listing   {} ({})", d.title.as_deref().unwrap_or(""), short(&d.listing));
-    outln!("  terms     {}", terms(&d.terms));
-    outln!("  seller    {}", d.seller);
-    outln!("  buyer     {}", d.buyer);
-    outln!("  made      {}", relative(d.made_at, now_ms()));
-    outln!("  signed    {} bytes (haggle show {} --json prints them)", d.signed.len() / 2, short(&d.id));
 }
 
 #[cfg(test)]

@@ -235,6 +235,11 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     let rated = json(&dc, &["feedback", d, "positive", "--text", "Exactly as described, quick handover"]);
     assert_eq!(rated["feedback"][0]["rating"], "positive", "{rated}");
     assert_eq!(rated["may_rate"], false);
+    let shown = json(&dc, &["show", d]);
+    assert_eq!(shown["type"], "deal", "a deal's id shows the deal: {shown}");
+    let rating_id = rated["feedback"][0]["id"].as_str().expect("a feedback id").to_owned();
+    let one = json(&dc, &["show", &rating_id[..10]]);
+    assert_eq!((one["type"].as_str(), one["rating"].as_str()), (Some("feedback"), Some("positive")), "{one}");
     let again = haggle(&dc, &["feedback", d, "negative"]);
     assert!(!again.status.success() && stderr(&again).contains("already rated"), "{}", stderr(&again));
     json(&da, &["feedback", d, "positive", "--text", "Paid on time"]);

@@ -219,19 +219,17 @@ impl Service {
     /// Whatever `given` names: a listing, the thread of a negotiation message, or a deal.
     pub fn object_view(&self, given: &str) -> Result<ObjectView, ServiceError> {
         let id = self.resolve(given, "object")?;
-        let Some(object) = self.store.get(&id)? else {
-            // A deal's id is its Accept's id, so a deal is found under it; this covers a deal
-            // whose messages the store no longer holds on their own.
-            let deal = self.store.deal(&id)?.ok_or_else(|| ServiceError::not_found("object", given))?;
+        // A deal's id is its Accept's id: the deal is shown, not the thread it ended (also when
+        // the store no longer holds its messages on their own).
+        if let Some(deal) = self.store.deal(&id)? {
             return Ok(ObjectView::Deal(self.deal_record_view(&deal, &*self.trust_graph()?)?));
-        };
+        }
+        let object = self.store.get(&id)?.ok_or_else(|| ServiceError::not_found("object", given))?;
         if let Body::Step(step) = object.body() {
             return self.deal_view(&step.deal.to_hex()).map(ObjectView::Deal);
         }
-        if let Body::Feedback(f) = object.body() {
-            let subject = f.proof_unverified().and_then(|p| p.other(&object.author()));
-            let subject = subject.ok_or(StoreError::Corrupt { what: "stored feedback" })?;
-            return self.reputation_view(&subject.to_string()).map(ObjectView::Reputation);
+        if let Body::Feedback(_) = object.body() {
+            return self.feedback_object_view(&object).map(ObjectView::Feedback);
         }
         if object.kind().is_public() {
             return self.listing_view(&id.to_hex()).map(ObjectView::Listing);
@@ -274,7 +272,7 @@ impl Service {
         let mut rated = Vec::with_capacity(candidates.hits.len());
         for hit in &candidates.hits {
             let r = graph.reputation(&hit.listing.author());
-            let in_web = r.web_of_trust.positive >= 1.0 && r.web_of_trust.positive > r.web_of_trust.negative;
+            let in_web = r.in_web_of_trust();
             let enough = min_deals.is_none_or(|n| r.deals_counted(trusted) + 1e-9 >= f64::from(n));
             if (!trusted || in_web) && enough {
                 rated.push((r, hit));

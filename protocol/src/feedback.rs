@@ -134,9 +134,12 @@ pub enum FeedbackError {
     /// The feedback's author is not a party of the deal.
     #[error("only a party of the deal may rate it")]
     NotAParty,
-    /// The text is too long or holds control characters.
-    #[error("the feedback's text must be one line of at most {MAX_FEEDBACK_TEXT} characters")]
-    Text,
+    /// The text is over [`MAX_FEEDBACK_TEXT`] characters.
+    #[error("the feedback's text is {0} characters long; at most {MAX_FEEDBACK_TEXT} are allowed")]
+    TextTooLong(usize),
+    /// The text holds a newline, tab or other control character.
+    #[error("the feedback's text must be one line without tabs or other control characters")]
+    ControlCharacter,
 }
 
 impl Feedback {
@@ -153,9 +156,14 @@ impl Feedback {
 
     /// Checks the text (no signatures: see [`Feedback::verify`]).
     pub fn check_text(&self) -> Result<(), FeedbackError> {
-        let text_ok =
-            self.text.chars().count() <= MAX_FEEDBACK_TEXT && !self.text.chars().any(char::is_control);
-        if text_ok { Ok(()) } else { Err(FeedbackError::Text) }
+        let len = self.text.chars().count();
+        if len > MAX_FEEDBACK_TEXT {
+            Err(FeedbackError::TextTooLong(len))
+        } else if self.text.chars().any(char::is_control) {
+            Err(FeedbackError::ControlCharacter)
+        } else {
+            Ok(())
+        }
     }
 
     /// Verifies the proof's three signatures and linkage, and that `author` is a party. The

@@ -103,9 +103,19 @@ pub struct Reputation {
 }
 
 impl Reputation {
-    /// Deals that count in the chosen view: weighted by standing, or within the web of trust.
+    /// Good deals that count in the chosen view: positive ratings, weighted by the raters'
+    /// standing, or those from raters within the web of trust (a negative or neutral rating is
+    /// a deal, but not a good one).
     pub fn deals_counted(&self, web_of_trust: bool) -> f64 {
-        if web_of_trust { self.web_of_trust.total() } else { self.weighted.total() }
+        if web_of_trust { self.web_of_trust.positive } else { self.weighted.positive }
+    }
+
+    /// Whether the web of trust vouches for the identity: it is an anchor (this node's owner or
+    /// a key it trusts), or raters within the web of trust rated it positive more often than
+    /// negative.
+    pub fn in_web_of_trust(&self) -> bool {
+        self.hops == Some(0)
+            || (self.web_of_trust.positive >= 1.0 && self.web_of_trust.positive > self.web_of_trust.negative)
     }
 }
 

@@ -77,6 +77,7 @@ pub fn next(d: &DealView) -> String {
     match d.waiting_on {
         Some(Party::Me) => "you".to_owned(),
         Some(Party::Them) => "them".to_owned(),
+        None if d.may_rate => "rate it".to_owned(),
         None => "-".to_owned(),
     }
 }
@@ -88,8 +89,10 @@ pub fn print(d: &DealView) {
     outln!("  terms     {}", output::terms(&d.terms));
     outln!("  seller    {}", d.seller);
     outln!("  buyer     {}", d.buyer);
-    if let Some(p) = &d.payment {
-        outln!("  pay by    {}: {}", p.method, p.details);
+    match &d.payment {
+        Some(p) if p.method == "cash" => outln!("  pay by    {}", p.details),
+        Some(p) => outln!("  pay by    {}: {}", p.method, p.details),
+        None => {}
     }
     let next = match d.waiting_on {
         Some(Party::Me) => "your step",

@@ -89,8 +89,8 @@ pub fn show(cx: &Context<'_>, id: &str) -> Result<()> {
     match &object {
         ObjectView::Listing(l) => output::listing(l),
         ObjectView::Thread(t) => output::thread(t),
-        ObjectView::Deal(d) => output::deal(d),
-        ObjectView::Reputation(r) => super::reputation::print(r),
+        ObjectView::Deal(d) => super::deal::print(d),
+        ObjectView::Feedback(f) => super::reputation::print_feedback(f),
     }
     Ok(())
 }

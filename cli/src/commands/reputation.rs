@@ -3,7 +3,9 @@
 
 use anyhow::Result;
 
-use haggle_node::api::types::{DealView, FeedbackRequest, Rating, ReputationBrief, ReputationView};
+use haggle_node::api::types::{
+    DealView, FeedbackRequest, FeedbackView, Rating, ReputationBrief, ReputationView,
+};
 
 use super::Context;
 use crate::output;
@@ -32,7 +34,7 @@ pub fn deal_feedback(d: &DealView) {
     for f in &d.feedback {
         let who = if f.mine { "me  " } else { "them" };
         let text = if f.text.is_empty() { String::new() } else { format!("  \"{}\"", f.text) };
-        outln!("  feedback  {who}  {}{text}", f.rating);
+        outln!("  feedback  {who}  {:<8}{text}", f.rating);
     }
     if d.may_rate {
         outln!(
@@ -49,7 +51,8 @@ pub fn brief(r: Option<&ReputationBrief>) -> String {
         return "new".to_owned();
     }
     let mark = if r.trusted { "✓ " } else { "" };
-    format!("{mark}{}+ {}-", r.positive, r.negative)
+    let neutral = if r.neutral > 0 { format!(" {}~", r.neutral) } else { String::new() };
+    format!("{mark}{}+ {}-{neutral}", r.positive, r.negative)
 }
 
 /// A reputation in a sentence, for `haggle show`.
@@ -59,16 +62,22 @@ pub fn sentence(r: &ReputationBrief) -> String {
         return "no feedback yet".to_owned();
     }
     let trust = if r.trusted {
-        "trusted".to_owned()
+        "trusted"
+    } else if r.weighted_negative > 0.0 && r.weighted_negative >= r.weighted_positive {
+        "not trusted: negative ratings from people your trades vouch for"
+    } else if r.negative > r.positive {
+        "not trusted: mostly negative ratings"
+    } else if r.weighted_positive > 0.0 {
+        "not trusted yet: too few positive ratings from people your trades vouch for"
     } else {
-        "not trusted: few of the raters are people your trades vouch for".to_owned()
+        "not trusted: none of the raters is someone your trades or trusted keys vouch for"
     };
     let counterparties =
         if raters == 1 { "1 counterparty".to_owned() } else { format!("{raters} counterparties") };
-    let counted = if r.weighted_deals == 1.0 {
-        "1 deal counts".to_owned()
+    let counted = if r.weighted_positive == 1.0 {
+        "1 good deal counts".to_owned()
     } else {
-        format!("{} deals count", r.weighted_deals)
+        format!("{} good deals count", r.weighted_positive)
     };
     format!(
         "{} positive, {} neutral, {} negative from {counterparties}; {counted} ({trust})",
@@ -79,7 +88,14 @@ pub fn sentence(r: &ReputationBrief) -> String {
 pub fn print(r: &ReputationView) {
     let now = output::now_ms();
     let mark = if r.trusted { "  ✓ trusted" } else { "" };
-    outln!("{}{mark}", output::bold(&format!("Reputation of {}", r.key)));
+    let whose = if r.mine {
+        " (you)"
+    } else if r.trusted_key {
+        " (a key you trust)"
+    } else {
+        ""
+    };
+    outln!("{}{mark}", output::bold(&format!("Reputation of {}{whose}", r.key)));
     let count = |c: &haggle_node::api::types::RatingCounts| {
         format!("{} positive, {} neutral, {} negative", c.positive, c.neutral, c.negative)
     };
@@ -92,11 +108,17 @@ pub fn print(r: &ReputationView) {
         count(&r.raw)
     );
     outln!("  weighted     {}  (each by the rater's standing, 0 to 1)", count(&r.weighted));
-    outln!("  web of trust {}  (raters within {} deals of you)", count(&r.web_of_trust), r.hops_limit);
+    outln!(
+        "  web of trust {}  (raters within {} steps of you: people you traded with, and those they vouch for)",
+        count(&r.web_of_trust),
+        r.hops_limit
+    );
     let hops = match r.hops {
-        Some(0) => "you, or a key you trust".to_owned(),
-        Some(1) => "1 deal from you".to_owned(),
-        Some(n) => format!("{n} deals from you"),
+        Some(0) if r.mine => "you".to_owned(),
+        Some(0) => "a key you trust".to_owned(),
+        Some(1) => "one step from you: you traded with them, or you or a key you trust rated them positive"
+            .to_owned(),
+        Some(n) => format!("{n} steps from you in the web of trust"),
         None => "outside your web of trust".to_owned(),
     };
     outln!("  standing     {:.2}  ({hops})", r.standing);
@@ -109,13 +131,46 @@ pub fn print(r: &ReputationView) {
         .iter()
         .map(|f| {
             vec![
-                output::relative(f.made_at, now),
+                output::relative(f.rated_at, now),
                 f.rating.clone(),
                 output::short_peer(&f.author),
-                format!("{:.2}", f.weight),
-                f.text.clone(),
+                if f.superseded { "- (superseded)".to_owned() } else { format!("{:.2}", f.weight) },
+                clip(&f.text, 60),
             ]
         })
         .collect();
-    output::table(&["DEAL MADE", "RATING", "BY", "WEIGHT", "TEXT"], &rows);
+    output::table(&["RATED", "RATING", "BY", "WEIGHT", "TEXT"], &rows);
+}
+
+/// `text` cut to `max` characters, with an ellipsis when cut (tables stay one line a row).
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut cut: String = text.chars().take(max - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// One rating, for `haggle show <feedback id>`.
+pub fn print_feedback(f: &FeedbackView) {
+    let now = output::now_ms();
+    outln!("{}", output::bold(&format!("Feedback {}  [{}]", output::short(&f.id), f.rating)));
+    outln!("  by        {}{}", f.author, if f.mine { " (you)" } else { "" });
+    outln!("  about     {}", f.subject);
+    outln!("  deal      {} (made {})", output::short(&f.deal), output::relative(f.made_at, now));
+    outln!("  rated     {}", output::relative(f.rated_at, now));
+    if !f.text.is_empty() {
+        outln!("  text      {}", f.text);
+    }
+    if f.superseded {
+        outln!("  note      superseded: a later rating by the same author counts instead");
+    } else {
+        outln!(
+            "  weight    {:.2} (the author's standing; haggle reputation {} for the whole picture)",
+            f.weight,
+            f.subject
+        );
+    }
 }

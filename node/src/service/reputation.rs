@@ -96,6 +96,8 @@ impl Service {
                     made_at: deal.made_at().as_millis(),
                     weight: graph.standing(&party),
                     mine: party == self.me(),
+                    rated_at: object.created_at().as_millis(),
+                    superseded: false,
                 });
             }
         }
@@ -117,14 +119,19 @@ impl Service {
         let graph = self.trust_graph()?;
         let mut about = self.store.feedback_about(&key)?;
         let r = graph.reputation(&key);
-        about.sort_by_key(|e| std::cmp::Reverse((e.made_at, e.feedback)));
+        // Newest rating first; each rater's latest counts, the rest are marked superseded.
+        about.sort_by_key(|e| std::cmp::Reverse((e.rated_at, e.feedback)));
+        let mut seen = std::collections::HashSet::new();
         let feedback = about
             .iter()
             .take(MAX_FEEDBACK_SHOWN)
-            .map(|e| self.feedback_view(e, &graph))
+            .map(|e| self.feedback_view(e, &graph, !seen.insert(e.author)))
             .collect::<Result<_, _>>()?;
         Ok(ReputationView {
             key,
+            mine: key == self.me(),
+            trusted_key: self.policy.trusted_keys.contains(&key),
+            in_web_of_trust: r.in_web_of_trust(),
             raw: counts(&r.raw),
             weighted: counts(&r.weighted),
             web_of_trust: counts(&r.web_of_trust),
@@ -139,7 +146,12 @@ impl Service {
         })
     }
 
-    fn feedback_view(&self, e: &Edge, graph: &TrustGraph) -> Result<FeedbackView, ServiceError> {
+    fn feedback_view(
+        &self,
+        e: &Edge,
+        graph: &TrustGraph,
+        superseded: bool,
+    ) -> Result<FeedbackView, ServiceError> {
         let text = match self.store.get(&e.feedback)?.as_ref().map(|o| o.body()) {
             Some(Body::Feedback(f)) => f.text.clone(),
             _ => String::new(),
@@ -152,8 +164,42 @@ impl Service {
             rating: e.rating.name().to_owned(),
             text,
             made_at: e.made_at.as_millis(),
-            weight: graph.standing(&e.author),
+            weight: if superseded { 0.0 } else { graph.standing(&e.author) },
             mine: e.author == self.me(),
+            rated_at: e.rated_at.as_millis(),
+            superseded,
+        })
+    }
+
+    /// One feedback, as `haggle show <id>` shows it.
+    pub(super) fn feedback_object_view(
+        &self,
+        object: &haggle_protocol::Object,
+    ) -> Result<FeedbackView, ServiceError> {
+        let Body::Feedback(f) = object.body() else { unreachable!("called for feedback") };
+        let corrupt = || haggle_storage::StoreError::Corrupt { what: "stored feedback" };
+        let proof = f.proof_unverified().ok_or_else(corrupt)?;
+        let subject = proof.other(&object.author()).ok_or_else(corrupt)?;
+        let about = self.store.feedback_about(&subject)?;
+        let latest = about
+            .iter()
+            .filter(|e| e.author == object.author())
+            .max_by_key(|e| (e.rated_at, e.feedback))
+            .map(|e| e.feedback);
+        let superseded = latest.is_some_and(|id| id != object.id());
+        let graph = self.trust_graph()?;
+        Ok(FeedbackView {
+            id: object.id(),
+            deal: proof.deal,
+            author: object.author(),
+            subject,
+            rating: f.rating.name().to_owned(),
+            text: f.text.clone(),
+            made_at: proof.made_at.as_millis(),
+            weight: if superseded { 0.0 } else { graph.standing(&object.author()) },
+            mine: object.author() == self.me(),
+            rated_at: object.created_at().as_millis(),
+            superseded,
         })
     }
 
@@ -190,6 +236,9 @@ pub(super) fn brief(r: &Reputation) -> ReputationBrief {
         neutral: whole(r.raw.neutral),
         negative: whole(r.raw.negative),
         weighted_deals: (r.weighted.total() * 100.0).round() / 100.0,
+        weighted_positive: (r.weighted.positive * 100.0).round() / 100.0,
+        weighted_negative: (r.weighted.negative * 100.0).round() / 100.0,
+        in_web_of_trust: r.in_web_of_trust(),
         trusted_raters: whole(r.web_of_trust.total()),
         trusted: r.trusted,
     }
@@ -224,7 +273,13 @@ mod tests {
             let proof = deal_proof(&sybil, &key(n), "Oak chair");
             put(feedback(&key(n), &proof, Rating::Positive, "Best seller ever").bytes());
         }
-        for (seller, nonce, title) in [(&honest, 1, "Oak table"), (&sybil, 2, "Oak chair")] {
+        // A seller the owner rated negative.
+        let bad = key(3);
+        let proof = deal_proof(&bad, &key(1), "Oak stool");
+        put(feedback(&key(1), &proof, Rating::Negative, "Never shipped").bytes());
+        for (seller, nonce, title) in
+            [(&honest, 1, "Oak table"), (&sybil, 2, "Oak chair"), (&bad, 3, "Oak stool")]
+        {
             let listing = Listing { nonce: [nonce; 16], ..live_listing(title) };
             put(sign_now(seller, Body::Listing(listing)).bytes());
         }
@@ -240,7 +295,7 @@ mod tests {
     fn search_shows_reputation_and_fake_ratings_do_not_make_a_seller_trusted() {
         let (me, _dir) = market();
         let page = me.search(SearchParams { q: "oak".into(), ..SearchParams::default() }).expect("a search");
-        assert_eq!(page.total, 2);
+        assert_eq!(page.total, 3);
         let rep = |title: &str| {
             page.hits.iter().find(|h| h.title == title).and_then(|h| h.reputation).expect("a reputation")
         };
@@ -260,11 +315,33 @@ mod tests {
         );
         assert!(titles(&me, SearchParams { min_deals: Some(2), ..SearchParams::default() }).is_empty());
         let ranked = titles(&me, SearchParams { sort: Some(Sort::Reputation), ..SearchParams::default() });
-        assert_eq!(ranked, ["Oak table", "Oak chair"]);
+        assert_eq!(ranked, ["Oak table", "Oak chair", "Oak stool"]);
+        // A negative rating is a deal, not a good one: it never passes --min-deals.
+        let stool =
+            me.search(SearchParams { q: "stool".into(), ..SearchParams::default() }).expect("a search").hits
+                [0]
+            .reputation
+            .expect("a reputation");
+        assert_eq!((stool.negative, stool.weighted_negative, stool.trusted), (1, 1.0, false));
         let page = me
             .search(SearchParams { q: "oak".into(), trusted: true, ..SearchParams::default() })
             .expect("a search");
         assert_eq!(page.total, 1, "totals count what the filter keeps");
+        // The owner's own listings are vouched for by the web of trust (it is its anchor).
+        me.publish(crate::service::testing::draft("Oak bench", "40")).expect("published");
+        let mine = titles(&me, SearchParams { trusted: true, ..SearchParams::default() });
+        assert_eq!(
+            mine,
+            ["Oak table", "Oak bench"]
+                .map(str::to_owned)
+                .into_iter()
+                .filter(|t| mine.contains(t))
+                .collect::<Vec<_>>()
+        );
+        assert!(
+            mine.contains(&"Oak bench".to_owned()) && !mine.contains(&"Oak chair".to_owned()),
+            "{mine:?}"
+        );
     }
 
     #[test]

@@ -124,8 +124,19 @@ pub struct ReputationBrief {
     pub neutral: u32,
     /// Negative ratings from distinct counterparties (unweighted).
     pub negative: u32,
-    /// Deals counted by the counterparties' standing (0 to 1 each).
+    /// Deals counted by the counterparties' standing (0 to 1 each), whatever their rating.
     pub weighted_deals: f64,
+    /// Positive ratings, each weighted by the rater's standing.
+    #[serde(default)]
+    pub weighted_positive: f64,
+    /// Negative ratings, each weighted by the rater's standing.
+    #[serde(default)]
+    pub weighted_negative: f64,
+    /// Whether the web of trust vouches for it (what `--trusted` keeps): it is this node's
+    /// owner or a trusted key, or raters within the web of trust rated it positive more often
+    /// than negative.
+    #[serde(default)]
+    pub in_web_of_trust: bool,
     /// Counterparties within the web of trust who rated it.
     pub trusted_raters: u32,
     /// Whether its weighted positive ratings minus its weighted negative ones reach 1.
@@ -150,6 +161,15 @@ pub struct ReputationView {
     /// The identity.
     #[serde(with = "text")]
     pub key: PublicKey,
+    /// Whether it is this node's owner.
+    #[serde(default)]
+    pub mine: bool,
+    /// Whether it is one of the keys this node's owner trusts (`trusted_keys`).
+    #[serde(default)]
+    pub trusted_key: bool,
+    /// Whether the web of trust vouches for it (what `--trusted` keeps).
+    #[serde(default)]
+    pub in_web_of_trust: bool,
     /// Ratings from distinct counterparties, unweighted: anyone with many keys can fake these.
     pub raw: RatingCounts,
     /// The same, each weighted by the counterparty's standing (0 to 1).
@@ -167,8 +187,9 @@ pub struct ReputationView {
     pub last_deal: Option<u64>,
     /// The identity's own standing (0 to 1): trust flowing to it from this node's owner.
     pub standing: f64,
-    /// Deals between it and this node's owner (0: the owner or a trusted key), if within the
-    /// web of trust.
+    /// Steps in the web of trust from this node's owner (0: the owner or a trusted key; 1: a
+    /// counterparty of the owner, or someone an anchor rated positive; then along positive
+    /// ratings), if within it.
     pub hops: Option<u32>,
     /// Whether weighted positive minus weighted negative ratings reach 1.
     pub trusted: bool,
@@ -197,8 +218,14 @@ pub struct FeedbackView {
     pub text: String,
     /// When the deal was made (unix ms).
     pub made_at: u64,
-    /// The author's standing, 0 to 1 (how much the rating weighs).
+    /// The author's standing, 0 to 1 (how much the rating weighs); 0 when superseded.
     pub weight: f64,
+    /// When the author signed it (unix ms).
+    #[serde(default)]
+    pub rated_at: u64,
+    /// A later rating by the same author of the same identity counts instead.
+    #[serde(default)]
+    pub superseded: bool,
     /// Whether this node's owner wrote it.
     #[serde(default)]
     pub mine: bool,
@@ -433,8 +460,8 @@ pub enum ObjectView {
     Thread(ThreadView),
     /// A deal.
     Deal(DealView),
-    /// A feedback: the reputation of the party it rates.
-    Reputation(ReputationView),
+    /// A feedback: the rating itself.
+    Feedback(FeedbackView),
 }
 
 /// `GET /v1/listings`.
