@@ -344,6 +344,49 @@ mod tests {
         );
     }
 
+    /// The test, with real signed objects through the store: 1,000 fresh identities
+    /// that trade with a seller and with each other, all rating positive, give it a reputation
+    /// a default search does not trust.
+    #[test]
+    fn a_thousand_fresh_identities_trading_with_each_other_do_not_make_a_trusted_seller() {
+        let (me, _dir) = market();
+        let seller = haggle_protocol::SecretKey::generate();
+        let sybils: Vec<_> = (0..1_000).map(|_| haggle_protocol::SecretKey::generate()).collect();
+        let mut objects = Vec::new();
+        for (i, s) in sybils.iter().enumerate() {
+            let with_seller = deal_proof(&seller, s, "Oak chest");
+            objects.push(feedback(s, &with_seller, Rating::Positive, "Superb").bytes().to_vec());
+            objects.push(feedback(&seller, &with_seller, Rating::Positive, "Superb").bytes().to_vec());
+            let next = &sybils[(i + 1) % sybils.len()];
+            let among = deal_proof(next, s, "Oak chest");
+            objects.push(feedback(s, &among, Rating::Positive, "Superb").bytes().to_vec());
+        }
+        objects.push(
+            sign_now(&seller, Body::Listing(Listing { nonce: [9; 16], ..live_listing("Oak chest") }))
+                .bytes()
+                .to_vec(),
+        );
+        for outcome in me.store.ingest_batch(&objects, Durability::Lazy).expect("stored") {
+            assert!(outcome.is_new(), "{outcome:?}");
+        }
+        let page =
+            me.search(SearchParams { q: "oak chest".into(), ..SearchParams::default() }).expect("a search");
+        let chest = page.hits[0].reputation.expect("a reputation");
+        assert_eq!((chest.positive, chest.trusted, chest.weighted_positive), (1_000, false, 0.0));
+        assert!(
+            titles(&me, SearchParams { min_deals: Some(1), ..SearchParams::default() })
+                .iter()
+                .all(|t| t != "Oak chest")
+        );
+        assert!(
+            titles(&me, SearchParams { trusted: true, ..SearchParams::default() })
+                .iter()
+                .all(|t| t != "Oak chest")
+        );
+        let ranked = titles(&me, SearchParams { sort: Some(Sort::Reputation), ..SearchParams::default() });
+        assert_eq!(ranked.first().map(String::as_str), Some("Oak table"), "{ranked:?}");
+    }
+
     #[test]
     fn a_reputation_is_found_by_key_or_listing_and_a_wrong_name_is_explained() {
         let (me, _dir) = market();
