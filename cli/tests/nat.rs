@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::{NodeProcess, wait};
+use common::{NodeProcess, wait, wait_explained};
 
 /// Longest wait for the direct connection. The goal is 30 s from start (docs/PERFORMANCE.md
 /// has the measured times, which this test prints); a test asserts no timing of its own on a
@@ -287,21 +287,23 @@ fn two_homes_behind_nats_punch_a_direct_connection_and_trade_over_it() {
 
     // The offer makes h1 look for h2: through the relay, then hole punching.
     let thread = offer(&h1, &h2);
-    let deadline = Instant::now() + DIRECT_WITHIN;
-    loop {
-        let c = connections(&h1, &h2.peer_id);
-        if !c.is_empty() && c.iter().all(|c| c["relayed"] == false) {
-            break;
-        }
-        // On failure, what each home saw: its connections, reachability, relays and punches.
-        assert!(
-            Instant::now() < deadline,
-            "no direct connection between the homes within {DIRECT_WITHIN:?}: h1 connections {c:?}; h1 {}; h2 {}",
-            network(&h1),
-            network(&h2)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // On failure, what each home saw: its connections, reachability, relays and punches.
+    wait_explained(
+        DIRECT_WITHIN,
+        "a direct connection between the homes",
+        || {
+            let c = connections(&h1, &h2.peer_id);
+            (!c.is_empty() && c.iter().all(|c| c["relayed"] == false)).then_some(())
+        },
+        || {
+            format!(
+                ": h1 connections {:?}; h1 {}; h2 {}",
+                connections(&h1, &h2.peer_id),
+                network(&h1),
+                network(&h2)
+            )
+        },
+    );
     eprintln!("direct connection {:.1} s after the nodes started", started.elapsed().as_secs_f64());
     // Behind two NATs a direct connection can only come from a hole punch; the side that sees
     // the punch succeed counts it (one side or both, depending on which attempt won).

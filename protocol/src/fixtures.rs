@@ -163,3 +163,28 @@ pub fn feedback(
 ) -> Verified<Object> {
     sign_now(by, Body::Feedback(crate::Feedback::new(&proof[0], &proof[1], &proof[2], rating, text.into())))
 }
+
+/// A small deterministic generator (xorshift64) for generated test data and benchmarks: the
+/// same seed gives the same market on every run. Not for keys or nonces.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n` (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// One of `items` (not empty).
+    pub fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len())]
+    }
+}

@@ -8,22 +8,10 @@
 use std::time::Instant;
 
 use criterion::{Criterion, Throughput};
-use haggle_protocol::fixtures::{deal_proof, feedback, key};
+use haggle_protocol::fixtures::{Rng, deal_proof, feedback, key};
 use haggle_protocol::{ObjectId, PublicKey, Rating, SecretKey, Timestamp};
 use haggle_storage::reputation::{Edge, TrustGraph};
 use haggle_storage::{Durability, Store};
-
-/// A small deterministic generator, so every run builds the same market.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
 
 fn ident(n: usize) -> PublicKey {
     let mut b = [0u8; 32];

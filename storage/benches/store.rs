@@ -7,24 +7,9 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use haggle_protocol::fixtures::{author, live_listing, sign_now};
+use haggle_protocol::fixtures::{Rng, author, live_listing, sign_now};
 use haggle_protocol::{Body, Currency, Listing, ListingKind, Location, Price};
 use haggle_storage::{Durability, SearchQuery, Sort, Store};
-
-/// A small deterministic generator, so every run indexes the same market.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
-    }
-}
 
 const NOUNS: &[&str] = &[
     "bike",
@@ -93,7 +78,7 @@ fn market(n: usize, seed: u64) -> Vec<Vec<u8>> {
             let title = format!("{} {} {}", rng.pick(ADJECTIVES), rng.pick(ADJECTIVES), rng.pick(NOUNS));
             let description = (0..30)
                 .map(|_| {
-                    let words = if rng.next().is_multiple_of(3) { NOUNS } else { ADJECTIVES };
+                    let words = if rng.next_u64().is_multiple_of(3) { NOUNS } else { ADJECTIVES };
                     rng.pick(words)
                 })
                 .collect::<Vec<_>>()
@@ -105,7 +90,7 @@ fn market(n: usize, seed: u64) -> Vec<Vec<u8>> {
                 tags: vec![rng.pick(ADJECTIVES).to_owned(), rng.pick(NOUNS).to_owned()],
                 kind: if i.is_multiple_of(10) { ListingKind::Wanted } else { ListingKind::Sell },
                 price: Some(Price::new(
-                    100 + rng.next() % 200_000,
+                    100 + rng.next_u64() % 200_000,
                     Currency::new(if i.is_multiple_of(4) { "USD" } else { "EUR" }).expect("code"),
                 )),
                 location: Location { text: rng.pick(CITIES).to_owned(), geohash: None },
@@ -113,8 +98,8 @@ fn market(n: usize, seed: u64) -> Vec<Vec<u8>> {
             };
             // Random, as a node makes them (sequential nonces would put each seller's new
             // listings at the end of its key range, which costs sled several times the disk).
-            l.nonce[..8].copy_from_slice(&rng.next().to_be_bytes());
-            l.nonce[8..].copy_from_slice(&rng.next().to_be_bytes());
+            l.nonce[..8].copy_from_slice(&rng.next_u64().to_be_bytes());
+            l.nonce[8..].copy_from_slice(&rng.next_u64().to_be_bytes());
             let seller = &sellers[i % sellers.len()];
             sign_now(seller, Body::Listing(l)).bytes().to_vec()
         })

@@ -411,18 +411,9 @@ impl crate::Store {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use haggle_protocol::fixtures::Rng;
 
-    /// A deterministic generator (xorshift), so the generated trade graph is the same each run.
-    struct Rng(u64);
-    impl Rng {
-        fn below(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % n as u64) as usize
-        }
-    }
+    use super::*;
 
     fn ident(n: u32) -> PublicKey {
         let mut b = [0u8; 32];

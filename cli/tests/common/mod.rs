@@ -57,14 +57,27 @@ pub fn wait<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
 }
 
 /// Polls `check` (bounded by `limit`) until it returns Some.
-pub fn wait_for<T>(limit: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(limit: Duration, what: &str, check: impl FnMut() -> Option<T>) -> T {
+    wait_explained(limit, what, check, String::new)
+}
+
+/// [`wait_for`], adding what `explain` says to the failure (read only on a timeout: what the
+/// nodes saw, for a wait that fails now and then).
+pub fn wait_explained<T>(
+    limit: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Option<T>,
+    explain: impl FnOnce() -> String,
+) -> T {
     let start = Instant::now();
     let mut pause = Duration::from_millis(20);
     loop {
         if let Some(v) = check() {
             return v;
         }
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        if start.elapsed() >= limit {
+            panic!("timed out after {limit:?} waiting for {what}{}", explain());
+        }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(300));
     }

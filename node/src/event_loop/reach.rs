@@ -287,7 +287,9 @@ impl EventLoop {
         // A new identify (a reconnect, or the periodic one) gives a relay that refused us another
         // chance: at most once per identify round.
         self.reach.refused.remove(&peer);
-        if relays {
+        // Entries are only for connected peers (an event can trail the disconnect that
+        // already cleared them): every PeerId set here empties when the peer leaves.
+        if relays && self.swarm.is_connected(&peer) {
             self.reach.relays.insert(peer);
             self.reserve_relays();
         } else {
@@ -426,7 +428,9 @@ impl EventLoop {
                 if !renewal {
                     tracing::info!(relay = %relay_peer_id, "relay reservation accepted");
                 }
-                self.reach.reserved.insert(relay_peer_id);
+                if self.swarm.is_connected(&relay_peer_id) {
+                    self.reach.reserved.insert(relay_peer_id);
+                }
             }
             relay::client::Event::OutboundCircuitEstablished { relay_peer_id, .. } => {
                 tracing::debug!(relay = %relay_peer_id, "relayed connection out");
@@ -449,12 +453,14 @@ impl EventLoop {
             Err(e) => {
                 self.reach.punches.failed += 1;
                 tracing::info!(peer = %event.remote_peer_id, error = %e, "hole punching failed; staying relayed");
-                let now = Instant::now();
-                self.reach
-                    .punch_failed
-                    .entry(event.remote_peer_id)
-                    .and_modify(|e| e.1 = now)
-                    .or_insert((0, now));
+                if self.swarm.is_connected(&event.remote_peer_id) {
+                    let now = Instant::now();
+                    self.reach
+                        .punch_failed
+                        .entry(event.remote_peer_id)
+                        .and_modify(|e| e.1 = now)
+                        .or_insert((0, now));
+                }
             }
         }
     }

@@ -210,7 +210,7 @@ impl Service {
         anchors.extend(self.policy.trusted_keys.iter().copied().filter(|k| *k != me));
         let deals = self.store.deal_count_of(&me)?;
         let mut cached = self.counterparties.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cached.0 != deals || (deals > 0 && cached.1.is_empty()) {
+        if cached.0 != deals {
             *cached = (deals, self.store.deal_counterparties(&me)?);
         }
         Ok(self.store.trust_graph(&anchors, &cached.1, self.policy.trust_hops)?)
