@@ -60,7 +60,8 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  haggle publish --title \"Road bike\" --price 120 --currency EUR --category vehicles/bikes --tag steel\n  \
                             haggle publish --kind rental --title \"Cargo trailer\" --price 15 --currency EUR --per day --category vehicles/trailers\n  \
-                            haggle publish --kind giveaway --title \"Sofa\" --category home/furniture --location Ghent"
+                            haggle publish --kind giveaway --title \"Sofa\" --category home/furniture --location Ghent\n  \
+                            haggle publish --kind auction --title \"Brass lamp\" --price 50 --currency EUR --ends 3d --reserve 80 --increment 2"
     )]
     Publish(PublishArgs),
     /// Change one of your listings (a new revision; unchanged fields stay).
@@ -101,6 +102,9 @@ pub enum Command {
     /// Make an offer on someone's listing.
     #[command(after_help = "Example:\n  haggle offer 3fa2c1 --price 100 --message \"Can pick up Saturday\"")]
     Offer(OfferArgs),
+    /// Bid on an auction (a public bid every node sees; it binds you if it wins).
+    #[command(after_help = "Example:\n  haggle bid 3fa2c1 --price 57")]
+    Bid(BidArgs),
     /// Answer the other party's terms with new ones.
     #[command(after_help = "Example:\n  haggle counter 9b1d0e --price 110")]
     Counter(CounterArgs),
@@ -292,9 +296,51 @@ pub struct PublishArgs {
     pub title: String,
     #[command(flatten)]
     pub fields: ListingFields,
-    /// Lifetime, e.g. 30d (default), 2w, 12h; at most 90d.
+    /// Lifetime, e.g. 30d (default), 2w, 12h; at most 90d. An auction lives until 3 days after
+    /// its latest end unless you say otherwise.
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub expires: Option<Duration>,
+    #[command(flatten)]
+    pub auction: AuctionArgs,
+}
+
+/// The auction settings of `haggle publish --kind auction` (the price is the start price).
+#[derive(Debug, Args)]
+pub struct AuctionArgs {
+    /// For --kind auction: when bidding ends, from now, e.g. 3d, 12h (at most 86d).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub ends: Option<Duration>,
+    /// For --kind auction: the lowest price you will sell at (public); below it the high bid is
+    /// not accepted by itself.
+    #[arg(long, value_name = "AMOUNT")]
+    pub reserve: Option<String>,
+    /// For --kind auction: how much each bid must raise the high bid (default 1).
+    #[arg(long, value_name = "AMOUNT")]
+    pub increment: Option<String>,
+    /// For --kind auction: a bid this close to the end moves the end this far past the bid
+    /// (default 5m; 0 turns it off; at most 1h).
+    #[arg(long, value_name = "DURATION", value_parser = window)]
+    pub window: Option<u32>,
+}
+
+impl AuctionArgs {
+    /// Whether any auction setting was given.
+    pub fn any(&self) -> bool {
+        self.ends.is_some() || self.reserve.is_some() || self.increment.is_some() || self.window.is_some()
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct BidArgs {
+    /// The auction's listing id (any unique prefix of 6+ characters).
+    #[arg(value_parser = id_prefix)]
+    pub listing: String,
+    /// Your bid, in the auction's currency: 57, 57.50.
+    #[arg(long)]
+    pub price: String,
+    /// A public note with the bid.
+    #[arg(long, short, default_value = "")]
+    pub message: String,
 }
 
 #[derive(Debug, Args)]
@@ -391,6 +437,9 @@ pub struct SearchArgs {
     /// positive by people you traded with or people they vouch for.
     #[arg(long)]
     pub trusted: bool,
+    /// Running auctions, soonest to end first (the same as --kind auction --sort ending-soon).
+    #[arg(long, conflicts_with_all = ["sort", "kind"])]
+    pub ending_soon: bool,
 }
 
 impl SearchArgs {
@@ -398,14 +447,14 @@ impl SearchArgs {
     pub fn params(&self) -> SearchParams {
         SearchParams {
             q: self.text.join(" "),
-            kind: self.kind.map(|k| k.0),
+            kind: if self.ending_soon { Some(ListingKind::Auction) } else { self.kind.map(|k| k.0) },
             category: self.category.clone(),
             min_price: self.min_price.clone(),
             max_price: self.max_price.clone(),
             currency: self.currency.clone(),
             seller: self.seller,
             near: self.near.clone(),
-            sort: self.sort.map(|s| s.0),
+            sort: if self.ending_soon { Some(Sort::EndingSoon) } else { self.sort.map(|s| s.0) },
             limit: Some(usize::from(self.limit)),
             offset: Some(self.offset),
             min_deals: self.min_deals,
@@ -537,6 +586,18 @@ fn min_deals(text: &str) -> Result<u32, String> {
         .map_err(|_| format!("`{text}` is not a number of deals: write a whole number, 0 or more, e.g. 3"))
 }
 
+/// `--window`: a duration up to an hour, or 0 / off.
+fn window(text: &str) -> Result<u32, String> {
+    if matches!(text.trim(), "0" | "off") {
+        return Ok(0);
+    }
+    let d = duration(text)?;
+    if d > Duration::from_secs(3_600) {
+        return Err(format!("`{text}` is too long an anti-sniping window: at most 1h"));
+    }
+    Ok(d.as_secs() as u32)
+}
+
 /// A key or listing for `haggle reputation`: not empty.
 fn identity(text: &str) -> Result<String, String> {
     if text.trim().is_empty() {
@@ -631,10 +692,13 @@ mod tests {
         let names = |v: &[PossibleValue]| v.iter().map(|p| p.get_name().to_owned()).collect::<Vec<_>>();
         let kinds: Vec<_> =
             Choice::<ListingKind>::value_variants().iter().filter_map(|c| c.to_possible_value()).collect();
-        assert_eq!(names(&kinds), ["sell", "wanted", "service", "rental", "giveaway"]);
+        assert_eq!(names(&kinds), ["sell", "wanted", "service", "rental", "giveaway", "auction"]);
         let sorts: Vec<_> =
             Choice::<Sort>::value_variants().iter().filter_map(|c| c.to_possible_value()).collect();
-        assert_eq!(names(&sorts), ["relevance", "price", "price-desc", "newest", "reputation"]);
+        assert_eq!(
+            names(&sorts),
+            ["relevance", "price", "price-desc", "newest", "reputation", "ending-soon"]
+        );
         assert_eq!(Choice::<Period>::value_variants().len(), Period::ALL.len());
     }
 

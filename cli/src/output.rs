@@ -150,7 +150,10 @@ pub fn listings(list: &[ListingView], empty: &str) {
                 short(&l.id),
                 l.kind.to_string(),
                 l.title.clone(),
-                price(l.price.as_ref()),
+                match &l.auction {
+                    Some(a) => crate::commands::auction_price(a),
+                    None => price(l.price.as_ref()),
+                },
                 l.quantity.to_string(),
                 l.location.clone(),
                 if l.mine {
@@ -159,8 +162,9 @@ pub fn listings(list: &[ListingView], empty: &str) {
                     crate::commands::reputation_brief(l.reputation.as_ref())
                 },
                 l.state.as_str().to_owned(),
-                match l.state {
-                    ListingState::Closed => "-".to_owned(),
+                match (l.state, &l.auction) {
+                    (ListingState::Closed, _) => "-".to_owned(),
+                    (_, Some(a)) => crate::commands::auction_ends(a, now),
                     _ => format!("expires {}", relative(l.expires_at, now)),
                 },
             ]
@@ -182,7 +186,10 @@ pub fn listing(l: &ListingView) {
     let now = now_ms();
     outln!("{}  {}", bold(&l.title), dim(&format!("[{}, {}]", l.kind, l.state.as_str())));
     outln!("  id        {}", l.id);
-    outln!("  price     {}", price(l.price.as_ref()));
+    match &l.auction {
+        Some(a) => crate::commands::auction_lines(l, a),
+        None => outln!("  price     {}", price(l.price.as_ref())),
+    }
     let remaining = l.remaining.map(|r| format!(" ({r} left to promise)")).unwrap_or_default();
     outln!("  quantity  {}{remaining}", l.quantity);
     outln!("  category  {}", l.category);

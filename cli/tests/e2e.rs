@@ -313,7 +313,7 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     let out = haggle(&dir, &["renew", "ffffffffff", "--expires", "99999999999w"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("too long"), "{}", stderr(&out));
-    let out = haggle(&dir, &["publish", "--kind", "auction", "--title", "Lamp", "--category", "home"]);
+    let out = haggle(&dir, &["publish", "--kind", "lottery", "--title", "Lamp", "--category", "home"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("giveaway"), "the choices are listed: {}", stderr(&out));
     let out = haggle(&dir, &["search", "lamp", "--currency", "euros!"]);

@@ -10,9 +10,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::types::{
-    DealView, DealsPage, ErrorBody, ErrorCode, FeedbackRequest, ListingDraft, ListingPatch, ListingView,
-    ListingsPage, MessageBody, NodeEvent, ObjectView, PeersPage, RenewRequest, ReputationView, SearchPage,
-    SearchParams, SentView, StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
+    BidRequest, DealView, DealsPage, ErrorBody, ErrorCode, FeedbackRequest, ListingDraft, ListingPatch,
+    ListingView, ListingsPage, MessageBody, NodeEvent, ObjectView, PeersPage, RenewRequest, ReputationView,
+    SearchPage, SearchParams, SentView, StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::node::{ADDR_FILE, COOKIE_FILE};
 
@@ -178,6 +178,11 @@ impl ApiClient {
     /// `POST /v1/listings/{id}/offers`: an offer on someone's listing.
     pub fn offer(&self, listing: &str, terms: &TermsDraft) -> Result<SentView, ClientError> {
         self.post(&format!("/v1/listings/{}/offers", segment(listing)), terms)
+    }
+
+    /// `POST /v1/listings/{id}/bids`: the auction after the bid.
+    pub fn bid(&self, listing: &str, request: &BidRequest) -> Result<ListingView, ClientError> {
+        self.post(&format!("/v1/listings/{}/bids", segment(listing)), request)
     }
 
     /// `POST /v1/threads/{id}/counter`.

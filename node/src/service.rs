@@ -13,6 +13,7 @@
 //! The store is private to the service: the API and the event loop go through these methods.
 
 mod actions;
+mod auctions;
 mod deal_steps;
 mod endings;
 mod error;
@@ -78,6 +79,8 @@ pub struct Service {
     /// The owner's deal counterparties, with the number of deals they were read from (read
     /// again when it changes), for reputation's anchors.
     counterparties: Arc<std::sync::Mutex<(usize, Vec<PublicKey>)>>,
+    /// Auctions whose end this node announced (see `auctions`).
+    announced: auctions::Announced,
 }
 
 /// What the owner's configuration asks of the service.
@@ -148,6 +151,7 @@ pub struct OutboxDue {
 impl Service {
     /// A service over `store`, signing with `key`.
     pub fn new(store: Arc<Store>, key: Arc<SecretKey>, policy: Policy) -> Self {
+        store.set_owner(key.public());
         Service {
             store,
             key,
@@ -156,6 +160,7 @@ impl Service {
             policy,
             metrics: crate::metrics::Metrics::new(),
             counterparties: Arc::default(),
+            announced: Arc::default(),
         }
     }
 
@@ -231,7 +236,14 @@ impl Service {
         if let Body::Feedback(_) = object.body() {
             return self.feedback_object_view(&object).map(ObjectView::Feedback);
         }
-        if object.kind().is_public() {
+        // A bid shows its thread to its two parties, and its auction to everyone else.
+        if let Body::Bid(o) = object.body()
+            && object.author() != self.me()
+            && o.to != self.me()
+        {
+            return self.listing_view(&o.listing.to_hex()).map(ObjectView::Listing);
+        }
+        if object.kind().is_public() && object.kind() != haggle_protocol::ObjectKind::Bid {
             return self.listing_view(&id.to_hex()).map(ObjectView::Listing);
         }
         self.thread_view(&id.to_hex()).map(ObjectView::Thread)
@@ -242,14 +254,16 @@ impl Service {
         let started = std::time::Instant::now();
         let (min_deals, trusted) = (params.min_deals, params.trusted);
         let query = search_query(params)?;
-        let by_reputation = min_deals.is_some() || trusted || query.sort == haggle_storage::Sort::Reputation;
+        let ending_soon = query.sort == haggle_storage::Sort::EndingSoon;
+        let reranked =
+            min_deals.is_some() || trusted || query.sort == haggle_storage::Sort::Reputation || ending_soon;
         let graph = self.trust_graph()?;
         let me = self.me();
         let view = |listing: &Object, score: Option<f32>| -> Result<ListingView, ServiceError> {
             let v = views::listing(&self.store, listing, &me)?;
             self.with_reputation(&graph, ListingView { score, ..v })
         };
-        if !by_reputation {
+        if !reranked {
             let results = self.store.search(&query)?;
             self.metrics.searched(started.elapsed());
             let hits = results.hits.iter().map(|h| view(&h.listing, h.score)).collect::<Result<_, _>>()?;
@@ -270,13 +284,27 @@ impl Service {
             ..query.clone()
         })?;
         let mut rated = Vec::with_capacity(candidates.hits.len());
+        let now = haggle_protocol::Timestamp::now();
+        let mut ends = std::collections::HashMap::new();
         for hit in &candidates.hits {
+            // Running auctions only, by the end their bids make.
+            if ending_soon {
+                let auction =
+                    hit.listing.listing_key().map(|key| self.store.auction(&key)).transpose()?.flatten();
+                match auction {
+                    Some((_, view)) if !view.is_over(now) => ends.insert(hit.listing.id(), view.ends_at),
+                    _ => continue,
+                };
+            }
             let r = graph.reputation(&hit.listing.author());
             let in_web = r.in_web_of_trust();
             let enough = min_deals.is_none_or(|n| r.deals_counted(trusted) + 1e-9 >= f64::from(n));
             if (!trusted || in_web) && enough {
                 rated.push((r, hit));
             }
+        }
+        if ending_soon {
+            rated.sort_by_key(|(_, h)| ends.get(&h.listing.id()).copied());
         }
         if query.sort == haggle_storage::Sort::Reputation {
             let score = |r: &haggle_storage::reputation::Reputation| {

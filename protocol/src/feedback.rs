@@ -173,9 +173,9 @@ impl Feedback {
     /// is checked before its signature, so no nesting costs more than three signature checks.
     pub fn verify(&self, author: &PublicKey, now: Timestamp) -> Result<DealProof, FeedbackError> {
         let now = now.saturating_add(PROOF_CLOCK_SLACK);
-        let offer = open(&self.offer, "offer", ObjectKind::Offer, now)?;
-        let accept = open(&self.accept, "accept", ObjectKind::Accept, now)?;
-        let confirm = open(&self.confirm, "confirm", ObjectKind::Confirm, now)?;
+        let offer = open(&self.offer, "offer", &[ObjectKind::Offer, ObjectKind::Bid], now)?;
+        let accept = open(&self.accept, "accept", &[ObjectKind::Accept], now)?;
+        let confirm = open(&self.confirm, "confirm", &[ObjectKind::Confirm], now)?;
         let proof = link(&offer, &accept, &confirm)?;
         proof.other(author).ok_or(FeedbackError::NotAParty)?;
         Ok(proof)
@@ -192,12 +192,12 @@ impl Feedback {
 fn open(
     bytes: &[u8],
     which: &'static str,
-    kind: ObjectKind,
+    kinds: &[ObjectKind],
     now: Timestamp,
 ) -> Result<Object, FeedbackError> {
     let proof_error = |e: DecodeError| FeedbackError::Proof { which, reason: e.to_string() };
     let object = Object::decode_unverified(bytes).map_err(proof_error)?;
-    if object.kind() != kind {
+    if !kinds.contains(&object.kind()) {
         return Err(FeedbackError::WrongKind { which, got: object.kind().as_str() });
     }
     object.verify(now).map(crate::Verified::into_inner).map_err(proof_error)
@@ -205,7 +205,8 @@ fn open(
 
 /// The rules that make an offer, an Accept and a Confirm one deal between the offer's parties.
 fn link(offer: &Object, accept: &Object, confirm: &Object) -> Result<DealProof, FeedbackError> {
-    let (Body::Offer(o), Body::Accept(a), Body::Confirm(c)) = (offer.body(), accept.body(), confirm.body())
+    let (Some(o), Body::Accept(a), Body::Confirm(c)) =
+        (offer.body().opening(), accept.body(), confirm.body())
     else {
         return Err(FeedbackError::NotADeal);
     };

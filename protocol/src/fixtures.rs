@@ -51,7 +51,40 @@ pub fn listing(title: &str) -> Listing {
         payment: vec!["cash".to_owned(), "sepa".to_owned()],
         delivery: "pickup or post".to_owned(),
         expires_at: T0.saturating_add(30 * DAY),
+        market: None,
     }
+}
+
+/// An auction of one item from `start` euro cents, with a reserve of 150 % of the start, the
+/// given increment, end and anti-sniping window (seconds), nonce `0x22`s, living 30 days from
+/// [`T0`] (or a day past its latest end, if later).
+pub fn auction(title: &str, start: u64, increment: u64, ends_at: Timestamp, window_secs: u32) -> Listing {
+    let terms =
+        crate::auction::AuctionTerms { reserve: Some(start + start / 2), increment, ends_at, window_secs };
+    let expires_at = (T0.saturating_add(30 * DAY)).max(terms.latest_end().saturating_add(DAY));
+    Listing {
+        nonce: [0x22; 16],
+        kind: ListingKind::Auction,
+        category: "home/lighting".to_owned(),
+        price: Some(eur(start)),
+        expires_at,
+        market: Some(crate::listing::Market::Auction(terms)),
+        ..listing(title)
+    }
+}
+
+/// A bid of `amount` euro cents on the auction `listing`, standing as long as bids must.
+pub fn bid(listing: &Object, amount: u64) -> Body {
+    let stands = listing
+        .listing()
+        .and_then(crate::Listing::auction)
+        .map_or(T0.saturating_add(30 * DAY), crate::auction::AuctionTerms::bids_stand_until);
+    Body::Bid(Offer {
+        listing: listing.id(),
+        to: listing.author(),
+        terms: Terms { quantity: 1, price: eur(amount), expires_at: stands },
+        message: String::new(),
+    })
 }
 
 /// A rental listing priced per day.

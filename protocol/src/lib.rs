@@ -18,6 +18,7 @@
 //!     price: Some(Price::new(12_000, Currency::new("EUR").unwrap())), quantity: 1,
 //!     location: Location { text: "Ghent".into(), geohash: None }, payment: vec!["cash".into()],
 //!     delivery: "pickup only".into(), expires_at: now.saturating_add(Duration::from_secs(86_400)),
+//!     market: None,
 //! };
 //! let signed = Envelope::new(key.public(), Body::Listing(listing)).sign(&key, now).unwrap();
 //! let received = Object::decode_verify(signed.bytes(), now).unwrap();
@@ -26,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+pub mod auction;
 pub mod deal;
 pub mod feedback;
 #[cfg(any(test, feature = "fixtures"))]
@@ -46,6 +48,7 @@ pub mod thread;
 pub mod time;
 pub mod work;
 
+pub use auction::{AuctionTerms, AuctionView, BidEntry, BidError};
 pub use deal::{Deal, DealError};
 pub use feedback::{DealProof, Feedback, FeedbackError, Rating};
 pub use id::{IdPrefix, MIN_PREFIX_LEN, ObjectId, ParseIdError};
@@ -53,7 +56,7 @@ pub use identity::{ParseKeyError, PublicKey, SecretKey};
 pub use keyfile::KeyFileError;
 pub use lifecycle::{DealState, DealStep, NotAllowed, Role, SignedStep, Stage, Step, StepError};
 pub use limits::ValidationError;
-pub use listing::{Listing, ListingKey, ListingKind, ListingStatus, Location, new_nonce};
+pub use listing::{Listing, ListingKey, ListingKind, ListingStatus, Location, Market, new_nonce};
 pub use mailbox::{MAILBOX_LIFETIME, Mailbox, Receipt, SealError, seal};
 pub use name::UnknownName;
 pub use negotiation::{Accept, Confirm, Counter, Decline, Offer, Reply, Terms, Withdraw};

@@ -168,6 +168,12 @@ pub enum ValidationError {
     /// A feedback's text is too long, or its deal proof does not hold.
     #[error(transparent)]
     Feedback(crate::feedback::FeedbackError),
+    /// An auction listing's terms break a rule (named).
+    #[error("{0}")]
+    Auction(&'static str),
+    /// A listing carries market rules its kind does not take (or an auction lacks its terms).
+    #[error("a {0} listing cannot carry these market rules (an auction needs its terms, others take none)")]
+    MarketMismatch(ListingKind),
 }
 
 /// Checks every context-free rule of `envelope` against the clock `now`.
@@ -178,7 +184,7 @@ pub fn validate(envelope: &Envelope, now: Timestamp) -> Result<(), ValidationErr
     }
     match &envelope.body {
         Body::Listing(listing) => validate_listing(listing, created_at),
-        Body::Offer(offer) => {
+        Body::Offer(offer) | Body::Bid(offer) => {
             if offer.to == envelope.author {
                 return Err(ValidationError::SelfAddressed);
             }
@@ -251,8 +257,14 @@ fn validate_listing(l: &Listing, created_at: Timestamp) -> Result<(), Validation
     if !(closed && l.quantity == 0) {
         quantity(l.quantity, "quantity")?;
     }
+    if !crate::auction::market_fits(l.kind, l.market.as_ref()) {
+        return Err(ValidationError::MarketMismatch(l.kind));
+    }
+    if let Some(terms) = l.auction() {
+        crate::auction::check_terms(terms, l.status, l.quantity, l.price.as_ref(), created_at, l.expires_at)?;
+    }
     match (&l.price, l.kind) {
-        (None, ListingKind::Sell | ListingKind::Service | ListingKind::Rental) => {
+        (None, ListingKind::Sell | ListingKind::Service | ListingKind::Rental | ListingKind::Auction) => {
             Err(ValidationError::PriceRequired(l.kind))
         }
         (Some(_), ListingKind::Giveaway) => Err(ValidationError::PriceNotAllowed(l.kind)),
@@ -261,7 +273,7 @@ fn validate_listing(l: &Listing, created_at: Timestamp) -> Result<(), Validation
             validate_price(price, "price")?;
             match (price.per, kind) {
                 (None, ListingKind::Rental) => Err(ValidationError::PeriodRequired),
-                (Some(_), ListingKind::Sell | ListingKind::Wanted) => {
+                (Some(_), ListingKind::Sell | ListingKind::Wanted | ListingKind::Auction) => {
                     Err(ValidationError::PeriodNotAllowed(kind))
                 }
                 _ => Ok(()),

@@ -24,16 +24,19 @@ pub enum ListingKind {
     Rental,
     /// Free to whoever asks.
     Giveaway,
+    /// One item sold to the highest bidder by a set time (see [`crate::auction`]).
+    Auction,
 }
 
 impl ListingKind {
     /// Every kind, in wire order.
-    pub const ALL: [ListingKind; 5] = [
+    pub const ALL: [ListingKind; 6] = [
         ListingKind::Sell,
         ListingKind::Wanted,
         ListingKind::Service,
         ListingKind::Rental,
         ListingKind::Giveaway,
+        ListingKind::Auction,
     ];
 
     /// The lowercase name, as shown and parsed.
@@ -44,6 +47,7 @@ impl ListingKind {
             ListingKind::Service => "service",
             ListingKind::Rental => "rental",
             ListingKind::Giveaway => "giveaway",
+            ListingKind::Auction => "auction",
         }
     }
 }
@@ -113,6 +117,25 @@ pub struct Listing {
     pub delivery: String,
     /// When the listing lapses: after its creation, and at most 90 days after it.
     pub expires_at: Timestamp,
+    /// The rules of a market with time in it (an auction's terms); `None` for a plain listing.
+    pub market: Option<Market>,
+}
+
+/// The rules a listing of a timed market carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Market {
+    /// An auction's terms (the listing's kind is `auction`, its price the start price).
+    Auction(crate::auction::AuctionTerms),
+}
+
+impl Listing {
+    /// The auction's terms, if this is an auction.
+    pub fn auction(&self) -> Option<&crate::auction::AuctionTerms> {
+        match &self.market {
+            Some(Market::Auction(terms)) => Some(terms),
+            None => None,
+        }
+    }
 }
 
 /// Names a listing across its revisions.

@@ -38,10 +38,10 @@ mod tests {
         for state in ThreadState::ALL {
             assert_eq!(state.to_string().parse::<ThreadState>(), Ok(state));
         }
-        let err = "auction".parse::<ListingKind>().expect_err("not a kind");
+        let err = "lottery".parse::<ListingKind>().expect_err("not a kind");
         assert_eq!(
             err.to_string(),
-            "`auction` is not a listing kind: use sell, wanted, service, rental, giveaway"
+            "`lottery` is not a listing kind: use sell, wanted, service, rental, giveaway, auction"
         );
     }
 }

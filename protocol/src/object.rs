@@ -82,6 +82,9 @@ pub enum Body {
     Step(crate::lifecycle::DealStep),
     /// A party's public rating of a deal, carrying the deal's proof.
     Feedback(crate::feedback::Feedback),
+    /// A public bid on an auction: an offer of quantity 1 that every node stores, so every node
+    /// sees the same bid history (see [`crate::auction`]). It opens a thread like an offer.
+    Bid(Offer),
 }
 
 /// The kind of an object, without its fields.
@@ -109,6 +112,8 @@ pub enum ObjectKind {
     Step,
     /// A party's public rating of a deal.
     Feedback,
+    /// A public bid on an auction, which opens a thread.
+    Bid,
 }
 
 impl ObjectKind {
@@ -126,11 +131,12 @@ impl ObjectKind {
             ObjectKind::Confirm => "confirm",
             ObjectKind::Step => "step",
             ObjectKind::Feedback => "feedback",
+            ObjectKind::Bid => "bid",
         }
     }
 
     /// Every kind, in wire order.
-    pub const ALL: [ObjectKind; 11] = [
+    pub const ALL: [ObjectKind; 12] = [
         ObjectKind::Listing,
         ObjectKind::Offer,
         ObjectKind::Counter,
@@ -142,12 +148,20 @@ impl ObjectKind {
         ObjectKind::Confirm,
         ObjectKind::Step,
         ObjectKind::Feedback,
+        ObjectKind::Bid,
     ];
 
     /// Public objects are gossiped to, synced and stored by everyone; the rest go only to the
     /// other party.
     pub fn is_public(self) -> bool {
-        matches!(self, ObjectKind::Listing | ObjectKind::Mailbox | ObjectKind::Receipt | ObjectKind::Feedback)
+        matches!(
+            self,
+            ObjectKind::Listing
+                | ObjectKind::Mailbox
+                | ObjectKind::Receipt
+                | ObjectKind::Feedback
+                | ObjectKind::Bid
+        )
     }
 }
 
@@ -181,6 +195,7 @@ impl Body {
             Body::Confirm(_) => ObjectKind::Confirm,
             Body::Step(_) => ObjectKind::Step,
             Body::Feedback(_) => ObjectKind::Feedback,
+            Body::Bid(_) => ObjectKind::Bid,
         }
     }
 
@@ -197,14 +212,23 @@ impl Body {
             | Body::Mailbox(_)
             | Body::Receipt(_)
             | Body::Step(_)
-            | Body::Feedback(_) => None,
+            | Body::Feedback(_)
+            | Body::Bid(_) => None,
+        }
+    }
+
+    /// The offer or bid that opens a thread.
+    pub fn opening(&self) -> Option<&Offer> {
+        match self {
+            Body::Offer(o) | Body::Bid(o) => Some(o),
+            _ => None,
         }
     }
 
     /// The terms an offer or counter proposes.
     pub fn terms(&self) -> Option<&Terms> {
         match self {
-            Body::Offer(o) => Some(&o.terms),
+            Body::Offer(o) | Body::Bid(o) => Some(&o.terms),
             Body::Counter(c) => Some(&c.terms),
             _ => None,
         }
@@ -214,7 +238,7 @@ impl Body {
     /// [`Body::addressee`]).
     pub fn recipient(&self) -> Option<PublicKey> {
         match self {
-            Body::Offer(o) => Some(o.to),
+            Body::Offer(o) | Body::Bid(o) => Some(o.to),
             Body::Step(s) => Some(s.to),
             _ => self.reply().map(|r| r.to),
         }
@@ -413,7 +437,7 @@ impl Object {
     /// messages.
     pub fn thread_id(&self) -> Option<ObjectId> {
         match &self.envelope.body {
-            Body::Offer(_) => Some(self.id),
+            Body::Offer(_) | Body::Bid(_) => Some(self.id),
             body => body.reply().map(|r| r.thread),
         }
     }

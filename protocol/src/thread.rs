@@ -176,16 +176,32 @@ pub enum ThreadError {
     /// A confirm was made after the accepted terms expired (and the grace for clocks).
     #[error("the terms had expired when this confirm was made")]
     ConfirmTooLate,
+    /// An offer on an auction: auctions take bids.
+    #[error("an auction takes bids, not offers")]
+    AuctionTakesBids,
+    /// A bid breaks the auction's rules.
+    #[error(transparent)]
+    Bid(#[from] crate::auction::BidError),
+    /// A counter or withdraw (named) in a bid's thread: a bid stands as made; the seller accepts
+    /// or declines it.
+    #[error("a bid cannot be answered with a {0}: the seller accepts or declines it")]
+    BidStands(&'static str),
 }
 
 /// Checks an offer against the listing revision it names.
 pub fn check_offer(listing: &Object, offer: &Object) -> Result<(), ThreadError> {
-    let Body::Offer(o) = offer.body() else {
+    let Some(o) = offer.body().opening() else {
         return Err(wrong_kind("offer", offer));
     };
     let Some(l) = listing.listing() else {
         return Err(wrong_kind("listing", listing));
     };
+    match (offer.kind(), crate::auction::auction_of(listing)) {
+        (ObjectKind::Bid, Some((terms, start))) => crate::auction::check_bid(terms, start, offer, o)?,
+        (ObjectKind::Bid, None) => return Err(crate::auction::BidError::NotAnAuction.into()),
+        (_, Some(_)) => return Err(ThreadError::AuctionTakesBids),
+        (_, None) => {}
+    }
     if o.listing != listing.id() {
         return Err(ThreadError::ListingMismatch);
     }
@@ -207,7 +223,7 @@ pub fn check_offer(listing: &Object, offer: &Object) -> Result<(), ThreadError> 
 /// Checks `reply` against the thread's `offer` and the message `prev` it answers. The caller makes
 /// sure `prev` is the offer or a message already accepted into the same thread.
 pub fn check_reply(offer: &Object, prev: &Object, reply: &Object) -> Result<(), ThreadError> {
-    let Body::Offer(o) = offer.body() else {
+    let Some(o) = offer.body().opening() else {
         return Err(wrong_kind("offer", offer));
     };
     let Some(r) = reply.body().reply() else {
@@ -227,6 +243,9 @@ pub fn check_reply(offer: &Object, prev: &Object, reply: &Object) -> Result<(), 
     };
     if r.to != other {
         return Err(ThreadError::WrongRecipient);
+    }
+    if offer.kind() == ObjectKind::Bid && matches!(reply.kind(), ObjectKind::Counter | ObjectKind::Withdraw) {
+        return Err(ThreadError::BidStands(reply.kind().as_str()));
     }
     if reply.kind() == ObjectKind::Confirm {
         // The Accept passed these rules against the confirmer's terms (there are two parties).
@@ -332,9 +351,7 @@ fn precedence(kind: ObjectKind, confirmed: bool) -> u8 {
 /// ignored). `now` decides whether unanswered terms have expired. Returns `None` if `offer` is not
 /// an offer.
 pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<ThreadView> {
-    let Body::Offer(o) = offer.body() else {
-        return None;
-    };
+    let o = offer.body().opening()?;
     let mut children: HashMap<ObjectId, Vec<&Object>> = HashMap::new();
     for reply in replies {
         if let Some(r) = reply.body().reply() {
@@ -391,6 +408,7 @@ pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<Th
             Body::Withdraw(_) => ThreadState::Withdrawn,
             Body::Listing(_)
             | Body::Offer(_)
+            | Body::Bid(_)
             | Body::Mailbox(_)
             | Body::Receipt(_)
             | Body::Feedback(_)

@@ -45,9 +45,11 @@ pub fn required_bits(kind: ObjectKind, size: usize, base: u32) -> u32 {
     }
     let size_bits = size.div_ceil(1024).max(1).next_power_of_two().trailing_zeros();
     match kind {
-        ObjectKind::Listing | ObjectKind::Mailbox | ObjectKind::Receipt | ObjectKind::Feedback => {
-            base + size_bits
-        }
+        ObjectKind::Listing
+        | ObjectKind::Mailbox
+        | ObjectKind::Receipt
+        | ObjectKind::Feedback
+        | ObjectKind::Bid => base + size_bits,
         ObjectKind::Offer => base.saturating_sub(OFFER_DISCOUNT) + size_bits,
         ObjectKind::Counter
         | ObjectKind::Accept

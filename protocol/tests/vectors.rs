@@ -16,8 +16,8 @@ fn sign(key: &SecretKey, body: Body) -> Verified<Object> {
     envelope.sign_with_work(key, T0, VECTOR_BASE_BITS).expect("vector objects are valid")
 }
 use haggle_protocol::{
-    Body, Currency, DealStep, Feedback, Listing, ListingKind, ListingStatus, Location, Object, Offer,
-    PaymentMethod, Price, Rating, Step,
+    AuctionTerms, Body, Currency, DealStep, Feedback, Listing, ListingKind, ListingStatus, Location, Market,
+    Object, Offer, PaymentMethod, Price, Rating, Step,
 };
 
 fn vectors() -> Vec<(&'static str, Object)> {
@@ -40,6 +40,7 @@ fn vectors() -> Vec<(&'static str, Object)> {
             payment: vec!["cash".into()],
             delivery: "pickup".into(),
             expires_at: T0.saturating_add(std::time::Duration::from_secs(30 * 86_400)),
+            market: None,
         }),
     );
     let offer = sign(
@@ -73,6 +74,28 @@ fn vectors() -> Vec<(&'static str, Object)> {
         &buyer,
         Body::Feedback(Feedback::new(&offer, &accept, &confirm, Rating::Positive, "Smooth trade".into())),
     );
+    // An auction (start 50 EUR, reserve 80, steps of 2, ending 7 days after T0, 5-minute
+    // anti-sniping window) and a public bid of 55 EUR on it.
+    let auction = sign(
+        &seller,
+        Body::Listing(Listing {
+            nonce: [0x22; 16],
+            kind: ListingKind::Auction,
+            title: "Brass lamp".into(),
+            description: "1930s, rewired.".into(),
+            category: "home/lighting".into(),
+            tags: vec![],
+            price: Some(Price::new(5_000, Currency::new("EUR").expect("code"))),
+            market: Some(Market::Auction(AuctionTerms {
+                reserve: Some(8_000),
+                increment: 200,
+                ends_at: T0.saturating_add(std::time::Duration::from_secs(7 * 86_400)),
+                window_secs: 300,
+            })),
+            ..listing.listing().expect("a listing").clone()
+        }),
+    );
+    let bid = sign(&buyer, haggle_protocol::fixtures::bid(&auction, 5_500));
     vec![
         ("listing", listing.into_inner()),
         ("offer", offer.into_inner()),
@@ -83,6 +106,8 @@ fn vectors() -> Vec<(&'static str, Object)> {
         ("confirm", confirm.into_inner()),
         ("step", step.into_inner()),
         ("feedback", feedback.into_inner()),
+        ("auction", auction.into_inner()),
+        ("bid", bid.into_inner()),
     ]
 }
 

@@ -150,6 +150,12 @@ impl Store {
         }
         let head = self.head(&key)?;
         // Every check that may refuse comes before the first record is gathered.
+        if let Some(h) = &head
+            && listing.status == ListingStatus::Active
+            && !self.same_market(h.id, listing)?
+        {
+            return Ok(rejected(Some(id), RejectReason::AuctionChanged));
+        }
         let gone = match head {
             Some(_) => None,
             None => {
@@ -211,6 +217,23 @@ impl Store {
         gathered.changes.head_put(&key, &new_head, head.as_ref());
         gathered.index.push((key, seq, had_head, object.clone()));
         Ok(Outcome::New { id, kind: ObjectKind::Listing, deal: None })
+    }
+
+    /// Whether an active revision keeps the auction rules of the revision `held` (an auction's
+    /// kind, start price and terms never change while it runs; bids are judged by them).
+    fn same_market(
+        &self,
+        held: haggle_protocol::ObjectId,
+        listing: &haggle_protocol::Listing,
+    ) -> Result<bool, StoreError> {
+        let Some(bytes) = self.db.get(keys::object(&held))? else { return Ok(true) };
+        let held = crate::store::decode_stored(&bytes)?;
+        let Some(old) = held.listing() else { return Ok(true) };
+        let auction = |l: &haggle_protocol::Listing| l.kind == haggle_protocol::ListingKind::Auction;
+        if !auction(old) && !auction(listing) {
+            return Ok(true);
+        }
+        Ok(old.kind == listing.kind && old.price == listing.price && old.market == listing.market)
     }
 }
 

@@ -157,6 +157,31 @@ pub enum RejectReason {
         /// The limit.
         max: usize,
     },
+    /// A bid that does not count in this node's view of its auction: too low, or after the end
+    /// (by its time, or at the seller's node by the arrival).
+    #[error(transparent)]
+    Bid(haggle_protocol::BidError),
+    /// A bid on an auction whose seller closed it.
+    #[error("the auction is closed")]
+    AuctionClosed,
+    /// The bidder already has as many bids as one may (on this auction, or on this node).
+    #[error("the bidder already has {max} bids on this {scope}")]
+    BidQuota {
+        /// The limit.
+        max: usize,
+        /// `auction` or `node`.
+        scope: &'static str,
+    },
+    /// An active revision of an auction that changes its kind, start price or terms (or makes a
+    /// listing an auction): bids are judged by the terms they were made under.
+    #[error("an auction's kind, start price and terms cannot change while it runs")]
+    AuctionChanged,
+    /// The auction already holds as many bids as one auction may.
+    #[error("the auction already holds {max} bids")]
+    AuctionFull {
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl RejectReason {
@@ -181,6 +206,13 @@ impl RejectReason {
                 // Two feedbacks of one author on one deal: a forwarder may have seen only one.
                 | RejectReason::FeedbackExists(_)
                 | RejectReason::FeedbackQuota { .. }
+                // A bid judged against this node's view of its auction, which another node's
+                // may differ from for a moment.
+                | RejectReason::Bid(_)
+                | RejectReason::AuctionClosed
+                | RejectReason::AuctionChanged
+                | RejectReason::BidQuota { .. }
+                | RejectReason::AuctionFull { .. }
         )
     }
 }
@@ -293,6 +325,7 @@ impl Store {
             Body::Receipt(_) => self.write_receipt(object, now),
             Body::Step(_) => self.write_step(object, origin),
             Body::Feedback(_) => self.write_feedback(object, now),
+            Body::Bid(_) => self.write_bid(object, now),
             _ => self.write_reply(object, origin, now),
         }
     }
@@ -348,7 +381,7 @@ impl Store {
         let id = reply.id();
         let r = reply.body().reply().expect("called for replies");
         let offer = match self.get(&r.thread)? {
-            Some(offer) if offer.kind() == ObjectKind::Offer => offer,
+            Some(offer) if matches!(offer.kind(), ObjectKind::Offer | ObjectKind::Bid) => offer,
             _ => return Ok(rejected(Some(id), RejectReason::UnknownThread(r.thread))),
         };
         let mut messages = self.thread_messages(&r.thread)?;
@@ -365,7 +398,7 @@ impl Store {
         if messages.len() >= room {
             return Ok(rejected(Some(id), RejectReason::ThreadFull));
         }
-        let Body::Offer(o) = offer.body() else { unreachable!("checked above") };
+        let Some(o) = offer.body().opening() else { unreachable!("checked above") };
         let listing_key = self.get(&o.listing)?.and_then(|l| l.listing_key());
         if origin == Origin::Own
             && reply.author() == o.to
@@ -421,7 +454,7 @@ impl Store {
         if self.db.contains_key(keys::deal(&deal_id))? {
             return Ok(None);
         }
-        let Body::Offer(o) = offer.body() else {
+        let Some(o) = offer.body().opening() else {
             return Ok(None);
         };
         let (Some(listing), Some(key)) = (self.get(&o.listing)?, listing_key) else {

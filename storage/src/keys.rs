@@ -74,6 +74,8 @@ pub(crate) const FEEDBACK: u8 = b'F';
 pub(crate) const FEEDBACK_ABOUT: u8 = b'A';
 /// Feedback by author, for the per-author quota.
 pub(crate) const FEEDBACK_BY: u8 = b'W';
+/// Bids by author, for the per-author quota.
+pub(crate) const BID_BY: u8 = b'b';
 
 pub(crate) const SCHEMA_KEY: &[u8] = b"mschema";
 /// Present only while the store is closed after a clean shutdown.
@@ -132,6 +134,10 @@ pub(crate) fn feedback_about(subject: &PublicKey, author: &PublicKey, deal: &Obj
 
 pub(crate) fn feedback_by(author: &PublicKey, id: &ObjectId) -> Vec<u8> {
     key(FEEDBACK_BY, &[author.as_bytes(), id.as_bytes()])
+}
+
+pub(crate) fn bid_by(author: &PublicKey, id: &ObjectId) -> Vec<u8> {
+    key(BID_BY, &[author.as_bytes(), id.as_bytes()])
 }
 
 pub(crate) fn deal(id: &ObjectId) -> Vec<u8> {

@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod batch;
+mod bids;
 mod derived;
 mod error;
 mod feedback;
@@ -36,6 +37,7 @@ mod sweep;
 mod sync;
 mod threads;
 
+pub use bids::{MAX_BIDS_PER_AUCTION, MAX_BIDS_PER_AUTHOR, MAX_BIDS_PER_BIDDER};
 pub use error::{DbError, IndexError, OpenError, SearchError, StoreError};
 pub use feedback::MAX_FEEDBACK_PER_AUTHOR;
 pub use ingest::{MAX_LISTINGS_PER_AUTHOR, MAX_OPEN_OFFERS, Outcome, RejectReason, Rejection};

@@ -51,12 +51,15 @@ pub enum Sort {
     /// The seller's reputation first (the node re-orders the best text matches; the store
     /// ranks them by relevance).
     Reputation,
+    /// Running auctions, soonest to end first (the node re-orders the best matches by the end
+    /// their bids make; the store ranks them by relevance).
+    EndingSoon,
 }
 
 impl Sort {
     /// Every sort.
-    pub const ALL: [Sort; 5] =
-        [Sort::Relevance, Sort::PriceAsc, Sort::PriceDesc, Sort::Newest, Sort::Reputation];
+    pub const ALL: [Sort; 6] =
+        [Sort::Relevance, Sort::PriceAsc, Sort::PriceDesc, Sort::Newest, Sort::Reputation, Sort::EndingSoon];
 
     /// The name the API and the command use.
     pub fn as_str(self) -> &'static str {
@@ -66,6 +69,7 @@ impl Sort {
             Sort::PriceDesc => "price-desc",
             Sort::Newest => "newest",
             Sort::Reputation => "reputation",
+            Sort::EndingSoon => "ending-soon",
         }
     }
 }
@@ -332,7 +336,7 @@ impl SearchIndex {
         let top = TopDocs::with_limit(q.limit).and_offset(q.offset);
         let has_text = !self.tokens(&q.text).is_empty();
         let (total, page): (usize, Vec<(Option<f32>, DocAddress)>) = match q.sort {
-            Sort::Relevance | Sort::Reputation if has_text => {
+            Sort::Relevance | Sort::Reputation | Sort::EndingSoon if has_text => {
                 let (docs, total) =
                     searcher.search(&query, &(top.order_by_score(), Count)).map_err(index_err)?;
                 (total, docs.into_iter().map(|(s, a)| (Some(s), a)).collect())

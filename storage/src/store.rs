@@ -123,6 +123,9 @@ pub struct Store {
     pub(crate) feedback_generation: std::sync::atomic::AtomicU64,
     /// The last reputation graph built, and what it was built from.
     pub(crate) trust: Mutex<Option<crate::reputation::CachedGraph>>,
+    /// The node's own key, once the node says it ([`Store::set_owner`]): bids on its own
+    /// auctions are judged by its clock at arrival.
+    pub(crate) owner: std::sync::OnceLock<haggle_protocol::PublicKey>,
     path: PathBuf,
 }
 
@@ -220,6 +223,7 @@ impl Store {
             may_have_evicted: std::sync::atomic::AtomicBool::new(may_have_evicted),
             feedback_generation: std::sync::atomic::AtomicU64::new(0),
             trust: Mutex::new(None),
+            owner: std::sync::OnceLock::new(),
             evicting: Mutex::new(()),
             path: dir.to_owned(),
         };

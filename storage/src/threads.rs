@@ -1,9 +1,7 @@
 //! Reading negotiation threads and deals, and the quantity a listing has left.
 
 use haggle_protocol::thread::resolve;
-use haggle_protocol::{
-    Body, Deal, ListingKey, Object, ObjectId, PublicKey, ThreadState, ThreadView, Timestamp,
-};
+use haggle_protocol::{Deal, ListingKey, Object, ObjectId, PublicKey, ThreadState, ThreadView, Timestamp};
 
 use crate::error::StoreError;
 use crate::keys;
@@ -38,7 +36,7 @@ impl Store {
         let Some(offer) = self.get(thread)? else {
             return Ok(None);
         };
-        let Body::Offer(o) = offer.body() else {
+        let Some(o) = offer.body().opening() else {
             return Ok(None);
         };
         let listing = self.get(&o.listing)?;

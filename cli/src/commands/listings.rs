@@ -11,7 +11,8 @@ use crate::args::{ListingFields, PublishArgs, UpdateArgs};
 use crate::{output, usage};
 
 pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
-    let PublishArgs { kind, title, fields, expires } = args;
+    let PublishArgs { kind, title, fields, expires, auction } = args;
+    let auction = super::auction::draft(kind.0, &auction)?;
     let patch = patch(fields)?;
     let draft = ListingDraft {
         kind: kind.0,
@@ -28,6 +29,7 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
         payment: patch.payment.unwrap_or_default(),
         delivery: patch.delivery,
         expires_in: expires.map(|d| d.as_secs()),
+        auction,
     };
     let l = cx.api.publish(&draft)?;
     if cx.json {

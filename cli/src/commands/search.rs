@@ -93,6 +93,29 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
             format!("{kind} received in thread {}", output::short(thread))
         }
         NodeEvent::DealMade { id, .. } => format!("deal {} made", output::short(id)),
+        NodeEvent::BidStored { listing, bidder, amount, leads, outbids_me, .. } => {
+            let title = api.listing(&listing.to_hex()).map(|l| l.title).unwrap_or_default();
+            let what = match (outbids_me, leads) {
+                (true, _) => "outbid: you were outbid,",
+                (false, true) => "bid:",
+                (false, false) => "bid (not the high bid):",
+            };
+            format!(
+                "{what} {amount} on {title} ({}) by {}",
+                output::short(listing),
+                output::short_peer(bidder)
+            )
+        }
+        NodeEvent::AuctionEnded { listing, winner, amount, reserve_met, standing } => {
+            let title = api.listing(&listing.to_hex()).map(|l| l.title).unwrap_or_default();
+            let result = match (standing, winner, amount, reserve_met) {
+                (Some(s), _, Some(amount), _) => format!("you {s} (high bid {amount})"),
+                (None, Some(w), Some(amount), _) => format!("sold for {amount} to {}", output::short_peer(w)),
+                (None, None, Some(amount), false) => format!("high bid {amount} is under the reserve"),
+                _ => "no bids".to_owned(),
+            };
+            format!("auction ended: {title} ({}): {result}", output::short(listing))
+        }
         NodeEvent::FeedbackStored { deal, author, subject, rating, .. } => format!(
             "feedback: {} rated {} {rating} (deal {})",
             output::short_peer(author),
@@ -187,6 +210,7 @@ mod tests {
             score: None,
             gossip: None,
             reputation: None,
+            auction: None,
         }
     }
 

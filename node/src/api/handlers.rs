@@ -16,9 +16,9 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::error::ApiError;
 use super::types::{
-    DealView, DealsPage, ErrorCode, FeedbackRequest, GossipState, ListingDraft, ListingPatch, ListingView,
-    ListingsPage, MessageBody, ObjectView, PeersPage, RenewRequest, ReputationView, SearchPage, SearchParams,
-    SentView, StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
+    BidRequest, DealView, DealsPage, ErrorCode, FeedbackRequest, GossipState, ListingDraft, ListingPatch,
+    ListingView, ListingsPage, MessageBody, ObjectView, PeersPage, RenewRequest, ReputationView, SearchPage,
+    SearchParams, SentView, StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::handle::NodeHandle;
 use crate::service::{Effect, Service, ServiceError};
@@ -210,6 +210,16 @@ pub(crate) async fn offer(
     Body(draft): Body<TermsDraft>,
 ) -> Answer<SentView> {
     negotiation_action(&state, move |s| s.offer(&id, draft)).await
+}
+
+pub(crate) async fn bid(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Body(request): Body<BidRequest>,
+) -> Answer<ObjectView> {
+    let (view, gossip) =
+        action(&state, move |s| s.bid(&id, request), |s, effect| s.effect_bid(effect)).await?;
+    Ok(Json(ObjectView::Listing(ListingView { gossip, ..view })))
 }
 
 pub(crate) async fn counter(

@@ -7,12 +7,14 @@
 //! through their `Display` and `FromStr`, so a value that does not parse is refused when the
 //! request is decoded, with the protocol's own message.
 
+mod auction;
 mod errors;
 mod events;
 mod requests;
 pub(crate) mod serde_text;
 mod views;
 
+pub use auction::{AuctionDraft, AuctionInfo, BidRequest, BidStanding, BidView};
 pub use errors::{ErrorBody, ErrorCode, ErrorDetail};
 pub use events::{Arrival, NodeEvent};
 pub use haggle_protocol::{
@@ -51,9 +53,9 @@ mod tests {
 
     #[test]
     fn a_bad_kind_is_refused_with_the_protocols_message() {
-        let err = serde_json::from_str::<ListingDraft>(r#"{"kind": "auction", "title": "x"}"#)
+        let err = serde_json::from_str::<ListingDraft>(r#"{"kind": "lottery", "title": "x"}"#)
             .expect_err("not a kind");
-        assert!(err.to_string().contains("`auction` is not a listing kind"), "{err}");
+        assert!(err.to_string().contains("`lottery` is not a listing kind"), "{err}");
         let draft: ListingDraft = serde_json::from_str(r#"{"title": "x"}"#).expect("kind defaults");
         assert_eq!(draft.kind, ListingKind::Sell);
     }

@@ -6,9 +6,9 @@ use std::time::Duration;
 use haggle_protocol::limits::MAX_LIFETIME;
 use haggle_protocol::thread::may_confirm;
 use haggle_protocol::{
-    Accept, Body, Confirm, Counter, Currency, Deal, Decline, Envelope, Listing, ListingKind, ListingStatus,
-    Location, Object, ObjectId, Offer, Period, Price, Reply, Terms, ThreadState, Timestamp, Verified,
-    Withdraw, new_nonce,
+    Accept, AuctionTerms, Body, Confirm, Counter, Currency, Deal, Decline, Envelope, Listing, ListingKind,
+    ListingStatus, Location, Market, Object, ObjectId, Offer, Period, Price, Reply, Terms, ThreadState,
+    Timestamp, Verified, Withdraw, new_nonce,
 };
 use haggle_storage::{Outcome, ThreadRecord};
 
@@ -41,13 +41,22 @@ impl Service {
         let now = Timestamp::now();
         let lifetime =
             lifetime("a listing", draft.expires_in.map(Duration::from_secs), DEFAULT_LISTING_LIFETIME)?;
-        let price = match draft.price {
-            Some(amount) => Some(price(draft.kind, &amount, draft.currency, draft.per)?),
+        let price = match draft.price.clone() {
+            Some(amount) => Some(price(draft.kind, &amount, draft.currency.clone(), draft.per)?),
             None if draft.currency.is_some() || draft.per.is_some() => {
                 return Err(InvalidInput::CurrencyWithoutPrice.into());
             }
             None => None,
         };
+        let market = auction_terms(&draft, price.as_ref(), now)?;
+        let expires_at = match (&market, draft.expires_in) {
+            // An auction lives until its bids lapse: three days past the latest end.
+            (Some(Market::Auction(terms)), None) => terms.bids_stand_until(),
+            _ => now.saturating_add(lifetime),
+        };
+        if draft.kind == ListingKind::Auction && draft.quantity.is_some_and(|q| q != 1) {
+            return Err(InvalidInput::Auction("an auction sells one item: leave out --quantity").into());
+        }
         let listing = Listing {
             nonce: new_nonce(),
             revision: 1,
@@ -62,7 +71,8 @@ impl Service {
             location: Location { text: draft.location.unwrap_or_default(), geohash: draft.geohash },
             payment: draft.payment,
             delivery: draft.delivery.unwrap_or_default(),
-            expires_at: now.saturating_add(lifetime),
+            expires_at,
+            market,
         };
         self.store_listing(listing, now)
     }
@@ -219,6 +229,7 @@ impl Service {
     pub fn accept(&self, given: &str) -> Result<Effect, ServiceError> {
         let thread = self.thread(given)?;
         let head = self.their_terms(&thread, "accept")?;
+        self.check_bid_acceptance(&thread)?;
         self.still_on_offer(&thread)?;
         self.negotiate(Body::Accept(Accept { reply: self.reply_to(&thread, head) }), Timestamp::now())
     }
@@ -455,6 +466,47 @@ impl Service {
         self.ingest_own(&object)?;
         Ok(Some(object))
     }
+}
+
+/// The auction terms of a draft of kind `auction` (whose `price` is the start price); `None` for
+/// other kinds, which may not carry auction settings.
+fn auction_terms(
+    draft: &ListingDraft,
+    start: Option<&Price>,
+    now: Timestamp,
+) -> Result<Option<Market>, ServiceError> {
+    let Some(a) = &draft.auction else {
+        if draft.kind == ListingKind::Auction {
+            return Err(InvalidInput::Auction("an auction needs its end, e.g. --ends 3d").into());
+        }
+        return Ok(None);
+    };
+    if draft.kind != ListingKind::Auction {
+        return Err(InvalidInput::Auction(
+            "--ends, --reserve, --increment and --window are for --kind auction",
+        )
+        .into());
+    }
+    let Some(start) = start else {
+        return Err(
+            InvalidInput::Auction("an auction needs a start price, e.g. --price 50 --currency EUR").into()
+        );
+    };
+    if a.ends_in == 0 {
+        return Err(InvalidInput::Auction("an auction needs its end, e.g. --ends 3d").into());
+    }
+    let currency = &start.currency;
+    let increment = match &a.increment {
+        Some(text) => currency.parse_amount(text)?,
+        None => currency.minor_per_major(),
+    };
+    let reserve = a.reserve.as_deref().map(|text| currency.parse_amount(text)).transpose()?;
+    Ok(Some(Market::Auction(AuctionTerms {
+        reserve,
+        increment,
+        ends_at: now.saturating_add(Duration::from_secs(a.ends_in)),
+        window_secs: a.window.unwrap_or(300),
+    })))
 }
 
 /// ISO 4217's code for "no currency", the currency of a giveaway's terms.

@@ -33,6 +33,7 @@ impl Ending {
         match (self, kind) {
             (Ending::Retracted, _) => "The listing was retracted.",
             (Ending::SoldOut, ListingKind::Wanted) => "Found what I wanted, thanks.",
+            (Ending::SoldOut, ListingKind::Auction) => "The auction ended: another bid won.",
             (Ending::SoldOut, _) => "Sold out, sorry.",
             (Ending::Expired, _) => "The listing expired.",
         }

@@ -124,6 +124,15 @@ pub enum InvalidInput {
     /// An offer or counter without a price on a listing that is not a giveaway.
     #[error("an offer needs a price, e.g. --price 100")]
     NoPrice,
+    /// A bid under the next minimum bid.
+    #[error("the next bid must be at least {min} (the high bid plus the increment, or the start price)")]
+    BidTooLow {
+        /// The next minimum, e.g. `57.00 EUR`.
+        min: String,
+    },
+    /// Auction settings on a listing that is not an auction, or an auction without its end.
+    #[error("{0}")]
+    Auction(&'static str),
 }
 
 /// An action that does not fit the state of the listing or thread.
@@ -211,6 +220,31 @@ pub enum Conflict {
         /// Its stage.
         stage: &'static str,
     },
+    /// A bid on a listing that is not an auction.
+    #[error("listing {} is not an auction: make an offer instead (haggle offer)", .0.fmt_short())]
+    NotAnAuction(haggle_protocol::ObjectId),
+    /// A bid after the auction's end.
+    #[error("the auction {} ended {}", listing.fmt_short(), when(*ends_at))]
+    AuctionEnded {
+        /// The auction.
+        listing: ObjectId,
+        /// When it ended.
+        ends_at: haggle_protocol::Timestamp,
+    },
+    /// Accepting a bid while the auction runs.
+    #[error("the auction {} ends {}: the high bid is accepted when it ends", listing.fmt_short(), when(*ends_at))]
+    AuctionRunning {
+        /// The auction.
+        listing: ObjectId,
+        /// When it ends, as things stand.
+        ends_at: haggle_protocol::Timestamp,
+    },
+    /// The owner has as many bids on the auction as one bidder may.
+    #[error("you already have {max} bids on this auction, as many as one bidder may")]
+    TooManyBids {
+        /// The limit.
+        max: usize,
+    },
     /// The store refused the object for another reason.
     #[error(transparent)]
     Refused(RejectReason),
@@ -254,7 +288,10 @@ impl Conflict {
             }
             Conflict::ThreadEnded { .. } => ErrorCode::ThreadEnded,
             Conflict::Step(_) | Conflict::NotRateable { .. } => ErrorCode::NotYourTurn,
-            Conflict::AlreadyRated { .. } => ErrorCode::Conflict,
+            Conflict::AlreadyRated { .. } | Conflict::TooManyBids { .. } => ErrorCode::Conflict,
+            Conflict::NotAnAuction(_) => ErrorCode::Invalid,
+            Conflict::AuctionEnded { .. } => ErrorCode::ListingExpired,
+            Conflict::AuctionRunning { .. } => ErrorCode::NotYourTurn,
             Conflict::Refused(RejectReason::Decode(_)) => ErrorCode::Invalid,
             Conflict::NewerRevision | Conflict::RevisionsExhausted | Conflict::Refused(_) => {
                 ErrorCode::Conflict
@@ -273,4 +310,18 @@ impl From<RejectReason> for ServiceError {
             other => Conflict::Refused(other).into(),
         }
     }
+}
+
+/// A time relative to now, as people say it: `3m 20s ago`, `in 2h 5m`.
+fn when(t: haggle_protocol::Timestamp) -> String {
+    let now = haggle_protocol::Timestamp::now();
+    let (span, past) = if t <= now { (now.since(t), true) } else { (t.since(now), false) };
+    let secs = span.as_secs();
+    let text = match secs {
+        0..60 => format!("{secs}s"),
+        60..3_600 => format!("{}m {}s", secs / 60, secs % 60),
+        3_600..86_400 => format!("{}h {}m", secs / 3_600, secs % 3_600 / 60),
+        _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3_600),
+    };
+    if past { format!("{text} ago") } else { format!("in {text}") }
 }

@@ -351,6 +351,11 @@ impl Service {
                 }
             }
             Body::Feedback(_) => {}
+            Body::Bid(_) if recent => match self.bid_stored_event(object) {
+                Ok(event) => out.then.events.extend(event),
+                Err(e) => tracing::warn!(error = %e, "cannot read the auction of a bid"),
+            },
+            Body::Bid(_) => {}
             Body::Step(step) => match self.step_event(object, step.deal) {
                 Ok(event) => out.then.events.push(event),
                 Err(e) => tracing::warn!(error = %e, "cannot read the deal of a step"),

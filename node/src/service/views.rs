@@ -8,7 +8,7 @@ use crate::api::types::{
     TermsView, ThreadView,
 };
 
-fn price(p: &Price) -> PriceView {
+pub(super) fn price(p: &Price) -> PriceView {
     // Nothing asked reads as "free" whatever the currency (a giveaway's terms use "XXX").
     let display = if p.amount == 0 { "free".to_owned() } else { p.to_string() };
     PriceView { amount: p.amount, currency: p.currency.clone(), per: p.per, display }
@@ -57,6 +57,7 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         score: None,
         gossip: None,
         reputation: None,
+        auction: super::auctions::info(store, object, me)?.map(Box::new),
     })
 }
 

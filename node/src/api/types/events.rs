@@ -81,6 +81,40 @@ pub enum NodeEvent {
         /// positive, neutral or negative.
         rating: String,
     },
+    /// A bid on an auction was stored: from the network, or the owner's own.
+    BidStored {
+        /// The bid's id (its thread's).
+        #[serde(with = "text")]
+        id: ObjectId,
+        /// The auction's current revision.
+        #[serde(with = "text")]
+        listing: ObjectId,
+        /// Who bid.
+        #[serde(with = "text")]
+        bidder: super::PublicKey,
+        /// The amount, e.g. `55.00 EUR`.
+        amount: String,
+        /// Whether it is now the high bid.
+        leads: bool,
+        /// Whether it outbid a bid of this node's owner.
+        outbids_me: bool,
+    },
+    /// An auction this node sold or bid on has ended (announced once).
+    AuctionEnded {
+        /// The auction's current revision.
+        #[serde(with = "text")]
+        listing: ObjectId,
+        /// The winner: the high bidder, if the high bid met the reserve.
+        #[serde(default, with = "super::serde_text::opt_text")]
+        winner: Option<super::PublicKey>,
+        /// The high bid, e.g. `55.00 EUR`, if there was one.
+        amount: Option<String>,
+        /// Whether the high bid met the reserve.
+        reserve_met: bool,
+        /// Where this node's owner stands, if it bid: won or lost.
+        #[serde(default)]
+        standing: Option<super::BidStanding>,
+    },
     /// A thread ended in a deal; both sides hold the same signed record.
     DealMade {
         /// The deal's id.

@@ -38,8 +38,12 @@ pub struct ListingDraft {
     pub payment: Vec<String>,
     /// Delivery terms.
     pub delivery: Option<String>,
-    /// Lifetime in seconds (default 30 days, at most 90).
+    /// Lifetime in seconds (default 30 days, at most 90; for an auction, three days past the
+    /// latest end).
     pub expires_in: Option<u64>,
+    /// For kind `auction`: the end, reserve, increment and anti-sniping window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auction: Option<super::AuctionDraft>,
 }
 
 impl Default for ListingDraft {
@@ -59,6 +63,7 @@ impl Default for ListingDraft {
             payment: Vec::new(),
             delivery: None,
             expires_in: None,
+            auction: None,
         }
     }
 }

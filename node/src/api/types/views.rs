@@ -113,6 +113,9 @@ pub struct ListingView {
     /// What this node knows of the author's deals (see [`ReputationView`]).
     #[serde(default)]
     pub reputation: Option<ReputationBrief>,
+    /// For an auction: its state from the bids this node holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auction: Option<Box<super::AuctionInfo>>,
 }
 
 /// An identity's reputation in a line: for listings and search results.

@@ -1,0 +1,149 @@
+//! `haggle bid`, the auction settings of `haggle publish`, and how an auction is shown.
+
+use anyhow::Result;
+
+use haggle_node::api::types::{AuctionDraft, AuctionInfo, BidStanding, ListingKind, ListingView};
+
+use super::Context;
+use crate::args::{AuctionArgs, BidArgs};
+use crate::{output, usage};
+
+/// The auction part of a draft: required for `--kind auction`, refused for other kinds.
+pub fn draft(kind: ListingKind, args: &AuctionArgs) -> Result<Option<AuctionDraft>> {
+    if kind != ListingKind::Auction {
+        if args.any() {
+            return Err(usage("--ends, --reserve, --increment and --window are for --kind auction"));
+        }
+        return Ok(None);
+    }
+    let Some(ends) = args.ends else {
+        return Err(usage("an auction needs its end: add e.g. --ends 3d"));
+    };
+    Ok(Some(AuctionDraft {
+        ends_in: ends.as_secs(),
+        reserve: args.reserve.clone(),
+        increment: args.increment.clone(),
+        window: args.window,
+    }))
+}
+
+pub fn bid(cx: &Context<'_>, args: &BidArgs) -> Result<()> {
+    let request =
+        haggle_node::api::types::BidRequest { price: args.price.clone(), message: args.message.clone() };
+    let l = cx.api.bid(&args.listing, &request)?;
+    if cx.json {
+        return output::json(&l);
+    }
+    let gossip = match l.gossip {
+        Some(haggle_node::api::types::GossipState::Queued) => "it goes out when a peer connects",
+        _ => "sent to the network",
+    };
+    outln!("Bid {} on {}: stored; {gossip}.", args.price.trim(), l.title);
+    output::listing(&l);
+    Ok(())
+}
+
+/// The PRICE cell of an auction in a table: the high bid (and how many bids), or the start.
+pub fn price_cell(a: &AuctionInfo) -> String {
+    match &a.high_bid {
+        Some(high) => format!("{} ({})", high.amount.display, output::count(a.bids, "bid")),
+        None => format!("from {}", a.start.display),
+    }
+}
+
+/// The EXPIRES cell of an auction: when bidding ends.
+pub fn ends_cell(a: &AuctionInfo, now: u64) -> String {
+    if a.over {
+        format!("ended {}", output::relative(a.ends_at, now))
+    } else {
+        format!("ends {}", output::relative(a.ends_at, now))
+    }
+}
+
+/// The auction lines of `haggle show`: state, high bid, next minimum, reserve, and the history.
+pub fn lines(l: &ListingView, a: &AuctionInfo) {
+    let now = output::now_ms();
+    let extended = if a.ends_at > a.scheduled_end {
+        format!(" (extended by bids from {})", output::relative(a.scheduled_end, now))
+    } else {
+        String::new()
+    };
+    if a.over {
+        outln!("  auction   ended {}{extended}", output::relative(a.ends_at, now));
+    } else {
+        outln!(
+            "  auction   ends {}{extended}; time left {}",
+            output::relative(a.ends_at, now),
+            left(a.ends_at, now)
+        );
+    }
+    outln!("  start     {}, raise by at least {}", a.start.display, a.increment.display);
+    match &a.high_bid {
+        Some(high) => outln!(
+            "  high bid  {} by {}{} ({}, {})",
+            high.amount.display,
+            output::short_peer(&high.bidder),
+            if high.mine { " (you)" } else { "" },
+            output::count(a.bids, "bid"),
+            output::count(a.bidders, "bidder")
+        ),
+        None => outln!("  high bid  none yet"),
+    }
+    if let Some(reserve) = &a.reserve {
+        outln!("  reserve   {} ({})", reserve.display, if a.reserve_met { "met" } else { "not met" });
+    }
+    if !a.over && !l.mine {
+        outln!(
+            "  next bid  at least {}   haggle bid {} --price ...",
+            a.min_next.display,
+            output::short(&l.id)
+        );
+    }
+    if let Some(me) = a.me {
+        let says = match me {
+            BidStanding::Leading => "you lead",
+            BidStanding::Outbid => "you were outbid",
+            BidStanding::Won => "you won: the seller's node accepts, yours confirms (see haggle deals)",
+            BidStanding::Lost => "you lost",
+        };
+        outln!("  you       {says}");
+    }
+    if l.mine && a.over {
+        let says = match (&a.high_bid, a.reserve_met) {
+            (Some(_), true) => "sold to the high bidder (your node accepted; see haggle deals)",
+            (Some(_), false) => {
+                "the high bid is under your reserve: accept it by hand if you like (haggle accept BID)"
+            }
+            (None, _) => "no bids",
+        };
+        outln!("  result    {says}");
+    }
+    if !a.history.is_empty() {
+        outln!("  bids");
+        for b in &a.history {
+            outln!(
+                "    {:<14} {:<12} {}{}  {}",
+                output::relative(b.created_at, now),
+                b.amount.display,
+                output::short_peer(&b.bidder),
+                if b.mine { " (you)" } else { "" },
+                output::dim(&format!(
+                    "{}{}",
+                    output::short(&b.id),
+                    if b.counts { "" } else { ", does not count" }
+                ))
+            );
+        }
+    }
+}
+
+/// Time left as a clock: `2d 3h`, `4h 12m`, `3m 20s`.
+fn left(ends_at: u64, now: u64) -> String {
+    let secs = ends_at.saturating_sub(now) / 1000;
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3_600 => format!("{}m {}s", secs / 60, secs % 60),
+        3_600..86_400 => format!("{}h {}m", secs / 3_600, secs % 3_600 / 60),
+        _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3_600),
+    }
+}

@@ -1,0 +1,161 @@
+//! End-to-end auctions: the real `haggle` binary, a seller and three bidders as separate
+//! processes on 127.0.0.1. Every wait is bounded and waits on a condition (the auction's own
+//! clock included: the sniping bid waits until the auction is in its last window).
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use common::{NodeProcess, haggle, json, wait, wait_for};
+
+/// The auction as node `dir` sees it (`haggle --json show`).
+fn auction(dir: &Path, id: &str) -> Value {
+    json(dir, &["show", &id[..12]])["auction"].clone()
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as u64
+}
+
+/// Waits until the seller's node holds `n` counting bids with `high` (e.g. "55.00 EUR") on top.
+fn wait_high(dir: &Path, id: &str, n: u64, high: &str) {
+    wait(&format!("{n} bids, high {high}, on the seller's node"), || {
+        let a = auction(dir, id);
+        (a["bids"] == n && a["high_bid"]["amount"]["display"] == high).then_some(())
+    });
+}
+
+#[test]
+fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dirs: Vec<_> = ["seller", "b1", "b2", "b3"].iter().map(|n| root.path().join(n)).collect();
+    let seller = NodeProcess::start(&dirs[0], None);
+    let bidders: Vec<_> = dirs[1..].iter().map(|d| NodeProcess::start(d, Some(&seller.addr))).collect();
+    seller.wait_mesh();
+    for b in &bidders {
+        b.wait_mesh();
+    }
+    let (ds, d1, d2, d3) = (&dirs[0], &dirs[1], &dirs[2], &dirs[3]);
+
+    // Mistakes first: auction settings on a plain listing, an auction without its end.
+    let out =
+        haggle(ds, &["publish", "--title", "Lamp", "--price", "5", "--currency", "EUR", "--ends", "1h"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("for --kind auction"));
+    let out =
+        haggle(ds, &["publish", "--kind", "auction", "--title", "Lamp", "--price", "5", "--currency", "EUR"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--ends"));
+
+    // 50 EUR start, 60 reserve, steps of 2, ending in 24 s with a 12-second anti-sniping window.
+    let listing = json(
+        ds,
+        &[
+            "publish",
+            "--kind",
+            "auction",
+            "--title",
+            "Brass lamp",
+            "--price",
+            "50",
+            "--currency",
+            "EUR",
+            "--category",
+            "home/lighting",
+            "--ends",
+            "24s",
+            "--reserve",
+            "60",
+            "--increment",
+            "2",
+            "--window",
+            "12s",
+        ],
+    );
+    let id = listing["id"].as_str().expect("id").to_owned();
+    let scheduled_end = listing["auction"]["scheduled_end"].as_u64().expect("an end");
+    assert_eq!(listing["auction"]["min_next"]["display"], "50.00 EUR");
+    for d in [d1, d2, d3] {
+        wait("the auction to reach every bidder", || {
+            let r = json(d, &["search", "--ending-soon"]);
+            (r["hits"][0]["id"] == id.as_str()).then_some(())
+        });
+    }
+
+    // The seller cannot bid; a bid under the start is refused with the minimum.
+    let out = haggle(ds, &["bid", &id[..10], "--price", "80"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("your own listing"));
+    let out = haggle(d1, &["bid", &id[..10], "--price", "40"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("at least 50.00 EUR"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let first = json(d1, &["bid", &id[..10], "--price", "50"]);
+    assert_eq!(first["auction"]["me"], "leading");
+    wait_high(ds, &id, 1, "50.00 EUR");
+    wait("the first bid to reach the second bidder", || (auction(d2, &id)["bids"] == 1).then_some(()));
+    json(d2, &["bid", &id[..10], "--price", "55"]);
+    wait_high(ds, &id, 2, "55.00 EUR");
+    wait("the first bidder to see it was outbid", || (auction(d1, &id)["me"] == "outbid").then_some(()));
+    wait("the second bid to reach the first bidder", || {
+        (auction(d1, &id)["min_next"]["display"] == "57.00 EUR").then_some(())
+    });
+    let out = haggle(d1, &["bid", &id[..10], "--price", "56"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 57.00 EUR"));
+    json(d1, &["bid", &id[..10], "--price", "60"]);
+    wait_high(ds, &id, 3, "60.00 EUR");
+
+    // The third bidder waits until the auction is in its last 12 seconds, then snipes.
+    wait_for(Duration::from_secs(40), "the auction's last window", || {
+        let a = auction(d3, &id);
+        let in_window = now_ms() + 12_000 > a["ends_at"].as_u64()? + 1_000 && a["over"] == false;
+        (in_window && a["bids"] == 3).then_some(())
+    });
+    let snipe = json(d3, &["bid", &id[..10], "--price", "70"]);
+    let high = &snipe["auction"]["high_bid"];
+    let snipe_at = high["created_at"].as_u64().expect("a time");
+    assert_eq!(high["amount"]["display"], "70.00 EUR");
+    let extended = wait("the seller's node to extend the end", || {
+        let a = auction(ds, &id);
+        (a["bids"] == 4).then(|| a["ends_at"].as_u64()).flatten()
+    });
+    assert_eq!(extended, snipe_at + 12_000, "a bid in the last window moves the end to a window after it");
+    assert!(extended > scheduled_end);
+
+    // After the end: the seller's node accepts the high bid, the sniper's confirms; one deal.
+    let deal = wait_for(Duration::from_secs(60), "the deal on the seller's node", || {
+        let d = json(ds, &["deals"]);
+        d["deals"].as_array().filter(|d| d.len() == 1).map(|d| d[0].clone())
+    });
+    assert_eq!(deal["terms"]["price"]["display"], "70.00 EUR", "{deal}");
+    wait("the deal on the winner's node", || {
+        let d = json(d3, &["deals"]);
+        (d["deals"].as_array().map(Vec::len) == Some(1)).then_some(())
+    });
+    assert_eq!(auction(d3, &id)["me"], "won");
+    for d in [d1, d2] {
+        wait("a losing bidder to see it lost", || (auction(d, &id)["me"] == "lost").then_some(()));
+        assert_eq!(json(d, &["deals"])["deals"].as_array().map(Vec::len), Some(0));
+    }
+    // A bid after the end is refused, whatever the bidder's node thinks of the listing.
+    let out = haggle(d1, &["bid", &id[..10], "--price", "90"]);
+    assert!(!out.status.success(), "a bid after the end went through");
+    // The listing closes (sold) everywhere, and the text view tells the story.
+    wait("the sold auction to reach a bidder", || {
+        let l = json(d2, &["show", &id[..12]]);
+        (l["state"] == "closed").then_some(())
+    });
+    let shown = haggle(d2, &["show", &id[..12]]);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(text.contains("high bid  70.00 EUR") && text.contains("you lost"), "{text}");
+    seller.stop();
+    for b in bidders {
+        b.stop();
+    }
+}

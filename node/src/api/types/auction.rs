@@ -1,0 +1,121 @@
+//! Auctions in the API: the auction part of a listing draft, a bid, and the auction as a
+//! listing view shows it.
+
+use serde::{Deserialize, Serialize};
+
+use super::serde_text::text;
+use super::{ObjectId, PriceView, PublicKey};
+
+/// The auction part of `POST /v1/listings` (kind `auction`; the listing's price is the start
+/// price).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuctionDraft {
+    /// Seconds from now to the scheduled end (at most 86 days).
+    pub ends_in: u64,
+    /// The reserve, decimal in the start price's currency: below it the seller's node does not
+    /// accept the high bid by itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserve: Option<String>,
+    /// The minimum raise, decimal (default 1 unit of the currency).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub increment: Option<String>,
+    /// The anti-sniping window in seconds (default 300; 0 turns it off; at most 3600).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<u32>,
+}
+
+/// `POST /v1/listings/{id}/bids`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BidRequest {
+    /// The bid, decimal, in the auction's currency.
+    pub price: String,
+    /// A public note with the bid (every node sees it), at most 2 KiB.
+    pub message: String,
+}
+
+/// Where the owner stands in an auction it bid on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BidStanding {
+    /// The owner's bid is the high bid and the auction runs.
+    Leading,
+    /// Someone bid more; the auction runs.
+    Outbid,
+    /// The auction ended with the owner's bid the high bid.
+    Won,
+    /// The auction ended with someone else's bid the high bid.
+    Lost,
+}
+
+impl BidStanding {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BidStanding::Leading => "leading",
+            BidStanding::Outbid => "outbid",
+            BidStanding::Won => "won",
+            BidStanding::Lost => "lost",
+        }
+    }
+}
+
+/// One bid in an auction's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BidView {
+    /// The bid's id (its thread's id).
+    #[serde(with = "text")]
+    pub id: ObjectId,
+    /// Who bid.
+    #[serde(with = "text")]
+    pub bidder: PublicKey,
+    /// Whether the bidder is this node's owner.
+    pub mine: bool,
+    /// The amount.
+    pub amount: PriceView,
+    /// When the bidder says it bid (unix ms).
+    pub created_at: u64,
+    /// Whether it counts (made by the end, raising the high bid by the increment).
+    pub counts: bool,
+}
+
+/// An auction as this node sees it, from the bids it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuctionInfo {
+    /// The end after any anti-sniping extensions (unix ms).
+    pub ends_at: u64,
+    /// The end the seller set (unix ms).
+    pub scheduled_end: u64,
+    /// Whether the auction has ended by this node's clock.
+    pub over: bool,
+    /// The start price.
+    pub start: PriceView,
+    /// The reserve, if the seller set one.
+    pub reserve: Option<PriceView>,
+    /// Whether the high bid meets the reserve.
+    pub reserve_met: bool,
+    /// The minimum raise.
+    pub increment: PriceView,
+    /// The anti-sniping window, in seconds.
+    pub window_secs: u32,
+    /// The high bid (after the end: the winning bid).
+    pub high_bid: Option<BidView>,
+    /// The smallest bid that would count now.
+    pub min_next: PriceView,
+    /// How many bids count.
+    pub bids: usize,
+    /// How many people bid.
+    pub bidders: usize,
+    /// The latest bids, newest first (at most 20).
+    pub history: Vec<BidView>,
+    /// Where the owner stands, if it bid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub me: Option<BidStanding>,
+}
+
+impl std::fmt::Display for BidStanding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

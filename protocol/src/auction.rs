@@ -1,0 +1,437 @@
+//! Auctions: a listing of kind `auction` sells one item to the highest bidder.
+//!
+//! The listing carries [`AuctionTerms`]: the start price is the listing's price, then an optional
+//! reserve, the minimum increment, the scheduled end and the anti-sniping window. A bid is a public
+//! object ([`crate::Body::Bid`], an [`Offer`] of quantity 1) that every node stores and syncs, so
+//! every node computes the same [`AuctionView`] from the same bids:
+//!
+//! - Bids are taken in order of `(created_at, id)`. A bid *counts* if it was made at or before the
+//!   end as it stands then, and is at least the start price (the first) or the high bid plus the
+//!   increment (the others). A counting bid made within the window before the end moves the end
+//!   to one window after the bid, never past [`MAX_EXTENSION`] after the scheduled end.
+//! - The leader is the last counting bid (so the highest); after the end it is the winner.
+//!
+//! A node refuses a bid below its view's next minimum or after its view's end, without blaming
+//! the sender (another node's view may differ for a moment). The seller's node also refuses bids
+//! that *reach it* after the end, whatever `created_at` they carry; its Accept of the winning bid,
+//! confirmed by the bidder's node, is the Deal. The seller's node decides: a bid it never saw in
+//! time never wins.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::ObjectId;
+use crate::identity::PublicKey;
+use crate::listing::{ListingKind, ListingStatus, Market};
+use crate::negotiation::Offer;
+use crate::object::{Body, Object};
+use crate::price::Currency;
+use crate::time::Timestamp;
+
+/// How far past its scheduled end bids can push an auction's end.
+pub const MAX_EXTENSION: Duration = Duration::from_secs(24 * 60 * 60);
+/// The longest anti-sniping window.
+pub const MAX_WINDOW: Duration = Duration::from_secs(60 * 60);
+/// How long after the latest possible end a bid must stand: the seller's node accepts the winner
+/// and the winner's node confirms within it, even after a few days offline.
+pub const AWARD_WINDOW: Duration = Duration::from_secs(3 * 24 * 60 * 60);
+
+/// An auction's rules, fixed for the auction's life (a revision may not change them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuctionTerms {
+    /// The lowest winning bid the seller commits to, in minor units of the start price's
+    /// currency; public. Below it, the seller's node does not accept the high bid by itself.
+    pub reserve: Option<u64>,
+    /// How much each bid must raise the high bid, in minor units; at least 1.
+    pub increment: u64,
+    /// The scheduled end.
+    pub ends_at: Timestamp,
+    /// The anti-sniping window in seconds: a counting bid made this close to the end moves the
+    /// end to this long after the bid. 0 turns it off; at most [`MAX_WINDOW`].
+    pub window_secs: u32,
+}
+
+impl AuctionTerms {
+    /// The latest the auction can end, however many bids extend it.
+    pub fn latest_end(&self) -> Timestamp {
+        self.ends_at.saturating_add(MAX_EXTENSION)
+    }
+
+    /// The anti-sniping window.
+    pub fn window(&self) -> Duration {
+        Duration::from_secs(u64::from(self.window_secs))
+    }
+
+    /// How long a bid on this auction must stand: until [`AWARD_WINDOW`] after the latest end.
+    pub fn bids_stand_until(&self) -> Timestamp {
+        self.latest_end().saturating_add(AWARD_WINDOW)
+    }
+}
+
+/// Why a bid does not fit its auction.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BidError {
+    /// The listing is not an auction.
+    #[error("the listing is not an auction")]
+    NotAnAuction,
+    /// The seller bid on its own auction.
+    #[error("a seller cannot bid on its own auction")]
+    OwnAuction,
+    /// A bid is for exactly one item.
+    #[error("a bid is for quantity 1, not {0}")]
+    Quantity(u32),
+    /// The bid's currency is not the start price's.
+    #[error("the auction is in {expected}, the bid in {got}")]
+    WrongCurrency {
+        /// The auction's currency.
+        expected: Currency,
+        /// The bid's.
+        got: Currency,
+    },
+    /// A bid is one price, not per period.
+    #[error("a bid has no period")]
+    Period,
+    /// The bid is below the start price.
+    #[error("the bid {amount} is below the start price {start}")]
+    BelowStart {
+        /// The bid, in minor units.
+        amount: u64,
+        /// The start price, in minor units.
+        start: u64,
+    },
+    /// The bid does not raise the high bid by the increment.
+    #[error("the bid {amount} is below the next minimum bid {min}")]
+    TooLow {
+        /// The bid, in minor units.
+        amount: u64,
+        /// The high bid plus the increment (or the start price), in minor units.
+        min: u64,
+    },
+    /// The bid was made, or reached the seller, after the auction ended.
+    #[error("the auction ended at {0}")]
+    Ended(Timestamp),
+    /// The bid would lapse before the seller could accept it.
+    #[error("a bid must stand until {0} (three days after the latest possible end)")]
+    LapsesTooSoon(Timestamp),
+}
+
+/// Checks a bid against the auction revision it names, by the rules that need no other bid. The
+/// common offer rules (listing, addressee, status, expiry) are [`crate::thread::check_offer`]'s.
+pub fn check_bid(
+    terms: &AuctionTerms,
+    start: &crate::Price,
+    bid: &Object,
+    o: &Offer,
+) -> Result<(), BidError> {
+    if o.terms.quantity != 1 {
+        return Err(BidError::Quantity(o.terms.quantity));
+    }
+    if o.terms.price.currency != start.currency {
+        return Err(BidError::WrongCurrency {
+            expected: start.currency.clone(),
+            got: o.terms.price.currency.clone(),
+        });
+    }
+    if o.terms.price.per.is_some() {
+        return Err(BidError::Period);
+    }
+    if o.terms.price.amount < start.amount {
+        return Err(BidError::BelowStart { amount: o.terms.price.amount, start: start.amount });
+    }
+    if bid.created_at() > terms.latest_end() {
+        return Err(BidError::Ended(terms.latest_end()));
+    }
+    if o.terms.expires_at < terms.bids_stand_until() {
+        return Err(BidError::LapsesTooSoon(terms.bids_stand_until()));
+    }
+    Ok(())
+}
+
+/// The auction terms of a listing revision, and its start price, if it is an auction.
+pub fn auction_of(listing: &Object) -> Option<(&AuctionTerms, &crate::Price)> {
+    let l = listing.listing()?;
+    match (&l.market, &l.price) {
+        (Some(Market::Auction(terms)), Some(start)) if l.kind == ListingKind::Auction => Some((terms, start)),
+        _ => None,
+    }
+}
+
+/// One bid as the auction sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BidEntry {
+    /// The bid's id (its thread's id).
+    pub id: ObjectId,
+    /// Who bid.
+    pub bidder: PublicKey,
+    /// The amount, in minor units of the auction's currency.
+    pub amount: u64,
+    /// When the bidder says it bid.
+    pub created_at: Timestamp,
+    /// Whether it counts: made by the end and raising the high bid by the increment.
+    pub counts: bool,
+}
+
+/// An auction's state, computed from its terms and the bids a node holds. The same bids give the
+/// same view on every node, whatever order they arrived in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuctionView {
+    /// The auction's rules.
+    pub terms: AuctionTerms,
+    /// The start price (amount and currency).
+    pub start: crate::Price,
+    /// The seller.
+    pub seller: PublicKey,
+    /// The end, after any extensions.
+    pub ends_at: Timestamp,
+    /// Every bid, in `(created_at, id)` order.
+    pub bids: Vec<BidEntry>,
+    leader: Option<usize>,
+}
+
+impl AuctionView {
+    /// The view of `listing` (any revision of the auction) with `bids`, the bids held on any of
+    /// its revisions (the caller finds them by listing key). Bids to someone else, the seller's
+    /// own and bids that break [`check_bid`] are left out. `None` if it is not an auction.
+    pub fn new<'a>(listing: &Object, bids: impl IntoIterator<Item = &'a Object>) -> Option<AuctionView> {
+        let (terms, start) = auction_of(listing)?;
+        let seller = listing.author();
+        let mut entries: Vec<BidEntry> = bids
+            .into_iter()
+            .filter_map(|b| match b.body() {
+                Body::Bid(o) if o.to == seller && b.author() != seller => {
+                    check_bid(terms, start, b, o).ok().map(|()| BidEntry {
+                        id: b.id(),
+                        bidder: b.author(),
+                        amount: o.terms.price.amount,
+                        created_at: b.created_at(),
+                        counts: false,
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        entries.sort_by_key(|b| (b.created_at, b.id));
+        entries.dedup_by_key(|b| b.id);
+        let mut view = AuctionView {
+            terms: terms.clone(),
+            start: start.clone(),
+            seller,
+            ends_at: terms.ends_at,
+            bids: entries,
+            leader: None,
+        };
+        for i in 0..view.bids.len() {
+            let bid = &view.bids[i];
+            if bid.created_at > view.ends_at || bid.amount < view.min_next() {
+                continue;
+            }
+            let extended = bid.created_at.saturating_add(view.terms.window());
+            if extended > view.ends_at {
+                view.ends_at = extended.min(view.terms.latest_end());
+            }
+            view.bids[i].counts = true;
+            view.leader = Some(i);
+        }
+        Some(view)
+    }
+
+    /// The high bid so far (after the end: the winner).
+    pub fn leader(&self) -> Option<&BidEntry> {
+        self.leader.map(|i| &self.bids[i])
+    }
+
+    /// The smallest bid that would count now: the start price, or the high bid plus the
+    /// increment.
+    pub fn min_next(&self) -> u64 {
+        self.leader().map_or(self.start.amount, |b| b.amount.saturating_add(self.terms.increment))
+    }
+
+    /// Whether the auction has ended by the clock `now`.
+    pub fn is_over(&self, now: Timestamp) -> bool {
+        now > self.ends_at
+    }
+
+    /// Whether the high bid meets the reserve (always, without a reserve, once there is a bid).
+    pub fn reserve_met(&self) -> bool {
+        self.leader().is_some_and(|b| b.amount >= self.terms.reserve.unwrap_or(0))
+    }
+
+    /// How many bids count.
+    pub fn counting_bids(&self) -> usize {
+        self.bids.iter().filter(|b| b.counts).count()
+    }
+
+    /// Whether a new `bid` would count in this view: made by the end and at least
+    /// [`Self::min_next`]. A node stores only such bids.
+    pub fn admit(&self, bid: &Object) -> Result<(), BidError> {
+        let Body::Bid(o) = bid.body() else { return Err(BidError::NotAnAuction) };
+        if bid.created_at() > self.ends_at {
+            return Err(BidError::Ended(self.ends_at));
+        }
+        let min = self.min_next();
+        if o.terms.price.amount < min {
+            return Err(BidError::TooLow { amount: o.terms.price.amount, min });
+        }
+        Ok(())
+    }
+}
+
+/// Whether a listing revision's kind and market agree, for validation: an auction, and only an
+/// auction, carries auction terms.
+pub(crate) fn market_fits(kind: ListingKind, market: Option<&Market>) -> bool {
+    match (kind, market) {
+        (ListingKind::Auction, Some(Market::Auction(_))) => true,
+        (ListingKind::Auction, None) => false,
+        (_, None) => true,
+        (_, Some(Market::Auction(_))) => false,
+    }
+}
+
+/// Checks an auction listing's own rules (at signing and decoding), given its status.
+pub(crate) fn check_terms(
+    terms: &AuctionTerms,
+    status: ListingStatus,
+    quantity: u32,
+    start: Option<&crate::Price>,
+    created_at: Timestamp,
+    expires_at: Timestamp,
+) -> Result<(), crate::ValidationError> {
+    use crate::ValidationError::Auction;
+    if terms.increment == 0 {
+        return Err(Auction("the increment must be at least 1"));
+    }
+    if terms.window() > MAX_WINDOW {
+        return Err(Auction("the anti-sniping window is at most one hour"));
+    }
+    if let (Some(reserve), Some(start)) = (terms.reserve, start)
+        && reserve < start.amount
+    {
+        return Err(Auction("the reserve is below the start price"));
+    }
+    if start.is_some_and(|p| p.per.is_some()) {
+        return Err(Auction("an auction's start price has no period"));
+    }
+    if status == ListingStatus::Closed {
+        return Ok(());
+    }
+    if quantity != 1 {
+        return Err(Auction("an auction sells quantity 1"));
+    }
+    if terms.ends_at <= created_at {
+        return Err(Auction("an open auction's revision must be made before its end"));
+    }
+    if terms.bids_stand_until() > created_at.saturating_add(crate::limits::MAX_LIFETIME) {
+        return Err(Auction("an auction ends at most 86 days after it is published"));
+    }
+    if expires_at < terms.latest_end() {
+        return Err(Auction("an auction listing must live until a day after its end"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::fixtures::{DAY, T0, auction, bid, key, sign, sign_at};
+    use crate::object::Object as Obj;
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    fn at(minutes: u64) -> Timestamp {
+        T0.saturating_add(MIN * minutes as u32)
+    }
+
+    /// An auction from T0 to T0 + 60 min, start 100, increment 10, window 5 min.
+    fn setup() -> crate::Verified<Obj> {
+        sign(&key(1), Body::Listing(auction("Lamp", 100, 10, at(60), 300)))
+    }
+
+    #[test]
+    fn the_highest_counting_bid_leads_and_increments_are_kept() {
+        let l = setup();
+        let b1 = sign_at(&key(2), bid(&l, 100), at(1));
+        let b2 = sign_at(&key(3), bid(&l, 105), at(2)); // under 100 + 10: does not count
+        let b3 = sign_at(&key(3), bid(&l, 110), at(3));
+        let view = AuctionView::new(&l, [&*b1, &*b2, &*b3]).expect("auction");
+        assert_eq!(view.leader().map(|b| b.id), Some(b3.id()));
+        assert_eq!(view.min_next(), 120);
+        assert_eq!(view.counting_bids(), 2);
+        assert_eq!(view.ends_at, at(60), "no bid near the end");
+        assert!(matches!(view.admit(&b2), Err(BidError::TooLow { min: 120, .. })));
+    }
+
+    #[test]
+    fn a_bid_in_the_window_extends_the_end_and_a_later_one_counts() {
+        let l = setup();
+        let b1 = sign_at(&key(2), bid(&l, 100), at(58));
+        let b2 = sign_at(&key(3), bid(&l, 110), at(62)); // after the scheduled end, within the extension
+        let b3 = sign_at(&key(2), bid(&l, 120), at(70)); // after the extended end
+        let view = AuctionView::new(&l, [&*b3, &*b2, &*b1]).expect("auction");
+        assert_eq!(view.ends_at, at(67));
+        assert_eq!(view.leader().map(|b| b.id), Some(b2.id()));
+        assert!(!view.bids.iter().find(|b| b.id == b3.id()).expect("held").counts);
+        assert!(matches!(view.admit(&b3), Err(BidError::Ended(_))));
+        assert!(view.is_over(at(68)) && !view.is_over(at(66)));
+    }
+
+    #[test]
+    fn extensions_stop_a_day_after_the_scheduled_end() {
+        let l = setup();
+        let bids: Vec<_> = (0..400u64)
+            .map(|i| sign_at(&key(2 + (i % 2) as u8), bid(&l, 100 + i * 10), at(56 + i * 4)))
+            .collect();
+        let view = AuctionView::new(&l, bids.iter().map(|b| &**b)).expect("auction");
+        assert_eq!(view.ends_at, at(60).saturating_add(DAY));
+        assert!(view.leader().expect("leader").created_at <= view.ends_at);
+    }
+
+    #[test]
+    fn the_sellers_own_bids_and_bids_to_someone_else_are_left_out() {
+        let l = setup();
+        // Validation refuses a bid addressed to its own author; a forger signs one anyway.
+        let envelope =
+            crate::Envelope { created_at: at(1), ..crate::Envelope::new(key(1).public(), bid(&l, 500)) };
+        let mine = Obj::decode_unverified(&envelope.sign_unvalidated(&key(1))).expect("decodes");
+        let foreign = sign_at(&key(2), bid(&l, 500), at(1));
+        let foreign = match foreign.body() {
+            Body::Bid(o) => sign_at(&key(2), Body::Bid(Offer { to: key(3).public(), ..o.clone() }), at(1)),
+            _ => unreachable!(),
+        };
+        let ok = sign_at(&key(2), bid(&l, 100), at(1));
+        let view = AuctionView::new(&l, [&mine, &*foreign, &*ok]).expect("auction");
+        assert_eq!(view.bids.len(), 1);
+        assert!(!view.reserve_met(), "the fixture's reserve is 150");
+    }
+
+    proptest! {
+        /// Every node holding the same bids computes the same view, whatever the order.
+        #[test]
+        fn the_view_does_not_depend_on_arrival_order(
+            raw in proptest::collection::vec((0u64..70, 0u64..30, 2u8..6), 1..30),
+            seed in any::<u64>(),
+        ) {
+            let l = setup();
+            let bids: Vec<_> = raw
+                .iter()
+                .map(|(minute, step, who)| sign_at(&key(*who), bid(&l, 100 + step * 7), at(*minute)))
+                .collect();
+            let mut shuffled: Vec<&Obj> = bids.iter().map(|b| &**b).collect();
+            let mut rng = crate::fixtures::Rng(seed | 1);
+            for i in (1..shuffled.len()).rev() {
+                shuffled.swap(i, rng.below(i + 1));
+            }
+            let a = AuctionView::new(&l, bids.iter().map(|b| &**b)).expect("auction");
+            let b = AuctionView::new(&l, shuffled).expect("auction");
+            prop_assert_eq!(&a, &b);
+            // The leader is the highest counting bid, made by the end.
+            if let Some(leader) = a.leader() {
+                prop_assert!(a.bids.iter().filter(|b| b.counts).all(|b| b.amount <= leader.amount));
+                prop_assert!(leader.created_at <= a.ends_at);
+            }
+        }
+    }
+}
