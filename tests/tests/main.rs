@@ -2,6 +2,7 @@
 
 mod api;
 mod attacks;
+mod auctions;
 mod defects;
 mod dialling;
 mod feedback;
