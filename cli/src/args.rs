@@ -102,6 +102,10 @@ pub enum Command {
     /// Make an offer on someone's listing.
     #[command(after_help = "Example:\n  haggle offer 3fa2c1 --price 100 --message \"Can pick up Saturday\"")]
     Offer(OfferArgs),
+    /// Ask to book a rental or service for some nights (an offer with dates; without --price it
+    /// offers the asking price).
+    #[command(after_help = "Example:\n  haggle book 3fa2c1 --from 2026-12-20 --to 2026-12-27")]
+    Book(BookArgs),
     /// Bid on an auction (a public bid every node sees; it binds you if it wins).
     #[command(after_help = "Example:\n  haggle bid 3fa2c1 --price 57")]
     Bid(BidArgs),
@@ -331,6 +335,28 @@ impl AuctionArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct BookArgs {
+    /// The listing id (any unique prefix of 6+ characters).
+    #[arg(value_parser = id_prefix)]
+    pub listing: String,
+    /// Check-in day, e.g. 2026-12-20.
+    #[arg(long, value_name = "DATE", value_parser = date)]
+    pub from: String,
+    /// Check-out day, e.g. 2026-12-27.
+    #[arg(long, value_name = "DATE", value_parser = date)]
+    pub to: String,
+    /// What you offer for all the nights (default: the asking price).
+    #[arg(long)]
+    pub price: Option<String>,
+    /// A note to the owner.
+    #[arg(long, short, default_value = "")]
+    pub message: String,
+    /// How long the request stands, e.g. 3d (default), 12h.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub expires: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
 pub struct BidArgs {
     /// The auction's listing id (any unique prefix of 6+ characters).
     #[arg(value_parser = id_prefix)]
@@ -393,6 +419,20 @@ pub struct ListingFields {
     /// Read the description from a file.
     #[arg(long, value_name = "FILE")]
     pub description_file: Option<PathBuf>,
+    /// For a rental or service taking bookings: nights open, check-in..check-out, e.g.
+    /// 2026-12-01..2027-04-01; repeat for several ranges.
+    #[arg(long = "available", value_name = "FROM..TO", value_parser = date_range)]
+    pub available: Vec<String>,
+    /// With --available: the shortest stay, in nights (default 1).
+    #[arg(long, value_name = "NIGHTS", value_parser = nights)]
+    pub min_stay: Option<u32>,
+    /// With --available: the longest stay, in nights (default none).
+    #[arg(long, value_name = "NIGHTS", value_parser = nights)]
+    pub max_stay: Option<u32>,
+    /// With --available: your node accepts, by itself, a request that fits the calendar and
+    /// offers at least the asking price.
+    #[arg(long)]
+    pub instant: bool,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -440,6 +480,10 @@ pub struct SearchArgs {
     /// Running auctions, soonest to end first (the same as --kind auction --sort ending-soon).
     #[arg(long, conflicts_with_all = ["sort", "kind"])]
     pub ending_soon: bool,
+    /// Only rentals and services free for these nights, check-in..check-out, e.g.
+    /// 2026-12-20..2026-12-27 (within their stay limits).
+    #[arg(long, value_name = "FROM..TO", value_parser = date_range)]
+    pub free: Option<String>,
 }
 
 impl SearchArgs {
@@ -459,6 +503,7 @@ impl SearchArgs {
             offset: Some(self.offset),
             min_deals: self.min_deals,
             trusted: self.trusted,
+            free: self.free.clone(),
         }
     }
 }
@@ -498,6 +543,12 @@ pub struct TermsArgs {
     /// How long the proposal stands, e.g. 3d (default), 12h.
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub expires: Option<Duration>,
+    /// For a booking: check-in day, e.g. 2026-12-20 (with --to).
+    #[arg(long, value_name = "DATE", value_parser = date, requires = "to")]
+    pub from: Option<String>,
+    /// For a booking: check-out day, e.g. 2026-12-27 (with --from).
+    #[arg(long, value_name = "DATE", value_parser = date, requires = "from")]
+    pub to: Option<String>,
 }
 
 impl TermsArgs {
@@ -509,6 +560,7 @@ impl TermsArgs {
             quantity: self.qty,
             message: self.message.clone(),
             expires_in: self.expires.map(|d| d.as_secs()),
+            dates: self.from.as_ref().zip(self.to.as_ref()).map(|(from, to)| format!("{from}..{to}")),
         }
     }
 }
@@ -584,6 +636,27 @@ fn min_deals(text: &str) -> Result<u32, String> {
     text.trim()
         .parse()
         .map_err(|_| format!("`{text}` is not a number of deals: write a whole number, 0 or more, e.g. 3"))
+}
+
+/// `FROM..TO`: nights from check-in up to check-out.
+fn date_range(text: &str) -> Result<String, String> {
+    text.parse::<haggle_protocol::DateRange>().map(|r| r.to_string()).map_err(|e| e.to_string())
+}
+
+/// `YYYY-MM-DD`.
+fn date(text: &str) -> Result<String, String> {
+    haggle_protocol::calendar::parse_date(text)
+        .map(|d| haggle_protocol::calendar::Date(d).to_string())
+        .map_err(|e| format!("`{}` is not a date: write e.g. 2026-12-20", e.0))
+}
+
+/// A number of nights, 1 or more (`3`, or `3d`).
+fn nights(text: &str) -> Result<u32, String> {
+    let digits = text.trim().trim_end_matches(['d', 'n']);
+    match digits.parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`{text}` is not a number of nights: write e.g. 2")),
+    }
 }
 
 /// `--window`: a duration up to an hour, or 0 / off.

@@ -3,6 +3,7 @@
 //! or the API's JSON with `--json`).
 
 mod auction;
+mod booking;
 mod deal;
 mod listings;
 mod negotiate;
@@ -20,6 +21,7 @@ use haggle_node::api::types::StepRequest;
 use crate::args::Command;
 
 pub use auction::{ends_cell as auction_ends, lines as auction_lines, price_cell as auction_price};
+pub use booking::calendar_lines;
 pub use reputation::{brief as reputation_brief, sentence as reputation_sentence};
 
 /// What every client command needs.
@@ -48,6 +50,7 @@ pub fn run(command: Command, cx: &Context<'_>) -> Result<()> {
         Command::Watch(args) => search::watch(cx, &args),
         Command::Offer(args) => negotiate::offer(cx, &args.listing, &args.terms),
         Command::Bid(args) => auction::bid(cx, &args),
+        Command::Book(args) => booking::book(cx, &args),
         Command::Counter(args) => negotiate::counter(cx, &args.thread, &args.terms),
         Command::Accept { thread } => negotiate::accept(cx, &thread),
         Command::Decline { thread, message } => negotiate::decline(cx, &thread, message),

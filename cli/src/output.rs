@@ -131,9 +131,12 @@ pub fn price(p: Option<&PriceView>) -> String {
     p.map_or_else(|| "free".to_owned(), |p| p.display.clone())
 }
 
-/// Terms as a table cell: `110.00 EUR x1`.
+/// Terms as a table cell: `110.00 EUR x1`, or for a booking `140.00 EUR 2026-12-20..2026-12-27`.
 pub fn terms(t: &TermsView) -> String {
-    format!("{} x{}", t.price.display, t.quantity)
+    match &t.dates {
+        Some(dates) => format!("{} {dates}", t.price.display),
+        None => format!("{} x{}", t.price.display, t.quantity),
+    }
 }
 
 /// A table of listings (search results, the owner's listings).
@@ -189,6 +192,9 @@ pub fn listing(l: &ListingView) {
     match &l.auction {
         Some(a) => crate::commands::auction_lines(l, a),
         None => outln!("  price     {}", price(l.price.as_ref())),
+    }
+    if let Some(c) = &l.calendar {
+        crate::commands::calendar_lines(c);
     }
     let remaining = l.remaining.map(|r| format!(" ({r} left to promise)")).unwrap_or_default();
     outln!("  quantity  {}{remaining}", l.quantity);

@@ -14,6 +14,7 @@
 
 mod actions;
 mod auctions;
+mod bookings;
 mod deal_steps;
 mod endings;
 mod error;
@@ -253,10 +254,14 @@ impl Service {
     pub fn search(&self, params: SearchParams) -> Result<SearchPage, ServiceError> {
         let started = std::time::Instant::now();
         let (min_deals, trusted) = (params.min_deals, params.trusted);
+        let free = params.free.as_deref().map(bookings::dates).transpose()?;
         let query = search_query(params)?;
         let ending_soon = query.sort == haggle_storage::Sort::EndingSoon;
-        let reranked =
-            min_deals.is_some() || trusted || query.sort == haggle_storage::Sort::Reputation || ending_soon;
+        let reranked = min_deals.is_some()
+            || trusted
+            || query.sort == haggle_storage::Sort::Reputation
+            || ending_soon
+            || free.is_some();
         let graph = self.trust_graph()?;
         let me = self.me();
         let view = |listing: &Object, score: Option<f32>| -> Result<ListingView, ServiceError> {
@@ -287,6 +292,10 @@ impl Service {
         let now = haggle_protocol::Timestamp::now();
         let mut ends = std::collections::HashMap::new();
         for hit in &candidates.hits {
+            // Calendars free for the nights asked.
+            if free.is_some_and(|range| !bookings::free_for(&hit.listing, &range)) {
+                continue;
+            }
             // Running auctions only, by the end their bids make.
             if ending_soon {
                 let auction =

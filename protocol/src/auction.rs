@@ -125,7 +125,7 @@ pub fn check_bid(
     bid: &Object,
     o: &Offer,
 ) -> Result<(), BidError> {
-    if o.terms.quantity != 1 {
+    if o.terms.quantity != 1 || o.terms.dates.is_some() {
         return Err(BidError::Quantity(o.terms.quantity));
     }
     if o.terms.price.currency != start.currency {
@@ -279,13 +279,14 @@ impl AuctionView {
 }
 
 /// Whether a listing revision's kind and market agree, for validation: an auction, and only an
-/// auction, carries auction terms.
+/// auction, carries auction terms; a calendar goes on a rental or a service.
 pub(crate) fn market_fits(kind: ListingKind, market: Option<&Market>) -> bool {
     match (kind, market) {
         (ListingKind::Auction, Some(Market::Auction(_))) => true,
-        (ListingKind::Auction, None) => false,
+        (ListingKind::Auction, _) => false,
+        (ListingKind::Rental | ListingKind::Service, Some(Market::Calendar(_))) => true,
         (_, None) => true,
-        (_, Some(Market::Auction(_))) => false,
+        (_, Some(_)) => false,
     }
 }
 

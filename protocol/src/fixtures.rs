@@ -73,6 +73,41 @@ pub fn auction(title: &str, start: u64, increment: u64, ends_at: Timestamp, wind
     }
 }
 
+/// A rental at 20.00 EUR per day with a calendar open for `open`, stays of 2 to 14 nights,
+/// nonce `0x33`s, living 30 days from now.
+pub fn bookable(title: &str, open: crate::DateRange) -> Listing {
+    Listing {
+        nonce: [0x33; 16],
+        kind: ListingKind::Rental,
+        category: "holiday/cabins".to_owned(),
+        price: Some(eur(2_000).per(Period::Day)),
+        market: Some(crate::listing::Market::Calendar(crate::Calendar {
+            open: vec![open],
+            booked: vec![],
+            min_stay: 2,
+            max_stay: 14,
+            instant: false,
+        })),
+        ..live_listing(title)
+    }
+}
+
+/// A booking request on `listing` for `dates` at `amount` euro cents in all, standing 7 days.
+pub fn booking(listing: &Object, dates: crate::DateRange, amount: u64) -> Body {
+    Body::Offer(Offer {
+        listing: listing.id(),
+        to: listing.author(),
+        terms: Terms { dates: Some(dates), ..live_terms(1, amount) },
+        message: "We would love to stay.".into(),
+    })
+}
+
+/// Nights from `from` to `to` days after today (UTC).
+pub fn days_ahead(from: u32, to: u32) -> crate::DateRange {
+    let today = crate::calendar::day_of(now());
+    crate::DateRange { from: today + from, to: today + to }
+}
+
 /// A bid of `amount` euro cents on the auction `listing`, standing as long as bids must.
 pub fn bid(listing: &Object, amount: u64) -> Body {
     let stands = listing
@@ -82,7 +117,7 @@ pub fn bid(listing: &Object, amount: u64) -> Body {
     Body::Bid(Offer {
         listing: listing.id(),
         to: listing.author(),
-        terms: Terms { quantity: 1, price: eur(amount), expires_at: stands },
+        terms: Terms { quantity: 1, price: eur(amount), expires_at: stands, dates: None },
         message: String::new(),
     })
 }
@@ -110,7 +145,7 @@ pub fn sign(key: &SecretKey, body: Body) -> Verified<Object> {
 
 /// Terms for `quantity` at `amount` euro cents in all, expiring 7 days after [`T0`].
 pub fn terms(quantity: u32, amount: u64) -> Terms {
-    Terms { quantity, price: eur(amount), expires_at: T0.saturating_add(7 * DAY) }
+    Terms { quantity, price: eur(amount), expires_at: T0.saturating_add(7 * DAY), dates: None }
 }
 
 /// An offer on `listing`, to its author.

@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod auction;
+pub mod calendar;
 pub mod deal;
 pub mod feedback;
 #[cfg(any(test, feature = "fixtures"))]
@@ -49,6 +50,7 @@ pub mod time;
 pub mod work;
 
 pub use auction::{AuctionTerms, AuctionView, BidEntry, BidError};
+pub use calendar::{BookingError, Calendar, DateRange};
 pub use deal::{Deal, DealError};
 pub use feedback::{DealProof, Feedback, FeedbackError, Rating};
 pub use id::{IdPrefix, MIN_PREFIX_LEN, ObjectId, ParseIdError};

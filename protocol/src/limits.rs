@@ -172,8 +172,13 @@ pub enum ValidationError {
     #[error("{0}")]
     Auction(&'static str),
     /// A listing carries market rules its kind does not take (or an auction lacks its terms).
-    #[error("a {0} listing cannot carry these market rules (an auction needs its terms, others take none)")]
+    #[error(
+        "a {0} listing cannot carry these market rules (an auction needs its terms; a calendar goes on a rental or service)"
+    )]
     MarketMismatch(ListingKind),
+    /// A calendar breaks a rule (named).
+    #[error("{0}")]
+    Calendar(&'static str),
 }
 
 /// Checks every context-free rule of `envelope` against the clock `now`.
@@ -262,6 +267,17 @@ fn validate_listing(l: &Listing, created_at: Timestamp) -> Result<(), Validation
     }
     if let Some(terms) = l.auction() {
         crate::auction::check_terms(terms, l.status, l.quantity, l.price.as_ref(), created_at, l.expires_at)?;
+    }
+    if let Some(calendar) = l.calendar() {
+        calendar.check(created_at)?;
+        if l.status == ListingStatus::Active && l.quantity != 1 {
+            return Err(ValidationError::Calendar("a listing with a calendar is one unit: quantity 1"));
+        }
+        if l.price.as_ref().is_some_and(|p| p.per.is_none()) {
+            return Err(ValidationError::Calendar(
+                "a listing with a calendar is priced per period, e.g. per day",
+            ));
+        }
     }
     match (&l.price, l.kind) {
         (None, ListingKind::Sell | ListingKind::Service | ListingKind::Rental | ListingKind::Auction) => {

@@ -126,6 +126,8 @@ pub struct Listing {
 pub enum Market {
     /// An auction's terms (the listing's kind is `auction`, its price the start price).
     Auction(crate::auction::AuctionTerms),
+    /// A rental's (or a service's) availability calendar; its price is per period.
+    Calendar(crate::calendar::Calendar),
 }
 
 impl Listing {
@@ -133,7 +135,15 @@ impl Listing {
     pub fn auction(&self) -> Option<&crate::auction::AuctionTerms> {
         match &self.market {
             Some(Market::Auction(terms)) => Some(terms),
-            None => None,
+            _ => None,
+        }
+    }
+
+    /// The availability calendar, if this listing takes bookings.
+    pub fn calendar(&self) -> Option<&crate::calendar::Calendar> {
+        match &self.market {
+            Some(Market::Calendar(calendar)) => Some(calendar),
+            _ => None,
         }
     }
 }

@@ -18,6 +18,8 @@ pub struct Terms {
     pub price: Price,
     /// After this the proposal can no longer be accepted or countered.
     pub expires_at: Timestamp,
+    /// For a booking (a listing with a calendar): the nights asked; `None` otherwise.
+    pub dates: Option<crate::calendar::DateRange>,
 }
 
 /// Opens a thread: made to the listing's author (a buyer to a seller, or a seller to the author of

@@ -189,16 +189,23 @@ impl Price {
     }
 }
 
-impl fmt::Display for Price {
-    /// `120.00 EUR`, `15.00 EUR/day`, `3000 JPY`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Price {
+    /// The amount as a decimal in major units, as people write it: `120.00`, `3000`.
+    pub fn decimal(&self) -> String {
         let unit = self.currency.minor_per_major();
         let digits = unit.ilog10() as usize;
         if digits == 0 {
-            write!(f, "{} {}", self.amount, self.currency)?;
+            self.amount.to_string()
         } else {
-            write!(f, "{}.{:0digits$} {}", self.amount / unit, self.amount % unit, self.currency)?;
+            format!("{}.{:0digits$}", self.amount / unit, self.amount % unit)
         }
+    }
+}
+
+impl fmt::Display for Price {
+    /// `120.00 EUR`, `15.00 EUR/day`, `3000 JPY`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.decimal(), self.currency)?;
         if let Some(per) = self.per {
             write!(f, "/{}", per.as_str())?;
         }

@@ -182,6 +182,9 @@ pub enum ThreadError {
     /// A bid breaks the auction's rules.
     #[error(transparent)]
     Bid(#[from] crate::auction::BidError),
+    /// A booking's dates do not fit (or terms lack dates on a listing with a calendar).
+    #[error(transparent)]
+    Booking(#[from] crate::calendar::BookingError),
     /// A counter or withdraw (named) in a bid's thread: a bid stands as made; the seller accepts
     /// or declines it.
     #[error("a bid cannot be answered with a {0}: the seller accepts or declines it")]
@@ -201,6 +204,12 @@ pub fn check_offer(listing: &Object, offer: &Object) -> Result<(), ThreadError> 
         (ObjectKind::Bid, None) => return Err(crate::auction::BidError::NotAnAuction.into()),
         (_, Some(_)) => return Err(ThreadError::AuctionTakesBids),
         (_, None) => {}
+    }
+    match (l.calendar(), &o.terms.dates) {
+        (Some(_), _) if o.terms.quantity != 1 => return Err(crate::calendar::BookingError::Quantity.into()),
+        (Some(calendar), Some(dates)) => calendar.fits(dates)?,
+        (None, None) => {}
+        _ => return Err(crate::calendar::BookingError::Dates.into()),
     }
     if o.listing != listing.id() {
         return Err(ThreadError::ListingMismatch);
@@ -258,6 +267,15 @@ pub fn check_reply(offer: &Object, prev: &Object, reply: &Object) -> Result<(), 
     let Some(terms) = prev.body().terms() else {
         return Err(ThreadError::PrevHasNoTerms);
     };
+    // A booking stays a booking: a counter names dates exactly when the offer did, for one unit.
+    if let Body::Counter(c) = reply.body() {
+        if c.terms.dates.is_some() != o.terms.dates.is_some() {
+            return Err(crate::calendar::BookingError::Dates.into());
+        }
+        if c.terms.dates.is_some() && c.terms.quantity != 1 {
+            return Err(crate::calendar::BookingError::Quantity.into());
+        }
+    }
     let own_terms = prev.author() == reply.author();
     match reply.kind() {
         ObjectKind::Withdraw if !own_terms => Err(ThreadError::OthersTerms),

@@ -16,8 +16,8 @@ fn sign(key: &SecretKey, body: Body) -> Verified<Object> {
     envelope.sign_with_work(key, T0, VECTOR_BASE_BITS).expect("vector objects are valid")
 }
 use haggle_protocol::{
-    AuctionTerms, Body, Currency, DealStep, Feedback, Listing, ListingKind, ListingStatus, Location, Market,
-    Object, Offer, PaymentMethod, Price, Rating, Step,
+    AuctionTerms, Body, Calendar, Currency, DateRange, DealStep, Feedback, Listing, ListingKind,
+    ListingStatus, Location, Market, Object, Offer, PaymentMethod, Period, Price, Rating, Step, Terms,
 };
 
 fn vectors() -> Vec<(&'static str, Object)> {
@@ -96,6 +96,39 @@ fn vectors() -> Vec<(&'static str, Object)> {
         }),
     );
     let bid = sign(&buyer, haggle_protocol::fixtures::bid(&auction, 5_500));
+    // A cabin at 60.00 EUR a night with a calendar (open 2026-02-01..2026-04-01, stays of 2 to
+    // 14 nights, one week booked, instant booking), and a request for three nights at 180.00.
+    let day = |date: &str| haggle_protocol::calendar::parse_date(date).expect("a date");
+    let range = |a: &str, b: &str| DateRange { from: day(a), to: day(b) };
+    let rental = sign(
+        &seller,
+        Body::Listing(Listing {
+            nonce: [0x33; 16],
+            kind: ListingKind::Rental,
+            title: "Cabin by the lake".into(),
+            description: "Sleeps four.".into(),
+            category: "holiday/cabins".into(),
+            tags: vec![],
+            price: Some(Price::new(6_000, Currency::new("EUR").expect("code")).per(Period::Day)),
+            market: Some(Market::Calendar(Calendar {
+                open: vec![range("2026-02-01", "2026-04-01")],
+                booked: vec![range("2026-02-14", "2026-02-21")],
+                min_stay: 2,
+                max_stay: 14,
+                instant: true,
+            })),
+            ..listing.listing().expect("a listing").clone()
+        }),
+    );
+    let booking = sign(
+        &buyer,
+        Body::Offer(Offer {
+            listing: rental.id(),
+            to: seller.public(),
+            terms: Terms { dates: Some(range("2026-03-06", "2026-03-09")), ..terms(1, 18_000) },
+            message: "Three nights, please.".into(),
+        }),
+    );
     vec![
         ("listing", listing.into_inner()),
         ("offer", offer.into_inner()),
@@ -108,6 +141,8 @@ fn vectors() -> Vec<(&'static str, Object)> {
         ("feedback", feedback.into_inner()),
         ("auction", auction.into_inner()),
         ("bid", bid.into_inner()),
+        ("rental", rental.into_inner()),
+        ("booking", booking.into_inner()),
     ]
 }
 

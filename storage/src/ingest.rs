@@ -172,6 +172,9 @@ pub enum RejectReason {
         /// `auction` or `node`.
         scope: &'static str,
     },
+    /// The listing author's own Accept, Counter or Confirm of nights already booked or promised.
+    #[error(transparent)]
+    DatesTaken(haggle_protocol::BookingError),
     /// An active revision of an auction that changes its kind, start price or terms (or makes a
     /// listing an auction): bids are judged by the terms they were made under.
     #[error("an auction's kind, start price and terms cannot change while it runs")]
@@ -198,6 +201,7 @@ impl RejectReason {
                 | RejectReason::UnknownThread(_)
                 | RejectReason::UnknownPrev(_)
                 | RejectReason::QuantityExceeded { .. }
+                | RejectReason::DatesTaken(_)
                 | RejectReason::MailboxFull(_)
                 | RejectReason::UnknownMailbox(_)
                 | RejectReason::Superseded { .. }
@@ -404,23 +408,36 @@ impl Store {
             && reply.author() == o.to
             && let Some(key) = listing_key
         {
-            let requested = match reply.body() {
-                Body::Accept(_) => prev.body().terms().map(|t| t.quantity),
-                Body::Counter(c) => Some(c.terms.quantity),
+            let promised = match reply.body() {
+                Body::Accept(_) => prev.body().terms(),
+                Body::Counter(c) => Some(&c.terms),
                 // A Confirm commits the terms its Accept accepted (the message before it).
                 Body::Confirm(_) => prev
                     .body()
                     .reply()
                     .and_then(|a| messages.iter().find(|m| m.id() == a.prev))
-                    .and_then(|t| t.body().terms())
-                    .map(|t| t.quantity),
+                    .and_then(|t| t.body().terms()),
                 _ => None,
             };
-            if let Some(requested) = requested {
-                let remaining = self.remaining_quantity_except(&key, Some(r.thread))?.unwrap_or(0);
-                if requested > remaining {
-                    return Ok(rejected(Some(id), RejectReason::QuantityExceeded { requested, remaining }));
+            // A booking promises nights, which must be free; anything else a quantity.
+            match promised.map(|t| (t.quantity, t.dates)) {
+                Some((_, Some(asked))) => {
+                    let taken = self.dates_taken_except(&key, Some(r.thread))?;
+                    if let Some(taken) = taken.into_iter().find(|t| t.overlaps(&asked)) {
+                        let clash = haggle_protocol::BookingError::Taken { asked, taken };
+                        return Ok(rejected(Some(id), RejectReason::DatesTaken(clash)));
+                    }
                 }
+                Some((requested, None)) => {
+                    let remaining = self.remaining_quantity_except(&key, Some(r.thread))?.unwrap_or(0);
+                    if requested > remaining {
+                        return Ok(rejected(
+                            Some(id),
+                            RejectReason::QuantityExceeded { requested, remaining },
+                        ));
+                    }
+                }
+                None => {}
             }
         }
         let mut batch = sled::Batch::default();
@@ -476,6 +493,11 @@ impl Store {
             Deal::from_chain(&listing, &chain).map_err(|_| StoreError::Corrupt { what: "deal chain" })?;
         let mut value = deal.terms().quantity.to_be_bytes().to_vec();
         value.extend_from_slice(&deal.made_at().to_be_bytes());
+        // A booking's nights ride along, so the guard reads them without decoding deals.
+        if let Some(dates) = deal.terms().dates {
+            value.extend_from_slice(&dates.from.to_be_bytes());
+            value.extend_from_slice(&dates.to.to_be_bytes());
+        }
         batch.insert(keys::deal(&deal_id), deal.encode());
         batch.insert(keys::listing_deal(&key, &deal_id), value);
         batch.insert(keys::party_deal(&deal.listing_author(), &deal_id), &[]);

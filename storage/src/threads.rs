@@ -1,7 +1,9 @@
 //! Reading negotiation threads and deals, and the quantity a listing has left.
 
 use haggle_protocol::thread::resolve;
-use haggle_protocol::{Deal, ListingKey, Object, ObjectId, PublicKey, ThreadState, ThreadView, Timestamp};
+use haggle_protocol::{
+    DateRange, Deal, ListingKey, Object, ObjectId, PublicKey, ThreadState, ThreadView, Timestamp,
+};
 
 use crate::error::StoreError;
 use crate::keys;
@@ -83,6 +85,34 @@ impl Store {
             })
             .map(|t| (t.view.thread, t.view.terms.quantity))
             .collect())
+    }
+
+    /// The nights the listing's author has booked (deals) or promised (its open counter-offers
+    /// and threads awaiting a Confirm) on one listing, except in thread `except`.
+    pub fn dates_taken_except(
+        &self,
+        key: &ListingKey,
+        except: Option<ObjectId>,
+    ) -> Result<Vec<DateRange>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])) {
+            let (_, v) = entry?;
+            let day = |at: usize| v.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+            if let (Some(from), Some(to)) = (day(12), day(16)) {
+                out.push(DateRange { from, to });
+            }
+        }
+        for t in self.threads_on(key)? {
+            let promised = match t.view.state {
+                ThreadState::Countered => t.view.proposer == key.author,
+                ThreadState::Confirming => true,
+                _ => false,
+            };
+            if promised && Some(t.view.thread) != except {
+                out.extend(t.view.terms.dates);
+            }
+        }
+        Ok(out)
     }
 
     /// A deal by its id (the Accept's id), verified again from its signatures.

@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use haggle_node::api::types::{GossipState, ListingDraft, ListingPatch, ObjectView, RenewRequest};
+use haggle_node::api::types::{
+    CalendarDraft, GossipState, ListingDraft, ListingPatch, ObjectView, RenewRequest,
+};
 
 use super::Context;
 use crate::args::{ListingFields, PublishArgs, UpdateArgs};
@@ -30,6 +32,7 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
         delivery: patch.delivery,
         expires_in: expires.map(|d| d.as_secs()),
         auction,
+        calendar: patch.calendar,
     };
     let l = cx.api.publish(&draft)?;
     if cx.json {
@@ -115,6 +118,20 @@ fn patch(f: ListingFields) -> Result<ListingPatch> {
         ),
         (None, None) => None,
     };
+    let calendar = match (f.available.is_empty(), f.min_stay.is_some() || f.max_stay.is_some() || f.instant) {
+        (true, true) => {
+            return Err(usage(
+                "--min-stay, --max-stay and --instant go with the calendar: add --available FROM..TO",
+            ));
+        }
+        (true, false) => None,
+        (false, _) => Some(CalendarDraft {
+            open: f.available,
+            min_stay: f.min_stay,
+            max_stay: f.max_stay,
+            instant: f.instant,
+        }),
+    };
     Ok(ListingPatch {
         title: None,
         description,
@@ -128,5 +145,6 @@ fn patch(f: ListingFields) -> Result<ListingPatch> {
         geohash: f.geohash,
         payment: (!f.payment.is_empty()).then_some(f.payment),
         delivery: f.delivery,
+        calendar,
     })
 }

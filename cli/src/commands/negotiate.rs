@@ -45,7 +45,7 @@ pub fn withdraw(cx: &Context<'_>, thread: &str, message: String) -> Result<()> {
 }
 
 /// What happened to a message just sent, then its thread.
-fn report(cx: &Context<'_>, what: &str, sent: &SentView) -> Result<()> {
+pub(super) fn report(cx: &Context<'_>, what: &str, sent: &SentView) -> Result<()> {
     if cx.json {
         return output::json(sent);
     }

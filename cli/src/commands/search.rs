@@ -211,6 +211,7 @@ mod tests {
             gossip: None,
             reputation: None,
             auction: None,
+            calendar: None,
         }
     }
 

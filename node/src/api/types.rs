@@ -8,6 +8,7 @@
 //! request is decoded, with the protocol's own message.
 
 mod auction;
+mod booking;
 mod errors;
 mod events;
 mod requests;
@@ -15,6 +16,7 @@ pub(crate) mod serde_text;
 mod views;
 
 pub use auction::{AuctionDraft, AuctionInfo, BidRequest, BidStanding, BidView};
+pub use booking::{CalendarDraft, CalendarView};
 pub use errors::{ErrorBody, ErrorCode, ErrorDetail};
 pub use events::{Arrival, NodeEvent};
 pub use haggle_protocol::{

@@ -6,12 +6,13 @@ use std::time::Duration;
 use haggle_protocol::limits::MAX_LIFETIME;
 use haggle_protocol::thread::may_confirm;
 use haggle_protocol::{
-    Accept, AuctionTerms, Body, Confirm, Counter, Currency, Deal, Decline, Envelope, Listing, ListingKind,
-    ListingStatus, Location, Market, Object, ObjectId, Offer, Period, Price, Reply, Terms, ThreadState,
-    Timestamp, Verified, Withdraw, new_nonce,
+    Accept, AuctionTerms, Body, Confirm, Counter, Currency, DateRange, Deal, Decline, Envelope, Listing,
+    ListingKind, ListingStatus, Location, Market, Object, ObjectId, Offer, Period, Price, Reply, Terms,
+    ThreadState, Timestamp, Verified, Withdraw, new_nonce,
 };
 use haggle_storage::{Outcome, ThreadRecord};
 
+use super::bookings;
 use super::endings::Ending;
 use super::{Conflict, Followups, InvalidInput, Service, ServiceError, views};
 use crate::api::types::{
@@ -48,7 +49,24 @@ impl Service {
             }
             None => None,
         };
-        let market = auction_terms(&draft, price.as_ref(), now)?;
+        let market = match &draft.calendar {
+            Some(c) if draft.auction.is_none() => {
+                if !matches!(draft.kind, ListingKind::Rental | ListingKind::Service) {
+                    return Err(
+                        InvalidInput::Dates("only a rental or a service takes bookings".into()).into()
+                    );
+                }
+                if draft.quantity.is_some_and(|q| q != 1) {
+                    return Err(InvalidInput::Dates(
+                        "a listing taking bookings is one unit: leave out --qty".into(),
+                    )
+                    .into());
+                }
+                Some(Market::Calendar(bookings::calendar(c, Vec::new())?))
+            }
+            Some(_) => return Err(InvalidInput::Auction("an auction takes no calendar").into()),
+            None => auction_terms(&draft, price.as_ref(), now)?,
+        };
         let expires_at = match (&market, draft.expires_in) {
             // An auction lives until its bids lapse: three days past the latest end.
             (Some(Market::Auction(terms)), None) => terms.bids_stand_until(),
@@ -78,7 +96,8 @@ impl Service {
     }
 
     /// A new revision of one of the owner's listings with `patch` applied.
-    pub fn update(&self, given: &str, patch: ListingPatch) -> Result<Effect, ServiceError> {
+    pub fn update(&self, given: &str, mut patch: ListingPatch) -> Result<Effect, ServiceError> {
+        let calendar = patch.calendar.take();
         let _revising = self.revising();
         let (current, mut listing) = self.own_listing(given)?;
         let now = Timestamp::now();
@@ -97,6 +116,10 @@ impl Service {
             delivery,
             ..
         } = patch;
+        if let Some(draft) = &calendar {
+            let booked = listing.calendar().map(|c| c.booked.clone()).unwrap_or_default();
+            listing.market = Some(Market::Calendar(bookings::calendar(draft, booked)?));
+        }
         if let Some(quantity) = quantity {
             // Lowering the quantity below what open counter-offers promise would let them all
             // be accepted at once: two deals on one item.
@@ -206,7 +229,41 @@ impl Service {
             return Err(Conflict::ListingExpired(listing.id()).into());
         }
         let default_currency = l.price.as_ref().map(|p| p.currency.clone());
-        let (terms, message) = terms(draft, l.kind, default_currency, None, now)?;
+        let dates = match (l.calendar(), &draft.dates) {
+            (Some(calendar), Some(text)) => {
+                let dates = bookings::dates(text)?;
+                calendar.fits(&dates).map_err(Conflict::Booking)?;
+                Some(dates)
+            }
+            (Some(_), None) => {
+                return Err(InvalidInput::Dates(
+                    "this listing takes bookings: say which nights, e.g. haggle book LISTING --from 2026-12-20 --to 2026-12-27".into(),
+                )
+                .into());
+            }
+            (None, Some(_)) => {
+                return Err(InvalidInput::Dates(
+                    "this listing takes no bookings: leave out the dates".into(),
+                )
+                .into());
+            }
+            (None, None) => None,
+        };
+        let mut draft = draft;
+        if let (Some(dates), Some(price)) = (dates, &l.price) {
+            if draft.quantity.is_some_and(|q| q != 1) {
+                return Err(InvalidInput::Dates(
+                    "a booking is for the whole place or thing: leave out --qty".into(),
+                )
+                .into());
+            }
+            // Without a price, a booking offers what the nights cost at the listing's price.
+            if draft.price.is_none() && draft.currency.is_none() {
+                let amount = haggle_protocol::calendar::asking(price, &dates).ok_or(InvalidInput::NoPrice)?;
+                draft.price = Some(Price::new(amount, price.currency.clone()).decimal());
+            }
+        }
+        let (terms, message) = terms(draft, l.kind, default_currency, None, dates, now)?;
         let body = Body::Offer(Offer { listing: listing.id(), to: listing.author(), terms, message });
         self.negotiate(body, now)
     }
@@ -220,7 +277,17 @@ impl Service {
         let kind =
             thread.listing.as_ref().and_then(|l| l.listing().map(|l| l.kind)).unwrap_or(ListingKind::Sell);
         let current = &thread.view.terms;
-        let (terms, message) = terms(draft, kind, Some(current.price.currency.clone()), Some(current), now)?;
+        let dates = match (&draft.dates, current.dates) {
+            (Some(text), Some(_)) => Some(bookings::dates(text)?),
+            (Some(_), None) => {
+                return Err(
+                    InvalidInput::Dates("this thread is not a booking: leave out the dates".into()).into()
+                );
+            }
+            (None, dates) => dates,
+        };
+        let (terms, message) =
+            terms(draft, kind, Some(current.price.currency.clone()), Some(current), dates, now)?;
         let body = Body::Counter(Counter { reply: self.reply_to(&thread, head), terms, message });
         self.negotiate(body, now)
     }
@@ -455,7 +522,11 @@ impl Service {
         let left = u64::from(listing.quantity).saturating_sub(u64::from(deal.terms().quantity));
         let now = Timestamp::now().max(deal.made_at().saturating_add(Duration::from_millis(1)));
         listing.revision = next_revision(&current)?;
-        if left == 0 {
+        // A booking takes nights, not the unit: they are marked booked for everyone to see.
+        if let (Some(dates), Some(Market::Calendar(calendar))) = (deal.terms().dates, listing.market.as_mut())
+        {
+            calendar.book(dates);
+        } else if left == 0 {
             listing.status = ListingStatus::Closed;
             listing.quantity = 0;
             listing.expires_at = now.saturating_add(TOMBSTONE_LIFETIME);
@@ -583,6 +654,7 @@ fn terms(
     kind: ListingKind,
     default_currency: Option<Currency>,
     current: Option<&Terms>,
+    dates: Option<DateRange>,
     now: Timestamp,
 ) -> Result<(Terms, String), ServiceError> {
     let currency = match draft.currency.or(default_currency) {
@@ -596,11 +668,17 @@ fn terms(
         (None, ListingKind::Giveaway) => 0,
         (None, _) => return Err(InvalidInput::NoPrice.into()),
     };
-    let quantity = draft.quantity.or(current.map(|t| t.quantity)).unwrap_or(1);
+    let quantity =
+        if dates.is_some() { 1 } else { draft.quantity.or(current.map(|t| t.quantity)).unwrap_or(1) };
     let lifetime =
         lifetime("a proposal", draft.expires_in.map(Duration::from_secs), DEFAULT_PROPOSAL_LIFETIME)?;
     Ok((
-        Terms { quantity, price: Price::new(amount, currency), expires_at: now.saturating_add(lifetime) },
+        Terms {
+            quantity,
+            price: Price::new(amount, currency),
+            expires_at: now.saturating_add(lifetime),
+            dates,
+        },
         draft.message,
     ))
 }

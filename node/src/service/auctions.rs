@@ -54,6 +54,7 @@ impl Service {
             quantity: 1,
             price: Price::new(amount, currency),
             expires_at: view.terms.bids_stand_until(),
+            dates: None,
         };
         let body =
             Body::Bid(Offer { listing: head.id(), to: head.author(), terms, message: request.message });

@@ -130,6 +130,9 @@ pub enum InvalidInput {
         /// The next minimum, e.g. `57.00 EUR`.
         min: String,
     },
+    /// Dates that do not parse, or a calendar or booking that lacks them.
+    #[error("{0}")]
+    Dates(String),
     /// Auction settings on a listing that is not an auction, or an auction without its end.
     #[error("{0}")]
     Auction(&'static str),
@@ -220,6 +223,9 @@ pub enum Conflict {
         /// Its stage.
         stage: &'static str,
     },
+    /// A booking's nights do not fit, or are booked or promised already.
+    #[error(transparent)]
+    Booking(haggle_protocol::BookingError),
     /// A bid on a listing that is not an auction.
     #[error("listing {} is not an auction: make an offer instead (haggle offer)", .0.fmt_short())]
     NotAnAuction(haggle_protocol::ObjectId),
@@ -288,7 +294,9 @@ impl Conflict {
             }
             Conflict::ThreadEnded { .. } => ErrorCode::ThreadEnded,
             Conflict::Step(_) | Conflict::NotRateable { .. } => ErrorCode::NotYourTurn,
-            Conflict::AlreadyRated { .. } | Conflict::TooManyBids { .. } => ErrorCode::Conflict,
+            Conflict::AlreadyRated { .. } | Conflict::TooManyBids { .. } | Conflict::Booking(_) => {
+                ErrorCode::Conflict
+            }
             Conflict::NotAnAuction(_) => ErrorCode::Invalid,
             Conflict::AuctionEnded { .. } => ErrorCode::ListingExpired,
             Conflict::AuctionRunning { .. } => ErrorCode::NotYourTurn,
@@ -307,6 +315,7 @@ impl From<RejectReason> for ServiceError {
                 Conflict::QuantityExceeded { requested, remaining }.into()
             }
             RejectReason::Step(e) => InvalidInput::Step(e).into(),
+            RejectReason::DatesTaken(e) => Conflict::Booking(e).into(),
             other => Conflict::Refused(other).into(),
         }
     }

@@ -375,6 +375,12 @@ impl Service {
                 {
                     tracing::info!(thread = %thread.fmt_short(), error = %e, "not confirming an accept");
                 }
+                // A booking request on one of the owner's instant-booking calendars.
+                if object.kind() == ObjectKind::Offer
+                    && let Err(e) = self.accept_if_instant(thread, &mut out.then)
+                {
+                    tracing::warn!(thread = %thread.fmt_short(), error = %e, "cannot check a booking request");
+                }
                 if let Some(deal) = deal
                     && let Err(e) = self.after_deal(deal, &mut out.then)
                 {

@@ -15,7 +15,12 @@ pub(super) fn price(p: &Price) -> PriceView {
 }
 
 fn terms(t: &Terms) -> TermsView {
-    TermsView { quantity: t.quantity, price: price(&t.price), expires_at: t.expires_at.as_millis() }
+    TermsView {
+        quantity: t.quantity,
+        price: price(&t.price),
+        expires_at: t.expires_at.as_millis(),
+        dates: t.dates.map(|d| d.to_string()),
+    }
 }
 
 fn party(author: PublicKey, me: &PublicKey) -> Party {
@@ -47,7 +52,8 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         tags: l.tags.clone(),
         price: l.price.as_ref().map(price),
         quantity: l.quantity,
-        remaining: if mine { store.remaining_quantity(&key)? } else { None },
+        // A calendar is booked by nights, not counted down.
+        remaining: if mine && l.calendar().is_none() { store.remaining_quantity(&key)? } else { None },
         location: l.location.text.clone(),
         geohash: l.location.geohash.clone(),
         payment: l.payment.clone(),
@@ -58,6 +64,7 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         gossip: None,
         reputation: None,
         auction: super::auctions::info(store, object, me)?.map(Box::new),
+        calendar: l.calendar().map(|c| Box::new(super::bookings::view(c))),
     })
 }
 

@@ -44,6 +44,9 @@ pub struct ListingDraft {
     /// For kind `auction`: the end, reserve, increment and anti-sniping window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auction: Option<super::AuctionDraft>,
+    /// For a rental or service taking bookings: its availability calendar.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<super::CalendarDraft>,
 }
 
 impl Default for ListingDraft {
@@ -64,6 +67,7 @@ impl Default for ListingDraft {
             delivery: None,
             expires_in: None,
             auction: None,
+            calendar: None,
         }
     }
 }
@@ -109,6 +113,9 @@ pub struct ListingPatch {
     /// New delivery terms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<String>,
+    /// A new calendar: open ranges, stays and instant booking (what is booked stays booked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<super::CalendarDraft>,
 }
 
 impl ListingPatch {
@@ -141,6 +148,11 @@ pub struct TermsDraft {
     pub message: String,
     /// Seconds the proposal stands (default 3 days).
     pub expires_in: Option<u64>,
+    /// For a booking (a listing with a calendar): the nights, `2026-12-20..2026-12-27`
+    /// (check-in..check-out). An offer on such a listing needs them; a counter keeps the current
+    /// dates unless it names others. Without a price, a booking offers the asking price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dates: Option<String>,
 }
 
 /// `POST /v1/threads/{id}/decline` and `/withdraw`.
@@ -194,6 +206,10 @@ pub struct SearchParams {
     /// Only sellers rated by someone in the web of trust (and count deals there).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub trusted: bool,
+    /// Only listings with a calendar free for these nights, `2026-12-20..2026-12-27`
+    /// (check-in..check-out), within their stay limits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub free: Option<String>,
 }
 
 impl SearchParams {
@@ -208,6 +224,7 @@ impl SearchParams {
             || self.near.is_some()
             || self.min_deals.is_some()
             || self.trusted
+            || self.free.is_some()
     }
 
     /// The query as `name=value` pairs, for a query string.
@@ -230,6 +247,7 @@ impl SearchParams {
         put("offset", self.offset.map(|o| o.to_string()));
         put("min_deals", self.min_deals.map(|n| n.to_string()));
         put("trusted", self.trusted.then(|| "true".to_owned()));
+        put("free", self.free.clone());
         pairs
     }
 }

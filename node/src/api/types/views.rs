@@ -31,6 +31,9 @@ pub struct TermsView {
     pub price: PriceView,
     /// When the proposal lapses (unix ms).
     pub expires_at: u64,
+    /// For a booking: the nights (check-in..check-out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dates: Option<String>,
 }
 
 /// Whether a listing can still be traded.
@@ -116,6 +119,9 @@ pub struct ListingView {
     /// For an auction: its state from the bids this node holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auction: Option<Box<super::AuctionInfo>>,
+    /// For a listing taking bookings: its calendar.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<Box<super::CalendarView>>,
 }
 
 /// An identity's reputation in a line: for listings and search results.

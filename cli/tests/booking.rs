@@ -1,0 +1,209 @@
+//! End-to-end bookings: the real `haggle` binary, an owner and two guests as separate processes
+//! on 127.0.0.1. Two guests ask for overlapping nights at the same moment: exactly one booking
+//! is made, whether the owner's node books instantly or the owner accepts both at once by hand;
+//! the other guest is offered other dates by a counter. Every wait is bounded.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use haggle_protocol::calendar::{Date, day_of};
+use serde_json::Value;
+
+use common::{NodeProcess, haggle, json, wait};
+
+/// Check-in and check-out `from` and `to` days after today, as `YYYY-MM-DD`.
+fn days(from: u32, to: u32) -> (String, String) {
+    let today = day_of(haggle_protocol::Timestamp::now());
+    (Date(today + from).to_string(), Date(today + to).to_string())
+}
+
+fn range(from: u32, to: u32) -> String {
+    let (a, b) = days(from, to);
+    format!("{a}..{b}")
+}
+
+/// Runs `haggle --json ARGS` for each of `dirs` at the same moment; returns each output.
+fn at_once(runs: &[(&Path, Vec<String>)]) -> Vec<std::process::Output> {
+    let children: Vec<_> = runs
+        .iter()
+        .map(|(dir, args)| {
+            Command::new(env!("CARGO_BIN_EXE_haggle"))
+                .arg("--data-dir")
+                .arg(dir)
+                .arg("--json")
+                .args(args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("run haggle")
+        })
+        .collect();
+    children.into_iter().map(|c| c.wait_with_output().expect("haggle finishes")).collect()
+}
+
+fn publish(dir: &Path, title: &str, instant: bool) -> String {
+    let open = range(1, 60);
+    let mut args = vec![
+        "publish",
+        "--kind",
+        "rental",
+        "--title",
+        title,
+        "--price",
+        "20",
+        "--currency",
+        "EUR",
+        "--per",
+        "day",
+        "--category",
+        "holiday/cabins",
+        "--available",
+        &open,
+        "--min-stay",
+        "2",
+        "--max-stay",
+        "14",
+    ];
+    if instant {
+        args.push("--instant");
+    }
+    json(dir, &args)["id"].as_str().expect("id").to_owned()
+}
+
+fn deals(dir: &Path) -> Vec<Value> {
+    json(dir, &["deals"])["deals"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (da, db, dc) = (root.path().join("owner"), root.path().join("g1"), root.path().join("g2"));
+    let owner = NodeProcess::start(&da, None);
+    let g1 = NodeProcess::start(&db, Some(&owner.addr));
+    let g2 = NodeProcess::start(&dc, Some(&owner.addr));
+    for n in [&owner, &g1, &g2] {
+        n.wait_mesh();
+    }
+
+    // Mistakes: a calendar setting without the calendar; a booking without dates.
+    let out = haggle(
+        &da,
+        &[
+            "publish",
+            "--kind",
+            "rental",
+            "--title",
+            "Van",
+            "--price",
+            "5",
+            "--currency",
+            "EUR",
+            "--per",
+            "day",
+            "--min-stay",
+            "2",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--available"));
+
+    let instant = publish(&da, "Cabin by the lake", true);
+    let by_hand = publish(&da, "Lakeside loft", false);
+    for d in [&db, &dc] {
+        wait("both listings to reach the guests", || {
+            let r = json(d, &["search", "--free", &range(10, 17)]);
+            (r["total"] == 2).then_some(())
+        });
+    }
+    let out = haggle(&db, &["offer", &instant[..10], "--price", "100"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("haggle book"));
+    let out = haggle(&db, &["book", &instant[..10], "--from", &days(10, 11).0, "--to", &days(10, 11).1]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("shortest stay"));
+
+    // Instant booking: two guests ask for overlapping weeks at once; the owner's node books one.
+    let ((a1, b1), (a2, b2)) = (days(10, 17), days(13, 20));
+    let requests = at_once(&[
+        (
+            &db,
+            vec!["book".into(), instant[..10].into(), "--from".into(), a1.clone(), "--to".into(), b1.clone()],
+        ),
+        (
+            &dc,
+            vec!["book".into(), instant[..10].into(), "--from".into(), a2.clone(), "--to".into(), b2.clone()],
+        ),
+    ]);
+    for r in &requests {
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    }
+    let booked = wait("one booking on the owner's node", || {
+        let d = deals(&da);
+        (d.len() == 1).then(|| d[0].clone())
+    });
+    let winner_dates = booked["terms"]["dates"].as_str().expect("dates").to_owned();
+    assert!(winner_dates == format!("{a1}..{b1}") || winner_dates == format!("{a2}..{b2}"), "{booked}");
+    let (winner, loser, loser_dates) = if winner_dates.starts_with(&a1) {
+        (&db, &dc, format!("{a2}..{b2}"))
+    } else {
+        (&dc, &db, format!("{a1}..{b1}"))
+    };
+    wait("the winner's deal", || (deals(winner).len() == 1).then_some(()));
+    // The owner's node publishes the nights booked; the other guest sees them taken.
+    wait("the booked nights to reach the other guest", || {
+        let l = json(loser, &["show", &instant[..10]]);
+        (l["calendar"]["booked"][0] == winner_dates.as_str()).then_some(())
+    });
+    let r = json(loser, &["search", "--free", &loser_dates]);
+    assert_eq!(r["total"], 1, "only the loft is free for those nights: {r}");
+    assert!(deals(loser).is_empty());
+    let text = String::from_utf8_lossy(&haggle(loser, &["show", &instant[..10]]).stdout).into_owned();
+    assert!(text.contains("calendar  open") && text.contains('■') && text.contains("booked    "), "{text}");
+
+    // By hand: both ask for the loft's overlapping nights; the owner accepts both at once.
+    let t1 = json(&db, &["book", &by_hand[..10], "--from", &a1, "--to", &b1])["thread"]
+        .as_str()
+        .expect("thread")
+        .to_owned();
+    let t2 = json(&dc, &["book", &by_hand[..10], "--from", &a2, "--to", &b2])["thread"]
+        .as_str()
+        .expect("thread")
+        .to_owned();
+    wait("both requests on the owner's node", || {
+        let t = json(&da, &["offers"]);
+        let threads = t["threads"].as_array()?;
+        let has = |id: &str| threads.iter().any(|x| x["thread"] == id);
+        (has(&t1) && has(&t2)).then_some(())
+    });
+    let answers = at_once(&[
+        (&da, vec!["accept".into(), t1[..10].into()]),
+        (&da, vec!["accept".into(), t2[..10].into()]),
+    ]);
+    let ok: Vec<bool> = answers.iter().map(|o| o.status.success()).collect();
+    assert_eq!(ok.iter().filter(|s| **s).count(), 1, "exactly one accept goes through: {ok:?}");
+    let refused = answers.iter().find(|o| !o.status.success()).expect("one refused");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("booked or promised"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let (other_thread, other_guest) = if ok[0] { (&t2, &dc) } else { (&t1, &db) };
+    wait("two bookings on the owner's node", || (deals(&da).len() == 2).then_some(()));
+
+    // The other guest is offered other nights by a counter, accepts, and has its booking.
+    let (a3, b3) = days(30, 33);
+    json(&da, &["counter", &other_thread[..10], "--from", &a3, "--to", &b3, "--price", "55"]);
+    wait("the counter to reach the guest", || {
+        let t = json(other_guest, &["show", &other_thread[..10]]);
+        (t["state"] == "countered").then_some(())
+    });
+    json(other_guest, &["accept", &other_thread[..10]]);
+    wait("three bookings on the owner's node", || (deals(&da).len() == 3).then_some(()));
+    wait("the loft's calendar to show both bookings", || {
+        let l = json(&da, &["show", &by_hand[..10]]);
+        (l["calendar"]["booked"].as_array().map(Vec::len) == Some(2)).then_some(())
+    });
+    owner.stop();
+    g1.stop();
+    g2.stop();
+}

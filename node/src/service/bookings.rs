@@ -1,0 +1,192 @@
+//! Bookings from the owner's side: calendars from drafts, booking requests (offers with dates),
+//! instant booking, and the calendar as the API shows it. The store refuses the owner's Accept,
+//! Counter or Confirm of nights already booked or promised, so two overlapping requests never
+//! both become deals, however they race; after each booking the owner's node publishes the
+//! listing's next revision with the nights marked booked.
+
+use haggle_protocol::calendar::asking;
+use haggle_protocol::{Calendar, DateRange, Object, ObjectId, ThreadState};
+
+use super::{Followups, InvalidInput, Service, ServiceError};
+use crate::api::types::{CalendarDraft, CalendarView};
+
+impl Service {
+    /// Accepts a booking request on one of the owner's instant-booking calendars if it fits the
+    /// calendar as it stands and offers at least the asking price (run when an offer arrives).
+    /// Returns whether it accepted; nights taken meanwhile (a request that raced another) leave
+    /// the request to the owner.
+    pub(super) fn accept_if_instant(
+        &self,
+        thread: ObjectId,
+        then: &mut Followups,
+    ) -> Result<bool, ServiceError> {
+        let Some(record) = self.store.thread(&thread)? else { return Ok(false) };
+        let me = self.me();
+        if record.view.listing_author != me
+            || record.view.state != ThreadState::Open
+            || record.view.proposer == me
+        {
+            return Ok(false);
+        }
+        let Some(key) = record.listing.as_ref().and_then(Object::listing_key) else { return Ok(false) };
+        let Some(current) = self.store.listing(&key)? else { return Ok(false) };
+        let Some(listing) = current.listing() else { return Ok(false) };
+        let (Some(calendar), Some(price), Some(dates)) =
+            (listing.calendar(), &listing.price, record.view.terms.dates)
+        else {
+            return Ok(false);
+        };
+        let offered = &record.view.terms.price;
+        let enough =
+            offered.currency == price.currency && asking(price, &dates).is_some_and(|a| offered.amount >= a);
+        if !calendar.instant || !enough || calendar.fits(&dates).is_err() {
+            return Ok(false);
+        }
+        match self.accept(&thread.to_hex()) {
+            Ok(effect) => {
+                then.deliver.extend(effect.then.deliver);
+                then.events.extend(effect.then.events);
+                then.publish.extend(effect.then.publish);
+                Ok(true)
+            }
+            Err(e) => {
+                tracing::info!(thread = %thread.fmt_short(), error = %e, "not booking instantly");
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// Nights as people write them, `2026-12-20..2026-12-27`.
+pub(super) fn dates(text: &str) -> Result<DateRange, ServiceError> {
+    text.parse::<DateRange>().map_err(|e| InvalidInput::Dates(e.to_string()).into())
+}
+
+/// A calendar from a draft, keeping `booked`. Open ranges are sorted and those that meet are
+/// joined.
+pub(super) fn calendar(draft: &CalendarDraft, booked: Vec<DateRange>) -> Result<Calendar, ServiceError> {
+    if draft.open.is_empty() {
+        return Err(InvalidInput::Dates(
+            "a calendar needs the dates it is open, e.g. 2026-12-01..2027-04-01".into(),
+        )
+        .into());
+    }
+    let mut ranges = draft.open.iter().map(|t| dates(t)).collect::<Result<Vec<_>, _>>()?;
+    ranges.sort();
+    let mut open: Vec<DateRange> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match open.last_mut() {
+            Some(last) if r.from <= last.to => last.to = last.to.max(r.to),
+            _ => open.push(r),
+        }
+    }
+    Ok(Calendar {
+        open,
+        booked,
+        min_stay: draft.min_stay.unwrap_or(1),
+        max_stay: draft.max_stay.unwrap_or(0),
+        instant: draft.instant,
+    })
+}
+
+/// The calendar as the API shows it.
+pub(super) fn view(c: &Calendar) -> CalendarView {
+    CalendarView {
+        open: c.open.iter().map(ToString::to_string).collect(),
+        booked: c.booked.iter().map(ToString::to_string).collect(),
+        min_stay: c.min_stay,
+        max_stay: c.max_stay,
+        instant: c.instant,
+    }
+}
+
+/// Whether `listing` takes bookings and is free for `range` as its calendar stands.
+pub(super) fn free_for(listing: &Object, range: &DateRange) -> bool {
+    listing.listing().and_then(|l| l.calendar()).is_some_and(|c| c.fits(range).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_protocol::fixtures::days_ahead;
+    use haggle_protocol::{ListingKind, Period};
+
+    use super::*;
+    use crate::api::types::{ListingDraft, SearchParams, TermsDraft};
+    use crate::service::testing::{draft, service};
+    use crate::service::{Conflict, Via};
+
+    fn cabin(instant: bool) -> ListingDraft {
+        ListingDraft {
+            kind: ListingKind::Rental,
+            per: Some(Period::Day),
+            calendar: Some(CalendarDraft {
+                open: vec![days_ahead(1, 60).to_string()],
+                min_stay: Some(2),
+                max_stay: Some(14),
+                instant,
+            }),
+            ..draft("Cabin by the lake", "20")
+        }
+    }
+
+    fn request(dates: DateRange, price: Option<&str>) -> TermsDraft {
+        TermsDraft { dates: Some(dates.to_string()), price: price.map(Into::into), ..TermsDraft::default() }
+    }
+
+    /// The newest message of `thread` on `svc`, as bytes for the other party.
+    fn latest(svc: &Service, thread: ObjectId) -> Vec<u8> {
+        let record = svc.store.thread(&thread).expect("read").expect("thread");
+        record.messages.iter().max_by_key(|m| m.created_at()).expect("a message").bytes().to_vec()
+    }
+
+    #[test]
+    fn an_instant_calendar_books_a_fitting_request_and_publishes_the_nights_booked() {
+        let (owner, _d0) = service(1);
+        let (guest, _d1) = service(2);
+        let (late, _d2) = service(3);
+        let listing = owner.publish(cabin(true)).expect("published");
+        for s in [&guest, &late] {
+            s.receive(listing.object.bytes(), Via::Gossip);
+        }
+        let id = listing.object.id().to_hex();
+        let week = days_ahead(10, 17);
+        // Under the asking price (7 nights at 20.00): left to the owner.
+        let cheap = guest.offer(&id, request(week, Some("100"))).expect("sent");
+        let inbound = owner.receive(cheap.object.bytes(), Via::Direct);
+        assert!(inbound.then.deliver.is_empty(), "a cheap request is not accepted by itself");
+        // At the asking price (the default): accepted at once.
+        let asked = late.offer(&id, request(week, None)).expect("sent");
+        assert_eq!(asked.object.body().terms().map(|t| t.price.amount), Some(14_000));
+        let inbound = owner.receive(asked.object.bytes(), Via::Direct);
+        assert_eq!(inbound.then.deliver, vec![late.me()], "the owner's node accepts and delivers");
+        let thread = asked.object.id();
+        let accepted = late.receive(&latest(&owner, thread), Via::Direct);
+        assert_eq!(accepted.then.deliver, vec![owner.me()], "the guest's node confirms");
+        let deal = owner.receive(&latest(&late, thread), Via::Direct);
+        // The owner's next revision marks the week booked; the guests see it.
+        let next = deal.then.publish.first().expect("a revision").clone();
+        for s in [&guest, &late] {
+            s.receive(&next, Via::Gossip);
+        }
+        let view = guest.listing_view(&id).expect("view");
+        assert_eq!(view.calendar.expect("a calendar").booked, vec![week.to_string()]);
+        // The cheap request on the same nights can no longer be accepted, nor new ones made.
+        match owner.accept(&cheap.object.id().to_hex()) {
+            Err(ServiceError::Conflict(Conflict::Booking(e))) => {
+                assert!(e.to_string().contains("overlaps"), "{e}")
+            }
+            other => panic!("a night promised twice: {other:?}"),
+        }
+        assert!(guest.offer(&id, request(days_ahead(12, 14), None)).is_err());
+        // Search: free for other nights, not for the booked ones.
+        let search = |dates: DateRange| {
+            guest
+                .search(SearchParams { free: Some(dates.to_string()), ..SearchParams::default() })
+                .expect("search")
+                .total
+        };
+        assert_eq!(search(days_ahead(20, 25)), 1);
+        assert_eq!(search(days_ahead(14, 20)), 0);
+        assert_eq!(search(days_ahead(20, 21)), 0, "shorter than the shortest stay");
+    }
+}

@@ -1,0 +1,366 @@
+//! Bookings: the availability calendar of a rental (or a service sold by the day), by day.
+//!
+//! A listing carries a [`Calendar`]: the date ranges open for booking, the ranges already booked
+//! (published by the owner's node in a new revision after each booking), the shortest and
+//! longest stay, and whether the owner's node accepts a request that fits by itself. A booking
+//! request is an ordinary offer whose terms name a [`DateRange`]; it can be countered with other
+//! dates or another price, and an accepted booking blocks its dates. The owner's node never
+//! promises a night twice: its Accept, Counter or Confirm of dates that overlap a deal or
+//! another of its open promises on the listing is refused (the quantity guard, by dates).
+//!
+//! Days are counted from 1970-01-01 (UTC). A range runs from its check-in day up to, not
+//! including, its check-out day: `2026-12-20..2026-12-27` is seven nights.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::price::{Period, Price};
+use crate::time::Timestamp;
+
+/// Most open ranges one calendar lists.
+pub const MAX_OPEN_RANGES: usize = 32;
+/// Most booked ranges one calendar lists (adjacent bookings merge into one range).
+pub const MAX_BOOKED_RANGES: usize = 256;
+/// How far ahead of the listing's creation a calendar reaches, in days (two years).
+pub const MAX_DAYS_AHEAD: u32 = 2 * 366;
+
+/// A run of nights: from the check-in day up to, not including, the check-out day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DateRange {
+    /// The first night (check-in), in days since 1970-01-01.
+    pub from: u32,
+    /// The check-out day, after the last night.
+    pub to: u32,
+}
+
+impl DateRange {
+    /// How many nights.
+    pub fn nights(&self) -> u32 {
+        self.to.saturating_sub(self.from)
+    }
+
+    /// Whether the two share a night.
+    pub fn overlaps(&self, other: &DateRange) -> bool {
+        self.from < other.to && other.from < self.to
+    }
+
+    /// Whether every night of `self` is in `outer`.
+    pub fn within(&self, outer: &DateRange) -> bool {
+        outer.from <= self.from && self.to <= outer.to
+    }
+}
+
+impl fmt::Display for DateRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..{}", Date(self.from), Date(self.to))
+    }
+}
+
+/// Why text is not a date or a range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not {1}: write e.g. 2026-12-20..2026-12-27 (check-in..check-out)")]
+pub struct DateError(pub String, pub &'static str);
+
+impl std::str::FromStr for DateRange {
+    type Err = DateError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || DateError(s.to_owned(), "a date range");
+        let (a, b) = s.trim().split_once("..").ok_or_else(bad)?;
+        let (from, to) = (parse_date(a).map_err(|_| bad())?, parse_date(b).map_err(|_| bad())?);
+        if to <= from {
+            return Err(DateError(s.to_owned(), "a range whose check-out is after its check-in"));
+        }
+        Ok(DateRange { from, to })
+    }
+}
+
+/// A day as `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Date(pub u32);
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (y, m, d) = civil(i64::from(self.0));
+        write!(f, "{y:04}-{m:02}-{d:02}")
+    }
+}
+
+/// Reads `YYYY-MM-DD` as days since 1970-01-01.
+pub fn parse_date(text: &str) -> Result<u32, DateError> {
+    let bad = || DateError(text.to_owned(), "a date");
+    let mut parts = text.trim().splitn(3, '-');
+    let mut next = |len: usize| -> Result<u32, DateError> {
+        let p = parts.next().ok_or_else(bad)?;
+        if p.len() != len || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        p.parse().map_err(|_| bad())
+    };
+    let (y, m, d) = (next(4)?, next(2)?, next(2)?);
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+        return Err(bad());
+    }
+    u32::try_from(days_from_civil(i64::from(y), m, d)).map_err(|_| bad())
+}
+
+/// The day a timestamp falls on (UTC).
+pub fn day_of(t: Timestamp) -> u32 {
+    u32::try_from(t.as_millis() / 86_400_000).unwrap_or(u32::MAX)
+}
+
+fn days_in_month(y: u32, m: u32) -> u32 {
+    match m {
+        2 if (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day since 1970-01-01.
+pub fn civil(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// A rental's availability.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Calendar {
+    /// The ranges open for booking: sorted, not touching, at most [`MAX_OPEN_RANGES`].
+    pub open: Vec<DateRange>,
+    /// The ranges booked so far, as the owner last published them: sorted, not touching, at
+    /// most [`MAX_BOOKED_RANGES`].
+    pub booked: Vec<DateRange>,
+    /// The shortest stay, in nights (at least 1).
+    pub min_stay: u32,
+    /// The longest stay, in nights; 0 for no limit.
+    pub max_stay: u32,
+    /// Whether the owner's node accepts, by itself, a request that fits the calendar and offers
+    /// at least the asking price.
+    pub instant: bool,
+}
+
+/// Why a booking does not fit a calendar.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BookingError {
+    /// Terms on a listing with a calendar name no dates (or dates on one without).
+    #[error(
+        "a booking names its dates (check-in..check-out), and only a listing with a calendar takes dates"
+    )]
+    Dates,
+    /// A booking is for one unit: the whole place or thing.
+    #[error("a booking is for quantity 1")]
+    Quantity,
+    /// The nights are not all in one open range.
+    #[error("{0} is not open for booking")]
+    NotOpen(DateRange),
+    /// Shorter than the shortest stay.
+    #[error("the shortest stay is {min} nights; {range} is {nights}")]
+    TooShort {
+        /// The dates asked.
+        range: DateRange,
+        /// Their nights.
+        nights: u32,
+        /// The shortest stay.
+        min: u32,
+    },
+    /// Longer than the longest stay.
+    #[error("the longest stay is {max} nights; {range} is {nights}")]
+    TooLong {
+        /// The dates asked.
+        range: DateRange,
+        /// Their nights.
+        nights: u32,
+        /// The longest stay.
+        max: u32,
+    },
+    /// Some nights are booked (or promised) already.
+    #[error("{asked} overlaps {taken}, which is booked or promised")]
+    Taken {
+        /// The dates asked.
+        asked: DateRange,
+        /// The booked range it meets.
+        taken: DateRange,
+    },
+}
+
+impl Calendar {
+    /// Whether `range` can be booked as the calendar stands: all in one open range, within the
+    /// stay limits, and overlapping nothing booked.
+    pub fn fits(&self, range: &DateRange) -> Result<(), BookingError> {
+        if !self.open.iter().any(|o| range.within(o)) {
+            return Err(BookingError::NotOpen(*range));
+        }
+        let nights = range.nights();
+        if nights < self.min_stay {
+            return Err(BookingError::TooShort { range: *range, nights, min: self.min_stay });
+        }
+        if self.max_stay > 0 && nights > self.max_stay {
+            return Err(BookingError::TooLong { range: *range, nights, max: self.max_stay });
+        }
+        match self.booked.iter().find(|b| b.overlaps(range)) {
+            Some(taken) => Err(BookingError::Taken { asked: *range, taken: *taken }),
+            None => Ok(()),
+        }
+    }
+
+    /// Marks `range` booked, merging it with the booked ranges it meets or touches.
+    pub fn book(&mut self, range: DateRange) {
+        let mut merged = range;
+        self.booked.retain(|b| {
+            let meets = b.from <= merged.to && merged.from <= b.to;
+            if meets {
+                merged = DateRange { from: b.from.min(merged.from), to: b.to.max(merged.to) };
+            }
+            !meets
+        });
+        let at = self.booked.partition_point(|b| b.from < merged.from);
+        self.booked.insert(at, merged);
+    }
+
+    /// Checks the shape: ranges sorted and apart, within limits, reaching at most
+    /// [`MAX_DAYS_AHEAD`] past `created_at`, stay limits that make sense.
+    pub(crate) fn check(&self, created_at: Timestamp) -> Result<(), crate::ValidationError> {
+        use crate::ValidationError::Calendar as Bad;
+        if self.open.is_empty() {
+            return Err(Bad("a calendar needs at least one open range"));
+        }
+        if self.open.len() > MAX_OPEN_RANGES {
+            return Err(Bad("a calendar lists at most 32 open ranges"));
+        }
+        if self.booked.len() > MAX_BOOKED_RANGES {
+            return Err(Bad("a calendar lists at most 256 booked ranges"));
+        }
+        for ranges in [&self.open, &self.booked] {
+            if ranges.iter().any(|r| r.to <= r.from) {
+                return Err(Bad("a range's check-out must be after its check-in"));
+            }
+            if ranges.windows(2).any(|w| w[1].from <= w[0].to) {
+                return Err(Bad("ranges must be in order and apart (touching ranges are one)"));
+            }
+        }
+        let horizon = day_of(created_at).saturating_add(MAX_DAYS_AHEAD);
+        if self.open.last().is_some_and(|r| r.to > horizon) {
+            return Err(Bad("a calendar reaches at most two years ahead"));
+        }
+        if self.min_stay == 0 {
+            return Err(Bad("the shortest stay is at least one night"));
+        }
+        if self.max_stay != 0 && self.max_stay < self.min_stay {
+            return Err(Bad("the longest stay is shorter than the shortest"));
+        }
+        Ok(())
+    }
+}
+
+/// What `range` costs at `price` per period (per day: a night each; per week or month: started
+/// weeks or 30-day months; per hour: 24 a night). `None` if the price has no period.
+pub fn asking(price: &Price, range: &DateRange) -> Option<u64> {
+    let nights = u64::from(range.nights());
+    let periods = match price.per? {
+        Period::Hour => nights * 24,
+        Period::Day => nights,
+        Period::Week => nights.div_ceil(7),
+        Period::Month => nights.div_ceil(30),
+    };
+    price.amount.checked_mul(periods)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn r(text: &str) -> DateRange {
+        text.parse().expect("a range")
+    }
+
+    #[test]
+    fn dates_read_and_print_as_people_write_them() {
+        assert_eq!(parse_date("1970-01-01"), Ok(0));
+        assert_eq!(parse_date("2026-12-20").map(Date).map(|d| d.to_string()), Ok("2026-12-20".into()));
+        assert_eq!(r("2026-12-20..2026-12-27").nights(), 7);
+        assert_eq!(r("2028-02-28..2028-03-01").nights(), 2, "a leap year");
+        for bad in ["2026-02-30", "2026-13-01", "26-12-01", "2026-1-01", "tomorrow", "2026-12-27..2026-12-20"]
+        {
+            assert!(bad.parse::<DateRange>().is_err() || parse_date(bad).is_err(), "{bad}");
+        }
+        let err = "2026-12-27..2026-12-20".parse::<DateRange>().expect_err("backwards");
+        assert!(err.to_string().contains("check-out is after"), "{err}");
+    }
+
+    #[test]
+    fn a_booking_must_fit_an_open_range_the_stay_limits_and_miss_what_is_booked() {
+        let mut cal = Calendar {
+            open: vec![r("2026-12-01..2027-01-01")],
+            booked: vec![],
+            min_stay: 2,
+            max_stay: 14,
+            instant: false,
+        };
+        assert_eq!(cal.fits(&r("2026-12-20..2026-12-27")), Ok(()));
+        assert!(matches!(cal.fits(&r("2026-12-30..2027-01-02")), Err(BookingError::NotOpen(_))));
+        assert!(matches!(cal.fits(&r("2026-12-20..2026-12-21")), Err(BookingError::TooShort { .. })));
+        assert!(matches!(cal.fits(&r("2026-12-01..2026-12-31")), Err(BookingError::TooLong { .. })));
+        cal.book(r("2026-12-20..2026-12-27"));
+        assert!(matches!(cal.fits(&r("2026-12-26..2026-12-29")), Err(BookingError::Taken { .. })));
+        assert_eq!(cal.fits(&r("2026-12-27..2026-12-29")), Ok(()), "check-out day is free for check-in");
+        cal.book(r("2026-12-27..2026-12-29"));
+        cal.book(r("2026-12-05..2026-12-07"));
+        assert_eq!(cal.booked, vec![r("2026-12-05..2026-12-07"), r("2026-12-20..2026-12-29")]);
+    }
+
+    #[test]
+    fn the_asking_price_counts_periods() {
+        let per = |p: Period| Price::new(1_000, crate::Currency::new("EUR").expect("code")).per(p);
+        let week = r("2026-12-20..2026-12-27");
+        assert_eq!(asking(&per(Period::Day), &week), Some(7_000));
+        assert_eq!(asking(&per(Period::Week), &week), Some(1_000));
+        assert_eq!(asking(&per(Period::Month), &week), Some(1_000));
+        assert_eq!(asking(&per(Period::Hour), &week), Some(168_000));
+    }
+
+    proptest! {
+        #[test]
+        fn days_and_dates_round_trip(day in 0u32..3_000_000) {
+            let text = Date(day).to_string();
+            prop_assert_eq!(parse_date(&text), Ok(day));
+        }
+
+        /// Booking keeps the booked list sorted, apart and covering every night booked.
+        #[test]
+        fn booking_merges_into_sorted_disjoint_ranges(ranges in proptest::collection::vec((0u32..200, 1u32..15), 1..40)) {
+            let mut cal = Calendar { open: vec![DateRange { from: 0, to: 400 }], booked: vec![], min_stay: 1, max_stay: 0, instant: false };
+            let mut nights = std::collections::BTreeSet::new();
+            for (from, len) in ranges {
+                let range = DateRange { from, to: from + len };
+                nights.extend(range.from..range.to);
+                cal.book(range);
+            }
+            prop_assert!(cal.booked.windows(2).all(|w| w[0].to < w[1].from));
+            let covered: std::collections::BTreeSet<u32> = cal.booked.iter().flat_map(|r| r.from..r.to).collect();
+            prop_assert_eq!(covered, nights);
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! Bookings: the owner's node never promises a night twice. Random booking requests arrive; the
+//! owner accepts them from several threads at once, in random order; whatever the race, the
+//! accepted requests never overlap, every refusal names nights already promised, and the deals
+//! the buyers confirm take exactly the accepted nights.
+
+use std::sync::Arc;
+
+use haggle_protocol::fixtures::{accept, author, bookable, booking, confirm, days_ahead, key, sign_now};
+use haggle_protocol::{Body, DateRange, Object, Verified};
+use haggle_storage::{Durability, Outcome, RejectReason, Store};
+use proptest::prelude::*;
+
+fn requests_and_accepts(
+    store: &Store,
+    listing: &Verified<Object>,
+    ranges: &[(u32, u32)],
+) -> Vec<(DateRange, Verified<Object>, Verified<Object>)> {
+    ranges
+        .iter()
+        .enumerate()
+        .map(|(i, (from, nights))| {
+            let dates = days_ahead(10 + from, 10 + from + nights);
+            let buyer = author(i as u32);
+            let offer = sign_now(&buyer, booking(listing, dates, 1_000));
+            let out = store.ingest(offer.bytes(), Durability::Lazy).expect("ingest");
+            assert!(out.is_new(), "request {i} {dates}: {out:?}");
+            let acc = sign_now(&key(1), accept(&offer, &offer));
+            (dates, offer, acc)
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn concurrent_accepts_never_promise_a_night_twice(
+        ranges in proptest::collection::vec((0u32..40, 2u32..10), 2..12),
+        threads in 2usize..5,
+        seed in any::<u64>(),
+    ) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open(dir.path()).expect("open"));
+        store.set_owner(key(1).public());
+        let listing = sign_now(&key(1), Body::Listing(bookable("Cabin", days_ahead(0, 90))));
+        prop_assert!(store.ingest_own(&listing).expect("ingest").is_new());
+        let requests = requests_and_accepts(&store, &listing, &ranges);
+        // Deal the accepts out to the threads in a shuffled order.
+        let mut order: Vec<usize> = (0..requests.len()).collect();
+        let mut rng = haggle_protocol::fixtures::Rng(seed | 1);
+        for i in (1..order.len()).rev() {
+            order.swap(i, rng.below(i + 1));
+        }
+        let requests = Arc::new(requests);
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (store, requests) = (store.clone(), requests.clone());
+                let mine: Vec<usize> = order.iter().copied().skip(t).step_by(threads).collect();
+                std::thread::spawn(move || {
+                    mine.into_iter()
+                        .map(|i| (i, store.ingest_own(&requests[i].2).expect("ingest")))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut accepted: Vec<usize> = Vec::new();
+        let mut refused: Vec<usize> = Vec::new();
+        for h in handles {
+            for (i, out) in h.join().expect("thread") {
+                match out {
+                    Outcome::New { .. } => accepted.push(i),
+                    Outcome::Rejected(r) => {
+                        prop_assert!(matches!(r.reason, RejectReason::DatesTaken(_)), "{}", r.reason);
+                        refused.push(i);
+                    }
+                    other => prop_assert!(false, "{other:?}"),
+                }
+            }
+        }
+        for (n, a) in accepted.iter().enumerate() {
+            for b in &accepted[n + 1..] {
+                prop_assert!(!requests[*a].0.overlaps(&requests[*b].0), "{} and {} both accepted", requests[*a].0, requests[*b].0);
+            }
+        }
+        for r in &refused {
+            prop_assert!(accepted.iter().any(|a| requests[*a].0.overlaps(&requests[*r].0)), "{} refused for nothing", requests[*r].0);
+        }
+        // The buyers confirm: the deals take exactly the accepted nights.
+        for a in &accepted {
+            let (_, offer, acc) = &requests[*a];
+            let cf = sign_now(&author(*a as u32), confirm(offer, acc));
+            let out = store.ingest(cf.bytes(), Durability::Lazy).expect("ingest");
+            prop_assert!(matches!(out, Outcome::New { deal: Some(_), .. }), "{out:?}");
+        }
+        let key = listing.listing_key().expect("listing");
+        let mut taken = store.dates_taken_except(&key, None).expect("read");
+        let mut want: Vec<DateRange> = accepted.iter().map(|a| requests[*a].0).collect();
+        taken.sort();
+        want.sort();
+        prop_assert_eq!(taken, want);
+    }
+}
+
+#[test]
+fn a_request_for_nights_not_open_or_too_short_is_refused_as_the_senders_fault() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    let listing = sign_now(&key(1), Body::Listing(bookable("Cabin", days_ahead(0, 30))));
+    assert!(store.ingest(listing.bytes(), Durability::Lazy).expect("ingest").is_new());
+    for dates in [days_ahead(25, 35), days_ahead(3, 4), days_ahead(0, 20)] {
+        let offer = sign_now(&key(2), booking(&listing, dates, 1_000));
+        match store.ingest(offer.bytes(), Durability::Lazy).expect("ingest") {
+            Outcome::Rejected(r) => assert!(r.reason.is_peer_fault(), "{dates}: {}", r.reason),
+            other => panic!("{dates}: {other:?}"),
+        }
+    }
+    // An offer without dates on a listing that takes bookings is refused too.
+    let plain = sign_now(
+        &key(2),
+        haggle_protocol::fixtures::offer(&listing, haggle_protocol::fixtures::live_terms(1, 1_000)),
+    );
+    assert!(matches!(store.ingest(plain.bytes(), Durability::Lazy).expect("ingest"), Outcome::Rejected(_)));
+}
