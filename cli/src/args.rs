@@ -61,7 +61,9 @@ pub enum Command {
         after_help = "Examples:\n  haggle publish --title \"Road bike\" --price 120 --currency EUR --category vehicles/bikes --tag steel\n  \
                             haggle publish --kind rental --title \"Cargo trailer\" --price 15 --currency EUR --per day --category vehicles/trailers\n  \
                             haggle publish --kind giveaway --title \"Sofa\" --category home/furniture --location Ghent\n  \
-                            haggle publish --kind auction --title \"Brass lamp\" --price 50 --currency EUR --ends 3d --reserve 80 --increment 2"
+                            haggle publish --kind auction --title \"Brass lamp\" --price 50 --currency EUR --ends 3d --reserve 80 --increment 2\n  \
+                            haggle publish --kind rental --title \"Cabin\" --price 60 --currency EUR --per day --available 2026-12-01..2027-04-01 --min-stay 2\n  \
+                            haggle publish --kind crowdfund --title \"Community oven\" --goal 5000 --currency EUR --deadline 30d --tier \"Sticker:10\" --tier \"Loaf a week:100:50\""
     )]
     Publish(PublishArgs),
     /// Change one of your listings (a new revision; unchanged fields stay).
@@ -106,6 +108,12 @@ pub enum Command {
     /// offers the asking price).
     #[command(after_help = "Example:\n  haggle book 3fa2c1 --from 2026-12-20 --to 2026-12-27")]
     Book(BookArgs),
+    /// Pledge to a crowdfunding campaign (public; it binds you only if the goal is met), or
+    /// withdraw your pledge before the deadline.
+    #[command(
+        after_help = "Examples:\n  haggle pledge 3fa2c1 --amount 50\n  haggle pledge 3fa2c1 --withdraw"
+    )]
+    Pledge(PledgeArgs),
     /// Bid on an auction (a public bid every node sees; it binds you if it wins).
     #[command(after_help = "Example:\n  haggle bid 3fa2c1 --price 57")]
     Bid(BidArgs),
@@ -306,6 +314,23 @@ pub struct PublishArgs {
     pub expires: Option<Duration>,
     #[command(flatten)]
     pub auction: AuctionArgs,
+    #[command(flatten)]
+    pub campaign: CampaignArgs,
+}
+
+/// The campaign settings of `haggle publish --kind crowdfund`.
+#[derive(Debug, Args)]
+pub struct CampaignArgs {
+    /// For --kind crowdfund: the goal, in --currency (the listing's price).
+    #[arg(long, value_name = "AMOUNT", conflicts_with = "price")]
+    pub goal: Option<String>,
+    /// For --kind crowdfund: when pledging ends, from now, e.g. 30d (at most 87d).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub deadline: Option<Duration>,
+    /// For --kind crowdfund: a reward, NAME:MIN or NAME:MIN:QUANTITY, e.g. "Mug:30:100";
+    /// repeat for several, cheapest first.
+    #[arg(long = "tier", value_name = "NAME:MIN[:QTY]", value_parser = tier)]
+    pub tiers: Vec<(String, String, Option<u32>)>,
 }
 
 /// The auction settings of `haggle publish --kind auction` (the price is the start price).
@@ -354,6 +379,22 @@ pub struct BookArgs {
     /// How long the request stands, e.g. 3d (default), 12h.
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub expires: Option<Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct PledgeArgs {
+    /// The campaign's listing id (any unique prefix of 6+ characters).
+    #[arg(value_parser = id_prefix)]
+    pub campaign: String,
+    /// How much, in the campaign's currency: 50, 12.50 (a new pledge replaces your last).
+    #[arg(long, required_unless_present = "withdraw", conflicts_with = "withdraw")]
+    pub amount: Option<String>,
+    /// Take your pledge back (before the deadline).
+    #[arg(long)]
+    pub withdraw: bool,
+    /// A public note with the pledge.
+    #[arg(long, short, default_value = "")]
+    pub message: String,
 }
 
 #[derive(Debug, Args)]
@@ -638,6 +679,26 @@ fn min_deals(text: &str) -> Result<u32, String> {
         .map_err(|_| format!("`{text}` is not a number of deals: write a whole number, 0 or more, e.g. 3"))
 }
 
+/// `--tier NAME:MIN[:QTY]`.
+fn tier(text: &str) -> Result<(String, String, Option<u32>), String> {
+    let bad = || format!("`{text}` is not a tier: write NAME:MIN or NAME:MIN:QUANTITY, e.g. \"Mug:30:100\"");
+    let mut parts = text.rsplitn(3, ':').collect::<Vec<_>>();
+    parts.reverse();
+    // NAME:MIN:QTY, or NAME:MIN (a name may itself hold colons only in the three-part form).
+    let (name, min, qty) = match parts.as_slice() {
+        [name, min, qty] if qty.parse::<u32>().is_ok() => {
+            (*name, *min, Some(qty.parse::<u32>().map_err(|_| bad())?))
+        }
+        [a, b, min] => (&text[..a.len() + 1 + b.len()], *min, None),
+        [name, min] => (*name, *min, None),
+        _ => return Err(bad()),
+    };
+    if name.trim().is_empty() || min.trim().is_empty() || qty == Some(0) {
+        return Err(bad());
+    }
+    Ok((name.trim().to_owned(), min.trim().to_owned(), qty))
+}
+
 /// `FROM..TO`: nights from check-in up to check-out.
 fn date_range(text: &str) -> Result<String, String> {
     text.parse::<haggle_protocol::DateRange>().map(|r| r.to_string()).map_err(|e| e.to_string())
@@ -765,7 +826,10 @@ mod tests {
         let names = |v: &[PossibleValue]| v.iter().map(|p| p.get_name().to_owned()).collect::<Vec<_>>();
         let kinds: Vec<_> =
             Choice::<ListingKind>::value_variants().iter().filter_map(|c| c.to_possible_value()).collect();
-        assert_eq!(names(&kinds), ["sell", "wanted", "service", "rental", "giveaway", "auction"]);
+        assert_eq!(
+            names(&kinds),
+            ["sell", "wanted", "service", "rental", "giveaway", "auction", "crowdfund"]
+        );
         let sorts: Vec<_> =
             Choice::<Sort>::value_variants().iter().filter_map(|c| c.to_possible_value()).collect();
         assert_eq!(

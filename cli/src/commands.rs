@@ -4,6 +4,7 @@
 
 mod auction;
 mod booking;
+mod campaign;
 mod deal;
 mod listings;
 mod negotiate;
@@ -22,6 +23,9 @@ use crate::args::Command;
 
 pub use auction::{ends_cell as auction_ends, lines as auction_lines, price_cell as auction_price};
 pub use booking::calendar_lines;
+pub use campaign::{
+    deadline_cell as campaign_deadline, lines as campaign_lines, price_cell as campaign_price,
+};
 pub use reputation::{brief as reputation_brief, sentence as reputation_sentence};
 
 /// What every client command needs.
@@ -51,6 +55,7 @@ pub fn run(command: Command, cx: &Context<'_>) -> Result<()> {
         Command::Offer(args) => negotiate::offer(cx, &args.listing, &args.terms),
         Command::Bid(args) => auction::bid(cx, &args),
         Command::Book(args) => booking::book(cx, &args),
+        Command::Pledge(args) => campaign::pledge(cx, &args),
         Command::Counter(args) => negotiate::counter(cx, &args.thread, &args.terms),
         Command::Accept { thread } => negotiate::accept(cx, &thread),
         Command::Decline { thread, message } => negotiate::decline(cx, &thread, message),

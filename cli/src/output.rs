@@ -153,9 +153,10 @@ pub fn listings(list: &[ListingView], empty: &str) {
                 short(&l.id),
                 l.kind.to_string(),
                 l.title.clone(),
-                match &l.auction {
-                    Some(a) => crate::commands::auction_price(a),
-                    None => price(l.price.as_ref()),
+                match (&l.auction, &l.campaign) {
+                    (Some(a), _) => crate::commands::auction_price(a),
+                    (_, Some(c)) => crate::commands::campaign_price(c),
+                    _ => price(l.price.as_ref()),
                 },
                 l.quantity.to_string(),
                 l.location.clone(),
@@ -168,6 +169,11 @@ pub fn listings(list: &[ListingView], empty: &str) {
                 match (l.state, &l.auction) {
                     (ListingState::Closed, _) => "-".to_owned(),
                     (_, Some(a)) => crate::commands::auction_ends(a, now),
+                    _ if l.campaign.is_some() => l
+                        .campaign
+                        .as_deref()
+                        .map(|c| crate::commands::campaign_deadline(c, now))
+                        .unwrap_or_default(),
                     _ => format!("expires {}", relative(l.expires_at, now)),
                 },
             ]
@@ -189,9 +195,10 @@ pub fn listing(l: &ListingView) {
     let now = now_ms();
     outln!("{}  {}", bold(&l.title), dim(&format!("[{}, {}]", l.kind, l.state.as_str())));
     outln!("  id        {}", l.id);
-    match &l.auction {
-        Some(a) => crate::commands::auction_lines(l, a),
-        None => outln!("  price     {}", price(l.price.as_ref())),
+    match (&l.auction, &l.campaign) {
+        (Some(a), _) => crate::commands::auction_lines(l, a),
+        (_, Some(c)) => crate::commands::campaign_lines(l, c),
+        _ => outln!("  price     {}", price(l.price.as_ref())),
     }
     if let Some(c) = &l.calendar {
         crate::commands::calendar_lines(c);

@@ -11,8 +11,9 @@ use serde::de::DeserializeOwned;
 
 use crate::api::types::{
     BidRequest, DealView, DealsPage, ErrorBody, ErrorCode, FeedbackRequest, ListingDraft, ListingPatch,
-    ListingView, ListingsPage, MessageBody, NodeEvent, ObjectView, PeersPage, RenewRequest, ReputationView,
-    SearchPage, SearchParams, SentView, StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
+    ListingView, ListingsPage, MessageBody, NodeEvent, ObjectView, PeersPage, PledgeRequest, RenewRequest,
+    ReputationView, SearchPage, SearchParams, SentView, StatusView, StepRequest, TermsDraft, ThreadView,
+    ThreadsPage,
 };
 use crate::node::{ADDR_FILE, COOKIE_FILE};
 
@@ -183,6 +184,11 @@ impl ApiClient {
     /// `POST /v1/listings/{id}/bids`: the auction after the bid.
     pub fn bid(&self, listing: &str, request: &BidRequest) -> Result<ListingView, ClientError> {
         self.post(&format!("/v1/listings/{}/bids", segment(listing)), request)
+    }
+
+    /// `POST /v1/listings/{id}/pledges`: the campaign after the pledge.
+    pub fn pledge(&self, listing: &str, request: &PledgeRequest) -> Result<ListingView, ClientError> {
+        self.post(&format!("/v1/listings/{}/pledges", segment(listing)), request)
     }
 
     /// `POST /v1/threads/{id}/counter`.

@@ -59,9 +59,9 @@ const MAX_UNPUBLISHED: usize = 1_000;
 const BLOCKING_DRAIN: Duration = Duration::from_secs(4);
 /// How often the dialling schedule is checked: its waits are seconds and up.
 const REDIAL_TICK: Duration = Duration::from_millis(250);
-/// How often the node looks for auctions (its own, and those its owner bid on) whose end has
-/// come: an auction is settled at most this long after its end.
-const AUCTION_TICK: Duration = Duration::from_secs(1);
+/// How often the node looks for auctions and campaigns (its own, and those its owner bid on or
+/// backed) whose end has come: one is settled at most this long after its end.
+const MARKET_TICK: Duration = Duration::from_secs(1);
 /// Capacity of the channel of finished store work.
 const DONE_CAPACITY: usize = 1_024;
 
@@ -174,8 +174,8 @@ impl EventLoop {
         let mut sweep = tokio::time::interval(self.intervals.sweep);
         let mut periodic_sync = tokio::time::interval(self.intervals.sync);
         let mut redial = tokio::time::interval(REDIAL_TICK);
-        let mut auctions = tokio::time::interval(AUCTION_TICK);
-        auctions.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut markets = tokio::time::interval(MARKET_TICK);
+        markets.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // Mail that arrived while the node was stopped (by an earlier sync) is opened now; what a
         // crash left half done (Accepts not confirmed, listing revisions not written after
         // deals) is done.
@@ -203,7 +203,7 @@ impl EventLoop {
                     self.sweep();
                 }
                 _ = periodic_sync.tick() => self.sync_random_peer(),
-                _ = auctions.tick() => self.settle_auctions(),
+                _ = markets.tick() => self.settle_markets(),
                 _ = redial.tick() => {
                     self.redial();
                     self.check_reachability();
@@ -442,13 +442,13 @@ impl EventLoop {
         gossip
     }
 
-    /// Ends the owner's auctions whose time is up and announces ended auctions (see
-    /// `Service::settle_auctions`).
-    fn settle_auctions(&self) {
-        self.spawn_blocking(|service| match service.settle_auctions() {
+    /// Ends the owner's auctions and campaigns whose time is up and announces ended ones (see
+    /// `Service::settle_markets`).
+    fn settle_markets(&self) {
+        self.spawn_blocking(|service| match service.settle_markets() {
             Ok(then) => (!then.is_empty()).then_some(Done::Followups(then)),
             Err(e) => {
-                tracing::warn!(error = %e, "cannot settle ended auctions");
+                tracing::warn!(error = %e, "cannot settle ended auctions and campaigns");
                 None
             }
         });

@@ -15,6 +15,7 @@
 mod actions;
 mod auctions;
 mod bookings;
+mod campaigns;
 mod deal_steps;
 mod endings;
 mod error;

@@ -279,11 +279,14 @@ impl AuctionView {
 }
 
 /// Whether a listing revision's kind and market agree, for validation: an auction, and only an
-/// auction, carries auction terms; a calendar goes on a rental or a service.
+/// auction, carries auction terms, and a campaign its campaign; a calendar goes on a rental or
+/// a service.
 pub(crate) fn market_fits(kind: ListingKind, market: Option<&Market>) -> bool {
     match (kind, market) {
         (ListingKind::Auction, Some(Market::Auction(_))) => true,
         (ListingKind::Auction, _) => false,
+        (ListingKind::Crowdfund, Some(Market::Campaign(_))) => true,
+        (ListingKind::Crowdfund, _) => false,
         (ListingKind::Rental | ListingKind::Service, Some(Market::Calendar(_))) => true,
         (_, None) => true,
         (_, Some(_)) => false,

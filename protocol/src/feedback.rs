@@ -173,7 +173,8 @@ impl Feedback {
     /// is checked before its signature, so no nesting costs more than three signature checks.
     pub fn verify(&self, author: &PublicKey, now: Timestamp) -> Result<DealProof, FeedbackError> {
         let now = now.saturating_add(PROOF_CLOCK_SLACK);
-        let offer = open(&self.offer, "offer", &[ObjectKind::Offer, ObjectKind::Bid], now)?;
+        let offer =
+            open(&self.offer, "offer", &[ObjectKind::Offer, ObjectKind::Bid, ObjectKind::Pledge], now)?;
         let accept = open(&self.accept, "accept", &[ObjectKind::Accept], now)?;
         let confirm = open(&self.confirm, "confirm", &[ObjectKind::Confirm], now)?;
         let proof = link(&offer, &accept, &confirm)?;

@@ -108,6 +108,43 @@ pub fn days_ahead(from: u32, to: u32) -> crate::DateRange {
     crate::DateRange { from: today + from, to: today + to }
 }
 
+/// A campaign with a goal of `goal` euro cents and `deadline`, with two tiers (Sticker from
+/// 10.00, two Mugs from 30.00), nonce `0x44`s, living until its pledges lapse.
+pub fn campaign(title: &str, goal: u64, deadline: Timestamp) -> Listing {
+    let campaign = crate::Campaign {
+        deadline,
+        tiers: vec![
+            crate::Tier { name: "Sticker".into(), min: 1_000, quantity: 0 },
+            crate::Tier { name: "Mug".into(), min: 3_000, quantity: 2 },
+        ],
+    };
+    let expires_at = (T0.saturating_add(30 * DAY)).max(campaign.pledges_stand_until().saturating_add(DAY));
+    Listing {
+        nonce: [0x44; 16],
+        kind: ListingKind::Crowdfund,
+        category: "community".to_owned(),
+        price: Some(eur(goal)),
+        expires_at,
+        market: Some(crate::listing::Market::Campaign(campaign)),
+        ..listing(title)
+    }
+}
+
+/// A pledge of `amount` euro cents to the campaign `listing` (0 withdraws), standing as long as
+/// pledges must.
+pub fn pledge(listing: &Object, amount: u64) -> Body {
+    let stands = listing
+        .listing()
+        .and_then(crate::Listing::campaign)
+        .map_or(T0.saturating_add(30 * DAY), crate::Campaign::pledges_stand_until);
+    Body::Pledge(Offer {
+        listing: listing.id(),
+        to: listing.author(),
+        terms: Terms { quantity: 1, price: eur(amount), expires_at: stands, dates: None },
+        message: String::new(),
+    })
+}
+
 /// A bid of `amount` euro cents on the auction `listing`, standing as long as bids must.
 pub fn bid(listing: &Object, amount: u64) -> Body {
     let stands = listing

@@ -29,6 +29,7 @@
 
 pub mod auction;
 pub mod calendar;
+pub mod crowdfund;
 pub mod deal;
 pub mod feedback;
 #[cfg(any(test, feature = "fixtures"))]
@@ -51,6 +52,7 @@ pub mod work;
 
 pub use auction::{AuctionTerms, AuctionView, BidEntry, BidError};
 pub use calendar::{BookingError, Calendar, DateRange};
+pub use crowdfund::{Backing, Campaign, CampaignView, PledgeError, Tier};
 pub use deal::{Deal, DealError};
 pub use feedback::{DealProof, Feedback, FeedbackError, Rating};
 pub use id::{IdPrefix, MIN_PREFIX_LEN, ObjectId, ParseIdError};

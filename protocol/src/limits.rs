@@ -179,6 +179,9 @@ pub enum ValidationError {
     /// A calendar breaks a rule (named).
     #[error("{0}")]
     Calendar(&'static str),
+    /// A campaign breaks a rule (named).
+    #[error("{0}")]
+    Campaign(&'static str),
 }
 
 /// Checks every context-free rule of `envelope` against the clock `now`.
@@ -189,7 +192,7 @@ pub fn validate(envelope: &Envelope, now: Timestamp) -> Result<(), ValidationErr
     }
     match &envelope.body {
         Body::Listing(listing) => validate_listing(listing, created_at),
-        Body::Offer(offer) | Body::Bid(offer) => {
+        Body::Offer(offer) | Body::Bid(offer) | Body::Pledge(offer) => {
             if offer.to == envelope.author {
                 return Err(ValidationError::SelfAddressed);
             }
@@ -268,6 +271,16 @@ fn validate_listing(l: &Listing, created_at: Timestamp) -> Result<(), Validation
     if let Some(terms) = l.auction() {
         crate::auction::check_terms(terms, l.status, l.quantity, l.price.as_ref(), created_at, l.expires_at)?;
     }
+    if let Some(campaign) = l.campaign() {
+        crate::crowdfund::check_campaign(
+            campaign,
+            l.status,
+            l.quantity,
+            l.price.as_ref(),
+            created_at,
+            l.expires_at,
+        )?;
+    }
     if let Some(calendar) = l.calendar() {
         calendar.check(created_at)?;
         if l.status == ListingStatus::Active && l.quantity != 1 {
@@ -280,18 +293,24 @@ fn validate_listing(l: &Listing, created_at: Timestamp) -> Result<(), Validation
         }
     }
     match (&l.price, l.kind) {
-        (None, ListingKind::Sell | ListingKind::Service | ListingKind::Rental | ListingKind::Auction) => {
-            Err(ValidationError::PriceRequired(l.kind))
-        }
+        (
+            None,
+            ListingKind::Sell
+            | ListingKind::Service
+            | ListingKind::Rental
+            | ListingKind::Auction
+            | ListingKind::Crowdfund,
+        ) => Err(ValidationError::PriceRequired(l.kind)),
         (Some(_), ListingKind::Giveaway) => Err(ValidationError::PriceNotAllowed(l.kind)),
         (None, _) => Ok(()),
         (Some(price), kind) => {
             validate_price(price, "price")?;
             match (price.per, kind) {
                 (None, ListingKind::Rental) => Err(ValidationError::PeriodRequired),
-                (Some(_), ListingKind::Sell | ListingKind::Wanted | ListingKind::Auction) => {
-                    Err(ValidationError::PeriodNotAllowed(kind))
-                }
+                (
+                    Some(_),
+                    ListingKind::Sell | ListingKind::Wanted | ListingKind::Auction | ListingKind::Crowdfund,
+                ) => Err(ValidationError::PeriodNotAllowed(kind)),
                 _ => Ok(()),
             }
         }

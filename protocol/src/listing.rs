@@ -26,17 +26,20 @@ pub enum ListingKind {
     Giveaway,
     /// One item sold to the highest bidder by a set time (see [`crate::auction`]).
     Auction,
+    /// A crowdfunding campaign: pledges toward a goal by a deadline (see [`crate::crowdfund`]).
+    Crowdfund,
 }
 
 impl ListingKind {
     /// Every kind, in wire order.
-    pub const ALL: [ListingKind; 6] = [
+    pub const ALL: [ListingKind; 7] = [
         ListingKind::Sell,
         ListingKind::Wanted,
         ListingKind::Service,
         ListingKind::Rental,
         ListingKind::Giveaway,
         ListingKind::Auction,
+        ListingKind::Crowdfund,
     ];
 
     /// The lowercase name, as shown and parsed.
@@ -48,6 +51,7 @@ impl ListingKind {
             ListingKind::Rental => "rental",
             ListingKind::Giveaway => "giveaway",
             ListingKind::Auction => "auction",
+            ListingKind::Crowdfund => "crowdfund",
         }
     }
 }
@@ -128,6 +132,8 @@ pub enum Market {
     Auction(crate::auction::AuctionTerms),
     /// A rental's (or a service's) availability calendar; its price is per period.
     Calendar(crate::calendar::Calendar),
+    /// A crowdfunding campaign's deadline and reward tiers (the listing's price is the goal).
+    Campaign(crate::crowdfund::Campaign),
 }
 
 impl Listing {
@@ -135,6 +141,14 @@ impl Listing {
     pub fn auction(&self) -> Option<&crate::auction::AuctionTerms> {
         match &self.market {
             Some(Market::Auction(terms)) => Some(terms),
+            _ => None,
+        }
+    }
+
+    /// The campaign's rules, if this is a crowdfunding campaign.
+    pub fn campaign(&self) -> Option<&crate::crowdfund::Campaign> {
+        match &self.market {
+            Some(Market::Campaign(campaign)) => Some(campaign),
             _ => None,
         }
     }

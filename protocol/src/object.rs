@@ -85,6 +85,9 @@ pub enum Body {
     /// A public bid on an auction: an offer of quantity 1 that every node stores, so every node
     /// sees the same bid history (see [`crate::auction`]). It opens a thread like an offer.
     Bid(Offer),
+    /// A public pledge to a crowdfunding campaign: an offer of quantity 1 whose price is the
+    /// amount (0 withdraws), stored by every node (see [`crate::crowdfund`]). It opens a thread.
+    Pledge(Offer),
 }
 
 /// The kind of an object, without its fields.
@@ -114,6 +117,8 @@ pub enum ObjectKind {
     Feedback,
     /// A public bid on an auction, which opens a thread.
     Bid,
+    /// A public pledge to a campaign, which opens a thread.
+    Pledge,
 }
 
 impl ObjectKind {
@@ -132,11 +137,12 @@ impl ObjectKind {
             ObjectKind::Step => "step",
             ObjectKind::Feedback => "feedback",
             ObjectKind::Bid => "bid",
+            ObjectKind::Pledge => "pledge",
         }
     }
 
     /// Every kind, in wire order.
-    pub const ALL: [ObjectKind; 12] = [
+    pub const ALL: [ObjectKind; 13] = [
         ObjectKind::Listing,
         ObjectKind::Offer,
         ObjectKind::Counter,
@@ -149,6 +155,7 @@ impl ObjectKind {
         ObjectKind::Step,
         ObjectKind::Feedback,
         ObjectKind::Bid,
+        ObjectKind::Pledge,
     ];
 
     /// Public objects are gossiped to, synced and stored by everyone; the rest go only to the
@@ -161,6 +168,7 @@ impl ObjectKind {
                 | ObjectKind::Receipt
                 | ObjectKind::Feedback
                 | ObjectKind::Bid
+                | ObjectKind::Pledge
         )
     }
 }
@@ -196,6 +204,7 @@ impl Body {
             Body::Step(_) => ObjectKind::Step,
             Body::Feedback(_) => ObjectKind::Feedback,
             Body::Bid(_) => ObjectKind::Bid,
+            Body::Pledge(_) => ObjectKind::Pledge,
         }
     }
 
@@ -213,14 +222,15 @@ impl Body {
             | Body::Receipt(_)
             | Body::Step(_)
             | Body::Feedback(_)
-            | Body::Bid(_) => None,
+            | Body::Bid(_)
+            | Body::Pledge(_) => None,
         }
     }
 
     /// The offer or bid that opens a thread.
     pub fn opening(&self) -> Option<&Offer> {
         match self {
-            Body::Offer(o) | Body::Bid(o) => Some(o),
+            Body::Offer(o) | Body::Bid(o) | Body::Pledge(o) => Some(o),
             _ => None,
         }
     }
@@ -228,7 +238,7 @@ impl Body {
     /// The terms an offer or counter proposes.
     pub fn terms(&self) -> Option<&Terms> {
         match self {
-            Body::Offer(o) | Body::Bid(o) => Some(&o.terms),
+            Body::Offer(o) | Body::Bid(o) | Body::Pledge(o) => Some(&o.terms),
             Body::Counter(c) => Some(&c.terms),
             _ => None,
         }
@@ -238,7 +248,7 @@ impl Body {
     /// [`Body::addressee`]).
     pub fn recipient(&self) -> Option<PublicKey> {
         match self {
-            Body::Offer(o) | Body::Bid(o) => Some(o.to),
+            Body::Offer(o) | Body::Bid(o) | Body::Pledge(o) => Some(o.to),
             Body::Step(s) => Some(s.to),
             _ => self.reply().map(|r| r.to),
         }
@@ -437,7 +447,7 @@ impl Object {
     /// messages.
     pub fn thread_id(&self) -> Option<ObjectId> {
         match &self.envelope.body {
-            Body::Offer(_) | Body::Bid(_) => Some(self.id),
+            Body::Offer(_) | Body::Bid(_) | Body::Pledge(_) => Some(self.id),
             body => body.reply().map(|r| r.thread),
         }
     }

@@ -179,16 +179,27 @@ pub enum ThreadError {
     /// An offer on an auction: auctions take bids.
     #[error("an auction takes bids, not offers")]
     AuctionTakesBids,
+    /// An offer on a crowdfunding campaign: campaigns take pledges.
+    #[error("a campaign takes pledges, not offers")]
+    CampaignTakesPledges,
+    /// A pledge breaks the campaign's rules.
+    #[error(transparent)]
+    Pledge(#[from] crate::crowdfund::PledgeError),
     /// A bid breaks the auction's rules.
     #[error(transparent)]
     Bid(#[from] crate::auction::BidError),
     /// A booking's dates do not fit (or terms lack dates on a listing with a calendar).
     #[error(transparent)]
     Booking(#[from] crate::calendar::BookingError),
-    /// A counter or withdraw (named) in a bid's thread: a bid stands as made; the seller accepts
-    /// or declines it.
-    #[error("a bid cannot be answered with a {0}: the seller accepts or declines it")]
-    BidStands(&'static str),
+    /// A counter or withdraw in the thread of a public offer (a bid or a pledge): it stands as
+    /// made; the listing's author accepts or declines it (a pledge is withdrawn by a pledge of 0).
+    #[error("a {opening} cannot be answered with a {reply}: the listing's author accepts or declines it")]
+    PublicOfferStands {
+        /// bid or pledge.
+        opening: &'static str,
+        /// counter or withdraw.
+        reply: &'static str,
+    },
 }
 
 /// Checks an offer against the listing revision it names.
@@ -199,11 +210,16 @@ pub fn check_offer(listing: &Object, offer: &Object) -> Result<(), ThreadError> 
     let Some(l) = listing.listing() else {
         return Err(wrong_kind("listing", listing));
     };
-    match (offer.kind(), crate::auction::auction_of(listing)) {
-        (ObjectKind::Bid, Some((terms, start))) => crate::auction::check_bid(terms, start, offer, o)?,
-        (ObjectKind::Bid, None) => return Err(crate::auction::BidError::NotAnAuction.into()),
-        (_, Some(_)) => return Err(ThreadError::AuctionTakesBids),
-        (_, None) => {}
+    match (offer.kind(), crate::auction::auction_of(listing), crate::crowdfund::campaign_of(listing)) {
+        (ObjectKind::Bid, Some((terms, start)), _) => crate::auction::check_bid(terms, start, offer, o)?,
+        (ObjectKind::Bid, None, _) => return Err(crate::auction::BidError::NotAnAuction.into()),
+        (ObjectKind::Pledge, _, Some((campaign, goal))) => {
+            crate::crowdfund::check_pledge(campaign, goal, offer, o)?
+        }
+        (ObjectKind::Pledge, _, None) => return Err(crate::crowdfund::PledgeError::NotACampaign.into()),
+        (_, Some(_), _) => return Err(ThreadError::AuctionTakesBids),
+        (_, _, Some(_)) => return Err(ThreadError::CampaignTakesPledges),
+        (_, None, None) => {}
     }
     match (l.calendar(), &o.terms.dates) {
         (Some(_), _) if o.terms.quantity != 1 => return Err(crate::calendar::BookingError::Quantity.into()),
@@ -253,8 +269,13 @@ pub fn check_reply(offer: &Object, prev: &Object, reply: &Object) -> Result<(), 
     if r.to != other {
         return Err(ThreadError::WrongRecipient);
     }
-    if offer.kind() == ObjectKind::Bid && matches!(reply.kind(), ObjectKind::Counter | ObjectKind::Withdraw) {
-        return Err(ThreadError::BidStands(reply.kind().as_str()));
+    if matches!(offer.kind(), ObjectKind::Bid | ObjectKind::Pledge)
+        && matches!(reply.kind(), ObjectKind::Counter | ObjectKind::Withdraw)
+    {
+        return Err(ThreadError::PublicOfferStands {
+            opening: offer.kind().as_str(),
+            reply: reply.kind().as_str(),
+        });
     }
     if reply.kind() == ObjectKind::Confirm {
         // The Accept passed these rules against the confirmer's terms (there are two parties).
@@ -427,6 +448,7 @@ pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<Th
             Body::Listing(_)
             | Body::Offer(_)
             | Body::Bid(_)
+            | Body::Pledge(_)
             | Body::Mailbox(_)
             | Body::Receipt(_)
             | Body::Feedback(_)

@@ -49,7 +49,8 @@ pub fn required_bits(kind: ObjectKind, size: usize, base: u32) -> u32 {
         | ObjectKind::Mailbox
         | ObjectKind::Receipt
         | ObjectKind::Feedback
-        | ObjectKind::Bid => base + size_bits,
+        | ObjectKind::Bid
+        | ObjectKind::Pledge => base + size_bits,
         ObjectKind::Offer => base.saturating_sub(OFFER_DISCOUNT) + size_bits,
         ObjectKind::Counter
         | ObjectKind::Accept

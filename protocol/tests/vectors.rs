@@ -16,8 +16,8 @@ fn sign(key: &SecretKey, body: Body) -> Verified<Object> {
     envelope.sign_with_work(key, T0, VECTOR_BASE_BITS).expect("vector objects are valid")
 }
 use haggle_protocol::{
-    AuctionTerms, Body, Calendar, Currency, DateRange, DealStep, Feedback, Listing, ListingKind,
-    ListingStatus, Location, Market, Object, Offer, PaymentMethod, Period, Price, Rating, Step, Terms,
+    AuctionTerms, Body, Calendar, Campaign, Currency, DateRange, DealStep, Feedback, Listing, ListingKind,
+    ListingStatus, Location, Market, Object, Offer, PaymentMethod, Period, Price, Rating, Step, Terms, Tier,
 };
 
 fn vectors() -> Vec<(&'static str, Object)> {
@@ -129,6 +129,29 @@ fn vectors() -> Vec<(&'static str, Object)> {
             message: "Three nights, please.".into(),
         }),
     );
+    // A campaign (goal 2,000.00 EUR by 20 days after T0; tiers: a sticker from 10.00, one of
+    // 50 loaves a week from 100.00) and a pledge of 120.00.
+    let crowdfund = sign(
+        &seller,
+        Body::Listing(Listing {
+            nonce: [0x44; 16],
+            kind: ListingKind::Crowdfund,
+            title: "Community bread oven".into(),
+            description: "A wood-fired oven for the square.".into(),
+            category: "community".into(),
+            tags: vec![],
+            price: Some(Price::new(200_000, Currency::new("EUR").expect("code"))),
+            market: Some(Market::Campaign(Campaign {
+                deadline: T0.saturating_add(std::time::Duration::from_secs(20 * 86_400)),
+                tiers: vec![
+                    Tier { name: "Sticker".into(), min: 1_000, quantity: 0 },
+                    Tier { name: "Loaf a week".into(), min: 10_000, quantity: 50 },
+                ],
+            })),
+            ..listing.listing().expect("a listing").clone()
+        }),
+    );
+    let pledge = sign(&buyer, haggle_protocol::fixtures::pledge(&crowdfund, 12_000));
     vec![
         ("listing", listing.into_inner()),
         ("offer", offer.into_inner()),
@@ -143,6 +166,8 @@ fn vectors() -> Vec<(&'static str, Object)> {
         ("bid", bid.into_inner()),
         ("rental", rental.into_inner()),
         ("booking", booking.into_inner()),
+        ("crowdfund", crowdfund.into_inner()),
+        ("pledge", pledge.into_inner()),
     ]
 }
 

@@ -229,7 +229,9 @@ impl Store {
         let Some(bytes) = self.db.get(keys::object(&held))? else { return Ok(true) };
         let held = crate::store::decode_stored(&bytes)?;
         let Some(old) = held.listing() else { return Ok(true) };
-        let auction = |l: &haggle_protocol::Listing| l.kind == haggle_protocol::ListingKind::Auction;
+        let auction = |l: &haggle_protocol::Listing| {
+            matches!(l.kind, haggle_protocol::ListingKind::Auction | haggle_protocol::ListingKind::Crowdfund)
+        };
         if !auction(old) && !auction(listing) {
             return Ok(true);
         }

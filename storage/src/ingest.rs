@@ -161,27 +161,32 @@ pub enum RejectReason {
     /// (by its time, or at the seller's node by the arrival).
     #[error(transparent)]
     Bid(haggle_protocol::BidError),
-    /// A bid on an auction whose seller closed it.
-    #[error("the auction is closed")]
-    AuctionClosed,
-    /// The bidder already has as many bids as one may (on this auction, or on this node).
-    #[error("the bidder already has {max} bids on this {scope}")]
-    BidQuota {
+    /// A pledge that does not count in this node's view of its campaign: after the deadline
+    /// (by its time, or at the creator's node by the arrival), or a withdrawal of nothing.
+    #[error(transparent)]
+    Pledge(haggle_protocol::PledgeError),
+    /// A bid or pledge on an auction or campaign its author closed.
+    #[error("the auction or campaign is closed")]
+    MarketClosed,
+    /// The author already has as many bids or pledges as one may (on this listing, or on this
+    /// node).
+    #[error("the author already has {max} bids or pledges on this {scope}")]
+    OfferQuota {
         /// The limit.
         max: usize,
-        /// `auction` or `node`.
+        /// `listing` or `node`.
         scope: &'static str,
     },
     /// The listing author's own Accept, Counter or Confirm of nights already booked or promised.
     #[error(transparent)]
     DatesTaken(haggle_protocol::BookingError),
-    /// An active revision of an auction that changes its kind, start price or terms (or makes a
-    /// listing an auction): bids are judged by the terms they were made under.
-    #[error("an auction's kind, start price and terms cannot change while it runs")]
+    /// An active revision of an auction or campaign that changes its kind, price or terms (or
+    /// makes a listing one): bids and pledges are judged by the terms they were made under.
+    #[error("an auction's or campaign's kind, price and terms cannot change while it runs")]
     AuctionChanged,
-    /// The auction already holds as many bids as one auction may.
-    #[error("the auction already holds {max} bids")]
-    AuctionFull {
+    /// The auction or campaign already holds as many bids or pledges as one may.
+    #[error("the auction or campaign already holds {max} bids or pledges")]
+    MarketFull {
         /// The limit.
         max: usize,
     },
@@ -213,10 +218,11 @@ impl RejectReason {
                 // A bid judged against this node's view of its auction, which another node's
                 // may differ from for a moment.
                 | RejectReason::Bid(_)
-                | RejectReason::AuctionClosed
+                | RejectReason::Pledge(_)
+                | RejectReason::MarketClosed
                 | RejectReason::AuctionChanged
-                | RejectReason::BidQuota { .. }
-                | RejectReason::AuctionFull { .. }
+                | RejectReason::OfferQuota { .. }
+                | RejectReason::MarketFull { .. }
         )
     }
 }
@@ -329,7 +335,7 @@ impl Store {
             Body::Receipt(_) => self.write_receipt(object, now),
             Body::Step(_) => self.write_step(object, origin),
             Body::Feedback(_) => self.write_feedback(object, now),
-            Body::Bid(_) => self.write_bid(object, now),
+            Body::Bid(_) | Body::Pledge(_) => self.write_public_offer(object, now),
             _ => self.write_reply(object, origin, now),
         }
     }
@@ -385,7 +391,7 @@ impl Store {
         let id = reply.id();
         let r = reply.body().reply().expect("called for replies");
         let offer = match self.get(&r.thread)? {
-            Some(offer) if matches!(offer.kind(), ObjectKind::Offer | ObjectKind::Bid) => offer,
+            Some(offer) if offer.body().opening().is_some() => offer,
             _ => return Ok(rejected(Some(id), RejectReason::UnknownThread(r.thread))),
         };
         let mut messages = self.thread_messages(&r.thread)?;
@@ -419,8 +425,10 @@ impl Store {
                     .and_then(|t| t.body().terms()),
                 _ => None,
             };
-            // A booking promises nights, which must be free; anything else a quantity.
-            match promised.map(|t| (t.quantity, t.dates)) {
+            // A booking promises nights, which must be free; a pledge promises nothing scarce (a
+            // campaign takes every backer); anything else a quantity.
+            let pledge = offer.kind() == ObjectKind::Pledge;
+            match promised.filter(|_| !pledge).map(|t| (t.quantity, t.dates)) {
                 Some((_, Some(asked))) => {
                     let taken = self.dates_taken_except(&key, Some(r.thread))?;
                     if let Some(taken) = taken.into_iter().find(|t| t.overlaps(&asked)) {

@@ -21,7 +21,6 @@
 #![warn(missing_docs)]
 
 mod batch;
-mod bids;
 mod derived;
 mod error;
 mod feedback;
@@ -29,6 +28,7 @@ mod ingest;
 mod keys;
 mod mail;
 mod outbox;
+mod public_offers;
 pub mod reputation;
 mod search;
 mod steps;
@@ -37,12 +37,14 @@ mod sweep;
 mod sync;
 mod threads;
 
-pub use bids::{MAX_BIDS_PER_AUCTION, MAX_BIDS_PER_AUTHOR, MAX_BIDS_PER_BIDDER};
 pub use error::{DbError, IndexError, OpenError, SearchError, StoreError};
 pub use feedback::MAX_FEEDBACK_PER_AUTHOR;
 pub use ingest::{MAX_LISTINGS_PER_AUTHOR, MAX_OPEN_OFFERS, Outcome, RejectReason, Rejection};
 pub use mail::{MAX_MAIL_PER_RECIPIENT, MAX_MAIL_PER_SENDER};
 pub use outbox::{DeliveryState, OutboxEntry};
+pub use public_offers::{
+    MAX_BIDS_PER_AUCTION, MAX_BIDS_PER_AUTHOR, MAX_PER_AUTHOR_PER_LISTING, MAX_PLEDGES_PER_CAMPAIGN,
+};
 pub use search::{MAX_PAGE, SearchHit, SearchQuery, SearchResults, Sort};
 pub use steps::{MAX_DEAL_STEPS, signed_step};
 pub use store::{Durability, ListingEntry, Lookup, SCHEMA_VERSION, Store, StoreStats};

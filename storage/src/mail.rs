@@ -168,7 +168,7 @@ impl Store {
                         Store::sweep_feedback(&mut batch, &mut set, &object);
                         feedback_swept = true;
                     }
-                    Body::Bid(_) => self.sweep_bid(&mut batch, &mut set, &object)?,
+                    Body::Bid(_) | Body::Pledge(_) => self.sweep_bid(&mut batch, &mut set, &object)?,
                     _ => {}
                 }
             }

@@ -13,8 +13,9 @@ use crate::args::{ListingFields, PublishArgs, UpdateArgs};
 use crate::{output, usage};
 
 pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
-    let PublishArgs { kind, title, fields, expires, auction } = args;
+    let PublishArgs { kind, title, mut fields, expires, auction, campaign } = args;
     let auction = super::auction::draft(kind.0, &auction)?;
+    let campaign = super::campaign::draft(kind.0, &campaign, &mut fields.price)?;
     let patch = patch(fields)?;
     let draft = ListingDraft {
         kind: kind.0,
@@ -33,6 +34,7 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
         expires_in: expires.map(|d| d.as_secs()),
         auction,
         calendar: patch.calendar,
+        campaign,
     };
     let l = cx.api.publish(&draft)?;
     if cx.json {

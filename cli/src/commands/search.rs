@@ -106,6 +106,30 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
                 output::short_peer(bidder)
             )
         }
+        NodeEvent::PledgeStored { listing, backer, amount, total, .. } => {
+            let title = api.listing(&listing.to_hex()).map(|l| l.title).unwrap_or_default();
+            let what = if amount.starts_with("0.00 ") || amount.starts_with("0 ") {
+                "pledge withdrawn".to_owned()
+            } else {
+                format!("pledge: {amount}")
+            };
+            format!(
+                "{what} to {title} ({}) by {}; total {total}",
+                output::short(listing),
+                output::short_peer(backer)
+            )
+        }
+        NodeEvent::CampaignEnded { listing, funded, total, pledged } => {
+            let title = api.listing(&listing.to_hex()).map(|l| l.title).unwrap_or_default();
+            let result = match (funded, pledged) {
+                (true, Some(p)) => {
+                    format!("funded with {total}; you owe your pledge of {p} (watch for the payment request)")
+                }
+                (true, None) => format!("funded with {total}; every pledge becomes a deal"),
+                (false, _) => format!("missed its goal with {total}; nothing is owed"),
+            };
+            format!("campaign ended: {title} ({}): {result}", output::short(listing))
+        }
         NodeEvent::AuctionEnded { listing, winner, amount, reserve_met, standing } => {
             let title = api.listing(&listing.to_hex()).map(|l| l.title).unwrap_or_default();
             let result = match (standing, winner, amount, reserve_met) {
@@ -212,6 +236,7 @@ mod tests {
             reputation: None,
             auction: None,
             calendar: None,
+            campaign: None,
         }
     }
 

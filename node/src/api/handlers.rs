@@ -17,8 +17,9 @@ use tokio_stream::wrappers::BroadcastStream;
 use super::error::ApiError;
 use super::types::{
     BidRequest, DealView, DealsPage, ErrorCode, FeedbackRequest, GossipState, ListingDraft, ListingPatch,
-    ListingView, ListingsPage, MessageBody, ObjectView, PeersPage, RenewRequest, ReputationView, SearchPage,
-    SearchParams, SentView, StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
+    ListingView, ListingsPage, MessageBody, ObjectView, PeersPage, PledgeRequest, RenewRequest,
+    ReputationView, SearchPage, SearchParams, SentView, StatusView, StepRequest, TermsDraft, ThreadView,
+    ThreadsPage,
 };
 use crate::handle::NodeHandle;
 use crate::service::{Effect, Service, ServiceError};
@@ -218,7 +219,17 @@ pub(crate) async fn bid(
     Body(request): Body<BidRequest>,
 ) -> Answer<ObjectView> {
     let (view, gossip) =
-        action(&state, move |s| s.bid(&id, request), |s, effect| s.effect_bid(effect)).await?;
+        action(&state, move |s| s.bid(&id, request), |s, effect| s.effect_public_offer(effect)).await?;
+    Ok(Json(ObjectView::Listing(ListingView { gossip, ..view })))
+}
+
+pub(crate) async fn pledge(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Body(request): Body<PledgeRequest>,
+) -> Answer<ObjectView> {
+    let (view, gossip) =
+        action(&state, move |s| s.pledge(&id, request), |s, effect| s.effect_public_offer(effect)).await?;
     Ok(Json(ObjectView::Listing(ListingView { gossip, ..view })))
 }
 

@@ -61,6 +61,7 @@ fn router(state: AppState) -> Router {
         .route("/v1/listings/{id}/retract", post(retract))
         .route("/v1/listings/{id}/offers", post(offer))
         .route("/v1/listings/{id}/bids", post(bid))
+        .route("/v1/listings/{id}/pledges", post(pledge))
         .route("/v1/objects/{id}", get(show_object))
         .route("/v1/search", get(search))
         .route("/v1/threads", get(threads))

@@ -15,7 +15,10 @@ mod requests;
 pub(crate) mod serde_text;
 mod views;
 
-pub use auction::{AuctionDraft, AuctionInfo, BidRequest, BidStanding, BidView};
+pub use auction::{
+    AuctionDraft, AuctionInfo, BidRequest, BidStanding, BidView, CampaignDraft, CampaignInfo, PledgeRequest,
+    PledgeView, TierDraft, TierView,
+};
 pub use booking::{CalendarDraft, CalendarView};
 pub use errors::{ErrorBody, ErrorCode, ErrorDetail};
 pub use events::{Arrival, NodeEvent};

@@ -12,9 +12,9 @@ use haggle_protocol::{
 };
 use haggle_storage::{Outcome, ThreadRecord};
 
-use super::bookings;
 use super::endings::Ending;
 use super::{Conflict, Followups, InvalidInput, Service, ServiceError, views};
+use super::{bookings, campaigns};
 use crate::api::types::{
     ListingDraft, ListingPatch, ListingView, NodeEvent, SentView, TermsDraft, ThreadTag,
 };
@@ -65,15 +65,29 @@ impl Service {
                 Some(Market::Calendar(bookings::calendar(c, Vec::new())?))
             }
             Some(_) => return Err(InvalidInput::Auction("an auction takes no calendar").into()),
-            None => auction_terms(&draft, price.as_ref(), now)?,
+            None => {
+                match campaigns::campaign_of_draft(draft.kind, draft.campaign.as_ref(), price.as_ref(), now)?
+                {
+                    Some(campaign) if draft.auction.is_none() => Some(campaign),
+                    Some(_) => {
+                        return Err(InvalidInput::Auction("an auction takes no campaign settings").into());
+                    }
+                    None => auction_terms(&draft, price.as_ref(), now)?,
+                }
+            }
         };
         let expires_at = match (&market, draft.expires_in) {
-            // An auction lives until its bids lapse: three days past the latest end.
+            // An auction lives until its bids lapse: three days past the latest end; a campaign
+            // until its pledges lapse.
             (Some(Market::Auction(terms)), None) => terms.bids_stand_until(),
+            (Some(Market::Campaign(c)), None) => c.pledges_stand_until(),
             _ => now.saturating_add(lifetime),
         };
         if draft.kind == ListingKind::Auction && draft.quantity.is_some_and(|q| q != 1) {
-            return Err(InvalidInput::Auction("an auction sells one item: leave out --quantity").into());
+            return Err(InvalidInput::Auction("an auction sells one item: leave out --qty").into());
+        }
+        if draft.kind == ListingKind::Crowdfund && draft.quantity.is_some_and(|q| q != 1) {
+            return Err(InvalidInput::Campaign("a campaign has no quantity: leave out --qty").into());
         }
         let listing = Listing {
             nonce: new_nonce(),
@@ -513,7 +527,8 @@ impl Service {
         let Some(key) = deal.listing().listing_key() else { return Ok(None) };
         let Some(current) = self.store.listing(&key)? else { return Ok(None) };
         let Some(mut listing) = current.listing().cloned() else { return Ok(None) };
-        if listing.status == ListingStatus::Closed {
+        // A campaign makes a deal with every backer and stays as it is.
+        if listing.status == ListingStatus::Closed || listing.kind == ListingKind::Crowdfund {
             return Ok(None);
         }
         // This node runs this once per deal, when it first learns of it, so the current revision

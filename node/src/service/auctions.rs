@@ -11,7 +11,7 @@ use haggle_protocol::{
     Accept, Body, ListingKey, ListingKind, ListingStatus, Object, Offer, Price, PublicKey, Terms,
     ThreadState, Timestamp,
 };
-use haggle_storage::{MAX_BIDS_PER_BIDDER, Store, StoreError};
+use haggle_storage::{MAX_PER_AUTHOR_PER_LISTING, Store, StoreError};
 
 use super::actions::Effect;
 use super::{Conflict, Followups, InvalidInput, Service, ServiceError, views};
@@ -47,8 +47,8 @@ impl Service {
         if amount < min {
             return Err(InvalidInput::BidTooLow { min: Price::new(min, currency).to_string() }.into());
         }
-        if view.bids.iter().filter(|b| b.bidder == self.me()).count() >= MAX_BIDS_PER_BIDDER {
-            return Err(Conflict::TooManyBids { max: MAX_BIDS_PER_BIDDER }.into());
+        if view.bids.iter().filter(|b| b.bidder == self.me()).count() >= MAX_PER_AUTHOR_PER_LISTING {
+            return Err(Conflict::TooManyBids { max: MAX_PER_AUTHOR_PER_LISTING }.into());
         }
         let terms = Terms {
             quantity: 1,
@@ -66,25 +66,6 @@ impl Service {
             deliver: Vec::new(),
         };
         Ok(Effect { object, then })
-    }
-
-    /// The view of what a bid action stored: its auction, with the bid.
-    pub fn effect_bid(&self, effect: &Effect) -> Result<crate::api::types::ListingView, ServiceError> {
-        let Body::Bid(o) = effect.object.body() else {
-            return Err(ServiceError::not_found("bid", &effect.object.id().to_hex()));
-        };
-        let key = self
-            .store
-            .get(&o.listing)?
-            .and_then(|l| l.listing_key())
-            .ok_or_else(|| ServiceError::not_found("listing", &o.listing.to_hex()))?;
-        let head = self
-            .store
-            .listing(&key)?
-            .ok_or_else(|| ServiceError::not_found("listing", &o.listing.to_hex()))?;
-        let graph = self.trust_graph()?;
-        let view = views::listing(&self.store, &head, &self.me())?;
-        self.with_reputation(&graph, view)
     }
 
     /// Refuses to accept a bid before its auction ends (the seller's node accepts the winner by
@@ -105,20 +86,21 @@ impl Service {
         Ok(())
     }
 
-    /// Ends the owner's auctions whose time is up (accepting the high bid when it meets the
-    /// reserve) and announces, once each, the end of auctions the owner sold or bid on. Run on
-    /// the event loop's auction tick.
-    pub fn settle_auctions(&self) -> Result<Followups, ServiceError> {
+    /// Ends the owner's auctions and campaigns whose time is up (accepting the high bid when it
+    /// meets the reserve; every pledge when the goal is met) and announces, once each, the end
+    /// of auctions and campaigns the owner ran, bid on or backed. Run on the event loop's
+    /// market tick.
+    pub fn settle_markets(&self) -> Result<Followups, ServiceError> {
         let me = self.me();
         let now = Timestamp::now();
         let mut then = Followups::default();
         let mut keys: Vec<ListingKey> = Vec::new();
         for entry in self.store.listings_by(&me)? {
-            if entry
-                .object
-                .listing()
-                .is_some_and(|l| l.kind == ListingKind::Auction && l.status == ListingStatus::Active)
-            {
+            let timed = |l: &haggle_protocol::Listing| {
+                matches!(l.kind, ListingKind::Auction | ListingKind::Crowdfund)
+                    && l.status == ListingStatus::Active
+            };
+            if entry.object.listing().is_some_and(timed) {
                 keys.push(entry.key);
             }
         }
@@ -127,6 +109,7 @@ impl Service {
                 keys.push(key);
             }
         }
+        self.settle_campaigns(&keys, now, &mut then)?;
         for key in keys {
             let Some((head, view)) = self.store.auction(&key)? else { continue };
             if !view.is_over(now) || self.announced(&key) {
@@ -169,11 +152,11 @@ impl Service {
         Ok(())
     }
 
-    fn announced(&self, key: &ListingKey) -> bool {
+    pub(super) fn announced(&self, key: &ListingKey) -> bool {
         self.announced.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(key)
     }
 
-    fn remember_announced(&self, key: ListingKey) {
+    pub(super) fn remember_announced(&self, key: ListingKey) {
         let mut announced = self.announced.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if announced.len() >= MAX_ANNOUNCED {
             announced.clear();
@@ -243,7 +226,7 @@ pub(super) fn info(
         return Ok(None);
     }
     let Some(key) = listing.listing_key() else { return Ok(None) };
-    let bids = store.bids_on(&key)?;
+    let bids = store.public_offers_on(&key)?;
     let Some(view) = AuctionView::new(listing, bids.iter()) else { return Ok(None) };
     let currency = view.start.currency.clone();
     let money = |amount: u64| views::price(&Price::new(amount, currency.clone()));

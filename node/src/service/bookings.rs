@@ -133,10 +133,10 @@ mod tests {
         TermsDraft { dates: Some(dates.to_string()), price: price.map(Into::into), ..TermsDraft::default() }
     }
 
-    /// The newest message of `thread` on `svc`, as bytes for the other party.
-    fn latest(svc: &Service, thread: ObjectId) -> Vec<u8> {
+    /// The message of `kind` in `thread` on `svc`, as bytes for the other party.
+    fn message(svc: &Service, thread: ObjectId, kind: haggle_protocol::ObjectKind) -> Vec<u8> {
         let record = svc.store.thread(&thread).expect("read").expect("thread");
-        record.messages.iter().max_by_key(|m| m.created_at()).expect("a message").bytes().to_vec()
+        record.messages.iter().find(|m| m.kind() == kind).expect("the message").bytes().to_vec()
     }
 
     #[test]
@@ -160,9 +160,10 @@ mod tests {
         let inbound = owner.receive(asked.object.bytes(), Via::Direct);
         assert_eq!(inbound.then.deliver, vec![late.me()], "the owner's node accepts and delivers");
         let thread = asked.object.id();
-        let accepted = late.receive(&latest(&owner, thread), Via::Direct);
+        let accepted =
+            late.receive(&message(&owner, thread, haggle_protocol::ObjectKind::Accept), Via::Direct);
         assert_eq!(accepted.then.deliver, vec![owner.me()], "the guest's node confirms");
-        let deal = owner.receive(&latest(&late, thread), Via::Direct);
+        let deal = owner.receive(&message(&late, thread, haggle_protocol::ObjectKind::Confirm), Via::Direct);
         // The owner's next revision marks the week booked; the guests see it.
         let next = deal.then.publish.first().expect("a revision").clone();
         for s in [&guest, &late] {

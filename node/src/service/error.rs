@@ -133,6 +133,10 @@ pub enum InvalidInput {
     /// Dates that do not parse, or a calendar or booking that lacks them.
     #[error("{0}")]
     Dates(String),
+    /// Campaign settings on a listing that is not a campaign, a campaign without its deadline
+    /// or goal, or a withdrawal of nothing.
+    #[error("{0}")]
+    Campaign(&'static str),
     /// Auction settings on a listing that is not an auction, or an auction without its end.
     #[error("{0}")]
     Auction(&'static str),
@@ -229,6 +233,17 @@ pub enum Conflict {
     /// A bid on a listing that is not an auction.
     #[error("listing {} is not an auction: make an offer instead (haggle offer)", .0.fmt_short())]
     NotAnAuction(haggle_protocol::ObjectId),
+    /// A pledge to a listing that is not a campaign.
+    #[error("listing {} is not a crowdfunding campaign", .0.fmt_short())]
+    NotACampaign(haggle_protocol::ObjectId),
+    /// A pledge after the campaign's deadline.
+    #[error("the campaign {} reached its deadline {}", listing.fmt_short(), when(*deadline))]
+    CampaignEnded {
+        /// The campaign.
+        listing: ObjectId,
+        /// Its deadline.
+        deadline: haggle_protocol::Timestamp,
+    },
     /// A bid after the auction's end.
     #[error("the auction {} ended {}", listing.fmt_short(), when(*ends_at))]
     AuctionEnded {
@@ -245,8 +260,8 @@ pub enum Conflict {
         /// When it ends, as things stand.
         ends_at: haggle_protocol::Timestamp,
     },
-    /// The owner has as many bids on the auction as one bidder may.
-    #[error("you already have {max} bids on this auction, as many as one bidder may")]
+    /// The owner has as many bids or pledges on the listing as one key may.
+    #[error("you already have {max} bids or pledges on this listing, as many as one key may")]
     TooManyBids {
         /// The limit.
         max: usize,
@@ -297,8 +312,8 @@ impl Conflict {
             Conflict::AlreadyRated { .. } | Conflict::TooManyBids { .. } | Conflict::Booking(_) => {
                 ErrorCode::Conflict
             }
-            Conflict::NotAnAuction(_) => ErrorCode::Invalid,
-            Conflict::AuctionEnded { .. } => ErrorCode::ListingExpired,
+            Conflict::NotAnAuction(_) | Conflict::NotACampaign(_) => ErrorCode::Invalid,
+            Conflict::AuctionEnded { .. } | Conflict::CampaignEnded { .. } => ErrorCode::ListingExpired,
             Conflict::AuctionRunning { .. } => ErrorCode::NotYourTurn,
             Conflict::Refused(RejectReason::Decode(_)) => ErrorCode::Invalid,
             Conflict::NewerRevision | Conflict::RevisionsExhausted | Conflict::Refused(_) => {

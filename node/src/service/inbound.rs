@@ -356,6 +356,11 @@ impl Service {
                 Err(e) => tracing::warn!(error = %e, "cannot read the auction of a bid"),
             },
             Body::Bid(_) => {}
+            Body::Pledge(_) if recent => match self.pledge_stored_event(object) {
+                Ok(event) => out.then.events.extend(event),
+                Err(e) => tracing::warn!(error = %e, "cannot read the campaign of a pledge"),
+            },
+            Body::Pledge(_) => {}
             Body::Step(step) => match self.step_event(object, step.deal) {
                 Ok(event) => out.then.events.push(event),
                 Err(e) => tracing::warn!(error = %e, "cannot read the deal of a step"),

@@ -52,8 +52,9 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         tags: l.tags.clone(),
         price: l.price.as_ref().map(price),
         quantity: l.quantity,
-        // A calendar is booked by nights, not counted down.
-        remaining: if mine && l.calendar().is_none() { store.remaining_quantity(&key)? } else { None },
+        // A calendar is booked by nights and a campaign takes every backer: neither counts down
+        // (nor does an auction of its one item, settled by its bids).
+        remaining: if mine && l.market.is_none() { store.remaining_quantity(&key)? } else { None },
         location: l.location.text.clone(),
         geohash: l.location.geohash.clone(),
         payment: l.payment.clone(),
@@ -65,6 +66,7 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         reputation: None,
         auction: super::auctions::info(store, object, me)?.map(Box::new),
         calendar: l.calendar().map(|c| Box::new(super::bookings::view(c))),
+        campaign: super::campaigns::info(store, object, me)?.map(Box::new),
     })
 }
 

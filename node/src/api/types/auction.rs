@@ -119,3 +119,94 @@ impl std::fmt::Display for BidStanding {
         f.write_str(self.as_str())
     }
 }
+
+/// The campaign part of `POST /v1/listings` (kind `crowdfund`; the listing's price is the goal).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CampaignDraft {
+    /// Seconds from now to the deadline (at most 87 days).
+    pub deadline_in: u64,
+    /// Reward tiers, cheapest first.
+    pub tiers: Vec<TierDraft>,
+}
+
+/// A reward tier as drafted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TierDraft {
+    /// What backers get, one line.
+    pub name: String,
+    /// The smallest pledge that earns it, decimal in the goal's currency.
+    pub min: String,
+    /// How many there are (default: no limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<u32>,
+}
+
+/// `POST /v1/listings/{id}/pledges`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PledgeRequest {
+    /// The pledge, decimal, in the goal's currency; `0` withdraws the owner's pledge.
+    pub amount: String,
+    /// A public note with the pledge, at most 2 KiB.
+    pub message: String,
+}
+
+/// A reward tier as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierView {
+    /// What backers get.
+    pub name: String,
+    /// The smallest pledge that earns it.
+    pub min: PriceView,
+    /// How many there are; 0 for no limit.
+    pub quantity: u32,
+    /// How many are claimed.
+    pub claimed: u32,
+}
+
+/// One backer's current pledge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PledgeView {
+    /// The pledge's id (its thread's id).
+    #[serde(with = "text")]
+    pub id: ObjectId,
+    /// Who pledged.
+    #[serde(with = "text")]
+    pub backer: PublicKey,
+    /// Whether the backer is this node's owner.
+    pub mine: bool,
+    /// The amount (0: withdrawn).
+    pub amount: PriceView,
+    /// When the backer says it pledged (unix ms).
+    pub created_at: u64,
+    /// The reward it earns, if any.
+    pub tier: Option<String>,
+}
+
+/// A crowdfunding campaign as this node sees it, from the pledges it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CampaignInfo {
+    /// The deadline (unix ms).
+    pub deadline: u64,
+    /// Whether the deadline has passed by this node's clock.
+    pub over: bool,
+    /// The goal.
+    pub goal: PriceView,
+    /// The sum of the current pledges.
+    pub total: PriceView,
+    /// The total as a percentage of the goal (may pass 100).
+    pub percent: u64,
+    /// Whether the total reaches the goal.
+    pub funded: bool,
+    /// How many people pledge more than 0.
+    pub backers: usize,
+    /// The reward tiers.
+    pub tiers: Vec<TierView>,
+    /// The latest current pledges, newest first (at most 20).
+    pub pledges: Vec<PledgeView>,
+    /// The owner's current pledge, if it pledged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mine: Option<PledgeView>,
+}

@@ -115,6 +115,35 @@ pub enum NodeEvent {
         #[serde(default)]
         standing: Option<super::BidStanding>,
     },
+    /// A pledge to a campaign was stored: from the network, or the owner's own.
+    PledgeStored {
+        /// The pledge's id (its thread's).
+        #[serde(with = "text")]
+        id: ObjectId,
+        /// The campaign's current revision.
+        #[serde(with = "text")]
+        listing: ObjectId,
+        /// Who pledged.
+        #[serde(with = "text")]
+        backer: super::PublicKey,
+        /// The amount, e.g. `50.00 EUR` (`0.00 EUR`: withdrawn).
+        amount: String,
+        /// The campaign's total after it, e.g. `1250.00 EUR`.
+        total: String,
+    },
+    /// A campaign this node created or backed reached its deadline (announced once).
+    CampaignEnded {
+        /// The campaign's current revision.
+        #[serde(with = "text")]
+        listing: ObjectId,
+        /// Whether the total reached the goal (pledges become deals) or not (nothing is owed).
+        funded: bool,
+        /// The total, e.g. `5200.00 EUR`.
+        total: String,
+        /// What the owner pledged, if it backed the campaign.
+        #[serde(default)]
+        pledged: Option<String>,
+    },
     /// A thread ended in a deal; both sides hold the same signed record.
     DealMade {
         /// The deal's id.

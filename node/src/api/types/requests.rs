@@ -47,6 +47,9 @@ pub struct ListingDraft {
     /// For a rental or service taking bookings: its availability calendar.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calendar: Option<super::CalendarDraft>,
+    /// For kind `crowdfund`: the deadline and reward tiers (the price is the goal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<super::CampaignDraft>,
 }
 
 impl Default for ListingDraft {
@@ -68,6 +71,7 @@ impl Default for ListingDraft {
             expires_in: None,
             auction: None,
             calendar: None,
+            campaign: None,
         }
     }
 }

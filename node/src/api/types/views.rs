@@ -119,6 +119,9 @@ pub struct ListingView {
     /// For an auction: its state from the bids this node holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auction: Option<Box<super::AuctionInfo>>,
+    /// For a crowdfunding campaign: its progress from the pledges this node holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<Box<super::CampaignInfo>>,
     /// For a listing taking bookings: its calendar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calendar: Option<Box<super::CalendarView>>,

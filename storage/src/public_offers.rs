@@ -1,17 +1,21 @@
-//! Bids: public offers on auctions (see `haggle_protocol::auction`). Every node stores and syncs
-//! them, so every node computes the same auction view; each bid also opens a thread, so the
-//! seller's Accept and the winner's Confirm make an ordinary Deal.
+//! Public offers: bids on auctions and pledges to crowdfunding campaigns (see
+//! `haggle_protocol::auction` and `haggle_protocol::crowdfund`). Every node stores and syncs them,
+//! so every node computes the same auction or campaign view; each also opens a thread, so the
+//! listing author's Accept and the other party's Confirm make an ordinary Deal.
 //!
-//! A bid is taken in only if it counts in this node's view (made by the end, at least the next
-//! minimum); the seller's own node also refuses a bid that reaches it after the end. Budgets: a
-//! bidder has at most [`MAX_BIDS_PER_BIDDER`] bids on one auction and [`MAX_BIDS_PER_AUTHOR`] in
-//! all; an auction holds at most [`MAX_BIDS_PER_AUCTION`]. Each bid pays proof of work like a
-//! listing and must raise the price by the increment, so a flood from fresh keys is bounded in
-//! count and costs real work and real (promised) money.
+//! One is taken in only if it counts in this node's view (a bid: made by the end, at least the
+//! next minimum; a pledge: made by the deadline, and a withdrawal only of a pledge); the listing
+//! author's own node also refuses one that reaches it after the end or deadline. Budgets: one key
+//! has at most [`MAX_PER_AUTHOR_PER_LISTING`] on one listing and [`MAX_BIDS_PER_AUTHOR`] in all;
+//! an auction holds at most [`MAX_BIDS_PER_AUCTION`] bids, a campaign [`MAX_PLEDGES_PER_CAMPAIGN`]
+//! pledges. Each pays proof of work like a listing (and a bid must raise the price by the
+//! increment), so a flood from fresh keys is bounded in count and costs real work.
 
 use haggle_protocol::auction::AuctionView;
 use haggle_protocol::thread::check_offer;
-use haggle_protocol::{BidError, Body, ListingKey, ListingStatus, Object, ObjectKind, PublicKey, Timestamp};
+use haggle_protocol::{
+    BidError, CampaignView, ListingKey, ListingStatus, Object, ObjectKind, PledgeError, PublicKey, Timestamp,
+};
 
 use crate::derived::Changes;
 use crate::error::StoreError;
@@ -19,87 +23,132 @@ use crate::ingest::{Outcome, RejectReason, rejected};
 use crate::keys;
 use crate::store::{Store, decode_stored};
 
-/// Bids one bidder may have on one auction: a bidding war of twenty rounds each.
-pub const MAX_BIDS_PER_BIDDER: usize = 20;
+/// Bids or pledges one key may have on one listing: a bidding war of twenty rounds, or twenty
+/// changes of heart.
+pub const MAX_PER_AUTHOR_PER_LISTING: usize = 20;
 /// Bids one auction holds: far above a lively auction's, and a bound on what one auction can
 /// make every node store.
 pub const MAX_BIDS_PER_AUCTION: usize = 500;
-/// Bids one key may have held on a node at once, across auctions.
+/// Pledges one campaign holds (withdrawals and replaced pledges included).
+pub const MAX_PLEDGES_PER_CAMPAIGN: usize = 2_000;
+/// Bids and pledges one key may have held on a node at once, across listings.
 pub const MAX_BIDS_PER_AUTHOR: usize = 1_000;
 
+/// The market a public offer is judged in.
+enum Market {
+    Auction(AuctionView),
+    Campaign(CampaignView),
+}
+
+impl Market {
+    fn of(head: &Object, offers: &[Object]) -> Option<Market> {
+        AuctionView::new(head, offers.iter())
+            .map(Market::Auction)
+            .or_else(|| CampaignView::new(head, offers.iter()).map(Market::Campaign))
+    }
+
+    /// Refuses what does not count in this view; `at_author`: this is the listing author's
+    /// node, which judges the end or deadline by its clock at arrival (`now`).
+    fn admit(&self, offer: &Object, at_author: bool, now: Timestamp) -> Result<(), RejectReason> {
+        match self {
+            Market::Auction(v) if at_author && v.is_over(now) => {
+                Err(RejectReason::Bid(BidError::Ended(v.ends_at)))
+            }
+            Market::Auction(v) => v.admit(offer).map_err(RejectReason::Bid),
+            Market::Campaign(v) if at_author && v.is_over(now) => {
+                Err(RejectReason::Pledge(PledgeError::Closed(v.campaign.deadline)))
+            }
+            Market::Campaign(v) => v.admit(offer).map_err(RejectReason::Pledge),
+        }
+    }
+
+    /// The listing's cap on public offers.
+    fn cap(&self) -> usize {
+        match self {
+            Market::Auction(_) => MAX_BIDS_PER_AUCTION,
+            Market::Campaign(_) => MAX_PLEDGES_PER_CAMPAIGN,
+        }
+    }
+}
+
 impl Store {
-    /// Tells the store whose node it is: bids on the owner's auctions that arrive after the end
-    /// are refused, whatever time they carry.
+    /// Tells the store whose node it is: bids and pledges on the owner's auctions and campaigns
+    /// that arrive after the end are refused, whatever time they carry.
     pub fn set_owner(&self, owner: PublicKey) {
         let _ = self.owner.set(owner);
     }
 
-    pub(crate) fn write_bid(&self, bid: &Object, now: Timestamp) -> Result<Outcome, StoreError> {
-        let id = bid.id();
-        let Body::Bid(o) = bid.body() else { unreachable!("called for bids") };
+    /// Stores a bid or a pledge (see the module docs).
+    pub(crate) fn write_public_offer(&self, offer: &Object, now: Timestamp) -> Result<Outcome, StoreError> {
+        let id = offer.id();
+        let o = offer.body().opening().expect("called for bids and pledges");
         if o.terms.expires_at <= now {
             return Ok(rejected(Some(id), RejectReason::Expired));
         }
         let Some(listing) = self.get(&o.listing)? else {
             return Ok(rejected(Some(id), RejectReason::UnknownListing(o.listing)));
         };
-        if let Err(e) = check_offer(&listing, bid) {
+        if let Err(e) = check_offer(&listing, offer) {
             return Ok(rejected(Some(id), e));
         }
         let key = listing.listing_key().expect("check_offer saw a listing");
-        let Some((head, view)) = self.auction(&key)? else {
+        let Some(head) = self.listing(&key)? else {
             return Ok(rejected(Some(id), RejectReason::UnknownListing(o.listing)));
         };
         if head.listing().is_some_and(|l| l.status == ListingStatus::Closed) {
-            return Ok(rejected(Some(id), RejectReason::AuctionClosed));
+            return Ok(rejected(Some(id), RejectReason::MarketClosed));
         }
-        // The seller's node judges the end by its own clock at arrival.
-        if self.owner.get() == Some(&o.to) && view.is_over(now) {
-            return Ok(rejected(Some(id), RejectReason::Bid(BidError::Ended(view.ends_at))));
+        let held = self.public_offers_on(&key)?;
+        let Some(market) = Market::of(&head, &held) else {
+            return Ok(rejected(Some(id), RejectReason::UnknownListing(o.listing)));
+        };
+        if let Err(reason) = market.admit(offer, self.owner.get() == Some(&o.to), now) {
+            return Ok(rejected(Some(id), reason));
         }
-        if let Err(e) = view.admit(bid) {
-            return Ok(rejected(Some(id), RejectReason::Bid(e)));
+        let author = offer.author();
+        if held.iter().filter(|b| b.author() == author).count() >= MAX_PER_AUTHOR_PER_LISTING {
+            let max = MAX_PER_AUTHOR_PER_LISTING;
+            return Ok(rejected(Some(id), RejectReason::OfferQuota { max, scope: "listing" }));
         }
-        let bidder = bid.author();
-        if view.bids.iter().filter(|b| b.bidder == bidder).count() >= MAX_BIDS_PER_BIDDER {
-            return Ok(rejected(
-                Some(id),
-                RejectReason::BidQuota { max: MAX_BIDS_PER_BIDDER, scope: "auction" },
-            ));
+        if held.len() >= market.cap() {
+            return Ok(rejected(Some(id), RejectReason::MarketFull { max: market.cap() }));
         }
-        if view.bids.len() >= MAX_BIDS_PER_AUCTION {
-            return Ok(rejected(Some(id), RejectReason::AuctionFull { max: MAX_BIDS_PER_AUCTION }));
-        }
-        if self.db.scan_prefix(keys::key(keys::BID_BY, &[bidder.as_bytes()])).count() >= MAX_BIDS_PER_AUTHOR {
-            return Ok(rejected(
-                Some(id),
-                RejectReason::BidQuota { max: MAX_BIDS_PER_AUTHOR, scope: "node" },
-            ));
+        if self.db.scan_prefix(keys::key(keys::BID_BY, &[author.as_bytes()])).count() >= MAX_BIDS_PER_AUTHOR {
+            let max = MAX_BIDS_PER_AUTHOR;
+            return Ok(rejected(Some(id), RejectReason::OfferQuota { max, scope: "node" }));
         }
         let mut batch = sled::Batch::default();
         let mut set = Changes::default();
-        batch.insert(keys::object(&id), bid.bytes());
+        batch.insert(keys::object(&id), offer.bytes());
         batch.insert(keys::thread(&id, &id), &[]);
         batch.insert(keys::listing_thread(&key, &id), &[]);
-        batch.insert(keys::party_thread(&bidder, &id), &[]);
+        batch.insert(keys::party_thread(&author, &id), &[]);
         batch.insert(keys::party_thread(&o.to, &id), &[]);
-        // The auction's key rides along, for the sweep (the revision the bid names may be gone).
-        batch.insert(keys::bid_by(&bidder, &id), key.to_bytes().as_slice());
+        // The listing's key rides along, for the sweep (the revision named may be gone).
+        batch.insert(keys::bid_by(&author, &id), key.to_bytes().as_slice());
         batch.insert(keys::mail_expiry(o.terms.expires_at, &id), &[]);
-        set.insert(&mut batch, bid.created_at(), id, o.terms.expires_at);
+        set.insert(&mut batch, offer.created_at(), id, o.terms.expires_at);
         self.apply(batch, set)?;
-        Ok(Outcome::New { id, kind: ObjectKind::Bid, deal: None })
+        Ok(Outcome::New { id, kind: offer.kind(), deal: None })
     }
 
     /// The auction `key`'s current revision and its view from every bid held, or `None` if this
     /// node holds no such auction.
     pub fn auction(&self, key: &ListingKey) -> Result<Option<(Object, AuctionView)>, StoreError> {
         let Some(head) = self.listing(key)? else { return Ok(None) };
-        let bids = self.bids_on(key)?;
+        let bids = self.public_offers_on(key)?;
         Ok(AuctionView::new(&head, bids.iter()).map(|view| (head, view)))
     }
 
-    /// The auctions `bidder` has bids on (held here).
+    /// The campaign `key`'s current revision and its view from every pledge held, or `None` if
+    /// this node holds no such campaign.
+    pub fn campaign(&self, key: &ListingKey) -> Result<Option<(Object, CampaignView)>, StoreError> {
+        let Some(head) = self.listing(key)? else { return Ok(None) };
+        let pledges = self.public_offers_on(key)?;
+        Ok(CampaignView::new(&head, pledges.iter()).map(|view| (head, view)))
+    }
+
+    /// The auctions and campaigns `bidder` has bids or pledges on (held here).
     pub fn auctions_bid_on(&self, bidder: &PublicKey) -> Result<Vec<ListingKey>, StoreError> {
         let mut out = Vec::new();
         for entry in self.db.scan_prefix(keys::key(keys::BID_BY, &[bidder.as_bytes()])) {
@@ -114,14 +163,14 @@ impl Store {
         Ok(out)
     }
 
-    /// Every bid held on the auction `key`.
-    pub fn bids_on(&self, key: &ListingKey) -> Result<Vec<Object>, StoreError> {
+    /// Every bid or pledge held on the listing `key`.
+    pub fn public_offers_on(&self, key: &ListingKey) -> Result<Vec<Object>, StoreError> {
         let mut out = Vec::new();
         for k in self.db.scan_prefix(keys::key(keys::LISTING_THREAD, &[&key.to_bytes()])).keys() {
             let thread = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "listing thread key" })?;
             if let Some(bytes) = self.db.get(keys::object(&thread))? {
                 let object = decode_stored(&bytes)?;
-                if object.kind() == ObjectKind::Bid {
+                if matches!(object.kind(), ObjectKind::Bid | ObjectKind::Pledge) {
                     out.push(object);
                 }
             }
@@ -129,9 +178,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes an expired bid's records into `batch` (the sweep of mail, feedback and bids calls
-    /// this). A bid whose thread has replies here (this node is a party) leaves its thread to
-    /// the thread sweep.
+    /// Removes an expired bid's or pledge's records into `batch` (the sweep of mail, feedback,
+    /// bids and pledges calls this). One whose thread has replies here (this node is a party)
+    /// leaves its thread to the thread sweep.
     pub(crate) fn sweep_bid(
         &self,
         batch: &mut sled::Batch,
@@ -139,7 +188,7 @@ impl Store {
         bid: &Object,
     ) -> Result<(), StoreError> {
         let id = bid.id();
-        let Body::Bid(o) = bid.body() else { return Ok(()) };
+        let Some(o) = bid.body().opening() else { return Ok(()) };
         set.remove(batch, bid.created_at(), id);
         batch.remove(keys::mail_expiry(o.terms.expires_at, &id));
         let by = keys::bid_by(&bid.author(), &id);
@@ -170,6 +219,7 @@ mod tests {
 
     use super::*;
     use crate::{Durability, Rejection};
+    use haggle_protocol::Body;
 
     const MIN: Duration = Duration::from_secs(60);
 
@@ -260,7 +310,7 @@ mod tests {
             );
             match put(&s, &b) {
                 Outcome::New { .. } => stored += 1,
-                Outcome::Rejected(r) if matches!(r.reason, RejectReason::AuctionFull { .. }) => full += 1,
+                Outcome::Rejected(r) if matches!(r.reason, RejectReason::MarketFull { .. }) => full += 1,
                 other => panic!("bid {i}: {other:?}"),
             }
         }
@@ -268,13 +318,13 @@ mod tests {
         let (_d, s) = store();
         assert!(put(&s, &l).is_new());
         let one = author(7);
-        for i in 0..=MAX_BIDS_PER_BIDDER as u64 {
+        for i in 0..=MAX_PER_AUTHOR_PER_LISTING as u64 {
             let b = sign_at(&one, bid(&l, 1_000 + i * 100), t.saturating_add(Duration::from_millis(i)));
             let out = put(&s, &b);
-            if (i as usize) < MAX_BIDS_PER_BIDDER {
+            if (i as usize) < MAX_PER_AUTHOR_PER_LISTING {
                 assert!(out.is_new(), "bid {i}");
             } else {
-                assert!(matches!(refused(out), RejectReason::BidQuota { scope: "auction", .. }));
+                assert!(matches!(refused(out), RejectReason::OfferQuota { scope: "listing", .. }));
             }
         }
     }
@@ -287,7 +337,10 @@ mod tests {
         let b = sign_at(&key(2), bid(&l, 1_200), t);
         assert!(put(&s, &b).is_new());
         let c = sign_at(&key(1), counter(&b, &b, live_terms(1, 2_000)), t);
-        assert!(matches!(refused(put(&s, &c)), RejectReason::Thread(ThreadError::BidStands("counter"))));
+        assert!(matches!(
+            refused(put(&s, &c)),
+            RejectReason::Thread(ThreadError::PublicOfferStands { opening: "bid", reply: "counter" })
+        ));
         let a = sign_at(&key(1), accept(&b, &b), t.saturating_add(MIN));
         let cf = sign_at(&key(2), confirm(&b, &a), t.saturating_add(MIN));
         assert!(put(&s, &a).is_new());
@@ -319,7 +372,7 @@ mod tests {
         changed.quantity = 0;
         assert!(put(&s, &sign_at(&key(1), Body::Listing(changed), t)).is_new());
         let b = sign_at(&key(2), bid(&l, 1_000), t);
-        assert!(matches!(refused(put(&s, &b)), RejectReason::AuctionClosed));
+        assert!(matches!(refused(put(&s, &b)), RejectReason::MarketClosed));
     }
 
     #[test]
@@ -347,6 +400,45 @@ mod tests {
         );
         assert_eq!(s.db.scan_prefix([keys::BID_BY]).count(), 0);
         let key = l.listing_key().expect("listing");
-        assert_eq!(s.bids_on(&key).expect("read").len(), 1);
+        assert_eq!(s.public_offers_on(&key).expect("read").len(), 1);
+    }
+
+    #[test]
+    fn pledges_replace_withdraw_and_stop_at_the_creators_deadline() {
+        use haggle_protocol::fixtures::{campaign, pledge};
+        let t = Timestamp::now().saturating_sub(10 * MIN);
+        let c = sign_at(&key(1), Body::Listing(campaign("Oven", 10_000, t.saturating_add(9 * MIN))), t);
+        let key_ = c.listing_key().expect("listing");
+        let (_d1, creator) = store();
+        creator.set_owner(key(1).public());
+        let (_d2, other) = store();
+        for s in [&creator, &other] {
+            assert!(put(s, &c).is_new());
+        }
+        let p1 = sign_at(&key(2), pledge(&c, 4_000), t.saturating_add(MIN));
+        let nothing = sign_at(&key(3), pledge(&c, 0), t.saturating_add(MIN));
+        let p2 = sign_at(&key(2), pledge(&c, 6_000), t.saturating_add(2 * MIN));
+        let out = sign_at(&key(2), pledge(&c, 0), t.saturating_add(3 * MIN));
+        assert!(put(&other, &p1).is_new());
+        let reason = refused(put(&other, &nothing));
+        assert!(
+            matches!(reason, RejectReason::Pledge(PledgeError::NothingToWithdraw)) && !reason.is_peer_fault()
+        );
+        assert!(put(&other, &p2).is_new());
+        let (_, view) = other.campaign(&key_).expect("read").expect("campaign");
+        assert_eq!((view.total, view.backers()), (6_000, 1), "the later pledge replaces the earlier");
+        assert!(put(&other, &out).is_new());
+        assert_eq!(other.campaign(&key_).expect("read").expect("campaign").1.total, 0, "withdrawn");
+        // The deadline passed a minute ago: the creator's node refuses what reaches it now,
+        // whatever its time; another node took the same pledges in as history.
+        let reason = refused(put(&creator, &p1));
+        assert!(matches!(reason, RejectReason::Pledge(PledgeError::Closed(_))) && !reason.is_peer_fault());
+        assert_eq!(creator.campaign(&key_).expect("read").expect("campaign").1.total, 0);
+        // A pledge on an auction, or a bid on a campaign, is the sender's fault.
+        let (_, a) = running(MIN, DAY);
+        assert!(put(&other, &a).is_new());
+        let Body::Bid(as_pledge) = bid(&a, 5_000) else { unreachable!("a bid") };
+        let wrong = sign_at(&key(4), Body::Pledge(as_pledge), t);
+        assert!(refused(put(&other, &wrong)).is_peer_fault());
     }
 }

@@ -1,0 +1,126 @@
+//! `haggle pledge`, the campaign settings of `haggle publish`, and how a campaign is shown.
+
+use anyhow::Result;
+
+use haggle_node::api::types::{
+    CampaignDraft, CampaignInfo, ListingKind, ListingView, PledgeRequest, TierDraft,
+};
+
+use super::Context;
+use crate::args::{CampaignArgs, PledgeArgs};
+use crate::{output, usage};
+
+/// Width of the progress bar, in characters.
+const BAR: usize = 30;
+
+/// The campaign part of a draft: required for `--kind crowdfund` (whose `--goal` becomes the
+/// price), refused for other kinds.
+pub fn draft(
+    kind: ListingKind,
+    args: &CampaignArgs,
+    price: &mut Option<String>,
+) -> Result<Option<CampaignDraft>> {
+    let any = args.goal.is_some() || args.deadline.is_some() || !args.tiers.is_empty();
+    if kind != ListingKind::Crowdfund {
+        if any {
+            return Err(usage("--goal, --deadline and --tier are for --kind crowdfund"));
+        }
+        return Ok(None);
+    }
+    let Some(deadline) = args.deadline else {
+        return Err(usage("a campaign needs its deadline: add e.g. --deadline 30d"));
+    };
+    match (&args.goal, price.is_some()) {
+        (Some(goal), _) => *price = Some(goal.clone()),
+        (None, true) => {}
+        (None, false) => return Err(usage("a campaign needs its goal: add e.g. --goal 5000 --currency EUR")),
+    }
+    let tiers = args
+        .tiers
+        .iter()
+        .map(|(name, min, quantity)| TierDraft { name: name.clone(), min: min.clone(), quantity: *quantity })
+        .collect();
+    Ok(Some(CampaignDraft { deadline_in: deadline.as_secs(), tiers }))
+}
+
+pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
+    let amount = if args.withdraw { "0".to_owned() } else { args.amount.clone().unwrap_or_default() };
+    let request = PledgeRequest { amount, message: args.message.clone() };
+    let l = cx.api.pledge(&args.campaign, &request)?;
+    if cx.json {
+        return output::json(&l);
+    }
+    if args.withdraw {
+        outln!("Pledge to {} withdrawn: stored; sent to the network.", l.title);
+    } else {
+        outln!("Pledged {} to {}: stored; sent to the network.", request.amount.trim(), l.title);
+    }
+    output::listing(&l);
+    Ok(())
+}
+
+/// The PRICE cell of a campaign in a table: raised of the goal.
+pub fn price_cell(c: &CampaignInfo) -> String {
+    format!("{} of {} ({}%)", c.total.display, c.goal.display, c.percent)
+}
+
+/// The EXPIRES cell of a campaign: its deadline.
+pub fn deadline_cell(c: &CampaignInfo, now: u64) -> String {
+    match (c.over, c.funded) {
+        (false, _) => format!("deadline {}", output::relative(c.deadline, now)),
+        (true, true) => "funded".to_owned(),
+        (true, false) => "missed its goal".to_owned(),
+    }
+}
+
+/// The campaign lines of `haggle show`: progress (with a bar), deadline, tiers and the latest
+/// pledges.
+pub fn lines(l: &ListingView, c: &CampaignInfo) {
+    let now = output::now_ms();
+    let filled = (c.percent.min(100) as usize * BAR) / 100;
+    let bar = format!("[{}{}]", "#".repeat(filled), ".".repeat(BAR - filled));
+    outln!("  goal      {}", c.goal.display);
+    outln!(
+        "  raised    {} {bar} {}% from {}",
+        c.total.display,
+        c.percent,
+        output::count(c.backers, "backer")
+    );
+    match (c.over, c.funded) {
+        (false, _) => outln!("  deadline  {}", output::relative(c.deadline, now)),
+        (true, true) => outln!(
+            "  deadline  passed {}: funded, every pledge became a deal",
+            output::relative(c.deadline, now)
+        ),
+        (true, false) => outln!(
+            "  deadline  passed {}: missed its goal, nothing is owed",
+            output::relative(c.deadline, now)
+        ),
+    }
+    for t in &c.tiers {
+        let left = match t.quantity {
+            0 => format!("{} claimed", t.claimed),
+            q => format!("{} of {q} claimed", t.claimed),
+        };
+        outln!("  tier      {} from {} ({left})", t.name, t.min.display);
+    }
+    if let Some(mine) = c.mine.as_ref().filter(|m| m.amount.amount > 0) {
+        let reward = mine.tier.as_deref().map(|t| format!(", reward: {t}")).unwrap_or_default();
+        outln!("  you       pledged {}{reward}", mine.amount.display);
+    } else if !c.over && !l.mine {
+        outln!("  pledge    haggle pledge {} --amount ...", output::short(&l.id));
+    }
+    if !c.pledges.is_empty() {
+        outln!("  pledges");
+        for p in &c.pledges {
+            outln!(
+                "    {:<14} {:<12} {}{}{}",
+                output::relative(p.created_at, now),
+                p.amount.display,
+                output::short_peer(&p.backer),
+                if p.mine { " (you)" } else { "" },
+                p.tier.as_deref().map(|t| format!("  {}", output::dim(t))).unwrap_or_default()
+            );
+        }
+    }
+}

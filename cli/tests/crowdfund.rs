@@ -1,0 +1,171 @@
+//! End-to-end crowdfunding: the real `haggle` binary, a creator and three backers as separate
+//! processes on 127.0.0.1. One campaign reaches its goal (a deal forms with every backer, and
+//! the deal lifecycle follows); another misses it (nothing is signed, nothing owed). A pledge is
+//! raised, withdrawn and made again on the way. Every wait is bounded and waits on a condition.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use common::{NodeProcess, haggle, json, wait, wait_for};
+
+fn campaign(dir: &Path, id: &str) -> Value {
+    json(dir, &["show", &id[..12]])["campaign"].clone()
+}
+
+fn deals(dir: &Path) -> Vec<Value> {
+    json(dir, &["deals"])["deals"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dirs: Vec<_> = ["creator", "b1", "b2", "b3"].iter().map(|n| root.path().join(n)).collect();
+    let creator = NodeProcess::start(&dirs[0], None);
+    let backers: Vec<_> = dirs[1..].iter().map(|d| NodeProcess::start(d, Some(&creator.addr))).collect();
+    creator.wait_mesh();
+    for b in &backers {
+        b.wait_mesh();
+    }
+    let (dc, d1, d2, d3) = (&dirs[0], &dirs[1], &dirs[2], &dirs[3]);
+
+    // Mistakes first: campaign settings on a sale, a campaign without its deadline, a bad tier.
+    let out =
+        haggle(dc, &["publish", "--title", "Oven", "--price", "5", "--currency", "EUR", "--deadline", "1d"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = haggle(
+        dc,
+        &["publish", "--kind", "crowdfund", "--title", "Oven", "--goal", "50", "--currency", "EUR"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--deadline"));
+    let out = haggle(
+        dc,
+        &[
+            "publish",
+            "--kind",
+            "crowdfund",
+            "--title",
+            "Oven",
+            "--goal",
+            "50",
+            "--currency",
+            "EUR",
+            "--deadline",
+            "1d",
+            "--tier",
+            "Mug",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NAME:MIN"));
+
+    let publish = |title: &str, goal: &str| {
+        json(
+            dc,
+            &[
+                "publish",
+                "--kind",
+                "crowdfund",
+                "--title",
+                title,
+                "--goal",
+                goal,
+                "--currency",
+                "EUR",
+                "--category",
+                "community",
+                "--deadline",
+                "20s",
+                "--tier",
+                "Sticker:10",
+                "--tier",
+                "Loaf a week:40:1",
+            ],
+        )["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    };
+    let oven = publish("Community bread oven", "100");
+    let mill = publish("Windmill restoration", "10000");
+    for d in [d1, d2, d3] {
+        wait("both campaigns to reach every backer", || {
+            let r = json(d, &["search", "--kind", "crowdfund"]);
+            (r["total"] == 2).then_some(())
+        });
+    }
+    let out = haggle(d1, &["pledge", &oven[..10], "--withdraw"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no pledge to withdraw"));
+
+    // The oven: 30 + 45 (the first to pass 40 gets the one loaf) + 25, with a change of heart.
+    json(d1, &["pledge", &oven[..10], "--amount", "30"]);
+    wait("the first pledge to reach the second backer", || {
+        (campaign(d2, &oven)["backers"] == 1).then_some(())
+    });
+    json(d2, &["pledge", &oven[..10], "--amount", "45"]);
+    json(d3, &["pledge", &oven[..10], "--amount", "10"]);
+    json(d3, &["pledge", &oven[..10], "--withdraw"]);
+    json(d3, &["pledge", &oven[..10], "--amount", "25"]);
+    let funded = wait("the creator's node to count 100.00 EUR from three backers", || {
+        let c = campaign(dc, &oven);
+        (c["total"]["display"] == "100.00 EUR" && c["backers"] == 3).then_some(c)
+    });
+    assert_eq!(funded["funded"], true, "{funded}");
+    assert_eq!(funded["tiers"][1]["claimed"], 1, "one loaf, to the first to pass 40: {funded}");
+    let text = String::from_utf8_lossy(&haggle(d2, &["show", &oven[..10]]).stdout).into_owned();
+    assert!(
+        text.contains("[##############################] 100%") && text.contains("reward: Loaf a week"),
+        "{text}"
+    );
+
+    // The windmill: one pledge, far from its goal.
+    json(d1, &["pledge", &mill[..10], "--amount", "50"]);
+    wait("the creator's node to count the windmill pledge", || {
+        (campaign(dc, &mill)["backers"] == 1).then_some(())
+    });
+
+    // After the deadline: three deals for the oven, one per backer; none for the windmill.
+    let made = wait_for(Duration::from_secs(60), "three deals on the creator's node", || {
+        let d = deals(dc);
+        (d.len() == 3).then_some(d)
+    });
+    let mut amounts: Vec<String> =
+        made.iter().map(|d| d["terms"]["price"]["display"].as_str().unwrap_or_default().to_owned()).collect();
+    amounts.sort();
+    assert_eq!(amounts, ["25.00 EUR", "30.00 EUR", "45.00 EUR"]);
+    for d in [d1, d2, d3] {
+        wait("each backer's deal", || (deals(d).len() == 1).then_some(()));
+    }
+    let mill_after = campaign(d1, &mill);
+    assert_eq!(
+        (mill_after["over"].as_bool(), mill_after["funded"].as_bool()),
+        (Some(true), Some(false)),
+        "{mill_after}"
+    );
+    assert!(
+        deals(d1).iter().all(|d| d["terms"]["price"]["display"] == "30.00 EUR"),
+        "nothing owed for the windmill"
+    );
+    let text = String::from_utf8_lossy(&haggle(d1, &["show", &mill[..10]]).stdout).into_owned();
+    assert!(text.contains("missed its goal, nothing is owed"), "{text}");
+    // A pledge after the deadline is refused.
+    let out = haggle(d2, &["pledge", &mill[..10], "--amount", "20000"]);
+    assert!(!out.status.success(), "a pledge after the deadline went through");
+
+    // The deals follow the lifecycle: the creator asks a backer to pay.
+    let deal = made.iter().find(|d| d["terms"]["price"]["display"] == "45.00 EUR").expect("the 45 deal");
+    let id = deal["id"].as_str().expect("id");
+    json(dc, &["pay-request", &id[..10], "--cash"]);
+    wait("the backer to see the payment request", || {
+        let d = json(d2, &["deal", &id[..10]]);
+        (d["stage"] == "payment_requested").then_some(())
+    });
+    creator.stop();
+    for b in backers {
+        b.stop();
+    }
+}

@@ -1,0 +1,241 @@
+//! Crowdfunding from the owner's side: pledging, the campaign as the API shows it, and the
+//! deadline. At the deadline, if the campaign is funded, the creator's node accepts every
+//! current pledge by itself and each backer's node confirms its own: one ordinary Deal per
+//! backer, after which the creator sends payment requests as in any deal. If it is not funded,
+//! nothing is signed: the pledges lapse and nothing is owed. Both sides announce the end once
+//! (`campaign_ended`).
+
+use std::time::Duration;
+
+use haggle_protocol::crowdfund::{Campaign, CampaignView, Tier};
+use haggle_protocol::{
+    Accept, Body, ListingKind, ListingStatus, Market, Object, Offer, Price, PublicKey, Terms, ThreadState,
+    Timestamp,
+};
+use haggle_storage::{MAX_PER_AUTHOR_PER_LISTING, Store, StoreError};
+
+use super::actions::Effect;
+use super::{Conflict, Followups, InvalidInput, Service, ServiceError, views};
+use crate::api::types::{CampaignDraft, CampaignInfo, NodeEvent, PledgeRequest, PledgeView, TierView};
+
+/// Current pledges a listing view shows, newest first.
+const SHOWN: usize = 20;
+
+impl Service {
+    /// Pledges to someone else's campaign before its deadline (a public object); an amount of 0
+    /// withdraws the owner's pledge.
+    pub fn pledge(&self, given: &str, request: PledgeRequest) -> Result<Effect, ServiceError> {
+        let listing = self.listing(given)?;
+        let key = listing.listing_key().ok_or_else(|| ServiceError::not_found("listing", given))?;
+        let Some((head, view)) = self.store.campaign(&key)? else {
+            return Err(Conflict::NotACampaign(listing.id()).into());
+        };
+        if head.author() == self.me() {
+            return Err(Conflict::OwnListing.into());
+        }
+        if head.listing().is_some_and(|l| l.status == ListingStatus::Closed) {
+            return Err(Conflict::ListingClosed(head.id()).into());
+        }
+        let now = Timestamp::now();
+        if view.is_over(now) {
+            return Err(
+                Conflict::CampaignEnded { listing: head.id(), deadline: view.campaign.deadline }.into()
+            );
+        }
+        let currency = view.goal.currency.clone();
+        let amount = currency.parse_amount(request.amount.trim())?;
+        if amount == 0 && view.backing_of(&self.me()).is_none_or(|b| b.amount == 0) {
+            return Err(InvalidInput::Campaign("you have no pledge to withdraw").into());
+        }
+        let mine = self.store.public_offers_on(&key)?.iter().filter(|p| p.author() == self.me()).count();
+        if mine >= MAX_PER_AUTHOR_PER_LISTING {
+            return Err(Conflict::TooManyBids { max: MAX_PER_AUTHOR_PER_LISTING }.into());
+        }
+        let terms = Terms {
+            quantity: 1,
+            price: Price::new(amount, currency),
+            expires_at: view.campaign.pledges_stand_until(),
+            dates: None,
+        };
+        let body =
+            Body::Pledge(Offer { listing: head.id(), to: head.author(), terms, message: request.message });
+        let object = self.sign(body, now)?;
+        self.ingest_own(&object)?;
+        let then = Followups {
+            publish: vec![object.bytes().to_vec()],
+            events: pledge_event(&self.store, &object)?.into_iter().collect(),
+            deliver: Vec::new(),
+        };
+        Ok(Effect { object, then })
+    }
+
+    /// The view of what a bid or pledge action stored: its auction or campaign.
+    pub fn effect_public_offer(
+        &self,
+        effect: &Effect,
+    ) -> Result<crate::api::types::ListingView, ServiceError> {
+        let Some(o) = effect.object.body().opening() else {
+            return Err(ServiceError::not_found("bid or pledge", &effect.object.id().to_hex()));
+        };
+        self.listing_view(&o.listing.to_hex())
+    }
+
+    /// Accepts every current pledge of the owner's campaigns that reached their deadline
+    /// funded, and announces, once each, the end of campaigns the owner created or backed.
+    pub(super) fn settle_campaigns(
+        &self,
+        keys: &[haggle_protocol::ListingKey],
+        now: Timestamp,
+        then: &mut Followups,
+    ) -> Result<(), ServiceError> {
+        let me = self.me();
+        for key in keys {
+            let Some((head, view)) = self.store.campaign(key)? else { continue };
+            if !view.is_over(now) || self.announced(key) {
+                continue;
+            }
+            if key.author == me
+                && view.funded()
+                && head.listing().is_some_and(|l| l.status == ListingStatus::Active)
+            {
+                self.accept_pledges(&view, then)?;
+            }
+            then.events.push(NodeEvent::CampaignEnded {
+                listing: head.id(),
+                funded: view.funded(),
+                total: Price::new(view.total, view.goal.currency.clone()).to_string(),
+                pledged: view
+                    .backing_of(&me)
+                    .filter(|b| b.amount > 0)
+                    .map(|b| Price::new(b.amount, view.goal.currency.clone()).to_string()),
+            });
+            self.remember_announced(*key);
+        }
+        Ok(())
+    }
+
+    /// Signs an Accept of each backer's current pledge not yet accepted (each is its own thread
+    /// and its own deal once the backer's node confirms).
+    fn accept_pledges(&self, view: &CampaignView, then: &mut Followups) -> Result<(), ServiceError> {
+        for b in view.backings.iter().filter(|b| b.amount > 0) {
+            let Some(thread) = self.store.thread(&b.id)? else { continue };
+            if thread.view.state != ThreadState::Open {
+                continue;
+            }
+            let reply = haggle_protocol::Reply { thread: b.id, prev: b.id, to: b.backer };
+            let object = self.sign(Body::Accept(Accept { reply }), Timestamp::now())?;
+            match self.ingest_own(&object) {
+                Ok(_) => then.deliver.push(b.backer),
+                Err(e) => tracing::warn!(pledge = %b.id.fmt_short(), error = %e, "cannot accept a pledge"),
+            }
+        }
+        Ok(())
+    }
+
+    /// The event for a pledge new to this node.
+    pub(super) fn pledge_stored_event(&self, pledge: &Object) -> Result<Option<NodeEvent>, ServiceError> {
+        Ok(pledge_event(&self.store, pledge)?)
+    }
+}
+
+/// A campaign from a draft of kind `crowdfund` whose price (`goal`) is the goal; `None` for
+/// other kinds, which may not carry campaign settings.
+pub(super) fn campaign_of_draft(
+    kind: ListingKind,
+    draft: Option<&CampaignDraft>,
+    goal: Option<&Price>,
+    now: Timestamp,
+) -> Result<Option<Market>, ServiceError> {
+    let Some(d) = draft else {
+        if kind == ListingKind::Crowdfund {
+            return Err(InvalidInput::Campaign("a campaign needs its deadline, e.g. --deadline 30d").into());
+        }
+        return Ok(None);
+    };
+    if kind != ListingKind::Crowdfund {
+        return Err(InvalidInput::Campaign("--deadline and --tier are for --kind crowdfund").into());
+    }
+    let Some(goal) = goal else {
+        return Err(
+            InvalidInput::Campaign("a campaign needs its goal, e.g. --goal 5000 --currency EUR").into()
+        );
+    };
+    if d.deadline_in == 0 {
+        return Err(InvalidInput::Campaign("a campaign needs its deadline, e.g. --deadline 30d").into());
+    }
+    let tiers = d
+        .tiers
+        .iter()
+        .map(|t| {
+            Ok(Tier {
+                name: t.name.trim().to_owned(),
+                min: goal.currency.parse_amount(t.min.trim())?,
+                quantity: t.quantity.unwrap_or(0),
+            })
+        })
+        .collect::<Result<Vec<_>, ServiceError>>()?;
+    let deadline = now.saturating_add(Duration::from_secs(d.deadline_in));
+    Ok(Some(Market::Campaign(Campaign { deadline, tiers })))
+}
+
+/// `pledge_stored`: who pledged what, and the total after it.
+fn pledge_event(store: &Store, pledge: &Object) -> Result<Option<NodeEvent>, StoreError> {
+    let Body::Pledge(o) = pledge.body() else { return Ok(None) };
+    let Some(key) = store.get(&o.listing)?.and_then(|l| l.listing_key()) else { return Ok(None) };
+    let Some((head, view)) = store.campaign(&key)? else { return Ok(None) };
+    Ok(Some(NodeEvent::PledgeStored {
+        id: pledge.id(),
+        listing: head.id(),
+        backer: pledge.author(),
+        amount: o.terms.price.to_string(),
+        total: Price::new(view.total, view.goal.currency.clone()).to_string(),
+    }))
+}
+
+/// The campaign part of a listing view, or `None` if `listing` is not a campaign.
+pub(super) fn info(
+    store: &Store,
+    listing: &Object,
+    me: &PublicKey,
+) -> Result<Option<CampaignInfo>, StoreError> {
+    if listing.listing().is_none_or(|l| l.kind != ListingKind::Crowdfund) {
+        return Ok(None);
+    }
+    let Some(key) = listing.listing_key() else { return Ok(None) };
+    let pledges = store.public_offers_on(&key)?;
+    let Some(view) = CampaignView::new(listing, pledges.iter()) else { return Ok(None) };
+    let currency = view.goal.currency.clone();
+    let money = |amount: u64| views::price(&Price::new(amount, currency.clone()));
+    let pledge_view = |b: &haggle_protocol::Backing| PledgeView {
+        id: b.id,
+        backer: b.backer,
+        mine: b.backer == *me,
+        amount: money(b.amount),
+        created_at: b.created_at.as_millis(),
+        tier: b.tier.map(|t| view.campaign.tiers[t].name.clone()),
+    };
+    let tiers = view
+        .campaign
+        .tiers
+        .iter()
+        .zip(&view.claimed)
+        .map(|(t, claimed)| TierView {
+            name: t.name.clone(),
+            min: money(t.min),
+            quantity: t.quantity,
+            claimed: *claimed,
+        })
+        .collect();
+    Ok(Some(CampaignInfo {
+        deadline: view.campaign.deadline.as_millis(),
+        over: view.is_over(Timestamp::now()),
+        goal: views::price(&view.goal),
+        total: money(view.total),
+        percent: view.total.saturating_mul(100) / view.goal.amount.max(1),
+        funded: view.funded(),
+        backers: view.backers(),
+        tiers,
+        pledges: view.backings.iter().rev().filter(|b| b.amount > 0).take(SHOWN).map(pledge_view).collect(),
+        mine: view.backing_of(me).map(pledge_view),
+    }))
+}
