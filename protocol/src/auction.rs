@@ -278,21 +278,6 @@ impl AuctionView {
     }
 }
 
-/// Whether a listing revision's kind and market agree, for validation: an auction, and only an
-/// auction, carries auction terms, and a campaign its campaign; a calendar goes on a rental or
-/// a service.
-pub(crate) fn market_fits(kind: ListingKind, market: Option<&Market>) -> bool {
-    match (kind, market) {
-        (ListingKind::Auction, Some(Market::Auction(_))) => true,
-        (ListingKind::Auction, _) => false,
-        (ListingKind::Crowdfund, Some(Market::Campaign(_))) => true,
-        (ListingKind::Crowdfund, _) => false,
-        (ListingKind::Rental | ListingKind::Service, Some(Market::Calendar(_))) => true,
-        (_, None) => true,
-        (_, Some(_)) => false,
-    }
-}
-
 /// Checks an auction listing's own rules (at signing and decoding), given its status.
 pub(crate) fn check_terms(
     terms: &AuctionTerms,
@@ -320,19 +305,21 @@ pub(crate) fn check_terms(
     if status == ListingStatus::Closed {
         return Ok(());
     }
-    if quantity != 1 {
-        return Err(Auction("an auction sells quantity 1"));
-    }
-    if terms.ends_at <= created_at {
-        return Err(Auction("an open auction's revision must be made before its end"));
-    }
-    if terms.bids_stand_until() > created_at.saturating_add(crate::limits::MAX_LIFETIME) {
-        return Err(Auction("an auction ends at most 86 days after it is published"));
-    }
-    if expires_at < terms.latest_end() {
-        return Err(Auction("an auction listing must live until a day after its end"));
-    }
-    Ok(())
+    const RULES: crate::market::OpenRules = [
+        "an auction sells quantity 1",
+        "an open auction's revision must be made before its end",
+        "an auction ends at most 86 days after it is published",
+        "an auction listing must live until its bids lapse, four days after its end",
+    ];
+    crate::market::check_open(
+        quantity,
+        terms.ends_at,
+        terms.bids_stand_until(),
+        created_at,
+        expires_at,
+        &RULES,
+    )
+    .map_err(Auction)
 }
 
 #[cfg(test)]

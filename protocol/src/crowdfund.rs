@@ -272,19 +272,14 @@ pub(crate) fn check_campaign(
     if status == ListingStatus::Closed {
         return Ok(());
     }
-    if quantity != 1 {
-        return Err(Bad("a campaign is quantity 1"));
-    }
-    if campaign.deadline <= created_at {
-        return Err(Bad("an open campaign's revision must be made before its deadline"));
-    }
-    if campaign.pledges_stand_until() > created_at.saturating_add(crate::limits::MAX_LIFETIME) {
-        return Err(Bad("a campaign's deadline is at most 87 days after it is published"));
-    }
-    if expires_at < campaign.pledges_stand_until() {
-        return Err(Bad("a campaign listing must live until three days after its deadline"));
-    }
-    Ok(())
+    const RULES: crate::market::OpenRules = [
+        "a campaign is quantity 1",
+        "an open campaign's revision must be made before its deadline",
+        "a campaign's deadline is at most 87 days after it is published",
+        "a campaign listing must live until its pledges lapse, three days after its deadline",
+    ];
+    let (deadline, stand_until) = (campaign.deadline, campaign.pledges_stand_until());
+    crate::market::check_open(quantity, deadline, stand_until, created_at, expires_at, &RULES).map_err(Bad)
 }
 
 #[cfg(test)]

@@ -61,7 +61,7 @@ pub fn listing(title: &str) -> Listing {
 pub fn auction(title: &str, start: u64, increment: u64, ends_at: Timestamp, window_secs: u32) -> Listing {
     let terms =
         crate::auction::AuctionTerms { reserve: Some(start + start / 2), increment, ends_at, window_secs };
-    let expires_at = (T0.saturating_add(30 * DAY)).max(terms.latest_end().saturating_add(DAY));
+    let expires_at = (T0.saturating_add(30 * DAY)).max(terms.bids_stand_until().saturating_add(DAY));
     Listing {
         nonce: [0x22; 16],
         kind: ListingKind::Auction,

@@ -41,6 +41,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod listing;
 pub mod mailbox;
+mod market;
 pub mod name;
 pub mod negotiation;
 pub mod object;

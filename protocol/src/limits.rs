@@ -265,7 +265,7 @@ fn validate_listing(l: &Listing, created_at: Timestamp) -> Result<(), Validation
     if !(closed && l.quantity == 0) {
         quantity(l.quantity, "quantity")?;
     }
-    if !crate::auction::market_fits(l.kind, l.market.as_ref()) {
+    if !crate::market::market_fits(l.kind, l.market.as_ref()) {
         return Err(ValidationError::MarketMismatch(l.kind));
     }
     if let Some(terms) = l.auction() {
