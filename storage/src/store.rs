@@ -126,6 +126,9 @@ pub struct Store {
     /// The node's own key, once the node says it ([`Store::set_owner`]): bids on its own
     /// auctions are judged by its clock at arrival.
     pub(crate) owner: std::sync::OnceLock<haggle_protocol::PublicKey>,
+    /// The bids or pledges of the auctions and campaigns written to lately, decoded (see
+    /// `public_offers.rs`): filled and changed only under the write lock.
+    pub(crate) offer_cache: Mutex<HashMap<ListingKey, std::sync::Arc<Vec<Object>>>>,
     path: PathBuf,
 }
 
@@ -224,6 +227,7 @@ impl Store {
             feedback_generation: std::sync::atomic::AtomicU64::new(0),
             trust: Mutex::new(None),
             owner: std::sync::OnceLock::new(),
+            offer_cache: Mutex::default(),
             evicting: Mutex::new(()),
             path: dir.to_owned(),
         };

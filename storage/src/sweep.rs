@@ -294,6 +294,7 @@ impl Store {
                 batch.remove(keys::party_thread(&to, &thread));
             }
             self.db.apply_batch(batch)?;
+            self.forget_offers(Some(&key));
             swept += 1;
         }
         Ok(swept)
