@@ -5,10 +5,11 @@
 //! object ([`crate::Body::Bid`], an [`Offer`] of quantity 1) that every node stores and syncs, so
 //! every node computes the same [`AuctionView`] from the same bids:
 //!
-//! - Bids are taken in order of `(created_at, id)`. A bid *counts* if it was made at or before the
-//!   end as it stands then, and is at least the start price (the first) or the high bid plus the
-//!   increment (the others). A counting bid made within the window before the end moves the end
-//!   to one window after the bid, never past [`MAX_EXTENSION`] after the scheduled end.
+//! - Bids are taken in order of `(created_at, id)`. A bid made at or before the end as it stands
+//!   then, within the window before that end, moves the end to one window after the bid (never
+//!   past [`MAX_EXTENSION`] after the scheduled end). Such a bid *counts* if it is at least the
+//!   start price (the first) or the high bid plus the raise (the increment, doubling as the
+//!   auction fills: [`AuctionView::raise`]).
 //! - The leader is the last counting bid (so the highest); after the end it is the winner.
 //!
 //! A node refuses a bid below its view's next minimum or after its view's end, without blaming
@@ -36,6 +37,17 @@ pub const MAX_WINDOW: Duration = Duration::from_secs(60 * 60);
 /// How long after the latest possible end a bid must stand: the seller's node accepts the winner
 /// and the winner's node confirms within it, even after a few days offline.
 pub const AWARD_WINDOW: Duration = Duration::from_secs(3 * 24 * 60 * 60);
+
+/// In the last window before the end, the seller's node takes a bid only if it is dated at most
+/// this long before its arrival: a bid cannot be backdated out of the window to snipe without
+/// extending the end (honest clocks are off by seconds, not a minute).
+pub const FRESH_IN_WINDOW: Duration = Duration::from_secs(60);
+
+/// Counting bids an auction takes at its plain increment; past them the raise doubles every
+/// [`RAISE_DOUBLES_EVERY`] bids ([`AuctionView::raise`]).
+pub const BIDS_AT_INCREMENT: usize = 200;
+/// Counting bids between two doublings of the raise, past [`BIDS_AT_INCREMENT`].
+pub const RAISE_DOUBLES_EVERY: usize = 50;
 
 /// An auction's rules, fixed for the auction's life (a revision may not change them).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -112,6 +124,12 @@ pub enum BidError {
     /// The bid was made, or reached the seller, after the auction ended.
     #[error("the auction ended at {0}")]
     Ended(Timestamp),
+    /// In the last window, a bid reached the seller's node more than [`FRESH_IN_WINDOW`] after
+    /// the time it carries.
+    #[error(
+        "the bid is dated {0} but reached the seller's node in the auction's last minutes much later; check the clock"
+    )]
+    Stale(Timestamp),
     /// The bid would lapse before the seller could accept it.
     #[error("a bid must stand until {0} (three days after the latest possible end)")]
     LapsesTooSoon(Timestamp),
@@ -188,6 +206,7 @@ pub struct AuctionView {
     /// Every bid, in `(created_at, id)` order.
     pub bids: Vec<BidEntry>,
     leader: Option<usize>,
+    counting: usize,
 }
 
 impl AuctionView {
@@ -221,18 +240,24 @@ impl AuctionView {
             ends_at: terms.ends_at,
             bids: entries,
             leader: None,
+            counting: 0,
         };
         for i in 0..view.bids.len() {
             let bid = &view.bids[i];
-            if bid.created_at > view.ends_at || bid.amount < view.min_next() {
+            if bid.created_at > view.ends_at {
                 continue;
             }
+            // Every bid made by the end extends it, counting or not: a bid that arrives later
+            // (dated earlier) can then never pull the end back (the end only grows with the set).
             let extended = bid.created_at.saturating_add(view.terms.window());
             if extended > view.ends_at {
                 view.ends_at = extended.min(view.terms.latest_end());
             }
-            view.bids[i].counts = true;
-            view.leader = Some(i);
+            if view.bids[i].amount >= view.min_next() {
+                view.bids[i].counts = true;
+                view.counting += 1;
+                view.leader = Some(i);
+            }
         }
         Some(view)
     }
@@ -242,10 +267,20 @@ impl AuctionView {
         self.leader.map(|i| &self.bids[i])
     }
 
-    /// The smallest bid that would count now: the start price, or the high bid plus the
-    /// increment.
+    /// The smallest bid that would count now: the start price, or the high bid plus the raise
+    /// ([`Self::raise`]).
     pub fn min_next(&self) -> u64 {
-        self.leader().map_or(self.start.amount, |b| b.amount.saturating_add(self.terms.increment))
+        self.leader().map_or(self.start.amount, |b| b.amount.saturating_add(self.raise()))
+    }
+
+    /// The raise the next bid must make: the increment, doubled for every
+    /// [`RAISE_DOUBLES_EVERY`] counting bids past [`BIDS_AT_INCREMENT`]. A flood of small raises
+    /// from fresh keys thus drives the price up ever faster (and each of those bids is a promise
+    /// to pay), so an auction holds a bounded number of bids however many keys bid, and an
+    /// honest bidder can always still outbid the flood.
+    pub fn raise(&self) -> u64 {
+        let doublings = self.counting.saturating_sub(BIDS_AT_INCREMENT) / RAISE_DOUBLES_EVERY;
+        self.terms.increment.saturating_mul(1u64 << doublings.min(48))
     }
 
     /// Whether the auction has ended by the clock `now`.
@@ -260,7 +295,7 @@ impl AuctionView {
 
     /// How many bids count.
     pub fn counting_bids(&self) -> usize {
-        self.bids.iter().filter(|b| b.counts).count()
+        self.counting
     }
 
     /// Whether a new `bid` would count in this view: made by the end and at least

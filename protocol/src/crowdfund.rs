@@ -30,6 +30,11 @@ use crate::object::{Body, Object};
 use crate::price::{Currency, Price};
 use crate::time::Timestamp;
 
+/// Most backers a campaign counts: those with the largest current pledges (ties to the
+/// earlier). A flood of small pledges from fresh keys cannot crowd out a larger honest one, and
+/// every node keeps at most this many pledges per campaign.
+pub const MAX_BACKERS: usize = 2_000;
+
 /// Most reward tiers on one campaign.
 pub const MAX_TIERS: usize = 16;
 /// Longest tier name, in characters.
@@ -89,6 +94,17 @@ pub enum PledgeError {
     /// A withdrawal (a pledge of 0) from someone with no pledge to withdraw.
     #[error("there is no pledge to withdraw")]
     NothingToWithdraw,
+    /// The backer has a later pledge already.
+    #[error("the backer has made a later pledge")]
+    Replaced,
+    /// The campaign counts as many backers as it may, all pledging at least this much.
+    #[error(
+        "the campaign counts as many backers as it may; a new pledge must be at least {min} (minor units)"
+    )]
+    TooSmall {
+        /// The smallest pledge that would count, in minor units.
+        min: u64,
+    },
 }
 
 /// The campaign of a listing revision, and its goal, if it is one.
@@ -182,6 +198,11 @@ impl CampaignView {
             }
         }
         let mut backings: Vec<Backing> = current.into_values().collect();
+        // The largest pledges count (withdrawals, at 0, go first when there are too many).
+        if backings.len() > MAX_BACKERS {
+            backings.sort_by_key(|b| (std::cmp::Reverse(b.amount), b.created_at, b.id));
+            backings.truncate(MAX_BACKERS);
+        }
         backings.sort_by_key(|b| (b.created_at, b.id));
         let mut claimed = vec![0u32; campaign.tiers.len()];
         let mut total: u64 = 0;
@@ -225,15 +246,28 @@ impl CampaignView {
         self.backings.iter().filter(|b| b.amount > 0).count()
     }
 
-    /// Whether a new `pledge` would count in this view: made by the deadline, and a withdrawal
-    /// only from a backer with a pledge. A node stores only such pledges.
+    /// Whether a new `pledge` would count in this view: made by the deadline, a withdrawal only
+    /// from a backer with a pledge, newer than the backer's current one, and (with
+    /// [`MAX_BACKERS`] counted) larger than the smallest counted. A node stores only such
+    /// pledges.
     pub fn admit(&self, pledge: &Object) -> Result<(), PledgeError> {
         let Body::Pledge(o) = pledge.body() else { return Err(PledgeError::NotACampaign) };
         if pledge.created_at() > self.campaign.deadline {
             return Err(PledgeError::Closed(self.campaign.deadline));
         }
-        if o.terms.price.amount == 0 && self.backing_of(&pledge.author()).is_none_or(|b| b.amount == 0) {
+        let amount = o.terms.price.amount;
+        let current = self.backing_of(&pledge.author());
+        if amount == 0 && current.is_none_or(|b| b.amount == 0) {
             return Err(PledgeError::NothingToWithdraw);
+        }
+        if current.is_some_and(|b| (b.created_at, b.id) >= (pledge.created_at(), pledge.id())) {
+            return Err(PledgeError::Replaced);
+        }
+        if current.is_none() && self.backings.len() >= MAX_BACKERS {
+            let smallest = self.backings.iter().map(|b| b.amount).min().unwrap_or(0);
+            if amount <= smallest {
+                return Err(PledgeError::TooSmall { min: smallest.saturating_add(1) });
+            }
         }
         Ok(())
     }

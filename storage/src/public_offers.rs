@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use haggle_protocol::auction::AuctionView;
+use haggle_protocol::auction::{AuctionView, FRESH_IN_WINDOW};
 use haggle_protocol::thread::check_offer;
 use haggle_protocol::{
     BidError, CampaignView, ListingKey, ListingStatus, Object, ObjectKind, PledgeError, PublicKey, Timestamp,
@@ -28,11 +28,11 @@ use crate::store::{Store, decode_stored};
 /// Bids or pledges one key may have on one listing: a bidding war of twenty rounds, or twenty
 /// changes of heart.
 pub const MAX_PER_AUTHOR_PER_LISTING: usize = 20;
-/// Bids one auction holds: far above a lively auction's, and a bound on what one auction can
-/// make every node store.
-pub const MAX_BIDS_PER_AUCTION: usize = 500;
-/// Pledges one campaign holds (withdrawals and replaced pledges included).
-pub const MAX_PLEDGES_PER_CAMPAIGN: usize = 2_000;
+/// Bids one auction holds: a backstop (the raise doubles every 50 counting bids past 200, so
+/// an auction seldom comes near it), and a bound on what one auction can make every node store.
+pub const MAX_BIDS_PER_AUCTION: usize = 2_000;
+/// Pledges one campaign holds: the backers it counts, and room for threads its parties keep.
+pub const MAX_PLEDGES_PER_CAMPAIGN: usize = haggle_protocol::crowdfund::MAX_BACKERS + 500;
 /// Bids and pledges one key may have held on a node at once, across listings.
 pub const MAX_BIDS_PER_AUTHOR: usize = 1_000;
 
@@ -60,6 +60,13 @@ impl Market {
             Market::Auction(v) if at_author && v.is_over(now) => {
                 Err(RejectReason::Bid(BidError::Ended(v.ends_at)))
             }
+            Market::Auction(v)
+                if at_author
+                    && now >= v.ends_at.saturating_sub(v.terms.window())
+                    && offer.created_at().saturating_add(FRESH_IN_WINDOW) < now =>
+            {
+                Err(RejectReason::Bid(BidError::Stale(offer.created_at())))
+            }
             Market::Auction(v) => v.admit(offer).map_err(RejectReason::Bid),
             Market::Campaign(v) if at_author && v.is_over(now) => {
                 Err(RejectReason::Pledge(PledgeError::Closed(v.campaign.deadline)))
@@ -86,6 +93,9 @@ impl Store {
 
     /// Stores a bid or a pledge (see the module docs).
     pub(crate) fn write_public_offer(&self, offer: &Object, now: Timestamp) -> Result<Outcome, StoreError> {
+        // Read again under the write lock: a bid that reached the store before the end is
+        // committed before any settle that reads the view after it.
+        let now = now.max(Timestamp::now());
         let id = offer.id();
         let o = offer.body().opening().expect("called for bids and pledges");
         if o.terms.expires_at <= now {
@@ -125,6 +135,23 @@ impl Store {
         }
         let mut batch = sled::Batch::default();
         let mut set = Changes::default();
+        // A campaign keeps only the pledges that count: the backer's earlier pledge, or the
+        // smallest one this pushes out, goes (unless this node is a party to its thread).
+        let mut kept: Option<Vec<Object>> = None;
+        if let Market::Campaign(_) = market {
+            let mut all: Vec<Object> = held.iter().cloned().collect();
+            all.push(offer.clone());
+            if let Some(view) = CampaignView::new(&head, all.iter()) {
+                let counted: std::collections::HashSet<_> = view.backings.iter().map(|b| b.id).collect();
+                let (stay, go): (Vec<Object>, Vec<Object>) = all
+                    .into_iter()
+                    .partition(|p| counted.contains(&p.id()) || p.kind() != ObjectKind::Pledge);
+                for gone in go.iter().filter(|g| g.id() != id) {
+                    self.sweep_bid(&mut batch, &mut set, gone)?;
+                }
+                kept = Some(stay.into_iter().filter(|p| p.id() != id).collect());
+            }
+        }
         batch.insert(keys::object(&id), offer.bytes());
         batch.insert(keys::thread(&id, &id), &[]);
         batch.insert(keys::listing_thread(&key, &id), &[]);
@@ -138,6 +165,9 @@ impl Store {
         // Let go of this copy first, so the cached list grows in place instead of being copied.
         drop(held);
         let mut cache = self.offer_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(kept) = kept {
+            cache.insert(key, Arc::new(kept));
+        }
         if let Some(held) = cache.get_mut(&key) {
             Arc::make_mut(held).push(offer.clone());
         }
@@ -340,20 +370,43 @@ mod tests {
         assert!(put(&other, &late).is_new());
     }
 
-    /// Attack: fresh keys flood an auction with bids. Each must raise the price by the
-    /// increment, pays proof of work, and the auction holds at most 500; one key holds at most
-    /// 20 on it.
+    /// Attack: fresh keys flood an auction with the smallest bids that count. Each pays proof of
+    /// work and is a public promise to pay; past 200 bids the raise doubles every 50, so the
+    /// price runs away long before the backstop of 2,000 bids is reached; one key holds at most
+    /// 20 bids on it.
     #[test]
     fn a_bid_flood_from_fresh_identities_is_bounded() {
         let (_d, s) = store();
         let (t, l) = running(MIN, DAY);
+        let key_ = l.listing_key().expect("listing");
         assert!(put(&s, &l).is_new());
-        let mut stored = 0;
-        let mut full = 0;
-        for i in 0..(MAX_BIDS_PER_AUCTION as u64 + 40) {
+        // A bid of only the plain increment stops counting once the raise has doubled.
+        let mut stored = 0u64;
+        for i in 0..260u64 {
             let b = sign_at(
                 &author(i as u32),
                 bid(&l, 1_000 + i * 100),
+                t.saturating_add(Duration::from_millis(i)),
+            );
+            match put(&s, &b) {
+                Outcome::New { .. } => stored += 1,
+                Outcome::Rejected(r) => {
+                    assert!(
+                        matches!(r.reason, RejectReason::Bid(BidError::TooLow { .. }))
+                            && !r.reason.is_peer_fault()
+                    );
+                }
+                other => panic!("bid {i}: {other:?}"),
+            }
+        }
+        assert!((251..260).contains(&stored), "past 250 bids a plain raise no longer counts: {stored}");
+        // Paying each raise, the flood reaches the backstop with the price beyond reason.
+        let mut full = 0;
+        for i in 260..(MAX_BIDS_PER_AUCTION as u64 + 300) {
+            let (_, view) = s.auction(&key_).expect("read").expect("auction");
+            let b = sign_at(
+                &author(i as u32),
+                bid(&l, view.min_next()),
                 t.saturating_add(Duration::from_millis(i)),
             );
             match put(&s, &b) {
@@ -362,7 +415,11 @@ mod tests {
                 other => panic!("bid {i}: {other:?}"),
             }
         }
-        assert_eq!((stored, full), (MAX_BIDS_PER_AUCTION, 40));
+        assert_eq!(stored, MAX_BIDS_PER_AUCTION as u64);
+        assert!(full > 0, "the backstop refuses the rest");
+        let (_, view) = s.auction(&key_).expect("read").expect("auction");
+        let high = view.leader().expect("a leader").amount;
+        assert!(high > 1_000_000_000_000, "the flood's price ran away to {high}");
         let (_d, s) = store();
         assert!(put(&s, &l).is_new());
         let one = author(7);

@@ -16,8 +16,8 @@ pub(crate) mod serde_text;
 mod views;
 
 pub use auction::{
-    AuctionDraft, AuctionInfo, BidRequest, BidStanding, BidView, CampaignDraft, CampaignInfo, PledgeRequest,
-    PledgeView, TierDraft, TierView,
+    AuctionDraft, AuctionInfo, AuctionState, BidRequest, BidStanding, BidView, CampaignDraft, CampaignInfo,
+    PledgeRequest, PledgeView, TierDraft, TierView,
 };
 pub use booking::{CalendarDraft, CalendarView};
 pub use errors::{ErrorBody, ErrorCode, ErrorDetail};

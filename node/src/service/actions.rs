@@ -310,7 +310,7 @@ impl Service {
     pub fn accept(&self, given: &str) -> Result<Effect, ServiceError> {
         let thread = self.thread(given)?;
         let head = self.their_terms(&thread, "accept")?;
-        self.check_bid_acceptance(&thread)?;
+        self.check_public_offer_answer(&thread, true)?;
         self.still_on_offer(&thread)?;
         self.negotiate(Body::Accept(Accept { reply: self.reply_to(&thread, head) }), Timestamp::now())
     }
@@ -319,6 +319,7 @@ impl Service {
     pub fn decline(&self, given: &str, message: String) -> Result<Effect, ServiceError> {
         let thread = self.thread(given)?;
         let head = self.their_terms(&thread, "decline")?;
+        self.check_public_offer_answer(&thread, false)?;
         let body = Body::Decline(Decline { reply: self.reply_to(&thread, head), message });
         self.negotiate(body, Timestamp::now())
     }

@@ -15,7 +15,7 @@ use haggle_storage::{MAX_PER_AUTHOR_PER_LISTING, Store, StoreError};
 
 use super::actions::Effect;
 use super::{Conflict, Followups, InvalidInput, Service, ServiceError, views};
-use crate::api::types::{AuctionInfo, BidRequest, BidStanding, BidView, NodeEvent};
+use crate::api::types::{AuctionInfo, AuctionState, BidRequest, BidStanding, BidView, NodeEvent};
 
 /// Bids a listing view shows, newest first.
 const HISTORY: usize = 20;
@@ -70,18 +70,45 @@ impl Service {
 
     /// Refuses to accept a bid before its auction ends (the seller's node accepts the winner by
     /// itself at the end; by hand only after it, e.g. a high bid under the reserve).
-    pub(super) fn check_bid_acceptance(
+    /// Refuses to answer a bid or pledge by hand while its auction or campaign runs (the owner's
+    /// node accepts the winner or every pledge by itself at the end), and to accept a pledge of a
+    /// campaign that missed its goal (nothing is owed).
+    pub(super) fn check_public_offer_answer(
         &self,
         thread: &haggle_storage::ThreadRecord,
+        accepting: bool,
     ) -> Result<(), ServiceError> {
-        if thread.offer.kind() != haggle_protocol::ObjectKind::Bid {
-            return Ok(());
-        }
         let Some(key) = thread.listing.as_ref().and_then(Object::listing_key) else { return Ok(()) };
-        if let Some((head, view)) = self.store.auction(&key)?
-            && !view.is_over(Timestamp::now())
-        {
-            return Err(Conflict::AuctionRunning { listing: head.id(), ends_at: view.ends_at }.into());
+        let now = Timestamp::now();
+        match thread.offer.kind() {
+            haggle_protocol::ObjectKind::Bid => {
+                if let Some((head, view)) = self.store.auction(&key)?
+                    && !view.is_over(now)
+                {
+                    return Err(Conflict::AuctionRunning { listing: head.id(), ends_at: view.ends_at }.into());
+                }
+            }
+            haggle_protocol::ObjectKind::Pledge => {
+                if let Some((head, view)) = self.store.campaign(&key)? {
+                    if !view.is_over(now) {
+                        let deadline = view.campaign.deadline;
+                        return Err(Conflict::CampaignRunning { listing: head.id(), deadline }.into());
+                    }
+                    if accepting && !view.funded() {
+                        return Err(
+                            InvalidInput::Campaign("the campaign missed its goal: nothing is owed").into()
+                        );
+                    }
+                    if accepting
+                        && view.backing_of(&thread.offer.author()).is_none_or(|b| b.id != thread.view.thread)
+                    {
+                        return Err(
+                            InvalidInput::Campaign("the backer replaced or withdrew this pledge").into()
+                        );
+                    }
+                }
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -118,7 +145,7 @@ impl Service {
             if key.author == me && head.listing().is_some_and(|l| l.status == ListingStatus::Active) {
                 self.award(&head, &view, &mut then)?;
             }
-            then.events.push(ended_event(&head, &view, &me));
+            then.events.push(ended_event(&self.store, &head, &view, &me)?);
             self.remember_announced(key);
         }
         Ok(then)
@@ -191,29 +218,100 @@ fn bid_event(store: &Store, bid: &Object, me: &PublicKey) -> Result<Option<NodeE
     }))
 }
 
-fn ended_event(head: &Object, view: &AuctionView, me: &PublicKey) -> NodeEvent {
+fn ended_event(
+    store: &Store,
+    head: &Object,
+    view: &AuctionView,
+    me: &PublicKey,
+) -> Result<NodeEvent, StoreError> {
     let leader = view.leader();
-    NodeEvent::AuctionEnded {
+    let (_, accepted) = outcome(store, head, view)?;
+    Ok(NodeEvent::AuctionEnded {
         listing: head.id(),
         winner: leader.filter(|_| view.reserve_met()).map(|b| b.bidder),
         amount: leader.map(|b| Price::new(b.amount, view.start.currency.clone()).to_string()),
         reserve_met: view.reserve_met(),
-        standing: leader.and_then(|_| standing(view, me, true)),
-    }
+        standing: standing(store, head, view, me, accepted)?,
+    })
 }
 
-/// Where `me` stands in `view`, if it bid (`over`: the auction has ended).
-fn standing(view: &AuctionView, me: &PublicKey, over: bool) -> Option<BidStanding> {
-    if !view.bids.iter().any(|b| b.bidder == *me) {
-        return None;
+/// Where an auction stands beyond its bids, from what this node holds: the listing's state and
+/// the threads of bids (an Accept or a Deal is private to its two parties, so only they know
+/// the bid accepted); and the bid accepted, if known here.
+fn outcome(
+    store: &Store,
+    head: &Object,
+    view: &AuctionView,
+) -> Result<(AuctionState, Option<haggle_protocol::ObjectId>), StoreError> {
+    let key = head.listing_key().expect("an auction is a listing");
+    let mut accepted = None;
+    let mut state = None;
+    for t in store.threads_on(&key)? {
+        match t.view.state {
+            ThreadState::Accepted => {
+                accepted = Some(t.view.thread);
+                state = Some(AuctionState::Sold);
+            }
+            ThreadState::Confirming if state.is_none() => {
+                accepted = Some(t.view.thread);
+                state = Some(AuctionState::Awarded);
+            }
+            _ => {}
+        }
     }
+    let state = match (head.listing().map(|l| (l.status, l.quantity)), state) {
+        (_, Some(state)) => state,
+        (Some((ListingStatus::Closed, 0)), None) => AuctionState::Sold,
+        (Some((ListingStatus::Closed, _)), None) => AuctionState::Cancelled,
+        _ if view.is_over(Timestamp::now()) => AuctionState::Ended,
+        _ => AuctionState::Running,
+    };
+    Ok((state, accepted))
+}
+
+/// Where `me` stands, if it bid: leading or outbid while the auction runs; after, won or lost
+/// by the bid accepted (if this node knows it), else awaiting the seller's node while its bid
+/// is on top.
+fn standing(
+    store: &Store,
+    head: &Object,
+    view: &AuctionView,
+    me: &PublicKey,
+    accepted: Option<haggle_protocol::ObjectId>,
+) -> Result<Option<BidStanding>, StoreError> {
+    let mine: Vec<_> = view.bids.iter().filter(|b| b.bidder == *me).collect();
+    if mine.is_empty() {
+        return Ok(None);
+    }
+    let (state, _) = outcome(store, head, view)?;
     let leads = view.leader().is_some_and(|b| b.bidder == *me);
-    Some(match (over, leads) {
-        (false, true) => BidStanding::Leading,
-        (false, false) => BidStanding::Outbid,
-        (true, true) if view.reserve_met() => BidStanding::Won,
-        (true, _) => BidStanding::Lost,
-    })
+    let declined = match view.leader().filter(|b| b.bidder == *me) {
+        Some(b) => store.thread(&b.id)?.is_some_and(|t| t.view.state == ThreadState::Declined),
+        None => false,
+    };
+    Ok(Some(match state {
+        AuctionState::Running if leads => BidStanding::Leading,
+        AuctionState::Running => BidStanding::Outbid,
+        _ if accepted.is_some() => {
+            if mine.iter().any(|b| Some(b.id) == accepted) {
+                BidStanding::Won
+            } else {
+                BidStanding::Lost
+            }
+        }
+        AuctionState::Ended if leads && !declined => BidStanding::Awaiting,
+        _ => BidStanding::Lost,
+    }))
+}
+
+/// The public note of the bid or pledge `id` among `offers`.
+pub(super) fn note(offers: &[Object], id: haggle_protocol::ObjectId) -> String {
+    offers
+        .iter()
+        .find(|o| o.id() == id)
+        .and_then(|o| o.body().opening())
+        .map(|o| o.message.clone())
+        .unwrap_or_default()
 }
 
 /// The auction part of a listing view, or `None` if `listing` is not an auction.
@@ -237,10 +335,15 @@ pub(super) fn info(
         amount: money(b.amount),
         created_at: b.created_at.as_millis(),
         counts: b.counts,
+        message: note(&bids, b.id),
     };
     let over = view.is_over(Timestamp::now());
     let bidders: HashSet<PublicKey> = view.bids.iter().map(|b| b.bidder).collect();
+    let (state, accepted) = outcome(store, listing, &view)?;
+    let accepted_bid = accepted.and_then(|id| view.bids.iter().find(|b| b.id == id));
     Ok(Some(AuctionInfo {
+        state,
+        accepted: accepted_bid.map(bid_view),
         ends_at: view.ends_at.as_millis(),
         scheduled_end: view.terms.ends_at.as_millis(),
         over,
@@ -254,6 +357,6 @@ pub(super) fn info(
         bids: view.counting_bids(),
         bidders: bidders.len(),
         history: view.bids.iter().rev().take(HISTORY).map(bid_view).collect(),
-        me: standing(&view, me, over),
+        me: standing(store, listing, &view, me, accepted)?,
     }))
 }

@@ -213,6 +213,7 @@ pub(super) fn info(
         amount: money(b.amount),
         created_at: b.created_at.as_millis(),
         tier: b.tier.map(|t| view.campaign.tiers[t].name.clone()),
+        message: super::auctions::note(&pledges, b.id),
     };
     let tiers = view
         .campaign

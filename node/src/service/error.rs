@@ -260,6 +260,14 @@ pub enum Conflict {
         /// When it ends, as things stand.
         ends_at: haggle_protocol::Timestamp,
     },
+    /// Answering a pledge by hand while the campaign runs.
+    #[error("the campaign {} runs until its deadline {}: pledges are accepted then if it is funded", listing.fmt_short(), when(*deadline))]
+    CampaignRunning {
+        /// The campaign.
+        listing: ObjectId,
+        /// Its deadline.
+        deadline: haggle_protocol::Timestamp,
+    },
     /// The owner has as many bids or pledges on the listing as one key may.
     #[error("you already have {max} bids or pledges on this listing, as many as one key may")]
     TooManyBids {
@@ -314,7 +322,7 @@ impl Conflict {
             }
             Conflict::NotAnAuction(_) | Conflict::NotACampaign(_) => ErrorCode::Invalid,
             Conflict::AuctionEnded { .. } | Conflict::CampaignEnded { .. } => ErrorCode::ListingExpired,
-            Conflict::AuctionRunning { .. } => ErrorCode::NotYourTurn,
+            Conflict::AuctionRunning { .. } | Conflict::CampaignRunning { .. } => ErrorCode::NotYourTurn,
             Conflict::Refused(RejectReason::Decode(_)) => ErrorCode::Invalid,
             Conflict::NewerRevision | Conflict::RevisionsExhausted | Conflict::Refused(_) => {
                 ErrorCode::Conflict

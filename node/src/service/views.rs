@@ -79,7 +79,7 @@ pub(super) fn thread(store: &Store, t: &ThreadRecord, me: &PublicKey) -> Result<
     let mut messages = Vec::with_capacity(t.messages.len());
     for m in &t.messages {
         let text = match m.body() {
-            Body::Offer(o) => o.message.clone(),
+            Body::Offer(o) | Body::Bid(o) | Body::Pledge(o) => o.message.clone(),
             Body::Counter(c) => c.message.clone(),
             Body::Decline(d) => d.message.clone(),
             Body::Withdraw(w) => w.message.clone(),

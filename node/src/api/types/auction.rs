@@ -45,8 +45,27 @@ pub enum BidStanding {
     Outbid,
     /// The auction ended with the owner's bid the high bid.
     Won,
-    /// The auction ended with someone else's bid the high bid.
+    /// The auction ended with someone else's bid accepted (or the auction was cancelled).
     Lost,
+    /// The auction ended with the owner's bid on top; the seller's node has yet to accept it
+    /// (by itself, or by hand when the bid is under the reserve).
+    Awaiting,
+}
+
+/// Where an auction stands beyond its bids, from what this node holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuctionState {
+    /// Taking bids.
+    Running,
+    /// Past its end; no bid accepted that this node knows of.
+    Ended,
+    /// A bid was accepted; the winner's node has yet to confirm it.
+    Awarded,
+    /// Sold: a deal on the accepted bid, or the seller's closing revision.
+    Sold,
+    /// The seller closed it without a sale.
+    Cancelled,
 }
 
 impl BidStanding {
@@ -57,6 +76,7 @@ impl BidStanding {
             BidStanding::Outbid => "outbid",
             BidStanding::Won => "won",
             BidStanding::Lost => "lost",
+            BidStanding::Awaiting => "awaiting",
         }
     }
 }
@@ -78,11 +98,18 @@ pub struct BidView {
     pub created_at: u64,
     /// Whether it counts (made by the end, raising the high bid by the increment).
     pub counts: bool,
+    /// The bidder's public note.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }
 
 /// An auction as this node sees it, from the bids it holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuctionInfo {
+    /// Running, ended, awarded, sold or cancelled.
+    pub state: AuctionState,
+    /// The bid accepted, if this node knows it (the seller's and the winner's nodes do).
+    pub accepted: Option<BidView>,
     /// The end after any anti-sniping extensions (unix ms).
     pub ends_at: u64,
     /// The end the seller set (unix ms).
@@ -183,6 +210,9 @@ pub struct PledgeView {
     pub created_at: u64,
     /// The reward it earns, if any.
     pub tier: Option<String>,
+    /// The backer's public note.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
 }
 
 /// A crowdfunding campaign as this node sees it, from the pledges it holds.
