@@ -240,7 +240,13 @@ pub fn listing(l: &ListingView) {
 /// Prints one thread in full.
 pub fn thread(t: &ThreadView) {
     let now = now_ms();
-    outln!("{}  {}", bold(&format!("Offer thread {}", short(&t.thread))), dim(&format!("[{}]", t.state)));
+    let what = match (t.opening, &t.terms.dates) {
+        (haggle_node::api::types::ObjectKind::Bid, _) => "Bid",
+        (haggle_node::api::types::ObjectKind::Pledge, _) => "Pledge",
+        (_, Some(_)) => "Booking",
+        _ => "Offer",
+    };
+    outln!("{}  {}", bold(&format!("{what} thread {}", short(&t.thread))), dim(&format!("[{}]", t.state)));
     outln!(
         "  listing   {} ({})",
         t.listing_title.as_deref().unwrap_or(""),

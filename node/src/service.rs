@@ -83,6 +83,8 @@ pub struct Service {
     counterparties: Arc<std::sync::Mutex<(usize, Vec<PublicKey>)>>,
     /// Auctions whose end this node announced (see `auctions`).
     announced: auctions::Announced,
+    /// Set while a settle run of auctions and campaigns is under way.
+    settling: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What the owner's configuration asks of the service.
@@ -163,6 +165,7 @@ impl Service {
             metrics: crate::metrics::Metrics::new(),
             counterparties: Arc::default(),
             announced: Arc::default(),
+            settling: Arc::default(),
         }
     }
 
@@ -239,13 +242,15 @@ impl Service {
             return self.feedback_object_view(&object).map(ObjectView::Feedback);
         }
         // A bid shows its thread to its two parties, and its auction to everyone else.
-        if let Body::Bid(o) = object.body()
-            && object.author() != self.me()
-            && o.to != self.me()
+        if let Some(o) =
+            object.body().opening().filter(|_| object.kind() != haggle_protocol::ObjectKind::Offer)
         {
-            return self.listing_view(&o.listing.to_hex()).map(ObjectView::Listing);
+            if object.author() != self.me() && o.to != self.me() {
+                return self.listing_view(&o.listing.to_hex()).map(ObjectView::Listing);
+            }
+            return self.thread_view(&id.to_hex()).map(ObjectView::Thread);
         }
-        if object.kind().is_public() && object.kind() != haggle_protocol::ObjectKind::Bid {
+        if object.kind().is_public() {
             return self.listing_view(&id.to_hex()).map(ObjectView::Listing);
         }
         self.thread_view(&id.to_hex()).map(ObjectView::Thread)

@@ -3,7 +3,7 @@
 //! quantity), and written with everything it implies in one atomic batch. Ingesting the same
 //! bytes again changes nothing.
 
-use haggle_protocol::thread::{MAX_THREAD_MESSAGES, check_offer, check_reply, resolve};
+use haggle_protocol::thread::{CONFIRM_GRACE, MAX_THREAD_MESSAGES, check_offer, check_reply, resolve};
 use haggle_protocol::{
     Body, Deal, DecodeError, ListingKey, Object, ObjectId, ObjectKind, ThreadError, Timestamp, Verified,
 };
@@ -177,6 +177,10 @@ pub enum RejectReason {
         /// `listing` or `node`.
         scope: &'static str,
     },
+    /// A Confirm that reached the listing author's node after the confirm window, when what the
+    /// Accept promised has been promised to someone else since.
+    #[error("the confirm arrived after the accept's window had passed, and what it accepted is gone")]
+    ConfirmLate,
     /// The listing author's own Accept, Counter or Confirm of nights already booked or promised.
     #[error(transparent)]
     DatesTaken(haggle_protocol::BookingError),
@@ -207,6 +211,7 @@ impl RejectReason {
                 | RejectReason::UnknownPrev(_)
                 | RejectReason::QuantityExceeded { .. }
                 | RejectReason::DatesTaken(_)
+                | RejectReason::ConfirmLate
                 | RejectReason::MailboxFull(_)
                 | RejectReason::UnknownMailbox(_)
                 | RejectReason::Superseded { .. }
@@ -239,6 +244,11 @@ pub const MAX_LISTINGS_PER_AUTHOR: usize = 1_000;
 
 pub(crate) fn rejected(id: Option<ObjectId>, reason: impl Into<RejectReason>) -> Outcome {
     Outcome::Rejected(Rejection { id, reason: reason.into() })
+}
+
+/// Whom an offer, bid or pledge is made to (the listing's author).
+fn o_to(offer: &Object) -> haggle_protocol::PublicKey {
+    offer.body().opening().map_or(offer.author(), |o| o.to)
 }
 
 /// Where an object comes from. The owner's own negotiation messages go into the outbox, and the
@@ -400,6 +410,33 @@ impl Store {
         };
         if let Err(e) = check_reply(&offer, &prev, reply) {
             return Ok(rejected(Some(id), e));
+        }
+        // A Confirm that reaches the listing author's node after the confirm window (by that
+        // node's clock), when the quantity or the nights have been promised to someone else
+        // since, is refused, whatever time it carries: the Accept's promise had lapsed.
+        if origin == Origin::Network
+            && reply.kind() == ObjectKind::Confirm
+            && self.owner.get() == Some(&r.to)
+            && r.to == o_to(&offer)
+            && let Some(terms) = prev
+                .body()
+                .reply()
+                .and_then(|a| messages.iter().find(|m| m.id() == a.prev))
+                .and_then(|t| t.body().terms())
+            && now > haggle_protocol::thread::confirm_by(terms, &prev).saturating_add(CONFIRM_GRACE)
+            && let Some(key) =
+                self.get(&offer.body().opening().map_or(id, |o| o.listing))?.and_then(|l| l.listing_key())
+        {
+            let gone = match terms.dates {
+                Some(asked) => {
+                    self.dates_taken_except(&key, Some(r.thread))?.iter().any(|t| t.overlaps(&asked))
+                }
+                None if offer.kind() == ObjectKind::Pledge => false,
+                None => self.remaining_quantity_except(&key, Some(r.thread))?.unwrap_or(0) < terms.quantity,
+            };
+            if gone {
+                return Ok(rejected(Some(id), RejectReason::ConfirmLate));
+            }
         }
         // The last place is kept for a Confirm: an Accept that fills the thread can still become
         // a deal.

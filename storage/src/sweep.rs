@@ -134,8 +134,8 @@ impl Store {
 
     /// Keeps the store within `max_listings` listings: when over, others' listings are evicted
     /// down to 95% of it, soonest to expire first (they would go first anyway), never the
-    /// owner's (`me`), and never one with a negotiation thread or a deal here (every thread a
-    /// node holds is its owner's). An evicted object is remembered until it could no longer come
+    /// owner's (`me`), and never one with a thread the owner is a party to or a deal here. An
+    /// auction's or campaign's bids or pledges go with it. An evicted object is remembered until it could no longer come
     /// back, so neither sync nor gossip brings it again ([`Store::is_evicted`]). Returns how many
     /// listings went.
     pub fn evict_over_budget(&self, max_listings: usize, me: &PublicKey) -> Result<usize, StoreError> {
@@ -156,17 +156,33 @@ impl Store {
                 break;
             }
             let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-            let protected = self
-                .db
-                .scan_prefix(keys::key(keys::LISTING_THREAD, &[&key.to_bytes()]))
-                .next()
-                .is_some()
-                || self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])).next().is_some();
+            // Threads on it that the owner is a party to (every node holds the public bids and
+            // pledges of every auction and campaign; those alone protect nothing).
+            let mut threads = Vec::new();
+            for k in self.db.scan_prefix(keys::key(keys::LISTING_THREAD, &[&key.to_bytes()])).keys() {
+                threads.push(keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "listing thread key" })?);
+            }
+            let mut protected =
+                self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])).next().is_some();
+            for thread in &threads {
+                protected = protected || self.db.contains_key(keys::party_thread(me, thread))?;
+            }
             let Some(head) = self.head(&key)?.filter(|_| !protected) else { continue };
             let mut batch = sled::Batch::default();
             let mut set = Changes::default();
             self.may_have_evicted.store(true, std::sync::atomic::Ordering::Release);
-            let (ids, until) = self.drop_listing(&mut batch, &mut set, &key, &head)?;
+            let (mut ids, until) = self.drop_listing(&mut batch, &mut set, &key, &head)?;
+            // Its bids or pledges go with it.
+            for thread in &threads {
+                if let Some(bytes) = self.db.get(keys::object(thread))? {
+                    let offer = crate::store::decode_stored(&bytes)?;
+                    if offer.body().opening().is_some() && offer.kind() != haggle_protocol::ObjectKind::Offer
+                    {
+                        self.sweep_bid(&mut batch, &mut set, &offer)?;
+                        ids.push(*thread);
+                    }
+                }
+            }
             for id in &ids {
                 batch.insert(keys::evicted(id), until.to_be_bytes().as_slice());
                 batch.insert(keys::evicted_expiry(until, id), &[]);
@@ -267,6 +283,14 @@ impl Store {
         for (key, thread) in candidates {
             let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
             let Some(record) = self.thread_at(&thread, now)? else { continue };
+            // A bid or pledge is public until it lapses: its thread goes with it (sweep_bid).
+            let public = matches!(
+                record.offer.kind(),
+                haggle_protocol::ObjectKind::Bid | haggle_protocol::ObjectKind::Pledge
+            );
+            if public && record.offer.body().terms().is_some_and(|t| t.expires_at > now) {
+                continue;
+            }
             let ended = matches!(
                 record.view.state,
                 ThreadState::Declined | ThreadState::Withdrawn | ThreadState::Expired

@@ -2,7 +2,9 @@
 
 use anyhow::Result;
 
-use haggle_node::api::types::{AuctionDraft, AuctionInfo, BidStanding, ListingKind, ListingView};
+use haggle_node::api::types::{
+    AuctionDraft, AuctionInfo, AuctionState, BidStanding, ListingKind, ListingView,
+};
 
 use super::Context;
 use crate::args::{AuctionArgs, BidArgs};
@@ -64,18 +66,14 @@ pub fn ends_cell(a: &AuctionInfo, now: u64) -> String {
 pub fn lines(l: &ListingView, a: &AuctionInfo) {
     let now = output::now_ms();
     let extended = if a.ends_at > a.scheduled_end {
-        format!(" (extended by bids from {})", output::relative(a.scheduled_end, now))
+        format!(" (extended {} by bids)", left(a.ends_at, a.scheduled_end))
     } else {
         String::new()
     };
     if a.over {
         outln!("  auction   ended {}{extended}", output::relative(a.ends_at, now));
     } else {
-        outln!(
-            "  auction   ends {}{extended}; time left {}",
-            output::relative(a.ends_at, now),
-            left(a.ends_at, now)
-        );
+        outln!("  auction   ends in {}{extended}", left(a.ends_at, now));
     }
     outln!("  start     {}, raise by at least {}", a.start.display, a.increment.display);
     match &a.high_bid {
@@ -103,18 +101,31 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
         let says = match me {
             BidStanding::Leading => "you lead",
             BidStanding::Outbid => "you were outbid",
-            BidStanding::Won => "you won: the seller's node accepts, yours confirms (see haggle deals)",
+            BidStanding::Awaiting => {
+                "your bid is on top at the end: the seller's node accepts it, yours confirms"
+            }
+            BidStanding::Won => "you won: see haggle deals",
             BidStanding::Lost => "you lost",
         };
         outln!("  you       {says}");
     }
     if l.mine && a.over {
-        let says = match (&a.high_bid, a.reserve_met) {
-            (Some(_), true) => "sold to the high bidder (your node accepted; see haggle deals)",
-            (Some(_), false) => {
-                "the high bid is under your reserve: accept it by hand if you like (haggle accept BID)"
+        let winner = |b: &haggle_node::api::types::BidView| {
+            format!("{} by {}", b.amount.display, output::short_peer(&b.bidder))
+        };
+        let says = match (a.state, &a.accepted, &a.high_bid) {
+            (AuctionState::Sold, Some(b), _) => format!("sold for {} (see haggle deals)", winner(b)),
+            (AuctionState::Sold, None, _) => "sold".to_owned(),
+            (AuctionState::Awarded, Some(b), _) => {
+                format!("you accepted {}; waiting for the bidder's node to confirm", winner(b))
             }
-            (None, _) => "no bids",
+            (AuctionState::Cancelled, _, _) => "cancelled: you retracted it".to_owned(),
+            (_, _, Some(high)) if !a.reserve_met => format!(
+                "the high bid is under your reserve: accept it by hand if you like (haggle accept {})",
+                output::short(&high.id)
+            ),
+            (_, _, Some(_)) => "ended: your node accepts the high bid in a moment".to_owned(),
+            (_, _, None) => "ended without bids".to_owned(),
         };
         outln!("  result    {says}");
     }

@@ -89,7 +89,7 @@ pub fn lines(l: &ListingView, c: &CampaignInfo) {
     match (c.over, c.funded) {
         (false, _) => outln!("  deadline  {}", output::relative(c.deadline, now)),
         (true, true) => outln!(
-            "  deadline  passed {}: funded, every pledge became a deal",
+            "  deadline  passed {}: funded; the creator's node accepts every pledge, each a deal",
             output::relative(c.deadline, now)
         ),
         (true, false) => outln!(

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use haggle_node::api::types::{DeliveryState, MessageBody, Party, Role, SentView};
+use haggle_node::api::types::{DeliveryState, MessageBody, ObjectKind, Party, Role, SentView};
 
 use super::Context;
 use crate::args::TermsArgs;
@@ -73,16 +73,23 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
         .threads
         .iter()
         .map(|t| {
+            let public = matches!(t.opening, ObjectKind::Bid | ObjectKind::Pledge);
             vec![
                 output::short(&t.thread),
                 match t.role {
                     Role::Offerer => "out".into(),
                     Role::ListingAuthor => "in".into(),
                 },
+                match (t.opening, &t.terms.dates) {
+                    (ObjectKind::Offer, Some(_)) => "booking".to_owned(),
+                    (kind, _) => kind.to_string(),
+                },
                 t.listing_title.clone().unwrap_or_default(),
                 output::terms(&t.terms),
                 t.state.to_string(),
                 match t.awaiting {
+                    // The owner's node answers bids and pledges at the end by itself.
+                    Some(Party::Me) if public => "at end".into(),
                     Some(Party::Me) => "you".into(),
                     Some(Party::Them) => "them".into(),
                     None => "-".into(),
@@ -92,7 +99,10 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
             ]
         })
         .collect();
-    output::table(&["THREAD", "DIR", "LISTING", "TERMS", "STATE", "NEXT", "DELIVERY", "UPDATED"], &rows);
+    output::table(
+        &["THREAD", "DIR", "KIND", "LISTING", "TERMS", "STATE", "NEXT", "DELIVERY", "UPDATED"],
+        &rows,
+    );
     Ok(())
 }
 

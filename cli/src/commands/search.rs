@@ -2,7 +2,7 @@
 
 use anyhow::{Context as _, Result};
 
-use haggle_node::api::types::{ListingState, NodeEvent, SearchParams};
+use haggle_node::api::types::{BidStanding, ListingState, NodeEvent, SearchParams};
 use haggle_node::{ApiClient, ClientError};
 
 use super::Context;
@@ -93,48 +93,43 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
             format!("{kind} received in thread {}", output::short(thread))
         }
         NodeEvent::DealMade { id, .. } => format!("deal {} made", output::short(id)),
-        NodeEvent::BidStored { listing, bidder, amount, leads, outbids_me, .. } => {
-            let title = api.listing(&listing.to_hex()).map(|l| l.title).unwrap_or_default();
+        NodeEvent::BidStored { listing, bidder, amount, leads, outbids_me, mine, .. } => {
+            let Some(title) = watched(api, params, listing)? else { return Ok(None) };
+            let by = if *mine { "you".to_owned() } else { output::short_peer(bidder) };
             let what = match (outbids_me, leads) {
                 (true, _) => "outbid: you were outbid,",
                 (false, true) => "bid:",
                 (false, false) => "bid (not the high bid):",
             };
-            format!(
-                "{what} {amount} on {title} ({}) by {}",
-                output::short(listing),
-                output::short_peer(bidder)
-            )
+            format!("{what} {amount} on {title} ({}) by {by}", output::short(listing))
         }
-        NodeEvent::PledgeStored { listing, backer, amount, total, .. } => {
-            let title = api.listing(&listing.to_hex()).map(|l| l.title).unwrap_or_default();
-            let what = if amount.starts_with("0.00 ") || amount.starts_with("0 ") {
-                "pledge withdrawn".to_owned()
-            } else {
-                format!("pledge: {amount}")
-            };
-            format!(
-                "{what} to {title} ({}) by {}; total {total}",
-                output::short(listing),
-                output::short_peer(backer)
-            )
+        NodeEvent::PledgeStored { listing, backer, amount, total, mine, .. } => {
+            let Some(title) = watched(api, params, listing)? else { return Ok(None) };
+            let by = if *mine { "you".to_owned() } else { output::short_peer(backer) };
+            let withdrawn =
+                amount.split(' ').next().is_some_and(|n| n.trim_start_matches(['0', '.']).is_empty());
+            let what = if withdrawn { "pledge withdrawn".to_owned() } else { format!("pledge: {amount}") };
+            format!("{what} to {title} ({}) by {by}; total {total}", output::short(listing))
         }
         NodeEvent::CampaignEnded { listing, funded, total, pledged } => {
-            let title = api.listing(&listing.to_hex()).map(|l| l.title).unwrap_or_default();
+            let Some(title) = watched(api, params, listing)? else { return Ok(None) };
             let result = match (funded, pledged) {
-                (true, Some(p)) => {
-                    format!("funded with {total}; you owe your pledge of {p} (watch for the payment request)")
-                }
+                (true, Some(p)) => format!(
+                    "funded with {total} by this node's count; your pledge of {p} becomes a deal when the creator's node accepts it"
+                ),
                 (true, None) => format!("funded with {total}; every pledge becomes a deal"),
-                (false, _) => format!("missed its goal with {total}; nothing is owed"),
+                (false, _) => format!("missed its goal with {total} by this node's count; nothing is owed"),
             };
             format!("campaign ended: {title} ({}): {result}", output::short(listing))
         }
         NodeEvent::AuctionEnded { listing, winner, amount, reserve_met, standing } => {
-            let title = api.listing(&listing.to_hex()).map(|l| l.title).unwrap_or_default();
+            let Some(title) = watched(api, params, listing)? else { return Ok(None) };
             let result = match (standing, winner, amount, reserve_met) {
+                (Some(BidStanding::Awaiting), _, Some(amount), _) => {
+                    format!("your bid of {amount} is on top; the seller's node accepts it")
+                }
                 (Some(s), _, Some(amount), _) => format!("you {s} (high bid {amount})"),
-                (None, Some(w), Some(amount), _) => format!("sold for {amount} to {}", output::short_peer(w)),
+                (None, Some(w), Some(amount), _) => format!("high bid {amount} by {}", output::short_peer(w)),
                 (None, None, Some(amount), false) => format!("high bid {amount} is under the reserve"),
                 _ => "no bids".to_owned(),
             };
@@ -186,6 +181,19 @@ fn change(event: &NodeEvent, listing: &haggle_node::api::types::ListingView) -> 
 
 /// Whether the listing `id` is among the search's results (the node's own search engine decides,
 /// so watch and search agree).
+/// The title of the auction or campaign `listing` if the watch's search matches it.
+fn watched(
+    api: &ApiClient,
+    params: &SearchParams,
+    listing: &haggle_node::api::types::ObjectId,
+) -> Result<Option<String>, ClientError> {
+    let l = api.listing(&listing.to_hex())?;
+    if params.is_filtered() && !matches(api, params, &l.id, l.author)? {
+        return Ok(None);
+    }
+    Ok(Some(l.title))
+}
+
 fn matches(
     api: &ApiClient,
     params: &SearchParams,

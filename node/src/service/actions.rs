@@ -134,6 +134,9 @@ impl Service {
             let booked = listing.calendar().map(|c| c.booked.clone()).unwrap_or_default();
             listing.market = Some(Market::Calendar(bookings::calendar(draft, booked)?));
         }
+        if let Some(Market::Calendar(c)) = listing.market.as_mut() {
+            c.forget_before(haggle_protocol::calendar::day_of(now));
+        }
         if let Some(quantity) = quantity {
             // Lowering the quantity below what open counter-offers promise would let them all
             // be accepted at once: two deals on one item.
@@ -387,7 +390,7 @@ impl Service {
             let _revising = self.revising();
             let Some(record) = self.store.thread(&thread)? else { return Ok(false) };
             let now = Timestamp::now();
-            if !may_confirm(&record.view, &self.me(), now) {
+            if !may_confirm(&record.view, &self.me(), now) || !self.may_confirm_public_offer(&record)? {
                 return Ok(false);
             }
             if record.view.listing_author == self.me() {
@@ -542,6 +545,7 @@ impl Service {
         if let (Some(dates), Some(Market::Calendar(calendar))) = (deal.terms().dates, listing.market.as_mut())
         {
             calendar.book(dates);
+            calendar.forget_before(haggle_protocol::calendar::day_of(now));
         } else if left == 0 {
             listing.status = ListingStatus::Closed;
             listing.quantity = 0;
@@ -581,6 +585,9 @@ fn auction_terms(
     };
     if a.ends_in == 0 {
         return Err(InvalidInput::Auction("an auction needs its end, e.g. --ends 3d").into());
+    }
+    if a.ends_in > 86 * 86_400 {
+        return Err(InvalidInput::Auction("an auction ends at most 86 days from now (--ends 86d)").into());
     }
     let currency = &start.currency;
     let increment = match &a.increment {

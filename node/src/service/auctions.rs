@@ -17,6 +17,24 @@ use super::actions::Effect;
 use super::{Conflict, Followups, InvalidInput, Service, ServiceError, views};
 use crate::api::types::{AuctionInfo, AuctionState, BidRequest, BidStanding, BidView, NodeEvent};
 
+/// How long past an end or deadline the owner's node settles it.
+const SETTLE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Marks a settle run under way; clears the mark when dropped.
+struct Running<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl<'a> Running<'a> {
+    fn start(flag: &'a std::sync::atomic::AtomicBool) -> Option<Running<'a>> {
+        (!flag.swap(true, std::sync::atomic::Ordering::AcqRel)).then_some(Running(flag))
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
 /// Bids a listing view shows, newest first.
 const HISTORY: usize = 20;
 /// Auctions whose end this node remembers announcing; past this the memory starts again (an
@@ -59,7 +77,18 @@ impl Service {
         let body =
             Body::Bid(Offer { listing: head.id(), to: head.author(), terms, message: request.message });
         let object = self.sign(body, now)?;
-        self.ingest_own(&object)?;
+        // A bid that raced another and lost is told in money, not minor units.
+        if let Err(e) = self.ingest_own(&object) {
+            return Err(match e {
+                ServiceError::Conflict(Conflict::Refused(haggle_storage::RejectReason::Bid(
+                    haggle_protocol::BidError::TooLow { min, .. },
+                ))) => {
+                    InvalidInput::BidTooLow { min: Price::new(min, view.start.currency.clone()).to_string() }
+                        .into()
+                }
+                e => e,
+            });
+        }
         let then = Followups {
             publish: vec![object.bytes().to_vec()],
             events: vec![bid_event(&self.store, &object, &self.me())?].into_iter().flatten().collect(),
@@ -70,6 +99,37 @@ impl Service {
 
     /// Refuses to accept a bid before its auction ends (the seller's node accepts the winner by
     /// itself at the end; by hand only after it, e.g. a high bid under the reserve).
+    /// For the thread of one of the owner's bids or pledges whose Accept arrived: whether to
+    /// confirm it. A bid only once the auction is over (by this node's clock, allowing for the
+    /// seller's being ahead) and only the owner's highest counting bid; a pledge only once the
+    /// deadline passed, only the owner's current pledge, and not 0; and never a second deal on
+    /// the same listing. Other threads: yes.
+    pub(super) fn may_confirm_public_offer(
+        &self,
+        record: &haggle_storage::ThreadRecord,
+    ) -> Result<bool, ServiceError> {
+        let kind = record.offer.kind();
+        if !matches!(kind, haggle_protocol::ObjectKind::Bid | haggle_protocol::ObjectKind::Pledge) {
+            return Ok(true);
+        }
+        let me = self.me();
+        let Some(key) = record.listing.as_ref().and_then(Object::listing_key) else { return Ok(false) };
+        let soon = Timestamp::now().saturating_add(haggle_protocol::limits::MAX_CLOCK_SKEW);
+        if self.store.deals_on(&key)?.iter().any(|d| d.offerer() == me) {
+            return Ok(false);
+        }
+        let thread = record.view.thread;
+        Ok(match kind {
+            haggle_protocol::ObjectKind::Bid => self.store.auction(&key)?.is_some_and(|(_, view)| {
+                let mine = view.bids.iter().filter(|b| b.bidder == me && b.counts).max_by_key(|b| b.amount);
+                view.is_over(soon) && mine.is_some_and(|b| b.id == thread)
+            }),
+            _ => self.store.campaign(&key)?.is_some_and(|(_, view)| {
+                view.is_over(soon) && view.backing_of(&me).is_some_and(|b| b.id == thread && b.amount > 0)
+            }),
+        })
+    }
+
     /// Refuses to answer a bid or pledge by hand while its auction or campaign runs (the owner's
     /// node accepts the winner or every pledge by itself at the end), and to accept a pledge of a
     /// campaign that missed its goal (nothing is owed).
@@ -82,10 +142,15 @@ impl Service {
         let now = Timestamp::now();
         match thread.offer.kind() {
             haggle_protocol::ObjectKind::Bid => {
-                if let Some((head, view)) = self.store.auction(&key)?
-                    && !view.is_over(now)
-                {
-                    return Err(Conflict::AuctionRunning { listing: head.id(), ends_at: view.ends_at }.into());
+                if let Some((head, view)) = self.store.auction(&key)? {
+                    if !view.is_over(now) {
+                        return Err(
+                            Conflict::AuctionRunning { listing: head.id(), ends_at: view.ends_at }.into()
+                        );
+                    }
+                    if accepting && view.leader().is_none_or(|b| b.id != thread.view.thread) {
+                        return Err(InvalidInput::Auction("only the high bid can be accepted").into());
+                    }
                 }
             }
             haggle_protocol::ObjectKind::Pledge => {
@@ -118,8 +183,12 @@ impl Service {
     /// of auctions and campaigns the owner ran, bid on or backed. Run on the event loop's
     /// market tick.
     pub fn settle_markets(&self) -> Result<Followups, ServiceError> {
+        // One run at a time: a slow run and the next tick must not both accept.
+        let Some(_running) = Running::start(&self.settling) else { return Ok(Followups::default()) };
         let me = self.me();
-        let now = Timestamp::now();
+        // Judged a moment after the end: a bid that reached the store just before the end is
+        // committed by then, and counts.
+        let now = Timestamp::now().saturating_sub(SETTLE_GRACE);
         let mut then = Followups::default();
         let mut keys: Vec<ListingKey> = Vec::new();
         for entry in self.store.listings_by(&me)? {
@@ -136,10 +205,24 @@ impl Service {
                 keys.push(key);
             }
         }
-        self.settle_campaigns(&keys, now, &mut then)?;
+        // Only those past their scheduled end, read from the listing alone (no bid decoded).
+        let mut auctions = Vec::new();
+        let mut campaigns = Vec::new();
         for key in keys {
+            if self.announced(&key) {
+                continue;
+            }
+            let Some(head) = self.store.listing(&key)? else { continue };
+            match head.listing() {
+                Some(l) if l.auction().is_some_and(|t| now > t.ends_at) => auctions.push(key),
+                Some(l) if l.campaign().is_some_and(|c| now > c.deadline) => campaigns.push(key),
+                _ => {}
+            }
+        }
+        self.settle_campaigns(&campaigns, now, &mut then)?;
+        for key in auctions {
             let Some((head, view)) = self.store.auction(&key)? else { continue };
-            if !view.is_over(now) || self.announced(&key) {
+            if !view.is_over(now) {
                 continue;
             }
             if key.author == me && head.listing().is_some_and(|l| l.status == ListingStatus::Active) {
@@ -215,6 +298,7 @@ fn bid_event(store: &Store, bid: &Object, me: &PublicKey) -> Result<Option<NodeE
         amount: o.terms.price.to_string(),
         leads,
         outbids_me,
+        mine: bid.author() == *me,
     }))
 }
 

@@ -63,7 +63,7 @@ impl Service {
         self.ingest_own(&object)?;
         let then = Followups {
             publish: vec![object.bytes().to_vec()],
-            events: pledge_event(&self.store, &object)?.into_iter().collect(),
+            events: pledge_event(&self.store, &object, &self.me())?.into_iter().collect(),
             deliver: Vec::new(),
         };
         Ok(Effect { object, then })
@@ -117,6 +117,7 @@ impl Service {
     /// Signs an Accept of each backer's current pledge not yet accepted (each is its own thread
     /// and its own deal once the backer's node confirms).
     fn accept_pledges(&self, view: &CampaignView, then: &mut Followups) -> Result<(), ServiceError> {
+        let _revising = self.revising();
         for b in view.backings.iter().filter(|b| b.amount > 0) {
             let Some(thread) = self.store.thread(&b.id)? else { continue };
             if thread.view.state != ThreadState::Open {
@@ -134,7 +135,7 @@ impl Service {
 
     /// The event for a pledge new to this node.
     pub(super) fn pledge_stored_event(&self, pledge: &Object) -> Result<Option<NodeEvent>, ServiceError> {
-        Ok(pledge_event(&self.store, pledge)?)
+        Ok(pledge_event(&self.store, pledge, &self.me())?)
     }
 }
 
@@ -163,6 +164,11 @@ pub(super) fn campaign_of_draft(
     if d.deadline_in == 0 {
         return Err(InvalidInput::Campaign("a campaign needs its deadline, e.g. --deadline 30d").into());
     }
+    if d.deadline_in > 87 * 86_400 {
+        return Err(
+            InvalidInput::Campaign("a campaign's deadline is at most 87 days away (--deadline 87d)").into()
+        );
+    }
     let tiers = d
         .tiers
         .iter()
@@ -179,7 +185,7 @@ pub(super) fn campaign_of_draft(
 }
 
 /// `pledge_stored`: who pledged what, and the total after it.
-fn pledge_event(store: &Store, pledge: &Object) -> Result<Option<NodeEvent>, StoreError> {
+fn pledge_event(store: &Store, pledge: &Object, me: &PublicKey) -> Result<Option<NodeEvent>, StoreError> {
     let Body::Pledge(o) = pledge.body() else { return Ok(None) };
     let Some(key) = store.get(&o.listing)?.and_then(|l| l.listing_key()) else { return Ok(None) };
     let Some((head, view)) = store.campaign(&key)? else { return Ok(None) };
@@ -189,6 +195,7 @@ fn pledge_event(store: &Store, pledge: &Object) -> Result<Option<NodeEvent>, Sto
         backer: pledge.author(),
         amount: o.terms.price.to_string(),
         total: Price::new(view.total, view.goal.currency.clone()).to_string(),
+        mine: pledge.author() == *me,
     }))
 }
 

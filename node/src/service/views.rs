@@ -100,6 +100,7 @@ pub(super) fn thread(store: &Store, t: &ThreadRecord, me: &PublicKey) -> Result<
     let author = v.listing_author == *me;
     Ok(ThreadView {
         thread: v.thread,
+        opening: t.offer.kind(),
         listing: t.listing.as_ref().map(Object::id),
         listing_title: t.listing.as_ref().and_then(|l| l.listing()).map(|l| l.title.clone()),
         role: if author { Role::ListingAuthor } else { Role::Offerer },

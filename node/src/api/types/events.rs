@@ -98,6 +98,9 @@ pub enum NodeEvent {
         leads: bool,
         /// Whether it outbid a bid of this node's owner.
         outbids_me: bool,
+        /// Whether the bidder is this node's owner.
+        #[serde(default)]
+        mine: bool,
     },
     /// An auction this node sold or bid on has ended (announced once).
     AuctionEnded {
@@ -130,6 +133,9 @@ pub enum NodeEvent {
         amount: String,
         /// The campaign's total after it, e.g. `1250.00 EUR`.
         total: String,
+        /// Whether the backer is this node's owner.
+        #[serde(default)]
+        mine: bool,
     },
     /// A campaign this node created or backed reached its deadline (announced once).
     CampaignEnded {

@@ -325,6 +325,9 @@ pub struct ThreadView {
     /// The thread's id (its offer's id).
     #[serde(with = "text")]
     pub thread: ObjectId,
+    /// What opened it: an offer (a booking request is an offer with dates), a bid or a pledge.
+    #[serde(with = "text", default = "offer_kind")]
+    pub opening: ObjectKind,
     /// The listing revision the offer was made on, while this node holds it.
     #[serde(with = "opt_text")]
     pub listing: Option<ObjectId>,
@@ -354,6 +357,10 @@ pub struct ThreadView {
     pub messages: Vec<MessageView>,
     /// The newest message's time (unix ms).
     pub updated_at: Option<u64>,
+}
+
+fn offer_kind() -> ObjectKind {
+    ObjectKind::Offer
 }
 
 /// What a negotiation action (offer, counter, accept, decline, withdraw) returns: the message
