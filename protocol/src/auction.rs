@@ -433,6 +433,40 @@ mod tests {
         assert!(!view.reserve_met(), "the fixture's reserve is 150");
     }
 
+    /// Attack: a bid dated before an extending bid, sent later, must not pull the end back
+    /// (with the end then past, it would win at once).
+    #[test]
+    fn a_backdated_bid_cannot_pull_the_end_back() {
+        let l = setup();
+        let b1 = sign_at(&key(2), bid(&l, 100), at(58));
+        let b2 = sign_at(&key(3), bid(&l, 110), at(62));
+        let before = AuctionView::new(&l, [&*b1, &*b2]).expect("auction");
+        assert_eq!(before.ends_at, at(67));
+        let sneak = sign_at(&key(4), bid(&l, 200), at(57));
+        let after = AuctionView::new(&l, [&*b1, &*b2, &*sneak]).expect("auction");
+        assert!(after.ends_at >= before.ends_at, "the end only grows with the bids held");
+        assert_eq!(after.leader().map(|b| b.id), Some(sneak.id()));
+    }
+
+    #[test]
+    fn past_two_hundred_bids_the_raise_doubles_every_fifty() {
+        let l = setup();
+        let mut bids = Vec::new();
+        let mut amount = 100;
+        for i in 0..260u64 {
+            let view =
+                AuctionView::new(&l, bids.iter().map(|b: &crate::Verified<Obj>| &**b)).expect("auction");
+            assert_eq!(view.raise(), if i < 250 { 10 } else { 20 }, "after {i} counting bids");
+            amount = view.min_next();
+            bids.push(sign_at(
+                &key(2 + (i % 5) as u8),
+                bid(&l, amount),
+                T0.saturating_add(Duration::from_millis(i)),
+            ));
+        }
+        assert!(amount > 100 + 250 * 10);
+    }
+
     proptest! {
         /// Every node holding the same bids computes the same view, whatever the order.
         #[test]

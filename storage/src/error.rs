@@ -93,7 +93,9 @@ pub enum OpenError {
         source: DbError,
     },
     /// The database has another layout version than this build reads.
-    #[error("the database in {path} has schema version {found}; this build reads version {expected}")]
+    #[error(
+        "the database in {path} has schema version {found}; this build reads version {expected}. A database older than this build's cannot be read (the wire format changed): move {path} aside and start the node again (your identity stays; the node syncs the market anew)"
+    )]
     SchemaVersion {
         /// The database directory (`db` in the data directory).
         path: PathBuf,

@@ -42,10 +42,8 @@ use haggle_protocol::{ListingKey, ObjectId, PublicKey, Timestamp};
 
 pub(crate) const OBJECT: u8 = b'o';
 pub(crate) const HEAD: u8 = b'h';
-/// Listings by expiry: a table of schema 3, removed on open (schema 4 keeps it in memory).
-pub(crate) const EXPIRY: u8 = b'e';
-/// Reconciliation records: mailboxes and receipts only since schema 4 (listings' are derived
-/// from their heads).
+/// Reconciliation records: mailboxes, receipts, feedback, bids and pledges (listings' are
+/// derived from their heads).
 pub(crate) const RECON: u8 = b's';
 pub(crate) const THREAD: u8 = b't';
 pub(crate) const LISTING_THREAD: u8 = b'l';

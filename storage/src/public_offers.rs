@@ -546,4 +546,59 @@ mod tests {
         let wrong = sign_at(&key(4), Body::Pledge(as_pledge), t);
         assert!(refused(put(&other, &wrong)).is_peer_fault());
     }
+
+    /// In an auction's last window the seller's node takes only bids dated within a minute of
+    /// their arrival; other nodes keep them as history.
+    #[test]
+    fn in_the_last_window_the_sellers_node_refuses_a_backdated_bid() {
+        let (t, l) = running(10 * MIN, 10 * MIN + Duration::from_secs(30));
+        let stale = sign_at(&key(2), bid(&l, 1_000), Timestamp::now().saturating_sub(2 * MIN));
+        let fresh = sign_at(&key(3), bid(&l, 1_100), Timestamp::now());
+        let (_d1, seller) = store();
+        seller.set_owner(key(1).public());
+        let (_d2, other) = store();
+        for s in [&seller, &other] {
+            assert!(put(s, &l).is_new());
+        }
+        let reason = refused(put(&seller, &stale));
+        assert!(
+            matches!(reason, RejectReason::Bid(BidError::Stale(_))) && !reason.is_peer_fault(),
+            "{reason}"
+        );
+        assert!(put(&other, &stale).is_new());
+        assert!(put(&seller, &fresh).is_new());
+        let _ = t;
+    }
+
+    /// A campaign counts its 2,000 largest backers: a flood of small pledges from fresh keys
+    /// cannot keep a larger pledge out, and what no longer counts leaves the store.
+    #[test]
+    fn a_full_campaign_takes_a_larger_pledge_and_drops_the_smallest() {
+        use haggle_protocol::crowdfund::MAX_BACKERS;
+        use haggle_protocol::fixtures::{campaign, pledge};
+        let (_d, s) = store();
+        let t = Timestamp::now().saturating_sub(MIN);
+        let c = sign_at(&key(1), Body::Listing(campaign("Oven", 10_000_000, t.saturating_add(DAY))), t);
+        let key_ = c.listing_key().expect("listing");
+        assert!(put(&s, &c).is_new());
+        let small: Vec<_> = (0..MAX_BACKERS as u32)
+            .map(|i| {
+                sign_at(&author(i), pledge(&c, 1_000), t.saturating_add(Duration::from_millis(u64::from(i))))
+            })
+            .collect();
+        for p in &small {
+            assert!(put(&s, p).is_new());
+        }
+        let too_small = sign_at(&author(90_000), pledge(&c, 1_000), t.saturating_add(MIN));
+        let reason = refused(put(&s, &too_small));
+        assert!(matches!(reason, RejectReason::Pledge(PledgeError::TooSmall { min: 1_001 })), "{reason}");
+        let larger = sign_at(&author(90_001), pledge(&c, 5_000), t.saturating_add(MIN));
+        assert!(put(&s, &larger).is_new());
+        let (_, view) = s.campaign(&key_).expect("read").expect("campaign");
+        assert_eq!(view.backers(), MAX_BACKERS);
+        assert_eq!(view.total, 1_000 * (MAX_BACKERS as u64 - 1) + 5_000);
+        let last = small.last().expect("pledges");
+        assert!(!s.contains(&last.id()).expect("read"), "the latest of the smallest is dropped");
+        assert_eq!(s.public_offers_on(&key_).expect("read").len(), MAX_BACKERS);
+    }
 }

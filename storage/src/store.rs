@@ -12,8 +12,9 @@ use crate::keys::{self, Head};
 use crate::search::{SearchHit, SearchIndex, SearchQuery, SearchResults};
 
 /// The layout version of the database; a database of another version is refused rather than
-/// misread (version 3 is migrated: see `migrate_from_3`).
-pub const SCHEMA_VERSION: u32 = 4;
+/// misread. Version 5 came with the timed markets, which changed the wire form of every listing
+/// and every set of terms: objects a version 3 or 4 database holds can no longer be read.
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// sled's page cache: large enough for the hot part of 100,000 listings, small enough to keep the
 /// whole node within its memory target (sled's default is 1 GiB).
@@ -138,33 +139,6 @@ pub struct Store {
 /// held longer than this is another node using the data dir.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Schema 3 kept, for every listing, an expiry record (`e`) and a reconciliation record (`s`);
-/// schema 4 derives both from the listing's head in memory. Removes them (the mail's
-/// reconciliation records stay) and records the new version, in one batch.
-fn migrate_from_3(db: &sled::Db) -> Result<(), sled::Error> {
-    let mut batch = sled::Batch::default();
-    for k in db.scan_prefix([keys::EXPIRY]).keys() {
-        batch.remove(k?);
-    }
-    for k in db.scan_prefix([keys::RECON]).keys() {
-        let k = k?;
-        let object = match keys::id_at_end(&k) {
-            Some(id) => db.get(keys::object(&id))?,
-            None => None,
-        };
-        let is_mail = object
-            .and_then(|bytes| decode_stored(&bytes).ok())
-            .is_some_and(|object| !matches!(object.body(), haggle_protocol::Body::Listing(_)));
-        if !is_mail {
-            batch.remove(k);
-        }
-    }
-    batch.insert(keys::SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes());
-    db.apply_batch(batch)?;
-    db.flush()?;
-    Ok(())
-}
-
 /// Opens the sled database, waiting (bounded) for a lock that is being released.
 fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
@@ -204,9 +178,7 @@ impl Store {
             }
             Some(v) => {
                 let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
-                if found == 3 {
-                    migrate_from_3(&db).map_err(db_err)?;
-                } else if found != SCHEMA_VERSION {
+                if found != SCHEMA_VERSION {
                     return Err(OpenError::SchemaVersion { path: db_path, found, expected: SCHEMA_VERSION });
                 }
             }
@@ -608,7 +580,7 @@ pub(crate) fn decode_stored(bytes: &[u8]) -> Result<Object, StoreError> {
 
 #[cfg(test)]
 mod tests {
-    use haggle_protocol::fixtures::{DAY, key, live_listing, live_terms, sign_now};
+    use haggle_protocol::fixtures::{DAY, key, live_listing, sign_now};
     use haggle_protocol::{Body, Listing};
 
     use super::*;
@@ -656,43 +628,6 @@ mod tests {
 
     /// A schema 3 database kept expiry and reconciliation records for every listing; opened by
     /// this version, they are removed (the mail's stay) and the derived state matches.
-    #[test]
-    fn a_schema_3_database_is_migrated() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let lamp = listing(1, "Desk lamp", "home/lighting");
-        let lamp_key = lamp.listing_key().expect("listing");
-        let mail_record = keys::recon(Timestamp::from_millis(7), &ObjectId::from_bytes([9; 32]));
-        {
-            let store = Store::open(dir.path()).expect("open");
-            assert!(store.ingest_own(&lamp).expect("ingest").is_new());
-            let l = lamp.listing().expect("listing");
-            let old_expiry = keys::key(keys::EXPIRY, &[&l.expires_at.to_be_bytes(), &lamp_key.to_bytes()]);
-            store.db.insert(old_expiry, &[]).expect("write");
-            store
-                .db
-                .insert(keys::recon(lamp.created_at(), &lamp.id()), &l.expires_at.to_be_bytes())
-                .expect("write");
-            // A reconciliation record whose object is not a listing (as a mailbox's) is kept.
-            let not_a_listing = sign_now(&key(2), haggle_protocol::fixtures::offer(&lamp, live_terms(1, 5)));
-            store
-                .db
-                .insert(keys::object(&ObjectId::from_bytes([9; 32])), not_a_listing.bytes())
-                .expect("write");
-            store.db.insert(&mail_record, &u64::MAX.to_be_bytes()).expect("write");
-            store.db.insert(keys::SCHEMA_KEY, &3u32.to_be_bytes()).expect("write");
-            store.flush().expect("flush");
-        }
-        let store = Store::open(dir.path()).expect("migrated");
-        assert_eq!(store.db.scan_prefix([keys::EXPIRY]).count(), 0);
-        let records: Vec<_> =
-            store.db.scan_prefix([keys::RECON]).keys().collect::<Result<_, _>>().expect("read");
-        assert_eq!(records, vec![sled::IVec::from(mail_record)]);
-        let version = store.db.get(keys::SCHEMA_KEY).expect("read").expect("version");
-        assert_eq!(version.as_ref(), SCHEMA_VERSION.to_be_bytes());
-        assert_eq!(store.listings_held().expect("count"), 1);
-        assert!(store.sync_items(Timestamp::now()).expect("set").contains(&(lamp.created_at(), lamp.id())));
-    }
-
     #[test]
     fn a_database_of_another_schema_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");

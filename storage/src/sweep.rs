@@ -497,4 +497,36 @@ mod tests {
         store.sweep_expired(now().saturating_add(MAX_LIFETIME).saturating_add(2 * DAY)).expect("sweep");
         assert!(!store.is_evicted(&soon.id()).expect("read"));
     }
+
+    /// Attack: strangers' bids on a stranger's auction must not make it unevictable (every node
+    /// holds every bid); it goes with its bids, while an auction the owner bid on stays.
+    #[test]
+    fn others_auctions_are_evicted_with_their_bids_unless_the_owner_bid() {
+        use haggle_protocol::fixtures::{auction, bid};
+        let (_d, store) = store();
+        let me = key(1);
+        let t = now();
+        let lot = |k: u8, days: u32| {
+            let mut l = auction("Lamp", 1_000, 100, t.saturating_add(days * DAY), 300);
+            l.nonce[0] = k;
+            sign_now(&key(k), Body::Listing(l))
+        };
+        let (theirs, bid_on, filler) = (lot(2, 1), lot(3, 2), lot(4, 40));
+        for o in [&theirs, &bid_on, &filler] {
+            assert!(put(&store, o).is_new());
+        }
+        let strangers = sign_now(&key(5), bid(&theirs, 1_000));
+        let mine = sign_now(&me, bid(&bid_on, 1_000));
+        for o in [&strangers, &mine] {
+            assert!(put(&store, o).is_new());
+        }
+        assert_eq!(store.evict_over_budget(1, &me.public()).expect("evicts"), 2);
+        assert!(
+            !store.contains(&theirs.id()).expect("read") && store.is_evicted(&theirs.id()).expect("read")
+        );
+        assert!(!store.contains(&strangers.id()).expect("read"), "its bids go with it");
+        assert!(store.is_evicted(&strangers.id()).expect("read"));
+        assert!(store.contains(&bid_on.id()).expect("read") && store.contains(&mine.id()).expect("read"));
+        assert!(!store.contains(&filler.id()).expect("read"));
+    }
 }

@@ -121,3 +121,55 @@ fn a_request_for_nights_not_open_or_too_short_is_refused_as_the_senders_fault() 
     );
     assert!(matches!(store.ingest(plain.bytes(), Durability::Lazy).expect("ingest"), Outcome::Rejected(_)));
 }
+
+/// A guest's Confirm that reaches the owner's node after the window to confirm (a node that
+/// backdates it, or mail that took days) makes no booking once the nights went to someone
+/// else; with the nights still free, it does.
+#[test]
+fn a_late_confirm_makes_no_booking_of_nights_given_away_since() {
+    use haggle_protocol::fixtures::sign_at;
+    use haggle_protocol::{Terms, Timestamp};
+    let ago =
+        |days: f64| Timestamp::now().saturating_sub(std::time::Duration::from_secs_f64(days * 86_400.0));
+    let listing = sign_at(&key(1), Body::Listing(bookable("Cabin", days_ahead(0, 90))), ago(10.0));
+    let nights = days_ahead(20, 25);
+    let mut request = booking(&listing, nights, 10_000);
+    if let Body::Offer(o) = &mut request {
+        o.terms = Terms { expires_at: ago(9.0), ..o.terms.clone() };
+    }
+    let first = sign_at(&author(1), request, ago(10.0));
+    let accepted = sign_at(&key(1), accept(&first, &first), ago(9.5));
+    let late = sign_at(&author(1), confirm(&first, &accepted), ago(9.4));
+    for nights_gone in [true, false] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        store.set_owner(key(1).public());
+        assert!(store.ingest_own(&listing).expect("ingest").is_new());
+        assert!(store.ingest(first.bytes(), Durability::Lazy).expect("ingest").is_new());
+        assert!(store.ingest_own(&accepted).expect("ingest").is_new());
+        if nights_gone {
+            let other = sign_now(&author(2), booking(&listing, days_ahead(22, 27), 10_000));
+            assert!(store.ingest(other.bytes(), Durability::Lazy).expect("ingest").is_new());
+            let yes = sign_now(&key(1), accept(&other, &other));
+            assert!(
+                store.ingest_own(&yes).expect("ingest").is_new(),
+                "the lapsed accept no longer holds the nights"
+            );
+        }
+        let out = store.ingest(late.bytes(), Durability::Lazy).expect("ingest");
+        if nights_gone {
+            match out {
+                Outcome::Rejected(r) => {
+                    assert!(
+                        matches!(r.reason, RejectReason::ConfirmLate) && !r.reason.is_peer_fault(),
+                        "{}",
+                        r.reason
+                    )
+                }
+                other => panic!("a night booked twice: {other:?}"),
+            }
+        } else {
+            assert!(matches!(out, Outcome::New { deal: Some(_), .. }), "{out:?}");
+        }
+    }
+}
