@@ -1,5 +1,6 @@
-//! Costs of the timed markets: taking in a full auction's bids (each checked against the view
-//! of every bid held, so the later ones cost more) and a full campaign's pledges, and building
+//! Costs of the timed markets: taking in a full auction's bids (2,000, each the smallest that
+//! counts; each checked against the view of every bid held, so the later ones cost more) and a
+//! full campaign's pledges (2,000 backers), and building
 //! the auction or campaign view that every listing view, bid event and settle tick pays.
 //!
 //! `cargo bench -p haggle-storage --bench markets`.
@@ -7,9 +8,11 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
+use haggle_protocol::auction::{BIDS_AT_INCREMENT, RAISE_DOUBLES_EVERY};
+use haggle_protocol::crowdfund::MAX_BACKERS;
 use haggle_protocol::fixtures::{DAY, auction, author, bid, campaign, key, pledge, sign_at};
 use haggle_protocol::{AuctionView, Body, CampaignView, Object, Timestamp, Verified};
-use haggle_storage::{Durability, MAX_BIDS_PER_AUCTION, MAX_PLEDGES_PER_CAMPAIGN, Store};
+use haggle_storage::{Durability, MAX_BIDS_PER_AUCTION, Store};
 
 fn objects(n: usize, make: impl Fn(usize) -> Verified<Object>) -> Vec<Verified<Object>> {
     (0..n).map(make).collect()
@@ -28,7 +31,8 @@ fn fill(listing: &Verified<Object>, offers: &[Verified<Object>]) -> (Duration, D
         if i == tail {
             tail_started = Instant::now();
         }
-        assert!(store.ingest(o.bytes(), Durability::Lazy).expect("ingest").is_new(), "offer {i}");
+        let out = store.ingest(o.bytes(), Durability::Lazy).expect("ingest");
+        assert!(out.is_new(), "offer {i}: {out:?}");
     }
     let per_tail = tail_started.elapsed() / (offers.len() - tail) as u32;
     (per_tail, started.elapsed())
@@ -38,15 +42,23 @@ fn main() {
     let mut c = Criterion::default().configure_from_args().sample_size(10);
     let t = Timestamp::now().saturating_sub(Duration::from_secs(60));
     let lamp = sign_at(&key(1), Body::Listing(auction("Lamp", 1_000, 100, t.saturating_add(DAY), 300)), t);
+    // Each bid the smallest that counts: the raise doubles every 50 bids past 200.
+    let mut amount = 1_000u64;
+    let amounts: Vec<u64> = (0..MAX_BIDS_PER_AUCTION)
+        .map(|i| {
+            if i > 0 {
+                let doublings = i.saturating_sub(BIDS_AT_INCREMENT) / RAISE_DOUBLES_EVERY;
+                amount += 100u64 << doublings;
+            }
+            amount
+        })
+        .collect();
     let bids = objects(MAX_BIDS_PER_AUCTION, |i| {
-        sign_at(
-            &author(i as u32),
-            bid(&lamp, 1_000 + i as u64 * 100),
-            t.saturating_add(Duration::from_millis(i as u64)),
-        )
+        let at = t.saturating_add(Duration::from_millis(i as u64));
+        sign_at(&author(i as u32), bid(&lamp, amounts[i]), at)
     });
     let oven = sign_at(&key(1), Body::Listing(campaign("Oven", 1_000_000, t.saturating_add(DAY))), t);
-    let pledges = objects(MAX_PLEDGES_PER_CAMPAIGN, |i| {
+    let pledges = objects(MAX_BACKERS, |i| {
         sign_at(
             &author(i as u32),
             pledge(&oven, 1_000 + i as u64),

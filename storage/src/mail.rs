@@ -154,6 +154,7 @@ impl Store {
             let mut batch = sled::Batch::default();
             let mut set = Changes::default();
             let mut feedback_swept = false;
+            let mut offers_of = None;
             batch.remove(k.clone());
             if let Some(bytes) = self.db.get(keys::object(&id))? {
                 let object = decode_stored(&bytes)?;
@@ -168,13 +169,18 @@ impl Store {
                         Store::sweep_feedback(&mut batch, &mut set, &object);
                         feedback_swept = true;
                     }
-                    Body::Bid(_) | Body::Pledge(_) => self.sweep_bid(&mut batch, &mut set, &object)?,
+                    Body::Bid(_) | Body::Pledge(_) => {
+                        offers_of = self.sweep_bid(&mut batch, &mut set, &object)?
+                    }
                     _ => {}
                 }
             }
             self.apply(batch, set)?;
             if feedback_swept {
                 self.feedback_changed();
+            }
+            if let Some(key) = offers_of {
+                self.forget_offers(Some(&key));
             }
         }
         Ok(expired.len())

@@ -137,19 +137,14 @@ impl Store {
         let mut set = Changes::default();
         // A campaign keeps only the pledges that count: the backer's earlier pledge, or the
         // smallest one this pushes out, goes (unless this node is a party to its thread).
-        let mut kept: Option<Vec<Object>> = None;
-        if let Market::Campaign(_) = market {
-            let mut all: Vec<Object> = held.iter().cloned().collect();
-            all.push(offer.clone());
-            if let Some(view) = CampaignView::new(&head, all.iter()) {
-                let counted: std::collections::HashSet<_> = view.backings.iter().map(|b| b.id).collect();
-                let (stay, go): (Vec<Object>, Vec<Object>) = all
-                    .into_iter()
-                    .partition(|p| counted.contains(&p.id()) || p.kind() != ObjectKind::Pledge);
-                for gone in go.iter().filter(|g| g.id() != id) {
-                    self.sweep_bid(&mut batch, &mut set, gone)?;
-                }
-                kept = Some(stay.into_iter().filter(|p| p.id() != id).collect());
+        let mut dropped: Vec<haggle_protocol::ObjectId> = Vec::new();
+        if let Market::Campaign(_) = market
+            && let Some(view) = CampaignView::new(&head, held.iter().chain(std::iter::once(offer)))
+        {
+            let counted: std::collections::HashSet<_> = view.backings.iter().map(|b| b.id).collect();
+            for gone in held.iter().filter(|p| p.kind() == ObjectKind::Pledge && !counted.contains(&p.id())) {
+                self.sweep_bid(&mut batch, &mut set, gone)?;
+                dropped.push(gone.id());
             }
         }
         batch.insert(keys::object(&id), offer.bytes());
@@ -165,11 +160,12 @@ impl Store {
         // Let go of this copy first, so the cached list grows in place instead of being copied.
         drop(held);
         let mut cache = self.offer_cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(kept) = kept {
-            cache.insert(key, Arc::new(kept));
-        }
         if let Some(held) = cache.get_mut(&key) {
-            Arc::make_mut(held).push(offer.clone());
+            let held = Arc::make_mut(held);
+            if !dropped.is_empty() {
+                held.retain(|p| !dropped.contains(&p.id()));
+            }
+            held.push(offer.clone());
         }
         Ok(Outcome::New { id, kind: offer.kind(), deal: None })
     }
@@ -256,15 +252,16 @@ impl Store {
 
     /// Removes an expired bid's or pledge's records into `batch` (the sweep of mail, feedback,
     /// bids and pledges calls this). One whose thread has replies here (this node is a party)
-    /// leaves its thread to the thread sweep.
+    /// leaves its thread to the thread sweep. Returns the listing it left, whose cached bids or
+    /// pledges the caller updates or forgets once the batch is applied.
     pub(crate) fn sweep_bid(
         &self,
         batch: &mut sled::Batch,
         set: &mut Changes,
         bid: &Object,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<ListingKey>, StoreError> {
         let id = bid.id();
-        let Some(o) = bid.body().opening() else { return Ok(()) };
+        let Some(o) = bid.body().opening() else { return Ok(None) };
         set.remove(batch, bid.created_at(), id);
         batch.remove(keys::mail_expiry(o.terms.expires_at, &id));
         let by = keys::bid_by(&bid.author(), &id);
@@ -279,10 +276,10 @@ impl Store {
             if let Some(key) = key {
                 let key = ListingKey::from_bytes(&key);
                 batch.remove(keys::listing_thread(&key, &id));
-                self.forget_offers(Some(&key));
+                return Ok(Some(key));
             }
         }
-        Ok(())
+        Ok(None)
     }
 }
 

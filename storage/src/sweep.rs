@@ -178,7 +178,7 @@ impl Store {
                     let offer = crate::store::decode_stored(&bytes)?;
                     if offer.body().opening().is_some() && offer.kind() != haggle_protocol::ObjectKind::Offer
                     {
-                        self.sweep_bid(&mut batch, &mut set, &offer)?;
+                        let _ = self.sweep_bid(&mut batch, &mut set, &offer)?;
                         ids.push(*thread);
                     }
                 }
@@ -189,6 +189,7 @@ impl Store {
             }
             self.note_dropped(&mut batch, &key)?;
             self.apply(batch, set)?;
+            self.forget_offers(Some(&key));
             evicted += 1;
             excess -= 1;
         }
