@@ -67,6 +67,7 @@ pub fn price_cell(c: &CampaignInfo) -> String {
 /// The EXPIRES cell of a campaign: its deadline.
 pub fn deadline_cell(c: &CampaignInfo, now: u64) -> String {
     match (c.over, c.funded) {
+        _ if c.cancelled => "cancelled".to_owned(),
         (false, _) => format!("deadline {}", output::relative(c.deadline, now)),
         (true, true) => "funded".to_owned(),
         (true, false) => "missed its goal".to_owned(),
@@ -86,13 +87,14 @@ pub fn lines(l: &ListingView, c: &CampaignInfo) {
         c.percent,
         output::count(c.backers, "backer")
     );
-    match (c.over, c.funded) {
-        (false, _) => outln!("  deadline  {}", output::relative(c.deadline, now)),
-        (true, true) => outln!(
+    match (c.cancelled, c.over, c.funded) {
+        (true, _, _) => outln!("  deadline  cancelled by its creator: nothing is owed"),
+        (false, false, _) => outln!("  deadline  {}", output::relative(c.deadline, now)),
+        (false, true, true) => outln!(
             "  deadline  passed {}: funded; the creator's node accepts every pledge, each a deal",
             output::relative(c.deadline, now)
         ),
-        (true, false) => outln!(
+        (false, true, false) => outln!(
             "  deadline  passed {}: missed its goal, nothing is owed",
             output::relative(c.deadline, now)
         ),

@@ -94,15 +94,14 @@ impl Service {
             if !view.is_over(now) || self.announced(key) {
                 continue;
             }
-            if key.author == me
-                && view.funded()
-                && head.listing().is_some_and(|l| l.status == ListingStatus::Active)
-            {
+            // A campaign its creator closed (retracted) before the deadline is owed nothing.
+            let open = head.listing().is_some_and(|l| l.status == ListingStatus::Active);
+            if key.author == me && view.funded() && open {
                 self.accept_pledges(&view, then)?;
             }
             then.events.push(NodeEvent::CampaignEnded {
                 listing: head.id(),
-                funded: view.funded(),
+                funded: view.funded() && open,
                 total: Price::new(view.total, view.goal.currency.clone()).to_string(),
                 pledged: view
                     .backing_of(&me)
@@ -241,6 +240,7 @@ pub(super) fn info(
         total: money(view.total),
         percent: view.total.saturating_mul(100) / view.goal.amount.max(1),
         funded: view.funded(),
+        cancelled: listing.listing().is_some_and(|l| l.status == ListingStatus::Closed),
         backers: view.backers(),
         tiers,
         pledges: view.backings.iter().rev().filter(|b| b.amount > 0).take(SHOWN).map(pledge_view).collect(),

@@ -230,6 +230,9 @@ pub struct CampaignInfo {
     pub percent: u64,
     /// Whether the total reaches the goal.
     pub funded: bool,
+    /// Whether the creator closed the campaign before its deadline (nothing is owed).
+    #[serde(default)]
+    pub cancelled: bool,
     /// How many people pledge more than 0.
     pub backers: usize,
     /// The reward tiers.
