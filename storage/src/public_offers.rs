@@ -119,6 +119,9 @@ impl Store {
             return Ok(rejected(Some(id), RejectReason::UnknownListing(o.listing)));
         };
         if let Err(reason) = market.admit(offer, self.owner.get() == Some(&o.to), now) {
+            // Refused for good (too low, replaced, late, ...): remembered until it lapses, so
+            // neither gossip nor sync brings it back to be refused again.
+            self.remember_refused(&id, o.terms.expires_at)?;
             return Ok(rejected(Some(id), reason));
         }
         let author = offer.author();
@@ -168,6 +171,16 @@ impl Store {
             held.push(offer.clone());
         }
         Ok(Outcome::New { id, kind: offer.kind(), deal: None })
+    }
+
+    /// Marks a bid or pledge refused for good as if evicted, until `until` (its lapse).
+    fn remember_refused(&self, id: &haggle_protocol::ObjectId, until: Timestamp) -> Result<(), StoreError> {
+        self.may_have_evicted.store(true, std::sync::atomic::Ordering::Release);
+        let mut batch = sled::Batch::default();
+        batch.insert(keys::evicted(id), until.to_be_bytes().as_slice());
+        batch.insert(keys::evicted_expiry(until, id), &[]);
+        self.db.apply_batch(batch)?;
+        Ok(())
     }
 
     /// The auction `key`'s current revision and its view from every bid held, or `None` if this
@@ -334,6 +347,10 @@ mod tests {
         let reason = refused(put(&s, &low));
         assert!(matches!(reason, RejectReason::Bid(BidError::TooLow { min: 1_100, .. })), "{reason}");
         assert!(!reason.is_peer_fault(), "another node's view may differ");
+        assert!(
+            matches!(put(&s, &low), Outcome::Duplicate { .. }),
+            "a bid refused for good is remembered until it lapses: sync does not bring it again"
+        );
         assert!(put(&s, &b2).is_new());
         let (_, view) = s.auction(&l.listing_key().expect("listing")).expect("read").expect("auction");
         assert_eq!(view.leader().map(|b| b.id), Some(b2.id()));
