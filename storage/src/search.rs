@@ -51,8 +51,8 @@ pub enum Sort {
     /// The seller's reputation first (the node re-orders the best text matches; the store
     /// ranks them by relevance).
     Reputation,
-    /// Running auctions, soonest to end first (the node re-orders the best matches by the end
-    /// their bids make; the store ranks them by relevance).
+    /// Running auctions, soonest to end first (the store ranks listings by expiry, soonest
+    /// first; the node re-orders the first matches by the end their bids make).
     EndingSoon,
 }
 
@@ -336,7 +336,7 @@ impl SearchIndex {
         let top = TopDocs::with_limit(q.limit).and_offset(q.offset);
         let has_text = !self.tokens(&q.text).is_empty();
         let (total, page): (usize, Vec<(Option<f32>, DocAddress)>) = match q.sort {
-            Sort::Relevance | Sort::Reputation | Sort::EndingSoon if has_text => {
+            Sort::Relevance | Sort::Reputation if has_text => {
                 let (docs, total) =
                     searcher.search(&query, &(top.order_by_score(), Count)).map_err(index_err)?;
                 (total, docs.into_iter().map(|(s, a)| (Some(s), a)).collect())
@@ -345,6 +345,10 @@ impl SearchIndex {
                 let (field, order) = match sort {
                     Sort::PriceAsc => ("price", Order::Asc),
                     Sort::PriceDesc => ("price", Order::Desc),
+                    // An auction lives until its bids lapse, a fixed time after its end: the
+                    // soonest to expire are the soonest to end (the node orders them by the end
+                    // their bids make).
+                    Sort::EndingSoon => ("expires", Order::Asc),
                     _ => ("created", Order::Desc),
                 };
                 let (docs, total) = searcher
