@@ -1,4 +1,4 @@
-//! Auctions between real nodes: bids from many fresh keys gossiped by one peer reach every node
+//! Auctions and campaigns between real nodes: bids from many fresh keys gossiped by one peer reach every node
 //! (the seller's included) and every node settles on the same high bid; a bid that is merely too
 //! low for a node's view is dropped without blaming the forwarder, while bids that break the
 //! auction's rules (under the start price, in another currency) are stored nowhere and cost
@@ -11,6 +11,10 @@ use haggle_protocol::{Body, ObjectId};
 use haggle_tests::rogue::Rogue;
 use haggle_tests::{TestNode, id_of, wait_until};
 use serde_json::{Value, json};
+
+async fn campaign(node: &TestNode, id: &str) -> Result<Value> {
+    Ok(node.get(&format!("/v1/listings/{id}")).await?["campaign"].clone())
+}
 
 async fn auction(node: &TestNode, id: &str) -> Result<Value> {
     Ok(node.get(&format!("/v1/listings/{id}")).await?["auction"].clone())
@@ -110,6 +114,72 @@ async fn bids_from_fresh_keys_reach_every_node_and_rule_breaking_bids_cost_their
         }
         let v = auction(node, &id).await?;
         assert_eq!(v["high_bid"]["id"], marker_id.to_hex().as_str(), "{}: {v}", node.name);
+    }
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+    Ok(())
+}
+
+/// The same inbound path for pledges: pledges from fresh keys gossiped by one peer reach every
+/// node, which agree on the total; a withdrawal counts everywhere; a pledge in another currency
+/// is stored nowhere and costs its sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pledges_from_fresh_keys_reach_every_node_and_a_forged_one_costs_its_sender() -> Result<()> {
+    use haggle_protocol::fixtures::pledge;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    let a = TestNode::start("A", dirs[0].path(), vec![]).await?;
+    let mut b = TestNode::start("B", dirs[1].path(), vec![a.addr()]).await?;
+    let mut c = TestNode::start("C", dirs[2].path(), vec![b.addr()]).await?;
+    b.wait_mesh(2).await?;
+    c.wait_mesh(1).await?;
+    let published = a
+        .post(
+            "/v1/listings",
+            json!({
+                "kind": "crowdfund", "title": "Community oven", "category": "community", "price": "1000",
+                "currency": "EUR", "campaign": {"deadline_in": 3600, "tiers": [{"name": "Sticker", "min": "10"}]},
+            }),
+        )
+        .await?;
+    let id = id_of(&published);
+    b.wait_listing(&id).await?;
+    c.wait_listing(&id).await?;
+    let listing = a.node.store().get(&id.parse::<ObjectId>()?)?.context("A holds its campaign")?;
+    let rogue = Rogue::spawn(b.addr().parse()?)?;
+    let rogue_id = rogue.id;
+    rogue.wait_subscribed().await?;
+    for i in 0..20u32 {
+        let one = sign_now(&author(200 + i), pledge(&listing, 2_500));
+        rogue.publish(one.bytes().to_vec()).await?;
+    }
+    let out = sign_now(&author(200), pledge(&listing, 0));
+    rogue.publish(out.bytes().to_vec()).await?;
+    for node in [&a, &b, &c] {
+        wait_until(&format!("{} to count 19 backers", node.name), || async {
+            campaign(node, &id)
+                .await
+                .is_ok_and(|v| v["backers"] == 19 && v["total"]["display"] == "475.00 EUR")
+        })
+        .await?;
+    }
+    let mut dollars = pledge(&listing, 50_000);
+    if let Body::Pledge(o) = &mut dollars {
+        o.terms.price.currency = "USD".parse()?;
+    }
+    let forged = sign_now(&author(300), dollars);
+    let _ = rogue.publish(forged.bytes().to_vec()).await;
+    b.wait_for(
+        "the sender to be penalised",
+        |e| matches!(e, NodeEvent::PeerMisbehaved { peer, .. } if *peer == rogue_id),
+    )
+    .await?;
+    for node in [&a, &b, &c] {
+        assert!(
+            !node.node.store().contains(&forged.id())?,
+            "{} stored a pledge in another currency",
+            node.name
+        );
     }
     for node in [a, b, c] {
         node.stop().await;
