@@ -1,8 +1,8 @@
-//! Auctions and campaigns between real nodes: bids from many fresh keys gossiped by one peer reach every node
-//! (the seller's included) and every node settles on the same high bid; a bid that is merely too
-//! low for a node's view is dropped without blaming the forwarder, while bids that break the
-//! auction's rules (under the start price, in another currency) are stored nowhere and cost
-//! their sender.
+//! Auctions and campaigns between real nodes: bids and pledges from many fresh keys gossiped by
+//! one peer reach every node (the seller's included), and every node settles on the same high bid
+//! or total; a bid merely too low for one node's view is dropped without blaming the forwarder,
+//! while bids and pledges that break the rules (under the start price, in another currency) are
+//! stored nowhere and cost their sender.
 
 use anyhow::{Context, Result};
 use haggle_node::NodeEvent;
