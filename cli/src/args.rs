@@ -347,7 +347,7 @@ pub struct AuctionArgs {
     #[arg(long, value_name = "AMOUNT")]
     pub increment: Option<String>,
     /// For --kind auction: a bid this close to the end moves the end this far past the bid
-    /// (default 5m; 0 turns it off; at most 1h).
+    /// (default 10m; 0 turns it off; at most 1h; 5m or less can be sniped by backdating).
     #[arg(long, value_name = "DURATION", value_parser = window)]
     pub window: Option<u32>,
 }

@@ -562,7 +562,12 @@ fn search_query(params: SearchParams) -> Result<SearchQuery, ServiceError> {
         min_price,
         max_price,
         text: params.q,
-        kind: params.kind,
+        // Ending soon means auctions, whatever else was asked.
+        kind: if params.sort == Some(haggle_storage::Sort::EndingSoon) {
+            Some(haggle_protocol::ListingKind::Auction)
+        } else {
+            params.kind
+        },
         category: params.category,
         currency: params.currency,
         seller: params.seller,

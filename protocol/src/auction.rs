@@ -39,9 +39,10 @@ pub const MAX_WINDOW: Duration = Duration::from_secs(60 * 60);
 pub const AWARD_WINDOW: Duration = Duration::from_secs(3 * 24 * 60 * 60);
 
 /// In the last window before the end, the seller's node takes a bid only if it is dated at most
-/// this long before its arrival: a bid cannot be backdated out of the window to snipe without
-/// extending the end (honest clocks are off by seconds, not a minute).
-pub const FRESH_IN_WINDOW: Duration = Duration::from_secs(60);
+/// this long before its arrival (the clock skew every node allows): a bid cannot be backdated
+/// out of a window longer than this to snipe without extending the end. Windows are 10
+/// minutes unless the seller says otherwise.
+pub const FRESH_IN_WINDOW: Duration = crate::limits::MAX_CLOCK_SKEW;
 
 /// Counting bids an auction takes at its plain increment; past them the raise doubles every
 /// [`RAISE_DOUBLES_EVERY`] bids ([`AuctionView::raise`]).

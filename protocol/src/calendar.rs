@@ -238,11 +238,13 @@ impl Calendar {
         self.booked.insert(at, merged);
     }
 
-    /// Forgets the nights before `today` (booked or open), so a busy calendar stays within its
-    /// limits; a range reaching today keeps its past nights.
+    /// Forgets the nights before `today` (booked, and open ranges while one stays), so a busy
+    /// calendar stays within its limits; a range reaching today keeps its past nights.
     pub fn forget_before(&mut self, today: u32) {
         self.booked.retain(|r| r.to > today);
-        self.open.retain(|r| r.to > today);
+        if self.open.iter().any(|r| r.to > today) {
+            self.open.retain(|r| r.to > today);
+        }
     }
 
     /// Checks the shape: ranges sorted and apart, within limits, reaching at most

@@ -177,27 +177,7 @@ impl CampaignView {
     pub fn new<'a>(listing: &Object, pledges: impl IntoIterator<Item = &'a Object>) -> Option<CampaignView> {
         let (campaign, goal) = campaign_of(listing)?;
         let creator = listing.author();
-        let mut current: HashMap<PublicKey, Backing> = HashMap::new();
-        for p in pledges {
-            let Body::Pledge(o) = p.body() else { continue };
-            if o.to != creator || p.author() == creator || check_pledge(campaign, goal, p, o).is_err() {
-                continue;
-            }
-            let b = Backing {
-                id: p.id(),
-                backer: p.author(),
-                amount: o.terms.price.amount,
-                created_at: p.created_at(),
-                tier: None,
-            };
-            match current.get(&b.backer) {
-                Some(held) if (held.created_at, held.id) >= (b.created_at, b.id) => {}
-                _ => {
-                    current.insert(b.backer, b);
-                }
-            }
-        }
-        let mut backings: Vec<Backing> = current.into_values().collect();
+        let mut backings = current_pledges(listing, pledges);
         // The largest pledges count (withdrawals, at 0, go first when there are too many).
         if backings.len() > MAX_BACKERS {
             backings.sort_by_key(|b| (std::cmp::Reverse(b.amount), b.created_at, b.id));
@@ -271,6 +251,35 @@ impl CampaignView {
         }
         Ok(())
     }
+}
+
+/// Each backer's current pledge (its latest by `(created_at, id)`, made by the deadline;
+/// withdrawals included) among `pledges` to the campaign `listing`, before the count of
+/// [`MAX_BACKERS`] is applied. Empty if `listing` is not a campaign.
+pub fn current_pledges<'a>(listing: &Object, pledges: impl IntoIterator<Item = &'a Object>) -> Vec<Backing> {
+    let Some((campaign, goal)) = campaign_of(listing) else { return Vec::new() };
+    let creator = listing.author();
+    let mut current: HashMap<PublicKey, Backing> = HashMap::new();
+    for p in pledges {
+        let Body::Pledge(o) = p.body() else { continue };
+        if o.to != creator || p.author() == creator || check_pledge(campaign, goal, p, o).is_err() {
+            continue;
+        }
+        let b = Backing {
+            id: p.id(),
+            backer: p.author(),
+            amount: o.terms.price.amount,
+            created_at: p.created_at(),
+            tier: None,
+        };
+        match current.get(&b.backer) {
+            Some(held) if (held.created_at, held.id) >= (b.created_at, b.id) => {}
+            _ => {
+                current.insert(b.backer, b);
+            }
+        }
+    }
+    current.into_values().collect()
 }
 
 /// Checks a campaign listing's own rules (at signing and decoding).

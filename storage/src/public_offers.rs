@@ -40,6 +40,25 @@ pub const MAX_BIDS_PER_AUTHOR: usize = 1_000;
 /// full): the ones being bid on or pledged to now.
 const CACHED_LISTINGS: usize = 64;
 
+/// Adds to `batch` the mark that `id` is refused until `until`.
+fn refuse_in(batch: &mut sled::Batch, id: &haggle_protocol::ObjectId, until: Timestamp) {
+    batch.insert(keys::evicted(id), until.to_be_bytes().as_slice());
+    batch.insert(keys::evicted_expiry(until, id), &[]);
+}
+
+/// Whether a refusal holds whatever else this node takes in later.
+fn final_refusal(reason: &RejectReason, offer: &Object, market: &Market) -> bool {
+    match (reason, market) {
+        (RejectReason::Bid(BidError::TooLow { .. } | BidError::Stale(_)), _) => true,
+        // After the end by the author's clock, or after the latest end any bid could make.
+        (RejectReason::Bid(BidError::Ended(at)), Market::Auction(v)) => {
+            *at == v.ends_at && (offer.created_at() <= v.ends_at || offer.created_at() > v.terms.latest_end())
+        }
+        (RejectReason::Pledge(PledgeError::Replaced | PledgeError::Closed(_)), _) => true,
+        _ => false,
+    }
+}
+
 /// The market a public offer is judged in.
 enum Market {
     Auction(AuctionView),
@@ -119,9 +138,14 @@ impl Store {
             return Ok(rejected(Some(id), RejectReason::UnknownListing(o.listing)));
         };
         if let Err(reason) = market.admit(offer, self.owner.get() == Some(&o.to), now) {
-            // Refused for good (too low, replaced, late, ...): remembered until it lapses, so
-            // neither gossip nor sync brings it back to be refused again.
-            self.remember_refused(&id, o.terms.expires_at)?;
+            // Refused for good on this node (too low, replaced, late by its time or by the
+            // author's clock): remembered until it lapses, so neither gossip nor sync brings it
+            // back to be refused again. What another object could still make count (a
+            // withdrawal before its pledge, a pledge too small for a full campaign, a bid after
+            // an end a later-arriving bid would extend) is not.
+            if final_refusal(&reason, offer, &market) {
+                self.remember_refused(&id, o.terms.expires_at)?;
+            }
             return Ok(rejected(Some(id), reason));
         }
         let author = offer.author();
@@ -139,15 +163,35 @@ impl Store {
         let mut batch = sled::Batch::default();
         let mut set = Changes::default();
         // A campaign keeps only the pledges that count: the backer's earlier pledge, or the
-        // smallest one this pushes out, goes (unless this node is a party to its thread).
+        // smallest one this pushes out, goes, remembered as refused so a copy cannot bring it
+        // back. The creator's node keeps every backer's current pledge (a flood of large
+        // pledges, which cost no money, cannot make it forget real ones), and no node drops
+        // its owner's own pledges or one whose thread it is a party to.
         let mut dropped: Vec<haggle_protocol::ObjectId> = Vec::new();
         if let Market::Campaign(_) = market
             && let Some(view) = CampaignView::new(&head, held.iter().chain(std::iter::once(offer)))
         {
+            let at_creator = self.owner.get() == Some(&o.to);
             let counted: std::collections::HashSet<_> = view.backings.iter().map(|b| b.id).collect();
-            for gone in held.iter().filter(|p| p.kind() == ObjectKind::Pledge && !counted.contains(&p.id())) {
-                self.sweep_bid(&mut batch, &mut set, gone)?;
-                dropped.push(gone.id());
+            let current: std::collections::HashSet<_> = if at_creator {
+                haggle_protocol::crowdfund::current_pledges(&head, held.iter().chain(std::iter::once(offer)))
+                    .iter()
+                    .map(|b| b.id)
+                    .collect()
+            } else {
+                counted.clone()
+            };
+            for gone in held.iter().filter(|p| {
+                p.kind() == ObjectKind::Pledge
+                    && !current.contains(&p.id())
+                    && Some(&p.author()) != self.owner.get()
+            }) {
+                if self.sweep_bid(&mut batch, &mut set, gone)?.is_some() {
+                    dropped.push(gone.id());
+                    let lapses = gone.body().terms().map_or(now, |t| t.expires_at);
+                    refuse_in(&mut batch, &gone.id(), lapses);
+                    self.may_have_evicted.store(true, std::sync::atomic::Ordering::Release);
+                }
             }
         }
         batch.insert(keys::object(&id), offer.bytes());
@@ -177,8 +221,7 @@ impl Store {
     fn remember_refused(&self, id: &haggle_protocol::ObjectId, until: Timestamp) -> Result<(), StoreError> {
         self.may_have_evicted.store(true, std::sync::atomic::Ordering::Release);
         let mut batch = sled::Batch::default();
-        batch.insert(keys::evicted(id), until.to_be_bytes().as_slice());
-        batch.insert(keys::evicted_expiry(until, id), &[]);
+        refuse_in(&mut batch, id, until);
         self.db.apply_batch(batch)?;
         Ok(())
     }
@@ -566,7 +609,7 @@ mod tests {
     #[test]
     fn in_the_last_window_the_sellers_node_refuses_a_backdated_bid() {
         let (t, l) = running(10 * MIN, 10 * MIN + Duration::from_secs(30));
-        let stale = sign_at(&key(2), bid(&l, 1_000), Timestamp::now().saturating_sub(2 * MIN));
+        let stale = sign_at(&key(2), bid(&l, 1_000), Timestamp::now().saturating_sub(6 * MIN));
         let fresh = sign_at(&key(3), bid(&l, 1_100), Timestamp::now());
         let (_d1, seller) = store();
         seller.set_owner(key(1).public());

@@ -380,7 +380,13 @@ impl SearchIndex {
             must.push((Occur::Must, self.word_query(&token, searcher)?));
         }
         // Listings past their expiry leave results at once, before the sweep removes them.
-        let expires_after = Term::from_field_u64(f.expires, now.as_millis());
+        // Running auctions live at least the award window past their latest end: those expiring
+        // sooner have ended, and would fill the first matches of `ending-soon`.
+        let floor = match q.sort {
+            Sort::EndingSoon => now.saturating_add(haggle_protocol::auction::AWARD_WINDOW),
+            _ => now,
+        };
+        let expires_after = Term::from_field_u64(f.expires, floor.as_millis());
         must.push((Occur::Must, Box::new(RangeQuery::new(Bound::Excluded(expires_after), Bound::Unbounded))));
         if let Some(kind) = q.kind {
             must.push((Occur::Must, exact(f.kind, kind.as_str())));

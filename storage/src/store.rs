@@ -626,8 +626,6 @@ mod tests {
         assert_eq!(store.search(&crate::SearchQuery::new("lamp")).expect("search").total, 1);
     }
 
-    /// A schema 3 database kept expiry and reconciliation records for every listing; opened by
-    /// this version, they are removed (the mail's stay) and the derived state matches.
     #[test]
     fn a_database_of_another_schema_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -66,11 +66,13 @@ impl Store {
     pub fn sweep_expired(&self, now: Timestamp) -> Result<Swept, StoreError> {
         let listings = self.sweep_listings(now)?;
         self.sweep_evicted(now)?;
-        let threads = self.sweep_threads(now)?;
+        // Mail first: a lapsed bid or pledge leaves with all its records (and its thread, when
+        // it has no replies) before the thread sweep looks at threads.
         let mail = {
             let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
             self.sweep_mail(now)?
         };
+        let threads = self.sweep_threads(now)?;
         if listings > 0 {
             self.catch_up_index()?;
         }

@@ -71,6 +71,19 @@ impl Store {
         Ok(out)
     }
 
+    /// The threads on one listing that hold more than their offer, bid or pledge (the answered
+    /// ones): read without decoding the thousands of bids an auction may hold.
+    pub fn answered_threads_on(&self, key: &ListingKey) -> Result<Vec<ThreadRecord>, StoreError> {
+        let mut out = Vec::new();
+        for k in self.db.scan_prefix(keys::key(keys::LISTING_THREAD, &[&key.to_bytes()])).keys() {
+            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "listing thread key" })?;
+            if self.db.scan_prefix(keys::key(keys::THREAD, &[id.as_bytes()])).keys().take(2).count() > 1 {
+                out.extend(self.thread(&id)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// What the listing's author has promised on one listing and not yet made a deal of: its
     /// open counter-offers, and every thread awaiting a Confirm (its own Accept of an offer, or
     /// an Accept of its counter that it is to confirm); with the quantity each promises.

@@ -179,8 +179,6 @@ fn change(event: &NodeEvent, listing: &haggle_node::api::types::ListingView) -> 
     }
 }
 
-/// Whether the listing `id` is among the search's results (the node's own search engine decides,
-/// so watch and search agree).
 /// The title of the auction or campaign `listing` if the watch's search matches it.
 fn watched(
     api: &ApiClient,
@@ -194,6 +192,8 @@ fn watched(
     Ok(Some(l.title))
 }
 
+/// Whether the listing `id` is among the search's results (the node's own search engine decides,
+/// so watch and search agree).
 fn matches(
     api: &ApiClient,
     params: &SearchParams,

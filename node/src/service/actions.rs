@@ -599,7 +599,7 @@ fn auction_terms(
         reserve,
         increment,
         ends_at: now.saturating_add(Duration::from_secs(a.ends_in)),
-        window_secs: a.window.unwrap_or(300),
+        window_secs: a.window.unwrap_or(600),
     })))
 }
 

@@ -97,13 +97,12 @@ impl Service {
         Ok(Effect { object, then })
     }
 
-    /// Refuses to accept a bid before its auction ends (the seller's node accepts the winner by
-    /// itself at the end; by hand only after it, e.g. a high bid under the reserve).
     /// For the thread of one of the owner's bids or pledges whose Accept arrived: whether to
-    /// confirm it. A bid only once the auction is over (by this node's clock, allowing for the
-    /// seller's being ahead) and only the owner's highest counting bid; a pledge only once the
-    /// deadline passed, only the owner's current pledge, and not 0; and never a second deal on
-    /// the same listing. Other threads: yes.
+    /// confirm it. A bid is a promise until it lapses, and the seller's node decides which bids
+    /// reached it in time: any of the owner's bids once the scheduled end has passed (by this
+    /// node's clock, allowing for the seller's being ahead). A pledge only once the deadline has
+    /// passed, and only the owner's latest pledge on the campaign, not 0. Never a second deal
+    /// on the same listing. Other threads: yes.
     pub(super) fn may_confirm_public_offer(
         &self,
         record: &haggle_storage::ThreadRecord,
@@ -114,19 +113,22 @@ impl Service {
         }
         let me = self.me();
         let Some(key) = record.listing.as_ref().and_then(Object::listing_key) else { return Ok(false) };
-        let soon = Timestamp::now().saturating_add(haggle_protocol::limits::MAX_CLOCK_SKEW);
         if self.store.deals_on(&key)?.iter().any(|d| d.offerer() == me) {
             return Ok(false);
         }
+        let Some(head) = self.store.listing(&key)? else { return Ok(false) };
+        let Some(listing) = head.listing() else { return Ok(false) };
+        let soon = Timestamp::now().saturating_add(haggle_protocol::limits::MAX_CLOCK_SKEW);
         let thread = record.view.thread;
-        Ok(match kind {
-            haggle_protocol::ObjectKind::Bid => self.store.auction(&key)?.is_some_and(|(_, view)| {
-                let mine = view.bids.iter().filter(|b| b.bidder == me && b.counts).max_by_key(|b| b.amount);
-                view.is_over(soon) && mine.is_some_and(|b| b.id == thread)
-            }),
-            _ => self.store.campaign(&key)?.is_some_and(|(_, view)| {
-                view.is_over(soon) && view.backing_of(&me).is_some_and(|b| b.id == thread && b.amount > 0)
-            }),
+        Ok(match (listing.auction(), listing.campaign()) {
+            (Some(terms), _) => soon > terms.ends_at,
+            (_, Some(campaign)) => {
+                let held = self.store.public_offers_on(&key)?;
+                let mine: Vec<&Object> = held.iter().filter(|p| p.author() == me).collect();
+                let latest = haggle_protocol::crowdfund::current_pledges(&head, mine);
+                soon > campaign.deadline && latest.first().is_some_and(|b| b.id == thread && b.amount > 0)
+            }
+            _ => false,
         })
     }
 
@@ -201,6 +203,7 @@ impl Service {
             }
         }
         for key in self.store.auctions_bid_on(&me)? {
+            self.confirm_pending(&key, now, &mut then)?;
             if !keys.contains(&key) {
                 keys.push(key);
             }
@@ -232,6 +235,34 @@ impl Service {
             self.remember_announced(key);
         }
         Ok(then)
+    }
+
+    /// Confirms an Accept of one of the owner's bids or pledges on `key` that arrived while this
+    /// node would not confirm it yet (its own clock behind the seller's): tried on every tick
+    /// once the listing's scheduled end has passed, until a deal is made.
+    fn confirm_pending(
+        &self,
+        key: &ListingKey,
+        now: Timestamp,
+        then: &mut Followups,
+    ) -> Result<(), ServiceError> {
+        let Some(head) = self.store.listing(key)? else { return Ok(()) };
+        let ended = head.listing().is_some_and(|l| {
+            l.auction().is_some_and(|t| now > t.ends_at) || l.campaign().is_some_and(|c| now > c.deadline)
+        });
+        let me = self.me();
+        if !ended || self.store.deals_on(key)?.iter().any(|d| d.offerer() == me) {
+            return Ok(());
+        }
+        let mine: Vec<_> =
+            self.store.public_offers_on(key)?.iter().filter(|o| o.author() == me).map(Object::id).collect();
+        for id in mine {
+            let waiting = self.store.thread(&id)?.is_some_and(|t| t.view.state == ThreadState::Confirming);
+            if waiting && self.confirm_if_due(id, then)? {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Accepts the winning bid of the owner's ended auction, if it meets the reserve and no bid
@@ -309,13 +340,13 @@ fn ended_event(
     me: &PublicKey,
 ) -> Result<NodeEvent, StoreError> {
     let leader = view.leader();
-    let (_, accepted) = outcome(store, head, view)?;
+    let outcome = outcome(store, head, view)?;
     Ok(NodeEvent::AuctionEnded {
         listing: head.id(),
         winner: leader.filter(|_| view.reserve_met()).map(|b| b.bidder),
         amount: leader.map(|b| Price::new(b.amount, view.start.currency.clone()).to_string()),
         reserve_met: view.reserve_met(),
-        standing: standing(store, head, view, me, accepted)?,
+        standing: standing(store, view, me, outcome)?,
     })
 }
 
@@ -330,7 +361,7 @@ fn outcome(
     let key = head.listing_key().expect("an auction is a listing");
     let mut accepted = None;
     let mut state = None;
-    for t in store.threads_on(&key)? {
+    for t in store.answered_threads_on(&key)? {
         match t.view.state {
             ThreadState::Accepted => {
                 accepted = Some(t.view.thread);
@@ -358,16 +389,14 @@ fn outcome(
 /// is on top.
 fn standing(
     store: &Store,
-    head: &Object,
     view: &AuctionView,
     me: &PublicKey,
-    accepted: Option<haggle_protocol::ObjectId>,
+    (state, accepted): (AuctionState, Option<haggle_protocol::ObjectId>),
 ) -> Result<Option<BidStanding>, StoreError> {
     let mine: Vec<_> = view.bids.iter().filter(|b| b.bidder == *me).collect();
     if mine.is_empty() {
         return Ok(None);
     }
-    let (state, _) = outcome(store, head, view)?;
     let leads = view.leader().is_some_and(|b| b.bidder == *me);
     let declined = match view.leader().filter(|b| b.bidder == *me) {
         Some(b) => store.thread(&b.id)?.is_some_and(|t| t.view.state == ThreadState::Declined),
@@ -410,6 +439,14 @@ pub(super) fn info(
     let Some(key) = listing.listing_key() else { return Ok(None) };
     let bids = store.public_offers_on(&key)?;
     let Some(view) = AuctionView::new(listing, bids.iter()) else { return Ok(None) };
+    // The notes of the bids shown; the list of every bid is let go before the slower reads.
+    let shown: HashSet<_> = view.bids.iter().rev().take(HISTORY).chain(view.leader()).map(|b| b.id).collect();
+    let notes: std::collections::HashMap<_, _> = bids
+        .iter()
+        .filter(|b| shown.contains(&b.id()))
+        .map(|b| (b.id(), note(std::slice::from_ref(b), b.id())))
+        .collect();
+    drop(bids);
     let currency = view.start.currency.clone();
     let money = |amount: u64| views::price(&Price::new(amount, currency.clone()));
     let bid_view = |b: &haggle_protocol::BidEntry| BidView {
@@ -419,11 +456,12 @@ pub(super) fn info(
         amount: money(b.amount),
         created_at: b.created_at.as_millis(),
         counts: b.counts,
-        message: note(&bids, b.id),
+        message: notes.get(&b.id).cloned().unwrap_or_default(),
     };
     let over = view.is_over(Timestamp::now());
     let bidders: HashSet<PublicKey> = view.bids.iter().map(|b| b.bidder).collect();
-    let (state, accepted) = outcome(store, listing, &view)?;
+    let known = outcome(store, listing, &view)?;
+    let (state, accepted) = known;
     let accepted_bid = accepted.and_then(|id| view.bids.iter().find(|b| b.id == id));
     Ok(Some(AuctionInfo {
         state,
@@ -441,6 +479,6 @@ pub(super) fn info(
         bids: view.counting_bids(),
         bidders: bidders.len(),
         history: view.bids.iter().rev().take(HISTORY).map(bid_view).collect(),
-        me: standing(store, listing, &view, me, accepted)?,
+        me: standing(store, &view, me, known)?,
     }))
 }

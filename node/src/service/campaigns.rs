@@ -95,9 +95,10 @@ impl Service {
                 continue;
             }
             // A campaign its creator closed (retracted) before the deadline is owed nothing.
-            let open = head.listing().is_some_and(|l| l.status == ListingStatus::Active);
+            let open = head.listing().is_some_and(|l| l.status == ListingStatus::Active)
+                || head.created_at() > view.campaign.deadline;
             if key.author == me && view.funded() && open {
-                self.accept_pledges(&view, then)?;
+                self.accept_pledges(&head, then)?;
             }
             then.events.push(NodeEvent::CampaignEnded {
                 listing: head.id(),
@@ -115,9 +116,15 @@ impl Service {
 
     /// Signs an Accept of each backer's current pledge not yet accepted (each is its own thread
     /// and its own deal once the backer's node confirms).
-    fn accept_pledges(&self, view: &CampaignView, then: &mut Followups) -> Result<(), ServiceError> {
+    fn accept_pledges(&self, head: &Object, then: &mut Followups) -> Result<(), ServiceError> {
         let _revising = self.revising();
-        for b in view.backings.iter().filter(|b| b.amount > 0) {
+        let key = head.listing_key().expect("a campaign is a listing");
+        let held = self.store.public_offers_on(&key)?;
+        // Every backer's current pledge this node holds, counted or not: a flood of large
+        // pledges that never pay must not cost the real backers their deals.
+        let current = haggle_protocol::crowdfund::current_pledges(head, held.iter());
+        drop(held);
+        for b in current.iter().filter(|b| b.amount > 0) {
             let Some(thread) = self.store.thread(&b.id)? else { continue };
             if thread.view.state != ThreadState::Open {
                 continue;
@@ -240,7 +247,9 @@ pub(super) fn info(
         total: money(view.total),
         percent: view.total.saturating_mul(100) / view.goal.amount.max(1),
         funded: view.funded(),
-        cancelled: listing.listing().is_some_and(|l| l.status == ListingStatus::Closed),
+        // Closed before the deadline: cancelled (closed after it, the deals stand).
+        cancelled: listing.listing().is_some_and(|l| l.status == ListingStatus::Closed)
+            && listing.created_at() <= view.campaign.deadline,
         backers: view.backers(),
         tiers,
         pledges: view.backings.iter().rev().filter(|b| b.amount > 0).take(SHOWN).map(pledge_view).collect(),

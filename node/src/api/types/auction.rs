@@ -20,7 +20,8 @@ pub struct AuctionDraft {
     /// The minimum raise, decimal (default 1 unit of the currency).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub increment: Option<String>,
-    /// The anti-sniping window in seconds (default 300; 0 turns it off; at most 3600).
+    /// The anti-sniping window in seconds (default 600; 0 turns it off; at most 3600). A window
+    /// of 5 minutes or less can be sniped by a bid backdated within the allowed clock skew.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window: Option<u32>,
 }
