@@ -472,8 +472,11 @@ pub struct ListingFields {
     pub max_stay: Option<u32>,
     /// With --available: your node accepts, by itself, a request that fits the calendar and
     /// offers at least the asking price.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_instant")]
     pub instant: bool,
+    /// In an update: stop instant booking (requests wait for you).
+    #[arg(long)]
+    pub no_instant: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -101,6 +101,9 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
         let says = match me {
             BidStanding::Leading => "you lead",
             BidStanding::Outbid => "you were outbid",
+            BidStanding::Awaiting if !a.reserve_met => {
+                "your bid is on top but under the reserve: the seller may still accept it by hand"
+            }
             BidStanding::Awaiting => {
                 "your bid is on top at the end: the seller's node accepts it, yours confirms"
             }
@@ -144,6 +147,9 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
                     if b.counts { "" } else { ", does not count" }
                 ))
             );
+            if !b.message.is_empty() {
+                outln!("    {:<14} {}", "", output::dim(&format!("\"{}\"", b.message)));
+            }
         }
     }
 }

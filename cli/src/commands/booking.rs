@@ -14,6 +14,13 @@ use crate::output;
 const MONTHS_SHOWN: usize = 4;
 
 pub fn book(cx: &Context<'_>, args: &BookArgs) -> Result<()> {
+    // Dates are YYYY-MM-DD, so text order is date order.
+    if args.to <= args.from {
+        return Err(crate::usage(format!(
+            "check-out ({}) must come after check-in ({}): --from is the first night, --to the day you leave",
+            args.to, args.from
+        )));
+    }
     let draft = TermsDraft {
         price: args.price.clone(),
         currency: None,

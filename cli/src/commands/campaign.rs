@@ -123,6 +123,9 @@ pub fn lines(l: &ListingView, c: &CampaignInfo) {
                 if p.mine { " (you)" } else { "" },
                 p.tier.as_deref().map(|t| format!("  {}", output::dim(t))).unwrap_or_default()
             );
+            if !p.message.is_empty() {
+                outln!("    {:<14} {}", "", output::dim(&format!("\"{}\"", p.message)));
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
     let PublishArgs { kind, title, mut fields, expires, auction, campaign } = args;
     let auction = super::auction::draft(kind.0, &auction)?;
     let campaign = super::campaign::draft(kind.0, &campaign, &mut fields.price)?;
-    let patch = patch(fields)?;
+    let patch = patch(fields, true)?;
     let draft = ListingDraft {
         kind: kind.0,
         title,
@@ -47,7 +47,7 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
 
 pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
     let UpdateArgs { id, title, fields } = args;
-    let patch = ListingPatch { title, ..patch(fields)? };
+    let patch = ListingPatch { title, ..patch(fields, false)? };
     if patch.is_empty() {
         return Err(usage("nothing to change: give at least one field, e.g. --price 110"));
     }
@@ -111,7 +111,9 @@ fn gossip(l: &haggle_node::api::types::ListingView) -> &'static str {
 }
 
 /// The listing fields given on the command line (the description read from its file).
-fn patch(f: ListingFields) -> Result<ListingPatch> {
+/// `publishing`: a new listing, whose calendar needs its open dates (an update keeps what it is
+/// not given).
+fn patch(f: ListingFields, publishing: bool) -> Result<ListingPatch> {
     let description = match (f.description, f.description_file) {
         (Some(text), _) => Some(text),
         (None, Some(path)) => Some(
@@ -120,20 +122,28 @@ fn patch(f: ListingFields) -> Result<ListingPatch> {
         ),
         (None, None) => None,
     };
-    let calendar = match (f.available.is_empty(), f.min_stay.is_some() || f.max_stay.is_some() || f.instant) {
-        (true, true) => {
-            return Err(usage(
-                "--min-stay, --max-stay and --instant go with the calendar: add --available FROM..TO",
-            ));
-        }
-        (true, false) => None,
-        (false, _) => Some(CalendarDraft {
-            open: f.available,
-            min_stay: f.min_stay,
-            max_stay: f.max_stay,
-            instant: f.instant,
-        }),
-    };
+    let settings = f.min_stay.is_some() || f.max_stay.is_some() || f.instant || f.no_instant;
+    if publishing && f.available.is_empty() && settings {
+        return Err(usage(
+            "--min-stay, --max-stay and --instant go with the calendar: add --available FROM..TO",
+        ));
+    }
+    if publishing && f.no_instant {
+        return Err(usage(
+            "--no-instant is for haggle update (a new calendar books by hand unless --instant)",
+        ));
+    }
+    let calendar = (!f.available.is_empty() || settings).then_some(CalendarDraft {
+        open: f.available,
+        min_stay: f.min_stay,
+        max_stay: f.max_stay,
+        instant: match (f.instant, f.no_instant) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ if publishing => Some(false),
+            _ => None,
+        },
+    });
     Ok(ListingPatch {
         title: None,
         description,

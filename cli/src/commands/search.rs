@@ -108,8 +108,11 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
             let by = if *mine { "you".to_owned() } else { output::short_peer(backer) };
             let withdrawn =
                 amount.split(' ').next().is_some_and(|n| n.trim_start_matches(['0', '.']).is_empty());
-            let what = if withdrawn { "pledge withdrawn".to_owned() } else { format!("pledge: {amount}") };
-            format!("{what} to {title} ({}) by {by}; total {total}", output::short(listing))
+            if withdrawn {
+                format!("pledge to {title} ({}) withdrawn by {by}; total {total}", output::short(listing))
+            } else {
+                format!("pledge: {amount} to {title} ({}) by {by}; total {total}", output::short(listing))
+            }
         }
         NodeEvent::CampaignEnded { listing, funded, total, pledged } => {
             let Some(title) = watched(api, params, listing)? else { return Ok(None) };

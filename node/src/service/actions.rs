@@ -62,7 +62,7 @@ impl Service {
                     )
                     .into());
                 }
-                Some(Market::Calendar(bookings::calendar(c, Vec::new())?))
+                Some(Market::Calendar(bookings::calendar(c, None)?))
             }
             Some(_) => return Err(InvalidInput::Auction("an auction takes no calendar").into()),
             None => {
@@ -131,8 +131,7 @@ impl Service {
             ..
         } = patch;
         if let Some(draft) = &calendar {
-            let booked = listing.calendar().map(|c| c.booked.clone()).unwrap_or_default();
-            listing.market = Some(Market::Calendar(bookings::calendar(draft, booked)?));
+            listing.market = Some(Market::Calendar(bookings::calendar(draft, listing.calendar())?));
         }
         if let Some(Market::Calendar(c)) = listing.market.as_mut() {
             c.forget_before(haggle_protocol::calendar::day_of(now));

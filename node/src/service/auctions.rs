@@ -101,8 +101,8 @@ impl Service {
     /// confirm it. A bid is a promise until it lapses, and the seller's node decides which bids
     /// reached it in time: any of the owner's bids once the scheduled end has passed (by this
     /// node's clock, allowing for the seller's being ahead). A pledge only once the deadline has
-    /// passed, and only the owner's latest pledge on the campaign, not 0. Never a second deal
-    /// on the same listing. Other threads: yes.
+    /// passed, only the owner's latest pledge on the campaign, not 0, and only if this node too
+    /// counts the campaign funded. Never a second deal on the same listing. Other threads: yes.
     pub(super) fn may_confirm_public_offer(
         &self,
         record: &haggle_storage::ThreadRecord,
@@ -126,7 +126,12 @@ impl Service {
                 let held = self.store.public_offers_on(&key)?;
                 let mine: Vec<&Object> = held.iter().filter(|p| p.author() == me).collect();
                 let latest = haggle_protocol::crowdfund::current_pledges(&head, mine);
-                soon > campaign.deadline && latest.first().is_some_and(|b| b.id == thread && b.amount > 0)
+                // Funded in this node's count too (retried each tick, as sync brings pledges in).
+                let funded =
+                    haggle_protocol::CampaignView::new(&head, held.iter()).is_some_and(|v| v.funded());
+                funded
+                    && soon > campaign.deadline
+                    && latest.first().is_some_and(|b| b.id == thread && b.amount > 0)
             }
             _ => false,
         })
@@ -448,7 +453,7 @@ pub(super) fn info(
         .collect();
     drop(bids);
     let currency = view.start.currency.clone();
-    let money = |amount: u64| views::price(&Price::new(amount, currency.clone()));
+    let money = |amount: u64| views::money(&Price::new(amount, currency.clone()));
     let bid_view = |b: &haggle_protocol::BidEntry| BidView {
         id: b.id,
         bidder: b.bidder,

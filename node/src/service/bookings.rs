@@ -62,14 +62,25 @@ pub(super) fn dates(text: &str) -> Result<DateRange, ServiceError> {
     text.parse::<DateRange>().map_err(|e| InvalidInput::Dates(e.to_string()).into())
 }
 
-/// A calendar from a draft, keeping `booked`. Open ranges are sorted and those that meet are
-/// joined.
-pub(super) fn calendar(draft: &CalendarDraft, booked: Vec<DateRange>) -> Result<Calendar, ServiceError> {
+/// A calendar from a draft, over `old` (the listing's calendar, for an update): what the draft
+/// leaves out stays as it was, and what is booked stays booked. Open ranges are sorted and
+/// those that meet are joined.
+pub(super) fn calendar(draft: &CalendarDraft, old: Option<&Calendar>) -> Result<Calendar, ServiceError> {
+    let booked = old.map(|c| c.booked.clone()).unwrap_or_default();
     if draft.open.is_empty() {
-        return Err(InvalidInput::Dates(
-            "a calendar needs the dates it is open, e.g. 2026-12-01..2027-04-01".into(),
-        )
-        .into());
+        return match old {
+            Some(old) => Ok(Calendar {
+                min_stay: draft.min_stay.unwrap_or(old.min_stay),
+                max_stay: draft.max_stay.unwrap_or(old.max_stay),
+                instant: draft.instant.unwrap_or(old.instant),
+                booked,
+                open: old.open.clone(),
+            }),
+            None => Err(InvalidInput::Dates(
+                "a calendar needs the dates it is open, e.g. 2026-12-01..2027-04-01".into(),
+            )
+            .into()),
+        };
     }
     let mut ranges = draft.open.iter().map(|t| dates(t)).collect::<Result<Vec<_>, _>>()?;
     ranges.sort();
@@ -83,9 +94,9 @@ pub(super) fn calendar(draft: &CalendarDraft, booked: Vec<DateRange>) -> Result<
     Ok(Calendar {
         open,
         booked,
-        min_stay: draft.min_stay.unwrap_or(1),
-        max_stay: draft.max_stay.unwrap_or(0),
-        instant: draft.instant,
+        min_stay: draft.min_stay.or(old.map(|c| c.min_stay)).unwrap_or(1),
+        max_stay: draft.max_stay.or(old.map(|c| c.max_stay)).unwrap_or(0),
+        instant: draft.instant.or(old.map(|c| c.instant)).unwrap_or(false),
     })
 }
 
@@ -123,7 +134,7 @@ mod tests {
                 open: vec![days_ahead(1, 60).to_string()],
                 min_stay: Some(2),
                 max_stay: Some(14),
-                instant,
+                instant: Some(instant),
             }),
             ..draft("Cabin by the lake", "20")
         }
@@ -189,5 +200,14 @@ mod tests {
         assert_eq!(search(days_ahead(20, 25)), 1);
         assert_eq!(search(days_ahead(14, 20)), 0);
         assert_eq!(search(days_ahead(20, 21)), 0, "shorter than the shortest stay");
+        // An update of the stays alone keeps the open dates, instant booking and what is booked.
+        let patch = crate::api::types::ListingPatch {
+            calendar: Some(CalendarDraft { min_stay: Some(3), ..CalendarDraft::default() }),
+            ..Default::default()
+        };
+        let updated = owner.update(&id, patch).expect("updated");
+        let c = updated.object.listing().and_then(|l| l.calendar()).expect("a calendar").clone();
+        assert_eq!((c.min_stay, c.max_stay, c.instant, c.booked), (3, 14, true, vec![week]));
+        assert_eq!(c.open, vec![days_ahead(1, 60)]);
     }
 }

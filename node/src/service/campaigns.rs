@@ -218,7 +218,7 @@ pub(super) fn info(
     let pledges = store.public_offers_on(&key)?;
     let Some(view) = CampaignView::new(listing, pledges.iter()) else { return Ok(None) };
     let currency = view.goal.currency.clone();
-    let money = |amount: u64| views::price(&Price::new(amount, currency.clone()));
+    let money = |amount: u64| views::money(&Price::new(amount, currency.clone()));
     let pledge_view = |b: &haggle_protocol::Backing| PledgeView {
         id: b.id,
         backer: b.backer,

@@ -253,7 +253,7 @@ pub enum Conflict {
         ends_at: haggle_protocol::Timestamp,
     },
     /// Accepting a bid while the auction runs.
-    #[error("the auction {} ends {}: the high bid is accepted when it ends", listing.fmt_short(), when(*ends_at))]
+    #[error("the auction {} ends {}: bids are answered once it has ended (your node accepts the high bid by itself)", listing.fmt_short(), when(*ends_at))]
     AuctionRunning {
         /// The auction.
         listing: ObjectId,

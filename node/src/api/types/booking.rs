@@ -8,17 +8,18 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct CalendarDraft {
     /// Ranges open for booking, each `2026-12-01..2027-04-01` (check-in..check-out); ranges
-    /// that meet are joined.
+    /// that meet are joined. In an update, none keeps the open ranges as they were.
     pub open: Vec<String>,
-    /// The shortest stay in nights (default 1).
+    /// The shortest stay in nights (default 1; in an update, as it was).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_stay: Option<u32>,
-    /// The longest stay in nights (default: none).
+    /// The longest stay in nights (default: none; in an update, as it was).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_stay: Option<u32>,
     /// Accept, by itself, a request that fits the calendar and offers at least the asking
-    /// price.
-    pub instant: bool,
+    /// price (default: no; in an update, as it was).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instant: Option<bool>,
 }
 
 /// A listing's calendar as the API shows it.
