@@ -49,12 +49,7 @@ impl Service {
         let Some((head, view)) = self.store.auction(&key)? else {
             return Err(Conflict::NotAnAuction(listing.id()).into());
         };
-        if head.author() == self.me() {
-            return Err(Conflict::OwnListing.into());
-        }
-        if head.listing().is_some_and(|l| l.status == ListingStatus::Closed) {
-            return Err(Conflict::ListingClosed(head.id()).into());
-        }
+        self.others_open(&head)?;
         let now = Timestamp::now();
         if view.is_over(now) {
             return Err(Conflict::AuctionEnded { listing: head.id(), ends_at: view.ends_at }.into());
@@ -135,6 +130,17 @@ impl Service {
             }
             _ => false,
         })
+    }
+
+    /// Refuses a bid or pledge on the owner's own auction or campaign, or on a closed one.
+    pub(super) fn others_open(&self, head: &Object) -> Result<(), ServiceError> {
+        if head.author() == self.me() {
+            return Err(Conflict::OwnListing.into());
+        }
+        if head.listing().is_some_and(|l| l.status == ListingStatus::Closed) {
+            return Err(Conflict::ListingClosed(head.id()).into());
+        }
+        Ok(())
     }
 
     /// Refuses to answer a bid or pledge by hand while its auction or campaign runs (the owner's

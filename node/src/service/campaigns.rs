@@ -30,12 +30,7 @@ impl Service {
         let Some((head, view)) = self.store.campaign(&key)? else {
             return Err(Conflict::NotACampaign(listing.id()).into());
         };
-        if head.author() == self.me() {
-            return Err(Conflict::OwnListing.into());
-        }
-        if head.listing().is_some_and(|l| l.status == ListingStatus::Closed) {
-            return Err(Conflict::ListingClosed(head.id()).into());
-        }
+        self.others_open(&head)?;
         let now = Timestamp::now();
         if view.is_over(now) {
             return Err(
