@@ -588,24 +588,32 @@ pub struct TermsArgs {
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub expires: Option<Duration>,
     /// For a booking: check-in day, e.g. 2026-12-20 (with --to).
-    #[arg(long, value_name = "DATE", value_parser = date, requires = "to")]
+    #[arg(long, value_name = "DATE", value_parser = date)]
     pub from: Option<String>,
     /// For a booking: check-out day, e.g. 2026-12-27 (with --from).
-    #[arg(long, value_name = "DATE", value_parser = date, requires = "from")]
+    #[arg(long, value_name = "DATE", value_parser = date)]
     pub to: Option<String>,
 }
 
 impl TermsArgs {
-    /// The API's terms.
-    pub fn draft(&self) -> TermsDraft {
-        TermsDraft {
+    /// The API's terms; other nights need both `--from` and `--to`, in that order.
+    pub fn draft(&self) -> anyhow::Result<TermsDraft> {
+        let dates = match (&self.from, &self.to) {
+            (Some(from), Some(to)) if to > from => Some(format!("{from}..{to}")),
+            (Some(from), Some(to)) => {
+                return Err(crate::usage(format!("check-out ({to}) must come after check-in ({from})")));
+            }
+            (None, None) => None,
+            _ => return Err(crate::usage("other nights need both --from (check-in) and --to (check-out)")),
+        };
+        Ok(TermsDraft {
             price: self.price.clone(),
             currency: self.currency.clone(),
             quantity: self.qty,
             message: self.message.clone(),
             expires_in: self.expires.map(|d| d.as_secs()),
-            dates: self.from.as_ref().zip(self.to.as_ref()).map(|(from, to)| format!("{from}..{to}")),
-        }
+            dates,
+        })
     }
 }
 

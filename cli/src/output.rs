@@ -184,6 +184,9 @@ pub fn listings(list: &[ListingView], empty: &str) {
 
 /// A listing in one line: title, then its price or what it is (`giveaway`, `wanted`).
 pub fn summary(l: &ListingView) -> String {
+    if let Some(high) = l.auction.as_ref().and_then(|a| a.accepted.as_ref().or(a.high_bid.as_ref())) {
+        return format!("{} — {} (high bid)", l.title, high.amount.display);
+    }
     match (&l.price, l.kind) {
         (Some(p), _) => format!("{} — {}", l.title, p.display),
         (None, kind) => format!("{} — {kind}", l.title),
@@ -258,7 +261,16 @@ pub fn thread(t: &ThreadView) {
         None => String::new(),
     };
     outln!("  terms     {} (proposed by {}{expiry})", terms(&t.terms), t.proposed_by.as_str());
+    let public = matches!(
+        t.opening,
+        haggle_node::api::types::ObjectKind::Bid | haggle_node::api::types::ObjectKind::Pledge
+    );
     match t.awaiting {
+        Some(Party::Me) if public => {
+            outln!(
+                "  next      at the end: your node accepts the high bid or, if funded, every pledge by itself"
+            )
+        }
         Some(Party::Me) => outln!("  next      your move: accept, counter or decline"),
         Some(Party::Them) => outln!("  next      waiting for the other party"),
         None => {}

@@ -100,6 +100,9 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     }
     let out = haggle(d1, &["pledge", &oven[..10], "--withdraw"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no pledge to withdraw"));
+    let out = haggle(d1, &["pledge", &oven[..10], "--amount", "0.00"]);
+    assert_eq!(out.status.code(), Some(2), "a pledge of nothing is a usage error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--withdraw"));
 
     // The oven: 30 + 45 (the first to pass 40 gets the one loaf) + 25, with a change of heart.
     json(d1, &["pledge", &oven[..10], "--amount", "30"]);
@@ -156,9 +159,12 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     let out = haggle(d2, &["pledge", &mill[..10], "--amount", "20000"]);
     assert!(!out.status.success(), "a pledge after the deadline went through");
 
-    // The deals follow the lifecycle: the creator asks a backer to pay.
+    // The deals follow the lifecycle: the creator asks a backer to pay. The backer's pledge id
+    // names the deal too.
     let deal = made.iter().find(|d| d["terms"]["price"]["display"] == "45.00 EUR").expect("the 45 deal");
     let id = deal["id"].as_str().expect("id");
+    let pledge_id = campaign(d2, &oven)["mine"]["id"].as_str().expect("the backer's pledge").to_owned();
+    assert_eq!(json(d2, &["deal", &pledge_id[..10]])["id"], id, "a pledge's id names its deal");
     json(dc, &["pay-request", &id[..10], "--cash"]);
     wait("the backer to see the payment request", || {
         let d = json(d2, &["deal", &id[..10]]);

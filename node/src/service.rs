@@ -261,6 +261,9 @@ impl Service {
         let started = std::time::Instant::now();
         let (min_deals, trusted) = (params.min_deals, params.trusted);
         let free = params.free.as_deref().map(bookings::dates).transpose()?;
+        if let Some(free) = &free {
+            bookings::not_past(free, haggle_protocol::Timestamp::now())?;
+        }
         let query = search_query(params)?;
         let ending_soon = query.sort == haggle_storage::Sort::EndingSoon;
         let reranked = min_deals.is_some()
@@ -373,9 +376,24 @@ impl Service {
 
     /// The deal `given` names.
     pub fn deal_view(&self, given: &str) -> Result<DealView, ServiceError> {
-        let id = self.resolve(given, "deal")?;
-        let deal = self.store.deal(&id)?.ok_or_else(|| ServiceError::not_found("deal", given))?;
+        let deal = self.deal_named(given)?;
         self.deal_record_view(&deal, &*self.trust_graph()?)
+    }
+
+    /// The deal `given` names: its id (the Accept's), or any message of the thread that made it
+    /// (the offer's, a bid's or a pledge's id too).
+    pub(crate) fn deal_named(&self, given: &str) -> Result<haggle_protocol::Deal, ServiceError> {
+        let id = self.resolve(given, "deal")?;
+        if let Some(deal) = self.store.deal(&id)? {
+            return Ok(deal);
+        }
+        let thread = self.store.get(&id)?.and_then(|o| o.thread_id());
+        let made =
+            thread.map(|t| self.store.thread(&t)).transpose()?.flatten().and_then(|t| t.view.deal_id());
+        made.map(|d| self.store.deal(&d))
+            .transpose()?
+            .flatten()
+            .ok_or_else(|| ServiceError::not_found("deal", given))
     }
 
     /// A deal with its steps and feedback, from the owner's side.

@@ -291,6 +291,11 @@ fn validate_listing(l: &Listing, created_at: Timestamp) -> Result<(), Validation
                 "a listing with a calendar is priced per period, e.g. per day",
             ));
         }
+        if l.price.as_ref().is_some_and(|p| p.per == Some(crate::Period::Hour)) {
+            return Err(ValidationError::Calendar(
+                "a calendar books nights: price it per day, week or month",
+            ));
+        }
     }
     match (&l.price, l.kind) {
         (
@@ -489,6 +494,26 @@ mod tests {
             let err = check(l).expect_err(want);
             assert!(err.to_string().contains(want), "wanted `{want}`, got `{err}`");
         }
+    }
+
+    #[test]
+    fn a_calendar_books_nights_of_one_unit_priced_per_day_week_or_month() {
+        use crate::calendar::{Calendar, DateRange};
+        use crate::listing::Market;
+        let calendar = Calendar {
+            open: vec![DateRange { from: 20_460, to: 20_520 }],
+            booked: vec![],
+            min_stay: 1,
+            max_stay: 0,
+            instant: false,
+        };
+        let cabin = Listing { market: Some(Market::Calendar(calendar)), ..rental("Cabin") };
+        check(cabin.clone()).expect("per day");
+        let hourly =
+            Listing { price: Some(crate::fixtures::eur(500).per(crate::Period::Hour)), ..cabin.clone() };
+        assert!(check(hourly).expect_err("per hour").to_string().contains("per day, week or month"));
+        assert!(check(Listing { quantity: 2, ..cabin.clone() }).is_err(), "one unit");
+        assert!(check(Listing { kind: ListingKind::Sell, ..cabin }).is_err(), "a sale takes no calendar");
     }
 
     #[test]

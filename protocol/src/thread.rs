@@ -193,7 +193,9 @@ pub enum ThreadError {
     Booking(#[from] crate::calendar::BookingError),
     /// A counter or withdraw in the thread of a public offer (a bid or a pledge): it stands as
     /// made; the listing's author accepts or declines it (a pledge is withdrawn by a pledge of 0).
-    #[error("a {opening} cannot be answered with a {reply}: the listing's author accepts or declines it")]
+    #[error(
+        "a {opening} stands as made: no {reply} (a bid binds its bidder if it wins; a pledge is changed by pledging again, or withdrawn)"
+    )]
     PublicOfferStands {
         /// bid or pledge.
         opening: &'static str,

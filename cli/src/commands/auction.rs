@@ -57,6 +57,9 @@ pub fn price_cell(a: &AuctionInfo) -> String {
 pub fn ends_cell(a: &AuctionInfo, now: u64) -> String {
     if a.over {
         format!("ended {}", output::relative(a.ends_at, now))
+    } else if a.ends_at.saturating_sub(now) < 3_600_000 {
+        // The last hour, to the second: the moment a bidder needs it.
+        format!("ends in {}", left(a.ends_at, now))
     } else {
         format!("ends {}", output::relative(a.ends_at, now))
     }
@@ -117,7 +120,9 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
             format!("{} by {}", b.amount.display, output::short_peer(&b.bidder))
         };
         let says = match (a.state, &a.accepted, &a.high_bid) {
-            (AuctionState::Sold, Some(b), _) => format!("sold for {} (see haggle deals)", winner(b)),
+            (AuctionState::Sold, Some(b), _) => {
+                format!("sold for {} (see haggle deals)", winner(b).replacen(" by ", " to ", 1))
+            }
             (AuctionState::Sold, None, _) => "sold".to_owned(),
             (AuctionState::Awarded, Some(b), _) => {
                 format!("you accepted {}; waiting for the bidder's node to confirm", winner(b))

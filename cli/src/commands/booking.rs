@@ -47,7 +47,8 @@ pub fn calendar_lines(c: &CalendarView) {
     let instant = if c.instant { "; instant booking" } else { "" };
     outln!("  calendar  open {}; stays of {stays}{instant}", c.open.join(", "));
     let (Some(first), Some(last)) = (open.first(), open.last()) else { return };
-    let mut month = first_of_month(first.from);
+    let start = booked.first().map_or(first.from, |b| b.from.min(first.from));
+    let mut month = first_of_month(start);
     let mut shown = 0;
     while month < last.to {
         let next = first_of_month_after(month);

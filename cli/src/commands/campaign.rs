@@ -45,6 +45,9 @@ pub fn draft(
 
 pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
     let amount = if args.withdraw { "0".to_owned() } else { args.amount.clone().unwrap_or_default() };
+    if !args.withdraw && amount.trim().trim_start_matches(['0', '.']).is_empty() {
+        return Err(usage("a pledge is more than 0: use --withdraw to take yours back"));
+    }
     let request = PledgeRequest { amount, message: args.message.clone() };
     let l = cx.api.pledge(&args.campaign, &request)?;
     if cx.json {
@@ -91,8 +94,13 @@ pub fn lines(l: &ListingView, c: &CampaignInfo) {
         (true, _, _) => outln!("  deadline  cancelled by its creator: nothing is owed"),
         (false, false, _) => outln!("  deadline  {}", output::relative(c.deadline, now)),
         (false, true, true) => outln!(
-            "  deadline  passed {}: funded; the creator's node accepts every pledge, each a deal",
-            output::relative(c.deadline, now)
+            "  deadline  passed {}: funded; {}",
+            output::relative(c.deadline, now),
+            if l.mine {
+                "your node accepts every pledge, each a deal (see haggle deals)"
+            } else {
+                "the creator's node accepts every pledge, each a deal (see haggle deals)"
+            }
         ),
         (false, true, false) => outln!(
             "  deadline  passed {}: missed its goal, nothing is owed",

@@ -9,12 +9,12 @@ use crate::args::TermsArgs;
 use crate::output;
 
 pub fn offer(cx: &Context<'_>, listing: &str, terms: &TermsArgs) -> Result<()> {
-    let sent = cx.api.offer(listing, &terms.draft())?;
+    let sent = cx.api.offer(listing, &terms.draft()?)?;
     report(cx, "Offer", &sent)
 }
 
 pub fn counter(cx: &Context<'_>, thread: &str, terms: &TermsArgs) -> Result<()> {
-    let sent = cx.api.counter(thread, &terms.draft())?;
+    let sent = cx.api.counter(thread, &terms.draft()?)?;
     report(cx, "Counter-offer", &sent)
 }
 

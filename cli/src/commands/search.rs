@@ -128,7 +128,12 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
         NodeEvent::AuctionEnded { listing, winner, amount, reserve_met, standing } => {
             let Some(title) = watched(api, params, listing)? else { return Ok(None) };
             let result = match (standing, winner, amount, reserve_met) {
-                (Some(BidStanding::Awaiting), _, Some(amount), _) => {
+                (Some(BidStanding::Awaiting), _, Some(amount), false) => {
+                    format!(
+                        "your bid of {amount} is on top but under the reserve: the seller may accept it by hand"
+                    )
+                }
+                (Some(BidStanding::Awaiting), _, Some(amount), true) => {
                     format!("your bid of {amount} is on top; the seller's node accepts it")
                 }
                 (Some(s), _, Some(amount), _) => format!("you {s} (high bid {amount})"),

@@ -42,6 +42,24 @@ impl Service {
         let now = Timestamp::now();
         let lifetime =
             lifetime("a listing", draft.expires_in.map(Duration::from_secs), DEFAULT_LISTING_LIFETIME)?;
+        match (draft.kind, &draft.price, &draft.currency) {
+            (ListingKind::Auction, None, _) => {
+                return Err(InvalidInput::Auction(
+                    "an auction needs a start price, e.g. --price 50 --currency EUR",
+                )
+                .into());
+            }
+            (ListingKind::Crowdfund, None, _) => {
+                return Err(InvalidInput::Campaign(
+                    "a campaign needs its goal, e.g. --goal 5000 --currency EUR",
+                )
+                .into());
+            }
+            (ListingKind::Crowdfund, Some(_), None) => {
+                return Err(InvalidInput::Campaign("the goal needs a currency, e.g. --currency EUR").into());
+            }
+            _ => {}
+        }
         let price = match draft.price.clone() {
             Some(amount) => Some(price(draft.kind, &amount, draft.currency.clone(), draft.per)?),
             None if draft.currency.is_some() || draft.per.is_some() => {
@@ -244,10 +262,25 @@ impl Service {
         if l.expires_at <= now {
             return Err(Conflict::ListingExpired(listing.id()).into());
         }
+        match l.kind {
+            ListingKind::Auction => {
+                return Err(
+                    InvalidInput::Auction("an auction takes bids: haggle bid LISTING --price ...").into()
+                );
+            }
+            ListingKind::Crowdfund => {
+                return Err(InvalidInput::Campaign(
+                    "a campaign takes pledges: haggle pledge LISTING --amount ...",
+                )
+                .into());
+            }
+            _ => {}
+        }
         let default_currency = l.price.as_ref().map(|p| p.currency.clone());
         let dates = match (l.calendar(), &draft.dates) {
             (Some(calendar), Some(text)) => {
                 let dates = bookings::dates(text)?;
+                bookings::not_past(&dates, now)?;
                 calendar.fits(&dates).map_err(Conflict::Booking)?;
                 Some(dates)
             }
@@ -313,6 +346,9 @@ impl Service {
         let thread = self.thread(given)?;
         let head = self.their_terms(&thread, "accept")?;
         self.check_public_offer_answer(&thread, true)?;
+        if let Some(dates) = thread.view.terms.dates {
+            bookings::not_past(&dates, Timestamp::now())?;
+        }
         self.still_on_offer(&thread)?;
         self.negotiate(Body::Accept(Accept { reply: self.reply_to(&thread, head) }), Timestamp::now())
     }
@@ -593,6 +629,13 @@ fn auction_terms(
         Some(text) => currency.parse_amount(text)?,
         None => currency.minor_per_major(),
     };
+    if increment == 0 {
+        return Err(InvalidInput::Dates(format!(
+            "the increment must be at least {}",
+            Price::new(1, currency.clone())
+        ))
+        .into());
+    }
     let reserve = a.reserve.as_deref().map(|text| currency.parse_amount(text)).transpose()?;
     Ok(Some(Market::Auction(AuctionTerms {
         reserve,

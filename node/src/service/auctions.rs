@@ -46,6 +46,12 @@ impl Service {
     pub fn bid(&self, given: &str, request: BidRequest) -> Result<Effect, ServiceError> {
         let listing = self.listing(given)?;
         let key = listing.listing_key().ok_or_else(|| ServiceError::not_found("listing", given))?;
+        if listing.listing().is_some_and(|l| l.kind == ListingKind::Crowdfund) {
+            return Err(InvalidInput::Campaign(
+                "a campaign takes pledges: haggle pledge LISTING --amount ...",
+            )
+            .into());
+        }
         let Some((head, view)) = self.store.auction(&key)? else {
             return Err(Conflict::NotAnAuction(listing.id()).into());
         };

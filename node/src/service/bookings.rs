@@ -39,7 +39,8 @@ impl Service {
         let offered = &record.view.terms.price;
         let enough =
             offered.currency == price.currency && asking(price, &dates).is_some_and(|a| offered.amount >= a);
-        if !calendar.instant || !enough || calendar.fits(&dates).is_err() {
+        let started = dates.from < haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
+        if !calendar.instant || !enough || started || calendar.fits(&dates).is_err() {
             return Ok(false);
         }
         match self.accept(&thread.to_hex()) {
@@ -55,6 +56,20 @@ impl Service {
             }
         }
     }
+}
+
+/// Refuses nights that have begun: a booking, a calendar's open range or a search for free
+/// nights starts today or later.
+pub(super) fn not_past(dates: &DateRange, now: haggle_protocol::Timestamp) -> Result<(), ServiceError> {
+    let today = haggle_protocol::calendar::day_of(now);
+    if dates.from < today {
+        return Err(InvalidInput::Dates(format!(
+            "{dates} begins before today ({}): nights in the past cannot be booked",
+            haggle_protocol::calendar::Date(today)
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// Nights as people write them, `2026-12-20..2026-12-27`.
@@ -83,6 +98,14 @@ pub(super) fn calendar(draft: &CalendarDraft, old: Option<&Calendar>) -> Result<
         };
     }
     let mut ranges = draft.open.iter().map(|t| dates(t)).collect::<Result<Vec<_>, _>>()?;
+    // Open from today on: nights already begun cannot be booked.
+    let today = haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
+    for r in &mut ranges {
+        if r.to <= today {
+            return Err(InvalidInput::Dates(format!("{r} is over: open dates start today or later")).into());
+        }
+        r.from = r.from.max(today);
+    }
     ranges.sort();
     let mut open: Vec<DateRange> = Vec::with_capacity(ranges.len());
     for r in ranges {
@@ -190,6 +213,10 @@ mod tests {
             other => panic!("a night promised twice: {other:?}"),
         }
         assert!(guest.offer(&id, request(days_ahead(12, 14), None)).is_err());
+        // Nights already begun cannot be booked, nor searched for.
+        let yesterday = DateRange { from: days_ahead(0, 2).from - 1, to: days_ahead(0, 2).to };
+        let past = guest.offer(&id, request(yesterday, None)).expect_err("the past");
+        assert!(past.to_string().contains("before today"), "{past}");
         // Search: free for other nights, not for the booked ones.
         let search = |dates: DateRange| {
             guest

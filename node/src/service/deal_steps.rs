@@ -12,8 +12,8 @@ impl Service {
     /// Signs `step` on the deal `given` names, if the owner may sign it now.
     pub fn deal_step(&self, given: &str, mut step: Step) -> Result<Effect, ServiceError> {
         lifecycle::check_shape(&step).map_err(InvalidInput::Step)?;
-        let id = self.resolve(given, "deal")?;
-        let deal = self.store.deal(&id)?.ok_or_else(|| ServiceError::not_found("deal", given))?;
+        let deal = self.deal_named(given)?;
+        let id = deal.id();
         let me = self.me();
         let (role, other) =
             if me == deal.seller() { (Role::Seller, deal.buyer()) } else { (Role::Buyer, deal.seller()) };

@@ -231,7 +231,7 @@ pub enum Conflict {
     #[error(transparent)]
     Booking(haggle_protocol::BookingError),
     /// A bid on a listing that is not an auction.
-    #[error("listing {} is not an auction: make an offer instead (haggle offer)", .0.fmt_short())]
+    #[error("listing {} is not an auction: make an offer instead (haggle offer; haggle book for a listing that takes bookings)", .0.fmt_short())]
     NotAnAuction(haggle_protocol::ObjectId),
     /// A pledge to a listing that is not a campaign.
     #[error("listing {} is not a crowdfunding campaign", .0.fmt_short())]

@@ -20,8 +20,8 @@ impl Service {
     pub fn leave_feedback(&self, given: &str, request: FeedbackRequest) -> Result<Effect, ServiceError> {
         let rating: Rating =
             request.rating.trim().parse().map_err(|_| InvalidInput::Rating(request.rating.clone()))?;
-        let id = self.resolve(given, "deal")?;
-        let deal = self.store.deal(&id)?.ok_or_else(|| ServiceError::not_found("deal", given))?;
+        let deal = self.deal_named(given)?;
+        let id = deal.id();
         // Two requests at once must not both pass the "not rated yet" check.
         let _one_at_a_time = self.revising();
         let me = self.me();
