@@ -267,9 +267,13 @@ pub fn thread(t: &ThreadView) {
     );
     match t.awaiting {
         Some(Party::Me) if public => {
-            outln!(
-                "  next      at the end: your node accepts the high bid or, if funded, every pledge by itself"
-            )
+            if t.opening == haggle_node::api::types::ObjectKind::Bid {
+                outln!("  next      at the end: your node accepts the high bid by itself")
+            } else {
+                outln!(
+                    "  next      at the deadline: your node accepts every pledge by itself if the goal is met"
+                )
+            }
         }
         Some(Party::Me) => outln!("  next      your move: accept, counter or decline"),
         Some(Party::Them) => outln!("  next      waiting for the other party"),
@@ -283,12 +287,12 @@ pub fn thread(t: &ThreadView) {
         let message_terms = m.terms.as_ref().map(|t| format!(" {}", terms(t))).unwrap_or_default();
         let delivery = m.delivery.map(|d| format!(" [{d}]")).unwrap_or_default();
         let off_chain = if m.on_chain { "" } else { " (crossed, not counted)" };
+        let note = if m.message.is_empty() { String::new() } else { format!("  {}", dim(&m.message)) };
         outln!(
-            "  {:<9} {:<5} {:<9}{message_terms}{delivery}{off_chain}  {}",
+            "  {:<9} {:<5} {:<9}{message_terms}{delivery}{off_chain}{note}",
             relative(m.created_at, now),
             m.from.as_str(),
             m.kind.to_string(),
-            dim(&m.message)
         );
     }
 }

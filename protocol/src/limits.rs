@@ -381,6 +381,7 @@ fn quantity(quantity: u32, field: &'static str) -> Result<(), ValidationError> {
 }
 
 fn validate_category(category: &str) -> Result<(), ValidationError> {
+    non_empty(category, "category")?;
     text(category, "category", MAX_CATEGORY_CHARS, Len::Chars, Lines::One)?;
     let segments: Vec<&str> = category.split('/').collect();
     let segment_ok = |s: &&str| {

@@ -153,6 +153,14 @@ async fn pledges_from_fresh_keys_reach_every_node_and_a_forged_one_costs_its_sen
         let one = sign_now(&author(200 + i), pledge(&listing, 2_500));
         rogue.publish(one.bytes().to_vec()).await?;
     }
+    for node in [&a, &b, &c] {
+        wait_until(&format!("{} to count 20 backers", node.name), || async {
+            campaign(node, &id).await.is_ok_and(|v| v["backers"] == 20)
+        })
+        .await?;
+    }
+    // The withdrawal once its pledge is everywhere (one that overtakes its pledge is refused
+    // without blame and comes again by sync from the backer's own node).
     let out = sign_now(&author(200), pledge(&listing, 0));
     rogue.publish(out.bytes().to_vec()).await?;
     for node in [&a, &b, &c] {

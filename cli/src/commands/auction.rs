@@ -160,7 +160,7 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
 }
 
 /// Time left as a clock: `2d 3h`, `4h 12m`, `3m 20s`.
-fn left(ends_at: u64, now: u64) -> String {
+pub(super) fn left(ends_at: u64, now: u64) -> String {
     let secs = ends_at.saturating_sub(now) / 1000;
     match secs {
         0..60 => format!("{secs}s"),

@@ -71,6 +71,9 @@ pub fn price_cell(c: &CampaignInfo) -> String {
 pub fn deadline_cell(c: &CampaignInfo, now: u64) -> String {
     match (c.over, c.funded) {
         _ if c.cancelled => "cancelled".to_owned(),
+        (false, _) if c.deadline.saturating_sub(now) < 3_600_000 => {
+            format!("deadline in {}", super::auction::left(c.deadline, now))
+        }
         (false, _) => format!("deadline {}", output::relative(c.deadline, now)),
         (true, true) => "funded".to_owned(),
         (true, false) => "missed its goal".to_owned(),
@@ -92,6 +95,9 @@ pub fn lines(l: &ListingView, c: &CampaignInfo) {
     );
     match (c.cancelled, c.over, c.funded) {
         (true, _, _) => outln!("  deadline  cancelled by its creator: nothing is owed"),
+        (false, false, _) if c.deadline.saturating_sub(now) < 3_600_000 => {
+            outln!("  deadline  in {}", super::auction::left(c.deadline, now))
+        }
         (false, false, _) => outln!("  deadline  {}", output::relative(c.deadline, now)),
         (false, true, true) => outln!(
             "  deadline  passed {}: funded; {}",
