@@ -481,10 +481,7 @@ mod tests {
                 .map(|(minute, step, who)| sign_at(&key(*who), bid(&l, 100 + step * 7), at(*minute)))
                 .collect();
             let mut shuffled: Vec<&Obj> = bids.iter().map(|b| &**b).collect();
-            let mut rng = crate::fixtures::Rng(seed | 1);
-            for i in (1..shuffled.len()).rev() {
-                shuffled.swap(i, rng.below(i + 1));
-            }
+            crate::fixtures::Rng(seed | 1).shuffle(&mut shuffled);
             let a = AuctionView::new(&l, bids.iter().map(|b| &**b)).expect("auction");
             let b = AuctionView::new(&l, shuffled).expect("auction");
             prop_assert_eq!(&a, &b);

@@ -388,10 +388,7 @@ mod tests {
             let c = setup();
             let pledges: Vec<_> = raw.iter().map(|(m, amount, who)| sign_at(&key(*who), pledge(&c, *amount), at(*m))).collect();
             let mut shuffled: Vec<&Obj> = pledges.iter().map(|p| &**p).collect();
-            let mut rng = crate::fixtures::Rng(seed | 1);
-            for i in (1..shuffled.len()).rev() {
-                shuffled.swap(i, rng.below(i + 1));
-            }
+            crate::fixtures::Rng(seed | 1).shuffle(&mut shuffled);
             let a = CampaignView::new(&c, pledges.iter().map(|p| &**p)).expect("a campaign");
             let b = CampaignView::new(&c, shuffled).expect("a campaign");
             prop_assert_eq!(&a, &b);

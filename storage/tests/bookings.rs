@@ -47,10 +47,7 @@ proptest! {
         let requests = requests_and_accepts(&store, &listing, &ranges);
         // Deal the accepts out to the threads in a shuffled order.
         let mut order: Vec<usize> = (0..requests.len()).collect();
-        let mut rng = haggle_protocol::fixtures::Rng(seed | 1);
-        for i in (1..order.len()).rev() {
-            order.swap(i, rng.below(i + 1));
-        }
+        haggle_protocol::fixtures::Rng(seed | 1).shuffle(&mut order);
         let requests = Arc::new(requests);
         let handles: Vec<_> = (0..threads)
             .map(|t| {

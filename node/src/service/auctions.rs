@@ -4,7 +4,7 @@
 //! which then follows the deal lifecycle. When the deal closes the listing, the other bids are
 //! declined ("another bid won"). Both sides announce the end once (`auction_ended`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use haggle_protocol::auction::AuctionView;
 use haggle_protocol::{
@@ -434,14 +434,16 @@ fn standing(
     }))
 }
 
-/// The public note of the bid or pledge `id` among `offers`.
-pub(super) fn note(offers: &[Object], id: haggle_protocol::ObjectId) -> String {
+/// The public notes of the bids or pledges among `offers` whose ids are in `shown`.
+pub(super) fn notes(
+    offers: &[Object],
+    shown: &HashSet<haggle_protocol::ObjectId>,
+) -> HashMap<haggle_protocol::ObjectId, String> {
     offers
         .iter()
-        .find(|o| o.id() == id)
-        .and_then(|o| o.body().opening())
-        .map(|o| o.message.clone())
-        .unwrap_or_default()
+        .filter(|o| shown.contains(&o.id()))
+        .filter_map(|o| o.body().opening().map(|b| (o.id(), b.message.clone())))
+        .collect()
 }
 
 /// The auction part of a listing view, or `None` if `listing` is not an auction.
@@ -458,11 +460,7 @@ pub(super) fn info(
     let Some(view) = AuctionView::new(listing, bids.iter()) else { return Ok(None) };
     // The notes of the bids shown; the list of every bid is let go before the slower reads.
     let shown: HashSet<_> = view.bids.iter().rev().take(HISTORY).chain(view.leader()).map(|b| b.id).collect();
-    let notes: std::collections::HashMap<_, _> = bids
-        .iter()
-        .filter(|b| shown.contains(&b.id()))
-        .map(|b| (b.id(), note(std::slice::from_ref(b), b.id())))
-        .collect();
+    let notes = notes(&bids, &shown);
     drop(bids);
     let currency = view.start.currency.clone();
     let money = |amount: u64| views::money(&Price::new(amount, currency.clone()));

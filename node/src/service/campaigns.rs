@@ -212,6 +212,17 @@ pub(super) fn info(
     let Some(key) = listing.listing_key() else { return Ok(None) };
     let pledges = store.public_offers_on(&key)?;
     let Some(view) = CampaignView::new(listing, pledges.iter()) else { return Ok(None) };
+    let shown = view
+        .backings
+        .iter()
+        .rev()
+        .filter(|b| b.amount > 0)
+        .take(SHOWN)
+        .chain(view.backing_of(me))
+        .map(|b| b.id)
+        .collect();
+    let notes = super::auctions::notes(&pledges, &shown);
+    drop(pledges);
     let currency = view.goal.currency.clone();
     let money = |amount: u64| views::money(&Price::new(amount, currency.clone()));
     let pledge_view = |b: &haggle_protocol::Backing| PledgeView {
@@ -221,7 +232,7 @@ pub(super) fn info(
         amount: money(b.amount),
         created_at: b.created_at.as_millis(),
         tier: b.tier.map(|t| view.campaign.tiers[t].name.clone()),
-        message: super::auctions::note(&pledges, b.id),
+        message: notes.get(&b.id).cloned().unwrap_or_default(),
     };
     let tiers = view
         .campaign
