@@ -52,6 +52,8 @@ pub fn listing(title: &str) -> Listing {
         delivery: "pickup or post".to_owned(),
         expires_at: T0.saturating_add(30 * DAY),
         market: None,
+        images: vec![],
+        file: None,
     }
 }
 

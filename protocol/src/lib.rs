@@ -18,7 +18,7 @@
 //!     price: Some(Price::new(12_000, Currency::new("EUR").unwrap())), quantity: 1,
 //!     location: Location { text: "Ghent".into(), geohash: None }, payment: vec!["cash".into()],
 //!     delivery: "pickup only".into(), expires_at: now.saturating_add(Duration::from_secs(86_400)),
-//!     market: None,
+//!     market: None, images: vec![], file: None,
 //! };
 //! let signed = Envelope::new(key.public(), Body::Listing(listing)).sign(&key, now).unwrap();
 //! let received = Object::decode_verify(signed.bytes(), now).unwrap();
@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod auction;
+pub mod blob;
 pub mod calendar;
 pub mod crowdfund;
 pub mod deal;
@@ -52,6 +53,7 @@ pub mod time;
 pub mod work;
 
 pub use auction::{AuctionTerms, AuctionView, BidEntry, BidError};
+pub use blob::{BlobHash, BlobRef, DigitalFile, FileKey, Image, ImageType, ParseBlobHashError};
 pub use calendar::{BookingError, Calendar, DateRange};
 pub use crowdfund::{Backing, Campaign, CampaignView, PledgeError, Tier};
 pub use deal::{Deal, DealError};

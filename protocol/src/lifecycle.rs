@@ -76,13 +76,16 @@ pub enum Step {
     Cancel,
     /// Either: something is wrong, with the reason.
     Dispute(String),
+    /// Seller of a digital good: the key to its file, sealed to the buyer (see
+    /// [`crate::blob::DigitalFile`]), so only the buyer can open it wherever the step travels.
+    FileKey(Vec<u8>),
 }
 
 impl Step {
     /// Who may sign it: `None` for either party.
     pub fn signer(&self) -> Option<Role> {
         match self {
-            Step::PaymentRequest(_) | Step::Shipped(_) => Some(Role::Seller),
+            Step::PaymentRequest(_) | Step::Shipped(_) | Step::FileKey(_) => Some(Role::Seller),
             Step::Paid { .. } | Step::Received => Some(Role::Buyer),
             Step::Cancel | Step::Dispute(_) => None,
         }
@@ -97,6 +100,7 @@ impl Step {
             Step::Received => "received",
             Step::Cancel => "cancel",
             Step::Dispute(_) => "dispute",
+            Step::FileKey(_) => "file_key",
         }
     }
 }
@@ -135,6 +139,9 @@ pub enum StepError {
     /// Its payment details have the wrong shape.
     #[error(transparent)]
     Payment(#[from] PaymentError),
+    /// A file key is not a 32-byte key sealed to the buyer.
+    #[error("a file key is {SEALED_KEY_LEN} bytes sealed to the buyer, not {0}", SEALED_KEY_LEN = crate::blob::SEALED_KEY_LEN)]
+    FileKey(usize),
 }
 
 /// Checks a step on its own: the right party signed it, and its details have the right shape.
@@ -161,6 +168,9 @@ pub fn check_shape(step: &Step) -> Result<(), StepError> {
             return Err(StepError::Text);
         }
         Step::Dispute(reason) if !text_ok(reason, true) => return Err(StepError::Text),
+        Step::FileKey(sealed) if sealed.len() != crate::blob::SEALED_KEY_LEN => {
+            return Err(StepError::FileKey(sealed.len()));
+        }
         _ => {}
     }
     Ok(())
@@ -220,6 +230,8 @@ pub struct DealState {
     pub cancel_buyer: Option<Timestamp>,
     /// Disputes opened, by party: the reason and when.
     pub disputes: Vec<(Role, String, Timestamp)>,
+    /// A digital good's key, sealed to the buyer (the first one the seller signed).
+    pub file_key: Option<(Vec<u8>, Timestamp)>,
     /// The latest step's time (or the deal's, before any step).
     pub last_activity: Timestamp,
     /// The order key of each kept value, so a later-arriving older step never replaces a newer.
@@ -289,6 +301,14 @@ impl DealState {
             }
             Step::Shipped(tracking) => {
                 latest(&mut self.shipped, &mut self.keys.shipped, key, (tracking.clone(), s.at));
+                earliest(&mut self.firsts.shipped, s.at);
+            }
+            Step::FileKey(sealed) => {
+                // Handing over the key is handing over the good: it counts as shipped.
+                if self.file_key.as_ref().is_none_or(|(k, at)| (s.at, sealed) < (*at, k)) {
+                    self.file_key = Some((sealed.clone(), s.at));
+                }
+                latest(&mut self.shipped, &mut self.keys.shipped, key, (None, s.at));
                 earliest(&mut self.firsts.shipped, s.at);
             }
             Step::Received => earliest(&mut self.received, s.at),

@@ -182,6 +182,14 @@ pub enum ValidationError {
     /// A campaign breaks a rule (named).
     #[error("{0}")]
     Campaign(&'static str),
+    /// A picture or a digital good's file breaks a rule (named).
+    #[error("{0}")]
+    BadFile(&'static str),
+    /// A `digital` listing lacks its file, or another kind carries one.
+    #[error(
+        "a digital listing carries the file it sells, and only a digital listing does (this is a {0} listing)"
+    )]
+    FileMismatch(ListingKind),
 }
 
 /// Checks every context-free rule of `envelope` against the clock `now`.
@@ -268,6 +276,10 @@ fn validate_listing(l: &Listing, created_at: Timestamp) -> Result<(), Validation
     if !crate::market::market_fits(l.kind, l.market.as_ref()) {
         return Err(ValidationError::MarketMismatch(l.kind));
     }
+    if (l.kind == ListingKind::Digital) != l.file.is_some() {
+        return Err(ValidationError::FileMismatch(l.kind));
+    }
+    crate::blob::check_files(&l.images, l.file.as_ref())?;
     if let Some(terms) = l.auction() {
         crate::auction::check_terms(terms, l.status, l.quantity, l.price.as_ref(), created_at, l.expires_at)?;
     }
@@ -304,7 +316,8 @@ fn validate_listing(l: &Listing, created_at: Timestamp) -> Result<(), Validation
             | ListingKind::Service
             | ListingKind::Rental
             | ListingKind::Auction
-            | ListingKind::Crowdfund,
+            | ListingKind::Crowdfund
+            | ListingKind::Digital,
         ) => Err(ValidationError::PriceRequired(l.kind)),
         (Some(_), ListingKind::Giveaway) => Err(ValidationError::PriceNotAllowed(l.kind)),
         (None, _) => Ok(()),
@@ -314,7 +327,11 @@ fn validate_listing(l: &Listing, created_at: Timestamp) -> Result<(), Validation
                 (None, ListingKind::Rental) => Err(ValidationError::PeriodRequired),
                 (
                     Some(_),
-                    ListingKind::Sell | ListingKind::Wanted | ListingKind::Auction | ListingKind::Crowdfund,
+                    ListingKind::Sell
+                    | ListingKind::Wanted
+                    | ListingKind::Auction
+                    | ListingKind::Crowdfund
+                    | ListingKind::Digital,
                 ) => Err(ValidationError::PeriodNotAllowed(kind)),
                 _ => Ok(()),
             }

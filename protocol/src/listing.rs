@@ -28,11 +28,14 @@ pub enum ListingKind {
     Auction,
     /// A crowdfunding campaign: pledges toward a goal by a deadline (see [`crate::crowdfund`]).
     Crowdfund,
+    /// A file sold, not shown: its encrypted form travels, and a buyer gets the key (see
+    /// [`crate::blob::DigitalFile`]).
+    Digital,
 }
 
 impl ListingKind {
     /// Every kind, in wire order.
-    pub const ALL: [ListingKind; 7] = [
+    pub const ALL: [ListingKind; 8] = [
         ListingKind::Sell,
         ListingKind::Wanted,
         ListingKind::Service,
@@ -40,6 +43,7 @@ impl ListingKind {
         ListingKind::Giveaway,
         ListingKind::Auction,
         ListingKind::Crowdfund,
+        ListingKind::Digital,
     ];
 
     /// The lowercase name, as shown and parsed.
@@ -52,6 +56,7 @@ impl ListingKind {
             ListingKind::Giveaway => "giveaway",
             ListingKind::Auction => "auction",
             ListingKind::Crowdfund => "crowdfund",
+            ListingKind::Digital => "digital",
         }
     }
 }
@@ -123,6 +128,10 @@ pub struct Listing {
     pub expires_at: Timestamp,
     /// The rules of a market with time in it (an auction's terms); `None` for a plain listing.
     pub market: Option<Market>,
+    /// Pictures of the thing, at most 8, each with a thumbnail.
+    pub images: Vec<crate::blob::Image>,
+    /// The file a `digital` listing sells; `None` for every other kind.
+    pub file: Option<crate::blob::DigitalFile>,
 }
 
 /// The rules a listing of a timed market carries.

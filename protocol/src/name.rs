@@ -41,7 +41,7 @@ mod tests {
         let err = "lottery".parse::<ListingKind>().expect_err("not a kind");
         assert_eq!(
             err.to_string(),
-            "`lottery` is not a listing kind: use sell, wanted, service, rental, giveaway, auction, crowdfund"
+            "`lottery` is not a listing kind: use sell, wanted, service, rental, giveaway, auction, crowdfund, digital"
         );
     }
 }

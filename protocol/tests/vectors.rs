@@ -16,8 +16,9 @@ fn sign(key: &SecretKey, body: Body) -> Verified<Object> {
     envelope.sign_with_work(key, T0, VECTOR_BASE_BITS).expect("vector objects are valid")
 }
 use haggle_protocol::{
-    AuctionTerms, Body, Calendar, Campaign, Currency, DateRange, DealStep, Feedback, Listing, ListingKind,
-    ListingStatus, Location, Market, Object, Offer, PaymentMethod, Period, Price, Rating, Step, Terms, Tier,
+    AuctionTerms, BlobHash, BlobRef, Body, Calendar, Campaign, Currency, DateRange, DealStep, DigitalFile,
+    Feedback, Image, ImageType, Listing, ListingKind, ListingStatus, Location, Market, Object, Offer,
+    PaymentMethod, Period, Price, Rating, Step, Terms, Tier,
 };
 
 fn vectors() -> Vec<(&'static str, Object)> {
@@ -41,6 +42,8 @@ fn vectors() -> Vec<(&'static str, Object)> {
             delivery: "pickup".into(),
             expires_at: T0.saturating_add(std::time::Duration::from_secs(30 * 86_400)),
             market: None,
+            images: vec![],
+            file: None,
         }),
     );
     let offer = sign(
@@ -152,6 +155,47 @@ fn vectors() -> Vec<(&'static str, Object)> {
         }),
     );
     let pledge = sign(&buyer, haggle_protocol::fixtures::pledge(&crowdfund, 12_000));
+    // A listing with one picture (a 1600x1200 JPEG of 412,345 bytes and its 2,345-byte
+    // thumbnail), and a digital good: an e-book of 1 MiB at 4.99 EUR with a 20,000-byte preview.
+    let blob = |text: &str, size| BlobRef { hash: BlobHash::of(text.as_bytes()), size };
+    let pictured = sign(
+        &seller,
+        Body::Listing(Listing {
+            nonce: [0x55; 16],
+            images: vec![Image {
+                blob: blob("picture", 412_345),
+                kind: ImageType::Jpeg,
+                width: 1600,
+                height: 1200,
+                thumb: blob("thumbnail", 2_345),
+            }],
+            ..listing.listing().expect("a listing").clone()
+        }),
+    );
+    let digital = sign(
+        &seller,
+        Body::Listing(Listing {
+            nonce: [0x66; 16],
+            kind: ListingKind::Digital,
+            title: "Bread at home (e-book)".into(),
+            description: "120 pages, EPUB.".into(),
+            category: "books/cooking".into(),
+            tags: vec![],
+            price: Some(Price::new(499, Currency::new("EUR").expect("code"))),
+            quantity: 1_000_000,
+            location: Location::default(),
+            payment: vec!["sepa".into()],
+            delivery: "download".into(),
+            file: Some(DigitalFile {
+                name: "bread-at-home.epub".into(),
+                hash: BlobHash::of(b"book"),
+                size: 1_048_576,
+                sealed: BlobHash::of(b"sealed book"),
+                preview: Some(blob("sample chapter", 20_000)),
+            }),
+            ..listing.listing().expect("a listing").clone()
+        }),
+    );
     vec![
         ("listing", listing.into_inner()),
         ("offer", offer.into_inner()),
@@ -168,6 +212,8 @@ fn vectors() -> Vec<(&'static str, Object)> {
         ("booking", booking.into_inner()),
         ("crowdfund", crowdfund.into_inner()),
         ("pledge", pledge.into_inner()),
+        ("pictured", pictured.into_inner()),
+        ("digital", digital.into_inner()),
     ]
 }
 

@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod batch;
+pub mod blobs;
 mod derived;
 mod error;
 mod feedback;

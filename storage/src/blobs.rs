@@ -1,0 +1,653 @@
+//! Files by content hash: pictures, thumbnails and digital goods' encrypted files.
+//!
+//! Each complete blob is two files under `blobs/`: the bytes (`<hash>`) and their BLAKE3
+//! outboard (`<hash>.obao`: the tree's hash pairs, about 1/256 of the size), from which any
+//! range of 16 KiB groups is sent with the hashes that prove it against the root alone. A blob
+//! being fetched lives in `partial/` with a map of the groups verified so far (`<hash>.have`),
+//! so a fetch resumes where it stopped, even after a restart. Nothing enters `partial/` without
+//! passing verification against the hash the caller names (from a signed listing).
+//!
+//! Pinned blobs (the owner's own pictures and files) are never evicted; the others are a cache
+//! kept within a byte budget, least recently used first, and dropped when no stored listing
+//! names them any more ([`Blobs::retain`]).
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use bao_tree::io::outboard::PreOrderOutboard;
+use bao_tree::io::sync::{CreateOutboard, DecodeResponseIter, encode_ranges_validated};
+use bao_tree::io::{BaoContentItem, DecodeError};
+use bao_tree::{BaoTree, BlockSize, ChunkNum, ChunkRanges};
+use haggle_protocol::blob::{BlobHash, BlobRef, FileKey};
+
+/// Verification group: 16 KiB, the unit of requests and of the resume map.
+pub const GROUP_BYTES: u64 = 16 * 1024;
+const BLOCK: BlockSize = BlockSize::from_chunk_log(4);
+/// Most groups one request may ask for (256 KiB of data).
+pub const MAX_GROUPS_PER_REQUEST: u32 = 16;
+/// Most blobs being fetched at once; older partial fetches are dropped past it.
+const MAX_PARTIAL: usize = 64;
+
+/// What went wrong with a blob.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BlobError {
+    /// Reading or writing the blob directory failed.
+    #[error("blob store at {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+    /// The bytes a peer sent do not hash to what the listing says: the sender's fault.
+    #[error("a chunk of {0:?} does not match its hash")]
+    Corrupt(BlobHash),
+    /// The blob is not held here.
+    #[error("file {0} is not held here")]
+    Missing(BlobHash),
+    /// A request asks for groups past the end or too many at once.
+    #[error("bad range: groups {first}..+{count} of a {size}-byte file")]
+    BadRange {
+        /// First group asked for.
+        first: u32,
+        /// How many.
+        count: u32,
+        /// The blob's size.
+        size: u64,
+    },
+    /// The file is over the size limit asked for.
+    #[error("the file is {size} bytes, over the limit of {max}")]
+    TooLarge {
+        /// Its size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BlobError + '_ {
+    move |source| BlobError::Io { path: path.to_owned(), source }
+}
+
+/// How far a fetch has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Verified bytes held.
+    pub have: u64,
+    /// The blob's size.
+    pub size: u64,
+}
+
+impl Progress {
+    /// Whether every byte is here.
+    pub fn complete(&self) -> bool {
+        self.have >= self.size
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    size: u64,
+    pinned: bool,
+    /// A logical clock of the last use, for least-recently-used eviction.
+    used: u64,
+}
+
+#[derive(Debug)]
+struct Partial {
+    size: u64,
+    have: Vec<bool>,
+    used: u64,
+}
+
+impl Partial {
+    fn have_bytes(&self) -> u64 {
+        let groups = self.have.len() as u64;
+        let full = self.have.iter().filter(|h| **h).count() as u64;
+        if groups > 0 && self.have[groups as usize - 1] {
+            (full - 1) * GROUP_BYTES + (self.size - (groups - 1) * GROUP_BYTES)
+        } else {
+            full * GROUP_BYTES
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    complete: HashMap<BlobHash, Entry>,
+    partial: HashMap<BlobHash, Partial>,
+    clock: u64,
+}
+
+/// The blob directory.
+#[derive(Debug)]
+pub struct Blobs {
+    dir: PathBuf,
+    inner: Mutex<Inner>,
+}
+
+fn groups_of(size: u64) -> usize {
+    size.div_ceil(GROUP_BYTES).max(1) as usize
+}
+
+fn tree(size: u64) -> BaoTree {
+    BaoTree::new(size, BLOCK)
+}
+
+fn ranges(first: u32, count: u32) -> ChunkRanges {
+    let start = u64::from(first) * GROUP_BYTES;
+    let end = start + u64::from(count) * GROUP_BYTES;
+    ChunkRanges::from(ChunkNum::full_chunks(start)..ChunkNum::full_chunks(end))
+}
+
+fn root(hash: &BlobHash) -> bao_tree::blake3::Hash {
+    bao_tree::blake3::Hash::from(*hash.as_bytes())
+}
+
+impl Blobs {
+    /// Opens (creating) the blob directory `dir` and takes stock of what it holds.
+    pub fn open(dir: &Path) -> Result<Blobs, BlobError> {
+        for sub in ["complete", "partial", "pinned", "keys", "tmp"] {
+            let path = dir.join(sub);
+            fs::create_dir_all(&path).map_err(io_err(&path))?;
+        }
+        let tmp = dir.join("tmp");
+        for entry in fs::read_dir(&tmp).map_err(io_err(&tmp))?.flatten() {
+            let _ = fs::remove_file(entry.path());
+        }
+        let mut inner = Inner::default();
+        let pinned: HashSet<BlobHash> = names(&dir.join("pinned"))?.into_iter().map(|(h, _)| h).collect();
+        for (hash, path) in names(&dir.join("complete"))? {
+            let size = fs::metadata(&path).map_err(io_err(&path))?.len();
+            inner.complete.insert(hash, Entry { size, pinned: pinned.contains(&hash), used: 0 });
+        }
+        for (hash, path) in names(&dir.join("partial"))? {
+            let size = fs::metadata(&path).map_err(io_err(&path))?.len();
+            let have_path = path.with_extension("have");
+            let have: Vec<bool> = match fs::read(&have_path) {
+                Ok(bytes) if bytes.len() == groups_of(size) => bytes.iter().map(|b| *b == 1).collect(),
+                // No map, or a damaged one: start that fetch again.
+                _ => vec![false; groups_of(size)],
+            };
+            inner.partial.insert(hash, Partial { size, have, used: 0 });
+        }
+        Ok(Blobs { dir: dir.to_owned(), inner: Mutex::new(inner) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn complete_path(&self, hash: &BlobHash) -> PathBuf {
+        self.dir.join("complete").join(hash.to_hex())
+    }
+
+    fn outboard_path(&self, hash: &BlobHash) -> PathBuf {
+        self.dir.join("complete").join(format!("{}.obao", hash.to_hex()))
+    }
+
+    fn partial_path(&self, hash: &BlobHash) -> PathBuf {
+        self.dir.join("partial").join(hash.to_hex())
+    }
+
+    /// The size of a complete blob held here.
+    pub fn has(&self, hash: &BlobHash) -> Option<u64> {
+        self.lock().complete.get(hash).map(|e| e.size)
+    }
+
+    /// How far a blob has come: complete, being fetched, or `None` if nothing of it is here.
+    pub fn progress(&self, hash: &BlobHash) -> Option<Progress> {
+        let inner = self.lock();
+        if let Some(e) = inner.complete.get(hash) {
+            return Some(Progress { have: e.size, size: e.size });
+        }
+        inner.partial.get(hash).map(|p| Progress { have: p.have_bytes(), size: p.size })
+    }
+
+    /// Bytes held in complete blobs: (all, of them unpinned).
+    pub fn usage(&self) -> (u64, u64) {
+        let inner = self.lock();
+        let all = inner.complete.values().map(|e| e.size).sum();
+        let unpinned = inner.complete.values().filter(|e| !e.pinned).map(|e| e.size).sum();
+        (all, unpinned)
+    }
+
+    /// Stores `bytes` as a blob, pinned if `pin` (the owner's own files).
+    pub fn insert(&self, bytes: &[u8], pin: bool) -> Result<BlobRef, BlobError> {
+        self.import(bytes, None, u64::MAX, pin).map(|(blob, _)| blob)
+    }
+
+    /// Stores what `source` reads as a blob (encrypted with `key` if given), at most `max` bytes,
+    /// without holding it in memory. Returns the blob and the BLAKE3 hash of the bytes as read
+    /// (before encryption).
+    pub fn import(
+        &self,
+        mut source: impl Read,
+        key: Option<&FileKey>,
+        max: u64,
+        pin: bool,
+    ) -> Result<(BlobRef, BlobHash), BlobError> {
+        let tmp = self.dir.join("tmp").join(format!("import-{}", hex_random()));
+        let result = (|| {
+            let mut out = io::BufWriter::new(File::create(&tmp).map_err(io_err(&tmp))?);
+            let mut plain = bao_tree::blake3::Hasher::new();
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut size = 0u64;
+            loop {
+                let n = source.read(&mut buf).map_err(io_err(&tmp))?;
+                if n == 0 {
+                    break;
+                }
+                if size + n as u64 > max {
+                    return Err(BlobError::TooLarge { size: size + n as u64, max });
+                }
+                plain.update(&buf[..n]);
+                if let Some(key) = key {
+                    key.apply(size, &mut buf[..n]);
+                }
+                out.write_all(&buf[..n]).map_err(io_err(&tmp))?;
+                size += n as u64;
+            }
+            out.into_inner().map_err(|e| e.into_error()).and_then(|f| f.sync_all()).map_err(io_err(&tmp))?;
+            let hash = self.finish(&tmp, size, None)?;
+            Ok((BlobRef { hash, size }, BlobHash(*plain.finalize().as_bytes())))
+        })();
+        let _ = fs::remove_file(&tmp);
+        let (blob, plain) = result?;
+        if pin {
+            self.pin(&blob.hash)?;
+        }
+        Ok((blob, plain))
+    }
+
+    /// Builds the outboard of the data file `data` (of `size` bytes), checks its root against
+    /// `expected` if given, and moves both into `complete/`.
+    fn finish(&self, data: &Path, size: u64, expected: Option<&BlobHash>) -> Result<BlobHash, BlobError> {
+        let obao_tmp = data.with_extension("obao");
+        let file = File::open(data).map_err(io_err(data))?;
+        let mut outboard = PreOrderOutboard {
+            root: bao_tree::blake3::Hash::from([0; 32]),
+            tree: tree(size),
+            data: File::create(&obao_tmp).map_err(io_err(&obao_tmp))?,
+        };
+        outboard.init_from(BufReader::with_capacity(256 * 1024, file)).map_err(io_err(data))?;
+        outboard.data.sync_all().map_err(io_err(&obao_tmp))?;
+        let hash = BlobHash(*outboard.root.as_bytes());
+        if expected.is_some_and(|e| *e != hash) {
+            let _ = fs::remove_file(&obao_tmp);
+            return Err(BlobError::Corrupt(hash));
+        }
+        let (path, obao) = (self.complete_path(&hash), self.outboard_path(&hash));
+        fs::rename(&obao_tmp, &obao).map_err(io_err(&obao))?;
+        fs::rename(data, &path).map_err(io_err(&path))?;
+        sync_dir(&self.dir.join("complete"))?;
+        let mut inner = self.lock();
+        inner.clock += 1;
+        let used = inner.clock;
+        let pinned = inner.complete.get(&hash).is_some_and(|e| e.pinned);
+        inner.complete.insert(hash, Entry { size, pinned, used });
+        Ok(hash)
+    }
+
+    /// Pins a blob: never evicted, whoever else names it.
+    pub fn pin(&self, hash: &BlobHash) -> Result<(), BlobError> {
+        let path = self.dir.join("pinned").join(hash.to_hex());
+        File::create(&path).map_err(io_err(&path))?;
+        if let Some(e) = self.lock().complete.get_mut(hash) {
+            e.pinned = true;
+        }
+        Ok(())
+    }
+
+    /// Encodes groups `first..first + count` of a complete blob with the hashes that prove them:
+    /// the answer to a peer's request.
+    pub fn encode(&self, hash: &BlobHash, first: u32, count: u32) -> Result<Vec<u8>, BlobError> {
+        let size = {
+            let mut inner = self.lock();
+            inner.clock += 1;
+            let clock = inner.clock;
+            let entry = inner.complete.get_mut(hash).ok_or(BlobError::Missing(*hash))?;
+            entry.used = clock;
+            entry.size
+        };
+        if count == 0 || count > MAX_GROUPS_PER_REQUEST || u64::from(first) >= groups_of(size) as u64 {
+            return Err(BlobError::BadRange { first, count, size });
+        }
+        let path = self.complete_path(hash);
+        let obao = self.outboard_path(hash);
+        let data = File::open(&path).map_err(io_err(&path))?;
+        let outboard = PreOrderOutboard {
+            root: root(hash),
+            tree: tree(size),
+            data: File::open(&obao).map_err(io_err(&obao))?,
+        };
+        let mut out = Vec::with_capacity((u64::from(count) * GROUP_BYTES) as usize + 4096);
+        encode_ranges_validated(&data, &outboard, &ranges(first, count), &mut out)
+            .map_err(|e| BlobError::Io { path, source: e.into() })?;
+        Ok(out)
+    }
+
+    /// Starts (or resumes) fetching `blob`: the groups still missing, in order. Empty if the blob
+    /// is complete.
+    pub fn missing(&self, blob: &BlobRef) -> Result<Vec<u32>, BlobError> {
+        let mut inner = self.lock();
+        if inner.complete.contains_key(&blob.hash) {
+            return Ok(vec![]);
+        }
+        inner.clock += 1;
+        let clock = inner.clock;
+        if let Some(p) = inner.partial.get_mut(&blob.hash)
+            && p.size == blob.size
+        {
+            p.used = clock;
+            return Ok(p.have.iter().enumerate().filter(|(_, h)| !**h).map(|(i, _)| i as u32).collect());
+        }
+        if inner.partial.len() >= MAX_PARTIAL {
+            let oldest = inner.partial.iter().min_by_key(|(_, p)| p.used).map(|(h, _)| *h);
+            if let Some(oldest) = oldest {
+                inner.partial.remove(&oldest);
+                let path = self.partial_path(&oldest);
+                let _ = fs::remove_file(path.with_extension("have"));
+                let _ = fs::remove_file(path);
+            }
+        }
+        let path = self.partial_path(&blob.hash);
+        let file = File::create(&path).map_err(io_err(&path))?;
+        file.set_len(blob.size).map_err(io_err(&path))?;
+        let groups = groups_of(blob.size);
+        inner.partial.insert(blob.hash, Partial { size: blob.size, have: vec![false; groups], used: clock });
+        Ok((0..groups as u32).collect())
+    }
+
+    /// Takes in a peer's answer for groups `first..first + count` of `blob`, verifying every
+    /// group against the blob's hash before it is written. Groups verified before a bad one
+    /// are kept. Completes the blob when its last group arrives.
+    pub fn receive(
+        &self,
+        blob: &BlobRef,
+        first: u32,
+        count: u32,
+        encoded: &[u8],
+    ) -> Result<Progress, BlobError> {
+        let path = self.partial_path(&blob.hash);
+        if !self.lock().partial.get(&blob.hash).is_some_and(|p| p.size == blob.size) {
+            self.missing(blob)?;
+        }
+        let file = fs::OpenOptions::new().write(true).open(&path).map_err(io_err(&path))?;
+        let wanted = ranges(first, count);
+        let mut got = Vec::new();
+        let mut corrupt = false;
+        for item in DecodeResponseIter::new(root(&blob.hash), tree(blob.size), encoded, &wanted) {
+            match item {
+                Ok(BaoContentItem::Leaf(leaf)) => {
+                    file.write_all_at(&leaf.data, leaf.offset).map_err(io_err(&path))?;
+                    got.push((leaf.offset / GROUP_BYTES) as usize);
+                }
+                Ok(BaoContentItem::Parent(_)) => {}
+                Err(DecodeError::Io(source)) => return Err(BlobError::Io { path, source }),
+                // A hash that does not match, or an answer cut short: the sender's fault.
+                Err(_) => {
+                    corrupt = true;
+                    break;
+                }
+            }
+        }
+        file.sync_data().map_err(io_err(&path))?;
+        let (progress, have) = {
+            let mut inner = self.lock();
+            let Some(p) = inner.partial.get_mut(&blob.hash) else {
+                return Err(BlobError::Missing(blob.hash));
+            };
+            for g in got {
+                if let Some(slot) = p.have.get_mut(g) {
+                    *slot = true;
+                }
+            }
+            let have: Vec<u8> = p.have.iter().map(|h| u8::from(*h)).collect();
+            (Progress { have: p.have_bytes(), size: p.size }, have)
+        };
+        let have_path = path.with_extension("have");
+        fs::write(&have_path, have).map_err(io_err(&have_path))?;
+        if corrupt {
+            return Err(BlobError::Corrupt(blob.hash));
+        }
+        if progress.complete() {
+            self.lock().partial.remove(&blob.hash);
+            let _ = fs::remove_file(&have_path);
+            self.finish(&path, blob.size, Some(&blob.hash))?;
+        }
+        Ok(progress)
+    }
+
+    /// Opens a complete blob for reading, with its size.
+    pub fn open_blob(&self, hash: &BlobHash) -> Result<(File, u64), BlobError> {
+        let size = self.has(hash).ok_or(BlobError::Missing(*hash))?;
+        let path = self.complete_path(hash);
+        Ok((File::open(&path).map_err(io_err(&path))?, size))
+    }
+
+    /// Reads a whole complete blob (small ones: thumbnails).
+    pub fn read(&self, hash: &BlobHash) -> Result<Vec<u8>, BlobError> {
+        let (mut file, size) = self.open_blob(hash)?;
+        let mut out = Vec::with_capacity(size as usize);
+        file.read_to_end(&mut out)
+            .map_err(|source| BlobError::Io { path: self.complete_path(hash), source })?;
+        Ok(out)
+    }
+
+    /// Keeps the seller's key of a digital good's encrypted blob `sealed`.
+    pub fn save_key(&self, sealed: &BlobHash, key: &FileKey) -> Result<(), BlobError> {
+        let path = self.dir.join("keys").join(sealed.to_hex());
+        fs::write(&path, key.as_bytes()).map_err(io_err(&path))?;
+        File::open(&path).and_then(|f| f.sync_all()).map_err(io_err(&path))
+    }
+
+    /// The seller's key of the encrypted blob `sealed`, if this node made it.
+    pub fn key(&self, sealed: &BlobHash) -> Option<FileKey> {
+        let bytes = fs::read(self.dir.join("keys").join(sealed.to_hex())).ok()?;
+        Some(FileKey::from_bytes(bytes.try_into().ok()?))
+    }
+
+    /// Drops every unpinned blob (complete or partial) that `wanted` does not name, then the
+    /// least recently used unpinned blobs until the unpinned ones fit in `budget` bytes. Returns
+    /// the bytes freed.
+    pub fn retain(&self, wanted: impl Fn(&BlobHash) -> bool, budget: u64) -> u64 {
+        let mut drop = Vec::new();
+        {
+            let mut inner = self.lock();
+            let mut unpinned: Vec<(u64, BlobHash, u64)> = Vec::new();
+            let mut total = 0;
+            for (hash, e) in &inner.complete {
+                if e.pinned {
+                    continue;
+                }
+                if wanted(hash) {
+                    unpinned.push((e.used, *hash, e.size));
+                    total += e.size;
+                } else {
+                    drop.push((*hash, e.size, true));
+                }
+            }
+            unpinned.sort();
+            for (_, hash, size) in unpinned {
+                if total <= budget {
+                    break;
+                }
+                total -= size;
+                drop.push((hash, size, true));
+            }
+            let stale: Vec<BlobHash> = inner.partial.keys().filter(|h| !wanted(h)).copied().collect();
+            for hash in stale {
+                if let Some(p) = inner.partial.remove(&hash) {
+                    drop.push((hash, p.size, false));
+                }
+            }
+            for (hash, _, complete) in &drop {
+                if *complete {
+                    inner.complete.remove(hash);
+                }
+            }
+        }
+        let mut freed = 0;
+        for (hash, size, complete) in drop {
+            if complete {
+                let _ = fs::remove_file(self.complete_path(&hash));
+                let _ = fs::remove_file(self.outboard_path(&hash));
+                freed += size;
+            } else {
+                let path = self.partial_path(&hash);
+                let _ = fs::remove_file(path.with_extension("have"));
+                let _ = fs::remove_file(path);
+            }
+        }
+        freed
+    }
+}
+
+/// Blob files in `dir` named by a hash (other files ignored).
+fn names(dir: &Path) -> Result<Vec<(BlobHash, PathBuf)>, BlobError> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_err(dir))?.flatten() {
+        let name = entry.file_name();
+        if let Some(hash) = name.to_str().and_then(|n| n.parse::<BlobHash>().ok()) {
+            out.push((hash, entry.path()));
+        }
+    }
+    Ok(out)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), BlobError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))
+}
+
+fn hex_random() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+    data_encoding::HEXLOWER.encode(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(len: usize) -> Vec<u8> {
+        (0..len as u64).map(|i| (i.wrapping_mul(2654435761) >> 7) as u8).collect()
+    }
+
+    /// Moves a blob from one store to another group range by group range.
+    fn transfer(from: &Blobs, to: &Blobs, blob: &BlobRef, step: u32) -> Progress {
+        let groups = groups_of(blob.size) as u32;
+        let mut progress = None;
+        let mut first = 0;
+        while first < groups {
+            let count = step.min(groups - first);
+            let encoded = from.encode(&blob.hash, first, count).expect("encode");
+            progress = Some(to.receive(blob, first, count, &encoded).expect("receive"));
+            first += count;
+        }
+        progress.expect("at least one group")
+    }
+
+    #[test]
+    fn a_blob_moves_between_stores_verified_and_hashes_like_blake3() {
+        for len in [1usize, 1000, 16_384, 16_385, 300_000, 1_048_576 + 7] {
+            let (a, b) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+            let (from, to) = (Blobs::open(a.path()).expect("open"), Blobs::open(b.path()).expect("open"));
+            let bytes = data(len);
+            let blob = from.insert(&bytes, true).expect("insert");
+            assert_eq!(blob, BlobRef { hash: BlobHash::of(&bytes), size: len as u64 });
+            let progress = transfer(&from, &to, &blob, 5);
+            assert!(progress.complete(), "{len}");
+            assert_eq!(to.read(&blob.hash).expect("read"), bytes, "{len}");
+            // And on to a third store from the copy.
+            let c = tempfile::tempdir().expect("dir");
+            let third = Blobs::open(c.path()).expect("open");
+            transfer(&to, &third, &blob, MAX_GROUPS_PER_REQUEST);
+            assert_eq!(third.read(&blob.hash).expect("read"), bytes);
+        }
+    }
+
+    #[test]
+    fn a_tampered_group_is_refused_and_the_good_ones_before_it_are_kept() {
+        let (a, b) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+        let (from, to) = (Blobs::open(a.path()).expect("open"), Blobs::open(b.path()).expect("open"));
+        let bytes = data(200_000);
+        let blob = from.insert(&bytes, false).expect("insert");
+        let mut encoded = from.encode(&blob.hash, 0, 4).expect("encode");
+        let last = encoded.len() - 100;
+        encoded[last] ^= 0x40;
+        assert!(matches!(to.receive(&blob, 0, 4, &encoded), Err(BlobError::Corrupt(_))));
+        let progress = to.progress(&blob.hash).expect("partial");
+        assert_eq!(progress.have, 3 * GROUP_BYTES, "the three groups before the bad one stay");
+        assert_eq!(to.missing(&blob).expect("missing"), (3..13).collect::<Vec<u32>>());
+        // A truncated answer is the sender's fault too.
+        let short = from.encode(&blob.hash, 4, 2).expect("encode");
+        assert!(matches!(to.receive(&blob, 4, 2, &short[..short.len() / 2]), Err(BlobError::Corrupt(_))));
+        // Claiming another blob's bytes fails at once.
+        let other = from.insert(&data(50_000), false).expect("insert");
+        let wrong = from.encode(&other.hash, 0, 1).expect("encode");
+        let fresh = BlobRef { hash: BlobHash([9; 32]), size: 50_000 };
+        assert!(matches!(to.receive(&fresh, 0, 1, &wrong), Err(BlobError::Corrupt(_))));
+    }
+
+    #[test]
+    fn a_fetch_resumes_after_a_restart() {
+        let (a, b) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+        let from = Blobs::open(a.path()).expect("open");
+        let bytes = data(500_000);
+        let blob = from.insert(&bytes, false).expect("insert");
+        {
+            let to = Blobs::open(b.path()).expect("open");
+            to.missing(&blob).expect("start");
+            let encoded = from.encode(&blob.hash, 0, 10).expect("encode");
+            to.receive(&blob, 0, 10, &encoded).expect("receive");
+        }
+        let to = Blobs::open(b.path()).expect("reopen");
+        let missing = to.missing(&blob).expect("missing");
+        assert_eq!(missing.first(), Some(&10));
+        for first in missing {
+            let encoded = from.encode(&blob.hash, first, 1).expect("encode");
+            to.receive(&blob, first, 1, &encoded).expect("receive");
+        }
+        assert_eq!(to.read(&blob.hash).expect("read"), bytes);
+        let to = Blobs::open(b.path()).expect("reopen complete");
+        assert_eq!(to.has(&blob.hash), Some(500_000));
+    }
+
+    #[test]
+    fn retain_drops_unnamed_and_least_recent_but_never_pinned() {
+        let dir = tempfile::tempdir().expect("dir");
+        let blobs = Blobs::open(dir.path()).expect("open");
+        let own = blobs.insert(&data(40_000), true).expect("own");
+        let old = blobs.insert(&data(30_000), false).expect("old");
+        let new = blobs.insert(&[1u8; 30_000], false).expect("new");
+        let gone = blobs.insert(&[2u8; 1000], false).expect("gone");
+        blobs.encode(&new.hash, 0, 1).expect("use");
+        let freed = blobs.retain(|h| *h != gone.hash, 35_000);
+        assert_eq!(freed, 31_000);
+        assert!(blobs.has(&own.hash).is_some() && blobs.has(&new.hash).is_some());
+        assert!(blobs.has(&old.hash).is_none() && blobs.has(&gone.hash).is_none());
+        blobs.retain(|_| false, 0);
+        assert!(blobs.has(&own.hash).is_some(), "pinned stays");
+    }
+
+    #[test]
+    fn an_encrypted_import_keeps_the_plain_hash() {
+        let dir = tempfile::tempdir().expect("dir");
+        let blobs = Blobs::open(dir.path()).expect("open");
+        let key = FileKey::generate();
+        let bytes = data(100_000);
+        let (blob, plain) = blobs.import(&bytes[..], Some(&key), u64::MAX, true).expect("import");
+        assert_eq!(plain, BlobHash::of(&bytes));
+        let mut stored = blobs.read(&blob.hash).expect("read");
+        assert_ne!(stored, bytes);
+        key.apply(0, &mut stored);
+        assert_eq!(stored, bytes);
+        assert!(matches!(blobs.import(&bytes[..], None, 1000, false), Err(BlobError::TooLarge { .. })));
+    }
+}
