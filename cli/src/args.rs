@@ -90,11 +90,31 @@ pub enum Command {
     #[command(after_help = "Examples:\n  haggle listings\n  haggle --json listings")]
     Listings,
     /// Show a listing, offer thread or deal by id.
-    #[command(after_help = "Examples:\n  haggle show 3fa2c1\n  haggle --json show 9b1d0e")]
+    #[command(
+        after_help = "Examples:\n  haggle show 3fa2c1\n  haggle --json show 9b1d0e\n  haggle show 3fa2c1 --images\n  haggle show 3fa2c1 --images ~/Pictures/haggle"
+    )]
     Show {
         /// Any unique prefix of 6+ characters.
         #[arg(value_parser = id_prefix)]
         id: String,
+        /// For a listing: fetch its pictures from peers and save them in DIR (default: the
+        /// current directory), as <listing>-<n>.<jpg|png|webp|gif>.
+        #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = ".")]
+        images: Option<PathBuf>,
+    },
+    /// Buyer: fetch a digital good you bought (once the seller's node sent the key, after
+    /// `haggle paid`), decrypt it and check it against the listing's hash.
+    #[command(after_help = "Example:\n  haggle download 3724ae --out bread-at-home.epub")]
+    Download {
+        /// Deal id (prefix of 6+ characters).
+        #[arg(value_parser = id_prefix)]
+        deal: String,
+        /// Where to save the file (it must not exist yet unless --force).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
     },
     /// Search the listings this node knows.
     #[command(
@@ -316,6 +336,13 @@ pub struct PublishArgs {
     pub auction: AuctionArgs,
     #[command(flatten)]
     pub campaign: CampaignArgs,
+    /// For --kind digital: the file you sell (stored encrypted on your node; each buyer gets
+    /// the key once they have paid, or at once if the price is 0). At most 1 GiB.
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// With --file: a sample anyone may fetch before buying (at most 2 MiB).
+    #[arg(long, value_name = "FILE", requires = "file")]
+    pub preview: Option<PathBuf>,
 }
 
 /// The campaign settings of `haggle publish --kind crowdfund`.
@@ -477,6 +504,17 @@ pub struct ListingFields {
     /// In an update: stop instant booking (requests wait for you).
     #[arg(long)]
     pub no_instant: bool,
+    /// A picture (JPEG, PNG, WebP or GIF, at most 2 MiB); repeat for up to 8. In an update,
+    /// the pictures given replace the old ones.
+    #[arg(long = "image", value_name = "FILE")]
+    pub images: Vec<PathBuf>,
+    /// Keep the pictures' metadata (EXIF: camera, time, and often the GPS position where they
+    /// were taken). By default it is removed before anything is stored or sent.
+    #[arg(long, requires = "images")]
+    pub keep_location: bool,
+    /// In an update: remove every picture.
+    #[arg(long, conflicts_with = "images")]
+    pub no_images: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -6,6 +6,7 @@ mod auction;
 mod booking;
 mod campaign;
 mod deal;
+mod files;
 mod listings;
 mod negotiate;
 mod reputation;
@@ -49,7 +50,8 @@ pub fn run(command: Command, cx: &Context<'_>) -> Result<()> {
         Command::Renew { id, expires } => listings::renew(cx, &id, expires),
         Command::Retract { id } => listings::retract(cx, &id),
         Command::Listings => listings::mine(cx),
-        Command::Show { id } => listings::show(cx, &id),
+        Command::Show { id, images } => listings::show(cx, &id, images.as_deref()),
+        Command::Download { deal, out, force } => files::download(cx, &deal, &out, force),
         Command::Search(args) => search::search(cx, &args),
         Command::Watch(args) => search::watch(cx, &args),
         Command::Offer(args) => negotiate::offer(cx, &args.listing, &args.terms),

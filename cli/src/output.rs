@@ -194,6 +194,16 @@ pub fn summary(l: &ListingView) -> String {
 }
 
 /// Prints one listing in full.
+/// A size in bytes as people read it: 512 B, 40.0 KiB, 50.0 MiB.
+pub fn bytes(n: u64) -> String {
+    match n {
+        0..1024 => format!("{n} B"),
+        1024..1_048_576 => format!("{:.1} KiB", n as f64 / 1024.0),
+        1_048_576..1_073_741_824 => format!("{:.1} MiB", n as f64 / 1_048_576.0),
+        _ => format!("{:.2} GiB", n as f64 / 1_073_741_824.0),
+    }
+}
+
 pub fn listing(l: &ListingView) {
     let now = now_ms();
     outln!("{}  {}", bold(&l.title), dim(&format!("[{}, {}]", l.kind, l.state.as_str())));
@@ -220,6 +230,22 @@ pub fn listing(l: &ListingView) {
     }
     if !l.delivery.is_empty() {
         outln!("  delivery  {}", l.delivery);
+    }
+    if !l.images.is_empty() {
+        let sizes: Vec<String> =
+            l.images.iter().map(|i| format!("{}x{} {}", i.width, i.height, i.kind.extension())).collect();
+        outln!(
+            "  pictures  {} ({}); haggle show {} --images saves them",
+            l.images.len(),
+            sizes.join(", "),
+            short(&l.id)
+        );
+    }
+    if let Some(file) = &l.file {
+        outln!("  file      {} ({}), BLAKE3 {}", file.name, bytes(file.size), file.hash.fmt_short());
+        if let Some(preview) = &file.preview {
+            outln!("  preview   {} ({})", preview.hash.fmt_short(), bytes(preview.size));
+        }
     }
     outln!("  seller    {}{}", l.author, if l.mine { " (you)" } else { "" });
     if let Some(r) = &l.reputation {

@@ -7,6 +7,7 @@
 //! [`crate::client::ApiClient`] share them.
 
 mod error;
+mod files;
 mod handlers;
 mod server;
 pub mod types;

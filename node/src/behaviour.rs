@@ -21,6 +21,10 @@ pub(crate) struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
     pub negotiate: NegotiateBehaviour,
     pub sync: request_response::Behaviour<BincodeCodec<SyncRequest, SyncResponse>>,
+    /// Parts of files by content hash.
+    pub blobs: request_response::Behaviour<
+        BincodeCodec<crate::files::wire::BlobRequest, crate::files::wire::BlobResponse>,
+    >,
     pub kad: kad::Behaviour<kad::store::MemoryStore>,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,

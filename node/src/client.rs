@@ -10,10 +10,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::types::{
-    BidRequest, DealView, DealsPage, ErrorBody, ErrorCode, FeedbackRequest, ListingDraft, ListingPatch,
-    ListingView, ListingsPage, MessageBody, NodeEvent, ObjectView, PeersPage, PledgeRequest, RenewRequest,
-    ReputationView, SearchPage, SearchParams, SentView, StatusView, StepRequest, TermsDraft, ThreadView,
-    ThreadsPage,
+    BidRequest, DealView, DealsPage, DownloadView, ErrorBody, ErrorCode, FeedbackRequest, FetchRequest,
+    FileStatus, ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody, NodeEvent, ObjectView,
+    PeersPage, PledgeRequest, RenewRequest, ReputationView, SearchPage, SearchParams, SentView, StatusView,
+    StepRequest, TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::node::{ADDR_FILE, COOKIE_FILE};
 
@@ -266,6 +266,86 @@ impl ApiClient {
         let url = self.url(path);
         let request = self.agent.patch(&url).header("Authorization", self.bearer());
         self.finish(&url, request.send_json(body))
+    }
+
+    /// `POST /v1/images`: stores a picture, returns what a draft names it by.
+    pub fn upload_image(
+        &self,
+        bytes: &[u8],
+        keep_metadata: bool,
+    ) -> Result<haggle_protocol::Image, ClientError> {
+        let url = self.url(&format!("/v1/images?keep_metadata={keep_metadata}"));
+        let request = self.agent.post(&url).header("Authorization", self.bearer());
+        self.finish(&url, request.send(bytes))
+    }
+
+    /// `POST /v1/blobs`: stores a file as it is (a preview).
+    pub fn upload_blob(&self, bytes: &[u8]) -> Result<haggle_protocol::BlobRef, ClientError> {
+        let url = self.url("/v1/blobs");
+        let request = self.agent.post(&url).header("Authorization", self.bearer());
+        self.finish(&url, request.send(bytes))
+    }
+
+    /// `POST /v1/files?name=`: streams a digital good's file to the node, which stores it
+    /// encrypted.
+    pub fn upload_file(
+        &self,
+        name: &str,
+        mut source: impl std::io::Read,
+    ) -> Result<haggle_protocol::DigitalFile, ClientError> {
+        let url = self.url("/v1/files");
+        let request = self.long_agent().post(&url).header("Authorization", self.bearer()).query("name", name);
+        self.finish(&url, request.send(ureq::SendBody::from_reader(&mut source)))
+    }
+
+    /// `POST /v1/blobs/fetch`: starts fetching a file.
+    pub fn fetch_blob(&self, request: &FetchRequest) -> Result<FileStatus, ClientError> {
+        self.post("/v1/blobs/fetch", request)
+    }
+
+    /// `GET /v1/blobs/{hash}/status`.
+    pub fn blob_status(&self, hash: &haggle_protocol::BlobHash) -> Result<FileStatus, ClientError> {
+        self.get(&format!("/v1/blobs/{hash}/status"))
+    }
+
+    /// `GET /v1/blobs/{hash}` into `out`; returns the bytes written.
+    pub fn save_blob(
+        &self,
+        hash: &haggle_protocol::BlobHash,
+        out: impl std::io::Write,
+    ) -> Result<u64, ClientError> {
+        self.stream(&format!("/v1/blobs/{hash}"), out)
+    }
+
+    /// `POST /v1/deals/{id}/download`: starts fetching a bought digital good.
+    pub fn start_download(&self, deal: &str) -> Result<DownloadView, ClientError> {
+        self.post(&format!("/v1/deals/{}/download", segment(deal)), &serde_json::json!({}))
+    }
+
+    /// `GET /v1/deals/{id}/file` into `out`: the bought file, decrypted; returns the bytes written.
+    pub fn save_download(&self, deal: &str, out: impl std::io::Write) -> Result<u64, ClientError> {
+        self.stream(&format!("/v1/deals/{}/file", segment(deal)), out)
+    }
+
+    /// A GET whose body is copied into `out` as it comes.
+    fn stream(&self, path: &str, mut out: impl std::io::Write) -> Result<u64, ClientError> {
+        let url = self.url(path);
+        let response = self
+            .long_agent()
+            .get(&url)
+            .header("Authorization", self.bearer())
+            .call()
+            .map_err(|e| self.unreachable(&url, e))?;
+        if !response.status().is_success() {
+            return Err(api_error(response));
+        }
+        let mut reader = response.into_body().into_reader();
+        std::io::copy(&mut reader, &mut out).map_err(|source| ClientError::Stream { url, source })
+    }
+
+    /// An agent without the overall timeout, for transfers that take as long as they take.
+    fn long_agent(&self) -> ureq::Agent {
+        ureq::Agent::config_builder().http_status_as_error(false).build().into()
     }
 
     /// Follows the event stream, calling `each` with every event until it returns false or the

@@ -57,6 +57,10 @@ pub struct NodeConfig {
     /// The store's budget in listings: past it, others' listings are evicted (soonest to expire
     /// first; never the owner's, nor one with a thread or a deal here).
     pub max_listings: usize,
+    /// Budget in MiB for other people's files (pictures fetched when looked at, thumbnails):
+    /// past it, the least recently used go first. The owner's own files and those of deals do
+    /// not count and are never dropped.
+    pub blob_budget_mib: u64,
     /// Events buffered for each event-stream subscriber (`haggle watch`, the API's
     /// `/v1/events`) before the slowest misses the oldest (and is told how many it missed).
     pub event_capacity: usize,
@@ -128,6 +132,7 @@ impl Default for NodeConfig {
             max_inbound_per_ip: 8,
             pow_bits: haggle_protocol::work::DEFAULT_BASE_BITS,
             max_listings: DEFAULT_MAX_LISTINGS,
+            blob_budget_mib: 1_024,
             event_capacity: 1_024,
             upnp: true,
             relay: RelayMode::Auto,

@@ -24,6 +24,9 @@ pub enum StartError {
     /// Opening the store panicked or was cancelled.
     #[error("opening the store did not finish")]
     StoreTask(#[source] tokio::task::JoinError),
+    /// The blob directory (pictures and files) cannot be opened.
+    #[error(transparent)]
+    Blobs(haggle_storage::blobs::BlobError),
     /// A listen or bootstrap address is malformed.
     #[error(transparent)]
     Address(#[from] BadAddress),

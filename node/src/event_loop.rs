@@ -7,6 +7,7 @@
 //! [`peers`] (connections, discovery, per-peer state and penalties).
 
 pub(crate) mod addresses;
+mod blob_flow;
 mod budget;
 mod delivery;
 mod dialer;
@@ -82,6 +83,8 @@ pub(crate) enum Done {
     Followups(Followups),
     /// Sync work.
     Sync(SyncDone),
+    /// A peer's file request read from disk.
+    BlobServed(blob_flow::Served),
 }
 
 /// How often the loop's periodic work runs.
@@ -118,6 +121,9 @@ pub(crate) struct EventLoop {
     peers: PeerTable,
     dialer: dialer::Dialer,
     reach: reach::Reach,
+    blob_flow: blob_flow::BlobFlow,
+    /// A handle on this loop, for the file fetches it starts for peers.
+    handle: crate::handle::NodeHandle,
 }
 
 impl EventLoop {
@@ -128,6 +134,7 @@ impl EventLoop {
         service: Service,
         shutdown: CancellationToken,
         config: &NodeConfig,
+        handle: crate::handle::NodeHandle,
     ) -> Self {
         let (done_tx, done_rx) = mpsc::channel(DONE_CAPACITY);
         EventLoop {
@@ -154,6 +161,8 @@ impl EventLoop {
             peers: PeerTable::default(),
             dialer: dialer::Dialer::new(config.redial_min(), config.redial_max()),
             reach: reach::Reach::new(config.relay, config.upnp),
+            blob_flow: blob_flow::BlobFlow::default(),
+            handle,
         }
     }
 
@@ -255,6 +264,11 @@ impl EventLoop {
             Command::Peers { reply } => {
                 let _ = reply.send(self.peer_infos());
             }
+            Command::BlobRequest { peer, request, reply } => self.send_blob_request(peer, request, reply),
+            Command::Penalise { peer } => self.penalise(peer),
+            Command::Connected { reply } => {
+                let _ = reply.send(self.swarm.connected_peers().copied().collect());
+            }
         }
     }
 
@@ -340,6 +354,7 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => self.on_kad(e),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(e)) => self.on_mdns(e),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync_event(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Blobs(e)) => self.on_blob_event(e),
             SwarmEvent::Behaviour(BehaviourEvent::Autonat(e)) => self.on_autonat(e),
             SwarmEvent::Behaviour(BehaviourEvent::RelayClient(e)) => self.on_relay_client(e),
             SwarmEvent::Behaviour(BehaviourEvent::Dcutr(e)) => self.on_dcutr(e),
@@ -408,6 +423,7 @@ impl EventLoop {
                 self.follow_up(then);
             }
             Done::Sync(done) => self.on_sync_done(done),
+            Done::BlobServed(served) => self.on_blob_served(served),
         }
     }
 

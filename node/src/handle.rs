@@ -32,6 +32,20 @@ pub(crate) enum Command {
     Peers {
         reply: oneshot::Sender<Vec<PeerInfo>>,
     },
+    /// Ask a peer for part of a file.
+    BlobRequest {
+        peer: libp2p::PeerId,
+        request: crate::files::wire::BlobRequest,
+        reply: oneshot::Sender<Result<crate::files::wire::BlobResponse, String>>,
+    },
+    /// The peer sent something provably wrong (a file chunk that does not match its hash).
+    Penalise {
+        peer: libp2p::PeerId,
+    },
+    /// The connected peers' ids.
+    Connected {
+        reply: oneshot::Sender<Vec<libp2p::PeerId>>,
+    },
 }
 
 /// Talks to a running node's event loop. Clone freely.
@@ -39,6 +53,8 @@ pub(crate) enum Command {
 pub struct NodeHandle {
     pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) events: broadcast::Sender<NodeEvent>,
+    /// The blob directory and the fetches under way.
+    pub(crate) files: std::sync::Arc<crate::files::Files>,
 }
 
 impl NodeHandle {
@@ -78,6 +94,34 @@ impl NodeHandle {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Peers { reply }).await?;
         rx.await.map_err(|_| NodeGone)
+    }
+
+    /// Asks `peer` for part of a file; an error says why no answer came.
+    pub(crate) async fn blob_request(
+        &self,
+        peer: libp2p::PeerId,
+        request: crate::files::wire::BlobRequest,
+    ) -> Result<crate::files::wire::BlobResponse, String> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::BlobRequest { peer, request, reply }).await.map_err(|e| e.to_string())?;
+        rx.await.map_err(|_| NodeGone.to_string())?
+    }
+
+    /// Counts an offence against `peer`.
+    pub(crate) async fn penalise(&self, peer: libp2p::PeerId) {
+        let _ = self.send(Command::Penalise { peer }).await;
+    }
+
+    /// The connected peers' ids.
+    pub(crate) async fn connected_peers(&self) -> Result<Vec<libp2p::PeerId>, NodeGone> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Connected { reply }).await?;
+        rx.await.map_err(|_| NodeGone)
+    }
+
+    /// The blob directory and the fetches under way.
+    pub fn files(&self) -> &std::sync::Arc<crate::files::Files> {
+        &self.files
     }
 
     /// Live events from now on. A subscriber that falls more than the channel's capacity behind

@@ -27,6 +27,7 @@ pub mod codec;
 pub mod config;
 pub mod error;
 mod event_loop;
+pub mod files;
 mod gossip;
 mod guard;
 mod handle;

@@ -74,6 +74,11 @@ const NEGOTIATE_STREAMS: usize = 8;
 /// fetches and two pushes in flight, and the peer may run a session with us at the same time.
 /// Each inbound stream buffers at most one request (`MAX_SYNC_REQUEST`, 256 KiB).
 const SYNC_STREAMS: usize = 12;
+/// A file request (256 KiB) that gets no answer in this time is asked of another peer.
+const BLOB_TIMEOUT: Duration = Duration::from_secs(20);
+/// Concurrent file streams per connection, both ways: a fetch keeps at most four requests in
+/// flight to one peer, and the peer may fetch from us at the same time.
+const BLOB_STREAMS: usize = 16;
 /// Idle connections stay open this long, so peers keep their gossip mesh in a quiet market.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -168,8 +173,14 @@ pub async fn start(
     let store =
         tokio::task::spawn_blocking(move || Store::open(&dir)).await.map_err(StartError::StoreTask)??;
     let store = Arc::new(store);
+    let blob_dir = data_dir.join("blobs");
+    let blobs = tokio::task::spawn_blocking(move || haggle_storage::blobs::Blobs::open(&blob_dir))
+        .await
+        .map_err(StartError::StoreTask)?
+        .map_err(StartError::Blobs)?;
+    let blobs = Arc::new(blobs);
     let key = Arc::new(key);
-    let service = Service::new(store.clone(), key.clone(), (&config).into());
+    let service = Service::new(store.clone(), key.clone(), (&config).into(), blobs.clone());
 
     let mut swarm = build_swarm(&key, &config)?;
     let listen_addrs = listen(&mut swarm, &config).await?;
@@ -186,11 +197,24 @@ pub async fn start(
 
     let (command_tx, command_rx) = mpsc::channel(COMMAND_CAPACITY);
     let (event_tx, first_events) = broadcast::channel(config.event_capacity.clamp(16, 1 << 20));
-    let handle = NodeHandle { commands: command_tx, events: event_tx.clone() };
-    let mut event_loop =
-        EventLoop::new(swarm, command_rx, event_tx, service.clone(), shutdown.clone(), &config);
+    let handle = NodeHandle {
+        commands: command_tx,
+        events: event_tx.clone(),
+        files: Arc::new(crate::files::Files::new(blobs)),
+    };
+    let mut event_loop = EventLoop::new(
+        swarm,
+        command_rx,
+        event_tx,
+        service.clone(),
+        shutdown.clone(),
+        &config,
+        handle.clone(),
+    );
     event_loop.bootstrap(bootstrap);
     let loop_task = tokio::spawn(event_loop.run());
+    let thumbs_task =
+        tokio::spawn(crate::files::fetch_thumbnails(handle.clone(), service.clone(), shutdown.clone()));
     let (api_addr, api_task) =
         api::serve(data_dir, &config, service.clone(), handle.clone(), shutdown.clone()).await?;
     tracing::info!(%peer_id, %api_addr, "node started");
@@ -204,7 +228,7 @@ pub async fn start(
         store,
         first_events: Some(first_events),
         shutdown,
-        tasks: vec![loop_task, api_task],
+        tasks: vec![loop_task, api_task, thumbs_task],
     })
 }
 
@@ -273,6 +297,16 @@ fn build_swarm(
                     request_response::Config::default()
                         .with_request_timeout(SYNC_TIMEOUT)
                         .with_max_concurrent_streams(SYNC_STREAMS),
+                ),
+                blobs: request_response::Behaviour::with_codec(
+                    BincodeCodec::new(
+                        crate::files::wire::MAX_BLOB_REQUEST,
+                        crate::files::wire::MAX_BLOB_RESPONSE,
+                    ),
+                    [(crate::files::wire::BLOB_PROTOCOL, request_response::ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(BLOB_TIMEOUT)
+                        .with_max_concurrent_streams(BLOB_STREAMS),
                 ),
                 kad,
                 // Only the addresses added as external ones (global listen addresses; see

@@ -19,6 +19,7 @@ mod campaigns;
 mod deal_steps;
 mod endings;
 mod error;
+mod files;
 mod inbound;
 mod mail;
 mod reputation;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 use libp2p::PeerId;
 
 use haggle_protocol::{Body, IdPrefix, Object, ObjectId, PublicKey, SecretKey, Timestamp};
+use haggle_storage::blobs::Blobs;
 use haggle_storage::{
     DeliveryState, Lookup, OutboxEntry, SearchQuery, Store, StoreError, SyncItem, ThreadRecord,
 };
@@ -60,6 +62,7 @@ impl Followups {
     }
 }
 pub use error::{Conflict, InvalidInput, ServiceError};
+pub use files::Download;
 pub(crate) use inbound::REGOSSIP_LIMIT;
 pub use inbound::{Inbound, Received, Via};
 
@@ -67,6 +70,8 @@ pub use inbound::{Inbound, Received, Via};
 #[derive(Debug, Clone)]
 pub struct Service {
     store: Arc<Store>,
+    /// Files by content hash: pictures, thumbnails, digital goods.
+    blobs: Arc<Blobs>,
     key: Arc<SecretKey>,
     /// Held from reading a listing's current revision to storing the next, so that two changes
     /// at once (two deals arriving together, a deal and an update) cannot both build on the same
@@ -95,6 +100,8 @@ pub struct Policy {
     pub pow_bits: u32,
     /// The store's budget, in listings (see `haggle_storage::Store::evict_over_budget`).
     pub max_listings: usize,
+    /// Budget for other people's files, in bytes.
+    pub blob_budget: u64,
     /// Keys the owner trusts like its own, for reputation (besides the owner's).
     pub trusted_keys: Vec<PublicKey>,
     /// How far the web of trust reaches, in deals.
@@ -107,6 +114,7 @@ impl Default for Policy {
         Policy {
             pow_bits: 0,
             max_listings: crate::config::DEFAULT_MAX_LISTINGS,
+            blob_budget: 1 << 30,
             trusted_keys: Vec::new(),
             trust_hops: 2,
         }
@@ -134,7 +142,13 @@ impl From<&crate::config::NodeConfig> for Policy {
                 }
             })
             .collect();
-        Policy { pow_bits, max_listings: config.max_listings, trusted_keys, trust_hops: config.trust_hops }
+        Policy {
+            pow_bits,
+            max_listings: config.max_listings,
+            blob_budget: config.blob_budget_mib.saturating_mul(1 << 20),
+            trusted_keys,
+            trust_hops: config.trust_hops,
+        }
     }
 }
 
@@ -153,11 +167,12 @@ pub struct OutboxDue {
 }
 
 impl Service {
-    /// A service over `store`, signing with `key`.
-    pub fn new(store: Arc<Store>, key: Arc<SecretKey>, policy: Policy) -> Self {
+    /// A service over `store` and the blob directory `blobs`, signing with `key`.
+    pub fn new(store: Arc<Store>, key: Arc<SecretKey>, policy: Policy, blobs: Arc<Blobs>) -> Self {
         store.set_owner(key.public());
         Service {
             store,
+            blobs,
             key,
             revising: Arc::default(),
             sync_set: Arc::default(),
@@ -167,6 +182,16 @@ impl Service {
             announced: Arc::default(),
             settling: Arc::default(),
         }
+    }
+
+    /// A stored object by id.
+    pub fn object(&self, id: &ObjectId) -> Result<Option<Object>, StoreError> {
+        self.store.get(id)
+    }
+
+    /// The blob directory.
+    pub fn blobs(&self) -> &Arc<Blobs> {
+        &self.blobs
     }
 
     /// The owner's public key.
@@ -541,6 +566,12 @@ impl Service {
         }
         let mut swept = self.store.sweep_expired(now)?;
         swept.evicted = self.store.evict_over_budget(self.policy.max_listings, &self.me())?;
+        // Files go with the listings that named them, and others' past the budget.
+        match self.retain_files(self.policy.blob_budget) {
+            Ok(0) => {}
+            Ok(freed) => tracing::info!(freed, "dropped files no listing names, or past the file budget"),
+            Err(e) => tracing::warn!(error = %e, "cannot tidy the file store"),
+        }
         Ok((swept, then))
     }
 
@@ -611,7 +642,14 @@ pub(crate) mod testing {
     pub(crate) fn service(n: u8) -> (Service, tempfile::TempDir) {
         let dir = tempfile::tempdir().expect("a temp dir");
         let store = Store::open(dir.path()).expect("a store");
-        (Service::new(Arc::new(store), Arc::new(fixtures::key(n)), super::Policy::default()), dir)
+        let blobs = haggle_storage::blobs::Blobs::open(&dir.path().join("blobs")).expect("a blob directory");
+        let service = Service::new(
+            Arc::new(store),
+            Arc::new(fixtures::key(n)),
+            super::Policy::default(),
+            Arc::new(blobs),
+        );
+        (service, dir)
     }
 
     /// A listing draft for a bike in euros.

@@ -31,9 +31,27 @@ pub const MAX_FILE_NAME_CHARS: usize = 128;
 /// ephemeral X25519 key of 32 bytes and a 16-byte tag).
 pub const SEALED_KEY_LEN: usize = 32 + 48;
 
-/// A file's BLAKE3 hash: what names it on the network.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// A file's BLAKE3 hash: what names it on the network. On the wire, 32 bytes; in JSON, 64 hex
+/// characters.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct BlobHash(pub [u8; 32]);
+
+impl Serialize for BlobHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() { s.serialize_str(&self.to_hex()) } else { self.0.serialize(s) }
+    }
+}
+
+impl<'de> Deserialize<'de> for BlobHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            text.parse().map_err(serde::de::Error::custom)
+        } else {
+            <[u8; 32]>::deserialize(d).map(BlobHash)
+        }
+    }
+}
 
 impl BlobHash {
     /// The hash of `bytes`.
@@ -92,6 +110,7 @@ pub struct BlobRef {
 
 /// A picture's format, known from its first bytes (never from a file name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ImageType {
     /// JPEG (`FF D8 FF`).
     Jpeg,

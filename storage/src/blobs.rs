@@ -209,6 +209,17 @@ impl Blobs {
         inner.partial.get(hash).map(|p| Progress { have: p.have_bytes(), size: p.size })
     }
 
+    /// A fresh path in the directory's scratch space (emptied at every start), for a file on
+    /// its way in.
+    pub fn scratch_path(&self) -> PathBuf {
+        self.dir.join("tmp").join(format!("upload-{}", hex_random()))
+    }
+
+    /// Fetches begun and not finished.
+    pub fn partial_count(&self) -> usize {
+        self.lock().partial.len()
+    }
+
     /// Bytes held in complete blobs: (all, of them unpinned).
     pub fn usage(&self) -> (u64, u64) {
         let inner = self.lock();

@@ -353,6 +353,25 @@ impl Store {
         }
     }
 
+    /// Every file the current revisions of stored listings name (pictures, thumbnails,
+    /// previews, digital goods' encrypted files): what the blob directory keeps.
+    pub fn files_named(&self) -> Result<std::collections::HashSet<haggle_protocol::BlobHash>, StoreError> {
+        let mut out = std::collections::HashSet::new();
+        for v in self.db.scan_prefix([keys::HEAD]).values() {
+            let head = Head::decode(&v?).ok_or(StoreError::Corrupt { what: "listing head" })?;
+            let Some(listing) = self.get(&head.id)?.and_then(|o| o.listing().cloned()) else { continue };
+            for image in &listing.images {
+                out.insert(image.blob.hash);
+                out.insert(image.thumb.hash);
+            }
+            if let Some(file) = &listing.file {
+                out.insert(file.sealed);
+                out.extend(file.preview.map(|p| p.hash));
+            }
+        }
+        Ok(out)
+    }
+
     /// The current revision of every listing by `author`, newest first, tombstones included.
     pub fn listings_by(&self, author: &PublicKey) -> Result<Vec<ListingEntry>, StoreError> {
         let mut out = Vec::new();

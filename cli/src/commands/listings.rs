@@ -8,15 +8,35 @@ use haggle_node::api::types::{
     CalendarDraft, GossipState, ListingDraft, ListingPatch, ObjectView, RenewRequest,
 };
 
-use super::Context;
+use super::{Context, files};
 use crate::args::{ListingFields, PublishArgs, UpdateArgs};
 use crate::{output, usage};
+use haggle_node::api::types::ListingKind;
 
 pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
-    let PublishArgs { kind, title, mut fields, expires, auction, campaign } = args;
+    let PublishArgs { kind, title, mut fields, expires, auction, campaign, file, preview } = args;
     let auction = super::auction::draft(kind.0, &auction)?;
     let campaign = super::campaign::draft(kind.0, &campaign, &mut fields.price)?;
+    let goods = match (kind.0, &file) {
+        (ListingKind::Digital, Some(file)) => Some(files::read_goods(file, preview.as_deref())?),
+        (ListingKind::Digital, None) => {
+            return Err(usage("a digital listing sells a file: add --file FILE"));
+        }
+        (other, Some(_)) => {
+            return Err(usage(format!(
+                "--file is for --kind digital (a file sold); to show pictures of a {other} listing use --image"
+            )));
+        }
+        (_, None) => None,
+    };
+    if fields.no_images {
+        return Err(usage("--no-images is for haggle update (a new listing has no pictures unless --image)"));
+    }
+    let pictures = files::read_pictures(&fields.images)?;
+    let keep_location = fields.keep_location;
     let patch = patch(fields, true)?;
+    let images = files::upload_pictures(cx, pictures, keep_location)?;
+    let file = goods.map(|g| files::upload_goods(cx, g)).transpose()?;
     let draft = ListingDraft {
         kind: kind.0,
         title,
@@ -35,6 +55,8 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
         auction,
         calendar: patch.calendar,
         campaign,
+        images,
+        file,
     };
     let l = cx.api.publish(&draft)?;
     if cx.json {
@@ -47,9 +69,16 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
 
 pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
     let UpdateArgs { id, title, fields } = args;
-    let patch = ListingPatch { title, ..patch(fields, false)? };
-    if patch.is_empty() {
+    let pictures = files::read_pictures(&fields.images)?;
+    let (keep_location, no_images) = (fields.keep_location, fields.no_images);
+    let mut patch = ListingPatch { title, ..patch(fields, false)? };
+    if patch.is_empty() && pictures.is_empty() && !no_images {
         return Err(usage("nothing to change: give at least one field, e.g. --price 110"));
+    }
+    if no_images {
+        patch.images = Some(Vec::new());
+    } else if !pictures.is_empty() {
+        patch.images = Some(files::upload_pictures(cx, pictures, keep_location)?);
     }
     let l = cx.api.update(&id, &patch)?;
     if cx.json {
@@ -88,8 +117,30 @@ pub fn mine(cx: &Context<'_>) -> Result<()> {
     Ok(())
 }
 
-pub fn show(cx: &Context<'_>, id: &str) -> Result<()> {
+pub fn show(cx: &Context<'_>, id: &str, images: Option<&std::path::Path>) -> Result<()> {
     let object = cx.api.object(id)?;
+    if let Some(dir) = images {
+        let ObjectView::Listing(l) = &object else {
+            return Err(usage(format!("{id} is not a listing: --images shows a listing's pictures")));
+        };
+        let saved = files::save_pictures(cx, l, dir)?;
+        if cx.json {
+            let paths: Vec<String> = saved.iter().map(|p| p.display().to_string()).collect();
+            return output::json(&serde_json::json!({ "listing": l, "saved": paths }));
+        }
+        output::listing(l);
+        outln!();
+        match saved.len() {
+            0 => outln!("This listing has no pictures."),
+            n => {
+                outln!("Saved {n} picture{}, each checked against its hash:", if n == 1 { "" } else { "s" });
+                for path in &saved {
+                    outln!("  {}", path.display());
+                }
+            }
+        }
+        return Ok(());
+    }
     if cx.json {
         return output::json(&object);
     }
@@ -158,5 +209,6 @@ fn patch(f: ListingFields, publishing: bool) -> Result<ListingPatch> {
         payment: (!f.payment.is_empty()).then_some(f.payment),
         delivery: f.delivery,
         calendar,
+        images: None,
     })
 }

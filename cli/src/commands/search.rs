@@ -253,6 +253,8 @@ mod tests {
             auction: None,
             calendar: None,
             campaign: None,
+            images: Vec::new(),
+            file: None,
         }
     }
 

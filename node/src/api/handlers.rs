@@ -37,7 +37,7 @@ pub(crate) struct AppState {
 type Answer<T> = Result<Json<T>, ApiError>;
 
 /// JSON body extractor whose rejections are our JSON errors.
-pub(crate) struct Body<T>(T);
+pub(crate) struct Body<T>(pub(super) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
@@ -55,7 +55,7 @@ fn json_rejection(e: &JsonRejection) -> String {
 }
 
 /// Query-string extractor whose rejections are our JSON errors.
-pub(crate) struct Params<T>(T);
+pub(crate) struct Params<T>(pub(super) T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
     type Rejection = ApiError;
@@ -73,7 +73,7 @@ fn query_rejection(e: &QueryRejection) -> String {
 }
 
 /// Runs blocking service work off the async runtime.
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce(&Service) -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, ApiError> {

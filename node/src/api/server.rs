@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -12,6 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::error::ApiError;
+use super::files;
 use super::handlers::{self, AppState};
 use super::types::ErrorCode;
 use crate::config::NodeConfig;
@@ -19,6 +21,11 @@ use crate::error::StartError;
 use crate::handle::NodeHandle;
 use crate::node::{ADDR_FILE, COOKIE_FILE};
 use crate::service::Service;
+
+/// Largest picture upload: a 2 MiB picture once stripped, with room for its metadata.
+const IMAGE_UPLOAD_LIMIT: usize = 8 * 1024 * 1024;
+/// Largest preview upload.
+const BLOB_UPLOAD_LIMIT: usize = 2 * 1024 * 1024;
 
 /// Binds the API, writes `api.cookie` and `api.addr`, and serves until `shutdown`.
 pub(crate) async fn serve(
@@ -77,6 +84,14 @@ fn router(state: AppState) -> Router {
         .route("/v1/reputation/{key}", get(reputation))
         .route("/v1/events", get(events))
         .route("/metrics", get(metrics))
+        .route("/v1/images", post(files::store_image).layer(DefaultBodyLimit::max(IMAGE_UPLOAD_LIMIT)))
+        .route("/v1/blobs", post(files::store_blob).layer(DefaultBodyLimit::max(BLOB_UPLOAD_LIMIT)))
+        .route("/v1/blobs/fetch", post(files::fetch_blob))
+        .route("/v1/blobs/{hash}", get(files::get_blob))
+        .route("/v1/blobs/{hash}/status", get(files::blob_status))
+        .route("/v1/files", post(files::store_file))
+        .route("/v1/deals/{id}/download", post(files::start_download))
+        .route("/v1/deals/{id}/file", get(files::download))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)

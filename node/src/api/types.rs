@@ -11,6 +11,7 @@ mod auction;
 mod booking;
 mod errors;
 mod events;
+mod files;
 mod requests;
 pub(crate) mod serde_text;
 mod views;
@@ -22,6 +23,7 @@ pub use auction::{
 pub use booking::{CalendarDraft, CalendarView};
 pub use errors::{ErrorBody, ErrorCode, ErrorDetail};
 pub use events::{Arrival, NodeEvent};
+pub use files::{DownloadView, FetchRequest, FileQuery, FileStatus, ImageQuery};
 pub use haggle_protocol::{
     Currency, CurrencyError, ListingKind, ObjectId, ObjectKind, ParseKeyError, Period, PublicKey, Rating,
     ThreadState,

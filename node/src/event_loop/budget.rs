@@ -39,6 +39,10 @@ pub(super) const SYNC_REQUESTS: Rate = Rate { per_second: 100.0, burst: 1_000.0 
 /// Negotiation messages one peer may send directly: a person haggles at human speed; a node
 /// delivering its outbox after a long absence sends a few dozen at once.
 pub(super) const NEGOTIATE: Rate = Rate { per_second: 1.0, burst: 60.0 };
+/// File requests (16 groups of 16 KiB each, 256 KiB) one peer may send: 800 a second is about
+/// 200 MB/s, more than a home link, so only a peer hammering over loopback meets it. Each costs
+/// the responder a read of the file and its tree (about half a millisecond).
+pub(super) const BLOB_REQUESTS: Rate = Rate { per_second: 800.0, burst: 1_600.0 };
 
 /// A token bucket.
 #[derive(Debug, Clone, Copy)]
@@ -94,6 +98,7 @@ pub(super) struct Budgets {
     pub pushed: Bucket,
     pub sync_requests: Bucket,
     pub negotiate: Bucket,
+    pub blob_requests: Bucket,
 }
 
 impl Budgets {
@@ -103,6 +108,7 @@ impl Budgets {
             pushed: Bucket::new(PUSHED, now),
             sync_requests: Bucket::new(SYNC_REQUESTS, now),
             negotiate: Bucket::new(NEGOTIATE, now),
+            blob_requests: Bucket::new(BLOB_REQUESTS, now),
         }
     }
 }

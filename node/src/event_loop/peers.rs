@@ -54,6 +54,8 @@ pub(super) enum Kind {
     SyncRequest,
     /// Direct negotiation messages.
     Negotiate,
+    /// File requests.
+    BlobRequest,
 }
 
 /// What a ban decision says.
@@ -192,6 +194,7 @@ impl PeerTable {
             Kind::Pushed => &mut budgets.pushed,
             Kind::SyncRequest => &mut budgets.sync_requests,
             Kind::Negotiate => &mut budgets.negotiate,
+            Kind::BlobRequest => &mut budgets.blob_requests,
         };
         bucket.spend(n, now)
     }

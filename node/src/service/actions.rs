@@ -107,6 +107,7 @@ impl Service {
         if draft.kind == ListingKind::Crowdfund && draft.quantity.is_some_and(|q| q != 1) {
             return Err(InvalidInput::Campaign("a campaign has no quantity: leave out --qty").into());
         }
+        self.check_files_here(&draft.images, draft.file.as_ref())?;
         let listing = Listing {
             nonce: new_nonce(),
             revision: 1,
@@ -117,14 +118,56 @@ impl Service {
             category: draft.category,
             tags: draft.tags,
             price,
-            quantity: draft.quantity.unwrap_or(1),
+            // A file sells as many copies as people buy.
+            quantity: draft.quantity.unwrap_or(if draft.kind == ListingKind::Digital {
+                haggle_protocol::limits::MAX_QUANTITY
+            } else {
+                1
+            }),
             location: Location { text: draft.location.unwrap_or_default(), geohash: draft.geohash },
             payment: draft.payment,
             delivery: draft.delivery.unwrap_or_default(),
             expires_at,
             market,
+            images: draft.images,
+            file: draft.file,
         };
         self.store_listing(listing, now)
+    }
+
+    /// Every file a draft names must be here (the owner stored it through `POST /v1/images` or
+    /// `POST /v1/files`), or peers would be sent to fetch what nobody holds.
+    fn check_files_here(
+        &self,
+        images: &[haggle_protocol::Image],
+        file: Option<&haggle_protocol::DigitalFile>,
+    ) -> Result<(), ServiceError> {
+        let mut named: Vec<haggle_protocol::BlobRef> = Vec::new();
+        for image in images {
+            named.extend([image.blob, image.thumb]);
+        }
+        if let Some(file) = file {
+            named.push(haggle_protocol::BlobRef { hash: file.sealed, size: file.size });
+            named.extend(file.preview);
+            if self.blobs.key(&file.sealed).is_none() {
+                return Err(InvalidInput::File(format!(
+                    "this node does not hold the key of file {}: store the file with POST /v1/files first",
+                    file.sealed.fmt_short()
+                ))
+                .into());
+            }
+        }
+        for blob in named {
+            if self.blobs.has(&blob.hash) != Some(blob.size) {
+                return Err(InvalidInput::File(format!(
+                    "file {} ({} bytes) is not held here: store it first (POST /v1/images, /v1/files or /v1/blobs)",
+                    blob.hash.fmt_short(),
+                    blob.size
+                ))
+                .into());
+            }
+        }
+        Ok(())
     }
 
     /// A new revision of one of the owner's listings with `patch` applied.
@@ -135,6 +178,10 @@ impl Service {
         let now = Timestamp::now();
         if patch.price.is_some() || patch.currency.is_some() || patch.per.is_some() {
             listing.price = repriced(&listing, patch.price, patch.currency, patch.per)?;
+        }
+        if let Some(images) = patch.images.take() {
+            self.check_files_here(&images, None)?;
+            listing.images = images;
         }
         let ListingPatch {
             title,
@@ -488,6 +535,10 @@ impl Service {
             std::process::abort();
         }
         then.events.push(NodeEvent::DealMade { id: deal_id, thread: deal.offer().id() });
+        // A free digital good's key goes to the buyer at once.
+        if let Err(e) = self.hand_over_file(deal_id, then) {
+            tracing::warn!(deal = %deal_id, error = %e, "cannot hand over a digital good's key");
+        }
         self.revise_after(&deal, then)
     }
 

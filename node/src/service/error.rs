@@ -58,6 +58,9 @@ pub enum ServiceError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The blob directory (pictures, files) failed.
+    #[error("file store: {0}")]
+    Files(String),
 }
 
 /// A value in a request that breaks a rule the service checks (the protocol checks the rest when
@@ -65,6 +68,9 @@ pub enum ServiceError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InvalidInput {
+    /// A picture or file that cannot be used (named).
+    #[error("{0}")]
+    File(String),
     /// A payment request without the details its method needs.
     #[error("this payment method needs its details (a bitcoin: URI, an invoice, an IBAN, or text)")]
     PaymentDetails,
@@ -277,6 +283,12 @@ pub enum Conflict {
     /// The store refused the object for another reason.
     #[error(transparent)]
     Refused(RejectReason),
+    /// A download from a deal that is not for a digital good.
+    #[error("deal {} is not for a digital good: there is no file to download", .0.fmt_short())]
+    NotDigital(ObjectId),
+    /// A download before the seller's node handed over the key.
+    #[error("the seller's node has not handed over the key of deal {} yet: it does once the deal is paid (haggle deal {} paid), while both nodes are online", .0.fmt_short(), .0.fmt_short())]
+    NoFileKey(ObjectId),
 }
 
 impl ServiceError {
@@ -293,7 +305,7 @@ impl ServiceError {
             ServiceError::Search(_) => ErrorCode::Invalid,
             ServiceError::NotYours { .. } => ErrorCode::NotYours,
             ServiceError::Conflict(c) => c.code(),
-            ServiceError::Seal(_) | ServiceError::Store(_) => ErrorCode::Internal,
+            ServiceError::Seal(_) | ServiceError::Store(_) | ServiceError::Files(_) => ErrorCode::Internal,
         }
     }
 
@@ -320,7 +332,10 @@ impl Conflict {
             Conflict::AlreadyRated { .. } | Conflict::TooManyBids { .. } | Conflict::Booking(_) => {
                 ErrorCode::Conflict
             }
-            Conflict::NotAnAuction(_) | Conflict::NotACampaign(_) => ErrorCode::Invalid,
+            Conflict::NotAnAuction(_) | Conflict::NotACampaign(_) | Conflict::NotDigital(_) => {
+                ErrorCode::Invalid
+            }
+            Conflict::NoFileKey(_) => ErrorCode::NotYourTurn,
             Conflict::AuctionEnded { .. } | Conflict::CampaignEnded { .. } => ErrorCode::ListingExpired,
             Conflict::AuctionRunning { .. } | Conflict::CampaignRunning { .. } => ErrorCode::NotYourTurn,
             Conflict::Refused(RejectReason::Decode(_)) => ErrorCode::Invalid,

@@ -361,10 +361,18 @@ impl Service {
                 Err(e) => tracing::warn!(error = %e, "cannot read the campaign of a pledge"),
             },
             Body::Pledge(_) => {}
-            Body::Step(step) => match self.step_event(object, step.deal) {
-                Ok(event) => out.then.events.push(event),
-                Err(e) => tracing::warn!(error = %e, "cannot read the deal of a step"),
-            },
+            Body::Step(step) => {
+                match self.step_event(object, step.deal) {
+                    Ok(event) => out.then.events.push(event),
+                    Err(e) => tracing::warn!(error = %e, "cannot read the deal of a step"),
+                }
+                // The buyer paid for a digital good this node sold: the key goes out.
+                if matches!(step.step, haggle_protocol::Step::Paid { .. })
+                    && let Err(e) = self.hand_over_file(step.deal, &mut out.then)
+                {
+                    tracing::warn!(deal = %step.deal, error = %e, "cannot hand over a digital good's key");
+                }
+            }
             Body::Offer(_)
             | Body::Counter(_)
             | Body::Accept(_)

@@ -72,6 +72,8 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         auction: super::auctions::info(store, object, me)?.map(Box::new),
         calendar: l.calendar().map(|c| Box::new(super::bookings::view(c))),
         campaign: super::campaigns::info(store, object, me)?.map(Box::new),
+        images: l.images.clone(),
+        file: l.file.clone(),
     })
 }
 
@@ -148,6 +150,7 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
         Step::Paid { reference: t, .. } | Step::Shipped(t) => t.clone(),
         Step::Dispute(reason) => Some(reason.clone()),
         Step::Received | Step::Cancel => None,
+        Step::FileKey(_) => Some("the key to the file, sealed to the buyer".to_owned()),
     };
     let timeline = signed
         .iter()

@@ -214,4 +214,24 @@ pub enum NodeEvent {
         /// Objects new to the peer.
         sent: u64,
     },
+    /// A file (a picture, a thumbnail, a digital good) is being fetched: `have` of `size`
+    /// bytes are here and verified. Sent at most four times a second per file, and at the end.
+    FileProgress {
+        /// The file's BLAKE3 hash, hex.
+        hash: String,
+        /// Verified bytes here.
+        have: u64,
+        /// Its size.
+        size: u64,
+    },
+    /// A fetch of a file ended: complete, or given up with why.
+    FileFetched {
+        /// The file's BLAKE3 hash, hex.
+        hash: String,
+        /// Its size.
+        size: u64,
+        /// Why it stopped short, if it did.
+        #[serde(default)]
+        error: Option<String>,
+    },
 }

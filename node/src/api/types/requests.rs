@@ -50,6 +50,12 @@ pub struct ListingDraft {
     /// For kind `crowdfund`: the deadline and reward tiers (the price is the goal).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub campaign: Option<super::CampaignDraft>,
+    /// Pictures, as `POST /v1/images` returned them (at most 8).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<haggle_protocol::Image>,
+    /// For kind `digital`: the file sold, as `POST /v1/files` returned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<haggle_protocol::DigitalFile>,
 }
 
 impl Default for ListingDraft {
@@ -72,6 +78,8 @@ impl Default for ListingDraft {
             auction: None,
             calendar: None,
             campaign: None,
+            images: Vec::new(),
+            file: None,
         }
     }
 }
@@ -120,6 +128,9 @@ pub struct ListingPatch {
     /// A new calendar: open ranges, stays and instant booking (what is booked stays booked).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calendar: Option<super::CalendarDraft>,
+    /// New pictures, replacing the old ones (empty removes them all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub images: Option<Vec<haggle_protocol::Image>>,
 }
 
 impl ListingPatch {

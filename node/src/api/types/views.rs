@@ -122,6 +122,12 @@ pub struct ListingView {
     /// For a crowdfunding campaign: its progress from the pledges this node holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub campaign: Option<Box<super::CampaignInfo>>,
+    /// Pictures, each with its thumbnail (`GET /v1/blobs/{hash}` serves what this node holds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<haggle_protocol::Image>,
+    /// For a digital good: the file sold (name, size, hashes, preview).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<haggle_protocol::DigitalFile>,
     /// For a listing taking bookings: its calendar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calendar: Option<Box<super::CalendarView>>,

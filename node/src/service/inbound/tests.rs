@@ -156,6 +156,7 @@ fn an_object_without_the_networks_work_is_refused_before_its_signature() {
         std::sync::Arc::new(store),
         std::sync::Arc::new(key(1)),
         crate::service::Policy { pow_bits: 10, ..Default::default() },
+        std::sync::Arc::new(haggle_storage::blobs::Blobs::open(&dir.path().join("blobs")).expect("blobs")),
     );
     let free = sign_now(&key(2), Body::Listing(live_listing("Free lunch")));
     let refusal = refused(&me.receive(free.bytes(), Via::Gossip)).expect("refused");

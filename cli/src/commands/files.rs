@@ -1,0 +1,300 @@
+//! Pictures and digital goods: checking the files given before any work, uploading them to the
+//! node, fetching a listing's pictures (`haggle show --images`) and a bought file
+//! (`haggle download`), with progress bars on long transfers.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+
+use haggle_node::api::types::{FetchRequest, FileStatus, ListingView};
+use haggle_protocol::blob::{MAX_FILE_BYTES, MAX_IMAGES, MAX_PREVIEW_BYTES};
+use haggle_protocol::{BlobHash, DigitalFile, Image, ImageType, PublicKey};
+
+use super::Context;
+use crate::usage;
+
+/// Largest picture file read: a 2 MiB picture with its metadata (removed before the limit is
+/// checked, by the node).
+const MAX_IMAGE_FILE: u64 = 8 * 1024 * 1024;
+/// How often a transfer's progress is read from the node.
+const POLL: Duration = Duration::from_millis(100);
+/// A transfer that makes no progress for this long is given up.
+const STALL: Duration = Duration::from_secs(60);
+/// Transfers at least this large get a progress bar.
+const BAR_FROM: u64 = 1024 * 1024;
+
+/// Pictures read and checked (count, size, format by content), before anything is sent.
+pub struct Pictures(Vec<(PathBuf, Vec<u8>)>);
+
+impl Pictures {
+    /// Whether none were given.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Reads the pictures given with `--image`, checking each before any work is done.
+pub fn read_pictures(paths: &[PathBuf]) -> Result<Pictures> {
+    if paths.len() > MAX_IMAGES {
+        return Err(usage(format!("{} pictures given: a listing has at most {MAX_IMAGES}", paths.len())));
+    }
+    let mut out = Vec::with_capacity(paths.len());
+    for path in paths {
+        let size = std::fs::metadata(path)
+            .map_err(|e| usage(format!("cannot read picture {}: {e}", path.display())))?
+            .len();
+        if size > MAX_IMAGE_FILE {
+            return Err(usage(format!(
+                "picture {} is {} MiB: pictures are at most 2 MiB; make it smaller first",
+                path.display(),
+                size / (1024 * 1024)
+            )));
+        }
+        let bytes =
+            std::fs::read(path).map_err(|e| usage(format!("cannot read picture {}: {e}", path.display())))?;
+        if ImageType::sniff(&bytes).is_none() {
+            return Err(usage(format!(
+                "{} is not a JPEG, PNG, WebP or GIF picture (its content is checked, not its name)",
+                path.display()
+            )));
+        }
+        out.push((path.clone(), bytes));
+    }
+    Ok(Pictures(out))
+}
+
+/// Stores the pictures on the node (stripped of location data unless `keep_metadata`).
+pub fn upload_pictures(cx: &Context<'_>, pictures: Pictures, keep_metadata: bool) -> Result<Vec<Image>> {
+    let mut images = Vec::with_capacity(pictures.0.len());
+    for (path, bytes) in pictures.0 {
+        let image = cx
+            .api
+            .upload_image(&bytes, keep_metadata)
+            .with_context(|| format!("picture {}", path.display()))?;
+        images.push(image);
+    }
+    Ok(images)
+}
+
+/// A digital good's file and preview, checked before any work is done.
+pub struct Goods {
+    file: PathBuf,
+    name: String,
+    size: u64,
+    preview: Option<Vec<u8>>,
+}
+
+/// Checks `--file` and `--preview`.
+pub fn read_goods(file: &Path, preview: Option<&Path>) -> Result<Goods> {
+    let meta =
+        std::fs::metadata(file).map_err(|e| usage(format!("cannot read file {}: {e}", file.display())))?;
+    if !meta.is_file() {
+        return Err(usage(format!("{} is not a file", file.display())));
+    }
+    if meta.len() == 0 || meta.len() > MAX_FILE_BYTES {
+        return Err(usage(format!(
+            "{} is {} bytes: a digital good is 1 byte to 1 GiB",
+            file.display(),
+            meta.len()
+        )));
+    }
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| usage(format!("{} has no file name in UTF-8", file.display())))?
+        .to_owned();
+    let preview = match preview {
+        Some(path) => {
+            let bytes = std::fs::read(path)
+                .map_err(|e| usage(format!("cannot read preview {}: {e}", path.display())))?;
+            if bytes.is_empty() || bytes.len() as u64 > MAX_PREVIEW_BYTES {
+                return Err(usage(format!(
+                    "preview {} is {} bytes: a preview is 1 byte to 2 MiB",
+                    path.display(),
+                    bytes.len()
+                )));
+            }
+            Some(bytes)
+        }
+        None => None,
+    };
+    Ok(Goods { file: file.to_owned(), name, size: meta.len(), preview })
+}
+
+/// Stores a digital good's file (encrypted by the node) and its preview.
+pub fn upload_goods(cx: &Context<'_>, goods: Goods) -> Result<DigitalFile> {
+    let source = std::fs::File::open(&goods.file)
+        .map_err(|e| usage(format!("cannot read file {}: {e}", goods.file.display())))?;
+    let bar = bar(goods.size, "storing");
+    let mut file = cx.api.upload_file(&goods.name, bar.wrap_read(source))?;
+    bar.finish_and_clear();
+    if let Some(preview) = goods.preview {
+        file.preview = Some(cx.api.upload_blob(&preview)?);
+    }
+    Ok(file)
+}
+
+/// A progress bar on stderr for a transfer of `size` bytes (hidden for small ones and when
+/// stderr is not a terminal).
+fn bar(size: u64, what: &str) -> indicatif::ProgressBar {
+    if size < BAR_FROM {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("#>."),
+    );
+    bar.set_message(what.to_owned());
+    bar
+}
+
+/// Fetches a file through the node (asking `from` first) and waits until it is all here,
+/// showing progress.
+fn fetch(cx: &Context<'_>, hash: BlobHash, size: u64, from: Option<PublicKey>, what: &str) -> Result<()> {
+    let mut status = cx.api.fetch_blob(&FetchRequest { hash, size, from })?;
+    let bar = bar(size, what);
+    let mut last = (status.have, Instant::now());
+    let mut restarted = false;
+    loop {
+        bar.set_position(status.have);
+        if status.complete {
+            bar.finish_and_clear();
+            return Ok(());
+        }
+        if !status.fetching {
+            if let Some(why) = status.error.take() {
+                bar.abandon();
+                bail!("cannot fetch {what} ({}): {why}", hash.fmt_short());
+            }
+            if restarted {
+                bar.abandon();
+                bail!("cannot fetch {what} ({}): the node stopped fetching it", hash.fmt_short());
+            }
+            status = cx.api.fetch_blob(&FetchRequest { hash, size, from })?;
+            restarted = true;
+            continue;
+        }
+        if status.have > last.0 {
+            last = (status.have, Instant::now());
+        } else if last.1.elapsed() > STALL {
+            bar.abandon();
+            bail!("cannot fetch {what} ({}): no progress for {} s", hash.fmt_short(), STALL.as_secs());
+        }
+        std::thread::sleep(POLL);
+        status = wait_status(cx, &hash)?;
+    }
+}
+
+fn wait_status(cx: &Context<'_>, hash: &BlobHash) -> Result<FileStatus> {
+    Ok(cx.api.blob_status(hash)?)
+}
+
+/// `haggle show --images DIR`: fetches a listing's pictures and saves them in `dir`.
+pub fn save_pictures(cx: &Context<'_>, listing: &ListingView, dir: &Path) -> Result<Vec<PathBuf>> {
+    if listing.images.is_empty() {
+        return Ok(Vec::new());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| usage(format!("cannot create {}: {e}", dir.display())))?;
+    let short = crate::output::short(&listing.id);
+    let mut saved = Vec::new();
+    for (i, image) in listing.images.iter().enumerate() {
+        let what = format!("picture {} of {}", i + 1, listing.images.len());
+        fetch(cx, image.blob.hash, image.blob.size, Some(listing.author), &what)?;
+        let path = dir.join(format!("{short}-{}.{}", i + 1, image.kind.extension()));
+        let mut out =
+            std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
+        cx.api.save_blob(&image.blob.hash, &mut out)?;
+        out.sync_all().with_context(|| format!("cannot write {}", path.display()))?;
+        saved.push(path);
+    }
+    Ok(saved)
+}
+
+/// `haggle download DEAL --out FILE`.
+pub fn download(cx: &Context<'_>, deal: &str, out: &Path, force: bool) -> Result<()> {
+    if out.exists() && !force {
+        return Err(usage(format!(
+            "{} exists: choose another --out, or add --force to replace it",
+            out.display()
+        )));
+    }
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(usage(format!(
+            "cannot save to {}: {} is not a directory",
+            out.display(),
+            parent.display()
+        )));
+    }
+    let view = cx.api.start_download(deal)?;
+    let file = &view.file;
+    fetch(cx, file.sealed, file.size, None, &file.name)?;
+    if !view.key && cx.api.start_download(deal).map(|v| !v.key).unwrap_or(true) {
+        bail!(
+            "the encrypted file is here, but the seller's node has not sent its key yet: it does once the deal is paid (haggle paid {deal}) while both nodes are online; run this again then"
+        );
+    }
+    let partial =
+        parent.join(format!(".{}.part", out.file_name().and_then(|n| n.to_str()).unwrap_or("download")));
+    let result = (|| -> Result<u64> {
+        let mut writer =
+            std::fs::File::create(&partial).with_context(|| format!("cannot write {}", partial.display()))?;
+        let mut hashing = HashingWriter { inner: &mut writer, hasher: blake3::Hasher::new() };
+        let written = cx.api.save_download(deal, &mut hashing)?;
+        let hash = BlobHash(*hashing.hasher.finalize().as_bytes());
+        if hash != file.hash || written != file.size {
+            bail!(
+                "the file received ({written} bytes, BLAKE3 {}) does not match the listing ({} bytes, {}); nothing was saved",
+                hash.fmt_short(),
+                file.size,
+                file.hash.fmt_short()
+            );
+        }
+        writer.sync_all().with_context(|| format!("cannot write {}", partial.display()))?;
+        Ok(written)
+    })();
+    let written = match result {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&partial, out).with_context(|| format!("cannot save {}", out.display()))?;
+    if cx.json {
+        return crate::output::json(&serde_json::json!({
+            "path": out.display().to_string(),
+            "size": written,
+            "blake3": file.hash.to_hex(),
+        }));
+    }
+    outln!("Saved {} ({} bytes); its BLAKE3 hash {} matches the listing.", out.display(), written, file.hash);
+    Ok(())
+}
+
+/// Hashes what passes through.
+struct HashingWriter<'a, W: Write> {
+    inner: &'a mut W,
+    hasher: blake3::Hasher,
+}
+
+impl<W: Write> Write for HashingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}

@@ -1,0 +1,144 @@
+//! Files over `/haggle/blob/1`: answering peers' requests for parts of files (read and encoded
+//! on the blocking pool), and carrying this node's own requests for the fetches in
+//! [`crate::files`].
+
+use std::collections::HashMap;
+
+use libp2p::PeerId;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use tokio::sync::oneshot;
+
+use haggle_protocol::BlobRef;
+use haggle_storage::blobs::{BlobError, MAX_GROUPS_PER_REQUEST};
+
+use super::budget::Spend;
+use super::peers::Kind;
+use super::{Done, EventLoop};
+use crate::files::wire::{BlobRequest, BlobResponse};
+
+/// File requests answered at once (each reads up to 256 KiB on the blocking pool).
+const MAX_SERVING_BLOBS: usize = 32;
+/// This node's file requests in flight at once (all fetches together).
+const MAX_OUTBOUND_BLOBS: usize = 256;
+
+type Reply = oneshot::Sender<Result<BlobResponse, String>>;
+
+/// File requests in flight, both ways; both maps are bounded by the limits above.
+#[derive(Debug, Default)]
+pub(super) struct BlobFlow {
+    /// Our requests: request id → who waits for the answer.
+    outbound: HashMap<OutboundRequestId, Reply>,
+    /// Peers' requests being read from disk, by token.
+    inbound: HashMap<u64, ResponseChannel<BlobResponse>>,
+    next_token: u64,
+}
+
+/// A file request answered from disk (or not).
+#[derive(Debug)]
+pub(crate) struct Served {
+    token: u64,
+    peer: PeerId,
+    request: BlobRequest,
+    answer: Result<Vec<u8>, BlobError>,
+}
+
+impl EventLoop {
+    pub(super) fn on_blob_event(&mut self, event: request_response::Event<BlobRequest, BlobResponse>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request { request, channel, .. } => {
+                    self.on_blob_request(peer, request, channel);
+                }
+                request_response::Message::Response { request_id, response } => {
+                    if let Some(reply) = self.blob_flow.outbound.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure { request_id, error, .. } => {
+                if let Some(reply) = self.blob_flow.outbound.remove(&request_id) {
+                    let _ = reply.send(Err(error.to_string()));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, %error, "inbound file request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_blob_request(
+        &mut self,
+        peer: PeerId,
+        request: BlobRequest,
+        channel: ResponseChannel<BlobResponse>,
+    ) {
+        let now = std::time::Instant::now();
+        if self.peers.is_banned(&peer, now) {
+            return;
+        }
+        if request.count == 0 || request.count > MAX_GROUPS_PER_REQUEST {
+            // No honest node asks for that.
+            self.penalise(peer);
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .blobs
+                .send_response(channel, BlobResponse::Missing { fetching: false });
+            return;
+        }
+        let spent = self.peers.spend(&peer, Kind::BlobRequest, 1, now);
+        if spent != Spend::Allowed || self.blob_flow.inbound.len() >= MAX_SERVING_BLOBS {
+            if spent == Spend::Offence {
+                self.penalise(peer);
+            }
+            let _ = self.swarm.behaviour_mut().blobs.send_response(channel, BlobResponse::Busy);
+            return;
+        }
+        self.blob_flow.next_token += 1;
+        let token = self.blob_flow.next_token;
+        self.blob_flow.inbound.insert(token, channel);
+        self.spawn_blocking(move |service| {
+            let blobs = service.blobs();
+            let answer = match blobs.has(&request.hash) {
+                // A file of another size is not the one asked for: answering would make the
+                // asker's check fail and blame us.
+                Some(size) if size != request.size => Err(BlobError::Missing(request.hash)),
+                _ => blobs.encode(&request.hash, request.first, request.count),
+            };
+            Some(Done::BlobServed(Served { token, peer, request, answer }))
+        });
+    }
+
+    pub(super) fn on_blob_served(&mut self, served: Served) {
+        let Served { token, peer, request, answer } = served;
+        let Some(channel) = self.blob_flow.inbound.remove(&token) else { return };
+        let response = match answer {
+            Ok(data) => BlobResponse::Data(data),
+            Err(BlobError::Missing(_)) => {
+                let blob = BlobRef { hash: request.hash, size: request.size };
+                BlobResponse::Missing { fetching: self.handle.pull_through(blob, peer) }
+            }
+            Err(BlobError::BadRange { .. }) => BlobResponse::Missing { fetching: false },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a file a peer asked for");
+                BlobResponse::Busy
+            }
+        };
+        let _ = self.swarm.behaviour_mut().blobs.send_response(channel, response);
+    }
+
+    /// Sends a file request of this node's own; the answer goes to `reply`.
+    pub(super) fn send_blob_request(&mut self, peer: PeerId, request: BlobRequest, reply: Reply) {
+        if !self.swarm.is_connected(&peer) {
+            let _ = reply.send(Err("not connected".into()));
+            return;
+        }
+        if self.blob_flow.outbound.len() >= MAX_OUTBOUND_BLOBS {
+            let _ = reply.send(Err("too many file requests in flight".into()));
+            return;
+        }
+        let id = self.swarm.behaviour_mut().blobs.send_request(&peer, request);
+        self.blob_flow.outbound.insert(id, reply);
+    }
+}

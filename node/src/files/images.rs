@@ -1,0 +1,184 @@
+//! Pictures the owner attaches to a listing: checked by their bytes, stripped of location data,
+//! and given a thumbnail, before anything is stored.
+
+use std::io::Cursor;
+
+use haggle_protocol::ImageType;
+use haggle_protocol::blob::{MAX_IMAGE_BYTES, MAX_IMAGE_SIDE, MAX_THUMB_BYTES};
+
+/// Largest thumbnail side tried first, in pixels; smaller ones follow until it fits.
+const THUMB_SIDES: [u32; 4] = [320, 240, 160, 96];
+/// JPEG qualities tried for a thumbnail, best first.
+const THUMB_QUALITIES: [u8; 3] = [75, 55, 35];
+/// Memory one picture may take to decode (a 16384 x 16384 picture does not fit; 8000 x 6000
+/// does).
+const MAX_DECODE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Why a picture cannot be attached.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ImageError {
+    /// Its first bytes are none of the formats taken.
+    #[error("not a picture: a JPEG, PNG, WebP or GIF file is needed (its content is checked, not its name)")]
+    NotAnImage,
+    /// Over the size limit, after stripping.
+    #[error("the picture is {0} bytes, over the {MAX_IMAGE_BYTES}-byte (2 MiB) limit: make it smaller")]
+    TooLarge(u64),
+    /// It does not decode.
+    #[error("the picture is damaged or not fully a {0}: {1}")]
+    Damaged(&'static str, String),
+    /// It is larger than a picture may be.
+    #[error("the picture is {0} x {1} pixels, over the limit of {MAX_IMAGE_SIDE} a side")]
+    TooManyPixels(u32, u32),
+}
+
+/// A picture ready to store: its bytes (stripped unless asked otherwise), format, size in
+/// pixels, and its JPEG thumbnail.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The picture as it will be stored and sent.
+    pub bytes: Vec<u8>,
+    /// Its format.
+    pub kind: ImageType,
+    /// Width and height in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// A JPEG of at most [`MAX_THUMB_BYTES`].
+    pub thumb: Vec<u8>,
+    /// Whether location (and other camera) metadata was removed.
+    pub stripped: bool,
+}
+
+/// Checks a picture, strips its metadata unless `keep_metadata`, and makes its thumbnail.
+pub fn prepare(bytes: Vec<u8>, keep_metadata: bool) -> Result<Prepared, ImageError> {
+    let kind = ImageType::sniff(&bytes).ok_or(ImageError::NotAnImage)?;
+    let (bytes, stripped) = if keep_metadata { (bytes, false) } else { (strip(kind, bytes)?, true) };
+    if bytes.len() as u64 > MAX_IMAGE_BYTES {
+        return Err(ImageError::TooLarge(bytes.len() as u64));
+    }
+    let name = kind.extension();
+    let mut reader = image::ImageReader::with_format(Cursor::new(&bytes), format(kind));
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    let decoded = reader.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => ImageError::TooManyPixels(0, 0),
+        other => ImageError::Damaged(name, other.to_string()),
+    })?;
+    let (width, height) = (decoded.width(), decoded.height());
+    if width == 0 || height == 0 || width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
+        return Err(ImageError::TooManyPixels(width, height));
+    }
+    let thumb = thumbnail(&decoded).map_err(|e| ImageError::Damaged(name, e))?;
+    Ok(Prepared { bytes, kind, width, height, thumb, stripped })
+}
+
+fn format(kind: ImageType) -> image::ImageFormat {
+    match kind {
+        ImageType::Jpeg => image::ImageFormat::Jpeg,
+        ImageType::Png => image::ImageFormat::Png,
+        ImageType::Webp => image::ImageFormat::WebP,
+        ImageType::Gif => image::ImageFormat::Gif,
+    }
+}
+
+/// Removes EXIF (where cameras and phones put GPS position, time and device), XMP and IPTC
+/// metadata, without decoding or re-encoding the pixels. GIF carries none.
+fn strip(kind: ImageType, bytes: Vec<u8>) -> Result<Vec<u8>, ImageError> {
+    use img_parts::{Bytes, ImageEXIF};
+    let damaged = |e: img_parts::Error| ImageError::Damaged(kind.extension(), e.to_string());
+    let input = Bytes::from(bytes);
+    let out = match kind {
+        ImageType::Jpeg => {
+            let mut jpeg = img_parts::jpeg::Jpeg::from_bytes(input).map_err(damaged)?;
+            jpeg.set_exif(None);
+            // APP1 holds EXIF and XMP; APP13 holds Photoshop's IPTC block.
+            jpeg.remove_segments_by_marker(0xE1);
+            jpeg.remove_segments_by_marker(0xED);
+            jpeg.encoder().bytes()
+        }
+        ImageType::Png => {
+            let mut png = img_parts::png::Png::from_bytes(input).map_err(damaged)?;
+            png.set_exif(None);
+            for text in [*b"tEXt", *b"zTXt", *b"iTXt"] {
+                png.remove_chunks_by_type(text);
+            }
+            png.encoder().bytes()
+        }
+        ImageType::Webp => {
+            let mut webp = img_parts::webp::WebP::from_bytes(input).map_err(damaged)?;
+            webp.set_exif(None);
+            webp.remove_chunks_by_id(*b"XMP ");
+            webp.encoder().bytes()
+        }
+        ImageType::Gif => input,
+    };
+    Ok(out.to_vec())
+}
+
+/// The largest JPEG thumbnail, from the sizes and qualities above, that fits the limit.
+fn thumbnail(picture: &image::DynamicImage) -> Result<Vec<u8>, String> {
+    for side in THUMB_SIDES {
+        let small = picture.thumbnail(side, side).into_rgb8();
+        for quality in THUMB_QUALITIES {
+            let mut out = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+                .encode_image(&small)
+                .map_err(|e| e.to_string())?;
+            if out.len() as u64 <= MAX_THUMB_BYTES {
+                return Ok(out);
+            }
+        }
+    }
+    Err("no thumbnail fits 16 KiB".into())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A `width` x `height` JPEG of a colour gradient with an EXIF block holding a GPS marker.
+    pub(crate) fn jpeg_with_exif(width: u32, height: u32) -> Vec<u8> {
+        let picture = image::RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+        });
+        let mut plain = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut plain, 85)
+            .encode_image(&picture)
+            .expect("encode");
+        let mut jpeg = img_parts::jpeg::Jpeg::from_bytes(plain.into()).expect("parse");
+        use img_parts::ImageEXIF;
+        let mut exif = b"Exif\0\0MM\0*\0\0\0\x08GPSLatitude=51.05N".to_vec();
+        exif.resize(200, 0);
+        jpeg.set_exif(Some(exif.into()));
+        jpeg.encoder().bytes().to_vec()
+    }
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    #[test]
+    fn location_is_stripped_unless_kept_and_a_thumbnail_fits() {
+        let original = jpeg_with_exif(1200, 900);
+        assert!(contains(&original, b"GPSLatitude"));
+        let prepared = prepare(original.clone(), false).expect("prepare");
+        assert!(!contains(&prepared.bytes, b"GPSLatitude"));
+        assert!(prepared.stripped);
+        assert_eq!((prepared.kind, prepared.width, prepared.height), (ImageType::Jpeg, 1200, 900));
+        assert!(prepared.thumb.len() as u64 <= MAX_THUMB_BYTES);
+        assert_eq!(ImageType::sniff(&prepared.thumb), Some(ImageType::Jpeg));
+        let kept = prepare(original.clone(), true).expect("prepare");
+        assert_eq!(kept.bytes, original);
+    }
+
+    #[test]
+    fn the_content_decides_not_the_name() {
+        assert_eq!(prepare(b"<svg></svg>".to_vec(), false).unwrap_err(), ImageError::NotAnImage);
+        let mut truncated = jpeg_with_exif(64, 64);
+        truncated.truncate(300);
+        assert!(matches!(prepare(truncated, true), Err(ImageError::Damaged(..))));
+    }
+}

@@ -1,0 +1,409 @@
+//! Files by content hash between peers: fetching a blob in verified 16 KiB groups from whichever
+//! connected peers hold it, and the pictures the owner attaches.
+//!
+//! A fetch asks up to [`IN_FLIGHT`] runs of 16 groups at once, spread over the peers that
+//! answer. Each answer is checked group by group against the hash before a byte is written
+//! (`haggle_storage::blobs`); a peer whose answer does not match is penalised like a sender of
+//! an invalid object and asked nothing more. A peer without the file says so, or says it is
+//! fetching it itself (a node fetches a picture for a peer that asks, when the picture is
+//! small; see [`MAX_PULL_THROUGH_BYTES`]), and is asked again later. One fetch runs per hash;
+//! whoever asks for the same file joins it.
+
+pub mod images;
+pub mod wire;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use libp2p::PeerId;
+use tokio::sync::watch;
+
+use haggle_protocol::blob::MAX_IMAGE_BYTES;
+use haggle_protocol::{BlobHash, BlobRef};
+use haggle_storage::blobs::{BlobError, Blobs, MAX_GROUPS_PER_REQUEST, Progress};
+
+use crate::api::types::NodeEvent;
+use crate::handle::NodeHandle;
+use wire::{BlobRequest, BlobResponse};
+
+/// Requests of one fetch in flight at once.
+const IN_FLIGHT: usize = 8;
+/// Requests of one fetch in flight to one peer.
+const PER_PEER: usize = 4;
+/// A fetch that makes no progress for this long gives up.
+const STALL: Duration = Duration::from_secs(30);
+/// Wait before asking again peers that were fetching the file or busy.
+const RETRY: Duration = Duration::from_millis(300);
+/// Fetches at once (the rest wait their turn).
+const MAX_FETCHES: usize = 16;
+/// Largest file a node fetches because a peer asked it for it (pictures, thumbnails and
+/// previews; never a digital good).
+pub const MAX_PULL_THROUGH_BYTES: u64 = MAX_IMAGE_BYTES;
+/// Files fetched for peers at once.
+const MAX_PULL_THROUGH: usize = 4;
+/// A progress event is sent at most this often per fetch.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// Where a fetch stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchState {
+    /// Under way.
+    Running,
+    /// Every byte is here and verified.
+    Done,
+    /// Gave up, with why.
+    Failed(String),
+}
+
+/// The blob directory and the fetches under way.
+#[derive(Debug)]
+pub struct Files {
+    blobs: Arc<Blobs>,
+    fetches: Mutex<HashMap<BlobHash, watch::Receiver<FetchState>>>,
+    running: tokio::sync::Semaphore,
+    pulling: std::sync::atomic::AtomicUsize,
+}
+
+impl Files {
+    /// Fetches over `blobs`.
+    pub fn new(blobs: Arc<Blobs>) -> Self {
+        Files {
+            blobs,
+            fetches: Mutex::default(),
+            running: tokio::sync::Semaphore::new(MAX_FETCHES),
+            pulling: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// The blob directory.
+    pub fn blobs(&self) -> &Arc<Blobs> {
+        &self.blobs
+    }
+
+    fn fetches(&self) -> std::sync::MutexGuard<'_, HashMap<BlobHash, watch::Receiver<FetchState>>> {
+        self.fetches.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether a fetch of `hash` is under way.
+    pub fn is_fetching(&self, hash: &BlobHash) -> bool {
+        self.fetches().get(hash).is_some_and(|rx| *rx.borrow() == FetchState::Running)
+    }
+
+    /// The state of the last fetch of `hash` since the node started.
+    pub fn state(&self, hash: &BlobHash) -> Option<FetchState> {
+        self.fetches().get(hash).map(|rx| rx.borrow().clone())
+    }
+}
+
+impl NodeHandle {
+    /// Fetches `blob` unless it is here or on its way (asking the peers in `prefer` first, then
+    /// every connected peer); the receiver says when it is done.
+    pub fn fetch(&self, blob: BlobRef, prefer: Vec<PeerId>) -> watch::Receiver<FetchState> {
+        let files = self.files.clone();
+        if files.blobs.has(&blob.hash).is_some() {
+            return watch::channel(FetchState::Done).1;
+        }
+        let mut fetches = files.fetches();
+        if let Some(rx) = fetches.get(&blob.hash)
+            && *rx.borrow() == FetchState::Running
+        {
+            return rx.clone();
+        }
+        let (tx, rx) = watch::channel(FetchState::Running);
+        fetches.insert(blob.hash, rx.clone());
+        // Finished fetches are forgotten past a few hundred, oldest state first (any order).
+        if fetches.len() > 512 {
+            fetches.retain(|_, rx| *rx.borrow() == FetchState::Running);
+        }
+        drop(fetches);
+        let handle = self.clone();
+        tokio::spawn(async move {
+            let _permit = handle.files.running.acquire().await;
+            let state = match handle.run_fetch(blob, prefer).await {
+                Ok(()) => FetchState::Done,
+                Err(why) => FetchState::Failed(why),
+            };
+            let failed = match &state {
+                FetchState::Failed(why) => Some(why.clone()),
+                _ => None,
+            };
+            let _ = handle.events.send(NodeEvent::FileFetched {
+                hash: blob.hash.to_hex(),
+                size: blob.size,
+                error: failed,
+            });
+            let _ = tx.send(state);
+        });
+        rx
+    }
+
+    /// Starts fetching a small file a peer asked us for and we lack, if the pull-through budget
+    /// allows. Says whether it is on its way.
+    pub(crate) fn pull_through(&self, blob: BlobRef, from_peer: PeerId) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.files.is_fetching(&blob.hash) {
+            return true;
+        }
+        if blob.size > MAX_PULL_THROUGH_BYTES || blob.size == 0 {
+            return false;
+        }
+        let pulling = &self.files.pulling;
+        if pulling.fetch_add(1, Ordering::SeqCst) >= MAX_PULL_THROUGH {
+            pulling.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        let mut rx = self.fetch(blob, vec![]);
+        let files = self.files.clone();
+        tokio::spawn(async move {
+            let _ = rx.wait_for(|s| *s != FetchState::Running).await;
+            files.pulling.fetch_sub(1, Ordering::SeqCst);
+        });
+        tracing::debug!(hash = %blob.hash.fmt_short(), peer = %from_peer, "fetching a file a peer asked for");
+        true
+    }
+
+    async fn run_fetch(&self, blob: BlobRef, prefer: Vec<PeerId>) -> Result<(), String> {
+        let blobs = self.files.blobs.clone();
+        let missing = blocking(move || blobs.missing(&blob)).await.map_err(|e| e.to_string())?;
+        let mut pieces: VecDeque<(u32, u32)> = runs(&missing);
+        let mut fetch = Fetch::new(prefer);
+        let mut in_flight = FuturesUnordered::new();
+        let mut last_progress = Instant::now();
+        let mut last_event = Instant::now() - PROGRESS_EVERY;
+        while !pieces.is_empty() || !in_flight.is_empty() {
+            if fetch.peers.is_empty() || (in_flight.is_empty() && fetch.idle_peers().is_empty()) {
+                fetch.refresh(self.connected_peers().await.map_err(|e| e.to_string())?);
+            }
+            while in_flight.len() < IN_FLIGHT {
+                let Some(peer) = fetch.next_peer() else { break };
+                let Some((first, count)) = pieces.pop_front() else { break };
+                *fetch.load.entry(peer).or_default() += 1;
+                let request = BlobRequest { hash: blob.hash, size: blob.size, first, count };
+                let handle = self.clone();
+                in_flight.push(async move { (peer, first, count, handle.blob_request(peer, request).await) });
+            }
+            if in_flight.is_empty() {
+                if last_progress.elapsed() > STALL {
+                    return Err(fetch.why_stalled());
+                }
+                tokio::time::sleep(RETRY).await;
+                fetch.retry_later_peers();
+                continue;
+            }
+            let Some((peer, first, count, answer)) = in_flight.next().await else { continue };
+            if let Some(n) = fetch.load.get_mut(&peer) {
+                *n = n.saturating_sub(1);
+            }
+            match answer {
+                Ok(BlobResponse::Data(encoded)) => {
+                    let blobs = self.files.blobs.clone();
+                    match blocking(move || blobs.receive(&blob, first, count, &encoded)).await {
+                        Ok(progress) => {
+                            last_progress = Instant::now();
+                            if progress.complete() || last_event.elapsed() >= PROGRESS_EVERY {
+                                last_event = Instant::now();
+                                self.progress(&blob, progress);
+                            }
+                        }
+                        Err(BlobError::Corrupt(_)) => {
+                            tracing::info!(%peer, hash = %blob.hash.fmt_short(), "a peer sent a file chunk that does not match its hash");
+                            self.penalise(peer).await;
+                            fetch.drop_peer(peer, "sent bytes that do not match the file's hash");
+                            pieces.push_back((first, count));
+                        }
+                        Err(e) => return Err(e.to_string()),
+                    }
+                }
+                Ok(BlobResponse::Missing { fetching }) => {
+                    fetch.set_aside(peer, fetching);
+                    pieces.push_back((first, count));
+                }
+                Ok(BlobResponse::Busy) => {
+                    fetch.set_aside(peer, true);
+                    pieces.push_back((first, count));
+                }
+                Err(e) => {
+                    fetch.set_aside(peer, false);
+                    fetch.note(peer, e);
+                    pieces.push_back((first, count));
+                }
+            }
+            if pieces.is_empty() && in_flight.is_empty() {
+                // A run may hold groups already here (a bad answer's good part): ask only for
+                // what is still missing.
+                let blobs = self.files.blobs.clone();
+                let missing = blocking(move || blobs.missing(&blob)).await.map_err(|e| e.to_string())?;
+                pieces = runs(&missing);
+            }
+        }
+        Ok(())
+    }
+
+    fn progress(&self, blob: &BlobRef, progress: Progress) {
+        let _ = self.events.send(NodeEvent::FileProgress {
+            hash: blob.hash.to_hex(),
+            have: progress.have,
+            size: progress.size,
+        });
+    }
+}
+
+/// Fetches the thumbnails of every listing that arrives (small, one request each), so a search
+/// hit can show its picture at once; runs until `shutdown`. Thumbnails missed here (the event
+/// stream lagged, no peer had them yet) are fetched when someone looks at the listing.
+pub(crate) async fn fetch_thumbnails(
+    handle: NodeHandle,
+    service: crate::Service,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut events = handle.subscribe();
+    loop {
+        let event = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            event = events.recv() => event,
+        };
+        let id = match event {
+            Ok(NodeEvent::ListingStored { id, .. }) => id,
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        };
+        let service = service.clone();
+        let Ok(Ok(Some(object))) = tokio::task::spawn_blocking(move || service.object(&id)).await else {
+            continue;
+        };
+        let Some(listing) = object.listing() else { continue };
+        let author = object.author().peer_id().into_iter().collect::<Vec<_>>();
+        for image in &listing.images {
+            if handle.files.blobs.has(&image.thumb.hash).is_none() {
+                drop(handle.fetch(image.thumb, author.clone()));
+            }
+        }
+    }
+}
+
+/// Consecutive missing groups, in runs of at most [`MAX_GROUPS_PER_REQUEST`].
+fn runs(missing: &[u32]) -> VecDeque<(u32, u32)> {
+    let mut out: VecDeque<(u32, u32)> = VecDeque::new();
+    for &g in missing {
+        match out.back_mut() {
+            Some((first, count)) if *first + *count == g && *count < MAX_GROUPS_PER_REQUEST => *count += 1,
+            _ => out.push_back((g, 1)),
+        }
+    }
+    out
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, BlobError> + Send + 'static,
+) -> Result<T, BlobError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(BlobError::Io { path: "blobs".into(), source: std::io::Error::other(e) }))
+}
+
+/// The peers of one fetch.
+#[derive(Debug)]
+struct Fetch {
+    /// Peers to ask, in order of preference.
+    peers: Vec<PeerId>,
+    /// Requests in flight per peer.
+    load: HashMap<PeerId, usize>,
+    /// Peers set aside for now (no file, busy, fetching it themselves), to ask again later if
+    /// they said so.
+    later: HashSet<PeerId>,
+    /// Peers not to ask again in this fetch.
+    dropped: HashSet<PeerId>,
+    /// The last thing each peer said that was not the file, for the error.
+    notes: Vec<String>,
+    prefer: Vec<PeerId>,
+    turn: usize,
+}
+
+impl Fetch {
+    fn new(prefer: Vec<PeerId>) -> Self {
+        Fetch {
+            peers: Vec::new(),
+            load: HashMap::new(),
+            later: HashSet::new(),
+            dropped: HashSet::new(),
+            notes: Vec::new(),
+            prefer,
+            turn: 0,
+        }
+    }
+
+    /// Takes the connected peers, preferred ones first.
+    fn refresh(&mut self, connected: Vec<PeerId>) {
+        let connected: HashSet<PeerId> = connected.into_iter().collect();
+        let mut peers: Vec<PeerId> = self.prefer.iter().filter(|p| connected.contains(p)).copied().collect();
+        let mut rest: Vec<PeerId> = connected.iter().filter(|p| !self.prefer.contains(p)).copied().collect();
+        rest.sort();
+        peers.extend(rest);
+        peers.retain(|p| !self.dropped.contains(p));
+        self.peers = peers;
+    }
+
+    fn idle_peers(&self) -> Vec<PeerId> {
+        self.peers.iter().filter(|p| !self.later.contains(p)).copied().collect()
+    }
+
+    /// The next peer with room for a request, round robin over those not set aside.
+    fn next_peer(&mut self) -> Option<PeerId> {
+        let candidates = self.idle_peers();
+        for i in 0..candidates.len() {
+            let peer = candidates[(self.turn + i) % candidates.len()];
+            if self.load.get(&peer).copied().unwrap_or(0) < PER_PEER {
+                self.turn = self.turn.wrapping_add(i + 1);
+                return Some(peer);
+            }
+        }
+        None
+    }
+
+    fn set_aside(&mut self, peer: PeerId, ask_again: bool) {
+        if ask_again {
+            self.later.insert(peer);
+        } else {
+            self.drop_peer(peer, "does not hold the file");
+        }
+    }
+
+    fn drop_peer(&mut self, peer: PeerId, why: &str) {
+        self.dropped.insert(peer);
+        self.peers.retain(|p| *p != peer);
+        self.note(peer, why.to_owned());
+    }
+
+    fn note(&mut self, peer: PeerId, why: String) {
+        if self.notes.len() < 8 {
+            self.notes.push(format!("{peer}: {why}"));
+        }
+    }
+
+    fn retry_later_peers(&mut self) {
+        self.later.clear();
+    }
+
+    fn why_stalled(&self) -> String {
+        if self.notes.is_empty() {
+            "no connected peer holds the file".to_owned()
+        } else {
+            format!("no connected peer could send the file ({})", self.notes.join("; "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_split_at_gaps_and_at_the_request_limit() {
+        let missing: Vec<u32> = (0..40).chain(50..52).collect();
+        assert_eq!(runs(&missing), VecDeque::from(vec![(0, 16), (16, 16), (32, 8), (50, 2)]));
+        assert!(runs(&[]).is_empty());
+    }
+}

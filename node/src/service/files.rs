@@ -1,0 +1,136 @@
+//! The owner's files: pictures attached to listings, digital goods sold (stored encrypted, the
+//! key handed to each buyer sealed to the buyer's key once the deal is paid, or at once when it
+//! is free), and the blob directory's upkeep.
+
+use std::io::Read;
+
+use haggle_protocol::blob::{DigitalFile, FileKey, Image, MAX_FILE_BYTES, MAX_PREVIEW_BYTES};
+use haggle_protocol::lifecycle::Step;
+use haggle_protocol::{BlobHash, BlobRef, Deal, ObjectId};
+
+use super::{Conflict, Followups, InvalidInput, Service, ServiceError};
+use crate::files::images;
+
+/// A digital good's decrypted bytes, checked against the listing's hash.
+#[derive(Debug)]
+pub struct Download {
+    /// The file as the listing describes it.
+    pub file: DigitalFile,
+    /// The key, opened with the owner's key.
+    pub key: FileKey,
+}
+
+impl Service {
+    /// Stores a picture for a listing (checked by its bytes, stripped of location data unless
+    /// `keep_metadata`, with a thumbnail), pinned while the owner's listings name it.
+    pub fn store_image(&self, bytes: Vec<u8>, keep_metadata: bool) -> Result<Image, ServiceError> {
+        let prepared =
+            images::prepare(bytes, keep_metadata).map_err(|e| InvalidInput::File(e.to_string()))?;
+        let blob = self.blobs.insert(&prepared.bytes, true).map_err(blob_err)?;
+        let thumb = self.blobs.insert(&prepared.thumb, true).map_err(blob_err)?;
+        Ok(Image { blob, kind: prepared.kind, width: prepared.width, height: prepared.height, thumb })
+    }
+
+    /// Stores a file as it is (a digital good's preview), pinned.
+    pub fn store_blob(&self, bytes: &[u8]) -> Result<BlobRef, ServiceError> {
+        if bytes.len() as u64 > MAX_PREVIEW_BYTES {
+            return Err(InvalidInput::File(format!(
+                "the file is {} bytes, over the {MAX_PREVIEW_BYTES}-byte limit of a preview",
+                bytes.len()
+            ))
+            .into());
+        }
+        self.blobs.insert(bytes, true).map_err(blob_err)
+    }
+
+    /// Stores a digital good's file encrypted under a fresh key (kept on this node), pinned:
+    /// what a `digital` listing's `file` names. `source` is read once, never whole in memory.
+    pub fn store_digital(&self, name: &str, source: impl Read) -> Result<DigitalFile, ServiceError> {
+        let key = FileKey::generate();
+        let (sealed, hash) =
+            self.blobs.import(source, Some(&key), MAX_FILE_BYTES, true).map_err(|e| match e {
+                haggle_storage::blobs::BlobError::TooLarge { size, max } => {
+                    ServiceError::from(InvalidInput::File(format!(
+                        "the file is over {size} bytes, over the {max}-byte (1 GiB) limit of a digital good"
+                    )))
+                }
+                other => blob_err(other),
+            })?;
+        if sealed.size == 0 {
+            return Err(InvalidInput::File("the file is empty".into()).into());
+        }
+        self.blobs.save_key(&sealed.hash, &key).map_err(blob_err)?;
+        Ok(DigitalFile { name: name.to_owned(), hash, size: sealed.size, sealed: sealed.hash, preview: None })
+    }
+
+    /// Hands over a digital good's key when the deal calls for it: this node sold it, the buyer
+    /// has paid (or it is free), and no key was handed over yet. The key goes sealed to the
+    /// buyer, as a deal step.
+    pub(super) fn hand_over_file(&self, deal_id: ObjectId, then: &mut Followups) -> Result<(), ServiceError> {
+        let Some(deal) = self.store.deal(&deal_id)? else { return Ok(()) };
+        let Some(file) = deal.listing().listing().and_then(|l| l.file.clone()) else { return Ok(()) };
+        if deal.seller() != self.me() {
+            return Ok(());
+        }
+        let state = self.store.deal_state(&deal)?;
+        let free = deal.terms().price.amount == 0;
+        if state.file_key.is_some() || !(free || state.paid.is_some()) || state.stage().is_final() {
+            return Ok(());
+        }
+        let Some(key) = self.blobs.key(&file.sealed) else {
+            tracing::warn!(deal = %deal_id, "a digital good was paid for but its key is not on this node");
+            return Ok(());
+        };
+        let sealed = key.seal_to(&deal.buyer()).map_err(|e| InvalidInput::File(e.to_string()))?;
+        let effect = self.deal_step(&deal_id.to_hex(), Step::FileKey(sealed))?;
+        then.events.extend(effect.then.events);
+        then.deliver.extend(effect.then.deliver);
+        Ok(())
+    }
+
+    /// The digital good bought in deal `given`, with its key: for the buyer once the seller's
+    /// node handed the key over.
+    pub fn download(&self, given: &str) -> Result<Download, ServiceError> {
+        let deal = self.deal_named(given)?;
+        let (file, key) = self.file_of(&deal)?;
+        Ok(Download { file, key })
+    }
+
+    /// The encrypted file of the digital good bought in deal `given`, to fetch.
+    pub fn deal_file(&self, given: &str) -> Result<(DigitalFile, libp2p::PeerId), ServiceError> {
+        let deal = self.deal_named(given)?;
+        let file =
+            deal.listing().listing().and_then(|l| l.file.clone()).ok_or(Conflict::NotDigital(deal.id()))?;
+        let seller = deal.seller().peer_id().ok_or(Conflict::NotDigital(deal.id()))?;
+        Ok((file, seller))
+    }
+
+    fn file_of(&self, deal: &Deal) -> Result<(DigitalFile, FileKey), ServiceError> {
+        let file =
+            deal.listing().listing().and_then(|l| l.file.clone()).ok_or(Conflict::NotDigital(deal.id()))?;
+        if deal.seller() == self.me() {
+            let key = self.blobs.key(&file.sealed).ok_or(Conflict::NoFileKey(deal.id()))?;
+            return Ok((file, key));
+        }
+        let state = self.store.deal_state(deal)?;
+        let (sealed, _) = state.file_key.ok_or(Conflict::NoFileKey(deal.id()))?;
+        let key = FileKey::open(&self.key, &sealed)
+            .map_err(|e| InvalidInput::File(format!("the key the seller sent does not open: {e}")))?;
+        Ok((file, key))
+    }
+
+    /// Drops files no stored listing names any more, and the least recently used of other
+    /// people's files past `budget` bytes. The owner's own files stay. Returns the bytes freed.
+    pub fn retain_files(&self, budget: u64) -> Result<u64, ServiceError> {
+        let (_, unpinned) = self.blobs.usage();
+        if unpinned == 0 && self.blobs.partial_count() == 0 {
+            return Ok(0);
+        }
+        let named = self.store.files_named()?;
+        Ok(self.blobs.retain(|h: &BlobHash| named.contains(h), budget))
+    }
+}
+
+fn blob_err(e: haggle_storage::blobs::BlobError) -> ServiceError {
+    ServiceError::Files(e.to_string())
+}
