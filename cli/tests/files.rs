@@ -1,0 +1,263 @@
+//! End-to-end pictures and digital goods: the real `haggle` binary, nodes as separate processes
+//! on 127.0.0.1. Every wait is bounded and waits on a condition.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+
+use haggle_node::ApiClient;
+use haggle_protocol::BlobHash;
+
+use common::{NodeProcess, haggle, json, wait};
+
+/// A `width` x `height` JPEG of noise (so it does not compress away) carrying a GPS position
+/// in its EXIF block.
+fn photo(path: &Path, width: u32, height: u32, seed: u32) {
+    let mut state = seed.wrapping_mul(2_654_435_761).max(1);
+    let picture = image::RgbImage::from_fn(width, height, |x, y| {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        image::Rgb([(state % 256) as u8, ((x + y) % 256) as u8, (state >> 8) as u8])
+    });
+    let mut plain = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut plain, 80)
+        .encode_image(&picture)
+        .expect("encode");
+    let mut jpeg = img_parts::jpeg::Jpeg::from_bytes(plain.into()).expect("parse");
+    use img_parts::ImageEXIF;
+    let mut exif = b"Exif\0\0MM\0*\0\0\0\x08GPSLatitude=51.0543N GPSLongitude=3.7174E".to_vec();
+    exif.resize(256, 0);
+    jpeg.set_exif(Some(exif.into()));
+    std::fs::write(path, jpeg.encoder().bytes()).expect("write photo");
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn pictures_travel_two_hops_with_thumbnails_and_arrive_byte_for_byte() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (da, db, dc) = (root.path().join("a"), root.path().join("b"), root.path().join("c"));
+    let a = NodeProcess::start(&da, None);
+    let b = NodeProcess::start(&db, Some(&a.addr));
+    let c = NodeProcess::start(&dc, Some(&b.addr));
+    a.wait_mesh();
+    c.wait_mesh();
+
+    let (front, back) = (root.path().join("front.jpg"), root.path().join("back.jpg"));
+    photo(&front, 800, 600, 1);
+    photo(&back, 640, 480, 2);
+    assert!(contains(&std::fs::read(&front).expect("read"), b"GPSLatitude"));
+
+    // Mistakes are caught before anything is stored: a text file named .jpg, nine pictures.
+    let notes = root.path().join("notes.jpg");
+    std::fs::write(&notes, "not a picture").expect("write");
+    let out = haggle(&da, &["publish", "--title", "Chair", "--price", "5", "--currency", "EUR", "--image"])
+        .status
+        .code();
+    assert_eq!(out, Some(2));
+    let notes_arg = notes.to_str().expect("utf-8");
+    let out = haggle(
+        &da,
+        &["publish", "--title", "Chair", "--price", "5", "--currency", "EUR", "--image", notes_arg],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a JPEG, PNG, WebP or GIF"), "{out:?}");
+    let front_arg = front.to_str().expect("utf-8");
+    let mut nine = vec!["publish", "--title", "Chair", "--price", "5", "--currency", "EUR"];
+    for _ in 0..9 {
+        nine.extend(["--image", front_arg]);
+    }
+    let out = haggle(&da, &nine);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at most 8"));
+
+    let listing = json(
+        &da,
+        &[
+            "publish",
+            "--title",
+            "Oak armchair",
+            "--price",
+            "80",
+            "--currency",
+            "EUR",
+            "--category",
+            "home/furniture",
+            "--image",
+            front_arg,
+            "--image",
+            back.to_str().expect("utf-8"),
+        ],
+    );
+    let id = listing["id"].as_str().expect("id").to_owned();
+    let images = listing["images"].as_array().expect("images").clone();
+    assert_eq!(images.len(), 2);
+    assert_eq!((images[0]["width"].as_u64(), images[0]["height"].as_u64()), (Some(800), Some(600)));
+    let hash = |v: &serde_json::Value| v.as_str().expect("hash").parse::<BlobHash>().expect("a hash");
+
+    // C, two hops from A, holds the listing and, soon after, both thumbnails.
+    wait("C to hold the listing", || (json(&dc, &["search", "armchair"])["total"] == 1).then_some(()));
+    let api_c = ApiClient::for_data_dir(&dc).expect("C's API");
+    wait("C to hold both thumbnails", || {
+        images
+            .iter()
+            .all(|i| api_c.blob_status(&hash(&i["thumb"]["hash"])).is_ok_and(|s| s.complete))
+            .then_some(())
+    });
+    // The full pictures are fetched only when someone looks.
+    assert!(!api_c.blob_status(&hash(&images[0]["blob"]["hash"])).expect("status").complete);
+
+    let saved_dir = root.path().join("seen-on-c");
+    let out = haggle(&dc, &["show", &id[..12], "--images", saved_dir.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Saved 2 pictures"), "{text}");
+    let api_a = ApiClient::for_data_dir(&da).expect("A's API");
+    for (n, image) in images.iter().enumerate() {
+        let path = std::fs::read_dir(&saved_dir)
+            .expect("the pictures' directory")
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with(&format!("-{}.jpg", n + 1)))
+            .unwrap_or_else(|| panic!("picture {} saved in {}", n + 1, saved_dir.display()));
+        let got = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut on_a = Vec::new();
+        api_a.save_blob(&hash(&image["blob"]["hash"]), &mut on_a).expect("A's copy");
+        assert_eq!(got, on_a, "picture {} matches A's byte for byte", n + 1);
+        assert_eq!(BlobHash::of(&got), hash(&image["blob"]["hash"]));
+        assert!(!contains(&got, b"GPSLatitude"), "the location was stripped before publishing");
+    }
+
+    // An update replaces the pictures; --no-images removes them.
+    let updated = json(&da, &["update", &id[..12], "--image", front_arg]);
+    assert_eq!(updated["images"].as_array().map(Vec::len), Some(1));
+    let updated = json(&da, &["update", &id[..12], "--no-images"]);
+    assert!(updated.get("images").is_none_or(|v| v.as_array().is_some_and(Vec::is_empty)), "{updated}");
+    a.stop();
+    b.stop();
+    c.stop();
+}
+
+#[test]
+fn a_50_mib_digital_good_downloads_after_paid_and_only_the_buyer_can_open_it() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (da, db, dc) = (root.path().join("seller"), root.path().join("buyer"), root.path().join("other"));
+    let a = NodeProcess::start(&da, None);
+    let b = NodeProcess::start(&db, Some(&a.addr));
+    let c = NodeProcess::start(&dc, Some(&a.addr));
+    a.wait_mesh();
+    b.wait_mesh();
+
+    let book = root.path().join("book.bin");
+    {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&book).expect("create"));
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..(50 * 1024 * 1024 / 8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            out.write_all(&state.to_le_bytes()).expect("write");
+        }
+    }
+    let original = std::fs::read(&book).expect("read");
+    let sample = root.path().join("sample.txt");
+    std::fs::write(&sample, "Chapter one: flour, water, salt, time.").expect("write");
+    let book_arg = book.to_str().expect("utf-8");
+
+    // Mistakes: a digital listing without its file, a file on another kind.
+    let out = haggle(
+        &da,
+        &["publish", "--kind", "digital", "--title", "Book", "--price", "5", "--currency", "EUR"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--file"));
+    let out =
+        haggle(&da, &["publish", "--title", "Book", "--price", "5", "--currency", "EUR", "--file", book_arg]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let listing = json(
+        &da,
+        &[
+            "publish",
+            "--kind",
+            "digital",
+            "--title",
+            "Bread at home",
+            "--price",
+            "5",
+            "--currency",
+            "EUR",
+            "--category",
+            "books/cooking",
+            "--file",
+            book_arg,
+            "--preview",
+            sample.to_str().expect("utf-8"),
+        ],
+    );
+    let id = listing["id"].as_str().expect("id").to_owned();
+    let file = listing["file"].clone();
+    assert_eq!(file["size"], 50 * 1024 * 1024);
+    assert_eq!(file["name"], "book.bin");
+    let plain_hash: BlobHash = file["hash"].as_str().expect("hash").parse().expect("hash");
+    assert_eq!(plain_hash, BlobHash::of(&original));
+
+    wait("B to hold the listing", || (json(&db, &["search", "bread"])["total"] == 1).then_some(()));
+    let offer = json(&db, &["offer", &id[..10], "--price", "5"]);
+    let thread = offer["thread"].as_str().expect("thread").to_owned();
+    wait("A to receive the offer", || {
+        (json(&da, &["offers"])["threads"][0]["thread"] == thread.as_str()).then_some(())
+    });
+    json(&da, &["accept", &thread[..10]]);
+    let deal = wait("B to hold the deal", || {
+        let d = json(&db, &["deals"]);
+        d["deals"][0]["id"].as_str().map(str::to_owned)
+    });
+    let d = &deal[..10];
+
+    // Before payment the encrypted file can be fetched, but it cannot be opened.
+    let early = root.path().join("early.bin");
+    let out = haggle(&db, &["download", d, "--out", early.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has not sent its key yet"), "{out:?}");
+    assert!(!early.exists());
+
+    json(&da, &["pay-request", d, "--cash"]);
+    wait("B to see the payment request", || {
+        (json(&db, &["deal", d])["stage"] == "payment_requested").then_some(())
+    });
+    json(&db, &["paid", d]);
+    wait("B to receive the key", || (json(&db, &["deal", d])["stage"] == "shipped").then_some(()));
+
+    let got = root.path().join("got.bin");
+    let out = haggle(&db, &["download", d, "--out", got.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("matches the listing"));
+    assert!(std::fs::read(&got).expect("read") == original, "the download is the seller's file");
+    let again = haggle(&db, &["download", d, "--out", got.to_str().expect("utf-8")]);
+    assert_eq!(again.status.code(), Some(2), "an existing file is not replaced without --force");
+
+    // A third node can fetch the encrypted form by its hash, but holds no deal and no key.
+    let sealed: BlobHash = file["sealed"].as_str().expect("sealed").parse().expect("hash");
+    let api_c = ApiClient::for_data_dir(&dc).expect("C's API");
+    let from = listing["author"].as_str().expect("author").parse().ok();
+    api_c
+        .fetch_blob(&haggle_node::api::types::FetchRequest { hash: sealed, size: 50 * 1024 * 1024, from })
+        .expect("fetch");
+    wait("C to hold the encrypted file", || {
+        api_c.blob_status(&sealed).is_ok_and(|s| s.complete).then_some(())
+    });
+    let mut on_c = Vec::new();
+    api_c.save_blob(&sealed, &mut on_c).expect("C's copy");
+    assert_eq!(BlobHash::of(&on_c), sealed);
+    assert_ne!(BlobHash::of(&on_c), plain_hash, "what travels is encrypted");
+    let out = haggle(&dc, &["download", d, "--out", root.path().join("c.bin").to_str().expect("utf-8")]);
+    assert_ne!(out.status.code(), Some(0), "C has no deal to download from");
+    a.stop();
+    b.stop();
+    c.stop();
+}
