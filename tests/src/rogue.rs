@@ -14,6 +14,9 @@ use libp2p::{Multiaddr, PeerId, noise, tcp, yamux};
 use tokio::sync::{mpsc, oneshot};
 
 use haggle_node::codec::BincodeCodec;
+use haggle_node::files::wire::{
+    BLOB_PROTOCOL, BlobRequest, BlobResponse, MAX_BLOB_REQUEST, MAX_BLOB_RESPONSE,
+};
 use haggle_node::sync::{MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, SYNC_PROTOCOL, SyncRequest, SyncResponse};
 use haggle_node::wire::{
     LISTINGS_TOPIC, MAX_NEGOTIATE_REQUEST, MAX_NEGOTIATE_RESPONSE, NEGOTIATE_PROTOCOL, NegotiateRequest,
@@ -27,6 +30,18 @@ struct RogueBehaviour {
     gossipsub: gossipsub::Behaviour,
     negotiate: request_response::Behaviour<BincodeCodec<NegotiateRequest, NegotiateResponse>>,
     sync: request_response::Behaviour<BincodeCodec<SyncRequest, SyncResponse>>,
+    blobs: request_response::Behaviour<BincodeCodec<BlobRequest, BlobResponse>>,
+}
+
+/// How the rogue answers file requests.
+#[derive(Clone, Debug)]
+pub struct FileServing {
+    /// Where it reads files from.
+    pub blobs: std::sync::Arc<haggle_storage::blobs::Blobs>,
+    /// Flip a bit in every answer, so it no longer matches the hash.
+    pub tamper: bool,
+    /// File requests answered so far.
+    pub answered: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What the rogue saw of its connections.
@@ -48,6 +63,7 @@ enum Command {
     Dial(Multiaddr),
     Connections(oneshot::Sender<Connections>),
     AnswerSync(SyncResponse),
+    ServeFiles(FileServing),
 }
 
 /// Hands the outcome of one of the rogue's requests to whoever asked: the response, or why none
@@ -127,7 +143,14 @@ impl Rogue {
                         .with_request_timeout(STEP)
                         .with_max_concurrent_streams(1_000),
                 );
-                Ok(RogueBehaviour { gossipsub, negotiate, sync })
+                let blobs = request_response::Behaviour::with_codec(
+                    BincodeCodec::new(MAX_BLOB_REQUEST, MAX_BLOB_RESPONSE),
+                    [(BLOB_PROTOCOL, ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(STEP)
+                        .with_max_concurrent_streams(1_000),
+                );
+                Ok(RogueBehaviour { gossipsub, negotiate, sync, blobs })
             })?
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build();
@@ -143,6 +166,10 @@ impl Rogue {
             let mut seen = Connections::default();
             // What it answers the target's sync requests with (by default, nothing).
             let mut sync_answer: Option<SyncResponse> = None;
+            // How it answers the target's file requests (by default, not at all).
+            let mut serving: Option<FileServing> = None;
+            let mut no_requests: HashMap<OutboundRequestId, oneshot::Sender<Result<BlobResponse, String>>> =
+                HashMap::new();
             loop {
                 tokio::select! {
                     command = rx.recv() => match command {
@@ -172,6 +199,7 @@ impl Rogue {
                             let _ = reply.send(seen);
                         }
                         Some(Command::AnswerSync(answer)) => sync_answer = Some(answer),
+                        Some(Command::ServeFiles(how)) => serving = Some(how),
                         None => break,
                     },
                     event = swarm.select_next_some() => match event {
@@ -182,6 +210,30 @@ impl Rogue {
                         SwarmEvent::Behaviour(RogueBehaviourEvent::Negotiate(event)) => {
                             // Requests from the target go unanswered.
                             let _ = settle(&mut pending, event);
+                        }
+                        SwarmEvent::Behaviour(RogueBehaviourEvent::Blobs(event)) => {
+                            let request = match &event {
+                                request_response::Event::Message {
+                                    message: request_response::Message::Request { request, .. }, ..
+                                } => Some(request.clone()),
+                                _ => None,
+                            };
+                            if let (Some(channel), Some(request), Some(how)) =
+                                (settle(&mut no_requests, event), request, &serving)
+                            {
+                                let answer = match how.blobs.encode(&request.hash, request.first, request.count) {
+                                    Ok(mut data) => {
+                                        if how.tamper {
+                                            let at = data.len().saturating_sub(100);
+                                            data[at] ^= 0x10;
+                                        }
+                                        how.answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                                        BlobResponse::Data(data)
+                                    }
+                                    Err(_) => BlobResponse::Missing { fetching: false },
+                                };
+                                let _ = swarm.behaviour_mut().blobs.send_response(channel, answer);
+                            }
                         }
                         SwarmEvent::Behaviour(RogueBehaviourEvent::Sync(event)) => {
                             if let Some(channel) = settle(&mut syncing, event)
@@ -240,6 +292,11 @@ impl Rogue {
     /// Answers every sync request from now on with `answer`, whatever was asked.
     pub async fn answer_sync_with(&self, answer: SyncResponse) -> Result<()> {
         self.commands.send(Command::AnswerSync(answer)).await.map_err(|_| anyhow!("the rogue stopped"))
+    }
+
+    /// Answers file requests from now on as `how` says.
+    pub async fn serve_files(&self, how: FileServing) -> Result<()> {
+        self.commands.send(Command::ServeFiles(how)).await.map_err(|_| anyhow!("the rogue stopped"))
     }
 
     /// Dials `addr` again.

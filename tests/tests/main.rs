@@ -6,6 +6,7 @@ mod auctions;
 mod defects;
 mod dialling;
 mod feedback;
+mod files;
 mod gossip;
 mod mailbox;
 mod metrics;
