@@ -63,11 +63,15 @@ pub enum Command {
                             haggle publish --kind giveaway --title \"Sofa\" --category home/furniture --location Ghent\n  \
                             haggle publish --kind auction --title \"Brass lamp\" --price 50 --currency EUR --ends 3d --reserve 80 --increment 2\n  \
                             haggle publish --kind rental --title \"Cabin\" --price 60 --currency EUR --per day --available 2026-12-01..2027-04-01 --min-stay 2\n  \
-                            haggle publish --kind crowdfund --title \"Community oven\" --goal 5000 --currency EUR --deadline 30d --tier \"Sticker:10\" --tier \"Loaf a week:100:50\""
+                            haggle publish --kind crowdfund --title \"Community oven\" --goal 5000 --currency EUR --deadline 30d --tier \"Sticker:10\" --tier \"Loaf a week:100:50\"\n  \
+                            haggle publish --title \"Oak armchair\" --price 80 --currency EUR --image front.jpg --image back.jpg\n  \
+                            haggle publish --kind digital --title \"Bread at home (e-book)\" --price 5 --currency EUR --file bread.epub --preview chapter1.pdf"
     )]
     Publish(PublishArgs),
     /// Change one of your listings (a new revision; unchanged fields stay).
-    #[command(after_help = "Example:\n  haggle update 3fa2c1 --price 110 --qty 2")]
+    #[command(
+        after_help = "Examples:\n  haggle update 3fa2c1 --price 110 --qty 2\n  haggle update 3fa2c1 --image front.jpg --image side.jpg\n  haggle update 3fa2c1 --no-images"
+    )]
     Update(UpdateArgs),
     /// Extend one of your listings before it expires.
     #[command(after_help = "Example:\n  haggle renew 3fa2c1 --expires 30d")]
@@ -97,8 +101,9 @@ pub enum Command {
         /// Any unique prefix of 6+ characters.
         #[arg(value_parser = id_prefix)]
         id: String,
-        /// For a listing: fetch its pictures from peers and save them in DIR (default: the
-        /// current directory), as <listing>-<n>.<jpg|png|webp|gif>.
+        /// For a listing: fetch its pictures (and a digital good's preview) from peers, check
+        /// them against their hashes and save them in DIR (default: the current directory), as
+        /// <listing>-<n>.<jpg|png|webp|gif> and <listing>-preview.
         #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = ".")]
         images: Option<PathBuf>,
     },
@@ -501,7 +506,7 @@ pub struct ListingFields {
     /// offers at least the asking price.
     #[arg(long, conflicts_with = "no_instant")]
     pub instant: bool,
-    /// In an update: stop instant booking (requests wait for you).
+    /// For haggle update: stop instant booking (requests wait for you).
     #[arg(long)]
     pub no_instant: bool,
     /// A picture (JPEG, PNG, WebP or GIF, at most 2 MiB); repeat for up to 8. In an update,
@@ -512,7 +517,7 @@ pub struct ListingFields {
     /// were taken). By default it is removed before anything is stored or sent.
     #[arg(long, requires = "images")]
     pub keep_location: bool,
-    /// In an update: remove every picture.
+    /// For haggle update: remove every picture.
     #[arg(long, conflicts_with = "images")]
     pub no_images: bool,
 }
@@ -877,7 +882,7 @@ mod tests {
             Choice::<ListingKind>::value_variants().iter().filter_map(|c| c.to_possible_value()).collect();
         assert_eq!(
             names(&kinds),
-            ["sell", "wanted", "service", "rental", "giveaway", "auction", "crowdfund"]
+            ["sell", "wanted", "service", "rental", "giveaway", "auction", "crowdfund", "digital"]
         );
         let sorts: Vec<_> =
             Choice::<Sort>::value_variants().iter().filter_map(|c| c.to_possible_value()).collect();

@@ -193,7 +193,6 @@ pub fn summary(l: &ListingView) -> String {
     }
 }
 
-/// Prints one listing in full.
 /// A size in bytes as people read it: 512 B, 40.0 KiB, 50.0 MiB.
 pub fn bytes(n: u64) -> String {
     match n {
@@ -204,6 +203,7 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// Prints one listing in full.
 pub fn listing(l: &ListingView) {
     let now = now_ms();
     outln!("{}  {}", bold(&l.title), dim(&format!("[{}, {}]", l.kind, l.state.as_str())));

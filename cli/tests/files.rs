@@ -207,12 +207,15 @@ fn a_50_mib_digital_good_downloads_after_paid_and_only_the_buyer_can_open_it() {
     assert_eq!(plain_hash, BlobHash::of(&original));
 
     wait("B to hold the listing", || (json(&db, &["search", "bread"])["total"] == 1).then_some(()));
-    let offer = json(&db, &["offer", &id[..10], "--price", "5"]);
-    let thread = offer["thread"].as_str().expect("thread").to_owned();
-    wait("A to receive the offer", || {
-        (json(&da, &["offers"])["threads"][0]["thread"] == thread.as_str()).then_some(())
+    // An offer under the price waits for the seller; one at the price (the default) buys.
+    let low = json(&db, &["offer", &id[..10], "--price", "1"]);
+    let low_thread = low["thread"].as_str().expect("thread").to_owned();
+    wait("A to receive the low offer", || {
+        let threads = json(&da, &["offers"]);
+        threads["threads"].as_array()?.iter().find(|t| t["thread"] == low_thread.as_str()).map(|_| ())
     });
-    json(&da, &["accept", &thread[..10]]);
+    assert_eq!(json(&db, &["show", &low_thread[..10]])["state"], "open", "a low offer is left to the seller");
+    json(&db, &["offer", &id[..10]]);
     let deal = wait("B to hold the deal", || {
         let d = json(&db, &["deals"]);
         d["deals"][0]["id"].as_str().map(str::to_owned)
@@ -257,6 +260,40 @@ fn a_50_mib_digital_good_downloads_after_paid_and_only_the_buyer_can_open_it() {
     assert_ne!(BlobHash::of(&on_c), plain_hash, "what travels is encrypted");
     let out = haggle(&dc, &["download", d, "--out", root.path().join("c.bin").to_str().expect("utf-8")]);
     assert_ne!(out.status.code(), Some(0), "C has no deal to download from");
+
+    // A free file: the offer buys it and the key comes with the deal, no payment steps.
+    let recipe = root.path().join("recipe.txt");
+    std::fs::write(&recipe, "Rye: 500 g flour, 350 g water, 10 g salt, starter.").expect("write");
+    let free = json(
+        &da,
+        &[
+            "publish",
+            "--kind",
+            "digital",
+            "--title",
+            "Rye recipe card",
+            "--price",
+            "0",
+            "--currency",
+            "EUR",
+            "--category",
+            "books/cooking",
+            "--file",
+            recipe.to_str().expect("utf-8"),
+        ],
+    );
+    let free_id = free["id"].as_str().expect("id").to_owned();
+    wait("C to hold the free listing", || (json(&dc, &["search", "rye"])["total"] == 1).then_some(()));
+    json(&dc, &["offer", &free_id[..10]]);
+    let free_deal = wait("C to hold the key of the free file", || {
+        let d = json(&dc, &["deals"]);
+        let id = d["deals"][0]["id"].as_str()?.to_owned();
+        (json(&dc, &["deal", &id[..10]])["stage"] == "shipped").then_some(id)
+    });
+    let card = root.path().join("card.txt");
+    let out = haggle(&dc, &["download", &free_deal[..10], "--out", card.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&card).expect("read"), std::fs::read(&recipe).expect("read"));
     a.stop();
     b.stop();
     c.stop();

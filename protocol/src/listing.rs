@@ -162,6 +162,20 @@ impl Listing {
         }
     }
 
+    /// Every file this revision names: its pictures and their thumbnails, and a digital good's
+    /// encrypted file and preview.
+    pub fn files(&self) -> Vec<crate::blob::BlobHash> {
+        let mut out = Vec::new();
+        for image in &self.images {
+            out.extend([image.blob.hash, image.thumb.hash]);
+        }
+        if let Some(file) = &self.file {
+            out.push(file.sealed);
+            out.extend(file.preview.map(|p| p.hash));
+        }
+        out
+    }
+
     /// The availability calendar, if this listing takes bookings.
     pub fn calendar(&self) -> Option<&crate::calendar::Calendar> {
         match &self.market {

@@ -11,12 +11,13 @@
 //! kept within a byte budget, least recently used first, and dropped when no stored listing
 //! names them any more ([`Blobs::retain`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
 
 use bao_tree::io::outboard::PreOrderOutboard;
 use bao_tree::io::sync::{CreateOutboard, DecodeResponseIter, encode_ranges_validated};
@@ -93,7 +94,9 @@ impl Progress {
 #[derive(Debug)]
 struct Entry {
     size: u64,
-    pinned: bool,
+    /// Stored by the owner (an upload), and when: kept while the owner's listings or deals
+    /// name it, and for a grace period after the upload (the listing naming it comes next).
+    pinned: Option<SystemTime>,
     /// A logical clock of the last use, for least-recently-used eviction.
     used: u64,
 }
@@ -161,10 +164,15 @@ impl Blobs {
             let _ = fs::remove_file(entry.path());
         }
         let mut inner = Inner::default();
-        let pinned: HashSet<BlobHash> = names(&dir.join("pinned"))?.into_iter().map(|(h, _)| h).collect();
+        let pinned: HashMap<BlobHash, SystemTime> = names(&dir.join("pinned"))?
+            .into_iter()
+            .map(|(h, path)| {
+                (h, fs::metadata(path).and_then(|m| m.modified()).unwrap_or_else(|_| SystemTime::now()))
+            })
+            .collect();
         for (hash, path) in names(&dir.join("complete"))? {
             let size = fs::metadata(&path).map_err(io_err(&path))?.len();
-            inner.complete.insert(hash, Entry { size, pinned: pinned.contains(&hash), used: 0 });
+            inner.complete.insert(hash, Entry { size, pinned: pinned.get(&hash).copied(), used: 0 });
         }
         for (hash, path) in names(&dir.join("partial"))? {
             let size = fs::metadata(&path).map_err(io_err(&path))?.len();
@@ -224,7 +232,7 @@ impl Blobs {
     pub fn usage(&self) -> (u64, u64) {
         let inner = self.lock();
         let all = inner.complete.values().map(|e| e.size).sum();
-        let unpinned = inner.complete.values().filter(|e| !e.pinned).map(|e| e.size).sum();
+        let unpinned = inner.complete.values().filter(|e| e.pinned.is_none()).map(|e| e.size).sum();
         (all, unpinned)
     }
 
@@ -300,17 +308,18 @@ impl Blobs {
         let mut inner = self.lock();
         inner.clock += 1;
         let used = inner.clock;
-        let pinned = inner.complete.get(&hash).is_some_and(|e| e.pinned);
+        let pinned = inner.complete.get(&hash).and_then(|e| e.pinned);
         inner.complete.insert(hash, Entry { size, pinned, used });
         Ok(hash)
     }
 
-    /// Pins a blob: never evicted, whoever else names it.
+    /// Pins a blob as the owner's: kept while the owner's listings or deals name it (see
+    /// [`Blobs::retain`]), and for a grace period from now.
     pub fn pin(&self, hash: &BlobHash) -> Result<(), BlobError> {
         let path = self.dir.join("pinned").join(hash.to_hex());
         File::create(&path).map_err(io_err(&path))?;
         if let Some(e) = self.lock().complete.get_mut(hash) {
-            e.pinned = true;
+            e.pinned = Some(SystemTime::now());
         }
         Ok(())
     }
@@ -386,7 +395,7 @@ impl Blobs {
         encoded: &[u8],
     ) -> Result<Progress, BlobError> {
         let path = self.partial_path(&blob.hash);
-        if !self.lock().partial.get(&blob.hash).is_some_and(|p| p.size == blob.size) {
+        if self.lock().partial.get(&blob.hash).is_none_or(|p| p.size != blob.size) {
             self.missing(blob)?;
         }
         let file = fs::OpenOptions::new().write(true).open(&path).map_err(io_err(&path))?;
@@ -464,20 +473,36 @@ impl Blobs {
         Some(FileKey::from_bytes(bytes.try_into().ok()?))
     }
 
-    /// Drops every unpinned blob (complete or partial) that `wanted` does not name, then the
-    /// least recently used unpinned blobs until the unpinned ones fit in `budget` bytes. Returns
-    /// the bytes freed.
-    pub fn retain(&self, wanted: impl Fn(&BlobHash) -> bool, budget: u64) -> u64 {
+    /// Keeps what `keep` names (the files of the owner's listings and deals) whatever else
+    /// holds; drops the owner's uploads that nothing names once `grace` has passed since the
+    /// upload (a picture replaced, an upload whose listing was never published), every other
+    /// blob (complete or partial) that `named` (the stored listings) does not name, then the
+    /// least recently used of the rest until they fit in `budget` bytes. Returns the bytes freed.
+    pub fn retain(
+        &self,
+        keep: impl Fn(&BlobHash) -> bool,
+        named: impl Fn(&BlobHash) -> bool,
+        budget: u64,
+        grace: Duration,
+    ) -> u64 {
+        let wanted = |h: &BlobHash| keep(h) || named(h);
+        let now = SystemTime::now();
         let mut drop = Vec::new();
         {
             let mut inner = self.lock();
             let mut unpinned: Vec<(u64, BlobHash, u64)> = Vec::new();
             let mut total = 0;
             for (hash, e) in &inner.complete {
-                if e.pinned {
+                if keep(hash) {
                     continue;
                 }
-                if wanted(hash) {
+                if let Some(at) = e.pinned {
+                    if !named(hash) && now.duration_since(at).is_ok_and(|age| age >= grace) {
+                        drop.push((*hash, e.size, true));
+                    }
+                    continue;
+                }
+                if named(hash) {
                     unpinned.push((e.used, *hash, e.size));
                     total += e.size;
                 } else {
@@ -509,6 +534,7 @@ impl Blobs {
             if complete {
                 let _ = fs::remove_file(self.complete_path(&hash));
                 let _ = fs::remove_file(self.outboard_path(&hash));
+                let _ = fs::remove_file(self.dir.join("pinned").join(hash.to_hex()));
                 freed += size;
             } else {
                 let path = self.partial_path(&hash);
@@ -631,20 +657,31 @@ mod tests {
     }
 
     #[test]
-    fn retain_drops_unnamed_and_least_recent_but_never_pinned() {
+    fn retain_drops_unnamed_and_least_recent_keeps_what_the_owner_needs() {
         let dir = tempfile::tempdir().expect("dir");
         let blobs = Blobs::open(dir.path()).expect("open");
         let own = blobs.insert(&data(40_000), true).expect("own");
+        let bought = blobs.insert(&[3u8; 50_000], false).expect("bought");
         let old = blobs.insert(&data(30_000), false).expect("old");
         let new = blobs.insert(&[1u8; 30_000], false).expect("new");
         let gone = blobs.insert(&[2u8; 1000], false).expect("gone");
         blobs.encode(&new.hash, 0, 1).expect("use");
-        let freed = blobs.retain(|h| *h != gone.hash, 35_000);
+        let hour = Duration::from_secs(3600);
+        let keep = |h: &BlobHash| *h == bought.hash;
+        let freed = blobs.retain(keep, |h| *h != gone.hash && *h != own.hash, 35_000, hour);
         assert_eq!(freed, 31_000);
-        assert!(blobs.has(&own.hash).is_some() && blobs.has(&new.hash).is_some());
+        assert!(blobs.has(&new.hash).is_some() && blobs.has(&bought.hash).is_some());
+        assert!(blobs.has(&own.hash).is_some(), "an upload nothing names yet stays through its grace period");
         assert!(blobs.has(&old.hash).is_none() && blobs.has(&gone.hash).is_none());
-        blobs.retain(|_| false, 0);
-        assert!(blobs.has(&own.hash).is_some(), "pinned stays");
+        blobs.retain(keep, |_| false, 0, hour);
+        assert!(blobs.has(&own.hash).is_some() && blobs.has(&bought.hash).is_some());
+        // Past the grace period, an upload nothing names goes; one a listing names stays.
+        let named = blobs.insert(&[4u8; 2000], true).expect("named");
+        blobs.retain(keep, |h| *h == named.hash, 0, Duration::ZERO);
+        assert!(blobs.has(&own.hash).is_none(), "an orphan upload goes after its grace period");
+        assert!(blobs.has(&named.hash).is_some() && blobs.has(&bought.hash).is_some());
+        let reopened = Blobs::open(dir.path()).expect("reopen");
+        assert!(reopened.has(&own.hash).is_none() && reopened.usage().1 == 50_000, "{:?}", reopened.usage());
     }
 
     #[test]

@@ -13,8 +13,9 @@ use crate::search::{SearchHit, SearchIndex, SearchQuery, SearchResults};
 
 /// The layout version of the database; a database of another version is refused rather than
 /// misread. Version 5 came with the timed markets, which changed the wire form of every listing
-/// and every set of terms: objects a version 3 or 4 database holds can no longer be read.
-pub const SCHEMA_VERSION: u32 = 5;
+/// and every set of terms; version 6 with pictures and digital goods, which added two fields to
+/// every listing: objects an earlier database holds can no longer be read.
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// sled's page cache: large enough for the hot part of 100,000 listings, small enough to keep the
 /// whole node within its memory target (sled's default is 1 GiB).
@@ -359,14 +360,10 @@ impl Store {
         let mut out = std::collections::HashSet::new();
         for v in self.db.scan_prefix([keys::HEAD]).values() {
             let head = Head::decode(&v?).ok_or(StoreError::Corrupt { what: "listing head" })?;
-            let Some(listing) = self.get(&head.id)?.and_then(|o| o.listing().cloned()) else { continue };
-            for image in &listing.images {
-                out.insert(image.blob.hash);
-                out.insert(image.thumb.hash);
-            }
-            if let Some(file) = &listing.file {
-                out.insert(file.sealed);
-                out.extend(file.preview.map(|p| p.hash));
+            if let Some(object) = self.get(&head.id)?
+                && let Some(listing) = object.listing()
+            {
+                out.extend(listing.files());
             }
         }
         Ok(out)

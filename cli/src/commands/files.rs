@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use haggle_node::api::types::{FetchRequest, FileStatus, ListingView};
+use haggle_node::api::types::{ErrorCode, FetchRequest, FileStatus, ListingView};
 use haggle_protocol::blob::{MAX_FILE_BYTES, MAX_IMAGES, MAX_PREVIEW_BYTES};
 use haggle_protocol::{BlobHash, DigitalFile, Image, ImageType, PublicKey};
 
@@ -195,52 +195,82 @@ fn wait_status(cx: &Context<'_>, hash: &BlobHash) -> Result<FileStatus> {
     Ok(cx.api.blob_status(hash)?)
 }
 
-/// `haggle show --images DIR`: fetches a listing's pictures and saves them in `dir`.
+/// `haggle show --images DIR`: fetches a listing's pictures (and a digital good's preview) and
+/// saves them in `dir`.
 pub fn save_pictures(cx: &Context<'_>, listing: &ListingView, dir: &Path) -> Result<Vec<PathBuf>> {
-    if listing.images.is_empty() {
+    let preview = listing.file.as_ref().and_then(|f| f.preview);
+    if listing.images.is_empty() && preview.is_none() {
         return Ok(Vec::new());
     }
     std::fs::create_dir_all(dir).map_err(|e| usage(format!("cannot create {}: {e}", dir.display())))?;
     let short = crate::output::short(&listing.id);
+    // `.` as the directory: plain file names.
+    let place = |name: String| if dir == Path::new(".") { PathBuf::from(name) } else { dir.join(name) };
     let mut saved = Vec::new();
     for (i, image) in listing.images.iter().enumerate() {
         let what = format!("picture {} of {}", i + 1, listing.images.len());
         fetch(cx, image.blob.hash, image.blob.size, Some(listing.author), &what)?;
-        let path = dir.join(format!("{short}-{}.{}", i + 1, image.kind.extension()));
-        let mut out =
-            std::fs::File::create(&path).with_context(|| format!("cannot write {}", path.display()))?;
-        cx.api.save_blob(&image.blob.hash, &mut out)?;
-        out.sync_all().with_context(|| format!("cannot write {}", path.display()))?;
+        let path = place(format!("{short}-{}.{}", i + 1, image.kind.extension()));
+        save(cx, &image.blob.hash, &path)?;
+        saved.push(path);
+    }
+    if let Some(preview) = preview {
+        fetch(cx, preview.hash, preview.size, Some(listing.author), "the preview")?;
+        let path = place(format!("{short}-preview"));
+        save(cx, &preview.hash, &path)?;
+        // Named by its content where it is a picture.
+        let mut head = [0u8; 12];
+        let n = std::io::Read::read(&mut std::fs::File::open(&path)?, &mut head)?;
+        let path = match ImageType::sniff(&head[..n]) {
+            Some(kind) => {
+                let named = path.with_extension(kind.extension());
+                std::fs::rename(&path, &named).with_context(|| format!("cannot name {}", named.display()))?;
+                named
+            }
+            None => path,
+        };
         saved.push(path);
     }
     Ok(saved)
 }
 
+/// Writes a file held by the node to `path`.
+fn save(cx: &Context<'_>, hash: &BlobHash, path: &Path) -> Result<()> {
+    let mut out = std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    cx.api.save_blob(hash, &mut out)?;
+    out.sync_all().with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// `haggle download DEAL --out FILE`.
 pub fn download(cx: &Context<'_>, deal: &str, out: &Path, force: bool) -> Result<()> {
+    // The deal first: a listing's id given by mistake is named as such.
+    cx.api.deal(deal).map_err(|e| match e.code() {
+        Some(ErrorCode::NotFound) => {
+            anyhow::anyhow!("{e}: give the deal's id (haggle deals lists yours), not the listing's")
+        }
+        _ => e.into(),
+    })?;
     if out.exists() && !force {
         return Err(usage(format!(
             "{} exists: choose another --out, or add --force to replace it",
             out.display()
         )));
     }
+    if out.is_dir() {
+        return Err(usage(format!("{} is a directory: --out names the file to write", out.display())));
+    }
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    if !parent.is_dir() {
-        return Err(usage(format!(
-            "cannot save to {}: {} is not a directory",
-            out.display(),
-            parent.display()
-        )));
-    }
+    std::fs::create_dir_all(&parent)
+        .map_err(|e| usage(format!("cannot create {}: {e}", parent.display())))?;
     let view = cx.api.start_download(deal)?;
     let file = &view.file;
     fetch(cx, file.sealed, file.size, None, &file.name)?;
     if !view.key && cx.api.start_download(deal).map(|v| !v.key).unwrap_or(true) {
         bail!(
-            "the encrypted file is here, but the seller's node has not sent its key yet: it does once the deal is paid (haggle paid {deal}) while both nodes are online; run this again then"
+            "the encrypted file is here, but the seller's node has not sent its key yet: it does once you have paid (after the seller's payment request, `haggle paid {deal}`; at once for a free file), while both nodes are online; run this again then"
         );
     }
     let partial =

@@ -18,6 +18,11 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
     let auction = super::auction::draft(kind.0, &auction)?;
     let campaign = super::campaign::draft(kind.0, &campaign, &mut fields.price)?;
     let goods = match (kind.0, &file) {
+        (ListingKind::Digital, Some(_)) if fields.price.is_none() => {
+            return Err(usage(
+                "a digital listing needs a price, e.g. --price 5 --currency EUR (--price 0 gives it away)",
+            ));
+        }
         (ListingKind::Digital, Some(file)) => Some(files::read_goods(file, preview.as_deref())?),
         (ListingKind::Digital, None) => {
             return Err(usage("a digital listing sells a file: add --file FILE"));
@@ -75,6 +80,9 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
     if patch.is_empty() && pictures.is_empty() && !no_images {
         return Err(usage("nothing to change: give at least one field, e.g. --price 110"));
     }
+    if !pictures.is_empty() && !cx.api.listing(&id)?.mine {
+        return Err(usage(format!("listing {id} is not yours: only its author can change its pictures")));
+    }
     if no_images {
         patch.images = Some(Vec::new());
     } else if !pictures.is_empty() {
@@ -130,14 +138,15 @@ pub fn show(cx: &Context<'_>, id: &str, images: Option<&std::path::Path>) -> Res
         }
         output::listing(l);
         outln!();
+        let files = if l.images.is_empty() { "file" } else { "picture" };
         match saved.len() {
             0 => outln!("This listing has no pictures."),
-            n => {
-                outln!("Saved {n} picture{}, each checked against its hash:", if n == 1 { "" } else { "s" });
-                for path in &saved {
-                    outln!("  {}", path.display());
-                }
-            }
+            1 => outln!("Saved 1 {files}, checked against its hash:"),
+            n if l.images.len() == n => outln!("Saved {n} pictures, each checked against its hash:"),
+            n => outln!("Saved {n} files, each checked against its hash:"),
+        }
+        for path in &saved {
+            outln!("  {}", path.display());
         }
         return Ok(());
     }

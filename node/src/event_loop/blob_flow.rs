@@ -103,7 +103,9 @@ impl EventLoop {
             let answer = match blobs.has(&request.hash) {
                 // A file of another size is not the one asked for: answering would make the
                 // asker's check fail and blame us.
-                Some(size) if size != request.size => Err(BlobError::Missing(request.hash)),
+                Some(size) if size != request.size => {
+                    Err(BlobError::BadRange { first: request.first, count: request.count, size })
+                }
                 _ => blobs.encode(&request.hash, request.first, request.count),
             };
             Some(Done::BlobServed(Served { token, peer, request, answer }))

@@ -21,7 +21,7 @@ pub enum ImageError {
     #[error("not a picture: a JPEG, PNG, WebP or GIF file is needed (its content is checked, not its name)")]
     NotAnImage,
     /// Over the size limit, after stripping.
-    #[error("the picture is {0} bytes, over the {MAX_IMAGE_BYTES}-byte (2 MiB) limit: make it smaller")]
+    #[error("the picture is {:.1} MiB once its metadata is removed, over the 2 MiB limit: make it smaller", *.0 as f64 / 1_048_576.0)]
     TooLarge(u64),
     /// It does not decode.
     #[error("the picture is damaged or not fully a {0}: {1}")]
@@ -176,7 +176,10 @@ pub(crate) mod tests {
 
     #[test]
     fn the_content_decides_not_the_name() {
-        assert_eq!(prepare(b"<svg></svg>".to_vec(), false).unwrap_err(), ImageError::NotAnImage);
+        assert_eq!(
+            prepare(b"<svg></svg>".to_vec(), false).expect_err("not a picture"),
+            ImageError::NotAnImage
+        );
         let mut truncated = jpeg_with_exif(64, 64);
         truncated.truncate(300);
         assert!(matches!(prepare(truncated, true), Err(ImageError::Damaged(..))));

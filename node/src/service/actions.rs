@@ -359,6 +359,12 @@ impl Service {
                 draft.price = Some(Price::new(amount, price.currency.clone()).decimal());
             }
         }
+        // Without a price, an offer on a digital good pays its price (and buys it at once).
+        if let (ListingKind::Digital, Some(price), None, None) =
+            (l.kind, &l.price, &draft.price, &draft.currency)
+        {
+            draft.price = Some(price.decimal());
+        }
         let (terms, message) = terms(draft, l.kind, default_currency, None, dates, now)?;
         let body = Body::Offer(Offer { listing: listing.id(), to: listing.author(), terms, message });
         self.negotiate(body, now)
@@ -617,8 +623,11 @@ impl Service {
         let Some(key) = deal.listing().listing_key() else { return Ok(None) };
         let Some(current) = self.store.listing(&key)? else { return Ok(None) };
         let Some(mut listing) = current.listing().cloned() else { return Ok(None) };
-        // A campaign makes a deal with every backer and stays as it is.
-        if listing.status == ListingStatus::Closed || listing.kind == ListingKind::Crowdfund {
+        // A campaign makes a deal with every backer and stays as it is; a file sells copies
+        // without counting down (a revision per sale would flood the network).
+        if listing.status == ListingStatus::Closed
+            || matches!(listing.kind, ListingKind::Crowdfund | ListingKind::Digital)
+        {
             return Ok(None);
         }
         // This node runs this once per deal, when it first learns of it, so the current revision

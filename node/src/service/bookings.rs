@@ -43,16 +43,23 @@ impl Service {
         if !calendar.instant || !enough || started || calendar.fits(&dates).is_err() {
             return Ok(false);
         }
+        Ok(self.accept_by_itself(thread, then, "not booking instantly"))
+    }
+
+    /// Accepts the offer opening `thread` on the owner's behalf (instant booking, a digital
+    /// good bought at its price); says whether it did. A refusal (the listing changed
+    /// meanwhile) leaves the offer to the owner.
+    pub(super) fn accept_by_itself(&self, thread: ObjectId, then: &mut Followups, refused: &str) -> bool {
         match self.accept(&thread.to_hex()) {
             Ok(effect) => {
                 then.deliver.extend(effect.then.deliver);
                 then.events.extend(effect.then.events);
                 then.publish.extend(effect.then.publish);
-                Ok(true)
+                true
             }
             Err(e) => {
-                tracing::info!(thread = %thread.fmt_short(), error = %e, "not booking instantly");
-                Ok(false)
+                tracing::info!(thread = %thread.fmt_short(), error = %e, "{refused}");
+                false
             }
         }
     }

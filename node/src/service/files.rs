@@ -88,6 +88,41 @@ impl Service {
         Ok(())
     }
 
+    /// Accepts an offer on one of the owner's digital goods that pays the asking price (or
+    /// more) in its currency for one copy: a file is sold like a shop sells, with no haggling
+    /// the owner must answer by hand. Lower offers wait for the owner. Says whether it accepted.
+    pub(super) fn accept_if_bought(
+        &self,
+        thread: ObjectId,
+        then: &mut Followups,
+    ) -> Result<bool, ServiceError> {
+        let Some(record) = self.store.thread(&thread)? else { return Ok(false) };
+        let me = self.me();
+        let view = &record.view;
+        if view.listing_author != me
+            || view.state != haggle_protocol::ThreadState::Open
+            || view.proposer == me
+        {
+            return Ok(false);
+        }
+        let Some(key) = record.listing.as_ref().and_then(haggle_protocol::Object::listing_key) else {
+            return Ok(false);
+        };
+        let Some(current) = self.store.listing(&key)? else { return Ok(false) };
+        let Some(listing) = current.listing() else { return Ok(false) };
+        let (Some(price), Some(file)) = (&listing.price, &listing.file) else { return Ok(false) };
+        let offered = &view.terms.price;
+        let pays =
+            offered.currency == price.currency && offered.amount >= price.amount && view.terms.quantity == 1;
+        if listing.kind != haggle_protocol::ListingKind::Digital
+            || !pays
+            || self.blobs.key(&file.sealed).is_none()
+        {
+            return Ok(false);
+        }
+        Ok(self.accept_by_itself(thread, then, "not selling a digital good by itself"))
+    }
+
     /// The digital good bought in deal `given`, with its key: for the buyer once the seller's
     /// node handed the key over.
     pub fn download(&self, given: &str) -> Result<Download, ServiceError> {
@@ -119,17 +154,35 @@ impl Service {
         Ok((file, key))
     }
 
-    /// Drops files no stored listing names any more, and the least recently used of other
-    /// people's files past `budget` bytes. The owner's own files stay. Returns the bytes freed.
+    /// Drops files no stored listing names any more, the owner's uploads nothing names an hour
+    /// after they were made, and the least recently used of other people's files past `budget`
+    /// bytes. The files of the owner's listings and deals (a digital good bought included) stay.
+    /// Returns the bytes freed.
     pub fn retain_files(&self, budget: u64) -> Result<u64, ServiceError> {
-        let (_, unpinned) = self.blobs.usage();
-        if unpinned == 0 && self.blobs.partial_count() == 0 {
+        if self.blobs.usage().0 == 0 && self.blobs.partial_count() == 0 {
             return Ok(0);
         }
+        let me = self.me();
+        let mut keep = std::collections::HashSet::new();
+        let listings = self.store.listings_by(&me)?.into_iter().map(|e| e.object);
+        let deals = self.store.deals_of(&me)?.into_iter().map(|d| d.listing().clone());
+        for object in listings.chain(deals) {
+            if let Some(l) = object.listing() {
+                keep.extend(l.files());
+            }
+        }
         let named = self.store.files_named()?;
-        Ok(self.blobs.retain(|h: &BlobHash| named.contains(h), budget))
+        Ok(self.blobs.retain(
+            |h: &BlobHash| keep.contains(h),
+            |h: &BlobHash| named.contains(h),
+            budget,
+            UPLOAD_GRACE,
+        ))
     }
 }
+
+/// How long an upload nothing names is kept: time enough to publish the listing that names it.
+const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 fn blob_err(e: haggle_storage::blobs::BlobError) -> ServiceError {
     ServiceError::Files(e.to_string())

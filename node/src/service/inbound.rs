@@ -394,6 +394,12 @@ impl Service {
                 {
                     tracing::warn!(thread = %thread.fmt_short(), error = %e, "cannot check a booking request");
                 }
+                // An offer paying a digital good's price: sold by itself.
+                if object.kind() == ObjectKind::Offer
+                    && let Err(e) = self.accept_if_bought(thread, &mut out.then)
+                {
+                    tracing::warn!(thread = %thread.fmt_short(), error = %e, "cannot check an offer on a digital good");
+                }
                 if let Some(deal) = deal
                     && let Err(e) = self.after_deal(deal, &mut out.then)
                 {

@@ -59,7 +59,11 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         quantity: l.quantity,
         // A calendar is booked by nights and a campaign takes every backer: neither counts down
         // (nor does an auction of its one item, settled by its bids).
-        remaining: if mine && l.market.is_none() { store.remaining_quantity(&key)? } else { None },
+        remaining: if mine && l.market.is_none() && l.kind != haggle_protocol::ListingKind::Digital {
+            store.remaining_quantity(&key)?
+        } else {
+            None
+        },
         location: l.location.text.clone(),
         geohash: l.location.geohash.clone(),
         payment: l.payment.clone(),
