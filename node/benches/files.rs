@@ -10,11 +10,11 @@ use haggle_node::files::FetchState;
 use haggle_node::{NodeConfig, NodeEvent, start};
 use tokio_util::sync::CancellationToken;
 
-/// Peak resident memory of this process so far, in KiB (`VmHWM`).
-fn peak_kib() -> u64 {
+/// Resident memory of this process now, in KiB (`VmRSS`).
+fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_owned))
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_owned))
         .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
         .unwrap_or(0)
 }
@@ -51,7 +51,20 @@ async fn transfer(mib: usize, run: usize) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut events = b.handle.subscribe();
-    let before = peak_kib();
+    let before = rss_kib();
+    // Resident memory sampled every 5 ms while the file moves.
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = sampling.clone();
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                most = most.max(rss_kib());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            most
+        })
+    };
     let started = Instant::now();
     let mut fetch = b.handle.fetch(blob, vec![a.peer_id]);
     let mut first = None;
@@ -70,16 +83,19 @@ async fn transfer(mib: usize, run: usize) {
     let state =
         tokio::time::timeout(Duration::from_secs(300), done).await.expect("within 300 s").expect("state");
     let took = started.elapsed();
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let most = sampler.join().expect("sampler");
     assert_eq!(state, FetchState::Done, "the fetch completes");
     let mb = blob.size as f64 / 1e6;
     println!(
-        "files/run {run}: {mib} MiB in {:.2} s = {:.0} MB/s (stored on A in {:.2} s); first progress after {:.1} ms; peak RSS {} MiB before, {} MiB after (both nodes)",
+        "files/run {run}: {mib} MiB in {:.2} s = {:.0} MB/s (stored on A in {:.2} s); first verified group after {:.1} ms; resident memory {} MiB before, at most {} MiB during (+{} MiB, both nodes)",
         took.as_secs_f64(),
         mb / took.as_secs_f64(),
         store_took.as_secs_f64(),
         first.map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0),
         before / 1024,
-        peak_kib() / 1024,
+        most / 1024,
+        most.saturating_sub(before) / 1024,
     );
     shutdown.cancel();
     b.shutdown().await;

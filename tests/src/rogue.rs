@@ -64,6 +64,7 @@ enum Command {
     Connections(oneshot::Sender<Connections>),
     AnswerSync(SyncResponse),
     ServeFiles(FileServing),
+    AskFile(PeerId, BlobRequest, oneshot::Sender<Result<BlobResponse, String>>),
 }
 
 /// Hands the outcome of one of the rogue's requests to whoever asked: the response, or why none
@@ -168,7 +169,7 @@ impl Rogue {
             let mut sync_answer: Option<SyncResponse> = None;
             // How it answers the target's file requests (by default, not at all).
             let mut serving: Option<FileServing> = None;
-            let mut no_requests: HashMap<OutboundRequestId, oneshot::Sender<Result<BlobResponse, String>>> =
+            let mut asked_files: HashMap<OutboundRequestId, oneshot::Sender<Result<BlobResponse, String>>> =
                 HashMap::new();
             loop {
                 tokio::select! {
@@ -200,6 +201,10 @@ impl Rogue {
                         }
                         Some(Command::AnswerSync(answer)) => sync_answer = Some(answer),
                         Some(Command::ServeFiles(how)) => serving = Some(how),
+                        Some(Command::AskFile(peer, request, reply)) => {
+                            let id = swarm.behaviour_mut().blobs.send_request(&peer, request);
+                            asked_files.insert(id, reply);
+                        }
                         None => break,
                     },
                     event = swarm.select_next_some() => match event {
@@ -219,7 +224,7 @@ impl Rogue {
                                 _ => None,
                             };
                             if let (Some(channel), Some(request), Some(how)) =
-                                (settle(&mut no_requests, event), request, &serving)
+                                (settle(&mut asked_files, event), request, &serving)
                             {
                                 let answer = match how.blobs.encode(&request.hash, request.first, request.count) {
                                     Ok(mut data) => {
@@ -292,6 +297,11 @@ impl Rogue {
     /// Answers every sync request from now on with `answer`, whatever was asked.
     pub async fn answer_sync_with(&self, answer: SyncResponse) -> Result<()> {
         self.commands.send(Command::AnswerSync(answer)).await.map_err(|_| anyhow!("the rogue stopped"))
+    }
+
+    /// Asks `peer` for part of a file.
+    pub async fn ask_file(&self, peer: PeerId, request: BlobRequest) -> Result<Result<BlobResponse, String>> {
+        self.ask(|reply| Command::AskFile(peer, request, reply)).await
     }
 
     /// Answers file requests from now on as `how` says.

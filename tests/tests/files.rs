@@ -72,3 +72,54 @@ async fn a_tampered_chunk_is_refused_its_sender_penalised_and_the_fetch_complete
     c.stop().await;
     Ok(())
 }
+
+/// Attack: a peer asks a node for files it does not hold, to make it fetch them from the network
+/// on the peer's behalf (amplification), and sends requests no honest node sends. The node
+/// fetches at most four small files for peers at once and never a large one; a malformed request
+/// counts against its sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_cannot_make_a_node_fetch_without_bound_and_malformed_requests_cost_it() -> Result<()> {
+    use haggle_node::files::wire::{BlobRequest, BlobResponse};
+    use haggle_protocol::BlobHash;
+
+    let dir = tempfile::tempdir()?;
+    let mut b = TestNode::start("B", dir.path(), vec![]).await?;
+    let rogue = Rogue::spawn(b.addr().parse()?)?;
+    let handle = b.node.handle.clone();
+    wait_until("B to be connected to the rogue", || {
+        let handle = handle.clone();
+        async move { handle.peers().await.is_ok_and(|p| p.len() == 1) }
+    })
+    .await?;
+    let target = b.node.peer_id;
+    let ask =
+        |hash: [u8; 32], size: u64, count: u32| BlobRequest { hash: BlobHash(hash), size, first: 0, count };
+
+    // Twenty small files nobody holds: B sets out to fetch a few, then says it is not fetching.
+    let mut fetching = 0;
+    for i in 0..20u8 {
+        match rogue.ask_file(target, ask([i; 32], 100_000, 1)).await? {
+            Ok(BlobResponse::Missing { fetching: true }) => fetching += 1,
+            Ok(BlobResponse::Missing { fetching: false }) => {}
+            other => anyhow::bail!("unexpected answer {other:?}"),
+        }
+    }
+    assert!((1..=4).contains(&fetching), "{fetching} fetches for a peer at once");
+    // A file larger than a picture is never fetched for a peer.
+    let big = rogue.ask_file(target, ask([99; 32], 50 * 1024 * 1024, 1)).await?;
+    assert!(matches!(big, Ok(BlobResponse::Missing { fetching: false })), "{big:?}");
+
+    // Requests for no groups, or more than sixteen, are the sender's fault.
+    for count in [0, 17] {
+        let answer = rogue.ask_file(target, ask([7; 32], 100_000, count)).await?;
+        assert!(matches!(answer, Ok(BlobResponse::Missing { fetching: false })), "{answer:?}");
+    }
+    let rogue_id = rogue.id;
+    b.wait_for(
+        "B to count the malformed requests",
+        |e| matches!(e, NodeEvent::PeerMisbehaved { peer, rejected: 2 } if *peer == rogue_id),
+    )
+    .await?;
+    b.stop().await;
+    Ok(())
+}
