@@ -210,6 +210,14 @@ pub enum Command {
         #[arg(long)]
         tracking: Option<String>,
     },
+    /// Seller of a digital good: hand the buyer the key now (your node does it by itself once
+    /// the buyer says it paid, unless deliver_on_paid = false in config.toml).
+    #[command(after_help = "Example:\n  haggle deliver 3724ae")]
+    Deliver {
+        /// Deal id (prefix of 6+ characters).
+        #[arg(value_parser = id_prefix)]
+        deal: String,
+    },
     /// Buyer: say you received it; the trade is complete.
     #[command(after_help = "Example:\n  haggle received 3724ae")]
     Received {

@@ -69,6 +69,7 @@ pub fn run(command: Command, cx: &Context<'_>) -> Result<()> {
         Command::Paid { deal, reference } => deal::step(cx, &deal, StepRequest::Paid { reference }),
         Command::Shipped { deal, tracking } => deal::step(cx, &deal, StepRequest::Shipped { tracking }),
         Command::Received { deal } => deal::step(cx, &deal, StepRequest::Received),
+        Command::Deliver { deal } => deal::step(cx, &deal, StepRequest::Deliver),
         Command::Cancel { deal } => deal::step(cx, &deal, StepRequest::Cancel),
         Command::Dispute { deal, reason } => deal::step(cx, &deal, StepRequest::Dispute { reason }),
         Command::Feedback { deal, rating, text } => reputation::feedback(cx, &deal, rating.0, text),

@@ -61,6 +61,10 @@ pub struct NodeConfig {
     /// past it, the least recently used go first. The owner's own files and those of deals do
     /// not count and are never dropped.
     pub blob_budget_mib: u64,
+    /// Hand a digital good's key to its buyer by itself as soon as the buyer says it paid your
+    /// payment request (true), or only when you run `haggle deliver DEAL`, after checking the
+    /// money arrived (false). Free files go at once either way.
+    pub deliver_on_paid: bool,
     /// Events buffered for each event-stream subscriber (`haggle watch`, the API's
     /// `/v1/events`) before the slowest misses the oldest (and is told how many it missed).
     pub event_capacity: usize,
@@ -133,6 +137,7 @@ impl Default for NodeConfig {
             pow_bits: haggle_protocol::work::DEFAULT_BASE_BITS,
             max_listings: DEFAULT_MAX_LISTINGS,
             blob_budget_mib: 1_024,
+            deliver_on_paid: true,
             event_capacity: 1_024,
             upnp: true,
             relay: RelayMode::Auto,

@@ -102,6 +102,9 @@ pub struct Policy {
     pub max_listings: usize,
     /// Budget for other people's files, in bytes.
     pub blob_budget: u64,
+    /// Hand a digital good's key to its buyer as soon as the buyer says it paid the payment
+    /// request; when false, the owner does it by hand (`haggle deliver`).
+    pub deliver_on_paid: bool,
     /// Keys the owner trusts like its own, for reputation (besides the owner's).
     pub trusted_keys: Vec<PublicKey>,
     /// How far the web of trust reaches, in deals.
@@ -115,6 +118,7 @@ impl Default for Policy {
             pow_bits: 0,
             max_listings: crate::config::DEFAULT_MAX_LISTINGS,
             blob_budget: 1 << 30,
+            deliver_on_paid: true,
             trusted_keys: Vec::new(),
             trust_hops: 2,
         }
@@ -146,6 +150,7 @@ impl From<&crate::config::NodeConfig> for Policy {
             pow_bits,
             max_listings: config.max_listings,
             blob_budget: config.blob_budget_mib.saturating_mul(1 << 20),
+            deliver_on_paid: config.deliver_on_paid,
             trusted_keys,
             trust_hops: config.trust_hops,
         }
@@ -566,6 +571,9 @@ impl Service {
         }
         let mut swept = self.store.sweep_expired(now)?;
         swept.evicted = self.store.evict_over_budget(self.policy.max_listings, &self.me())?;
+        if let Err(e) = self.hand_over_due(&mut then) {
+            tracing::warn!(error = %e, "cannot hand over the keys of digital goods paid for");
+        }
         // Files go with the listings that named them, and others' past the budget.
         match self.retain_files(self.policy.blob_budget) {
             Ok(0) => {}

@@ -178,7 +178,9 @@ impl Blobs {
             let size = fs::metadata(&path).map_err(io_err(&path))?.len();
             let have_path = path.with_extension("have");
             let have: Vec<bool> = match fs::read(&have_path) {
-                Ok(bytes) if bytes.len() == groups_of(size) => bytes.iter().map(|b| *b == 1).collect(),
+                Ok(bits) if bits.len() == groups_of(size).div_ceil(8) => {
+                    (0..groups_of(size)).map(|g| bits[g / 8] & (1 << (g % 8)) != 0).collect()
+                }
                 // No map, or a damaged one: start that fetch again.
                 _ => vec![false; groups_of(size)],
             };
@@ -273,20 +275,23 @@ impl Blobs {
                 size += n as u64;
             }
             out.into_inner().map_err(|e| e.into_error()).and_then(|f| f.sync_all()).map_err(io_err(&tmp))?;
-            let hash = self.finish(&tmp, size, None)?;
+            let hash = self.finish(&tmp, size, None, pin)?;
             Ok((BlobRef { hash, size }, BlobHash(*plain.finalize().as_bytes())))
         })();
         let _ = fs::remove_file(&tmp);
-        let (blob, plain) = result?;
-        if pin {
-            self.pin(&blob.hash)?;
-        }
-        Ok((blob, plain))
+        result
     }
 
     /// Builds the outboard of the data file `data` (of `size` bytes), checks its root against
-    /// `expected` if given, and moves both into `complete/`.
-    fn finish(&self, data: &Path, size: u64, expected: Option<&BlobHash>) -> Result<BlobHash, BlobError> {
+    /// `expected` if given, and moves both into `complete/` (pinned as the owner's if `pin`),
+    /// under the lock, so a [`Blobs::retain`] pass never removes what was just stored.
+    fn finish(
+        &self,
+        data: &Path,
+        size: u64,
+        expected: Option<&BlobHash>,
+        pin: bool,
+    ) -> Result<BlobHash, BlobError> {
         let obao_tmp = data.with_extension("obao");
         let file = File::open(data).map_err(io_err(data))?;
         let mut outboard = PreOrderOutboard {
@@ -297,28 +302,49 @@ impl Blobs {
         outboard.init_from(BufReader::with_capacity(256 * 1024, file)).map_err(io_err(data))?;
         outboard.data.sync_all().map_err(io_err(&obao_tmp))?;
         let hash = BlobHash(*outboard.root.as_bytes());
-        if expected.is_some_and(|e| *e != hash) {
+        if let Some(expected) = expected.filter(|e| **e != hash) {
+            // Every group was checked as it arrived: a whole that does not hash right was damaged
+            // here (the disk), not by a peer.
             let _ = fs::remove_file(&obao_tmp);
-            return Err(BlobError::Corrupt(hash));
+            let source = io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the file assembled here hashes to {}, not {}",
+                    hash.fmt_short(),
+                    expected.fmt_short()
+                ),
+            );
+            return Err(BlobError::Io { path: data.to_owned(), source });
         }
         let (path, obao) = (self.complete_path(&hash), self.outboard_path(&hash));
+        let mut inner = self.lock();
+        if pin {
+            self.write_pin(&hash)?;
+        }
         fs::rename(&obao_tmp, &obao).map_err(io_err(&obao))?;
         fs::rename(data, &path).map_err(io_err(&path))?;
         sync_dir(&self.dir.join("complete"))?;
-        let mut inner = self.lock();
         inner.clock += 1;
         let used = inner.clock;
-        let pinned = inner.complete.get(&hash).and_then(|e| e.pinned);
+        let pinned =
+            if pin { Some(SystemTime::now()) } else { inner.complete.get(&hash).and_then(|e| e.pinned) };
         inner.complete.insert(hash, Entry { size, pinned, used });
         Ok(hash)
+    }
+
+    /// Writes the pin marker of `hash`, durably.
+    fn write_pin(&self, hash: &BlobHash) -> Result<(), BlobError> {
+        let path = self.dir.join("pinned").join(hash.to_hex());
+        File::create(&path).and_then(|f| f.sync_all()).map_err(io_err(&path))?;
+        sync_dir(&self.dir.join("pinned"))
     }
 
     /// Pins a blob as the owner's: kept while the owner's listings or deals name it (see
     /// [`Blobs::retain`]), and for a grace period from now.
     pub fn pin(&self, hash: &BlobHash) -> Result<(), BlobError> {
-        let path = self.dir.join("pinned").join(hash.to_hex());
-        File::create(&path).map_err(io_err(&path))?;
-        if let Some(e) = self.lock().complete.get_mut(hash) {
+        let mut inner = self.lock();
+        self.write_pin(hash)?;
+        if let Some(e) = inner.complete.get_mut(hash) {
             e.pinned = Some(SystemTime::now());
         }
         Ok(())
@@ -352,8 +378,9 @@ impl Blobs {
         Ok(out)
     }
 
-    /// Starts (or resumes) fetching `blob`: the groups still missing, in order. Empty if the blob
-    /// is complete.
+    /// The groups of `blob` still missing, in order: all of them if nothing of it is here yet,
+    /// none if it is complete. A partial copy of another size is refused, never thrown away (its
+    /// groups were verified against the hash, which fixes the size).
     pub fn missing(&self, blob: &BlobRef) -> Result<Vec<u32>, BlobError> {
         let mut inner = self.lock();
         if inner.complete.contains_key(&blob.hash) {
@@ -361,13 +388,28 @@ impl Blobs {
         }
         inner.clock += 1;
         let clock = inner.clock;
-        if let Some(p) = inner.partial.get_mut(&blob.hash)
-            && p.size == blob.size
-        {
-            p.used = clock;
-            return Ok(p.have.iter().enumerate().filter(|(_, h)| !**h).map(|(i, _)| i as u32).collect());
+        match inner.partial.get_mut(&blob.hash) {
+            Some(p) if p.size == blob.size => {
+                p.used = clock;
+                Ok(p.have.iter().enumerate().filter(|(_, h)| !**h).map(|(i, _)| i as u32).collect())
+            }
+            Some(p) => Err(BlobError::BadRange { first: 0, count: 0, size: p.size }),
+            None => Ok((0..groups_of(blob.size) as u32).collect()),
+        }
+    }
+
+    /// Makes room for and creates the partial file of `blob`, unless it exists. Called with the
+    /// first verified answer, so a fetch that gets nothing leaves nothing behind.
+    fn start_partial(&self, inner: &mut Inner, blob: &BlobRef) -> Result<(), BlobError> {
+        if let Some(p) = inner.partial.get(&blob.hash) {
+            return if p.size == blob.size {
+                Ok(())
+            } else {
+                Err(BlobError::BadRange { first: 0, count: 0, size: p.size })
+            };
         }
         if inner.partial.len() >= MAX_PARTIAL {
+            // The one least recently fed: a fetch under way is fed every few milliseconds.
             let oldest = inner.partial.iter().min_by_key(|(_, p)| p.used).map(|(h, _)| *h);
             if let Some(oldest) = oldest {
                 inner.partial.remove(&oldest);
@@ -377,11 +419,18 @@ impl Blobs {
             }
         }
         let path = self.partial_path(&blob.hash);
-        let file = File::create(&path).map_err(io_err(&path))?;
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
         file.set_len(blob.size).map_err(io_err(&path))?;
         let groups = groups_of(blob.size);
-        inner.partial.insert(blob.hash, Partial { size: blob.size, have: vec![false; groups], used: clock });
-        Ok((0..groups as u32).collect())
+        inner.clock += 1;
+        let used = inner.clock;
+        inner.partial.insert(blob.hash, Partial { size: blob.size, have: vec![false; groups], used });
+        Ok(())
     }
 
     /// Takes in a peer's answer for groups `first..first + count` of `blob`, verifying every
@@ -395,8 +444,12 @@ impl Blobs {
         encoded: &[u8],
     ) -> Result<Progress, BlobError> {
         let path = self.partial_path(&blob.hash);
-        if self.lock().partial.get(&blob.hash).is_none_or(|p| p.size != blob.size) {
-            self.missing(blob)?;
+        {
+            let mut inner = self.lock();
+            if inner.complete.contains_key(&blob.hash) {
+                return Ok(Progress { have: blob.size, size: blob.size });
+            }
+            self.start_partial(&mut inner, blob)?;
         }
         let file = fs::OpenOptions::new().write(true).open(&path).map_err(io_err(&path))?;
         let wanted = ranges(first, count);
@@ -420,16 +473,23 @@ impl Blobs {
         file.sync_data().map_err(io_err(&path))?;
         let (progress, have) = {
             let mut inner = self.lock();
+            inner.clock += 1;
+            let clock = inner.clock;
             let Some(p) = inner.partial.get_mut(&blob.hash) else {
                 return Err(BlobError::Missing(blob.hash));
             };
+            p.used = clock;
             for g in got {
                 if let Some(slot) = p.have.get_mut(g) {
                     *slot = true;
                 }
             }
-            let have: Vec<u8> = p.have.iter().map(|h| u8::from(*h)).collect();
-            (Progress { have: p.have_bytes(), size: p.size }, have)
+            // One bit a group: 8 KiB for a 1 GiB file.
+            let mut bits = vec![0u8; p.have.len().div_ceil(8)];
+            for (g, _) in p.have.iter().enumerate().filter(|(_, h)| **h) {
+                bits[g / 8] |= 1 << (g % 8);
+            }
+            (Progress { have: p.have_bytes(), size: p.size }, bits)
         };
         let have_path = path.with_extension("have");
         fs::write(&have_path, have).map_err(io_err(&have_path))?;
@@ -439,14 +499,21 @@ impl Blobs {
         if progress.complete() {
             self.lock().partial.remove(&blob.hash);
             let _ = fs::remove_file(&have_path);
-            self.finish(&path, blob.size, Some(&blob.hash))?;
+            self.finish(&path, blob.size, Some(&blob.hash), false)?;
         }
         Ok(progress)
     }
 
     /// Opens a complete blob for reading, with its size.
     pub fn open_blob(&self, hash: &BlobHash) -> Result<(File, u64), BlobError> {
-        let size = self.has(hash).ok_or(BlobError::Missing(*hash))?;
+        let size = {
+            let mut inner = self.lock();
+            inner.clock += 1;
+            let clock = inner.clock;
+            let entry = inner.complete.get_mut(hash).ok_or(BlobError::Missing(*hash))?;
+            entry.used = clock;
+            entry.size
+        };
         let path = self.complete_path(hash);
         Ok((File::open(&path).map_err(io_err(&path))?, size))
     }
@@ -464,7 +531,8 @@ impl Blobs {
     pub fn save_key(&self, sealed: &BlobHash, key: &FileKey) -> Result<(), BlobError> {
         let path = self.dir.join("keys").join(sealed.to_hex());
         fs::write(&path, key.as_bytes()).map_err(io_err(&path))?;
-        File::open(&path).and_then(|f| f.sync_all()).map_err(io_err(&path))
+        File::open(&path).and_then(|f| f.sync_all()).map_err(io_err(&path))?;
+        sync_dir(&self.dir.join("keys"))
     }
 
     /// The seller's key of the encrypted blob `sealed`, if this node made it.
@@ -523,26 +591,24 @@ impl Blobs {
                     drop.push((hash, p.size, false));
                 }
             }
-            for (hash, _, complete) in &drop {
-                if *complete {
-                    inner.complete.remove(hash);
+            // Unlinked under the lock: a store of the same file meanwhile waits, and is not
+            // undone.
+            let mut freed = 0;
+            for (hash, size, complete) in drop {
+                if complete {
+                    inner.complete.remove(&hash);
+                    let _ = fs::remove_file(self.complete_path(&hash));
+                    let _ = fs::remove_file(self.outboard_path(&hash));
+                    let _ = fs::remove_file(self.dir.join("pinned").join(hash.to_hex()));
+                    freed += size;
+                } else {
+                    let path = self.partial_path(&hash);
+                    let _ = fs::remove_file(path.with_extension("have"));
+                    let _ = fs::remove_file(path);
                 }
             }
+            freed
         }
-        let mut freed = 0;
-        for (hash, size, complete) in drop {
-            if complete {
-                let _ = fs::remove_file(self.complete_path(&hash));
-                let _ = fs::remove_file(self.outboard_path(&hash));
-                let _ = fs::remove_file(self.dir.join("pinned").join(hash.to_hex()));
-                freed += size;
-            } else {
-                let path = self.partial_path(&hash);
-                let _ = fs::remove_file(path.with_extension("have"));
-                let _ = fs::remove_file(path);
-            }
-        }
-        freed
     }
 }
 
@@ -630,6 +696,20 @@ mod tests {
         let wrong = from.encode(&other.hash, 0, 1).expect("encode");
         let fresh = BlobRef { hash: BlobHash([9; 32]), size: 50_000 };
         assert!(matches!(to.receive(&fresh, 0, 1, &wrong), Err(BlobError::Corrupt(_))));
+    }
+
+    #[test]
+    fn another_size_for_a_partial_file_is_refused_and_loses_nothing() {
+        let (a, b) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+        let (from, to) = (Blobs::open(a.path()).expect("open"), Blobs::open(b.path()).expect("open"));
+        let blob = from.insert(&data(100_000), false).expect("insert");
+        assert_eq!(to.missing(&blob).expect("missing").len(), 7);
+        assert!(to.progress(&blob.hash).is_none(), "asking creates nothing");
+        to.receive(&blob, 0, 2, &from.encode(&blob.hash, 0, 2).expect("encode")).expect("receive");
+        let liar = BlobRef { hash: blob.hash, size: 100 };
+        assert!(matches!(to.missing(&liar), Err(BlobError::BadRange { .. })));
+        assert!(matches!(to.receive(&liar, 0, 1, &[]), Err(BlobError::BadRange { .. })));
+        assert_eq!(to.progress(&blob.hash).expect("partial").have, 2 * GROUP_BYTES);
     }
 
     #[test]

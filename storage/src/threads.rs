@@ -227,6 +227,12 @@ impl Store {
         if head.closed {
             return Ok(Some(0));
         }
+        // Copies of a file are not scarce: a digital good's quantity is not used up by deals.
+        if self.get(&head.id)?.and_then(|o| o.listing().map(|l| l.kind))
+            == Some(haggle_protocol::ListingKind::Digital)
+        {
+            return Ok(Some(head.quantity));
+        }
         let mut taken: u64 = 0;
         for (quantity, made_at) in self.deal_terms_on(key)? {
             // A revision published after the deal already counts it (same millisecond: count

@@ -92,8 +92,13 @@ async fn a_peer_cannot_make_a_node_fetch_without_bound_and_malformed_requests_co
     })
     .await?;
     let target = b.node.peer_id;
-    let ask =
-        |hash: [u8; 32], size: u64, count: u32| BlobRequest { hash: BlobHash(hash), size, first: 0, count };
+    let ask = |hash: [u8; 32], size: u64, count: u32| BlobRequest {
+        hash: BlobHash(hash),
+        size,
+        first: 0,
+        count,
+        for_peer: false,
+    };
 
     // Twenty small files nobody holds: B sets out to fetch a few, then says it is not fetching.
     let mut fetching = 0;
@@ -105,6 +110,9 @@ async fn a_peer_cannot_make_a_node_fetch_without_bound_and_malformed_requests_co
         }
     }
     assert!((1..=4).contains(&fetching), "{fetching} fetches for a peer at once");
+    // A request made on behalf of another peer never sets this node fetching in turn.
+    let chained = rogue.ask_file(target, BlobRequest { for_peer: true, ..ask([98; 32], 100_000, 1) }).await?;
+    assert!(matches!(chained, Ok(BlobResponse::Missing { fetching: false })), "{chained:?}");
     // A file larger than a picture is never fetched for a peer.
     let big = rogue.ask_file(target, ask([99; 32], 50 * 1024 * 1024, 1)).await?;
     assert!(matches!(big, Ok(BlobResponse::Missing { fetching: false })), "{big:?}");

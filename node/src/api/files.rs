@@ -51,9 +51,9 @@ pub(crate) async fn store_file(
     Params(query): Params<FileQuery>,
     body: HttpBody,
 ) -> Answer<DigitalFile> {
-    let scratch = state.service.blobs().scratch_path();
+    let scratch = Scratch(state.service.blobs().scratch_path());
     let result = async {
-        let mut out = tokio::fs::File::create(&scratch).await.map_err(ApiError::internal)?;
+        let mut out = tokio::fs::File::create(&scratch.0).await.map_err(ApiError::internal)?;
         let mut stream = body.into_data_stream();
         let mut size = 0u64;
         while let Some(piece) = stream.next().await {
@@ -69,7 +69,7 @@ pub(crate) async fn store_file(
             out.write_all(&piece).await.map_err(ApiError::internal)?;
         }
         out.flush().await.map_err(ApiError::internal)?;
-        let path = scratch.clone();
+        let path = scratch.0.clone();
         blocking(&state, move |s| {
             let file =
                 std::fs::File::open(&path).map_err(|e| crate::service::ServiceError::Files(e.to_string()))?;
@@ -78,8 +78,18 @@ pub(crate) async fn store_file(
         .await
     }
     .await;
-    let _ = tokio::fs::remove_file(&scratch).await;
+    drop(scratch);
     Ok(Json(result?))
+}
+
+/// An upload's scratch file, removed however the handler ends (a client gone mid-upload drops
+/// the handler's future).
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn status(state: &AppState, hash: BlobHash) -> FileStatus {
@@ -129,15 +139,20 @@ pub(crate) async fn get_blob(
 ) -> Result<Response, ApiError> {
     let hash = hash_of(&hash)?;
     let blobs = state.handle.files().blobs().clone();
-    let Ok((mut file, size)) = blobs.open_blob(&hash) else {
+    let opened = tokio::task::spawn_blocking(move || {
+        let (mut file, size) = blobs.open_blob(&hash).ok()?;
+        let mut head = [0u8; 12];
+        let n = file.read(&mut head).ok()?;
+        Some((file, size, ImageType::sniff(&head[..n]).map_or("application/octet-stream", ImageType::mime)))
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let Some((file, size, kind)) = opened else {
         return Err(ApiError::new(
             ErrorCode::NotFound,
             format!("file {} is not held here: fetch it first (POST /v1/blobs/fetch)", hash.fmt_short()),
         ));
     };
-    let mut head = [0u8; 12];
-    let n = file.read(&mut head).map_err(ApiError::internal)?;
-    let kind = ImageType::sniff(&head[..n]).map_or("application/octet-stream", ImageType::mime);
     serve(file, size, None, kind, None, &headers)
 }
 
@@ -167,20 +182,29 @@ pub(crate) async fn download(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let got = blocking(&state, move |s| s.download(&id)).await?;
-    let blobs = state.handle.files().blobs().clone();
-    let sealed = got.file.sealed;
-    let Ok((file, size)) = blobs.open_blob(&sealed) else {
+    let files = state.handle.files().clone();
+    let (sealed, expected, key) = (got.file.sealed, got.file.hash, got.key.clone());
+    // Decrypted and hashed once: later requests (ranges, a second download) trust the check.
+    let checked = tokio::task::spawn_blocking(move || -> Option<std::io::Result<BlobHash>> {
+        if files.is_verified(&sealed, &expected) {
+            return Some(Ok(expected));
+        }
+        let (file, _) = files.blobs().open_blob(&sealed).ok()?;
+        let checked = plain_hash(file, &key);
+        if checked.as_ref().is_ok_and(|h| *h == expected) {
+            files.set_verified(sealed, expected);
+        }
+        Some(checked)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let Some(checked) = checked else {
         return Err(ApiError::new(
             ErrorCode::NotYourTurn,
             "the file is not here yet: start its download (POST /v1/deals/{id}/download) and wait for it",
         ));
     };
-    let key = got.key.clone();
-    let expected = got.file.hash;
-    let checked = tokio::task::spawn_blocking(move || plain_hash(file, &key))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let checked = checked.map_err(ApiError::internal)?;
     if checked != expected {
         return Err(ApiError::new(
             ErrorCode::Conflict,
@@ -191,7 +215,11 @@ pub(crate) async fn download(
             ),
         ));
     }
-    let (file, _) = blobs.open_blob(&sealed).map_err(ApiError::internal)?;
+    let blobs = state.handle.files().blobs().clone();
+    let (file, size) = tokio::task::spawn_blocking(move || blobs.open_blob(&sealed))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
     serve(file, size, Some(got.key), "application/octet-stream", Some(&got.file.name), &headers)
 }
 

@@ -119,7 +119,7 @@ impl EventLoop {
             Ok(data) => BlobResponse::Data(data),
             Err(BlobError::Missing(_)) => {
                 let blob = BlobRef { hash: request.hash, size: request.size };
-                BlobResponse::Missing { fetching: self.handle.pull_through(blob, peer) }
+                BlobResponse::Missing { fetching: self.handle.pull_through(blob, peer, request.for_peer) }
             }
             Err(BlobError::BadRange { .. }) => BlobResponse::Missing { fetching: false },
             Err(e) => {

@@ -52,7 +52,8 @@ pub struct Prepared {
 /// Checks a picture, strips its metadata unless `keep_metadata`, and makes its thumbnail.
 pub fn prepare(bytes: Vec<u8>, keep_metadata: bool) -> Result<Prepared, ImageError> {
     let kind = ImageType::sniff(&bytes).ok_or(ImageError::NotAnImage)?;
-    let (bytes, stripped) = if keep_metadata { (bytes, false) } else { (strip(kind, bytes)?, true) };
+    let (bytes, stripped) =
+        if keep_metadata { (bytes, false) } else { (strip(kind, bytes)?, kind != ImageType::Gif) };
     if bytes.len() as u64 > MAX_IMAGE_BYTES {
         return Err(ImageError::TooLarge(bytes.len() as u64));
     }
@@ -94,10 +95,16 @@ fn strip(kind: ImageType, bytes: Vec<u8>) -> Result<Vec<u8>, ImageError> {
         ImageType::Jpeg => {
             let mut jpeg = img_parts::jpeg::Jpeg::from_bytes(input).map_err(damaged)?;
             jpeg.set_exif(None);
-            // APP1 holds EXIF and XMP; APP13 holds Photoshop's IPTC block.
+            // APP1 holds EXIF and XMP; APP13 holds Photoshop's IPTC block; COM is free text;
+            // an APP2 `MPF` block indexes further pictures (with their own EXIF) appended
+            // after the first. APP2 `ICC_PROFILE` (the colours) stays.
             jpeg.remove_segments_by_marker(0xE1);
             jpeg.remove_segments_by_marker(0xED);
-            jpeg.encoder().bytes()
+            jpeg.remove_segments_by_marker(0xFE);
+            jpeg.segments_mut().retain(|s| !(s.marker() == 0xE2 && s.contents().starts_with(b"MPF\0")));
+            let mut bytes = jpeg.encoder().bytes().to_vec();
+            bytes.truncate(primary_end(&bytes));
+            return Ok(bytes);
         }
         ImageType::Png => {
             let mut png = img_parts::png::Png::from_bytes(input).map_err(damaged)?;
@@ -116,6 +123,15 @@ fn strip(kind: ImageType, bytes: Vec<u8>) -> Result<Vec<u8>, ImageError> {
         ImageType::Gif => input,
     };
     Ok(out.to_vec())
+}
+
+/// Where a JPEG's first picture ends: just past the first end-of-image marker after its first
+/// scan (a marker cannot occur inside scan data, where `FF` is always followed by `00` or a
+/// restart marker). What follows (further pictures of a multi-picture file, camera trailers)
+/// carries metadata of its own and is dropped.
+fn primary_end(jpeg: &[u8]) -> usize {
+    let scan = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap_or(jpeg.len());
+    jpeg[scan..].windows(2).position(|w| w == [0xFF, 0xD9]).map_or(jpeg.len(), |at| scan + at + 2)
 }
 
 /// The largest JPEG thumbnail, from the sizes and qualities above, that fits the limit.
@@ -172,6 +188,18 @@ pub(crate) mod tests {
         assert_eq!(ImageType::sniff(&prepared.thumb), Some(ImageType::Jpeg));
         let kept = prepare(original.clone(), true).expect("prepare");
         assert_eq!(kept.bytes, original);
+    }
+
+    #[test]
+    fn comments_and_trailing_pictures_are_dropped() {
+        let mut with_trailer = jpeg_with_exif(64, 48);
+        // A second picture appended after the first, as multi-picture files do.
+        with_trailer.extend(jpeg_with_exif(16, 16));
+        let prepared = prepare(with_trailer.clone(), false).expect("prepare");
+        assert!(!contains(&prepared.bytes, b"GPSLatitude"), "the appended picture's EXIF went too");
+        assert!(prepared.bytes.len() < with_trailer.len() / 2 + 400);
+        assert!(prepared.bytes.ends_with(&[0xFF, 0xD9]));
+        assert_eq!((prepared.width, prepared.height), (64, 48));
     }
 
     #[test]

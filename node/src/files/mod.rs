@@ -33,17 +33,32 @@ use wire::{BlobRequest, BlobResponse};
 const IN_FLIGHT: usize = 8;
 /// Requests of one fetch in flight to one peer.
 const PER_PEER: usize = 4;
-/// A fetch that makes no progress for this long gives up.
+/// A fetch the owner asked for that makes no progress for this long gives up.
 const STALL: Duration = Duration::from_secs(30);
+/// A background fetch (a thumbnail, a file for a peer) gives up sooner.
+const BACKGROUND_STALL: Duration = Duration::from_secs(10);
 /// Wait before asking again peers that were fetching the file or busy.
 const RETRY: Duration = Duration::from_millis(300);
-/// Fetches at once (the rest wait their turn).
+/// Failed requests (timeouts, closed connections) after which a peer is asked nothing more in
+/// one fetch.
+const MAX_PEER_FAILURES: u32 = 3;
+/// The owner's fetches at once (the rest wait their turn).
 const MAX_FETCHES: usize = 16;
+/// Background fetches at once, apart from the owner's, so a flood of listings whose thumbnails
+/// nobody serves never holds up a download.
+const MAX_BACKGROUND: usize = 4;
+/// Background fetches waiting their turn; past it, new ones are skipped (a thumbnail skipped is
+/// fetched when someone looks at its listing).
+const MAX_BACKGROUND_QUEUE: usize = 256;
 /// Largest file a node fetches because a peer asked it for it (pictures, thumbnails and
 /// previews; never a digital good).
 pub const MAX_PULL_THROUGH_BYTES: u64 = MAX_IMAGE_BYTES;
 /// Files fetched for peers at once.
 const MAX_PULL_THROUGH: usize = 4;
+/// Files a fetch for a peer failed to find, remembered (and not fetched again for peers) this
+/// long, at most [`MAX_NOT_FOUND`] of them.
+const NOT_FOUND_FOR: Duration = Duration::from_secs(300);
+const MAX_NOT_FOUND: usize = 1_024;
 /// A progress event is sent at most this often per fetch.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
@@ -58,24 +73,66 @@ pub enum FetchState {
     Failed(String),
 }
 
+/// Who a fetch is for, which decides its queue and its patience.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    /// The owner is waiting (a picture looked at, a download).
+    Owner,
+    /// Nobody is waiting: a thumbnail of a listing that arrived.
+    Background,
+    /// A peer asked for a file this node lacks: its requests say so, and the peers asked never
+    /// fetch it in turn.
+    ForPeer,
+}
+
 /// The blob directory and the fetches under way.
 #[derive(Debug)]
 pub struct Files {
     blobs: Arc<Blobs>,
-    fetches: Mutex<HashMap<BlobHash, watch::Receiver<FetchState>>>,
+    /// Fetches by hash, with the size they were started for.
+    fetches: Mutex<HashMap<BlobHash, (u64, watch::Receiver<FetchState>)>>,
     running: tokio::sync::Semaphore,
+    background: tokio::sync::Semaphore,
+    queued_background: std::sync::atomic::AtomicUsize,
     pulling: std::sync::atomic::AtomicUsize,
+    /// Files a fetch for a peer did not find, and when.
+    not_found: Mutex<HashMap<BlobHash, Instant>>,
+    /// Budget for other people's files, in bytes: no file is fetched for a peer past it.
+    budget: u64,
+    /// Encrypted files whose decryption was checked against the listing's hash, with that hash.
+    verified: Mutex<HashSet<(BlobHash, BlobHash)>>,
 }
 
 impl Files {
-    /// Fetches over `blobs`.
-    pub fn new(blobs: Arc<Blobs>) -> Self {
+    /// Fetches over `blobs`, fetching for peers only while other people's files take less than
+    /// `budget` bytes.
+    pub fn new(blobs: Arc<Blobs>, budget: u64) -> Self {
         Files {
             blobs,
             fetches: Mutex::default(),
             running: tokio::sync::Semaphore::new(MAX_FETCHES),
+            background: tokio::sync::Semaphore::new(MAX_BACKGROUND),
+            queued_background: std::sync::atomic::AtomicUsize::new(0),
             pulling: std::sync::atomic::AtomicUsize::new(0),
+            not_found: Mutex::default(),
+            budget,
+            verified: Mutex::default(),
         }
+    }
+
+    /// Whether the encrypted file `sealed` was found to decrypt to `plain` (see
+    /// [`Files::set_verified`]).
+    pub fn is_verified(&self, sealed: &BlobHash, plain: &BlobHash) -> bool {
+        self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&(*sealed, *plain))
+    }
+
+    /// Remembers that `sealed` decrypts to `plain` (at most a few thousand are remembered).
+    pub fn set_verified(&self, sealed: BlobHash, plain: BlobHash) {
+        let mut verified = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if verified.len() >= 4_096 {
+            verified.clear();
+        }
+        verified.insert((sealed, plain));
     }
 
     /// The blob directory.
@@ -83,46 +140,92 @@ impl Files {
         &self.blobs
     }
 
-    fn fetches(&self) -> std::sync::MutexGuard<'_, HashMap<BlobHash, watch::Receiver<FetchState>>> {
+    fn fetches(&self) -> std::sync::MutexGuard<'_, HashMap<BlobHash, (u64, watch::Receiver<FetchState>)>> {
         self.fetches.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether a fetch of `hash` is under way.
     pub fn is_fetching(&self, hash: &BlobHash) -> bool {
-        self.fetches().get(hash).is_some_and(|rx| *rx.borrow() == FetchState::Running)
+        self.fetches().get(hash).is_some_and(|(_, rx)| *rx.borrow() == FetchState::Running)
     }
 
     /// The state of the last fetch of `hash` since the node started.
     pub fn state(&self, hash: &BlobHash) -> Option<FetchState> {
-        self.fetches().get(hash).map(|rx| rx.borrow().clone())
+        self.fetches().get(hash).map(|(_, rx)| rx.borrow().clone())
+    }
+
+    /// Whether a fetch for a peer looked for `hash` lately and found nobody holding it.
+    fn recently_not_found(&self, hash: &BlobHash) -> bool {
+        let mut not_found = self.not_found.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        not_found.retain(|_, at| at.elapsed() < NOT_FOUND_FOR);
+        not_found.contains_key(hash)
+    }
+
+    fn note_not_found(&self, hash: BlobHash) {
+        let mut not_found = self.not_found.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if not_found.len() >= MAX_NOT_FOUND
+            && let Some(oldest) = not_found.iter().min_by_key(|(_, at)| **at).map(|(h, _)| *h)
+        {
+            not_found.remove(&oldest);
+        }
+        not_found.insert(hash, Instant::now());
     }
 }
 
 impl NodeHandle {
-    /// Fetches `blob` unless it is here or on its way (asking the peers in `prefer` first, then
-    /// every connected peer); the receiver says when it is done.
+    /// Fetches `blob` for the owner unless it is here or on its way (asking the peers in
+    /// `prefer` first, then every connected peer); the receiver says when it is done.
     pub fn fetch(&self, blob: BlobRef, prefer: Vec<PeerId>) -> watch::Receiver<FetchState> {
+        self.fetch_for(blob, prefer, Priority::Owner)
+    }
+
+    /// [`NodeHandle::fetch`] in the queue `priority` names.
+    pub fn fetch_for(
+        &self,
+        blob: BlobRef,
+        prefer: Vec<PeerId>,
+        priority: Priority,
+    ) -> watch::Receiver<FetchState> {
+        use std::sync::atomic::Ordering;
         let files = self.files.clone();
-        if files.blobs.has(&blob.hash).is_some() {
-            return watch::channel(FetchState::Done).1;
-        }
         let mut fetches = files.fetches();
-        if let Some(rx) = fetches.get(&blob.hash)
+        if let Some((size, rx)) = fetches.get(&blob.hash)
             && *rx.borrow() == FetchState::Running
         {
-            return rx.clone();
+            if *size == blob.size {
+                return rx.clone();
+            }
+            return watch::channel(FetchState::Failed(
+                "another fetch of this file, with another size, is under way".into(),
+            ))
+            .1;
+        }
+        let queued = &files.queued_background;
+        if priority != Priority::Owner && queued.load(Ordering::SeqCst) >= MAX_BACKGROUND_QUEUE {
+            return watch::channel(FetchState::Failed("too many background fetches waiting".into())).1;
         }
         let (tx, rx) = watch::channel(FetchState::Running);
-        fetches.insert(blob.hash, rx.clone());
-        // Finished fetches are forgotten past a few hundred, oldest state first (any order).
+        fetches.insert(blob.hash, (blob.size, rx.clone()));
+        // Finished fetches are forgotten past a few hundred.
         if fetches.len() > 512 {
-            fetches.retain(|_, rx| *rx.borrow() == FetchState::Running);
+            fetches.retain(|_, (_, rx)| *rx.borrow() == FetchState::Running);
         }
         drop(fetches);
+        if priority != Priority::Owner {
+            queued.fetch_add(1, Ordering::SeqCst);
+        }
         let handle = self.clone();
         tokio::spawn(async move {
-            let _permit = handle.files.running.acquire().await;
-            let state = match handle.run_fetch(blob, prefer).await {
+            let files = handle.files.clone();
+            let _permit = match priority {
+                Priority::Owner => files.running.acquire().await,
+                _ => {
+                    let permit = files.background.acquire().await;
+                    files.queued_background.fetch_sub(1, Ordering::SeqCst);
+                    permit
+                }
+            };
+            let state = match handle.run_fetch(blob, prefer, priority).await {
                 Ok(()) => FetchState::Done,
                 Err(why) => FetchState::Failed(why),
             };
@@ -130,6 +233,9 @@ impl NodeHandle {
                 FetchState::Failed(why) => Some(why.clone()),
                 _ => None,
             };
+            if failed.is_some() && priority == Priority::ForPeer {
+                files.note_not_found(blob.hash);
+            }
             let _ = handle.events.send(NodeEvent::FileFetched {
                 hash: blob.hash.to_hex(),
                 size: blob.size,
@@ -141,22 +247,31 @@ impl NodeHandle {
     }
 
     /// Starts fetching a small file a peer asked us for and we lack, if the pull-through budget
-    /// allows. Says whether it is on its way.
-    pub(crate) fn pull_through(&self, blob: BlobRef, from_peer: PeerId) -> bool {
+    /// allows: not for a request that was itself made for a peer (no chains of nodes fetching
+    /// for each other), at most [`MAX_PULL_THROUGH`] at once, never a file larger than a
+    /// picture, not one lately not found, and not past the file budget. Says whether it is on
+    /// its way.
+    pub(crate) fn pull_through(&self, blob: BlobRef, from_peer: PeerId, for_peer: bool) -> bool {
         use std::sync::atomic::Ordering;
-        if self.files.is_fetching(&blob.hash) {
-            return true;
+        let files = &self.files;
+        if files.is_fetching(&blob.hash) {
+            return files.fetches().get(&blob.hash).is_some_and(|(size, _)| *size == blob.size);
         }
-        if blob.size > MAX_PULL_THROUGH_BYTES || blob.size == 0 {
+        if for_peer
+            || blob.size > MAX_PULL_THROUGH_BYTES
+            || blob.size == 0
+            || files.recently_not_found(&blob.hash)
+            || files.blobs.usage().1 >= files.budget
+        {
             return false;
         }
-        let pulling = &self.files.pulling;
+        let pulling = &files.pulling;
         if pulling.fetch_add(1, Ordering::SeqCst) >= MAX_PULL_THROUGH {
             pulling.fetch_sub(1, Ordering::SeqCst);
             return false;
         }
-        let mut rx = self.fetch(blob, vec![]);
-        let files = self.files.clone();
+        let mut rx = self.fetch_for(blob, vec![], Priority::ForPeer);
+        let files = files.clone();
         tokio::spawn(async move {
             let _ = rx.wait_for(|s| *s != FetchState::Running).await;
             files.pulling.fetch_sub(1, Ordering::SeqCst);
@@ -165,7 +280,9 @@ impl NodeHandle {
         true
     }
 
-    async fn run_fetch(&self, blob: BlobRef, prefer: Vec<PeerId>) -> Result<(), String> {
+    async fn run_fetch(&self, blob: BlobRef, prefer: Vec<PeerId>, priority: Priority) -> Result<(), String> {
+        let stall = if priority == Priority::Owner { STALL } else { BACKGROUND_STALL };
+        let for_peer = priority == Priority::ForPeer;
         let blobs = self.files.blobs.clone();
         let missing = blocking(move || blobs.missing(&blob)).await.map_err(|e| e.to_string())?;
         let mut pieces: VecDeque<(u32, u32)> = runs(&missing);
@@ -181,12 +298,12 @@ impl NodeHandle {
                 let Some(peer) = fetch.next_peer() else { break };
                 let Some((first, count)) = pieces.pop_front() else { break };
                 *fetch.load.entry(peer).or_default() += 1;
-                let request = BlobRequest { hash: blob.hash, size: blob.size, first, count };
+                let request = BlobRequest { hash: blob.hash, size: blob.size, first, count, for_peer };
                 let handle = self.clone();
                 in_flight.push(async move { (peer, first, count, handle.blob_request(peer, request).await) });
             }
             if in_flight.is_empty() {
-                if last_progress.elapsed() > STALL {
+                if last_progress.elapsed() > stall {
                     return Err(fetch.why_stalled());
                 }
                 tokio::time::sleep(RETRY).await;
@@ -226,8 +343,8 @@ impl NodeHandle {
                     pieces.push_back((first, count));
                 }
                 Err(e) => {
-                    fetch.set_aside(peer, false);
-                    fetch.note(peer, e);
+                    // A timeout or a dropped connection: asked again later, unless it keeps failing.
+                    fetch.failed(peer, e);
                     pieces.push_back((first, count));
                 }
             }
@@ -278,7 +395,7 @@ pub(crate) async fn fetch_thumbnails(
         let author = object.author().peer_id().into_iter().collect::<Vec<_>>();
         for image in &listing.images {
             if handle.files.blobs.has(&image.thumb.hash).is_none() {
-                drop(handle.fetch(image.thumb, author.clone()));
+                drop(handle.fetch_for(image.thumb, author.clone(), Priority::Background));
             }
         }
     }
@@ -316,6 +433,8 @@ struct Fetch {
     later: HashSet<PeerId>,
     /// Peers not to ask again in this fetch.
     dropped: HashSet<PeerId>,
+    /// Failed requests per peer.
+    failures: HashMap<PeerId, u32>,
     /// The last thing each peer said that was not the file, for the error.
     notes: Vec<String>,
     prefer: Vec<PeerId>,
@@ -329,6 +448,7 @@ impl Fetch {
             load: HashMap::new(),
             later: HashSet::new(),
             dropped: HashSet::new(),
+            failures: HashMap::new(),
             notes: Vec::new(),
             prefer,
             turn: 0,
@@ -368,6 +488,17 @@ impl Fetch {
             self.later.insert(peer);
         } else {
             self.drop_peer(peer, "does not hold the file");
+        }
+    }
+
+    fn failed(&mut self, peer: PeerId, why: String) {
+        let failures = self.failures.entry(peer).or_default();
+        *failures += 1;
+        if *failures >= MAX_PEER_FAILURES {
+            self.drop_peer(peer, &why);
+        } else {
+            self.later.insert(peer);
+            self.note(peer, why);
         }
     }
 

@@ -7,7 +7,7 @@ use haggle_protocol::BlobHash;
 
 /// The file-transfer protocol.
 pub const BLOB_PROTOCOL: libp2p::StreamProtocol = libp2p::StreamProtocol::new("/haggle/blob/1");
-/// Largest request, in bytes (a hash and three numbers).
+/// Largest request, in bytes (a hash, three numbers and a flag).
 pub const MAX_BLOB_REQUEST: u64 = 128;
 /// Largest answer, in bytes: 16 groups of 16 KiB and the tree hashes over them (64 bytes a
 /// level, at most about 30 levels on each side), with room to spare.
@@ -24,6 +24,9 @@ pub struct BlobRequest {
     pub first: u32,
     /// How many groups, 1 to 16.
     pub count: u32,
+    /// Asked on behalf of another peer: a node without the file answers `Missing` rather than
+    /// fetching it in turn.
+    pub for_peer: bool,
 }
 
 /// The answer.

@@ -578,6 +578,9 @@ impl Service {
             }
         }
         self.repair_revisions(&mut then)?;
+        if let Err(e) = self.hand_over_due(&mut then) {
+            tracing::warn!(error = %e, "cannot hand over the keys of digital goods paid for");
+        }
         Ok(then)
     }
 
@@ -596,7 +599,11 @@ impl Service {
     fn repair_revisions(&self, then: &mut Followups) -> Result<(), ServiceError> {
         for entry in self.store.listings_by(&self.me())? {
             let current = entry.object.created_at();
-            let closed = entry.object.listing().is_some_and(|l| l.status == ListingStatus::Closed);
+            // A campaign and a digital good owe no revision after a deal.
+            let closed = entry.object.listing().is_none_or(|l| {
+                l.status == ListingStatus::Closed
+                    || matches!(l.kind, ListingKind::Crowdfund | ListingKind::Digital)
+            });
             // Read from the deal index first: deals are decoded only for a listing that owes one.
             if closed || !self.store.deal_terms_on(&entry.key)?.iter().any(|(_, made_at)| *made_at >= current)
             {

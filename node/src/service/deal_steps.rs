@@ -41,6 +41,9 @@ impl Service {
 
     /// [`Service::deal_step`] from the API's request.
     pub fn deal_step_request(&self, given: &str, request: StepRequest) -> Result<Effect, ServiceError> {
+        if request == StepRequest::Deliver {
+            return self.deliver(given);
+        }
         self.deal_step(given, step(request)?)
     }
 
@@ -98,5 +101,6 @@ fn step(request: StepRequest) -> Result<Step, ServiceError> {
         StepRequest::Received => Step::Received,
         StepRequest::Cancel => Step::Cancel,
         StepRequest::Dispute { reason } => Step::Dispute(reason),
+        StepRequest::Deliver => unreachable!("handled by deal_step_request"),
     })
 }

@@ -63,9 +63,10 @@ impl Service {
         Ok(DigitalFile { name: name.to_owned(), hash, size: sealed.size, sealed: sealed.hash, preview: None })
     }
 
-    /// Hands over a digital good's key when the deal calls for it: this node sold it, the buyer
-    /// has paid (or it is free), and no key was handed over yet. The key goes sealed to the
-    /// buyer, as a deal step.
+    /// Hands over a digital good's key when the deal calls for it: this node sold it, no key
+    /// was handed over yet, and the good is free, or the buyer said it paid the seller's payment
+    /// request (unless the owner hands keys over by hand, `deliver_on_paid = false`). The key
+    /// goes sealed to the buyer, as a deal step.
     pub(super) fn hand_over_file(&self, deal_id: ObjectId, then: &mut Followups) -> Result<(), ServiceError> {
         let Some(deal) = self.store.deal(&deal_id)? else { return Ok(()) };
         let Some(file) = deal.listing().listing().and_then(|l| l.file.clone()) else { return Ok(()) };
@@ -74,7 +75,9 @@ impl Service {
         }
         let state = self.store.deal_state(&deal)?;
         let free = deal.terms().price.amount == 0;
-        if state.file_key.is_some() || !(free || state.paid.is_some()) || state.stage().is_final() {
+        // A payment claimed without a payment request of the seller's is no payment.
+        let paid = self.policy.deliver_on_paid && state.payment.is_some() && state.paid.is_some();
+        if state.file_key.is_some() || !(free || paid) || state.stage().is_final() {
             return Ok(());
         }
         let Some(key) = self.blobs.key(&file.sealed) else {
@@ -85,6 +88,33 @@ impl Service {
         let effect = self.deal_step(&deal_id.to_hex(), Step::FileKey(sealed))?;
         then.events.extend(effect.then.events);
         then.deliver.extend(effect.then.deliver);
+        Ok(())
+    }
+
+    /// `haggle deliver`: the seller hands the buyer the key now, whatever the deal's stage
+    /// (after checking the payment arrived, when the node does not do it by itself).
+    pub fn deliver(&self, given: &str) -> Result<super::Effect, ServiceError> {
+        let deal = self.deal_named(given)?;
+        let file =
+            deal.listing().listing().and_then(|l| l.file.clone()).ok_or(Conflict::NotDigital(deal.id()))?;
+        if deal.seller() != self.me() {
+            return Err(ServiceError::NotYours { what: "digital good", id: deal.id() });
+        }
+        let key = self.blobs.key(&file.sealed).ok_or(Conflict::NoFileKey(deal.id()))?;
+        let sealed = key.seal_to(&deal.buyer()).map_err(|e| InvalidInput::File(e.to_string()))?;
+        self.deal_step(&deal.id().to_hex(), Step::FileKey(sealed))
+    }
+
+    /// Hands over every key the owner's deals call for and did not get (a crash between a
+    /// payment and its key, a key file restored since): run at start and at each sweep.
+    pub(super) fn hand_over_due(&self, then: &mut Followups) -> Result<(), ServiceError> {
+        let me = self.me();
+        for deal in self.store.deals_of(&me)? {
+            let digital = deal.listing().listing().is_some_and(|l| l.file.is_some());
+            if digital && deal.seller() == me {
+                self.hand_over_file(deal.id(), then)?;
+            }
+        }
         Ok(())
     }
 

@@ -316,4 +316,6 @@ pub enum StepRequest {
         /// What.
         reason: String,
     },
+    /// Seller of a digital good: hand the buyer the key now (sealed to the buyer).
+    Deliver,
 }
