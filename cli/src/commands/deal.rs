@@ -100,6 +100,19 @@ pub fn print(d: &DealView) {
         None => "nothing: the deal is over",
     };
     outln!("  next      {next}");
+    if let Some(file) = &d.file {
+        let size = output::bytes(file.size);
+        if d.file_key {
+            outln!(
+                "  file      {} ({size}): key handed over; the buyer saves it with haggle download {} --out {}",
+                file.name,
+                output::short(&d.id),
+                file.name
+            );
+        } else {
+            outln!("  file      {} ({size}): the key goes to the buyer once paid", file.name);
+        }
+    }
     if d.stale {
         outln!("  note      no step for 14 days: ask the other party, or cancel together");
     }

@@ -173,6 +173,8 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
         disputed: state.disputed(),
         stale: state.is_stale(Timestamp::now()),
         timeline,
+        file: d.listing().listing().and_then(|l| l.file.clone()),
+        file_key: state.file_key.is_some(),
         ..deal_record(d)
     })
 }
@@ -211,5 +213,7 @@ fn deal_record(d: &Deal) -> DealView {
         timeline: Vec::new(),
         feedback: Vec::new(),
         may_rate: false,
+        file: None,
+        file_key: false,
     }
 }

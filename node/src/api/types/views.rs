@@ -448,6 +448,12 @@ pub struct DealView {
     /// with no step for 14 days, and not rated yet.
     #[serde(default)]
     pub may_rate: bool,
+    /// For a digital good: the file bought (name, size, hashes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<haggle_protocol::DigitalFile>,
+    /// For a digital good: whether the seller handed over the key.
+    #[serde(default)]
+    pub file_key: bool,
 }
 
 /// A payment request, as the buyer reads it.
