@@ -350,17 +350,20 @@ impl Blobs {
         Ok(())
     }
 
+    /// Marks a complete blob used now (for least-recently-used eviction); its size.
+    fn touch(&self, hash: &BlobHash) -> Result<u64, BlobError> {
+        let mut inner = self.lock();
+        inner.clock += 1;
+        let clock = inner.clock;
+        let entry = inner.complete.get_mut(hash).ok_or(BlobError::Missing(*hash))?;
+        entry.used = clock;
+        Ok(entry.size)
+    }
+
     /// Encodes groups `first..first + count` of a complete blob with the hashes that prove them:
     /// the answer to a peer's request.
     pub fn encode(&self, hash: &BlobHash, first: u32, count: u32) -> Result<Vec<u8>, BlobError> {
-        let size = {
-            let mut inner = self.lock();
-            inner.clock += 1;
-            let clock = inner.clock;
-            let entry = inner.complete.get_mut(hash).ok_or(BlobError::Missing(*hash))?;
-            entry.used = clock;
-            entry.size
-        };
+        let size = self.touch(hash)?;
         if count == 0 || count > MAX_GROUPS_PER_REQUEST || u64::from(first) >= groups_of(size) as u64 {
             return Err(BlobError::BadRange { first, count, size });
         }
@@ -506,14 +509,7 @@ impl Blobs {
 
     /// Opens a complete blob for reading, with its size.
     pub fn open_blob(&self, hash: &BlobHash) -> Result<(File, u64), BlobError> {
-        let size = {
-            let mut inner = self.lock();
-            inner.clock += 1;
-            let clock = inner.clock;
-            let entry = inner.complete.get_mut(hash).ok_or(BlobError::Missing(*hash))?;
-            entry.used = clock;
-            entry.size
-        };
+        let size = self.touch(hash)?;
         let path = self.complete_path(hash);
         Ok((File::open(&path).map_err(io_err(&path))?, size))
     }

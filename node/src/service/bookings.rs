@@ -20,16 +20,7 @@ impl Service {
         thread: ObjectId,
         then: &mut Followups,
     ) -> Result<bool, ServiceError> {
-        let Some(record) = self.store.thread(&thread)? else { return Ok(false) };
-        let me = self.me();
-        if record.view.listing_author != me
-            || record.view.state != ThreadState::Open
-            || record.view.proposer == me
-        {
-            return Ok(false);
-        }
-        let Some(key) = record.listing.as_ref().and_then(Object::listing_key) else { return Ok(false) };
-        let Some(current) = self.store.listing(&key)? else { return Ok(false) };
+        let Some((record, current)) = self.open_offer_to_me(thread)? else { return Ok(false) };
         let Some(listing) = current.listing() else { return Ok(false) };
         let (Some(calendar), Some(price), Some(dates)) =
             (listing.calendar(), &listing.price, record.view.terms.dates)
@@ -44,6 +35,23 @@ impl Service {
             return Ok(false);
         }
         Ok(self.accept_by_itself(thread, then, "not booking instantly"))
+    }
+
+    /// The thread `thread` and its listing's current revision, if it is an open offer from
+    /// someone else on one of the owner's listings: what the owner's node may accept by itself.
+    pub(super) fn open_offer_to_me(
+        &self,
+        thread: ObjectId,
+    ) -> Result<Option<(haggle_storage::ThreadRecord, Object)>, ServiceError> {
+        let Some(record) = self.store.thread(&thread)? else { return Ok(None) };
+        let me = self.me();
+        let view = &record.view;
+        if view.listing_author != me || view.state != ThreadState::Open || view.proposer == me {
+            return Ok(None);
+        }
+        let Some(key) = record.listing.as_ref().and_then(Object::listing_key) else { return Ok(None) };
+        let Some(current) = self.store.listing(&key)? else { return Ok(None) };
+        Ok(Some((record, current)))
     }
 
     /// Accepts the offer opening `thread` on the owner's behalf (instant booking, a digital

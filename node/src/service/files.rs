@@ -126,19 +126,8 @@ impl Service {
         thread: ObjectId,
         then: &mut Followups,
     ) -> Result<bool, ServiceError> {
-        let Some(record) = self.store.thread(&thread)? else { return Ok(false) };
-        let me = self.me();
+        let Some((record, current)) = self.open_offer_to_me(thread)? else { return Ok(false) };
         let view = &record.view;
-        if view.listing_author != me
-            || view.state != haggle_protocol::ThreadState::Open
-            || view.proposer == me
-        {
-            return Ok(false);
-        }
-        let Some(key) = record.listing.as_ref().and_then(haggle_protocol::Object::listing_key) else {
-            return Ok(false);
-        };
-        let Some(current) = self.store.listing(&key)? else { return Ok(false) };
         let Some(listing) = current.listing() else { return Ok(false) };
         let (Some(price), Some(file)) = (&listing.price, &listing.file) else { return Ok(false) };
         let offered = &view.terms.price;
