@@ -123,8 +123,33 @@ impl Partial {
 #[derive(Debug, Default)]
 struct Inner {
     complete: HashMap<BlobHash, Entry>,
+    /// Bytes in complete blobs: all of them, and the unpinned ones (kept as entries change, so
+    /// [`Blobs::usage`] costs nothing however many blobs there are).
+    bytes: (u64, u64),
     partial: HashMap<BlobHash, Partial>,
     clock: u64,
+}
+
+impl Inner {
+    /// Adds (or replaces) a complete blob's entry, keeping the byte counts.
+    fn put(&mut self, hash: BlobHash, entry: Entry) {
+        self.take(&hash);
+        self.bytes.0 += entry.size;
+        if entry.pinned.is_none() {
+            self.bytes.1 += entry.size;
+        }
+        self.complete.insert(hash, entry);
+    }
+
+    /// Removes a complete blob's entry, keeping the byte counts.
+    fn take(&mut self, hash: &BlobHash) -> Option<Entry> {
+        let entry = self.complete.remove(hash)?;
+        self.bytes.0 -= entry.size;
+        if entry.pinned.is_none() {
+            self.bytes.1 -= entry.size;
+        }
+        Some(entry)
+    }
 }
 
 /// The blob directory.
@@ -172,7 +197,7 @@ impl Blobs {
             .collect();
         for (hash, path) in names(&dir.join("complete"))? {
             let size = fs::metadata(&path).map_err(io_err(&path))?.len();
-            inner.complete.insert(hash, Entry { size, pinned: pinned.get(&hash).copied(), used: 0 });
+            inner.put(hash, Entry { size, pinned: pinned.get(&hash).copied(), used: 0 });
         }
         for (hash, path) in names(&dir.join("partial"))? {
             let size = fs::metadata(&path).map_err(io_err(&path))?.len();
@@ -232,10 +257,7 @@ impl Blobs {
 
     /// Bytes held in complete blobs: (all, of them unpinned).
     pub fn usage(&self) -> (u64, u64) {
-        let inner = self.lock();
-        let all = inner.complete.values().map(|e| e.size).sum();
-        let unpinned = inner.complete.values().filter(|e| e.pinned.is_none()).map(|e| e.size).sum();
-        (all, unpinned)
+        self.lock().bytes
     }
 
     /// Stores `bytes` as a blob, pinned if `pin` (the owner's own files).
@@ -328,7 +350,7 @@ impl Blobs {
         let used = inner.clock;
         let pinned =
             if pin { Some(SystemTime::now()) } else { inner.complete.get(&hash).and_then(|e| e.pinned) };
-        inner.complete.insert(hash, Entry { size, pinned, used });
+        inner.put(hash, Entry { size, pinned, used });
         Ok(hash)
     }
 
@@ -344,8 +366,8 @@ impl Blobs {
     pub fn pin(&self, hash: &BlobHash) -> Result<(), BlobError> {
         let mut inner = self.lock();
         self.write_pin(hash)?;
-        if let Some(e) = inner.complete.get_mut(hash) {
-            e.pinned = Some(SystemTime::now());
+        if let Some(e) = inner.take(hash) {
+            inner.put(*hash, Entry { pinned: Some(SystemTime::now()), ..e });
         }
         Ok(())
     }
@@ -592,7 +614,7 @@ impl Blobs {
             let mut freed = 0;
             for (hash, size, complete) in drop {
                 if complete {
-                    inner.complete.remove(&hash);
+                    inner.take(&hash);
                     let _ = fs::remove_file(self.complete_path(&hash));
                     let _ = fs::remove_file(self.outboard_path(&hash));
                     let _ = fs::remove_file(self.dir.join("pinned").join(hash.to_hex()));
@@ -756,7 +778,9 @@ mod tests {
         blobs.retain(keep, |h| *h == named.hash, 0, Duration::ZERO);
         assert!(blobs.has(&own.hash).is_none(), "an orphan upload goes after its grace period");
         assert!(blobs.has(&named.hash).is_some() && blobs.has(&bought.hash).is_some());
+        assert_eq!(blobs.usage(), (2000 + 50_000, 50_000), "the counts follow every change");
         let reopened = Blobs::open(dir.path()).expect("reopen");
+        assert_eq!(reopened.usage(), blobs.usage());
         assert!(reopened.has(&own.hash).is_none() && reopened.usage().1 == 50_000, "{:?}", reopened.usage());
     }
 
