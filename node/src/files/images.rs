@@ -50,30 +50,66 @@ pub struct Prepared {
 }
 
 /// Checks a picture, strips its metadata unless `keep_metadata`, and makes its thumbnail.
+///
+/// A picture whose EXIF says to turn it (phones store pictures as the sensor saw them, with an
+/// orientation tag) is stored turned, as it is meant to be seen, since stripping the EXIF drops
+/// the tag: a JPEG is encoded again (quality 90), a PNG or WebP losslessly.
 pub fn prepare(bytes: Vec<u8>, keep_metadata: bool) -> Result<Prepared, ImageError> {
     let kind = ImageType::sniff(&bytes).ok_or(ImageError::NotAnImage)?;
-    let (bytes, stripped) =
-        if keep_metadata { (bytes, false) } else { (strip(kind, bytes)?, kind != ImageType::Gif) };
+    let name = kind.extension();
+    let (decoded, turned) = decode(&bytes, kind)?;
+    let (bytes, stripped) = match (keep_metadata, turned) {
+        (true, _) => (bytes, false),
+        (false, true) => (encode(&decoded, kind).map_err(|e| ImageError::Damaged(name, e))?, true),
+        (false, false) => (strip(kind, bytes)?, kind != ImageType::Gif),
+    };
     if bytes.len() as u64 > MAX_IMAGE_BYTES {
         return Err(ImageError::TooLarge(bytes.len() as u64));
     }
+    let (width, height) = (decoded.width(), decoded.height());
+    let thumb = thumbnail(&decoded).map_err(|e| ImageError::Damaged(name, e))?;
+    Ok(Prepared { bytes, kind, width, height, thumb, stripped })
+}
+
+/// Decodes a picture within the limits, turned as its EXIF orientation says; and whether it
+/// had to be turned.
+fn decode(bytes: &[u8], kind: ImageType) -> Result<(image::DynamicImage, bool), ImageError> {
+    use image::ImageDecoder;
     let name = kind.extension();
-    let mut reader = image::ImageReader::with_format(Cursor::new(&bytes), format(kind));
+    let damaged = |e: image::ImageError| match e {
+        image::ImageError::Limits(_) => ImageError::TooManyPixels(0, 0),
+        other => ImageError::Damaged(name, other.to_string()),
+    };
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format(kind));
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
-    let decoded = reader.decode().map_err(|e| match e {
-        image::ImageError::Limits(_) => ImageError::TooManyPixels(0, 0),
-        other => ImageError::Damaged(name, other.to_string()),
-    })?;
+    let mut decoder = reader.into_decoder().map_err(damaged)?;
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut decoded = image::DynamicImage::from_decoder(decoder).map_err(damaged)?;
     let (width, height) = (decoded.width(), decoded.height());
     if width == 0 || height == 0 || width > MAX_IMAGE_SIDE || height > MAX_IMAGE_SIDE {
         return Err(ImageError::TooManyPixels(width, height));
     }
-    let thumb = thumbnail(&decoded).map_err(|e| ImageError::Damaged(name, e))?;
-    Ok(Prepared { bytes, kind, width, height, thumb, stripped })
+    let turned = orientation != image::metadata::Orientation::NoTransforms;
+    if turned {
+        decoded.apply_orientation(orientation);
+    }
+    Ok((decoded, turned))
+}
+
+/// A picture encoded again in its own format, without metadata.
+fn encode(picture: &image::DynamicImage, kind: ImageType) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    match kind {
+        ImageType::Jpeg => image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
+            .encode_image(&picture.to_rgb8())
+            .map_err(|e| e.to_string())?,
+        other => picture.write_to(&mut Cursor::new(&mut out), format(other)).map_err(|e| e.to_string())?,
+    }
+    Ok(out)
 }
 
 fn format(kind: ImageType) -> image::ImageFormat {
@@ -200,6 +236,32 @@ pub(crate) mod tests {
         assert!(prepared.bytes.len() < with_trailer.len() / 2 + 400);
         assert!(prepared.bytes.ends_with(&[0xFF, 0xD9]));
         assert_eq!((prepared.width, prepared.height), (64, 48));
+    }
+
+    /// A JPEG with an EXIF block holding only an orientation tag (6: turn 90° clockwise).
+    fn jpeg_turned(width: u32, height: u32) -> Vec<u8> {
+        let picture = image::RgbImage::from_fn(width, height, |x, _| image::Rgb([(x * 4) as u8, 0, 0]));
+        let mut plain = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut plain, 85)
+            .encode_image(&picture)
+            .expect("encode");
+        let mut jpeg = img_parts::jpeg::Jpeg::from_bytes(plain.into()).expect("parse");
+        use img_parts::ImageEXIF;
+        let exif: Vec<u8> =
+            [&b"MM\0*\0\0\0\x08"[..], &[0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0]].concat();
+        jpeg.set_exif(Some(exif.into()));
+        jpeg.encoder().bytes().to_vec()
+    }
+
+    #[test]
+    fn a_picture_meant_to_be_turned_is_stored_turned() {
+        let prepared = prepare(jpeg_turned(64, 48), false).expect("prepare");
+        assert_eq!((prepared.width, prepared.height), (48, 64));
+        let stored = image::load_from_memory(&prepared.bytes).expect("decodes");
+        assert_eq!((stored.width(), stored.height()), (48, 64), "turned in its pixels, not by a tag");
+        assert!(!contains(&prepared.bytes, b"Exif\0\0"));
+        let thumb = image::load_from_memory(&prepared.thumb).expect("decodes");
+        assert!(thumb.height() > thumb.width());
     }
 
     #[test]
