@@ -226,7 +226,7 @@ fn a_50_mib_digital_good_downloads_after_paid_and_only_the_buyer_can_open_it() {
     let early = root.path().join("early.bin");
     let out = haggle(&db, &["download", d, "--out", early.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("has not sent its key yet"), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has not handed over its key yet"), "{out:?}");
     assert!(!early.exists());
 
     json(&da, &["pay-request", d, "--cash"]);

@@ -424,7 +424,7 @@ impl Blobs {
     }
 
     /// Makes room for and creates the partial file of `blob`, unless it exists. Called with the
-    /// first verified answer, so a fetch that gets nothing leaves nothing behind.
+    /// first verified groups, so a fetch that gets nothing good leaves nothing behind.
     fn start_partial(&self, inner: &mut Inner, blob: &BlobRef) -> Result<(), BlobError> {
         if let Some(p) = inner.partial.get(&blob.hash) {
             return if p.size == blob.size {
@@ -469,23 +469,18 @@ impl Blobs {
         encoded: &[u8],
     ) -> Result<Progress, BlobError> {
         let path = self.partial_path(&blob.hash);
+        if let Some(p) = self.lock().partial.get(&blob.hash)
+            && p.size != blob.size
         {
-            let mut inner = self.lock();
-            if inner.complete.contains_key(&blob.hash) {
-                return Ok(Progress { have: blob.size, size: blob.size });
-            }
-            self.start_partial(&mut inner, blob)?;
+            return Err(BlobError::BadRange { first, count, size: p.size });
         }
-        let file = fs::OpenOptions::new().write(true).open(&path).map_err(io_err(&path))?;
+        // Checked in memory first (at most 256 KiB): nothing is written unless verified.
         let wanted = ranges(first, count);
-        let mut got = Vec::new();
+        let mut leaves = Vec::new();
         let mut corrupt = false;
         for item in DecodeResponseIter::new(root(&blob.hash), tree(blob.size), encoded, &wanted) {
             match item {
-                Ok(BaoContentItem::Leaf(leaf)) => {
-                    file.write_all_at(&leaf.data, leaf.offset).map_err(io_err(&path))?;
-                    got.push((leaf.offset / GROUP_BYTES) as usize);
-                }
+                Ok(BaoContentItem::Leaf(leaf)) => leaves.push(leaf),
                 Ok(BaoContentItem::Parent(_)) => {}
                 Err(DecodeError::Io(source)) => return Err(BlobError::Io { path, source }),
                 // A hash that does not match, or an answer cut short: the sender's fault.
@@ -494,6 +489,26 @@ impl Blobs {
                     break;
                 }
             }
+        }
+        if leaves.is_empty() {
+            return Err(if corrupt {
+                BlobError::Corrupt(blob.hash)
+            } else {
+                BlobError::BadRange { first, count, size: blob.size }
+            });
+        }
+        {
+            let mut inner = self.lock();
+            if inner.complete.contains_key(&blob.hash) {
+                return Ok(Progress { have: blob.size, size: blob.size });
+            }
+            self.start_partial(&mut inner, blob)?;
+        }
+        let file = fs::OpenOptions::new().write(true).open(&path).map_err(io_err(&path))?;
+        let mut got = Vec::with_capacity(leaves.len());
+        for leaf in leaves {
+            file.write_all_at(&leaf.data, leaf.offset).map_err(io_err(&path))?;
+            got.push((leaf.offset / GROUP_BYTES) as usize);
         }
         file.sync_data().map_err(io_err(&path))?;
         let (progress, have) = {
@@ -724,6 +739,12 @@ mod tests {
         assert_eq!(to.missing(&blob).expect("missing").len(), 7);
         assert!(to.progress(&blob.hash).is_none(), "asking creates nothing");
         to.receive(&blob, 0, 2, &from.encode(&blob.hash, 0, 2).expect("encode")).expect("receive");
+        // An answer with nothing good in it leaves nothing behind.
+        let other = from.insert(&data(40_000), false).expect("insert");
+        let mut bad = from.encode(&other.hash, 0, 1).expect("encode");
+        bad[100] ^= 1;
+        assert!(matches!(to.receive(&other, 0, 1, &bad), Err(BlobError::Corrupt(_))));
+        assert!(to.progress(&other.hash).is_none() && to.partial_count() == 1);
         let liar = BlobRef { hash: blob.hash, size: 100 };
         assert!(matches!(to.missing(&liar), Err(BlobError::BadRange { .. })));
         assert!(matches!(to.receive(&liar, 0, 1, &[]), Err(BlobError::BadRange { .. })));

@@ -110,7 +110,10 @@ pub fn print(d: &DealView) {
                 file.name
             );
         } else {
-            outln!("  file      {} ({size}): the key goes to the buyer once paid", file.name);
+            outln!(
+                "  file      {} ({size}): the key goes to the buyer once paid, or by hand (haggle deliver)",
+                file.name
+            );
         }
     }
     if d.stale {

@@ -270,7 +270,7 @@ pub fn download(cx: &Context<'_>, deal: &str, out: &Path, force: bool) -> Result
     fetch(cx, file.sealed, file.size, None, &file.name)?;
     if !view.key && cx.api.start_download(deal).map(|v| !v.key).unwrap_or(true) {
         bail!(
-            "the encrypted file is here, but the seller's node has not sent its key yet: it does once you have paid (after the seller's payment request, `haggle paid {deal}`; at once for a free file), while both nodes are online; run this again then"
+            "the encrypted file is here, but the seller has not handed over its key yet: the seller's node does once you have paid (after the seller's payment request, `haggle paid {deal}`; at once for a free file), or the seller by hand (haggle deliver), while both nodes are online; run this again then"
         );
     }
     let partial =

@@ -188,21 +188,32 @@ pub(crate) async fn show_listing(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
 ) -> Answer<ListingView> {
-    blocking(&state, move |s| s.listing_view(&id)).await.map(Json)
+    let view = blocking(&state, move |s| s.listing_view(&id)).await?;
+    state.handle.fetch_thumbnails_of(&view);
+    Ok(Json(view))
 }
 
 pub(crate) async fn show_object(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
 ) -> Answer<ObjectView> {
-    blocking(&state, move |s| s.object_view(&id)).await.map(Json)
+    let view = blocking(&state, move |s| s.object_view(&id)).await?;
+    if let ObjectView::Listing(l) = &view {
+        state.handle.fetch_thumbnails_of(l);
+    }
+    Ok(Json(view))
 }
 
 pub(crate) async fn search(
     State(state): State<AppState>,
     Params(params): Params<SearchParams>,
 ) -> Answer<SearchPage> {
-    blocking(&state, move |s| s.search(params)).await.map(Json)
+    let page = blocking(&state, move |s| s.search(params)).await?;
+    // A hit whose thumbnail is not here yet (missed when its listing arrived) gets it now.
+    for hit in &page.hits {
+        state.handle.fetch_thumbnails_of(hit);
+    }
+    Ok(Json(page))
 }
 
 pub(crate) async fn offer(

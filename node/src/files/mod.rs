@@ -401,6 +401,19 @@ pub(crate) async fn fetch_thumbnails(
     }
 }
 
+impl NodeHandle {
+    /// Fetches, in the background, the thumbnails of a listing shown that are not here yet.
+    pub(crate) fn fetch_thumbnails_of(&self, listing: &crate::api::types::ListingView) {
+        let author: Vec<PeerId> = listing.author.peer_id().into_iter().collect();
+        for image in &listing.images {
+            if self.files.blobs.has(&image.thumb.hash).is_none() && !self.files.is_fetching(&image.thumb.hash)
+            {
+                drop(self.fetch_for(image.thumb, author.clone(), Priority::Background));
+            }
+        }
+    }
+}
+
 /// Consecutive missing groups, in runs of at most [`MAX_GROUPS_PER_REQUEST`].
 fn runs(missing: &[u32]) -> VecDeque<(u32, u32)> {
     let mut out: VecDeque<(u32, u32)> = VecDeque::new();

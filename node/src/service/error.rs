@@ -284,11 +284,17 @@ pub enum Conflict {
     #[error(transparent)]
     Refused(RejectReason),
     /// A download from a deal that is not for a digital good.
-    #[error("deal {} is not for a digital good: there is no file to download", .0.fmt_short())]
+    #[error("deal {} is not for a digital good: there is no file to download or hand over", .0.fmt_short())]
     NotDigital(ObjectId),
     /// A download before the seller's node handed over the key.
-    #[error("the seller's node has not handed over the key of deal {} yet: it does once the deal is paid (haggle deal {} paid), while both nodes are online", .0.fmt_short(), .0.fmt_short())]
+    #[error("the seller has not handed over the key of deal {} yet: the seller's node does once you have paid (haggle paid {}), or the seller by hand (haggle deliver), while both nodes are online", .0.fmt_short(), .0.fmt_short())]
     NoFileKey(ObjectId),
+    /// The seller's node lacks the key of a file it sold.
+    #[error("this node does not hold the key of deal {}'s file (blobs/keys/ in the data dir): restore it from a backup", .0.fmt_short())]
+    KeyLost(ObjectId),
+    /// `haggle deliver` by the buyer.
+    #[error("only the seller of deal {} hands over its key", .0.fmt_short())]
+    NotSeller(ObjectId),
 }
 
 impl ServiceError {
@@ -335,7 +341,8 @@ impl Conflict {
             Conflict::NotAnAuction(_) | Conflict::NotACampaign(_) | Conflict::NotDigital(_) => {
                 ErrorCode::Invalid
             }
-            Conflict::NoFileKey(_) => ErrorCode::NotYourTurn,
+            Conflict::NoFileKey(_) | Conflict::NotSeller(_) => ErrorCode::NotYourTurn,
+            Conflict::KeyLost(_) => ErrorCode::Conflict,
             Conflict::AuctionEnded { .. } | Conflict::CampaignEnded { .. } => ErrorCode::ListingExpired,
             Conflict::AuctionRunning { .. } | Conflict::CampaignRunning { .. } => ErrorCode::NotYourTurn,
             Conflict::Refused(RejectReason::Decode(_)) => ErrorCode::Invalid,

@@ -98,9 +98,9 @@ impl Service {
         let file =
             deal.listing().listing().and_then(|l| l.file.clone()).ok_or(Conflict::NotDigital(deal.id()))?;
         if deal.seller() != self.me() {
-            return Err(ServiceError::NotYours { what: "digital good", id: deal.id() });
+            return Err(Conflict::NotSeller(deal.id()).into());
         }
-        let key = self.blobs.key(&file.sealed).ok_or(Conflict::NoFileKey(deal.id()))?;
+        let key = self.blobs.key(&file.sealed).ok_or(Conflict::KeyLost(deal.id()))?;
         let sealed = key.seal_to(&deal.buyer()).map_err(|e| InvalidInput::File(e.to_string()))?;
         self.deal_step(&deal.id().to_hex(), Step::FileKey(sealed))
     }
@@ -163,7 +163,7 @@ impl Service {
         let file =
             deal.listing().listing().and_then(|l| l.file.clone()).ok_or(Conflict::NotDigital(deal.id()))?;
         if deal.seller() == self.me() {
-            let key = self.blobs.key(&file.sealed).ok_or(Conflict::NoFileKey(deal.id()))?;
+            let key = self.blobs.key(&file.sealed).ok_or(Conflict::KeyLost(deal.id()))?;
             return Ok((file, key));
         }
         let state = self.store.deal_state(deal)?;
