@@ -111,7 +111,7 @@ pub fn print(d: &DealView) {
             );
         } else {
             outln!(
-                "  file      {} ({size}): the key goes to the buyer once paid, or by hand (haggle deliver)",
+                "  file      {} ({size}): key not handed over yet (the seller's node does once paid, unless it is set to wait for haggle deliver)",
                 file.name
             );
         }

@@ -53,15 +53,17 @@ pub struct Prepared {
 ///
 /// A picture whose EXIF says to turn it (phones store pictures as the sensor saw them, with an
 /// orientation tag) is stored turned, as it is meant to be seen, since stripping the EXIF drops
-/// the tag: a JPEG is encoded again (quality 90), a PNG or WebP losslessly.
+/// the tag: a JPEG is encoded again (quality 90), a PNG losslessly.
 pub fn prepare(bytes: Vec<u8>, keep_metadata: bool) -> Result<Prepared, ImageError> {
     let kind = ImageType::sniff(&bytes).ok_or(ImageError::NotAnImage)?;
     let name = kind.extension();
     let (decoded, turned) = decode(&bytes, kind)?;
     let (bytes, stripped) = match (keep_metadata, turned) {
         (true, _) => (bytes, false),
-        (false, true) => (encode(&decoded, kind).map_err(|e| ImageError::Damaged(name, e))?, true),
-        (false, false) => (strip(kind, bytes)?, kind != ImageType::Gif),
+        (false, true) if matches!(kind, ImageType::Jpeg | ImageType::Png) => {
+            (encode(&decoded, kind).map_err(|e| ImageError::Damaged(name, e))?, true)
+        }
+        (false, _) => (strip(kind, bytes)?, kind != ImageType::Gif),
     };
     if bytes.len() as u64 > MAX_IMAGE_BYTES {
         return Err(ImageError::TooLarge(bytes.len() as u64));
@@ -100,15 +102,23 @@ fn decode(bytes: &[u8], kind: ImageType) -> Result<(image::DynamicImage, bool), 
     Ok((decoded, turned))
 }
 
-/// A picture encoded again in its own format, without metadata.
+/// A JPEG or PNG encoded again, without metadata. (Only the encoders of these two are linked:
+/// a turned WebP, which cameras do not make, keeps its pixels as they are.)
 fn encode(picture: &image::DynamicImage, kind: ImageType) -> Result<Vec<u8>, String> {
+    use image::ImageEncoder;
     let mut out = Vec::new();
     match kind {
-        ImageType::Jpeg => image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
-            .encode_image(&picture.to_rgb8())
-            .map_err(|e| e.to_string())?,
-        other => picture.write_to(&mut Cursor::new(&mut out), format(other)).map_err(|e| e.to_string())?,
+        ImageType::Png => image::codecs::png::PngEncoder::new(&mut out).write_image(
+            picture.as_bytes(),
+            picture.width(),
+            picture.height(),
+            picture.color().into(),
+        ),
+        _ => {
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90).encode_image(&picture.to_rgb8())
+        }
     }
+    .map_err(|e| e.to_string())?;
     Ok(out)
 }
 
