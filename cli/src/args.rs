@@ -109,14 +109,17 @@ pub enum Command {
     },
     /// Buyer: fetch a digital good you bought (once the seller's node sent the key, after
     /// `haggle paid`), decrypt it and check it against the listing's hash.
-    #[command(after_help = "Example:\n  haggle download 3724ae --out bread-at-home.epub")]
+    #[command(
+        after_help = "Examples:\n  haggle download 3724ae\n  haggle download 3724ae --out ~/Books/\n  haggle download 3724ae --out bread.epub --force"
+    )]
     Download {
         /// Deal id (prefix of 6+ characters).
         #[arg(value_parser = id_prefix)]
         deal: String,
-        /// Where to save the file (it must not exist yet unless --force).
+        /// Where to save the file: a file (it must not exist yet unless --force), or a directory
+        /// (saved there under the file's own name). Default: the file's own name, here.
         #[arg(long, value_name = "FILE")]
-        out: PathBuf,
+        out: Option<PathBuf>,
         /// Replace FILE if it exists.
         #[arg(long)]
         force: bool,

@@ -51,7 +51,7 @@ pub fn run(command: Command, cx: &Context<'_>) -> Result<()> {
         Command::Retract { id } => listings::retract(cx, &id),
         Command::Listings => listings::mine(cx),
         Command::Show { id, images } => listings::show(cx, &id, images.as_deref()),
-        Command::Download { deal, out, force } => files::download(cx, &deal, &out, force),
+        Command::Download { deal, out, force } => files::download(cx, &deal, out.as_deref(), force),
         Command::Search(args) => search::search(cx, &args),
         Command::Watch(args) => search::watch(cx, &args),
         Command::Offer(args) => negotiate::offer(cx, &args.listing, &args.terms),

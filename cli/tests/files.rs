@@ -243,6 +243,12 @@ fn a_50_mib_digital_good_downloads_after_paid_and_only_the_buyer_can_open_it() {
     assert!(std::fs::read(&got).expect("read") == original, "the download is the seller's file");
     let again = haggle(&db, &["download", d, "--out", got.to_str().expect("utf-8")]);
     assert_eq!(again.status.code(), Some(2), "an existing file is not replaced without --force");
+    // A directory as --out saves the file there under its own name.
+    let shelf = root.path().join("shelf");
+    std::fs::create_dir(&shelf).expect("mkdir");
+    let out = haggle(&db, &["download", d, "--out", shelf.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(shelf.join("book.bin")).expect("saved under its name") == original);
 
     // A third node can fetch the encrypted form by its hash, but holds no deal and no key.
     let sealed: BlobHash = file["sealed"].as_str().expect("sealed").parse().expect("hash");

@@ -416,7 +416,7 @@ impl DealState {
             Step::Paid { .. } if self.payment.is_none() => Err(NotAllowed::NoPaymentRequest),
             Step::Paid { .. } if self.paid.is_some() => Err(NotAllowed::Done("paid")),
             Step::Shipped(_) if self.shipped.is_some() => Err(NotAllowed::Done("shipped")),
-            Step::FileKey(_) if self.file_key.is_some() => Err(NotAllowed::Done("file_key")),
+            Step::FileKey(_) if self.file_key.is_some() => Err(NotAllowed::Done("the file key")),
             Step::Received if self.shipped.is_none() => Err(NotAllowed::NotShipped),
             Step::Cancel => {
                 let signed = match by {

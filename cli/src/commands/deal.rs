@@ -51,7 +51,12 @@ pub fn pay_request(cx: &Context<'_>, args: PayRequestArgs) -> Result<()> {
 }
 
 pub fn step(cx: &Context<'_>, deal: &str, request: StepRequest) -> Result<()> {
-    let view = cx.api.deal_step(deal, &request)?;
+    let view = cx.api.deal_step(deal, &request).map_err(|e| match e.code() {
+        Some(haggle_node::ErrorCode::NotFound) => {
+            anyhow::anyhow!("{e}: give the deal's id (haggle deals lists yours), not the listing's")
+        }
+        _ => e.into(),
+    })?;
     if cx.json {
         return output::json(&view);
     }

@@ -22,6 +22,8 @@ const MAX_IMAGE_FILE: u64 = 8 * 1024 * 1024;
 const POLL: Duration = Duration::from_millis(100);
 /// A transfer that makes no progress for this long is given up.
 const STALL: Duration = Duration::from_secs(60);
+/// What to do when a fetch gives up.
+const AGAIN: &str = "What arrived is kept: run this again when the seller's node (or another node holding the file) is online, and it goes on from there";
 /// Transfers at least this large get a progress bar.
 const BAR_FROM: u64 = 1024 * 1024;
 
@@ -95,9 +97,9 @@ pub fn read_goods(file: &Path, preview: Option<&Path>) -> Result<Goods> {
     }
     if meta.len() == 0 || meta.len() > MAX_FILE_BYTES {
         return Err(usage(format!(
-            "{} is {} bytes: a digital good is 1 byte to 1 GiB",
+            "{} is {}: a digital good is 1 byte to 1 GiB",
             file.display(),
-            meta.len()
+            crate::output::bytes(meta.len())
         )));
     }
     let name = file
@@ -111,9 +113,9 @@ pub fn read_goods(file: &Path, preview: Option<&Path>) -> Result<Goods> {
                 .map_err(|e| usage(format!("cannot read preview {}: {e}", path.display())))?;
             if bytes.is_empty() || bytes.len() as u64 > MAX_PREVIEW_BYTES {
                 return Err(usage(format!(
-                    "preview {} is {} bytes: a preview is 1 byte to 2 MiB",
+                    "preview {} is {}: a preview is 1 byte to 2 MiB",
                     path.display(),
-                    bytes.len()
+                    crate::output::bytes(bytes.len() as u64)
                 )));
             }
             Some(bytes)
@@ -170,11 +172,11 @@ fn fetch(cx: &Context<'_>, hash: BlobHash, size: u64, from: Option<PublicKey>, w
         if !status.fetching {
             if let Some(why) = status.error.take() {
                 bar.abandon();
-                bail!("cannot fetch {what} ({}): {why}", hash.fmt_short());
+                bail!("cannot fetch {what}: {why}. {AGAIN}");
             }
             if restarted {
                 bar.abandon();
-                bail!("cannot fetch {what} ({}): the node stopped fetching it", hash.fmt_short());
+                bail!("cannot fetch {what}: the node stopped fetching it. {AGAIN}");
             }
             status = cx.api.fetch_blob(&FetchRequest { hash, size, from })?;
             restarted = true;
@@ -184,7 +186,7 @@ fn fetch(cx: &Context<'_>, hash: BlobHash, size: u64, from: Option<PublicKey>, w
             last = (status.have, Instant::now());
         } else if last.1.elapsed() > STALL {
             bar.abandon();
-            bail!("cannot fetch {what} ({}): no progress for {} s", hash.fmt_short(), STALL.as_secs());
+            bail!("cannot fetch {what}: no progress for {} s. {AGAIN}", STALL.as_secs());
         }
         std::thread::sleep(POLL);
         status = wait_status(cx, &hash)?;
@@ -201,6 +203,12 @@ pub fn save_pictures(cx: &Context<'_>, listing: &ListingView, dir: &Path) -> Res
     let preview = listing.file.as_ref().and_then(|f| f.preview);
     if listing.images.is_empty() && preview.is_none() {
         return Ok(Vec::new());
+    }
+    if dir.exists() && !dir.is_dir() {
+        return Err(usage(format!(
+            "{} is not a directory: --images takes the directory to save into",
+            dir.display()
+        )));
     }
     std::fs::create_dir_all(dir).map_err(|e| usage(format!("cannot create {}: {e}", dir.display())))?;
     let short = crate::output::short(&listing.id);
@@ -221,9 +229,11 @@ pub fn save_pictures(cx: &Context<'_>, listing: &ListingView, dir: &Path) -> Res
         // Named by its content where it is a picture.
         let mut head = [0u8; 12];
         let n = std::io::Read::read(&mut std::fs::File::open(&path)?, &mut head)?;
-        let path = match ImageType::sniff(&head[..n]) {
-            Some(kind) => {
-                let named = path.with_extension(kind.extension());
+        let extension =
+            ImageType::sniff(&head[..n]).map(ImageType::extension).or_else(|| extension_of(&head[..n]));
+        let path = match extension {
+            Some(extension) => {
+                let named = path.with_extension(extension);
                 std::fs::rename(&path, &named).with_context(|| format!("cannot name {}", named.display()))?;
                 named
             }
@@ -234,6 +244,24 @@ pub fn save_pictures(cx: &Context<'_>, listing: &ListingView, dir: &Path) -> Res
     Ok(saved)
 }
 
+/// A file extension for the commonest kinds of preview that are not pictures, from their first
+/// bytes.
+fn extension_of(head: &[u8]) -> Option<&'static str> {
+    if head.starts_with(b"%PDF") {
+        Some("pdf")
+    } else if head.starts_with(b"PK\x03\x04") {
+        Some("zip")
+    } else if head.starts_with(b"ID3") || head.starts_with(&[0xFF, 0xFB]) {
+        Some("mp3")
+    } else if head.starts_with(b"OggS") {
+        Some("ogg")
+    } else if head.starts_with(b"fLaC") {
+        Some("flac")
+    } else {
+        None
+    }
+}
+
 /// Writes a file held by the node to `path`.
 fn save(cx: &Context<'_>, hash: &BlobHash, path: &Path) -> Result<()> {
     let mut out = std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
@@ -241,15 +269,25 @@ fn save(cx: &Context<'_>, hash: &BlobHash, path: &Path) -> Result<()> {
     out.sync_all().with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// `haggle download DEAL --out FILE`.
-pub fn download(cx: &Context<'_>, deal: &str, out: &Path, force: bool) -> Result<()> {
+/// `haggle download DEAL [--out FILE]`.
+pub fn download(cx: &Context<'_>, deal: &str, out: Option<&Path>, force: bool) -> Result<()> {
     // The deal first: a listing's id given by mistake is named as such.
-    cx.api.deal(deal).map_err(|e| match e.code() {
+    let deal_view = cx.api.deal(deal).map_err(|e| match e.code() {
         Some(ErrorCode::NotFound) => {
             anyhow::anyhow!("{e}: give the deal's id (haggle deals lists yours), not the listing's")
         }
         _ => e.into(),
     })?;
+    let Some(file) = &deal_view.file else {
+        return Err(usage(format!("deal {deal} is not for a digital good: there is no file to download")));
+    };
+    // Like cp: no --out, or a directory, saves under the file's own name.
+    let out = match out {
+        None => PathBuf::from(&file.name),
+        Some(dir) if dir.is_dir() => dir.join(&file.name),
+        Some(path) => path.to_owned(),
+    };
+    let out = out.as_path();
     if out.exists() && !force {
         return Err(usage(format!(
             "{} exists: choose another --out, or add --force to replace it",
@@ -268,6 +306,12 @@ pub fn download(cx: &Context<'_>, deal: &str, out: &Path, force: bool) -> Result
     let view = cx.api.start_download(deal)?;
     let file = &view.file;
     fetch(cx, file.sealed, file.size, None, &file.name)?;
+    let paid = matches!(deal_view.stage.as_str(), "paid" | "shipped" | "completed");
+    if !view.key && paid && cx.api.start_download(deal).map(|v| !v.key).unwrap_or(true) {
+        bail!(
+            "the encrypted file is here and you have paid, but the seller has not handed over its key yet: the seller's node does by itself unless it is set to wait for the seller (haggle deliver {deal}), and both nodes must be online; ask the seller, then run this again"
+        );
+    }
     if !view.key && cx.api.start_download(deal).map(|v| !v.key).unwrap_or(true) {
         bail!(
             "the encrypted file is here, but the seller has not handed over its key yet: the seller's node does once you have paid (after the seller's payment request, `haggle paid {deal}`; at once for a free file), or the seller by hand (haggle deliver), while both nodes are online; run this again then"

@@ -131,13 +131,16 @@ pub fn show(cx: &Context<'_>, id: &str, images: Option<&std::path::Path>) -> Res
         let ObjectView::Listing(l) = &object else {
             return Err(usage(format!("{id} is not a listing: --images shows a listing's pictures")));
         };
+        if !cx.json {
+            // The listing first: it is here, whatever happens to the pictures.
+            output::listing(l);
+            outln!();
+        }
         let saved = files::save_pictures(cx, l, dir)?;
         if cx.json {
             let paths: Vec<String> = saved.iter().map(|p| p.display().to_string()).collect();
             return output::json(&serde_json::json!({ "listing": l, "saved": paths }));
         }
-        output::listing(l);
-        outln!();
         let files = if l.images.is_empty() { "file" } else { "picture" };
         match saved.len() {
             0 => outln!("This listing has no pictures."),

@@ -79,7 +79,13 @@ fn decode(bytes: &[u8], kind: ImageType) -> Result<(image::DynamicImage, bool), 
     use image::ImageDecoder;
     let name = kind.extension();
     let damaged = |e: image::ImageError| match e {
-        image::ImageError::Limits(_) => ImageError::TooManyPixels(0, 0),
+        image::ImageError::Limits(_) => {
+            // Its size, read from the header alone.
+            let (w, h) = image::ImageReader::with_format(Cursor::new(bytes), format(kind))
+                .into_dimensions()
+                .unwrap_or((0, 0));
+            ImageError::TooManyPixels(w, h)
+        }
         other => ImageError::Damaged(name, other.to_string()),
     };
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format(kind));

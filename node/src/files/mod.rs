@@ -524,9 +524,13 @@ impl Fetch {
         self.note(peer, why.to_owned());
     }
 
+    /// Remembers what `peer` last said that was not the file (one line a peer, at most 8).
     fn note(&mut self, peer: PeerId, why: String) {
-        if self.notes.len() < 8 {
-            self.notes.push(format!("{peer}: {why}"));
+        let line = format!("{peer}: {why}");
+        if let Some(old) = self.notes.iter_mut().find(|n| n.starts_with(&format!("{peer}:"))) {
+            *old = line;
+        } else if self.notes.len() < 8 {
+            self.notes.push(line);
         }
     }
 
