@@ -152,7 +152,11 @@ pub fn listings(list: &[ListingView], empty: &str) {
             vec![
                 short(&l.id),
                 l.kind.to_string(),
-                l.title.clone(),
+                match l.images.len() {
+                    0 => l.title.clone(),
+                    1 => format!("{} [1 pic]", l.title),
+                    n => format!("{} [{n} pics]", l.title),
+                },
                 match (&l.auction, &l.campaign) {
                     (Some(a), _) => crate::commands::auction_price(a),
                     (_, Some(c)) => crate::commands::campaign_price(c),
