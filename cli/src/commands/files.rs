@@ -284,7 +284,8 @@ pub fn download(cx: &Context<'_>, deal: &str, out: Option<&Path>, force: bool) -
     // Like cp: no --out, or a directory, saves under the file's own name.
     let out = match out {
         None => PathBuf::from(&file.name),
-        Some(dir) if dir.is_dir() => dir.join(&file.name),
+        // A directory, or a name ending in `/` (made if missing).
+        Some(dir) if dir.is_dir() || dir.to_string_lossy().ends_with('/') => dir.join(&file.name),
         Some(path) => path.to_owned(),
     };
     let out = out.as_path();
