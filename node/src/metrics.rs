@@ -53,6 +53,11 @@ struct ChannelLabels {
     via: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AnswerLabels {
+    answer: &'static str,
+}
+
 /// The node's metrics. Cheap to clone (every handle is shared).
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -61,6 +66,8 @@ pub struct Metrics {
     object_bytes: Family<ChannelLabels, Counter>,
     ingest_seconds: Family<ChannelLabels, Histogram>,
     search_seconds: Histogram,
+    file_answers: Family<AnswerLabels, Counter>,
+    file_requests: Family<AnswerLabels, Counter>,
     /// Read when scraped.
     pub(crate) gauges: Gauges,
 }
@@ -76,6 +83,8 @@ pub(crate) struct Gauges {
     pub sync_set: Gauge,
     pub disk_bytes: Gauge,
     pub outbox_pending: Gauge,
+    pub file_bytes: Gauge,
+    pub file_cache_bytes: Gauge,
 }
 
 /// Latency buckets from 50 µs to about 3.3 s.
@@ -135,12 +144,32 @@ impl Metrics {
             "Own negotiation messages not yet delivered",
             gauges.outbox_pending.clone(),
         );
+        let file_answers = Family::<AnswerLabels, Counter>::default();
+        registry.register(
+            "file_answers_received",
+            "Answers to this node's file requests: verified (every group matched the hash), corrupt (penalised), missing, busy, failed (no answer)",
+            file_answers.clone(),
+        );
+        let file_requests = Family::<AnswerLabels, Counter>::default();
+        registry.register(
+            "file_requests_served",
+            "Peers' file requests, by answer: data, missing, busy",
+            file_requests.clone(),
+        );
+        registry.register("file_bytes", "Bytes of complete files held", gauges.file_bytes.clone());
+        registry.register(
+            "file_cache_bytes",
+            "Bytes of complete files held that are other people's (what the file budget limits)",
+            gauges.file_cache_bytes.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             objects,
             object_bytes,
             ingest_seconds,
             search_seconds,
+            file_answers,
+            file_requests,
             gauges,
         }
     }
@@ -155,6 +184,17 @@ impl Metrics {
     /// Records how long taking in one arrival took.
     pub(crate) fn ingested(&self, via: Via, took: Duration) {
         self.ingest_seconds.get_or_create(&ChannelLabels { via: channel(via) }).observe(took.as_secs_f64());
+    }
+
+    /// Counts one answer to a file request of this node's: `verified`, `corrupt`, `missing`,
+    /// `busy` or `failed`.
+    pub(crate) fn file_answer(&self, answer: &'static str) {
+        self.file_answers.get_or_create(&AnswerLabels { answer }).inc();
+    }
+
+    /// Counts one peer's file request answered: `data`, `missing` or `busy`.
+    pub(crate) fn file_request(&self, answer: &'static str) {
+        self.file_requests.get_or_create(&AnswerLabels { answer }).inc();
     }
 
     /// Records how long a search took.
@@ -183,6 +223,9 @@ mod tests {
         m.ingested(Via::Gossip, Duration::from_millis(2));
         m.searched(Duration::from_micros(700));
         m.gauges.peers.set(3);
+        m.file_answer("corrupt");
+        m.file_request("data");
+        m.file_request("data");
         let text = m.encode();
         for line in [
             "haggle_objects_received_total{kind=\"listing\",via=\"gossip\",fate=\"accepted\"} 1",
@@ -190,6 +233,8 @@ mod tests {
             "haggle_object_bytes_received_total{via=\"gossip\"} 300",
             "haggle_peers 3",
             "haggle_search_seconds_count 1",
+            "haggle_file_answers_received_total{answer=\"corrupt\"} 1",
+            "haggle_file_requests_served_total{answer=\"data\"} 2",
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");
         }

@@ -200,7 +200,11 @@ pub async fn start(
     let handle = NodeHandle {
         commands: command_tx,
         events: event_tx.clone(),
-        files: Arc::new(crate::files::Files::new(blobs, config.blob_budget_mib.saturating_mul(1 << 20))),
+        files: Arc::new(crate::files::Files::new(
+            blobs,
+            config.blob_budget_mib.saturating_mul(1 << 20),
+            service.metrics().clone(),
+        )),
     };
     let mut event_loop = EventLoop::new(
         swarm,

@@ -194,6 +194,11 @@ impl Service {
         self.store.get(id)
     }
 
+    /// The node's metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.metrics
+    }
+
     /// The blob directory.
     pub fn blobs(&self) -> &Arc<Blobs> {
         &self.blobs
@@ -457,6 +462,9 @@ impl Service {
         gauges.sync_set.set(count(self.store.sync_set_len()?));
         gauges.disk_bytes.set(i64::try_from(self.store.size_on_disk()?).unwrap_or(i64::MAX));
         gauges.outbox_pending.set(count(self.store.outbox_pending()?.len()));
+        let (files, cache) = self.blobs.usage();
+        gauges.file_bytes.set(i64::try_from(files).unwrap_or(i64::MAX));
+        gauges.file_cache_bytes.set(i64::try_from(cache).unwrap_or(i64::MAX));
         Ok(self.metrics.encode())
     }
 

@@ -61,6 +61,10 @@ async fn a_tampered_chunk_is_refused_its_sender_penalised_and_the_fetch_complete
         |e| matches!(e, NodeEvent::PeerMisbehaved { peer, .. } if *peer == rogue_id),
     )
     .await?;
+    let counted = c.node.service.metrics().encode();
+    assert!(counted.contains("haggle_file_answers_received_total{answer=\"corrupt\"}"), "{counted}");
+    assert!(counted.contains("haggle_file_answers_received_total{answer=\"verified\"}"), "{counted}");
+    assert!(a.node.service.metrics().encode().contains("haggle_file_requests_served_total{answer=\"data\"}"));
     // Asked once, refused once: the rogue got no more requests after its bad answer, beyond
     // those already in flight (at most four to one peer).
     assert!(

@@ -92,6 +92,7 @@ impl EventLoop {
             if spent == Spend::Offence {
                 self.penalise(peer);
             }
+            self.service.metrics().file_request("busy");
             let _ = self.swarm.behaviour_mut().blobs.send_response(channel, BlobResponse::Busy);
             return;
         }
@@ -127,6 +128,11 @@ impl EventLoop {
                 BlobResponse::Busy
             }
         };
+        self.service.metrics().file_request(match response {
+            BlobResponse::Data(_) => "data",
+            BlobResponse::Missing { .. } => "missing",
+            BlobResponse::Busy => "busy",
+        });
         let _ = self.swarm.behaviour_mut().blobs.send_response(channel, response);
     }
 

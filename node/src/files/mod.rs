@@ -101,12 +101,13 @@ pub struct Files {
     budget: u64,
     /// Encrypted files whose decryption was checked against the listing's hash, with that hash.
     verified: Mutex<HashSet<(BlobHash, BlobHash)>>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl Files {
     /// Fetches over `blobs`, fetching for peers only while other people's files take less than
     /// `budget` bytes.
-    pub fn new(blobs: Arc<Blobs>, budget: u64) -> Self {
+    pub fn new(blobs: Arc<Blobs>, budget: u64, metrics: crate::metrics::Metrics) -> Self {
         Files {
             blobs,
             fetches: Mutex::default(),
@@ -117,6 +118,7 @@ impl Files {
             not_found: Mutex::default(),
             budget,
             verified: Mutex::default(),
+            metrics,
         }
     }
 
@@ -320,7 +322,13 @@ impl NodeHandle {
             match answer {
                 Ok(BlobResponse::Data(encoded)) => {
                     let blobs = self.files.blobs.clone();
-                    match blocking(move || blobs.receive(&blob, first, count, &encoded)).await {
+                    let received = blocking(move || blobs.receive(&blob, first, count, &encoded)).await;
+                    self.files.metrics.file_answer(match &received {
+                        Ok(_) => "verified",
+                        Err(BlobError::Corrupt(_)) => "corrupt",
+                        Err(_) => "failed",
+                    });
+                    match received {
                         Ok(progress) => {
                             last_progress = Instant::now();
                             if progress.complete() || last_event.elapsed() >= PROGRESS_EVERY {
@@ -338,14 +346,17 @@ impl NodeHandle {
                     }
                 }
                 Ok(BlobResponse::Missing { fetching }) => {
+                    self.files.metrics.file_answer("missing");
                     fetch.set_aside(peer, fetching);
                     pieces.push_back((first, count));
                 }
                 Ok(BlobResponse::Busy) => {
+                    self.files.metrics.file_answer("busy");
                     fetch.set_aside(peer, true);
                     pieces.push_back((first, count));
                 }
                 Err(e) => {
+                    self.files.metrics.file_answer("failed");
                     // A timeout or a dropped connection: asked again later, unless it keeps failing.
                     fetch.failed(peer, e);
                     pieces.push_back((first, count));
