@@ -463,6 +463,13 @@ pub struct UpdateArgs {
     pub title: Option<String>,
     #[command(flatten)]
     pub fields: ListingFields,
+    /// For a digital good: a new version of the file sold (new buyers get it; those who bought
+    /// before keep the version they bought).
+    #[arg(long, value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// For a digital good: a new preview (with --file, or alone).
+    #[arg(long, value_name = "FILE")]
+    pub preview: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -132,6 +132,10 @@ fn pictures_travel_two_hops_with_thumbnails_and_arrive_byte_for_byte() {
         assert!(!contains(&got, b"GPSLatitude"), "the location was stripped before publishing");
     }
 
+    // A file or preview goes only on a digital good, checked before any upload.
+    let out = haggle(&da, &["update", &id[..12], "--preview", notes_arg]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("are for a digital good"), "{out:?}");
     // An update replaces the pictures; --no-images removes them.
     let updated = json(&da, &["update", &id[..12], "--image", front_arg]);
     assert_eq!(updated["images"].as_array().map(Vec::len), Some(1));
@@ -243,6 +247,19 @@ fn a_50_mib_digital_good_downloads_after_paid_and_only_the_buyer_can_open_it() {
     assert!(std::fs::read(&got).expect("read") == original, "the download is the seller's file");
     let again = haggle(&db, &["download", d, "--out", got.to_str().expect("utf-8")]);
     assert_eq!(again.status.code(), Some(2), "an existing file is not replaced without --force");
+    // A new version of the file: new buyers get it, the preview stays; Bob's deal keeps his.
+    let second = root.path().join("book-2nd.bin");
+    std::fs::write(&second, b"second edition, with a rye chapter").expect("write");
+    let updated = json(&da, &["update", &id[..10], "--file", second.to_str().expect("utf-8")]);
+    assert_eq!(
+        updated["file"]["hash"].as_str(),
+        Some(BlobHash::of(b"second edition, with a rye chapter").to_hex().as_str())
+    );
+    assert_eq!(updated["file"]["preview"], file["preview"], "the preview stays");
+    let again = root.path().join("again.bin");
+    let out = haggle(&db, &["download", d, "--out", again.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(&again).expect("read") == original, "a deal keeps the version it was made for");
     // A directory as --out saves the file there under its own name.
     let shelf = root.path().join("shelf");
     std::fs::create_dir(&shelf).expect("mkdir");

@@ -107,22 +107,22 @@ pub fn read_goods(file: &Path, preview: Option<&Path>) -> Result<Goods> {
         .and_then(|n| n.to_str())
         .ok_or_else(|| usage(format!("{} has no file name in UTF-8", file.display())))?
         .to_owned();
-    let preview = match preview {
-        Some(path) => {
-            let bytes = std::fs::read(path)
-                .map_err(|e| usage(format!("cannot read preview {}: {e}", path.display())))?;
-            if bytes.is_empty() || bytes.len() as u64 > MAX_PREVIEW_BYTES {
-                return Err(usage(format!(
-                    "preview {} is {}: a preview is 1 byte to 2 MiB",
-                    path.display(),
-                    crate::output::bytes(bytes.len() as u64)
-                )));
-            }
-            Some(bytes)
-        }
-        None => None,
-    };
+    let preview = preview.map(read_preview).transpose()?;
     Ok(Goods { file: file.to_owned(), name, size: meta.len(), preview })
+}
+
+/// Reads and checks `--preview`.
+pub fn read_preview(path: &Path) -> Result<Vec<u8>> {
+    let bytes =
+        std::fs::read(path).map_err(|e| usage(format!("cannot read preview {}: {e}", path.display())))?;
+    if bytes.is_empty() || bytes.len() as u64 > MAX_PREVIEW_BYTES {
+        return Err(usage(format!(
+            "preview {} is {}: a preview is 1 byte to 2 MiB",
+            path.display(),
+            crate::output::bytes(bytes.len() as u64)
+        )));
+    }
+    Ok(bytes)
 }
 
 /// Stores a digital good's file (encrypted by the node) and its preview.

@@ -73,20 +73,48 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
 }
 
 pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
-    let UpdateArgs { id, title, fields } = args;
+    let UpdateArgs { id, title, fields, file, preview } = args;
     let pictures = files::read_pictures(&fields.images)?;
+    let goods = file.as_deref().map(|f| files::read_goods(f, preview.as_deref())).transpose()?;
+    let new_preview = match (&file, &preview) {
+        (None, Some(path)) => Some(files::read_preview(path)?),
+        _ => None,
+    };
     let (keep_location, no_images) = (fields.keep_location, fields.no_images);
     let mut patch = ListingPatch { title, ..patch(fields, false)? };
-    if patch.is_empty() && pictures.is_empty() && !no_images {
+    let files_change = !pictures.is_empty() || goods.is_some() || new_preview.is_some();
+    if patch.is_empty() && !files_change && !no_images {
         return Err(usage("nothing to change: give at least one field, e.g. --price 110"));
     }
-    if !pictures.is_empty() && !cx.api.listing(&id)?.mine {
-        return Err(usage(format!("listing {id} is not yours: only its author can change its pictures")));
+    // Checked before any upload: the listing is the owner's, and files go on a digital good.
+    let current = if files_change || no_images { Some(cx.api.listing(&id)?) } else { None };
+    if let Some(current) = &current {
+        if !current.mine {
+            return Err(usage(format!("listing {id} is not yours: only its author can change its files")));
+        }
+        if (goods.is_some() || new_preview.is_some()) && current.file.is_none() {
+            return Err(usage(format!(
+                "listing {id} is a {} listing: --file and --preview are for a digital good",
+                current.kind
+            )));
+        }
     }
     if no_images {
         patch.images = Some(Vec::new());
     } else if !pictures.is_empty() {
         patch.images = Some(files::upload_pictures(cx, pictures, keep_location)?);
+    }
+    let old_file = current.and_then(|c| c.file);
+    if let Some(goods) = goods {
+        let mut file = files::upload_goods(cx, goods)?;
+        // A new file without a new preview keeps the old preview.
+        if file.preview.is_none() {
+            file.preview = old_file.as_ref().and_then(|f| f.preview);
+        }
+        patch.file = Some(file);
+    } else if let (Some(bytes), Some(mut file)) = (new_preview, old_file) {
+        file.preview = Some(cx.api.upload_blob(&bytes)?);
+        patch.file = Some(file);
     }
     let l = cx.api.update(&id, &patch)?;
     if cx.json {
@@ -222,5 +250,6 @@ fn patch(f: ListingFields, publishing: bool) -> Result<ListingPatch> {
         delivery: f.delivery,
         calendar,
         images: None,
+        file: None,
     })
 }

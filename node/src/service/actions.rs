@@ -183,6 +183,13 @@ impl Service {
             self.check_files_here(&images, None)?;
             listing.images = images;
         }
+        if let Some(file) = patch.file.take() {
+            if listing.kind != ListingKind::Digital {
+                return Err(InvalidInput::File("only a digital listing sells a file".into()).into());
+            }
+            self.check_files_here(&[], Some(&file))?;
+            listing.file = Some(file);
+        }
         let ListingPatch {
             title,
             description,

@@ -131,6 +131,10 @@ pub struct ListingPatch {
     /// New pictures, replacing the old ones (empty removes them all).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub images: Option<Vec<haggle_protocol::Image>>,
+    /// For a digital good: the file sold from now on (as `POST /v1/files` returned it, with its
+    /// preview); deals made before keep the file they were made for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<haggle_protocol::DigitalFile>,
 }
 
 impl ListingPatch {
