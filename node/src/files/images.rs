@@ -63,7 +63,7 @@ pub fn prepare(bytes: Vec<u8>, keep_metadata: bool) -> Result<Prepared, ImageErr
         (false, true) if matches!(kind, ImageType::Jpeg | ImageType::Png) => {
             (encode(&decoded, kind).map_err(|e| ImageError::Damaged(name, e))?, true)
         }
-        (false, _) => (strip(kind, bytes)?, kind != ImageType::Gif),
+        (false, _) => (strip(kind, bytes)?, true),
     };
     if bytes.len() as u64 > MAX_IMAGE_BYTES {
         return Err(ImageError::TooLarge(bytes.len() as u64));
@@ -172,9 +172,61 @@ fn strip(kind: ImageType, bytes: Vec<u8>) -> Result<Vec<u8>, ImageError> {
             webp.remove_chunks_by_id(*b"XMP ");
             webp.encoder().bytes()
         }
-        ImageType::Gif => input,
+        ImageType::Gif => {
+            let kept = strip_gif(&input)
+                .ok_or_else(|| ImageError::Damaged("gif", "its blocks do not parse".into()))?;
+            return Ok(kept);
+        }
     };
     Ok(out.to_vec())
+}
+
+/// A GIF without its comments and application blocks (XMP and the like), keeping the looping
+/// block animations need (`NETSCAPE2.0`, `ANIMEXTS1.0`) and nothing after the trailer. `None`
+/// if its blocks do not parse.
+fn strip_gif(gif: &[u8]) -> Option<Vec<u8>> {
+    /// The end of the sub-blocks starting at `at` (past their zero terminator).
+    fn sub_blocks(gif: &[u8], mut at: usize) -> Option<usize> {
+        loop {
+            let n = usize::from(*gif.get(at)?);
+            at += 1 + n;
+            if n == 0 {
+                return Some(at);
+            }
+        }
+    }
+    let table = |packed: u8| if packed & 0x80 != 0 { 3 << ((packed & 7) + 1) } else { 0 };
+    let mut at = 13 + table(*gif.get(10)?);
+    let mut out = gif.get(..at)?.to_vec();
+    loop {
+        match *gif.get(at)? {
+            0x3B => {
+                out.push(0x3B);
+                return Some(out);
+            }
+            0x2C => {
+                let start = at;
+                at += 10 + table(*gif.get(at + 9)?) + 1;
+                at = sub_blocks(gif, at)?;
+                out.extend_from_slice(gif.get(start..at)?);
+            }
+            0x21 => {
+                let start = at;
+                let label = *gif.get(at + 1)?;
+                let app = gif.get(at + 3..at + 14);
+                at = sub_blocks(gif, at + 2)?;
+                let keep = match label {
+                    0xFE => false,
+                    0xFF => matches!(app, Some(b"NETSCAPE2.0" | b"ANIMEXTS1.0")),
+                    _ => true,
+                };
+                if keep {
+                    out.extend_from_slice(gif.get(start..at)?);
+                }
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// Where a JPEG's first picture ends: just past the first end-of-image marker after its first
@@ -278,6 +330,34 @@ pub(crate) mod tests {
         assert!(!contains(&prepared.bytes, b"Exif\0\0"));
         let thumb = image::load_from_memory(&prepared.thumb).expect("decodes");
         assert!(thumb.height() > thumb.width());
+    }
+
+    #[test]
+    fn a_gif_loses_its_comments_and_foreign_blocks_and_still_decodes() {
+        let frame = image::RgbaImage::from_fn(20, 10, |x, _| image::Rgba([(x * 12) as u8, 40, 90, 255]));
+        let mut gif = Vec::new();
+        {
+            let mut encoder = image::codecs::gif::GifEncoder::new(&mut gif);
+            encoder.encode_frame(image::Frame::new(frame)).expect("encode");
+        }
+        assert_eq!(gif.last(), Some(&0x3B));
+        let trailer = gif.pop();
+        // A comment and an XMP block before the trailer, as editors write them.
+        gif.extend_from_slice(&[0x21, 0xFE, 9]);
+        gif.extend_from_slice(b"GPS 51.05");
+        gif.push(0);
+        gif.extend_from_slice(&[0x21, 0xFF, 11]);
+        gif.extend_from_slice(b"XMP DataXMP");
+        gif.extend_from_slice(&[5, b'<', b'x', b'm', b'p', b'>', 0]);
+        gif.extend(trailer);
+        gif.extend_from_slice(b"trailing junk");
+        let prepared = prepare(gif.clone(), false).expect("prepare");
+        assert!(prepared.stripped);
+        assert!(!contains(&prepared.bytes, b"GPS") && !contains(&prepared.bytes, b"XMP"));
+        assert!(prepared.bytes.ends_with(&[0x3B]));
+        let back = image::load_from_memory(&prepared.bytes).expect("still a GIF");
+        assert_eq!((back.width(), back.height()), (20, 10));
+        assert_eq!(prepare(gif, true).expect("kept").bytes.len(), prepared.bytes.len() + 13 + 21 + 13);
     }
 
     #[test]
