@@ -624,21 +624,31 @@ impl Blobs {
                     drop.push((hash, p.size, false));
                 }
             }
-            // Unlinked under the lock: a store of the same file meanwhile waits, and is not
-            // undone.
+            // Moved aside under the lock (renames: quick, whatever the file's size), so a store
+            // of the same file meanwhile waits and is not undone; deleted after it, so readers of
+            // the map (the event loop among them) never wait on the disk freeing space.
             let mut freed = 0;
+            let mut doomed = Vec::new();
             for (hash, size, complete) in drop {
-                if complete {
+                let paths = if complete {
                     inner.take(&hash);
-                    let _ = fs::remove_file(self.complete_path(&hash));
-                    let _ = fs::remove_file(self.outboard_path(&hash));
-                    let _ = fs::remove_file(self.dir.join("pinned").join(hash.to_hex()));
                     freed += size;
+                    let pin = self.dir.join("pinned").join(hash.to_hex());
+                    vec![self.complete_path(&hash), self.outboard_path(&hash), pin]
                 } else {
                     let path = self.partial_path(&hash);
-                    let _ = fs::remove_file(path.with_extension("have"));
-                    let _ = fs::remove_file(path);
+                    vec![path.with_extension("have"), path]
+                };
+                for (n, path) in paths.into_iter().enumerate() {
+                    let aside = self.dir.join("tmp").join(format!("drop-{}-{n}", hash.to_hex()));
+                    if fs::rename(&path, &aside).is_ok() {
+                        doomed.push(aside);
+                    }
                 }
+            }
+            std::mem::drop(inner);
+            for path in doomed {
+                let _ = fs::remove_file(path);
             }
             freed
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use haggle_node::api::types::{ErrorCode, FetchRequest, FileStatus, ListingView};
+use haggle_node::api::types::{ErrorCode, FetchRequest, ListingView};
 use haggle_protocol::blob::{MAX_FILE_BYTES, MAX_IMAGES, MAX_PREVIEW_BYTES};
 use haggle_protocol::{BlobHash, DigitalFile, Image, ImageType, PublicKey};
 
@@ -189,12 +189,8 @@ fn fetch(cx: &Context<'_>, hash: BlobHash, size: u64, from: Option<PublicKey>, w
             bail!("cannot fetch {what}: no progress for {} s. {AGAIN}", STALL.as_secs());
         }
         std::thread::sleep(POLL);
-        status = wait_status(cx, &hash)?;
+        status = cx.api.blob_status(&hash)?;
     }
-}
-
-fn wait_status(cx: &Context<'_>, hash: &BlobHash) -> Result<FileStatus> {
-    Ok(cx.api.blob_status(hash)?)
 }
 
 /// `haggle show --images DIR`: fetches a listing's pictures (and a digital good's preview) and
@@ -307,13 +303,15 @@ pub fn download(cx: &Context<'_>, deal: &str, out: Option<&Path>, force: bool) -
     let view = cx.api.start_download(deal)?;
     let file = &view.file;
     fetch(cx, file.sealed, file.size, None, &file.name)?;
+    // The key may have come while the file did.
+    let key = view.key || cx.api.start_download(deal).is_ok_and(|v| v.key);
     let paid = matches!(deal_view.stage.as_str(), "paid" | "shipped" | "completed");
-    if !view.key && paid && cx.api.start_download(deal).map(|v| !v.key).unwrap_or(true) {
+    if !key && paid {
         bail!(
             "the encrypted file is here and you have paid, but the seller has not handed over its key yet: the seller's node does by itself unless it is set to wait for the seller (haggle deliver {deal}), and both nodes must be online; ask the seller, then run this again"
         );
     }
-    if !view.key && cx.api.start_download(deal).map(|v| !v.key).unwrap_or(true) {
+    if !key {
         bail!(
             "the encrypted file is here, but the seller has not handed over its key yet: the seller's node does once you have paid (after the seller's payment request, `haggle paid {deal}`; at once for a free file), or the seller by hand (haggle deliver), while both nodes are online; run this again then"
         );

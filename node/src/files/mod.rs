@@ -491,6 +491,11 @@ impl Fetch {
         peers.extend(rest);
         peers.retain(|p| !self.dropped.contains(p));
         self.peers = peers;
+        // What is kept per peer goes with the peer: these maps never outgrow the connected set.
+        self.load.retain(|p, _| connected.contains(p));
+        self.failures.retain(|p, _| connected.contains(p));
+        self.later.retain(|p| connected.contains(p));
+        self.dropped.retain(|p| connected.contains(p));
     }
 
     fn idle_peers(&self) -> Vec<PeerId> {

@@ -68,12 +68,20 @@ impl Service {
     /// request (unless the owner hands keys over by hand, `deliver_on_paid = false`). The key
     /// goes sealed to the buyer, as a deal step.
     pub(super) fn hand_over_file(&self, deal_id: ObjectId, then: &mut Followups) -> Result<(), ServiceError> {
-        let Some(deal) = self.store.deal(&deal_id)? else { return Ok(()) };
+        match self.store.deal(&deal_id)? {
+            Some(deal) => self.hand_over(&deal, then),
+            None => Ok(()),
+        }
+    }
+
+    /// [`Service::hand_over_file`] for a deal already read.
+    fn hand_over(&self, deal: &Deal, then: &mut Followups) -> Result<(), ServiceError> {
+        let deal_id = deal.id();
         let Some(file) = deal.listing().listing().and_then(|l| l.file.clone()) else { return Ok(()) };
         if deal.seller() != self.me() {
             return Ok(());
         }
-        let state = self.store.deal_state(&deal)?;
+        let state = self.store.deal_state(deal)?;
         let free = deal.terms().price.amount == 0;
         // A payment claimed without a payment request of the seller's is no payment.
         let paid = self.policy.deliver_on_paid && state.payment.is_some() && state.paid.is_some();
@@ -112,7 +120,7 @@ impl Service {
         for deal in self.store.deals_of(&me)? {
             let digital = deal.listing().listing().is_some_and(|l| l.file.is_some());
             if digital && deal.seller() == me {
-                self.hand_over_file(deal.id(), then)?;
+                self.hand_over(&deal, then)?;
             }
         }
         Ok(())
