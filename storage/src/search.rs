@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
     FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
     TextOptions, Value,
@@ -27,7 +27,8 @@ use haggle_protocol::{Currency, ListingKey, ListingKind, Object, PublicKey, Time
 use crate::error::{IndexError, SearchError};
 
 /// Bumped whenever the schema or analyzer changes; an index of another version is rebuilt.
-const INDEX_VERSION: u32 = 1;
+/// Version 2 indexes a listing's words in one field, weighted by repetition.
+const INDEX_VERSION: u32 = 2;
 const VERSION_FILE: &str = "haggle-index-version";
 const ANALYZER: &str = "haggle";
 /// Indexing memory: tantivy's minimum per thread is 15 MB; one thread at 32 MB keeps the node
@@ -164,10 +165,8 @@ pub(crate) type RankedKey = (ListingKey, Option<f32>);
 #[derive(Clone, Copy)]
 struct Fields {
     key: Field,
-    title: Field,
-    description: Field,
-    tags: Field,
-    category_text: Field,
+    /// Every searchable word of a listing: title, tags, category and description.
+    text: Field,
     location: Field,
     category: Field,
     kind: Field,
@@ -178,11 +177,14 @@ struct Fields {
     expires: Field,
 }
 
-/// Text fields searched by free text, with their boosts: a word in the title says more about a
-/// listing than the same word deep in its description.
-fn text_fields(f: &Fields) -> [(Field, f32); 4] {
-    [(f.title, 3.0), (f.tags, 2.0), (f.category_text, 1.5), (f.description, 1.0)]
-}
+/// How many times the title's words are indexed, and the tags': a word in the title says more
+/// about a listing than the same word deep in its description, so it counts as if written three
+/// times (BM25 saturates term frequency: a title word weighs about 1.6 times a description word).
+/// One field weighted this way, rather than a field per part with a boost each, makes every
+/// query word one posting list: a query of several words is a plain intersection, which
+/// tantivy ranks with block-max WAND, skipping blocks that cannot reach the best page.
+const TITLE_REPEAT: usize = 3;
+const TAGS_REPEAT: usize = 2;
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
@@ -191,10 +193,7 @@ fn schema() -> (Schema, Fields) {
     );
     let fields = Fields {
         key: b.add_text_field("key", STRING | STORED),
-        title: b.add_text_field("title", text.clone()),
-        description: b.add_text_field("description", text.clone()),
-        tags: b.add_text_field("tags", text.clone()),
-        category_text: b.add_text_field("category_text", text.clone()),
+        text: b.add_text_field("text", text.clone()),
         location: b.add_text_field("location", text),
         category: b.add_facet_field("category", FacetOptions::default()),
         kind: b.add_text_field("kind", STRING),
@@ -307,12 +306,16 @@ impl SearchIndex {
         let f = &self.fields;
         let mut doc = TantivyDocument::new();
         doc.add_text(f.key, key.to_string());
-        doc.add_text(f.title, &l.title);
-        doc.add_text(f.description, &l.description);
-        for tag in &l.tags {
-            doc.add_text(f.tags, tag);
+        for _ in 0..TITLE_REPEAT {
+            doc.add_text(f.text, &l.title);
         }
-        doc.add_text(f.category_text, l.category.replace(['/', '-'], " "));
+        for _ in 0..TAGS_REPEAT {
+            for tag in &l.tags {
+                doc.add_text(f.text, tag);
+            }
+        }
+        doc.add_text(f.text, l.category.replace(['/', '-'], " "));
+        doc.add_text(f.text, &l.description);
         doc.add_facet(f.category, Facet::from_path(l.category.split('/')));
         doc.add_text(f.location, &l.location.text);
         doc.add_text(f.kind, l.kind.as_str());
@@ -337,8 +340,11 @@ impl SearchIndex {
         let has_text = !self.tokens(&q.text).is_empty();
         let (total, page): (usize, Vec<(Option<f32>, DocAddress)>) = match q.sort {
             Sort::Relevance | Sort::Reputation if has_text => {
-                let (docs, total) =
-                    searcher.search(&query, &(top.order_by_score(), Count)).map_err(index_err)?;
+                // Ranked alone, the best page skips blocks of matches that cannot reach it
+                // (block-max WAND); collected together with the count, every match would be
+                // scored. The count then only intersects posting lists, without scores.
+                let docs = searcher.search(&query, &top.order_by_score()).map_err(index_err)?;
+                let total = searcher.search(&query, &Count).map_err(index_err)?;
                 (total, docs.into_iter().map(|(s, a)| (Some(s), a)).collect())
             }
             sort => {
@@ -381,13 +387,16 @@ impl SearchIndex {
         }
         // Listings past their expiry leave results at once, before the sweep removes them.
         // Running auctions live at least the award window past their latest end: those expiring
-        // sooner have ended, and would fill the first matches of `ending-soon`.
+        // sooner have ended, and would fill the first matches of `ending-soon`. Expired
+        // listings are excluded rather than live ones required: a segment with none expired
+        // (the usual case, as the sweep removes them) then leaves the words a plain
+        // intersection, which ranks with block-max WAND.
         let floor = match q.sort {
             Sort::EndingSoon => now.saturating_add(haggle_protocol::auction::AWARD_WINDOW),
             _ => now,
         };
-        let expires_after = Term::from_field_u64(f.expires, floor.as_millis());
-        must.push((Occur::Must, Box::new(RangeQuery::new(Bound::Excluded(expires_after), Bound::Unbounded))));
+        let expired_by = Term::from_field_u64(f.expires, floor.as_millis());
+        let expired = RangeQuery::new(Bound::Unbounded, Bound::Included(expired_by));
         if let Some(kind) = q.kind {
             must.push((Occur::Must, exact(f.kind, kind.as_str())));
         }
@@ -433,35 +442,26 @@ impl SearchIndex {
                 must.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
             }
         }
+        if must.is_empty() {
+            must.push((Occur::Must, Box::new(AllQuery)));
+        }
+        must.push((Occur::MustNot, Box::new(expired)));
         Ok(Box::new(BooleanQuery::new(must)))
     }
 
-    /// One query word: matches exactly in any text field (a title match ranking highest). A word
-    /// no listing uses is taken for a typo and matches within an edit or two instead (more for
-    /// longer words); a word the index knows never matches its neighbours, so "bike" finds
+    /// One query word: matches exactly (a title match ranking highest, see [`TITLE_REPEAT`]). A
+    /// word no listing uses is taken for a typo and matches within an edit or two instead (more
+    /// for longer words); a word the index knows never matches its neighbours, so "bike" finds
     /// bikes, not "bake" or "like", and the total counts only what the word names.
     fn word_query(&self, token: &str, searcher: &Searcher) -> Result<Box<dyn Query>, SearchError> {
-        let fields = text_fields(&self.fields);
-        let mut known = false;
-        for (field, _) in fields {
-            if searcher.doc_freq(&Term::from_field_text(field, token)).map_err(index_err)? > 0 {
-                known = true;
-                break;
-            }
-        }
+        let term = Term::from_field_text(self.fields.text, token);
+        let known = searcher.doc_freq(&term).map_err(index_err)? > 0;
         let distance = if known { 0 } else { typo_distance(token) };
-        let mut any_field: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        for (field, boost) in fields {
-            let term = Term::from_field_text(field, token);
-            if distance == 0 {
-                let exact = TermQuery::new(term, IndexRecordOption::WithFreqs);
-                any_field.push((Occur::Should, Box::new(BoostQuery::new(Box::new(exact), boost))));
-            } else {
-                let fuzzy = FuzzyTermQuery::new(term, distance, true);
-                any_field.push((Occur::Should, Box::new(BoostQuery::new(Box::new(fuzzy), boost))));
-            }
-        }
-        Ok(Box::new(BooleanQuery::new(any_field)))
+        Ok(if distance == 0 {
+            Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))
+        } else {
+            Box::new(FuzzyTermQuery::new(term, distance, true))
+        })
     }
 
     /// The words of `text` as the index stores them (lowercased, folded, stemmed).
