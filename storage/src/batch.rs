@@ -92,6 +92,7 @@ impl Store {
                 let verified =
                     parts.into_iter().flat_map(|part| part.join().expect("verification does not panic"));
                 self.write_chunk(verified, now, &mut outcomes)?;
+                self.feed_index_when_due()?;
             }
             Ok(())
         })?;
@@ -295,6 +296,44 @@ mod tests {
             assert_eq!(items, want);
             assert_eq!(s.listing_count_by(&key(1).public()).expect("count"), 1);
         }
+    }
+
+    /// Listings are fed to the search index while a long batch is written and committed only
+    /// when a search asks: a listing revised after its first revision was fed is found once,
+    /// as its last revision, and nothing fed is lost.
+    #[test]
+    fn listings_fed_ahead_are_found_once_as_their_last_revision() {
+        let n = crate::store::FEED_BATCH + 10;
+        let firsts: Vec<_> = (0..n)
+            .map(|i| {
+                let mut l = live_listing("Oak chair");
+                l.nonce[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                sign_now(&haggle_protocol::fixtures::author((i % 4) as u32), Body::Listing(l))
+            })
+            .collect();
+        // The first listing, renamed after the feed threshold has passed.
+        let renamed = sign_now(
+            &haggle_protocol::fixtures::author(0),
+            Body::Listing(Listing {
+                revision: 2,
+                title: "Walnut stool".into(),
+                ..firsts[0].listing().expect("listing").clone()
+            }),
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let bytes: Vec<&[u8]> = firsts.iter().chain([&renamed]).map(|o| o.bytes()).collect();
+        let _ = store.ingest_batch(&bytes, Durability::Lazy).expect("batch");
+        assert!(store.index.uncommitted() > 0, "fed before any search");
+        assert_eq!(store.stats().expect("stats").index_pending, n + 1, "fed, not yet searchable");
+
+        let chairs = store.search(&crate::SearchQuery::new("oak chair")).expect("search");
+        assert_eq!(chairs.total, n - 1);
+        let stools = store.search(&crate::SearchQuery::new("walnut")).expect("search");
+        assert_eq!(stools.total, 1);
+        assert_eq!(stools.hits[0].listing.id(), renamed.id());
+        assert_eq!(store.indexed_listings(), n as u64);
+        assert_eq!(store.stats().expect("stats").index_pending, 0);
     }
 
     /// The listings-per-author count is loaded from the database when first needed, so it is

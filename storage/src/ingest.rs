@@ -11,7 +11,7 @@ use haggle_protocol::{
 use crate::batch::Gathered;
 use crate::error::StoreError;
 use crate::keys;
-use crate::store::{Durability, INDEX_BATCH, Store, decode_stored};
+use crate::store::{Durability, FEED_BATCH, INDEX_BATCH, Store, decode_stored};
 
 /// What happened to an object offered to the store. Not an error: the network sends duplicates
 /// and old revisions all the time.
@@ -299,8 +299,17 @@ impl Store {
         if durability == Durability::Flush {
             self.db.flush()?;
         }
-        if self.pending_index_len() >= INDEX_BATCH {
+        self.feed_index_when_due()?;
+        if self.index.uncommitted() >= INDEX_BATCH {
             self.catch_up_index()?;
+        }
+        Ok(())
+    }
+
+    /// Feeds the search index once [`FEED_BATCH`] changes are pending.
+    pub(crate) fn feed_index_when_due(&self) -> Result<(), StoreError> {
+        if self.pending_index_len() >= FEED_BATCH {
+            self.feed_index()?;
         }
         Ok(())
     }

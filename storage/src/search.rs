@@ -218,8 +218,20 @@ fn analyzer() -> TextAnalyzer {
 pub(crate) struct SearchIndex {
     index: Index,
     reader: IndexReader,
-    writer: Mutex<IndexWriter>,
+    writer: Mutex<Writer>,
     fields: Fields,
+}
+
+/// The index writer and what it was given since its last commit. Changes are fed as they come
+/// (tantivy analyses them on its own thread, beside the store's writes) and committed, which
+/// makes them searchable, only when a search or a threshold asks.
+struct Writer {
+    writer: IndexWriter,
+    /// The store sequence number up to which every change has been fed, if any since the last
+    /// commit.
+    fed: Option<u64>,
+    /// Documents added or replaced since the last commit.
+    uncommitted: usize,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -255,38 +267,69 @@ impl SearchIndex {
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         std::fs::write(&version_path, INDEX_VERSION.to_string()).map_err(io_err)?;
+        let writer = Writer { writer, fed: None, uncommitted: 0 };
         Ok((SearchIndex { index, reader, writer: Mutex::new(writer), fields }, fresh))
     }
 
     /// Replaces the documents of `changes`' listings: each is removed (if it may be indexed),
-    /// then added again if it has a listing to show. Commits with `watermark`, the store sequence number up to which every
-    /// change is now in the index, and makes the result visible to searches.
+    /// then added again if it has a listing to show. Searches see them after the next
+    /// [`Self::commit`]; `watermark` is the store sequence number up to which every change has
+    /// now been fed.
+    pub fn feed<'a>(
+        &self,
+        changes: impl IntoIterator<Item = (ListingKey, bool, Option<&'a Object>)>,
+        watermark: u64,
+    ) -> Result<(), IndexError> {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, indexed, listing) in changes {
+            if indexed {
+                w.writer.delete_term(Term::from_field_text(self.fields.key, &key.to_string()));
+            }
+            if let Some(doc) = listing.and_then(|l| self.document(&key, l)) {
+                w.writer.add_document(doc)?;
+            }
+            w.uncommitted += 1;
+        }
+        w.fed = Some(w.fed.map_or(watermark, |fed| fed.max(watermark)));
+        Ok(())
+    }
+
+    /// Commits what was fed, with its watermark, and makes it visible to searches. Does nothing
+    /// when nothing was fed since the last commit.
+    pub fn commit(&self) -> Result<(), IndexError> {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(watermark) = w.fed else { return Ok(()) };
+        commit(&mut w.writer, watermark)?;
+        w.fed = None;
+        w.uncommitted = 0;
+        drop(w);
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// [`Self::feed`], then [`Self::commit`].
     pub fn apply<'a>(
         &self,
         changes: impl IntoIterator<Item = (ListingKey, bool, Option<&'a Object>)>,
         watermark: u64,
     ) -> Result<(), IndexError> {
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        for (key, indexed, listing) in changes {
-            if indexed {
-                writer.delete_term(Term::from_field_text(self.fields.key, &key.to_string()));
-            }
-            if let Some(doc) = listing.and_then(|l| self.document(&key, l)) {
-                writer.add_document(doc)?;
-            }
-        }
-        commit(&mut writer, watermark)?;
-        drop(writer);
-        self.reader.reload()?;
-        Ok(())
+        self.feed(changes, watermark)?;
+        self.commit()
+    }
+
+    /// Documents fed since the last commit.
+    pub fn uncommitted(&self) -> usize {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner()).uncommitted
     }
 
     /// Removes every document (before a rebuild), resetting the watermark.
     pub fn clear(&self) -> Result<(), IndexError> {
-        let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        writer.delete_all_documents()?;
-        commit(&mut writer, 0)?;
-        drop(writer);
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        w.writer.delete_all_documents()?;
+        commit(&mut w.writer, 0)?;
+        w.fed = None;
+        w.uncommitted = 0;
+        drop(w);
         self.reader.reload()?;
         Ok(())
     }

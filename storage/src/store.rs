@@ -25,9 +25,13 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// moment late to disk: sync brings back anything a crash loses.
 const FLUSH_EVERY_MS: u64 = 500;
 
-/// How many pending index entries make an ingest bring the index up to date at once, so search
-/// stays fresh and the pending table small during a long stream of gossip.
+/// How many listing changes fed to the search index make an ingest commit them, so search stays
+/// fresh and the replay after a crash short during a long stream of gossip.
 pub(crate) const INDEX_BATCH: usize = 8_000;
+/// How many pending listing changes make an ingest feed them to the search index (uncommitted):
+/// enough to amortise the feed, few enough that the index's own thread analyses them beside the
+/// store's writes rather than all at once when the commit waits for it.
+pub(crate) const FEED_BATCH: usize = 1_024;
 
 /// Whether an ingest must be on disk before it returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -423,6 +427,8 @@ impl Store {
                 marks.push((key, seq));
             }
             if changes.is_empty() && marks.is_empty() {
+                // What was fed ahead (see `feed_index`) becomes searchable.
+                self.index.commit()?;
                 return Ok(());
             }
             let noted = changes.len();
@@ -432,17 +438,10 @@ impl Store {
             if let Err(e) = self.index_listings(&items, watermark) {
                 // Try these again next time (a restart would find them too; the swept marks
                 // stay in the database).
-                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-                for (key, change) in items.into_iter().take(noted) {
-                    // A newer revision noted meanwhile wins.
-                    let entry = pending.keys.entry(key).or_default();
-                    entry.indexed |= change.indexed;
-                    if entry.current.is_none() {
-                        entry.current = change.current;
-                    }
-                }
+                self.restore_pending(items.into_iter().take(noted));
                 return Err(e);
             }
+            self.index.commit()?;
             for (key, seq) in marks {
                 // Only clear marks no newer change has set again meanwhile.
                 let _ = self.db.compare_and_swap(keys::index_pending(&key), Some(seq), None::<&[u8]>)?;
@@ -451,8 +450,41 @@ impl Store {
         Ok(())
     }
 
-    /// Brings the index documents of `listings` in line with the database, and records
-    /// `watermark`.
+    /// Hands the pending listing changes to the search index without committing them: the
+    /// index analyses them on its own thread while the store goes on writing, so the commit
+    /// that makes them searchable (the next search, or [`INDEX_BATCH`] fed) finds the work done.
+    pub(crate) fn feed_index(&self) -> Result<(), StoreError> {
+        let _guard = self.index_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let (changes, watermark) = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            (std::mem::take(&mut pending.keys), pending.last_seq)
+        };
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let items: Vec<(ListingKey, IndexChange)> = changes.into_iter().collect();
+        if let Err(e) = self.index_listings(&items, watermark) {
+            self.restore_pending(items);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Puts back changes the index failed to take, to be tried again; a newer revision noted
+    /// meanwhile wins.
+    fn restore_pending(&self, items: impl IntoIterator<Item = (ListingKey, IndexChange)>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        for (key, change) in items {
+            let entry = pending.keys.entry(key).or_default();
+            entry.indexed |= change.indexed;
+            if entry.current.is_none() {
+                entry.current = change.current;
+            }
+        }
+    }
+
+    /// Feeds the index the documents of `listings` as the database holds them, with
+    /// `watermark`; the caller commits.
     fn index_listings(
         &self,
         listings: &[(ListingKey, IndexChange)],
@@ -471,7 +503,7 @@ impl Store {
             let current = change.current.as_ref().or(loaded.as_ref());
             (*key, change.indexed, current.filter(|o| is_searchable(o, now)))
         });
-        self.index.apply(docs, watermark)?;
+        self.index.feed(docs, watermark)?;
         Ok(())
     }
 
@@ -498,6 +530,7 @@ impl Store {
         for (i, chunk) in chunks.iter().enumerate() {
             let mark = if i + 1 == chunks.len() { max_seq } else { 0 };
             self.index_listings(chunk, mark)?;
+            self.index.commit()?;
         }
         if chunks.is_empty() {
             self.index.apply(std::iter::empty(), max_seq)?;
@@ -523,7 +556,9 @@ impl Store {
         stats.threads = count_distinct_threads(&self.db)?;
         stats.deals = self.db.scan_prefix([keys::DEAL]).count();
         stats.feedback = self.db.scan_prefix([keys::FEEDBACK_ABOUT]).count();
-        stats.index_pending = self.pending_index_len() + self.db.scan_prefix([keys::INDEX_PENDING]).count();
+        stats.index_pending = self.pending_index_len()
+            + self.index.uncommitted()
+            + self.db.scan_prefix([keys::INDEX_PENDING]).count();
         stats.size_on_disk = self.db.size_on_disk()?;
         Ok(stats)
     }
