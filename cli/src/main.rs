@@ -18,6 +18,13 @@ use haggle_node::{ApiClient, ClientError};
 
 use crate::args::{Cli, Command};
 
+/// mimalloc rather than the system allocator: a node allocates and frees small buffers for
+/// every object it receives, decodes, stores and indexes, and mimalloc does that in about a
+/// tenth less time overall (ingest at 100k listings: 19,600-20,300/s with glibc's allocator,
+/// 21,900-22,200/s with mimalloc; see docs/PERFORMANCE.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A mistake in how the command was used (exit code 2).
 #[derive(Debug)]
 pub struct UsageError(pub String);

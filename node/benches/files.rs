@@ -10,6 +10,10 @@ use haggle_node::files::FetchState;
 use haggle_node::{NodeConfig, NodeEvent, start};
 use tokio_util::sync::CancellationToken;
 
+/// The allocator the `haggle` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Resident memory of this process now, in KiB (`VmRSS`).
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")

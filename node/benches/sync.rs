@@ -12,6 +12,10 @@ use haggle_protocol::{Body, Listing, ObjectId, Timestamp};
 use haggle_storage::{Durability, SyncItem};
 use tokio_util::sync::CancellationToken;
 
+/// The allocator the `haggle` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn listings(n: u32) -> Vec<Vec<u8>> {
     (0..n)
         .map(|i| {

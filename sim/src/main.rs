@@ -33,6 +33,10 @@ use haggle_protocol::ObjectId;
 
 use crate::net::{Rng, SimNode, Tuning, edges, wait_for_mesh};
 
+/// The allocator the `haggle` binary uses, so in-process nodes cost what real ones do.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
     /// Listings at a steady rate.

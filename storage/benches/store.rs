@@ -11,6 +11,10 @@ use haggle_protocol::fixtures::{Rng, author, live_listing, sign_now};
 use haggle_protocol::{Body, Currency, Listing, ListingKind, Location, Price};
 use haggle_storage::{Durability, SearchQuery, Sort, Store};
 
+/// The allocator the `haggle` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NOUNS: &[&str] = &[
     "bike",
     "bicycle",
