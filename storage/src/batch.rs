@@ -92,7 +92,7 @@ impl Store {
                 let verified =
                     parts.into_iter().flat_map(|part| part.join().expect("verification does not panic"));
                 self.write_chunk(verified, now, &mut outcomes)?;
-                self.feed_index_when_due()?;
+                self.index_when_due();
             }
             Ok(())
         })?;

@@ -299,19 +299,25 @@ impl Store {
         if durability == Durability::Flush {
             self.db.flush()?;
         }
-        self.feed_index_when_due()?;
-        if self.index.uncommitted() >= INDEX_BATCH {
-            self.catch_up_index()?;
-        }
+        self.index_when_due();
         Ok(())
     }
 
-    /// Feeds the search index once [`FEED_BATCH`] changes are pending.
-    pub(crate) fn feed_index_when_due(&self) -> Result<(), StoreError> {
-        if self.pending_index_len() >= FEED_BATCH {
-            self.feed_index()?;
+    /// Feeds the search index once [`FEED_BATCH`] changes are pending, and commits once
+    /// [`INDEX_BATCH`] have been fed. The index is derived data: a failure here loses nothing
+    /// written (the changes stay pending, or above the index's watermark, and are taken in
+    /// again by the next catch-up), so it is logged rather than failing the write.
+    pub(crate) fn index_when_due(&self) {
+        let result = if self.index.uncommitted() + self.pending_index_len() >= INDEX_BATCH {
+            self.catch_up_index()
+        } else if self.pending_index_len() >= FEED_BATCH {
+            self.feed_index()
+        } else {
+            Ok(())
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not bring the search index up to date; will retry");
         }
-        Ok(())
     }
 
     pub(crate) fn write(

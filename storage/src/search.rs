@@ -8,6 +8,7 @@
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery};
@@ -178,8 +179,12 @@ struct Fields {
 }
 
 /// How many times the title's words are indexed, and the tags': a word in the title says more
-/// about a listing than the same word deep in its description, so it counts as if written three
-/// times (BM25 saturates term frequency: a title word weighs about 1.6 times a description word).
+/// about a listing than the same word in its description, so it counts as if written three
+/// times, a tag twice, a category or description word once (the description's words are indexed
+/// once each, however often they are written, so repeating a word there buys no rank). The field
+/// keeps no lengths: a long description does not push a title match below a short listing's
+/// passing mention. So a word ranks a listing by where it appears: title and description, title,
+/// tags, category or description (BM25 saturates, so each step is smaller than the last).
 /// One field weighted this way, rather than a field per part with a boost each, makes every
 /// query word one posting list: a query of several words is a plain intersection, which
 /// tantivy ranks with block-max WAND, skipping blocks that cannot reach the best page.
@@ -191,9 +196,15 @@ fn schema() -> (Schema, Fields) {
     let text = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default().set_tokenizer(ANALYZER).set_index_option(IndexRecordOption::WithFreqs),
     );
+    let weighted = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(ANALYZER)
+            .set_index_option(IndexRecordOption::WithFreqs)
+            .set_fieldnorms(false),
+    );
     let fields = Fields {
         key: b.add_text_field("key", STRING | STORED),
-        text: b.add_text_field("text", text.clone()),
+        text: b.add_text_field("text", weighted),
         location: b.add_text_field("location", text),
         category: b.add_facet_field("category", FacetOptions::default()),
         kind: b.add_text_field("kind", STRING),
@@ -219,6 +230,9 @@ pub(crate) struct SearchIndex {
     index: Index,
     reader: IndexReader,
     writer: Mutex<Writer>,
+    /// Changes fed since the last commit: read without the writer's lock, which a commit holds
+    /// while tantivy finishes its work.
+    uncommitted: AtomicUsize,
     fields: Fields,
 }
 
@@ -230,8 +244,6 @@ struct Writer {
     /// The store sequence number up to which every change has been fed, if any since the last
     /// commit.
     fed: Option<u64>,
-    /// Documents added or replaced since the last commit.
-    uncommitted: usize,
 }
 
 impl std::fmt::Debug for SearchIndex {
@@ -267,8 +279,8 @@ impl SearchIndex {
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         std::fs::write(&version_path, INDEX_VERSION.to_string()).map_err(io_err)?;
-        let writer = Writer { writer, fed: None, uncommitted: 0 };
-        Ok((SearchIndex { index, reader, writer: Mutex::new(writer), fields }, fresh))
+        let writer = Mutex::new(Writer { writer, fed: None });
+        Ok((SearchIndex { index, reader, writer, uncommitted: AtomicUsize::new(0), fields }, fresh))
     }
 
     /// Replaces the documents of `changes`' listings: each is removed (if it may be indexed),
@@ -288,7 +300,7 @@ impl SearchIndex {
             if let Some(doc) = listing.and_then(|l| self.document(&key, l)) {
                 w.writer.add_document(doc)?;
             }
-            w.uncommitted += 1;
+            self.uncommitted.fetch_add(1, Ordering::Relaxed);
         }
         w.fed = Some(w.fed.map_or(watermark, |fed| fed.max(watermark)));
         Ok(())
@@ -301,7 +313,7 @@ impl SearchIndex {
         let Some(watermark) = w.fed else { return Ok(()) };
         commit(&mut w.writer, watermark)?;
         w.fed = None;
-        w.uncommitted = 0;
+        self.uncommitted.store(0, Ordering::Relaxed);
         drop(w);
         self.reader.reload()?;
         Ok(())
@@ -319,16 +331,19 @@ impl SearchIndex {
 
     /// Documents fed since the last commit.
     pub fn uncommitted(&self) -> usize {
-        self.writer.lock().unwrap_or_else(|p| p.into_inner()).uncommitted
+        self.uncommitted.load(Ordering::Relaxed)
     }
 
     /// Removes every document (before a rebuild), resetting the watermark.
     pub fn clear(&self) -> Result<(), IndexError> {
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        // Documents fed but not committed are still in the writer's queue and would survive the
+        // deletion (it drops committed segments only), then be added again by the rebuild.
+        w.writer.rollback()?;
         w.writer.delete_all_documents()?;
         commit(&mut w.writer, 0)?;
         w.fed = None;
-        w.uncommitted = 0;
+        self.uncommitted.store(0, Ordering::Relaxed);
         drop(w);
         self.reader.reload()?;
         Ok(())
@@ -358,7 +373,7 @@ impl SearchIndex {
             }
         }
         doc.add_text(f.text, l.category.replace(['/', '-'], " "));
-        doc.add_text(f.text, &l.description);
+        doc.add_text(f.text, distinct_words(&l.description));
         doc.add_facet(f.category, Facet::from_path(l.category.split('/')));
         doc.add_text(f.location, &l.location.text);
         doc.add_text(f.kind, l.kind.as_str());
@@ -523,6 +538,25 @@ impl SearchIndex {
     }
 }
 
+/// The words of `text`, each once (compared lowercased), in the order they first appear.
+fn distinct_words(text: &str) -> String {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = String::with_capacity(text.len());
+    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        let lower = match word.chars().any(char::is_uppercase) {
+            true => std::borrow::Cow::Owned(word.to_lowercase()),
+            false => std::borrow::Cow::Borrowed(word),
+        };
+        if seen.insert(lower) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+    }
+    out
+}
+
 /// Edits a misspelt word may be away from what it matches: none for one or two letters, one up
 /// to five, two from six. Only words no listing uses get any, so "bkie" finds bikes while
 /// "bike" never finds "bake" or "like".
@@ -662,6 +696,31 @@ mod tests {
         assert_eq!(got.first().map(String::as_str), Some("Road bike, steel frame"), "{got:?}");
         assert!(got.contains(&"Bicycle pump".to_owned()), "description matches count: {got:?}");
         assert!(!got.contains(&"Lawn mower".to_owned()));
+    }
+
+    /// Where a word appears ranks a listing, not how long the listing is or how often the word
+    /// is repeated: a chair with a long description outranks a short listing that mentions
+    /// chairs in passing, and one that writes "chair" many times in its description.
+    #[test]
+    fn a_title_match_outranks_long_texts_and_repeated_words() {
+        let m = market();
+        let long = "Solid oak, seat recently re-upholstered in green wool, with a small mark on one \
+                    leg that is hardly visible. Collection only, from the ground floor flat near the \
+                    station, any weekday evening or on Saturday morning. "
+            .repeat(4);
+        let listings = [
+            item(30, "Oak dining chair", |l| l.description = long),
+            item(31, "Cushion", |l| l.description = "Fits a chair.".into()),
+            item(32, "Stool", |l| l.description = "Chair chair chair chair chair chair height.".into()),
+        ];
+        for l in listings {
+            let object = sign_now(&key(3), Body::Listing(l));
+            assert!(m.store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
+        }
+        let got = titles(&m, &q("chair"));
+        assert_eq!(got.first().map(String::as_str), Some("Oak dining chair"), "{got:?}");
+        assert_eq!(got.len(), 3);
+        assert_eq!(super::distinct_words("Chair, chair; CHAIR stool"), "Chair stool");
     }
 
     #[test]
