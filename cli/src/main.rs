@@ -19,9 +19,10 @@ use haggle_node::{ApiClient, ClientError};
 use crate::args::{Cli, Command};
 
 /// mimalloc rather than the system allocator: a node allocates and frees small buffers for
-/// every object it receives, decodes, stores and indexes, and mimalloc does that in about a
-/// tenth less time overall (ingest at 100k listings: 19,600-20,300/s with glibc's allocator,
-/// 21,900-22,200/s with mimalloc; see docs/PERFORMANCE.md).
+/// every object it receives, decodes, stores and indexes (ingest at 100k listings:
+/// 19,600-20,300/s with glibc's allocator, 23,300-23,800/s with mimalloc built without
+/// transparent huge pages, which also keeps a node with 100k listings at 91-92 MiB resident
+/// instead of 144-153; see docs/PERFORMANCE.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
