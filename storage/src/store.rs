@@ -416,10 +416,7 @@ impl Store {
         let _guard = self.index_lock.lock().unwrap_or_else(|p| p.into_inner());
         // Bounded: under a steady stream of ingests, the next call takes the rest.
         for _ in 0..4 {
-            let (changes, watermark) = {
-                let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-                (std::mem::take(&mut pending.keys), pending.last_seq)
-            };
+            let (changes, watermark) = self.take_pending();
             let mut marks = Vec::new();
             for entry in self.db.scan_prefix([keys::INDEX_PENDING]) {
                 let (k, seq) = entry?;
@@ -455,10 +452,7 @@ impl Store {
     /// that makes them searchable (the next search, or [`INDEX_BATCH`] fed) finds the work done.
     pub(crate) fn feed_index(&self) -> Result<(), StoreError> {
         let _guard = self.index_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let (changes, watermark) = {
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            (std::mem::take(&mut pending.keys), pending.last_seq)
-        };
+        let (changes, watermark) = self.take_pending();
         if changes.is_empty() {
             return Ok(());
         }
@@ -468,6 +462,12 @@ impl Store {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// The listing changes waiting for the index, taken, with the sequence number they reach.
+    fn take_pending(&self) -> (HashMap<ListingKey, IndexChange>, u64) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        (std::mem::take(&mut pending.keys), pending.last_seq)
     }
 
     /// Puts back changes the index failed to take, to be tried again; a newer revision noted

@@ -3,11 +3,22 @@
 
 use anyhow::Result;
 
+use haggle_node::ClientError;
 use haggle_node::api::types::{DealView, Party, StepRequest};
 
 use super::Context;
 use crate::args::PayRequestArgs;
 use crate::output;
+
+/// A deal not found is most often a listing's id given for it: the error says so.
+pub fn no_such_deal(e: ClientError) -> anyhow::Error {
+    match e.code() {
+        Some(haggle_node::ErrorCode::NotFound) => {
+            anyhow::anyhow!("{e}: give the deal's id (haggle deals lists yours), not the listing's")
+        }
+        _ => e.into(),
+    }
+}
 
 pub fn show(cx: &Context<'_>, deal: &str) -> Result<()> {
     let view = cx.api.deal(deal)?;
@@ -51,12 +62,7 @@ pub fn pay_request(cx: &Context<'_>, args: PayRequestArgs) -> Result<()> {
 }
 
 pub fn step(cx: &Context<'_>, deal: &str, request: StepRequest) -> Result<()> {
-    let view = cx.api.deal_step(deal, &request).map_err(|e| match e.code() {
-        Some(haggle_node::ErrorCode::NotFound) => {
-            anyhow::anyhow!("{e}: give the deal's id (haggle deals lists yours), not the listing's")
-        }
-        _ => e.into(),
-    })?;
+    let view = cx.api.deal_step(deal, &request).map_err(no_such_deal)?;
     if cx.json {
         return output::json(&view);
     }

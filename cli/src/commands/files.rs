@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use haggle_node::api::types::{ErrorCode, FetchRequest, ListingView};
+use haggle_node::api::types::{FetchRequest, ListingView};
 use haggle_protocol::blob::{MAX_FILE_BYTES, MAX_IMAGES, MAX_PREVIEW_BYTES};
 use haggle_protocol::{BlobHash, DigitalFile, Image, ImageType, PublicKey};
 
@@ -268,12 +268,7 @@ fn save(cx: &Context<'_>, hash: &BlobHash, path: &Path) -> Result<()> {
 /// `haggle download DEAL [--out FILE]`.
 pub fn download(cx: &Context<'_>, deal: &str, out: Option<&Path>, force: bool) -> Result<()> {
     // The deal first: a listing's id given by mistake is named as such.
-    let deal_view = cx.api.deal(deal).map_err(|e| match e.code() {
-        Some(ErrorCode::NotFound) => {
-            anyhow::anyhow!("{e}: give the deal's id (haggle deals lists yours), not the listing's")
-        }
-        _ => e.into(),
-    })?;
+    let deal_view = cx.api.deal(deal).map_err(super::deal::no_such_deal)?;
     let Some(file) = &deal_view.file else {
         return Err(usage(format!("deal {deal} is not for a digital good: there is no file to download")));
     };

@@ -41,10 +41,10 @@ impl Service {
 
     /// [`Service::deal_step`] from the API's request.
     pub fn deal_step_request(&self, given: &str, request: StepRequest) -> Result<Effect, ServiceError> {
-        if request == StepRequest::Deliver {
-            return self.deliver(given);
+        match step(request)? {
+            Some(step) => self.deal_step(given, step),
+            None => self.deliver(given),
         }
-        self.deal_step(given, step(request)?)
     }
 
     /// The deal a step or feedback of the owner's belongs to, as a view.
@@ -76,10 +76,11 @@ impl Service {
     }
 }
 
-/// The step a request asks for.
-fn step(request: StepRequest) -> Result<Step, ServiceError> {
+/// The step a request asks for; `None` for `Deliver`, whose step (the file's key, sealed to the
+/// buyer) the service makes from the deal.
+fn step(request: StepRequest) -> Result<Option<Step>, ServiceError> {
     use haggle_protocol::PaymentMethod as M;
-    Ok(match request {
+    Ok(Some(match request {
         StepRequest::PaymentRequest { method, details, reference } => {
             let needs =
                 |d: Option<String>| d.filter(|d| !d.trim().is_empty()).ok_or(InvalidInput::PaymentDetails);
@@ -101,6 +102,6 @@ fn step(request: StepRequest) -> Result<Step, ServiceError> {
         StepRequest::Received => Step::Received,
         StepRequest::Cancel => Step::Cancel,
         StepRequest::Dispute { reason } => Step::Dispute(reason),
-        StepRequest::Deliver => unreachable!("handled by deal_step_request"),
-    })
+        StepRequest::Deliver => return Ok(None),
+    }))
 }

@@ -114,13 +114,18 @@ impl Service {
     }
 
     /// Hands over every key the owner's deals call for and did not get (a crash between a
-    /// payment and its key, a key file restored since): run at start and at each sweep.
+    /// payment and its key, a key file restored since): run at start and at each sweep. A deal
+    /// whose key cannot go (say, a buyer key with no X25519 form) is logged and skipped, so it
+    /// never holds up the others.
     pub(super) fn hand_over_due(&self, then: &mut Followups) -> Result<(), ServiceError> {
         let me = self.me();
         for deal in self.store.deals_of(&me)? {
             let digital = deal.listing().listing().is_some_and(|l| l.file.is_some());
-            if digital && deal.seller() == me {
-                self.hand_over(&deal, then)?;
+            if digital
+                && deal.seller() == me
+                && let Err(e) = self.hand_over(&deal, then)
+            {
+                tracing::warn!(deal = %deal.id(), error = %e, "cannot hand over a digital good's key");
             }
         }
         Ok(())
