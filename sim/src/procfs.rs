@@ -3,10 +3,20 @@
 /// Bytes sent on the loopback interface so far (all processes; the simulation is the only
 /// talker on a quiet machine).
 pub fn loopback_tx_bytes() -> Option<u64> {
+    loopback_tx_field(8)
+}
+
+/// Packets sent on the loopback interface so far (TCP segments, acknowledgements included).
+pub fn loopback_tx_packets() -> Option<u64> {
+    loopback_tx_field(9)
+}
+
+/// A transmit counter of the loopback interface: field 8 is bytes, 9 packets.
+fn loopback_tx_field(field: usize) -> Option<u64> {
     let text = std::fs::read_to_string("/proc/net/dev").ok()?;
     let line = text.lines().find(|l| l.trim_start().starts_with("lo:"))?;
     let fields: Vec<&str> = line.split(':').nth(1)?.split_whitespace().collect();
-    fields.get(8)?.parse().ok()
+    fields.get(field)?.parse().ok()
 }
 
 /// User + system CPU seconds used by this process.
@@ -44,6 +54,7 @@ mod tests {
             assert!(cpu_seconds().is_some());
             assert!(status_kib("self", "VmRSS").is_some_and(|b| b > 0));
             assert!(loopback_tx_bytes().is_some());
+            assert!(loopback_tx_packets().is_some());
         }
     }
 }

@@ -169,8 +169,12 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
     // What the network costs with nothing published, second by second (reported, to show
     // whether it has settled).
     let mut idle_trace = Vec::new();
-    let (idle_cpu0, idle_tx0, idle_start) =
-        (cpu(&nodes), procfs::loopback_tx_bytes().unwrap_or(0), Instant::now());
+    let (idle_cpu0, idle_tx0, idle_packets0, idle_start) = (
+        cpu(&nodes),
+        procfs::loopback_tx_bytes().unwrap_or(0),
+        procfs::loopback_tx_packets().unwrap_or(0),
+        Instant::now(),
+    );
     for second in 0..args.idle_secs {
         let (c, b) = (cpu(&nodes), procfs::loopback_tx_bytes().unwrap_or(0));
         std::thread::sleep(
@@ -185,8 +189,11 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
     let idle_cpu_per_s = (cpu(&nodes) - idle_cpu0) / idle_secs;
     let idle_bytes_per_s =
         procfs::loopback_tx_bytes().unwrap_or(0).saturating_sub(idle_tx0) as f64 / idle_secs;
+    let idle_packets_per_s =
+        procfs::loopback_tx_packets().unwrap_or(0).saturating_sub(idle_packets0) as f64 / idle_secs;
 
-    let (cpu0, tx_bytes0) = (cpu(&nodes), procfs::loopback_tx_bytes().unwrap_or(0));
+    let (cpu0, tx_bytes0, packets0) =
+        (cpu(&nodes), procfs::loopback_tx_bytes().unwrap_or(0), procfs::loopback_tx_packets().unwrap_or(0));
 
     // Publish, round robin at random, through each node's API.
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
@@ -220,8 +227,17 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
     }
     let convergence = last_publish.elapsed();
     let window = publish_start.elapsed().as_secs_f64();
-    let (cpu_used, tx_bytes) =
-        (cpu(&nodes) - cpu0, procfs::loopback_tx_bytes().unwrap_or(0).saturating_sub(tx_bytes0));
+    let (cpu_used, tx_bytes, packets) = (
+        cpu(&nodes) - cpu0,
+        procfs::loopback_tx_bytes().unwrap_or(0).saturating_sub(tx_bytes0),
+        procfs::loopback_tx_packets().unwrap_or(0).saturating_sub(packets0),
+    );
+    // The shape of the network the figures come from: peers and gossip mesh per node.
+    let statuses: Vec<_> = apis.iter().filter_map(|api| api.status().ok()).collect();
+    let mean = |f: &dyn Fn(&haggle_node::api::types::NetworkStatus) -> usize| {
+        statuses.iter().map(|s| f(&s.network)).sum::<usize>() as f64 / statuses.len().max(1) as f64
+    };
+    let (peers_mean, mesh_mean) = (mean(&|n| n.connected_peers), mean(&|n| n.mesh_peers));
     let rss: u64 = nodes.iter().filter_map(|n| procfs::status_kib(&n.pid(), "VmHWM")).sum();
 
     // What nodes hold without having announced it is reported, never counted as a delivery.
@@ -289,7 +305,12 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
         "latency_ms_p99": round(percentile(&latencies, 0.99)),
         "latency_ms_max": round(latencies.last().map_or(f64::NAN, |d| d.as_secs_f64() * 1_000.0)),
         "everywhere_ms_p99": round(percentile(&spread, 0.99)),
+        "connected_peers_mean": round(peers_mean),
+        "mesh_peers_mean": round(mesh_mean),
         "loopback_bytes_per_node_per_listing": tx_bytes / (args.nodes * args.listings).max(1) as u64,
+        "loopback_packets_per_node_per_listing": round(packets as f64 / (args.nodes * args.listings).max(1) as f64),
+        "net_of_idle_packets_per_node_per_listing":
+            round((packets as f64 - idle_packets_per_s * window).max(0.0) / (args.nodes * args.listings).max(1) as f64),
         "cpu_s_all_nodes": round(cpu_used),
         "cpu_ms_per_listing_per_node": round(cpu_used * 1_000.0 / wanted.max(1) as f64),
         "peak_rss_mib_all_nodes": rss / 1_048_576,

@@ -21,7 +21,7 @@ const PIPELINE_CHUNK: usize = 256;
 /// Listing writes gathered for one sled batch.
 #[derive(Default)]
 pub(crate) struct Gathered {
-    batch: sled::Batch,
+    batch: crate::writes::Batch,
     changes: Changes,
     /// Listings this batch writes: another object for one of them waits for the batch to be
     /// applied, since its checks read the database.
@@ -40,7 +40,7 @@ impl Gathered {
 
 /// Adds `id` to a listing's history, deleting the oldest revision once the history is full.
 fn push_history(
-    batch: &mut sled::Batch,
+    batch: &mut crate::writes::Batch,
     history: &mut Vec<haggle_protocol::ObjectId>,
     id: haggle_protocol::ObjectId,
 ) {

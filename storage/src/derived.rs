@@ -73,7 +73,7 @@ impl Changes {
     /// Stores a mailbox or receipt, valid until `expires`.
     pub(crate) fn insert(
         &mut self,
-        batch: &mut sled::Batch,
+        batch: &mut crate::writes::Batch,
         at: Timestamp,
         id: ObjectId,
         expires: Timestamp,
@@ -83,7 +83,7 @@ impl Changes {
     }
 
     /// Drops a mailbox or receipt.
-    pub(crate) fn remove(&mut self, batch: &mut sled::Batch, at: Timestamp, id: ObjectId) {
+    pub(crate) fn remove(&mut self, batch: &mut crate::writes::Batch, at: Timestamp, id: ObjectId) {
         batch.remove(keys::recon(at, &id));
         self.removed.push((at, id));
     }
@@ -128,8 +128,8 @@ impl Store {
 
     /// Applies `batch`, then its changes to the derived state (if loaded), bumping
     /// [`Self::sync_generation`] when the set changed. Called under the write lock.
-    pub(crate) fn apply(&self, batch: sled::Batch, changes: Changes) -> Result<(), StoreError> {
-        self.db.apply_batch(batch)?;
+    pub(crate) fn apply(&self, batch: crate::writes::Batch, changes: Changes) -> Result<(), StoreError> {
+        self.apply_writes(batch)?;
         let touches_set = changes.touches_set();
         if let Some(derived) = self.derived.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut()
         {

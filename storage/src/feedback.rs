@@ -34,7 +34,7 @@ impl Store {
         let proof = f.proof_unverified().ok_or(StoreError::Corrupt { what: "verified feedback" })?;
         let author = object.author();
         let subject = proof.other(&author).ok_or(StoreError::Corrupt { what: "verified feedback" })?;
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::writes::Batch::default();
         let mut set = Changes::default();
         if let Some(held) = self.db.get(keys::feedback(&proof.deal, &author))? {
             let held = keys::id_at_end(&held).ok_or(StoreError::Corrupt { what: "feedback record" })?;
@@ -68,7 +68,7 @@ impl Store {
 
     /// Removes an expired feedback's records into `batch` (the sweep of mail and feedback calls
     /// this, then [`Store::feedback_changed`] once the batch is applied).
-    pub(crate) fn sweep_feedback(batch: &mut sled::Batch, set: &mut Changes, object: &Object) {
+    pub(crate) fn sweep_feedback(batch: &mut crate::writes::Batch, set: &mut Changes, object: &Object) {
         remove_feedback(batch, set, object);
     }
 
@@ -142,7 +142,7 @@ impl Store {
     }
 }
 
-fn remove_feedback(batch: &mut sled::Batch, set: &mut Changes, object: &Object) {
+fn remove_feedback(batch: &mut crate::writes::Batch, set: &mut Changes, object: &Object) {
     let id = object.id();
     let Body::Feedback(f) = object.body() else { return };
     let Some(proof) = f.proof_unverified() else { return };
@@ -253,14 +253,14 @@ mod tests {
     fn an_authors_feedback_is_bounded() {
         let (_dir, store) = store();
         let author = key(1);
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::writes::Batch::default();
         for n in 0..MAX_FEEDBACK_PER_AUTHOR {
             let mut id = [0u8; 32];
             id[..8].copy_from_slice(&n.to_be_bytes());
             let id = ObjectId::from_bytes(id);
             batch.insert(keys::feedback_by(&author.public(), &id), &[]);
         }
-        store.db.apply_batch(batch).expect("ok");
+        store.apply_writes(batch).expect("ok");
         let d = deal(&author, &key(2));
         let out =
             store.ingest(rate(&author, &d, Rating::Positive, "").bytes(), Durability::Lazy).expect("ok");

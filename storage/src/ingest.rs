@@ -378,7 +378,7 @@ impl Store {
         if self.open_offers_by(&offer.author(), &key)? >= MAX_OPEN_OFFERS {
             return Ok(rejected(Some(id), RejectReason::TooManyOpenOffers { max: MAX_OPEN_OFFERS }));
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::writes::Batch::default();
         batch.insert(keys::object(&id), offer.bytes());
         batch.insert(keys::thread(&id, &id), &[]);
         batch.insert(keys::listing_thread(&key, &id), &[]);
@@ -387,7 +387,7 @@ impl Store {
         if origin == Origin::Own {
             self.queue_for_delivery(&mut batch, offer)?;
         }
-        self.db.apply_batch(batch)?;
+        self.apply_writes(batch)?;
         Ok(Outcome::New { id, kind: ObjectKind::Offer, deal: None })
     }
 
@@ -500,7 +500,7 @@ impl Store {
                 None => {}
             }
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::writes::Batch::default();
         batch.insert(keys::object(&id), reply.bytes());
         batch.insert(keys::thread(&r.thread, &id), &[]);
         messages.push(reply.clone());
@@ -508,7 +508,7 @@ impl Store {
         if origin == Origin::Own {
             self.queue_for_delivery(&mut batch, reply)?;
         }
-        self.db.apply_batch(batch)?;
+        self.apply_writes(batch)?;
         Ok(Outcome::New { id, kind: reply.kind(), deal })
     }
 
@@ -516,7 +516,7 @@ impl Store {
     /// Deal to `batch` and returns its id (the Accept's).
     fn deal_if_accepted(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut crate::writes::Batch,
         offer: &Object,
         messages: &[Object],
         listing_key: Option<ListingKey>,

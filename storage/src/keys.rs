@@ -1,5 +1,5 @@
 //! The key layout of the one sled tree. Every record lives in one tree under a one-byte table
-//! prefix, so that everything one ingest writes goes in a single atomic `Batch`.
+//! prefix, so that everything one ingest writes goes in a single atomic batch (see `writes`).
 //!
 //! | prefix | key | value |
 //! |---|---|---|
@@ -29,6 +29,7 @@
 //! | `A` | subject (32), author (32), deal id (32) | rating (1), made_at (8, BE), feedback id (32) |
 //! | `W` | author (32), feedback id (32) | - (feedback by author, for the quota) |
 //! | `m` | name | meta values (schema version) |
+//! | `J` | sequence (8, BE) | a small batch's writes while they are being made (see `writes`) |
 //!
 //! sled pays a tree insert and a log write per key whatever the batch size (about 70,000 keys a
 //! second on the reference machine), so a new listing writes as few keys as it can: its object,
@@ -74,6 +75,7 @@ pub(crate) const FEEDBACK_ABOUT: u8 = b'A';
 pub(crate) const FEEDBACK_BY: u8 = b'W';
 /// Bids by author, for the per-author quota.
 pub(crate) const BID_BY: u8 = b'b';
+pub(crate) const JOURNAL: u8 = b'J';
 
 pub(crate) const SCHEMA_KEY: &[u8] = b"mschema";
 /// Present only while the store is closed after a clean shutdown.

@@ -37,6 +37,7 @@ mod store;
 mod sweep;
 mod sync;
 mod threads;
+mod writes;
 
 pub use error::{DbError, IndexError, OpenError, SearchError, StoreError};
 pub use feedback::MAX_FEEDBACK_PER_AUTHOR;

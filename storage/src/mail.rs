@@ -45,7 +45,7 @@ impl Store {
         {
             return reject(RejectReason::MailboxFull("recipient"));
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::writes::Batch::default();
         let mut set = Changes::default();
         batch.insert(keys::object(&id), mailbox.bytes());
         set.insert(&mut batch, mailbox.created_at(), id, m.expires_at);
@@ -89,7 +89,7 @@ impl Store {
                 }));
             }
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::writes::Batch::default();
         let mut set = Changes::default();
         batch.insert(keys::object(&id), receipt.bytes());
         set.insert(&mut batch, receipt.created_at(), id, r.expires_at);
@@ -151,7 +151,7 @@ impl Store {
             self.db.range(vec![keys::MAIL_EXPIRY]..end).keys().collect::<Result<_, _>>()?;
         for k in &expired {
             let id = keys::id_at_end(k).ok_or(StoreError::Corrupt { what: "mail expiry key" })?;
-            let mut batch = sled::Batch::default();
+            let mut batch = crate::writes::Batch::default();
             let mut set = Changes::default();
             let mut feedback_swept = false;
             let mut offers_of = None;
@@ -192,7 +192,7 @@ impl Store {
     }
 }
 
-fn remove_mailbox(batch: &mut sled::Batch, set: &mut Changes, mailbox: &Object) {
+fn remove_mailbox(batch: &mut crate::writes::Batch, set: &mut Changes, mailbox: &Object) {
     let id = mailbox.id();
     let Body::Mailbox(m) = mailbox.body() else { return };
     batch.remove(keys::object(&id));

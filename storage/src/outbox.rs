@@ -98,7 +98,11 @@ impl OutboxEntry {
 
 impl Store {
     /// Marks an outbox entry delivered within `batch` (used when a receipt arrives).
-    pub(crate) fn mark_delivered(&self, batch: &mut sled::Batch, id: &ObjectId) -> Result<(), StoreError> {
+    pub(crate) fn mark_delivered(
+        &self,
+        batch: &mut crate::writes::Batch,
+        id: &ObjectId,
+    ) -> Result<(), StoreError> {
         if let Some(mut entry) = self.outbox_entry(id)? {
             entry.state = DeliveryState::Delivered;
             entry.last_error = None;
@@ -111,7 +115,7 @@ impl Store {
     /// Adds `message` to the outbox within `batch`.
     pub(crate) fn queue_for_delivery(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut crate::writes::Batch,
         message: &Object,
     ) -> Result<(), StoreError> {
         let Some(to) = message.body().recipient() else { return Ok(()) };
@@ -176,12 +180,12 @@ impl Store {
         }
         entry.state = state;
         entry.last_error = error;
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::writes::Batch::default();
         batch.insert(keys::outbox(id), entry.encode());
         if !state.is_pending() {
             batch.remove(keys::outbox_pending(&entry.to, id));
         }
-        self.db.apply_batch(batch)?;
+        self.apply_writes(batch)?;
         // A final state is on disk before it is reported: a crash must not make a delivered
         // message look undelivered (and be sent again) or a refused one look pending.
         if !state.is_pending() {

@@ -41,7 +41,7 @@ pub const MAX_BIDS_PER_AUTHOR: usize = 1_000;
 const CACHED_LISTINGS: usize = 64;
 
 /// Adds to `batch` the mark that `id` is refused until `until`.
-fn refuse_in(batch: &mut sled::Batch, id: &haggle_protocol::ObjectId, until: Timestamp) {
+fn refuse_in(batch: &mut crate::writes::Batch, id: &haggle_protocol::ObjectId, until: Timestamp) {
     batch.insert(keys::evicted(id), until.to_be_bytes().as_slice());
     batch.insert(keys::evicted_expiry(until, id), &[]);
 }
@@ -160,7 +160,7 @@ impl Store {
             let max = MAX_BIDS_PER_AUTHOR;
             return Ok(rejected(Some(id), RejectReason::OfferQuota { max, scope: "node" }));
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::writes::Batch::default();
         let mut set = Changes::default();
         // A campaign keeps only the pledges that count: the backer's earlier pledge, or the
         // smallest one this pushes out, goes, remembered as refused so a copy cannot bring it
@@ -220,9 +220,9 @@ impl Store {
     /// Marks a bid or pledge refused for good as if evicted, until `until` (its lapse).
     fn remember_refused(&self, id: &haggle_protocol::ObjectId, until: Timestamp) -> Result<(), StoreError> {
         self.may_have_evicted.store(true, std::sync::atomic::Ordering::Release);
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::writes::Batch::default();
         refuse_in(&mut batch, id, until);
-        self.db.apply_batch(batch)?;
+        self.apply_writes(batch)?;
         Ok(())
     }
 
@@ -312,7 +312,7 @@ impl Store {
     /// pledges the caller updates or forgets once the batch is applied.
     pub(crate) fn sweep_bid(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut crate::writes::Batch,
         set: &mut Changes,
         bid: &Object,
     ) -> Result<Option<ListingKey>, StoreError> {

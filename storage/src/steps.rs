@@ -54,13 +54,13 @@ impl Store {
         if self.deal_steps(&s.deal)?.iter().filter(|o| o.author() == author).count() >= MAX_DEAL_STEPS {
             return Ok(rejected(Some(id), RejectReason::DealFull { max: MAX_DEAL_STEPS }));
         }
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::writes::Batch::default();
         batch.insert(keys::object(&id), object.bytes());
         batch.insert(keys::deal_step(&s.deal, &id), &[]);
         if origin == Origin::Own {
             self.queue_for_delivery(&mut batch, object)?;
         }
-        self.db.apply_batch(batch)?;
+        self.apply_writes(batch)?;
         Ok(Outcome::New { id, kind: ObjectKind::Step, deal: None })
     }
 

@@ -108,6 +108,8 @@ pub enum Lookup {
 #[derive(Debug)]
 pub struct Store {
     pub(crate) db: sled::Db,
+    /// Makes small batches atomic without sled's batch (see [`crate::writes`]).
+    journal: crate::writes::Journal,
     pub(crate) index: SearchIndex,
     /// Serialises writers: ingest reads current state, decides, then writes one batch.
     pub(crate) write_lock: Mutex<()>,
@@ -188,6 +190,8 @@ impl Store {
                 }
             }
         }
+        // Batches a crash interrupted are finished before anything reads the database.
+        crate::writes::replay(&db).map_err(OpenError::CatchUp)?;
         let index_path = dir.join("index");
         let (index, fresh) =
             SearchIndex::open(&index_path).map_err(|source| OpenError::Index { path: index_path, source })?;
@@ -207,6 +211,7 @@ impl Store {
             offer_cache: Mutex::default(),
             evicting: Mutex::new(()),
             path: dir.to_owned(),
+            journal: crate::writes::Journal::default(),
         };
         let mark = store.take_clean_mark().map_err(OpenError::CatchUp)?;
         if fresh {
@@ -300,6 +305,12 @@ impl Store {
     /// The data directory the store was opened in.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Applies a group of writes atomically (on disk and to readers that matter; see
+    /// [`crate::writes`]).
+    pub(crate) fn apply_writes(&self, batch: crate::writes::Batch) -> Result<(), StoreError> {
+        self.journal.apply(&self.db, batch)
     }
 
     /// Writes everything to disk.

@@ -90,7 +90,7 @@ impl Store {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let expired = self.expired_listings(now)?;
         for (_, key) in &expired {
-            let mut batch = sled::Batch::default();
+            let mut batch = crate::writes::Batch::default();
             let mut set = Changes::default();
             if let Some(head) = self.head(key)? {
                 self.drop_listing(&mut batch, &mut set, key, &head)?;
@@ -110,7 +110,7 @@ impl Store {
     /// any of them could come back.
     fn drop_listing(
         &self,
-        batch: &mut sled::Batch,
+        batch: &mut crate::writes::Batch,
         set: &mut Changes,
         key: &ListingKey,
         head: &Head,
@@ -128,7 +128,7 @@ impl Store {
 
     /// Marks a dropped listing for the search index. Rare enough to afford a durable mark: the
     /// index must drop the listing even if the process dies before the next index commit.
-    fn note_dropped(&self, batch: &mut sled::Batch, key: &ListingKey) -> Result<(), StoreError> {
+    fn note_dropped(&self, batch: &mut crate::writes::Batch, key: &ListingKey) -> Result<(), StoreError> {
         let seq = self.next_seq()?;
         batch.insert(keys::index_pending(key), seq.to_be_bytes().as_slice());
         Ok(())
@@ -170,7 +170,7 @@ impl Store {
                 protected = protected || self.db.contains_key(keys::party_thread(me, thread))?;
             }
             let Some(head) = self.head(&key)?.filter(|_| !protected) else { continue };
-            let mut batch = sled::Batch::default();
+            let mut batch = crate::writes::Batch::default();
             let mut set = Changes::default();
             self.may_have_evicted.store(true, std::sync::atomic::Ordering::Release);
             let (mut ids, until) = self.drop_listing(&mut batch, &mut set, &key, &head)?;
@@ -226,12 +226,12 @@ impl Store {
         let end = keys::key(table, &[&now.to_be_bytes()]);
         let stale: Vec<sled::IVec> = self.db.range(vec![table]..end).keys().collect::<Result<_, _>>()?;
         for k in stale {
-            let mut batch = sled::Batch::default();
+            let mut batch = crate::writes::Batch::default();
             if let Some(marker) = marker(&k) {
                 batch.remove(marker);
             }
             batch.remove(k);
-            self.db.apply_batch(batch)?;
+            self.apply_writes(batch)?;
         }
         Ok(())
     }
@@ -250,7 +250,12 @@ impl Store {
     }
 
     /// Writes (or raises) the marker of a swept listing.
-    fn mark_gone(&self, batch: &mut sled::Batch, key: &ListingKey, mut gone: Gone) -> Result<(), StoreError> {
+    fn mark_gone(
+        &self,
+        batch: &mut crate::writes::Batch,
+        key: &ListingKey,
+        mut gone: Gone,
+    ) -> Result<(), StoreError> {
         if let Some(bytes) = self.db.get(keys::gone(key))?
             && let Some(old) = Gone::decode(&bytes)
         {
@@ -263,7 +268,7 @@ impl Store {
     }
 
     /// Removes the marker of a listing that came back with a newer revision.
-    pub(crate) fn clear_gone(&self, batch: &mut sled::Batch, key: &ListingKey, gone: Gone) {
+    pub(crate) fn clear_gone(&self, batch: &mut crate::writes::Batch, key: &ListingKey, gone: Gone) {
         batch.remove(keys::gone(key));
         batch.remove(keys::gone_expiry(gone.until, key));
     }
@@ -305,7 +310,7 @@ impl Store {
             if !ended || last >= cutoff {
                 continue;
             }
-            let mut batch = sled::Batch::default();
+            let mut batch = crate::writes::Batch::default();
             for message in &record.messages {
                 let id = message.id();
                 batch.remove(keys::object(&id));
@@ -320,7 +325,7 @@ impl Store {
             if let Some(to) = record.offer.body().recipient() {
                 batch.remove(keys::party_thread(&to, &thread));
             }
-            self.db.apply_batch(batch)?;
+            self.apply_writes(batch)?;
             self.forget_offers(Some(&key));
             swept += 1;
         }
