@@ -58,8 +58,11 @@ pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
     if let Some(mode) = args.relay {
         config.relay = mode.parse().map_err(anyhow::Error::msg)?;
     }
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the runtime")?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.worker_threads > 0 {
+        runtime.worker_threads(config.worker_threads);
+    }
+    let runtime = runtime.enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         let mut node = haggle_node::start(data_dir, config, shutdown.clone()).await?;

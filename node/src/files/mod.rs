@@ -401,8 +401,9 @@ pub(crate) async fn fetch_thumbnails(
             Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         };
-        let service = service.clone();
-        let Ok(Ok(Some(object))) = tokio::task::spawn_blocking(move || service.object(&id)).await else {
+        // Read here, not on the blocking pool: the listing was just written, so sled serves it
+        // from its cache in microseconds, and a hand-off per arriving listing cost more.
+        let Ok(Some(object)) = service.object(&id) else {
             continue;
         };
         let Some(listing) = object.listing() else { continue };
