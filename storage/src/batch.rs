@@ -1,7 +1,8 @@
-//! Writing listings, one or many at a time. sled's cost is mostly per batch applied (a lock, a
-//! log reservation, a flush marker), not per key, so `ingest_batch` gathers the records of up to
-//! [`PIPELINE_CHUNK`] listings into one sled batch: several times faster than a batch each. The
-//! signatures of the next chunk are verified on every core meanwhile.
+//! Writing listings, one or many at a time. The cost of a write is mostly per batch applied (a
+//! lock, a log reservation, for a large batch sled's flush markers), not per key, so
+//! `ingest_batch` gathers the records of up to [`PIPELINE_CHUNK`] listings into one batch
+//! (see [`crate::writes`]): several times faster than a batch each. The signatures of the next
+//! chunk are verified on every core meanwhile.
 
 use std::collections::HashSet;
 
@@ -13,12 +14,11 @@ use crate::ingest::{MAX_LISTINGS_PER_AUTHOR, Origin, Outcome, RejectReason, reje
 use crate::keys::{self, Head};
 use crate::store::{Durability, Store};
 
-/// Objects verified ahead of the writer in `ingest_batch`, and listings written in one sled
-/// batch: large enough to amortise the batch and the verifier threads, small enough that the
+/// Objects verified ahead of the writer in `ingest_batch`, and listings written in one batch: large enough to amortise the batch and the verifier threads, small enough that the
 /// first writes start at once and the write lock is held for milliseconds.
 const PIPELINE_CHUNK: usize = 256;
 
-/// Listing writes gathered for one sled batch.
+/// Listing writes gathered for one batch.
 #[derive(Default)]
 pub(crate) struct Gathered {
     batch: crate::writes::Batch,
@@ -71,7 +71,7 @@ fn spawn_verify<'scope, 'env, B: AsRef<[u8]> + Sync>(
 impl Store {
     /// Decodes, verifies and stores `items` in order. Faster than one `ingest` at a time:
     /// signatures are checked on every core beside the writes, listings are written many to a
-    /// sled batch, and the index commits at most once (with `Durability::Flush`; lazy batches are
+    /// batch, and the index commits at most once (with `Durability::Flush`; lazy batches are
     /// indexed at the next threshold or search).
     pub fn ingest_batch<B: AsRef<[u8]> + Sync>(
         &self,
@@ -103,7 +103,7 @@ impl Store {
     }
 
     /// Writes one chunk of verified objects under the write lock, listings gathered into as few
-    /// sled batches as their keys allow (see [`Store::write_into`]).
+    /// batches as their keys allow (see [`Store::write_into`]).
     fn write_chunk(
         &self,
         verified: impl Iterator<Item = Result<Verified<Object>, haggle_protocol::DecodeError>>,
@@ -248,7 +248,7 @@ mod tests {
     use super::*;
 
     /// Two revisions of one listing, a copy, and an offer on a listing written earlier in the
-    /// same batch: gathered into sled batches, they end exactly as one at a time would.
+    /// same batch: gathered into batches, they end exactly as one at a time would.
     #[test]
     fn a_batch_ends_as_one_object_at_a_time_would() {
         let first = sign_now(&key(1), Body::Listing(live_listing("Road bike")));

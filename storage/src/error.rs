@@ -134,6 +134,10 @@ pub enum StoreError {
         /// What sort of record, e.g. `listing head`.
         what: &'static str,
     },
+    /// An earlier write failed half made; the store takes no more writes until it is opened
+    /// again, which finishes that write.
+    #[error("an earlier write failed half made: restart the node to finish it, then try again")]
+    Interrupted,
 }
 
 impl From<sled::Error> for StoreError {

@@ -16,11 +16,21 @@
 //! one `Batch`: there the cost of closing the buffers is spread over many objects, and writing
 //! everything twice would cost more.
 //!
-//! Readers never see a batch half made in a way that matters: inserts come before removals, and
-//! objects before the records that point at them, so a reader may see a record for a moment
-//! after it lost its last use, never a pointer to a record not yet written.
+//! Readers may see a batch half made, so its writes are made in an order that keeps that
+//! harmless (see [`Batch::ordered`]): the records others point at (objects, deals, outbox
+//! entries, removal and eviction markers) before the records pointing at them, removals of
+//! those records last, and search-index marks after every other change, so an index catch-up
+//! that sees a mark also sees the change it is about. Readers of the other pointers skip a
+//! target that is missing. A write outside any batch (the index catch-up clearing its marks by
+//! compare-and-swap) can fall between a batch's writes; replaying it only brings back a mark,
+//! which costs one more index check.
+//!
+//! A write that fails after its journal record is in the tree leaves the journal poisoned: every
+//! later batch fails until the node restarts and replays the record. Otherwise later batches
+//! would change the same keys and the replay, at the next start, would undo them.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use sled::IVec;
 
@@ -55,14 +65,23 @@ impl Batch {
         self.writes.iter().map(|(k, v)| k.len() + v.as_ref().map_or(0, |v| v.len())).sum()
     }
 
-    /// The writes in the order a reader may safely see them made: inserts of objects, other
-    /// inserts, other removals, removals of objects.
+    /// The writes in the order a reader may safely see them made: inserts of records others
+    /// point at, other inserts, other removals, search-index marks, removals of records others
+    /// point at.
     fn ordered(&self) -> impl Iterator<Item = (&IVec, &Option<IVec>)> {
-        let is_object = |k: &IVec| k.first() == Some(&keys::OBJECT);
-        let pass = move |insert: bool, object: bool| {
-            self.writes.iter().filter(move |(k, v)| v.is_some() == insert && is_object(k) == object)
+        let step = |k: &IVec, v: &Option<IVec>| {
+            let prefix = k.first().copied().unwrap_or_default();
+            let target =
+                matches!(prefix, keys::OBJECT | keys::DEAL | keys::OUTBOX | keys::GONE | keys::EVICTED);
+            match (v.is_some(), target) {
+                (true, true) => 0,
+                (true, false) if prefix == keys::INDEX_PENDING => 3,
+                (true, false) => 1,
+                (false, false) => 2,
+                (false, true) => 4,
+            }
         };
-        pass(true, true).chain(pass(true, false)).chain(pass(false, false)).chain(pass(false, true))
+        (0..5).flat_map(move |n| self.writes.iter().filter(move |(k, v)| step(k, v) == n))
     }
 
     /// The journal record: per write, a tag (1 insert, 0 removal), the key's length (4, BE),
@@ -161,6 +180,8 @@ fn apply_each(db: &sled::Db, batch: &Batch) -> Result<(), StoreError> {
 #[derive(Debug, Default)]
 pub(crate) struct Journal {
     next: std::sync::Mutex<u64>,
+    /// Set when a batch failed after its record was written (see the module docs).
+    poisoned: AtomicBool,
 }
 
 impl Journal {
@@ -170,6 +191,9 @@ impl Journal {
             return Ok(());
         }
         let mut next = self.next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.poisoned.load(Ordering::Acquire) {
+            return Err(StoreError::Interrupted);
+        }
         if batch.bytes() > JOURNAL_MAX_BYTES {
             db.apply_batch(batch.into_sled())?;
             return Ok(());
@@ -177,9 +201,11 @@ impl Journal {
         let key = journal_key(*next);
         *next = next.wrapping_add(1);
         db.insert(key, batch.encode())?;
-        apply_each(db, &batch)?;
-        db.remove(key)?;
-        Ok(())
+        let made = apply_each(db, &batch).and_then(|()| Ok(db.remove(key).map(drop)?));
+        if made.is_err() {
+            self.poisoned.store(true, Ordering::Release);
+        }
+        made
     }
 }
 
@@ -200,6 +226,8 @@ mod tests {
         batch.remove(&[keys::OBJECT, 0][..]);
         batch.remove(&b"sgone"[..]);
         batch.insert(&b"empty"[..], &b""[..]);
+        batch.insert(&[keys::INDEX_PENDING, 5][..], &b"seq"[..]);
+        batch.insert(&[keys::DEAL, 2][..], &b"deal"[..]);
         batch
     }
 
@@ -214,20 +242,52 @@ mod tests {
         assert!(Batch::decode(&[]).is_some_and(|b| b.is_empty()));
     }
 
+    /// Records pointed at come first, index marks after the changes they are about (a swept
+    /// head's removal), and removals of records pointed at last.
     #[test]
-    fn writes_are_made_objects_first_and_object_removals_last() {
+    fn writes_are_made_in_an_order_readers_can_meet_half_made() {
         let order: Vec<(Vec<u8>, bool)> =
             sample().ordered().map(|(k, v)| (k.to_vec(), v.is_some())).collect();
         assert_eq!(
             order,
             vec![
+                (vec![keys::DEAL, 2], true),
                 (vec![keys::OBJECT, 1], true),
                 (b"empty".to_vec(), true),
                 (b"hkey".to_vec(), true),
                 (b"sgone".to_vec(), false),
+                (vec![keys::INDEX_PENDING, 5], true),
                 (vec![keys::OBJECT, 0], false),
             ]
         );
+    }
+
+    /// A batch that failed after its record was written: no later batch is made (it would be
+    /// undone by the replay at the next start).
+    #[test]
+    fn a_poisoned_journal_takes_no_more_batches() {
+        let (_dir, db) = temp_db();
+        let journal = Journal::default();
+        journal.poisoned.store(true, Ordering::Release);
+        assert!(matches!(journal.apply(&db, sample()), Err(StoreError::Interrupted)));
+        assert!(db.get(b"hkey").expect("get").is_none(), "nothing written");
+        assert!(journal.apply(&db, Batch::default()).is_ok(), "an empty batch writes nothing");
+    }
+
+    /// The whole path through the store: a record a crash left is finished by `Store::open`.
+    #[test]
+    fn opening_a_store_finishes_an_interrupted_batch() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = crate::Store::open(dir.path()).expect("open");
+            let mut batch = Batch::default();
+            batch.insert(&b"mnote"[..], &b"kept"[..]);
+            store.db.insert(journal_key(7), batch.encode()).expect("record");
+            store.db.flush().expect("flush");
+        }
+        let store = crate::Store::open(dir.path()).expect("reopen");
+        assert_eq!(store.db.get(b"mnote").expect("get").as_deref(), Some(&b"kept"[..]));
+        assert_eq!(store.db.scan_prefix([keys::JOURNAL]).count(), 0);
     }
 
     #[test]
