@@ -18,9 +18,10 @@ use crate::wire::LISTINGS_TOPIC;
 /// realistic gossip path; re-announcing a listing is a new revision anyway.
 const DUPLICATE_CACHE: Duration = Duration::from_secs(300);
 
-/// Messages stay in the cache this many heartbeats, which bounds how long validation may take
-/// before an Accept can no longer forward the message (see LIBP2P-NOTES). Doubled from the
-/// default 5, so a node busy with a burst still forwards what it accepts.
+/// Messages stay in the cache this many heartbeats, which bounds how long validation may take:
+/// gossipsub forwards an accepted message from its cache, so an Accept reported after the
+/// message left it forwards nothing. Doubled from the default 5, so a node busy with a burst
+/// still forwards what it accepts.
 const HISTORY_LENGTH: usize = 10;
 
 /// Mesh degree: every message reaches a node about this many times (once new, the rest
