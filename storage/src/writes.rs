@@ -201,11 +201,11 @@ impl Journal {
         let key = journal_key(*next);
         *next = next.wrapping_add(1);
         db.insert(key, batch.encode())?;
-        let made = apply_each(db, &batch).and_then(|()| Ok(db.remove(key).map(drop)?));
+        let made = apply_each(db, &batch).and_then(|()| Ok(db.remove(key)?));
         if made.is_err() {
             self.poisoned.store(true, Ordering::Release);
         }
-        made
+        made.map(drop)
     }
 }
 
