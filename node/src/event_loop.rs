@@ -58,8 +58,9 @@ pub(crate) enum Work {
 const MAX_UNPUBLISHED: usize = 1_000;
 /// How long shutdown waits for store work under way.
 const BLOCKING_DRAIN: Duration = Duration::from_secs(4);
-/// How often the dialling schedule is checked: its waits are seconds and up.
-const REDIAL_TICK: Duration = Duration::from_millis(250);
+/// How often the dialling schedule and reachability are checked: the schedule's waits are seconds
+/// and up (at least `redial_min_secs`, 1 s or more), and each tick wakes an idle node.
+const REDIAL_TICK: Duration = Duration::from_secs(1);
 /// How often the node looks for auctions and campaigns (its own, and those its owner bid on or
 /// backed) whose end has come: one is settled at most this long after its end.
 const MARKET_TICK: Duration = Duration::from_secs(1);

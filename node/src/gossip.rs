@@ -25,15 +25,18 @@ const DUPLICATE_CACHE: Duration = Duration::from_secs(300);
 const HISTORY_LENGTH: usize = 10;
 
 /// Mesh degree: every message reaches a node about this many times (once new, the rest
-/// duplicates), so bandwidth grows with it. gossipsub's default (6, between 5 and 12) suits a
-/// chain's blocks; a marketplace's small, rare objects do with 4: still several disjoint
-/// paths, and gossip (IHAVE/IWANT) and sync repair what a thinner mesh misses.
-/// A mesh may grow past the target by accepting peers' grafts; beyond 6 it is pruned back (at 8
-/// the 50-node simulation's meshes averaged 5 peers, each one more copy of every message).
-const MESH_N: usize = 4;
-const MESH_N_LOW: usize = 3;
-const MESH_N_HIGH: usize = 6;
-const MESH_OUTBOUND_MIN: usize = 2;
+/// duplicates), and every copy costs both ends a wake of the connection's task, the event loop
+/// and the kernel's TCP path: in the 50-node simulation CPU per listing followed the mesh size
+/// more closely than anything else. gossipsub's default (6, between 5 and 12) suits a chain's
+/// blocks; a marketplace's small, rare objects do with 3: still three disjoint paths into every
+/// node, and lazy gossip (IHAVE/IWANT to 3 more peers each heartbeat) and sync repair what a
+/// thin mesh misses. A mesh may grow past the target by accepting peers' grafts; beyond 4 it is
+/// pruned back (at 8 the simulation's meshes averaged 5 peers, at 6 about 4.3). One mesh peer
+/// at least is one this node dialled, so peers that dial in cannot fill a mesh on their own.
+const MESH_N: usize = 3;
+const MESH_N_LOW: usize = 2;
+const MESH_N_HIGH: usize = 4;
+const MESH_OUTBOUND_MIN: usize = 1;
 
 /// Lazy gossip (IHAVE, the ids of recent messages sent to peers outside the mesh) repairs what
 /// the mesh missed. Sync repairs that too, so each id is announced in one heartbeat, not three,
