@@ -456,6 +456,15 @@ impl EventLoop {
                 self.retry_outbox(Some(peer));
             }
         }
+        // Thumbnails missed here (too many background fetches waiting, no peer has them yet)
+        // are fetched when someone looks at the listing.
+        for (thumb, author) in then.thumbnails {
+            drop(self.handle.fetch_for(
+                thumb,
+                author.into_iter().collect(),
+                crate::files::Priority::Background,
+            ));
+        }
         gossip
     }
 

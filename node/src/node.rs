@@ -222,8 +222,6 @@ pub async fn start(
     );
     event_loop.bootstrap(bootstrap);
     let loop_task = tokio::spawn(event_loop.run());
-    let thumbs_task =
-        tokio::spawn(crate::files::fetch_thumbnails(handle.clone(), service.clone(), shutdown.clone()));
     let (api_addr, api_task) =
         api::serve(data_dir, &config, service.clone(), handle.clone(), shutdown.clone()).await?;
     tracing::info!(%peer_id, %api_addr, "node started");
@@ -237,7 +235,7 @@ pub async fn start(
         store,
         first_events: Some(first_events),
         shutdown,
-        tasks: vec![loop_task, api_task, thumbs_task],
+        tasks: vec![loop_task, api_task],
     })
 }
 

@@ -30,6 +30,7 @@ use std::sync::Arc;
 
 use libp2p::PeerId;
 
+use haggle_protocol::blob::BlobRef;
 use haggle_protocol::{Body, IdPrefix, Object, ObjectId, PublicKey, SecretKey, Timestamp};
 use haggle_storage::blobs::Blobs;
 use haggle_storage::{
@@ -53,12 +54,19 @@ pub struct Followups {
     pub publish: Vec<Vec<u8>>,
     /// Parties with new messages in the outbox, to deliver to now.
     pub deliver: Vec<PublicKey>,
+    /// Thumbnails of newly arrived listings that are not here yet, each with the peer to ask
+    /// first (the listing's author): fetched in the background, so a search hit can show its
+    /// picture at once.
+    pub thumbnails: Vec<(BlobRef, Option<PeerId>)>,
 }
 
 impl Followups {
     /// Whether there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.publish.is_empty() && self.deliver.is_empty()
+        self.events.is_empty()
+            && self.publish.is_empty()
+            && self.deliver.is_empty()
+            && self.thumbnails.is_empty()
     }
 }
 pub use error::{Conflict, InvalidInput, ServiceError};

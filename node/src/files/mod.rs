@@ -382,40 +382,6 @@ impl NodeHandle {
     }
 }
 
-/// Fetches the thumbnails of every listing that arrives (small, one request each), so a search
-/// hit can show its picture at once; runs until `shutdown`. Thumbnails missed here (the event
-/// stream lagged, no peer had them yet) are fetched when someone looks at the listing.
-pub(crate) async fn fetch_thumbnails(
-    handle: NodeHandle,
-    service: crate::Service,
-    shutdown: tokio_util::sync::CancellationToken,
-) {
-    let mut events = handle.subscribe();
-    loop {
-        let event = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            event = events.recv() => event,
-        };
-        let id = match event {
-            Ok(NodeEvent::ListingStored { id, .. }) => id,
-            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
-        };
-        // Read here, not on the blocking pool: the listing was just written, so sled serves it
-        // from its cache in microseconds, and a hand-off per arriving listing cost more.
-        let Ok(Some(object)) = service.object(&id) else {
-            continue;
-        };
-        let Some(listing) = object.listing() else { continue };
-        let author = object.author().peer_id().into_iter().collect::<Vec<_>>();
-        for image in &listing.images {
-            if handle.files.blobs.has(&image.thumb.hash).is_none() {
-                drop(handle.fetch_for(image.thumb, author.clone(), Priority::Background));
-            }
-        }
-    }
-}
-
 impl NodeHandle {
     /// Fetches, in the background, the thumbnails of a listing shown that are not here yet.
     pub(crate) fn fetch_thumbnails_of(&self, listing: &crate::api::types::ListingView) {

@@ -297,7 +297,7 @@ impl Service {
         let then = Followups {
             publish: vec![object.bytes().to_vec()],
             events: vec![NodeEvent::ListingPublished { id: object.id() }],
-            deliver: Vec::new(),
+            ..Followups::default()
         };
         Ok(Effect { object, then })
     }

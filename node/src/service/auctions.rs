@@ -93,7 +93,7 @@ impl Service {
         let then = Followups {
             publish: vec![object.bytes().to_vec()],
             events: vec![bid_event(&self.store, &object, &self.me())?].into_iter().flatten().collect(),
-            deliver: Vec::new(),
+            ..Followups::default()
         };
         Ok(Effect { object, then })
     }

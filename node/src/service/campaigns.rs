@@ -59,7 +59,7 @@ impl Service {
         let then = Followups {
             publish: vec![object.bytes().to_vec()],
             events: pledge_event(&self.store, &object, &self.me())?.into_iter().collect(),
-            deliver: Vec::new(),
+            ..Followups::default()
         };
         Ok(Effect { object, then })
     }

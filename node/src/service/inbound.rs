@@ -330,9 +330,15 @@ impl Service {
         let recent =
             via != Via::Sync || object.created_at() >= Timestamp::now().saturating_sub(REGOSSIP_WINDOW);
         match object.body() {
-            Body::Listing(_) if recent => {
+            Body::Listing(listing) if recent => {
                 let by = if via == Via::Sync { Arrival::Sync } else { Arrival::Gossip };
                 out.then.events.push(NodeEvent::ListingStored { id, by });
+                let missing = listing.images.iter().filter(|i| self.blobs.has(&i.thumb.hash).is_none());
+                let mut author = None;
+                for image in missing {
+                    let peer = *author.get_or_insert_with(|| object.author().peer_id());
+                    out.then.thumbnails.push((image.thumb, peer));
+                }
             }
             Body::Listing(_) => {}
             Body::Mailbox(m) => out.open_mail |= m.to == me,

@@ -49,7 +49,7 @@ impl Service {
         let then = Followups {
             publish: vec![object.bytes().to_vec()],
             events: vec![self.feedback_event(&object, id)],
-            deliver: Vec::new(),
+            ..Followups::default()
         };
         Ok(Effect { object, then })
     }
