@@ -32,13 +32,22 @@ const HISTORY_LENGTH: usize = 10;
 /// node, and lazy gossip (IHAVE/IWANT to 3 more peers each heartbeat) and sync repair what a
 /// thin mesh misses. A mesh below 3 grafts peers at the next heartbeat (with a floor of 2, the
 /// meshes averaged 2.8 peers and 50 nodes in one saturated process fell back on sync about twice
-/// as often); it may grow past 3 by accepting peers' grafts, and beyond 4 it is pruned back (at
-/// 8 the simulation's meshes averaged 5 peers, at 6 about 4.3). One mesh peer
+/// as often); a graft from a peer may take it to 4, and at the next heartbeat a mesh of 4 is
+/// pruned back to 3, so meshes stay at about 3 (with an upper bound of 8 the simulation's meshes
+/// averaged 5 peers, with 6 about 4.3). One mesh peer
 /// at least is one this node dialled, so peers that dial in cannot fill a mesh on their own.
 const MESH_N: usize = 3;
 const MESH_N_LOW: usize = 3;
 const MESH_N_HIGH: usize = 4;
 const MESH_OUTBOUND_MIN: usize = 1;
+// gossipsub 0.50 checks only per-topic settings when it builds a config, so the mesh settings
+// are checked here, at compile time, against the rules of the gossipsub specification.
+const _: () = {
+    assert!(MESH_N_LOW <= MESH_N && MESH_N <= MESH_N_HIGH, "low ≤ target ≤ high");
+    assert!(MESH_OUTBOUND_MIN <= MESH_N_LOW, "the dialled peers fit under the floor");
+    assert!(MESH_OUTBOUND_MIN * 2 <= MESH_N, "at most half the target must be dialled");
+    assert!(MESH_N_HIGH > MESH_N, "a graft can land before the mesh is pruned back");
+};
 
 /// Lazy gossip (IHAVE, the ids of recent messages sent to peers outside the mesh) repairs what
 /// the mesh missed. Sync repairs that too, so each id is announced in one heartbeat, not three,
@@ -127,4 +136,19 @@ fn score_params(mut whitelist: HashSet<IpAddr>) -> PeerScoreParams {
         PeerScoreParams { ip_colocation_factor_whitelist: whitelist, ..PeerScoreParams::default() };
     params.topics.insert(topic().hash(), topic_params);
     params
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_carries_the_mesh_settings() {
+        let config = config(Duration::from_secs(1)).expect("a valid config");
+        assert_eq!(
+            (config.mesh_n(), config.mesh_n_low(), config.mesh_n_high()),
+            (MESH_N, MESH_N_LOW, MESH_N_HIGH)
+        );
+        assert_eq!(config.mesh_outbound_min(), MESH_OUTBOUND_MIN);
+    }
 }

@@ -68,6 +68,14 @@ impl Followups {
             && self.deliver.is_empty()
             && self.thumbnails.is_empty()
     }
+
+    /// Adds what `other` asks for to this.
+    pub fn merge(&mut self, other: Followups) {
+        self.events.extend(other.events);
+        self.publish.extend(other.publish);
+        self.deliver.extend(other.deliver);
+        self.thumbnails.extend(other.thumbnails);
+    }
 }
 pub use error::{Conflict, InvalidInput, ServiceError};
 pub use files::Download;

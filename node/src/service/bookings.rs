@@ -60,9 +60,7 @@ impl Service {
     pub(super) fn accept_by_itself(&self, thread: ObjectId, then: &mut Followups, refused: &str) -> bool {
         match self.accept(&thread.to_hex()) {
             Ok(effect) => {
-                then.deliver.extend(effect.then.deliver);
-                then.events.extend(effect.then.events);
-                then.publish.extend(effect.then.publish);
+                then.merge(effect.then);
                 true
             }
             Err(e) => {

@@ -94,8 +94,7 @@ impl Service {
         };
         let sealed = key.seal_to(&deal.buyer()).map_err(|e| InvalidInput::File(e.to_string()))?;
         let effect = self.deal_step(&deal_id.to_hex(), Step::FileKey(sealed))?;
-        then.events.extend(effect.then.events);
-        then.deliver.extend(effect.then.deliver);
+        then.merge(effect.then);
         Ok(())
     }
 
