@@ -34,8 +34,8 @@ const HISTORY_LENGTH: usize = 10;
 /// meshes averaged 2.8 peers and 50 nodes in one saturated process fell back on sync about twice
 /// as often); a graft from a peer may take it to 4, and at the next heartbeat a mesh of 4 is
 /// pruned back to 3, so meshes stay at about 3 (with an upper bound of 8 the simulation's meshes
-/// averaged 5 peers, with 6 about 4.3). One mesh peer
-/// at least is one this node dialled, so peers that dial in cannot fill a mesh on their own.
+/// averaged 5 peers, with 6 about 4.3). One mesh peer at least is one this node dialled, so
+/// peers that dial in cannot fill a mesh on their own.
 const MESH_N: usize = 3;
 const MESH_N_LOW: usize = 3;
 const MESH_N_HIGH: usize = 4;
