@@ -100,6 +100,10 @@ struct Args {
     /// what an idle network costs.
     #[arg(long, default_value_t = 10)]
     idle_secs: u64,
+    /// Processes mode: seconds after the mesh forms before anything is measured, for the nodes
+    /// to finish connecting and their first syncs.
+    #[arg(long, default_value_t = 15)]
+    warmup_secs: u64,
 }
 
 /// An arrival: which node stored which listing, when, and how (gossip or sync).
