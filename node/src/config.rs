@@ -50,6 +50,12 @@ pub struct NodeConfig {
     pub redial_max_secs: u64,
     /// Inbound connections (handshaking or established) one remote IP address may have at once.
     pub max_inbound_per_ip: usize,
+    /// Connections the node keeps: above one and a half times this many it closes the least
+    /// useful (never a gossip mesh peer, a bootstrap peer, the other party of a queued message,
+    /// a peer it is syncing or exchanging requests with, or one connected for under 10 s),
+    /// and it redials peers it lost only while below it. 0 keeps every connection; 1 and 2 count
+    /// as 3 (below 3 connections a node looks for more).
+    pub target_peers: usize,
     /// The network's proof-of-work base in bits (every node of a network must use the same):
     /// what this node pays on the objects it signs and asks of those it receives. 0 asks for
     /// none (test networks); at most 32.
@@ -139,6 +145,7 @@ impl Default for NodeConfig {
             redial_min_secs: 2,
             redial_max_secs: 300,
             max_inbound_per_ip: 8,
+            target_peers: 16,
             pow_bits: haggle_protocol::work::DEFAULT_BASE_BITS,
             max_listings: DEFAULT_MAX_LISTINGS,
             blob_budget_mib: 1_024,

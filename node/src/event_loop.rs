@@ -15,6 +15,7 @@ mod gossip_flow;
 mod peers;
 mod reach;
 mod sync_flow;
+mod trim;
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -123,6 +124,10 @@ pub(crate) struct EventLoop {
     dialer: dialer::Dialer,
     reach: reach::Reach,
     blob_flow: blob_flow::BlobFlow,
+    /// Connections kept (see [`trim`]); 0 keeps them all.
+    target_peers: usize,
+    /// The peers this node relays for, which trimming leaves alone.
+    hosting: trim::Hosting,
     /// A handle on this loop, for the file fetches it starts for peers.
     handle: crate::handle::NodeHandle,
 }
@@ -163,6 +168,8 @@ impl EventLoop {
             dialer: dialer::Dialer::new(config.redial_min(), config.redial_max()),
             reach: reach::Reach::new(config.relay, config.upnp),
             blob_flow: blob_flow::BlobFlow::default(),
+            target_peers: config.target_peers,
+            hosting: trim::Hosting::default(),
             handle,
         }
     }
@@ -215,6 +222,7 @@ impl EventLoop {
                 _ = periodic_sync.tick() => self.sync_random_peer(),
                 _ = markets.tick() => self.settle_markets(),
                 _ = redial.tick() => {
+                    self.trim_connections();
                     self.redial();
                     self.check_reachability();
                     self.retry_punches();
@@ -360,7 +368,10 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::RelayClient(e)) => self.on_relay_client(e),
             SwarmEvent::Behaviour(BehaviourEvent::Dcutr(e)) => self.on_dcutr(e),
             SwarmEvent::Behaviour(BehaviourEvent::Upnp(e)) => self.on_upnp(e),
-            SwarmEvent::Behaviour(BehaviourEvent::Relay(e)) => tracing::debug!(event = ?e, "relay"),
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(e)) => {
+                tracing::debug!(event = ?e, "relay");
+                self.hosting.on_relay_event(&e);
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Candidates(never)) => match never {},
             SwarmEvent::Behaviour(
                 BehaviourEvent::Ping(_) | BehaviourEvent::Limits(_) | BehaviourEvent::AutonatServer(_),

@@ -101,7 +101,8 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     idle_secs: u64,
     /// Processes mode: seconds after the mesh forms before anything is measured, for the nodes
-    /// to finish connecting and their first syncs.
+    /// to finish connecting, their first syncs and closing connections above their target
+    /// (none closes before a connection is 10 s old).
     #[arg(long, default_value_t = 15)]
     warmup_secs: u64,
 }

@@ -164,8 +164,6 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
         }
     }
     let startup = started.elapsed();
-    // Start-up is not over when the meshes form (connections still opening, first syncs): it
-    // would show as the idle network's first second.
     std::thread::sleep(Duration::from_secs(args.warmup_secs));
     let cpu = |nodes: &[Proc]| nodes.iter().filter_map(|n| procfs::cpu_seconds_of(&n.pid())).sum::<f64>();
 
@@ -242,7 +240,6 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
     };
     let (peers_mean, mesh_mean) = (mean(&|n| n.connected_peers), mean(&|n| n.mesh_peers));
     let rss: u64 = nodes.iter().filter_map(|n| procfs::status_kib(&n.pid(), "VmHWM")).sum();
-    let rss_now: u64 = nodes.iter().filter_map(|n| procfs::status_kib(&n.pid(), "VmRSS")).sum();
 
     // What nodes hold without having announced it is reported, never counted as a delivery.
     let mut held_unseen = 0usize;
@@ -319,7 +316,6 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
         "cpu_s_all_nodes": round(cpu_used),
         "cpu_ms_per_listing_per_node": round(cpu_used * 1_000.0 / wanted.max(1) as f64),
         "peak_rss_mib_all_nodes": rss / 1_048_576,
-        "rss_mib_all_nodes_at_end": rss_now / 1_048_576,
         "idle_trace_all_nodes": idle_trace,
         "idle_cpu_ms_per_node_per_s": round(idle_cpu_per_s * 1_000.0 / args.nodes as f64),
         "idle_loopback_bytes_per_node_per_s": (idle_bytes_per_s / args.nodes as f64) as u64,

@@ -1,5 +1,6 @@
 //! Dialling: a dead bootstrap peer is retried on a paced schedule (never in a loop), and is
-//! connected soon after it comes up; a peer that goes away is redialled when it comes back.
+//! connected soon after it comes up; a peer that goes away is redialled when it comes back; a
+//! node over its connection target closes spare connections.
 
 use std::time::{Duration, Instant};
 
@@ -77,5 +78,66 @@ async fn a_loopback_node_announces_it_is_public_and_relays() -> Result<()> {
         (&"public".into(), &true.into())
     );
     node.stop().await;
+    Ok(())
+}
+
+/// A node keeps its connections near its target: over one and a half times the target it closes
+/// peers that dialled in and are not in its mesh (once their first seconds are over), takes them
+/// off its dial schedule, and gossip still reaches every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_over_its_target_closes_spare_connections_and_gossip_still_flows() -> Result<()> {
+    use haggle_node::NodeConfig;
+    use std::collections::HashSet;
+    let hub_dir = tempfile::tempdir()?;
+    let config = NodeConfig { target_peers: 3, ..NodeConfig::for_tests() };
+    let mut hub = TestNode::start_with("hub", hub_dir.path(), config.clone()).await?;
+    let names = ["l1", "l2", "l3", "l4", "l5", "l6", "l7"];
+    let dirs: Vec<_> = names.iter().map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    let mut leaves = Vec::new();
+    for (name, dir) in names.into_iter().zip(&dirs) {
+        let config = NodeConfig { bootstrap: vec![hub.addr()], ..config.clone() };
+        leaves.push(TestNode::start_with(name, dir.path(), config).await?);
+    }
+    wait_until("every leaf to connect to the hub", || async {
+        hub.node.handle.status().await.is_ok_and(|s| s.connected_peers >= names.len())
+    })
+    .await?;
+
+    // Target 3: trimming starts above 4 and never closes a mesh peer.
+    let mut closed = HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let s = hub.node.handle.status().await?;
+        if s.connected_peers <= 4 {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the hub still holds {} connections", s.connected_peers);
+        if let Ok(Ok(NodeEvent::PeerDisconnected { peer })) =
+            tokio::time::timeout(Duration::from_millis(500), hub.events.recv()).await
+        {
+            closed.insert(peer);
+        }
+    }
+    while let Ok(event) = hub.events.try_recv() {
+        if let NodeEvent::PeerDisconnected { peer } = event {
+            closed.insert(peer);
+        }
+    }
+    assert!(!closed.is_empty(), "the hub closed connections");
+    let status = hub.node.handle.status().await?;
+    assert!(status.dialing.iter().all(|d| !closed.contains(&d.peer)), "trimmed peers are not redialled");
+
+    // Gossip still reaches every node.
+    let id = haggle_tests::id_of(
+        &leaves[0].post("/v1/listings", haggle_tests::draft("trimmed bike", "10")).await?,
+    );
+    hub.wait_listing(&id).await?;
+    for leaf in leaves.iter_mut().skip(1) {
+        leaf.wait_listing(&id).await?;
+    }
+    for leaf in leaves {
+        leaf.stop().await;
+    }
+    hub.stop().await;
     Ok(())
 }

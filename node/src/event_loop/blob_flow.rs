@@ -146,6 +146,7 @@ impl EventLoop {
             let _ = reply.send(Err("too many file requests in flight".into()));
             return;
         }
+        self.peers.used(&peer, std::time::Instant::now());
         let id = self.swarm.behaviour_mut().blobs.send_request(&peer, request);
         self.blob_flow.outbound.insert(id, reply);
     }

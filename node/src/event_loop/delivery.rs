@@ -172,6 +172,7 @@ impl EventLoop {
                 if self.delivery.outbound.len() >= MAX_OUTBOUND || !self.delivery.sending.insert(id) {
                     continue;
                 }
+                self.peers.used(&peer, std::time::Instant::now());
                 let request_id = self
                     .swarm
                     .behaviour_mut()

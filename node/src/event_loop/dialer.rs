@@ -3,7 +3,9 @@
 //! is retried after a backoff that starts in seconds, doubles with each failure up to a ceiling
 //! of minutes, and is jittered so that many nodes do not retry in step. A peer that disconnects
 //! is redialled on the same schedule. Nothing dials in a loop: a failed dial waits for its turn,
-//! and a DHT lookup for a peer's addresses happens only on a scheduled attempt.
+//! and a DHT lookup for a peer's addresses happens only on a scheduled attempt. A node that has
+//! its target of connections (see [`super::trim`]) dials only the other parties of queued
+//! messages: the rest wait on their schedules until it falls below the target.
 //!
 //! A node with fewer than [`MIN_PEERS`] connections also asks the DHT for more peers and dials
 //! some from its routing table, at most every [`DISCOVER_EVERY`].
@@ -127,16 +129,23 @@ impl Dialer {
         }
     }
 
+    /// Whether `peer` is one of the bootstrap peers.
+    pub(super) fn is_bootstrap(&self, peer: &PeerId) -> bool {
+        self.wanted.get(peer).is_some_and(|w| w.reason == DialReason::Bootstrap)
+    }
+
     /// Whether `peer` is wanted as the other party of a message.
     pub(super) fn is_party(&self, peer: &PeerId) -> bool {
         self.wanted.get(peer).is_some_and(|w| w.reason == DialReason::Party)
     }
 
     /// Peers whose next attempt is due, with their addresses; each is marked as being dialled.
-    pub(super) fn due(&mut self, now: Instant) -> Vec<(PeerId, Vec<Multiaddr>)> {
+    /// Unless `all` (the node is below its target of connections), only the other parties of
+    /// queued messages: a node with enough connections needs no bootstrap peer nor lost peer back.
+    pub(super) fn due(&mut self, now: Instant, all: bool) -> Vec<(PeerId, Vec<Multiaddr>)> {
         let mut due = Vec::new();
         for (peer, w) in &mut self.wanted {
-            if w.connected_at.is_none() && w.next <= now {
+            if w.connected_at.is_none() && w.next <= now && (all || w.reason == DialReason::Party) {
                 w.dialing = true;
                 w.next = now + DIAL_STUCK;
                 due.push((*peer, w.addrs.clone()));
@@ -243,7 +252,9 @@ impl EventLoop {
     /// more through the DHT.
     pub(super) fn redial(&mut self) {
         let now = Instant::now();
-        for (peer, mut addrs) in self.dialer.due(now) {
+        let below_target =
+            self.connection_target().is_none_or(|target| self.swarm.connected_peers().count() < target);
+        for (peer, mut addrs) in self.dialer.due(now, below_target) {
             // Through the relays this node is connected to as well: a party behind a NAT is
             // found there if it holds a reservation (its own addresses are tried alongside).
             if self.dialer.is_party(&peer) {
@@ -340,13 +351,13 @@ mod tests {
         let peer = PeerId::random();
         d.want(peer, ["/ip4/127.0.0.1/tcp/9".parse().expect("an address")], DialReason::Bootstrap);
         let now = Instant::now();
-        assert_eq!(d.due(now).len(), 1);
-        assert!(d.due(now).is_empty(), "being dialled");
+        assert_eq!(d.due(now, true).len(), 1);
+        assert!(d.due(now, true).is_empty(), "being dialled");
         d.failed(&peer, "connection refused".into());
-        assert!(d.due(Instant::now()).is_empty(), "not before its backoff");
+        assert!(d.due(Instant::now(), true).is_empty(), "not before its backoff");
         d.failed(&peer, "refused again (a dial of Kademlia's)".into());
         assert_eq!(d.wanted[&peer].attempts, 1, "only our own dials count");
-        assert_eq!(d.due(Instant::now() + Duration::from_secs(3)).len(), 1);
+        assert_eq!(d.due(Instant::now() + Duration::from_secs(3), true).len(), 1);
         let pending = d.pending(Instant::now());
         assert_eq!(
             (pending[0].attempts, pending[0].last_error.as_deref()),
@@ -355,9 +366,29 @@ mod tests {
         d.connected(peer);
         assert!(d.pending(Instant::now()).is_empty());
         d.disconnected(&peer);
-        assert!(d.due(Instant::now()).is_empty(), "redialled after a backoff, not at once");
+        assert!(d.due(Instant::now(), true).is_empty(), "redialled after a backoff, not at once");
         assert_eq!(d.wanted[&peer].attempts, 2, "a connection closed at once counts as a failure");
-        assert_eq!(d.due(Instant::now() + Duration::from_secs(6)).len(), 1);
+        assert_eq!(d.due(Instant::now() + Duration::from_secs(6), true).len(), 1);
+    }
+
+    #[test]
+    fn at_the_target_only_parties_are_dialled() {
+        let mut d = dialer();
+        let (recent, bootstrap, party) = (PeerId::random(), PeerId::random(), PeerId::random());
+        d.want(recent, [], DialReason::Recent);
+        d.want(bootstrap, [], DialReason::Bootstrap);
+        d.want(party, [], DialReason::Party);
+        let now = Instant::now();
+        let due = |d: &mut Dialer, all| {
+            let mut due: Vec<PeerId> = d.due(now, all).into_iter().map(|(p, _)| p).collect();
+            due.sort();
+            due
+        };
+        assert_eq!(due(&mut d, false), vec![party], "at or above the target");
+        assert!(d.is_bootstrap(&bootstrap) && !d.is_bootstrap(&recent));
+        let mut rest = vec![recent, bootstrap];
+        rest.sort();
+        assert_eq!(due(&mut d, true), rest, "below it");
     }
 
     #[test]

@@ -41,6 +41,14 @@ struct PeerState {
     /// Reached at a private or loopback address: on this node's own network, so its LAN
     /// addresses are worth keeping.
     local: bool,
+    /// This node dialled it (a peer it chose, kept before peers that dialled in).
+    outbound: bool,
+    /// When it connected.
+    since: Instant,
+    /// When a negotiation message or a file request last went either way.
+    used: Option<Instant>,
+    /// When it last asked for part of a sync (or pushed objects in one).
+    synced: Option<Instant>,
 }
 
 /// The kinds of work a peer has a budget for.
@@ -103,13 +111,40 @@ pub(super) struct PeerTable {
 }
 
 impl PeerTable {
-    fn connected(&mut self, peer: PeerId, local: bool, now: Instant) {
+    fn connected(&mut self, peer: PeerId, local: bool, outbound: bool, now: Instant) {
         if self.peers.len() < MAX_PEERS {
-            self.peers
-                .entry(peer)
-                .or_insert_with(|| PeerState { agent: None, budgets: Budgets::new(now), local })
-                .local |= local;
+            let state = self.peers.entry(peer).or_insert_with(|| PeerState {
+                agent: None,
+                budgets: Budgets::new(now),
+                local,
+                outbound,
+                since: now,
+                used: None,
+                synced: None,
+            });
+            state.local |= local;
+            state.outbound |= outbound;
         }
+    }
+
+    /// A negotiation message or a file request went to or came from `peer`: its connection is
+    /// in use.
+    pub(super) fn used(&mut self, peer: &PeerId, now: Instant) {
+        if let Some(state) = self.peers.get_mut(peer) {
+            state.used = Some(now);
+        }
+    }
+
+    /// The connected peers as [`super::trim`] weighs them.
+    pub(super) fn connections(&self) -> impl Iterator<Item = super::trim::Connection> + '_ {
+        self.peers.iter().map(|(peer, s)| super::trim::Connection {
+            peer: *peer,
+            outbound: s.outbound,
+            since: s.since,
+            used: s.used,
+            synced: s.synced,
+            score: 0.0,
+        })
     }
 
     fn disconnected(&mut self, peer: &PeerId) {
@@ -188,6 +223,11 @@ impl PeerTable {
     /// state (not connected) has no budget.
     pub(super) fn spend(&mut self, peer: &PeerId, kind: Kind, n: u32, now: Instant) -> Spend {
         let Some(state) = self.peers.get_mut(peer) else { return Spend::Over };
+        match kind {
+            Kind::Negotiate | Kind::BlobRequest => state.used = Some(now),
+            Kind::SyncRequest | Kind::Pushed => state.synced = Some(now),
+            Kind::Gossip => {}
+        }
         let budgets = &mut state.budgets;
         let bucket = match kind {
             Kind::Gossip => &mut budgets.gossip,
@@ -226,7 +266,7 @@ impl EventLoop {
             return;
         }
         tracing::debug!(%peer, "connected");
-        self.peers.connected(peer, local, now);
+        self.peers.connected(peer, local, dialer, now);
         self.dialer.connected(peer);
         self.emit(NodeEvent::PeerConnected { peer });
         self.retry_outbox(Some(peer));
@@ -247,6 +287,7 @@ impl EventLoop {
         }
         self.dialer.disconnected(&peer);
         self.forget_relay(&peer);
+        self.hosting.forget(&peer);
         self.end_sync(peer, Some("the peer disconnected".into()));
         // A banned peer's refused connection was never announced.
         if !self.peers.is_banned(&peer, Instant::now()) {
@@ -362,7 +403,7 @@ mod tests {
         let mut table = PeerTable::default();
         let peers: Vec<PeerId> = (0..MAX_PEERS + 10).map(|_| PeerId::random()).collect();
         for peer in &peers {
-            table.connected(*peer, false, Instant::now());
+            table.connected(*peer, false, false, Instant::now());
         }
         assert_eq!(table.len(), MAX_PEERS);
         for peer in &peers {
@@ -376,12 +417,12 @@ mod tests {
         let mut table = PeerTable::default();
         let now = Instant::now();
         let rogue = PeerId::random();
-        table.connected(rogue, false, now);
+        table.connected(rogue, false, false, now);
         assert_eq!(table.reject(rogue, now), Verdict { rejected: 1, ban: false, forgiven: None });
         assert_eq!(table.reject(rogue, now).rejected, 2);
         // Leaving and coming back does not wipe the record.
         table.disconnected(&rogue);
-        table.connected(rogue, false, now);
+        table.connected(rogue, false, false, now);
         assert_eq!(table.reject(rogue, now), Verdict { rejected: 3, ban: true, forgiven: None });
         // A fourth rejection does not ban twice.
         assert!(!table.reject(rogue, now).ban);
@@ -440,13 +481,13 @@ mod tests {
         let mut table = PeerTable::default();
         let (peer, now) = (PeerId::random(), Instant::now());
         assert_eq!(table.spend(&peer, Kind::Negotiate, 1, now), Spend::Over, "not connected");
-        table.connected(peer, false, now);
+        table.connected(peer, false, false, now);
         let burst = super::super::budget::NEGOTIATE.burst as u32;
         assert_eq!(table.spend(&peer, Kind::Negotiate, burst, now), Spend::Allowed);
         assert_eq!(table.spend(&peer, Kind::Negotiate, 1, now), Spend::Over);
         assert_eq!(table.spend(&peer, Kind::Gossip, 1, now), Spend::Allowed, "each kind apart");
         table.disconnected(&peer);
-        table.connected(peer, false, now);
+        table.connected(peer, false, false, now);
         assert_eq!(table.spend(&peer, Kind::Negotiate, 1, now), Spend::Allowed, "a fresh connection");
     }
 

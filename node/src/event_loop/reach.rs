@@ -131,6 +131,16 @@ impl Reach {
         self.upnp.clone()
     }
 
+    /// Whether the connection to `peer` carries a path this node relies on: `peer` holds a
+    /// reservation for this node, is reached through a relay, or is the relay of one of this
+    /// node's relayed connections.
+    pub(super) fn carries(&self, peer: &PeerId) -> bool {
+        self.reserved.contains(peer)
+            || self.conns.values().any(|c| {
+                c.relayed && (c.peer == *peer || relay_of(&c.remote).is_some_and(|relay| relay == *peer))
+            })
+    }
+
     pub(super) fn relays_held(&self) -> Vec<String> {
         let mut held: Vec<String> = self.reserved.iter().map(ToString::to_string).collect();
         held.sort();
@@ -179,6 +189,19 @@ fn shuffled(peer: &PeerId, salt: u64) -> [u8; 8] {
 /// Whether the address goes through a relay.
 pub(crate) fn is_relayed(addr: &Multiaddr) -> bool {
     addr.iter().any(|p| matches!(p, Protocol::P2pCircuit))
+}
+
+/// The relay a relayed address goes through: the last peer before the circuit.
+fn relay_of(addr: &Multiaddr) -> Option<PeerId> {
+    let mut relay = None;
+    for p in addr.iter() {
+        match p {
+            Protocol::P2p(peer) => relay = Some(peer),
+            Protocol::P2pCircuit => return relay,
+            _ => {}
+        }
+    }
+    None
 }
 
 /// `quic` or `tcp` (or `other`), for the part of the address before any relay hop.
@@ -543,5 +566,10 @@ mod tests {
             without_p2p(addr("/ip4/1.2.3.4/tcp/1/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5")),
             addr("/ip4/1.2.3.4/tcp/1")
         );
+        let relay: PeerId =
+            "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5".parse().expect("a peer id");
+        assert_eq!(relay_of(&relayed), Some(relay));
+        assert_eq!(relay_of(&relayed.clone().with(Protocol::P2p(PeerId::random()))), Some(relay));
+        assert_eq!(relay_of(&quic), None);
     }
 }

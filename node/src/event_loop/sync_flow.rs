@@ -52,6 +52,11 @@ impl SyncFlow {
     pub(super) fn running(&self) -> usize {
         self.sessions.len()
     }
+
+    /// Whether a session with `peer` is under way.
+    pub(super) fn is_syncing(&self, peer: &PeerId) -> bool {
+        self.sessions.contains_key(peer)
+    }
 }
 
 /// One of our sync requests in flight.
