@@ -105,6 +105,10 @@ struct Args {
     /// (none closes before a connection is 10 s old).
     #[arg(long, default_value_t = 15)]
     warmup_secs: u64,
+    /// Processes mode: each node's `target_peers` (0: keep every connection; default: the
+    /// node's own default).
+    #[arg(long)]
+    target_peers: Option<usize>,
 }
 
 /// An arrival: which node stored which listing, when, and how (gossip or sync).

@@ -35,16 +35,18 @@ pub(crate) struct Proc {
 
 impl Proc {
     /// A simulated network's node: a fresh data dir with the simulation's settings.
-    fn start(haggle: &Path, heartbeat_ms: u64, bootstrap: &[String]) -> Result<Proc> {
+    fn start(haggle: &Path, args: &Args, bootstrap: &[String]) -> Result<Proc> {
         let dir = tempfile::tempdir()?;
         // Every node shares 127.0.0.1, so the per-IP cap is lifted; events are buffered deep so
         // a busy reader misses none.
-        std::fs::write(
-            dir.path().join("config.toml"),
-            format!(
-                "heartbeat_ms = {heartbeat_ms}\npow_bits = 0\nsync_secs = 10\nmax_inbound_per_ip = 1024\nevent_capacity = 16384\n"
-            ),
-        )?;
+        let mut config = format!(
+            "heartbeat_ms = {}\npow_bits = 0\nsync_secs = 10\nmax_inbound_per_ip = 1024\nevent_capacity = 16384\n",
+            args.heartbeat_ms
+        );
+        if let Some(target) = args.target_peers {
+            config.push_str(&format!("target_peers = {target}\n"));
+        }
+        std::fs::write(dir.path().join("config.toml"), config)?;
         Proc::spawn(haggle, dir, bootstrap)
     }
 
@@ -132,7 +134,7 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
     for i in 0..args.nodes {
         let bootstrap: Vec<String> =
             links.iter().filter(|(_, b)| *b == i).map(|(a, _)| nodes[*a].addr.clone()).collect();
-        nodes.push(Proc::start(haggle, args.heartbeat_ms, &bootstrap)?);
+        nodes.push(Proc::start(haggle, args, &bootstrap)?);
     }
     let apis: Vec<ApiClient> = nodes.iter().map(Proc::api).collect::<Result<_>>()?;
 
@@ -240,6 +242,7 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
     };
     let (peers_mean, mesh_mean) = (mean(&|n| n.connected_peers), mean(&|n| n.mesh_peers));
     let rss: u64 = nodes.iter().filter_map(|n| procfs::status_kib(&n.pid(), "VmHWM")).sum();
+    let rss_now: u64 = nodes.iter().filter_map(|n| procfs::status_kib(&n.pid(), "VmRSS")).sum();
 
     // What nodes hold without having announced it is reported, never counted as a delivery.
     let mut held_unseen = 0usize;
@@ -316,6 +319,8 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
         "cpu_s_all_nodes": round(cpu_used),
         "cpu_ms_per_listing_per_node": round(cpu_used * 1_000.0 / wanted.max(1) as f64),
         "peak_rss_mib_all_nodes": rss / 1_048_576,
+        "rss_mib_all_nodes_at_end": rss_now / 1_048_576,
+        "target_peers": args.target_peers,
         "idle_trace_all_nodes": idle_trace,
         "idle_cpu_ms_per_node_per_s": round(idle_cpu_per_s * 1_000.0 / args.nodes as f64),
         "idle_loopback_bytes_per_node_per_s": (idle_bytes_per_s / args.nodes as f64) as u64,
