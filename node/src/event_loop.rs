@@ -402,10 +402,13 @@ impl EventLoop {
                     self.start_sync(peer_id);
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, .. } => {
+            SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, cause, .. } => {
                 self.on_connection_closed(connection_id);
                 if num_established == 0 {
-                    self.on_disconnected(peer_id);
+                    // A close this node did not ask for: the peer's choice (it trimmed this
+                    // connection, or stopped), or the network's.
+                    let by_remote = matches!(cause, Some(libp2p::swarm::ConnectionError::IO(_)));
+                    self.on_disconnected(peer_id, by_remote);
                 }
             }
             SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {

@@ -165,12 +165,22 @@ impl Dialer {
 
     /// The peer's last connection closed: it is redialled after the first backoff if the
     /// connection had lasted, else after the next one (a connection closed at once is a failure).
-    pub(super) fn disconnected(&mut self, peer: &PeerId) {
+    /// If `let_go` (the peer closed it while this node has others), a peer wanted only because
+    /// it was connected leaves the schedule instead, and a bootstrap peer's close counts as a
+    /// failure however long the connection lasted (a bootstrap peer trims the many nodes that
+    /// join through it: each calls back on a backoff that grows to minutes, not every 2 s).
+    pub(super) fn disconnected(&mut self, peer: &PeerId, let_go: bool) {
         let Some(w) = self.wanted.get_mut(peer) else { return };
+        if let_go && w.reason == DialReason::Recent {
+            self.forget(peer);
+            return;
+        }
         let lasted = w.connected_at.take().is_some_and(|at| at.elapsed() >= STABLE);
         w.dialing = false;
-        if lasted {
+        if lasted && !let_go {
             w.attempts = 0;
+        } else if let_go {
+            w.last_error = Some("the peer closed the connection".into());
         } else {
             w.last_error = Some("the connection closed at once".into());
         }
@@ -365,10 +375,34 @@ mod tests {
         );
         d.connected(peer);
         assert!(d.pending(Instant::now()).is_empty());
-        d.disconnected(&peer);
+        d.disconnected(&peer, false);
         assert!(d.due(Instant::now(), true).is_empty(), "redialled after a backoff, not at once");
         assert_eq!(d.wanted[&peer].attempts, 2, "a connection closed at once counts as a failure");
         assert_eq!(d.due(Instant::now() + Duration::from_secs(6), true).len(), 1);
+    }
+
+    #[test]
+    fn a_peer_that_closed_on_us_is_let_go_unless_it_is_a_party_or_a_bootstrap_peer() {
+        let mut d = dialer();
+        let (recent, bootstrap, party, kept) =
+            (PeerId::random(), PeerId::random(), PeerId::random(), PeerId::random());
+        d.want(bootstrap, [], DialReason::Bootstrap);
+        d.want(party, [], DialReason::Party);
+        for peer in [recent, bootstrap, party, kept] {
+            d.connected(peer);
+        }
+        for peer in [recent, bootstrap, party] {
+            d.disconnected(&peer, true);
+        }
+        d.disconnected(&kept, false);
+        assert!(!d.wanted.contains_key(&recent), "let go");
+        assert!([bootstrap, party, kept].iter().all(|p| d.wanted.contains_key(p)), "still scheduled");
+        // Each close by the bootstrap peer backs its next call further off.
+        for round in 1..=3 {
+            d.connected(bootstrap);
+            d.disconnected(&bootstrap, true);
+            assert_eq!(d.wanted[&bootstrap].attempts, round + 1);
+        }
     }
 
     #[test]

@@ -277,7 +277,8 @@ impl EventLoop {
         }
     }
 
-    pub(super) fn on_disconnected(&mut self, peer: PeerId) {
+    /// The peer's last connection closed; `by_remote` if this node did not close it.
+    pub(super) fn on_disconnected(&mut self, peer: PeerId, by_remote: bool) {
         tracing::debug!(%peer, "disconnected");
         self.peers.disconnected(&peer);
         // An offence record that no longer counts goes with the peer (one that does stays, so
@@ -285,7 +286,11 @@ impl EventLoop {
         if self.peers.forget_stale(&peer, Instant::now()) {
             self.swarm.behaviour_mut().gossipsub.remove_blacklisted_peer(&peer);
         }
-        self.dialer.disconnected(&peer);
+        // A peer that closed on a node with other peers is not called back: it most likely
+        // trimmed the connection, and redialling it would only make it trim again (a node left
+        // with fewer than MIN_PEERS redials, and asks the DHT for more).
+        let enough = self.swarm.connected_peers().count() >= super::dialer::MIN_PEERS;
+        self.dialer.disconnected(&peer, by_remote && enough);
         self.forget_relay(&peer);
         self.hosting.forget(&peer);
         self.end_sync(peer, Some("the peer disconnected".into()));
