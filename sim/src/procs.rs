@@ -166,6 +166,8 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
         }
     }
     let startup = started.elapsed();
+    // Start-up is not over when the meshes form (connections still opening and being trimmed,
+    // first syncs): it would show as the idle network's first second.
     std::thread::sleep(Duration::from_secs(args.warmup_secs));
     let cpu = |nodes: &[Proc]| nodes.iter().filter_map(|n| procfs::cpu_seconds_of(&n.pid())).sum::<f64>();
 
