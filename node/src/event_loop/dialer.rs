@@ -33,6 +33,9 @@ pub(super) const DISCOVER_EVERY: Duration = Duration::from_secs(30);
 /// its connection limit accepts and closes at once): the schedule keeps backing off instead of
 /// redialling it every few seconds.
 const STABLE: Duration = Duration::from_secs(30);
+/// A bootstrap peer that kept a connection this long had room for this node: its later close
+/// does not count as a failure.
+const KEPT: Duration = Duration::from_secs(300);
 /// Failed attempts after which a peer that is not a bootstrap peer leaves the schedule (the
 /// outbox puts the other party of a queued message back when it retries).
 const GIVE_UP: u32 = 8;
@@ -167,17 +170,18 @@ impl Dialer {
     /// connection had lasted, else after the next one (a connection closed at once is a failure).
     /// If `let_go` (the peer closed it while this node has others), a peer wanted only because
     /// it was connected leaves the schedule instead, and a bootstrap peer's close counts as a
-    /// failure however long the connection lasted (a bootstrap peer trims the many nodes that
-    /// join through it: each calls back on a backoff that grows to minutes, not every 2 s).
+    /// failure unless the connection lasted [`KEPT`] (a bootstrap peer trims the many nodes that
+    /// join through it: each calls back on a backoff that grows to minutes, not every 2 s, and
+    /// starts again from seconds once the peer has kept it a while).
     pub(super) fn disconnected(&mut self, peer: &PeerId, let_go: bool) {
         let Some(w) = self.wanted.get_mut(peer) else { return };
         if let_go && w.reason == DialReason::Recent {
             self.forget(peer);
             return;
         }
-        let lasted = w.connected_at.take().is_some_and(|at| at.elapsed() >= STABLE);
+        let lasted = w.connected_at.take().map(|at| at.elapsed());
         w.dialing = false;
-        if lasted && !let_go {
+        if lasted.is_some_and(|d| d >= if let_go { KEPT } else { STABLE }) {
             w.attempts = 0;
         } else if let_go {
             w.last_error = Some("the peer closed the connection".into());
@@ -402,6 +406,13 @@ mod tests {
             d.connected(bootstrap);
             d.disconnected(&bootstrap, true);
             assert_eq!(d.wanted[&bootstrap].attempts, round + 1);
+        }
+        // Once it has kept this node for KEPT, its close starts the backoff over.
+        d.connected(bootstrap);
+        if let Some(long_ago) = Instant::now().checked_sub(KEPT) {
+            d.wanted.get_mut(&bootstrap).expect("scheduled").connected_at = Some(long_ago);
+            d.disconnected(&bootstrap, true);
+            assert_eq!(d.wanted[&bootstrap].attempts, 1);
         }
     }
 

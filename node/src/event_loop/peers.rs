@@ -45,10 +45,10 @@ struct PeerState {
     outbound: bool,
     /// When it connected.
     since: Instant,
-    /// When a negotiation message or a file request last went either way.
+    /// When this node last sent it a negotiation message or a file request.
     used: Option<Instant>,
-    /// When it last asked for part of a sync (or pushed objects in one).
-    synced: Option<Instant>,
+    /// When it last asked this node for anything (negotiation, a file, part of a sync).
+    asked: Option<Instant>,
 }
 
 /// The kinds of work a peer has a budget for.
@@ -120,15 +120,14 @@ impl PeerTable {
                 outbound,
                 since: now,
                 used: None,
-                synced: None,
+                asked: None,
             });
             state.local |= local;
             state.outbound |= outbound;
         }
     }
 
-    /// A negotiation message or a file request went to or came from `peer`: its connection is
-    /// in use.
+    /// This node sent `peer` a negotiation message or a file request: its connection is in use.
     pub(super) fn used(&mut self, peer: &PeerId, now: Instant) {
         if let Some(state) = self.peers.get_mut(peer) {
             state.used = Some(now);
@@ -142,7 +141,7 @@ impl PeerTable {
             outbound: s.outbound,
             since: s.since,
             used: s.used,
-            synced: s.synced,
+            asked: s.asked,
             score: 0.0,
         })
     }
@@ -223,10 +222,8 @@ impl PeerTable {
     /// state (not connected) has no budget.
     pub(super) fn spend(&mut self, peer: &PeerId, kind: Kind, n: u32, now: Instant) -> Spend {
         let Some(state) = self.peers.get_mut(peer) else { return Spend::Over };
-        match kind {
-            Kind::Negotiate | Kind::BlobRequest => state.used = Some(now),
-            Kind::SyncRequest | Kind::Pushed => state.synced = Some(now),
-            Kind::Gossip => {}
+        if kind != Kind::Gossip {
+            state.asked = Some(now);
         }
         let budgets = &mut state.budgets;
         let bucket = match kind {

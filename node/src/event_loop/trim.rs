@@ -7,11 +7,13 @@
 //! redial tick. It never closes a connection it needs: a gossip mesh peer, a bootstrap peer, the
 //! other party of a queued message, a peer it is syncing with, a relay holding a reservation for
 //! it or carrying one of its connections, a peer reached through a relay, a peer it relays for,
-//! a peer that carried a negotiation message or a file request in the last [`IN_USE`] or
-//! asked for part of a sync in the last [`SYNC_QUIET`], nor one connected for less than
-//! [`GRACE`] (time to sync and to be grafted). Of the rest it closes peers that dialled
-//! in before peers it chose (so strangers cannot crowd out the peers it picked), then the lowest
-//! gossip score, then the newest. A closed peer is taken off the dial schedule, and a node at its
+//! a peer it sent a negotiation message or a file request to in the last [`IN_USE`], nor one
+//! connected for less than [`GRACE`] (time to sync and to be grafted). Of the rest it closes
+//! peers that dialled in before peers it chose (so strangers cannot crowd out the peers it
+//! picked), then peers that asked it for nothing in the last [`IN_USE`] before those that did,
+//! then the lowest gossip score, then the newest. What a peer asks for only orders it: asking is
+//! cheap, so a peer that could make itself unclosable by asking would let a flood of strangers
+//! push out the peers this node chose. A closed peer is taken off the dial schedule, and a node at its
 //! target dials only the other parties of queued messages (lost peers and bootstrap peers wait
 //! until it is below the target), so trimming does not turn into a cycle of redials.
 
@@ -26,13 +28,9 @@ use super::dialer::MIN_PEERS;
 /// A new connection is left alone this long: enough for the sync it starts and a heartbeat or
 /// two to graft it into the mesh.
 pub(super) const GRACE: Duration = Duration::from_secs(10);
-/// A connection that carried a negotiation message or a file request this recently is in use.
+/// A peer this node sent a negotiation message or a file request to this recently is in use
+/// (and one that asked this node for anything this recently is kept before those that did not).
 pub(super) const IN_USE: Duration = Duration::from_secs(60);
-/// A peer's sync with this node has ended when it has asked for nothing this long (a session's
-/// requests follow each other within a round trip; this node's own sessions are kept while
-/// they run). Every new connection starts a sync, so counting syncs as use for a minute would
-/// keep every new peer for a minute.
-pub(super) const SYNC_QUIET: Duration = Duration::from_secs(15);
 
 /// One connected peer as trimming weighs it.
 #[derive(Debug, Clone)]
@@ -42,10 +40,10 @@ pub(super) struct Connection {
     pub(super) outbound: bool,
     /// When it connected.
     pub(super) since: Instant,
-    /// When a negotiation message or a file request last went either way.
+    /// When this node last sent it a negotiation message or a file request.
     pub(super) used: Option<Instant>,
-    /// When it last asked for part of a sync.
-    pub(super) synced: Option<Instant>,
+    /// When it last asked this node for anything (a negotiation message, a file, part of a sync).
+    pub(super) asked: Option<Instant>,
     /// Its gossipsub score.
     pub(super) score: f64,
 }
@@ -66,8 +64,10 @@ impl Hosting {
             relay::Event::ReservationReqAccepted { src_peer_id, .. } => {
                 self.reservations.insert(*src_peer_id);
             }
-            relay::Event::ReservationClosed { src_peer_id }
-            | relay::Event::ReservationTimedOut { src_peer_id } => {
+            // Not `ReservationClosed`: the relay reports it when any of the peer's connections
+            // closes, though the reservation may live on another one. A reservation that did
+            // end is forgotten when the peer leaves.
+            relay::Event::ReservationTimedOut { src_peer_id } => {
                 self.reservations.remove(src_peer_id);
             }
             relay::Event::CircuitReqAccepted { src_peer_id, dst_peer_id } => {
@@ -121,11 +121,15 @@ pub(super) fn choose(
         .into_iter()
         .filter(|c| now.saturating_duration_since(c.since) >= GRACE)
         .filter(|c| c.used.is_none_or(|at| now.saturating_duration_since(at) >= IN_USE))
-        .filter(|c| c.synced.is_none_or(|at| now.saturating_duration_since(at) >= SYNC_QUIET))
         .filter(|c| !needed(&c.peer))
         .collect();
+    let asked = |c: &Connection| c.asked.is_some_and(|at| now.saturating_duration_since(at) < IN_USE);
     spare.sort_by(|a, b| {
-        a.outbound.cmp(&b.outbound).then(a.score.total_cmp(&b.score)).then(b.since.cmp(&a.since))
+        a.outbound
+            .cmp(&b.outbound)
+            .then(asked(a).cmp(&asked(b)))
+            .then(a.score.total_cmp(&b.score))
+            .then(b.since.cmp(&a.since))
     });
     spare.into_iter().take(total - target).map(|c| c.peer).collect()
 }
@@ -180,7 +184,7 @@ mod tests {
             outbound,
             since: now - Duration::from_secs(age_s),
             used: used_s.map(|s| now - Duration::from_secs(s)),
-            synced: None,
+            asked: None,
             score,
         }
     }
@@ -204,10 +208,9 @@ mod tests {
         let dialled_in_old = conn(false, 600, None, 0.0, now);
         let young = conn(false, 2, None, -50.0, now);
         let busy = conn(false, 600, Some(5), -50.0, now);
-        let syncing =
-            Connection { synced: Some(now - Duration::from_secs(3)), ..conn(false, 600, None, -50.0, now) };
-        let synced_long_ago =
-            Connection { synced: Some(now - SYNC_QUIET), ..conn(false, 600, None, -9.0, now) };
+        let asking =
+            Connection { asked: Some(now - Duration::from_secs(3)), ..conn(false, 600, None, -50.0, now) };
+        let asked_long_ago = Connection { asked: Some(now - IN_USE), ..conn(false, 600, None, -9.0, now) };
         let used_long_ago = conn(false, 600, Some(IN_USE.as_secs()), -8.0, now);
         let mesh = conn(false, 600, None, -50.0, now);
         let chosen_new = conn(true, 100, None, 0.0, now);
@@ -220,24 +223,28 @@ mod tests {
             busy.clone(),
             mesh.clone(),
             chosen_new.clone(),
-            syncing.clone(),
-            synced_long_ago.clone(),
+            asking.clone(),
+            asked_long_ago.clone(),
             used_long_ago.clone(),
         ];
         // 11 connections, target 5 (high water 7): 6 go.
-        let close = choose(conns, 5, now, |p| *p == mesh.peer);
+        let close = choose(conns.clone(), 5, now, |p| *p == mesh.peer);
         assert_eq!(
             close,
             vec![
-                synced_long_ago.peer,
+                asked_long_ago.peer,
                 used_long_ago.peer,
                 dialled_in_low.peer,
                 dialled_in_new.peer,
                 dialled_in_old.peer,
-                chosen_new.peer
+                asking.peer,
             ],
-            "dialled in before chosen; lowest score, then newest, first"
+            "dialled in before chosen, not asking before asking; lowest score, then newest, first"
         );
+        // One more to close: a peer that asks goes before a peer this node chose.
+        let close = choose(conns, 4, now, |p| *p == mesh.peer);
+        assert_eq!(close.len(), 7);
+        assert_eq!(close[5..], [asking.peer, chosen_new.peer]);
     }
 
     #[test]
@@ -248,6 +255,11 @@ mod tests {
         hosting.on_relay_event(&relay::Event::CircuitReqAccepted { src_peer_id: b, dst_peer_id: a });
         hosting.on_relay_event(&relay::Event::CircuitReqAccepted { src_peer_id: b, dst_peer_id: a });
         assert!(hosting.serves(&a) && hosting.serves(&b) && !hosting.serves(&c));
+        // The relay says this whenever one of a's connections closes, held reservation or not.
+        hosting.on_relay_event(&relay::Event::ReservationClosed { src_peer_id: a });
+        hosting.on_relay_event(&relay::Event::CircuitClosed { src_peer_id: b, dst_peer_id: a, error: None });
+        hosting.on_relay_event(&relay::Event::CircuitReqAccepted { src_peer_id: b, dst_peer_id: a });
+        assert!(hosting.reservations.contains(&a));
         hosting.on_relay_event(&relay::Event::ReservationTimedOut { src_peer_id: a });
         hosting.on_relay_event(&relay::Event::CircuitClosed { src_peer_id: b, dst_peer_id: a, error: None });
         assert!(hosting.serves(&a) && hosting.serves(&b), "one circuit is still open");
