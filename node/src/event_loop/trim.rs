@@ -13,9 +13,9 @@
 //! picked), then peers that asked it for nothing in the last [`IN_USE`] before those that did,
 //! then the lowest gossip score, then the newest. What a peer asks for only orders it: asking is
 //! cheap, so a peer that could make itself unclosable by asking would let a flood of strangers
-//! push out the peers this node chose. A closed peer is taken off the dial schedule, and a node at its
-//! target dials only the other parties of queued messages (lost peers and bootstrap peers wait
-//! until it is below the target), so trimming does not turn into a cycle of redials.
+//! push out the peers this node chose. A closed peer is taken off the dial schedule, and a node
+//! at its target dials only the other parties of queued messages (lost peers and bootstrap peers
+//! wait until it is below the target), so trimming does not turn into a cycle of redials.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
