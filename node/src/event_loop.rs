@@ -370,7 +370,8 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Upnp(e)) => self.on_upnp(e),
             SwarmEvent::Behaviour(BehaviourEvent::Relay(e)) => {
                 tracing::debug!(event = ?e, "relay");
-                self.hosting.on_relay_event(&e);
+                let swarm = &self.swarm;
+                self.hosting.on_relay_event(&e, |peer| swarm.is_connected(peer));
             }
             SwarmEvent::Behaviour(BehaviourEvent::Candidates(never)) => match never {},
             SwarmEvent::Behaviour(

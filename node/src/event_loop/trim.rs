@@ -50,8 +50,9 @@ pub(super) struct Connection {
 
 /// The peers this node relays for: those holding a reservation on it and those with a circuit
 /// through it (as either end). Their connections carry other peers' paths, so they are never
-/// trimmed. Bounded by the relay's own limits (reservations and circuits), and a peer's entries
-/// go when it leaves.
+/// trimmed. Entries are only for connected peers (a relay event can trail the disconnect that
+/// already cleared them), so they never outgrow the connection limits, and a peer's entries go
+/// when it leaves.
 #[derive(Debug, Default)]
 pub(super) struct Hosting {
     reservations: HashSet<PeerId>,
@@ -59,9 +60,9 @@ pub(super) struct Hosting {
 }
 
 impl Hosting {
-    pub(super) fn on_relay_event(&mut self, event: &relay::Event) {
+    pub(super) fn on_relay_event(&mut self, event: &relay::Event, connected: impl Fn(&PeerId) -> bool) {
         match event {
-            relay::Event::ReservationReqAccepted { src_peer_id, .. } => {
+            relay::Event::ReservationReqAccepted { src_peer_id, .. } if connected(src_peer_id) => {
                 self.reservations.insert(*src_peer_id);
             }
             // Not `ReservationClosed`: the relay reports it when any of the peer's connections
@@ -71,7 +72,7 @@ impl Hosting {
                 self.reservations.remove(src_peer_id);
             }
             relay::Event::CircuitReqAccepted { src_peer_id, dst_peer_id } => {
-                for peer in [src_peer_id, dst_peer_id] {
+                for peer in [src_peer_id, dst_peer_id].into_iter().filter(|p| connected(p)) {
                     *self.circuits.entry(*peer).or_default() += 1;
                 }
             }
@@ -249,23 +250,26 @@ mod tests {
 
     #[test]
     fn peers_relayed_for_are_served_until_their_reservation_and_circuits_end() {
-        let (a, b, c) = (PeerId::random(), PeerId::random(), PeerId::random());
+        let (a, b, c, gone) = (PeerId::random(), PeerId::random(), PeerId::random(), PeerId::random());
         let mut hosting = Hosting::default();
-        hosting.on_relay_event(&relay::Event::ReservationReqAccepted { src_peer_id: a, renewed: false });
-        hosting.on_relay_event(&relay::Event::CircuitReqAccepted { src_peer_id: b, dst_peer_id: a });
-        hosting.on_relay_event(&relay::Event::CircuitReqAccepted { src_peer_id: b, dst_peer_id: a });
-        assert!(hosting.serves(&a) && hosting.serves(&b) && !hosting.serves(&c));
+        let on = |h: &mut Hosting, event: relay::Event| h.on_relay_event(&event, |p| *p != gone);
+        on(&mut hosting, relay::Event::ReservationReqAccepted { src_peer_id: a, renewed: false });
+        on(&mut hosting, relay::Event::CircuitReqAccepted { src_peer_id: b, dst_peer_id: a });
+        on(&mut hosting, relay::Event::CircuitReqAccepted { src_peer_id: b, dst_peer_id: a });
+        // Events that trail a peer's disconnect leave nothing behind.
+        on(&mut hosting, relay::Event::ReservationReqAccepted { src_peer_id: gone, renewed: false });
+        on(&mut hosting, relay::Event::CircuitReqAccepted { src_peer_id: gone, dst_peer_id: b });
         // The relay says this whenever one of a's connections closes, held reservation or not.
-        hosting.on_relay_event(&relay::Event::ReservationClosed { src_peer_id: a });
-        hosting.on_relay_event(&relay::Event::CircuitClosed { src_peer_id: b, dst_peer_id: a, error: None });
-        hosting.on_relay_event(&relay::Event::CircuitReqAccepted { src_peer_id: b, dst_peer_id: a });
-        assert!(hosting.reservations.contains(&a));
-        hosting.on_relay_event(&relay::Event::ReservationTimedOut { src_peer_id: a });
-        hosting.on_relay_event(&relay::Event::CircuitClosed { src_peer_id: b, dst_peer_id: a, error: None });
-        assert!(hosting.serves(&a) && hosting.serves(&b), "one circuit is still open");
-        hosting.on_relay_event(&relay::Event::CircuitClosed { src_peer_id: b, dst_peer_id: a, error: None });
+        on(&mut hosting, relay::Event::ReservationClosed { src_peer_id: a });
+        on(&mut hosting, relay::Event::CircuitClosed { src_peer_id: gone, dst_peer_id: b, error: None });
+        assert!(hosting.serves(&a) && hosting.serves(&b) && !hosting.serves(&c) && !hosting.serves(&gone));
+        assert_eq!(hosting.circuits.get(&b), Some(&2), "b's two circuits with a");
+        on(&mut hosting, relay::Event::ReservationTimedOut { src_peer_id: a });
+        on(&mut hosting, relay::Event::CircuitClosed { src_peer_id: b, dst_peer_id: a, error: None });
+        assert!(hosting.serves(&a) && hosting.serves(&b), "a circuit is still open");
+        on(&mut hosting, relay::Event::CircuitClosed { src_peer_id: b, dst_peer_id: a, error: None });
         assert!(!hosting.serves(&a) && !hosting.serves(&b));
-        hosting.on_relay_event(&relay::Event::ReservationReqAccepted { src_peer_id: c, renewed: false });
+        on(&mut hosting, relay::Event::ReservationReqAccepted { src_peer_id: c, renewed: false });
         hosting.forget(&c);
         assert!(!hosting.serves(&c) && hosting.reservations.is_empty() && hosting.circuits.is_empty());
     }
