@@ -151,7 +151,7 @@ impl EventLoop {
             return;
         }
         let gossipsub = &self.swarm.behaviour().gossipsub;
-        let mesh: std::collections::HashSet<PeerId> = gossipsub.all_mesh_peers().copied().collect();
+        let mesh: HashSet<PeerId> = gossipsub.all_mesh_peers().copied().collect();
         let connections: Vec<Connection> = self
             .peers
             .connections()
