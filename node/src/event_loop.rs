@@ -165,7 +165,7 @@ impl EventLoop {
             delivery: Delivery::default(),
             sync: SyncFlow::default(),
             peers: PeerTable::default(),
-            dialer: dialer::Dialer::new(config.redial_min(), config.redial_max()),
+            dialer: dialer::Dialer::new(config.redial_min(), config.redial_max(), config.retry_interval()),
             reach: reach::Reach::new(config.relay, config.upnp),
             blob_flow: blob_flow::BlobFlow::default(),
             target_peers: config.target_peers,

@@ -7,6 +7,10 @@
 //! its target of connections (see [`super::trim`]) dials only the other parties of queued
 //! messages: the rest wait on their schedules until it falls below the target.
 //!
+//! A peer is a party only while messages for it wait: each outbox retry that finds it unreachable
+//! renews the label for [`Dialer::party_term`]; after that it is scheduled like any peer it was
+//! connected to (and closed, and let go, like one).
+//!
 //! A node with fewer than [`MIN_PEERS`] connections also asks the DHT for more peers and dials
 //! some from its routing table, at most every [`DISCOVER_EVERY`].
 
@@ -39,6 +43,9 @@ const KEPT: Duration = Duration::from_secs(300);
 /// Failed attempts after which a peer that is not a bootstrap peer leaves the schedule (the
 /// outbox puts the other party of a queued message back when it retries).
 const GIVE_UP: u32 = 8;
+/// The shortest time a peer stays a party after the outbox last asked for it (see
+/// [`Dialer::new`]).
+const PARTY_TERM_MIN: Duration = Duration::from_secs(120);
 /// A dial that has reported neither success nor failure after this long is tried again (libp2p's
 /// own dial timeout is shorter; this only guards against a lost report).
 const DIAL_STUCK: Duration = Duration::from_secs(60);
@@ -57,7 +64,24 @@ struct Wanted {
     dialing: bool,
     /// Since when it is connected, while it is.
     connected_at: Option<Instant>,
+    /// Until when it is the other party of a queued message (renewed by each outbox retry).
+    party_until: Option<Instant>,
     last_error: Option<String>,
+}
+
+impl Wanted {
+    fn is_party(&self, now: Instant) -> bool {
+        self.party_until.is_some_and(|until| until > now)
+    }
+
+    /// Why it is on the schedule now: a peer whose party term ran out is a recent peer.
+    fn reason(&self, now: Instant) -> DialReason {
+        match self.reason {
+            DialReason::Party if !self.is_party(now) => DialReason::Recent,
+            _ if self.is_party(now) => DialReason::Party,
+            reason => reason,
+        }
+    }
 }
 
 /// The schedule of every wanted peer.
@@ -70,22 +94,29 @@ pub(super) struct Dialer {
     min: Duration,
     /// Retries never wait longer than this (before jitter).
     max: Duration,
+    /// How long a peer stays a party after the outbox last asked for it.
+    party_term: Duration,
     /// When the node last looked for more peers.
     pub(super) last_discovery: Option<Instant>,
 }
 
 impl Dialer {
-    pub(super) fn new(min: Duration, max: Duration) -> Self {
+    /// Retries wait from `min` to `max`; a party keeps its label for four outbox retries
+    /// (`retry`), and at least [`PARTY_TERM_MIN`].
+    pub(super) fn new(min: Duration, max: Duration, retry: Duration) -> Self {
         Dialer {
             wanted: HashMap::new(),
             order: VecDeque::new(),
             min,
             max: max.max(min),
+            party_term: retry.saturating_mul(4).max(PARTY_TERM_MIN),
             last_discovery: None,
         }
     }
 
     /// Adds `peer` (with any new addresses) to the schedule; a peer new to it is due at once.
+    /// [`DialReason::Party`] makes (or keeps) it a party for the party term, whatever it was
+    /// wanted for before; another reason does not change why a peer already wanted is.
     pub(super) fn want(
         &mut self,
         peer: PeerId,
@@ -115,11 +146,15 @@ impl Dialer {
                     next: now,
                     dialing: false,
                     connected_at: None,
+                    party_until: None,
                     last_error: None,
                 },
             );
         }
         if let Some(w) = self.wanted.get_mut(&peer) {
+            if reason == DialReason::Party {
+                w.party_until = Some(now + self.party_term);
+            }
             for addr in addrs {
                 if !w.addrs.contains(&addr) {
                     // The newest addresses are the likeliest to work: the oldest make room.
@@ -137,9 +172,18 @@ impl Dialer {
         self.wanted.get(peer).is_some_and(|w| w.reason == DialReason::Bootstrap)
     }
 
-    /// Whether `peer` is wanted as the other party of a message.
+    /// Adds addresses to a peer already on the schedule (a DHT answer to our lookup); a peer no
+    /// longer wanted stays off it.
+    pub(super) fn add_addresses(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        // Not a party's renewal: only the outbox makes a peer a party.
+        if self.wanted.contains_key(&peer) {
+            self.want(peer, addrs, DialReason::Recent);
+        }
+    }
+
+    /// Whether `peer` is wanted as the other party of a queued message.
     pub(super) fn is_party(&self, peer: &PeerId) -> bool {
-        self.wanted.get(peer).is_some_and(|w| w.reason == DialReason::Party)
+        self.wanted.get(peer).is_some_and(|w| w.is_party(Instant::now()))
     }
 
     /// Peers whose next attempt is due, with their addresses; each is marked as being dialled.
@@ -148,7 +192,7 @@ impl Dialer {
     pub(super) fn due(&mut self, now: Instant, all: bool) -> Vec<(PeerId, Vec<Multiaddr>)> {
         let mut due = Vec::new();
         for (peer, w) in &mut self.wanted {
-            if w.connected_at.is_none() && w.next <= now && (all || w.reason == DialReason::Party) {
+            if w.connected_at.is_none() && w.next <= now && (all || w.is_party(now)) {
                 w.dialing = true;
                 w.next = now + DIAL_STUCK;
                 due.push((*peer, w.addrs.clone()));
@@ -175,7 +219,7 @@ impl Dialer {
     /// starts again from seconds once the peer has kept it a while).
     pub(super) fn disconnected(&mut self, peer: &PeerId, let_go: bool) {
         let Some(w) = self.wanted.get_mut(peer) else { return };
-        if let_go && w.reason == DialReason::Recent {
+        if let_go && w.reason(Instant::now()) == DialReason::Recent {
             self.forget(peer);
             return;
         }
@@ -246,7 +290,7 @@ impl Dialer {
             .map(|(peer, w)| DialInfo {
                 peer: *peer,
                 address: w.addrs.first().map(ToString::to_string),
-                reason: w.reason,
+                reason: w.reason(now),
                 attempts: w.attempts,
                 last_error: w.last_error.clone(),
                 next_attempt_ms: if w.dialing {
@@ -346,7 +390,7 @@ mod tests {
     use super::*;
 
     fn dialer() -> Dialer {
-        Dialer::new(Duration::from_secs(2), Duration::from_secs(300))
+        Dialer::new(Duration::from_secs(2), Duration::from_secs(300), Duration::from_secs(15))
     }
 
     #[test]
@@ -434,6 +478,48 @@ mod tests {
         let mut rest = vec![recent, bootstrap];
         rest.sort();
         assert_eq!(due(&mut d, true), rest, "below it");
+    }
+
+    #[test]
+    fn a_peer_is_a_party_only_while_the_outbox_asks_for_it() {
+        let mut d = dialer();
+        let (recent, bootstrap) = (PeerId::random(), PeerId::random());
+        d.want(recent, [], DialReason::Recent);
+        d.want(bootstrap, [], DialReason::Bootstrap);
+        // A message for each is queued: both become parties, dialled at the target.
+        d.want(recent, [], DialReason::Party);
+        d.want(bootstrap, [], DialReason::Party);
+        assert!(d.is_party(&recent) && d.is_party(&bootstrap));
+        assert_eq!(d.due(Instant::now(), false).len(), 2, "parties are dialled at the target");
+        for peer in [recent, bootstrap] {
+            d.failed(&peer, "refused".into());
+        }
+        // The outbox stopped asking: after the term, neither is a party any more.
+        let later = Instant::now() + d.party_term + Duration::from_secs(1);
+        assert!(d.due(later, false).is_empty(), "no party left to dial at the target");
+        let reasons: HashMap<PeerId, DialReason> =
+            d.pending(later).into_iter().map(|i| (i.peer, i.reason)).collect();
+        assert_eq!(reasons[&recent], DialReason::Recent);
+        assert_eq!(reasons[&bootstrap], DialReason::Bootstrap, "a bootstrap peer stays one");
+        assert_eq!(d.due(later, true).len(), 2, "dialled like the others below the target");
+    }
+
+    #[test]
+    fn a_dht_answer_adds_addresses_but_no_party_and_no_forgotten_peer() {
+        let mut d = dialer();
+        let (recent, gone) = (PeerId::random(), PeerId::random());
+        let addr: Multiaddr = "/ip4/192.0.2.7/tcp/4001".parse().expect("an address");
+        d.want(recent, [], DialReason::Recent);
+        d.add_addresses(recent, vec![addr.clone()]);
+        d.add_addresses(gone, vec![addr.clone()]);
+        assert!(!d.is_party(&recent), "a lookup does not make a party");
+        assert_eq!(d.wanted[&recent].addrs, vec![addr]);
+        assert!(!d.wanted.contains_key(&gone), "a peer off the schedule stays off it");
+        assert_eq!(
+            Dialer::new(Duration::from_secs(2), Duration::from_secs(9), Duration::from_secs(600)).party_term,
+            Duration::from_secs(2_400),
+            "four retries when that is longer"
+        );
     }
 
     #[test]

@@ -376,7 +376,7 @@ impl EventLoop {
                 && !addrs.is_empty()
             {
                 // The addresses are tried at the peer's next turn.
-                self.dialer.want(target, addrs, DialReason::Party);
+                self.dialer.add_addresses(target, addrs);
             }
         }
     }
