@@ -23,6 +23,7 @@ mod files;
 mod inbound;
 mod mail;
 mod reputation;
+mod settle;
 mod views;
 
 use std::collections::{HashMap, HashSet};
@@ -106,6 +107,8 @@ pub struct Service {
     announced: auctions::Announced,
     /// Set while a settle run of auctions and campaigns is under way.
     settling: Arc<std::sync::atomic::AtomicBool>,
+    /// What the revisions the last settle run looked at say about their ends (see `settle`).
+    ends: settle::Ends,
 }
 
 /// What the owner's configuration asks of the service.
@@ -202,6 +205,7 @@ impl Service {
             counterparties: Arc::default(),
             announced: Arc::default(),
             settling: Arc::default(),
+            ends: Arc::default(),
         }
     }
 

@@ -387,14 +387,32 @@ impl Store {
         Ok(out)
     }
 
-    /// The current revision of every listing by `author`, newest first, tombstones included.
-    pub fn listings_by(&self, author: &PublicKey) -> Result<Vec<ListingEntry>, StoreError> {
+    /// The id of a listing's current revision (its head alone: no object is read).
+    pub fn current_revision(&self, key: &ListingKey) -> Result<Option<ObjectId>, StoreError> {
+        Ok(self.head(key)?.map(|head| head.id))
+    }
+
+    /// The current revision's id of every listing by `author`, in key order (heads alone: no
+    /// object is read).
+    pub fn current_revisions_by(
+        &self,
+        author: &PublicKey,
+    ) -> Result<Vec<(ListingKey, ObjectId)>, StoreError> {
         let mut out = Vec::new();
         for entry in self.db.scan_prefix(keys::head_prefix_of_author(author)) {
             let (k, v) = entry?;
             let key = keys::listing_key_at_end(&k).ok_or(StoreError::Corrupt { what: "listing key" })?;
             let head = Head::decode(&v).ok_or(StoreError::Corrupt { what: "listing head" })?;
-            if let Some(object) = self.get(&head.id)? {
+            out.push((key, head.id));
+        }
+        Ok(out)
+    }
+
+    /// The current revision of every listing by `author`, newest first, tombstones included.
+    pub fn listings_by(&self, author: &PublicKey) -> Result<Vec<ListingEntry>, StoreError> {
+        let mut out = Vec::new();
+        for (key, id) in self.current_revisions_by(author)? {
+            if let Some(object) = self.get(&id)? {
                 out.push(ListingEntry { key, object });
             }
         }

@@ -17,24 +17,6 @@ use super::actions::Effect;
 use super::{Conflict, Followups, InvalidInput, Service, ServiceError, views};
 use crate::api::types::{AuctionInfo, AuctionState, BidRequest, BidStanding, BidView, NodeEvent};
 
-/// How long past an end or deadline the owner's node settles it.
-const SETTLE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Marks a settle run under way; clears the mark when dropped.
-struct Running<'a>(&'a std::sync::atomic::AtomicBool);
-
-impl<'a> Running<'a> {
-    fn start(flag: &'a std::sync::atomic::AtomicBool) -> Option<Running<'a>> {
-        (!flag.swap(true, std::sync::atomic::Ordering::AcqRel)).then_some(Running(flag))
-    }
-}
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, std::sync::atomic::Ordering::Release);
-    }
-}
-
 /// Bids a listing view shows, newest first.
 const HISTORY: usize = 20;
 /// Auctions whose end this node remembers announcing; past this the memory starts again (an
@@ -197,94 +179,14 @@ impl Service {
         Ok(())
     }
 
-    /// Ends the owner's auctions and campaigns whose time is up (accepting the high bid when it
-    /// meets the reserve; every pledge when the goal is met) and announces, once each, the end
-    /// of auctions and campaigns the owner ran, bid on or backed. Run on the event loop's
-    /// market tick.
-    pub fn settle_markets(&self) -> Result<Followups, ServiceError> {
-        // One run at a time: a slow run and the next tick must not both accept.
-        let Some(_running) = Running::start(&self.settling) else { return Ok(Followups::default()) };
-        let me = self.me();
-        // Judged a moment after the end: a bid that reached the store just before the end is
-        // committed by then, and counts.
-        let now = Timestamp::now().saturating_sub(SETTLE_GRACE);
-        let mut then = Followups::default();
-        let mut keys: Vec<ListingKey> = Vec::new();
-        for entry in self.store.listings_by(&me)? {
-            let timed = |l: &haggle_protocol::Listing| {
-                matches!(l.kind, ListingKind::Auction | ListingKind::Crowdfund)
-                    && l.status == ListingStatus::Active
-            };
-            if entry.object.listing().is_some_and(timed) {
-                keys.push(entry.key);
-            }
-        }
-        for key in self.store.auctions_bid_on(&me)? {
-            self.confirm_pending(&key, now, &mut then)?;
-            if !keys.contains(&key) {
-                keys.push(key);
-            }
-        }
-        // Only those past their scheduled end, read from the listing alone (no bid decoded).
-        let mut auctions = Vec::new();
-        let mut campaigns = Vec::new();
-        for key in keys {
-            if self.announced(&key) {
-                continue;
-            }
-            let Some(head) = self.store.listing(&key)? else { continue };
-            match head.listing() {
-                Some(l) if l.auction().is_some_and(|t| now > t.ends_at) => auctions.push(key),
-                Some(l) if l.campaign().is_some_and(|c| now > c.deadline) => campaigns.push(key),
-                _ => {}
-            }
-        }
-        self.settle_campaigns(&campaigns, now, &mut then)?;
-        for key in auctions {
-            let Some((head, view)) = self.store.auction(&key)? else { continue };
-            if !view.is_over(now) {
-                continue;
-            }
-            if key.author == me && head.listing().is_some_and(|l| l.status == ListingStatus::Active) {
-                self.award(&head, &view, &mut then)?;
-            }
-            then.events.push(ended_event(&self.store, &head, &view, &me)?);
-            self.remember_announced(key);
-        }
-        Ok(then)
-    }
-
-    /// Confirms an Accept of one of the owner's bids or pledges on `key` that arrived while this
-    /// node would not confirm it yet (its own clock behind the seller's): tried on every tick
-    /// once the listing's scheduled end has passed, until a deal is made.
-    fn confirm_pending(
-        &self,
-        key: &ListingKey,
-        now: Timestamp,
-        then: &mut Followups,
-    ) -> Result<(), ServiceError> {
-        let Some(head) = self.store.listing(key)? else { return Ok(()) };
-        let ended = head.listing().is_some_and(|l| {
-            l.auction().is_some_and(|t| now > t.ends_at) || l.campaign().is_some_and(|c| now > c.deadline)
-        });
-        let me = self.me();
-        if !ended || self.store.deals_on(key)?.iter().any(|d| d.offerer() == me) {
-            return Ok(());
-        }
-        let mine: Vec<_> =
-            self.store.public_offers_on(key)?.iter().filter(|o| o.author() == me).map(Object::id).collect();
-        for id in mine {
-            let waiting = self.store.thread(&id)?.is_some_and(|t| t.view.state == ThreadState::Confirming);
-            if waiting && self.confirm_if_due(id, then)? {
-                break;
-            }
-        }
-        Ok(())
-    }
-
     /// Accepts the winning bid of the owner's ended auction, if it meets the reserve and no bid
     /// was accepted yet.
-    fn award(&self, head: &Object, view: &AuctionView, then: &mut Followups) -> Result<(), ServiceError> {
+    pub(super) fn award(
+        &self,
+        head: &Object,
+        view: &AuctionView,
+        then: &mut Followups,
+    ) -> Result<(), ServiceError> {
         let Some(leader) = view.leader() else { return Ok(()) };
         if !view.reserve_met() {
             return Ok(());
@@ -350,7 +252,7 @@ fn bid_event(store: &Store, bid: &Object, me: &PublicKey) -> Result<Option<NodeE
     }))
 }
 
-fn ended_event(
+pub(super) fn ended_event(
     store: &Store,
     head: &Object,
     view: &AuctionView,

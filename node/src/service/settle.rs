@@ -1,0 +1,249 @@
+//! The market tick: ends the owner's auctions and campaigns whose time is up, and announces the
+//! end of those the owner ran, bid on or backed.
+//!
+//! It runs every second, so it reads what it can without decoding listings: the heads of the
+//! owner's listings and the owner's bids give the current revision of each listing to watch,
+//! and what each revision says about its end (an auction's scheduled end, a campaign's
+//! deadline) is remembered by revision id, which names the revision's content. A listing is
+//! decoded once per revision, not once a second; a shop of 1,000 listings no longer decodes
+//! 1,000 objects a second to find that none has ended. Nothing can be missed this way: the heads
+//! are read afresh on every tick, and a new revision is a new id.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use haggle_protocol::{ListingKey, ListingStatus, ObjectId, Timestamp};
+use haggle_storage::Store;
+
+use super::auctions::ended_event;
+use super::{Followups, Service, ServiceError};
+
+/// How long past an end or deadline the owner's node settles it.
+const SETTLE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What a listing revision says about its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Timed {
+    /// Neither an auction nor a campaign.
+    No,
+    /// An auction scheduled to end at `ends` (before any anti-sniping extension).
+    Auction { ends: Timestamp, active: bool },
+    /// A campaign with this deadline.
+    Campaign { deadline: Timestamp, active: bool },
+}
+
+impl Timed {
+    fn of(listing: &haggle_protocol::Listing) -> Timed {
+        let active = listing.status == ListingStatus::Active;
+        match (listing.auction(), listing.campaign()) {
+            (Some(t), _) => Timed::Auction { ends: t.ends_at, active },
+            (None, Some(c)) => Timed::Campaign { deadline: c.deadline, active },
+            (None, None) => Timed::No,
+        }
+    }
+
+    /// An auction or campaign the owner runs that is still open.
+    fn running(self) -> bool {
+        matches!(self, Timed::Auction { active: true, .. } | Timed::Campaign { active: true, .. })
+    }
+
+    /// Its scheduled end has passed at `now`.
+    fn ended(self, now: Timestamp) -> bool {
+        match self {
+            Timed::Auction { ends, .. } => now > ends,
+            Timed::Campaign { deadline, .. } => now > deadline,
+            Timed::No => false,
+        }
+    }
+}
+
+/// What each revision the last tick looked at says about its end; a tick keeps only the
+/// revisions it looked at, so this holds at most the owner's listings and the listings the owner
+/// bid on.
+pub(super) type Ends = Arc<Mutex<HashMap<ObjectId, Timed>>>;
+
+/// The revisions one tick looks at: those the last tick knew, and those it learns.
+struct Tick<'a> {
+    store: &'a Store,
+    known: HashMap<ObjectId, Timed>,
+    kept: HashMap<ObjectId, Timed>,
+}
+
+impl Tick<'_> {
+    /// What the current revision of a listing says about its end (`None`: no such listing held).
+    fn timed(&mut self, id: ObjectId) -> Result<Option<Timed>, ServiceError> {
+        let timed = match self.kept.get(&id).copied().or_else(|| self.known.remove(&id)) {
+            Some(timed) => timed,
+            None => {
+                let Some(object) = self.store.get(&id)? else { return Ok(None) };
+                object.listing().map_or(Timed::No, Timed::of)
+            }
+        };
+        self.kept.insert(id, timed);
+        Ok(Some(timed))
+    }
+}
+
+/// Marks a settle run under way; clears the mark when dropped.
+struct Running<'a>(&'a AtomicBool);
+
+impl<'a> Running<'a> {
+    fn start(flag: &'a AtomicBool) -> Option<Running<'a>> {
+        (!flag.swap(true, Ordering::AcqRel)).then_some(Running(flag))
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+impl Service {
+    /// Ends the owner's auctions and campaigns whose time is up (accepting the high bid when it
+    /// meets the reserve; every pledge when the goal is met) and announces, once each, the end
+    /// of auctions and campaigns the owner ran, bid on or backed. Run on the event loop's
+    /// market tick.
+    pub fn settle_markets(&self) -> Result<Followups, ServiceError> {
+        // One run at a time: a slow run and the next tick must not both accept.
+        let Some(_running) = Running::start(&self.settling) else { return Ok(Followups::default()) };
+        let me = self.me();
+        // Judged a moment after the end: a bid that reached the store just before the end is
+        // committed by then, and counts.
+        let now = Timestamp::now().saturating_sub(SETTLE_GRACE);
+        let mut then = Followups::default();
+        let known = std::mem::take(&mut *self.ends.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut tick = Tick { store: &self.store, known, kept: HashMap::new() };
+        let mut keys: Vec<(ListingKey, Timed)> = Vec::new();
+        for (key, id) in self.store.current_revisions_by(&me)? {
+            if let Some(timed) = tick.timed(id)?.filter(|t| t.running()) {
+                keys.push((key, timed));
+            }
+        }
+        for key in self.store.auctions_bid_on(&me)? {
+            let Some(id) = self.store.current_revision(&key)? else { continue };
+            let Some(timed) = tick.timed(id)? else { continue };
+            if timed.ended(now) {
+                self.confirm_pending(&key, &mut then)?;
+            }
+            if !keys.iter().any(|(k, _)| *k == key) {
+                keys.push((key, timed));
+            }
+        }
+        *self.ends.lock().unwrap_or_else(PoisonError::into_inner) = tick.kept;
+        // Only those past their scheduled end (no bid decoded before that).
+        let mut auctions = Vec::new();
+        let mut campaigns = Vec::new();
+        for (key, timed) in keys {
+            if !timed.ended(now) || self.announced(&key) {
+                continue;
+            }
+            match timed {
+                Timed::Auction { .. } => auctions.push(key),
+                Timed::Campaign { .. } => campaigns.push(key),
+                Timed::No => {}
+            }
+        }
+        self.settle_campaigns(&campaigns, now, &mut then)?;
+        for key in auctions {
+            let Some((head, view)) = self.store.auction(&key)? else { continue };
+            if !view.is_over(now) {
+                continue;
+            }
+            if key.author == me && head.listing().is_some_and(|l| l.status == ListingStatus::Active) {
+                self.award(&head, &view, &mut then)?;
+            }
+            then.events.push(ended_event(&self.store, &head, &view, &me)?);
+            self.remember_announced(key);
+        }
+        Ok(then)
+    }
+
+    /// Confirms an Accept of one of the owner's bids or pledges on `key`, whose scheduled end
+    /// has passed, that arrived while this node would not confirm it yet (its own clock behind
+    /// the seller's): tried on every tick until a deal is made.
+    fn confirm_pending(&self, key: &ListingKey, then: &mut Followups) -> Result<(), ServiceError> {
+        let me = self.me();
+        if self.store.deals_on(key)?.iter().any(|d| d.offerer() == me) {
+            return Ok(());
+        }
+        let mine: Vec<_> = self
+            .store
+            .public_offers_on(key)?
+            .iter()
+            .filter(|o| o.author() == me)
+            .map(haggle_protocol::Object::id)
+            .collect();
+        for id in mine {
+            let waiting = self
+                .store
+                .thread(&id)?
+                .is_some_and(|t| t.view.state == haggle_protocol::ThreadState::Confirming);
+            if waiting && self.confirm_if_due(id, then)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_protocol::ListingKind;
+
+    use super::*;
+    use crate::api::types::{AuctionDraft, ListingDraft};
+    use crate::service::testing::{draft, service};
+
+    fn auction(title: &str) -> ListingDraft {
+        ListingDraft {
+            kind: ListingKind::Auction,
+            auction: Some(AuctionDraft { ends_in: 3_600, reserve: None, increment: None, window: None }),
+            ..draft(title, "100")
+        }
+    }
+
+    fn ends(service: &Service) -> HashMap<ObjectId, Timed> {
+        service.ends.lock().expect("not poisoned").clone()
+    }
+
+    #[test]
+    fn each_revision_is_decoded_once_and_forgotten_once_replaced() {
+        let (service, _dir) = service(1);
+        let plain = service.publish(draft("bike", "100")).expect("publish").object.id();
+        let running = service.publish(auction("lamp")).expect("publish").object.id();
+        assert!(service.settle_markets().expect("settle").is_empty(), "nothing has ended");
+        let seen = ends(&service);
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[&plain], Timed::No);
+        assert!(matches!(seen[&running], Timed::Auction { active: true, .. }), "{seen:?}");
+
+        // The next tick takes what a revision says from memory, not from the store: a planted
+        // answer survives it.
+        service.ends.lock().expect("not poisoned").insert(running, Timed::No);
+        service.settle_markets().expect("settle");
+        assert_eq!(ends(&service)[&running], Timed::No, "not decoded again");
+
+        // A new revision is a new id: read, and the old one forgotten.
+        let closed = service.retract(&running.to_hex()).expect("retract").object.id();
+        service.settle_markets().expect("settle");
+        let seen = ends(&service);
+        assert_eq!(seen.len(), 2);
+        assert!(!seen.contains_key(&running), "the replaced revision is forgotten");
+        assert!(matches!(seen[&closed], Timed::Auction { active: false, .. }), "{seen:?}");
+    }
+
+    #[test]
+    fn an_end_is_judged_from_the_scheduled_time() {
+        let at = Timestamp::from_millis(1_000_000);
+        let auction = Timed::Auction { ends: at, active: true };
+        let campaign = Timed::Campaign { deadline: at, active: false };
+        assert!(auction.running() && !campaign.running() && !Timed::No.running());
+        assert!(!auction.ended(at) && auction.ended(Timestamp::from_millis(1_000_001)));
+        assert!(
+            campaign.ended(Timestamp::from_millis(1_000_001))
+                && !Timed::No.ended(Timestamp::from_millis(u64::MAX))
+        );
+    }
+}
