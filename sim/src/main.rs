@@ -74,9 +74,12 @@ struct Args {
     rate: f64,
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// gossipsub heartbeat in milliseconds.
-    #[arg(long, default_value_t = 700)]
+    /// gossipsub heartbeat in milliseconds (default: a node's own).
+    #[arg(long, default_value_t = haggle_node::NodeConfig::default().heartbeat_ms)]
     heartbeat_ms: u64,
+    /// Seconds between a node's catch-up syncs with a random peer (default: a node's own).
+    #[arg(long, default_value_t = haggle_node::NodeConfig::default().sync_secs)]
+    sync_secs: u64,
     /// The network's proof-of-work base in bits (0: none). Compare runs at the same base.
     #[arg(long, default_value_t = 0)]
     pow_bits: u32,
@@ -192,7 +195,8 @@ async fn network(args: &Args) -> Result<Value> {
         bail!("--nodes must be at least 2");
     }
     let mut rng = Rng::new(args.seed);
-    let tuning = Tuning { heartbeat_ms: args.heartbeat_ms, pow_bits: args.pow_bits };
+    let tuning =
+        Tuning { heartbeat_ms: args.heartbeat_ms, sync_secs: args.sync_secs, pow_bits: args.pow_bits };
     let partition = args.scenario == Scenario::Partition;
     // In a partition the two halves get their own topologies and no link between them.
     let half = args.nodes / 2;
@@ -387,6 +391,8 @@ async fn network(args: &Args) -> Result<Value> {
         "edges": links.len(),
         "listings": args.listings,
         "rate_per_s": if interval.is_zero() { Value::Null } else { json!(args.rate) },
+        "heartbeat_ms": args.heartbeat_ms,
+        "sync_secs": args.sync_secs,
         "seed": args.seed,
         "churned_nodes": churned.len(),
         "startup_to_mesh_s": round(startup.as_secs_f64()),

@@ -63,6 +63,8 @@ pub struct SimNode {
 pub struct Tuning {
     /// gossipsub heartbeat.
     pub heartbeat_ms: u64,
+    /// Seconds between catch-up syncs.
+    pub sync_secs: u64,
     /// The network's proof-of-work base (0: none).
     pub pow_bits: u32,
 }
@@ -73,7 +75,7 @@ pub fn config(bootstrap: Vec<String>, tuning: Tuning) -> NodeConfig {
         bootstrap,
         heartbeat_ms: tuning.heartbeat_ms,
         pow_bits: tuning.pow_bits,
-        sync_secs: 10,
+        sync_secs: tuning.sync_secs,
         max_inbound_per_ip: 1_024,
         // A saturated machine may leave the simulation's event readers behind for a while;
         // every arrival must be seen to be measured.

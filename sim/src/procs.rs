@@ -40,8 +40,8 @@ impl Proc {
         // Every node shares 127.0.0.1, so the per-IP cap is lifted; events are buffered deep so
         // a busy reader misses none.
         let mut config = format!(
-            "heartbeat_ms = {}\npow_bits = 0\nsync_secs = 10\nmax_inbound_per_ip = 1024\nevent_capacity = 16384\n",
-            args.heartbeat_ms
+            "heartbeat_ms = {}\npow_bits = 0\nsync_secs = {}\nmax_inbound_per_ip = 1024\nevent_capacity = 16384\n",
+            args.heartbeat_ms, args.sync_secs
         );
         if let Some(target) = args.target_peers {
             config.push_str(&format!("target_peers = {target}\n"));
@@ -297,6 +297,8 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
         "topology": if args.line { "line".to_owned() } else { format!("random, degree {}", args.degree) },
         "listings": args.listings,
         "rate_per_s": args.rate,
+        "heartbeat_ms": args.heartbeat_ms,
+        "sync_secs": args.sync_secs,
         "seed": args.seed,
         "startup_to_mesh_s": round(startup.as_secs_f64()),
         "warmup_s": args.warmup_secs,
