@@ -25,7 +25,7 @@ fn draft(i: usize) -> ListingDraft {
         price: Some(format!("{}", 20 + i % 300)),
         currency: "EUR".parse().ok(),
         location: Some("Ghent".into()),
-        auction: auction.then(|| AuctionDraft {
+        auction: auction.then_some(AuctionDraft {
             ends_in: 3_600,
             reserve: None,
             increment: None,
