@@ -119,19 +119,45 @@ type Arrival = (usize, ObjectId, Instant, By);
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    let speed = machine_speed();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let report = match args.scenario {
+    let mut report = match args.scenario {
         Scenario::Memory => memory(&args)?,
         Scenario::Steady if args.processes => procs::run(&args, &haggle_binary(&args)?)?,
         _ if args.processes => bail!("--processes runs the steady scenario only"),
         _ => runtime.block_on(network(&args))?,
     };
+    if let Some(map) = report.as_object_mut() {
+        map.insert("machine_verifies_per_s".into(), json!(speed.round()));
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_table(&report);
     }
     Ok(())
+}
+
+/// The machine's speed before anything starts: signed listings decoded and verified a second
+/// on one core, for half a second. This shared machine's speed moves from day to day by more
+/// than most changes measured with it (the same build's CPU per listing by a quarter), so every
+/// report carries it and runs are compared at a like speed.
+fn machine_speed() -> f64 {
+    use haggle_protocol::fixtures::{author, live_listing, sign_now};
+    use haggle_protocol::{Body, Object, Timestamp};
+
+    let bytes = sign_now(&author(0), Body::Listing(live_listing("calibration"))).bytes().to_vec();
+    assert!(Object::decode_verify(&bytes, Timestamp::now()).is_ok(), "a fresh listing verifies");
+    let start = Instant::now();
+    let mut done = 0u32;
+    while start.elapsed() < Duration::from_millis(500) {
+        for _ in 0..100 {
+            let _ =
+                std::hint::black_box(Object::decode_verify(std::hint::black_box(&bytes), Timestamp::now()));
+        }
+        done += 100;
+    }
+    f64::from(done) / start.elapsed().as_secs_f64()
 }
 
 fn print_table(report: &Value) {
