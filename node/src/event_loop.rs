@@ -292,6 +292,7 @@ impl EventLoop {
             mesh_peers: gs.mesh_peers(&topic).count(),
             unpublished: self.unpublished.len(),
             syncing: self.sync.running(),
+            syncs_started: self.sync.last_session,
             syncs: self.peers.recent_syncs(),
             dialing: self.dialer.pending(std::time::Instant::now()),
             reachability: self.reachability(),
@@ -392,12 +393,15 @@ impl EventLoop {
             SwarmEvent::ConnectionEstablished {
                 peer_id, connection_id, num_established, endpoint, ..
             } => {
+                // Before this connection is counted: a second direct connection (an AutoNAT
+                // dial-back, a simultaneous dial) is not a reason to sync again.
+                let had_direct = self.reach.is_direct(&peer_id);
                 self.on_connection_opened(connection_id, peer_id, &endpoint);
                 let direct = !endpoint.is_relayed();
                 if num_established.get() == 1 {
                     let local = direct && addresses::is_local(endpoint.get_remote_address());
                     self.on_connected(peer_id, endpoint.is_dialer(), local);
-                } else if direct && endpoint.is_dialer() {
+                } else if direct && !had_direct && endpoint.is_dialer() {
                     // A direct connection replacing a relayed one (hole punching): the sync
                     // that waited for it.
                     self.start_sync(peer_id);

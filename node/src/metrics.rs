@@ -78,6 +78,7 @@ pub(crate) struct Gauges {
     pub peers: Gauge,
     pub mesh_peers: Gauge,
     pub syncing: Gauge,
+    pub syncs_started: Gauge,
     pub unpublished: Gauge,
     pub listings: Gauge,
     pub sync_set: Gauge,
@@ -131,6 +132,11 @@ impl Metrics {
             gauges.mesh_peers.clone(),
         );
         registry.register("sync_sessions", "Sync sessions this node runs now", gauges.syncing.clone());
+        registry.register(
+            "sync_sessions_started",
+            "Sync sessions this node started since it started",
+            gauges.syncs_started.clone(),
+        );
         registry.register(
             "unpublished",
             "Own objects waiting for a peer to gossip to",

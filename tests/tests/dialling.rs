@@ -137,3 +137,38 @@ async fn a_node_over_its_target_closes_spare_connections_and_gossip_still_flows(
     hub.stop().await;
     Ok(())
 }
+
+/// A second direct connection to a peer already connected directly (an AutoNAT dial-back, two
+/// nodes dialling each other at once) starts no second sync: only a first connection does, or a
+/// direct one that replaces a relayed one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_direct_connection_starts_no_second_sync() -> Result<()> {
+    let (da, db) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    // No periodic sync in this test: every sync counted is one a connection started.
+    let quiet = || haggle_node::NodeConfig { sync_secs: 3_600, ..haggle_node::NodeConfig::for_tests() };
+    let a = TestNode::start_with("A", da.path(), quiet()).await?;
+    let mut b = TestNode::start_with(
+        "B",
+        db.path(),
+        haggle_node::NodeConfig { bootstrap: vec![a.addr()], ..quiet() },
+    )
+    .await?;
+    b.wait_for("B's sync with A", |e| matches!(e, NodeEvent::SyncCompleted { .. })).await?;
+    assert_eq!(b.node.handle.status().await?.syncs_started, 1);
+    let a_id = a.node.handle.status().await?.peer_id;
+    let connections = || async {
+        let peers = b.node.handle.peers().await.unwrap_or_default();
+        peers.iter().find(|p| p.peer_id == a_id).map_or(0, |p| p.connections.len())
+    };
+    assert_eq!(connections().await, 1);
+
+    b.node.handle.dial(a.addr().parse()?).await?;
+    wait_until("B to hold a second connection to A", || async { connections().await == 2 }).await?;
+    // A sync would start as B's loop handles the new connection, which it did before it
+    // answered the peers above; A, the side dialled, starts none either way.
+    assert_eq!(b.node.handle.status().await?.syncs_started, 1, "no sync from the second connection");
+    assert_eq!(a.node.handle.status().await?.syncs_started, 0);
+    b.stop().await;
+    a.stop().await;
+    Ok(())
+}

@@ -43,8 +43,8 @@ pub(super) struct SyncFlow {
     requests: HashMap<OutboundRequestId, Pending>,
     /// Inbound requests awaiting their answer, by token.
     inbound: HashMap<u64, ResponseChannel<SyncResponse>>,
-    /// The last session number handed out.
-    last_session: u64,
+    /// The last session number handed out: also how many sessions this node has started.
+    pub(super) last_session: u64,
 }
 
 impl SyncFlow {

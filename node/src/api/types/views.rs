@@ -618,6 +618,9 @@ pub struct NetworkStatus {
     pub unpublished: usize,
     /// Sync sessions under way.
     pub syncing: usize,
+    /// Sync sessions this node started since it started.
+    #[serde(default)]
+    pub syncs_started: u64,
     /// The most recent completed syncs, newest first, one per peer.
     pub syncs: Vec<SyncInfo>,
     /// Peers this node wants a connection to and has not got, with why (bootstrap first).
