@@ -186,6 +186,9 @@ pub struct OutboxDue {
     pub batches: Vec<(PeerId, Outgoing)>,
     /// Recipients with due messages who are not connected: worth dialling.
     pub unreachable: Vec<PeerId>,
+    /// Every recipient with a message queued, due now or waiting out its backoff, connected or
+    /// not: the other parties the dialer keeps (and trimming spares) until nothing waits.
+    pub waiting: Vec<PeerId>,
     /// Sealed mailbox copies of messages for parties not connected, to gossip.
     pub mail: Vec<Vec<u8>>,
 }
@@ -548,10 +551,12 @@ impl Service {
             None => self.store.outbox_pending()?,
         };
         let mut by_peer: HashMap<PeerId, Outgoing> = HashMap::new();
+        let mut waiting: HashSet<PeerId> = HashSet::new();
         let mut due = OutboxDue::default();
         let now = Timestamp::now();
         for entry in entries {
             let Some(peer) = entry.to.peer_id() else { continue };
+            waiting.insert(peer);
             // A party that is not connected gets a sealed copy through the network as well;
             // whichever arrives first wins, and the other is a harmless duplicate.
             if !connected.contains(&peer) {
@@ -585,6 +590,7 @@ impl Service {
                 due.unreachable.push(peer);
             }
         }
+        due.waiting = waiting.into_iter().collect();
         Ok(due)
     }
 

@@ -159,6 +159,10 @@ impl EventLoop {
     /// Sends what is due to connected parties, gossips sealed copies for the others, and dials
     /// them.
     pub(super) fn send_due(&mut self, due: OutboxDue) {
+        for peer in due.waiting {
+            let connected = self.swarm.is_connected(&peer);
+            self.dialer.renew_party(peer, connected);
+        }
         for bytes in due.mail {
             self.publish(bytes);
         }

@@ -7,9 +7,10 @@
 //! its target of connections (see [`super::trim`]) dials only the other parties of queued
 //! messages: the rest wait on their schedules until it falls below the target.
 //!
-//! A peer is a party only while messages for it wait: each outbox retry that finds it unreachable
-//! renews the label for [`Dialer::party_term`]; after that it is scheduled like any peer it was
-//! connected to (and closed, and let go, like one).
+//! A peer is a party only while messages for it wait: each outbox retry renews the label for
+//! every recipient with a message queued (due or backing off, connected or not) for
+//! [`Dialer::party_term`]; once nothing waits, the label runs out and the peer is scheduled like
+//! any peer it was connected to (and closed, and let go, like one).
 //!
 //! A node with fewer than [`MIN_PEERS`] connections also asks the DHT for more peers and dials
 //! some from its routing table, at most every [`DISCOVER_EVERY`].
@@ -127,11 +128,17 @@ impl Dialer {
         if !self.wanted.contains_key(&peer) {
             if reason != DialReason::Bootstrap {
                 self.order.push_back(peer);
+                // The oldest peer not connected makes room; a party only if every such peer is
+                // one.
+                let unconnected = |party: bool| {
+                    self.order.iter().position(|p| {
+                        self.wanted
+                            .get(p)
+                            .is_some_and(|w| w.connected_at.is_none() && (party || !w.is_party(now)))
+                    })
+                };
                 if self.order.len() > MAX_WANTED
-                    && let Some(old) = self
-                        .order
-                        .iter()
-                        .position(|p| self.wanted.get(p).is_some_and(|w| w.connected_at.is_none()))
+                    && let Some(old) = unconnected(false).or_else(|| unconnected(true))
                     && let Some(old) = self.order.remove(old)
                 {
                     self.wanted.remove(&old);
@@ -170,6 +177,19 @@ impl Dialer {
     /// Whether `peer` is one of the bootstrap peers.
     pub(super) fn is_bootstrap(&self, peer: &PeerId) -> bool {
         self.wanted.get(peer).is_some_and(|w| w.reason == DialReason::Bootstrap)
+    }
+
+    /// The outbox still holds a message for `peer`: it stays a party for another term, and joins
+    /// the schedule if it left it (as connected, if it is).
+    pub(super) fn renew_party(&mut self, peer: PeerId, connected: bool) {
+        let new = !self.wanted.contains_key(&peer);
+        self.want(peer, [], DialReason::Party);
+        if new
+            && connected
+            && let Some(w) = self.wanted.get_mut(&peer)
+        {
+            w.connected_at = Some(Instant::now());
+        }
     }
 
     /// Adds addresses to a peer already on the schedule (a DHT answer to our lookup); a peer no
@@ -502,6 +522,28 @@ mod tests {
         assert_eq!(reasons[&recent], DialReason::Recent);
         assert_eq!(reasons[&bootstrap], DialReason::Bootstrap, "a bootstrap peer stays one");
         assert_eq!(d.due(later, true).len(), 2, "dialled like the others below the target");
+    }
+
+    #[test]
+    fn each_retry_renews_a_party_and_the_schedule_makes_room_with_others_first() {
+        let mut d = dialer();
+        let (party, connected) = (PeerId::random(), PeerId::random());
+        d.want(party, [], DialReason::Party);
+        d.wanted.get_mut(&party).expect("wanted").party_until = Some(Instant::now() + Duration::from_secs(1));
+        // The outbox asks again: a whole term from now.
+        d.renew_party(party, false);
+        let later = Instant::now() + Duration::from_secs(2);
+        assert_eq!(d.due(later, false).len(), 1, "still a party after the first term");
+        // A connected party the schedule had let go comes back as connected: not dialled.
+        d.renew_party(connected, true);
+        assert!(d.is_party(&connected));
+        assert!(d.pending(Instant::now()).iter().all(|p| p.peer != connected), "connected");
+        // A full schedule makes room with peers that are not parties.
+        for _ in 0..MAX_WANTED * 2 {
+            d.want(PeerId::random(), [], DialReason::Recent);
+        }
+        assert!(d.wanted.contains_key(&party), "the waiting party stays");
+        assert!(d.wanted.len() <= MAX_WANTED + 1);
     }
 
     #[test]

@@ -85,6 +85,11 @@ impl Tick<'_> {
     }
 }
 
+/// The value, or `None` with the error logged.
+fn logged<T>(result: Result<T, ServiceError>) -> Option<T> {
+    result.map_err(|e| tracing::warn!(error = %e, "cannot read an auction or campaign to settle")).ok()
+}
+
 /// Marks a settle run under way; clears the mark when dropped.
 struct Running<'a>(&'a AtomicBool);
 
@@ -113,19 +118,26 @@ impl Service {
         // committed by then, and counts.
         let now = Timestamp::now().saturating_sub(SETTLE_GRACE);
         let mut then = Followups::default();
+        let owned = self.store.current_revisions_by(&me)?;
+        let bid_on = self.store.auctions_bid_on(&me)?;
         let known = std::mem::take(&mut *self.ends.lock().unwrap_or_else(PoisonError::into_inner));
         let mut tick = Tick { store: &self.store, known, kept: HashMap::new() };
+        // From here on one listing that cannot be read is skipped (and logged), so it holds
+        // back neither the others nor the memory of what was read.
         let mut keys: Vec<(ListingKey, Timed)> = Vec::new();
-        for (key, id) in self.store.current_revisions_by(&me)? {
-            if let Some(timed) = tick.timed(id)?.filter(|t| t.running()) {
+        for (key, id) in owned {
+            if let Some(timed) = logged(tick.timed(id)).flatten().filter(|t| t.running()) {
                 keys.push((key, timed));
             }
         }
-        for key in self.store.auctions_bid_on(&me)? {
-            let Some(id) = self.store.current_revision(&key)? else { continue };
-            let Some(timed) = tick.timed(id)? else { continue };
+        for key in bid_on {
+            let Some(id) = logged(self.store.current_revision(&key).map_err(ServiceError::from)).flatten()
+            else {
+                continue;
+            };
+            let Some(timed) = logged(tick.timed(id)).flatten() else { continue };
             if timed.ended(now) {
-                self.confirm_pending(&key, &mut then)?;
+                logged(self.confirm_pending(&key, &mut then));
             }
             if !keys.iter().any(|(k, _)| *k == key) {
                 keys.push((key, timed));
