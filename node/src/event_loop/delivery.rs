@@ -159,6 +159,8 @@ impl EventLoop {
     /// Sends what is due to connected parties, gossips sealed copies for the others, and dials
     /// them.
     pub(super) fn send_due(&mut self, due: OutboxDue) {
+        // Every recipient still waiting stays a party on the dialling schedule (the unreachable
+        // ones among them too: they are dialled below, at their turn).
         for peer in due.waiting {
             let connected = self.swarm.is_connected(&peer);
             self.dialer.renew_party(peer, connected);
@@ -186,8 +188,8 @@ impl EventLoop {
                 self.record(id, DeliveryState::Sent, None);
             }
         }
-        for peer in due.unreachable {
-            self.dial(peer);
+        if !due.unreachable.is_empty() {
+            self.redial();
         }
     }
 

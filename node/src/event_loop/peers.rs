@@ -332,16 +332,6 @@ impl EventLoop {
         behaviour.guard.prune(now);
     }
 
-    /// Puts the other party of a queued message on the dialling schedule (at once if it is new
-    /// to it; otherwise at its turn).
-    pub(super) fn dial(&mut self, peer: PeerId) {
-        if self.swarm.is_connected(&peer) {
-            return;
-        }
-        self.dialer.want(peer, [], DialReason::Party);
-        self.redial();
-    }
-
     pub(super) fn on_identify(&mut self, event: identify::Event) {
         if let identify::Event::Received { peer_id, info, .. } = event {
             let mut local = false;
