@@ -66,17 +66,19 @@ const IDONTWANT_THRESHOLD: usize = 512;
 /// below the graylist threshold (-80), so its traffic is ignored at once.
 const INVALID_MESSAGE_WEIGHT: f64 = -100.0;
 
-pub(crate) fn topic() -> IdentTopic {
+/// The one gossip topic every listing travels on.
+pub fn topic() -> IdentTopic {
     IdentTopic::new(LISTINGS_TOPIC)
 }
 
 /// The message id: blake3 of the message bytes (the whole signed object). Content-addressed, so
 /// one object is one message however many peers forward it.
-pub(crate) fn message_id(data: &[u8]) -> MessageId {
+pub fn message_id(data: &[u8]) -> MessageId {
     MessageId::from(blake3::hash(data).as_bytes().to_vec())
 }
 
-pub(crate) fn config(heartbeat: Duration) -> Result<gossipsub::Config, gossipsub::ConfigBuilderError> {
+/// The gossipsub settings a node runs with, at the given heartbeat.
+pub fn config(heartbeat: Duration) -> Result<gossipsub::Config, gossipsub::ConfigBuilderError> {
     ConfigBuilder::default()
         .validation_mode(ValidationMode::Anonymous)
         .validate_messages()
@@ -104,7 +106,9 @@ pub(crate) fn config(heartbeat: Duration) -> Result<gossipsub::Config, gossipsub
         .build()
 }
 
-pub(crate) fn behaviour(
+/// A node's gossipsub behaviour: [`config`], anonymous messages, and the node's peer scoring
+/// (loopback and `whitelist` exempt from the same-IP penalty).
+pub fn behaviour(
     heartbeat: Duration,
     whitelist: HashSet<IpAddr>,
 ) -> Result<gossipsub::Behaviour, crate::error::StartError> {

@@ -28,7 +28,7 @@ pub mod config;
 pub mod error;
 mod event_loop;
 pub mod files;
-mod gossip;
+pub mod gossip;
 mod guard;
 mod handle;
 pub mod metrics;

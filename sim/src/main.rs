@@ -8,9 +8,11 @@
 //! cargo run --release -p haggle-sim -- --scenario churn --nodes 30
 //! cargo run --release -p haggle-sim -- --scenario memory --listings 100000
 //! cargo run --release -p haggle-sim -- --scenario attack --pow-bits 12
+//! cargo run --release -p haggle-sim -- --scenario floor   # bare gossipsub processes
 //! ```
 
 mod attack;
+mod floor;
 mod net;
 mod procfs;
 mod procs;
@@ -49,6 +51,9 @@ enum Scenario {
     Partition,
     /// One `haggle node` process with many listings: resident memory and start-up time.
     Memory,
+    /// Steady, on bare libp2p gossipsub processes with a node's gossip settings and nothing
+    /// of haggle's on top: the floor the `--processes` figures stand on.
+    Floor,
     /// Steady, while attackers (bare libp2p swarms) flood victims with garbage, objects without
     /// work, negotiation messages and reconnections after their bans, at full speed.
     Attack,
@@ -112,6 +117,12 @@ struct Args {
     /// node's own default).
     #[arg(long)]
     target_peers: Option<usize>,
+    /// Floor scenario: run as one of its child nodes (set by the scenario itself).
+    #[arg(long, hide = true)]
+    floor_child: bool,
+    /// Floor scenario: a child's peers to dial.
+    #[arg(long, hide = true)]
+    floor_bootstrap: Vec<String>,
 }
 
 /// An arrival: which node stored which listing, when, and how (gossip or sync).
@@ -119,10 +130,14 @@ type Arrival = (usize, ObjectId, Instant, By);
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if args.floor_child {
+        return floor::child(&args);
+    }
     let speed = machine_speed();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut report = match args.scenario {
         Scenario::Memory => memory(&args)?,
+        Scenario::Floor => floor::run(&args)?,
         Scenario::Steady if args.processes => procs::run(&args, &haggle_binary(&args)?)?,
         _ if args.processes => bail!("--processes runs the steady scenario only"),
         _ => runtime.block_on(network(&args))?,
