@@ -143,7 +143,7 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
     // publishing) and a reader never waits.
     let (tx, rx) = mpsc::sync_channel::<(usize, ObjectId, Instant, By)>((args.nodes * args.listings).max(1));
     let mut readers = Vec::new();
-    for (i, api) in apis.iter().enumerate() {
+    for (i, api) in apis.iter().enumerate().filter(|_| !args.no_event_stream) {
         let (api, tx) = (api.clone(), tx.clone());
         readers.push(std::thread::spawn(move || {
             let _ = api.events(|event| {
@@ -219,7 +219,10 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
     let wanted = args.listings * (args.nodes - 1);
     let mut first_seen: HashMap<(usize, ObjectId), (Instant, By)> = HashMap::new();
     let settle = Duration::from_secs(args.settle_secs);
-    while first_seen.len() < wanted && last_publish.elapsed() < settle {
+    if args.no_event_stream {
+        wait_for_listings(&apis, args.listings, last_publish + settle);
+    }
+    while !args.no_event_stream && first_seen.len() < wanted && last_publish.elapsed() < settle {
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok((node, id, at, by)) => {
                 if published.get(&id).is_some_and(|(_, who)| *who != node) {
@@ -325,6 +328,7 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
         "peak_rss_mib_all_nodes": rss / 1_048_576,
         "rss_mib_all_nodes_at_end": rss_now / 1_048_576,
         "target_peers": args.target_peers,
+        "event_stream": !args.no_event_stream,
         "idle_trace_all_nodes": idle_trace,
         "idle_cpu_ms_per_node_per_s": round(idle_cpu_per_s * 1_000.0 / args.nodes as f64),
         "idle_loopback_bytes_per_node_per_s": (idle_bytes_per_s / args.nodes as f64) as u64,
@@ -333,4 +337,15 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
         "net_of_idle_bytes_per_node_per_listing":
             ((tx_bytes as f64 - idle_bytes_per_s * window).max(0.0) / (args.nodes * args.listings).max(1) as f64) as u64,
     }))
+}
+
+/// Without event streams: waits until every node's store holds `listings` active listings (the
+/// simulation's own; the nodes start empty), or the deadline. Each node is asked every 200 ms
+/// until it has them all, so a converged network costs one status request per node.
+fn wait_for_listings(apis: &[ApiClient], listings: usize, deadline: Instant) {
+    let mut waiting: Vec<&ApiClient> = apis.iter().collect();
+    while !waiting.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        waiting.retain(|api| api.status().map_or(true, |s| s.store.active_listings < listings));
+    }
 }
