@@ -2,13 +2,15 @@
 //! of haggle's on top. Every node is a separate process of this binary running a bare libp2p
 //! swarm: TCP, noise and yamux as a node has them, and the node's own gossipsub behaviour
 //! (`haggle_node::gossip::behaviour`: mesh, lazy gossip, IDONTWANT, scoring) and nothing else.
-//! Each publishes real signed listings of the size a node publishes and accepts every message at
-//! once: no decoding, signature check, store, index, event stream, sync, DHT, identify, ping or
-//! NAT traversal. The same topology, rate, warm-up and idle measurement as `--processes`, so the
-//! two reports compare line by line: the difference is what haggle adds per listing.
+//! Each publishes the steady scenario's listings (the same drafts, signed as a node signs them)
+//! and accepts every message at once: no decoding, signature check, store, index, event stream,
+//! sync, DHT, identify, ping or NAT traversal. The topology, publishers, rate, warm-up, idle
+//! measurement and CPU window are those of `--processes`, so its headline figures (CPU, bytes,
+//! packets, latency, delivery) compare with that report's: the difference is what haggle adds.
 //!
-//! A child reads commands on stdin (`publish N`) and reports on stdout: `addr A` once, `sent N
-//! ID` and `got ID` per message, `mesh M P` (mesh and connected peers) every second.
+//! A child reads commands on stdin (`publish N DRAFT`, the draft as JSON) and reports on
+//! stdout: `addr A` once, `sent N ID` (or `failed N`) and `got ID` per message, and `mesh M P`
+//! (mesh and connected peers) every second.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
@@ -26,20 +28,38 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, noise, tcp, yamux};
 use serde_json::{Value, json};
 
-use haggle_protocol::Body;
+use haggle_node::api::types::ListingDraft;
 use haggle_protocol::fixtures::{author, live_listing, sign_now};
+use haggle_protocol::{Body, Listing, Location, Price};
 
 use crate::net::{Rng, edges};
-use crate::{Args, percentile, procfs, round};
+use crate::{Args, draft, percentile, procfs, round};
 
 /// How long a child may take to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// A node's idle connection timeout (gossipsub's open streams keep connections anyway).
+const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// The signed listing a floor node publishes as message `n`: a fixture listing with the
-/// simulation's title, signed now by a key of its own, so every message is distinct.
-fn message(n: usize) -> Vec<u8> {
-    let title = format!("bike number {n}");
-    sign_now(&author(n as u32), Body::Listing(live_listing(&title))).bytes().to_vec()
+/// The signed listing a floor node publishes as message `n`: the draft's fields in a listing as
+/// a node builds it from a draft (no tags, place, payment or delivery), signed now by a key of
+/// its own, so every message is distinct.
+fn message(n: usize, draft: &ListingDraft) -> Result<Vec<u8>> {
+    let price = match (&draft.price, &draft.currency) {
+        (Some(amount), Some(currency)) => Some(Price::new(currency.parse_amount(amount)?, currency.clone())),
+        _ => None,
+    };
+    let listing = Listing {
+        kind: draft.kind,
+        description: draft.description.clone(),
+        category: draft.category.clone(),
+        tags: Vec::new(),
+        price,
+        location: Location { text: String::new(), geohash: None },
+        payment: Vec::new(),
+        delivery: String::new(),
+        ..live_listing(&draft.title)
+    };
+    Ok(sign_now(&author(n as u32), Body::Listing(listing)).bytes().to_vec())
 }
 
 /// A child: one bare gossipsub node until its stdin closes.
@@ -55,7 +75,7 @@ async fn run_child(args: &Args) -> Result<()> {
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)?
         .with_behaviour(|_| behaviour)?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
         .build();
     let topic = haggle_node::gossip::topic();
     swarm.behaviour_mut().subscribe(&topic)?;
@@ -65,12 +85,15 @@ async fn run_child(args: &Args) -> Result<()> {
     }
 
     // stdin is read on a thread of its own; its end ends the node.
-    let (tx, mut commands) = tokio::sync::mpsc::channel::<usize>(1024);
+    let (tx, mut commands) = tokio::sync::mpsc::channel::<(usize, ListingDraft)>(1024);
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { break };
-            if let Some(n) = line.strip_prefix("publish ").and_then(|n| n.parse().ok())
-                && tx.blocking_send(n).is_err()
+            let Some((n, draft)) = line.strip_prefix("publish ").and_then(|rest| rest.split_once(' ')) else {
+                continue;
+            };
+            if let (Ok(n), Ok(draft)) = (n.parse(), serde_json::from_str(draft))
+                && tx.blocking_send((n, draft)).is_err()
             {
                 break;
             }
@@ -82,12 +105,11 @@ async fn run_child(args: &Args) -> Result<()> {
     loop {
         tokio::select! {
             command = commands.recv() => {
-                let Some(n) = command else { return Ok(()) };
-                let data = message(n);
-                let id = haggle_node::gossip::message_id(&data);
-                // Publishing fails only with no peer to send to; the report shows it as lost.
-                let _ = swarm.behaviour_mut().publish(topic.clone(), data);
-                writeln!(out, "sent {n} {id}")?;
+                let Some((n, draft)) = command else { return Ok(()) };
+                match swarm.behaviour_mut().publish(topic.clone(), message(n, &draft)?) {
+                    Ok(id) => writeln!(out, "sent {n} {id}")?,
+                    Err(e) => writeln!(out, "failed {n} {e}")?,
+                }
             }
             _ = tick.tick() => {
                 let mesh = swarm.behaviour().mesh_peers(&topic.hash()).count();
@@ -128,7 +150,10 @@ impl Drop for Floor {
 
 /// What a child reported, stamped on this process's clock.
 enum Report {
-    Sent(usize, String),
+    /// Message `n` left its publisher (when this process read so: the moment `--processes`
+    /// takes as a publish's, when the node's API answered).
+    Sent(usize, String, Instant),
+    Failed,
     Got(usize, String, Instant),
 }
 
@@ -165,8 +190,11 @@ fn spawn(
                 }
                 (Some("sent"), Some(n), Some(id)) => {
                     if let Ok(n) = n.parse() {
-                        let _ = reports.send(Report::Sent(n, id.to_owned()));
+                        let _ = reports.send(Report::Sent(n, id.to_owned(), Instant::now()));
                     }
+                }
+                (Some("failed"), _, _) => {
+                    let _ = reports.send(Report::Failed);
                 }
                 (Some("mesh"), Some(m), Some(p)) => {
                     mesh[index].0.store(m.parse().unwrap_or(0), Ordering::Relaxed);
@@ -176,15 +204,30 @@ fn spawn(
             }
         }
     });
-    let Ok(addr) = addr_rx.recv_timeout(START_TIMEOUT) else {
-        let _ = child.kill();
-        bail!("a floor node printed no address within {START_TIMEOUT:?}");
+    let addr = match addr_rx.recv_timeout(START_TIMEOUT) {
+        Ok(addr) => addr,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            match e {
+                mpsc::RecvTimeoutError::Timeout => {
+                    bail!("a floor node printed no address within {START_TIMEOUT:?}")
+                }
+                mpsc::RecvTimeoutError::Disconnected => bail!("a floor node exited before listening"),
+            }
+        }
     };
     Ok(Floor { child, stdin, addr })
 }
 
 /// Runs the floor: the steady scenario's network and load on bare gossipsub processes.
 pub(crate) fn run(args: &Args) -> Result<Value> {
+    if args.nodes < 2 {
+        bail!("the floor needs at least 2 nodes");
+    }
+    if args.processes || args.no_event_stream || args.target_peers.is_some() {
+        bail!("--processes, --no-event-stream and --target-peers are for haggle nodes, not the floor");
+    }
     let me = std::env::current_exe()?;
     let mut rng = Rng::new(args.seed);
     let links = edges(args.nodes, args.degree, args.line, &mut rng);
@@ -221,12 +264,16 @@ pub(crate) fn run(args: &Args) -> Result<Value> {
     let (cpu0, tx_bytes0, packets0) =
         (cpu(), procfs::loopback_tx_bytes().unwrap_or(0), procfs::loopback_tx_packets().unwrap_or(0));
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
-    let mut published: Vec<(Instant, usize)> = Vec::with_capacity(args.listings);
+    let mut publisher: Vec<usize> = Vec::with_capacity(args.listings);
+    let mut message_bytes = 0;
     let publish_start = Instant::now();
     for n in 0..args.listings {
+        // The steady scenario's draws, in its order: the publisher, then the draft.
         let who = rng.below(args.nodes);
-        published.push((Instant::now(), who));
-        writeln!(nodes[who].stdin, "publish {n}")?;
+        let draft = draft(n, &mut rng);
+        message_bytes = message_bytes.max(message(n, &draft)?.len());
+        publisher.push(who);
+        writeln!(nodes[who].stdin, "publish {n} {}", serde_json::to_string(&draft)?)?;
         nodes[who].stdin.flush()?;
         let next = publish_start + interval * (n as u32 + 1);
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
@@ -236,14 +283,16 @@ pub(crate) fn run(args: &Args) -> Result<Value> {
     // Every other node's first arrival of every message (gossipsub hands a node each message
     // once, and never its own), or the settle time.
     let wanted = args.listings * (args.nodes - 1);
-    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut ids: HashMap<String, (usize, Instant)> = HashMap::new();
+    let mut failed = 0usize;
     let mut got: HashMap<(usize, String), Instant> = HashMap::new();
     let settle = Duration::from_secs(args.settle_secs);
-    while (ids.len() < args.listings || got.len() < wanted) && last_publish.elapsed() < settle {
+    while (ids.len() + failed < args.listings || got.len() < wanted) && last_publish.elapsed() < settle {
         match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(Report::Sent(n, id)) => {
-                ids.insert(id, n);
+            Ok(Report::Sent(n, id, at)) => {
+                ids.insert(id, (n, at));
             }
+            Ok(Report::Failed) => failed += 1,
             Ok(Report::Got(node, id, at)) => {
                 got.entry((node, id)).or_insert(at);
             }
@@ -268,8 +317,8 @@ pub(crate) fn run(args: &Args) -> Result<Value> {
     let mut latencies: Vec<Duration> = got
         .iter()
         .filter_map(|((node, id), at)| {
-            let (t0, who) = published[*ids.get(id)?];
-            (who != *node).then(|| at.saturating_duration_since(t0))
+            let (n, t0) = *ids.get(id)?;
+            (publisher[n] != *node).then(|| at.saturating_duration_since(t0))
         })
         .collect();
     latencies.sort();
@@ -280,13 +329,14 @@ pub(crate) fn run(args: &Args) -> Result<Value> {
         "nodes": args.nodes,
         "topology": if args.line { "line".to_owned() } else { format!("random, degree {}", args.degree) },
         "listings": args.listings,
-        "message_bytes": message(0).len(),
+        "message_bytes": message_bytes,
         "rate_per_s": args.rate,
         "heartbeat_ms": args.heartbeat_ms,
         "seed": args.seed,
         "startup_to_mesh_s": round(startup.as_secs_f64()),
         "warmup_s": args.warmup_secs,
         "published_seen": ids.len(),
+        "publish_failures": failed,
         "delivered_ratio": round(latencies.len() as f64 / wanted.max(1) as f64),
         "convergence_after_last_publish_s": round(convergence.as_secs_f64()),
         "latency_ms_p50": round(percentile(&latencies, 0.50)),

@@ -117,9 +117,9 @@ struct Args {
     /// node's own default).
     #[arg(long)]
     target_peers: Option<usize>,
-    /// Processes mode: read no node's event stream while publishing, so no node serves an API
-    /// client: the cost of a node nobody watches. No latency figures; delivery is checked
-    /// through each node's status and store afterwards.
+    /// Processes mode: read no node's event stream while publishing (the simulation still
+    /// publishes through the API): the cost of a node with no event-stream client. No latency
+    /// figures; delivery is checked through each node's status and store afterwards.
     #[arg(long)]
     no_event_stream: bool,
     /// Floor scenario: run as one of its child nodes (set by the scenario itself).

@@ -293,6 +293,7 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
     }
     latencies.sort();
     spread.sort();
+    let streamed = !args.no_event_stream;
     Ok(json!({
         "scenario": "steady",
         "processes": true,
@@ -307,11 +308,12 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
         "warmup_s": args.warmup_secs,
         "delivered_ratio": round((latencies.len() + held_unseen) as f64 / wanted as f64),
         "lost_pairs": lost,
-        "arrived_unseen": held_unseen,
-        "arrivals_by_gossip": latencies.len() - by_sync,
-        "arrivals_by_sync": by_sync,
-        "measurement_complete": held_unseen == 0,
-        "convergence_after_last_publish_s": round(convergence.as_secs_f64()),
+        // Without event streams no arrival is seen: these say nothing, and are left out.
+        "arrived_unseen": streamed.then_some(held_unseen),
+        "arrivals_by_gossip": streamed.then_some(latencies.len() - by_sync),
+        "arrivals_by_sync": streamed.then_some(by_sync),
+        "measurement_complete": streamed.then_some(held_unseen == 0),
+        "convergence_after_last_publish_s": streamed.then(|| round(convergence.as_secs_f64())),
         "latency_ms_p50": round(percentile(&latencies, 0.50)),
         "latency_ms_p95": round(percentile(&latencies, 0.95)),
         "latency_ms_p99": round(percentile(&latencies, 0.99)),
@@ -328,7 +330,7 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
         "peak_rss_mib_all_nodes": rss / 1_048_576,
         "rss_mib_all_nodes_at_end": rss_now / 1_048_576,
         "target_peers": args.target_peers,
-        "event_stream": !args.no_event_stream,
+        "event_stream": streamed,
         "idle_trace_all_nodes": idle_trace,
         "idle_cpu_ms_per_node_per_s": round(idle_cpu_per_s * 1_000.0 / args.nodes as f64),
         "idle_loopback_bytes_per_node_per_s": (idle_bytes_per_s / args.nodes as f64) as u64,
