@@ -138,6 +138,9 @@ fn main() -> Result<()> {
     if args.floor_child {
         return floor::child(&args);
     }
+    if args.no_event_stream && !args.processes {
+        bail!("--no-event-stream is for --processes only");
+    }
     let speed = machine_speed();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut report = match args.scenario {
