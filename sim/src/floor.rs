@@ -165,7 +165,7 @@ fn spawn(
     args: &Args,
     bootstrap: &[String],
     index: usize,
-    reports: mpsc::Sender<Report>,
+    reports: mpsc::SyncSender<Report>,
     mesh: Meshes,
 ) -> Result<Floor> {
     let mut command = Command::new(me);
@@ -233,7 +233,9 @@ pub(crate) fn run(args: &Args) -> Result<Value> {
     let links = edges(args.nodes, args.degree, args.line, &mut rng);
     let mesh: Meshes =
         Arc::new((0..args.nodes).map(|_| (AtomicUsize::new(0), AtomicUsize::new(0))).collect());
-    let (tx, rx) = mpsc::channel();
+    // Every report the run can have: a send or failure per listing, an arrival per listing and
+    // other node (gossipsub hands a node each message once), so a reader never waits.
+    let (tx, rx) = mpsc::sync_channel(args.listings * (args.nodes + 1));
     let started = Instant::now();
     let mut nodes: Vec<Floor> = Vec::with_capacity(args.nodes);
     for i in 0..args.nodes {
@@ -265,15 +267,15 @@ pub(crate) fn run(args: &Args) -> Result<Value> {
         (cpu(), procfs::loopback_tx_bytes().unwrap_or(0), procfs::loopback_tx_packets().unwrap_or(0));
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
     let mut publisher: Vec<usize> = Vec::with_capacity(args.listings);
-    let mut message_bytes = 0;
+    let mut drafts = Vec::with_capacity(args.listings);
     let publish_start = Instant::now();
     for n in 0..args.listings {
         // The steady scenario's draws, in its order: the publisher, then the draft.
         let who = rng.below(args.nodes);
         let draft = draft(n, &mut rng);
-        message_bytes = message_bytes.max(message(n, &draft)?.len());
         publisher.push(who);
         writeln!(nodes[who].stdin, "publish {n} {}", serde_json::to_string(&draft)?)?;
+        drafts.push(draft);
         nodes[who].stdin.flush()?;
         let next = publish_start + interval * (n as u32 + 1);
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
@@ -313,6 +315,9 @@ pub(crate) fn run(args: &Args) -> Result<Value> {
     let (mesh_mean, peers_mean) =
         (mean(&|m| m.0.load(Ordering::Relaxed)), mean(&|m| m.1.load(Ordering::Relaxed)));
     drop(nodes);
+    // The largest message, signed here after the run, not between publishes.
+    let sizes = drafts.iter().enumerate().map(|(n, d)| message(n, d).map(|m| m.len()));
+    let message_bytes = sizes.collect::<Result<Vec<_>>>()?.into_iter().max().unwrap_or(0);
 
     let mut latencies: Vec<Duration> = got
         .iter()
