@@ -78,7 +78,9 @@ pub(crate) struct Gauges {
     pub peers: Gauge,
     pub mesh_peers: Gauge,
     pub syncing: Gauge,
-    pub syncs_started: Gauge,
+    /// A counter, though read when scraped: the event loop counts the sessions it starts, and a
+    /// scrape raises this to that count (never lowers it).
+    pub syncs_started: Counter,
     pub unpublished: Gauge,
     pub listings: Gauge,
     pub sync_set: Gauge,
@@ -134,7 +136,7 @@ impl Metrics {
         registry.register("sync_sessions", "Sync sessions this node runs now", gauges.syncing.clone());
         registry.register(
             "sync_sessions_started",
-            "Sync sessions this node started since it started",
+            "Sync sessions this node started (it dialled a peer it had no direct connection to, or the periodic sync)",
             gauges.syncs_started.clone(),
         );
         registry.register(
@@ -203,6 +205,12 @@ impl Metrics {
         self.file_requests.get_or_create(&AnswerLabels { answer }).inc();
     }
 
+    /// Raises the count of sync sessions started to `started` (the event loop's own count). A
+    /// maximum, not an addition, so scrapes that run at once cannot count a session twice.
+    pub(crate) fn syncs_started(&self, started: u64) {
+        self.gauges.syncs_started.inner().fetch_max(started, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Records how long a search took.
     pub(crate) fn searched(&self, took: Duration) {
         self.search_seconds.observe(took.as_secs_f64());
@@ -229,6 +237,8 @@ mod tests {
         m.ingested(Via::Gossip, Duration::from_millis(2));
         m.searched(Duration::from_micros(700));
         m.gauges.peers.set(3);
+        m.syncs_started(4);
+        m.syncs_started(2);
         m.file_answer("corrupt");
         m.file_request("data");
         m.file_request("data");
@@ -238,6 +248,8 @@ mod tests {
             "haggle_objects_received_total{kind=\"undecodable\",via=\"sync\",fate=\"failed\"} 1",
             "haggle_object_bytes_received_total{via=\"gossip\"} 300",
             "haggle_peers 3",
+            "# TYPE haggle_sync_sessions_started counter",
+            "haggle_sync_sessions_started_total 4",
             "haggle_search_seconds_count 1",
             "haggle_file_answers_received_total{answer=\"corrupt\"} 1",
             "haggle_file_requests_served_total{answer=\"data\"} 2",

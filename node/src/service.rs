@@ -480,7 +480,7 @@ impl Service {
         gauges.peers.set(count(network.connected_peers));
         gauges.mesh_peers.set(count(network.mesh_peers));
         gauges.syncing.set(count(network.syncing));
-        gauges.syncs_started.set(i64::try_from(network.syncs_started).unwrap_or(i64::MAX));
+        self.metrics.syncs_started(network.syncs_started);
         gauges.unpublished.set(count(network.unpublished));
         gauges.listings.set(count(self.store.listings_held()?));
         gauges.sync_set.set(count(self.store.sync_set_len()?));

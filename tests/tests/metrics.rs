@@ -35,6 +35,8 @@ async fn a_listing_from_gossip_and_a_search_show_in_the_metrics() -> Result<()> 
         "haggle_objects_received_total{kind=\"listing\",via=\"gossip\",fate=\"accepted\"} 1",
         "haggle_peers 1",
         "haggle_mesh_peers 1",
+        // B dialled A, its bootstrap peer, and synced with it on connecting.
+        "haggle_sync_sessions_started_total 1",
         "haggle_listings 1",
         "haggle_sync_set 1",
         "haggle_search_seconds_count 1",
