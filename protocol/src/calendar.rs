@@ -238,6 +238,25 @@ impl Calendar {
         self.booked.insert(at, merged);
     }
 
+    /// Frees the nights of `range` (a booking called off): the booked ranges lose them, and a
+    /// booked range they were in the middle of is split in two.
+    pub fn release(&mut self, range: DateRange) {
+        let mut kept = Vec::with_capacity(self.booked.len() + 1);
+        for b in self.booked.drain(..) {
+            if !b.overlaps(&range) {
+                kept.push(b);
+                continue;
+            }
+            if b.from < range.from {
+                kept.push(DateRange { from: b.from, to: range.from });
+            }
+            if range.to < b.to {
+                kept.push(DateRange { from: range.to, to: b.to });
+            }
+        }
+        self.booked = kept;
+    }
+
     /// Forgets the nights before `today` (booked, and open ranges while one stays), so a busy
     /// calendar stays within its limits; a range reaching today keeps its past nights.
     pub fn forget_before(&mut self, today: u32) {
@@ -338,6 +357,20 @@ mod tests {
         cal.book(r("2026-12-27..2026-12-29"));
         cal.book(r("2026-12-05..2026-12-07"));
         assert_eq!(cal.booked, vec![r("2026-12-05..2026-12-07"), r("2026-12-20..2026-12-29")]);
+        // A booking called off frees its nights, splitting the range it was merged into.
+        cal.release(r("2026-12-22..2026-12-24"));
+        assert_eq!(
+            cal.booked,
+            vec![r("2026-12-05..2026-12-07"), r("2026-12-20..2026-12-22"), r("2026-12-24..2026-12-29")]
+        );
+        assert_eq!(cal.fits(&r("2026-12-22..2026-12-24")), Ok(()));
+        cal.release(r("2026-12-05..2026-12-07"));
+        cal.release(r("2026-12-05..2026-12-07"));
+        assert_eq!(
+            cal.booked,
+            vec![r("2026-12-20..2026-12-22"), r("2026-12-24..2026-12-29")],
+            "twice is once"
+        );
     }
 
     #[test]
@@ -370,6 +403,26 @@ mod tests {
             prop_assert!(cal.booked.windows(2).all(|w| w[0].to < w[1].from));
             let covered: std::collections::BTreeSet<u32> = cal.booked.iter().flat_map(|r| r.from..r.to).collect();
             prop_assert_eq!(covered, nights);
+        }
+
+        /// Releasing frees exactly the nights released and keeps the list sorted and apart.
+        #[test]
+        fn releasing_frees_exactly_its_nights(
+            ranges in proptest::collection::vec((0u32..200, 1u32..15), 1..30),
+            (from, len) in (0u32..200, 1u32..30),
+        ) {
+            let mut cal = Calendar { open: vec![DateRange { from: 0, to: 400 }], booked: vec![], min_stay: 1, max_stay: 0, instant: false };
+            for (f, l) in ranges {
+                cal.book(DateRange { from: f, to: f + l });
+            }
+            let before: std::collections::BTreeSet<u32> = cal.booked.iter().flat_map(|r| r.from..r.to).collect();
+            let released = DateRange { from, to: from + len };
+            cal.release(released);
+            prop_assert!(cal.booked.windows(2).all(|w| w[0].to < w[1].from));
+            let after: std::collections::BTreeSet<u32> = cal.booked.iter().flat_map(|r| r.from..r.to).collect();
+            let expected: std::collections::BTreeSet<u32> =
+                before.into_iter().filter(|n| !(released.from..released.to).contains(n)).collect();
+            prop_assert_eq!(after, expected);
         }
     }
 }

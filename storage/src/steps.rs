@@ -83,13 +83,38 @@ impl Store {
             self.deal_steps(&deal.id())?.iter().filter_map(|o| signed_step(deal, o)).collect();
         Ok(DealState::fold(deal.made_at(), &steps))
     }
+
+    /// Whether `step`, just stored, is the one that called the deal off: the deal is cancelled
+    /// with it and would not be without it. A party's second `cancel`, or any step after the
+    /// deal ended, is not.
+    pub fn cancelled_by(&self, deal: &Deal, step: &ObjectId) -> Result<bool, StoreError> {
+        let steps = self.deal_steps(&deal.id())?;
+        let signed = |skip: Option<&ObjectId>| -> Vec<SignedStep> {
+            steps.iter().filter(|o| Some(&o.id()) != skip).filter_map(|o| signed_step(deal, o)).collect()
+        };
+        let stage = |steps: &[SignedStep]| DealState::fold(deal.made_at(), steps).stage();
+        let cancelled = haggle_protocol::lifecycle::Stage::Cancelled;
+        Ok(stage(&signed(None)) == cancelled && stage(&signed(Some(step))) != cancelled)
+    }
+
+    /// Whether both parties called the deal off. Cheap for a deal with no steps (a key scan);
+    /// a deal with steps is read and its steps folded.
+    pub fn is_cancelled(&self, deal: &ObjectId) -> Result<bool, StoreError> {
+        if self.db.scan_prefix(keys::key(keys::DEAL_STEP, &[deal.as_bytes()])).keys().next().is_none() {
+            return Ok(false);
+        }
+        match self.deal(deal)? {
+            Some(d) => Ok(self.deal_state(&d)?.stage() == haggle_protocol::lifecycle::Stage::Cancelled),
+            None => Ok(false),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use haggle_protocol::fixtures::{accept, confirm, key, live_listing, live_terms, offer, sign_now};
     use haggle_protocol::lifecycle::{DealStep, Stage, Step};
-    use haggle_protocol::{PaymentMethod, Verified};
+    use haggle_protocol::{Listing, PaymentMethod, Verified};
 
     use super::*;
     use crate::store::Durability;
@@ -149,5 +174,47 @@ mod tests {
             "the other party's share is its own"
         );
         assert_eq!(store.deal_steps(&deal).expect("read").len(), MAX_DEAL_STEPS + 1);
+    }
+
+    /// A deal both parties called off no longer takes the listing's quantity, and only the
+    /// step that completed the cancellation is said to have made it.
+    #[test]
+    fn a_cancelled_deal_gives_back_what_it_took() {
+        let (seller, buyer) = (key(1), key(2));
+        let listing = sign_now(&seller, Body::Listing(Listing { quantity: 3, ..live_listing("Chairs") }));
+        let o = sign_now(&buyer, offer(&listing, live_terms(2, 10_000)));
+        let a = sign_now(&seller, accept(&o, &o));
+        let cf = sign_now(&buyer, confirm(&o, &a));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        for object in [&listing, &o, &a, &cf] {
+            assert!(put(&store, object).is_new());
+        }
+        let key = listing.listing_key().expect("a listing");
+        assert_eq!(store.remaining_quantity(&key).expect("read"), Some(1), "the deal took 2 of 3");
+        let d = store.deal(&a.id()).expect("read").expect("the deal");
+        let step = |by: &haggle_protocol::SecretKey, to: &haggle_protocol::SecretKey| {
+            sign_now(by, Body::Step(DealStep { deal: a.id(), to: to.public(), step: Step::Cancel }))
+        };
+        let first = step(&buyer, &seller);
+        assert!(put(&store, &first).is_new());
+        assert!(!store.is_cancelled(&a.id()).expect("read"));
+        assert!(!store.cancelled_by(&d, &first.id()).expect("read"), "one cancel is a request");
+        assert_eq!(store.remaining_quantity(&key).expect("read"), Some(1));
+        let second = step(&seller, &buyer);
+        assert!(put(&store, &second).is_new());
+        assert!(store.is_cancelled(&a.id()).expect("read"));
+        assert!(store.cancelled_by(&d, &second.id()).expect("read"), "the second cancel ends the deal");
+        let again =
+            sign_now(&buyer, Body::Step(DealStep { deal: a.id(), to: seller.public(), step: Step::Cancel }));
+        assert!(
+            put(&store, &again).is_new(),
+            "steps are stored whatever the stage (each party's share is bounded)"
+        );
+        assert!(
+            !store.cancelled_by(&d, &again.id()).expect("read"),
+            "a second cancel by one party ends nothing"
+        );
+        assert_eq!(store.remaining_quantity(&key).expect("read"), Some(3), "the 2 are back");
     }
 }

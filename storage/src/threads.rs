@@ -109,10 +109,14 @@ impl Store {
     ) -> Result<Vec<DateRange>, StoreError> {
         let mut out = Vec::new();
         for entry in self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])) {
-            let (_, v) = entry?;
+            let (k, v) = entry?;
             let day = |at: usize| v.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
             if let (Some(from), Some(to)) = (day(12), day(16)) {
-                out.push(DateRange { from, to });
+                // A booking both parties called off holds no nights.
+                let deal = keys::id_at_end(&k).ok_or(StoreError::Corrupt { what: "listing deal key" })?;
+                if !self.is_cancelled(&deal)? {
+                    out.push(DateRange { from, to });
+                }
             }
         }
         for t in self.threads_on(key)? {
@@ -190,12 +194,16 @@ impl Store {
         Ok(out)
     }
 
-    /// The quantity and `made_at` of every deal on one listing, read from the deal index (no
-    /// deal is decoded or verified).
+    /// The quantity and `made_at` of every deal on one listing that both parties have not
+    /// called off, read from the deal index (only a deal with steps is decoded, to fold them).
     pub fn deal_terms_on(&self, key: &ListingKey) -> Result<Vec<(u32, Timestamp)>, StoreError> {
         let mut out = Vec::new();
         for entry in self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])) {
-            let (_, v) = entry?;
+            let (k, v) = entry?;
+            let deal = keys::id_at_end(&k).ok_or(StoreError::Corrupt { what: "listing deal key" })?;
+            if self.is_cancelled(&deal)? {
+                continue;
+            }
             let quantity = v.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
             let made_at = v.get(4..12).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
             let (Some(quantity), Some(made_at)) = (quantity, made_at) else {

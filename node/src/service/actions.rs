@@ -290,8 +290,7 @@ impl Service {
         // clocks of the parties who confirmed them (a deal dated after the current revision is
         // one it does not count yet: see `repair_after_deals`).
         let key = haggle_protocol::ListingKey { author: self.me(), nonce: listing.nonce };
-        let last_deal = self.store.deal_terms_on(&key)?.into_iter().map(|(_, made_at)| made_at).max();
-        let at = last_deal.map_or(now, |made| now.max(made.saturating_add(Duration::from_millis(1))));
+        let at = self.dated_after_deals(&key, now)?;
         let object = self.sign(Body::Listing(listing), at)?;
         self.ingest_own(&object)?;
         let then = Followups {
@@ -300,6 +299,17 @@ impl Service {
             ..Followups::default()
         };
         Ok(Effect { object, then })
+    }
+
+    /// `now`, or just after the latest deal on the listing (one called off aside) if that is
+    /// later: a revision counts every deal made before it.
+    fn dated_after_deals(
+        &self,
+        key: &haggle_protocol::ListingKey,
+        now: Timestamp,
+    ) -> Result<Timestamp, ServiceError> {
+        let last_deal = self.store.deal_terms_on(key)?.into_iter().map(|(_, made_at)| made_at).max();
+        Ok(last_deal.map_or(now, |made| now.max(made.saturating_add(Duration::from_millis(1)))))
     }
 
     /// Makes an offer on someone else's listing.
@@ -555,6 +565,61 @@ impl Service {
         self.revise_after(&deal, then)
     }
 
+    /// What follows the step `step` on deal `deal_id` when that step called the deal off (both
+    /// parties signed `cancel`; see [`haggle_storage::Store::cancelled_by`]): on the owner's
+    /// listing, the next revision gives back what the deal took, its nights or its quantity, so
+    /// others can book or buy them again. A listing the deal sold out was closed for good and
+    /// stays closed. Runs once per deal: no other step calls it off again.
+    pub(super) fn after_step(
+        &self,
+        deal_id: ObjectId,
+        step: ObjectId,
+        then: &mut Followups,
+    ) -> Result<(), ServiceError> {
+        let Some(deal) = self.store.deal(&deal_id)? else { return Ok(()) };
+        if deal.listing_author() != self.me() || !self.store.cancelled_by(&deal, &step)? {
+            return Ok(());
+        }
+        let next = {
+            let _revising = self.revising();
+            self.next_revision_after_cancel(&deal)?
+        };
+        if let Some(next) = next {
+            then.events.push(NodeEvent::ListingPublished { id: next.id() });
+            then.publish.push(next.bytes().to_vec());
+        }
+        Ok(())
+    }
+
+    /// The owner's listing's next revision once `deal` is called off: the deal's nights
+    /// released, or its quantity added back; `None` if the listing is closed, or a campaign or
+    /// a digital good (whose deals take nothing).
+    fn next_revision_after_cancel(&self, deal: &Deal) -> Result<Option<Verified<Object>>, ServiceError> {
+        let Some(key) = deal.listing().listing_key() else { return Ok(None) };
+        let Some(current) = self.store.listing(&key)? else { return Ok(None) };
+        let Some(mut listing) = current.listing().cloned() else { return Ok(None) };
+        if listing.status == ListingStatus::Closed
+            || matches!(listing.kind, ListingKind::Crowdfund | ListingKind::Digital)
+        {
+            return Ok(None);
+        }
+        let now = self.dated_after_deals(&key, Timestamp::now())?;
+        let now = now.max(current.created_at().saturating_add(Duration::from_millis(1)));
+        listing.revision = next_revision(&current)?;
+        if let (Some(dates), Some(Market::Calendar(calendar))) = (deal.terms().dates, listing.market.as_mut())
+        {
+            calendar.release(dates);
+            calendar.forget_before(haggle_protocol::calendar::day_of(now));
+        } else {
+            let back = u64::from(listing.quantity) + u64::from(deal.terms().quantity);
+            listing.quantity =
+                u32::try_from(back.min(u64::from(haggle_protocol::limits::MAX_QUANTITY))).unwrap_or(u32::MAX);
+        }
+        let object = self.sign(Body::Listing(listing), now)?;
+        self.ingest_own(&object)?;
+        Ok(Some(object))
+    }
+
     /// Publishes the owner's listing's next revision after `deal` (see [`Self::after_deal`]).
     fn revise_after(&self, deal: &Deal, then: &mut Followups) -> Result<(), ServiceError> {
         let next = {
@@ -616,8 +681,13 @@ impl Service {
             {
                 continue;
             }
-            let mut uncounted: Vec<Deal> =
-                self.store.deals_on(&entry.key)?.into_iter().filter(|d| d.made_at() >= current).collect();
+            let mut uncounted = Vec::new();
+            for deal in self.store.deals_on(&entry.key)? {
+                // A deal called off meanwhile takes nothing.
+                if deal.made_at() >= current && !self.store.is_cancelled(&deal.id())? {
+                    uncounted.push(deal);
+                }
+            }
             uncounted.sort_by_key(|d| (d.made_at(), d.id()));
             for deal in uncounted {
                 tracing::info!(deal = %deal.id(), "writing the listing revision a deal left pending");

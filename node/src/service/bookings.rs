@@ -250,4 +250,50 @@ mod tests {
         assert_eq!((c.min_stay, c.max_stay, c.instant, c.booked), (3, 14, true, vec![week]));
         assert_eq!(c.open, vec![days_ahead(1, 60)]);
     }
+
+    /// Defect: a booking both parties called off kept its nights booked for good. Now the
+    /// guest's `cancel`, arriving after the owner's, ends the deal on the owner's node, which
+    /// publishes the calendar with the nights free again; the same nights can be booked anew.
+    #[test]
+    fn a_booking_called_off_frees_its_nights() {
+        use haggle_protocol::Step;
+
+        let (owner, _d0) = service(1);
+        let (guest, _d1) = service(2);
+        let listing = owner.publish(cabin(true)).expect("published");
+        guest.receive(listing.object.bytes(), Via::Gossip);
+        let id = listing.object.id().to_hex();
+        let week = days_ahead(10, 17);
+        let asked = guest.offer(&id, request(week, None)).expect("sent");
+        let thread = asked.object.id();
+        owner.receive(asked.object.bytes(), Via::Direct);
+        guest.receive(&message(&owner, thread, haggle_protocol::ObjectKind::Accept), Via::Direct);
+        let deal = owner.receive(&message(&guest, thread, haggle_protocol::ObjectKind::Confirm), Via::Direct);
+        guest.receive(deal.then.publish.first().expect("the booked revision"), Via::Gossip);
+        assert_eq!(
+            guest.listing_view(&id).expect("view").calendar.expect("calendar").booked,
+            vec![week.to_string()]
+        );
+
+        let deal_id = message(&owner, thread, haggle_protocol::ObjectKind::Accept);
+        let deal_id = haggle_protocol::Object::decode_unverified(&deal_id).expect("accept").id().to_hex();
+        let first = owner.deal_step(&deal_id, Step::Cancel).expect("the owner asks");
+        assert!(first.then.publish.is_empty(), "one cancel is a request");
+        guest.receive(first.object.bytes(), Via::Direct);
+        let second = guest.deal_step(&deal_id, Step::Cancel).expect("the guest agrees");
+        assert!(second.then.publish.is_empty(), "the guest does not revise the owner's listing");
+        let got = owner.receive(second.object.bytes(), Via::Direct);
+        let freed = got.then.publish.first().expect("the revision that frees the nights").clone();
+        guest.receive(&freed, Via::Gossip);
+        let view = guest.listing_view(&id).expect("view");
+        assert!(view.calendar.expect("calendar").booked.is_empty(), "the week is free again");
+        let search = guest
+            .search(SearchParams { free: Some(week.to_string()), ..SearchParams::default() })
+            .expect("search");
+        assert_eq!(search.total, 1, "and found free");
+        // The same nights are booked again, by the same instant calendar.
+        let again = guest.offer(&id, request(week, None)).expect("booked again");
+        let inbound = owner.receive(again.object.bytes(), Via::Direct);
+        assert_eq!(inbound.then.deliver, vec![guest.me()], "accepted at once: the nights are free");
+    }
 }

@@ -36,6 +36,7 @@ impl Service {
         self.ingest_own(&object)?;
         let mut then = Followups { deliver: vec![other], ..Followups::default() };
         then.events.push(self.step_event(&object, id)?);
+        self.after_step(id, object.id(), &mut then)?;
         Ok(Effect { object, then })
     }
 

@@ -245,3 +245,55 @@ fn a_deal_dated_by_a_fast_clock_is_counted_once() {
     assert!(seller.repair_after_deals().expect("repair").is_empty());
     assert_eq!(seller.listing(&id).expect("the listing").listing().map(|l| l.quantity), Some(2));
 }
+
+/// Defect: a deal both parties called off kept what it took; the quantity stayed down for good.
+/// Now the owner's node publishes a revision that gives it back, once, when the second `cancel`
+/// (here the owner's own) ends the deal.
+#[test]
+fn a_deal_called_off_gives_its_quantity_back() {
+    use haggle_protocol::Step;
+
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing =
+        seller.publish(ListingDraft { quantity: Some(3), ..draft("Chairs", "20") }).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let id = listing.object.id().to_hex();
+    let terms = TermsDraft { quantity: Some(2), ..offer_of("40") };
+    let offer = buyer.offer(&id, terms).expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    let accept = seller.accept(&offer.object.id().to_hex()).expect("accepted");
+    let confirm = buyer.receive(accept.object.bytes(), Via::Direct);
+    assert_eq!(confirm.then.deliver, vec![seller.me()]);
+    let confirm = buyer.store.thread(&offer.object.id()).expect("read").expect("thread");
+    let confirm = confirm.messages.iter().find(|m| m.kind() == ObjectKind::Confirm).expect("a confirm");
+    assert!(!seller.receive(confirm.bytes(), Via::Direct).then.publish.is_empty(), "the deal's revision");
+    assert_eq!(seller.listing_view(&id).expect("view").quantity, 1);
+    let deal = accept.object.id().to_hex();
+
+    // The buyer asks to call it off: nothing comes back yet.
+    let asked = buyer.deal_step(&deal, Step::Cancel).expect("cancel asked");
+    let got = seller.receive(asked.object.bytes(), Via::Direct);
+    assert!(matches!(got.first(), Some(Received::New)));
+    assert!(got.then.publish.is_empty(), "one cancel is a request");
+    assert_eq!(seller.listing_view(&id).expect("view").quantity, 1);
+
+    // The seller agrees: the deal is off and its 2 chairs are on sale again, for everyone.
+    let agreed = seller.deal_step(&deal, Step::Cancel).expect("cancel agreed");
+    assert_eq!(agreed.then.publish.len(), 1, "the revision that gives the quantity back");
+    let view = seller.listing_view(&id).expect("view");
+    assert_eq!((view.state, view.quantity), (ListingState::Active, 3));
+    buyer.receive(&agreed.then.publish[0], Via::Gossip);
+    assert_eq!(buyer.listing_view(&id).expect("view").quantity, 3);
+    assert_eq!(
+        seller.store.remaining_quantity(&listing.object.listing_key().expect("key")).expect("read"),
+        Some(3)
+    );
+
+    // Nothing is given back twice: not by a restart's repair, nor by the buyer's cancel arriving
+    // again.
+    assert!(seller.repair_after_deals().expect("repair").is_empty());
+    let again = seller.receive(asked.object.bytes(), Via::Direct);
+    assert!(again.then.publish.is_empty());
+    assert_eq!(seller.listing_view(&id).expect("view").quantity, 3);
+}
