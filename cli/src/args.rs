@@ -813,14 +813,16 @@ fn identity(text: &str) -> Result<String, String> {
     }
 }
 
-/// `30d`, `2w`, `12h`, `90m`, `45s`, or plain seconds.
+/// `30d`, `2w`, `12h`, `90m` or `45s`. A bare number is refused: `--expires 30` meant 30 days
+/// to one user and 30 seconds to the parser.
 pub fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let bad = || format!("`{text}` is not a duration: write e.g. 30d, 2w, 12h or 90m");
     let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     let n: u64 = digits.parse().map_err(|_| bad())?;
     let unit_secs: u64 = match unit {
-        "" | "s" => 1,
+        "" => return Err(format!("`{text}` needs a unit: {n}d (days), {n}w, {n}h, {n}m or {n}s")),
+        "s" => 1,
         "m" => 60,
         "h" => 3_600,
         "d" => 86_400,
@@ -866,8 +868,10 @@ mod tests {
         assert_eq!(duration("30d"), Ok(Duration::from_secs(30 * 86_400)));
         assert_eq!(duration("2w"), Ok(Duration::from_secs(14 * 86_400)));
         assert_eq!(duration("90m"), Ok(Duration::from_secs(5_400)));
-        assert_eq!(duration("45"), Ok(Duration::from_secs(45)));
-        for bad in ["", "d", "3y", "0d", "-1d", "1.5d"] {
+        assert_eq!(duration("45s"), Ok(Duration::from_secs(45)));
+        let bare = duration("30").expect_err("a bare number");
+        assert!(bare.contains("needs a unit: 30d (days)"), "{bare}");
+        for bad in ["", "d", "3y", "0d", "-1d", "1.5d", "0"] {
             assert!(duration(bad).is_err(), "{bad}");
         }
     }

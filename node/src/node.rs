@@ -364,12 +364,45 @@ fn relay_server(id: PeerId, config: &NodeConfig) -> relay::Behaviour {
     relay
 }
 
+/// Refuses a TCP listen address whose port another program holds. libp2p's TCP listener sets
+/// `SO_REUSEPORT` (so that dials can leave from the listening port), which lets a second process
+/// of the same user bind a port already in use and take a share of its connections without a
+/// word; a plain bind first (the standard library's sets only `SO_REUSEADDR`) fails as a port in
+/// use should. QUIC's UDP socket is bound without either, so it fails by itself.
+fn tcp_port_free(addr: &Multiaddr) -> std::io::Result<()> {
+    use libp2p::multiaddr::Protocol;
+    let mut ip = None;
+    let mut port = None;
+    for part in addr.iter() {
+        match part {
+            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
+            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
+            Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    match (ip, port) {
+        (Some(ip), Some(port)) if port != 0 => match std::net::TcpListener::bind((ip, port)) {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(std::io::Error::new(
+                e.kind(),
+                format!(
+                    "port {port} is in use by another program (another haggle node?); choose another port"
+                ),
+            )),
+            Err(e) => Err(e),
+        },
+        _ => Ok(()),
+    }
+}
+
 /// Starts every listener and waits (bounded) until each has an address.
 async fn listen(swarm: &mut Swarm<Behaviour>, config: &NodeConfig) -> Result<Vec<Multiaddr>, StartError> {
     let mut pending = 0;
     for addr in &config.listen {
         let multiaddr: Multiaddr =
             addr.parse().map_err(|source| BadAddress::Parse { addr: addr.clone(), source })?;
+        tcp_port_free(&multiaddr).map_err(|source| StartError::Listener { addrs: addr.clone(), source })?;
         swarm.listen_on(multiaddr).map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
         pending += 1;
     }

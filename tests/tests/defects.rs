@@ -207,3 +207,29 @@ async fn a_crash_between_a_deal_and_the_next_revision_is_repaired_on_start() -> 
     seller.stop().await;
     Ok(())
 }
+
+/// Defect: a second node told to listen on a TCP port another node already listens on started
+/// without a word and shared the port (libp2p's listener sets SO_REUSEPORT), so peers dialling
+/// the first node's address reached the second now and then ("Unexpected peer ID").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_port_in_use_is_refused_at_start() -> Result<()> {
+    let (da, db) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let a = TestNode::start("A", da.path(), vec![]).await?;
+    let tcp = a
+        .node
+        .listen_addrs
+        .iter()
+        .find(|addr| addr.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::Tcp(_))))
+        .expect("a TCP listener")
+        .to_string();
+    let config =
+        haggle_node::NodeConfig { listen: vec![tcp.clone()], ..haggle_node::NodeConfig::for_tests() };
+    let refused = match TestNode::start_with("B", db.path(), config).await {
+        Ok(_) => panic!("B started on {tcp}, which A holds"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(refused.contains(&format!("cannot listen on {tcp}")), "{refused}");
+    assert!(refused.contains("in use by another program"), "{refused}");
+    a.stop().await;
+    Ok(())
+}
