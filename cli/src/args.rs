@@ -24,8 +24,9 @@ pub struct Cli {
     /// The node's data directory (identity, database, config).
     #[arg(long, global = true, env = "HAGGLE_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Talk to the node API at this URL instead of the data dir's (token from HAGGLE_API_TOKEN).
-    #[arg(long, global = true, value_name = "URL")]
+    /// Talk to the node API at this URL instead of the data dir's (token from HAGGLE_API_TOKEN),
+    /// e.g. http://127.0.0.1:7401 (`http://` may be left out).
+    #[arg(long, global = true, value_name = "URL", value_parser = api_url)]
     pub api: Option<String>,
     /// Print one JSON document instead of tables.
     #[arg(long, global = true)]
@@ -804,6 +805,24 @@ fn window(text: &str) -> Result<u32, String> {
     Ok(d.as_secs() as u32)
 }
 
+/// `--api`: the node API's address, `http://HOST:PORT` or `HOST:PORT`; returned as a URL.
+fn api_url(text: &str) -> Result<String, String> {
+    let trimmed = text.trim().trim_end_matches('/');
+    let address = match trimmed.strip_prefix("http://") {
+        Some(rest) => rest,
+        None if trimmed.contains("://") => {
+            return Err(format!("`{text}`: a node's API speaks plain http, e.g. http://127.0.0.1:7401"));
+        }
+        None => trimmed,
+    };
+    let port =
+        address.rsplit_once(':').filter(|(host, _)| !host.is_empty()).map(|(_, port)| port.parse::<u16>());
+    match port {
+        Some(Ok(p)) if p != 0 => Ok(format!("http://{address}")),
+        _ => Err(format!("`{text}` is not a node API address: write HOST:PORT, e.g. 127.0.0.1:7401")),
+    }
+}
+
 /// A key or listing for `haggle reputation`: not empty.
 fn identity(text: &str) -> Result<String, String> {
     if text.trim().is_empty() {
@@ -873,6 +892,22 @@ mod tests {
         assert!(bare.contains("needs a unit: 30d (days)"), "{bare}");
         for bad in ["", "d", "3y", "0d", "-1d", "1.5d", "0"] {
             assert!(duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_api_address_may_leave_out_its_scheme() {
+        for (given, url) in [
+            ("127.0.0.1:7401", "http://127.0.0.1:7401"),
+            ("http://127.0.0.1:7401/", "http://127.0.0.1:7401"),
+            ("http://[::1]:7401", "http://[::1]:7401"),
+            ("node.local:7401", "http://node.local:7401"),
+        ] {
+            assert_eq!(api_url(given).as_deref(), Ok(url), "{given}");
+        }
+        assert!(api_url("https://127.0.0.1:7401").expect_err("https").contains("plain http"));
+        for bad in ["127.0.0.1", "127.0.0.1:port", ":7401", "127.0.0.1:0", ""] {
+            assert!(api_url(bad).expect_err(bad).contains("HOST:PORT"), "{bad}");
         }
     }
 

@@ -36,6 +36,12 @@ pub fn load_config(data_dir: &Path) -> Result<NodeConfig> {
 }
 
 pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
+    if data_dir.exists() && !data_dir.is_dir() {
+        return Err(crate::usage(format!(
+            "the data dir {} is a file, not a directory: choose another --data-dir",
+            data_dir.display()
+        )));
+    }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating the data dir {}", data_dir.display()))?;
     let mut config = load_config(data_dir)?;

@@ -55,7 +55,7 @@ pub enum StartError {
     /// The API would be reachable from other machines without `api_public`.
     #[error(
         "the API address {0} is not a loopback address; binding the API beyond this machine needs \
-         `api_public = true` (it is still protected by the cookie)"
+         --api-public (or `api_public = true` in config.toml; it is still protected by the cookie)"
     )]
     ApiNotLoopback(std::net::SocketAddr),
     /// The API's address cannot be bound.

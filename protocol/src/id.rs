@@ -74,9 +74,17 @@ pub enum ParseIdError {
         /// The shortest prefix accepted, in hex characters.
         min: usize,
     },
-    /// The prefix has characters that are not hex, or is longer than 64.
+    /// The prefix has characters that are not hex.
     #[error("id prefix `{0}` has characters that are not hex (0-9, a-f)")]
     NotHex(String),
+    /// The text is longer than a whole id.
+    #[error("`{given}` is {len} characters: an id is at most 64 hex characters")]
+    TooLong {
+        /// The text given.
+        given: String,
+        /// Its length, in characters.
+        len: usize,
+    },
 }
 
 impl FromStr for ObjectId {
@@ -117,8 +125,11 @@ impl FromStr for IdPrefix {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let hex = s.trim().to_ascii_lowercase();
-        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) || hex.len() > 64 {
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ParseIdError::NotHex(s.to_owned()));
+        }
+        if hex.len() > 64 {
+            return Err(ParseIdError::TooLong { given: s.to_owned(), len: hex.len() });
         }
         if hex.len() < MIN_PREFIX_LEN {
             return Err(ParseIdError::TooShort { given: s.to_owned(), min: MIN_PREFIX_LEN });
@@ -147,5 +158,10 @@ mod tests {
     fn bad_prefixes_say_why() {
         assert!(matches!("abc".parse::<IdPrefix>(), Err(ParseIdError::TooShort { .. })));
         assert!(matches!("abcxyz12".parse::<IdPrefix>(), Err(ParseIdError::NotHex(_))));
+        let long = "ab".repeat(33).parse::<IdPrefix>().expect_err("66 characters");
+        assert_eq!(
+            long.to_string(),
+            format!("`{}` is 66 characters: an id is at most 64 hex characters", "ab".repeat(33))
+        );
     }
 }

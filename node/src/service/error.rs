@@ -224,8 +224,8 @@ pub enum Conflict {
     },
     /// The deal is not at a point where it may be rated.
     #[error(
-        "deal {} is {stage}: it can be rated once the buyer says it was received, or once it has stayed at this stage for 14 days",
-        deal.fmt_short()
+        "deal {} is {}: it can be rated once the buyer says it was received, or once it has stayed at this stage for 14 days",
+        deal.fmt_short(), stage.replace('_', " ")
     )]
     NotRateable {
         /// The deal.
