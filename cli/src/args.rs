@@ -312,10 +312,10 @@ pub struct PayRequestArgs {
 #[derive(Debug, Args)]
 pub struct NodeArgs {
     /// Peer-to-peer listen address (multiaddr); repeat for several. Default: TCP and QUIC on 7400.
-    #[arg(long, value_name = "MULTIADDR")]
+    #[arg(long, value_name = "MULTIADDR", value_parser = listen_addr)]
     pub listen: Vec<String>,
     /// A peer to connect to, as a multiaddr ending in /p2p/<PeerId>; repeat for several.
-    #[arg(long, value_name = "MULTIADDR")]
+    #[arg(long, value_name = "MULTIADDR", value_parser = bootstrap_addr)]
     pub bootstrap: Vec<String>,
     /// Do not look for peers on the local network (mDNS).
     #[arg(long)]
@@ -805,6 +805,18 @@ fn window(text: &str) -> Result<u32, String> {
     Ok(d.as_secs() as u32)
 }
 
+/// `--listen`: a multiaddr, checked before the node starts.
+fn listen_addr(text: &str) -> Result<String, String> {
+    haggle_node::config::listen_addr(text.trim()).map(|_| text.trim().to_owned()).map_err(|e| e.to_string())
+}
+
+/// `--bootstrap`: a multiaddr ending in the peer's id, as the other node printed it.
+fn bootstrap_addr(text: &str) -> Result<String, String> {
+    haggle_node::config::bootstrap_peer(text.trim())
+        .map(|_| text.trim().to_owned())
+        .map_err(|e| e.to_string())
+}
+
 /// `--api`: the node API's address, `http://HOST:PORT` or `HOST:PORT`; returned as a URL.
 fn api_url(text: &str) -> Result<String, String> {
     let trimmed = text.trim().trim_end_matches('/');
@@ -893,6 +905,16 @@ mod tests {
         for bad in ["", "d", "3y", "0d", "-1d", "1.5d", "0"] {
             assert!(duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn node_addresses_are_checked_before_the_node_starts() {
+        assert!(listen_addr("/ip4/0.0.0.0/tcp/7400").is_ok());
+        assert!(listen_addr("/ip4/1.2.3/tcp/5").expect_err("3 octets").contains("is not a multiaddr"));
+        let peer = "/ip4/127.0.0.1/tcp/7400/p2p/12D3KooWPhSf7sCUgUMBVTPbA9bvkjYAQPHHDNPFWdA1mPN8Xxwq";
+        assert_eq!(bootstrap_addr(peer).as_deref(), Ok(peer));
+        let bare = bootstrap_addr("/ip4/127.0.0.1/tcp/7400").expect_err("no peer id");
+        assert!(bare.contains("must end in /p2p/<PeerId>"), "{bare}");
     }
 
     #[test]

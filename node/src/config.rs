@@ -225,10 +225,14 @@ impl NodeConfig {
     }
 }
 
+/// Parses a listen address.
+pub fn listen_addr(addr: &str) -> Result<Multiaddr, BadAddress> {
+    addr.parse().map_err(|source| BadAddress::Parse { addr: addr.to_owned(), source })
+}
+
 /// Parses a bootstrap address, which must end in `/p2p/<PeerId>`.
 pub fn bootstrap_peer(addr: &str) -> Result<(PeerId, Multiaddr), BadAddress> {
-    let multiaddr: Multiaddr =
-        addr.parse().map_err(|source| BadAddress::Parse { addr: addr.to_owned(), source })?;
+    let multiaddr = listen_addr(addr)?;
     match multiaddr.iter().last() {
         Some(Protocol::P2p(peer)) => Ok((peer, multiaddr)),
         _ => Err(BadAddress::NoPeerId { addr: addr.to_owned() }),

@@ -25,7 +25,6 @@ use crate::api::types::NodeEvent;
 use crate::behaviour::Behaviour;
 use crate::codec::BincodeCodec;
 use crate::config::{NodeConfig, RelayMode};
-use crate::error::BadAddress;
 use crate::error::StartError;
 use crate::event_loop::EventLoop;
 use crate::gossip;
@@ -400,8 +399,7 @@ fn tcp_port_free(addr: &Multiaddr) -> std::io::Result<()> {
 async fn listen(swarm: &mut Swarm<Behaviour>, config: &NodeConfig) -> Result<Vec<Multiaddr>, StartError> {
     let mut pending = 0;
     for addr in &config.listen {
-        let multiaddr: Multiaddr =
-            addr.parse().map_err(|source| BadAddress::Parse { addr: addr.clone(), source })?;
+        let multiaddr = crate::config::listen_addr(addr)?;
         tcp_port_free(&multiaddr).map_err(|source| StartError::Listener { addrs: addr.clone(), source })?;
         swarm.listen_on(multiaddr).map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
         pending += 1;
