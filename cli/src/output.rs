@@ -131,6 +131,14 @@ pub fn price(p: Option<&PriceView>) -> String {
     p.map_or_else(|| "free".to_owned(), |p| p.display.clone())
 }
 
+/// A listing's price for people: a wanted ad without one is open to offers, not free.
+fn listing_price(l: &ListingView) -> String {
+    match (&l.price, l.kind) {
+        (None, haggle_protocol::ListingKind::Wanted) => "open to offers".to_owned(),
+        (p, _) => price(p.as_ref()),
+    }
+}
+
 /// Terms as a table cell: `110.00 EUR x1`, or for a booking `140.00 EUR 2026-12-20..2026-12-27`.
 pub fn terms(t: &TermsView) -> String {
     match &t.dates {
@@ -160,7 +168,7 @@ pub fn listings(list: &[ListingView], empty: &str) {
                 match (&l.auction, &l.campaign) {
                     (Some(a), _) => crate::commands::auction_price(a),
                     (_, Some(c)) => crate::commands::campaign_price(c),
-                    _ => price(l.price.as_ref()),
+                    _ => listing_price(l),
                 },
                 l.quantity.to_string(),
                 l.location.clone(),
@@ -215,7 +223,7 @@ pub fn listing(l: &ListingView) {
     match (&l.auction, &l.campaign) {
         (Some(a), _) => crate::commands::auction_lines(l, a),
         (_, Some(c)) => crate::commands::campaign_lines(l, c),
-        _ => outln!("  price     {}", price(l.price.as_ref())),
+        _ => outln!("  price     {}", listing_price(l)),
     }
     if let Some(c) = &l.calendar {
         crate::commands::calendar_lines(c);

@@ -427,8 +427,16 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 
-    let cases: [(&[&str], &str); 6] = [
+    let long_id = "ab".repeat(33);
+    let cases: [(&[&str], &str); 10] = [
         (&["publish", "--expires", "91d", "--title", "Lamp", "--category", "home"], "at most 90 days"),
+        (
+            &["publish", "--expires", "30", "--title", "Lamp", "--category", "home"],
+            "needs a unit: 30d (days)",
+        ),
+        (&["show", &long_id], "is 66 characters: an id is at most 64"),
+        (&["--api", "127.0.0.1", "status"], "write HOST:PORT"),
+        (&["node", "--bootstrap", "/ip4/127.0.0.1/tcp/7400"], "must end in /p2p/<PeerId>"),
         (
             &["search", "--min-price", "50", "--max-price", "10", "--currency", "EUR"],
             "(50 EUR) is above the highest (10 EUR)",
@@ -449,7 +457,25 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(said.contains("No results past the first 1") && !said.contains("--offset 10"), "{said}");
 
-    let id = json(&dir, &["listings"])["listings"][0]["id"].as_str().expect("an id").to_owned();
+    // A wanted ad without a price is open to offers, not free.
+    let wanted = json(
+        &dir,
+        &["publish", "--kind", "wanted", "--title", "Wanted: road bike", "--category", "vehicles"],
+    );
+    let wanted = wanted["id"].as_str().expect("an id").to_owned();
+    let out = haggle(&dir, &["show", &wanted[..10]]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("price     open to offers"), "{said}");
+    assert!(haggle(&dir, &["retract", &wanted[..10]]).status.success());
+
+    let id = json(&dir, &["listings"])["listings"]
+        .as_array()
+        .expect("listings")
+        .iter()
+        .find(|l| l["title"] == "Desk lamp")
+        .and_then(|l| l["id"].as_str())
+        .expect("the lamp")
+        .to_owned();
     assert!(haggle(&dir, &["retract", &id[..10]]).status.success());
     let out = haggle(&dir, &["show", &id[..10]]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
