@@ -595,14 +595,7 @@ impl Service {
     /// released, or its quantity added back; `None` if the listing is closed, or a campaign or
     /// a digital good (whose deals take nothing).
     fn next_revision_after_cancel(&self, deal: &Deal) -> Result<Option<Verified<Object>>, ServiceError> {
-        let Some(key) = deal.listing().listing_key() else { return Ok(None) };
-        let Some(current) = self.store.listing(&key)? else { return Ok(None) };
-        let Some(mut listing) = current.listing().cloned() else { return Ok(None) };
-        if listing.status == ListingStatus::Closed
-            || matches!(listing.kind, ListingKind::Crowdfund | ListingKind::Digital)
-        {
-            return Ok(None);
-        }
+        let Some((key, current, mut listing)) = self.counted_listing(deal)? else { return Ok(None) };
         let now = self.dated_after_deals(&key, Timestamp::now())?;
         let now = now.max(current.created_at().saturating_add(Duration::from_millis(1)));
         listing.revision = next_revision(&current)?;
@@ -697,23 +690,33 @@ impl Service {
         Ok(())
     }
 
-    /// The next revision of the owner's listing after `deal` (its quantity less the deal's, or a
-    /// tombstone when none is left); `None` if the listing is someone else's (their node does
-    /// this) or already closed.
-    fn next_revision_after(&self, deal: &Deal) -> Result<Option<Verified<Object>>, ServiceError> {
+    /// The current revision of `deal`'s listing, if it is the owner's and counts its deals:
+    /// `None` for someone else's listing (their node revises it), a closed one, a campaign (it
+    /// makes a deal with every backer and stays as it is) or a digital good (it sells copies
+    /// without counting down: a revision per sale would flood the network).
+    fn counted_listing(
+        &self,
+        deal: &Deal,
+    ) -> Result<Option<(haggle_protocol::ListingKey, Object, Listing)>, ServiceError> {
         if deal.listing_author() != self.me() {
             return Ok(None);
         }
         let Some(key) = deal.listing().listing_key() else { return Ok(None) };
         let Some(current) = self.store.listing(&key)? else { return Ok(None) };
-        let Some(mut listing) = current.listing().cloned() else { return Ok(None) };
-        // A campaign makes a deal with every backer and stays as it is; a file sells copies
-        // without counting down (a revision per sale would flood the network).
+        let Some(listing) = current.listing().cloned() else { return Ok(None) };
         if listing.status == ListingStatus::Closed
             || matches!(listing.kind, ListingKind::Crowdfund | ListingKind::Digital)
         {
             return Ok(None);
         }
+        Ok(Some((key, current, listing)))
+    }
+
+    /// The next revision of the owner's listing after `deal` (its quantity less the deal's, or a
+    /// tombstone when none is left); `None` if the listing is someone else's (their node does
+    /// this) or already closed.
+    fn next_revision_after(&self, deal: &Deal) -> Result<Option<Verified<Object>>, ServiceError> {
+        let Some((_, current, mut listing)) = self.counted_listing(deal)? else { return Ok(None) };
         // This node runs this once per deal, when it first learns of it, so the current revision
         // cannot count it yet (even one the owner wrote after the deal was made, while the
         // deal's last message was still on its way): the deal's quantity comes off it.
