@@ -852,7 +852,8 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     let n: u64 = digits.parse().map_err(|_| bad())?;
     let unit_secs: u64 = match unit {
-        "" => return Err(format!("`{text}` needs a unit: {n}d (days), {n}w, {n}h, {n}m or {n}s")),
+        "" if n > 0 => return Err(format!("`{text}` needs a unit: {n}d (days), {n}w, {n}h, {n}m or {n}s")),
+        "" => return Err(bad()),
         "s" => 1,
         "m" => 60,
         "h" => 3_600,

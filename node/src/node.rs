@@ -397,10 +397,16 @@ fn tcp_port_free(addr: &Multiaddr) -> std::io::Result<()> {
 
 /// Starts every listener and waits (bounded) until each has an address.
 async fn listen(swarm: &mut Swarm<Behaviour>, config: &NodeConfig) -> Result<Vec<Multiaddr>, StartError> {
-    let mut pending = 0;
+    let mut addrs = Vec::new();
+    // Every port is probed before any listener binds, so the node's own IPv4 listener cannot
+    // make a dual-stack probe of its IPv6 one look taken.
     for addr in &config.listen {
         let multiaddr = crate::config::listen_addr(addr)?;
         tcp_port_free(&multiaddr).map_err(|source| StartError::Listener { addrs: addr.clone(), source })?;
+        addrs.push((addr, multiaddr));
+    }
+    let mut pending = 0;
+    for (addr, multiaddr) in addrs {
         swarm.listen_on(multiaddr).map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
         pending += 1;
     }

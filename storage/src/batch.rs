@@ -36,6 +36,14 @@ impl Gathered {
     pub(crate) fn writes(&self, key: &ListingKey) -> bool {
         self.keys.contains(key)
     }
+
+    /// Adds a write of a record that goes with the listing this batch writes.
+    pub(crate) fn also(&mut self, key: Vec<u8>, value: Option<&[u8]>) {
+        match value {
+            Some(v) => self.batch.insert(key, v),
+            None => self.batch.remove(key),
+        }
+    }
 }
 
 /// Adds `id` to a listing's history, deleting the oldest revision once the history is full.

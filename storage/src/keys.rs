@@ -76,6 +76,9 @@ pub(crate) const FEEDBACK_BY: u8 = b'W';
 /// Bids by author, for the per-author quota.
 pub(crate) const BID_BY: u8 = b'b';
 pub(crate) const JOURNAL: u8 = b'J';
+/// `K` + deal id: a deal called off whose quantity or nights the owner's listing has given back
+/// (or that had taken nothing to give back). Written with the revision that gives them back.
+pub(crate) const GIVEN_BACK: u8 = b'K';
 
 pub(crate) const SCHEMA_KEY: &[u8] = b"mschema";
 /// Present only while the store is closed after a clean shutdown.
@@ -142,6 +145,10 @@ pub(crate) fn bid_by(author: &PublicKey, id: &ObjectId) -> Vec<u8> {
 
 pub(crate) fn deal(id: &ObjectId) -> Vec<u8> {
     key(DEAL, &[id.as_bytes()])
+}
+
+pub(crate) fn given_back(deal: &ObjectId) -> Vec<u8> {
+    key(GIVEN_BACK, &[deal.as_bytes()])
 }
 
 pub(crate) fn listing_deal(k: &ListingKey, id: &ObjectId) -> Vec<u8> {

@@ -84,29 +84,84 @@ impl Store {
         Ok(DealState::fold(deal.made_at(), &steps))
     }
 
-    /// Whether `step`, just stored, is the one that called the deal off: the deal is cancelled
-    /// with it and would not be without it. A party's second `cancel`, or any step after the
-    /// deal ended, is not.
-    pub fn cancelled_by(&self, deal: &Deal, step: &ObjectId) -> Result<bool, StoreError> {
-        let steps = self.deal_steps(&deal.id())?;
-        let signed = |skip: Option<&ObjectId>| -> Vec<SignedStep> {
-            steps.iter().filter(|o| Some(&o.id()) != skip).filter_map(|o| signed_step(deal, o)).collect()
-        };
-        let stage = |steps: &[SignedStep]| DealState::fold(deal.made_at(), steps).stage();
-        let cancelled = haggle_protocol::lifecycle::Stage::Cancelled;
-        Ok(stage(&signed(None)) == cancelled && stage(&signed(Some(step))) != cancelled)
+    /// Whether the owner's listing has settled `deal` being called off: given back what it
+    /// took, or found it had taken nothing ([`Store::ingest_own_settling`]).
+    pub fn given_back(&self, deal: &ObjectId) -> Result<bool, StoreError> {
+        Ok(self.db.contains_key(keys::given_back(deal))?)
     }
 
-    /// Whether both parties called the deal off. Cheap for a deal with no steps (a key scan);
-    /// a deal with steps is read and its steps folded.
+    /// Notes (`true`) or forgets (`false`) that `deal` is settled with no revision to write
+    /// (its listing took nothing, or is closed); flushed.
+    pub fn set_given_back(&self, deal: &ObjectId, given_back: bool) -> Result<(), StoreError> {
+        if given_back {
+            self.db.insert(keys::given_back(deal), &[])?;
+        } else {
+            self.db.remove(keys::given_back(deal))?;
+        }
+        self.flush()
+    }
+
+    /// Stores the owner's listing revision that settles `deal`: it gives back what the deal
+    /// took (`given_back`), or takes it again after a cancellation was undone. The mark is
+    /// written in the revision's own batch, so a crash leaves both or neither and the start-up
+    /// repair never settles a deal twice. Flushed.
+    pub fn ingest_own_settling(
+        &self,
+        object: &haggle_protocol::Verified<Object>,
+        deal: &ObjectId,
+        given_back: bool,
+    ) -> Result<Outcome, StoreError> {
+        let outcome = {
+            let _lock = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+            let mut gathered = crate::batch::Gathered::default();
+            let outcome =
+                self.write_into(object, Origin::Own, haggle_protocol::Timestamp::now(), &mut gathered)?;
+            if matches!(outcome, Outcome::New { .. }) {
+                gathered.also(keys::given_back(deal), given_back.then_some(&[][..]));
+            }
+            self.commit(gathered)?;
+            outcome
+        };
+        self.after_write(crate::store::Durability::Flush)?;
+        Ok(outcome)
+    }
+
+    /// The deals on the owner's listing `key` whose cancellation is not settled: called off and
+    /// not given back, or given back and since completed (a `received` crossed the last
+    /// `cancel`).
+    pub fn unsettled_cancellations(
+        &self,
+        key: &haggle_protocol::ListingKey,
+    ) -> Result<Vec<ObjectId>, StoreError> {
+        let mut out = Vec::new();
+        for (deal, _, _) in self.deal_terms_on(key)? {
+            if self.is_cancelled(&deal)? != self.given_back(&deal)? {
+                out.push(deal);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether both parties called the deal off, as [`DealState::stage`] folds it: no
+    /// `received` (it wins over a cancellation) and a `cancel` from each party. Read from the
+    /// steps alone, without verifying the deal again: the store takes a step only from one of
+    /// the deal's two parties, and `received` only from the buyer ([`Store::write_step`]), so
+    /// two different authors of `cancel` are the two parties. Cheap enough for the guards that
+    /// ask it of every deal on a listing: a key scan for a deal without steps, and an
+    /// unverified decode of each step of one with them.
     pub fn is_cancelled(&self, deal: &ObjectId) -> Result<bool, StoreError> {
-        if self.db.scan_prefix(keys::key(keys::DEAL_STEP, &[deal.as_bytes()])).keys().next().is_none() {
-            return Ok(false);
+        let mut cancelled_by: Vec<haggle_protocol::PublicKey> = Vec::new();
+        for object in self.deal_steps(deal)? {
+            let Body::Step(s) = object.body() else { continue };
+            match s.step {
+                lifecycle::Step::Received => return Ok(false),
+                lifecycle::Step::Cancel if !cancelled_by.contains(&object.author()) => {
+                    cancelled_by.push(object.author());
+                }
+                _ => {}
+            }
         }
-        match self.deal(deal)? {
-            Some(d) => Ok(self.deal_state(&d)?.stage() == haggle_protocol::lifecycle::Stage::Cancelled),
-            None => Ok(false),
-        }
+        Ok(cancelled_by.len() >= 2)
     }
 }
 
@@ -176,8 +231,8 @@ mod tests {
         assert_eq!(store.deal_steps(&deal).expect("read").len(), MAX_DEAL_STEPS + 1);
     }
 
-    /// A deal both parties called off no longer takes the listing's quantity, and only the
-    /// step that completed the cancellation is said to have made it.
+    /// A deal both parties called off no longer takes the listing's quantity, and is owed a
+    /// revision until the owner's listing settles it.
     #[test]
     fn a_cancelled_deal_gives_back_what_it_took() {
         let (seller, buyer) = (key(1), key(2));
@@ -192,29 +247,27 @@ mod tests {
         }
         let key = listing.listing_key().expect("a listing");
         assert_eq!(store.remaining_quantity(&key).expect("read"), Some(1), "the deal took 2 of 3");
-        let d = store.deal(&a.id()).expect("read").expect("the deal");
         let step = |by: &haggle_protocol::SecretKey, to: &haggle_protocol::SecretKey| {
             sign_now(by, Body::Step(DealStep { deal: a.id(), to: to.public(), step: Step::Cancel }))
         };
         let first = step(&buyer, &seller);
         assert!(put(&store, &first).is_new());
-        assert!(!store.is_cancelled(&a.id()).expect("read"));
-        assert!(!store.cancelled_by(&d, &first.id()).expect("read"), "one cancel is a request");
+        assert!(!store.is_cancelled(&a.id()).expect("read"), "one cancel is a request");
+        assert!(store.unsettled_cancellations(&key).expect("read").is_empty());
         assert_eq!(store.remaining_quantity(&key).expect("read"), Some(1));
-        let second = step(&seller, &buyer);
-        assert!(put(&store, &second).is_new());
+        assert!(put(&store, &step(&seller, &buyer)).is_new());
         assert!(store.is_cancelled(&a.id()).expect("read"));
-        assert!(store.cancelled_by(&d, &second.id()).expect("read"), "the second cancel ends the deal");
+        assert_eq!(store.unsettled_cancellations(&key).expect("read"), vec![a.id()], "owed a revision");
+        store.set_given_back(&a.id(), true).expect("settled");
+        assert!(store.unsettled_cancellations(&key).expect("read").is_empty());
         let again =
             sign_now(&buyer, Body::Step(DealStep { deal: a.id(), to: seller.public(), step: Step::Cancel }));
         assert!(
             put(&store, &again).is_new(),
             "steps are stored whatever the stage (each party's share is bounded)"
         );
-        assert!(
-            !store.cancelled_by(&d, &again.id()).expect("read"),
-            "a second cancel by one party ends nothing"
-        );
+        assert!(store.is_cancelled(&a.id()).expect("read"), "a second cancel by one party changes nothing");
+        assert!(store.unsettled_cancellations(&key).expect("read").is_empty());
         assert_eq!(store.remaining_quantity(&key).expect("read"), Some(3), "the 2 are back");
     }
 }

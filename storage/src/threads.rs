@@ -108,13 +108,15 @@ impl Store {
         except: Option<ObjectId>,
     ) -> Result<Vec<DateRange>, StoreError> {
         let mut out = Vec::new();
+        let today = haggle_protocol::calendar::day_of(Timestamp::now());
         for entry in self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])) {
             let (k, v) = entry?;
             let day = |at: usize| v.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
             if let (Some(from), Some(to)) = (day(12), day(16)) {
-                // A booking both parties called off holds no nights.
+                // A booking both parties called off holds no nights (asked only of bookings not
+                // over yet: no request reaches into the past).
                 let deal = keys::id_at_end(&k).ok_or(StoreError::Corrupt { what: "listing deal key" })?;
-                if !self.is_cancelled(&deal)? {
+                if to > today && !self.is_cancelled(&deal)? {
                     out.push(DateRange { from, to });
                 }
             }
@@ -194,22 +196,19 @@ impl Store {
         Ok(out)
     }
 
-    /// The quantity and `made_at` of every deal on one listing that both parties have not
-    /// called off, read from the deal index (only a deal with steps is decoded, to fold them).
-    pub fn deal_terms_on(&self, key: &ListingKey) -> Result<Vec<(u32, Timestamp)>, StoreError> {
+    /// The id, quantity and `made_at` of every deal on one listing, called off or not, read from
+    /// the deal index (no deal is decoded or verified).
+    pub fn deal_terms_on(&self, key: &ListingKey) -> Result<Vec<(ObjectId, u32, Timestamp)>, StoreError> {
         let mut out = Vec::new();
         for entry in self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])) {
             let (k, v) = entry?;
             let deal = keys::id_at_end(&k).ok_or(StoreError::Corrupt { what: "listing deal key" })?;
-            if self.is_cancelled(&deal)? {
-                continue;
-            }
             let quantity = v.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
             let made_at = v.get(4..12).and_then(|b| b.try_into().ok()).map(u64::from_be_bytes);
             let (Some(quantity), Some(made_at)) = (quantity, made_at) else {
                 return Err(StoreError::Corrupt { what: "listing deal" });
             };
-            out.push((quantity, Timestamp::from_millis(made_at)));
+            out.push((deal, quantity, Timestamp::from_millis(made_at)));
         }
         Ok(out)
     }
@@ -242,10 +241,11 @@ impl Store {
             return Ok(Some(head.quantity));
         }
         let mut taken: u64 = 0;
-        for (quantity, made_at) in self.deal_terms_on(key)? {
+        for (deal, quantity, made_at) in self.deal_terms_on(key)? {
             // A revision published after the deal already counts it (same millisecond: count
-            // it, erring towards selling too little rather than too much).
-            if made_at >= head.created_at {
+            // it, erring towards selling too little rather than too much); a deal both parties
+            // called off takes nothing.
+            if made_at >= head.created_at && !self.is_cancelled(&deal)? {
                 taken += u64::from(quantity);
             }
         }

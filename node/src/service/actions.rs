@@ -308,8 +308,13 @@ impl Service {
         key: &haggle_protocol::ListingKey,
         now: Timestamp,
     ) -> Result<Timestamp, ServiceError> {
-        let last_deal = self.store.deal_terms_on(key)?.into_iter().map(|(_, made_at)| made_at).max();
-        Ok(last_deal.map_or(now, |made| now.max(made.saturating_add(Duration::from_millis(1)))))
+        let mut at = now;
+        for (deal, _, made_at) in self.store.deal_terms_on(key)? {
+            if made_at >= at && !self.store.is_cancelled(&deal)? {
+                at = made_at.saturating_add(Duration::from_millis(1));
+            }
+        }
+        Ok(at)
     }
 
     /// Makes an offer on someone else's listing.
@@ -565,52 +570,78 @@ impl Service {
         self.revise_after(&deal, then)
     }
 
-    /// What follows the step `step` on deal `deal_id` when that step called the deal off (both
-    /// parties signed `cancel`; see [`haggle_storage::Store::cancelled_by`]): on the owner's
-    /// listing, the next revision gives back what the deal took, its nights or its quantity, so
-    /// others can book or buy them again. A listing the deal sold out was closed for good and
-    /// stays closed. Runs once per deal: no other step calls it off again.
-    pub(super) fn after_step(
-        &self,
-        deal_id: ObjectId,
-        step: ObjectId,
-        then: &mut Followups,
-    ) -> Result<(), ServiceError> {
+    /// What follows a `cancel` or `received` on deal `deal_id`: when the deal is now called off
+    /// (both parties signed `cancel`) and the owner's listing has not given back what it took,
+    /// the next revision gives back its nights or its quantity, so others can book or buy them
+    /// again; when a `received` that crossed the last `cancel` has brought the deal back (it
+    /// wins), the next revision takes them again. Whether the listing has given them back is
+    /// stored with the revision ([`haggle_storage::Store::ingest_own_settling`]), and this runs
+    /// under the revision lock, so two steps at once, a repeated delivery or a restart never
+    /// give back twice. A listing the deal sold out was closed for good and stays closed.
+    pub(super) fn after_step(&self, deal_id: ObjectId, then: &mut Followups) -> Result<(), ServiceError> {
         let Some(deal) = self.store.deal(&deal_id)? else { return Ok(()) };
-        if deal.listing_author() != self.me() || !self.store.cancelled_by(&deal, &step)? {
+        if deal.listing_author() != self.me() {
             return Ok(());
         }
         let next = {
             let _revising = self.revising();
-            self.next_revision_after_cancel(&deal)?
+            self.settle_cancellation(&deal)?
         };
         if let Some(next) = next {
             then.events.push(NodeEvent::ListingPublished { id: next.id() });
             then.publish.push(next.bytes().to_vec());
+            if next.listing().is_some_and(|l| l.status == ListingStatus::Closed) {
+                self.end_threads(&next, Ending::SoldOut, then);
+            }
         }
         Ok(())
     }
 
-    /// The owner's listing's next revision once `deal` is called off: the deal's nights
-    /// released, or its quantity added back; `None` if the listing is closed, or a campaign or
-    /// a digital good (whose deals take nothing).
-    fn next_revision_after_cancel(&self, deal: &Deal) -> Result<Option<Verified<Object>>, ServiceError> {
-        let Some((key, current, mut listing)) = self.counted_listing(deal)? else { return Ok(None) };
+    /// The owner's listing's next revision when `deal`'s cancellation is not settled (see
+    /// [`Self::after_step`]); `None` when it is, or when there is nothing to give back: the
+    /// listing is closed, a campaign or a digital good, or its current revision never took the
+    /// deal off (it came before the deal), and then the deal is only noted as settled.
+    fn settle_cancellation(&self, deal: &Deal) -> Result<Option<Verified<Object>>, ServiceError> {
+        let id = deal.id();
+        let cancelled = self.store.is_cancelled(&id)?;
+        if cancelled == self.store.given_back(&id)? {
+            return Ok(None);
+        }
+        let counted =
+            self.counted_listing(deal)?.filter(|(_, current, _)| deal.made_at() < current.created_at());
+        let Some((key, current, mut listing)) = counted else {
+            self.store.set_given_back(&id, cancelled)?;
+            return Ok(None);
+        };
         let now = self.dated_after_deals(&key, Timestamp::now())?;
         let now = now.max(current.created_at().saturating_add(Duration::from_millis(1)));
         listing.revision = next_revision(&current)?;
+        let quantity = u64::from(deal.terms().quantity);
         if let (Some(dates), Some(Market::Calendar(calendar))) = (deal.terms().dates, listing.market.as_mut())
         {
-            calendar.release(dates);
+            if cancelled {
+                calendar.release(dates);
+            } else {
+                calendar.book(dates);
+            }
             calendar.forget_before(haggle_protocol::calendar::day_of(now));
-        } else {
-            let back = u64::from(listing.quantity) + u64::from(deal.terms().quantity);
+        } else if cancelled {
+            let back = u64::from(listing.quantity) + quantity;
             listing.quantity =
                 u32::try_from(back.min(u64::from(haggle_protocol::limits::MAX_QUANTITY))).unwrap_or(u32::MAX);
+        } else if u64::from(listing.quantity) <= quantity {
+            listing.status = ListingStatus::Closed;
+            listing.quantity = 0;
+            listing.expires_at = now.saturating_add(TOMBSTONE_LIFETIME);
+        } else {
+            listing.quantity -= deal.terms().quantity;
         }
         let object = self.sign(Body::Listing(listing), now)?;
-        self.ingest_own(&object)?;
-        Ok(Some(object))
+        match self.store.ingest_own_settling(&object, &id, cancelled)? {
+            Outcome::New { .. } => Ok(Some(object)),
+            Outcome::Rejected(r) => Err(r.reason.into()),
+            _ => Err(Conflict::NewerRevision.into()),
+        }
     }
 
     /// Publishes the owner's listing's next revision after `deal` (see [`Self::after_deal`]).
@@ -670,8 +701,18 @@ impl Service {
                     || matches!(l.kind, ListingKind::Crowdfund | ListingKind::Digital)
             });
             // Read from the deal index first: deals are decoded only for a listing that owes one.
-            if closed || !self.store.deal_terms_on(&entry.key)?.iter().any(|(_, made_at)| *made_at >= current)
-            {
+            if closed {
+                continue;
+            }
+            // Deals called off, or brought back by a `received`, whose revision a crash left
+            // unwritten (or that were called off before this node gave anything back).
+            for deal in self.store.unsettled_cancellations(&entry.key)? {
+                if let Some(deal) = self.store.deal(&deal)? {
+                    tracing::info!(deal = %deal.id(), "settling a deal called off");
+                    self.after_step(deal.id(), then)?;
+                }
+            }
+            if !self.store.deal_terms_on(&entry.key)?.iter().any(|(_, _, made_at)| *made_at >= current) {
                 continue;
             }
             let mut uncounted = Vec::new();

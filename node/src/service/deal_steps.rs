@@ -31,12 +31,18 @@ impl Service {
                 .map(|(id, _)| id)
                 .ok_or(Conflict::Step(haggle_protocol::NotAllowed::NoPaymentRequest))?;
         }
+        // A cancel or a received may call the deal off or bring it back.
+        let settles = matches!(step, Step::Cancel | Step::Received);
         let now = Timestamp::now();
         let object = self.sign(Body::Step(DealStep { deal: id, to: other, step }), now)?;
         self.ingest_own(&object)?;
         let mut then = Followups { deliver: vec![other], ..Followups::default() };
         then.events.push(self.step_event(&object, id)?);
-        self.after_step(id, object.id(), &mut then)?;
+        // The step is stored and on its way: a failure to revise the listing after it is logged
+        // (the start-up repair settles it), not reported as the step's failure.
+        if settles && let Err(e) = self.after_step(id, &mut then) {
+            tracing::warn!(deal = %id, error = %e, "cannot settle the listing after a cancel or received");
+        }
         Ok(Effect { object, then })
     }
 

@@ -372,9 +372,12 @@ impl Service {
                     Ok(event) => out.then.events.push(event),
                     Err(e) => tracing::warn!(error = %e, "cannot read the deal of a step"),
                 }
-                // Both parties called off a deal on this node's listing: what it took goes back.
-                if let Err(e) = self.after_step(step.deal, id, &mut out.then) {
-                    tracing::warn!(deal = %step.deal, error = %e, "cannot give back what a cancelled deal took");
+                // A deal on this node's listing called off (or brought back): what it took goes
+                // back (or is taken again).
+                if matches!(step.step, haggle_protocol::Step::Cancel | haggle_protocol::Step::Received)
+                    && let Err(e) = self.after_step(step.deal, &mut out.then)
+                {
+                    tracing::warn!(deal = %step.deal, error = %e, "cannot settle the listing after a cancel or received");
                 }
                 // The buyer paid for a digital good this node sold: the key goes out.
                 if matches!(step.step, haggle_protocol::Step::Paid { .. })

@@ -297,3 +297,74 @@ fn a_deal_called_off_gives_its_quantity_back() {
     assert!(again.then.publish.is_empty());
     assert_eq!(seller.listing_view(&id).expect("view").quantity, 3);
 }
+
+/// A `received` that crossed the last `cancel` wins: the deal stands after all, and the seller's
+/// listing takes back the quantity it had given back. A restart's repair finds nothing owed.
+#[test]
+fn a_received_that_crossed_the_last_cancel_takes_the_quantity_again() {
+    use haggle_protocol::Step;
+
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing =
+        seller.publish(ListingDraft { quantity: Some(3), ..draft("Chairs", "20") }).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let id = listing.object.id().to_hex();
+    let offer = buyer.offer(&id, TermsDraft { quantity: Some(2), ..offer_of("40") }).expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    let accept = seller.accept(&offer.object.id().to_hex()).expect("accepted");
+    buyer.receive(accept.object.bytes(), Via::Direct);
+    let record = buyer.store.thread(&offer.object.id()).expect("read").expect("thread");
+    let confirm = record.messages.iter().find(|m| m.kind() == ObjectKind::Confirm).expect("a confirm");
+    seller.receive(confirm.bytes(), Via::Direct);
+    let deal = accept.object.id().to_hex();
+    let shipped = seller.deal_step(&deal, Step::Shipped(None)).expect("shipped");
+    buyer.receive(shipped.object.bytes(), Via::Direct);
+    let asked = buyer.deal_step(&deal, Step::Cancel).expect("the buyer asks to call it off");
+    seller.receive(asked.object.bytes(), Via::Direct);
+    let agreed = seller.deal_step(&deal, Step::Cancel).expect("the seller agrees");
+    assert_eq!(agreed.then.publish.len(), 1);
+    assert_eq!(seller.listing_view(&id).expect("view").quantity, 3, "given back");
+    // Before the seller's cancel reaches it, the buyer's node signs received: it wins.
+    let received = buyer.deal_step(&deal, Step::Received).expect("received");
+    let got = seller.receive(received.object.bytes(), Via::Direct);
+    assert_eq!(got.then.publish.len(), 1, "the revision that takes the 2 again");
+    assert_eq!(seller.listing_view(&id).expect("view").quantity, 1);
+    assert!(seller.repair_after_deals().expect("repair").is_empty());
+    assert_eq!(seller.listing_view(&id).expect("view").quantity, 1);
+}
+
+/// A crash between the last `cancel` and the revision that gives back: the start-up repair
+/// writes that revision, once.
+#[test]
+fn a_cancellation_a_crash_left_unsettled_is_settled_at_start() {
+    use haggle_protocol::Step;
+    use haggle_protocol::lifecycle::DealStep;
+
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing =
+        seller.publish(ListingDraft { quantity: Some(2), ..draft("Chairs", "20") }).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let id = listing.object.id().to_hex();
+    let offer = buyer.offer(&id, offer_of("20")).expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    let accept = seller.accept(&offer.object.id().to_hex()).expect("accepted");
+    buyer.receive(accept.object.bytes(), Via::Direct);
+    let record = buyer.store.thread(&offer.object.id()).expect("read").expect("thread");
+    let confirm = record.messages.iter().find(|m| m.kind() == ObjectKind::Confirm).expect("a confirm");
+    seller.receive(confirm.bytes(), Via::Direct);
+    assert_eq!(seller.listing_view(&id).expect("view").quantity, 1);
+    let deal = accept.object.id();
+    let asked = buyer.deal_step(&deal.to_hex(), Step::Cancel).expect("asked");
+    seller.receive(asked.object.bytes(), Via::Direct);
+    // The seller's cancel is stored, and the node stops before it revises the listing.
+    let step = Body::Step(DealStep { deal, to: buyer.me(), step: Step::Cancel });
+    let cancel = seller.sign(step, Timestamp::now()).expect("signed");
+    assert!(matches!(seller.store.ingest_own(&cancel).expect("stored"), Outcome::New { .. }));
+    assert_eq!(seller.listing_view(&id).expect("view").quantity, 1, "not given back yet");
+    let repaired = seller.repair_after_deals().expect("repair");
+    assert_eq!(repaired.publish.len(), 1, "the revision the crash left unwritten");
+    assert_eq!(seller.listing_view(&id).expect("view").quantity, 2);
+    assert!(seller.repair_after_deals().expect("repair").is_empty(), "once");
+}

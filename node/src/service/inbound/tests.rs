@@ -168,7 +168,15 @@ fn an_object_without_the_networks_work_is_refused_before_its_signature() {
         crate::service::Policy { pow_bits: 10, ..Default::default() },
         std::sync::Arc::new(haggle_storage::blobs::Blobs::open(&dir.path().join("blobs")).expect("blobs")),
     );
-    let free = sign_now(&key(2), Body::Listing(live_listing("Free lunch")));
+    // Signed without work; one in a thousand such objects meets 10 bits by chance, so the test
+    // takes one that does not.
+    let free = (0..64u64)
+        .map(|ms| {
+            let at = Timestamp::now().saturating_sub(Duration::from_millis(ms));
+            sign_at(&key(2), Body::Listing(live_listing("Free lunch")), at)
+        })
+        .find(|o| !o.has_work(10))
+        .expect("an object without the work");
     let refusal = refused(&me.receive(free.bytes(), Via::Gossip)).expect("refused");
     assert!(refusal.0.contains("proof of work") && !refusal.1, "{refusal:?}");
     let batch = me.receive_batch(&[free.bytes().to_vec()], Via::Sync, None);
