@@ -291,6 +291,11 @@ impl Service {
         // one it does not count yet: see `repair_after_deals`).
         let key = haggle_protocol::ListingKey { author: self.me(), nonce: listing.nonce };
         let at = self.dated_after_deals(&key, now)?;
+        // And after the revision it replaces, so revisions are dated in order: whether one
+        // counts a deal is read from the dates.
+        let after_current =
+            self.store.listing(&key)?.map(|c| c.created_at().saturating_add(Duration::from_millis(1)));
+        let at = after_current.map_or(at, |c| at.max(c));
         let object = self.sign(Body::Listing(listing), at)?;
         self.ingest_own(&object)?;
         let then = Followups {
@@ -706,10 +711,12 @@ impl Service {
             }
             // Deals called off, or brought back by a `received`, whose revision a crash left
             // unwritten (or that were called off before this node gave anything back).
+            // One deal that cannot be settled is logged; the others, and the other listings,
+            // are still repaired.
             for deal in self.store.unsettled_cancellations(&entry.key)? {
-                if let Some(deal) = self.store.deal(&deal)? {
-                    tracing::info!(deal = %deal.id(), "settling a deal called off");
-                    self.after_step(deal.id(), then)?;
+                tracing::info!(%deal, "settling a deal called off");
+                if let Err(e) = self.after_step(deal, then) {
+                    tracing::warn!(%deal, error = %e, "cannot settle a deal called off");
                 }
             }
             if !self.store.deal_terms_on(&entry.key)?.iter().any(|(_, _, made_at)| *made_at >= current) {
@@ -725,14 +732,16 @@ impl Service {
             uncounted.sort_by_key(|d| (d.made_at(), d.id()));
             for deal in uncounted {
                 tracing::info!(deal = %deal.id(), "writing the listing revision a deal left pending");
-                self.revise_after(&deal, then)?;
+                if let Err(e) = self.revise_after(&deal, then) {
+                    tracing::warn!(deal = %deal.id(), error = %e, "cannot write the revision a deal left pending");
+                }
             }
         }
         Ok(())
     }
 
     /// The current revision of `deal`'s listing, if it is the owner's and counts its deals:
-    /// `None` for someone else's listing (their node revises it), a closed one, a campaign (it
+    /// `None` for someone else's listing (their node revises it), a closed or expired one, a campaign (it
     /// makes a deal with every backer and stays as it is) or a digital good (it sells copies
     /// without counting down: a revision per sale would flood the network).
     fn counted_listing(
@@ -746,6 +755,7 @@ impl Service {
         let Some(current) = self.store.listing(&key)? else { return Ok(None) };
         let Some(listing) = current.listing().cloned() else { return Ok(None) };
         if listing.status == ListingStatus::Closed
+            || listing.expires_at <= Timestamp::now()
             || matches!(listing.kind, ListingKind::Crowdfund | ListingKind::Digital)
         {
             return Ok(None);
@@ -757,6 +767,11 @@ impl Service {
     /// tombstone when none is left); `None` if the listing is someone else's (their node does
     /// this) or already closed.
     fn next_revision_after(&self, deal: &Deal) -> Result<Option<Verified<Object>>, ServiceError> {
+        // A deal called off meanwhile takes nothing (checked under the revision lock, like the
+        // settling of a cancellation).
+        if self.store.is_cancelled(&deal.id())? {
+            return Ok(None);
+        }
         let Some((_, current, mut listing)) = self.counted_listing(deal)? else { return Ok(None) };
         // This node runs this once per deal, when it first learns of it, so the current revision
         // cannot count it yet (even one the owner wrote after the deal was made, while the
