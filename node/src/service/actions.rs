@@ -592,13 +592,7 @@ impl Service {
             let _revising = self.revising();
             self.settle_cancellation(&deal)?
         };
-        if let Some(next) = next {
-            then.events.push(NodeEvent::ListingPublished { id: next.id() });
-            then.publish.push(next.bytes().to_vec());
-            if next.listing().is_some_and(|l| l.status == ListingStatus::Closed) {
-                self.end_threads(&next, Ending::SoldOut, then);
-            }
-        }
+        self.announce_revision(next, then);
         Ok(())
     }
 
@@ -649,12 +643,9 @@ impl Service {
         }
     }
 
-    /// Publishes the owner's listing's next revision after `deal` (see [`Self::after_deal`]).
-    fn revise_after(&self, deal: &Deal, then: &mut Followups) -> Result<(), ServiceError> {
-        let next = {
-            let _revising = self.revising();
-            self.next_revision_after(deal)?
-        };
+    /// Announces and queues for gossip a revision the owner's node wrote after a deal or its
+    /// cancellation; a revision that closes the listing (sold out) ends its open threads.
+    fn announce_revision(&self, next: Option<Verified<Object>>, then: &mut Followups) {
         if let Some(next) = next {
             then.events.push(NodeEvent::ListingPublished { id: next.id() });
             then.publish.push(next.bytes().to_vec());
@@ -662,6 +653,15 @@ impl Service {
                 self.end_threads(&next, Ending::SoldOut, then);
             }
         }
+    }
+
+    /// Publishes the owner's listing's next revision after `deal` (see [`Self::after_deal`]).
+    fn revise_after(&self, deal: &Deal, then: &mut Followups) -> Result<(), ServiceError> {
+        let next = {
+            let _revising = self.revising();
+            self.next_revision_after(deal)?
+        };
+        self.announce_revision(next, then);
         Ok(())
     }
 

@@ -246,6 +246,25 @@ fn a_deal_dated_by_a_fast_clock_is_counted_once() {
     assert_eq!(seller.listing(&id).expect("the listing").listing().map(|l| l.quantity), Some(2));
 }
 
+/// A seller's listing of `stock` chairs and a buyer's deal for `quantity` of them, made on both
+/// nodes (the seller accepts, the buyer's node confirms): the listing's id and the deal's.
+fn chairs_deal(seller: &Service, buyer: &Service, stock: u32, quantity: u32) -> (String, ObjectId) {
+    let listing =
+        seller.publish(ListingDraft { quantity: Some(stock), ..draft("Chairs", "20") }).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let id = listing.object.id().to_hex();
+    let terms = TermsDraft { quantity: Some(quantity), ..offer_of("20") };
+    let offer = buyer.offer(&id, terms).expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    let accept = seller.accept(&offer.object.id().to_hex()).expect("accepted");
+    assert_eq!(buyer.receive(accept.object.bytes(), Via::Direct).then.deliver, vec![seller.me()]);
+    let record = buyer.store.thread(&offer.object.id()).expect("read").expect("thread");
+    let confirm = record.messages.iter().find(|m| m.kind() == ObjectKind::Confirm).expect("a confirm");
+    assert!(!seller.receive(confirm.bytes(), Via::Direct).then.publish.is_empty(), "the deal's revision");
+    assert_eq!(seller.listing_view(&id).expect("view").quantity, stock - quantity);
+    (id, accept.object.id())
+}
+
 /// Defect: a deal both parties called off kept what it took; the quantity stayed down for good.
 /// Now the owner's node publishes a revision that gives it back, once, when the second `cancel`
 /// (here the owner's own) ends the deal.
@@ -255,21 +274,9 @@ fn a_deal_called_off_gives_its_quantity_back() {
 
     let (seller, _sd) = service(1);
     let (buyer, _bd) = service(2);
-    let listing =
-        seller.publish(ListingDraft { quantity: Some(3), ..draft("Chairs", "20") }).expect("published");
-    buyer.receive(listing.object.bytes(), Via::Gossip);
-    let id = listing.object.id().to_hex();
-    let terms = TermsDraft { quantity: Some(2), ..offer_of("40") };
-    let offer = buyer.offer(&id, terms).expect("offered");
-    seller.receive(offer.object.bytes(), Via::Direct);
-    let accept = seller.accept(&offer.object.id().to_hex()).expect("accepted");
-    let confirm = buyer.receive(accept.object.bytes(), Via::Direct);
-    assert_eq!(confirm.then.deliver, vec![seller.me()]);
-    let confirm = buyer.store.thread(&offer.object.id()).expect("read").expect("thread");
-    let confirm = confirm.messages.iter().find(|m| m.kind() == ObjectKind::Confirm).expect("a confirm");
-    assert!(!seller.receive(confirm.bytes(), Via::Direct).then.publish.is_empty(), "the deal's revision");
-    assert_eq!(seller.listing_view(&id).expect("view").quantity, 1);
-    let deal = accept.object.id().to_hex();
+    let (id, deal) = chairs_deal(&seller, &buyer, 3, 2);
+    let key = seller.listing(&id).expect("the listing").listing_key().expect("a listing");
+    let deal = deal.to_hex();
 
     // The buyer asks to call it off: nothing comes back yet.
     let asked = buyer.deal_step(&deal, Step::Cancel).expect("cancel asked");
@@ -285,10 +292,7 @@ fn a_deal_called_off_gives_its_quantity_back() {
     assert_eq!((view.state, view.quantity), (ListingState::Active, 3));
     buyer.receive(&agreed.then.publish[0], Via::Gossip);
     assert_eq!(buyer.listing_view(&id).expect("view").quantity, 3);
-    assert_eq!(
-        seller.store.remaining_quantity(&listing.object.listing_key().expect("key")).expect("read"),
-        Some(3)
-    );
+    assert_eq!(seller.store.remaining_quantity(&key).expect("read"), Some(3));
 
     // Nothing is given back twice: not by a restart's repair, nor by the buyer's cancel arriving
     // again.
@@ -306,18 +310,8 @@ fn a_received_that_crossed_the_last_cancel_takes_the_quantity_again() {
 
     let (seller, _sd) = service(1);
     let (buyer, _bd) = service(2);
-    let listing =
-        seller.publish(ListingDraft { quantity: Some(3), ..draft("Chairs", "20") }).expect("published");
-    buyer.receive(listing.object.bytes(), Via::Gossip);
-    let id = listing.object.id().to_hex();
-    let offer = buyer.offer(&id, TermsDraft { quantity: Some(2), ..offer_of("40") }).expect("offered");
-    seller.receive(offer.object.bytes(), Via::Direct);
-    let accept = seller.accept(&offer.object.id().to_hex()).expect("accepted");
-    buyer.receive(accept.object.bytes(), Via::Direct);
-    let record = buyer.store.thread(&offer.object.id()).expect("read").expect("thread");
-    let confirm = record.messages.iter().find(|m| m.kind() == ObjectKind::Confirm).expect("a confirm");
-    seller.receive(confirm.bytes(), Via::Direct);
-    let deal = accept.object.id().to_hex();
+    let (id, deal) = chairs_deal(&seller, &buyer, 3, 2);
+    let deal = deal.to_hex();
     let shipped = seller.deal_step(&deal, Step::Shipped(None)).expect("shipped");
     buyer.receive(shipped.object.bytes(), Via::Direct);
     let asked = buyer.deal_step(&deal, Step::Cancel).expect("the buyer asks to call it off");
@@ -343,19 +337,7 @@ fn a_cancellation_a_crash_left_unsettled_is_settled_at_start() {
 
     let (seller, _sd) = service(1);
     let (buyer, _bd) = service(2);
-    let listing =
-        seller.publish(ListingDraft { quantity: Some(2), ..draft("Chairs", "20") }).expect("published");
-    buyer.receive(listing.object.bytes(), Via::Gossip);
-    let id = listing.object.id().to_hex();
-    let offer = buyer.offer(&id, offer_of("20")).expect("offered");
-    seller.receive(offer.object.bytes(), Via::Direct);
-    let accept = seller.accept(&offer.object.id().to_hex()).expect("accepted");
-    buyer.receive(accept.object.bytes(), Via::Direct);
-    let record = buyer.store.thread(&offer.object.id()).expect("read").expect("thread");
-    let confirm = record.messages.iter().find(|m| m.kind() == ObjectKind::Confirm).expect("a confirm");
-    seller.receive(confirm.bytes(), Via::Direct);
-    assert_eq!(seller.listing_view(&id).expect("view").quantity, 1);
-    let deal = accept.object.id();
+    let (id, deal) = chairs_deal(&seller, &buyer, 2, 1);
     let asked = buyer.deal_step(&deal.to_hex(), Step::Cancel).expect("asked");
     seller.receive(asked.object.bytes(), Via::Direct);
     // The seller's cancel is stored, and the node stops before it revises the listing.
