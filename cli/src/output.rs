@@ -186,7 +186,6 @@ pub fn listings(list: &[ListingView], empty: &str) {
                         .as_deref()
                         .map(|c| crate::commands::campaign_deadline(c, now))
                         .unwrap_or_default(),
-                    _ if l.expires_at <= now => format!("expired {}", relative(l.expires_at, now)),
                     _ => format!("expires {}", relative(l.expires_at, now)),
                 },
             ]

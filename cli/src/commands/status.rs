@@ -1,5 +1,7 @@
 //! `haggle status` and `haggle peers`.
 
+use std::path::Path;
+
 use anyhow::Result;
 
 use haggle_node::api::types::{DialReason, NetworkStatus, Reachability, StatusView};
@@ -12,16 +14,15 @@ pub fn status(cx: &Context<'_>) -> Result<()> {
     if cx.json {
         return output::json(&s);
     }
-    // The address this command reached the node at (`--api`, or the data dir's).
-    print_status(&s, cx.api.base().trim_start_matches("http://"));
+    print_status(&s, cx.data_dir);
     Ok(())
 }
 
-fn print_status(s: &StatusView, api: &str) {
+fn print_status(s: &StatusView, data_dir: &Path) {
     let n = &s.network;
     outln!("{}", output::bold(&format!("haggle {} node {}", s.version, s.peer_id)));
     outln!("  data dir      {}", s.data_dir);
-    outln!("  API           {api}");
+    outln!("  API           {}", api_addr(data_dir));
     for addr in &n.listen_addrs {
         outln!("  listening     {addr}");
     }
@@ -120,6 +121,12 @@ fn sync_lines(network: &NetworkStatus) {
             s.reconcile_bytes
         );
     }
+}
+
+fn api_addr(data_dir: &Path) -> String {
+    std::fs::read_to_string(data_dir.join(haggle_node::ADDR_FILE))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
 }
 
 pub fn peers(cx: &Context<'_>) -> Result<()> {
