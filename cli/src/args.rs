@@ -366,7 +366,7 @@ pub struct PublishArgs {
 #[derive(Debug, Args)]
 pub struct CampaignArgs {
     /// For --kind crowdfund: the goal, in --currency (the listing's price).
-    #[arg(long, value_name = "AMOUNT", conflicts_with = "price")]
+    #[arg(long, value_name = "AMOUNT", conflicts_with = "price", allow_negative_numbers = true, value_parser = amount)]
     pub goal: Option<String>,
     /// For --kind crowdfund: when pledging ends, from now, e.g. 30d (at most 87d).
     #[arg(long, value_name = "DURATION", value_parser = duration)]
@@ -385,10 +385,10 @@ pub struct AuctionArgs {
     pub ends: Option<Duration>,
     /// For --kind auction: the lowest price you will sell at (public); below it the high bid is
     /// not accepted by itself.
-    #[arg(long, value_name = "AMOUNT")]
+    #[arg(long, value_name = "AMOUNT", allow_negative_numbers = true, value_parser = amount)]
     pub reserve: Option<String>,
     /// For --kind auction: how much each bid must raise the high bid (default 1).
-    #[arg(long, value_name = "AMOUNT")]
+    #[arg(long, value_name = "AMOUNT", allow_negative_numbers = true, value_parser = amount)]
     pub increment: Option<String>,
     /// For --kind auction: a bid this close to the end moves the end this far past the bid
     /// (default 10m; 0 turns it off; at most 1h; 5m or less can be sniped by backdating).
@@ -415,7 +415,7 @@ pub struct BookArgs {
     #[arg(long, value_name = "DATE", value_parser = date)]
     pub to: String,
     /// What you offer for all the nights (default: the asking price).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = amount)]
     pub price: Option<String>,
     /// A note to the owner.
     #[arg(long, short, default_value = "")]
@@ -431,7 +431,7 @@ pub struct PledgeArgs {
     #[arg(value_parser = id_prefix)]
     pub campaign: String,
     /// How much, in the campaign's currency: 50, 12.50 (a new pledge replaces your last).
-    #[arg(long, required_unless_present = "withdraw", conflicts_with = "withdraw")]
+    #[arg(long, required_unless_present = "withdraw", conflicts_with = "withdraw", allow_negative_numbers = true, value_parser = amount)]
     pub amount: Option<String>,
     /// Take your pledge back (before the deadline).
     #[arg(long)]
@@ -447,7 +447,7 @@ pub struct BidArgs {
     #[arg(value_parser = id_prefix)]
     pub listing: String,
     /// Your bid, in the auction's currency: 57, 57.50.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = amount)]
     pub price: String,
     /// A public note with the bid.
     #[arg(long, short, default_value = "")]
@@ -476,7 +476,7 @@ pub struct UpdateArgs {
 #[derive(Debug, Args)]
 pub struct ListingFields {
     /// Price as you would write it: 120, 12.50.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = amount)]
     pub price: Option<String>,
     /// Currency code: EUR, USD, GBP, BTC, ...
     #[arg(long, value_parser = currency)]
@@ -552,10 +552,10 @@ pub struct SearchArgs {
     #[arg(long)]
     pub category: Option<String>,
     /// Lowest price, e.g. 50 (needs --currency).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = amount)]
     pub min_price: Option<String>,
     /// Highest price, e.g. 200 (needs --currency).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = amount)]
     pub max_price: Option<String>,
     /// Only prices in this currency.
     #[arg(long, value_parser = currency)]
@@ -635,7 +635,7 @@ pub struct CounterArgs {
 #[derive(Debug, Args)]
 pub struct TermsArgs {
     /// Price for the whole quantity: 100, 99.50 (not needed for giveaways).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true, value_parser = amount)]
     pub price: Option<String>,
     /// Currency (default: the listing's).
     #[arg(long, value_parser = currency)]
@@ -883,6 +883,21 @@ fn quantity(text: &str) -> Result<u32, String> {
     }
 }
 
+/// An amount's shape (digits, an optional decimal point), checked before the node is asked; how
+/// many decimals it may have depends on the currency, which the node checks.
+fn amount(text: &str) -> Result<String, String> {
+    let trimmed = text.trim();
+    if let Some(rest) = trimmed.strip_prefix('-') {
+        return Err(format!("an amount cannot be negative: write {rest}, or leave the price out"));
+    }
+    let (whole, frac) = trimmed.split_once('.').unwrap_or((trimmed, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && frac.is_empty()) || !digits(whole) || !digits(frac) {
+        return Err(haggle_protocol::AmountError::NotANumber(text.to_owned()).to_string());
+    }
+    Ok(trimmed.to_owned())
+}
+
 fn currency(text: &str) -> Result<Currency, String> {
     text.parse().map_err(|e: haggle_node::api::types::CurrencyError| e.to_string())
 }
@@ -945,6 +960,20 @@ mod tests {
         for bad in ["", "abc", "not-hex!"] {
             assert!(id_prefix(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn amounts_are_checked_before_the_node_is_asked() {
+        for good in ["120", "12.50", ".5", "0", " 7 "] {
+            assert_eq!(amount(good), Ok(good.trim().to_owned()), "{good}");
+        }
+        assert!(amount("-3").expect_err("negative").contains("cannot be negative: write 3"));
+        for bad in ["12,5", "", ".", "1e3", "12.5.0", "ten"] {
+            assert!(amount(bad).expect_err(bad).contains("is not an amount"), "{bad}");
+        }
+        // A negative price reaches the check instead of reading as an unknown flag.
+        let err = Cli::try_parse_from(["haggle", "offer", "3fa2c1", "--price", "-3"]).expect_err("negative");
+        assert!(err.to_string().contains("cannot be negative"), "{err}");
     }
 
     #[test]

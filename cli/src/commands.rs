@@ -13,8 +13,6 @@ mod reputation;
 mod search;
 mod status;
 
-use std::path::Path;
-
 use anyhow::Result;
 
 use haggle_node::ApiClient;
@@ -34,8 +32,6 @@ pub use reputation::{brief as reputation_brief, sentence as reputation_sentence}
 pub struct Context<'a> {
     /// The node's API.
     pub api: &'a ApiClient,
-    /// The data dir (for the API address in `status`).
-    pub data_dir: &'a Path,
     /// `--json`: print the API's answer instead of tables.
     pub json: bool,
 }

@@ -134,7 +134,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Id => id(&cli.api, &data_dir, json_out),
         command => {
             let api = client(&cli.api, &data_dir)?;
-            commands::run(command, &commands::Context { api: &api, data_dir: &data_dir, json: json_out })
+            commands::run(command, &commands::Context { api: &api, json: json_out })
         }
     }
 }

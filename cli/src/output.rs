@@ -111,6 +111,12 @@ pub fn relative(ms: u64, now_ms: u64) -> String {
     if future { format!("in {n} {unit}") } else { format!("{n} {unit} ago") }
 }
 
+/// When a listing expires, or expired: "expires in 3 days", "expired 2 hours ago".
+pub fn expiry(expires_at: u64, now_ms: u64) -> String {
+    let when = relative(expires_at, now_ms);
+    if expires_at <= now_ms { format!("expired {when}") } else { format!("expires {when}") }
+}
+
 pub fn now_ms() -> u64 {
     haggle_protocol::Timestamp::now().as_millis()
 }
@@ -186,7 +192,7 @@ pub fn listings(list: &[ListingView], empty: &str) {
                         .as_deref()
                         .map(|c| crate::commands::campaign_deadline(c, now))
                         .unwrap_or_default(),
-                    _ => format!("expires {}", relative(l.expires_at, now)),
+                    _ => expiry(l.expires_at, now),
                 },
             ]
         })
@@ -346,6 +352,9 @@ mod tests {
         assert_eq!(relative(now - 2 * 3_600_000, now), "2 hours ago");
         assert_eq!(relative(now - 60_000, now), "1 minute ago");
         assert_eq!(relative(now + 500, now), "just now");
+        assert_eq!(expiry(now + 3 * 86_400_000, now), "expires in 3 days");
+        assert_eq!(expiry(now - 2 * 3_600_000, now), "expired 2 hours ago");
+        assert_eq!(expiry(now - 500, now), "expired just now");
     }
 
     #[test]

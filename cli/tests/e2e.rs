@@ -166,11 +166,21 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     });
     assert_eq!(found["hits"][0]["id"], id.as_str());
 
+    // An offer in another currency than the listing's is sent, with a note in case it was a slip.
+    let out = haggle(&dc, &["offer", &id[..8], "--price", "160", "--currency", "USD"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(said.contains("you offered in USD; the listing asks in EUR"), "{said}");
+    let slip = said.split("haggle withdraw ").nth(1).and_then(|rest| rest.split('`').next());
+    let slip = slip.expect("the note names the thread to withdraw");
+    let out = haggle(&dc, &["withdraw", slip]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
     let offer = json(&dc, &["offer", &id[..8], "--price", "120", "--message", "Cash on pickup?"]);
     let thread = offer["thread"].as_str().expect("thread").to_owned();
     wait("A to receive the offer", || {
         let t = json(&da, &["offers"]);
-        (t["threads"][0]["thread"] == thread.as_str()).then_some(())
+        t["threads"].as_array()?.iter().any(|t| t["thread"] == thread.as_str()).then_some(())
     });
     let countered = json(&da, &["counter", &thread[..10], "--price", "135"]);
     assert_eq!(countered["state"], "countered");
@@ -452,6 +462,21 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
         assert!(stderr(&out).contains(expected), "{args:?}: {}", stderr(&out));
         assert!(!stderr(&out).contains("no such endpoint"), "{args:?}: {}", stderr(&out));
     }
+
+    // With --api (and the token in the environment), status names the address it reached.
+    let addr = std::fs::read_to_string(dir.join(haggle_node::ADDR_FILE)).expect("the API address");
+    let addr = addr.trim().trim_start_matches("http://").to_owned();
+    let token = std::fs::read_to_string(dir.join(haggle_node::COOKIE_FILE)).expect("the token");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_haggle"))
+        .args(["--api", &addr, "status"])
+        .env("HAGGLE_API_TOKEN", token.trim())
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run haggle");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let api_line = said.lines().find(|l| l.trim_start().starts_with("API ")).unwrap_or_default();
+    assert!(api_line.ends_with(&addr), "{said}");
 
     let out = haggle(&dir, &["search", "lamp", "--offset", "100"]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -124,6 +124,11 @@ impl ApiClient {
         }
     }
 
+    /// The node's API address, e.g. `http://127.0.0.1:7401`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// `GET /v1/status`.
     pub fn status(&self) -> Result<StatusView, ClientError> {
         self.get("/v1/status")

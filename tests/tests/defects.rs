@@ -128,6 +128,11 @@ async fn a_giveaway_is_asked_for_without_a_price() -> Result<()> {
         .await?;
     let sofa = id_of(&sofa);
     taker.wait_listing(&sofa).await?;
+    // A price on a giveaway is refused with what to do, before anything is signed.
+    let priced = taker.post(&format!("/v1/listings/{sofa}/offers"), json!({"price": "5"})).await;
+    let message = priced.as_ref().map_err(ToString::to_string).expect_err("refused");
+    assert!(message.contains("ask for it without a price"), "{message}");
+    assert_eq!(code(priced), "invalid");
     let asked = taker
         .post(&format!("/v1/listings/{sofa}/offers"), json!({"message": "I can fetch it tonight"}))
         .await?;
@@ -136,6 +141,14 @@ async fn a_giveaway_is_asked_for_without_a_price() -> Result<()> {
     let thread = asked["thread"].as_str().unwrap_or_default().to_owned();
     giver.post(&format!("/v1/threads/{thread}/accept"), json!({})).await?;
     taker.wait_for("the deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
+    let deal = giver.wait_for("the deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
+    let NodeEvent::DealMade { id: deal, .. } = deal else { unreachable!("matched above") };
+    // A free deal has nothing to pay: the giver hands it over.
+    let steps = format!("/v1/deals/{deal}/steps");
+    let request = giver.post(&steps, json!({"step": "payment_request", "method": "cash"})).await;
+    let message = request.as_ref().map_err(ToString::to_string).expect_err("refused");
+    assert!(message.contains("nothing to pay") && message.contains("haggle shipped"), "{message}");
+    giver.post(&steps, json!({"step": "shipped"})).await?;
     giver.stop().await;
     taker.stop().await;
     Ok(())

@@ -10,7 +10,25 @@ use crate::output;
 
 pub fn offer(cx: &Context<'_>, listing: &str, terms: &TermsArgs) -> Result<()> {
     let sent = cx.api.offer(listing, &terms.draft()?)?;
-    report(cx, "Offer", &sent)
+    report(cx, "Offer", &sent)?;
+    if !cx.json {
+        currency_note(cx, &sent);
+    }
+    Ok(())
+}
+
+/// Offers may name another currency than the listing's; say so, in case it was a slip.
+fn currency_note(cx: &Context<'_>, sent: &SentView) {
+    let Some(listing) = sent.thread.listing else { return };
+    let Ok(view) = cx.api.listing(&listing.to_hex()) else { return };
+    let offered = &sent.thread.terms.price.currency;
+    if let Some(asked) = view.price.as_ref().map(|p| &p.currency).filter(|c| *c != offered) {
+        outln!(
+            "Note: you offered in {offered}; the listing asks in {asked}. If that was a slip, withdraw it \
+             (`haggle withdraw {}`) and offer again with --currency {asked}.",
+            output::short(&sent.thread.thread)
+        );
+    }
 }
 
 pub fn counter(cx: &Context<'_>, thread: &str, terms: &TermsArgs) -> Result<()> {

@@ -1,7 +1,5 @@
 //! `haggle status` and `haggle peers`.
 
-use std::path::Path;
-
 use anyhow::Result;
 
 use haggle_node::api::types::{DialReason, NetworkStatus, Reachability, StatusView};
@@ -14,15 +12,16 @@ pub fn status(cx: &Context<'_>) -> Result<()> {
     if cx.json {
         return output::json(&s);
     }
-    print_status(&s, cx.data_dir);
+    // The address this command reached the node at (`--api`, or the data dir's).
+    print_status(&s, cx.api.base().trim_start_matches("http://"));
     Ok(())
 }
 
-fn print_status(s: &StatusView, data_dir: &Path) {
+fn print_status(s: &StatusView, api: &str) {
     let n = &s.network;
     outln!("{}", output::bold(&format!("haggle {} node {}", s.version, s.peer_id)));
     outln!("  data dir      {}", s.data_dir);
-    outln!("  API           {}", api_addr(data_dir));
+    outln!("  API           {api}");
     for addr in &n.listen_addrs {
         outln!("  listening     {addr}");
     }
@@ -121,12 +120,6 @@ fn sync_lines(network: &NetworkStatus) {
             s.reconcile_bytes
         );
     }
-}
-
-fn api_addr(data_dir: &Path) -> String {
-    std::fs::read_to_string(data_dir.join(haggle_node::ADDR_FILE))
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default()
 }
 
 pub fn peers(cx: &Context<'_>) -> Result<()> {

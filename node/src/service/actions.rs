@@ -925,6 +925,9 @@ fn terms(
     dates: Option<DateRange>,
     now: Timestamp,
 ) -> Result<(Terms, String), ServiceError> {
+    if kind == ListingKind::Giveaway && draft.price.is_some() {
+        return Err(InvalidInput::PricedGiveawayOffer.into());
+    }
     let currency = match draft.currency.or(default_currency) {
         Some(currency) => currency,
         // A giveaway asks nothing: its terms carry a zero amount in ISO 4217's "no currency".

@@ -19,6 +19,9 @@ impl Service {
             if me == deal.seller() { (Role::Seller, deal.buyer()) } else { (Role::Buyer, deal.seller()) };
         let state = self.store.deal_state(&deal)?;
         state.allows(role, &step).map_err(Conflict::Step)?;
+        if matches!(step, Step::PaymentRequest(_) | Step::Paid { .. }) && deal.terms().price.amount == 0 {
+            return Err(Conflict::NothingToPay(id).into());
+        }
         if let Step::Paid { request, .. } = &mut step {
             // The payment names the request it pays: the seller's latest (allowed: not paid yet).
             let steps = self.store.deal_steps(&id)?;

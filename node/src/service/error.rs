@@ -87,11 +87,16 @@ pub enum InvalidInput {
     #[error("{0:?} is not a key (a PeerId such as 12D3KooW...) nor the id of a listing this node holds")]
     Identity(String),
     /// Currency or period without a price.
-    #[error("a currency or period was given without a price")]
+    #[error(
+        "a currency or period needs a price too, e.g. --price 12 --currency EUR (a giveaway, or a wanted ad open to offers, has neither)"
+    )]
     CurrencyWithoutPrice,
     /// A giveaway with a price.
     #[error("a giveaway has no price")]
     PricedGiveaway,
+    /// An offer or counter with a price on a giveaway.
+    #[error("this listing is a giveaway: ask for it without a price (it asks nothing)")]
+    PricedGiveawayOffer,
     /// A price without a currency.
     #[error("a price needs a currency, e.g. EUR")]
     PriceWithoutCurrency,
@@ -214,6 +219,12 @@ pub enum Conflict {
     /// A deal step the owner may not sign now (see `haggle_protocol::lifecycle`).
     #[error("{0}")]
     Step(haggle_protocol::NotAllowed),
+    /// A payment request or payment on a deal whose price is 0 (a giveaway, a free file).
+    #[error(
+        "deal {} is free: there is nothing to pay. The giver hands it over (haggle shipped {}) and the taker confirms (haggle received {})",
+        .0.fmt_short(), .0.fmt_short(), .0.fmt_short()
+    )]
+    NothingToPay(ObjectId),
     /// The owner already rated the deal (one feedback per party and deal).
     #[error("you already rated deal {} (feedback {}); this node signs one rating per deal", deal.fmt_short(), feedback.fmt_short())]
     AlreadyRated {
@@ -338,9 +349,10 @@ impl Conflict {
             Conflict::AlreadyRated { .. } | Conflict::TooManyBids { .. } | Conflict::Booking(_) => {
                 ErrorCode::Conflict
             }
-            Conflict::NotAnAuction(_) | Conflict::NotACampaign(_) | Conflict::NotDigital(_) => {
-                ErrorCode::Invalid
-            }
+            Conflict::NotAnAuction(_)
+            | Conflict::NotACampaign(_)
+            | Conflict::NotDigital(_)
+            | Conflict::NothingToPay(_) => ErrorCode::Invalid,
             Conflict::NoFileKey(_) | Conflict::NotSeller(_) => ErrorCode::NotYourTurn,
             Conflict::KeyLost(_) => ErrorCode::Conflict,
             Conflict::AuctionEnded { .. } | Conflict::CampaignEnded { .. } => ErrorCode::ListingExpired,

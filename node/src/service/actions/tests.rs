@@ -350,3 +350,32 @@ fn a_cancellation_a_crash_left_unsettled_is_settled_at_start() {
     assert_eq!(seller.listing_view(&id).expect("view").quantity, 2);
     assert!(seller.repair_after_deals().expect("repair").is_empty(), "once");
 }
+
+/// A giveaway asks nothing: an offer with a price is refused, one without is the way to ask, and
+/// the deal it makes has nothing to pay.
+#[test]
+fn a_giveaway_is_asked_for_without_a_price_and_its_deal_has_nothing_to_pay() {
+    use haggle_protocol::{PaymentMethod, Step};
+
+    let (giver, _gd) = service(1);
+    let (taker, _td) = service(2);
+    let sofa =
+        ListingDraft { kind: ListingKind::Giveaway, price: None, currency: None, ..draft("Sofa", "0") };
+    let listing = giver.publish(sofa).expect("published");
+    taker.receive(listing.object.bytes(), Via::Gossip);
+    let id = listing.object.id().to_hex();
+    let priced = taker.offer(&id, offer_of("5")).expect_err("a price on a giveaway");
+    assert!(matches!(priced, ServiceError::Invalid(InvalidInput::PricedGiveawayOffer)), "{priced}");
+    let offer = taker.offer(&id, TermsDraft::default()).expect("asked");
+    giver.receive(offer.object.bytes(), Via::Direct);
+    let accept = giver.accept(&offer.object.id().to_hex()).expect("accepted");
+    taker.receive(accept.object.bytes(), Via::Direct);
+    let record = taker.store.thread(&offer.object.id()).expect("read").expect("thread");
+    let confirm = record.messages.iter().find(|m| m.kind() == ObjectKind::Confirm).expect("a confirm");
+    giver.receive(confirm.bytes(), Via::Direct);
+    let deal = accept.object.id().to_hex();
+    let err = giver.deal_step(&deal, Step::PaymentRequest(PaymentMethod::Cash)).expect_err("nothing to pay");
+    assert!(err.to_string().contains("nothing to pay"), "{err}");
+    assert_eq!(err.code(), ErrorCode::Invalid);
+    giver.deal_step(&deal, Step::Shipped(None)).expect("handed over");
+}
