@@ -85,6 +85,7 @@ pub(crate) struct Gauges {
     pub listings: Gauge,
     pub sync_set: Gauge,
     pub disk_bytes: Gauge,
+    pub index_bytes: Gauge,
     pub outbox_pending: Gauge,
     pub file_bytes: Gauge,
     pub file_cache_bytes: Gauge,
@@ -147,6 +148,7 @@ impl Metrics {
         registry.register("listings", "Listings held (current revisions)", gauges.listings.clone());
         registry.register("sync_set", "Public objects in the reconciliation set", gauges.sync_set.clone());
         registry.register("store_disk_bytes", "The database's size on disk", gauges.disk_bytes.clone());
+        registry.register("store_index_bytes", "The search index's size on disk", gauges.index_bytes.clone());
         registry.register(
             "outbox_pending",
             "Own negotiation messages not yet delivered",

@@ -485,6 +485,7 @@ impl Service {
         gauges.listings.set(count(self.store.listings_held()?));
         gauges.sync_set.set(count(self.store.sync_set_len()?));
         gauges.disk_bytes.set(i64::try_from(self.store.size_on_disk()?).unwrap_or(i64::MAX));
+        gauges.index_bytes.set(i64::try_from(self.store.index_size()).unwrap_or(i64::MAX));
         gauges.outbox_pending.set(count(self.store.outbox_pending()?.len()));
         let (files, cache) = self.blobs.usage();
         gauges.file_bytes.set(i64::try_from(files).unwrap_or(i64::MAX));

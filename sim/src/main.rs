@@ -560,6 +560,7 @@ fn memory(args: &Args) -> Result<Value> {
         "rss_mib": rss.map(|b| b / 1_048_576),
         "peak_rss_mib": peak.map(|b| b / 1_048_576),
         "database_mib": status.store.size_on_disk / 1_048_576,
+        "index_mib": status.store.index_size / 1_048_576,
         "api_search_limit_50": searches,
     }))
 }

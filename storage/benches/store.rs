@@ -235,22 +235,6 @@ fn filled_store(n: usize) -> (tempfile::TempDir, Store, Duration) {
     (dir, store, start.elapsed())
 }
 
-/// Bytes of the files under `dir`.
-fn dir_size(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => dir_size(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -290,15 +274,19 @@ fn bench_search_and_report(c: &mut Criterion) {
         store.rebuild_index().expect("rebuild");
         println!("index rebuild: {:.2?}", t.elapsed());
         let stats = store.stats().expect("stats");
-        println!("disk: {:.1} MiB database", stats.size_on_disk as f64 / 1_048_576.0);
+        let mib = |b: u64| b as f64 / 1_048_576.0;
+        println!(
+            "disk: {:.1} MiB ({:.1} MiB database, {:.1} MiB search index)",
+            mib(stats.size_on_disk + stats.index_size),
+            mib(stats.size_on_disk),
+            mib(stats.index_size)
+        );
         let tables = store.table_sizes().expect("tables");
         let live: u64 = tables.iter().map(|(_, _, b)| b).sum();
         println!("  records: {:.1} MiB of keys and values:", live as f64 / 1_048_576.0);
         for (table, n, bytes) in tables {
             println!("    {table}: {n} records, {:.1} MiB", bytes as f64 / 1_048_576.0);
         }
-        let index = dir_size(&dir.path().join("index"));
-        println!("  search index: {:.1} MiB", index as f64 / 1_048_576.0);
         let path = dir.path().to_owned();
         drop(store);
         let t = Instant::now();

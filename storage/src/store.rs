@@ -74,6 +74,9 @@ pub struct StoreStats {
     pub index_pending: usize,
     /// The database's size on disk, in bytes, as sled reports it.
     pub size_on_disk: u64,
+    /// The search index's size on disk, in bytes (its files).
+    #[serde(default)]
+    pub index_size: u64,
 }
 
 /// Listing changes not yet in the search index. Lost in a crash, and found again on open: every
@@ -143,6 +146,22 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// The search index's directory inside the store's.
+const INDEX_DIR: &str = "index";
+
+/// The bytes of the files under `dir` (0 for what cannot be read: a file a merge just removed).
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 /// How long opening waits for the database's lock while a store just closed in this process lets
 /// go of it: sled's flusher thread holds the file lock for a moment after the last handle is
 /// dropped, so an immediate reopen (a restart, a test) would otherwise fail now and then. A lock
@@ -195,7 +214,7 @@ impl Store {
         }
         // Batches a crash interrupted are finished before anything reads the database.
         crate::writes::replay(&db).map_err(OpenError::CatchUp)?;
-        let index_path = dir.join("index");
+        let index_path = dir.join(INDEX_DIR);
         let (index, fresh) =
             SearchIndex::open(&index_path).map_err(|source| OpenError::Index { path: index_path, source })?;
         let may_have_evicted = db.scan_prefix([keys::EVICTED]).next().is_some();
@@ -592,7 +611,13 @@ impl Store {
             + self.index.uncommitted()
             + self.db.scan_prefix([keys::INDEX_PENDING]).count();
         stats.size_on_disk = self.db.size_on_disk()?;
+        stats.index_size = self.index_size();
         Ok(stats)
+    }
+
+    /// The search index's size on disk, in bytes: the files in its directory.
+    pub fn index_size(&self) -> u64 {
+        dir_size(&self.path.join(INDEX_DIR))
     }
 
     /// Records and their bytes (keys plus values) per table, by the table's prefix byte: where

@@ -39,7 +39,12 @@ fn print_status(s: &StatusView, api: &str) {
     outln!("  feedback      {} (public ratings of deals)", output::count(st.feedback, "rating"));
     outln!("  outbox        {} waiting for delivery", output::count(s.outbox_pending, "message"));
     outln!("  unpublished   {} waiting for a peer", output::count(n.unpublished, "listing"));
-    outln!("  disk          {:.1} MiB", st.size_on_disk as f64 / 1_048_576.0);
+    outln!(
+        "  disk          {} (database {}, search index {})",
+        output::bytes(st.size_on_disk + st.index_size),
+        output::bytes(st.size_on_disk),
+        output::bytes(st.index_size)
+    );
     sync_lines(n);
 }
 
