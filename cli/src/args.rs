@@ -634,7 +634,7 @@ pub struct CounterArgs {
 
 #[derive(Debug, Args)]
 pub struct TermsArgs {
-    /// Price for the whole quantity: 100, 99.50 (not needed for giveaways).
+    /// Price for the whole quantity: 100, 99.50 (none on a giveaway).
     #[arg(long, allow_negative_numbers = true, value_parser = amount)]
     pub price: Option<String>,
     /// Currency (default: the listing's).
@@ -886,16 +886,20 @@ fn quantity(text: &str) -> Result<u32, String> {
 /// An amount's shape (digits, an optional decimal point), checked before the node is asked; how
 /// many decimals it may have depends on the currency, which the node checks.
 fn amount(text: &str) -> Result<String, String> {
+    let shaped = |s: &str| {
+        let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        !(whole.is_empty() && frac.is_empty()) && digits(whole) && digits(frac)
+    };
     let trimmed = text.trim();
-    if let Some(rest) = trimmed.strip_prefix('-') {
-        return Err(format!("an amount cannot be negative: write {rest}, or leave the price out"));
+    match trimmed.strip_prefix('-') {
+        Some(rest) if shaped(rest) => Err(format!("an amount cannot be negative: write {rest}")),
+        Some(_) => Err(format!(
+            "`{text}` is not an amount: an amount cannot be negative; write digits with an optional decimal point, e.g. 120 or 12.50"
+        )),
+        None if shaped(trimmed) => Ok(trimmed.to_owned()),
+        None => Err(haggle_protocol::AmountError::NotANumber(text.to_owned()).to_string()),
     }
-    let (whole, frac) = trimmed.split_once('.').unwrap_or((trimmed, ""));
-    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if (whole.is_empty() && frac.is_empty()) || !digits(whole) || !digits(frac) {
-        return Err(haggle_protocol::AmountError::NotANumber(text.to_owned()).to_string());
-    }
-    Ok(trimmed.to_owned())
 }
 
 fn currency(text: &str) -> Result<Currency, String> {
@@ -968,6 +972,8 @@ mod tests {
             assert_eq!(amount(good), Ok(good.trim().to_owned()), "{good}");
         }
         assert!(amount("-3").expect_err("negative").contains("cannot be negative: write 3"));
+        let err = amount("-1e3").expect_err("negative garbage");
+        assert!(err.contains("cannot be negative") && !err.contains("write 1e3"), "{err}");
         for bad in ["12,5", "", ".", "1e3", "12.5.0", "ten"] {
             assert!(amount(bad).expect_err(bad).contains("is not an amount"), "{bad}");
         }

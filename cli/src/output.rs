@@ -111,7 +111,7 @@ pub fn relative(ms: u64, now_ms: u64) -> String {
     if future { format!("in {n} {unit}") } else { format!("{n} {unit} ago") }
 }
 
-/// When a listing expires, or expired: "expires in 3 days", "expired 2 hours ago".
+/// When a listing or terms expire, or expired: "expires in 3 days", "expired 2 hours ago".
 pub fn expiry(expires_at: u64, now_ms: u64) -> String {
     let when = relative(expires_at, now_ms);
     if expires_at <= now_ms { format!("expired {when}") } else { format!("expires {when}") }
@@ -301,7 +301,7 @@ pub fn thread(t: &ThreadView) {
     );
     outln!("  you are   the {}; other party {}", t.role.as_str(), t.counterparty);
     let expiry = match t.awaiting {
-        Some(_) => format!(", expires {}", relative(t.terms.expires_at, now)),
+        Some(_) => format!(", {}", expiry(t.terms.expires_at, now)),
         None => String::new(),
     };
     outln!("  terms     {} (proposed by {}{expiry})", terms(&t.terms), t.proposed_by.as_str());

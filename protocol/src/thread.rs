@@ -179,6 +179,9 @@ pub enum ThreadError {
     /// An offer on an auction: auctions take bids.
     #[error("an auction takes bids, not offers")]
     AuctionTakesBids,
+    /// An offer on a giveaway that names an amount: a giveaway asks nothing.
+    #[error("a giveaway asks nothing: an offer on it carries no amount")]
+    PricedGiveaway,
     /// An offer on a crowdfunding campaign: campaigns take pledges.
     #[error("a campaign takes pledges, not offers")]
     CampaignTakesPledges,
@@ -240,6 +243,9 @@ pub fn check_offer(listing: &Object, offer: &Object) -> Result<(), ThreadError> 
     }
     if offer.created_at() > l.expires_at {
         return Err(ThreadError::ListingExpired);
+    }
+    if l.kind == crate::ListingKind::Giveaway && o.terms.price.amount != 0 {
+        return Err(ThreadError::PricedGiveaway);
     }
     if o.terms.quantity > l.quantity {
         return Err(ThreadError::QuantityOverListing { asked: o.terms.quantity, available: l.quantity });
@@ -674,6 +680,11 @@ mod tests {
         );
         let other = sign(&key(3), Body::Listing(fixtures::rental("Trimmer")));
         assert_eq!(check_offer(&other, &s.offer), Err(ThreadError::ListingMismatch));
+        let sofa = crate::Listing { kind: crate::ListingKind::Giveaway, price: None, ..listing("Sofa") };
+        let sofa = sign(&key(1), Body::Listing(sofa));
+        let priced = sign(&key(2), offer(&sofa, terms(1, 500)));
+        assert_eq!(check_offer(&sofa, &priced), Err(ThreadError::PricedGiveaway));
+        check_offer(&sofa, &sign(&key(2), offer(&sofa, terms(1, 0)))).expect("asked for free");
     }
 
     #[test]

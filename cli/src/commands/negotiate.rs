@@ -11,7 +11,7 @@ use crate::output;
 pub fn offer(cx: &Context<'_>, listing: &str, terms: &TermsArgs) -> Result<()> {
     let sent = cx.api.offer(listing, &terms.draft()?)?;
     report(cx, "Offer", &sent)?;
-    if !cx.json {
+    if !cx.json && terms.currency.is_some() {
         currency_note(cx, &sent);
     }
     Ok(())

@@ -916,6 +916,12 @@ fn repriced(
     }
 }
 
+/// Whether an amount as written is zero (`0`, `0.00`), whatever the currency.
+fn is_zero(amount: &str) -> bool {
+    let amount = amount.trim();
+    amount.bytes().any(|b| b == b'0') && amount.bytes().all(|b| b == b'0' || b == b'.')
+}
+
 /// Terms from a draft, filling quantity and currency from `current` terms or defaults.
 fn terms(
     draft: TermsDraft,
@@ -925,7 +931,8 @@ fn terms(
     dates: Option<DateRange>,
     now: Timestamp,
 ) -> Result<(Terms, String), ServiceError> {
-    if kind == ListingKind::Giveaway && draft.price.is_some() {
+    let mut draft = draft;
+    if kind == ListingKind::Giveaway && draft.price.take().is_some_and(|p| !is_zero(&p)) {
         return Err(InvalidInput::PricedGiveawayOffer.into());
     }
     let currency = match draft.currency.or(default_currency) {

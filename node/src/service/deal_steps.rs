@@ -17,11 +17,13 @@ impl Service {
         let me = self.me();
         let (role, other) =
             if me == deal.seller() { (Role::Seller, deal.buyer()) } else { (Role::Buyer, deal.seller()) };
-        let state = self.store.deal_state(&deal)?;
-        state.allows(role, &step).map_err(Conflict::Step)?;
+        // Before what the stage allows: on a free deal, "not requested yet" would say to wait for
+        // a request that never comes.
         if matches!(step, Step::PaymentRequest(_) | Step::Paid { .. }) && deal.terms().price.amount == 0 {
             return Err(Conflict::NothingToPay(id).into());
         }
+        let state = self.store.deal_state(&deal)?;
+        state.allows(role, &step).map_err(Conflict::Step)?;
         if let Step::Paid { request, .. } = &mut step {
             // The payment names the request it pays: the seller's latest (allowed: not paid yet).
             let steps = self.store.deal_steps(&id)?;

@@ -95,7 +95,7 @@ pub enum InvalidInput {
     #[error("a giveaway has no price")]
     PricedGiveaway,
     /// An offer or counter with a price on a giveaway.
-    #[error("this listing is a giveaway: ask for it without a price (it asks nothing)")]
+    #[error("a giveaway asks nothing: leave the price out")]
     PricedGiveawayOffer,
     /// A price without a currency.
     #[error("a price needs a currency, e.g. EUR")]
@@ -221,7 +221,7 @@ pub enum Conflict {
     Step(haggle_protocol::NotAllowed),
     /// A payment request or payment on a deal whose price is 0 (a giveaway, a free file).
     #[error(
-        "deal {} is free: there is nothing to pay. The giver hands it over (haggle shipped {}) and the taker confirms (haggle received {})",
+        "deal {} is free: there is nothing to pay. The giver hands it over (haggle shipped {}; a free file's key went with the deal) and the taker confirms (haggle received {})",
         .0.fmt_short(), .0.fmt_short(), .0.fmt_short()
     )]
     NothingToPay(ObjectId),
@@ -298,7 +298,7 @@ pub enum Conflict {
     #[error("deal {} is not for a digital good: there is no file to download or hand over", .0.fmt_short())]
     NotDigital(ObjectId),
     /// A download before the seller's node handed over the key.
-    #[error("the seller has not handed over the key of deal {} yet: the seller's node does once you have paid (haggle paid {}), or the seller by hand (haggle deliver), while both nodes are online", .0.fmt_short(), .0.fmt_short())]
+    #[error("the seller has not handed over the key of deal {} yet: the seller's node does once you have paid (haggle paid {}; at once for a free file), or the seller by hand (haggle deliver), while both nodes are online", .0.fmt_short(), .0.fmt_short())]
     NoFileKey(ObjectId),
     /// The seller's node lacks the key of a file it sold.
     #[error("this node does not hold the key of deal {}'s file (blobs/keys/ in the data dir): restore it from a backup", .0.fmt_short())]

@@ -366,7 +366,9 @@ fn a_giveaway_is_asked_for_without_a_price_and_its_deal_has_nothing_to_pay() {
     let id = listing.object.id().to_hex();
     let priced = taker.offer(&id, offer_of("5")).expect_err("a price on a giveaway");
     assert!(matches!(priced, ServiceError::Invalid(InvalidInput::PricedGiveawayOffer)), "{priced}");
-    let offer = taker.offer(&id, TermsDraft::default()).expect("asked");
+    // A price of 0 is what a giveaway asks: the same as none.
+    let offer = taker.offer(&id, offer_of("0.00")).expect("asked");
+    assert_eq!(offer.object.body().terms().map(|t| t.price.amount), Some(0));
     giver.receive(offer.object.bytes(), Via::Direct);
     let accept = giver.accept(&offer.object.id().to_hex()).expect("accepted");
     taker.receive(accept.object.bytes(), Via::Direct);
@@ -377,5 +379,8 @@ fn a_giveaway_is_asked_for_without_a_price_and_its_deal_has_nothing_to_pay() {
     let err = giver.deal_step(&deal, Step::PaymentRequest(PaymentMethod::Cash)).expect_err("nothing to pay");
     assert!(err.to_string().contains("nothing to pay"), "{err}");
     assert_eq!(err.code(), ErrorCode::Invalid);
+    // Not "the seller has not said how to pay yet": no request will come.
+    let err = taker.deal_step(&deal, Step::Paid { request: ObjectId::from_bytes([0; 32]), reference: None });
+    assert!(err.expect_err("nothing to pay").to_string().contains("nothing to pay"));
     giver.deal_step(&deal, Step::Shipped(None)).expect("handed over");
 }
