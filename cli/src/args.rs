@@ -487,7 +487,7 @@ pub struct ListingFields {
     /// How many (default 1).
     #[arg(long, value_parser = quantity)]
     pub qty: Option<u32>,
-    /// Category path, e.g. vehicles/bikes.
+    /// Category path, e.g. vehicles/bikes (needed to publish).
     #[arg(long)]
     pub category: Option<String>,
     /// A tag; repeat for several.

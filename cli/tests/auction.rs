@@ -154,6 +154,41 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     let shown = haggle(d2, &["show", &id[..12]]);
     let text = String::from_utf8_lossy(&shown.stdout);
     assert!(text.contains("high bid  70.00 EUR") && text.contains("you lost"), "{text}");
+
+    // An auction retracted before its end takes no more bids, and no one won it.
+    let clock = json(
+        ds,
+        &[
+            "publish",
+            "--kind",
+            "auction",
+            "--title",
+            "Wall clock",
+            "--price",
+            "10",
+            "--currency",
+            "EUR",
+            "--category",
+            "home",
+            "--ends",
+            "1h",
+        ],
+    );
+    let clock = clock["id"].as_str().expect("id").to_owned();
+    wait("the clock to reach a bidder", || {
+        (json(d1, &["show", &clock[..12]])["id"] == clock.as_str()).then_some(())
+    });
+    json(d1, &["bid", &clock[..10], "--price", "12"]);
+    wait_high(ds, &clock, 1, "12.00 EUR");
+    json(ds, &["retract", &clock[..10]]);
+    wait("the retraction to reach the bidder", || {
+        (json(d1, &["show", &clock[..12]])["state"] == "closed").then_some(())
+    });
+    let text = String::from_utf8_lossy(&haggle(d1, &["show", &clock[..12]]).stdout).into_owned();
+    assert!(text.contains("retracted by the seller before its end"), "{text}");
+    assert!(text.contains("no one won") && !text.contains("next bid") && !text.contains("ends in"), "{text}");
+    let text = String::from_utf8_lossy(&haggle(ds, &["show", &clock[..12]]).stdout).into_owned();
+    assert!(text.contains("result    cancelled: you retracted it"), "{text}");
     seller.stop();
     for b in bidders {
         b.stop();

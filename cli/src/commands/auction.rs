@@ -73,8 +73,16 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
     } else {
         String::new()
     };
+    // Retracted or sold, an auction takes no more bids, whatever its end said.
+    let retracted = a.state == AuctionState::Cancelled;
+    let done =
+        a.over || matches!(a.state, AuctionState::Cancelled | AuctionState::Sold | AuctionState::Awarded);
     if a.over {
         outln!("  auction   ended {}{extended}", output::relative(a.ends_at, now));
+    } else if retracted {
+        outln!("  auction   retracted by the seller before its end ({})", output::relative(a.ends_at, now));
+    } else if done {
+        outln!("  auction   closed by the seller before its end ({})", output::relative(a.ends_at, now));
     } else {
         outln!("  auction   ends in {}{extended}", left(a.ends_at, now));
     }
@@ -90,10 +98,20 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
         ),
         None => outln!("  high bid  none yet"),
     }
+    if let (Some(taken), Some(high)) = (&a.accepted, &a.high_bid)
+        && taken.id != high.id
+    {
+        outln!(
+            "  accepted  {} by {}{} (the higher bid reached the seller's node after the end: it does not count)",
+            taken.amount.display,
+            output::short_peer(&taken.bidder),
+            if taken.mine { " (you)" } else { "" }
+        );
+    }
     if let Some(reserve) = &a.reserve {
         outln!("  reserve   {} ({})", reserve.display, if a.reserve_met { "met" } else { "not met" });
     }
-    if !a.over && !l.mine {
+    if !done && !l.mine {
         outln!(
             "  next bid  at least {}   haggle bid {} --price ...",
             a.min_next.display,
@@ -111,11 +129,17 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
                 "your bid is on top at the end: the seller's node accepts it, yours confirms"
             }
             BidStanding::Won => "you won: see haggle deals",
+            BidStanding::Lost if retracted => "no one won: the seller retracted the auction",
+            // The bid on top here did not win: the seller's node took another, and only the two
+            // parties know which. A bid that reached it after the end does not count.
+            BidStanding::Lost if a.high_bid.as_ref().is_some_and(|h| h.mine) => {
+                "you lost: the seller's node took another bid (a bid that reaches it after the end does not count)"
+            }
             BidStanding::Lost => "you lost",
         };
         outln!("  you       {says}");
     }
-    if l.mine && a.over {
+    if l.mine && done {
         let winner = |b: &haggle_node::api::types::BidView| {
             format!("{} by {}", b.amount.display, output::short_peer(&b.bidder))
         };

@@ -10,11 +10,14 @@ use super::Context;
 use crate::args::PayRequestArgs;
 use crate::output;
 
-/// A deal not found is most often a listing's id given for it: the error says so.
+/// A deal not found is most often the id of a listing, or of an offer that made no deal (yet),
+/// or a deal of other people's: the error says where the user's deals are.
 pub fn no_such_deal(e: ClientError) -> anyhow::Error {
     match e.code() {
         Some(haggle_node::ErrorCode::NotFound) => {
-            anyhow::anyhow!("{e}: give the deal's id (haggle deals lists yours), not the listing's")
+            anyhow::anyhow!(
+                "{e}: give the id of one of your deals (haggle deals lists them); a listing, or an offer that has not become a deal, has none"
+            )
         }
         _ => e.into(),
     }

@@ -40,6 +40,11 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
     let pictures = files::read_pictures(&fields.images)?;
     let keep_location = fields.keep_location;
     let patch = patch(fields, true)?;
+    if patch.category.as_deref().is_none_or(|c| c.trim().is_empty()) {
+        return Err(usage(
+            "a listing needs a category, so searches by category find it: add --category, e.g. --category home/lighting (lowercase words joined by /)",
+        ));
+    }
     let images = files::upload_pictures(cx, pictures, keep_location)?;
     let file = goods.map(|g| files::upload_goods(cx, g)).transpose()?;
     let draft = ListingDraft {

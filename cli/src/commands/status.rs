@@ -90,7 +90,7 @@ fn dialing_lines(n: &NetworkStatus) {
         let reason = match d.reason {
             DialReason::Bootstrap => "bootstrap peer",
             DialReason::Recent => "recent peer",
-            DialReason::Party => "other party",
+            DialReason::Party => "trading partner",
         };
         let failed = match (&d.last_error, d.attempts) {
             (Some(error), attempts) if attempts > 0 => {

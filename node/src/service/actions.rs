@@ -366,7 +366,7 @@ impl Service {
             }
             (None, Some(_)) => {
                 return Err(InvalidInput::Dates(
-                    "this listing takes no bookings: leave out the dates".into(),
+                    "this listing takes no bookings (it has no calendar of open dates): make an offer instead, e.g. haggle offer LISTING --price 100".into(),
                 )
                 .into());
             }
@@ -428,9 +428,24 @@ impl Service {
         self.check_public_offer_answer(&thread, true)?;
         if let Some(dates) = thread.view.terms.dates {
             bookings::not_past(&dates, Timestamp::now())?;
+            self.still_open_for(&thread, &dates)?;
         }
         self.still_on_offer(&thread)?;
         self.negotiate(Body::Accept(Accept { reply: self.reply_to(&thread, head) }), Timestamp::now())
+    }
+
+    /// The owner's calendar, as it stands now, still takes `dates`: a request made before the
+    /// owner changed the open dates or the stay limits is not accepted against them.
+    fn still_open_for(&self, thread: &ThreadRecord, dates: &DateRange) -> Result<(), ServiceError> {
+        let Some(key) = thread.listing.as_ref().and_then(Object::listing_key) else { return Ok(()) };
+        if key.author != self.me() {
+            return Ok(());
+        }
+        let current = self.store.listing(&key)?;
+        match current.as_ref().and_then(|c| c.listing()).and_then(|l| l.calendar()) {
+            Some(calendar) => calendar.fits(dates).map_err(|e| Conflict::Booking(e).into()),
+            None => Ok(()),
+        }
     }
 
     /// Refuses the other party's latest terms, ending the thread.

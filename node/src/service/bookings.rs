@@ -94,6 +94,20 @@ pub(super) fn dates(text: &str) -> Result<DateRange, ServiceError> {
 /// leaves out stays as it was, and what is booked stays booked. Open ranges are sorted and
 /// those that meet are joined.
 pub(super) fn calendar(draft: &CalendarDraft, old: Option<&Calendar>) -> Result<Calendar, ServiceError> {
+    let calendar = open_calendar(draft, old)?;
+    // A calendar no stay fits would take no booking at all.
+    let longest = calendar.open.iter().map(DateRange::nights).max().unwrap_or(0);
+    if longest < calendar.min_stay {
+        return Err(InvalidInput::Dates(format!(
+            "the minimum stay is {} nights, but the longest open range has {longest}: open more dates or lower --min-stay",
+            calendar.min_stay
+        ))
+        .into());
+    }
+    Ok(calendar)
+}
+
+fn open_calendar(draft: &CalendarDraft, old: Option<&Calendar>) -> Result<Calendar, ServiceError> {
     let booked = old.map(|c| c.booked.clone()).unwrap_or_default();
     if draft.open.is_empty() {
         return match old {
@@ -249,6 +263,37 @@ mod tests {
         let c = updated.object.listing().and_then(|l| l.calendar()).expect("a calendar").clone();
         assert_eq!((c.min_stay, c.max_stay, c.instant, c.booked), (3, 14, true, vec![week]));
         assert_eq!(c.open, vec![days_ahead(1, 60)]);
+    }
+
+    /// Defect: the owner could accept a request for nights its calendar no longer opens (the
+    /// owner changed the open dates after the request came), booking them anyway.
+    #[test]
+    fn a_request_the_calendar_no_longer_opens_is_not_accepted() {
+        use crate::api::types::ListingPatch;
+        use haggle_protocol::BookingError;
+
+        let (owner, _d0) = service(1);
+        let (guest, _d1) = service(2);
+        // Nor is a calendar no stay fits published: 59 open nights, a minimum stay of 70.
+        let open = cabin(false).calendar.expect("a calendar");
+        let long =
+            ListingDraft { calendar: Some(CalendarDraft { min_stay: Some(70), ..open }), ..cabin(false) };
+        let refused = owner.publish(long).expect_err("no stay fits");
+        assert!(refused.to_string().contains("minimum stay is 70 nights"), "{refused}");
+        let listing = owner.publish(cabin(false)).expect("published");
+        guest.receive(listing.object.bytes(), Via::Gossip);
+        let id = listing.object.id().to_hex();
+        let asked = guest.offer(&id, request(days_ahead(10, 17), None)).expect("sent");
+        owner.receive(asked.object.bytes(), Via::Direct);
+        let later = CalendarDraft { open: vec![days_ahead(30, 60).to_string()], ..CalendarDraft::default() };
+        owner
+            .update(&id, ListingPatch { calendar: Some(later), ..ListingPatch::default() })
+            .expect("updated");
+        let refused = owner.accept(&asked.object.id().to_hex()).expect_err("no longer open");
+        assert!(
+            matches!(refused, ServiceError::Conflict(Conflict::Booking(BookingError::NotOpen(_)))),
+            "{refused}"
+        );
     }
 
     /// Defect: a booking both parties called off kept its nights booked for good. Now the

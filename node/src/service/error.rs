@@ -235,8 +235,14 @@ pub enum Conflict {
     },
     /// The deal is not at a point where it may be rated.
     #[error(
-        "deal {} is {}: it can be rated once the buyer says it was received, or once it has stayed at this stage for 14 days",
-        deal.fmt_short(), stage.replace('_', " ")
+        "deal {} is {}: {}",
+        deal.fmt_short(),
+        stage.replace('_', " "),
+        if *stage == "cancelled" {
+            "both parties called it off, so neither rates it"
+        } else {
+            "it can be rated once the buyer says it was received, or once it has stayed at this stage for 14 days"
+        }
     )]
     NotRateable {
         /// The deal.

@@ -300,6 +300,11 @@ fn a_deal_called_off_gives_its_quantity_back() {
     let again = seller.receive(asked.object.bytes(), Via::Direct);
     assert!(again.then.publish.is_empty());
     assert_eq!(seller.listing_view(&id).expect("view").quantity, 3);
+
+    // A deal called off is not rated, and the refusal does not say "later".
+    let rating = crate::api::types::FeedbackRequest { rating: "positive".into(), text: String::new() };
+    let err = seller.leave_feedback(&deal, rating).expect_err("not rated").to_string();
+    assert!(err.contains("neither rates it") && !err.contains("14 days"), "{err}");
 }
 
 /// A `received` that crossed the last `cancel` wins: the deal stands after all, and the seller's
