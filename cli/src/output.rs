@@ -323,6 +323,11 @@ pub fn thread(t: &ThreadView) {
         Some(Party::Them) => outln!("  next      waiting for the other party"),
         None => {}
     }
+    if let Some(later) = t.replaced_by {
+        outln!("  replaced  by the backer's later pledge {}: this one no longer counts", short(&later));
+    } else if t.opening == haggle_node::api::types::ObjectKind::Pledge && t.terms.price.amount == 0 {
+        outln!("  withdrawal  the backer took the pledge back: nothing to accept");
+    }
     if let Some(deal) = t.deal {
         outln!("  deal      {deal}");
     }

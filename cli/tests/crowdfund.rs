@@ -119,6 +119,15 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     });
     assert_eq!(funded["funded"], true, "{funded}");
     assert_eq!(funded["tiers"][1]["claimed"], 1, "one loaf, to the first to pass 40: {funded}");
+    // The third backer's 10 and its withdrawal were replaced: neither awaits anything, and only
+    // the 25 stands.
+    let threads = json(d3, &["offers"])["threads"].as_array().cloned().unwrap_or_default();
+    let on_oven: Vec<_> = threads.iter().filter(|t| t["listing_title"] == "Community bread oven").collect();
+    let replaced = on_oven.iter().filter(|t| t["replaced_by"].is_string()).count();
+    assert_eq!((on_oven.len(), replaced), (3, 2), "{threads:?}");
+    assert!(on_oven.iter().all(|t| t["replaced_by"].is_null() || t["awaiting"].is_null()), "{threads:?}");
+    let text = String::from_utf8_lossy(&haggle(d3, &["offers"]).stdout).into_owned();
+    assert_eq!(text.matches(" replaced ").count(), 2, "{text}");
     let text = String::from_utf8_lossy(&haggle(d2, &["show", &oven[..10]]).stdout).into_owned();
     assert!(
         text.contains("[##############################] 100%") && text.contains("reward: Loaf a week"),

@@ -410,11 +410,12 @@ impl Service {
     /// Every thread the owner is in, most recent first.
     pub fn threads(&self) -> Result<ThreadsPage, ServiceError> {
         let me = self.me();
+        let mut pledges = views::CurrentPledges::default();
         let threads = self
             .store
             .threads_of(&me)?
             .iter()
-            .map(|t| views::thread(&self.store, t, &me))
+            .map(|t| views::thread_with(&self.store, t, &me, &mut pledges))
             .collect::<Result<_, _>>()?;
         Ok(ThreadsPage { threads })
     }

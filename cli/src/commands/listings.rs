@@ -131,12 +131,25 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
 }
 
 pub fn renew(cx: &Context<'_>, id: &str, expires: Option<Duration>) -> Result<()> {
+    // The lifetime runs from now: say so when that ends the listing sooner than before.
+    let before = cx.api.listing(id).ok().map(|l| l.expires_at);
     let l = cx.api.renew(id, &RenewRequest { expires_in: expires.map(|d| d.as_secs()) })?;
     if cx.json {
         return output::json(&l);
     }
-    let expires = output::relative(l.expires_at, output::now_ms());
-    outln!("Renewed {}: expires {expires}; {}.", output::short(&l.id), gossip(&l));
+    let now = output::now_ms();
+    outln!(
+        "Renewed {}: expires {}; {}.",
+        output::short(&l.id),
+        output::relative(l.expires_at, now),
+        gossip(&l)
+    );
+    if let Some(before) = before.filter(|b| *b > l.expires_at) {
+        outln!(
+            "Note: it was to expire {}; --expires counts from now, so it now ends sooner. Renew again with a longer --expires to undo that.",
+            output::relative(before, now)
+        );
+    }
     Ok(())
 }
 

@@ -1,6 +1,11 @@
 //! Stored objects as the API shows them (the types are in [`crate::api::types`]).
 
-use haggle_protocol::{Body, Deal, ListingStatus, Object, Price, PublicKey, Terms, Timestamp};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use haggle_protocol::{
+    Body, Deal, ListingKey, ListingStatus, Object, ObjectId, ObjectKind, Price, PublicKey, Terms, Timestamp,
+};
 use haggle_storage::{Store, StoreError, ThreadRecord};
 
 use crate::api::types::{
@@ -81,9 +86,47 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
     })
 }
 
+/// Each campaign's current pledge by backer, worked out once per campaign for a list of threads.
+#[derive(Default)]
+pub(super) struct CurrentPledges(HashMap<ListingKey, HashMap<PublicKey, ObjectId>>);
+
+impl CurrentPledges {
+    /// The pledge that replaced `t`'s, if `t` is an open pledge some later pledge of its backer
+    /// replaced.
+    fn replacing(&mut self, store: &Store, t: &ThreadRecord) -> Result<Option<ObjectId>, StoreError> {
+        let Some(listing) = t.listing.as_ref() else { return Ok(None) };
+        let Some(key) = listing.listing_key() else { return Ok(None) };
+        if t.offer.kind() != ObjectKind::Pledge || t.view.state.is_final() {
+            return Ok(None);
+        }
+        let current = match self.0.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let held = store.public_offers_on(&key)?;
+                let backings = haggle_protocol::crowdfund::current_pledges(listing, held.iter());
+                e.insert(backings.into_iter().map(|b| (b.backer, b.id)).collect())
+            }
+        };
+        Ok(current.get(&t.offer.author()).copied().filter(|id| *id != t.offer.id()))
+    }
+}
+
 /// A negotiation thread from `me`'s side, with every message and its delivery state.
 pub(super) fn thread(store: &Store, t: &ThreadRecord, me: &PublicKey) -> Result<ThreadView, StoreError> {
+    thread_with(store, t, me, &mut CurrentPledges::default())
+}
+
+/// [`thread`], sharing the campaigns' current pledges across a list of threads.
+pub(super) fn thread_with(
+    store: &Store,
+    t: &ThreadRecord,
+    me: &PublicKey,
+    pledges: &mut CurrentPledges,
+) -> Result<ThreadView, StoreError> {
     let v = &t.view;
+    let replaced_by = pledges.replacing(store, t)?;
+    // A pledge of 0 withdraws the backer's pledge: there is nothing to accept.
+    let withdrawal = t.offer.kind() == ObjectKind::Pledge && v.terms.price.amount == 0;
     let delivery = |m: &Object| -> Result<_, StoreError> {
         Ok(if m.author() == *me { store.outbox_entry(&m.id())?.map(|e| e.state) } else { None })
     };
@@ -119,7 +162,7 @@ pub(super) fn thread(store: &Store, t: &ThreadRecord, me: &PublicKey) -> Result<
         state: v.state,
         terms: terms(&v.terms),
         proposed_by: party(v.proposer, me),
-        awaiting: if v.state.is_final() {
+        awaiting: if v.state.is_final() || replaced_by.is_some() || withdrawal {
             None
         } else if v.state == haggle_protocol::ThreadState::Confirming {
             // The proposer's node confirms the Accept.
@@ -137,6 +180,7 @@ pub(super) fn thread(store: &Store, t: &ThreadRecord, me: &PublicKey) -> Result<
         deal: v.deal_id(),
         messages,
         updated_at: t.messages.iter().map(|m| m.created_at().as_millis()).max(),
+        replaced_by,
     })
 }
 

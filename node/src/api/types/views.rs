@@ -363,6 +363,10 @@ pub struct ThreadView {
     pub messages: Vec<MessageView>,
     /// The newest message's time (unix ms).
     pub updated_at: Option<u64>,
+    /// For a pledge: the backer's later pledge that replaced it (one of 0 is a withdrawal). The
+    /// pledge no longer counts and awaits nothing, whatever `state` says.
+    #[serde(default, with = "opt_text")]
+    pub replaced_by: Option<ObjectId>,
 }
 
 fn offer_kind() -> ObjectKind {
