@@ -183,6 +183,16 @@ impl EventLoop {
         }
     }
 
+    /// Schedules the peers of the address book (where this node last reached peers it dialled),
+    /// so that a restarted node finds the network again without bootstrap peers. A peer that is
+    /// gone costs a few paced dials before the dialler gives it up.
+    pub(crate) fn known(&mut self, peers: Vec<(PeerId, libp2p::Multiaddr)>) {
+        let me = *self.swarm.local_peer_id();
+        for (peer, addr) in peers.into_iter().filter(|(p, _)| *p != me) {
+            self.dialer.want(peer, [addr], crate::api::types::DialReason::Recent);
+        }
+    }
+
     pub(crate) async fn run(mut self) {
         // The listen addresses were bound (and the public ones advertised) before the loop
         // started: the DHT mode and the relay service follow from them.
@@ -400,6 +410,16 @@ impl EventLoop {
                 let direct = !endpoint.is_relayed();
                 if num_established.get() == 1 {
                     let local = direct && addresses::is_local(endpoint.get_remote_address());
+                    if endpoint.is_dialer() {
+                        // An address that worked for a peer this node chose: the address book.
+                        let address = endpoint.get_remote_address().clone();
+                        self.spawn_blocking(move |service| {
+                            if let Err(e) = service.remember_peer(peer_id, &address) {
+                                tracing::debug!(error = %e, "cannot note the peer's address");
+                            }
+                            None
+                        });
+                    }
                     self.on_connected(peer_id, endpoint.is_dialer(), local);
                 } else if direct && !had_direct && endpoint.is_dialer() {
                     // A direct connection replacing a relayed one (hole punching): the sync

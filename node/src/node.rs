@@ -46,6 +46,9 @@ pub const ADDR_FILE: &str = "api.addr";
 /// Capacity of the command channel: commands are small and handled at once; a full channel
 /// makes callers wait rather than grow memory.
 const COMMAND_CAPACITY: usize = 256;
+/// Peers of the address book dialled at start (the most recently reached): enough to find the
+/// network and the DHT again, as many as the connection target.
+const KNOWN_AT_START: usize = 16;
 /// How long start-up waits for each listen address to be bound.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long shutdown waits for the loop and the API to finish.
@@ -220,6 +223,12 @@ pub async fn start(
         handle.clone(),
     );
     event_loop.bootstrap(bootstrap);
+    let book = service.clone();
+    match tokio::task::spawn_blocking(move || book.known_peers(KNOWN_AT_START)).await {
+        Ok(Ok(known)) => event_loop.known(known),
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the address book"),
+        Err(e) => tracing::warn!(error = %e, "cannot read the address book"),
+    }
     let loop_task = tokio::spawn(event_loop.run());
     let (api_addr, api_task) =
         api::serve(data_dir, &config, service.clone(), handle.clone(), shutdown.clone()).await?;

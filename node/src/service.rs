@@ -232,6 +232,26 @@ impl Service {
         self.key.public()
     }
 
+    /// Notes in the address book that this node reached `peer` at `address` by dialling it.
+    pub(crate) fn remember_peer(&self, peer: PeerId, address: &libp2p::Multiaddr) -> Result<(), StoreError> {
+        self.store.remember_peer(&peer.to_bytes(), &address.to_vec(), Timestamp::now().as_millis())
+    }
+
+    /// The `n` peers of the address book reached most recently, with where (entries that do not
+    /// parse are skipped).
+    pub(crate) fn known_peers(&self, n: usize) -> Result<Vec<(PeerId, libp2p::Multiaddr)>, StoreError> {
+        let known = self.store.known_peers()?;
+        Ok(known
+            .into_iter()
+            .filter_map(|k| {
+                let peer = PeerId::from_bytes(&k.peer).ok()?;
+                let address = libp2p::Multiaddr::try_from(k.address).ok()?;
+                Some((peer, address))
+            })
+            .take(n)
+            .collect())
+    }
+
     /// Finds the object an id or id prefix names.
     pub fn resolve(&self, given: &str, what: &'static str) -> Result<ObjectId, ServiceError> {
         let prefix: IdPrefix = given.parse()?;

@@ -30,6 +30,8 @@
 //! | `W` | author (32), feedback id (32) | - (feedback by author, for the quota) |
 //! | `m` | name | meta values (schema version) |
 //! | `J` | sequence (8, BE) | a small batch's writes while they are being made (see `writes`) |
+//! | `K` | deal id (32) | - (a deal called off whose listing gave back what it took) |
+//! | `c` | peer id (its bytes, up to 64) | reached_at (8, BE), address (a multiaddr's bytes): the address book |
 //!
 //! sled pays a tree insert and a log write per key whatever the batch size (about 70,000 keys a
 //! second on the reference machine), so a new listing writes as few keys as it can: its object,
@@ -79,6 +81,8 @@ pub(crate) const JOURNAL: u8 = b'J';
 /// `K` + deal id: a deal called off whose quantity or nights the owner's listing has given back
 /// (or that had taken nothing to give back). Written with the revision that gives them back.
 pub(crate) const GIVEN_BACK: u8 = b'K';
+/// `c` + a peer id's bytes: the address this node last dialled the peer at (see `peers`).
+pub(crate) const PEER_ADDRESS: u8 = b'c';
 
 pub(crate) const SCHEMA_KEY: &[u8] = b"mschema";
 /// Present only while the store is closed after a clean shutdown.

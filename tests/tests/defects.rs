@@ -246,3 +246,35 @@ async fn a_tcp_port_in_use_is_refused_at_start() -> Result<()> {
     a.stop().await;
     Ok(())
 }
+
+/// Defect: a node restarted without bootstrap peers could not reach anyone ("no addresses for
+/// peer") until another node dialled it. It now dials the peers of its address book: where it
+/// last reached the peers it dialled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_restarted_without_bootstrap_peers_finds_its_peers_again() -> Result<()> {
+    let (da, db) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let a = TestNode::start("a", da.path(), vec![]).await?;
+    let b = TestNode::start("b", db.path(), vec![a.addr()]).await?;
+    b.wait_mesh(1).await?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while b.node.store().known_peers()?.is_empty() {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "b noted a's address within 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let known = b.node.store().known_peers()?;
+    assert_eq!(known[0].peer, a.node.peer_id.to_bytes(), "b dialled a: a is in b's book");
+    assert!(a.node.store().known_peers()?.is_empty(), "a was dialled, it dialled nobody");
+    b.stop().await;
+
+    let a_peer = a.node.peer_id;
+    let mut b = TestNode::start("b again", db.path(), vec![]).await?;
+    b.wait_for(
+        "a, from the address book",
+        |e| matches!(e, NodeEvent::PeerConnected { peer } if *peer == a_peer),
+    )
+    .await?;
+    b.wait_mesh(1).await?;
+    a.stop().await;
+    b.stop().await;
+    Ok(())
+}
