@@ -326,7 +326,7 @@ pub fn thread(t: &ThreadView) {
     if let Some(later) = t.replaced_by {
         outln!("  replaced  by the backer's later pledge {}: this one no longer counts", short(&later));
     } else if t.opening == haggle_node::api::types::ObjectKind::Pledge && t.terms.price.amount == 0 {
-        outln!("  withdrawal  the backer took the pledge back: nothing to accept");
+        outln!("  pledge    withdrawn (a pledge of 0): nothing to accept");
     }
     if let Some(deal) = t.deal {
         outln!("  deal      {deal}");

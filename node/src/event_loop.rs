@@ -183,6 +183,23 @@ impl EventLoop {
         }
     }
 
+    /// Notes in the address book the direct address a peer on the dialling schedule was just
+    /// reached at by this node's dial (not peers that dialled in, nor those the DHT's own
+    /// lookups reach: strangers could fill the book with either).
+    fn note_address(&self, peer: PeerId, endpoint: &libp2p::core::ConnectedPoint) {
+        if !endpoint.is_dialer() || !self.dialer.wants(&peer) {
+            return;
+        }
+        let chosen = self.dialer.is_bootstrap(&peer) || self.dialer.is_party(&peer);
+        let address = endpoint.get_remote_address().clone();
+        self.spawn_blocking(move |service| {
+            if let Err(e) = service.remember_peer(peer, &address, chosen) {
+                tracing::debug!(error = %e, "cannot note the peer's address");
+            }
+            None
+        });
+    }
+
     /// Schedules the peers of the address book (where this node last reached peers it dialled),
     /// so that a restarted node finds the network again without bootstrap peers. A peer that is
     /// gone costs a few paced dials before the dialler gives it up.
@@ -408,18 +425,11 @@ impl EventLoop {
                 let had_direct = self.reach.is_direct(&peer_id);
                 self.on_connection_opened(connection_id, peer_id, &endpoint);
                 let direct = !endpoint.is_relayed();
+                if direct && !had_direct {
+                    self.note_address(peer_id, &endpoint);
+                }
                 if num_established.get() == 1 {
                     let local = direct && addresses::is_local(endpoint.get_remote_address());
-                    if endpoint.is_dialer() {
-                        // An address that worked for a peer this node chose: the address book.
-                        let address = endpoint.get_remote_address().clone();
-                        self.spawn_blocking(move |service| {
-                            if let Err(e) = service.remember_peer(peer_id, &address) {
-                                tracing::debug!(error = %e, "cannot note the peer's address");
-                            }
-                            None
-                        });
-                    }
                     self.on_connected(peer_id, endpoint.is_dialer(), local);
                 } else if direct && !had_direct && endpoint.is_dialer() {
                     // A direct connection replacing a relayed one (hole punching): the sync

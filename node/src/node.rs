@@ -46,8 +46,9 @@ pub const ADDR_FILE: &str = "api.addr";
 /// Capacity of the command channel: commands are small and handled at once; a full channel
 /// makes callers wait rather than grow memory.
 const COMMAND_CAPACITY: usize = 256;
-/// Peers of the address book dialled at start (the most recently reached): enough to find the
-/// network and the DHT again, as many as the connection target.
+/// Peers of the address book dialled at start (trading partners and bootstrap peers first, then
+/// the most recently reached): enough to find the network and the DHT again; fewer if the
+/// connection target is lower.
 const KNOWN_AT_START: usize = 16;
 /// How long start-up waits for each listen address to be bound.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -224,7 +225,11 @@ pub async fn start(
     );
     event_loop.bootstrap(bootstrap);
     let book = service.clone();
-    match tokio::task::spawn_blocking(move || book.known_peers(KNOWN_AT_START)).await {
+    let known = match config.target_peers {
+        0 => KNOWN_AT_START,
+        target => KNOWN_AT_START.min(target),
+    };
+    match tokio::task::spawn_blocking(move || book.known_peers(known)).await {
         Ok(Ok(known)) => event_loop.known(known),
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the address book"),
         Err(e) => tracing::warn!(error = %e, "cannot read the address book"),

@@ -232,9 +232,16 @@ impl Service {
         self.key.public()
     }
 
-    /// Notes in the address book that this node reached `peer` at `address` by dialling it.
-    pub(crate) fn remember_peer(&self, peer: PeerId, address: &libp2p::Multiaddr) -> Result<(), StoreError> {
-        self.store.remember_peer(&peer.to_bytes(), &address.to_vec(), Timestamp::now().as_millis())
+    /// Notes in the address book that this node reached `peer` at `address` by dialling it;
+    /// `chosen` for a bootstrap peer or a trading partner.
+    pub(crate) fn remember_peer(
+        &self,
+        peer: PeerId,
+        address: &libp2p::Multiaddr,
+        chosen: bool,
+    ) -> Result<(), StoreError> {
+        let now = Timestamp::now().as_millis();
+        self.store.remember_peer(&peer.to_bytes(), &address.to_vec(), now, chosen)
     }
 
     /// The `n` peers of the address book reached most recently, with where (entries that do not

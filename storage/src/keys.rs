@@ -31,7 +31,7 @@
 //! | `m` | name | meta values (schema version) |
 //! | `J` | sequence (8, BE) | a small batch's writes while they are being made (see `writes`) |
 //! | `K` | deal id (32) | - (a deal called off whose listing gave back what it took) |
-//! | `c` | peer id (its bytes, up to 64) | reached_at (8, BE), address (a multiaddr's bytes): the address book |
+//! | `c` | peer id (its bytes, up to 64) | reached_at (8, BE), chosen (1), address (a multiaddr's bytes): the address book |
 //!
 //! sled pays a tree insert and a log write per key whatever the batch size (about 70,000 keys a
 //! second on the reference machine), so a new listing writes as few keys as it can: its object,

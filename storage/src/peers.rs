@@ -1,20 +1,21 @@
-//! The address book: where this node last reached each peer it dialled, so that a node restarted
-//! without bootstrap peers (or whose bootstrap peers are gone) finds its way back to the network
-//! and to the parties its queued messages are for.
+//! The address book: where this node last reached peers it chose to dial, so that a node
+//! restarted without bootstrap peers (or whose bootstrap peers are gone) finds its way back to
+//! the network and to the parties its queued messages are for.
 //!
-//! Only peers this node dialled are written (see the node's event loop): an address that worked
-//! for a connection this node chose. Peers that dial in cannot fill the book, so a crowd of fresh
-//! identities cannot push the useful entries out. The book keeps the [`MAX_KNOWN_PEERS`] most
-//! recently reached; opaque bytes here, the node parses them.
+//! The node writes only peers its dialling schedule wanted (bootstrap peers, trading partners,
+//! peers it was connected to lately), at a direct address that worked; peers that dial in, and
+//! peers the DHT's own lookups reach, are never written. Trading partners and bootstrap peers
+//! ("chosen") are kept before the others: when the book is full, the least recently reached of
+//! the others goes first. Opaque bytes here; the node parses them.
 
 use crate::error::StoreError;
 use crate::keys;
 use crate::store::Store;
 
-/// Peers the address book keeps: the most recently reached.
+/// Peers the address book keeps.
 pub const MAX_KNOWN_PEERS: usize = 64;
-/// The longest peer id and address kept, in bytes (a peer id is 38 bytes for an Ed25519 key; an
-/// address through a relay about 100).
+/// The longest peer id and address kept, in bytes (a peer id is 38 bytes for an Ed25519 key; a
+/// TCP or QUIC address under 60).
 const MAX_PEER_BYTES: usize = 64;
 const MAX_ADDRESS_BYTES: usize = 256;
 
@@ -25,45 +26,70 @@ pub struct KnownPeer {
     pub peer: Vec<u8>,
     /// The address it was reached at, as a multiaddr's bytes.
     pub address: Vec<u8>,
-    /// When (unix ms).
+    /// When (unix ms; never earlier than the entry before it, whatever the clock did).
     pub reached_at: u64,
+    /// A bootstrap peer or a trading partner: kept before the others.
+    pub chosen: bool,
 }
 
 impl Store {
-    /// Notes that `peer` was reached at `address` at `reached_at` (unix ms), replacing what the
-    /// book held for it, and forgets the least recently reached peers beyond
-    /// [`MAX_KNOWN_PEERS`]. Ids or addresses too long to be real are not kept. Not flushed: a
-    /// crash loses at most the last moments' entries.
-    pub fn remember_peer(&self, peer: &[u8], address: &[u8], reached_at: u64) -> Result<(), StoreError> {
+    /// Notes that `peer` was reached at `address` at `now` (unix ms), replacing what the book
+    /// held for it, and forgets peers beyond [`MAX_KNOWN_PEERS`]: the least recently reached of
+    /// those not chosen, then of the chosen. Ids or addresses too long to be real are not kept.
+    /// Not flushed: a crash loses at most the last moments' entries.
+    pub fn remember_peer(
+        &self,
+        peer: &[u8],
+        address: &[u8],
+        now: u64,
+        chosen: bool,
+    ) -> Result<(), StoreError> {
         if peer.is_empty() || peer.len() > MAX_PEER_BYTES || address.len() > MAX_ADDRESS_BYTES {
             return Ok(());
         }
-        let mut value = Vec::with_capacity(8 + address.len());
-        value.extend_from_slice(&reached_at.to_be_bytes());
+        let mut known = self.known_peers()?;
+        // After the clock went back, a new entry would otherwise look the oldest and go first.
+        let newest = known.iter().map(|k| k.reached_at).max().unwrap_or(0);
+        let at = now.max(newest.saturating_add(1));
+        let was_chosen = known.iter().any(|k| k.peer == peer && k.chosen);
+        let mut value = Vec::with_capacity(9 + address.len());
+        value.extend_from_slice(&at.to_be_bytes());
+        value.push(u8::from(chosen || was_chosen));
         value.extend_from_slice(address);
         self.db.insert(keys::key(keys::PEER_ADDRESS, &[peer]), value)?;
-        let mut known = self.known_peers()?;
-        for old in known.drain(..).skip(MAX_KNOWN_PEERS) {
+        known.retain(|k| k.peer != peer);
+        let excess = (known.len() + 1).saturating_sub(MAX_KNOWN_PEERS);
+        // Least kept first: the others before the chosen, the least recent before the newer.
+        known.sort_by_key(|k| (k.chosen, k.reached_at));
+        for old in known.iter().take(excess) {
             self.db.remove(keys::key(keys::PEER_ADDRESS, &[&old.peer]))?;
         }
         Ok(())
     }
 
-    /// The address book, most recently reached first.
+    /// The address book, chosen peers first, each group the most recently reached first. An
+    /// entry that does not read is dropped.
     pub fn known_peers(&self) -> Result<Vec<KnownPeer>, StoreError> {
         let mut known = Vec::new();
         for entry in self.db.scan_prefix([keys::PEER_ADDRESS]) {
             let (k, v) = entry?;
-            let Some((at, address)) = v.split_first_chunk::<8>() else {
-                return Err(StoreError::Corrupt { what: "address book entry" });
-            };
-            known.push(KnownPeer {
-                peer: k[1..].to_vec(),
-                address: address.to_vec(),
-                reached_at: u64::from_be_bytes(*at),
-            });
+            match (v.split_first_chunk::<8>(), k.get(1..)) {
+                (Some((at, [chosen, address @ ..])), Some(peer)) if !peer.is_empty() => {
+                    known.push(KnownPeer {
+                        peer: peer.to_vec(),
+                        address: address.to_vec(),
+                        reached_at: u64::from_be_bytes(*at),
+                        chosen: *chosen != 0,
+                    });
+                }
+                _ => {
+                    self.db.remove(&k)?;
+                }
+            }
         }
-        known.sort_by(|a, b| b.reached_at.cmp(&a.reached_at).then_with(|| a.peer.cmp(&b.peer)));
+        known.sort_by(|a, b| {
+            (b.chosen, b.reached_at).cmp(&(a.chosen, a.reached_at)).then_with(|| a.peer.cmp(&b.peer))
+        });
         Ok(known)
     }
 }
@@ -73,28 +99,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_book_keeps_the_most_recently_reached_peers_and_their_last_address() {
+    fn the_book_keeps_chosen_peers_then_the_most_recently_reached() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("open");
-        store.remember_peer(b"peer-a", b"/old", 1).expect("remember");
-        store.remember_peer(b"peer-a", b"/new", 2).expect("remember");
+        store.remember_peer(b"partner", b"/old", 1, true).expect("remember");
+        store.remember_peer(b"partner", b"/new", 2, false).expect("remember");
         let known = store.known_peers().expect("read");
-        assert_eq!(
-            known,
-            vec![KnownPeer { peer: b"peer-a".to_vec(), address: b"/new".to_vec(), reached_at: 2 }]
-        );
+        let partner =
+            KnownPeer { peer: b"partner".to_vec(), address: b"/new".to_vec(), reached_at: 2, chosen: true };
+        assert_eq!(known, vec![partner], "the newer address, still chosen");
 
+        // A crowd of others fills the book, but the partner stays, and the oldest others go.
         for i in 0..MAX_KNOWN_PEERS as u64 + 10 {
-            store.remember_peer(format!("peer-{i}").as_bytes(), b"/addr", 10 + i).expect("remember");
+            store.remember_peer(format!("peer-{i}").as_bytes(), b"/addr", 10 + i, false).expect("remember");
         }
         let known = store.known_peers().expect("read");
         assert_eq!(known.len(), MAX_KNOWN_PEERS, "bounded");
-        assert_eq!(known[0].peer, format!("peer-{}", MAX_KNOWN_PEERS + 9).into_bytes(), "newest first");
-        assert!(known.iter().all(|k| k.peer != b"peer-a"), "the least recent went first");
+        assert_eq!(known[0].peer, b"partner", "chosen first");
+        assert_eq!(known[1].peer, format!("peer-{}", MAX_KNOWN_PEERS + 9).into_bytes(), "then the newest");
+        assert!(known.iter().all(|k| k.peer != b"peer-0"), "the least recent went first");
 
-        // What no real peer sends is not kept.
-        store.remember_peer(&[7; 65], b"/addr", 999).expect("ignored");
-        store.remember_peer(b"peer-z", &[1; 257], 999).expect("ignored");
-        assert!(store.known_peers().expect("read").iter().all(|k| k.reached_at < 999));
+        // A clock gone back does not make the newest entry the first to go.
+        store.remember_peer(b"late", b"/addr", 5, false).expect("remember");
+        let known = store.known_peers().expect("read");
+        assert_eq!(known[1].peer, b"late", "dated after the newest entry");
+
+        // What no real peer sends is not kept, and an unreadable entry is dropped.
+        store.remember_peer(&[7; 65], b"/addr", 999, false).expect("ignored");
+        store.remember_peer(b"peer-z", &[1; 257], 999, false).expect("ignored");
+        store.db.insert(keys::key(keys::PEER_ADDRESS, &[b"broken"]), &[1u8, 2][..]).expect("insert");
+        let known = store.known_peers().expect("read");
+        assert!(known.iter().all(|k| k.peer != b"peer-z" && k.peer != b"broken" && k.peer.len() <= 64));
+        assert!(store.known_peers().expect("read").len() <= MAX_KNOWN_PEERS);
     }
 }

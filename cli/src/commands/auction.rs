@@ -77,12 +77,13 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
     let retracted = a.state == AuctionState::Cancelled;
     let done =
         a.over || matches!(a.state, AuctionState::Cancelled | AuctionState::Sold | AuctionState::Awarded);
-    if a.over {
-        outln!("  auction   ended {}{extended}", output::relative(a.ends_at, now));
-    } else if retracted {
-        outln!("  auction   retracted by the seller before its end ({})", output::relative(a.ends_at, now));
+    // The retraction's revision is the listing's current one: dated before the end or after.
+    if retracted && l.created_at < a.ends_at {
+        outln!("  auction   retracted by the seller before its end");
     } else if done {
-        outln!("  auction   closed by the seller before its end ({})", output::relative(a.ends_at, now));
+        // Sold or awarded before the end by this node's clock: by the seller's, it had ended.
+        let when = if a.over { output::relative(a.ends_at, now) } else { "by the seller's clock".to_owned() };
+        outln!("  auction   ended {when}{extended}");
     } else {
         outln!("  auction   ends in {}{extended}", left(a.ends_at, now));
     }
@@ -102,7 +103,7 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
         && taken.id != high.id
     {
         outln!(
-            "  accepted  {} by {}{} (the higher bid reached the seller's node after the end: it does not count)",
+            "  accepted  {} by {}{} (the higher bid did not reach the seller's node before the end: it does not count)",
             taken.amount.display,
             output::short_peer(&taken.bidder),
             if taken.mine { " (you)" } else { "" }
@@ -131,9 +132,13 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
             BidStanding::Won => "you won: see haggle deals",
             BidStanding::Lost if retracted => "no one won: the seller retracted the auction",
             // The bid on top here did not win: the seller's node took another, and only the two
-            // parties know which. A bid that reached it after the end does not count.
+            // parties know which, or the seller declined it.
             BidStanding::Lost if a.high_bid.as_ref().is_some_and(|h| h.mine) => {
-                "you lost: the seller's node took another bid (a bid that reaches it after the end does not count)"
+                if matches!(a.state, AuctionState::Sold | AuctionState::Awarded) {
+                    "you lost: the seller's node took another bid (a bid that did not reach it before the end does not count)"
+                } else {
+                    "you lost: the seller declined your bid"
+                }
             }
             BidStanding::Lost => "you lost",
         };

@@ -175,6 +175,11 @@ impl Dialer {
     }
 
     /// Whether `peer` is one of the bootstrap peers.
+    /// Whether `peer` is on the schedule (for any reason).
+    pub(super) fn wants(&self, peer: &PeerId) -> bool {
+        self.wanted.contains_key(peer)
+    }
+
     pub(super) fn is_bootstrap(&self, peer: &PeerId) -> bool {
         self.wanted.get(peer).is_some_and(|w| w.reason == DialReason::Bootstrap)
     }

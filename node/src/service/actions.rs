@@ -435,10 +435,16 @@ impl Service {
     }
 
     /// The owner's calendar, as it stands now, still takes `dates`: a request made before the
-    /// owner changed the open dates or the stay limits is not accepted against them.
+    /// owner changed the open dates or the stay limits is not accepted against them. Dates the
+    /// owner offered in the thread itself (a counter for a special stay) are the owner's choice.
     fn still_open_for(&self, thread: &ThreadRecord, dates: &DateRange) -> Result<(), ServiceError> {
+        let me = self.me();
         let Some(key) = thread.listing.as_ref().and_then(Object::listing_key) else { return Ok(()) };
-        if key.author != self.me() {
+        let offered_by_me = thread
+            .messages
+            .iter()
+            .any(|m| m.author() == me && m.body().terms().and_then(|t| t.dates) == Some(*dates));
+        if key.author != me || offered_by_me {
             return Ok(());
         }
         let current = self.store.listing(&key)?;

@@ -95,9 +95,13 @@ pub(super) fn dates(text: &str) -> Result<DateRange, ServiceError> {
 /// those that meet are joined.
 pub(super) fn calendar(draft: &CalendarDraft, old: Option<&Calendar>) -> Result<Calendar, ServiceError> {
     let calendar = open_calendar(draft, old)?;
-    // A calendar no stay fits would take no booking at all.
-    let longest = calendar.open.iter().map(DateRange::nights).max().unwrap_or(0);
-    if longest < calendar.min_stay {
+    // A calendar no stay fits would take no booking at all (checked when the open dates or the
+    // shortest stay change: an update of other settings keeps what was accepted before).
+    let today = haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
+    let ahead = |o: &DateRange| DateRange { from: o.from.max(today), to: o.to }.nights();
+    let longest = calendar.open.iter().filter(|o| o.to > today).map(ahead).max().unwrap_or(0);
+    let changed = !draft.open.is_empty() || draft.min_stay.is_some();
+    if changed && longest < calendar.min_stay {
         return Err(InvalidInput::Dates(format!(
             "the minimum stay is {} nights, but the longest open range has {longest}: open more dates or lower --min-stay",
             calendar.min_stay
@@ -289,11 +293,20 @@ mod tests {
         owner
             .update(&id, ListingPatch { calendar: Some(later), ..ListingPatch::default() })
             .expect("updated");
-        let refused = owner.accept(&asked.object.id().to_hex()).expect_err("no longer open");
+        let thread = asked.object.id().to_hex();
+        let refused = owner.accept(&thread).expect_err("no longer open");
         assert!(
             matches!(refused, ServiceError::Conflict(Conflict::Booking(BookingError::NotOpen(_)))),
             "{refused}"
         );
+        // Dates the owner offers itself are the owner's choice: a special stay outside the open
+        // dates, countered back on price, is accepted.
+        let special = request(days_ahead(10, 12), Some("50"));
+        let countered = owner.counter(&thread, special).expect("the owner's special");
+        guest.receive(countered.object.bytes(), Via::Direct);
+        let back = guest.counter(&thread, TermsDraft { price: Some("45".into()), ..TermsDraft::default() });
+        owner.receive(back.expect("countered back").object.bytes(), Via::Direct);
+        owner.accept(&thread).expect("the owner's own dates");
     }
 
     /// Defect: a booking both parties called off kept its nights booked for good. Now the

@@ -86,9 +86,10 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
     })
 }
 
-/// Each campaign's current pledge by backer, worked out once per campaign for a list of threads.
+/// Each campaign's current pledge by backer (its id and `(created_at, id)` order), worked out
+/// once per campaign for a list of threads.
 #[derive(Default)]
-pub(super) struct CurrentPledges(HashMap<ListingKey, HashMap<PublicKey, ObjectId>>);
+pub(super) struct CurrentPledges(HashMap<ListingKey, HashMap<PublicKey, (Timestamp, ObjectId)>>);
 
 impl CurrentPledges {
     /// The pledge that replaced `t`'s, if `t` is an open pledge some later pledge of its backer
@@ -102,12 +103,19 @@ impl CurrentPledges {
         let current = match self.0.entry(key) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
+                // The campaign's current revision when held (any revision carries its rules).
+                let head = store.listing(&key)?;
                 let held = store.public_offers_on(&key)?;
-                let backings = haggle_protocol::crowdfund::current_pledges(listing, held.iter());
-                e.insert(backings.into_iter().map(|b| (b.backer, b.id)).collect())
+                let backings = haggle_protocol::crowdfund::current_pledges(
+                    head.as_ref().unwrap_or(listing),
+                    held.iter(),
+                );
+                e.insert(backings.into_iter().map(|b| (b.backer, (b.created_at, b.id))).collect())
             }
         };
-        Ok(current.get(&t.offer.author()).copied().filter(|id| *id != t.offer.id()))
+        // Replaced only by a later pledge (the order the campaign counts them in).
+        let this = (t.offer.created_at(), t.offer.id());
+        Ok(current.get(&t.offer.author()).filter(|later| **later > this).map(|(_, id)| *id))
     }
 }
 
