@@ -862,7 +862,9 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         _ => return Err(bad()),
     };
     match n.checked_mul(unit_secs) {
-        Some(0) => Err(bad()),
+        Some(0) => {
+            Err(format!("`{text}` is no time at all: a duration is at least 1s, e.g. 30d, 2w, 12h or 90m"))
+        }
         Some(secs) if secs <= MAX_DURATION_SECS => Ok(Duration::from_secs(secs)),
         _ => Err(format!("`{text}` is too long a time: listings live at most 90 days (90d)")),
     }
@@ -925,6 +927,7 @@ mod tests {
         for bad in ["", "d", "3y", "0d", "-1d", "1.5d", "0"] {
             assert!(duration(bad).is_err(), "{bad}");
         }
+        assert!(duration("0s").expect_err("no time").contains("is no time at all"));
     }
 
     #[test]

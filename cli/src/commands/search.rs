@@ -39,6 +39,12 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
 /// Follows the event stream. Listing events are shown when the listing matches the search (the
 /// node checks it with the same search engine); negotiation and deal events always.
 pub fn watch(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
+    // Paging and order mean nothing for events shown as they come: say so rather than ignore them.
+    if args.sort.is_some() || args.limit != 20 || args.offset != 0 {
+        return Err(crate::usage(
+            "--sort, --limit and --offset are for haggle search; watch shows each event as it comes",
+        ));
+    }
     let params = args.params();
     // Check the filters once, so a mistake is reported before waiting for events.
     cx.api.search(&SearchParams { limit: Some(1), offset: Some(0), ..params.clone() })?;
