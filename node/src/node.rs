@@ -171,13 +171,16 @@ pub async fn start(
     config: NodeConfig,
     shutdown: CancellationToken,
 ) -> Result<RunningNode, StartError> {
+    // What the configuration asks for is checked before anything is written: a port another
+    // program holds leaves no identity or database behind in a new data dir.
+    let bootstrap = config.bootstrap_peers()?;
+    free_ports(&config)?;
     create_private_dir(data_dir)?;
     let (key, created) = keyfile::load_or_create(&data_dir.join(KEY_FILE))?;
     if created {
         tracing::info!(peer = %key.public(), "created a new identity");
     }
     let dir = data_dir.to_owned();
-    let bootstrap = config.bootstrap_peers()?;
     let store =
         tokio::task::spawn_blocking(move || Store::open(&dir)).await.map_err(StartError::StoreTask)??;
     let store = Arc::new(store);
@@ -409,16 +412,23 @@ fn tcp_port_free(addr: &Multiaddr) -> std::io::Result<()> {
     }
 }
 
-/// Starts every listener and waits (bounded) until each has an address.
-async fn listen(swarm: &mut Swarm<Behaviour>, config: &NodeConfig) -> Result<Vec<Multiaddr>, StartError> {
+/// The listen addresses, each TCP port probed (see [`tcp_port_free`]). Every port is probed
+/// before any listener binds, so the node's own IPv4 listener cannot make a dual-stack probe of
+/// its IPv6 one look taken.
+fn free_ports(config: &NodeConfig) -> Result<Vec<(&String, Multiaddr)>, StartError> {
     let mut addrs = Vec::new();
-    // Every port is probed before any listener binds, so the node's own IPv4 listener cannot
-    // make a dual-stack probe of its IPv6 one look taken.
     for addr in &config.listen {
         let multiaddr = crate::config::listen_addr(addr)?;
         tcp_port_free(&multiaddr).map_err(|source| StartError::Listener { addrs: addr.clone(), source })?;
         addrs.push((addr, multiaddr));
     }
+    Ok(addrs)
+}
+
+/// Starts every listener and waits (bounded) until each has an address. The ports are probed
+/// again just before binding: another program may have taken one since the start.
+async fn listen(swarm: &mut Swarm<Behaviour>, config: &NodeConfig) -> Result<Vec<Multiaddr>, StartError> {
+    let addrs = free_ports(config)?;
     let mut pending = 0;
     for (addr, multiaddr) in addrs {
         swarm.listen_on(multiaddr).map_err(|source| StartError::Listen { addr: addr.clone(), source })?;

@@ -243,6 +243,9 @@ async fn a_tcp_port_in_use_is_refused_at_start() -> Result<()> {
     };
     assert!(refused.contains(&format!("cannot listen on {tcp}")), "{refused}");
     assert!(refused.contains("in use by another program"), "{refused}");
+    // Refused before anything was written: no identity, no database in B's new data dir.
+    let left: Vec<_> = std::fs::read_dir(db.path())?.collect();
+    assert!(left.is_empty(), "B's data dir holds {left:?}");
     a.stop().await;
     Ok(())
 }
