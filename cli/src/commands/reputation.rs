@@ -116,6 +116,8 @@ pub fn print(r: &ReputationView) {
     let hops = match r.hops {
         Some(0) if r.mine => "you".to_owned(),
         Some(0) => "a key you trust".to_owned(),
+        // Trading puts them one step away; only positive ratings from the web give them standing.
+        Some(1) if r.standing == 0.0 => "one step from you (you traded with them), but nobody in your web of trust rated them positive yet: rating your deal vouches for them".to_owned(),
         Some(1) => "one step from you: you traded with them, or you or a key you trust rated them positive"
             .to_owned(),
         Some(n) => format!("{n} steps from you in the web of trust"),
