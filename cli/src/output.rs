@@ -285,6 +285,18 @@ pub fn listing(l: &ListingView) {
 }
 
 /// Prints one thread in full.
+/// What a pledge's thread is beyond its state: `replaced` by a later pledge of its backer, or a
+/// `withdrawal` (a pledge of 0); `None` for other threads and a standing pledge.
+pub fn pledge_state(t: &ThreadView) -> Option<&'static str> {
+    match (t.opening, t.replaced_by) {
+        (haggle_node::api::types::ObjectKind::Pledge, Some(_)) => Some("replaced"),
+        (haggle_node::api::types::ObjectKind::Pledge, None) if t.terms.price.amount == 0 => {
+            Some("withdrawal")
+        }
+        _ => None,
+    }
+}
+
 pub fn thread(t: &ThreadView) {
     let now = now_ms();
     let what = match (t.opening, &t.terms.dates) {
@@ -323,10 +335,12 @@ pub fn thread(t: &ThreadView) {
         Some(Party::Them) => outln!("  next      waiting for the other party"),
         None => {}
     }
-    if let Some(later) = t.replaced_by {
-        outln!("  replaced  by the backer's later pledge {}: this one no longer counts", short(&later));
-    } else if t.opening == haggle_node::api::types::ObjectKind::Pledge && t.terms.price.amount == 0 {
-        outln!("  pledge    withdrawn (a pledge of 0): nothing to accept");
+    match (pledge_state(t), t.replaced_by) {
+        (Some(_), Some(later)) => {
+            outln!("  replaced  by the backer's later pledge {}: this one no longer counts", short(&later))
+        }
+        (Some(_), None) => outln!("  pledge    withdrawn (a pledge of 0): nothing to accept"),
+        _ => {}
     }
     if let Some(deal) = t.deal {
         outln!("  deal      {deal}");
