@@ -244,6 +244,11 @@ impl Service {
         self.store.remember_peer(&peer.to_bytes(), &address.to_vec(), now, chosen)
     }
 
+    /// Takes a banned peer out of the address book.
+    pub(crate) fn forget_peer(&self, peer: PeerId) -> Result<(), StoreError> {
+        self.store.forget_peer(&peer.to_bytes())
+    }
+
     /// The `n` peers of the address book reached most recently, with where (entries that do not
     /// parse are skipped).
     pub(crate) fn known_peers(&self, n: usize) -> Result<Vec<(PeerId, libp2p::Multiaddr)>, StoreError> {

@@ -67,6 +67,13 @@ impl Store {
         Ok(())
     }
 
+    /// Takes `peer` out of the address book (a peer banned for what it sent is not dialled at
+    /// the next start).
+    pub fn forget_peer(&self, peer: &[u8]) -> Result<(), StoreError> {
+        self.db.remove(keys::key(keys::PEER_ADDRESS, &[peer]))?;
+        Ok(())
+    }
+
     /// The address book, chosen peers first, each group the most recently reached first. An
     /// entry that does not read is dropped.
     pub fn known_peers(&self) -> Result<Vec<KnownPeer>, StoreError> {
@@ -131,5 +138,9 @@ mod tests {
         let known = store.known_peers().expect("read");
         assert!(known.iter().all(|k| k.peer != b"peer-z" && k.peer != b"broken" && k.peer.len() <= 64));
         assert!(store.known_peers().expect("read").len() <= MAX_KNOWN_PEERS);
+
+        // A banned peer is forgotten, chosen or not.
+        store.forget_peer(b"partner").expect("forget");
+        assert!(store.known_peers().expect("read").iter().all(|k| k.peer != b"partner"));
     }
 }

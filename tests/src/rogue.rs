@@ -65,6 +65,7 @@ enum Command {
     AnswerSync(SyncResponse),
     ServeFiles(FileServing),
     AskFile(PeerId, BlobRequest, oneshot::Sender<Result<BlobResponse, String>>),
+    Listening(oneshot::Sender<Option<Multiaddr>>),
 }
 
 /// Hands the outcome of one of the rogue's requests to whoever asked: the response, or why none
@@ -115,6 +116,27 @@ impl Drop for Rogue {
 impl Rogue {
     /// Starts a rogue that dials `target` and subscribes to the listings topic.
     pub fn spawn(target: Multiaddr) -> Result<Rogue> {
+        Self::start(Some(target))
+    }
+
+    /// Starts a rogue that listens on 127.0.0.1 and dials nobody, for a node to dial (as a
+    /// bootstrap peer, say); returns its address, `/p2p/` included.
+    pub async fn spawn_listening() -> Result<(Rogue, Multiaddr)> {
+        let rogue = Self::start(None)?;
+        let deadline = tokio::time::Instant::now() + STEP;
+        loop {
+            if let Some(address) = rogue.ask(Command::Listening).await? {
+                let id = rogue.id;
+                return Ok((rogue, address.with(libp2p::multiaddr::Protocol::P2p(id))));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(anyhow!("the rogue was not listening after {STEP:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn start(target: Option<Multiaddr>) -> Result<Rogue> {
         let topic = IdentTopic::new(LISTINGS_TOPIC);
         let mut swarm = libp2p::SwarmBuilder::with_new_identity()
             .with_tokio()
@@ -156,7 +178,12 @@ impl Rogue {
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build();
         swarm.behaviour_mut().gossipsub.subscribe(&topic)?;
-        swarm.dial(target)?;
+        match target {
+            Some(target) => swarm.dial(target)?,
+            None => {
+                swarm.listen_on("/ip4/127.0.0.1/tcp/0".parse()?)?;
+            }
+        }
         let id = *swarm.local_peer_id();
         let (tx, mut rx) = mpsc::channel::<Command>(64);
         let task = tokio::spawn(async move {
@@ -204,6 +231,9 @@ impl Rogue {
                         Some(Command::AskFile(peer, request, reply)) => {
                             let id = swarm.behaviour_mut().blobs.send_request(&peer, request);
                             asked_files.insert(id, reply);
+                        }
+                        Some(Command::Listening(reply)) => {
+                            let _ = reply.send(swarm.listeners().next().cloned());
                         }
                         None => break,
                     },

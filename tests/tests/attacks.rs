@@ -66,6 +66,33 @@ async fn a_banned_peer_is_refused_on_every_protocol_and_on_reconnect() -> Result
     Ok(())
 }
 
+/// Attack: a bootstrap peer turns hostile. The node dialled it, so its address is in the
+/// address book; the ban takes it out, so a restart does not dial it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_banned_peer_leaves_the_address_book() -> Result<()> {
+    let (rogue, address) = Rogue::spawn_listening().await?;
+    let dir = tempfile::tempdir()?;
+    let mut b = TestNode::start("B", dir.path(), vec![address.to_string()]).await?;
+    let rogue_id = rogue.id;
+    let in_book = |b: &TestNode| {
+        b.node.store().known_peers().is_ok_and(|k| k.iter().any(|k| k.peer == rogue_id.to_bytes()))
+    };
+    wait_until("B to note the bootstrap peer it dialled", || async { in_book(&b) }).await?;
+    settled(&rogue, 0).await?;
+
+    for n in 1..=3u32 {
+        rogue.negotiate(b.node.peer_id, format!("garbage {n}").into_bytes()).await?.ok();
+    }
+    b.wait_for(
+        "the ban",
+        |e| matches!(e, NodeEvent::PeerMisbehaved { peer, rejected: 3 } if *peer == rogue_id),
+    )
+    .await?;
+    wait_until("B to forget the banned peer's address", || async { !in_book(&b) }).await?;
+    b.stop().await;
+    Ok(())
+}
+
 /// Attack: one address opens connection after connection to take every inbound slot. The
 /// per-IP cap (here 2) holds, and a slot is given back when a connection closes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

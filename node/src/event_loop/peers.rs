@@ -316,8 +316,14 @@ impl EventLoop {
             behaviour.gossipsub.blacklist_peer(&peer);
             behaviour.guard.ban(peer, now + BAN);
             let _ = self.swarm.disconnect_peer_id(peer);
-            // Nor is it dialled again.
+            // Nor is it dialled again, now or after a restart.
             self.dialer.forget(&peer);
+            self.spawn_blocking(move |service| {
+                if let Err(e) = service.forget_peer(peer) {
+                    tracing::debug!(error = %e, "cannot take a banned peer out of the address book");
+                }
+                None
+            });
         }
     }
 

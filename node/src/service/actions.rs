@@ -280,7 +280,7 @@ impl Service {
         }
         let listing = current.listing().cloned().ok_or_else(|| ServiceError::not_found("listing", given))?;
         if listing.status == ListingStatus::Closed {
-            return Err(Conflict::ListingClosed(current.id()).into());
+            return Err(Conflict::ListingClosed(self.resolve(given, "listing")?).into());
         }
         Ok((current, listing))
     }
@@ -329,12 +329,13 @@ impl Service {
         if listing.author() == self.me() {
             return Err(Conflict::OwnListing.into());
         }
+        // Named by the id typed, not by the revision that closed it, which the user never saw.
         if l.status == ListingStatus::Closed {
-            return Err(Conflict::ListingClosed(listing.id()).into());
+            return Err(Conflict::ListingClosed(self.resolve(given, "listing")?).into());
         }
         let now = Timestamp::now();
         if l.expires_at <= now {
-            return Err(Conflict::ListingExpired(listing.id()).into());
+            return Err(Conflict::ListingExpired(self.resolve(given, "listing")?).into());
         }
         match l.kind {
             ListingKind::Auction => {
@@ -417,6 +418,9 @@ impl Service {
         };
         let (terms, message) =
             terms(draft, kind, Some(current.price.currency.clone()), Some(current), dates, now)?;
+        if (terms.quantity, &terms.price, terms.dates) == (current.quantity, &current.price, current.dates) {
+            return Err(InvalidInput::SameTerms(thread.view.thread.fmt_short()).into());
+        }
         let body = Body::Counter(Counter { reply: self.reply_to(&thread, head), terms, message });
         self.negotiate(body, now)
     }

@@ -37,7 +37,7 @@ impl Service {
         let Some((head, view)) = self.store.auction(&key)? else {
             return Err(Conflict::NotAnAuction(listing.id()).into());
         };
-        self.others_open(&head)?;
+        self.others_open(&head, given)?;
         let now = Timestamp::now();
         if view.is_over(now) {
             return Err(Conflict::AuctionEnded { listing: head.id(), ends_at: view.ends_at }.into());
@@ -120,13 +120,14 @@ impl Service {
         })
     }
 
-    /// Refuses a bid or pledge on the owner's own auction or campaign, or on a closed one.
-    pub(super) fn others_open(&self, head: &Object) -> Result<(), ServiceError> {
+    /// Refuses a bid or pledge on the owner's own auction or campaign, or on a closed one (named
+    /// by the id `given`, not by the revision that closed it).
+    pub(super) fn others_open(&self, head: &Object, given: &str) -> Result<(), ServiceError> {
         if head.author() == self.me() {
             return Err(Conflict::OwnListing.into());
         }
         if head.listing().is_some_and(|l| l.status == ListingStatus::Closed) {
-            return Err(Conflict::ListingClosed(head.id()).into());
+            return Err(Conflict::ListingClosed(self.resolve(given, "listing")?).into());
         }
         Ok(())
     }

@@ -30,7 +30,7 @@ impl Service {
         let Some((head, view)) = self.store.campaign(&key)? else {
             return Err(Conflict::NotACampaign(listing.id()).into());
         };
-        self.others_open(&head)?;
+        self.others_open(&head, given)?;
         let now = Timestamp::now();
         if view.is_over(now) {
             return Err(

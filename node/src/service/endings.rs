@@ -109,18 +109,20 @@ impl Service {
     /// Refuses an answer that would make a deal on a listing that is no longer on offer (as far
     /// as this node knows: the author's node ends such threads and says so).
     pub(super) fn still_on_offer(&self, thread: &ThreadRecord) -> Result<(), ServiceError> {
+        // Named by the revision the offer was made on, the one its party saw.
+        let offered_on = thread.offer.body().opening().map_or(thread.view.thread, |o| o.listing);
         // The revision the offer was made on is gone only when the listing was swept, expired.
         let Some(key) = thread.listing.as_ref().and_then(Object::listing_key) else {
-            return Err(Conflict::ListingExpired(thread.view.thread).into());
+            return Err(Conflict::ListingExpired(offered_on).into());
         };
         let Some(current) = self.store.listing(&key)? else {
-            return Err(Conflict::ListingExpired(thread.view.thread).into());
+            return Err(Conflict::ListingExpired(offered_on).into());
         };
         match current.listing() {
             Some(Listing { status: ListingStatus::Closed, .. }) => {
-                Err(Conflict::ListingClosed(current.id()).into())
+                Err(Conflict::ListingClosed(offered_on).into())
             }
-            Some(l) if l.expires_at <= Timestamp::now() => Err(Conflict::ListingExpired(current.id()).into()),
+            Some(l) if l.expires_at <= Timestamp::now() => Err(Conflict::ListingExpired(offered_on).into()),
             _ => Ok(()),
         }
     }

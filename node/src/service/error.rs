@@ -97,6 +97,11 @@ pub enum InvalidInput {
     /// An offer or counter with a price on a giveaway.
     #[error("a giveaway asks nothing: leave the price out")]
     PricedGiveawayOffer,
+    /// A counter that proposes the very terms it answers.
+    #[error(
+        "these are the terms on the table already: to take them, haggle accept {0}; to haggle, change the price, the quantity or the dates"
+    )]
+    SameTerms(String),
     /// A price without a currency.
     #[error("a price needs a currency, e.g. EUR")]
     PriceWithoutCurrency,

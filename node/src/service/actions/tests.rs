@@ -65,7 +65,10 @@ fn an_update_keeps_the_old_amount_and_a_new_currency_needs_a_new_price() {
         Err(ServiceError::Invalid(InvalidInput::NewCurrencyWithoutPrice))
     ));
     seller.retract(&id).expect("retracted");
-    assert_eq!(code(seller.renew(&id, None)), ErrorCode::ListingClosed);
+    // Named by the id typed, not by the closing revision's, which the seller never saw.
+    let closed = seller.renew(&id, None).expect_err("closed");
+    assert_eq!(closed.code(), ErrorCode::ListingClosed);
+    assert_eq!(closed.to_string(), format!("listing {} is closed", &id[..12]));
 }
 
 /// Defect: an offer on an expired listing said "no listing matches" while `show` displayed
@@ -102,7 +105,32 @@ fn an_accept_on_a_listing_known_closed_is_refused() {
     assert_eq!(retracted.then.deliver, vec![buyer.me()], "the buyer is told");
     // Only the tombstone has reached the buyer's node, not the withdrawal.
     buyer.receive(retracted.object.bytes(), Via::Gossip);
-    assert_eq!(code(buyer.accept(&thread)), ErrorCode::ListingClosed);
+    let closed = buyer.accept(&thread).expect_err("closed");
+    assert_eq!(closed.code(), ErrorCode::ListingClosed);
+    let offered_on = listing.object.id().fmt_short();
+    assert_eq!(closed.to_string(), format!("listing {offered_on} is closed"), "the revision offered on");
+}
+
+/// Defect: a counter repeating the other party's terms was signed and sent, leaving both sides
+/// where they were; it is refused with a pointer to `accept`.
+#[test]
+fn a_counter_with_the_terms_on_the_table_points_to_accept() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller.publish(draft("Road bike", "120")).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("100")).expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    let thread = offer.object.id().to_hex();
+    let same = seller.counter(&thread, offer_of("100.00")).expect_err("the same terms");
+    assert!(
+        matches!(&same, ServiceError::Invalid(InvalidInput::SameTerms(t)) if *t == thread[..12]),
+        "{same}"
+    );
+    assert!(same.to_string().contains(&format!("haggle accept {}", &thread[..12])), "{same}");
+    // Any change is a counter.
+    let two = TermsDraft { quantity: Some(1), ..offer_of("101") };
+    seller.counter(&thread, two).expect("a new price is a counter");
 }
 
 /// Two deals whose accepts were both signed before the seller's node saw either: each takes
