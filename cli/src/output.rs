@@ -17,7 +17,9 @@ use std::io::IsTerminal;
 
 use serde::Serialize;
 
-use haggle_node::api::types::{ListingState, ListingView, Party, PriceView, TermsView, ThreadView};
+use haggle_node::api::types::{
+    ListingState, ListingView, Party, PriceView, PublicOutcome, TermsView, ThreadView,
+};
 
 /// Writes one line to standard output. A closed pipe (`haggle search bike | head -1`) ends the
 /// program at once with success, as it would any Unix tool; any other write failure ends it with
@@ -284,19 +286,22 @@ pub fn listing(l: &ListingView) {
     }
 }
 
-/// Prints one thread in full.
-/// What a pledge's thread is beyond its state: `replaced` by a later pledge of its backer, or a
-/// `withdrawal` (a pledge of 0); `None` for other threads and a standing pledge.
-pub fn pledge_state(t: &ThreadView) -> Option<&'static str> {
-    match (t.opening, t.replaced_by) {
-        (haggle_node::api::types::ObjectKind::Pledge, Some(_)) => Some("replaced"),
-        (haggle_node::api::types::ObjectKind::Pledge, None) if t.terms.price.amount == 0 => {
+/// What a bid's or pledge's thread is beyond its state: a pledge `replaced` by a later pledge of
+/// its backer, or a `withdrawal` (a pledge of 0); once the auction or campaign is over, a bid
+/// `outbid` or under the reserve, a pledge to a campaign that missed its goal. `None` for other
+/// threads, and for a bid or pledge that still stands.
+pub fn public_state(t: &ThreadView) -> Option<&'static str> {
+    match (t.opening, t.replaced_by, t.outcome) {
+        (haggle_node::api::types::ObjectKind::Pledge, Some(_), _) => Some("replaced"),
+        (haggle_node::api::types::ObjectKind::Pledge, None, _) if t.terms.price.amount == 0 => {
             Some("withdrawal")
         }
+        (_, _, Some(outcome)) => Some(outcome.as_str()),
         _ => None,
     }
 }
 
+/// Prints one thread in full.
 pub fn thread(t: &ThreadView) {
     let now = now_ms();
     let what = match (t.opening, &t.terms.dates) {
@@ -335,11 +340,22 @@ pub fn thread(t: &ThreadView) {
         Some(Party::Them) => outln!("  next      waiting for the other party"),
         None => {}
     }
-    match (pledge_state(t), t.replaced_by) {
-        (Some(_), Some(later)) => {
+    match (public_state(t), t.replaced_by, t.outcome) {
+        (Some("withdrawal"), _, _) => outln!("  pledge    withdrawn (a pledge of 0): nothing to accept"),
+        (Some(_), Some(later), _) => {
             outln!("  replaced  by the backer's later pledge {}: this one no longer counts", short(&later))
         }
-        (Some(_), None) => outln!("  pledge    withdrawn (a pledge of 0): nothing to accept"),
+        (_, _, Some(PublicOutcome::Outbid)) => {
+            outln!(
+                "  outcome   the auction is over and another bid is the high one: this one is not accepted"
+            )
+        }
+        (_, _, Some(PublicOutcome::ReserveNotMet)) => {
+            outln!("  outcome   the auction is over and this high bid is under the reserve: no sale")
+        }
+        (_, _, Some(PublicOutcome::GoalMissed)) => {
+            outln!("  outcome   the campaign missed its goal by the deadline: nothing is owed")
+        }
         _ => {}
     }
     if let Some(deal) = t.deal {

@@ -104,7 +104,7 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                 },
                 t.listing_title.clone().unwrap_or_default(),
                 output::terms(&t.terms),
-                output::pledge_state(t).map_or_else(|| t.state.to_string(), str::to_owned),
+                output::public_state(t).map_or_else(|| t.state.to_string(), str::to_owned),
                 match t.awaiting {
                     // The owner's node answers bids and pledges at the end by itself.
                     Some(Party::Me) if public => "at end".into(),

@@ -36,9 +36,9 @@ pub use requests::{
 pub use views::{
     ConnectionView, DealView, DealsPage, Delivered, DialInfo, DialReason, FeedbackView, GossipState,
     HolePunches, ListingState, ListingView, ListingsPage, MessageView, NetworkStatus, ObjectView, Party,
-    PaymentView, PeerInfo, PeersPage, PriceView, RatingCounts, Reachability, ReputationBrief, ReputationView,
-    Role, SearchPage, SentView, StatusView, StepView, SyncInfo, TermsView, ThreadTag, ThreadView,
-    ThreadsPage,
+    PaymentView, PeerInfo, PeersPage, PriceView, PublicOutcome, RatingCounts, Reachability, ReputationBrief,
+    ReputationView, Role, SearchPage, SentView, StatusView, StepView, SyncInfo, TermsView, ThreadTag,
+    ThreadView, ThreadsPage,
 };
 
 #[cfg(test)]

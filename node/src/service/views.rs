@@ -9,8 +9,8 @@ use haggle_protocol::{
 use haggle_storage::{Store, StoreError, ThreadRecord};
 
 use crate::api::types::{
-    DealView, ListingState, ListingView, MessageView, Party, PaymentView, PriceView, Role, StepView,
-    TermsView, ThreadView,
+    DealView, ListingState, ListingView, MessageView, Party, PaymentView, PriceView, PublicOutcome, Role,
+    StepView, TermsView, ThreadView,
 };
 
 /// An amount of money as the API shows it, 0 included (a campaign's total, a bid): never "free".
@@ -86,12 +86,59 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
     })
 }
 
-/// Each campaign's current pledge by backer (its id and `(created_at, id)` order), worked out
-/// once per campaign for a list of threads.
+/// What a list of threads needs to know of their auctions and campaigns, worked out once per
+/// listing: each campaign's current pledge by backer (its id and `(created_at, id)` order), and
+/// where each auction or campaign that is over stands.
 #[derive(Default)]
-pub(super) struct CurrentPledges(HashMap<ListingKey, HashMap<PublicKey, (Timestamp, ObjectId)>>);
+pub(super) struct CurrentPledges {
+    pledges: HashMap<ListingKey, HashMap<PublicKey, (Timestamp, ObjectId)>>,
+    over: HashMap<ListingKey, Option<Over>>,
+}
+
+/// An auction or campaign whose end has passed.
+#[derive(Clone, Copy)]
+enum Over {
+    Auction { leader: Option<ObjectId>, reserve_met: bool },
+    Campaign { funded: bool },
+}
 
 impl CurrentPledges {
+    /// How `t`, a bid or pledge still open, came out, if its auction or campaign is over: a bid
+    /// that is not the high one was outbid; the high bid under the reserve sold nothing; the
+    /// pledges of a campaign short of its goal are owed nothing. The high bid over the reserve
+    /// and the pledges of a funded campaign await their Accept (the owner's node sends it).
+    fn outcome(&mut self, store: &Store, t: &ThreadRecord) -> Result<Option<PublicOutcome>, StoreError> {
+        let Some(key) = t.listing.as_ref().and_then(Object::listing_key) else { return Ok(None) };
+        if !matches!(t.offer.kind(), ObjectKind::Bid | ObjectKind::Pledge)
+            || t.view.state != haggle_protocol::ThreadState::Open
+        {
+            return Ok(None);
+        }
+        let over = match self.over.entry(key) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                let now = Timestamp::now();
+                let over = match t.offer.kind() {
+                    ObjectKind::Bid => store.auction(&key)?.filter(|(_, v)| v.is_over(now)).map(|(_, v)| {
+                        Over::Auction { leader: v.leader().map(|b| b.id), reserve_met: v.reserve_met() }
+                    }),
+                    _ => store
+                        .campaign(&key)?
+                        .filter(|(_, v)| v.is_over(now))
+                        .map(|(_, v)| Over::Campaign { funded: v.funded() }),
+                };
+                *e.insert(over)
+            }
+        };
+        let thread = t.view.thread;
+        Ok(match over {
+            Some(Over::Auction { leader, .. }) if leader != Some(thread) => Some(PublicOutcome::Outbid),
+            Some(Over::Auction { reserve_met: false, .. }) => Some(PublicOutcome::ReserveNotMet),
+            Some(Over::Campaign { funded: false }) => Some(PublicOutcome::GoalMissed),
+            _ => None,
+        })
+    }
+
     /// The pledge that replaced `t`'s, if `t` is an open pledge some later pledge of its backer
     /// replaced.
     fn replacing(&mut self, store: &Store, t: &ThreadRecord) -> Result<Option<ObjectId>, StoreError> {
@@ -100,7 +147,7 @@ impl CurrentPledges {
         if t.offer.kind() != ObjectKind::Pledge || t.view.state.is_final() {
             return Ok(None);
         }
-        let current = match self.0.entry(key) {
+        let current = match self.pledges.entry(key) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
                 // The campaign's current revision when held (any revision carries its rules).
@@ -133,6 +180,7 @@ pub(super) fn thread_with(
 ) -> Result<ThreadView, StoreError> {
     let v = &t.view;
     let replaced_by = pledges.replacing(store, t)?;
+    let outcome = pledges.outcome(store, t)?;
     // A pledge of 0 withdraws the backer's pledge: there is nothing to accept.
     let withdrawal = t.offer.kind() == ObjectKind::Pledge && v.terms.price.amount == 0;
     let delivery = |m: &Object| -> Result<_, StoreError> {
@@ -170,7 +218,7 @@ pub(super) fn thread_with(
         state: v.state,
         terms: terms(&v.terms),
         proposed_by: party(v.proposer, me),
-        awaiting: if v.state.is_final() || replaced_by.is_some() || withdrawal {
+        awaiting: if v.state.is_final() || replaced_by.is_some() || withdrawal || outcome.is_some() {
             None
         } else if v.state == haggle_protocol::ThreadState::Confirming {
             // The proposer's node confirms the Accept.
@@ -189,6 +237,7 @@ pub(super) fn thread_with(
         messages,
         updated_at: t.messages.iter().map(|m| m.created_at().as_millis()).max(),
         replaced_by,
+        outcome,
     })
 }
 

@@ -281,6 +281,31 @@ impl Role {
     }
 }
 
+/// How a bid or pledge still open came out once its auction or campaign was over (the thread
+/// itself stays `open` until its terms lapse, days later: a bid or pledge is a promise until
+/// then).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PublicOutcome {
+    /// The auction is over and another bid is the high one: this bid will not be accepted.
+    Outbid,
+    /// The auction is over and this is the high bid, under the seller's reserve: no sale.
+    ReserveNotMet,
+    /// The campaign's deadline passed short of its goal: nothing is owed.
+    GoalMissed,
+}
+
+impl PublicOutcome {
+    /// The name the API uses, in words.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublicOutcome::Outbid => "outbid",
+            PublicOutcome::ReserveNotMet => "reserve not met",
+            PublicOutcome::GoalMissed => "goal missed",
+        }
+    }
+}
+
 /// One of the two parties, from this node's owner's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -367,6 +392,10 @@ pub struct ThreadView {
     /// pledge no longer counts and awaits nothing, whatever `state` says.
     #[serde(default, with = "opt_text")]
     pub replaced_by: Option<ObjectId>,
+    /// For a bid or pledge still open after its auction or campaign is over: how it came out.
+    /// It awaits nothing then, whatever `state` says.
+    #[serde(default)]
+    pub outcome: Option<PublicOutcome>,
 }
 
 fn offer_kind() -> ObjectKind {
