@@ -237,7 +237,15 @@ pub fn listing(l: &ListingView) {
         crate::commands::calendar_lines(c);
     }
     let remaining = l.remaining.map(|r| format!(" ({r} left to promise)")).unwrap_or_default();
-    outln!("  quantity  {}{remaining}", l.quantity);
+    // A service's work, or a rental's item without a calendar, is there again after each deal.
+    let again =
+        matches!(l.kind, haggle_protocol::ListingKind::Service | haggle_protocol::ListingKind::Rental)
+            && l.calendar.is_none();
+    if again {
+        outln!("  quantity  up to {} per deal (deals do not use it up)", l.quantity);
+    } else {
+        outln!("  quantity  {}{remaining}", l.quantity);
+    }
     outln!("  category  {}", l.category);
     if !l.tags.is_empty() {
         outln!("  tags      {}", l.tags.join(", "));

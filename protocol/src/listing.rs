@@ -183,6 +183,19 @@ impl Listing {
             _ => None,
         }
     }
+
+    /// Whether deals leave the quantity as it was: copies of a digital good are not scarce, and
+    /// a service's work or a rental's item without a calendar is there again for the next
+    /// customer (a calendar counts nights instead). The quantity then only caps what one deal
+    /// may take (for a price per period, the periods one deal covers), and no revision follows
+    /// a deal.
+    pub fn deals_leave_quantity(&self) -> bool {
+        match self.kind {
+            ListingKind::Digital => true,
+            ListingKind::Service | ListingKind::Rental => self.market.is_none(),
+            _ => false,
+        }
+    }
 }
 
 /// Names a listing across its revisions.

@@ -234,9 +234,10 @@ impl Store {
         if head.closed {
             return Ok(Some(0));
         }
-        // Copies of a file are not scarce: a digital good's quantity is not used up by deals.
-        if self.get(&head.id)?.and_then(|o| o.listing().map(|l| l.kind))
-            == Some(haggle_protocol::ListingKind::Digital)
+        // Copies of a file are not scarce, and a service or a rental without a calendar is
+        // there again after each deal: deals do not use up their quantity.
+        if self.get(&head.id)?.and_then(|o| o.listing().map(haggle_protocol::Listing::deals_leave_quantity))
+            == Some(true)
         {
             return Ok(Some(head.quantity));
         }

@@ -725,10 +725,12 @@ impl Service {
     fn repair_revisions(&self, then: &mut Followups) -> Result<(), ServiceError> {
         for entry in self.store.listings_by(&self.me())? {
             let current = entry.object.created_at();
-            // A campaign and a digital good owe no revision after a deal.
+            // A campaign, a digital good, and a service or rental without a calendar owe no
+            // revision after a deal.
             let closed = entry.object.listing().is_none_or(|l| {
                 l.status == ListingStatus::Closed
-                    || matches!(l.kind, ListingKind::Crowdfund | ListingKind::Digital)
+                    || l.kind == ListingKind::Crowdfund
+                    || l.deals_leave_quantity()
             });
             // Read from the deal index first: deals are decoded only for a listing that owes one.
             if closed {
@@ -781,7 +783,8 @@ impl Service {
         let Some(listing) = current.listing().cloned() else { return Ok(None) };
         if listing.status == ListingStatus::Closed
             || listing.expires_at <= Timestamp::now()
-            || matches!(listing.kind, ListingKind::Crowdfund | ListingKind::Digital)
+            || listing.kind == ListingKind::Crowdfund
+            || listing.deals_leave_quantity()
         {
             return Ok(None);
         }

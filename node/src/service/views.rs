@@ -63,8 +63,9 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         price: l.price.as_ref().map(price),
         quantity: l.quantity,
         // A calendar is booked by nights and a campaign takes every backer: neither counts down
-        // (nor does an auction of its one item, settled by its bids).
-        remaining: if mine && l.market.is_none() && l.kind != haggle_protocol::ListingKind::Digital {
+        // (nor does an auction of its one item, settled by its bids, nor what deals leave as
+        // it was: a digital good, a service, a rental without a calendar).
+        remaining: if mine && l.market.is_none() && !l.deals_leave_quantity() {
             store.remaining_quantity(&key)?
         } else {
             None

@@ -133,6 +133,53 @@ fn a_counter_with_the_terms_on_the_table_points_to_accept() {
     seller.counter(&thread, two).expect("a new price is a counter");
 }
 
+/// Defect: a service (and a rental without a calendar) closed "sold out" after its first deal,
+/// and its open offers were declined. Its work is there again for the next customer: deals
+/// leave the quantity, which caps what one deal takes (here hours), and no revision follows.
+#[test]
+fn a_service_stays_open_after_its_deals() {
+    let (seller, _sd) = service(1);
+    let (b1, _d1) = service(2);
+    let (b2, _d2) = service(3);
+    let repair = ListingDraft {
+        kind: ListingKind::Service,
+        per: Some(Period::Hour),
+        quantity: Some(3),
+        ..draft("Bicycle repair at home", "25")
+    };
+    let listing = seller.publish(repair).expect("published");
+    let id = listing.object.id().to_hex();
+    for buyer in [&b1, &b2] {
+        buyer.receive(listing.object.bytes(), Via::Gossip);
+        let three_hours = TermsDraft { quantity: Some(3), ..offer_of("75") };
+        let offer = buyer.offer(&id, three_hours).expect("offered");
+        seller.receive(offer.object.bytes(), Via::Direct);
+        let accept = seller.accept(&offer.object.id().to_hex()).expect("the seller accepts three hours");
+        let got = buyer.receive(accept.object.bytes(), Via::Direct);
+        assert!(
+            got.then.events.iter().any(|e| matches!(e, NodeEvent::DealMade { .. })),
+            "{:?}",
+            got.then.events
+        );
+        let confirm = got.then.deliver.first().copied();
+        assert_eq!(confirm, Some(seller.me()), "the buyer's confirm goes to the seller");
+        let confirm = confirm_in(buyer, &offer.object.id());
+        let got = seller.receive(confirm.bytes(), Via::Direct);
+        assert!(got.then.publish.is_empty(), "no revision follows a service's deal");
+    }
+    assert_eq!(seller.deals().expect("deals").deals.len(), 2);
+    let current = seller.listing_view(&id).expect("the listing");
+    assert_eq!((current.state, current.quantity, current.remaining), (ListingState::Active, 3, None));
+    // The quantity still caps one deal.
+    b1.offer(&id, TermsDraft { quantity: Some(4), ..offer_of("100") }).expect_err("four hours, over the cap");
+}
+
+/// The Confirm `buyer`'s node signed in `thread`.
+fn confirm_in(buyer: &Service, thread: &ObjectId) -> Object {
+    let record = buyer.store.thread(thread).expect("read").expect("the thread");
+    record.messages.into_iter().find(|m| m.kind() == ObjectKind::Confirm).expect("a confirm")
+}
+
 /// Two deals whose accepts were both signed before the seller's node saw either: each takes
 /// its own quantity off, so the listing closes (counting "deals since the current revision"
 /// missed the second, signed before the revision that followed the first).
