@@ -175,6 +175,7 @@ pub async fn start(
     // program holds leaves no identity or database behind in a new data dir.
     let bootstrap = config.bootstrap_peers()?;
     free_ports(&config)?;
+    api_port_free(&config)?;
     create_private_dir(data_dir)?;
     let (key, created) = keyfile::load_or_create(&data_dir.join(KEY_FILE))?;
     if created {
@@ -409,6 +410,34 @@ fn tcp_port_free(addr: &Multiaddr) -> std::io::Result<()> {
             Err(e) => Err(e),
         },
         _ => Ok(()),
+    }
+}
+
+/// Whether the API's address may be used and its port is free (probed as the listeners' are;
+/// the API binds it for good once the node is up).
+fn api_port_free(config: &NodeConfig) -> Result<(), StartError> {
+    if !config.api.ip().is_loopback() && !config.api_public {
+        return Err(StartError::ApiNotLoopback(config.api));
+    }
+    if config.api.port() == 0 {
+        return Ok(());
+    }
+    match std::net::TcpListener::bind(config.api) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let source = if e.kind() == std::io::ErrorKind::AddrInUse {
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "port {} is in use by another program (another haggle node?); choose another with --api-listen",
+                        config.api.port()
+                    ),
+                )
+            } else {
+                e
+            };
+            Err(StartError::ApiBind { addr: config.api, source })
+        }
     }
 }
 

@@ -246,6 +246,17 @@ async fn a_tcp_port_in_use_is_refused_at_start() -> Result<()> {
     // Refused before anything was written: no identity, no database in B's new data dir.
     let left: Vec<_> = std::fs::read_dir(db.path())?.collect();
     assert!(left.is_empty(), "B's data dir holds {left:?}");
+
+    // The same for the API's port.
+    let config = haggle_node::NodeConfig { api: a.node.api_addr, ..haggle_node::NodeConfig::for_tests() };
+    let refused = match TestNode::start_with("B", db.path(), config).await {
+        Ok(_) => panic!("B started its API on {}, which A holds", a.node.api_addr),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(refused.contains("cannot bind the local API"), "{refused}");
+    assert!(refused.contains("in use by another program") && refused.contains("--api-listen"), "{refused}");
+    let left: Vec<_> = std::fs::read_dir(db.path())?.collect();
+    assert!(left.is_empty(), "B's data dir holds {left:?}");
     a.stop().await;
     Ok(())
 }
