@@ -40,7 +40,9 @@ async fn offer_counter_accept_gives_the_same_deal_on_both_sides() -> Result<()> 
     assert!(own.is_err_and(|e| e.to_string().contains("your own")));
 
     let accepted = buyer.post(&format!("/v1/threads/{thread}/accept"), json!({})).await?;
-    assert_eq!(accepted["state"], "confirming", "a deal once the seller's node confirms");
+    // A deal once the seller's node confirms: connected, the answer waits a moment for that,
+    // so it may say `accepted` already.
+    assert!(matches!(accepted["state"].as_str(), Some("confirming" | "accepted")), "{accepted}");
     seller
         .wait_for("the seller's node to confirm: the deal", |e| matches!(e, NodeEvent::DealMade { .. }))
         .await?;

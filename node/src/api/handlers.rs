@@ -16,11 +16,12 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::error::ApiError;
 use super::types::{
-    BidRequest, DealView, DealsPage, ErrorCode, FeedbackRequest, GossipState, ListingDraft, ListingPatch,
-    ListingView, ListingsPage, MessageBody, ObjectView, PeersPage, PledgeRequest, RenewRequest,
+    BidRequest, DealView, DealsPage, DeliveryState, ErrorCode, FeedbackRequest, GossipState, ListingDraft,
+    ListingPatch, ListingView, ListingsPage, MessageBody, ObjectView, PeersPage, PledgeRequest, RenewRequest,
     ReputationView, SearchPage, SearchParams, SentView, StatusView, StepRequest, TermsDraft, ThreadView,
     ThreadsPage,
 };
+use crate::api::types::NodeEvent;
 use crate::handle::NodeHandle;
 use crate::service::{Effect, Service, ServiceError};
 
@@ -115,12 +116,57 @@ async fn listing_action(
     Ok(Json(ObjectView::Listing(ListingView { gossip, ..view })))
 }
 
-/// Runs a negotiation action and answers with the message and its thread.
+/// How long a negotiation action waits for the other party's node to take its message, when
+/// that node is connected, before answering "queued" or "sent" (it goes out all the same).
+const DELIVERY_WAIT: Duration = Duration::from_secs(3);
+
+/// Runs a negotiation action and answers with the message and its thread. When the other party
+/// is connected, the answer waits (at most [`DELIVERY_WAIT`]) for its node to take the message
+/// or refuse it, so that "queued" is not said of a message about to be delivered.
 async fn negotiation_action(
     state: &AppState,
     negotiation: impl FnOnce(&Service) -> Result<Effect, ServiceError> + Send + 'static,
 ) -> Answer<SentView> {
-    action(state, negotiation, |s, effect| s.effect_sent(effect)).await.map(|(view, _)| Json(view))
+    // Subscribed before the message goes out, so its delivery cannot be missed.
+    let mut events = state.handle.subscribe();
+    let (effect, view) = blocking(state, move |s| {
+        let effect = negotiation(s)?;
+        let view = s.effect_sent(&effect);
+        Ok((effect, view))
+    })
+    .await?;
+    let to: Vec<libp2p::PeerId> = effect.then.deliver.iter().filter_map(|k| k.peer_id()).collect();
+    apply(state, effect).await?;
+    let view = view?;
+    let waiting = matches!(view.thread.delivery, Some(DeliveryState::Queued | DeliveryState::Sent));
+    if !waiting || to.is_empty() {
+        return Ok(Json(view));
+    }
+    let connected = state.handle.peers().await?;
+    if !connected.iter().any(|p| to.contains(&p.peer_id)) {
+        return Ok(Json(view));
+    }
+    let (id, thread) = (view.id, view.thread.thread);
+    // An accept is done when the proposer's node confirms it: the answer then names the deal.
+    let accept = view.kind == super::types::ObjectKind::Accept;
+    let _ = tokio::time::timeout(DELIVERY_WAIT, async {
+        loop {
+            match events.recv().await {
+                Ok(NodeEvent::DeliveryChanged { id: changed, state }) if changed == id => match state {
+                    DeliveryState::Failed => return,
+                    DeliveryState::Delivered if !accept => return,
+                    _ => {}
+                },
+                Ok(NodeEvent::DealMade { thread: made, .. }) if made == thread => return,
+                // A lagged receiver may have missed it: the view is read again below.
+                Err(_) => return,
+                _ => {}
+            }
+        }
+    })
+    .await;
+    let thread = blocking(state, move |s| s.thread_view(&id.to_hex())).await?;
+    Ok(Json(SentView { thread, ..view }))
 }
 
 pub(crate) async fn status(State(state): State<AppState>) -> Answer<StatusView> {
