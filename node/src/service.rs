@@ -638,7 +638,7 @@ impl Service {
         if let Err(e) = self.end_stale_threads(now, &mut then) {
             tracing::warn!(error = %e, "cannot end the threads of closed and expired listings");
         }
-        let mut swept = self.store.sweep_expired(now)?;
+        let mut swept = self.store.sweep_expired_keeping(now, Some(&self.me()))?;
         swept.evicted = self.store.evict_over_budget(self.policy.max_listings, &self.me())?;
         if let Err(e) = self.hand_over_due(&mut then) {
             tracing::warn!(error = %e, "cannot hand over the keys of digital goods paid for");

@@ -52,6 +52,6 @@ pub use public_offers::{
 pub use search::{MAX_PAGE, SearchHit, SearchQuery, SearchResults, Sort};
 pub use steps::{MAX_DEAL_STEPS, signed_step};
 pub use store::{Durability, ListingEntry, Lookup, SCHEMA_VERSION, Store, StoreStats};
-pub use sweep::{Swept, THREAD_RETENTION};
+pub use sweep::{OWN_EXPIRED_RETENTION, Swept, THREAD_RETENTION};
 pub use sync::SyncItem;
 pub use threads::ThreadRecord;

@@ -24,6 +24,10 @@ use crate::store::Store;
 /// How long a thread that ended without a deal is kept after its last activity.
 pub const THREAD_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 
+/// How long the owner's own listing is kept after it expired, so that its owner can still see
+/// it and renew it (others' go at the first sweep after their expiry).
+pub const OWN_EXPIRED_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
 /// What the sweep removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Swept {
@@ -64,7 +68,17 @@ impl Gone {
 impl Store {
     /// Removes what has had its time (see the module docs) and returns the counts.
     pub fn sweep_expired(&self, now: Timestamp) -> Result<Swept, StoreError> {
-        let listings = self.sweep_listings(now)?;
+        self.sweep_expired_keeping(now, None)
+    }
+
+    /// [`Self::sweep_expired`], keeping the listings of `owner` (the node's own key) for
+    /// [`OWN_EXPIRED_RETENTION`] after they expired.
+    pub fn sweep_expired_keeping(
+        &self,
+        now: Timestamp,
+        owner: Option<&PublicKey>,
+    ) -> Result<Swept, StoreError> {
+        let listings = self.sweep_listings(now, owner)?;
         self.sweep_evicted(now)?;
         // Mail first: a lapsed bid or pledge leaves with all its records (and its thread, when
         // it has no replies) before the thread sweep looks at threads.
@@ -86,9 +100,12 @@ impl Store {
         Ok((gone.until > now).then_some(gone))
     }
 
-    fn sweep_listings(&self, now: Timestamp) -> Result<usize, StoreError> {
+    fn sweep_listings(&self, now: Timestamp, owner: Option<&PublicKey>) -> Result<usize, StoreError> {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let expired = self.expired_listings(now)?;
+        let mut expired = self.expired_listings(now)?;
+        // The owner's own stay a while, to be seen and renewed.
+        expired
+            .retain(|(at, key)| Some(&key.author) != owner || at.saturating_add(OWN_EXPIRED_RETENTION) < now);
         for (_, key) in &expired {
             let mut batch = crate::writes::Batch::default();
             let mut set = Changes::default();
@@ -361,6 +378,31 @@ mod tests {
             ..live_listing("Road bike")
         };
         sign_now(&key(1), Body::Listing(listing))
+    }
+
+    /// Defect: the owner's own listing went at the first sweep after it expired, so `renew`
+    /// could no longer find it. It stays for [`OWN_EXPIRED_RETENTION`]; others' go at once.
+    #[test]
+    fn the_owners_expired_listing_stays_a_while_to_be_renewed() {
+        let (_d, store) = store();
+        let mine = revision(1, ListingStatus::Active, 1);
+        let theirs = sign_now(
+            &key(2),
+            Body::Listing(Listing { expires_at: now().saturating_add(DAY), ..live_listing("Lamp") }),
+        );
+        assert!(put(&store, &mine).is_new() && put(&store, &theirs).is_new());
+        let owner = key(1).public();
+        let later = now().saturating_add(2 * DAY);
+        assert_eq!(store.sweep_expired_keeping(later, Some(&owner)).expect("sweep").listings, 1, "theirs");
+        assert!(store.get(&mine.id()).expect("read").is_some(), "the owner's expired listing is kept");
+        assert!(store.get(&theirs.id()).expect("read").is_none());
+        let much_later = later.saturating_add(OWN_EXPIRED_RETENTION);
+        assert_eq!(
+            store.sweep_expired_keeping(much_later, Some(&owner)).expect("sweep").listings,
+            1,
+            "mine, at last"
+        );
+        assert!(store.get(&mine.id()).expect("read").is_none());
     }
 
     /// Attack: replaying an old revision after its successor (here a short-lived tombstone)
