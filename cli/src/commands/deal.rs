@@ -74,11 +74,27 @@ pub fn step(cx: &Context<'_>, deal: &str, request: StepRequest) -> Result<()> {
     Ok(())
 }
 
+/// Who asked to call the deal off, while it is not off yet (both parties must `cancel`).
+fn cancel_asked(d: &DealView) -> Option<Party> {
+    if matches!(d.stage.as_str(), "cancelled" | "completed") {
+        return None;
+    }
+    let asked = |p: Party| d.timeline.iter().any(|s| s.step == "cancel" && s.by == p);
+    match (asked(Party::Me), asked(Party::Them)) {
+        (false, true) => Some(Party::Them),
+        (true, false) => Some(Party::Me),
+        _ => None,
+    }
+}
+
 /// The deal's stage, with the flags that matter ("shipped, disputed").
 pub fn stage(d: &DealView) -> String {
     let mut s = d.stage.replace('_', " ");
     if d.disputed {
         s.push_str(", disputed");
+    }
+    if cancel_asked(d).is_some() {
+        s.push_str(", cancel asked");
     }
     if d.stale {
         s.push_str(", stale");
@@ -130,6 +146,16 @@ pub fn print(d: &DealView) {
             );
         }
     }
+    match cancel_asked(d) {
+        Some(Party::Them) => outln!(
+            "  cancel    the other party asked to call the deal off: agree with haggle cancel {} (it is off once both have), or carry on",
+            output::short(&d.id)
+        ),
+        Some(Party::Me) => {
+            outln!("  cancel    you asked to call the deal off: it is off once the other party cancels too")
+        }
+        None => {}
+    }
     if d.stale {
         outln!("  note      no step for 14 days: ask the other party, or cancel together");
     }
@@ -141,4 +167,58 @@ pub fn print(d: &DealView) {
         outln!("  {}  {who}  {}{details}", output::relative(s.at, now), s.step.replace('_', " "));
     }
     super::reputation::deal_feedback(d);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use haggle_node::api::types::StepView;
+    use haggle_protocol::fixtures::key;
+
+    fn deal(stage: &str, cancels: &[Party]) -> DealView {
+        let id = haggle_protocol::ObjectId::from_bytes([7; 32]);
+        let price = haggle_node::api::types::PriceView {
+            amount: 100,
+            currency: "EUR".parse().expect("a currency"),
+            per: None,
+            display: "1.00 EUR".into(),
+        };
+        let timeline = cancels
+            .iter()
+            .map(|by| StepView { id, by: *by, step: "cancel".into(), details: None, at: 1 })
+            .collect();
+        DealView {
+            id,
+            thread: id,
+            listing: id,
+            title: None,
+            seller: key(1).public(),
+            buyer: key(2).public(),
+            terms: haggle_node::api::types::TermsView { quantity: 1, price, expires_at: 0, dates: None },
+            made_at: 0,
+            signed: String::new(),
+            stage: stage.into(),
+            waiting_on: None,
+            payment: None,
+            disputed: false,
+            stale: false,
+            timeline,
+            feedback: Vec::new(),
+            may_rate: false,
+            file: None,
+            file_key: false,
+        }
+    }
+
+    /// Defect: a party's `cancel` was invisible to the other but for a timeline line; the
+    /// stage says a cancel was asked, and by whom, until both have (or the deal completed).
+    #[test]
+    fn a_cancel_asked_by_one_party_shows_in_the_stage() {
+        assert_eq!(cancel_asked(&deal("payment_requested", &[Party::Them])), Some(Party::Them));
+        assert_eq!(stage(&deal("payment_requested", &[Party::Them])), "payment requested, cancel asked");
+        assert_eq!(cancel_asked(&deal("agreed", &[Party::Me])), Some(Party::Me));
+        assert_eq!(cancel_asked(&deal("cancelled", &[Party::Me, Party::Them])), None);
+        assert_eq!(cancel_asked(&deal("completed", &[Party::Them])), None, "a received beat the cancel");
+        assert_eq!(stage(&deal("paid", &[])), "paid");
+    }
 }
