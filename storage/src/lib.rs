@@ -38,6 +38,7 @@ mod store;
 mod sweep;
 mod sync;
 mod threads;
+mod typos;
 mod writes;
 
 pub use error::{DbError, IndexError, OpenError, SearchError, StoreError};

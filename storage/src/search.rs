@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, FuzzyTermQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
     FAST, Facet, FacetOptions, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
     TextOptions, Value,
@@ -518,7 +518,7 @@ impl SearchIndex {
         Ok(if distance == 0 {
             Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))
         } else {
-            Box::new(FuzzyTermQuery::new(term, distance, true))
+            crate::typos::near_query(searcher, self.fields.text, token, distance).map_err(index_err)?
         })
     }
 
@@ -731,6 +731,31 @@ mod tests {
         assert!(titles(&m, &q("bikes")).contains(&"Mountain bike".to_owned()));
         assert_eq!(titles(&m, &q("GARDEN")), vec!["Lawn mower"]);
         assert!(titles(&m, &q("xylophone")).is_empty());
+    }
+
+    /// Defect: every typo match scored the same, so a listing that matched only through a tag
+    /// could come first. Typo matches are now ranked like exact ones: the title first.
+    #[test]
+    fn typo_matches_are_ranked_like_exact_ones() {
+        let m = market();
+        let table = item(9, "Kitchen table", |l| {
+            l.category = "home/furniture".into();
+            l.tags = vec!["bike".into()];
+        });
+        let _ = m
+            .store
+            .ingest(sign_now(&key(3), Body::Listing(table)).bytes(), Durability::Flush)
+            .expect("ingest");
+        let exact = titles(&m, &q("bike"));
+        let typo = titles(&m, &q("bkie"));
+        assert_eq!(typo.len(), exact.len(), "the same listings: {typo:?} against {exact:?}");
+        assert_eq!(typo.last().map(String::as_str), Some("Kitchen table"), "the tag match last: {typo:?}");
+        let scores: Vec<f32> =
+            m.store.search(&q("bkie")).expect("search").hits.iter().filter_map(|h| h.score).collect();
+        assert!(
+            scores.windows(2).all(|w| w[0] >= w[1]) && scores[0] > scores[scores.len() - 1],
+            "{scores:?}"
+        );
     }
 
     /// A word some listing uses matches only itself (and its forms), never its one-edit

@@ -1,0 +1,105 @@
+//! Typo matches that rank: a word no listing uses is expanded to the words the index holds
+//! within an edit or two of it, and each is searched as an ordinary term, scored by BM25 like
+//! any other (tantivy's fuzzy query gives every match the same score, so a listing that matches
+//! only through a tag ranked level with one that has the word in its title).
+
+use std::sync::OnceLock;
+
+use levenshtein_automata::{DFA, Distance, LevenshteinAutomatonBuilder, SINK_STATE};
+use tantivy::query::{BooleanQuery, BoostQuery, EmptyQuery, Occur, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption};
+use tantivy::{Searcher, Term};
+
+/// The most words one misspelt word is expanded to: the closest first, then the most used.
+pub(crate) const MAX_EXPANSIONS: usize = 32;
+
+/// A word one edit away counts this much of an exact match, two edits away half of that.
+const BOOST_PER_EDIT: f32 = 0.5;
+
+/// A Levenshtein automaton over the term dictionary's bytes.
+struct Near<'a>(&'a DFA);
+
+impl tantivy_fst::Automaton for Near<'_> {
+    type State = u32;
+
+    fn start(&self) -> u32 {
+        self.0.initial_state()
+    }
+
+    fn is_match(&self, state: &u32) -> bool {
+        matches!(self.0.distance(*state), Distance::Exact(_))
+    }
+
+    fn can_match(&self, state: &u32) -> bool {
+        *state != SINK_STATE
+    }
+
+    fn accept(&self, state: &u32, byte: u8) -> u32 {
+        self.0.transition(*state, byte)
+    }
+}
+
+/// Builders are costly to make (a distance of 2 takes milliseconds): one per distance, kept.
+fn builder(distance: u8) -> &'static LevenshteinAutomatonBuilder {
+    static ONE: OnceLock<LevenshteinAutomatonBuilder> = OnceLock::new();
+    static TWO: OnceLock<LevenshteinAutomatonBuilder> = OnceLock::new();
+    let cell = if distance <= 1 { &ONE } else { &TWO };
+    cell.get_or_init(|| LevenshteinAutomatonBuilder::new(distance.clamp(1, 2), true))
+}
+
+/// The words of `field` within `distance` edits of `token` (a transposition counts as one),
+/// with their edit distance and how many listings use them, closest and most used first, at
+/// most [`MAX_EXPANSIONS`].
+pub(crate) fn near_words(
+    searcher: &Searcher,
+    field: Field,
+    token: &str,
+    distance: u8,
+) -> tantivy::Result<Vec<(String, u8, u64)>> {
+    let dfa = builder(distance).build_dfa(token);
+    let mut found: Vec<(String, u8, u64)> = Vec::new();
+    for segment in searcher.segment_readers() {
+        let index = segment.inverted_index(field)?;
+        let mut stream = index.terms().search(Near(&dfa)).into_stream()?;
+        while stream.advance() {
+            let Ok(word) = std::str::from_utf8(stream.key()) else { continue };
+            let docs = u64::from(stream.value().doc_freq);
+            match found.iter_mut().find(|(w, _, _)| w == word) {
+                Some(entry) => entry.2 += docs,
+                None => {
+                    let edits = match dfa.eval(word) {
+                        Distance::Exact(d) => d,
+                        Distance::AtLeast(d) => d,
+                    };
+                    found.push((word.to_owned(), edits, docs));
+                }
+            }
+        }
+    }
+    found.sort_by(|a, b| (a.1, std::cmp::Reverse(a.2), &a.0).cmp(&(b.1, std::cmp::Reverse(b.2), &b.0)));
+    found.truncate(MAX_EXPANSIONS);
+    Ok(found)
+}
+
+/// A query matching what `token`'s near words match, each scored by BM25 and weighed down by
+/// its distance: any of them will do. Matches nothing if no word is near.
+pub(crate) fn near_query(
+    searcher: &Searcher,
+    field: Field,
+    token: &str,
+    distance: u8,
+) -> tantivy::Result<Box<dyn Query>> {
+    let words = near_words(searcher, field, token, distance)?;
+    if words.is_empty() {
+        return Ok(Box::new(EmptyQuery));
+    }
+    let clauses = words
+        .into_iter()
+        .map(|(word, edits, _)| {
+            let term = TermQuery::new(Term::from_field_text(field, &word), IndexRecordOption::WithFreqs);
+            let boost = BOOST_PER_EDIT.powi(i32::from(edits));
+            (Occur::Should, Box::new(BoostQuery::new(Box::new(term), boost)) as Box<dyn Query>)
+        })
+        .collect();
+    Ok(Box::new(BooleanQuery::new(clauses)))
+}
