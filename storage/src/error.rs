@@ -161,6 +161,11 @@ pub enum SearchError {
         "a price range needs a currency (e.g. --currency EUR): prices in different currencies do not compare"
     )]
     PriceWithoutCurrency,
+    /// Sorting by price without a currency.
+    #[error(
+        "sorting by price needs a currency (e.g. --currency EUR): prices in different currencies do not compare"
+    )]
+    SortWithoutCurrency,
     /// The minimum price is above the maximum price.
     #[error("minimum price {min} is above maximum price {max}")]
     EmptyPriceRange {
@@ -170,7 +175,7 @@ pub enum SearchError {
         max: u64,
     },
     /// The category filter is not a path of lowercase segments.
-    #[error("category `{0}` is not a path like `vehicles/bikes`")]
+    #[error("category `{0}` is not a path of lowercase words like `vehicles/bikes`")]
     BadCategory(String),
     /// The page size is 0 or over [`crate::MAX_PAGE`].
     #[error("a page holds 1 to {max} results, not {asked}")]

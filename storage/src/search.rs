@@ -477,6 +477,9 @@ impl SearchIndex {
         if let Some(currency) = &q.currency {
             must.push((Occur::Must, exact(f.currency, currency.as_str())));
         }
+        if matches!(q.sort, Sort::PriceAsc | Sort::PriceDesc) && q.currency.is_none() {
+            return Err(SearchError::SortWithoutCurrency);
+        }
         if q.min_price.is_some() || q.max_price.is_some() {
             if q.currency.is_none() {
                 return Err(SearchError::PriceWithoutCurrency);
@@ -749,7 +752,9 @@ mod tests {
         let exact = titles(&m, &q("bike"));
         let typo = titles(&m, &q("bkie"));
         assert_eq!(typo.len(), exact.len(), "the same listings: {typo:?} against {exact:?}");
-        assert_eq!(typo.last().map(String::as_str), Some("Kitchen table"), "the tag match last: {typo:?}");
+        // Listings with the word in their title first, then the tag and description matches.
+        let in_title = typo.iter().take_while(|t| t.to_lowercase().contains("bike")).count();
+        assert_eq!(in_title, typo.len() - 2, "title matches first: {typo:?}");
         let scores: Vec<f32> =
             m.store.search(&q("bkie")).expect("search").hits.iter().filter_map(|h| h.score).collect();
         assert!(
@@ -840,6 +845,9 @@ mod tests {
         let m = market();
         let no_currency = SearchQuery { min_price: Some(1), ..q("") };
         assert!(matches!(m.store.search(&no_currency), Err(SearchError::PriceWithoutCurrency)));
+        // Amounts in different currencies do not compare: sorting by price names one.
+        let mixed = SearchQuery { sort: Sort::PriceAsc, ..q("") };
+        assert!(matches!(m.store.search(&mixed), Err(SearchError::SortWithoutCurrency)));
         let empty =
             SearchQuery { min_price: Some(5), max_price: Some(1), currency: "EUR".parse().ok(), ..q("") };
         assert!(matches!(m.store.search(&empty), Err(SearchError::EmptyPriceRange { .. })));
