@@ -272,7 +272,7 @@ pub enum Command {
     },
     /// Follow live events: new listings (matching the search, if given), offers, deals.
     #[command(after_help = "Examples:\n  haggle watch\n  haggle watch bike --max-price 200 --currency EUR")]
-    Watch(SearchArgs),
+    Watch(SearchFilters),
     /// Print shell completions.
     #[command(
         after_help = "Example:\n  haggle completions bash > ~/.local/share/bash-completion/completions/haggle"
@@ -541,8 +541,9 @@ pub struct ListingFields {
     pub no_images: bool,
 }
 
+/// What a search or a watch matches.
 #[derive(Debug, Args, Clone)]
-pub struct SearchArgs {
+pub struct SearchFilters {
     /// Words to search for.
     pub text: Vec<String>,
     /// Only this kind of listing.
@@ -566,15 +567,6 @@ pub struct SearchArgs {
     /// Words that must appear in the location.
     #[arg(long)]
     pub near: Option<String>,
-    /// Order of results (default relevance).
-    #[arg(long, value_enum)]
-    pub sort: Option<Choice<Sort>>,
-    /// Results per page.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=500))]
-    pub limit: u16,
-    /// Results to skip.
-    #[arg(long, default_value_t = 0)]
-    pub offset: usize,
     /// Only sellers with at least N good deals that count: positive ratings, each weighted by
     /// the rater's standing (with --trusted, positive ratings by raters in your web of trust).
     #[arg(long, value_name = "N", value_parser = min_deals, allow_negative_numbers = true)]
@@ -583,33 +575,63 @@ pub struct SearchArgs {
     /// positive by people you traded with or people they vouch for.
     #[arg(long)]
     pub trusted: bool,
-    /// Running auctions, soonest to end first (the same as --kind auction --sort ending-soon).
-    #[arg(long, conflicts_with_all = ["sort", "kind"])]
-    pub ending_soon: bool,
     /// Only rentals and services free for these nights, check-in..check-out, e.g.
     /// 2026-12-20..2026-12-27 (within their stay limits).
     #[arg(long, value_name = "FROM..TO", value_parser = date_range)]
     pub free: Option<String>,
 }
 
-impl SearchArgs {
-    /// The API's search parameters.
+impl SearchFilters {
+    /// The API's search parameters, in the node's default order and page.
     pub fn params(&self) -> SearchParams {
         SearchParams {
             q: self.text.join(" "),
-            kind: if self.ending_soon { Some(ListingKind::Auction) } else { self.kind.map(|k| k.0) },
+            kind: self.kind.map(|k| k.0),
             category: self.category.clone(),
             min_price: self.min_price.clone(),
             max_price: self.max_price.clone(),
             currency: self.currency.clone(),
             seller: self.seller,
             near: self.near.clone(),
-            sort: if self.ending_soon { Some(Sort::EndingSoon) } else { self.sort.map(|s| s.0) },
-            limit: Some(usize::from(self.limit)),
-            offset: Some(self.offset),
+            sort: None,
+            limit: None,
+            offset: None,
             min_deals: self.min_deals,
             trusted: self.trusted,
             free: self.free.clone(),
+        }
+    }
+}
+
+/// A search: its filters, and the order and page of the results.
+#[derive(Debug, Args, Clone)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub filters: SearchFilters,
+    /// Order of results (default relevance; price and price-desc need --currency).
+    #[arg(long, value_enum)]
+    pub sort: Option<Choice<Sort>>,
+    /// Results per page.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=500))]
+    pub limit: u16,
+    /// Results to skip.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+    /// Running auctions, soonest to end first (the same as --kind auction --sort ending-soon).
+    #[arg(long, conflicts_with_all = ["sort", "kind"])]
+    pub ending_soon: bool,
+}
+
+impl SearchArgs {
+    /// The API's search parameters.
+    pub fn params(&self) -> SearchParams {
+        let filters = self.filters.params();
+        SearchParams {
+            kind: if self.ending_soon { Some(ListingKind::Auction) } else { filters.kind },
+            sort: if self.ending_soon { Some(Sort::EndingSoon) } else { self.sort.map(|s| s.0) },
+            limit: Some(usize::from(self.limit)),
+            offset: Some(self.offset),
+            ..filters
         }
     }
 }

@@ -275,7 +275,9 @@ pub fn listing(l: &ListingView) {
             outln!("  preview   {} ({})", preview.hash.fmt_short(), bytes(preview.size));
         }
     }
-    outln!("  seller    {}{}", l.author, if l.mine { " (you)" } else { "" });
+    // The author of a wanted ad is the one buying.
+    let author = if l.kind == haggle_protocol::ListingKind::Wanted { "wanted by" } else { "seller   " };
+    outln!("  {author} {}{}", l.author, if l.mine { " (you)" } else { "" });
     if let Some(r) = &l.reputation {
         outln!("  rep       {}", crate::commands::reputation_sentence(r));
     }
@@ -370,16 +372,18 @@ pub fn thread(t: &ThreadView) {
         outln!("  deal      {deal}");
     }
     outln!();
-    for m in &t.messages {
+    // The times in one column, however long each reads ("just now", "2 minutes ago").
+    let times: Vec<String> = t.messages.iter().map(|m| relative(m.created_at, now)).collect();
+    let width = times.iter().map(|t| t.chars().count()).max().unwrap_or(0).max(9);
+    for (m, at) in t.messages.iter().zip(&times) {
         let message_terms = m.terms.as_ref().map(|t| format!(" {}", terms(t))).unwrap_or_default();
         let delivery = m.delivery.map(|d| format!(" [{d}]")).unwrap_or_default();
         let off_chain = if m.on_chain { "" } else { " (crossed, not counted)" };
         let note = if m.message.is_empty() { String::new() } else { format!("  {}", dim(&m.message)) };
         outln!(
-            "  {:<9} {:<5} {:<9}{message_terms}{delivery}{off_chain}{note}",
-            relative(m.created_at, now),
+            "  {at:<width$} {:<5} {:<9}{message_terms}{delivery}{off_chain}{note}",
             m.from.as_str(),
-            m.kind.to_string(),
+            m.kind.to_string()
         );
     }
 }

@@ -160,11 +160,15 @@ pub fn print(d: &DealView) {
         outln!("  note      no step for 14 days: ask the other party, or cancel together");
     }
     outln!();
-    outln!("  {}  deal made", output::relative(d.made_at, now));
-    for s in &d.timeline {
+    // The times in one column, however long each reads ("just now", "2 minutes ago").
+    let made = output::relative(d.made_at, now);
+    let times: Vec<String> = d.timeline.iter().map(|s| output::relative(s.at, now)).collect();
+    let width = times.iter().chain([&made]).map(|t| t.chars().count()).max().unwrap_or(0);
+    outln!("  {made:<width$}  deal made");
+    for (s, at) in d.timeline.iter().zip(&times) {
         let who = if s.by == Party::Me { "me  " } else { "them" };
         let details = s.details.as_deref().map(|t| format!("  {t}")).unwrap_or_default();
-        outln!("  {}  {who}  {}{details}", output::relative(s.at, now), s.step.replace('_', " "));
+        outln!("  {at:<width$}  {who}  {}{details}", s.step.replace('_', " "));
     }
     super::reputation::deal_feedback(d);
 }

@@ -134,6 +134,11 @@ pub fn deals(cx: &Context<'_>) -> Result<()> {
         return Ok(());
     }
     let now = output::now_ms();
+    // Which side the owner is on reads at a glance: "you" instead of its own key.
+    let me = cx.api.status()?.peer_id;
+    let party = |key: &haggle_node::api::types::PublicKey| {
+        if *key == me { "you".to_owned() } else { output::short_peer(key) }
+    };
     let rows: Vec<Vec<String>> = page
         .deals
         .iter()
@@ -142,8 +147,8 @@ pub fn deals(cx: &Context<'_>) -> Result<()> {
                 output::short(&d.id),
                 d.title.clone().unwrap_or_default(),
                 output::terms(&d.terms),
-                output::short_peer(&d.seller),
-                output::short_peer(&d.buyer),
+                party(&d.seller),
+                party(&d.buyer),
                 super::deal::stage(d),
                 super::deal::next(d),
                 output::relative(d.made_at, now),

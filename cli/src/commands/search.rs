@@ -6,7 +6,7 @@ use haggle_node::api::types::{BidStanding, ListingState, NodeEvent, SearchParams
 use haggle_node::{ApiClient, ClientError};
 
 use super::Context;
-use crate::args::SearchArgs;
+use crate::args::{SearchArgs, SearchFilters};
 use crate::output;
 
 pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
@@ -21,7 +21,7 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
         );
         return Ok(());
     }
-    let empty = if args.trusted || args.min_deals.is_some() {
+    let empty = if args.filters.trusted || args.filters.min_deals.is_some() {
         "No listings match. --trusted and --min-deals count only ratings by people your own deals vouch for \
          (see `haggle reputation` for a seller); without them, every match is shown with its SELLER column."
     } else {
@@ -38,14 +38,9 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
 
 /// Follows the event stream. Listing events are shown when the listing matches the search (the
 /// node checks it with the same search engine); negotiation and deal events always.
-pub fn watch(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
-    // Paging and order mean nothing for events shown as they come: say so rather than ignore them.
-    if args.sort.is_some() || args.limit != 20 || args.offset != 0 {
-        return Err(crate::usage(
-            "--sort, --limit and --offset are for haggle search; watch shows each event as it comes",
-        ));
-    }
-    let params = args.params();
+pub fn watch(cx: &Context<'_>, filters: &SearchFilters) -> Result<()> {
+    // Paging and order mean nothing for events shown as they come: watch takes only the filters.
+    let params = filters.params();
     // Check the filters once, so a mistake is reported before waiting for events.
     cx.api.search(&SearchParams { limit: Some(1), offset: Some(0), ..params.clone() })?;
     if !cx.json {
