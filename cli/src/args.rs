@@ -894,7 +894,14 @@ pub fn duration(text: &str) -> Result<Duration, String> {
 
 /// An id or a unique prefix of one (6+ hex characters), checked before the node is asked.
 fn id_prefix(text: &str) -> Result<String, String> {
-    text.parse::<haggle_protocol::IdPrefix>().map(|_| text.to_owned()).map_err(|e| e.to_string())
+    text.parse::<haggle_protocol::IdPrefix>().map(|_| text.to_owned()).map_err(|e| {
+        // A PeerId where an object id belongs: say what it is and where it goes.
+        if text.parse::<PublicKey>().is_ok() {
+            format!("`{text}` is a person's key (a PeerId), not the id of a listing, offer or deal: see haggle reputation {text}, or haggle search --seller {text}")
+        } else {
+            e.to_string()
+        }
+    })
 }
 
 /// A quantity within the protocol's limits.
@@ -989,6 +996,10 @@ mod tests {
         for bad in ["", "abc", "not-hex!"] {
             assert!(id_prefix(bad).is_err(), "{bad}");
         }
+        // A PeerId given for an id is named as what it is, with where it goes.
+        let peer = haggle_protocol::fixtures::key(1).public().to_string();
+        let err = id_prefix(&peer).expect_err("a PeerId");
+        assert!(err.contains("a PeerId") && err.contains(&format!("haggle reputation {peer}")), "{err}");
     }
 
     #[test]

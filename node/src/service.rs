@@ -281,6 +281,14 @@ impl Service {
         let not_found = || ServiceError::not_found("listing", given);
         let id = self.resolve(given, "listing")?;
         let object = self.store.get(&id)?.ok_or_else(not_found)?;
+        if object.thread_id().is_some() {
+            return Err(ServiceError::WrongKind {
+                given: given.to_owned(),
+                is: "an offer thread (or one of its messages)",
+                wanted: "a listing",
+                hint: "haggle show ID shows the thread and the listing it is on; haggle search and haggle listings list listings",
+            });
+        }
         let key = object.listing_key().ok_or_else(not_found)?;
         self.store.listing(&key)?.ok_or_else(not_found)
     }
@@ -290,6 +298,14 @@ impl Service {
         let not_found = || ServiceError::not_found("offer thread", given);
         let id = self.resolve(given, "offer thread")?;
         let object = self.store.get(&id)?.ok_or_else(not_found)?;
+        if object.listing_key().is_some() {
+            return Err(ServiceError::WrongKind {
+                given: given.to_owned(),
+                is: "a listing",
+                wanted: "an offer thread",
+                hint: "haggle offers lists your threads (the THREAD column), those on your listings included",
+            });
+        }
         let thread = object.thread_id().ok_or_else(not_found)?;
         self.store.thread(&thread)?.ok_or_else(not_found)
     }

@@ -361,13 +361,13 @@ impl Service {
             }
             (Some(_), None) => {
                 return Err(InvalidInput::Dates(
-                    "this listing takes bookings: say which nights, e.g. haggle book LISTING --from 2026-12-20 --to 2026-12-27".into(),
+                    format!("this listing takes bookings: say which nights, e.g. haggle book {} --from 2026-12-20 --to 2026-12-27", listing.id().fmt_short()),
                 )
                 .into());
             }
             (None, Some(_)) => {
                 return Err(InvalidInput::Dates(
-                    "this listing takes no bookings (it has no calendar of open dates): make an offer instead, e.g. haggle offer LISTING --price 100".into(),
+                    format!("this listing takes no bookings (it has no calendar of open dates): make an offer instead, e.g. haggle offer {} --price 100", listing.id().fmt_short()),
                 )
                 .into());
             }
@@ -394,6 +394,20 @@ impl Service {
             draft.price = Some(price.decimal());
         }
         let (terms, message) = terms(draft, l.kind, default_currency, None, dates, now)?;
+        // The same offer twice is a slip (a command run again), not a second offer.
+        if let Some(key) = listing.listing_key() {
+            let me = self.me();
+            let same = self.store.threads_on(&key)?.into_iter().find(|t| {
+                t.view.offerer == me
+                    && t.view.proposer == me
+                    && !t.view.state.is_final()
+                    && (t.view.terms.quantity, &t.view.terms.price, t.view.terms.dates)
+                        == (terms.quantity, &terms.price, terms.dates)
+            });
+            if let Some(t) = same {
+                return Err(Conflict::SameOffer(t.view.thread).into());
+            }
+        }
         let body = Body::Offer(Offer { listing: listing.id(), to: listing.author(), terms, message });
         self.negotiate(body, now)
     }

@@ -18,6 +18,18 @@ pub enum ServiceError {
         /// The id or prefix given.
         given: String,
     },
+    /// The id names an object of another kind than the command takes.
+    #[error("`{given}` is {is}, not {wanted}: {hint}")]
+    WrongKind {
+        /// The id or prefix given.
+        given: String,
+        /// What it names ("a listing", ...).
+        is: &'static str,
+        /// What was looked for ("an offer thread", ...).
+        wanted: &'static str,
+        /// Where such an id is found.
+        hint: &'static str,
+    },
     /// The prefix matches several objects.
     #[error("`{given}` matches several objects: {}; type more characters", candidates.iter().map(ObjectId::fmt_short).collect::<Vec<_>>().join(", "))]
     Ambiguous {
@@ -168,6 +180,12 @@ pub enum Conflict {
     /// The listing has expired.
     #[error("listing {} has expired", .0.fmt_short())]
     ListingExpired(ObjectId),
+    /// An offer the owner already has open on the listing, with the same terms.
+    #[error(
+        "you have an open offer with these terms on this listing already: thread {} (haggle show {} to see it; withdraw it first to send it again)",
+        .0.fmt_short(), .0.fmt_short()
+    )]
+    SameOffer(ObjectId),
     /// More asked than is left.
     #[error("only {remaining} left (after deals and what open threads promise); {requested} asked")]
     QuantityExceeded {
@@ -323,7 +341,7 @@ impl ServiceError {
     /// The stable code the API reports.
     pub fn code(&self) -> ErrorCode {
         match self {
-            ServiceError::NotFound { .. } => ErrorCode::NotFound,
+            ServiceError::NotFound { .. } | ServiceError::WrongKind { .. } => ErrorCode::NotFound,
             ServiceError::Ambiguous { .. } => ErrorCode::Ambiguous,
             ServiceError::BadId(_)
             | ServiceError::Invalid(_)
@@ -357,7 +375,10 @@ impl Conflict {
             }
             Conflict::ThreadEnded { .. } => ErrorCode::ThreadEnded,
             Conflict::Step(_) | Conflict::NotRateable { .. } => ErrorCode::NotYourTurn,
-            Conflict::AlreadyRated { .. } | Conflict::TooManyBids { .. } | Conflict::Booking(_) => {
+            Conflict::AlreadyRated { .. }
+            | Conflict::TooManyBids { .. }
+            | Conflict::Booking(_)
+            | Conflict::SameOffer(_) => {
                 ErrorCode::Conflict
             }
             Conflict::NotAnAuction(_)

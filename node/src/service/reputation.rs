@@ -111,7 +111,7 @@ impl Service {
         // parse as a key.
         let key = match self.listing(given) {
             Ok(listing) => listing.author(),
-            Err(ServiceError::NotFound { .. } | ServiceError::BadId(_)) => {
+            Err(ServiceError::NotFound { .. } | ServiceError::WrongKind { .. } | ServiceError::BadId(_)) => {
                 given.trim().parse::<PublicKey>().map_err(|_| InvalidInput::Identity(given.to_owned()))?
             }
             Err(e) => return Err(e),

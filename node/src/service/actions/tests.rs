@@ -111,6 +111,45 @@ fn an_accept_on_a_listing_known_closed_is_refused() {
     assert_eq!(closed.to_string(), format!("listing {offered_on} is closed"), "the revision offered on");
 }
 
+/// Defect: a listing's id given to `accept` said only "no offer thread matches", and a
+/// thread's id given to `offer` "no listing matches": each now says what the id names and where
+/// the right one is found.
+#[test]
+fn an_id_of_the_wrong_kind_says_what_it_names() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller.publish(draft("Road bike", "120")).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("100")).expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    let listing_id = &listing.object.id().to_hex()[..10];
+    let wrong = seller.accept(listing_id).expect_err("a listing is no thread");
+    assert_eq!(wrong.code(), ErrorCode::NotFound);
+    assert!(wrong.to_string().contains("is a listing, not an offer thread: haggle offers lists"), "{wrong}");
+    let thread_id = &offer.object.id().to_hex()[..10];
+    let wrong = buyer.offer(thread_id, offer_of("90")).expect_err("a thread is no listing");
+    assert!(
+        wrong.to_string().contains("is an offer thread (or one of its messages), not a listing"),
+        "{wrong}"
+    );
+}
+
+/// Defect: the same offer made twice (a command run again) opened a second thread; it is
+/// refused, naming the open one. Other terms are another offer.
+#[test]
+fn the_same_offer_twice_is_refused_naming_the_open_one() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller.publish(draft("Road bike", "120")).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let id = listing.object.id().to_hex();
+    let first = buyer.offer(&id, offer_of("100")).expect("offered");
+    let again = buyer.offer(&id, offer_of("100.00")).expect_err("the same offer");
+    assert_eq!(again.code(), ErrorCode::Conflict);
+    assert!(again.to_string().contains(&first.object.id().fmt_short()), "{again}");
+    buyer.offer(&id, offer_of("105")).expect("another price is another offer");
+}
+
 /// Defect: a counter repeating the other party's terms was signed and sent, leaving both sides
 /// where they were; it is refused with a pointer to `accept`.
 #[test]
