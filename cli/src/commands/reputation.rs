@@ -108,11 +108,20 @@ pub fn print(r: &ReputationView) {
         count(&r.raw)
     );
     outln!("  weighted     {}  (each by the rater's standing, 0 to 1)", count(&r.weighted));
-    outln!(
-        "  web of trust {}  (raters within {} steps of you: people you traded with, and those they vouch for)",
-        count(&r.web_of_trust),
-        r.hops_limit
-    );
+    if r.mine {
+        // Every rater of yours is reached through you, and an identity brings in no raters of
+        // its own: your own web of trust counts nothing for you. Others' webs are theirs.
+        outln!(
+            "  web of trust {}  (your own web does not vouch for you: each other node counts your raters within its own web)",
+            count(&r.web_of_trust)
+        );
+    } else {
+        outln!(
+            "  web of trust {}  (raters within {} steps of you: people you traded with, and those they vouch for)",
+            count(&r.web_of_trust),
+            r.hops_limit
+        );
+    }
     let hops = match r.hops {
         Some(0) if r.mine => "you".to_owned(),
         Some(0) => "a key you trust".to_owned(),
