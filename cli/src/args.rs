@@ -934,7 +934,25 @@ fn amount(text: &str) -> Result<String, String> {
 }
 
 fn currency(text: &str) -> Result<Currency, String> {
-    text.parse().map_err(|e: haggle_node::api::types::CurrencyError| e.to_string())
+    // A currency's name where its code belongs would make a listing no search by code finds.
+    const NAMES: [(&str, &str); 11] = [
+        ("EURO", "EUR"),
+        ("EUROS", "EUR"),
+        ("POUND", "GBP"),
+        ("YEN", "JPY"),
+        ("YUAN", "CNY"),
+        ("RUPEE", "INR"),
+        ("FRANC", "CHF"),
+        ("RAND", "ZAR"),
+        ("REAL", "BRL"),
+        ("PESO", "MXN, ARS, COP, CLP, ..."),
+        ("KRONA", "SEK or ISK"),
+    ];
+    let upper = text.trim().to_ascii_uppercase();
+    if let Some((_, code)) = NAMES.iter().find(|(name, _)| *name == upper) {
+        return Err(format!("`{text}` is a currency's name: write its code, {code}"));
+    }
+    text.trim().parse().map_err(|e: haggle_node::api::types::CurrencyError| e.to_string())
 }
 
 fn peer(text: &str) -> Result<PublicKey, String> {
@@ -996,6 +1014,9 @@ mod tests {
         for bad in ["", "abc", "not-hex!"] {
             assert!(id_prefix(bad).is_err(), "{bad}");
         }
+        // A currency's name is not its code.
+        assert_eq!(currency("euro"), Err("`euro` is a currency's name: write its code, EUR".to_owned()));
+        assert!(currency("usdt").is_ok() && currency(" eur ").is_ok());
         // A PeerId given for an id is named as what it is, with where it goes.
         let peer = haggle_protocol::fixtures::key(1).public().to_string();
         let err = id_prefix(&peer).expect_err("a PeerId");

@@ -110,11 +110,19 @@ fn dialing_lines(n: &NetworkStatus) {
 /// The sync part of `haggle status`: sessions under way and the last syncs.
 fn sync_lines(network: &NetworkStatus) {
     let now = output::now_ms();
-    outln!(
-        "  sync          {} under way; last with {}",
-        network.syncing,
-        output::count(network.syncs.len(), "peer")
-    );
+    // Sessions this node started: a peer that dialled in starts its own, which syncs both ways.
+    if network.syncs.is_empty() {
+        outln!(
+            "  sync          {} under way; none started by this node yet (the side that dials starts it, and it syncs both ways)",
+            network.syncing
+        );
+    } else {
+        outln!(
+            "  sync          {} under way; the last this node started, with {}:",
+            network.syncing,
+            output::count(network.syncs.len(), "peer")
+        );
+    }
     for s in network.syncs.iter().take(5) {
         outln!(
             "                {} {}: {} received, {} sent, {} reconciliation bytes",

@@ -378,9 +378,7 @@ impl Conflict {
             Conflict::AlreadyRated { .. }
             | Conflict::TooManyBids { .. }
             | Conflict::Booking(_)
-            | Conflict::SameOffer(_) => {
-                ErrorCode::Conflict
-            }
+            | Conflict::SameOffer(_) => ErrorCode::Conflict,
             Conflict::NotAnAuction(_)
             | Conflict::NotACampaign(_)
             | Conflict::NotDigital(_)
