@@ -337,6 +337,7 @@ pub fn thread(t: &ThreadView) {
         haggle_node::api::types::ObjectKind::Bid | haggle_node::api::types::ObjectKind::Pledge
     );
     match t.awaiting {
+        Some(Party::Me) if t.outcome.is_some() => {}
         Some(Party::Me) if public => {
             if t.opening == haggle_node::api::types::ObjectKind::Bid {
                 outln!("  next      at the end: your node accepts the high bid by itself")
@@ -360,8 +361,14 @@ pub fn thread(t: &ThreadView) {
                 "  outcome   the auction is over and another bid is the high one: this one is not accepted"
             )
         }
+        (_, _, Some(PublicOutcome::ReserveNotMet)) if t.awaiting == Some(Party::Me) => outln!(
+            "  outcome   the auction is over and this high bid is under your reserve: accept it by hand if you like (haggle accept {}), or let it lapse",
+            short(&t.thread)
+        ),
         (_, _, Some(PublicOutcome::ReserveNotMet)) => {
-            outln!("  outcome   the auction is over and this high bid is under the reserve: no sale")
+            outln!(
+                "  outcome   the auction is over and this high bid is under the reserve: no sale unless the seller accepts it"
+            )
         }
         (_, _, Some(PublicOutcome::GoalMissed)) => {
             outln!("  outcome   the campaign missed its goal by the deadline: nothing is owed")

@@ -174,8 +174,8 @@ impl Store {
                 {
                     return Ok(rejected(Some(id), RejectReason::Superseded { revision: gone.revision }));
                 }
-                let held =
-                    self.listing_count_by(&key.author)? + gathered.changes.listings_added_by(&key.author);
+                let held = self.live_listing_count_by(&key.author, now)?
+                    + gathered.changes.listings_added_by(&key.author);
                 if held >= MAX_LISTINGS_PER_AUTHOR {
                     return Ok(rejected(
                         Some(id),

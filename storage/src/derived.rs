@@ -202,6 +202,20 @@ impl Store {
         self.with_derived(true, |d| d.authors.get(author).map_or(0, |n| *n as usize))
     }
 
+    /// [`Self::listing_count_by`], less the author's listings that expired before `now` (the
+    /// owner's stay a while after, to be renewed; they hold no place in the quota).
+    pub(crate) fn live_listing_count_by(
+        &self,
+        author: &PublicKey,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let held = self.listing_count_by(author)?;
+        let expired = self.with_derived(true, |d| {
+            d.expiry.iter().take_while(|(at, _)| *at < now).filter(|(_, k)| k.author == *author).count()
+        })?;
+        Ok(held.saturating_sub(expired))
+    }
+
     /// Listings in the store (current revisions, tombstones included).
     pub fn listings_held(&self) -> Result<usize, StoreError> {
         self.with_derived(false, |d| d.expiry.len())

@@ -507,6 +507,17 @@ mod tests {
         assert!(put(&store, &revised).is_new());
         // Other authors are not affected.
         assert!(put(&store, &sign_now(&key(8), Body::Listing(live_listing("Lamp")))).is_new());
+        // An expired listing (the owner's stay a while to be renewed) holds no place.
+        let second = signed[1].listing().expect("listing").clone();
+        let expires_at = now().saturating_add(DAY);
+        let expiring = sign_now(&author, Body::Listing(Listing { revision: 2, expires_at, ..second }));
+        assert!(put(&store, &expiring).is_new(), "a revision expiring tomorrow");
+        let later = now().saturating_add(2 * DAY);
+        let mut nonce = [0u8; 16];
+        nonce[..4].copy_from_slice(&5_000u32.to_le_bytes());
+        let another = sign_now(&author, Body::Listing(Listing { nonce, ..live_listing("Lamp") }));
+        let taken = store.write(&another, crate::ingest::Origin::Network, later).expect("write");
+        assert!(taken.is_new(), "the expired listing's place is free: {taken:?}");
     }
 
     /// Attack: valid listings from many keys, more than a home machine should hold. The store

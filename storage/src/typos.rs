@@ -1,8 +1,10 @@
 //! Typo matches that rank: a word no listing uses is expanded to the words the index holds
-//! within an edit or two of it, and each is searched as an ordinary term, scored by BM25 like
-//! any other (tantivy's fuzzy query gives every match the same score, so a listing that matches
-//! only through a tag ranked level with one that has the word in its title).
+//! within an edit or two of it, and each is searched as an ordinary term scored by BM25 (with
+//! its own weight: a rare near word weighs more than a common one), weighed down by its edits.
+//! Tantivy's fuzzy query gives every match the same score, so a listing that matched only
+//! through a tag ranked level with one that has the word in its title.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use levenshtein_automata::{DFA, Distance, LevenshteinAutomatonBuilder, SINK_STATE};
@@ -12,6 +14,9 @@ use tantivy::{Searcher, Term};
 
 /// The most words one misspelt word is expanded to: the closest first, then the most used.
 pub(crate) const MAX_EXPANSIONS: usize = 32;
+
+/// The most dictionary words looked at per segment for one misspelt word.
+const MAX_CANDIDATES: usize = 1_024;
 
 /// A word one edit away counts this much of an exact match, two edits away half of that.
 const BOOST_PER_EDIT: f32 = 0.5;
@@ -57,25 +62,27 @@ pub(crate) fn near_words(
     distance: u8,
 ) -> tantivy::Result<Vec<(String, u8, u64)>> {
     let dfa = builder(distance).build_dfa(token);
-    let mut found: Vec<(String, u8, u64)> = Vec::new();
+    // Word -> (edits, listings using it), over every segment.
+    let mut found: HashMap<String, (u8, u64)> = HashMap::new();
     for segment in searcher.segment_readers() {
         let index = segment.inverted_index(field)?;
         let mut stream = index.terms().search(Near(&dfa)).into_stream()?;
-        while stream.advance() {
+        // Bounded whatever the dictionary holds: others' listings choose its words.
+        let mut read = 0;
+        while read < MAX_CANDIDATES && stream.advance() {
+            read += 1;
             let Ok(word) = std::str::from_utf8(stream.key()) else { continue };
             let docs = u64::from(stream.value().doc_freq);
-            match found.iter_mut().find(|(w, _, _)| w == word) {
-                Some(entry) => entry.2 += docs,
+            match found.get_mut(word) {
+                Some(entry) => entry.1 += docs,
                 None => {
-                    let edits = match dfa.eval(word) {
-                        Distance::Exact(d) => d,
-                        Distance::AtLeast(d) => d,
-                    };
-                    found.push((word.to_owned(), edits, docs));
+                    let (Distance::Exact(edits) | Distance::AtLeast(edits)) = dfa.eval(word);
+                    found.insert(word.to_owned(), (edits, docs));
                 }
             }
         }
     }
+    let mut found: Vec<(String, u8, u64)> = found.into_iter().map(|(w, (e, d))| (w, e, d)).collect();
     found.sort_by(|a, b| (a.1, std::cmp::Reverse(a.2), &a.0).cmp(&(b.1, std::cmp::Reverse(b.2), &b.0)));
     found.truncate(MAX_EXPANSIONS);
     Ok(found)

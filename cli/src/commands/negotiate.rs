@@ -106,8 +106,9 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                 output::terms(&t.terms),
                 output::public_state(t).map_or_else(|| t.state.to_string(), str::to_owned),
                 match t.awaiting {
-                    // The owner's node answers bids and pledges at the end by itself.
-                    Some(Party::Me) if public => "at end".into(),
+                    // The owner's node answers bids and pledges at the end by itself; after
+                    // it, a high bid under the reserve is the seller's to accept or not.
+                    Some(Party::Me) if public && t.outcome.is_none() => "at end".into(),
                     Some(Party::Me) => "you".into(),
                     Some(Party::Them) => "them".into(),
                     None => "-".into(),

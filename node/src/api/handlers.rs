@@ -142,7 +142,9 @@ async fn negotiation_action(
     if !waiting || to.is_empty() {
         return Ok(Json(view));
     }
-    let connected = state.handle.peers().await?;
+    // The message is stored and queued by now: a failed read below answers with what was
+    // read before, never with an error (a retry would send it twice).
+    let Ok(connected) = state.handle.peers().await else { return Ok(Json(view)) };
     if !connected.iter().any(|p| to.contains(&p.peer_id)) {
         return Ok(Json(view));
     }
@@ -165,8 +167,10 @@ async fn negotiation_action(
         }
     })
     .await;
-    let thread = blocking(state, move |s| s.thread_view(&id.to_hex())).await?;
-    Ok(Json(SentView { thread, ..view }))
+    match blocking(state, move |s| s.thread_view(&id.to_hex())).await {
+        Ok(thread) => Ok(Json(SentView { thread, ..view })),
+        Err(_) => Ok(Json(view)),
+    }
 }
 
 pub(crate) async fn status(State(state): State<AppState>) -> Answer<StatusView> {

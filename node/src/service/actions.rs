@@ -265,7 +265,13 @@ impl Service {
     fn check_promised(&self, current: &Object, quantity: u32) -> Result<(), ServiceError> {
         let Some(key) = current.listing_key() else { return Ok(()) };
         let counters = self.store.promised(&key)?;
-        let promised: u64 = counters.iter().map(|(_, q)| u64::from(*q)).sum();
+        // Where deals leave the quantity (it caps each deal), only the largest promise must fit.
+        let each = current.listing().is_some_and(Listing::deals_leave_quantity);
+        let promised: u64 = if each {
+            counters.iter().map(|(_, q)| u64::from(*q)).max().unwrap_or(0)
+        } else {
+            counters.iter().map(|(_, q)| u64::from(*q)).sum()
+        };
         if u64::from(quantity) < promised {
             let threads = counters.into_iter().map(|(thread, _)| thread).collect();
             return Err(Conflict::PromisedByCounters { quantity, promised, threads }.into());
@@ -432,7 +438,11 @@ impl Service {
         };
         let (terms, message) =
             terms(draft, kind, Some(current.price.currency.clone()), Some(current), dates, now)?;
-        if (terms.quantity, &terms.price, terms.dates) == (current.quantity, &current.price, current.dates) {
+        // The same terms again carry nothing new, unless a note (a pickup time, say).
+        if message.is_empty()
+            && (terms.quantity, &terms.price, terms.dates)
+                == (current.quantity, &current.price, current.dates)
+        {
             return Err(InvalidInput::SameTerms(thread.view.thread.fmt_short()).into());
         }
         let body = Body::Counter(Counter { reply: self.reply_to(&thread, head), terms, message });

@@ -17,6 +17,9 @@ use super::{Conflict, Followups, Service, ServiceError};
 /// the others learn it from the listing's tombstone (and their own node then refuses to accept).
 const MAX_ENDINGS: usize = 64;
 
+/// How long after a listing's expiry the sweep still tries to end its threads.
+const RETRY_EXPIRED: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
 /// Why a listing's threads end; the note the other party reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Ending {
@@ -98,7 +101,11 @@ impl Service {
             let ending = match entry.object.listing() {
                 Some(l) if l.status == ListingStatus::Closed && l.quantity == 0 => Ending::SoldOut,
                 Some(l) if l.status == ListingStatus::Closed => Ending::Retracted,
-                Some(l) if l.expires_at <= now => Ending::Expired,
+                // The market tick ends them as they expire; the sweep retries for a day (the
+                // owner's expired listings stay 30 days, and need reading only once).
+                Some(l) if l.expires_at <= now && now.saturating_sub(RETRY_EXPIRED) < l.expires_at => {
+                    Ending::Expired
+                }
                 _ => continue,
             };
             self.end_threads(&entry.object, ending, then);

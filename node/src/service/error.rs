@@ -111,7 +111,7 @@ pub enum InvalidInput {
     PricedGiveawayOffer,
     /// A counter that proposes the very terms it answers.
     #[error(
-        "these are the terms on the table already: to take them, haggle accept {0}; to haggle, change the price, the quantity or the dates"
+        "these are the terms on the table already: to take them, haggle accept {0}; to haggle, change the price, the quantity or the dates (or add a --message)"
     )]
     SameTerms(String),
     /// A price without a currency.
@@ -187,7 +187,9 @@ pub enum Conflict {
     )]
     SameOffer(ObjectId),
     /// More asked than is left.
-    #[error("only {remaining} left (after deals and what open threads promise); {requested} asked")]
+    #[error(
+        "only {remaining} can be promised now, {requested} asked: what is left after deals and open threads' promises (for a service, a rental without a calendar or a digital good, the most one deal may take)"
+    )]
     QuantityExceeded {
         /// Quantity asked.
         requested: u32,

@@ -25,8 +25,12 @@ const SETTLE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 /// What a listing revision says about its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Timed {
-    /// Neither an auction nor a campaign.
+    /// Neither an auction nor a campaign, and closed.
     No,
+    /// Neither an auction nor a campaign, open, expiring at `at`: its threads are ended then.
+    Lapses { at: Timestamp },
+    /// Neither an auction nor a campaign, expired, its threads ended.
+    Lapsed,
     /// An auction scheduled to end at `ends` (before any anti-sniping extension).
     Auction { ends: Timestamp, active: bool },
     /// A campaign with this deadline.
@@ -39,6 +43,7 @@ impl Timed {
         match (listing.auction(), listing.campaign()) {
             (Some(t), _) => Timed::Auction { ends: t.ends_at, active },
             (None, Some(c)) => Timed::Campaign { deadline: c.deadline, active },
+            (None, None) if active => Timed::Lapses { at: listing.expires_at },
             (None, None) => Timed::No,
         }
     }
@@ -53,7 +58,7 @@ impl Timed {
         match self {
             Timed::Auction { ends, .. } => now > ends,
             Timed::Campaign { deadline, .. } => now > deadline,
-            Timed::No => false,
+            Timed::No | Timed::Lapses { .. } | Timed::Lapsed => false,
         }
     }
 }
@@ -125,9 +130,18 @@ impl Service {
         // From here on one listing that cannot be read is skipped (and logged), so it holds
         // back neither the others nor the memory of what was read.
         let mut keys: Vec<(ListingKey, Timed)> = Vec::new();
+        // The owner's listings that expired since the last tick: their open threads end now,
+        // not at the next sweep, so nobody is left to answer an offer that cannot be accepted.
+        let mut lapsed = Vec::new();
+        let clock = Timestamp::now();
         for (key, id) in owned {
-            if let Some(timed) = logged(tick.timed(id)).flatten().filter(|t| t.running()) {
-                keys.push((key, timed));
+            match logged(tick.timed(id)).flatten() {
+                Some(timed) if timed.running() => keys.push((key, timed)),
+                Some(Timed::Lapses { at }) if at <= clock => {
+                    tick.kept.insert(id, Timed::Lapsed);
+                    lapsed.push(id);
+                }
+                _ => {}
             }
         }
         for key in bid_on {
@@ -144,6 +158,11 @@ impl Service {
             }
         }
         *self.ends.lock().unwrap_or_else(PoisonError::into_inner) = tick.kept;
+        for id in lapsed {
+            if let Some(listing) = logged(self.store.get(&id).map_err(ServiceError::from)).flatten() {
+                self.end_threads(&listing, super::endings::Ending::Expired, &mut then);
+            }
+        }
         // Only those past their scheduled end (no bid decoded before that).
         let mut auctions = Vec::new();
         let mut campaigns = Vec::new();
@@ -154,7 +173,7 @@ impl Service {
             match timed {
                 Timed::Auction { .. } => auctions.push(key),
                 Timed::Campaign { .. } => campaigns.push(key),
-                Timed::No => {}
+                Timed::No | Timed::Lapses { .. } | Timed::Lapsed => {}
             }
         }
         self.settle_campaigns(&campaigns, now, &mut then)?;
@@ -228,7 +247,7 @@ mod tests {
         assert!(service.settle_markets().expect("settle").is_empty(), "nothing has ended");
         let seen = ends(&service);
         assert_eq!(seen.len(), 2);
-        assert_eq!(seen[&plain], Timed::No);
+        assert!(matches!(seen[&plain], Timed::Lapses { .. }), "{seen:?}");
         assert!(matches!(seen[&running], Timed::Auction { active: true, .. }), "{seen:?}");
 
         // The next tick takes what a revision says from memory, not from the store: a planted

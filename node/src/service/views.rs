@@ -219,7 +219,10 @@ pub(super) fn thread_with(
         state: v.state,
         terms: terms(&v.terms),
         proposed_by: party(v.proposer, me),
-        awaiting: if v.state.is_final() || replaced_by.is_some() || withdrawal || outcome.is_some() {
+        // The seller may still accept a high bid under the reserve by hand.
+        awaiting: if outcome == Some(PublicOutcome::ReserveNotMet) && author {
+            Some(Party::Me)
+        } else if v.state.is_final() || replaced_by.is_some() || withdrawal || outcome.is_some() {
             None
         } else if v.state == haggle_protocol::ThreadState::Confirming {
             // The proposer's node confirms the Accept.

@@ -289,7 +289,8 @@ impl Role {
 pub enum PublicOutcome {
     /// The auction is over and another bid is the high one: this bid will not be accepted.
     Outbid,
-    /// The auction is over and this is the high bid, under the seller's reserve: no sale.
+    /// The auction is over and this is the high bid, under the seller's reserve: no sale, unless
+    /// the seller accepts it by hand.
     ReserveNotMet,
     /// The campaign's deadline passed short of its goal: nothing is owed.
     GoalMissed,
@@ -393,7 +394,8 @@ pub struct ThreadView {
     #[serde(default, with = "opt_text")]
     pub replaced_by: Option<ObjectId>,
     /// For a bid or pledge still open after its auction or campaign is over: how it came out.
-    /// It awaits nothing then, whatever `state` says.
+    /// It awaits nothing then, whatever `state` says, except a high bid under the reserve,
+    /// which its seller may still accept by hand.
     #[serde(default)]
     pub outcome: Option<PublicOutcome>,
 }

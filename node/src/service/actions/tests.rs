@@ -167,9 +167,12 @@ fn a_counter_with_the_terms_on_the_table_points_to_accept() {
         "{same}"
     );
     assert!(same.to_string().contains(&format!("haggle accept {}", &thread[..12])), "{same}");
-    // Any change is a counter.
+    // A note with them is a counter (a pickup time, say), and so is any change.
+    let note = TermsDraft { message: "Pickup after 6?".into(), ..offer_of("100") };
+    let noted = seller.counter(&thread, note).expect("the same terms with a note");
+    buyer.receive(noted.object.bytes(), Via::Direct);
     let two = TermsDraft { quantity: Some(1), ..offer_of("101") };
-    seller.counter(&thread, two).expect("a new price is a counter");
+    buyer.counter(&thread, two).expect("a new price is a counter");
 }
 
 /// Defect: a service (and a rental without a calendar) closed "sold out" after its first deal,
@@ -210,7 +213,8 @@ fn a_service_stays_open_after_its_deals() {
     let current = seller.listing_view(&id).expect("the listing");
     assert_eq!((current.state, current.quantity, current.remaining), (ListingState::Active, 3, None));
     // The quantity still caps one deal.
-    b1.offer(&id, TermsDraft { quantity: Some(4), ..offer_of("100") }).expect_err("four hours, over the cap");
+    let over = b1.offer(&id, TermsDraft { quantity: Some(4), ..offer_of("100") }).expect_err("over the cap");
+    assert!(over.to_string().contains('3'), "four hours, over the cap of 3: {over}");
 }
 
 /// The Confirm `buyer`'s node signed in `thread`.
@@ -261,6 +265,27 @@ fn the_sweep_ends_the_threads_of_an_expired_listing() {
     let thread = seller.thread_view(&offer.object.id().to_hex()).expect("the thread");
     assert_eq!(thread.state, haggle_protocol::ThreadState::Declined);
     assert!(seller.sweep().expect("swept").1.is_empty(), "an ended thread is not ended again");
+}
+
+/// Defect: between a listing's expiry and the next sweep (up to 10 minutes) its offers read
+/// "your move" while an accept was refused. The market tick, every second, ends them as soon as
+/// the listing expires, once.
+#[test]
+fn the_market_tick_ends_the_threads_of_a_listing_as_it_expires() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let short = ListingDraft { expires_in: Some(1), ..draft("Road bike", "120") };
+    let listing = seller.publish(short).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("100")).expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    assert!(seller.settle_markets().expect("tick").deliver.is_empty(), "not expired yet");
+    wait_until_expired(&listing.object);
+    let then = seller.settle_markets().expect("tick");
+    assert_eq!(then.deliver, vec![buyer.me()], "the buyer is told");
+    let thread = seller.thread_view(&offer.object.id().to_hex()).expect("the thread");
+    assert_eq!((thread.state, thread.awaiting), (haggle_protocol::ThreadState::Declined, None));
+    assert!(seller.settle_markets().expect("tick").is_empty(), "once");
 }
 
 #[test]
