@@ -587,7 +587,8 @@ impl SearchFilters {
         SearchParams {
             q: self.text.join(" "),
             kind: self.kind.map(|k| k.0),
-            category: self.category.clone(),
+            // Categories are lowercase paths: a search forgives the case.
+            category: self.category.as_ref().map(|c| c.to_lowercase()),
             min_price: self.min_price.clone(),
             max_price: self.max_price.clone(),
             currency: self.currency.clone(),

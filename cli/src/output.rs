@@ -326,7 +326,14 @@ pub fn thread(t: &ThreadView) {
         t.listing_title.as_deref().unwrap_or(""),
         t.listing.map(|l| short(&l)).unwrap_or_default()
     );
-    outln!("  you are   the {}; other party {}", t.role.as_str(), t.counterparty);
+    let role = match (t.opening, t.role) {
+        (haggle_node::api::types::ObjectKind::Bid, haggle_node::api::types::Role::Offerer) => "bidder",
+        (haggle_node::api::types::ObjectKind::Bid, _) => "seller",
+        (haggle_node::api::types::ObjectKind::Pledge, haggle_node::api::types::Role::Offerer) => "backer",
+        (haggle_node::api::types::ObjectKind::Pledge, _) => "campaign's creator",
+        (_, role) => role.as_str(),
+    };
+    outln!("  you are   the {role}; other party {}", t.counterparty);
     let expiry = match t.awaiting {
         Some(_) => format!(", {}", expiry(t.terms.expires_at, now)),
         None => String::new(),

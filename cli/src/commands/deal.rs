@@ -24,7 +24,7 @@ pub fn no_such_deal(e: ClientError) -> anyhow::Error {
 }
 
 pub fn show(cx: &Context<'_>, deal: &str) -> Result<()> {
-    let view = cx.api.deal(deal)?;
+    let view = cx.api.deal(deal).map_err(no_such_deal)?;
     if cx.json {
         return output::json(&view);
     }

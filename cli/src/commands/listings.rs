@@ -138,9 +138,12 @@ pub fn renew(cx: &Context<'_>, id: &str, expires: Option<Duration>) -> Result<()
         return output::json(&l);
     }
     let now = output::now_ms();
+    // A renewal is a new revision, with a new id (the old one still finds the listing).
     outln!(
-        "Renewed {}: expires {}; {}.",
+        "Renewed {} ({}, revision {}): expires {}; {}.",
+        l.title,
         output::short(&l.id),
+        l.revision,
         output::relative(l.expires_at, now),
         gossip(&l)
     );

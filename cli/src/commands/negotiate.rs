@@ -41,9 +41,13 @@ pub fn accept(cx: &Context<'_>, thread: &str) -> Result<()> {
     if cx.json {
         return output::json(&sent);
     }
-    match sent.thread.deal {
-        Some(deal) => outln!("Accepted: deal {} made.", output::short(&deal)),
-        None => outln!(
+    match (sent.thread.deal, sent.thread.delivery) {
+        (Some(deal), _) => outln!("Accepted: deal {} made.", output::short(&deal)),
+        (None, Some(DeliveryState::Queued)) => outln!(
+            "Accepted, saved and queued: it goes out as soon as the other party is reachable, and becomes a deal \
+             when their node confirms it, if the terms still stand (see `haggle deals`, or `haggle watch`)."
+        ),
+        (None, _) => outln!(
             "Accepted. It becomes a deal when the other party's node confirms: at once if it is online \
              and the terms still stand (see `haggle deals`, or `haggle watch`)."
         ),

@@ -11,7 +11,8 @@ use super::Context;
 use crate::output;
 
 pub fn feedback(cx: &Context<'_>, deal: &str, rating: Rating, text: String) -> Result<()> {
-    let view = cx.api.feedback(deal, &FeedbackRequest { rating: rating.name().to_owned(), text })?;
+    let request = FeedbackRequest { rating: rating.name().to_owned(), text };
+    let view = cx.api.feedback(deal, &request).map_err(super::deal::no_such_deal)?;
     if cx.json {
         return output::json(&view);
     }

@@ -438,6 +438,17 @@ impl Service {
         };
         let (terms, message) =
             terms(draft, kind, Some(current.price.currency.clone()), Some(current), dates, now)?;
+        // The other party's counter may not ask for more than the listing offers (the listing's
+        // author has the stricter check of what is left, when the message is stored).
+        if let Some(key) = thread.listing.as_ref().and_then(Object::listing_key)
+            && key.author != self.me()
+            && let Some(l) = self.store.listing(&key)?.as_ref().and_then(|o| o.listing().cloned())
+            && terms.dates.is_none()
+            && terms.quantity > l.quantity
+        {
+            let per_deal = l.deals_leave_quantity();
+            return Err(InvalidInput::OverListing { asked: terms.quantity, max: l.quantity, per_deal }.into());
+        }
         // The same terms again carry nothing new, unless a note (a pickup time, say).
         if message.is_empty()
             && (terms.quantity, &terms.price, terms.dates)

@@ -109,6 +109,18 @@ pub enum InvalidInput {
     /// An offer or counter with a price on a giveaway.
     #[error("a giveaway asks nothing: leave the price out")]
     PricedGiveawayOffer,
+    /// More asked than the listing offers (or, where deals leave its quantity, lets one deal
+    /// take).
+    #[error("{asked} asked, but {}", if *.per_deal { format!("one deal takes at most {max} on this listing") } else { format!("the listing has {max}") })]
+    OverListing {
+        /// The quantity asked.
+        asked: u32,
+        /// The listing's quantity.
+        max: u32,
+        /// The listing's quantity caps each deal (a service, a rental without a calendar, a
+        /// digital good).
+        per_deal: bool,
+    },
     /// A counter that proposes the very terms it answers.
     #[error(
         "these are the terms on the table already: to take them, haggle accept {0}; to haggle, change the price, the quantity or the dates (or add a --message)"
@@ -188,7 +200,7 @@ pub enum Conflict {
     SameOffer(ObjectId),
     /// More asked than is left.
     #[error(
-        "only {remaining} can be promised now, {requested} asked: what is left after deals and open threads' promises (for a service, a rental without a calendar or a digital good, the most one deal may take)"
+        "only {remaining} can be promised now, {requested} asked: what is left after deals and what your open counter-offers and accepts promise (haggle offers lists them; withdraw a counter-offer to free what it holds)"
     )]
     QuantityExceeded {
         /// Quantity asked.

@@ -215,6 +215,14 @@ fn a_service_stays_open_after_its_deals() {
     // The quantity still caps one deal.
     let over = b1.offer(&id, TermsDraft { quantity: Some(4), ..offer_of("100") }).expect_err("over the cap");
     assert!(over.to_string().contains('3'), "four hours, over the cap of 3: {over}");
+    // And so does a counter, which the protocol checks without the listing.
+    let two = b1.offer(&id, TermsDraft { quantity: Some(2), ..offer_of("50") }).expect("two hours");
+    seller.receive(two.object.bytes(), Via::Direct);
+    let three = seller.counter(&two.object.id().to_hex(), TermsDraft { quantity: Some(3), ..offer_of("70") });
+    b1.receive(three.expect("three hours").object.bytes(), Via::Direct);
+    let four = b1.counter(&two.object.id().to_hex(), TermsDraft { quantity: Some(4), ..offer_of("90") });
+    let four = four.expect_err("a counter over the cap");
+    assert_eq!(four.to_string(), "4 asked, but one deal takes at most 3 on this listing");
 }
 
 /// The Confirm `buyer`'s node signed in `thread`.
