@@ -20,6 +20,31 @@ fn wait_until_expired(object: &Object) {
     assert!(Timestamp::now() > expires, "the clock passed the expiry within 5 s");
 }
 
+/// Two services over temporary stores: a seller's "Road bike" at 120, and a buyer's offer of
+/// 100 on it, which the seller's node has received.
+struct Bike {
+    seller: Service,
+    buyer: Service,
+    listing: Effect,
+    offer: Effect,
+    _dirs: [tempfile::TempDir; 2],
+}
+
+fn bike_offer() -> Bike {
+    bike_offer_on(draft("Road bike", "120"))
+}
+
+/// [`bike_offer`] on the listing `draft`.
+fn bike_offer_on(draft: ListingDraft) -> Bike {
+    let (seller, sd) = service(1);
+    let (buyer, bd) = service(2);
+    let listing = seller.publish(draft).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("100")).expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    Bike { seller, buyer, listing, offer, _dirs: [sd, bd] }
+}
+
 fn code(result: Result<Effect, ServiceError>) -> ErrorCode {
     result.expect_err("an error").code()
 }
@@ -92,12 +117,7 @@ fn an_offer_on_an_expired_listing_says_it_expired() {
 /// the author's withdrawal arrives.
 #[test]
 fn an_accept_on_a_listing_known_closed_is_refused() {
-    let (seller, _sd) = service(1);
-    let (buyer, _bd) = service(2);
-    let listing = seller.publish(draft("Road bike", "120")).expect("published");
-    buyer.receive(listing.object.bytes(), Via::Gossip);
-    let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("100")).expect("offered");
-    seller.receive(offer.object.bytes(), Via::Direct);
+    let Bike { seller, buyer, listing, offer, _dirs } = bike_offer();
     let thread = offer.object.id().to_hex();
     let counter = seller.counter(&thread, offer_of("110")).expect("countered");
     buyer.receive(counter.object.bytes(), Via::Direct);
@@ -116,12 +136,7 @@ fn an_accept_on_a_listing_known_closed_is_refused() {
 /// the right one is found.
 #[test]
 fn an_id_of_the_wrong_kind_says_what_it_names() {
-    let (seller, _sd) = service(1);
-    let (buyer, _bd) = service(2);
-    let listing = seller.publish(draft("Road bike", "120")).expect("published");
-    buyer.receive(listing.object.bytes(), Via::Gossip);
-    let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("100")).expect("offered");
-    seller.receive(offer.object.bytes(), Via::Direct);
+    let Bike { seller, buyer, listing, offer, _dirs } = bike_offer();
     let listing_id = &listing.object.id().to_hex()[..10];
     let wrong = seller.accept(listing_id).expect_err("a listing is no thread");
     assert_eq!(wrong.code(), ErrorCode::NotFound);
@@ -154,12 +169,7 @@ fn the_same_offer_twice_is_refused_naming_the_open_one() {
 /// where they were; it is refused with a pointer to `accept`.
 #[test]
 fn a_counter_with_the_terms_on_the_table_points_to_accept() {
-    let (seller, _sd) = service(1);
-    let (buyer, _bd) = service(2);
-    let listing = seller.publish(draft("Road bike", "120")).expect("published");
-    buyer.receive(listing.object.bytes(), Via::Gossip);
-    let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("100")).expect("offered");
-    seller.receive(offer.object.bytes(), Via::Direct);
+    let Bike { seller, buyer, offer, _dirs, .. } = bike_offer();
     let thread = offer.object.id().to_hex();
     let same = seller.counter(&thread, offer_of("100.00")).expect_err("the same terms");
     assert!(
@@ -260,13 +270,8 @@ fn two_quick_deals_both_come_off_the_quantity() {
 
 #[test]
 fn the_sweep_ends_the_threads_of_an_expired_listing() {
-    let (seller, _sd) = service(1);
-    let (buyer, _bd) = service(2);
     let short = ListingDraft { expires_in: Some(1), ..draft("Road bike", "120") };
-    let listing = seller.publish(short).expect("published");
-    buyer.receive(listing.object.bytes(), Via::Gossip);
-    let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("100")).expect("offered");
-    seller.receive(offer.object.bytes(), Via::Direct);
+    let Bike { seller, buyer, listing, offer, _dirs } = bike_offer_on(short);
     wait_until_expired(&listing.object);
     let (_, then) = seller.sweep().expect("swept");
     assert_eq!(then.deliver, vec![buyer.me()]);
@@ -280,13 +285,8 @@ fn the_sweep_ends_the_threads_of_an_expired_listing() {
 /// the listing expires, once.
 #[test]
 fn the_market_tick_ends_the_threads_of_a_listing_as_it_expires() {
-    let (seller, _sd) = service(1);
-    let (buyer, _bd) = service(2);
     let short = ListingDraft { expires_in: Some(1), ..draft("Road bike", "120") };
-    let listing = seller.publish(short).expect("published");
-    buyer.receive(listing.object.bytes(), Via::Gossip);
-    let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("100")).expect("offered");
-    seller.receive(offer.object.bytes(), Via::Direct);
+    let Bike { seller, buyer, listing, offer, _dirs } = bike_offer_on(short);
     assert!(seller.settle_markets().expect("tick").deliver.is_empty(), "not expired yet");
     wait_until_expired(&listing.object);
     let then = seller.settle_markets().expect("tick");
