@@ -272,7 +272,7 @@ pub enum Command {
     },
     /// Follow live events: new listings (matching the search, if given), offers, deals.
     #[command(after_help = "Examples:\n  haggle watch\n  haggle watch bike --max-price 200 --currency EUR")]
-    Watch(SearchFilters),
+    Watch(WatchArgs),
     /// Print shell completions.
     #[command(
         after_help = "Example:\n  haggle completions bash > ~/.local/share/bash-completion/completions/haggle"
@@ -602,6 +602,28 @@ impl SearchFilters {
             free: self.free.clone(),
         }
     }
+}
+
+/// `watch`: the filters of a search. Order and paging mean nothing for events shown as they
+/// come; their flags are taken (hidden from the help) only to refuse them, before any work.
+#[derive(Debug, Args, Clone)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub filters: SearchFilters,
+    #[arg(long, hide = true, value_parser = search_only)]
+    pub sort: Option<String>,
+    #[arg(long, hide = true, value_parser = search_only)]
+    pub limit: Option<String>,
+    #[arg(long, hide = true, value_parser = search_only)]
+    pub offset: Option<String>,
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "", value_parser = search_only)]
+    pub ending_soon: Option<String>,
+}
+
+/// Refuses a flag of `search` given to `watch`.
+fn search_only(_: &str) -> Result<String, String> {
+    Err("this is for haggle search: watch shows each event as it comes, and takes the search's filters only"
+        .into())
 }
 
 /// A search: its filters, and the order and page of the results.

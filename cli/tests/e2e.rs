@@ -444,7 +444,7 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
 
     let long_id = "ab".repeat(33);
     let cases: [(&[&str], &str); 14] = [
-        (&["watch", "bike", "--limit", "1"], "unexpected argument '--limit'"),
+        (&["watch", "bike", "--limit", "1"], "is for haggle search: watch shows each event as it comes"),
         (&["renew", "3fa2c1", "--expires", "0s"], "is no time at all"),
         (&["publish", "--title", "Lamp", "--price", "5", "--currency", "EUR"], "a listing needs a category"),
         (&["offer", "3fa2c1", "--price", "-3"], "an amount cannot be negative: write 3"),

@@ -6,7 +6,7 @@ use haggle_node::api::types::{BidStanding, ListingState, NodeEvent, SearchParams
 use haggle_node::{ApiClient, ClientError};
 
 use super::Context;
-use crate::args::{SearchArgs, SearchFilters};
+use crate::args::{SearchArgs, WatchArgs};
 use crate::output;
 
 pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
@@ -38,9 +38,9 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
 
 /// Follows the event stream. Listing events are shown when the listing matches the search (the
 /// node checks it with the same search engine); negotiation and deal events always.
-pub fn watch(cx: &Context<'_>, filters: &SearchFilters) -> Result<()> {
+pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
     // Paging and order mean nothing for events shown as they come: watch takes only the filters.
-    let params = filters.params();
+    let params = args.filters.params();
     // Check the filters once, so a mistake is reported before waiting for events.
     cx.api.search(&SearchParams { limit: Some(1), offset: Some(0), ..params.clone() })?;
     if !cx.json {
