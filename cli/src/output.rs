@@ -311,6 +311,14 @@ pub fn public_state(t: &ThreadView) -> Option<&'static str> {
     }
 }
 
+/// Times as a timeline shows them, and the width that keeps them in one column ("just now",
+/// "2 minutes ago"), at least `min`.
+pub fn time_column(at: impl IntoIterator<Item = u64>, now: u64, min: usize) -> (Vec<String>, usize) {
+    let times: Vec<String> = at.into_iter().map(|t| relative(t, now)).collect();
+    let width = times.iter().map(|t| t.chars().count()).max().unwrap_or(0).max(min);
+    (times, width)
+}
+
 /// Prints one thread in full.
 pub fn thread(t: &ThreadView) {
     let now = now_ms();
@@ -386,9 +394,7 @@ pub fn thread(t: &ThreadView) {
         outln!("  deal      {deal}");
     }
     outln!();
-    // The times in one column, however long each reads ("just now", "2 minutes ago").
-    let times: Vec<String> = t.messages.iter().map(|m| relative(m.created_at, now)).collect();
-    let width = times.iter().map(|t| t.chars().count()).max().unwrap_or(0).max(9);
+    let (times, width) = time_column(t.messages.iter().map(|m| m.created_at), now, 9);
     for (m, at) in t.messages.iter().zip(&times) {
         let message_terms = m.terms.as_ref().map(|t| format!(" {}", terms(t))).unwrap_or_default();
         let delivery = m.delivery.map(|d| format!(" [{d}]")).unwrap_or_default();

@@ -399,17 +399,21 @@ fn tcp_port_free(addr: &Multiaddr) -> std::io::Result<()> {
         }
     }
     match (ip, port) {
-        (Some(ip), Some(port)) if port != 0 => match std::net::TcpListener::bind((ip, port)) {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(std::io::Error::new(
-                e.kind(),
-                format!(
-                    "port {port} is in use by another program (another haggle node?); choose another port"
-                ),
-            )),
-            Err(e) => Err(e),
-        },
+        (Some(ip), Some(port)) if port != 0 => probe_port((ip, port).into(), "choose another port"),
         _ => Ok(()),
+    }
+}
+
+/// Binds `addr` for a moment: a port another program holds is an error that says so, and
+/// `choose` says what to do.
+fn probe_port(addr: SocketAddr, choose: &str) -> std::io::Result<()> {
+    match std::net::TcpListener::bind(addr) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(std::io::Error::new(
+            e.kind(),
+            format!("port {} is in use by another program (another haggle node?); {choose}", addr.port()),
+        )),
+        Err(e) => Err(e),
     }
 }
 
@@ -422,23 +426,8 @@ fn api_port_free(config: &NodeConfig) -> Result<(), StartError> {
     if config.api.port() == 0 {
         return Ok(());
     }
-    match std::net::TcpListener::bind(config.api) {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let source = if e.kind() == std::io::ErrorKind::AddrInUse {
-                std::io::Error::new(
-                    e.kind(),
-                    format!(
-                        "port {} is in use by another program (another haggle node?); choose another with --api-listen",
-                        config.api.port()
-                    ),
-                )
-            } else {
-                e
-            };
-            Err(StartError::ApiBind { addr: config.api, source })
-        }
-    }
+    probe_port(config.api, "choose another with --api-listen")
+        .map_err(|source| StartError::ApiBind { addr: config.api, source })
 }
 
 /// The listen addresses, each TCP port probed (see [`tcp_port_free`]). Every port is probed

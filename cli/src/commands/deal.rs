@@ -160,12 +160,10 @@ pub fn print(d: &DealView) {
         outln!("  note      no step for 14 days: ask the other party, or cancel together");
     }
     outln!();
-    // The times in one column, however long each reads ("just now", "2 minutes ago").
-    let made = output::relative(d.made_at, now);
-    let times: Vec<String> = d.timeline.iter().map(|s| output::relative(s.at, now)).collect();
-    let width = times.iter().chain([&made]).map(|t| t.chars().count()).max().unwrap_or(0);
-    outln!("  {made:<width$}  deal made");
-    for (s, at) in d.timeline.iter().zip(&times) {
+    let (times, width) =
+        output::time_column([d.made_at].into_iter().chain(d.timeline.iter().map(|s| s.at)), now, 0);
+    outln!("  {:<width$}  deal made", times[0]);
+    for (s, at) in d.timeline.iter().zip(&times[1..]) {
         let who = if s.by == Party::Me { "me  " } else { "them" };
         let details = s.details.as_deref().map(|t| format!("  {t}")).unwrap_or_default();
         outln!("  {at:<width$}  {who}  {}{details}", s.step.replace('_', " "));
