@@ -174,9 +174,12 @@ impl Store {
                 {
                     return Ok(rejected(Some(id), RejectReason::Superseded { revision: gone.revision }));
                 }
-                let held = self.live_listing_count_by(&key.author, now)?
-                    + gathered.changes.listings_added_by(&key.author);
-                if held >= MAX_LISTINGS_PER_AUTHOR {
+                // Expired listings (the owner's stay a while, to be renewed) hold no place; they
+                // are counted, by a scan of the expired, only for an author at the quota.
+                let added = gathered.changes.listings_added_by(&key.author);
+                if self.listing_count_by(&key.author)? + added >= MAX_LISTINGS_PER_AUTHOR
+                    && self.live_listing_count_by(&key.author, now)? + added >= MAX_LISTINGS_PER_AUTHOR
+                {
                     return Ok(rejected(
                         Some(id),
                         RejectReason::AuthorQuota { max: MAX_LISTINGS_PER_AUTHOR },

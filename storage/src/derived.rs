@@ -209,11 +209,12 @@ impl Store {
         author: &PublicKey,
         now: Timestamp,
     ) -> Result<usize, StoreError> {
-        let held = self.listing_count_by(author)?;
-        let expired = self.with_derived(true, |d| {
-            d.expiry.iter().take_while(|(at, _)| *at < now).filter(|(_, k)| k.author == *author).count()
-        })?;
-        Ok(held.saturating_sub(expired))
+        self.with_derived(true, |d| {
+            let held = d.authors.get(author).map_or(0, |n| *n as usize);
+            let expired =
+                d.expiry.iter().take_while(|(at, _)| *at < now).filter(|(_, k)| k.author == *author).count();
+            held.saturating_sub(expired)
+        })
     }
 
     /// Listings in the store (current revisions, tombstones included).
