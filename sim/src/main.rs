@@ -501,6 +501,7 @@ fn memory(args: &Args) -> Result<Value> {
     let haggle = haggle_binary(args)?;
     let dir = tempfile::tempdir()?;
     let mut rng = Rng::new(args.seed);
+    let mut tables = serde_json::Map::new();
     {
         let store = haggle_storage::Store::open(dir.path())?;
         let mut batch = Vec::with_capacity(5_000);
@@ -521,6 +522,10 @@ fn memory(args: &Args) -> Result<Value> {
         }
         store.ingest_batch(&batch, haggle_storage::Durability::Lazy)?;
         store.flush()?;
+        // Where the database's bytes go: records and their bytes (keys and values) per table.
+        for (table, count, bytes) in store.table_sizes()? {
+            tables.insert(table.to_string(), json!({ "records": count, "bytes": bytes }));
+        }
     }
     let started = Instant::now();
     let mut node = procs::Proc::spawn(&haggle, dir, &[])?;
@@ -561,6 +566,7 @@ fn memory(args: &Args) -> Result<Value> {
         "peak_rss_mib": peak.map(|b| b / 1_048_576),
         "database_mib": status.store.size_on_disk / 1_048_576,
         "index_mib": status.store.index_size / 1_048_576,
+        "database_tables": tables,
         "api_search_limit_50": searches,
     }))
 }
