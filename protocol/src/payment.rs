@@ -5,8 +5,10 @@
 //!
 //! Shapes checked:
 //! - **bitcoin**: a BIP 21 URI, `bitcoin:<address>[?params]`, the address bech32 (`bc1…`,
-//!   `tb1…`, `bcrt1…`: lowercase or uppercase, alphabet and length checked) or base58 (26-35
-//!   characters of the base58 alphabet, starting with 1, 3, m, n or 2).
+//!   `tb1…`, `bcrt1…`: lowercase or uppercase; checksum, bech32 for witness version 0 and
+//!   bech32m above, and the witness program's length checked) or base58check (26-35 characters
+//!   of the base58 alphabet, starting with 1, 3, m, n or 2; checksum and version byte checked);
+//!   an `amount=` parameter, if any, once, in bitcoin with at most 8 decimals, more than 0.
 //! - **lightning**: a BOLT 11 invoice (`lnbc…`, `lntb…`, `lntbs…`, `lnbcrt…`, `lnsb…`, optionally
 //!   with a `lightning:` prefix), bech32 alphabet after the last `1`, at most 7,089 characters.
 //! - **iban**: country code, two check digits and 11-30 letters or digits, with the ISO 13616
@@ -121,7 +123,8 @@ fn check_bip21(uri: &str) -> Result<(), PaymentError> {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bitcoin") => rest,
         _ => return Err(PaymentError::Bitcoin("it must start with bitcoin:")),
     };
-    let address = rest.split('?').next().unwrap_or_default();
+    let (address, params) = rest.split_once('?').unwrap_or((rest, ""));
+    check_bip21_params(params)?;
     let lower = address.to_ascii_lowercase();
     let bech32_hrp = ["bc1", "tb1", "bcrt1"].into_iter().find(|hrp| lower.starts_with(hrp));
     if let Some(hrp) = bech32_hrp {
@@ -132,12 +135,58 @@ fn check_bip21(uri: &str) -> Result<(), PaymentError> {
         if !(14..=74).contains(&address.len()) || !data.chars().all(|c| BECH32.contains(c)) {
             return Err(PaymentError::Bitcoin("the bech32 address has the wrong length or characters"));
         }
-        return Ok(());
+        // The checksum (bech32 for witness version 0, bech32m above: BIP 173 and 350) and the
+        // witness program's length for its version.
+        return match bech32::segwit::decode(&lower) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(PaymentError::Bitcoin("the bech32 address's checksum does not match (a typo?)")),
+        };
     }
     let base58 = (26..=35).contains(&address.len())
         && address.starts_with(['1', '3', 'm', 'n', '2'])
         && address.chars().all(|c| BASE58.contains(c));
-    if base58 { Ok(()) } else { Err(PaymentError::Bitcoin("the address is neither bech32 nor base58")) }
+    if !base58 {
+        return Err(PaymentError::Bitcoin("the address is neither bech32 nor base58"));
+    }
+    // Base58check: a version byte (pay to a key hash or a script, main or test network), a
+    // 20-byte hash and four bytes of double SHA-256.
+    match bs58::decode(address).with_check(None).into_vec() {
+        Ok(payload) if payload.len() == 21 && [0x00, 0x05, 0x6f, 0xc4].contains(&payload[0]) => Ok(()),
+        Ok(_) => Err(PaymentError::Bitcoin("the base58 address is not a bitcoin address")),
+        Err(_) => Err(PaymentError::Bitcoin("the base58 address's checksum does not match (a typo?)")),
+    }
+}
+
+/// BIP 21's parameters: an `amount`, if any, is given once, in bitcoin, as digits with at most
+/// eight decimals after a point, and is more than zero.
+fn check_bip21_params(params: &str) -> Result<(), PaymentError> {
+    let amounts: Vec<&str> = params
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .filter(|(k, _)| *k == "amount")
+        .map(|(_, v)| v)
+        .collect();
+    match amounts.as_slice() {
+        [] => Ok(()),
+        [amount] => {
+            let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
+            let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+            let shaped = !whole.is_empty()
+                && whole.len() <= 8
+                && fraction.len() <= 8
+                && digits(whole)
+                && digits(fraction);
+            let positive = amount.bytes().any(|b| (b'1'..=b'9').contains(&b));
+            if shaped && positive {
+                Ok(())
+            } else {
+                Err(PaymentError::Bitcoin(
+                    "amount= is bitcoin, e.g. amount=0.0015: digits, at most 8 decimals, more than 0",
+                ))
+            }
+        }
+        _ => Err(PaymentError::Bitcoin("amount= is given more than once")),
+    }
 }
 
 fn check_bolt11(invoice: &str) -> Result<(), PaymentError> {
@@ -236,6 +285,9 @@ mod tests {
             "bitcoin:BC1QAR0SRRR7XFKVY5L643LYDNW9RE59GTZZWF5MDQ?amount=0.001",
             "bitcoin:1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2?label=bike",
             "bitcoin:3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy",
+            // BIP 350's taproot (bech32m) and BIP 173's testnet script hash.
+            "bitcoin:bc1p0xlxvlhemja6c4dqv22uapctqupfhlxm9h8z3k2e72q4k9hcz7vqzk5jj0",
+            "bitcoin:tb1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3q0sl5k7?amount=12&label=x",
         ] {
             assert_eq!(PaymentMethod::Bitcoin(good.into()).validate(), Ok(()), "{good}");
         }
@@ -248,6 +300,27 @@ mod tests {
         ] {
             assert!(PaymentMethod::Bitcoin(bad.into()).validate().is_err(), "{bad}");
         }
+    }
+
+    /// Defect: a bitcoin address with one character changed, and amounts like `-1` or `abc`,
+    /// were signed and sent, while a mistyped IBAN was refused.
+    #[test]
+    fn bitcoin_addresses_and_amounts_are_checked_like_ibans() {
+        let checksum = |uri: &str| PaymentMethod::Bitcoin(uri.into()).validate().map_err(|e| e.to_string());
+        for typo in [
+            "bitcoin:bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdx",
+            "bitcoin:1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3",
+            "bitcoin:3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLz",
+        ] {
+            assert!(checksum(typo).is_err_and(|e| e.contains("checksum does not match")), "{typo}");
+        }
+        for amount in ["-1", "abc", "0", "0.000000001", "1e3", "1,5", ""] {
+            let uri = format!("bitcoin:bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq?amount={amount}");
+            assert!(checksum(&uri).is_err_and(|e| e.contains("amount=")), "{amount}");
+        }
+        let twice = "bitcoin:bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq?amount=1&amount=2";
+        assert!(checksum(twice).is_err_and(|e| e.contains("more than once")));
+        assert_eq!(checksum("bitcoin:1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2?amount=0.00000001"), Ok(()));
     }
 
     #[test]
