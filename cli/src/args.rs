@@ -711,7 +711,11 @@ impl TermsArgs {
                 return Err(crate::usage(format!("check-out ({to}) must come after check-in ({from})")));
             }
             (None, None) => None,
-            _ => return Err(crate::usage("other nights need both --from (check-in) and --to (check-out)")),
+            _ => {
+                return Err(crate::usage(
+                    "dates come in pairs: give both --from (check-in) and --to (check-out), or neither",
+                ));
+            }
         };
         Ok(TermsDraft {
             price: self.price.clone(),

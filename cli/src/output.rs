@@ -362,9 +362,20 @@ pub fn thread(t: &ThreadView) {
                 )
             }
         }
+        Some(Party::Me) if t.state == haggle_node::api::types::ThreadState::Confirming => outln!(
+            "  next      the other party accepted: your node confirms by itself, which makes the deal (haggle deals)"
+        ),
         Some(Party::Me) => outln!("  next      your move: accept, counter or decline"),
         Some(Party::Them) => outln!("  next      waiting for the other party"),
         None => {}
+    }
+    if t.nights_taken {
+        // The terms on the table are declined by whoever they await, withdrawn by their proposer.
+        let end = if t.awaiting == Some(Party::Me) { "decline" } else { "withdraw" };
+        outln!(
+            "  nights    booked meanwhile by another guest: these terms cannot be accepted; counter with other nights (--from, --to) or {end} (haggle {end} {})",
+            short(&t.thread)
+        );
     }
     match (public_state(t), t.replaced_by, t.outcome) {
         (Some("withdrawal"), _, _) => outln!("  pledge    withdrawn (a pledge of 0): nothing to accept"),

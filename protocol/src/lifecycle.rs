@@ -41,6 +41,24 @@ pub enum Role {
     Buyer,
 }
 
+impl Role {
+    /// `seller` or `buyer`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Seller => "seller",
+            Role::Buyer => "buyer",
+        }
+    }
+
+    /// The other party's role.
+    pub fn other(self) -> Role {
+        match self {
+            Role::Seller => Role::Buyer,
+            Role::Buyer => Role::Seller,
+        }
+    }
+}
+
 /// A signed step's body on the wire: which deal (the Accept's id), the other party, and what
 /// the step says. Sent like a negotiation message: directly, by the outbox, or sealed in a
 /// mailbox; never gossiped.
@@ -404,7 +422,7 @@ impl DealState {
         if let Some(signer) = step.signer()
             && signer != by
         {
-            return Err(NotAllowed::NotYours);
+            return Err(NotAllowed::NotYours { signer });
         }
         let stage = self.stage();
         if stage.is_final() {
@@ -418,6 +436,14 @@ impl DealState {
             Step::Shipped(_) if self.shipped.is_some() => Err(NotAllowed::Done("shipped")),
             Step::FileKey(_) if self.file_key.is_some() => Err(NotAllowed::Done("the file key")),
             Step::Received if self.shipped.is_none() => Err(NotAllowed::NotShipped),
+            // `received` completes the deal, after which `paid` can no longer be said: a buyer
+            // asked to pay says it paid first, except in cash, paid as the thing is handed over.
+            Step::Received
+                if self.paid.is_none()
+                    && self.payment.as_ref().is_some_and(|(m, _)| !matches!(m, PaymentMethod::Cash)) =>
+            {
+                Err(NotAllowed::NotPaid)
+            }
             Step::Cancel => {
                 let signed = match by {
                     Role::Seller => self.cancel_seller,
@@ -435,10 +461,13 @@ impl DealState {
 #[non_exhaustive]
 pub enum NotAllowed {
     /// The other party signs this step.
-    #[error("the other party signs this step")]
-    NotYours,
+    #[error("the {} signs this step, and you are the {}: it is theirs to say", signer.name(), signer.other().name())]
+    NotYours {
+        /// Who signs it.
+        signer: Role,
+    },
     /// The deal is complete or cancelled.
-    #[error("the deal is {}", .0.name())]
+    #[error("the deal is {}: no step can follow{}", .0.name(), if *.0 == Stage::Completed { " (feedback can)" } else { "" })]
     Final(Stage),
     /// The buyer has paid: the payment request can no longer change.
     #[error("the buyer has already paid")]
@@ -449,6 +478,11 @@ pub enum NotAllowed {
     /// Not shipped or handed over yet.
     #[error("the seller has not shipped or handed it over yet")]
     NotShipped,
+    /// Asked to pay and not said so: `received` would complete the deal unpaid.
+    #[error(
+        "you have not said you paid: say so first (received completes the deal, and nothing can follow it)"
+    )]
+    NotPaid,
     /// Already signed.
     #[error("you already signed {0}")]
     Done(&'static str),
@@ -495,6 +529,32 @@ mod tests {
         s.apply(&step(Role::Buyer, Step::Received, 40, 0));
         assert_eq!((s.stage(), s.waiting_on()), (Stage::Completed, None));
         assert_eq!(s.allows(Role::Buyer, &Step::Cancel), Err(NotAllowed::Final(Stage::Completed)));
+        assert_eq!(
+            s.allows(Role::Buyer, &Step::Shipped(None)),
+            Err(NotAllowed::NotYours { signer: Role::Seller })
+        );
+        assert_eq!(
+            NotAllowed::NotYours { signer: Role::Seller }.to_string(),
+            "the seller signs this step, and you are the buyer: it is theirs to say"
+        );
+    }
+
+    /// Defect: a buyer asked to pay could say `received` without saying `paid`, completing the
+    /// deal with no payment on record, after which `paid` was refused for good.
+    #[test]
+    fn a_buyer_asked_to_pay_says_paid_before_received() {
+        let mut s = DealState::new(Timestamp(0));
+        s.apply(&step(Role::Seller, Step::PaymentRequest(iban(1)), 10, 0));
+        s.apply(&step(Role::Seller, Step::Shipped(None), 20, 0));
+        assert_eq!(s.allows(Role::Buyer, &Step::Received), Err(NotAllowed::NotPaid));
+        s.apply(&step(Role::Buyer, paid(0, None), 30, 0));
+        assert_eq!(s.allows(Role::Buyer, &Step::Received), Ok(()));
+        // Nothing asked, or cash on pickup: received alone completes it.
+        let mut free = DealState::new(Timestamp(0));
+        free.apply(&step(Role::Seller, Step::Shipped(None), 20, 0));
+        assert_eq!(free.allows(Role::Buyer, &Step::Received), Ok(()));
+        free.apply(&step(Role::Seller, Step::PaymentRequest(PaymentMethod::Cash), 30, 0));
+        assert_eq!(free.allows(Role::Buyer, &Step::Received), Ok(()));
     }
 
     #[test]

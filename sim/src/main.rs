@@ -474,6 +474,10 @@ async fn network(args: &Args) -> Result<Value> {
     Ok(report)
 }
 
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1_048_576.0
+}
+
 fn round(x: f64) -> Value {
     if x.is_finite() { json!((x * 1000.0).round() / 1000.0) } else { Value::Null }
 }
@@ -564,8 +568,9 @@ fn memory(args: &Args) -> Result<Value> {
         "startup_to_api_s": round(startup.as_secs_f64()),
         "rss_mib": rss.map(|b| b / 1_048_576),
         "peak_rss_mib": peak.map(|b| b / 1_048_576),
-        "database_mib": status.store.size_on_disk / 1_048_576,
-        "index_mib": status.store.index_size / 1_048_576,
+        "database_mib": round(mib(status.store.size_on_disk)),
+        "index_mib": round(mib(status.store.index_size)),
+        "disk_mib": round(mib(status.store.size_on_disk + status.store.index_size)),
         "database_tables": tables,
         "api_search_limit_50": searches,
     }))

@@ -2,7 +2,9 @@
 
 use anyhow::{Context as _, Result};
 
-use haggle_node::api::types::{BidStanding, ListingState, NodeEvent, SearchParams};
+use haggle_node::api::types::{
+    BidStanding, ListingState, NodeEvent, ObjectId, ObjectKind, Party, SearchParams,
+};
 use haggle_node::{ApiClient, ClientError};
 
 use super::Context;
@@ -90,9 +92,7 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
                 output::summary(&listing)
             )
         }
-        NodeEvent::NegotiationReceived { kind, thread, .. } => {
-            format!("{kind} received in thread {}", output::short(thread))
-        }
+        NodeEvent::NegotiationReceived { id, kind, thread } => negotiation_line(api, *id, *kind, *thread),
         NodeEvent::DealMade { id, .. } => format!("deal {} made", output::short(id)),
         NodeEvent::BidStored { listing, bidder, amount, leads, outbids_me, mine, .. } => {
             let Some(title) = watched(api, params, listing)? else { return Ok(None) };
@@ -159,20 +159,66 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
                     .unwrap_or_default()
             )
         }
-        NodeEvent::DealStep { deal, step, stage, .. } => {
-            format!(
-                "deal {}: {}; now {}",
-                output::short(deal),
-                step.replace('_', " "),
-                stage.replace('_', " ")
-            )
-        }
+        NodeEvent::DealStep { id, deal, step, stage } => step_line(api, *id, *deal, step, stage),
         NodeEvent::DeliveryChanged { id, state } => format!("message {} {state}", output::short(id)),
         NodeEvent::SyncCompleted { peer, received, .. } if *received > 0 => {
             format!("caught up with {}: {received} new", output::short_peer(peer))
         }
         _ => return Ok(None),
     }))
+}
+
+/// A negotiation message's line: its kind, its thread and listing, and the note it carries.
+/// The thread is read for the note; if it cannot be, the line says what the event says.
+fn negotiation_line(api: &ApiClient, id: ObjectId, kind: ObjectKind, thread: ObjectId) -> String {
+    let plain = format!("{kind} received in thread {}", output::short(&thread));
+    let Ok(view) = api.thread(&thread.to_hex()) else { return plain };
+    let title = view.listing_title.as_deref().map(|t| format!(" on {t}")).unwrap_or_default();
+    let note = view
+        .messages
+        .iter()
+        .find(|m| m.id == id)
+        .filter(|m| !m.message.is_empty())
+        .map(|m| format!(": \"{}\"", m.message))
+        .unwrap_or_default();
+    let next = match kind {
+        ObjectKind::Offer | ObjectKind::Counter => {
+            format!(" (haggle show {} to answer)", output::short(&thread))
+        }
+        _ => String::new(),
+    };
+    format!("{kind} received in thread {}{title}{note}{next}", output::short(&thread))
+}
+
+/// A deal step's line: who signed it, what it asks of the owner, a dispute's reason. The deal is
+/// read for who signed and the details; if it cannot be, the line says what the event says.
+fn step_line(api: &ApiClient, id: ObjectId, deal: ObjectId, step: &str, stage: &str) -> String {
+    let short = output::short(&deal);
+    let plain = format!("deal {short}: {}; now {}", step.replace('_', " "), stage.replace('_', " "));
+    let Ok(view) = api.deal(&deal.to_hex()) else { return plain };
+    let Some(signed) = view.timeline.iter().find(|s| s.id == id) else { return plain };
+    let mine = signed.by == Party::Me;
+    let details = signed.details.as_deref().filter(|d| !d.is_empty());
+    match (step, stage, mine) {
+        ("cancel", "cancelled", _) => format!("deal {short}: cancelled, both parties agreed"),
+        ("cancel", _, true) => {
+            format!("deal {short}: you asked to cancel; it is called off when the other party agrees")
+        }
+        ("cancel", _, false) => {
+            format!("deal {short}: the other party asks to cancel; haggle cancel {short} agrees")
+        }
+        ("dispute", _, mine) => format!(
+            "deal {short}: {} opened a dispute{}",
+            if mine { "you" } else { "the other party" },
+            details.map(|d| format!(": \"{d}\"")).unwrap_or_default()
+        ),
+        (step, stage, mine) => format!(
+            "deal {short}: {} by {}; now {}",
+            step.replace('_', " "),
+            if mine { "you" } else { "the other party" },
+            stage.replace('_', " ")
+        ),
+    }
 }
 
 /// What a listing event says happened: a new listing, an update, a retraction, a sell-out.

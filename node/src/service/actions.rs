@@ -373,25 +373,15 @@ impl Service {
             }
             (None, Some(_)) => {
                 return Err(InvalidInput::Dates(
-                    format!("this listing takes no bookings (it has no calendar of open dates): make an offer instead, e.g. haggle offer {} --price 100", listing.id().fmt_short()),
+                    format!("this listing takes no bookings (it has no calendar of open dates): leave out the dates and make an offer, e.g. haggle offer {} --price 100", listing.id().fmt_short()),
                 )
                 .into());
             }
             (None, None) => None,
         };
         let mut draft = draft;
-        if let (Some(dates), Some(price)) = (dates, &l.price) {
-            if draft.quantity.is_some_and(|q| q != 1) {
-                return Err(InvalidInput::Dates(
-                    "a booking is for the whole place or thing: leave out --qty".into(),
-                )
-                .into());
-            }
-            // Without a price, a booking offers what the nights cost at the listing's price.
-            if draft.price.is_none() && draft.currency.is_none() {
-                let amount = haggle_protocol::calendar::asking(price, &dates).ok_or(InvalidInput::NoPrice)?;
-                draft.price = Some(Price::new(amount, price.currency.clone()).decimal());
-            }
+        if let Some(dates) = dates {
+            booking_draft(&mut draft, l, &dates)?;
         }
         // Without a price, an offer on a digital good pays its price (and buys it at once).
         if let (ListingKind::Digital, Some(price), None, None) =
@@ -427,8 +417,16 @@ impl Service {
         let kind =
             thread.listing.as_ref().and_then(|l| l.listing().map(|l| l.kind)).unwrap_or(ListingKind::Sell);
         let current = &thread.view.terms;
+        let mut draft = draft;
         let dates = match (&draft.dates, current.dates) {
-            (Some(text), Some(_)) => Some(bookings::dates(text)?),
+            (Some(text), Some(_)) => {
+                // Other nights are checked as a booking request's are, so that terms nobody
+                // could accept are never signed.
+                let dates = bookings::dates(text)?;
+                bookings::not_past(&dates, now)?;
+                self.calendar_takes(&thread, &dates, true)?;
+                Some(dates)
+            }
             (Some(_), None) => {
                 return Err(
                     InvalidInput::Dates("this thread is not a booking: leave out the dates".into()).into()
@@ -436,6 +434,14 @@ impl Service {
             }
             (None, dates) => dates,
         };
+        if let Some(dates) = dates {
+            let listing = thread.listing.as_ref().and_then(Object::listing);
+            match listing {
+                // New nights without a price ask what they cost at the listing's price.
+                Some(l) if draft.dates.is_some() => booking_draft(&mut draft, l, &dates)?,
+                _ => whole_booking(&draft)?,
+            }
+        }
         let (terms, message) =
             terms(draft, kind, Some(current.price.currency.clone()), Some(current), dates, now)?;
         // The other party's counter may not ask for more than the listing offers (the listing's
@@ -467,23 +473,30 @@ impl Service {
         self.check_public_offer_answer(&thread, true)?;
         if let Some(dates) = thread.view.terms.dates {
             bookings::not_past(&dates, Timestamp::now())?;
-            self.still_open_for(&thread, &dates)?;
+            self.calendar_takes(&thread, &dates, false)?;
         }
         self.still_on_offer(&thread)?;
         self.negotiate(Body::Accept(Accept { reply: self.reply_to(&thread, head) }), Timestamp::now())
     }
 
-    /// The owner's calendar, as it stands now, still takes `dates`: a request made before the
-    /// owner changed the open dates or the stay limits is not accepted against them. Dates the
-    /// owner offered in the thread itself (a counter for a special stay) are the owner's choice.
-    fn still_open_for(&self, thread: &ThreadRecord, dates: &DateRange) -> Result<(), ServiceError> {
+    /// The listing's calendar, as it stands now, takes `dates` (proposed by this node now, when
+    /// `proposing`, or accepted): a request made before the owner changed the open dates or the
+    /// stay limits is not accepted against them, and a guest's counter asks only for nights the
+    /// calendar offers. Dates the owner offers (a counter for a special stay), now or earlier
+    /// in the thread, are the owner's choice.
+    fn calendar_takes(
+        &self,
+        thread: &ThreadRecord,
+        dates: &DateRange,
+        proposing: bool,
+    ) -> Result<(), ServiceError> {
         let me = self.me();
         let Some(key) = thread.listing.as_ref().and_then(Object::listing_key) else { return Ok(()) };
-        let offered_by_me = thread
+        let offered_by_owner = thread
             .messages
             .iter()
-            .any(|m| m.author() == me && m.body().terms().and_then(|t| t.dates) == Some(*dates));
-        if key.author != me || offered_by_me {
+            .any(|m| m.author() == key.author && m.body().terms().and_then(|t| t.dates) == Some(*dates));
+        if offered_by_owner || (proposing && key.author == me) || (!proposing && key.author != me) {
             return Ok(());
         }
         let current = self.store.listing(&key)?;
@@ -986,6 +999,28 @@ fn is_zero(amount: &str) -> bool {
 }
 
 /// Terms from a draft, filling quantity and currency from `current` terms or defaults.
+/// A booking is for the whole place or thing: one, whatever the nights.
+fn whole_booking(draft: &TermsDraft) -> Result<(), ServiceError> {
+    if draft.quantity.is_some_and(|q| q != 1) {
+        return Err(
+            InvalidInput::Dates("a booking is for the whole place or thing: leave out --qty".into()).into()
+        );
+    }
+    Ok(())
+}
+
+/// [`whole_booking`]; and without a price, a booking offers what the nights cost at the
+/// listing's price.
+fn booking_draft(draft: &mut TermsDraft, listing: &Listing, dates: &DateRange) -> Result<(), ServiceError> {
+    whole_booking(draft)?;
+    if let (Some(price), None, None) = (&listing.price, &draft.price, &draft.currency) {
+        let amount =
+            haggle_protocol::calendar::asking(price, dates).ok_or(InvalidInput::NoPrice("a booking"))?;
+        draft.price = Some(Price::new(amount, price.currency.clone()).decimal());
+    }
+    Ok(())
+}
+
 fn terms(
     draft: TermsDraft,
     kind: ListingKind,
@@ -1007,7 +1042,11 @@ fn terms(
     let amount = match (draft.price, kind) {
         (Some(p), _) => currency.parse_amount(&p)?,
         (None, ListingKind::Giveaway) => 0,
-        (None, _) => return Err(InvalidInput::NoPrice.into()),
+        (None, _) => {
+            return Err(
+                InvalidInput::NoPrice(if current.is_some() { "a counter" } else { "an offer" }).into()
+            );
+        }
     };
     let quantity =
         if dates.is_some() { 1 } else { draft.quantity.or(current.map(|t| t.quantity)).unwrap_or(1) };

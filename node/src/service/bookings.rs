@@ -236,8 +236,13 @@ mod tests {
         }
         let view = guest.listing_view(&id).expect("view");
         assert_eq!(view.calendar.expect("a calendar").booked, vec![week.to_string()]);
-        // The cheap request on the same nights can no longer be accepted, nor new ones made.
-        match owner.accept(&cheap.object.id().to_hex()) {
+        // The cheap request on the same nights can no longer be accepted, and both sides' views
+        // say so; nor can a new request for booked nights be made.
+        let cheap_thread = cheap.object.id().to_hex();
+        assert!(owner.thread_view(&cheap_thread).expect("view").nights_taken, "the owner sees it");
+        assert!(guest.thread_view(&cheap_thread).expect("view").nights_taken, "the guest sees it");
+        assert!(!late.thread_view(&thread.to_hex()).expect("view").nights_taken, "not the deal's own");
+        match owner.accept(&cheap_thread) {
             Err(ServiceError::Conflict(Conflict::Booking(e))) => {
                 assert!(e.to_string().contains("overlaps"), "{e}")
             }
@@ -307,6 +312,68 @@ mod tests {
         let back = guest.counter(&thread, TermsDraft { price: Some("45".into()), ..TermsDraft::default() });
         owner.receive(back.expect("countered back").object.bytes(), Via::Direct);
         owner.accept(&thread).expect("the owner's own dates");
+    }
+
+    /// Defect: a guest's counter skipped the checks a booking request makes: nights in the past,
+    /// not open, already booked or too many were signed and sent, leaving the owner terms
+    /// nobody could accept; `--qty` was ignored, and new nights without a price were refused.
+    #[test]
+    fn a_guests_counter_asks_only_for_nights_the_calendar_offers() {
+        use haggle_protocol::BookingError;
+
+        let (owner, _d0) = service(1);
+        let (guest, _d1) = service(2);
+        let (other, _d2) = service(3);
+        let listing = owner.publish(cabin(false)).expect("published");
+        for s in [&guest, &other] {
+            s.receive(listing.object.bytes(), Via::Gossip);
+        }
+        let id = listing.object.id().to_hex();
+        // Another guest's week, booked.
+        let week = days_ahead(20, 27);
+        let booked = other.offer(&id, request(week, None)).expect("sent");
+        owner.receive(booked.object.bytes(), Via::Direct);
+        let accept = owner.accept(&booked.object.id().to_hex()).expect("accepted");
+        other.receive(accept.object.bytes(), Via::Direct);
+        let confirm = message(&other, booked.object.id(), haggle_protocol::ObjectKind::Confirm);
+        let deal = owner.receive(&confirm, Via::Direct);
+        guest.receive(deal.then.publish.first().expect("the booked revision"), Via::Gossip);
+
+        let asked = guest.offer(&id, request(days_ahead(10, 13), Some("50"))).expect("sent");
+        owner.receive(asked.object.bytes(), Via::Direct);
+        let countered = owner.counter(
+            &asked.object.id().to_hex(),
+            TermsDraft { price: Some("55".into()), ..TermsDraft::default() },
+        );
+        guest.receive(countered.expect("the owner's price").object.bytes(), Via::Direct);
+        let thread = asked.object.id().to_hex();
+        let before = guest.store.thread(&asked.object.id()).expect("read").expect("thread").messages.len();
+        let counter = |dates: DateRange, qty: Option<u32>| {
+            guest.counter(&thread, TermsDraft { quantity: qty, ..request(dates, Some("50")) })
+        };
+        let yesterday = DateRange { from: days_ahead(0, 2).from - 1, to: days_ahead(0, 2).to };
+        let past = counter(yesterday, None).expect_err("the past");
+        assert!(past.to_string().contains("before today"), "{past}");
+        let closed = counter(days_ahead(61, 64), None).expect_err("not open");
+        assert!(
+            matches!(closed, ServiceError::Conflict(Conflict::Booking(BookingError::NotOpen(_)))),
+            "{closed}"
+        );
+        let taken = counter(days_ahead(25, 28), None).expect_err("booked");
+        assert!(taken.to_string().contains("overlaps"), "{taken}");
+        let long = counter(days_ahead(30, 50), None).expect_err("too long");
+        assert!(long.to_string().contains("longest stay is 14"), "{long}");
+        let two = counter(days_ahead(10, 13), Some(2)).expect_err("a booking is one");
+        assert!(two.to_string().contains("leave out --qty"), "{two}");
+        let after = guest.store.thread(&asked.object.id()).expect("read").expect("thread").messages.len();
+        assert_eq!(after, before, "nothing was signed");
+        // Other open nights without a price ask what they cost (3 nights at 20.00).
+        let other_nights = guest.counter(&thread, request(days_ahead(30, 33), None)).expect("countered");
+        assert_eq!(other_nights.object.body().terms().map(|t| t.price.amount), Some(6_000));
+        // Without dates, a counter still needs its price, and says so as a counter.
+        owner.receive(other_nights.object.bytes(), Via::Direct);
+        let bare = owner.counter(&thread, TermsDraft::default()).expect_err("no price");
+        assert!(bare.to_string().starts_with("a counter needs a price"), "{bare}");
     }
 
     /// Defect: a booking both parties called off kept its nights booked for good. Now the

@@ -162,8 +162,8 @@ pub enum InvalidInput {
     #[error("say which currency, e.g. --currency EUR")]
     NoCurrency,
     /// An offer or counter without a price on a listing that is not a giveaway.
-    #[error("an offer needs a price, e.g. --price 100")]
-    NoPrice,
+    #[error("{0} needs a price, e.g. --price 100")]
+    NoPrice(&'static str),
     /// A bid under the next minimum bid.
     #[error("the next bid must be at least {min} (the high bid plus the increment, or the start price)")]
     BidTooLow {
@@ -240,7 +240,11 @@ pub enum Conflict {
     )]
     AwaitingConfirmation(ObjectId),
     /// The thread has ended.
-    #[error("thread {} is {state}; nothing more can be said in it", thread.fmt_short())]
+    #[error(
+        "thread {} is {state}; nothing more can be said in it{}",
+        thread.fmt_short(),
+        if *state == ThreadState::Accepted { ": it is a deal now (haggle deals)" } else { "" }
+    )]
     ThreadEnded {
         /// The thread.
         thread: ObjectId,

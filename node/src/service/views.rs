@@ -242,7 +242,22 @@ pub(super) fn thread_with(
         updated_at: t.messages.iter().map(|m| m.created_at().as_millis()).max(),
         replaced_by,
         outcome,
+        nights_taken: nights_taken(store, t)?,
     })
+}
+
+/// Whether the nights `t`'s open terms ask for overlap nights its listing's calendar (the
+/// current revision this node holds) lists as booked.
+fn nights_taken(store: &Store, t: &ThreadRecord) -> Result<bool, StoreError> {
+    let v = &t.view;
+    let Some(dates) = v.terms.dates else { return Ok(false) };
+    if v.state.is_final() || v.state == haggle_protocol::ThreadState::Confirming {
+        return Ok(false);
+    }
+    let Some(key) = t.listing.as_ref().and_then(Object::listing_key) else { return Ok(false) };
+    let current = store.listing(&key)?;
+    let calendar = current.as_ref().and_then(|c| c.listing()).and_then(|l| l.calendar());
+    Ok(calendar.is_some_and(|c| c.booked.iter().any(|b| b.overlaps(&dates))))
 }
 
 /// A deal, with its full signed encoding for offline verification, and its steps since.

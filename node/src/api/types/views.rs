@@ -398,6 +398,11 @@ pub struct ThreadView {
     /// which its seller may still accept by hand.
     #[serde(default)]
     pub outcome: Option<PublicOutcome>,
+    /// For a booking still under negotiation: the nights its terms ask for were booked
+    /// meanwhile (by the listing's calendar as this node holds it), so they cannot be accepted;
+    /// the way on is other nights (a counter), or ending the thread.
+    #[serde(default)]
+    pub nights_taken: bool,
 }
 
 fn offer_kind() -> ObjectKind {
