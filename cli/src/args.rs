@@ -679,7 +679,8 @@ pub struct CounterArgs {
 
 #[derive(Debug, Args)]
 pub struct TermsArgs {
-    /// Price for the whole quantity: 100, 99.50 (none on a giveaway).
+    /// Price for the whole quantity: 100, 99.50. Needed, except on a giveaway (none), a
+    /// digital good bought at its price, and a booking's nights (their asking price).
     #[arg(long, allow_negative_numbers = true, value_parser = amount)]
     pub price: Option<String>,
     /// Currency (default: the listing's).
