@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
-use common::{NodeProcess, haggle, json, wait};
+use common::{NodeProcess, Watch, haggle, json, wait};
 
 /// A node that dies right after storing a deal, before its listing's next revision (the fault
 /// hook `HAGGLE_TEST_CRASH_AFTER_DEAL` aborts the process there: no cleanup, no flush, as a
@@ -179,8 +179,16 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     let out = haggle(&dc, &["withdraw", slip]);
     assert!(out.status.success(), "{}", stderr(&out));
 
+    // A watches: each event is one line saying what it is, with a note's text and who signed.
+    let mut watch_a = Watch::start(&da);
+    watch_a.ready(&da);
     let offer = json(&dc, &["offer", &id[..8], "--price", "120", "--message", "Cash on pickup?"]);
     let thread = offer["thread"].as_str().expect("thread").to_owned();
+    watch_a.line_with(&[
+        &format!("offer received in thread {}", &thread[..10]),
+        "on Folding bike: \"Cash on pickup?\"",
+        "(haggle show",
+    ]);
     wait("A to receive the offer", || {
         let t = json(&da, &["offers"]);
         t["threads"].as_array()?.iter().any(|t| t["thread"] == thread.as_str()).then_some(())
@@ -224,14 +232,23 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     let shown = String::from_utf8_lossy(&haggle(&dc, &["deal", d]).stdout).to_string();
     assert!(shown.contains("pay by    iban: BE71 0961 2345 6769, reference \"Stove 7\""), "{shown}");
     assert!(shown.contains("your step"), "{shown}");
+    let wrong = haggle(&dc, &["shipped", d]);
+    assert!(
+        stderr(&wrong).contains("the seller signs this step, and you are the buyer"),
+        "{}",
+        stderr(&wrong)
+    );
     json(&dc, &["paid", d, "--reference", "transfer 1 Dec"]);
     wait("A to learn C paid", || (stage(&da) == "paid").then_some(()));
+    watch_a.line_with(&[&format!("deal {d}: paid by the other party; now paid")]);
     json(&da, &["shipped", d, "--tracking", "bpost 3232"]);
     wait("C to learn A shipped", || (stage(&dc) == "shipped").then_some(()));
     let early = haggle(&dc, &["feedback", d, "positive"]);
     assert!(!early.status.success() && stderr(&early).contains("can be rated once"), "{}", stderr(&early));
     json(&dc, &["received", d]);
     wait("A to learn C received it", || (stage(&da) == "completed").then_some(()));
+    watch_a.line_with(&[&format!("deal {d}: received by the other party; now completed")]);
+    drop(watch_a);
     let out = String::from_utf8_lossy(&haggle(&da, &["deals"]).stdout).to_string();
     assert!(out.contains("completed"), "{out}");
     let timeline = String::from_utf8_lossy(&haggle(&da, &["deal", d]).stdout).to_string();

@@ -179,7 +179,8 @@ fn negotiation_line(api: &ApiClient, id: ObjectId, kind: ObjectKind, thread: Obj
         .iter()
         .find(|m| m.id == id)
         .filter(|m| !m.message.is_empty())
-        .map(|m| format!(": \"{}\"", m.message))
+        // One event, one line: a note's line breaks are spaces here.
+        .map(|m| format!(": \"{}\"", m.message.split_whitespace().collect::<Vec<_>>().join(" ")))
         .unwrap_or_default();
     let next = match kind {
         ObjectKind::Offer | ObjectKind::Counter => {

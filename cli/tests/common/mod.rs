@@ -212,3 +212,83 @@ impl NodeProcess {
         let _ = self.child.wait();
     }
 }
+
+/// `haggle watch` on a node, its lines read as they come (a reader thread), killed when dropped.
+pub struct Watch {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Watch {
+    pub fn start(dir: &Path) -> Watch {
+        let mut child = command(None)
+            .arg("--data-dir")
+            .arg(dir)
+            .arg("watch")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start haggle watch");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Watch { child, lines, seen: Vec::new() }
+    }
+
+    /// Waits until the watch follows the node's events: publishes a probe listing on `dir`'s
+    /// node (again, at most 5 times, in case the first went out before the watch subscribed)
+    /// until its line shows.
+    pub fn ready(&mut self, dir: &Path) {
+        for attempt in 0..5 {
+            let title = format!("Watch probe {attempt}");
+            let args =
+                ["publish", "--title", &title, "--price", "1", "--currency", "EUR", "--category", "misc"];
+            assert!(haggle(dir, &args).status.success(), "publish {title}");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+                match self.lines.recv_timeout(left) {
+                    Ok(line) if line.contains(&title) => return,
+                    Ok(line) => self.seen.push(line),
+                    Err(_) => break,
+                }
+            }
+        }
+        panic!("the watch showed none of 5 probe listings; seen: {:#?}", self.seen);
+    }
+
+    /// Waits (bounded by [`STEP`]) for a line containing every part of `parts`, and returns it.
+    pub fn line_with(&mut self, parts: &[&str]) -> String {
+        let matches = |l: &String| parts.iter().all(|p| l.contains(p));
+        if let Some(l) = self.seen.iter().find(|l| matches(l)) {
+            return l.clone();
+        }
+        let deadline = Instant::now() + STEP;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if matches(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no watch line with {parts:?} within {STEP:?}; seen: {:#?}", self.seen);
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -998,7 +998,6 @@ fn is_zero(amount: &str) -> bool {
     amount.bytes().any(|b| b == b'0') && amount.bytes().all(|b| b == b'0' || b == b'.')
 }
 
-/// Terms from a draft, filling quantity and currency from `current` terms or defaults.
 /// A booking is for the whole place or thing: one, whatever the nights.
 fn whole_booking(draft: &TermsDraft) -> Result<(), ServiceError> {
     if draft.quantity.is_some_and(|q| q != 1) {
@@ -1021,6 +1020,7 @@ fn booking_draft(draft: &mut TermsDraft, listing: &Listing, dates: &DateRange) -
     Ok(())
 }
 
+/// Terms from a draft, filling quantity and currency from `current` terms or defaults.
 fn terms(
     draft: TermsDraft,
     kind: ListingKind,
