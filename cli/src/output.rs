@@ -351,9 +351,9 @@ pub fn thread(t: &ThreadView) {
         t.opening,
         haggle_node::api::types::ObjectKind::Bid | haggle_node::api::types::ObjectKind::Pledge
     );
-    match t.awaiting {
-        Some(Party::Me) if t.outcome.is_some() => {}
-        Some(Party::Me) if public => {
+    match (t.awaiting, &t.nights_unavailable) {
+        (Some(Party::Me), _) if t.outcome.is_some() => {}
+        (Some(Party::Me), _) if public => {
             if t.opening == haggle_node::api::types::ObjectKind::Bid {
                 outln!("  next      at the end: your node accepts the high bid by itself")
             } else {
@@ -362,20 +362,25 @@ pub fn thread(t: &ThreadView) {
                 )
             }
         }
-        Some(Party::Me) if t.state == haggle_node::api::types::ThreadState::Confirming => outln!(
+        (Some(Party::Me), _) if t.state == haggle_node::api::types::ThreadState::Confirming => outln!(
             "  next      the other party accepted: your node confirms by itself, which makes the deal (haggle deals)"
         ),
-        Some(Party::Me) => outln!("  next      your move: accept, counter or decline"),
-        Some(Party::Them) => outln!("  next      waiting for the other party"),
-        None => {}
-    }
-    if t.nights_taken {
-        // The terms on the table are declined by whoever they await, withdrawn by their proposer.
-        let end = if t.awaiting == Some(Party::Me) { "decline" } else { "withdraw" };
-        outln!(
-            "  nights    booked meanwhile by another guest: these terms cannot be accepted; counter with other nights (--from, --to) or {end} (haggle {end} {})",
-            short(&t.thread)
-        );
+        // Terms the calendar no longer takes cannot be accepted: the way on is other nights.
+        (Some(Party::Me), Some(why)) => {
+            outln!("  nights    no longer available: {why}");
+            outln!("  next      your move: counter with other nights (--from, --to), or decline");
+        }
+        (Some(Party::Them), Some(why)) => {
+            outln!("  nights    no longer available: {why}");
+            let again = match t.role {
+                haggle_node::api::types::Role::Offerer => ", then ask for other nights",
+                _ => "",
+            };
+            outln!("  next      withdraw these terms (haggle withdraw {}){again}", short(&t.thread));
+        }
+        (Some(Party::Me), None) => outln!("  next      your move: accept, counter or decline"),
+        (Some(Party::Them), None) => outln!("  next      waiting for the other party"),
+        (None, _) => {}
     }
     match (public_state(t), t.replaced_by, t.outcome) {
         (Some("withdrawal"), _, _) => outln!("  pledge    withdrawn (a pledge of 0): nothing to accept"),

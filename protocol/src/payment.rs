@@ -51,7 +51,7 @@ pub enum PaymentMethod {
 #[non_exhaustive]
 pub enum PaymentError {
     /// Not a `bitcoin:` URI with a plausible address.
-    #[error("not a bitcoin: URI with a valid address: {0}")]
+    #[error("not a valid bitcoin: URI: {0}")]
     Bitcoin(&'static str),
     /// Not a BOLT 11 invoice.
     #[error("not a Lightning invoice: {0}")]
@@ -158,8 +158,13 @@ fn check_bip21(uri: &str) -> Result<(), PaymentError> {
 }
 
 /// BIP 21's parameters: an `amount`, if any, is given once, in bitcoin, as digits with at most
-/// eight decimals after a point, and is more than zero.
+/// eight decimals after a point, more than zero and at most the 21 million there can be; a
+/// `req-` parameter, which a wallet that does not know it must refuse (and none is defined),
+/// makes the URI unusable.
 fn check_bip21_params(params: &str) -> Result<(), PaymentError> {
+    if params.split('&').any(|p| p.starts_with("req-")) {
+        return Err(PaymentError::Bitcoin("a req- parameter makes wallets refuse the URI: leave it out"));
+    }
     let amounts: Vec<&str> = params
         .split('&')
         .filter_map(|p| p.split_once('='))
@@ -177,11 +182,14 @@ fn check_bip21_params(params: &str) -> Result<(), PaymentError> {
                 && digits(whole)
                 && digits(fraction);
             let positive = amount.bytes().any(|b| (b'1'..=b'9').contains(&b));
-            if shaped && positive {
+            let possible = whole
+                .parse::<u64>()
+                .is_ok_and(|w| w < 21_000_000 || (w == 21_000_000 && fraction.bytes().all(|b| b == b'0')));
+            if shaped && positive && possible {
                 Ok(())
             } else {
                 Err(PaymentError::Bitcoin(
-                    "amount= is bitcoin, e.g. amount=0.0015: digits, at most 8 decimals, more than 0",
+                    "amount= is bitcoin, e.g. amount=0.0015: digits, at most 8 decimals, more than 0 and at most 21000000",
                 ))
             }
         }
@@ -314,12 +322,14 @@ mod tests {
         ] {
             assert!(checksum(typo).is_err_and(|e| e.contains("checksum does not match")), "{typo}");
         }
-        for amount in ["-1", "abc", "0", "0.000000001", "1e3", "1,5", ""] {
+        for amount in ["-1", "abc", "0", "0.000000001", "1e3", "1,5", "", "21000001", "21000000.1"] {
             let uri = format!("bitcoin:bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq?amount={amount}");
             assert!(checksum(&uri).is_err_and(|e| e.contains("amount=")), "{amount}");
         }
         let twice = "bitcoin:bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq?amount=1&amount=2";
         assert!(checksum(twice).is_err_and(|e| e.contains("more than once")));
+        let req = "bitcoin:bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq?req-somethingnew=1";
+        assert!(checksum(req).is_err_and(|e| e.contains("req-")));
         assert_eq!(checksum("bitcoin:1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2?amount=0.00000001"), Ok(()));
     }
 

@@ -224,6 +224,14 @@ impl Service {
         }
         listing.payment = payment.unwrap_or(listing.payment);
         listing.delivery = delivery.unwrap_or(listing.delivery);
+        // Past nights forgotten count as no change: the calendar says the same from today on.
+        let mut before = current.listing().cloned();
+        if let Some(Market::Calendar(c)) = before.as_mut().and_then(|l| l.market.as_mut()) {
+            c.forget_before(haggle_protocol::calendar::day_of(now));
+        }
+        if before.as_ref() == Some(&listing) {
+            return Err(InvalidInput::Unchanged(self.resolve(given, "listing")?.fmt_short()).into());
+        }
         listing.revision = next_revision(&current)?;
         self.store_listing(listing, now)
     }
@@ -281,12 +289,13 @@ impl Service {
 
     fn own_listing(&self, given: &str) -> Result<(Object, Listing), ServiceError> {
         let current = self.listing(given)?;
+        // Named by the id typed, not by the current revision's, which the user may never have seen.
         if current.author() != self.me() {
-            return Err(ServiceError::NotYours { what: "listing", id: current.id() });
+            return Err(ServiceError::NotYours { what: "listing", id: self.resolve(given, "listing")? });
         }
         let listing = current.listing().cloned().ok_or_else(|| ServiceError::not_found("listing", given))?;
         if listing.status == ListingStatus::Closed {
-            return Err(Conflict::ListingClosed(self.resolve(given, "listing")?).into());
+            return Err(Conflict::OwnListingClosed(self.resolve(given, "listing")?).into());
         }
         Ok((current, listing))
     }

@@ -239,9 +239,11 @@ mod tests {
         // The cheap request on the same nights can no longer be accepted, and both sides' views
         // say so; nor can a new request for booked nights be made.
         let cheap_thread = cheap.object.id().to_hex();
-        assert!(owner.thread_view(&cheap_thread).expect("view").nights_taken, "the owner sees it");
-        assert!(guest.thread_view(&cheap_thread).expect("view").nights_taken, "the guest sees it");
-        assert!(!late.thread_view(&thread.to_hex()).expect("view").nights_taken, "not the deal's own");
+        let unavailable = |s: &Service, t: &str| s.thread_view(t).expect("view").nights_unavailable;
+        let why = format!("{week} overlaps {week}, booked meanwhile");
+        assert_eq!(unavailable(&owner, &cheap_thread), Some(why.clone()), "the owner sees it");
+        assert_eq!(unavailable(&guest, &cheap_thread), Some(why), "the guest sees it");
+        assert_eq!(unavailable(&late, &thread.to_hex()), None, "not the deal's own");
         match owner.accept(&cheap_thread) {
             Err(ServiceError::Conflict(Conflict::Booking(e))) => {
                 assert!(e.to_string().contains("overlaps"), "{e}")
@@ -299,6 +301,8 @@ mod tests {
             .update(&id, ListingPatch { calendar: Some(later), ..ListingPatch::default() })
             .expect("updated");
         let thread = asked.object.id().to_hex();
+        let why = owner.thread_view(&thread).expect("view").nights_unavailable;
+        assert!(why.as_deref().is_some_and(|w| w.contains("is not open for booking")), "{why:?}");
         let refused = owner.accept(&thread).expect_err("no longer open");
         assert!(
             matches!(refused, ServiceError::Conflict(Conflict::Booking(BookingError::NotOpen(_)))),

@@ -126,6 +126,9 @@ pub enum InvalidInput {
         "these are the terms on the table already: to take them, haggle accept {0}; to haggle, change the price, the quantity or the dates (or add a --message)"
     )]
     SameTerms(String),
+    /// An update that changes nothing: it would publish a revision the same as the last.
+    #[error("nothing changes: listing {0} already says that (haggle show {0})")]
+    Unchanged(String),
     /// A price without a currency.
     #[error("a price needs a currency, e.g. EUR")]
     PriceWithoutCurrency,
@@ -189,6 +192,12 @@ pub enum Conflict {
     /// The listing is closed.
     #[error("listing {} is closed", .0.fmt_short())]
     ListingClosed(ObjectId),
+    /// One of the owner's listings is closed: nothing can change it now.
+    #[error(
+        "your listing {} is closed (retracted or sold out): nothing can change it now; publish it again to offer it anew",
+        .0.fmt_short()
+    )]
+    OwnListingClosed(ObjectId),
     /// The listing has expired.
     #[error("listing {} has expired", .0.fmt_short())]
     ListingExpired(ObjectId),
@@ -382,7 +391,7 @@ impl Conflict {
     /// The stable code the API reports.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Conflict::ListingClosed(_) => ErrorCode::ListingClosed,
+            Conflict::ListingClosed(_) | Conflict::OwnListingClosed(_) => ErrorCode::ListingClosed,
             Conflict::ListingExpired(_) => ErrorCode::ListingExpired,
             Conflict::QuantityExceeded { .. } | Conflict::PromisedByCounters { .. } => {
                 ErrorCode::QuantityExceeded

@@ -242,22 +242,35 @@ pub(super) fn thread_with(
         updated_at: t.messages.iter().map(|m| m.created_at().as_millis()).max(),
         replaced_by,
         outcome,
-        nights_taken: nights_taken(store, t)?,
+        nights_unavailable: nights_unavailable(store, t)?,
     })
 }
 
-/// Whether the nights `t`'s open terms ask for overlap nights its listing's calendar (the
-/// current revision this node holds) lists as booked.
-fn nights_taken(store: &Store, t: &ThreadRecord) -> Result<bool, StoreError> {
+/// Why the nights `t`'s open terms ask for can no longer be accepted, if they cannot: the
+/// listing's calendar (the current revision this node holds) does not take them. Nights the
+/// owner offered in the thread (a special stay) are the owner's choice and are checked only
+/// against the nights booked.
+fn nights_unavailable(store: &Store, t: &ThreadRecord) -> Result<Option<String>, StoreError> {
     let v = &t.view;
-    let Some(dates) = v.terms.dates else { return Ok(false) };
+    let Some(dates) = v.terms.dates else { return Ok(None) };
     if v.state.is_final() || v.state == haggle_protocol::ThreadState::Confirming {
-        return Ok(false);
+        return Ok(None);
     }
-    let Some(key) = t.listing.as_ref().and_then(Object::listing_key) else { return Ok(false) };
+    let Some(key) = t.listing.as_ref().and_then(Object::listing_key) else { return Ok(None) };
     let current = store.listing(&key)?;
-    let calendar = current.as_ref().and_then(|c| c.listing()).and_then(|l| l.calendar());
-    Ok(calendar.is_some_and(|c| c.booked.iter().any(|b| b.overlaps(&dates))))
+    let Some(calendar) = current.as_ref().and_then(|c| c.listing()).and_then(|l| l.calendar()) else {
+        return Ok(None);
+    };
+    let owners = t
+        .messages
+        .iter()
+        .any(|m| m.author() == key.author && m.body().terms().and_then(|t| t.dates) == Some(dates));
+    let booked = calendar.booked.iter().find(|b| b.overlaps(&dates));
+    Ok(match (owners, booked) {
+        (_, Some(b)) => Some(format!("{dates} overlaps {b}, booked meanwhile")),
+        (true, None) => None,
+        (false, None) => calendar.fits(&dates).err().map(|e| e.to_string()),
+    })
 }
 
 /// A deal, with its full signed encoding for offline verification, and its steps since.

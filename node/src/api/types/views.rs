@@ -398,11 +398,12 @@ pub struct ThreadView {
     /// which its seller may still accept by hand.
     #[serde(default)]
     pub outcome: Option<PublicOutcome>,
-    /// For a booking still under negotiation: the nights its terms ask for were booked
-    /// meanwhile (by the listing's calendar as this node holds it), so they cannot be accepted;
-    /// the way on is other nights (a counter), or ending the thread.
-    #[serde(default)]
-    pub nights_taken: bool,
+    /// For a booking still under negotiation whose nights the listing's calendar (as this node
+    /// holds it) no longer takes, why: booked meanwhile, no longer open, or outside the stays
+    /// now allowed (nights the owner offered in the thread itself are checked against bookings
+    /// only). Such terms cannot be accepted; the way on is other nights, or ending the thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nights_unavailable: Option<String>,
 }
 
 fn offer_kind() -> ObjectKind {

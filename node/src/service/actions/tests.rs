@@ -93,7 +93,7 @@ fn an_update_keeps_the_old_amount_and_a_new_currency_needs_a_new_price() {
     // Named by the id typed, not by the closing revision's, which the seller never saw.
     let closed = seller.renew(&id, None).expect_err("closed");
     assert_eq!(closed.code(), ErrorCode::ListingClosed);
-    assert_eq!(closed.to_string(), format!("listing {} is closed", &id[..12]));
+    assert!(closed.to_string().starts_with(&format!("your listing {} is closed", &id[..12])), "{closed}");
 }
 
 /// Defect: an offer on an expired listing said "no listing matches" while `show` displayed
@@ -307,6 +307,31 @@ fn only_the_author_changes_a_listing_and_nobody_offers_on_their_own() {
     assert_eq!(code(buyer.retract(&id)), ErrorCode::NotYours);
     assert_eq!(code(buyer.offer("zz", offer_of("100"))), ErrorCode::Invalid);
     assert_eq!(code(buyer.offer("abcdef", offer_of("100"))), ErrorCode::NotFound);
+}
+
+/// Defect: an update that changed nothing published a new revision; a stranger's update named
+/// the listing's current revision rather than the id typed; retracting twice said only "closed".
+#[test]
+fn owner_actions_say_what_is_wrong_in_the_users_terms() {
+    use crate::api::types::ListingPatch;
+
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller.publish(draft("Road bike", "120")).expect("published");
+    let first = listing.object.id();
+    let price = |p: &str| ListingPatch { price: Some(p.into()), ..ListingPatch::default() };
+    let updated = seller.update(&first.to_hex(), price("110")).expect("updated");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    buyer.receive(updated.object.bytes(), Via::Gossip);
+    let same = seller.update(&first.to_hex(), price("110")).expect_err("nothing changes");
+    assert!(same.to_string().starts_with("nothing changes: listing"), "{same}");
+    let revision = seller.listing(&first.to_hex()).expect("current").listing().map(|l| l.revision);
+    assert_eq!(revision, Some(2), "no revision was published");
+    let stranger = buyer.update(&first.to_hex()[..10], price("5")).expect_err("not theirs");
+    assert!(stranger.to_string().contains(&first.fmt_short()), "names the id typed: {stranger}");
+    seller.retract(&first.to_hex()).expect("retracted");
+    let again = seller.retract(&first.to_hex()).expect_err("closed");
+    assert!(again.to_string().contains("your listing") && again.to_string().contains("closed"), "{again}");
 }
 
 #[test]
