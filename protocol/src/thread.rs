@@ -127,13 +127,20 @@ pub enum ThreadError {
     /// The listing revision the offer names is closed.
     #[error("the listing is closed")]
     ListingClosed,
-    /// The offer asks for more than the listing has.
-    #[error("the offer asks for {asked}, but the listing has {available}")]
+    /// The offer asks for more than the listing has (or, where deals leave the quantity, more
+    /// than one deal may take).
+    #[error(
+        "the offer asks for {asked}, but {}",
+        if *per_deal { format!("one deal takes at most {available} on this listing") } else { format!("the listing has {available}") }
+    )]
     QuantityOverListing {
         /// The quantity the offer asks for.
         asked: u32,
         /// The listing's quantity.
         available: u32,
+        /// The listing's deals leave its quantity (a service, a rental without a calendar, a
+        /// digital good): it caps each deal.
+        per_deal: bool,
     },
     /// The offer was made after its listing expired.
     #[error("the message was made after its listing expired")]
@@ -248,7 +255,11 @@ pub fn check_offer(listing: &Object, offer: &Object) -> Result<(), ThreadError> 
         return Err(ThreadError::PricedGiveaway);
     }
     if o.terms.quantity > l.quantity {
-        return Err(ThreadError::QuantityOverListing { asked: o.terms.quantity, available: l.quantity });
+        return Err(ThreadError::QuantityOverListing {
+            asked: o.terms.quantity,
+            available: l.quantity,
+            per_deal: l.deals_leave_quantity(),
+        });
     }
     Ok(())
 }
@@ -676,7 +687,7 @@ mod tests {
         let too_many = sign(&key(2), offer(&s.listing, terms(2, 10_000)));
         assert_eq!(
             check_offer(&s.listing, &too_many),
-            Err(ThreadError::QuantityOverListing { asked: 2, available: 1 })
+            Err(ThreadError::QuantityOverListing { asked: 2, available: 1, per_deal: false })
         );
         let other = sign(&key(3), Body::Listing(fixtures::rental("Trimmer")));
         assert_eq!(check_offer(&other, &s.offer), Err(ThreadError::ListingMismatch));

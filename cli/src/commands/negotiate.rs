@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use haggle_node::api::types::{DeliveryState, MessageBody, ObjectKind, Party, Role, SentView};
+use haggle_node::api::types::{DeliveryState, MessageBody, ObjectKind, Party, Role, SentView, ThreadState};
 
 use super::Context;
 use crate::args::TermsArgs;
@@ -71,9 +71,18 @@ pub(super) fn report(cx: &Context<'_>, what: &str, sent: &SentView) -> Result<()
     if cx.json {
         return output::json(sent);
     }
-    let note = match sent.thread.delivery {
-        Some(DeliveryState::Delivered) => "delivered",
-        Some(DeliveryState::Sent) => "sent; waiting for the other node to confirm",
+    let proposal = matches!(sent.kind, ObjectKind::Offer | ObjectKind::Counter);
+    let note = match (sent.thread.delivery, sent.thread.state) {
+        // An instant booking, or a digital good bought at its price: the other node accepted at
+        // once, before the answer was written.
+        (_, ThreadState::Accepted) if proposal => {
+            "delivered and accepted at once: it is a deal (haggle deals)"
+        }
+        (_, ThreadState::Confirming) if proposal => {
+            "delivered and accepted at once: your node confirms it, which makes the deal (haggle deals)"
+        }
+        (Some(DeliveryState::Delivered), _) => "delivered",
+        (Some(DeliveryState::Sent), _) => "sent; waiting for the other node to confirm",
         _ => "saved and queued: it goes out as soon as the other party is reachable",
     };
     outln!("{what} {}: {note}.", output::short(&sent.id));

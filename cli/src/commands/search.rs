@@ -26,6 +26,8 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
     let empty = if args.filters.trusted || args.filters.min_deals.is_some() {
         "No listings match. --trusted and --min-deals count only ratings by people your own deals vouch for \
          (see `haggle reputation` for a seller); without them, every match is shown with its SELLER column."
+    } else if args.params().sort == Some(haggle_node::api::types::Sort::EndingSoon) {
+        "No running auctions match: ending-soon lists auctions only (drop it to see other listings)."
     } else {
         "No listings match."
     };
@@ -182,8 +184,10 @@ fn negotiation_line(api: &ApiClient, id: ObjectId, kind: ObjectKind, thread: Obj
         // One event, one line: a note's line breaks are spaces here.
         .map(|m| format!(": \"{}\"", m.message.split_whitespace().collect::<Vec<_>>().join(" ")))
         .unwrap_or_default();
+    // An offer the node accepted by itself (instant booking, a digital good at its price) has
+    // nothing left to answer.
     let next = match kind {
-        ObjectKind::Offer | ObjectKind::Counter => {
+        ObjectKind::Offer | ObjectKind::Counter if view.awaiting == Some(Party::Me) => {
             format!(" (haggle show {} to answer)", output::short(&thread))
         }
         _ => String::new(),

@@ -382,7 +382,7 @@ impl Service {
             }
             (None, Some(_)) => {
                 return Err(InvalidInput::Dates(
-                    format!("this listing takes no bookings (it has no calendar of open dates): leave out the dates and make an offer, e.g. haggle offer {} --price 100", listing.id().fmt_short()),
+                    format!("this listing takes no bookings (it has no calendar of open dates): leave out the dates and make an offer, e.g. haggle offer {} --price {}", listing.id().fmt_short(), l.price.as_ref().map_or_else(|| "100".to_owned(), Price::decimal)),
                 )
                 .into());
             }
