@@ -363,7 +363,7 @@ pub fn thread(t: &ThreadView) {
             }
         }
         (Some(Party::Me), _) if t.state == haggle_node::api::types::ThreadState::Confirming => outln!(
-            "  next      the other party accepted: your node confirms by itself, which makes the deal (haggle deals)"
+            "  next      the other party accepted: your node confirms by itself if the terms still stand, which makes the deal (haggle deals); if no deal follows, withdraw them"
         ),
         // Terms the calendar no longer takes cannot be accepted: the way on is other nights.
         (Some(Party::Me), Some(why)) => {

@@ -9,6 +9,8 @@
 //!   bech32m above, and the witness program's length checked) or base58check (26-35 characters
 //!   of the base58 alphabet, starting with 1, 3, m, n or 2; checksum and version byte checked);
 //!   an `amount=` parameter, if any, once, in bitcoin with at most 8 decimals, more than 0.
+//!   The checksums and parameters are checked on a request this node signs
+//!   ([`PaymentMethod::validate_own`]); one received is held to the shape.
 //! - **lightning**: a BOLT 11 invoice (`lnbc…`, `lntb…`, `lntbs…`, `lnbcrt…`, `lnsb…`, optionally
 //!   with a `lightning:` prefix), bech32 alphabet after the last `1`, at most 7,089 characters.
 //! - **iban**: country code, two check digits and 11-30 letters or digits, with the ISO 13616
@@ -70,10 +72,23 @@ pub enum PaymentError {
 }
 
 impl PaymentMethod {
-    /// Checks the details' shape (see the module docs).
+    /// Checks the details' shape (see the module docs): the rule for every payment request,
+    /// signed here or received.
     pub fn validate(&self) -> Result<(), PaymentError> {
+        self.check(false)
+    }
+
+    /// [`Self::validate`], and a bitcoin address's checksum and the URI's parameters: the rule
+    /// for a payment request this node signs. A request received is held to the shape only, so
+    /// a node from before these checks is not refused (nor penalised) for one a wallet will
+    /// refuse anyway.
+    pub fn validate_own(&self) -> Result<(), PaymentError> {
+        self.check(true)
+    }
+
+    fn check(&self, strict: bool) -> Result<(), PaymentError> {
         match self {
-            PaymentMethod::Bitcoin(uri) => check_bip21(uri),
+            PaymentMethod::Bitcoin(uri) => check_bip21(uri, strict),
             PaymentMethod::Lightning(invoice) => check_bolt11(invoice),
             PaymentMethod::Iban { iban, reference } => {
                 check_iban(iban)?;
@@ -114,7 +129,7 @@ fn has_control(text: &str) -> bool {
     text.chars().any(char::is_control)
 }
 
-fn check_bip21(uri: &str) -> Result<(), PaymentError> {
+fn check_bip21(uri: &str, strict: bool) -> Result<(), PaymentError> {
     if uri.len() > MAX_DETAILS || has_control(uri) {
         return Err(PaymentError::Bitcoin("too long, or holds control characters"));
     }
@@ -124,7 +139,9 @@ fn check_bip21(uri: &str) -> Result<(), PaymentError> {
         _ => return Err(PaymentError::Bitcoin("it must start with bitcoin:")),
     };
     let (address, params) = rest.split_once('?').unwrap_or((rest, ""));
-    check_bip21_params(params)?;
+    if strict {
+        check_bip21_params(params)?;
+    }
     let lower = address.to_ascii_lowercase();
     let bech32_hrp = ["bc1", "tb1", "bcrt1"].into_iter().find(|hrp| lower.starts_with(hrp));
     if let Some(hrp) = bech32_hrp {
@@ -137,6 +154,9 @@ fn check_bip21(uri: &str) -> Result<(), PaymentError> {
         }
         // The checksum (bech32 for witness version 0, bech32m above: BIP 173 and 350) and the
         // witness program's length for its version.
+        if !strict {
+            return Ok(());
+        }
         return match bech32::segwit::decode(&lower) {
             Ok(_) => Ok(()),
             Err(_) => Err(PaymentError::Bitcoin("the bech32 address's checksum does not match (a typo?)")),
@@ -147,6 +167,9 @@ fn check_bip21(uri: &str) -> Result<(), PaymentError> {
         && address.chars().all(|c| BASE58.contains(c));
     if !base58 {
         return Err(PaymentError::Bitcoin("the address is neither bech32 nor base58"));
+    }
+    if !strict {
+        return Ok(());
     }
     // Base58check: a version byte (pay to a key hash or a script, main or test network), a
     // 20-byte hash and four bytes of double SHA-256.
@@ -176,14 +199,14 @@ fn check_bip21_params(params: &str) -> Result<(), PaymentError> {
         [amount] => {
             let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
             let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-            let shaped = !whole.is_empty()
+            // BIP 21: `*digit [ "." *digit ]`, so `.5` and `5.` are amounts too.
+            let shaped = whole.len() + fraction.len() > 0
                 && whole.len() <= 8
                 && fraction.len() <= 8
                 && digits(whole)
                 && digits(fraction);
             let positive = amount.bytes().any(|b| (b'1'..=b'9').contains(&b));
-            let possible = whole
-                .parse::<u64>()
+            let possible = (if whole.is_empty() { Ok(0) } else { whole.parse::<u64>() })
                 .is_ok_and(|w| w < 21_000_000 || (w == 21_000_000 && fraction.bytes().all(|b| b == b'0')));
             if shaped && positive && possible {
                 Ok(())
@@ -314,7 +337,12 @@ mod tests {
     /// were signed and sent, while a mistyped IBAN was refused.
     #[test]
     fn bitcoin_addresses_and_amounts_are_checked_like_ibans() {
-        let checksum = |uri: &str| PaymentMethod::Bitcoin(uri.into()).validate().map_err(|e| e.to_string());
+        let checksum =
+            |uri: &str| PaymentMethod::Bitcoin(uri.into()).validate_own().map_err(|e| e.to_string());
+        // Received, the same requests are held to the shape only.
+        let typo =
+            PaymentMethod::Bitcoin("bitcoin:bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdx?req-x=1".into());
+        assert_eq!(typo.validate(), Ok(()));
         for typo in [
             "bitcoin:bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdx",
             "bitcoin:1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3",
@@ -331,6 +359,8 @@ mod tests {
         let req = "bitcoin:bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq?req-somethingnew=1";
         assert!(checksum(req).is_err_and(|e| e.contains("req-")));
         assert_eq!(checksum("bitcoin:1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2?amount=0.00000001"), Ok(()));
+        assert_eq!(checksum("bitcoin:1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2?amount=.5"), Ok(()));
+        assert!(checksum("bitcoin:1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2?amount=.").is_err());
     }
 
     #[test]

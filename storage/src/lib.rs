@@ -25,6 +25,7 @@ pub mod blobs;
 mod derived;
 mod error;
 mod feedback;
+mod index_key;
 mod ingest;
 mod keys;
 mod mail;

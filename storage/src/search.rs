@@ -11,7 +11,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tantivy::collector::{Count, TopDocs};
-use tantivy::columnar::{Column, StrColumn};
 use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
 use tantivy::schema::{
     FAST, Facet, FacetOptions, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions,
@@ -20,13 +19,13 @@ use tantivy::tokenizer::{
     AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
 };
 use tantivy::{
-    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, SegmentReader,
-    TantivyDocument, Term,
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term,
 };
 
 use haggle_protocol::{Currency, ListingKey, ListingKind, Object, PublicKey, Timestamp};
 
 use crate::error::{IndexError, SearchError};
+use crate::index_key::{KeyQuery, KeyReader, nonce_halves};
 
 /// Bumped whenever the schema or analyzer changes; an index of another version is rebuilt.
 /// Version 2 indexes a listing's words in one field, weighted by repetition; version 3 keeps a
@@ -455,19 +454,8 @@ impl SearchIndex {
 
     /// The query matching exactly the document of the listing `key`.
     fn key_query(&self, key: &ListingKey) -> Box<dyn Query> {
-        let (hi, lo) = nonce_halves(key);
-        let f = &self.fields;
-        let equal = |field, value| -> Box<dyn Query> {
-            let term = Term::from_field_u64(field, value);
-            Box::new(RangeQuery::new(Bound::Included(term.clone()), Bound::Included(term)))
-        };
-        // The seller's posting list leads the intersection; the halves are checked on its
-        // documents only.
-        Box::new(BooleanQuery::new(vec![
-            (Occur::Must, exact(f.seller, &key.author.to_hex())),
-            (Occur::Must, equal(f.nonce_hi, hi)),
-            (Occur::Must, equal(f.nonce_lo, lo)),
-        ]))
+        let seller = Term::from_field_text(self.fields.seller, &key.author.to_hex());
+        Box::new(KeyQuery::new(seller, key))
     }
 
     fn build_query(
@@ -620,54 +608,7 @@ fn exact(field: Field, value: &str) -> Box<dyn Query> {
     Box::new(TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic))
 }
 
-fn nonce_halves(key: &ListingKey) -> (u64, u64) {
-    let (hi, lo) = key.nonce.split_at(8);
-    let half = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
-    (half(hi), half(lo))
-}
-
-/// Reads hits' keys from the fast fields, opening each segment's columns once.
-#[derive(Default)]
-struct KeyReader {
-    segment: Option<(u32, Column<u64>, Column<u64>, StrColumn)>,
-    seller: String,
-}
-
-impl KeyReader {
-    fn read(
-        &mut self,
-        reader: &SegmentReader,
-        address: DocAddress,
-    ) -> Result<Option<ListingKey>, SearchError> {
-        if self.segment.as_ref().is_none_or(|(ord, ..)| *ord != address.segment_ord) {
-            let fast = reader.fast_fields();
-            let sellers = fast.str("seller").map_err(index_err)?;
-            let Some(sellers) = sellers else { return Ok(None) };
-            let hi = fast.u64("nonce_hi").map_err(index_err)?;
-            let lo = fast.u64("nonce_lo").map_err(index_err)?;
-            self.segment = Some((address.segment_ord, hi, lo, sellers));
-        }
-        let Some((_, hi, lo, sellers)) = &self.segment else { return Ok(None) };
-        let doc = address.doc_id;
-        let (Some(hi), Some(lo), Some(ord)) = (hi.first(doc), lo.first(doc), sellers.term_ords(doc).next())
-        else {
-            return Ok(None);
-        };
-        self.seller.clear();
-        if !sellers.ord_to_str(ord, &mut self.seller).map_err(|e| index_err(e.into()))? {
-            return Ok(None);
-        }
-        let Ok(author) = data_encoding::HEXLOWER.decode(self.seller.as_bytes()) else { return Ok(None) };
-        let Ok(author) = <[u8; 32]>::try_from(author) else { return Ok(None) };
-        let author = PublicKey::from_bytes(author);
-        let mut nonce = [0; 16];
-        nonce[..8].copy_from_slice(&hi.to_be_bytes());
-        nonce[8..].copy_from_slice(&lo.to_be_bytes());
-        Ok(Some(ListingKey { author, nonce }))
-    }
-}
-
-fn index_err(e: tantivy::TantivyError) -> SearchError {
+pub(crate) fn index_err(e: tantivy::TantivyError) -> SearchError {
     SearchError::Store(IndexError::from(e).into())
 }
 
@@ -962,8 +903,9 @@ mod tests {
         // Beside seller 2's "Mountain bike" (nonce 3s): seller 2's listing sharing the nonce's
         // first half, and seller 1's with the same nonce.
         let half = item(7, "Mountain tent", |l| l.nonce[..8].copy_from_slice(&[3; 8]));
+        let other_half = item(8, "Mountain stove", |l| l.nonce[8..].copy_from_slice(&[3; 8]));
         let same_nonce = item(3, "Mountain boots", |_| {});
-        for (seller, l) in [(2, half), (1, same_nonce)] {
+        for (seller, l) in [(2, half), (2, other_half), (1, same_nonce)] {
             let object = sign_now(&key(seller), Body::Listing(l));
             assert!(m.store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
         }
@@ -973,10 +915,13 @@ mod tests {
 
         let mut mountain = titles(&m, &q("mountain"));
         mountain.sort();
-        assert_eq!(mountain, ["Mountain bike, new tyres", "Mountain boots", "Mountain tent"]);
+        assert_eq!(
+            mountain,
+            ["Mountain bike, new tyres", "Mountain boots", "Mountain stove", "Mountain tent"]
+        );
         let hits = m.store.search(&q("tyres")).expect("search").hits;
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].listing.author(), key(2).public());
-        assert_eq!(m.store.search(&q("")).expect("search").total, 8);
+        assert_eq!(m.store.search(&q("")).expect("search").total, 9);
     }
 }

@@ -79,7 +79,7 @@ pub(super) fn report(cx: &Context<'_>, what: &str, sent: &SentView) -> Result<()
             "delivered and accepted at once: it is a deal (haggle deals)"
         }
         (_, ThreadState::Confirming) if proposal => {
-            "delivered and accepted at once: your node confirms it, which makes the deal (haggle deals)"
+            "delivered and accepted at once: your node confirms it if the terms still stand, which makes the deal (haggle deals)"
         }
         (Some(DeliveryState::Delivered), _) => "delivered",
         (Some(DeliveryState::Sent), _) => "sent; waiting for the other node to confirm",

@@ -6,9 +6,9 @@ use std::time::Duration;
 use haggle_protocol::limits::MAX_LIFETIME;
 use haggle_protocol::thread::may_confirm;
 use haggle_protocol::{
-    Accept, AuctionTerms, Body, Confirm, Counter, Currency, DateRange, Deal, Decline, Envelope, Listing,
-    ListingKind, ListingStatus, Location, Market, Object, ObjectId, Offer, Period, Price, Reply, Terms,
-    ThreadState, Timestamp, Verified, Withdraw, new_nonce,
+    Accept, AuctionTerms, Body, BookingError, Confirm, Counter, Currency, DateRange, Deal, Decline, Envelope,
+    Listing, ListingKind, ListingStatus, Location, Market, Object, ObjectId, Offer, Period, Price, Reply,
+    Terms, ThreadState, Timestamp, Verified, Withdraw, new_nonce,
 };
 use haggle_storage::{Outcome, ThreadRecord};
 
@@ -444,11 +444,15 @@ impl Service {
             (None, dates) => dates,
         };
         if let Some(dates) = dates {
-            let listing = thread.listing.as_ref().and_then(Object::listing);
-            match listing {
-                // New nights without a price ask what they cost at the listing's price.
-                Some(l) if draft.dates.is_some() => booking_draft(&mut draft, l, &dates)?,
-                _ => whole_booking(&draft)?,
+            // New nights without a price ask what they cost at the listing's price now.
+            let key = thread.listing.as_ref().and_then(Object::listing_key);
+            let current = match key {
+                Some(key) if draft.dates.is_some() => self.store.listing(&key)?,
+                _ => None,
+            };
+            match current.as_ref().and_then(Object::listing) {
+                Some(l) => booking_draft(&mut draft, l, &dates)?,
+                None => whole_booking(&draft)?,
             }
         }
         let (terms, message) =
@@ -501,18 +505,27 @@ impl Service {
     ) -> Result<(), ServiceError> {
         let me = self.me();
         let Some(key) = thread.listing.as_ref().and_then(Object::listing_key) else { return Ok(()) };
+        // The owner's own proposals, and a guest's accept of them, are checked by the store
+        // (nights booked or promised) when the owner's node signs.
+        if (proposing && key.author == me) || (!proposing && key.author != me) {
+            return Ok(());
+        }
+        let current = self.store.listing(&key)?;
+        let Some(calendar) = current.as_ref().and_then(|c| c.listing()).and_then(|l| l.calendar()) else {
+            return Ok(());
+        };
         let offered_by_owner = thread
             .messages
             .iter()
             .any(|m| m.author() == key.author && m.body().terms().and_then(|t| t.dates) == Some(*dates));
-        if offered_by_owner || (proposing && key.author == me) || (!proposing && key.author != me) {
-            return Ok(());
+        if offered_by_owner {
+            // Nights the owner offered need not be open, but they must still be free.
+            return match calendar.booked.iter().find(|b| b.overlaps(dates)) {
+                Some(b) => Err(Conflict::Booking(BookingError::Taken { asked: *dates, taken: *b }).into()),
+                None => Ok(()),
+            };
         }
-        let current = self.store.listing(&key)?;
-        match current.as_ref().and_then(|c| c.listing()).and_then(|l| l.calendar()) {
-            Some(calendar) => calendar.fits(dates).map_err(|e| Conflict::Booking(e).into()),
-            None => Ok(()),
-        }
+        calendar.fits(dates).map_err(|e| Conflict::Booking(e).into())
     }
 
     /// Refuses the other party's latest terms, ending the thread.

@@ -12,6 +12,10 @@ impl Service {
     /// Signs `step` on the deal `given` names, if the owner may sign it now.
     pub fn deal_step(&self, given: &str, mut step: Step) -> Result<Effect, ServiceError> {
         lifecycle::check_shape(&step).map_err(InvalidInput::Step)?;
+        // What this node signs is held to more than the shape: a bitcoin address's checksum.
+        if let Step::PaymentRequest(method) = &step {
+            method.validate_own().map_err(|e| InvalidInput::Step(e.into()))?;
+        }
         let deal = self.deal_named(given)?;
         let id = deal.id();
         let me = self.me();

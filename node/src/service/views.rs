@@ -261,6 +261,10 @@ fn nights_unavailable(store: &Store, t: &ThreadRecord) -> Result<Option<String>,
     let Some(calendar) = current.as_ref().and_then(|c| c.listing()).and_then(|l| l.calendar()) else {
         return Ok(None);
     };
+    let today = haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
+    if dates.from < today {
+        return Ok(Some(format!("{dates} has begun: nights in the past cannot be booked")));
+    }
     let owners = t
         .messages
         .iter()

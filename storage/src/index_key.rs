@@ -1,0 +1,137 @@
+//! A listing's key in the search index: its seller's term (also a fast field) and its nonce as
+//! two big-endian u64 halves in fast fields. [`KeyQuery`] finds a listing's document to replace
+//! it; [`KeyReader`] reads a hit's key back.
+
+use tantivy::columnar::{Column, StrColumn};
+use tantivy::query::{ConstScorer, EnableScoring, Explanation, Query, Scorer, Weight};
+use tantivy::schema::IndexRecordOption;
+use tantivy::{DocAddress, DocId, DocSet, Score, SegmentReader, TERMINATED, TantivyError, Term};
+
+use haggle_protocol::{ListingKey, PublicKey};
+
+use crate::error::SearchError;
+
+/// Matches the one document of a listing: the seller's posting list, each of its documents
+/// checked against the nonce's halves in the fast fields. The work is bounded by the seller's
+/// documents in each segment (a range query on a fast field, intersected with the seller's
+/// term, would build its doc set by scanning the column from the segment's first document).
+#[derive(Clone, Debug)]
+pub(crate) struct KeyQuery {
+    seller: Term,
+    hi: u64,
+    lo: u64,
+}
+
+impl KeyQuery {
+    pub(crate) fn new(seller: Term, key: &ListingKey) -> KeyQuery {
+        let (hi, lo) = nonce_halves(key);
+        KeyQuery { seller, hi, lo }
+    }
+
+    fn matches(&self, reader: &SegmentReader) -> tantivy::Result<Vec<DocId>> {
+        let index = reader.inverted_index(self.seller.field())?;
+        let Some(mut postings) = index.read_postings(&self.seller, IndexRecordOption::Basic)? else {
+            return Ok(Vec::new());
+        };
+        let fast = reader.fast_fields();
+        let (hi, lo) = (fast.u64("nonce_hi")?, fast.u64("nonce_lo")?);
+        let mut docs = Vec::new();
+        let mut doc = postings.doc();
+        while doc != TERMINATED {
+            if hi.first(doc) == Some(self.hi) && lo.first(doc) == Some(self.lo) {
+                docs.push(doc);
+            }
+            doc = postings.advance();
+        }
+        Ok(docs)
+    }
+}
+
+impl Query for KeyQuery {
+    fn weight(&self, _: EnableScoring<'_>) -> tantivy::Result<Box<dyn Weight>> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+impl Weight for KeyQuery {
+    fn scorer(&self, reader: &SegmentReader, boost: Score) -> tantivy::Result<Box<dyn Scorer>> {
+        Ok(Box::new(ConstScorer::new(Docs { docs: self.matches(reader)?, at: 0 }, boost)))
+    }
+
+    fn explain(&self, reader: &SegmentReader, doc: DocId) -> tantivy::Result<Explanation> {
+        if self.matches(reader)?.contains(&doc) {
+            Ok(Explanation::new("the listing's key", 1.0))
+        } else {
+            Err(TantivyError::InvalidArgument(format!("document {doc} is not this listing's")))
+        }
+    }
+}
+
+pub(crate) fn nonce_halves(key: &ListingKey) -> (u64, u64) {
+    let (hi, lo) = key.nonce.split_at(8);
+    let half = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
+    (half(hi), half(lo))
+}
+
+/// The documents a [`KeyQuery`] found in a segment, in order.
+struct Docs {
+    docs: Vec<DocId>,
+    at: usize,
+}
+
+impl DocSet for Docs {
+    fn advance(&mut self) -> DocId {
+        self.at = (self.at + 1).min(self.docs.len());
+        self.doc()
+    }
+
+    fn doc(&self) -> DocId {
+        self.docs.get(self.at).copied().unwrap_or(TERMINATED)
+    }
+
+    fn size_hint(&self) -> u32 {
+        u32::try_from(self.docs.len()).unwrap_or(u32::MAX)
+    }
+}
+
+/// Reads hits' keys from the fast fields, opening each segment's columns once.
+#[derive(Default)]
+pub(crate) struct KeyReader {
+    segment: Option<(u32, Column<u64>, Column<u64>, StrColumn)>,
+    seller: String,
+}
+
+impl KeyReader {
+    /// The key of the hit at `address`, in the segment `reader` reads.
+    pub(crate) fn read(
+        &mut self,
+        reader: &SegmentReader,
+        address: DocAddress,
+    ) -> Result<Option<ListingKey>, SearchError> {
+        if self.segment.as_ref().is_none_or(|(ord, ..)| *ord != address.segment_ord) {
+            let fast = reader.fast_fields();
+            let sellers = fast.str("seller").map_err(crate::search::index_err)?;
+            let Some(sellers) = sellers else { return Ok(None) };
+            let hi = fast.u64("nonce_hi").map_err(crate::search::index_err)?;
+            let lo = fast.u64("nonce_lo").map_err(crate::search::index_err)?;
+            self.segment = Some((address.segment_ord, hi, lo, sellers));
+        }
+        let Some((_, hi, lo, sellers)) = &self.segment else { return Ok(None) };
+        let doc = address.doc_id;
+        let (Some(hi), Some(lo), Some(ord)) = (hi.first(doc), lo.first(doc), sellers.term_ords(doc).next())
+        else {
+            return Ok(None);
+        };
+        self.seller.clear();
+        if !sellers.ord_to_str(ord, &mut self.seller).map_err(|e| crate::search::index_err(e.into()))? {
+            return Ok(None);
+        }
+        let Ok(author) = data_encoding::HEXLOWER.decode(self.seller.as_bytes()) else { return Ok(None) };
+        let Ok(author) = <[u8; 32]>::try_from(author) else { return Ok(None) };
+        let author = PublicKey::from_bytes(author);
+        let mut nonce = [0; 16];
+        nonce[..8].copy_from_slice(&hi.to_be_bytes());
+        nonce[8..].copy_from_slice(&lo.to_be_bytes());
+        Ok(Some(ListingKey { author, nonce }))
+    }
+}
