@@ -144,7 +144,9 @@ async fn a_deal_goes_from_payment_request_to_received_on_both_sides() -> Result<
     let early = buyer.post(&steps, json!({"step": "paid"})).await;
     assert!(early.is_err_and(|e| e.to_string().contains("not said how to pay")));
     let wrong = buyer.post(&steps, json!({"step": "shipped"})).await;
-    assert!(wrong.is_err_and(|e| e.to_string().contains("other party signs")));
+    assert!(
+        wrong.is_err_and(|e| e.to_string().contains("the seller signs this step, and you are the buyer"))
+    );
     let typo = seller
         .post(&steps, json!({"step": "payment_request", "method": "iban", "details": "BE71 0961 2345 6768"}))
         .await;
