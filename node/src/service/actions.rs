@@ -6,9 +6,9 @@ use std::time::Duration;
 use haggle_protocol::limits::MAX_LIFETIME;
 use haggle_protocol::thread::may_confirm;
 use haggle_protocol::{
-    Accept, AuctionTerms, Body, BookingError, Confirm, Counter, Currency, DateRange, Deal, Decline, Envelope,
-    Listing, ListingKind, ListingStatus, Location, Market, Object, ObjectId, Offer, Period, Price, Reply,
-    Terms, ThreadState, Timestamp, Verified, Withdraw, new_nonce,
+    Accept, AuctionTerms, Body, Confirm, Counter, Currency, DateRange, Deal, Decline, Envelope, Listing,
+    ListingKind, ListingStatus, Location, Market, Object, ObjectId, Offer, Period, Price, Reply, Terms,
+    ThreadState, Timestamp, Verified, Withdraw, new_nonce,
 };
 use haggle_storage::{Outcome, ThreadRecord};
 
@@ -514,18 +514,10 @@ impl Service {
         let Some(calendar) = current.as_ref().and_then(|c| c.listing()).and_then(|l| l.calendar()) else {
             return Ok(());
         };
-        let offered_by_owner = thread
-            .messages
-            .iter()
-            .any(|m| m.author() == key.author && m.body().terms().and_then(|t| t.dates) == Some(*dates));
-        if offered_by_owner {
-            // Nights the owner offered need not be open, but they must still be free.
-            return match calendar.booked.iter().find(|b| b.overlaps(dates)) {
-                Some(b) => Err(Conflict::Booking(BookingError::Taken { asked: *dates, taken: *b }).into()),
-                None => Ok(()),
-            };
+        match bookings::refusal(calendar, thread, &key.author, dates) {
+            Some(e) => Err(Conflict::Booking(e).into()),
+            None => Ok(()),
         }
-        calendar.fits(dates).map_err(|e| Conflict::Booking(e).into())
     }
 
     /// Refuses the other party's latest terms, ending the thread.

@@ -71,6 +71,26 @@ impl Service {
     }
 }
 
+/// Why the listing's `calendar` does not take `dates` for `thread` (on a listing by `owner`), if
+/// it does not. Nights the owner offered in the thread (a special stay) are the owner's choice:
+/// they need not be open, only still free. Others must fit the calendar.
+pub(super) fn refusal(
+    calendar: &Calendar,
+    thread: &haggle_storage::ThreadRecord,
+    owner: &haggle_protocol::PublicKey,
+    dates: &DateRange,
+) -> Option<haggle_protocol::BookingError> {
+    let offered_by_owner = thread
+        .messages
+        .iter()
+        .any(|m| m.author() == *owner && m.body().terms().and_then(|t| t.dates) == Some(*dates));
+    if !offered_by_owner {
+        return calendar.fits(dates).err();
+    }
+    let taken = calendar.booked.iter().find(|b| b.overlaps(dates))?;
+    Some(haggle_protocol::BookingError::Taken { asked: *dates, taken: *taken })
+}
+
 /// Refuses nights that have begun: a booking, a calendar's open range or a search for free
 /// nights starts today or later.
 pub(super) fn not_past(dates: &DateRange, now: haggle_protocol::Timestamp) -> Result<(), ServiceError> {

@@ -265,16 +265,12 @@ fn nights_unavailable(store: &Store, t: &ThreadRecord) -> Result<Option<String>,
     if dates.from < today {
         return Ok(Some(format!("{dates} has begun: nights in the past cannot be booked")));
     }
-    let owners = t
-        .messages
-        .iter()
-        .any(|m| m.author() == key.author && m.body().terms().and_then(|t| t.dates) == Some(dates));
-    let booked = calendar.booked.iter().find(|b| b.overlaps(&dates));
-    Ok(match (owners, booked) {
-        (_, Some(b)) => Some(format!("{dates} overlaps {b}, booked meanwhile")),
-        (true, None) => None,
-        (false, None) => calendar.fits(&dates).err().map(|e| e.to_string()),
-    })
+    Ok(super::bookings::refusal(calendar, t, &key.author, &dates).map(|e| match e {
+        haggle_protocol::BookingError::Taken { asked, taken } => {
+            format!("{asked} overlaps {taken}, booked meanwhile")
+        }
+        other => other.to_string(),
+    }))
 }
 
 /// A deal, with its full signed encoding for offline verification, and its steps since.
