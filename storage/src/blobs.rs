@@ -82,12 +82,15 @@ pub struct Progress {
     pub have: u64,
     /// The blob's size.
     pub size: u64,
+    /// Whether the blob is whole and can be read: its last bytes written is not enough (the
+    /// whole is hashed and moved into place after), so a reader told `complete` never finds
+    /// it missing.
+    pub complete: bool,
 }
 
 impl Progress {
-    /// Whether every byte is here.
-    pub fn complete(&self) -> bool {
-        self.have >= self.size
+    fn held(size: u64) -> Self {
+        Progress { have: size, size, complete: true }
     }
 }
 
@@ -106,6 +109,8 @@ struct Partial {
     size: u64,
     have: Vec<bool>,
     used: u64,
+    /// Every group is here and one `receive` is hashing the whole and moving it into place.
+    finishing: bool,
 }
 
 impl Partial {
@@ -202,14 +207,21 @@ impl Blobs {
         for (hash, path) in names(&dir.join("partial"))? {
             let size = fs::metadata(&path).map_err(io_err(&path))?.len();
             let have_path = path.with_extension("have");
-            let have: Vec<bool> = match fs::read(&have_path) {
+            let mut have: Vec<bool> = match fs::read(&have_path) {
                 Ok(bits) if bits.len() == groups_of(size).div_ceil(8) => {
                     (0..groups_of(size)).map(|g| bits[g / 8] & (1 << (g % 8)) != 0).collect()
                 }
                 // No map, or a damaged one: start that fetch again.
                 _ => vec![false; groups_of(size)],
             };
-            inner.partial.insert(hash, Partial { size, have, used: 0 });
+            // Stopped between the last group and moving the whole into place: that group is
+            // asked for again, and its arrival finishes the file.
+            if have.iter().all(|h| *h)
+                && let Some(last) = have.last_mut()
+            {
+                *last = false;
+            }
+            inner.partial.insert(hash, Partial { size, have, used: 0, finishing: false });
         }
         Ok(Blobs { dir: dir.to_owned(), inner: Mutex::new(inner) })
     }
@@ -239,9 +251,9 @@ impl Blobs {
     pub fn progress(&self, hash: &BlobHash) -> Option<Progress> {
         let inner = self.lock();
         if let Some(e) = inner.complete.get(hash) {
-            return Some(Progress { have: e.size, size: e.size });
+            return Some(Progress::held(e.size));
         }
-        inner.partial.get(hash).map(|p| Progress { have: p.have_bytes(), size: p.size })
+        inner.partial.get(hash).map(|p| Progress { have: p.have_bytes(), size: p.size, complete: false })
     }
 
     /// A fresh path in the directory's scratch space (emptied at every start), for a file on
@@ -351,6 +363,12 @@ impl Blobs {
         let pinned =
             if pin { Some(SystemTime::now()) } else { inner.complete.get(&hash).and_then(|e| e.pinned) };
         inner.put(hash, Entry { size, pinned, used });
+        // A fetch of the same file is over: readers see it complete, never missing.
+        if inner.partial.remove(&hash).is_some() && data != self.partial_path(&hash) {
+            let partial = self.partial_path(&hash);
+            let _ = fs::remove_file(partial.with_extension("have"));
+            let _ = fs::remove_file(partial);
+        }
         Ok(hash)
     }
 
@@ -454,7 +472,10 @@ impl Blobs {
         let groups = groups_of(blob.size);
         inner.clock += 1;
         let used = inner.clock;
-        inner.partial.insert(blob.hash, Partial { size: blob.size, have: vec![false; groups], used });
+        inner.partial.insert(
+            blob.hash,
+            Partial { size: blob.size, have: vec![false; groups], used, finishing: false },
+        );
         Ok(())
     }
 
@@ -500,7 +521,7 @@ impl Blobs {
         {
             let mut inner = self.lock();
             if inner.complete.contains_key(&blob.hash) {
-                return Ok(Progress { have: blob.size, size: blob.size });
+                return Ok(Progress::held(blob.size));
             }
             self.start_partial(&mut inner, blob)?;
         }
@@ -511,10 +532,13 @@ impl Blobs {
             got.push((leaf.offset / GROUP_BYTES) as usize);
         }
         file.sync_data().map_err(io_err(&path))?;
-        let (progress, have) = {
+        let (progress, have, finish) = {
             let mut inner = self.lock();
             inner.clock += 1;
             let clock = inner.clock;
+            if inner.complete.contains_key(&blob.hash) {
+                return Ok(Progress::held(blob.size));
+            }
             let Some(p) = inner.partial.get_mut(&blob.hash) else {
                 return Err(BlobError::Missing(blob.hash));
             };
@@ -529,17 +553,27 @@ impl Blobs {
             for (g, _) in p.have.iter().enumerate().filter(|(_, h)| **h) {
                 bits[g / 8] |= 1 << (g % 8);
             }
-            (Progress { have: p.have_bytes(), size: p.size }, bits)
+            // The one call that sees the last group arrive finishes the blob; the partial entry
+            // stays (not complete) until the complete one replaces it under one lock.
+            let finish = !corrupt && !p.finishing && p.have.iter().all(|h| *h);
+            p.finishing |= finish;
+            (Progress { have: p.have_bytes(), size: p.size, complete: false }, bits, finish)
         };
         let have_path = path.with_extension("have");
         fs::write(&have_path, have).map_err(io_err(&have_path))?;
         if corrupt {
             return Err(BlobError::Corrupt(blob.hash));
         }
-        if progress.complete() {
-            self.lock().partial.remove(&blob.hash);
+        if finish {
+            let finished = self.finish(&path, blob.size, Some(&blob.hash), false);
             let _ = fs::remove_file(&have_path);
-            self.finish(&path, blob.size, Some(&blob.hash), false)?;
+            if finished.is_err() {
+                // Assembled but damaged here: fetched again from the start.
+                self.lock().partial.remove(&blob.hash);
+                let _ = fs::remove_file(&path);
+            }
+            finished?;
+            return Ok(Progress::held(blob.size));
         }
         Ok(progress)
     }
@@ -708,7 +742,7 @@ mod tests {
             let blob = from.insert(&bytes, true).expect("insert");
             assert_eq!(blob, BlobRef { hash: BlobHash::of(&bytes), size: len as u64 });
             let progress = transfer(&from, &to, &blob, 5);
-            assert!(progress.complete(), "{len}");
+            assert!(progress.complete, "{len}");
             assert_eq!(to.read(&blob.hash).expect("read"), bytes, "{len}");
             // And on to a third store from the copy.
             let c = tempfile::tempdir().expect("dir");
@@ -783,6 +817,67 @@ mod tests {
         assert_eq!(to.read(&blob.hash).expect("read"), bytes);
         let to = Blobs::open(b.path()).expect("reopen complete");
         assert_eq!(to.has(&blob.hash), Some(500_000));
+    }
+
+    #[test]
+    fn a_reader_told_complete_can_always_open_the_file() {
+        // A large last step: the whole is hashed and moved into place after its bytes are
+        // written, while another thread asks how far the fetch has come.
+        let (a, b) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+        let from = Blobs::open(a.path()).expect("open");
+        let to = std::sync::Arc::new(Blobs::open(b.path()).expect("open"));
+        for round in 0..4u8 {
+            let mut bytes = data(4 * 1_048_576);
+            bytes[0] = round;
+            let blob = from.insert(&bytes, false).expect("insert");
+            let groups = groups_of(blob.size) as u32;
+            let mut first = 0;
+            while first < groups - 1 {
+                let count = MAX_GROUPS_PER_REQUEST.min(groups - 1 - first);
+                let encoded = from.encode(&blob.hash, first, count).expect("encode");
+                to.receive(&blob, first, count, &encoded).expect("receive");
+                first += count;
+            }
+            let tail = from.encode(&blob.hash, groups - 1, 1).expect("encode");
+            let writer = {
+                let to = to.clone();
+                std::thread::spawn(move || to.receive(&blob, groups - 1, 1, &tail).expect("receive"))
+            };
+            // Bounded by count, not time: every answer until the writer is done is checked.
+            for _ in 0..1_000_000 {
+                let progress = to.progress(&blob.hash).expect("started, never missing");
+                if progress.complete {
+                    assert_eq!(to.read(&blob.hash).expect("complete means readable"), bytes);
+                    break;
+                }
+                assert!(!writer.is_finished() || to.has(&blob.hash).is_some());
+            }
+            assert!(writer.join().expect("writer").complete);
+            assert_eq!(to.partial_count(), 0);
+        }
+    }
+
+    #[test]
+    fn a_fetch_stopped_before_its_last_step_is_moved_into_place_finishes_after_a_restart() {
+        let (a, b) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+        let from = Blobs::open(a.path()).expect("open");
+        let bytes = data(100_000);
+        let blob = from.insert(&bytes, false).expect("insert");
+        let groups = groups_of(blob.size) as u32;
+        // Every group written and its map saved, as a node killed before the rename leaves it.
+        let partial = b.path().join("partial").join(blob.hash.to_hex());
+        {
+            let to = Blobs::open(b.path()).expect("open");
+            to.missing(&blob).expect("start");
+        }
+        std::fs::write(&partial, &bytes).expect("data");
+        std::fs::write(partial.with_extension("have"), vec![0xFF; groups.div_ceil(8) as usize]).expect("map");
+        let to = Blobs::open(b.path()).expect("reopen");
+        assert!(!to.progress(&blob.hash).expect("partial").complete);
+        assert_eq!(to.missing(&blob).expect("missing"), vec![groups - 1]);
+        let last = from.encode(&blob.hash, groups - 1, 1).expect("encode");
+        assert!(to.receive(&blob, groups - 1, 1, &last).expect("receive").complete);
+        assert_eq!(to.read(&blob.hash).expect("read"), bytes);
     }
 
     #[test]

@@ -100,10 +100,10 @@ fn status(state: &AppState, hash: BlobHash) -> FileStatus {
         hash,
         size: progress.map(|p| p.size),
         have: progress.map_or(0, |p| p.have),
-        complete: progress.is_some_and(|p| p.complete()),
+        complete: progress.is_some_and(|p| p.complete),
         fetching: fetch == Some(FetchState::Running),
         error: match fetch {
-            Some(FetchState::Failed(why)) if !progress.is_some_and(|p| p.complete()) => Some(why),
+            Some(FetchState::Failed(why)) if !progress.is_some_and(|p| p.complete) => Some(why),
             _ => None,
         },
     }

@@ -331,7 +331,7 @@ impl NodeHandle {
                     match received {
                         Ok(progress) => {
                             last_progress = Instant::now();
-                            if progress.complete() || last_event.elapsed() >= PROGRESS_EVERY {
+                            if progress.complete || last_event.elapsed() >= PROGRESS_EVERY {
                                 last_event = Instant::now();
                                 self.progress(&blob, progress);
                             }
