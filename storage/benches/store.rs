@@ -7,9 +7,9 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use haggle_protocol::fixtures::{Rng, author, live_listing, sign_now};
+use haggle_protocol::fixtures::{DAY, Rng, author, live_listing, sign_now};
 use haggle_protocol::{Body, Currency, Listing, ListingKind, Location, Price};
-use haggle_storage::{Durability, SearchQuery, Sort, Store};
+use haggle_storage::{Durability, Outcome, SearchQuery, Sort, Store};
 
 /// The allocator the `haggle` binary uses.
 #[global_allocator]
@@ -106,6 +106,24 @@ fn market(n: usize, seed: u64) -> Vec<Vec<u8>> {
             l.nonce[8..].copy_from_slice(&rng.next_u64().to_be_bytes());
             let seller = &sellers[i % sellers.len()];
             sign_now(seller, Body::Listing(l)).bytes().to_vec()
+        })
+        .collect()
+}
+
+/// New revisions (a renewal: ten more days) of `count` of `market(n, seed)`'s listings, spread over the
+/// market, signed by their sellers.
+fn revisions(market: &[Vec<u8>], count: usize) -> Vec<Vec<u8>> {
+    let sellers = market.len().div_ceil(500).max(50);
+    let step = (market.len() / count).max(1);
+    (0..market.len())
+        .step_by(step)
+        .take(count)
+        .map(|i| {
+            let old = haggle_protocol::Object::decode_unverified(&market[i]).expect("decode");
+            let Body::Listing(mut l) = old.body().clone() else { unreachable!("a listing") };
+            l.revision += 1;
+            l.expires_at = l.expires_at.saturating_add(10 * DAY);
+            sign_now(&author((i % sellers) as u32), Body::Listing(l)).bytes().to_vec()
         })
         .collect()
 }
@@ -270,6 +288,27 @@ fn bench_search_and_report(c: &mut Criterion) {
                 times[times.len() - 1]
             );
         }
+        // Revisions: each replaces its listing's document in the index (found by seller and
+        // nonce), 500 to a batch as sync brings them.
+        let revised = revisions(&market(n, 7), 5_000);
+        let totals = |store: &Store| -> Vec<usize> {
+            queries().iter().map(|(_, q)| store.search(q).expect("search").total).collect()
+        };
+        let before = totals(&store);
+        let t = Instant::now();
+        for chunk in revised.chunks(500) {
+            let outcomes = store.ingest_batch(chunk, Durability::Lazy).expect("revisions");
+            let new = outcomes.iter().filter(|o| matches!(o, Outcome::New { .. })).count();
+            assert_eq!(new, chunk.len(), "every revision taken");
+        }
+        store.flush().expect("flush");
+        let took = t.elapsed();
+        assert_eq!(totals(&store), before, "a revision replaces its listing's document");
+        println!(
+            "revisions: {} in {took:.2?}, {:.0}/s (the listings stay {n})",
+            revised.len(),
+            revised.len() as f64 / took.as_secs_f64()
+        );
         let t = Instant::now();
         store.rebuild_index().expect("rebuild");
         println!("index rebuild: {:.2?}", t.elapsed());
