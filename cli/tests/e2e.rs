@@ -351,6 +351,15 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     let out = haggle(&dir, &["search", "lamp", "--currency", "euros!"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("euros!"), "{}", stderr(&out));
+    // A search too long for a URL is refused before it is sent (it used to panic in the HTTP
+    // client), and the ending-soon order takes no other kind than auctions.
+    let long = "a".repeat(100_000);
+    let out = haggle(&dir, &["search", &long]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("at most 1000 characters, and this one is 100000"), "{}", stderr(&out));
+    let out = haggle(&dir, &["search", "--sort", "ending-soon", "--kind", "sell"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ending-soon lists running auctions only"), "{}", stderr(&out));
 
     // A published listing is on disk: it survives kill -9 and a restart.
     let listing = json(

@@ -176,6 +176,13 @@ impl ApiClient {
 
     /// `GET /v1/search`.
     pub fn search(&self, params: &SearchParams) -> Result<SearchPage, ClientError> {
+        // Refused here as the node would: text too long for a URL must not reach one.
+        crate::service::check_search_text(params).map_err(|e| ClientError::Api {
+            status: 400,
+            code: ErrorCode::Invalid,
+            message: e.to_string(),
+            candidates: Vec::new(),
+        })?;
         let url = self.url("/v1/search");
         let request = self.agent.get(&url).header("Authorization", self.bearer()).query_pairs(params.pairs());
         self.finish(&url, request.call())

@@ -677,9 +677,29 @@ impl Service {
 /// The furthest a search pages: the index collects `offset + limit` hits to answer, so a huge
 /// offset would cost any client (or script) memory and time for nothing a person reads.
 const MAX_OFFSET: usize = 10_000;
+/// The longest search text (words, or a location's) taken, in characters: a query uses its
+/// first 16 words anyway, and the text travels in the API's URL.
+pub const MAX_QUERY_CHARS: usize = 1_000;
+
+/// Refuses search text (words, or a location's) over [`MAX_QUERY_CHARS`]: checked by the node,
+/// and by the client before the text goes into a URL.
+pub fn check_search_text(params: &SearchParams) -> Result<(), InvalidInput> {
+    for text in [Some(&params.q), params.near.as_ref()].into_iter().flatten() {
+        let len = text.chars().count();
+        if len > MAX_QUERY_CHARS {
+            return Err(InvalidInput::QueryTooLong { len, max: MAX_QUERY_CHARS });
+        }
+    }
+    Ok(())
+}
 
 /// Turns the API's search parameters into the store's query, reading prices in the currency.
 fn search_query(params: SearchParams) -> Result<SearchQuery, ServiceError> {
+    check_search_text(&params)?;
+    let ending_soon = params.sort == Some(haggle_storage::Sort::EndingSoon);
+    if let Some(kind) = params.kind.filter(|k| ending_soon && *k != haggle_protocol::ListingKind::Auction) {
+        return Err(InvalidInput::EndingSoonKind { kind }.into());
+    }
     let offset = params.offset.unwrap_or(0);
     if offset > MAX_OFFSET {
         return Err(InvalidInput::OffsetTooLarge { offset, max: MAX_OFFSET }.into());
@@ -704,12 +724,8 @@ fn search_query(params: SearchParams) -> Result<SearchQuery, ServiceError> {
         min_price,
         max_price,
         text: params.q,
-        // Ending soon means auctions, whatever else was asked.
-        kind: if params.sort == Some(haggle_storage::Sort::EndingSoon) {
-            Some(haggle_protocol::ListingKind::Auction)
-        } else {
-            params.kind
-        },
+        // Ending soon means auctions.
+        kind: if ending_soon { Some(haggle_protocol::ListingKind::Auction) } else { params.kind },
         category: params.category,
         currency: params.currency,
         seller: params.seller,

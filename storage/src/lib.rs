@@ -22,6 +22,7 @@
 
 mod batch;
 pub mod blobs;
+mod clip;
 mod derived;
 mod error;
 mod feedback;

@@ -15,9 +15,7 @@ use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery
 use tantivy::schema::{
     FAST, Facet, FacetOptions, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::tokenizer::{
-    AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer, TextAnalyzer,
-};
+use tantivy::tokenizer::{AsciiFoldingFilter, Language, LowerCaser, SimpleTokenizer, Stemmer, TextAnalyzer};
 use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term,
 };
@@ -29,8 +27,9 @@ use crate::index_key::{KeyQuery, KeyReader, nonce_halves};
 
 /// Bumped whenever the schema or analyzer changes; an index of another version is rebuilt.
 /// Version 2 indexes a listing's words in one field, weighted by repetition; version 3 keeps a
-/// listing's key as its seller and two nonce halves, not as 96 hex characters.
-const INDEX_VERSION: u32 = 3;
+/// listing's key as its seller and two nonce halves, not as 96 hex characters; version 4 cuts
+/// words over 39 bytes to their first 39 instead of dropping them.
+const INDEX_VERSION: u32 = 4;
 const VERSION_FILE: &str = "haggle-index-version";
 const ANALYZER: &str = "haggle";
 /// Indexing memory: tantivy's minimum per thread is 15 MB; one thread at 32 MB keeps the node
@@ -238,7 +237,7 @@ fn schema() -> (Schema, Fields) {
 
 fn analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())
-        .filter(RemoveLongFilter::limit(40))
+        .filter(crate::clip::ClipLongFilter)
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
         .filter(Stemmer::new(Language::English))
@@ -754,6 +753,24 @@ mod tests {
         assert!(titles(&m, &q("bikes")).contains(&"Mountain bike".to_owned()));
         assert_eq!(titles(&m, &q("GARDEN")), vec!["Lawn mower"]);
         assert!(titles(&m, &q("xylophone")).is_empty());
+    }
+
+    /// Defect: a word of 40 bytes or more was dropped from queries and listings alike, so a
+    /// query of one long word matched every listing, and the listing using it was not found by
+    /// it. Long words are now cut to their first 39 bytes on both sides.
+    #[test]
+    fn a_long_word_finds_its_listing_and_nothing_else() {
+        let m = market();
+        let word = "Donaudampfschifffahrtsgesellschaftskapitaenswitwe";
+        let hat = item(40, &format!("Hat of the {word}"), |l| l.category = "clothing/hats".into());
+        let _ =
+            m.store.ingest(sign_now(&key(3), Body::Listing(hat)).bytes(), Durability::Flush).expect("ingest");
+        let expected = vec![format!("Hat of the {word}")];
+        assert_eq!(titles(&m, &q(word)), expected);
+        assert_eq!(titles(&m, &q(&word.to_lowercase())), expected);
+        assert_eq!(titles(&m, &q(&format!("hat {word}"))), expected);
+        assert!(titles(&m, &q(&"q".repeat(45))).is_empty(), "an unknown long word matches nothing");
+        assert!(titles(&m, &q(&format!("{} bike", "z".repeat(76)))).is_empty());
     }
 
     /// Defect: every typo match scored the same, so a listing that matched only through a tag

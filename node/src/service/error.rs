@@ -153,6 +153,22 @@ pub enum InvalidInput {
         /// Their currency.
         currency: haggle_protocol::Currency,
     },
+    /// Search words longer than [`crate::service::MAX_QUERY_CHARS`].
+    #[error("a search is at most {max} characters, and this one is {len}: shorten it")]
+    QueryTooLong {
+        /// The characters given.
+        len: usize,
+        /// The most taken.
+        max: usize,
+    },
+    /// The ending-soon order with a kind other than auctions.
+    #[error(
+        "ending-soon lists running auctions only, and the search asks for {kind} listings: drop one of the two"
+    )]
+    EndingSoonKind {
+        /// The kind asked for.
+        kind: haggle_protocol::ListingKind,
+    },
     /// A search page too far in.
     #[error("results are paged up to {max}: narrow the search instead of skipping {offset}")]
     OffsetTooLarge {
