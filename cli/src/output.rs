@@ -155,6 +155,20 @@ pub fn terms(t: &TermsView) -> String {
     }
 }
 
+/// A thread's current terms: a pledge of 0 is named for what it is, a withdrawal.
+pub fn thread_terms(t: &ThreadView) -> String {
+    message_terms(t.opening, &t.terms)
+}
+
+/// A message's terms, a pledge of 0 named as a withdrawal.
+fn message_terms(kind: haggle_node::api::types::ObjectKind, t: &TermsView) -> String {
+    if kind == haggle_node::api::types::ObjectKind::Pledge && t.price.amount == 0 {
+        "withdrawal of the pledge".to_owned()
+    } else {
+        terms(t)
+    }
+}
+
 /// A table of listings (search results, the owner's listings).
 pub fn listings(list: &[ListingView], empty: &str) {
     if list.is_empty() {
@@ -346,7 +360,7 @@ pub fn thread(t: &ThreadView) {
         Some(_) => format!(", {}", expiry(t.terms.expires_at, now)),
         None => String::new(),
     };
-    outln!("  terms     {} (proposed by {}{expiry})", terms(&t.terms), t.proposed_by.as_str());
+    outln!("  terms     {} (proposed by {}{expiry})", thread_terms(t), t.proposed_by.as_str());
     let public = matches!(
         t.opening,
         haggle_node::api::types::ObjectKind::Bid | haggle_node::api::types::ObjectKind::Pledge
@@ -359,6 +373,17 @@ pub fn thread(t: &ThreadView) {
             } else {
                 outln!(
                     "  next      at the deadline: your node accepts every pledge by itself if the goal is met"
+                )
+            }
+        }
+        (Some(Party::Them), _) if public && t.outcome.is_none() => {
+            if t.opening == haggle_node::api::types::ObjectKind::Bid {
+                outln!(
+                    "  next      at the end: the seller's node accepts the high bid by itself if it meets any reserve"
+                )
+            } else {
+                outln!(
+                    "  next      at the deadline: the creator's node accepts every pledge by itself if the goal is met"
                 )
             }
         }
@@ -412,7 +437,8 @@ pub fn thread(t: &ThreadView) {
     outln!();
     let (times, width) = time_column(t.messages.iter().map(|m| m.created_at), now, 9);
     for (m, at) in t.messages.iter().zip(&times) {
-        let message_terms = m.terms.as_ref().map(|t| format!(" {}", terms(t))).unwrap_or_default();
+        let message_terms =
+            m.terms.as_ref().map(|terms| format!(" {}", message_terms(m.kind, terms))).unwrap_or_default();
         let delivery = m.delivery.map(|d| format!(" [{d}]")).unwrap_or_default();
         let off_chain = if m.on_chain { "" } else { " (crossed, not counted)" };
         let note = if m.message.is_empty() { String::new() } else { format!("  {}", dim(&m.message)) };

@@ -101,6 +101,11 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     wait_high(ds, &id, 1, "50.00 EUR");
     wait("the first bid to reach the second bidder", || (auction(d2, &id)["bids"] == 1).then_some(()));
     json(d2, &["bid", &id[..10], "--price", "55"]);
+    // A running bid waits for the end on the bidder's side as on the seller's: nobody is
+    // holding it up.
+    let offers = String::from_utf8_lossy(&haggle(d2, &["offers"]).stdout).into_owned();
+    let row = offers.lines().find(|l| l.contains("Brass lamp")).unwrap_or_else(|| panic!("{offers}"));
+    assert!(row.contains("at end"), "{offers}");
     wait_high(ds, &id, 2, "55.00 EUR");
     wait("the first bidder to see it was outbid", || (auction(d1, &id)["me"] == "outbid").then_some(()));
     wait("the second bid to reach the first bidder", || {
@@ -178,6 +183,20 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     let shown = haggle(d2, &["show", &id[..12]]);
     let text = String::from_utf8_lossy(&shown.stdout);
     assert!(text.contains("high bid  70.00 EUR") && text.contains("you lost"), "{text}");
+
+    // Called off by both, the sale says so on both sides (the listing stays closed).
+    let deal_id = deal["id"].as_str().expect("the deal's id").to_owned();
+    for d in [ds, d3] {
+        let out = haggle(d, &["cancel", &deal_id[..12]]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    for (d, says) in [(ds, "then called off by you both"), (d3, "you won, and the deal was then called off")]
+    {
+        wait("the called-off sale to show on both sides", || {
+            let text = String::from_utf8_lossy(&haggle(d, &["show", &id[..12]]).stdout).into_owned();
+            text.contains(says).then_some(())
+        });
+    }
 
     // An auction retracted before its end takes no more bids, and no one won it.
     let clock = json(

@@ -128,6 +128,9 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     assert!(on_oven.iter().all(|t| t["replaced_by"].is_null() || t["awaiting"].is_null()), "{threads:?}");
     let text = String::from_utf8_lossy(&haggle(d3, &["offers"]).stdout).into_owned();
     assert_eq!(text.matches(" replaced ").count(), 2, "{text}");
+    // The withdrawal reads as one, not as a pledge of nothing ("free x1").
+    assert_eq!(text.matches("withdrawal of the pledge").count(), 1, "{text}");
+    assert!(!text.contains("free x1"), "{text}");
     let text = String::from_utf8_lossy(&haggle(d2, &["show", &oven[..10]]).stdout).into_owned();
     assert!(
         text.contains("[##############################] 100%") && text.contains("reward: Loaf a week"),

@@ -129,6 +129,7 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
             BidStanding::Awaiting => {
                 "your bid is on top at the end: the seller's node accepts it, yours confirms"
             }
+            BidStanding::Won if a.called_off => "you won, and the deal was then called off by you both",
             BidStanding::Won => "you won: see haggle deals",
             BidStanding::Lost if retracted => "no one won: the seller retracted the auction",
             // The bid on top here did not win: the seller's node took another, and only the two
@@ -149,6 +150,10 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
             format!("{} by {}", b.amount.display, output::short_peer(&b.bidder))
         };
         let says = match (a.state, &a.accepted, &a.high_bid) {
+            (AuctionState::Sold, Some(b), _) if a.called_off => format!(
+                "sold for {}, then called off by you both (the listing stays closed: publish it again to sell it)",
+                winner(b).replacen(" by ", " to ", 1)
+            ),
             (AuctionState::Sold, Some(b), _) => {
                 format!("sold for {} (see haggle deals)", winner(b).replacen(" by ", " to ", 1))
             }

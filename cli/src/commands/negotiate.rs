@@ -116,12 +116,13 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                     (kind, _) => kind.to_string(),
                 },
                 t.listing_title.clone().unwrap_or_default(),
-                output::terms(&t.terms),
+                output::thread_terms(t),
                 output::public_state(t).map_or_else(|| t.state.to_string(), str::to_owned),
                 match t.awaiting {
-                    // The owner's node answers bids and pledges at the end by itself; after
-                    // it, a high bid under the reserve is the seller's to accept or not.
-                    Some(Party::Me) if public && t.outcome.is_none() => "at end".into(),
+                    // The owner's node answers bids and pledges at the end by itself (on both
+                    // sides, nobody is holding them up); after it, a high bid under the reserve
+                    // is the seller's to accept or not.
+                    Some(_) if public && t.outcome.is_none() => "at end".into(),
                     Some(Party::Me) => "you".into(),
                     Some(Party::Them) => "them".into(),
                     None => "-".into(),

@@ -381,6 +381,13 @@ pub(super) fn info(
     let known = outcome(store, listing, &view)?;
     let (state, accepted) = known;
     let accepted_bid = accepted.and_then(|id| view.bids.iter().find(|b| b.id == id));
+    // A sale both parties called off: the listing stays closed, and its result says so.
+    let mut called_off = false;
+    if let (AuctionState::Sold, Some(thread)) = (state, accepted) {
+        for deal in store.deals_on(&key)?.iter().filter(|d| d.offer().id() == thread) {
+            called_off |= store.is_cancelled(&deal.id())?;
+        }
+    }
     Ok(Some(AuctionInfo {
         state,
         accepted: accepted_bid.map(bid_view),
@@ -398,5 +405,6 @@ pub(super) fn info(
         bidders: bidders.len(),
         history: view.bids.iter().rev().take(HISTORY).map(bid_view).collect(),
         me: standing(store, &view, me, known)?,
+        called_off,
     }))
 }
