@@ -70,6 +70,11 @@ pub fn sentence(r: &ReputationBrief) -> String {
         "not trusted: mostly negative ratings"
     } else if r.weighted_positive > 0.0 {
         "not trusted yet: too few positive ratings from people your trades vouch for"
+    } else if r.trusted_raters > 0 {
+        // Raters in the web of trust (people you traded with) weigh nothing until someone
+        // with standing rated them positive: --trusted keeps the seller, the ✓ waits.
+        "not trusted yet: its raters are in your web of trust (--trusted keeps it) but have no standing: \
+         rating your own deals with them gives them some"
     } else {
         "not trusted: none of the raters is someone your trades or trusted keys vouch for"
     };
@@ -184,5 +189,36 @@ pub fn print_feedback(f: &FeedbackView) {
             f.weight,
             f.subject
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn brief(positive: u32, weighted_positive: f64, trusted_raters: u32) -> ReputationBrief {
+        ReputationBrief {
+            positive,
+            neutral: 0,
+            negative: 0,
+            weighted_deals: weighted_positive,
+            weighted_positive,
+            weighted_negative: 0.0,
+            in_web_of_trust: trusted_raters > 0,
+            trusted_raters,
+            trusted: weighted_positive >= 1.0,
+        }
+    }
+
+    /// Defect: a seller rated by someone you traded with (in your web of trust, so `--trusted`
+    /// kept it) was said to have no rater your trades vouch for.
+    #[test]
+    fn the_rep_line_names_raters_in_the_web_of_trust_without_standing() {
+        let line = sentence(&brief(1, 0.0, 1));
+        assert!(line.contains("its raters are in your web of trust (--trusted keeps it)"), "{line}");
+        assert!(!line.contains("none of the raters"), "{line}");
+        let line = sentence(&brief(1, 0.0, 0));
+        assert!(line.contains("none of the raters is someone your trades"), "{line}");
+        assert!(sentence(&brief(1, 1.0, 1)).ends_with("(trusted)"));
     }
 }
