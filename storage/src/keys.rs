@@ -20,7 +20,7 @@
 //! | `N` | recipient (32), mailbox id (32) | - (mailboxes by recipient: quota, and mail to open) |
 //! | `R` | mailbox id (32) | receipt id (32) |
 //! | `B` | mailbox id (32) | the owner's message it carries (32) |
-//! | `i` | listing key (48) | sequence (8, BE): a swept listing the search index must drop |
+//! | `i` | listing key (48) | sequence (8, BE): a listing the search index must read again (swept, or an auction's high bid raised) |
 //! | `g` | listing key (48) | revision (4, BE), until (8, BE): a swept listing's highest revision |
 //! | `G` | until (8, BE), listing key (48) | - (when to forget a swept listing's marker) |
 //! | `v` | object id (32) | until (8, BE): evicted to keep within the store's budget |

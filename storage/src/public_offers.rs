@@ -203,6 +203,10 @@ impl Store {
         batch.insert(keys::bid_by(&author, &id), key.to_bytes().as_slice());
         batch.insert(keys::mail_expiry(o.terms.expires_at, &id), &[]);
         set.insert(&mut batch, offer.created_at(), id, o.terms.expires_at);
+        // A bid admitted is the new high one: the index finds and sorts the auction by it.
+        if matches!(market, Market::Auction(_)) {
+            self.mark_for_index(&mut batch, &key)?;
+        }
         self.apply(batch, set)?;
         // Let go of this copy first, so the cached list grows in place instead of being copied.
         drop(held);
@@ -407,6 +411,40 @@ mod tests {
         }
         let reason = refused(put(&s, &sign_at(&key(4), cheap, t)));
         assert!(reason.is_peer_fault(), "{reason}");
+    }
+
+    /// Defect: an auction was filtered and sorted by its start price while it showed its high
+    /// bid, so a budget filter let through lots over it and the price order looked broken.
+    #[test]
+    fn an_auction_is_found_and_sorted_by_its_high_bid() {
+        use crate::{SearchQuery, Sort};
+        let (_d, s) = store();
+        let (t, cheap) = running(MIN, DAY);
+        let mut shade = auction("Lamp shade", 5_000, 100, t.saturating_add(DAY), 300);
+        shade.nonce = [0x23; 16];
+        let shade = sign_at(&key(1), Body::Listing(shade), t);
+        assert!(put(&s, &cheap).is_new() && put(&s, &shade).is_new());
+        let query = |min_price, max_price, sort| SearchQuery {
+            min_price,
+            max_price,
+            currency: haggle_protocol::Currency::new("EUR").ok(),
+            sort,
+            ..SearchQuery::new("lamp")
+        };
+        let titles = |q: SearchQuery| -> Vec<String> {
+            let hits = s.search(&q).expect("search").hits;
+            hits.iter().filter_map(|h| h.listing.listing().map(|l| l.title.clone())).collect()
+        };
+        // Indexed before any bid: by the start price.
+        assert_eq!(titles(query(None, None, Sort::PriceAsc)), ["Lamp", "Lamp shade"]);
+        assert!(put(&s, &sign_at(&key(2), bid(&cheap, 10_000), t)).is_new());
+        for pass in ["as bids arrive", "after a rebuild"] {
+            assert_eq!(titles(query(None, Some(6_000), Sort::Relevance)), ["Lamp shade"], "{pass}");
+            assert_eq!(titles(query(Some(6_000), None, Sort::Relevance)), ["Lamp"], "{pass}");
+            assert_eq!(titles(query(None, None, Sort::PriceAsc)), ["Lamp shade", "Lamp"], "{pass}");
+            assert_eq!(titles(query(None, None, Sort::PriceDesc)), ["Lamp", "Lamp shade"], "{pass}");
+            s.rebuild_index().expect("rebuild");
+        }
     }
 
     #[test]

@@ -244,6 +244,9 @@ fn analyzer() -> TextAnalyzer {
         .build()
 }
 
+/// A listing to index, with the high bid held when it is an auction (its price in the index).
+pub(crate) type Priced<'a> = (&'a Object, Option<u64>);
+
 pub(crate) struct SearchIndex {
     index: Index,
     reader: IndexReader,
@@ -307,7 +310,7 @@ impl SearchIndex {
     /// now been fed.
     pub fn feed<'a>(
         &self,
-        changes: impl IntoIterator<Item = (ListingKey, bool, Option<&'a Object>)>,
+        changes: impl IntoIterator<Item = (ListingKey, bool, Option<Priced<'a>>)>,
         watermark: u64,
     ) -> Result<(), IndexError> {
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -315,7 +318,7 @@ impl SearchIndex {
             if indexed {
                 w.writer.delete_query(self.key_query(&key))?;
             }
-            if let Some(doc) = listing.and_then(|l| self.document(&key, l)) {
+            if let Some(doc) = listing.and_then(|(l, high_bid)| self.document(&key, l, high_bid)) {
                 w.writer.add_document(doc)?;
             }
             self.uncommitted.fetch_add(1, Ordering::Relaxed);
@@ -340,7 +343,7 @@ impl SearchIndex {
     /// [`Self::feed`], then [`Self::commit`].
     pub fn apply<'a>(
         &self,
-        changes: impl IntoIterator<Item = (ListingKey, bool, Option<&'a Object>)>,
+        changes: impl IntoIterator<Item = (ListingKey, bool, Option<Priced<'a>>)>,
         watermark: u64,
     ) -> Result<(), IndexError> {
         self.feed(changes, watermark)?;
@@ -377,7 +380,7 @@ impl SearchIndex {
         self.reader.searcher().num_docs()
     }
 
-    fn document(&self, key: &ListingKey, object: &Object) -> Option<TantivyDocument> {
+    fn document(&self, key: &ListingKey, object: &Object, high_bid: Option<u64>) -> Option<TantivyDocument> {
         let l = object.listing()?;
         let f = &self.fields;
         let mut doc = TantivyDocument::new();
@@ -400,7 +403,7 @@ impl SearchIndex {
         doc.add_text(f.seller, key.author.to_hex());
         if let Some(price) = &l.price {
             doc.add_text(f.currency, price.currency.as_str());
-            doc.add_u64(f.price, price.amount);
+            doc.add_u64(f.price, high_bid.map_or(price.amount, |bid| bid.max(price.amount)));
         }
         doc.add_u64(f.created, object.created_at().as_millis());
         doc.add_u64(f.expires, l.expires_at.as_millis());

@@ -550,12 +550,30 @@ impl Store {
                 None => self.listing(key),
             })
             .collect::<Result<_, _>>()?;
-        let docs = listings.iter().zip(&loaded).map(|((key, change), loaded)| {
-            let current = change.current.as_ref().or(loaded.as_ref());
-            (*key, change.indexed, current.filter(|o| is_searchable(o, now)))
-        });
+        let mut docs = Vec::with_capacity(listings.len());
+        for ((key, change), loaded) in listings.iter().zip(&loaded) {
+            let current = change.current.as_ref().or(loaded.as_ref()).filter(|o| is_searchable(o, now));
+            // An auction is found and sorted by what it costs now: its high bid, once it has one.
+            let high_bid = match current {
+                Some(o) if o.listing().is_some_and(|l| l.kind == haggle_protocol::ListingKind::Auction) => {
+                    self.high_bid(key, o)?
+                }
+                _ => None,
+            };
+            docs.push((*key, change.indexed, current.map(|o| (o, high_bid))));
+        }
         self.index.feed(docs, watermark)?;
         Ok(())
+    }
+
+    /// The high bid held on the auction `key` (whose current revision is `listing`).
+    fn high_bid(&self, key: &ListingKey, listing: &Object) -> Result<Option<u64>, StoreError> {
+        let bids = self.public_offers_on(key)?;
+        if bids.is_empty() {
+            return Ok(None);
+        }
+        let view = haggle_protocol::AuctionView::new(listing, bids.iter());
+        Ok(view.and_then(|v| v.leader().map(|b| b.amount)))
     }
 
     /// Rebuilds the search index from the database.

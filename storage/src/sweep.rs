@@ -112,7 +112,7 @@ impl Store {
             if let Some(head) = self.head(key)? {
                 self.drop_listing(&mut batch, &mut set, key, &head)?;
             }
-            self.note_dropped(&mut batch, key)?;
+            self.mark_for_index(&mut batch, key)?;
             self.apply(batch, set)?;
         }
         // Markers that guard nothing any more.
@@ -143,9 +143,14 @@ impl Store {
         Ok((ids, until))
     }
 
-    /// Marks a dropped listing for the search index. Rare enough to afford a durable mark: the
-    /// index must drop the listing even if the process dies before the next index commit.
-    fn note_dropped(&self, batch: &mut crate::writes::Batch, key: &ListingKey) -> Result<(), StoreError> {
+    /// Marks a listing for the search index to read again: dropped, or an auction's high bid
+    /// raised. Rare enough to afford a durable mark: the index must take the change even if
+    /// the process dies before the next index commit.
+    pub(crate) fn mark_for_index(
+        &self,
+        batch: &mut crate::writes::Batch,
+        key: &ListingKey,
+    ) -> Result<(), StoreError> {
         let seq = self.next_seq()?;
         batch.insert(keys::index_pending(key), seq.to_be_bytes().as_slice());
         Ok(())
@@ -206,7 +211,7 @@ impl Store {
                 batch.insert(keys::evicted(id), until.to_be_bytes().as_slice());
                 batch.insert(keys::evicted_expiry(until, id), &[]);
             }
-            self.note_dropped(&mut batch, &key)?;
+            self.mark_for_index(&mut batch, &key)?;
             self.apply(batch, set)?;
             self.forget_offers(Some(&key));
             evicted += 1;
