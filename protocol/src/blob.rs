@@ -213,6 +213,7 @@ pub(crate) fn check_files(images: &[Image], file: Option<&DigitalFile>) -> Resul
             return Err(ValidationError::TooLong {
                 field: "file name",
                 len: chars,
+                unit: "characters",
                 max: MAX_FILE_NAME_CHARS,
             });
         }
@@ -234,7 +235,7 @@ fn size(len: u64, field: &'static str, max: u64) -> Result<(), ValidationError> 
         return Err(ValidationError::Empty { field });
     }
     if len > max {
-        return Err(ValidationError::TooLong { field, len: len as usize, max: max as usize });
+        return Err(ValidationError::TooLong { field, len: len as usize, unit: "bytes", max: max as usize });
     }
     Ok(())
 }

@@ -56,12 +56,14 @@ pub enum ValidationError {
         max: usize,
     },
     /// A text field, list entry or sealed payload is over its length limit.
-    #[error("{field} is {len} long, over the limit of {max}")]
+    #[error("{field} is {len} {unit} long, over the limit of {max}")]
     TooLong {
         /// The field's name.
         field: &'static str,
-        /// Its length, in the limit's unit (characters or bytes).
+        /// Its length, in the limit's unit.
         len: usize,
+        /// The unit: `characters` or `bytes`.
+        unit: &'static str,
         /// The limit, in the same unit.
         max: usize,
     },
@@ -230,6 +232,7 @@ pub fn validate(envelope: &Envelope, now: Timestamp) -> Result<(), ValidationErr
                 return Err(ValidationError::TooLong {
                     field: "sealed",
                     len: mailbox.sealed.len(),
+                    unit: "bytes",
                     max: MAX_SEALED_BYTES,
                 });
             }
@@ -436,12 +439,12 @@ fn non_empty(s: &str, field: &'static str) -> Result<(), ValidationError> {
 }
 
 fn text(s: &str, field: &'static str, max: usize, unit: Len, lines: Lines) -> Result<(), ValidationError> {
-    let len = match unit {
-        Len::Chars => s.chars().count(),
-        Len::Bytes => s.len(),
+    let (len, unit) = match unit {
+        Len::Chars => (s.chars().count(), "characters"),
+        Len::Bytes => (s.len(), "bytes"),
     };
     if len > max {
-        return Err(ValidationError::TooLong { field, len, max });
+        return Err(ValidationError::TooLong { field, len, unit, max });
     }
     let allowed = |c: char| lines == Lines::Many && (c == '\n' || c == '\t');
     if s.chars().any(|c| c.is_control() && !allowed(c)) {
@@ -490,7 +493,10 @@ mod tests {
             (Listing { title: " ".into(), ..listing("x") }, "title must not be empty"),
             (Listing { title: "a\u{7}b".into(), ..listing("x") }, "title contains a control"),
             (Listing { tags: vec!["t".into(); MAX_TAGS + 1], ..listing("x") }, "tags has 17 entries"),
-            (Listing { tags: vec!["t".repeat(MAX_TAG_CHARS + 1)], ..listing("x") }, "tags is 33 long"),
+            (
+                Listing { tags: vec!["t".repeat(MAX_TAG_CHARS + 1)], ..listing("x") },
+                "tags is 33 characters long",
+            ),
             (Listing { category: "Vehicles".into(), ..listing("x") }, "category `Vehicles`"),
             (Listing { category: "a//b".into(), ..listing("x") }, "category `a//b`"),
             (Listing { quantity: 0, ..listing("x") }, "quantity must be 1 to 1000000, not 0"),

@@ -32,10 +32,15 @@ pub(super) enum Ending {
 }
 
 impl Ending {
-    fn note(self, kind: ListingKind) -> &'static str {
+    /// `to_winner`: the thread's other party made the deal, in another thread (a winning
+    /// bidder's earlier, lower bids).
+    fn note(self, kind: ListingKind, to_winner: bool) -> &'static str {
         match (self, kind) {
             (Ending::Retracted, _) => "The listing was retracted.",
             (Ending::SoldOut, ListingKind::Wanted) => "Found what I wanted, thanks.",
+            (Ending::SoldOut, ListingKind::Auction) if to_winner => {
+                "The auction ended: a later bid of yours won."
+            }
             (Ending::SoldOut, ListingKind::Auction) => "The auction ended: another bid won.",
             (Ending::SoldOut, _) => "Sold out, sorry.",
             (Ending::Expired, _) => "The listing expired.",
@@ -68,6 +73,11 @@ impl Service {
         // the owner's terms that this node has not confirmed).
         let awaiting_them =
             |t: &&ThreadRecord| t.view.state == ThreadState::Confirming && t.view.proposer != me;
+        let winners: Vec<_> = threads
+            .iter()
+            .filter(|t| t.view.state == ThreadState::Accepted || awaiting_them(t))
+            .map(|t| t.view.offerer)
+            .collect();
         for thread in threads
             .iter()
             .filter(|t| !t.view.state.is_final())
@@ -79,7 +89,7 @@ impl Service {
                 prev: thread.view.terms_message(),
                 to: thread.view.offerer,
             };
-            let message = ending.note(l.kind).to_owned();
+            let message = ending.note(l.kind, winners.contains(&thread.view.offerer)).to_owned();
             let body = if thread.view.proposer == me {
                 Body::Withdraw(Withdraw { reply, message })
             } else {

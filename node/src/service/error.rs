@@ -323,7 +323,7 @@ pub enum Conflict {
     #[error("listing {} is not an auction: make an offer instead (haggle offer; haggle book for a listing that takes bookings)", .0.fmt_short())]
     NotAnAuction(haggle_protocol::ObjectId),
     /// A pledge to a listing that is not a campaign.
-    #[error("listing {} is not a crowdfunding campaign", .0.fmt_short())]
+    #[error("listing {} is not a crowdfunding campaign: an auction takes bids (haggle bid), other listings offers (haggle offer)", .0.fmt_short())]
     NotACampaign(haggle_protocol::ObjectId),
     /// A pledge after the campaign's deadline.
     #[error("the campaign {} reached its deadline {}", listing.fmt_short(), when(*deadline))]
