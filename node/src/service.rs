@@ -282,9 +282,10 @@ impl Service {
         let id = self.resolve(given, "listing")?;
         let object = self.store.get(&id)?.ok_or_else(not_found)?;
         if object.thread_id().is_some() {
+            let made_deal = self.store.deal(&id)?.is_some();
             return Err(ServiceError::WrongKind {
                 given: given.to_owned(),
-                is: "an offer thread (or one of its messages)",
+                is: if made_deal { "a deal" } else { "an offer thread (or one of its messages)" },
                 wanted: "a listing",
                 hint: "haggle show ID shows the thread and the listing it is on; haggle search and haggle listings list listings",
             });
@@ -497,10 +498,23 @@ impl Service {
         let thread = self.store.get(&id)?.and_then(|o| o.thread_id());
         let made =
             thread.map(|t| self.store.thread(&t)).transpose()?.flatten().and_then(|t| t.view.deal_id());
-        made.map(|d| self.store.deal(&d))
-            .transpose()?
-            .flatten()
-            .ok_or_else(|| ServiceError::not_found("deal", given))
+        if let Some(deal) = made.map(|d| self.store.deal(&d)).transpose()?.flatten() {
+            return Ok(deal);
+        }
+        // Another kind of object: named, with where to find deals.
+        let object = self.store.get(&id)?;
+        let is = match object.as_ref().map(Object::kind) {
+            Some(haggle_protocol::ObjectKind::Feedback) => "a rating (feedback)",
+            Some(_) if object.as_ref().is_some_and(|o| o.listing_key().is_some()) => "a listing",
+            Some(_) if thread.is_some() => "an offer thread that made no deal (or one of its messages)",
+            _ => return Err(ServiceError::not_found("deal", given)),
+        };
+        Err(ServiceError::WrongKind {
+            given: given.to_owned(),
+            is,
+            wanted: "a deal",
+            hint: "haggle deals lists your deals (the DEAL column); haggle show ID shows what this id is",
+        })
     }
 
     /// A deal with its steps and feedback, from the owner's side.

@@ -14,7 +14,8 @@ use crate::output;
 /// or a deal of other people's: the error says where the user's deals are.
 pub fn no_such_deal(e: ClientError) -> anyhow::Error {
     match e.code() {
-        Some(haggle_node::ErrorCode::NotFound) => {
+        // An id of another kind is named as such by the node, with where deals are listed.
+        Some(haggle_node::ErrorCode::NotFound) if !e.to_string().contains("haggle deals") => {
             anyhow::anyhow!(
                 "{e}: give the id of one of your deals (haggle deals lists them); a listing, or an offer that has not become a deal, has none"
             )

@@ -437,6 +437,21 @@ fn chairs_deal(seller: &Service, buyer: &Service, stock: u32, quantity: u32) -> 
     (id, accept.object.id())
 }
 
+/// Defect: a deal's id given to a listing's command said it named an offer thread, and a
+/// listing's id given to a deal's said only "no deal matches": each says what the id is.
+#[test]
+fn a_deals_id_and_a_listings_id_given_the_other_way_say_what_they_are() {
+    use haggle_protocol::Step;
+
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (id, deal) = chairs_deal(&seller, &buyer, 3, 1);
+    let wrong = seller.retract(&deal.to_hex()[..10]).expect_err("a deal is no listing");
+    assert!(wrong.to_string().contains("is a deal, not a listing"), "{wrong}");
+    let wrong = seller.deal_step(&id[..10], Step::Cancel).expect_err("a listing is no deal");
+    assert!(wrong.to_string().contains("is a listing, not a deal: haggle deals lists your deals"), "{wrong}");
+}
+
 /// Defect: a deal both parties called off kept what it took; the quantity stayed down for good.
 /// Now the owner's node publishes a revision that gives it back, once, when the second `cancel`
 /// (here the owner's own) ends the deal.
