@@ -195,6 +195,8 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     });
     let countered = json(&da, &["counter", &thread[..10], "--price", "135"]);
     assert_eq!(countered["state"], "countered");
+    // Its delivery says what went where, not a bare message id.
+    watch_a.line_with(&[&format!("your counter in thread {} on Folding bike: delivered", &thread[..10])]);
     wait("C to receive the counter", || {
         let t = json(&dc, &["show", &thread]);
         (t["type"] == "thread" && t["state"] == "countered").then_some(())

@@ -162,12 +162,31 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
             )
         }
         NodeEvent::DealStep { id, deal, step, stage } => step_line(api, *id, *deal, step, stage),
-        NodeEvent::DeliveryChanged { id, state } => format!("message {} {state}", output::short(id)),
+        NodeEvent::DeliveryChanged { id, state } => delivery_line(api, *id, state),
         NodeEvent::SyncCompleted { peer, received, .. } if *received > 0 => {
             format!("caught up with {}: {received} new", output::short_peer(peer))
         }
         _ => return Ok(None),
     }))
+}
+
+/// An outgoing message's delivery: what it is and where (`your counter in thread ... on Brass
+/// lamp: delivered`), or its id alone if it cannot be read.
+fn delivery_line(api: &ApiClient, id: ObjectId, state: &impl std::fmt::Display) -> String {
+    use haggle_node::api::types::ObjectView;
+    match api.object(&id.to_hex()) {
+        Ok(ObjectView::Thread(t)) => {
+            let kind =
+                t.messages.iter().find(|m| m.id == id).map_or("message".to_owned(), |m| m.kind.to_string());
+            let on = t.listing_title.map(|title| format!(" on {title}")).unwrap_or_default();
+            format!("your {kind} in thread {}{on}: {state}", output::short(&t.thread))
+        }
+        Ok(ObjectView::Deal(d)) => {
+            let on = d.title.map(|title| format!(" on {title}")).unwrap_or_default();
+            format!("your step in deal {}{on}: {state}", output::short(&d.id))
+        }
+        _ => format!("message {} {state}", output::short(&id)),
+    }
 }
 
 /// A negotiation message's line: its kind, its thread and listing, and the note it carries.
