@@ -242,6 +242,21 @@ impl Service {
         let _revising = self.revising();
         let (current, mut listing) = self.own_listing(given)?;
         let now = Timestamp::now();
+        // The rules an open auction or campaign keeps, told in the command's terms.
+        match &listing.market {
+            Some(Market::Auction(terms)) if now >= terms.ends_at => {
+                return Err(InvalidInput::MarketOver { what: "the auction", ended: terms.ends_at }.into());
+            }
+            Some(Market::Auction(terms)) if now.saturating_add(lifetime) < terms.bids_stand_until() => {
+                let left = terms.bids_stand_until().as_millis().saturating_sub(now.as_millis());
+                let min_days = left.div_ceil(86_400_000);
+                return Err(InvalidInput::LifetimeTooShort { min_days }.into());
+            }
+            Some(Market::Campaign(c)) if now >= c.deadline => {
+                return Err(InvalidInput::MarketOver { what: "the campaign", ended: c.deadline }.into());
+            }
+            _ => {}
+        }
         listing.revision = next_revision(&current)?;
         listing.expires_at = now.saturating_add(lifetime);
         self.store_listing(listing, now)

@@ -143,6 +143,22 @@ pub enum InvalidInput {
         /// The limit.
         max_days: u64,
     },
+    /// A renewal that would end an open auction's listing before its bids lapse.
+    #[error(
+        "an auction's listing must live until its bids lapse, four days after its end: use --expires {min_days}d or more"
+    )]
+    LifetimeTooShort {
+        /// The least lifetime that does, in whole days from now.
+        min_days: u64,
+    },
+    /// A revision of an open auction or campaign after its end.
+    #[error("{what} ended {}: it can no longer change or be renewed; publish a new one (haggle publish) to run it again", when(*ended))]
+    MarketOver {
+        /// "the auction" or "the campaign".
+        what: &'static str,
+        /// Its end.
+        ended: haggle_protocol::Timestamp,
+    },
     /// A search whose lowest price is above its highest.
     #[error("the lowest price ({min} {currency}) is above the highest ({max} {currency}): swap them")]
     EmptyPriceRange {

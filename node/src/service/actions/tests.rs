@@ -452,6 +452,34 @@ fn a_deals_id_and_a_listings_id_given_the_other_way_say_what_they_are() {
     assert!(wrong.to_string().contains("is a listing, not a deal: haggle deals lists your deals"), "{wrong}");
 }
 
+/// Defect: renewing an auction for too short a time said only that its listing must outlive
+/// its bids; it now gives the least `--expires` that does.
+#[test]
+fn renewing_an_auction_too_briefly_names_the_least_lifetime() {
+    use crate::api::types::AuctionDraft;
+
+    let (seller, _sd) = service(1);
+    let auction = ListingDraft {
+        kind: haggle_protocol::ListingKind::Auction,
+        auction: Some(AuctionDraft { ends_in: 3_600, reserve: None, increment: None, window: None }),
+        ..draft("Brass lamp", "50")
+    };
+    let id = seller.publish(auction).expect("published").object.id().to_hex();
+    let short = seller.renew(&id, Some(Duration::from_secs(86_400))).expect_err("a day is too short");
+    assert_eq!(short.code(), ErrorCode::Invalid);
+    let text = short.to_string();
+    assert!(text.contains("until its bids lapse") && text.contains("use --expires"), "{text}");
+    let days: u64 = text
+        .split("--expires ")
+        .nth(1)
+        .and_then(|t| t.split('d').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a number of days: {text}"));
+    seller.renew(&id, Some(Duration::from_secs(days * 86_400))).expect("the lifetime named is enough");
+    let too_little = Duration::from_secs((days - 1) * 86_400);
+    assert!(seller.renew(&id, Some(too_little)).is_err(), "a day less is not");
+}
+
 /// Defect: a deal both parties called off kept what it took; the quantity stayed down for good.
 /// Now the owner's node publishes a revision that gives it back, once, when the second `cancel`
 /// (here the owner's own) ends the deal.
