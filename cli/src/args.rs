@@ -471,6 +471,29 @@ pub struct UpdateArgs {
     /// For a digital good: a new preview (with --file, or alone).
     #[arg(long, value_name = "FILE")]
     pub preview: Option<PathBuf>,
+    /// An auction's and a campaign's terms, set at publishing only: taken (hidden from the
+    /// help) only to say so, before any work.
+    #[arg(long, hide = true, value_parser = fixed_at_publishing)]
+    pub goal: Option<String>,
+    #[arg(long, hide = true, value_parser = fixed_at_publishing)]
+    pub deadline: Option<String>,
+    #[arg(long, hide = true, value_parser = fixed_at_publishing)]
+    pub tier: Option<String>,
+    #[arg(long, hide = true, value_parser = fixed_at_publishing)]
+    pub ends: Option<String>,
+    #[arg(long, hide = true, value_parser = fixed_at_publishing)]
+    pub reserve: Option<String>,
+    #[arg(long, hide = true, value_parser = fixed_at_publishing)]
+    pub increment: Option<String>,
+    #[arg(long, hide = true, value_parser = fixed_at_publishing)]
+    pub window: Option<String>,
+}
+
+/// Refuses an auction's or campaign's term given to `update`.
+fn fixed_at_publishing(_: &str) -> Result<String, String> {
+    Err("an auction's or campaign's terms are set when it is published and stay while it runs (bids and \
+         pledges were made on them): retract it and publish a new one to change them"
+        .into())
 }
 
 #[derive(Debug, Args)]

@@ -78,7 +78,7 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
 }
 
 pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
-    let UpdateArgs { id, title, fields, file, preview } = args;
+    let UpdateArgs { id, title, fields, file, preview, .. } = args;
     let pictures = files::read_pictures(&fields.images)?;
     let goods = file.as_deref().map(|f| files::read_goods(f, preview.as_deref())).transpose()?;
     let new_preview = match (&file, &preview) {
