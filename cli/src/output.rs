@@ -367,7 +367,7 @@ pub fn thread(t: &ThreadView) {
     );
     match (t.awaiting, &t.nights_unavailable) {
         (Some(Party::Me), _) if t.outcome.is_some() => {}
-        (Some(Party::Me), _) if public => {
+        (Some(Party::Me), _) if public && t.state == haggle_node::api::types::ThreadState::Open => {
             if t.opening == haggle_node::api::types::ObjectKind::Bid {
                 outln!("  next      at the end: your node accepts the high bid by itself")
             } else {
@@ -376,7 +376,9 @@ pub fn thread(t: &ThreadView) {
                 )
             }
         }
-        (Some(Party::Them), _) if public && t.outcome.is_none() => {
+        (Some(Party::Them), _)
+            if public && t.outcome.is_none() && t.state == haggle_node::api::types::ThreadState::Open =>
+        {
             if t.opening == haggle_node::api::types::ObjectKind::Bid {
                 outln!(
                     "  next      at the end: the seller's node accepts the high bid by itself if it meets any reserve"

@@ -506,7 +506,7 @@ impl Service {
         let is = match object.as_ref().map(Object::kind) {
             Some(haggle_protocol::ObjectKind::Feedback) => "a rating (feedback)",
             Some(_) if object.as_ref().is_some_and(|o| o.listing_key().is_some()) => "a listing",
-            Some(_) if thread.is_some() => "an offer thread that made no deal (or one of its messages)",
+            Some(_) if thread.is_some() => "an offer thread with no deal of yours (or one of its messages)",
             _ => return Err(ServiceError::not_found("deal", given)),
         };
         Err(ServiceError::WrongKind {
@@ -698,11 +698,19 @@ pub const MAX_QUERY_CHARS: usize = 1_000;
 /// Refuses search text (words, or a location's) over [`MAX_QUERY_CHARS`]: checked by the node,
 /// and by the client before the text goes into a URL.
 pub fn check_search_text(params: &SearchParams) -> Result<(), InvalidInput> {
-    for text in [Some(&params.q), params.near.as_ref()].into_iter().flatten() {
-        let len = text.chars().count();
+    let texts = [("a search", Some(&params.q)), ("a location (near)", params.near.as_ref())];
+    for (what, text) in texts {
+        let len = text.map_or(0, |t| t.chars().count());
         if len > MAX_QUERY_CHARS {
-            return Err(InvalidInput::QueryTooLong { len, max: MAX_QUERY_CHARS });
+            return Err(InvalidInput::QueryTooLong { what, len, max: MAX_QUERY_CHARS });
         }
+    }
+    // The other parameters are short when valid (a category path, amounts); bounded all the
+    // same, since they travel in the URL too.
+    let rest = [&params.category, &params.min_price, &params.max_price, &params.free];
+    let len = rest.iter().map(|t| t.as_ref().map_or(0, |t| t.chars().count())).max().unwrap_or(0);
+    if len > MAX_QUERY_CHARS {
+        return Err(InvalidInput::QueryTooLong { what: "a search filter", len, max: MAX_QUERY_CHARS });
     }
     Ok(())
 }

@@ -355,8 +355,16 @@ impl Blobs {
         if pin {
             self.write_pin(&hash)?;
         }
-        fs::rename(&obao_tmp, &obao).map_err(io_err(&obao))?;
-        fs::rename(data, &path).map_err(io_err(&path))?;
+        // The data first: if it cannot move, no outboard is left in `complete/` without it.
+        if let Err(source) = fs::rename(data, &path) {
+            let _ = fs::remove_file(&obao_tmp);
+            return Err(BlobError::Io { path, source });
+        }
+        if let Err(source) = fs::rename(&obao_tmp, &obao) {
+            let _ = fs::remove_file(&obao_tmp);
+            let _ = fs::remove_file(&path);
+            return Err(BlobError::Io { path: obao, source });
+        }
         sync_dir(&self.dir.join("complete"))?;
         inner.clock += 1;
         let used = inner.clock;
@@ -434,7 +442,15 @@ impl Blobs {
         match inner.partial.get_mut(&blob.hash) {
             Some(p) if p.size == blob.size => {
                 p.used = clock;
-                Ok(p.have.iter().enumerate().filter(|(_, h)| !**h).map(|(i, _)| i as u32).collect())
+                let mut missing: Vec<u32> =
+                    p.have.iter().enumerate().filter(|(_, h)| !**h).map(|(i, _)| i as u32).collect();
+                // Every group here and none finishing (a failure between the last group and the
+                // move, or a last answer with a bad tail): the last group is asked for again, and
+                // its arrival finishes the file. A fetch never ends on nothing to ask for.
+                if missing.is_empty() && !p.finishing && !p.have.is_empty() {
+                    missing.push(p.have.len() as u32 - 1);
+                }
+                Ok(missing)
             }
             Some(p) => Err(BlobError::BadRange { first: 0, count: 0, size: p.size }),
             None => Ok((0..groups_of(blob.size) as u32).collect()),
@@ -453,7 +469,13 @@ impl Blobs {
         }
         if inner.partial.len() >= MAX_PARTIAL {
             // The one least recently fed: a fetch under way is fed every few milliseconds.
-            let oldest = inner.partial.iter().min_by_key(|(_, p)| p.used).map(|(h, _)| *h);
+            // Never one being moved into place.
+            let oldest = inner
+                .partial
+                .iter()
+                .filter(|(_, p)| !p.finishing)
+                .min_by_key(|(_, p)| p.used)
+                .map(|(h, _)| *h);
             if let Some(oldest) = oldest {
                 inner.partial.remove(&oldest);
                 let path = self.partial_path(&oldest);
@@ -560,7 +582,13 @@ impl Blobs {
             (Progress { have: p.have_bytes(), size: p.size, complete: false }, bits, finish)
         };
         let have_path = path.with_extension("have");
-        fs::write(&have_path, have).map_err(io_err(&have_path))?;
+        if let Err(source) = fs::write(&have_path, have) {
+            if finish && let Some(p) = self.lock().partial.get_mut(&blob.hash) {
+                // Not finished: the next arrival may try again.
+                p.finishing = false;
+            }
+            return Err(BlobError::Io { path: have_path, source });
+        }
         if corrupt {
             return Err(BlobError::Corrupt(blob.hash));
         }
@@ -652,7 +680,8 @@ impl Blobs {
                 total -= size;
                 drop.push((hash, size, true));
             }
-            let stale: Vec<BlobHash> = inner.partial.keys().filter(|h| !wanted(h)).copied().collect();
+            let stale: Vec<BlobHash> =
+                inner.partial.iter().filter(|(h, p)| !p.finishing && !wanted(h)).map(|(h, _)| *h).collect();
             for hash in stale {
                 if let Some(p) = inner.partial.remove(&hash) {
                     drop.push((hash, p.size, false));

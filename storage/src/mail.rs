@@ -170,10 +170,18 @@ impl Store {
                         feedback_swept = true;
                     }
                     Body::Bid(_) | Body::Pledge(_) => {
-                        offers_of = self.sweep_bid(&mut batch, &mut set, &object)?
+                        offers_of = self.sweep_bid(&mut batch, &mut set, &object)?;
+                        // A lapsed bid may have been the high one: the index reads the auction
+                        // again (from the database: the cache is let go first, below).
+                        if let (Body::Bid(_), Some(key)) = (object.body(), &offers_of) {
+                            self.mark_for_index(&mut batch, key)?;
+                        }
                     }
                     _ => {}
                 }
+            }
+            if let Some(key) = offers_of {
+                self.forget_offers(Some(&key));
             }
             self.apply(batch, set)?;
             if feedback_swept {

@@ -203,20 +203,28 @@ impl Store {
         batch.insert(keys::bid_by(&author, &id), key.to_bytes().as_slice());
         batch.insert(keys::mail_expiry(o.terms.expires_at, &id), &[]);
         set.insert(&mut batch, offer.created_at(), id, o.terms.expires_at);
-        // A bid admitted is the new high one: the index finds and sorts the auction by it.
+        // A bid may change the high one: the index reads the auction again, its price being the
+        // high bid.
         if matches!(market, Market::Auction(_)) {
             self.mark_for_index(&mut batch, &key)?;
         }
-        self.apply(batch, set)?;
-        // Let go of this copy first, so the cached list grows in place instead of being copied.
+        // The cache takes the bid before the database does: an index catch-up that finds the
+        // mark must find the bid too (it reads the bids from the cache).
         drop(held);
-        let mut cache = self.offer_cache.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(held) = cache.get_mut(&key) {
-            let held = Arc::make_mut(held);
-            if !dropped.is_empty() {
-                held.retain(|p| !dropped.contains(&p.id()));
+        {
+            let mut cache = self.offer_cache.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(held) = cache.get_mut(&key) {
+                // This copy was let go first, so the cached list grows in place.
+                let held = Arc::make_mut(held);
+                if !dropped.is_empty() {
+                    held.retain(|p| !dropped.contains(&p.id()));
+                }
+                held.push(offer.clone());
             }
-            held.push(offer.clone());
+        }
+        if let Err(e) = self.apply(batch, set) {
+            self.forget_offers(Some(&key));
+            return Err(e);
         }
         Ok(Outcome::New { id, kind: offer.kind(), deal: None })
     }

@@ -97,7 +97,8 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
             output::count(a.bids, "bid"),
             output::count(a.bidders, "bidder")
         ),
-        None if done => outln!("  high bid  none: no one bid"),
+        None if a.state == AuctionState::Ended => outln!("  high bid  none: no one bid"),
+        None if done => outln!("  high bid  none held here"),
         None => outln!("  high bid  none yet"),
     }
     if let (Some(taken), Some(high)) = (&a.accepted, &a.high_bid)

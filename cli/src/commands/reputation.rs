@@ -70,7 +70,7 @@ pub fn sentence(r: &ReputationBrief) -> String {
         "not trusted: mostly negative ratings"
     } else if r.weighted_positive > 0.0 {
         "not trusted yet: too few positive ratings from people your trades vouch for"
-    } else if r.trusted_raters > 0 {
+    } else if r.in_web_of_trust {
         // Raters in the web of trust (people you traded with) weigh nothing until someone
         // with standing rated them positive: --trusted keeps the seller, the ✓ waits.
         "not trusted yet: its raters are in your web of trust (--trusted keeps it) but have no standing: \
@@ -196,7 +196,7 @@ pub fn print_feedback(f: &FeedbackView) {
 mod tests {
     use super::*;
 
-    fn brief(positive: u32, weighted_positive: f64, trusted_raters: u32) -> ReputationBrief {
+    fn brief(positive: u32, weighted_positive: f64, in_web: bool) -> ReputationBrief {
         ReputationBrief {
             positive,
             neutral: 0,
@@ -204,8 +204,8 @@ mod tests {
             weighted_deals: weighted_positive,
             weighted_positive,
             weighted_negative: 0.0,
-            in_web_of_trust: trusted_raters > 0,
-            trusted_raters,
+            in_web_of_trust: in_web,
+            trusted_raters: 1,
             trusted: weighted_positive >= 1.0,
         }
     }
@@ -214,11 +214,13 @@ mod tests {
     /// kept it) was said to have no rater your trades vouch for.
     #[test]
     fn the_rep_line_names_raters_in_the_web_of_trust_without_standing() {
-        let line = sentence(&brief(1, 0.0, 1));
+        let line = sentence(&brief(1, 0.0, true));
         assert!(line.contains("its raters are in your web of trust (--trusted keeps it)"), "{line}");
         assert!(!line.contains("none of the raters"), "{line}");
-        let line = sentence(&brief(1, 0.0, 0));
+        // A rater in the web gave a neutral rating: it counts as a rater there, and the
+        // seller is not in the web (--trusted does not keep it).
+        let line = sentence(&brief(1, 0.0, false));
         assert!(line.contains("none of the raters is someone your trades"), "{line}");
-        assert!(sentence(&brief(1, 1.0, 1)).ends_with("(trusted)"));
+        assert!(sentence(&brief(1, 1.0, true)).ends_with("(trusted)"));
     }
 }

@@ -183,7 +183,9 @@ fn delivery_line(api: &ApiClient, id: ObjectId, state: &impl std::fmt::Display) 
         }
         Ok(ObjectView::Deal(d)) => {
             let on = d.title.map(|title| format!(" on {title}")).unwrap_or_default();
-            format!("your step in deal {}{on}: {state}", output::short(&d.id))
+            // A deal's id is its Accept's.
+            let what = if d.id == id { "accept, which made" } else { "step in" };
+            format!("your {what} deal {}{on}: {state}", output::short(&d.id))
         }
         _ => format!("message {} {state}", output::short(&id)),
     }

@@ -245,7 +245,11 @@ impl Service {
         // The rules an open auction or campaign keeps, told in the command's terms.
         match &listing.market {
             Some(Market::Auction(terms)) if now >= terms.ends_at => {
-                return Err(InvalidInput::MarketOver { what: "the auction", ended: terms.ends_at }.into());
+                return Err(InvalidInput::MarketOver {
+                    what: "the auction's scheduled end",
+                    ended: terms.ends_at,
+                }
+                .into());
             }
             Some(Market::Auction(terms)) if now.saturating_add(lifetime) < terms.bids_stand_until() => {
                 let left = terms.bids_stand_until().as_millis().saturating_sub(now.as_millis());
@@ -253,7 +257,9 @@ impl Service {
                 return Err(InvalidInput::LifetimeTooShort { min_days }.into());
             }
             Some(Market::Campaign(c)) if now >= c.deadline => {
-                return Err(InvalidInput::MarketOver { what: "the campaign", ended: c.deadline }.into());
+                return Err(
+                    InvalidInput::MarketOver { what: "the campaign's deadline", ended: c.deadline }.into()
+                );
             }
             _ => {}
         }

@@ -152,9 +152,9 @@ pub enum InvalidInput {
         min_days: u64,
     },
     /// A revision of an open auction or campaign after its end.
-    #[error("{what} ended {}: it can no longer change or be renewed; publish a new one (haggle publish) to run it again", when(*ended))]
+    #[error("{what} passed {}: it can no longer change or be renewed; publish a new one (haggle publish) to run it again", when(*ended))]
     MarketOver {
-        /// "the auction" or "the campaign".
+        /// "the auction's scheduled end" or "the campaign's deadline".
         what: &'static str,
         /// Its end.
         ended: haggle_protocol::Timestamp,
@@ -170,8 +170,10 @@ pub enum InvalidInput {
         currency: haggle_protocol::Currency,
     },
     /// Search words longer than [`crate::service::MAX_QUERY_CHARS`].
-    #[error("a search is at most {max} characters, and this one is {len}: shorten it")]
+    #[error("{what} is at most {max} characters, and this one is {len}: shorten it")]
     QueryTooLong {
+        /// "a search" or "a location (near)".
+        what: &'static str,
         /// The characters given.
         len: usize,
         /// The most taken.
