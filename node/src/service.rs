@@ -363,6 +363,27 @@ impl Service {
         self.thread_view(&id.to_hex()).map(ObjectView::Thread)
     }
 
+    /// Whether the owner's offer `offer` is one the other party's node takes by itself (an
+    /// instant booking at the asking price, a digital good at its price), judged on the
+    /// listing's current revision held here: the API then waits for that answer too.
+    pub fn taken_at_once(&self, offer: &Object) -> bool {
+        let Some(o) = offer.body().opening().filter(|_| offer.kind() == haggle_protocol::ObjectKind::Offer)
+        else {
+            return false;
+        };
+        let current = self
+            .store
+            .get(&o.listing)
+            .ok()
+            .flatten()
+            .and_then(|l| l.listing_key())
+            .and_then(|key| self.store.listing(&key).ok().flatten());
+        current
+            .as_ref()
+            .and_then(Object::listing)
+            .is_some_and(|l| bookings::books_instantly(l, &o.terms) || files::buys_at_once(l, &o.terms))
+    }
+
     /// A search over the listings this node holds.
     pub fn search(&self, params: SearchParams) -> Result<SearchPage, ServiceError> {
         let started = std::time::Instant::now();

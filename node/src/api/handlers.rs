@@ -129,10 +129,11 @@ async fn negotiation_action(
 ) -> Answer<SentView> {
     // Subscribed before the message goes out, so its delivery cannot be missed.
     let mut events = state.handle.subscribe();
-    let (effect, view) = blocking(state, move |s| {
+    let (effect, view, at_once) = blocking(state, move |s| {
         let effect = negotiation(s)?;
         let view = s.effect_sent(&effect);
-        Ok((effect, view))
+        let at_once = s.taken_at_once(&effect.object);
+        Ok((effect, view, at_once))
     })
     .await?;
     let to: Vec<libp2p::PeerId> = effect.then.deliver.iter().filter_map(|k| k.peer_id()).collect();
@@ -149,17 +150,25 @@ async fn negotiation_action(
         return Ok(Json(view));
     }
     let (id, thread) = (view.id, view.thread.thread);
-    // An accept is done when the proposer's node confirms it: the answer then names the deal.
+    // An accept is done when the proposer's node confirms it, and an offer the other node takes
+    // by itself (an instant booking, a digital good at its price) when this node confirms that
+    // node's accept: the answer then names the deal.
     let accept = view.kind == super::types::ObjectKind::Accept;
     let _ = tokio::time::timeout(DELIVERY_WAIT, async {
         loop {
             match events.recv().await {
                 Ok(NodeEvent::DeliveryChanged { id: changed, state }) if changed == id => match state {
                     DeliveryState::Failed => return,
-                    DeliveryState::Delivered if !accept => return,
+                    DeliveryState::Delivered if !accept && !at_once => return,
                     _ => {}
                 },
                 Ok(NodeEvent::DealMade { thread: made, .. }) if made == thread => return,
+                // Not taken after all (the nights went meanwhile): the answer says so.
+                Ok(NodeEvent::NegotiationReceived { thread: t, kind, .. })
+                    if t == thread && at_once && kind != super::types::ObjectKind::Accept =>
+                {
+                    return;
+                }
                 // A lagged receiver may have missed it: the view is read again below.
                 Err(_) => return,
                 _ => {}

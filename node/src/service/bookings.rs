@@ -22,16 +22,7 @@ impl Service {
     ) -> Result<bool, ServiceError> {
         let Some((record, current)) = self.open_offer_to_me(thread)? else { return Ok(false) };
         let Some(listing) = current.listing() else { return Ok(false) };
-        let (Some(calendar), Some(price), Some(dates)) =
-            (listing.calendar(), &listing.price, record.view.terms.dates)
-        else {
-            return Ok(false);
-        };
-        let offered = &record.view.terms.price;
-        let enough =
-            offered.currency == price.currency && asking(price, &dates).is_some_and(|a| offered.amount >= a);
-        let started = dates.from < haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
-        if !calendar.instant || !enough || started || calendar.fits(&dates).is_err() {
+        if !books_instantly(listing, &record.view.terms) {
             return Ok(false);
         }
         Ok(self.accept_by_itself(thread, then, "not booking instantly"))
@@ -188,6 +179,20 @@ pub(super) fn view(c: &Calendar) -> CalendarView {
 /// Whether `listing` takes bookings and is free for `range` as its calendar stands.
 pub(super) fn free_for(listing: &Object, range: &DateRange) -> bool {
     listing.listing().and_then(|l| l.calendar()).is_some_and(|c| c.fits(range).is_ok())
+}
+
+/// Whether an instant-booking calendar takes `terms` by itself: nights that fit it as it
+/// stands, not begun, at least at the asking price. The owner's node judges it when the request
+/// arrives; the guest's node asks it too, to wait for that answer.
+pub(super) fn books_instantly(listing: &haggle_protocol::Listing, terms: &haggle_protocol::Terms) -> bool {
+    let (Some(calendar), Some(price), Some(dates)) = (listing.calendar(), &listing.price, terms.dates) else {
+        return false;
+    };
+    let offered = &terms.price;
+    let enough =
+        offered.currency == price.currency && asking(price, &dates).is_some_and(|a| offered.amount >= a);
+    let started = dates.from < haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
+    calendar.instant && enough && !started && calendar.fits(&dates).is_ok()
 }
 
 #[cfg(test)]

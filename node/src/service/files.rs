@@ -139,16 +139,9 @@ impl Service {
         then: &mut Followups,
     ) -> Result<bool, ServiceError> {
         let Some((record, current)) = self.open_offer_to_me(thread)? else { return Ok(false) };
-        let view = &record.view;
         let Some(listing) = current.listing() else { return Ok(false) };
-        let (Some(price), Some(file)) = (&listing.price, &listing.file) else { return Ok(false) };
-        let offered = &view.terms.price;
-        let pays =
-            offered.currency == price.currency && offered.amount >= price.amount && view.terms.quantity == 1;
-        if listing.kind != haggle_protocol::ListingKind::Digital
-            || !pays
-            || self.blobs.key(&file.sealed).is_none()
-        {
+        let Some(file) = &listing.file else { return Ok(false) };
+        if !buys_at_once(listing, &record.view.terms) || self.blobs.key(&file.sealed).is_none() {
             return Ok(false);
         }
         Ok(self.accept_by_itself(thread, then, "not selling a digital good by itself"))
@@ -217,4 +210,15 @@ const UPLOAD_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 fn blob_err(e: haggle_storage::blobs::BlobError) -> ServiceError {
     ServiceError::Files(e.to_string())
+}
+
+/// Whether `terms` buy a digital good at its price, one copy: what the seller's node accepts by
+/// itself (when it holds the file's key); the buyer's node asks it too, to wait for that answer.
+pub(super) fn buys_at_once(listing: &haggle_protocol::Listing, terms: &haggle_protocol::Terms) -> bool {
+    let (Some(price), Some(_)) = (&listing.price, &listing.file) else { return false };
+    let offered = &terms.price;
+    listing.kind == haggle_protocol::ListingKind::Digital
+        && offered.currency == price.currency
+        && offered.amount >= price.amount
+        && terms.quantity == 1
 }
