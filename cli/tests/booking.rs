@@ -159,6 +159,14 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
     });
     let r = json(loser, &["search", "--free", &loser_dates]);
     assert_eq!(r["total"], 1, "only the loft is free for those nights: {r}");
+    // Free nights of listings that take no bookings could match nothing: refused.
+    let out = haggle(loser, &["search", "--free", &loser_dates, "--kind", "sell"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("asks for sell listings"));
+    // On the owner's list, the request whose nights went reads so.
+    let table = String::from_utf8_lossy(&haggle(&da, &["offers"]).stdout).into_owned();
+    let row = table.lines().find(|l| l.contains(&loser_dates)).unwrap_or_else(|| panic!("{table}"));
+    assert!(row.contains("nights gone"), "{table}");
     assert!(deals(loser).is_empty());
     let text = String::from_utf8_lossy(&haggle(loser, &["show", &instant[..10]]).stdout).into_owned();
     assert!(text.contains("calendar  open") && text.contains('■') && text.contains("booked    "), "{text}");

@@ -389,6 +389,19 @@ impl Service {
         let started = std::time::Instant::now();
         let (min_deals, trusted) = (params.min_deals, params.trusted);
         let free = params.free.as_deref().map(bookings::dates).transpose()?;
+        if free.is_some() {
+            use haggle_protocol::ListingKind;
+            let asked = match params.kind {
+                _ if params.sort == Some(haggle_storage::Sort::EndingSoon) => {
+                    Some("running auctions".to_owned())
+                }
+                Some(ListingKind::Rental | ListingKind::Service) | None => None,
+                Some(kind) => Some(format!("{kind} listings")),
+            };
+            if let Some(asked) = asked {
+                return Err(InvalidInput::FreeOutsideBookings { asked }.into());
+            }
+        }
         if let Some(free) = &free {
             bookings::not_past(free, haggle_protocol::Timestamp::now())?;
         }

@@ -117,7 +117,15 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                 },
                 t.listing_title.clone().unwrap_or_default(),
                 output::thread_terms(t),
-                output::public_state(t).map_or_else(|| t.state.to_string(), str::to_owned),
+                match output::public_state(t) {
+                    Some(state) => state.to_owned(),
+                    // Requests whose nights went meanwhile cannot be accepted: shown as such
+                    // (haggle show says why and what to do).
+                    None if t.nights_unavailable.is_some() && t.awaiting.is_some() => {
+                        "nights gone".to_owned()
+                    }
+                    None => t.state.to_string(),
+                },
                 match t.awaiting {
                     // The owner's node answers bids and pledges at the end by itself (on both
                     // sides, nobody is holding them up); after it, a high bid under the reserve

@@ -187,6 +187,14 @@ pub enum InvalidInput {
         /// The kind asked for.
         kind: haggle_protocol::ListingKind,
     },
+    /// Free nights asked of listings that take no bookings.
+    #[error(
+        "free nights (--free) are for rentals and services with a calendar, and the search asks for {asked}: drop one of the two"
+    )]
+    FreeOutsideBookings {
+        /// What else the search asks for: "sell listings", "running auctions".
+        asked: String,
+    },
     /// A search page too far in.
     #[error("results are paged up to {max}: narrow the search instead of skipping {offset}")]
     OffsetTooLarge {
