@@ -35,7 +35,13 @@ fn print_status(s: &StatusView, api: &str) {
     reach_lines(n);
     let st = &s.store;
     outln!("  listings      {} active, {} closed", st.active_listings, st.closed_listings);
-    outln!("  negotiation   {}, {}", output::count(st.threads, "thread"), output::count(st.deals, "deal"));
+    // Threads held: the owner's, and others' public bids and pledges on the auctions and
+    // campaigns held here (`haggle offers` lists the owner's).
+    outln!(
+        "  negotiation   {} held (yours, and public bids and pledges), {}",
+        output::count(st.threads, "thread"),
+        output::count(st.deals, "deal")
+    );
     outln!("  feedback      {} (public ratings of deals)", output::count(st.feedback, "rating"));
     outln!("  outbox        {} waiting for delivery", output::count(s.outbox_pending, "message"));
     outln!("  unpublished   {} waiting for a peer", output::count(n.unpublished, "listing"));
