@@ -342,7 +342,9 @@ pub fn thread(t: &ThreadView) {
         (_, Some(_)) => "Booking",
         _ => "Offer",
     };
-    outln!("{}  {}", bold(&format!("{what} thread {}", short(&t.thread))), dim(&format!("[{}]", t.state)));
+    // A bid's or pledge's state as `haggle offers` shows it (replaced, withdrawal, outbid...).
+    let state = public_state(t).map_or_else(|| t.state.to_string(), str::to_owned);
+    outln!("{}  {}", bold(&format!("{what} thread {}", short(&t.thread))), dim(&format!("[{state}]")));
     outln!(
         "  listing   {} ({})",
         t.listing_title.as_deref().unwrap_or(""),

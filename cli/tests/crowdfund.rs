@@ -128,9 +128,17 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     assert!(on_oven.iter().all(|t| t["replaced_by"].is_null() || t["awaiting"].is_null()), "{threads:?}");
     let text = String::from_utf8_lossy(&haggle(d3, &["offers"]).stdout).into_owned();
     assert_eq!(text.matches(" replaced ").count(), 2, "{text}");
-    // The withdrawal reads as one, not as a pledge of nothing ("free x1").
+    // The withdrawal reads as one, not as a pledge of nothing ("free x1"), in the list and in
+    // its thread, whose head says what the list says.
     assert_eq!(text.matches("withdrawal of the pledge").count(), 1, "{text}");
     assert!(!text.contains("free x1"), "{text}");
+    let withdrawal = on_oven
+        .iter()
+        .find(|t| t["terms"]["price"]["amount"] == 0)
+        .and_then(|t| t["thread"].as_str())
+        .unwrap_or_else(|| panic!("the withdrawal's thread: {threads:?}"));
+    let shown = String::from_utf8_lossy(&haggle(d3, &["show", &withdrawal[..10]]).stdout).into_owned();
+    assert!(shown.contains("[replaced]") && shown.contains("withdrawal of the pledge"), "{shown}");
     let text = String::from_utf8_lossy(&haggle(d2, &["show", &oven[..10]]).stdout).into_owned();
     assert!(
         text.contains("[##############################] 100%") && text.contains("reward: Loaf a week"),
