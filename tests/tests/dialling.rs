@@ -8,9 +8,29 @@ use anyhow::{Context, Result};
 use haggle_node::{KEY_FILE, NodeEvent};
 use haggle_tests::{TestNode, wait_until};
 
-/// A loopback TCP port free right now.
+/// A loopback TCP port free right now, below the kernel's ephemeral range: the test lets it go
+/// and binds it again later (twice), and a port from that range could meanwhile be handed to any
+/// other socket on the machine (a parallel test's listener on port 0, an outgoing connection).
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    const LOW: u16 = 10_000;
+    if ephemeral <= LOW + 1_000 {
+        return Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
+    }
+    let span = u64::from(ephemeral - LOW);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.subsec_nanos();
+    let seed = (u64::from(std::process::id()) << 32) ^ u64::from(nanos);
+    // Bounded: 200 tries at most.
+    for i in 0..200u64 {
+        let port = LOW + ((seed.wrapping_add(i.wrapping_mul(7_919))) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free port between {LOW} and {ephemeral}")
 }
 
 /// Defect: a node whose only bootstrap peer was down dialled it in a loop (~47,000 attempts in
