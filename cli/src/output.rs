@@ -155,6 +155,15 @@ pub fn terms(t: &TermsView) -> String {
     }
 }
 
+/// Whether the thread is a bid or pledge still open before its auction's end or campaign's
+/// deadline: the owner's node answers it then, by itself, and nobody is holding it up.
+pub fn waits_for_end(t: &ThreadView) -> bool {
+    use haggle_node::api::types::{ObjectKind, ThreadState};
+    matches!(t.opening, ObjectKind::Bid | ObjectKind::Pledge)
+        && t.outcome.is_none()
+        && t.state == ThreadState::Open
+}
+
 /// A thread's current terms: a pledge of 0 is named for what it is, a withdrawal.
 pub fn thread_terms(t: &ThreadView) -> String {
     message_terms(t.opening, &t.terms)
@@ -363,13 +372,9 @@ pub fn thread(t: &ThreadView) {
         None => String::new(),
     };
     outln!("  terms     {} (proposed by {}{expiry})", thread_terms(t), t.proposed_by.as_str());
-    let public = matches!(
-        t.opening,
-        haggle_node::api::types::ObjectKind::Bid | haggle_node::api::types::ObjectKind::Pledge
-    );
     match (t.awaiting, &t.nights_unavailable) {
         (Some(Party::Me), _) if t.outcome.is_some() => {}
-        (Some(Party::Me), _) if public && t.state == haggle_node::api::types::ThreadState::Open => {
+        (Some(Party::Me), _) if waits_for_end(t) => {
             if t.opening == haggle_node::api::types::ObjectKind::Bid {
                 outln!("  next      at the end: your node accepts the high bid by itself")
             } else {
@@ -378,9 +383,7 @@ pub fn thread(t: &ThreadView) {
                 )
             }
         }
-        (Some(Party::Them), _)
-            if public && t.outcome.is_none() && t.state == haggle_node::api::types::ThreadState::Open =>
-        {
+        (Some(Party::Them), _) if waits_for_end(t) => {
             if t.opening == haggle_node::api::types::ObjectKind::Bid {
                 outln!(
                     "  next      at the end: the seller's node accepts the high bid by itself if it meets any reserve"

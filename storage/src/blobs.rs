@@ -207,20 +207,15 @@ impl Blobs {
         for (hash, path) in names(&dir.join("partial"))? {
             let size = fs::metadata(&path).map_err(io_err(&path))?.len();
             let have_path = path.with_extension("have");
-            let mut have: Vec<bool> = match fs::read(&have_path) {
+            let have: Vec<bool> = match fs::read(&have_path) {
                 Ok(bits) if bits.len() == groups_of(size).div_ceil(8) => {
                     (0..groups_of(size)).map(|g| bits[g / 8] & (1 << (g % 8)) != 0).collect()
                 }
                 // No map, or a damaged one: start that fetch again.
                 _ => vec![false; groups_of(size)],
             };
-            // Stopped between the last group and moving the whole into place: that group is
-            // asked for again, and its arrival finishes the file.
-            if have.iter().all(|h| *h)
-                && let Some(last) = have.last_mut()
-            {
-                *last = false;
-            }
+            // Stopped between the last group and moving the whole into place: `missing` asks
+            // for the last group again, and its arrival finishes the file.
             inner.partial.insert(hash, Partial { size, have, used: 0, finishing: false });
         }
         Ok(Blobs { dir: dir.to_owned(), inner: Mutex::new(inner) })

@@ -104,7 +104,6 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
         .threads
         .iter()
         .map(|t| {
-            let public = matches!(t.opening, ObjectKind::Bid | ObjectKind::Pledge);
             vec![
                 output::short(&t.thread),
                 match t.role {
@@ -130,9 +129,7 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                     // The owner's node answers bids and pledges at the end by itself (on both
                     // sides, nobody is holding them up); after it, a high bid under the reserve
                     // is the seller's to accept or not.
-                    Some(_) if public && t.outcome.is_none() && t.state == ThreadState::Open => {
-                        "at end".into()
-                    }
+                    Some(_) if output::waits_for_end(t) => "at end".into(),
                     Some(Party::Me) => "you".into(),
                     Some(Party::Them) => "them".into(),
                     None => "-".into(),

@@ -191,8 +191,8 @@ pub(super) fn books_instantly(listing: &haggle_protocol::Listing, terms: &haggle
     let offered = &terms.price;
     let enough =
         offered.currency == price.currency && asking(price, &dates).is_some_and(|a| offered.amount >= a);
-    let started = dates.from < haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
-    calendar.instant && enough && !started && calendar.fits(&dates).is_ok()
+    let begun = not_past(&dates, haggle_protocol::Timestamp::now()).is_err();
+    calendar.instant && enough && !begun && calendar.fits(&dates).is_ok()
 }
 
 #[cfg(test)]

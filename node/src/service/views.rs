@@ -261,8 +261,7 @@ fn nights_unavailable(store: &Store, t: &ThreadRecord) -> Result<Option<String>,
     let Some(calendar) = current.as_ref().and_then(|c| c.listing()).and_then(|l| l.calendar()) else {
         return Ok(None);
     };
-    let today = haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
-    if dates.from < today {
+    if super::bookings::not_past(&dates, haggle_protocol::Timestamp::now()).is_err() {
         return Ok(Some(format!("{dates} has begun: nights in the past cannot be booked")));
     }
     Ok(super::bookings::refusal(calendar, t, &key.author, &dates).map(|e| match e {
