@@ -1,7 +1,7 @@
 //! What the store keeps in memory, derived from the database: the reconciliation set, the
 //! listings in expiry order, and the listings per author. None of it is written as records of
-//! its own for listings: a listing's head holds its creation time, id and expiry, so one scan of
-//! the heads (at first use) rebuilds all three, and every write keeps them in step through
+//! its own for listings: a listing's head holds its creation time, id and expiry, and its key the
+//! author and nonce, so one scan of the heads (at first use) rebuilds all three, and every write keeps them in step through
 //! [`Changes`] (see [`Store::apply`]). A listing costs two records (object and head) instead of
 //! four, which makes writes faster and the database smaller. Mailboxes and receipts, a few
 //! hundred at most, keep their reconciliation records (`s`) and are read from them.
@@ -25,8 +25,9 @@ pub(crate) struct Derived {
     set: SyncSet,
     /// Listing heads by expiry: what the sweep removes and eviction walks, soonest first.
     expiry: BTreeSet<(Timestamp, ListingKey)>,
-    /// Listing heads per author (for the per-author quota).
-    authors: HashMap<PublicKey, u32>,
+    /// Listing heads per author: their nonces, sorted (for the per-author quota, and to find an
+    /// author's listings: heads are keyed nonce first, so no prefix scan finds them).
+    authors: HashMap<PublicKey, Vec<[u8; 16]>>,
 }
 
 /// What a write batch changes in the derived state. Every head added, replaced or removed and
@@ -37,8 +38,8 @@ pub(crate) struct Changes {
     removed: Vec<SyncItem>,
     expiry_added: Vec<(Timestamp, ListingKey)>,
     expiry_removed: Vec<(Timestamp, ListingKey)>,
-    /// Listings added (+1) or removed (-1), by author.
-    authors: Vec<(PublicKey, i32)>,
+    /// Listings added (`true`) or removed (`false`).
+    listings: Vec<(ListingKey, bool)>,
 }
 
 impl Changes {
@@ -46,7 +47,7 @@ impl Changes {
     pub(crate) fn head_put(&mut self, key: &ListingKey, new: &Head, old: Option<&Head>) {
         match old {
             Some(old) => self.head_gone(key, old, false),
-            None => self.authors.push((key.author, 1)),
+            None => self.listings.push((*key, true)),
         }
         self.added.push(((new.created_at, new.id), new.expires_at));
         self.expiry_added.push((new.expires_at, *key));
@@ -61,13 +62,13 @@ impl Changes {
         self.removed.push((head.created_at, head.id));
         self.expiry_removed.push((head.expires_at, *key));
         if listing_gone {
-            self.authors.push((key.author, -1));
+            self.listings.push((*key, false));
         }
     }
 
     /// New listings by `author` in these changes.
     pub(crate) fn listings_added_by(&self, author: &PublicKey) -> usize {
-        self.authors.iter().filter(|(a, d)| a == author && *d > 0).count()
+        self.listings.iter().filter(|(k, added)| k.author == *author && *added).count()
     }
 
     /// Stores a mailbox or receipt, valid until `expires`.
@@ -109,12 +110,24 @@ impl Derived {
             self.expiry.remove(entry);
         }
         self.expiry.extend(changes.expiry_added);
-        for (author, delta) in changes.authors {
-            let count = self.authors.entry(author).or_default();
-            *count = count.saturating_add_signed(delta);
-            if *count == 0 {
-                self.authors.remove(&author);
+        for (key, added) in changes.listings {
+            if added {
+                self.add_listing(key);
+            } else if let Some(nonces) = self.authors.get_mut(&key.author) {
+                if let Ok(at) = nonces.binary_search(&key.nonce) {
+                    nonces.remove(at);
+                }
+                if nonces.is_empty() {
+                    self.authors.remove(&key.author);
+                }
             }
+        }
+    }
+
+    fn add_listing(&mut self, key: ListingKey) {
+        let nonces = self.authors.entry(key.author).or_default();
+        if let Err(at) = nonces.binary_search(&key.nonce) {
+            nonces.insert(at, key.nonce);
         }
     }
 }
@@ -165,11 +178,11 @@ impl Store {
         let mut out = Derived::default();
         for entry in self.db.scan_prefix([keys::HEAD]) {
             let (k, v) = entry?;
-            let key = keys::listing_key_at_end(&k).ok_or(StoreError::Corrupt { what: "head key" })?;
+            let key = keys::listing_key_of_head(&k).ok_or(StoreError::Corrupt { what: "head key" })?;
             let head = Head::decode(&v).ok_or(StoreError::Corrupt { what: "listing head" })?;
             out.set.insert((head.created_at, head.id), head.expires_at);
             out.expiry.insert((head.expires_at, key));
-            *out.authors.entry(key.author).or_default() += 1;
+            out.add_listing(key);
         }
         for entry in self.db.scan_prefix([keys::RECON]) {
             let (k, v) = entry?;
@@ -199,7 +212,7 @@ impl Store {
 
     /// Listings `author` has in the store. Called under the write lock.
     pub(crate) fn listing_count_by(&self, author: &PublicKey) -> Result<usize, StoreError> {
-        self.with_derived(true, |d| d.authors.get(author).map_or(0, |n| *n as usize))
+        self.with_derived(true, |d| d.authors.get(author).map_or(0, Vec::len))
     }
 
     /// [`Self::listing_count_by`], less the author's listings that expired before `now` (the
@@ -210,10 +223,22 @@ impl Store {
         now: Timestamp,
     ) -> Result<usize, StoreError> {
         self.with_derived(true, |d| {
-            let held = d.authors.get(author).map_or(0, |n| *n as usize);
+            let held = d.authors.get(author).map_or(0, Vec::len);
             let expired =
                 d.expiry.iter().take_while(|(at, _)| *at < now).filter(|(_, k)| k.author == *author).count();
             held.saturating_sub(expired)
+        })
+    }
+
+    /// The keys of `author`'s listings in the store (tombstones included), in nonce order.
+    pub(crate) fn listing_keys_by(&self, author: &PublicKey) -> Result<Vec<ListingKey>, StoreError> {
+        self.with_derived(false, |d| {
+            d.authors
+                .get(author)
+                .map(|nonces| {
+                    nonces.iter().map(|nonce| ListingKey { author: *author, nonce: *nonce }).collect()
+                })
+                .unwrap_or_default()
         })
     }
 

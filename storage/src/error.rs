@@ -94,7 +94,7 @@ pub enum OpenError {
     },
     /// The database has another layout version than this build reads.
     #[error(
-        "the database in {path} has schema version {found}; this build reads version {expected}. A database older than this build's cannot be read (the wire format changed): move {path} aside and start the node again (your identity stays; the node syncs the market anew)"
+        "the database in {path} has schema version {found}; this build reads versions 6 to {expected}. A database newer than that was written by a newer build: run that build. One older than version 6 cannot be read (the wire format changed): move {path} aside and start the node again (your identity stays; the node syncs the market anew)"
     )]
     SchemaVersion {
         /// The database directory (`db` in the data directory).

@@ -4,9 +4,8 @@
 //! | prefix | key | value |
 //! |---|---|---|
 //! | `o` | object id (32) | wire bytes |
-//! | `h` | listing key (48) | [`Head`]: the current revision, and the other revisions held |
-//! | `e` | expires_at (8, BE), listing key (48) | - (when to sweep) |
-//! | `s` | created_at (8, BE), object id (32) | expires_at (8, BE) (reconciliation set: current revisions) |
+//! | `H` | nonce (16), author (32): the listing key, nonce first | [`Head`]: the current revision, and the other revisions held |
+//! | `s` | created_at (8, BE), object id (32) | expires_at (8, BE) (reconciliation set: mailboxes, receipts, feedback, bids, pledges) |
 //! | `t` | thread id (32), message id (32) | - (messages of a thread, offer included) |
 //! | `l` | listing key (48), thread id (32) | - (threads on a listing) |
 //! | `p` | party (32), thread id (32) | - (threads a key is party to) |
@@ -34,17 +33,24 @@
 //! | `c` | peer id (its bytes, up to 64) | reached_at (8, BE), chosen (1), address (a multiaddr's bytes): the address book |
 //!
 //! sled pays a tree insert and a log write per key whatever the batch size (about 70,000 keys a
-//! second on the reference machine), so a new listing writes as few keys as it can: its object,
-//! head, expiry and reconciliation entries. Search-index catch-up needs no key of its own: each
-//! head carries the sequence number of its last change, and the index records the highest
-//! sequence it has taken in.
+//! second on the reference machine), so a new listing writes as few keys as it can: its object
+//! and its head (its expiry and reconciliation entry are derived from the head, in memory: see
+//! `derived`). Search-index catch-up needs no key of its own: each head carries the sequence
+//! number of its last change, and the index records the highest sequence it has taken in.
+//!
+//! A head's key puts the listing's random nonce before its author. sled's file grows with how
+//! long a prefix neighbouring keys share: with the author first, an author's listings sat side
+//! by side under a 33-byte common prefix, and 100,000 heads of 2,000 authors took about 75 MiB
+//! of disk against 35 MiB for the same records in nonce order. An author's listings are found
+//! through the derived state's per-author list instead of a prefix scan. Databases of schema
+//! version 6 (author first, under `h`) are moved to this layout when opened (see `migrate`).
 
 use serde::{Deserialize, Serialize};
 
 use haggle_protocol::{ListingKey, ObjectId, PublicKey, Timestamp};
 
 pub(crate) const OBJECT: u8 = b'o';
-pub(crate) const HEAD: u8 = b'h';
+pub(crate) const HEAD: u8 = b'H';
 /// Reconciliation records: mailboxes, receipts, feedback, bids and pledges (listings' are
 /// derived from their heads).
 pub(crate) const RECON: u8 = b's';
@@ -103,12 +109,18 @@ pub(crate) fn object(id: &ObjectId) -> Vec<u8> {
     key(OBJECT, &[id.as_bytes()])
 }
 
+/// A listing's head: `H`, its nonce, its author (nonce first: see the module's notes).
 pub(crate) fn head(k: &ListingKey) -> Vec<u8> {
-    key(HEAD, &[&k.to_bytes()])
+    key(HEAD, &[&k.nonce, k.author.as_bytes()])
 }
 
-pub(crate) fn head_prefix_of_author(author: &PublicKey) -> Vec<u8> {
-    key(HEAD, &[author.as_bytes()])
+/// The listing key of a head's key made by [`head`].
+pub(crate) fn listing_key_of_head(key: &[u8]) -> Option<ListingKey> {
+    let tail = tail::<48>(key)?;
+    let mut bytes = [0u8; 48];
+    bytes[..32].copy_from_slice(&tail[16..]);
+    bytes[32..].copy_from_slice(&tail[..16]);
+    Some(ListingKey::from_bytes(&bytes))
 }
 
 pub(crate) fn recon(at: Timestamp, id: &ObjectId) -> Vec<u8> {

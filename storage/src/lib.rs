@@ -30,6 +30,7 @@ mod index_key;
 mod ingest;
 mod keys;
 mod mail;
+mod migrate;
 mod outbox;
 mod peers;
 mod public_offers;

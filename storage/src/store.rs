@@ -11,11 +11,13 @@ use crate::error::{DbError, OpenError, SearchError, StoreError};
 use crate::keys::{self, Head};
 use crate::search::{SearchHit, SearchIndex, SearchQuery, SearchResults};
 
-/// The layout version of the database; a database of another version is refused rather than
-/// misread. Version 5 came with the timed markets, which changed the wire form of every listing
-/// and every set of terms; version 6 with pictures and digital goods, which added two fields to
-/// every listing: objects an earlier database holds can no longer be read.
-pub const SCHEMA_VERSION: u32 = 6;
+/// The layout version of the database. Version 5 came with the timed markets, which changed the
+/// wire form of every listing and every set of terms; version 6 with pictures and digital goods,
+/// which added two fields to every listing: objects an earlier database holds can no longer be
+/// read, and such a database is refused rather than misread. Version 7 keys listing heads nonce
+/// first (see `keys`); a version 6 database is moved to it when opened (see `migrate`). A
+/// database of a later version, written by a newer build, is refused.
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// sled's page cache: large enough for the hot part of 100,000 listings, small enough to keep the
 /// whole node within its memory target (sled's default is 1 GiB).
@@ -169,7 +171,7 @@ fn dir_size(dir: &Path) -> u64 {
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Opens the sled database, waiting (bounded) for a lock that is being released.
-fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
+pub(crate) fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
         let opened = sled::Config::new()
@@ -200,20 +202,23 @@ impl Store {
         let db = open_db(&db_path)
             .map_err(|e| OpenError::Database { path: db_path.clone(), source: DbError(e) })?;
         let db_err = |e: sled::Error| OpenError::Database { path: db_path.clone(), source: DbError(e) };
-        match db.get(keys::SCHEMA_KEY).map_err(db_err)? {
+        let found = match db.get(keys::SCHEMA_KEY).map_err(db_err)? {
             None => {
                 db.insert(keys::SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes()).map_err(db_err)?;
                 db.flush().map_err(db_err)?;
+                SCHEMA_VERSION
             }
-            Some(v) => {
-                let found = v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0);
-                if found != SCHEMA_VERSION {
-                    return Err(OpenError::SchemaVersion { path: db_path, found, expected: SCHEMA_VERSION });
-                }
-            }
+            Some(v) => v.as_ref().try_into().map(u32::from_be_bytes).unwrap_or(0),
+        };
+        if !(crate::migrate::OLDEST_MIGRATED..=SCHEMA_VERSION).contains(&found) {
+            return Err(OpenError::SchemaVersion { path: db_path, found, expected: SCHEMA_VERSION });
         }
-        // Batches a crash interrupted are finished before anything reads the database.
+        // Batches a crash interrupted are finished before anything reads the database (and
+        // before a migration: an earlier build's batch writes that build's layout).
         crate::writes::replay(&db).map_err(OpenError::CatchUp)?;
+        if found < SCHEMA_VERSION {
+            crate::migrate::migrate(&db, found).map_err(OpenError::CatchUp)?;
+        }
         let index_path = dir.join(INDEX_DIR);
         let (index, fresh) =
             SearchIndex::open(&index_path).map_err(|source| OpenError::Index { path: index_path, source })?;
@@ -296,7 +301,7 @@ impl Store {
             let (k, v) = entry?;
             let head = Head::decode(&v).ok_or(StoreError::Corrupt { what: "listing head" })?;
             if head.seq > watermark {
-                let key = keys::listing_key_at_end(&k).ok_or(StoreError::Corrupt { what: "listing key" })?;
+                let key = keys::listing_key_of_head(&k).ok_or(StoreError::Corrupt { what: "listing key" })?;
                 pending.keys.insert(key, IndexChange { indexed: true, current: None });
                 pending.last_seq = pending.last_seq.max(head.seq);
             }
@@ -411,18 +416,18 @@ impl Store {
         Ok(self.head(key)?.map(|head| head.id))
     }
 
-    /// The current revision's id of every listing by `author`, in key order (heads alone: no
+    /// The current revision's id of every listing by `author`, in nonce order (heads alone: no
     /// object is read).
     pub fn current_revisions_by(
         &self,
         author: &PublicKey,
     ) -> Result<Vec<(ListingKey, ObjectId)>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.db.scan_prefix(keys::head_prefix_of_author(author)) {
-            let (k, v) = entry?;
-            let key = keys::listing_key_at_end(&k).ok_or(StoreError::Corrupt { what: "listing key" })?;
-            let head = Head::decode(&v).ok_or(StoreError::Corrupt { what: "listing head" })?;
-            out.push((key, head.id));
+        for key in self.listing_keys_by(author)? {
+            // A listing swept between the two reads is no longer the author's.
+            if let Some(head) = self.head(&key)? {
+                out.push((key, head.id));
+            }
         }
         Ok(out)
     }
@@ -591,7 +596,7 @@ impl Store {
             let (k, v) = entry?;
             let head = Head::decode(&v).ok_or(StoreError::Corrupt { what: "listing head" })?;
             max_seq = max_seq.max(head.seq);
-            let key = keys::listing_key_at_end(&k).ok_or(StoreError::Corrupt { what: "listing key" })?;
+            let key = keys::listing_key_of_head(&k).ok_or(StoreError::Corrupt { what: "listing key" })?;
             keys_seen.push((key, IndexChange::default()));
         }
         // Until the last chunk lands, the watermark stays 0: a crash mid-way redoes it all.
