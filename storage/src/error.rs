@@ -101,8 +101,17 @@ pub enum OpenError {
         path: PathBuf,
         /// The version the database records (0 if it is unreadable).
         found: u32,
-        /// The version this build reads: [`crate::SCHEMA_VERSION`].
+        /// The newest version this build reads (and the one it writes): [`crate::SCHEMA_VERSION`].
         expected: u32,
+    },
+    /// Moving a database of an earlier schema version to this build's layout failed. The
+    /// database is as it was: the next start tries again.
+    #[error("cannot move the database in {path} to this build's layout")]
+    Migrate {
+        /// The database directory (`db` in the data directory).
+        path: PathBuf,
+        /// What failed.
+        source: MigrateError,
     },
     /// The search index could not be opened or created.
     #[error("cannot open the search index in {path}")]
@@ -112,9 +121,41 @@ pub enum OpenError {
         /// The index's error.
         source: IndexError,
     },
-    /// Replaying the listing changes the search index missed failed.
+    /// Replaying the writes a crash interrupted, or the listing changes the search index missed,
+    /// failed.
     #[error("cannot bring the search index up to date")]
     CatchUp(#[source] StoreError),
+}
+
+/// Why moving a database to this build's layout failed (see [`OpenError::Migrate`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MigrateError {
+    /// Reading the old database or writing the copy failed.
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// A record of the old database could not be read.
+    #[error("stored record under {what} is damaged")]
+    Corrupt {
+        /// What sort of record.
+        what: &'static str,
+    },
+    /// Renaming or removing a directory failed (disk full, permissions).
+    #[error("cannot {action} {path}")]
+    Io {
+        /// What was being done: `rename`, `remove`, `sync`.
+        action: &'static str,
+        /// The directory.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl From<sled::Error> for MigrateError {
+    fn from(e: sled::Error) -> Self {
+        MigrateError::Database(DbError(e))
+    }
 }
 
 /// A failure while reading or writing the store. Expected outcomes (duplicates, stale revisions,

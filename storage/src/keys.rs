@@ -43,7 +43,7 @@
 //! by side under a 33-byte common prefix, and 100,000 heads of 2,000 authors took about 75 MiB
 //! of disk against 35 MiB for the same records in nonce order. An author's listings are found
 //! through the derived state's per-author list instead of a prefix scan. Databases of schema
-//! version 6 (author first, under `h`) are moved to this layout when opened (see `migrate`).
+//! version 6 (author first, under `h`) are copied into this layout when opened (see `migrate`).
 
 use serde::{Deserialize, Serialize};
 

@@ -44,7 +44,7 @@ mod threads;
 mod typos;
 mod writes;
 
-pub use error::{DbError, IndexError, OpenError, SearchError, StoreError};
+pub use error::{DbError, IndexError, MigrateError, OpenError, SearchError, StoreError};
 pub use feedback::MAX_FEEDBACK_PER_AUTHOR;
 pub use ingest::{MAX_LISTINGS_PER_AUTHOR, MAX_OPEN_OFFERS, Outcome, RejectReason, Rejection};
 pub use mail::{MAX_MAIL_PER_RECIPIENT, MAX_MAIL_PER_SENDER};

@@ -199,6 +199,8 @@ impl Store {
         std::fs::create_dir_all(dir)
             .map_err(|source| OpenError::CreateDir { path: dir.to_owned(), source })?;
         let db_path = dir.join("db");
+        crate::migrate::recover(dir)
+            .map_err(|source| OpenError::Migrate { path: db_path.clone(), source })?;
         let db = open_db(&db_path)
             .map_err(|e| OpenError::Database { path: db_path.clone(), source: DbError(e) })?;
         let db_err = |e: sled::Error| OpenError::Database { path: db_path.clone(), source: DbError(e) };
@@ -216,9 +218,12 @@ impl Store {
         // Batches a crash interrupted are finished before anything reads the database (and
         // before a migration: an earlier build's batch writes that build's layout).
         crate::writes::replay(&db).map_err(OpenError::CatchUp)?;
-        if found < SCHEMA_VERSION {
-            crate::migrate::migrate(&db, found).map_err(OpenError::CatchUp)?;
-        }
+        let db = if found < SCHEMA_VERSION {
+            crate::migrate::migrate(dir, db, found)
+                .map_err(|source| OpenError::Migrate { path: db_path.clone(), source })?
+        } else {
+            db
+        };
         let index_path = dir.join(INDEX_DIR);
         let (index, fresh) =
             SearchIndex::open(&index_path).map_err(|source| OpenError::Index { path: index_path, source })?;
@@ -755,18 +760,6 @@ mod tests {
         std::fs::remove_dir_all(dir.path().join("index")).expect("remove index");
         let store = Store::open(dir.path()).expect("reopen");
         assert_eq!(store.search(&crate::SearchQuery::new("lamp")).expect("search").total, 1);
-    }
-
-    #[test]
-    fn a_database_of_another_schema_is_refused() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        {
-            let store = Store::open(dir.path()).expect("open");
-            store.db.insert(keys::SCHEMA_KEY, &99u32.to_be_bytes()).expect("write");
-            store.flush().expect("flush");
-        }
-        let err = Store::open(dir.path()).expect_err("refused");
-        assert!(matches!(err, OpenError::SchemaVersion { found: 99, .. }), "{err}");
     }
 
     #[test]

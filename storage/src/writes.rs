@@ -86,7 +86,7 @@ impl Batch {
 
     /// The journal record: per write, a tag (1 insert, 0 removal), the key's length (4, BE),
     /// the key, and for an insert the value's length (4, BE) and the value.
-    fn encode(&self) -> Vec<u8> {
+    pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.bytes() + 9 * self.writes.len());
         for (k, v) in &self.writes {
             out.push(u8::from(v.is_some()));
@@ -140,7 +140,7 @@ fn take(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// The journal record's key for sequence number `seq`.
-fn journal_key(seq: u64) -> [u8; 9] {
+pub(crate) fn journal_key(seq: u64) -> [u8; 9] {
     let mut key = [0; 9];
     key[0] = keys::JOURNAL;
     key[1..].copy_from_slice(&seq.to_be_bytes());
