@@ -203,15 +203,17 @@ fn bench_ingest(c: &mut Criterion) {
     g.finish();
 }
 
-/// The machine's limit beside our figures: sled inserting the same four records a new listing
-/// costs (a 700-byte object and three small index entries), with nothing else going on; one
-/// sled batch per listing, and 256 listings to a batch (as `ingest_batch` writes them).
+/// The machine's limit beside our figures: sled inserting the two records a new listing writes
+/// (an object of 400 bytes under its id, a head of 58 under its nonce-first listing key), with
+/// nothing else going on; one sled batch per listing, and 256 listings to a batch (as
+/// `ingest_batch` writes them). Until 2026-12-02 it wrote four records (a 700-byte object and
+/// three small index entries), as a listing then cost.
 fn bench_sled_raw(c: &mut Criterion) {
     let mut g = c.benchmark_group("machine");
     g.sample_size(10);
     g.throughput(Throughput::Elements(10_000));
     for per_batch in [1u64, 256] {
-        g.bench_function(format!("sled_raw_10k_listings_4_keys_{per_batch}_per_batch"), |b| {
+        g.bench_function(format!("sled_raw_10k_listings_2_keys_{per_batch}_per_batch"), |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
@@ -222,10 +224,9 @@ fn bench_sled_raw(c: &mut Criterion) {
                     let mut batch = sled::Batch::default();
                     for i in 0..10_000u64 {
                         let k = i.wrapping_mul(0x9E37_79B9_7F4A_7C15).to_be_bytes();
-                        batch.insert([&b"o"[..], &k].concat(), vec![7u8; 700]);
-                        batch.insert([&b"h"[..], &k].concat(), vec![1u8; 100]);
-                        batch.insert([&b"e"[..], &k].concat(), vec![]);
-                        batch.insert([&b"s"[..], &k].concat(), vec![]);
+                        let id = [k, k, k, k].concat();
+                        batch.insert([&b"o"[..], &id].concat(), vec![7u8; 400]);
+                        batch.insert([&b"H"[..], &id, &k, &k].concat(), vec![1u8; 58]);
                         if (i + 1) % per_batch == 0 {
                             db.apply_batch(std::mem::take(&mut batch)).expect("write");
                         }
@@ -337,10 +338,58 @@ fn bench_search_and_report(c: &mut Criterion) {
     }
 }
 
+/// Why listing heads are keyed nonce first: sled alone, 100,000 listings by 2,000 authors (an
+/// object of 366 bytes under a random id, and a head of 58 bytes under its listing key), 256
+/// listings to a batch as `ingest_batch` writes them; the file's size with the head's key
+/// author first (schema version 6) and nonce first (version 7). Printed, not timed.
+fn report_head_layouts() {
+    for (layout, nonce_first) in [("author first", false), ("nonce first", true)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = sled::Config::new().path(dir.path()).cache_capacity(64 << 20).open().expect("open");
+        let mut rng = Rng(11);
+        let mut batch = sled::Batch::default();
+        let mut records = 0usize;
+        let authors: Vec<[u8; 32]> = (0..2_000u32).map(|i| *author(i).public().as_bytes()).collect();
+        for i in 0..100_000u64 {
+            let mut nonce = [0u8; 16];
+            nonce[..8].copy_from_slice(&rng.next_u64().to_be_bytes());
+            nonce[8..].copy_from_slice(&rng.next_u64().to_be_bytes());
+            let author = &authors[rng.below(authors.len())];
+            let head_key = if nonce_first {
+                [&b"H"[..], &nonce, author].concat()
+            } else {
+                [&b"h"[..], author, &nonce].concat()
+            };
+            let id = [
+                rng.next_u64().to_be_bytes(),
+                rng.next_u64().to_be_bytes(),
+                rng.next_u64().to_be_bytes(),
+                rng.next_u64().to_be_bytes(),
+            ]
+            .concat();
+            let object_key = [&b"o"[..], &id].concat();
+            records += head_key.len() + 58 + object_key.len() + 366;
+            batch.insert(head_key, vec![1u8; 58]);
+            batch.insert(object_key, vec![7u8; 366]);
+            if (i + 1) % 256 == 0 {
+                db.apply_batch(std::mem::take(&mut batch)).expect("write");
+            }
+        }
+        db.apply_batch(batch).expect("write");
+        db.flush().expect("flush");
+        println!(
+            "sled alone, 100000 listings of 2000 authors, heads keyed {layout}: file {:.1} MiB for {:.1} MiB of records",
+            db.size_on_disk().expect("size") as f64 / 1_048_576.0,
+            records as f64 / 1_048_576.0
+        );
+    }
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     bench_sled_raw(&mut c);
     bench_ingest(&mut c);
     bench_search_and_report(&mut c);
+    report_head_layouts();
     c.final_summary();
 }

@@ -140,6 +140,14 @@ pub enum MigrateError {
         /// What sort of record.
         what: &'static str,
     },
+    /// The data dir holds directories a move to this build's layout cannot leave by itself.
+    #[error(
+        "{dir} holds directories of a move to this build's layout that was cut short and then an earlier build started (each if present: db.premigration, the database as it was before the move; db.migrating, a complete copy of it in this build's layout; db, what the earlier build wrote since). Keep the one you want as db, move the others out of the data dir, and start again"
+    )]
+    Unfinished {
+        /// The data dir.
+        dir: PathBuf,
+    },
     /// Renaming or removing a directory failed (disk full, permissions).
     #[error("cannot {action} {path}")]
     Io {

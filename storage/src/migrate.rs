@@ -1,9 +1,10 @@
 //! Moving a database written by an earlier build to this build's layout, when the store opens.
 //!
 //! The database is copied, record by record and changed as the new layout asks, into a new
-//! directory beside it (`db.migrating`), which then takes the old one's place. Copying rather
-//! than changing records in place leaves a compact file: sled never gives back the space of
-//! records it rewrote, and moving the 100,000 heads of a version 6 database in place grew its
+//! directory beside it (`db.migrating`), which then takes the old one's place; the old one is
+//! kept as `db.previous`, so the build before can be gone back to (the user removes it). Copying
+//! rather than changing records in place leaves a compact file: sled never gives back the space
+//! of records it rewrote, and moving the 100,000 heads of a version 6 database in place grew its
 //! file by about a quarter, where the copy is a fifth smaller than the original. The old
 //! database is untouched until the copy is complete and flushed, so a build that reads only the
 //! old version can still open it until then, and a crash at any step is finished or undone by
@@ -11,10 +12,10 @@
 //!
 //! 1. copy `db` into `db.migrating` (a crash: `db.migrating` is incomplete and is removed);
 //! 2. rename `db` to `db.premigration` (a crash after: the copy is renamed into place);
-//! 3. rename `db.migrating` to `db` (a crash after: `db.premigration` is removed);
-//! 4. remove `db.premigration`.
+//! 3. rename `db.migrating` to `db` (a crash after: step 4 is made);
+//! 4. rename `db.premigration` to `db.previous` (one left by an earlier move is removed first).
 //!
-//! It needs free disk for the copy, about the size of the database again, while it runs.
+//! It needs free disk for the copy, about the size of the database again.
 
 use std::path::Path;
 
@@ -35,6 +36,8 @@ const CHUNK: usize = 1_024;
 const NEW_DIR: &str = "db.migrating";
 /// The old database, once the copy is complete, until the copy is in its place.
 const OLD_DIR: &str = "db.premigration";
+/// The old database, kept after the move.
+const KEPT_DIR: &str = "db.previous";
 
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> MigrateError {
     let path = path.to_owned();
@@ -42,27 +45,45 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Migra
 }
 
 /// Finishes or undoes a migration a crash interrupted, judged by the directories it left beside
-/// `db` (see the module's steps). Run before `db` is opened.
+/// `db` (see the module's steps). Run before `db` is opened. Directories the steps cannot leave
+/// (an earlier build started on the data dir in between) are reported, not guessed at.
 pub(crate) fn recover(dir: &Path) -> Result<(), MigrateError> {
     let (db, new, old) = (dir.join("db"), dir.join(NEW_DIR), dir.join(OLD_DIR));
     match (db.exists(), new.exists(), old.exists()) {
+        // During step 1: the copy is incomplete.
+        (true, true, false) => {
+            tracing::info!(copy = %new.display(), "a move to this build's layout was cut short while copying; starting it again");
+            std::fs::remove_dir_all(&new).map_err(io("remove", &new))?;
+        }
         // Between steps 2 and 3: the copy was complete.
         (false, true, true) => {
+            tracing::info!("a move to this build's layout was cut short after copying; finishing it");
             std::fs::rename(&new, &db).map_err(io("rename", &new))?;
             sync_dir(dir)?;
-            std::fs::remove_dir_all(&old).map_err(io("remove", &old))?;
-        }
-        // Not seen in the steps; a copy without the old database is not known complete.
-        (false, false, true) => {
-            std::fs::rename(&old, &db).map_err(io("rename", &old))?;
-            sync_dir(dir)?;
+            keep_old(dir)?;
         }
         // Between steps 3 and 4.
-        (true, false, true) => std::fs::remove_dir_all(&old).map_err(io("remove", &old))?,
-        // During step 1: the copy is incomplete.
-        (_, true, false) => std::fs::remove_dir_all(&new).map_err(io("remove", &new))?,
-        _ => {}
+        (true, false, true) => keep_old(dir)?,
+        (true, true, true) | (false, true, false) | (false, false, true) => {
+            return Err(MigrateError::Unfinished { dir: dir.to_owned() });
+        }
+        (_, false, false) => {}
     }
+    Ok(())
+}
+
+/// Step 4: the old database becomes `db.previous`.
+fn keep_old(dir: &Path) -> Result<(), MigrateError> {
+    let (old, kept) = (dir.join(OLD_DIR), dir.join(KEPT_DIR));
+    if kept.exists() {
+        std::fs::remove_dir_all(&kept).map_err(io("remove", &kept))?;
+    }
+    std::fs::rename(&old, &kept).map_err(io("rename", &old))?;
+    sync_dir(dir)?;
+    tracing::info!(
+        kept = %kept.display(),
+        "the database as it was before the move is kept: remove it once you will not go back to the previous build"
+    );
     Ok(())
 }
 
@@ -88,7 +109,7 @@ pub(crate) fn migrate(dir: &Path, db: sled::Db, from: u32) -> Result<sled::Db, M
     std::fs::rename(&path, &old_path).map_err(io("rename", &path))?;
     std::fs::rename(&new_path, &path).map_err(io("rename", &new_path))?;
     sync_dir(dir)?;
-    std::fs::remove_dir_all(&old_path).map_err(io("remove", &old_path))?;
+    keep_old(dir)?;
     tracing::info!(records = copied, took_ms = started.elapsed().as_millis() as u64, "database moved");
     crate::store::open_db(&path).map_err(|e| MigrateError::Database(DbError(e)))
 }
@@ -129,8 +150,8 @@ fn copy(from_db: &sled::Db, to: &sled::Db, from: u32) -> Result<usize, MigrateEr
 
 /// The directories a migration works in.
 #[cfg(test)]
-fn dirs(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-    (dir.join("db"), dir.join(NEW_DIR), dir.join(OLD_DIR))
+fn dirs(dir: &Path) -> [std::path::PathBuf; 4] {
+    [dir.join("db"), dir.join(NEW_DIR), dir.join(OLD_DIR), dir.join(KEPT_DIR)]
 }
 
 #[cfg(test)]
@@ -176,10 +197,18 @@ mod tests {
         store.db.get(keys::SCHEMA_KEY).expect("get").expect("a version").to_vec()
     }
 
-    /// Neither of the migration's directories is left beside `db`.
+    /// Neither of the migration's working directories is left beside `db`.
     fn no_leftovers(dir: &std::path::Path) {
-        let (_, new, old) = super::dirs(dir);
+        let [_, new, old, _] = super::dirs(dir);
         assert!(!new.exists() && !old.exists(), "{} or {} left", new.display(), old.display());
+    }
+
+    /// The schema version of the database in `path`, and its count of heads in version 6's
+    /// layout.
+    fn kept(path: &std::path::Path) -> (Vec<u8>, usize) {
+        let db = open_db(path).expect("open");
+        let version = db.get(keys::SCHEMA_KEY).expect("get").expect("a version").to_vec();
+        (version, db.scan_prefix([super::V6_HEAD]).count())
     }
 
     /// Every listing is where it was, by key and by author, and searchable.
@@ -207,6 +236,8 @@ mod tests {
         let store = Store::open(dir.path()).expect("a version 6 database opens");
         all_in_place(&store, &held);
         no_leftovers(dir.path());
+        // The database as it was, to go back to the previous build.
+        assert_eq!(kept(&super::dirs(dir.path())[3]), (6u32.to_be_bytes().to_vec(), 6));
     }
 
     /// A crash while the copy was made: the copy is thrown away and made again.
@@ -215,7 +246,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let held = store_with_listings(dir.path(), 4);
         make_v6(dir.path());
-        let (_, new, _) = super::dirs(dir.path());
+        let [_, new, _, _] = super::dirs(dir.path());
         {
             // Part of a copy: a database with one record and no version.
             let partial = open_db(&new).expect("open");
@@ -233,26 +264,54 @@ mod tests {
     fn a_complete_copy_not_yet_in_place_is_put_there() {
         let dir = tempfile::tempdir().expect("tempdir");
         let held = store_with_listings(dir.path(), 4);
-        let (db, new, old) = super::dirs(dir.path());
+        let [db, new, old, previous] = super::dirs(dir.path());
         std::fs::rename(&db, &new).expect("the copy");
         std::fs::create_dir(&old).expect("the old database");
         std::fs::write(old.join("db"), b"version 6").expect("write");
         let store = Store::open(dir.path()).expect("open");
         all_in_place(&store, &held);
         no_leftovers(dir.path());
+        assert_eq!(std::fs::read(previous.join("db")).expect("kept"), b"version 6");
     }
 
-    /// A crash after the copy took the old database's place: the old one is removed.
+    /// A crash after the copy took the old database's place: the old one is kept, replacing
+    /// one an earlier move kept.
     #[test]
-    fn the_old_database_left_after_the_move_is_removed() {
+    fn the_old_database_left_after_the_move_is_kept() {
         let dir = tempfile::tempdir().expect("tempdir");
         let held = store_with_listings(dir.path(), 4);
-        let (_, _, old) = super::dirs(dir.path());
-        std::fs::create_dir(&old).expect("the old database");
-        std::fs::write(old.join("db"), b"version 6").expect("write");
+        let [_, _, old, previous] = super::dirs(dir.path());
+        for (path, content) in [(&previous, &b"version 5"[..]), (&old, &b"version 6"[..])] {
+            std::fs::create_dir(path).expect("an old database");
+            std::fs::write(path.join("db"), content).expect("write");
+        }
         let store = Store::open(dir.path()).expect("open");
         all_in_place(&store, &held);
         no_leftovers(dir.path());
+        assert_eq!(std::fs::read(previous.join("db")).expect("kept"), b"version 6");
+    }
+
+    /// An earlier build started between the renames and made a database of its own: the three
+    /// directories are reported, and none is touched.
+    #[test]
+    fn directories_an_earlier_build_left_beside_a_cut_short_move_are_reported_not_guessed_at() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        store_with_listings(dir.path(), 2);
+        let [db, new, old, _] = super::dirs(dir.path());
+        for path in [&new, &old] {
+            std::fs::create_dir(path).expect("dir");
+            std::fs::write(path.join("db"), b"kept").expect("write");
+        }
+        let Err(err) = Store::open(dir.path()) else { panic!("opened") };
+        assert!(
+            matches!(&err, OpenError::Migrate { source: crate::MigrateError::Unfinished { .. }, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("cannot move the database"), "{err}");
+        for path in [&new, &old] {
+            assert_eq!(std::fs::read(path.join("db")).expect("untouched"), b"kept");
+        }
+        assert!(db.exists());
     }
 
     /// A batch the version 6 build journaled but had not made when it crashed writes a head in
