@@ -501,18 +501,12 @@ impl EventLoop {
             }
         }
         for party in then.deliver {
-            if let Some(peer) = party.peer_id() {
-                self.retry_outbox(Some(peer));
-            }
+            self.retry_outbox(Some(party.peer_id()));
         }
         // Thumbnails missed here (too many background fetches waiting, no peer has them yet)
         // are fetched when someone looks at the listing.
         for (thumb, author) in then.thumbnails {
-            drop(self.handle.fetch_for(
-                thumb,
-                author.into_iter().collect(),
-                crate::files::Priority::Background,
-            ));
+            drop(self.handle.fetch_for(thumb, vec![author], crate::files::Priority::Background));
         }
         gossip
     }

@@ -58,7 +58,7 @@ pub struct Followups {
     /// Thumbnails of newly arrived listings that are not here yet, each with the peer to ask
     /// first (the listing's author): fetched in the background, so a search hit can show its
     /// picture at once.
-    pub thumbnails: Vec<(BlobRef, Option<PeerId>)>,
+    pub thumbnails: Vec<(BlobRef, PeerId)>,
 }
 
 impl Followups {
@@ -653,7 +653,7 @@ impl Service {
         let mut due = OutboxDue::default();
         let now = Timestamp::now();
         for entry in entries {
-            let Some(peer) = entry.to.peer_id() else { continue };
+            let peer = entry.to.peer_id();
             waiting.insert(peer);
             // A party that is not connected gets a sealed copy through the network as well;
             // whichever arrives first wins, and the other is a harmless duplicate.

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use haggle_node::{KEY_FILE, NodeEvent};
 use haggle_tests::{TestNode, wait_until};
 
@@ -40,7 +40,7 @@ async fn a_dead_bootstrap_peer_is_retried_paced_and_connected_when_it_comes_up()
     let (da, db) = (tempfile::tempdir()?, tempfile::tempdir()?);
     // A's identity exists before A runs, so B can name it in its bootstrap address.
     let (key, _) = haggle_protocol::keyfile::load_or_create(&da.path().join(KEY_FILE))?;
-    let a_peer = key.public().peer_id().context("a PeerId")?;
+    let a_peer = key.public().peer_id();
     let port = free_port()?;
     let listen = format!("/ip4/127.0.0.1/tcp/{port}");
     let bootstrap = format!("{listen}/p2p/{a_peer}");

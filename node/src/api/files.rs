@@ -125,7 +125,7 @@ pub(crate) async fn fetch_blob(
     if request.size == 0 || request.size > haggle_protocol::blob::MAX_FILE_BYTES {
         return Err(ApiError::new(ErrorCode::Invalid, "a file's size is 1 byte to 1 GiB"));
     }
-    let prefer = request.from.and_then(|k| k.peer_id()).into_iter().collect();
+    let prefer = request.from.map(|k| k.peer_id()).into_iter().collect();
     drop(state.handle.fetch(BlobRef { hash: request.hash, size: request.size }, prefer));
     Ok(Json(status(&state, request.hash)))
 }

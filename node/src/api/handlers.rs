@@ -136,7 +136,7 @@ async fn negotiation_action(
         Ok((effect, view, at_once))
     })
     .await?;
-    let to: Vec<libp2p::PeerId> = effect.then.deliver.iter().filter_map(|k| k.peer_id()).collect();
+    let to: Vec<libp2p::PeerId> = effect.then.deliver.iter().map(|k| k.peer_id()).collect();
     apply(state, effect).await?;
     let view = view?;
     let waiting = matches!(view.thread.delivery, Some(DeliveryState::Queued | DeliveryState::Sent));

@@ -385,7 +385,7 @@ impl NodeHandle {
 impl NodeHandle {
     /// Fetches, in the background, the thumbnails of a listing shown that are not here yet.
     pub(crate) fn fetch_thumbnails_of(&self, listing: &crate::api::types::ListingView) {
-        let author: Vec<PeerId> = listing.author.peer_id().into_iter().collect();
+        let author: Vec<PeerId> = vec![listing.author.peer_id()];
         for image in &listing.images {
             if self.files.blobs.has(&image.thumb.hash).is_none() && !self.files.is_fetching(&image.thumb.hash)
             {

@@ -160,7 +160,7 @@ impl Service {
         let deal = self.deal_named(given)?;
         let file =
             deal.listing().listing().and_then(|l| l.file.clone()).ok_or(Conflict::NotDigital(deal.id()))?;
-        let seller = deal.seller().peer_id().ok_or(Conflict::NotDigital(deal.id()))?;
+        let seller = deal.seller().peer_id();
         Ok((file, seller))
     }
 

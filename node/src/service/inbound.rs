@@ -334,10 +334,8 @@ impl Service {
                 let by = if via == Via::Sync { Arrival::Sync } else { Arrival::Gossip };
                 out.then.events.push(NodeEvent::ListingStored { id, by });
                 let missing = listing.images.iter().filter(|i| self.blobs.has(&i.thumb.hash).is_none());
-                let mut author = None;
                 for image in missing {
-                    let peer = *author.get_or_insert_with(|| object.author().peer_id());
-                    out.then.thumbnails.push((image.thumb, peer));
+                    out.then.thumbnails.push((image.thumb, object.author().peer_id()));
                 }
             }
             Body::Listing(_) => {}
