@@ -2,9 +2,10 @@
 //! listings in expiry order, and the listings per author. None of it is written as records of
 //! its own for listings: a listing's head holds its creation time, id and expiry, and its key
 //! the author and nonce, so one scan of the heads (at first use) rebuilds all three, and every
-//! write keeps them in step through [`Changes`] (see [`Store::apply`]). A listing costs two records (object and head) instead of
-//! four, which makes writes faster and the database smaller. Mailboxes and receipts, a few
-//! hundred at most, keep their reconciliation records (`s`) and are read from them.
+//! write keeps them in step through [`Changes`] (see [`Store::apply`]). A listing costs two
+//! records (object and head) instead of four, which makes writes faster and the database
+//! smaller. Mailboxes and receipts, a few hundred at most, keep their reconciliation records
+//! (`s`) and are read from them.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
