@@ -17,9 +17,9 @@
 //!
 //! It needs free disk for the copy, about the size of the database again.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::error::{DbError, MigrateError};
+use crate::error::MigrateError;
 use crate::keys;
 
 /// The oldest schema version this build moves forward; an older database is refused (its
@@ -39,6 +39,12 @@ const OLD_DIR: &str = "db.premigration";
 /// The old database, kept after the move.
 const KEPT_DIR: &str = "db.previous";
 
+/// The directories a migration works in, beside each other in the data dir `dir`: the
+/// database, the copy being made, the old database between the renames, the old one kept.
+fn dirs(dir: &Path) -> [PathBuf; 4] {
+    [dir.join("db"), dir.join(NEW_DIR), dir.join(OLD_DIR), dir.join(KEPT_DIR)]
+}
+
 fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> MigrateError {
     let path = path.to_owned();
     move |source| MigrateError::Io { action, path, source }
@@ -48,7 +54,7 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Migra
 /// `db` (see the module's steps). Run before `db` is opened. Directories the steps cannot leave
 /// (an earlier build started on the data dir in between) are reported, not guessed at.
 pub(crate) fn recover(dir: &Path) -> Result<(), MigrateError> {
-    let (db, new, old) = (dir.join("db"), dir.join(NEW_DIR), dir.join(OLD_DIR));
+    let [db, new, old, _] = dirs(dir);
     match (db.exists(), new.exists(), old.exists()) {
         // During step 1: the copy is incomplete.
         (true, true, false) => {
@@ -74,7 +80,7 @@ pub(crate) fn recover(dir: &Path) -> Result<(), MigrateError> {
 
 /// Step 4: the old database becomes `db.previous`.
 fn keep_old(dir: &Path) -> Result<(), MigrateError> {
-    let (old, kept) = (dir.join(OLD_DIR), dir.join(KEPT_DIR));
+    let [_, _, old, kept] = dirs(dir);
     if kept.exists() {
         std::fs::remove_dir_all(&kept).map_err(io("remove", &kept))?;
     }
@@ -98,9 +104,9 @@ fn sync_dir(dir: &Path) -> Result<(), MigrateError> {
 pub(crate) fn migrate(dir: &Path, db: sled::Db, from: u32) -> Result<sled::Db, MigrateError> {
     let started = std::time::Instant::now();
     tracing::info!(from, to = crate::SCHEMA_VERSION, "moving the database to this build's layout");
-    let (path, new_path, old_path) = (dir.join("db"), dir.join(NEW_DIR), dir.join(OLD_DIR));
+    let [path, new_path, old_path, _] = dirs(dir);
     let copied = {
-        let new = crate::store::open_db(&new_path).map_err(|e| MigrateError::Database(DbError(e)))?;
+        let new = crate::store::open_db(&new_path)?;
         let copied = copy(&db, &new, from)?;
         new.flush()?;
         copied
@@ -111,7 +117,7 @@ pub(crate) fn migrate(dir: &Path, db: sled::Db, from: u32) -> Result<sled::Db, M
     sync_dir(dir)?;
     keep_old(dir)?;
     tracing::info!(records = copied, took_ms = started.elapsed().as_millis() as u64, "database moved");
-    crate::store::open_db(&path).map_err(|e| MigrateError::Database(DbError(e)))
+    Ok(crate::store::open_db(&path)?)
 }
 
 /// Copies every record of `from_db` (schema version `from`) into `to`, in the current layout,
@@ -119,7 +125,6 @@ pub(crate) fn migrate(dir: &Path, db: sled::Db, from: u32) -> Result<sled::Db, M
 fn copy(from_db: &sled::Db, to: &sled::Db, from: u32) -> Result<usize, MigrateError> {
     let mut copied = 0;
     let mut batch = sled::Batch::default();
-    let mut in_batch = 0;
     for entry in from_db.iter() {
         let (key, value) = entry?;
         if key.as_ref() == keys::SCHEMA_KEY {
@@ -136,22 +141,14 @@ fn copy(from_db: &sled::Db, to: &sled::Db, from: u32) -> Result<usize, MigrateEr
             _ => key,
         };
         batch.insert(key, value);
-        in_batch += 1;
         copied += 1;
-        if in_batch == CHUNK {
+        if copied % CHUNK == 0 {
             to.apply_batch(std::mem::take(&mut batch))?;
-            in_batch = 0;
         }
     }
     to.apply_batch(batch)?;
     to.insert(keys::SCHEMA_KEY, &crate::SCHEMA_VERSION.to_be_bytes())?;
     Ok(copied)
-}
-
-/// The directories a migration works in.
-#[cfg(test)]
-fn dirs(dir: &Path) -> [std::path::PathBuf; 4] {
-    [dir.join("db"), dir.join(NEW_DIR), dir.join(OLD_DIR), dir.join(KEPT_DIR)]
 }
 
 #[cfg(test)]
