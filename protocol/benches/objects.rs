@@ -34,6 +34,9 @@ fn bench(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("decode_unverified", kind), obj.bytes(), |b, bytes| {
             b.iter(|| Object::decode_unverified(bytes).expect("valid"))
         });
+        g.bench_with_input(BenchmarkId::new("decode_stored", kind), obj.bytes(), |b, bytes| {
+            b.iter(|| Object::decode_stored(bytes, obj.id()).expect("valid"))
+        });
     }
     g.finish();
 

@@ -1,13 +1,13 @@
-//! A listing's key in the search index: its seller's term (also a fast field) and its nonce as
-//! two big-endian u64 halves in fast fields. [`KeyQuery`] finds a listing's document to replace
-//! it; [`KeyReader`] reads a hit's key back.
+//! A listing's key in the search index, its seller's term and its nonce as two big-endian u64
+//! halves in fast fields, and its indexed revision's id as four quarters. [`KeyQuery`] finds a
+//! listing's document to replace it; [`IdReader`] reads a hit's revision id back.
 
-use tantivy::columnar::{Column, StrColumn};
+use tantivy::columnar::Column;
 use tantivy::query::{ConstScorer, EnableScoring, Explanation, Query, Scorer, Weight};
 use tantivy::schema::IndexRecordOption;
 use tantivy::{DocAddress, DocId, DocSet, Score, SegmentReader, TERMINATED, TantivyError, Term};
 
-use haggle_protocol::{ListingKey, PublicKey};
+use haggle_protocol::{ListingKey, ObjectId};
 
 use crate::error::SearchError;
 
@@ -94,44 +94,43 @@ impl DocSet for Docs {
     }
 }
 
-/// Reads hits' keys from the fast fields, opening each segment's columns once.
-#[derive(Default)]
-pub(crate) struct KeyReader {
-    segment: Option<(u32, Column<u64>, Column<u64>, StrColumn)>,
-    seller: String,
+/// The fast fields that hold a revision's id, a big-endian quarter each.
+pub(crate) const ID_FIELDS: [&str; 4] = ["id_0", "id_1", "id_2", "id_3"];
+
+pub(crate) fn id_quarters(id: &ObjectId) -> [u64; 4] {
+    let mut out = [0; 4];
+    for (quarter, bytes) in out.iter_mut().zip(id.as_bytes().chunks_exact(8)) {
+        *quarter = u64::from_be_bytes(bytes.try_into().expect("8 bytes"));
+    }
+    out
 }
 
-impl KeyReader {
-    /// The key of the hit at `address`, in the segment `reader` reads.
+/// Reads hits' revision ids from the fast fields, opening each segment's columns once.
+#[derive(Default)]
+pub(crate) struct IdReader {
+    segment: Option<(u32, [Column<u64>; 4])>,
+}
+
+impl IdReader {
+    /// The id of the revision indexed at `address`, in the segment `reader` reads.
     pub(crate) fn read(
         &mut self,
         reader: &SegmentReader,
         address: DocAddress,
-    ) -> Result<Option<ListingKey>, SearchError> {
-        if self.segment.as_ref().is_none_or(|(ord, ..)| *ord != address.segment_ord) {
+    ) -> Result<Option<ObjectId>, SearchError> {
+        if self.segment.as_ref().is_none_or(|(ord, _)| *ord != address.segment_ord) {
             let fast = reader.fast_fields();
-            let sellers = fast.str("seller").map_err(crate::search::index_err)?;
-            let Some(sellers) = sellers else { return Ok(None) };
-            let hi = fast.u64("nonce_hi").map_err(crate::search::index_err)?;
-            let lo = fast.u64("nonce_lo").map_err(crate::search::index_err)?;
-            self.segment = Some((address.segment_ord, hi, lo, sellers));
+            let column = |name| fast.u64(name).map_err(crate::search::index_err);
+            let columns =
+                [column(ID_FIELDS[0])?, column(ID_FIELDS[1])?, column(ID_FIELDS[2])?, column(ID_FIELDS[3])?];
+            self.segment = Some((address.segment_ord, columns));
         }
-        let Some((_, hi, lo, sellers)) = &self.segment else { return Ok(None) };
-        let doc = address.doc_id;
-        let (Some(hi), Some(lo), Some(ord)) = (hi.first(doc), lo.first(doc), sellers.term_ords(doc).next())
-        else {
-            return Ok(None);
-        };
-        self.seller.clear();
-        if !sellers.ord_to_str(ord, &mut self.seller).map_err(|e| crate::search::index_err(e.into()))? {
-            return Ok(None);
+        let Some((_, columns)) = &self.segment else { return Ok(None) };
+        let mut id = [0; 32];
+        for (bytes, column) in id.chunks_exact_mut(8).zip(columns) {
+            let Some(quarter) = column.first(address.doc_id) else { return Ok(None) };
+            bytes.copy_from_slice(&quarter.to_be_bytes());
         }
-        let Ok(author) = data_encoding::HEXLOWER.decode(self.seller.as_bytes()) else { return Ok(None) };
-        let Ok(author) = <[u8; 32]>::try_from(author) else { return Ok(None) };
-        let author = PublicKey::from_bytes(author);
-        let mut nonce = [0; 16];
-        nonce[..8].copy_from_slice(&hi.to_be_bytes());
-        nonce[8..].copy_from_slice(&lo.to_be_bytes());
-        Ok(Some(ListingKey { author, nonce }))
+        Ok(Some(ObjectId::from_bytes(id)))
     }
 }

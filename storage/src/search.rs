@@ -20,16 +20,17 @@ use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term,
 };
 
-use haggle_protocol::{Currency, ListingKey, ListingKind, Object, PublicKey, Timestamp};
+use haggle_protocol::{Currency, ListingKey, ListingKind, Object, ObjectId, PublicKey, Timestamp};
 
 use crate::error::{IndexError, SearchError};
-use crate::index_key::{KeyQuery, KeyReader, nonce_halves};
+use crate::index_key::{ID_FIELDS, IdReader, KeyQuery, id_quarters, nonce_halves};
 
 /// Bumped whenever the schema or analyzer changes; an index of another version is rebuilt.
 /// Version 2 indexes a listing's words in one field, weighted by repetition; version 3 keeps a
 /// listing's key as its seller and two nonce halves, not as 96 hex characters; version 4 cuts
-/// words over 39 bytes to their first 39 instead of dropping them.
-const INDEX_VERSION: u32 = 4;
+/// words over 39 bytes to their first 39 instead of dropping them; version 5 keeps the indexed
+/// revision's id, which a hit is read by.
+const INDEX_VERSION: u32 = 5;
 const VERSION_FILE: &str = "haggle-index-version";
 const ANALYZER: &str = "haggle";
 /// Indexing memory: tantivy's minimum per thread is 15 MB; one thread at 32 MB keeps the node
@@ -160,19 +161,25 @@ pub struct SearchHit {
     pub score: Option<f32>,
 }
 
-/// A matching listing's key and, for relevance-ranked text searches, its score.
-pub(crate) type RankedKey = (ListingKey, Option<f32>);
+/// The id of a matching listing's indexed revision and, for relevance-ranked text searches,
+/// its score.
+pub(crate) type RankedId = (ObjectId, Option<f32>);
 
 #[derive(Clone, Copy)]
 struct Fields {
     /// A listing's key is its seller and its nonce, as two big-endian halves in fast fields: a
-    /// listing's document is removed by its seller's term and the two halves' values, and a
-    /// hit's key is read back from them. As one 96-character hex term, indexed and stored, the
-    /// key took most of the index (about 166 of 175 bytes a listing at 100,000): random hex
-    /// neither shares prefixes in the term dictionary nor compresses in the document store,
-    /// while a fast field packs each half in 8 bytes and keeps each seller once.
+    /// listing's document is removed by its seller's term and the two halves' values. As one
+    /// 96-character hex term, indexed and stored, the key took most of the index (about 166 of
+    /// 175 bytes a listing at 100,000): random hex neither shares prefixes in the term
+    /// dictionary nor compresses in the document store, while a fast field packs each half in
+    /// 8 bytes.
     nonce_hi: Field,
     nonce_lo: Field,
+    /// The indexed revision's id, as four big-endian quarters in fast fields: a hit is read
+    /// from the store by it, in one read. Read by its key instead, a hit cost two (the
+    /// listing's head, then its object) and the seller's hex read back from a dictionary. 32
+    /// bytes a listing: random, they do not compress.
+    id: [Field; 4],
     /// Every searchable word of a listing: title, tags, category and description.
     text: Field,
     location: Field,
@@ -222,12 +229,13 @@ fn schema() -> (Schema, Fields) {
     let fields = Fields {
         nonce_hi: b.add_u64_field("nonce_hi", FAST),
         nonce_lo: b.add_u64_field("nonce_lo", FAST),
+        id: ID_FIELDS.map(|name| b.add_u64_field(name, FAST)),
         text: b.add_text_field("text", weighted),
         location: b.add_text_field("location", text),
         category: b.add_facet_field("category", FacetOptions::default()),
         kind: b.add_text_field("kind", exact.clone()),
         currency: b.add_text_field("currency", exact.clone()),
-        seller: b.add_text_field("seller", exact.set_fast("raw")),
+        seller: b.add_text_field("seller", exact),
         price: b.add_u64_field("price", FAST),
         created: b.add_u64_field("created", FAST),
         expires: b.add_u64_field("expires", FAST),
@@ -387,6 +395,9 @@ impl SearchIndex {
         let (hi, lo) = nonce_halves(key);
         doc.add_u64(f.nonce_hi, hi);
         doc.add_u64(f.nonce_lo, lo);
+        for (field, quarter) in f.id.iter().zip(id_quarters(&object.id())) {
+            doc.add_u64(*field, quarter);
+        }
         for _ in 0..TITLE_REPEAT {
             doc.add_text(f.text, &l.title);
         }
@@ -410,8 +421,9 @@ impl SearchIndex {
         Some(doc)
     }
 
-    /// Runs `q`, returning the total number of matches and one page of listing keys with scores.
-    pub fn search(&self, q: &SearchQuery, now: Timestamp) -> Result<(usize, Vec<RankedKey>), SearchError> {
+    /// Runs `q`, returning the total number of matches and one page of the indexed revisions'
+    /// ids with scores.
+    pub fn search(&self, q: &SearchQuery, now: Timestamp) -> Result<(usize, Vec<RankedId>), SearchError> {
         if q.limit == 0 || q.limit > MAX_PAGE {
             return Err(SearchError::BadLimit { asked: q.limit, max: MAX_PAGE });
         }
@@ -444,11 +456,11 @@ impl SearchIndex {
                 (total, docs.into_iter().map(|(_, a)| (None, a)).collect())
             }
         };
-        let mut keys = KeyReader::default();
+        let mut ids = IdReader::default();
         let mut hits = Vec::with_capacity(page.len());
         for (score, address) in page {
-            if let Some(key) = keys.read(searcher.segment_reader(address.segment_ord), address)? {
-                hits.push((key, score));
+            if let Some(id) = ids.read(searcher.segment_reader(address.segment_ord), address)? {
+                hits.push((id, score));
             }
         }
         Ok((total, hits))

@@ -355,7 +355,10 @@ impl Store {
     pub fn get(&self, id: &ObjectId) -> Result<Option<Object>, StoreError> {
         match self.db.get(keys::object(id))? {
             None => Ok(None),
-            Some(bytes) => decode_stored(&bytes).map(Some),
+            // Stored under its id: the id is not hashed again.
+            Some(bytes) => Object::decode_stored(&bytes, *id)
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt { what: "stored object" }),
         }
     }
 
@@ -463,9 +466,11 @@ impl Store {
         self.catch_up_index()?;
         let (total, page) = self.index.search(query, now)?;
         let mut hits = Vec::with_capacity(page.len());
-        for (key, score) in page {
-            // The index can briefly trail the store; show only what the store still holds.
-            if let Some(object) = self.listing(&key)? {
+        for (id, score) in page {
+            // The revision the words matched. The index can trail the store by what was
+            // written since the catch-up above: a hit may then be a revision just replaced,
+            // or (swept meanwhile) gone, and is left out.
+            if let Some(object) = self.get(&id)? {
                 hits.push(SearchHit { listing: object, score });
             }
         }
