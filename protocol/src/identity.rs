@@ -96,11 +96,17 @@ impl PublicKey {
     /// seller). 32 bytes that are not a point on the curve get a PeerId too, which no node can
     /// hold; such keys never verify, so no stored object carries one.
     pub fn peer_id(&self) -> libp2p_identity::PeerId {
+        libp2p_identity::PeerId::from_bytes(&self.peer_id_bytes())
+            .expect("an identity multihash of 36 bytes is a PeerId")
+    }
+
+    /// The bytes of [`Self::peer_id`].
+    fn peer_id_bytes(&self) -> [u8; 2 + 4 + 32] {
         let mut bytes = [0u8; 2 + 4 + 32];
         bytes[..2].copy_from_slice(&IDENTITY_MULTIHASH);
         bytes[2..6].copy_from_slice(&ED25519_PROTOBUF);
         bytes[6..].copy_from_slice(&self.0);
-        libp2p_identity::PeerId::from_bytes(&bytes).expect("an identity multihash of 36 bytes is a PeerId")
+        bytes
     }
 
     /// The public key inside a PeerId, if it is an ed25519 identity PeerId as libp2p makes them
@@ -139,7 +145,7 @@ const ED25519_PROTOBUF: [u8; 4] = [0x08, 0x01, 0x12, 0x20];
 impl fmt::Display for PublicKey {
     /// The PeerId form.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.peer_id())
+        f.write_str(&crate::base58::encode(&self.peer_id_bytes()))
     }
 }
 
@@ -208,7 +214,9 @@ mod tests {
     fn peer_id_is_the_one_libp2p_makes() {
         for seed in 0..200u8 {
             let key = SecretKey::from_seed(&[seed; 32]);
-            assert_eq!(key.public().peer_id(), key.to_libp2p_keypair().public().to_peer_id());
+            let theirs = key.to_libp2p_keypair().public().to_peer_id();
+            assert_eq!(key.public().peer_id(), theirs);
+            assert_eq!(key.public().to_string(), theirs.to_string());
         }
     }
 

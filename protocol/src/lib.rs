@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod auction;
+mod base58;
 pub mod blob;
 pub mod calendar;
 pub mod crowdfund;
