@@ -30,7 +30,7 @@ use crate::index_key::{ID_FIELDS, IdReader, KeyQuery, id_quarters, nonce_halves}
 /// listing's key as its seller and two nonce halves, not as 96 hex characters; version 4 cuts
 /// words over 39 bytes to their first 39 instead of dropping them; version 5 keeps the indexed
 /// revision's id, which a hit is read by.
-const INDEX_VERSION: u32 = 5;
+pub(crate) const INDEX_VERSION: u32 = 5;
 const VERSION_FILE: &str = "haggle-index-version";
 const ANALYZER: &str = "haggle";
 /// Indexing memory: tantivy's minimum per thread is 15 MB; one thread at 32 MB keeps the node

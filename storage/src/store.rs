@@ -247,7 +247,14 @@ impl Store {
         };
         let mark = store.take_clean_mark().map_err(OpenError::CatchUp)?;
         if fresh {
+            let started = std::time::Instant::now();
             store.rebuild_index().map_err(OpenError::CatchUp)?;
+            let listings = store.index.num_docs();
+            if listings > 0 {
+                // A new index over an old database: after an upgrade that changed its layout, or
+                // one removed or damaged.
+                tracing::info!(listings, took = ?started.elapsed(), "search index built from the database");
+            }
         } else {
             let watermark = store.index.watermark().map_err(|e| OpenError::CatchUp(e.into()))?;
             match mark {
@@ -765,6 +772,34 @@ mod tests {
         std::fs::remove_dir_all(dir.path().join("index")).expect("remove index");
         let store = Store::open(dir.path()).expect("reopen");
         assert_eq!(store.search(&crate::SearchQuery::new("lamp")).expect("search").total, 1);
+    }
+
+    /// An index an older build made (as after an upgrade that changed its layout) is rebuilt,
+    /// and its hits are the listings' current revisions, read by the ids it now keeps.
+    #[test]
+    fn an_index_of_another_version_is_rebuilt_from_the_database() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let revised = {
+            let store = Store::open(dir.path()).expect("open");
+            for n in 0..3 {
+                assert!(
+                    store.ingest_own(&listing(n, "Desk lamp", "home/lighting")).expect("ingest").is_new()
+                );
+            }
+            let l = Listing { revision: 2, nonce: [1; 16], ..live_listing("Desk lamp, brass") };
+            let revised = sign_now(&key(1), Body::Listing(l));
+            assert!(store.ingest_own(&revised).expect("ingest").is_new());
+            revised
+        };
+        let version = dir.path().join(INDEX_DIR).join("haggle-index-version");
+        std::fs::write(&version, "4").expect("write version");
+        let store = Store::open(dir.path()).expect("reopen");
+        let now = std::fs::read_to_string(&version).expect("read version");
+        assert_eq!(now, crate::search::INDEX_VERSION.to_string());
+        let lamps = store.search(&crate::SearchQuery::new("lamp")).expect("search");
+        assert_eq!(lamps.total, 3);
+        let brass = store.search(&crate::SearchQuery::new("brass")).expect("search");
+        assert_eq!(brass.hits.iter().map(|h| h.listing.id()).collect::<Vec<_>>(), [revised.id()]);
     }
 
     #[test]
