@@ -584,7 +584,7 @@ pub struct SearchFilters {
     /// Only prices in this currency.
     #[arg(long, value_parser = currency)]
     pub currency: Option<Currency>,
-    /// Seller's PeerId.
+    /// Seller's PeerId (12D3KooW...), or their key as 64 hex characters.
     #[arg(long, value_parser = peer)]
     pub seller: Option<PublicKey>,
     /// Words that must appear in the location.

@@ -122,6 +122,15 @@ pub enum BidError {
         /// The high bid plus the increment (or the start price), in minor units.
         min: u64,
     },
+    /// The bid is dated before a bid that raised on an earlier one, and would leave that bid
+    /// under the raise (so not counting): a bid must raise on every bid before it.
+    #[error("the bid {amount} is dated before the bid {later}, which it would push under the raise")]
+    Undercuts {
+        /// The bid, in minor units.
+        amount: u64,
+        /// The later bid it would stop from counting, in minor units.
+        later: u64,
+    },
     /// The bid was made, or reached the seller, after the auction ended.
     #[error("the auction ended at {0}")]
     Ended(Timestamp),
@@ -243,24 +252,40 @@ impl AuctionView {
             leader: None,
             counting: 0,
         };
-        for i in 0..view.bids.len() {
-            let bid = &view.bids[i];
-            if bid.created_at > view.ends_at {
+        view.tally(None);
+        Some(view)
+    }
+
+    /// Works out the end, which bids count and the leader from `bids` (in `(created_at, id)`
+    /// order), from the auction's terms alone. Returns the smallest amount the bid at `watch`
+    /// had to bid to count, when its turn came (0 if none is watched).
+    fn tally(&mut self, watch: Option<usize>) -> u64 {
+        self.ends_at = self.terms.ends_at;
+        self.leader = None;
+        self.counting = 0;
+        let mut min_at_watch = 0;
+        for i in 0..self.bids.len() {
+            self.bids[i].counts = false;
+            let created_at = self.bids[i].created_at;
+            if watch == Some(i) {
+                min_at_watch = self.min_next();
+            }
+            if created_at > self.ends_at {
                 continue;
             }
             // Every bid made by the end extends it, counting or not: a bid that arrives later
             // (dated earlier) can then never pull the end back (the end only grows with the set).
-            let extended = bid.created_at.saturating_add(view.terms.window());
-            if extended > view.ends_at {
-                view.ends_at = extended.min(view.terms.latest_end());
+            let extended = created_at.saturating_add(self.terms.window());
+            if extended > self.ends_at {
+                self.ends_at = extended.min(self.terms.latest_end());
             }
-            if view.bids[i].amount >= view.min_next() {
-                view.bids[i].counts = true;
-                view.counting += 1;
-                view.leader = Some(i);
+            if self.bids[i].amount >= self.min_next() {
+                self.bids[i].counts = true;
+                self.counting += 1;
+                self.leader = Some(i);
             }
         }
-        Some(view)
+        min_at_watch
     }
 
     /// The high bid so far (after the end: the winner).
@@ -299,16 +324,40 @@ impl AuctionView {
         self.counting
     }
 
-    /// Whether a new `bid` would count in this view: made by the end and at least
-    /// [`Self::min_next`]. A node stores only such bids.
+    /// Whether `bid` would count in this view, judged at the time it carries: made by the end,
+    /// and at least the high bid before it plus the raise. A node stores only such bids, so
+    /// the bids a node holds do not depend on the order they arrived in: a node that gets an
+    /// auction's bids by sync, highest first, takes the earlier, lower ones too, as the nodes
+    /// that saw them in turn did. A bid that would stop a bid held from counting (one dated
+    /// between it and the bid it raised, to push it under the raise) is refused: bids held only
+    /// ever count on.
     pub fn admit(&self, bid: &Object) -> Result<(), BidError> {
         let Body::Bid(o) = bid.body() else { return Err(BidError::NotAnAuction) };
+        let amount = o.terms.price.amount;
         if bid.created_at() > self.ends_at {
             return Err(BidError::Ended(self.ends_at));
         }
-        let min = self.min_next();
-        if o.terms.price.amount < min {
-            return Err(BidError::TooLow { amount: o.terms.price.amount, min });
+        let entry = BidEntry {
+            id: bid.id(),
+            bidder: bid.author(),
+            amount,
+            created_at: bid.created_at(),
+            counts: false,
+        };
+        let mut with = self.clone();
+        with.bids.retain(|b| b.id != entry.id);
+        let at = with.bids.partition_point(|b| (b.created_at, b.id) < (entry.created_at, entry.id));
+        with.bids.insert(at, entry);
+        let min = with.tally(Some(at));
+        if !with.bids[at].counts {
+            return Err(BidError::TooLow { amount, min });
+        }
+        let counted_before = self.bids.iter().filter(|b| b.counts && b.id != bid.id());
+        if let Some(pushed) =
+            counted_before.map(|b| b.id).find(|id| with.bids.iter().any(|b| b.id == *id && !b.counts))
+        {
+            let later = with.bids.iter().find(|b| b.id == pushed).map_or(0, |b| b.amount);
+            return Err(BidError::Undercuts { amount, later });
         }
         Ok(())
     }
@@ -388,7 +437,10 @@ mod tests {
         assert_eq!(view.min_next(), 120);
         assert_eq!(view.counting_bids(), 2);
         assert_eq!(view.ends_at, at(60), "no bid near the end");
-        assert!(matches!(view.admit(&b2), Err(BidError::TooLow { min: 120, .. })));
+        // Judged at its own time: it had to reach 100 + 10.
+        assert!(matches!(view.admit(&b2), Err(BidError::TooLow { amount: 105, min: 110 })));
+        let b4 = sign_at(&key(2), bid(&l, 115), at(4));
+        assert!(matches!(view.admit(&b4), Err(BidError::TooLow { amount: 115, min: 120 })));
     }
 
     #[test]

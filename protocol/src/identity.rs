@@ -115,7 +115,8 @@ impl PublicKey {
     /// Read from the bytes, without decompressing the curve point as libp2p's own decoding
     /// does: a client reading a page of search results parses every hit's seller, and the
     /// decompression took a third of its time. A PeerId holding 32 bytes that are not a point
-    /// gives a key that never verifies, which nothing it names can be signed by.
+    /// gives a key that never verifies, which nothing it names can be signed by; text a person
+    /// typed is checked by [`FromStr`].
     pub fn from_peer_id(peer: &libp2p_identity::PeerId) -> Option<Self> {
         let digest = peer.as_ref();
         let key = digest.digest().strip_prefix(&ED25519_PROTOBUF)?;
@@ -165,13 +166,34 @@ pub enum ParseKeyError {
     /// The text is a PeerId, but not one holding an ed25519 key.
     #[error("`{0}` is a PeerId, but not of an ed25519 key")]
     NotEd25519(String),
+    /// The text has the form of a key, but its 32 bytes are not a point on the curve: no one
+    /// holds such a key (often a mistyped character).
+    #[error(
+        "`{0}` is not a valid public key (its bytes are not an ed25519 point); check it was copied whole"
+    )]
+    NotAPoint(String),
 }
 
 impl FromStr for PublicKey {
     type Err = ParseKeyError;
 
-    /// Accepts the PeerId form or 64 hex characters.
+    /// Accepts the PeerId form or 64 hex characters, of a key someone can hold: the bytes must
+    /// be a point on the curve.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let key = PublicKey::parse_unchecked(s)?;
+        match VerifyingKey::from_bytes(&key.0) {
+            Ok(_) => Ok(key),
+            Err(_) => Err(ParseKeyError::NotAPoint(s.to_owned())),
+        }
+    }
+}
+
+impl PublicKey {
+    /// Reads a key as [`FromStr`] does, without checking that its bytes are a point on the
+    /// curve: for text a node wrote from keys it holds (the answers of its API), where the
+    /// check, a curve-point decompression, was a third of a client's time reading a page of
+    /// search results. Never for text a person typed: a mistyped key would pass.
+    pub fn parse_unchecked(s: &str) -> Result<Self, ParseKeyError> {
         if let Some(bytes) = parse_hex_32(s) {
             return Ok(PublicKey(bytes));
         }
@@ -241,6 +263,22 @@ mod tests {
     fn garbage_is_not_a_key() {
         assert!("nope".parse::<PublicKey>().is_err());
         assert!("zz".repeat(32).parse::<PublicKey>().is_err());
+    }
+
+    /// 32 bytes that are not a point on the curve (y = 2) are no one's key: typed, as a PeerId or
+    /// in hex, they are refused; read from a node's own answers, they are taken as written.
+    #[test]
+    fn a_key_off_the_curve_is_refused_when_typed() {
+        let mut bytes = [0u8; 32];
+        bytes[0] = 2;
+        let off = PublicKey(bytes);
+        assert!(VerifyingKey::from_bytes(&bytes).is_err(), "y = 2 is not on the curve");
+        for text in [off.to_string(), off.to_hex()] {
+            assert!(matches!(text.parse::<PublicKey>(), Err(ParseKeyError::NotAPoint(_))), "{text}");
+            assert_eq!(PublicKey::parse_unchecked(&text).expect("its form is a key's"), off);
+        }
+        let real = SecretKey::from_seed(&[3; 32]).public();
+        assert_eq!(PublicKey::parse_unchecked(&real.to_string()).expect("parses"), real);
     }
 
     /// Reading a key back from its PeerId matches libp2p's own decoding, and PeerIds of other

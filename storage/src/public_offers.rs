@@ -49,7 +49,9 @@ fn refuse_in(batch: &mut crate::writes::Batch, id: &haggle_protocol::ObjectId, u
 /// Whether a refusal holds whatever else this node takes in later.
 fn final_refusal(reason: &RejectReason, offer: &Object, market: &Market) -> bool {
     match (reason, market) {
-        (RejectReason::Bid(BidError::TooLow { .. } | BidError::Stale(_)), _) => true,
+        (RejectReason::Bid(BidError::TooLow { .. } | BidError::Undercuts { .. } | BidError::Stale(_)), _) => {
+            true
+        }
         // After the end by the author's clock, or after the latest end any bid could make.
         (RejectReason::Bid(BidError::Ended(at)), Market::Auction(v)) => {
             *at == v.ends_at && (offer.created_at() <= v.ends_at || offer.created_at() > v.terms.latest_end())
@@ -390,6 +392,47 @@ mod tests {
         (t, sign_at(&key(1), Body::Listing(l), t))
     }
 
+    /// A node that gets an auction's bids by sync, in any order (highest first here), holds the
+    /// bids the nodes that saw them in turn hold, and the same view; a bid dated between two
+    /// bids, which would push the later one under the raise, is refused for good.
+    #[test]
+    fn bids_arriving_out_of_order_are_all_taken_and_backdated_undercuts_are_not() {
+        let (_d, in_turn) = store();
+        let (_e, synced) = store();
+        let (t, l) = running(MIN * 10, DAY);
+        let bids: Vec<_> = (0..4u64)
+            .map(|i| {
+                sign_at(
+                    &key(2 + (i % 2) as u8),
+                    bid(&l, 1_000 + i * 150),
+                    t.saturating_add(MIN * (i as u32 + 1)),
+                )
+            })
+            .collect();
+        assert!(put(&in_turn, &l).is_new() && put(&synced, &l).is_new());
+        for b in &bids {
+            assert!(put(&in_turn, b).is_new());
+        }
+        for b in bids.iter().rev() {
+            assert!(put(&synced, b).is_new(), "an earlier, lower bid is taken after a later, higher one");
+        }
+        let key_of = l.listing_key().expect("listing");
+        let view = |s: &Store| s.auction(&key_of).expect("read").expect("auction").1;
+        assert_eq!(view(&synced), view(&in_turn));
+        assert_eq!(view(&synced).counting_bids(), 4);
+        // Dated between the bids of 1,150 and 1,300: 1,250 raises on the first, and would leave
+        // the second 50 over it, under the raise of 100.
+        let undercut = sign_at(&key(4), bid(&l, 1_250), t.saturating_add(MIN * 2 + Duration::from_secs(30)));
+        let reason = refused(put(&synced, &undercut));
+        assert!(
+            matches!(reason, RejectReason::Bid(BidError::Undercuts { amount: 1_250, later: 1_300 })),
+            "{reason}"
+        );
+        assert!(!reason.is_peer_fault(), "another node's view may differ");
+        assert!(matches!(put(&synced, &undercut), Outcome::Duplicate { .. }), "remembered as refused");
+        assert_eq!(view(&synced), view(&in_turn));
+    }
+
     #[test]
     fn bids_are_stored_synced_and_must_raise_by_the_increment() {
         let (_d, s) = store();
@@ -589,8 +632,10 @@ mod tests {
         let (t, l) = running(MIN, DAY);
         assert!(put(&s, &l).is_new());
         let lone = sign_at(&key(2), bid(&l, 1_000), t);
-        let won = sign_at(&key(3), bid(&l, 1_100), t);
-        let a = sign_at(&key(1), accept(&won, &won), t);
+        // A second later: bids made at the same moment are ordered by id, and the lower one,
+        // second, would not count.
+        let won = sign_at(&key(3), bid(&l, 1_100), t.saturating_add(Duration::from_secs(1)));
+        let a = sign_at(&key(1), accept(&won, &won), t.saturating_add(Duration::from_secs(1)));
         for o in [&lone, &won, &a] {
             assert!(put(&s, o).is_new());
         }

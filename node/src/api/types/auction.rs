@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::serde_text::text;
+use super::serde_text::{key_text, text};
 use super::{ObjectId, PriceView, PublicKey};
 
 /// The auction part of `POST /v1/listings` (kind `auction`; the listing's price is the start
@@ -89,7 +89,7 @@ pub struct BidView {
     #[serde(with = "text")]
     pub id: ObjectId,
     /// Who bid.
-    #[serde(with = "text")]
+    #[serde(with = "key_text")]
     pub bidder: PublicKey,
     /// Whether the bidder is this node's owner.
     pub mine: bool,
@@ -204,7 +204,7 @@ pub struct PledgeView {
     #[serde(with = "text")]
     pub id: ObjectId,
     /// Who pledged.
-    #[serde(with = "text")]
+    #[serde(with = "key_text")]
     pub backer: PublicKey,
     /// Whether the backer is this node's owner.
     pub mine: bool,

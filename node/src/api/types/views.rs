@@ -3,7 +3,7 @@
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
 
-use super::serde_text::{opt_text, text};
+use super::serde_text::{key_text, opt_text, text};
 use super::{
     Currency, DeliveryState, ListingKind, ObjectId, ObjectKind, Period, PublicKey, StoreStats, ThreadState,
 };
@@ -68,7 +68,7 @@ pub struct ListingView {
     /// The listing key (author and nonce), the same for every revision.
     pub key: String,
     /// The seller (or, for a wanted ad, the buyer).
-    #[serde(with = "text")]
+    #[serde(with = "key_text")]
     pub author: PublicKey,
     /// Whether this node's owner wrote it.
     pub mine: bool,
@@ -177,7 +177,7 @@ pub struct RatingCounts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReputationView {
     /// The identity.
-    #[serde(with = "text")]
+    #[serde(with = "key_text")]
     pub key: PublicKey,
     /// Whether it is this node's owner.
     #[serde(default)]
@@ -225,10 +225,10 @@ pub struct FeedbackView {
     #[serde(with = "text")]
     pub deal: ObjectId,
     /// Who rated.
-    #[serde(with = "text")]
+    #[serde(with = "key_text")]
     pub author: PublicKey,
     /// Who was rated.
-    #[serde(with = "text")]
+    #[serde(with = "key_text")]
     pub subject: PublicKey,
     /// positive, neutral or negative.
     pub rating: String,
@@ -368,7 +368,7 @@ pub struct ThreadView {
     /// The owner's side.
     pub role: Role,
     /// The other party.
-    #[serde(with = "text")]
+    #[serde(with = "key_text")]
     pub counterparty: PublicKey,
     /// Where the negotiation stands.
     #[serde(with = "text")]
@@ -452,10 +452,10 @@ pub struct DealView {
     /// The listing's title.
     pub title: Option<String>,
     /// Who hands over the goods or does the work.
-    #[serde(with = "text")]
+    #[serde(with = "key_text")]
     pub seller: PublicKey,
     /// Who pays.
-    #[serde(with = "text")]
+    #[serde(with = "key_text")]
     pub buyer: PublicKey,
     /// The accepted terms.
     pub terms: TermsView,
@@ -627,7 +627,7 @@ pub enum Reachability {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusView {
     /// This node's id.
-    #[serde(with = "text")]
+    #[serde(with = "key_text")]
     pub peer_id: PublicKey,
     /// The node's version.
     pub version: String,
