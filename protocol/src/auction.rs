@@ -122,13 +122,15 @@ pub enum BidError {
         /// The high bid plus the increment (or the start price), in minor units.
         min: u64,
     },
-    /// The bid is dated before a bid that raised on an earlier one, and would leave that bid
-    /// under the raise (so not counting): a bid must raise on every bid before it.
-    #[error("the bid {amount} is dated before the bid {later}, which it would push under the raise")]
+    /// The bid is dated before the high bid, and would push it under the raise (so not
+    /// counting), leading itself at a lower price.
+    #[error(
+        "the bid {amount} is dated before the high bid {later}, which it would push under the raise, lowering the price"
+    )]
     Undercuts {
         /// The bid, in minor units.
         amount: u64,
-        /// The later bid it would stop from counting, in minor units.
+        /// The high bid it would stop from counting, in minor units.
         later: u64,
     },
     /// The bid was made, or reached the seller, after the auction ended.
@@ -328,9 +330,10 @@ impl AuctionView {
     /// and at least the high bid before it plus the raise. A node stores only such bids, so
     /// the bids a node holds do not depend on the order they arrived in: a node that gets an
     /// auction's bids by sync, highest first, takes the earlier, lower ones too, as the nodes
-    /// that saw them in turn did. A bid that would stop a bid held from counting (one dated
-    /// between it and the bid it raised, to push it under the raise) is refused: bids held only
-    /// ever count on.
+    /// that saw them in turn did (of bids that all counted in time order, each still counts
+    /// among any of the others). A bid that would lower the high bid is refused: one dated
+    /// between two bids, pushing the later one under the raise so that it no longer counts,
+    /// would otherwise lead at a lower price.
     pub fn admit(&self, bid: &Object) -> Result<(), BidError> {
         let Body::Bid(o) = bid.body() else { return Err(BidError::NotAnAuction) };
         let amount = o.terms.price.amount;
@@ -352,12 +355,9 @@ impl AuctionView {
         if !with.bids[at].counts {
             return Err(BidError::TooLow { amount, min });
         }
-        let counted_before = self.bids.iter().filter(|b| b.counts && b.id != bid.id());
-        if let Some(pushed) =
-            counted_before.map(|b| b.id).find(|id| with.bids.iter().any(|b| b.id == *id && !b.counts))
-        {
-            let later = with.bids.iter().find(|b| b.id == pushed).map_or(0, |b| b.amount);
-            return Err(BidError::Undercuts { amount, later });
+        let high = |v: &AuctionView| v.leader().map_or(0, |b| b.amount);
+        if high(&with) < high(self) {
+            return Err(BidError::Undercuts { amount, later: high(self) });
         }
         Ok(())
     }
@@ -542,6 +542,57 @@ mod tests {
                 prop_assert!(a.bids.iter().filter(|b| b.counts).all(|b| b.amount <= leader.amount));
                 prop_assert!(leader.created_at <= a.ends_at);
             }
+        }
+
+        /// Bids taken in by `admit` in any order: the bids that all count in time order are all
+        /// taken (as by a node syncing them, highest first), and whatever a node takes, the
+        /// high bid it holds never falls.
+        #[test]
+        fn admitted_bids_do_not_depend_on_arrival_order_and_the_high_bid_never_falls(
+            raises in proptest::collection::vec((1u64..4, 10u64..25), 1..25),
+            extra in proptest::collection::vec((0u64..60, 100u64..400, 2u8..6), 0..10),
+            seed in any::<u64>(),
+        ) {
+            let l = setup();
+            // Each a minute or more after the last, raising by the increment (10) or more.
+            let (mut minute, mut amount) = (0, 90);
+            let counting: Vec<_> = raises
+                .iter()
+                .enumerate()
+                .map(|(i, (gap, raise))| {
+                    minute += gap;
+                    amount += raise;
+                    sign_at(&key(2 + (i % 3) as u8), bid(&l, amount.max(100)), at(minute))
+                })
+                .collect();
+            let take = |order: &[&Obj]| -> Vec<ObjectId> {
+                let mut held: Vec<&Obj> = Vec::new();
+                let mut high = 0;
+                for b in order {
+                    let view = AuctionView::new(&l, held.iter().copied()).expect("auction");
+                    if view.admit(b).is_ok() {
+                        held.push(b);
+                        let now = AuctionView::new(&l, held.iter().copied()).expect("auction");
+                        let now_high = now.leader().map_or(0, |b| b.amount);
+                        assert!(now_high >= high, "the high bid fell from {high} to {now_high}");
+                        high = now_high;
+                    }
+                }
+                let mut ids: Vec<ObjectId> = held.iter().map(|b| b.id()).collect();
+                ids.sort();
+                ids
+            };
+            let mut in_turn: Vec<&Obj> = counting.iter().map(|b| &**b).collect();
+            let all = take(&in_turn);
+            prop_assert_eq!(all.len(), counting.len());
+            crate::fixtures::Rng(seed | 1).shuffle(&mut in_turn);
+            prop_assert_eq!(take(&in_turn), all);
+            // With other bids at any time and amount mixed in, the high bid still never falls.
+            let others: Vec<_> =
+                extra.iter().map(|(m, a, who)| sign_at(&key(*who), bid(&l, *a), at(*m))).collect();
+            let mut mixed: Vec<&Obj> = counting.iter().chain(&others).map(|b| &**b).collect();
+            crate::fixtures::Rng(seed | 3).shuffle(&mut mixed);
+            take(&mixed);
         }
     }
 }

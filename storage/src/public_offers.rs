@@ -420,17 +420,22 @@ mod tests {
         let view = |s: &Store| s.auction(&key_of).expect("read").expect("auction").1;
         assert_eq!(view(&synced), view(&in_turn));
         assert_eq!(view(&synced).counting_bids(), 4);
-        // Dated between the bids of 1,150 and 1,300: 1,250 raises on the first, and would leave
-        // the second 50 over it, under the raise of 100.
-        let undercut = sign_at(&key(4), bid(&l, 1_250), t.saturating_add(MIN * 2 + Duration::from_secs(30)));
+        // Dated between the bids of 1,300 and 1,450: 1,400 raises on the first, and would leave
+        // the high bid 50 over it, under the raise of 100, leading itself at a lower price.
+        let undercut = sign_at(&key(4), bid(&l, 1_400), t.saturating_add(MIN * 3 + Duration::from_secs(30)));
         let reason = refused(put(&synced, &undercut));
         assert!(
-            matches!(reason, RejectReason::Bid(BidError::Undercuts { amount: 1_250, later: 1_300 })),
+            matches!(reason, RejectReason::Bid(BidError::Undercuts { amount: 1_400, later: 1_450 })),
             "{reason}"
         );
         assert!(!reason.is_peer_fault(), "another node's view may differ");
         assert!(matches!(put(&synced, &undercut), Outcome::Duplicate { .. }), "remembered as refused");
         assert_eq!(view(&synced), view(&in_turn));
+        // One dated there that raises the price pushes the old high bid out as any higher bid
+        // would, and is taken.
+        let over = sign_at(&key(5), bid(&l, 1_500), t.saturating_add(MIN * 3 + Duration::from_secs(40)));
+        assert!(put(&synced, &over).is_new());
+        assert_eq!(view(&synced).leader().map(|b| b.id), Some(over.id()));
     }
 
     #[test]
