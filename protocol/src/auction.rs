@@ -122,15 +122,15 @@ pub enum BidError {
         /// The high bid plus the increment (or the start price), in minor units.
         min: u64,
     },
-    /// The bid is dated before the high bid, and would push it under the raise (so not
-    /// counting), leading itself at a lower price.
+    /// The bid is dated before a higher bid that counts and would push it under the raise (so
+    /// not counting): it would lead at a lower price.
     #[error(
-        "the bid {amount} is dated before the high bid {later}, which it would push under the raise, lowering the price"
+        "the bid {amount} is dated before a bid of {later}, which it would stop from counting at a higher price"
     )]
     Undercuts {
         /// The bid, in minor units.
         amount: u64,
-        /// The high bid it would stop from counting, in minor units.
+        /// The highest bid it would stop from counting, in minor units.
         later: u64,
     },
     /// The bid was made, or reached the seller, after the auction ended.
@@ -330,10 +330,15 @@ impl AuctionView {
     /// and at least the high bid before it plus the raise. A node stores only such bids, so
     /// the bids a node holds do not depend on the order they arrived in: a node that gets an
     /// auction's bids by sync, highest first, takes the earlier, lower ones too, as the nodes
-    /// that saw them in turn did (of bids that all counted in time order, each still counts
-    /// among any of the others). A bid that would lower the high bid is refused: one dated
-    /// between two bids, pushing the later one under the raise so that it no longer counts,
-    /// would otherwise lead at a lower price.
+    /// that saw them in turn did (of bids that all count in time order, each still counts
+    /// among any of the others). A bid may stop bids held from counting (it is dated before
+    /// them, and they are less than a raise over it) only if it is at least as high as each:
+    /// as with two bids made in the same millisecond, which the view orders by id, the higher
+    /// one first. A backdated bid cannot lead at a lower price; it can at the same price or a
+    /// little over, which no node can tell from a bid made then. The high bid before any time
+    /// never falls as bids are taken in, so a bid too low stays too low (below 200 counting
+    /// bids, where the raise does not depend on their number); a bid refused for undercutting
+    /// may count later, once a higher bid has pushed out the bid it would.
     pub fn admit(&self, bid: &Object) -> Result<(), BidError> {
         let Body::Bid(o) = bid.body() else { return Err(BidError::NotAnAuction) };
         let amount = o.terms.price.amount;
@@ -355,9 +360,15 @@ impl AuctionView {
         if !with.bids[at].counts {
             return Err(BidError::TooLow { amount, min });
         }
-        let high = |v: &AuctionView| v.leader().map_or(0, |b| b.amount);
-        if high(&with) < high(self) {
-            return Err(BidError::Undercuts { amount, later: high(self) });
+        let counted = |id: &ObjectId| with.bids.iter().any(|b| b.id == *id && b.counts);
+        let pushed_out = self
+            .bids
+            .iter()
+            .filter(|b| b.counts && b.id != bid.id() && !counted(&b.id))
+            .map(|b| b.amount)
+            .max();
+        if let Some(later) = pushed_out.filter(|later| *later > amount) {
+            return Err(BidError::Undercuts { amount, later });
         }
         Ok(())
     }
@@ -441,6 +452,30 @@ mod tests {
         assert!(matches!(view.admit(&b2), Err(BidError::TooLow { amount: 105, min: 110 })));
         let b4 = sign_at(&key(2), bid(&l, 115), at(4));
         assert!(matches!(view.admit(&b4), Err(BidError::TooLow { amount: 115, min: 120 })));
+    }
+
+    /// A bid dated between two, which would stop the later from counting, must be at least as
+    /// high: a backdated bid cannot take the lead at a lower price.
+    #[test]
+    fn a_backdated_bid_that_pushes_a_bid_out_must_be_at_least_as_high() {
+        let l = setup();
+        let b1 = sign_at(&key(2), bid(&l, 100), at(1));
+        let high = sign_at(&key(3), bid(&l, 120), at(10));
+        let view = AuctionView::new(&l, [&*b1, &*high]).expect("auction");
+        for amount in [111, 115, 119] {
+            let back = sign_at(&key(4), bid(&l, amount), at(5));
+            assert!(
+                matches!(view.admit(&back), Err(BidError::Undercuts { later: 120, .. })),
+                "{amount} dated before the high bid"
+            );
+        }
+        // Under the raise on the first bid it does not count at all.
+        let low = sign_at(&key(4), bid(&l, 105), at(5));
+        assert!(matches!(view.admit(&low), Err(BidError::TooLow { min: 110, .. })));
+        // At the high bid's amount it leads, as the earlier of two equal bids (as two bids of
+        // one millisecond, ordered by id, would); not pushing the later out, it is taken too.
+        assert!(view.admit(&sign_at(&key(4), bid(&l, 120), at(5))).is_ok());
+        assert!(view.admit(&sign_at(&key(4), bid(&l, 110), at(5))).is_ok());
     }
 
     #[test]
@@ -546,7 +581,9 @@ mod tests {
 
         /// Bids taken in by `admit` in any order: the bids that all count in time order are all
         /// taken (as by a node syncing them, highest first), and whatever a node takes, the
-        /// high bid it holds never falls.
+        /// high bid it holds never falls and a bid refused as too low stays refused (a bid
+        /// refused as undercutting may not: a higher bid dated before the one it would push out
+        /// can push that one out first). Below 200 counting bids, where the raise is fixed.
         #[test]
         fn admitted_bids_do_not_depend_on_arrival_order_and_the_high_bid_never_falls(
             raises in proptest::collection::vec((1u64..4, 10u64..25), 1..25),
@@ -567,15 +604,22 @@ mod tests {
                 .collect();
             let take = |order: &[&Obj]| -> Vec<ObjectId> {
                 let mut held: Vec<&Obj> = Vec::new();
+                let mut refused: Vec<&Obj> = Vec::new();
                 let mut high = 0;
                 for b in order {
                     let view = AuctionView::new(&l, held.iter().copied()).expect("auction");
-                    if view.admit(b).is_ok() {
-                        held.push(b);
-                        let now = AuctionView::new(&l, held.iter().copied()).expect("auction");
-                        let now_high = now.leader().map_or(0, |b| b.amount);
-                        assert!(now_high >= high, "the high bid fell from {high} to {now_high}");
-                        high = now_high;
+                    match view.admit(b) {
+                        Ok(()) => held.push(b),
+                        Err(BidError::TooLow { .. }) => refused.push(b),
+                        Err(_) => {}
+                    }
+                    let now = AuctionView::new(&l, held.iter().copied()).expect("auction");
+                    let now_high = now.leader().map_or(0, |b| b.amount);
+                    assert!(now_high >= high, "the high bid fell from {high} to {now_high}");
+                    high = now_high;
+                    // What a node remembers as refused for good (too low) stays refused.
+                    for r in &refused {
+                        assert!(now.admit(r).is_err(), "a bid refused as too low would now be taken");
                     }
                 }
                 let mut ids: Vec<ObjectId> = held.iter().map(|b| b.id()).collect();

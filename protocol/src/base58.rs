@@ -67,7 +67,7 @@ mod tests {
         );
     }
 
-    /// Every length up to 64 bytes, with and without leading zeros, as libp2p writes them
+    /// Every length up to 40 bytes, with and without leading zeros, as libp2p writes them
     /// (through a PeerId's identity multihash, whose text is the base58 of its bytes).
     #[test]
     fn matches_libp2p() {

@@ -49,9 +49,9 @@ fn refuse_in(batch: &mut crate::writes::Batch, id: &haggle_protocol::ObjectId, u
 /// Whether a refusal holds whatever else this node takes in later.
 fn final_refusal(reason: &RejectReason, offer: &Object, market: &Market) -> bool {
     match (reason, market) {
-        (RejectReason::Bid(BidError::TooLow { .. } | BidError::Undercuts { .. } | BidError::Stale(_)), _) => {
-            true
-        }
+        // Too low stays too low (the minimum at a time never falls); an undercutting bid may
+        // be taken later, once a higher bid has pushed out the bid it would.
+        (RejectReason::Bid(BidError::TooLow { .. } | BidError::Stale(_)), _) => true,
         // After the end by the author's clock, or after the latest end any bid could make.
         (RejectReason::Bid(BidError::Ended(at)), Market::Auction(v)) => {
             *at == v.ends_at && (offer.created_at() <= v.ends_at || offer.created_at() > v.terms.latest_end())
@@ -429,11 +429,10 @@ mod tests {
             "{reason}"
         );
         assert!(!reason.is_peer_fault(), "another node's view may differ");
-        assert!(matches!(put(&synced, &undercut), Outcome::Duplicate { .. }), "remembered as refused");
         assert_eq!(view(&synced), view(&in_turn));
-        // One dated there that raises the price pushes the old high bid out as any higher bid
-        // would, and is taken.
-        let over = sign_at(&key(5), bid(&l, 1_500), t.saturating_add(MIN * 3 + Duration::from_secs(40)));
+        // One dated there as high as the high bid pushes it out, as the earlier of two equal
+        // bids, and is taken.
+        let over = sign_at(&key(5), bid(&l, 1_450), t.saturating_add(MIN * 3 + Duration::from_secs(40)));
         assert!(put(&synced, &over).is_new());
         assert_eq!(view(&synced).leader().map(|b| b.id), Some(over.id()));
     }
