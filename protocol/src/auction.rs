@@ -360,11 +360,13 @@ impl AuctionView {
         if !with.bids[at].counts {
             return Err(BidError::TooLow { amount, min });
         }
-        let counted = |id: &ObjectId| with.bids.iter().any(|b| b.id == *id && b.counts);
+        // One pass each (an auction holds up to 2,000 bids, and every bid taken is judged).
+        let counted: std::collections::HashSet<ObjectId> =
+            with.bids.iter().filter(|b| b.counts).map(|b| b.id).collect();
         let pushed_out = self
             .bids
             .iter()
-            .filter(|b| b.counts && b.id != bid.id() && !counted(&b.id))
+            .filter(|b| b.counts && b.id != bid.id() && !counted.contains(&b.id))
             .map(|b| b.amount)
             .max();
         if let Some(later) = pushed_out.filter(|later| *later > amount) {
