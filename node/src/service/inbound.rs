@@ -245,6 +245,10 @@ impl Service {
                 out.received.push(Received::Failed);
             }
         }
+        // Listings first, then the rest in the order they were made: a sync batch comes in id
+        // order, which would put an auction's bids before the auction (refused as naming an
+        // unknown listing until the next round) and a revision before its predecessor.
+        admitted.sort_by_key(|(_, object)| (object.kind() != ObjectKind::Listing, object.created_at()));
         let batch: Vec<&[u8]> = admitted.iter().map(|(_, object)| object.bytes()).collect();
         let outcomes = match self.store.ingest_batch(&batch, via.durability()) {
             Ok(outcomes) => outcomes,

@@ -74,6 +74,36 @@ fn timing_is_not_the_senders_fault_and_duplicates_change_nothing() {
     assert!(matches!(batch.received[..], [Received::Known]));
 }
 
+/// A sync batch comes in id order: an auction's bids before the auction, and later bids
+/// before earlier ones. Every bid is taken in the first round, with the auction.
+#[test]
+fn a_sync_batch_takes_an_auction_and_all_its_bids_in_any_order() {
+    let (me, _dir) = service(1);
+    let t = Timestamp::now().saturating_sub(Duration::from_secs(600));
+    let auction = fixtures::auction(
+        "Oak stool",
+        1_000,
+        100,
+        Timestamp::now().saturating_add(Duration::from_secs(3_600)),
+        300,
+    );
+    let auction = sign_at(&key(2), Body::Listing(auction), t);
+    let bids: Vec<_> = (0..6u64)
+        .map(|i| {
+            let at = t.saturating_add(Duration::from_secs(60 * (i + 1)));
+            sign_at(&key(3 + (i % 2) as u8), fixtures::bid(&auction, 1_000 + 100 * i), at)
+        })
+        .collect();
+    let mut batch: Vec<Vec<u8>> = bids.iter().rev().map(|b| b.bytes().to_vec()).collect();
+    batch.push(auction.bytes().to_vec());
+    let got = me.receive_batch(&batch, Via::Sync, None);
+    assert_eq!(got.new_count(), 7, "{:?}", got.received);
+    let key = auction.listing_key().expect("a listing");
+    let (_, view) = me.store.auction(&key).expect("read").expect("an auction");
+    assert_eq!(view.counting_bids(), 6);
+    assert_eq!(view.leader().map(|b| b.id), Some(bids[5].id()));
+}
+
 #[test]
 fn a_sync_batch_is_checked_like_gossip_and_only_recent_objects_are_passed_on() {
     let (me, _dir) = service(1);
