@@ -49,7 +49,7 @@ fn refuse_in(batch: &mut crate::writes::Batch, id: &haggle_protocol::ObjectId, u
 /// Whether a refusal holds whatever else this node takes in later.
 fn final_refusal(reason: &RejectReason, offer: &Object, market: &Market) -> bool {
     match (reason, market) {
-        // Too low stays too low (the minimum at a time never falls); an undercutting bid may
+        // Too low stays too low (the high bid before a time never falls); an undercutting bid may
         // be taken later, once a higher bid has pushed out the bid it would.
         (RejectReason::Bid(BidError::TooLow { .. } | BidError::Stale(_)), _) => true,
         // After the end by the author's clock, or after the latest end any bid could make.
@@ -394,7 +394,7 @@ mod tests {
 
     /// A node that gets an auction's bids by sync, in any order (highest first here), holds the
     /// bids the nodes that saw them in turn hold, and the same view; a bid dated between two
-    /// bids, which would push the later one under the raise, is refused for good.
+    /// bids, which would push the later, higher one under the raise, is refused.
     #[test]
     fn bids_arriving_out_of_order_are_all_taken_and_backdated_undercuts_are_not() {
         let (_d, in_turn) = store();
