@@ -5,7 +5,8 @@
 //! divides the number by 58^5 a 32-bit limb at a time, five digits per pass. The tests compare
 //! it with libp2p's.
 
-const ALPHABET: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+/// The digits, in order (no 0, O, I or l).
+pub(crate) const ALPHABET: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 /// 58^5, the largest power of 58 under 2^32: one pass of the long division yields five digits.
 const FIVE_DIGITS: u64 = 656_356_768;
 
@@ -44,7 +45,7 @@ pub(crate) fn encode(bytes: &[u8]) -> String {
     }
     let mut out = String::with_capacity(zeros + digits.len());
     out.extend(std::iter::repeat_n('1', zeros));
-    out.extend(digits.iter().rev().map(|d| char::from(ALPHABET[usize::from(*d)])));
+    out.extend(digits.iter().rev().map(|d| char::from(ALPHABET.as_bytes()[usize::from(*d)])));
     out
 }
 

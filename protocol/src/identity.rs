@@ -119,8 +119,10 @@ impl PublicKey {
     /// typed is checked by [`FromStr`].
     pub fn from_peer_id(peer: &libp2p_identity::PeerId) -> Option<Self> {
         let digest = peer.as_ref();
+        if digest.code() != 0 {
+            return None;
+        }
         let key = digest.digest().strip_prefix(&ED25519_PROTOBUF)?;
-        (digest.code() == 0).then_some(())?;
         Some(PublicKey(key.try_into().ok()?))
     }
 

@@ -121,7 +121,6 @@ impl PaymentMethod {
 }
 
 const BECH32: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
-const BASE58: &str = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
 
 /// Whether `text` holds a control character (a newline, an escape sequence): payment details
 /// are shown on the other party's terminal.
@@ -164,7 +163,7 @@ fn check_bip21(uri: &str, strict: bool) -> Result<(), PaymentError> {
     }
     let base58 = (26..=35).contains(&address.len())
         && address.starts_with(['1', '3', 'm', 'n', '2'])
-        && address.chars().all(|c| BASE58.contains(c));
+        && address.chars().all(|c| crate::base58::ALPHABET.contains(c));
     if !base58 {
         return Err(PaymentError::Bitcoin("the address is neither bech32 nor base58"));
     }
