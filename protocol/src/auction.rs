@@ -326,6 +326,15 @@ impl AuctionView {
         self.counting
     }
 
+    /// How many keys made a bid that counts (a key whose only bids came too late or too low is
+    /// not a bidder in this auction).
+    pub fn bidders(&self) -> usize {
+        let mut keys: Vec<PublicKey> = self.bids.iter().filter(|b| b.counts).map(|b| b.bidder).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.len()
+    }
+
     /// Whether `bid` would count in this view, judged at the time it carries: made by the end,
     /// and at least the high bid before it plus the raise. A node stores only such bids, so
     /// the bids a node holds do not depend on the order they arrived in: a node that gets an
@@ -490,6 +499,10 @@ mod tests {
         assert_eq!(view.ends_at, at(67));
         assert_eq!(view.leader().map(|b| b.id), Some(b2.id()));
         assert!(!view.bids.iter().find(|b| b.id == b3.id()).expect("held").counts);
+        assert_eq!(view.bidders(), 2, "key 2 and key 3, each once");
+        let b4 = sign_at(&key(4), bid(&l, 130), at(71)); // a third key, only too late
+        let view = AuctionView::new(&l, [&*b4, &*b3, &*b2, &*b1]).expect("auction");
+        assert_eq!((view.bids.len(), view.counting_bids(), view.bidders()), (4, 2, 2));
         assert!(matches!(view.admit(&b3), Err(BidError::Ended(_))));
         assert!(view.is_over(at(68)) && !view.is_over(at(66)));
     }

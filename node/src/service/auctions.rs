@@ -377,7 +377,6 @@ pub(super) fn info(
         message: notes.get(&b.id).cloned().unwrap_or_default(),
     };
     let over = view.is_over(Timestamp::now());
-    let bidders: HashSet<PublicKey> = view.bids.iter().map(|b| b.bidder).collect();
     let known = outcome(store, listing, &view)?;
     let (state, accepted) = known;
     let accepted_bid = accepted.and_then(|id| view.bids.iter().find(|b| b.id == id));
@@ -402,7 +401,7 @@ pub(super) fn info(
         high_bid: view.leader().map(bid_view),
         min_next: money(view.min_next()),
         bids: view.counting_bids(),
-        bidders: bidders.len(),
+        bidders: view.bidders(),
         history: view.bids.iter().rev().take(HISTORY).map(bid_view).collect(),
         me: standing(store, &view, me, known)?,
         called_off,
