@@ -321,7 +321,7 @@ pub struct NodeArgs {
     #[arg(long)]
     pub no_mdns: bool,
     /// Where the local API listens (default 127.0.0.1:7401).
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = api_listen_addr)]
     pub api_listen: Option<std::net::SocketAddr>,
     /// Allow the API on a non-loopback address (it still requires the token).
     #[arg(long)]
@@ -890,6 +890,13 @@ fn bootstrap_addr(text: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// `--api-listen`: an IP address and port.
+fn api_listen_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.trim().parse().map_err(|_| {
+        format!("`{text}` is not an IP address and port (0 to 65535): e.g. 127.0.0.1:7401, or 127.0.0.1:0 for any free port")
+    })
+}
+
 /// `--api`: the node API's address, `http://HOST:PORT` or `HOST:PORT`; returned as a URL.
 fn api_url(text: &str) -> Result<String, String> {
     let trimmed = text.trim().trim_end_matches('/');
@@ -1036,6 +1043,9 @@ mod tests {
         assert_eq!(bootstrap_addr(peer).as_deref(), Ok(peer));
         let bare = bootstrap_addr("/ip4/127.0.0.1/tcp/7400").expect_err("no peer id");
         assert!(bare.contains("must end in /p2p/<PeerId>"), "{bare}");
+        assert_eq!(api_listen_addr("127.0.0.1:0").map(|a| a.port()), Ok(0));
+        let port = api_listen_addr("127.0.0.1:99999").expect_err("no such port");
+        assert!(port.contains("0 to 65535"), "{port}");
     }
 
     #[test]

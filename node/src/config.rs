@@ -230,11 +230,27 @@ pub fn listen_addr(addr: &str) -> Result<Multiaddr, BadAddress> {
     addr.parse().map_err(|source| BadAddress::Parse { addr: addr.to_owned(), source })
 }
 
-/// Parses a bootstrap address, which must end in `/p2p/<PeerId>`.
+/// Parses a bootstrap address, which must end in `/p2p/<PeerId>`. A node's PeerId holds its
+/// ed25519 key; base58 has no checksum, so a mistyped one often still parses, and is caught
+/// here when its key bytes are not a point on the curve (else the node would dial it for ever,
+/// each handshake failing on the peer id).
 pub fn bootstrap_peer(addr: &str) -> Result<(PeerId, Multiaddr), BadAddress> {
-    let multiaddr = listen_addr(addr)?;
+    let multiaddr: Multiaddr = addr.parse().map_err(|source| {
+        // The address before the peer id is fine: the peer id is what is wrong.
+        let peer_id_wrong =
+            addr.rsplit_once("/p2p/").is_some_and(|(base, _)| base.parse::<Multiaddr>().is_ok());
+        match peer_id_wrong {
+            true => BadAddress::NotAKey { addr: addr.to_owned() },
+            false => BadAddress::BootstrapParse { addr: addr.to_owned(), source },
+        }
+    })?;
     match multiaddr.iter().last() {
-        Some(Protocol::P2p(peer)) => Ok((peer, multiaddr)),
+        Some(Protocol::P2p(peer)) => match peer.to_string().parse::<haggle_protocol::PublicKey>() {
+            Err(haggle_protocol::ParseKeyError::NotAPoint(_)) => {
+                Err(BadAddress::NotAKey { addr: addr.to_owned() })
+            }
+            _ => Ok((peer, multiaddr)),
+        },
         _ => Err(BadAddress::NoPeerId { addr: addr.to_owned() }),
     }
 }
@@ -246,11 +262,37 @@ mod tests {
     #[test]
     fn bootstrap_addresses_need_a_peer_id() {
         assert!(matches!(bootstrap_peer("/ip4/127.0.0.1/tcp/7400"), Err(BadAddress::NoPeerId { .. })));
-        assert!(matches!(bootstrap_peer("not an address"), Err(BadAddress::Parse { .. })));
+        assert!(matches!(bootstrap_peer("not an address"), Err(BadAddress::BootstrapParse { .. })));
+        // A peer id that does not parse at all, after an address that does.
+        assert!(matches!(
+            bootstrap_peer("/ip4/127.0.0.1/tcp/1/p2p/12D3KooWfoo"),
+            Err(BadAddress::NotAKey { .. })
+        ));
         let addr = "/ip4/127.0.0.1/tcp/7400/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5";
         assert_eq!(
             bootstrap_peer(addr).expect("valid").0.to_string(),
             "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5"
         );
+    }
+
+    #[test]
+    fn a_mistyped_peer_id_that_still_parses_is_refused() {
+        // The same id with its last characters changed: still a PeerId, no longer a key.
+        let typos: Vec<String> = ["H4", "H6", "H7", "H8", "J5", "K5"]
+            .iter()
+            .map(|end| {
+                format!("/ip4/127.0.0.1/tcp/7400/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKP{end}")
+            })
+            .collect();
+        let refused =
+            typos.iter().filter(|a| matches!(bootstrap_peer(a), Err(BadAddress::NotAKey { .. }))).count();
+        // About half of all 32-byte strings are points; every typo here is one of the others.
+        assert!(refused >= 1, "none of {typos:?} refused");
+        for addr in &typos {
+            match bootstrap_peer(addr) {
+                Ok(_) | Err(BadAddress::NotAKey { .. }) => {}
+                Err(e) => panic!("{addr}: {e}"),
+            }
+        }
     }
 }

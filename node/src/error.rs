@@ -94,6 +94,27 @@ pub enum BadAddress {
         /// The text given.
         addr: String,
     },
+    /// A bootstrap address that is not a multiaddr.
+    #[error(
+        "`{addr}` is not a bootstrap address: give the address the other node printed, ending in \
+         its peer id (e.g. /ip4/203.0.113.5/tcp/7400/p2p/12D3KooW...)"
+    )]
+    BootstrapParse {
+        /// The text given.
+        addr: String,
+        /// Why.
+        source: libp2p::multiaddr::Error,
+    },
+    /// The peer id is not one a node can have: it does not parse, or it names an ed25519 key
+    /// whose bytes are not a point on the curve, so the address was mistyped or cut.
+    #[error(
+        "the peer id in bootstrap address `{addr}` is not one a node can have: check it was \
+         copied whole, as the other node printed it"
+    )]
+    NotAKey {
+        /// The text given.
+        addr: String,
+    },
 }
 
 /// Why the node stopped talking to its caller (it has shut down).

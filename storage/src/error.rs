@@ -84,8 +84,17 @@ pub enum OpenError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The database could not be opened or read, e.g. because another node is using it.
-    #[error("cannot open the database in {path} (is another node using this data dir?)")]
+    /// Another process holds the database's lock: a node is already running on this data dir.
+    #[error(
+        "another node is running on the data dir {dir} (its database is locked): stop that node \
+         first (haggle --data-dir {dir} status shows it), or give this one its own --data-dir"
+    )]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+    },
+    /// The database could not be opened or read.
+    #[error("cannot open the database in {path}")]
     Database {
         /// The database directory (`db` in the data directory).
         path: PathBuf,

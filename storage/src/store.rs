@@ -170,6 +170,12 @@ fn dir_size(dir: &Path) -> u64 {
 /// held longer than this is another node using the data dir.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Whether opening failed on the database's lock (sled reports it as an I/O error with this
+/// text).
+fn is_locked(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
+}
+
 /// Opens the sled database, waiting (bounded) for a lock that is being released.
 pub(crate) fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
@@ -180,11 +186,7 @@ pub(crate) fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
             .flush_every_ms(Some(FLUSH_EVERY_MS))
             .open();
         match opened {
-            // sled reports the lock as an I/O error of kind Other with this text.
-            Err(sled::Error::Io(e))
-                if e.to_string().contains("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
-            {
+            Err(e) if is_locked(&e) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             other => return other,
@@ -201,8 +203,10 @@ impl Store {
         let db_path = dir.join("db");
         crate::migrate::recover(dir)
             .map_err(|source| OpenError::Migrate { path: db_path.clone(), source })?;
-        let db = open_db(&db_path)
-            .map_err(|e| OpenError::Database { path: db_path.clone(), source: DbError(e) })?;
+        let db = open_db(&db_path).map_err(|e| match is_locked(&e) {
+            true => OpenError::Locked { dir: dir.to_owned() },
+            false => OpenError::Database { path: db_path.clone(), source: DbError(e) },
+        })?;
         let db_err = |e: sled::Error| OpenError::Database { path: db_path.clone(), source: DbError(e) };
         let found = match db.get(keys::SCHEMA_KEY).map_err(db_err)? {
             None => {
@@ -759,6 +763,19 @@ mod tests {
         }
         assert_eq!(store.stats().expect("stats").index_pending, 0);
         assert_eq!(store.indexed_listings(), 5);
+    }
+
+    #[test]
+    fn a_data_dir_in_use_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let _running = Store::open(dir.path()).expect("open");
+        match Store::open(dir.path()) {
+            Err(e @ OpenError::Locked { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("another node is running") && text.contains("--data-dir"), "{text}");
+            }
+            other => panic!("expected Locked, got {:?}", other.err()),
+        }
     }
 
     #[test]
