@@ -168,6 +168,11 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
     let row = table.lines().find(|l| l.contains(&loser_dates)).unwrap_or_else(|| panic!("{table}"));
     assert!(row.contains("nights gone"), "{table}");
     assert!(deals(loser).is_empty());
+    // On the guest's, the move is hers (to withdraw those terms): NEXT says so.
+    let table = String::from_utf8_lossy(&haggle(loser, &["offers"]).stdout).into_owned();
+    let row = table.lines().find(|l| l.contains(&loser_dates)).unwrap_or_else(|| panic!("{table}"));
+    let words: Vec<&str> = row.split_whitespace().collect();
+    assert!(words.windows(2).any(|w| w == ["gone", "you"]), "{table}");
     let text = String::from_utf8_lossy(&haggle(loser, &["show", &instant[..10]]).stdout).into_owned();
     assert!(text.contains("calendar  open") && text.contains('■') && text.contains("booked    "), "{text}");
 
@@ -199,6 +204,14 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
         String::from_utf8_lossy(&refused.stderr)
     );
     let (other_thread, other_guest) = if ok[0] { (&t2, &dc) } else { (&t1, &db) };
+    // Until the guest's confirm makes it a deal, the accepted thread holds the nights: the
+    // refusal names it.
+    let winner_thread = if ok[0] { &t1 } else { &t2 };
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !said.contains("holds them") || said.contains(&format!("haggle withdraw {}", &winner_thread[..10])),
+        "{said}"
+    );
     wait("two bookings on the owner's node", || (deals(&da).len() == 2).then_some(()));
 
     // The other guest is offered other nights by a counter, accepts, and has its booking.

@@ -172,8 +172,13 @@ pub enum BookingError {
     #[error("a booking is for quantity 1")]
     Quantity,
     /// The nights are not all in one open range.
-    #[error("{0} is not open for booking")]
-    NotOpen(DateRange),
+    #[error("{asked} is not open for booking; {}", open_from(asked, open))]
+    NotOpen {
+        /// The dates asked.
+        asked: DateRange,
+        /// The calendar's open ranges.
+        open: Vec<DateRange>,
+    },
     /// Shorter than the shortest stay.
     #[error("the shortest stay is {min} nights; {range} is {nights}")]
     TooShort {
@@ -204,12 +209,23 @@ pub enum BookingError {
     },
 }
 
+/// The open ranges that end after `asked` begins, as a person reads them: the first three, and
+/// how many more.
+fn open_from(asked: &DateRange, open: &[DateRange]) -> String {
+    let later: Vec<String> = open.iter().filter(|o| o.to > asked.from).map(ToString::to_string).collect();
+    match later.len() {
+        0 => "nothing is open from then on".to_owned(),
+        1..=3 => format!("open from then: {}", later.join(", ")),
+        n => format!("open from then: {} and {} more", later[..3].join(", "), n - 3),
+    }
+}
+
 impl Calendar {
     /// Whether `range` can be booked as the calendar stands: all in one open range, within the
     /// stay limits, and overlapping nothing booked.
     pub fn fits(&self, range: &DateRange) -> Result<(), BookingError> {
         if !self.open.iter().any(|o| range.within(o)) {
-            return Err(BookingError::NotOpen(*range));
+            return Err(BookingError::NotOpen { asked: *range, open: self.open.clone() });
         }
         let nights = range.nights();
         if nights < self.min_stay {
@@ -348,7 +364,17 @@ mod tests {
             instant: false,
         };
         assert_eq!(cal.fits(&r("2026-12-20..2026-12-27")), Ok(()));
-        assert!(matches!(cal.fits(&r("2026-12-30..2027-01-02")), Err(BookingError::NotOpen(_))));
+        let closed = cal.fits(&r("2026-12-30..2027-01-02")).expect_err("past the open range");
+        assert!(matches!(closed, BookingError::NotOpen { .. }));
+        assert_eq!(
+            closed.to_string(),
+            "2026-12-30..2027-01-02 is not open for booking; open from then: 2026-12-01..2027-01-01"
+        );
+        let after = cal.fits(&r("2027-01-02..2027-01-05")).expect_err("after it");
+        assert_eq!(
+            after.to_string(),
+            "2027-01-02..2027-01-05 is not open for booking; nothing is open from then on"
+        );
         assert!(matches!(cal.fits(&r("2026-12-20..2026-12-21")), Err(BookingError::TooShort { .. })));
         assert!(matches!(cal.fits(&r("2026-12-01..2026-12-31")), Err(BookingError::TooLong { .. })));
         cal.book(r("2026-12-20..2026-12-27"));

@@ -184,6 +184,20 @@ pub enum RejectReason {
     /// The listing author's own Accept, Counter or Confirm of nights already booked or promised.
     #[error(transparent)]
     DatesTaken(haggle_protocol::BookingError),
+    /// As [`RejectReason::DatesTaken`], the nights promised in another open thread of the
+    /// author's: a counter-offer, or an accept awaiting its confirm.
+    #[error(
+        "{clash}: thread {} holds them (a counter-offer of yours, or an accept waiting for its \
+         confirm); to free them, withdraw a counter-offer: haggle withdraw {}",
+        thread.fmt_short(),
+        thread.fmt_short()
+    )]
+    DatesHeld {
+        /// The dates asked and the promised range they meet.
+        clash: haggle_protocol::BookingError,
+        /// The thread that promises them.
+        thread: ObjectId,
+    },
     /// An active revision of an auction or campaign that changes its kind, price or terms (or
     /// makes a listing one): bids and pledges are judged by the terms they were made under.
     #[error("an auction's or campaign's kind, price and terms cannot change while it runs")]
@@ -211,6 +225,7 @@ impl RejectReason {
                 | RejectReason::UnknownPrev(_)
                 | RejectReason::QuantityExceeded { .. }
                 | RejectReason::DatesTaken(_)
+                | RejectReason::DatesHeld { .. }
                 | RejectReason::ConfirmLate
                 | RejectReason::MailboxFull(_)
                 | RejectReason::UnknownMailbox(_)
@@ -482,10 +497,14 @@ impl Store {
             let pledge = offer.kind() == ObjectKind::Pledge;
             match promised.filter(|_| !pledge).map(|t| (t.quantity, t.dates)) {
                 Some((_, Some(asked))) => {
-                    let taken = self.dates_taken_except(&key, Some(r.thread))?;
-                    if let Some(taken) = taken.into_iter().find(|t| t.overlaps(&asked)) {
+                    let holders = self.date_holders(&key, Some(r.thread))?;
+                    if let Some((taken, holder)) = holders.into_iter().find(|(t, _)| t.overlaps(&asked)) {
                         let clash = haggle_protocol::BookingError::Taken { asked, taken };
-                        return Ok(rejected(Some(id), RejectReason::DatesTaken(clash)));
+                        let reason = match holder {
+                            Some(thread) => RejectReason::DatesHeld { clash, thread },
+                            None => RejectReason::DatesTaken(clash),
+                        };
+                        return Ok(rejected(Some(id), reason));
                     }
                 }
                 Some((requested, None)) => {

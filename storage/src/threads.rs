@@ -107,6 +107,16 @@ impl Store {
         key: &ListingKey,
         except: Option<ObjectId>,
     ) -> Result<Vec<DateRange>, StoreError> {
+        Ok(self.date_holders(key, except)?.into_iter().map(|(range, _)| range).collect())
+    }
+
+    /// [`Self::dates_taken_except`], each range with the open thread that promises it (`None`
+    /// for a deal's), so a refusal can say which counter-offer to withdraw.
+    pub fn date_holders(
+        &self,
+        key: &ListingKey,
+        except: Option<ObjectId>,
+    ) -> Result<Vec<(DateRange, Option<ObjectId>)>, StoreError> {
         let mut out = Vec::new();
         let today = haggle_protocol::calendar::day_of(Timestamp::now());
         for entry in self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])) {
@@ -117,7 +127,7 @@ impl Store {
                 // over yet: no request reaches into the past).
                 let deal = keys::id_at_end(&k).ok_or(StoreError::Corrupt { what: "listing deal key" })?;
                 if to > today && !self.is_cancelled(&deal)? {
-                    out.push(DateRange { from, to });
+                    out.push((DateRange { from, to }, None));
                 }
             }
         }
@@ -128,7 +138,7 @@ impl Store {
                 _ => false,
             };
             if promised && Some(t.view.thread) != except {
-                out.extend(t.view.terms.dates);
+                out.extend(t.view.terms.dates.map(|range| (range, Some(t.view.thread))));
             }
         }
         Ok(out)

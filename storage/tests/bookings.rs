@@ -67,7 +67,17 @@ proptest! {
                 match out {
                     Outcome::New { .. } => accepted.push(i),
                     Outcome::Rejected(r) => {
-                        prop_assert!(matches!(r.reason, RejectReason::DatesTaken(_)), "{}", r.reason);
+                        // Nothing is confirmed yet: what holds the nights is an accept awaiting
+                        // its confirm, and the refusal names that thread (an offer's id).
+                        match &r.reason {
+                            RejectReason::DatesHeld { thread, .. } => {
+                                prop_assert!(requests.iter().any(|(_, o, _)| o.id() == *thread), "{thread}");
+                                let said = r.reason.to_string();
+                                let hint = format!("haggle withdraw {}", thread.fmt_short());
+                                prop_assert!(said.contains(&hint), "{}", said);
+                            }
+                            other => prop_assert!(false, "{other}"),
+                        }
                         refused.push(i);
                     }
                     other => prop_assert!(false, "{other:?}"),

@@ -330,7 +330,7 @@ mod tests {
         assert!(why.as_deref().is_some_and(|w| w.contains("is not open for booking")), "{why:?}");
         let refused = owner.accept(&thread).expect_err("no longer open");
         assert!(
-            matches!(refused, ServiceError::Conflict(Conflict::Booking(BookingError::NotOpen(_)))),
+            matches!(refused, ServiceError::Conflict(Conflict::Booking(BookingError::NotOpen { .. }))),
             "{refused}"
         );
         // Dates the owner offers itself are the owner's choice: a special stay outside the open
@@ -385,7 +385,7 @@ mod tests {
         assert!(past.to_string().contains("before today"), "{past}");
         let closed = counter(days_ahead(61, 64), None).expect_err("not open");
         assert!(
-            matches!(closed, ServiceError::Conflict(Conflict::Booking(BookingError::NotOpen(_)))),
+            matches!(closed, ServiceError::Conflict(Conflict::Booking(BookingError::NotOpen { .. }))),
             "{closed}"
         );
         let taken = counter(days_ahead(25, 28), None).expect_err("booked");
