@@ -268,6 +268,7 @@ pub(crate) fn run(args: &Args) -> Result<Value> {
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
     let mut publisher: Vec<usize> = Vec::with_capacity(args.listings);
     let mut drafts = Vec::with_capacity(args.listings);
+    procfs::mark("publishing starts");
     let publish_start = Instant::now();
     for n in 0..args.listings {
         // The steady scenario's draws, in its order: the publisher, then the draft.
@@ -281,6 +282,7 @@ pub(crate) fn run(args: &Args) -> Result<Value> {
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
     let last_publish = Instant::now();
+    procfs::mark("publishing ends");
 
     // Every other node's first arrival of every message (gossipsub hands a node each message
     // once, and never its own), or the settle time.

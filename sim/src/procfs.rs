@@ -19,6 +19,20 @@ fn loopback_tx_field(field: usize) -> Option<u64> {
     fields.get(field)?.parse().ok()
 }
 
+/// Seconds since boot (/proc/uptime, 10 ms steps): the clock `perf record -k boottime` stamps
+/// samples with, so a profile can be cut to a phase the simulation names.
+pub fn uptime_seconds() -> Option<f64> {
+    std::fs::read_to_string("/proc/uptime").ok()?.split_whitespace().next()?.parse().ok()
+}
+
+/// Says on stderr when a phase starts or ends, in seconds since boot, for a profiler's time
+/// filter (`perf script --time START,END` on a recording made with `-k boottime`).
+pub fn mark(phase: &str) {
+    if let Some(at) = uptime_seconds() {
+        eprintln!("haggle-sim: {phase} at {at:.2} s since boot");
+    }
+}
+
 /// User + system CPU seconds used by this process.
 pub fn cpu_seconds() -> Option<f64> {
     cpu_seconds_of("self")

@@ -204,6 +204,7 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
     let mut published: HashMap<ObjectId, (Instant, usize)> = HashMap::new();
     let mut order = Vec::new();
+    procfs::mark("publishing starts");
     let publish_start = Instant::now();
     for i in 0..args.listings {
         let who = rng.below(args.nodes);
@@ -214,6 +215,7 @@ pub fn run(args: &Args, haggle: &Path) -> Result<Value> {
         std::thread::sleep(next.saturating_duration_since(Instant::now()));
     }
     let last_publish = Instant::now();
+    procfs::mark("publishing ends");
 
     // Collect arrivals until every other node has announced every listing, or the settle time.
     let wanted = args.listings * (args.nodes - 1);
