@@ -277,22 +277,18 @@ mod tests {
 
     #[test]
     fn a_mistyped_peer_id_that_still_parses_is_refused() {
-        // The same id with its last characters changed: still a PeerId, no longer a key.
-        let typos: Vec<String> = ["H4", "H6", "H7", "H8", "J5", "K5"]
-            .iter()
-            .map(|end| {
-                format!("/ip4/127.0.0.1/tcp/7400/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKP{end}")
-            })
-            .collect();
-        let refused =
-            typos.iter().filter(|a| matches!(bootstrap_peer(a), Err(BadAddress::NotAKey { .. }))).count();
-        // About half of all 32-byte strings are points; every typo here is one of the others.
-        assert!(refused >= 1, "none of {typos:?} refused");
-        for addr in &typos {
-            match bootstrap_peer(addr) {
-                Ok(_) | Err(BadAddress::NotAKey { .. }) => {}
-                Err(e) => panic!("{addr}: {e}"),
-            }
+        // The same id with its last characters changed: each still a PeerId. About half of all
+        // 32-byte strings are curve points, so about half the typos are caught: these two are
+        // not points, the other two are (a typo the check cannot see: the dial then fails on
+        // the peer id).
+        let typo = |end: &str| {
+            format!("/ip4/127.0.0.1/tcp/7400/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKP{end}")
+        };
+        for end in ["H7", "H8"] {
+            assert!(matches!(bootstrap_peer(&typo(end)), Err(BadAddress::NotAKey { .. })), "{end}");
+        }
+        for end in ["H4", "J5"] {
+            assert!(bootstrap_peer(&typo(end)).is_ok(), "{end}");
         }
     }
 }
