@@ -508,7 +508,7 @@ pub struct ListingFields {
     #[arg(long, value_enum)]
     pub per: Option<Choice<Period>>,
     /// How many (default 1).
-    #[arg(long, value_parser = quantity)]
+    #[arg(long, allow_negative_numbers = true, value_parser = quantity)]
     pub qty: Option<u32>,
     /// Category path, e.g. vehicles/bikes (needed to publish).
     #[arg(long)]
@@ -710,7 +710,7 @@ pub struct TermsArgs {
     #[arg(long, value_parser = currency)]
     pub currency: Option<Currency>,
     /// How many (default 1, or the current terms' for a counter).
-    #[arg(long, value_parser = quantity)]
+    #[arg(long, allow_negative_numbers = true, value_parser = quantity)]
     pub qty: Option<u32>,
     /// A note to the other party.
     #[arg(long, short, default_value = "")]
@@ -1098,6 +1098,9 @@ mod tests {
         // A negative price reaches the check instead of reading as an unknown flag.
         let err = Cli::try_parse_from(["haggle", "offer", "3fa2c1", "--price", "-3"]).expect_err("negative");
         assert!(err.to_string().contains("cannot be negative"), "{err}");
+        // So does a negative quantity.
+        let err = Cli::try_parse_from(["haggle", "offer", "3fa2c1", "--qty", "-1"]).expect_err("negative");
+        assert!(err.to_string().contains("from 1 to"), "{err}");
     }
 
     #[test]

@@ -178,6 +178,14 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     let slip = slip.expect("the note names the thread to withdraw");
     let out = haggle(&dc, &["withdraw", slip]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // So is a price of 0 typed for a listing that asks a price.
+    let out = haggle(&dc, &["offer", &id[..8], "--price", "0"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(said.contains("these terms have a price of 0 (free); the listing asks "), "{said}");
+    let slip = said.split("haggle withdraw ").nth(1).and_then(|rest| rest.split('`').next());
+    let out = haggle(&dc, &["withdraw", slip.expect("the note names the thread to withdraw")]);
+    assert!(out.status.success(), "{}", stderr(&out));
 
     // A watches: each event is one line saying what it is, with a note's text and who signed.
     let mut watch_a = Watch::start(&da);

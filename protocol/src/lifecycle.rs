@@ -449,7 +449,7 @@ impl DealState {
                     Role::Seller => self.cancel_seller,
                     Role::Buyer => self.cancel_buyer,
                 };
-                if signed.is_some() { Err(NotAllowed::Done("cancel")) } else { Ok(()) }
+                if signed.is_some() { Err(NotAllowed::CancelAsked) } else { Ok(()) }
             }
             _ => Ok(()),
         }
@@ -486,6 +486,12 @@ pub enum NotAllowed {
     /// Already signed.
     #[error("you already signed {0}")]
     Done(&'static str),
+    /// This party asked to call the deal off already; the other has not agreed (yet).
+    #[error(
+        "you asked to call this deal off already: it is off once the other party signs cancel too, \
+         and stands until then"
+    )]
+    CancelAsked,
 }
 
 #[cfg(test)]
@@ -568,7 +574,7 @@ mod tests {
         let mut s = DealState::new(Timestamp(0));
         s.apply(&step(Role::Buyer, Step::Cancel, 5, 0));
         assert_eq!((s.stage(), s.waiting_on()), (Stage::Agreed, Some(Role::Seller)));
-        assert_eq!(s.allows(Role::Buyer, &Step::Cancel), Err(NotAllowed::Done("cancel")));
+        assert_eq!(s.allows(Role::Buyer, &Step::Cancel), Err(NotAllowed::CancelAsked));
         s.apply(&step(Role::Seller, Step::Cancel, 6, 0));
         assert_eq!(s.stage(), Stage::Cancelled);
         s.apply(&step(Role::Buyer, Step::Received, 7, 0));

@@ -30,7 +30,9 @@ pub fn book(cx: &Context<'_>, args: &BookArgs) -> Result<()> {
         dates: Some(format!("{}..{}", args.from, args.to)),
     };
     let sent = cx.api.offer(&args.listing, &draft)?;
-    super::negotiate::report(cx, "Booking request", &sent)
+    super::negotiate::report(cx, "Booking request", &sent)?;
+    super::negotiate::slip_notes(cx, &sent, false, args.price.is_some());
+    Ok(())
 }
 
 /// The calendar lines of `haggle show`: what is open, the stay limits, a line of days per

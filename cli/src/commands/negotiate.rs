@@ -11,29 +11,45 @@ use crate::output;
 pub fn offer(cx: &Context<'_>, listing: &str, terms: &TermsArgs) -> Result<()> {
     let sent = cx.api.offer(listing, &terms.draft()?)?;
     report(cx, "Offer", &sent)?;
-    if !cx.json && terms.currency.is_some() {
-        currency_note(cx, &sent);
-    }
+    slip_notes(cx, &sent, terms.currency.is_some(), terms.price.is_some());
     Ok(())
 }
 
-/// Offers may name another currency than the listing's; say so, in case it was a slip.
-fn currency_note(cx: &Context<'_>, sent: &SentView) {
+/// Terms that may be a slip, sent as they are (haggling is free-form) with a note on how to
+/// take them back: another currency than the listing's (`currency_given`), or a price of 0
+/// typed for a listing that asks one (`price_given`; an offer without --price on a listing with
+/// a price takes that price).
+pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool, price_given: bool) {
+    if cx.json || !(currency_given || price_given) {
+        return;
+    }
     let Some(listing) = sent.thread.listing else { return };
     let Ok(view) = cx.api.listing(&listing.to_hex()) else { return };
-    let offered = &sent.thread.terms.price.currency;
-    if let Some(asked) = view.price.as_ref().map(|p| &p.currency).filter(|c| *c != offered) {
+    let Some(asked) = view.price.as_ref() else { return };
+    let (offered, thread) = (&sent.thread.terms.price, output::short(&sent.thread.thread));
+    if currency_given && offered.currency != asked.currency {
         outln!(
-            "Note: you offered in {offered}; the listing asks in {asked}. If that was a slip, withdraw it \
-             (`haggle withdraw {}`) and offer again with --currency {asked}.",
-            output::short(&sent.thread.thread)
+            "Note: you offered in {}; the listing asks in {}. If that was a slip, withdraw it \
+             (`haggle withdraw {thread}`) and offer again with --currency {}.",
+            offered.currency,
+            asked.currency,
+            asked.currency
+        );
+    }
+    if price_given && offered.amount == 0 && asked.amount > 0 {
+        outln!(
+            "Note: these terms have a price of 0 (free); the listing asks {}. If that was a slip, \
+             withdraw them (`haggle withdraw {thread}`) and send them again with the --price you meant.",
+            asked.display
         );
     }
 }
 
 pub fn counter(cx: &Context<'_>, thread: &str, terms: &TermsArgs) -> Result<()> {
     let sent = cx.api.counter(thread, &terms.draft()?)?;
-    report(cx, "Counter-offer", &sent)
+    report(cx, "Counter-offer", &sent)?;
+    slip_notes(cx, &sent, terms.currency.is_some(), terms.price.is_some());
+    Ok(())
 }
 
 pub fn accept(cx: &Context<'_>, thread: &str) -> Result<()> {

@@ -11,7 +11,7 @@ use crate::api::types::ErrorCode;
 #[non_exhaustive]
 pub enum ServiceError {
     /// Nothing matches the id or prefix.
-    #[error("no {what} matches `{given}`")]
+    #[error("no {what} matches `{given}`{}", look_in(what))]
     NotFound {
         /// What was looked for ("listing", "offer thread", ...).
         what: &'static str,
@@ -96,7 +96,10 @@ pub enum InvalidInput {
     #[error("unknown rating {0:?}: positive, neutral or negative")]
     Rating(String),
     /// An identity that is neither a key nor a listing this node holds.
-    #[error("{0:?} is not a key (a PeerId such as 12D3KooW...) nor the id of a listing this node holds")]
+    #[error(
+        "{0:?} is not a key (a PeerId such as 12D3KooW...) nor the id of a listing this node holds: \
+         haggle show LISTING names a seller's key, haggle deal DEAL the other party's"
+    )]
     Identity(String),
     /// Currency or period without a price.
     #[error(
@@ -474,6 +477,18 @@ impl From<RejectReason> for ServiceError {
             RejectReason::DatesTaken(e) => Conflict::Booking(e).into(),
             other => Conflict::Refused(other).into(),
         }
+    }
+}
+
+/// Where ids of `what` are listed, for a "no such id" message.
+fn look_in(what: &str) -> &'static str {
+    match what {
+        "offer thread" => {
+            ": haggle offers lists the threads you are in (one between two other people never reaches your node)"
+        }
+        "deal" => ": haggle deals lists yours",
+        "listing" => ": haggle search finds listings, haggle listings lists your own",
+        _ => "",
     }
 }
 
