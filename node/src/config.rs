@@ -237,8 +237,10 @@ pub fn listen_addr(addr: &str) -> Result<Multiaddr, BadAddress> {
 pub fn bootstrap_peer(addr: &str) -> Result<(PeerId, Multiaddr), BadAddress> {
     let multiaddr: Multiaddr = addr.parse().map_err(|source| {
         // The address before the peer id is fine: the peer id is what is wrong.
-        let peer_id_wrong =
-            addr.rsplit_once("/p2p/").is_some_and(|(base, _)| base.parse::<Multiaddr>().is_ok());
+        let peer_id_wrong = addr.rsplit_once("/p2p/").is_some_and(|(base, rest)| {
+            let id = rest.split('/').next().unwrap_or_default();
+            base.parse::<Multiaddr>().is_ok() && id.parse::<PeerId>().is_err()
+        });
         match peer_id_wrong {
             true => BadAddress::NotAKey { addr: addr.to_owned() },
             false => BadAddress::BootstrapParse { addr: addr.to_owned(), source },
@@ -273,6 +275,8 @@ mod tests {
             bootstrap_peer(addr).expect("valid").0.to_string(),
             "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5"
         );
+        // A good peer id with something after it that is no protocol: the address is wrong.
+        assert!(matches!(bootstrap_peer(&format!("{addr}/x")), Err(BadAddress::BootstrapParse { .. })));
     }
 
     #[test]

@@ -174,6 +174,11 @@ pub async fn start(
     // What the configuration asks for is checked before anything is written: a port another
     // program holds leaves no identity or database behind in a new data dir.
     let bootstrap = config.bootstrap_peers()?;
+    // A node already running on this data dir holds its ports too: say that, not "port taken".
+    let dir = data_dir.to_owned();
+    tokio::task::spawn_blocking(move || Store::ensure_not_in_use(&dir))
+        .await
+        .map_err(StartError::StoreTask)??;
     free_ports(&config)?;
     api_port_free(&config)?;
     create_private_dir(data_dir)?;

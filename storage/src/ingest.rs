@@ -186,17 +186,12 @@ pub enum RejectReason {
     DatesTaken(haggle_protocol::BookingError),
     /// As [`RejectReason::DatesTaken`], the nights promised in another open thread of the
     /// author's: a counter-offer, or an accept awaiting its confirm.
-    #[error(
-        "{clash}: thread {} holds them (a counter-offer of yours, or an accept waiting for its \
-         confirm); to free them, withdraw a counter-offer: haggle withdraw {}",
-        thread.fmt_short(),
-        thread.fmt_short()
-    )]
+    #[error("{clash}: {}", held_by(holder))]
     DatesHeld {
         /// The dates asked and the promised range they meet.
         clash: haggle_protocol::BookingError,
         /// The thread that promises them.
-        thread: ObjectId,
+        holder: crate::threads::DateHolder,
     },
     /// An active revision of an auction or campaign that changes its kind, price or terms (or
     /// makes a listing one): bids and pledges are judged by the terms they were made under.
@@ -208,6 +203,19 @@ pub enum RejectReason {
         /// The limit.
         max: usize,
     },
+}
+
+/// Which open thread holds nights, and how they come free.
+fn held_by(holder: &crate::threads::DateHolder) -> String {
+    let thread = holder.thread.fmt_short();
+    match holder.counter {
+        true => format!(
+            "your counter-offer in thread {thread} holds them; withdraw it to free them: haggle withdraw {thread}"
+        ),
+        false => format!(
+            "your accept in thread {thread} holds them while it waits for the other party's confirm; if none comes before its terms expire, they are free again"
+        ),
+    }
 }
 
 impl RejectReason {
@@ -501,7 +509,7 @@ impl Store {
                     if let Some((taken, holder)) = holders.into_iter().find(|(t, _)| t.overlaps(&asked)) {
                         let clash = haggle_protocol::BookingError::Taken { asked, taken };
                         let reason = match holder {
-                            Some(thread) => RejectReason::DatesHeld { clash, thread },
+                            Some(holder) => RejectReason::DatesHeld { clash, holder },
                             None => RejectReason::DatesTaken(clash),
                         };
                         return Ok(rejected(Some(id), reason));

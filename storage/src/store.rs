@@ -195,6 +195,29 @@ pub(crate) fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
 }
 
 impl Store {
+    /// Refuses a data dir whose database another process holds open (a node running on it),
+    /// without opening it: a node checks this before its ports, so a second `haggle node` on the
+    /// same data dir hears that, not that a port is taken. A database not made yet, or one the
+    /// check cannot read, is left to [`Store::open`] to judge. Like opening, it waits (for
+    /// [`LOCK_WAIT`] at most) for a lock a store just closed in this process is letting go of.
+    pub fn ensure_not_in_use(dir: &Path) -> Result<(), OpenError> {
+        let Ok(file) = std::fs::File::open(dir.join("db").join("db")) else { return Ok(()) };
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        // sled locks this file (flock, exclusive) for as long as the database is open; the
+        // probe's own lock goes with the handle.
+        loop {
+            match file.try_lock() {
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(OpenError::Locked { dir: dir.to_owned() });
+                }
+                Ok(()) | Err(std::fs::TryLockError::Error(_)) => return Ok(()),
+            }
+        }
+    }
+
     /// Opens (or creates) the store in `dir`: the database in `dir/db`, the index in `dir/index`.
     /// Brings the index up to date with anything it missed, e.g. after a crash.
     pub fn open(dir: &Path) -> Result<Store, OpenError> {
@@ -768,7 +791,9 @@ mod tests {
     #[test]
     fn a_data_dir_in_use_is_refused_with_what_to_do() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let _running = Store::open(dir.path()).expect("open");
+        assert!(Store::ensure_not_in_use(dir.path()).is_ok(), "no database yet");
+        let running = Store::open(dir.path()).expect("open");
+        assert!(matches!(Store::ensure_not_in_use(dir.path()), Err(OpenError::Locked { .. })));
         match Store::open(dir.path()) {
             Err(e @ OpenError::Locked { .. }) => {
                 let text = e.to_string();
@@ -776,6 +801,7 @@ mod tests {
             }
             other => panic!("expected Locked, got {:?}", other.err()),
         }
+        drop(running);
     }
 
     #[test]

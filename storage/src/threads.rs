@@ -23,6 +23,16 @@ pub struct ThreadRecord {
     pub listing: Option<Object>,
 }
 
+/// An open thread of a listing's author that promises nights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateHolder {
+    /// The thread.
+    pub thread: ObjectId,
+    /// Whether the promise is the author's counter-offer (which the author may withdraw), not
+    /// an accept waiting for its confirm (which lapses if none comes in time).
+    pub counter: bool,
+}
+
 impl Store {
     /// A thread by its id (the offer's id).
     pub fn thread(&self, thread: &ObjectId) -> Result<Option<ThreadRecord>, StoreError> {
@@ -111,12 +121,12 @@ impl Store {
     }
 
     /// [`Self::dates_taken_except`], each range with the open thread that promises it (`None`
-    /// for a deal's), so a refusal can say which counter-offer to withdraw.
+    /// for a deal's), so a refusal can say which thread holds the nights and how they come free.
     pub fn date_holders(
         &self,
         key: &ListingKey,
         except: Option<ObjectId>,
-    ) -> Result<Vec<(DateRange, Option<ObjectId>)>, StoreError> {
+    ) -> Result<Vec<(DateRange, Option<DateHolder>)>, StoreError> {
         let mut out = Vec::new();
         let today = haggle_protocol::calendar::day_of(Timestamp::now());
         for entry in self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])) {
@@ -138,7 +148,9 @@ impl Store {
                 _ => false,
             };
             if promised && Some(t.view.thread) != except {
-                out.extend(t.view.terms.dates.map(|range| (range, Some(t.view.thread))));
+                let holder =
+                    DateHolder { thread: t.view.thread, counter: t.view.state == ThreadState::Countered };
+                out.extend(t.view.terms.dates.map(|range| (range, Some(holder))));
             }
         }
         Ok(out)

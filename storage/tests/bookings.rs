@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use haggle_protocol::fixtures::{accept, author, bookable, booking, confirm, days_ahead, key, sign_now};
+use haggle_protocol::fixtures::{
+    accept, author, bookable, booking, confirm, counter, days_ahead, key, live_terms, sign_now, withdraw,
+};
 use haggle_protocol::{Body, DateRange, Object, Verified};
 use haggle_storage::{Durability, Outcome, RejectReason, Store};
 use proptest::prelude::*;
@@ -28,6 +30,42 @@ fn requests_and_accepts(
             (dates, offer, acc)
         })
         .collect()
+}
+
+/// The owner counters one guest with other nights, then tries to accept another guest's request
+/// for some of them: refused, naming the counter-offer and how to free the nights; once it is
+/// withdrawn, the accept goes through.
+#[test]
+fn nights_held_by_the_owners_counter_are_refused_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
+    store.set_owner(key(1).public());
+    let listing = sign_now(&key(1), Body::Listing(bookable("Cabin", days_ahead(0, 90))));
+    assert!(store.ingest_own(&listing).expect("ingest").is_new());
+    let first = sign_now(&author(1), booking(&listing, days_ahead(10, 14), 1_000));
+    let second = sign_now(&author(2), booking(&listing, days_ahead(12, 16), 1_000));
+    for o in [&first, &second] {
+        assert!(store.ingest(o.bytes(), Durability::Lazy).expect("ingest").is_new());
+    }
+    let terms = haggle_protocol::Terms { dates: Some(days_ahead(11, 15)), ..live_terms(1, 900) };
+    let countered = sign_now(&key(1), counter(&first, &first, terms));
+    assert!(store.ingest_own(&countered).expect("ingest").is_new());
+
+    let refused = store.ingest_own(&sign_now(&key(1), accept(&second, &second))).expect("ingest");
+    let Outcome::Rejected(r) = refused else { panic!("{refused:?}") };
+    let RejectReason::DatesHeld { holder, .. } = &r.reason else { panic!("{}", r.reason) };
+    assert_eq!((holder.thread, holder.counter), (first.id(), true));
+    let short = first.id().fmt_short();
+    assert!(
+        r.reason.to_string().ends_with(&format!("withdraw it to free them: haggle withdraw {short}")),
+        "{}",
+        r.reason
+    );
+
+    let withdrawn = sign_now(&key(1), withdraw(&first, &countered, &first));
+    assert!(store.ingest_own(&withdrawn).expect("ingest").is_new());
+    let taken = store.ingest_own(&sign_now(&key(1), accept(&second, &second))).expect("ingest");
+    assert!(taken.is_new(), "{taken:?}");
 }
 
 proptest! {
@@ -70,10 +108,11 @@ proptest! {
                         // Nothing is confirmed yet: what holds the nights is an accept awaiting
                         // its confirm, and the refusal names that thread (an offer's id).
                         match &r.reason {
-                            RejectReason::DatesHeld { thread, .. } => {
-                                prop_assert!(requests.iter().any(|(_, o, _)| o.id() == *thread), "{thread}");
+                            RejectReason::DatesHeld { holder, .. } => {
+                                prop_assert!(requests.iter().any(|(_, o, _)| o.id() == holder.thread), "{}", holder.thread);
+                                prop_assert!(!holder.counter, "an accept holds them, not a counter");
                                 let said = r.reason.to_string();
-                                let hint = format!("haggle withdraw {}", thread.fmt_short());
+                                let hint = format!("your accept in thread {} holds them while it waits", holder.thread.fmt_short());
                                 prop_assert!(said.contains(&hint), "{}", said);
                             }
                             other => prop_assert!(false, "{other}"),

@@ -15,10 +15,10 @@ pub fn offer(cx: &Context<'_>, listing: &str, terms: &TermsArgs) -> Result<()> {
     Ok(())
 }
 
-/// Terms that may be a slip, sent as they are (haggling is free-form) with a note on how to
-/// take them back: another currency than the listing's (`currency_given`), or a price of 0
-/// typed for a listing that asks one (`price_given`; an offer without --price on a listing with
-/// a price takes that price).
+/// Terms that open a thread and may be a slip, sent as they are (haggling is free-form) with a
+/// note on how to take them back and start again: another currency than the listing's
+/// (`currency_given`), or a price of 0 typed for a listing that asks one (`price_given`; an
+/// offer without --price on a listing with a price takes that price).
 pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool, price_given: bool) {
     if cx.json || !(currency_given || price_given) {
         return;
@@ -39,7 +39,7 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
     if price_given && offered.amount == 0 && asked.amount > 0 {
         outln!(
             "Note: these terms have a price of 0 (free); the listing asks {}. If that was a slip, \
-             withdraw them (`haggle withdraw {thread}`) and send them again with the --price you meant.",
+             withdraw them (`haggle withdraw {thread}`) and ask again with the --price you meant.",
             asked.display
         );
     }
@@ -47,9 +47,9 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
 
 pub fn counter(cx: &Context<'_>, thread: &str, terms: &TermsArgs) -> Result<()> {
     let sent = cx.api.counter(thread, &terms.draft()?)?;
-    report(cx, "Counter-offer", &sent)?;
-    slip_notes(cx, &sent, terms.currency.is_some(), terms.price.is_some());
-    Ok(())
+    // No slip notes: withdrawing a counter ends the thread, so "send them again" could not be
+    // followed.
+    report(cx, "Counter-offer", &sent)
 }
 
 pub fn accept(cx: &Context<'_>, thread: &str) -> Result<()> {
