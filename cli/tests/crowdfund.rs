@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::{NodeProcess, haggle, json, wait, wait_for};
+use common::{NodeProcess, Watch, haggle, json, wait, wait_for};
 
 fn campaign(dir: &Path, id: &str) -> Value {
     json(dir, &["show", &id[..12]])["campaign"].clone()
@@ -92,12 +92,24 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     };
     let oven = publish("Community bread oven", "100");
     let mill = publish("Windmill restoration", "10000");
+    let bench = publish("Park bench", "10");
     for d in [d1, d2, d3] {
-        wait("both campaigns to reach every backer", || {
+        wait("the campaigns to reach every backer", || {
             let r = json(d, &["search", "--kind", "crowdfund"]);
-            (r["total"] == 2).then_some(())
+            (r["total"] == 3).then_some(())
         });
     }
+    // The park bench reaches its goal, and its creator calls it off before the deadline.
+    let mut watch_d3 = Watch::start(d3);
+    watch_d3.ready(d3);
+    json(d3, &["pledge", &bench[..10], "--amount", "10"]);
+    wait("the creator's node to count the bench pledge", || {
+        (campaign(dc, &bench)["funded"] == true).then_some(())
+    });
+    json(dc, &["retract", &bench[..10]]);
+    wait("the backer to see the bench called off", || {
+        (json(d3, &["show", &bench[..12]])["state"] == "closed").then_some(())
+    });
     let out = haggle(d1, &["pledge", &oven[..10], "--withdraw"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no pledge to withdraw"));
     let out = haggle(d1, &["pledge", &oven[..10], "--amount", "0.00"]);
@@ -156,6 +168,8 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
         let d = deals(dc);
         (d.len() == 3).then_some(d)
     });
+    // The bench was funded but called off: its backer's watch says nothing is owed.
+    watch_d3.line_with(&["campaign ended: Park bench", "cancelled by its creator", "nothing is owed"]);
     let mut amounts: Vec<String> =
         made.iter().map(|d| d["terms"]["price"]["display"].as_str().unwrap_or_default().to_owned()).collect();
     amounts.sort();

@@ -258,7 +258,6 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     json(&dc, &["received", d]);
     wait("A to learn C received it", || (stage(&da) == "completed").then_some(()));
     watch_a.line_with(&[&format!("deal {d}: received by the other party; now completed")]);
-    drop(watch_a);
     let out = String::from_utf8_lossy(&haggle(&da, &["deals"]).stdout).to_string();
     assert!(out.contains("completed"), "{out}");
     let timeline = String::from_utf8_lossy(&haggle(&da, &["deal", d]).stdout).to_string();
@@ -308,6 +307,10 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     c.stop();
     b.stop();
     a.stop();
+    // A's watch says its node stopped, and fails, rather than ending as if all were well.
+    let (code, said) = watch_a.ended();
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("the node stopped"), "{said}");
 }
 
 #[test]

@@ -37,6 +37,27 @@ impl Pictures {
     }
 }
 
+/// Reads at most `limit` bytes of the file at `path` (`what` names it in messages): a larger
+/// file, a device or a pipe that never ends is refused once `limit` is passed, not read whole.
+pub(crate) fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let cannot = |e: std::io::Error| usage(format!("cannot read {what} {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    if file.metadata().map_err(cannot)?.is_dir() {
+        return Err(usage(format!("{what} {} is a directory: give a file", path.display())));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(cannot)?;
+    if bytes.len() as u64 > limit {
+        return Err(usage(format!(
+            "{what} {} is over {}, the most a {what} may be",
+            path.display(),
+            crate::output::bytes(limit)
+        )));
+    }
+    Ok(bytes)
+}
+
 /// Reads the pictures given with `--image`, checking each before any work is done.
 pub fn read_pictures(paths: &[PathBuf]) -> Result<Pictures> {
     if paths.len() > MAX_IMAGES {
@@ -54,8 +75,8 @@ pub fn read_pictures(paths: &[PathBuf]) -> Result<Pictures> {
                 size / (1024 * 1024)
             )));
         }
-        let bytes =
-            std::fs::read(path).map_err(|e| usage(format!("cannot read picture {}: {e}", path.display())))?;
+        // The size said is not trusted: a device or a pipe says 0 and never ends.
+        let bytes = read_bounded(path, MAX_IMAGE_FILE, "picture")?;
         if ImageType::sniff(&bytes).is_none() {
             return Err(usage(format!(
                 "{} is not a JPEG, PNG, WebP or GIF picture (its content is checked, not its name)",
@@ -113,9 +134,8 @@ pub fn read_goods(file: &Path, preview: Option<&Path>) -> Result<Goods> {
 
 /// Reads and checks `--preview`.
 pub fn read_preview(path: &Path) -> Result<Vec<u8>> {
-    let bytes =
-        std::fs::read(path).map_err(|e| usage(format!("cannot read preview {}: {e}", path.display())))?;
-    if bytes.is_empty() || bytes.len() as u64 > MAX_PREVIEW_BYTES {
+    let bytes = read_bounded(path, MAX_PREVIEW_BYTES, "preview")?;
+    if bytes.is_empty() {
         return Err(usage(format!(
             "preview {} is {}: a preview is 1 byte to 2 MiB",
             path.display(),
@@ -364,5 +384,24 @@ impl<W: Write> Write for HashingWriter<'_, W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_endless_or_oversized_input_is_refused_without_reading_it_whole() {
+        // A device that never ends (its size reads 0), a directory, and a file one byte over.
+        let endless = read_bounded(Path::new("/dev/zero"), 1024, "preview").expect_err("endless");
+        assert!(endless.to_string().contains("is over 1.0 KiB"), "{endless}");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let not_a_file = read_bounded(dir.path(), 1024, "picture").expect_err("a directory");
+        assert!(not_a_file.to_string().contains("is a directory"), "{not_a_file}");
+        let path = dir.path().join("notes.txt");
+        std::fs::write(&path, vec![b'a'; 1025]).expect("write");
+        assert!(read_bounded(&path, 1024, "description file").is_err());
+        assert_eq!(read_bounded(&path, 1025, "description file").expect("fits").len(), 1025);
     }
 }

@@ -226,14 +226,18 @@ fn gossip(l: &haggle_node::api::types::ListingView) -> &'static str {
 /// `publishing`: a new listing, whose calendar needs its open dates (an update keeps what it is
 /// not given).
 fn patch(f: ListingFields, publishing: bool) -> Result<ListingPatch> {
-    let description = match (f.description, f.description_file) {
-        (Some(text), _) => Some(text),
-        (None, Some(path)) => Some(
-            std::fs::read_to_string(&path)
-                .map_err(|e| usage(format!("cannot read description file {}: {e}", path.display())))?,
-        ),
-        (None, None) => None,
-    };
+    let description =
+        match (f.description, f.description_file) {
+            (Some(text), _) => Some(text),
+            (None, Some(path)) => {
+                let limit = haggle_protocol::limits::MAX_DESCRIPTION_BYTES as u64;
+                let bytes = super::files::read_bounded(&path, limit, "description file")?;
+                Some(String::from_utf8(bytes).map_err(|_| {
+                    usage(format!("description file {} is not text in UTF-8", path.display()))
+                })?)
+            }
+            (None, None) => None,
+        };
     let settings = f.min_stay.is_some() || f.max_stay.is_some() || f.instant || f.no_instant;
     if publishing && f.available.is_empty() && settings {
         return Err(usage(

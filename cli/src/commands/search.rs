@@ -1,6 +1,6 @@
 //! `haggle search` and `haggle watch`.
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 
 use haggle_node::api::types::{
     BidStanding, ListingState, NodeEvent, ObjectId, ObjectKind, Party, SearchParams,
@@ -74,7 +74,12 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
     })?;
     match failure {
         Some(e) => Err(e).context("while watching"),
-        None => Ok(()),
+        // The stream ends only when the node stops (or its connection is lost): a watcher
+        // that exited quietly would look like one with nothing to show.
+        None => bail!(
+            "the node stopped (its event stream ended): start it again with `haggle node`, then \
+             run haggle watch again"
+        ),
     }
 }
 
@@ -117,9 +122,14 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
                 format!("pledge: {amount} to {title} ({}) by {by}; total {total}", output::short(listing))
             }
         }
-        NodeEvent::CampaignEnded { listing, funded, total, pledged } => {
+        NodeEvent::CampaignEnded { listing, funded, total, pledged, cancelled } => {
             let Some(title) = watched(api, params, listing)? else { return Ok(None) };
             let result = match (funded, pledged) {
+                _ if *cancelled => {
+                    format!(
+                        "cancelled by its creator before the deadline (with {total} pledged): nothing is owed"
+                    )
+                }
                 (true, Some(p)) => format!(
                     "funded with {total} by this node's count; your pledge of {p} becomes a deal when the creator's node accepts it"
                 ),

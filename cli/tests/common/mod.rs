@@ -228,7 +228,8 @@ impl Watch {
             .arg("watch")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            // One line at start, and why it ended (read by `ended`): never enough to fill the pipe.
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start haggle watch");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -283,6 +284,19 @@ impl Watch {
             }
         }
         panic!("no watch line with {parts:?} within {STEP:?}; seen: {:#?}", self.seen);
+    }
+}
+
+impl Watch {
+    /// Waits (bounded) for the watch to end by itself, as it does when its node stops: its exit
+    /// code and what it said on stderr.
+    pub fn ended(mut self) -> (Option<i32>, String) {
+        let status = wait("haggle watch to end", || self.child.try_wait().ok().flatten());
+        let mut said = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut err, &mut said);
+        }
+        (status.code(), said)
     }
 }
 

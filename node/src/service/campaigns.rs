@@ -103,6 +103,7 @@ impl Service {
                     .backing_of(&me)
                     .filter(|b| b.amount > 0)
                     .map(|b| Price::new(b.amount, view.goal.currency.clone()).to_string()),
+                cancelled: !open,
             });
             self.remember_announced(*key);
         }

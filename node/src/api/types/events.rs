@@ -149,6 +149,10 @@ pub enum NodeEvent {
         /// What the owner pledged, if it backed the campaign.
         #[serde(default)]
         pledged: Option<String>,
+        /// Whether its creator closed (retracted) it before the deadline: nothing is owed,
+        /// whatever the total.
+        #[serde(default)]
+        cancelled: bool,
     },
     /// A thread ended in a deal; both sides hold the same signed record.
     DealMade {
