@@ -81,7 +81,7 @@ pub enum Command {
         #[arg(value_parser = id_prefix)]
         id: String,
         /// New lifetime from now, e.g. 30d, 2w, 12h.
-        #[arg(long, value_name = "DURATION", value_parser = duration)]
+        #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
         expires: Option<Duration>,
     },
     /// Close one of your listings (everyone's copy is replaced by a signed tombstone).
@@ -347,7 +347,7 @@ pub struct PublishArgs {
     pub fields: ListingFields,
     /// Lifetime, e.g. 30d (default), 2w, 12h; at most 90d. An auction lives until 3 days after
     /// its latest end unless you say otherwise.
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub expires: Option<Duration>,
     #[command(flatten)]
     pub auction: AuctionArgs,
@@ -369,7 +369,7 @@ pub struct CampaignArgs {
     #[arg(long, value_name = "AMOUNT", conflicts_with = "price", allow_negative_numbers = true, value_parser = amount)]
     pub goal: Option<String>,
     /// For --kind crowdfund: when pledging ends, from now, e.g. 30d (at most 87d).
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub deadline: Option<Duration>,
     /// For --kind crowdfund: a reward, NAME:MIN or NAME:MIN:QUANTITY, e.g. "Mug:30:100";
     /// repeat for several, cheapest first.
@@ -381,7 +381,7 @@ pub struct CampaignArgs {
 #[derive(Debug, Args)]
 pub struct AuctionArgs {
     /// For --kind auction: when bidding ends, from now, e.g. 3d, 12h (at most 86d).
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub ends: Option<Duration>,
     /// For --kind auction: the lowest price you will sell at (public); below it the high bid is
     /// not accepted by itself.
@@ -421,7 +421,7 @@ pub struct BookArgs {
     #[arg(long, short, default_value = "")]
     pub message: String,
     /// How long the request stands, e.g. 3d (default), 12h.
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub expires: Option<Duration>,
 }
 
@@ -716,7 +716,7 @@ pub struct TermsArgs {
     #[arg(long, short, default_value = "")]
     pub message: String,
     /// How long the proposal stands, e.g. 3d (default), 12h.
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub expires: Option<Duration>,
     /// For a booking: check-in day, e.g. 2026-12-20 (with --to).
     #[arg(long, value_name = "DATE", value_parser = date)]
@@ -929,6 +929,11 @@ fn identity(text: &str) -> Result<String, String> {
 pub fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let bad = || format!("`{text}` is not a duration: write e.g. 30d, 2w, 12h or 90m");
+    if let Some(positive) =
+        text.strip_prefix('-').filter(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+    {
+        return Err(format!("`{text}` is in the past: a duration counts from now, e.g. {positive}"));
+    }
     let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     let n: u64 = digits.parse().map_err(|_| bad())?;
     let unit_secs: u64 = match unit {
@@ -1098,6 +1103,10 @@ mod tests {
         // A negative price reaches the check instead of reading as an unknown flag.
         let err = Cli::try_parse_from(["haggle", "offer", "3fa2c1", "--price", "-3"]).expect_err("negative");
         assert!(err.to_string().contains("cannot be negative"), "{err}");
+        // So does a negative duration.
+        let err =
+            Cli::try_parse_from(["haggle", "renew", "3fa2c1", "--expires", "-1d"]).expect_err("negative");
+        assert!(err.to_string().contains("is in the past"), "{err}");
         // So does a negative quantity.
         let err = Cli::try_parse_from(["haggle", "offer", "3fa2c1", "--qty", "-1"]).expect_err("negative");
         assert!(err.to_string().contains("from 1 to"), "{err}");

@@ -62,6 +62,30 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("NAME:MIN"));
+    let out = haggle(
+        dc,
+        &[
+            "publish",
+            "--kind",
+            "crowdfund",
+            "--title",
+            "Oven",
+            "--goal",
+            "50",
+            "--currency",
+            "EUR",
+            "--category",
+            "community",
+            "--deadline",
+            "1d",
+            "--tier",
+            "Mug:10",
+            "--tier",
+            "mug:20",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "two tiers of one name");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("two tiers are named"));
 
     let publish = |title: &str, goal: &str| {
         json(

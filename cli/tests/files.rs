@@ -98,6 +98,11 @@ fn pictures_travel_two_hops_with_thumbnails_and_arrive_byte_for_byte() {
     assert_eq!(images.len(), 2);
     assert_eq!((images[0]["width"].as_u64(), images[0]["height"].as_u64()), (Some(800), Some(600)));
     let hash = |v: &serde_json::Value| v.as_str().expect("hash").parse::<BlobHash>().expect("a hash");
+    // The pictures count in the node's disk figure.
+    let held = json(&da, &["status"])["files_size"].as_u64().unwrap_or_default();
+    assert!(held > 0, "A's status counts its pictures' bytes");
+    let text = String::from_utf8_lossy(&haggle(&da, &["status"]).stdout).into_owned();
+    assert!(text.contains(", files ") && !text.contains(", files 0 B)"), "{text}");
 
     // C, two hops from A, holds the listing and, soon after, both thumbnails.
     wait("C to hold the listing", || (json(&dc, &["search", "armchair"])["total"] == 1).then_some(()));

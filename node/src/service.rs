@@ -590,6 +590,11 @@ impl Service {
         Ok(self.metrics.encode())
     }
 
+    /// Bytes of whole files held (pictures, digital goods, the cache of others' files).
+    pub fn files_size(&self) -> u64 {
+        self.blobs.usage().0
+    }
+
     /// Where the store lives.
     pub fn data_dir(&self) -> &std::path::Path {
         self.store.path()

@@ -117,10 +117,12 @@ pub fn read_goods(file: &Path, preview: Option<&Path>) -> Result<Goods> {
         return Err(usage(format!("{} is not a file", file.display())));
     }
     if meta.len() == 0 || meta.len() > MAX_FILE_BYTES {
+        // In bytes as well: just over 1 GiB rounds to "1.00 GiB", which reads as within it.
         return Err(usage(format!(
-            "{} is {}: a digital good is 1 byte to 1 GiB",
+            "{} is {} ({} bytes): a digital good is 1 byte to 1 GiB ({MAX_FILE_BYTES} bytes)",
             file.display(),
-            crate::output::bytes(meta.len())
+            crate::output::bytes(meta.len()),
+            meta.len()
         )));
     }
     let name = file

@@ -46,10 +46,11 @@ fn print_status(s: &StatusView, api: &str) {
     outln!("  outbox        {} waiting for delivery", output::count(s.outbox_pending, "message"));
     outln!("  unpublished   {} waiting for a peer", output::count(n.unpublished, "listing"));
     outln!(
-        "  disk          {} (database {}, search index {})",
-        output::bytes(st.size_on_disk + st.index_size),
+        "  disk          {} (database {}, search index {}, files {})",
+        output::bytes(st.size_on_disk + st.index_size + s.files_size),
         output::bytes(st.size_on_disk),
-        output::bytes(st.index_size)
+        output::bytes(st.index_size),
+        output::bytes(s.files_size)
     );
     sync_lines(n);
 }

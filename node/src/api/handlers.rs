@@ -192,6 +192,7 @@ pub(crate) async fn status(State(state): State<AppState>) -> Answer<StatusView> 
         network,
         store,
         outbox_pending,
+        files_size: state.service.files_size(),
     }))
 }
 

@@ -639,6 +639,10 @@ pub struct StatusView {
     pub store: StoreStats,
     /// Own messages not yet delivered.
     pub outbox_pending: usize,
+    /// Bytes of whole files held (`blobs/` in the data dir: pictures, digital goods, and the
+    /// cache of others' files).
+    #[serde(default)]
+    pub files_size: u64,
 }
 
 /// The network part of `GET /v1/status`.
