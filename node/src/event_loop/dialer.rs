@@ -398,6 +398,12 @@ pub(super) fn describe(error: &DialError) -> String {
             }
             None => error.to_string(),
         },
+        // A peer known only by its id (a trading partner that dialled this node, say): said in
+        // the user's terms, with what brings its address.
+        DialError::NoAddresses => "no address known for it yet: it is looked up once this node has a \
+                                   peer to ask (start with --bootstrap if it has none), or learnt when \
+                                   it connects"
+            .to_owned(),
         other => other.to_string(),
     }
 }
@@ -416,6 +422,13 @@ mod tests {
 
     fn dialer() -> Dialer {
         Dialer::new(Duration::from_secs(2), Duration::from_secs(300), Duration::from_secs(15))
+    }
+
+    #[test]
+    fn a_peer_without_addresses_is_explained_in_the_users_terms() {
+        let said = describe(&DialError::NoAddresses);
+        assert!(said.starts_with("no address known for it yet") && said.contains("--bootstrap"), "{said}");
+        assert!(!said.contains("  "), "no indentation from the source: {said}");
     }
 
     #[test]
