@@ -36,56 +36,22 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     let out =
         haggle(dc, &["publish", "--title", "Oven", "--price", "5", "--currency", "EUR", "--deadline", "1d"]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = haggle(
-        dc,
-        &["publish", "--kind", "crowdfund", "--title", "Oven", "--goal", "50", "--currency", "EUR"],
+    // A campaign with each mistake in turn: a usage error (exit 2) that names it.
+    let refused = |extra: &[&str], says: &str| {
+        let mut args =
+            vec!["publish", "--kind", "crowdfund", "--title", "Oven", "--goal", "50", "--currency", "EUR"];
+        args.extend_from_slice(extra);
+        let out = haggle(dc, &args);
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {said}");
+        assert!(said.contains(says), "{extra:?}: {said}");
+    };
+    refused(&[], "--deadline");
+    refused(&["--deadline", "1d", "--tier", "Mug"], "NAME:MIN");
+    refused(
+        &["--category", "community", "--deadline", "1d", "--tier", "Mug:10", "--tier", "mug:20"],
+        "two tiers are named",
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--deadline"));
-    let out = haggle(
-        dc,
-        &[
-            "publish",
-            "--kind",
-            "crowdfund",
-            "--title",
-            "Oven",
-            "--goal",
-            "50",
-            "--currency",
-            "EUR",
-            "--deadline",
-            "1d",
-            "--tier",
-            "Mug",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("NAME:MIN"));
-    let out = haggle(
-        dc,
-        &[
-            "publish",
-            "--kind",
-            "crowdfund",
-            "--title",
-            "Oven",
-            "--goal",
-            "50",
-            "--currency",
-            "EUR",
-            "--category",
-            "community",
-            "--deadline",
-            "1d",
-            "--tier",
-            "Mug:10",
-            "--tier",
-            "mug:20",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(2), "two tiers of one name");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("two tiers are named"));
 
     let publish = |title: &str, goal: &str| {
         json(
