@@ -65,6 +65,19 @@ pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
         outln!("Pledged {} to {}: stored; sent to the network.", request.amount.trim(), l.title);
     }
     output::listing(&l);
+    // A pledge over the whole goal binds as any other: sent as it is, with a note in case the
+    // amount was mistyped.
+    if let Some(c) = &l.campaign
+        && let Some(mine) = c.mine.as_ref().filter(|m| m.amount.amount > c.goal.amount)
+    {
+        outln!(
+            "Note: your pledge of {} is more than the campaign's whole goal ({}), and binds you if it \
+             is funded. If that was a slip, pledge again with the amount you meant: your latest \
+             pledge is the one that counts.",
+            mine.amount.display,
+            c.goal.display
+        );
+    }
     Ok(())
 }
 
