@@ -929,10 +929,16 @@ fn identity(text: &str) -> Result<String, String> {
 pub fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let bad = || format!("`{text}` is not a duration: write e.g. 30d, 2w, 12h or 90m");
-    if let Some(positive) =
-        text.strip_prefix('-').filter(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
-    {
-        return Err(format!("`{text}` is in the past: a duration counts from now, e.g. {positive}"));
+    // Durations take values that start with a hyphen, so a negative one reaches this check;
+    // so does the next flag when the value was left out.
+    if let Some(rest) = text.strip_prefix('-') {
+        if !rest.starts_with(|c: char| c.is_ascii_digit()) {
+            return Err(format!("a duration is missing before `{text}`: write e.g. 30d, 2w, 12h or 90m"));
+        }
+        return Err(match duration(rest) {
+            Ok(_) => format!("`{text}` is in the past: a duration counts from now, e.g. {rest}"),
+            Err(_) => format!("`{text}` is in the past: a duration counts from now, e.g. 30d"),
+        });
     }
     let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     let n: u64 = digits.parse().map_err(|_| bad())?;
@@ -1106,7 +1112,10 @@ mod tests {
         // So does a negative duration.
         let err =
             Cli::try_parse_from(["haggle", "renew", "3fa2c1", "--expires", "-1d"]).expect_err("negative");
-        assert!(err.to_string().contains("is in the past"), "{err}");
+        assert!(err.to_string().contains("is in the past") && err.to_string().contains("e.g. 1d"), "{err}");
+        let err =
+            Cli::try_parse_from(["haggle", "renew", "3fa2c1", "--expires", "--json"]).expect_err("no value");
+        assert!(err.to_string().contains("a duration is missing before `--json`"), "{err}");
         // So does a negative quantity.
         let err = Cli::try_parse_from(["haggle", "offer", "3fa2c1", "--qty", "-1"]).expect_err("negative");
         assert!(err.to_string().contains("from 1 to"), "{err}");

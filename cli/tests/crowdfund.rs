@@ -50,10 +50,10 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     refused(&["--deadline", "1d", "--tier", "Mug"], "NAME:MIN");
     refused(
         &["--category", "community", "--deadline", "1d", "--tier", "Mug:10", "--tier", "mug:20"],
-        "two tiers are named",
+        "two tiers have one name",
     );
 
-    let publish = |title: &str, goal: &str| {
+    let publish = |title: &str, goal: &str, deadline: &str| {
         json(
             dc,
             &[
@@ -69,7 +69,7 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
                 "--category",
                 "community",
                 "--deadline",
-                "20s",
+                deadline,
                 "--tier",
                 "Sticker:10",
                 "--tier",
@@ -80,33 +80,16 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
             .expect("id")
             .to_owned()
     };
-    let oven = publish("Community bread oven", "100");
-    let mill = publish("Windmill restoration", "10000");
-    let bench = publish("Park bench", "10");
+    let oven = publish("Community bread oven", "100", "20s");
+    let mill = publish("Windmill restoration", "10000", "20s");
+    // Its steps come after the others' pledges, so it ends later.
+    let bench = publish("Park bench", "10", "40s");
     for d in [d1, d2, d3] {
         wait("the campaigns to reach every backer", || {
             let r = json(d, &["search", "--kind", "crowdfund"]);
             (r["total"] == 3).then_some(())
         });
     }
-    // The park bench reaches its goal, and its creator calls it off before the deadline.
-    let mut watch_d3 = Watch::start(d3);
-    watch_d3.ready(d3);
-    // A pledge over the whole goal is sent with a note (a slip?); the next one replaces it.
-    let out = haggle(d3, &["pledge", &bench[..10], "--amount", "25"]);
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success() && said.contains("more than the campaign's whole goal (10.00 EUR)"),
-        "{said}"
-    );
-    json(d3, &["pledge", &bench[..10], "--amount", "10"]);
-    wait("the creator's node to count the bench pledge", || {
-        (campaign(dc, &bench)["funded"] == true).then_some(())
-    });
-    json(dc, &["retract", &bench[..10]]);
-    wait("the backer to see the bench called off", || {
-        (json(d3, &["show", &bench[..12]])["state"] == "closed").then_some(())
-    });
     let out = haggle(d1, &["pledge", &oven[..10], "--withdraw"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no pledge to withdraw"));
     let out = haggle(d1, &["pledge", &oven[..10], "--amount", "0.00"]);
@@ -161,13 +144,30 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
         (campaign(dc, &mill)["backers"] == 1).then_some(())
     });
 
+    // The park bench reaches its goal, and its creator calls it off before the deadline.
+    let mut watch_d3 = Watch::start(d3);
+    watch_d3.ready(d3);
+    // A pledge over the whole goal is sent with a note (a slip?); the next one replaces it.
+    let out = haggle(d3, &["pledge", &bench[..10], "--amount", "25"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && said.contains("more than the campaign's whole goal (10.00 EUR)"),
+        "{said}"
+    );
+    json(d3, &["pledge", &bench[..10], "--amount", "10"]);
+    wait("the creator's node to count the bench pledge", || {
+        (campaign(dc, &bench)["funded"] == true).then_some(())
+    });
+    json(dc, &["retract", &bench[..10]]);
+    wait("the backer to see the bench called off", || {
+        (json(d3, &["show", &bench[..12]])["state"] == "closed").then_some(())
+    });
+
     // After the deadline: three deals for the oven, one per backer; none for the windmill.
     let made = wait_for(Duration::from_secs(60), "three deals on the creator's node", || {
         let d = deals(dc);
         (d.len() == 3).then_some(d)
     });
-    // The bench was funded but called off: its backer's watch says nothing is owed.
-    watch_d3.line_with(&["campaign ended: Park bench", "cancelled by its creator", "nothing is owed"]);
     let mut amounts: Vec<String> =
         made.iter().map(|d| d["terms"]["price"]["display"].as_str().unwrap_or_default().to_owned()).collect();
     amounts.sort();
@@ -226,6 +226,8 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
         let d = json(d2, &["deal", &id[..10]]);
         (d["stage"] == "payment_requested").then_some(())
     });
+    // The bench was funded but called off: its backer's watch says nothing is owed.
+    watch_d3.line_with(&["campaign ended: Park bench", "cancelled by its creator", "nothing is owed"]);
     creator.stop();
     for b in backers {
         b.stop();

@@ -35,12 +35,6 @@ pub fn draft(
         (None, true) => {}
         (None, false) => return Err(usage("a campaign needs its goal: add e.g. --goal 5000 --currency EUR")),
     }
-    // A reward is named by its tier: two of one name could not be told apart.
-    for (i, (name, _, _)) in args.tiers.iter().enumerate() {
-        if args.tiers[..i].iter().any(|(other, _, _)| other.eq_ignore_ascii_case(name)) {
-            return Err(usage(format!("two tiers are named `{name}`: give each reward its own name")));
-        }
-    }
     let tiers = args
         .tiers
         .iter()

@@ -37,23 +37,35 @@ impl Pictures {
     }
 }
 
-/// Reads at most `limit` bytes of the file at `path` (`what` names it in messages): a larger
-/// file, a device or a pipe that never ends is refused once `limit` is passed, not read whole.
-pub(crate) fn read_bounded(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>> {
+/// Reads the regular file at `path` (`what` names it in messages), at most `limit` bytes of
+/// it: a directory, a device or a pipe (which may never end, or block) is refused before it is
+/// opened, and a file that grows past `limit` while read is refused there, not read whole.
+/// `rule` says the limit as the user knows it.
+pub(crate) fn read_bounded(path: &Path, limit: u64, what: &str, rule: &str) -> Result<Vec<u8>> {
     use std::io::Read as _;
     let cannot = |e: std::io::Error| usage(format!("cannot read {what} {}: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    if file.metadata().map_err(cannot)?.is_dir() {
+    let meta = std::fs::metadata(path).map_err(cannot)?;
+    if meta.is_dir() {
         return Err(usage(format!("{what} {} is a directory: give a file", path.display())));
     }
-    let mut bytes = Vec::new();
-    file.take(limit.saturating_add(1)).read_to_end(&mut bytes).map_err(cannot)?;
-    if bytes.len() as u64 > limit {
+    if !meta.is_file() {
         return Err(usage(format!(
-            "{what} {} is over {}, the most a {what} may be",
-            path.display(),
-            crate::output::bytes(limit)
+            "{what} {} is not a regular file (a device or a pipe?): give a file",
+            path.display()
         )));
+    }
+    let too_big = || usage(format!("{what} {} is too big: {rule}", path.display()));
+    if meta.len() > limit {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big());
     }
     Ok(bytes)
 }
@@ -76,7 +88,7 @@ pub fn read_pictures(paths: &[PathBuf]) -> Result<Pictures> {
             )));
         }
         // The size said is not trusted: a device or a pipe says 0 and never ends.
-        let bytes = read_bounded(path, MAX_IMAGE_FILE, "picture")?;
+        let bytes = read_bounded(path, MAX_IMAGE_FILE, "picture", "pictures are at most 2 MiB")?;
         if ImageType::sniff(&bytes).is_none() {
             return Err(usage(format!(
                 "{} is not a JPEG, PNG, WebP or GIF picture (its content is checked, not its name)",
@@ -136,7 +148,7 @@ pub fn read_goods(file: &Path, preview: Option<&Path>) -> Result<Goods> {
 
 /// Reads and checks `--preview`.
 pub fn read_preview(path: &Path) -> Result<Vec<u8>> {
-    let bytes = read_bounded(path, MAX_PREVIEW_BYTES, "preview")?;
+    let bytes = read_bounded(path, MAX_PREVIEW_BYTES, "preview", "a preview is at most 2 MiB")?;
     if bytes.is_empty() {
         return Err(usage(format!(
             "preview {} is {}: a preview is 1 byte to 2 MiB",
@@ -393,17 +405,20 @@ impl<W: Write> Write for HashingWriter<'_, W> {
 mod tests {
     use super::*;
 
+    #[cfg(unix)]
     #[test]
     fn an_endless_or_oversized_input_is_refused_without_reading_it_whole() {
         // A device that never ends (its size reads 0), a directory, and a file one byte over.
-        let endless = read_bounded(Path::new("/dev/zero"), 1024, "preview").expect_err("endless");
-        assert!(endless.to_string().contains("is over 1.0 KiB"), "{endless}");
+        let rule = "at most 1 KiB";
+        let endless = read_bounded(Path::new("/dev/zero"), 1024, "preview", rule).expect_err("endless");
+        assert!(endless.to_string().contains("is not a regular file"), "{endless}");
         let dir = tempfile::tempdir().expect("tempdir");
-        let not_a_file = read_bounded(dir.path(), 1024, "picture").expect_err("a directory");
+        let not_a_file = read_bounded(dir.path(), 1024, "picture", rule).expect_err("a directory");
         assert!(not_a_file.to_string().contains("is a directory"), "{not_a_file}");
         let path = dir.path().join("notes.txt");
         std::fs::write(&path, vec![b'a'; 1025]).expect("write");
-        assert!(read_bounded(&path, 1024, "description file").is_err());
-        assert_eq!(read_bounded(&path, 1025, "description file").expect("fits").len(), 1025);
+        let over = read_bounded(&path, 1024, "description file", rule).expect_err("one byte over");
+        assert!(over.to_string().ends_with("is too big: at most 1 KiB"), "{over}");
+        assert_eq!(read_bounded(&path, 1025, "description file", rule).expect("fits").len(), 1025);
     }
 }

@@ -231,7 +231,8 @@ fn patch(f: ListingFields, publishing: bool) -> Result<ListingPatch> {
             (Some(text), _) => Some(text),
             (None, Some(path)) => {
                 let limit = haggle_protocol::limits::MAX_DESCRIPTION_BYTES as u64;
-                let bytes = super::files::read_bounded(&path, limit, "description file")?;
+                let rule = format!("a description is at most {limit} bytes");
+                let bytes = super::files::read_bounded(&path, limit, "description file", &rule)?;
                 Some(String::from_utf8(bytes).map_err(|_| {
                     usage(format!("description file {} is not text in UTF-8", path.display()))
                 })?)

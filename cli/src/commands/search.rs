@@ -74,11 +74,11 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
     })?;
     match failure {
         Some(e) => Err(e).context("while watching"),
-        // The stream ends only when the node stops (or its connection is lost): a watcher
-        // that exited quietly would look like one with nothing to show.
+        // The stream ends when the node stops or the connection to it closes: a watcher that
+        // exited quietly would look like one with nothing to show.
         None => bail!(
-            "the node stopped (its event stream ended): start it again with `haggle node`, then \
-             run haggle watch again"
+            "the node stopped or the connection to it closed (its event stream ended): once the \
+             node runs, run haggle watch again"
         ),
     }
 }

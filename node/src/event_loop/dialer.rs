@@ -400,9 +400,9 @@ pub(super) fn describe(error: &DialError) -> String {
         },
         // A peer known only by its id (a trading partner that dialled this node, say): said in
         // the user's terms, with what brings its address.
-        DialError::NoAddresses => "no address known for it yet: it is looked up once this node has a \
-                                   peer to ask (start with --bootstrap if it has none), or learnt when \
-                                   it connects"
+        DialError::NoAddresses => "no address known for it yet: it is asked for on the network (start \
+                                   with --bootstrap if this node has no peers), or learnt when it \
+                                   connects"
             .to_owned(),
         other => other.to_string(),
     }

@@ -181,7 +181,15 @@ pub(super) fn campaign_of_draft(
                 quantity: t.quantity.unwrap_or(0),
             })
         })
-        .collect::<Result<Vec<_>, ServiceError>>()?;
+        .collect::<Result<Vec<Tier>, ServiceError>>()?;
+    // A reward is named by its tier: two of one name (in any case) could not be told apart.
+    for (i, t) in tiers.iter().enumerate() {
+        if tiers[..i].iter().any(|other| other.name.eq_ignore_ascii_case(&t.name)) {
+            return Err(
+                InvalidInput::Campaign("two tiers have one name: give each reward its own name").into()
+            );
+        }
+    }
     let deadline = now.saturating_add(Duration::from_secs(d.deadline_in));
     Ok(Some(Market::Campaign(Campaign { deadline, tiers })))
 }
