@@ -48,6 +48,11 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     };
     refused(&[], "--deadline");
     refused(&["--deadline", "1d", "--tier", "Mug"], "NAME:MIN");
+    // A listing that would lapse before its pledges do says the least lifetime that does not.
+    refused(
+        &["--category", "community", "--deadline", "10d", "--expires", "2d"],
+        "three days after its deadline: use --expires 13d or more",
+    );
     refused(
         &["--category", "community", "--deadline", "1d", "--tier", "Mug:10", "--tier", "mug:20"],
         "two tiers have one name",

@@ -36,6 +36,27 @@ pub struct Effect {
     pub then: Followups,
 }
 
+/// An auction's or campaign's listing must live until its bids or pledges lapse: a shorter
+/// lifetime is refused with the least that does (in whole days), before anything is signed.
+fn lives_long_enough(market: &Market, now: Timestamp, expires_at: Timestamp) -> Result<(), ServiceError> {
+    let (until, rule) = match market {
+        Market::Auction(t) => (
+            t.bids_stand_until(),
+            "an auction's listing must live until its bids lapse, four days after its end",
+        ),
+        Market::Campaign(c) => (
+            c.pledges_stand_until(),
+            "a campaign's listing must live until its pledges lapse, three days after its deadline",
+        ),
+        _ => return Ok(()),
+    };
+    if expires_at >= until {
+        return Ok(());
+    }
+    let min_days = until.as_millis().saturating_sub(now.as_millis()).div_ceil(86_400_000);
+    Err(InvalidInput::LifetimeTooShort { rule, min_days }.into())
+}
+
 impl Service {
     /// Publishes a new listing.
     pub fn publish(&self, draft: ListingDraft) -> Result<Effect, ServiceError> {
@@ -101,6 +122,9 @@ impl Service {
             (Some(Market::Campaign(c)), None) => c.pledges_stand_until(),
             _ => now.saturating_add(lifetime),
         };
+        if let Some(market) = &market {
+            lives_long_enough(market, now, expires_at)?;
+        }
         if draft.kind == ListingKind::Auction && draft.quantity.is_some_and(|q| q != 1) {
             return Err(InvalidInput::Auction("an auction sells one item: leave out --qty").into());
         }
@@ -251,17 +275,15 @@ impl Service {
                 }
                 .into());
             }
-            Some(Market::Auction(terms)) if now.saturating_add(lifetime) < terms.bids_stand_until() => {
-                let left = terms.bids_stand_until().as_millis().saturating_sub(now.as_millis());
-                let min_days = left.div_ceil(86_400_000);
-                return Err(InvalidInput::LifetimeTooShort { min_days }.into());
-            }
             Some(Market::Campaign(c)) if now >= c.deadline => {
                 return Err(
                     InvalidInput::MarketOver { what: "the campaign's deadline", ended: c.deadline }.into()
                 );
             }
             _ => {}
+        }
+        if let Some(market) = &listing.market {
+            lives_long_enough(market, now, now.saturating_add(lifetime))?;
         }
         listing.revision = next_revision(&current)?;
         listing.expires_at = now.saturating_add(lifetime);

@@ -146,11 +146,12 @@ pub enum InvalidInput {
         /// The limit.
         max_days: u64,
     },
-    /// A renewal that would end an open auction's listing before its bids lapse.
-    #[error(
-        "an auction's listing must live until its bids lapse, four days after its end: use --expires {min_days}d or more"
-    )]
+    /// A lifetime that would end an open auction's or campaign's listing before its bids or
+    /// pledges lapse.
+    #[error("{rule}: use --expires {min_days}d or more")]
     LifetimeTooShort {
+        /// The rule, in the user's terms.
+        rule: &'static str,
         /// The least lifetime that does, in whole days from now.
         min_days: u64,
     },
