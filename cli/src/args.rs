@@ -358,7 +358,7 @@ pub struct PublishArgs {
     #[arg(long, value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// With --file: a sample anyone may fetch before buying (at most 2 MiB).
-    #[arg(long, value_name = "FILE", requires = "file")]
+    #[arg(long, value_name = "FILE")]
     pub preview: Option<PathBuf>,
 }
 

@@ -485,8 +485,24 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
 
     let long_id = "ab".repeat(33);
-    let cases: [(&[&str], &str); 14] = [
+    let cases: [(&[&str], &str); 15] = [
         (&["watch", "bike", "--limit", "1"], "is for haggle search: watch shows each event as it comes"),
+        (
+            &[
+                "publish",
+                "--title",
+                "Lamp",
+                "--price",
+                "5",
+                "--currency",
+                "EUR",
+                "--category",
+                "home",
+                "--preview",
+                "a.pdf",
+            ],
+            "--preview is a sample of a file sold",
+        ),
         (&["renew", "3fa2c1", "--expires", "0s"], "is no time at all"),
         (&["publish", "--title", "Lamp", "--price", "5", "--currency", "EUR"], "a listing needs a category"),
         (&["offer", "3fa2c1", "--price", "-3"], "an amount cannot be negative: write 3"),

@@ -70,6 +70,18 @@ pub(crate) fn read_bounded(path: &Path, limit: u64, what: &str, rule: &str) -> R
     Ok(bytes)
 }
 
+/// Creates `dir` (and its parents) to save into; `flag` is the option that named it.
+fn make_dir(dir: &Path, flag: &str) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| match e.kind() {
+        // A file where a directory of the path should be.
+        std::io::ErrorKind::AlreadyExists | std::io::ErrorKind::NotADirectory => usage(format!(
+            "cannot save into {}: part of that path is a file, not a directory; choose another {flag}",
+            dir.display()
+        )),
+        _ => usage(format!("cannot create {}: {e}", dir.display())),
+    })
+}
+
 /// Reads the pictures given with `--image`, checking each before any work is done.
 pub fn read_pictures(paths: &[PathBuf]) -> Result<Pictures> {
     if paths.len() > MAX_IMAGES {
@@ -240,7 +252,7 @@ pub fn save_pictures(cx: &Context<'_>, listing: &ListingView, dir: &Path) -> Res
             dir.display()
         )));
     }
-    std::fs::create_dir_all(dir).map_err(|e| usage(format!("cannot create {}: {e}", dir.display())))?;
+    make_dir(dir, "--images")?;
     let short = crate::output::short(&listing.id);
     // `.` as the directory: plain file names.
     let place = |name: String| if dir == Path::new(".") { PathBuf::from(name) } else { dir.join(name) };
@@ -327,8 +339,7 @@ pub fn download(cx: &Context<'_>, deal: &str, out: Option<&Path>, force: bool) -
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(&parent)
-        .map_err(|e| usage(format!("cannot create {}: {e}", parent.display())))?;
+    make_dir(&parent, "--out")?;
     let view = cx.api.start_download(deal)?;
     let file = &view.file;
     fetch(cx, file.sealed, file.size, None, &file.name)?;
@@ -420,5 +431,18 @@ mod tests {
         let over = read_bounded(&path, 1024, "description file", rule).expect_err("one byte over");
         assert!(over.to_string().ends_with("is too big: at most 1 KiB"), "{over}");
         assert_eq!(read_bounded(&path, 1025, "description file", rule).expect("fits").len(), 1025);
+    }
+
+    #[test]
+    fn a_file_in_the_way_of_a_directory_to_save_into_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("afile");
+        std::fs::write(&file, b"x").expect("write");
+        let err = make_dir(&file.join("sub"), "--out").expect_err("a file in the way");
+        assert!(
+            err.to_string().contains("part of that path is a file") && err.to_string().contains("--out"),
+            "{err}"
+        );
+        assert!(make_dir(&dir.path().join("new/dir"), "--out").is_ok());
     }
 }

@@ -32,6 +32,12 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
                 "--file is for --kind digital (a file sold); to show pictures of a {other} listing use --image"
             )));
         }
+        (other, None) if preview.is_some() => {
+            return Err(usage(format!(
+                "--preview is a sample of a file sold (--kind digital --file FILE --preview SAMPLE); to \
+                 show pictures of a {other} listing use --image"
+            )));
+        }
         (_, None) => None,
     };
     if fields.no_images {
