@@ -247,12 +247,12 @@ pub fn bootstrap_peer(addr: &str) -> Result<(PeerId, Multiaddr), BadAddress> {
         }
     })?;
     match multiaddr.iter().last() {
-        Some(Protocol::P2p(peer)) => match peer.to_string().parse::<haggle_protocol::PublicKey>() {
-            Err(haggle_protocol::ParseKeyError::NotAPoint(_)) => {
-                Err(BadAddress::NotAKey { addr: addr.to_owned() })
-            }
-            _ => Ok((peer, multiaddr)),
-        },
+        Some(Protocol::P2p(peer))
+            if haggle_protocol::PublicKey::from_peer_id(&peer).is_some_and(|key| !key.is_point()) =>
+        {
+            Err(BadAddress::NotAKey { addr: addr.to_owned() })
+        }
+        Some(Protocol::P2p(peer)) => Ok((peer, multiaddr)),
         _ => Err(BadAddress::NoPeerId { addr: addr.to_owned() }),
     }
 }

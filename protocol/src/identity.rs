@@ -183,10 +183,18 @@ impl FromStr for PublicKey {
     /// be a point on the curve.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let key = PublicKey::parse_unchecked(s)?;
-        match VerifyingKey::from_bytes(&key.0) {
-            Ok(_) => Ok(key),
-            Err(_) => Err(ParseKeyError::NotAPoint(s.to_owned())),
+        match key.is_point() {
+            true => Ok(key),
+            false => Err(ParseKeyError::NotAPoint(s.to_owned())),
         }
+    }
+}
+
+impl PublicKey {
+    /// Whether the bytes are a point on the curve: a key someone can hold (one that is not
+    /// verifies nothing). A point decompression, so not for every key read back from the store.
+    pub fn is_point(&self) -> bool {
+        VerifyingKey::from_bytes(&self.0).is_ok()
     }
 }
 

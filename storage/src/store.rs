@@ -176,22 +176,35 @@ fn is_locked(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io) if io.to_string().contains("could not acquire lock"))
 }
 
-/// Opens the sled database, waiting (bounded) for a lock that is being released.
-pub(crate) fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
+/// Runs `attempt` again while it fails on the database's lock (`locked`), for [`LOCK_WAIT`] at
+/// most: the lock may be one a store just closed in this process is letting go of.
+fn while_locked<T, E>(
+    mut attempt: impl FnMut() -> Result<T, E>,
+    locked: impl Fn(&E) -> bool,
+) -> Result<T, E> {
     let deadline = std::time::Instant::now() + LOCK_WAIT;
     loop {
-        let opened = sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(Some(FLUSH_EVERY_MS))
-            .open();
-        match opened {
-            Err(e) if is_locked(&e) && std::time::Instant::now() < deadline => {
+        match attempt() {
+            Err(e) if locked(&e) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
             other => return other,
         }
     }
+}
+
+/// Opens the sled database, waiting (bounded) for a lock that is being released.
+pub(crate) fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
+    while_locked(
+        || {
+            sled::Config::new()
+                .path(path)
+                .cache_capacity(CACHE_BYTES)
+                .flush_every_ms(Some(FLUSH_EVERY_MS))
+                .open()
+        },
+        is_locked,
+    )
 }
 
 impl Store {
@@ -202,19 +215,12 @@ impl Store {
     /// [`LOCK_WAIT`] at most) for a lock a store just closed in this process is letting go of.
     pub fn ensure_not_in_use(dir: &Path) -> Result<(), OpenError> {
         let Ok(file) = std::fs::File::open(dir.join("db").join("db")) else { return Ok(()) };
-        let deadline = std::time::Instant::now() + LOCK_WAIT;
         // sled locks this file (flock, exclusive) for as long as the database is open; the
         // probe's own lock goes with the handle.
-        loop {
-            match file.try_lock() {
-                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(OpenError::Locked { dir: dir.to_owned() });
-                }
-                Ok(()) | Err(std::fs::TryLockError::Error(_)) => return Ok(()),
-            }
+        let held = |e: &std::fs::TryLockError| matches!(e, std::fs::TryLockError::WouldBlock);
+        match while_locked(|| file.try_lock(), held) {
+            Err(std::fs::TryLockError::WouldBlock) => Err(OpenError::Locked { dir: dir.to_owned() }),
+            Ok(()) | Err(std::fs::TryLockError::Error(_)) => Ok(()),
         }
     }
 
