@@ -143,7 +143,7 @@ impl Store {
     }
 
     /// Checks a listing against the store and adds its records to `gathered`. Called (by
-    /// [`Store::write_into`]) under the write lock, for an object not held, whose key
+    /// [`Store::write_into`]) under the write lock, for an object not evicted, whose key
     /// `gathered` does not write yet.
     pub(crate) fn write_listing(
         &self,
@@ -154,10 +154,13 @@ impl Store {
         let id = object.id();
         let listing = object.listing().expect("called for listings");
         let key = object.listing_key().expect("called for listings");
+        let head = self.listed_head(&key, true)?;
+        if head.as_ref().is_some_and(|h| h.holds(&id)) {
+            return Ok(Outcome::Duplicate { id });
+        }
         if listing.expires_at <= now {
             return Ok(rejected(Some(id), RejectReason::Expired));
         }
-        let head = self.head(&key)?;
         // Every check that may refuse comes before the first record is gathered.
         if let Some(h) = &head
             && listing.status == ListingStatus::Active

@@ -125,6 +125,11 @@ impl Derived {
         }
     }
 
+    /// Whether listing `key` has a head in the store.
+    fn has_listing(&self, key: &ListingKey) -> bool {
+        self.authors.get(&key.author).is_some_and(|nonces| nonces.binary_search(&key.nonce).is_ok())
+    }
+
     fn add_listing(&mut self, key: ListingKey) {
         let nonces = self.authors.entry(key.author).or_default();
         if let Err(at) = nonces.binary_search(&key.nonce) {
@@ -209,6 +214,17 @@ impl Store {
     /// Members of the reconciliation set (expired ones included until the next sweep).
     pub fn sync_set_len(&self) -> Result<usize, StoreError> {
         self.with_derived(false, |d| d.set.len())
+    }
+
+    /// The head of listing `key`, read only if the derived state lists the key: most listings
+    /// that arrive are new, and a lookup that misses costs as much as one that hits (sled walks
+    /// the tree either way). Callers that hold the write lock pass `locked`; without it the
+    /// answer can lag a write being made, as any read can.
+    pub(crate) fn listed_head(&self, key: &ListingKey, locked: bool) -> Result<Option<Head>, StoreError> {
+        if !self.with_derived(locked, |d| d.has_listing(key))? {
+            return Ok(None);
+        }
+        self.head(key)
     }
 
     /// Listings `author` has in the store. Called under the write lock.

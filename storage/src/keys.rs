@@ -269,4 +269,10 @@ impl Head {
             .ok()
             .map(|(h, _)| h)
     }
+
+    /// Whether revision `id` is held under this head: a listing's revisions are stored exactly
+    /// while its head names them (as current or in its history).
+    pub fn holds(&self, id: &ObjectId) -> bool {
+        self.id == *id || self.history.contains(id)
+    }
 }

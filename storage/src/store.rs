@@ -407,6 +407,15 @@ impl Store {
         Ok(self.db.contains_key(keys::object(id))?)
     }
 
+    /// Whether `object` is stored: for a listing, whether its head names this revision (see
+    /// [`Store::listed_head`]), which answers a new listing without reading the database.
+    pub fn holds(&self, object: &Object) -> Result<bool, StoreError> {
+        match object.listing_key() {
+            Some(key) => Ok(self.listed_head(&key, false)?.is_some_and(|head| head.holds(&object.id()))),
+            None => self.contains(&object.id()),
+        }
+    }
+
     /// Finds the object whose id starts with `prefix` (objects, and deals by their id).
     pub fn lookup(&self, prefix: &IdPrefix) -> Result<Lookup, StoreError> {
         let mut found = Vec::new();

@@ -553,6 +553,7 @@ mod tests {
             [(&own, true), (&with_thread, true), (&soon, false), (&later, false), (&latest, true)]
         {
             assert_eq!(store.contains(&o.id()).expect("read"), kept, "{}", o.id());
+            assert_eq!(store.holds(o).expect("read"), kept, "{}", o.id());
         }
         assert!(store.is_evicted(&soon.id()).expect("read"));
         // Sync or gossip bringing it back changes nothing.

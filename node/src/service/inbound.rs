@@ -284,7 +284,7 @@ impl Service {
         if self.store.feedback_outdone(object).unwrap_or(false) {
             return true;
         }
-        if !self.store.contains(&object.id()).unwrap_or(false) {
+        if !self.store.holds(object).unwrap_or(false) {
             return false;
         }
         if via.durability() == Durability::Flush
