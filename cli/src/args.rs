@@ -623,6 +623,7 @@ impl SearchFilters {
             min_deals: self.min_deals,
             trusted: self.trusted,
             free: self.free.clone(),
+            listing: None,
         }
     }
 }

@@ -190,6 +190,19 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     // A watches: each event is one line saying what it is, with a note's text and who signed.
     let mut watch_a = Watch::start(&da);
     watch_a.ready(&da);
+    // C watches a search: a listing it matched is shown when retracted too, though it has left
+    // the index (the node judges the closed revision by the search's words and filters).
+    let mut watch_c = Watch::start_filtered(&dc, &["probe", "--category", "misc"]);
+    watch_c.ready(&dc);
+    let lamp = json(
+        &da,
+        &["publish", "--title", "Probe lamp", "--price", "9", "--currency", "EUR", "--category", "misc"],
+    );
+    let lamp = lamp["id"].as_str().expect("id").to_owned();
+    watch_c.line_with(&["new listing:", &lamp[..10], "Probe lamp"]);
+    assert!(haggle(&da, &["retract", &lamp[..10]]).status.success());
+    watch_c.line_with(&["retracted:", "Probe lamp"]);
+    drop(watch_c);
     let offer = json(&dc, &["offer", &id[..8], "--price", "120", "--message", "Cash on pickup?"]);
     let thread = offer["thread"].as_str().expect("thread").to_owned();
     watch_a.line_with(&[

@@ -405,7 +405,12 @@ impl Service {
         if let Some(free) = &free {
             bookings::not_past(free, haggle_protocol::Timestamp::now())?;
         }
+        let only = params.listing;
         let query = search_query(params)?;
+        let run = |q: &SearchQuery| match &only {
+            Some(id) => self.store.search_one(q, id),
+            None => self.store.search(q),
+        };
         let ending_soon = query.sort == haggle_storage::Sort::EndingSoon;
         let reranked = min_deals.is_some()
             || trusted
@@ -419,7 +424,7 @@ impl Service {
             self.with_reputation(&graph, ListingView { score, ..v })
         };
         if !reranked {
-            let results = self.store.search(&query)?;
+            let results = run(&query)?;
             self.metrics.searched(started.elapsed());
             let hits = results.hits.iter().map(|h| view(&h.listing, h.score)).collect::<Result<_, _>>()?;
             return Ok(SearchPage { total: results.total, offset: query.offset, hits });
@@ -433,11 +438,7 @@ impl Service {
         }
         // Reputation filters and order apply to the best matches (at most a page's worth), in
         // the query's own order.
-        let candidates = self.store.search(&SearchQuery {
-            offset: 0,
-            limit: haggle_storage::MAX_PAGE,
-            ..query.clone()
-        })?;
+        let candidates = run(&SearchQuery { offset: 0, limit: haggle_storage::MAX_PAGE, ..query.clone() })?;
         let mut rated = Vec::with_capacity(candidates.hits.len());
         let now = haggle_protocol::Timestamp::now();
         let mut ends = std::collections::HashMap::new();

@@ -205,6 +205,10 @@ struct Fields {
 const TITLE_REPEAT: usize = 3;
 const TAGS_REPEAT: usize = 2;
 
+/// The writer's budget for the index of one listing [`SearchIndex::would_match`] makes: the
+/// least tantivy takes (its arena grows to what the document needs).
+const ONE_LISTING_MEMORY: usize = 15_000_000;
+
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let text = TextOptions::default().set_indexing_options(
@@ -428,7 +432,7 @@ impl SearchIndex {
             return Err(SearchError::BadLimit { asked: q.limit, max: MAX_PAGE });
         }
         let searcher = self.reader.searcher();
-        let query = self.build_query(q, now, &searcher)?;
+        let query = self.build_query(q, now, &searcher, &searcher)?;
         let top = TopDocs::with_limit(q.limit).and_offset(q.offset);
         let has_text = !self.tokens(&q.text).is_empty();
         let (total, page): (usize, Vec<(Option<f32>, DocAddress)>) = match q.sort {
@@ -466,22 +470,49 @@ impl SearchIndex {
         Ok((total, hits))
     }
 
+    /// Whether `object`, a revision of listing `key` (current, replaced or closed), matches `q`'s
+    /// words and filters as it would if it were the indexed revision at the time it was made:
+    /// `watch` asks this of a listing just retracted or sold out, which has left the index. The
+    /// words are judged as a search judges them (a word the index knows matches only itself),
+    /// on an index in memory holding that one listing.
+    pub fn would_match(
+        &self,
+        q: &SearchQuery,
+        key: &ListingKey,
+        object: &Object,
+    ) -> Result<bool, SearchError> {
+        let Some(doc) = self.document(key, object, None) else { return Ok(false) };
+        let one = Index::create_in_ram(self.index.schema());
+        one.tokenizers().register(ANALYZER, analyzer());
+        let mut writer: IndexWriter =
+            one.writer_with_num_threads(1, ONE_LISTING_MEMORY).map_err(index_err)?;
+        writer.add_document(doc).map_err(index_err)?;
+        writer.commit().map_err(index_err)?;
+        let searcher = one.reader().map_err(index_err)?.searcher();
+        // Known words are the whole index's; a typo is matched against this listing's words.
+        let query = self.build_query(q, object.created_at(), &self.reader.searcher(), &searcher)?;
+        Ok(searcher.search(&query, &Count).map_err(index_err)? > 0)
+    }
+
     /// The query matching exactly the document of the listing `key`.
     fn key_query(&self, key: &ListingKey) -> Box<dyn Query> {
         let seller = Term::from_field_text(self.fields.seller, &key.author.to_hex());
         Box::new(KeyQuery::new(seller, key))
     }
 
+    /// The query for `q` at `now`: words known to `known` match exactly, others as typos of the
+    /// words of `near` (the same searcher, but for [`Self::would_match`]).
     fn build_query(
         &self,
         q: &SearchQuery,
         now: Timestamp,
-        searcher: &Searcher,
+        known: &Searcher,
+        near: &Searcher,
     ) -> Result<Box<dyn Query>, SearchError> {
         let f = &self.fields;
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         for token in self.tokens(&q.text) {
-            must.push((Occur::Must, self.word_query(&token, searcher)?));
+            must.push((Occur::Must, self.word_query(&token, known, near)?));
         }
         // Listings past their expiry leave results at once, before the sweep removes them.
         // Running auctions live at least the award window past their latest end: those expiring
@@ -554,14 +585,19 @@ impl SearchIndex {
     /// word no listing uses is taken for a typo and matches within an edit or two instead (more
     /// for longer words); a word the index knows never matches its neighbours, so "bike" finds
     /// bikes, not "bake" or "like", and the total counts only what the word names.
-    fn word_query(&self, token: &str, searcher: &Searcher) -> Result<Box<dyn Query>, SearchError> {
+    fn word_query(
+        &self,
+        token: &str,
+        known: &Searcher,
+        near: &Searcher,
+    ) -> Result<Box<dyn Query>, SearchError> {
         let term = Term::from_field_text(self.fields.text, token);
-        let known = searcher.doc_freq(&term).map_err(index_err)? > 0;
-        let distance = if known { 0 } else { typo_distance(token) };
+        let is_known = known.doc_freq(&term).map_err(index_err)? > 0;
+        let distance = if is_known { 0 } else { typo_distance(token) };
         Ok(if distance == 0 {
             Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))
         } else {
-            crate::typos::near_query(searcher, self.fields.text, token, distance).map_err(index_err)?
+            crate::typos::near_query(near, self.fields.text, token, distance).map_err(index_err)?
         })
     }
 
@@ -928,6 +964,19 @@ mod tests {
         assert!(m.store.ingest(tomb.bytes(), Durability::Lazy).expect("ingest").is_new());
         assert!(titles(&m, &q("mountain")).is_empty());
         assert_eq!(m.store.search(&q("")).expect("search").total, 5);
+
+        // Out of the index, the retracted listing is still judged by a search's words and
+        // filters (what a watch of that search asks when it is retracted).
+        let one = |query: SearchQuery| m.store.search_one(&query, &tomb.id()).expect("search").total;
+        assert_eq!(one(q("mountain")), 1);
+        assert_eq!(one(q("mountan")), 1, "a typo, as a search forgives it");
+        assert_eq!(one(q("bike")), 1);
+        assert_eq!(one(q("sofa")), 0);
+        assert_eq!(one(SearchQuery { location: Some("paris".into()), ..q("bike") }), 0);
+        assert_eq!(one(SearchQuery { kind: Some(haggle_protocol::ListingKind::Rental), ..q("") }), 0);
+        assert_eq!(one(SearchQuery { seller: Some(key(1).public()), ..q("") }), 0);
+        let unknown = m.store.search_one(&q(""), &ObjectId::from_bytes([9; 32])).expect("search");
+        assert_eq!(unknown.total, 0, "an id not held matches nothing");
     }
     #[test]
     fn a_revision_replaces_only_its_own_document() {

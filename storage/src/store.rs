@@ -526,6 +526,19 @@ impl Store {
         Ok(SearchResults { total, hits })
     }
 
+    /// The listing revision `id` as the one hit of `query` if it matches, whatever its state
+    /// (see [`SearchIndex::would_match`]); no hit if it does not, or is no listing held here.
+    pub fn search_one(&self, query: &SearchQuery, id: &ObjectId) -> Result<SearchResults, SearchError> {
+        let object = self.get(id)?;
+        let hit = match object.as_ref().and_then(|o| o.listing_key().map(|key| (o, key))) {
+            Some((object, key)) if self.index.would_match(query, &key, object)? => {
+                Some(SearchHit { listing: object.clone(), score: None })
+            }
+            _ => None,
+        };
+        Ok(SearchResults { total: usize::from(hit.is_some()), hits: hit.into_iter().collect() })
+    }
+
     /// Takes every pending listing change into the search index. Cheap when nothing is pending.
     pub fn catch_up_index(&self) -> Result<(), StoreError> {
         let _guard = self.index_lock.lock().unwrap_or_else(|p| p.into_inner());

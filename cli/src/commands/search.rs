@@ -89,7 +89,7 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
     Ok(Some(match event {
         NodeEvent::ListingStored { id, .. } | NodeEvent::ListingPublished { id } => {
             let listing = api.listing(&id.to_hex())?;
-            if params.is_filtered() && !matches(api, params, &listing.id, listing.author)? {
+            if params.is_filtered() && !matches(api, params, &listing.id)? {
                 return Ok(None);
             }
             format!(
@@ -277,27 +277,21 @@ fn watched(
     listing: &haggle_node::api::types::ObjectId,
 ) -> Result<Option<String>, ClientError> {
     let l = api.listing(&listing.to_hex())?;
-    if params.is_filtered() && !matches(api, params, &l.id, l.author)? {
+    if params.is_filtered() && !matches(api, params, &l.id)? {
         return Ok(None);
     }
     Ok(Some(l.title))
 }
 
-/// Whether the listing `id` is among the search's results (the node's own search engine decides,
-/// so watch and search agree).
+/// Whether the listing `id` matches the search, whatever its state: the node judges it with its
+/// own search engine (so watch and search agree), a retracted or sold-out listing included.
 fn matches(
     api: &ApiClient,
     params: &SearchParams,
     id: &haggle_node::api::types::ObjectId,
-    author: haggle_node::api::types::PublicKey,
 ) -> Result<bool, ClientError> {
-    let narrowed = SearchParams {
-        seller: params.seller.or(Some(author)),
-        limit: Some(500),
-        offset: Some(0),
-        ..params.clone()
-    };
-    Ok(api.search(&narrowed)?.hits.iter().any(|h| h.id == *id))
+    let one = SearchParams { listing: Some(*id), limit: Some(1), offset: Some(0), ..params.clone() };
+    Ok(api.search(&one)?.hits.iter().any(|h| h.id == *id))
 }
 
 #[cfg(test)]

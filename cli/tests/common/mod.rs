@@ -222,10 +222,16 @@ pub struct Watch {
 
 impl Watch {
     pub fn start(dir: &Path) -> Watch {
+        Watch::start_filtered(dir, &[])
+    }
+
+    /// `haggle watch` of a search: `words` and filters as `watch` takes them.
+    pub fn start_filtered(dir: &Path, words: &[&str]) -> Watch {
         let mut child = command(None)
             .arg("--data-dir")
             .arg(dir)
             .arg("watch")
+            .args(words)
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             // One line at start, and why it ended (read by `ended`): never enough to fill the pipe.

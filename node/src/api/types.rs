@@ -83,6 +83,7 @@ mod tests {
             max_price: Some("200".into()),
             sort: Some(Sort::PriceDesc),
             limit: Some(5),
+            listing: Some(ObjectId::from_bytes([0xcd; 32])),
             ..SearchParams::default()
         };
         let query = serde_urlencoded::to_string(params.pairs()).expect("encodes");

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::serde_text::{opt_text, text};
-use super::{Currency, ListingKind, Period, PublicKey, Sort};
+use super::{Currency, ListingKind, ObjectId, Period, PublicKey, Sort};
 
 /// `POST /v1/listings`: the fields of a new listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -229,6 +229,11 @@ pub struct SearchParams {
     /// (check-in..check-out), within their stay limits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub free: Option<String>,
+    /// Only whether this listing revision (its full id) matches, whatever its state: the page
+    /// holds it or nothing. A retracted or sold-out listing has left the index; this judges it
+    /// by the search's words and filters all the same (what a watch of a search asks).
+    #[serde(with = "opt_text", skip_serializing_if = "Option::is_none")]
+    pub listing: Option<ObjectId>,
 }
 
 impl SearchParams {
@@ -267,6 +272,7 @@ impl SearchParams {
         put("min_deals", self.min_deals.map(|n| n.to_string()));
         put("trusted", self.trusted.then(|| "true".to_owned()));
         put("free", self.free.clone());
+        put("listing", self.listing.map(|id| id.to_string()));
         pairs
     }
 }
