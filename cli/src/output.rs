@@ -147,11 +147,13 @@ fn listing_price(l: &ListingView) -> String {
     }
 }
 
-/// Terms as a table cell: `110.00 EUR x1`, or for a booking `140.00 EUR 2026-12-20..2026-12-27`.
+/// Terms as a table cell: `110.00 EUR`, for more than one item the price of them all
+/// (`60.00 EUR for 3`), or for a booking `140.00 EUR 2026-12-20..2026-12-27`.
 pub fn terms(t: &TermsView) -> String {
     match &t.dates {
         Some(dates) => format!("{} {dates}", t.price.display),
-        None => format!("{} x{}", t.price.display, t.quantity),
+        None if t.quantity == 1 => t.price.display.clone(),
+        None => format!("{} for {}", t.price.display, t.quantity),
     }
 }
 

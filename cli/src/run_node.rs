@@ -64,6 +64,14 @@ pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
     if let Some(mode) = args.relay {
         config.relay = mode.parse().map_err(anyhow::Error::msg)?;
     }
+    if config.worker_threads > haggle_node::config::MAX_WORKER_THREADS {
+        return Err(crate::usage(format!(
+            "worker_threads = {} in {}: at most {} (0 means one per core; 1 serves a home node)",
+            config.worker_threads,
+            data_dir.join(CONFIG_FILE).display(),
+            haggle_node::config::MAX_WORKER_THREADS
+        )));
+    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.worker_threads > 0 {
         runtime.worker_threads(config.worker_threads);

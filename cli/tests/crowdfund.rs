@@ -85,10 +85,11 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
             .expect("id")
             .to_owned()
     };
-    let oven = publish("Community bread oven", "100", "20s");
-    let mill = publish("Windmill restoration", "10000", "20s");
+    // Pledges close 10 s before a deadline: these leave 15 s for the pledges below.
+    let oven = publish("Community bread oven", "100", "25s");
+    let mill = publish("Windmill restoration", "10000", "25s");
     // Its steps come after the others' pledges, so it ends later.
-    let bench = publish("Park bench", "10", "40s");
+    let bench = publish("Park bench", "10", "45s");
     for d in [d1, d2, d3] {
         wait("the campaigns to reach every backer", || {
             let r = json(d, &["search", "--kind", "crowdfund"]);

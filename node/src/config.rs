@@ -102,6 +102,9 @@ pub struct NodeConfig {
     pub worker_threads: usize,
 }
 
+/// The most `worker_threads` a node takes: more only add hand-offs, and each costs a stack.
+pub const MAX_WORKER_THREADS: usize = 64;
+
 /// Whether this node relays for others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

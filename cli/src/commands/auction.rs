@@ -129,7 +129,7 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
                 "your bid is on top but under the reserve: the seller may still accept it by hand"
             }
             BidStanding::Awaiting => {
-                "your bid is on top at the end: the seller's node accepts it, yours confirms"
+                "your bid is on top at the end: the seller's node accepts it if the bid reached that node before the end (one offline then never counts it; the bid lapses unaccepted), and yours confirms"
             }
             BidStanding::Won if a.called_off => "you won, and the deal was then called off by you both",
             BidStanding::Won => "you won: see haggle deals",

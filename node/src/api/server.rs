@@ -130,7 +130,9 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
         Some(token) if constant_time_eq(token.as_bytes(), state.token.as_bytes()) => next.run(request).await,
         _ => ApiError::new(
             ErrorCode::Unauthorized,
-            "missing or wrong token: send `Authorization: Bearer <contents of api.cookie>`",
+            "missing or wrong token: the token is the contents of the node's api.cookie, in its data \
+             dir (haggle reads it from there, or from HAGGLE_API_TOKEN with --api; other clients \
+             send `Authorization: Bearer <token>`)",
         )
         .into_response(),
     }

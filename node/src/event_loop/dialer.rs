@@ -404,6 +404,10 @@ pub(super) fn describe(error: &DialError) -> String {
                                    with --bootstrap if this node has no peers), or learnt when it \
                                    connects"
             .to_owned(),
+        // A bootstrap address whose /p2p/ part names another node than the one answering there.
+        DialError::WrongPeerId { obtained, address } => format!(
+            "the node at {address} is {obtained}, not the peer id given: check the /p2p/ part of the address"
+        ),
         other => other.to_string(),
     }
 }
@@ -429,6 +433,19 @@ mod tests {
         let said = describe(&DialError::NoAddresses);
         assert!(said.starts_with("no address known for it yet") && said.contains("--bootstrap"), "{said}");
         assert!(!said.contains("  "), "no indentation from the source: {said}");
+    }
+
+    #[test]
+    fn a_wrong_peer_id_says_which_node_answered() {
+        let obtained = libp2p::identity::Keypair::generate_ed25519().public().to_peer_id();
+        let address: libp2p::Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().expect("address");
+        let said = describe(&DialError::WrongPeerId { obtained, address: address.clone() });
+        assert_eq!(
+            said,
+            format!(
+                "the node at {address} is {obtained}, not the peer id given: check the /p2p/ part of the address"
+            )
+        );
     }
 
     #[test]

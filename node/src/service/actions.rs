@@ -1090,20 +1090,18 @@ fn terms(
     if kind == ListingKind::Giveaway && draft.price.take().is_some_and(|p| !is_zero(&p)) {
         return Err(InvalidInput::PricedGiveawayOffer.into());
     }
+    let what = if current.is_some() { "a counter" } else { "an offer" };
     let currency = match draft.currency.or(default_currency) {
         Some(currency) => currency,
         // A giveaway asks nothing: its terms carry a zero amount in ISO 4217's "no currency".
         None if kind == ListingKind::Giveaway && draft.price.is_none() => no_currency(),
+        None if draft.price.is_none() => return Err(InvalidInput::NoPriceNorCurrency(what).into()),
         None => return Err(InvalidInput::NoCurrency.into()),
     };
     let amount = match (draft.price, kind) {
         (Some(p), _) => currency.parse_amount(&p)?,
         (None, ListingKind::Giveaway) => 0,
-        (None, _) => {
-            return Err(
-                InvalidInput::NoPrice(if current.is_some() { "a counter" } else { "an offer" }).into()
-            );
-        }
+        (None, _) => return Err(InvalidInput::NoPrice(what).into()),
     };
     let quantity =
         if dates.is_some() { 1 } else { draft.quantity.or(current.map(|t| t.quantity)).unwrap_or(1) };

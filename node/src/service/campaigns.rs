@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use haggle_protocol::crowdfund::{Campaign, CampaignView, Tier};
 use haggle_protocol::{
-    Accept, Body, ListingKind, ListingStatus, Market, Object, Offer, Price, PublicKey, Terms, ThreadState,
-    Timestamp,
+    Accept, Body, ListingKind, ListingStatus, Market, Object, ObjectId, Offer, Price, PublicKey, Terms,
+    ThreadState, Timestamp,
 };
 use haggle_storage::{MAX_PER_AUTHOR_PER_LISTING, Store, StoreError};
 
@@ -20,6 +20,21 @@ use crate::api::types::{CampaignDraft, CampaignInfo, NodeEvent, PledgeRequest, P
 
 /// Current pledges a listing view shows, newest first.
 const SHOWN: usize = 20;
+
+/// How long before a campaign's deadline pledges close here: a pledge must reach the creator's
+/// node before the deadline (it refuses one that arrives later) while every other node counts
+/// it by the time it was signed, so one signed in the last moments would leave backers
+/// thinking a goal was met that the creator's node never saw met. This covers the proof of
+/// work and a few hops of gossip.
+pub(crate) const LAST_CALL: Duration = Duration::from_secs(10);
+
+/// Refuses a pledge to `listing` made within [`LAST_CALL`] of its `deadline`.
+fn too_close(listing: ObjectId, deadline: Timestamp, now: Timestamp) -> Result<(), ServiceError> {
+    if now.saturating_add(LAST_CALL) > deadline {
+        return Err(Conflict::DeadlineTooClose { listing, deadline }.into());
+    }
+    Ok(())
+}
 
 impl Service {
     /// Pledges to someone else's campaign before its deadline (a public object); an amount of 0
@@ -37,6 +52,7 @@ impl Service {
                 Conflict::CampaignEnded { listing: head.id(), deadline: view.campaign.deadline }.into()
             );
         }
+        too_close(head.id(), view.campaign.deadline, now)?;
         let currency = view.goal.currency.clone();
         let amount = currency.parse_amount(request.amount.trim())?;
         if amount == 0 && view.backing_of(&self.me()).is_none_or(|b| b.amount == 0) {
@@ -55,6 +71,8 @@ impl Service {
         let body =
             Body::Pledge(Offer { listing: head.id(), to: head.author(), terms, message: request.message });
         let object = self.sign(body, now)?;
+        // The proof of work took a moment: the pledge must still reach the creator in time.
+        too_close(head.id(), view.campaign.deadline, Timestamp::now())?;
         self.ingest_own(&object)?;
         let then = Followups {
             publish: vec![object.bytes().to_vec()],
@@ -166,6 +184,12 @@ pub(super) fn campaign_of_draft(
     if d.deadline_in == 0 {
         return Err(InvalidInput::Campaign("a campaign needs its deadline, e.g. --deadline 30d").into());
     }
+    if d.deadline_in < 2 * LAST_CALL.as_secs() {
+        return Err(InvalidInput::Campaign(
+            "a campaign's deadline must leave time to pledge (pledges close 10 s before it): --deadline 20s or more",
+        )
+        .into());
+    }
     if d.deadline_in > 87 * 86_400 {
         return Err(
             InvalidInput::Campaign("a campaign's deadline is at most 87 days away (--deadline 87d)").into()
@@ -270,4 +294,27 @@ pub(super) fn info(
         pledges: view.backings.iter().rev().filter(|b| b.amount > 0).take(SHOWN).map(pledge_view).collect(),
         mine: view.backing_of(me).map(pledge_view),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Defect: a pledge signed a second before the deadline reached the creator's node after it:
+    /// the backers' nodes counted the campaign funded, the creator's node missed. Pledges now
+    /// close [`LAST_CALL`] before the deadline, and the refusal says why.
+    #[test]
+    fn pledges_close_shortly_before_the_deadline() {
+        let deadline = Timestamp::from_millis(1_000_000_000);
+        let listing = ObjectId::from_bytes([7; 32]);
+        let at = |before: Duration| Timestamp::from_millis(deadline.as_millis() - before.as_millis() as u64);
+        assert!(too_close(listing, deadline, at(LAST_CALL)).is_ok());
+        let err =
+            too_close(listing, deadline, at(LAST_CALL - Duration::from_millis(1))).expect_err("too close");
+        let said = err.to_string();
+        assert!(
+            said.contains("could reach the creator's node after it") && said.contains("10 s before"),
+            "{said}"
+        );
+    }
 }

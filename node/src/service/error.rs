@@ -107,7 +107,7 @@ pub enum InvalidInput {
     )]
     CurrencyWithoutPrice,
     /// A giveaway with a price.
-    #[error("a giveaway has no price")]
+    #[error("a giveaway has no price: leave out --price and --currency")]
     PricedGiveaway,
     /// An offer or counter with a price on a giveaway.
     #[error("a giveaway asks nothing: leave the price out")]
@@ -133,7 +133,7 @@ pub enum InvalidInput {
     #[error("nothing changes: listing {0} already says that (haggle show {0})")]
     Unchanged(String),
     /// A price without a currency.
-    #[error("a price needs a currency, e.g. EUR")]
+    #[error("a price needs a currency, e.g. --currency EUR")]
     PriceWithoutCurrency,
     /// A new currency for a listing's price without a new amount (minor units differ).
     #[error("a new currency needs a new price too, e.g. --price 120 --currency USD")]
@@ -213,6 +213,9 @@ pub enum InvalidInput {
     /// An offer or counter without a price on a listing that is not a giveaway.
     #[error("{0} needs a price, e.g. --price 100")]
     NoPrice(&'static str),
+    /// An offer or counter without a price or a currency, on a listing that names no currency.
+    #[error("{0} needs a price and its currency, e.g. --price 100 --currency EUR")]
+    NoPriceNorCurrency(&'static str),
     /// A bid under the next minimum bid.
     #[error("the next bid must be at least {min} (the high bid plus the increment, or the start price)")]
     BidTooLow {
@@ -363,6 +366,18 @@ pub enum Conflict {
         /// Its deadline.
         deadline: haggle_protocol::Timestamp,
     },
+    /// A pledge so close to the deadline that it could reach the creator's node after it: that
+    /// node would not count it while others did.
+    #[error(
+        "the campaign {} reaches its deadline {}: a pledge made now could reach the creator's node after it, and would then not count; pledges close {} s before the deadline",
+        listing.fmt_short(), when(*deadline), crate::service::campaigns::LAST_CALL.as_secs()
+    )]
+    DeadlineTooClose {
+        /// The campaign.
+        listing: ObjectId,
+        /// Its deadline.
+        deadline: haggle_protocol::Timestamp,
+    },
     /// A bid after the auction's end.
     #[error("the auction {} ended {}", listing.fmt_short(), when(*ends_at))]
     AuctionEnded {
@@ -458,7 +473,9 @@ impl Conflict {
             | Conflict::NothingToPay(_) => ErrorCode::Invalid,
             Conflict::NoFileKey(_) | Conflict::NotSeller(_) => ErrorCode::NotYourTurn,
             Conflict::KeyLost(_) => ErrorCode::Conflict,
-            Conflict::AuctionEnded { .. } | Conflict::CampaignEnded { .. } => ErrorCode::ListingExpired,
+            Conflict::AuctionEnded { .. }
+            | Conflict::CampaignEnded { .. }
+            | Conflict::DeadlineTooClose { .. } => ErrorCode::ListingExpired,
             Conflict::AuctionRunning { .. } | Conflict::CampaignRunning { .. } => ErrorCode::NotYourTurn,
             Conflict::Refused(RejectReason::Decode(_)) => ErrorCode::Invalid,
             Conflict::NewerRevision | Conflict::RevisionsExhausted | Conflict::Refused(_) => {
