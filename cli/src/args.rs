@@ -840,7 +840,12 @@ fn tier(text: &str) -> Result<(String, String, Option<u32>), String> {
         [name, min] => (*name, *min, None),
         _ => return Err(bad()),
     };
-    if name.trim().is_empty() || min.trim().is_empty() || qty == Some(0) {
+    if qty == Some(0) {
+        return Err(format!(
+            "`{text}`: a tier's quantity is 1 or more (leave it out for no limit), e.g. \"Mug:30:100\""
+        ));
+    }
+    if name.trim().is_empty() || min.trim().is_empty() {
         return Err(bad());
     }
     Ok((name.trim().to_owned(), min.trim().to_owned(), qty))

@@ -104,6 +104,8 @@ pub fn relative(ms: u64, now_ms: u64) -> String {
     let secs = delta / 1000;
     // Nearest whole unit, so a listing published for 30 days reads "in 30 days".
     let (n, unit) = match secs {
+        // What ends within the minute says how soon: "just now" would read as past.
+        1..=59 if future => (secs, "second"),
         0..=59 => return "just now".to_owned(),
         60..=3_569 => ((secs + 30) / 60, "minute"),
         3_570..=84_599 => ((secs + 1_800) / 3_600, "hour"),
@@ -303,7 +305,9 @@ pub fn listing(l: &ListingView) {
     // The author of a wanted ad is the one buying.
     let author = if l.kind == haggle_protocol::ListingKind::Wanted { "wanted by" } else { "seller   " };
     outln!("  {author} {}{}", l.author, if l.mine { " (you)" } else { "" });
-    if let Some(r) = &l.reputation {
+    // Reputation is how others' ratings read to you: of yourself it would only confuse
+    // (`haggle reputation` of your own key explains what others see).
+    if let Some(r) = l.reputation.as_ref().filter(|_| !l.mine) {
         outln!("  rep       {}", crate::commands::reputation_sentence(r));
     }
     outln!("  revision  {}, published {}", l.revision, relative(l.created_at, now));
@@ -470,6 +474,8 @@ mod tests {
         assert_eq!(relative(now - 2 * 3_600_000, now), "2 hours ago");
         assert_eq!(relative(now - 60_000, now), "1 minute ago");
         assert_eq!(relative(now + 500, now), "just now");
+        assert_eq!(relative(now + 25_000, now), "in 25 seconds");
+        assert_eq!(relative(now - 25_000, now), "just now");
         assert_eq!(expiry(now + 3 * 86_400_000, now), "expires in 3 days");
         assert_eq!(expiry(now - 2 * 3_600_000, now), "expired 2 hours ago");
         assert_eq!(expiry(now - 500, now), "expired just now");

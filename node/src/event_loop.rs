@@ -200,6 +200,20 @@ impl EventLoop {
         });
     }
 
+    /// Notes in the address book where `peer`, which dialled this node, says it listens: a
+    /// direct address if it gave one, else a relayed one.
+    fn note_heard(&self, peer: PeerId, addrs: Vec<libp2p::Multiaddr>) {
+        let relayed =
+            |a: &libp2p::Multiaddr| a.iter().any(|p| matches!(p, libp2p::multiaddr::Protocol::P2pCircuit));
+        let Some(address) = addrs.iter().find(|a| !relayed(a)).or(addrs.first()).cloned() else { return };
+        self.spawn_blocking(move |service| {
+            if let Err(e) = service.heard_of_peer(peer, &address) {
+                tracing::debug!(error = %e, "cannot note the peer's address");
+            }
+            None
+        });
+    }
+
     /// Schedules the peers of the address book (where this node last reached peers it dialled),
     /// so that a restarted node finds the network again without bootstrap peers. A peer that is
     /// gone costs a few paced dials before the dialler gives it up.

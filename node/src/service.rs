@@ -244,6 +244,13 @@ impl Service {
         self.store.remember_peer(&peer.to_bytes(), &address.to_vec(), now, chosen)
     }
 
+    /// Notes in the address book that `peer`, which dialled this node, says it listens at
+    /// `address` (kept after every peer this node reached; see `Store::heard_of_peer`).
+    pub(crate) fn heard_of_peer(&self, peer: PeerId, address: &libp2p::Multiaddr) -> Result<(), StoreError> {
+        let now = Timestamp::now().as_millis();
+        self.store.heard_of_peer(&peer.to_bytes(), &address.to_vec(), now)
+    }
+
     /// Takes a banned peer out of the address book.
     pub(crate) fn forget_peer(&self, peer: PeerId) -> Result<(), StoreError> {
         self.store.forget_peer(&peer.to_bytes())

@@ -293,7 +293,7 @@ pub(crate) fn check_campaign(
 ) -> Result<(), crate::ValidationError> {
     use crate::ValidationError::Campaign as Bad;
     if goal.is_none_or(|g| g.amount == 0 || g.per.is_some()) {
-        return Err(Bad("a campaign's price is its goal: more than 0, with no period"));
+        return Err(Bad("a campaign's goal (its price) is more than 0, with no period: e.g. --goal 500"));
     }
     if campaign.tiers.len() > MAX_TIERS {
         return Err(Bad("a campaign has at most 16 reward tiers"));

@@ -129,8 +129,8 @@ pub enum AmountError {
         max: usize,
     },
     /// The amount is over [`MAX_AMOUNT`] minor units.
-    #[error("`{0}` is too large an amount")]
-    TooLarge(String),
+    #[error("`{0}` is too large an amount: at most {1}")]
+    TooLarge(String, String),
 }
 
 impl Currency {
@@ -150,7 +150,8 @@ impl Currency {
                 max: digits,
             });
         }
-        let too_large = || AmountError::TooLarge(text.to_owned());
+        let most = MAX_AMOUNT / self.minor_per_major();
+        let too_large = || AmountError::TooLarge(text.to_owned(), format!("{most} {}", self.0));
         let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| too_large())? };
         let frac: u64 =
             if frac.is_empty() { 0 } else { format!("{frac:0<digits$}").parse().map_err(|_| too_large())? };
@@ -246,7 +247,11 @@ mod tests {
         for bad in ["", ".", "12a", "-3", "1,5", "1.2.3"] {
             assert!(matches!(eur().parse_amount(bad), Err(AmountError::NotANumber(_))), "{bad}");
         }
-        assert!(matches!(eur().parse_amount("99999999999999999999"), Err(AmountError::TooLarge(_))));
+        let err = eur().parse_amount("99999999999999999999").expect_err("too large");
+        assert_eq!(
+            err.to_string(),
+            "`99999999999999999999` is too large an amount: at most 10000000000000 EUR"
+        );
     }
 
     #[test]

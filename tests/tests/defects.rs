@@ -1,7 +1,7 @@
 //! Regression tests for defects found by using several nodes as a new user would: each test
 //! names the defect it pins.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use haggle_node::{ClientError, NodeEvent};
 use haggle_tests::{TestNode, draft, id_of};
 use serde_json::{Value, json};
@@ -277,7 +277,21 @@ async fn a_node_restarted_without_bootstrap_peers_finds_its_peers_again() -> Res
     }
     let known = b.node.store().known_peers()?;
     assert_eq!(known[0].peer, a.node.peer_id.to_bytes(), "b dialled a: a is in b's book");
-    assert!(a.node.store().known_peers()?.is_empty(), "a was dialled, it dialled nobody");
+    assert!(!known[0].heard, "reached by b's own dial");
+    // a was dialled: b is in a's book only as heard of, at the address b listens on.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let heard = loop {
+        let book = a.node.store().known_peers()?;
+        if let Some(b_entry) = book.into_iter().find(|k| k.peer == b.node.peer_id.to_bytes()) {
+            break b_entry;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "a noted b's listen address within 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(heard.heard && !heard.chosen, "{heard:?}");
+    let told = libp2p::Multiaddr::try_from(heard.address.clone())?;
+    assert_eq!(Some(&told), b.node.listen_addrs.first(), "the address b listens on");
+    let b_peer = b.node.peer_id;
     b.stop().await;
 
     let a_peer = a.node.peer_id;
@@ -288,6 +302,26 @@ async fn a_node_restarted_without_bootstrap_peers_finds_its_peers_again() -> Res
     )
     .await?;
     b.wait_mesh(1).await?;
+    // a restarted, dialled only ever: it dials b from its book. b is back first, on the address
+    // it has now (a heard it again when b dialled in after its restart); a comes back on a new
+    // port, which b's book does not know, so only a's dial joins them.
+    let told = b.node.listen_addrs.first().cloned().context("b listens")?;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !a.node.store().known_peers()?.iter().any(|k| k.heard && k.address == told.to_vec()) {
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "a noted b's new address within 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    a.stop().await;
+    b.stop().await;
+    let config =
+        haggle_node::NodeConfig { listen: vec![told.to_string()], ..haggle_node::NodeConfig::for_tests() };
+    let b = TestNode::start_with("b, back", db.path(), config).await?;
+    let mut a = TestNode::start("a again", da.path(), vec![]).await?;
+    a.wait_for(
+        "b, heard of before the restart",
+        |e| matches!(e, NodeEvent::PeerConnected { peer } if *peer == b_peer),
+    )
+    .await?;
     a.stop().await;
     b.stop().await;
     Ok(())

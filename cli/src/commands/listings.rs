@@ -167,7 +167,7 @@ pub fn retract(cx: &Context<'_>, id: &str) -> Result<()> {
     if cx.json {
         return output::json(&l);
     }
-    outln!("Retracted {}: closed here, open offers on it ended; {}.", l.title, gossip(&l));
+    outln!("Retracted {}: closed here, and any open offers on it ended; {}.", l.title, gossip(&l));
     Ok(())
 }
 

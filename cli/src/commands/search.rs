@@ -51,27 +51,29 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
         eprintln!("Watching for events (Ctrl-C to stop)...");
     }
     let mut failure: Option<ClientError> = None;
-    cx.api.events(|event| {
-        let shown = match line(cx.api, &params, &event) {
-            Ok(shown) => shown,
-            Err(e) => {
-                failure = Some(e);
-                return false;
+    cx.api
+        .events(|event| {
+            let shown = match line(cx.api, &params, &event) {
+                Ok(shown) => shown,
+                Err(e) => {
+                    failure = Some(e);
+                    return false;
+                }
+            };
+            let is_listing =
+                matches!(event, NodeEvent::ListingStored { .. } | NodeEvent::ListingPublished { .. });
+            match shown {
+                // With --json every event is printed, except listings the search does not match.
+                _ if cx.json && (shown.is_some() || !is_listing) => match serde_json::to_string(&event) {
+                    Ok(json) => outln!("{json}"),
+                    Err(e) => tracing::warn!(error = %e, "cannot encode an event"),
+                },
+                Some(line) if !cx.json => outln!("{line}"),
+                _ => {}
             }
-        };
-        let is_listing =
-            matches!(event, NodeEvent::ListingStored { .. } | NodeEvent::ListingPublished { .. });
-        match shown {
-            // With --json every event is printed, except listings the search does not match.
-            _ if cx.json && (shown.is_some() || !is_listing) => match serde_json::to_string(&event) {
-                Ok(json) => outln!("{json}"),
-                Err(e) => tracing::warn!(error = %e, "cannot encode an event"),
-            },
-            Some(line) if !cx.json => outln!("{line}"),
-            _ => {}
-        }
-        true
-    })?;
+            true
+        })
+        .context("the watch stopped: once the node runs, run haggle watch again")?;
     match failure {
         Some(e) => Err(e).context("while watching"),
         // The stream ends when the node stops or the connection to it closes: a watcher that

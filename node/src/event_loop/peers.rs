@@ -340,10 +340,16 @@ impl EventLoop {
 
     pub(super) fn on_identify(&mut self, event: identify::Event) {
         if let identify::Event::Received { peer_id, info, .. } = event {
-            let mut local = false;
+            let (mut local, mut outbound) = (false, true);
             if let Some(state) = self.peers.peers.get_mut(&peer_id) {
                 state.agent = Some(info.agent_version.clone());
-                local = state.local;
+                (local, outbound) = (state.local, state.outbound);
+            }
+            // A peer that dialled in: where it says it listens goes into the address book, after
+            // every peer this node reached itself (see `Store::heard_of_peer`), so that a node
+            // only ever dialled (the network's first, say) finds its peers again after a restart.
+            if !outbound {
+                self.note_heard(peer_id, super::addresses::keep(info.listen_addrs.clone(), local));
             }
             // A peer on the internet may advertise LAN or container addresses: useless elsewhere,
             // and not to be spread through the DHT.

@@ -88,6 +88,10 @@ fn decode(bytes: &[u8], kind: ImageType) -> Result<(image::DynamicImage, bool), 
         }
         other => ImageError::Damaged(name, other.to_string()),
     };
+    // JPEG decoders fill a picture cut short with grey: its end-of-image marker tells.
+    if kind == ImageType::Jpeg && !ends_whole(bytes) {
+        return Err(ImageError::Damaged(name, "it ends before its picture does (cut short?)".into()));
+    }
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format(kind));
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
@@ -238,6 +242,13 @@ fn primary_end(jpeg: &[u8]) -> usize {
     jpeg[scan..].windows(2).position(|w| w == [0xFF, 0xD9]).map_or(jpeg.len(), |at| scan + at + 2)
 }
 
+/// Whether a JPEG's first picture has its end-of-image marker after its first scan (see
+/// [`primary_end`]).
+fn ends_whole(jpeg: &[u8]) -> bool {
+    let Some(scan) = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]) else { return false };
+    jpeg[scan..].windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
 /// The largest JPEG thumbnail, from the sizes and qualities above, that fits the limit.
 fn thumbnail(picture: &image::DynamicImage) -> Result<Vec<u8>, String> {
     for side in THUMB_SIDES {
@@ -369,5 +380,15 @@ pub(crate) mod tests {
         let mut truncated = jpeg_with_exif(64, 64);
         truncated.truncate(300);
         assert!(matches!(prepare(truncated, true), Err(ImageError::Damaged(..))));
+        // Cut inside its picture data, where a decoder would fill the rest with grey.
+        let mut plain = Vec::new();
+        let picture = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([(x * 4) as u8, (y * 4) as u8, 90]));
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut plain, 85)
+            .encode_image(&picture)
+            .expect("encode");
+        assert!(prepare(plain.clone(), false).is_ok(), "whole, it is a picture");
+        plain.truncate(plain.len() - 40);
+        let err = prepare(plain, false).expect_err("cut short");
+        assert!(err.to_string().contains("ends before its picture does"), "{err}");
     }
 }
