@@ -104,8 +104,6 @@ pub fn relative(ms: u64, now_ms: u64) -> String {
     let secs = delta / 1000;
     // Nearest whole unit, so a listing published for 30 days reads "in 30 days".
     let (n, unit) = match secs {
-        // What ends within the minute says how soon: "just now" would read as past.
-        1..=59 if future => (secs, "second"),
         0..=59 => return "just now".to_owned(),
         60..=3_569 => ((secs + 30) / 60, "minute"),
         3_570..=84_599 => ((secs + 1_800) / 3_600, "hour"),
@@ -117,6 +115,12 @@ pub fn relative(ms: u64, now_ms: u64) -> String {
 
 /// When a listing or terms expire, or expired: "expires in 3 days", "expired 2 hours ago".
 pub fn expiry(expires_at: u64, now_ms: u64) -> String {
+    // What ends within the minute says how soon ("just now" would read as past). Only here:
+    // times others stamped can be a few seconds ahead of this clock, and read "just now".
+    let left = expires_at.saturating_sub(now_ms) / 1000;
+    if (1..60).contains(&left) {
+        return format!("expires in {left} second{}", if left == 1 { "" } else { "s" });
+    }
     let when = relative(expires_at, now_ms);
     if expires_at <= now_ms { format!("expired {when}") } else { format!("expires {when}") }
 }
@@ -474,8 +478,9 @@ mod tests {
         assert_eq!(relative(now - 2 * 3_600_000, now), "2 hours ago");
         assert_eq!(relative(now - 60_000, now), "1 minute ago");
         assert_eq!(relative(now + 500, now), "just now");
-        assert_eq!(relative(now + 25_000, now), "in 25 seconds");
-        assert_eq!(relative(now - 25_000, now), "just now");
+        assert_eq!(relative(now + 25_000, now), "just now", "a clock a little ahead");
+        assert_eq!(expiry(now + 25_000, now), "expires in 25 seconds");
+        assert_eq!(expiry(now - 25_000, now), "expired just now");
         assert_eq!(expiry(now + 3 * 86_400_000, now), "expires in 3 days");
         assert_eq!(expiry(now - 2 * 3_600_000, now), "expired 2 hours ago");
         assert_eq!(expiry(now - 500, now), "expired just now");

@@ -42,8 +42,8 @@ pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
             data_dir.display()
         )));
     }
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating the data dir {}", data_dir.display()))?;
+    // Private from the start, even if the node then fails to start (a port in use, say).
+    haggle_node::create_private_dir(data_dir)?;
     let mut config = load_config(data_dir)?;
     if !args.listen.is_empty() {
         config.listen = args.listen;

@@ -343,6 +343,22 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     assert_eq!(out.status.code(), Some(2), "clap usage errors exit 2");
 
     let node = NodeProcess::start(&dir, None);
+    // A second node refused for a port in use (the first one's API port) leaves its new data
+    // dir private all the same.
+    let taken = std::fs::read_to_string(dir.join("api.addr")).expect("the node's API address");
+    let taken = taken.trim().trim_start_matches("http://").to_owned();
+    let second = root.path().join("second");
+    let out = haggle(
+        &second,
+        &["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--api-listen", &taken, "--no-mdns", "--no-upnp"],
+    );
+    assert!(!out.status.success(), "a port in use: {}", stderr(&out));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&second).expect("the data dir").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{}", stderr(&out));
+    }
     let out = haggle(
         &dir,
         &["publish", "--title", "Lamp", "--price", "12,5", "--currency", "EUR", "--category", "home"],

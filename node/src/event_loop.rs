@@ -214,8 +214,8 @@ impl EventLoop {
         });
     }
 
-    /// Schedules the peers of the address book (where this node last reached peers it dialled),
-    /// so that a restarted node finds the network again without bootstrap peers. A peer that is
+    /// Schedules the peers of the address book (where this node last reached peers it dialled,
+    /// and where peers that dialled it said they listen), so that a restarted node finds the network again without bootstrap peers. A peer that is
     /// gone costs a few paced dials before the dialler gives it up.
     pub(crate) fn known(&mut self, peers: Vec<(PeerId, libp2p::Multiaddr)>) {
         let me = *self.swarm.local_peer_id();

@@ -82,6 +82,11 @@ impl Guard {
         self.banned.retain(|_, until| *until > now);
     }
 
+    /// Whether `peer` is banned now.
+    pub(crate) fn is_banned(&self, peer: &PeerId) -> bool {
+        self.banned.get(peer).is_some_and(|until| *until > Instant::now())
+    }
+
     /// Lifts a ban early (the loop forgot the peer's record).
     pub(crate) fn unban(&mut self, peer: &PeerId) {
         self.banned.remove(peer);

@@ -42,7 +42,7 @@ pub use client::{ApiClient, ClientError};
 pub use config::{DEFAULT_API_PORT, DEFAULT_P2P_PORT, NodeConfig};
 pub use error::{NodeGone, StartError};
 pub use handle::NodeHandle;
-pub use node::{ADDR_FILE, COOKIE_FILE, KEY_FILE, RunningNode, start};
+pub use node::{ADDR_FILE, COOKIE_FILE, KEY_FILE, RunningNode, create_private_dir, start};
 pub use service::{Effect, Policy, Service, ServiceError};
 
 /// The gossipsub message id of an object's bytes (blake3 of the whole message), as peers

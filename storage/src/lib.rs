@@ -49,7 +49,7 @@ pub use feedback::MAX_FEEDBACK_PER_AUTHOR;
 pub use ingest::{MAX_LISTINGS_PER_AUTHOR, MAX_OPEN_OFFERS, Outcome, RejectReason, Rejection};
 pub use mail::{MAX_MAIL_PER_RECIPIENT, MAX_MAIL_PER_SENDER};
 pub use outbox::{DeliveryState, OutboxEntry};
-pub use peers::{KnownPeer, MAX_KNOWN_PEERS};
+pub use peers::{KnownPeer, MAX_HEARD_PEERS, MAX_KNOWN_PEERS};
 pub use public_offers::{
     MAX_BIDS_PER_AUCTION, MAX_BIDS_PER_AUTHOR, MAX_PER_AUTHOR_PER_LISTING, MAX_PLEDGES_PER_CAMPAIGN,
 };

@@ -7,9 +7,9 @@
 //! peers ("chosen"), then peers this node reached by its own dial at a direct address that
 //! worked ("reached"), then peers that dialled in and told their listen addresses ("heard",
 //! untested: anyone can dial in and say anything). A heard entry never replaces a reached or
-//! chosen one, and goes first when the book is full, so strangers dialling in can fill only the
-//! room no peer this node reached needs. Within a standing, the least recently reached goes
-//! first. Peers the DHT's own lookups reach are never written. Opaque bytes here; the node
+//! chosen one, goes first when the book is full, and at most [`MAX_HEARD_PEERS`] are kept, so
+//! strangers dialling in can churn only those places. Within a standing, the least recently
+//! noted goes first. Peers the DHT's own lookups reach are never written. Opaque bytes here; the node
 //! parses them.
 
 use crate::error::StoreError;
@@ -18,6 +18,8 @@ use crate::store::Store;
 
 /// Peers the address book keeps.
 pub const MAX_KNOWN_PEERS: usize = 64;
+/// Of those, peers only heard of: a crowd of identities dialling in churns these places only.
+pub const MAX_HEARD_PEERS: usize = 16;
 /// The longest peer id and address kept, in bytes (a peer id is 38 bytes for an Ed25519 key; a
 /// TCP or QUIC address under 60).
 const MAX_PEER_BYTES: usize = 64;
@@ -54,8 +56,9 @@ fn rank(k: &KnownPeer) -> u8 {
 
 impl Store {
     /// Notes that `peer` was reached at `address` at `now` (unix ms), replacing what the book
-    /// held for it, and forgets peers beyond [`MAX_KNOWN_PEERS`]: the least recently reached of
-    /// those not chosen, then of the chosen. Ids or addresses too long to be real are not kept.
+    /// held for it, and forgets peers beyond [`MAX_KNOWN_PEERS`]: the least recently noted of
+    /// those heard of, then of those reached, then of the chosen. Ids or addresses too long to be
+    /// real are not kept.
     /// Not flushed: a crash loses at most the last moments' entries.
     pub fn remember_peer(
         &self,
@@ -93,10 +96,14 @@ impl Store {
         known.retain(|k| k.peer != peer);
         // Least kept first: heard, then reached, then chosen; the least recent first in each.
         known.sort_by_key(|k| (rank(k), k.reached_at));
-        let excess = (known.len() + 1).saturating_sub(MAX_KNOWN_PEERS);
-        // A heard peer takes no room a better entry holds.
-        if standing == HEARD && known.iter().take(excess).any(|k| !k.heard) {
-            return Ok(());
+        let mut excess = (known.len() + 1).saturating_sub(MAX_KNOWN_PEERS);
+        if standing == HEARD {
+            // A heard peer takes no room a better entry holds, and heard peers only so many.
+            let heard = known.iter().filter(|k| k.heard).count();
+            excess = excess.max((heard + 1).saturating_sub(MAX_HEARD_PEERS));
+            if known.iter().take(excess).any(|k| !k.heard) {
+                return Ok(());
+            }
         }
         self.db.insert(keys::key(keys::PEER_ADDRESS, &[peer]), value)?;
         for old in known.iter().take(excess) {
@@ -188,12 +195,21 @@ mod tests {
         assert!(store.known_peers().expect("read").iter().all(|k| k.peer != b"partner"));
     }
 
-    /// Peers that dialled in are kept only where no peer this node reached needs the room: a
-    /// crowd of strangers dialling in cannot push out the peers it chose or reached.
+    /// Peers that dialled in are kept only where no peer this node reached needs the room, and
+    /// only so many: a crowd of strangers dialling in cannot push out the peers it chose or
+    /// reached.
     #[test]
     fn peers_heard_of_never_displace_peers_reached() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("open");
+        for i in 0..40u64 {
+            store.heard_of_peer(format!("crowd-{i}").as_bytes(), b"/addr", i).expect("note");
+        }
+        let known = store.known_peers().expect("read");
+        assert_eq!(known.len(), MAX_HEARD_PEERS, "a crowd takes only the places of the heard");
+        for k in &known {
+            store.forget_peer(&k.peer).expect("forget");
+        }
         store.heard_of_peer(b"inbound", b"/told", 1).expect("note");
         let known = store.known_peers().expect("read");
         assert!(known.len() == 1 && known[0].heard && !known[0].chosen, "{known:?}");

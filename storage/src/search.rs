@@ -206,7 +206,7 @@ const TITLE_REPEAT: usize = 3;
 const TAGS_REPEAT: usize = 2;
 
 /// The writer's budget for the index of one listing [`SearchIndex::would_match`] makes: the
-/// least tantivy takes (its arena grows to what the document needs).
+/// least tantivy takes.
 const ONE_LISTING_MEMORY: usize = 15_000_000;
 
 fn schema() -> (Schema, Fields) {
@@ -470,18 +470,35 @@ impl SearchIndex {
         Ok((total, hits))
     }
 
-    /// Whether `object`, a revision of listing `key` (current, replaced or closed), matches `q`'s
-    /// words and filters as it would if it were the indexed revision at the time it was made:
-    /// `watch` asks this of a listing just retracted or sold out, which has left the index. The
-    /// words are judged as a search judges them (a word the index knows matches only itself),
-    /// on an index in memory holding that one listing.
+    /// Whether the indexed document of listing `key` matches `q` at `now`: a search narrowed to
+    /// that one listing.
+    pub fn indexed_match(
+        &self,
+        q: &SearchQuery,
+        key: &ListingKey,
+        now: Timestamp,
+    ) -> Result<bool, SearchError> {
+        let searcher = self.reader.searcher();
+        let query = self.build_query(q, now, &searcher, &searcher)?;
+        let narrowed = BooleanQuery::new(vec![(Occur::Must, query), (Occur::Must, self.key_query(key))]);
+        Ok(searcher.search(&narrowed, &Count).map_err(index_err)? > 0)
+    }
+
+    /// Whether `object`, a revision of listing `key` that is not indexed (closed, or replaced),
+    /// matches `q`'s words and filters as it would if it were the indexed revision at the time
+    /// it was made, its price an auction's `high_bid` if it has one: `watch` asks this of a
+    /// listing just retracted or sold out, which has left the index. The words are judged as a
+    /// search judges them (a word the index knows matches only itself; a typo is matched against
+    /// this listing's words), on an index in memory holding that one listing: a writer, its
+    /// threads and a commit each time, so for the rare closed listing only.
     pub fn would_match(
         &self,
         q: &SearchQuery,
         key: &ListingKey,
         object: &Object,
+        high_bid: Option<u64>,
     ) -> Result<bool, SearchError> {
-        let Some(doc) = self.document(key, object, None) else { return Ok(false) };
+        let Some(doc) = self.document(key, object, high_bid) else { return Ok(false) };
         let one = Index::create_in_ram(self.index.schema());
         one.tokenizers().register(ANALYZER, analyzer());
         let mut writer: IndexWriter =
@@ -978,6 +995,22 @@ mod tests {
         let unknown = m.store.search_one(&q(""), &ObjectId::from_bytes([9; 32])).expect("search");
         assert_eq!(unknown.total, 0, "an id not held matches nothing");
     }
+    /// A live listing is judged by the index itself, narrowed to it: the same answer as a search.
+    #[test]
+    fn one_live_listing_is_judged_as_a_search_would() {
+        let m = market();
+        let pump = m.store.search(&q("pump")).expect("search").hits[0].listing.id();
+        let one = |query: SearchQuery| m.store.search_one(&query, &pump).expect("search").total;
+        assert_eq!(one(q("pump")), 1);
+        assert_eq!(one(q("road bike")), 1, "its description counts");
+        assert_eq!(one(q("mountain")), 0);
+        let eur = || Some(haggle_protocol::Currency::new("EUR").expect("code"));
+        assert_eq!(one(SearchQuery { currency: eur(), max_price: Some(2_000), ..q("") }), 1);
+        assert_eq!(one(SearchQuery { currency: eur(), max_price: Some(1_000), ..q("") }), 0);
+        assert_eq!(one(SearchQuery { category: Some("vehicles/bikes".into()), ..q("") }), 1);
+        assert_eq!(one(SearchQuery { category: Some("home".into()), ..q("") }), 0);
+    }
+
     #[test]
     fn a_revision_replaces_only_its_own_document() {
         let m = market();

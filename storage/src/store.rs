@@ -526,17 +526,25 @@ impl Store {
         Ok(SearchResults { total, hits })
     }
 
-    /// The listing revision `id` as the one hit of `query` if it matches, whatever its state
-    /// (see [`SearchIndex::would_match`]); no hit if it does not, or is no listing held here.
+    /// The listing revision `id` as the one hit of `query` if it matches, whatever its state: the
+    /// current open revision as a search would find it, a closed or replaced one as it would
+    /// have been found (see [`SearchIndex::would_match`]); no hit if it does not match, or is
+    /// no listing held here.
     pub fn search_one(&self, query: &SearchQuery, id: &ObjectId) -> Result<SearchResults, SearchError> {
-        let object = self.get(id)?;
-        let hit = match object.as_ref().and_then(|o| o.listing_key().map(|key| (o, key))) {
-            Some((object, key)) if self.index.would_match(query, &key, object)? => {
-                Some(SearchHit { listing: object.clone(), score: None })
-            }
-            _ => None,
+        let Some((object, key)) = self.get(id)?.and_then(|o| o.listing_key().map(|key| (o, key))) else {
+            return Ok(SearchResults { total: 0, hits: Vec::new() });
         };
-        Ok(SearchResults { total: usize::from(hit.is_some()), hits: hit.into_iter().collect() })
+        let indexed = self.head(&key)?.is_some_and(|h| h.id == *id && !h.closed);
+        let matched = if indexed {
+            self.catch_up_index()?;
+            self.index.indexed_match(query, &key, Timestamp::now())?
+        } else {
+            let high_bid = self.high_bid(&key, &object)?;
+            self.index.would_match(query, &key, &object, high_bid)?
+        };
+        let hits: Vec<SearchHit> =
+            matched.then_some(SearchHit { listing: object, score: None }).into_iter().collect();
+        Ok(SearchResults { total: hits.len(), hits })
     }
 
     /// Takes every pending listing change into the search index. Cheap when nothing is pending.

@@ -9,11 +9,17 @@ use crate::output;
 
 pub fn status(cx: &Context<'_>) -> Result<()> {
     let s = cx.api.status()?;
-    if cx.json {
-        return output::json(&s);
-    }
     // The address this command reached the node at (`--api`, or the data dir's).
-    print_status(&s, cx.api.base().trim_start_matches("http://"));
+    let api = cx.api.base().trim_start_matches("http://");
+    if cx.json {
+        // The API's status, with the address it was reached at, as the table shows it.
+        let mut value = serde_json::to_value(&s)?;
+        if let Some(fields) = value.as_object_mut() {
+            fields.insert("api".into(), serde_json::Value::String(api.to_owned()));
+        }
+        return output::json(&value);
+    }
+    print_status(&s, api);
     Ok(())
 }
 

@@ -348,7 +348,7 @@ impl EventLoop {
             // A peer that dialled in: where it says it listens goes into the address book, after
             // every peer this node reached itself (see `Store::heard_of_peer`), so that a node
             // only ever dialled (the network's first, say) finds its peers again after a restart.
-            if !outbound {
+            if !outbound && !self.swarm.behaviour().guard.is_banned(&peer_id) {
                 self.note_heard(peer_id, super::addresses::keep(info.listen_addrs.clone(), local));
             }
             // A peer on the internet may advertise LAN or container addresses: useless elsewhere,

@@ -242,11 +242,28 @@ fn primary_end(jpeg: &[u8]) -> usize {
     jpeg[scan..].windows(2).position(|w| w == [0xFF, 0xD9]).map_or(jpeg.len(), |at| scan + at + 2)
 }
 
-/// Whether a JPEG's first picture has its end-of-image marker after its first scan (see
-/// [`primary_end`]).
+/// Whether a JPEG's main picture has its end-of-image marker after its first scan. The marker
+/// segments are walked by their lengths up to that scan, so a thumbnail inside the EXIF segment
+/// (a JPEG of its own, with its own end marker) is skipped whole.
 fn ends_whole(jpeg: &[u8]) -> bool {
-    let Some(scan) = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]) else { return false };
-    jpeg[scan..].windows(2).any(|w| w == [0xFF, 0xD9])
+    let mut at = 2;
+    while let (Some(0xFF), Some(&marker)) = (jpeg.get(at), jpeg.get(at + 1)) {
+        match marker {
+            // A fill byte before a marker.
+            0xFF => at += 1,
+            0xDA => return jpeg[at..].windows(2).any(|w| w == [0xFF, 0xD9]),
+            // Markers without a segment.
+            0x01 | 0xD0..=0xD7 => at += 2,
+            _ => {
+                let Some(&[hi, lo]) = jpeg.get(at + 2..at + 4).and_then(|b| <&[u8; 2]>::try_from(b).ok())
+                else {
+                    return false;
+                };
+                at += 2 + usize::from(u16::from_be_bytes([hi, lo]));
+            }
+        }
+    }
+    false
 }
 
 /// The largest JPEG thumbnail, from the sizes and qualities above, that fits the limit.
@@ -387,6 +404,20 @@ pub(crate) mod tests {
             .encode_image(&picture)
             .expect("encode");
         assert!(prepare(plain.clone(), false).is_ok(), "whole, it is a picture");
+        // With a thumbnail in its EXIF (as phones write them), whose own end marker comes first.
+        let mut thumb = Vec::new();
+        let small = image::RgbImage::from_fn(8, 8, |x, _| image::Rgb([(x * 30) as u8, 10, 10]));
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut thumb, 80)
+            .encode_image(&small)
+            .expect("encode");
+        use img_parts::ImageEXIF;
+        let mut with_thumb = img_parts::jpeg::Jpeg::from_bytes(plain.clone().into()).expect("parse");
+        with_thumb.set_exif(Some(thumb.into()));
+        let mut with_thumb = with_thumb.encoder().bytes().to_vec();
+        assert!(prepare(with_thumb.clone(), true).is_ok(), "whole, with its thumbnail");
+        with_thumb.truncate(with_thumb.len() - 40);
+        let err = prepare(with_thumb, true).expect_err("cut short behind a whole thumbnail");
+        assert!(err.to_string().contains("ends before its picture does"), "{err}");
         plain.truncate(plain.len() - 40);
         let err = prepare(plain, false).expect_err("cut short");
         assert!(err.to_string().contains("ends before its picture does"), "{err}");

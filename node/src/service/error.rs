@@ -369,7 +369,7 @@ pub enum Conflict {
     /// A pledge so close to the deadline that it could reach the creator's node after it: that
     /// node would not count it while others did.
     #[error(
-        "the campaign {} reaches its deadline {}: a pledge made now could reach the creator's node after it, and would then not count; pledges close {} s before the deadline",
+        "the campaign {} reaches its deadline {}: a pledge (or a withdrawal) made now could reach the creator's node after it, and would then not count there; pledges close {} s before the deadline",
         listing.fmt_short(), when(*deadline), crate::service::campaigns::LAST_CALL.as_secs()
     )]
     DeadlineTooClose {
