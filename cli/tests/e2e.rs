@@ -402,6 +402,12 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     let out = haggle(&dir, &["search", &long]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("at most 1000 characters, and this one is 100000"), "{}", stderr(&out));
+    // Emoji or punctuation alone is no word: it would match everything, as an empty search.
+    for nothing in ["🚲", "!!!"] {
+        let out = haggle(&dir, &["search", nothing]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("has no word to look for"), "{}", stderr(&out));
+    }
     let out = haggle(&dir, &["search", "--sort", "ending-soon", "--kind", "sell"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("ending-soon lists running auctions only"), "{}", stderr(&out));

@@ -83,6 +83,9 @@ pub use files::Download;
 pub(crate) use inbound::REGOSSIP_LIMIT;
 pub use inbound::{Inbound, Received, Via};
 
+/// The owner's deal counterparties and when they were read: (deal count, step generation).
+type Counterparties = ((usize, u64), Vec<PublicKey>);
+
 /// The owner's side of the node: the store and the signing key.
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -100,9 +103,9 @@ pub struct Service {
     policy: Policy,
     /// What arrives and how long the work takes, for `GET /metrics`.
     metrics: crate::metrics::Metrics,
-    /// The owner's deal counterparties, with the number of deals they were read from (read
-    /// again when it changes), for reputation's anchors.
-    counterparties: Arc<std::sync::Mutex<(usize, Vec<PublicKey>)>>,
+    /// The owner's deal counterparties, with the number of deals and the step generation they
+    /// were read at (read again when either changes), for reputation's anchors.
+    counterparties: Arc<std::sync::Mutex<Counterparties>>,
     /// Auctions whose end this node announced (see `auctions`).
     announced: auctions::Announced,
     /// Set while a settle run of auctions and campaigns is under way.
@@ -750,6 +753,13 @@ pub fn check_search_text(params: &SearchParams) -> Result<(), InvalidInput> {
         let len = text.map_or(0, |t| t.chars().count());
         if len > MAX_QUERY_CHARS {
             return Err(InvalidInput::QueryTooLong { what, len, max: MAX_QUERY_CHARS });
+        }
+    }
+    // Words are runs of letters and digits: a search of emoji or punctuation alone would
+    // match everything, as an empty one does.
+    for (what, text) in texts {
+        if let Some(text) = text.filter(|t| !t.trim().is_empty() && !t.chars().any(char::is_alphanumeric)) {
+            return Err(InvalidInput::NoWords { what, given: text.trim().to_owned() });
         }
     }
     // The other parameters are short when valid (a category path, amounts); bounded all the

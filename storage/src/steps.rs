@@ -61,6 +61,7 @@ impl Store {
             self.queue_for_delivery(&mut batch, object)?;
         }
         self.apply_writes(batch)?;
+        self.step_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Ok(Outcome::New { id, kind: ObjectKind::Step, deal: None })
     }
 
@@ -140,6 +141,12 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// A number that changes whenever a deal step is stored (a cancellation among them), so
+    /// callers can keep what they read from deals' steps until it does.
+    pub fn step_generation(&self) -> u64 {
+        self.step_generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Whether both parties called the deal off, as [`DealState::stage`] folds it: no
@@ -251,12 +258,17 @@ mod tests {
             sign_now(by, Body::Step(DealStep { deal: a.id(), to: to.public(), step: Step::Cancel }))
         };
         let first = step(&buyer, &seller);
+        assert_eq!(store.deal_counterparties(&seller.public()).expect("read"), vec![buyer.public()]);
+        let generation = store.step_generation();
         assert!(put(&store, &first).is_new());
+        assert!(store.step_generation() > generation, "a stored step is told");
         assert!(!store.is_cancelled(&a.id()).expect("read"), "one cancel is a request");
         assert!(store.unsettled_cancellations(&key).expect("read").is_empty());
         assert_eq!(store.remaining_quantity(&key).expect("read"), Some(1));
         assert!(put(&store, &step(&seller, &buyer)).is_new());
         assert!(store.is_cancelled(&a.id()).expect("read"));
+        // Called off, it was never traded: it vouches for nobody in the web of trust.
+        assert!(store.deal_counterparties(&seller.public()).expect("read").is_empty());
         assert_eq!(store.unsettled_cancellations(&key).expect("read"), vec![a.id()], "owed a revision");
         store.set_given_back(&a.id(), true).expect("settled");
         assert!(store.unsettled_cancellations(&key).expect("read").is_empty());

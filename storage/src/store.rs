@@ -127,6 +127,8 @@ pub struct Store {
     pending: Mutex<PendingIndex>,
     /// Bumped whenever the reconciliation set changes (see [`Store::sync_generation`]).
     pub(crate) sync_generation: std::sync::atomic::AtomicU64,
+    /// Bumped whenever a deal step is stored (see [`Store::step_generation`]).
+    pub(crate) step_generation: std::sync::atomic::AtomicU64,
     /// Held by an eviction pass (`Store::evict_over_budget`), so two never overlap.
     pub(crate) evicting: Mutex<()>,
     /// The reconciliation set, listings by expiry and per author: loaded at first use and kept
@@ -268,6 +270,7 @@ impl Store {
             index_lock: Mutex::new(()),
             pending: Mutex::new(PendingIndex::default()),
             sync_generation: std::sync::atomic::AtomicU64::new(0),
+            step_generation: std::sync::atomic::AtomicU64::new(0),
             derived: Mutex::new(None),
             may_have_evicted: std::sync::atomic::AtomicBool::new(may_have_evicted),
             feedback_generation: std::sync::atomic::AtomicU64::new(0),

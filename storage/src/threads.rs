@@ -189,11 +189,15 @@ impl Store {
 
     /// The other parties of `party`'s deals, sorted and without repeats: read from each deal's
     /// Accept without checking signatures again (the store verified the deal when it took it
-    /// in), so reputation can ask on every search.
+    /// in), so reputation can ask on every search. A deal both parties called off does not
+    /// count: it was never traded, and could be made and cancelled at will.
     pub fn deal_counterparties(&self, party: &PublicKey) -> Result<Vec<PublicKey>, StoreError> {
         let mut out = Vec::new();
         for k in self.db.scan_prefix(keys::key(keys::PARTY_DEAL, &[party.as_bytes()])).keys() {
             let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "party deal key" })?;
+            if self.is_cancelled(&id)? {
+                continue;
+            }
             let accept = self.db.get(keys::object(&id))?.map(|b| decode_stored(&b)).transpose()?;
             let other = match accept.as_ref().and_then(|a| a.body().reply().map(|r| (a.author(), r.to))) {
                 Some((author, to)) => Some(if author == *party { to } else { author }),

@@ -173,6 +173,16 @@ pub enum InvalidInput {
         /// Their currency.
         currency: haggle_protocol::Currency,
     },
+    /// Search text with no word in it (emoji or punctuation only).
+    #[error(
+        "{what} of {given:?} has no word to look for: listings are found by words of letters or digits (emoji and punctuation are not indexed)"
+    )]
+    NoWords {
+        /// Which text: the search, or its location.
+        what: &'static str,
+        /// The text given.
+        given: String,
+    },
     /// Search words longer than [`crate::service::MAX_QUERY_CHARS`].
     #[error("{what} is at most {max} characters, and this one is {len}: shorten it")]
     QueryTooLong {

@@ -208,7 +208,8 @@ impl Service {
         let me = self.me();
         let mut anchors = vec![me];
         anchors.extend(self.policy.trusted_keys.iter().copied().filter(|k| *k != me));
-        let deals = self.store.deal_count_of(&me)?;
+        // Read again when a deal is made or a step stored (a cancellation takes a deal out).
+        let deals = (self.store.deal_count_of(&me)?, self.store.step_generation());
         let mut cached = self.counterparties.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if cached.0 != deals {
             *cached = (deals, self.store.deal_counterparties(&me)?);
