@@ -112,6 +112,13 @@ fn init_logging(cli: &Cli) {
 
 fn data_dir(cli: &Cli) -> Result<PathBuf> {
     if let Some(dir) = &cli.data_dir {
+        // Every command would look for the node or its identity there, and say neither is there.
+        if dir.is_file() {
+            return Err(usage(format!(
+                "the data dir {} is a file, not a directory: choose another --data-dir (or HAGGLE_DATA_DIR)",
+                dir.display()
+            )));
+        }
         return Ok(dir.clone());
     }
     let dirs = directories::ProjectDirs::from("", "", "haggle")

@@ -341,6 +341,14 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
 
     let out = haggle(&dir, &["publish"]);
     assert_eq!(out.status.code(), Some(2), "clap usage errors exit 2");
+    // A data dir that is a file is named as the mistake, by every command.
+    let file = root.path().join("a-file");
+    std::fs::write(&file, "hi").expect("write");
+    for args in [&["id"][..], &["status"]] {
+        let out = haggle(&file, args);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("is a file, not a directory"), "{}", stderr(&out));
+    }
 
     let node = NodeProcess::start(&dir, None);
     // A second node refused for a port in use (the first one's API port) leaves its new data

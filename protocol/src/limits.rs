@@ -92,10 +92,14 @@ pub enum ValidationError {
     },
     /// The category is not a path of at most [`MAX_CATEGORY_DEPTH`] segments of lowercase letters,
     /// digits and hyphens.
-    #[error("category `{0}` is not a path of lowercase segments like `vehicles/bikes`")]
+    #[error(
+        "category `{0}` is not a path of at most {MAX_CATEGORY_DEPTH} segments of lowercase letters, digits and hyphens, like `vehicles/bikes`"
+    )]
     BadCategory(String),
     /// The geohash is empty, too long, or has characters outside the geohash alphabet.
-    #[error("geohash `{0}` is not a geohash (base32 digits 0-9 b-z without a, i, l, o)")]
+    #[error(
+        "geohash `{0}` is not a geohash: 1 to {MAX_GEOHASH_CHARS} base32 digits (0-9, b-z without a, i, l, o)"
+    )]
     BadGeohash(String),
     /// A price's currency is not a valid currency code.
     #[error("currency `{0}` is not a currency code")]

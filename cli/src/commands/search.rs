@@ -18,8 +18,10 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
     }
     if page.hits.is_empty() && page.total > 0 {
         outln!(
-            "No results past the first {total}: {total} listings match (--offset 0 starts from the first).",
-            total = page.total
+            "No results past the first {total}: {total} listing{s} match{es} (--offset 0 starts from the first).",
+            total = page.total,
+            s = if page.total == 1 { "" } else { "s" },
+            es = if page.total == 1 { "es" } else { "" }
         );
         return Ok(());
     }

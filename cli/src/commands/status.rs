@@ -93,7 +93,9 @@ fn reach_lines(n: &NetworkStatus) {
 /// each last failed, or what to do when it knows of none.
 fn dialing_lines(n: &NetworkStatus) {
     if n.connected_peers == 0 && n.dialing.is_empty() {
-        outln!("                no peers known: none configured and none found on the local network;");
+        outln!(
+            "                no peers known: none configured, none in its address book, none found on the local network (if mDNS is on);"
+        );
         outln!(
             "                add one with `haggle node --bootstrap /ip4/ADDRESS/tcp/7400/p2p/PEERID` (or in config.toml)"
         );
