@@ -160,19 +160,18 @@ fn client(api: &Option<String>, data_dir: &std::path::Path) -> Result<ApiClient>
 
 /// The node's id: from the running node, or from the identity file if none is running.
 fn id(api: &Option<String>, data_dir: &std::path::Path, json_out: bool) -> Result<()> {
-    let peer = match client(api, data_dir).and_then(|c| Ok(c.status()?)) {
-        Ok(status) => status.peer_id.to_string(),
-        Err(_) if api.is_none() => {
-            let path = data_dir.join(haggle_node::KEY_FILE);
-            if !path.exists() {
-                anyhow::bail!(
-                    "no identity in {} yet: run `haggle node` once to create one",
-                    data_dir.display()
-                );
-            }
-            haggle_protocol::keyfile::load(&path)?.public().to_string()
-        }
-        Err(e) => return Err(e),
+    // The data dir's identity file says it without asking the node (which may be busy or hung).
+    let path = data_dir.join(haggle_node::KEY_FILE);
+    let peer = match api {
+        None if path.exists() => haggle_protocol::keyfile::load(&path)?.public().to_string(),
+        None => match client(api, data_dir).and_then(|c| Ok(c.status()?)) {
+            Ok(status) => status.peer_id.to_string(),
+            Err(_) => anyhow::bail!(
+                "no identity in {} yet: run `haggle node` once to create one",
+                data_dir.display()
+            ),
+        },
+        Some(_) => client(api, data_dir)?.status()?.peer_id.to_string(),
     };
     if json_out {
         outln!("{}", serde_json::json!({ "peer_id": peer }));

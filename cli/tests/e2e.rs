@@ -341,6 +341,26 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
 
     let out = haggle(&dir, &["publish"]);
     assert_eq!(out.status.code(), Some(2), "clap usage errors exit 2");
+    // A node that takes the connection and never answers: status says so within its 10 s, not
+    // after a minute.
+    let hung = root.path().join("hung");
+    std::fs::create_dir_all(&hung).expect("mkdir");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    std::fs::write(hung.join("api.addr"), listener.local_addr().expect("addr").to_string()).expect("write");
+    std::fs::write(hung.join("api.cookie"), "token").expect("write");
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        // Holds the one connection status makes, unanswered, until status has given up
+        // (bounded: a minute at most).
+        let held = listener.accept();
+        let _ = finished.recv_timeout(std::time::Duration::from_secs(60));
+        drop(held);
+    });
+    let out = haggle(&hung, &["status"]);
+    let _ = done.send(());
+    holder.join().expect("holder");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("did not answer within 10 s"), "{}", stderr(&out));
     // A data dir that is a file is named as the mistake, by every command.
     let file = root.path().join("a-file");
     std::fs::write(&file, "hi").expect("write");

@@ -55,6 +55,16 @@ pub enum ClientError {
         /// Why.
         source: Box<ureq::Error>,
     },
+    /// The node took the connection but did not answer in time.
+    #[error(
+        "the node at {url} took the connection but did not answer within {secs} s: it may be hung or overloaded (its log says more; stopping it with Ctrl-C and starting it again may help)"
+    )]
+    NoAnswer {
+        /// The URL tried.
+        url: String,
+        /// How long this command waited.
+        secs: u64,
+    },
     /// The event stream broke off.
     #[error("the event stream from {url} broke off")]
     Stream {
@@ -95,6 +105,9 @@ pub struct ApiClient {
 /// Long enough for a search over a large store on a busy machine; short enough that a hung node
 /// is reported.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long `status` waits: the node answers it from memory, so a node that takes longer is
+/// stuck, and status is what a user runs to find out.
+const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ApiClient {
     /// The node whose data dir is `data_dir`.
@@ -131,7 +144,10 @@ impl ApiClient {
 
     /// `GET /v1/status`.
     pub fn status(&self) -> Result<StatusView, ClientError> {
-        self.get("/v1/status")
+        let url = self.url("/v1/status");
+        let request = self.agent.get(&url).header("Authorization", self.bearer());
+        let request = request.config().timeout_global(Some(STATUS_TIMEOUT)).build();
+        self.finish(&url, request.call())
     }
 
     /// `GET /v1/peers`.
@@ -399,6 +415,10 @@ impl ApiClient {
             (Some(data_dir), ureq::Error::Io(io)) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
                 ClientError::NoNode { data_dir: data_dir.clone() }
             }
+            (_, ureq::Error::Timeout(_)) => ClientError::NoAnswer {
+                url: url.to_owned(),
+                secs: if url.ends_with("/v1/status") { STATUS_TIMEOUT } else { REQUEST_TIMEOUT }.as_secs(),
+            },
             _ => ClientError::Unreachable { url: url.to_owned(), source: Box::new(e) },
         }
     }
