@@ -111,19 +111,21 @@ fn init_logging(cli: &Cli) {
 }
 
 fn data_dir(cli: &Cli) -> Result<PathBuf> {
-    if let Some(dir) = &cli.data_dir {
-        // Every command would look for the node or its identity there, and say neither is there.
-        if dir.is_file() {
-            return Err(usage(format!(
-                "the data dir {} is a file, not a directory: choose another --data-dir (or HAGGLE_DATA_DIR)",
-                dir.display()
-            )));
-        }
-        return Ok(dir.clone());
+    let dir = match &cli.data_dir {
+        Some(dir) => dir.clone(),
+        None => directories::ProjectDirs::from("", "", "haggle")
+            .context("cannot find a home directory for the data dir: pass --data-dir or set HAGGLE_DATA_DIR")?
+            .data_dir()
+            .to_owned(),
+    };
+    // Every command would look for the node or its identity there, and say neither is there.
+    if dir.exists() && !dir.is_dir() {
+        return Err(usage(format!(
+            "the data dir {} is a file, not a directory: choose another --data-dir (or HAGGLE_DATA_DIR)",
+            dir.display()
+        )));
     }
-    let dirs = directories::ProjectDirs::from("", "", "haggle")
-        .context("cannot find a home directory for the data dir: pass --data-dir or set HAGGLE_DATA_DIR")?;
-    Ok(dirs.data_dir().to_owned())
+    Ok(dir)
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -158,20 +160,21 @@ fn client(api: &Option<String>, data_dir: &std::path::Path) -> Result<ApiClient>
     }
 }
 
-/// The node's id: from the running node, or from the identity file if none is running.
+/// The node's id: from the data dir's identity file, or with `--api` from the node it names.
 fn id(api: &Option<String>, data_dir: &std::path::Path, json_out: bool) -> Result<()> {
     // The data dir's identity file says it without asking the node (which may be busy or hung).
-    let path = data_dir.join(haggle_node::KEY_FILE);
     let peer = match api {
-        None if path.exists() => haggle_protocol::keyfile::load(&path)?.public().to_string(),
-        None => match client(api, data_dir).and_then(|c| Ok(c.status()?)) {
-            Ok(status) => status.peer_id.to_string(),
-            Err(_) => anyhow::bail!(
-                "no identity in {} yet: run `haggle node` once to create one",
-                data_dir.display()
-            ),
-        },
         Some(_) => client(api, data_dir)?.status()?.peer_id.to_string(),
+        None => {
+            let path = data_dir.join(haggle_node::KEY_FILE);
+            if !path.exists() {
+                anyhow::bail!(
+                    "no identity in {} yet: run `haggle node` once to create one",
+                    data_dir.display()
+                );
+            }
+            haggle_protocol::keyfile::load(&path)?.public().to_string()
+        }
     };
     if json_out {
         outln!("{}", serde_json::json!({ "peer_id": peer }));

@@ -36,12 +36,6 @@ pub fn load_config(data_dir: &Path) -> Result<NodeConfig> {
 }
 
 pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
-    if data_dir.exists() && !data_dir.is_dir() {
-        return Err(crate::usage(format!(
-            "the data dir {} is a file, not a directory: choose another --data-dir",
-            data_dir.display()
-        )));
-    }
     // Private from the start, even if the node then fails to start (a port in use, say).
     haggle_node::create_private_dir(data_dir)?;
     let mut config = load_config(data_dir)?;

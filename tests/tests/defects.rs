@@ -3,7 +3,8 @@
 
 use anyhow::{Context, Result};
 use haggle_node::{ClientError, NodeEvent};
-use haggle_tests::{TestNode, draft, id_of};
+use haggle_tests::{TestNode, draft, id_of, wait_until};
+use libp2p::PeerId;
 use serde_json::{Value, json};
 
 fn received(kind: &'static str) -> impl Fn(&NodeEvent) -> bool {
@@ -270,28 +271,19 @@ async fn a_node_restarted_without_bootstrap_peers_finds_its_peers_again() -> Res
     let a = TestNode::start("a", da.path(), vec![]).await?;
     let b = TestNode::start("b", db.path(), vec![a.addr()]).await?;
     b.wait_mesh(1).await?;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while b.node.store().known_peers()?.is_empty() {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "b noted a's address within 10 s");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let book_of = |n: &TestNode| n.node.store().known_peers().unwrap_or_default();
+    wait_until("b to note a's address", || std::future::ready(!book_of(&b).is_empty())).await?;
     let known = b.node.store().known_peers()?;
     assert_eq!(known[0].peer, a.node.peer_id.to_bytes(), "b dialled a: a is in b's book");
     assert!(!known[0].heard, "reached by b's own dial");
     // a was dialled: b is in a's book only as heard of, at the address b listens on.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    let heard = loop {
-        let book = a.node.store().known_peers()?;
-        if let Some(b_entry) = book.into_iter().find(|k| k.peer == b.node.peer_id.to_bytes()) {
-            break b_entry;
-        }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "a noted b's listen address within 10 s");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    let b_entry = |a: &TestNode, b: PeerId| book_of(a).into_iter().find(|k| k.peer == b.to_bytes());
+    let b_peer = b.node.peer_id;
+    wait_until("a to note b's listen address", || std::future::ready(b_entry(&a, b_peer).is_some())).await?;
+    let heard = b_entry(&a, b_peer).context("b in a's book")?;
     assert!(heard.heard && !heard.chosen, "{heard:?}");
     let told = libp2p::Multiaddr::try_from(heard.address.clone())?;
     assert_eq!(Some(&told), b.node.listen_addrs.first(), "the address b listens on");
-    let b_peer = b.node.peer_id;
     b.stop().await;
 
     let a_peer = a.node.peer_id;
@@ -306,11 +298,8 @@ async fn a_node_restarted_without_bootstrap_peers_finds_its_peers_again() -> Res
     // it has now (a heard it again when b dialled in after its restart); a comes back on a new
     // port, which b's book does not know, so only a's dial joins them.
     let told = b.node.listen_addrs.first().cloned().context("b listens")?;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !a.node.store().known_peers()?.iter().any(|k| k.heard && k.address == told.to_vec()) {
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "a noted b's new address within 10 s");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let noted = || b_entry(&a, b_peer).is_some_and(|k| k.heard && k.address == told.to_vec());
+    wait_until("a to note b's new address", || std::future::ready(noted())).await?;
     a.stop().await;
     b.stop().await;
     let config =

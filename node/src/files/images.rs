@@ -89,7 +89,7 @@ fn decode(bytes: &[u8], kind: ImageType) -> Result<(image::DynamicImage, bool), 
         other => ImageError::Damaged(name, other.to_string()),
     };
     // JPEG decoders fill a picture cut short with grey: its end-of-image marker tells.
-    if kind == ImageType::Jpeg && !ends_whole(bytes) {
+    if kind == ImageType::Jpeg && primary_end(bytes).is_none() {
         return Err(ImageError::Damaged(name, "it ends before its picture does (cut short?)".into()));
     }
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format(kind));
@@ -159,7 +159,10 @@ fn strip(kind: ImageType, bytes: Vec<u8>) -> Result<Vec<u8>, ImageError> {
             jpeg.remove_segments_by_marker(0xFE);
             jpeg.segments_mut().retain(|s| !(s.marker() == 0xE2 && s.contents().starts_with(b"MPF\0")));
             let mut bytes = jpeg.encoder().bytes().to_vec();
-            bytes.truncate(primary_end(&bytes));
+            // What follows the first picture is dropped.
+            if let Some(end) = primary_end(&bytes) {
+                bytes.truncate(end);
+            }
             return Ok(bytes);
         }
         ImageType::Png => {
@@ -235,35 +238,26 @@ fn strip_gif(gif: &[u8]) -> Option<Vec<u8>> {
 
 /// Where a JPEG's first picture ends: just past the first end-of-image marker after its first
 /// scan (a marker cannot occur inside scan data, where `FF` is always followed by `00` or a
-/// restart marker). What follows (further pictures of a multi-picture file, camera trailers)
-/// carries metadata of its own and is dropped.
-fn primary_end(jpeg: &[u8]) -> usize {
-    let scan = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap_or(jpeg.len());
-    jpeg[scan..].windows(2).position(|w| w == [0xFF, 0xD9]).map_or(jpeg.len(), |at| scan + at + 2)
-}
-
-/// Whether a JPEG's main picture has its end-of-image marker after its first scan. The marker
-/// segments are walked by their lengths up to that scan, so a thumbnail inside the EXIF segment
-/// (a JPEG of its own, with its own end marker) is skipped whole.
-fn ends_whole(jpeg: &[u8]) -> bool {
+/// restart marker). The marker segments before the scan are walked by their lengths, so a
+/// thumbnail inside the EXIF segment (a JPEG of its own, with its own end marker) is skipped
+/// whole. `None` if the picture is cut short (no end marker, or no scan). What follows the end
+/// (further pictures of a multi-picture file, camera trailers) carries metadata of its own.
+fn primary_end(jpeg: &[u8]) -> Option<usize> {
     let mut at = 2;
     while let (Some(0xFF), Some(&marker)) = (jpeg.get(at), jpeg.get(at + 1)) {
         match marker {
             // A fill byte before a marker.
             0xFF => at += 1,
-            0xDA => return jpeg[at..].windows(2).any(|w| w == [0xFF, 0xD9]),
+            0xDA => return jpeg[at..].windows(2).position(|w| w == [0xFF, 0xD9]).map(|end| at + end + 2),
             // Markers without a segment.
             0x01 | 0xD0..=0xD7 => at += 2,
             _ => {
-                let Some(&[hi, lo]) = jpeg.get(at + 2..at + 4).and_then(|b| <&[u8; 2]>::try_from(b).ok())
-                else {
-                    return false;
-                };
+                let [hi, lo] = *jpeg.get(at + 2..at + 4)? else { return None };
                 at += 2 + usize::from(u16::from_be_bytes([hi, lo]));
             }
         }
     }
-    false
+    None
 }
 
 /// The largest JPEG thumbnail, from the sizes and qualities above, that fits the limit.
