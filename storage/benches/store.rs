@@ -242,16 +242,19 @@ fn bench_sled_raw(c: &mut Criterion) {
     g.finish();
 }
 
-fn filled_store(n: usize) -> (tempfile::TempDir, Store, Duration) {
+/// A store of `n` listings of the generated market; the time their ingest took, and their mean
+/// size in bytes.
+fn filled_store(n: usize) -> (tempfile::TempDir, Store, Duration, usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(dir.path()).expect("open");
     let objects = market(n, 7);
+    let mean = objects.iter().map(Vec::len).sum::<usize>() / n.max(1);
     let start = Instant::now();
     for chunk in objects.chunks(5_000) {
         store.ingest_batch(chunk, Durability::Lazy).expect("ingest");
     }
     store.flush().expect("flush");
-    (dir, store, start.elapsed())
+    (dir, store, start.elapsed(), mean)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -260,7 +263,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn bench_search_and_report(c: &mut Criterion) {
     for n in sizes() {
-        let (dir, store, ingest_time) = filled_store(n);
+        let (dir, store, ingest_time, mean) = filled_store(n);
         let mut g = c.benchmark_group(format!("search_{n}"));
         for (name, q) in queries() {
             g.bench_function(name, |b| b.iter(|| store.search(&q).expect("search")));
@@ -270,6 +273,13 @@ fn bench_search_and_report(c: &mut Criterion) {
         println!(
             "\n== {n} listings: ingest {:.0}/s ({ingest_time:.2?} in batches of 5,000)",
             n as f64 / ingest_time.as_secs_f64()
+        );
+        // The ceiling sled's write path sets: the same number of listings' two records, nothing
+        // else (no decoding, verification, checks or index).
+        let (sled_time, _, _) = sled_alone(n as u64, mean, "nonce first");
+        println!(
+            "sled alone, the two records of {n} listings ({mean}-byte objects): {:.0}/s ({sled_time:.2?})",
+            n as f64 / sled_time.as_secs_f64()
         );
         println!("{:<18} {:>9} {:>9} {:>9} {:>8}", "query", "p50", "p99", "max", "matches");
         for (name, q) in queries() {
@@ -338,48 +348,58 @@ fn bench_search_and_report(c: &mut Criterion) {
     }
 }
 
-/// Why listing heads are keyed nonce first: sled alone, 100,000 listings by 2,000 authors (an
-/// object of 366 bytes under a random id, and a head of 58 bytes under its listing key), 256
-/// listings to a batch as `ingest_batch` writes them; the file's size with the head's key
-/// author first (schema version 6) and nonce first (version 7). Printed, not timed.
-fn report_head_layouts() {
-    for (layout, nonce_first) in [("author first", false), ("nonce first", true)] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = sled::Config::new().path(dir.path()).cache_capacity(64 << 20).open().expect("open");
-        let mut rng = Rng(11);
-        let mut batch = sled::Batch::default();
-        let mut records = 0usize;
-        let authors: Vec<[u8; 32]> = (0..2_000u32).map(|i| *author(i).public().as_bytes()).collect();
-        for i in 0..100_000u64 {
-            let mut nonce = [0u8; 16];
-            nonce[..8].copy_from_slice(&rng.next_u64().to_be_bytes());
-            nonce[8..].copy_from_slice(&rng.next_u64().to_be_bytes());
-            let author = &authors[rng.below(authors.len())];
-            let head_key = if nonce_first {
-                [&b"H"[..], &nonce, author].concat()
-            } else {
-                [&b"h"[..], author, &nonce].concat()
-            };
-            let id = [
-                rng.next_u64().to_be_bytes(),
-                rng.next_u64().to_be_bytes(),
-                rng.next_u64().to_be_bytes(),
-                rng.next_u64().to_be_bytes(),
-            ]
-            .concat();
-            let object_key = [&b"o"[..], &id].concat();
-            records += head_key.len() + 58 + object_key.len() + 366;
-            batch.insert(head_key, vec![1u8; 58]);
-            batch.insert(object_key, vec![7u8; 366]);
-            if (i + 1) % 256 == 0 {
-                db.apply_batch(std::mem::take(&mut batch)).expect("write");
-            }
+/// sled alone writing the two records a listing costs (its object under a random id, and a
+/// 58-byte head), for `n` listings by 2,000 authors, 256 listings to a batch as `ingest_batch`
+/// writes them, with the store's page cache (64 MiB). The head's key is `layout`: author first
+/// (schema version 6), nonce first (version 7, the store's) or slot first (an arrival sequence
+/// number, then the nonce: tried, see docs/PERFORMANCE.md). Returns the time taken, the file's
+/// size and the bytes of records.
+fn sled_alone(n: u64, object_bytes: usize, layout: &str) -> (Duration, u64, usize) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = sled::Config::new().path(dir.path()).cache_capacity(64 << 20).open().expect("open");
+    let mut rng = Rng(11);
+    let mut batch = sled::Batch::default();
+    let mut records = 0usize;
+    let authors: Vec<[u8; 32]> = (0..2_000u32).map(|i| *author(i).public().as_bytes()).collect();
+    let start = Instant::now();
+    for i in 0..n {
+        let mut nonce = [0u8; 16];
+        nonce[..8].copy_from_slice(&rng.next_u64().to_be_bytes());
+        nonce[8..].copy_from_slice(&rng.next_u64().to_be_bytes());
+        let author = &authors[rng.below(authors.len())];
+        let head_key = match layout {
+            "author first" => [&b"h"[..], author, &nonce].concat(),
+            "nonce first" => [&b"H"[..], &nonce, author].concat(),
+            _ => [&b"H"[..], &(i + 1).to_be_bytes(), &nonce, author].concat(),
+        };
+        let id = [
+            rng.next_u64().to_be_bytes(),
+            rng.next_u64().to_be_bytes(),
+            rng.next_u64().to_be_bytes(),
+            rng.next_u64().to_be_bytes(),
+        ]
+        .concat();
+        let object_key = [&b"o"[..], &id].concat();
+        records += head_key.len() + 58 + object_key.len() + object_bytes;
+        batch.insert(head_key, vec![1u8; 58]);
+        batch.insert(object_key, vec![7u8; object_bytes]);
+        if (i + 1) % 256 == 0 {
+            db.apply_batch(std::mem::take(&mut batch)).expect("write");
         }
-        db.apply_batch(batch).expect("write");
-        db.flush().expect("flush");
+    }
+    db.apply_batch(batch).expect("write");
+    db.flush().expect("flush");
+    (start.elapsed(), db.size_on_disk().expect("size"), records)
+}
+
+/// Why listing heads are keyed nonce first: the file sled alone makes for 100,000 listings'
+/// records (objects of 366 bytes) with each head layout. Printed, not timed.
+fn report_head_layouts() {
+    for layout in ["author first", "nonce first", "slot first"] {
+        let (_, file, records) = sled_alone(100_000, 366, layout);
         println!(
             "sled alone, 100000 listings of 2000 authors, heads keyed {layout}: file {:.1} MiB for {:.1} MiB of records",
-            db.size_on_disk().expect("size") as f64 / 1_048_576.0,
+            file as f64 / 1_048_576.0,
             records as f64 / 1_048_576.0
         );
     }
