@@ -43,6 +43,14 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
 }
 
 fn main() -> ExitCode {
+    // clap takes an empty HAGGLE_DATA_DIR for a missing --data-dir value (even beside the flag),
+    // and says so, naming a flag that may never have been typed.
+    if std::env::var_os("HAGGLE_DATA_DIR").is_some_and(|v| v.is_empty()) {
+        eprintln!(
+            "error: HAGGLE_DATA_DIR is set but empty: set it to a directory, or unset it to use the default data dir"
+        );
+        return ExitCode::from(2);
+    }
     let cli = Cli::parse();
     init_logging(&cli);
     match run(cli) {

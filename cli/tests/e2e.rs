@@ -369,6 +369,18 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(stderr(&out).contains("is a file, not a directory"), "{}", stderr(&out));
     }
+    // An empty HAGGLE_DATA_DIR is named as the mistake (clap blamed --data-dir, also when the
+    // flag was given).
+    for flag in [&[][..], &["--data-dir", "somewhere"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_haggle"))
+            .env("HAGGLE_DATA_DIR", "")
+            .args(flag)
+            .arg("id")
+            .output()
+            .expect("run haggle");
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains("HAGGLE_DATA_DIR is set but empty"), "{}", stderr(&out));
+    }
 
     let node = NodeProcess::start(&dir, None);
     // A second node refused for a port in use (the first one's API port) leaves its new data

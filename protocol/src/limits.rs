@@ -267,8 +267,8 @@ fn validate_listing(l: &Listing, created_at: Timestamp) -> Result<(), Validation
     text(&l.title, "title", MAX_TITLE_CHARS, Len::Chars, Lines::One)?;
     text(&l.description, "description", MAX_DESCRIPTION_BYTES, Len::Bytes, Lines::Many)?;
     validate_category(&l.category)?;
-    list(&l.tags, "tags", MAX_TAGS, MAX_TAG_CHARS)?;
-    list(&l.payment, "payment", MAX_PAYMENT_METHODS, MAX_PAYMENT_CHARS)?;
+    list(&l.tags, ("tags", "a tag"), MAX_TAGS, MAX_TAG_CHARS)?;
+    list(&l.payment, ("payment", "a payment method"), MAX_PAYMENT_METHODS, MAX_PAYMENT_CHARS)?;
     text(&l.location.text, "location", MAX_LOCATION_CHARS, Len::Chars, Lines::One)?;
     if let Some(geohash) = &l.location.geohash {
         validate_geohash(geohash)?;
@@ -457,9 +457,11 @@ fn text(s: &str, field: &'static str, max: usize, unit: Len, lines: Lines) -> Re
     Ok(())
 }
 
+/// Checks a list: `names` is the list's name and one entry's ("tags", "a tag"), so that an
+/// entry over its limit is named as the entry ("a tag is 33 characters long"), not the list.
 fn list(
     items: &[String],
-    field: &'static str,
+    (field, entry): (&'static str, &'static str),
     max_items: usize,
     max_chars: usize,
 ) -> Result<(), ValidationError> {
@@ -467,8 +469,8 @@ fn list(
         return Err(ValidationError::TooMany { field, count: items.len(), max: max_items });
     }
     for item in items {
-        non_empty(item, field)?;
-        text(item, field, max_chars, Len::Chars, Lines::One)?;
+        non_empty(item, entry)?;
+        text(item, entry, max_chars, Len::Chars, Lines::One)?;
     }
     Ok(())
 }
@@ -499,8 +501,9 @@ mod tests {
             (Listing { tags: vec!["t".into(); MAX_TAGS + 1], ..listing("x") }, "tags has 17 entries"),
             (
                 Listing { tags: vec!["t".repeat(MAX_TAG_CHARS + 1)], ..listing("x") },
-                "tags is 33 characters long",
+                "a tag is 33 characters long, over the limit of 32",
             ),
+            (Listing { payment: vec![" ".into()], ..listing("x") }, "a payment method must not be empty"),
             (Listing { category: "Vehicles".into(), ..listing("x") }, "category `Vehicles`"),
             (Listing { category: "a//b".into(), ..listing("x") }, "category `a//b`"),
             (Listing { quantity: 0, ..listing("x") }, "quantity must be 1 to 1000000, not 0"),

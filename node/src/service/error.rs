@@ -266,6 +266,14 @@ pub enum Conflict {
         .0.fmt_short(), .0.fmt_short()
     )]
     SameOffer(ObjectId),
+    /// The owner has as many open offers on the listing as one party may.
+    #[error(
+        "you already have {max} open offers on this listing, as many as one person may: withdraw one (haggle offers lists them; haggle withdraw <thread>) or wait for an answer"
+    )]
+    TooManyOpenOffers {
+        /// The limit.
+        max: usize,
+    },
     /// More asked than is left.
     #[error(
         "only {remaining} can be promised now, {requested} asked: what is left after deals and what your open counter-offers and accepts promise (haggle offers lists them; withdraw a counter-offer to free what it holds)"
@@ -476,7 +484,8 @@ impl Conflict {
             Conflict::AlreadyRated { .. }
             | Conflict::TooManyBids { .. }
             | Conflict::Booking(_)
-            | Conflict::SameOffer(_) => ErrorCode::Conflict,
+            | Conflict::SameOffer(_)
+            | Conflict::TooManyOpenOffers { .. } => ErrorCode::Conflict,
             Conflict::NotAnAuction(_)
             | Conflict::NotACampaign(_)
             | Conflict::NotDigital(_)
@@ -503,6 +512,7 @@ impl From<RejectReason> for ServiceError {
             }
             RejectReason::Step(e) => InvalidInput::Step(e).into(),
             RejectReason::DatesTaken(e) => Conflict::Booking(e).into(),
+            RejectReason::TooManyOpenOffers { max } => Conflict::TooManyOpenOffers { max }.into(),
             other => Conflict::Refused(other).into(),
         }
     }

@@ -165,6 +165,25 @@ fn the_same_offer_twice_is_refused_naming_the_open_one() {
     buyer.offer(&id, offer_of("105")).expect("another price is another offer");
 }
 
+/// Defect: a fourth open offer on one listing was refused with the network's wording ("the
+/// offerer already has 3 open offers"), said to the offerer; it now speaks to them.
+#[test]
+fn a_fourth_open_offer_is_refused_in_the_offerers_words() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller.publish(draft("Road bike", "120")).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let id = listing.object.id().to_hex();
+    for price in ["90", "95", "100"] {
+        buyer.offer(&id, offer_of(price)).expect("offered");
+    }
+    let fourth = buyer.offer(&id, offer_of("105")).expect_err("a fourth open offer");
+    assert_eq!(fourth.code(), ErrorCode::Conflict);
+    let text = fourth.to_string();
+    assert!(text.starts_with("you already have 3 open offers on this listing"), "{text}");
+    assert!(text.contains("haggle withdraw"), "{text}");
+}
+
 /// Defect: a counter repeating the other party's terms was signed and sent, leaving both sides
 /// where they were; it is refused with a pointer to `accept`.
 #[test]
