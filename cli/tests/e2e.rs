@@ -383,6 +383,11 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     }
 
     let node = NodeProcess::start(&dir, None);
+    // -v on a client command says which node it asked and what it answered.
+    let out = haggle(&dir, &["-v", "status"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the node answered"), "{}", stderr(&out));
+    assert!(!stderr(&haggle(&dir, &["status"])).contains("the node answered"), "quiet without -v");
     // A second node refused for a port in use (the first one's API port) leaves its new data
     // dir private all the same.
     let taken = std::fs::read_to_string(dir.join("api.addr")).expect("the node's API address");

@@ -118,6 +118,7 @@ impl ApiClient {
         let token = std::fs::read_to_string(&cookie_path)
             .map_err(|source| ClientError::Cookie { path: cookie_path, source })?;
         let mut client = Self::new(&format!("http://{}", addr.trim()), token.trim());
+        tracing::debug!(api = %client.base, data_dir = %data_dir.display(), "the node's API, from its data dir");
         client.data_dir = Some(data_dir.to_owned());
         Ok(client)
     }
@@ -428,7 +429,11 @@ impl ApiClient {
         url: &str,
         result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<T, ClientError> {
-        let mut response = result.map_err(|e| self.unreachable(url, e))?;
+        let mut response = result.map_err(|e| {
+            tracing::debug!(%url, error = %e, "no answer from the node");
+            self.unreachable(url, e)
+        })?;
+        tracing::debug!(%url, status = response.status().as_u16(), "the node answered");
         if !response.status().is_success() {
             return Err(api_error(response));
         }
