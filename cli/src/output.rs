@@ -281,8 +281,11 @@ pub fn listing(l: &ListingView) {
     if !l.tags.is_empty() {
         outln!("  tags      {}", l.tags.join(", "));
     }
-    if !l.location.is_empty() {
-        outln!("  location  {}", l.location);
+    match (l.location.is_empty(), &l.geohash) {
+        (false, Some(g)) => outln!("  location  {} (geohash {g})", l.location),
+        (false, None) => outln!("  location  {}", l.location),
+        (true, Some(g)) => outln!("  location  geohash {g}"),
+        (true, None) => {}
     }
     if !l.payment.is_empty() {
         outln!("  payment   {}", l.payment.join(", "));

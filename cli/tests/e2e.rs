@@ -563,6 +563,17 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
     let out = haggle_into_closed_pipe(&dir, &["search", "lamp"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    // show gives the geohash a listing was published with (it left it out).
+    let chair = ["--json", "publish", "--title", "Garden chair", "--price", "5", "--currency", "EUR"];
+    let out = haggle(
+        &dir,
+        &[&chair[..], &["--category", "garden", "--location", "Ghent", "--geohash", "u14dh"]].concat(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id =
+        serde_json::from_slice::<Value>(&out.stdout).expect("json")["id"].as_str().expect("id").to_owned();
+    let shown = String::from_utf8_lossy(&haggle(&dir, &["show", &id]).stdout).into_owned();
+    assert!(shown.contains("location  Ghent (geohash u14dh)"), "{shown}");
 
     let long_id = "ab".repeat(33);
     let cases: [(&[&str], &str); 15] = [
