@@ -513,18 +513,25 @@ pub struct ListingFields {
     /// Category path, e.g. vehicles/bikes (needed to publish).
     #[arg(long)]
     pub category: Option<String>,
-    /// A tag; repeat for several.
+    /// A tag; repeat for several. In an update, the tags given replace the old ones.
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
+    /// For haggle update: remove every tag.
+    #[arg(long, conflicts_with = "tags")]
+    pub no_tags: bool,
     /// Where the thing is, in words.
     #[arg(long)]
     pub location: Option<String>,
     /// Geohash of the location (optional).
     #[arg(long)]
     pub geohash: Option<String>,
-    /// An accepted way to pay; repeat for several.
+    /// An accepted way to pay; repeat for several. In an update, the ways given replace the old
+    /// ones.
     #[arg(long = "pay", value_name = "METHOD")]
     pub payment: Vec<String>,
+    /// For haggle update: remove every way to pay.
+    #[arg(long, conflicts_with = "payment")]
+    pub no_pay: bool,
     /// Delivery terms, e.g. "pickup only".
     #[arg(long)]
     pub delivery: Option<String>,

@@ -574,6 +574,24 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
         serde_json::from_slice::<Value>(&out.stdout).expect("json")["id"].as_str().expect("id").to_owned();
     let shown = String::from_utf8_lossy(&haggle(&dir, &["show", &id]).stdout).into_owned();
     assert!(shown.contains("location  Ghent (geohash u14dh)"), "{shown}");
+    // Tags and ways to pay can be taken off again (an update could only replace them).
+    let out = haggle(&dir, &["--json", "update", &id, "--tag", "teak", "--pay", "cash"]);
+    let updated: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        (&updated["tags"], &updated["payment"]),
+        (&serde_json::json!(["teak"]), &serde_json::json!(["cash"]))
+    );
+    let out = haggle(&dir, &["--json", "update", &id, "--no-tags", "--no-pay"]);
+    let updated: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        (&updated["tags"], &updated["payment"]),
+        (&serde_json::json!([]), &serde_json::json!([])),
+        "{}",
+        stderr(&out)
+    );
+    let out = haggle(&dir, &["publish", "--no-tags", "--title", "Stool", "--category", "home"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--no-tags is for haggle update"), "{}", stderr(&out));
 
     let long_id = "ab".repeat(33);
     let cases: [(&[&str], &str); 15] = [

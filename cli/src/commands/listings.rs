@@ -43,6 +43,10 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
     if fields.no_images {
         return Err(usage("--no-images is for haggle update (a new listing has no pictures unless --image)"));
     }
+    if fields.no_tags || fields.no_pay {
+        let flag = if fields.no_tags { "--no-tags" } else { "--no-pay" };
+        return Err(usage(format!("{flag} is for haggle update (a new listing has only what you give it)")));
+    }
     let pictures = files::read_pictures(&fields.images)?;
     let keep_location = fields.keep_location;
     let patch = patch(fields, true)?;
@@ -271,14 +275,14 @@ fn patch(f: ListingFields, publishing: bool) -> Result<ListingPatch> {
         title: None,
         description,
         category: f.category,
-        tags: (!f.tags.is_empty()).then_some(f.tags),
+        tags: (!f.tags.is_empty() || f.no_tags).then_some(f.tags),
         price: f.price,
         currency: f.currency,
         per: f.per.map(|p| p.0),
         quantity: f.qty,
         location: f.location,
         geohash: f.geohash,
-        payment: (!f.payment.is_empty()).then_some(f.payment),
+        payment: (!f.payment.is_empty() || f.no_pay).then_some(f.payment),
         delivery: f.delivery,
         calendar,
         images: None,
