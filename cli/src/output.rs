@@ -411,17 +411,18 @@ pub fn thread(t: &ThreadView) {
             "  next      the other party accepted: your node confirms by itself if the terms still stand, which makes the deal (haggle deals); if no deal follows, withdraw them"
         ),
         // Terms the calendar no longer takes cannot be accepted: the way on is other nights.
-        (Some(Party::Me), Some(why)) => {
+        // The move is the terms' proposer's (the node says so in `awaiting`, whoever proposed).
+        (Some(_), Some(why)) => {
             outln!("  nights    no longer available: {why}");
-            outln!("  next      your move: counter with other nights (--from, --to), or decline");
-        }
-        (Some(Party::Them), Some(why)) => {
-            outln!("  nights    no longer available: {why}");
-            let again = match t.role {
-                haggle_node::api::types::Role::Offerer => ", then ask for other nights",
-                _ => "",
-            };
-            outln!("  next      withdraw these terms (haggle withdraw {}){again}", short(&t.thread));
+            if t.proposed_by == Party::Me {
+                let again = match t.role {
+                    haggle_node::api::types::Role::Offerer => ", then ask for other nights",
+                    _ => "",
+                };
+                outln!("  next      withdraw these terms (haggle withdraw {}){again}", short(&t.thread));
+            } else {
+                outln!("  next      your move: counter with other nights (--from, --to), or decline");
+            }
         }
         (Some(Party::Me), None) => outln!("  next      your move: accept, counter or decline"),
         (Some(Party::Them), None) => outln!("  next      waiting for the other party"),

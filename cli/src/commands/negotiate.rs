@@ -146,9 +146,6 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                     // sides, nobody is holding them up); after it, a high bid under the reserve
                     // is the seller's to accept or not.
                     Some(_) if output::waits_for_end(t) => "at end".into(),
-                    // Terms whose nights went cannot be accepted: the move is their proposer's,
-                    // to withdraw them (as haggle show says).
-                    Some(Party::Them) if t.nights_unavailable.is_some() => "you".into(),
                     Some(Party::Me) => "you".into(),
                     Some(Party::Them) => "them".into(),
                     None => "-".into(),

@@ -613,6 +613,9 @@ impl Service {
     fn their_terms(&self, thread: &ThreadRecord, action: &'static str) -> Result<ObjectId, ServiceError> {
         self.open(thread)?;
         if thread.view.proposer == self.me() {
+            if let Some(why) = super::views::nights_unavailable(&self.store, thread)? {
+                return Err(Conflict::OwnNightsGone { thread: thread.view.thread, why }.into());
+            }
             return Err(Conflict::OwnTerms { action }.into());
         }
         if thread.view.state == ThreadState::Confirming {
@@ -963,6 +966,9 @@ fn auction_terms(
     let currency = &start.currency;
     let increment = match &a.increment {
         Some(text) => currency.parse_amount(text)?,
+        // One whole unit (1 EUR), but no more than a twentieth of the start price: a start of
+        // 0.001 BTC would otherwise ask every bid to add a whole bitcoin.
+        None if start.amount > 0 => currency.minor_per_major().min((start.amount / 20).max(1)),
         None => currency.minor_per_major(),
     };
     if increment == 0 {

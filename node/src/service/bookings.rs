@@ -269,6 +269,15 @@ mod tests {
         assert_eq!(unavailable(&owner, &cheap_thread), Some(why.clone()), "the owner sees it");
         assert_eq!(unavailable(&guest, &cheap_thread), Some(why), "the guest sees it");
         assert_eq!(unavailable(&late, &thread.to_hex()), None, "not the deal's own");
+        // The move is the guest's, to withdraw (the view's `awaiting` said the owner's, where the
+        // table said the guest's), and a counter on those terms points there.
+        let awaiting = |s: &Service| s.thread_view(&cheap_thread).expect("view").awaiting;
+        assert_eq!(awaiting(&guest), Some(crate::api::types::Party::Me));
+        assert_eq!(awaiting(&owner), Some(crate::api::types::Party::Me), "the owner may decline");
+        let countered =
+            guest.counter(&cheap_thread, request(days_ahead(20, 25), None)).expect_err("own terms");
+        let withdraw = format!("haggle withdraw {}", cheap.object.id().fmt_short());
+        assert!(countered.to_string().contains(&withdraw), "{countered}");
         match owner.accept(&cheap_thread) {
             Err(ServiceError::Conflict(Conflict::Booking(e))) => {
                 assert!(e.to_string().contains("overlaps"), "{e}")

@@ -306,6 +306,18 @@ pub enum Conflict {
         /// accept, counter or decline.
         action: &'static str,
     },
+    /// Answering one's own terms whose nights can no longer be booked: the move is to withdraw
+    /// them.
+    #[error(
+        "the terms on the table are your own, and their nights can no longer be booked ({why}): withdraw them (haggle withdraw {}), then ask for other nights",
+        .thread.fmt_short()
+    )]
+    OwnNightsGone {
+        /// The thread.
+        thread: ObjectId,
+        /// Why the nights cannot be booked.
+        why: String,
+    },
     /// Withdrawing the other party's terms.
     #[error("the terms on the table are the other party's: decline them instead of withdrawing")]
     TheirTerms,
@@ -476,9 +488,10 @@ impl Conflict {
                 ErrorCode::QuantityExceeded
             }
             Conflict::OwnListing => ErrorCode::OwnListing,
-            Conflict::OwnTerms { .. } | Conflict::TheirTerms | Conflict::AwaitingConfirmation(_) => {
-                ErrorCode::NotYourTurn
-            }
+            Conflict::OwnTerms { .. }
+            | Conflict::OwnNightsGone { .. }
+            | Conflict::TheirTerms
+            | Conflict::AwaitingConfirmation(_) => ErrorCode::NotYourTurn,
             Conflict::ThreadEnded { .. } => ErrorCode::ThreadEnded,
             Conflict::Step(_) | Conflict::NotRateable { .. } => ErrorCode::NotYourTurn,
             Conflict::AlreadyRated { .. }

@@ -209,6 +209,7 @@ pub(super) fn thread_with(
     }
     let my_last = t.messages.iter().rev().find(|m| m.author() == *me);
     let author = v.listing_author == *me;
+    let nights_unavailable = nights_unavailable(store, t)?;
     Ok(ThreadView {
         thread: v.thread,
         opening: t.offer.kind(),
@@ -227,9 +228,11 @@ pub(super) fn thread_with(
         } else if v.state == haggle_protocol::ThreadState::Confirming {
             // The proposer's node confirms the Accept.
             Some(party(v.proposer, me))
-        } else if v.proposer == *me {
+        } else if v.proposer == *me && nights_unavailable.is_none() {
             Some(Party::Them)
         } else {
+            // Terms whose nights went cannot be accepted: the move is their proposer's, to
+            // withdraw them and ask for other nights.
             Some(Party::Me)
         },
         delivery: match my_last {
@@ -242,7 +245,7 @@ pub(super) fn thread_with(
         updated_at: t.messages.iter().map(|m| m.created_at().as_millis()).max(),
         replaced_by,
         outcome,
-        nights_unavailable: nights_unavailable(store, t)?,
+        nights_unavailable,
     })
 }
 
@@ -250,7 +253,7 @@ pub(super) fn thread_with(
 /// listing's calendar (the current revision this node holds) does not take them. Nights the
 /// owner offered in the thread (a special stay) are the owner's choice and are checked only
 /// against the nights booked.
-fn nights_unavailable(store: &Store, t: &ThreadRecord) -> Result<Option<String>, StoreError> {
+pub(super) fn nights_unavailable(store: &Store, t: &ThreadRecord) -> Result<Option<String>, StoreError> {
     let v = &t.view;
     let Some(dates) = v.terms.dates else { return Ok(None) };
     if v.state.is_final() || v.state == haggle_protocol::ThreadState::Confirming {

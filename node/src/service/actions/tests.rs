@@ -499,6 +499,29 @@ fn renewing_an_auction_too_briefly_names_the_least_lifetime() {
     assert!(seller.renew(&id, Some(too_little)).is_err(), "a day less is not");
 }
 
+/// Defect: an auction's default increment was one whole unit whatever the start: a start of
+/// 0.001 BTC asked each bid to add 1 BTC. It is now at most a twentieth of the start price.
+#[test]
+fn the_default_increment_is_scaled_to_the_start_price() {
+    use crate::api::types::AuctionDraft;
+
+    let (seller, _sd) = service(1);
+    let increment = |price: &str, currency: &str| {
+        let auction = ListingDraft {
+            kind: haggle_protocol::ListingKind::Auction,
+            auction: Some(AuctionDraft { ends_in: 3_600, reserve: None, increment: None, window: None }),
+            currency: currency.parse().ok(),
+            ..draft("Brass lamp", price)
+        };
+        let object = seller.publish(auction).expect("published").object;
+        object.listing().and_then(|l| l.auction()).expect("an auction").increment
+    };
+    assert_eq!(increment("50", "EUR"), 100, "1 EUR on a start of 50");
+    assert_eq!(increment("10", "EUR"), 50, "a twentieth of 10 EUR");
+    assert_eq!(increment("0.001", "BTC"), 5_000, "0.00005 BTC on a start of 0.001");
+    assert_eq!(increment("0", "EUR"), 100, "a free start: 1 EUR");
+}
+
 /// Defect: a deal both parties called off kept what it took; the quantity stayed down for good.
 /// Now the owner's node publishes a revision that gives it back, once, when the second `cancel`
 /// (here the owner's own) ends the deal.
