@@ -106,6 +106,13 @@ pub(super) fn dates(text: &str) -> Result<DateRange, ServiceError> {
 /// those that meet are joined.
 pub(super) fn calendar(draft: &CalendarDraft, old: Option<&Calendar>) -> Result<Calendar, ServiceError> {
     let calendar = open_calendar(draft, old)?;
+    if calendar.max_stay != 0 && calendar.max_stay < calendar.min_stay {
+        return Err(InvalidInput::Dates(format!(
+            "the longest stay ({} nights) would be shorter than the shortest ({}): give --max-stay {} or more, or a lower --min-stay",
+            calendar.max_stay, calendar.min_stay, calendar.min_stay
+        ))
+        .into());
+    }
     // A calendar no stay fits would take no booking at all (checked when the open dates or the
     // shortest stay change: an update of other settings keeps what was accepted before).
     let today = haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
@@ -134,7 +141,7 @@ fn open_calendar(draft: &CalendarDraft, old: Option<&Calendar>) -> Result<Calend
                 open: old.open.clone(),
             }),
             None => Err(InvalidInput::Dates(
-                "a calendar needs the dates it is open, e.g. 2026-12-01..2027-04-01".into(),
+                "a calendar needs the dates it is open: add --available FROM..TO, e.g. --available 2026-12-01..2027-04-01".into(),
             )
             .into()),
         };
@@ -307,6 +314,18 @@ mod tests {
         let updated = owner.update(&id, patch).expect("updated");
         let c = updated.object.listing().and_then(|l| l.calendar()).expect("a calendar").clone();
         assert_eq!((c.min_stay, c.max_stay, c.instant, c.booked), (3, 14, true, vec![week]));
+        // A shortest stay over the longest names both and the way out.
+        let patch = crate::api::types::ListingPatch {
+            calendar: Some(CalendarDraft { min_stay: Some(20), ..CalendarDraft::default() }),
+            ..Default::default()
+        };
+        let crossed = owner.update(&id, patch).expect_err("longest under shortest");
+        let text = crossed.to_string();
+        assert!(
+            text.contains("the longest stay (14 nights) would be shorter than the shortest (20)"),
+            "{text}"
+        );
+        assert!(text.contains("--max-stay 20 or more"), "{text}");
         assert_eq!(c.open, vec![days_ahead(1, 60)]);
     }
 
@@ -319,10 +338,13 @@ mod tests {
 
         let (owner, _d0) = service(1);
         let (guest, _d1) = service(2);
-        // Nor is a calendar no stay fits published: 59 open nights, a minimum stay of 70.
+        // Nor is a calendar no stay fits published: 59 open nights, a minimum stay of 70 (and no
+        // longest stay).
         let open = cabin(false).calendar.expect("a calendar");
-        let long =
-            ListingDraft { calendar: Some(CalendarDraft { min_stay: Some(70), ..open }), ..cabin(false) };
+        let long = ListingDraft {
+            calendar: Some(CalendarDraft { min_stay: Some(70), max_stay: Some(0), ..open }),
+            ..cabin(false)
+        };
         let refused = owner.publish(long).expect_err("no stay fits");
         assert!(refused.to_string().contains("minimum stay is 70 nights"), "{refused}");
         let listing = owner.publish(cabin(false)).expect("published");
