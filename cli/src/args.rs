@@ -867,7 +867,7 @@ fn date_range(text: &str) -> Result<String, String> {
 fn date(text: &str) -> Result<String, String> {
     haggle_protocol::calendar::parse_date(text)
         .map(|d| haggle_protocol::calendar::Date(d).to_string())
-        .map_err(|e| format!("`{}` is not a date: write e.g. 2026-12-20", e.0))
+        .map_err(|e| format!("`{}` is not {}: write e.g. 2026-12-20", e.0, e.1))
 }
 
 /// A number of nights, 1 or more (`3`, or `3d`).

@@ -67,7 +67,8 @@ impl std::str::FromStr for DateRange {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || DateError(s.to_owned(), "a date range");
         let (a, b) = s.trim().split_once("..").ok_or_else(bad)?;
-        let (from, to) = (parse_date(a).map_err(|_| bad())?, parse_date(b).map_err(|_| bad())?);
+        // A side that is no date is named, with why (a 30 February is no day of its month).
+        let (from, to) = (parse_date(a)?, parse_date(b)?);
         if to <= from {
             return Err(DateError(s.to_owned(), "a range whose check-out is after its check-in"));
         }
@@ -98,8 +99,11 @@ pub fn parse_date(text: &str) -> Result<u32, DateError> {
         p.parse().map_err(|_| bad())
     };
     let (y, m, d) = (next(4)?, next(2)?, next(2)?);
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || d == 0 {
         return Err(bad());
+    }
+    if d > days_in_month(y, m) {
+        return Err(DateError(text.to_owned(), "a day of its month (the month has fewer days)"));
     }
     u32::try_from(days_from_civil(i64::from(y), m, d)).map_err(|_| bad())
 }
@@ -352,6 +356,13 @@ mod tests {
         }
         let err = "2026-12-27..2026-12-20".parse::<DateRange>().expect_err("backwards");
         assert!(err.to_string().contains("check-out is after"), "{err}");
+        // The side that is no date is named, and a day past its month's end says so.
+        let err = "2027-02-26..2027-02-30".parse::<DateRange>().expect_err("30 February");
+        assert!(err.to_string().starts_with("`2027-02-30` is not a day of its month"), "{err}");
+        let err = "2027-02-26..soon".parse::<DateRange>().expect_err("not a date");
+        assert!(err.to_string().starts_with("`soon` is not a date"), "{err}");
+        let err = "2027-02-26".parse::<DateRange>().expect_err("one date");
+        assert!(err.to_string().starts_with("`2027-02-26` is not a date range"), "{err}");
     }
 
     #[test]
