@@ -297,10 +297,11 @@ pub fn listing(l: &ListingView) {
         let sizes: Vec<String> =
             l.images.iter().map(|i| format!("{}x{} {}", i.width, i.height, i.kind.extension())).collect();
         outln!(
-            "  pictures  {} ({}); haggle show {} --images saves them",
+            "  pictures  {} ({}); haggle show {} --images saves {}",
             l.images.len(),
             sizes.join(", "),
-            short(&l.id)
+            short(&l.id),
+            if l.images.len() == 1 { "it" } else { "them" }
         );
     }
     if let Some(file) = &l.file {

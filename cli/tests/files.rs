@@ -144,6 +144,12 @@ fn pictures_travel_two_hops_with_thumbnails_and_arrive_byte_for_byte() {
     // An update replaces the pictures; --no-images removes them.
     let updated = json(&da, &["update", &id[..12], "--image", front_arg]);
     assert_eq!(updated["images"].as_array().map(Vec::len), Some(1));
+    let shown = String::from_utf8_lossy(&haggle(&da, &["show", &id[..12]]).stdout).into_owned();
+    assert!(shown.contains("--images saves it\n"), "one picture: {shown}");
+    // Another's listing: refused as a state of things (exit 1, as any other change), not usage.
+    let out = haggle(&db, &["update", &id[..12], "--image", front_arg]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("only its author can change its files"), "{out:?}");
     let updated = json(&da, &["update", &id[..12], "--no-images"]);
     assert!(updated.get("images").is_none_or(|v| v.as_array().is_some_and(Vec::is_empty)), "{updated}");
     a.stop();

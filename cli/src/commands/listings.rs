@@ -105,7 +105,8 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
     let current = if files_change || no_images { Some(cx.api.listing(&id)?) } else { None };
     if let Some(current) = &current {
         if !current.mine {
-            return Err(usage(format!("listing {id} is not yours: only its author can change its files")));
+            // Not a usage mistake (exit 1, as the node's refusal of any other change to it).
+            anyhow::bail!("listing {id} is not yours: only its author can change its files");
         }
         if (goods.is_some() || new_preview.is_some()) && current.file.is_none() {
             return Err(usage(format!(
