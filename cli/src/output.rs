@@ -451,6 +451,20 @@ pub fn thread(t: &ThreadView) {
         (_, _, Some(PublicOutcome::GoalMissed)) => {
             outln!("  outcome   the campaign missed its goal by the deadline: nothing is owed")
         }
+        (_, _, Some(PublicOutcome::NotAccepted))
+            if t.role == haggle_node::api::types::Role::ListingAuthor =>
+        {
+            outln!("  outcome   you sold the auction to another bid: this one is not accepted")
+        }
+        (_, _, Some(PublicOutcome::NotAccepted)) => outln!(
+            "  outcome   the seller's node sold the auction to another bid and closed it: this one is not accepted (a bid counts only if it reached the seller's node before the end)"
+        ),
+        (_, _, Some(PublicOutcome::Closed)) if t.role == haggle_node::api::types::Role::ListingAuthor => {
+            outln!("  outcome   you closed the listing without accepting this")
+        }
+        (_, _, Some(PublicOutcome::Closed)) => {
+            outln!("  outcome   the owner closed the listing without accepting this: nothing is owed")
+        }
         _ => {}
     }
     if let Some(deal) = t.deal {

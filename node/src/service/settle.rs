@@ -265,6 +265,98 @@ mod tests {
         assert!(matches!(seen[&closed], Timed::Auction { active: false, .. }), "{seen:?}");
     }
 
+    /// The message of `kind` in `thread` on `svc`, as bytes for the other party.
+    fn message(svc: &Service, thread: ObjectId, kind: haggle_protocol::ObjectKind) -> Vec<u8> {
+        let record = svc.store.thread(&thread).expect("read").expect("thread");
+        record.messages.iter().find(|m| m.kind() == kind).expect("the message").bytes().to_vec()
+    }
+
+    fn bid(svc: &Service, id: &str, price: &str) -> Vec<u8> {
+        let request = crate::api::types::BidRequest { price: price.into(), message: String::new() };
+        svc.bid(id, request).expect("bid").object.bytes().to_vec()
+    }
+
+    /// Defect: a bid that never reached the seller's node (made while it was offline) stayed
+    /// open and "at end" on its bidder's node, as if the seller's node were still to accept it,
+    /// after that node sold the auction to another bid and closed it; so did a bid on an
+    /// auction retracted without it.
+    #[test]
+    fn a_bid_the_seller_never_held_is_not_accepted_once_the_auction_closes() {
+        use crate::api::types::{BidStanding, PublicOutcome};
+        use crate::service::Via;
+        use haggle_protocol::ObjectKind;
+
+        let (seller, _d0) = service(1);
+        let (first, _d1) = service(2);
+        let (late, _d2) = service(3);
+        let short = ListingDraft {
+            auction: Some(AuctionDraft { ends_in: 1, reserve: None, increment: None, window: Some(0) }),
+            ..auction("lamp")
+        };
+        let listing = seller.publish(short).expect("publish").object;
+        let retracted = seller.publish(auction("clock")).expect("publish").object;
+        for s in [&first, &late] {
+            s.receive(listing.bytes(), Via::Gossip);
+            s.receive(retracted.bytes(), Via::Gossip);
+        }
+        let (id, clock) = (listing.id().to_hex(), retracted.id().to_hex());
+        let taken = bid(&first, &id, "100");
+        for s in [&seller, &late] {
+            s.receive(&taken, Via::Gossip);
+        }
+        // The seller's node is away: the higher bid reaches the other bidder only.
+        let missed = bid(&late, &id, "110");
+        first.receive(&missed, Via::Gossip);
+        let unseen = bid(&late, &clock, "120");
+        let thread_of =
+            |bytes: &[u8]| haggle_protocol::Object::decode_unverified(bytes).expect("an object").id();
+        let (taken_thread, missed_thread) = (thread_of(&taken), thread_of(&missed));
+
+        // After the end, the seller's node accepts the only bid it holds.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if seller.settle_markets().expect("settle").deliver.contains(&first.me()) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the seller's node accepted no bid");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // Before the sale is known, the late bidder's node has its bid on top, awaiting the
+        // seller's node.
+        let view = |s: &Service, t: ObjectId| s.thread_view(&t.to_hex()).expect("a thread");
+        assert_eq!(view(&late, missed_thread).outcome, None);
+        assert_eq!(
+            late.listing_view(&id).expect("view").auction.expect("an auction").me,
+            Some(BidStanding::Awaiting)
+        );
+
+        let accept = message(&seller, taken_thread, ObjectKind::Accept);
+        assert_eq!(first.receive(&accept, Via::Direct).then.deliver, vec![seller.me()], "confirmed");
+        let confirm = message(&first, taken_thread, ObjectKind::Confirm);
+        let deal = seller.receive(&confirm, Via::Direct);
+        let closing = deal.then.publish.first().expect("the closing revision").clone();
+        let closing_listing = haggle_protocol::Object::decode_unverified(&closing).expect("an object");
+        assert_eq!(
+            closing_listing.listing().map(|l| (l.status, l.quantity)),
+            Some((haggle_protocol::ListingStatus::Closed, 0))
+        );
+        late.receive(&closing, Via::Gossip);
+
+        let lost = view(&late, missed_thread);
+        assert_eq!((lost.outcome, lost.awaiting), (Some(PublicOutcome::NotAccepted), None), "{lost:?}");
+        assert_eq!(
+            late.listing_view(&id).expect("view").auction.expect("an auction").me,
+            Some(BidStanding::Lost)
+        );
+        assert_eq!(view(&first, taken_thread).outcome, None, "the winner's thread is its deal");
+
+        // A retraction says so to a bid the seller's node never held.
+        let closed = seller.retract(&clock).expect("retract").object;
+        late.receive(closed.bytes(), Via::Gossip);
+        let unseen = view(&late, thread_of(&unseen));
+        assert_eq!((unseen.outcome, unseen.awaiting), (Some(PublicOutcome::Closed), None), "{unseen:?}");
+    }
+
     #[test]
     fn an_end_is_judged_from_the_scheduled_time() {
         let at = Timestamp::from_millis(1_000_000);

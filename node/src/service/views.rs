@@ -96,11 +96,31 @@ pub(super) struct CurrentPledges {
     over: HashMap<ListingKey, Option<Over>>,
 }
 
-/// An auction or campaign whose end has passed.
+/// An auction or campaign whose end has passed, or that its owner closed.
 #[derive(Clone, Copy)]
 enum Over {
-    Auction { leader: Option<ObjectId>, reserve_met: bool },
-    Campaign { funded: bool },
+    Auction {
+        leader: Option<ObjectId>,
+        reserve_met: bool,
+    },
+    Campaign {
+        funded: bool,
+    },
+    /// Closed by its owner's node: an auction sold (quantity 0) or a listing retracted.
+    Closed {
+        sold: bool,
+    },
+}
+
+/// How an auction or campaign whose current revision is `head` stands for its open threads:
+/// closed (its owner's node signed the last word), or over by this node's clock, or neither.
+fn over_of(head: &Object, ended: Option<Over>) -> Option<Over> {
+    match head.listing() {
+        Some(l) if l.status == ListingStatus::Closed => {
+            Some(Over::Closed { sold: l.quantity == 0 && l.kind == haggle_protocol::ListingKind::Auction })
+        }
+        _ => ended,
+    }
 }
 
 impl CurrentPledges {
@@ -120,19 +140,26 @@ impl CurrentPledges {
             Entry::Vacant(e) => {
                 let now = Timestamp::now();
                 let over = match t.offer.kind() {
-                    ObjectKind::Bid => store.auction(&key)?.filter(|(_, v)| v.is_over(now)).map(|(_, v)| {
-                        Over::Auction { leader: v.leader().map(|b| b.id), reserve_met: v.reserve_met() }
+                    ObjectKind::Bid => store.auction(&key)?.and_then(|(head, v)| {
+                        let ended = v.is_over(now).then(|| Over::Auction {
+                            leader: v.leader().map(|b| b.id),
+                            reserve_met: v.reserve_met(),
+                        });
+                        over_of(&head, ended)
                     }),
-                    _ => store
-                        .campaign(&key)?
-                        .filter(|(_, v)| v.is_over(now))
-                        .map(|(_, v)| Over::Campaign { funded: v.funded() }),
+                    _ => store.campaign(&key)?.and_then(|(head, v)| {
+                        over_of(&head, v.is_over(now).then(|| Over::Campaign { funded: v.funded() }))
+                    }),
                 };
                 *e.insert(over)
             }
         };
         let thread = t.view.thread;
         Ok(match over {
+            // The owner's node closes an auction after its deal, and declines the bids it holds;
+            // a bid still open here never reached it in time (or the listing was retracted).
+            Some(Over::Closed { sold: true }) => Some(PublicOutcome::NotAccepted),
+            Some(Over::Closed { sold: false }) => Some(PublicOutcome::Closed),
             Some(Over::Auction { leader, .. }) if leader != Some(thread) => Some(PublicOutcome::Outbid),
             Some(Over::Auction { reserve_met: false, .. }) => Some(PublicOutcome::ReserveNotMet),
             Some(Over::Campaign { funded: false }) => Some(PublicOutcome::GoalMissed),

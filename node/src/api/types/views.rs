@@ -294,6 +294,11 @@ pub enum PublicOutcome {
     ReserveNotMet,
     /// The campaign's deadline passed short of its goal: nothing is owed.
     GoalMissed,
+    /// The seller's node sold the auction to another bid and closed it without accepting this
+    /// one: it did not reach that node before the end, or another was higher there.
+    NotAccepted,
+    /// The owner closed the listing without accepting this bid or pledge.
+    Closed,
 }
 
 impl PublicOutcome {
@@ -303,6 +308,8 @@ impl PublicOutcome {
             PublicOutcome::Outbid => "outbid",
             PublicOutcome::ReserveNotMet => "reserve not met",
             PublicOutcome::GoalMissed => "goal missed",
+            PublicOutcome::NotAccepted => "not accepted",
+            PublicOutcome::Closed => "closed",
         }
     }
 }
