@@ -333,11 +333,15 @@ pub fn listing(l: &ListingView) {
     }
 }
 
-/// What a bid's or pledge's thread is beyond its state: a pledge `replaced` by a later pledge of
-/// its backer, or a `withdrawal` (a pledge of 0); once the auction or campaign is over, a bid
-/// `outbid` or under the reserve, a pledge to a campaign that missed its goal. `None` for other
-/// threads, and for a bid or pledge that still stands.
+/// What a thread is beyond its state: `called off` once both parties cancelled its deal; for a
+/// bid or pledge, a pledge `replaced` by a later pledge of its backer, or a `withdrawal` (a
+/// pledge of 0); once the auction or campaign is over, a bid `outbid` or under the reserve, a
+/// pledge to a campaign that missed its goal. `None` for other threads, and for a bid or pledge
+/// that still stands.
 pub fn public_state(t: &ThreadView) -> Option<&'static str> {
+    if t.deal_cancelled {
+        return Some("called off");
+    }
     match (t.opening, t.replaced_by, t.outcome) {
         (haggle_node::api::types::ObjectKind::Pledge, Some(_), _) => Some("replaced"),
         (haggle_node::api::types::ObjectKind::Pledge, None, _) if t.terms.price.amount == 0 => {
@@ -467,8 +471,10 @@ pub fn thread(t: &ThreadView) {
         }
         _ => {}
     }
-    if let Some(deal) = t.deal {
-        outln!("  deal      {deal}");
+    match t.deal {
+        Some(deal) if t.deal_cancelled => outln!("  deal      {deal} (called off by you both)"),
+        Some(deal) => outln!("  deal      {deal}"),
+        None => {}
     }
     outln!();
     let (times, width) = time_column(t.messages.iter().map(|m| m.created_at), now, 9);

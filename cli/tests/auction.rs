@@ -197,6 +197,10 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
             text.contains(says).then_some(())
         });
     }
+    // The winning bid's thread says its deal was called off (it read `accepted`).
+    let offers = String::from_utf8_lossy(&haggle(d3, &["offers"]).stdout).into_owned();
+    let row = offers.lines().find(|l| l.contains("Brass lamp")).unwrap_or_else(|| panic!("{offers}"));
+    assert!(row.contains("called off"), "{offers}");
 
     // An auction retracted before its end takes no more bids, and no one won it.
     let clock = json(

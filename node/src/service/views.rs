@@ -268,6 +268,10 @@ pub(super) fn thread_with(
         },
         // A deal's id is its Accept's id: the head of an accepted thread.
         deal: v.deal_id(),
+        deal_cancelled: match v.deal_id() {
+            Some(deal) => store.is_cancelled(&deal)?,
+            None => false,
+        },
         messages,
         updated_at: t.messages.iter().map(|m| m.created_at().as_millis()).max(),
         replaced_by,

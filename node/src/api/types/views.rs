@@ -411,6 +411,10 @@ pub struct ThreadView {
     /// only). Such terms cannot be accepted; the way on is other nights, or ending the thread.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nights_unavailable: Option<String>,
+    /// The thread's deal was called off by both parties (its `state` stays `accepted`: the
+    /// negotiation ended in a deal, which the deal's steps then cancelled).
+    #[serde(default)]
+    pub deal_cancelled: bool,
 }
 
 fn offer_kind() -> ObjectKind {

@@ -541,6 +541,8 @@ fn a_deal_called_off_gives_its_quantity_back() {
     assert!(matches!(got.first(), Some(Received::New)));
     assert!(got.then.publish.is_empty(), "one cancel is a request");
     assert_eq!(seller.listing_view(&id).expect("view").quantity, 1);
+    let called_off = |s: &Service| s.thread_view(&deal).expect("the deal's thread").deal_cancelled;
+    assert!(!called_off(&seller) && !called_off(&buyer), "asked, not agreed");
 
     // The seller agrees: the deal is off and its 2 chairs are on sale again, for everyone.
     let agreed = seller.deal_step(&deal, Step::Cancel).expect("cancel agreed");
@@ -550,6 +552,9 @@ fn a_deal_called_off_gives_its_quantity_back() {
     buyer.receive(&agreed.then.publish[0], Via::Gossip);
     assert_eq!(buyer.listing_view(&id).expect("view").quantity, 3);
     assert_eq!(seller.store.remaining_quantity(&key).expect("read"), Some(3));
+    // The thread says its deal was called off (its state stays `accepted`), on both sides.
+    buyer.receive(agreed.object.bytes(), Via::Direct);
+    assert!(called_off(&seller) && called_off(&buyer), "called off by both");
 
     // Nothing is given back twice: not by a restart's repair, nor by the buyer's cancel arriving
     // again.
