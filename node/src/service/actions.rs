@@ -1113,15 +1113,39 @@ fn terms(
         if dates.is_some() { 1 } else { draft.quantity.or(current.map(|t| t.quantity)).unwrap_or(1) };
     let lifetime =
         lifetime("a proposal", draft.expires_in.map(Duration::from_secs), DEFAULT_PROPOSAL_LIFETIME)?;
-    Ok((
-        Terms {
-            quantity,
-            price: Price::new(amount, currency),
-            expires_at: now.saturating_add(lifetime),
-            dates,
-        },
-        draft.message,
+    let mut expires_at = now.saturating_add(lifetime);
+    if let Some(dates) = &dates {
+        expires_at = within_check_in_day(dates, expires_at, draft.expires_in.is_some(), now)?;
+    }
+    Ok((Terms { quantity, price: Price::new(amount, currency), expires_at, dates }, draft.message))
+}
+
+/// A booking's terms can be accepted until its check-in day ends (UTC), not later: the default
+/// lifetime is cut to that, and a lifetime asked for past it is refused with the longest that fits.
+fn within_check_in_day(
+    dates: &DateRange,
+    expires_at: Timestamp,
+    asked: bool,
+    now: Timestamp,
+) -> Result<Timestamp, ServiceError> {
+    let last = Timestamp::from_millis((u64::from(dates.from) + 1) * 86_400_000);
+    if expires_at <= last {
+        return Ok(expires_at);
+    }
+    if !asked {
+        return Ok(last);
+    }
+    let left = last.as_millis().saturating_sub(now.as_millis()) / 1_000;
+    let fits = match left {
+        s if s >= 86_400 => format!("{}d", s / 86_400),
+        s if s >= 3_600 => format!("{}h", s / 3_600),
+        s => format!("{}m", (s / 60).max(1)),
+    };
+    Err(InvalidInput::Dates(format!(
+        "this request would stay open after its check-in day ({}) ends (UTC): give --expires {fits} or less, or leave --expires out",
+        haggle_protocol::calendar::Date(dates.from)
     ))
+    .into())
 }
 
 #[cfg(test)]

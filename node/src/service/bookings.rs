@@ -329,6 +329,38 @@ mod tests {
         assert_eq!(c.open, vec![days_ahead(1, 60)]);
     }
 
+    /// Defect: a booking request could stay open after its stay had begun (`--expires 60d` on
+    /// nights three days away), for the owner to accept nights gone by.
+    #[test]
+    fn a_booking_request_lapses_by_the_end_of_its_check_in_day() {
+        let (owner, _d0) = service(1);
+        let (guest, _d1) = service(2);
+        let listing = owner.publish(cabin(false)).expect("published");
+        guest.receive(listing.object.bytes(), Via::Gossip);
+        let id = listing.object.id().to_hex();
+        let soon = days_ahead(3, 5);
+        let check_in_ends = (u64::from(soon.from) + 1) * 86_400_000;
+        let long = TermsDraft { expires_in: Some(60 * 86_400), ..request(soon, None) };
+        let err = guest.offer(&id, long).expect_err("outlives its stay").to_string();
+        assert!(
+            err.contains(&format!(
+                "after its check-in day ({}) ends",
+                haggle_protocol::calendar::Date(soon.from)
+            )),
+            "{err}"
+        );
+        assert!(err.contains("give --expires 3d or less"), "{err}");
+        // The default lifetime (3 days) is cut to the check-in day's end; a shorter one stands.
+        let tomorrow = days_ahead(1, 3);
+        let sent = guest.offer(&id, request(tomorrow, None)).expect("sent");
+        let expires =
+            |e: &crate::service::Effect| e.object.body().terms().expect("terms").expires_at.as_millis();
+        assert_eq!(expires(&sent), (u64::from(tomorrow.from) + 1) * 86_400_000);
+        let short = TermsDraft { expires_in: Some(3_600), ..request(soon, None) };
+        let sent = guest.offer(&id, short).expect("sent");
+        assert!(expires(&sent) < check_in_ends);
+    }
+
     /// Defect: the owner could accept a request for nights its calendar no longer opens (the
     /// owner changed the open dates after the request came), booking them anyway.
     #[test]
