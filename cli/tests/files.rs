@@ -74,6 +74,10 @@ fn pictures_travel_two_hops_with_thumbnails_and_arrive_byte_for_byte() {
     let out = haggle(&da, &nine);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("at most 8"));
+    let out = haggle(&da, &nine[..11]);
+    assert_eq!(out.status.code(), Some(2));
+    let twice = format!("picture {front_arg} is the same as {front_arg}: give each picture once");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&twice), "{out:?}");
 
     let listing = json(
         &da,

@@ -87,7 +87,7 @@ pub fn read_pictures(paths: &[PathBuf]) -> Result<Pictures> {
     if paths.len() > MAX_IMAGES {
         return Err(usage(format!("{} pictures given: a listing has at most {MAX_IMAGES}", paths.len())));
     }
-    let mut out = Vec::with_capacity(paths.len());
+    let mut out: Vec<(PathBuf, Vec<u8>)> = Vec::with_capacity(paths.len());
     for path in paths {
         let size = std::fs::metadata(path)
             .map_err(|e| usage(format!("cannot read picture {}: {e}", path.display())))?
@@ -105,6 +105,14 @@ pub fn read_pictures(paths: &[PathBuf]) -> Result<Pictures> {
             return Err(usage(format!(
                 "{} is not a JPEG, PNG, WebP or GIF picture (its content is checked, not its name)",
                 path.display()
+            )));
+        }
+        // The same picture twice (one path given twice, or a copy) would show twice.
+        if let Some((first, _)) = out.iter().find(|(_, earlier)| *earlier == bytes) {
+            return Err(usage(format!(
+                "picture {} is the same as {}: give each picture once",
+                path.display(),
+                first.display()
             )));
         }
         out.push((path.clone(), bytes));
