@@ -306,6 +306,34 @@ impl Service {
         Ok(effect)
     }
 
+    /// Closes the owner's campaign `key` after its deadline, short of its goal by this node's
+    /// count: a revision with nothing left (quantity 0), so that every node, those that count
+    /// pledges this node never held included, learns that nothing is owed; and declines the
+    /// pledges held. Nothing if it is closed already.
+    pub(super) fn close_missed_campaign(
+        &self,
+        key: &haggle_protocol::ListingKey,
+        then: &mut Followups,
+    ) -> Result<(), ServiceError> {
+        let mut effect = {
+            let _revising = self.revising();
+            let Some(current) = self.store.listing(key)? else { return Ok(()) };
+            let Some(mut listing) = current.listing().cloned() else { return Ok(()) };
+            if listing.status == ListingStatus::Closed || current.author() != self.me() {
+                return Ok(());
+            }
+            let now = Timestamp::now();
+            listing.revision = next_revision(&current)?;
+            listing.status = ListingStatus::Closed;
+            listing.quantity = 0;
+            listing.expires_at = now.saturating_add(TOMBSTONE_LIFETIME);
+            self.store_listing(listing, now)?
+        };
+        self.end_threads(&effect.object, Ending::GoalMissed, &mut effect.then);
+        then.merge(effect.then);
+        Ok(())
+    }
+
     /// The lock held while a listing is revised (see `Service::revising`).
     pub(super) fn revising(&self) -> std::sync::MutexGuard<'_, ()> {
         self.revising.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

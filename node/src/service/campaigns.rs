@@ -113,6 +113,13 @@ impl Service {
             if key.author == me && view.funded() && open {
                 self.accept_pledges(&head, then)?;
             }
+            // Short of its goal, the creator's node says so to every node: a node that counts a
+            // pledge this one never held (made while it was offline) would otherwise await
+            // deals that never come.
+            let active = head.listing().is_some_and(|l| l.status == ListingStatus::Active);
+            if key.author == me && !view.funded() && active {
+                self.close_missed_campaign(key, then)?;
+            }
             then.events.push(NodeEvent::CampaignEnded {
                 listing: head.id(),
                 funded: view.funded() && open,
@@ -234,6 +241,16 @@ fn pledge_event(store: &Store, pledge: &Object, me: &PublicKey) -> Result<Option
 }
 
 /// The campaign part of a listing view, or `None` if `listing` is not a campaign.
+/// Whether `head`, a campaign's current revision, is its creator's node's word that it ended
+/// short of its goal: closed after the deadline with nothing left (quantity 0).
+pub(super) fn closed_short(head: &Object) -> bool {
+    head.listing().is_some_and(|l| {
+        l.status == ListingStatus::Closed
+            && l.quantity == 0
+            && l.campaign().is_some_and(|c| head.created_at() > c.deadline)
+    })
+}
+
 pub(super) fn info(
     store: &Store,
     listing: &Object,
@@ -285,7 +302,9 @@ pub(super) fn info(
         goal: views::price(&view.goal),
         total: money(view.total),
         percent: view.total.saturating_mul(100) / view.goal.amount.max(1),
-        funded: view.funded(),
+        // The creator's node closed it short of its goal: not funded, whatever this node counts.
+        funded: view.funded() && !closed_short(listing),
+        missed: closed_short(listing),
         // Closed before the deadline: cancelled (closed after it, the deals stand).
         cancelled: listing.listing().is_some_and(|l| l.status == ListingStatus::Closed)
             && listing.created_at() <= view.campaign.deadline,
@@ -299,6 +318,81 @@ pub(super) fn info(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::types::PublicOutcome;
+    use crate::service::Via;
+    use crate::service::testing::service;
+    use haggle_protocol::fixtures::{self, sign_at};
+    use haggle_storage::Durability;
+
+    /// Defect: a pledge made while the creator's node was offline, which that node never held,
+    /// left the backers' nodes counting the campaign funded while the creator's node counted it
+    /// short: nothing happened at the deadline, and the backers' pledges awaited deals until they
+    /// lapsed. The creator's node now closes a campaign short of its goal (nothing left), and
+    /// every node then reads it as missed, with the pledges it never held owed nothing.
+    #[test]
+    fn a_campaign_short_by_its_creators_count_is_closed_and_missed_everywhere() {
+        let (creator, _d0) = service(1);
+        let (held, _d1) = service(2);
+        let (unseen, _d2) = service(3);
+        // The pledges reach the stores before the deadline, two seconds away (the creator's
+        // node refuses a pledge that reaches it after).
+        let now = Timestamp::now();
+        let deadline = now.saturating_add(Duration::from_secs(2));
+        let published = now.saturating_sub(Duration::from_secs(3_600));
+        let listing = sign_at(
+            &fixtures::key(1),
+            Body::Listing(fixtures::campaign("Windmill", 3_000, deadline)),
+            published,
+        );
+        let pledge = |n: u8, amount: u64, minutes: u64| {
+            let at = published.saturating_add(Duration::from_secs(minutes * 60));
+            sign_at(&fixtures::key(n), fixtures::pledge(&listing, amount), at)
+        };
+        let (taken, missed) = (pledge(2, 2_000, 10), pledge(3, 1_500, 20));
+        assert!(creator.store.ingest_own(&listing).expect("stored").is_new());
+        assert!(creator.store.ingest_verified(&taken, Durability::Flush).expect("stored").is_new());
+        for (s, own) in [(&held, &taken), (&unseen, &missed)] {
+            assert!(s.store.ingest_verified(&listing, Durability::Flush).expect("stored").is_new());
+            assert!(s.store.ingest_own(own).expect("stored").is_new());
+        }
+        assert!(held.store.ingest_verified(&missed, Durability::Flush).expect("stored").is_new());
+        assert!(unseen.store.ingest_verified(&taken, Durability::Flush).expect("stored").is_new());
+        let id = listing.id().to_hex();
+        let info = |s: &Service| s.listing_view(&id).expect("a view").campaign.expect("a campaign");
+        let before = info(&unseen);
+        assert!(before.funded && !before.missed, "35.00 of 30.00 here: {before:?}");
+
+        // After the deadline the creator's node counts 20.00 of 30.00: it closes the campaign
+        // and declines the pledge it holds.
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        let then = loop {
+            let then = creator.settle_markets().expect("settled");
+            if !then.publish.is_empty() {
+                break then;
+            }
+            assert!(std::time::Instant::now() < until, "the creator's node never closed the campaign");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let closing = then.publish.first().expect("the closing revision").clone();
+        let head = haggle_protocol::Object::decode_unverified(&closing).expect("an object");
+        let l = head.listing().expect("a listing");
+        assert_eq!((l.status, l.quantity), (ListingStatus::Closed, 0));
+        assert_eq!(then.deliver, vec![held.me()], "the held pledge's decline");
+        let declined = creator.thread_view(&taken.id().to_hex()).expect("its thread");
+        assert_eq!(declined.state, ThreadState::Declined);
+        assert!(creator.settle_markets().expect("settled").publish.is_empty(), "closed once");
+
+        // Every node now reads it as missed, whatever it counts; the pledge the creator's node
+        // never held is owed nothing and awaits nothing.
+        for s in [&held, &unseen] {
+            s.receive(&closing, Via::Gossip);
+            let after = info(s);
+            assert!(after.missed && !after.funded && !after.cancelled, "{after:?}");
+        }
+        assert_eq!(info(&unseen).total.display, "35.00 EUR", "its own count stands, as a count");
+        let thread = unseen.thread_view(&missed.id().to_hex()).expect("its thread");
+        assert_eq!((thread.outcome, thread.awaiting), (Some(PublicOutcome::GoalMissed), None), "{thread:?}");
+    }
 
     /// Defect: a pledge signed a second before the deadline reached the creator's node after it:
     /// the backers' nodes counted the campaign funded, the creator's node missed. Pledges now

@@ -29,6 +29,8 @@ pub(super) enum Ending {
     SoldOut,
     /// It expired without being renewed.
     Expired,
+    /// A campaign closed at its deadline short of its goal.
+    GoalMissed,
 }
 
 impl Ending {
@@ -44,6 +46,7 @@ impl Ending {
             (Ending::SoldOut, ListingKind::Auction) => "The auction ended: another bid won.",
             (Ending::SoldOut, _) => "Sold out, sorry.",
             (Ending::Expired, _) => "The listing expired.",
+            (Ending::GoalMissed, _) => "The campaign missed its goal: nothing is owed.",
         }
     }
 }
@@ -109,6 +112,14 @@ impl Service {
     pub(super) fn end_stale_threads(&self, now: Timestamp, then: &mut Followups) -> Result<(), ServiceError> {
         for entry in self.store.listings_by(&self.me())? {
             let ending = match entry.object.listing() {
+                // A campaign closed with nothing left closed short of its goal.
+                Some(l)
+                    if l.status == ListingStatus::Closed
+                        && l.quantity == 0
+                        && l.kind == ListingKind::Crowdfund =>
+                {
+                    Ending::GoalMissed
+                }
                 Some(l) if l.status == ListingStatus::Closed && l.quantity == 0 => Ending::SoldOut,
                 Some(l) if l.status == ListingStatus::Closed => Ending::Retracted,
                 // The market tick ends them as they expire; the sweep retries for a day (the

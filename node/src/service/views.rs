@@ -116,6 +116,9 @@ enum Over {
 /// closed (its owner's node signed the last word), or over by this node's clock, or neither.
 fn over_of(head: &Object, ended: Option<Over>) -> Option<Over> {
     match head.listing() {
+        // Closed by its creator's node after the deadline with nothing left: short of its goal
+        // by that node's count, whatever this node counts.
+        Some(_) if super::campaigns::closed_short(head) => Some(Over::Campaign { funded: false }),
         Some(l) if l.status == ListingStatus::Closed => {
             Some(Over::Closed { sold: l.quantity == 0 && l.kind == haggle_protocol::ListingKind::Auction })
         }

@@ -232,8 +232,14 @@ pub struct CampaignInfo {
     pub total: PriceView,
     /// The total as a percentage of the goal (may pass 100).
     pub percent: u64,
-    /// Whether the total reaches the goal.
+    /// Whether the total reaches the goal (false once the creator's node closed the campaign
+    /// short of its goal, whatever this node counts).
     pub funded: bool,
+    /// The creator's node closed the campaign at its deadline short of its goal by its own
+    /// count, which may be less than `total` here (it never held a pledge this node holds, one
+    /// made while it was offline): nothing is owed.
+    #[serde(default)]
+    pub missed: bool,
     /// Whether the creator closed the campaign before its deadline (nothing is owed).
     #[serde(default)]
     pub cancelled: bool,
