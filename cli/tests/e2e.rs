@@ -683,3 +683,64 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
     assert!(said.contains("retracted") && !said.contains("expires"), "{said}");
     node.stop();
 }
+
+/// Defect: with the seller's node frozen while the buyer withdrew, the seller's `accept`
+/// answered "Accepted. It becomes a deal when the other party's node confirms" (exit 0) though
+/// its own output showed the thread withdrawn and the accept "crossed, not counted". Whichever
+/// reaches the seller's node first, the accept or the withdrawal, the command now fails and
+/// says no deal follows, and no deal is made.
+#[test]
+fn an_accept_that_crosses_a_withdrawal_says_no_deal_follows() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (ds, db) = (root.path().join("seller"), root.path().join("buyer"));
+    let seller = NodeProcess::start(&ds, None);
+    let buyer = NodeProcess::start(&db, Some(&seller.addr));
+    for n in [&seller, &buyer] {
+        n.wait_mesh();
+    }
+    let listing = json(
+        &ds,
+        &["publish", "--title", "Desk lamp", "--price", "20", "--currency", "EUR", "--category", "home"],
+    );
+    let id = listing["id"].as_str().expect("id").to_owned();
+    wait("the listing to reach the buyer", || {
+        haggle(&db, &["show", &id[..12]]).status.success().then_some(())
+    });
+    let offer = json(&db, &["offer", &id[..12], "--price", "15"]);
+    let thread = offer["thread"].as_str().expect("thread").to_owned();
+    wait("the offer to reach the seller", || {
+        (json(&ds, &["offers"])["threads"][0]["thread"] == thread.as_str()).then_some(())
+    });
+
+    // The seller's node freezes; the buyer withdraws; the seller accepts; the node resumes.
+    let pid = seller.child.id().to_string();
+    let signal =
+        |sig: &str| assert!(Command::new("kill").args([sig, &pid]).status().expect("kill").success());
+    signal("-STOP");
+    let withdrawn = haggle(&db, &["withdraw", &thread[..10]]);
+    let accept = {
+        let ds = ds.clone();
+        let thread = thread.clone();
+        std::thread::spawn(move || haggle(&ds, &["accept", &thread[..10]]))
+    };
+    signal("-CONT");
+    let accept = accept.join().expect("the accept command ran");
+    assert!(withdrawn.status.success(), "{}", stderr(&withdrawn));
+    let said = stderr(&accept);
+    eprintln!("the seller's accept: {said}");
+    assert_eq!(accept.status.code(), Some(1), "{said}\n{}", String::from_utf8_lossy(&accept.stdout));
+    assert!(
+        said.contains("your accept crossed the other party's withdrawal, which came first: it does not count, and no deal follows from it")
+            || said.contains("is withdrawn; nothing more can be said in it"),
+        "{said}"
+    );
+    assert!(!String::from_utf8_lossy(&accept.stdout).contains("Accepted"), "{accept:?}");
+    wait("the seller's thread to read withdrawn", || {
+        (json(&ds, &["offers"])["threads"][0]["state"] == "withdrawn").then_some(())
+    });
+    for d in [&ds, &db] {
+        assert_eq!(json(d, &["deals"])["deals"].as_array().map(Vec::len), Some(0), "no deal");
+    }
+    seller.stop();
+    buyer.stop();
+}

@@ -54,8 +54,27 @@ pub fn counter(cx: &Context<'_>, thread: &str, terms: &TermsArgs) -> Result<()> 
 
 pub fn accept(cx: &Context<'_>, thread: &str) -> Result<()> {
     let sent = cx.api.accept(thread)?;
+    // The other party's withdrawal, decline or counter reached this node first: the accept is
+    // signed and saved but off the thread's chain, so no deal can follow from it.
+    let crossed = sent.thread.messages.iter().any(|m| m.id == sent.id && !m.on_chain);
     if cx.json {
-        return output::json(&sent);
+        output::json(&sent)?;
+    } else if crossed {
+        output::thread(&sent.thread);
+    }
+    if crossed {
+        let first = match sent.thread.state {
+            ThreadState::Withdrawn => "the other party's withdrawal",
+            ThreadState::Declined => "the other party's decline",
+            ThreadState::Expired => "the terms' expiry",
+            _ => "the other party's new terms (accept those if you like)",
+        };
+        anyhow::bail!(
+            "your accept crossed {first}, which came first: it does not count, and no deal follows from it"
+        );
+    }
+    if cx.json {
+        return Ok(());
     }
     match (sent.thread.deal, sent.thread.delivery) {
         (Some(deal), _) => outln!("Accepted: deal {} made.", output::short(&deal)),
@@ -98,7 +117,7 @@ pub(super) fn report(cx: &Context<'_>, what: &str, sent: &SentView) -> Result<()
             "delivered and accepted at once: your node confirms it if the terms still stand, which makes the deal (haggle deals)"
         }
         (Some(DeliveryState::Delivered), _) => "delivered",
-        (Some(DeliveryState::Sent), _) => "sent; waiting for the other node to confirm",
+        (Some(DeliveryState::Sent), _) => "sent; the other node has not acknowledged it yet",
         _ => "saved and queued: it goes out as soon as the other party is reachable",
     };
     outln!("{what} {}: {note}.", output::short(&sent.id));

@@ -239,6 +239,13 @@ pub(super) fn thread_with(
     }
     let my_last = t.messages.iter().rev().find(|m| m.author() == *me);
     let author = v.listing_author == *me;
+    // An Accept that reached the proposer's node after its terms lapsed is never confirmed
+    // there (by its own clock): it is over now, though the thread reads `confirming` everywhere
+    // until the clock grace passes, for a proposer whose clock runs behind.
+    let lapsed = v.state == haggle_protocol::ThreadState::Confirming
+        && v.proposer == *me
+        && v.confirm_by.is_some_and(|by| Timestamp::now() > by);
+    let state = if lapsed { haggle_protocol::ThreadState::Expired } else { v.state };
     let nights_unavailable = nights_unavailable(store, t)?;
     Ok(ThreadView {
         thread: v.thread,
@@ -247,13 +254,13 @@ pub(super) fn thread_with(
         listing_title: t.listing.as_ref().and_then(|l| l.listing()).map(|l| l.title.clone()),
         role: if author { Role::ListingAuthor } else { Role::Offerer },
         counterparty: if author { v.offerer } else { v.listing_author },
-        state: v.state,
+        state,
         terms: terms(&v.terms),
         proposed_by: party(v.proposer, me),
         // The seller may still accept a high bid under the reserve by hand.
         awaiting: if outcome == Some(PublicOutcome::ReserveNotMet) && author {
             Some(Party::Me)
-        } else if v.state.is_final() || replaced_by.is_some() || withdrawal || outcome.is_some() {
+        } else if state.is_final() || replaced_by.is_some() || withdrawal || outcome.is_some() {
             None
         } else if v.state == haggle_protocol::ThreadState::Confirming {
             // The proposer's node confirms the Accept.

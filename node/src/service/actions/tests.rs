@@ -651,3 +651,51 @@ fn a_giveaway_is_asked_for_without_a_price_and_its_deal_has_nothing_to_pay() {
     assert!(err.expect_err("nothing to pay").to_string().contains("nothing to pay"));
     giver.deal_step(&deal, Step::Shipped(None)).expect("handed over");
 }
+
+/// Defect: an Accept that reached the proposer's node after the terms had lapsed read
+/// `confirming` there for five more minutes, awaiting the proposer, with the advice that its
+/// node confirms by itself; it never would (its own clock says the terms lapsed). It reads
+/// `expired` there at once, awaiting nothing.
+#[test]
+fn an_accept_arriving_after_the_terms_lapsed_reads_expired_at_their_proposer() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller.publish(draft("bike", "100")).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let brief = TermsDraft { expires_in: Some(1), ..offer_of("90") };
+    let offer = buyer.offer(&listing.object.id().to_hex(), brief).expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    // Signed in time, delivered late (the buyer's node was away).
+    let accept = seller.accept(&offer.object.id().to_hex()).expect("accepted");
+    wait_until_expired(&offer.object);
+    let got = buyer.receive(accept.object.bytes(), Via::Direct);
+    assert!(got.then.deliver.is_empty(), "not confirmed: the terms lapsed");
+    let thread = offer.object.id().to_hex();
+    let view = buyer.thread_view(&thread).expect("the thread");
+    assert_eq!((view.state, view.awaiting), (haggle_protocol::ThreadState::Expired, None), "{view:?}");
+    // The seller's node cannot know yet: it waits for a Confirm until the clock grace passes.
+    let view = seller.thread_view(&thread).expect("the thread");
+    assert_eq!((view.state, view.awaiting), (haggle_protocol::ThreadState::Confirming, Some(Party::Them)));
+}
+
+/// An accept that crosses the other party's withdrawal (signed before the withdrawal arrived)
+/// does not count: the thread reads `withdrawn`, and the accept is off its chain, which is what
+/// `haggle accept` reads to say no deal follows (it said "Accepted. It becomes a deal when ...").
+#[test]
+fn an_accept_that_crossed_a_withdrawal_is_off_the_chain() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller.publish(draft("bike", "100")).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("90")).expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    let thread = offer.object.id().to_hex();
+    let withdrawn = buyer.withdraw(&thread, String::new()).expect("withdrawn");
+    let accept = seller.accept(&thread).expect("accepted before the withdrawal arrived");
+    seller.receive(withdrawn.object.bytes(), Via::Direct);
+    let view = seller.thread_view(&thread).expect("the thread");
+    assert_eq!(view.state, haggle_protocol::ThreadState::Withdrawn);
+    let mine = view.messages.iter().find(|m| m.id == accept.object.id()).expect("the accept is kept");
+    assert!(!mine.on_chain, "the accept does not count: {view:?}");
+    assert_eq!((view.awaiting, view.deal), (None, None));
+}
