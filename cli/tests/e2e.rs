@@ -273,10 +273,22 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     watch_a.line_with(&[&format!("deal {d}: received by the other party; now completed")]);
     let out = String::from_utf8_lossy(&haggle(&da, &["deals"]).stdout).to_string();
     assert!(out.contains("completed"), "{out}");
-    let timeline = String::from_utf8_lossy(&haggle(&da, &["deal", d]).stdout).to_string();
-    for line in ["payment request", "paid  transfer 1 Dec", "shipped  bpost 3232", "received"] {
+    // Each of the seller's own steps says it reached the buyer's node (the answer of the step's
+    // command said so too, or that it was queued while the nodes were not connected).
+    let timeline = wait("A's steps to read delivered", || {
+        let t = String::from_utf8_lossy(&haggle(&da, &["deal", d]).stdout).to_string();
+        (t.contains("payment request [delivered]") && t.contains("shipped [delivered]  bpost 3232"))
+            .then_some(t)
+    });
+    for line in ["paid  transfer 1 Dec", "them  received"] {
         assert!(timeline.contains(line), "{line} in {timeline}");
     }
+    let steps = json(&dc, &["deal", d])["timeline"].as_array().cloned().unwrap_or_default();
+    let mine = |step: &str| {
+        steps.iter().find(|s| s["step"] == step).map(|s| (s["by"].clone(), s["delivery"].clone()))
+    };
+    assert_eq!(mine("paid").map(|(by, _)| by), Some("me".into()), "{steps:?}");
+    assert_eq!(mine("shipped"), Some(("them".into(), Value::Null)), "no delivery for the other's: {steps:?}");
     assert!(timeline.contains("rate it   haggle feedback"), "{timeline}");
 
     // Both rate the deal; B, which never saw it, checks the ratings and shows A's reputation.
@@ -741,6 +753,23 @@ fn an_accept_that_crosses_a_withdrawal_says_no_deal_follows() {
     for d in [&ds, &db] {
         assert_eq!(json(d, &["deals"])["deals"].as_array().map(Vec::len), Some(0), "no deal");
     }
+
+    // A deal shipped with nothing asked to pay: the seller is told the buyer's `received` would
+    // end it with no payment on record.
+    let offer = json(&db, &["offer", &id[..12], "--price", "18"]);
+    let thread = offer["thread"].as_str().expect("thread").to_owned();
+    wait("the second offer to reach the seller", || {
+        let threads = json(&ds, &["offers"])["threads"].as_array().cloned().unwrap_or_default();
+        threads.iter().any(|t| t["thread"] == thread.as_str()).then_some(())
+    });
+    json(&ds, &["accept", &thread[..10]]);
+    let deal = wait("the deal on the seller's node", || {
+        json(&ds, &["deals"])["deals"][0]["id"].as_str().map(str::to_owned)
+    });
+    let shipped = haggle(&ds, &["shipped", &deal[..10]]);
+    let said = String::from_utf8_lossy(&shipped.stdout).into_owned();
+    assert!(shipped.status.success(), "{}", stderr(&shipped));
+    assert!(said.contains("Note: no payment was asked for this deal (18.00 EUR)"), "{said}");
     seller.stop();
     buyer.stop();
 }

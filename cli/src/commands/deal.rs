@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use haggle_node::ClientError;
-use haggle_node::api::types::{DealView, Party, StepRequest};
+use haggle_node::api::types::{DealView, DeliveryState, Party, StepRequest};
 
 use super::Context;
 use crate::args::PayRequestArgs;
@@ -70,7 +70,30 @@ pub fn step(cx: &Context<'_>, deal: &str, request: StepRequest) -> Result<()> {
     if cx.json {
         return output::json(&view);
     }
-    outln!("Signed and saved: it goes to the other party now, or as soon as their node is reachable.");
+    // The step just signed is the owner's latest; it says whether it reached the other node.
+    let delivery = view.timeline.iter().rev().find(|s| s.by == Party::Me).and_then(|s| s.delivery);
+    let said = match delivery {
+        Some(DeliveryState::Delivered) => "Signed, saved and delivered to the other party's node.",
+        Some(DeliveryState::Failed) => {
+            "Signed and saved, but the other party's node refused it: see the deal below."
+        }
+        Some(DeliveryState::Sent) => {
+            "Signed, saved and sent: the other party's node has not acknowledged it yet."
+        }
+        _ => "Signed, saved and queued: it goes out as soon as the other party's node is reachable.",
+    };
+    outln!("{said}");
+    // Shipping with nothing asked to pay lets the buyer complete the deal with no payment on
+    // record (`received` is refused without `paid` only once a payment was asked).
+    let shipped = matches!(&request, StepRequest::Shipped { .. });
+    if shipped && view.payment.is_none() && view.terms.price.amount > 0 {
+        outln!(
+            "Note: no payment was asked for this deal ({}): send how to pay with haggle pay-request {} \
+             (--cash if paid on handover); once the buyer says received, nothing can follow.",
+            view.terms.price.display,
+            output::short(&view.id)
+        );
+    }
     print(&view);
     Ok(())
 }
@@ -167,7 +190,8 @@ pub fn print(d: &DealView) {
     for (s, at) in d.timeline.iter().zip(&times[1..]) {
         let who = if s.by == Party::Me { "me  " } else { "them" };
         let details = s.details.as_deref().map(|t| format!("  {t}")).unwrap_or_default();
-        outln!("  {at:<width$}  {who}  {}{details}", s.step.replace('_', " "));
+        let delivery = s.delivery.map(|d| format!(" [{d}]")).unwrap_or_default();
+        outln!("  {at:<width$}  {who}  {}{delivery}{details}", s.step.replace('_', " "));
     }
     super::reputation::deal_feedback(d);
 }
@@ -188,7 +212,7 @@ mod tests {
         };
         let timeline = cancels
             .iter()
-            .map(|by| StepView { id, by: *by, step: "cancel".into(), details: None, at: 1 })
+            .map(|by| StepView { id, by: *by, step: "cancel".into(), details: None, at: 1, delivery: None })
             .collect();
         DealView {
             id,

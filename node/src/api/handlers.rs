@@ -145,41 +145,61 @@ async fn negotiation_action(
     }
     // The message is stored and queued by now: a failed read below answers with what was
     // read before, never with an error (a retry would send it twice).
-    let Ok(connected) = state.handle.peers().await else { return Ok(Json(view)) };
-    if !connected.iter().any(|p| to.contains(&p.peer_id)) {
-        return Ok(Json(view));
-    }
     let (id, thread) = (view.id, view.thread.thread);
     // An accept is done when the proposer's node confirms it, and an offer the other node takes
     // by itself (an instant booking, a digital good at its price) when this node confirms that
     // node's accept: the answer then names the deal.
     let accept = view.kind == super::types::ObjectKind::Accept;
-    let _ = tokio::time::timeout(DELIVERY_WAIT, async {
-        loop {
-            match events.recv().await {
-                Ok(NodeEvent::DeliveryChanged { id: changed, state }) if changed == id => match state {
-                    DeliveryState::Failed => return,
-                    DeliveryState::Delivered if !accept && !at_once => return,
-                    _ => {}
-                },
-                Ok(NodeEvent::DealMade { thread: made, .. }) if made == thread => return,
-                // Not taken after all (the nights went meanwhile): the answer says so.
-                Ok(NodeEvent::NegotiationReceived { thread: t, kind, .. })
-                    if t == thread && at_once && kind != super::types::ObjectKind::Accept =>
-                {
-                    return;
-                }
-                // A lagged receiver may have missed it: the view is read again below.
-                Err(_) => return,
-                _ => {}
-            }
+    let waited = wait_for_delivery(state, &mut events, &to, |event| match event {
+        NodeEvent::DeliveryChanged { id: changed, state } if *changed == id => match state {
+            DeliveryState::Failed => true,
+            DeliveryState::Delivered => !accept && !at_once,
+            _ => false,
+        },
+        NodeEvent::DealMade { thread: made, .. } => *made == thread,
+        // Not taken after all (the nights went meanwhile): the answer says so.
+        NodeEvent::NegotiationReceived { thread: t, kind, .. } => {
+            *t == thread && at_once && *kind != super::types::ObjectKind::Accept
         }
+        _ => false,
     })
     .await;
+    if !waited {
+        return Ok(Json(view));
+    }
     match blocking(state, move |s| s.thread_view(&id.to_hex())).await {
         Ok(thread) => Ok(Json(SentView { thread, ..view })),
         Err(_) => Ok(Json(view)),
     }
+}
+
+/// Waits, at most [`DELIVERY_WAIT`], until `done` says an event ends the wait, if one of `to`
+/// is connected (a message to a party away is queued: there is nothing to wait for). Says
+/// whether it waited. A lagged receiver ends the wait: the caller reads its view again anyway.
+async fn wait_for_delivery(
+    state: &AppState,
+    events: &mut tokio::sync::broadcast::Receiver<NodeEvent>,
+    to: &[libp2p::PeerId],
+    done: impl Fn(&NodeEvent) -> bool,
+) -> bool {
+    if to.is_empty() {
+        return false;
+    }
+    let Ok(connected) = state.handle.peers().await else { return false };
+    if !connected.iter().any(|p| to.contains(&p.peer_id)) {
+        return false;
+    }
+    let _ = tokio::time::timeout(DELIVERY_WAIT, async {
+        loop {
+            match events.recv().await {
+                Ok(event) if done(&event) => return,
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    })
+    .await;
+    true
 }
 
 pub(crate) async fn status(State(state): State<AppState>) -> Answer<StatusView> {
@@ -352,9 +372,37 @@ pub(crate) async fn deal_step(
     UrlPath(id): UrlPath<String>,
     Body(request): Body<StepRequest>,
 ) -> Answer<DealView> {
-    let (view, _) =
-        action(&state, move |s| s.deal_step_request(&id, request), |s, e| s.effect_deal(e)).await?;
-    Ok(Json(view))
+    // Subscribed before the step goes out, so its delivery cannot be missed; the answer waits
+    // (at most DELIVERY_WAIT) for the other party's node to take it, when that node is
+    // connected, so that it says delivered or queued truly.
+    let mut events = state.handle.subscribe();
+    let (effect, view) = blocking(&state, move |s| {
+        let effect = s.deal_step_request(&id, request)?;
+        let view = s.effect_deal(&effect);
+        Ok((effect, view))
+    })
+    .await?;
+    let step = effect.object.id();
+    let to: Vec<libp2p::PeerId> = effect.then.deliver.iter().map(|k| k.peer_id()).collect();
+    apply(&state, effect).await?;
+    let view = view?;
+    let pending = |v: &DealView| {
+        v.timeline
+            .iter()
+            .any(|s| s.id == step && matches!(s.delivery, Some(DeliveryState::Queued | DeliveryState::Sent)))
+    };
+    if !pending(&view) {
+        return Ok(Json(view));
+    }
+    let waited = wait_for_delivery(&state, &mut events, &to, |event| {
+        matches!(event, NodeEvent::DeliveryChanged { id, state: DeliveryState::Delivered | DeliveryState::Failed } if *id == step)
+    })
+    .await;
+    if !waited {
+        return Ok(Json(view));
+    }
+    let deal = view.id;
+    Ok(Json(blocking(&state, move |s| s.deal_view(&deal.to_hex())).await.unwrap_or(view)))
 }
 
 pub(crate) async fn feedback(

@@ -332,16 +332,22 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
         Step::Received | Step::Cancel => None,
         Step::FileKey(_) => Some("the key to the file, sealed to the buyer".to_owned()),
     };
-    let timeline = signed
-        .iter()
-        .map(|(o, s)| StepView {
+    let mut timeline = Vec::with_capacity(signed.len());
+    for (o, s) in &signed {
+        let by = party(s.by);
+        let delivery = match by {
+            Party::Me => store.outbox_entry(&o.id())?.map(|e| e.state),
+            Party::Them => None,
+        };
+        timeline.push(StepView {
             id: o.id(),
-            by: party(s.by),
+            by,
             step: s.step.name().to_owned(),
             details: details(&s.step),
             at: s.at.as_millis(),
-        })
-        .collect();
+            delivery,
+        });
+    }
     Ok(DealView {
         stage: state.stage().name().to_owned(),
         waiting_on: state.waiting_on().map(party),

@@ -531,6 +531,10 @@ pub struct StepView {
     pub details: Option<String>,
     /// When it was signed (unix ms).
     pub at: u64,
+    /// For a step of the owner's: whether it reached the other party's node (queued, sent,
+    /// delivered or failed), as for a negotiation message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryState>,
 }
 
 /// `GET /v1/objects/{id}`: whatever the id names.
