@@ -191,7 +191,9 @@ pub fn print(d: &DealView) {
         let who = if s.by == Party::Me { "me  " } else { "them" };
         let details = s.details.as_deref().map(|t| format!("  {t}")).unwrap_or_default();
         let delivery = s.delivery.map(|d| format!(" [{d}]")).unwrap_or_default();
-        outln!("  {at:<width$}  {who}  {}{delivery}{details}", s.step.replace('_', " "));
+        // A request corrected later, or one that crossed the payment of an earlier one.
+        let superseded = if s.superseded { "  (not the request in force: see pay by)" } else { "" };
+        outln!("  {at:<width$}  {who}  {}{delivery}{details}{superseded}", s.step.replace('_', " "));
     }
     super::reputation::deal_feedback(d);
 }
@@ -212,7 +214,15 @@ mod tests {
         };
         let timeline = cancels
             .iter()
-            .map(|by| StepView { id, by: *by, step: "cancel".into(), details: None, at: 1, delivery: None })
+            .map(|by| StepView {
+                id,
+                by: *by,
+                step: "cancel".into(),
+                details: None,
+                at: 1,
+                delivery: None,
+                superseded: false,
+            })
             .collect();
         DealView {
             id,

@@ -339,6 +339,10 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
             Party::Me => store.outbox_entry(&o.id())?.map(|e| e.state),
             Party::Them => None,
         };
+        let superseded = match &s.step {
+            Step::PaymentRequest(m) => state.payment.as_ref().is_none_or(|(now, at)| (now, *at) != (m, s.at)),
+            _ => false,
+        };
         timeline.push(StepView {
             id: o.id(),
             by,
@@ -346,6 +350,7 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
             details: details(&s.step),
             at: s.at.as_millis(),
             delivery,
+            superseded,
         });
     }
     Ok(DealView {

@@ -535,6 +535,10 @@ pub struct StepView {
     /// delivered or failed), as for a negotiation message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliveryState>,
+    /// For a payment request: it is not the one in force (`payment`), because a later request
+    /// corrected it, or because the buyer's payment names an earlier one (this one crossed it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub superseded: bool,
 }
 
 /// `GET /v1/objects/{id}`: whatever the id names.

@@ -699,3 +699,35 @@ fn an_accept_that_crossed_a_withdrawal_is_off_the_chain() {
     assert!(!mine.on_chain, "the accept does not count: {view:?}");
     assert_eq!((view.awaiting, view.deal), (None, None));
 }
+
+/// Defect: a payment request the seller signed before the buyer's payment arrived (the two
+/// crossed) read in the timeline as if it counted, though the payment names the earlier one.
+/// Each request not in force says so: one corrected by a later request, and one that crossed
+/// the payment.
+#[test]
+fn a_payment_request_not_in_force_is_marked_superseded() {
+    use haggle_protocol::{PaymentMethod, Step};
+
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (_, deal) = chairs_deal(&seller, &buyer, 3, 1);
+    let deal = deal.to_hex();
+    let other = |text: &str| Step::PaymentRequest(PaymentMethod::Other(text.into()));
+    let first = seller.deal_step(&deal, other("v1")).expect("requested");
+    let corrected = seller.deal_step(&deal, other("v2")).expect("corrected");
+    for step in [&first, &corrected] {
+        buyer.receive(step.object.bytes(), Via::Direct);
+    }
+    let paid = buyer
+        .deal_step(&deal, Step::Paid { request: ObjectId::from_bytes([0; 32]), reference: None })
+        .expect("paid");
+    // Before the payment reaches it, the seller's node signs a third request: it crosses.
+    let crossed = seller.deal_step(&deal, other("v3")).expect("signed before the payment arrived");
+    seller.receive(paid.object.bytes(), Via::Direct);
+    let view = seller.deal_view(&deal).expect("the deal");
+    let superseded = |id: ObjectId| view.timeline.iter().find(|s| s.id == id).expect("the step").superseded;
+    assert!(superseded(first.object.id()), "corrected: {view:?}");
+    assert!(!superseded(corrected.object.id()), "the one paid: {view:?}");
+    assert!(superseded(crossed.object.id()), "crossed the payment: {view:?}");
+    assert_eq!(view.payment.as_ref().map(|p| p.details.as_str()), Some("v2"));
+}
