@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use haggle_node::api::types::{
-    DealView, FeedbackRequest, FeedbackView, Rating, ReputationBrief, ReputationView,
+    DealView, FeedbackRequest, FeedbackView, Rating, ReputationBrief, ReputationView, TRUSTED_SCORE,
 };
 
 use super::Context;
@@ -64,7 +64,10 @@ pub fn sentence(r: &ReputationBrief) -> String {
     }
     let trust = if r.trusted {
         "trusted"
-    } else if r.weighted_negative > 0.0 && r.weighted_negative >= r.weighted_positive {
+    } else if r.weighted_negative > 0.0
+        && (r.weighted_negative >= r.weighted_positive || r.weighted_positive >= TRUSTED_SCORE)
+    {
+        // Enough positive weight alone would make it trusted: the negative ratings hold it back.
         "not trusted: negative ratings from people your trades vouch for"
     } else if r.negative > r.positive {
         "not trusted: mostly negative ratings"
@@ -132,6 +135,9 @@ pub fn print(r: &ReputationView) {
         Some(0) if r.mine => "you".to_owned(),
         Some(0) => "a key you trust".to_owned(),
         // Trading puts them one step away; only positive ratings from the web give them standing.
+        Some(1) if r.standing == 0.0 && r.feedback.iter().any(|f| f.mine && !f.superseded) => {
+            "one step from you (you traded with them), but nobody in your web of trust rated them positive yet: only a positive rating vouches for them".to_owned()
+        }
         Some(1) if r.standing == 0.0 => "one step from you (you traded with them), but nobody in your web of trust rated them positive yet: rating your deal vouches for them".to_owned(),
         Some(1) => "one step from you: you traded with them, or you or a key you trust rated them positive"
             .to_owned(),
@@ -222,5 +228,21 @@ mod tests {
         let line = sentence(&brief(1, 0.0, false));
         assert!(line.contains("none of the raters is someone your trades"), "{line}");
         assert!(sentence(&brief(1, 1.0, true)).ends_with("(trusted)"));
+    }
+
+    /// Defect: a seller with a full positive weight held back by a weighted negative rating was
+    /// said to have too few positive ratings.
+    #[test]
+    fn a_seller_held_back_by_negative_ratings_is_told_so() {
+        let held_back = ReputationBrief {
+            negative: 1,
+            weighted_negative: 0.5,
+            trusted: false,
+            ..brief(1, 1.0, true)
+        };
+        let line = sentence(&held_back);
+        assert!(line.contains("not trusted: negative ratings from people your trades vouch for"), "{line}");
+        let short = ReputationBrief { weighted_negative: 0.0, ..brief(1, 0.5, true) };
+        assert!(sentence(&short).contains("too few positive ratings"), "{}", sentence(&short));
     }
 }

@@ -28,6 +28,7 @@ pub use haggle_protocol::{
     Currency, CurrencyError, ListingKind, ObjectId, ObjectKind, ParseKeyError, Period, PublicKey, Rating,
     ThreadState,
 };
+pub use haggle_storage::reputation::TRUSTED_SCORE;
 pub use haggle_storage::{DeliveryState, Sort, StoreStats};
 pub use requests::{
     FeedbackRequest, ListingDraft, ListingPatch, MessageBody, RenewRequest, SearchParams, StepRequest,
