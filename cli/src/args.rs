@@ -248,7 +248,7 @@ pub enum Command {
     },
     /// Rate a deal, publicly: once it is received, or has stayed at one stage for 14 days.
     #[command(
-        after_help = "Examples:\n  haggle feedback 3724ae positive --text \"Quick and friendly\"\n  haggle feedback 3724ae negative --text \"Paid three weeks ago, nothing shipped\"\n\nThe rating is signed, public and final: anyone can check it was a real deal and that you were a party."
+        after_help = "Examples:\n  haggle feedback 3724ae positive --text \"Quick and friendly\"\n  haggle feedback 3724ae negative --text \"Paid three weeks ago, nothing shipped\"\n\nThe rating is signed and public, one per deal: haggle gives no way to change or withdraw it. Anyone can check it was a real deal and that you were a party."
     )]
     Feedback {
         /// Deal id (prefix of 6+ characters).

@@ -234,12 +234,8 @@ mod tests {
     /// said to have too few positive ratings.
     #[test]
     fn a_seller_held_back_by_negative_ratings_is_told_so() {
-        let held_back = ReputationBrief {
-            negative: 1,
-            weighted_negative: 0.5,
-            trusted: false,
-            ..brief(1, 1.0, true)
-        };
+        let held_back =
+            ReputationBrief { negative: 1, weighted_negative: 0.5, trusted: false, ..brief(1, 1.0, true) };
         let line = sentence(&held_back);
         assert!(line.contains("not trusted: negative ratings from people your trades vouch for"), "{line}");
         let short = ReputationBrief { weighted_negative: 0.0, ..brief(1, 0.5, true) };

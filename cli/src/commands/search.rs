@@ -3,7 +3,7 @@
 use anyhow::{Context as _, Result, bail};
 
 use haggle_node::api::types::{
-    BidStanding, ListingState, NodeEvent, ObjectId, ObjectKind, Party, SearchParams,
+    BidStanding, ListingKind, ListingState, NodeEvent, ObjectId, ObjectKind, Party, SearchParams,
 };
 use haggle_node::{ApiClient, ClientError};
 
@@ -91,7 +91,7 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
 /// does not match, peers coming and going).
 fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Option<String>, ClientError> {
     Ok(Some(match event {
-        NodeEvent::ListingStored { id, .. } | NodeEvent::ListingPublished { id } => {
+        NodeEvent::ListingStored { id, .. } | NodeEvent::ListingPublished { id, .. } => {
             let listing = api.listing(&id.to_hex())?;
             if params.is_filtered() && !matches(api, params, &listing.id)? {
                 return Ok(None);
@@ -264,11 +264,17 @@ fn step_line(api: &ApiClient, id: ObjectId, deal: ObjectId, step: &str, stage: &
 /// What a listing event says happened: a new listing, an update, a retraction, a sell-out.
 fn change(event: &NodeEvent, listing: &haggle_node::api::types::ListingView) -> &'static str {
     let mine = matches!(event, NodeEvent::ListingPublished { .. });
+    let by_node = matches!(event, NodeEvent::ListingPublished { automatic: true, .. });
     match (listing.state, listing.revision, mine) {
+        (ListingState::Closed, _, _) if listing.quantity == 0 && listing.kind == ListingKind::Crowdfund => {
+            "missed its goal:"
+        }
         (ListingState::Closed, _, _) if listing.quantity == 0 => "sold out:",
         (ListingState::Closed, _, _) => "retracted:",
         (_, 1, true) => "published:",
         (_, 1, false) => "new listing:",
+        // The quantity or nights a deal took, or its cancellation gave back.
+        (_, _, true) if by_node => "your node updated:",
         (_, _, true) => "you updated:",
         (_, _, false) => "updated:",
     }
@@ -344,12 +350,18 @@ mod tests {
     #[test]
     fn watch_says_what_changed() {
         let stored = NodeEvent::ListingStored { id: ObjectId::from_bytes([1; 32]), by: Default::default() };
-        let published = NodeEvent::ListingPublished { id: ObjectId::from_bytes([1; 32]) };
+        let published = NodeEvent::ListingPublished { id: ObjectId::from_bytes([1; 32]), automatic: false };
         assert_eq!(change(&stored, &listing(1, ListingState::Active, 1)), "new listing:");
         assert_eq!(change(&stored, &listing(2, ListingState::Active, 1)), "updated:");
         assert_eq!(change(&stored, &listing(3, ListingState::Closed, 1)), "retracted:");
         assert_eq!(change(&stored, &listing(3, ListingState::Closed, 0)), "sold out:");
         assert_eq!(change(&published, &listing(1, ListingState::Active, 1)), "published:");
+        assert_eq!(change(&published, &listing(2, ListingState::Active, 1)), "you updated:");
+        // Revisions the node signed by itself are not said to be the owner's doing.
+        let by_node = NodeEvent::ListingPublished { id: ObjectId::from_bytes([1; 32]), automatic: true };
+        assert_eq!(change(&by_node, &listing(2, ListingState::Active, 1)), "your node updated:");
+        let campaign = ListingView { kind: ListingKind::Crowdfund, ..listing(2, ListingState::Closed, 0) };
+        assert_eq!(change(&by_node, &campaign), "missed its goal:");
         assert_eq!(output::summary(&listing(1, ListingState::Active, 1)), "Sofa — giveaway");
     }
 }

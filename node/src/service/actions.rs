@@ -329,6 +329,11 @@ impl Service {
             listing.expires_at = now.saturating_add(TOMBSTONE_LIFETIME);
             self.store_listing(listing, now)?
         };
+        for event in &mut effect.then.events {
+            if let NodeEvent::ListingPublished { automatic, .. } = event {
+                *automatic = true;
+            }
+        }
         self.end_threads(&effect.object, Ending::GoalMissed, &mut effect.then);
         then.merge(effect.then);
         Ok(())
@@ -386,7 +391,7 @@ impl Service {
         self.ingest_own(&object)?;
         let then = Followups {
             publish: vec![object.bytes().to_vec()],
-            events: vec![NodeEvent::ListingPublished { id: object.id() }],
+            events: vec![NodeEvent::ListingPublished { id: object.id(), automatic: false }],
             ..Followups::default()
         };
         Ok(Effect { object, then })
@@ -808,7 +813,7 @@ impl Service {
     /// cancellation; a revision that closes the listing (sold out) ends its open threads.
     fn announce_revision(&self, next: Option<Verified<Object>>, then: &mut Followups) {
         if let Some(next) = next {
-            then.events.push(NodeEvent::ListingPublished { id: next.id() });
+            then.events.push(NodeEvent::ListingPublished { id: next.id(), automatic: true });
             then.publish.push(next.bytes().to_vec());
             if next.listing().is_some_and(|l| l.status == ListingStatus::Closed) {
                 self.end_threads(&next, Ending::SoldOut, then);

@@ -35,6 +35,10 @@ pub enum NodeEvent {
         /// The revision's id.
         #[serde(with = "text")]
         id: ObjectId,
+        /// Signed by the node by itself, not by a command of its owner's: the quantity or the
+        /// nights a deal took or its cancellation gave back, a campaign closed short of its goal.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        automatic: bool,
     },
     /// A negotiation message from the other party was stored.
     NegotiationReceived {

@@ -54,7 +54,10 @@ fn publishing_stores_announces_and_queues_the_listing_for_gossip() {
     let (seller, _dir) = service(1);
     let effect = seller.publish(draft("Road bike", "120")).expect("published");
     assert_eq!(effect.then.publish, vec![effect.object.bytes().to_vec()]);
-    assert_eq!(effect.then.events, vec![NodeEvent::ListingPublished { id: effect.object.id() }]);
+    assert_eq!(
+        effect.then.events,
+        vec![NodeEvent::ListingPublished { id: effect.object.id(), automatic: false }]
+    );
     assert!(effect.then.deliver.is_empty());
     let view = seller.effect_listing(&effect).expect("a view");
     assert_eq!((view.mine, view.state, view.remaining), (true, ListingState::Active, Some(1)));
