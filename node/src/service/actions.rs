@@ -422,7 +422,7 @@ impl Service {
         }
         // Named by the id typed, not by the revision that closed it, which the user never saw.
         if l.status == ListingStatus::Closed {
-            return Err(Conflict::ListingClosed(self.resolve(given, "listing")?).into());
+            return Err(Conflict::closed(l, self.resolve(given, "listing")?).into());
         }
         let now = Timestamp::now();
         if l.expires_at <= now {

@@ -126,8 +126,8 @@ impl Service {
         if head.author() == self.me() {
             return Err(Conflict::OwnListing.into());
         }
-        if head.listing().is_some_and(|l| l.status == ListingStatus::Closed) {
-            return Err(Conflict::ListingClosed(self.resolve(given, "listing")?).into());
+        if let Some(l) = head.listing().filter(|l| l.status == ListingStatus::Closed) {
+            return Err(Conflict::closed(l, self.resolve(given, "listing")?).into());
         }
         Ok(())
     }

@@ -251,6 +251,9 @@ pub enum Conflict {
     /// The listing is closed.
     #[error("listing {} is closed", .0.fmt_short())]
     ListingClosed(ObjectId),
+    /// The listing is closed with nothing left: sold out (an auction: sold).
+    #[error("listing {} is sold out: nothing of it is left to offer on", .0.fmt_short())]
+    ListingSoldOut(ObjectId),
     /// One of the owner's listings is closed: nothing can change it now.
     #[error(
         "your listing {} is closed (retracted or sold out): nothing can change it now; publish it again to offer it anew",
@@ -479,10 +482,22 @@ impl ServiceError {
 }
 
 impl Conflict {
+    /// The listing `l` is closed; `id` names it as the user knows it. Closed with nothing left,
+    /// it sold out (a campaign closed so missed its goal: just closed).
+    pub(super) fn closed(l: &haggle_protocol::Listing, id: ObjectId) -> Conflict {
+        if l.quantity == 0 && l.kind != haggle_protocol::ListingKind::Crowdfund {
+            Conflict::ListingSoldOut(id)
+        } else {
+            Conflict::ListingClosed(id)
+        }
+    }
+
     /// The stable code the API reports.
     pub fn code(&self) -> ErrorCode {
         match self {
-            Conflict::ListingClosed(_) | Conflict::OwnListingClosed(_) => ErrorCode::ListingClosed,
+            Conflict::ListingClosed(_) | Conflict::ListingSoldOut(_) | Conflict::OwnListingClosed(_) => {
+                ErrorCode::ListingClosed
+            }
             Conflict::ListingExpired(_) => ErrorCode::ListingExpired,
             Conflict::QuantityExceeded { .. } | Conflict::PromisedByCounters { .. } => {
                 ErrorCode::QuantityExceeded

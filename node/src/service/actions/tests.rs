@@ -734,3 +734,17 @@ fn a_payment_request_not_in_force_is_marked_superseded() {
     assert!(superseded(crossed.object.id()), "crossed the payment: {view:?}");
     assert_eq!(view.payment.as_ref().map(|p| p.details.as_str()), Some("v2"));
 }
+
+/// Defect: an offer on a listing sold out said only "listing ... is closed".
+#[test]
+fn an_offer_on_a_sold_out_listing_says_sold_out() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (id, _) = chairs_deal(&seller, &buyer, 1, 1);
+    let key = seller.listing(&id).expect("the listing").listing_key().expect("a listing");
+    let closing = seller.store.listing(&key).expect("read").expect("the closing revision");
+    buyer.receive(closing.bytes(), Via::Gossip);
+    let err = buyer.offer(&id, offer_of("20")).expect_err("sold out");
+    assert_eq!(err.code(), ErrorCode::ListingClosed);
+    assert_eq!(err.to_string(), format!("listing {} is sold out: nothing of it is left to offer on", &id[..12]));
+}
