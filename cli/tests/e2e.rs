@@ -400,6 +400,9 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("the node answered"), "{}", stderr(&out));
     assert!(!stderr(&haggle(&dir, &["status"])).contains("the node answered"), "quiet without -v");
+    // A lone node says why it has no peers, and that it does not look on the local network.
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("no peers known") && said.contains("local discovery (mDNS) is off"), "{said}");
     // A second node refused for a port in use (the first one's API port) leaves its new data
     // dir private all the same.
     let taken = std::fs::read_to_string(dir.join("api.addr")).expect("the node's API address");

@@ -343,6 +343,7 @@ impl EventLoop {
             hole_punches: self.reach.hole_punches(),
             delivered: self.reach.delivered(),
             upnp: self.reach.upnp(),
+            mdns: self.swarm.behaviour().mdns.is_enabled(),
         }
     }
 

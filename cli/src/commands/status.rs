@@ -93,9 +93,9 @@ fn reach_lines(n: &NetworkStatus) {
 /// each last failed, or what to do when it knows of none.
 fn dialing_lines(n: &NetworkStatus) {
     if n.connected_peers == 0 && n.dialing.is_empty() {
-        outln!(
-            "                no peers known: none configured, none in its address book, none found on the local network (if mDNS is on);"
-        );
+        let local =
+            if n.mdns { "none found on the local network" } else { "and local discovery (mDNS) is off" };
+        outln!("                no peers known: none configured, none in its address book, {local};");
         outln!(
             "                add one with `haggle node --bootstrap /ip4/ADDRESS/tcp/7400/p2p/PEERID` (or in config.toml)"
         );

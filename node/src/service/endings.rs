@@ -147,7 +147,9 @@ impl Service {
             return Err(Conflict::ListingExpired(offered_on).into());
         };
         match current.listing() {
-            Some(l @ Listing { status: ListingStatus::Closed, .. }) => Err(Conflict::closed(l, offered_on).into()),
+            Some(l @ Listing { status: ListingStatus::Closed, .. }) => {
+                Err(Conflict::closed(l, offered_on).into())
+            }
             Some(l) if l.expires_at <= Timestamp::now() => Err(Conflict::ListingExpired(offered_on).into()),
             _ => Ok(()),
         }

@@ -714,6 +714,9 @@ pub struct NetworkStatus {
     /// or `gateway not routable` (a NAT behind another NAT).
     #[serde(default)]
     pub upnp: String,
+    /// Whether the node looks for peers on the local network (mDNS).
+    #[serde(default)]
+    pub mdns: bool,
 }
 
 /// Negotiation messages delivered, by the path they took.
