@@ -101,6 +101,11 @@ pub enum InvalidInput {
          haggle show LISTING names a seller's key, haggle deal DEAL the other party's"
     )]
     Identity(String),
+    /// A key shortened as tables print it (`12D3KooW…pWTGKh`).
+    #[error(
+        "{0:?} is a key shortened for a table: give the whole key (haggle --json deals, haggle --json show LISTING, or haggle deal DEAL print it in full)"
+    )]
+    ShortenedKey(String),
     /// Currency or period without a price.
     #[error(
         "a currency or period needs a price too, e.g. --price 12 --currency EUR (a giveaway, or a wanted ad open to offers, has neither)"

@@ -112,7 +112,13 @@ impl Service {
         let key = match self.listing(given) {
             Ok(listing) => listing.author(),
             Err(ServiceError::NotFound { .. } | ServiceError::WrongKind { .. } | ServiceError::BadId(_)) => {
-                given.trim().parse::<PublicKey>().map_err(|_| InvalidInput::Identity(given.to_owned()))?
+                given.trim().parse::<PublicKey>().map_err(|_| {
+                    if given.contains('…') || given.contains("...") {
+                        InvalidInput::ShortenedKey(given.to_owned())
+                    } else {
+                        InvalidInput::Identity(given.to_owned())
+                    }
+                })?
             }
             Err(e) => return Err(e),
         };
@@ -401,5 +407,8 @@ mod tests {
         assert_eq!(by_listing.hops, Some(1));
         let err = me.reputation_view("nobody").expect_err("not a key");
         assert!(err.to_string().contains("not a key"), "{err}");
+        // A key copied from a table, shortened there, is named as such.
+        let err = me.reputation_view("12D3KooW…pWTGKh").expect_err("shortened");
+        assert!(err.to_string().contains("is a key shortened for a table: give the whole key"), "{err}");
     }
 }
