@@ -264,7 +264,11 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     json(&dc, &["paid", d, "--reference", "transfer 1 Dec"]);
     wait("A to learn C paid", || (stage(&da) == "paid").then_some(()));
     watch_a.line_with(&[&format!("deal {d}: paid by the other party; now paid")]);
+    // A dispute stands beside the stage: the watch's line for the next step says so.
+    json(&dc, &["dispute", d, "--reason", "Is it on its way?"]);
+    wait("A to learn of the dispute", || json(&da, &["deal", d])["disputed"].as_bool().filter(|d| *d));
     json(&da, &["shipped", d, "--tracking", "bpost 3232"]);
+    watch_a.line_with(&[&format!("deal {d}: shipped by you; now shipped, disputed")]);
     wait("C to learn A shipped", || (stage(&dc) == "shipped").then_some(()));
     let early = haggle(&dc, &["feedback", d, "positive"]);
     assert!(!early.status.success() && stderr(&early).contains("can be rated once"), "{}", stderr(&early));

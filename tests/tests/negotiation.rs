@@ -112,9 +112,10 @@ async fn an_offer_to_an_offline_seller_waits_survives_a_restart_and_arrives() ->
     Ok(())
 }
 
-/// Waits for a deal step of `step` on `node`.
+/// Waits for a deal step of `step`, signed by the other party, on `node`.
 async fn step_arrives(node: &mut TestNode, step: &'static str) -> Result<()> {
-    node.wait_for(step, |e| matches!(e, NodeEvent::DealStep { step: s, .. } if s == step)).await?;
+    node.wait_for(step, |e| matches!(e, NodeEvent::DealStep { step: s, mine: false, .. } if s == step))
+        .await?;
     Ok(())
 }
 

@@ -175,7 +175,7 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
                     .unwrap_or_default()
             )
         }
-        NodeEvent::DealStep { id, deal, step, stage } => step_line(api, *id, *deal, step, stage),
+        NodeEvent::DealStep { id, deal, step, stage, .. } => step_line(api, *id, *deal, step, stage),
         NodeEvent::DeliveryChanged { id, state } => delivery_line(api, *id, state),
         NodeEvent::SyncCompleted { peer, received, .. } if *received > 0 => {
             format!("caught up with {}: {received} new", output::short_peer(peer))
@@ -252,11 +252,12 @@ fn step_line(api: &ApiClient, id: ObjectId, deal: ObjectId, step: &str, stage: &
             if mine { "you" } else { "the other party" },
             details.map(|d| format!(": \"{d}\"")).unwrap_or_default()
         ),
-        (step, stage, mine) => format!(
+        // The stage as `haggle deals` shows it, with what else stands (disputed, cancel asked).
+        (step, _, mine) => format!(
             "deal {short}: {} by {}; now {}",
             step.replace('_', " "),
             if mine { "you" } else { "the other party" },
-            stage.replace('_', " ")
+            super::deal::stage(&view)
         ),
     }
 }

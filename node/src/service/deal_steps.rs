@@ -88,6 +88,7 @@ impl Service {
             deal,
             step: s.step.name().to_owned(),
             stage: stage.to_owned(),
+            mine: object.author() == self.me(),
         })
     }
 }

@@ -66,6 +66,9 @@ pub enum NodeEvent {
         /// The deal's stage after it (agreed, payment_requested, paid, shipped, completed,
         /// cancelled).
         stage: String,
+        /// Whether this node's owner signed it (else the other party did).
+        #[serde(default)]
+        mine: bool,
     },
     /// A feedback (a party's public rating of a deal) was stored: from the network, or the
     /// owner's own.
