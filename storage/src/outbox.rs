@@ -164,6 +164,8 @@ impl Store {
     }
 
     /// Records a delivery attempt's result. Delivered and failed messages leave the pending set.
+    /// Returns the entry as recorded, or `None` if there is none or it was delivered already
+    /// (nothing changes then).
     pub fn outbox_record(
         &self,
         id: &ObjectId,
@@ -173,8 +175,8 @@ impl Store {
         let _lock = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let Some(mut entry) = self.outbox_entry(id)? else { return Ok(None) };
         if entry.state == DeliveryState::Delivered {
-            // A late answer to an earlier attempt cannot undo a delivery.
-            return Ok(Some(entry));
+            // A late answer to an earlier attempt cannot undo a delivery, nor announce it again.
+            return Ok(None);
         }
         if state == DeliveryState::Sent {
             entry.attempts += 1;
@@ -229,8 +231,12 @@ mod tests {
         store.db.insert(keys::outbox_pending(&seller.public(), &o.id()), &[]).expect("insert");
         assert!(store.outbox_pending().expect("read").is_empty());
         assert!(store.outbox_pending_for(&seller.public()).expect("read").is_empty());
-        // A late failure report cannot undo the delivery.
-        store.outbox_record(&o.id(), DeliveryState::Failed, Some("late".into())).expect("record");
+        // A late failure report cannot undo the delivery, and a second delivery report changes
+        // nothing (so nothing is announced twice).
+        let late = store.outbox_record(&o.id(), DeliveryState::Failed, Some("late".into())).expect("record");
+        assert_eq!(late, None);
+        let again = store.outbox_record(&o.id(), DeliveryState::Delivered, None).expect("record");
+        assert_eq!(again, None);
         assert_eq!(
             store.outbox_entry(&o.id()).expect("read").expect("entry").state,
             DeliveryState::Delivered

@@ -3,7 +3,8 @@
 use anyhow::{Context as _, Result, bail};
 
 use haggle_node::api::types::{
-    BidStanding, ListingKind, ListingState, NodeEvent, ObjectId, ObjectKind, Party, SearchParams,
+    BidStanding, DeliveryState, ListingKind, ListingState, NodeEvent, ObjectId, ObjectKind, Party,
+    SearchParams,
 };
 use haggle_node::{ApiClient, ClientError};
 
@@ -53,8 +54,19 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
         eprintln!("Watching for events (Ctrl-C to stop)...");
     }
     let mut failure: Option<ClientError> = None;
+    // A message is announced delivered once: a receipt for its sealed copy, or an answer to a
+    // second attempt, may say it again.
+    let mut delivered = std::collections::HashSet::new();
     cx.api
         .events(|event| {
+            if let NodeEvent::DeliveryChanged { id, state: DeliveryState::Delivered } = &event {
+                if delivered.len() >= 10_000 {
+                    delivered.clear();
+                }
+                if !delivered.insert(*id) {
+                    return true;
+                }
+            }
             let shown = match line(cx.api, &params, &event) {
                 Ok(shown) => shown,
                 Err(e) => {
