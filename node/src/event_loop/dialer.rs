@@ -315,7 +315,9 @@ impl Dialer {
             .map(|(peer, w)| DialInfo {
                 peer: *peer,
                 address: w.addrs.first().map(ToString::to_string),
-                reason: w.reason(now),
+                // A bootstrap peer the owner also trades with is still named for what it was
+                // configured as (`haggle status` reads `bootstrap peer`).
+                reason: if w.reason == DialReason::Bootstrap { DialReason::Bootstrap } else { w.reason(now) },
                 attempts: w.attempts,
                 last_error: w.last_error.clone(),
                 next_attempt_ms: if w.dialing {
@@ -513,6 +515,16 @@ mod tests {
             d.disconnected(&bootstrap, true);
             assert_eq!(d.wanted[&bootstrap].attempts, 1);
         }
+    }
+
+    #[test]
+    fn a_bootstrap_peer_that_is_also_a_party_is_shown_as_a_bootstrap_peer() {
+        let mut d = dialer();
+        let peer = PeerId::random();
+        d.want(peer, [], DialReason::Bootstrap);
+        d.want(peer, [], DialReason::Party);
+        let shown = d.pending(Instant::now());
+        assert_eq!(shown.iter().map(|i| i.reason).collect::<Vec<_>>(), [DialReason::Bootstrap]);
     }
 
     #[test]
