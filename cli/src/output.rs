@@ -372,10 +372,11 @@ pub fn thread(t: &ThreadView) {
     // A bid's or pledge's state as `haggle offers` shows it (replaced, withdrawal, outbid...).
     let state = public_state(t).map_or_else(|| t.state.to_string(), str::to_owned);
     outln!("{}  {}", bold(&format!("{what} thread {}", short(&t.thread))), dim(&format!("[{state}]")));
+    // The listing's current id, as `haggle listings` and `haggle search` show it.
     outln!(
         "  listing   {} ({})",
         t.listing_title.as_deref().unwrap_or(""),
-        t.listing.map(|l| short(&l)).unwrap_or_default()
+        t.current_listing.or(t.listing).map(|l| short(&l)).unwrap_or_default()
     );
     let role = match (t.opening, t.role) {
         (haggle_node::api::types::ObjectKind::Bid, haggle_node::api::types::Role::Offerer) => "bidder",

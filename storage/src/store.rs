@@ -449,6 +449,11 @@ impl Store {
         }
     }
 
+    /// The id of a listing's current revision, without reading the revision.
+    pub fn listing_head_id(&self, key: &ListingKey) -> Result<Option<haggle_protocol::ObjectId>, StoreError> {
+        Ok(self.head(key)?.map(|h| h.id))
+    }
+
     pub(crate) fn head(&self, key: &ListingKey) -> Result<Option<Head>, StoreError> {
         match self.db.get(keys::head(key))? {
             None => Ok(None),

@@ -139,7 +139,9 @@ pub fn next(d: &DealView) -> String {
 pub fn print(d: &DealView) {
     let now = output::now_ms();
     outln!("{}", output::bold(&format!("Deal {}  [{}]", output::short(&d.id), stage(d))));
-    outln!("  listing   {} ({})", d.title.clone().unwrap_or_default(), output::short(&d.listing));
+    // The listing's current id, as `haggle listings` and `haggle search` show it.
+    let listing = d.current_listing.unwrap_or(d.listing);
+    outln!("  listing   {} ({})", d.title.clone().unwrap_or_default(), output::short(&listing));
     outln!("  terms     {}", output::terms(&d.terms));
     outln!("  seller    {}", d.seller);
     outln!("  buyer     {}", d.buyer);
@@ -228,6 +230,7 @@ mod tests {
             id,
             thread: id,
             listing: id,
+            current_listing: None,
             title: None,
             seller: key(1).public(),
             buyer: key(2).public(),

@@ -251,6 +251,10 @@ pub(super) fn thread_with(
         thread: v.thread,
         opening: t.offer.kind(),
         listing: t.listing.as_ref().map(Object::id),
+        current_listing: match &t.listing {
+            Some(l) => current_listing(store, l)?,
+            None => None,
+        },
         listing_title: t.listing.as_ref().and_then(|l| l.listing()).map(|l| l.title.clone()),
         role: if author { Role::ListingAuthor } else { Role::Offerer },
         counterparty: if author { v.offerer } else { v.listing_author },
@@ -362,8 +366,15 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
         timeline,
         file: d.listing().listing().and_then(|l| l.file.clone()),
         file_key: state.file_key.is_some(),
+        current_listing: current_listing(store, d.listing())?,
         ..deal_record(d)
     })
+}
+
+/// The current revision of `revision`'s listing, if this node holds one other than it.
+fn current_listing(store: &Store, revision: &Object) -> Result<Option<ObjectId>, StoreError> {
+    let Some(key) = revision.listing_key() else { return Ok(None) };
+    Ok(store.listing_head_id(&key)?.filter(|id| *id != revision.id()))
 }
 
 /// A payment method as text.
@@ -386,6 +397,7 @@ fn deal_record(d: &Deal) -> DealView {
         id: d.id(),
         thread: d.offer().id(),
         listing: d.listing().id(),
+        current_listing: None,
         title: d.listing().listing().map(|l| l.title.clone()),
         seller: d.seller(),
         buyer: d.buyer(),

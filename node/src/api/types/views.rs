@@ -370,6 +370,10 @@ pub struct ThreadView {
     /// The listing revision the offer was made on, while this node holds it.
     #[serde(with = "opt_text")]
     pub listing: Option<ObjectId>,
+    /// The listing's current revision as this node holds it (the id `haggle listings` and
+    /// `haggle search` show), when it differs from `listing`.
+    #[serde(default, with = "opt_text", skip_serializing_if = "Option::is_none")]
+    pub current_listing: Option<ObjectId>,
     /// Its title.
     pub listing_title: Option<String>,
     /// The owner's side.
@@ -460,6 +464,10 @@ pub struct DealView {
     /// The listing revision the offer was made on.
     #[serde(with = "text")]
     pub listing: ObjectId,
+    /// The listing's current revision as this node holds it (the id `haggle listings` and
+    /// `haggle search` show), when it differs from `listing`.
+    #[serde(default, with = "opt_text", skip_serializing_if = "Option::is_none")]
+    pub current_listing: Option<ObjectId>,
     /// The listing's title.
     pub title: Option<String>,
     /// Who hands over the goods or does the work.

@@ -751,3 +751,22 @@ fn an_offer_on_a_sold_out_listing_says_sold_out() {
         format!("listing {} is sold out: nothing of it is left to offer on", &id[..12])
     );
 }
+
+/// Defect: a deal and its thread named the listing by the revision the offer was made on, so
+/// `haggle deal` and `haggle listings` showed two ids for one listing once a deal had changed
+/// its quantity. Both views carry the current revision's id too.
+#[test]
+fn a_deal_and_its_thread_name_the_listings_current_revision() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (id, deal) = chairs_deal(&seller, &buyer, 3, 2);
+    let key = seller.listing(&id).expect("the listing").listing_key().expect("a listing");
+    let now = seller.store.listing(&key).expect("read").expect("the next revision").id();
+    assert_ne!(now.to_hex(), id, "the deal made a new revision");
+    let view = seller.deal_view(&deal.to_hex()).expect("the deal");
+    assert_eq!((view.listing.to_hex(), view.current_listing), (id.clone(), Some(now)));
+    let thread = seller.thread_view(&deal.to_hex()).expect("the thread");
+    assert_eq!(thread.current_listing, Some(now));
+    // The buyer's node holds only the revision offered on: nothing else to name.
+    assert_eq!(buyer.deal_view(&deal.to_hex()).expect("the deal").current_listing, None);
+}
