@@ -100,7 +100,10 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     assert_eq!(first["auction"]["me"], "leading");
     wait_high(ds, &id, 1, "50.00 EUR");
     wait("the first bid to reach the second bidder", || (auction(d2, &id)["bids"] == 1).then_some(()));
-    json(d2, &["bid", &id[..10], "--price", "55"]);
+    let out = haggle(d2, &["bid", &id[..10], "--price", "55"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("It counts if it reaches the seller's node before the end."), "{said}");
     // A running bid waits for the end on the bidder's side as on the seller's: nobody is
     // holding it up.
     let offers = String::from_utf8_lossy(&haggle(d2, &["offers"]).stdout).into_owned();

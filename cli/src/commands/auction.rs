@@ -40,7 +40,13 @@ pub fn bid(cx: &Context<'_>, args: &BidArgs) -> Result<()> {
         Some(haggle_node::api::types::GossipState::Queued) => "it goes out when a peer connects",
         _ => "sent to the network",
     };
-    outln!("Bid {} on {}: stored; {gossip}.", args.price.trim(), l.title);
+    // Gossip reaches the seller's node when it is online; the bid counts only if it does so by
+    // the end (that node's clock decides).
+    outln!(
+        "Bid {} on {}: stored; {gossip}. It counts if it reaches the seller's node before the end.",
+        args.price.trim(),
+        l.title
+    );
     output::listing(&l);
     Ok(())
 }

@@ -56,7 +56,11 @@ pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
     if args.withdraw {
         outln!("Pledge to {} withdrawn: stored; sent to the network.", l.title);
     } else {
-        outln!("Pledged {} to {}: stored; sent to the network.", request.amount.trim(), l.title);
+        outln!(
+            "Pledged {} to {}: stored; sent to the network. It counts if it reaches the creator's node before the deadline.",
+            request.amount.trim(),
+            l.title
+        );
     }
     output::listing(&l);
     // A pledge over the whole goal binds as any other: sent as it is, with a note in case the
