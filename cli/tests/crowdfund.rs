@@ -153,6 +153,8 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     // The park bench reaches its goal, and its creator calls it off before the deadline.
     let mut watch_d3 = Watch::start(d3);
     watch_d3.ready(d3);
+    let mut watch_dc = Watch::start(dc);
+    watch_dc.ready(dc);
     // A pledge over the whole goal is sent with a note (a slip?); the next one replaces it.
     let out = haggle(d3, &["pledge", &bench[..10], "--amount", "25"]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -234,6 +236,9 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     });
     // The bench was funded but called off: its backer's watch says nothing is owed.
     watch_d3.line_with(&["campaign ended: Park bench", "cancelled by its creator", "nothing is owed"]);
+    // The creator's node's count decides: its watch does not hedge it.
+    let line = watch_dc.line_with(&["campaign ended: Windmill restoration", "missed its goal with 50.00 EUR"]);
+    assert!(!line.contains("by this node's count"), "{line}");
     creator.stop();
     for b in backers {
         b.stop();

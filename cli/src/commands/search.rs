@@ -118,7 +118,7 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
         NodeEvent::NegotiationReceived { id, kind, thread } => negotiation_line(api, *id, *kind, *thread),
         NodeEvent::DealMade { id, .. } => format!("deal {} made", output::short(id)),
         NodeEvent::BidStored { listing, bidder, amount, leads, outbids_me, mine, .. } => {
-            let Some(title) = watched(api, params, listing)? else { return Ok(None) };
+            let Some((title, _)) = watched(api, params, listing)? else { return Ok(None) };
             let by = if *mine { "you".to_owned() } else { output::short_peer(bidder) };
             let what = match (outbids_me, leads) {
                 (true, _) => "outbid: you were outbid,",
@@ -128,7 +128,7 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
             format!("{what} {amount} on {title} ({}) by {by}", output::short(listing))
         }
         NodeEvent::PledgeStored { listing, backer, amount, total, mine, .. } => {
-            let Some(title) = watched(api, params, listing)? else { return Ok(None) };
+            let Some((title, _)) = watched(api, params, listing)? else { return Ok(None) };
             let by = if *mine { "you".to_owned() } else { output::short_peer(backer) };
             let withdrawn =
                 amount.split(' ').next().is_some_and(|n| n.trim_start_matches(['0', '.']).is_empty());
@@ -139,7 +139,7 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
             }
         }
         NodeEvent::CampaignEnded { listing, funded, total, pledged, cancelled } => {
-            let Some(title) = watched(api, params, listing)? else { return Ok(None) };
+            let Some((title, mine)) = watched(api, params, listing)? else { return Ok(None) };
             let result = match (funded, pledged) {
                 _ if *cancelled => {
                     format!(
@@ -150,12 +150,15 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
                     "funded with {total} by this node's count; your pledge of {p} becomes a deal when the creator's node accepts it"
                 ),
                 (true, None) => format!("funded with {total}; every pledge becomes a deal"),
+                // The creator's node's count decides (it closes the campaign); another node's may
+                // differ.
+                (false, _) if mine => format!("missed its goal with {total}; nothing is owed"),
                 (false, _) => format!("missed its goal with {total} by this node's count; nothing is owed"),
             };
             format!("campaign ended: {title} ({}): {result}", output::short(listing))
         }
         NodeEvent::AuctionEnded { listing, winner, amount, reserve_met, standing } => {
-            let Some(title) = watched(api, params, listing)? else { return Ok(None) };
+            let Some((title, _)) = watched(api, params, listing)? else { return Ok(None) };
             let result = match (standing, winner, amount, reserve_met) {
                 (Some(BidStanding::Awaiting), _, Some(amount), false) => {
                     format!(
@@ -293,17 +296,18 @@ fn change(event: &NodeEvent, listing: &haggle_node::api::types::ListingView) -> 
     }
 }
 
-/// The title of the auction or campaign `listing` if the watch's search matches it.
+/// The title of the auction or campaign `listing`, and whether it is the owner's, if the watch's
+/// search matches it.
 fn watched(
     api: &ApiClient,
     params: &SearchParams,
     listing: &haggle_node::api::types::ObjectId,
-) -> Result<Option<String>, ClientError> {
+) -> Result<Option<(String, bool)>, ClientError> {
     let l = api.listing(&listing.to_hex())?;
     if params.is_filtered() && !matches(api, params, &l.id)? {
         return Ok(None);
     }
-    Ok(Some(l.title))
+    Ok(Some((l.title, l.mine)))
 }
 
 /// Whether the listing `id` matches the search, whatever its state: the node judges it with its
