@@ -88,7 +88,7 @@ pub(super) fn not_past(dates: &DateRange, now: haggle_protocol::Timestamp) -> Re
     let today = haggle_protocol::calendar::day_of(now);
     if dates.from < today {
         return Err(InvalidInput::Dates(format!(
-            "{dates} begins before today ({}): nights in the past cannot be booked",
+            "{dates} begins before today ({}, in UTC): nights in the past cannot be booked",
             haggle_protocol::calendar::Date(today)
         ))
         .into());
