@@ -264,8 +264,13 @@ pub fn listing(l: &ListingView) {
         (_, Some(c)) => crate::commands::campaign_lines(l, c),
         _ => outln!("  price     {}", listing_price(l)),
     }
-    if let Some(c) = &l.calendar {
-        crate::commands::calendar_lines(c);
+    match &l.calendar {
+        // A closed or expired listing takes no bookings: no calendar to read nights from.
+        Some(_) if l.state != ListingState::Active => {
+            outln!("  calendar  none open: the listing is {}", l.state.as_str())
+        }
+        Some(c) => crate::commands::calendar_lines(c),
+        None => {}
     }
     let remaining = l.remaining.map(|r| format!(" ({r} left to promise)")).unwrap_or_default();
     // A service's work, or a rental's item without a calendar, is there again after each deal.

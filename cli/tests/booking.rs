@@ -226,6 +226,13 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
         let l = json(&da, &["show", &by_hand[..10]]);
         (l["calendar"]["booked"].as_array().map(Vec::len) == Some(2)).then_some(())
     });
+    // Retracted, the loft draws no calendar of open nights.
+    json(&da, &["retract", &by_hand[..10]]);
+    let text = String::from_utf8_lossy(&haggle(&da, &["show", &by_hand[..10]]).stdout).into_owned();
+    assert!(
+        text.contains("calendar  none open: the listing is closed") && !text.contains("calendar  open"),
+        "{text}"
+    );
     owner.stop();
     g1.stop();
     g2.stop();

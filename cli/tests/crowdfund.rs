@@ -237,7 +237,8 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     // The bench was funded but called off: its backer's watch says nothing is owed.
     watch_d3.line_with(&["campaign ended: Park bench", "cancelled by its creator", "nothing is owed"]);
     // The creator's node's count decides: its watch does not hedge it.
-    let line = watch_dc.line_with(&["campaign ended: Windmill restoration", "missed its goal with 50.00 EUR"]);
+    let line =
+        watch_dc.line_with(&["campaign ended: Windmill restoration", "missed its goal with 50.00 EUR"]);
     assert!(!line.contains("by this node's count"), "{line}");
     creator.stop();
     for b in backers {
