@@ -502,6 +502,23 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     assert!(stderr(&out).contains("your own listing"), "{}", stderr(&out));
     assert_eq!(json(&dir, &["search", "lamp"])["total"], 1);
     node.stop();
+    // Its key gone, the data dir's database is not quietly taken over by a new identity.
+    std::fs::rename(dir.join("identity.key"), root.path().join("identity.key.moved")).expect("move the key");
+    let out = haggle(
+        &dir,
+        &[
+            "node",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--no-mdns",
+            "--no-upnp",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("holds a database but no identity key"), "{}", stderr(&out));
+    assert!(!dir.join("identity.key").exists(), "no new key made");
 
     let out = haggle(&dir, &["completions", "bash"]);
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("haggle"));

@@ -18,6 +18,20 @@ pub enum StartError {
     /// The identity key cannot be read or created.
     #[error(transparent)]
     Key(#[from] haggle_protocol::KeyFileError),
+    /// The data dir holds a database but no identity key: a new key would not own what the
+    /// database holds (the owner's listings, threads and deals).
+    #[error(
+        "{} holds a database but no identity key ({}): restore the key from a backup (it signs everything this node holds as yours), or, to start over as a new identity, move {} away first",
+        dir.display(), key.display(), db.display()
+    )]
+    KeyMissing {
+        /// The data dir.
+        dir: PathBuf,
+        /// Where the key should be.
+        key: PathBuf,
+        /// The database.
+        db: PathBuf,
+    },
     /// The store cannot be opened.
     #[error(transparent)]
     Store(#[from] haggle_storage::OpenError),

@@ -182,7 +182,13 @@ pub async fn start(
     free_ports(&config)?;
     api_port_free(&config)?;
     create_private_dir(data_dir)?;
-    let (key, created) = keyfile::load_or_create(&data_dir.join(KEY_FILE))?;
+    // A database without its key: the key was lost or moved. A new one would quietly become
+    // someone else, unable to sign for the listings, threads and deals the database holds.
+    let (key_path, db) = (data_dir.join(KEY_FILE), data_dir.join("db"));
+    if !key_path.exists() && db.exists() {
+        return Err(StartError::KeyMissing { dir: data_dir.to_owned(), key: key_path, db });
+    }
+    let (key, created) = keyfile::load_or_create(&key_path)?;
     if created {
         tracing::info!(peer = %key.public(), "created a new identity");
     }
