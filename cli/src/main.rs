@@ -140,6 +140,10 @@ fn run(cli: Cli) -> Result<()> {
     let data_dir = data_dir(&cli)?;
     let json_out = cli.json;
     match cli.command {
+        // --api names the node a client command asks; a node's own API address is --api-listen.
+        Command::Node(_) if cli.api.is_some() => Err(usage(
+            "--api is for client commands (the node they ask); the node's own API address is --api-listen ADDR",
+        )),
         Command::Node(args) => run_node::run(&data_dir, args, json_out),
         Command::Completions { shell } => {
             // Into a buffer first: clap_complete panics on a failed write (a closed pipe).

@@ -519,6 +519,34 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("holds a database but no identity key"), "{}", stderr(&out));
     assert!(!dir.join("identity.key").exists(), "no new key made");
+    std::fs::rename(root.path().join("identity.key.moved"), dir.join("identity.key"))
+        .expect("restore the key");
+    let node_args =
+        ["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--api-listen", "127.0.0.1:0", "--no-mdns", "--no-upnp"];
+    // A node cannot bootstrap to itself.
+    let me = String::from_utf8_lossy(&haggle(&dir, &["id"]).stdout).trim().to_owned();
+    let own = format!("/ip4/127.0.0.1/tcp/9/p2p/{me}");
+    let out = haggle(&dir, &[&node_args[..], &["--bootstrap", &own]].concat());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("names this node itself"), "{}", stderr(&out));
+    // --api is a client's option: on `node` it is refused, not ignored.
+    let out = haggle(&dir, &[&["--api", "127.0.0.1:9"][..], &node_args[..]].concat());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--api-listen"), "{}", stderr(&out));
+    // A setting at 0 that would break the node is refused, naming the file.
+    let config = dir.join("config.toml");
+    let kept = std::fs::read_to_string(&config).expect("the node's config");
+    // At the top: the file ends in tables, where the key would belong to the last one.
+    let zero: String = kept.lines().filter(|l| !l.starts_with("max_listings")).collect::<Vec<_>>().join("\n");
+    std::fs::write(&config, format!("max_listings = 0\n{zero}\n")).expect("write the config");
+    let out = haggle(&dir, &node_args);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("max_listings = 0 in") && stderr(&out).contains("at least 1"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(&config, kept).expect("restore the config");
 
     let out = haggle(&dir, &["completions", "bash"]);
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("haggle"));

@@ -18,6 +18,9 @@ pub enum StartError {
     /// The identity key cannot be read or created.
     #[error(transparent)]
     Key(#[from] haggle_protocol::KeyFileError),
+    /// A bootstrap address names this node itself.
+    #[error("bootstrap address {0} names this node itself: give another node's address")]
+    BootstrapSelf(String),
     /// The data dir holds a database but no identity key: a new key would not own what the
     /// database holds (the owner's listings, threads and deals).
     #[error(

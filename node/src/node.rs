@@ -189,6 +189,10 @@ pub async fn start(
         return Err(StartError::KeyMissing { dir: data_dir.to_owned(), key: key_path, db });
     }
     let (key, created) = keyfile::load_or_create(&key_path)?;
+    let me = key.public().peer_id();
+    if let Some((_, addr)) = bootstrap.iter().find(|(peer, _)| *peer == me) {
+        return Err(StartError::BootstrapSelf(addr.to_string()));
+    }
     if created {
         tracing::info!(peer = %key.public(), "created a new identity");
     }
