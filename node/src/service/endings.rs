@@ -56,13 +56,18 @@ impl Service {
     /// owner's terms or a Decline of the other party's in each, queued for delivery. Never fails
     /// the action that closed the listing: a thread that cannot be ended now (its store write
     /// failed, or it is full) is logged and left for the next sweep, which ends the threads of
-    /// every closed or expired listing of the owner's.
+    /// every closed or expired listing of the owner's. Takes the revision lock: never call it
+    /// holding that lock.
     pub(super) fn end_threads(&self, listing: &Object, ending: Ending, then: &mut Followups) {
         let me = self.me();
         let (Some(key), Some(l)) = (listing.listing_key().filter(|k| k.author == me), listing.listing())
         else {
             return;
         };
+        // One ending at a time, the threads read under the lock: the start-up sweep and the
+        // market tick can both find a listing just expired, and each signed its own Decline of
+        // the same terms (the second then read "crossed, not counted").
+        let _one_at_a_time = self.revising();
         let threads = match self.store.threads_on(&key) {
             Ok(threads) => threads,
             Err(e) => {
@@ -153,5 +158,44 @@ impl Service {
             Some(l) if l.expires_at <= Timestamp::now() => Err(Conflict::ListingExpired(offered_on).into()),
             _ => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::types::TermsDraft;
+    use crate::service::Via;
+    use crate::service::testing::{draft, service};
+
+    /// Defect: the start-up sweep and the market tick both ended the threads of a listing that
+    /// had just expired, each signing its own Decline of the same terms; the second then read
+    /// "crossed, not counted" on both sides. Endings run one at a time, so one Decline is signed.
+    #[test]
+    fn two_endings_at_once_sign_one_decline() {
+        let (seller, _sd) = service(1);
+        let (buyer, _bd) = service(2);
+        let listing = seller.publish(draft("bike", "100")).expect("published").object;
+        buyer.receive(listing.bytes(), Via::Gossip);
+        let terms = TermsDraft { price: Some("90".into()), ..TermsDraft::default() };
+        let offer = buyer.offer(&listing.id().to_hex(), terms).expect("offered").object;
+        seller.receive(offer.bytes(), Via::Direct);
+        let delivered: Vec<Followups> = std::thread::scope(|s| {
+            let ends: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut then = Followups::default();
+                        seller.end_threads(&listing, Ending::Expired, &mut then);
+                        then
+                    })
+                })
+                .collect();
+            ends.into_iter().map(|e| e.join().expect("ended")).collect()
+        });
+        let record = seller.store.thread(&offer.id()).expect("read").expect("the thread");
+        let declines =
+            record.messages.iter().filter(|m| m.kind() == haggle_protocol::ObjectKind::Decline).count();
+        assert_eq!(declines, 1, "{record:?}");
+        assert_eq!(delivered.iter().map(|t| t.deliver.len()).sum::<usize>(), 1, "one message to deliver");
     }
 }
