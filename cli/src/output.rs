@@ -380,7 +380,7 @@ pub fn thread(t: &ThreadView) {
     // The listing's current id, as `haggle listings` and `haggle search` show it.
     outln!(
         "  listing   {} ({})",
-        t.listing_title.as_deref().unwrap_or(""),
+        t.listing_title.as_deref().unwrap_or("no longer held here (expired or removed)"),
         t.current_listing.or(t.listing).map(|l| short(&l)).unwrap_or_default()
     );
     let role = match (t.opening, t.role) {

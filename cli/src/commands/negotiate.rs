@@ -149,7 +149,7 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                     (ObjectKind::Offer, Some(_)) => "booking".to_owned(),
                     (kind, _) => kind.to_string(),
                 },
-                t.listing_title.clone().unwrap_or_default(),
+                t.listing_title.clone().unwrap_or_else(|| "(no longer held)".to_owned()),
                 output::thread_terms(t),
                 match output::public_state(t) {
                     Some(state) => state.to_owned(),

@@ -200,6 +200,10 @@ impl Service {
         let _revising = self.revising();
         let (current, mut listing) = self.own_listing(given)?;
         let now = Timestamp::now();
+        // A revision keeps the listing's expiry, which has passed: renewing sets a new one.
+        if listing.expires_at <= now {
+            return Err(Conflict::OwnListingExpired(self.resolve(given, "listing")?).into());
+        }
         if patch.price.is_some() || patch.currency.is_some() || patch.per.is_some() {
             listing.price = repriced(&listing, patch.price, patch.currency, patch.per)?;
         }
@@ -388,7 +392,13 @@ impl Service {
             self.store.listing(&key)?.map(|c| c.created_at().saturating_add(Duration::from_millis(1)));
         let at = after_current.map_or(at, |c| at.max(c));
         let object = self.sign(Body::Listing(listing), at)?;
-        self.ingest_own(&object)?;
+        // A lifetime of a second or two can run out while the proof of work is mined.
+        match self.ingest_own(&object) {
+            Err(ServiceError::Conflict(Conflict::Refused(haggle_storage::RejectReason::Expired))) => {
+                return Err(InvalidInput::ExpiredOnArrival { what: "the listing" }.into());
+            }
+            other => other?,
+        };
         let then = Followups {
             publish: vec![object.bytes().to_vec()],
             events: vec![NodeEvent::ListingPublished { id: object.id(), automatic: false }],
@@ -1032,6 +1042,9 @@ fn lifetime(
     default: Duration,
 ) -> Result<Duration, ServiceError> {
     let lifetime = asked.unwrap_or(default);
+    if lifetime.is_zero() {
+        return Err(InvalidInput::ExpiredOnArrival { what }.into());
+    }
     if lifetime > MAX_LIFETIME {
         return Err(InvalidInput::LifetimeTooLong { what, max_days: MAX_LIFETIME.as_secs() / 86_400 }.into());
     }

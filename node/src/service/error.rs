@@ -143,6 +143,14 @@ pub enum InvalidInput {
     /// A new currency for a listing's price without a new amount (minor units differ).
     #[error("a new currency needs a new price too, e.g. --price 120 --currency USD")]
     NewCurrencyWithoutPrice,
+    /// A lifetime that ran out before the object was signed and stored.
+    #[error(
+        "{what} would expire before it is signed and stored (signing takes a moment, its proof of work included): give --expires of a minute or more"
+    )]
+    ExpiredOnArrival {
+        /// "the listing" or "the message".
+        what: &'static str,
+    },
     /// A lifetime over the protocol's limit.
     #[error("{what} lives at most {max_days} days: use --expires {max_days}d or less")]
     LifetimeTooLong {
@@ -268,6 +276,12 @@ pub enum Conflict {
     /// The listing has expired.
     #[error("listing {} has expired", .0.fmt_short())]
     ListingExpired(ObjectId),
+    /// One of the owner's listings has expired: it is renewed before it can change.
+    #[error(
+        "your listing {} has expired: renew it first (haggle renew {} --expires 30d), then change it",
+        .0.fmt_short(), .0.fmt_short()
+    )]
+    OwnListingExpired(ObjectId),
     /// An offer the owner already has open on the listing, with the same terms.
     #[error(
         "you have an open offer with these terms on this listing already: thread {} (haggle show {} to see it; withdraw it first to send it again)",
@@ -500,6 +514,7 @@ impl Conflict {
     /// The stable code the API reports.
     pub fn code(&self) -> ErrorCode {
         match self {
+            Conflict::OwnListingExpired(_) => ErrorCode::ListingExpired,
             Conflict::ListingClosed(_) | Conflict::ListingSoldOut(_) | Conflict::OwnListingClosed(_) => {
                 ErrorCode::ListingClosed
             }

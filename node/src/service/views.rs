@@ -250,7 +250,8 @@ pub(super) fn thread_with(
     Ok(ThreadView {
         thread: v.thread,
         opening: t.offer.kind(),
-        listing: t.listing.as_ref().map(Object::id),
+        // The revision the offer names, also once this node no longer holds it (swept).
+        listing: t.listing.as_ref().map(Object::id).or_else(|| t.offer.body().opening().map(|o| o.listing)),
         current_listing: match &t.listing {
             Some(l) => current_listing(store, l)?,
             None => None,

@@ -367,7 +367,8 @@ pub struct ThreadView {
     /// What opened it: an offer (a booking request is an offer with dates), a bid or a pledge.
     #[serde(with = "text", default = "offer_kind")]
     pub opening: ObjectKind,
-    /// The listing revision the offer was made on, while this node holds it.
+    /// The listing revision the offer was made on (its title and `current_listing` only while this
+    /// node holds the listing).
     #[serde(with = "opt_text")]
     pub listing: Option<ObjectId>,
     /// The listing's current revision as this node holds it (the id `haggle listings` and

@@ -770,3 +770,42 @@ fn a_deal_and_its_thread_name_the_listings_current_revision() {
     // The buyer's node holds only the revision offered on: nothing else to name.
     assert_eq!(buyer.deal_view(&deal.to_hex()).expect("the deal").current_listing, None);
 }
+
+/// Defect: an update of the owner's expired listing printed the signer's internal check
+/// ("expires_at ...ms is not after created_at ...ms"), and a lifetime of 0 the same; a
+/// lifetime that ran out while the work was mined said only "it has expired".
+#[test]
+fn lifetimes_too_short_and_expired_listings_are_told_in_the_users_terms() {
+    use crate::api::types::ListingPatch;
+
+    let (seller, _sd) = service(1);
+    let short = ListingDraft { expires_in: Some(1), ..draft("Road bike", "120") };
+    let listing = seller.publish(short).expect("published");
+    wait_until_expired(&listing.object);
+    let id = listing.object.id().to_hex();
+    let patch = ListingPatch { price: Some("100".into()), ..ListingPatch::default() };
+    let err = seller.update(&id, patch).expect_err("expired");
+    assert_eq!(err.code(), ErrorCode::ListingExpired);
+    let said = err.to_string();
+    assert!(said.contains("has expired: renew it first (haggle renew") && !said.contains("ms"), "{said}");
+    let none = ListingDraft { expires_in: Some(0), ..draft("Lamp", "10") };
+    let said = seller.publish(none).expect_err("no lifetime").to_string();
+    assert!(said.contains("would expire before it is signed") && said.contains("a minute or more"), "{said}");
+}
+
+/// Defect: once the buyer's node swept an expired listing, the thread of an offer on it named
+/// no listing at all (`listing ()` in `haggle show`), though the signed offer names it.
+#[test]
+fn a_thread_names_its_listing_after_the_listing_is_swept() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let short = ListingDraft { expires_in: Some(1), ..draft("Desk lamp", "12") };
+    let listing = seller.publish(short).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("10")).expect("offered");
+    wait_until_expired(&listing.object);
+    buyer.sweep().expect("swept");
+    assert!(buyer.store.get(&listing.object.id()).expect("read").is_none(), "the listing is gone");
+    let view = buyer.thread_view(&offer.object.id().to_hex()).expect("the thread");
+    assert_eq!((view.listing, view.listing_title), (Some(listing.object.id()), None));
+}
