@@ -487,6 +487,14 @@ pub struct UpdateArgs {
     pub increment: Option<String>,
     #[arg(long, hide = true, value_parser = fixed_at_publishing)]
     pub window: Option<String>,
+    /// A listing's lifetime is renew's to change: taken (hidden from the help) only to say so.
+    #[arg(long, hide = true, value_parser = renew_changes_it)]
+    pub expires: Option<String>,
+}
+
+/// Refuses `--expires` given to `update`, pointing to `renew`.
+fn renew_changes_it(text: &str) -> Result<String, String> {
+    Err(format!("update keeps the listing's lifetime: to change it, haggle renew ID --expires {text}"))
 }
 
 /// Refuses an auction's or campaign's term given to `update`.

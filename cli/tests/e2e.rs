@@ -500,6 +500,10 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     let out = haggle(&dir, &["offer", &id[..12], "--price", "10"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("your own listing"), "{}", stderr(&out));
+    // A lifetime is renew's to change: update says so.
+    let out = haggle(&dir, &["update", &id[..12], "--expires", "10d"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("to change it, haggle renew ID --expires 10d"), "{}", stderr(&out));
     assert_eq!(json(&dir, &["search", "lamp"])["total"], 1);
     node.stop();
     // Its key gone, the data dir's database is not quietly taken over by a new identity.

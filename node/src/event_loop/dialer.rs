@@ -410,6 +410,9 @@ pub(super) fn describe(error: &DialError) -> String {
         DialError::WrongPeerId { obtained, address } => format!(
             "the node at {address} is {obtained}, not the peer id given: check the /p2p/ part of the address"
         ),
+        // Another dial of it (by another behaviour, or through a relay) is under way.
+        DialError::DialPeerConditionFalse(_) => "a dial to it was already under way".to_owned(),
+        DialError::LocalPeerId { .. } => "that address is this node's own".to_owned(),
         other => other.to_string(),
     }
 }
@@ -515,6 +518,15 @@ mod tests {
             d.disconnected(&bootstrap, true);
             assert_eq!(d.wanted[&bootstrap].attempts, 1);
         }
+    }
+
+    /// Defect: `haggle status` printed libp2p's own wording for a dial skipped because another
+    /// was under way ("dial condition was configured to only happen when ...").
+    #[test]
+    fn dial_errors_are_said_in_the_users_terms() {
+        use libp2p::swarm::dial_opts::PeerCondition;
+        let said = describe(&DialError::DialPeerConditionFalse(PeerCondition::DisconnectedAndNotDialing));
+        assert_eq!(said, "a dial to it was already under way");
     }
 
     #[test]
