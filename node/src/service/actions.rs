@@ -132,7 +132,7 @@ impl Service {
             return Err(InvalidInput::Campaign("a campaign has no quantity: leave out --qty").into());
         }
         self.check_files_here(&draft.images, draft.file.as_ref())?;
-        let listing = Listing {
+        let mut listing = Listing {
             nonce: new_nonce(),
             revision: 1,
             kind: draft.kind,
@@ -156,6 +156,7 @@ impl Service {
             images: draft.images,
             file: draft.file,
         };
+        tidy(&mut listing);
         self.store_listing(listing, now)
     }
 
@@ -252,6 +253,7 @@ impl Service {
         }
         listing.payment = payment.unwrap_or(listing.payment);
         listing.delivery = delivery.unwrap_or(listing.delivery);
+        tidy(&mut listing);
         // Past nights forgotten count as no change: the calendar says the same from today on.
         let mut before = current.listing().cloned();
         if let Some(Market::Calendar(c)) = before.as_mut().and_then(|l| l.market.as_mut()) {
@@ -1028,6 +1030,25 @@ fn auction_terms(
         ends_at: now.saturating_add(Duration::from_secs(a.ends_in)),
         window_secs: a.window.unwrap_or(600),
     })))
+}
+
+/// Writes a listing's free-form fields as every node will compare them: the category and the
+/// geohash in lower case (search takes them in any case), the place without surrounding
+/// spaces, and each tag and way to pay once (the first spelling kept; "Folk", "folk" and
+/// "FOLK" are one tag to a search).
+fn tidy(listing: &mut Listing) {
+    listing.category = listing.category.trim().to_lowercase();
+    if let Some(g) = listing.location.geohash.as_mut() {
+        *g = g.trim().to_lowercase();
+    }
+    listing.location.text = listing.location.text.trim().to_owned();
+    for list in [&mut listing.tags, &mut listing.payment] {
+        let mut seen = std::collections::HashSet::new();
+        list.retain(|entry| seen.insert(entry.trim().to_lowercase()));
+        for entry in list.iter_mut() {
+            *entry = entry.trim().to_owned();
+        }
+    }
 }
 
 /// ISO 4217's code for "no currency", the currency of a giveaway's terms.

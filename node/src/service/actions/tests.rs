@@ -809,3 +809,24 @@ fn a_thread_names_its_listing_after_the_listing_is_swept() {
     let view = buyer.thread_view(&offer.object.id().to_hex()).expect("the thread");
     assert_eq!((view.listing, view.listing_title), (Some(listing.object.id()), None));
 }
+
+/// Defect: `--category Home/Decor` was refused (search takes any case), a tag or way to pay
+/// given twice in another case was stored twice, and a place kept its surrounding spaces.
+#[test]
+fn a_listings_free_form_fields_are_tidied_before_signing() {
+    let (seller, _sd) = service(1);
+    let messy = ListingDraft {
+        category: "Home/Decor".into(),
+        tags: vec!["Folk Music".into(), "folk".into(), "FOLK".into(), " folk ".into()],
+        payment: vec!["cash".into(), "cash".into(), " Cash".into()],
+        location: Some("  Liège ".into()),
+        geohash: Some("U14DH".into()),
+        ..draft("Rug", "40")
+    };
+    let listing = seller.publish(messy).expect("published");
+    let l = listing.object.listing().expect("a listing");
+    assert_eq!(l.category, "home/decor");
+    assert_eq!(l.tags, ["Folk Music", "folk"]);
+    assert_eq!(l.payment, ["cash"]);
+    assert_eq!((l.location.text.as_str(), l.location.geohash.as_deref()), ("Liège", Some("u14dh")));
+}
