@@ -631,6 +631,9 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
     let out = haggle_into_closed_pipe(&dir, &["search", "lamp"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    // A town typed with the words finds nothing: the answer says places go with --near.
+    let said = String::from_utf8_lossy(&haggle(&dir, &["search", "lamp", "ghent"]).stdout).into_owned();
+    assert!(said.contains("No listings match.") && said.contains("use --near PLACE"), "{said}");
     // show gives the geohash a listing was published with (it left it out).
     let chair = ["--json", "publish", "--title", "Garden chair", "--price", "5", "--currency", "EUR"];
     let out = haggle(

@@ -31,6 +31,10 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
          (see `haggle reputation` for a seller); without them, every match is shown with its SELLER column."
     } else if args.params().sort == Some(haggle_node::api::types::Sort::EndingSoon) {
         "No running auctions match: ending-soon lists auctions only (drop it to see other listings)."
+    } else if !args.filters.text.is_empty() && args.filters.near.is_none() {
+        // Buyers type the town with the words; places are matched by --near only.
+        "No listings match. Words are looked for in titles, descriptions, categories and tags; for a \
+         place, use --near PLACE (e.g. haggle search bike --near ghent)."
     } else {
         "No listings match."
     };
