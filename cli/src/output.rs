@@ -328,6 +328,10 @@ pub fn listing(l: &ListingView) {
         ListingState::Closed if l.quantity == 0 => outln!("  closed    sold out"),
         ListingState::Closed => outln!("  closed    retracted by its author"),
         ListingState::Expired => outln!("  expired   {}", relative(l.expires_at, now)),
+        // As the tables say it: within the minute, how many seconds are left.
+        ListingState::Active if l.expires_at > now => {
+            outln!("  expires   {}", expiry(l.expires_at, now).trim_start_matches("expires "))
+        }
         ListingState::Active => outln!("  expires   {}", relative(l.expires_at, now)),
     }
     if !l.description.is_empty() {
