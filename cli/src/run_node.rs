@@ -66,6 +66,18 @@ pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
             haggle_node::config::MAX_WORKER_THREADS
         )));
     }
+    // Addresses from the file or the flags, each named with where it came from.
+    let file = data_dir.join(CONFIG_FILE);
+    for addr in &config.bootstrap {
+        if let Err(e) = haggle_node::config::bootstrap_peer(addr) {
+            return Err(crate::usage(format!("{e} (in {} or --bootstrap)", file.display())));
+        }
+    }
+    for addr in &config.listen {
+        if let Err(e) = haggle_node::config::listen_addr(addr) {
+            return Err(crate::usage(format!("{e} (in {} or --listen)", file.display())));
+        }
+    }
     // Settings where 0 would quietly break the node (keep no one's listings, sync without a
     // pause, take no connection from anyone) are refused, like any other out-of-range value.
     let at_least_one = [

@@ -550,6 +550,17 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
         "{}",
         stderr(&out)
     );
+    // A bad address in the file is named with where it came from.
+    let other: String = kept.lines().filter(|l| !l.starts_with("bootstrap")).collect::<Vec<_>>().join("\n");
+    std::fs::write(&config, format!("bootstrap = [\"/ip4/127.0.0.1/tcp/7400\"]\n{other}\n")).expect("write");
+    let out = haggle(&dir, &node_args);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("must end in /p2p/<PeerId> (in ")
+            && stderr(&out).contains("config.toml or --bootstrap)"),
+        "{}",
+        stderr(&out)
+    );
     std::fs::write(&config, kept).expect("restore the config");
 
     let out = haggle(&dir, &["completions", "bash"]);
