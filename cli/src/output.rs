@@ -26,9 +26,34 @@ use haggle_node::api::types::{
 /// a message and exit code 1. Every line the command prints goes through here ([`outln!`]).
 pub fn write_line(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
+    let text = args.to_string();
+    let line = visible(&text);
     let mut out = std::io::stdout().lock();
-    let written = out.write_fmt(args).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
+    let written =
+        out.write_all(line.as_bytes()).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
     exit_on_write_error(written);
+}
+
+/// `text` with the characters that reorder or hide text shown as `\u202e`-style escapes:
+/// direction overrides, embeddings and isolates, zero-width spaces, byte-order marks. Anyone
+/// can put them in a listing's title to make it read as something else; escaped, a title reads
+/// as what it holds. Inside a JSON string the escape is the same character, so `--json` output
+/// keeps its data. (Joiners, which emoji and some scripts need, are left alone.)
+fn visible(text: &str) -> std::borrow::Cow<'_, str> {
+    let hidden =
+        |c: char| matches!(c, '\u{200B}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}');
+    if !text.contains(hidden) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if hidden(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Writes bytes to standard output, with [`write_line`]'s handling of a closed pipe.
@@ -519,6 +544,18 @@ mod tests {
         assert_eq!(expiry(now + 3 * 86_400_000, now), "expires in 3 days");
         assert_eq!(expiry(now - 2 * 3_600_000, now), "expired 2 hours ago");
         assert_eq!(expiry(now - 500, now), "expired just now");
+    }
+
+    /// Attack: a title holding a right-to-left override (U+202E) or zero-width spaces read as
+    /// another title on every node. They are shown escaped; in JSON the escape keeps the data.
+    #[test]
+    fn characters_that_reorder_or_hide_text_are_shown_escaped() {
+        assert_eq!(visible("Lamp \u{202E}gpj.exe"), "Lamp \\u202egpj.exe");
+        assert_eq!(visible("Bi\u{200B}ke"), "Bi\\u200bke");
+        assert_eq!(visible("family 👨\u{200D}👩\u{200D}👧"), "family 👨\u{200D}👩\u{200D}👧", "joiners stay");
+        let json = serde_json::to_string(&"x\u{202E}y").expect("json");
+        let back: String = serde_json::from_str(&visible(&json)).expect("still JSON");
+        assert_eq!(back, "x\u{202E}y");
     }
 
     #[test]
