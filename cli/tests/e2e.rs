@@ -588,6 +588,9 @@ fn an_ambiguous_id_prefix_lists_the_candidates() {
     let root = tempfile::tempdir().expect("tempdir");
     let dir = root.path().join("n");
     {
+        // The node's identity first: a database without its key is refused.
+        std::fs::create_dir_all(&dir).expect("the data dir");
+        haggle_protocol::keyfile::load_or_create(&dir.join("identity.key")).expect("an identity");
         let store = haggle_storage::Store::open(&dir).expect("open the store");
         for o in [&first, &second] {
             assert!(store.ingest(o.bytes(), haggle_storage::Durability::Flush).expect("ingest").is_new());

@@ -507,6 +507,8 @@ fn memory(args: &Args) -> Result<Value> {
     let mut rng = Rng::new(args.seed);
     let mut tables = serde_json::Map::new();
     {
+        // The node's identity first: `haggle node` refuses a database without its key.
+        haggle_protocol::keyfile::load_or_create(&dir.path().join("identity.key"))?;
         let store = haggle_storage::Store::open(dir.path())?;
         let mut batch = Vec::with_capacity(5_000);
         for i in 0..args.listings {
