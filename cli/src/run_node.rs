@@ -17,7 +17,9 @@ pub fn load_config(data_dir: &Path) -> Result<NodeConfig> {
     let path = data_dir.join(CONFIG_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
-            toml::from_str(&text).with_context(|| format!("{} is not a valid haggle config", path.display()))
+            // A mistake in the file is the user's, as an out-of-range value is: exit code 2.
+            toml::from_str(&text)
+                .map_err(|e| crate::usage(format!("{} is not a valid haggle config: {e}", path.display())))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let config = NodeConfig::default();
@@ -56,7 +58,7 @@ pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
         config.upnp = false;
     }
     if let Some(mode) = args.relay {
-        config.relay = mode.parse().map_err(anyhow::Error::msg)?;
+        config.relay = mode.parse().map_err(crate::usage)?;
     }
     if config.worker_threads > haggle_node::config::MAX_WORKER_THREADS {
         return Err(crate::usage(format!(

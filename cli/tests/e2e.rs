@@ -163,6 +163,7 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
         ],
     );
     let id = listing["id"].as_str().expect("id").to_owned();
+    assert_eq!(listing["type"], "listing", "tagged as the API answers: {listing}");
     let found = wait("C to find the listing", || {
         let r = json(&dc, &["search", "folding", "bike", "--max-price", "200", "--currency", "EUR"]);
         (r["total"] == 1).then_some(r)
@@ -561,6 +562,11 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
         "{}",
         stderr(&out)
     );
+    // A key the file cannot have is a usage mistake too (exit 2, as an out-of-range value).
+    std::fs::write(&config, format!("no_such_setting = 1\n{kept}\n")).expect("write the config");
+    let out = haggle(&dir, &node_args);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is not a valid haggle config"), "{}", stderr(&out));
     std::fs::write(&config, kept).expect("restore the config");
 
     let out = haggle(&dir, &["completions", "bash"]);

@@ -80,7 +80,8 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
     };
     let l = cx.api.publish(&draft)?;
     if cx.json {
-        return output::json(&l);
+        // As the API answers it, tagged `"type": "listing"`.
+        return output::json(&ObjectView::Listing(l));
     }
     outln!("Published {} ({}): stored; {}.", l.title, output::short(&l.id), gossip(&l));
     output::listing(&l);
@@ -134,7 +135,8 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
     }
     let l = cx.api.update(&id, &patch)?;
     if cx.json {
-        return output::json(&l);
+        // As the API answers it, tagged `"type": "listing"`.
+        return output::json(&ObjectView::Listing(l));
     }
     outln!("Updated to revision {}: stored; {}.", l.revision, gossip(&l));
     output::listing(&l);
@@ -146,7 +148,8 @@ pub fn renew(cx: &Context<'_>, id: &str, expires: Option<Duration>) -> Result<()
     let before = cx.api.listing(id).ok().map(|l| l.expires_at);
     let l = cx.api.renew(id, &RenewRequest { expires_in: expires.map(|d| d.as_secs()) })?;
     if cx.json {
-        return output::json(&l);
+        // As the API answers it, tagged `"type": "listing"`.
+        return output::json(&ObjectView::Listing(l));
     }
     let now = output::now_ms();
     // A renewal is a new revision, with a new id (the old one still finds the listing).
@@ -170,7 +173,8 @@ pub fn renew(cx: &Context<'_>, id: &str, expires: Option<Duration>) -> Result<()
 pub fn retract(cx: &Context<'_>, id: &str) -> Result<()> {
     let l = cx.api.retract(id)?;
     if cx.json {
-        return output::json(&l);
+        // As the API answers it, tagged `"type": "listing"`.
+        return output::json(&ObjectView::Listing(l));
     }
     outln!("Retracted {}: closed here, and any open offers on it ended; {}.", l.title, gossip(&l));
     Ok(())
