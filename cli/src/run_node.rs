@@ -60,50 +60,7 @@ pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
     if let Some(mode) = args.relay {
         config.relay = mode.parse().map_err(crate::usage)?;
     }
-    if config.worker_threads > haggle_node::config::MAX_WORKER_THREADS {
-        return Err(crate::usage(format!(
-            "worker_threads = {} in {}: at most {} (0 means one per core; 1 serves a home node)",
-            config.worker_threads,
-            data_dir.join(CONFIG_FILE).display(),
-            haggle_node::config::MAX_WORKER_THREADS
-        )));
-    }
-    // Addresses from the file or the flags, each named with where it came from.
-    let file = data_dir.join(CONFIG_FILE);
-    for addr in &config.bootstrap {
-        if let Err(e) = haggle_node::config::bootstrap_peer(addr) {
-            return Err(crate::usage(format!("{e} (in {} or --bootstrap)", file.display())));
-        }
-    }
-    for addr in &config.listen {
-        if let Err(e) = haggle_node::config::listen_addr(addr) {
-            return Err(crate::usage(format!("{e} (in {} or --listen)", file.display())));
-        }
-    }
-    // Settings where 0 would quietly break the node (keep no one's listings, sync without a
-    // pause, take no connection from anyone) are refused, like any other out-of-range value.
-    let at_least_one = [
-        ("max_listings", config.max_listings as u64, "the listings of others the node keeps"),
-        ("sync_secs", config.sync_secs, "seconds between syncs with a random peer"),
-        ("max_inbound_per_ip", config.max_inbound_per_ip as u64, "connections one IP address may open"),
-        ("heartbeat_ms", config.heartbeat_ms, "milliseconds between gossip heartbeats"),
-        ("retry_secs", config.retry_secs, "seconds between delivery retries"),
-        ("sweep_secs", config.sweep_secs, "seconds between sweeps of expired listings"),
-        ("event_capacity", config.event_capacity as u64, "events buffered for each watcher"),
-    ];
-    if let Some((name, _, what)) = at_least_one.iter().find(|(_, value, _)| *value == 0) {
-        return Err(crate::usage(format!(
-            "{name} = 0 in {}: it must be at least 1 ({what}); leave it out for the default",
-            data_dir.join(CONFIG_FILE).display()
-        )));
-    }
-    if config.pow_bits != haggle_protocol::work::DEFAULT_BASE_BITS {
-        tracing::warn!(
-            pow_bits = config.pow_bits,
-            default = haggle_protocol::work::DEFAULT_BASE_BITS,
-            "pow_bits differs from the network's default: nodes that use the default ignore what this node publishes with less work (every node of a network must use the same)"
-        );
-    }
+    check(&config, &data_dir.join(CONFIG_FILE))?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.worker_threads > 0 {
         runtime.worker_threads(config.worker_threads);
@@ -227,4 +184,53 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Checks the configuration (the file, with the flags applied) before anything starts: each
+/// mistake named with the file it is in, as a usage error.
+fn check(config: &NodeConfig, file: &Path) -> Result<()> {
+    if config.worker_threads > haggle_node::config::MAX_WORKER_THREADS {
+        return Err(crate::usage(format!(
+            "worker_threads = {} in {}: at most {} (0 means one per core; 1 serves a home node)",
+            config.worker_threads,
+            file.display(),
+            haggle_node::config::MAX_WORKER_THREADS
+        )));
+    }
+    // Addresses from the file or the flags, each named with where it came from.
+    for addr in &config.bootstrap {
+        if let Err(e) = haggle_node::config::bootstrap_peer(addr) {
+            return Err(crate::usage(format!("{e} (in {} or --bootstrap)", file.display())));
+        }
+    }
+    for addr in &config.listen {
+        if let Err(e) = haggle_node::config::listen_addr(addr) {
+            return Err(crate::usage(format!("{e} (in {} or --listen)", file.display())));
+        }
+    }
+    // Settings where 0 would quietly break the node (keep no one's listings, sync without a
+    // pause, take no connection from anyone) are refused, like any other out-of-range value.
+    let at_least_one = [
+        ("max_listings", config.max_listings as u64, "the listings of others the node keeps"),
+        ("sync_secs", config.sync_secs, "seconds between syncs with a random peer"),
+        ("max_inbound_per_ip", config.max_inbound_per_ip as u64, "connections one IP address may open"),
+        ("heartbeat_ms", config.heartbeat_ms, "milliseconds between gossip heartbeats"),
+        ("retry_secs", config.retry_secs, "seconds between delivery retries"),
+        ("sweep_secs", config.sweep_secs, "seconds between sweeps of expired listings"),
+        ("event_capacity", config.event_capacity as u64, "events buffered for each watcher"),
+    ];
+    if let Some((name, _, what)) = at_least_one.iter().find(|(_, value, _)| *value == 0) {
+        return Err(crate::usage(format!(
+            "{name} = 0 in {}: it must be at least 1 ({what}); leave it out for the default",
+            file.display()
+        )));
+    }
+    if config.pow_bits != haggle_protocol::work::DEFAULT_BASE_BITS {
+        tracing::warn!(
+            pow_bits = config.pow_bits,
+            default = haggle_protocol::work::DEFAULT_BASE_BITS,
+            "pow_bits differs from the network's default: nodes that use the default ignore what this node publishes with less work (every node of a network must use the same)"
+        );
+    }
+    Ok(())
 }

@@ -508,26 +508,15 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     assert_eq!(json(&dir, &["search", "lamp"])["total"], 1);
     node.stop();
     // Its key gone, the data dir's database is not quietly taken over by a new identity.
+    let node_args =
+        ["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--api-listen", "127.0.0.1:0", "--no-mdns", "--no-upnp"];
     std::fs::rename(dir.join("identity.key"), root.path().join("identity.key.moved")).expect("move the key");
-    let out = haggle(
-        &dir,
-        &[
-            "node",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--api-listen",
-            "127.0.0.1:0",
-            "--no-mdns",
-            "--no-upnp",
-        ],
-    );
+    let out = haggle(&dir, &node_args);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("holds a database but no identity key"), "{}", stderr(&out));
     assert!(!dir.join("identity.key").exists(), "no new key made");
     std::fs::rename(root.path().join("identity.key.moved"), dir.join("identity.key"))
         .expect("restore the key");
-    let node_args =
-        ["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--api-listen", "127.0.0.1:0", "--no-mdns", "--no-upnp"];
     // A node cannot bootstrap to itself.
     let me = String::from_utf8_lossy(&haggle(&dir, &["id"]).stdout).trim().to_owned();
     let own = format!("/ip4/127.0.0.1/tcp/9/p2p/{me}");

@@ -157,7 +157,7 @@ impl Service {
             file: draft.file,
         };
         tidy(&mut listing);
-        self.store_listing(listing, now)
+        self.store_listing(listing, now, false)
     }
 
     /// Every file a draft names must be here (the owner stored it through `POST /v1/images` or
@@ -263,7 +263,7 @@ impl Service {
             return Err(InvalidInput::Unchanged(self.resolve(given, "listing")?.fmt_short()).into());
         }
         listing.revision = next_revision(&current)?;
-        self.store_listing(listing, now)
+        self.store_listing(listing, now, false)
     }
 
     /// Extends one of the owner's listings by `lifetime` from now (default 30 days).
@@ -293,7 +293,7 @@ impl Service {
         }
         listing.revision = next_revision(&current)?;
         listing.expires_at = now.saturating_add(lifetime);
-        self.store_listing(listing, now)
+        self.store_listing(listing, now, false)
     }
 
     /// Closes one of the owner's listings with a signed tombstone, and ends every open thread
@@ -306,7 +306,7 @@ impl Service {
             listing.revision = next_revision(&current)?;
             listing.status = ListingStatus::Closed;
             listing.expires_at = now.saturating_add(TOMBSTONE_LIFETIME);
-            self.store_listing(listing, now)?
+            self.store_listing(listing, now, false)?
         };
         self.end_threads(&effect.object, Ending::Retracted, &mut effect.then);
         Ok(effect)
@@ -333,13 +333,8 @@ impl Service {
             listing.status = ListingStatus::Closed;
             listing.quantity = 0;
             listing.expires_at = now.saturating_add(TOMBSTONE_LIFETIME);
-            self.store_listing(listing, now)?
+            self.store_listing(listing, now, true)?
         };
-        for event in &mut effect.then.events {
-            if let NodeEvent::ListingPublished { automatic, .. } = event {
-                *automatic = true;
-            }
-        }
         self.end_threads(&effect.object, Ending::GoalMissed, &mut effect.then);
         then.merge(effect.then);
         Ok(())
@@ -382,7 +377,14 @@ impl Service {
         Ok((current, listing))
     }
 
-    fn store_listing(&self, listing: Listing, now: Timestamp) -> Result<Effect, ServiceError> {
+    /// Signs, stores and announces the owner's next revision; `automatic` when the node signs it
+    /// by itself rather than on its owner's command.
+    fn store_listing(
+        &self,
+        listing: Listing,
+        now: Timestamp,
+        automatic: bool,
+    ) -> Result<Effect, ServiceError> {
         // Dated after every deal on the listing, so the revision counts them all whatever the
         // clocks of the parties who confirmed them (a deal dated after the current revision is
         // one it does not count yet: see `repair_after_deals`).
@@ -403,7 +405,7 @@ impl Service {
         };
         let then = Followups {
             publish: vec![object.bytes().to_vec()],
-            events: vec![NodeEvent::ListingPublished { id: object.id(), automatic: false }],
+            events: vec![NodeEvent::ListingPublished { id: object.id(), automatic }],
             ..Followups::default()
         };
         Ok(Effect { object, then })

@@ -108,15 +108,14 @@ impl Service {
                 continue;
             }
             // A campaign its creator closed (retracted) before the deadline is owed nothing.
-            let open = head.listing().is_some_and(|l| l.status == ListingStatus::Active)
-                || head.created_at() > view.campaign.deadline;
+            let active = head.listing().is_some_and(|l| l.status == ListingStatus::Active);
+            let open = active || head.created_at() > view.campaign.deadline;
             if key.author == me && view.funded() && open {
                 self.accept_pledges(&head, then)?;
             }
             // Short of its goal, the creator's node says so to every node: a node that counts a
             // pledge this one never held (made while it was offline) would otherwise await
             // deals that never come.
-            let active = head.listing().is_some_and(|l| l.status == ListingStatus::Active);
             if key.author == me && !view.funded() && active {
                 self.close_missed_campaign(key, then)?;
             }

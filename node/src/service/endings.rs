@@ -117,14 +117,8 @@ impl Service {
     pub(super) fn end_stale_threads(&self, now: Timestamp, then: &mut Followups) -> Result<(), ServiceError> {
         for entry in self.store.listings_by(&self.me())? {
             let ending = match entry.object.listing() {
-                // A campaign closed with nothing left closed short of its goal.
-                Some(l)
-                    if l.status == ListingStatus::Closed
-                        && l.quantity == 0
-                        && l.kind == ListingKind::Crowdfund =>
-                {
-                    Ending::GoalMissed
-                }
+                // A campaign its node closed short of its goal.
+                Some(_) if super::campaigns::closed_short(&entry.object) => Ending::GoalMissed,
                 Some(l) if l.status == ListingStatus::Closed && l.quantity == 0 => Ending::SoldOut,
                 Some(l) if l.status == ListingStatus::Closed => Ending::Retracted,
                 // The market tick ends them as they expire; the sweep retries for a day (the

@@ -148,7 +148,7 @@ pub enum InvalidInput {
         "{what} would expire before it is signed and stored (signing takes a moment, its proof of work included): give --expires of a minute or more"
     )]
     ExpiredOnArrival {
-        /// "the listing" or "the message".
+        /// "the listing", "a listing" or "a proposal".
         what: &'static str,
     },
     /// A lifetime over the protocol's limit.

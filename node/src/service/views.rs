@@ -244,7 +244,7 @@ pub(super) fn thread_with(
     // until the clock grace passes, for a proposer whose clock runs behind.
     let lapsed = v.state == haggle_protocol::ThreadState::Confirming
         && v.proposer == *me
-        && v.confirm_by.is_some_and(|by| Timestamp::now() > by);
+        && !haggle_protocol::thread::may_confirm(v, me, Timestamp::now());
     let state = if lapsed { haggle_protocol::ThreadState::Expired } else { v.state };
     let nights_unavailable = nights_unavailable(store, t)?;
     Ok(ThreadView {
