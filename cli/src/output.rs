@@ -118,6 +118,22 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// `text` cut to `max` characters, the cut marked with an ellipsis: a table cell stays readable
+/// however long the text (`haggle show` prints it whole).
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+/// The widest a title or a place is shown in a table.
+pub const TITLE_COLUMN: usize = 40;
+pub const PLACE_COLUMN: usize = 24;
+
 /// "1 thread", "2 threads".
 pub fn count(n: usize, noun: &str) -> String {
     if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
@@ -225,9 +241,9 @@ pub fn listings(list: &[ListingView], empty: &str) {
                 short(&l.id),
                 l.kind.to_string(),
                 match l.images.len() {
-                    0 => l.title.clone(),
-                    1 => format!("{} [1 pic]", l.title),
-                    n => format!("{} [{n} pics]", l.title),
+                    0 => clip(&l.title, TITLE_COLUMN),
+                    1 => format!("{} [1 pic]", clip(&l.title, TITLE_COLUMN)),
+                    n => format!("{} [{n} pics]", clip(&l.title, TITLE_COLUMN)),
                 },
                 match (&l.auction, &l.campaign) {
                     (Some(a), _) => crate::commands::auction_price(a),
@@ -235,7 +251,7 @@ pub fn listings(list: &[ListingView], empty: &str) {
                     _ => listing_price(l),
                 },
                 l.quantity.to_string(),
-                l.location.clone(),
+                clip(&l.location, PLACE_COLUMN),
                 if l.mine {
                     "you".to_owned()
                 } else {
@@ -556,6 +572,17 @@ mod tests {
         let json = serde_json::to_string(&"x\u{202E}y").expect("json");
         let back: String = serde_json::from_str(&visible(&json)).expect("still JSON");
         assert_eq!(back, "x\u{202E}y");
+    }
+
+    /// A long title or place is cut, marked, in a table cell; a short one is left whole.
+    #[test]
+    fn long_cells_are_clipped_with_a_mark() {
+        assert_eq!(clip("Oak chair", TITLE_COLUMN), "Oak chair");
+        let long = "Vintage hand-made solid oak dining chair with woven seat, set of four";
+        let cut = clip(long, TITLE_COLUMN);
+        assert_eq!(cut.chars().count(), TITLE_COLUMN);
+        assert!(cut.ends_with('…') && long.starts_with(cut.trim_end_matches('…')));
+        assert_eq!(clip("ÄÖÜäöü", 4), "ÄÖÜ…", "cut by characters, not bytes");
     }
 
     #[test]

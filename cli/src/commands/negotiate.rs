@@ -149,7 +149,9 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                     (ObjectKind::Offer, Some(_)) => "booking".to_owned(),
                     (kind, _) => kind.to_string(),
                 },
-                t.listing_title.clone().unwrap_or_else(|| "(no longer held)".to_owned()),
+                t.listing_title
+                    .as_deref()
+                    .map_or_else(|| "(no longer held)".to_owned(), |t| output::clip(t, output::TITLE_COLUMN)),
                 output::thread_terms(t),
                 match output::public_state(t) {
                     Some(state) => state.to_owned(),
@@ -202,7 +204,7 @@ pub fn deals(cx: &Context<'_>) -> Result<()> {
         .map(|d| {
             vec![
                 output::short(&d.id),
-                d.title.clone().unwrap_or_default(),
+                d.title.as_deref().map(|t| output::clip(t, output::TITLE_COLUMN)).unwrap_or_default(),
                 output::terms(&d.terms),
                 party(&d.seller),
                 party(&d.buyer),

@@ -158,7 +158,7 @@ pub fn print(r: &ReputationView) {
                 f.rating.clone(),
                 output::short_peer(&f.author),
                 if f.superseded { "- (superseded)".to_owned() } else { format!("{:.2}", f.weight) },
-                clip(&f.text, 60),
+                output::clip(&f.text, 60),
             ]
         })
         .collect();
@@ -166,16 +166,6 @@ pub fn print(r: &ReputationView) {
 }
 
 /// `text` cut to `max` characters, with an ellipsis when cut (tables stay one line a row).
-fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        let mut cut: String = text.chars().take(max - 1).collect();
-        cut.push('…');
-        cut
-    }
-}
-
 /// One rating, for `haggle show <feedback id>`.
 pub fn print_feedback(f: &FeedbackView) {
     let now = output::now_ms();
