@@ -1035,25 +1035,8 @@ fn amount(text: &str) -> Result<String, String> {
 }
 
 fn currency(text: &str) -> Result<Currency, String> {
-    // A currency's name where its code belongs would make a listing no search by code finds.
-    const NAMES: [(&str, &str); 11] = [
-        ("EURO", "EUR"),
-        ("EUROS", "EUR"),
-        ("POUND", "GBP"),
-        ("YEN", "JPY"),
-        ("YUAN", "CNY"),
-        ("RUPEE", "INR"),
-        ("FRANC", "CHF"),
-        ("RAND", "ZAR"),
-        ("REAL", "BRL"),
-        ("PESO", "MXN, ARS, COP, CLP, ..."),
-        ("KRONA", "SEK or ISK"),
-    ];
-    let upper = text.trim().to_ascii_uppercase();
-    if let Some((_, code)) = NAMES.iter().find(|(name, _)| *name == upper) {
-        return Err(format!("`{text}` is a currency's name: write its code, {code}"));
-    }
-    text.trim().parse().map_err(|e: haggle_node::api::types::CurrencyError| e.to_string())
+    // A currency's name where its code belongs is refused by the parser, naming the code.
+    text.parse().map_err(|e: haggle_node::api::types::CurrencyError| e.to_string())
 }
 
 fn peer(text: &str) -> Result<PublicKey, String> {

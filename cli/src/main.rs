@@ -95,19 +95,24 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn init_logging(cli: &Cli) {
-    let default = if cli.quiet {
-        "error"
+    // haggle's own lines, and libp2p's (connections, dials, protocols): -vv adds libp2p's debug
+    // lines, -vvv everything at trace.
+    let (own, libp2p) = if cli.quiet {
+        ("error", "error")
     } else {
         match cli.verbose {
-            0 => "info",
-            1 => "debug",
-            _ => "trace",
+            0 => ("info", "warn"),
+            1 => ("debug", "warn"),
+            2 => ("trace", "debug"),
+            _ => ("trace", "trace"),
         }
     };
-    // kad warns about an empty routing table on a lone node's first bootstrap: not worth a line.
+    // kad warns about an empty routing table on a lone node's first bootstrap: not worth a line
+    // (unless asked for libp2p's lines).
+    let kad = if cli.verbose >= 2 { libp2p } else { "error" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(format!(
-            "warn,libp2p_kad=error,haggle_node={default},haggle_storage={default},haggle={default}"
+            "{libp2p},libp2p_kad={kad},haggle_node={own},haggle_storage={own},haggle={own}"
         ))
     });
     let ansi = std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -144,7 +149,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Node(_) if cli.api.is_some() => Err(usage(
             "--api is for client commands (the node they ask); the node's own API address is --api-listen ADDR",
         )),
-        Command::Node(args) => run_node::run(&data_dir, args, json_out),
+        Command::Node(args) => {
+            readable(&data_dir)?;
+            run_node::run(&data_dir, args, json_out)
+        }
         Command::Completions { shell } => {
             // Into a buffer first: clap_complete panics on a failed write (a closed pipe).
             let mut script = Vec::new();
@@ -166,9 +174,25 @@ fn client(api: &Option<String>, data_dir: &std::path::Path) -> Result<ApiClient>
             let token = std::env::var("HAGGLE_API_TOKEN").map_err(|_| {
                 usage("--api needs the node's token in HAGGLE_API_TOKEN (the contents of its api.cookie)")
             })?;
-            Ok(ApiClient::new(url, &token))
+            // A token pasted or read from a file may end in a newline.
+            Ok(ApiClient::new(url, token.trim()))
         }
-        None => Ok(ApiClient::for_data_dir(data_dir)?),
+        None => {
+            readable(data_dir)?;
+            Ok(ApiClient::for_data_dir(data_dir)?)
+        }
+    }
+}
+
+/// Refuses a data dir this user may not read (another user's, made by the node's service
+/// account): every later step would report it as missing ("no node is running", "no identity").
+fn readable(data_dir: &std::path::Path) -> Result<()> {
+    match std::fs::read_dir(data_dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => anyhow::bail!(
+            "cannot read the data dir {}: permission denied. It belongs to another user: run haggle as the user that runs the node (e.g. `sudo -u haggle haggle ...`), or give a --data-dir of your own",
+            data_dir.display()
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -178,6 +202,7 @@ fn id(api: &Option<String>, data_dir: &std::path::Path, json_out: bool) -> Resul
     let peer = match api {
         Some(_) => client(api, data_dir)?.status()?.peer_id.to_string(),
         None => {
+            readable(data_dir)?;
             let path = data_dir.join(haggle_node::KEY_FILE);
             if !path.exists() {
                 anyhow::bail!(

@@ -68,7 +68,12 @@ pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
     let runtime = runtime.enable_all().build().context("starting the runtime")?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
-        let mut node = haggle_node::start(data_dir, config, shutdown.clone()).await?;
+        let mut node = match haggle_node::start(data_dir, config, shutdown.clone()).await {
+            Ok(node) => node,
+            // A mistake in the addresses given, like the other argument and config mistakes.
+            Err(e @ haggle_node::StartError::BootstrapSelf(_)) => return Err(crate::usage(e.to_string())),
+            Err(e) => return Err(e.into()),
+        };
         if let Some(events) = node.take_events() {
             tokio::spawn(show_initial_sync(events, shutdown.clone()));
         }
@@ -99,11 +104,16 @@ pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{banner}").and_then(|()| out.flush());
         }
-        wait_for_signal().await;
-        tracing::info!("shutting down");
+        tokio::select! {
+            () = wait_for_signal() => tracing::info!("shutting down"),
+            // The node stopped by itself (its store can take no more writes).
+            () = shutdown.cancelled() => {}
+        }
         shutdown.cancel();
-        node.wait().await;
-        Ok(())
+        match node.wait().await {
+            Some(failure) => Err(anyhow::anyhow!(failure)),
+            None => Ok(()),
+        }
     })
 }
 
@@ -225,11 +235,24 @@ fn check(config: &NodeConfig, file: &Path) -> Result<()> {
             file.display()
         )));
     }
-    if config.pow_bits != haggle_protocol::work::DEFAULT_BASE_BITS {
+    if config.listen.is_empty() {
+        tracing::warn!(
+            config = %file.display(),
+            "listen = [] : this node takes no connections from peers (it still dials out); give an address, or leave listen out for the defaults"
+        );
+    }
+    let default = haggle_protocol::work::DEFAULT_BASE_BITS;
+    if config.pow_bits < default {
         tracing::warn!(
             pow_bits = config.pow_bits,
-            default = haggle_protocol::work::DEFAULT_BASE_BITS,
-            "pow_bits differs from the network's default: nodes that use the default ignore what this node publishes with less work (every node of a network must use the same)"
+            default,
+            "pow_bits is under the network's default: nodes that use the default ignore what this node publishes, with less work than they ask (every node of a network must use the same)"
+        );
+    } else if config.pow_bits > default {
+        tracing::warn!(
+            pow_bits = config.pow_bits,
+            default,
+            "pow_bits is over the network's default: this node ignores what nodes that use the default publish, with less work than it asks (every node of a network must use the same)"
         );
     }
     Ok(())

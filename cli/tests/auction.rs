@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::{NodeProcess, haggle, json, wait, wait_for};
+use common::{NodeProcess, Watch, haggle, json, wait, wait_for};
 
 /// The auction as node `dir` sees it (`haggle --json show`).
 fn auction(dir: &Path, id: &str) -> Value {
@@ -96,6 +96,10 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // The first bidder watches what costs up to 52 EUR: the outbid that lifts this auction over
+    // it still shows, being about its own bid.
+    let mut watch1 = Watch::start_filtered(d1, &["--max-price", "52", "--currency", "EUR"]);
+    watch1.ready(d1);
     let first = json(d1, &["bid", &id[..10], "--price", "50"]);
     assert_eq!(first["auction"]["me"], "leading");
     wait_high(ds, &id, 1, "50.00 EUR");
@@ -111,6 +115,8 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     assert!(row.contains("at end"), "{offers}");
     wait_high(ds, &id, 2, "55.00 EUR");
     wait("the first bidder to see it was outbid", || (auction(d1, &id)["me"] == "outbid").then_some(()));
+    watch1.line_with(&["outbid: you were outbid, 55.00 EUR on Brass lamp"]);
+    drop(watch1);
     wait("the second bid to reach the first bidder", || {
         (auction(d1, &id)["min_next"]["display"] == "57.00 EUR").then_some(())
     });

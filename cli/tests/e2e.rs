@@ -208,7 +208,7 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     let thread = offer["thread"].as_str().expect("thread").to_owned();
     watch_a.line_with(&[
         &format!("offer received in thread {}", &thread[..10]),
-        "on Folding bike: \"Cash on pickup?\"",
+        "on Folding bike (120.00 EUR): \"Cash on pickup?\"",
         "(haggle show",
     ]);
     wait("A to receive the offer", || {
@@ -293,6 +293,11 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
         steps.iter().find(|s| s["step"] == step).map(|s| (s["by"].clone(), s["delivery"].clone()))
     };
     assert_eq!(mine("paid").map(|(by, _)| by), Some("me".into()), "{steps:?}");
+    let paid = mine("paid").map(|(_, delivery)| delivery).unwrap_or_default();
+    assert!(
+        ["queued", "sent", "delivered"].contains(&paid.as_str().unwrap_or("")),
+        "as for messages: {paid}"
+    );
     assert_eq!(mine("shipped"), Some(("them".into(), Value::Null)), "no delivery for the other's: {steps:?}");
     assert!(timeline.contains("rate it   haggle feedback"), "{timeline}");
 
@@ -521,7 +526,7 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     let me = String::from_utf8_lossy(&haggle(&dir, &["id"]).stdout).trim().to_owned();
     let own = format!("/ip4/127.0.0.1/tcp/9/p2p/{me}");
     let out = haggle(&dir, &[&node_args[..], &["--bootstrap", &own]].concat());
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "a usage mistake like the others: {}", stderr(&out));
     assert!(stderr(&out).contains("names this node itself"), "{}", stderr(&out));
     // --api is a client's option: on `node` it is refused, not ignored.
     let out = haggle(&dir, &[&["--api", "127.0.0.1:9"][..], &node_args[..]].concat());

@@ -242,11 +242,12 @@ fn a_50_mib_digital_good_downloads_after_paid_and_only_the_buyer_can_open_it() {
     let d = &deal[..10];
 
     // Before payment the encrypted file can be fetched, but it cannot be opened.
-    let early = root.path().join("early.bin");
+    let early = root.path().join("early").join("early.bin");
     let out = haggle(&db, &["download", d, "--out", early.to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("has not handed over its key yet"), "{out:?}");
     assert!(!early.exists());
+    assert!(!root.path().join("early").exists(), "the directory made for it goes when nothing was saved");
 
     json(&da, &["pay-request", d, "--cash"]);
     wait("B to see the payment request", || {
@@ -281,6 +282,21 @@ fn a_50_mib_digital_good_downloads_after_paid_and_only_the_buyer_can_open_it() {
     let out = haggle(&db, &["download", d, "--out", shelf.to_str().expect("utf-8")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(std::fs::read(shelf.join("book.bin")).expect("saved under its name") == original);
+
+    // B's encrypted copy damaged on its disk, then removed by hand: each time the download
+    // fetches it again from the seller and saves the seller's file, blaming nobody.
+    let copy = db.join("blobs").join("complete").join(file["sealed"].as_str().expect("sealed"));
+    let mut bytes = std::fs::read(&copy).expect("B's encrypted copy");
+    bytes[1_000_000] ^= 0x40;
+    std::fs::write(&copy, &bytes).expect("damage it");
+    let mended = root.path().join("mended.bin");
+    let out = haggle(&db, &["download", d, "--out", mended.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(&mended).expect("read") == original, "fetched again whole");
+    std::fs::remove_file(&copy).expect("remove it");
+    let out = haggle(&db, &["download", d, "--out", mended.to_str().expect("utf-8"), "--force"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read(&mended).expect("read") == original, "fetched again after removal");
 
     // A third node can fetch the encrypted form by its hash, but holds no deal and no key.
     let sealed: BlobHash = file["sealed"].as_str().expect("sealed").parse().expect("hash");

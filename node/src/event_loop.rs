@@ -353,7 +353,7 @@ impl EventLoop {
             .connected_peers()
             .map(|peer| PeerInfo {
                 peer_id: *peer,
-                addresses: Vec::new(),
+                addresses: self.peers.listens(peer),
                 agent: self.peers.agent(peer),
                 score: gs.peer_score(peer),
                 rejected: self.peers.rejects(peer),
@@ -533,6 +533,7 @@ impl EventLoop {
             Ok(then) => (!then.is_empty()).then_some(Done::Followups(then)),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot settle ended auctions and campaigns");
+                service.check_store(&e);
                 None
             }
         });
@@ -554,6 +555,7 @@ impl EventLoop {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "expiry sweep failed");
+                service.check_store(&e);
                 None
             }
         });

@@ -144,23 +144,26 @@ impl RunningNode {
     /// requests, the store is flushed.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
-        self.wait().await;
+        let _ = self.wait().await;
     }
 
-    /// Waits until the node stops (after its shutdown token is cancelled).
-    pub async fn wait(self) {
+    /// Waits until the node stops (after its shutdown token is cancelled). Returns why, if it
+    /// stopped by itself because its store could take no more writes.
+    pub async fn wait(self) -> Option<String> {
         let data_dir = self.data_dir.clone();
         let all = futures::future::join_all(self.tasks);
         if tokio::time::timeout(SHUTDOWN_TIMEOUT + Duration::from_secs(1), all).await.is_err() {
             tracing::warn!("node tasks did not stop in time");
         }
         let store = self.store.clone();
+        let failure = self.service.store_failure();
         drop(self.service);
         drop(self.handle);
         drop(self.store);
         let _ = tokio::task::spawn_blocking(move || store.flush()).await;
         let _ = std::fs::remove_file(data_dir.join(ADDR_FILE));
         tracing::info!("node stopped");
+        failure
     }
 }
 
@@ -208,6 +211,7 @@ pub async fn start(
     let blobs = Arc::new(blobs);
     let key = Arc::new(key);
     let service = Service::new(store.clone(), key.clone(), (&config).into(), blobs.clone());
+    service.stops_on_store_failure(shutdown.clone());
 
     let mut swarm = build_swarm(&key, &config)?;
     let listen_addrs = listen(&mut swarm, &config).await?;
@@ -275,11 +279,19 @@ pub async fn start(
 /// it holds the node's secret key and the API token.
 pub fn create_private_dir(dir: &Path) -> Result<(), StartError> {
     let err = |source| StartError::DataDir { path: dir.to_owned(), source };
+    let existed = dir.exists();
     std::fs::create_dir_all(dir).map_err(err)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+        let mode = std::fs::metadata(dir).map_err(err)?.permissions().mode() & 0o777;
+        if mode != 0o700 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
+            // Said only for a dir someone made with other rights.
+            if existed && mode & 0o077 != 0 {
+                tracing::info!(dir = %dir.display(), from = format!("{mode:o}"), "the data dir is now readable by its owner only (mode 700): it holds the node's secret key");
+            }
+        }
     }
     Ok(())
 }

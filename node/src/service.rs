@@ -20,6 +20,7 @@ mod deal_steps;
 mod endings;
 mod error;
 mod files;
+mod halt;
 mod inbound;
 mod mail;
 mod reputation;
@@ -112,6 +113,8 @@ pub struct Service {
     settling: Arc<std::sync::atomic::AtomicBool>,
     /// What the revisions the last settle run looked at say about their ends (see `settle`).
     ends: settle::Ends,
+    /// Stops the node when the store takes no more writes.
+    halt: halt::Halt,
 }
 
 /// What the owner's configuration asks of the service.
@@ -212,7 +215,25 @@ impl Service {
             announced: Arc::default(),
             settling: Arc::default(),
             ends: Arc::default(),
+            halt: halt::Halt::default(),
         }
+    }
+
+    /// Makes a store failure that needs a restart cancel `token` (the node's shutdown).
+    pub(crate) fn stops_on_store_failure(&self, token: tokio_util::sync::CancellationToken) {
+        self.halt.stops(token);
+    }
+
+    /// Stops the node if `e` is a store failure that needs a restart (see `halt`).
+    pub(crate) fn check_store(&self, e: &ServiceError) {
+        if let Some(e) = e.store() {
+            self.halt.check(e);
+        }
+    }
+
+    /// Why the node stopped, if a store failure stopped it.
+    pub(crate) fn store_failure(&self) -> Option<String> {
+        self.halt.reason()
     }
 
     /// A stored object by id.

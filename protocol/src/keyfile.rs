@@ -31,10 +31,11 @@ pub enum KeyFileError {
         /// The I/O error.
         source: io::Error,
     },
-    /// Group or others may read the key file.
+    /// Group or others may read or write the key file.
     #[error(
-        "key file {path} is readable by others (mode {mode:o}); anyone who can read it can trade as you. \
-         Fix it with `chmod 600 {path}`"
+        "key file {path} is open to others (mode {mode:o}: group or others may read or write it); anyone who \
+         can read it can trade as you, and anyone who can write it can swap in a key of theirs. Fix it with \
+         `chmod 600 {path}`"
     )]
     InsecurePermissions {
         /// The key file.

@@ -12,8 +12,35 @@ pub struct Currency(String);
 
 /// Why a string is not a currency code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a currency code: use 3 to 5 capital letters or digits, such as EUR or BTC")]
-pub struct CurrencyError(pub String);
+pub enum CurrencyError {
+    /// Not shaped as a code.
+    #[error("`{0}` is not a currency code: use 3 to 5 capital letters or digits, such as EUR or BTC")]
+    NotACode(String),
+    /// A currency's name where its code belongs (`euro`): shaped like a code, but a listing
+    /// priced in it is found by no search for the code.
+    #[error("`{name}` is a currency's name: write its code, {code}")]
+    Name {
+        /// What was written.
+        name: String,
+        /// The code (or codes) it names.
+        code: &'static str,
+    },
+}
+
+/// Currency names people write where the code belongs, with the code.
+const NAMES: [(&str, &str); 11] = [
+    ("EURO", "EUR"),
+    ("EUROS", "EUR"),
+    ("POUND", "GBP"),
+    ("YEN", "JPY"),
+    ("YUAN", "CNY"),
+    ("RUPEE", "INR"),
+    ("FRANC", "CHF"),
+    ("RAND", "ZAR"),
+    ("REAL", "BRL"),
+    ("PESO", "MXN, ARS, COP, CLP, ..."),
+    ("KRONA", "SEK or ISK"),
+];
 
 impl Currency {
     /// Checks that `code` is a currency code; it must already be uppercase.
@@ -21,7 +48,7 @@ impl Currency {
         let ok = (3..=5).contains(&code.len())
             && code.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
             && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
-        if ok { Ok(Currency(code.to_owned())) } else { Err(CurrencyError(code.to_owned())) }
+        if ok { Ok(Currency(code.to_owned())) } else { Err(CurrencyError::NotACode(code.to_owned())) }
     }
 
     /// The code, e.g. `EUR`.
@@ -44,10 +71,17 @@ impl Currency {
     }
 }
 
+/// Parses what people write: a code in any case, surrounding spaces ignored; a currency's name
+/// (`euro`) is refused naming its code. (On the wire any code-shaped string is taken: see
+/// [`Currency::new`].)
 impl FromStr for Currency {
     type Err = CurrencyError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Currency::new(&s.to_ascii_uppercase())
+        let upper = s.trim().to_ascii_uppercase();
+        if let Some((_, code)) = NAMES.iter().find(|(name, _)| *name == upper) {
+            return Err(CurrencyError::Name { name: s.trim().to_owned(), code });
+        }
+        Currency::new(&upper)
     }
 }
 
@@ -261,5 +295,11 @@ mod tests {
         for bad in ["", "EU", "EURO12", "1EU", "E-R", "eur"] {
             assert!(Currency::new(bad).is_err(), "{bad}");
         }
+        assert_eq!(" usd ".parse::<Currency>().map(|c| c.to_string()), Ok("USD".to_owned()));
+        // A name where the code belongs is refused as people write it; on the wire, any
+        // code-shaped string stays valid.
+        let named = "Euro".parse::<Currency>().expect_err("a name");
+        assert_eq!(named.to_string(), "`Euro` is a currency's name: write its code, EUR");
+        assert!(Currency::new("EURO").is_ok());
     }
 }

@@ -245,16 +245,22 @@ fn bench_sled_raw(c: &mut Criterion) {
 /// A store of `n` listings of the generated market; the time their ingest took, and their mean
 /// size in bytes.
 fn filled_store(n: usize) -> (tempfile::TempDir, Store, Duration, usize) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path()).expect("open");
     let objects = market(n, 7);
     let mean = objects.iter().map(Vec::len).sum::<usize>() / n.max(1);
+    let (dir, store, took) = fill(&objects);
+    (dir, store, took, mean)
+}
+
+/// A fresh store given `objects` in batches of 5,000, as sync delivers them, and the time it took.
+fn fill(objects: &[Vec<u8>]) -> (tempfile::TempDir, Store, Duration) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(dir.path()).expect("open");
     let start = Instant::now();
     for chunk in objects.chunks(5_000) {
         store.ingest_batch(chunk, Durability::Lazy).expect("ingest");
     }
     store.flush().expect("flush");
-    (dir, store, start.elapsed(), mean)
+    (dir, store, start.elapsed())
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -406,6 +412,18 @@ fn report_head_layouts() {
 }
 
 fn main() {
+    // `HAGGLE_BENCH_INGEST_ONLY=1`: time the ingest at each size (three stores each) and stop, for
+    // quick comparisons of two builds.
+    if std::env::var_os("HAGGLE_BENCH_INGEST_ONLY").is_some() {
+        for n in sizes() {
+            let objects = market(n, 7);
+            for _ in 0..3 {
+                let (_dir, _store, took) = fill(&objects);
+                println!("{n} listings: ingest {:.0}/s ({took:.2?})", n as f64 / took.as_secs_f64());
+            }
+        }
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     bench_sled_raw(&mut c);
     bench_ingest(&mut c);

@@ -608,6 +608,33 @@ impl Blobs {
         Ok((File::open(&path).map_err(io_err(&path))?, size))
     }
 
+    /// Whether the complete blob `hash` is here and its file still hashes to it: false when the
+    /// file was damaged or removed behind the store's back (a disk error, a hand in the data
+    /// dir). Reads the whole file.
+    pub fn intact(&self, hash: &BlobHash) -> Result<bool, BlobError> {
+        let path = self.complete_path(hash);
+        let mut file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(BlobError::Io { path, source: e }),
+        };
+        let mut hasher = bao_tree::blake3::Hasher::new();
+        std::io::copy(&mut file, &mut hasher).map_err(io_err(&path))?;
+        Ok(hasher.finalize().as_bytes() == hash.as_bytes())
+    }
+
+    /// Forgets the complete blob `hash` and removes its files, so that a fetch starts it again
+    /// (after [`Blobs::intact`] found it damaged or gone).
+    pub fn discard(&self, hash: &BlobHash) {
+        let mut inner = self.lock();
+        if inner.take(hash).is_none() {
+            return;
+        }
+        for path in [self.complete_path(hash), self.outboard_path(hash)] {
+            let _ = fs::remove_file(path);
+        }
+    }
+
     /// Reads a whole complete blob (small ones: thumbnails).
     pub fn read(&self, hash: &BlobHash) -> Result<Vec<u8>, BlobError> {
         let (mut file, size) = self.open_blob(hash)?;

@@ -10,7 +10,14 @@ pub struct DbError(pub(crate) sled::Error);
 
 impl fmt::Display for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "database: {}", self.0)
+        // sled shows an I/O error in its debug form (`Os { code: 28, ... }`).
+        match &self.0 {
+            sled::Error::Io(e) if e.kind() == std::io::ErrorKind::StorageFull => {
+                write!(f, "database: the disk is full ({e})")
+            }
+            sled::Error::Io(e) => write!(f, "database: {e}"),
+            other => write!(f, "database: {other}"),
+        }
     }
 }
 
@@ -196,6 +203,15 @@ pub enum StoreError {
     /// again, which finishes that write.
     #[error("an earlier write failed half made: restart the node to finish it, then try again")]
     Interrupted,
+}
+
+impl StoreError {
+    /// Whether the store takes no more writes until it is opened again: its file could not be
+    /// written (after its first I/O error, a full disk say, sled refuses every later write even
+    /// once space is back), or a write was left half made.
+    pub fn needs_restart(&self) -> bool {
+        matches!(self, StoreError::Database(DbError(sled::Error::Io(_))) | StoreError::Interrupted)
+    }
 }
 
 impl From<sled::Error> for StoreError {

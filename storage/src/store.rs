@@ -282,17 +282,29 @@ impl Store {
             journal: crate::writes::Journal::default(),
         };
         let mark = store.take_clean_mark().map_err(OpenError::CatchUp)?;
-        if fresh {
+        let watermark = match fresh {
+            true => 0,
+            false => store.index.watermark().map_err(|e| OpenError::CatchUp(e.into()))?,
+        };
+        // A clean shutdown records the last change, which the index never passes: an index past
+        // it took in changes this database never made. The database was restored from a backup
+        // (or copied in) beside a newer index, which would show listings twice.
+        let foreign = matches!(mark, Some(Some(last)) if watermark > last);
+        if foreign {
+            tracing::info!(
+                "the search index is newer than the database (restored from a backup?): rebuilding it"
+            );
+        }
+        if fresh || foreign {
             let started = std::time::Instant::now();
             store.rebuild_index().map_err(OpenError::CatchUp)?;
             let listings = store.index.num_docs();
             if listings > 0 {
                 // A new index over an old database: after an upgrade that changed its layout, or
-                // one removed or damaged.
+                // one removed, damaged or left from another copy of the database.
                 tracing::info!(listings, took = ?started.elapsed(), "search index built from the database");
             }
         } else {
-            let watermark = store.index.watermark().map_err(|e| OpenError::CatchUp(e.into()))?;
             match mark {
                 // A clean shutdown left the index caught up to the last change: nothing to scan.
                 Some(Some(last)) if watermark >= last => {
@@ -697,6 +709,10 @@ impl Store {
         if chunks.is_empty() {
             self.index.apply(std::iter::empty(), max_seq)?;
         }
+        // The last change is at least what the index now holds (a clean shutdown records it).
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.last_seq = pending.last_seq.max(max_seq);
+        drop(pending);
         for k in self.db.scan_prefix([keys::INDEX_PENDING]).keys() {
             self.db.remove(k?)?;
         }
@@ -846,6 +862,60 @@ mod tests {
             other => panic!("expected Locked, got {:?}", other.err()),
         }
         drop(running);
+    }
+
+    /// A database restored from a backup beside the index of later days: the index is rebuilt,
+    /// so a listing synced back in after the restore is found once, not twice; and a store
+    /// whose index was rebuilt is not rebuilt again at the next open.
+    #[test]
+    fn a_database_restored_beside_a_newer_index_gets_its_index_rebuilt() {
+        fn copy(from: &std::path::Path, to: &std::path::Path) {
+            std::fs::create_dir_all(to).expect("mkdir");
+            for entry in std::fs::read_dir(from).expect("read dir") {
+                let entry = entry.expect("entry");
+                let target = to.join(entry.file_name());
+                if entry.file_type().expect("type").is_dir() {
+                    copy(&entry.path(), &target);
+                } else {
+                    std::fs::copy(entry.path(), target).expect("copy");
+                }
+            }
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let backup = tempfile::tempdir().expect("tempdir");
+        let older = listing(1, "Desk lamp", "home/lighting");
+        let later = listing(2, "Floor lamp", "home/lighting");
+        {
+            let store = Store::open(dir.path()).expect("open");
+            assert!(store.ingest(older.bytes(), Durability::Flush).expect("ingest").is_new());
+        }
+        copy(&dir.path().join("db"), backup.path());
+        {
+            let store = Store::open(dir.path()).expect("reopen");
+            assert!(store.ingest(later.bytes(), Durability::Flush).expect("ingest").is_new());
+            assert_eq!(store.search(&SearchQuery::new("lamp")).expect("search").total, 2);
+        }
+        std::fs::remove_dir_all(dir.path().join("db")).expect("remove");
+        copy(backup.path(), &dir.path().join("db"));
+        {
+            let store = Store::open(dir.path()).expect("open the restored database");
+            assert_eq!(store.search(&SearchQuery::new("lamp")).expect("search").total, 1, "the backup's");
+            // Sync brings the later listing back.
+            assert!(store.ingest(later.bytes(), Durability::Flush).expect("ingest").is_new());
+            let found = store.search(&SearchQuery::new("floor lamp")).expect("search");
+            assert_eq!(found.total, 1, "found once");
+            assert_eq!(store.search(&SearchQuery::new("lamp")).expect("search").total, 2);
+        }
+        let store = Store::open(dir.path()).expect("open again");
+        assert_eq!(store.search(&SearchQuery::new("lamp")).expect("search").total, 2);
+        let watermark = store.index.watermark().expect("watermark");
+        drop(store);
+        // No change since: the clean mark matches the index, so nothing was rebuilt (the index
+        // still holds what it held; a rebuild would have kept it too, so this reads the mark).
+        let db = sled::open(dir.path().join("db")).expect("sled");
+        let mark = db.get(keys::CLEAN_KEY).expect("read").expect("a clean mark");
+        let last = u64::from_be_bytes(mark.as_ref().try_into().expect("a sequence number"));
+        assert!(last >= watermark, "the mark ({last}) is never behind the index ({watermark})");
     }
 
     #[test]

@@ -71,6 +71,18 @@ pub(crate) fn read_bounded(path: &Path, limit: u64, what: &str, rule: &str) -> R
 }
 
 /// Creates `dir` (and its parents) to save into; `flag` is the option that named it.
+/// A directory removed when dropped if it is still empty.
+struct EmptyDir(Option<PathBuf>);
+
+impl Drop for EmptyDir {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.0 {
+            // Fails, as wanted, once the directory holds the saved file.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
 fn make_dir(dir: &Path, flag: &str) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| match e.kind() {
         // A file where a directory of the path should be.
@@ -347,7 +359,10 @@ pub fn download(cx: &Context<'_>, deal: &str, out: Option<&Path>, force: bool) -
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
+    let made = !parent.exists();
     make_dir(&parent, "--out")?;
+    // A directory made for a download that saves nothing goes again.
+    let _made = EmptyDir(made.then(|| parent.clone()));
     let view = cx.api.start_download(deal)?;
     let file = &view.file;
     fetch(cx, file.sealed, file.size, None, &file.name)?;
@@ -374,7 +389,7 @@ pub fn download(cx: &Context<'_>, deal: &str, out: Option<&Path>, force: bool) -
         let hash = BlobHash(*hashing.hasher.finalize().as_bytes());
         if hash != file.hash || written != file.size {
             bail!(
-                "the file received ({written} bytes, BLAKE3 {}) does not match the listing ({} bytes, {}); nothing was saved",
+                "the file received ({written} bytes, BLAKE3 {}) does not match the listing ({} bytes, {}); nothing was saved. Run this again: your node checks its copy first and fetches the file again if the copy was damaged",
                 hash.fmt_short(),
                 file.size,
                 file.hash.fmt_short()

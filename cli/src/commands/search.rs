@@ -78,11 +78,20 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
                     return false;
                 }
             };
-            let is_listing =
-                matches!(event, NodeEvent::ListingStored { .. } | NodeEvent::ListingPublished { .. });
+            // Events about a listing: filtered by the search in both forms.
+            let of_listing = matches!(
+                event,
+                NodeEvent::ListingStored { .. }
+                    | NodeEvent::ListingPublished { .. }
+                    | NodeEvent::BidStored { .. }
+                    | NodeEvent::PledgeStored { .. }
+                    | NodeEvent::AuctionEnded { .. }
+                    | NodeEvent::CampaignEnded { .. }
+            );
             match shown {
-                // With --json every event is printed, except listings the search does not match.
-                _ if cx.json && (shown.is_some() || !is_listing) => match serde_json::to_string(&event) {
+                // With --json every event is printed, except those about listings the text
+                // form leaves out.
+                _ if cx.json && (shown.is_some() || !of_listing) => match serde_json::to_string(&event) {
                     Ok(json) => outln!("{json}"),
                     Err(e) => tracing::warn!(error = %e, "cannot encode an event"),
                 },
@@ -122,7 +131,9 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
         NodeEvent::NegotiationReceived { id, kind, thread } => negotiation_line(api, *id, *kind, *thread),
         NodeEvent::DealMade { id, .. } => format!("deal {} made", output::short(id)),
         NodeEvent::BidStored { listing, bidder, amount, leads, outbids_me, mine, .. } => {
-            let Some((title, _)) = watched(api, params, listing)? else { return Ok(None) };
+            let Some((title, _)) = watched(api, params, listing, *mine || *outbids_me)? else {
+                return Ok(None);
+            };
             let by = if *mine { "you".to_owned() } else { output::short_peer(bidder) };
             let what = match (outbids_me, leads) {
                 (true, _) => "outbid: you were outbid,",
@@ -132,7 +143,7 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
             format!("{what} {amount} on {title} ({}) by {by}", output::short(listing))
         }
         NodeEvent::PledgeStored { listing, backer, amount, total, mine, .. } => {
-            let Some((title, _)) = watched(api, params, listing)? else { return Ok(None) };
+            let Some((title, _)) = watched(api, params, listing, *mine)? else { return Ok(None) };
             let by = if *mine { "you".to_owned() } else { output::short_peer(backer) };
             let withdrawn =
                 amount.split(' ').next().is_some_and(|n| n.trim_start_matches(['0', '.']).is_empty());
@@ -143,7 +154,9 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
             }
         }
         NodeEvent::CampaignEnded { listing, funded, total, pledged, cancelled } => {
-            let Some((title, mine)) = watched(api, params, listing)? else { return Ok(None) };
+            let Some((title, mine)) = watched(api, params, listing, pledged.is_some())? else {
+                return Ok(None);
+            };
             let result = match (funded, pledged) {
                 _ if *cancelled => {
                     format!(
@@ -162,7 +175,9 @@ fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Opt
             format!("campaign ended: {title} ({}): {result}", output::short(listing))
         }
         NodeEvent::AuctionEnded { listing, winner, amount, reserve_met, standing } => {
-            let Some((title, _)) = watched(api, params, listing)? else { return Ok(None) };
+            let Some((title, _)) = watched(api, params, listing, standing.is_some())? else {
+                return Ok(None);
+            };
             let result = match (standing, winner, amount, reserve_met) {
                 (Some(BidStanding::Awaiting), _, Some(amount), false) => {
                     format!(
@@ -216,8 +231,12 @@ fn delivery_line(api: &ApiClient, id: ObjectId, state: &impl std::fmt::Display) 
         }
         Ok(ObjectView::Deal(d)) => {
             let on = d.title.map(|title| format!(" on {title}")).unwrap_or_default();
-            // A deal's id is its Accept's.
-            let what = if d.id == id { "accept, which made" } else { "step in" };
+            // A deal's id is its Accept's; a step is named (`your shipped step in deal ...`).
+            let what = match d.timeline.iter().find(|s| s.id == id) {
+                _ if d.id == id => "accept, which made".to_owned(),
+                Some(s) => format!("{} step in", s.step.replace('_', " ")),
+                None => "step in".to_owned(),
+            };
             format!("your {what} deal {}{on}: {state}", output::short(&d.id))
         }
         _ => format!("message {} {state}", output::short(&id)),
@@ -230,10 +249,13 @@ fn negotiation_line(api: &ApiClient, id: ObjectId, kind: ObjectKind, thread: Obj
     let plain = format!("{kind} received in thread {}", output::short(&thread));
     let Ok(view) = api.thread(&thread.to_hex()) else { return plain };
     let title = view.listing_title.as_deref().map(|t| format!(" on {t}")).unwrap_or_default();
-    let note = view
-        .messages
-        .iter()
-        .find(|m| m.id == id)
+    let message = view.messages.iter().find(|m| m.id == id);
+    // What an offer or counter proposes, so it can be weighed from the line.
+    let terms = message
+        .and_then(|m| m.terms.as_ref())
+        .map(|t| format!(" ({})", output::terms(t)))
+        .unwrap_or_default();
+    let note = message
         .filter(|m| !m.message.is_empty())
         // One event, one line: a note's line breaks are spaces here.
         .map(|m| format!(": \"{}\"", m.message.split_whitespace().collect::<Vec<_>>().join(" ")))
@@ -246,7 +268,7 @@ fn negotiation_line(api: &ApiClient, id: ObjectId, kind: ObjectKind, thread: Obj
         }
         _ => String::new(),
     };
-    format!("{kind} received in thread {}{title}{note}{next}", output::short(&thread))
+    format!("{kind} received in thread {}{title}{terms}{note}{next}", output::short(&thread))
 }
 
 /// A deal step's line: who signed it, what it asks of the owner, a dispute's reason. The deal is
@@ -300,15 +322,18 @@ fn change(event: &NodeEvent, listing: &haggle_node::api::types::ListingView) -> 
     }
 }
 
-/// The title of the auction or campaign `listing`, and whether it is the owner's, if the watch's
-/// search matches it.
+/// The title of the auction or campaign `listing`, and whether it is the owner's, if the watch
+/// shows its events: the search matches it, or the event is about the owner's own bid or pledge
+/// (`about_me`) or own auction or campaign. An auction's price is its high bid, so the outbid
+/// that matters most to a bidder would otherwise take it out of a `--max-price` watch.
 fn watched(
     api: &ApiClient,
     params: &SearchParams,
     listing: &haggle_node::api::types::ObjectId,
+    about_me: bool,
 ) -> Result<Option<(String, bool)>, ClientError> {
     let l = api.listing(&listing.to_hex())?;
-    if params.is_filtered() && !matches(api, params, &l.id)? {
+    if params.is_filtered() && !about_me && !l.mine && !matches(api, params, &l.id)? {
         return Ok(None);
     }
     Ok(Some((l.title, l.mine)))

@@ -115,6 +115,11 @@ impl NodeProcess {
         Self::spawn(None, dir, &["/ip4/127.0.0.1/tcp/0"], &bootstrap, env, &[])
     }
 
+    /// Starts a lone node whose log (stderr) goes to `log`.
+    pub fn start_logged(dir: &Path, log: &Path) -> NodeProcess {
+        Self::spawn_logged(None, dir, &["/ip4/127.0.0.1/tcp/0"], &[], &[], &[], Some(log))
+    }
+
     /// Starts `haggle node` in namespace `ns` (if any) on `listen`, dialling `bootstrap`, with
     /// extra flags, and waits (bounded) for its start-up line.
     pub fn spawn(
@@ -124,6 +129,19 @@ impl NodeProcess {
         bootstrap: &[&str],
         env: &[(&str, &str)],
         flags: &[&str],
+    ) -> NodeProcess {
+        Self::spawn_logged(ns, dir, listen, bootstrap, env, flags, None)
+    }
+
+    /// [`NodeProcess::spawn`], its log to `log_to` if given.
+    fn spawn_logged(
+        ns: Option<&str>,
+        dir: &Path,
+        listen: &[&str],
+        bootstrap: &[&str],
+        env: &[(&str, &str)],
+        flags: &[&str],
+        log_to: Option<&Path>,
     ) -> NodeProcess {
         let mut cmd = command(ns);
         cmd.envs(env.iter().copied());
@@ -144,8 +162,9 @@ impl NodeProcess {
         cmd.args(flags);
         // HAGGLE_TEST_LOGS=DIR keeps each node's log (set RUST_LOG too) in DIR, named after its
         // data dir, for looking into a failure.
-        let stderr = match std::env::var_os("HAGGLE_TEST_LOGS") {
-            Some(logs) => {
+        let stderr = match (log_to, std::env::var_os("HAGGLE_TEST_LOGS")) {
+            (Some(to), _) => Stdio::from(std::fs::File::create(to).expect("a log file")),
+            (None, Some(logs)) => {
                 let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
                 let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -153,7 +172,7 @@ impl NodeProcess {
                     .expect("a log file");
                 Stdio::from(file)
             }
-            None => Stdio::null(),
+            (None, None) => Stdio::null(),
         };
         let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().expect("start haggle node");
         let stdout = child.stdout.take().expect("piped");

@@ -169,6 +169,13 @@ pub(crate) async fn start_download(
         Ok((found, key))
     })
     .await?;
+    // A copy damaged or removed on this disk is fetched again, not served as the seller's.
+    let files = state.handle.files().clone();
+    let sealed = file.sealed;
+    tokio::task::spawn_blocking(move || files.discard_if_damaged(&sealed))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
     drop(state.handle.fetch(BlobRef { hash: file.sealed, size: file.size }, vec![seller]));
     let status = status(&state, file.sealed);
     Ok(Json(DownloadView { file, status, key }))
@@ -181,7 +188,8 @@ pub(crate) async fn download(
     UrlPath(id): UrlPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let got = blocking(&state, move |s| s.download(&id)).await?;
+    let given = id.clone();
+    let got = blocking(&state, move |s| s.download(&given)).await?;
     let files = state.handle.files().clone();
     let (sealed, expected, key) = (got.file.sealed, got.file.hash, got.key.clone());
     // Decrypted and hashed once: later requests (ranges, a second download) trust the check.
@@ -206,6 +214,21 @@ pub(crate) async fn download(
     };
     let checked = checked.map_err(ApiError::internal)?;
     if checked != expected {
+        // The encrypted copy here may be what is wrong (damaged on this disk): then it goes, to
+        // be fetched again, and the seller is not blamed.
+        let files = state.handle.files().clone();
+        let damaged = tokio::task::spawn_blocking(move || files.discard_if_damaged(&sealed))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(ApiError::internal)?;
+        if damaged {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "this node's copy of the file was damaged on its disk and has been removed: run the download again to fetch it again (deal {id})"
+                ),
+            ));
+        }
         return Err(ApiError::new(
             ErrorCode::Conflict,
             format!(
@@ -215,11 +238,24 @@ pub(crate) async fn download(
             ),
         ));
     }
-    let blobs = state.handle.files().blobs().clone();
-    let (file, size) = tokio::task::spawn_blocking(move || blobs.open_blob(&sealed))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    let files = state.handle.files().clone();
+    let (file, size) = tokio::task::spawn_blocking(move || match files.blobs().open_blob(&sealed) {
+        Ok(opened) => Ok(Some(opened)),
+        // Removed from the data dir by hand: forgotten, so the next download fetches it again.
+        Err(haggle_storage::blobs::BlobError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            files.discard_if_damaged(&sealed).map(|_| None)
+        }
+        Err(e) => Err(e),
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?
+    .ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Conflict,
+            format!("this node's copy of the file is gone from its data dir: run the download again to fetch it again (deal {id})"),
+        )
+    })?;
     serve(file, size, Some(got.key), "application/octet-stream", Some(&got.file.name), &headers)
 }
 

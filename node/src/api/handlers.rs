@@ -44,12 +44,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // No body at all reads as `{}`: a request whose fields are all optional (renew, retract)
+        // needs none; one with a required field is told which.
+        let headers = req.headers();
+        let empty = !headers.contains_key(axum::http::header::CONTENT_TYPE)
+            && headers.get(axum::http::header::CONTENT_LENGTH).is_none_or(|n| n.as_bytes() == b"0")
+            && !headers.contains_key(axum::http::header::TRANSFER_ENCODING);
+        if empty {
+            return serde_json::from_str("{}")
+                .map(Body)
+                .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed request body: {e}")));
+        }
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Body(v)),
+            Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
+                ErrorCode::TooLarge,
+                format!("the request body is over the limit of {} MiB for JSON", JSON_LIMIT >> 20),
+            )),
             Err(e) => Err(ApiError::new(ErrorCode::BadRequest, json_rejection(&e))),
         }
     }
 }
+
+/// axum's limit on a request body, which JSON requests keep (uploads have their own).
+pub(super) const JSON_LIMIT: usize = 2 * 1024 * 1024;
 
 fn json_rejection(e: &JsonRejection) -> String {
     format!("malformed request body: {}", e.body_text())
@@ -79,7 +97,14 @@ pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce(&Service) -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let service = state.service.clone();
-    Ok(tokio::task::spawn_blocking(move || work(&service)).await.map_err(ApiError::internal)??)
+    let done = tokio::task::spawn_blocking(move || {
+        let done = work(&service);
+        if let Err(e) = &done {
+            service.check_store(e);
+        }
+        done
+    });
+    Ok(done.await.map_err(ApiError::internal)??)
 }
 
 /// Hands an action's network work to the event loop: gossip, delivery, events. Says whether

@@ -94,7 +94,58 @@ fn router(state: AppState) -> Router {
         .route("/v1/deals/{id}/file", get(files::download))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn(json_errors))
         .with_state(state)
+}
+
+/// Every error is JSON with a code: the answers axum makes by itself (a method an endpoint does
+/// not take, an upload over its limit, a range outside a file) come as empty or plain text, and
+/// are rewritten, their `allow` and `content-range` headers kept.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json {
+        return response;
+    }
+    let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let error = match status {
+        405 => ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            // axum adds the `allow` header after this layer has run.
+            format!("{path} does not take this method (the `allow` header lists those it takes)"),
+        ),
+        413 => {
+            let limit = match path.as_str() {
+                "/v1/images" => IMAGE_UPLOAD_LIMIT,
+                "/v1/blobs" => BLOB_UPLOAD_LIMIT,
+                _ => handlers::JSON_LIMIT,
+            };
+            ApiError::new(
+                ErrorCode::TooLarge,
+                format!("the request body is over the limit of {} MiB for {path}", limit >> 20),
+            )
+        }
+        416 => ApiError::new(
+            ErrorCode::RangeNotSatisfiable,
+            format!(
+                "the range asked is outside the file (content-range: {})",
+                header(axum::http::header::CONTENT_RANGE)
+            ),
+        ),
+        _ => return response,
+    };
+    let mut rewritten = error.into_response();
+    for name in [axum::http::header::CONTENT_RANGE] {
+        if let Some(value) = response.headers().get(&name) {
+            rewritten.headers_mut().insert(name, value.clone());
+        }
+    }
+    rewritten
 }
 
 /// 32 random bytes as hex.
@@ -125,7 +176,10 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        // The scheme's name is case-insensitive (RFC 9110).
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     match given {
         Some(token) if constant_time_eq(token.as_bytes(), state.token.as_bytes()) => next.run(request).await,
         _ => ApiError::new(

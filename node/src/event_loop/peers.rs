@@ -32,10 +32,16 @@ const MAX_OFFENDERS: usize = 1_024;
 const MAX_SYNC_HISTORY: usize = 16;
 
 /// What the loop knows of one connected peer.
+/// The most listen addresses kept per peer (a peer may announce many).
+const MAX_LISTED: usize = 8;
+
 #[derive(Debug)]
 struct PeerState {
     /// The agent it announced (identify).
     agent: Option<String>,
+    /// Where it says it listens (identify; at most [`MAX_LISTED`], LAN addresses only for a
+    /// peer on this node's network), for `GET /v1/peers`.
+    listens: Vec<libp2p::Multiaddr>,
     /// What it may still make us do (see [`super::budget`]).
     budgets: Budgets,
     /// Reached at a private or loopback address: on this node's own network, so its LAN
@@ -115,6 +121,7 @@ impl PeerTable {
         if self.peers.len() < MAX_PEERS {
             let state = self.peers.entry(peer).or_insert_with(|| PeerState {
                 agent: None,
+                listens: Vec::new(),
                 budgets: Budgets::new(now),
                 local,
                 outbound,
@@ -158,6 +165,11 @@ impl PeerTable {
 
     pub(super) fn agent(&self, peer: &PeerId) -> Option<String> {
         self.peers.get(peer).and_then(|p| p.agent.clone())
+    }
+
+    /// Where `peer` says it listens.
+    pub(super) fn listens(&self, peer: &PeerId) -> Vec<String> {
+        self.peers.get(peer).map(|p| p.listens.iter().map(ToString::to_string).collect()).unwrap_or_default()
     }
 
     pub(super) fn rejects(&self, peer: &PeerId) -> u32 {
@@ -344,6 +356,8 @@ impl EventLoop {
             if let Some(state) = self.peers.peers.get_mut(&peer_id) {
                 state.agent = Some(info.agent_version.clone());
                 (local, outbound) = (state.local, state.outbound);
+                state.listens = super::addresses::keep(info.listen_addrs.clone(), local);
+                state.listens.truncate(MAX_LISTED);
             }
             // A peer that dialled in: where it says it listens goes into the address book, after
             // every peer this node reached itself (see `Store::heard_of_peer`), so that a node

@@ -137,6 +137,19 @@ impl Files {
         verified.insert((sealed, plain));
     }
 
+    /// Checks the complete copy of `sealed` held here, if any, against its hash; a damaged or
+    /// missing one is discarded (and forgotten as verified), so the next fetch gets it again.
+    /// Returns whether it was discarded.
+    pub fn discard_if_damaged(&self, sealed: &BlobHash) -> Result<bool, haggle_storage::blobs::BlobError> {
+        if self.blobs.has(sealed).is_none() || self.blobs.intact(sealed)? {
+            return Ok(false);
+        }
+        tracing::warn!(file = %sealed.fmt_short(), "a file's copy here was damaged or removed: fetching it again");
+        self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner).retain(|(s, _)| s != sealed);
+        self.blobs.discard(sealed);
+        Ok(true)
+    }
+
     /// The blob directory.
     pub fn blobs(&self) -> &Arc<Blobs> {
         &self.blobs

@@ -478,6 +478,14 @@ pub enum Conflict {
 }
 
 impl ServiceError {
+    /// The store failure under this error, if it is one.
+    pub fn store(&self) -> Option<&StoreError> {
+        match self {
+            ServiceError::Store(e) | ServiceError::Search(SearchError::Store(e)) => Some(e),
+            _ => None,
+        }
+    }
+
     /// The stable code the API reports.
     pub fn code(&self) -> ErrorCode {
         match self {

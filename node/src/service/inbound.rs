@@ -255,6 +255,7 @@ impl Service {
             Err(e) => {
                 // The placeholders stand: each admitted object is `Failed`.
                 tracing::warn!(error = %e, "cannot store a batch of objects");
+                self.halt.check(&e);
                 return out;
             }
         };
@@ -291,6 +292,7 @@ impl Service {
             && let Err(e) = self.store.flush()
         {
             tracing::warn!(error = %e, "cannot flush the store");
+            self.halt.check(&e);
             return false;
         }
         true
@@ -311,6 +313,7 @@ impl Service {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot store an object from the network");
+                self.halt.check(&e);
                 out.received.push(Received::Failed);
             }
         }

@@ -34,6 +34,13 @@ pub enum ErrorCode {
     ThreadEnded,
     /// The action does not fit the state in another way (a newer revision exists, ...).
     Conflict,
+    /// The endpoint does not take the request's method (the `allow` header lists those it
+    /// takes).
+    MethodNotAllowed,
+    /// The request body is over the endpoint's limit.
+    TooLarge,
+    /// A byte range outside the file (the `content-range` header gives its size).
+    RangeNotSatisfiable,
     /// A storage failure.
     Internal,
     /// The node is stopping.
@@ -51,6 +58,9 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 401,
             ErrorCode::NotYours => 403,
             ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::TooLarge => 413,
+            ErrorCode::RangeNotSatisfiable => 416,
             ErrorCode::Ambiguous
             | ErrorCode::ListingClosed
             | ErrorCode::ListingExpired

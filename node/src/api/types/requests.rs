@@ -244,6 +244,7 @@ impl SearchParams {
             || self.category.is_some()
             || self.min_price.is_some()
             || self.max_price.is_some()
+            || self.currency.is_some()
             || self.seller.is_some()
             || self.near.is_some()
             || self.min_deals.is_some()

@@ -542,7 +542,7 @@ pub struct StepView {
     pub at: u64,
     /// For a step of the owner's: whether it reached the other party's node (queued, sent,
     /// delivered or failed), as for a negotiation message.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_text")]
     pub delivery: Option<DeliveryState>,
     /// For a payment request: it is not the one in force (`payment`), because a later request
     /// corrected it, or because the buyer's payment names an earlier one (this one crossed it).

@@ -1,0 +1,51 @@
+//! Stopping the node when its store can take no more writes. After its first I/O error (a full
+//! disk, say) sled refuses every later write, even once space is back; a node that kept running
+//! would answer every publish, offer and step with an error, drop what peers send, and look
+//! healthy in `haggle status`. It stops instead, saying why, so the owner (or a supervisor that
+//! restarts it on failure) starts it again once the cause is fixed: opening the store again
+//! finishes or undoes what the failure left half made.
+
+use std::sync::{Arc, OnceLock};
+
+use haggle_storage::StoreError;
+use tokio_util::sync::CancellationToken;
+
+/// Stops the node on a store failure, and remembers the first one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Halt {
+    /// The node's shutdown token, once the node runs (a service alone, in tests, stops nothing).
+    token: Arc<OnceLock<CancellationToken>>,
+    /// Why the node stopped, if it did.
+    reason: Arc<OnceLock<String>>,
+}
+
+impl Halt {
+    /// Cancels `token` on the first store failure.
+    pub(crate) fn stops(&self, token: CancellationToken) {
+        let _ = self.token.set(token);
+    }
+
+    /// Stops the node if `e` means the store takes no more writes.
+    pub(crate) fn check(&self, e: &StoreError) {
+        if !e.needs_restart() {
+            return;
+        }
+        let reason = format!(
+            "the node stopped because its store can take no more writes: {e}. Fix the cause (free disk space, \
+             check the data dir's permissions) and start the node again; opening the store finishes or undoes \
+             what the failure left half made. What a command reported as failed may still be there after the \
+             restart: check with haggle listings, offers or deals"
+        );
+        if self.reason.set(reason).is_ok() {
+            tracing::error!(error = %e, "the store can take no more writes: stopping the node");
+        }
+        if let Some(token) = self.token.get() {
+            token.cancel();
+        }
+    }
+
+    /// Why the node stopped, if a store failure stopped it.
+    pub(crate) fn reason(&self) -> Option<String> {
+        self.reason.get().cloned()
+    }
+}
