@@ -201,6 +201,11 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     );
     let lamp = lamp["id"].as_str().expect("id").to_owned();
     watch_c.line_with(&["new listing:", &lamp[..10], "Probe lamp"]);
+    // An update that takes it out of the search says so, and one that brings it back too.
+    assert!(haggle(&da, &["update", &lamp[..10], "--category", "home"]).status.success());
+    watch_c.line_with(&["no longer matches:", "Probe lamp"]);
+    assert!(haggle(&da, &["update", &lamp[..10], "--category", "misc"]).status.success());
+    watch_c.line_with(&["now matches:", "Probe lamp"]);
     assert!(haggle(&da, &["retract", &lamp[..10]]).status.success());
     watch_c.line_with(&["retracted:", "Probe lamp"]);
     drop(watch_c);

@@ -52,8 +52,14 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
 pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
     // Paging and order mean nothing for events shown as they come: watch takes only the filters.
     let params = args.filters.params();
-    // Check the filters once, so a mistake is reported before waiting for events.
-    cx.api.search(&SearchParams { limit: Some(1), offset: Some(0), ..params.clone() })?;
+    // Check the filters once, so a mistake is reported before waiting for events; what matches
+    // now (up to a page of 500) is what an update can take out of the search.
+    let first = cx.api.search(&SearchParams { limit: Some(500), offset: Some(0), ..params.clone() })?;
+    let mut matching: std::collections::HashSet<String> = if params.is_filtered() {
+        first.hits.into_iter().map(|h| h.key).collect()
+    } else {
+        Default::default()
+    };
     if !cx.json {
         eprintln!("Watching for events (Ctrl-C to stop)...");
     }
@@ -71,7 +77,7 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
                     return true;
                 }
             }
-            let shown = match line(cx.api, &params, &event) {
+            let shown = match line(cx.api, &params, &event, &mut matching) {
                 Ok(shown) => shown,
                 Err(e) => {
                     failure = Some(e);
@@ -114,19 +120,40 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
 
 /// The line `watch` prints for an event, or `None` for an event it does not show (a listing that
 /// does not match, peers coming and going).
-fn line(api: &ApiClient, params: &SearchParams, event: &NodeEvent) -> Result<Option<String>, ClientError> {
+/// `matching` holds the keys of the listings that match a filtered watch's search as far as it
+/// knows (those that did when it started, and those it showed since): an update that takes one
+/// out reads `no longer matches:`, one that brings a listing in `now matches:`.
+fn line(
+    api: &ApiClient,
+    params: &SearchParams,
+    event: &NodeEvent,
+    matching: &mut std::collections::HashSet<String>,
+) -> Result<Option<String>, ClientError> {
     Ok(Some(match event {
         NodeEvent::ListingStored { id, .. } | NodeEvent::ListingPublished { id, .. } => {
             let listing = api.listing(&id.to_hex())?;
-            if params.is_filtered() && !matches(api, params, &listing.id)? {
-                return Ok(None);
+            let mut what = change(event, &listing);
+            if params.is_filtered() {
+                let matched = matches(api, params, &listing.id)?;
+                let known = matching.contains(&listing.key);
+                match (matched, known) {
+                    (false, false) => return Ok(None),
+                    (false, true) => {
+                        matching.remove(&listing.key);
+                        what = "no longer matches:";
+                    }
+                    (true, known) => {
+                        if matching.len() >= 10_000 {
+                            matching.clear();
+                        }
+                        matching.insert(listing.key.clone());
+                        if !known && what == "updated:" {
+                            what = "now matches:";
+                        }
+                    }
+                }
             }
-            format!(
-                "{} {} {}",
-                change(event, &listing),
-                output::short(&listing.id),
-                output::summary(&listing)
-            )
+            format!("{what} {} {}", output::short(&listing.id), output::summary(&listing))
         }
         NodeEvent::NegotiationReceived { id, kind, thread } => negotiation_line(api, *id, *kind, *thread),
         NodeEvent::DealMade { id, .. } => format!("deal {} made", output::short(id)),

@@ -182,13 +182,20 @@ async fn authenticate(State(state): State<AppState>, request: Request, next: Nex
         .map(|(_, token)| token.trim());
     match given {
         Some(token) if constant_time_eq(token.as_bytes(), state.token.as_bytes()) => next.run(request).await,
-        _ => ApiError::new(
-            ErrorCode::Unauthorized,
-            "missing or wrong token: the token is the contents of the node's api.cookie, in its data \
-             dir (haggle reads it from there, or from HAGGLE_API_TOKEN with --api; other clients \
-             send `Authorization: Bearer <token>`)",
-        )
-        .into_response(),
+        _ => {
+            let mut refused = ApiError::new(
+                ErrorCode::Unauthorized,
+                "missing or wrong token: the token is the contents of the node's api.cookie, in its data \
+                 dir (haggle reads it from there, or from HAGGLE_API_TOKEN with --api; other clients \
+                 send `Authorization: Bearer <token>`)",
+            )
+            .into_response();
+            // Which scheme to use (RFC 9110).
+            refused
+                .headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+            refused
+        }
     }
 }
 
