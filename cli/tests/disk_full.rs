@@ -88,17 +88,7 @@ fn a_full_disk_stops_the_node_with_what_to_do_and_a_restart_recovers() {
     let mut failed = None;
     for n in 0..20 {
         let title = format!("Pine shelf {n}");
-        let out = node.run(&[
-            "publish",
-            "--title",
-            &title,
-            "--price",
-            "20",
-            "--currency",
-            "EUR",
-            "--category",
-            "home",
-        ]);
+        let out = node.run(&shelf(&title));
         if !out.status.success() {
             failed = Some(String::from_utf8_lossy(&out.stderr).into_owned());
             break;
@@ -130,19 +120,14 @@ fn a_full_disk_stops_the_node_with_what_to_do_and_a_restart_recovers() {
     let ids: Vec<&str> =
         listings["listings"].as_array().expect("listings").iter().filter_map(|l| l["id"].as_str()).collect();
     assert!(ids.contains(&kept.as_str()), "{listings}");
-    let again = node.json(&[
-        "publish",
-        "--title",
-        "Pine shelf",
-        "--price",
-        "20",
-        "--currency",
-        "EUR",
-        "--category",
-        "home",
-    ]);
+    let again = node.json(&shelf("Pine shelf"));
     assert!(again["id"].as_str().is_some(), "{again}");
     node.stop();
+}
+
+/// `publish` of a shelf titled `title`.
+fn shelf(title: &str) -> [&str; 9] {
+    ["publish", "--title", title, "--price", "20", "--currency", "EUR", "--category", "home"]
 }
 
 fn read(path: &Path) -> String {
