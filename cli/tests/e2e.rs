@@ -851,3 +851,33 @@ fn an_accept_that_crosses_a_withdrawal_says_no_deal_follows() {
     seller.stop();
     buyer.stop();
 }
+
+/// A node restarted catches up in its first moments, before a watch started after it connects:
+/// the watch begins with what that sync brought.
+#[test]
+fn a_watch_started_after_a_restart_says_what_the_catch_up_brought() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (da, db, dc) = (root.path().join("a"), root.path().join("b"), root.path().join("c"));
+    let a = NodeProcess::start(&da, None);
+    let b = NodeProcess::start(&db, Some(&a.addr));
+    // C keeps A's gossip going while B is down: what A publishes then reaches B by sync only.
+    let c = NodeProcess::start(&dc, Some(&a.addr));
+    b.wait_mesh();
+    c.wait_mesh();
+    b.stop();
+    let args =
+        ["publish", "--title", "Walnut table", "--price", "90", "--currency", "EUR", "--category", "home"];
+    assert!(haggle(&da, &args).status.success());
+    wait("C to hold it", || (json(&dc, &["search", "walnut"])["total"] == 1).then_some(()));
+    let b = NodeProcess::start(&db, Some(&a.addr));
+    wait("B to catch up", || {
+        let syncs = json(&db, &["status"])["network"]["syncs"].clone();
+        syncs.as_array()?.iter().any(|s| s["received"].as_u64() >= Some(1)).then_some(())
+    });
+    let mut watch = Watch::start(&db);
+    watch.line_with(&["caught up with", "1 new", "(before this watch started)"]);
+    drop(watch);
+    for n in [b, c, a] {
+        n.stop();
+    }
+}

@@ -62,6 +62,21 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
     };
     if !cx.json {
         eprintln!("Watching for events (Ctrl-C to stop)...");
+        // A node just started catches up in its first moments, often before a watch started with
+        // it connects: what those syncs brought is said too.
+        if let Ok(status) = cx.api.status() {
+            let now = output::now_ms();
+            let recent =
+                status.network.syncs.iter().filter(|s| s.received > 0 && now.saturating_sub(s.at) < 120_000);
+            for s in recent {
+                outln!(
+                    "caught up with {}: {} new, {} (before this watch started)",
+                    output::short_peer(&s.peer),
+                    s.received,
+                    output::relative(s.at, now)
+                );
+            }
+        }
     }
     let mut failure: Option<ClientError> = None;
     // A message is announced delivered once: a receipt for its sealed copy, or an answer to a
