@@ -28,9 +28,17 @@ pub enum CurrencyError {
 }
 
 /// Currency names people write where the code belongs, with the code.
-const NAMES: [(&str, &str); 11] = [
+const NAMES: [(&str, &str); 19] = [
     ("EURO", "EUR"),
     ("EUROS", "EUR"),
+    ("€", "EUR"),
+    ("DOLLAR", "USD, CAD, AUD, NZD, ..."),
+    ("DOLLARS", "USD, CAD, AUD, NZD, ..."),
+    ("$", "USD, CAD, AUD, NZD, ..."),
+    ("BITCOIN", "BTC"),
+    ("£", "GBP"),
+    ("POUNDS", "GBP"),
+    ("¥", "JPY or CNY"),
     ("POUND", "GBP"),
     ("YEN", "JPY"),
     ("YUAN", "CNY"),
@@ -81,7 +89,8 @@ impl FromStr for Currency {
         if let Some((_, code)) = NAMES.iter().find(|(name, _)| *name == upper) {
             return Err(CurrencyError::Name { name: s.trim().to_owned(), code });
         }
-        Currency::new(&upper)
+        // Refused as written, not as upper-cased.
+        Currency::new(&upper).map_err(|_| CurrencyError::NotACode(s.trim().to_owned()))
     }
 }
 
@@ -301,5 +310,11 @@ mod tests {
         let named = "Euro".parse::<Currency>().expect_err("a name");
         assert_eq!(named.to_string(), "`Euro` is a currency's name: write its code, EUR");
         assert!(Currency::new("EURO").is_ok());
+        assert!("dollar".parse::<Currency>().expect_err("a name").to_string().contains("USD"));
+        assert!("€".parse::<Currency>().expect_err("a sign").to_string().contains("EUR"));
+        assert_eq!(
+            "euro-x".parse::<Currency>().expect_err("no code").to_string(),
+            "`euro-x` is not a currency code: use 3 to 5 capital letters or digits, such as EUR or BTC"
+        );
     }
 }

@@ -202,6 +202,21 @@ impl Store {
         let wins = head.as_ref().is_none_or(|h| {
             (listing.revision, std::cmp::Reverse(id)) > (h.revision, std::cmp::Reverse(h.id))
         });
+        // Two revisions of one number of the owner's own listing: its key signed twice from two
+        // states (a data dir restored from a backup and edited before it synced, or the key in
+        // use on another machine). Every node keeps the lower id; the owner is told.
+        if let Some(h) = &head
+            && h.revision == listing.revision
+            && self.owner.get() == Some(&key.author)
+        {
+            let kept = if wins { id } else { h.id };
+            tracing::warn!(
+                arrived = %id.fmt_short(),
+                revision = listing.revision,
+                kept = %kept.fmt_short(),
+                "two different revisions of one of your listings carry the same number, both signed with your key (a data dir restored from a backup and edited before it synced, or your key in use on another machine); every node keeps the one with the lower id: check it with haggle show, and update it again if it is not the one you want"
+            );
+        }
         if let (false, Some(mut current)) = (wins, head.clone()) {
             // Kept so offers made on it still resolve; the index shows the same revision as before.
             push_history(batch, &mut current.history, id);

@@ -43,8 +43,9 @@ pub fn bid(cx: &Context<'_>, args: &BidArgs) -> Result<()> {
     // Gossip reaches the seller's node when it is online; the bid counts only if it does so by
     // the end (that node's clock decides).
     outln!(
-        "Bid {} on {}: stored; {gossip}. It counts if it reaches the seller's node before the end.",
+        "Bid {}{} on {}: stored; {gossip}. It counts if it reaches the seller's node before the end.",
         args.price.trim(),
+        l.price.as_ref().map(|p| format!(" {}", p.currency)).unwrap_or_default(),
         l.title
     );
     output::listing(&l);

@@ -57,8 +57,9 @@ pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
         outln!("Pledge to {} withdrawn: stored; sent to the network.", l.title);
     } else {
         outln!(
-            "Pledged {} to {}: stored; sent to the network. It counts if it reaches the creator's node before the deadline.",
+            "Pledged {}{} to {}: stored; sent to the network. It counts if it reaches the creator's node before the deadline.",
             request.amount.trim(),
+            l.price.as_ref().map(|p| format!(" {}", p.currency)).unwrap_or_default(),
             l.title
         );
     }

@@ -23,7 +23,14 @@ const POLL: Duration = Duration::from_millis(100);
 /// A transfer that makes no progress for this long is given up.
 const STALL: Duration = Duration::from_secs(60);
 /// What to do when a fetch gives up.
-const AGAIN: &str = "What arrived is kept: run this again when the seller's node (or another node holding the file) is online, and it goes on from there";
+/// What to do after a fetch that stopped, with `have` bytes here.
+fn again(have: u64) -> &'static str {
+    if have == 0 {
+        "Nothing of it is here yet: run this again when the seller's node (or another node holding the file) is online"
+    } else {
+        "What arrived is kept: run this again when the seller's node (or another node holding the file) is online, and it goes on from there"
+    }
+}
 /// Transfers at least this large get a progress bar.
 const BAR_FROM: u64 = 1024 * 1024;
 
@@ -238,11 +245,11 @@ fn fetch(cx: &Context<'_>, hash: BlobHash, size: u64, from: Option<PublicKey>, w
         if !status.fetching {
             if let Some(why) = status.error.take() {
                 bar.abandon();
-                bail!("cannot fetch {what}: {why}. {AGAIN}");
+                bail!("cannot fetch {what}: {why}. {}", again(status.have));
             }
             if restarted {
                 bar.abandon();
-                bail!("cannot fetch {what}: the node stopped fetching it. {AGAIN}");
+                bail!("cannot fetch {what}: the node stopped fetching it. {}", again(status.have));
             }
             status = cx.api.fetch_blob(&FetchRequest { hash, size, from })?;
             restarted = true;
@@ -252,7 +259,7 @@ fn fetch(cx: &Context<'_>, hash: BlobHash, size: u64, from: Option<PublicKey>, w
             last = (status.have, Instant::now());
         } else if last.1.elapsed() > STALL {
             bar.abandon();
-            bail!("cannot fetch {what}: no progress for {} s. {AGAIN}", STALL.as_secs());
+            bail!("cannot fetch {what}: no progress for {} s. {}", STALL.as_secs(), again(status.have));
         }
         std::thread::sleep(POLL);
         status = cx.api.blob_status(&hash)?;

@@ -70,7 +70,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
 pub(super) const JSON_LIMIT: usize = 2 * 1024 * 1024;
 
 fn json_rejection(e: &JsonRejection) -> String {
-    format!("malformed request body: {}", e.body_text())
+    // axum's wording before serde's message says nothing the message does not.
+    let text = e.body_text();
+    let text =
+        text.strip_prefix("Failed to deserialize the JSON body into the target type: ").unwrap_or(&text);
+    format!("malformed request body: {text}")
 }
 
 /// Query-string extractor whose rejections are our JSON errors.
