@@ -54,7 +54,8 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
     let params = args.filters.params();
     // Check the filters once, so a mistake is reported before waiting for events; what matches
     // now (up to a page of 500) is what an update can take out of the search.
-    let first = cx.api.search(&SearchParams { limit: Some(500), offset: Some(0), ..params.clone() })?;
+    let page = if params.is_filtered() { 500 } else { 1 };
+    let first = cx.api.search(&SearchParams { limit: Some(page), offset: Some(0), ..params.clone() })?;
     let mut matching: std::collections::HashSet<String> = if params.is_filtered() {
         first.hits.into_iter().map(|h| h.key).collect()
     } else {
