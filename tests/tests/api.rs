@@ -82,6 +82,27 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
         )
     })
     .await?;
+    // A parameter an endpoint does not take, and a body that is not a JSON object.
+    let (base2, token2) = (base.clone(), token.clone());
+    let (unknown_param, not_an_object) = tokio::task::spawn_blocking(move || {
+        (
+            raw("GET", &format!("{base2}/v1/threads?state=open"), Some(&token2), None),
+            raw("POST", &format!("{base2}/v1/listings/ffffffffffff/offers"), Some(&token2), Some("[]")),
+        )
+    })
+    .await?;
+    assert_eq!(unknown_param.0, 400, "{}", unknown_param.1);
+    assert_eq!(
+        unknown_param.1["error"]["message"], "/v1/threads takes no query parameters (got `state`)",
+        "{}",
+        unknown_param.1
+    );
+    assert_eq!(not_an_object.0, 400);
+    assert!(
+        not_an_object.1["error"]["message"].as_str().is_some_and(|m| m.contains("a JSON object")),
+        "{}",
+        not_an_object.1
+    );
     assert_eq!(bad_json.0, 400);
     assert_eq!(bad_json.1["error"]["code"], "bad_request");
     assert!(

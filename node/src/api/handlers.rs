@@ -55,14 +55,32 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 .map(Body)
                 .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed request body: {e}")));
         }
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Body(v)),
+        match Json::<serde_json::Value>::from_request(req, state).await {
+            // serde reads a struct from an array too, by position: `[]` would pass for `{}`.
+            Ok(Json(v)) if !v.is_object() => Err(ApiError::new(
+                ErrorCode::BadRequest,
+                format!("malformed request body: expected a JSON object, found {}", json_kind(&v)),
+            )),
+            Ok(Json(v)) => T::deserialize(v)
+                .map(Body)
+                .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed request body: {e}"))),
             Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
                 ErrorCode::TooLarge,
                 format!("the request body is over the limit of {} MiB for JSON", JSON_LIMIT >> 20),
             )),
             Err(e) => Err(ApiError::new(ErrorCode::BadRequest, json_rejection(&e))),
         }
+    }
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 

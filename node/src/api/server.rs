@@ -59,7 +59,9 @@ pub(crate) async fn serve(
 
 fn router(state: AppState) -> Router {
     use handlers::*;
-    Router::new()
+    // Endpoints that take no query parameters refuse any, as `/v1/search` refuses one it does
+    // not know: a misspelt parameter is an error, not ignored.
+    let plain = Router::new()
         .route("/v1/status", get(status))
         .route("/v1/peers", get(peers))
         .route("/v1/listings", post(publish).get(my_listings))
@@ -70,7 +72,6 @@ fn router(state: AppState) -> Router {
         .route("/v1/listings/{id}/bids", post(bid))
         .route("/v1/listings/{id}/pledges", post(pledge))
         .route("/v1/objects/{id}", get(show_object))
-        .route("/v1/search", get(search))
         .route("/v1/threads", get(threads))
         .route("/v1/threads/{id}", get(show_thread))
         .route("/v1/threads/{id}/counter", post(counter))
@@ -83,19 +84,45 @@ fn router(state: AppState) -> Router {
         .route("/v1/deals/{id}/feedback", post(feedback))
         .route("/v1/reputation/{key}", get(reputation))
         .route("/v1/events", get(events))
-        .route("/metrics", get(metrics))
-        .route("/v1/images", post(files::store_image).layer(DefaultBodyLimit::max(IMAGE_UPLOAD_LIMIT)))
         .route("/v1/blobs", post(files::store_blob).layer(DefaultBodyLimit::max(BLOB_UPLOAD_LIMIT)))
         .route("/v1/blobs/fetch", post(files::fetch_blob))
         .route("/v1/blobs/{hash}", get(files::get_blob))
         .route("/v1/blobs/{hash}/status", get(files::blob_status))
-        .route("/v1/files", post(files::store_file))
         .route("/v1/deals/{id}/download", post(files::start_download))
         .route("/v1/deals/{id}/file", get(files::download))
+        .route_layer(middleware::from_fn(refuse_query));
+    Router::new()
+        .route("/v1/search", get(search))
+        .route("/v1/images", post(files::store_image).layer(DefaultBodyLimit::max(IMAGE_UPLOAD_LIMIT)))
+        .route("/v1/files", post(files::store_file))
+        // A scraper may add parameters of its own.
+        .route("/metrics", get(metrics))
+        .merge(plain)
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn(json_errors))
         .with_state(state)
+}
+
+/// Refuses a query string on an endpoint that takes none, naming what was sent.
+async fn refuse_query(request: Request, next: Next) -> Response {
+    match request.uri().query().filter(|q| !q.is_empty()) {
+        None => next.run(request).await,
+        Some(query) => {
+            // The names only, a few and short: the answer never echoes a long string back.
+            let names: Vec<String> = query
+                .split('&')
+                .filter(|p| !p.is_empty())
+                .take(4)
+                .map(|p| p.split('=').next().unwrap_or(p).chars().take(32).collect())
+                .collect();
+            ApiError::new(
+                ErrorCode::BadRequest,
+                format!("{} takes no query parameters (got `{}`)", request.uri().path(), names.join("`, `")),
+            )
+            .into_response()
+        }
+    }
 }
 
 /// Every error is JSON with a code: the answers axum makes by itself (a method an endpoint does

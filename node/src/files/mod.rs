@@ -446,6 +446,8 @@ struct Fetch {
     notes: Vec<String>,
     prefer: Vec<PeerId>,
     turn: usize,
+    /// Whether any peer was connected while the fetch ran.
+    saw_a_peer: bool,
 }
 
 impl Fetch {
@@ -459,12 +461,14 @@ impl Fetch {
             notes: Vec::new(),
             prefer,
             turn: 0,
+            saw_a_peer: false,
         }
     }
 
     /// Takes the connected peers, preferred ones first.
     fn refresh(&mut self, connected: Vec<PeerId>) {
         let connected: HashSet<PeerId> = connected.into_iter().collect();
+        self.saw_a_peer |= !connected.is_empty();
         let mut peers: Vec<PeerId> = self.prefer.iter().filter(|p| connected.contains(p)).copied().collect();
         let mut rest: Vec<PeerId> = connected.iter().filter(|p| !self.prefer.contains(p)).copied().collect();
         rest.sort();
@@ -535,7 +539,10 @@ impl Fetch {
     }
 
     fn why_stalled(&self) -> String {
-        if self.notes.is_empty() {
+        if !self.saw_a_peer {
+            "this node has no connection to any peer (see `haggle status`; it may still be starting or offline)"
+                .to_owned()
+        } else if self.notes.is_empty() {
             "no connected peer holds the file".to_owned()
         } else {
             format!("no connected peer could send the file ({})", self.notes.join("; "))
@@ -552,5 +559,21 @@ mod tests {
         let missing: Vec<u32> = (0..40).chain(50..52).collect();
         assert_eq!(runs(&missing), VecDeque::from(vec![(0, 16), (16, 16), (32, 8), (50, 2)]));
         assert!(runs(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_stalled_fetch_says_whether_any_peer_was_there_to_ask() {
+        let mut alone = Fetch::new(Vec::new());
+        alone.refresh(Vec::new());
+        assert!(alone.why_stalled().contains("no connection to any peer"), "{}", alone.why_stalled());
+
+        let peer = PeerId::random();
+        let mut asked = Fetch::new(Vec::new());
+        asked.refresh(vec![peer]);
+        asked.refresh(Vec::new());
+        assert_eq!(asked.why_stalled(), "no connected peer holds the file");
+        asked.refresh(vec![peer]);
+        asked.set_aside(peer, false);
+        assert!(asked.why_stalled().contains("does not hold the file"), "{}", asked.why_stalled());
     }
 }
