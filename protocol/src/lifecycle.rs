@@ -9,9 +9,12 @@
 //! saw first, and taking a step in twice changes nothing. So a step from the network is judged
 //! on itself only (the right party signed it, its details have the right shape: [`check`]);
 //! what may follow what is a rule for the party signing a new step ([`DealState::allows`]), not
-//! for those receiving it. Where the set holds contradictory steps of one party (a buyer who
-//! signed both "received" and "cancel"), a fixed rule decides ("received" wins: the buyer said
-//! the trade is done).
+//! for those receiving it. Where the set holds contradictory steps (a buyer who asked to call
+//! the deal off and then signed "received", crossing the seller's agreement), a fixed rule
+//! decides: a cancellation both signed wins. The seller's node gives back the nights or the
+//! quantity the moment it holds both cancellations, and may promise them to someone else at
+//! once; a later "received" must not bring the deal back over them, nor let a buyer rate a
+//! deal both called off.
 //!
 //! **Stages**: agreed → payment requested → paid → shipped → received (complete), with
 //! "shipped" allowed before "paid" (cash on pickup: handed over, then paid) and cancellation by
@@ -356,13 +359,13 @@ impl DealState {
         state
     }
 
-    /// Where the deal stands. "Received" wins over a cancellation (the buyer said the trade is
-    /// done); a cancellation both signed wins over the rest.
+    /// Where the deal stands. A cancellation both signed wins over the rest, "received"
+    /// included (see the module's notes on convergence).
     pub fn stage(&self) -> Stage {
-        if self.received.is_some() {
-            Stage::Completed
-        } else if self.cancel_seller.is_some() && self.cancel_buyer.is_some() {
+        if self.cancel_seller.is_some() && self.cancel_buyer.is_some() {
             Stage::Cancelled
+        } else if self.received.is_some() {
+            Stage::Completed
         } else if self.shipped.is_some() {
             Stage::Shipped
         } else if self.paid.is_some() {
@@ -570,15 +573,27 @@ mod tests {
     }
 
     #[test]
-    fn a_cancellation_needs_both_signatures_and_received_wins_over_it() {
+    fn a_cancellation_needs_both_signatures_and_wins_over_a_received_that_crossed_it() {
         let mut s = DealState::new(Timestamp(0));
+        s.apply(&step(Role::Seller, Step::Shipped(None), 4, 0));
         s.apply(&step(Role::Buyer, Step::Cancel, 5, 0));
-        assert_eq!((s.stage(), s.waiting_on()), (Stage::Agreed, Some(Role::Seller)));
+        assert_eq!((s.stage(), s.waiting_on()), (Stage::Shipped, Some(Role::Seller)));
         assert_eq!(s.allows(Role::Buyer, &Step::Cancel), Err(NotAllowed::CancelAsked));
+        // The buyer who asked may still say it received the thing: until the seller agrees, that
+        // completes the deal.
+        let mut received = s.clone();
+        assert_eq!(received.allows(Role::Buyer, &Step::Received), Ok(()));
+        received.apply(&step(Role::Buyer, Step::Received, 7, 0));
+        assert_eq!(received.stage(), Stage::Completed);
         s.apply(&step(Role::Seller, Step::Cancel, 6, 0));
         assert_eq!(s.stage(), Stage::Cancelled);
+        // A received that crossed the seller's agreement does not bring the deal back, in either
+        // order: the seller's node has given the thing back to its listing.
         s.apply(&step(Role::Buyer, Step::Received, 7, 0));
-        assert_eq!(s.stage(), Stage::Completed, "the buyer's received is the last word");
+        assert_eq!(s.stage(), Stage::Cancelled, "a cancellation both signed is final");
+        received.apply(&step(Role::Seller, Step::Cancel, 6, 0));
+        assert_eq!(received, s);
+        assert!(!s.may_rate(Timestamp(u64::MAX / 2)), "nobody rates a deal both called off");
     }
 
     #[test]

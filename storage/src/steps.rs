@@ -128,8 +128,7 @@ impl Store {
     }
 
     /// The deals on the owner's listing `key` whose cancellation is not settled: called off and
-    /// not given back, or given back and since completed (a `received` crossed the last
-    /// `cancel`).
+    /// not given back (or, should a deal's steps ever go, given back and no longer called off).
     pub fn unsettled_cancellations(
         &self,
         key: &haggle_protocol::ListingKey,
@@ -149,8 +148,8 @@ impl Store {
         self.step_generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Whether both parties called the deal off, as [`DealState::stage`] folds it: no
-    /// `received` (it wins over a cancellation) and a `cancel` from each party. Read from the
+    /// Whether both parties called the deal off, as [`DealState::stage`] folds it: a `cancel`
+    /// from each party (it wins over a `received` that crossed it). Read from the
     /// steps alone, without verifying the deal again: the store takes a step only from one of
     /// the deal's two parties, and `received` only from the buyer ([`Store::write_step`]), so
     /// two different authors of `cancel` are the two parties. Cheap enough for the guards that
@@ -160,12 +159,8 @@ impl Store {
         let mut cancelled_by: Vec<haggle_protocol::PublicKey> = Vec::new();
         for object in self.deal_steps(deal)? {
             let Body::Step(s) = object.body() else { continue };
-            match s.step {
-                lifecycle::Step::Received => return Ok(false),
-                lifecycle::Step::Cancel if !cancelled_by.contains(&object.author()) => {
-                    cancelled_by.push(object.author());
-                }
-                _ => {}
+            if matches!(s.step, lifecycle::Step::Cancel) && !cancelled_by.contains(&object.author()) {
+                cancelled_by.push(object.author());
             }
         }
         Ok(cancelled_by.len() >= 2)

@@ -758,8 +758,9 @@ impl Service {
     /// What follows a `cancel` or `received` on deal `deal_id`: when the deal is now called off
     /// (both parties signed `cancel`) and the owner's listing has not given back what it took,
     /// the next revision gives back its nights or its quantity, so others can book or buy them
-    /// again; when a `received` that crossed the last `cancel` has brought the deal back (it
-    /// wins), the next revision takes them again. Whether the listing has given them back is
+    /// again. A `received` that crossed the last `cancel` does not bring the deal back (a
+    /// cancellation both signed is final), so what was given back is never taken again: it may
+    /// be promised to someone else by then. Whether the listing has given them back is
     /// stored with the revision ([`haggle_storage::Store::ingest_own_settling`]), and this runs
     /// under the revision lock, so two steps at once, a repeated delivery or a restart never
     /// give back twice. A listing the deal sold out was closed for good and stays closed.

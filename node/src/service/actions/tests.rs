@@ -572,10 +572,11 @@ fn a_deal_called_off_gives_its_quantity_back() {
     assert!(err.contains("neither rates it") && !err.contains("14 days"), "{err}");
 }
 
-/// A `received` that crossed the last `cancel` wins: the deal stands after all, and the seller's
-/// listing takes back the quantity it had given back. A restart's repair finds nothing owed.
+/// A `received` that crossed the last `cancel` does not bring the deal back: the quantity the
+/// seller's listing gave back stays given back (someone else may have bought it meanwhile), both
+/// nodes show the deal cancelled, and a restart's repair finds nothing owed.
 #[test]
-fn a_received_that_crossed_the_last_cancel_takes_the_quantity_again() {
+fn a_received_that_crossed_the_last_cancel_leaves_the_deal_cancelled() {
     use haggle_protocol::Step;
 
     let (seller, _sd) = service(1);
@@ -589,13 +590,17 @@ fn a_received_that_crossed_the_last_cancel_takes_the_quantity_again() {
     let agreed = seller.deal_step(&deal, Step::Cancel).expect("the seller agrees");
     assert_eq!(agreed.then.publish.len(), 1);
     assert_eq!(seller.listing_view(&id).expect("view").quantity, 3, "given back");
-    // Before the seller's cancel reaches it, the buyer's node signs received: it wins.
+    // Before the seller's cancel reaches it, the buyer's node signs received: the deal reads
+    // completed there until the seller's agreement arrives.
     let received = buyer.deal_step(&deal, Step::Received).expect("received");
+    assert_eq!(buyer.deal_view(&deal).expect("the deal").stage, "completed");
     let got = seller.receive(received.object.bytes(), Via::Direct);
-    assert_eq!(got.then.publish.len(), 1, "the revision that takes the 2 again");
-    assert_eq!(seller.listing_view(&id).expect("view").quantity, 1);
+    assert!(got.then.publish.is_empty(), "nothing taken again: {:?}", got.then.publish.len());
+    assert_eq!(seller.deal_view(&deal).expect("the deal").stage, "cancelled");
+    buyer.receive(agreed.object.bytes(), Via::Direct);
+    assert_eq!(buyer.deal_view(&deal).expect("the deal").stage, "cancelled");
     assert!(seller.repair_after_deals().expect("repair").is_empty());
-    assert_eq!(seller.listing_view(&id).expect("view").quantity, 1);
+    assert_eq!(seller.listing_view(&id).expect("view").quantity, 3);
 }
 
 /// A crash between the last `cancel` and the revision that gives back: the start-up repair
