@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use haggle_protocol::{ListingKey, ListingStatus, Object, ObjectKind, Timestamp, Verified};
+use haggle_protocol::{ListingKey, ListingStatus, Object, ObjectKind, ThreadState, Timestamp, Verified};
 
 use crate::derived::Changes;
 use crate::error::StoreError;
@@ -46,17 +46,32 @@ impl Gathered {
     }
 }
 
-/// Adds `id` to a listing's history, deleting the oldest revision once the history is full.
+/// Adds `id` to a listing's history, deleting the oldest revision once the history is full,
+/// except those `pinned` names while the history has room for them (see
+/// [`Store::pinned_revisions`]). `pinned` is asked only when a revision is to go.
 fn push_history(
     batch: &mut crate::writes::Batch,
     history: &mut Vec<haggle_protocol::ObjectId>,
     id: haggle_protocol::ObjectId,
-) {
+    pinned: impl FnOnce() -> Result<Vec<haggle_protocol::ObjectId>, StoreError>,
+) -> Result<(), StoreError> {
     history.push(id);
+    if history.len() <= keys::MAX_HISTORY {
+        return Ok(());
+    }
+    let pinned = if history.len() <= keys::MAX_HISTORY + keys::MAX_PINNED { pinned()? } else { Vec::new() };
     while history.len() > keys::MAX_HISTORY {
-        let gone = history.remove(0);
+        // The oldest not pinned; past the room for pins, the oldest.
+        let at = if history.len() > keys::MAX_HISTORY + keys::MAX_PINNED {
+            Some(0)
+        } else {
+            history.iter().position(|h| !pinned.contains(h))
+        };
+        let Some(at) = at else { break };
+        let gone = history.remove(at);
         batch.remove(keys::object(&gone));
     }
+    Ok(())
 }
 
 /// Decoded and verified objects, or why not.
@@ -219,7 +234,7 @@ impl Store {
         }
         if let (false, Some(mut current)) = (wins, head.clone()) {
             // Kept so offers made on it still resolve; the index shows the same revision as before.
-            push_history(batch, &mut current.history, id);
+            push_history(batch, &mut current.history, id, || self.pinned_revisions(&key, listing))?;
             batch.insert(keys::head(&key), current.encode());
             return Ok(Outcome::Stale { id, current: current.id });
         }
@@ -227,7 +242,7 @@ impl Store {
         let history = match &head {
             Some(old) => {
                 let mut history = old.history.clone();
-                push_history(batch, &mut history, old.id);
+                push_history(batch, &mut history, old.id, || self.pinned_revisions(&key, listing))?;
                 history
             }
             None => Vec::new(),
@@ -247,6 +262,41 @@ impl Store {
         gathered.changes.head_put(&key, &new_head, head.as_ref());
         gathered.index.push((key, seq, had_head, object.clone()));
         Ok(Outcome::New { id, kind: ObjectKind::Listing, deal: None })
+    }
+
+    /// The revisions of listing `key` that this node's own open negotiations were opened on:
+    /// an offer waiting for an answer, counter-terms, or an accept waiting for its confirm.
+    /// The deal they may still make carries that revision, so it outlives the history limit
+    /// (a busy rental publishes a revision with every booking) for as long as the thread is
+    /// open. Only threads the node's owner takes part in (the listing's author, or the offer's)
+    /// and not for auctions and campaigns, whose bids and pledges are thousands of threads and
+    /// whose rules never change while they run.
+    pub(crate) fn pinned_revisions(
+        &self,
+        key: &ListingKey,
+        listing: &haggle_protocol::Listing,
+    ) -> Result<Vec<haggle_protocol::ObjectId>, StoreError> {
+        let Some(owner) = self.owner.get() else { return Ok(Vec::new()) };
+        if listing.auction().is_some() || listing.campaign().is_some() {
+            return Ok(Vec::new());
+        }
+        let now = Timestamp::now();
+        let mut pinned = Vec::new();
+        for k in self.db.scan_prefix(keys::key(keys::LISTING_THREAD, &[&key.to_bytes()])).keys() {
+            let thread = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "listing thread key" })?;
+            let Some(record) = self.thread_at(&thread, now)? else { continue };
+            let ours = key.author == *owner || record.offer.author() == *owner;
+            let open = matches!(
+                record.view.state,
+                ThreadState::Open | ThreadState::Countered | ThreadState::Confirming
+            );
+            if let (true, true, Some(o)) = (ours, open, record.offer.body().opening())
+                && !pinned.contains(&o.listing)
+            {
+                pinned.push(o.listing);
+            }
+        }
+        Ok(pinned)
     }
 
     /// Whether an active revision keeps the auction rules of the revision `held` (an auction's

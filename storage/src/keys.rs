@@ -240,6 +240,9 @@ pub(crate) fn listing_key_at_end(key: &[u8]) -> Option<ListingKey> {
 /// ones are deleted as new ones arrive, which bounds what one author's edits can cost: with
 /// [`crate::MAX_LISTINGS_PER_AUTHOR`], at most 17,000 listing objects per author.
 pub(crate) const MAX_HISTORY: usize = 16;
+/// Revisions kept past [`MAX_HISTORY`] because the node's own open threads name them: room for
+/// this many more, the oldest going first beyond it (a head stays well within its 8 KiB).
+pub(crate) const MAX_PINNED: usize = 64;
 
 /// What the store remembers about a listing's current revision, so that replacing it can remove
 /// the old revision's index entries without decoding the old object.
@@ -255,7 +258,8 @@ pub(crate) struct Head {
     /// across restarts); the search index is up to date with every change at or below its
     /// recorded watermark.
     pub seq: u64,
-    /// Other revisions held (older, or stale arrivals), oldest first, at most [`MAX_HISTORY`].
+    /// Other revisions held (older, or stale arrivals), oldest first, at most [`MAX_HISTORY`]
+    /// and up to [`MAX_PINNED`] more that the node's own open threads name.
     pub history: Vec<ObjectId>,
 }
 

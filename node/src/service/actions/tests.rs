@@ -835,3 +835,46 @@ fn a_listings_free_form_fields_are_tidied_before_signing() {
     assert_eq!(l.payment, ["cash"]);
     assert_eq!((l.location.text.as_str(), l.location.geohash.as_deref()), ("Liège", Some("u14dh")));
 }
+
+/// Defect: an offer made on a revision more than 16 edits old could no longer be answered (the
+/// store had dropped that revision, which the deal carries: `listing ... has expired`), and a
+/// busy rental publishes a revision with every booking. The revisions the node's own open
+/// threads name outlive the history limit, on both sides, until the threads end.
+#[test]
+fn an_offer_outlives_many_edits_of_its_listing_and_still_makes_a_deal() {
+    use crate::api::types::ListingPatch;
+
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (third, _td) = service(3);
+    let listing =
+        seller.publish(ListingDraft { quantity: Some(3), ..draft("Oak chair", "50") }).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    third.receive(listing.object.bytes(), Via::Gossip);
+    let id = listing.object.id().to_hex();
+    let offer = buyer.offer(&id, offer_of("45")).expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    for n in 0..20 {
+        let patch = ListingPatch { description: Some(format!("edit number {n}")), ..ListingPatch::default() };
+        let edit = seller.update(&id, patch).expect("updated");
+        buyer.receive(edit.object.bytes(), Via::Gossip);
+        third.receive(edit.object.bytes(), Via::Gossip);
+    }
+    // A node with no thread on it keeps 16 earlier revisions, as before.
+    assert!(third.store.get(&listing.object.id()).expect("read").is_none(), "not pinned where no thread is");
+    assert!(buyer.store.get(&listing.object.id()).expect("read").is_some(), "pinned by the buyer's offer");
+    let thread = seller.thread_view(&offer.object.id().to_hex()).expect("the thread");
+    assert!(thread.listing_title.is_some(), "the thread still shows its listing: {thread:?}");
+    let accept = seller.accept(&offer.object.id().to_hex()).expect("accepted after 20 edits");
+    assert_eq!(buyer.receive(accept.object.bytes(), Via::Direct).then.deliver, vec![seller.me()]);
+    let record = buyer.store.thread(&offer.object.id()).expect("read").expect("thread");
+    let confirm = record.messages.iter().find(|m| m.kind() == ObjectKind::Confirm).expect("a confirm");
+    seller.receive(confirm.bytes(), Via::Direct);
+    assert!(seller.store.deal(&accept.object.id()).expect("read").is_some(), "a deal on the seller's side");
+    // The thread ended in a deal, which carries the revision: the revision the deal made (the
+    // quantity taken off) let it go.
+    assert!(
+        seller.store.get(&listing.object.id()).expect("read").is_none(),
+        "unpinned once the thread ended"
+    );
+}
