@@ -33,6 +33,20 @@ pub struct DateHolder {
     pub counter: bool,
 }
 
+/// Whether thread `t` holds a promise of the listing author `author`: its open counter-offer,
+/// or terms accepted and waiting for a Confirm. Not an Accept of the author's own terms that
+/// reached its node after they lapsed: the author's node never confirms it (by its own clock),
+/// so it holds nothing, though the thread reads `confirming` until the clock grace passes.
+fn promises(t: &ThreadRecord, author: &PublicKey, now: Timestamp) -> bool {
+    match t.view.state {
+        ThreadState::Countered => t.view.proposer == *author,
+        ThreadState::Confirming => {
+            t.view.proposer != *author || haggle_protocol::thread::may_confirm(&t.view, author, now)
+        }
+        _ => false,
+    }
+}
+
 impl Store {
     /// A thread by its id (the offer's id).
     pub fn thread(&self, thread: &ObjectId) -> Result<Option<ThreadRecord>, StoreError> {
@@ -98,14 +112,11 @@ impl Store {
     /// open counter-offers, and every thread awaiting a Confirm (its own Accept of an offer, or
     /// an Accept of its counter that it is to confirm); with the quantity each promises.
     pub fn promised(&self, key: &ListingKey) -> Result<Vec<(ObjectId, u32)>, StoreError> {
+        let now = Timestamp::now();
         Ok(self
             .threads_on(key)?
             .into_iter()
-            .filter(|t| match t.view.state {
-                ThreadState::Countered => t.view.proposer == key.author,
-                ThreadState::Confirming => true,
-                _ => false,
-            })
+            .filter(|t| promises(t, &key.author, now))
             .map(|t| (t.view.thread, t.view.terms.quantity))
             .collect())
     }
@@ -141,13 +152,9 @@ impl Store {
                 }
             }
         }
+        let now = Timestamp::now();
         for t in self.threads_on(key)? {
-            let promised = match t.view.state {
-                ThreadState::Countered => t.view.proposer == key.author,
-                ThreadState::Confirming => true,
-                _ => false,
-            };
-            if promised && Some(t.view.thread) != except {
+            if promises(&t, &key.author, now) && Some(t.view.thread) != except {
                 let holder =
                     DateHolder { thread: t.view.thread, counter: t.view.state == ThreadState::Countered };
                 out.extend(t.view.terms.dates.map(|range| (range, Some(holder))));

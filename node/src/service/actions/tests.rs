@@ -878,3 +878,35 @@ fn an_offer_outlives_many_edits_of_its_listing_and_still_makes_a_deal() {
         "unpinned once the thread ended"
     );
 }
+
+/// Defect: an Accept of the author's counter-offer that reached the author's node after the
+/// counter lapsed read `expired` there, but still held the unit (or the nights) for five more
+/// minutes: another buyer's offer was refused with `only 0 can be promised now`. The author's
+/// node never confirms it, so it holds nothing.
+#[test]
+fn a_late_accept_of_a_lapsed_counter_holds_nothing_at_its_author() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (other, _od) = service(3);
+    let listing = seller.publish(draft("Oak chair", "50")).expect("published");
+    let id = listing.object.id().to_hex();
+    for node in [&buyer, &other] {
+        node.receive(listing.object.bytes(), Via::Gossip);
+    }
+    let offer = buyer.offer(&id, offer_of("40")).expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    let thread = offer.object.id().to_hex();
+    let brief = TermsDraft { expires_in: Some(1), ..offer_of("45") };
+    let counter = seller.counter(&thread, brief).expect("countered");
+    buyer.receive(counter.object.bytes(), Via::Direct);
+    // Signed in time, delivered late (the seller's node was away).
+    let accept = buyer.accept(&thread).expect("accepted");
+    wait_until_expired(&counter.object);
+    let got = seller.receive(accept.object.bytes(), Via::Direct);
+    assert!(got.then.deliver.is_empty(), "not confirmed: the counter lapsed");
+    assert_eq!(seller.thread_view(&thread).expect("the thread").state, haggle_protocol::ThreadState::Expired);
+    // The one chair is free for someone else at once.
+    let second = other.offer(&id, offer_of("50")).expect("offered");
+    seller.receive(second.object.bytes(), Via::Direct);
+    seller.accept(&second.object.id().to_hex()).expect("the chair is not held by the lapsed counter");
+}
