@@ -90,10 +90,11 @@ pub enum RejectReason {
     /// The message breaks the thread rules.
     #[error(transparent)]
     Thread(#[from] ThreadError),
-    /// The thread already holds [`MAX_THREAD_MESSAGES`] messages (one less for anything but a
-    /// Confirm, whose place is kept).
+    /// The thread already holds [`MAX_THREAD_MESSAGES`] messages: one less for anything but a
+    /// Confirm, whose place is kept, and two less for a Counter, so the terms it puts on the
+    /// table can still be accepted, declined or withdrawn.
     #[error(
-        "the thread already holds as many messages as it may ({MAX_THREAD_MESSAGES}, the last kept for a confirm)"
+        "the thread already holds as many messages as it may ({MAX_THREAD_MESSAGES}, the last two kept for an answer and its confirm): accept, decline or withdraw"
     )]
     ThreadFull,
     /// The listing author's own Accept or Counter asks for more than the listing has left.
@@ -251,6 +252,8 @@ impl RejectReason {
                 | RejectReason::AuctionChanged
                 | RejectReason::OfferQuota { .. }
                 | RejectReason::MarketFull { .. }
+                // Two replies that crossed each take a place: the sender saw room.
+                | RejectReason::ThreadFull
         )
     }
 }
@@ -481,10 +484,15 @@ impl Store {
                 return Ok(rejected(Some(id), RejectReason::ConfirmLate));
             }
         }
-        // The last place is kept for a Confirm: an Accept that fills the thread can still become
-        // a deal.
-        let room =
-            if reply.kind() == ObjectKind::Confirm { MAX_THREAD_MESSAGES } else { MAX_THREAD_MESSAGES - 1 };
+        // The last place is kept for a Confirm, so an Accept that fills the thread can still
+        // become a deal; the one before for an answer, so the last Counter can still be
+        // accepted, declined or withdrawn (with 31 messages and a Counter last, nobody could end
+        // the thread).
+        let room = match reply.kind() {
+            ObjectKind::Confirm => MAX_THREAD_MESSAGES,
+            ObjectKind::Counter => MAX_THREAD_MESSAGES - 2,
+            _ => MAX_THREAD_MESSAGES - 1,
+        };
         if messages.len() >= room {
             return Ok(rejected(Some(id), RejectReason::ThreadFull));
         }
@@ -779,6 +787,41 @@ mod tests {
         let t = buyer_store.thread(&o.id()).expect("read").expect("thread");
         assert_eq!(t.view.state, ThreadState::Accepted);
         assert_eq!(buyer_store.threads_of(&buyer.public()).expect("read").len(), 1);
+    }
+
+    /// Defect: an offer and 30 counters filled the thread so that the last counter could be
+    /// neither accepted nor declined nor withdrawn, and nobody could end it. A counter now
+    /// leaves two places: one for the answer, one for its confirm.
+    #[test]
+    fn a_thread_full_of_counters_can_still_be_answered_and_made_a_deal() {
+        let (seller, buyer) = (key(1), key(2));
+        let listing = sign_now(&seller, Body::Listing(live_listing("Road bike")));
+        let o = sign_now(&buyer, offer(&listing, live_terms(1, 10_000)));
+        let (_d, s) = store();
+        assert!(put(&s, &listing).is_new());
+        assert!(put(&s, &o).is_new());
+        let mut last = o.clone();
+        // Counters alternate: the seller's on the offer, the buyer's on that, ...
+        for n in 0..(MAX_THREAD_MESSAGES - 3) {
+            let by = if n % 2 == 0 { &seller } else { &buyer };
+            let c = sign_now(by, counter(&o, &last, live_terms(1, 10_000 + n as u64)));
+            assert!(put(&s, &c).is_new(), "counter {n} has room");
+            last = c;
+        }
+        // 30 messages: one more counter would leave no place for its answer and confirm.
+        let by = if (MAX_THREAD_MESSAGES - 3) % 2 == 0 { &seller } else { &buyer };
+        let over = sign_now(by, counter(&o, &last, live_terms(1, 20_000)));
+        let Outcome::Rejected(refused) = put(&s, &over) else { panic!("a 31st message that is a counter") };
+        let refused = refused.reason;
+        assert!(matches!(refused, RejectReason::ThreadFull), "{refused:?}");
+        assert!(!refused.is_peer_fault(), "a crossing reply may take the place its sender saw free");
+        // The last counter is the seller's or the buyer's; the other party accepts it.
+        let (answerer, proposer) =
+            if last.author() == seller.public() { (&buyer, &seller) } else { (&seller, &buyer) };
+        let a = sign_now(answerer, accept(&o, &last));
+        assert!(put(&s, &a).is_new(), "the 31st place is the answer's");
+        let cf = sign_now(proposer, confirm(&o, &a));
+        assert!(matches!(put(&s, &cf), Outcome::New { deal: Some(_), .. }), "the 32nd the confirm's");
     }
 
     #[test]
