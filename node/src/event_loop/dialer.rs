@@ -41,8 +41,10 @@ const STABLE: Duration = Duration::from_secs(30);
 /// A bootstrap peer that kept a connection this long had room for this node: its later close
 /// does not count as a failure.
 const KEPT: Duration = Duration::from_secs(300);
-/// Failed attempts after which a peer that is not a bootstrap peer leaves the schedule (the
-/// outbox puts the other party of a queued message back when it retries).
+/// Failed attempts after which a peer that is neither a bootstrap peer nor the other party of
+/// a queued message leaves the schedule. A party stays while the outbox keeps asking for it,
+/// its wait growing to the longest backoff: taken off and put back by the outbox's next retry,
+/// it started again from seconds, and `status` counted its attempts from 1 again.
 const GIVE_UP: u32 = 8;
 /// The shortest time a peer stays a party after the outbox last asked for it (see
 /// [`Dialer::new`]).
@@ -269,11 +271,12 @@ impl Dialer {
     }
 
     /// The next attempt after `attempts` failures, or off the schedule after [`GIVE_UP`] of them
-    /// (bootstrap peers stay).
+    /// (bootstrap peers and parties stay).
     fn reschedule(&mut self, peer: &PeerId, attempts: u32) {
-        let next = Instant::now() + self.backoff(attempts);
+        let now = Instant::now();
+        let next = now + self.backoff(attempts);
         let Some(w) = self.wanted.get_mut(peer) else { return };
-        if attempts >= GIVE_UP && w.reason != DialReason::Bootstrap {
+        if attempts >= GIVE_UP && w.reason != DialReason::Bootstrap && !w.is_party(now) {
             self.forget(peer);
         } else {
             w.next = next;
@@ -624,20 +627,28 @@ mod tests {
     }
 
     #[test]
-    fn peers_that_keep_failing_leave_the_schedule_but_bootstrap_peers_stay() {
+    fn peers_that_keep_failing_leave_the_schedule_but_bootstrap_peers_and_parties_stay() {
         let mut d = dialer();
-        let (recent, bootstrap) = (PeerId::random(), PeerId::random());
+        let (recent, bootstrap, party) = (PeerId::random(), PeerId::random(), PeerId::random());
         d.want(recent, [], DialReason::Recent);
         d.want(bootstrap, [], DialReason::Bootstrap);
-        for _ in 0..GIVE_UP {
-            for peer in [recent, bootstrap] {
-                d.wanted.get_mut(&peer).expect("wanted").dialing = true;
-                assert!(d.failed(&peer, "refused".into()), "our own dial");
+        d.want(party, [], DialReason::Party);
+        for _ in 0..GIVE_UP + 4 {
+            for peer in [recent, bootstrap, party] {
+                if let Some(w) = d.wanted.get_mut(&peer) {
+                    w.dialing = true;
+                    assert!(d.failed(&peer, "refused".into()), "our own dial");
+                }
             }
         }
         assert!(!d.wanted.contains_key(&recent));
         assert!(d.wanted.contains_key(&bootstrap));
+        // The other party of a queued message keeps its count, and its wait reaches the longest.
+        let kept = &d.wanted[&party];
+        assert_eq!(kept.attempts, GIVE_UP + 4);
+        assert!(kept.next >= Instant::now() + d.max - Duration::from_secs(1), "waits the longest backoff");
         d.forget(&bootstrap);
+        d.forget(&party);
         assert!(d.pending(Instant::now()).is_empty(), "a banned peer is forgotten");
     }
 
