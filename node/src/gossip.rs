@@ -40,6 +40,14 @@ const MESH_N: usize = 3;
 const MESH_N_LOW: usize = 3;
 const MESH_N_HIGH: usize = 4;
 const MESH_OUTBOUND_MIN: usize = 1;
+/// Of the peers a mesh over `MESH_N_HIGH` keeps, how many are the best scored; the rest are
+/// drawn at random (gossipsub's default, 4, keeps only the best). Every honest peer's score is
+/// its time in the mesh, so with a mesh of 3 and room for one graft, the default prunes a
+/// newcomer (score 0) at the next heartbeat from every node whose mesh was full: a node that
+/// joined or restarted among established peers stayed outside every mesh (0 mesh peers for
+/// minutes, with lazy gossip and sync alone bringing it objects). Keeping the best one protects
+/// a long-standing peer; the newcomer stays in two meshes of three.
+const RETAIN_SCORES: usize = 1;
 // gossipsub 0.50 checks only per-topic settings when it builds a config, so the mesh settings
 // are checked here, at compile time, against the rules of the gossipsub specification.
 const _: () = {
@@ -47,6 +55,7 @@ const _: () = {
     assert!(MESH_OUTBOUND_MIN <= MESH_N_LOW, "the dialled peers fit under the floor");
     assert!(MESH_OUTBOUND_MIN * 2 <= MESH_N, "at most half the target must be dialled");
     assert!(MESH_N_HIGH > MESH_N, "a graft can land before the mesh is pruned back");
+    assert!(RETAIN_SCORES < MESH_N, "a newcomer (the lowest score) can stay in a full mesh");
 };
 
 /// Lazy gossip (IHAVE, the ids of recent messages sent to peers outside the mesh) repairs what
@@ -96,6 +105,7 @@ pub fn config(heartbeat: Duration) -> Result<gossipsub::Config, gossipsub::Confi
         .mesh_n_low(MESH_N_LOW)
         .mesh_n_high(MESH_N_HIGH)
         .mesh_outbound_min(MESH_OUTBOUND_MIN)
+        .retain_scores(RETAIN_SCORES)
         .gossip_lazy(GOSSIP_LAZY)
         .gossip_factor(GOSSIP_FACTOR)
         .history_gossip(HISTORY_GOSSIP)
@@ -154,5 +164,6 @@ mod tests {
             (MESH_N, MESH_N_LOW, MESH_N_HIGH)
         );
         assert_eq!(config.mesh_outbound_min(), MESH_OUTBOUND_MIN);
+        assert_eq!(config.retain_scores(), RETAIN_SCORES);
     }
 }
