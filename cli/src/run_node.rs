@@ -121,7 +121,9 @@ fn libp2p_p2p(peer: haggle_node::wire::PeerId) -> haggle_node::wire::Protocol<'s
     haggle_node::wire::Protocol::P2p(peer)
 }
 
-/// Shows the first catch-up sync: a progress bar on a terminal, a log line otherwise.
+/// Shows the first catch-up: a progress bar on a terminal, log lines otherwise. A restarted
+/// node catches up from each of its peers at once: each peer's line names what that peer
+/// brought, and the bar ends when the last of them is done.
 async fn show_initial_sync(
     mut events: tokio::sync::broadcast::Receiver<haggle_node::NodeEvent>,
     shutdown: CancellationToken,
@@ -130,7 +132,8 @@ async fn show_initial_sync(
     use std::io::IsTerminal;
     let terminal = std::io::stdout().is_terminal();
     let mut bar: Option<indicatif::ProgressBar> = None;
-    let mut shown = false;
+    // The peers being caught up from (a node syncs with at most a few at once).
+    let mut catching_up: Vec<haggle_node::wire::PeerId> = Vec::new();
     loop {
         let event = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -138,11 +141,13 @@ async fn show_initial_sync(
         };
         match event {
             Ok(NodeEvent::SyncProgress { peer, received, total }) if total > 0 => {
-                shown = true;
-                if !terminal {
-                    if received == 0 {
+                if !catching_up.contains(&peer) {
+                    catching_up.push(peer);
+                    if !terminal {
                         tracing::info!(%peer, missing = total, "catching up");
                     }
+                }
+                if !terminal {
                     continue;
                 }
                 let bar = bar.get_or_insert_with(|| {
@@ -158,12 +163,15 @@ async fn show_initial_sync(
                 bar.set_length(total.max(bar.length().unwrap_or(0)));
                 bar.set_position(received);
             }
-            Ok(NodeEvent::SyncCompleted { peer, received, .. }) => {
-                if let Some(bar) = bar.take() {
+            Ok(NodeEvent::SyncCompleted { peer, received, .. }) if catching_up.contains(&peer) => {
+                catching_up.retain(|p| *p != peer);
+                if catching_up.is_empty()
+                    && let Some(bar) = bar.take()
+                {
                     bar.finish_and_clear();
                 }
-                if shown {
-                    tracing::info!(%peer, new = received, "caught up");
+                tracing::info!(%peer, new = received, "caught up");
+                if catching_up.is_empty() {
                     return;
                 }
             }

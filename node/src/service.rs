@@ -40,8 +40,8 @@ use haggle_storage::{
 };
 
 use crate::api::types::{
-    DealView, DealsPage, ListingView, ListingsPage, NodeEvent, ObjectView, SearchPage, SearchParams,
-    StoreStats, ThreadView, ThreadsPage,
+    DealView, DealsPage, ListingState, ListingView, ListingsPage, NodeEvent, ObjectView, SearchPage,
+    SearchParams, StoreStats, ThreadView, ThreadsPage,
 };
 
 pub use actions::{DEFAULT_LISTING_LIFETIME, DEFAULT_PROPOSAL_LIFETIME, Effect};
@@ -351,16 +351,23 @@ impl Service {
         self.with_reputation(&*self.trust_graph()?, view)
     }
 
-    /// The owner's own listings, newest first.
+    /// The owner's own listings: active ones first, then expired, then closed, each most
+    /// recently changed first.
     pub fn my_listings(&self) -> Result<ListingsPage, ServiceError> {
         let me = self.me();
         let graph = self.trust_graph()?;
-        let listings = self
+        let mut listings: Vec<ListingView> = self
             .store
             .listings_by(&me)?
             .iter()
             .map(|e| self.with_reputation(&graph, views::listing(&self.store, &e.object, &me)?))
             .collect::<Result<_, _>>()?;
+        // `listings_by` gives them most recently changed first; a stable sort keeps that.
+        listings.sort_by_key(|l| match l.state {
+            ListingState::Active => 0,
+            ListingState::Expired => 1,
+            ListingState::Closed => 2,
+        });
         Ok(ListingsPage { listings })
     }
 

@@ -192,7 +192,13 @@ impl EventLoop {
         match error {
             Some(e) => tracing::debug!(%peer, error = %e, "sync ended early"),
             None => {
-                tracing::info!(%peer, received = state.received, sent = state.sent, took = ?state.started.elapsed(), "sync complete");
+                // A periodic sync that moved nothing is the common case: an idle node would log
+                // one a minute per peer.
+                if state.received == 0 && state.sent == 0 {
+                    tracing::debug!(%peer, took = ?state.started.elapsed(), "sync complete, nothing to exchange");
+                } else {
+                    tracing::info!(%peer, received = state.received, sent = state.sent, took = ?state.started.elapsed(), "sync complete");
+                }
                 self.peers.synced(SyncInfo {
                     peer,
                     at: Timestamp::now().as_millis(),

@@ -910,3 +910,20 @@ fn a_late_accept_of_a_lapsed_counter_holds_nothing_at_its_author() {
     seller.receive(second.object.bytes(), Via::Direct);
     seller.accept(&second.object.id().to_hex()).expect("the chair is not held by the lapsed counter");
 }
+
+/// `haggle listings` lists the active listings first, then the expired, then the closed, each
+/// most recently changed first (it was by last change alone, all three mixed).
+#[test]
+fn own_listings_come_active_first_then_expired_then_closed() {
+    let (seller, _sd) = service(1);
+    let brief = ListingDraft { expires_in: Some(1), ..draft("Short", "1") };
+    let short = seller.publish(brief).expect("published");
+    seller.publish(draft("First", "1")).expect("published");
+    let closed = seller.publish(draft("Gone", "1")).expect("published");
+    seller.retract(&closed.object.id().to_hex()).expect("retracted");
+    seller.publish(draft("Second", "1")).expect("published");
+    wait_until_expired(&short.object);
+    let titles: Vec<String> =
+        seller.my_listings().expect("listed").listings.into_iter().map(|l| l.title).collect();
+    assert_eq!(titles, ["Second", "First", "Short", "Gone"]);
+}
