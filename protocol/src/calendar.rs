@@ -216,6 +216,13 @@ pub enum BookingError {
 /// The open ranges that end after `asked` begins, as a person reads them: the first three, and
 /// how many more.
 fn open_from(asked: &DateRange, open: &[DateRange]) -> String {
+    // A stay that begins in an open range and runs past its end: say where it must end.
+    if let Some(o) = open.iter().find(|o| o.from <= asked.from && asked.from < o.to) {
+        return format!(
+            "its check-in is open, but {o} ends there: check out by {} at the latest",
+            Date(o.to)
+        );
+    }
     let later: Vec<String> = open.iter().filter(|o| o.to > asked.from).map(ToString::to_string).collect();
     match later.len() {
         0 => "nothing is open from then on".to_owned(),
@@ -379,7 +386,12 @@ mod tests {
         assert!(matches!(closed, BookingError::NotOpen { .. }));
         assert_eq!(
             closed.to_string(),
-            "2026-12-30..2027-01-02 is not open for booking; open from then: 2026-12-01..2027-01-01"
+            "2026-12-30..2027-01-02 is not open for booking; its check-in is open, but 2026-12-01..2027-01-01 ends there: check out by 2027-01-01 at the latest"
+        );
+        let before = cal.fits(&r("2026-11-28..2026-12-02")).expect_err("before the open range");
+        assert_eq!(
+            before.to_string(),
+            "2026-11-28..2026-12-02 is not open for booking; open from then: 2026-12-01..2027-01-01"
         );
         let after = cal.fits(&r("2027-01-02..2027-01-05")).expect_err("after it");
         assert_eq!(
