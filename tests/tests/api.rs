@@ -64,6 +64,9 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     assert_eq!(wrong.0, 401);
     assert_eq!(good.0, 200);
     assert_eq!(good.1["peer_id"], node.node.peer_id.to_string().as_str());
+    let started = good.1["started_at"].as_u64().expect("when the node started");
+    let now = haggle_protocol::Timestamp::now().as_millis();
+    assert!(started > 0 && started <= now && now - started < 600_000, "started {started}, now {now}");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;

@@ -28,6 +28,9 @@ fn print_status(s: &StatusView, api: &str) {
     outln!("{}", output::bold(&format!("haggle {} node {}", s.version, s.peer_id)));
     outln!("  data dir      {}", s.data_dir);
     outln!("  API           {api}");
+    if s.started_at > 0 {
+        outln!("  started       {}", output::relative(s.started_at, output::now_ms()));
+    }
     for addr in &n.listen_addrs {
         outln!("  listening     {addr}");
     }

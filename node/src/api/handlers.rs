@@ -33,6 +33,8 @@ pub(crate) struct AppState {
     pub(crate) token: String,
     /// Cancelled when the node stops: open event streams end, so shutdown never waits on them.
     pub(crate) shutdown: tokio_util::sync::CancellationToken,
+    /// When the node started (ms since the epoch), for `status`.
+    pub(crate) started_at: u64,
 }
 
 type Answer<T> = Result<Json<T>, ApiError>;
@@ -260,6 +262,7 @@ pub(crate) async fn status(State(state): State<AppState>) -> Answer<StatusView> 
         store,
         outbox_pending,
         files_size: state.service.files_size(),
+        started_at: state.started_at,
     }))
 }
 

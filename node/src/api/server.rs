@@ -45,7 +45,8 @@ pub(crate) async fn serve(
     let token = random_token();
     write_private(&data_dir.join(COOKIE_FILE), &token)?;
     write_private(&data_dir.join(ADDR_FILE), &addr.to_string())?;
-    let app = router(AppState { service, handle, token, shutdown: shutdown.clone() });
+    let started_at = haggle_protocol::Timestamp::now().as_millis();
+    let app = router(AppState { service, handle, token, shutdown: shutdown.clone(), started_at });
     let task = tokio::spawn(async move {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -671,6 +671,9 @@ pub struct StatusView {
     /// cache of others' files).
     #[serde(default)]
     pub files_size: u64,
+    /// When the node started (ms since the epoch): counters "since start" count from here.
+    #[serde(default)]
+    pub started_at: u64,
 }
 
 /// The network part of `GET /v1/status`.
