@@ -68,7 +68,8 @@ pub fn sentence(r: &ReputationBrief) -> String {
         && (r.weighted_negative >= r.weighted_positive || r.weighted_positive >= TRUSTED_SCORE)
     {
         // Enough positive weight alone would make it trusted: the negative ratings hold it back.
-        "not trusted: negative ratings from people your trades vouch for"
+        // Yours among them: you weigh in full in your own web.
+        "not trusted: negative ratings from you or people your trades vouch for"
     } else if r.negative > r.positive {
         "not trusted: mostly negative ratings"
     } else if r.weighted_positive > 0.0 {
@@ -92,6 +93,26 @@ pub fn sentence(r: &ReputationBrief) -> String {
         "{} positive, {} neutral, {} negative from {counterparties}; {counted} ({trust})",
         r.positive, r.neutral, r.negative
     )
+}
+
+/// What the standing line says of where an identity stands in the viewer's web of trust.
+fn standing_note(mine: bool, hops: Option<u32>, standing: f64, yours: Option<&str>) -> String {
+    match hops {
+        Some(0) if mine => "you".to_owned(),
+        Some(0) => "a key you trust".to_owned(),
+        // Trading puts them one step away; only positive ratings from the web give them standing.
+        Some(1) if standing == 0.0 && yours.is_some() => {
+            "one step from you (you traded with them), but nobody in your web of trust rated them positive yet: only a positive rating vouches for them".to_owned()
+        }
+        Some(1) if standing == 0.0 => "one step from you (you traded with them), but nobody in your web of trust rated them positive yet: rating your deal vouches for them".to_owned(),
+        Some(1) => "one step from you: you traded with them, or you or a key you trust rated them positive"
+            .to_owned(),
+        Some(n) => format!("{n} steps from you in the web of trust"),
+        // A counterparty you rated negative is not one step away: trading put them there, your
+        // rating took them out.
+        None if yours == Some("negative") => "outside your web of trust: you rated them negative".to_owned(),
+        None => "outside your web of trust".to_owned(),
+    }
 }
 
 pub fn print(r: &ReputationView) {
@@ -131,19 +152,9 @@ pub fn print(r: &ReputationView) {
             r.hops_limit
         );
     }
-    let hops = match r.hops {
-        Some(0) if r.mine => "you".to_owned(),
-        Some(0) => "a key you trust".to_owned(),
-        // Trading puts them one step away; only positive ratings from the web give them standing.
-        Some(1) if r.standing == 0.0 && r.feedback.iter().any(|f| f.mine && !f.superseded) => {
-            "one step from you (you traded with them), but nobody in your web of trust rated them positive yet: only a positive rating vouches for them".to_owned()
-        }
-        Some(1) if r.standing == 0.0 => "one step from you (you traded with them), but nobody in your web of trust rated them positive yet: rating your deal vouches for them".to_owned(),
-        Some(1) => "one step from you: you traded with them, or you or a key you trust rated them positive"
-            .to_owned(),
-        Some(n) => format!("{n} steps from you in the web of trust"),
-        None => "outside your web of trust".to_owned(),
-    };
+    // Your own rating of them, if you gave one (the latest counts).
+    let yours = r.feedback.iter().find(|f| f.mine && !f.superseded).map(|f| f.rating.as_str());
+    let hops = standing_note(r.mine, r.hops, r.standing, yours);
     outln!("  standing     {:.2}  ({hops})", r.standing);
     if r.feedback.is_empty() {
         return;
@@ -220,6 +231,21 @@ mod tests {
         assert!(sentence(&brief(1, 1.0, true)).ends_with("(trusted)"));
     }
 
+    /// Defect: a counterparty you rated negative read `outside your web of trust` with no
+    /// reason, where CLI.md promised the line of a neutral rating.
+    #[test]
+    fn the_standing_line_says_your_negative_rating_took_them_out_of_your_web() {
+        assert_eq!(
+            standing_note(false, None, 0.0, Some("negative")),
+            "outside your web of trust: you rated them negative"
+        );
+        assert_eq!(standing_note(false, None, 0.0, None), "outside your web of trust");
+        assert!(
+            standing_note(false, Some(1), 0.0, Some("neutral"))
+                .ends_with("only a positive rating vouches for them")
+        );
+    }
+
     /// Defect: a seller with a full positive weight held back by a weighted negative rating was
     /// said to have too few positive ratings.
     #[test]
@@ -227,7 +253,10 @@ mod tests {
         let held_back =
             ReputationBrief { negative: 1, weighted_negative: 0.5, trusted: false, ..brief(1, 1.0, true) };
         let line = sentence(&held_back);
-        assert!(line.contains("not trusted: negative ratings from people your trades vouch for"), "{line}");
+        assert!(
+            line.contains("not trusted: negative ratings from you or people your trades vouch for"),
+            "{line}"
+        );
         let short = ReputationBrief { weighted_negative: 0.0, ..brief(1, 0.5, true) };
         assert!(sentence(&short).contains("too few positive ratings"), "{}", sentence(&short));
     }
