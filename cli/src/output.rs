@@ -313,7 +313,12 @@ pub fn listing(l: &ListingView) {
         Some(c) => crate::commands::calendar_lines(c),
         None => {}
     }
-    let remaining = l.remaining.map(|r| format!(" ({r} left to promise)")).unwrap_or_default();
+    // Only a listing that can still be traded has anything to promise.
+    let remaining = l
+        .remaining
+        .filter(|_| l.state == ListingState::Active)
+        .map(|r| format!(" ({r} left to promise)"))
+        .unwrap_or_default();
     // A service's work, or a rental's item without a calendar, is there again after each deal.
     let again =
         matches!(l.kind, haggle_protocol::ListingKind::Service | haggle_protocol::ListingKind::Rental)

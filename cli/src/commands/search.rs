@@ -355,6 +355,7 @@ fn change(event: &NodeEvent, listing: &haggle_node::api::types::ListingView) -> 
             "missed its goal:"
         }
         (ListingState::Closed, _, _) if listing.quantity == 0 => "sold out:",
+        (ListingState::Closed, _, true) => "you retracted:",
         (ListingState::Closed, _, _) => "retracted:",
         (_, 1, true) => "published:",
         (_, 1, false) => "new listing:",
@@ -443,6 +444,7 @@ mod tests {
         assert_eq!(change(&stored, &listing(1, ListingState::Active, 1)), "new listing:");
         assert_eq!(change(&stored, &listing(2, ListingState::Active, 1)), "updated:");
         assert_eq!(change(&stored, &listing(3, ListingState::Closed, 1)), "retracted:");
+        assert_eq!(change(&published, &listing(3, ListingState::Closed, 1)), "you retracted:");
         assert_eq!(change(&stored, &listing(3, ListingState::Closed, 0)), "sold out:");
         assert_eq!(change(&published, &listing(1, ListingState::Active, 1)), "published:");
         assert_eq!(change(&published, &listing(2, ListingState::Active, 1)), "you updated:");
