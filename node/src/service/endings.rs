@@ -149,7 +149,8 @@ impl Service {
             Some(l @ Listing { status: ListingStatus::Closed, .. }) => {
                 Err(Conflict::closed(l, offered_on).into())
             }
-            Some(l) if l.expires_at <= Timestamp::now() => Err(Conflict::ListingExpired(offered_on).into()),
+            // Named by its current revision, as `haggle offers` and `haggle show` name it.
+            Some(l) if l.expires_at <= Timestamp::now() => Err(Conflict::ListingExpired(current.id()).into()),
             _ => Ok(()),
         }
     }

@@ -927,3 +927,27 @@ fn own_listings_come_active_first_then_expired_then_closed() {
         seller.my_listings().expect("listed").listings.into_iter().map(|l| l.title).collect();
     assert_eq!(titles, ["Second", "First", "Short", "Gone"]);
 }
+
+/// An answer on a listing that expired names the listing by its current revision, as `haggle
+/// offers` and `haggle show` do (it named the revision the offer was made on).
+#[test]
+fn an_answer_on_an_expired_listing_names_its_current_revision() {
+    use crate::api::types::ListingPatch;
+
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let brief = ListingDraft { expires_in: Some(2), ..draft("Short chair", "20") };
+    let listing = seller.publish(brief).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("18")).expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    let patch = ListingPatch { description: Some("still here".into()), ..ListingPatch::default() };
+    let edit = seller.update(&listing.object.id().to_hex(), patch).expect("updated");
+    buyer.receive(edit.object.bytes(), Via::Gossip);
+    let counter = seller.counter(&offer.object.id().to_hex(), offer_of("19")).expect("countered");
+    buyer.receive(counter.object.bytes(), Via::Direct);
+    wait_until_expired(&edit.object);
+    let said = buyer.accept(&offer.object.id().to_hex()).expect_err("expired").to_string();
+    let current = edit.object.id().fmt_short().to_string();
+    assert!(said.contains(&current), "names {current}: {said}");
+}
