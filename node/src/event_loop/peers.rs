@@ -28,6 +28,9 @@ const MAX_PEERS: usize = 512;
 /// blacklist); a forgotten peer that misbehaves again is banned again after [`MAX_REJECTS`] more
 /// invalid objects.
 const MAX_OFFENDERS: usize = 1_024;
+/// How long a sync that moved objects stays the one shown for its peer over later ones that
+/// moved none (a watch says what a catch-up brought if it started within 2 minutes of it).
+const KEEP_FRUITFUL_MS: u64 = 120_000;
 /// Completed syncs remembered for `haggle status` (one per peer, newest first).
 const MAX_SYNC_HISTORY: usize = 16;
 
@@ -249,7 +252,21 @@ impl PeerTable {
     }
 
     /// Remembers a completed sync, replacing the peer's earlier one.
+    /// Records a completed sync as the last with its peer, except that one which moved nothing
+    /// does not replace, for [`KEEP_FRUITFUL_MS`], one that brought or took something: the
+    /// periodic sync a minute after a catch-up would hide what the catch-up brought (from
+    /// `status`, and from a watch started a little later).
     pub(super) fn synced(&mut self, info: SyncInfo) {
+        let empty = info.received == 0 && info.sent == 0;
+        if empty
+            && self.syncs.iter().any(|s| {
+                s.peer == info.peer
+                    && (s.received > 0 || s.sent > 0)
+                    && info.at.saturating_sub(s.at) < KEEP_FRUITFUL_MS
+            })
+        {
+            return;
+        }
         self.syncs.retain(|s| s.peer != info.peer);
         self.syncs.push_front(info);
         self.syncs.truncate(MAX_SYNC_HISTORY);
@@ -523,5 +540,21 @@ mod tests {
             table.synced(info(PeerId::random(), 10 + i));
         }
         assert_eq!(table.recent_syncs().len(), MAX_SYNC_HISTORY);
+    }
+
+    /// Defect: the periodic sync a minute after a catch-up replaced it, and a watch started
+    /// then no longer said what the catch-up brought.
+    #[test]
+    fn an_empty_sync_does_not_hide_a_recent_one_that_brought_something() {
+        let mut table = PeerTable::default();
+        let a = PeerId::random();
+        table.synced(SyncInfo { received: 3, ..info(a, 1_000) });
+        table.synced(info(a, 61_000));
+        assert_eq!(table.recent_syncs()[0].received, 3, "a minute later, the catch-up is shown");
+        table.synced(info(a, 1_000 + KEEP_FRUITFUL_MS));
+        assert_eq!(table.recent_syncs()[0].received, 0, "two minutes later, the last one");
+        table.synced(SyncInfo { sent: 1, ..info(a, 200_000) });
+        table.synced(SyncInfo { received: 2, ..info(a, 201_000) });
+        assert_eq!(table.recent_syncs()[0].received, 2, "one that moved something always replaces");
     }
 }
