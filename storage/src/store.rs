@@ -65,6 +65,10 @@ pub struct StoreStats {
     pub active_listings: usize,
     /// Listings whose current revision is a tombstone.
     pub closed_listings: usize,
+    /// Listings past their expiry, still held (the owner's stay 30 days, to be renewed; others'
+    /// go at the next sweep).
+    #[serde(default)]
+    pub expired_listings: usize,
     /// Negotiation threads with messages in the store.
     pub threads: usize,
     /// Deals in the store.
@@ -729,6 +733,8 @@ impl Store {
                 stats.closed_listings += 1;
             } else if head.expires_at > now {
                 stats.active_listings += 1;
+            } else {
+                stats.expired_listings += 1;
             }
         }
         stats.threads = count_distinct_threads(&self.db)?;

@@ -43,7 +43,12 @@ fn print_status(s: &StatusView, api: &str) {
     dialing_lines(n);
     reach_lines(n);
     let st = &s.store;
-    outln!("  listings      {} active, {} closed", st.active_listings, st.closed_listings);
+    outln!(
+        "  listings      {} active, {} expired, {} closed",
+        st.active_listings,
+        st.expired_listings,
+        st.closed_listings
+    );
     // Threads held: the owner's, and others' public bids and pledges on the auctions and
     // campaigns held here (`haggle offers` lists the owner's).
     outln!(

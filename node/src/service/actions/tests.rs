@@ -926,6 +926,9 @@ fn own_listings_come_active_first_then_expired_then_closed() {
     let titles: Vec<String> =
         seller.my_listings().expect("listed").listings.into_iter().map(|l| l.title).collect();
     assert_eq!(titles, ["Second", "First", "Short", "Gone"]);
+    // `status` counts the expired one too.
+    let stats = seller.store.stats().expect("stats");
+    assert_eq!((stats.active_listings, stats.expired_listings, stats.closed_listings), (2, 1, 1));
 }
 
 /// An answer on a listing that expired names the listing by its current revision, as `haggle
