@@ -66,7 +66,11 @@ pub enum ClientError {
         secs: u64,
     },
     /// The event stream broke off.
-    #[error("the event stream from {url} broke off")]
+    // The cause below it is the HTTP client's ("Peer disconnected" is the node's end of the
+    // connection, not a peer of the network): said plainly first.
+    #[error(
+        "the event stream from {url} broke off: the node stopped without closing it (killed or crashed?) or the connection to it was cut; haggle status says whether it runs"
+    )]
     Stream {
         /// The URL.
         url: String,
