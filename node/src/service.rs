@@ -311,7 +311,11 @@ impl Service {
     pub fn listing(&self, given: &str) -> Result<Object, ServiceError> {
         let not_found = || ServiceError::not_found("listing", given);
         let id = self.resolve(given, "listing")?;
-        let object = self.store.get(&id)?.ok_or_else(not_found)?;
+        let Some(object) = self.store.get(&id)? else {
+            // An earlier revision dropped past the history limit still names its listing.
+            let key = self.store.alias(&id)?.ok_or_else(not_found)?;
+            return self.store.listing(&key)?.ok_or_else(not_found);
+        };
         if object.thread_id().is_some() {
             let made_deal = self.store.deal(&id)?.is_some();
             return Err(ServiceError::WrongKind {
@@ -379,7 +383,12 @@ impl Service {
         if let Some(deal) = self.store.deal(&id)? {
             return Ok(ObjectView::Deal(self.deal_record_view(&deal, &*self.trust_graph()?)?));
         }
-        let object = self.store.get(&id)?.ok_or_else(|| ServiceError::not_found("object", given))?;
+        let Some(object) = self.store.get(&id)? else {
+            if self.store.alias(&id)?.is_some() {
+                return self.listing_view(given).map(ObjectView::Listing);
+            }
+            return Err(ServiceError::not_found("object", given));
+        };
         if let Body::Step(step) = object.body() {
             return self.deal_view(&step.deal.to_hex()).map(ObjectView::Deal);
         }

@@ -54,6 +54,7 @@ fn push_history(
     history: &mut Vec<haggle_protocol::ObjectId>,
     id: haggle_protocol::ObjectId,
     pinned: impl FnOnce() -> Result<Vec<haggle_protocol::ObjectId>, StoreError>,
+    mut alias: impl FnMut(&mut crate::writes::Batch, haggle_protocol::ObjectId) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     history.push(id);
     if history.len() <= keys::MAX_HISTORY {
@@ -70,6 +71,7 @@ fn push_history(
         let Some(at) = at else { break };
         let gone = history.remove(at);
         batch.remove(keys::object(&gone));
+        alias(batch, gone)?;
     }
     Ok(())
 }
@@ -234,7 +236,13 @@ impl Store {
         }
         if let (false, Some(mut current)) = (wins, head.clone()) {
             // Kept so offers made on it still resolve; the index shows the same revision as before.
-            push_history(batch, &mut current.history, id, || self.pinned_revisions(&key, listing))?;
+            push_history(
+                batch,
+                &mut current.history,
+                id,
+                || self.pinned_revisions(&key, listing),
+                |batch, gone| self.keep_alias(batch, &key, gone),
+            )?;
             batch.insert(keys::head(&key), current.encode());
             return Ok(Outcome::Stale { id, current: current.id });
         }
@@ -242,7 +250,13 @@ impl Store {
         let history = match &head {
             Some(old) => {
                 let mut history = old.history.clone();
-                push_history(batch, &mut history, old.id, || self.pinned_revisions(&key, listing))?;
+                push_history(
+                    batch,
+                    &mut history,
+                    old.id,
+                    || self.pinned_revisions(&key, listing),
+                    |batch, gone| self.keep_alias(batch, &key, gone),
+                )?;
                 history
             }
             None => Vec::new(),
@@ -262,6 +276,31 @@ impl Store {
         gathered.changes.head_put(&key, &new_head, head.as_ref());
         gathered.index.push((key, seq, had_head, object.clone()));
         Ok(Outcome::New { id, kind: ObjectKind::Listing, deal: None })
+    }
+
+    /// Keeps the id of listing `key`'s dropped revision `gone` as a name of the listing (see
+    /// [`keys::ALIAS`]), while the listing has fewer than [`keys::MAX_ALIASES`].
+    fn keep_alias(
+        &self,
+        batch: &mut crate::writes::Batch,
+        key: &ListingKey,
+        gone: haggle_protocol::ObjectId,
+    ) -> Result<(), StoreError> {
+        let prefix = keys::key(keys::LISTING_ALIAS, &[&key.to_bytes()]);
+        if self.db.scan_prefix(prefix).keys().take(keys::MAX_ALIASES).count() < keys::MAX_ALIASES {
+            batch.insert(keys::alias(&gone), &key.to_bytes()[..]);
+            batch.insert(keys::listing_alias(key, &gone), &[]);
+        }
+        Ok(())
+    }
+
+    /// The listing a dropped revision's id names, if it was kept as an alias.
+    pub fn alias(&self, id: &haggle_protocol::ObjectId) -> Result<Option<ListingKey>, StoreError> {
+        Ok(self
+            .db
+            .get(keys::alias(id))?
+            .and_then(|v| <[u8; 48]>::try_from(&v[..]).ok())
+            .map(|b| ListingKey::from_bytes(&b)))
     }
 
     /// The revisions of listing `key` that this node's own open negotiations were opened on:

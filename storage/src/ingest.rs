@@ -695,10 +695,22 @@ mod tests {
         for r in &revisions {
             assert!(put(&store, r).is_new());
         }
-        // The head and 64 earlier revisions are held; the two oldest went.
+        // The head and 16 earlier revisions are held; the two oldest went.
         for (i, r) in revisions.iter().enumerate() {
             assert_eq!(store.contains(&r.id()).expect("read"), i >= 2, "revision {}", i + 1);
         }
+        // Their ids still name the listing (the first is the id its author was shown at publish).
+        let listing = revisions[0].listing_key().expect("a listing");
+        for gone in &revisions[..2] {
+            let prefix: haggle_protocol::IdPrefix = gone.id().to_hex()[..12].parse().expect("prefix");
+            assert_eq!(store.lookup(&prefix).expect("lookup"), crate::store::Lookup::One(gone.id()));
+            assert_eq!(store.alias(&gone.id()).expect("read"), Some(listing));
+        }
+        // They go with the listing.
+        assert_eq!(store.evict_over_budget(0, &key(2).public()).expect("evicted"), 1);
+        assert_eq!(store.alias(&revisions[0].id()).expect("read"), None);
+        let prefix: haggle_protocol::IdPrefix = revisions[0].id().to_hex()[..12].parse().expect("prefix");
+        assert_eq!(store.lookup(&prefix).expect("lookup"), crate::store::Lookup::None);
     }
 
     /// `holds` answers a listing from its head (no read for a listing never seen): it must agree

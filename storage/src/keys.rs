@@ -89,6 +89,22 @@ pub(crate) const JOURNAL: u8 = b'J';
 pub(crate) const GIVEN_BACK: u8 = b'K';
 /// `c` + a peer id's bytes: the address this node last dialled the peer at (see `peers`).
 pub(crate) const PEER_ADDRESS: u8 = b'c';
+/// `a` + a dropped earlier revision's id: its listing's key, so the id still names the listing
+/// once the revision itself is gone (past the history limit).
+pub(crate) const ALIAS: u8 = b'a';
+/// `L` + listing key + a dropped revision's id: the listing's aliases, removed with it.
+pub(crate) const LISTING_ALIAS: u8 = b'L';
+/// Dropped revisions' ids kept per listing: the first ones (the id printed at publish among
+/// them) stay, later ones past the bound are not kept.
+pub(crate) const MAX_ALIASES: usize = 256;
+
+pub(crate) fn alias(id: &ObjectId) -> Vec<u8> {
+    key(ALIAS, &[id.as_bytes()])
+}
+
+pub(crate) fn listing_alias(k: &ListingKey, id: &ObjectId) -> Vec<u8> {
+    key(LISTING_ALIAS, &[&k.to_bytes(), id.as_bytes()])
+}
 
 pub(crate) const SCHEMA_KEY: &[u8] = b"mschema";
 /// Present only while the store is closed after a clean shutdown.

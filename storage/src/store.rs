@@ -438,7 +438,7 @@ impl Store {
     /// Finds the object whose id starts with `prefix` (objects, and deals by their id).
     pub fn lookup(&self, prefix: &IdPrefix) -> Result<Lookup, StoreError> {
         let mut found = Vec::new();
-        for table in [keys::OBJECT, keys::DEAL] {
+        for table in [keys::OBJECT, keys::DEAL, keys::ALIAS] {
             for entry in self.db.scan_prefix(keys::key(table, &[&prefix.leading_bytes()])).keys() {
                 let id = keys::id_at_end(&entry?).ok_or(StoreError::Corrupt { what: "object key" })?;
                 if prefix.matches(&id) && !found.contains(&id) {

@@ -140,6 +140,13 @@ impl Store {
         for id in &ids {
             batch.remove(keys::object(id));
         }
+        // The ids of revisions dropped earlier go with the listing.
+        for k in self.db.scan_prefix(keys::key(keys::LISTING_ALIAS, &[&key.to_bytes()])).keys() {
+            let k = k?;
+            let gone = keys::id_at_end(&k).ok_or(StoreError::Corrupt { what: "listing alias key" })?;
+            batch.remove(keys::alias(&gone));
+            batch.remove(k.to_vec());
+        }
         Ok((ids, until))
     }
 

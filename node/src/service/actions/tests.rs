@@ -860,8 +860,11 @@ fn an_offer_outlives_many_edits_of_its_listing_and_still_makes_a_deal() {
         buyer.receive(edit.object.bytes(), Via::Gossip);
         third.receive(edit.object.bytes(), Via::Gossip);
     }
-    // A node with no thread on it keeps 16 earlier revisions, as before.
+    // A node with no thread on it keeps 16 earlier revisions, as before; the id printed at
+    // publish still names the listing there.
     assert!(third.store.get(&listing.object.id()).expect("read").is_none(), "not pinned where no thread is");
+    assert_eq!(third.listing_view(&id[..10]).expect("named by its first id").description, "edit number 19");
+    assert!(matches!(third.object_view(&id[..10]), Ok(crate::api::types::ObjectView::Listing(_))));
     assert!(buyer.store.get(&listing.object.id()).expect("read").is_some(), "pinned by the buyer's offer");
     let thread = seller.thread_view(&offer.object.id().to_hex()).expect("the thread");
     assert!(thread.listing_title.is_some(), "the thread still shows its listing: {thread:?}");
