@@ -22,7 +22,6 @@ const MAX_IMAGE_FILE: u64 = 8 * 1024 * 1024;
 const POLL: Duration = Duration::from_millis(100);
 /// A transfer that makes no progress for this long is given up.
 const STALL: Duration = Duration::from_secs(60);
-/// What to do when a fetch gives up.
 /// What to do after a fetch that stopped, with `have` bytes here.
 fn again(have: u64) -> &'static str {
     if have == 0 {
@@ -77,7 +76,6 @@ pub(crate) fn read_bounded(path: &Path, limit: u64, what: &str, rule: &str) -> R
     Ok(bytes)
 }
 
-/// Creates `dir` (and its parents) to save into; `flag` is the option that named it.
 /// A directory removed when dropped if it is still empty.
 struct EmptyDir(Option<PathBuf>);
 
@@ -90,6 +88,7 @@ impl Drop for EmptyDir {
     }
 }
 
+/// Creates `dir` (and its parents) to save into; `flag` is the option that named it.
 fn make_dir(dir: &Path, flag: &str) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| match e.kind() {
         // A file where a directory of the path should be.

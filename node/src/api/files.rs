@@ -156,6 +156,16 @@ pub(crate) async fn get_blob(
     serve(file, size, None, kind, None, &headers)
 }
 
+/// Removes this node's copy of the blob `sealed` if it no longer hashes to its name (damaged on
+/// this disk, or removed by hand), so the next fetch gets it again; whether it did.
+async fn discard_if_damaged(state: &AppState, sealed: BlobHash) -> Result<bool, ApiError> {
+    let files = state.handle.files().clone();
+    tokio::task::spawn_blocking(move || files.discard_if_damaged(&sealed))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
 /// `POST /v1/deals/{id}/download`: starts fetching a bought digital good's encrypted file (from
 /// the seller first).
 pub(crate) async fn start_download(
@@ -170,12 +180,7 @@ pub(crate) async fn start_download(
     })
     .await?;
     // A copy damaged or removed on this disk is fetched again, not served as the seller's.
-    let files = state.handle.files().clone();
-    let sealed = file.sealed;
-    tokio::task::spawn_blocking(move || files.discard_if_damaged(&sealed))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)?;
+    discard_if_damaged(&state, file.sealed).await?;
     drop(state.handle.fetch(BlobRef { hash: file.sealed, size: file.size }, vec![seller]));
     let status = status(&state, file.sealed);
     Ok(Json(DownloadView { file, status, key }))
@@ -216,12 +221,7 @@ pub(crate) async fn download(
     if checked != expected {
         // The encrypted copy here may be what is wrong (damaged on this disk): then it goes, to
         // be fetched again, and the seller is not blamed.
-        let files = state.handle.files().clone();
-        let damaged = tokio::task::spawn_blocking(move || files.discard_if_damaged(&sealed))
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(ApiError::internal)?;
-        if damaged {
+        if discard_if_damaged(&state, sealed).await? {
             return Err(ApiError::new(
                 ErrorCode::Conflict,
                 format!(
