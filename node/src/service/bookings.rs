@@ -155,6 +155,15 @@ fn open_calendar(draft: &CalendarDraft, old: Option<&Calendar>) -> Result<Calend
         }
         r.from = r.from.max(today);
     }
+    // The protocol's limit, said with the day it falls on (the listing's revision is made today).
+    let last = today.saturating_add(haggle_protocol::calendar::MAX_DAYS_AHEAD);
+    if let Some(r) = ranges.iter().find(|r| r.to > last) {
+        return Err(InvalidInput::Dates(format!(
+            "{r} reaches too far: a calendar is open at most two years ahead, to check-out {} at the latest",
+            haggle_protocol::calendar::Date(last)
+        ))
+        .into());
+    }
     ranges.sort();
     let mut open: Vec<DateRange> = Vec::with_capacity(ranges.len());
     for r in ranges {
@@ -512,5 +521,19 @@ mod tests {
         let again = guest.offer(&id, request(week, None)).expect("booked again");
         let inbound = owner.receive(again.object.bytes(), Via::Direct);
         assert_eq!(inbound.then.deliver, vec![guest.me()], "accepted at once: the nights are free");
+    }
+
+    #[test]
+    fn a_calendar_past_two_years_is_refused_with_the_last_check_out_it_may_have() {
+        let (owner, _d) = service(1);
+        let max = haggle_protocol::calendar::MAX_DAYS_AHEAD;
+        let mut far = cabin(false);
+        far.calendar.as_mut().expect("calendar").open = vec![days_ahead(1, max + 1).to_string()];
+        let err = owner.publish(far).expect_err("too far").to_string();
+        let last = haggle_protocol::calendar::Date(days_ahead(0, max).to).to_string();
+        assert!(err.contains(&format!("to check-out {last} at the latest")), "{err}");
+        let mut edge = cabin(false);
+        edge.calendar.as_mut().expect("calendar").open = vec![days_ahead(1, max).to_string()];
+        owner.publish(edge).expect("exactly two years ahead is taken");
     }
 }
