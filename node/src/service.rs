@@ -23,7 +23,9 @@ mod files;
 mod halt;
 mod inbound;
 mod mail;
+mod negotiate;
 mod reputation;
+mod revisions;
 mod settle;
 mod views;
 

@@ -1,30 +1,26 @@
-//! The owner's actions: build, sign and store listings and negotiation messages. Each returns an
-//! [`Effect`]: what to gossip, whom to deliver to, and what to announce.
+//! The owner's listing actions: publish, update, renew and retract, each built, signed and stored
+//! here and returned as an [`Effect`]: what to gossip, whom to deliver to, and what to announce.
 
 use std::time::Duration;
 
 use haggle_protocol::limits::MAX_LIFETIME;
-use haggle_protocol::thread::may_confirm;
 use haggle_protocol::{
-    Accept, AuctionTerms, Body, Confirm, Counter, Currency, DateRange, Deal, Decline, Envelope, Listing,
-    ListingKind, ListingStatus, Location, Market, Object, ObjectId, Offer, Period, Price, Reply, Terms,
-    ThreadState, Timestamp, Verified, Withdraw, new_nonce,
+    AuctionTerms, Body, Currency, Envelope, Listing, ListingKind, ListingStatus, Location, Market, Object,
+    ObjectId, Period, Price, Timestamp, Verified, new_nonce,
 };
-use haggle_storage::{Outcome, ThreadRecord};
+use haggle_storage::Outcome;
 
 use super::endings::Ending;
 use super::{Conflict, Followups, InvalidInput, Service, ServiceError, views};
 use super::{bookings, campaigns};
-use crate::api::types::{
-    ListingDraft, ListingPatch, ListingView, NodeEvent, SentView, TermsDraft, ThreadTag,
-};
+use crate::api::types::{ListingDraft, ListingPatch, ListingView, NodeEvent};
 
 /// A listing lives 30 days unless the person says otherwise.
 pub const DEFAULT_LISTING_LIFETIME: Duration = Duration::from_secs(30 * 86_400);
 /// Proposals (offers and counters) stand for 3 days unless the person says otherwise.
 pub const DEFAULT_PROPOSAL_LIFETIME: Duration = Duration::from_secs(3 * 86_400);
 /// A tombstone lives as long as any revision can, so it outlives every earlier revision.
-const TOMBSTONE_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
+pub(super) const TOMBSTONE_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
 
 /// What the network must do after an action.
 #[derive(Debug)]
@@ -413,7 +409,7 @@ impl Service {
 
     /// `now`, or just after the latest deal on the listing (one called off aside) if that is
     /// later: a revision counts every deal made before it.
-    fn dated_after_deals(
+    pub(super) fn dated_after_deals(
         &self,
         key: &haggle_protocol::ListingKey,
         now: Timestamp,
@@ -427,298 +423,9 @@ impl Service {
         Ok(at)
     }
 
-    /// Makes an offer on someone else's listing.
-    pub fn offer(&self, given: &str, draft: TermsDraft) -> Result<Effect, ServiceError> {
-        let listing = self.listing(given)?;
-        let l = listing.listing().ok_or_else(|| ServiceError::not_found("listing", given))?;
-        if listing.author() == self.me() {
-            return Err(Conflict::OwnListing.into());
-        }
-        // Named by the id typed, not by the revision that closed it, which the user never saw.
-        if l.status == ListingStatus::Closed {
-            return Err(Conflict::closed(l, self.resolve(given, "listing")?).into());
-        }
-        let now = Timestamp::now();
-        if l.expires_at <= now {
-            return Err(Conflict::ListingExpired(self.resolve(given, "listing")?).into());
-        }
-        match l.kind {
-            ListingKind::Auction => {
-                return Err(
-                    InvalidInput::Auction("an auction takes bids: haggle bid LISTING --price ...").into()
-                );
-            }
-            ListingKind::Crowdfund => {
-                return Err(InvalidInput::Campaign(
-                    "a campaign takes pledges: haggle pledge LISTING --amount ...",
-                )
-                .into());
-            }
-            _ => {}
-        }
-        let default_currency = l.price.as_ref().map(|p| p.currency.clone());
-        let dates = match (l.calendar(), &draft.dates) {
-            (Some(calendar), Some(text)) => {
-                let dates = bookings::dates(text)?;
-                bookings::not_past(&dates, now)?;
-                calendar.fits(&dates).map_err(Conflict::Booking)?;
-                Some(dates)
-            }
-            (Some(_), None) => {
-                return Err(InvalidInput::Dates(
-                    format!("this listing takes bookings: say which nights, e.g. haggle book {} --from 2026-12-20 --to 2026-12-27", listing.id().fmt_short()),
-                )
-                .into());
-            }
-            (None, Some(_)) => {
-                return Err(InvalidInput::Dates(
-                    format!("this listing takes no bookings (it has no calendar of open dates): leave out the dates and make an offer, e.g. haggle offer {} --price {}", listing.id().fmt_short(), l.price.as_ref().map_or_else(|| "100".to_owned(), Price::decimal)),
-                )
-                .into());
-            }
-            (None, None) => None,
-        };
-        let mut draft = draft;
-        if let Some(dates) = dates {
-            booking_draft(&mut draft, l, &dates)?;
-        }
-        // Without a price, an offer on a digital good pays its price (and buys it at once).
-        if let (ListingKind::Digital, Some(price), None, None) =
-            (l.kind, &l.price, &draft.price, &draft.currency)
-        {
-            draft.price = Some(price.decimal());
-        }
-        let (terms, message) = terms(draft, l.kind, default_currency, None, dates, now)?;
-        // The same offer twice is a slip (a command run again), not a second offer.
-        if let Some(key) = listing.listing_key() {
-            let me = self.me();
-            let same = self.store.threads_on(&key)?.into_iter().find(|t| {
-                t.view.offerer == me
-                    && t.view.proposer == me
-                    && !t.view.state.is_final()
-                    && (t.view.terms.quantity, &t.view.terms.price, t.view.terms.dates)
-                        == (terms.quantity, &terms.price, terms.dates)
-            });
-            if let Some(t) = same {
-                return Err(Conflict::SameOffer(t.view.thread).into());
-            }
-        }
-        let body = Body::Offer(Offer { listing: listing.id(), to: listing.author(), terms, message });
-        self.negotiate(body, now)
-    }
-
-    /// Answers the other party's latest terms with new ones.
-    pub fn counter(&self, given: &str, draft: TermsDraft) -> Result<Effect, ServiceError> {
-        let thread = self.thread(given)?;
-        let head = self.their_terms(&thread, "counter")?;
-        self.still_on_offer(&thread)?;
-        let now = Timestamp::now();
-        let kind =
-            thread.listing.as_ref().and_then(|l| l.listing().map(|l| l.kind)).unwrap_or(ListingKind::Sell);
-        let current = &thread.view.terms;
-        let mut draft = draft;
-        let dates = match (&draft.dates, current.dates) {
-            (Some(text), Some(_)) => {
-                // Other nights are checked as a booking request's are, so that terms nobody
-                // could accept are never signed.
-                let dates = bookings::dates(text)?;
-                bookings::not_past(&dates, now)?;
-                self.calendar_takes(&thread, &dates, true)?;
-                Some(dates)
-            }
-            (Some(_), None) => {
-                return Err(
-                    InvalidInput::Dates("this thread is not a booking: leave out the dates".into()).into()
-                );
-            }
-            (None, dates) => dates,
-        };
-        if let Some(dates) = dates {
-            // New nights without a price ask what they cost at the listing's price now.
-            let key = thread.listing.as_ref().and_then(Object::listing_key);
-            let current = match key {
-                Some(key) if draft.dates.is_some() => self.store.listing(&key)?,
-                _ => None,
-            };
-            match current.as_ref().and_then(Object::listing) {
-                Some(l) => booking_draft(&mut draft, l, &dates)?,
-                None => whole_booking(&draft)?,
-            }
-        }
-        let (terms, message) =
-            terms(draft, kind, Some(current.price.currency.clone()), Some(current), dates, now)?;
-        // The other party's counter may not ask for more than the listing offers (the listing's
-        // author has the stricter check of what is left, when the message is stored).
-        if let Some(key) = thread.listing.as_ref().and_then(Object::listing_key)
-            && key.author != self.me()
-            && let Some(l) = self.store.listing(&key)?.as_ref().and_then(|o| o.listing().cloned())
-            && terms.dates.is_none()
-            && terms.quantity > l.quantity
-        {
-            let per_deal = l.deals_leave_quantity();
-            return Err(InvalidInput::OverListing { asked: terms.quantity, max: l.quantity, per_deal }.into());
-        }
-        // The same terms again carry nothing new, unless a note (a pickup time, say).
-        if message.is_empty()
-            && (terms.quantity, &terms.price, terms.dates)
-                == (current.quantity, &current.price, current.dates)
-        {
-            return Err(InvalidInput::SameTerms(thread.view.thread.fmt_short()).into());
-        }
-        let body = Body::Counter(Counter { reply: self.reply_to(&thread, head), terms, message });
-        self.negotiate(body, now)
-    }
-
-    /// Accepts the other party's latest terms.
-    pub fn accept(&self, given: &str) -> Result<Effect, ServiceError> {
-        let thread = self.thread(given)?;
-        let head = self.their_terms(&thread, "accept")?;
-        self.check_public_offer_answer(&thread, true)?;
-        if let Some(dates) = thread.view.terms.dates {
-            bookings::not_past(&dates, Timestamp::now())?;
-            self.calendar_takes(&thread, &dates, false)?;
-        }
-        self.still_on_offer(&thread)?;
-        self.negotiate(Body::Accept(Accept { reply: self.reply_to(&thread, head) }), Timestamp::now())
-    }
-
-    /// The listing's calendar, as it stands now, takes `dates` (proposed by this node now, when
-    /// `proposing`, or accepted): a request made before the owner changed the open dates or the
-    /// stay limits is not accepted against them, and a guest's counter asks only for nights the
-    /// calendar offers. Dates the owner offers (a counter for a special stay), now or earlier
-    /// in the thread, are the owner's choice.
-    fn calendar_takes(
-        &self,
-        thread: &ThreadRecord,
-        dates: &DateRange,
-        proposing: bool,
-    ) -> Result<(), ServiceError> {
-        let me = self.me();
-        let Some(key) = thread.listing.as_ref().and_then(Object::listing_key) else { return Ok(()) };
-        // The owner's own proposals, and a guest's accept of them, are checked by the store
-        // (nights booked or promised) when the owner's node signs.
-        if (proposing && key.author == me) || (!proposing && key.author != me) {
-            return Ok(());
-        }
-        let current = self.store.listing(&key)?;
-        let Some(calendar) = current.as_ref().and_then(|c| c.listing()).and_then(|l| l.calendar()) else {
-            return Ok(());
-        };
-        match bookings::refusal(calendar, thread, &key.author, dates) {
-            Some(e) => Err(Conflict::Booking(e).into()),
-            None => Ok(()),
-        }
-    }
-
-    /// Refuses the other party's latest terms, ending the thread.
-    pub fn decline(&self, given: &str, message: String) -> Result<Effect, ServiceError> {
-        let thread = self.thread(given)?;
-        let head = self.their_terms(&thread, "decline")?;
-        self.check_public_offer_answer(&thread, false)?;
-        let body = Body::Decline(Decline { reply: self.reply_to(&thread, head), message });
-        self.negotiate(body, Timestamp::now())
-    }
-
-    /// Takes back the owner's own latest terms, ending the thread.
-    pub fn withdraw(&self, given: &str, message: String) -> Result<Effect, ServiceError> {
-        let thread = self.thread(given)?;
-        self.open(&thread)?;
-        if thread.view.proposer != self.me() {
-            return Err(Conflict::TheirTerms.into());
-        }
-        // Awaiting this node's Confirm (it did not confirm: the terms had expired or the quantity
-        // was gone), the terms can still be taken back: a Withdraw beats an unconfirmed Accept.
-        let body =
-            Body::Withdraw(Withdraw { reply: self.reply_to(&thread, thread.view.terms_message()), message });
-        self.negotiate(body, Timestamp::now())
-    }
-
     /// The view of what an action stored: the listing, for listing actions.
     pub fn effect_listing(&self, effect: &Effect) -> Result<ListingView, ServiceError> {
         Ok(views::listing(&self.store, &effect.object, &self.me())?)
-    }
-
-    /// The view of what an action stored: the message and its thread, for negotiation actions.
-    pub fn effect_sent(&self, effect: &Effect) -> Result<SentView, ServiceError> {
-        let id = effect.object.id();
-        let thread = self.thread_view(&id.to_hex())?;
-        Ok(SentView { view_type: ThreadTag::Thread, id, kind: effect.object.kind(), thread })
-    }
-
-    fn open(&self, thread: &ThreadRecord) -> Result<(), ServiceError> {
-        let me = self.me();
-        if thread.view.offerer != me && thread.view.listing_author != me {
-            return Err(ServiceError::NotYours { what: "thread", id: thread.view.thread });
-        }
-        if thread.view.state.is_final() {
-            return Err(Conflict::ThreadEnded { thread: thread.view.thread, state: thread.view.state }.into());
-        }
-        Ok(())
-    }
-
-    /// The terms message of an open thread whose terms the other party proposed.
-    fn their_terms(&self, thread: &ThreadRecord, action: &'static str) -> Result<ObjectId, ServiceError> {
-        self.open(thread)?;
-        if thread.view.proposer == self.me() {
-            if let Some(why) = super::views::nights_unavailable(&self.store, thread)? {
-                return Err(Conflict::OwnNightsGone { thread: thread.view.thread, why }.into());
-            }
-            return Err(Conflict::OwnTerms { action }.into());
-        }
-        if thread.view.state == ThreadState::Confirming {
-            return Err(Conflict::AwaitingConfirmation(thread.view.thread).into());
-        }
-        Ok(thread.view.terms_message())
-    }
-
-    /// Confirms the Accept that put `thread` in the confirming state, if this node proposed the
-    /// accepted terms and they still stand now (not withdrawn, not expired by this node's clock,
-    /// within the listing's quantity, the listing still on offer). Run when an Accept arrives
-    /// (and at start, for one a crash left unconfirmed). Returns whether it confirmed.
-    pub(super) fn confirm_if_due(
-        &self,
-        thread: ObjectId,
-        then: &mut Followups,
-    ) -> Result<bool, ServiceError> {
-        // One Confirm per Accept, even when the Accept arrives twice at once (directly and by mail).
-        let deal = {
-            let _revising = self.revising();
-            let Some(record) = self.store.thread(&thread)? else { return Ok(false) };
-            let now = Timestamp::now();
-            if !may_confirm(&record.view, &self.me(), now) || !self.may_confirm_public_offer(&record)? {
-                return Ok(false);
-            }
-            if record.view.listing_author == self.me() {
-                self.still_on_offer(&record)?;
-            }
-            let reply = self.reply_to(&record, record.view.head());
-            let to = reply.to;
-            let object = self.sign(Body::Confirm(Confirm { reply }), now)?;
-            let deal = self.ingest_own(&object)?;
-            then.deliver.push(to);
-            deal
-        };
-        if let Some(deal) = deal {
-            self.after_deal(deal, then)?;
-        }
-        Ok(true)
-    }
-
-    fn reply_to(&self, thread: &ThreadRecord, prev: ObjectId) -> Reply {
-        let me = self.me();
-        let to = if thread.view.offerer == me { thread.view.listing_author } else { thread.view.offerer };
-        Reply { thread: thread.view.thread, prev, to }
-    }
-
-    fn negotiate(&self, body: Body, now: Timestamp) -> Result<Effect, ServiceError> {
-        let to = body.recipient();
-        let object = self.sign(body, now)?;
-        let deal = self.ingest_own(&object)?;
-        let mut then = Followups { deliver: to.into_iter().collect(), ..Followups::default() };
-        if let Some(deal) = deal {
-            self.after_deal(deal, &mut then)?;
-        }
-        Ok(Effect { object, then })
     }
 
     pub(super) fn sign(&self, body: Body, now: Timestamp) -> Result<Verified<Object>, ServiceError> {
@@ -734,250 +441,6 @@ impl Service {
             Outcome::Stale { .. } => Err(Conflict::NewerRevision.into()),
             Outcome::Rejected(r) => Err(r.reason.into()),
         }
-    }
-
-    /// What follows a deal, whoever's message made it: the deal is announced, and when the
-    /// listing is the owner's, its next revision (quantity down, or closed when none is left) is
-    /// signed, stored, announced and queued for gossip.
-    pub(super) fn after_deal(&self, deal_id: ObjectId, then: &mut Followups) -> Result<(), ServiceError> {
-        let Some(deal) = self.store.deal(&deal_id)? else { return Ok(()) };
-        // A fault hook for the crash test (debug builds only): die here, between the deal and
-        // the revision it calls for, with no cleanup (as a power cut would).
-        #[cfg(debug_assertions)]
-        if std::env::var_os("HAGGLE_TEST_CRASH_AFTER_DEAL").is_some() {
-            std::process::abort();
-        }
-        then.events.push(NodeEvent::DealMade { id: deal_id, thread: deal.offer().id() });
-        // A free digital good's key goes to the buyer at once.
-        if let Err(e) = self.hand_over_file(deal_id, then) {
-            tracing::warn!(deal = %deal_id, error = %e, "cannot hand over a digital good's key");
-        }
-        self.revise_after(&deal, then)
-    }
-
-    /// What follows a `cancel` or `received` on deal `deal_id`: when the deal is now called off
-    /// (both parties signed `cancel`) and the owner's listing has not given back what it took,
-    /// the next revision gives back its nights or its quantity, so others can book or buy them
-    /// again. A `received` that crossed the last `cancel` does not bring the deal back (a
-    /// cancellation both signed is final), so what was given back is never taken again: it may
-    /// be promised to someone else by then. Whether the listing has given them back is
-    /// stored with the revision ([`haggle_storage::Store::ingest_own_settling`]), and this runs
-    /// under the revision lock, so two steps at once, a repeated delivery or a restart never
-    /// give back twice. A listing the deal sold out was closed for good and stays closed.
-    pub(super) fn after_step(&self, deal_id: ObjectId, then: &mut Followups) -> Result<(), ServiceError> {
-        let Some(deal) = self.store.deal(&deal_id)? else { return Ok(()) };
-        if deal.listing_author() != self.me() {
-            return Ok(());
-        }
-        let next = {
-            let _revising = self.revising();
-            self.settle_cancellation(&deal)?
-        };
-        self.announce_revision(next, then);
-        Ok(())
-    }
-
-    /// The owner's listing's next revision when `deal`'s cancellation is not settled (see
-    /// [`Self::after_step`]); `None` when it is, or when there is nothing to give back: the
-    /// listing is closed, a campaign or a digital good, or its current revision never took the
-    /// deal off (it came before the deal), and then the deal is only noted as settled.
-    fn settle_cancellation(&self, deal: &Deal) -> Result<Option<Verified<Object>>, ServiceError> {
-        let id = deal.id();
-        let cancelled = self.store.is_cancelled(&id)?;
-        if cancelled == self.store.given_back(&id)? {
-            return Ok(None);
-        }
-        let counted =
-            self.counted_listing(deal)?.filter(|(_, current, _)| deal.made_at() < current.created_at());
-        let Some((key, current, mut listing)) = counted else {
-            self.store.set_given_back(&id, cancelled)?;
-            return Ok(None);
-        };
-        let now = self.dated_after_deals(&key, Timestamp::now())?;
-        let now = now.max(current.created_at().saturating_add(Duration::from_millis(1)));
-        listing.revision = next_revision(&current)?;
-        let quantity = u64::from(deal.terms().quantity);
-        if let (Some(dates), Some(Market::Calendar(calendar))) = (deal.terms().dates, listing.market.as_mut())
-        {
-            if cancelled {
-                calendar.release(dates);
-            } else {
-                calendar.book(dates);
-            }
-            calendar.forget_before(haggle_protocol::calendar::day_of(now));
-        } else if cancelled {
-            let back = u64::from(listing.quantity) + quantity;
-            listing.quantity =
-                u32::try_from(back.min(u64::from(haggle_protocol::limits::MAX_QUANTITY))).unwrap_or(u32::MAX);
-        } else if u64::from(listing.quantity) <= quantity {
-            listing.status = ListingStatus::Closed;
-            listing.quantity = 0;
-            listing.expires_at = now.saturating_add(TOMBSTONE_LIFETIME);
-        } else {
-            listing.quantity -= deal.terms().quantity;
-        }
-        let object = self.sign(Body::Listing(listing), now)?;
-        match self.store.ingest_own_settling(&object, &id, cancelled)? {
-            Outcome::New { .. } => Ok(Some(object)),
-            Outcome::Rejected(r) => Err(r.reason.into()),
-            _ => Err(Conflict::NewerRevision.into()),
-        }
-    }
-
-    /// Announces and queues for gossip a revision the owner's node wrote after a deal or its
-    /// cancellation; a revision that closes the listing (sold out) ends its open threads.
-    fn announce_revision(&self, next: Option<Verified<Object>>, then: &mut Followups) {
-        if let Some(next) = next {
-            then.events.push(NodeEvent::ListingPublished { id: next.id(), automatic: true });
-            then.publish.push(next.bytes().to_vec());
-            if next.listing().is_some_and(|l| l.status == ListingStatus::Closed) {
-                self.end_threads(&next, Ending::SoldOut, then);
-            }
-        }
-    }
-
-    /// Publishes the owner's listing's next revision after `deal` (see [`Self::after_deal`]).
-    fn revise_after(&self, deal: &Deal, then: &mut Followups) -> Result<(), ServiceError> {
-        let next = {
-            let _revising = self.revising();
-            self.next_revision_after(deal)?
-        };
-        self.announce_revision(next, then);
-        Ok(())
-    }
-
-    /// Repairs what a crash left half done: Accepts of the owner's terms that arrived but were
-    /// not confirmed yet (confirmed now if the terms still stand), then the listing revisions
-    /// deals call for (see below).
-    pub fn repair(&self) -> Result<Followups, ServiceError> {
-        let mut then = Followups::default();
-        for thread in self.store.threads_of(&self.me())? {
-            if thread.view.state == ThreadState::Confirming
-                && thread.view.proposer == self.me()
-                && let Err(e) = self.confirm_if_due(thread.view.thread, &mut then)
-            {
-                tracing::warn!(thread = %thread.view.thread.fmt_short(), error = %e, "cannot confirm an accept");
-            }
-        }
-        self.repair_revisions(&mut then)?;
-        if let Err(e) = self.hand_over_due(&mut then) {
-            tracing::warn!(error = %e, "cannot hand over the keys of digital goods paid for");
-        }
-        Ok(then)
-    }
-
-    /// Repairs what a crash between a deal and the owner's next listing revision left behind:
-    /// a deal on one of the owner's listings made at or after the listing's current revision
-    /// was signed is one the revision does not count yet (the revision [`Self::after_deal`]
-    /// writes is always signed after the deal), so that revision is written now, deal by deal
-    /// in the order they were made. Run once at start; returns what to announce and gossip.
-    pub fn repair_after_deals(&self) -> Result<Followups, ServiceError> {
-        let mut then = Followups::default();
-        self.repair_revisions(&mut then)?;
-        Ok(then)
-    }
-
-    /// [`Self::repair_after_deals`], adding to `then`.
-    fn repair_revisions(&self, then: &mut Followups) -> Result<(), ServiceError> {
-        for entry in self.store.listings_by(&self.me())? {
-            let current = entry.object.created_at();
-            // A campaign, a digital good, and a service or rental without a calendar owe no
-            // revision after a deal.
-            let closed = entry.object.listing().is_none_or(|l| {
-                l.status == ListingStatus::Closed
-                    || l.kind == ListingKind::Crowdfund
-                    || l.deals_leave_quantity()
-            });
-            // Read from the deal index first: deals are decoded only for a listing that owes one.
-            if closed {
-                continue;
-            }
-            // Deals called off, or brought back by a `received`, whose revision a crash left
-            // unwritten (or that were called off before this node gave anything back).
-            // One deal that cannot be settled is logged; the others, and the other listings,
-            // are still repaired.
-            for deal in self.store.unsettled_cancellations(&entry.key)? {
-                tracing::info!(%deal, "settling a deal called off");
-                if let Err(e) = self.after_step(deal, then) {
-                    tracing::warn!(%deal, error = %e, "cannot settle a deal called off");
-                }
-            }
-            if !self.store.deal_terms_on(&entry.key)?.iter().any(|(_, _, made_at)| *made_at >= current) {
-                continue;
-            }
-            let mut uncounted = Vec::new();
-            for deal in self.store.deals_on(&entry.key)? {
-                // A deal called off meanwhile takes nothing.
-                if deal.made_at() >= current && !self.store.is_cancelled(&deal.id())? {
-                    uncounted.push(deal);
-                }
-            }
-            uncounted.sort_by_key(|d| (d.made_at(), d.id()));
-            for deal in uncounted {
-                tracing::info!(deal = %deal.id(), "writing the listing revision a deal left pending");
-                if let Err(e) = self.revise_after(&deal, then) {
-                    tracing::warn!(deal = %deal.id(), error = %e, "cannot write the revision a deal left pending");
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// The current revision of `deal`'s listing, if it is the owner's and counts its deals:
-    /// `None` for someone else's listing (their node revises it), a closed or expired one, a campaign (it
-    /// makes a deal with every backer and stays as it is) or a digital good (it sells copies
-    /// without counting down: a revision per sale would flood the network).
-    fn counted_listing(
-        &self,
-        deal: &Deal,
-    ) -> Result<Option<(haggle_protocol::ListingKey, Object, Listing)>, ServiceError> {
-        if deal.listing_author() != self.me() {
-            return Ok(None);
-        }
-        let Some(key) = deal.listing().listing_key() else { return Ok(None) };
-        let Some(current) = self.store.listing(&key)? else { return Ok(None) };
-        let Some(listing) = current.listing().cloned() else { return Ok(None) };
-        if listing.status == ListingStatus::Closed
-            || listing.expires_at <= Timestamp::now()
-            || listing.kind == ListingKind::Crowdfund
-            || listing.deals_leave_quantity()
-        {
-            return Ok(None);
-        }
-        Ok(Some((key, current, listing)))
-    }
-
-    /// The next revision of the owner's listing after `deal` (its quantity less the deal's, or a
-    /// tombstone when none is left); `None` if the listing is someone else's (their node does
-    /// this) or already closed.
-    fn next_revision_after(&self, deal: &Deal) -> Result<Option<Verified<Object>>, ServiceError> {
-        // A deal called off meanwhile takes nothing (checked under the revision lock, like the
-        // settling of a cancellation).
-        if self.store.is_cancelled(&deal.id())? {
-            return Ok(None);
-        }
-        let Some((_, current, mut listing)) = self.counted_listing(deal)? else { return Ok(None) };
-        // This node runs this once per deal, when it first learns of it, so the current revision
-        // cannot count it yet (even one the owner wrote after the deal was made, while the
-        // deal's last message was still on its way): the deal's quantity comes off it.
-        let left = u64::from(listing.quantity).saturating_sub(u64::from(deal.terms().quantity));
-        let now = Timestamp::now().max(deal.made_at().saturating_add(Duration::from_millis(1)));
-        listing.revision = next_revision(&current)?;
-        // A booking takes nights, not the unit: they are marked booked for everyone to see.
-        if let (Some(dates), Some(Market::Calendar(calendar))) = (deal.terms().dates, listing.market.as_mut())
-        {
-            calendar.book(dates);
-            calendar.forget_before(haggle_protocol::calendar::day_of(now));
-        } else if left == 0 {
-            listing.status = ListingStatus::Closed;
-            listing.quantity = 0;
-            listing.expires_at = now.saturating_add(TOMBSTONE_LIFETIME);
-        } else {
-            listing.quantity = u32::try_from(left).unwrap_or(u32::MAX);
-        }
-        let object = self.sign(Body::Listing(listing), now)?;
-        self.ingest_own(&object)?;
-        Ok(Some(object))
     }
 }
 
@@ -1055,12 +518,12 @@ fn tidy(listing: &mut Listing) {
 }
 
 /// ISO 4217's code for "no currency", the currency of a giveaway's terms.
-fn no_currency() -> Currency {
+pub(super) fn no_currency() -> Currency {
     Currency::new("XXX").expect("XXX is a valid currency code")
 }
 
 /// A lifetime asked for (or the default), within the protocol's limit.
-fn lifetime(
+pub(super) fn lifetime(
     what: &'static str,
     asked: Option<Duration>,
     default: Duration,
@@ -1075,7 +538,7 @@ fn lifetime(
     Ok(lifetime)
 }
 
-fn next_revision(current: &Object) -> Result<u32, ServiceError> {
+pub(super) fn next_revision(current: &Object) -> Result<u32, ServiceError> {
     current
         .listing()
         .and_then(|l| l.revision.checked_add(1))
@@ -1123,99 +586,6 @@ fn repriced(
         (None, Some(_)) => Err(InvalidInput::NewCurrencyWithoutPrice.into()),
         (None, None) => Err(InvalidInput::CurrencyWithoutPrice.into()),
     }
-}
-
-/// Whether an amount as written is zero (`0`, `0.00`), whatever the currency.
-fn is_zero(amount: &str) -> bool {
-    let amount = amount.trim();
-    amount.bytes().any(|b| b == b'0') && amount.bytes().all(|b| b == b'0' || b == b'.')
-}
-
-/// A booking is for the whole place or thing: one, whatever the nights.
-fn whole_booking(draft: &TermsDraft) -> Result<(), ServiceError> {
-    if draft.quantity.is_some_and(|q| q != 1) {
-        return Err(
-            InvalidInput::Dates("a booking is for the whole place or thing: leave out --qty".into()).into()
-        );
-    }
-    Ok(())
-}
-
-/// [`whole_booking`]; and without a price, a booking offers what the nights cost at the
-/// listing's price.
-fn booking_draft(draft: &mut TermsDraft, listing: &Listing, dates: &DateRange) -> Result<(), ServiceError> {
-    whole_booking(draft)?;
-    if let (Some(price), None, None) = (&listing.price, &draft.price, &draft.currency) {
-        let amount =
-            haggle_protocol::calendar::asking(price, dates).ok_or(InvalidInput::NoPrice("a booking"))?;
-        draft.price = Some(Price::new(amount, price.currency.clone()).decimal());
-    }
-    Ok(())
-}
-
-/// Terms from a draft, filling quantity and currency from `current` terms or defaults.
-fn terms(
-    draft: TermsDraft,
-    kind: ListingKind,
-    default_currency: Option<Currency>,
-    current: Option<&Terms>,
-    dates: Option<DateRange>,
-    now: Timestamp,
-) -> Result<(Terms, String), ServiceError> {
-    let mut draft = draft;
-    if kind == ListingKind::Giveaway && draft.price.take().is_some_and(|p| !is_zero(&p)) {
-        return Err(InvalidInput::PricedGiveawayOffer.into());
-    }
-    let what = if current.is_some() { "a counter" } else { "an offer" };
-    let currency = match draft.currency.or(default_currency) {
-        Some(currency) => currency,
-        // A giveaway asks nothing: its terms carry a zero amount in ISO 4217's "no currency".
-        None if kind == ListingKind::Giveaway && draft.price.is_none() => no_currency(),
-        None if draft.price.is_none() => return Err(InvalidInput::NoPriceNorCurrency(what).into()),
-        None => return Err(InvalidInput::NoCurrency.into()),
-    };
-    let amount = match (draft.price, kind) {
-        (Some(p), _) => currency.parse_amount(&p)?,
-        (None, ListingKind::Giveaway) => 0,
-        (None, _) => return Err(InvalidInput::NoPrice(what).into()),
-    };
-    let quantity =
-        if dates.is_some() { 1 } else { draft.quantity.or(current.map(|t| t.quantity)).unwrap_or(1) };
-    let lifetime =
-        lifetime("a proposal", draft.expires_in.map(Duration::from_secs), DEFAULT_PROPOSAL_LIFETIME)?;
-    let mut expires_at = now.saturating_add(lifetime);
-    if let Some(dates) = &dates {
-        expires_at = within_check_in_day(dates, expires_at, draft.expires_in.is_some(), now)?;
-    }
-    Ok((Terms { quantity, price: Price::new(amount, currency), expires_at, dates }, draft.message))
-}
-
-/// A booking's terms can be accepted until its check-in day ends (UTC), not later: the default
-/// lifetime is cut to that, and a lifetime asked for past it is refused with the longest that fits.
-fn within_check_in_day(
-    dates: &DateRange,
-    expires_at: Timestamp,
-    asked: bool,
-    now: Timestamp,
-) -> Result<Timestamp, ServiceError> {
-    let last = Timestamp::from_millis((u64::from(dates.from) + 1) * 86_400_000);
-    if expires_at <= last {
-        return Ok(expires_at);
-    }
-    if !asked {
-        return Ok(last);
-    }
-    let left = last.as_millis().saturating_sub(now.as_millis()) / 1_000;
-    let fits = match left {
-        s if s >= 86_400 => format!("{}d", s / 86_400),
-        s if s >= 3_600 => format!("{}h", s / 3_600),
-        s => format!("{}m", (s / 60).max(1)),
-    };
-    Err(InvalidInput::Dates(format!(
-        "this request would stay open after its check-in day ({}) ends (UTC): give --expires {fits} or less, or leave --expires out",
-        haggle_protocol::calendar::Date(dates.from)
-    ))
-    .into())
 }
 
 #[cfg(test)]

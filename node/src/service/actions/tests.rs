@@ -2,9 +2,10 @@
 //! exchanging objects as their nodes would.
 
 use super::*;
-use crate::api::types::{ErrorCode, ListingState, ObjectKind, Party};
+use crate::api::types::{ErrorCode, ListingState, ObjectKind, Party, TermsDraft};
 use crate::service::testing::{draft, service};
 use crate::service::{Received, Via};
+use haggle_protocol::ThreadState;
 
 fn offer_of(price: &str) -> TermsDraft {
     TermsDraft { price: Some(price.into()), ..TermsDraft::default() }

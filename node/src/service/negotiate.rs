@@ -1,0 +1,400 @@
+//! The owner's negotiation messages: offers, counters, accepts, declines and withdrawals, each
+//! checked against the thread and the listing as this node holds them, signed, stored and
+//! returned as an [`Effect`] that delivers it to the other party.
+
+use std::time::Duration;
+
+use haggle_protocol::thread::may_confirm;
+use haggle_protocol::{
+    Accept, Body, Confirm, Counter, Currency, DateRange, Decline, Listing, ListingKind, ListingStatus,
+    Object, ObjectId, Offer, Price, Reply, Terms, ThreadState, Timestamp, Withdraw,
+};
+use haggle_storage::ThreadRecord;
+
+use super::actions::{DEFAULT_PROPOSAL_LIFETIME, Effect, lifetime, no_currency};
+use super::{Conflict, Followups, InvalidInput, Service, ServiceError, bookings};
+use crate::api::types::{SentView, TermsDraft, ThreadTag};
+
+impl Service {
+    /// Makes an offer on someone else's listing.
+    pub fn offer(&self, given: &str, draft: TermsDraft) -> Result<Effect, ServiceError> {
+        let listing = self.listing(given)?;
+        let l = listing.listing().ok_or_else(|| ServiceError::not_found("listing", given))?;
+        if listing.author() == self.me() {
+            return Err(Conflict::OwnListing.into());
+        }
+        // Named by the id typed, not by the revision that closed it, which the user never saw.
+        if l.status == ListingStatus::Closed {
+            return Err(Conflict::closed(l, self.resolve(given, "listing")?).into());
+        }
+        let now = Timestamp::now();
+        if l.expires_at <= now {
+            return Err(Conflict::ListingExpired(self.resolve(given, "listing")?).into());
+        }
+        match l.kind {
+            ListingKind::Auction => {
+                return Err(
+                    InvalidInput::Auction("an auction takes bids: haggle bid LISTING --price ...").into()
+                );
+            }
+            ListingKind::Crowdfund => {
+                return Err(InvalidInput::Campaign(
+                    "a campaign takes pledges: haggle pledge LISTING --amount ...",
+                )
+                .into());
+            }
+            _ => {}
+        }
+        let default_currency = l.price.as_ref().map(|p| p.currency.clone());
+        let dates = match (l.calendar(), &draft.dates) {
+            (Some(calendar), Some(text)) => {
+                let dates = bookings::dates(text)?;
+                bookings::not_past(&dates, now)?;
+                calendar.fits(&dates).map_err(Conflict::Booking)?;
+                Some(dates)
+            }
+            (Some(_), None) => {
+                return Err(InvalidInput::Dates(
+                    format!("this listing takes bookings: say which nights, e.g. haggle book {} --from 2026-12-20 --to 2026-12-27", listing.id().fmt_short()),
+                )
+                .into());
+            }
+            (None, Some(_)) => {
+                return Err(InvalidInput::Dates(
+                    format!("this listing takes no bookings (it has no calendar of open dates): leave out the dates and make an offer, e.g. haggle offer {} --price {}", listing.id().fmt_short(), l.price.as_ref().map_or_else(|| "100".to_owned(), Price::decimal)),
+                )
+                .into());
+            }
+            (None, None) => None,
+        };
+        let mut draft = draft;
+        if let Some(dates) = dates {
+            booking_draft(&mut draft, l, &dates)?;
+        }
+        // Without a price, an offer on a digital good pays its price (and buys it at once).
+        if let (ListingKind::Digital, Some(price), None, None) =
+            (l.kind, &l.price, &draft.price, &draft.currency)
+        {
+            draft.price = Some(price.decimal());
+        }
+        let (terms, message) = terms(draft, l.kind, default_currency, None, dates, now)?;
+        // The same offer twice is a slip (a command run again), not a second offer.
+        if let Some(key) = listing.listing_key() {
+            let me = self.me();
+            let same = self.store.threads_on(&key)?.into_iter().find(|t| {
+                t.view.offerer == me
+                    && t.view.proposer == me
+                    && !t.view.state.is_final()
+                    && (t.view.terms.quantity, &t.view.terms.price, t.view.terms.dates)
+                        == (terms.quantity, &terms.price, terms.dates)
+            });
+            if let Some(t) = same {
+                return Err(Conflict::SameOffer(t.view.thread).into());
+            }
+        }
+        let body = Body::Offer(Offer { listing: listing.id(), to: listing.author(), terms, message });
+        self.negotiate(body, now)
+    }
+
+    /// Answers the other party's latest terms with new ones.
+    pub fn counter(&self, given: &str, draft: TermsDraft) -> Result<Effect, ServiceError> {
+        let thread = self.thread(given)?;
+        let head = self.their_terms(&thread, "counter")?;
+        self.still_on_offer(&thread)?;
+        let now = Timestamp::now();
+        let kind =
+            thread.listing.as_ref().and_then(|l| l.listing().map(|l| l.kind)).unwrap_or(ListingKind::Sell);
+        let current = &thread.view.terms;
+        let mut draft = draft;
+        let dates = match (&draft.dates, current.dates) {
+            (Some(text), Some(_)) => {
+                // Other nights are checked as a booking request's are, so that terms nobody
+                // could accept are never signed.
+                let dates = bookings::dates(text)?;
+                bookings::not_past(&dates, now)?;
+                self.calendar_takes(&thread, &dates, true)?;
+                Some(dates)
+            }
+            (Some(_), None) => {
+                return Err(
+                    InvalidInput::Dates("this thread is not a booking: leave out the dates".into()).into()
+                );
+            }
+            (None, dates) => dates,
+        };
+        if let Some(dates) = dates {
+            // New nights without a price ask what they cost at the listing's price now.
+            let key = thread.listing.as_ref().and_then(Object::listing_key);
+            let current = match key {
+                Some(key) if draft.dates.is_some() => self.store.listing(&key)?,
+                _ => None,
+            };
+            match current.as_ref().and_then(Object::listing) {
+                Some(l) => booking_draft(&mut draft, l, &dates)?,
+                None => whole_booking(&draft)?,
+            }
+        }
+        let (terms, message) =
+            terms(draft, kind, Some(current.price.currency.clone()), Some(current), dates, now)?;
+        // The other party's counter may not ask for more than the listing offers (the listing's
+        // author has the stricter check of what is left, when the message is stored).
+        if let Some(key) = thread.listing.as_ref().and_then(Object::listing_key)
+            && key.author != self.me()
+            && let Some(l) = self.store.listing(&key)?.as_ref().and_then(|o| o.listing().cloned())
+            && terms.dates.is_none()
+            && terms.quantity > l.quantity
+        {
+            let per_deal = l.deals_leave_quantity();
+            return Err(InvalidInput::OverListing { asked: terms.quantity, max: l.quantity, per_deal }.into());
+        }
+        // The same terms again carry nothing new, unless a note (a pickup time, say).
+        if message.is_empty()
+            && (terms.quantity, &terms.price, terms.dates)
+                == (current.quantity, &current.price, current.dates)
+        {
+            return Err(InvalidInput::SameTerms(thread.view.thread.fmt_short()).into());
+        }
+        let body = Body::Counter(Counter { reply: self.reply_to(&thread, head), terms, message });
+        self.negotiate(body, now)
+    }
+
+    /// Accepts the other party's latest terms.
+    pub fn accept(&self, given: &str) -> Result<Effect, ServiceError> {
+        let thread = self.thread(given)?;
+        let head = self.their_terms(&thread, "accept")?;
+        self.check_public_offer_answer(&thread, true)?;
+        if let Some(dates) = thread.view.terms.dates {
+            bookings::not_past(&dates, Timestamp::now())?;
+            self.calendar_takes(&thread, &dates, false)?;
+        }
+        self.still_on_offer(&thread)?;
+        self.negotiate(Body::Accept(Accept { reply: self.reply_to(&thread, head) }), Timestamp::now())
+    }
+
+    /// The listing's calendar, as it stands now, takes `dates` (proposed by this node now, when
+    /// `proposing`, or accepted): a request made before the owner changed the open dates or the
+    /// stay limits is not accepted against them, and a guest's counter asks only for nights the
+    /// calendar offers. Dates the owner offers (a counter for a special stay), now or earlier
+    /// in the thread, are the owner's choice.
+    fn calendar_takes(
+        &self,
+        thread: &ThreadRecord,
+        dates: &DateRange,
+        proposing: bool,
+    ) -> Result<(), ServiceError> {
+        let me = self.me();
+        let Some(key) = thread.listing.as_ref().and_then(Object::listing_key) else { return Ok(()) };
+        // The owner's own proposals, and a guest's accept of them, are checked by the store
+        // (nights booked or promised) when the owner's node signs.
+        if (proposing && key.author == me) || (!proposing && key.author != me) {
+            return Ok(());
+        }
+        let current = self.store.listing(&key)?;
+        let Some(calendar) = current.as_ref().and_then(|c| c.listing()).and_then(|l| l.calendar()) else {
+            return Ok(());
+        };
+        match bookings::refusal(calendar, thread, &key.author, dates) {
+            Some(e) => Err(Conflict::Booking(e).into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Refuses the other party's latest terms, ending the thread.
+    pub fn decline(&self, given: &str, message: String) -> Result<Effect, ServiceError> {
+        let thread = self.thread(given)?;
+        let head = self.their_terms(&thread, "decline")?;
+        self.check_public_offer_answer(&thread, false)?;
+        let body = Body::Decline(Decline { reply: self.reply_to(&thread, head), message });
+        self.negotiate(body, Timestamp::now())
+    }
+
+    /// Takes back the owner's own latest terms, ending the thread.
+    pub fn withdraw(&self, given: &str, message: String) -> Result<Effect, ServiceError> {
+        let thread = self.thread(given)?;
+        self.open(&thread)?;
+        if thread.view.proposer != self.me() {
+            return Err(Conflict::TheirTerms.into());
+        }
+        // Awaiting this node's Confirm (it did not confirm: the terms had expired or the quantity
+        // was gone), the terms can still be taken back: a Withdraw beats an unconfirmed Accept.
+        let body =
+            Body::Withdraw(Withdraw { reply: self.reply_to(&thread, thread.view.terms_message()), message });
+        self.negotiate(body, Timestamp::now())
+    }
+
+    /// The view of what an action stored: the message and its thread, for negotiation actions.
+    pub fn effect_sent(&self, effect: &Effect) -> Result<SentView, ServiceError> {
+        let id = effect.object.id();
+        let thread = self.thread_view(&id.to_hex())?;
+        Ok(SentView { view_type: ThreadTag::Thread, id, kind: effect.object.kind(), thread })
+    }
+
+    fn open(&self, thread: &ThreadRecord) -> Result<(), ServiceError> {
+        let me = self.me();
+        if thread.view.offerer != me && thread.view.listing_author != me {
+            return Err(ServiceError::NotYours { what: "thread", id: thread.view.thread });
+        }
+        if thread.view.state.is_final() {
+            return Err(Conflict::ThreadEnded { thread: thread.view.thread, state: thread.view.state }.into());
+        }
+        Ok(())
+    }
+
+    /// The terms message of an open thread whose terms the other party proposed.
+    fn their_terms(&self, thread: &ThreadRecord, action: &'static str) -> Result<ObjectId, ServiceError> {
+        self.open(thread)?;
+        if thread.view.proposer == self.me() {
+            if let Some(why) = super::views::nights_unavailable(&self.store, thread)? {
+                return Err(Conflict::OwnNightsGone { thread: thread.view.thread, why }.into());
+            }
+            return Err(Conflict::OwnTerms { action }.into());
+        }
+        if thread.view.state == ThreadState::Confirming {
+            return Err(Conflict::AwaitingConfirmation(thread.view.thread).into());
+        }
+        Ok(thread.view.terms_message())
+    }
+
+    /// Confirms the Accept that put `thread` in the confirming state, if this node proposed the
+    /// accepted terms and they still stand now (not withdrawn, not expired by this node's clock,
+    /// within the listing's quantity, the listing still on offer). Run when an Accept arrives
+    /// (and at start, for one a crash left unconfirmed). Returns whether it confirmed.
+    pub(super) fn confirm_if_due(
+        &self,
+        thread: ObjectId,
+        then: &mut Followups,
+    ) -> Result<bool, ServiceError> {
+        // One Confirm per Accept, even when the Accept arrives twice at once (directly and by mail).
+        let deal = {
+            let _revising = self.revising();
+            let Some(record) = self.store.thread(&thread)? else { return Ok(false) };
+            let now = Timestamp::now();
+            if !may_confirm(&record.view, &self.me(), now) || !self.may_confirm_public_offer(&record)? {
+                return Ok(false);
+            }
+            if record.view.listing_author == self.me() {
+                self.still_on_offer(&record)?;
+            }
+            let reply = self.reply_to(&record, record.view.head());
+            let to = reply.to;
+            let object = self.sign(Body::Confirm(Confirm { reply }), now)?;
+            let deal = self.ingest_own(&object)?;
+            then.deliver.push(to);
+            deal
+        };
+        if let Some(deal) = deal {
+            self.after_deal(deal, then)?;
+        }
+        Ok(true)
+    }
+
+    fn reply_to(&self, thread: &ThreadRecord, prev: ObjectId) -> Reply {
+        let me = self.me();
+        let to = if thread.view.offerer == me { thread.view.listing_author } else { thread.view.offerer };
+        Reply { thread: thread.view.thread, prev, to }
+    }
+
+    fn negotiate(&self, body: Body, now: Timestamp) -> Result<Effect, ServiceError> {
+        let to = body.recipient();
+        let object = self.sign(body, now)?;
+        let deal = self.ingest_own(&object)?;
+        let mut then = Followups { deliver: to.into_iter().collect(), ..Followups::default() };
+        if let Some(deal) = deal {
+            self.after_deal(deal, &mut then)?;
+        }
+        Ok(Effect { object, then })
+    }
+}
+
+/// Whether an amount as written is zero (`0`, `0.00`), whatever the currency.
+fn is_zero(amount: &str) -> bool {
+    let amount = amount.trim();
+    amount.bytes().any(|b| b == b'0') && amount.bytes().all(|b| b == b'0' || b == b'.')
+}
+
+/// A booking is for the whole place or thing: one, whatever the nights.
+fn whole_booking(draft: &TermsDraft) -> Result<(), ServiceError> {
+    if draft.quantity.is_some_and(|q| q != 1) {
+        return Err(
+            InvalidInput::Dates("a booking is for the whole place or thing: leave out --qty".into()).into()
+        );
+    }
+    Ok(())
+}
+
+/// [`whole_booking`]; and without a price, a booking offers what the nights cost at the
+/// listing's price.
+fn booking_draft(draft: &mut TermsDraft, listing: &Listing, dates: &DateRange) -> Result<(), ServiceError> {
+    whole_booking(draft)?;
+    if let (Some(price), None, None) = (&listing.price, &draft.price, &draft.currency) {
+        let amount =
+            haggle_protocol::calendar::asking(price, dates).ok_or(InvalidInput::NoPrice("a booking"))?;
+        draft.price = Some(Price::new(amount, price.currency.clone()).decimal());
+    }
+    Ok(())
+}
+
+/// Terms from a draft, filling quantity and currency from `current` terms or defaults.
+fn terms(
+    draft: TermsDraft,
+    kind: ListingKind,
+    default_currency: Option<Currency>,
+    current: Option<&Terms>,
+    dates: Option<DateRange>,
+    now: Timestamp,
+) -> Result<(Terms, String), ServiceError> {
+    let mut draft = draft;
+    if kind == ListingKind::Giveaway && draft.price.take().is_some_and(|p| !is_zero(&p)) {
+        return Err(InvalidInput::PricedGiveawayOffer.into());
+    }
+    let what = if current.is_some() { "a counter" } else { "an offer" };
+    let currency = match draft.currency.or(default_currency) {
+        Some(currency) => currency,
+        // A giveaway asks nothing: its terms carry a zero amount in ISO 4217's "no currency".
+        None if kind == ListingKind::Giveaway && draft.price.is_none() => no_currency(),
+        None if draft.price.is_none() => return Err(InvalidInput::NoPriceNorCurrency(what).into()),
+        None => return Err(InvalidInput::NoCurrency.into()),
+    };
+    let amount = match (draft.price, kind) {
+        (Some(p), _) => currency.parse_amount(&p)?,
+        (None, ListingKind::Giveaway) => 0,
+        (None, _) => return Err(InvalidInput::NoPrice(what).into()),
+    };
+    let quantity =
+        if dates.is_some() { 1 } else { draft.quantity.or(current.map(|t| t.quantity)).unwrap_or(1) };
+    let lifetime =
+        lifetime("a proposal", draft.expires_in.map(Duration::from_secs), DEFAULT_PROPOSAL_LIFETIME)?;
+    let mut expires_at = now.saturating_add(lifetime);
+    if let Some(dates) = &dates {
+        expires_at = within_check_in_day(dates, expires_at, draft.expires_in.is_some(), now)?;
+    }
+    Ok((Terms { quantity, price: Price::new(amount, currency), expires_at, dates }, draft.message))
+}
+
+/// A booking's terms can be accepted until its check-in day ends (UTC), not later: the default
+/// lifetime is cut to that, and a lifetime asked for past it is refused with the longest that fits.
+fn within_check_in_day(
+    dates: &DateRange,
+    expires_at: Timestamp,
+    asked: bool,
+    now: Timestamp,
+) -> Result<Timestamp, ServiceError> {
+    let last = Timestamp::from_millis((u64::from(dates.from) + 1) * 86_400_000);
+    if expires_at <= last {
+        return Ok(expires_at);
+    }
+    if !asked {
+        return Ok(last);
+    }
+    let left = last.as_millis().saturating_sub(now.as_millis()) / 1_000;
+    let fits = match left {
+        s if s >= 86_400 => format!("{}d", s / 86_400),
+        s if s >= 3_600 => format!("{}h", s / 3_600),
+        s => format!("{}m", (s / 60).max(1)),
+    };
+    Err(InvalidInput::Dates(format!(
+        "this request would stay open after its check-in day ({}) ends (UTC): give --expires {fits} or less, or leave --expires out",
+        haggle_protocol::calendar::Date(dates.from)
+    ))
+    .into())
+}
