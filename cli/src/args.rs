@@ -606,7 +606,8 @@ pub struct SearchFilters {
     #[arg(long)]
     pub near: Option<String>,
     /// Only sellers with at least N good deals that count: positive ratings, each weighted by
-    /// the rater's standing (with --trusted, positive ratings by raters in your web of trust).
+    /// the rater's standing shared among everyone it rated (with --trusted, positive ratings by
+    /// raters in your web of trust).
     #[arg(long, value_name = "N", value_parser = min_deals, allow_negative_numbers = true)]
     pub min_deals: Option<u32>,
     /// Only sellers your web of trust vouches for: you, keys you trust, or sellers rated

@@ -9,16 +9,24 @@
 //!   its owner trusts explicitly, and every counterparty the owner rated positive; each has
 //!   standing 1. Everyone else's standing is what flows to them along positive ratings: an
 //!   author passes on [`DAMPING`] times its own standing, split evenly among the identities it
-//!   rated positive, and no standing exceeds 1 (iterated to a fixed point). A counterparty's
-//!   feedback then weighs as much as its standing. The flow is conserved, so a group of keys
-//!   that only rate each other holds no more standing than flows in through the real deals it
-//!   made with people who have some: with no such deal, none at all; with one, at most
-//!   `DAMPING / (1 - DAMPING)` = 1 in total, however many keys it creates. A seller is *trusted*
-//!   when its weighted positive feedback minus its weighted negative feedback reaches
-//!   [`TRUSTED_SCORE`] (one fully trusted counterparty's positive rating), which a group of
-//!   keys behind one real deal cannot reach.
+//!   rated positive, and no standing exceeds 1 (iterated to a fixed point). The flow is
+//!   conserved, so a group of keys that only rate each other holds no more standing than flows
+//!   in through the real deals it made with people who have some: with no such deal, none at
+//!   all; with one, at most `DAMPING / (1 - DAMPING)` = 1 in total, however many keys it
+//!   creates. A rater's standing is also what its ratings weigh *together*: each weighs its
+//!   standing divided by the number of identities it rated, so a key the owner rated positive
+//!   (standing 1) that rates three fresh keys of its own gives each a third, not a whole. The
+//!   owner's own ratings and those of the keys it trusts by name weigh 1 each: they are the
+//!   owner's own judgement. A seller is *trusted* when its weighted positive feedback minus its
+//!   weighted negative feedback reaches [`TRUSTED_SCORE`] (a positive rating by the owner, say),
+//!   which a group of keys behind one real deal reaches for at most one of its keys. The
+//!   owner's own key is never marked trusted: its raters weigh what the owner's ratings gave them.
 //! - **Web of trust** (`--trusted`): only counterparties within `hops` deals of the anchors
-//!   count (people the owner traded with, people they traded with, ...), each fully.
+//!   count (people the owner traded with, people they traded with, ...). A rater every way to
+//!   which leads through the subject does not count for the subject (a seller cannot bring in
+//!   raters of its own), and raters every way to which leads through one identity (all the keys
+//!   one counterparty vouched for, say) count as one between them for each subject, so one real
+//!   deal brings in at most one unit of rating however many keys stand behind it.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -124,6 +132,8 @@ impl Reputation {
 #[derive(Debug, Default)]
 pub struct TrustGraph {
     standing: HashMap<PublicKey, f64>,
+    /// What each rating of an identity with standing weighs (see the module docs).
+    weight: HashMap<PublicKey, f64>,
     hops: HashMap<PublicKey, u32>,
     reputations: HashMap<PublicKey, Reputation>,
 }
@@ -156,9 +166,11 @@ impl TrustGraph {
             }
         }
         let standing = standing(&latest, &anchored);
+        let weight = rating_weights(&latest, &standing, anchors);
         let counterparties: Vec<PublicKey> =
             counterparties.iter().copied().filter(|c| !rated_by_owner(c, Rating::Negative)).collect();
-        let (hops, parents) = distances(&latest, anchors, &counterparties, max_hops);
+        let (hops, parents, order) = distances(&latest, anchors, &counterparties, max_hops);
+        let dominators = dominators(&hops, &parents, &order);
         let mut spans: HashMap<PublicKey, DealSpan> = HashMap::new();
         for e in edges {
             // A deal is not made after it was rated: the rater's clock bounds the deal's date.
@@ -171,16 +183,27 @@ impl TrustGraph {
                 }
             }
         }
-        let mut graph = TrustGraph { standing, hops, reputations: HashMap::new() };
+        let mut graph = TrustGraph { standing, weight, hops, reputations: HashMap::new() };
+        // Within the web of trust, and not reached only through the subject itself (an identity
+        // cannot bring in raters of its own); each counts as a share of its group (the raters
+        // every way to which leads through one identity count as one for each subject).
+        let counted = |author: &PublicKey, subject: &PublicKey| {
+            graph.hops(author).is_some() && !dominated_by(&dominators, author, subject)
+        };
+        let mut group_sizes: HashMap<(PublicKey, PublicKey), u32> = HashMap::new();
+        for (author, subject) in latest.keys() {
+            if counted(author, subject) {
+                *group_sizes.entry((*subject, group(&dominators, &graph.hops, author))).or_default() += 1;
+            }
+        }
         let mut counts: HashMap<PublicKey, (Counts, Counts, Counts)> = HashMap::new();
         for ((author, subject), (rating, _)) in &latest {
             let (raw, weighted, web) = counts.entry(*subject).or_default();
             raw.add(*rating, 1.0);
-            weighted.add(*rating, graph.standing(author));
-            // Within the web of trust, and not reached through the subject itself (an
-            // identity cannot bring in raters of its own).
-            if graph.hops(author).is_some() && !on_path(&parents, author, subject) {
-                web.add(*rating, 1.0);
+            weighted.add(*rating, graph.weight(author));
+            if counted(author, subject) {
+                let size = group_sizes.get(&(*subject, group(&dominators, &graph.hops, author))).copied();
+                web.add(*rating, 1.0 / f64::from(size.unwrap_or(1).max(1)));
             }
         }
         for (subject, (raw, weighted, web_of_trust)) in counts {
@@ -196,7 +219,7 @@ impl TrustGraph {
                     last_deal: span.and_then(|s| s.last),
                     standing: graph.standing(&subject),
                     hops: graph.hops(&subject),
-                    trusted: weighted.positive - weighted.negative >= TRUSTED_SCORE,
+                    trusted: owner != Some(subject) && weighted.positive - weighted.negative >= TRUSTED_SCORE,
                 },
             );
         }
@@ -206,6 +229,12 @@ impl TrustGraph {
     /// `key`'s standing, 0 to 1.
     pub fn standing(&self, key: &PublicKey) -> f64 {
         self.standing.get(key).copied().unwrap_or(0.0)
+    }
+
+    /// What one rating by `author` weighs in the weighted view, 0 to 1: its standing, shared
+    /// among everyone it rated (1 for the owner and the keys it trusts by name).
+    pub fn weight(&self, author: &PublicKey) -> f64 {
+        self.weight.get(author).copied().unwrap_or(0.0)
     }
 
     /// `key`'s distance in deals from the anchors, if within the web of trust.
@@ -282,16 +311,39 @@ fn standing(latest: &Latest, anchored: &HashSet<PublicKey>) -> HashMap<PublicKey
     standing
 }
 
+/// What one rating by each identity with standing weighs: its standing divided by the number
+/// of identities it rated (its latest rating of each), so that all its ratings together weigh no
+/// more than its standing; the anchors named (the owner and the keys it trusts) weigh 1 each.
+fn rating_weights(
+    latest: &Latest,
+    standing: &HashMap<PublicKey, f64>,
+    anchors: &[PublicKey],
+) -> HashMap<PublicKey, f64> {
+    let mut rated: HashMap<PublicKey, u32> = HashMap::new();
+    for (author, _) in latest.keys() {
+        if standing.get(author).is_some_and(|w| *w > 0.0) {
+            *rated.entry(*author).or_default() += 1;
+        }
+    }
+    rated
+        .into_iter()
+        .map(|(author, n)| {
+            let w = if anchors.contains(&author) { 1.0 } else { standing[&author] / f64::from(n.max(1)) };
+            (author, w)
+        })
+        .collect()
+}
+
+/// Each identity within the web of trust, the identities it was reached through one hop
+/// earlier, and the order they were reached in (by distance).
+type Reached = (HashMap<PublicKey, u32>, HashMap<PublicKey, Vec<PublicKey>>, Vec<PublicKey>);
+
 /// Distances from the anchors, up to `max_hops`: the owner's counterparties (unless the owner
 /// rated them negative) are one deal away, and trust extends only along positive ratings by
 /// identities already reached (someone I traded with vouches for someone they traded with).
-/// Returns each identity's distance and the identity it was reached through.
-fn distances(
-    latest: &Latest,
-    anchors: &[PublicKey],
-    counterparties: &[PublicKey],
-    max_hops: u32,
-) -> (HashMap<PublicKey, u32>, HashMap<PublicKey, PublicKey>) {
+/// Returns each identity's distance, every identity one step nearer that vouches for it (the
+/// owner for its counterparties), and the order they were reached in.
+fn distances(latest: &Latest, anchors: &[PublicKey], counterparties: &[PublicKey], max_hops: u32) -> Reached {
     let mut vouches: HashMap<PublicKey, Vec<PublicKey>> = HashMap::new();
     for ((author, subject), (rating, _)) in latest {
         if *rating == Rating::Positive {
@@ -299,15 +351,15 @@ fn distances(
         }
     }
     let mut hops: HashMap<PublicKey, u32> = anchors.iter().map(|k| (*k, 0)).collect();
-    let mut parents: HashMap<PublicKey, PublicKey> = HashMap::new();
+    let mut parents: HashMap<PublicKey, Vec<PublicKey>> = HashMap::new();
+    let mut order: Vec<PublicKey> = Vec::new();
     let mut queue: VecDeque<PublicKey> = anchors.iter().copied().collect();
     if max_hops >= 1 {
         for c in counterparties {
             if !hops.contains_key(c) {
                 hops.insert(*c, 1);
-                if let Some(owner) = anchors.first() {
-                    parents.insert(*c, *owner);
-                }
+                parents.insert(*c, anchors.first().copied().into_iter().collect());
+                order.push(*c);
                 queue.push_back(*c);
             }
         }
@@ -318,28 +370,97 @@ fn distances(
             continue;
         }
         for n in vouches.get(&k).into_iter().flatten() {
-            if !hops.contains_key(n) {
-                hops.insert(*n, h + 1);
-                parents.insert(*n, k);
-                queue.push_back(*n);
+            match hops.get(n) {
+                None => {
+                    hops.insert(*n, h + 1);
+                    parents.insert(*n, vec![k]);
+                    order.push(*n);
+                    queue.push_back(*n);
+                }
+                Some(&at) if at == h + 1 => parents.entry(*n).or_default().push(k),
+                Some(_) => {}
             }
         }
     }
-    (hops, parents)
+    (hops, parents, order)
 }
 
-/// Whether `through` is on the path by which `key` was reached.
-fn on_path(parents: &HashMap<PublicKey, PublicKey>, key: &PublicKey, through: &PublicKey) -> bool {
-    let mut at = parents.get(key);
-    // Paths are at most `max_hops` long; the bound only guards against a malformed map.
+/// Each reached identity's nearest *dominator*: the identity every way from the anchors to it
+/// passes through (none when the ways meet only at the anchors, or start at different ones).
+/// The ways are the shortest ones the search found, so the result does not depend on the order
+/// in which identities were met.
+fn dominators(
+    hops: &HashMap<PublicKey, u32>,
+    parents: &HashMap<PublicKey, Vec<PublicKey>>,
+    order: &[PublicKey],
+) -> HashMap<PublicKey, PublicKey> {
+    let mut idom: HashMap<PublicKey, PublicKey> = HashMap::new();
+    // Depth in the dominator tree: an anchor, or an identity with no dominator, is a root.
+    let mut depth: HashMap<PublicKey, u32> =
+        hops.iter().filter(|(_, h)| **h == 0).map(|(k, _)| (*k, 0)).collect();
+    for v in order {
+        let mut ways = parents.get(v).into_iter().flatten();
+        let mut common = ways.next().copied();
+        for p in ways {
+            common = common.and_then(|c| meet(&idom, &depth, c, *p));
+        }
+        match common {
+            Some(d) => {
+                depth.insert(*v, depth.get(&d).copied().unwrap_or(0) + 1);
+                idom.insert(*v, d);
+            }
+            None => {
+                depth.insert(*v, 0);
+            }
+        }
+    }
+    idom
+}
+
+/// The nearest identity that dominates both `a` and `b` (each itself included), if any.
+fn meet(
+    idom: &HashMap<PublicKey, PublicKey>,
+    depth: &HashMap<PublicKey, u32>,
+    mut a: PublicKey,
+    mut b: PublicKey,
+) -> Option<PublicKey> {
+    let d = |k: &PublicKey| depth.get(k).copied().unwrap_or(0);
+    // Each step moves one side up the tree, whose depth is at most the hops searched.
+    while a != b {
+        if d(&a) >= d(&b) {
+            a = *idom.get(&a)?;
+        } else {
+            b = *idom.get(&b)?;
+        }
+    }
+    Some(a)
+}
+
+/// Whether every way to `key` leads through `through`.
+fn dominated_by(idom: &HashMap<PublicKey, PublicKey>, key: &PublicKey, through: &PublicKey) -> bool {
+    let mut at = idom.get(key);
+    // Chains are at most `max_hops` long; the bound only guards against a malformed map.
     for _ in 0..64 {
         match at {
             Some(p) if p == through => return true,
-            Some(p) => at = parents.get(p),
+            Some(p) => at = idom.get(p),
             None => return false,
         }
     }
     false
+}
+
+/// The group `key` counts in within the web of trust: the identity nearest the anchors, not
+/// an anchor, that every way to `key` leads through (`key` itself when none does).
+fn group(idom: &HashMap<PublicKey, PublicKey>, hops: &HashMap<PublicKey, u32>, key: &PublicKey) -> PublicKey {
+    let mut g = *key;
+    for _ in 0..64 {
+        match idom.get(&g) {
+            Some(p) if hops.get(p).is_some_and(|h| *h > 0) => g = *p,
+            _ => break,
+        }
+    }
+    g
 }
 
 /// A graph and what it was built from, so it is rebuilt only when one of them changes.
@@ -527,7 +648,7 @@ mod tests {
         let from_sybils: f64 = about(&m.edges, &m.target)
             .iter()
             .filter(|e| m.sybils.contains(&e.author))
-            .map(|e| graph.standing(&e.author))
+            .map(|e| graph.weight(&e.author))
             .sum();
         assert!(from_sybils < TRUSTED_SCORE, "999 keys added {from_sybils}");
         // Three real deals with honest strangers weigh about what three real deals should.
@@ -612,5 +733,96 @@ mod tests {
         assert_eq!(r.deals, 2);
         assert!(!r.trusted);
         assert_eq!(graph.standing(&s), 0.0, "a negative rating vouches for nothing");
+    }
+
+    /// Someone I traded with (and rated positive) runs three more keys: it sells to each of
+    /// them, they all rate positive, and the three buy from an honest seller I rated positive
+    /// and rate it negative.
+    fn an_insider_with_three_keys() -> (Vec<Edge>, PublicKey, PublicKey, [PublicKey; 3], PublicKey) {
+        let (me, insider, seller, friend) = (ident(0), ident(1), ident(2), ident(3));
+        let keys = [ident(10), ident(11), ident(12)];
+        let mut edges = Vec::new();
+        trade(&mut edges, me, insider, Rating::Positive);
+        trade(&mut edges, me, seller, Rating::Positive);
+        trade(&mut edges, friend, seller, Rating::Positive);
+        for k in keys {
+            trade(&mut edges, insider, k, Rating::Positive);
+            trade(&mut edges, k, seller, Rating::Negative);
+        }
+        (edges, me, insider, keys, seller)
+    }
+
+    #[test]
+    fn one_real_deal_makes_at_most_one_key_of_a_group_trusted() {
+        let (edges, me, insider, keys, _) = an_insider_with_three_keys();
+        let graph = TrustGraph::build(&edges, &[me], &[insider], 2);
+        assert!(graph.reputation(&insider).trusted, "I rated the insider positive myself");
+        for k in keys {
+            let r = graph.reputation(&k);
+            assert!(!r.trusted, "a key the insider vouched for weighs a share: {:?}", r.weighted);
+            assert!(r.weighted.positive < 0.5, "{:?}", r.weighted);
+        }
+        // Its four ratings (three keys, and me) weigh its standing between them.
+        assert!((graph.weight(&insider) - 0.25).abs() < 1e-9, "{}", graph.weight(&insider));
+        assert_eq!(graph.weight(&me), 1.0, "my own ratings weigh fully, however many");
+    }
+
+    #[test]
+    fn the_keys_one_counterparty_vouched_for_count_once_in_the_web_of_trust() {
+        let (edges, me, insider, _, seller) = an_insider_with_three_keys();
+        let graph = TrustGraph::build(&edges, &[me], &[insider, seller], 2);
+        let r = graph.reputation(&seller);
+        assert_eq!(r.raw.negative, 3.0);
+        // Three keys reached only through the insider are one voice; mine is another.
+        assert!((r.web_of_trust.negative - 1.0).abs() < 1e-9, "{:?}", r.web_of_trust);
+        assert_eq!(
+            r.web_of_trust.positive, 1.0,
+            "my own rating (the friend is 2 steps away through the seller)"
+        );
+        assert!(!r.in_web_of_trust(), "one voice for, one against");
+        // One more counterparty of mine who vouches for the friend brings the friend's rating in.
+        let mut edges = edges;
+        let other = ident(4);
+        trade(&mut edges, me, other, Rating::Positive);
+        trade(&mut edges, other, ident(3), Rating::Positive);
+        let graph = TrustGraph::build(&edges, &[me], &[insider, seller, other], 2);
+        let r = graph.reputation(&seller);
+        assert_eq!(r.web_of_trust.positive, 2.0, "{:?}", r.web_of_trust);
+        assert!(r.in_web_of_trust());
+    }
+
+    #[test]
+    fn a_rater_reached_also_through_someone_else_counts_whatever_the_keys_sort_order() {
+        // The rater is vouched for by the seller and by another counterparty of mine; which
+        // of the two sorts first must not matter.
+        for (seller_n, other_n) in [(1, 2), (2, 1)] {
+            let (me, seller, other, rater) = (ident(0), ident(seller_n), ident(other_n), ident(7));
+            let mut edges = Vec::new();
+            trade(&mut edges, me, seller, Rating::Positive);
+            trade(&mut edges, me, other, Rating::Positive);
+            trade(&mut edges, seller, rater, Rating::Positive);
+            trade(&mut edges, other, rater, Rating::Positive);
+            for counterparties in [[seller, other], [other, seller]] {
+                let graph = TrustGraph::build(&edges, &[me], &counterparties, 2);
+                // Me and the rater (the other counterparty's rating is of the rater, not the seller).
+                assert_eq!(graph.reputation(&seller).web_of_trust.positive, 2.0);
+            }
+            // Reached through the seller alone, the rater does not count for it.
+            let graph = TrustGraph::build(&edges[..6], &[me], &[seller, other], 2);
+            assert_eq!(graph.reputation(&seller).web_of_trust.positive, 1.0);
+        }
+    }
+
+    #[test]
+    fn my_own_key_is_never_marked_trusted_on_my_node() {
+        let (me, a, b) = (ident(0), ident(1), ident(2));
+        let mut edges = Vec::new();
+        trade(&mut edges, me, a, Rating::Positive);
+        trade(&mut edges, me, b, Rating::Positive);
+        let graph = TrustGraph::build(&edges, &[me], &[a, b], 2);
+        let mine = graph.reputation(&me);
+        assert!(mine.weighted.positive > 0.0);
+        assert!(!mine.trusted, "{:?}", mine.weighted);
+        assert!(graph.reputation(&a).trusted);
     }
 }

@@ -137,7 +137,10 @@ pub fn print(r: &ReputationView) {
         "  raw          {}  (distinct counterparties; anyone with many keys can fake these)",
         count(&r.raw)
     );
-    outln!("  weighted     {}  (each by the rater's standing, 0 to 1)", count(&r.weighted));
+    outln!(
+        "  weighted     {}  (each by its rater's standing, shared among everyone it rated)",
+        count(&r.weighted)
+    );
     if r.mine {
         // Every rater of yours is reached through you, and an identity brings in no raters of
         // its own: your own web of trust counts nothing for you. Others' webs are theirs.
@@ -192,7 +195,7 @@ pub fn print_feedback(f: &FeedbackView) {
         outln!("  note      superseded: a later rating by the same author counts instead");
     } else {
         outln!(
-            "  weight    {:.2} (the author's standing; haggle reputation {} for the whole picture)",
+            "  weight    {:.2} (the author's standing, shared among everyone it rated; haggle reputation {} for the whole picture)",
             f.weight,
             f.subject
         );

@@ -86,18 +86,20 @@ impl Service {
             if let Some(object) = self.store.feedback_on(&deal.id(), &party)?
                 && let Body::Feedback(f) = object.body()
             {
+                let subject = if party == deal.seller() { deal.buyer() } else { deal.seller() };
+                let superseded = self.superseded(&object, &subject)?;
                 out.push(FeedbackView {
                     id: object.id(),
                     deal: deal.id(),
                     author: party,
-                    subject: if party == deal.seller() { deal.buyer() } else { deal.seller() },
+                    subject,
                     rating: f.rating.name().to_owned(),
                     text: f.text.clone(),
                     made_at: deal.made_at().as_millis(),
-                    weight: graph.standing(&party),
+                    weight: if superseded { 0.0 } else { graph.weight(&party) },
                     mine: party == self.me(),
                     rated_at: object.created_at().as_millis(),
-                    superseded: false,
+                    superseded,
                 });
             }
         }
@@ -170,7 +172,7 @@ impl Service {
             rating: e.rating.name().to_owned(),
             text,
             made_at: e.made_at.as_millis(),
-            weight: if superseded { 0.0 } else { graph.standing(&e.author) },
+            weight: if superseded { 0.0 } else { graph.weight(&e.author) },
             mine: e.author == self.me(),
             rated_at: e.rated_at.as_millis(),
             superseded,
@@ -186,13 +188,7 @@ impl Service {
         let corrupt = || haggle_storage::StoreError::Corrupt { what: "stored feedback" };
         let proof = f.proof_unverified().ok_or_else(corrupt)?;
         let subject = proof.other(&object.author()).ok_or_else(corrupt)?;
-        let about = self.store.feedback_about(&subject)?;
-        let latest = about
-            .iter()
-            .filter(|e| e.author == object.author())
-            .max_by_key(|e| (e.rated_at, e.feedback))
-            .map(|e| e.feedback);
-        let superseded = latest.is_some_and(|id| id != object.id());
+        let superseded = self.superseded(object, &subject)?;
         let graph = self.trust_graph()?;
         Ok(FeedbackView {
             id: object.id(),
@@ -202,11 +198,27 @@ impl Service {
             rating: f.rating.name().to_owned(),
             text: f.text.clone(),
             made_at: proof.made_at.as_millis(),
-            weight: if superseded { 0.0 } else { graph.standing(&object.author()) },
+            weight: if superseded { 0.0 } else { graph.weight(&object.author()) },
             mine: object.author() == self.me(),
             rated_at: object.created_at().as_millis(),
             superseded,
         })
+    }
+
+    /// Whether a later rating of `subject` by the same author replaced `feedback`.
+    fn superseded(
+        &self,
+        feedback: &haggle_protocol::Object,
+        subject: &PublicKey,
+    ) -> Result<bool, ServiceError> {
+        let latest = self
+            .store
+            .feedback_about(subject)?
+            .into_iter()
+            .filter(|e| e.author == feedback.author())
+            .max_by_key(|e| (e.rated_at, e.feedback))
+            .map(|e| e.feedback);
+        Ok(latest.is_some_and(|id| id != feedback.id()))
     }
 
     /// The reputation graph, anchored at the owner, the keys it trusts and its counterparties.

@@ -144,10 +144,10 @@ pub struct ReputationBrief {
     pub negative: u32,
     /// Deals counted by the counterparties' standing (0 to 1 each), whatever their rating.
     pub weighted_deals: f64,
-    /// Positive ratings, each weighted by the rater's standing.
+    /// Positive ratings, each weighted by the rater's standing shared among everyone it rated.
     #[serde(default)]
     pub weighted_positive: f64,
-    /// Negative ratings, each weighted by the rater's standing.
+    /// Negative ratings, each weighted by the rater's standing shared among everyone it rated.
     #[serde(default)]
     pub weighted_negative: f64,
     /// Whether the web of trust vouches for it (what `--trusted` keeps): it is this node's
@@ -190,10 +190,10 @@ pub struct ReputationView {
     pub in_web_of_trust: bool,
     /// Ratings from distinct counterparties, unweighted: anyone with many keys can fake these.
     pub raw: RatingCounts,
-    /// The same, each weighted by the counterparty's standing (0 to 1).
+    /// The same, each weighted by the counterparty's standing shared among everyone it rated.
     pub weighted: RatingCounts,
     /// Ratings from counterparties within `hops_limit` deals of this node's owner (and the keys
-    /// it trusts), each counted fully.
+    /// it trusts); raters reached only through one identity share one unit.
     pub web_of_trust: RatingCounts,
     /// How far the web of trust reaches, in deals.
     pub hops_limit: u32,
@@ -236,7 +236,8 @@ pub struct FeedbackView {
     pub text: String,
     /// When the deal was made (unix ms).
     pub made_at: u64,
-    /// The author's standing, 0 to 1 (how much the rating weighs); 0 when superseded.
+    /// How much the rating weighs, 0 to 1: the author's standing shared among everyone it
+    /// rated (1 for the owner's own and its trusted keys'); 0 when superseded.
     pub weight: f64,
     /// When the author signed it (unix ms).
     #[serde(default)]

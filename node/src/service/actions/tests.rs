@@ -958,3 +958,34 @@ fn an_answer_on_an_expired_listing_names_its_current_revision() {
     let current = edit.object.id().fmt_short().to_string();
     assert!(said.contains(&current), "names {current}: {said}");
 }
+
+/// Defect: a deal's view showed a rating a later one by the same author had replaced at full
+/// weight (the reputation view had it superseded, with weight 0).
+#[test]
+fn a_deal_shows_its_rating_superseded_once_a_later_one_replaced_it() {
+    use haggle_protocol::Step;
+
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let mut deals = Vec::new();
+    for _ in 0..2 {
+        let (_, deal) = chairs_deal(&seller, &buyer, 1, 1);
+        let deal = deal.to_hex();
+        let shipped = seller.deal_step(&deal, Step::Shipped(None)).expect("shipped");
+        buyer.receive(shipped.object.bytes(), Via::Direct);
+        buyer.deal_step(&deal, Step::Received).expect("received");
+        deals.push(deal);
+    }
+    for (deal, rating) in deals.iter().zip(["negative", "positive"]) {
+        let request = crate::api::types::FeedbackRequest { rating: rating.into(), text: String::new() };
+        buyer.leave_feedback(deal, request).expect("rated");
+    }
+    let first = buyer.deal_view(&deals[0]).expect("the deal");
+    let mine = first.feedback.iter().find(|f| f.mine).expect("my rating");
+    assert!(mine.superseded, "{mine:?}");
+    assert_eq!(mine.weight, 0.0);
+    let second = buyer.deal_view(&deals[1]).expect("the deal");
+    let mine = second.feedback.iter().find(|f| f.mine).expect("my rating");
+    assert!(!mine.superseded);
+    assert_eq!(mine.weight, 1.0, "the owner's own rating weighs fully");
+}
