@@ -169,7 +169,7 @@ impl Metrics {
         registry.register("file_bytes", "Bytes of complete files held", gauges.file_bytes.clone());
         registry.register(
             "file_cache_bytes",
-            "Bytes of complete files held that are other people's (what the file budget limits)",
+            "Bytes of complete files held that are other people's (what the file budget limits; bought goods count but are never dropped)",
             gauges.file_cache_bytes.clone(),
         );
         Metrics {

@@ -38,7 +38,7 @@ const MAX_PARTIAL: usize = 64;
 #[non_exhaustive]
 pub enum BlobError {
     /// Reading or writing the blob directory failed.
-    #[error("blob store at {path}: {source}")]
+    #[error("blob store at {path}: {source}{}", full_disk_hint(source))]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -69,6 +69,15 @@ pub enum BlobError {
         /// The limit.
         max: u64,
     },
+}
+
+/// What to do about a full disk, after the system's own words.
+fn full_disk_hint(e: &io::Error) -> &'static str {
+    if e.kind() == io::ErrorKind::StorageFull {
+        " (the disk holding the node's files is full: free some space there, or lower blob_budget_mib in config.toml, and try again)"
+    } else {
+        ""
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> BlobError + '_ {

@@ -124,8 +124,11 @@ pub enum RejectReason {
         /// The highest revision the node had.
         revision: u32,
     },
-    /// The author already has as many listings as this node keeps per author.
-    #[error("the author already has {max} listings on this node: retract one first")]
+    /// The author already has as many listings as this node keeps per author (closed and
+    /// retracted ones count until they expire: their last revision is kept to end the others).
+    #[error(
+        "the author already has {max} listings on this node, closed and retracted ones included (each is kept up to 90 days after it closed, to end the offers on it): a place frees when one of them expires"
+    )]
     AuthorQuota {
         /// The limit.
         max: usize,

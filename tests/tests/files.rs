@@ -77,6 +77,49 @@ async fn a_tampered_chunk_is_refused_its_sender_penalised_and_the_fetch_complete
     Ok(())
 }
 
+/// Defect: several downloads from one seller at once failed (`max sub-streams reached`): each
+/// fetch kept four requests in flight to the peer, and a connection carries 16 file streams.
+/// Ten fetches at once from the only peer holding the files now all complete, and none of
+/// them saw a failed request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_downloads_from_one_seller_at_once_all_complete() -> Result<()> {
+    let (dir_a, dir_b) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let a = TestNode::start("A", dir_a.path(), vec![]).await?;
+    let b = TestNode::start("B", dir_b.path(), vec![a.addr()]).await?;
+    let files: Vec<Vec<u8>> = (0..10u8)
+        .map(|i| {
+            let mut bytes = noise(768 * 1024);
+            bytes[0] = i;
+            bytes
+        })
+        .collect();
+    let blobs = files.iter().map(|f| a.node.service.store_blob(f)).collect::<Result<Vec<_>, _>>()?;
+    let handle = b.node.handle.clone();
+    wait_until("B to be connected to A", || {
+        let handle = handle.clone();
+        async move { handle.peers().await.is_ok_and(|p| p.len() == 1) }
+    })
+    .await?;
+    let fetches: Vec<_> = blobs.iter().map(|blob| b.node.handle.fetch(*blob, vec![])).collect();
+    for (i, mut fetch) in fetches.into_iter().enumerate() {
+        let state =
+            tokio::time::timeout(haggle_tests::STEP * 4, fetch.wait_for(|s| *s != FetchState::Running))
+                .await??
+                .clone();
+        assert_eq!(state, FetchState::Done, "download {i}");
+    }
+    for (blob, bytes) in blobs.iter().zip(&files) {
+        let mut held = Vec::new();
+        std::io::Read::read_to_end(&mut b.node.service.blobs().open_blob(&blob.hash)?.0, &mut held)?;
+        assert!(held == *bytes, "B holds each file byte for byte");
+    }
+    let counted = b.node.service.metrics().encode();
+    assert!(!counted.contains("haggle_file_answers_received_total{answer=\"failed\"}"), "{counted}");
+    a.stop().await;
+    b.stop().await;
+    Ok(())
+}
+
 /// Attack: a peer asks a node for files it does not hold, to make it fetch them from the network
 /// on the peer's behalf (amplification), and sends requests no honest node sends. The node
 /// fetches at most four small files for peers at once and never a large one; a malformed request

@@ -154,11 +154,11 @@ pub fn renew(cx: &Context<'_>, id: &str, expires: Option<Duration>) -> Result<()
     let now = output::now_ms();
     // A renewal is a new revision, with a new id (the old one still finds the listing).
     outln!(
-        "Renewed {} ({}, revision {}): expires {}; {}.",
+        "Renewed {} ({}, revision {}): {}; {}.",
         l.title,
         output::short(&l.id),
         l.revision,
-        output::relative(l.expires_at, now),
+        output::expiry(l.expires_at, now),
         gossip(&l)
     );
     if let Some(before) = before.filter(|b| *b > l.expires_at) {

@@ -160,6 +160,12 @@ pub fn print(r: &ReputationView) {
     let hops = standing_note(r.mine, r.hops, r.standing, yours);
     outln!("  standing     {:.2}  ({hops})", r.standing);
     if r.feedback.is_empty() {
+        // A key mistyped reads like a seller nobody rated yet: say that nothing is known.
+        if r.deals == 0 && !r.mine && r.hops.is_none() {
+            outln!(
+                "  (this node holds no rating by or of this key: a seller nobody rated yet, or a mistyped key)"
+            );
+        }
         return;
     }
     outln!();

@@ -33,6 +33,11 @@ use wire::{BlobRequest, BlobResponse};
 const IN_FLIGHT: usize = 8;
 /// Requests of one fetch in flight to one peer.
 const PER_PEER: usize = 4;
+/// Requests in flight to one peer over all fetches: a connection carries at most 16 file
+/// streams both ways (`BLOB_STREAMS` in node.rs), and the peer may be fetching from us as much
+/// at the same time. Past it, libp2p refuses the stream (or the peer drops it) and the request
+/// fails, which several downloads from one seller at once did.
+const PEER_REQUESTS: usize = 6;
 /// A fetch the owner asked for that makes no progress for this long gives up.
 const STALL: Duration = Duration::from_secs(30);
 /// A background fetch (a thumbnail, a file for a peer) gives up sooner.
@@ -101,10 +106,48 @@ pub struct Files {
     budget: u64,
     /// Encrypted files whose decryption was checked against the listing's hash, with that hash.
     verified: Mutex<HashSet<(BlobHash, BlobHash)>>,
+    /// Requests in flight to each peer over all fetches (at most [`PEER_REQUESTS`]); a peer
+    /// leaves the map when its last request ends, so it holds only peers being asked.
+    asking: Arc<Mutex<HashMap<PeerId, usize>>>,
     metrics: crate::metrics::Metrics,
 }
 
+/// A request's place in the budget of requests to one peer, given back when dropped.
+struct Slot {
+    asking: Arc<Mutex<HashMap<PeerId, usize>>>,
+    peer: PeerId,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut asking = self.asking.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = asking.get_mut(&self.peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                asking.remove(&self.peer);
+            }
+        }
+    }
+}
+
 impl Files {
+    /// Whether another request may go to `peer` now (see [`PEER_REQUESTS`]).
+    fn has_room(&self, peer: &PeerId) -> bool {
+        let asking = self.asking.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        asking.get(peer).copied().unwrap_or(0) < PEER_REQUESTS
+    }
+
+    /// A place for one request to `peer`, if the budget has one.
+    fn take_slot(&self, peer: PeerId) -> Option<Slot> {
+        let mut asking = self.asking.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = asking.entry(peer).or_default();
+        if *n >= PEER_REQUESTS {
+            return None;
+        }
+        *n += 1;
+        Some(Slot { asking: self.asking.clone(), peer })
+    }
+
     /// Fetches over `blobs`, fetching for peers only while other people's files take less than
     /// `budget` bytes.
     pub fn new(blobs: Arc<Blobs>, budget: u64, metrics: crate::metrics::Metrics) -> Self {
@@ -118,6 +161,7 @@ impl Files {
             not_found: Mutex::default(),
             budget,
             verified: Mutex::default(),
+            asking: Arc::default(),
             metrics,
         }
     }
@@ -312,15 +356,25 @@ impl NodeHandle {
             if fetch.peers.is_empty() || (in_flight.is_empty() && fetch.idle_peers().is_empty()) {
                 fetch.refresh(self.connected_peers().await.map_err(|e| e.to_string())?);
             }
-            while in_flight.len() < IN_FLIGHT {
-                let Some(peer) = fetch.next_peer() else { break };
+            while in_flight.len() < IN_FLIGHT && !pieces.is_empty() {
+                let Some(peer) = fetch.next_peer(|p| self.files.has_room(p)) else { break };
+                let Some(slot) = self.files.take_slot(peer) else { break };
                 let Some((first, count)) = pieces.pop_front() else { break };
                 *fetch.load.entry(peer).or_default() += 1;
                 let request = BlobRequest { hash: blob.hash, size: blob.size, first, count, for_peer };
                 let handle = self.clone();
-                in_flight.push(async move { (peer, first, count, handle.blob_request(peer, request).await) });
+                in_flight.push(async move {
+                    let answer = handle.blob_request(peer, request).await;
+                    drop(slot);
+                    (peer, first, count, answer)
+                });
             }
             if in_flight.is_empty() {
+                // Peers that would answer, all busy with this node's other fetches: waiting
+                // for them is not a stall (their requests end, by answer or timeout).
+                if !pieces.is_empty() && fetch.idle_peers().iter().any(|p| !self.files.has_room(p)) {
+                    last_progress = Instant::now();
+                }
                 if last_progress.elapsed() > stall {
                     return Err(fetch.why_stalled());
                 }
@@ -486,12 +540,13 @@ impl Fetch {
         self.peers.iter().filter(|p| !self.later.contains(p)).copied().collect()
     }
 
-    /// The next peer with room for a request, round robin over those not set aside.
-    fn next_peer(&mut self) -> Option<PeerId> {
+    /// The next peer with room for a request (in this fetch, and by `room` over all fetches),
+    /// round robin over those not set aside.
+    fn next_peer(&mut self, room: impl Fn(&PeerId) -> bool) -> Option<PeerId> {
         let candidates = self.idle_peers();
         for i in 0..candidates.len() {
             let peer = candidates[(self.turn + i) % candidates.len()];
-            if self.load.get(&peer).copied().unwrap_or(0) < PER_PEER {
+            if self.load.get(&peer).copied().unwrap_or(0) < PER_PEER && room(&peer) {
                 self.turn = self.turn.wrapping_add(i + 1);
                 return Some(peer);
             }

@@ -18,8 +18,12 @@ const MAX_FEEDBACK_SHOWN: usize = 50;
 impl Service {
     /// Rates the deal `given` names, once, when [`haggle_protocol::DealState::may_rate`] allows.
     pub fn leave_feedback(&self, given: &str, request: FeedbackRequest) -> Result<Effect, ServiceError> {
-        let rating: Rating =
-            request.rating.trim().parse().map_err(|_| InvalidInput::Rating(request.rating.clone()))?;
+        let rating: Rating = request
+            .rating
+            .trim()
+            .to_ascii_lowercase()
+            .parse()
+            .map_err(|_| InvalidInput::Rating(request.rating.clone()))?;
         let deal = self.deal_named(given)?;
         let id = deal.id();
         // Two requests at once must not both pass the "not rated yet" check.
@@ -113,12 +117,22 @@ impl Service {
         // parse as a key.
         let key = match self.listing(given) {
             Ok(listing) => listing.author(),
-            Err(ServiceError::NotFound { .. } | ServiceError::WrongKind { .. } | ServiceError::BadId(_)) => {
-                given.trim().parse::<PublicKey>().map_err(|_| {
+            Err(
+                e @ (ServiceError::NotFound { .. } | ServiceError::WrongKind { .. } | ServiceError::BadId(_)),
+            ) => {
+                given.trim().parse::<PublicKey>().map_err(|_| -> ServiceError {
                     if given.contains('…') || given.contains("...") {
-                        InvalidInput::ShortenedKey(given.to_owned())
+                        InvalidInput::ShortenedKey(given.to_owned()).into()
+                    } else if let ServiceError::WrongKind { given, is, .. } = e {
+                        // An id of a deal, a rating or a thread: say what it is.
+                        ServiceError::WrongKind {
+                            given,
+                            is,
+                            wanted: "a key or a listing",
+                            hint: "haggle show ID names the keys of the people it concerns",
+                        }
                     } else {
-                        InvalidInput::Identity(given.to_owned())
+                        InvalidInput::Identity(given.to_owned()).into()
                     }
                 })?
             }

@@ -989,3 +989,14 @@ fn a_deal_shows_its_rating_superseded_once_a_later_one_replaced_it() {
     assert!(!mine.superseded);
     assert_eq!(mine.weight, 1.0, "the owner's own rating weighs fully");
 }
+
+/// A deal's id given to `haggle reputation` says it names a deal (it said "not a key nor a
+/// listing"), and where the keys are.
+#[test]
+fn a_deals_id_given_for_a_reputation_says_what_it_is() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (_, deal) = chairs_deal(&seller, &buyer, 3, 1);
+    let err = buyer.reputation_view(&deal.to_hex()[..10]).expect_err("not a key").to_string();
+    assert!(err.contains("not a key or a listing") && err.contains("haggle show ID"), "{err}");
+}
