@@ -669,6 +669,11 @@ impl Service {
         self.store.is_evicted(id).unwrap_or(false)
     }
 
+    /// Whether the store holds the object (a read that fails says no: it is fetched again).
+    pub fn holds(&self, id: &ObjectId) -> bool {
+        self.store.contains(id).unwrap_or(false)
+    }
+
     /// The public objects among `ids` that this node holds.
     pub fn public_objects(&self, ids: &[ObjectId]) -> Result<Vec<Object>, StoreError> {
         self.store.public_objects(ids)

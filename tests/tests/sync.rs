@@ -150,3 +150,37 @@ async fn over_its_budget_a_node_evicts_and_sync_does_not_bring_them_back() -> Re
     }
     Ok(())
 }
+
+/// The count of `series` (a metric's name and labels as the exposition writes them) on `node`.
+fn metric(node: &TestNode, series: &str) -> u64 {
+    let text = node.node.service.metrics().encode();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+/// Defect: a new node catching up from several peers at once fetched every missing object from
+/// each of them (four peers: four times the bytes). A session now leaves alone what another
+/// session is fetching, and skips what was stored since it began.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_catching_up_from_three_peers_at_once_fetches_each_object_about_once() -> Result<()> {
+    let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    let market = listings(3, 2_000, "Lamp");
+    let mut holders = Vec::new();
+    for (i, name) in ["A", "B", "C"].into_iter().enumerate() {
+        let node = TestNode::start(name, dirs[i].path(), vec![]).await?;
+        store_on(&node, &market)?;
+        holders.push(node);
+    }
+    let d = TestNode::start("D", dirs[3].path(), holders.iter().map(TestNode::addr).collect()).await?;
+    wait_until("D to hold all 2,000 listings", || async { active(&d).await == 2_000 }).await?;
+    let accepted = metric(&d, r#"haggle_objects_received_total{kind="listing",via="sync",fate="accepted"}"#);
+    let known = metric(&d, r#"haggle_objects_received_total{kind="listing",via="sync",fate="known"}"#);
+    assert_eq!(accepted, 2_000);
+    // Before, 2,000 to 4,000 came twice; a fetch that races another session's store may still.
+    assert!(known <= 200, "{known} listings fetched again");
+    for node in holders.into_iter().chain([d]) {
+        node.stop().await;
+    }
+    Ok(())
+}

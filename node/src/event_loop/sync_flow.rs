@@ -2,7 +2,7 @@
 //! what we lack and push what the peer lacks) and serving peers' requests. The reconciliation
 //! and all store work run on the blocking pool.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
 use libp2p::PeerId;
@@ -30,6 +30,11 @@ const PUSHES_IN_FLIGHT: usize = 2;
 /// lacks more (a new node) fetches them in its own sessions; pushing them too would send
 /// everything twice and meet the peer's `PUSHED` budget.
 const PUSH_LIMIT: usize = 4_096;
+/// Ids being fetched (queued or in flight) that other sessions leave alone, at most: a node
+/// catching up from several peers at once fetched every missing object from each of them.
+/// Past it (32 bytes an id: at most about 17 MiB of hash set), ids are fetched without a
+/// claim, possibly twice, as before.
+const MAX_CLAIMED: usize = 262_144;
 
 /// Sync sessions and requests in flight. Bounded: sessions by [`MAX_SYNCS`], each session's
 /// requests by [`FETCHES_IN_FLIGHT`] fetches plus [`PUSHES_IN_FLIGHT`] pushes, inbound answers by the loop's
@@ -43,8 +48,15 @@ pub(super) struct SyncFlow {
     requests: HashMap<OutboundRequestId, Pending>,
     /// Inbound requests awaiting their answer, by token.
     inbound: HashMap<u64, ResponseChannel<SyncResponse>>,
+    /// Ids a session is fetching (queued or in flight): another session that finds them missing
+    /// leaves them to it. An id leaves when its fetch is answered and what came is stored, when
+    /// the request fails, or when its session ends before asking; if that fetch brought nothing,
+    /// the next sync finds the id still missing (at most [`MAX_CLAIMED`]).
+    claimed: HashSet<[u8; 32]>,
     /// The last session number handed out: also how many sessions this node has started.
     pub(super) last_session: u64,
+    /// Sessions ended so far.
+    ended: u64,
 }
 
 impl SyncFlow {
@@ -56,6 +68,29 @@ impl SyncFlow {
     /// Whether a session with `peer` is under way.
     pub(super) fn is_syncing(&self, peer: &PeerId) -> bool {
         self.sessions.contains_key(peer)
+    }
+
+    /// Of `need`, the ids no other session is fetching, claimed for the caller while there is
+    /// room.
+    fn claim(&mut self, need: Vec<[u8; 32]>) -> Vec<[u8; 32]> {
+        need.into_iter()
+            .filter(|id| {
+                if self.claimed.contains(id) {
+                    return false;
+                }
+                if self.claimed.len() < MAX_CLAIMED {
+                    self.claimed.insert(*id);
+                }
+                true
+            })
+            .collect()
+    }
+
+    /// Lets other sessions fetch `ids` again.
+    fn unclaim<'a>(&mut self, ids: impl IntoIterator<Item = &'a [u8; 32]>) {
+        for id in ids {
+            self.claimed.remove(id);
+        }
     }
 }
 
@@ -100,6 +135,9 @@ pub(super) struct SyncState {
     regossip_left: usize,
     /// Objects the reconciliation said we lack.
     needed: u64,
+    /// Sessions ended when this one started: if more have since, or others run beside it,
+    /// what it lacks may have been stored meanwhile.
+    ended_at_start: u64,
     received: u64,
     sent: u64,
     started: Instant,
@@ -117,8 +155,8 @@ pub(crate) enum SyncDone {
     },
     /// The session could not start (the store failed; logged where it happened).
     Abandoned { peer: PeerId, id: u64 },
-    /// A fetched batch taken in.
-    Fetched { peer: PeerId, id: u64, inbound: Inbound },
+    /// A fetched batch taken in: the ids asked for, and what came.
+    Fetched { peer: PeerId, id: u64, ids: Vec<[u8; 32]>, inbound: Inbound },
     /// Objects the peer lacks, loaded in push batches.
     PushLoaded { peer: PeerId, id: u64, batches: Vec<Vec<Vec<u8>>> },
     /// An answer to a peer's request; `inbound` holds what a push brought.
@@ -152,6 +190,7 @@ impl EventLoop {
                 reconciled: false,
                 regossip_left: REGOSSIP_LIMIT,
                 needed: 0,
+                ended_at_start: self.sync.ended,
                 received: 0,
                 sent: 0,
                 started: Instant::now(),
@@ -189,6 +228,10 @@ impl EventLoop {
     /// Ends the session with `peer`: completed when `error` is `None`.
     pub(super) fn end_sync(&mut self, peer: PeerId, error: Option<String>) {
         let Some(state) = self.sync.sessions.remove(&peer) else { return };
+        self.sync.ended += 1;
+        // What it had not asked for yet, other sessions may.
+        let unasked: Vec<[u8; 32]> = state.fetches.iter().flatten().copied().collect();
+        self.sync.unclaim(&unasked);
         match error {
             Some(e) => tracing::debug!(%peer, error = %e, "sync ended early"),
             None => {
@@ -272,7 +315,9 @@ impl EventLoop {
                     self.end_sync(peer, Some("the store could not be read".into()));
                 }
             }
-            SyncDone::Fetched { peer, id, mut inbound } => {
+            SyncDone::Fetched { peer, id, ids, mut inbound } => {
+                // Stored (or refused): another session may ask for what did not come.
+                self.sync.unclaim(&ids);
                 let (new, invalid) = (inbound.new_count(), inbound.invalid_count());
                 // Recent objects are passed on by gossip, up to REGOSSIP_LIMIT a session: a node
                 // that fetched more is catching up, and its other peers most likely hold them.
@@ -327,14 +372,19 @@ impl EventLoop {
         session: Option<Box<Session>>,
         next: Result<Option<Vec<u8>>, crate::sync::SyncError>,
     ) {
-        let Some(state) = self.session(&peer, id) else { return };
+        if self.session(&peer, id).is_none() {
+            return;
+        }
         let (mut session, next) = match (session, next) {
             (Some(session), Ok(next)) => (session, next),
             (_, Err(e)) => return self.end_sync(peer, Some(e.to_string())),
             (None, Ok(_)) => return self.end_sync(peer, Some("no session".into())),
         };
-        // Pipelined: what this round found missing is fetched while reconciliation goes on.
+        // Pipelined: what this round found missing is fetched while reconciliation goes on, but
+        // not what another session is fetching already.
         let need: Vec<[u8; 32]> = session.take_need().iter().map(|id| *id.as_bytes()).collect();
+        let need = self.sync.claim(need);
+        let Some(state) = self.session(&peer, id) else { return };
         let batches = need.len().div_ceil(FETCH_BATCH);
         state.fetches.extend(need.chunks(FETCH_BATCH).map(<[_]>::to_vec));
         state.outstanding += batches;
@@ -390,10 +440,13 @@ impl EventLoop {
                 }
             },
             request_response::Event::OutboundFailure { request_id, error, .. } => {
-                if let Some(Pending { peer, session, .. }) = self.sync.requests.remove(&request_id)
-                    && self.session(&peer, session).is_some()
-                {
-                    self.end_sync(peer, Some(error.to_string()));
+                if let Some(Pending { peer, session, asked }) = self.sync.requests.remove(&request_id) {
+                    if let Asked::Fetch(ids) = &asked {
+                        self.sync.unclaim(ids);
+                    }
+                    if self.session(&peer, session).is_some() {
+                        self.end_sync(peer, Some(error.to_string()));
+                    }
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
@@ -405,16 +458,24 @@ impl EventLoop {
 
     fn on_sync_response(&mut self, pending: Pending, response: SyncResponse) {
         let Pending { peer, session: id, asked } = pending;
+        // A fetch answered with anything but objects leaves its ids to other sessions.
+        if let (Asked::Fetch(ids), false) = (&asked, matches!(response, SyncResponse::Objects { .. })) {
+            self.sync.unclaim(ids);
+        }
         match (response, asked) {
             (SyncResponse::Reconcile { message }, Asked::Reconcile) => {
-                let Some(session) = self.session(&peer, id).and_then(|s| s.session.take()) else {
-                    return;
-                };
+                // Another session may have stored what this one's set (read when it started)
+                // lacks: only then is each id looked up (a lone catch-up costs no lookup).
+                let (running, ended) = (self.sync.sessions.len(), self.sync.ended);
+                let Some(state) = self.session(&peer, id) else { return };
+                let look_up = running > 1 || state.ended_at_start != ended;
+                let Some(session) = state.session.take() else { return };
                 self.spawn_blocking(move |service| {
                     let mut session = session;
                     let next = session.step(&message);
-                    // Objects evicted to keep within the store's budget are not fetched again.
-                    session.need.retain(|id| !service.is_evicted(id));
+                    // Objects evicted to keep within the store's budget are not fetched again,
+                    // nor objects stored since the session began (another session fetched them).
+                    session.need.retain(|id| !(service.is_evicted(id) || (look_up && service.holds(id))));
                     Some(Done::Sync(SyncDone::Step { peer, id, session: Some(session), next }))
                 });
             }
@@ -422,7 +483,7 @@ impl EventLoop {
                 self.spawn_blocking(move |service| {
                     // Only what was asked for is taken.
                     let inbound = service.receive_batch(&objects, Via::Sync, Some(&ids));
-                    Some(Done::Sync(SyncDone::Fetched { peer, id, inbound }))
+                    Some(Done::Sync(SyncDone::Fetched { peer, id, ids, inbound }))
                 });
             }
             (SyncResponse::Stored { new }, Asked::Push) => {
