@@ -239,6 +239,22 @@ impl Store {
         Ok(self.db.contains_key(keys::evicted(id))?)
     }
 
+    /// Marks listings refused for their author's quota as if evicted, until `until`: sync does
+    /// not fetch them again meanwhile (every sync with a peer that holds them did, to refuse
+    /// them again), and gossip of the same revisions is taken as known.
+    pub fn refuse_until(&self, ids: &[ObjectId], until: Timestamp) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.may_have_evicted.store(true, std::sync::atomic::Ordering::Release);
+        let mut batch = crate::writes::Batch::default();
+        for id in ids {
+            batch.insert(keys::evicted(id), until.to_be_bytes().as_slice());
+            batch.insert(keys::evicted_expiry(until, id), &[]);
+        }
+        self.apply_writes(batch)
+    }
+
     /// Forgets evicted objects that can no longer come back.
     fn sweep_evicted(&self, now: Timestamp) -> Result<(), StoreError> {
         self.forget_markers(keys::EVICTED_EXPIRY, now, |k| keys::id_at_end(k).map(|id| keys::evicted(&id)))

@@ -5,7 +5,7 @@
 //! is an [`Inbound`] the event loop acts on.
 
 use haggle_protocol::{
-    Body, DecodeError, Object, ObjectId, ObjectKind, Timestamp, ValidationError, Verified,
+    Body, DecodeError, Object, ObjectId, ObjectKind, PublicKey, Timestamp, ValidationError, Verified,
 };
 use haggle_storage::{Durability, Outcome, RejectReason};
 
@@ -19,6 +19,9 @@ use crate::api::types::{Arrival, NodeEvent};
 pub(crate) const REGOSSIP_WINDOW: std::time::Duration = std::time::Duration::from_secs(3_600);
 /// At most this many objects of one sync batch, and of one sync session, are passed on by gossip.
 pub(crate) const REGOSSIP_LIMIT: usize = 256;
+/// A listing refused because its author is at its quota here is not fetched again for this
+/// long (a place frees only when one of the author's listings expires).
+const QUOTA_REFUSAL: std::time::Duration = std::time::Duration::from_secs(3_600);
 
 /// What carried an object here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,13 +262,38 @@ impl Service {
                 return out;
             }
         };
+        let mut over_quota: Vec<(ObjectId, PublicKey)> = Vec::new();
         for ((place, object), outcome) in admitted.iter().zip(outcomes) {
             if let Outcome::New { deal, .. } = &outcome {
                 self.follow_up(object, *deal, via, &mut out);
             }
+            if let Outcome::Rejected(r) = &outcome
+                && matches!(r.reason, RejectReason::AuthorQuota { .. })
+            {
+                over_quota.push((object.id(), object.author()));
+            }
             out.received[*place] = Received::from(outcome);
         }
+        self.refuse_over_quota(&over_quota);
         out
+    }
+
+    /// Listings refused because their author is at its quota on this node: said in the log
+    /// (nobody's fault, so no peer is penalised, and the operator would see nothing else) and
+    /// not fetched again for [`QUOTA_REFUSAL`].
+    fn refuse_over_quota(&self, refused: &[(ObjectId, PublicKey)]) {
+        let Some((_, author)) = refused.first() else { return };
+        tracing::info!(
+            count = refused.len(),
+            author = %author,
+            "refused listings: the author is at its quota of listings on this node (closed ones count until they expire); not fetched again for an hour"
+        );
+        let ids: Vec<ObjectId> = refused.iter().map(|(id, _)| *id).collect();
+        let until = Timestamp::now().saturating_add(QUOTA_REFUSAL);
+        if let Err(e) = self.store.refuse_until(&ids, until) {
+            tracing::warn!(error = %e, "cannot note listings refused for their author's quota");
+            self.halt.check(&e);
+        }
     }
 
     /// Whether `object` is a copy of one this node holds, on a channel that may carry it. A copy

@@ -238,3 +238,26 @@ fn a_fetch_answer_may_carry_only_what_was_asked() {
     assert_eq!(got.invalid_count(), 2);
     assert!(me.store.get(&extra.id()).expect("read").is_none());
 }
+
+/// Defect: listings refused because their author was at its quota were fetched again at every
+/// sync with a peer holding them (hundreds a minute, refused each time), and nothing said why.
+/// They are now noted as refused for an hour: a sync's reconciliation drops them, gossip of
+/// the same revisions is taken as known, and no peer is blamed.
+#[test]
+fn listings_over_their_authors_quota_are_not_fetched_again_for_a_while() {
+    let (me, _dir) = service(1);
+    let seller = key(2);
+    let batch: Vec<Vec<u8>> = (0..=haggle_storage::MAX_LISTINGS_PER_AUTHOR as u32)
+        .map(|i| {
+            let mut l = live_listing(&format!("Chair {i}"));
+            l.nonce[..4].copy_from_slice(&i.to_be_bytes());
+            sign_now(&seller, Body::Listing(l)).bytes().to_vec()
+        })
+        .collect();
+    let inbound = me.receive_batch(&batch, Via::Sync, None);
+    let over = Object::decode_unverified(batch.last().expect("one")).expect("decodes").id();
+    assert_eq!(inbound.new_count(), haggle_storage::MAX_LISTINGS_PER_AUTHOR as u64);
+    assert!(matches!(inbound.received.last(), Some(Received::Refused { peer_fault: false, .. })));
+    assert!(me.is_evicted(&over), "the refused listing is not fetched again for now");
+    assert!(matches!(me.receive(batch.last().expect("one"), Via::Gossip).first(), Some(Received::Known)));
+}
