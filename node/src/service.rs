@@ -516,9 +516,11 @@ impl Service {
             rated.sort_by_key(|(_, h)| ends.get(&h.listing.id()).copied());
         }
         if query.sort == haggle_storage::Sort::Reputation {
+            // Raw counts break no tie: anyone with keys can make them, and a node that trusts
+            // nobody yet would rank fakes first. Ties keep the search's own order.
             let score = |r: &haggle_storage::reputation::Reputation| {
                 let w = if trusted { &r.web_of_trust } else { &r.weighted };
-                (r.trusted, w.positive - w.negative, r.raw.positive - r.raw.negative)
+                (r.trusted, w.positive - w.negative)
             };
             rated.sort_by(|(a, _), (b, _)| {
                 score(b).partial_cmp(&score(a)).unwrap_or(std::cmp::Ordering::Equal)

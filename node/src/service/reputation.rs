@@ -377,6 +377,30 @@ mod tests {
         );
     }
 
+    /// Defect: among sellers this node cannot weigh (no rating by anyone with standing), raw
+    /// counts decided the order, so fake ratings ranked a seller first on a node that trusts
+    /// nobody yet. Ties keep the search's own order (relevance here).
+    #[test]
+    fn raw_counts_never_rank_a_seller_under_the_reputation_sort() {
+        let (me, _dir) = market();
+        let unrated = sign_now(
+            &key(40),
+            Body::Listing(Listing { nonce: [40; 16], ..live_listing("Chair, chair: an oak chair") }),
+        );
+        assert!(me.store.ingest(unrated.bytes(), Durability::Lazy).expect("stored").is_new());
+        let search = |sort| {
+            let page = me.search(SearchParams { q: "chair".into(), sort, ..SearchParams::default() });
+            page.expect("a search").hits.iter().map(|h| h.title.clone()).collect::<Vec<_>>()
+        };
+        let relevance = search(None);
+        assert_eq!(
+            relevance.first().map(String::as_str),
+            Some("Chair, chair: an oak chair"),
+            "{relevance:?}"
+        );
+        assert_eq!(search(Some(Sort::Reputation)), relevance, "30 fake ratings do not outrank");
+    }
+
     /// The test, with real signed objects through the store: 1,000 fresh identities
     /// that trade with a seller and with each other, all rating positive, give it a reputation
     /// a default search does not trust.
