@@ -17,9 +17,10 @@
 //!   standing divided by the number of identities it rated, so a key the owner rated positive
 //!   (standing 1) that rates three fresh keys of its own gives each a third, not a whole. The
 //!   owner's own ratings and those of the keys it trusts by name weigh 1 each: they are the
-//!   owner's own judgement. A seller is *trusted* when its weighted positive feedback minus its
-//!   weighted negative feedback reaches [`TRUSTED_SCORE`] (a positive rating by the owner, say),
-//!   which a group of keys behind one real deal reaches for at most one of its keys. The
+//!   owner's own judgement. A seller is *trusted* when the owner rated it positive (its latest
+//!   rating; one it rated negative never is), or else when its weighted positive feedback minus
+//!   its weighted negative feedback reaches [`TRUSTED_SCORE`] (one rating by a key of standing
+//!   1), which a group of keys behind one real deal reaches for at most one of its keys. The
 //!   owner's own key is never marked trusted: its raters weigh what the owner's ratings gave them.
 //! - **Web of trust** (`--trusted`): only counterparties within `hops` deals of the anchors
 //!   count (people the owner traded with, people they traded with, ...). A rater every way to
@@ -106,8 +107,12 @@ pub struct Reputation {
     pub standing: f64,
     /// Deals from the anchors, if within the web of trust (0 for an anchor).
     pub hops: Option<u32>,
-    /// Whether weighted positive minus weighted negative reaches [`TRUSTED_SCORE`].
+    /// Whether this node's owner rated it positive itself, or weighted positive minus weighted
+    /// negative reaches [`TRUSTED_SCORE`] (not when the owner rated it negative; never the
+    /// owner's own key).
     pub trusted: bool,
+    /// The owner's own latest rating of the identity, if any: the owner's judgement decides.
+    pub owner_rating: Option<Rating>,
 }
 
 impl Reputation {
@@ -119,11 +124,15 @@ impl Reputation {
     }
 
     /// Whether the web of trust vouches for the identity: it is an anchor (this node's owner or
-    /// a key it trusts), or raters within the web of trust rated it positive more often than
-    /// negative.
+    /// a key it trusts), the owner rated it positive, or (unless the owner rated it negative)
+    /// raters within the web of trust rated it positive more often than negative.
     pub fn in_web_of_trust(&self) -> bool {
-        self.hops == Some(0)
-            || (self.web_of_trust.positive >= 1.0 && self.web_of_trust.positive > self.web_of_trust.negative)
+        match self.owner_rating {
+            _ if self.hops == Some(0) => true,
+            Some(Rating::Positive) => true,
+            Some(Rating::Negative) => false,
+            _ => self.web_of_trust.positive >= 1.0 && self.web_of_trust.positive > self.web_of_trust.negative,
+        }
     }
 }
 
@@ -208,6 +217,14 @@ impl TrustGraph {
         }
         for (subject, (raw, weighted, web_of_trust)) in counts {
             let span = spans.get(&subject);
+            let owner_rating = owner.and_then(|o| latest.get(&(o, subject))).map(|(r, _)| *r);
+            // The owner's own experience decides; others' ratings decide only without it.
+            let trusted = owner != Some(subject)
+                && match owner_rating {
+                    Some(Rating::Positive) => true,
+                    Some(Rating::Negative) => false,
+                    _ => weighted.positive - weighted.negative >= TRUSTED_SCORE,
+                };
             graph.reputations.insert(
                 subject,
                 Reputation {
@@ -219,7 +236,8 @@ impl TrustGraph {
                     last_deal: span.and_then(|s| s.last),
                     standing: graph.standing(&subject),
                     hops: graph.hops(&subject),
-                    trusted: owner != Some(subject) && weighted.positive - weighted.negative >= TRUSTED_SCORE,
+                    trusted,
+                    owner_rating,
                 },
             );
         }
@@ -255,6 +273,7 @@ impl TrustGraph {
             standing: self.standing(subject),
             hops: self.hops(subject),
             trusted: false,
+            owner_rating: None,
         })
     }
 }
@@ -779,7 +798,9 @@ mod tests {
             r.web_of_trust.positive, 1.0,
             "my own rating (the friend is 2 steps away through the seller)"
         );
-        assert!(!r.in_web_of_trust(), "one voice for, one against");
+        // One voice for, one against: my own positive rating decides, for the ✓ and the web.
+        assert!(r.trusted && r.in_web_of_trust(), "{r:?}");
+        assert!(r.weighted.negative > 0.0);
         // One more counterparty of mine who vouches for the friend brings the friend's rating in.
         let mut edges = edges;
         let other = ident(4);
@@ -789,6 +810,23 @@ mod tests {
         let r = graph.reputation(&seller);
         assert_eq!(r.web_of_trust.positive, 2.0, "{:?}", r.web_of_trust);
         assert!(r.in_web_of_trust());
+    }
+
+    #[test]
+    fn my_own_rating_decides_whatever_others_say() {
+        let (edges, me, insider, keys, seller) = an_insider_with_three_keys();
+        // Without my rating of the seller, its voices for and against tie: not vouched for.
+        let without: Vec<Edge> =
+            edges.iter().filter(|e| !(e.author == me && e.subject == seller)).copied().collect();
+        let graph = TrustGraph::build(&without, &[me], &[insider], 2);
+        let r = graph.reputation(&seller);
+        assert!(!r.trusted && r.owner_rating.is_none(), "{r:?}");
+        // My negative rating of a key the insider vouched for outweighs the insider's positive.
+        let mut edges = edges;
+        trade(&mut edges, me, keys[0], Rating::Negative);
+        let graph = TrustGraph::build(&edges, &[me], &[insider, seller, keys[0]], 2);
+        let k = graph.reputation(&keys[0]);
+        assert!(!k.trusted && !k.in_web_of_trust(), "{k:?}");
     }
 
     #[test]

@@ -35,7 +35,9 @@ pub fn deal_feedback(d: &DealView) {
     for f in &d.feedback {
         let who = if f.mine { "me  " } else { "them" };
         let text = if f.text.is_empty() { String::new() } else { format!("  \"{}\"", f.text) };
-        outln!("  feedback  {who}  {:<8}{text}", f.rating);
+        // A later rating by the same author of the same party counts instead of this one.
+        let note = if f.superseded { "  (superseded by a later rating: it no longer counts)" } else { "" };
+        outln!("  feedback  {who}  {:<8}{text}{note}", f.rating);
     }
     if d.may_rate {
         outln!(
