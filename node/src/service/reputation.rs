@@ -123,10 +123,14 @@ impl Service {
                 given.trim().parse::<PublicKey>().map_err(|_| -> ServiceError {
                     if given.contains('…') || given.contains("...") {
                         InvalidInput::ShortenedKey(given.to_owned()).into()
-                    } else if let ServiceError::WrongKind { given, is, .. } = e {
+                    } else if let Some(is) = match e {
+                        ServiceError::WrongKind { is, .. } => Some(is),
+                        // A rating's id is not looked for among listings: look it up whole.
+                        _ => self.is_rating(given).then_some("a rating"),
+                    } {
                         // An id of a deal, a rating or a thread: say what it is.
                         ServiceError::WrongKind {
-                            given,
+                            given: given.to_owned(),
                             is,
                             wanted: "a key or a listing",
                             hint: "haggle show ID names the keys of the people it concerns",
@@ -217,6 +221,14 @@ impl Service {
             rated_at: object.created_at().as_millis(),
             superseded,
         })
+    }
+
+    /// Whether `given` names a rating this node holds.
+    fn is_rating(&self, given: &str) -> bool {
+        self.resolve(given, "object")
+            .ok()
+            .and_then(|id| self.store.get(&id).ok().flatten())
+            .is_some_and(|o| matches!(o.body(), Body::Feedback(_)))
     }
 
     /// Whether a later rating of `subject` by the same author replaced `feedback`.

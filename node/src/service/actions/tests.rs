@@ -999,4 +999,15 @@ fn a_deals_id_given_for_a_reputation_says_what_it_is() {
     let (_, deal) = chairs_deal(&seller, &buyer, 3, 1);
     let err = buyer.reputation_view(&deal.to_hex()[..10]).expect_err("not a key").to_string();
     assert!(err.contains("not a key or a listing") && err.contains("haggle show ID"), "{err}");
+    // A rating's id too, by prefix or whole.
+    let deal = deal.to_hex();
+    let shipped = seller.deal_step(&deal, haggle_protocol::Step::Shipped(None)).expect("shipped");
+    buyer.receive(shipped.object.bytes(), Via::Direct);
+    buyer.deal_step(&deal, haggle_protocol::Step::Received).expect("received");
+    let request = crate::api::types::FeedbackRequest { rating: "positive".into(), text: String::new() };
+    let rating = buyer.leave_feedback(&deal, request).expect("rated").object.id().to_hex();
+    for given in [&rating[..10], rating.as_str()] {
+        let err = buyer.reputation_view(given).expect_err("not a key").to_string();
+        assert!(err.contains("is a rating, not a key or a listing"), "{err}");
+    }
 }
