@@ -113,28 +113,30 @@ impl Service {
     /// What this node can say of the identity `given` names: a key (PeerId), or a listing
     /// (its author).
     pub fn reputation_view(&self, given: &str) -> Result<ReputationView, ServiceError> {
-        // A listing this node holds first: a full listing id is also 64 hex characters, which
-        // parse as a key.
+        // A listing this node holds first, then any other object it holds: a full id is also
+        // 64 hex characters, which may parse as a key.
         let key = match self.listing(given) {
             Ok(listing) => listing.author(),
             Err(
                 e @ (ServiceError::NotFound { .. } | ServiceError::WrongKind { .. } | ServiceError::BadId(_)),
             ) => {
+                let is = match e {
+                    ServiceError::WrongKind { is, .. } => Some(is),
+                    // A rating's id is not looked for among listings: look it up whole.
+                    _ => self.is_rating(given).then_some("a rating"),
+                };
+                if let Some(is) = is {
+                    // An id of a deal, a rating or a thread: say what it is.
+                    return Err(ServiceError::WrongKind {
+                        given: given.to_owned(),
+                        is,
+                        wanted: "a key or a listing",
+                        hint: "haggle show ID names the keys of the people it concerns",
+                    });
+                }
                 given.trim().parse::<PublicKey>().map_err(|_| -> ServiceError {
                     if given.contains('…') || given.contains("...") {
                         InvalidInput::ShortenedKey(given.to_owned()).into()
-                    } else if let Some(is) = match e {
-                        ServiceError::WrongKind { is, .. } => Some(is),
-                        // A rating's id is not looked for among listings: look it up whole.
-                        _ => self.is_rating(given).then_some("a rating"),
-                    } {
-                        // An id of a deal, a rating or a thread: say what it is.
-                        ServiceError::WrongKind {
-                            given: given.to_owned(),
-                            is,
-                            wanted: "a key or a listing",
-                            hint: "haggle show ID names the keys of the people it concerns",
-                        }
                     } else {
                         InvalidInput::Identity(given.to_owned()).into()
                     }
