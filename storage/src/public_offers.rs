@@ -40,12 +40,6 @@ pub const MAX_BIDS_PER_AUTHOR: usize = 1_000;
 /// full): the ones being bid on or pledged to now.
 const CACHED_LISTINGS: usize = 64;
 
-/// Adds to `batch` the mark that `id` is refused until `until`.
-fn refuse_in(batch: &mut crate::writes::Batch, id: &haggle_protocol::ObjectId, until: Timestamp) {
-    batch.insert(keys::evicted(id), until.to_be_bytes().as_slice());
-    batch.insert(keys::evicted_expiry(until, id), &[]);
-}
-
 /// Whether a refusal holds whatever else this node takes in later.
 fn final_refusal(reason: &RejectReason, offer: &Object, market: &Market) -> bool {
     match (reason, market) {
@@ -146,7 +140,8 @@ impl Store {
             // withdrawal before its pledge, a pledge too small for a full campaign, a bid after
             // an end a later-arriving bid would extend) is not.
             if final_refusal(&reason, offer, &market) {
-                self.remember_refused(&id, o.terms.expires_at)?;
+                // Refused for good: marked as if evicted until it lapses.
+                self.refuse_until(&[id], o.terms.expires_at)?;
             }
             return Ok(rejected(Some(id), reason));
         }
@@ -191,7 +186,7 @@ impl Store {
                 if self.sweep_bid(&mut batch, &mut set, gone)?.is_some() {
                     dropped.push(gone.id());
                     let lapses = gone.body().terms().map_or(now, |t| t.expires_at);
-                    refuse_in(&mut batch, &gone.id(), lapses);
+                    crate::sweep::refuse_in(&mut batch, &gone.id(), lapses);
                     self.may_have_evicted.store(true, std::sync::atomic::Ordering::Release);
                 }
             }
@@ -229,15 +224,6 @@ impl Store {
             return Err(e);
         }
         Ok(Outcome::New { id, kind: offer.kind(), deal: None })
-    }
-
-    /// Marks a bid or pledge refused for good as if evicted, until `until` (its lapse).
-    fn remember_refused(&self, id: &haggle_protocol::ObjectId, until: Timestamp) -> Result<(), StoreError> {
-        self.may_have_evicted.store(true, std::sync::atomic::Ordering::Release);
-        let mut batch = crate::writes::Batch::default();
-        refuse_in(&mut batch, id, until);
-        self.apply_writes(batch)?;
-        Ok(())
     }
 
     /// The auction `key`'s current revision and its view from every bid held, or `None` if this

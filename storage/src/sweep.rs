@@ -215,8 +215,7 @@ impl Store {
                 }
             }
             for id in &ids {
-                batch.insert(keys::evicted(id), until.to_be_bytes().as_slice());
-                batch.insert(keys::evicted_expiry(until, id), &[]);
+                refuse_in(&mut batch, id, until);
             }
             self.mark_for_index(&mut batch, &key)?;
             self.apply(batch, set)?;
@@ -239,9 +238,9 @@ impl Store {
         Ok(self.db.contains_key(keys::evicted(id))?)
     }
 
-    /// Marks listings refused for their author's quota as if evicted, until `until`: sync does
-    /// not fetch them again meanwhile (every sync with a peer that holds them did, to refuse
-    /// them again), and gossip of the same revisions is taken as known.
+    /// Marks objects refused as if evicted, until `until`: sync does not fetch them again
+    /// meanwhile, and the same objects arriving by gossip are taken as known (listings refused
+    /// for their author's quota, bids and pledges refused for good).
     pub fn refuse_until(&self, ids: &[ObjectId], until: Timestamp) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
@@ -249,8 +248,7 @@ impl Store {
         self.may_have_evicted.store(true, std::sync::atomic::Ordering::Release);
         let mut batch = crate::writes::Batch::default();
         for id in ids {
-            batch.insert(keys::evicted(id), until.to_be_bytes().as_slice());
-            batch.insert(keys::evicted_expiry(until, id), &[]);
+            refuse_in(&mut batch, id, until);
         }
         self.apply_writes(batch)
     }
@@ -376,6 +374,13 @@ impl Store {
         }
         Ok(swept)
     }
+}
+
+/// Adds to `batch` the mark that `id` is refused (as if evicted) until `until`, and the record
+/// by which the sweep forgets the mark then. The caller sets `may_have_evicted`.
+pub(crate) fn refuse_in(batch: &mut crate::writes::Batch, id: &ObjectId, until: Timestamp) {
+    batch.insert(keys::evicted(id), until.to_be_bytes().as_slice());
+    batch.insert(keys::evicted_expiry(until, id), &[]);
 }
 
 #[cfg(test)]

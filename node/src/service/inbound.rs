@@ -282,12 +282,21 @@ impl Service {
     /// (nobody's fault, so no peer is penalised, and the operator would see nothing else) and
     /// not fetched again for [`QUOTA_REFUSAL`].
     fn refuse_over_quota(&self, refused: &[(ObjectId, PublicKey)]) {
-        let Some((_, author)) = refused.first() else { return };
-        tracing::info!(
-            count = refused.len(),
-            author = %author,
-            "refused listings: the author is at its quota of listings on this node (closed ones count until they expire); not fetched again for an hour"
-        );
+        if refused.is_empty() {
+            return;
+        }
+        // A line per author (a batch holds at most a few hundred objects).
+        let mut by_author: std::collections::BTreeMap<PublicKey, usize> = std::collections::BTreeMap::new();
+        for (_, author) in refused {
+            *by_author.entry(*author).or_default() += 1;
+        }
+        for (author, count) in by_author {
+            tracing::info!(
+                count,
+                author = %author,
+                "refused listings: the author is at its quota of listings on this node (closed ones count until they expire); not fetched again for an hour"
+            );
+        }
         let ids: Vec<ObjectId> = refused.iter().map(|(id, _)| *id).collect();
         let until = Timestamp::now().saturating_add(QUOTA_REFUSAL);
         if let Err(e) = self.store.refuse_until(&ids, until) {
