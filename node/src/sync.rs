@@ -28,6 +28,11 @@ pub const BASE_ROUNDS: usize = 32;
 /// what it found; the next session finds the rest. Bounds what a responder claiming a huge
 /// difference can make us hold (32 MiB of ids).
 pub const MAX_NEED: usize = 1 << 20;
+/// A session pushes what the peer lacks only when it is at most this many objects: a peer that
+/// lacks more (a new node) fetches them in its own sessions; pushing them too would send
+/// everything twice and meet the peer's `PUSHED` budget. It is also all of those ids a session
+/// keeps: past it, it only counts them.
+pub const PUSH_LIMIT: usize = 4_096;
 /// Ids per fetch request.
 pub const FETCH_BATCH: usize = 256;
 /// Objects per push request.
@@ -146,8 +151,16 @@ pub struct Session {
     pub need: Vec<ObjectId>,
     /// Ids found that we lack, in all.
     needed: usize,
-    /// Ids we have and the peer lacks.
-    pub have: Vec<ObjectId>,
+    /// Ids we have and the peer lacks, each once, while there are at most [`PUSH_LIMIT`] (then
+    /// emptied: only `haves` counts on). A responder's answers name ranges of our own set, and
+    /// a hostile one can name the whole set every round: kept whole, that was our set times the
+    /// rounds, gigabytes.
+    have: Vec<ObjectId>,
+    /// `have` as a set, for the check that an id is there once.
+    have_set: std::collections::HashSet<ObjectId>,
+    /// Ids we have and the peer lacks: each once while at most [`PUSH_LIMIT`], then every one
+    /// named (a hostile responder's repeats included).
+    haves: usize,
     /// Reconciliation bytes sent and received so far.
     pub bytes: u64,
 }
@@ -172,6 +185,8 @@ impl Session {
             need: Vec::new(),
             needed: 0,
             have: Vec::new(),
+            have_set: std::collections::HashSet::new(),
+            haves: 0,
             bytes,
         };
         Ok((session, message))
@@ -181,6 +196,17 @@ impl Session {
     /// ends).
     pub fn take_need(&mut self) -> Vec<ObjectId> {
         std::mem::take(&mut self.need)
+    }
+
+    /// Ids we have and the peer lacks, once reconciliation is complete: `None` when there were
+    /// more than [`PUSH_LIMIT`] (the peer fetches them in its own sessions).
+    pub fn have(&self) -> Option<&[ObjectId]> {
+        (self.haves <= PUSH_LIMIT).then_some(&self.have[..])
+    }
+
+    /// Ids found that we have and the peer lacks (see the field).
+    pub fn haves(&self) -> usize {
+        self.haves
     }
 
     /// Rounds taken so far.
@@ -201,7 +227,21 @@ impl Session {
         self.bytes += answer.len() as u64;
         let (mut have, mut need) = (Vec::new(), Vec::new());
         let next = self.negentropy.reconcile_with_ids(answer, &mut have, &mut need)?;
-        self.have.extend(have.into_iter().map(|id| ObjectId::from_bytes(*id)));
+        if self.haves <= PUSH_LIMIT {
+            for id in have {
+                let id = ObjectId::from_bytes(*id);
+                if self.have_set.insert(id) {
+                    self.have.push(id);
+                }
+            }
+            self.haves = self.have.len();
+            if self.haves > PUSH_LIMIT {
+                self.have = Vec::new();
+                self.have_set = std::collections::HashSet::new();
+            }
+        } else {
+            self.haves += have.len();
+        }
         self.needed += need.len();
         self.need.extend(need.into_iter().map(|id| ObjectId::from_bytes(*id)));
         if self.needed >= MAX_NEED {
@@ -281,8 +321,10 @@ pub enum SetError {
 pub struct Reconciled {
     /// Ids `initiator` lacks.
     pub need: Vec<ObjectId>,
-    /// Ids `responder` lacks.
+    /// Ids `responder` lacks (empty when more than [`PUSH_LIMIT`]: see `haves`).
     pub have: Vec<ObjectId>,
+    /// How many ids `responder` lacks.
+    pub haves: usize,
     /// Reconciliation message bytes both ways.
     pub bytes: u64,
     /// Round trips taken.
@@ -299,7 +341,8 @@ pub fn reconcile_in_memory(initiator: &[SyncItem], responder: &[SyncItem]) -> Re
             None => {
                 return Ok(Reconciled {
                     need: session.take_need(),
-                    have: session.have,
+                    have: session.have().map(<[_]>::to_vec).unwrap_or_default(),
+                    haves: session.haves,
                     bytes: session.bytes,
                     rounds: session.rounds,
                 });
@@ -337,6 +380,61 @@ mod tests {
         assert_eq!(r.have.len(), 7);
         let empty = reconcile_in_memory(&a, &a).expect("reconciles");
         assert!(empty.need.is_empty() && empty.have.is_empty());
+    }
+
+    /// negentropy's variable-length integer: base 128, most significant group first.
+    fn varint(mut n: u64) -> Vec<u8> {
+        let mut out = vec![(n & 0x7f) as u8];
+        n >>= 7;
+        while n > 0 {
+            out.push((n & 0x7f) as u8 | 0x80);
+            n >>= 7;
+        }
+        out.reverse();
+        out
+    }
+
+    /// A hostile responder's answer, the same every round: "you have everything below the
+    /// last moment and I have none of it", then a fingerprint that never matches, so the
+    /// initiator goes on. Each round named our whole set again; `have` grew by all of it each
+    /// time (a set of 500,000 made 4.5 GB in 285 rounds).
+    #[test]
+    fn a_responder_naming_our_whole_set_every_round_leaves_each_id_once_and_a_bounded_list() {
+        let mut answer = vec![0x61];
+        answer.extend(varint(u64::MAX)); // a bound at u64::MAX - 1 (encoded plus one)
+        answer.extend(varint(0)); // no id prefix
+        answer.extend(varint(2)); // an id list
+        answer.extend(varint(0)); // of no ids
+        answer.extend(varint(0)); // then up to infinity
+        answer.extend(varint(0));
+        answer.extend(varint(1)); // a fingerprint
+        answer.extend([0xab; 16]); // that matches nothing
+        for size in [100u64, PUSH_LIMIT as u64 + 100] {
+            let mut ours: Vec<SyncItem> = (0..size).map(item).collect();
+            ours.sort();
+            let (mut session, _) = Session::start(&ours).expect("starts");
+            let mut rounds = 0;
+            let ended = loop {
+                rounds += 1;
+                assert!(rounds <= BASE_ROUNDS + 1_000, "the session never ends");
+                match session.step(&answer) {
+                    Ok(Some(_)) => continue,
+                    other => break other,
+                }
+            };
+            assert!(matches!(ended, Err(SyncError::NoAgreement { .. })), "{ended:?}");
+            assert!(rounds > 2, "the hostile answer kept the session going ({rounds} rounds)");
+            assert!(session.have.len() <= PUSH_LIMIT, "{} ids kept", session.have.len());
+            if size as usize <= PUSH_LIMIT {
+                let have = session.have().expect("within the limit");
+                assert_eq!(have.len(), size as usize, "each id once");
+                assert_eq!(session.haves(), size as usize);
+            } else {
+                assert!(session.haves() > size as usize, "each round named the whole set");
+                assert!(session.have().is_none());
+                assert!(session.have.is_empty());
+            }
+        }
     }
 
     /// The figure the sync issue asks for: 100,000 common objects and 100 differences move well

@@ -349,3 +349,28 @@ impl Rogue {
         self.ask(Command::Connections).await
     }
 }
+
+/// A reconciliation answer that never lets a session end: "everything you hold below the last
+/// moment, I lack", then a fingerprint up to the end that matches nothing, so the initiator
+/// splits that range and asks again. Sent every round, it names the initiator's whole set each
+/// time (negentropy's encoding: protocol 0x61, then bounds, modes and payloads).
+pub fn endless_reconcile_answer() -> Vec<u8> {
+    fn varint(mut n: u64) -> Vec<u8> {
+        let mut out = vec![(n & 0x7f) as u8];
+        n >>= 7;
+        while n > 0 {
+            out.push((n & 0x7f) as u8 | 0x80);
+            n >>= 7;
+        }
+        out.reverse();
+        out
+    }
+    let mut answer = vec![0x61];
+    for part in [u64::MAX, 0, 2, 0, 0, 0, 1] {
+        // bound u64::MAX - 1 (encoded plus one), no id prefix, an id list of no ids; a bound at
+        // infinity, no id prefix, a fingerprint
+        answer.extend(varint(part));
+    }
+    answer.extend([0xab; 16]);
+    answer
+}

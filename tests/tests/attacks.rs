@@ -358,3 +358,58 @@ async fn a_sync_answer_of_the_wrong_kind_ends_the_session_and_costs_the_peer() -
     b.stop().await;
     Ok(())
 }
+
+/// Attack: a responder answering every reconciliation round with "you hold everything I lack,
+/// and the rest differs", which names the node's whole set each round and never agrees. Each
+/// round used to add the whole set to the ids to push (gigabytes at a large store, in
+/// seconds); the session now keeps each id once, at most 4,096, and ends at its round limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_responder_that_never_agrees_ends_its_session_and_the_node_serves_on() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let b = TestNode::start("B", dir.path(), vec![]).await?;
+    for n in 0..20 {
+        b.post("/v1/listings", draft(&format!("Lamp {n}"), "10")).await?;
+    }
+    let rogue = Rogue::spawn(b.addr().parse()?)?;
+    let answer = haggle_tests::rogue::endless_reconcile_answer();
+    rogue.answer_sync_with(haggle_node::sync::SyncResponse::Reconcile { message: answer }).await?;
+    settled(&rogue, 0).await?;
+    wait_until("a session with the rogue to start", || async {
+        b.get("/v1/status").await.is_ok_and(|s| s["network"]["syncs_started"].as_u64() >= Some(1))
+    })
+    .await?;
+    wait_until("the session to end", || async {
+        b.get("/v1/status").await.is_ok_and(|s| s["network"]["syncing"] == 0)
+    })
+    .await?;
+    // Still serving: a search answers, and a new listing is taken.
+    let found = b.get("/v1/search?q=lamp").await?;
+    assert_eq!(found["total"], 20, "{found}");
+    b.post("/v1/listings", draft("Lamp 21", "10")).await?;
+    b.stop().await;
+    Ok(())
+}
+
+/// Attack: a fetch naming one large object 256 times, to be sent 256 copies of it for a few
+/// kilobytes asked (and to hold them in memory while they are written). It is answered with
+/// the object once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fetch_naming_one_object_many_times_gets_it_once() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let b = TestNode::start("B", dir.path(), vec![]).await?;
+    let listing = b.post("/v1/listings", draft("Oak wardrobe", "120")).await?;
+    let id: haggle_protocol::ObjectId = id_of(&listing).parse()?;
+    let rogue = Rogue::spawn(b.addr().parse()?)?;
+    settled(&rogue, 0).await?;
+    let ids = vec![*id.as_bytes(); haggle_node::sync::FETCH_BATCH];
+    let answer = rogue
+        .sync(b.node.peer_id, haggle_node::sync::SyncRequest::Fetch { ids })
+        .await?
+        .map_err(anyhow::Error::msg)?;
+    match answer {
+        haggle_node::sync::SyncResponse::Objects { objects } => assert_eq!(objects.len(), 1),
+        other => panic!("expected the object: {other:?}"),
+    }
+    b.stop().await;
+    Ok(())
+}

@@ -3,10 +3,10 @@
 //! and all store work run on the blocking pool.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
-use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel};
 
 use haggle_protocol::{ObjectId, Timestamp};
 
@@ -26,15 +26,23 @@ const FETCHES_IN_FLIGHT: usize = 4;
 /// [`FETCHES_IN_FLIGHT`] this keeps a session (and one the peer runs with us at the same time)
 /// within the streams a connection allows (`SYNC_STREAMS`).
 const PUSHES_IN_FLIGHT: usize = 2;
-/// A session pushes what the peer lacks only when it is at most this many objects: a peer that
-/// lacks more (a new node) fetches them in its own sessions; pushing them too would send
-/// everything twice and meet the peer's `PUSHED` budget.
-const PUSH_LIMIT: usize = 4_096;
 /// Ids being fetched (queued or in flight) that other sessions leave alone, at most: a node
 /// catching up from several peers at once fetched every missing object from each of them.
 /// Past it (32 bytes an id: at most about 17 MiB of hash set), ids are fetched without a
 /// claim, possibly twice, as before.
 const MAX_CLAIMED: usize = 262_144;
+/// A session is ended at this age, finished or not: a responder answering each request just
+/// inside its timeout held a slot for hours, and four such held every one (no catch-up with
+/// anyone else). An honest catch-up longer than this (a million listings over a slow link)
+/// goes on in the next session, which finds only what is still missing.
+const MAX_SESSION_AGE: Duration = Duration::from_secs(15 * 60);
+/// Bytes of our answers handed to libp2p and not yet written, at most, over all peers: an
+/// answer leaves the serving count when it is handed over, and a peer that asks for large
+/// answers and reads none held up to 12 of them per connection (16 MiB each) for a minute.
+/// Past it, requests are refused as busy until answers are written or dropped.
+const MAX_SENDING_BYTES: usize = 64 << 20;
+/// The same, for one peer's answers: a whole fetch answer of full-size objects fits.
+const MAX_SENDING_PER_PEER: usize = crate::sync::MAX_SYNC_RESPONSE as usize;
 
 /// Sync sessions and requests in flight. Bounded: sessions by [`MAX_SYNCS`], each session's
 /// requests by [`FETCHES_IN_FLIGHT`] fetches plus [`PUSHES_IN_FLIGHT`] pushes, inbound answers by the loop's
@@ -47,7 +55,13 @@ pub(super) struct SyncFlow {
     /// asked for.
     requests: HashMap<OutboundRequestId, Pending>,
     /// Inbound requests awaiting their answer, by token.
-    inbound: HashMap<u64, ResponseChannel<SyncResponse>>,
+    inbound: HashMap<u64, (ResponseChannel<SyncResponse>, InboundRequestId)>,
+    /// Our answers handed to libp2p and not yet written (or dropped): whose, and their bytes.
+    /// An entry goes on `ResponseSent` or `InboundFailure` for its request, which libp2p also
+    /// reports for every answer of a connection that closes.
+    sending: HashMap<InboundRequestId, (PeerId, usize)>,
+    /// The sum of `sending`'s bytes.
+    sending_bytes: usize,
     /// Ids a session is fetching (queued or in flight): another session that finds them missing
     /// leaves them to it. An id leaves when its fetch is answered and what came is stored, when
     /// the request fails, or when its session ends before asking; if that fetch brought nothing,
@@ -84,6 +98,20 @@ impl SyncFlow {
                 true
             })
             .collect()
+    }
+
+    /// Whether answers to `peer` (or to everyone) waiting to be written are at their limit.
+    fn sending_full(&self, peer: &PeerId) -> bool {
+        self.sending_bytes >= MAX_SENDING_BYTES
+            || self.sending.values().filter(|(p, _)| p == peer).map(|(_, b)| b).sum::<usize>()
+                >= MAX_SENDING_PER_PEER
+    }
+
+    /// An answer is written, or will never be.
+    fn sent(&mut self, request: &InboundRequestId) {
+        if let Some((_, bytes)) = self.sending.remove(request) {
+            self.sending_bytes -= bytes;
+        }
     }
 
     /// Lets other sessions fetch `ids` again.
@@ -212,8 +240,10 @@ impl EventLoop {
         });
     }
 
-    /// Syncs with one connected peer chosen at random (repairs what gossip dropped).
+    /// Syncs with one connected peer chosen at random (repairs what gossip dropped), after
+    /// ending the sessions older than [`MAX_SESSION_AGE`].
     pub(super) fn sync_random_peer(&mut self) {
+        self.end_old_syncs(MAX_SESSION_AGE);
         let peers: Vec<PeerId> =
             self.swarm.connected_peers().filter(|p| self.reach.is_direct(p)).copied().collect();
         if peers.is_empty() {
@@ -223,6 +253,16 @@ impl EventLoop {
         let _ = getrandom::fill(&mut bytes);
         let peer = peers[(u64::from_le_bytes(bytes) % peers.len() as u64) as usize];
         self.start_sync(peer);
+    }
+
+    /// Ends the sessions running longer than `age`.
+    pub(super) fn end_old_syncs(&mut self, age: Duration) {
+        let old: Vec<PeerId> =
+            self.sync.sessions.iter().filter(|(_, s)| s.started.elapsed() >= age).map(|(p, _)| *p).collect();
+        for peer in old {
+            tracing::info!(%peer, minutes = age.as_secs() / 60, "sync session ended at its age limit; the next one goes on from there");
+            self.end_sync(peer, Some("the session reached its age limit".into()));
+        }
     }
 
     /// Ends the session with `peer`: completed when `error` is `None`.
@@ -358,8 +398,16 @@ impl EventLoop {
                 if invalid > 0 {
                     self.penalise(peer);
                 }
-                if let Some(channel) = self.sync.inbound.remove(&token) {
-                    let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
+                if let Some((channel, request)) = self.sync.inbound.remove(&token) {
+                    let bytes = match &response {
+                        SyncResponse::Objects { objects } => objects.iter().map(|o| o.len() + 16).sum(),
+                        SyncResponse::Reconcile { message } => message.len(),
+                        SyncResponse::Stored { .. } | SyncResponse::Refused { .. } => 0,
+                    };
+                    if self.swarm.behaviour_mut().sync.send_response(channel, response).is_ok() && bytes > 0 {
+                        self.sync.sending.insert(request, (peer, bytes));
+                        self.sync.sending_bytes += bytes;
+                    }
                 }
             }
         }
@@ -398,11 +446,10 @@ impl EventLoop {
             }
             None => {
                 state.reconciled = true;
-                tracing::debug!(%peer, need = needed, have = session.have.len(), rounds = session.rounds(), "reconciled");
+                tracing::debug!(%peer, need = needed, have = session.haves(), rounds = session.rounds(), "reconciled");
                 // Pushing repairs what gossip missed; a peer that lacks more than that (a new
                 // node, one back from a long absence) fetches it in its own sessions.
-                let have: Vec<ObjectId> =
-                    if session.have.len() <= PUSH_LIMIT { session.have.clone() } else { Vec::new() };
+                let have: Vec<ObjectId> = session.have().map(<[_]>::to_vec).unwrap_or_default();
                 state.outstanding += usize::from(!have.is_empty());
                 state.session = Some(session);
                 if !have.is_empty() {
@@ -430,8 +477,8 @@ impl EventLoop {
     pub(super) fn on_sync_event(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request { request, channel, .. } => {
-                    self.serve_sync(peer, request, channel)
+                request_response::Message::Request { request, channel, request_id } => {
+                    self.serve_sync(peer, request, channel, request_id)
                 }
                 request_response::Message::Response { request_id, response } => {
                     if let Some(pending) = self.sync.requests.remove(&request_id) {
@@ -449,10 +496,11 @@ impl EventLoop {
                     }
                 }
             }
-            request_response::Event::InboundFailure { peer, error, .. } => {
+            request_response::Event::InboundFailure { peer, error, request_id, .. } => {
+                self.sync.sent(&request_id);
                 tracing::debug!(%peer, %error, "inbound sync request failed");
             }
-            request_response::Event::ResponseSent { .. } => {}
+            request_response::Event::ResponseSent { request_id, .. } => self.sync.sent(&request_id),
         }
     }
 
@@ -520,7 +568,13 @@ impl EventLoop {
     }
 
     /// Answers a peer's sync request, within per-peer and overall bounds.
-    fn serve_sync(&mut self, peer: PeerId, request: SyncRequest, channel: ResponseChannel<SyncResponse>) {
+    fn serve_sync(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        channel: ResponseChannel<SyncResponse>,
+        request_id: InboundRequestId,
+    ) {
         let refuse = |reason: &str| SyncResponse::Refused { reason: reason.to_owned() };
         let now = Instant::now();
         let requests = self.peers.spend(&peer, Kind::SyncRequest, 1, now);
@@ -549,6 +603,8 @@ impl EventLoop {
             Err(refuse("rate limited: too many pushed objects; fetch them instead"))
         } else if too_big {
             Err(refuse("batch over the protocol limit"))
+        } else if self.sync.sending_full(&peer) {
+            Err(refuse("busy"))
         } else {
             self.admit(Work::Request).ok_or_else(|| refuse("busy"))
         };
@@ -559,7 +615,7 @@ impl EventLoop {
                 return;
             }
         };
-        self.sync.inbound.insert(token, channel);
+        self.sync.inbound.insert(token, (channel, request_id));
         self.spawn_blocking(move |service| {
             let mut inbound = Inbound::default();
             let response = match request {
@@ -567,7 +623,10 @@ impl EventLoop {
                     Ok(message) => SyncResponse::Reconcile { message },
                     Err(e) => refuse(&e.to_string()),
                 },
-                SyncRequest::Fetch { ids } => {
+                SyncRequest::Fetch { mut ids } => {
+                    // Each once: 256 copies of one large id asked 4-16 MiB for 8 KiB.
+                    ids.sort_unstable();
+                    ids.dedup();
                     let ids: Vec<ObjectId> = ids.into_iter().map(ObjectId::from_bytes).collect();
                     match service.public_objects(&ids) {
                         Ok(objects) => SyncResponse::Objects {
