@@ -108,6 +108,26 @@ pub enum RejectReason {
     /// The mailbox's sender or recipient (named) already has as many mailboxes as this node keeps.
     #[error("the {0} already has as many mailbox objects as this node keeps")]
     MailboxFull(&'static str),
+    /// The author already withdrew or declined in this thread: a second Withdraw or Decline
+    /// says nothing new (replies need no proof of work, and each may carry 2 KiB of text).
+    #[error("the author already ended this thread (withdrew or declined): nothing more can be said in it")]
+    ThreadEnded,
+    /// The offerer has started as many threads with this node as one party may keep there.
+    #[error(
+        "the offerer already has {max} threads with this node, ended ones included (each kept 30 days after its last message): wait for old ones to go"
+    )]
+    ThreadQuota {
+        /// The limit.
+        max: usize,
+    },
+    /// The offerer has started as many threads on this listing as one party may keep.
+    #[error(
+        "the offerer already has {max} threads on this listing, ended ones included (each kept 30 days after its last message): wait for old ones to go"
+    )]
+    ListingThreadQuota {
+        /// The limit.
+        max: usize,
+    },
     /// The offerer already has as many open threads on the listing as one party may.
     #[error("the offerer already has {max} open offers on this listing: withdraw one first")]
     TooManyOpenOffers {
@@ -257,6 +277,13 @@ impl RejectReason {
                 | RejectReason::MarketFull { .. }
                 // Two replies that crossed each take a place: the sender saw room.
                 | RejectReason::ThreadFull
+                // Not penalised: a delivery retried after a crash may carry a second one.
+                | RejectReason::ThreadEnded
+                | RejectReason::ThreadQuota { .. }
+                | RejectReason::ListingThreadQuota { .. }
+                // Whether a thread is still open depends on this node's clock, and on the
+                // order a Withdraw and a new offer sent together arrive in.
+                | RejectReason::TooManyOpenOffers { .. }
         )
     }
 }
@@ -266,10 +293,31 @@ impl RejectReason {
 /// must store and walk.
 pub const MAX_OPEN_OFFERS: usize = 3;
 
+/// Threads one key may have started with this node kept at once, ended ones included (kept
+/// [`crate::sweep::THREAD_RETENTION`] after their last message): far above what a buyer starts
+/// with one seller in a month, and a bound on the threads each new offer of that key is checked
+/// against (an offer and a withdrawal, again and again, made the check of each new offer walk
+/// every thread the key had ever started, under the store's write lock).
+pub const MAX_THREADS_PER_OFFERER: usize = 256;
+
+/// Threads one key may have started on one listing kept at once, ended ones included: an offer,
+/// a withdrawal and a new offer a day is far below it. Each new offer resolves the key's threads
+/// on its listing to count the open ones, so this bounds that work.
+pub const MAX_THREADS_PER_LISTING: usize = 32;
+
 /// Listings one author may have on a node (current revisions, closed ones included until they
 /// expire): far above what a person or a shop lists, and a bound on what one key can make
 /// every node store (with the revision history, at most 17 objects per listing).
 pub const MAX_LISTINGS_PER_AUTHOR: usize = 1_000;
+
+/// What [`Store::threads_started_by`] counted: offer threads a key started with this node
+/// (counting stops at [`MAX_THREADS_PER_OFFERER`]), those on one listing, and the open ones
+/// there (counting stops at [`MAX_OPEN_OFFERS`]).
+struct Started {
+    started: usize,
+    on_listing: usize,
+    open: usize,
+}
 
 pub(crate) fn rejected(id: Option<ObjectId>, reason: impl Into<RejectReason>) -> Outcome {
     Outcome::Rejected(Rejection { id, reason: reason.into() })
@@ -409,7 +457,14 @@ impl Store {
             return Ok(rejected(Some(id), e));
         }
         let key = listing.listing_key().expect("check_offer saw a listing");
-        if self.open_offers_by(&offer.author(), &key)? >= MAX_OPEN_OFFERS {
+        let Started { started, on_listing, open } = self.threads_started_by(&offer.author(), &key)?;
+        if origin == Origin::Network && started >= MAX_THREADS_PER_OFFERER {
+            return Ok(rejected(Some(id), RejectReason::ThreadQuota { max: MAX_THREADS_PER_OFFERER }));
+        }
+        if origin == Origin::Network && on_listing >= MAX_THREADS_PER_LISTING {
+            return Ok(rejected(Some(id), RejectReason::ListingThreadQuota { max: MAX_THREADS_PER_LISTING }));
+        }
+        if open >= MAX_OPEN_OFFERS {
             return Ok(rejected(Some(id), RejectReason::TooManyOpenOffers { max: MAX_OPEN_OFFERS }));
         }
         let mut batch = crate::writes::Batch::default();
@@ -425,25 +480,50 @@ impl Store {
         Ok(Outcome::New { id, kind: ObjectKind::Offer, deal: None })
     }
 
-    /// Open threads `offerer` started on the listing `key` (stops counting at the limit).
-    fn open_offers_by(
+    /// Offer threads `offerer` started with this node, and of them those on the listing `key`
+    /// and the open ones there (see [`Started`]). Only a thread on the listing is resolved, at
+    /// most [`MAX_THREADS_PER_LISTING`]; the others cost a read of their offer (and of each
+    /// listing revision they name, once).
+    fn threads_started_by(
         &self,
         offerer: &haggle_protocol::PublicKey,
         key: &ListingKey,
-    ) -> Result<usize, StoreError> {
-        let mut open = 0;
+    ) -> Result<Started, StoreError> {
+        let (mut started, mut on_listing, mut open) = (0, 0, 0);
+        let mut revisions: std::collections::HashMap<ObjectId, bool> = Default::default();
         for k in self.db.scan_prefix(keys::key(keys::PARTY_THREAD, &[offerer.as_bytes()])).keys() {
             let thread = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "party thread key" })?;
-            let Some(t) = self.thread(&thread)? else { continue };
-            let on_listing = t.listing.as_ref().and_then(Object::listing_key) == Some(*key);
-            if on_listing && t.offer.author() == *offerer && !t.view.state.is_final() {
-                open += 1;
-                if open >= MAX_OPEN_OFFERS {
-                    break;
+            let Some(first) = self.get(&thread)? else { continue };
+            let Some(o) = first.body().opening() else { continue };
+            if first.author() != *offerer {
+                continue;
+            }
+            // Bids and pledges are public, held by every node, and bounded per market.
+            started += usize::from(first.kind() == ObjectKind::Offer);
+            let on = match revisions.get(&o.listing) {
+                Some(on) => *on,
+                None => {
+                    let on = self.get(&o.listing)?.and_then(|l| l.listing_key()) == Some(*key);
+                    revisions.insert(o.listing, on);
+                    on
+                }
+            };
+            if on {
+                on_listing += 1;
+                if on_listing <= MAX_THREADS_PER_LISTING
+                    && open < MAX_OPEN_OFFERS
+                    && self.thread(&thread)?.is_some_and(|t| !t.view.state.is_final())
+                {
+                    open += 1;
                 }
             }
+            // Past it a network offer is refused whatever the open count (the owner's own
+            // offers go on to the node they are for, which counts for itself).
+            if started >= MAX_THREADS_PER_OFFERER {
+                break;
+            }
         }
-        Ok(open)
+        Ok(Started { started, on_listing, open })
     }
 
     fn write_reply(&self, reply: &Object, origin: Origin, now: Timestamp) -> Result<Outcome, StoreError> {
@@ -459,6 +539,11 @@ impl Store {
         };
         if let Err(e) = check_reply(&offer, &prev, reply) {
             return Ok(rejected(Some(id), e));
+        }
+        let ends = |kind: ObjectKind| matches!(kind, ObjectKind::Withdraw | ObjectKind::Decline);
+        // One ending message per party: a Withdraw and a Decline that crossed are both kept.
+        if ends(reply.kind()) && messages.iter().any(|m| ends(m.kind()) && m.author() == reply.author()) {
+            return Ok(rejected(Some(id), RejectReason::ThreadEnded));
         }
         // A Confirm that reaches the listing author's node after the confirm window (by that
         // node's clock), when the quantity or the nights have been promised to someone else
@@ -857,6 +942,80 @@ mod tests {
         }
     }
 
+    /// Attack: replies need no proof of work, so one offer followed by 30 Withdraws of 2 KiB
+    /// each filled the seller's disk for the price of one offer. A party ends a thread once.
+    #[test]
+    fn a_party_ends_a_thread_once() {
+        let (seller, buyer) = (key(1), key(2));
+        let listing = sign_now(&seller, Body::Listing(live_listing("Road bike")));
+        let o = sign_now(&buyer, offer(&listing, live_terms(1, 10_000)));
+        let (_d, s) = store();
+        assert!(put(&s, &listing).is_new() && put(&s, &o).is_new());
+        assert!(put(&s, &sign_now(&buyer, withdraw(&o, &o, &listing))).is_new());
+        let Body::Withdraw(mut w) = withdraw(&o, &o, &listing) else { unreachable!("a withdrawal") };
+        w.message = "x".repeat(2_000);
+        let again = sign_now(&buyer, Body::Withdraw(w));
+        match put(&s, &again) {
+            Outcome::Rejected(r) => assert!(
+                matches!(r.reason, RejectReason::ThreadEnded) && !r.reason.is_peer_fault(),
+                "{}",
+                r.reason
+            ),
+            other => panic!("a second withdrawal was kept: {other:?}"),
+        }
+        // The other party's decline that crossed the withdrawal is kept.
+        assert!(put(&s, &sign_now(&seller, haggle_protocol::fixtures::decline(&o, &o))).is_new());
+        assert_eq!(s.thread_messages(&o.id()).expect("read").len(), 3);
+    }
+
+    /// Attack: an offer and a withdrawal, again and again from one key: each new offer was
+    /// checked against every thread the key had started. A key keeps at most
+    /// `MAX_THREADS_PER_OFFERER` threads with a node; past it its offers are refused, not
+    /// penalised, and other keys are not held back.
+    #[test]
+    fn one_key_keeps_at_most_its_share_of_threads_with_a_node() {
+        let (seller, buyer) = (key(1), key(2));
+        let (_d, s) = store();
+        let listings: Vec<_> = (0..MAX_THREADS_PER_OFFERER.div_ceil(MAX_THREADS_PER_LISTING))
+            .map(|n| sign_now(&key(10 + n as u8), Body::Listing(live_listing(&format!("Road bike {n}")))))
+            .collect();
+        let mut price = 1_000;
+        for (n, listing) in listings.iter().enumerate() {
+            assert!(put(&s, listing).is_new());
+            let threads = MAX_THREADS_PER_LISTING.min(MAX_THREADS_PER_OFFERER - n * MAX_THREADS_PER_LISTING);
+            for _ in 0..threads {
+                price += 1;
+                let o = sign_now(&buyer, offer(listing, live_terms(1, price)));
+                assert!(put(&s, &o).is_new(), "offer at {price}");
+                assert!(put(&s, &sign_now(&buyer, withdraw(&o, &o, listing))).is_new());
+            }
+            if n == 0 {
+                // The first listing is full for this key.
+                match put(&s, &sign_now(&buyer, offer(listing, live_terms(1, 500)))) {
+                    Outcome::Rejected(r) => assert!(
+                        matches!(r.reason, RejectReason::ListingThreadQuota { max: MAX_THREADS_PER_LISTING })
+                            && !r.reason.is_peer_fault(),
+                        "{}",
+                        r.reason
+                    ),
+                    other => panic!("offer past the listing's quota was kept: {other:?}"),
+                }
+            }
+        }
+        let other = sign_now(&seller, Body::Listing(live_listing("Desk")));
+        assert!(put(&s, &other).is_new());
+        match put(&s, &sign_now(&buyer, offer(&other, live_terms(1, 500)))) {
+            Outcome::Rejected(r) => assert!(
+                matches!(r.reason, RejectReason::ThreadQuota { max: MAX_THREADS_PER_OFFERER })
+                    && !r.reason.is_peer_fault(),
+                "{}",
+                r.reason
+            ),
+            other => panic!("offer past the quota was kept: {other:?}"),
+        }
+        assert!(put(&s, &sign_now(&key(3), offer(&other, live_terms(1, 500)))).is_new());
+    }
+
     #[test]
     fn replies_out_of_order_wait_for_their_thread() {
         let (seller, buyer) = (key(1), key(2));
@@ -888,7 +1047,9 @@ mod tests {
         }
         match put(&s, &offers[3]) {
             Outcome::Rejected(r) => assert!(
-                matches!(r.reason, RejectReason::TooManyOpenOffers { max: 3 }) && r.reason.is_peer_fault(),
+                // Not the sender's fault: whether a thread is open depends on our clock, and a
+                // Withdraw sent with the new offer may arrive after it.
+                matches!(r.reason, RejectReason::TooManyOpenOffers { max: 3 }) && !r.reason.is_peer_fault(),
                 "{}",
                 r.reason
             ),

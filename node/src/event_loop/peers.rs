@@ -58,7 +58,15 @@ struct PeerState {
     used: Option<Instant>,
     /// When it last asked this node for anything (negotiation, a file, part of a sync).
     asked: Option<Instant>,
+    /// When an identify from it last counted as a new round (see [`IDENTIFY_ROUND`]).
+    identified: Option<Instant>,
 }
+
+/// An identify counts as a new round (a relay that refused us gets another chance, the address
+/// book hears where the peer listens) at most this often per peer: identify has no budget of
+/// its own, and a peer may push one as often as it likes (the periodic one comes every 5
+/// minutes; a push when its addresses change).
+const IDENTIFY_ROUND: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The kinds of work a peer has a budget for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +139,7 @@ impl PeerTable {
                 since: now,
                 used: None,
                 asked: None,
+                identified: None,
             });
             state.local |= local;
             state.outbound |= outbound;
@@ -369,31 +378,46 @@ impl EventLoop {
 
     pub(super) fn on_identify(&mut self, event: identify::Event) {
         if let identify::Event::Received { peer_id, info, .. } = event {
-            let (mut local, mut outbound) = (false, true);
+            let (mut outbound, mut round) = (true, true);
+            let mut before = Vec::new();
+            let local = self.peers.peers.get(&peer_id).is_some_and(|s| s.local);
+            let mut listens = super::addresses::keep(info.listen_addrs, local);
+            listens.truncate(MAX_LISTED);
             if let Some(state) = self.peers.peers.get_mut(&peer_id) {
                 state.agent = Some(info.agent_version.clone());
-                (local, outbound) = (state.local, state.outbound);
-                state.listens = super::addresses::keep(info.listen_addrs.clone(), local);
-                state.listens.truncate(MAX_LISTED);
+                outbound = state.outbound;
+                before = std::mem::replace(&mut state.listens, listens.clone());
+                round = state.identified.is_none_or(|t| t.elapsed() >= IDENTIFY_ROUND);
+                if round {
+                    state.identified = Some(Instant::now());
+                }
             }
+            let changed = before != listens;
             // A peer that dialled in: where it says it listens goes into the address book, after
             // every peer this node reached itself (see `Store::heard_of_peer`), so that a node
             // only ever dialled (the network's first, say) finds its peers again after a restart.
-            if !outbound && !self.swarm.behaviour().guard.is_banned(&peer_id) {
-                self.note_heard(peer_id, super::addresses::keep(info.listen_addrs.clone(), local));
+            if !outbound && round && !self.swarm.behaviour().guard.is_banned(&peer_id) {
+                self.note_heard(peer_id, listens.clone());
             }
             // A peer on the internet may advertise LAN or container addresses: useless elsewhere,
             // and not to be spread through the DHT.
             // Only peers that answer DHT queries (server mode: publicly reachable) go into the
             // routing table; a private peer's relayed addresses would send lookups round
             // through relays.
-            if info.protocols.contains(&crate::wire::KAD_PROTOCOL) {
+            // The peer's entry holds what it says now, at most `MAX_LISTED` addresses: libp2p-kad
+            // appends every address it is given, with no cap, and a peer pushing identify in a
+            // loop with new addresses each time grew the list (and the work of each addition)
+            // without end.
+            if changed && info.protocols.contains(&crate::wire::KAD_PROTOCOL) {
                 let kad = &mut self.swarm.behaviour_mut().kad;
-                for addr in super::addresses::keep(info.listen_addrs, local) {
+                for gone in before.iter().filter(|a| !listens.contains(a)) {
+                    kad.remove_address(&peer_id, gone);
+                }
+                for addr in listens {
                     kad.add_address(&peer_id, addr);
                 }
             }
-            self.note_protocols(peer_id, &info.protocols);
+            self.note_protocols(peer_id, &info.protocols, round);
         }
     }
 

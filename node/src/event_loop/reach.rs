@@ -304,12 +304,15 @@ impl EventLoop {
     }
 
     /// What identify told about a peer's protocols: whether it relays.
-    pub(super) fn note_protocols(&mut self, peer: PeerId, protocols: &[libp2p::StreamProtocol]) {
+    /// `round`: the identify counts as a new round (see `IDENTIFY_ROUND`).
+    pub(super) fn note_protocols(&mut self, peer: PeerId, protocols: &[libp2p::StreamProtocol], round: bool) {
         let relays = protocols.contains(&relay::HOP_PROTOCOL_NAME);
         tracing::debug!(%peer, relays, "identified");
         // A new identify (a reconnect, or the periodic one) gives a relay that refused us another
         // chance: at most once per identify round.
-        self.reach.refused.remove(&peer);
+        if round {
+            self.reach.refused.remove(&peer);
+        }
         // Entries are only for connected peers (an event can trail the disconnect that
         // already cleared them): every PeerId set here empties when the peer leaves.
         if relays && self.swarm.is_connected(&peer) {
