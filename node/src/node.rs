@@ -320,6 +320,13 @@ fn build_swarm(
             let gossipsub = gossip::behaviour(heartbeat, HashSet::new())?;
             let mut kad_config = kad::Config::new(KAD_PROTOCOL);
             kad_config.set_query_timeout(Duration::from_secs(30));
+            // The DHT finds peers, nothing more: records and provider records peers put are
+            // not stored (the events that offer them are ignored), so none is kept for 48 hours
+            // and replicated to 20 peers every hour on a stranger's behalf.
+            kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
+            kad_config.set_replication_interval(None);
+            kad_config.set_publication_interval(None);
+            kad_config.set_provider_publication_interval(None);
             let mut kad = kad::Behaviour::with_config(id, kad::store::MemoryStore::new(id), kad_config);
             // A client (asks, does not answer) until this node is confirmed reachable: peers
             // that cannot dial it should not keep it in their routing tables.
