@@ -42,6 +42,11 @@ fn a_seller_killed_between_a_deal_and_its_next_revision_repairs_it_on_start() {
         let r = json(&db, &["search", "garden", "chairs"]);
         (r["total"] == 1).then_some(())
     });
+    // A small word is left out, and a typo's guess is said to be one.
+    let out = haggle(&db, &["search", "a", "gardn", "chair"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("No listing says \"gardn\"") && text.contains("Garden chairs"), "{text}");
     let offer = json(&db, &["offer", &id[..10], "--price", "35"]);
     let thread = offer["thread"].as_str().expect("thread").to_owned();
     // A is connected: the command answers once A's node took the offer, not "queued".

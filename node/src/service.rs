@@ -476,7 +476,12 @@ impl Service {
             let results = run(&query)?;
             self.metrics.searched(started.elapsed());
             let hits = results.hits.iter().map(|h| view(&h.listing, h.score)).collect::<Result<_, _>>()?;
-            return Ok(SearchPage { total: results.total, offset: query.offset, hits });
+            return Ok(SearchPage {
+                total: results.total,
+                offset: query.offset,
+                hits,
+                guessed: results.guessed,
+            });
         }
         if query.limit == 0 || query.limit > haggle_storage::MAX_PAGE {
             return Err(haggle_storage::SearchError::BadLimit {
@@ -533,7 +538,7 @@ impl Service {
             .take(query.limit)
             .map(|(_, h)| view(&h.listing, h.score))
             .collect::<Result<_, _>>()?;
-        Ok(SearchPage { total: rated.len(), offset: query.offset, hits })
+        Ok(SearchPage { total: rated.len(), offset: query.offset, hits, guessed: candidates.guessed })
     }
 
     /// The thread `given` names.

@@ -52,8 +52,8 @@ fn builder(distance: u8) -> &'static LevenshteinAutomatonBuilder {
     cell.get_or_init(|| LevenshteinAutomatonBuilder::new(distance.clamp(1, 2), true))
 }
 
-/// The words of `field` within `distance` edits of `token` (a transposition counts as one),
-/// with their edit distance and how many listings use them, closest and most used first, at
+/// The words of `field` within `distance` edits of `token` (a transposition counts as one) that
+/// start with its first letter, with their edit distance and how many listings use them, closest and most used first, at
 /// most [`MAX_EXPANSIONS`].
 pub(crate) fn near_words(
     searcher: &Searcher,
@@ -72,6 +72,11 @@ pub(crate) fn near_words(
         while read < MAX_CANDIDATES && stream.advance() {
             read += 1;
             let Ok(word) = std::str::from_utf8(stream.key()) else { continue };
+            // A typo rarely hits the first letter, and near words that differ there are mostly
+            // other things: "printer" is two edits from "grinder", "like" one from "bike".
+            if word.chars().next() != token.chars().next() {
+                continue;
+            }
             let docs = u64::from(stream.value().doc_freq);
             match found.get_mut(word) {
                 Some(entry) => entry.1 += docs,

@@ -31,13 +31,29 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
          (see `haggle reputation` for a seller); without them, every match is shown with its SELLER column."
     } else if args.params().sort == Some(haggle_node::api::types::Sort::EndingSoon) {
         "No running auctions match: ending-soon lists auctions only (drop it to see other listings)."
-    } else if !args.filters.text.is_empty() && args.filters.near.is_none() {
+    } else if !args.filters.text.is_empty() && filters_besides_words(&args.params()) {
+        // The words may match: a filter may be what left nothing.
+        "No listings match the words and the filters together: run it without the filters to see \
+         what the words alone find."
+    } else if !args.filters.text.is_empty() {
         // Buyers type the town with the words; places are matched by --near only.
         "No listings match. Words are looked for in titles, descriptions, categories and tags; for a \
          place, use --near PLACE (e.g. haggle search bike --near ghent)."
     } else {
         "No listings match."
     };
+    if !page.guessed.is_empty() {
+        let words = page.guessed.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(", ");
+        let says = if page.guessed.len() == 1 { "that word" } else { "those words" };
+        let note = if page.hits.is_empty() {
+            format!("No listing says {words}, nor a word a letter or two from it.")
+        } else {
+            format!(
+                "No listing says {words}: these match words a letter or two from {says} (a guess at a typo)."
+            )
+        };
+        outln!("{}", output::dim(&note));
+    }
     output::listings(&page.hits, empty);
     let next = args.offset + page.hits.len();
     if page.total > next {
@@ -45,6 +61,11 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
         outln!("{}", output::dim(&more));
     }
     Ok(())
+}
+
+/// Whether a search asks for more than its words: a kind, a price, a place, a seller...
+fn filters_besides_words(params: &SearchParams) -> bool {
+    SearchParams { q: String::new(), ..params.clone() }.is_filtered()
 }
 
 /// Follows the event stream. Listing events are shown when the listing matches the search (the

@@ -581,6 +581,10 @@ pub struct SearchPage {
     pub offset: usize,
     /// This page, each with its `score`.
     pub hits: Vec<ListingView>,
+    /// The query's words no listing uses, as typed: each matched the words within an edit or
+    /// two of it that start with the same letter instead (a guess: say so).
+    #[serde(default)]
+    pub guessed: Vec<String>,
 }
 
 /// `GET /v1/threads`.
