@@ -56,6 +56,28 @@ fn visible(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// A note someone else wrote (a bid's, a pledge's, a negotiation message's), on one line: a
+/// line break shows as ` ↵ `, a tab as a space, and any other control character as its
+/// `\u{..}` escape. A note shown as written could start lines of its own and fake what the
+/// screen says around it (a "raised" line, a higher bid).
+pub fn note(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut lines = text.split('\n').peekable();
+    while let Some(line) = lines.next() {
+        for c in line.chars() {
+            match c {
+                '\t' | '\r' => out.push(' '),
+                c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+                c => out.push(c),
+            }
+        }
+        if lines.peek().is_some() {
+            out.push_str(" ↵ ");
+        }
+    }
+    out
+}
+
 /// Writes bytes to standard output, with [`write_line`]'s handling of a closed pipe.
 pub fn write_bytes(bytes: &[u8]) {
     use std::io::Write;
@@ -539,7 +561,7 @@ pub fn thread(t: &ThreadView) {
             m.terms.as_ref().map(|terms| format!(" {}", message_terms(m.kind, terms))).unwrap_or_default();
         let delivery = m.delivery.map(|d| format!(" [{d}]")).unwrap_or_default();
         let off_chain = if m.on_chain { "" } else { " (crossed, not counted)" };
-        let note = if m.message.is_empty() { String::new() } else { format!("  {}", dim(&m.message)) };
+        let note = if m.message.is_empty() { String::new() } else { format!("  {}", dim(&note(&m.message))) };
         outln!(
             "  {at:<width$} {:<5} {:<9}{message_terms}{delivery}{off_chain}{note}",
             m.from.as_str(),
@@ -565,6 +587,17 @@ mod tests {
         assert_eq!(expiry(now + 3 * 86_400_000, now), "expires in 3 days");
         assert_eq!(expiry(now - 2 * 3_600_000, now), "expired 2 hours ago");
         assert_eq!(expiry(now - 500, now), "expired just now");
+    }
+
+    /// Attack: a bid's note with line breaks printed fake lines under it on every node's
+    /// `show` (a "raised 9000 EUR" line, a higher bid). A note stays on its line.
+    #[test]
+    fn a_note_cannot_start_lines_of_its_own() {
+        let fake = "ok\"\n  raised    9000.00 EUR [####] 900%\r\n\tx\u{1b}[2J";
+        let shown = note(fake);
+        assert!(!shown.contains('\n') && !shown.contains('\r') && !shown.contains('\u{1b}'), "{shown}");
+        assert_eq!(shown, "ok\" ↵   raised    9000.00 EUR [####] 900%  ↵  x\\u{1b}[2J");
+        assert_eq!(note("Plain note, café"), "Plain note, café");
     }
 
     /// Attack: a title holding a right-to-left override (U+202E) or zero-width spaces read as

@@ -25,9 +25,11 @@ use crate::ingest::{Outcome, RejectReason, rejected};
 use crate::keys;
 use crate::store::{Store, decode_stored};
 
-/// Bids or pledges one key may have on one listing: a bidding war of twenty rounds, or twenty
-/// changes of heart.
-pub const MAX_PER_AUTHOR_PER_LISTING: usize = 20;
+/// Bids or pledges one key may have held on one listing: a bidding war of fifty rounds (twenty
+/// were met in an ordinary war of small raises, the bidder then locked out). A campaign holds
+/// one pledge per backer (each replaces the last), but on the backer's own node, which keeps
+/// all of them: there they do not count, so a backer can always change or withdraw its pledge.
+pub const MAX_PER_AUTHOR_PER_LISTING: usize = 50;
 /// Bids one auction holds: a backstop (the raise doubles every 50 counting bids past 200, so
 /// an auction seldom comes near it), and a bound on what one auction can make every node store.
 pub const MAX_BIDS_PER_AUCTION: usize = 2_000;
@@ -146,7 +148,8 @@ impl Store {
             return Ok(rejected(Some(id), reason));
         }
         let author = offer.author();
-        if held.iter().filter(|b| b.author() == author).count() >= MAX_PER_AUTHOR_PER_LISTING {
+        let own_pledge = matches!(market, Market::Campaign(_)) && self.owner.get() == Some(&author);
+        if !own_pledge && held.iter().filter(|b| b.author() == author).count() >= MAX_PER_AUTHOR_PER_LISTING {
             let max = MAX_PER_AUTHOR_PER_LISTING;
             return Ok(rejected(Some(id), RejectReason::OfferQuota { max, scope: "listing" }));
         }

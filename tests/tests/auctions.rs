@@ -214,3 +214,46 @@ async fn pledges_from_fresh_keys_reach_every_node_and_a_forged_one_costs_its_sen
     }
     Ok(())
 }
+
+/// Defect: a backer's own node keeps every pledge it made, and counted them against the 20 bids
+/// or pledges one key may have on a listing: after 20 changes the backer could neither change
+/// nor withdraw its pledge, and was bound to it if the campaign was funded. Its own pledges no
+/// longer count there (each replaces the last everywhere else).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backer_can_always_change_or_withdraw_its_pledge() -> Result<()> {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    let a = TestNode::start("A", dirs[0].path(), vec![]).await?;
+    let mut b = TestNode::start("B", dirs[1].path(), vec![a.addr()]).await?;
+    b.wait_mesh(1).await?;
+    let published = a
+        .post(
+            "/v1/listings",
+            json!({
+                "kind": "crowdfund", "title": "Community oven", "category": "community", "price": "100",
+                "currency": "EUR", "campaign": {"deadline_in": 3600},
+            }),
+        )
+        .await?;
+    let id = id_of(&published);
+    b.wait_listing(&id).await?;
+    let path = format!("/v1/listings/{id}/pledges");
+    for amount in 1..=60u32 {
+        b.post(&path, json!({"amount": amount.to_string(), "message": ""}))
+            .await
+            .with_context(|| format!("pledge {amount}"))?;
+    }
+    wait_until("A to count B's last pledge", || async {
+        campaign(&a, &id).await.is_ok_and(|v| v["backers"] == 1 && v["total"]["display"] == "60.00 EUR")
+    })
+    .await?;
+    b.post(&path, json!({"amount": "0", "message": ""})).await.context("the withdrawal")?;
+    for node in [&a, &b] {
+        wait_until(&format!("{} to count no backer", node.name), || async {
+            campaign(node, &id).await.is_ok_and(|v| v["backers"] == 0)
+        })
+        .await?;
+    }
+    b.stop().await;
+    a.stop().await;
+    Ok(())
+}

@@ -196,7 +196,7 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
                 ))
             );
             if !b.message.is_empty() {
-                outln!("    {:<14} {}", "", output::dim(&format!("\"{}\"", b.message)));
+                outln!("    {:<14} {}", "", output::dim(&format!("\"{}\"", output::note(&b.message))));
             }
         }
     }

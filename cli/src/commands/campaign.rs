@@ -156,7 +156,7 @@ pub fn lines(l: &ListingView, c: &CampaignInfo) {
                 p.tier.as_deref().map(|t| format!("  {}", output::dim(t))).unwrap_or_default()
             );
             if !p.message.is_empty() {
-                outln!("    {:<14} {}", "", output::dim(&format!("\"{}\"", p.message)));
+                outln!("    {:<14} {}", "", output::dim(&format!("\"{}\"", output::note(&p.message))));
             }
         }
     }

@@ -12,7 +12,7 @@ use haggle_protocol::{
     Accept, Body, ListingKind, ListingStatus, Market, Object, ObjectId, Offer, Price, PublicKey, Terms,
     ThreadState, Timestamp,
 };
-use haggle_storage::{MAX_PER_AUTHOR_PER_LISTING, Store, StoreError};
+use haggle_storage::{Store, StoreError};
 
 use super::actions::Effect;
 use super::{Conflict, Followups, InvalidInput, Service, ServiceError, views};
@@ -58,10 +58,8 @@ impl Service {
         if amount == 0 && view.backing_of(&self.me()).is_none_or(|b| b.amount == 0) {
             return Err(InvalidInput::Campaign("you have no pledge to withdraw").into());
         }
-        let mine = self.store.public_offers_on(&key)?.iter().filter(|p| p.author() == self.me()).count();
-        if mine >= MAX_PER_AUTHOR_PER_LISTING {
-            return Err(Conflict::TooManyBids { max: MAX_PER_AUTHOR_PER_LISTING }.into());
-        }
+        // No cap on one's own pledges: each replaces the last on other nodes, and a backer can
+        // always change or withdraw its pledge before the last call.
         let terms = Terms {
             quantity: 1,
             price: Price::new(amount, currency),

@@ -455,7 +455,9 @@ pub enum Conflict {
         deadline: haggle_protocol::Timestamp,
     },
     /// The owner has as many bids or pledges on the listing as one key may.
-    #[error("you already have {max} bids or pledges on this listing, as many as one key may")]
+    #[error(
+        "you have made {max} bids on this auction, as many as one key may: it takes no more from you (your highest stands)"
+    )]
     TooManyBids {
         /// The limit.
         max: usize,
