@@ -430,6 +430,17 @@ pub enum Conflict {
         /// Its deadline.
         deadline: haggle_protocol::Timestamp,
     },
+    /// A bid that could not reach the seller's node before the auction's end.
+    #[error(
+        "the auction {} ends {}: a bid made now could reach the seller's node after that, and would not count there; it was not sent",
+        listing.fmt_short(), when(*ends_at)
+    )]
+    BidTooLate {
+        /// The auction.
+        listing: ObjectId,
+        /// The end the bid would have left.
+        ends_at: haggle_protocol::Timestamp,
+    },
     /// A bid after the auction's end.
     #[error("the auction {} ended {}", listing.fmt_short(), when(*ends_at))]
     AuctionEnded {
@@ -552,7 +563,8 @@ impl Conflict {
             Conflict::KeyLost(_) => ErrorCode::Conflict,
             Conflict::AuctionEnded { .. }
             | Conflict::CampaignEnded { .. }
-            | Conflict::DeadlineTooClose { .. } => ErrorCode::ListingExpired,
+            | Conflict::DeadlineTooClose { .. }
+            | Conflict::BidTooLate { .. } => ErrorCode::ListingExpired,
             Conflict::AuctionRunning { .. } | Conflict::CampaignRunning { .. } => ErrorCode::NotYourTurn,
             Conflict::Refused(RejectReason::Decode(_)) => ErrorCode::Invalid,
             Conflict::NewerRevision | Conflict::RevisionsExhausted | Conflict::Refused(_) => {

@@ -290,7 +290,7 @@ mod tests {
         let (first, _d1) = service(2);
         let (late, _d2) = service(3);
         let short = ListingDraft {
-            auction: Some(AuctionDraft { ends_in: 1, reserve: None, increment: None, window: Some(0) }),
+            auction: Some(AuctionDraft { ends_in: 4, reserve: None, increment: None, window: Some(0) }),
             ..auction("lamp")
         };
         let listing = seller.publish(short).expect("publish").object;
