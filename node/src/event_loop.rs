@@ -445,7 +445,14 @@ impl EventLoop {
                 }
                 if num_established.get() == 1 {
                     let local = direct && addresses::is_local(endpoint.get_remote_address());
-                    self.on_connected(peer_id, endpoint.is_dialer(), local);
+                    // Budgets are remembered by address only for addresses on the internet: a
+                    // LAN (one household) or loopback (tests) is not one stranger.
+                    let ip = if direct && !local {
+                        crate::guard::ip_of(endpoint.get_remote_address())
+                    } else {
+                        None
+                    };
+                    self.on_connected(peer_id, endpoint.is_dialer(), local, ip);
                 } else if direct && !had_direct && endpoint.is_dialer() {
                     // A direct connection replacing a relayed one (hole punching): the sync
                     // that waited for it.

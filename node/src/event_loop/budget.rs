@@ -9,7 +9,9 @@
 //! offence towards a ban (the same count bad signatures feed). Gossip and pushes are turned
 //! away but never penalised: an honest relay passes on whatever its mesh carries, and a node
 //! that has just caught up re-gossips what it fetched, bursts no peer can know are over our
-//! budget. Buckets live in the peer's connection state, so they go when the peer leaves.
+//! budget. Buckets live in the peer's connection state; when the peer leaves, what is left of
+//! them is remembered for a while, by PeerId and by address (see `PeerTable`), so a reconnect
+//! does not refill them.
 
 use std::time::Instant;
 

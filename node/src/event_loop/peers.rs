@@ -60,6 +60,8 @@ struct PeerState {
     asked: Option<Instant>,
     /// When an identify from it last counted as a new round (see [`IDENTIFY_ROUND`]).
     identified: Option<Instant>,
+    /// The internet address its first connection came from (none if relayed, or on the LAN).
+    ip: Option<std::net::IpAddr>,
 }
 
 /// An identify counts as a new round (a relay that refused us gets another chance, the address
@@ -116,10 +118,46 @@ impl Offence {
     }
 }
 
+/// Budgets of peers that left, kept this long: a peer that comes back (or a new PeerId from the
+/// same address) within it starts from what was left, not a full bucket. Every bucket is full
+/// again within it anyway (the slowest, negotiation, refills its 60 in a minute).
+const REMEMBER_BUDGETS: std::time::Duration = std::time::Duration::from_secs(120);
+/// Budgets of peers that left, kept at most (by PeerId and by address, oldest dropped first).
+const MAX_REMEMBERED: usize = 1_024;
+
+/// Whose budgets were remembered: a PeerId, or the internet address it came from (IPv4, or an
+/// IPv6 address's /64, which one subscriber holds; never a LAN or loopback address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Whose {
+    Peer(PeerId),
+    Address(std::net::IpAddr),
+}
+
+impl Whose {
+    fn address(ip: std::net::IpAddr) -> Whose {
+        Whose::Address(match ip {
+            std::net::IpAddr::V6(v6) => {
+                let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                std::net::IpAddr::V6(std::net::Ipv6Addr::from(bits))
+            }
+            v4 => v4,
+        })
+    }
+}
+
 /// Per-peer state, bounded in size; connection state is cleared when a peer leaves.
 #[derive(Debug, Default)]
 pub(super) struct PeerTable {
     peers: HashMap<PeerId, PeerState>,
+    /// Budgets of peers that left within [`REMEMBER_BUDGETS`], by PeerId and by address, at
+    /// most [`MAX_REMEMBERED`]: budgets lived in the connection state, so each reconnect (a
+    /// handshake, about a millisecond) bought a full burst again (60 negotiation messages,
+    /// 2,000 gossip objects, 1,000 sync requests), and a fresh PeerId from the same address
+    /// another.
+    remembered: HashMap<Whose, (Budgets, Instant)>,
+    /// `remembered`'s keys as they were written, oldest first (an entry written again appears
+    /// twice; the older is skipped when popped).
+    remembered_order: VecDeque<(Whose, Instant)>,
     /// Invalid objects per peer, across reconnects, and any ban.
     offences: HashMap<PeerId, Offence>,
     /// `offences`' keys, oldest first.
@@ -128,12 +166,27 @@ pub(super) struct PeerTable {
 }
 
 impl PeerTable {
-    fn connected(&mut self, peer: PeerId, local: bool, outbound: bool, now: Instant) {
+    fn connected(
+        &mut self,
+        peer: PeerId,
+        local: bool,
+        outbound: bool,
+        ip: Option<std::net::IpAddr>,
+        now: Instant,
+    ) {
         if self.peers.len() < MAX_PEERS {
+            let fresh = |e: &(Budgets, Instant)| now.saturating_duration_since(e.1) < REMEMBER_BUDGETS;
+            let budgets = self
+                .remembered
+                .get(&Whose::Peer(peer))
+                .filter(|e| fresh(e))
+                .or_else(|| ip.and_then(|ip| self.remembered.get(&Whose::address(ip))).filter(|e| fresh(e)))
+                .map_or_else(|| Budgets::new(now), |e| e.0);
             let state = self.peers.entry(peer).or_insert_with(|| PeerState {
                 agent: None,
                 listens: Vec::new(),
-                budgets: Budgets::new(now),
+                budgets,
+                ip,
                 local,
                 outbound,
                 since: now,
@@ -165,8 +218,25 @@ impl PeerTable {
         })
     }
 
-    fn disconnected(&mut self, peer: &PeerId) {
-        self.peers.remove(peer);
+    fn disconnected(&mut self, peer: &PeerId, now: Instant) {
+        let Some(state) = self.peers.remove(peer) else { return };
+        let whose = [Some(Whose::Peer(*peer)), state.ip.map(Whose::address)];
+        for whose in whose.into_iter().flatten() {
+            self.remembered.insert(whose, (state.budgets, now));
+            self.remembered_order.push_back((whose, now));
+        }
+        // Oldest first: past the bound, or past the time they are worth keeping.
+        while let Some(&(whose, at)) = self.remembered_order.front() {
+            let over =
+                self.remembered.len() > MAX_REMEMBERED || self.remembered_order.len() > 2 * MAX_REMEMBERED;
+            if !over && now.saturating_duration_since(at) < REMEMBER_BUDGETS {
+                break;
+            }
+            self.remembered_order.pop_front();
+            if self.remembered.get(&whose).is_some_and(|e| e.1 == at) {
+                self.remembered.remove(&whose);
+            }
+        }
     }
 
     /// How many peers have state (for tests of the bound).
@@ -288,7 +358,14 @@ impl PeerTable {
 }
 
 impl EventLoop {
-    pub(super) fn on_connected(&mut self, peer: PeerId, dialer: bool, local: bool) {
+    /// `ip`: the address the connection came from (none if relayed).
+    pub(super) fn on_connected(
+        &mut self,
+        peer: PeerId,
+        dialer: bool,
+        local: bool,
+        ip: Option<std::net::IpAddr>,
+    ) {
         let now = Instant::now();
         if self.peers.forget_stale(&peer, now) {
             self.swarm.behaviour_mut().gossipsub.remove_blacklisted_peer(&peer);
@@ -301,7 +378,7 @@ impl EventLoop {
             return;
         }
         tracing::debug!(%peer, "connected");
-        self.peers.connected(peer, local, dialer, now);
+        self.peers.connected(peer, local, dialer, ip, now);
         self.dialer.connected(peer);
         self.emit(NodeEvent::PeerConnected { peer });
         self.retry_outbox(Some(peer));
@@ -315,7 +392,7 @@ impl EventLoop {
     /// The peer's last connection closed; `by_remote` if this node did not close it.
     pub(super) fn on_disconnected(&mut self, peer: PeerId, by_remote: bool) {
         tracing::debug!(%peer, "disconnected");
-        self.peers.disconnected(&peer);
+        self.peers.disconnected(&peer, Instant::now());
         // An offence record that no longer counts goes with the peer (one that does stays, so
         // leaving does not wipe it).
         if self.peers.forget_stale(&peer, Instant::now()) {
@@ -462,11 +539,11 @@ mod tests {
         let mut table = PeerTable::default();
         let peers: Vec<PeerId> = (0..MAX_PEERS + 10).map(|_| PeerId::random()).collect();
         for peer in &peers {
-            table.connected(*peer, false, false, Instant::now());
+            table.connected(*peer, false, false, None, Instant::now());
         }
         assert_eq!(table.len(), MAX_PEERS);
         for peer in &peers {
-            table.disconnected(peer);
+            table.disconnected(peer, Instant::now());
         }
         assert_eq!(table.len(), 0);
     }
@@ -476,12 +553,12 @@ mod tests {
         let mut table = PeerTable::default();
         let now = Instant::now();
         let rogue = PeerId::random();
-        table.connected(rogue, false, false, now);
+        table.connected(rogue, false, false, None, now);
         assert_eq!(table.reject(rogue, now), Verdict { rejected: 1, ban: false, forgiven: None });
         assert_eq!(table.reject(rogue, now).rejected, 2);
         // Leaving and coming back does not wipe the record.
-        table.disconnected(&rogue);
-        table.connected(rogue, false, false, now);
+        table.disconnected(&rogue, now);
+        table.connected(rogue, false, false, None, now);
         assert_eq!(table.reject(rogue, now), Verdict { rejected: 3, ban: true, forgiven: None });
         // A fourth rejection does not ban twice.
         assert!(!table.reject(rogue, now).ban);
@@ -535,19 +612,66 @@ mod tests {
         assert!(!table.is_banned(&peer, later));
     }
 
+    /// Attack: budgets lived in the connection state, so each reconnect (a handshake) bought a
+    /// full burst again, and a fresh PeerId from the same address another. What a peer left
+    /// is remembered for a while, by PeerId and by address (an IPv6 address by its /64).
     #[test]
-    fn only_connected_peers_have_a_budget_and_it_goes_with_them() {
+    fn a_budget_survives_a_reconnect_and_a_new_peer_id_from_the_same_address() {
         let mut table = PeerTable::default();
         let (peer, now) = (PeerId::random(), Instant::now());
+        let ip: std::net::IpAddr = "203.0.113.7".parse().expect("ip");
         assert_eq!(table.spend(&peer, Kind::Negotiate, 1, now), Spend::Over, "not connected");
-        table.connected(peer, false, false, now);
+        table.connected(peer, false, false, Some(ip), now);
         let burst = super::super::budget::NEGOTIATE.burst as u32;
         assert_eq!(table.spend(&peer, Kind::Negotiate, burst, now), Spend::Allowed);
         assert_eq!(table.spend(&peer, Kind::Negotiate, 1, now), Spend::Over);
         assert_eq!(table.spend(&peer, Kind::Gossip, 1, now), Spend::Allowed, "each kind apart");
-        table.disconnected(&peer);
-        table.connected(peer, false, false, now);
-        assert_eq!(table.spend(&peer, Kind::Negotiate, 1, now), Spend::Allowed, "a fresh connection");
+        table.disconnected(&peer, now);
+        table.connected(peer, false, false, Some(ip), now);
+        assert_eq!(table.spend(&peer, Kind::Negotiate, 1, now), Spend::Over, "the same peer again");
+        let fresh_id = PeerId::random();
+        table.connected(fresh_id, false, false, Some(ip), now);
+        assert_eq!(
+            table.spend(&fresh_id, Kind::Negotiate, 1, now),
+            Spend::Over,
+            "a new PeerId, same address"
+        );
+        let elsewhere = PeerId::random();
+        table.connected(elsewhere, false, false, Some("198.51.100.1".parse().expect("ip")), now);
+        assert_eq!(table.spend(&elsewhere, Kind::Negotiate, 1, now), Spend::Allowed, "another address");
+        // IPv6: the /64 is one subscriber.
+        let (a, b) = (PeerId::random(), PeerId::random());
+        table.connected(a, false, false, Some("2001:db8:1:2::1".parse().expect("ip")), now);
+        assert_eq!(table.spend(&a, Kind::Negotiate, burst, now), Spend::Allowed);
+        table.disconnected(&a, now);
+        table.connected(b, false, false, Some("2001:db8:1:2:ffff::9".parse().expect("ip")), now);
+        assert_eq!(table.spend(&b, Kind::Negotiate, 1, now), Spend::Over, "the same /64");
+        // Long enough later, a full bucket (it would have refilled anyway).
+        for p in [peer, fresh_id] {
+            table.disconnected(&p, now);
+        }
+        let later = now + REMEMBER_BUDGETS;
+        table.connected(peer, false, false, Some(ip), later);
+        assert_eq!(table.spend(&peer, Kind::Negotiate, burst, later), Spend::Allowed);
+    }
+
+    /// The remembered budgets are bounded, and shrink as they age.
+    #[test]
+    fn remembered_budgets_are_bounded() {
+        let mut table = PeerTable::default();
+        let now = Instant::now();
+        for n in 0..3 * MAX_REMEMBERED as u32 {
+            let peer = PeerId::random();
+            let ip = std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + n));
+            table.connected(peer, false, false, Some(ip), now);
+            table.disconnected(&peer, now);
+            assert!(table.remembered.len() <= MAX_REMEMBERED + 2, "{}", table.remembered.len());
+            assert!(table.remembered_order.len() <= 2 * MAX_REMEMBERED + 2);
+        }
+        let peer = PeerId::random();
+        table.connected(peer, false, false, None, now + REMEMBER_BUDGETS);
+        table.disconnected(&peer, now + REMEMBER_BUDGETS);
+        assert_eq!(table.remembered.len(), 1, "the old ones went");
     }
 
     #[test]
