@@ -24,6 +24,11 @@ use libp2p::{Multiaddr, PeerId};
 
 /// Bans remembered at once (as many as the loop remembers offenders).
 const MAX_BANNED: usize = 1_024;
+/// Inbound handshakes one remote IP may have under way at once (loopback aside: tests and
+/// development). The node takes 32 pending inbound connections in all: with 8 per address, four
+/// addresses stalling their handshakes (renewed every 10 s, libp2p's timeout) kept every new
+/// peer out; with 2, it takes sixteen.
+const MAX_PENDING_PER_IP: usize = 2;
 
 /// Why the guard refused a connection.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +36,14 @@ pub(crate) enum Refused {
     /// The remote IP already has as many inbound connections as one address may.
     #[error("{ip} already has {max} inbound connections")]
     TooManyFromIp {
+        /// The remote address.
+        ip: IpAddr,
+        /// The cap.
+        max: usize,
+    },
+    /// The remote IP already has as many handshakes under way as one address may.
+    #[error("{ip} already has {max} inbound handshakes under way")]
+    TooManyPendingFromIp {
         /// The remote address.
         ip: IpAddr,
         /// The cap.
@@ -49,6 +62,10 @@ pub(crate) struct Guard {
     inbound: HashMap<ConnectionId, IpAddr>,
     /// How many of `inbound` each IP has.
     per_ip: HashMap<IpAddr, usize>,
+    /// Of `inbound`, the connections whose handshake is under way.
+    pending: std::collections::HashSet<ConnectionId>,
+    /// How many of `pending` each IP has.
+    pending_per_ip: HashMap<IpAddr, usize>,
     /// Banned peers and when each ban ends.
     banned: HashMap<PeerId, Instant>,
 }
@@ -59,6 +76,8 @@ impl Guard {
             max_per_ip: max_per_ip.max(1),
             inbound: HashMap::new(),
             per_ip: HashMap::new(),
+            pending: std::collections::HashSet::new(),
+            pending_per_ip: HashMap::new(),
             banned: HashMap::new(),
         }
     }
@@ -109,7 +128,21 @@ impl Guard {
         self.per_ip.get(ip).copied().unwrap_or(0)
     }
 
+    /// The connection's handshake is over (it was established, or failed).
+    fn handshake_over(&mut self, connection: &ConnectionId) {
+        if self.pending.remove(connection)
+            && let Some(ip) = self.inbound.get(connection)
+            && let Some(n) = self.pending_per_ip.get_mut(ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.pending_per_ip.remove(ip);
+            }
+        }
+    }
+
     fn forget(&mut self, connection: &ConnectionId) {
+        self.handshake_over(connection);
         if let Some(ip) = self.inbound.remove(connection)
             && let Some(n) = self.per_ip.get_mut(&ip)
         {
@@ -141,22 +174,29 @@ impl NetworkBehaviour for Guard {
         remote_addr: &Multiaddr,
     ) -> Result<(), ConnectionDenied> {
         let Some(ip) = ip_of(remote_addr) else { return Ok(()) };
-        let count = self.per_ip.entry(ip).or_default();
-        if *count >= self.max_per_ip {
+        let count = self.per_ip.get(&ip).copied().unwrap_or(0);
+        if count >= self.max_per_ip {
             return Err(ConnectionDenied::new(Refused::TooManyFromIp { ip, max: self.max_per_ip }));
         }
-        *count += 1;
+        let pending = self.pending_per_ip.get(&ip).copied().unwrap_or(0);
+        if !ip.is_loopback() && pending >= MAX_PENDING_PER_IP {
+            return Err(ConnectionDenied::new(Refused::TooManyPendingFromIp { ip, max: MAX_PENDING_PER_IP }));
+        }
+        *self.per_ip.entry(ip).or_default() += 1;
+        *self.pending_per_ip.entry(ip).or_default() += 1;
         self.inbound.insert(connection_id, ip);
+        self.pending.insert(connection_id);
         Ok(())
     }
 
     fn handle_established_inbound_connection(
         &mut self,
-        _connection_id: ConnectionId,
+        connection_id: ConnectionId,
         peer: PeerId,
         _local_addr: &Multiaddr,
         _remote_addr: &Multiaddr,
     ) -> Result<THandler<Self>, ConnectionDenied> {
+        self.handshake_over(&connection_id);
         self.check_ban(&peer)?;
         Ok(dummy::ConnectionHandler)
     }
@@ -218,6 +258,38 @@ mod tests {
         guard.forget(&ids[3]);
         assert_eq!(guard.count(&ip), 0);
         assert!(guard.per_ip.is_empty() && guard.inbound.is_empty());
+        assert!(guard.pending.is_empty() && guard.pending_per_ip.is_empty());
+    }
+
+    /// Attack: four addresses stalling 8 handshakes each filled the node's 32 pending inbound
+    /// connections, and no new peer got in. One address may have 2 handshakes under way; an
+    /// established connection gives its place back (and keeps its place among the 8).
+    #[test]
+    fn one_address_has_at_most_two_handshakes_under_way() {
+        let mut guard = Guard::new(8);
+        let local = addr("127.0.0.1");
+        let ids: Vec<ConnectionId> = (0..5).map(|_| ConnectionId::new_unchecked(rand_id())).collect();
+        let staller = addr("203.0.113.9");
+        assert!(guard.handle_pending_inbound_connection(ids[0], &local, &staller).is_ok());
+        assert!(guard.handle_pending_inbound_connection(ids[1], &local, &staller).is_ok());
+        let third = guard.handle_pending_inbound_connection(ids[2], &local, &staller);
+        assert!(third.is_err(), "a third handshake under way (8 connections are allowed)");
+        assert!(guard.handle_pending_inbound_connection(ids[3], &local, &addr("203.0.113.10")).is_ok());
+        // One handshake completes: room for another.
+        let peer = PeerId::random();
+        assert!(guard.handle_established_inbound_connection(ids[0], peer, &local, &staller).is_ok());
+        assert!(guard.handle_pending_inbound_connection(ids[2], &local, &staller).is_ok());
+        let ip: IpAddr = "203.0.113.9".parse().expect("ip");
+        assert_eq!(guard.count(&ip), 3);
+        // Loopback is not held to it (tests, development).
+        for _ in 0..4 {
+            let id = ConnectionId::new_unchecked(rand_id());
+            assert!(guard.handle_pending_inbound_connection(id, &local, &local).is_ok());
+        }
+        for id in &ids {
+            guard.forget(id);
+        }
+        assert!(guard.pending_per_ip.keys().all(IpAddr::is_loopback));
     }
 
     #[test]

@@ -353,6 +353,10 @@ impl Store {
         durability: Durability,
     ) -> Result<Outcome, StoreError> {
         let outcome = self.write(object, Origin::Network, Timestamp::now())?;
+        // A refusal acknowledges nothing, and what it may mark (refused for a while) is a
+        // cache: no flush, or a stream of refused messages (a Counter to an unknown thread
+        // needs no proof of work) forces one each.
+        let durability = if matches!(outcome, Outcome::Rejected(_)) { Durability::Lazy } else { durability };
         self.after_write(durability)?;
         Ok(outcome)
     }
