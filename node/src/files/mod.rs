@@ -42,6 +42,13 @@ const PEER_REQUESTS: usize = 6;
 const STALL: Duration = Duration::from_secs(30);
 /// A background fetch (a thumbnail, a file for a peer) gives up sooner.
 const BACKGROUND_STALL: Duration = Duration::from_secs(10);
+/// A fetch nobody waits for (a thumbnail, a file for a peer) ends after this long plus a second
+/// per [`SLOWEST_RATE`] bytes of its size, whatever its progress: a peer sending one verified
+/// group every 9 s kept one of the 4 slots for such fetches for 19 minutes (each group resets
+/// the stall). The owner's own fetches have no such limit: a slow link is still progress.
+const UNWAITED_BASE: Duration = Duration::from_secs(30);
+/// The slowest transfer a fetch nobody waits for is given time for (bytes a second).
+const SLOWEST_RATE: u64 = 64 * 1024;
 /// Wait before asking again peers that were fetching the file or busy.
 const RETRY: Duration = Duration::from_millis(300);
 /// Failed requests (timeouts, closed connections) after which a peer is asked nothing more in
@@ -352,6 +359,7 @@ impl NodeHandle {
         let mut in_flight = FuturesUnordered::new();
         let mut last_progress = Instant::now();
         let mut last_event = Instant::now() - PROGRESS_EVERY;
+        let deadline = (priority != Priority::Owner).then(|| Instant::now() + unwaited_limit(blob.size));
         while !pieces.is_empty() || !in_flight.is_empty() {
             if fetch.peers.is_empty() || (in_flight.is_empty() && fetch.idle_peers().is_empty()) {
                 fetch.refresh(self.connected_peers().await.map_err(|e| e.to_string())?);
@@ -368,6 +376,12 @@ impl NodeHandle {
                     drop(slot);
                     (peer, first, count, answer)
                 });
+            }
+            if deadline.is_some_and(|d| Instant::now() > d) {
+                return Err(format!(
+                    "the file was not whole after {} s (a fetch nobody waits for gets that long for its size)",
+                    unwaited_limit(blob.size).as_secs()
+                ));
             }
             if in_flight.is_empty() {
                 // Peers that would answer, all busy with this node's other fetches: waiting
@@ -605,9 +619,25 @@ impl Fetch {
     }
 }
 
+/// How long a fetch nobody waits for may take in all (see [`UNWAITED_BASE`]).
+fn unwaited_limit(size: u64) -> Duration {
+    UNWAITED_BASE + Duration::from_secs(size.div_ceil(SLOWEST_RATE))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Attack: a peer sending one verified group every 9 s kept a slot of the fetches nobody
+    /// waits for (4 in all) for 19 minutes. Such a fetch now has a time for its size, at the
+    /// slowest rate worth waiting for: a 2 MiB picture a minute, a thumbnail half of one.
+    #[test]
+    fn a_fetch_nobody_waits_for_has_a_time_for_its_size() {
+        assert_eq!(unwaited_limit(2 * 1024 * 1024), Duration::from_secs(30 + 32));
+        assert_eq!(unwaited_limit(16 * 1024), Duration::from_secs(31));
+        // The drip: 128 groups of 16 KiB at one per 9 s would take 19 minutes.
+        assert!(unwaited_limit(2 * 1024 * 1024) < Duration::from_secs(128 * 9) / 10);
+    }
 
     #[test]
     fn runs_split_at_gaps_and_at_the_request_limit() {
