@@ -53,11 +53,15 @@ pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
     if cx.json {
         return output::json(&l);
     }
+    let gossip = match l.gossip {
+        Some(haggle_node::api::types::GossipState::Queued) => "it goes out when a peer connects",
+        _ => "sent to the network",
+    };
     if args.withdraw {
-        outln!("Pledge to {} withdrawn: stored; sent to the network.", l.title);
+        outln!("Pledge to {} withdrawn: stored; {gossip}.", l.title);
     } else {
         outln!(
-            "Pledged {}{} to {}: stored; sent to the network. It counts if it reaches the creator's node before the deadline.",
+            "Pledged {}{} to {}: stored; {gossip}. It counts if it reaches the creator's node before the deadline.",
             request.amount.trim(),
             l.price.as_ref().map(|p| format!(" {}", p.currency)).unwrap_or_default(),
             l.title
