@@ -225,7 +225,11 @@ impl PeerTable {
             self.remembered.insert(whose, (state.budgets, now));
             self.remembered_order.push_back((whose, now));
         }
-        // Oldest first: past the bound, or past the time they are worth keeping.
+        self.forget_budgets(now);
+    }
+
+    /// Forgets remembered budgets past [`REMEMBER_BUDGETS`] or the bound, oldest first.
+    fn forget_budgets(&mut self, now: Instant) {
         while let Some(&(whose, at)) = self.remembered_order.front() {
             let over =
                 self.remembered.len() > MAX_REMEMBERED || self.remembered_order.len() > 2 * MAX_REMEMBERED;
@@ -277,8 +281,10 @@ impl PeerTable {
         }
     }
 
-    /// Forgets every record that no longer counts; returns the peers whose ban ran out.
+    /// Forgets every record that no longer counts (and budgets no longer worth remembering);
+    /// returns the peers whose ban ran out.
     fn prune(&mut self, now: Instant) -> Vec<PeerId> {
+        self.forget_budgets(now);
         let lifted = self.offences.iter().filter(|(_, o)| o.stale(now) && o.banned_until.is_some());
         let lifted: Vec<PeerId> = lifted.map(|(p, _)| *p).collect();
         self.offences.retain(|_, o| !o.stale(now));

@@ -43,6 +43,8 @@ const MAX_SESSION_AGE: Duration = Duration::from_secs(15 * 60);
 const MAX_SENDING_BYTES: usize = 64 << 20;
 /// The same, for one peer's answers: a whole fetch answer of full-size objects fits.
 const MAX_SENDING_PER_PEER: usize = crate::sync::MAX_SYNC_RESPONSE as usize;
+/// An answer still counted as waiting after this long is forgotten (see `sending_full`).
+const SENDING_FORGOTTEN: Duration = Duration::from_secs(120);
 
 /// Sync sessions and requests in flight. Bounded: sessions by [`MAX_SYNCS`], each session's
 /// requests by [`FETCHES_IN_FLIGHT`] fetches plus [`PUSHES_IN_FLIGHT`] pushes, inbound answers by the loop's
@@ -59,7 +61,7 @@ pub(super) struct SyncFlow {
     /// Our answers handed to libp2p and not yet written (or dropped): whose, and their bytes.
     /// An entry goes on `ResponseSent` or `InboundFailure` for its request, which libp2p also
     /// reports for every answer of a connection that closes.
-    sending: HashMap<InboundRequestId, (PeerId, usize)>,
+    sending: HashMap<InboundRequestId, (PeerId, usize, Instant)>,
     /// The sum of `sending`'s bytes.
     sending_bytes: usize,
     /// Ids a session is fetching (queued or in flight): another session that finds them missing
@@ -101,15 +103,26 @@ impl SyncFlow {
     }
 
     /// Whether answers to `peer` (or to everyone) waiting to be written are at their limit.
-    fn sending_full(&self, peer: &PeerId) -> bool {
+    /// An answer counted for longer than a stream may live (`SYNC_TIMEOUT`, 60 s) is forgotten
+    /// here whatever libp2p said, so a report that never came cannot leave the node busy.
+    fn sending_full(&mut self, peer: &PeerId) -> bool {
+        let stale: Vec<InboundRequestId> = self
+            .sending
+            .iter()
+            .filter(|(_, (_, _, at))| at.elapsed() > SENDING_FORGOTTEN)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &stale {
+            self.sent(id);
+        }
         self.sending_bytes >= MAX_SENDING_BYTES
-            || self.sending.values().filter(|(p, _)| p == peer).map(|(_, b)| b).sum::<usize>()
+            || self.sending.values().filter(|(p, ..)| p == peer).map(|(_, b, _)| b).sum::<usize>()
                 >= MAX_SENDING_PER_PEER
     }
 
     /// An answer is written, or will never be.
     fn sent(&mut self, request: &InboundRequestId) {
-        if let Some((_, bytes)) = self.sending.remove(request) {
+        if let Some((_, bytes, _)) = self.sending.remove(request) {
             self.sending_bytes -= bytes;
         }
     }
@@ -405,7 +418,7 @@ impl EventLoop {
                         SyncResponse::Stored { .. } | SyncResponse::Refused { .. } => 0,
                     };
                     if self.swarm.behaviour_mut().sync.send_response(channel, response).is_ok() && bytes > 0 {
-                        self.sync.sending.insert(request, (peer, bytes));
+                        self.sync.sending.insert(request, (peer, bytes, Instant::now()));
                         self.sync.sending_bytes += bytes;
                     }
                 }
