@@ -245,3 +245,67 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
         b.stop();
     }
 }
+
+/// Defect: raising a pledge that held the one limited reward handed it, without a word, to a
+/// backer who pledged in between (a changed pledge counts from when it was changed). The
+/// command now says so.
+#[test]
+fn a_changed_pledge_that_loses_its_reward_says_so() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dirs: Vec<_> = ["creator", "b1", "b2"].iter().map(|n| root.path().join(n)).collect();
+    let creator = NodeProcess::start(&dirs[0], None);
+    let backers: Vec<_> = dirs[1..].iter().map(|d| NodeProcess::start(d, Some(&creator.addr))).collect();
+    creator.wait_mesh();
+    for b in &backers {
+        b.wait_mesh();
+    }
+    let (dc, d1, d2) = (&dirs[0], &dirs[1], &dirs[2]);
+    let id = json(
+        dc,
+        &[
+            "publish",
+            "--kind",
+            "crowdfund",
+            "--title",
+            "Tier fund",
+            "--goal",
+            "1000",
+            "--currency",
+            "EUR",
+            "--category",
+            "community",
+            "--deadline",
+            "1h",
+            "--tier",
+            "Gold:50:1",
+        ],
+    )["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    for d in [d1, d2] {
+        wait("the campaign to reach the backer", || {
+            (json(d, &["search", "--kind", "crowdfund"])["total"] == 1).then_some(())
+        });
+    }
+    let first = haggle(d1, &["pledge", &id[..10], "--amount", "60"]);
+    assert!(
+        String::from_utf8_lossy(&first.stdout).contains("reward: Gold"),
+        "{}",
+        String::from_utf8_lossy(&first.stdout)
+    );
+    wait("the first pledge to reach the second backer", || (campaign(d2, &id)["backers"] == 1).then_some(()));
+    json(d2, &["pledge", &id[..10], "--amount", "70"]);
+    wait("the second pledge to reach the first backer", || (campaign(d1, &id)["backers"] == 2).then_some(()));
+    let raised = haggle(d1, &["pledge", &id[..10], "--amount", "65"]);
+    let said = String::from_utf8_lossy(&raised.stdout).into_owned();
+    assert!(raised.status.success(), "{}", String::from_utf8_lossy(&raised.stderr));
+    assert!(
+        said.contains("Note: your earlier pledge had the reward \"Gold\"") && said.contains("no reward"),
+        "{said}"
+    );
+    creator.stop();
+    for b in backers {
+        b.stop();
+    }
+}

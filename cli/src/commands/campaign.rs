@@ -49,6 +49,12 @@ pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
         return Err(usage("a pledge is more than 0: use --withdraw to take yours back"));
     }
     let request = PledgeRequest { amount, message: args.message.clone() };
+    // The reward the owner's pledge held before, to say so if changing it loses it.
+    let reward_before = if cx.json || args.withdraw {
+        None
+    } else {
+        cx.api.listing(&args.campaign).ok().and_then(|l| l.campaign?.mine?.tier)
+    };
     let l = cx.api.pledge(&args.campaign, &request)?;
     if cx.json {
         return output::json(&l);
@@ -68,6 +74,17 @@ pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
         );
     }
     output::listing(&l);
+    // A limited reward goes to the earliest pledges, and a changed pledge counts from when it
+    // was changed: raising a pledge could silently hand its reward to a later backer.
+    let reward_after = l.campaign.as_ref().and_then(|c| c.mine.as_ref()).and_then(|m| m.tier.clone());
+    if let Some(before) = reward_before.filter(|b| Some(b) != reward_after.as_ref()) {
+        let now = reward_after.map_or("no reward".to_owned(), |t| format!("the reward \"{t}\""));
+        outln!(
+            "Note: your earlier pledge had the reward \"{before}\"; limited rewards go to pledges in \
+             the order they were made, and a changed pledge counts from when it was changed, after \
+             others': this one has {now}."
+        );
+    }
     // A pledge over the whole goal binds as any other: sent as it is, with a note in case the
     // amount was mistyped.
     if let Some(c) = &l.campaign
