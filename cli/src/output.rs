@@ -35,13 +35,14 @@ pub fn write_line(args: std::fmt::Arguments<'_>) {
 }
 
 /// `text` with the characters that reorder or hide text shown as `\u202e`-style escapes:
-/// direction overrides, embeddings and isolates, zero-width spaces, byte-order marks. Anyone
+/// direction overrides, embeddings and isolates, zero-width spaces, byte-order marks, Unicode
+/// line and paragraph separators. Anyone
 /// can put them in a listing's title to make it read as something else; escaped, a title reads
 /// as what it holds. Inside a JSON string the escape is the same character, so `--json` output
 /// keeps its data. (Joiners, which emoji and some scripts need, are left alone.)
 fn visible(text: &str) -> std::borrow::Cow<'_, str> {
     let hidden =
-        |c: char| matches!(c, '\u{200B}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}');
+        |c: char| matches!(c, '\u{200B}' | '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}');
     if !text.contains(hidden) {
         return std::borrow::Cow::Borrowed(text);
     }
@@ -57,12 +58,12 @@ fn visible(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// A note someone else wrote (a bid's, a pledge's, a negotiation message's), on one line: a
-/// line break shows as ` ↵ `, a tab as a space, and any other control character as its
+/// line break (or a Unicode line or paragraph separator) shows as ` ↵ `, a tab as a space, and any other control character as its
 /// `\u{..}` escape. A note shown as written could start lines of its own and fake what the
 /// screen says around it (a "raised" line, a higher bid).
 pub fn note(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut lines = text.split('\n').peekable();
+    let mut lines = text.split(['\n', '\u{2028}', '\u{2029}']).peekable();
     while let Some(line) = lines.next() {
         for c in line.chars() {
             match c {
@@ -252,7 +253,10 @@ fn message_terms(kind: haggle_node::api::types::ObjectKind, t: &TermsView) -> St
 /// A table of listings (search results, the owner's listings).
 pub fn listings(list: &[ListingView], empty: &str) {
     if list.is_empty() {
-        outln!("{empty}");
+        // An empty message: the caller said why already.
+        if !empty.is_empty() {
+            outln!("{empty}");
+        }
         return;
     }
     let now = now_ms();
@@ -598,6 +602,12 @@ mod tests {
         assert!(!shown.contains('\n') && !shown.contains('\r') && !shown.contains('\u{1b}'), "{shown}");
         assert_eq!(shown, "ok\" ↵   raised    9000.00 EUR [####] 900%  ↵  x\\u{1b}[2J");
         assert_eq!(note("Plain note, café"), "Plain note, café");
+        assert_eq!(note("x\u{2029}  reserve   met"), "x ↵   reserve   met", "a paragraph separator too");
+        assert_eq!(
+            visible("Lamp\u{2028}  price 1 EUR"),
+            "Lamp\\u2028  price 1 EUR",
+            "a line separator in a title"
+        );
     }
 
     /// Attack: a title holding a right-to-left override (U+202E) or zero-width spaces read as

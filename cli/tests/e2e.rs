@@ -47,6 +47,16 @@ fn a_seller_killed_between_a_deal_and_its_next_revision_repairs_it_on_start() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("No listing says \"gardn\"") && text.contains("Garden chairs"), "{text}");
+    // A filter left nothing: the guess found words, and the words alone match.
+    let out = haggle(&db, &["search", "gardn", "chair", "--kind", "giveaway"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("match nothing with the rest of this search"), "{text}");
+    assert!(text.contains("run it without the filters"), "{text}");
+    // A word with nothing near it: said once, and no filter is blamed.
+    let out = haggle(&db, &["search", "xyzzyq", "--kind", "rental"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("No listing says \"xyzzyq\", nor a word a letter or two from it."), "{text}");
+    assert!(!text.contains("without the filters"), "{text}");
     let offer = json(&db, &["offer", &id[..10], "--price", "35"]);
     let thread = offer["thread"].as_str().expect("thread").to_owned();
     // A is connected: the command answers once A's node took the offer, not "queued".

@@ -481,6 +481,7 @@ impl Service {
                 offset: query.offset,
                 hits,
                 guessed: results.guessed,
+                unknown: results.unknown,
             });
         }
         if query.limit == 0 || query.limit > haggle_storage::MAX_PAGE {
@@ -538,7 +539,13 @@ impl Service {
             .take(query.limit)
             .map(|(_, h)| view(&h.listing, h.score))
             .collect::<Result<_, _>>()?;
-        Ok(SearchPage { total: rated.len(), offset: query.offset, hits, guessed: candidates.guessed })
+        Ok(SearchPage {
+            total: rated.len(),
+            offset: query.offset,
+            hits,
+            guessed: candidates.guessed,
+            unknown: candidates.unknown,
+        })
     }
 
     /// The thread `given` names.

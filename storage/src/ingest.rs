@@ -461,11 +461,14 @@ impl Store {
             return Ok(rejected(Some(id), e));
         }
         let key = listing.listing_key().expect("check_offer saw a listing");
-        let Started { started, on_listing, open } = self.threads_started_by(&offer.author(), &key)?;
-        if origin == Origin::Network && started >= MAX_THREADS_PER_OFFERER {
+        // Counted the same on both sides (threads of this offerer to this listing's author), so
+        // the offerer's own node refuses what the other's would, and says so, rather than
+        // queue an offer that can never be delivered.
+        let Started { started, on_listing, open } = self.threads_started_by(&offer.author(), &o.to, &key)?;
+        if started >= MAX_THREADS_PER_OFFERER {
             return Ok(rejected(Some(id), RejectReason::ThreadQuota { max: MAX_THREADS_PER_OFFERER }));
         }
-        if origin == Origin::Network && on_listing >= MAX_THREADS_PER_LISTING {
+        if on_listing >= MAX_THREADS_PER_LISTING {
             return Ok(rejected(Some(id), RejectReason::ListingThreadQuota { max: MAX_THREADS_PER_LISTING }));
         }
         if open >= MAX_OPEN_OFFERS {
@@ -484,13 +487,15 @@ impl Store {
         Ok(Outcome::New { id, kind: ObjectKind::Offer, deal: None })
     }
 
-    /// Offer threads `offerer` started with this node, and of them those on the listing `key`
+    /// Offer threads `offerer` started with `to` (this node's owner, or on the offerer's own
+    /// node the listing's author), and of them those on the listing `key`
     /// and the open ones there (see [`Started`]). Only a thread on the listing is resolved, at
     /// most [`MAX_THREADS_PER_LISTING`]; the others cost a read of their offer (and of each
     /// listing revision they name, once).
     fn threads_started_by(
         &self,
         offerer: &haggle_protocol::PublicKey,
+        to: &haggle_protocol::PublicKey,
         key: &ListingKey,
     ) -> Result<Started, StoreError> {
         let (mut started, mut on_listing, mut open) = (0, 0, 0);
@@ -499,7 +504,7 @@ impl Store {
             let thread = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "party thread key" })?;
             let Some(first) = self.get(&thread)? else { continue };
             let Some(o) = first.body().opening() else { continue };
-            if first.author() != *offerer {
+            if first.author() != *offerer || o.to != *to {
                 continue;
             }
             // Bids and pledges are public, held by every node, and bounded per market.
@@ -521,8 +526,7 @@ impl Store {
                     open += 1;
                 }
             }
-            // Past it a network offer is refused whatever the open count (the owner's own
-            // offers go on to the node they are for, which counts for itself).
+            // Past it the offer is refused whatever the open count.
             if started >= MAX_THREADS_PER_OFFERER {
                 break;
             }
@@ -981,7 +985,13 @@ mod tests {
         let (seller, buyer) = (key(1), key(2));
         let (_d, s) = store();
         let listings: Vec<_> = (0..MAX_THREADS_PER_OFFERER.div_ceil(MAX_THREADS_PER_LISTING))
-            .map(|n| sign_now(&key(10 + n as u8), Body::Listing(live_listing(&format!("Road bike {n}")))))
+            .map(|n| {
+                let listing = haggle_protocol::Listing {
+                    nonce: [n as u8 + 1; 16],
+                    ..live_listing(&format!("Road bike {n}"))
+                };
+                sign_now(&seller, Body::Listing(listing))
+            })
             .collect();
         let mut price = 1_000;
         for (n, listing) in listings.iter().enumerate() {

@@ -46,7 +46,10 @@ mod writes;
 
 pub use error::{DbError, IndexError, MigrateError, OpenError, SearchError, StoreError};
 pub use feedback::MAX_FEEDBACK_PER_AUTHOR;
-pub use ingest::{MAX_LISTINGS_PER_AUTHOR, MAX_OPEN_OFFERS, Outcome, RejectReason, Rejection};
+pub use ingest::{
+    MAX_LISTINGS_PER_AUTHOR, MAX_OPEN_OFFERS, MAX_THREADS_PER_LISTING, MAX_THREADS_PER_OFFERER, Outcome,
+    RejectReason, Rejection,
+};
 pub use mail::{MAX_MAIL_PER_RECIPIENT, MAX_MAIL_PER_SENDER};
 pub use outbox::{DeliveryState, OutboxEntry};
 pub use peers::{KnownPeer, MAX_HEARD_PEERS, MAX_KNOWN_PEERS};

@@ -161,6 +161,8 @@ pub struct SearchResults {
     /// The query's words no listing uses, as typed: each matched the words within an edit or
     /// two of it instead (a guess the user should be told of).
     pub guessed: Vec<String>,
+    /// The query's words no listing uses, nor a word near them, as typed (nothing can match).
+    pub unknown: Vec<String>,
 }
 
 /// One listing in a page of results.
@@ -176,11 +178,11 @@ pub struct SearchHit {
 /// its score.
 pub(crate) type RankedId = (ObjectId, Option<f32>);
 
-/// What [`SearchIndex::search`] found: the total, one page, and the words taken for typos.
+/// What [`SearchIndex::search`] found: the total, one page, and the words no listing uses.
 pub(crate) struct Ranked {
     pub total: usize,
     pub hits: Vec<RankedId>,
-    pub guessed: Vec<String>,
+    pub guessed: Guessed,
 }
 
 #[derive(Clone, Copy)]
@@ -547,15 +549,17 @@ impl SearchIndex {
         now: Timestamp,
         known: &Searcher,
         near: &Searcher,
-    ) -> Result<(Box<dyn Query>, Vec<String>), SearchError> {
+    ) -> Result<(Box<dyn Query>, Guessed), SearchError> {
         let f = &self.fields;
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let mut guessed = Vec::new();
+        let mut guessed = Guessed::default();
         for word in self.query_words(&q.text) {
-            let (query, typo) = self.word_query(&word.stem, known, near)?;
+            let (query, matched) = self.word_query(&word.stem, known, near)?;
             must.push((Occur::Must, query));
-            if typo {
-                guessed.push(word.typed);
+            match matched {
+                Matched::Exactly => {}
+                Matched::Near => guessed.near.push(word.typed),
+                Matched::Nothing => guessed.unknown.push(word.typed),
             }
         }
         // Listings past their expiry leave results at once, before the sweep removes them.
@@ -620,7 +624,7 @@ impl SearchIndex {
             must.push((Occur::Must, exact(f.seller, &seller.to_hex())));
         }
         if let Some(location) = &q.location {
-            for token in self.tokens(location).into_iter().map(|w| w.stem) {
+            for token in self.query_words(location).into_iter().map(|w| w.stem) {
                 let term = Term::from_field_text(f.location, &token);
                 must.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
             }
@@ -636,20 +640,26 @@ impl SearchIndex {
     /// word no listing uses is taken for a typo and matches within an edit or two instead (more
     /// for longer words); a word the index knows never matches its neighbours, so "bike" finds
     /// bikes, not "bake" or "like", and the total counts only what the word names.
-    /// Also says whether the word was taken for a typo.
+    /// Also says how the word matched.
     fn word_query(
         &self,
         token: &str,
         known: &Searcher,
         near: &Searcher,
-    ) -> Result<(Box<dyn Query>, bool), SearchError> {
+    ) -> Result<(Box<dyn Query>, Matched), SearchError> {
         let term = Term::from_field_text(self.fields.text, token);
-        let is_known = has_live(known, &term).map_err(index_err)?;
-        let distance = if is_known { 0 } else { typo_distance(token) };
-        Ok(if distance == 0 {
-            (Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)), false)
+        if has_live(known, &term).map_err(index_err)? {
+            return Ok((Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)), Matched::Exactly));
+        }
+        let distance = typo_distance(token);
+        let typo = if distance == 0 {
+            None
         } else {
-            (crate::typos::near_query(near, self.fields.text, token, distance).map_err(index_err)?, true)
+            crate::typos::near_query(near, self.fields.text, token, distance).map_err(index_err)?
+        };
+        Ok(match typo {
+            Some(query) => (query, Matched::Near),
+            None => (Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)), Matched::Nothing),
         })
     }
 
@@ -680,6 +690,24 @@ impl SearchIndex {
         out.truncate(16);
         out
     }
+}
+
+/// How a query word matched.
+enum Matched {
+    /// A word a searchable listing uses.
+    Exactly,
+    /// No listing uses it: the words near it, a guess at a typo.
+    Near,
+    /// No listing uses it, nor a word near it.
+    Nothing,
+}
+
+/// A query's words that no listing uses, as typed: with near words matched instead, and
+/// without.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Guessed {
+    pub near: Vec<String>,
+    pub unknown: Vec<String>,
 }
 
 /// One word of a query: as the index stores it, and as typed.
@@ -1005,13 +1033,17 @@ mod tests {
             .ingest(sign_now(&key(3), Body::Listing(grinder)).bytes(), Durability::Flush)
             .expect("ingest");
         assert!(titles(&m, &q("like")).is_empty(), "{:?}", titles(&m, &q("like")));
+        let like = m.store.search(&q("like")).expect("search");
+        assert_eq!((like.guessed.len(), like.unknown.clone()), (0, vec!["like".to_owned()]), "no near word");
+        let two = m.store.search(&q("bkie zqzqz")).expect("search");
+        assert_eq!((two.guessed, two.unknown), (vec!["bkie".to_owned()], vec!["zqzqz".to_owned()]));
         assert!(titles(&m, &q("printer")).is_empty());
         let typo = m.store.search(&q("road bkie")).expect("search");
         assert_eq!(typo.guessed, vec!["bkie".to_owned()]);
         assert!(typo.total >= 1);
         let exact = m.store.search(&q("road bike")).expect("search");
         assert!(exact.guessed.is_empty());
-        assert_eq!(m.store.search(&q("Prnter")).expect("search").guessed, vec!["Prnter".to_owned()]);
+        assert_eq!(m.store.search(&q("Prnter")).expect("search").unknown, vec!["Prnter".to_owned()], "as typed");
     }
 
     /// Defect: whether a word was known was read from the term dictionary, whose counts keep a

@@ -538,6 +538,7 @@ impl Store {
     ) -> Result<SearchResults, SearchError> {
         self.catch_up_index()?;
         let crate::search::Ranked { total, hits: page, guessed } = self.index.search(query, now)?;
+        let crate::search::Guessed { near: guessed, unknown } = guessed;
         let mut hits = Vec::with_capacity(page.len());
         for (id, score) in page {
             // The revision the words matched. The index can trail the store by what was
@@ -547,7 +548,7 @@ impl Store {
                 hits.push(SearchHit { listing: object, score });
             }
         }
-        Ok(SearchResults { total, hits, guessed })
+        Ok(SearchResults { total, hits, guessed, unknown })
     }
 
     /// The listing revision `id` as the one hit of `query` if it matches, whatever its state: the
@@ -556,7 +557,12 @@ impl Store {
     /// no listing held here.
     pub fn search_one(&self, query: &SearchQuery, id: &ObjectId) -> Result<SearchResults, SearchError> {
         let Some((object, key)) = self.get(id)?.and_then(|o| o.listing_key().map(|key| (o, key))) else {
-            return Ok(SearchResults { total: 0, hits: Vec::new(), guessed: Vec::new() });
+            return Ok(SearchResults {
+                total: 0,
+                hits: Vec::new(),
+                guessed: Vec::new(),
+                unknown: Vec::new(),
+            });
         };
         let indexed = self.head(&key)?.is_some_and(|h| h.id == *id && !h.closed);
         let matched = if indexed {
@@ -568,7 +574,7 @@ impl Store {
         };
         let hits: Vec<SearchHit> =
             matched.then_some(SearchHit { listing: object, score: None }).into_iter().collect();
-        Ok(SearchResults { total: hits.len(), hits, guessed: Vec::new() })
+        Ok(SearchResults { total: hits.len(), hits, guessed: Vec::new(), unknown: Vec::new() })
     }
 
     /// Takes every pending listing change into the search index. Cheap when nothing is pending.

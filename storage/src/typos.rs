@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use levenshtein_automata::{DFA, Distance, LevenshteinAutomatonBuilder, SINK_STATE};
-use tantivy::query::{BooleanQuery, BoostQuery, EmptyQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, Occur, Query, TermQuery};
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::{Searcher, Term};
 
@@ -94,16 +94,16 @@ pub(crate) fn near_words(
 }
 
 /// A query matching what `token`'s near words match, each scored by BM25 and weighed down by
-/// its distance: any of them will do. Matches nothing if no word is near.
+/// its distance: any of them will do. Matches nothing if no word is near (then `None`).
 pub(crate) fn near_query(
     searcher: &Searcher,
     field: Field,
     token: &str,
     distance: u8,
-) -> tantivy::Result<Box<dyn Query>> {
+) -> tantivy::Result<Option<Box<dyn Query>>> {
     let words = near_words(searcher, field, token, distance)?;
     if words.is_empty() {
-        return Ok(Box::new(EmptyQuery));
+        return Ok(None);
     }
     let clauses = words
         .into_iter()
@@ -113,5 +113,5 @@ pub(crate) fn near_query(
             (Occur::Should, Box::new(BoostQuery::new(Box::new(term), boost)) as Box<dyn Query>)
         })
         .collect();
-    Ok(Box::new(BooleanQuery::new(clauses)))
+    Ok(Some(Box::new(BooleanQuery::new(clauses))))
 }

@@ -26,13 +26,26 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
         );
         return Ok(());
     }
+    let quoted = |words: &[String]| words.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(", ");
+    // The words alone match something, when filters are what left nothing (asked only then).
+    let words_match = |params: &SearchParams| {
+        let words = SearchParams { q: params.q.clone(), limit: Some(1), ..SearchParams::default() };
+        cx.api.search(&words).is_ok_and(|p| p.total > 0)
+    };
     let empty = if args.filters.trusted || args.filters.min_deals.is_some() {
         "No listings match. --trusted and --min-deals count only ratings by people your own deals vouch for \
          (see `haggle reputation` for a seller); without them, every match is shown with its SELLER column."
     } else if args.params().sort == Some(haggle_node::api::types::Sort::EndingSoon) {
         "No running auctions match: ending-soon lists auctions only (drop it to see other listings)."
-    } else if !args.filters.text.is_empty() && filters_besides_words(&args.params()) {
-        // The words may match: a filter may be what left nothing.
+    } else if !page.unknown.is_empty() {
+        // Said above the table: those words match nothing, whatever the filters.
+        ""
+    } else if !args.filters.text.is_empty()
+        && page.hits.is_empty()
+        && filters_besides_words(&args.params())
+        && words_match(&args.params())
+    {
+        // The words match: a filter is what left nothing.
         "No listings match the words and the filters together: run it without the filters to see \
          what the words alone find."
     } else if !args.filters.text.is_empty() {
@@ -42,14 +55,23 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
     } else {
         "No listings match."
     };
+    if !page.unknown.is_empty() {
+        let them = if page.unknown.len() == 1 { "it" } else { "them" };
+        let note =
+            format!("No listing says {}, nor a word a letter or two from {them}.", quoted(&page.unknown));
+        outln!("{}", output::dim(&note));
+    }
     if !page.guessed.is_empty() {
-        let words = page.guessed.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(", ");
-        let says = if page.guessed.len() == 1 { "that word" } else { "those words" };
+        let (that, it) = if page.guessed.len() == 1 { ("that word", "it") } else { ("those words", "them") };
         let note = if page.hits.is_empty() {
-            format!("No listing says {words}, nor a word a letter or two from it.")
+            format!(
+                "No listing says {}; words a letter or two from {it} match nothing with the rest of this search.",
+                quoted(&page.guessed)
+            )
         } else {
             format!(
-                "No listing says {words}: these match words a letter or two from {says} (a guess at a typo)."
+                "No listing says {}: these match words a letter or two from {that} (a guess at a typo).",
+                quoted(&page.guessed)
             )
         };
         outln!("{}", output::dim(&note));

@@ -296,6 +296,17 @@ pub enum Conflict {
         /// The limit.
         max: usize,
     },
+    /// The owner has started as many offer threads as one party may keep, with the listing's
+    /// author (`scope` "with this seller") or on the listing ("on this listing").
+    #[error(
+        "you have started {max} offer threads {scope}, ended ones included (each is kept 30 days after its last message), as many as one person may: the seller's node would refuse another until old ones go"
+    )]
+    TooManyThreads {
+        /// The limit.
+        max: usize,
+        /// Where.
+        scope: &'static str,
+    },
     /// More asked than is left.
     #[error(
         "only {remaining} can be promised now, {requested} asked: what is left after deals and what your open counter-offers and accepts promise (haggle offers lists them; withdraw a counter-offer to free what it holds)"
@@ -554,7 +565,8 @@ impl Conflict {
             | Conflict::TooManyBids { .. }
             | Conflict::Booking(_)
             | Conflict::SameOffer(_)
-            | Conflict::TooManyOpenOffers { .. } => ErrorCode::Conflict,
+            | Conflict::TooManyOpenOffers { .. }
+            | Conflict::TooManyThreads { .. } => ErrorCode::Conflict,
             Conflict::NotAnAuction(_)
             | Conflict::NotACampaign(_)
             | Conflict::NotDigital(_)
@@ -583,6 +595,12 @@ impl From<RejectReason> for ServiceError {
             RejectReason::Step(e) => InvalidInput::Step(e).into(),
             RejectReason::DatesTaken(e) => Conflict::Booking(e).into(),
             RejectReason::TooManyOpenOffers { max } => Conflict::TooManyOpenOffers { max }.into(),
+            RejectReason::ThreadQuota { max } => {
+                Conflict::TooManyThreads { max, scope: "with this seller" }.into()
+            }
+            RejectReason::ListingThreadQuota { max } => {
+                Conflict::TooManyThreads { max, scope: "on this listing" }.into()
+            }
             other => Conflict::Refused(other).into(),
         }
     }

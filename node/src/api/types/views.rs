@@ -585,6 +585,10 @@ pub struct SearchPage {
     /// two of it that start with the same letter instead (a guess: say so).
     #[serde(default)]
     pub guessed: Vec<String>,
+    /// The query's words no listing uses, nor a word a letter or two from them, as typed:
+    /// nothing can match the query while it has them.
+    #[serde(default)]
+    pub unknown: Vec<String>,
 }
 
 /// `GET /v1/threads`.

@@ -188,6 +188,27 @@ fn a_fourth_open_offer_is_refused_in_the_offerers_words() {
     assert!(text.contains("haggle withdraw"), "{text}");
 }
 
+/// Defect: the seller's node refused the 33rd thread one buyer started on a listing, but the
+/// buyer's own node took it and queued it for ever ("queued: it goes out as soon as the other
+/// party is reachable", with the seller connected), clogging the buyer's other messages to that
+/// seller. Both sides count the same threads, so the buyer is told at once.
+#[test]
+fn an_offer_past_the_threads_one_may_keep_is_refused_at_home() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller.publish(draft("Road bike", "120")).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let id = listing.object.id().to_hex();
+    for n in 0..haggle_storage::MAX_THREADS_PER_LISTING {
+        let sent = buyer.offer(&id, offer_of(&format!("{}", 50 + n))).expect("offered");
+        buyer.withdraw(&sent.object.id().to_hex(), String::new()).expect("withdrawn");
+    }
+    let past = buyer.offer(&id, offer_of("99")).expect_err("one thread too many");
+    assert_eq!(past.code(), ErrorCode::Conflict);
+    let text = past.to_string();
+    assert!(text.starts_with("you have started 32 offer threads on this listing"), "{text}");
+}
+
 /// Defect: a counter repeating the other party's terms was signed and sent, leaving both sides
 /// where they were; it is refused with a pointer to `accept`.
 #[test]
