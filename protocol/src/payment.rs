@@ -61,8 +61,9 @@ pub enum PaymentError {
     /// Not a valid IBAN.
     #[error("not a valid IBAN: {0}")]
     Iban(&'static str),
-    /// Text over its limit, or empty where something is needed.
-    #[error("{what} must be 1 to {max} characters")]
+    /// Text over its limit, empty where something is needed, or on more than one line (a
+    /// line break or other control character).
+    #[error("{what} must be one line of 1 to {max} characters")]
     Length {
         /// Which text.
         what: &'static str,
