@@ -253,10 +253,7 @@ fn message_terms(kind: haggle_node::api::types::ObjectKind, t: &TermsView) -> St
 /// A table of listings (search results, the owner's listings).
 pub fn listings(list: &[ListingView], empty: &str) {
     if list.is_empty() {
-        // An empty message: the caller said why already.
-        if !empty.is_empty() {
-            outln!("{empty}");
-        }
+        outln!("{empty}");
         return;
     }
     let now = now_ms();

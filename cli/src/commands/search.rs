@@ -37,10 +37,8 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
          (see `haggle reputation` for a seller); without them, every match is shown with its SELLER column."
     } else if args.params().sort == Some(haggle_node::api::types::Sort::EndingSoon) {
         "No running auctions match: ending-soon lists auctions only (drop it to see other listings)."
-    } else if !page.unknown.is_empty() {
-        // Said above the table: those words match nothing, whatever the filters.
-        ""
     } else if !args.filters.text.is_empty()
+        && page.unknown.is_empty()
         && page.hits.is_empty()
         && filters_besides_words(&args.params())
         && words_match(&args.params())
