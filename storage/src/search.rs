@@ -1043,7 +1043,11 @@ mod tests {
         assert!(typo.total >= 1);
         let exact = m.store.search(&q("road bike")).expect("search");
         assert!(exact.guessed.is_empty());
-        assert_eq!(m.store.search(&q("Prnter")).expect("search").unknown, vec!["Prnter".to_owned()], "as typed");
+        assert_eq!(
+            m.store.search(&q("Prnter")).expect("search").unknown,
+            vec!["Prnter".to_owned()],
+            "as typed"
+        );
     }
 
     /// Defect: whether a word was known was read from the term dictionary, whose counts keep a
