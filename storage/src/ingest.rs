@@ -487,8 +487,21 @@ impl Store {
         Ok(Outcome::New { id, kind: ObjectKind::Offer, deal: None })
     }
 
+    /// Whether one of the thread's messages made a deal (keys only: a thread holds at most
+    /// [`MAX_THREAD_MESSAGES`] messages, and an offer with its withdrawal two).
+    fn thread_has_deal(&self, thread: &ObjectId) -> Result<bool, StoreError> {
+        for k in self.db.scan_prefix(keys::key(keys::THREAD, &[thread.as_bytes()])).keys() {
+            let message = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "thread key" })?;
+            if self.db.contains_key(keys::deal(&message))? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Offer threads `offerer` started with `to` (this node's owner, or on the offerer's own
-    /// node the listing's author), and of them those on the listing `key`
+    /// node the listing's author) that did not become deals, and of them those on the listing
+    /// `key`
     /// and the open ones there (see [`Started`]). Only a thread on the listing is resolved, at
     /// most [`MAX_THREADS_PER_LISTING`]; the others cost a read of their offer (and of each
     /// listing revision they name, once).
@@ -505,6 +518,11 @@ impl Store {
             let Some(first) = self.get(&thread)? else { continue };
             let Some(o) = first.body().opening() else { continue };
             if first.author() != *offerer || o.to != *to {
+                continue;
+            }
+            // A thread that became a deal is kept with its deal, for good: it is business done,
+            // not a place taken (a regular buyer would be locked out after 32 deals).
+            if first.kind() == ObjectKind::Offer && self.thread_has_deal(&thread)? {
                 continue;
             }
             // Bids and pledges are public, held by every node, and bounded per market.
@@ -1028,6 +1046,27 @@ mod tests {
             other => panic!("offer past the quota was kept: {other:?}"),
         }
         assert!(put(&s, &sign_now(&key(3), offer(&other, live_terms(1, 500)))).is_new());
+    }
+
+    /// Defect (review): threads that became deals are kept for good, and counted against the
+    /// 32 threads a key may keep on a listing: a regular buyer of a shop's eggs would have been
+    /// locked out after 32 deals. A deal's thread does not count.
+    #[test]
+    fn deals_take_no_place_among_a_buyers_threads() {
+        let (seller, buyer) = (key(1), key(2));
+        let listing = sign_now(&seller, Body::Listing(Listing { quantity: 100, ..live_listing("Eggs") }));
+        let (_d, s) = store();
+        assert!(s.ingest_own(&listing).expect("ingest").is_new());
+        for i in 0..MAX_THREADS_PER_LISTING as u64 + 2 {
+            let o = sign_now(&buyer, offer(&listing, live_terms(1, 300 + i)));
+            assert!(put(&s, &o).is_new(), "offer {i}");
+            let a = sign_now(&seller, accept(&o, &o));
+            assert!(s.ingest_own(&a).expect("ingest").is_new(), "accept {i}");
+            let cf = sign_now(&buyer, confirm(&o, &a));
+            assert!(matches!(put(&s, &cf), Outcome::New { deal: Some(_), .. }), "deal {i}");
+        }
+        let next = sign_now(&buyer, offer(&listing, live_terms(1, 500)));
+        assert!(put(&s, &next).is_new(), "a regular buyer offers again");
     }
 
     #[test]

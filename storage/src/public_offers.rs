@@ -156,7 +156,10 @@ impl Store {
         if held.len() >= market.cap() {
             return Ok(rejected(Some(id), RejectReason::MarketFull { max: market.cap() }));
         }
-        if self.db.scan_prefix(keys::key(keys::BID_BY, &[author.as_bytes()])).count() >= MAX_BIDS_PER_AUTHOR {
+        if !own_pledge
+            && self.db.scan_prefix(keys::key(keys::BID_BY, &[author.as_bytes()])).count()
+                >= MAX_BIDS_PER_AUTHOR
+        {
             let max = MAX_BIDS_PER_AUTHOR;
             return Ok(rejected(Some(id), RejectReason::OfferQuota { max, scope: "node" }));
         }

@@ -38,8 +38,8 @@ const ANALYZER: &str = "haggle";
 /// wanted ("a road bike", "room for rent", the "s" of "kid's") and, required like the others,
 /// made listings that say it differently ("Road bike, 56 cm") miss.
 const QUERY_STOP_WORDS: &[&str] = &[
-    "a", "an", "and", "any", "at", "by", "for", "from", "i", "in", "is", "it", "me", "my", "of", "on", "or",
-    "s", "some", "t", "the", "to", "with", "your",
+    "a", "an", "and", "any", "at", "by", "for", "from", "i", "in", "is", "me", "my", "of", "on", "or", "s",
+    "some", "t", "the", "to", "with", "your",
 ];
 /// Indexing memory: tantivy's minimum per thread is 15 MB; one thread at 32 MB keeps the node
 /// well inside its memory target and flushes segments rarely enough for bulk ingest.

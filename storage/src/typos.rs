@@ -66,7 +66,12 @@ pub(crate) fn near_words(
     let mut found: HashMap<String, (u8, u64)> = HashMap::new();
     for segment in searcher.segment_readers() {
         let index = segment.inverted_index(field)?;
-        let mut stream = index.terms().search(Near(&dfa)).into_stream()?;
+        // Only the words with the token's first letter are read, so words under other letters
+        // cannot use up the candidates (the dictionary is in byte order).
+        let mut stream = match first_letter_range(token) {
+            Some((from, to)) => index.terms().search(Near(&dfa)).ge(from).lt(to).into_stream()?,
+            None => index.terms().search(Near(&dfa)).into_stream()?,
+        };
         // Bounded whatever the dictionary holds: others' listings choose its words.
         let mut read = 0;
         while read < MAX_CANDIDATES && stream.advance() {
@@ -91,6 +96,18 @@ pub(crate) fn near_words(
     found.sort_by(|a, b| (a.1, std::cmp::Reverse(a.2), &a.0).cmp(&(b.1, std::cmp::Reverse(b.2), &b.0)));
     found.truncate(MAX_EXPANSIONS);
     Ok(found)
+}
+
+/// The byte range of the words that start with `token`'s first letter: its UTF-8 bytes, up to
+/// the same with the last byte one higher (a UTF-8 sequence's last byte is at most 0xBF).
+fn first_letter_range(token: &str) -> Option<(Vec<u8>, Vec<u8>)> {
+    let first = token.chars().next()?;
+    let mut bytes = [0u8; 4];
+    let from = first.encode_utf8(&mut bytes).as_bytes().to_vec();
+    let mut to = from.clone();
+    let last = to.last_mut()?;
+    *last = last.checked_add(1)?;
+    Some((from, to))
 }
 
 /// A query matching what `token`'s near words match, each scored by BM25 and weighed down by

@@ -46,7 +46,7 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
         // The words match: a filter is what left nothing.
         "No listings match the words and the filters together: run it without the filters to see \
          what the words alone find."
-    } else if !args.filters.text.is_empty() {
+    } else if !args.filters.text.is_empty() && args.filters.near.is_none() {
         // Buyers type the town with the words; places are matched by --near only.
         "No listings match. Words are looked for in titles, descriptions, categories and tags; for a \
          place, use --near PLACE (e.g. haggle search bike --near ghent)."

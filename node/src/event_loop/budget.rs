@@ -104,6 +104,18 @@ pub(super) struct Budgets {
 }
 
 impl Budgets {
+    /// The same tokens, with no items counted as turned away.
+    pub(super) fn without_overflow(self) -> Self {
+        let clear = |b: Bucket| Bucket { overflow: 0, ..b };
+        Budgets {
+            gossip: clear(self.gossip),
+            pushed: clear(self.pushed),
+            sync_requests: clear(self.sync_requests),
+            negotiate: clear(self.negotiate),
+            blob_requests: clear(self.blob_requests),
+        }
+    }
+
     pub(super) fn new(now: Instant) -> Self {
         Budgets {
             gossip: Bucket::new(GOSSIP, now),

@@ -135,7 +135,8 @@ enum Whose {
 
 impl Whose {
     fn address(ip: std::net::IpAddr) -> Whose {
-        Whose::Address(match ip {
+        // An IPv4 address a dual-stack listener sees as `::ffff:a.b.c.d` is that IPv4 address.
+        Whose::Address(match ip.to_canonical() {
             std::net::IpAddr::V6(v6) => {
                 let bits = u128::from(v6) & !((1u128 << 64) - 1);
                 std::net::IpAddr::V6(std::net::Ipv6Addr::from(bits))
@@ -176,12 +177,16 @@ impl PeerTable {
     ) {
         if self.peers.len() < MAX_PEERS {
             let fresh = |e: &(Budgets, Instant)| now.saturating_duration_since(e.1) < REMEMBER_BUDGETS;
-            let budgets = self
-                .remembered
-                .get(&Whose::Peer(peer))
-                .filter(|e| fresh(e))
-                .or_else(|| ip.and_then(|ip| self.remembered.get(&Whose::address(ip))).filter(|e| fresh(e)))
-                .map_or_else(|| Budgets::new(now), |e| e.0);
+            // Its own budgets as it left them; else what was left at its address, without the
+            // count of items turned away (another person behind the same address must not
+            // inherit an offence half earned).
+            let budgets = match self.remembered.get(&Whose::Peer(peer)).filter(|e| fresh(e)) {
+                Some(e) => e.0,
+                None => ip
+                    .and_then(|ip| self.remembered.get(&Whose::address(ip)))
+                    .filter(|e| fresh(e))
+                    .map_or_else(|| Budgets::new(now), |e| e.0.without_overflow()),
+            };
             let state = self.peers.entry(peer).or_insert_with(|| PeerState {
                 agent: None,
                 listens: Vec::new(),
@@ -493,11 +498,24 @@ impl EventLoop {
             // without end.
             if changed && info.protocols.contains(&crate::wire::KAD_PROTOCOL) {
                 let kad = &mut self.swarm.behaviour_mut().kad;
-                for gone in before.iter().filter(|a| !listens.contains(a)) {
-                    kad.remove_address(&peer_id, gone);
+                // What the routing table holds for it, whatever this connection saw before (the
+                // entry outlives connections): the new addresses go in first, so the peer is not
+                // dropped from its bucket in between, then the rest go.
+                let held: Vec<libp2p::Multiaddr> = kad
+                    .kbucket(peer_id)
+                    .map(|bucket| {
+                        bucket
+                            .iter()
+                            .filter(|e| *e.node.key.preimage() == peer_id)
+                            .flat_map(|e| e.node.value.iter().cloned().collect::<Vec<_>>())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                for addr in &listens {
+                    kad.add_address(&peer_id, addr.clone());
                 }
-                for addr in listens {
-                    kad.add_address(&peer_id, addr);
+                for gone in held.iter().filter(|a| !listens.contains(a)) {
+                    kad.remove_address(&peer_id, gone);
                 }
             }
             self.note_protocols(peer_id, &info.protocols, round);

@@ -39,8 +39,10 @@ const MAX_SESSION_AGE: Duration = Duration::from_secs(15 * 60);
 /// Bytes of our answers handed to libp2p and not yet written, at most, over all peers: an
 /// answer leaves the serving count when it is handed over, and a peer that asks for large
 /// answers and reads none held up to 12 of them per connection (16 MiB each) for a minute.
-/// Past it, requests are refused as busy until answers are written or dropped.
-const MAX_SENDING_BYTES: usize = 64 << 20;
+/// Past it, requests are refused as busy until answers are written or dropped. Above what one
+/// address can hold (8 inbound connections, each a peer at [`MAX_SENDING_PER_PEER`]: 128 MiB),
+/// so one address cannot make every honest sync busy.
+const MAX_SENDING_BYTES: usize = 192 << 20;
 /// The same, for one peer's answers: a whole fetch answer of full-size objects fits.
 const MAX_SENDING_PER_PEER: usize = crate::sync::MAX_SYNC_RESPONSE as usize;
 /// An answer still counted as waiting after this long is forgotten (see `sending_full`).
