@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use haggle_node::ApiClient;
 use haggle_node::{NodeConfig, NodeEvent, RunningNode};
 
+pub mod dht;
 pub mod rogue;
 
 /// Bound on any single wait in a test.

@@ -137,3 +137,79 @@ async fn a_forged_receipt_changes_nothing_and_costs_its_sender() -> Result<()> {
     buyer.stop().await;
     Ok(())
 }
+
+/// Attack: identify pushes with new addresses each time. Kademlia keeps every address it is
+/// given, so a peer pushing in a loop grew its routing-table entry (and the work of each
+/// addition) without end, and the node handed the whole list to everyone who asked the DHT for
+/// that peer. The entry now holds what the peer claims now, at most eight addresses, and others
+/// asking the node's DHT get exactly that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_pushing_new_addresses_keeps_one_bounded_dht_entry() -> Result<()> {
+    use haggle_node::api::types::Reachability;
+    use haggle_tests::dht::DhtPeer;
+    use libp2p::Multiaddr;
+    use std::collections::HashSet;
+
+    let dir = tempfile::tempdir()?;
+    let mut node = TestNode::start("N", dir.path(), vec![]).await?;
+    // A node answers DHT queries once it counts itself public (at once on 127.0.0.1).
+    node.wait_for("reachability public", |e| {
+        matches!(e, NodeEvent::ReachabilityChanged { reachability: Reachability::Public })
+    })
+    .await?;
+    let node_addr: Multiaddr = node.addr().parse()?;
+    let node_id = node.node.peer_id;
+    let (pusher, pusher_addr) = DhtPeer::spawn().await?;
+    let (asker, _) = DhtPeer::spawn().await?;
+    pusher.dial(node_addr.clone()).await?;
+    asker.dial(node_addr.clone()).await?;
+    // Connected to the pusher already, the asker's query reaches it without dialling the
+    // addresses the node names (a failed dial would strike them from the query's answer).
+    asker.dial(pusher_addr).await?;
+
+    let claim = |round: u16, n: u16| -> Vec<Multiaddr> {
+        use libp2p::multiaddr::Protocol;
+        let at = |port| {
+            Multiaddr::empty().with(Protocol::Ip4(std::net::Ipv4Addr::LOCALHOST)).with(Protocol::Tcp(port))
+        };
+        (0..n).map(|i| at(40_000 + round * 32 + i)).collect()
+    };
+    for round in 0..6 {
+        let claimed = claim(round, 8);
+        pusher.claim(claimed.clone()).await?;
+        let want: HashSet<Multiaddr> = claimed.into_iter().collect();
+        answer_until(&asker, (node_id, &node_addr), pusher.id, |got| *got == want).await?;
+    }
+    // Twenty at once (as many as a swarm keeps): eight of them, none of the round before.
+    let claimed: HashSet<Multiaddr> = claim(6, 20).into_iter().collect();
+    pusher.claim(claimed.iter().cloned().collect()).await?;
+    let got = answer_until(&asker, (node_id, &node_addr), pusher.id, |got| {
+        !got.is_empty() && got.is_subset(&claimed)
+    })
+    .await?;
+    assert_eq!(got.len(), 8, "{got:?}");
+    assert!(pusher.connected(node_id).await?, "claiming addresses is no offence");
+
+    drop((pusher, asker));
+    node.stop().await;
+    Ok(())
+}
+
+/// What `node` (at its address) answers `asker` for `target`'s addresses, once it answers what
+/// `want` accepts (bounded by [`haggle_tests::STEP`]).
+async fn answer_until(
+    asker: &haggle_tests::dht::DhtPeer,
+    (node, at): (libp2p::PeerId, &libp2p::Multiaddr),
+    target: libp2p::PeerId,
+    want: impl Fn(&std::collections::HashSet<libp2p::Multiaddr>) -> bool,
+) -> Result<std::collections::HashSet<libp2p::Multiaddr>> {
+    let deadline = tokio::time::Instant::now() + haggle_tests::STEP;
+    loop {
+        let got = asker.lookup(node, at.clone(), target).await?.into_iter().collect();
+        if want(&got) {
+            return Ok(got);
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "the node's DHT still answers {got:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
