@@ -16,6 +16,7 @@ mod peers;
 mod reach;
 mod sync_flow;
 mod trim;
+mod unwritten;
 
 use std::collections::VecDeque;
 use std::time::Duration;

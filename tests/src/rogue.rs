@@ -1,6 +1,7 @@
 //! A rogue peer for attack tests: a bare libp2p swarm that speaks gossipsub and the node's
-//! negotiation protocol, and sends whatever it is told, as fast as it is told. It is not a
-//! haggle node: it validates nothing and keeps no store.
+//! negotiation, sync and file protocols, and sends whatever it is told, as fast as it is told.
+//! It can also send a request on a raw stream and never read the answer. It is not a haggle
+//! node: it validates nothing and keeps no store.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -31,6 +32,7 @@ struct RogueBehaviour {
     negotiate: request_response::Behaviour<BincodeCodec<NegotiateRequest, NegotiateResponse>>,
     sync: request_response::Behaviour<BincodeCodec<SyncRequest, SyncResponse>>,
     blobs: request_response::Behaviour<BincodeCodec<BlobRequest, BlobResponse>>,
+    streams: libp2p_stream::Behaviour,
 }
 
 /// How the rogue answers file requests.
@@ -66,6 +68,7 @@ enum Command {
     ServeFiles(FileServing),
     AskFile(PeerId, BlobRequest, oneshot::Sender<Result<BlobResponse, String>>),
     Listening(oneshot::Sender<Option<Multiaddr>>),
+    Disconnect(PeerId, oneshot::Sender<()>),
 }
 
 /// Hands the outcome of one of the rogue's requests to whoever asked: the response, or why none
@@ -99,6 +102,9 @@ pub struct Rogue {
     pub id: PeerId,
     commands: mpsc::Sender<Command>,
     task: tokio::task::JoinHandle<()>,
+    streams: libp2p_stream::Control,
+    /// Streams it sent a request on and reads nothing from.
+    unread: tokio::sync::Mutex<Vec<libp2p::Stream>>,
 }
 
 impl std::fmt::Debug for Rogue {
@@ -173,7 +179,13 @@ impl Rogue {
                         .with_request_timeout(STEP)
                         .with_max_concurrent_streams(1_000),
                 );
-                Ok(RogueBehaviour { gossipsub, negotiate, sync, blobs })
+                Ok(RogueBehaviour {
+                    gossipsub,
+                    negotiate,
+                    sync,
+                    blobs,
+                    streams: libp2p_stream::Behaviour::new(),
+                })
             })?
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build();
@@ -185,6 +197,7 @@ impl Rogue {
             }
         }
         let id = *swarm.local_peer_id();
+        let streams = swarm.behaviour().streams.new_control();
         let (tx, mut rx) = mpsc::channel::<Command>(64);
         let task = tokio::spawn(async move {
             let mut pending: HashMap<OutboundRequestId, oneshot::Sender<Result<NegotiateResponse, String>>> =
@@ -235,6 +248,10 @@ impl Rogue {
                         Some(Command::Listening(reply)) => {
                             let _ = reply.send(swarm.listeners().next().cloned());
                         }
+                        Some(Command::Disconnect(peer, reply)) => {
+                            let _ = swarm.disconnect_peer_id(peer);
+                            let _ = reply.send(());
+                        }
                         None => break,
                     },
                     event = swarm.select_next_some() => match event {
@@ -282,13 +299,50 @@ impl Rogue {
                 }
             }
         });
-        Ok(Rogue { id, commands: tx, task })
+        Ok(Rogue { id, commands: tx, task, streams, unread: Default::default() })
     }
 
     async fn ask<T>(&self, command: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T> {
         let (reply, rx) = oneshot::channel();
         self.commands.send(command(reply)).await.map_err(|_| anyhow!("the rogue stopped"))?;
         Ok(rx.await?)
+    }
+
+    /// Sends `request` to `peer` on `n` new streams of `protocol` and reads none of the
+    /// answers: they wait in the peer's send buffers until its requests time out or the
+    /// connection closes ([`Rogue::disconnect`]).
+    pub async fn ask_unread(
+        &self,
+        peer: PeerId,
+        protocol: libp2p::StreamProtocol,
+        request: &impl serde::Serialize,
+        n: usize,
+    ) -> Result<()> {
+        use futures::AsyncWriteExt;
+        let bytes = bincode::serde::encode_to_vec(request, bincode::config::standard())?;
+        for _ in 0..n {
+            let mut control = self.streams.clone();
+            let mut stream =
+                tokio::time::timeout(STEP, control.open_stream(peer, protocol.clone())).await??;
+            stream.write_all(&bytes).await?;
+            // The request ends where the stream's writing half does.
+            stream.close().await?;
+            self.unread.lock().await.push(stream);
+        }
+        Ok(())
+    }
+
+    /// Closes every connection to `peer` (the streams [`Rogue::ask_unread`] left unread go
+    /// with them). Dropping such a stream alone does not end the peer's write to it: yamux
+    /// leaves it waiting for a window update until its request times out.
+    pub async fn disconnect(&self, peer: PeerId) -> Result<()> {
+        self.unread.lock().await.clear();
+        self.ask(|reply| Command::Disconnect(peer, reply)).await
+    }
+
+    /// Whether it is connected to any peer now.
+    pub async fn is_connected(&self) -> bool {
+        self.connections().await.is_ok_and(|c| c.connected)
     }
 
     /// Publishes raw bytes on the listings topic.

@@ -413,3 +413,69 @@ async fn a_fetch_naming_one_object_many_times_gets_it_once() -> Result<()> {
     b.stop().await;
     Ok(())
 }
+
+/// Attack: a peer asks for large sync answers and reads none of them. Each answer leaves the
+/// serving count once handed to libp2p, and waited in the send buffers for a minute: one peer
+/// held up to 12 of 16 MiB per connection. Answers not yet written are counted; past 16 MiB for
+/// one peer its new requests are refused busy, other peers are served meanwhile, and the count
+/// goes down when the answers are dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_that_reads_no_answers_is_refused_busy_and_others_are_served() -> Result<()> {
+    use haggle_node::sync::{SyncRequest, SyncResponse};
+    let dir = tempfile::tempdir()?;
+    let b = TestNode::start("B", dir.path(), vec![]).await?;
+    // 256 listings of about 8.4 KB: a fetch of all of them is answered with about 2.2 MB.
+    let seller = haggle_protocol::fixtures::author(1);
+    let mut ids = Vec::new();
+    for n in 0..haggle_node::sync::FETCH_BATCH as u32 {
+        let mut nonce = [0; 16];
+        nonce[..4].copy_from_slice(&n.to_le_bytes());
+        let listing = haggle_protocol::Listing {
+            nonce,
+            description: "Solid oak, hand finished. ".repeat(300),
+            ..live_listing(&format!("Crate {n}"))
+        };
+        let object = sign_now(&seller, Body::Listing(listing));
+        let _ = b.node.store().ingest(object.bytes(), haggle_storage::Durability::Lazy)?;
+        ids.push(*object.id().as_bytes());
+    }
+    let everything = SyncRequest::Fetch { ids: ids.clone() };
+    let one = SyncRequest::Fetch { ids: ids[..1].to_vec() };
+    let rogue = Rogue::spawn(b.addr().parse()?)?;
+    settled(&rogue, 0).await?;
+    let b_id = b.node.peer_id;
+    // Eight unread answers are over the 16 MiB one peer may have waiting; nine, to be sure.
+    rogue.ask_unread(b_id, haggle_node::sync::SYNC_PROTOCOL, &everything, 9).await?;
+    wait_until("B to refuse the rogue as busy", || async {
+        matches!(answer(&rogue, b_id, &one).await, Some(SyncResponse::Refused { reason }) if reason == "busy")
+    })
+    .await?;
+    // Another peer is served.
+    let other = Rogue::spawn(b.addr().parse()?)?;
+    settled(&other, 0).await?;
+    match answer(&other, b_id, &everything).await {
+        Some(SyncResponse::Objects { objects }) => assert_eq!(objects.len(), ids.len()),
+        got => panic!("another peer is served: {got:?}"),
+    }
+    // Once the rogue's connection closes, B's writes fail, the answers leave the count, and the
+    // rogue, back, is served again.
+    rogue.disconnect(b_id).await?;
+    wait_until("the rogue to be gone", || async { !rogue.is_connected().await }).await?;
+    rogue.dial(b.addr().parse()?).await?;
+    wait_until("the rogue to be back", || rogue.is_connected()).await?;
+    wait_until("B to serve the rogue again", || async {
+        matches!(answer(&rogue, b_id, &one).await, Some(SyncResponse::Objects { objects }) if objects.len() == 1)
+    })
+    .await?;
+    b.stop().await;
+    Ok(())
+}
+
+/// The rogue's answer to a sync request, if one came.
+async fn answer(
+    rogue: &Rogue,
+    peer: libp2p::PeerId,
+    request: &haggle_node::sync::SyncRequest,
+) -> Option<haggle_node::sync::SyncResponse> {
+    rogue.sync(peer, request.clone()).await.ok().and_then(Result::ok)
+}

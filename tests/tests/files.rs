@@ -178,3 +178,44 @@ async fn a_peer_cannot_make_a_node_fetch_without_bound_and_malformed_requests_co
     b.stop().await;
     Ok(())
 }
+
+/// Attack: a peer asks for parts of a file and reads none of the answers, which stayed in
+/// memory until the requests timed out: 16 answers of 272 KiB per connection. Answers not yet
+/// written are counted; past eight answers' worth for one peer its requests are answered busy,
+/// another peer is served meanwhile, and once its connection closes it is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_peer_that_reads_no_file_answers_is_answered_busy_and_others_are_served() -> Result<()> {
+    use haggle_node::files::wire::{BLOB_PROTOCOL, BlobRequest, BlobResponse};
+    let dir = tempfile::tempdir()?;
+    let b = TestNode::start("B", dir.path(), vec![]).await?;
+    let blob = b.node.service.store_blob(&noise(512 * 1024))?;
+    let whole = BlobRequest { hash: blob.hash, size: blob.size, first: 0, count: 16, for_peer: true };
+    let small = BlobRequest { count: 1, ..whole.clone() };
+    let b_id = b.node.peer_id;
+    let rogue = Rogue::spawn(b.addr().parse()?)?;
+    wait_until("the rogue to connect", || rogue.is_connected()).await?;
+    // Ten answers of 256 KiB unread: over the eight answers' worth one peer may have waiting.
+    rogue.ask_unread(b_id, BLOB_PROTOCOL, &whole, 10).await?;
+    wait_until("B to answer the rogue busy", || async {
+        matches!(rogue.ask_file(b_id, small.clone()).await, Ok(Ok(BlobResponse::Busy)))
+    })
+    .await?;
+    // Another peer is served.
+    let other = Rogue::spawn(b.addr().parse()?)?;
+    wait_until("the other peer to connect", || other.is_connected()).await?;
+    match other.ask_file(b_id, whole.clone()).await? {
+        Ok(BlobResponse::Data(data)) => assert!(data.len() >= 256 * 1024, "{}", data.len()),
+        got => panic!("another peer is served: {got:?}"),
+    }
+    // Once the rogue's connection closes, its answers leave the count, and back, it is served.
+    rogue.disconnect(b_id).await?;
+    wait_until("the rogue to be gone", || async { !rogue.is_connected().await }).await?;
+    rogue.dial(b.addr().parse()?).await?;
+    wait_until("the rogue to be back", || rogue.is_connected()).await?;
+    wait_until("B to serve the rogue again", || async {
+        matches!(rogue.ask_file(b_id, small.clone()).await, Ok(Ok(BlobResponse::Data(_))))
+    })
+    .await?;
+    b.stop().await;
+    Ok(())
+}

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use libp2p::PeerId;
-use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
+use libp2p::request_response::{self, InboundRequestId, OutboundRequestId, ResponseChannel};
 use tokio::sync::oneshot;
 
 use haggle_protocol::BlobRef;
@@ -13,6 +13,7 @@ use haggle_storage::blobs::{BlobError, MAX_GROUPS_PER_REQUEST};
 
 use super::budget::Spend;
 use super::peers::Kind;
+use super::unwritten::{Limits, Unwritten};
 use super::{Done, EventLoop};
 use crate::files::wire::{BlobRequest, BlobResponse};
 
@@ -20,6 +21,16 @@ use crate::files::wire::{BlobRequest, BlobResponse};
 const MAX_SERVING_BLOBS: usize = 32;
 /// This node's file requests in flight at once (all fetches together).
 const MAX_OUTBOUND_BLOBS: usize = 256;
+/// File answers let wait unwritten (see [`super::unwritten`]): a peer that reads none held 16
+/// answers of 272 KiB per connection (4.3 MiB) until its requests timed out. Per peer, eight
+/// whole answers (an honest fetch keeps at most six requests in flight to one peer); in all,
+/// 96 MiB (one address's 8 connections hold 17 MiB); counted at most 60 s (a file stream lives
+/// 20 s).
+const UNWRITTEN: Limits = Limits {
+    per_peer: 8 * crate::files::wire::MAX_BLOB_RESPONSE as usize,
+    total: 96 << 20,
+    forget_after: std::time::Duration::from_secs(60),
+};
 
 type Reply = oneshot::Sender<Result<BlobResponse, String>>;
 
@@ -29,8 +40,10 @@ pub(super) struct BlobFlow {
     /// Our requests: request id → who waits for the answer.
     outbound: HashMap<OutboundRequestId, Reply>,
     /// Peers' requests being read from disk, by token.
-    inbound: HashMap<u64, ResponseChannel<BlobResponse>>,
+    inbound: HashMap<u64, (ResponseChannel<BlobResponse>, InboundRequestId)>,
     next_token: u64,
+    /// Our answers handed to libp2p and not yet written (or dropped).
+    unwritten: Unwritten,
 }
 
 /// A file request answered from disk (or not).
@@ -46,8 +59,8 @@ impl EventLoop {
     pub(super) fn on_blob_event(&mut self, event: request_response::Event<BlobRequest, BlobResponse>) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request { request, channel, .. } => {
-                    self.on_blob_request(peer, request, channel);
+                request_response::Message::Request { request, channel, request_id } => {
+                    self.on_blob_request(peer, request, (channel, request_id));
                 }
                 request_response::Message::Response { request_id, response } => {
                     if let Some(reply) = self.blob_flow.outbound.remove(&request_id) {
@@ -60,10 +73,13 @@ impl EventLoop {
                     let _ = reply.send(Err(error.to_string()));
                 }
             }
-            request_response::Event::InboundFailure { peer, error, .. } => {
+            request_response::Event::InboundFailure { peer, error, request_id, .. } => {
+                self.blob_flow.unwritten.written(&request_id);
                 tracing::debug!(%peer, %error, "inbound file request failed");
             }
-            request_response::Event::ResponseSent { .. } => {}
+            request_response::Event::ResponseSent { request_id, .. } => {
+                self.blob_flow.unwritten.written(&request_id);
+            }
         }
     }
 
@@ -71,7 +87,7 @@ impl EventLoop {
         &mut self,
         peer: PeerId,
         request: BlobRequest,
-        channel: ResponseChannel<BlobResponse>,
+        (channel, request_id): (ResponseChannel<BlobResponse>, InboundRequestId),
     ) {
         let now = std::time::Instant::now();
         if self.peers.is_banned(&peer, now) {
@@ -88,7 +104,10 @@ impl EventLoop {
             return;
         }
         let spent = self.peers.spend(&peer, Kind::BlobRequest, 1, now);
-        if spent != Spend::Allowed || self.blob_flow.inbound.len() >= MAX_SERVING_BLOBS {
+        if spent != Spend::Allowed
+            || self.blob_flow.inbound.len() >= MAX_SERVING_BLOBS
+            || self.blob_flow.unwritten.full(&peer, UNWRITTEN, now)
+        {
             if spent == Spend::Offence {
                 self.penalise(peer);
             }
@@ -98,7 +117,7 @@ impl EventLoop {
         }
         self.blob_flow.next_token += 1;
         let token = self.blob_flow.next_token;
-        self.blob_flow.inbound.insert(token, channel);
+        self.blob_flow.inbound.insert(token, (channel, request_id));
         self.spawn_blocking(move |service| {
             let blobs = service.blobs();
             let answer = match blobs.has(&request.hash) {
@@ -115,7 +134,7 @@ impl EventLoop {
 
     pub(super) fn on_blob_served(&mut self, served: Served) {
         let Served { token, peer, request, answer } = served;
-        let Some(channel) = self.blob_flow.inbound.remove(&token) else { return };
+        let Some((channel, request_id)) = self.blob_flow.inbound.remove(&token) else { return };
         let response = match answer {
             Ok(data) => BlobResponse::Data(data),
             Err(BlobError::Missing(_)) => {
@@ -133,7 +152,13 @@ impl EventLoop {
             BlobResponse::Missing { .. } => "missing",
             BlobResponse::Busy => "busy",
         });
-        let _ = self.swarm.behaviour_mut().blobs.send_response(channel, response);
+        let bytes = match &response {
+            BlobResponse::Data(data) => data.len(),
+            BlobResponse::Missing { .. } | BlobResponse::Busy => 0,
+        };
+        if self.swarm.behaviour_mut().blobs.send_response(channel, response).is_ok() {
+            self.blob_flow.unwritten.handed(request_id, peer, bytes, std::time::Instant::now());
+        }
     }
 
     /// Sends a file request of this node's own; the answer goes to `reply`.

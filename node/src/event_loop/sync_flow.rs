@@ -12,6 +12,7 @@ use haggle_protocol::{ObjectId, Timestamp};
 
 use super::budget::Spend;
 use super::peers::Kind;
+use super::unwritten::{Limits, Unwritten};
 use super::{Done, EventLoop, Work};
 use crate::api::types::{NodeEvent, SyncInfo};
 use crate::service::{Inbound, REGOSSIP_LIMIT, Via};
@@ -36,17 +37,17 @@ const MAX_CLAIMED: usize = 262_144;
 /// anyone else). An honest catch-up longer than this (a million listings over a slow link)
 /// goes on in the next session, which finds only what is still missing.
 const MAX_SESSION_AGE: Duration = Duration::from_secs(15 * 60);
-/// Bytes of our answers handed to libp2p and not yet written, at most, over all peers: an
-/// answer leaves the serving count when it is handed over, and a peer that asks for large
-/// answers and reads none held up to 12 of them per connection (16 MiB each) for a minute.
-/// Past it, requests are refused as busy until answers are written or dropped. Above what one
-/// address can hold (8 inbound connections, each a peer at [`MAX_SENDING_PER_PEER`]: 128 MiB),
-/// so one address cannot make every honest sync busy.
-const MAX_SENDING_BYTES: usize = 192 << 20;
-/// The same, for one peer's answers: a whole fetch answer of full-size objects fits.
-const MAX_SENDING_PER_PEER: usize = crate::sync::MAX_SYNC_RESPONSE as usize;
-/// An answer still counted as waiting after this long is forgotten (see `sending_full`).
-const SENDING_FORGOTTEN: Duration = Duration::from_secs(120);
+/// Sync answers let wait unwritten (see [`super::unwritten`]): a peer that asks for large
+/// answers and reads none held up to 12 of them per connection (16 MiB each) for a minute. Past
+/// a limit, requests are refused as busy until answers are written or dropped. Per peer, a whole
+/// fetch answer of full-size objects fits; in all, above what one address can hold (8 inbound
+/// connections, each a peer at its limit: 128 MiB), so one address cannot make every honest
+/// sync busy; counted at most 120 s (a sync stream lives 60 s).
+const UNWRITTEN: Limits = Limits {
+    per_peer: crate::sync::MAX_SYNC_RESPONSE as usize,
+    total: 192 << 20,
+    forget_after: Duration::from_secs(120),
+};
 
 /// Sync sessions and requests in flight. Bounded: sessions by [`MAX_SYNCS`], each session's
 /// requests by [`FETCHES_IN_FLIGHT`] fetches plus [`PUSHES_IN_FLIGHT`] pushes, inbound answers by the loop's
@@ -60,12 +61,8 @@ pub(super) struct SyncFlow {
     requests: HashMap<OutboundRequestId, Pending>,
     /// Inbound requests awaiting their answer, by token.
     inbound: HashMap<u64, (ResponseChannel<SyncResponse>, InboundRequestId)>,
-    /// Our answers handed to libp2p and not yet written (or dropped): whose, and their bytes.
-    /// An entry goes on `ResponseSent` or `InboundFailure` for its request, which libp2p also
-    /// reports for every answer of a connection that closes.
-    sending: HashMap<InboundRequestId, (PeerId, usize, Instant)>,
-    /// The sum of `sending`'s bytes.
-    sending_bytes: usize,
+    /// Our answers handed to libp2p and not yet written (or dropped).
+    unwritten: Unwritten,
     /// Ids a session is fetching (queued or in flight): another session that finds them missing
     /// leaves them to it. An id leaves when its fetch is answered and what came is stored, when
     /// the request fails, or when its session ends before asking; if that fetch brought nothing,
@@ -102,31 +99,6 @@ impl SyncFlow {
                 true
             })
             .collect()
-    }
-
-    /// Whether answers to `peer` (or to everyone) waiting to be written are at their limit.
-    /// An answer counted for longer than a stream may live (`SYNC_TIMEOUT`, 60 s) is forgotten
-    /// here whatever libp2p said, so a report that never came cannot leave the node busy.
-    fn sending_full(&mut self, peer: &PeerId) -> bool {
-        let stale: Vec<InboundRequestId> = self
-            .sending
-            .iter()
-            .filter(|(_, (_, _, at))| at.elapsed() > SENDING_FORGOTTEN)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in &stale {
-            self.sent(id);
-        }
-        self.sending_bytes >= MAX_SENDING_BYTES
-            || self.sending.values().filter(|(p, ..)| p == peer).map(|(_, b, _)| b).sum::<usize>()
-                >= MAX_SENDING_PER_PEER
-    }
-
-    /// An answer is written, or will never be.
-    fn sent(&mut self, request: &InboundRequestId) {
-        if let Some((_, bytes, _)) = self.sending.remove(request) {
-            self.sending_bytes -= bytes;
-        }
     }
 
     /// Lets other sessions fetch `ids` again.
@@ -419,9 +391,8 @@ impl EventLoop {
                         SyncResponse::Reconcile { message } => message.len(),
                         SyncResponse::Stored { .. } | SyncResponse::Refused { .. } => 0,
                     };
-                    if self.swarm.behaviour_mut().sync.send_response(channel, response).is_ok() && bytes > 0 {
-                        self.sync.sending.insert(request, (peer, bytes, Instant::now()));
-                        self.sync.sending_bytes += bytes;
+                    if self.swarm.behaviour_mut().sync.send_response(channel, response).is_ok() {
+                        self.sync.unwritten.handed(request, peer, bytes, Instant::now());
                     }
                 }
             }
@@ -512,10 +483,12 @@ impl EventLoop {
                 }
             }
             request_response::Event::InboundFailure { peer, error, request_id, .. } => {
-                self.sync.sent(&request_id);
+                self.sync.unwritten.written(&request_id);
                 tracing::debug!(%peer, %error, "inbound sync request failed");
             }
-            request_response::Event::ResponseSent { request_id, .. } => self.sync.sent(&request_id),
+            request_response::Event::ResponseSent { request_id, .. } => {
+                self.sync.unwritten.written(&request_id)
+            }
         }
     }
 
@@ -618,7 +591,7 @@ impl EventLoop {
             Err(refuse("rate limited: too many pushed objects; fetch them instead"))
         } else if too_big {
             Err(refuse("batch over the protocol limit"))
-        } else if self.sync.sending_full(&peer) {
+        } else if self.sync.unwritten.full(&peer, UNWRITTEN, now) {
             Err(refuse("busy"))
         } else {
             self.admit(Work::Request).ok_or_else(|| refuse("busy"))
