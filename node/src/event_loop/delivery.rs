@@ -207,13 +207,15 @@ impl EventLoop {
 }
 
 /// The answer to a negotiation request: stored (or already held), or refused with whether a
-/// later retry may succeed (the sender is not to blame: e.g. the listing has not arrived yet).
+/// later retry may succeed (the sender is not to blame and the refusal is not final: e.g. the
+/// listing has not arrived yet).
 fn response(received: &Received) -> NegotiateResponse {
     match received {
         Received::New | Received::Known => NegotiateResponse::Stored,
-        Received::Refused { reason, peer_fault } => {
-            NegotiateResponse::Rejected { reason: reason.to_string(), retry: !peer_fault }
-        }
+        Received::Refused { reason, peer_fault } => NegotiateResponse::Rejected {
+            reason: reason.to_string(),
+            retry: !peer_fault && !reason.is_final(),
+        },
         Received::Failed => {
             NegotiateResponse::Rejected { reason: "the node could not store it".into(), retry: true }
         }
@@ -237,5 +239,25 @@ mod tests {
         assert_eq!(backoff(base, 1), Duration::from_secs(30));
         assert_eq!(backoff(base, 3), Duration::from_secs(120));
         assert_eq!(backoff(base, 30), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn a_refusal_no_retry_can_change_is_answered_final() {
+        use crate::service::Refusal;
+        use haggle_storage::RejectReason;
+        let answer = |reason: RejectReason, peer_fault| match response(&Received::Refused {
+            reason: Refusal::Rules(reason),
+            peer_fault,
+        }) {
+            NegotiateResponse::Rejected { retry, .. } => retry,
+            NegotiateResponse::Stored => panic!("refused"),
+        };
+        // A second Withdraw: not the sender's fault, and never taken however often it comes.
+        assert!(!answer(RejectReason::ThreadEnded, false));
+        assert!(!answer(RejectReason::ListingThreadQuota { max: 32 }, false));
+        // An offer on a listing not arrived yet, or past open offers a Withdraw on its way
+        // frees: worth another try.
+        assert!(answer(RejectReason::UnknownListing(haggle_protocol::ObjectId::from_bytes([1; 32])), false));
+        assert!(answer(RejectReason::TooManyOpenOffers { max: 3 }, false));
     }
 }

@@ -124,6 +124,16 @@ impl Refusal {
             _ => true,
         }
     }
+
+    /// Whether sending the same bytes again can never succeed, though the sender is not to
+    /// blame (see [`RejectReason::is_final`]; work short of this node's base stays short).
+    pub fn is_final(&self) -> bool {
+        match self {
+            Refusal::Rules(r) => r.is_final(),
+            Refusal::NotEnoughWork => true,
+            _ => false,
+        }
+    }
 }
 
 /// What the event loop must do after objects arrived.
