@@ -155,6 +155,10 @@ pub enum Command {
         /// Thread id (the offer's id, or any message's; prefix of 6+ characters).
         #[arg(value_parser = id_prefix)]
         thread: String,
+        /// Accept an offer made on an earlier revision of your listing, changed since (its
+        /// price, description, pictures...): the deal stands on the revision offered on.
+        #[arg(long)]
+        as_offered: bool,
     },
     /// Refuse the other party's terms and end the thread.
     #[command(after_help = "Example:\n  haggle decline 9b1d0e --message \"Sold elsewhere, sorry\"")]

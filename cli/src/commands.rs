@@ -55,7 +55,7 @@ pub fn run(command: Command, cx: &Context<'_>) -> Result<()> {
         Command::Book(args) => booking::book(cx, &args),
         Command::Pledge(args) => campaign::pledge(cx, &args),
         Command::Counter(args) => negotiate::counter(cx, &args.thread, &args.terms),
-        Command::Accept { thread } => negotiate::accept(cx, &thread),
+        Command::Accept { thread, as_offered } => negotiate::accept(cx, &thread, as_offered),
         Command::Decline { thread, message } => negotiate::decline(cx, &thread, message),
         Command::Withdraw { thread, message } => negotiate::withdraw(cx, &thread, message),
         Command::Offers => negotiate::offers(cx),

@@ -438,6 +438,15 @@ pub fn time_column(at: impl IntoIterator<Item = u64>, now: u64, min: usize) -> (
     (times, width)
 }
 
+/// Names as people list them: `price`, `price and title`, `price, title and pictures`.
+pub fn in_words(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 /// Prints one thread in full.
 pub fn thread(t: &ThreadView) {
     let now = now_ms();
@@ -456,6 +465,13 @@ pub fn thread(t: &ThreadView) {
         t.listing_title.as_deref().unwrap_or("no longer held here (expired or removed)"),
         t.current_listing.or(t.listing).map(|l| short(&l)).unwrap_or_default()
     );
+    if !t.listing_changed.is_empty() {
+        outln!(
+            "  changed   since the offer: the listing's {}; the offer stands on the revision it was made on (haggle show {})",
+            in_words(&t.listing_changed),
+            t.listing.map(|l| short(&l)).unwrap_or_default()
+        );
+    }
     let role = match (t.opening, t.role) {
         (haggle_node::api::types::ObjectKind::Bid, haggle_node::api::types::Role::Offerer) => "bidder",
         (haggle_node::api::types::ObjectKind::Bid, _) => "seller",
@@ -515,7 +531,9 @@ pub fn thread(t: &ThreadView) {
     match (public_state(t), t.replaced_by, t.outcome) {
         (Some("withdrawal"), _, _) => outln!("  pledge    withdrawn (a pledge of 0): nothing to accept"),
         (Some(_), Some(later), _) => {
-            outln!("  replaced  by the backer's later pledge {}: this one no longer counts", short(&later))
+            let whose =
+                if t.role == haggle_node::api::types::Role::Offerer { "your" } else { "the backer's" };
+            outln!("  replaced  by {whose} later pledge {}: this one no longer counts", short(&later))
         }
         (_, _, Some(PublicOutcome::Outbid)) => {
             outln!(

@@ -855,10 +855,25 @@ fn an_accept_that_crosses_a_withdrawal_says_no_deal_follows() {
         let threads = json(&ds, &["offers"])["threads"].as_array().cloned().unwrap_or_default();
         threads.iter().any(|t| t["thread"] == thread.as_str()).then_some(())
     });
-    json(&ds, &["accept", &thread[..10]]);
+    // The seller finds a dent and says so after the offer: the offer still stands on the
+    // revision without it, so accepting it takes saying so.
+    let updated = haggle(&ds, &["update", &id[..12], "--description", "Has a dent on the base"]);
+    assert!(updated.status.success(), "{}", stderr(&updated));
+    let refused = haggle(&ds, &["accept", &thread[..10]]);
+    let said = stderr(&refused);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(said.contains("this offer was made before you changed the listing's description"), "{said}");
+    assert!(said.contains("--as-offered"), "{said}");
+    json(&ds, &["accept", &thread[..10], "--as-offered"]);
     let deal = wait("the deal on the seller's node", || {
         json(&ds, &["deals"])["deals"][0]["id"].as_str().map(str::to_owned)
     });
+    let shown = haggle(&ds, &["deal", &deal[..10]]);
+    let said = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(
+        said.contains("changed   since: the listing's description; the deal stands on the revision"),
+        "{said}"
+    );
     let shipped = haggle(&ds, &["shipped", &deal[..10]]);
     let said = String::from_utf8_lossy(&shipped.stdout).into_owned();
     assert!(shipped.status.success(), "{}", stderr(&shipped));

@@ -109,6 +109,8 @@ pub struct Service {
     /// The owner's deal counterparties, with the number of deals and the step generation they
     /// were read at (read again when either changes), for reputation's anchors.
     counterparties: Arc<std::sync::Mutex<Counterparties>>,
+    /// Mail to the owner that will never open (see `mail`).
+    unopenable: Arc<std::sync::Mutex<std::collections::HashSet<ObjectId>>>,
     /// Auctions whose end this node announced (see `auctions`).
     announced: auctions::Announced,
     /// Set while a settle run of auctions and campaigns is under way.
@@ -214,6 +216,7 @@ impl Service {
             policy,
             metrics: crate::metrics::Metrics::new(),
             counterparties: Arc::default(),
+            unopenable: Arc::default(),
             announced: Arc::default(),
             settling: Arc::default(),
             ends: Arc::default(),

@@ -146,6 +146,27 @@ pub enum Market {
 }
 
 impl Listing {
+    /// What a buyer reads of this revision that differs from `earlier` (another revision of the
+    /// same listing), in the words people use: the title, description, price, pictures and so
+    /// on. What revisions change by themselves (the number, the quantity left, the status, the
+    /// expiry, a calendar's booked nights, an auction's end) is left out.
+    pub fn changes_since(&self, earlier: &Listing) -> Vec<&'static str> {
+        let fields = [
+            (self.kind != earlier.kind, "kind"),
+            (self.title != earlier.title, "title"),
+            (self.description != earlier.description, "description"),
+            (self.category != earlier.category, "category"),
+            (self.tags != earlier.tags, "tags"),
+            (self.price != earlier.price, "price"),
+            (self.location != earlier.location, "location"),
+            (self.payment != earlier.payment, "payment methods"),
+            (self.delivery != earlier.delivery, "delivery"),
+            (self.images != earlier.images, "pictures"),
+            (self.file != earlier.file, "file"),
+        ];
+        fields.into_iter().filter(|(changed, _)| *changed).map(|(_, name)| name).collect()
+    }
+
     /// The auction's terms, if this is an auction.
     pub fn auction(&self) -> Option<&crate::auction::AuctionTerms> {
         match &self.market {

@@ -142,6 +142,13 @@ pub fn print(d: &DealView) {
     // The listing's current id, as `haggle listings` and `haggle search` show it.
     let listing = d.current_listing.unwrap_or(d.listing);
     outln!("  listing   {} ({})", d.title.clone().unwrap_or_default(), output::short(&listing));
+    if !d.listing_changed.is_empty() {
+        outln!(
+            "  changed   since: the listing's {}; the deal stands on the revision it was made on (haggle show {})",
+            output::in_words(&d.listing_changed),
+            output::short(&d.listing)
+        );
+    }
     outln!("  terms     {}", output::terms(&d.terms));
     outln!("  seller    {}", d.seller);
     outln!("  buyer     {}", d.buyer);
@@ -231,6 +238,7 @@ mod tests {
             thread: id,
             listing: id,
             current_listing: None,
+            listing_changed: Vec::new(),
             title: None,
             seller: key(1).public(),
             buyer: key(2).public(),

@@ -52,7 +52,20 @@ pub fn counter(cx: &Context<'_>, thread: &str, terms: &TermsArgs) -> Result<()> 
     report(cx, "Counter-offer", &sent)
 }
 
-pub fn accept(cx: &Context<'_>, thread: &str) -> Result<()> {
+pub fn accept(cx: &Context<'_>, thread: &str, as_offered: bool) -> Result<()> {
+    // An offer made on an earlier revision of the owner's listing binds the owner to what that
+    // revision said (a description without the dent found since, say): asked for in so many
+    // words.
+    let before = cx.api.thread(thread)?;
+    // The offer names its own price, so a new asking price alone binds the owner to nothing.
+    let described = before.listing_changed.iter().any(|c| !matches!(c.as_str(), "price" | "tags"));
+    if before.role == Role::ListingAuthor && described && !as_offered {
+        anyhow::bail!(
+            "this offer was made before you changed the listing's {}: a deal stands on the revision offered on              (haggle show {}). Accept it as offered with --as-offered, or counter with your terms now",
+            output::in_words(&before.listing_changed),
+            before.listing.map(|l| output::short(&l)).unwrap_or_default()
+        );
+    }
     let sent = cx.api.accept(thread)?;
     // The other party's withdrawal, decline or counter reached this node first: the accept is
     // signed and saved but off the thread's chain, so no deal can follow from it.

@@ -391,6 +391,27 @@ mod tests {
         assert_eq!((thread.outcome, thread.awaiting), (Some(PublicOutcome::GoalMissed), None), "{thread:?}");
     }
 
+    /// A backer who runs `withdraw` on its pledge's thread is pointed to the withdrawal every
+    /// node counts: a Withdraw in the thread left the campaign's total as it was.
+    #[test]
+    fn a_pledge_is_taken_back_on_its_campaign_not_in_its_thread() {
+        let (backer, _dir) = service(2);
+        let deadline = Timestamp::now().saturating_add(Duration::from_secs(86_400));
+        let listing = sign_at(
+            &fixtures::key(1),
+            Body::Listing(fixtures::campaign("Windmill", 3_000, deadline)),
+            Timestamp::now(),
+        );
+        let pledge = sign_at(&fixtures::key(2), fixtures::pledge(&listing, 2_000), Timestamp::now());
+        assert!(backer.store.ingest_verified(&listing, Durability::Flush).expect("stored").is_new());
+        assert!(backer.store.ingest_own(&pledge).expect("stored").is_new());
+        let refused = backer.withdraw(&pledge.id().to_hex(), String::new()).expect_err("refused");
+        assert!(refused.to_string().contains("--withdraw"), "{refused}");
+        let id = listing.id().to_hex();
+        let total = backer.listing_view(&id).expect("a view").campaign.expect("a campaign").total;
+        assert_eq!(total.display, "20.00 EUR");
+    }
+
     /// Defect: a pledge signed a second before the deadline reached the creator's node after it:
     /// the backers' nodes counted the campaign funded, the creator's node missed. Pledges now
     /// close [`LAST_CALL`] before the deadline, and the refusal says why.

@@ -33,13 +33,22 @@ impl Service {
     pub fn open_mail(&self) -> Result<Inbound, ServiceError> {
         let me = self.me();
         let mut out = Inbound::default();
-        for mailbox in self.store.mail_for(&me)? {
-            if self.store.has_receipt(&mailbox.id())? {
+        let mail = self.store.mail_for(&me)?;
+        // Mail that cannot open with the owner's key, or whose content is not a message of its
+        // sender to the owner, never will: it is tried once, not at every pass (each try is a
+        // key exchange, a decryption and a signature check, for up to 256 mailboxes to a key on
+        // a node). Remembered only while stored, so the set is bounded by the mail held.
+        let held: std::collections::HashSet<_> = mail.iter().map(Object::id).collect();
+        let mut unopenable = self.unopenable.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        unopenable.retain(|id| held.contains(id));
+        for mailbox in mail {
+            if unopenable.contains(&mailbox.id()) || self.store.has_receipt(&mailbox.id())? {
                 continue;
             }
             let Body::Mailbox(m) = mailbox.body() else { continue };
             let Ok(plain) = self.key.open_sealed(&m.sealed) else {
                 tracing::debug!(mailbox = %mailbox.id().fmt_short(), "mail that does not open with this key");
+                unopenable.insert(mailbox.id());
                 continue;
             };
             let inner = match Object::decode_verify(&plain, Timestamp::now()) {
@@ -51,6 +60,7 @@ impl Service {
                 }
                 _ => {
                     tracing::debug!(mailbox = %mailbox.id().fmt_short(), "mail whose content is not a message from its sender");
+                    unopenable.insert(mailbox.id());
                     continue;
                 }
             };

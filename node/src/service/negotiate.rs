@@ -212,6 +212,20 @@ impl Service {
     pub fn withdraw(&self, given: &str, message: String) -> Result<Effect, ServiceError> {
         let thread = self.thread(given)?;
         self.open(&thread)?;
+        // A Withdraw in the thread would not change what every node counts: a pledge is taken
+        // back by a pledge of 0 on its campaign, and a bid stands as made.
+        match thread.offer.kind() {
+            haggle_protocol::ObjectKind::Pledge if thread.view.offerer == self.me() => {
+                return Err(InvalidInput::Campaign(
+                    "a pledge is taken back by a withdrawal on its campaign (haggle pledge <listing> --withdraw), which every node counts",
+                )
+                .into());
+            }
+            haggle_protocol::ObjectKind::Bid if thread.view.offerer == self.me() => {
+                return Err(InvalidInput::Auction("a bid stands as made: it cannot be withdrawn").into());
+            }
+            _ => {}
+        }
         if thread.view.proposer != self.me() {
             return Err(Conflict::TheirTerms.into());
         }

@@ -256,6 +256,10 @@ pub(super) fn thread_with(
             Some(l) => current_listing(store, l)?,
             None => None,
         },
+        listing_changed: match &t.listing {
+            Some(l) => listing_changed(store, l)?,
+            None => Vec::new(),
+        },
         listing_title: t.listing.as_ref().and_then(|l| l.listing()).map(|l| l.title.clone()),
         role: if author { Role::ListingAuthor } else { Role::Offerer },
         counterparty: if author { v.offerer } else { v.listing_author },
@@ -368,6 +372,7 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
         file: d.listing().listing().and_then(|l| l.file.clone()),
         file_key: state.file_key.is_some(),
         current_listing: current_listing(store, d.listing())?,
+        listing_changed: listing_changed(store, d.listing())?,
         ..deal_record(d)
     })
 }
@@ -376,6 +381,20 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
 fn current_listing(store: &Store, revision: &Object) -> Result<Option<ObjectId>, StoreError> {
     let Some(key) = revision.listing_key() else { return Ok(None) };
     Ok(store.listing_head_id(&key)?.filter(|id| *id != revision.id()))
+}
+
+/// What changed between `revision` and its listing's current revision held here (see
+/// `Listing::changes_since`).
+fn listing_changed(store: &Store, revision: &Object) -> Result<Vec<String>, StoreError> {
+    let Some(key) = revision.listing_key() else { return Ok(Vec::new()) };
+    let (Some(current), Some(then)) = (store.listing(&key)?, revision.listing()) else {
+        return Ok(Vec::new());
+    };
+    if current.id() == revision.id() {
+        return Ok(Vec::new());
+    }
+    let Some(now) = current.listing() else { return Ok(Vec::new()) };
+    Ok(now.changes_since(then).into_iter().map(str::to_owned).collect())
 }
 
 /// A payment method as text.
@@ -399,6 +418,7 @@ fn deal_record(d: &Deal) -> DealView {
         thread: d.offer().id(),
         listing: d.listing().id(),
         current_listing: None,
+        listing_changed: Vec::new(),
         title: d.listing().listing().map(|l| l.title.clone()),
         seller: d.seller(),
         buyer: d.buyer(),

@@ -376,6 +376,11 @@ pub struct ThreadView {
     /// `haggle search` show), when it differs from `listing`.
     #[serde(default, with = "opt_text", skip_serializing_if = "Option::is_none")]
     pub current_listing: Option<ObjectId>,
+    /// What the listing's author changed between `listing` (the revision the offer was made on,
+    /// whose terms stand) and `current_listing`: `title`, `description`, `price`, `pictures`,
+    /// ... (the quantity left and the booked nights not counted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listing_changed: Vec<String>,
     /// Its title.
     pub listing_title: Option<String>,
     /// The owner's side.
@@ -470,6 +475,10 @@ pub struct DealView {
     /// `haggle search` show), when it differs from `listing`.
     #[serde(default, with = "opt_text", skip_serializing_if = "Option::is_none")]
     pub current_listing: Option<ObjectId>,
+    /// What the listing's author changed between `listing` (the revision the deal was made on,
+    /// which it stands on) and `current_listing` (as in [`ThreadView::listing_changed`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listing_changed: Vec<String>,
     /// The listing's title.
     pub title: Option<String>,
     /// Who hands over the goods or does the work.

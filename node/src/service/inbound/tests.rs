@@ -186,6 +186,23 @@ fn mail_goes_through_the_same_path_and_its_receipt_confirms_delivery() {
     );
 }
 
+/// Mail that will never open (sealed for the owner around bytes that are no message of its
+/// sender) is tried once, not again at every pass.
+#[test]
+fn mail_that_never_opens_is_tried_once() {
+    let (me, _dir) = service(1);
+    let sealed = haggle_protocol::seal(&me.me(), b"not a message").expect("sealed");
+    let expires_at = Timestamp::now().saturating_add(Duration::from_secs(3_600));
+    let mailbox =
+        sign_now(&key(7), Body::Mailbox(haggle_protocol::Mailbox { to: me.me(), sealed, expires_at }));
+    assert!(me.receive(mailbox.bytes(), Via::Gossip).open_mail);
+    assert!(me.open_mail().expect("opened").then.is_empty());
+    let remembered = || me.unopenable.lock().expect("lock").contains(&mailbox.id());
+    assert!(remembered(), "skipped from now on");
+    assert!(me.open_mail().expect("opened").then.is_empty());
+    assert!(remembered(), "while the mailbox is held");
+}
+
 /// Attack: a flood of valid objects made for free. On a network that asks for work, an object
 /// without it is refused before its signature is checked, and not blamed on the relay.
 #[test]
