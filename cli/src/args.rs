@@ -96,6 +96,7 @@ pub enum Command {
     Listings,
     /// Show a listing, offer thread or deal by id.
     #[command(
+        alias = "thread",
         after_help = "Examples:\n  haggle show 3fa2c1\n  haggle --json show 9b1d0e\n  haggle show 3fa2c1 --images\n  haggle show 3fa2c1 --images ~/Pictures/haggle"
     )]
     Show {
@@ -1024,19 +1025,36 @@ fn amount(text: &str) -> Result<String, String> {
             "`{text}` is not an amount: an amount cannot be negative; write digits with an optional decimal point, e.g. 120 or 12.50"
         )),
         None if shaped(trimmed) => Ok(trimmed.to_owned()),
-        // `20 USD`, `20EUR`: the currency goes apart (--currency), or is the listing's.
-        None if trimmed.find(|c: char| c.is_ascii_alphabetic()).is_some_and(|at| {
-            let (number, code) = trimmed.split_at(at);
-            shaped(number.trim()) && code.chars().all(|c| c.is_ascii_alphabetic())
+        // `20 USD`, `EUR20`, `€ 12`, `12€`: the currency goes apart (--currency), or is the
+        // listing's.
+        None if shaped(without_currency(trimmed)) && without_currency(trimmed) != trimmed => Err(format!(
+            "`{text}` is not an amount: write the number alone, {}; the currency is --currency's, or the listing's for an offer, bid or pledge",
+            without_currency(trimmed)
+        )),
+        // `12,50`: a decimal comma.
+        None if trimmed.split_once(',').is_some_and(|(whole, cents)| {
+            shaped(whole)
+                && !whole.contains('.')
+                && (1..=2).contains(&cents.len())
+                && shaped(cents)
+                && !cents.contains('.')
         }) =>
         {
-            let number = trimmed.trim_end_matches(|c: char| c.is_ascii_alphabetic()).trim();
             Err(format!(
-                "`{text}` is not an amount: write the number alone, {number}; the currency is --currency's, or the listing's for an offer, bid or pledge"
+                "`{text}` is not an amount: write the decimal point as a dot, {}",
+                trimmed.replace(',', ".")
             ))
         }
+        None if trimmed.contains(',') => Err(format!(
+            "`{text}` is not an amount: write digits with an optional decimal point and no thousands separators, e.g. 1200 or 12.50"
+        )),
         None => Err(haggle_protocol::AmountError::NotANumber(text.to_owned()).to_string()),
     }
+}
+
+/// `text` without a currency's code, name or sign before or after it (`EUR 12`, `12€`).
+fn without_currency(text: &str) -> &str {
+    text.trim_matches(|c: char| c.is_alphabetic() || c.is_whitespace() || "€$£¥₹₽₿".contains(c))
 }
 
 fn currency(text: &str) -> Result<Currency, String> {
@@ -1171,15 +1189,17 @@ mod tests {
             assert_eq!(amount(good), Ok(good.trim().to_owned()), "{good}");
         }
         assert!(amount("-3").expect_err("negative").contains("cannot be negative: write 3"));
-        for with_code in ["20 USD", "20EUR", "12.50 eur"] {
+        for with_code in ["20 USD", "20EUR", "12.50 eur", "EUR12", "€12", "12 €", "$ 7.5"] {
             let err = amount(with_code).expect_err("a currency in the amount");
             assert!(err.contains("write the number alone") && err.contains("--currency"), "{err}");
         }
         let err = amount("-1e3").expect_err("negative garbage");
         assert!(err.contains("cannot be negative") && !err.contains("write 1e3"), "{err}");
-        for bad in ["12,5", "", ".", "1e3", "12.5.0", "ten"] {
+        for bad in ["12,5", "", ".", "1e3", "12.5.0", "ten", "1,200", "EUR"] {
             assert!(amount(bad).expect_err(bad).contains("is not an amount"), "{bad}");
         }
+        assert!(amount("12,50").expect_err("a comma").ends_with("write the decimal point as a dot, 12.50"));
+        assert!(amount("1,200").expect_err("thousands").contains("no thousands separators"));
         // A negative price reaches the check instead of reading as an unknown flag.
         let err = Cli::try_parse_from(["haggle", "offer", "3fa2c1", "--price", "-3"]).expect_err("negative");
         assert!(err.to_string().contains("cannot be negative"), "{err}");

@@ -142,6 +142,12 @@ fn a_peer_flooding_sync_streams_leaves_the_nodes_memory_within_its_bound() {
     a.stop();
 }
 
+/// The thread id `haggle offer` printed (`Offer 1a2b3c4d5e: ...`).
+fn id_of_offer(out: &Output) -> String {
+    let said = String::from_utf8_lossy(&out.stdout);
+    said.split_whitespace().nth(1).map(|id| id.trim_end_matches(':').to_owned()).unwrap_or_default()
+}
+
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -201,6 +207,39 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     assert!(said.contains("these terms have a price of 0 (free); the listing asks "), "{said}");
     let slip = said.split("haggle withdraw ").nth(1).and_then(|rest| rest.split('`').next());
     let out = haggle(&dc, &["withdraw", slip.expect("the note names the thread to withdraw")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // And the price of one offered for several.
+    let honey = json(
+        &da,
+        &[
+            "publish",
+            "--title",
+            "Heather honey",
+            "--price",
+            "8",
+            "--currency",
+            "EUR",
+            "--category",
+            "food",
+            "--qty",
+            "10",
+        ],
+    );
+    let honey = honey["id"].as_str().expect("id").to_owned();
+    wait("C to hold the honey", || haggle(&dc, &["show", &honey[..12]]).status.success().then_some(()));
+    let out = haggle(&dc, &["offer", &honey[..12], "--price", "8", "--qty", "3"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        said.contains("--price is for all 3 together: you offered 8.00 EUR for 3, and the listing asks 8.00 EUR each (24.00 EUR for 3)"),
+        "{said}"
+    );
+    let slip = said.split("haggle withdraw ").nth(1).and_then(|rest| rest.split('`').next());
+    let out = haggle(&dc, &["withdraw", slip.expect("the note names the thread to withdraw")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = haggle(&dc, &["offer", &honey[..12], "--price", "22", "--qty", "3"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("Note:"), "a haggle is no slip");
+    let out = haggle(&dc, &["withdraw", &id_of_offer(&out)]);
     assert!(out.status.success(), "{}", stderr(&out));
 
     // A watches: each event is one line saying what it is, with a note's text and who signed.
@@ -694,6 +733,13 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
         "{}",
         stderr(&out)
     );
+    // A sell listing at 0 is published, with a pointer to giveaways.
+    let out = haggle(
+        &dir,
+        &["publish", "--title", "Spare curtain", "--price", "0", "--currency", "EUR", "--category", "home"],
+    );
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success() && said.contains("Note: a price of 0 sells it for nothing"), "{said}");
     let out = haggle(&dir, &["publish", "--no-tags", "--title", "Stool", "--category", "home"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--no-tags is for haggle update"), "{}", stderr(&out));

@@ -85,6 +85,12 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
     }
     outln!("Published {} ({}): stored; {}.", l.title, output::short(&l.id), gossip(&l));
     output::listing(&l);
+    if kind.0 == ListingKind::Sell && l.price.as_ref().is_some_and(|p| p.amount == 0) {
+        outln!(
+            "Note: a price of 0 sells it for nothing. To give it away, a giveaway (--kind giveaway,              no price) says so, and searches with --kind giveaway find it: publish one and retract              this one (`haggle retract {}`) if that is what you meant.",
+            output::short(&l.id)
+        );
+    }
     Ok(())
 }
 

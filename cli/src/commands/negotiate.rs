@@ -36,6 +36,22 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
             asked.currency
         );
     }
+    // `--price 8 --qty 3` on a listing at 8 each: the price of one offered for all three.
+    let quantity = u64::from(sent.thread.terms.quantity);
+    if price_given
+        && quantity > 1
+        && view.kind != haggle_node::api::types::ListingKind::Wanted
+        && (1..=asked.amount).contains(&offered.amount)
+    {
+        let all = haggle_protocol::Price::new(asked.amount.saturating_mul(quantity), asked.currency.clone());
+        outln!(
+            "Note: --price is for all {quantity} together: you offered {} for {quantity}, and the listing \
+             asks {} each ({all} for {quantity}). If that was a slip, withdraw it (`haggle withdraw {thread}`) \
+             and offer again with the price for all of them.",
+            offered.display,
+            asked.display
+        );
+    }
     if price_given && offered.amount == 0 && asked.amount > 0 {
         outln!(
             "Note: these terms have a price of 0 (free); the listing asks {}. If that was a slip, \
