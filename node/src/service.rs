@@ -846,6 +846,11 @@ fn search_query(params: SearchParams) -> Result<SearchQuery, ServiceError> {
     }
     let amount = |text: Option<String>| -> Result<Option<u64>, ServiceError> {
         let Some(text) = text else { return Ok(None) };
+        // Nothing is nothing in every currency: `--max-price 0` finds what is free.
+        let zero = text.trim().trim_matches(['0', '.']).is_empty() && text.contains('0');
+        if zero && params.currency.is_none() {
+            return Ok(Some(0));
+        }
         let currency = params.currency.as_ref().ok_or(haggle_storage::SearchError::PriceWithoutCurrency)?;
         Ok(Some(currency.parse_amount(&text)?))
     };
@@ -909,6 +914,23 @@ pub(crate) mod testing {
             price: Some(price.into()),
             currency: "EUR".parse().ok(),
             ..crate::api::types::ListingDraft::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_price_of_at_most_0_needs_no_currency_and_any_other_does() {
+        let query =
+            |max: &str| search_query(SearchParams { max_price: Some(max.into()), ..SearchParams::default() });
+        for zero in ["0", "0.00", ".0"] {
+            assert_eq!(query(zero).expect(zero).max_price, Some(0), "{zero}");
+        }
+        for priced in ["1", "0.5", "10"] {
+            assert!(query(priced).expect_err(priced).to_string().contains("currency"), "{priced}");
         }
     }
 }

@@ -30,8 +30,9 @@ use crate::index_key::{ID_FIELDS, IdReader, KeyQuery, id_quarters, nonce_halves}
 /// listing's key as its seller and two nonce halves, not as 96 hex characters; version 4 cuts
 /// words over 39 bytes to their first 39 instead of dropping them; version 5 keeps the indexed
 /// revision's id, which a hit is read by; version 6 gives a giveaway the price 0, so a price
-/// sort or a highest price keeps it.
-pub(crate) const INDEX_VERSION: u32 = 6;
+/// sort or a highest price keeps it; version 7 adds the words a kind is searched by
+/// (`kind_words`: a giveaway is "free").
+pub(crate) const INDEX_VERSION: u32 = 7;
 const VERSION_FILE: &str = "haggle-index-version";
 const ANALYZER: &str = "haggle";
 /// Words a query leaves out unless it has nothing else: they join the words that say what is
@@ -228,6 +229,21 @@ const TAGS_REPEAT: usize = 2;
 /// The writer's budget for the index of one listing [`SearchIndex::would_match`] makes: the
 /// least tantivy takes.
 const ONE_LISTING_MEMORY: usize = 15_000_000;
+
+/// What a listing of `kind` is called in a search, beyond its own words: a giveaway is free,
+/// a rental for rent.
+fn kind_words(kind: ListingKind) -> &'static str {
+    match kind {
+        ListingKind::Sell => "",
+        ListingKind::Wanted => "wanted",
+        ListingKind::Service => "service",
+        ListingKind::Rental => "rental rent",
+        ListingKind::Giveaway => "free giveaway",
+        ListingKind::Auction => "auction",
+        ListingKind::Crowdfund => "campaign crowdfunding",
+        ListingKind::Digital => "digital download",
+    }
+}
 
 fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
@@ -432,6 +448,8 @@ impl SearchIndex {
         }
         doc.add_text(f.text, l.category.replace(['/', '-'], " "));
         doc.add_text(f.text, distinct_words(&l.description));
+        // The words people search a kind by ("free sofa", "room rent", "wanted bike"), once.
+        doc.add_text(f.text, kind_words(l.kind));
         doc.add_facet(f.category, Facet::from_path(l.category.split('/')));
         doc.add_text(f.location, &l.location.text);
         doc.add_text(f.kind, l.kind.as_str());
@@ -607,7 +625,9 @@ impl SearchIndex {
             return Err(SearchError::SortWithoutCurrency);
         }
         if q.min_price.is_some() || q.max_price.is_some() {
-            if q.currency.is_none() {
+            // At most 0 is free in every currency (giveaways, and anything offered at 0).
+            let free = q.max_price == Some(0) && q.min_price.is_none_or(|m| m == 0);
+            if q.currency.is_none() && !free {
                 return Err(SearchError::PriceWithoutCurrency);
             }
             if let (Some(min), Some(max)) = (q.min_price, q.max_price)
@@ -1015,7 +1035,10 @@ mod tests {
         assert!(titles(&m, &q("a road bike")).contains(&"Road bike, steel frame".to_owned()));
         assert_eq!(titles(&m, &q("bike for kids")), vec!["Kids bike, needs new tyres"]);
         assert_eq!(titles(&m, &q("kid's bike")), vec!["Kids bike, needs new tyres"]);
-        assert_eq!(titles(&m, &q("a mower to rent in the garden")).len(), 0, "rent is a word");
+        // "rent" is a word, not a small one: a rental says it (its kind's words), and "swap"
+        // narrows the search to nothing.
+        assert_eq!(titles(&m, &q("a mower to rent in the garden")), vec!["Lawn mower"]);
+        assert_eq!(titles(&m, &q("a mower to swap in the garden")).len(), 0);
         assert_eq!(titles(&m, &q("the lawn mower")), vec!["Lawn mower"]);
         // Nothing but small words: they are the query.
         assert_eq!(titles(&m, &q("the")), vec!["The Who poster"]);
@@ -1083,6 +1106,11 @@ mod tests {
         let m = market();
         let kind = SearchQuery { kind: Some(haggle_protocol::ListingKind::Giveaway), ..q("") };
         assert_eq!(titles(&m, &kind), vec!["Free sofa"]);
+        // A giveaway is found by the word people search it by, and by a price of at most 0 in
+        // no currency in particular.
+        assert_eq!(titles(&m, &q("giveaway sofa")), vec!["Free sofa"]);
+        let free = SearchQuery { max_price: Some(0), ..q("") };
+        assert_eq!(titles(&m, &free), vec!["Free sofa"]);
         let parts = SearchQuery { category: Some("vehicles/bikes/parts".into()), ..q("") };
         assert_eq!(titles(&m, &parts).len(), 2);
         let vehicles = SearchQuery { category: Some("vehicles".into()), ..q("") };
