@@ -18,7 +18,7 @@ use std::io::IsTerminal;
 use serde::Serialize;
 
 use haggle_node::api::types::{
-    ListingState, ListingView, Party, PriceView, PublicOutcome, TermsView, ThreadView,
+    ListingKind, ListingState, ListingView, Party, PriceView, PublicOutcome, Role, TermsView, ThreadView,
 };
 
 /// Writes one line to standard output. A closed pipe (`haggle search bike | head -1`) ends the
@@ -478,6 +478,14 @@ pub fn thread(t: &ThreadView) {
         (haggle_node::api::types::ObjectKind::Pledge, haggle_node::api::types::Role::Offerer) => "backer",
         (haggle_node::api::types::ObjectKind::Pledge, _) => "campaign's creator",
         (_, role) => role.as_str(),
+    };
+    // Who would pay whom, where the kind turns it round or leaves it out.
+    let role = match (t.listing_kind, t.role) {
+        (Some(ListingKind::Wanted), Role::Offerer) => format!("{role} (you would sell)"),
+        (Some(ListingKind::Wanted), Role::ListingAuthor) => format!("{role} (you would buy)"),
+        (Some(ListingKind::Giveaway), Role::Offerer) => format!("{role} (you would take it, free)"),
+        (Some(ListingKind::Giveaway), Role::ListingAuthor) => format!("{role} (you would give it away)"),
+        _ => role.to_owned(),
     };
     outln!("  you are   the {role}; other party {}", t.counterparty);
     let expiry = match t.awaiting {

@@ -84,6 +84,16 @@ fn a_seller_killed_between_a_deal_and_its_next_revision_repairs_it_on_start() {
     });
     assert_eq!(mine["state"], "active", "{mine}");
     assert_eq!(json(&da, &["deals"])["deals"].as_array().map(Vec::len), Some(1));
+    // Retracted, its words find nothing, and a search of one of them alone says so without
+    // blaming "the rest of this search".
+    let out = haggle(&da, &["retract", &id[..10]]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&haggle(&da, &["search", "chairs"]).stdout).into_owned();
+    assert!(
+        text.contains("No listing says \"chairs\"") && text.contains("nor a word a letter or two from it"),
+        "{text}"
+    );
+    assert!(!text.contains("the rest of this search"), "{text}");
     a.stop();
     b.stop();
 }

@@ -150,8 +150,9 @@ pub fn print(d: &DealView) {
         );
     }
     outln!("  terms     {}", output::terms(&d.terms));
-    outln!("  seller    {}", d.seller);
-    outln!("  buyer     {}", d.buyer);
+    let you = |side: &str| if d.you_are.as_deref() == Some(side) { " (you)" } else { "" };
+    outln!("  seller    {}{}", d.seller, you("seller"));
+    outln!("  buyer     {}{}", d.buyer, you("buyer"));
     match &d.payment {
         Some(p) if p.method == "cash" => outln!("  pay by    {}", p.details),
         Some(p) => outln!("  pay by    {}: {}", p.method, p.details),
@@ -239,6 +240,7 @@ mod tests {
             listing: id,
             current_listing: None,
             listing_changed: Vec::new(),
+            you_are: None,
             title: None,
             seller: key(1).public(),
             buyer: key(2).public(),

@@ -54,8 +54,13 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
     }
     if price_given && offered.amount == 0 && asked.amount > 0 {
         outln!(
-            "Note: these terms have a price of 0 (free); the listing asks {}. If that was a slip, \
+            "Note: these terms have a price of 0 (free); {} {}. If that was a slip, \
              withdraw them (`haggle withdraw {thread}`) and ask again with the --price you meant.",
+            if view.kind == haggle_node::api::types::ListingKind::Wanted {
+                "the wanted ad's budget is"
+            } else {
+                "the listing asks"
+            },
             asked.display
         );
     }
@@ -181,6 +186,8 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                 t.listing_title
                     .as_deref()
                     .map_or_else(|| "(no longer held)".to_owned(), |t| output::clip(t, output::TITLE_COLUMN)),
+                // Who the other party is: two requests for one giveaway differ here.
+                output::short_peer(&t.counterparty),
                 output::thread_terms(t),
                 match output::public_state(t) {
                     Some(state) => state.to_owned(),
@@ -206,7 +213,7 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
         })
         .collect();
     output::table(
-        &["THREAD", "DIR", "KIND", "LISTING", "TERMS", "STATE", "NEXT", "DELIVERY", "UPDATED"],
+        &["THREAD", "DIR", "KIND", "LISTING", "WITH", "TERMS", "STATE", "NEXT", "DELIVERY", "UPDATED"],
         &rows,
     );
     Ok(())

@@ -61,7 +61,16 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
     }
     if !page.guessed.is_empty() {
         let (that, it) = if page.guessed.len() == 1 { ("that word", "it") } else { ("those words", "them") };
-        let note = if page.hits.is_empty() {
+        // The search is that one word and nothing else: its near words are only in listings
+        // gone since (sold, retracted, expired).
+        let words = args.filters.text.iter().flat_map(|t| t.split_whitespace()).count();
+        let alone = words == 1 && page.guessed.len() == 1 && !filters_besides_words(&args.params());
+        let note = if page.hits.is_empty() && alone {
+            format!(
+                "No listing says {} now, nor a word a letter or two from it (a listing that did may have sold, closed or expired).",
+                quoted(&page.guessed)
+            )
+        } else if page.hits.is_empty() {
             format!(
                 "No listing says {}; words a letter or two from {it} match nothing with the rest of this search.",
                 quoted(&page.guessed)

@@ -44,6 +44,7 @@ impl Ending {
                 "The auction ended: a later bid of yours won."
             }
             (Ending::SoldOut, ListingKind::Auction) => "The auction ended: another bid won.",
+            (Ending::SoldOut, ListingKind::Giveaway) => "Given to someone else, sorry.",
             (Ending::SoldOut, _) => "Sold out, sorry.",
             (Ending::Expired, _) => "The listing expired.",
             (Ending::GoalMissed, _) => "The campaign missed its goal: nothing is owed.",

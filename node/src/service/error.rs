@@ -364,13 +364,21 @@ pub enum Conflict {
     #[error(
         "thread {} is {state}; nothing more can be said in it{}",
         thread.fmt_short(),
-        if *state == ThreadState::Accepted { ": it is a deal now (haggle deals)" } else { "" }
+        match state {
+            ThreadState::Accepted => ": it is a deal now (haggle deals)",
+            ThreadState::Expired | ThreadState::Withdrawn | ThreadState::Declined if *haggled => {
+                ": to go on haggling, make a new offer on the listing (haggle offer LISTING ...)"
+            }
+            _ => "",
+        }
     )]
     ThreadEnded {
         /// The thread.
         thread: ObjectId,
         /// How it ended.
         state: ThreadState,
+        /// Opened by an offer (not a bid or pledge): a new offer can take it up again.
+        haggled: bool,
     },
     /// A newer revision of the listing exists.
     #[error("a newer revision of this listing exists")]

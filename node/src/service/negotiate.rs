@@ -249,7 +249,13 @@ impl Service {
             return Err(ServiceError::NotYours { what: "thread", id: thread.view.thread });
         }
         if thread.view.state.is_final() {
-            return Err(Conflict::ThreadEnded { thread: thread.view.thread, state: thread.view.state }.into());
+            let haggled = thread.offer.kind() == haggle_protocol::ObjectKind::Offer;
+            return Err(Conflict::ThreadEnded {
+                thread: thread.view.thread,
+                state: thread.view.state,
+                haggled,
+            }
+            .into());
         }
         Ok(())
     }

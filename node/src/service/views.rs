@@ -261,6 +261,7 @@ pub(super) fn thread_with(
             None => Vec::new(),
         },
         listing_title: t.listing.as_ref().and_then(|l| l.listing()).map(|l| l.title.clone()),
+        listing_kind: t.listing.as_ref().and_then(|l| l.listing()).map(|l| l.kind),
         role: if author { Role::ListingAuthor } else { Role::Offerer },
         counterparty: if author { v.offerer } else { v.listing_author },
         state,
@@ -373,6 +374,10 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
         file_key: state.file_key.is_some(),
         current_listing: current_listing(store, d.listing())?,
         listing_changed: listing_changed(store, d.listing())?,
+        you_are: [(d.seller(), "seller"), (d.buyer(), "buyer")]
+            .into_iter()
+            .find(|(key, _)| key == me)
+            .map(|(_, side)| side.to_owned()),
         ..deal_record(d)
     })
 }
@@ -419,6 +424,7 @@ fn deal_record(d: &Deal) -> DealView {
         listing: d.listing().id(),
         current_listing: None,
         listing_changed: Vec::new(),
+        you_are: None,
         title: d.listing().listing().map(|l| l.title.clone()),
         seller: d.seller(),
         buyer: d.buyer(),

@@ -383,6 +383,9 @@ pub struct ThreadView {
     pub listing_changed: Vec<String>,
     /// Its title.
     pub listing_title: Option<String>,
+    /// Its kind (`wanted`: the offerer would sell; `giveaway`: nothing is paid), when held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listing_kind: Option<ListingKind>,
     /// The owner's side.
     pub role: Role,
     /// The other party.
@@ -487,6 +490,9 @@ pub struct DealView {
     /// Who pays.
     #[serde(with = "key_text")]
     pub buyer: PublicKey,
+    /// Which of the two this node's owner is (`seller` or `buyer`), when one of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub you_are: Option<String>,
     /// The accepted terms.
     pub terms: TermsView,
     /// When it was made (the Accept's time, unix ms).
