@@ -324,7 +324,11 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     wait("C to learn how to pay", || (stage(&dc) == "payment_requested").then_some(()));
     let shown = String::from_utf8_lossy(&haggle(&dc, &["deal", d]).stdout).to_string();
     assert!(shown.contains("pay by    iban: BE71 0961 2345 6769, reference \"Stove 7\""), "{shown}");
-    assert!(shown.contains("your step"), "{shown}");
+    assert!(shown.contains("next      your step: pay, then say so (haggle paid "), "{shown}");
+    assert!(
+        shown.contains("(you)") && shown.lines().any(|l| l.starts_with("  buyer") && l.ends_with("(you)")),
+        "{shown}"
+    );
     let wrong = haggle(&dc, &["shipped", d]);
     assert!(
         stderr(&wrong).contains("the seller signs this step, and you are the buyer"),

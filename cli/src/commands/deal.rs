@@ -158,10 +158,26 @@ pub fn print(d: &DealView) {
         Some(p) => outln!("  pay by    {}: {}", p.method, p.details),
         None => {}
     }
-    let next = match d.waiting_on {
-        Some(Party::Me) => "your step",
-        Some(Party::Them) => "waiting for the other party",
-        None => "nothing: the deal is over",
+    let id = output::short(&d.id);
+    let next = match (d.waiting_on, d.stage.as_str(), d.you_are.as_deref()) {
+        (Some(Party::Me), "agreed", Some("seller")) if d.terms.price.amount == 0 => {
+            format!("your step: hand it over (haggle shipped {id})")
+        }
+        (Some(Party::Me), "agreed", Some("seller")) => {
+            format!("your step: say how to pay (haggle pay-request {id} ...)")
+        }
+        (Some(Party::Me), "payment_requested", Some("buyer")) => {
+            format!("your step: pay, then say so (haggle paid {id})")
+        }
+        (Some(Party::Me), "paid", Some("seller")) => {
+            format!("your step: hand it over or send it (haggle shipped {id})")
+        }
+        (Some(Party::Me), "shipped", Some("buyer")) => {
+            format!("your step: say it arrived (haggle received {id})")
+        }
+        (Some(Party::Me), ..) => "your step".to_owned(),
+        (Some(Party::Them), ..) => "waiting for the other party".to_owned(),
+        (None, ..) => "nothing: the deal is over".to_owned(),
     };
     outln!("  next      {next}");
     if let Some(file) = &d.file {
