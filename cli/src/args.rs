@@ -346,7 +346,7 @@ pub struct PublishArgs {
     #[arg(long, value_enum, default_value = "sell")]
     pub kind: Choice<ListingKind>,
     /// Up to 140 characters.
-    #[arg(long)]
+    #[arg(long, value_parser = title)]
     pub title: String,
     #[command(flatten)]
     pub fields: ListingFields,
@@ -465,7 +465,7 @@ pub struct UpdateArgs {
     #[arg(value_parser = id_prefix)]
     pub id: String,
     /// New title.
-    #[arg(long)]
+    #[arg(long, value_parser = title)]
     pub title: Option<String>,
     #[command(flatten)]
     pub fields: ListingFields,
@@ -731,7 +731,7 @@ pub struct TermsArgs {
     /// Currency (default: the listing's).
     #[arg(long, value_parser = currency)]
     pub currency: Option<Currency>,
-    /// How many (default 1, or the current terms' for a counter).
+    /// How many (default 1, or the current terms' for a counter, which names its --price too).
     #[arg(long, allow_negative_numbers = true, value_parser = quantity)]
     pub qty: Option<u32>,
     /// A note to the other party.
@@ -1052,6 +1052,19 @@ fn amount(text: &str) -> Result<String, String> {
     }
 }
 
+/// A title that fits, checked before any picture is read or uploaded.
+fn title(text: &str) -> Result<String, String> {
+    let max = haggle_protocol::limits::MAX_TITLE_CHARS;
+    let len = text.chars().count();
+    if len > max {
+        return Err(format!(
+            "the title is {len} characters, over the limit of {max}: keep what a search result shows \
+             and put the rest in --description"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
 /// `text` without a currency's code, name or sign before or after it (`EUR 12`, `12€`).
 fn without_currency(text: &str) -> &str {
     text.trim_matches(|c: char| c.is_alphabetic() || c.is_whitespace() || "€$£¥₹₽₿".contains(c))
@@ -1199,6 +1212,14 @@ mod tests {
             assert!(amount(bad).expect_err(bad).contains("is not an amount"), "{bad}");
         }
         assert!(amount("12,50").expect_err("a comma").ends_with("write the decimal point as a dot, 12.50"));
+        let long = "x".repeat(141);
+        let err = Cli::try_parse_from(["haggle", "publish", "--title", &long, "--category", "home"])
+            .expect_err("too long");
+        assert!(
+            err.to_string().contains("141 characters, over the limit of 140")
+                && err.to_string().contains("--description"),
+            "{err}"
+        );
         assert!(amount("1,200").expect_err("thousands").contains("no thousands separators"));
         // A negative price reaches the check instead of reading as an unknown flag.
         let err = Cli::try_parse_from(["haggle", "offer", "3fa2c1", "--price", "-3"]).expect_err("negative");

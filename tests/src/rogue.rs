@@ -340,6 +340,15 @@ impl Rogue {
         self.ask(|reply| Command::Disconnect(peer, reply)).await
     }
 
+    /// Closes its connections to `peer`, waits until they are gone, dials `addr` again and waits
+    /// until connected (each wait bounded).
+    pub async fn reconnect(&self, peer: PeerId, addr: Multiaddr) -> Result<()> {
+        self.disconnect(peer).await?;
+        crate::wait_until("the rogue to be gone", || async { !self.is_connected().await }).await?;
+        self.dial(addr).await?;
+        crate::wait_until("the rogue to be back", || self.is_connected()).await
+    }
+
     /// Whether it is connected to any peer now.
     pub async fn is_connected(&self) -> bool {
         self.connections().await.is_ok_and(|c| c.connected)

@@ -459,10 +459,7 @@ async fn a_peer_that_reads_no_answers_is_refused_busy_and_others_are_served() ->
     }
     // Once the rogue's connection closes, B's writes fail, the answers leave the count, and the
     // rogue, back, is served again.
-    rogue.disconnect(b_id).await?;
-    wait_until("the rogue to be gone", || async { !rogue.is_connected().await }).await?;
-    rogue.dial(b.addr().parse()?).await?;
-    wait_until("the rogue to be back", || rogue.is_connected()).await?;
+    rogue.reconnect(b_id, b.addr().parse()?).await?;
     wait_until("B to serve the rogue again", || async {
         matches!(answer(&rogue, b_id, &one).await, Some(SyncResponse::Objects { objects }) if objects.len() == 1)
     })

@@ -208,10 +208,7 @@ async fn a_peer_that_reads_no_file_answers_is_answered_busy_and_others_are_serve
         got => panic!("another peer is served: {got:?}"),
     }
     // Once the rogue's connection closes, its answers leave the count, and back, it is served.
-    rogue.disconnect(b_id).await?;
-    wait_until("the rogue to be gone", || async { !rogue.is_connected().await }).await?;
-    rogue.dial(b.addr().parse()?).await?;
-    wait_until("the rogue to be back", || rogue.is_connected()).await?;
+    rogue.reconnect(b_id, b.addr().parse()?).await?;
     wait_until("B to serve the rogue again", || async {
         matches!(rogue.ask_file(b_id, small.clone()).await, Ok(Ok(BlobResponse::Data(_))))
     })

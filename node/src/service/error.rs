@@ -234,7 +234,7 @@ pub enum InvalidInput {
     #[error("say which currency, e.g. --currency EUR")]
     NoCurrency,
     /// An offer or counter without a price on a listing that is not a giveaway.
-    #[error("{0} needs a price, e.g. --price 100")]
+    #[error("{0} needs a price (for the whole quantity), e.g. --price 100")]
     NoPrice(&'static str),
     /// An offer or counter without a price or a currency, on a listing that names no currency.
     #[error("{0} needs a price and its currency, e.g. --price 100 --currency EUR")]
