@@ -598,7 +598,7 @@ pub struct SearchFilters {
     /// Lowest price, e.g. 50 (needs --currency).
     #[arg(long, allow_negative_numbers = true, value_parser = amount)]
     pub min_price: Option<String>,
-    /// Highest price, e.g. 200 (needs --currency).
+    /// Highest price, e.g. 200 (needs --currency, except 0: what is free).
     #[arg(long, allow_negative_numbers = true, value_parser = amount)]
     pub max_price: Option<String>,
     /// Only prices in this currency.
@@ -720,6 +720,10 @@ pub struct CounterArgs {
     pub thread: String,
     #[command(flatten)]
     pub terms: TermsArgs,
+    /// Counter an offer made on an earlier revision of your listing, changed since: your
+    /// counter, like the offer, stands on the revision offered on.
+    #[arg(long)]
+    pub as_offered: bool,
 }
 
 #[derive(Debug, Args)]
@@ -1031,8 +1035,8 @@ fn amount(text: &str) -> Result<String, String> {
             "`{text}` is not an amount: write the number alone, {}; the currency is --currency's, or the listing's for an offer, bid or pledge",
             without_currency(trimmed)
         )),
-        // `12,50`: a decimal comma.
-        None if trimmed.split_once(',').is_some_and(|(whole, cents)| {
+        // `12,50` (or `12,50 EUR`): a decimal comma.
+        None if without_currency(trimmed).split_once(',').is_some_and(|(whole, cents)| {
             shaped(whole)
                 && !whole.contains('.')
                 && (1..=2).contains(&cents.len())
@@ -1042,12 +1046,21 @@ fn amount(text: &str) -> Result<String, String> {
         {
             Err(format!(
                 "`{text}` is not an amount: write the decimal point as a dot, {}",
-                trimmed.replace(',', ".")
+                without_currency(trimmed).replace(',', ".")
             ))
         }
-        None if trimmed.contains(',') => Err(format!(
-            "`{text}` is not an amount: write digits with an optional decimal point and no thousands separators, e.g. 1200 or 12.50"
-        )),
+        None if trimmed.contains(',') => {
+            // `2,500` is 2500 written plainly; anything else gets an example.
+            let plain = without_currency(trimmed).replace(',', "");
+            let example = if !plain.is_empty() && plain.bytes().all(|b| b.is_ascii_digit()) {
+                plain
+            } else {
+                "1200".into()
+            };
+            Err(format!(
+                "`{text}` is not an amount: write digits with an optional decimal point and no thousands separators, e.g. {example} or 12.50"
+            ))
+        }
         None => Err(haggle_protocol::AmountError::NotANumber(text.to_owned()).to_string()),
     }
 }
@@ -1065,9 +1078,21 @@ fn title(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
-/// `text` without a currency's code, name or sign before or after it (`EUR 12`, `12€`).
+/// `text` without a currency's sign or code (letters that make a currency code, `EUR`, `usd`)
+/// before or after it: `EUR 12`, `12€`, `$ 7.5`. Other letters stay (`12k` is no amount).
 fn without_currency(text: &str) -> &str {
-    text.trim_matches(|c: char| c.is_alphabetic() || c.is_whitespace() || "€$£¥₹₽₿".contains(c))
+    let signs = |c: char| c.is_whitespace() || "€$£¥₹₽₿".contains(c);
+    let mut rest = text.trim_matches(signs);
+    let code = |s: &str| s.len() >= 3 && s.parse::<Currency>().is_ok();
+    let lead = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_alphabetic()).len();
+    if code(&rest[..lead]) {
+        rest = &rest[lead..];
+    }
+    let trail = rest.trim_end_matches(|c: char| c.is_ascii_alphabetic()).len();
+    if code(&rest[trail..]) {
+        rest = &rest[..trail];
+    }
+    rest.trim_matches(signs)
 }
 
 fn currency(text: &str) -> Result<Currency, String> {
@@ -1208,7 +1233,7 @@ mod tests {
         }
         let err = amount("-1e3").expect_err("negative garbage");
         assert!(err.contains("cannot be negative") && !err.contains("write 1e3"), "{err}");
-        for bad in ["12,5", "", ".", "1e3", "12.5.0", "ten", "1,200", "EUR"] {
+        for bad in ["12,5", "", ".", "1e3", "12.5.0", "ten", "1,200", "EUR", "12k", "2m"] {
             assert!(amount(bad).expect_err(bad).contains("is not an amount"), "{bad}");
         }
         assert!(amount("12,50").expect_err("a comma").ends_with("write the decimal point as a dot, 12.50"));
@@ -1220,7 +1245,10 @@ mod tests {
                 && err.to_string().contains("--description"),
             "{err}"
         );
-        assert!(amount("1,200").expect_err("thousands").contains("no thousands separators"));
+        assert!(amount("2,500").expect_err("thousands").contains("no thousands separators, e.g. 2500 or"));
+        assert!(amount("1.000,50").expect_err("European").contains("e.g. 1200 or 12.50"));
+        assert!(amount("12,50 EUR").expect_err("both").ends_with("write the decimal point as a dot, 12.50"));
+        assert!(!amount("12k").expect_err("a suffix").contains("write the number alone"));
         // A negative price reaches the check instead of reading as an unknown flag.
         let err = Cli::try_parse_from(["haggle", "offer", "3fa2c1", "--price", "-3"]).expect_err("negative");
         assert!(err.to_string().contains("cannot be negative"), "{err}");

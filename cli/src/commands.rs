@@ -54,7 +54,7 @@ pub fn run(command: Command, cx: &Context<'_>) -> Result<()> {
         Command::Bid(args) => auction::bid(cx, &args),
         Command::Book(args) => booking::book(cx, &args),
         Command::Pledge(args) => campaign::pledge(cx, &args),
-        Command::Counter(args) => negotiate::counter(cx, &args.thread, &args.terms),
+        Command::Counter(args) => negotiate::counter(cx, &args.thread, &args.terms, args.as_offered),
         Command::Accept { thread, as_offered } => negotiate::accept(cx, &thread, as_offered),
         Command::Decline { thread, message } => negotiate::decline(cx, &thread, message),
         Command::Withdraw { thread, message } => negotiate::withdraw(cx, &thread, message),

@@ -465,7 +465,9 @@ pub fn thread(t: &ThreadView) {
         t.listing_title.as_deref().unwrap_or("no longer held here (expired or removed)"),
         t.current_listing.or(t.listing).map(|l| short(&l)).unwrap_or_default()
     );
-    if !t.listing_changed.is_empty() {
+    // Only while the offer can still become a deal, or did.
+    let live = t.awaiting.is_some() || t.deal.is_some();
+    if !t.listing_changed.is_empty() && live {
         outln!(
             "  changed   since the offer: the listing's {}; the offer stands on the revision it was made on (haggle show {})",
             in_words(&t.listing_changed),

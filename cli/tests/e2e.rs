@@ -919,6 +919,11 @@ fn an_accept_that_crosses_a_withdrawal_says_no_deal_follows() {
     // revision without it, so accepting it takes saying so.
     let updated = haggle(&ds, &["update", &id[..12], "--description", "Has a dent on the base"]);
     assert!(updated.status.success(), "{}", stderr(&updated));
+    let said = String::from_utf8_lossy(&updated.stdout).into_owned();
+    assert!(said.contains("Note: 1 open offer made on an earlier revision stands on what it said"), "{said}");
+    // Countering binds to the old revision as much as accepting.
+    let refused = haggle(&ds, &["counter", &thread[..10], "--price", "19"]);
+    assert!(stderr(&refused).contains("Counter it as offered with --as-offered"), "{}", stderr(&refused));
     let refused = haggle(&ds, &["accept", &thread[..10]]);
     let said = stderr(&refused);
     assert_eq!(refused.status.code(), Some(1), "{said}");
@@ -931,7 +936,7 @@ fn an_accept_that_crosses_a_withdrawal_says_no_deal_follows() {
     let shown = haggle(&ds, &["deal", &deal[..10]]);
     let said = String::from_utf8_lossy(&shown.stdout).into_owned();
     assert!(
-        said.contains("changed   since: the listing's description; the deal stands on the revision"),
+        said.contains("changed   the listing's description, after the revision this deal stands on"),
         "{said}"
     );
     let shipped = haggle(&ds, &["shipped", &deal[..10]]);

@@ -847,7 +847,10 @@ fn search_query(params: SearchParams) -> Result<SearchQuery, ServiceError> {
     let amount = |text: Option<String>| -> Result<Option<u64>, ServiceError> {
         let Some(text) = text else { return Ok(None) };
         // Nothing is nothing in every currency: `--max-price 0` finds what is free.
-        let zero = text.trim().trim_matches(['0', '.']).is_empty() && text.contains('0');
+        let t = text.trim();
+        let (whole, frac) = t.split_once('.').unwrap_or((t, ""));
+        let zero =
+            !(whole.is_empty() && frac.is_empty()) && whole.bytes().chain(frac.bytes()).all(|b| b == b'0');
         if zero && params.currency.is_none() {
             return Ok(Some(0));
         }
@@ -929,7 +932,7 @@ mod tests {
         for zero in ["0", "0.00", ".0"] {
             assert_eq!(query(zero).expect(zero).max_price, Some(0), "{zero}");
         }
-        for priced in ["1", "0.5", "10"] {
+        for priced in ["1", "0.5", "10", "0.0.0", ".", "0.."] {
             assert!(query(priced).expect_err(priced).to_string().contains("currency"), "{priced}");
         }
     }

@@ -151,15 +151,19 @@ impl Listing {
     /// on. What revisions change by themselves (the number, the quantity left, the status, the
     /// expiry, a calendar's booked nights, an auction's end) is left out.
     pub fn changes_since(&self, earlier: &Listing) -> Vec<&'static str> {
+        // Tags and ways to pay are sets: the same ones in another order are no change.
+        fn same_set(a: &[String], b: &[String]) -> bool {
+            a.iter().collect::<std::collections::BTreeSet<_>>() == b.iter().collect()
+        }
         let fields = [
             (self.kind != earlier.kind, "kind"),
             (self.title != earlier.title, "title"),
             (self.description != earlier.description, "description"),
             (self.category != earlier.category, "category"),
-            (self.tags != earlier.tags, "tags"),
+            (!same_set(&self.tags, &earlier.tags), "tags"),
             (self.price != earlier.price, "price"),
             (self.location != earlier.location, "location"),
-            (self.payment != earlier.payment, "payment methods"),
+            (!same_set(&self.payment, &earlier.payment), "payment methods"),
             (self.delivery != earlier.delivery, "delivery"),
             (self.images != earlier.images, "pictures"),
             (self.file != earlier.file, "file"),
@@ -264,4 +268,21 @@ pub fn new_nonce() -> [u8; 16] {
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).expect("the operating system's random source is available");
     nonce
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::live_listing;
+
+    #[test]
+    fn what_a_buyer_reads_is_a_change_and_what_revisions_do_by_themselves_is_not() {
+        let first = Listing { payment: vec!["cash".into(), "sepa".into()], ..live_listing("Desk lamp") };
+        let mut later = Listing { revision: 3, quantity: 0, status: ListingStatus::Closed, ..first.clone() };
+        later.payment.reverse();
+        assert!(later.changes_since(&first).is_empty(), "{:?}", later.changes_since(&first));
+        later.description = "Has a dent on the base".into();
+        later.price = None;
+        assert_eq!(later.changes_since(&first), vec!["description", "price"]);
+    }
 }

@@ -291,23 +291,19 @@ impl RejectReason {
 impl RejectReason {
     /// Whether the same object sent again can never be taken, whatever arrives meanwhile: the
     /// author already ended the thread, or it is full; a later revision ended this one; the
-    /// market closed; the object or its confirm window expired on this node's clock (which only
-    /// moves on); the author's feedback on the deal is held; the author's thread quota holds
-    /// for weeks. A sender's outbox then gives up at once and shows why, instead of trying
-    /// again until the message expires. Not final: what refers to something not arrived yet,
-    /// and what a Withdraw or a lapsed hold on the way can change (open offers, quantities,
-    /// dates).
+    /// market closed; the author's feedback on the deal is held. A sender's outbox then gives
+    /// up at once and shows why, instead of trying again until the message expires. Not final:
+    /// what refers to something not arrived yet; what a message on the way can change (open
+    /// offers and thread quotas, which a Withdraw or a deal frees; quantities and dates, which
+    /// a lapsed hold frees, and with them a late Confirm); and what this node's clock decides
+    /// (expiry), which may be the wrong one.
     pub fn is_final(&self) -> bool {
         matches!(
             self,
             RejectReason::ThreadEnded
                 | RejectReason::ThreadFull
-                | RejectReason::ThreadQuota { .. }
-                | RejectReason::ListingThreadQuota { .. }
                 | RejectReason::Superseded { .. }
                 | RejectReason::MarketClosed
-                | RejectReason::Expired
-                | RejectReason::ConfirmLate
                 | RejectReason::FeedbackExists(_)
         )
     }

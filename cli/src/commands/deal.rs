@@ -144,7 +144,7 @@ pub fn print(d: &DealView) {
     outln!("  listing   {} ({})", d.title.clone().unwrap_or_default(), output::short(&listing));
     if !d.listing_changed.is_empty() {
         outln!(
-            "  changed   since: the listing's {}; the deal stands on the revision it was made on (haggle show {})",
+            "  changed   the listing's {}, after the revision this deal stands on (haggle show {})",
             output::in_words(&d.listing_changed),
             output::short(&d.listing)
         );
@@ -159,7 +159,12 @@ pub fn print(d: &DealView) {
         None => {}
     }
     let id = output::short(&d.id);
-    let next = match (d.waiting_on, d.stage.as_str(), d.you_are.as_deref()) {
+    // The usual step by stage; a cancel asked for, a dispute or a file sold leave it to the
+    // timeline and `haggle deal --help`.
+    let usual = cancel_asked(d).is_none() && !d.disputed && d.file.is_none();
+    let next = match (d.waiting_on.filter(|_| usual), d.stage.as_str(), d.you_are.as_deref()) {
+        (None, ..) if d.waiting_on == Some(Party::Me) => "your step".to_owned(),
+        (None, ..) if d.waiting_on == Some(Party::Them) => "waiting for the other party".to_owned(),
         (Some(Party::Me), "agreed", Some("seller")) if d.terms.price.amount == 0 => {
             format!("your step: hand it over (haggle shipped {id})")
         }

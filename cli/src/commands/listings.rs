@@ -87,7 +87,9 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
     output::listing(&l);
     if kind.0 == ListingKind::Sell && l.price.as_ref().is_some_and(|p| p.amount == 0) {
         outln!(
-            "Note: a price of 0 sells it for nothing. To give it away, a giveaway (--kind giveaway,              no price) says so, and searches with --kind giveaway find it: publish one and retract              this one (`haggle retract {}`) if that is what you meant.",
+            "Note: a price of 0 sells it for nothing. To give it away, a giveaway (--kind giveaway, \
+             no price) says so, and searches with --kind giveaway find it: publish one and retract \
+             this one (`haggle retract {}`) if that is what you meant.",
             output::short(&l.id)
         );
     }
@@ -146,6 +148,28 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
     }
     outln!("Updated to revision {}: stored; {}.", l.revision, gossip(&l));
     output::listing(&l);
+    // Offers already made stay on the revision they were made on: say so when the change is to
+    // what they describe (a new price alone changes nothing for them).
+    let open: Vec<String> = cx
+        .api
+        .threads()
+        .map(|page| page.threads)
+        .unwrap_or_default()
+        .iter()
+        .filter(|t| t.current_listing == Some(l.id) && t.awaiting.is_some())
+        .filter(|t| t.listing_changed.iter().any(|c| !matches!(c.as_str(), "price" | "tags")))
+        .map(|t| output::short(&t.thread))
+        .collect();
+    if !open.is_empty() {
+        outln!(
+            "Note: {} made on an earlier revision {} on what it said: accepting or countering {} takes --as-offered \
+             (or decline, and the other party can offer again on the listing as it is now): {}.",
+            output::count(open.len(), "open offer"),
+            if open.len() == 1 { "stands" } else { "stand" },
+            if open.len() == 1 { "it" } else { "them" },
+            open.join(", ")
+        );
+    }
     Ok(())
 }
 

@@ -41,6 +41,7 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
     if price_given
         && quantity > 1
         && view.kind != haggle_node::api::types::ListingKind::Wanted
+        && offered.currency == asked.currency
         && (1..=asked.amount).contains(&offered.amount)
     {
         let all = haggle_protocol::Price::new(asked.amount.saturating_mul(quantity), asked.currency.clone());
@@ -66,27 +67,40 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
     }
 }
 
-pub fn counter(cx: &Context<'_>, thread: &str, terms: &TermsArgs) -> Result<()> {
+pub fn counter(cx: &Context<'_>, thread: &str, terms: &TermsArgs, as_offered: bool) -> Result<()> {
+    bound_to_what_was_offered(cx, thread, as_offered, "counter")?;
     let sent = cx.api.counter(thread, &terms.draft()?)?;
     // No slip notes: withdrawing a counter ends the thread, so "send them again" could not be
     // followed.
     report(cx, "Counter-offer", &sent)
 }
 
-pub fn accept(cx: &Context<'_>, thread: &str, as_offered: bool) -> Result<()> {
-    // An offer made on an earlier revision of the owner's listing binds the owner to what that
-    // revision said (a description without the dent found since, say): asked for in so many
-    // words.
+/// Refuses to answer, without `--as-offered`, an offer made on an earlier revision of the
+/// owner's listing that has changed since in what it describes: an accept or a counter stands
+/// on the revision offered on (a description without the dent found since, say). A new asking
+/// price alone binds the owner to nothing (the offer names its own).
+fn bound_to_what_was_offered(cx: &Context<'_>, thread: &str, as_offered: bool, action: &str) -> Result<()> {
+    if as_offered {
+        return Ok(());
+    }
     let before = cx.api.thread(thread)?;
-    // The offer names its own price, so a new asking price alone binds the owner to nothing.
     let described = before.listing_changed.iter().any(|c| !matches!(c.as_str(), "price" | "tags"));
-    if before.role == Role::ListingAuthor && described && !as_offered {
+    if before.role == Role::ListingAuthor && described && before.awaiting == Some(Party::Me) {
         anyhow::bail!(
-            "this offer was made before you changed the listing's {}: a deal stands on the revision offered on              (haggle show {}). Accept it as offered with --as-offered, or counter with your terms now",
+            "this offer was made before you changed the listing's {}: a deal from it, by an accept or a \
+             counter, stands on the revision offered on (haggle show {}). {} it as offered with --as-offered, \
+             or decline it (`haggle decline {}`) and let the buyer offer again on the listing as it is now",
             output::in_words(&before.listing_changed),
-            before.listing.map(|l| output::short(&l)).unwrap_or_default()
+            before.listing.map(|l| output::short(&l)).unwrap_or_default(),
+            if action == "counter" { "Counter" } else { "Accept" },
+            output::short(&before.thread)
         );
     }
+    Ok(())
+}
+
+pub fn accept(cx: &Context<'_>, thread: &str, as_offered: bool) -> Result<()> {
+    bound_to_what_was_offered(cx, thread, as_offered, "accept")?;
     let sent = cx.api.accept(thread)?;
     // The other party's withdrawal, decline or counter reached this node first: the accept is
     // signed and saved but off the thread's chain, so no deal can follow from it.

@@ -31,6 +31,8 @@ const UNWRITTEN: Limits = Limits {
     total: 96 << 20,
     forget_after: std::time::Duration::from_secs(60),
 };
+/// What a file request is counted at from its admission until its answer is handed over.
+const UNWRITTEN_RESERVED: usize = crate::files::wire::MAX_BLOB_RESPONSE as usize;
 
 type Reply = oneshot::Sender<Result<BlobResponse, String>>;
 
@@ -118,6 +120,9 @@ impl EventLoop {
         self.blob_flow.next_token += 1;
         let token = self.blob_flow.next_token;
         self.blob_flow.inbound.insert(token, (channel, request_id));
+        // Counted from now, at the largest answer's size: requests that arrive together are held
+        // to the limit before any of them is answered.
+        self.blob_flow.unwritten.handed(request_id, peer, UNWRITTEN_RESERVED, now);
         self.spawn_blocking(move |service| {
             let blobs = service.blobs();
             let answer = match blobs.has(&request.hash) {
@@ -156,9 +161,13 @@ impl EventLoop {
             BlobResponse::Data(data) => data.len(),
             BlobResponse::Missing { .. } | BlobResponse::Busy => 0,
         };
-        if self.swarm.behaviour_mut().blobs.send_response(channel, response).is_ok() {
-            self.blob_flow.unwritten.handed(request_id, peer, bytes, std::time::Instant::now());
-        }
+        let handed = self.swarm.behaviour_mut().blobs.send_response(channel, response).is_ok();
+        self.blob_flow.unwritten.handed(
+            request_id,
+            peer,
+            if handed { bytes } else { 0 },
+            std::time::Instant::now(),
+        );
     }
 
     /// Sends a file request of this node's own; the answer goes to `reply`.

@@ -254,7 +254,11 @@ mod tests {
         };
         // A second Withdraw: not the sender's fault, and never taken however often it comes.
         assert!(!answer(RejectReason::ThreadEnded, false));
-        assert!(!answer(RejectReason::ListingThreadQuota { max: 32 }, false));
+        assert!(!answer(RejectReason::ThreadFull, false));
+        // A quota a deal on another thread frees, or an expiry by this node's clock: worth
+        // another try.
+        assert!(answer(RejectReason::ListingThreadQuota { max: 32 }, false));
+        assert!(answer(RejectReason::Expired, false));
         // An offer on a listing not arrived yet, or past open offers a Withdraw on its way
         // frees: worth another try.
         assert!(answer(RejectReason::UnknownListing(haggle_protocol::ObjectId::from_bytes([1; 32])), false));

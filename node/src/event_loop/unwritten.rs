@@ -44,9 +44,12 @@ impl<R> Default for Unwritten<R> {
 }
 
 impl<R: Hash + Eq + Copy> Unwritten<R> {
-    /// `bytes` of an answer to `peer` were handed to libp2p for `request` at `now`.
+    /// `bytes` of an answer to `peer` were handed to libp2p for `request` at `now`, or are
+    /// reserved for it (replaced by the answer's own size when it is handed; an empty answer
+    /// takes the reservation back).
     pub(super) fn handed(&mut self, request: R, peer: PeerId, bytes: usize, now: Instant) {
         if bytes == 0 {
+            self.written(&request);
             return;
         }
         if let Some((_, old, _)) = self.waiting.insert(request, (peer, bytes, now)) {
@@ -104,9 +107,16 @@ mod tests {
         unwritten.written(&2);
         assert!(!unwritten.full(&a, LIMITS, now) && !unwritten.full(&b, LIMITS, now), "{unwritten:?}");
         assert_eq!(unwritten.bytes, 240);
-        // Empty answers are not counted at all.
+        // Empty answers are not counted at all, and take back what was reserved.
         unwritten.handed(5, a, 0, now);
         assert_eq!(unwritten.waiting.len(), 3);
+        unwritten.handed(6, a, 50, now);
+        unwritten.handed(6, a, 0, now);
+        assert_eq!((unwritten.waiting.len(), unwritten.bytes), (3, 240));
+        // A reservation replaced by the answer's size counts once.
+        unwritten.handed(7, b, 90, now);
+        unwritten.handed(7, b, 5, now);
+        assert_eq!(unwritten.bytes, 245);
     }
 
     #[test]

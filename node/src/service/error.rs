@@ -255,6 +255,10 @@ pub enum InvalidInput {
     /// Auction settings on a listing that is not an auction, or an auction without its end.
     #[error("{0}")]
     Auction(&'static str),
+    /// An action a bid or pledge does not take (a Withdraw of the backer's pledge in its
+    /// thread, say), with what to do instead.
+    #[error("{0}")]
+    Market(String),
 }
 
 /// An action that does not fit the state of the listing or thread.
@@ -364,12 +368,12 @@ pub enum Conflict {
     #[error(
         "thread {} is {state}; nothing more can be said in it{}",
         thread.fmt_short(),
-        match state {
-            ThreadState::Accepted => ": it is a deal now (haggle deals)",
-            ThreadState::Expired | ThreadState::Withdrawn | ThreadState::Declined if *haggled => {
-                ": to go on haggling, make a new offer on the listing (haggle offer LISTING ...)"
+        match (state, new_offer_on) {
+            (ThreadState::Accepted, _) => ": it is a deal now (haggle deals)".to_owned(),
+            (ThreadState::Expired | ThreadState::Withdrawn | ThreadState::Declined, Some(listing)) => {
+                format!(": to go on haggling, make a new offer (haggle offer {} --price ...)", listing.fmt_short())
             }
-            _ => "",
+            _ => String::new(),
         }
     )]
     ThreadEnded {
@@ -377,8 +381,9 @@ pub enum Conflict {
         thread: ObjectId,
         /// How it ended.
         state: ThreadState,
-        /// Opened by an offer (not a bid or pledge): a new offer can take it up again.
-        haggled: bool,
+        /// The listing to make a new offer on, when the thread was the owner's offer (not a bid
+        /// or pledge, and not on the owner's own listing).
+        new_offer_on: Option<ObjectId>,
     },
     /// A newer revision of the listing exists.
     #[error("a newer revision of this listing exists")]

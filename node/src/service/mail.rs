@@ -66,6 +66,12 @@ impl Service {
             };
             self.receive_verified(&inner, Via::Mail, &mut out);
             match out.received.last() {
+                // Never taken, however often opened (a second Withdraw, say): not acknowledged
+                // (it was not delivered), and not opened again.
+                Some(Received::Refused { peer_fault: false, reason }) if reason.is_final() => {
+                    unopenable.insert(mailbox.id());
+                    continue;
+                }
                 Some(Received::Refused { peer_fault: false, .. } | Received::Failed) => continue,
                 Some(Received::Refused { reason, .. }) => {
                     tracing::debug!(%reason, "mail carrying an invalid message; acknowledged so it stops travelling");

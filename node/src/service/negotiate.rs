@@ -213,16 +213,31 @@ impl Service {
         let thread = self.thread(given)?;
         self.open(&thread)?;
         // A Withdraw in the thread would not change what every node counts: a pledge is taken
-        // back by a pledge of 0 on its campaign, and a bid stands as made.
+        // back by a pledge of 0 on its campaign, and a bid stands as made. Neither is the
+        // listing author's to withdraw (nor, while the market runs, to decline).
+        let backer = thread.view.offerer == self.me();
         match thread.offer.kind() {
-            haggle_protocol::ObjectKind::Pledge if thread.view.offerer == self.me() => {
+            haggle_protocol::ObjectKind::Pledge if backer => {
+                let listing = thread.listing.as_ref().map_or_else(String::new, |l| l.id().fmt_short());
+                return Err(InvalidInput::Market(format!(
+                    "a pledge is taken back by a withdrawal on its campaign, which every node counts: haggle pledge {listing} --withdraw"
+                ))
+                .into());
+            }
+            haggle_protocol::ObjectKind::Pledge => {
                 return Err(InvalidInput::Campaign(
-                    "a pledge is taken back by a withdrawal on its campaign (haggle pledge <listing> --withdraw), which every node counts",
+                    "a pledge is the backer's to take back: at the deadline your node accepts every pledge if the campaign is funded, and declines them if not",
                 )
                 .into());
             }
-            haggle_protocol::ObjectKind::Bid if thread.view.offerer == self.me() => {
+            haggle_protocol::ObjectKind::Bid if backer => {
                 return Err(InvalidInput::Auction("a bid stands as made: it cannot be withdrawn").into());
+            }
+            haggle_protocol::ObjectKind::Bid => {
+                return Err(InvalidInput::Auction(
+                    "a bid is the bidder's: at the end your node accepts the high bid and declines the others",
+                )
+                .into());
             }
             _ => {}
         }
@@ -249,11 +264,14 @@ impl Service {
             return Err(ServiceError::NotYours { what: "thread", id: thread.view.thread });
         }
         if thread.view.state.is_final() {
-            let haggled = thread.offer.kind() == haggle_protocol::ObjectKind::Offer;
+            let new_offer_on = (thread.offer.kind() == haggle_protocol::ObjectKind::Offer
+                && thread.view.offerer == me)
+                .then(|| thread.listing.as_ref().map(Object::id))
+                .flatten();
             return Err(Conflict::ThreadEnded {
                 thread: thread.view.thread,
                 state: thread.view.state,
-                haggled,
+                new_offer_on,
             }
             .into());
         }

@@ -384,7 +384,7 @@ pub struct ThreadView {
     /// Its title.
     pub listing_title: Option<String>,
     /// Its kind (`wanted`: the offerer would sell; `giveaway`: nothing is paid), when held.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, with = "opt_text", skip_serializing_if = "Option::is_none")]
     pub listing_kind: Option<ListingKind>,
     /// The owner's side.
     pub role: Role,
