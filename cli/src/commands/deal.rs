@@ -181,6 +181,19 @@ pub fn print(d: &DealView) {
             format!("your step: say it arrived (haggle received {id})")
         }
         (Some(Party::Me), ..) => "your step".to_owned(),
+        (Some(Party::Them), "agreed", Some("buyer")) if d.terms.price.amount == 0 => {
+            "waiting for the other party to hand it over".to_owned()
+        }
+        (Some(Party::Them), "agreed", Some("buyer")) => "waiting for the seller to say how to pay".to_owned(),
+        (Some(Party::Them), "payment_requested", Some("seller")) => {
+            "waiting for the buyer to pay and say so".to_owned()
+        }
+        (Some(Party::Them), "paid", Some("buyer")) => {
+            "waiting for the seller to hand it over or send it".to_owned()
+        }
+        (Some(Party::Them), "shipped", Some("seller")) => {
+            "waiting for the buyer to say it arrived".to_owned()
+        }
         (Some(Party::Them), ..) => "waiting for the other party".to_owned(),
         (None, ..) => "nothing: the deal is over".to_owned(),
     };

@@ -62,7 +62,11 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
             } else {
                 "the listing asks"
             },
-            asked.display
+            if sent.thread.terms.quantity > 1 {
+                format!("{} each", asked.display)
+            } else {
+                asked.display.clone()
+            }
         );
     }
 }
