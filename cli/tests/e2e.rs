@@ -325,6 +325,8 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     let shown = String::from_utf8_lossy(&haggle(&dc, &["deal", d]).stdout).to_string();
     assert!(shown.contains("pay by    iban: BE71 0961 2345 6769, reference \"Stove 7\""), "{shown}");
     assert!(shown.contains("next      your step: pay, then say so (haggle paid "), "{shown}");
+    let waiting = String::from_utf8_lossy(&haggle(&da, &["deal", d]).stdout).to_string();
+    assert!(waiting.contains("next      waiting for the buyer to pay and say so"), "{waiting}");
     assert!(
         shown.contains("(you)") && shown.lines().any(|l| l.starts_with("  buyer") && l.ends_with("(you)")),
         "{shown}"
