@@ -67,9 +67,16 @@ pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
         outln!("Pledge to {} withdrawn: stored; {gossip}.", l.title);
     } else {
         outln!(
-            "Pledged {}{} to {}: stored; {gossip}. It counts if it reaches the creator's node before the deadline.",
-            request.amount.trim(),
-            l.price.as_ref().map(|p| format!(" {}", p.currency)).unwrap_or_default(),
+            "Pledged {} to {}: stored; {gossip}. It counts if it reaches the creator's node before the deadline.",
+            l.campaign
+                .as_ref()
+                .and_then(|c| c.mine.as_ref())
+                .map(|p| p.amount.display.clone())
+                .unwrap_or_else(|| format!(
+                    "{}{}",
+                    request.amount.trim(),
+                    l.price.as_ref().map(|p| format!(" {}", p.currency)).unwrap_or_default()
+                )),
             l.title
         );
     }

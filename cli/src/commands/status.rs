@@ -41,7 +41,7 @@ fn print_status(s: &StatusView, api: &str) {
         n.mesh_peers
     );
     dialing_lines(n);
-    reach_lines(n);
+    reach_lines(n, &s.peer_id);
     let st = &s.store;
     outln!(
         "  listings      {} active, {} expired, {} closed",
@@ -70,15 +70,21 @@ fn print_status(s: &StatusView, api: &str) {
 }
 
 /// Whether peers can dial this node, and how it is reached when they cannot.
-fn reach_lines(n: &NetworkStatus) {
+fn reach_lines(n: &NetworkStatus, me: &impl std::fmt::Display) {
     let (word, meaning) = match n.reachability {
         Reachability::Public => ("public", "peers can dial this node"),
         Reachability::Private => ("private", "behind a NAT or firewall: reached through relays"),
         Reachability::Unknown => ("unknown", "not tested yet (needs a connected peer to dial it back)"),
     };
     outln!("  reachability  {word}: {meaning}");
+    // With this node's PeerId, as `--bootstrap` takes it.
     for addr in &n.external_addrs {
-        outln!("                reachable at {addr}");
+        let addr = addr.to_string();
+        if addr.ends_with(&format!("/p2p/{me}")) {
+            outln!("                reachable at {addr}");
+        } else {
+            outln!("                reachable at {addr}/p2p/{me}");
+        }
     }
     if !n.relays.is_empty() {
         outln!("  relayed by    {}", n.relays.iter().map(output::short_peer).collect::<Vec<_>>().join(", "));
