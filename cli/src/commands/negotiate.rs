@@ -93,7 +93,7 @@ fn bound_to_what_was_offered(cx: &Context<'_>, thread: &str, as_offered: bool, a
         anyhow::bail!(
             "this offer was made before you changed the listing's {}: a deal from it, by an accept or a \
              counter, stands on the revision offered on (haggle show {}). {} it as offered with --as-offered, \
-             or decline it (`haggle decline {}`) and let the buyer offer again on the listing as it is now",
+             or decline it (`haggle decline {}`) and let the other party offer again on the listing as it is now",
             output::in_words(&before.listing_changed),
             before.listing.map(|l| output::short(&l)).unwrap_or_default(),
             if action == "counter" { "Counter" } else { "Accept" },
