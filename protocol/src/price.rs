@@ -162,7 +162,7 @@ pub enum AmountError {
     #[error("`{0}` is not an amount: write digits with an optional decimal point, e.g. 120 or 12.50")]
     NotANumber(String),
     /// The amount has more decimal places than the currency's minor unit allows.
-    #[error("`{given}` has more decimals than {currency} has (at most {max})")]
+    #[error("`{given}` has more decimals than {currency} has (at most {max}){}", thousands_hint(given))]
     TooPrecise {
         /// The text given.
         given: String,
@@ -174,6 +174,22 @@ pub enum AmountError {
     /// The amount is over [`MAX_AMOUNT`] minor units.
     #[error("`{0}` is too large an amount: at most {1}")]
     TooLarge(String, String),
+}
+
+/// `1.200` is more likely a thousand two hundred with a dot between the thousands than an
+/// amount in thousandths: said so, with the number written plainly.
+fn thousands_hint(given: &str) -> String {
+    match given.split_once('.') {
+        Some((whole, frac))
+            if !whole.is_empty()
+                && !whole.starts_with('0')
+                && frac.len() == 3
+                && frac.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            format!("; if the dot separates thousands, write {whole}{frac}")
+        }
+        _ => String::new(),
+    }
 }
 
 impl Currency {
@@ -283,6 +299,12 @@ mod tests {
         assert_eq!(Currency::new("JPY").expect("valid").parse_amount("3000"), Ok(3_000));
         assert_eq!(Currency::new("BTC").expect("valid").parse_amount("0.0015"), Ok(150_000));
         assert!(matches!(eur().parse_amount("1.234"), Err(AmountError::TooPrecise { max: 2, .. })));
+        let thousands = eur().parse_amount("1.200").expect_err("three decimals").to_string();
+        assert!(thousands.ends_with("if the dot separates thousands, write 1200"), "{thousands}");
+        for tiny in ["0.0015", "0.015"] {
+            let said = eur().parse_amount(tiny).expect_err("too precise").to_string();
+            assert!(!said.contains("thousands"), "{said}");
+        }
         assert!(matches!(
             Currency::new("JPY").expect("valid").parse_amount("1.5"),
             Err(AmountError::TooPrecise { .. })

@@ -621,12 +621,13 @@ impl SearchIndex {
                 Box::new(BooleanQuery::new(vec![(Occur::Should, priced), (Occur::Should, free)])),
             ));
         }
-        if matches!(q.sort, Sort::PriceAsc | Sort::PriceDesc) && q.currency.is_none() {
+        // At most 0 is free in every currency (giveaways, and anything offered at 0): it needs
+        // no currency, and every price it keeps compares.
+        let free = q.max_price == Some(0) && q.min_price.is_none_or(|m| m == 0);
+        if matches!(q.sort, Sort::PriceAsc | Sort::PriceDesc) && q.currency.is_none() && !free {
             return Err(SearchError::SortWithoutCurrency);
         }
         if q.min_price.is_some() || q.max_price.is_some() {
-            // At most 0 is free in every currency (giveaways, and anything offered at 0).
-            let free = q.max_price == Some(0) && q.min_price.is_none_or(|m| m == 0);
             if q.currency.is_none() && !free {
                 return Err(SearchError::PriceWithoutCurrency);
             }
@@ -1111,6 +1112,7 @@ mod tests {
         assert_eq!(titles(&m, &q("giveaway sofa")), vec!["Free sofa"]);
         let free = SearchQuery { max_price: Some(0), ..q("") };
         assert_eq!(titles(&m, &free), vec!["Free sofa"]);
+        assert_eq!(titles(&m, &SearchQuery { sort: Sort::PriceAsc, ..free }), vec!["Free sofa"]);
         let parts = SearchQuery { category: Some("vehicles/bikes/parts".into()), ..q("") };
         assert_eq!(titles(&m, &parts).len(), 2);
         let vehicles = SearchQuery { category: Some("vehicles".into()), ..q("") };

@@ -151,8 +151,12 @@ pub fn print(d: &DealView) {
     }
     outln!("  terms     {}", output::terms(&d.terms));
     let you = |side: &str| if d.you_are.as_deref() == Some(side) { " (you)" } else { "" };
-    outln!("  seller    {}{}", d.seller, you("seller"));
-    outln!("  buyer     {}{}", d.buyer, you("buyer"));
+    let (seller, buyer) = match d.listing_kind {
+        Some(haggle_node::api::types::ListingKind::Giveaway) => ("giver ", "taker "),
+        _ => ("seller", "buyer "),
+    };
+    outln!("  {seller}    {}{}", d.seller, you("seller"));
+    outln!("  {buyer}    {}{}", d.buyer, you("buyer"));
     match &d.payment {
         Some(p) if p.method == "cash" => outln!("  pay by    {}", p.details),
         Some(p) => outln!("  pay by    {}: {}", p.method, p.details),
@@ -275,6 +279,7 @@ mod tests {
             current_listing: None,
             listing_changed: Vec::new(),
             you_are: None,
+            listing_kind: None,
             title: None,
             seller: key(1).public(),
             buyer: key(2).public(),

@@ -426,6 +426,7 @@ fn deal_record(d: &Deal) -> DealView {
         listing_changed: Vec::new(),
         you_are: None,
         title: d.listing().listing().map(|l| l.title.clone()),
+        listing_kind: d.listing().listing().map(|l| l.kind),
         seller: d.seller(),
         buyer: d.buyer(),
         terms: terms(d.terms()),

@@ -484,6 +484,9 @@ pub struct DealView {
     pub listing_changed: Vec<String>,
     /// The listing's title.
     pub title: Option<String>,
+    /// The listing's kind (a `giveaway`'s seller gives it, its buyer takes it, for nothing).
+    #[serde(default, with = "opt_text", skip_serializing_if = "Option::is_none")]
+    pub listing_kind: Option<ListingKind>,
     /// Who hands over the goods or does the work.
     #[serde(with = "key_text")]
     pub seller: PublicKey,

@@ -680,6 +680,10 @@ fn a_giveaway_is_asked_for_without_a_price_and_its_deal_has_nothing_to_pay() {
     let err = taker.deal_step(&deal, Step::Paid { request: ObjectId::from_bytes([0; 32]), reference: None });
     assert!(err.expect_err("nothing to pay").to_string().contains("nothing to pay"));
     giver.deal_step(&deal, Step::Shipped(None)).expect("handed over");
+    // The views say what it is and who each party is.
+    let view = taker.deal_view(&deal).expect("a view");
+    assert_eq!((view.listing_kind, view.you_are.as_deref()), (Some(ListingKind::Giveaway), Some("buyer")));
+    assert_eq!(giver.deal_view(&deal).expect("a view").you_are.as_deref(), Some("seller"));
 }
 
 /// Defect: an Accept that reached the proposer's node after the terms had lapsed read
