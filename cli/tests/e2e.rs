@@ -820,11 +820,14 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
     assert!(out.status.success(), "{}", stderr(&out));
     let api_line = said.lines().find(|l| l.trim_start().starts_with("API ")).unwrap_or_default();
     assert!(api_line.ends_with(&addr), "{said}");
-    // Where peers reach it, as --bootstrap takes it (with the PeerId), once it counts as public.
-    if said.contains("reachability  public") {
-        let reach = said.lines().filter(|l| l.contains("reachable at")).collect::<Vec<_>>();
-        assert!(!reach.is_empty() && reach.iter().all(|l| l.contains("/p2p/12D3KooW")), "{said}");
-    }
+    // Where peers reach it, as --bootstrap takes it (with the PeerId), once it counts as public
+    // (at once on 127.0.0.1).
+    let said = wait("the node to count itself public", || {
+        let said = String::from_utf8_lossy(&haggle(&dir, &["status"]).stdout).into_owned();
+        said.contains("reachability  public").then_some(said)
+    });
+    let reach = said.lines().filter(|l| l.contains("reachable at")).collect::<Vec<_>>();
+    assert!(!reach.is_empty() && reach.iter().all(|l| l.contains("/p2p/12D3KooW")), "{said}");
 
     let out = haggle(&dir, &["search", "lamp", "--offset", "100"]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -3,11 +3,13 @@
 //! addresses it is told, and asks a node's DHT what it holds about a peer. Like the rogue, it is
 //! not a haggle node.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{Result, anyhow};
 use futures::StreamExt;
-use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, identify, kad, noise, tcp, yamux};
 use tokio::sync::{mpsc, oneshot};
 
@@ -77,7 +79,7 @@ impl DhtPeer {
         let (tx, mut rx) = mpsc::channel::<Command>(16);
         let task = tokio::spawn(async move {
             let mut claimed: Vec<Multiaddr> = Vec::new();
-            let mut dialling: Vec<(Multiaddr, oneshot::Sender<Result<(), String>>)> = Vec::new();
+            let mut dialling: HashMap<ConnectionId, oneshot::Sender<Result<(), String>>> = HashMap::new();
             let mut lookups: Vec<(kad::QueryId, PeerId, oneshot::Sender<Vec<Multiaddr>>)> = Vec::new();
             loop {
                 tokio::select! {
@@ -85,12 +87,18 @@ impl DhtPeer {
                         Some(Command::Listening(reply)) => {
                             let _ = reply.send(swarm.listeners().next().cloned());
                         }
-                        Some(Command::Dial(addr, reply)) => match swarm.dial(addr.clone()) {
-                            Ok(()) => dialling.push((addr, reply)),
-                            Err(e) => {
-                                let _ = reply.send(Err(e.to_string()));
+                        Some(Command::Dial(addr, reply)) => {
+                            let dial = DialOpts::from(addr);
+                            let id = dial.connection_id();
+                            match swarm.dial(dial) {
+                                Ok(()) => {
+                                    dialling.insert(id, reply);
+                                }
+                                Err(e) => {
+                                    let _ = reply.send(Err(e.to_string()));
+                                }
                             }
-                        },
+                        }
                         Some(Command::Connected(peer, reply)) => {
                             let _ = reply.send(swarm.is_connected(&peer));
                         }
@@ -115,14 +123,13 @@ impl DhtPeer {
                         None => break,
                     },
                     event = swarm.select_next_some() => match event {
-                        SwarmEvent::ConnectionEstablished { endpoint, .. } => {
-                            let addr = endpoint.get_remote_address();
-                            if let Some(at) = dialling.iter().position(|(a, _)| same_place(a, addr)) {
-                                let _ = dialling.swap_remove(at).1.send(Ok(()));
+                        SwarmEvent::ConnectionEstablished { connection_id, .. } => {
+                            if let Some(reply) = dialling.remove(&connection_id) {
+                                let _ = reply.send(Ok(()));
                             }
                         }
-                        SwarmEvent::OutgoingConnectionError { error, .. } => {
-                            for (_, reply) in dialling.drain(..) {
+                        SwarmEvent::OutgoingConnectionError { connection_id, error, .. } => {
+                            if let Some(reply) = dialling.remove(&connection_id) {
                                 let _ = reply.send(Err(error.to_string()));
                             }
                         }
@@ -188,11 +195,6 @@ impl DhtPeer {
         let asked = self.ask(|reply| Command::Lookup { ask, at, target, reply });
         tokio::time::timeout(STEP, asked).await?
     }
-}
-
-/// Whether two addresses name the same place, one perhaps ending with `/p2p/<id>`.
-fn same_place(a: &Multiaddr, b: &Multiaddr) -> bool {
-    bare(a) == bare(b)
 }
 
 /// An address without its `/p2p/<id>` part.

@@ -157,7 +157,7 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
         .unwrap_or_default()
         .iter()
         .filter(|t| t.current_listing == Some(l.id) && t.awaiting.is_some())
-        .filter(|t| t.listing_changed.iter().any(|c| !matches!(c.as_str(), "price" | "tags")))
+        .filter(|t| output::changes_what_it_describes(&t.listing_changed))
         .map(|t| output::short(&t.thread))
         .collect();
     if !open.is_empty() {

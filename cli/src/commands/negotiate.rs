@@ -81,15 +81,16 @@ pub fn counter(cx: &Context<'_>, thread: &str, terms: &TermsArgs, as_offered: bo
 
 /// Refuses to answer, without `--as-offered`, an offer made on an earlier revision of the
 /// owner's listing that has changed since in what it describes: an accept or a counter stands
-/// on the revision offered on (a description without the dent found since, say). A new asking
-/// price alone binds the owner to nothing (the offer names its own).
+/// on the revision offered on (a description without the dent found since, say).
 fn bound_to_what_was_offered(cx: &Context<'_>, thread: &str, as_offered: bool, action: &str) -> Result<()> {
     if as_offered {
         return Ok(());
     }
     let before = cx.api.thread(thread)?;
-    let described = before.listing_changed.iter().any(|c| !matches!(c.as_str(), "price" | "tags"));
-    if before.role == Role::ListingAuthor && described && before.awaiting == Some(Party::Me) {
+    if before.role == Role::ListingAuthor
+        && output::changes_what_it_describes(&before.listing_changed)
+        && before.awaiting == Some(Party::Me)
+    {
         anyhow::bail!(
             "this offer was made before you changed the listing's {}: a deal from it, by an accept or a \
              counter, stands on the revision offered on (haggle show {}). {} it as offered with --as-offered, \

@@ -68,15 +68,14 @@ impl<R: Hash + Eq + Copy> Unwritten<R> {
     /// Whether answers waiting for `peer`, or for everyone, are at their limit at `now`
     /// (forgetting those counted for longer than `limits.forget_after` first).
     pub(super) fn full(&mut self, peer: &PeerId, limits: Limits, now: Instant) -> bool {
-        let stale: Vec<R> = self
-            .waiting
-            .iter()
-            .filter(|(_, (_, _, at))| now.saturating_duration_since(*at) > limits.forget_after)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in &stale {
-            self.written(id);
-        }
+        let bytes = &mut self.bytes;
+        self.waiting.retain(|_, (_, size, at)| {
+            let kept = now.saturating_duration_since(*at) <= limits.forget_after;
+            if !kept {
+                *bytes -= *size;
+            }
+            kept
+        });
         self.bytes >= limits.total
             || self.waiting.values().filter(|(p, ..)| p == peer).map(|(_, b, _)| b).sum::<usize>()
                 >= limits.per_peer
