@@ -442,7 +442,7 @@ pub fn time_column(at: impl IntoIterator<Item = u64>, now: u64, min: usize) -> (
 /// accept or counter of the offer then binds the owner to the old text. A new asking price or
 /// other tags alone bind it to nothing (the offer names its own price).
 pub fn changes_what_it_describes(changed: &[String]) -> bool {
-    changed.iter().any(|c| !matches!(c.as_str(), "price" | "tags"))
+    changed.iter().any(|c| haggle_protocol::Listing::change_binds(c))
 }
 
 /// Names as people list them: `price`, `price and title`, `price, title and pictures`.

@@ -224,14 +224,22 @@ impl ApiClient {
         self.post(&format!("/v1/listings/{}/pledges", segment(listing)), request)
     }
 
-    /// `POST /v1/threads/{id}/counter`.
-    pub fn counter(&self, thread: &str, terms: &TermsDraft) -> Result<SentView, ClientError> {
-        self.post(&format!("/v1/threads/{}/counter", segment(thread)), terms)
+    /// `POST /v1/threads/{id}/counter`; `as_offered` stands by the revision offered on.
+    pub fn counter(
+        &self,
+        thread: &str,
+        terms: &TermsDraft,
+        as_offered: bool,
+    ) -> Result<SentView, ClientError> {
+        self.post(&format!("/v1/threads/{}/counter{}", segment(thread), as_offered_query(as_offered)), terms)
     }
 
-    /// `POST /v1/threads/{id}/accept`.
-    pub fn accept(&self, thread: &str) -> Result<SentView, ClientError> {
-        self.post(&format!("/v1/threads/{}/accept", segment(thread)), &serde_json::Map::new())
+    /// `POST /v1/threads/{id}/accept`; `as_offered` stands by the revision offered on.
+    pub fn accept(&self, thread: &str, as_offered: bool) -> Result<SentView, ClientError> {
+        self.post(
+            &format!("/v1/threads/{}/accept{}", segment(thread), as_offered_query(as_offered)),
+            &serde_json::Map::new(),
+        )
     }
 
     /// `POST /v1/threads/{id}/decline`.
@@ -450,6 +458,11 @@ impl ApiClient {
 
 /// An id as one path segment: ids are hex, so anything else is percent-encoded rather than
 /// allowed to change the path.
+/// The query string of an accept or counter that stands by the revision offered on.
+fn as_offered_query(as_offered: bool) -> &'static str {
+    if as_offered { "?as_offered=true" } else { "" }
+}
+
 fn segment(id: &str) -> String {
     id.bytes()
         .map(|b| match b {

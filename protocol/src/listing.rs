@@ -171,6 +171,13 @@ impl Listing {
         fields.into_iter().filter(|(changed, _)| *changed).map(|(_, name)| name).collect()
     }
 
+    /// Whether a change named by [`Listing::changes_since`] is to what the listing describes, so
+    /// that an answer to an offer made before it binds the listing's author to the old text. A
+    /// new asking price or other tags bind nobody to anything (an offer names its own price).
+    pub fn change_binds(change: &str) -> bool {
+        !matches!(change, "price" | "tags")
+    }
+
     /// The auction's terms, if this is an auction.
     pub fn auction(&self) -> Option<&crate::auction::AuctionTerms> {
         match &self.market {
@@ -284,5 +291,8 @@ mod tests {
         later.description = "Has a dent on the base".into();
         later.price = None;
         assert_eq!(later.changes_since(&first), vec!["description", "price"]);
+        let binding: Vec<_> =
+            later.changes_since(&first).into_iter().filter(|c| Listing::change_binds(c)).collect();
+        assert_eq!(binding, vec!["description"], "a new price alone binds nobody to anything");
     }
 }

@@ -112,6 +112,50 @@ async fn an_offer_to_an_offline_seller_waits_survives_a_restart_and_arrives() ->
     Ok(())
 }
 
+/// The seller's node, not only the `haggle` command, refuses to answer an offer made before
+/// the listing's description changed (`409 listing_changed`), so no client can bind the seller
+/// to the old text by leaving the question out; `?as_offered=true` stands by it, and the deal
+/// carries the revision offered on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_api_refuses_an_accept_on_an_earlier_text_unless_as_offered() -> Result<()> {
+    let (ds, db) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let mut seller = TestNode::start("seller", ds.path(), vec![]).await?;
+    let mut buyer = TestNode::start("buyer", db.path(), vec![seller.addr()]).await?;
+    seller.wait_mesh(1).await?;
+    buyer.wait_mesh(1).await?;
+    let listing = seller.post("/v1/listings", draft("Desk lamp", "30")).await?;
+    let listing_id = id_of(&listing);
+    buyer.wait_listing(&listing_id).await?;
+    let offer = buyer.post(&format!("/v1/listings/{listing_id}/offers"), json!({"price": "25"})).await?;
+    let thread = offer["thread"].as_str().unwrap_or_default().to_owned();
+    seller.wait_for("the offer", received("offer")).await?;
+    seller
+        .patch(&format!("/v1/listings/{listing_id}"), json!({"description": "Has a dent on the base"}))
+        .await?;
+
+    let refused = seller.post(&format!("/v1/threads/{thread}/accept"), json!({})).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("before you changed the listing's description")),
+        "{refused:?}"
+    );
+    let shown = seller.get(&format!("/v1/threads/{thread}")).await?;
+    assert_eq!((&shown["state"], &shown["listing_changed"]), (&json!("open"), &json!(["description"])));
+    let unknown = seller.post(&format!("/v1/threads/{thread}/accept?as_offerd=true"), json!({})).await;
+    assert!(unknown.is_err_and(|e| e.to_string().contains("as_offerd")), "a misspelt parameter is named");
+
+    seller.post(&format!("/v1/threads/{thread}/accept?as_offered=true"), json!({})).await?;
+    buyer.wait_for("the deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
+    let deal = &buyer.get("/v1/deals").await?["deals"][0];
+    assert_eq!(deal["listing"], json!(listing_id), "the deal stands on the revision offered on: {deal}");
+    assert_eq!(deal["listing_changed"], json!(["description"]), "{deal}");
+
+    seller.stop().await;
+    buyer.stop().await;
+    Ok(())
+}
+
 /// Waits for a deal step of `step`, signed by the other party, on `node`.
 async fn step_arrives(node: &mut TestNode, step: &'static str) -> Result<()> {
     node.wait_for(step, |e| matches!(e, NodeEvent::DealStep { step: s, mine: false, .. } if s == step))

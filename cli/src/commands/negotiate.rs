@@ -72,41 +72,16 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
 }
 
 pub fn counter(cx: &Context<'_>, thread: &str, terms: &TermsArgs, as_offered: bool) -> Result<()> {
-    bound_to_what_was_offered(cx, thread, as_offered, "counter")?;
-    let sent = cx.api.counter(thread, &terms.draft()?)?;
+    // The owner's node refuses, without --as-offered, to answer an offer made on an earlier
+    // revision that described the listing otherwise.
+    let sent = cx.api.counter(thread, &terms.draft()?, as_offered)?;
     // No slip notes: withdrawing a counter ends the thread, so "send them again" could not be
     // followed.
     report(cx, "Counter-offer", &sent)
 }
 
-/// Refuses to answer, without `--as-offered`, an offer made on an earlier revision of the
-/// owner's listing that has changed since in what it describes: an accept or a counter stands
-/// on the revision offered on (a description without the dent found since, say).
-fn bound_to_what_was_offered(cx: &Context<'_>, thread: &str, as_offered: bool, action: &str) -> Result<()> {
-    if as_offered {
-        return Ok(());
-    }
-    let before = cx.api.thread(thread)?;
-    if before.role == Role::ListingAuthor
-        && output::changes_what_it_describes(&before.listing_changed)
-        && before.awaiting == Some(Party::Me)
-    {
-        anyhow::bail!(
-            "this offer was made before you changed the listing's {}: a deal from it, by an accept or a \
-             counter, stands on the revision offered on (haggle show {}). {} it as offered with --as-offered, \
-             or decline it (`haggle decline {}`) and let the other party offer again on the listing as it is now",
-            output::in_words(&before.listing_changed),
-            before.listing.map(|l| output::short(&l)).unwrap_or_default(),
-            if action == "counter" { "Counter" } else { "Accept" },
-            output::short(&before.thread)
-        );
-    }
-    Ok(())
-}
-
 pub fn accept(cx: &Context<'_>, thread: &str, as_offered: bool) -> Result<()> {
-    bound_to_what_was_offered(cx, thread, as_offered, "accept")?;
-    let sent = cx.api.accept(thread)?;
+    let sent = cx.api.accept(thread, as_offered)?;
     // The other party's withdrawal, decline or counter reached this node first: the accept is
     // signed and saved but off the thread's chain, so no deal can follow from it.
     let crossed = sent.thread.messages.iter().any(|m| m.id == sent.id && !m.on_chain);

@@ -16,10 +16,10 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::error::ApiError;
 use super::types::{
-    BidRequest, DealView, DealsPage, DeliveryState, ErrorCode, FeedbackRequest, GossipState, ListingDraft,
-    ListingPatch, ListingView, ListingsPage, MessageBody, ObjectView, PeersPage, PledgeRequest, RenewRequest,
-    ReputationView, SearchPage, SearchParams, SentView, StatusView, StepRequest, TermsDraft, ThreadView,
-    ThreadsPage,
+    AsOffered, BidRequest, DealView, DealsPage, DeliveryState, ErrorCode, FeedbackRequest, GossipState,
+    ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody, ObjectView, PeersPage, PledgeRequest,
+    RenewRequest, ReputationView, SearchPage, SearchParams, SentView, StatusView, StepRequest, TermsDraft,
+    ThreadView, ThreadsPage,
 };
 use crate::api::types::NodeEvent;
 use crate::handle::NodeHandle;
@@ -377,13 +377,18 @@ pub(crate) async fn pledge(
 pub(crate) async fn counter(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
+    Params(as_offered): Params<AsOffered>,
     Body(draft): Body<TermsDraft>,
 ) -> Answer<SentView> {
-    negotiation_action(&state, move |s| s.counter(&id, draft)).await
+    negotiation_action(&state, move |s| s.counter_with(&id, draft, as_offered)).await
 }
 
-pub(crate) async fn accept(State(state): State<AppState>, UrlPath(id): UrlPath<String>) -> Answer<SentView> {
-    negotiation_action(&state, move |s| s.accept(&id)).await
+pub(crate) async fn accept(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Params(as_offered): Params<AsOffered>,
+) -> Answer<SentView> {
+    negotiation_action(&state, move |s| s.accept_with(&id, as_offered)).await
 }
 
 pub(crate) async fn decline(

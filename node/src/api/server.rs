@@ -75,8 +75,6 @@ fn router(state: AppState) -> Router {
         .route("/v1/objects/{id}", get(show_object))
         .route("/v1/threads", get(threads))
         .route("/v1/threads/{id}", get(show_thread))
-        .route("/v1/threads/{id}/counter", post(counter))
-        .route("/v1/threads/{id}/accept", post(accept))
         .route("/v1/threads/{id}/decline", post(decline))
         .route("/v1/threads/{id}/withdraw", post(withdraw))
         .route("/v1/deals", get(deals))
@@ -96,6 +94,9 @@ fn router(state: AppState) -> Router {
         .route("/v1/search", get(search))
         .route("/v1/images", post(files::store_image).layer(DefaultBodyLimit::max(IMAGE_UPLOAD_LIMIT)))
         .route("/v1/files", post(files::store_file))
+        // `?as_offered=true` (and no other parameter: the extractor names a misspelt one).
+        .route("/v1/threads/{id}/counter", post(counter))
+        .route("/v1/threads/{id}/accept", post(accept))
         // A scraper may add parameters of its own.
         .route("/metrics", get(metrics))
         .merge(plain)

@@ -31,8 +31,8 @@ pub use haggle_protocol::{
 pub use haggle_storage::reputation::TRUSTED_SCORE;
 pub use haggle_storage::{DeliveryState, Sort, StoreStats};
 pub use requests::{
-    FeedbackRequest, ListingDraft, ListingPatch, MessageBody, RenewRequest, SearchParams, StepRequest,
-    TermsDraft,
+    AsOffered, FeedbackRequest, ListingDraft, ListingPatch, MessageBody, RenewRequest, SearchParams,
+    StepRequest, TermsDraft,
 };
 pub use views::{
     ConnectionView, DealView, DealsPage, Delivered, DialInfo, DialReason, FeedbackView, GossipState,

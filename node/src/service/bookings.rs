@@ -245,6 +245,33 @@ mod tests {
         record.messages.iter().find(|m| m.kind() == kind).expect("the message").bytes().to_vec()
     }
 
+    /// A request made on an earlier revision that described the place otherwise (the guest's
+    /// node had not heard of the change yet) is left to the owner: accepting it by itself would
+    /// bind the owner to the old text. One made on the revision as it is now books at once.
+    #[test]
+    fn an_instant_booking_on_an_earlier_text_is_left_to_the_owner() {
+        let (owner, _d0) = service(1);
+        let (guest, _d1) = service(2);
+        let (late, _d2) = service(3);
+        let listing = owner.publish(cabin(true)).expect("published");
+        for s in [&guest, &late] {
+            s.receive(listing.object.bytes(), Via::Gossip);
+        }
+        let id = listing.object.id().to_hex();
+        let patch = crate::api::types::ListingPatch {
+            description: Some("The sauna is closed this winter".into()),
+            ..Default::default()
+        };
+        let edit = owner.update(&id, patch).expect("described anew");
+        late.receive(edit.object.bytes(), Via::Gossip);
+        let unaware = guest.offer(&id, request(days_ahead(10, 17), None)).expect("sent");
+        let inbound = owner.receive(unaware.object.bytes(), Via::Direct);
+        assert!(inbound.then.deliver.is_empty(), "a request on the old text is left to the owner");
+        let aware = late.offer(&id, request(days_ahead(20, 27), None)).expect("sent");
+        let inbound = owner.receive(aware.object.bytes(), Via::Direct);
+        assert_eq!(inbound.then.deliver, vec![late.me()], "one on the text as it is books at once");
+    }
+
     #[test]
     fn an_instant_calendar_books_a_fitting_request_and_publishes_the_nights_booked() {
         let (owner, _d0) = service(1);

@@ -428,6 +428,26 @@ pub enum Conflict {
     /// A booking's nights do not fit, or are booked or promised already.
     #[error(transparent)]
     Booking(haggle_protocol::BookingError),
+    /// The listing's author answering, without `as_offered`, an offer made on an earlier
+    /// revision that described the listing otherwise: an accept or counter binds the author to
+    /// the revision offered on.
+    #[error(
+        "this offer was made before you changed the listing's {}: a deal from it, by an accept or a counter, stands on the revision offered on (haggle show {}). {} it as offered with --as-offered, or decline it (haggle decline {}) and let the other party offer again on the listing as it is now",
+        in_words(changed),
+        offered_on.fmt_short(),
+        if *action == "counter" { "Counter" } else { "Accept" },
+        thread.fmt_short()
+    )]
+    ListingChangedSince {
+        /// The thread.
+        thread: ObjectId,
+        /// The revision the offer was made on.
+        offered_on: ObjectId,
+        /// What changed since, as `Listing::changes_since` names it.
+        changed: Vec<&'static str>,
+        /// `accept` or `counter`.
+        action: &'static str,
+    },
     /// A bid on a listing that is not an auction.
     #[error("listing {} is not an auction: make an offer instead (haggle offer; haggle book for a listing that takes bookings)", .0.fmt_short())]
     NotAnAuction(haggle_protocol::ObjectId),
@@ -545,6 +565,15 @@ impl ServiceError {
     }
 }
 
+/// Names as people list them: `price`, `price and title`, `price, title and pictures`.
+fn in_words(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
 impl Conflict {
     /// The listing `l` is closed; `id` names it as the user knows it. Closed with nothing left,
     /// it sold out (a campaign closed so missed its goal: just closed).
@@ -573,6 +602,7 @@ impl Conflict {
             | Conflict::TheirTerms
             | Conflict::AwaitingConfirmation(_) => ErrorCode::NotYourTurn,
             Conflict::ThreadEnded { .. } => ErrorCode::ThreadEnded,
+            Conflict::ListingChangedSince { .. } => ErrorCode::ListingChanged,
             Conflict::Step(_) | Conflict::NotRateable { .. } => ErrorCode::NotYourTurn,
             Conflict::AlreadyRated { .. }
             | Conflict::TooManyBids { .. }

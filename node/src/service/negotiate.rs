@@ -13,7 +13,7 @@ use haggle_storage::ThreadRecord;
 
 use super::actions::{DEFAULT_PROPOSAL_LIFETIME, Effect, lifetime, no_currency};
 use super::{Conflict, Followups, InvalidInput, Service, ServiceError, bookings};
-use crate::api::types::{SentView, TermsDraft, ThreadTag};
+use crate::api::types::{AsOffered, SentView, TermsDraft, ThreadTag};
 
 impl Service {
     /// Makes an offer on someone else's listing.
@@ -98,8 +98,19 @@ impl Service {
 
     /// Answers the other party's latest terms with new ones.
     pub fn counter(&self, given: &str, draft: TermsDraft) -> Result<Effect, ServiceError> {
+        self.counter_with(given, draft, AsOffered::default())
+    }
+
+    /// [`Service::counter`], standing by the revision offered on when `as_offered` says so.
+    pub fn counter_with(
+        &self,
+        given: &str,
+        draft: TermsDraft,
+        as_offered: AsOffered,
+    ) -> Result<Effect, ServiceError> {
         let thread = self.thread(given)?;
         let head = self.their_terms(&thread, "counter")?;
+        self.bound_to_what_was_offered(&thread, as_offered, "counter")?;
         self.still_on_offer(&thread)?;
         let now = Timestamp::now();
         let kind =
@@ -160,8 +171,14 @@ impl Service {
 
     /// Accepts the other party's latest terms.
     pub fn accept(&self, given: &str) -> Result<Effect, ServiceError> {
+        self.accept_with(given, AsOffered::default())
+    }
+
+    /// [`Service::accept`], standing by the revision offered on when `as_offered` says so.
+    pub fn accept_with(&self, given: &str, as_offered: AsOffered) -> Result<Effect, ServiceError> {
         let thread = self.thread(given)?;
         let head = self.their_terms(&thread, "accept")?;
+        self.bound_to_what_was_offered(&thread, as_offered, "accept")?;
         self.check_public_offer_answer(&thread, true)?;
         if let Some(dates) = thread.view.terms.dates {
             bookings::not_past(&dates, Timestamp::now())?;
@@ -169,6 +186,35 @@ impl Service {
         }
         self.still_on_offer(&thread)?;
         self.negotiate(Body::Accept(Accept { reply: self.reply_to(&thread, head) }), Timestamp::now())
+    }
+
+    /// Refuses an accept or counter, by the listing's author and without `as_offered`, of an
+    /// offer made on an earlier revision that described the listing otherwise (a description
+    /// without the dent found since, say): either binds the author to the revision offered on.
+    /// A new asking price or other tags alone bind nobody to anything. Instant bookings and
+    /// digital goods bought at their price go through [`Service::accept`] too, so the owner's
+    /// node never accepts such an offer by itself.
+    fn bound_to_what_was_offered(
+        &self,
+        thread: &ThreadRecord,
+        as_offered: AsOffered,
+        action: &'static str,
+    ) -> Result<(), ServiceError> {
+        let Some(revision) = thread.listing.as_ref() else { return Ok(()) };
+        if as_offered.as_offered || revision.author() != self.me() {
+            return Ok(());
+        }
+        let changed = super::views::listing_changed(&self.store, revision)?;
+        if !changed.iter().any(|c| Listing::change_binds(c)) {
+            return Ok(());
+        }
+        Err(Conflict::ListingChangedSince {
+            thread: thread.view.thread,
+            offered_on: revision.id(),
+            changed,
+            action,
+        }
+        .into())
     }
 
     /// The listing's calendar, as it stands now, takes `dates` (proposed by this node now, when

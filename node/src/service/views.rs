@@ -257,7 +257,7 @@ pub(super) fn thread_with(
             None => None,
         },
         listing_changed: match &t.listing {
-            Some(l) => listing_changed(store, l)?,
+            Some(l) => owned(listing_changed(store, l)?),
             None => Vec::new(),
         },
         listing_title: t.listing.as_ref().and_then(|l| l.listing()).map(|l| l.title.clone()),
@@ -373,7 +373,7 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
         file: d.listing().listing().and_then(|l| l.file.clone()),
         file_key: state.file_key.is_some(),
         current_listing: current_listing(store, d.listing())?,
-        listing_changed: listing_changed(store, d.listing())?,
+        listing_changed: owned(listing_changed(store, d.listing())?),
         you_are: [(d.seller(), "seller"), (d.buyer(), "buyer")]
             .into_iter()
             .find(|(key, _)| key == me)
@@ -390,7 +390,7 @@ fn current_listing(store: &Store, revision: &Object) -> Result<Option<ObjectId>,
 
 /// What changed between `revision` and its listing's current revision held here (see
 /// `Listing::changes_since`).
-fn listing_changed(store: &Store, revision: &Object) -> Result<Vec<String>, StoreError> {
+pub(super) fn listing_changed(store: &Store, revision: &Object) -> Result<Vec<&'static str>, StoreError> {
     let Some(key) = revision.listing_key() else { return Ok(Vec::new()) };
     let (Some(current), Some(then)) = (store.listing(&key)?, revision.listing()) else {
         return Ok(Vec::new());
@@ -399,7 +399,11 @@ fn listing_changed(store: &Store, revision: &Object) -> Result<Vec<String>, Stor
         return Ok(Vec::new());
     }
     let Some(now) = current.listing() else { return Ok(Vec::new()) };
-    Ok(now.changes_since(then).into_iter().map(str::to_owned).collect())
+    Ok(now.changes_since(then))
+}
+
+fn owned(names: Vec<&'static str>) -> Vec<String> {
+    names.into_iter().map(str::to_owned).collect()
 }
 
 /// A payment method as text.

@@ -32,6 +32,10 @@ pub enum ErrorCode {
     NotYourTurn,
     /// The thread has ended; nothing more can be said in it.
     ThreadEnded,
+    /// An accept or counter, by the listing's author, of an offer made on an earlier revision
+    /// that described the listing otherwise (send it again with `as_offered=true` to stand by
+    /// the revision offered on).
+    ListingChanged,
     /// The action does not fit the state in another way (a newer revision exists, ...).
     Conflict,
     /// The endpoint does not take the request's method (the `allow` header lists those it
@@ -68,6 +72,7 @@ impl ErrorCode {
             | ErrorCode::OwnListing
             | ErrorCode::NotYourTurn
             | ErrorCode::ThreadEnded
+            | ErrorCode::ListingChanged
             | ErrorCode::Conflict => 409,
             ErrorCode::Internal | ErrorCode::Unknown => 500,
             ErrorCode::ShuttingDown => 503,

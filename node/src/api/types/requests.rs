@@ -174,6 +174,17 @@ pub struct TermsDraft {
     pub dates: Option<String>,
 }
 
+/// `POST /v1/threads/{id}/accept` and `/counter`: the query string. By the listing's author, an
+/// answer to an offer made on an earlier revision that described the listing otherwise is
+/// refused (`409 listing_changed`) unless `as_offered=true`: it binds the author to the
+/// revision offered on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AsOffered {
+    /// Stand by the revision the offer was made on.
+    pub as_offered: bool,
+}
+
 /// `POST /v1/threads/{id}/decline` and `/withdraw`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

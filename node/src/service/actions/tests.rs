@@ -862,13 +862,58 @@ fn a_listings_free_form_fields_are_tidied_before_signing() {
     assert_eq!((l.location.text.as_str(), l.location.geohash.as_deref()), ("Liège", Some("u14dh")));
 }
 
+/// Defect: only the `haggle` command refused an owner's accept of an offer made before the
+/// listing's description changed; through the API (or any other client) the owner's node
+/// accepted it as asked, binding the seller to the old text with nobody told. The node refuses
+/// it now, for accepts and counters alike, unless told to stand by the revision offered on; a
+/// new asking price alone binds nobody to anything.
+#[test]
+fn an_answer_to_an_offer_on_an_earlier_text_is_refused_unless_as_offered() {
+    use crate::api::types::{AsOffered, ListingPatch};
+
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing =
+        seller.publish(ListingDraft { quantity: Some(2), ..draft("Desk lamp", "30") }).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let id = listing.object.id().to_hex();
+    let threads: Vec<String> = ["25", "26"]
+        .into_iter()
+        .map(|price| {
+            let offer = buyer.offer(&id, offer_of(price)).expect("offered");
+            seller.receive(offer.object.bytes(), Via::Direct);
+            offer.object.id().to_hex()
+        })
+        .collect();
+    let repriced = ListingPatch { price: Some("28".into()), ..ListingPatch::default() };
+    seller.update(&id, repriced).expect("repriced");
+    seller.accept(&threads[0]).expect("a new asking price binds the seller to nothing");
+
+    let dent = ListingPatch { description: Some("Has a dent on the base".into()), ..ListingPatch::default() };
+    seller.update(&id, dent).expect("described anew");
+    let refused = seller.counter(&threads[1], offer_of("29")).expect_err("the offer is on the old text");
+    assert_eq!(refused.code(), ErrorCode::ListingChanged);
+    let said = refused.to_string();
+    assert!(
+        said.contains("changed the listing's description and price") && said.contains("--as-offered"),
+        "{said}"
+    );
+    assert_eq!(code(seller.accept(&threads[1])), ErrorCode::ListingChanged);
+    let counter = seller
+        .counter_with(&threads[1], offer_of("29"), AsOffered { as_offered: true })
+        .expect("countered, standing by the revision offered on");
+    buyer.receive(counter.object.bytes(), Via::Direct);
+    let thread = buyer.thread_view(&threads[1]).expect("the thread");
+    assert_eq!(thread.state, ThreadState::Countered, "{thread:?}");
+}
+
 /// Defect: an offer made on a revision more than 16 edits old could no longer be answered (the
 /// store had dropped that revision, which the deal carries: `listing ... has expired`), and a
 /// busy rental publishes a revision with every booking. The revisions the node's own open
 /// threads name outlive the history limit, on both sides, until the threads end.
 #[test]
 fn an_offer_outlives_many_edits_of_its_listing_and_still_makes_a_deal() {
-    use crate::api::types::ListingPatch;
+    use crate::api::types::{AsOffered, ListingPatch};
 
     let (seller, _sd) = service(1);
     let (buyer, _bd) = service(2);
@@ -894,7 +939,12 @@ fn an_offer_outlives_many_edits_of_its_listing_and_still_makes_a_deal() {
     assert!(buyer.store.get(&listing.object.id()).expect("read").is_some(), "pinned by the buyer's offer");
     let thread = seller.thread_view(&offer.object.id().to_hex()).expect("the thread");
     assert!(thread.listing_title.is_some(), "the thread still shows its listing: {thread:?}");
-    let accept = seller.accept(&offer.object.id().to_hex()).expect("accepted after 20 edits");
+    // Edits to the description: an accept binds the seller to the revision offered on, so it
+    // is said outright.
+    assert_eq!(code(seller.accept(&offer.object.id().to_hex())), ErrorCode::ListingChanged);
+    let accept = seller
+        .accept_with(&offer.object.id().to_hex(), AsOffered { as_offered: true })
+        .expect("accepted after 20 edits");
     assert_eq!(buyer.receive(accept.object.bytes(), Via::Direct).then.deliver, vec![seller.me()]);
     let record = buyer.store.thread(&offer.object.id()).expect("read").expect("thread");
     let confirm = record.messages.iter().find(|m| m.kind() == ObjectKind::Confirm).expect("a confirm");
@@ -973,7 +1023,8 @@ fn an_answer_on_an_expired_listing_names_its_current_revision() {
     buyer.receive(listing.object.bytes(), Via::Gossip);
     let offer = buyer.offer(&listing.object.id().to_hex(), offer_of("18")).expect("offered");
     seller.receive(offer.object.bytes(), Via::Direct);
-    let patch = ListingPatch { description: Some("still here".into()), ..ListingPatch::default() };
+    // A new asking price: answering an offer made before it binds the seller to nothing.
+    let patch = ListingPatch { price: Some("21".into()), ..ListingPatch::default() };
     let edit = seller.update(&listing.object.id().to_hex(), patch).expect("updated");
     buyer.receive(edit.object.bytes(), Via::Gossip);
     let counter = seller.counter(&offer.object.id().to_hex(), offer_of("19")).expect("countered");
