@@ -1,5 +1,5 @@
 //! The `haggle` command: thin glue. Parse arguments, find the data dir and the node, run one
-//! command, map the result to an exit code (0 success, 1 failed operation, 2 bad usage).
+//! command, map the result to an exit code (see [`exit_code`]).
 
 #[macro_use]
 mod output;
@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser};
 
-use haggle_node::{ApiClient, ClientError};
+use haggle_node::{ApiClient, ClientError, ErrorCode};
 
 use crate::args::{Cli, Command};
 
@@ -51,22 +51,49 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and version are not errors; a parse error with --json anywhere is reported as
+        // JSON too (clap's text, without its usage hint, as the message).
+        Err(e) if e.use_stderr() && std::env::args_os().any(|a| a == "--json") => {
+            let text = e.render().to_string();
+            let message = text
+                .trim_start_matches("error: ")
+                .split("\n\nUsage:")
+                .next()
+                .unwrap_or_default()
+                .split("\n\nFor more information")
+                .next()
+                .unwrap_or_default()
+                .trim();
+            json_error("usage", message, &[]);
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     init_logging(&cli);
+    let json_out = cli.json;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if is_broken_pipe(&e) {
                 return ExitCode::SUCCESS;
             }
+            let candidates = match e.downcast_ref::<ClientError>() {
+                Some(ClientError::Api { candidates, .. }) => candidates.as_slice(),
+                _ => &[],
+            };
+            if json_out {
+                let message = e.chain().map(ToString::to_string).collect::<Vec<_>>().join(": caused by: ");
+                json_error(&error_code(&e), &message, candidates);
+                return ExitCode::from(exit_code(&e));
+            }
             let mut stderr = std::io::stderr().lock();
             let _ = writeln!(stderr, "error: {e}");
             for cause in e.chain().skip(1) {
                 let _ = writeln!(stderr, "  caused by: {cause}");
             }
-            if let Some(ClientError::Api { candidates, .. }) = e.downcast_ref::<ClientError>()
-                && !candidates.is_empty()
-            {
+            if !candidates.is_empty() {
                 let _ = writeln!(stderr, "candidates:");
                 for c in candidates {
                     let _ = writeln!(stderr, "  {c}");
@@ -77,14 +104,55 @@ fn main() -> ExitCode {
     }
 }
 
-/// 2 for a usage mistake (ours, or one the node found in what we sent), 1 for everything else.
+/// With `--json`, an error is one line on stderr in the API's shape, `{"error": {"code",
+/// "message"}}` (with `candidates` for an ambiguous id); stdout stays for the result.
+fn json_error(code: &str, message: &str, candidates: &[String]) {
+    let mut error = serde_json::json!({ "code": code, "message": message });
+    if !candidates.is_empty() {
+        error["candidates"] = serde_json::json!(candidates);
+    }
+    let _ = writeln!(std::io::stderr().lock(), "{}", serde_json::json!({ "error": error }));
+}
+
+/// The exit code for `e`: 2 for a usage mistake (ours, or one the node found in what we sent),
+/// 3 when no node answers (none runs for the data dir, it cannot be reached or does not
+/// answer, or it refused the token), 4 when nothing matches an id given, 1 for every other
+/// failure (the node refused for the market's state: not your turn, the thread ended, ...).
 fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<UsageError>().is_some() {
         return 2;
     }
-    match e.downcast_ref::<ClientError>().and_then(ClientError::code) {
-        Some(code) if code.is_usage() => 2,
+    let Some(client) = e.downcast_ref::<ClientError>() else { return 1 };
+    match client {
+        ClientError::Api { code, .. } if code.is_usage() => 2,
+        ClientError::Api { code: ErrorCode::Unauthorized | ErrorCode::ShuttingDown, .. } => 3,
+        ClientError::Api { code: ErrorCode::NotFound, .. } => 4,
+        ClientError::Api { .. } | ClientError::BadResponse { .. } => 1,
+        ClientError::NoNode { .. }
+        | ClientError::Cookie { .. }
+        | ClientError::Unreachable { .. }
+        | ClientError::NoAnswer { .. }
+        | ClientError::Stream { .. } => 3,
         _ => 1,
+    }
+}
+
+/// The `code` of a `--json` error: the node's (as the API names it), or the command's own.
+fn error_code(e: &anyhow::Error) -> String {
+    if e.downcast_ref::<UsageError>().is_some() {
+        return "usage".to_owned();
+    }
+    let Some(client) = e.downcast_ref::<ClientError>() else { return "failed".to_owned() };
+    match client {
+        ClientError::Api { code, .. } => {
+            serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+        }
+        ClientError::NoNode { .. } | ClientError::Cookie { .. } => "no_node".to_owned(),
+        ClientError::Unreachable { .. } => "unreachable".to_owned(),
+        ClientError::NoAnswer { .. } => "no_answer".to_owned(),
+        ClientError::Stream { .. } => "stream_ended".to_owned(),
+        ClientError::BadResponse { .. } => "bad_response".to_owned(),
+        _ => "failed".to_owned(),
     }
 }
 

@@ -13,6 +13,16 @@ macro_rules! outln {
     };
 }
 
+/// A note on what was done that may be a slip (`Note: ...`): on stdout after the human output,
+/// on stderr with `--json` (`note: ...`), where stdout holds only the JSON document. The first
+/// argument says whether `--json` is on.
+#[macro_export]
+macro_rules! note {
+    ($json:expr, $($arg:tt)*) => {
+        $crate::output::write_note($json, format_args!($($arg)*))
+    };
+}
+
 use std::io::IsTerminal;
 
 use serde::Serialize;
@@ -32,6 +42,18 @@ pub fn write_line(args: std::fmt::Arguments<'_>) {
     let written =
         out.write_all(line.as_bytes()).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
     exit_on_write_error(written);
+}
+
+/// Writes a note (see [`note!`](crate::note)).
+pub fn write_note(json: bool, args: std::fmt::Arguments<'_>) {
+    if json {
+        use std::io::Write;
+        let text = format!("note: {args}");
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(visible(&text).as_bytes()).and_then(|()| err.write_all(b"\n"));
+    } else {
+        write_line(format_args!("Note: {args}"));
+    }
 }
 
 /// `text` with the characters that reorder or hide text shown as `\u202e`-style escapes:

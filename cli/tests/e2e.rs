@@ -259,6 +259,9 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     // the index (the node judges the closed revision by the search's words and filters).
     let mut watch_c = Watch::start_filtered(&dc, &["probe", "--category", "misc"]);
     watch_c.ready(&dc);
+    // The same with --json: each listing event says what the text form says, as a word.
+    let mut watch_j = Watch::start_filtered(&dc, &["--json", "probe", "--category", "misc"]);
+    watch_j.ready(&dc);
     let lamp = json(
         &da,
         &["publish", "--title", "Probe lamp", "--price", "9", "--currency", "EUR", "--category", "misc"],
@@ -273,6 +276,19 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     assert!(haggle(&da, &["retract", &lamp[..10]]).status.success());
     watch_c.line_with(&["retracted:", "Probe lamp"]);
     drop(watch_c);
+    let keys: std::collections::BTreeSet<String> =
+        ["new_listing", "no_longer_matches", "now_matches", "retracted"]
+            .into_iter()
+            .map(|change| {
+                let line =
+                    watch_j.line_with(&[&format!("\"change\":\"{change}\""), "\"title\":\"Probe lamp\""]);
+                let event: Value = serde_json::from_str(&line).expect("one JSON object per line");
+                assert_eq!(event["event"], "listing_stored", "{event}");
+                event["key"].as_str().expect("the listing's key").to_owned()
+            })
+            .collect();
+    assert_eq!(keys.len(), 1, "one listing, every revision: {keys:?}");
+    drop(watch_j);
     let offer = json(&dc, &["offer", &id[..8], "--price", "120", "--message", "Cash on pickup?"]);
     let thread = offer["thread"].as_str().expect("thread").to_owned();
     watch_a.line_with(&[
@@ -428,12 +444,27 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     let root = tempfile::tempdir().expect("tempdir");
     let dir = root.path().join("n");
 
+    // Exit 3: no node answers, so a script knows to start one or try later.
     let out = haggle(&dir, &["status"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         stderr(&out).contains("no node is running") && stderr(&out).contains("haggle node"),
         "{}",
         stderr(&out)
+    );
+    // With --json, the error is one JSON document on stderr, as the API gives it, and stdout is
+    // empty; a usage mistake the argument parser finds is reported the same way.
+    let out = haggle(&dir, &["--json", "status"]);
+    let error: Value = serde_json::from_str(stderr(&out).trim()).expect("one JSON document on stderr");
+    assert_eq!((out.status.code(), &error["error"]["code"]), (Some(3), &Value::from("no_node")));
+    assert!(error["error"]["message"].as_str().is_some_and(|m| m.contains("haggle node")), "{error}");
+    assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = haggle(&dir, &["offer", "abcdef1234", "--price", "ten", "--json"]);
+    let error: Value = serde_json::from_str(stderr(&out).trim()).expect("one JSON document on stderr");
+    assert_eq!((out.status.code(), &error["error"]["code"]), (Some(2), &Value::from("usage")));
+    assert!(
+        error["error"]["message"].as_str().is_some_and(|m| m.contains("`ten` is not an amount")),
+        "{error}"
     );
 
     let out = haggle(&dir, &["publish"]);
@@ -456,7 +487,7 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     let out = haggle(&hung, &["status"]);
     let _ = done.send(());
     holder.join().expect("holder");
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("did not answer within 10 s"), "{}", stderr(&out));
     // A data dir that is a file is named as the mistake, by every command.
     let file = root.path().join("a-file");
@@ -515,9 +546,17 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("currency"), "{}", stderr(&out));
 
+    // Exit 4: nothing matches the id; with --json, the node's code.
     let out = haggle(&dir, &["show", "ffffffffff"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(4));
     assert!(stderr(&out).contains("no object matches"), "{}", stderr(&out));
+    let out = haggle(&dir, &["--json", "deal", "ffffffffff"]);
+    let error: Value = serde_json::from_str(stderr(&out).trim()).expect("one JSON document on stderr");
+    assert_eq!((out.status.code(), &error["error"]["code"]), (Some(4), &Value::from("not_found")));
+    assert!(
+        error["error"]["message"].as_str().is_some_and(|m| m.contains("haggle deals lists yours")),
+        "{error}"
+    );
 
     let out = haggle(&dir, &["show", "abc"]);
     assert_eq!(out.status.code(), Some(2));
@@ -756,6 +795,25 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
     );
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success() && said.contains("Note: a price of 0 sells it for nothing"), "{said}");
+    // With --json the note goes to stderr, and stdout holds the listing alone.
+    let out = haggle(
+        &dir,
+        &[
+            "--json",
+            "publish",
+            "--title",
+            "Spare rod",
+            "--price",
+            "0",
+            "--currency",
+            "EUR",
+            "--category",
+            "home",
+        ],
+    );
+    let listing: Value = serde_json::from_slice(&out.stdout).expect("one JSON document on stdout");
+    assert_eq!(listing["type"], "listing");
+    assert!(stderr(&out).starts_with("note: a price of 0 sells it for nothing"), "{}", stderr(&out));
     let out = haggle(&dir, &["publish", "--no-tags", "--title", "Stool", "--category", "home"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--no-tags is for haggle update"), "{}", stderr(&out));

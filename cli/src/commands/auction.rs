@@ -34,7 +34,8 @@ pub fn bid(cx: &Context<'_>, args: &BidArgs) -> Result<()> {
         haggle_node::api::types::BidRequest { price: args.price.clone(), message: args.message.clone() };
     let l = cx.api.bid(&args.listing, &request)?;
     if cx.json {
-        return output::json(&l);
+        // As the API answers it, tagged `"type": "listing"`.
+        return output::json(&haggle_node::api::types::ObjectView::Listing(l));
     }
     let gossip = match l.gossip {
         Some(haggle_node::api::types::GossipState::Queued) => "it goes out when a peer connects",

@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use haggle_node::api::types::{
-    CampaignDraft, CampaignInfo, ListingKind, ListingView, PledgeRequest, TierDraft,
+    CampaignDraft, CampaignInfo, ListingKind, ListingView, ObjectView, PledgeRequest, TierDraft,
 };
 
 use super::Context;
@@ -50,15 +50,49 @@ pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
     }
     let request = PledgeRequest { amount, message: args.message.clone() };
     // The reward the owner's pledge held before, to say so if changing it loses it.
-    let reward_before = if cx.json || args.withdraw {
+    let reward_before = if args.withdraw {
         None
     } else {
         cx.api.listing(&args.campaign).ok().and_then(|l| l.campaign?.mine?.tier)
     };
     let l = cx.api.pledge(&args.campaign, &request)?;
     if cx.json {
-        return output::json(&l);
+        // As the API answers it, tagged `"type": "listing"`.
+        output::json(&ObjectView::Listing(l.clone()))?;
+    } else {
+        said(&l, args, &request);
     }
+    // A limited reward goes to the earliest pledges, and a changed pledge counts from when it
+    // was changed: raising a pledge could silently hand its reward to a later backer.
+    let reward_after = l.campaign.as_ref().and_then(|c| c.mine.as_ref()).and_then(|m| m.tier.clone());
+    if let Some(before) = reward_before.filter(|b| Some(b) != reward_after.as_ref()) {
+        let now = reward_after.map_or("no reward".to_owned(), |t| format!("the reward \"{t}\""));
+        note!(
+            cx.json,
+            "your earlier pledge had the reward \"{before}\"; limited rewards go to pledges in \
+             the order they were made, and a changed pledge counts from when it was changed, after \
+             others': this one has {now}."
+        );
+    }
+    // A pledge over the whole goal binds as any other: sent as it is, with a note in case the
+    // amount was mistyped.
+    if let Some(c) = &l.campaign
+        && let Some(mine) = c.mine.as_ref().filter(|m| m.amount.amount > c.goal.amount)
+    {
+        note!(
+            cx.json,
+            "your pledge of {} is more than the campaign's whole goal ({}), and binds you if it \
+             is funded. If that was a slip, pledge again with the amount you meant: your latest \
+             pledge is the one that counts.",
+            mine.amount.display,
+            c.goal.display
+        );
+    }
+    Ok(())
+}
+
+/// What the owner's pledge did, in words, and the campaign after it.
+fn said(l: &ListingView, args: &PledgeArgs, request: &PledgeRequest) {
     let gossip = match l.gossip {
         Some(haggle_node::api::types::GossipState::Queued) => "it goes out when a peer connects",
         _ => "sent to the network",
@@ -80,32 +114,7 @@ pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
             l.title
         );
     }
-    output::listing(&l);
-    // A limited reward goes to the earliest pledges, and a changed pledge counts from when it
-    // was changed: raising a pledge could silently hand its reward to a later backer.
-    let reward_after = l.campaign.as_ref().and_then(|c| c.mine.as_ref()).and_then(|m| m.tier.clone());
-    if let Some(before) = reward_before.filter(|b| Some(b) != reward_after.as_ref()) {
-        let now = reward_after.map_or("no reward".to_owned(), |t| format!("the reward \"{t}\""));
-        outln!(
-            "Note: your earlier pledge had the reward \"{before}\"; limited rewards go to pledges in \
-             the order they were made, and a changed pledge counts from when it was changed, after \
-             others': this one has {now}."
-        );
-    }
-    // A pledge over the whole goal binds as any other: sent as it is, with a note in case the
-    // amount was mistyped.
-    if let Some(c) = &l.campaign
-        && let Some(mine) = c.mine.as_ref().filter(|m| m.amount.amount > c.goal.amount)
-    {
-        outln!(
-            "Note: your pledge of {} is more than the campaign's whole goal ({}), and binds you if it \
-             is funded. If that was a slip, pledge again with the amount you meant: your latest \
-             pledge is the one that counts.",
-            mine.amount.display,
-            c.goal.display
-        );
-    }
-    Ok(())
+    output::listing(l);
 }
 
 /// The PRICE cell of a campaign in a table: raised of the goal.

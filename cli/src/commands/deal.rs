@@ -13,14 +13,17 @@ use crate::output;
 /// A deal not found is most often the id of a listing, or of an offer that made no deal (yet),
 /// or a deal of other people's: the error says where the user's deals are.
 pub fn no_such_deal(e: ClientError) -> anyhow::Error {
-    match e.code() {
+    match e {
         // An id of another kind is named as such by the node, with where deals are listed.
-        Some(haggle_node::ErrorCode::NotFound) if !e.to_string().contains("haggle deals") => {
-            anyhow::anyhow!(
-                "{e}: give the id of one of your deals (haggle deals lists them); a listing, or an offer that has not become a deal, has none"
-            )
+        ClientError::Api { status, code: code @ haggle_node::ErrorCode::NotFound, message, candidates }
+            if !message.contains("haggle deals") =>
+        {
+            let message = format!(
+                "{message}: give the id of one of your deals (haggle deals lists them); a listing, or an offer that has not become a deal, has none"
+            );
+            ClientError::Api { status, code, message, candidates }.into()
         }
-        _ => e.into(),
+        e => e.into(),
     }
 }
 
@@ -67,8 +70,25 @@ pub fn pay_request(cx: &Context<'_>, args: PayRequestArgs) -> Result<()> {
 
 pub fn step(cx: &Context<'_>, deal: &str, request: StepRequest) -> Result<()> {
     let view = cx.api.deal_step(deal, &request).map_err(no_such_deal)?;
+    // Shipping with nothing asked to pay lets the buyer complete the deal with no payment on
+    // record (`received` is refused without `paid` only once a payment was asked).
+    let shipped = matches!(&request, StepRequest::Shipped { .. });
+    let unasked = shipped && view.payment.is_none() && view.terms.price.amount > 0;
+    let note_unasked = || {
+        if unasked {
+            note!(
+                cx.json,
+                "no payment was asked for this deal ({}): send how to pay with haggle pay-request {} \
+                 (--cash if paid on handover); once the buyer says received, nothing can follow.",
+                view.terms.price.display,
+                output::short(&view.id)
+            );
+        }
+    };
     if cx.json {
-        return output::json(&view);
+        output::json(&view)?;
+        note_unasked();
+        return Ok(());
     }
     // The step just signed is the owner's latest; it says whether it reached the other node.
     let delivery = view.timeline.iter().rev().find(|s| s.by == Party::Me).and_then(|s| s.delivery);
@@ -83,17 +103,7 @@ pub fn step(cx: &Context<'_>, deal: &str, request: StepRequest) -> Result<()> {
         _ => "Signed, saved and queued: it goes out as soon as the other party's node is reachable.",
     };
     outln!("{said}");
-    // Shipping with nothing asked to pay lets the buyer complete the deal with no payment on
-    // record (`received` is refused without `paid` only once a payment was asked).
-    let shipped = matches!(&request, StepRequest::Shipped { .. });
-    if shipped && view.payment.is_none() && view.terms.price.amount > 0 {
-        outln!(
-            "Note: no payment was asked for this deal ({}): send how to pay with haggle pay-request {} \
-             (--cash if paid on handover); once the buyer says received, nothing can follow.",
-            view.terms.price.display,
-            output::short(&view.id)
-        );
-    }
+    note_unasked();
     print(&view);
     Ok(())
 }

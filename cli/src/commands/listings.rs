@@ -79,18 +79,22 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
         file,
     };
     let l = cx.api.publish(&draft)?;
+    let free_sale = kind.0 == ListingKind::Sell && l.price.as_ref().is_some_and(|p| p.amount == 0);
+    let id = l.id;
     if cx.json {
         // As the API answers it, tagged `"type": "listing"`.
-        return output::json(&ObjectView::Listing(l));
+        output::json(&ObjectView::Listing(l))?;
+    } else {
+        outln!("Published {} ({}): stored; {}.", l.title, output::short(&l.id), gossip(&l));
+        output::listing(&l);
     }
-    outln!("Published {} ({}): stored; {}.", l.title, output::short(&l.id), gossip(&l));
-    output::listing(&l);
-    if kind.0 == ListingKind::Sell && l.price.as_ref().is_some_and(|p| p.amount == 0) {
-        outln!(
-            "Note: a price of 0 sells it for nothing. To give it away, a giveaway (--kind giveaway, \
+    if free_sale {
+        note!(
+            cx.json,
+            "a price of 0 sells it for nothing. To give it away, a giveaway (--kind giveaway, \
              no price) says so, and searches with --kind giveaway find it: publish one and retract \
              this one (`haggle retract {}`) if that is what you meant.",
-            output::short(&l.id)
+            output::short(&id)
         );
     }
     Ok(())
@@ -142,12 +146,14 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
         patch.file = Some(file);
     }
     let l = cx.api.update(&id, &patch)?;
+    let updated = l.id;
     if cx.json {
         // As the API answers it, tagged `"type": "listing"`.
-        return output::json(&ObjectView::Listing(l));
+        output::json(&ObjectView::Listing(l))?;
+    } else {
+        outln!("Updated to revision {}: stored; {}.", l.revision, gossip(&l));
+        output::listing(&l);
     }
-    outln!("Updated to revision {}: stored; {}.", l.revision, gossip(&l));
-    output::listing(&l);
     // Offers already made stay on the revision they were made on: say so when the change is to
     // what they describe (a new price alone changes nothing for them).
     let open: Vec<String> = cx
@@ -156,13 +162,14 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
         .map(|page| page.threads)
         .unwrap_or_default()
         .iter()
-        .filter(|t| t.current_listing == Some(l.id) && t.awaiting.is_some())
+        .filter(|t| t.current_listing == Some(updated) && t.awaiting.is_some())
         .filter(|t| output::changes_what_it_describes(&t.listing_changed))
         .map(|t| output::short(&t.thread))
         .collect();
     if !open.is_empty() {
-        outln!(
-            "Note: {} made on an earlier revision {} on what it said: accepting or countering {} takes --as-offered \
+        note!(
+            cx.json,
+            "{} made on an earlier revision {} on what it said: accepting or countering {} takes --as-offered \
              (or decline, and the other party can offer again on the listing as it is now): {}.",
             output::count(open.len(), "open offer"),
             if open.len() == 1 { "stands" } else { "stand" },
@@ -177,23 +184,26 @@ pub fn renew(cx: &Context<'_>, id: &str, expires: Option<Duration>) -> Result<()
     // The lifetime runs from now: say so when that ends the listing sooner than before.
     let before = cx.api.listing(id).ok().map(|l| l.expires_at);
     let l = cx.api.renew(id, &RenewRequest { expires_in: expires.map(|d| d.as_secs()) })?;
+    let now = output::now_ms();
+    let expires_at = l.expires_at;
     if cx.json {
         // As the API answers it, tagged `"type": "listing"`.
-        return output::json(&ObjectView::Listing(l));
-    }
-    let now = output::now_ms();
-    // A renewal is a new revision, with a new id (the old one still finds the listing).
-    outln!(
-        "Renewed {} ({}, revision {}): {}; {}.",
-        l.title,
-        output::short(&l.id),
-        l.revision,
-        output::expiry(l.expires_at, now),
-        gossip(&l)
-    );
-    if let Some(before) = before.filter(|b| *b > l.expires_at) {
+        output::json(&ObjectView::Listing(l))?;
+    } else {
+        // A renewal is a new revision, with a new id (the old one still finds the listing).
         outln!(
-            "Note: it was to expire {}; --expires counts from now, so it now ends sooner. Renew again with a longer --expires to undo that.",
+            "Renewed {} ({}, revision {}): {}; {}.",
+            l.title,
+            output::short(&l.id),
+            l.revision,
+            output::expiry(l.expires_at, now),
+            gossip(&l)
+        );
+    }
+    if let Some(before) = before.filter(|b| *b > expires_at) {
+        note!(
+            cx.json,
+            "it was to expire {}; --expires counts from now, so it now ends sooner. Renew again with a longer --expires to undo that.",
             output::relative(before, now)
         );
     }

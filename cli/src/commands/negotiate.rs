@@ -20,7 +20,7 @@ pub fn offer(cx: &Context<'_>, listing: &str, terms: &TermsArgs) -> Result<()> {
 /// (`currency_given`), or a price of 0 typed for a listing that asks one (`price_given`; an
 /// offer without --price on a listing with a price takes that price).
 pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool, price_given: bool) {
-    if cx.json || !(currency_given || price_given) {
+    if !(currency_given || price_given) {
         return;
     }
     let Some(listing) = sent.thread.listing else { return };
@@ -28,8 +28,9 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
     let Some(asked) = view.price.as_ref() else { return };
     let (offered, thread) = (&sent.thread.terms.price, output::short(&sent.thread.thread));
     if currency_given && offered.currency != asked.currency {
-        outln!(
-            "Note: you offered in {}; the listing asks in {}. If that was a slip, withdraw it \
+        note!(
+            cx.json,
+            "you offered in {}; the listing asks in {}. If that was a slip, withdraw it \
              (`haggle withdraw {thread}`) and offer again with --currency {}.",
             offered.currency,
             asked.currency,
@@ -45,8 +46,9 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
         && (1..=asked.amount).contains(&offered.amount)
     {
         let all = haggle_protocol::Price::new(asked.amount.saturating_mul(quantity), asked.currency.clone());
-        outln!(
-            "Note: --price is for all {quantity} together: you offered {} for {quantity}, and the listing \
+        note!(
+            cx.json,
+            "--price is for all {quantity} together: you offered {} for {quantity}, and the listing \
              asks {} each ({all} for {quantity}). If that was a slip, withdraw it (`haggle withdraw {thread}`) \
              and offer again with the price for all of them.",
             offered.display,
@@ -54,8 +56,9 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
         );
     }
     if price_given && offered.amount == 0 && asked.amount > 0 {
-        outln!(
-            "Note: these terms have a price of 0 (free); {} {}. If that was a slip, \
+        note!(
+            cx.json,
+            "these terms have a price of 0 (free); {} {}. If that was a slip, \
              withdraw them (`haggle withdraw {thread}`) and ask again with the --price you meant.",
             if view.kind == haggle_node::api::types::ListingKind::Wanted {
                 "the wanted ad's budget is"

@@ -143,7 +143,8 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
                     return true;
                 }
             }
-            let shown = match line(cx.api, &params, &event, &mut matching) {
+            let mut listing_change = None;
+            let shown = match line(cx.api, &params, &event, &mut matching, &mut listing_change) {
                 Ok(shown) => shown,
                 Err(e) => {
                     failure = Some(e);
@@ -163,8 +164,17 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
             match shown {
                 // With --json every event is printed, except those about listings the text
                 // form leaves out.
-                _ if cx.json && (shown.is_some() || !of_listing) => match serde_json::to_string(&event) {
-                    Ok(json) => outln!("{json}"),
+                _ if cx.json && (shown.is_some() || !of_listing) => match serde_json::to_value(&event) {
+                    Ok(mut json) => {
+                        // What the text form says of a listing event, so a script can tell a
+                        // new listing from an update, a retraction or one that left the search.
+                        if let Some((what, key, title)) = listing_change {
+                            json["change"] = what.trim_end_matches(':').replace(' ', "_").into();
+                            json["key"] = key.into();
+                            json["title"] = title.into();
+                        }
+                        outln!("{json}")
+                    }
                     Err(e) => tracing::warn!(error = %e, "cannot encode an event"),
                 },
                 Some(line) if !cx.json => outln!("{line}"),
@@ -188,12 +198,14 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
 /// does not match, peers coming and going).
 /// `matching` holds the keys of the listings that match a filtered watch's search as far as it
 /// knows (those that did when it started, and those it showed since): an update that takes one
-/// out reads `no longer matches:`, one that brings a listing in `now matches:`.
+/// out reads `no longer matches:`, one that brings a listing in `now matches:`. For a listing
+/// event, `listing_change` is set to that word, the listing's key and its title.
 fn line(
     api: &ApiClient,
     params: &SearchParams,
     event: &NodeEvent,
     matching: &mut std::collections::HashSet<String>,
+    listing_change: &mut Option<(&'static str, String, String)>,
 ) -> Result<Option<String>, ClientError> {
     Ok(Some(match event {
         NodeEvent::ListingStored { id, .. } | NodeEvent::ListingPublished { id, .. } => {
@@ -219,6 +231,7 @@ fn line(
                     }
                 }
             }
+            *listing_change = Some((what, listing.key.clone(), listing.title.clone()));
             format!("{what} {} {}", output::short(&listing.id), output::summary(&listing))
         }
         NodeEvent::NegotiationReceived { id, kind, thread } => negotiation_line(api, *id, *kind, *thread),
