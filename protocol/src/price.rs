@@ -77,6 +77,12 @@ impl Currency {
             _ => 100,
         }
     }
+
+    /// The decimal places of an amount in this currency: 2 for most, 0 for currencies without
+    /// cents, 8 for bitcoin-like codes (the power of ten of [`Currency::minor_per_major`]).
+    pub fn decimals(&self) -> u32 {
+        self.minor_per_major().ilog10()
+    }
 }
 
 /// Parses what people write: a code in any case, surrounding spaces ignored; a currency's name
@@ -289,6 +295,9 @@ mod tests {
         assert_eq!(Price::new(3000, jpy).to_string(), "3000 JPY");
         let btc = Currency::new("BTC").expect("valid");
         assert_eq!(Price::new(150_000, btc).to_string(), "0.00150000 BTC");
+        let places =
+            ["EUR", "JPY", "BTC", "KWD", "ABCD"].map(|c| Currency::new(c).expect("valid").decimals());
+        assert_eq!(places, [2, 0, 8, 2, 2], "what clients are told to parse and show by");
     }
 
     #[test]

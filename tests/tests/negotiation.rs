@@ -61,6 +61,7 @@ async fn offer_counter_accept_gives_the_same_deal_on_both_sides() -> Result<()> 
         "the seller says how to pay first"
     );
     assert_eq!(seller_deals["deals"][0]["terms"]["price"]["display"], "280.00 EUR");
+    assert_eq!(seller_deals["deals"][0]["terms"]["price"]["decimals"], 2, "how to read the amount 28000");
 
     // The last one sold: the seller's node closes the listing and the buyer's node hears of it.
     // (It may arrive before the confirm, so this waits on the state, not an event.)

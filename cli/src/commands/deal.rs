@@ -268,6 +268,7 @@ mod tests {
             amount: 100,
             currency: "EUR".parse().expect("a currency"),
             per: None,
+            decimals: 2,
             display: "1.00 EUR".into(),
         };
         let timeline = cancels

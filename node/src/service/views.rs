@@ -15,13 +15,25 @@ use crate::api::types::{
 
 /// An amount of money as the API shows it, 0 included (a campaign's total, a bid): never "free".
 pub(super) fn money(p: &Price) -> PriceView {
-    PriceView { amount: p.amount, currency: p.currency.clone(), per: p.per, display: p.to_string() }
+    PriceView {
+        amount: p.amount,
+        currency: p.currency.clone(),
+        per: p.per,
+        decimals: p.currency.decimals(),
+        display: p.to_string(),
+    }
 }
 
 pub(super) fn price(p: &Price) -> PriceView {
     // Nothing asked reads as "free" whatever the currency (a giveaway's terms use "XXX").
     let display = if p.amount == 0 { "free".to_owned() } else { p.to_string() };
-    PriceView { amount: p.amount, currency: p.currency.clone(), per: p.per, display }
+    PriceView {
+        amount: p.amount,
+        currency: p.currency.clone(),
+        per: p.per,
+        decimals: p.currency.decimals(),
+        display,
+    }
 }
 
 fn terms(t: &Terms) -> TermsView {

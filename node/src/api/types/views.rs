@@ -18,6 +18,9 @@ pub struct PriceView {
     /// What a rental or service price is charged per.
     #[serde(with = "opt_text")]
     pub per: Option<Period>,
+    /// The currency's decimal places: `amount` is the price times 10^decimals (2 for most
+    /// currencies, 0 for JPY, KRW, ISK, CLP, VND and HUF, 8 for BTC and LTC).
+    pub decimals: u32,
     /// For people: `120.00 EUR`, `15.00 EUR/day`.
     pub display: String,
 }
