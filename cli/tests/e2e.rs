@@ -989,6 +989,14 @@ fn an_accept_that_crosses_a_withdrawal_says_no_deal_follows() {
     assert!(updated.status.success(), "{}", stderr(&updated));
     let said = String::from_utf8_lossy(&updated.stdout).into_owned();
     assert!(said.contains("Note: 1 open offer made on an earlier revision stands on what it said"), "{said}");
+    // Both sides' offer lists say so (the buyer's once the new revision reaches it).
+    let listed = String::from_utf8_lossy(&haggle(&ds, &["offers"]).stdout).into_owned();
+    assert!(listed.contains("open, listing changed"), "{listed}");
+    wait("the buyer's offers to say the listing changed", || {
+        String::from_utf8_lossy(&haggle(&db, &["offers"]).stdout)
+            .contains("open, listing changed")
+            .then_some(())
+    });
     // Countering binds to the old revision as much as accepting.
     let refused = haggle(&ds, &["counter", &thread[..10], "--price", "19"]);
     assert!(stderr(&refused).contains("Counter it as offered with --as-offered"), "{}", stderr(&refused));

@@ -193,6 +193,11 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                     None if t.nights_unavailable.is_some() && t.awaiting.is_some() => {
                         "nights gone".to_owned()
                     }
+                    // The listing says something else now than when the offer was made: the
+                    // owner answers it as offered or not at all (haggle show says what changed).
+                    None if t.awaiting.is_some() && output::changes_what_it_describes(&t.listing_changed) => {
+                        format!("{}, listing changed", t.state)
+                    }
                     None => t.state.to_string(),
                 },
                 match t.awaiting {
