@@ -101,7 +101,11 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     let mut watch1 = Watch::start_filtered(d1, &["--max-price", "52", "--currency", "EUR"]);
     watch1.ready(d1);
     let first = json(d1, &["bid", &id[..10], "--price", "50"]);
-    assert_eq!(first["auction"]["me"], "leading");
+    assert_eq!((&first["type"], &first["auction"]["me"]), (&Value::from("listing"), &Value::from("leading")));
+    // The bid just signed, with its id, as the high bid it is.
+    let mine = &first["auction"]["my_bid"];
+    assert_eq!((&mine["amount"]["display"], &mine["mine"]), (&Value::from("50.00 EUR"), &Value::from(true)));
+    assert_eq!(mine["id"], first["auction"]["high_bid"]["id"], "{first}");
     wait_high(ds, &id, 1, "50.00 EUR");
     wait("the first bid to reach the second bidder", || (auction(d2, &id)["bids"] == 1).then_some(()));
     let out = haggle(d2, &["bid", &id[..10], "--price", "55"]);

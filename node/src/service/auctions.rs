@@ -383,7 +383,9 @@ pub(super) fn info(
     let bids = store.public_offers_on(&key)?;
     let Some(view) = AuctionView::new(listing, bids.iter()) else { return Ok(None) };
     // The notes of the bids shown; the list of every bid is let go before the slower reads.
-    let shown: HashSet<_> = view.bids.iter().rev().take(HISTORY).chain(view.leader()).map(|b| b.id).collect();
+    let mine = view.bids.iter().rev().find(|b| b.bidder == *me);
+    let shown: HashSet<_> =
+        view.bids.iter().rev().take(HISTORY).chain(view.leader()).chain(mine).map(|b| b.id).collect();
     let notes = notes(&bids, &shown);
     drop(bids);
     let currency = view.start.currency.clone();
@@ -425,6 +427,7 @@ pub(super) fn info(
         bidders: view.bidders(),
         history: view.bids.iter().rev().take(HISTORY).map(bid_view).collect(),
         me: standing(store, &view, me, known)?,
+        my_bid: mine.map(bid_view),
         called_off,
     }))
 }

@@ -140,6 +140,9 @@ pub struct AuctionInfo {
     /// Where the owner stands, if it bid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub me: Option<BidStanding>,
+    /// The owner's latest bid, if it bid (the one `POST .../bids` just signed, after a bid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub my_bid: Option<BidView>,
     /// Sold, and the deal then called off by both parties (only they know it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub called_off: bool,
