@@ -377,6 +377,17 @@ impl DealState {
         }
     }
 
+    /// The party that signed a cancellation the other has not, while the deal is not over: the
+    /// deal stands until the other signs too.
+    pub fn cancel_asked_by(&self) -> Option<Role> {
+        match (self.cancel_seller, self.cancel_buyer) {
+            _ if self.stage().is_final() => None,
+            (Some(_), None) => Some(Role::Seller),
+            (None, Some(_)) => Some(Role::Buyer),
+            _ => None,
+        }
+    }
+
     /// Whether a party opened a dispute (and the deal is not complete or cancelled).
     pub fn disputed(&self) -> bool {
         !self.disputes.is_empty() && !self.stage().is_final()
@@ -579,14 +590,15 @@ mod tests {
         s.apply(&step(Role::Buyer, Step::Cancel, 5, 0));
         assert_eq!((s.stage(), s.waiting_on()), (Stage::Shipped, Some(Role::Seller)));
         assert_eq!(s.allows(Role::Buyer, &Step::Cancel), Err(NotAllowed::CancelAsked));
+        assert_eq!(s.cancel_asked_by(), Some(Role::Buyer), "asked, and standing until the seller agrees");
         // The buyer who asked may still say it received the thing: until the seller agrees, that
         // completes the deal.
         let mut received = s.clone();
         assert_eq!(received.allows(Role::Buyer, &Step::Received), Ok(()));
         received.apply(&step(Role::Buyer, Step::Received, 7, 0));
-        assert_eq!(received.stage(), Stage::Completed);
+        assert_eq!((received.stage(), received.cancel_asked_by()), (Stage::Completed, None));
         s.apply(&step(Role::Seller, Step::Cancel, 6, 0));
-        assert_eq!(s.stage(), Stage::Cancelled);
+        assert_eq!((s.stage(), s.cancel_asked_by()), (Stage::Cancelled, None));
         // A received that crossed the seller's agreement does not bring the deal back, in either
         // order: the seller's node has given the thing back to its listing.
         s.apply(&step(Role::Buyer, Step::Received, 7, 0));

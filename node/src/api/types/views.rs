@@ -518,6 +518,10 @@ pub struct DealView {
     /// A party opened a dispute and the deal is not over.
     #[serde(default)]
     pub disputed: bool,
+    /// The party that asked to call the deal off (`me` or `them`), while the other has not
+    /// agreed and the deal is not over; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel_asked_by: Option<Party>,
     /// No step for 14 days, and not over: flagged to both parties.
     #[serde(default)]
     pub stale: bool,
