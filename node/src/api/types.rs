@@ -59,6 +59,16 @@ mod tests {
         assert_eq!(back, event);
     }
 
+    /// Defect: a thread's role was written `listing author`, with a space, unlike every other
+    /// value of the API; the old spelling is still read (from an older node).
+    #[test]
+    fn a_role_is_one_word_and_the_old_spelling_still_reads() {
+        assert_eq!(serde_json::to_value(Role::ListingAuthor).expect("encodes"), "listing_author");
+        for spelling in [r#""listing_author""#, r#""listing author""#] {
+            assert_eq!(serde_json::from_str::<Role>(spelling).expect("decodes"), Role::ListingAuthor);
+        }
+    }
+
     #[test]
     fn a_bad_kind_is_refused_with_the_protocols_message() {
         let err = serde_json::from_str::<ListingDraft>(r#"{"kind": "lottery", "title": "x"}"#)

@@ -267,8 +267,9 @@ pub enum GossipState {
 /// Which side of a thread this node's owner is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
-    /// Wrote the listing the offer was made on.
-    #[serde(rename = "listing author")]
+    /// Wrote the listing the offer was made on. (`listing author`, with a space, is what
+    /// nodes before 2026-12-03 sent, still read.)
+    #[serde(rename = "listing_author", alias = "listing author")]
     ListingAuthor,
     /// Made the offer.
     #[serde(rename = "offerer")]
@@ -276,7 +277,7 @@ pub enum Role {
 }
 
 impl Role {
-    /// The name the API uses.
+    /// The name for people (the API's is `listing_author` for the first).
     pub fn as_str(self) -> &'static str {
         match self {
             Role::ListingAuthor => "listing author",
