@@ -31,8 +31,8 @@ use crate::index_key::{ID_FIELDS, IdReader, KeyQuery, id_quarters, nonce_halves}
 /// words over 39 bytes to their first 39 instead of dropping them; version 5 keeps the indexed
 /// revision's id, which a hit is read by; version 6 gives a giveaway the price 0, so a price
 /// sort or a highest price keeps it; version 7 adds the words a kind is searched by
-/// (`kind_words`: a giveaway is "free").
-pub(crate) const INDEX_VERSION: u32 = 7;
+/// (`kind_words`: a giveaway is "free"); version 8 weighs them as the title's words.
+pub(crate) const INDEX_VERSION: u32 = 8;
 const VERSION_FILE: &str = "haggle-index-version";
 const ANALYZER: &str = "haggle";
 /// Words a query leaves out unless it has nothing else: they join the words that say what is
@@ -448,8 +448,11 @@ impl SearchIndex {
         }
         doc.add_text(f.text, l.category.replace(['/', '-'], " "));
         doc.add_text(f.text, distinct_words(&l.description));
-        // The words people search a kind by ("free sofa", "room rent", "wanted bike"), once.
-        doc.add_text(f.text, kind_words(l.kind));
+        // The words people search a kind by ("free sofa", "room rent", "wanted bike"), weighed
+        // as the title's: a giveaway is free more than a sale with free delivery is.
+        for _ in 0..TITLE_REPEAT {
+            doc.add_text(f.text, kind_words(l.kind));
+        }
         doc.add_facet(f.category, Facet::from_path(l.category.split('/')));
         doc.add_text(f.location, &l.location.text);
         doc.add_text(f.kind, l.kind.as_str());
@@ -1100,6 +1103,38 @@ mod tests {
         let got: Vec<_> = found.hits.iter().map(|h| h.listing.listing().expect("l").title.clone()).collect();
         assert_eq!(got, vec!["Acoustic guitar"]);
         assert_eq!(found.guessed, vec!["guitr".to_owned()]);
+    }
+
+    /// Defect: a search for "free" ranked a sell listing that offered free delivery among the
+    /// giveaways (a kind's words counted as one word of a description); a listing's kind says
+    /// what it is as much as its title does.
+    #[test]
+    fn a_kind_word_ranks_its_kind_above_a_passing_mention() {
+        let m = market();
+        let table = item(30, "Kitchen table", |l| {
+            l.description = "Oak, seats six. Free delivery in town.".into();
+            l.category = "home/furniture".into();
+        });
+        let chairs = item(31, "Kitchen chairs", |l| {
+            l.kind = haggle_protocol::ListingKind::Giveaway;
+            l.category = "home/furniture".into();
+            l.price = None;
+        });
+        for (n, l) in [chairs, table].into_iter().enumerate() {
+            let at = Timestamp::now().saturating_sub(Duration::from_secs(60 - n as u64));
+            let _ = m
+                .store
+                .ingest(sign_at(&key(3), Body::Listing(l), at).bytes(), Durability::Flush)
+                .expect("ingest");
+        }
+        for text in ["free kitchen", "free"] {
+            let found = m.store.search(&q(text)).expect("search");
+            let score = |title: &str| {
+                let hit = found.hits.iter().find(|h| h.listing.listing().is_some_and(|l| l.title == title));
+                hit.and_then(|h| h.score).unwrap_or_else(|| panic!("{text}: no {title}"))
+            };
+            assert!(score("Kitchen chairs") > score("Kitchen table"), "{text}: the giveaway first");
+        }
     }
 
     #[test]
