@@ -31,7 +31,8 @@ use crate::index_key::{ID_FIELDS, IdReader, KeyQuery, id_quarters, nonce_halves}
 /// words over 39 bytes to their first 39 instead of dropping them; version 5 keeps the indexed
 /// revision's id, which a hit is read by; version 6 gives a giveaway the price 0, so a price
 /// sort or a highest price keeps it; version 7 adds the words a kind is searched by
-/// (`kind_words`: a giveaway is "free"); version 8 weighs them as the title's words.
+/// (`kind_words`: a giveaway is "free"); version 8 weighs them as the title's words, and holds
+/// each hyphenated word also as one (`compounds`).
 pub(crate) const INDEX_VERSION: u32 = 8;
 const VERSION_FILE: &str = "haggle-index-version";
 const ANALYZER: &str = "haggle";
@@ -438,16 +439,19 @@ impl SearchIndex {
         for (field, quarter) in f.id.iter().zip(id_quarters(&object.id())) {
             doc.add_u64(*field, quarter);
         }
+        // Each hyphenated word also as one word ("e-bike" as "ebike"), weighed as where it is
+        // written: a search joins a query's the same way.
+        let title = with_compounds(&l.title);
         for _ in 0..TITLE_REPEAT {
-            doc.add_text(f.text, &l.title);
+            doc.add_text(f.text, &*title);
         }
         for _ in 0..TAGS_REPEAT {
             for tag in &l.tags {
-                doc.add_text(f.text, tag);
+                doc.add_text(f.text, &*with_compounds(tag));
             }
         }
         doc.add_text(f.text, l.category.replace(['/', '-'], " "));
-        doc.add_text(f.text, distinct_words(&l.description));
+        doc.add_text(f.text, distinct_words(&with_compounds(&l.description)));
         // The words people search a kind by ("free sofa", "room rent", "wanted bike"), weighed
         // as the title's: a giveaway is free more than a sale with free delivery is.
         for _ in 0..TITLE_REPEAT {
@@ -574,7 +578,7 @@ impl SearchIndex {
         let f = &self.fields;
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut guessed = Guessed::default();
-        for word in self.query_words(&q.text) {
+        for word in self.query_words(&join_compounds(&q.text)) {
             let (query, matched) = self.word_query(&word.stem, known, near)?;
             must.push((Occur::Must, query));
             match matched {
@@ -759,6 +763,53 @@ fn has_live(searcher: &Searcher, term: &Term) -> tantivy::Result<bool> {
         }
     }
     Ok(false)
+}
+
+/// The hyphenated words of `text` written as one (`e-bike` as `ebike`, `wi-fi` as `wifi`),
+/// space-separated. The index holds them beside their parts, and a query's hyphenated words are
+/// searched joined ([`join_compounds`]), so `ebike`, `e-bike` and `E-Bike` find one another.
+fn compounds(text: &str) -> String {
+    let mut out = String::new();
+    for word in text.split(|c: char| !(c.is_alphanumeric() || c == '-')) {
+        let mut parts = word.split('-').filter(|p| !p.is_empty()).peekable();
+        let Some(first) = parts.next() else { continue };
+        if parts.peek().is_none() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(first);
+        out.extend(parts);
+    }
+    out
+}
+
+/// `text` followed by its [`compounds`], if it has any.
+fn with_compounds(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('-') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    match compounds(text) {
+        joined if joined.is_empty() => std::borrow::Cow::Borrowed(text),
+        joined => std::borrow::Cow::Owned(format!("{text} {joined}")),
+    }
+}
+
+/// `text` with each hyphen between two letters or digits taken out (`e-bike` as `ebike`): a
+/// query's hyphenated word is searched as the one word the index also holds ([`compounds`]).
+fn join_compounds(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('-') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let joins = |i: usize| {
+        chars[i] == '-'
+            && i > 0
+            && chars[i - 1].is_alphanumeric()
+            && chars.get(i + 1).is_some_and(|c| c.is_alphanumeric())
+    };
+    std::borrow::Cow::Owned((0..chars.len()).filter(|&i| !joins(i)).map(|i| chars[i]).collect())
 }
 
 /// The words of `text`, each once (compared lowercased), in the order they first appear.
@@ -1103,6 +1154,33 @@ mod tests {
         let got: Vec<_> = found.hits.iter().map(|h| h.listing.listing().expect("l").title.clone()).collect();
         assert_eq!(got, vec!["Acoustic guitar"]);
         assert_eq!(found.guessed, vec!["guitr".to_owned()]);
+    }
+
+    /// Defect: a search for "ebike" found no "E-bike", and one for "e-bike" no "ebike": the
+    /// index split the hyphenated word in two, and the query joined nothing.
+    #[test]
+    fn a_hyphenated_word_and_the_same_word_joined_find_each_other() {
+        let m = market();
+        let listings = [
+            item(40, "E-bike, 500 km", |l| l.category = "vehicles/bikes".into()),
+            item(41, "Ebike charger", |l| l.category = "vehicles/bikes/parts".into()),
+            item(42, "Router", |l| l.description = "Dual band wi-fi, four ports".into()),
+        ];
+        for l in listings {
+            let _ = m
+                .store
+                .ingest(sign_now(&key(3), Body::Listing(l)).bytes(), Durability::Flush)
+                .expect("ingest");
+        }
+        for text in ["ebike", "e-bike", "E-Bike", "ebikes"] {
+            let mut got = titles(&m, &q(text));
+            got.sort();
+            assert_eq!(got, vec!["E-bike, 500 km", "Ebike charger"], "{text}");
+        }
+        assert_eq!(titles(&m, &q("wifi router")), vec!["Router"]);
+        assert_eq!(titles(&m, &q("wi-fi")), vec!["Router"]);
+        assert_eq!(compounds("Dual-band wi-fi, a T-shirt and -x- or 4-door"), "Dualband wifi Tshirt 4door");
+        assert_eq!(join_compounds("e-bike - blue -x"), "ebike - blue -x");
     }
 
     /// Defect: a search for "free" ranked a sell listing that offered free delivery among the
