@@ -284,6 +284,10 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
                     watch_j.line_with(&[&format!("\"change\":\"{change}\""), "\"title\":\"Probe lamp\""]);
                 let event: Value = serde_json::from_str(&line).expect("one JSON object per line");
                 assert_eq!(event["event"], "listing_stored", "{event}");
+                assert!(
+                    event["at"].as_u64().is_some_and(|at| at > 1_700_000_000_000),
+                    "when it came: {event}"
+                );
                 event["key"].as_str().expect("the listing's key").to_owned()
             })
             .collect();

@@ -166,6 +166,8 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
                 // form leaves out.
                 _ if cx.json && (shown.is_some() || !of_listing) => match serde_json::to_value(&event) {
                     Ok(mut json) => {
+                        // When it came (unix ms): the node sends each event as it happens.
+                        json["at"] = output::now_ms().into();
                         // What the text form says of a listing event, so a script can tell a
                         // new listing from an update, a retraction or one that left the search.
                         if let Some((what, key, title)) = listing_change {
