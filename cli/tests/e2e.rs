@@ -292,9 +292,11 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
             })
             .collect();
     assert_eq!(keys.len(), 1, "one listing, every revision: {keys:?}");
-    drop(watch_j);
     let offer = json(&dc, &["offer", &id[..8], "--price", "120", "--message", "Cash on pickup?"]);
     let thread = offer["thread"].as_str().expect("thread").to_owned();
+    // The delivery of C's offer names its thread in C's JSON watch.
+    watch_j.line_with(&["\"event\":\"delivery_changed\"", &format!("\"thread\":\"{thread}\"")]);
+    drop(watch_j);
     watch_a.line_with(&[
         &format!("offer received in thread {}", &thread[..10]),
         "on Folding bike (120.00 EUR): \"Cash on pickup?\"",

@@ -143,8 +143,8 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
                     return true;
                 }
             }
-            let mut listing_change = None;
-            let shown = match line(cx.api, &params, &event, &mut matching, &mut listing_change) {
+            let mut extra = Vec::new();
+            let shown = match line(cx.api, &params, &event, &mut matching, &mut extra) {
                 Ok(shown) => shown,
                 Err(e) => {
                     failure = Some(e);
@@ -168,12 +168,11 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
                     Ok(mut json) => {
                         // When it came (unix ms): the node sends each event as it happens.
                         json["at"] = output::now_ms().into();
-                        // What the text form says of a listing event, so a script can tell a
-                        // new listing from an update, a retraction or one that left the search.
-                        if let Some((what, key, title)) = listing_change {
-                            json["change"] = what.trim_end_matches(':').replace(' ', "_").into();
-                            json["key"] = key.into();
-                            json["title"] = title.into();
+                        // What the text form found out: of a listing event, what changed (a
+                        // new listing, an update, a retraction, one that left the search); of
+                        // a delivery, the thread or deal.
+                        for (name, value) in extra {
+                            json[name] = value;
                         }
                         outln!("{json}")
                     }
@@ -200,14 +199,15 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
 /// does not match, peers coming and going).
 /// `matching` holds the keys of the listings that match a filtered watch's search as far as it
 /// knows (those that did when it started, and those it showed since): an update that takes one
-/// out reads `no longer matches:`, one that brings a listing in `now matches:`. For a listing
-/// event, `listing_change` is set to that word, the listing's key and its title.
+/// out reads `no longer matches:`, one that brings a listing in `now matches:`. What it found
+/// out that the event does not say goes into `extra`, for `--json`: of a listing event, that
+/// word as `change`, the listing's `key` and `title`; of a delivery, its `thread` or `deal`.
 fn line(
     api: &ApiClient,
     params: &SearchParams,
     event: &NodeEvent,
     matching: &mut std::collections::HashSet<String>,
-    listing_change: &mut Option<(&'static str, String, String)>,
+    extra: &mut Vec<(&'static str, serde_json::Value)>,
 ) -> Result<Option<String>, ClientError> {
     Ok(Some(match event {
         NodeEvent::ListingStored { id, .. } | NodeEvent::ListingPublished { id, .. } => {
@@ -233,7 +233,11 @@ fn line(
                     }
                 }
             }
-            *listing_change = Some((what, listing.key.clone(), listing.title.clone()));
+            extra.extend([
+                ("change", what.trim_end_matches(':').replace(' ', "_").into()),
+                ("key", listing.key.clone().into()),
+                ("title", listing.title.clone().into()),
+            ]);
             format!("{what} {} {}", output::short(&listing.id), output::summary(&listing))
         }
         NodeEvent::NegotiationReceived { id, kind, thread } => negotiation_line(api, *id, *kind, *thread),
@@ -318,7 +322,7 @@ fn line(
             )
         }
         NodeEvent::DealStep { id, deal, step, stage, .. } => step_line(api, *id, *deal, step, stage),
-        NodeEvent::DeliveryChanged { id, state } => delivery_line(api, *id, state),
+        NodeEvent::DeliveryChanged { id, state } => delivery_line(api, *id, state, extra),
         NodeEvent::SyncCompleted { peer, received, .. } if *received > 0 => {
             format!("caught up with {}: {received} new", output::short_peer(peer))
         }
@@ -327,17 +331,25 @@ fn line(
 }
 
 /// An outgoing message's delivery: what it is and where (`your counter in thread ... on Brass
-/// lamp: delivered`), or its id alone if it cannot be read.
-fn delivery_line(api: &ApiClient, id: ObjectId, state: &impl std::fmt::Display) -> String {
+/// lamp: delivered`), or its id alone if it cannot be read. Its thread or deal goes into
+/// `extra`.
+fn delivery_line(
+    api: &ApiClient,
+    id: ObjectId,
+    state: &impl std::fmt::Display,
+    extra: &mut Vec<(&'static str, serde_json::Value)>,
+) -> String {
     use haggle_node::api::types::ObjectView;
     match api.object(&id.to_hex()) {
         Ok(ObjectView::Thread(t)) => {
+            extra.push(("thread", t.thread.to_hex().into()));
             let kind =
                 t.messages.iter().find(|m| m.id == id).map_or("message".to_owned(), |m| m.kind.to_string());
             let on = t.listing_title.map(|title| format!(" on {title}")).unwrap_or_default();
             format!("your {kind} in thread {}{on}: {state}", output::short(&t.thread))
         }
         Ok(ObjectView::Deal(d)) => {
+            extra.push(("deal", d.id.to_hex().into()));
             let on = d.title.map(|title| format!(" on {title}")).unwrap_or_default();
             // A deal's id is its Accept's; a step is named (`your shipped step in deal ...`).
             let what = match d.timeline.iter().find(|s| s.id == id) {
