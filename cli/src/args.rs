@@ -156,8 +156,9 @@ pub enum Command {
         /// Thread id (the offer's id, or any message's; prefix of 6+ characters).
         #[arg(value_parser = id_prefix)]
         thread: String,
-        /// Accept an offer made on an earlier revision of your listing, changed since (its
-        /// price, description, pictures...): the deal stands on the revision offered on.
+        /// Accept an offer made on an earlier revision of your listing whose description,
+        /// pictures or other text changed since (a new price alone needs nothing): the deal
+        /// stands on the revision offered on.
         #[arg(long)]
         as_offered: bool,
     },

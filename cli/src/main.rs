@@ -55,7 +55,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         // Help and version are not errors; a parse error with --json anywhere is reported as
         // JSON too (clap's text, without its usage hint, as the message).
-        Err(e) if e.use_stderr() && std::env::args_os().any(|a| a == "--json") => {
+        Err(e)
+            if e.use_stderr()
+                && e.kind() != clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+                && std::env::args_os().any(|a| a == "--json") =>
+        {
             let text = e.render().to_string();
             let message = text
                 .trim_start_matches("error: ")

@@ -456,13 +456,13 @@ impl ApiClient {
     }
 }
 
-/// An id as one path segment: ids are hex, so anything else is percent-encoded rather than
-/// allowed to change the path.
 /// The query string of an accept or counter that stands by the revision offered on.
 fn as_offered_query(as_offered: bool) -> &'static str {
     if as_offered { "?as_offered=true" } else { "" }
 }
 
+/// An id as one path segment: ids are hex, so anything else is percent-encoded rather than
+/// allowed to change the path.
 fn segment(id: &str) -> String {
     id.bytes()
         .map(|b| match b {

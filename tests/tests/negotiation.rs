@@ -148,9 +148,15 @@ async fn the_api_refuses_an_accept_on_an_earlier_text_unless_as_offered() -> Res
 
     seller.post(&format!("/v1/threads/{thread}/accept?as_offered=true"), json!({})).await?;
     buyer.wait_for("the deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
-    let deal = &buyer.get("/v1/deals").await?["deals"][0];
+    let deal = &seller.get("/v1/deals").await?["deals"][0];
     assert_eq!(deal["listing"], json!(listing_id), "the deal stands on the revision offered on: {deal}");
     assert_eq!(deal["listing_changed"], json!(["description"]), "{deal}");
+    // The buyer's node says so too once the new revision has reached it (by gossip, which may
+    // come after the deal).
+    wait_until("the buyer's deal to name the change", || async {
+        buyer.get("/v1/deals").await.is_ok_and(|d| d["deals"][0]["listing_changed"] == json!(["description"]))
+    })
+    .await?;
 
     seller.stop().await;
     buyer.stop().await;

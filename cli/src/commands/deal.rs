@@ -254,7 +254,7 @@ mod tests {
             amount: 100,
             currency: "EUR".parse().expect("a currency"),
             per: None,
-            decimals: 2,
+            decimals: Some(2),
             display: "1.00 EUR".into(),
         };
         DealView {

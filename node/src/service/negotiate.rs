@@ -110,8 +110,8 @@ impl Service {
     ) -> Result<Effect, ServiceError> {
         let thread = self.thread(given)?;
         let head = self.their_terms(&thread, "counter")?;
-        self.bound_to_what_was_offered(&thread, as_offered, "counter")?;
         self.still_on_offer(&thread)?;
+        self.bound_to_what_was_offered(&thread, as_offered, "counter")?;
         let now = Timestamp::now();
         let kind =
             thread.listing.as_ref().and_then(|l| l.listing().map(|l| l.kind)).unwrap_or(ListingKind::Sell);
@@ -178,13 +178,13 @@ impl Service {
     pub fn accept_with(&self, given: &str, as_offered: AsOffered) -> Result<Effect, ServiceError> {
         let thread = self.thread(given)?;
         let head = self.their_terms(&thread, "accept")?;
-        self.bound_to_what_was_offered(&thread, as_offered, "accept")?;
         self.check_public_offer_answer(&thread, true)?;
         if let Some(dates) = thread.view.terms.dates {
             bookings::not_past(&dates, Timestamp::now())?;
             self.calendar_takes(&thread, &dates, false)?;
         }
         self.still_on_offer(&thread)?;
+        self.bound_to_what_was_offered(&thread, as_offered, "accept")?;
         self.negotiate(Body::Accept(Accept { reply: self.reply_to(&thread, head) }), Timestamp::now())
     }
 
@@ -193,7 +193,8 @@ impl Service {
     /// without the dent found since, say): either binds the author to the revision offered on.
     /// A new asking price or other tags alone bind nobody to anything. Instant bookings and
     /// digital goods bought at their price go through [`Service::accept`] too, so the owner's
-    /// node never accepts such an offer by itself.
+    /// node leaves such an offer to the owner. (An auction's award, a funded campaign's
+    /// pledges and the confirm of the owner's own counter do not: see ARCHITECTURE.md.)
     fn bound_to_what_was_offered(
         &self,
         thread: &ThreadRecord,

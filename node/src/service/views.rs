@@ -19,7 +19,7 @@ pub(super) fn money(p: &Price) -> PriceView {
         amount: p.amount,
         currency: p.currency.clone(),
         per: p.per,
-        decimals: p.currency.decimals(),
+        decimals: Some(p.currency.decimals()),
         display: p.to_string(),
     }
 }
@@ -31,7 +31,7 @@ pub(super) fn price(p: &Price) -> PriceView {
         amount: p.amount,
         currency: p.currency.clone(),
         per: p.per,
-        decimals: p.currency.decimals(),
+        decimals: Some(p.currency.decimals()),
         display,
     }
 }

@@ -19,8 +19,10 @@ pub struct PriceView {
     #[serde(with = "opt_text")]
     pub per: Option<Period>,
     /// The currency's decimal places: `amount` is the price times 10^decimals (2 for most
-    /// currencies, 0 for JPY, KRW, ISK, CLP, VND and HUF, 8 for BTC and LTC).
-    pub decimals: u32,
+    /// currencies, 0 for JPY, KRW, ISK, CLP, VND and HUF, 8 for BTC and LTC). Always sent;
+    /// `None` only in an answer from a node built before it was.
+    #[serde(default)]
+    pub decimals: Option<u32>,
     /// For people: `120.00 EUR`, `15.00 EUR/day`.
     pub display: String,
 }
