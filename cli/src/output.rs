@@ -467,14 +467,7 @@ pub fn changes_what_it_describes(changed: &[String]) -> bool {
     changed.iter().any(|c| haggle_protocol::Listing::change_binds(c))
 }
 
-/// Names as people list them: `price`, `price and title`, `price, title and pictures`.
-pub fn in_words(names: &[String]) -> String {
-    match names {
-        [] => String::new(),
-        [one] => one.clone(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
-    }
-}
+pub use haggle_node::service::in_words;
 
 /// Prints one thread in full.
 pub fn thread(t: &ThreadView) {

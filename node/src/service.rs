@@ -81,7 +81,7 @@ impl Followups {
         self.thumbnails.extend(other.thumbnails);
     }
 }
-pub use error::{Conflict, InvalidInput, ServiceError};
+pub use error::{Conflict, InvalidInput, ServiceError, in_words};
 pub use files::Download;
 pub(crate) use inbound::REGOSSIP_LIMIT;
 pub use inbound::{Inbound, Received, Refusal, Via};

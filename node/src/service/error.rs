@@ -566,11 +566,14 @@ impl ServiceError {
 }
 
 /// Names as people list them: `price`, `price and title`, `price, title and pictures`.
-fn in_words(names: &[&str]) -> String {
+pub fn in_words<S: AsRef<str>>(names: &[S]) -> String {
     match names {
         [] => String::new(),
-        [one] => (*one).to_owned(),
-        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+        [one] => one.as_ref().to_owned(),
+        [rest @ .., last] => {
+            let rest: Vec<&str> = rest.iter().map(AsRef::as_ref).collect();
+            format!("{} and {}", rest.join(", "), last.as_ref())
+        }
     }
 }
 
