@@ -36,8 +36,42 @@ pub struct Context<'a> {
     pub json: bool,
 }
 
-/// Runs a client command.
+/// Runs a client command. After one that has the node sign something (or search the market),
+/// a note says so if the node finds its clock more than a minute off its peers': what it signs
+/// carries that clock's date, and a clock far behind refuses what peers sign.
 pub fn run(command: Command, cx: &Context<'_>) -> Result<()> {
+    let dated = matches!(
+        command,
+        Command::Publish(_)
+            | Command::Update(_)
+            | Command::Renew { .. }
+            | Command::Retract { .. }
+            | Command::Search(_)
+            | Command::Offer(_)
+            | Command::Bid(_)
+            | Command::Book(_)
+            | Command::Pledge(_)
+            | Command::Counter(_)
+            | Command::Accept { .. }
+            | Command::Decline { .. }
+            | Command::Withdraw { .. }
+            | Command::PayRequest(_)
+            | Command::Paid { .. }
+            | Command::Shipped { .. }
+            | Command::Received { .. }
+            | Command::Deliver { .. }
+            | Command::Cancel { .. }
+            | Command::Dispute { .. }
+            | Command::Feedback { .. }
+    );
+    dispatch(command, cx)?;
+    if dated {
+        status::clock_note(cx);
+    }
+    Ok(())
+}
+
+fn dispatch(command: Command, cx: &Context<'_>) -> Result<()> {
     match command {
         Command::Status => status::status(cx),
         Command::Peers => status::peers(cx),

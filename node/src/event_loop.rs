@@ -9,6 +9,7 @@
 pub(crate) mod addresses;
 mod blob_flow;
 mod budget;
+mod clock;
 mod delivery;
 mod dialer;
 mod gossip_flow;
@@ -131,6 +132,8 @@ pub(crate) struct EventLoop {
     hosting: trim::Hosting,
     /// A handle on this loop, for the file fetches it starts for peers.
     handle: crate::handle::NodeHandle,
+    /// This node's clock against its peers'.
+    clock: clock::ClockWatch,
 }
 
 impl EventLoop {
@@ -172,6 +175,7 @@ impl EventLoop {
             target_peers: config.target_peers,
             hosting: trim::Hosting::default(),
             handle,
+            clock: clock::ClockWatch::default(),
         }
     }
 
@@ -345,6 +349,7 @@ impl EventLoop {
             delivered: self.reach.delivered(),
             upnp: self.reach.upnp(),
             mdns: self.swarm.behaviour().mdns.is_enabled(),
+            clock: self.clock.view(std::time::Instant::now()),
         }
     }
 

@@ -89,6 +89,11 @@ pub(crate) struct Gauges {
     pub outbox_pending: Gauge,
     pub file_bytes: Gauge,
     pub file_cache_bytes: Gauge,
+    /// This node's clock minus its peers' (0 while there is no estimate: see `clock_peers`).
+    pub clock_skew: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub clock_peers: Gauge,
+    /// Raised to the event loop's count when scraped, like `syncs_started`.
+    pub refused_ahead: Counter,
 }
 
 /// Latency buckets from 50 µs to about 3.3 s.
@@ -172,6 +177,21 @@ impl Metrics {
             "Bytes of complete files held that are other people's (what the file budget limits; bought goods count but are never dropped)",
             gauges.file_cache_bytes.clone(),
         );
+        registry.register(
+            "clock_skew_seconds",
+            "This node's clock minus its connected peers' (the median of what they sent fresh in the last hour; positive: ahead), valid when clock_peers is above 0",
+            gauges.clock_skew.clone(),
+        );
+        registry.register(
+            "clock_peers",
+            "Connected peers the clock estimate comes from",
+            gauges.clock_peers.clone(),
+        );
+        registry.register(
+            "objects_refused_ahead",
+            "Signed objects refused because they were dated more than 5 minutes ahead of this node's clock",
+            gauges.refused_ahead.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             objects,
@@ -211,6 +231,14 @@ impl Metrics {
     /// maximum, not an addition, so scrapes that run at once cannot count a session twice.
     pub(crate) fn syncs_started(&self, started: u64) {
         self.gauges.syncs_started.inner().fetch_max(started, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Sets the clock estimate's gauges from the event loop's view.
+    pub(crate) fn clock(&self, clock: &crate::api::types::ClockView) {
+        let gauges = &self.gauges;
+        gauges.clock_skew.set(clock.skew_ms.map_or(0.0, |ms| ms as f64 / 1_000.0));
+        gauges.clock_peers.set(i64::try_from(clock.peers).unwrap_or(i64::MAX));
+        gauges.refused_ahead.inner().fetch_max(clock.refused_ahead, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Records how long a search took.

@@ -76,6 +76,17 @@ impl TestNode {
         Ok(tokio::task::spawn_blocking(move || api.patch::<Value, Value>(&path, &body)).await??)
     }
 
+    /// `GET /metrics`, with the token: the Prometheus text.
+    pub async fn metrics(&self) -> Result<String> {
+        let url = format!("http://{}/metrics", self.node.api_addr);
+        let token = self.node.cookie()?;
+        tokio::task::spawn_blocking(move || -> Result<String> {
+            let mut response = ureq::get(url).header("Authorization", format!("Bearer {token}")).call()?;
+            Ok(response.body_mut().read_to_string()?)
+        })
+        .await?
+    }
+
     /// Waits (bounded) for an event matching `pred`, skipping others.
     pub async fn wait_for(&mut self, what: &str, pred: impl Fn(&NodeEvent) -> bool) -> Result<NodeEvent> {
         let deadline = tokio::time::Instant::now() + STEP;

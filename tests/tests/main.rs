@@ -3,6 +3,7 @@
 mod api;
 mod attacks;
 mod auctions;
+mod clock;
 mod defects;
 mod dialling;
 mod feedback;

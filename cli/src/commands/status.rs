@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use haggle_node::api::types::{DialReason, NetworkStatus, Reachability, StatusView};
+use haggle_node::api::types::{ClockView, DialReason, NetworkStatus, Reachability, StatusView};
 
 use super::Context;
 use crate::output;
@@ -66,7 +66,71 @@ fn print_status(s: &StatusView, api: &str) {
         output::bytes(st.index_size),
         output::bytes(s.files_size)
     );
+    clock_line(&n.clock);
     sync_lines(n);
+}
+
+/// The clock part of `haggle status`.
+fn clock_line(c: &ClockView) {
+    match (c.skew_ms, clock_warning(c)) {
+        (_, Some(warning)) => outln!("  clock         {warning}"),
+        (Some(skew), None) => outln!(
+            "  clock         in step with its peers ({}{:.1} s, going by {})",
+            if skew >= 0 { "+" } else { "" },
+            skew as f64 / 1_000.0,
+            output::count(c.peers, "peer")
+        ),
+        (None, None) => outln!("  clock         not compared yet (no connected peer has sent anything new)"),
+    }
+    if c.refused_ahead > 0 {
+        outln!(
+            "                {} refused as dated more than 5 minutes ahead of this clock since start",
+            output::count(usize::try_from(c.refused_ahead).unwrap_or(usize::MAX), "object")
+        );
+    }
+}
+
+/// What the node's clock being more than a minute off its peers' means for its owner, and what
+/// to do; `None` when it is in step (or not compared yet).
+pub fn clock_warning(c: &ClockView) -> Option<String> {
+    const REFUSED_PAST: u64 = haggle_protocol::limits::MAX_CLOCK_SKEW.as_millis() as u64;
+    let skew = c.off_by()?;
+    let far = skew.unsigned_abs() > REFUSED_PAST;
+    let effect = match (skew > 0, far) {
+        (true, true) => "its peers refuse what it signs (dated ahead of their clocks) until their clocks catch up".to_owned(),
+        (true, false) => "what it signs is dated that far ahead, and its peers refuse what is more than 5 minutes ahead".to_owned(),
+        (false, true) => format!(
+            "it refuses what its peers sign as dated ahead of it ({} so far), so new listings and messages do not reach its owner, and what it signs looks that old to them",
+            c.refused_ahead
+        ),
+        (false, false) => "what it signs looks that old to its peers: offers reach them nearer their expiry, and auctions and campaigns it starts end that much early".to_owned(),
+    };
+    Some(format!(
+        "this node's clock is about {} {} its peers' (going by {}): {effect}. Set the system clock right (e.g. `timedatectl set-ntp true`).",
+        span(skew.unsigned_abs()),
+        if skew > 0 { "ahead of" } else { "behind" },
+        output::count(c.peers, "peer")
+    ))
+}
+
+/// A clock difference in whole minutes, hours or days.
+fn span(ms: u64) -> String {
+    let minutes = (ms + 30_000) / 60_000;
+    match minutes {
+        0..=89 => output::count(minutes as usize, "minute"),
+        90..=2_159 => output::count(((minutes + 30) / 60) as usize, "hour"),
+        _ => output::count(((minutes + 720) / 1_440) as usize, "day"),
+    }
+}
+
+/// After a command that had the node sign something: a note when the node's clock is off (see
+/// [`clock_warning`]). Best effort: a status that cannot be read says nothing.
+pub fn clock_note(cx: &Context<'_>) {
+    if let Ok(s) = cx.api.status()
+        && let Some(warning) = clock_warning(&s.network.clock)
+    {
+        note!(cx.json, "{warning}");
+    }
 }
 
 /// Whether peers can dial this node, and how it is reached when they cannot.
@@ -198,4 +262,49 @@ fn connections(p: &haggle_node::api::types::PeerInfo) -> String {
         .map(|c| format!("{} {}", if c.relayed { "relayed" } else { "direct" }, c.transport))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clock(skew_ms: Option<i64>, refused_ahead: u64) -> ClockView {
+        ClockView { skew_ms, peers: 4, refused_ahead }
+    }
+
+    #[test]
+    fn a_clock_in_step_or_not_compared_says_nothing() {
+        assert_eq!(clock_warning(&clock(None, 0)), None);
+        assert_eq!(clock_warning(&clock(Some(350), 0)), None);
+        assert_eq!(clock_warning(&clock(Some(-59_000), 0)), None);
+    }
+
+    #[test]
+    fn a_clock_off_says_which_way_how_far_what_it_breaks_and_what_to_do() {
+        let far_behind = clock_warning(&clock(Some(-8 * 60_000 - 400), 17)).expect("a warning");
+        assert!(
+            far_behind
+                .starts_with("this node's clock is about 8 minutes behind its peers' (going by 4 peers)")
+        );
+        assert!(far_behind.contains("(17 so far)"), "{far_behind}");
+        assert!(far_behind.contains("timedatectl set-ntp true"), "{far_behind}");
+        let behind = clock_warning(&clock(Some(-3 * 60_000), 0)).expect("a warning");
+        assert!(behind.contains("3 minutes behind") && behind.contains("end that much early"), "{behind}");
+        let ahead = clock_warning(&clock(Some(2 * 60_000), 0)).expect("a warning");
+        assert!(ahead.contains("2 minutes ahead of") && ahead.contains("more than 5 minutes"), "{ahead}");
+        let far_ahead = clock_warning(&clock(Some(49 * 3_600_000), 0)).expect("a warning");
+        assert!(
+            far_ahead.contains("about 2 days ahead of") && far_ahead.contains("refuse what it signs"),
+            "{far_ahead}"
+        );
+    }
+
+    #[test]
+    fn spans_round_to_the_nearest_unit() {
+        assert_eq!(span(61_000), "1 minute");
+        assert_eq!(span(89 * 60_000), "89 minutes");
+        assert_eq!(span(90 * 60_000), "2 hours");
+        assert_eq!(span(35 * 3_600_000), "35 hours");
+        assert_eq!(span(36 * 3_600_000), "2 days");
+    }
 }

@@ -35,11 +35,11 @@ pub use requests::{
     StepRequest, TermsDraft,
 };
 pub use views::{
-    ConnectionView, DealView, DealsPage, Delivered, DialInfo, DialReason, FeedbackView, GossipState,
-    HolePunches, ListingState, ListingView, ListingsPage, MessageView, NetworkStatus, ObjectView, Party,
-    PaymentView, PeerInfo, PeersPage, PriceView, PublicOutcome, RatingCounts, Reachability, ReputationBrief,
-    ReputationView, Role, SearchPage, SentView, StatusView, StepView, SyncInfo, TermsView, ThreadTag,
-    ThreadView, ThreadsPage,
+    ClockView, ConnectionView, DealView, DealsPage, Delivered, DialInfo, DialReason, FeedbackView,
+    GossipState, HolePunches, ListingState, ListingView, ListingsPage, MessageView, NetworkStatus,
+    ObjectView, Party, PaymentView, PeerInfo, PeersPage, PriceView, PublicOutcome, RatingCounts,
+    Reachability, ReputationBrief, ReputationView, Role, SearchPage, SentView, StatusView, StepView,
+    SyncInfo, TermsView, ThreadTag, ThreadView, ThreadsPage,
 };
 
 #[cfg(test)]

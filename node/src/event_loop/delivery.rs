@@ -119,6 +119,7 @@ impl EventLoop {
         if let Some(Received::Refused { peer_fault: true, .. }) = inbound.first() {
             self.penalise(peer);
         }
+        self.note_date(peer, &inbound);
         if let Some(channel) = self.delivery.inbound.remove(&token) {
             let response = inbound.first().map_or(
                 NegotiateResponse::Rejected { reason: "nothing received".into(), retry: false },

@@ -49,6 +49,7 @@ impl EventLoop {
             tracing::debug!(peer = %source, %reason, "invalid object on gossip");
         }
         let rejected = matches!(acceptance, MessageAcceptance::Reject);
+        self.note_date(source, &inbound);
         self.report(&message_id, &source, acceptance);
         if rejected {
             self.penalise(source);

@@ -416,6 +416,7 @@ impl EventLoop {
         self.dialer.disconnected(&peer, by_remote && enough);
         self.forget_relay(&peer);
         self.hosting.forget(&peer);
+        self.clock.forget(&peer);
         self.end_sync(peer, Some("the peer disconnected".into()));
         // A banned peer's refused connection was never announced.
         if !self.peers.is_banned(&peer, Instant::now()) {

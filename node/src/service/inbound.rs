@@ -146,6 +146,10 @@ pub struct Inbound {
     pub then: Followups,
     /// Mail for this node arrived: open it.
     pub open_mail: bool,
+    /// For an object new here that came fresh (by gossip or directly from its sender) with a
+    /// good signature: its date minus this node's clock when it arrived, in milliseconds (see
+    /// `event_loop::clock`). Sync and mail carry old objects and say nothing of clocks.
+    pub dated: Option<i64>,
 }
 
 impl Inbound {
@@ -173,12 +177,24 @@ impl Inbound {
     }
 }
 
+/// `created_at` minus `now`, in milliseconds (saturating).
+fn offset_ms(created_at: Timestamp, now: Timestamp) -> i64 {
+    let (a, b) = (created_at.as_millis(), now.as_millis());
+    if a >= b {
+        i64::try_from(a - b).unwrap_or(i64::MAX)
+    } else {
+        i64::try_from(b - a).map_or(i64::MIN, |d| -d)
+    }
+}
+
 impl Service {
     /// Takes in one object that arrived `via` a channel.
     pub fn receive(&self, bytes: &[u8], via: Via) -> Inbound {
         let started = std::time::Instant::now();
         let mut out = Inbound::default();
         let mut kind = None;
+        let now = Timestamp::now();
+        let mut dated = None;
         // Decoded once: an object on the wrong channel, or a copy of a held one, is turned away
         // before any signature check; then the proof of work (two hashes), and only then the
         // signature.
@@ -191,9 +207,21 @@ impl Service {
             } else if !object.has_work(self.policy.pow_bits) {
                 Err(Refusal::NotEnoughWork)
             } else {
-                object.verify(Timestamp::now()).map(Some).map_err(Refusal::from)
+                let created_at = object.created_at();
+                let verified = object.verify(now);
+                // Signed by its author (the signature is checked before the date): its date
+                // says what the author's clock read, dated ahead of ours or not.
+                if matches!(
+                    verified,
+                    Ok(_) | Err(DecodeError::Invalid(ValidationError::FromTheFuture { .. }))
+                ) && matches!(via, Via::Gossip | Via::Direct)
+                {
+                    dated = Some(offset_ms(created_at, now));
+                }
+                verified.map(Some).map_err(Refusal::from)
             }
         });
+        out.dated = dated;
         match verified {
             Ok(Some(object)) => self.receive_verified(&object, via, &mut out),
             Ok(None) => out.received.push(Received::Known),

@@ -766,6 +766,36 @@ pub struct NetworkStatus {
     /// Whether the node looks for peers on the local network (mDNS).
     #[serde(default)]
     pub mdns: bool,
+    /// How this node's clock compares with its peers'.
+    #[serde(default)]
+    pub clock: ClockView,
+}
+
+/// How this node's clock compares with its peers', judged from the dates of the signed objects
+/// they sent fresh (by gossip, or directly) in the last hour: each peer's median, then the
+/// median over peers, so one peer, or one author with a wrong clock, cannot move it far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ClockView {
+    /// This node's clock minus its peers', in milliseconds: positive when it is ahead, negative
+    /// when behind. Absent until a connected peer has sent something fresh. Includes the time
+    /// objects take to arrive, so a right clock reads a few hundred milliseconds ahead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skew_ms: Option<i64>,
+    /// The connected peers the estimate comes from.
+    #[serde(default)]
+    pub peers: usize,
+    /// Objects with a good signature refused since the node started because they were dated
+    /// more than 5 minutes ahead of this node's clock (many of them: this clock is behind).
+    #[serde(default)]
+    pub refused_ahead: u64,
+}
+
+impl ClockView {
+    /// The estimate, when it says this node's clock is off by more than a minute: enough to
+    /// matter to auctions' ends and offers' expiries, far above the time objects take to arrive.
+    pub fn off_by(&self) -> Option<i64> {
+        self.skew_ms.filter(|s| s.unsigned_abs() > 60_000)
+    }
 }
 
 /// Negotiation messages delivered, by the path they took.

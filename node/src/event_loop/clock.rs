@@ -1,0 +1,239 @@
+//! How this node's clock compares with its peers'. Every object that arrives fresh (by gossip,
+//! or delivered directly by its sender) with a good signature carries its author's clock
+//! reading; the difference to this node's clock at arrival, over many objects and peers, says
+//! whether this clock is wrong. A clock minutes off breaks quietly: peers refuse what it signs
+//! (dated ahead of theirs), or it refuses everything they send (dated ahead of its own), and its
+//! auctions end early. The estimate goes into `haggle status` and onto what the owner publishes.
+//!
+//! Samples are kept per peer that carried them. A late object (published when its author came
+//! back online, a message delivered from an outbox) reads older than it is, never newer, so each
+//! peer counts by the upper quartile of its samples: a burst of late objects does not move it,
+//! nor does one author whose clock is a few minutes ahead (further ahead, every peer refuses
+//! its objects and they travel no further than one hop). The estimate is the median over peers:
+//! a hostile peer sending dates of its choice moves it only as far as that peer's share of the
+//! connected peers. The map holds connected peers only and is bounded.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+
+use haggle_protocol::limits::MAX_CLOCK_SKEW;
+
+use crate::api::types::ClockView;
+
+/// Samples kept per peer (the newest).
+const PER_PEER: usize = 15;
+/// Peers with samples at once (more than a node keeps connections to).
+const MAX_PEERS: usize = 256;
+/// Samples older than this are not counted: a clock fixed an hour ago reads right.
+const FRESH_FOR: Duration = Duration::from_secs(3_600);
+
+#[derive(Debug, Default)]
+pub(super) struct ClockWatch {
+    /// Per connected peer: when each sample arrived and its offset (the object's date minus
+    /// this node's clock, in ms), oldest first.
+    peers: HashMap<PeerId, VecDeque<(Instant, i64)>>,
+    /// Objects with a good signature refused as dated more than [`MAX_CLOCK_SKEW`] ahead.
+    refused_ahead: u64,
+    /// When the estimate was last checked for the log, and whether it said the clock is off.
+    checked: Option<(Instant, bool)>,
+}
+
+/// How often the estimate is checked for the log (a warning when the clock goes off, a note
+/// when it is back in step).
+const LOG_EVERY: Duration = Duration::from_secs(60);
+
+impl ClockWatch {
+    /// Notes an object `peer` carried, dated `offset_ms` from this node's clock. The caller
+    /// passes connected peers only (the map shrinks when they leave).
+    pub(super) fn record(&mut self, peer: PeerId, offset_ms: i64, now: Instant) {
+        if offset_ms > i64::try_from(MAX_CLOCK_SKEW.as_millis()).unwrap_or(i64::MAX) {
+            self.refused_ahead += 1;
+        }
+        if !self.peers.contains_key(&peer) && self.peers.len() >= MAX_PEERS {
+            return;
+        }
+        let samples = self.peers.entry(peer).or_default();
+        if samples.len() >= PER_PEER {
+            samples.pop_front();
+        }
+        samples.push_back((now, offset_ms));
+    }
+
+    /// Logs a warning when the estimate first says this clock is more than a minute off, and a
+    /// note when it is back in step; looked at once a minute at most.
+    fn log_change(&mut self, now: Instant) {
+        if self.checked.is_some_and(|(at, _)| now.saturating_duration_since(at) < LOG_EVERY) {
+            return;
+        }
+        let view = self.view(now);
+        let off = view.off_by();
+        let was_off = self.checked.is_some_and(|(_, off)| off);
+        self.checked = Some((now, off.is_some()));
+        match off {
+            Some(skew) if !was_off => tracing::warn!(
+                skew_seconds = skew / 1_000,
+                peers = view.peers,
+                refused_ahead = view.refused_ahead,
+                "this node's clock is about {} s {} its peers' clocks: set the system clock right (e.g. turn on NTP)",
+                skew.unsigned_abs() / 1_000,
+                if skew > 0 { "ahead of" } else { "behind" },
+            ),
+            None if was_off => {
+                tracing::info!(peers = view.peers, "this node's clock is back in step with its peers'")
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn forget(&mut self, peer: &PeerId) {
+        self.peers.remove(peer);
+    }
+
+    pub(super) fn view(&self, now: Instant) -> ClockView {
+        let mut per_peer: Vec<i64> = self
+            .peers
+            .values()
+            .filter_map(|samples| {
+                let mut fresh: Vec<i64> = samples
+                    .iter()
+                    .filter(|(at, _)| now.saturating_duration_since(*at) <= FRESH_FOR)
+                    .map(|&(_, offset)| offset)
+                    .collect();
+                upper_quartile(&mut fresh)
+            })
+            .collect();
+        ClockView {
+            // Ours minus theirs: the opposite of their dates minus our clock.
+            skew_ms: median(&mut per_peer).map(i64::saturating_neg),
+            peers: per_peer.len(),
+            refused_ahead: self.refused_ahead,
+        }
+    }
+}
+
+impl super::EventLoop {
+    /// Notes the date of a fresh object `peer` sent, if it is still connected.
+    pub(super) fn note_date(&mut self, peer: PeerId, inbound: &crate::service::Inbound) {
+        if let Some(offset) = inbound.dated
+            && self.swarm.is_connected(&peer)
+        {
+            let now = Instant::now();
+            self.clock.record(peer, offset, now);
+            self.clock.log_change(now);
+        }
+    }
+}
+
+/// The value a quarter of the way down from the top (the higher middle of two).
+fn upper_quartile(values: &mut [i64]) -> Option<i64> {
+    values.sort_unstable();
+    values.get((values.len() * 3 / 4).min(values.len().saturating_sub(1))).copied()
+}
+
+/// The median (of an even count, the mean of the middle two).
+fn median(values: &mut [i64]) -> Option<i64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let mid = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        let (a, b) = (values[mid - 1], values[mid]);
+        a / 2 + b / 2 + (a % 2 + b % 2) / 2
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    #[test]
+    fn the_median_over_peers_outvotes_a_peer_and_an_author_with_a_wrong_clock() {
+        let mut watch = ClockWatch::default();
+        let now = Instant::now();
+        let (a, b, c) = (PeerId::random(), PeerId::random(), PeerId::random());
+        // This node is 7 minutes behind: fresh objects read 7 minutes ahead, less a little
+        // transit. One author among them is an hour behind; peer c lies about everything.
+        for i in 0..5 {
+            watch.record(a, 7 * MIN - 200 - i, now);
+            watch.record(b, 7 * MIN - 300 - i, now);
+            watch.record(c, 90 * MIN, now);
+        }
+        watch.record(a, -53 * MIN, now);
+        let view = watch.view(now);
+        assert_eq!(view.peers, 3);
+        let skew = view.skew_ms.expect("an estimate");
+        assert!((-7 * MIN..-7 * MIN + 1_000).contains(&skew), "{skew}");
+        assert_eq!(view.off_by(), Some(skew));
+        // Every object dated more than 5 minutes ahead was refused.
+        assert_eq!(view.refused_ahead, 15);
+    }
+
+    #[test]
+    fn a_right_clock_reads_in_step_and_old_samples_and_gone_peers_stop_counting() {
+        let mut watch = ClockWatch::default();
+        let then = Instant::now();
+        let later = then + FRESH_FOR + Duration::from_secs(1);
+        let (a, b) = (PeerId::random(), PeerId::random());
+        watch.record(a, 30 * MIN, then);
+        watch.record(a, -150, later);
+        watch.record(b, -250, later);
+        let view = watch.view(later);
+        assert_eq!((view.skew_ms, view.peers, view.off_by()), (Some(200), 2, None));
+        watch.forget(&a);
+        watch.forget(&b);
+        assert_eq!(watch.view(later), ClockView { skew_ms: None, peers: 0, refused_ahead: 1 });
+    }
+
+    #[test]
+    fn the_map_and_each_peers_samples_are_bounded() {
+        let mut watch = ClockWatch::default();
+        let now = Instant::now();
+        let first = PeerId::random();
+        for i in 0..100 {
+            watch.record(first, i, now);
+        }
+        assert_eq!(watch.peers[&first].len(), PER_PEER);
+        assert_eq!(watch.peers[&first].front().map(|s| s.1), Some(100 - PER_PEER as i64), "oldest go first");
+        for _ in 0..MAX_PEERS + 10 {
+            watch.record(PeerId::random(), 0, now);
+        }
+        assert_eq!(watch.peers.len(), MAX_PEERS);
+    }
+
+    #[test]
+    fn a_burst_of_late_objects_from_one_peer_does_not_move_it() {
+        let mut watch = ClockWatch::default();
+        let now = Instant::now();
+        let peer = PeerId::random();
+        for _ in 0..4 {
+            watch.record(peer, -300, now);
+        }
+        // Back online, the peer publishes what it signed hours ago.
+        for _ in 0..10 {
+            watch.record(peer, -3 * 60 * MIN, now);
+        }
+        watch.record(peer, -250, now);
+        assert_eq!(watch.view(now).skew_ms, Some(300));
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(upper_quartile(&mut []), None);
+        assert_eq!(upper_quartile(&mut [5]), Some(5));
+        assert_eq!(upper_quartile(&mut [9, 1]), Some(9));
+        assert_eq!(upper_quartile(&mut [4, 1, 3, 2]), Some(4));
+        assert_eq!(upper_quartile(&mut [5, 1, 3, 2, 4]), Some(4));
+        assert_eq!(median(&mut []), None);
+        assert_eq!(median(&mut [3, 1, 2]), Some(2));
+        assert_eq!(median(&mut [4, 1, 3, 2]), Some(2));
+        assert_eq!(median(&mut [i64::MAX, i64::MAX]), Some(i64::MAX));
+        assert_eq!(median(&mut [-5, -4]), Some(-4));
+    }
+}

@@ -1,0 +1,68 @@
+//! A node compares its clock with its peers' from the dates of what they send fresh, and says
+//! so when it is off: peers whose objects read 8 minutes ahead of its clock (refused, but
+//! signed) outvote one in step, and the estimate forgets a peer that leaves.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use haggle_protocol::fixtures::{key, live_listing, sign_at};
+use haggle_protocol::{Body, Listing, Timestamp};
+use haggle_tests::rogue::Rogue;
+use haggle_tests::{TestNode, wait_until};
+
+/// A listing by author `n`, signed with its clock `ahead` of the real time.
+fn dated(n: u8, ahead: Duration) -> Vec<u8> {
+    let at = Timestamp::now().saturating_add(ahead);
+    let listing = Listing {
+        nonce: [n; 16],
+        expires_at: at.saturating_add(Duration::from_secs(86_400)),
+        ..live_listing(&format!("Lamp number {n}"))
+    };
+    sign_at(&key(n), Body::Listing(listing), at).bytes().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_behind_its_peers_is_told_by_how_much() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let node = TestNode::start("B", dir.path(), vec![]).await?;
+    let mut rogues = Vec::new();
+    for _ in 0..3 {
+        let rogue = Rogue::spawn(node.addr().parse()?)?;
+        rogue.wait_subscribed().await?;
+        rogues.push(rogue);
+    }
+    let eight_minutes = Duration::from_secs(8 * 60);
+    // Two peers' objects read 8 minutes ahead (this node's clock is behind theirs); the third's
+    // are in step.
+    for (i, rogue) in rogues.iter().enumerate() {
+        let ahead = if i < 2 { eight_minutes } else { Duration::ZERO };
+        for j in 0..3 {
+            rogue.publish(dated(10 * i as u8 + j + 1, ahead)).await?;
+        }
+    }
+    let clock = || async { node.get("/v1/status").await.map(|s| s["network"]["clock"].clone()) };
+    wait_until("the clock compared with all three peers", || async {
+        clock().await.is_ok_and(|c| c["peers"] == 3 && c["refused_ahead"] == 6)
+    })
+    .await?;
+    let c = clock().await?;
+    let skew = c["skew_ms"].as_i64().context("an estimate")?;
+    assert!((-8 * 60_000 - 5_000..-8 * 60_000 + 5_000).contains(&skew), "8 minutes behind: {c}");
+    // Refused for the date, not held against the peers: none is penalised.
+    let peers = node.get("/v1/peers").await?;
+    for p in peers["peers"].as_array().context("peers")? {
+        assert_eq!(p["rejected"], 0, "a clock is not an offence: {p}");
+    }
+    let metrics = node.metrics().await?;
+    assert!(metrics.contains("haggle_clock_peers 3"), "{metrics}");
+    assert!(metrics.contains("haggle_objects_refused_ahead_total 6"), "{metrics}");
+
+    // A peer that leaves stops counting (the estimate keeps connected peers only).
+    rogues.truncate(1);
+    wait_until("the estimate to forget the peers that left", || async {
+        clock().await.is_ok_and(|c| c["peers"] == 1)
+    })
+    .await?;
+    node.stop().await;
+    Ok(())
+}
