@@ -5,7 +5,8 @@ use std::time::Duration;
 use anyhow::Result;
 
 use haggle_node::api::types::{
-    CalendarDraft, GossipState, ListingDraft, ListingPatch, ObjectView, RenewRequest,
+    CalendarDraft, GossipState, ListingDraft, ListingPatch, ListingState, ListingView, ObjectView,
+    RenewRequest,
 };
 
 use super::{Context, files};
@@ -149,11 +150,12 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
     let updated = l.id;
     if cx.json {
         // As the API answers it, tagged `"type": "listing"`.
-        output::json(&ObjectView::Listing(l))?;
+        output::json(&ObjectView::Listing(l.clone()))?;
     } else {
         outln!("Updated to revision {}: stored; {}.", l.revision, gossip(&l));
         output::listing(&l);
     }
+    ahead_note(cx, &l);
     // Offers already made stay on the revision they were made on: say so when the change is to
     // what they describe (a new price alone changes nothing for them).
     let open: Vec<String> = cx
@@ -188,7 +190,7 @@ pub fn renew(cx: &Context<'_>, id: &str, expires: Option<Duration>) -> Result<()
     let expires_at = l.expires_at;
     if cx.json {
         // As the API answers it, tagged `"type": "listing"`.
-        output::json(&ObjectView::Listing(l))?;
+        output::json(&ObjectView::Listing(l.clone()))?;
     } else {
         // A renewal is a new revision, with a new id (the old one still finds the listing).
         outln!(
@@ -200,6 +202,7 @@ pub fn renew(cx: &Context<'_>, id: &str, expires: Option<Duration>) -> Result<()
             gossip(&l)
         );
     }
+    ahead_note(cx, &l);
     if let Some(before) = before.filter(|b| *b > expires_at) {
         note!(
             cx.json,
@@ -226,7 +229,39 @@ pub fn mine(cx: &Context<'_>) -> Result<()> {
         return output::json(&page);
     }
     output::listings(&page.listings, "You have no listings yet: publish one with `haggle publish`.");
+    let ahead: Vec<String> =
+        page.listings.iter().filter(|l| dated_ahead(l)).map(|l| output::short(&l.id)).collect();
+    if !ahead.is_empty() {
+        note!(
+            cx.json,
+            "{} dated more than 5 minutes ahead of this node's clock (signed while it was ahead, or following a revision that was), so peers refuse {} until their clocks reach that time: {}. To sell now, retract and publish again.",
+            output::count(ahead.len(), "listing is"),
+            if ahead.len() == 1 { "it" } else { "them" },
+            ahead.join(", ")
+        );
+    }
     Ok(())
+}
+
+/// Whether the owner's listing `l` is dated further ahead of this clock than peers take: each
+/// revision is dated after the one it replaces, so one signed while the clock was ahead keeps
+/// every later one out of the market until then, though the clock was set right since.
+fn dated_ahead(l: &ListingView) -> bool {
+    let allowed = haggle_protocol::limits::MAX_CLOCK_SKEW.as_millis() as u64;
+    l.mine && l.state != ListingState::Closed && l.created_at > output::now_ms().saturating_add(allowed)
+}
+
+/// After a new revision of the owner's listing: a note when it is dated too far ahead for peers
+/// to take (see [`dated_ahead`]), and what to do.
+fn ahead_note(cx: &Context<'_>, l: &ListingView) {
+    if dated_ahead(l) {
+        note!(
+            cx.json,
+            "this revision is dated {}, more than 5 minutes ahead of this node's clock: it follows a revision signed while the clock was ahead, and peers refuse it, and every later one, until their clocks reach that time. To sell it now, retract it and publish it again (`haggle retract {}`, then `haggle publish`).",
+            output::relative(l.created_at, output::now_ms()),
+            output::short(&l.id)
+        );
+    }
 }
 
 pub fn show(cx: &Context<'_>, id: &str, images: Option<&std::path::Path>) -> Result<()> {

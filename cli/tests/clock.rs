@@ -1,0 +1,143 @@
+//! Nodes whose clocks are wrong, run under libfaketime: the node 10 minutes behind its peer is
+//! told so in `haggle status` and after `haggle search`, and an owner whose listing was signed
+//! while the clock ran 2 hours ahead is told, once the clock is right, why the listing's new
+//! revisions stay out of the market and what to do.
+//!
+//! Needs libfaketime (.ci/run installs it); skipped with a message when it is missing.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{NodeProcess, haggle, json, wait};
+
+/// libfaketime's preload library, where Debian and Ubuntu put it.
+fn faketime() -> Option<PathBuf> {
+    [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+        "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.exists())
+}
+
+/// A node whose clock reads `offset` (libfaketime's form: `-10m`, `+2h`).
+fn skewed(
+    dir: &std::path::Path,
+    bootstrap: Option<&str>,
+    lib: &std::path::Path,
+    offset: &str,
+) -> NodeProcess {
+    let lib = lib.to_string_lossy().into_owned();
+    NodeProcess::start_with(
+        dir,
+        bootstrap,
+        &[("LD_PRELOAD", &lib), ("FAKETIME", offset), ("FAKETIME_DONT_FAKE_MONOTONIC", "1")],
+    )
+}
+
+fn text(out: &std::process::Output) -> String {
+    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_node_behind_its_peer_says_so_in_status_and_after_a_search() {
+    let Some(lib) = faketime() else {
+        eprintln!("skipped: libfaketime is not installed (apt-get install libfaketime)");
+        return;
+    };
+    let (da, db) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let a = NodeProcess::start(da.path(), None);
+    let b = skewed(db.path(), Some(&a.addr), &lib, "-10m");
+    b.wait_mesh();
+    a.wait_mesh();
+    let publish =
+        ["publish", "--title", "Brass lamp", "--price", "9", "--currency", "EUR", "--category", "home"];
+    // A's listing reads 10 minutes ahead to B: refused there (not blamed), and dated.
+    let listing = json(da.path(), &publish);
+    let clock = wait("B to compare its clock with A's", || {
+        let c = json(db.path(), &["status"])["network"]["clock"].clone();
+        (c["peers"] == 1 && c["refused_ahead"].as_u64() >= Some(1)).then_some(c)
+    });
+    let skew = clock["skew_ms"].as_i64().expect("an estimate");
+    assert!((-610_000..-590_000).contains(&skew), "10 minutes behind: {clock}");
+    let status = text(&haggle(db.path(), &["status"]));
+    assert!(
+        status.contains(
+            "  clock         this node's clock is about 10 minutes behind its peers' (going by 1 peer)"
+        ),
+        "{status}"
+    );
+    assert!(status.contains("1 object refused as dated more than 5 minutes ahead of this clock"), "{status}");
+    // The empty market comes with the reason.
+    let search = text(&haggle(db.path(), &["search", "lamp"]));
+    assert!(search.contains("Note: this node's clock is about 10 minutes behind"), "{search}");
+    assert!(search.contains("timedatectl set-ntp true"), "{search}");
+    let id = listing["id"].as_str().expect("an id");
+    assert!(haggle(db.path(), &["show", id]).status.code() == Some(4), "B does not hold the listing");
+    // Under --json the note goes to stderr, and stdout stays one document.
+    let out = haggle(db.path(), &["--json", "search", "lamp"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("note: this node's clock is about 10 minutes behind")
+    );
+    serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("one JSON document");
+
+    // A's own clock is in step with... its one peer, B, whose word it has to take: with a
+    // single peer the figure is that peer's (the docs say so).
+    let theirs = json(
+        db.path(),
+        &["publish", "--title", "Oak stool", "--price", "5", "--currency", "EUR", "--category", "home"],
+    );
+    let theirs = theirs["id"].as_str().expect("an id").to_owned();
+    wait("B's stool on A", || a.run(&["show", &theirs]).status.success().then_some(()));
+    let a_clock = json(da.path(), &["status"])["network"]["clock"].clone();
+    assert!(a_clock["skew_ms"].as_i64().is_some_and(|s| (590_000..610_000).contains(&s)), "{a_clock}");
+    b.stop();
+    a.stop();
+}
+
+#[test]
+fn a_listing_signed_while_the_clock_ran_ahead_is_explained_once_it_is_right() {
+    let Some(lib) = faketime() else {
+        eprintln!("skipped: libfaketime is not installed (apt-get install libfaketime)");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let ahead = skewed(dir.path(), None, &lib, "+2h");
+    let listing = json(
+        dir.path(),
+        &["publish", "--title", "Walnut desk", "--price", "80", "--currency", "EUR", "--category", "home"],
+    );
+    let id = listing["id"].as_str().expect("an id").to_owned();
+    ahead.stop();
+    // The clock set right: the next revision is dated after the last, 2 hours ahead.
+    let node = NodeProcess::start(dir.path(), None);
+    let out = text(&haggle(dir.path(), &["update", &id[..10], "--price", "75"]));
+    assert!(
+        out.contains(
+            "Note: this revision is dated in 2 hours, more than 5 minutes ahead of this node's clock"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("haggle retract"), "{out}");
+    let mine = text(&haggle(dir.path(), &["listings"]));
+    assert!(
+        mine.contains("Note: 1 listing is dated more than 5 minutes ahead of this node's clock"),
+        "{mine}"
+    );
+    // Retracted and published again, it is dated now, and nothing more is said.
+    assert!(haggle(dir.path(), &["retract", &id[..10]]).status.success());
+    let again = text(&haggle(
+        dir.path(),
+        &["publish", "--title", "Walnut desk", "--price", "75", "--currency", "EUR", "--category", "home"],
+    ));
+    assert!(!again.contains("ahead of this node's clock"), "{again}");
+    let mine = text(&haggle(dir.path(), &["listings"]));
+    assert!(
+        !mine.contains("Note: 1 listing is dated"),
+        "the retracted one is closed, the new one in step: {mine}"
+    );
+    node.stop();
+}
