@@ -28,7 +28,8 @@ use std::io::IsTerminal;
 use serde::Serialize;
 
 use haggle_node::api::types::{
-    ListingKind, ListingState, ListingView, Party, PriceView, PublicOutcome, Role, TermsView, ThreadView,
+    DeliveryState, ListingKind, ListingState, ListingView, Party, PriceView, PublicOutcome, Role, TermsView,
+    ThreadView,
 };
 
 /// Writes one line to standard output. A closed pipe (`haggle search bike | head -1`) ends the
@@ -618,6 +619,11 @@ pub fn thread(t: &ThreadView) {
             m.from.as_str(),
             m.kind.to_string()
         );
+        if let Some(error) = &m.delivery_error {
+            let (blank, what) =
+                ("", if m.delivery == Some(DeliveryState::Failed) { "refused" } else { "last try" });
+            outln!("  {blank:<width$} {what}: {}", visible(error));
+        }
     }
 }
 

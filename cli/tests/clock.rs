@@ -141,3 +141,39 @@ fn a_listing_signed_while_the_clock_ran_ahead_is_explained_once_it_is_right() {
     );
     node.stop();
 }
+
+#[test]
+fn an_offer_from_a_clock_ahead_says_why_it_waits() {
+    let Some(lib) = faketime() else {
+        eprintln!("skipped: libfaketime is not installed (apt-get install libfaketime)");
+        return;
+    };
+    let (da, dc) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let a = NodeProcess::start(da.path(), None);
+    let c = skewed(dc.path(), Some(&a.addr), &lib, "+10m");
+    c.wait_mesh();
+    let listing = json(
+        da.path(),
+        &["publish", "--title", "Copper kettle", "--price", "20", "--currency", "EUR", "--category", "home"],
+    );
+    let id = listing["id"].as_str().expect("an id").to_owned();
+    wait("C to hold the kettle", || c.run(&["show", &id[..12]]).status.success().then_some(()));
+    // C's offer is dated 10 minutes ahead of A's clock: A refuses it for now, and says why.
+    let offer = json(dc.path(), &["offer", &id[..10], "--price", "15"]);
+    let thread = offer["thread"].as_str().expect("a thread").to_owned();
+    let error = wait("the refusal's reason on C", || {
+        let t = json(dc.path(), &["show", &thread]);
+        let m = &t["messages"][0];
+        (m["delivery"] == "queued").then(|| m["delivery_error"].as_str().map(str::to_owned)).flatten()
+    });
+    // 600 s, less the time the offer took to sign and travel.
+    assert!(error.starts_with("dated 59") || error.starts_with("dated 60"), "{error}");
+    assert!(error.contains("ahead of the clock of the node that checked it"), "{error}");
+    let shown = text(&haggle(dc.path(), &["show", &thread]));
+    assert!(shown.contains(&format!("last try: {error}")), "{shown}");
+    // A blames C for nothing.
+    let peers = json(da.path(), &["peers"]);
+    assert!(peers["peers"].as_array().expect("peers").iter().all(|p| p["rejected"] == 0), "{peers}");
+    c.stop();
+    a.stop();
+}

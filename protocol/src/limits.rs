@@ -125,7 +125,10 @@ pub enum ValidationError {
         max: u32,
     },
     /// The object is dated more than [`MAX_CLOCK_SKEW`] ahead of the clock it was checked against.
-    #[error("created_at {created_at} is more than 5 minutes ahead of this node's clock ({now})")]
+    #[error(
+        "dated {} s ahead of the clock of the node that checked it, past the 5 minutes allowed: one of the two clocks is wrong",
+        .created_at.since(*.now).as_secs()
+    )]
     FromTheFuture {
         /// When the author says the object was made.
         created_at: Timestamp,

@@ -183,7 +183,10 @@ impl Store {
             entry.last_attempt = Some(Timestamp::now());
         }
         entry.state = state;
-        entry.last_error = error;
+        // A new attempt keeps the last one's error until its own outcome is known.
+        if error.is_some() || state != DeliveryState::Sent {
+            entry.last_error = error;
+        }
         let mut batch = crate::writes::Batch::default();
         batch.insert(keys::outbox(id), entry.encode());
         if !state.is_pending() {

@@ -226,9 +226,10 @@ pub(super) fn thread_with(
     let outcome = pledges.outcome(store, t)?;
     // A pledge of 0 withdraws the backer's pledge: there is nothing to accept.
     let withdrawal = t.offer.kind() == ObjectKind::Pledge && v.terms.price.amount == 0;
-    let delivery = |m: &Object| -> Result<_, StoreError> {
-        Ok(if m.author() == *me { store.outbox_entry(&m.id())?.map(|e| e.state) } else { None })
+    let entry = |m: &Object| -> Result<_, StoreError> {
+        Ok(if m.author() == *me { store.outbox_entry(&m.id())? } else { None })
     };
+    let delivery = |m: &Object| -> Result<_, StoreError> { Ok(entry(m)?.map(|e| e.state)) };
     let mut messages = Vec::with_capacity(t.messages.len());
     for m in &t.messages {
         let text = match m.body() {
@@ -238,6 +239,7 @@ pub(super) fn thread_with(
             Body::Withdraw(w) => w.message.clone(),
             _ => String::new(),
         };
+        let outbox = entry(m)?;
         messages.push(MessageView {
             id: m.id(),
             kind: m.kind(),
@@ -246,7 +248,9 @@ pub(super) fn thread_with(
             message: text,
             terms: m.body().terms().map(terms),
             on_chain: v.chain.contains(&m.id()),
-            delivery: delivery(m)?,
+            delivery: outbox.as_ref().map(|e| e.state),
+            delivery_error: outbox
+                .and_then(|e| (e.state != haggle_storage::DeliveryState::Delivered).then_some(e.last_error?)),
         });
     }
     let my_last = t.messages.iter().rev().find(|m| m.author() == *me);

@@ -363,6 +363,10 @@ pub struct MessageView {
     /// For the owner's own messages: how far delivery got.
     #[serde(with = "opt_text")]
     pub delivery: Option<DeliveryState>,
+    /// For the owner's own messages not delivered: why the last attempt did not deliver it (the
+    /// other party's node's refusal, or the network's error). Queued: tried again; failed: not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_error: Option<String>,
 }
 
 /// A negotiation thread from this node's owner's side.
