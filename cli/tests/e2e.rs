@@ -259,9 +259,12 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     // the index (the node judges the closed revision by the search's words and filters).
     let mut watch_c = Watch::start_filtered(&dc, &["probe", "--category", "misc"]);
     watch_c.ready(&dc);
-    // The same with --json: each listing event says what the text form says, as a word.
+    // The same with --json: each listing event says what the text form says, as a word. Its
+    // first line says the stream is open (no probe needed: what follows is not missed).
     let mut watch_j = Watch::start_filtered(&dc, &["--json", "probe", "--category", "misc"]);
-    watch_j.ready(&dc);
+    let watching: Value =
+        serde_json::from_str(&watch_j.line_with(&["\"event\":\"watching\""])).expect("JSON");
+    assert!(watching["at"].as_u64().is_some_and(|at| at > 1_700_000_000_000), "{watching}");
     let lamp = json(
         &da,
         &["publish", "--title", "Probe lamp", "--price", "9", "--currency", "EUR", "--category", "misc"],

@@ -391,7 +391,17 @@ impl ApiClient {
 
     /// Follows the event stream, calling `each` with every event until it returns false or the
     /// stream ends. Events this build does not know (from a newer node) are skipped.
-    pub fn events(&self, mut each: impl FnMut(NodeEvent) -> bool) -> Result<(), ClientError> {
+    pub fn events(&self, each: impl FnMut(NodeEvent) -> bool) -> Result<(), ClientError> {
+        self.follow(|| {}, each)
+    }
+
+    /// [`ApiClient::events`], calling `ready` first, once the stream is open: the node subscribes
+    /// the stream before it answers, so every event from then on comes through.
+    pub fn follow(
+        &self,
+        ready: impl FnOnce(),
+        mut each: impl FnMut(NodeEvent) -> bool,
+    ) -> Result<(), ClientError> {
         let url = self.url("/v1/events");
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         let response = agent
@@ -402,6 +412,7 @@ impl ApiClient {
         if response.status() != 200 {
             return Err(api_error(response));
         }
+        ready();
         let reader = BufReader::new(response.into_body().into_reader());
         for line in reader.lines() {
             let line = line.map_err(|source| ClientError::Stream { url: url.clone(), source })?;

@@ -111,7 +111,13 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
     } else {
         Default::default()
     };
-    if !cx.json {
+    // Once the stream is open (every event from then on comes through), a line says so: for a
+    // script, the moment to start what it watches for.
+    let ready = || {
+        if cx.json {
+            outln!("{}", serde_json::json!({ "event": "watching", "at": output::now_ms() }));
+            return;
+        }
         eprintln!("Watching for events (Ctrl-C to stop)...");
         // A node just started catches up in its first moments, often before a watch started with
         // it connects: what those syncs brought is said too.
@@ -128,13 +134,13 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
                 );
             }
         }
-    }
+    };
     let mut failure: Option<ClientError> = None;
     // A message is announced delivered once: a receipt for its sealed copy, or an answer to a
     // second attempt, may say it again.
     let mut delivered = std::collections::HashSet::new();
     cx.api
-        .events(|event| {
+        .follow(ready, |event| {
             if let NodeEvent::DeliveryChanged { id, state: DeliveryState::Delivered } = &event {
                 if delivered.len() >= 10_000 {
                     delivered.clear();
