@@ -152,6 +152,12 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
             let mut extra = Vec::new();
             let shown = match line(cx.api, &params, &event, &mut matching, &mut extra) {
                 Ok(shown) => shown,
+                // What the event names went before the watch looked it up (a revision replaced
+                // and swept, a listing evicted): nothing to show, and the watch goes on.
+                Err(e) if e.code() == Some(haggle_node::api::types::ErrorCode::NotFound) => {
+                    tracing::debug!(error = %e, "an event's object is gone");
+                    return true;
+                }
                 Err(e) => {
                     failure = Some(e);
                     return false;
