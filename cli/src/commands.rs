@@ -36,13 +36,15 @@ pub struct Context<'a> {
     pub json: bool,
 }
 
-/// Runs a client command. After one that has the node sign something (or search the market),
+/// Runs a client command. After one that has the node sign something, or look at the market,
 /// a note says so if the node finds its clock more than a minute off its peers': what it signs
-/// carries that clock's date, and a clock far behind refuses what peers sign.
+/// carries that clock's date, and a clock far behind refuses what peers sign. Also after such a
+/// command failed: "the auction ended" or "no listing matches" can be the clock's doing.
 pub fn run(command: Command, cx: &Context<'_>) -> Result<()> {
     let dated = matches!(
         command,
         Command::Publish(_)
+            | Command::Show { .. }
             | Command::Update(_)
             | Command::Renew { .. }
             | Command::Retract { .. }
@@ -64,11 +66,21 @@ pub fn run(command: Command, cx: &Context<'_>) -> Result<()> {
             | Command::Dispute { .. }
             | Command::Feedback { .. }
     );
-    dispatch(command, cx)?;
-    if dated {
+    let done = dispatch(command, cx);
+    // Not after a mistake in the command itself, nor when the node could not be asked.
+    if dated && done.as_ref().err().is_none_or(reached) {
         status::clock_note(cx);
     }
-    Ok(())
+    done
+}
+
+/// Whether the node answered (an error of the node's, not a failure to reach it).
+fn reached(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<haggle_node::ClientError>()
+            .is_some_and(|c| matches!(c, haggle_node::ClientError::Api { .. }))
+    })
 }
 
 fn dispatch(command: Command, cx: &Context<'_>) -> Result<()> {

@@ -349,7 +349,7 @@ impl EventLoop {
             delivered: self.reach.delivered(),
             upnp: self.reach.upnp(),
             mdns: self.swarm.behaviour().mdns.is_enabled(),
-            clock: self.clock.view(std::time::Instant::now()),
+            clock: self.clock.view(clock::Now::read()),
         }
     }
 

@@ -48,6 +48,7 @@ async fn a_node_behind_its_peers_is_told_by_how_much() -> Result<()> {
     let c = clock().await?;
     let skew = c["skew_ms"].as_i64().context("an estimate")?;
     assert!((-8 * 60_000 - 5_000..-8 * 60_000 + 5_000).contains(&skew), "8 minutes behind: {c}");
+    assert_eq!(c["agreeing"], 2, "the peer in step disagrees: {c}");
     // Refused for the date, not held against the peers: none is penalised.
     let peers = node.get("/v1/peers").await?;
     for p in peers["peers"].as_array().context("peers")? {

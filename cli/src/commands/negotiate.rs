@@ -109,6 +109,10 @@ pub fn accept(cx: &Context<'_>, thread: &str, as_offered: bool) -> Result<()> {
     }
     match (sent.thread.deal, sent.thread.delivery) {
         (Some(deal), _) => outln!("Accepted: deal {} made.", output::short(&deal)),
+        (None, Some(DeliveryState::Queued)) if refused_for_now(&sent) => outln!(
+            "Accepted and saved; the other party's node turned it away for now (why is under it), and it is tried again. \
+             It becomes a deal when their node confirms it, if the terms still stand."
+        ),
         (None, Some(DeliveryState::Queued)) => outln!(
             "Accepted, saved and queued: it goes out as soon as the other party is reachable, and becomes a deal \
              when their node confirms it, if the terms still stand (see `haggle deals`, or `haggle watch`)."
@@ -149,11 +153,24 @@ pub(super) fn report(cx: &Context<'_>, what: &str, sent: &SentView) -> Result<()
         }
         (Some(DeliveryState::Delivered), _) => "delivered",
         (Some(DeliveryState::Sent), _) => "sent; the other node has not acknowledged it yet",
+        // The other node was reached and turned it away for now (the reason shows under it).
+        _ if refused_for_now(sent) => {
+            "saved; the other party's node turned it away for now (why is under it), and it is tried again"
+        }
         _ => "saved and queued: it goes out as soon as the other party is reachable",
     };
     outln!("{what} {}: {note}.", output::short(&sent.id));
     output::thread(&sent.thread);
     Ok(())
+}
+
+/// Whether the message just sent is queued because the other party's node refused it for now
+/// (its reason is known), not because that node could not be reached.
+fn refused_for_now(sent: &SentView) -> bool {
+    sent.thread
+        .messages
+        .iter()
+        .any(|m| m.id == sent.id && m.delivery == Some(DeliveryState::Queued) && m.delivery_error.is_some())
 }
 
 pub fn offers(cx: &Context<'_>) -> Result<()> {

@@ -116,9 +116,12 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
     let ready = || {
         if cx.json {
             outln!("{}", serde_json::json!({ "event": "watching", "at": output::now_ms() }));
+            super::status::clock_note(cx);
             return;
         }
         eprintln!("Watching for events (Ctrl-C to stop)...");
+        // A clock far behind refuses what peers sign: the watch would stay silent.
+        super::status::clock_note(cx);
         // A node just started catches up in its first moments, often before a watch started with
         // it connects: what those syncs brought is said too.
         if let Ok(status) = cx.api.status() {

@@ -95,20 +95,34 @@ fn clock_line(c: &ClockView) {
 pub fn clock_warning(c: &ClockView) -> Option<String> {
     const REFUSED_PAST: u64 = haggle_protocol::limits::MAX_CLOCK_SKEW.as_millis() as u64;
     let skew = c.off_by()?;
+    let how = format!("about {} {}", span(skew.unsigned_abs()), if skew > 0 { "ahead of" } else { "behind" });
+    if !c.is_sure() {
+        // One or two peers, or peers that disagree: this clock may be the right one.
+        let who = if c.peers < 3 {
+            format!("going by {} only", output::count(c.peers, "peer"))
+        } else {
+            format!(
+                "going by {} peers that disagree: {} of them within a minute of that",
+                c.peers, c.agreeing
+            )
+        };
+        return Some(format!(
+            "this node's clock reads {how} its peers' ({who}), so either it or they are wrong: check it against a reliable clock (`timedatectl` says whether NTP keeps it synchronised)."
+        ));
+    }
     let far = skew.unsigned_abs() > REFUSED_PAST;
     let effect = match (skew > 0, far) {
         (true, true) => "its peers refuse what it signs (dated ahead of their clocks) until their clocks catch up".to_owned(),
         (true, false) => "what it signs is dated that far ahead, and its peers refuse what is more than 5 minutes ahead".to_owned(),
         (false, true) => format!(
-            "it refuses what its peers sign as dated ahead of it ({} so far), so new listings and messages do not reach its owner, and what it signs looks that old to them",
-            c.refused_ahead
+            "it refuses what its peers sign until its clock is within 5 minutes of their dates ({} refused so far), so new listings and messages reach its owner about {} late, by catch-up sync; and what it signs looks that old to them",
+            c.refused_ahead,
+            span(skew.unsigned_abs() - REFUSED_PAST)
         ),
         (false, false) => "what it signs looks that old to its peers: offers reach them nearer their expiry, and auctions and campaigns it starts end that much early".to_owned(),
     };
     Some(format!(
-        "this node's clock is about {} {} its peers' (going by {}): {effect}. Set the system clock right (e.g. `timedatectl set-ntp true`).",
-        span(skew.unsigned_abs()),
-        if skew > 0 { "ahead of" } else { "behind" },
+        "this node's clock is {how} its peers' (going by {}): {effect}. Set the system clock right (e.g. `timedatectl set-ntp true`).",
         output::count(c.peers, "peer")
     ))
 }
@@ -269,7 +283,7 @@ mod tests {
     use super::*;
 
     fn clock(skew_ms: Option<i64>, refused_ahead: u64) -> ClockView {
-        ClockView { skew_ms, peers: 4, refused_ahead }
+        ClockView { skew_ms, peers: 4, agreeing: 4, refused_ahead }
     }
 
     #[test]
@@ -286,7 +300,8 @@ mod tests {
             far_behind
                 .starts_with("this node's clock is about 8 minutes behind its peers' (going by 4 peers)")
         );
-        assert!(far_behind.contains("(17 so far)"), "{far_behind}");
+        assert!(far_behind.contains("(17 refused so far)"), "{far_behind}");
+        assert!(far_behind.contains("reach its owner about 3 minutes late"), "{far_behind}");
         assert!(far_behind.contains("timedatectl set-ntp true"), "{far_behind}");
         let behind = clock_warning(&clock(Some(-3 * 60_000), 0)).expect("a warning");
         assert!(behind.contains("3 minutes behind") && behind.contains("end that much early"), "{behind}");
@@ -296,6 +311,20 @@ mod tests {
         assert!(
             far_ahead.contains("about 2 days ahead of") && far_ahead.contains("refuse what it signs"),
             "{far_ahead}"
+        );
+    }
+
+    #[test]
+    fn a_guess_from_few_peers_or_peers_that_disagree_says_so() {
+        let one = ClockView { skew_ms: Some(-10 * 60_000), peers: 1, agreeing: 1, refused_ahead: 3 };
+        let said = clock_warning(&one).expect("a warning");
+        assert!(said.starts_with("this node's clock reads about 10 minutes behind its peers' (going by 1 peer only), so either it or they are wrong"), "{said}");
+        assert!(!said.contains("set-ntp"), "{said}");
+        let split = ClockView { peers: 4, agreeing: 2, ..one };
+        let said = clock_warning(&split).expect("a warning");
+        assert!(
+            said.contains("(going by 4 peers that disagree: 2 of them within a minute of that)"),
+            "{said}"
         );
     }
 

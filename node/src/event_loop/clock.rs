@@ -12,6 +12,12 @@
 //! its objects and they travel no further than one hop). The estimate is the median over peers:
 //! a hostile peer sending dates of its choice moves it only as far as that peer's share of the
 //! connected peers. The map holds connected peers only and is bounded.
+//!
+//! Offsets are kept against a steady timeline (the wall clock at the first sample, carried on by
+//! the monotonic clock), not the wall clock itself: a clock set right while the node runs (NTP
+//! stepping it) reads right at once, with no hour of samples taken before the step to outlive.
+//! The estimate says how many peers agree with it (within a minute), so a verdict from one or
+//! two peers, or from peers that disagree among themselves, can be worded as the guess it is.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -22,18 +28,43 @@ use haggle_protocol::limits::MAX_CLOCK_SKEW;
 
 use crate::api::types::ClockView;
 
-/// Samples kept per peer (the newest).
-const PER_PEER: usize = 15;
+/// Samples kept per peer (the newest): few, so that a peer whose clock was set right reads
+/// right after a handful of new objects.
+const PER_PEER: usize = 8;
+/// Peers within this of the estimate agree with it.
+const AGREE_WITHIN: i64 = 60_000;
+/// At most one sample per peer this often: a peer that passes on a burst (what a node back
+/// online publishes at once, all of it signed long ago) gives one sample, not a window full.
+const SAMPLE_EVERY: Duration = Duration::from_secs(2);
 /// Peers with samples at once (more than a node keeps connections to).
 const MAX_PEERS: usize = 256;
 /// Samples older than this are not counted: a clock fixed an hour ago reads right.
 const FRESH_FOR: Duration = Duration::from_secs(3_600);
 
+/// Both clocks read at one moment.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Now {
+    /// The monotonic clock.
+    pub at: Instant,
+    /// The wall clock, in ms since the epoch.
+    pub wall_ms: i64,
+}
+
+impl Now {
+    pub(super) fn read() -> Now {
+        let wall_ms = i64::try_from(haggle_protocol::Timestamp::now().as_millis()).unwrap_or(i64::MAX);
+        Now { at: Instant::now(), wall_ms }
+    }
+}
+
 #[derive(Debug, Default)]
 pub(super) struct ClockWatch {
     /// Per connected peer: when each sample arrived and its offset (the object's date minus
-    /// this node's clock, in ms), oldest first.
+    /// the steady timeline, in ms), oldest first.
     peers: HashMap<PeerId, VecDeque<(Instant, i64)>>,
+    /// The steady timeline's start: the wall clock and the monotonic clock read together at the
+    /// first sample.
+    anchor: Option<Now>,
     /// Objects with a good signature refused as dated more than [`MAX_CLOCK_SKEW`] ahead.
     refused_ahead: u64,
     /// When the estimate was last checked for the log, and whether it said the clock is off.
@@ -47,30 +78,42 @@ const LOG_EVERY: Duration = Duration::from_secs(60);
 impl ClockWatch {
     /// Notes an object `peer` carried, dated `offset_ms` from this node's clock. The caller
     /// passes connected peers only (the map shrinks when they leave).
-    pub(super) fn record(&mut self, peer: PeerId, offset_ms: i64, now: Instant) {
+    pub(super) fn record(&mut self, peer: PeerId, offset_ms: i64, now: Now) {
         if offset_ms > i64::try_from(MAX_CLOCK_SKEW.as_millis()).unwrap_or(i64::MAX) {
             self.refused_ahead += 1;
         }
         if !self.peers.contains_key(&peer) && self.peers.len() >= MAX_PEERS {
             return;
         }
+        let steady = offset_ms.saturating_add(self.step(now));
         let samples = self.peers.entry(peer).or_default();
+        if samples.back().is_some_and(|(at, _)| now.at.saturating_duration_since(*at) < SAMPLE_EVERY) {
+            return;
+        }
         if samples.len() >= PER_PEER {
             samples.pop_front();
         }
-        samples.push_back((now, offset_ms));
+        samples.push_back((now.at, steady));
+    }
+
+    /// How far the wall clock has been moved since the anchor, against the monotonic clock (0
+    /// before the first sample, which sets the anchor).
+    fn step(&mut self, now: Now) -> i64 {
+        let anchor = *self.anchor.get_or_insert(now);
+        drift(anchor, now)
     }
 
     /// Logs a warning when the estimate first says this clock is more than a minute off, and a
     /// note when it is back in step; looked at once a minute at most.
-    fn log_change(&mut self, now: Instant) {
-        if self.checked.is_some_and(|(at, _)| now.saturating_duration_since(at) < LOG_EVERY) {
+    fn log_change(&mut self, now: Now) {
+        if self.checked.is_some_and(|(at, _)| now.at.saturating_duration_since(at) < LOG_EVERY) {
             return;
         }
         let view = self.view(now);
-        let off = view.off_by();
+        // A guess from one or two peers, or from peers that disagree, is not worth a warning.
+        let off = view.off_by().filter(|_| view.is_sure());
         let was_off = self.checked.is_some_and(|(_, off)| off);
-        self.checked = Some((now, off.is_some()));
+        self.checked = Some((now.at, off.is_some()));
         match off {
             Some(skew) if !was_off => tracing::warn!(
                 skew_seconds = skew / 1_000,
@@ -91,23 +134,29 @@ impl ClockWatch {
         self.peers.remove(peer);
     }
 
-    pub(super) fn view(&self, now: Instant) -> ClockView {
+    pub(super) fn view(&self, now: Now) -> ClockView {
+        // Back from the steady timeline to the wall clock as it reads now.
+        let step = self.anchor.map_or(0, |anchor| drift(anchor, now));
         let mut per_peer: Vec<i64> = self
             .peers
             .values()
             .filter_map(|samples| {
                 let mut fresh: Vec<i64> = samples
                     .iter()
-                    .filter(|(at, _)| now.saturating_duration_since(*at) <= FRESH_FOR)
-                    .map(|&(_, offset)| offset)
+                    .filter(|(at, _)| now.at.saturating_duration_since(*at) <= FRESH_FOR)
+                    .map(|&(_, steady)| steady.saturating_sub(step))
                     .collect();
                 upper_quartile(&mut fresh)
             })
             .collect();
+        let theirs = median(&mut per_peer);
         ClockView {
             // Ours minus theirs: the opposite of their dates minus our clock.
-            skew_ms: median(&mut per_peer).map(i64::saturating_neg),
+            skew_ms: theirs.map(i64::saturating_neg),
             peers: per_peer.len(),
+            agreeing: theirs.map_or(0, |m| {
+                per_peer.iter().filter(|p| p.saturating_sub(m).unsigned_abs() <= AGREE_WITHIN as u64).count()
+            }),
             refused_ahead: self.refused_ahead,
         }
     }
@@ -119,11 +168,17 @@ impl super::EventLoop {
         if let Some(offset) = inbound.dated
             && self.swarm.is_connected(&peer)
         {
-            let now = Instant::now();
+            let now = Now::read();
             self.clock.record(peer, offset, now);
             self.clock.log_change(now);
         }
     }
+}
+
+/// How far the wall clock moved against the monotonic clock from `anchor` to `now`, in ms.
+fn drift(anchor: Now, now: Now) -> i64 {
+    let elapsed = i64::try_from(now.at.saturating_duration_since(anchor.at).as_millis()).unwrap_or(i64::MAX);
+    now.wall_ms.saturating_sub(anchor.wall_ms).saturating_sub(elapsed)
 }
 
 /// The value a quarter of the way down from the top (the higher middle of two).
@@ -153,21 +208,38 @@ mod tests {
 
     const MIN: i64 = 60_000;
 
+    /// `now`, `d` later on both clocks.
+    fn after(now: Now, d: Duration) -> Now {
+        Now { at: now.at + d, wall_ms: now.wall_ms + d.as_millis() as i64 }
+    }
+
+    /// A clock for a test: each call is one sampling interval after the last.
+    fn ticking() -> impl FnMut() -> Now {
+        let mut now = Now::read();
+        move || {
+            now = after(now, SAMPLE_EVERY);
+            now
+        }
+    }
+
     #[test]
     fn the_median_over_peers_outvotes_a_peer_and_an_author_with_a_wrong_clock() {
         let mut watch = ClockWatch::default();
-        let now = Instant::now();
+        let mut tick = ticking();
         let (a, b, c) = (PeerId::random(), PeerId::random(), PeerId::random());
         // This node is 7 minutes behind: fresh objects read 7 minutes ahead, less a little
         // transit. One author among them is an hour behind; peer c lies about everything.
         for i in 0..5 {
+            let now = tick();
             watch.record(a, 7 * MIN - 200 - i, now);
             watch.record(b, 7 * MIN - 300 - i, now);
             watch.record(c, 90 * MIN, now);
         }
+        let now = tick();
         watch.record(a, -53 * MIN, now);
         let view = watch.view(now);
-        assert_eq!(view.peers, 3);
+        assert_eq!((view.peers, view.agreeing), (3, 2));
+        assert!(view.is_sure());
         let skew = view.skew_ms.expect("an estimate");
         assert!((-7 * MIN..-7 * MIN + 1_000).contains(&skew), "{skew}");
         assert_eq!(view.off_by(), Some(skew));
@@ -178,29 +250,31 @@ mod tests {
     #[test]
     fn a_right_clock_reads_in_step_and_old_samples_and_gone_peers_stop_counting() {
         let mut watch = ClockWatch::default();
-        let then = Instant::now();
-        let later = then + FRESH_FOR + Duration::from_secs(1);
+        let then = Now::read();
+        let later = after(then, FRESH_FOR + Duration::from_secs(1));
         let (a, b) = (PeerId::random(), PeerId::random());
         watch.record(a, 30 * MIN, then);
         watch.record(a, -150, later);
         watch.record(b, -250, later);
         let view = watch.view(later);
-        assert_eq!((view.skew_ms, view.peers, view.off_by()), (Some(200), 2, None));
+        assert_eq!((view.skew_ms, view.peers, view.agreeing, view.off_by()), (Some(200), 2, 2, None));
+        assert!(!view.is_sure(), "two peers are a guess");
         watch.forget(&a);
         watch.forget(&b);
-        assert_eq!(watch.view(later), ClockView { skew_ms: None, peers: 0, refused_ahead: 1 });
+        assert_eq!(watch.view(later), ClockView { skew_ms: None, peers: 0, agreeing: 0, refused_ahead: 1 });
     }
 
     #[test]
     fn the_map_and_each_peers_samples_are_bounded() {
         let mut watch = ClockWatch::default();
-        let now = Instant::now();
+        let mut tick = ticking();
         let first = PeerId::random();
         for i in 0..100 {
-            watch.record(first, i, now);
+            watch.record(first, i, tick());
         }
         assert_eq!(watch.peers[&first].len(), PER_PEER);
         assert_eq!(watch.peers[&first].front().map(|s| s.1), Some(100 - PER_PEER as i64), "oldest go first");
+        let now = tick();
         for _ in 0..MAX_PEERS + 10 {
             watch.record(PeerId::random(), 0, now);
         }
@@ -210,17 +284,54 @@ mod tests {
     #[test]
     fn a_burst_of_late_objects_from_one_peer_does_not_move_it() {
         let mut watch = ClockWatch::default();
-        let now = Instant::now();
+        let mut tick = ticking();
         let peer = PeerId::random();
         for _ in 0..4 {
-            watch.record(peer, -300, now);
+            watch.record(peer, -300, tick());
         }
-        // Back online, the peer publishes what it signed hours ago.
+        // Back online, the peer publishes at once what it signed hours ago: one sample.
+        let now = tick();
         for _ in 0..10 {
             watch.record(peer, -3 * 60 * MIN, now);
         }
+        let now = tick();
         watch.record(peer, -250, now);
+        assert_eq!(watch.peers[&peer].len(), 6);
         assert_eq!(watch.view(now).skew_ms, Some(300));
+    }
+
+    #[test]
+    fn a_clock_set_right_while_the_node_runs_reads_right_at_once() {
+        let mut watch = ClockWatch::default();
+        let (a, b, c) = (PeerId::random(), PeerId::random(), PeerId::random());
+        // 10 minutes behind: everything reads 10 minutes ahead.
+        let before = Now::read();
+        for peer in [a, b, c] {
+            watch.record(peer, 10 * MIN - 300, before);
+        }
+        assert!(watch.view(before).skew_ms.is_some_and(|s| s < -9 * MIN));
+        // NTP steps the clock 10 minutes forward, a little later: the samples taken before the
+        // step read as they would have against the right clock.
+        let later = after(before, SAMPLE_EVERY);
+        let stepped = Now { wall_ms: later.wall_ms + 10 * MIN, ..later };
+        let view = watch.view(stepped);
+        assert_eq!((view.skew_ms, view.off_by(), view.agreeing), (Some(300), None, 3));
+        // And new samples are taken against the right clock.
+        watch.record(a, -300, stepped);
+        assert_eq!(watch.peers[&a].len(), 2);
+        assert_eq!(watch.view(stepped).skew_ms, Some(300));
+    }
+
+    #[test]
+    fn peers_that_disagree_make_the_estimate_a_guess() {
+        let mut watch = ClockWatch::default();
+        let now = Now::read();
+        for offset in [-10 * MIN, 0, 120 * MIN, 10 * MIN] {
+            watch.record(PeerId::random(), offset, now);
+        }
+        let view = watch.view(now);
+        assert_eq!(view.peers, 4);
+        assert!(view.agreeing <= 2 && !view.is_sure(), "{view:?}");
     }
 
     #[test]

@@ -788,6 +788,9 @@ pub struct ClockView {
     /// The connected peers the estimate comes from.
     #[serde(default)]
     pub peers: usize,
+    /// Of those, the peers whose clocks read within a minute of the estimate.
+    #[serde(default)]
+    pub agreeing: usize,
     /// Objects with a good signature refused since the node started because they were dated
     /// more than 5 minutes ahead of this node's clock (many of them: this clock is behind).
     #[serde(default)]
@@ -799,6 +802,13 @@ impl ClockView {
     /// matter to auctions' ends and offers' expiries, far above the time objects take to arrive.
     pub fn off_by(&self) -> Option<i64> {
         self.skew_ms.filter(|s| s.unsigned_abs() > 60_000)
+    }
+
+    /// Whether the estimate is more than a guess: three peers or more, most of them agreeing.
+    /// From one or two peers, or peers that disagree among themselves, this clock may be the
+    /// right one.
+    pub fn is_sure(&self) -> bool {
+        self.peers >= 3 && self.agreeing * 2 > self.peers
     }
 }
 
