@@ -11,15 +11,20 @@ use std::path::PathBuf;
 
 use common::{NodeProcess, haggle, json, wait};
 
-/// libfaketime's preload library, where Debian and Ubuntu put it.
+/// libfaketime's preload library, where Debian and Ubuntu put it; without it, the test says it
+/// is skipped.
 fn faketime() -> Option<PathBuf> {
-    [
+    let found = [
         "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
         "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
     ]
     .into_iter()
     .map(PathBuf::from)
-    .find(|p| p.exists())
+    .find(|p| p.exists());
+    if found.is_none() {
+        eprintln!("skipped: libfaketime is not installed (apt-get install libfaketime)");
+    }
+    found
 }
 
 /// A node whose clock reads `offset` (libfaketime's form: `-10m`, `+2h`).
@@ -44,10 +49,7 @@ fn text(out: &std::process::Output) -> String {
 
 #[test]
 fn a_node_behind_its_peer_says_so_in_status_and_after_a_search() {
-    let Some(lib) = faketime() else {
-        eprintln!("skipped: libfaketime is not installed (apt-get install libfaketime)");
-        return;
-    };
+    let Some(lib) = faketime() else { return };
     let (da, db) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
     let a = NodeProcess::start(da.path(), None);
     let b = skewed(db.path(), Some(&a.addr), &lib, "-10m");
@@ -108,10 +110,7 @@ fn a_node_behind_its_peer_says_so_in_status_and_after_a_search() {
 
 #[test]
 fn a_listing_signed_while_the_clock_ran_ahead_is_explained_once_it_is_right() {
-    let Some(lib) = faketime() else {
-        eprintln!("skipped: libfaketime is not installed (apt-get install libfaketime)");
-        return;
-    };
+    let Some(lib) = faketime() else { return };
     let dir = tempfile::tempdir().expect("dir");
     let ahead = skewed(dir.path(), None, &lib, "+2h");
     let listing = json(
@@ -152,10 +151,7 @@ fn a_listing_signed_while_the_clock_ran_ahead_is_explained_once_it_is_right() {
 
 #[test]
 fn an_offer_from_a_clock_ahead_says_why_it_waits() {
-    let Some(lib) = faketime() else {
-        eprintln!("skipped: libfaketime is not installed (apt-get install libfaketime)");
-        return;
-    };
+    let Some(lib) = faketime() else { return };
     let (da, dc) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
     let a = NodeProcess::start(da.path(), None);
     let c = skewed(dc.path(), Some(&a.addr), &lib, "+10m");
