@@ -712,12 +712,13 @@ impl Service {
 
     /// Queued messages due for a delivery attempt: for `only` one party (a peer that just
     /// connected: all its messages, at once) or for everyone (periodic retries, each message
-    /// backing off by its attempts). Parties not connected also get a sealed mailbox copy.
+    /// backing off by its attempts, and by whether its party is connected: `backoff(attempts,
+    /// connected)`). Parties not connected also get a sealed mailbox copy.
     pub fn outbox_due(
         &self,
         only: Option<PeerId>,
         connected: &HashSet<PeerId>,
-        backoff: impl Fn(u32) -> std::time::Duration,
+        backoff: impl Fn(u32, bool) -> std::time::Duration,
     ) -> Result<OutboxDue, ServiceError> {
         let entries: Vec<OutboxEntry> = match only {
             Some(peer) => match PublicKey::from_peer_id(&peer) {
@@ -744,7 +745,7 @@ impl Service {
             }
             if only.is_none()
                 && let Some(last) = entry.last_attempt
-                && now.since(last) < backoff(entry.attempts)
+                && now.since(last) < backoff(entry.attempts, connected.contains(&peer))
             {
                 continue;
             }

@@ -21,6 +21,10 @@ const MAX_OUTBOUND: usize = 64;
 /// Longest wait between periodic delivery attempts of one message (a reconnect always retries
 /// at once).
 const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// Longest wait for a message to a party that is connected: its node answered, and turned the
+/// message away for now (the listing not arrived there yet, a place not free yet, a date ahead
+/// of its clock). Asking again costs one request to a peer at hand, within its budget.
+const MAX_BACKOFF_CONNECTED: Duration = Duration::from_secs(60);
 
 /// Requests in flight, both ways. Every map is bounded: outbound by [`MAX_OUTBOUND`], inbound by
 /// the loop's in-flight limit (`EventLoop::admit`).
@@ -147,7 +151,7 @@ impl EventLoop {
         let connected: HashSet<PeerId> = self.swarm.connected_peers().copied().collect();
         let base = self.intervals.retry;
         self.spawn_blocking(move |service| {
-            match service.outbox_due(only, &connected, |attempts| backoff(base, attempts)) {
+            match service.outbox_due(only, &connected, |attempts, at_hand| backoff(base, attempts, at_hand)) {
                 Ok(due) => Some(Done::Outbox(due)),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the outbox");
@@ -224,9 +228,11 @@ fn response(received: &Received) -> NegotiateResponse {
 }
 
 /// How long after its last attempt a message is tried again: doubling from the retry interval
-/// with each attempt, at most [`MAX_BACKOFF`].
-fn backoff(base: Duration, attempts: u32) -> Duration {
-    base.saturating_mul(1 << attempts.min(10)).min(MAX_BACKOFF)
+/// with each attempt, at most [`MAX_BACKOFF`], or [`MAX_BACKOFF_CONNECTED`] when its party is
+/// connected.
+fn backoff(base: Duration, attempts: u32, connected: bool) -> Duration {
+    let most = if connected { MAX_BACKOFF_CONNECTED } else { MAX_BACKOFF };
+    base.saturating_mul(1 << attempts.min(10)).min(most)
 }
 
 #[cfg(test)]
@@ -236,10 +242,14 @@ mod tests {
     #[test]
     fn retries_back_off_to_a_ceiling() {
         let base = Duration::from_secs(15);
-        assert_eq!(backoff(base, 0), base);
-        assert_eq!(backoff(base, 1), Duration::from_secs(30));
-        assert_eq!(backoff(base, 3), Duration::from_secs(120));
-        assert_eq!(backoff(base, 30), MAX_BACKOFF);
+        assert_eq!(backoff(base, 0, false), base);
+        assert_eq!(backoff(base, 1, false), Duration::from_secs(30));
+        assert_eq!(backoff(base, 3, false), Duration::from_secs(120));
+        assert_eq!(backoff(base, 30, false), MAX_BACKOFF);
+        // A party at hand that turned a message away for now is asked again within a minute
+        // (a date ahead of its clock passes, a listing arrives there).
+        assert_eq!(backoff(base, 1, true), Duration::from_secs(30));
+        assert_eq!(backoff(base, 30, true), MAX_BACKOFF_CONNECTED);
     }
 
     #[test]

@@ -152,18 +152,18 @@ fn mail_goes_through_the_same_path_and_its_receipt_confirms_delivery() {
         .expect("offered");
 
     // The seller is not connected: the outbox seals a copy for the network.
-    let due = buyer.outbox_due(None, &HashSet::new(), |_| Duration::ZERO).expect("the outbox");
+    let due = buyer.outbox_due(None, &HashSet::new(), |_, _| Duration::ZERO).expect("the outbox");
     assert_eq!(due.mail.len(), 1);
     let seller_peer = seller.me().peer_id();
     assert_eq!(due.unreachable, vec![seller_peer]);
     assert_eq!(due.waiting, vec![seller_peer]);
     // Sent once and backing off: not due, but still waiting (the dialer keeps its party).
     buyer.record_delivery(offer.object.id(), haggle_storage::DeliveryState::Sent, None).expect("recorded");
-    let later = buyer.outbox_due(None, &HashSet::new(), |_| Duration::from_secs(600)).expect("the outbox");
+    let later = buyer.outbox_due(None, &HashSet::new(), |_, _| Duration::from_secs(600)).expect("the outbox");
     assert!(later.unreachable.is_empty() && later.batches.is_empty(), "backing off");
     assert_eq!(later.waiting, vec![seller_peer]);
     let connected = HashSet::from([seller_peer]);
-    let later = buyer.outbox_due(None, &connected, |_| Duration::from_secs(600)).expect("the outbox");
+    let later = buyer.outbox_due(None, &connected, |_, _| Duration::from_secs(600)).expect("the outbox");
     assert_eq!((later.waiting, later.mail.len()), (vec![seller_peer], 0), "connected: waiting, no mail");
 
     let carried = seller.receive(&due.mail[0], Via::Gossip);
