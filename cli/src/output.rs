@@ -622,7 +622,8 @@ pub fn thread(t: &ThreadView) {
         if let Some(error) = &m.delivery_error {
             let (blank, what) =
                 ("", if m.delivery == Some(DeliveryState::Failed) { "refused" } else { "last try" });
-            outln!("  {blank:<width$} {what}: {}", visible(error));
+            // The other node's words: one line, control characters shown escaped, clipped.
+            outln!("  {blank:<width$} {what}: {}", self::note(&clip(error, 300)));
         }
     }
 }

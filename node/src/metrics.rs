@@ -92,6 +92,8 @@ pub(crate) struct Gauges {
     /// This node's clock minus its peers' (0 while there is no estimate: see `clock_peers`).
     pub clock_skew: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub clock_peers: Gauge,
+    pub clock_agreeing: Gauge,
+    pub clock_authors: Gauge,
     /// Raised to the event loop's count when scraped, like `syncs_started`.
     pub refused_ahead: Counter,
 }
@@ -188,8 +190,18 @@ impl Metrics {
             gauges.clock_peers.clone(),
         );
         registry.register(
+            "clock_agreeing_peers",
+            "Of those, the peers whose clocks read within a minute of the estimate",
+            gauges.clock_agreeing.clone(),
+        );
+        registry.register(
+            "clock_authors",
+            "The authors of the objects the clock estimate comes from",
+            gauges.clock_authors.clone(),
+        );
+        registry.register(
             "objects_refused_ahead",
-            "Signed objects refused because they were dated more than 5 minutes ahead of this node's clock",
+            "Distinct signed objects that came by gossip or directly and were refused because they were dated more than 5 minutes ahead of this node's clock",
             gauges.refused_ahead.clone(),
         );
         Metrics {
@@ -237,7 +249,10 @@ impl Metrics {
     pub(crate) fn clock(&self, clock: &crate::api::types::ClockView) {
         let gauges = &self.gauges;
         gauges.clock_skew.set(clock.skew_ms.map_or(0.0, |ms| ms as f64 / 1_000.0));
-        gauges.clock_peers.set(i64::try_from(clock.peers).unwrap_or(i64::MAX));
+        let count = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        gauges.clock_peers.set(count(clock.peers));
+        gauges.clock_agreeing.set(count(clock.agreeing));
+        gauges.clock_authors.set(count(clock.authors));
         gauges.refused_ahead.inner().fetch_max(clock.refused_ahead, std::sync::atomic::Ordering::Relaxed);
     }
 

@@ -84,7 +84,7 @@ impl Followups {
 pub use error::{Conflict, InvalidInput, ServiceError, in_words};
 pub use files::Download;
 pub(crate) use inbound::REGOSSIP_LIMIT;
-pub use inbound::{Inbound, Received, Refusal, Via};
+pub use inbound::{Dated, Inbound, Received, Refusal, Via};
 
 /// The owner's deal counterparties and when they were read: (deal count, step generation).
 type Counterparties = ((usize, u64), Vec<PublicKey>);

@@ -13,6 +13,8 @@ use crate::time::Timestamp;
 /// How far in the future `created_at` may be: clocks on home machines drift, but an object dated
 /// further ahead would sort before everything published in the meantime.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+/// [`MAX_CLOCK_SKEW`] in milliseconds, as timestamps count.
+pub const MAX_CLOCK_SKEW_MS: u64 = MAX_CLOCK_SKEW.as_millis() as u64;
 /// Longest lifetime of a listing or proposal: long enough for slow sales, short enough that
 /// abandoned listings leave every node's disk by themselves.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(90 * 24 * 60 * 60);

@@ -56,6 +56,8 @@ async fn a_node_behind_its_peers_is_told_by_how_much() -> Result<()> {
     }
     let metrics = node.metrics().await?;
     assert!(metrics.contains("haggle_clock_peers 3"), "{metrics}");
+    assert!(metrics.contains("haggle_clock_agreeing_peers 2"), "{metrics}");
+    assert!(metrics.contains("haggle_clock_authors 3"), "{metrics}");
     assert!(metrics.contains("haggle_objects_refused_ahead_total 6"), "{metrics}");
 
     // A peer that leaves stops counting (the estimate keeps connected peers only).

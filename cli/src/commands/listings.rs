@@ -237,8 +237,9 @@ pub fn mine(cx: &Context<'_>) -> Result<()> {
     if !ahead.is_empty() {
         note!(
             cx.json,
-            "{} dated more than 5 minutes ahead of this node's clock (signed while it was ahead, or following a revision that was), so peers refuse {} until their clocks reach that time: {}. To sell now, retract and publish again.",
-            output::count(ahead.len(), "listing is"),
+            "{} {} dated more than 5 minutes ahead of this node's clock (signed while it was ahead, or following a revision that was), so peers refuse {} until their clocks reach that time: {}. To sell now, retract and publish again.",
+            output::count(ahead.len(), "listing"),
+            if ahead.len() == 1 { "is" } else { "are" },
             if ahead.len() == 1 { "it" } else { "them" },
             ahead.join(", ")
         );
@@ -250,7 +251,7 @@ pub fn mine(cx: &Context<'_>) -> Result<()> {
 /// revision is dated after the one it replaces, so one signed while the clock was ahead keeps
 /// every later one out of the market until then, though the clock was set right since.
 fn dated_ahead(l: &ListingView) -> bool {
-    let allowed = haggle_protocol::limits::MAX_CLOCK_SKEW.as_millis() as u64;
+    let allowed = haggle_protocol::limits::MAX_CLOCK_SKEW_MS;
     l.mine && l.state != ListingState::Closed && l.created_at > output::now_ms().saturating_add(allowed)
 }
 

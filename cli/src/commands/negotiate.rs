@@ -109,8 +109,8 @@ pub fn accept(cx: &Context<'_>, thread: &str, as_offered: bool) -> Result<()> {
     }
     match (sent.thread.deal, sent.thread.delivery) {
         (Some(deal), _) => outln!("Accepted: deal {} made.", output::short(&deal)),
-        (None, Some(DeliveryState::Queued)) if refused_for_now(&sent) => outln!(
-            "Accepted and saved; the other party's node turned it away for now (why is under it), and it is tried again. \
+        (None, Some(DeliveryState::Queued)) if failed_for_now(&sent) => outln!(
+            "Accepted and saved; the last try did not deliver it (why is under it), and it is tried again. \
              It becomes a deal when their node confirms it, if the terms still stand."
         ),
         (None, Some(DeliveryState::Queued)) => outln!(
@@ -153,9 +153,10 @@ pub(super) fn report(cx: &Context<'_>, what: &str, sent: &SentView) -> Result<()
         }
         (Some(DeliveryState::Delivered), _) => "delivered",
         (Some(DeliveryState::Sent), _) => "sent; the other node has not acknowledged it yet",
-        // The other node was reached and turned it away for now (the reason shows under it).
-        _ if refused_for_now(sent) => {
-            "saved; the other party's node turned it away for now (why is under it), and it is tried again"
+        // The last try failed: the other node's refusal for now, or the network's error (shown
+        // under it).
+        _ if failed_for_now(sent) => {
+            "saved; the last try did not deliver it (why is under it), and it is tried again"
         }
         _ => "saved and queued: it goes out as soon as the other party is reachable",
     };
@@ -164,9 +165,9 @@ pub(super) fn report(cx: &Context<'_>, what: &str, sent: &SentView) -> Result<()
     Ok(())
 }
 
-/// Whether the message just sent is queued because the other party's node refused it for now
-/// (its reason is known), not because that node could not be reached.
-fn refused_for_now(sent: &SentView) -> bool {
+/// Whether the message just sent is queued after a try that failed for a known reason (the other
+/// party's node turned it away for now, or the network failed), not only waiting for the party.
+fn failed_for_now(sent: &SentView) -> bool {
     sent.thread
         .messages
         .iter()

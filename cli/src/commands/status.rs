@@ -80,7 +80,9 @@ fn clock_line(c: &ClockView) {
             skew as f64 / 1_000.0,
             output::count(c.peers, "peer")
         ),
-        (None, None) => outln!("  clock         not compared yet (no connected peer has sent anything new)"),
+        (None, None) => outln!(
+            "  clock         not compared yet (no connected peer has sent anything new in the last hour)"
+        ),
     }
     if c.refused_ahead > 0 {
         outln!(
@@ -93,13 +95,15 @@ fn clock_line(c: &ClockView) {
 /// What the node's clock being more than a minute off its peers' means for its owner, and what
 /// to do; `None` when it is in step (or not compared yet).
 pub fn clock_warning(c: &ClockView) -> Option<String> {
-    const REFUSED_PAST: u64 = haggle_protocol::limits::MAX_CLOCK_SKEW.as_millis() as u64;
+    const REFUSED_PAST: u64 = haggle_protocol::limits::MAX_CLOCK_SKEW_MS;
     let skew = c.off_by()?;
     let how = format!("about {} {}", span(skew.unsigned_abs()), if skew > 0 { "ahead of" } else { "behind" });
     if !c.is_sure() {
-        // One or two peers, or peers that disagree: this clock may be the right one.
+        // One or two peers or authors, or peers that disagree: this clock may be the right one.
         let who = if c.peers < 3 {
             format!("going by {} only", output::count(c.peers, "peer"))
+        } else if c.authors < 3 {
+            format!("going by what {} signed", output::count(c.authors, "author"))
         } else {
             format!(
                 "going by {} peers that disagree: {} of them within a minute of that",
@@ -113,7 +117,7 @@ pub fn clock_warning(c: &ClockView) -> Option<String> {
     let far = skew.unsigned_abs() > REFUSED_PAST;
     let effect = match (skew > 0, far) {
         (true, true) => "its peers refuse what it signs (dated ahead of their clocks) until their clocks catch up".to_owned(),
-        (true, false) => "what it signs is dated that far ahead, and its peers refuse what is more than 5 minutes ahead".to_owned(),
+        (true, false) => "what it signs is dated that far ahead; past 5 minutes ahead, its peers would refuse it".to_owned(),
         (false, true) => format!(
             "it refuses what its peers sign until its clock is within 5 minutes of their dates ({} refused so far), so new listings and messages reach its owner about {} late, by catch-up sync; and what it signs looks that old to them",
             c.refused_ahead,
@@ -131,7 +135,8 @@ pub fn clock_warning(c: &ClockView) -> Option<String> {
 fn span(ms: u64) -> String {
     let minutes = (ms + 30_000) / 60_000;
     match minutes {
-        0..=89 => output::count(minutes as usize, "minute"),
+        0 => "under a minute".to_owned(),
+        1..=89 => output::count(minutes as usize, "minute"),
         90..=2_159 => output::count(((minutes + 30) / 60) as usize, "hour"),
         _ => output::count(((minutes + 720) / 1_440) as usize, "day"),
     }
@@ -283,7 +288,7 @@ mod tests {
     use super::*;
 
     fn clock(skew_ms: Option<i64>, refused_ahead: u64) -> ClockView {
-        ClockView { skew_ms, peers: 4, agreeing: 4, refused_ahead }
+        ClockView { skew_ms, peers: 4, agreeing: 4, authors: 9, refused_ahead }
     }
 
     #[test]
@@ -306,7 +311,11 @@ mod tests {
         let behind = clock_warning(&clock(Some(-3 * 60_000), 0)).expect("a warning");
         assert!(behind.contains("3 minutes behind") && behind.contains("end that much early"), "{behind}");
         let ahead = clock_warning(&clock(Some(2 * 60_000), 0)).expect("a warning");
-        assert!(ahead.contains("2 minutes ahead of") && ahead.contains("more than 5 minutes"), "{ahead}");
+        assert!(
+            ahead.contains("2 minutes ahead of")
+                && ahead.contains("past 5 minutes ahead, its peers would refuse it"),
+            "{ahead}"
+        );
         let far_ahead = clock_warning(&clock(Some(49 * 3_600_000), 0)).expect("a warning");
         assert!(
             far_ahead.contains("about 2 days ahead of") && far_ahead.contains("refuse what it signs"),
@@ -316,10 +325,14 @@ mod tests {
 
     #[test]
     fn a_guess_from_few_peers_or_peers_that_disagree_says_so() {
-        let one = ClockView { skew_ms: Some(-10 * 60_000), peers: 1, agreeing: 1, refused_ahead: 3 };
+        let one =
+            ClockView { skew_ms: Some(-10 * 60_000), peers: 1, agreeing: 1, authors: 5, refused_ahead: 3 };
         let said = clock_warning(&one).expect("a warning");
         assert!(said.starts_with("this node's clock reads about 10 minutes behind its peers' (going by 1 peer only), so either it or they are wrong"), "{said}");
         assert!(!said.contains("set-ntp"), "{said}");
+        let one_author = ClockView { peers: 4, agreeing: 4, authors: 1, ..one };
+        let said = clock_warning(&one_author).expect("a warning");
+        assert!(said.contains("(going by what 1 author signed), so either it or they are wrong"), "{said}");
         let split = ClockView { peers: 4, agreeing: 2, ..one };
         let said = clock_warning(&split).expect("a warning");
         assert!(
@@ -330,6 +343,7 @@ mod tests {
 
     #[test]
     fn spans_round_to_the_nearest_unit() {
+        assert_eq!(span(29_000), "under a minute");
         assert_eq!(span(61_000), "1 minute");
         assert_eq!(span(89 * 60_000), "89 minutes");
         assert_eq!(span(90 * 60_000), "2 hours");

@@ -147,9 +147,20 @@ pub struct Inbound {
     /// Mail for this node arrived: open it.
     pub open_mail: bool,
     /// For an object new here that came fresh (by gossip or directly from its sender) with a
-    /// good signature: its date minus this node's clock when it arrived, in milliseconds (see
-    /// `event_loop::clock`). Sync and mail carry old objects and say nothing of clocks.
-    pub dated: Option<i64>,
+    /// good signature: what its date says of its author's clock (see `event_loop::clock`). Sync
+    /// and mail carry old objects and say nothing of clocks.
+    pub dated: Option<Dated>,
+}
+
+/// What a fresh, signed object's date says of its author's clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Dated {
+    /// Its date minus this node's clock when it arrived, in milliseconds.
+    pub offset_ms: i64,
+    /// Who signed it.
+    pub author: PublicKey,
+    /// The object.
+    pub id: ObjectId,
 }
 
 impl Inbound {
@@ -207,7 +218,7 @@ impl Service {
             } else if !object.has_work(self.policy.pow_bits) {
                 Err(Refusal::NotEnoughWork)
             } else {
-                let created_at = object.created_at();
+                let (created_at, author, id) = (object.created_at(), object.author(), object.id());
                 let verified = object.verify(now);
                 // Signed by its author (the signature is checked before the date): its date
                 // says what the author's clock read, dated ahead of ours or not.
@@ -216,7 +227,7 @@ impl Service {
                     Ok(_) | Err(DecodeError::Invalid(ValidationError::FromTheFuture { .. }))
                 ) && matches!(via, Via::Gossip | Via::Direct)
                 {
-                    dated = Some(offset_ms(created_at, now));
+                    dated = Some(Dated { offset_ms: offset_ms(created_at, now), author, id });
                 }
                 verified.map(Some).map_err(Refusal::from)
             }

@@ -776,8 +776,9 @@ pub struct NetworkStatus {
 }
 
 /// How this node's clock compares with its peers', judged from the dates of the signed objects
-/// they sent fresh (by gossip, or directly) in the last hour: each peer's median, then the
-/// median over peers, so one peer, or one author with a wrong clock, cannot move it far.
+/// they sent fresh (by gossip, or directly) in the last hour: each peer's median (one sample per
+/// author), then the median over peers, so one peer, or one author with a wrong clock, cannot
+/// move it far.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct ClockView {
     /// This node's clock minus its peers', in milliseconds: positive when it is ahead, negative
@@ -791,24 +792,32 @@ pub struct ClockView {
     /// Of those, the peers whose clocks read within a minute of the estimate.
     #[serde(default)]
     pub agreeing: usize,
-    /// Objects with a good signature refused since the node started because they were dated
-    /// more than 5 minutes ahead of this node's clock (many of them: this clock is behind).
+    /// The authors of the objects it comes from.
+    #[serde(default)]
+    pub authors: usize,
+    /// Distinct objects with a good signature that came by gossip or directly and were refused
+    /// since the node started because they were dated more than 5 minutes ahead of this node's
+    /// clock (many of them, from many authors: this clock is behind).
     #[serde(default)]
     pub refused_ahead: u64,
 }
 
 impl ClockView {
-    /// The estimate, when it says this node's clock is off by more than a minute: enough to
-    /// matter to auctions' ends and offers' expiries, far above the time objects take to arrive.
+    /// Off by more than this is worth saying: enough to matter to auctions' ends and offers'
+    /// expiries, far above the time objects take to arrive. Peers within this of the estimate
+    /// agree with it.
+    pub const OFF_MS: i64 = 60_000;
+
+    /// The estimate, when it says this node's clock is off by more than [`Self::OFF_MS`].
     pub fn off_by(&self) -> Option<i64> {
-        self.skew_ms.filter(|s| s.unsigned_abs() > 60_000)
+        self.skew_ms.filter(|s| s.unsigned_abs() > Self::OFF_MS.unsigned_abs())
     }
 
-    /// Whether the estimate is more than a guess: three peers or more, most of them agreeing.
-    /// From one or two peers, or peers that disagree among themselves, this clock may be the
-    /// right one.
+    /// Whether the estimate is more than a guess: three peers or more, most of them agreeing,
+    /// from three authors or more. From one or two peers or authors, or peers that disagree
+    /// among themselves, this clock may be the right one.
     pub fn is_sure(&self) -> bool {
-        self.peers >= 3 && self.agreeing * 2 > self.peers
+        self.peers >= 3 && self.authors >= 3 && self.agreeing * 2 > self.peers
     }
 }
 
