@@ -620,10 +620,9 @@ pub fn thread(t: &ThreadView) {
             m.kind.to_string()
         );
         if let Some(error) = &m.delivery_error {
-            let (blank, what) =
-                ("", if m.delivery == Some(DeliveryState::Failed) { "refused" } else { "last try" });
+            let what = if m.delivery == Some(DeliveryState::Failed) { "refused" } else { "last try" };
             // The other node's words: one line, control characters shown escaped, clipped.
-            outln!("  {blank:<width$} {what}: {}", self::note(&clip(error, 300)));
+            outln!("  {:<width$} {what}: {}", "", self::note(&clip(error, 300)));
         }
     }
 }

@@ -116,26 +116,27 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
     let ready = || {
         if cx.json {
             outln!("{}", serde_json::json!({ "event": "watching", "at": output::now_ms() }));
-            super::status::clock_note(cx);
+        } else {
+            eprintln!("Watching for events (Ctrl-C to stop)...");
+        }
+        let Ok(status) = cx.api.status() else { return };
+        // A clock far behind refuses what peers sign: the watch would stay silent.
+        super::status::note_clock(cx, &status.network.clock);
+        if cx.json {
             return;
         }
-        eprintln!("Watching for events (Ctrl-C to stop)...");
-        // A clock far behind refuses what peers sign: the watch would stay silent.
-        super::status::clock_note(cx);
         // A node just started catches up in its first moments, often before a watch started with
         // it connects: what those syncs brought is said too.
-        if let Ok(status) = cx.api.status() {
-            let now = output::now_ms();
-            let recent =
-                status.network.syncs.iter().filter(|s| s.received > 0 && now.saturating_sub(s.at) < 120_000);
-            for s in recent {
-                outln!(
-                    "caught up with {}: {} new, {} (before this watch started)",
-                    output::short_peer(&s.peer),
-                    s.received,
-                    output::relative(s.at, now)
-                );
-            }
+        let now = output::now_ms();
+        let recent =
+            status.network.syncs.iter().filter(|s| s.received > 0 && now.saturating_sub(s.at) < 120_000);
+        for s in recent {
+            outln!(
+                "caught up with {}: {} new, {} (before this watch started)",
+                output::short_peer(&s.peer),
+                s.received,
+                output::relative(s.at, now)
+            );
         }
     };
     let mut failure: Option<ClientError> = None;

@@ -145,9 +145,14 @@ fn span(ms: u64) -> String {
 /// After a command that had the node sign something: a note when the node's clock is off (see
 /// [`clock_warning`]). Best effort: a status that cannot be read says nothing.
 pub fn clock_note(cx: &Context<'_>) {
-    if let Ok(s) = cx.api.status()
-        && let Some(warning) = clock_warning(&s.network.clock)
-    {
+    if let Ok(s) = cx.api.status() {
+        note_clock(cx, &s.network.clock);
+    }
+}
+
+/// The note of [`clock_note`], from a status already read.
+pub fn note_clock(cx: &Context<'_>, clock: &ClockView) {
+    if let Some(warning) = clock_warning(clock) {
         note!(cx.json, "{warning}");
     }
 }

@@ -229,7 +229,6 @@ pub(super) fn thread_with(
     let entry = |m: &Object| -> Result<_, StoreError> {
         Ok(if m.author() == *me { store.outbox_entry(&m.id())? } else { None })
     };
-    let delivery = |m: &Object| -> Result<_, StoreError> { Ok(entry(m)?.map(|e| e.state)) };
     let mut messages = Vec::with_capacity(t.messages.len());
     for m in &t.messages {
         let text = match m.body() {
@@ -253,7 +252,8 @@ pub(super) fn thread_with(
                 .and_then(|e| (e.state != haggle_storage::DeliveryState::Delivered).then_some(e.last_error?)),
         });
     }
-    let my_last = t.messages.iter().rev().find(|m| m.author() == *me);
+    // The owner's latest message's delivery, read once above.
+    let my_last = messages.iter().rev().find(|m| m.from == Party::Me).and_then(|m| m.delivery);
     let author = v.listing_author == *me;
     // An Accept that reached the proposer's node after its terms lapsed is never confirmed
     // there (by its own clock): it is over now, though the thread reads `confirming` everywhere
@@ -298,10 +298,7 @@ pub(super) fn thread_with(
             // withdraw them and ask for other nights.
             Some(Party::Me)
         },
-        delivery: match my_last {
-            Some(m) => delivery(m)?,
-            None => None,
-        },
+        delivery: my_last,
         // A deal's id is its Accept's id: the head of an accepted thread.
         deal: v.deal_id(),
         deal_cancelled: match v.deal_id() {
