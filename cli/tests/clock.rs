@@ -1,7 +1,8 @@
 //! Nodes whose clocks are wrong, run under libfaketime: the node 10 minutes behind its peer is
 //! told so in `haggle status` and after `haggle search`, and an owner whose listing was signed
 //! while the clock ran 2 hours ahead is told, once the clock is right, why the listing's new
-//! revisions stay out of the market and what to do.
+//! revisions stay out of the market and what to do. A node 10 minutes ahead is told so as soon
+//! as it connects, before it has published anything that peers would refuse.
 //!
 //! Needs libfaketime (.ci/run installs it); skipped with a message when it is missing.
 
@@ -188,5 +189,40 @@ fn an_offer_from_a_clock_ahead_says_why_it_waits() {
     let peers = json(da.path(), &["peers"]);
     assert!(peers["peers"].as_array().expect("peers").iter().all(|p| p["rejected"] == 0), "{peers}");
     c.stop();
+    a.stop();
+}
+
+#[test]
+fn a_node_ahead_is_told_as_it_connects_before_it_publishes() {
+    let Some(lib) = faketime() else { return };
+    let (da, db) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+    let a = NodeProcess::start(da.path(), None);
+    let b = skewed(db.path(), Some(&a.addr), &lib, "+10m");
+    // Nothing is published anywhere: the sync B starts on connecting carries both clocks.
+    let clock = wait("B to compare its clock with A's", || {
+        let c = json(db.path(), &["status"])["network"]["clock"].clone();
+        (c["peers"] == 1).then_some(c)
+    });
+    let skew = clock["skew_ms"].as_i64().expect("an estimate");
+    assert!((590_000..610_000).contains(&skew), "10 minutes ahead: {clock}");
+    assert_eq!(clock["refused_ahead"], 0, "{clock}");
+    let status = text(&haggle(db.path(), &["status"]));
+    assert!(
+        status.contains("  clock         this node's clock reads about 10 minutes ahead of its peers' (going by 1 peer only), so either it or they are wrong"),
+        "{status}"
+    );
+    // A, with only B to go by, reads the other way, as a guess too.
+    let theirs = wait("A to compare its clock with B's", || {
+        let c = json(da.path(), &["status"])["network"]["clock"].clone();
+        (c["peers"] == 1).then_some(c)
+    });
+    assert!(theirs["skew_ms"].as_i64().is_some_and(|s| (-610_000..-590_000).contains(&s)), "{theirs}");
+    // B's first listing comes with the warning: A refuses it (dated 10 minutes ahead).
+    let out = text(&haggle(
+        db.path(),
+        &["publish", "--title", "Brass lamp", "--price", "9", "--currency", "EUR", "--category", "home"],
+    ));
+    assert!(out.contains("Note: this node's clock reads about 10 minutes ahead"), "{out}");
+    b.stop();
     a.stop();
 }

@@ -7,7 +7,7 @@ use libp2p::{
     autonat, connection_limits, dcutr, gossipsub, identify, kad, mdns, ping, relay, request_response, upnp,
 };
 
-use crate::codec::BincodeCodec;
+use crate::codec::{BincodeCodec, StampedCodec};
 use crate::sync::{SyncRequest, SyncResponse};
 use crate::wire::{NegotiateRequest, NegotiateResponse};
 
@@ -20,7 +20,7 @@ pub(crate) struct Behaviour {
     pub limits: connection_limits::Behaviour,
     pub gossipsub: gossipsub::Behaviour,
     pub negotiate: NegotiateBehaviour,
-    pub sync: request_response::Behaviour<BincodeCodec<SyncRequest, SyncResponse>>,
+    pub sync: request_response::Behaviour<StampedCodec<SyncRequest, SyncResponse>>,
     /// Parts of files by content hash.
     pub blobs: request_response::Behaviour<
         BincodeCodec<crate::files::wire::BlobRequest, crate::files::wire::BlobResponse>,

@@ -1,5 +1,6 @@
-//! A request-response codec for our own protocols: one bincode message per stream, read to the
+//! Request-response codecs for our own protocols: one bincode message per stream, read to the
 //! end of the stream with a size limit, so a peer can never make us buffer more than that.
+//! [`StampedCodec`] also carries the sender's clock on the protocol versions that have it.
 
 use std::io;
 use std::marker::PhantomData;
@@ -103,6 +104,122 @@ where
     }
 }
 
+/// A message, and the sender's clock when it wrote it, where the protocol carries it.
+#[derive(Debug, Clone)]
+pub struct Stamped<M> {
+    /// The message.
+    pub message: M,
+    /// Milliseconds since the Unix epoch by the sender's clock, as it wrote the message: `None`
+    /// on a protocol version without it, and on what this node sends (the codec reads the clock
+    /// as it writes).
+    pub clock_ms: Option<u64>,
+}
+
+impl<M> From<M> for Stamped<M> {
+    fn from(message: M) -> Self {
+        Stamped { message, clock_ms: None }
+    }
+}
+
+/// [`BincodeCodec`]'s messages, and on protocol `stamped` each one after the sender's clock (a
+/// `u64` of milliseconds since the Unix epoch, bincode's varint): a peer learns how its clock
+/// compares with this node's from any exchange, not only from objects someone signed lately.
+#[derive(Debug)]
+pub struct StampedCodec<Req, Resp> {
+    plain: BincodeCodec<Req, Resp>,
+    stamped: StreamProtocol,
+}
+
+impl<Req, Resp> StampedCodec<Req, Resp> {
+    /// A codec with [`BincodeCodec::new`]'s limits (the stamp is at most 10 bytes more) that
+    /// stamps messages on `stamped` and no other protocol.
+    pub fn new(max_request: u64, max_response: u64, stamped: StreamProtocol) -> Self {
+        StampedCodec { plain: BincodeCodec::new(max_request, max_response), stamped }
+    }
+
+    async fn read<T, M>(&self, protocol: &StreamProtocol, io: &mut T, max: u64) -> io::Result<Stamped<M>>
+    where
+        T: AsyncRead + Unpin + Send,
+        M: DeserializeOwned,
+    {
+        if *protocol == self.stamped {
+            let (clock_ms, message): (u64, M) = read_limited(io, max + STAMP_BYTES).await?;
+            Ok(Stamped { message, clock_ms: Some(clock_ms) })
+        } else {
+            Ok(Stamped::from(read_limited::<T, M>(io, max).await?))
+        }
+    }
+
+    async fn write<T, M>(&self, protocol: &StreamProtocol, io: &mut T, message: Stamped<M>) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+        M: Serialize,
+    {
+        if *protocol == self.stamped {
+            write_message(io, (haggle_protocol::Timestamp::now().as_millis(), message.message)).await
+        } else {
+            write_message(io, message.message).await
+        }
+    }
+}
+
+/// The most a stamp adds to a message (bincode's varint of a `u64`).
+const STAMP_BYTES: u64 = 9;
+
+impl<Req, Resp> Clone for StampedCodec<Req, Resp> {
+    fn clone(&self) -> Self {
+        StampedCodec { plain: self.plain.clone(), stamped: self.stamped.clone() }
+    }
+}
+
+impl<Req, Resp> libp2p::request_response::Codec for StampedCodec<Req, Resp>
+where
+    Req: Serialize + DeserializeOwned + Send,
+    Resp: Serialize + DeserializeOwned + Send,
+{
+    type Protocol = StreamProtocol;
+    type Request = Stamped<Req>;
+    type Response = Stamped<Resp>;
+
+    async fn read_request<T>(&mut self, protocol: &StreamProtocol, io: &mut T) -> io::Result<Stamped<Req>>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        self.read(protocol, io, self.plain.max_request).await
+    }
+
+    async fn read_response<T>(&mut self, protocol: &StreamProtocol, io: &mut T) -> io::Result<Stamped<Resp>>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        self.read(protocol, io, self.plain.max_response).await
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        protocol: &StreamProtocol,
+        io: &mut T,
+        req: Stamped<Req>,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        self.write(protocol, io, req).await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        protocol: &StreamProtocol,
+        io: &mut T,
+        res: Stamped<Resp>,
+    ) -> io::Result<()>
+    where
+        T: AsyncWrite + Unpin + Send,
+    {
+        self.write(protocol, io, res).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -125,6 +242,76 @@ mod tests {
         assert!(read::<NegotiateRequest>(&over, MAX_NEGOTIATE_REQUEST).is_err());
     }
 
+    /// What `codec` writes on `protocol` for `message`, read back by a codec like it.
+    fn round_trip(protocol: &StreamProtocol, message: SyncResponse) -> io::Result<Stamped<SyncResponse>> {
+        use libp2p::request_response::Codec;
+        let mut codec = StampedCodec::<SyncRequest, SyncResponse>::new(
+            MAX_SYNC_REQUEST,
+            MAX_SYNC_RESPONSE,
+            crate::sync::SYNC_PROTOCOL,
+        );
+        futures::executor::block_on(async {
+            let mut written = futures::io::Cursor::new(Vec::new());
+            codec.write_response(protocol, &mut written, message.into()).await?;
+            let mut bytes = futures::io::Cursor::new(written.into_inner());
+            codec.read_response(protocol, &mut bytes).await
+        })
+    }
+
+    #[test]
+    fn version_3_carries_the_senders_clock_and_version_2_does_not() {
+        let before = haggle_protocol::Timestamp::now().as_millis();
+        let stamped =
+            round_trip(&crate::sync::SYNC_PROTOCOL, SyncResponse::Stored { new: 7 }).expect("reads");
+        let after = haggle_protocol::Timestamp::now().as_millis();
+        assert!(matches!(stamped.message, SyncResponse::Stored { new: 7 }));
+        let clock = stamped.clock_ms.expect("a clock reading");
+        assert!((before..=after).contains(&clock), "{before} <= {clock} <= {after}");
+
+        let plain =
+            round_trip(&crate::sync::SYNC_PROTOCOL_V2, SyncResponse::Stored { new: 7 }).expect("reads");
+        assert!(matches!(plain.message, SyncResponse::Stored { new: 7 }));
+        assert_eq!(plain.clock_ms, None);
+        // Version 2's bytes are exactly the message: what a node from before version 3 reads.
+        let bytes =
+            bincode::serde::encode_to_vec(SyncResponse::Stored { new: 7 }, bincode::config::standard())
+                .expect("encodes");
+        assert!(read::<SyncResponse>(&bytes, MAX_SYNC_RESPONSE).is_ok());
+    }
+
+    /// The test vector in docs/PROTOCOL.md, "Catch-up sync".
+    #[test]
+    fn a_stamped_message_is_the_clock_then_the_message() {
+        let bytes = bincode::serde::encode_to_vec(
+            (1_767_225_600_000u64, SyncResponse::Stored { new: 7 }),
+            bincode::config::standard(),
+        )
+        .expect("encodes");
+        assert_eq!(bytes, [0xfd, 0x00, 0xa8, 0xda, 0x76, 0x9b, 0x01, 0x00, 0x00, 0x02, 0x07]);
+        let read = futures::executor::block_on(
+            StampedCodec::<SyncRequest, SyncResponse>::new(
+                MAX_SYNC_REQUEST,
+                MAX_SYNC_RESPONSE,
+                crate::sync::SYNC_PROTOCOL,
+            )
+            .read::<_, SyncResponse>(
+                &crate::sync::SYNC_PROTOCOL,
+                &mut futures::io::Cursor::new(bytes),
+                MAX_SYNC_RESPONSE,
+            ),
+        )
+        .expect("reads");
+        assert_eq!(read.clock_ms, Some(1_767_225_600_000));
+        assert!(matches!(read.message, SyncResponse::Stored { new: 7 }));
+    }
+
+    #[test]
+    fn the_largest_answer_fits_with_its_stamp() {
+        let answer = SyncResponse::Objects { objects: vec![vec![7; haggle_protocol::MAX_OBJECT_SIZE]; 256] };
+        let read = round_trip(&crate::sync::SYNC_PROTOCOL, answer).expect("the largest answer reads");
+        assert!(read.clock_ms.is_some());
+    }
+
     proptest! {
         /// Every decoder of network input takes any bytes without panicking or allocating past
         /// its limit: negotiation requests and answers, sync requests and answers.
@@ -134,6 +321,8 @@ mod tests {
             let _ = read::<NegotiateResponse>(&bytes, 4 * 1024);
             let _ = read::<SyncRequest>(&bytes, MAX_SYNC_REQUEST);
             let _ = read::<SyncResponse>(&bytes, MAX_SYNC_RESPONSE);
+            let _ = read::<(u64, SyncRequest)>(&bytes, MAX_SYNC_REQUEST);
+            let _ = read::<(u64, SyncResponse)>(&bytes, MAX_SYNC_RESPONSE);
         }
 
         /// Length prefixes that claim gigabytes are refused, not allocated.

@@ -23,7 +23,7 @@ use haggle_storage::Store;
 use crate::api;
 use crate::api::types::NodeEvent;
 use crate::behaviour::Behaviour;
-use crate::codec::BincodeCodec;
+use crate::codec::{BincodeCodec, StampedCodec};
 use crate::config::{NodeConfig, RelayMode};
 use crate::error::StartError;
 use crate::event_loop::EventLoop;
@@ -31,7 +31,7 @@ use crate::gossip;
 use crate::guard::Guard;
 use crate::handle::NodeHandle;
 use crate::service::Service;
-use crate::sync::{MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, SYNC_PROTOCOL};
+use crate::sync::{MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, SYNC_PROTOCOL, SYNC_PROTOCOL_V2};
 use crate::wire::{
     IDENTIFY_PROTOCOL, KAD_PROTOCOL, MAX_NEGOTIATE_REQUEST, MAX_NEGOTIATE_RESPONSE, NEGOTIATE_PROTOCOL,
 };
@@ -351,9 +351,13 @@ fn build_swarm(
                         .with_request_timeout(NEGOTIATE_TIMEOUT)
                         .with_max_concurrent_streams(NEGOTIATE_STREAMS),
                 ),
+                // Version 3 first; a node from before it answers version 2.
                 sync: request_response::Behaviour::with_codec(
-                    BincodeCodec::new(MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE),
-                    [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
+                    StampedCodec::new(MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, SYNC_PROTOCOL),
+                    [
+                        (SYNC_PROTOCOL, request_response::ProtocolSupport::Full),
+                        (SYNC_PROTOCOL_V2, request_response::ProtocolSupport::Full),
+                    ],
                     request_response::Config::default()
                         .with_request_timeout(SYNC_TIMEOUT)
                         .with_max_concurrent_streams(SYNC_STREAMS),

@@ -12,8 +12,12 @@ use serde::{Deserialize, Serialize};
 use haggle_protocol::{MAX_OBJECT_SIZE, ObjectId};
 use haggle_storage::SyncItem;
 
-/// `/haggle/sync/2`: reconcile, fetch and push public objects.
-pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/haggle/sync/2");
+/// `/haggle/sync/3`: reconcile, fetch and push public objects; each message follows its
+/// sender's clock (see [`crate::codec::StampedCodec`]).
+pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/haggle/sync/3");
+/// `/haggle/sync/2`: the same messages without the clock, spoken with nodes from before
+/// version 3.
+pub const SYNC_PROTOCOL_V2: StreamProtocol = StreamProtocol::new("/haggle/sync/2");
 
 /// Largest reconciliation message either side sends (negentropy's frame size limit); a large
 /// difference takes more rounds rather than bigger messages. About 6,000 ids fit in one, so a
@@ -63,7 +67,7 @@ pub fn push_batches<'a>(objects: impl IntoIterator<Item = &'a [u8]>) -> Vec<Vec<
     batches
 }
 
-/// A `/haggle/sync/2` request (from the session's initiator).
+/// A sync request (from the session's initiator).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum SyncRequest {
     /// A negentropy message from the initiator.
@@ -83,7 +87,7 @@ pub enum SyncRequest {
     },
 }
 
-/// A `/haggle/sync/2` response.
+/// A sync response.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum SyncResponse {
     /// The responder's negentropy message.

@@ -18,7 +18,7 @@ use haggle_node::codec::BincodeCodec;
 use haggle_node::files::wire::{
     BLOB_PROTOCOL, BlobRequest, BlobResponse, MAX_BLOB_REQUEST, MAX_BLOB_RESPONSE,
 };
-use haggle_node::sync::{MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, SYNC_PROTOCOL, SyncRequest, SyncResponse};
+use haggle_node::sync::{MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, SYNC_PROTOCOL_V2, SyncRequest, SyncResponse};
 use haggle_node::wire::{
     LISTINGS_TOPIC, MAX_NEGOTIATE_REQUEST, MAX_NEGOTIATE_RESPONSE, NEGOTIATE_PROTOCOL, NegotiateRequest,
     NegotiateResponse,
@@ -165,9 +165,10 @@ impl Rogue {
                         .with_request_timeout(STEP)
                         .with_max_concurrent_streams(1_000),
                 );
+                // Sync as a node from before version 3 speaks it: the node falls back to it.
                 let sync = request_response::Behaviour::with_codec(
                     BincodeCodec::new(MAX_SYNC_REQUEST * 64, MAX_SYNC_RESPONSE),
-                    [(SYNC_PROTOCOL, ProtocolSupport::Full)],
+                    [(SYNC_PROTOCOL_V2, ProtocolSupport::Full)],
                     request_response::Config::default()
                         .with_request_timeout(STEP)
                         .with_max_concurrent_streams(1_000),

@@ -445,7 +445,7 @@ async fn a_peer_that_reads_no_answers_is_refused_busy_and_others_are_served() ->
     settled(&rogue, 0).await?;
     let b_id = b.node.peer_id;
     // Eight unread answers are over the 16 MiB one peer may have waiting; nine, to be sure.
-    rogue.ask_unread(b_id, haggle_node::sync::SYNC_PROTOCOL, &everything, 9).await?;
+    rogue.ask_unread(b_id, haggle_node::sync::SYNC_PROTOCOL_V2, &everything, 9).await?;
     wait_until("B to refuse the rogue as busy", || async {
         matches!(answer(&rogue, b_id, &one).await, Some(SyncResponse::Refused { reason }) if reason == "busy")
     })

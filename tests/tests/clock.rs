@@ -1,6 +1,8 @@
 //! A node compares its clock with its peers' from the dates of what they send fresh, and says
 //! so when it is off: peers whose objects read 8 minutes ahead of its clock (refused, but
-//! signed) outvote one in step, and the estimate forgets a peer that leaves.
+//! signed) outvote one in step, and the estimate forgets a peer that leaves. Peers' own clocks,
+//! carried by the sync that starts on every connection, count too: a node learns how its clock
+//! compares in a market where nobody publishes.
 
 use std::time::Duration;
 
@@ -67,5 +69,43 @@ async fn a_node_behind_its_peers_is_told_by_how_much() -> Result<()> {
     })
     .await?;
     node.stop().await;
+    Ok(())
+}
+
+/// What node `n`'s status says of its clock.
+async fn clock_of(n: &TestNode) -> Result<serde_json::Value> {
+    Ok(n.get("/v1/status").await?["network"]["clock"].clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sync_on_connecting_compares_clocks_before_anything_is_published() -> Result<()> {
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?, tempfile::tempdir()?];
+    let a = TestNode::start("A", dirs[0].path(), vec![]).await?;
+    let b = TestNode::start("B", dirs[1].path(), vec![a.addr()]).await?;
+    let c = TestNode::start("C", dirs[2].path(), vec![a.addr()]).await?;
+    // B and C dial A and sync with it: A reads both clocks from their requests, and each of them
+    // A's from its answers. Nothing signed has crossed the network.
+    wait_until("A to read the clocks of B and C", || async {
+        clock_of(&a).await.is_ok_and(|c| c["peers"] == 2)
+    })
+    .await?;
+    for n in [&b, &c] {
+        wait_until("B and C to read A's clock", || async {
+            clock_of(n).await.is_ok_and(|c| c["peers"].as_u64() >= Some(1))
+        })
+        .await?;
+    }
+    let seen = clock_of(&a).await?;
+    assert_eq!(seen["authors"], 2, "each peer's own clock is an author: {seen}");
+    assert_eq!(seen["agreeing"], 2, "{seen}");
+    assert_eq!(seen["refused_ahead"], 0, "{seen}");
+    let skew = seen["skew_ms"].as_i64().context("an estimate")?;
+    // One machine's clock: only the time a message took to cross loopback and reach the loop.
+    assert!(skew.abs() < 5_000, "in step: {seen}");
+    let listings = a.get("/v1/search").await?;
+    assert_eq!(listings["total"], 0, "nothing was published: {listings}");
+    for n in [a, b, c] {
+        n.stop().await;
+    }
     Ok(())
 }

@@ -81,7 +81,7 @@ fn clock_line(c: &ClockView) {
             output::count(c.peers, "peer")
         ),
         (None, None) => outln!(
-            "  clock         not compared yet (no connected peer has sent anything new in the last hour)"
+            "  clock         not compared yet (no connected peer has synced or sent anything new in the last hour)"
         ),
     }
     if c.refused_ahead > 0 {

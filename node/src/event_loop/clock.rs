@@ -1,12 +1,13 @@
 //! How this node's clock compares with its peers'. Every object that arrives fresh (by gossip,
 //! or delivered directly by its sender) with a good signature carries its author's clock
-//! reading; the difference to this node's clock at arrival, over many objects and peers, says
-//! whether this clock is wrong. A clock minutes off breaks quietly: peers refuse what it signs
+//! reading, and every sync message (version 3) its sender's; the difference to this node's clock
+//! at arrival, over many objects and peers, says whether this clock is wrong. A sync starts on
+//! every new connection, so a node learns at once, in a market where nobody publishes. A clock minutes off breaks quietly: peers refuse what it signs
 //! (dated ahead of theirs), or it refuses everything they send (dated ahead of its own), and its
 //! auctions end early. The estimate goes into `haggle status` and onto what the owner publishes.
 //!
 //! Samples are kept per peer that carried them, one per author (its latest), at most one every
-//! 2 seconds: a burst (what a node back online publishes at once, all of it signed long ago) is
+//! 2 seconds (a peer's own clock, read from its sync messages, counts as one more author): a burst (what a node back online publishes at once, all of it signed long ago) is
 //! one sample, and an author who publishes a lot is one sample in a peer's window however much it
 //! publishes. Each peer counts by the median of its samples, and the estimate is the median over
 //! peers: one author whose clock is a few minutes off (an object within 5 minutes ahead is taken
@@ -94,20 +95,36 @@ impl ClockWatch {
         if dated.offset_ms > i64::try_from(MAX_CLOCK_SKEW_MS).unwrap_or(i64::MAX) {
             self.count_refused(dated.id);
         }
+        self.sample(peer, dated.author, dated.offset_ms, now);
+    }
+
+    /// Notes `peer`'s own clock, read `offset_ms` ahead of this node's (behind if negative) from
+    /// a message it sent. The caller passes connected peers only.
+    pub(super) fn record_reading(&mut self, peer: PeerId, offset_ms: i64, now: Now) {
+        // A peer id that is no Ed25519 key (it signed nothing here) counts as an author of its
+        // own all the same, under its id's last 32 bytes (a hash of its key).
+        let author = PublicKey::from_peer_id(&peer).unwrap_or_else(|| {
+            let bytes = peer.to_bytes();
+            PublicKey::from_bytes(last_32_bytes(&bytes))
+        });
+        self.sample(peer, author, offset_ms, now);
+    }
+
+    fn sample(&mut self, peer: PeerId, author: PublicKey, offset_ms: i64, now: Now) {
         if !self.peers.contains_key(&peer) && self.peers.len() >= MAX_PEERS {
             return;
         }
-        let steady = dated.offset_ms.saturating_add(self.step(now));
+        let steady = offset_ms.saturating_add(self.step(now));
         let samples = self.peers.entry(peer).or_default();
         if samples.back().is_some_and(|s| now.at.saturating_duration_since(s.at) < SAMPLE_EVERY) {
             return;
         }
         // One sample per author: its latest.
-        samples.retain(|s| s.author != dated.author);
+        samples.retain(|s| s.author != author);
         if samples.len() >= PER_PEER {
             samples.pop_front();
         }
-        samples.push_back(Sample { at: now.at, author: dated.author, steady });
+        samples.push_back(Sample { at: now.at, author, steady });
     }
 
     fn count_refused(&mut self, id: ObjectId) {
@@ -208,6 +225,26 @@ impl super::EventLoop {
             self.clock.log_change(now);
         }
     }
+
+    /// Notes the clock reading a sync message from `peer` carried, if any.
+    pub(super) fn note_clock(&mut self, peer: PeerId, clock_ms: Option<u64>) {
+        if let Some(clock_ms) = clock_ms
+            && self.swarm.is_connected(&peer)
+        {
+            let now = Now::read();
+            let theirs = i64::try_from(clock_ms).unwrap_or(i64::MAX);
+            self.clock.record_reading(peer, theirs.saturating_sub(now.wall_ms), now);
+            self.clock.log_change(now);
+        }
+    }
+}
+
+/// The last 32 bytes of `bytes`, zero-padded in front when it is shorter.
+fn last_32_bytes(bytes: &[u8]) -> [u8; 32] {
+    let mut tail = [0; 32];
+    let n = bytes.len().min(32);
+    tail[32 - n..].copy_from_slice(&bytes[bytes.len() - n..]);
+    tail
 }
 
 /// How far the wall clock moved against the monotonic clock from `anchor` to `now`, in ms.
@@ -281,6 +318,38 @@ mod tests {
         // Every object dated more than 5 minutes ahead was refused, each counted once (a and b
         // passed on the same five).
         assert_eq!(view.refused_ahead, 10);
+    }
+
+    #[test]
+    fn peers_own_clocks_decide_where_nobody_publishes() {
+        let mut watch = ClockWatch::default();
+        let mut tick = ticking();
+        // Three peers' sync messages read 6 minutes behind this clock (it is ahead); nothing
+        // signed arrives. Each peer's own clock is an author of its own: three, so sure.
+        let peers: Vec<PeerId> =
+            (0..3).map(|_| libp2p::identity::Keypair::generate_ed25519().public().to_peer_id()).collect();
+        let now = tick();
+        for (i, p) in peers.iter().enumerate() {
+            watch.record_reading(*p, -6 * MIN - i as i64 * 100, now);
+        }
+        let view = watch.view(now);
+        assert_eq!((view.peers, view.agreeing, view.authors, view.refused_ahead), (3, 3, 3, 0));
+        assert!(view.is_sure());
+        let skew = view.skew_ms.expect("an estimate");
+        assert!((6 * MIN..6 * MIN + 1_000).contains(&skew), "{skew}");
+
+        // A peer's own clock and the objects it carries: one author more in its window, and a
+        // reading again a moment later is not a second sample.
+        let later = tick();
+        watch.record(peers[0], by(7, 1, -6 * MIN), later);
+        watch.record_reading(peers[0], -6 * MIN, later);
+        assert_eq!(watch.peers[&peers[0]].len(), 2);
+        assert_eq!(watch.view(later).authors, 4);
+
+        // A peer id that is no Ed25519 key counts as an author all the same.
+        let odd = PeerId::random();
+        watch.record_reading(odd, 0, tick());
+        assert_eq!(watch.view(tick()).authors, 5);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use super::peers::Kind;
 use super::unwritten::{Limits, Unwritten};
 use super::{Done, EventLoop, Work};
 use crate::api::types::{NodeEvent, SyncInfo};
+use crate::codec::Stamped;
 use crate::service::{Inbound, REGOSSIP_LIMIT, Via};
 use crate::sync::{FETCH_BATCH, PUSH_BATCH, Session, SyncRequest, SyncResponse, push_batches};
 
@@ -60,7 +61,7 @@ pub(super) struct SyncFlow {
     /// asked for.
     requests: HashMap<OutboundRequestId, Pending>,
     /// Inbound requests awaiting their answer, by token.
-    inbound: HashMap<u64, (ResponseChannel<SyncResponse>, InboundRequestId)>,
+    inbound: HashMap<u64, (ResponseChannel<Stamped<SyncResponse>>, InboundRequestId)>,
     /// Our answers handed to libp2p and not yet written (or dropped).
     unwritten: Unwritten,
     /// Ids a session is fetching (queued or in flight): another session that finds them missing
@@ -287,7 +288,7 @@ impl EventLoop {
             SyncRequest::Fetch { ids } => Asked::Fetch(ids.clone()),
             SyncRequest::Push { .. } => Asked::Push,
         };
-        let request_id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+        let request_id = self.swarm.behaviour_mut().sync.send_request(&peer, request.into());
         self.sync.requests.insert(request_id, Pending { peer, session, asked });
     }
 
@@ -391,7 +392,7 @@ impl EventLoop {
                         SyncResponse::Reconcile { message } => message.len(),
                         SyncResponse::Stored { .. } | SyncResponse::Refused { .. } => 0,
                     };
-                    if self.swarm.behaviour_mut().sync.send_response(channel, response).is_ok() {
+                    if self.swarm.behaviour_mut().sync.send_response(channel, response.into()).is_ok() {
                         self.sync.unwritten.handed(request, peer, bytes, Instant::now());
                     }
                 }
@@ -460,15 +461,20 @@ impl EventLoop {
         }
     }
 
-    pub(super) fn on_sync_event(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
+    pub(super) fn on_sync_event(
+        &mut self,
+        event: request_response::Event<Stamped<SyncRequest>, Stamped<SyncResponse>>,
+    ) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request { request, channel, request_id } => {
-                    self.serve_sync(peer, request, channel, request_id)
+                    self.note_clock(peer, request.clock_ms);
+                    self.serve_sync(peer, request.message, channel, request_id)
                 }
                 request_response::Message::Response { request_id, response } => {
+                    self.note_clock(peer, response.clock_ms);
                     if let Some(pending) = self.sync.requests.remove(&request_id) {
-                        self.on_sync_response(pending, response);
+                        self.on_sync_response(pending, response.message);
                     }
                 }
             },
@@ -560,7 +566,7 @@ impl EventLoop {
         &mut self,
         peer: PeerId,
         request: SyncRequest,
-        channel: ResponseChannel<SyncResponse>,
+        channel: ResponseChannel<Stamped<SyncResponse>>,
         request_id: InboundRequestId,
     ) {
         let refuse = |reason: &str| SyncResponse::Refused { reason: reason.to_owned() };
@@ -599,7 +605,7 @@ impl EventLoop {
         let token = match admitted {
             Ok(token) => token,
             Err(response) => {
-                let _ = self.swarm.behaviour_mut().sync.send_response(channel, response);
+                let _ = self.swarm.behaviour_mut().sync.send_response(channel, response.into());
                 return;
             }
         };
