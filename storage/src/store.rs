@@ -465,6 +465,23 @@ impl Store {
         }
     }
 
+    /// The revision a listing's current one replaced (the highest revision number below the
+    /// current one's among those still held), if any.
+    pub fn previous_revision(&self, key: &ListingKey) -> Result<Option<Object>, StoreError> {
+        let Some(head) = self.head(key)? else { return Ok(None) };
+        let mut best: Option<Object> = None;
+        for id in &head.history {
+            let Some(object) = self.get(id)? else { continue };
+            let revision = object.listing().map_or(0, |l| l.revision);
+            if revision < head.revision
+                && best.as_ref().and_then(|b| b.listing()).is_none_or(|b| b.revision < revision)
+            {
+                best = Some(object);
+            }
+        }
+        Ok(best)
+    }
+
     /// The id of a listing's current revision, without reading the revision.
     pub fn listing_head_id(&self, key: &ListingKey) -> Result<Option<haggle_protocol::ObjectId>, StoreError> {
         Ok(self.head(key)?.map(|h| h.id))

@@ -44,7 +44,8 @@ impl Service {
     /// be promised to someone else by then. Whether the listing has given them back is
     /// stored with the revision ([`haggle_storage::Store::ingest_own_settling`]), and this runs
     /// under the revision lock, so two steps at once, a repeated delivery or a restart never
-    /// give back twice. A listing the deal sold out was closed for good and stays closed.
+    /// give back twice. A listing the deal sold out is reopened with what it gave back, until the
+    /// expiry it had before (see [`Self::reopenable`]).
     pub(super) fn after_step(&self, deal_id: ObjectId, then: &mut Followups) -> Result<(), ServiceError> {
         let Some(deal) = self.store.deal(&deal_id)? else { return Ok(()) };
         if deal.listing_author() != self.me() {
@@ -60,16 +61,21 @@ impl Service {
 
     /// The owner's listing's next revision when `deal`'s cancellation is not settled (see
     /// [`Self::after_step`]); `None` when it is, or when there is nothing to give back: the
-    /// listing is closed, a campaign or a digital good, or its current revision never took the
-    /// deal off (it came before the deal), and then the deal is only noted as settled.
+    /// listing is retracted, expired, a campaign, an auction or a digital good, or its current
+    /// revision never took the deal off (it came before the deal), and then the deal is only
+    /// noted as settled.
     fn settle_cancellation(&self, deal: &Deal) -> Result<Option<Verified<Object>>, ServiceError> {
         let id = deal.id();
         let cancelled = self.store.is_cancelled(&id)?;
         if cancelled == self.store.given_back(&id)? {
             return Ok(None);
         }
-        let counted =
-            self.counted_listing(deal)?.filter(|(_, current, _)| deal.made_at() < current.created_at());
+        let counted = match self.counted_listing(deal)? {
+            Some(counted) => Some(counted),
+            None if cancelled => self.reopenable(deal)?,
+            None => None,
+        }
+        .filter(|(_, current, _)| deal.made_at() < current.created_at());
         let Some((key, current, mut listing)) = counted else {
             self.store.set_given_back(&id, cancelled)?;
             return Ok(None);
@@ -225,6 +231,41 @@ impl Service {
         {
             return Ok(None);
         }
+        Ok(Some((key, current, listing)))
+    }
+
+    /// The owner's listing, reopened, when it is closed with nothing left (sold out: a retracted
+    /// listing keeps its quantity) and `deal` may be what sold it out: a listing of things sold
+    /// by the unit, not an auction or a campaign, whose revision before the closing one is still
+    /// live. The listing returned is that closed revision made active again, with the expiry it
+    /// had before; giving back the deal's quantity is the caller's.
+    fn reopenable(
+        &self,
+        deal: &Deal,
+    ) -> Result<Option<(haggle_protocol::ListingKey, Object, Listing)>, ServiceError> {
+        if deal.listing_author() != self.me() {
+            return Ok(None);
+        }
+        let Some(key) = deal.listing().listing_key() else { return Ok(None) };
+        let Some(current) = self.store.listing(&key)? else { return Ok(None) };
+        let Some(mut listing) = current.listing().cloned() else { return Ok(None) };
+        let sold_out = listing.status == ListingStatus::Closed
+            && listing.quantity == 0
+            && listing.market.is_none()
+            && !matches!(listing.kind, ListingKind::Crowdfund | ListingKind::Auction)
+            && !listing.deals_leave_quantity();
+        if !sold_out {
+            return Ok(None);
+        }
+        let before = self.store.previous_revision(&key)?;
+        let Some(before) = before.as_ref().and_then(|o| o.listing()) else { return Ok(None) };
+        // An hour to spare, so the reopened revision is not refused as expired on the way.
+        let live = before.expires_at > Timestamp::now().saturating_add(Duration::from_secs(3_600));
+        if before.status == ListingStatus::Closed || !live {
+            return Ok(None);
+        }
+        listing.status = ListingStatus::Active;
+        listing.expires_at = before.expires_at;
         Ok(Some((key, current, listing)))
     }
 

@@ -594,6 +594,62 @@ fn a_deal_called_off_gives_its_quantity_back() {
     assert!(err.contains("neither rates it") && !err.contains("14 days"), "{err}");
 }
 
+/// Defect: a deal that sold a listing out and was then called off left the listing closed for
+/// good ("sold out"), with its quantity nowhere to go. Now the cancellation reopens it, with the
+/// quantity back and the expiry it had; a retracted listing stays retracted.
+#[test]
+fn a_deal_called_off_reopens_the_listing_it_sold_out() {
+    use haggle_protocol::Step;
+
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (id, deal) = chairs_deal(&seller, &buyer, 2, 2);
+    let sold = seller.listing_view(&id).expect("view");
+    assert_eq!((sold.state, sold.quantity), (ListingState::Closed, 0), "sold out");
+    let key = seller.listing(&id).expect("the listing").listing_key().expect("a listing");
+    let first = seller.store.previous_revision(&key).expect("read").expect("the revision before");
+    let expiry = first.listing().expect("a listing").expires_at;
+
+    let deal = deal.to_hex();
+    let asked = buyer.deal_step(&deal, Step::Cancel).expect("cancel asked");
+    seller.receive(asked.object.bytes(), Via::Direct);
+    let agreed = seller.deal_step(&deal, Step::Cancel).expect("cancel agreed");
+    assert_eq!(agreed.then.publish.len(), 1, "the revision that reopens it");
+    let view = seller.listing_view(&id).expect("view");
+    assert_eq!((view.state, view.quantity), (ListingState::Active, 2), "on sale again");
+    let current = seller.listing(&id).expect("the listing");
+    assert_eq!(current.listing().expect("a listing").expires_at, expiry, "until it ended before");
+    // Every node takes the reopened revision over the tombstone.
+    buyer.receive(&agreed.then.publish[0], Via::Gossip);
+    let theirs = buyer.listing_view(&id).expect("view");
+    assert_eq!((theirs.state, theirs.quantity), (ListingState::Active, 2));
+    // Once: not again by a restart's repair, nor by the buyer's cancel arriving again.
+    assert!(seller.repair_after_deals().expect("repair").is_empty());
+    assert!(seller.receive(asked.object.bytes(), Via::Direct).then.publish.is_empty());
+
+    // A retracted listing stays closed when a deal on it is called off: its owner closed it.
+    let (lamp, lamp_deal) = {
+        let listing =
+            seller.publish(ListingDraft { quantity: Some(3), ..draft("Lamps", "20") }).expect("published");
+        buyer.receive(listing.object.bytes(), Via::Gossip);
+        let id = listing.object.id().to_hex();
+        let offer = buyer.offer(&id, TermsDraft { quantity: Some(1), ..offer_of("20") }).expect("offered");
+        seller.receive(offer.object.bytes(), Via::Direct);
+        let accept = seller.accept(&offer.object.id().to_hex()).expect("accepted");
+        buyer.receive(accept.object.bytes(), Via::Direct);
+        let record = buyer.store.thread(&offer.object.id()).expect("read").expect("thread");
+        let confirm = record.messages.iter().find(|m| m.kind() == ObjectKind::Confirm).expect("a confirm");
+        seller.receive(confirm.bytes(), Via::Direct);
+        (id, accept.object.id().to_hex())
+    };
+    seller.retract(&lamp).expect("retracted");
+    let asked = buyer.deal_step(&lamp_deal, Step::Cancel).expect("cancel asked");
+    seller.receive(asked.object.bytes(), Via::Direct);
+    let agreed = seller.deal_step(&lamp_deal, Step::Cancel).expect("cancel agreed");
+    assert!(agreed.then.publish.is_empty(), "nothing reopened");
+    assert_eq!(seller.listing_view(&lamp).expect("view").state, ListingState::Closed);
+}
+
 /// A `received` that crossed the last `cancel` does not bring the deal back: the quantity the
 /// seller's listing gave back stays given back (someone else may have bought it meanwhile), both
 /// nodes show the deal cancelled, and a restart's repair finds nothing owed.
