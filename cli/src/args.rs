@@ -343,12 +343,18 @@ pub struct NodeArgs {
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// What sort of listing.
-    #[arg(long, value_enum, default_value = "sell")]
-    pub kind: Choice<ListingKind>,
+    /// Start from an earlier listing (yours, or any this node holds, in any state: sold out,
+    /// retracted, expired): every field it has, except those given here. Pictures come from your
+    /// own listings only; an auction's end, a campaign's deadline, a calendar's nights and a
+    /// digital good's file are given anew.
+    #[arg(long, value_name = "ID", value_parser = id_prefix)]
+    pub from: Option<String>,
+    /// What sort of listing [default: sell, or with --from the earlier listing's].
+    #[arg(long, value_enum)]
+    pub kind: Option<Choice<ListingKind>>,
     /// Up to 140 characters.
-    #[arg(long, value_parser = title)]
-    pub title: String,
+    #[arg(long, value_parser = title, required_unless_present = "from")]
+    pub title: Option<String>,
     #[command(flatten)]
     pub fields: ListingFields,
     /// Lifetime, e.g. 30d (default), 2w, 12h; at most 90d. An auction lives until 3 days after

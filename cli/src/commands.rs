@@ -7,6 +7,7 @@ mod booking;
 mod campaign;
 mod deal;
 mod files;
+mod from;
 mod listings;
 mod negotiate;
 mod reputation;

@@ -352,3 +352,123 @@ fn a_50_mib_digital_good_downloads_after_paid_and_only_the_buyer_can_open_it() {
     b.stop();
     c.stop();
 }
+
+/// `haggle publish --from ID` starts from an earlier listing: the owner's sold-out or retracted
+/// one comes back with every field and its pictures, changed where flags say; another author's
+/// lends its words but not its pictures, which this node may not hold; and what is counted from
+/// now (an auction's end) is asked for again.
+#[test]
+fn publish_from_an_earlier_listing_copies_what_was_not_given() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (da, db) = (root.path().join("a"), root.path().join("b"));
+    let a = NodeProcess::start(&da, None);
+    let b = NodeProcess::start(&db, Some(&a.addr));
+    b.wait_mesh();
+    let front = root.path().join("front.jpg");
+    photo(&front, 320, 240, 3);
+    let first = json(
+        &da,
+        &[
+            "publish",
+            "--title",
+            "Beeswax candles",
+            "--price",
+            "12.50",
+            "--currency",
+            "EUR",
+            "--qty",
+            "3",
+            "--category",
+            "home/lighting",
+            "--tag",
+            "handmade",
+            "--tag",
+            "wax",
+            "--pay",
+            "cash",
+            "--delivery",
+            "pickup only",
+            "--location",
+            "Ghent",
+            "--description",
+            "Hand-poured, 20 hours each.",
+            "--image",
+            front.to_str().expect("utf-8"),
+        ],
+    );
+    let id = first["id"].as_str().expect("an id").to_owned();
+    assert!(haggle(&da, &["retract", &id[..10]]).status.success());
+
+    // The owner's: everything again, the price changed, the pictures kept.
+    let out = haggle(&da, &["publish", "--from", &id[..10], "--price", "11"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&format!(", copied from {}: stored", &id[..10])), "{said}");
+    let again = json(&da, &["show", said.split(['(', ')']).nth(1).expect("the new id")]);
+    assert_ne!(again["id"], first["id"]);
+    assert_eq!(again["state"], "active");
+    assert_eq!(again["price"]["display"], "11.00 EUR");
+    for field in [
+        "title",
+        "kind",
+        "category",
+        "tags",
+        "payment",
+        "delivery",
+        "location",
+        "description",
+        "quantity",
+        "images",
+    ] {
+        assert_eq!(again[field], first[field], "{field} copied");
+    }
+
+    // Another author's listing, once it reached B: its words, not its pictures.
+    let new_id = again["id"].as_str().expect("an id").to_owned();
+    wait("the candles on B", || b.run(&["show", &new_id[..12]]).status.success().then_some(()));
+    let out = haggle(&db, &["publish", "--from", &new_id[..10], "--title", "Soy candles"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("Note: the pictures of"), "{said}");
+    let theirs = json(&db, &["show", said.split(['(', ')']).nth(1).expect("the new id")]);
+    assert_eq!(theirs["title"], "Soy candles");
+    assert_eq!(theirs["price"]["display"], "11.00 EUR");
+    assert!(theirs["images"].as_array().is_none_or(Vec::is_empty), "no pictures: {theirs}");
+
+    // An auction's end is counted from now: asked for, before anything is signed.
+    let auction = json(
+        &da,
+        &[
+            "publish",
+            "--kind",
+            "auction",
+            "--title",
+            "Clock",
+            "--price",
+            "5",
+            "--currency",
+            "EUR",
+            "--category",
+            "home",
+            "--ends",
+            "1d",
+            "--reserve",
+            "20",
+        ],
+    );
+    let auction = auction["id"].as_str().expect("an id").to_owned();
+    let out = haggle(&da, &["publish", "--from", &auction[..10]]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("an auction needs its end: add e.g. --ends 3d"),
+        "{out:?}"
+    );
+    let again = json(&da, &["publish", "--from", &auction[..10], "--ends", "2d"]);
+    assert_eq!(again["auction"]["reserve"]["display"], "20.00 EUR", "{again}");
+    // Neither --title nor --from: what is missing is said.
+    let out = haggle(&da, &["publish", "--price", "5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--title"), "{out:?}");
+    b.stop();
+    a.stop();
+}

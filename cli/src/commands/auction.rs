@@ -161,8 +161,9 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
         };
         let says = match (a.state, &a.accepted, &a.high_bid) {
             (AuctionState::Sold, Some(b), _) if a.called_off => format!(
-                "sold for {}, then called off by you both (the listing stays closed: publish it again to sell it)",
-                winner(b).replacen(" by ", " to ", 1)
+                "sold for {}, then called off by you both (the listing stays closed: `haggle publish --from {} --ends 3d` auctions it again)",
+                winner(b).replacen(" by ", " to ", 1),
+                output::short(&l.id)
             ),
             (AuctionState::Sold, Some(b), _) => {
                 format!("sold for {} (see haggle deals)", winner(b).replacen(" by ", " to ", 1))

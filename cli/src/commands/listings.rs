@@ -14,11 +14,21 @@ use crate::args::{ListingFields, PublishArgs, UpdateArgs};
 use crate::{output, usage};
 use haggle_node::api::types::ListingKind;
 
-pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
-    let PublishArgs { kind, title, mut fields, expires, auction, campaign, file, preview } = args;
-    let auction = super::auction::draft(kind.0, &auction)?;
-    let campaign = super::campaign::draft(kind.0, &campaign, &mut fields.price)?;
-    let goods = match (kind.0, &file) {
+pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
+    let lent = match args.from.clone() {
+        Some(from) => {
+            let src = cx.api.listing(&from)?;
+            // Named as the user gave it (the current revision's id is another).
+            Some((super::from::fill(&mut args, &src)?, from))
+        }
+        None => None,
+    };
+    let PublishArgs { from: _, kind, title, mut fields, expires, auction, campaign, file, preview } = args;
+    let kind = kind.map_or(ListingKind::Sell, |k| k.0);
+    let title = title.unwrap_or_default();
+    let auction = super::auction::draft(kind, &auction)?;
+    let campaign = super::campaign::draft(kind, &campaign, &mut fields.price)?;
+    let goods = match (kind, &file) {
         (ListingKind::Digital, Some(_)) if fields.price.is_none() => {
             return Err(usage(
                 "a digital listing needs a price, e.g. --price 5 --currency EUR (--price 0 gives it away)",
@@ -51,15 +61,21 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
     let pictures = files::read_pictures(&fields.images)?;
     let keep_location = fields.keep_location;
     let patch = patch(fields, true)?;
+    let (lent, from) = lent.map_or((None, None), |(lent, from)| (Some(lent), Some(from)));
     if patch.category.as_deref().is_none_or(|c| c.trim().is_empty()) {
         return Err(usage(
             "a listing needs a category, so searches by category find it: add --category, e.g. --category home/lighting (lowercase words joined by /)",
         ));
     }
-    let images = files::upload_pictures(cx, pictures, keep_location)?;
+    let mut images = files::upload_pictures(cx, pictures, keep_location)?;
+    if let Some(lent) = &lent
+        && images.is_empty()
+    {
+        images.clone_from(&lent.images);
+    }
     let file = goods.map(|g| files::upload_goods(cx, g)).transpose()?;
     let draft = ListingDraft {
-        kind: kind.0,
+        kind,
         title,
         description: patch.description.unwrap_or_default(),
         category: patch.category.unwrap_or_default(),
@@ -80,14 +96,23 @@ pub fn publish(cx: &Context<'_>, args: PublishArgs) -> Result<()> {
         file,
     };
     let l = cx.api.publish(&draft)?;
-    let free_sale = kind.0 == ListingKind::Sell && l.price.as_ref().is_some_and(|p| p.amount == 0);
+    let free_sale = kind == ListingKind::Sell && l.price.as_ref().is_some_and(|p| p.amount == 0);
     let id = l.id;
     if cx.json {
         // As the API answers it, tagged `"type": "listing"`.
         output::json(&ObjectView::Listing(l))?;
     } else {
-        outln!("Published {} ({}): stored; {}.", l.title, output::short(&l.id), gossip(&l));
+        let copied = from.as_ref().map(|f| format!(", copied from {f}")).unwrap_or_default();
+        outln!("Published {} ({}){copied}: stored; {}.", l.title, output::short(&l.id), gossip(&l));
         output::listing(&l);
+    }
+    if let (Some(lent), Some(from)) = (&lent, &from)
+        && lent.pictures_left
+    {
+        note!(
+            cx.json,
+            "the pictures of {from} are another author's and were not copied: add --image FILE to show your own."
+        );
     }
     if free_sale {
         note!(
@@ -237,7 +262,7 @@ pub fn mine(cx: &Context<'_>) -> Result<()> {
     if !ahead.is_empty() {
         note!(
             cx.json,
-            "{} {} dated more than 5 minutes ahead of this node's clock (signed while it was ahead, or following a revision that was), so peers refuse {} until their clocks reach that time: {}. To sell now, retract and publish again.",
+            "{} {} dated more than 5 minutes ahead of this node's clock (signed while it was ahead, or following a revision that was), so peers refuse {} until their clocks reach that time: {}. To sell now, retract and publish again (`haggle retract ID`, then `haggle publish --from ID`: the new listing is dated now).",
             output::count(ahead.len(), "listing"),
             if ahead.len() == 1 { "is" } else { "are" },
             if ahead.len() == 1 { "it" } else { "them" },
@@ -261,8 +286,9 @@ fn ahead_note(cx: &Context<'_>, l: &ListingView) {
     if dated_ahead(l) {
         note!(
             cx.json,
-            "this revision is dated {}, more than 5 minutes ahead of this node's clock: it follows a revision signed while the clock was ahead, and peers refuse it, and every later one, until their clocks reach that time. To sell it now, retract it and publish it again (`haggle retract {}`, then `haggle publish`).",
+            "this revision is dated {}, more than 5 minutes ahead of this node's clock: it follows a revision signed while the clock was ahead, and peers refuse it, and every later one, until their clocks reach that time. To sell it now, retract it and publish it again (`haggle retract {}`, then `haggle publish --from {}`).",
             output::relative(l.created_at, output::now_ms()),
+            output::short(&l.id),
             output::short(&l.id)
         );
     }

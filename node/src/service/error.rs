@@ -273,7 +273,8 @@ pub enum Conflict {
     ListingSoldOut(ObjectId),
     /// One of the owner's listings is closed: nothing can change it now.
     #[error(
-        "your listing {} is closed (retracted or sold out): nothing can change it now; publish it again to offer it anew",
+        "your listing {} is closed (retracted or sold out): nothing can change it now; `haggle publish --from {}` offers it anew, as a new listing",
+        .0.fmt_short(),
         .0.fmt_short()
     )]
     OwnListingClosed(ObjectId),

@@ -1,0 +1,140 @@
+//! `haggle publish --from ID`: an earlier listing as the start of a new one (to sell another of
+//! the same thing, to offer again what sold out or was retracted, or to publish again what was
+//! signed while the clock ran ahead). Every field the command is not given comes from the
+//! earlier listing. What is counted from now (an auction's end, a campaign's deadline, the
+//! lifetime) and what the earlier listing cannot lend (another author's pictures, which this
+//! node may not hold; a calendar's nights, mostly past; a digital good's file, whose key its
+//! buyers hold) is given anew.
+
+use anyhow::Result;
+
+use haggle_node::api::types::{ListingKind, ListingView, PriceView};
+
+use crate::args::{Choice, PublishArgs};
+use crate::usage;
+
+/// What the earlier listing lends besides the arguments it fills.
+#[derive(Debug, Default)]
+pub struct Lent {
+    /// Its pictures, when it is the owner's own and no `--image` was given.
+    pub images: Vec<haggle_protocol::Image>,
+    /// Whether it had pictures that were not copied (another author's).
+    pub pictures_left: bool,
+}
+
+/// Fills every argument of `args` that was not given from `src`, the listing `--from` names.
+pub fn fill(args: &mut PublishArgs, src: &ListingView) -> Result<Lent> {
+    let kind = args.kind.get_or_insert(Choice(src.kind)).0;
+    let f = &mut args.fields;
+    if let Some(calendar) = &src.calendar
+        && f.available.is_empty()
+    {
+        let open = if calendar.open.is_empty() { "none".to_owned() } else { calendar.open.join(", ") };
+        return Err(usage(format!(
+            "listing {} takes bookings: its calendar is not copied (most of its nights are past). Give the nights open again with --available FROM..TO (it had: {open})",
+            crate::output::short(&src.id)
+        )));
+    }
+    if let Some(calendar) = &src.calendar {
+        f.min_stay = f.min_stay.or(Some(calendar.min_stay).filter(|n| *n > 1));
+        f.max_stay = f.max_stay.or(Some(calendar.max_stay).filter(|n| *n > 0));
+        f.instant |= calendar.instant && !f.no_instant;
+        f.no_instant = false;
+    }
+    args.title.get_or_insert_with(|| src.title.clone());
+    if f.description.is_none() && f.description_file.is_none() && !src.description.is_empty() {
+        f.description = Some(src.description.clone());
+    }
+    f.category.get_or_insert_with(|| src.category.clone());
+    if f.tags.is_empty() && !f.no_tags {
+        f.tags.clone_from(&src.tags);
+    }
+    if f.payment.is_empty() && !f.no_pay {
+        f.payment.clone_from(&src.payment);
+    }
+    if f.location.is_none() && !src.location.is_empty() {
+        f.location = Some(src.location.clone());
+    }
+    if f.geohash.is_none() {
+        f.geohash.clone_from(&src.geohash);
+    }
+    if f.delivery.is_none() && !src.delivery.is_empty() {
+        f.delivery = Some(src.delivery.clone());
+    }
+    // A campaign's price is its goal, and its quantity means nothing; a sold-out listing has
+    // none left to lend (the new one has 1 unless --qty says otherwise).
+    if f.qty.is_none() && src.quantity > 0 && kind != ListingKind::Crowdfund {
+        f.qty = Some(src.quantity);
+    }
+    if let Some(price) = &src.price {
+        let priced = !matches!(kind, ListingKind::Giveaway);
+        if f.price.is_none() && args.campaign.goal.is_none() && priced {
+            f.price = Some(amount_text(price));
+        }
+        if f.currency.is_none() && (f.price.is_some() || args.campaign.goal.is_some()) {
+            f.currency = Some(price.currency.clone());
+        }
+        if f.per.is_none() {
+            f.per = price.per.map(Choice);
+        }
+    }
+    if let (ListingKind::Auction, Some(auction)) = (kind, &src.auction) {
+        let a = &mut args.auction;
+        a.reserve = a.reserve.take().or_else(|| auction.reserve.as_ref().map(amount_text));
+        a.increment.get_or_insert_with(|| amount_text(&auction.increment));
+        a.window.get_or_insert(auction.window_secs);
+    }
+    if let (ListingKind::Crowdfund, Some(campaign)) = (kind, &src.campaign)
+        && args.campaign.tiers.is_empty()
+    {
+        args.campaign.tiers = campaign
+            .tiers
+            .iter()
+            .map(|t| (t.name.clone(), amount_text(&t.min), Some(t.quantity).filter(|q| *q > 0)))
+            .collect();
+    }
+    let mut lent = Lent::default();
+    if f.images.is_empty() && !f.no_images && !src.images.is_empty() {
+        if src.mine {
+            lent.images.clone_from(&src.images);
+        } else {
+            lent.pictures_left = true;
+        }
+    }
+    // What --no-* asked is done: nothing copied.
+    (f.no_tags, f.no_pay, f.no_images) = (false, false, false);
+    Ok(lent)
+}
+
+/// A price's amount as a person would type it: `120`, `12.50`, `0.00050000`.
+fn amount_text(p: &PriceView) -> String {
+    let decimals = p.decimals.unwrap_or(2);
+    let Some(scale) = 10u64.checked_pow(decimals).filter(|_| decimals > 0) else {
+        return p.amount.to_string();
+    };
+    format!("{}.{:0width$}", p.amount / scale, p.amount % scale, width = decimals as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn price(amount: u64, decimals: Option<u32>) -> PriceView {
+        PriceView {
+            amount,
+            currency: "EUR".parse().expect("a currency"),
+            per: None,
+            decimals,
+            display: String::new(),
+        }
+    }
+
+    #[test]
+    fn amounts_read_back_as_typed() {
+        assert_eq!(amount_text(&price(12_050, Some(2))), "120.50");
+        assert_eq!(amount_text(&price(7, Some(2))), "0.07");
+        assert_eq!(amount_text(&price(1_500, Some(0))), "1500");
+        assert_eq!(amount_text(&price(50_000, Some(8))), "0.00050000");
+        assert_eq!(amount_text(&price(999, None)), "9.99", "a node from before decimals were sent");
+    }
+}
