@@ -296,14 +296,15 @@ pub fn listings(list: &[ListingView], empty: &str) {
                     (_, Some(c)) => crate::commands::campaign_price(c),
                     _ => listing_price(l),
                 },
-                l.quantity.to_string(),
+                // A campaign's quantity means nothing (its tiers count their rewards).
+                if l.campaign.is_some() { "-".to_owned() } else { l.quantity.to_string() },
                 clip(&l.location, PLACE_COLUMN),
                 if l.mine {
                     "you".to_owned()
                 } else {
                     crate::commands::reputation_brief(l.reputation.as_ref())
                 },
-                l.state.as_str().to_owned(),
+                state_label(l).to_owned(),
                 match (l.state, &l.auction) {
                     (ListingState::Closed, _) => "-".to_owned(),
                     (_, Some(a)) => crate::commands::auction_ends(a, now),
@@ -341,10 +342,26 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// A listing's state for people: an auction past its end, or a campaign past its deadline, is
+/// still `active` to the protocol (until its owner's node closes it) but takes no more bids or
+/// pledges: it reads `ended`, or for a campaign `funded` or `missed`.
+pub fn state_label(l: &ListingView) -> &'static str {
+    if l.state != ListingState::Active {
+        return l.state.as_str();
+    }
+    match (&l.auction, &l.campaign) {
+        (Some(a), _) if a.over => "ended",
+        (_, Some(c)) if c.over && c.funded => "funded",
+        (_, Some(c)) if c.over && c.missed => "missed",
+        (_, Some(c)) if c.over => "ended",
+        _ => l.state.as_str(),
+    }
+}
+
 /// Prints one listing in full.
 pub fn listing(l: &ListingView) {
     let now = now_ms();
-    outln!("{}  {}", bold(&l.title), dim(&format!("[{}, {}]", l.kind, l.state.as_str())));
+    outln!("{}  {}", bold(&l.title), dim(&format!("[{}, {}]", l.kind, state_label(l))));
     outln!("  id        {}", l.id);
     match (&l.auction, &l.campaign) {
         (Some(a), _) => crate::commands::auction_lines(l, a),
@@ -371,7 +388,8 @@ pub fn listing(l: &ListingView) {
             && l.calendar.is_none();
     if again {
         outln!("  quantity  up to {} per deal (deals do not use it up)", l.quantity);
-    } else {
+    } else if l.campaign.is_none() {
+        // A campaign's tiers say what is left of each reward.
         outln!("  quantity  {}{remaining}", l.quantity);
     }
     outln!("  category  {}", l.category);

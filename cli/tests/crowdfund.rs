@@ -183,6 +183,13 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     for d in [d1, d2, d3] {
         wait("each backer's deal", || (deals(d).len() == 1).then_some(()));
     }
+    // Past its deadline the oven takes no pledges: it reads funded, not active, and its
+    // quantity (which means nothing for a campaign) is not shown.
+    let text = String::from_utf8_lossy(&haggle(d1, &["show", &oven[..10]]).stdout).into_owned();
+    assert!(text.contains("[crowdfund, funded]") && !text.contains("quantity"), "{text}");
+    let table = String::from_utf8_lossy(&haggle(d1, &["search", "--kind", "crowdfund"]).stdout).into_owned();
+    let row = table.lines().find(|l| l.contains("Community bread oven")).unwrap_or_default().to_owned();
+    assert!(row.contains(" funded ") && !row.contains(" active "), "{table}");
     // The windmill was published after the oven, so its deadline comes a moment later.
     let mill_after = wait("the windmill's deadline to pass", || {
         let c = campaign(d1, &mill);
