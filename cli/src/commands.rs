@@ -13,6 +13,7 @@ mod negotiate;
 mod reputation;
 mod search;
 mod status;
+mod watch;
 
 use anyhow::Result;
 
@@ -96,7 +97,7 @@ fn dispatch(command: Command, cx: &Context<'_>) -> Result<()> {
         Command::Show { id, images } => listings::show(cx, &id, images.as_deref()),
         Command::Download { deal, out, force } => files::download(cx, &deal, out.as_deref(), force),
         Command::Search(args) => search::search(cx, &args),
-        Command::Watch(args) => search::watch(cx, &args),
+        Command::Watch(args) => watch::watch(cx, &args),
         Command::Offer(args) => negotiate::offer(cx, &args.listing, &args.terms),
         Command::Bid(args) => auction::bid(cx, &args),
         Command::Book(args) => booking::book(cx, &args),

@@ -1,0 +1,468 @@
+//! `haggle watch`: the node's events as they come, for people (a line each) or scripts
+//! (`--json`, an object each). A watch outlives a restart of its node: it waits for the node to
+//! be back, and then says what reached the node while the watch could not see it.
+
+use anyhow::{Context as _, Result, bail};
+
+use haggle_node::api::types::{
+    BidStanding, DeliveryState, ListingKind, ListingState, NodeEvent, ObjectId, ObjectKind, Party,
+    SearchParams,
+};
+use haggle_node::{ApiClient, ClientError};
+
+use super::Context;
+use crate::args::WatchArgs;
+use crate::output;
+
+/// Follows the event stream. Listing events are shown when the listing matches the search (the
+/// node checks it with the same search engine); negotiation and deal events always.
+pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
+    // Paging and order mean nothing for events shown as they come: watch takes only the filters.
+    let params = args.filters.params();
+    // Check the filters once, so a mistake is reported before waiting for events; what matches
+    // now (up to a page of 500) is what an update can take out of the search.
+    let page = if params.is_filtered() { 500 } else { 1 };
+    let first = cx.api.search(&SearchParams { limit: Some(page), offset: Some(0), ..params.clone() })?;
+    let mut matching: std::collections::HashSet<String> = if params.is_filtered() {
+        first.hits.into_iter().map(|h| h.key).collect()
+    } else {
+        Default::default()
+    };
+    // Once the stream is open (every event from then on comes through), a line says so: for a
+    // script, the moment to start what it watches for.
+    let ready = || {
+        if cx.json {
+            outln!("{}", serde_json::json!({ "event": "watching", "at": output::now_ms() }));
+        } else {
+            eprintln!("Watching for events (Ctrl-C to stop)...");
+        }
+        let Ok(status) = cx.api.status() else { return };
+        // A clock far behind refuses what peers sign: the watch would stay silent.
+        super::status::note_clock(cx, &status.network.clock);
+        if cx.json {
+            return;
+        }
+        // A node just started catches up in its first moments, often before a watch started with
+        // it connects: what those syncs brought is said too.
+        let now = output::now_ms();
+        let recent =
+            status.network.syncs.iter().filter(|s| s.received > 0 && now.saturating_sub(s.at) < 120_000);
+        for s in recent {
+            outln!(
+                "caught up with {}: {} new, {} (before this watch started)",
+                output::short_peer(&s.peer),
+                s.received,
+                output::relative(s.at, now)
+            );
+        }
+    };
+    let mut failure: Option<ClientError> = None;
+    // A message is announced delivered once: a receipt for its sealed copy, or an answer to a
+    // second attempt, may say it again.
+    let mut delivered = std::collections::HashSet::new();
+    cx.api
+        .follow(ready, |event| {
+            if let NodeEvent::DeliveryChanged { id, state: DeliveryState::Delivered } = &event {
+                if delivered.len() >= 10_000 {
+                    delivered.clear();
+                }
+                if !delivered.insert(*id) {
+                    return true;
+                }
+            }
+            let mut extra = Vec::new();
+            let shown = match line(cx.api, &params, &event, &mut matching, &mut extra) {
+                Ok(shown) => shown,
+                // What the event names went before the watch looked it up (a revision replaced
+                // and swept, a listing evicted): nothing to show, and the watch goes on.
+                Err(e) if e.code() == Some(haggle_node::api::types::ErrorCode::NotFound) => {
+                    tracing::debug!(error = %e, "an event's object is gone");
+                    return true;
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    return false;
+                }
+            };
+            // Events about a listing: filtered by the search in both forms.
+            let of_listing = matches!(
+                event,
+                NodeEvent::ListingStored { .. }
+                    | NodeEvent::ListingPublished { .. }
+                    | NodeEvent::BidStored { .. }
+                    | NodeEvent::PledgeStored { .. }
+                    | NodeEvent::AuctionEnded { .. }
+                    | NodeEvent::CampaignEnded { .. }
+            );
+            match shown {
+                // With --json every event is printed, except those about listings the text
+                // form leaves out.
+                _ if cx.json && (shown.is_some() || !of_listing) => match serde_json::to_value(&event) {
+                    Ok(mut json) => {
+                        // When it came (unix ms): the node sends each event as it happens.
+                        json["at"] = output::now_ms().into();
+                        // What the text form found out: of a listing event, what changed (a
+                        // new listing, an update, a retraction, one that left the search); of
+                        // a delivery, the thread or deal.
+                        for (name, value) in extra {
+                            json[name] = value;
+                        }
+                        outln!("{json}")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot encode an event"),
+                },
+                Some(line) if !cx.json => outln!("{line}"),
+                _ => {}
+            }
+            true
+        })
+        .context("the watch stopped: once the node runs, run haggle watch again")?;
+    match failure {
+        Some(e) => Err(e).context("while watching"),
+        // The stream ends when the node stops or the connection to it closes: a watcher that
+        // exited quietly would look like one with nothing to show.
+        None => bail!(
+            "the node stopped or the connection to it closed (its event stream ended): once the \
+             node runs, run haggle watch again"
+        ),
+    }
+}
+
+/// The line `watch` prints for an event, or `None` for an event it does not show (a listing that
+/// does not match, peers coming and going).
+/// `matching` holds the keys of the listings that match a filtered watch's search as far as it
+/// knows (those that did when it started, and those it showed since): an update that takes one
+/// out reads `no longer matches:`, one that brings a listing in `now matches:`. What it found
+/// out that the event does not say goes into `extra`, for `--json`: of a listing event, that
+/// word as `change`, the listing's `key` and `title`; of a delivery, its `thread` or `deal`.
+fn line(
+    api: &ApiClient,
+    params: &SearchParams,
+    event: &NodeEvent,
+    matching: &mut std::collections::HashSet<String>,
+    extra: &mut Vec<(&'static str, serde_json::Value)>,
+) -> Result<Option<String>, ClientError> {
+    Ok(Some(match event {
+        NodeEvent::ListingStored { id, .. } | NodeEvent::ListingPublished { id, .. } => {
+            let listing = api.listing(&id.to_hex())?;
+            let mut what = change(event, &listing);
+            if params.is_filtered() {
+                let matched = matches(api, params, &listing.id)?;
+                let known = matching.contains(&listing.key);
+                match (matched, known) {
+                    (false, false) => return Ok(None),
+                    (false, true) => {
+                        matching.remove(&listing.key);
+                        what = "no longer matches:";
+                    }
+                    (true, known) => {
+                        if matching.len() >= 10_000 {
+                            matching.clear();
+                        }
+                        matching.insert(listing.key.clone());
+                        if !known && what == "updated:" {
+                            what = "now matches:";
+                        }
+                    }
+                }
+            }
+            extra.extend([
+                ("change", what.trim_end_matches(':').replace(' ', "_").into()),
+                ("key", listing.key.clone().into()),
+                ("title", listing.title.clone().into()),
+            ]);
+            format!("{what} {} {}", output::short(&listing.id), output::summary(&listing))
+        }
+        NodeEvent::NegotiationReceived { id, kind, thread } => negotiation_line(api, *id, *kind, *thread),
+        NodeEvent::DealMade { id, .. } => format!("deal {} made", output::short(id)),
+        NodeEvent::BidStored { listing, bidder, amount, leads, outbids_me, mine, .. } => {
+            let Some((title, _)) = watched(api, params, listing, *mine || *outbids_me)? else {
+                return Ok(None);
+            };
+            let by = if *mine { "you".to_owned() } else { output::short_peer(bidder) };
+            let what = match (outbids_me, leads) {
+                (true, _) => "outbid: you were outbid,",
+                (false, true) => "bid:",
+                (false, false) => "bid (not the high bid):",
+            };
+            format!("{what} {amount} on {title} ({}) by {by}", output::short(listing))
+        }
+        NodeEvent::PledgeStored { listing, backer, amount, total, mine, .. } => {
+            let Some((title, _)) = watched(api, params, listing, *mine)? else { return Ok(None) };
+            let by = if *mine { "you".to_owned() } else { output::short_peer(backer) };
+            let withdrawn =
+                amount.split(' ').next().is_some_and(|n| n.trim_start_matches(['0', '.']).is_empty());
+            if withdrawn {
+                format!("pledge to {title} ({}) withdrawn by {by}; total {total}", output::short(listing))
+            } else {
+                format!("pledge: {amount} to {title} ({}) by {by}; total {total}", output::short(listing))
+            }
+        }
+        NodeEvent::CampaignEnded { listing, funded, total, pledged, cancelled } => {
+            let Some((title, mine)) = watched(api, params, listing, pledged.is_some())? else {
+                return Ok(None);
+            };
+            let result = match (funded, pledged) {
+                _ if *cancelled => {
+                    format!(
+                        "cancelled by its creator before the deadline (with {total} pledged): nothing is owed"
+                    )
+                }
+                (true, Some(p)) => format!(
+                    "funded with {total} by this node's count; your pledge of {p} becomes a deal when the creator's node accepts it"
+                ),
+                (true, None) => format!("funded with {total}; every pledge becomes a deal"),
+                // The creator's node's count decides (it closes the campaign); another node's may
+                // differ.
+                (false, _) if mine => format!("missed its goal with {total}; nothing is owed"),
+                (false, _) => format!("missed its goal with {total} by this node's count; nothing is owed"),
+            };
+            format!("campaign ended: {title} ({}): {result}", output::short(listing))
+        }
+        NodeEvent::AuctionEnded { listing, winner, amount, reserve_met, standing } => {
+            let Some((title, _)) = watched(api, params, listing, standing.is_some())? else {
+                return Ok(None);
+            };
+            let result = match (standing, winner, amount, reserve_met) {
+                (Some(BidStanding::Awaiting), _, Some(amount), false) => {
+                    format!(
+                        "your bid of {amount} is on top but under the reserve: the seller may accept it by hand"
+                    )
+                }
+                (Some(BidStanding::Awaiting), _, Some(amount), true) => {
+                    format!("your bid of {amount} is on top; the seller's node accepts it")
+                }
+                (Some(s), _, Some(amount), _) => format!("you {s} (high bid {amount})"),
+                (None, Some(w), Some(amount), _) => format!("high bid {amount} by {}", output::short_peer(w)),
+                (None, None, Some(amount), false) => format!("high bid {amount} is under the reserve"),
+                _ => "no bids".to_owned(),
+            };
+            format!("auction ended: {title} ({}): {result}", output::short(listing))
+        }
+        NodeEvent::FeedbackStored { deal, author, subject, rating, .. } => format!(
+            "feedback: {} rated {} {rating} (deal {})",
+            output::short_peer(author),
+            output::short_peer(subject),
+            output::short(deal)
+        ),
+        NodeEvent::ReachabilityChanged { reachability } => {
+            format!(
+                "reachability now {}",
+                serde_json::to_value(reachability)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            )
+        }
+        NodeEvent::DealStep { id, deal, step, stage, .. } => step_line(api, *id, *deal, step, stage),
+        NodeEvent::DeliveryChanged { id, state } => delivery_line(api, *id, state, extra),
+        NodeEvent::SyncCompleted { peer, received, .. } if *received > 0 => {
+            format!("caught up with {}: {received} new", output::short_peer(peer))
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// An outgoing message's delivery: what it is and where (`your counter in thread ... on Brass
+/// lamp: delivered`), or its id alone if it cannot be read. Its thread or deal goes into
+/// `extra`.
+fn delivery_line(
+    api: &ApiClient,
+    id: ObjectId,
+    state: &impl std::fmt::Display,
+    extra: &mut Vec<(&'static str, serde_json::Value)>,
+) -> String {
+    use haggle_node::api::types::ObjectView;
+    match api.object(&id.to_hex()) {
+        Ok(ObjectView::Thread(t)) => {
+            extra.push(("thread", t.thread.to_hex().into()));
+            let kind =
+                t.messages.iter().find(|m| m.id == id).map_or("message".to_owned(), |m| m.kind.to_string());
+            let on = t.listing_title.map(|title| format!(" on {title}")).unwrap_or_default();
+            format!("your {kind} in thread {}{on}: {state}", output::short(&t.thread))
+        }
+        Ok(ObjectView::Deal(d)) => {
+            extra.push(("deal", d.id.to_hex().into()));
+            let on = d.title.map(|title| format!(" on {title}")).unwrap_or_default();
+            // A deal's id is its Accept's; a step is named (`your shipped step in deal ...`).
+            let what = match d.timeline.iter().find(|s| s.id == id) {
+                _ if d.id == id => "accept, which made".to_owned(),
+                Some(s) => format!("{} step in", s.step.replace('_', " ")),
+                None => "step in".to_owned(),
+            };
+            format!("your {what} deal {}{on}: {state}", output::short(&d.id))
+        }
+        _ => format!("message {} {state}", output::short(&id)),
+    }
+}
+
+/// A negotiation message's line: its kind, its thread and listing, and the note it carries.
+/// The thread is read for the note; if it cannot be, the line says what the event says.
+fn negotiation_line(api: &ApiClient, id: ObjectId, kind: ObjectKind, thread: ObjectId) -> String {
+    let plain = format!("{kind} received in thread {}", output::short(&thread));
+    let Ok(view) = api.thread(&thread.to_hex()) else { return plain };
+    let title = view.listing_title.as_deref().map(|t| format!(" on {t}")).unwrap_or_default();
+    let message = view.messages.iter().find(|m| m.id == id);
+    // What an offer or counter proposes, so it can be weighed from the line.
+    let terms = message
+        .and_then(|m| m.terms.as_ref())
+        .map(|t| format!(" ({})", output::terms(t)))
+        .unwrap_or_default();
+    let note = message
+        .filter(|m| !m.message.is_empty())
+        // One event, one line: a note's line breaks are spaces here.
+        .map(|m| format!(": \"{}\"", m.message.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .unwrap_or_default();
+    // An offer the node accepted by itself (instant booking, a digital good at its price) has
+    // nothing left to answer.
+    let next = match kind {
+        ObjectKind::Offer | ObjectKind::Counter if view.awaiting == Some(Party::Me) => {
+            format!(" (haggle show {} to answer)", output::short(&thread))
+        }
+        _ => String::new(),
+    };
+    format!("{kind} received in thread {}{title}{terms}{note}{next}", output::short(&thread))
+}
+
+/// A deal step's line: who signed it, what it asks of the owner, a dispute's reason. The deal is
+/// read for who signed and the details; if it cannot be, the line says what the event says.
+fn step_line(api: &ApiClient, id: ObjectId, deal: ObjectId, step: &str, stage: &str) -> String {
+    let short = output::short(&deal);
+    let plain = format!("deal {short}: {}; now {}", step.replace('_', " "), stage.replace('_', " "));
+    let Ok(view) = api.deal(&deal.to_hex()) else { return plain };
+    let Some(signed) = view.timeline.iter().find(|s| s.id == id) else { return plain };
+    let mine = signed.by == Party::Me;
+    let details = signed.details.as_deref().filter(|d| !d.is_empty());
+    match (step, stage, mine) {
+        ("cancel", "cancelled", _) => format!("deal {short}: cancelled, both parties agreed"),
+        ("cancel", _, true) => {
+            format!("deal {short}: you asked to cancel; it is called off when the other party agrees")
+        }
+        ("cancel", _, false) => {
+            format!("deal {short}: the other party asks to cancel; haggle cancel {short} agrees")
+        }
+        ("dispute", _, mine) => format!(
+            "deal {short}: {} opened a dispute{}",
+            if mine { "you" } else { "the other party" },
+            details.map(|d| format!(": \"{d}\"")).unwrap_or_default()
+        ),
+        // The stage as `haggle deals` shows it, with what else stands (disputed, cancel asked).
+        (step, _, mine) => format!(
+            "deal {short}: {} by {}; now {}",
+            step.replace('_', " "),
+            if mine { "you" } else { "the other party" },
+            super::deal::stage(&view)
+        ),
+    }
+}
+
+/// What a listing event says happened: a new listing, an update, a retraction, a sell-out.
+fn change(event: &NodeEvent, listing: &haggle_node::api::types::ListingView) -> &'static str {
+    let mine = matches!(event, NodeEvent::ListingPublished { .. });
+    let by_node = matches!(event, NodeEvent::ListingPublished { automatic: true, .. });
+    match (listing.state, listing.revision, mine) {
+        (ListingState::Closed, _, _) if listing.quantity == 0 && listing.kind == ListingKind::Crowdfund => {
+            "missed its goal:"
+        }
+        (ListingState::Closed, _, _) if listing.quantity == 0 => "sold out:",
+        (ListingState::Closed, _, true) => "you retracted:",
+        (ListingState::Closed, _, _) => "retracted:",
+        (_, 1, true) => "published:",
+        (_, 1, false) => "new listing:",
+        // The quantity or nights a deal took, or its cancellation gave back.
+        (_, _, true) if by_node => "your node updated:",
+        (_, _, true) => "you updated:",
+        (_, _, false) => "updated:",
+    }
+}
+
+/// The title of the auction or campaign `listing`, and whether it is the owner's, if the watch
+/// shows its events: the search matches it, or the event is about the owner's own bid or pledge
+/// (`about_me`) or own auction or campaign. An auction's price is its high bid, so the outbid
+/// that matters most to a bidder would otherwise take it out of a `--max-price` watch.
+fn watched(
+    api: &ApiClient,
+    params: &SearchParams,
+    listing: &haggle_node::api::types::ObjectId,
+    about_me: bool,
+) -> Result<Option<(String, bool)>, ClientError> {
+    let l = api.listing(&listing.to_hex())?;
+    if params.is_filtered() && !about_me && !l.mine && !matches(api, params, &l.id)? {
+        return Ok(None);
+    }
+    Ok(Some((l.title, l.mine)))
+}
+
+/// Whether the listing `id` matches the search, whatever its state: the node judges it with its
+/// own search engine (so watch and search agree), a retracted or sold-out listing included.
+fn matches(
+    api: &ApiClient,
+    params: &SearchParams,
+    id: &haggle_node::api::types::ObjectId,
+) -> Result<bool, ClientError> {
+    let one = SearchParams { listing: Some(*id), limit: Some(1), offset: Some(0), ..params.clone() };
+    Ok(api.search(&one)?.hits.iter().any(|h| h.id == *id))
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_node::api::types::{ListingKind, ListingView, ObjectId, PublicKey};
+
+    use super::*;
+
+    fn listing(revision: u32, state: ListingState, quantity: u32) -> ListingView {
+        ListingView {
+            id: ObjectId::from_bytes([1; 32]),
+            key: String::new(),
+            author: "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5"
+                .parse::<PublicKey>()
+                .expect("a key"),
+            mine: false,
+            revision,
+            kind: ListingKind::Giveaway,
+            state,
+            title: "Sofa".into(),
+            description: String::new(),
+            category: "home".into(),
+            tags: Vec::new(),
+            price: None,
+            quantity,
+            remaining: None,
+            location: String::new(),
+            geohash: None,
+            payment: Vec::new(),
+            delivery: String::new(),
+            created_at: 0,
+            expires_at: 0,
+            score: None,
+            gossip: None,
+            reputation: None,
+            auction: None,
+            calendar: None,
+            campaign: None,
+            images: Vec::new(),
+            file: None,
+        }
+    }
+
+    /// Defect: watch printed every revision and retraction as "new listing ... (closed)", and a
+    /// giveaway's price as "free free".
+    #[test]
+    fn watch_says_what_changed() {
+        let stored = NodeEvent::ListingStored { id: ObjectId::from_bytes([1; 32]), by: Default::default() };
+        let published = NodeEvent::ListingPublished { id: ObjectId::from_bytes([1; 32]), automatic: false };
+        assert_eq!(change(&stored, &listing(1, ListingState::Active, 1)), "new listing:");
+        assert_eq!(change(&stored, &listing(2, ListingState::Active, 1)), "updated:");
+        assert_eq!(change(&stored, &listing(3, ListingState::Closed, 1)), "retracted:");
+        assert_eq!(change(&published, &listing(3, ListingState::Closed, 1)), "you retracted:");
+        assert_eq!(change(&stored, &listing(3, ListingState::Closed, 0)), "sold out:");
+        assert_eq!(change(&published, &listing(1, ListingState::Active, 1)), "published:");
+        assert_eq!(change(&published, &listing(2, ListingState::Active, 1)), "you updated:");
+        // Revisions the node signed by itself are not said to be the owner's doing.
+        let by_node = NodeEvent::ListingPublished { id: ObjectId::from_bytes([1; 32]), automatic: true };
+        assert_eq!(change(&by_node, &listing(2, ListingState::Active, 1)), "your node updated:");
+        let campaign = ListingView { kind: ListingKind::Crowdfund, ..listing(2, ListingState::Closed, 0) };
+        assert_eq!(change(&by_node, &campaign), "missed its goal:");
+        assert_eq!(output::summary(&listing(1, ListingState::Active, 1)), "Sofa — giveaway");
+    }
+}
