@@ -127,6 +127,16 @@ impl ApiClient {
         Ok(client)
     }
 
+    /// The same node's API as it is now: read again from its data dir (a node writes a new
+    /// token, and may listen on another port, at each start); as it was, for a node given by
+    /// address and token.
+    pub fn renewed(&self) -> Result<Self, ClientError> {
+        match &self.data_dir {
+            Some(data_dir) => Self::for_data_dir(data_dir),
+            None => Ok(self.clone()),
+        }
+    }
+
     /// A node at `base` (e.g. `http://127.0.0.1:7401`) with `token`.
     pub fn new(base: &str, token: &str) -> Self {
         let agent = ureq::Agent::config_builder()

@@ -14,8 +14,22 @@ use super::Context;
 use crate::args::WatchArgs;
 use crate::output;
 
+/// How long a watch waits for its node to come back after its event stream ended.
+const NODE_BACK_WITHIN: std::time::Duration = std::time::Duration::from_secs(24 * 3_600);
+/// How often it looks meanwhile.
+const LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Of what reached the node while the watch could not see it, the newest listings looked at.
+const AWAY_LISTINGS: usize = 50;
+/// How far before the stream ended a message may be dated and still be told as having come
+/// while the watch was away: a message signed before, delivered after (from its sender's outbox,
+/// or a mailbox), is dated before.
+const AWAY_SLACK_MS: u64 = 10 * 60_000;
+
 /// Follows the event stream. Listing events are shown when the listing matches the search (the
-/// node checks it with the same search engine); negotiation and deal events always.
+/// node checks it with the same search engine); negotiation and deal events always. When the
+/// stream ends (the node stopped), the watch waits for the node and goes on, first telling
+/// what reached the node meanwhile: messages and deal steps from the other parties, new deals,
+/// and new listings that match.
 pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
     // Paging and order mean nothing for events shown as they come: watch takes only the filters.
     let params = args.filters.params();
@@ -23,108 +37,290 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
     // now (up to a page of 500) is what an update can take out of the search.
     let page = if params.is_filtered() { 500 } else { 1 };
     let first = cx.api.search(&SearchParams { limit: Some(page), offset: Some(0), ..params.clone() })?;
-    let mut matching: std::collections::HashSet<String> = if params.is_filtered() {
+    let matching = if params.is_filtered() {
         first.hits.into_iter().map(|h| h.key).collect()
     } else {
         Default::default()
     };
+    let state = std::cell::RefCell::new(Watching {
+        params,
+        matching,
+        delivered: Default::default(),
+        seen: Default::default(),
+        failure: None,
+        started: output::now_ms(),
+    });
+    let mut api = cx.api.clone();
+    let mut away_since: Option<u64> = None;
+    loop {
+        let round = Context { api: &api, json: cx.json };
+        let opened = std::cell::Cell::new(false);
+        let ready = || {
+            opened.set(true);
+            match away_since {
+                None => started(&round),
+                Some(since) => back(&round, &state, since),
+            }
+        };
+        let followed = api.follow(ready, |event| {
+            let mut state = state.borrow_mut();
+            // What was missed could not be told: the watch ends (see below).
+            state.failure.is_none() && state.show(&round, &event, false)
+        });
+        if let Some(e) = state.borrow_mut().failure.take() {
+            return Err(e).context("while watching");
+        }
+        match followed {
+            Ok(()) => {}
+            // The stream broke off (the node was killed, or crashed), or the node went again
+            // between coming back and the stream opening.
+            Err(e) if gone(&e) && (opened.get() || away_since.is_some()) => {}
+            Err(e) => return Err(e).context("the watch stopped: once the node runs, run haggle watch again"),
+        }
+        // The stream ends when the node stops or the connection to it closes: the watch says so
+        // (a watcher that went quiet would look like one with nothing to show) and waits.
+        let lost = output::now_ms();
+        if cx.json {
+            outln!("{}", serde_json::json!({ "event": "node_stopped", "at": lost }));
+        } else {
+            eprintln!(
+                "The node stopped, or the connection to it closed (its event stream ended): waiting for it to run again (Ctrl-C to stop)..."
+            );
+        }
+        api = node_back(&api, lost)?;
+        // What came while the node was away is told once the stream is open again; if it did
+        // not open, the node went again, and the time away goes on.
+        away_since = match away_since {
+            Some(since) if !opened.get() => Some(since),
+            _ => Some(lost),
+        };
+    }
+}
+
+/// Whether `e` says the node is not there (stopped, or starting), rather than refusing.
+fn gone(e: &ClientError) -> bool {
+    matches!(e, ClientError::NoNode { .. } | ClientError::Unreachable { .. } | ClientError::Stream { .. })
+}
+
+/// The node's API once it answers again, read afresh from its data dir (a node writes a new
+/// token, and may take another port, at each start); gives up after [`NODE_BACK_WITHIN`].
+fn node_back(api: &ApiClient, lost: u64) -> Result<ApiClient> {
+    let deadline = std::time::Instant::now() + NODE_BACK_WITHIN;
+    loop {
+        // Until the node has written its new address and token, they cannot be read.
+        if let Ok(again) = api.renewed() {
+            match again.status() {
+                Ok(_) => return Ok(again),
+                Err(e) if gone(&e) => {}
+                // Running, and refusing: a watch given --token keeps the token of the node's
+                // last start.
+                Err(e) => return Err(e).context("the node runs again, but the watch cannot follow it"),
+            }
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!(
+                "the node has not run again since its event stream ended {}: once it runs, run haggle watch again",
+                output::relative(lost, output::now_ms())
+            );
+        }
+        std::thread::sleep(LOOK_EVERY);
+    }
+}
+
+/// What the watch says once its stream is open the first time: a ready line, a clock far off,
+/// and what the node's first syncs brought before the watch connected.
+fn started(cx: &Context<'_>) {
     // Once the stream is open (every event from then on comes through), a line says so: for a
     // script, the moment to start what it watches for.
-    let ready = || {
-        if cx.json {
-            outln!("{}", serde_json::json!({ "event": "watching", "at": output::now_ms() }));
-        } else {
-            eprintln!("Watching for events (Ctrl-C to stop)...");
-        }
-        let Ok(status) = cx.api.status() else { return };
-        // A clock far behind refuses what peers sign: the watch would stay silent.
-        super::status::note_clock(cx, &status.network.clock);
-        if cx.json {
+    if cx.json {
+        outln!("{}", serde_json::json!({ "event": "watching", "at": output::now_ms() }));
+    } else {
+        eprintln!("Watching for events (Ctrl-C to stop)...");
+    }
+    let Ok(status) = cx.api.status() else { return };
+    // A clock far behind refuses what peers sign: the watch would stay silent.
+    super::status::note_clock(cx, &status.network.clock);
+    if cx.json {
+        return;
+    }
+    // A node just started catches up in its first moments, often before a watch started with
+    // it connects: what those syncs brought is said too.
+    let now = output::now_ms();
+    let recent = status.network.syncs.iter().filter(|s| s.received > 0 && now.saturating_sub(s.at) < 120_000);
+    for s in recent {
+        outln!(
+            "caught up with {}: {} new, {} (before this watch started)",
+            output::short_peer(&s.peer),
+            s.received,
+            output::relative(s.at, now)
+        );
+    }
+}
+
+/// What the watch says once its stream is open again after the node was away since `since`:
+/// a ready line, then what reached the node meanwhile, as the events it would have shown.
+fn back(cx: &Context<'_>, state: &std::cell::RefCell<Watching>, since: u64) {
+    let now = output::now_ms();
+    if cx.json {
+        outln!(
+            "{}",
+            serde_json::json!({ "event": "watching", "at": now, "again": true, "away_since": since })
+        );
+    } else {
+        eprintln!(
+            "The node runs again (the watch lost it {}); what reached it meanwhile follows. Watching for events (Ctrl-C to stop)...",
+            output::relative(since, now)
+        );
+    }
+    let floor = since.saturating_sub(AWAY_SLACK_MS).max(state.borrow().started);
+    let missed = match while_away(cx.api, &state.borrow().params, floor) {
+        Ok(missed) => missed,
+        Err(e) => {
+            note!(cx.json, "what reached the node while the watch was away cannot be read: {e}");
             return;
         }
-        // A node just started catches up in its first moments, often before a watch started with
-        // it connects: what those syncs brought is said too.
-        let now = output::now_ms();
-        let recent =
-            status.network.syncs.iter().filter(|s| s.received > 0 && now.saturating_sub(s.at) < 120_000);
-        for s in recent {
-            outln!(
-                "caught up with {}: {} new, {} (before this watch started)",
-                output::short_peer(&s.peer),
-                s.received,
-                output::relative(s.at, now)
-            );
-        }
     };
-    let mut failure: Option<ClientError> = None;
-    // A message is announced delivered once: a receipt for its sealed copy, or an answer to a
-    // second attempt, may say it again.
-    let mut delivered = std::collections::HashSet::new();
-    cx.api
-        .follow(ready, |event| {
-            if let NodeEvent::DeliveryChanged { id, state: DeliveryState::Delivered } = &event {
-                if delivered.len() >= 10_000 {
-                    delivered.clear();
-                }
-                if !delivered.insert(*id) {
-                    return true;
-                }
-            }
-            let mut extra = Vec::new();
-            let shown = match line(cx.api, &params, &event, &mut matching, &mut extra) {
-                Ok(shown) => shown,
-                // What the event names went before the watch looked it up (a revision replaced
-                // and swept, a listing evicted): nothing to show, and the watch goes on.
-                Err(e) if e.code() == Some(haggle_node::api::types::ErrorCode::NotFound) => {
-                    tracing::debug!(error = %e, "an event's object is gone");
-                    return true;
-                }
-                Err(e) => {
-                    failure = Some(e);
-                    return false;
-                }
+    for event in missed {
+        if !state.borrow_mut().show(cx, &event, true) {
+            return;
+        }
+    }
+}
+
+/// What reached the node since `floor` (unix ms), as the events a watch would have shown:
+/// messages and deal steps the other parties signed, deals made, and the newest listings
+/// stored, oldest first.
+fn while_away(api: &ApiClient, params: &SearchParams, floor: u64) -> Result<Vec<NodeEvent>, ClientError> {
+    let mut missed: Vec<(u64, NodeEvent)> = Vec::new();
+    for t in api.threads()?.threads {
+        for m in t.messages.iter().filter(|m| m.from == Party::Them && m.created_at >= floor) {
+            missed.push((
+                m.created_at,
+                NodeEvent::NegotiationReceived { id: m.id, thread: t.thread, kind: m.kind },
+            ));
+        }
+    }
+    for d in api.deals()?.deals {
+        if d.made_at >= floor {
+            missed.push((d.made_at, NodeEvent::DealMade { id: d.id, thread: d.thread }));
+        }
+        for s in d.timeline.iter().filter(|s| s.by == Party::Them && s.at >= floor) {
+            let event = NodeEvent::DealStep {
+                id: s.id,
+                deal: d.id,
+                step: s.step.clone(),
+                stage: d.stage.clone(),
+                mine: false,
             };
-            // Events about a listing: filtered by the search in both forms.
-            let of_listing = matches!(
-                event,
-                NodeEvent::ListingStored { .. }
-                    | NodeEvent::ListingPublished { .. }
-                    | NodeEvent::BidStored { .. }
-                    | NodeEvent::PledgeStored { .. }
-                    | NodeEvent::AuctionEnded { .. }
-                    | NodeEvent::CampaignEnded { .. }
-            );
-            match shown {
-                // With --json every event is printed, except those about listings the text
-                // form leaves out.
-                _ if cx.json && (shown.is_some() || !of_listing) => match serde_json::to_value(&event) {
-                    Ok(mut json) => {
-                        // When it came (unix ms): the node sends each event as it happens.
-                        json["at"] = output::now_ms().into();
-                        // What the text form found out: of a listing event, what changed (a
-                        // new listing, an update, a retraction, one that left the search); of
-                        // a delivery, the thread or deal.
-                        for (name, value) in extra {
-                            json[name] = value;
-                        }
-                        outln!("{json}")
-                    }
-                    Err(e) => tracing::warn!(error = %e, "cannot encode an event"),
-                },
-                Some(line) if !cx.json => outln!("{line}"),
-                _ => {}
+            missed.push((s.at, event));
+        }
+    }
+    let newest = SearchParams {
+        sort: Some(haggle_node::api::types::Sort::Newest),
+        limit: Some(AWAY_LISTINGS),
+        offset: Some(0),
+        ..params.clone()
+    };
+    for hit in api.search(&newest)?.hits.into_iter().filter(|h| h.created_at >= floor && !h.mine) {
+        let by = haggle_node::api::types::Arrival::Sync;
+        missed.push((hit.created_at, NodeEvent::ListingStored { id: hit.id, by }));
+    }
+    missed.sort_by_key(|(at, _)| *at);
+    Ok(missed.into_iter().map(|(_, e)| e).collect())
+}
+
+/// A watch's state across events and across restarts of its node.
+struct Watching {
+    params: SearchParams,
+    /// The keys of the listings that match a filtered watch's search, as far as it knows.
+    matching: std::collections::HashSet<String>,
+    /// Messages announced delivered: a receipt for a sealed copy, or an answer to a second
+    /// attempt, may say it again.
+    delivered: std::collections::HashSet<ObjectId>,
+    /// Messages, deal steps, deals and listing revisions shown, so that one told as having come
+    /// while the watch was away is not told again when its event comes after.
+    seen: std::collections::HashSet<ObjectId>,
+    /// What ended the watch.
+    failure: Option<ClientError>,
+    /// When the watch started (unix ms): nothing from before it is told as missed.
+    started: u64,
+}
+
+impl Watching {
+    /// Shows `event` (one that came `while_away`, read back after the node returned, says so
+    /// under `--json`); false when the watch must end (see `failure`).
+    fn show(&mut self, cx: &Context<'_>, event: &NodeEvent, while_away: bool) -> bool {
+        if let NodeEvent::DeliveryChanged { id, state: DeliveryState::Delivered } = event {
+            if self.delivered.len() >= 10_000 {
+                self.delivered.clear();
             }
-            true
-        })
-        .context("the watch stopped: once the node runs, run haggle watch again")?;
-    match failure {
-        Some(e) => Err(e).context("while watching"),
-        // The stream ends when the node stops or the connection to it closes: a watcher that
-        // exited quietly would look like one with nothing to show.
-        None => bail!(
-            "the node stopped or the connection to it closed (its event stream ended): once the \
-             node runs, run haggle watch again"
-        ),
+            if !self.delivered.insert(*id) {
+                return true;
+            }
+        }
+        let told = match event {
+            NodeEvent::NegotiationReceived { id, .. }
+            | NodeEvent::DealStep { id, .. }
+            | NodeEvent::DealMade { id, .. }
+            | NodeEvent::ListingStored { id, .. } => Some(*id),
+            _ => None,
+        };
+        if let Some(id) = told {
+            if self.seen.len() >= 10_000 {
+                self.seen.clear();
+            }
+            if !self.seen.insert(id) {
+                return true;
+            }
+        }
+        let mut extra = Vec::new();
+        let shown = match line(cx.api, &self.params, event, &mut self.matching, &mut extra) {
+            Ok(shown) => shown,
+            // What the event names went before the watch looked it up (a revision replaced
+            // and swept, a listing evicted): nothing to show, and the watch goes on.
+            Err(e) if e.code() == Some(haggle_node::api::types::ErrorCode::NotFound) => {
+                tracing::debug!(error = %e, "an event's object is gone");
+                return true;
+            }
+            Err(e) => {
+                self.failure = Some(e);
+                return false;
+            }
+        };
+        // Events about a listing: filtered by the search in both forms.
+        let of_listing = matches!(
+            event,
+            NodeEvent::ListingStored { .. }
+                | NodeEvent::ListingPublished { .. }
+                | NodeEvent::BidStored { .. }
+                | NodeEvent::PledgeStored { .. }
+                | NodeEvent::AuctionEnded { .. }
+                | NodeEvent::CampaignEnded { .. }
+        );
+        match shown {
+            // With --json every event is printed, except those about listings the text
+            // form leaves out.
+            _ if cx.json && (shown.is_some() || !of_listing) => match serde_json::to_value(event) {
+                Ok(mut json) => {
+                    // When it came (unix ms): the node sends each event as it happens.
+                    json["at"] = output::now_ms().into();
+                    if while_away {
+                        json["while_away"] = true.into();
+                    }
+                    // What the text form found out: of a listing event, what changed (a
+                    // new listing, an update, a retraction, one that left the search); of
+                    // a delivery, the thread or deal.
+                    for (name, value) in extra {
+                        json[name] = value;
+                    }
+                    outln!("{json}")
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot encode an event"),
+            },
+            Some(line) if !cx.json => outln!("{line}"),
+            _ => {}
+        }
+        true
     }
 }
 

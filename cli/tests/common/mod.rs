@@ -240,6 +240,11 @@ pub struct Watch {
 }
 
 impl Watch {
+    /// The watch's process id (to pause it with SIGSTOP).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn start(dir: &Path) -> Watch {
         Watch::start_filtered(dir, &[])
     }
@@ -309,19 +314,6 @@ impl Watch {
             }
         }
         panic!("no watch line with {parts:?} within {STEP:?}; seen: {:#?}", self.seen);
-    }
-}
-
-impl Watch {
-    /// Waits (bounded) for the watch to end by itself, as it does when its node stops: its exit
-    /// code and what it said on stderr.
-    pub fn ended(mut self) -> (Option<i32>, String) {
-        let status = wait("haggle watch to end", || self.child.try_wait().ok().flatten());
-        let mut said = String::new();
-        if let Some(mut err) = self.child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut err, &mut said);
-        }
-        (status.code(), said)
     }
 }
 
