@@ -66,7 +66,8 @@ pub enum Command {
                             haggle publish --kind rental --title \"Cabin\" --price 60 --currency EUR --per day --available 2026-12-01..2027-04-01 --min-stay 2 --category stays/cabins\n  \
                             haggle publish --kind crowdfund --title \"Community oven\" --goal 5000 --currency EUR --deadline 30d --tier \"Sticker:10\" --tier \"Loaf a week:100:50\" --category community/food\n  \
                             haggle publish --title \"Oak armchair\" --price 80 --currency EUR --image front.jpg --image back.jpg --category home/furniture\n  \
-                            haggle publish --kind digital --title \"Bread at home (e-book)\" --price 5 --currency EUR --file bread.epub --preview chapter1.pdf --category books/cooking"
+                            haggle publish --kind digital --title \"Bread at home (e-book)\" --price 5 --currency EUR --file bread.epub --preview chapter1.pdf --category books/cooking\n  \
+                            haggle publish --from 3fa2c1 --price 110   (another like an earlier listing, sold out or not)"
     )]
     Publish(PublishArgs),
     /// Change one of your listings (a new revision; unchanged fields stay).
@@ -459,7 +460,7 @@ pub struct BidArgs {
     #[arg(value_parser = id_prefix)]
     pub listing: String,
     /// Your bid, in the auction's currency: 57, 57.50.
-    #[arg(long, allow_negative_numbers = true, value_parser = amount)]
+    #[arg(long, visible_alias = "amount", allow_negative_numbers = true, value_parser = amount)]
     pub price: String,
     /// A public note with the bid.
     #[arg(long, short, default_value = "")]
@@ -967,6 +968,16 @@ fn identity(text: &str) -> Result<String, String> {
 pub fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let bad = || format!("`{text}` is not a duration: write e.g. 30d, 2w, 12h or 90m");
+    // A date where a time from now belongs: say how far off it is.
+    if let Ok(day) = haggle_protocol::calendar::parse_date(text) {
+        let today = haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
+        return Err(match day.checked_sub(today) {
+            Some(days) if days > 0 => format!(
+                "`{text}` is a date: this takes a time from now, e.g. {days}d to end on {text} (at this time of day)"
+            ),
+            _ => format!("`{text}` is a date, today or in the past: this takes a time from now, e.g. 30d"),
+        });
+    }
     // Durations take values that start with a hyphen, so a negative one reaches this check;
     // so does the next flag when the value was left out.
     if let Some(rest) = text.strip_prefix('-') {
@@ -1158,7 +1169,10 @@ mod tests {
                     panic!("`{line}` does not parse: {e}");
                 }
                 if command.get_name() == "publish" {
-                    assert!(line.contains("--category"), "`{line}` has no --category");
+                    assert!(
+                        line.contains("--category") || line.contains("--from"),
+                        "`{line}` has no --category"
+                    );
                 }
             }
         }
@@ -1177,6 +1191,17 @@ mod tests {
             assert!(duration(bad).is_err(), "{bad}");
         }
         assert!(duration("0s").expect_err("no time").contains("is no time at all"));
+        // A date where a time from now belongs is told how far off it is.
+        let today = haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
+        let in_ten_days = haggle_protocol::calendar::Date(today + 10).to_string();
+        let date = duration(&in_ten_days).expect_err("a date");
+        assert!(
+            date.contains(&format!(
+                "is a date: this takes a time from now, e.g. 10d to end on {in_ten_days}"
+            )),
+            "{date}"
+        );
+        assert!(duration("2020-01-01").expect_err("past").contains("today or in the past"));
     }
 
     #[test]
@@ -1257,6 +1282,8 @@ mod tests {
         assert!(amount("12,50 EUR").expect_err("both").ends_with("write the decimal point as a dot, 12.50"));
         assert!(!amount("12k").expect_err("a suffix").contains("write the number alone"));
         // A negative price reaches the check instead of reading as an unknown flag.
+        // A bid's amount is its price, by either name (a pledge's is --amount).
+        assert!(Cli::try_parse_from(["haggle", "bid", "3fa2c1", "--amount", "57"]).is_ok());
         let err = Cli::try_parse_from(["haggle", "offer", "3fa2c1", "--price", "-3"]).expect_err("negative");
         assert!(err.to_string().contains("cannot be negative"), "{err}");
         // So does a negative duration.

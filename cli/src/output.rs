@@ -342,12 +342,27 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// A listing's state for people: an auction past its end, or a campaign past its deadline, is
+/// A listing's state for people. An auction past its end, or a campaign past its deadline, is
 /// still `active` to the protocol (until its owner's node closes it) but takes no more bids or
-/// pledges: it reads `ended`, or for a campaign `funded` or `missed`.
+/// pledges: it reads `ended`, or for a campaign `funded` or `missed`. A closed listing says how
+/// it closed: with nothing left (`sold out`, an auction `sold`, a giveaway `given away`), or
+/// with some left, by its owner (`retracted`).
 pub fn state_label(l: &ListingView) -> &'static str {
-    if l.state != ListingState::Active {
-        return l.state.as_str();
+    use haggle_protocol::ListingKind;
+    match l.state {
+        ListingState::Active => {}
+        ListingState::Closed => {
+            return match (&l.campaign, l.kind, l.quantity) {
+                (Some(c), _, _) if c.missed => "missed",
+                (Some(c), _, _) if c.cancelled => "cancelled",
+                (Some(_), _, _) => "closed",
+                (None, ListingKind::Auction, 0) => "sold",
+                (None, ListingKind::Giveaway, 0) => "given away",
+                (None, _, 0) => "sold out",
+                (None, _, _) => "retracted",
+            };
+        }
+        _ => return l.state.as_str(),
     }
     match (&l.auction, &l.campaign) {
         (Some(a), _) if a.over => "ended",

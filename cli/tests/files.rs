@@ -398,6 +398,8 @@ fn publish_from_an_earlier_listing_copies_what_was_not_given() {
     );
     let id = first["id"].as_str().expect("an id").to_owned();
     assert!(haggle(&da, &["retract", &id[..10]]).status.success());
+    let mine = String::from_utf8_lossy(&haggle(&da, &["listings"]).stdout).into_owned();
+    assert!(mine.lines().any(|l| l.contains("Beeswax candles") && l.contains(" retracted ")), "{mine}");
 
     // The owner's: everything again, the price changed, the pictures kept.
     let out = haggle(&da, &["publish", "--from", &id[..10], "--price", "11"]);
@@ -422,6 +424,12 @@ fn publish_from_an_earlier_listing_copies_what_was_not_given() {
     ] {
         assert_eq!(again[field], first[field], "{field} copied");
     }
+
+    // A category is matched by whole parts of its path: a search that finds nothing for a cut
+    // one, where its broader part finds some, says so.
+    let none =
+        String::from_utf8_lossy(&haggle(&da, &["search", "--category", "home/light"]).stdout).into_owned();
+    assert!(none.contains("--category matches whole parts of a category's path"), "{none}");
 
     // Another author's listing, once it reached B: its words, not its pictures.
     let new_id = again["id"].as_str().expect("an id").to_owned();

@@ -28,6 +28,19 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
         let words = SearchParams { q: params.q.clone(), limit: Some(1), ..SearchParams::default() };
         cx.api.search(&words).is_ok_and(|p| p.total > 0)
     };
+    // A category given that is not a whole part of any listing's, where its broader part finds
+    // some (`vehicles/bike` for `vehicles/bikes`): asked only then.
+    let category_cut = |params: &SearchParams| {
+        let Some(category) = params.category.as_deref() else { return false };
+        let broader = category.rsplit_once('/').map_or(category, |(head, _)| head);
+        let first = category.split('/').next().unwrap_or(category);
+        let wider = if broader == category { first } else { broader };
+        wider != category && {
+            let wider =
+                SearchParams { category: Some(wider.to_owned()), limit: Some(1), ..SearchParams::default() };
+            cx.api.search(&wider).is_ok_and(|p| p.total > 0)
+        }
+    };
     let empty = if args.filters.trusted || args.filters.min_deals.is_some() {
         "No listings match. --trusted and --min-deals count only ratings by people your own deals vouch for \
          (see `haggle reputation` for a seller); without them, every match is shown with its SELLER column."
@@ -42,6 +55,11 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
         // The words match: a filter is what left nothing.
         "No listings match the words and the filters together: run it without the filters to see \
          what the words alone find."
+    } else if args.filters.text.is_empty() && category_cut(&args.params()) {
+        // `vehicles/bike` does not find `vehicles/bikes`: a category matches by whole parts.
+        "No listings match. --category matches whole parts of a category's path (vehicles/bikes \
+         finds vehicles/bikes and vehicles/bikes/road, not vehicles/bike), and its broader part finds \
+         some: try that, or the words with the search instead."
     } else if !args.filters.text.is_empty() && args.filters.near.is_none() {
         // Buyers type the town with the words; places are matched by --near only.
         "No listings match. Words are looked for in titles, descriptions, categories and tags; for a \
