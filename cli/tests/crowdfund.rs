@@ -180,6 +180,21 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
         made.iter().map(|d| d["terms"]["price"]["display"].as_str().unwrap_or_default().to_owned()).collect();
     amounts.sort();
     assert_eq!(amounts, ["25.00 EUR", "30.00 EUR", "45.00 EUR"]);
+    // Each deal names the reward its pledge earned, so the creator knows what to send.
+    let mut rewards: Vec<(String, String)> = made
+        .iter()
+        .map(|d| {
+            let amount = d["terms"]["price"]["display"].as_str().unwrap_or_default().to_owned();
+            (amount, d["reward"].as_str().unwrap_or("none").to_owned())
+        })
+        .collect();
+    rewards.sort();
+    let expected = [("25.00 EUR", "Sticker"), ("30.00 EUR", "Sticker"), ("45.00 EUR", "Loaf a week")];
+    assert_eq!(rewards, expected.map(|(a, r)| (a.to_owned(), r.to_owned())), "{made:?}");
+    let loaf =
+        made.iter().find(|d| d["reward"] == "Loaf a week").and_then(|d| d["id"].as_str()).expect("a deal");
+    let text = String::from_utf8_lossy(&haggle(dc, &["deal", &loaf[..10]]).stdout).into_owned();
+    assert!(text.contains("  reward    Loaf a week"), "{text}");
     for d in [d1, d2, d3] {
         wait("each backer's deal", || (deals(d).len() == 1).then_some(()));
     }

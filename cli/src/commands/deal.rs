@@ -147,6 +147,9 @@ pub fn print(d: &DealView) {
         );
     }
     outln!("  terms     {}", output::terms(&d.terms));
+    if let Some(reward) = &d.reward {
+        outln!("  reward    {}", output::note(reward));
+    }
     let you = |side: &str| if d.you_are.as_deref() == Some(side) { " (you)" } else { "" };
     let (seller, buyer) = match d.listing_kind {
         Some(haggle_node::api::types::ListingKind::Giveaway) => ("giver ", "taker "),
@@ -282,6 +285,7 @@ mod tests {
             may_rate: false,
             file: None,
             file_key: false,
+            reward: None,
         }
     }
 

@@ -392,8 +392,31 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
             .into_iter()
             .find(|(key, _)| key == me)
             .map(|(_, side)| side.to_owned()),
+        reward: reward(store, d)?,
         ..deal_record(d)
     })
+}
+
+/// The reward tier a pledge's deal earned: the pledge's tier in the campaign's count of the
+/// current pledges (limited rewards go to pledges in the order they were made).
+fn reward(store: &Store, d: &Deal) -> Result<Option<String>, StoreError> {
+    let listing = d.listing();
+    let Some(key) = listing
+        .listing_key()
+        .filter(|_| listing.listing().is_some_and(|l| l.kind == haggle_protocol::ListingKind::Crowdfund))
+    else {
+        return Ok(None);
+    };
+    let pledges = store.public_offers_on(&key)?;
+    let Some(view) = haggle_protocol::CampaignView::new(listing, pledges.iter()) else { return Ok(None) };
+    let pledge = d.offer().id();
+    Ok(view
+        .backings
+        .iter()
+        .find(|b| b.id == pledge)
+        .and_then(|b| b.tier)
+        .and_then(|t| view.campaign.tiers.get(t))
+        .map(|t| t.name.clone()))
 }
 
 /// The current revision of `revision`'s listing, if this node holds one other than it.
@@ -461,5 +484,6 @@ fn deal_record(d: &Deal) -> DealView {
         may_rate: false,
         file: None,
         file_key: false,
+        reward: None,
     }
 }

@@ -548,6 +548,10 @@ pub struct DealView {
     /// For a digital good: whether the seller handed over the key.
     #[serde(default)]
     pub file_key: bool,
+    /// For a pledge's deal: the reward tier the pledge earned (by this node's count of the
+    /// pledges, in the order they were made), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reward: Option<String>,
 }
 
 /// A payment request, as the buyer reads it.
