@@ -1082,10 +1082,13 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     wait("B to hold the desk", || b.run(&["show", &desk[..12]]).status.success().then_some(()));
     let mut watch = Watch::start(&da);
     watch.ready(&da);
+    let mut json_watch = Watch::start_filtered(&da, &["--json"]);
+    json_watch.line_with(&["\"event\":\"watching\""]);
 
-    // The watch is held still while A stops, B offers and publishes, and A runs again and gets
-    // both: all of it happens while the watch cannot see it.
+    // The watches are held still while A stops, B offers and publishes, and A runs again and
+    // gets both: all of it happens while they cannot see it.
     signal(watch.pid(), "-STOP");
+    signal(json_watch.pid(), "-STOP");
     a.stop();
     let offer = json(&db, &["offer", &desk[..10], "--price", "80", "--message", "Can collect Friday"]);
     assert_eq!(offer["delivery"], "queued", "A is down: {offer}");
@@ -1096,10 +1099,22 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     wait("A to get the offer", || (json(&da, &["offers"])["threads"].as_array()?.len() == 1).then_some(()));
     wait("A to get the shelf", || (json(&da, &["search", "oak shelf"])["total"] == 1).then_some(()));
     signal(watch.pid(), "-CONT");
+    signal(json_watch.pid(), "-CONT");
 
     // Told once the watch finds its node again.
     watch.line_with(&["offer received in thread", "on Walnut desk", "80.00 EUR", "Can collect Friday"]);
     watch.line_with(&["new listing:", "Oak shelf"]);
+    // Under --json: the stop, the return, and the offer with its terms and note, marked as
+    // having come while the watch was away.
+    json_watch.line_with(&["\"event\":\"node_stopped\""]);
+    json_watch.line_with(&["\"again\":true", "\"event\":\"watching\""]);
+    let offer: Value = serde_json::from_str(&json_watch.line_with(&["\"event\":\"negotiation_received\""]))
+        .expect("a JSON line");
+    assert_eq!(offer["while_away"], true, "{offer}");
+    assert_eq!(offer["listing_title"], "Walnut desk", "{offer}");
+    assert_eq!(offer["terms"]["price"]["display"], "80.00 EUR", "{offer}");
+    assert_eq!(offer["message"], "Can collect Friday", "{offer}");
+    drop(json_watch);
     // And what comes after is live again.
     let bench =
         ["publish", "--title", "Pine bench", "--price", "30", "--currency", "EUR", "--category", "home"];

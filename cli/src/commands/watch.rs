@@ -369,7 +369,9 @@ fn line(
             ]);
             format!("{what} {} {}", output::short(&listing.id), output::summary(&listing))
         }
-        NodeEvent::NegotiationReceived { id, kind, thread } => negotiation_line(api, *id, *kind, *thread),
+        NodeEvent::NegotiationReceived { id, kind, thread } => {
+            negotiation_line(api, *id, *kind, *thread, extra)
+        }
         NodeEvent::DealMade { id, .. } => format!("deal {} made", output::short(id)),
         NodeEvent::BidStored { listing, bidder, amount, leads, outbids_me, mine, .. } => {
             let Some((title, _)) = watched(api, params, listing, *mine || *outbids_me)? else {
@@ -494,11 +496,30 @@ fn delivery_line(
 
 /// A negotiation message's line: its kind, its thread and listing, and the note it carries.
 /// The thread is read for the note; if it cannot be, the line says what the event says.
-fn negotiation_line(api: &ApiClient, id: ObjectId, kind: ObjectKind, thread: ObjectId) -> String {
+/// What `--json` gets besides the event: the listing's title, the terms proposed and the note,
+/// as `listing_title`, `terms` and `message`.
+fn negotiation_line(
+    api: &ApiClient,
+    id: ObjectId,
+    kind: ObjectKind,
+    thread: ObjectId,
+    extra: &mut Vec<(&'static str, serde_json::Value)>,
+) -> String {
     let plain = format!("{kind} received in thread {}", output::short(&thread));
     let Ok(view) = api.thread(&thread.to_hex()) else { return plain };
     let title = view.listing_title.as_deref().map(|t| format!(" on {t}")).unwrap_or_default();
     let message = view.messages.iter().find(|m| m.id == id);
+    if let Some(t) = &view.listing_title {
+        extra.push(("listing_title", t.clone().into()));
+    }
+    if let Some(m) = message {
+        if let Some(terms) = m.terms.as_ref().and_then(|t| serde_json::to_value(t).ok()) {
+            extra.push(("terms", terms));
+        }
+        if !m.message.is_empty() {
+            extra.push(("message", m.message.clone().into()));
+        }
+    }
     // What an offer or counter proposes, so it can be weighed from the line.
     let terms = message
         .and_then(|m| m.terms.as_ref())
