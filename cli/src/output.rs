@@ -345,7 +345,8 @@ pub fn bytes(n: u64) -> String {
 /// A listing's state for people. An auction past its end, or a campaign past its deadline, is
 /// still `active` to the protocol (until its owner's node closes it) but takes no more bids or
 /// pledges: it reads `ended`, or for a campaign `funded` or `missed`. A closed listing says how
-/// it closed: with nothing left (`sold out`, an auction `sold`, a giveaway `given away`), or
+/// it closed: with nothing left (`sold out`, an auction `sold`, a giveaway `given away`, a
+/// wanted ad `found`), or
 /// with some left, by its owner (`retracted`).
 pub fn state_label(l: &ListingView) -> &'static str {
     use haggle_protocol::ListingKind;
@@ -358,6 +359,7 @@ pub fn state_label(l: &ListingView) -> &'static str {
                 (Some(_), _, _) => "closed",
                 (None, ListingKind::Auction, 0) => "sold",
                 (None, ListingKind::Giveaway, 0) => "given away",
+                (None, ListingKind::Wanted, 0) => "found",
                 (None, _, 0) => "sold out",
                 (None, _, _) => "retracted",
             };

@@ -1085,6 +1085,17 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     let mut json_watch = Watch::start_filtered(&da, &["--json"]);
     json_watch.line_with(&["\"event\":\"watching\""]);
 
+    // A stops while the watches run: they say so, wait, and follow it once it runs again (on
+    // another API port, with a new token), live.
+    a.stop();
+    json_watch.line_with(&["\"event\":\"node_stopped\""]);
+    let a = NodeProcess::start(&da, Some(&b.addr));
+    json_watch.line_with(&["\"again\":true", "\"event\":\"watching\""]);
+    let vase =
+        ["publish", "--title", "Glass vase", "--price", "12", "--currency", "EUR", "--category", "home"];
+    assert!(haggle(&db, &vase).status.success());
+    watch.line_with(&["new listing:", "Glass vase"]);
+
     // The watches are held still while A stops, B offers and publishes, and A runs again and
     // gets both: all of it happens while they cannot see it.
     signal(watch.pid(), "-STOP");
@@ -1096,7 +1107,10 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
         ["publish", "--title", "Oak shelf", "--price", "25", "--currency", "EUR", "--category", "home"];
     assert!(haggle(&db, &shelf).status.success());
     let a = NodeProcess::start(&da, Some(&b.addr));
-    wait("A to get the offer", || (json(&da, &["offers"])["threads"].as_array()?.len() == 1).then_some(()));
+    let thread = wait("A to get the offer", || {
+        let threads = json(&da, &["offers"])["threads"].as_array()?.clone();
+        (threads.len() == 1).then(|| threads[0]["thread"].as_str().map(str::to_owned)).flatten()
+    });
     wait("A to get the shelf", || (json(&da, &["search", "oak shelf"])["total"] == 1).then_some(()));
     signal(watch.pid(), "-CONT");
     signal(json_watch.pid(), "-CONT");
@@ -1107,7 +1121,6 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     // Under --json: the stop, the return, and the offer with its terms and note, marked as
     // having come while the watch was away.
     json_watch.line_with(&["\"event\":\"node_stopped\""]);
-    json_watch.line_with(&["\"again\":true", "\"event\":\"watching\""]);
     let offer: Value = serde_json::from_str(&json_watch.line_with(&["\"event\":\"negotiation_received\""]))
         .expect("a JSON line");
     assert_eq!(offer["while_away"], true, "{offer}");
@@ -1115,11 +1128,23 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     assert_eq!(offer["terms"]["price"]["display"], "80.00 EUR", "{offer}");
     assert_eq!(offer["message"], "Can collect Friday", "{offer}");
     drop(json_watch);
-    // And what comes after is live again.
-    let bench =
-        ["publish", "--title", "Pine bench", "--price", "30", "--currency", "EUR", "--category", "home"];
-    assert!(haggle(&db, &bench).status.success());
-    watch.line_with(&["new listing:", "Pine bench"]);
+    // And what comes after is live again: A counters, B accepts, and A's watch tells the accept
+    // and the deal (whose id is the accept's).
+    assert!(haggle(&da, &["counter", &thread[..10], "--price", "85"]).status.success());
+    wait("B to get the counter", || {
+        let threads = json(&db, &["offers"])["threads"].as_array()?.clone();
+        (threads.first()?["state"] == "countered").then_some(())
+    });
+    assert!(haggle(&db, &["accept", &thread[..10]]).status.success());
+    watch.line_with(&["accept received in thread", "Walnut desk"]);
+    watch.line_with(&["deal", "made"]);
+    // Nothing was told twice.
+    for told in ["offer received in thread", "new listing: ", "Oak shelf"] {
+        let lines: Vec<&String> = watch.seen().iter().filter(|l| l.contains(told)).collect();
+        // The vase and the shelf (A's probe read `published:`).
+        let expected = if told == "new listing: " { 2 } else { 1 };
+        assert_eq!(lines.len(), expected, "{told}: {lines:#?}");
+    }
     drop(watch);
     b.stop();
     a.stop();

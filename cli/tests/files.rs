@@ -390,6 +390,8 @@ fn publish_from_an_earlier_listing_copies_what_was_not_given() {
             "pickup only",
             "--location",
             "Ghent",
+            "--geohash",
+            "u14dh",
             "--description",
             "Hand-poured, 20 hours each.",
             "--image",
@@ -418,6 +420,7 @@ fn publish_from_an_earlier_listing_copies_what_was_not_given() {
         "payment",
         "delivery",
         "location",
+        "geohash",
         "description",
         "quantity",
         "images",
@@ -434,12 +437,19 @@ fn publish_from_an_earlier_listing_copies_what_was_not_given() {
     // Another author's listing, once it reached B: its words, not its pictures.
     let new_id = again["id"].as_str().expect("an id").to_owned();
     wait("the candles on B", || b.run(&["show", &new_id[..12]]).status.success().then_some(()));
-    let out = haggle(&db, &["publish", "--from", &new_id[..10], "--title", "Soy candles"]);
+    let out =
+        haggle(&db, &["publish", "--from", &new_id[..10], "--title", "Soy candles", "--location", "Antwerp"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("Note: the pictures of"), "{said}");
     let theirs = json(&db, &["show", said.split(['(', ')']).nth(1).expect("the new id")]);
     assert_eq!(theirs["title"], "Soy candles");
+    // Another place: the old place's geohash does not come with it.
+    assert_eq!(
+        (theirs["location"].as_str(), theirs["geohash"].as_str()),
+        (Some("Antwerp"), None),
+        "{theirs}"
+    );
     assert_eq!(theirs["price"]["display"], "11.00 EUR");
     assert!(theirs["images"].as_array().is_none_or(Vec::is_empty), "no pictures: {theirs}");
 

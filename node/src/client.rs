@@ -127,6 +127,12 @@ impl ApiClient {
         Ok(client)
     }
 
+    /// The data dir this client reads the node's address and token from, if it was made from
+    /// one.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
+    }
+
     /// The same node's API as it is now: read again from its data dir (a node writes a new
     /// token, and may listen on another port, at each start); as it was, for a node given by
     /// address and token.

@@ -131,7 +131,7 @@ pub struct StampedCodec<Req, Resp> {
 }
 
 impl<Req, Resp> StampedCodec<Req, Resp> {
-    /// A codec with [`BincodeCodec::new`]'s limits (the stamp is at most 10 bytes more) that
+    /// A codec with [`BincodeCodec::new`]'s limits (the stamp is at most 9 bytes more) that
     /// stamps messages on `stamped` and no other protocol.
     pub fn new(max_request: u64, max_response: u64, stamped: StreamProtocol) -> Self {
         StampedCodec { plain: BincodeCodec::new(max_request, max_response), stamped }
@@ -242,20 +242,32 @@ mod tests {
         assert!(read::<NegotiateRequest>(&over, MAX_NEGOTIATE_REQUEST).is_err());
     }
 
-    /// What `codec` writes on `protocol` for `message`, read back by a codec like it.
-    fn round_trip(protocol: &StreamProtocol, message: SyncResponse) -> io::Result<Stamped<SyncResponse>> {
+    /// What the sync codec writes on `protocol` for `message`.
+    fn written(protocol: &StreamProtocol, message: SyncResponse) -> Vec<u8> {
         use libp2p::request_response::Codec;
-        let mut codec = StampedCodec::<SyncRequest, SyncResponse>::new(
-            MAX_SYNC_REQUEST,
-            MAX_SYNC_RESPONSE,
-            crate::sync::SYNC_PROTOCOL,
-        );
+        let mut codec = sync_codec();
         futures::executor::block_on(async {
             let mut written = futures::io::Cursor::new(Vec::new());
-            codec.write_response(protocol, &mut written, message.into()).await?;
-            let mut bytes = futures::io::Cursor::new(written.into_inner());
-            codec.read_response(protocol, &mut bytes).await
+            codec.write_response(protocol, &mut written, message.into()).await.expect("writes");
+            written.into_inner()
         })
+    }
+
+    fn sync_codec() -> StampedCodec<SyncRequest, SyncResponse> {
+        StampedCodec::new(MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, crate::sync::SYNC_PROTOCOL)
+    }
+
+    /// `bytes` read as a response on `protocol` by the sync codec.
+    fn read_back(protocol: &StreamProtocol, bytes: Vec<u8>) -> io::Result<Stamped<SyncResponse>> {
+        use libp2p::request_response::Codec;
+        futures::executor::block_on(
+            sync_codec().read_response(protocol, &mut futures::io::Cursor::new(bytes)),
+        )
+    }
+
+    /// What the sync codec writes on `protocol` for `message`, read back by a codec like it.
+    fn round_trip(protocol: &StreamProtocol, message: SyncResponse) -> io::Result<Stamped<SyncResponse>> {
+        read_back(protocol, written(protocol, message))
     }
 
     #[test]
@@ -273,10 +285,11 @@ mod tests {
         assert!(matches!(plain.message, SyncResponse::Stored { new: 7 }));
         assert_eq!(plain.clock_ms, None);
         // Version 2's bytes are exactly the message: what a node from before version 3 reads.
-        let bytes =
+        let plain =
             bincode::serde::encode_to_vec(SyncResponse::Stored { new: 7 }, bincode::config::standard())
                 .expect("encodes");
-        assert!(read::<SyncResponse>(&bytes, MAX_SYNC_RESPONSE).is_ok());
+        assert_eq!(written(&crate::sync::SYNC_PROTOCOL_V2, SyncResponse::Stored { new: 7 }), plain);
+        assert_ne!(written(&crate::sync::SYNC_PROTOCOL, SyncResponse::Stored { new: 7 }), plain);
     }
 
     /// The test vector in docs/PROTOCOL.md, "Catch-up sync".
@@ -306,10 +319,35 @@ mod tests {
     }
 
     #[test]
-    fn the_largest_answer_fits_with_its_stamp() {
-        let answer = SyncResponse::Objects { objects: vec![vec![7; haggle_protocol::MAX_OBJECT_SIZE]; 256] };
-        let read = round_trip(&crate::sync::SYNC_PROTOCOL, answer).expect("the largest answer reads");
+    fn an_answer_at_the_size_limit_reads_with_its_stamp_and_one_byte_more_does_not() {
+        // An answer whose message is exactly MAX_SYNC_RESPONSE bytes: 255 full-size objects and
+        // one that takes the rest.
+        let size = |objects: &Vec<Vec<u8>>| {
+            let answer = SyncResponse::Objects { objects: objects.clone() };
+            bincode::serde::encode_to_vec(answer, bincode::config::standard()).expect("encodes").len() as u64
+        };
+        let mut objects = vec![vec![7u8; haggle_protocol::MAX_OBJECT_SIZE]; 255];
+        objects.push(Vec::new());
+        // The empty last object costs its 1-byte length; n bytes cost n and a length of 1, 3
+        // (up to 65,535) or 5 bytes (bincode's varint).
+        let room = MAX_SYNC_RESPONSE - size(&objects) + 1;
+        let varint = |n: u64| match n {
+            0..=250 => 1,
+            251..=65_535 => 3,
+            _ => 5,
+        };
+        let n = (room.saturating_sub(5)..=room)
+            .rev()
+            .find(|n| n + varint(*n) == room)
+            .expect("a length that fits");
+        objects[255] = vec![7; n as usize];
+        assert_eq!(size(&objects), MAX_SYNC_RESPONSE, "exactly at the limit");
+        let at_limit = SyncResponse::Objects { objects: objects.clone() };
+        let read = round_trip(&crate::sync::SYNC_PROTOCOL, at_limit).expect("the largest answer reads");
         assert!(read.clock_ms.is_some());
+        objects[255].push(7);
+        let over = written(&crate::sync::SYNC_PROTOCOL, SyncResponse::Objects { objects });
+        assert!(read_back(&crate::sync::SYNC_PROTOCOL, over).is_err(), "one byte over");
     }
 
     proptest! {

@@ -25,8 +25,11 @@ pub struct Lent {
 /// Fills every argument of `args` that was not given from `src`, the listing `--from` names.
 pub fn fill(args: &mut PublishArgs, src: &ListingView) -> Result<Lent> {
     let kind = args.kind.get_or_insert(Choice(src.kind)).0;
+    // A calendar and a price per period go with rentals and services only.
+    let periodic = matches!(kind, ListingKind::Rental | ListingKind::Service);
     let f = &mut args.fields;
-    if let Some(calendar) = &src.calendar
+    let calendar = src.calendar.as_ref().filter(|_| periodic);
+    if let Some(calendar) = calendar
         && f.available.is_empty()
     {
         let open = if calendar.open.is_empty() { "none".to_owned() } else { calendar.open.join(", ") };
@@ -35,7 +38,7 @@ pub fn fill(args: &mut PublishArgs, src: &ListingView) -> Result<Lent> {
             crate::output::short(&src.id)
         )));
     }
-    if let Some(calendar) = &src.calendar {
+    if let Some(calendar) = calendar {
         f.min_stay = f.min_stay.or(Some(calendar.min_stay).filter(|n| *n > 1));
         f.max_stay = f.max_stay.or(Some(calendar.max_stay).filter(|n| *n > 0));
         f.instant |= calendar.instant && !f.no_instant;
@@ -52,11 +55,12 @@ pub fn fill(args: &mut PublishArgs, src: &ListingView) -> Result<Lent> {
     if f.payment.is_empty() && !f.no_pay {
         f.payment.clone_from(&src.payment);
     }
+    // The geohash goes with the place it was given for.
+    if f.location.is_none() && f.geohash.is_none() {
+        f.geohash.clone_from(&src.geohash);
+    }
     if f.location.is_none() && !src.location.is_empty() {
         f.location = Some(src.location.clone());
-    }
-    if f.geohash.is_none() {
-        f.geohash.clone_from(&src.geohash);
     }
     if f.delivery.is_none() && !src.delivery.is_empty() {
         f.delivery = Some(src.delivery.clone());
@@ -74,7 +78,7 @@ pub fn fill(args: &mut PublishArgs, src: &ListingView) -> Result<Lent> {
         if f.currency.is_none() && (f.price.is_some() || args.campaign.goal.is_some()) {
             f.currency = Some(price.currency.clone());
         }
-        if f.per.is_none() {
+        if f.per.is_none() && periodic {
             f.per = price.per.map(Choice);
         }
     }

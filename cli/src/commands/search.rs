@@ -28,18 +28,19 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
         let words = SearchParams { q: params.q.clone(), limit: Some(1), ..SearchParams::default() };
         cx.api.search(&words).is_ok_and(|p| p.total > 0)
     };
-    // A category given that is not a whole part of any listing's, where its broader part finds
-    // some (`vehicles/bike` for `vehicles/bikes`): asked only then.
+    // A category that finds nothing by itself where its broader part finds some (`vehicles/bike`
+    // for `vehicles/bikes`): asked only when the page is empty and the search has no words.
     let category_cut = |params: &SearchParams| {
-        let Some(category) = params.category.as_deref() else { return false };
-        let broader = category.rsplit_once('/').map_or(category, |(head, _)| head);
-        let first = category.split('/').next().unwrap_or(category);
-        let wider = if broader == category { first } else { broader };
-        wider != category && {
-            let wider =
-                SearchParams { category: Some(wider.to_owned()), limit: Some(1), ..SearchParams::default() };
-            cx.api.search(&wider).is_ok_and(|p| p.total > 0)
-        }
+        let Some(category) = params.category.as_deref().filter(|_| page.hits.is_empty()) else {
+            return false;
+        };
+        let Some((broader, _)) = category.rsplit_once('/') else { return false };
+        let finds = |c: &str| {
+            let alone =
+                SearchParams { category: Some(c.to_owned()), limit: Some(1), ..SearchParams::default() };
+            cx.api.search(&alone).is_ok_and(|p| p.total > 0)
+        };
+        !finds(category) && finds(broader)
     };
     let empty = if args.filters.trusted || args.filters.min_deals.is_some() {
         "No listings match. --trusted and --min-deals count only ratings by people your own deals vouch for \

@@ -57,6 +57,7 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
         let opened = std::cell::Cell::new(false);
         let ready = || {
             opened.set(true);
+            // A node back is told once; if it goes again, that is news again.
             match away_since {
                 None => started(&round),
                 Some(since) => back(&round, &state, since),
@@ -78,15 +79,21 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
             Err(e) => return Err(e).context("the watch stopped: once the node runs, run haggle watch again"),
         }
         // The stream ends when the node stops or the connection to it closes: the watch says so
-        // (a watcher that went quiet would look like one with nothing to show) and waits.
+        // (a watcher that went quiet would look like one with nothing to show) and waits. A
+        // stream that did not open is the same time away, already told.
         let lost = output::now_ms();
-        if cx.json {
-            outln!("{}", serde_json::json!({ "event": "node_stopped", "at": lost }));
-        } else {
-            eprintln!(
-                "The node stopped, or the connection to it closed (its event stream ended): waiting for it to run again (Ctrl-C to stop)..."
-            );
+        if opened.get() {
+            if cx.json {
+                outln!("{}", serde_json::json!({ "event": "node_stopped", "at": lost }));
+            } else {
+                eprintln!(
+                    "The node stopped, or the connection to it closed (its event stream ended): waiting for it to run again (Ctrl-C to stop)..."
+                );
+            }
         }
+        // A node shutting down may answer for a moment after its stream ended, and one that
+        // answers but does not stream must not be asked again at once.
+        std::thread::sleep(LOOK_EVERY);
         api = node_back(&api, lost)?;
         // What came while the node was away is told once the stream is open again; if it did
         // not open, the node went again, and the time away goes on.
@@ -97,21 +104,38 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
     }
 }
 
-/// Whether `e` says the node is not there (stopped, or starting), rather than refusing.
+/// Whether `e` says the node is not there (stopped, stopping, or starting), rather than refusing.
 fn gone(e: &ClientError) -> bool {
-    matches!(e, ClientError::NoNode { .. } | ClientError::Unreachable { .. } | ClientError::Stream { .. })
+    matches!(
+        e,
+        ClientError::NoNode { .. }
+            | ClientError::Unreachable { .. }
+            | ClientError::Stream { .. }
+            | ClientError::NoAnswer { .. }
+    ) || e.code() == Some(haggle_node::api::types::ErrorCode::ShuttingDown)
 }
+
+/// How long a node that runs again may refuse the token read from its data dir: it binds its
+/// port before it writes its new token, so the first reads can find the last start's.
+const NEW_TOKEN_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The node's API once it answers again, read afresh from its data dir (a node writes a new
 /// token, and may take another port, at each start); gives up after [`NODE_BACK_WITHIN`].
 fn node_back(api: &ApiClient, lost: u64) -> Result<ApiClient> {
     let deadline = std::time::Instant::now() + NODE_BACK_WITHIN;
+    let mut refused_since: Option<std::time::Instant> = None;
     loop {
         // Until the node has written its new address and token, they cannot be read.
         if let Ok(again) = api.renewed() {
             match again.status() {
                 Ok(_) => return Ok(again),
                 Err(e) if gone(&e) => {}
+                // The token of the node's last start, read before the new one was written.
+                Err(e)
+                    if e.code() == Some(haggle_node::api::types::ErrorCode::Unauthorized)
+                        && api.data_dir().is_some()
+                        && refused_since.get_or_insert_with(std::time::Instant::now).elapsed()
+                            < NEW_TOKEN_WITHIN => {}
                 // Running, and refusing: a watch given --token keeps the token of the node's
                 // last start.
                 Err(e) => return Err(e).context("the node runs again, but the watch cannot follow it"),
@@ -168,7 +192,7 @@ fn back(cx: &Context<'_>, state: &std::cell::RefCell<Watching>, since: u64) {
         );
     } else {
         eprintln!(
-            "The node runs again (the watch lost it {}); what reached it meanwhile follows. Watching for events (Ctrl-C to stop)...",
+            "The node answers again (the watch lost it {}); what reached it meanwhile follows. Watching for events (Ctrl-C to stop)...",
             output::relative(since, now)
         );
     }
@@ -237,9 +261,10 @@ struct Watching {
     /// Messages announced delivered: a receipt for a sealed copy, or an answer to a second
     /// attempt, may say it again.
     delivered: std::collections::HashSet<ObjectId>,
-    /// Messages, deal steps, deals and listing revisions shown, so that one told as having come
-    /// while the watch was away is not told again when its event comes after.
-    seen: std::collections::HashSet<ObjectId>,
+    /// Messages, deal steps, deals and listing revisions shown, by kind of event (a deal's id
+    /// is its accept's), so that one told as having come while the watch was away is not told
+    /// again when its event comes after.
+    seen: std::collections::HashSet<(&'static str, ObjectId)>,
     /// What ended the watch.
     failure: Option<ClientError>,
     /// When the watch started (unix ms): nothing from before it is told as missed.
@@ -259,10 +284,10 @@ impl Watching {
             }
         }
         let told = match event {
-            NodeEvent::NegotiationReceived { id, .. }
-            | NodeEvent::DealStep { id, .. }
-            | NodeEvent::DealMade { id, .. }
-            | NodeEvent::ListingStored { id, .. } => Some(*id),
+            NodeEvent::NegotiationReceived { id, .. } => Some(("message", *id)),
+            NodeEvent::DealStep { id, .. } => Some(("step", *id)),
+            NodeEvent::DealMade { id, .. } => Some(("deal", *id)),
+            NodeEvent::ListingStored { id, .. } => Some(("listing", *id)),
             _ => None,
         };
         if let Some(id) = told {

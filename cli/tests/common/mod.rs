@@ -240,6 +240,11 @@ pub struct Watch {
 }
 
 impl Watch {
+    /// The lines read so far.
+    pub fn seen(&self) -> &[String] {
+        &self.seen
+    }
+
     /// The watch's process id (to pause it with SIGSTOP).
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -2,12 +2,15 @@
 //! or delivered directly by its sender) with a good signature carries its author's clock
 //! reading, and every sync message (version 3) its sender's; the difference to this node's clock
 //! at arrival, over many objects and peers, says whether this clock is wrong. A sync starts on
-//! every new connection, so a node learns at once, in a market where nobody publishes. A clock minutes off breaks quietly: peers refuse what it signs
+//! every new direct connection, so a node learns at once, in a market where nobody publishes.
+//! A clock minutes off breaks quietly: peers refuse what it signs
 //! (dated ahead of theirs), or it refuses everything they send (dated ahead of its own), and its
 //! auctions end early. The estimate goes into `haggle status` and onto what the owner publishes.
 //!
 //! Samples are kept per peer that carried them, one per author (its latest), at most one every
-//! 2 seconds (a peer's own clock, read from its sync messages, counts as one more author): a burst (what a node back online publishes at once, all of it signed long ago) is
+//! 2 seconds (a peer's own clock, read from its sync messages, counts under the peer's own key,
+//! as its latest object would: the later of the two): a burst (what a node back online
+//! publishes at once, all of it signed long ago) is
 //! one sample, and an author who publishes a lot is one sample in a peer's window however much it
 //! publishes. Each peer counts by the median of its samples, and the estimate is the median over
 //! peers: one author whose clock is a few minutes off (an object within 5 minutes ahead is taken

@@ -472,7 +472,11 @@ impl EventLoop {
                     self.serve_sync(peer, request.message, channel, request_id)
                 }
                 request_response::Message::Response { request_id, response } => {
-                    self.note_clock(peer, response.clock_ms);
+                    // A fetch's answer (up to 16 MiB) may take a minute to cross a slow link
+                    // after its clock was read: only the small answers are dated.
+                    if !matches!(response.message, SyncResponse::Objects { .. }) {
+                        self.note_clock(peer, response.clock_ms);
+                    }
                     if let Some(pending) = self.sync.requests.remove(&request_id) {
                         self.on_sync_response(pending, response.message);
                     }
