@@ -953,17 +953,15 @@ fn an_accept_that_crosses_a_withdrawal_says_no_deal_follows() {
     });
 
     // The seller's node freezes; the buyer withdraws; the seller accepts; the node resumes.
-    let pid = seller.child.id().to_string();
-    let signal =
-        |sig: &str| assert!(Command::new("kill").args([sig, &pid]).status().expect("kill").success());
-    signal("-STOP");
+    let pid = seller.child.id();
+    signal(pid, "-STOP");
     let withdrawn = haggle(&db, &["withdraw", &thread[..10]]);
     let accept = {
         let ds = ds.clone();
         let thread = thread.clone();
         std::thread::spawn(move || haggle(&ds, &["accept", &thread[..10]]))
     };
-    signal("-CONT");
+    signal(pid, "-CONT");
     let accept = accept.join().expect("the accept command ran");
     assert!(withdrawn.status.success(), "{}", stderr(&withdrawn));
     let said = stderr(&accept);

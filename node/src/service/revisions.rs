@@ -210,11 +210,9 @@ impl Service {
         Ok(())
     }
 
-    /// The current revision of `deal`'s listing, if it is the owner's and counts its deals:
-    /// `None` for someone else's listing (their node revises it), a closed or expired one, a campaign (it
-    /// makes a deal with every backer and stays as it is) or a digital good (it sells copies
-    /// without counting down: a revision per sale would flood the network).
-    fn counted_listing(
+    /// The current revision of `deal`'s listing, its key and its body, if it is the owner's and
+    /// held here.
+    fn owners_listing(
         &self,
         deal: &Deal,
     ) -> Result<Option<(haggle_protocol::ListingKey, Object, Listing)>, ServiceError> {
@@ -224,6 +222,18 @@ impl Service {
         let Some(key) = deal.listing().listing_key() else { return Ok(None) };
         let Some(current) = self.store.listing(&key)? else { return Ok(None) };
         let Some(listing) = current.listing().cloned() else { return Ok(None) };
+        Ok(Some((key, current, listing)))
+    }
+
+    /// The current revision of `deal`'s listing, if it is the owner's and counts its deals:
+    /// `None` for someone else's listing (their node revises it), a closed or expired one, a campaign (it
+    /// makes a deal with every backer and stays as it is) or a digital good (it sells copies
+    /// without counting down: a revision per sale would flood the network).
+    fn counted_listing(
+        &self,
+        deal: &Deal,
+    ) -> Result<Option<(haggle_protocol::ListingKey, Object, Listing)>, ServiceError> {
+        let Some((key, current, listing)) = self.owners_listing(deal)? else { return Ok(None) };
         if listing.status == ListingStatus::Closed
             || listing.expires_at <= Timestamp::now()
             || listing.kind == ListingKind::Crowdfund
@@ -243,12 +253,7 @@ impl Service {
         &self,
         deal: &Deal,
     ) -> Result<Option<(haggle_protocol::ListingKey, Object, Listing)>, ServiceError> {
-        if deal.listing_author() != self.me() {
-            return Ok(None);
-        }
-        let Some(key) = deal.listing().listing_key() else { return Ok(None) };
-        let Some(current) = self.store.listing(&key)? else { return Ok(None) };
-        let Some(mut listing) = current.listing().cloned() else { return Ok(None) };
+        let Some((key, current, mut listing)) = self.owners_listing(deal)? else { return Ok(None) };
         let sold_out = listing.status == ListingStatus::Closed
             && listing.quantity == 0
             && listing.market.is_none()
