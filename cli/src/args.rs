@@ -537,7 +537,7 @@ pub struct ListingFields {
     /// A tag; repeat for several. In an update, the tags given replace the old ones.
     #[arg(long = "tag", value_name = "TAG")]
     pub tags: Vec<String>,
-    /// For haggle update: remove every tag.
+    /// With haggle update: remove every tag; with publish --from: copy none.
     #[arg(long, conflicts_with = "tags")]
     pub no_tags: bool,
     /// Where the thing is, in words.
@@ -550,7 +550,7 @@ pub struct ListingFields {
     /// ones.
     #[arg(long = "pay", value_name = "METHOD")]
     pub payment: Vec<String>,
-    /// For haggle update: remove every way to pay.
+    /// With haggle update: remove every way to pay; with publish --from: copy none.
     #[arg(long, conflicts_with = "payment")]
     pub no_pay: bool,
     /// Delivery terms, e.g. "pickup only".
@@ -587,7 +587,7 @@ pub struct ListingFields {
     /// were taken). By default it is removed before anything is stored or sent.
     #[arg(long, requires = "images")]
     pub keep_location: bool,
-    /// For haggle update: remove every picture.
+    /// With haggle update: remove every picture; with publish --from: copy none.
     #[arg(long, conflicts_with = "images")]
     pub no_images: bool,
 }
@@ -971,7 +971,11 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     // A date where a time from now belongs: say how far off it is.
     if let Ok(day) = haggle_protocol::calendar::parse_date(text) {
         let today = haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
+        let longest = haggle_protocol::limits::MAX_LIFETIME.as_secs() / 86_400;
         return Err(match day.checked_sub(today) {
+            Some(days) if u64::from(days) > longest => format!(
+                "`{text}` is a date, {days} days from now: this takes a time from now, and nothing published lasts more than {longest} days (a campaign's deadline at most 87), e.g. 30d"
+            ),
             Some(days) if days > 0 => format!(
                 "`{text}` is a date: this takes a time from now, e.g. {days}d to end on {text} (at this time of day)"
             ),
@@ -1202,6 +1206,11 @@ mod tests {
             "{date}"
         );
         assert!(duration("2020-01-01").expect_err("past").contains("today or in the past"));
+        // Not a number of days nothing could take.
+        let far = haggle_protocol::calendar::Date(today + 200).to_string();
+        let date = duration(&far).expect_err("a date");
+        assert!(date.contains("200 days from now") && date.contains("more than 90 days"), "{date}");
+        assert!(!date.contains("200d"), "{date}");
     }
 
     #[test]

@@ -452,8 +452,10 @@ pub fn listing(l: &ListingView) {
     }
     outln!("  revision  {}, published {}", l.revision, relative(l.created_at, now));
     match l.state {
-        ListingState::Closed if l.quantity == 0 => outln!("  closed    sold out"),
-        ListingState::Closed => outln!("  closed    retracted by its author"),
+        ListingState::Closed if state_label(l) == "retracted" => {
+            outln!("  closed    retracted by its author")
+        }
+        ListingState::Closed => outln!("  closed    {}", state_label(l)),
         ListingState::Expired => outln!("  expired   {}", relative(l.expires_at, now)),
         // As the tables say it: within the minute, how many seconds are left.
         ListingState::Active if l.expires_at > now => {

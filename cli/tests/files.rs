@@ -403,6 +403,16 @@ fn publish_from_an_earlier_listing_copies_what_was_not_given() {
     let mine = String::from_utf8_lossy(&haggle(&da, &["listings"]).stdout).into_owned();
     assert!(mine.lines().any(|l| l.contains("Beeswax candles") && l.contains(" retracted ")), "{mine}");
 
+    // Another currency does not convert the copied amount: the price must come with it.
+    let out = haggle(&da, &["publish", "--from", &id[..10], "--currency", "USD"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is priced in EUR, and --currency USD does not convert")
+            && err.contains("give --price in USD"),
+        "{err}"
+    );
+
     // The owner's: everything again, the price changed, the pictures kept.
     let out = haggle(&da, &["publish", "--from", &id[..10], "--price", "11"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -433,6 +443,7 @@ fn publish_from_an_earlier_listing_copies_what_was_not_given() {
     let none =
         String::from_utf8_lossy(&haggle(&da, &["search", "--category", "home/light"]).stdout).into_owned();
     assert!(none.contains("--category matches whole parts of a category's path"), "{none}");
+    assert!(none.contains("try --category home/lighting,"), "the category meant is named: {none}");
 
     // Another author's listing, once it reached B: its words, not its pictures.
     let new_id = again["id"].as_str().expect("an id").to_owned();

@@ -27,15 +27,20 @@ pub fn fill(args: &mut PublishArgs, src: &ListingView) -> Result<Lent> {
     let kind = args.kind.get_or_insert(Choice(src.kind)).0;
     // A calendar and a price per period go with rentals and services only.
     let periodic = matches!(kind, ListingKind::Rental | ListingKind::Service);
+    if let (Some(price), Some(currency)) = (&src.price, args.fields.currency.clone())
+        && currency != price.currency
+    {
+        unconverted(args, kind, src, &currency)?;
+    }
     let f = &mut args.fields;
     let calendar = src.calendar.as_ref().filter(|_| periodic);
     if let Some(calendar) = calendar
         && f.available.is_empty()
     {
         let open = if calendar.open.is_empty() { "none".to_owned() } else { calendar.open.join(", ") };
+        let named = args.from.as_deref().unwrap_or_default();
         return Err(usage(format!(
-            "listing {} takes bookings: its calendar is not copied (most of its nights are past). Give the nights open again with --available FROM..TO (it had: {open})",
-            crate::output::short(&src.id)
+            "listing {named} takes bookings: its nights are not copied (the new listing is booked from the nights you open, and its own bookings start empty). Say which nights are open with --available FROM..TO (it had: {open})"
         )));
     }
     if let Some(calendar) = calendar {
@@ -108,6 +113,46 @@ pub fn fill(args: &mut PublishArgs, src: &ListingView) -> Result<Lent> {
     // What --no-* asked is done: nothing copied.
     (f.no_tags, f.no_pay, f.no_images) = (false, false, false);
     Ok(lent)
+}
+
+/// Refuses a `--currency` other than `src`'s while an amount would still be copied from it: a
+/// number means nothing in another currency.
+fn unconverted(
+    args: &PublishArgs,
+    kind: ListingKind,
+    src: &ListingView,
+    currency: &haggle_protocol::Currency,
+) -> Result<()> {
+    let f = &args.fields;
+    let priced = kind != ListingKind::Giveaway;
+    let mut missing = Vec::new();
+    if kind == ListingKind::Crowdfund {
+        if args.campaign.goal.is_none() {
+            missing.push("--goal");
+        }
+        if args.campaign.tiers.is_empty() && src.campaign.as_ref().is_some_and(|c| !c.tiers.is_empty()) {
+            missing.push("--tier");
+        }
+    } else if priced && f.price.is_none() {
+        missing.push("--price");
+    }
+    if let (ListingKind::Auction, Some(auction)) = (kind, &src.auction) {
+        if args.auction.reserve.is_none() && auction.reserve.is_some() {
+            missing.push("--reserve");
+        }
+        if args.auction.increment.is_none() {
+            missing.push("--increment");
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let old = src.price.as_ref().map_or_else(String::new, |p| p.currency.to_string());
+    Err(usage(format!(
+        "listing {} is priced in {old}, and --currency {currency} does not convert its amounts: give {} in {currency} too",
+        crate::output::short(&src.id),
+        missing.join(" and ")
+    )))
 }
 
 /// A price's amount as a person would type it: `120`, `12.50`, `0.00050000`.

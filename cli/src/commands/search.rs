@@ -29,19 +29,27 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
         cx.api.search(&words).is_ok_and(|p| p.total > 0)
     };
     // A category that finds nothing by itself where its broader part finds some (`vehicles/bike`
-    // for `vehicles/bikes`): asked only when the page is empty and the search has no words.
-    let category_cut = |params: &SearchParams| {
-        let Some(category) = params.category.as_deref().filter(|_| page.hits.is_empty()) else {
-            return false;
-        };
-        let Some((broader, _)) = category.rsplit_once('/') else { return false };
-        let finds = |c: &str| {
+    // for `vehicles/bikes`): asked only when the page is empty and the search has no words. The
+    // answer is the category to try: one of the broader part's that starts with what was typed,
+    // or else the broader part.
+    let category_cut = |params: &SearchParams| -> Option<String> {
+        let category = params.category.as_deref().filter(|_| page.hits.is_empty())?;
+        let (broader, _) = category.rsplit_once('/')?;
+        let find = |c: &str, limit: usize| {
             let alone =
-                SearchParams { category: Some(c.to_owned()), limit: Some(1), ..SearchParams::default() };
-            cx.api.search(&alone).is_ok_and(|p| p.total > 0)
+                SearchParams { category: Some(c.to_owned()), limit: Some(limit), ..SearchParams::default() };
+            cx.api.search(&alone).ok().filter(|p| p.total > 0)
         };
-        !finds(category) && finds(broader)
+        if find(category, 1).is_some() {
+            return None;
+        }
+        let wider = find(broader, 50)?;
+        let typed = category.to_lowercase();
+        let near = wider.hits.iter().map(|h| h.category.to_lowercase()).find(|c| c.starts_with(&typed));
+        Some(near.unwrap_or_else(|| broader.to_owned()))
     };
+    let cut = if args.filters.text.is_empty() { category_cut(&args.params()) } else { None };
+    let try_cut;
     let empty = if args.filters.trusted || args.filters.min_deals.is_some() {
         "No listings match. --trusted and --min-deals count only ratings by people your own deals vouch for \
          (see `haggle reputation` for a seller); without them, every match is shown with its SELLER column."
@@ -56,11 +64,14 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
         // The words match: a filter is what left nothing.
         "No listings match the words and the filters together: run it without the filters to see \
          what the words alone find."
-    } else if args.filters.text.is_empty() && category_cut(&args.params()) {
+    } else if let Some(cut) = &cut {
         // `vehicles/bike` does not find `vehicles/bikes`: a category matches by whole parts.
-        "No listings match. --category matches whole parts of a category's path (vehicles/bikes \
-         finds vehicles/bikes and vehicles/bikes/road, not vehicles/bike), and its broader part finds \
-         some: try that, or the words with the search instead."
+        try_cut = format!(
+            "No listings match. --category matches whole parts of a category's path (vehicles/bikes \
+             finds vehicles/bikes and vehicles/bikes/road, not vehicles/bike): try --category {cut}, \
+             or the words with the search instead."
+        );
+        &try_cut
     } else if !args.filters.text.is_empty() && args.filters.near.is_none() {
         // Buyers type the town with the words; places are matched by --near only.
         "No listings match. Words are looked for in titles, descriptions, categories and tags; for a \

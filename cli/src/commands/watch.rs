@@ -192,7 +192,7 @@ fn back(cx: &Context<'_>, state: &std::cell::RefCell<Watching>, since: u64) {
         );
     } else {
         eprintln!(
-            "The node answers again (the watch lost it {}); what reached it meanwhile follows. Watching for events (Ctrl-C to stop)...",
+            "The node runs again (the watch lost it {}); what reached it meanwhile follows. Watching for events (Ctrl-C to stop)...",
             output::relative(since, now)
         );
     }
@@ -283,14 +283,7 @@ impl Watching {
                 return true;
             }
         }
-        let told = match event {
-            NodeEvent::NegotiationReceived { id, .. } => Some(("message", *id)),
-            NodeEvent::DealStep { id, .. } => Some(("step", *id)),
-            NodeEvent::DealMade { id, .. } => Some(("deal", *id)),
-            NodeEvent::ListingStored { id, .. } => Some(("listing", *id)),
-            _ => None,
-        };
-        if let Some(id) = told {
+        if let Some(id) = told(event) {
             if self.seen.len() >= 10_000 {
                 self.seen.clear();
             }
@@ -346,6 +339,21 @@ impl Watching {
             _ => {}
         }
         true
+    }
+}
+
+/// What a watch remembers having told of `event`, so that it tells it once: a message (a bid
+/// or pledge is one: told live as stored, read back as a thread's message), a deal step, a
+/// deal (by its accept's id) or a listing revision.
+fn told(event: &NodeEvent) -> Option<(&'static str, ObjectId)> {
+    match event {
+        NodeEvent::NegotiationReceived { id, .. }
+        | NodeEvent::BidStored { id, .. }
+        | NodeEvent::PledgeStored { id, .. } => Some(("message", *id)),
+        NodeEvent::DealStep { id, .. } => Some(("step", *id)),
+        NodeEvent::DealMade { id, .. } => Some(("deal", *id)),
+        NodeEvent::ListingStored { id, .. } => Some(("listing", *id)),
+        _ => None,
     }
 }
 
@@ -606,7 +614,12 @@ fn change(event: &NodeEvent, listing: &haggle_node::api::types::ListingView) -> 
         (ListingState::Closed, _, _) if listing.quantity == 0 && listing.kind == ListingKind::Crowdfund => {
             "missed its goal:"
         }
-        (ListingState::Closed, _, _) if listing.quantity == 0 => "sold out:",
+        (ListingState::Closed, _, _) if listing.quantity == 0 => match listing.kind {
+            ListingKind::Auction => "sold:",
+            ListingKind::Giveaway => "given away:",
+            ListingKind::Wanted => "found:",
+            _ => "sold out:",
+        },
         (ListingState::Closed, _, true) => "you retracted:",
         (ListingState::Closed, _, _) => "retracted:",
         (_, 1, true) => "published:",
@@ -697,7 +710,6 @@ mod tests {
         assert_eq!(change(&stored, &listing(2, ListingState::Active, 1)), "updated:");
         assert_eq!(change(&stored, &listing(3, ListingState::Closed, 1)), "retracted:");
         assert_eq!(change(&published, &listing(3, ListingState::Closed, 1)), "you retracted:");
-        assert_eq!(change(&stored, &listing(3, ListingState::Closed, 0)), "sold out:");
         assert_eq!(change(&published, &listing(1, ListingState::Active, 1)), "published:");
         assert_eq!(change(&published, &listing(2, ListingState::Active, 1)), "you updated:");
         // Revisions the node signed by itself are not said to be the owner's doing.
@@ -706,5 +718,42 @@ mod tests {
         let campaign = ListingView { kind: ListingKind::Crowdfund, ..listing(2, ListingState::Closed, 0) };
         assert_eq!(change(&by_node, &campaign), "missed its goal:");
         assert_eq!(output::summary(&listing(1, ListingState::Active, 1)), "Sofa — giveaway");
+        // A closed listing's word is the one `show` and `search` give its state.
+        let giveaway = listing(3, ListingState::Closed, 0);
+        assert_eq!(change(&stored, &giveaway), "given away:");
+        assert_eq!(output::state_label(&giveaway), "given away");
+        let sold = ListingView { kind: ListingKind::Sell, ..listing(3, ListingState::Closed, 0) };
+        assert_eq!(change(&stored, &sold), "sold out:");
+    }
+
+    /// Defect: a watch back after its node's restart told again the bids and pledges it had
+    /// shown live, read back as their threads' messages.
+    #[test]
+    fn a_bid_or_pledge_is_told_once_live_or_read_back() {
+        let id = ObjectId::from_bytes([7; 32]);
+        let author = listing(1, ListingState::Active, 1).author;
+        let bid = NodeEvent::BidStored {
+            id,
+            listing: ObjectId::from_bytes([1; 32]),
+            bidder: author,
+            amount: "55.00 EUR".into(),
+            leads: true,
+            outbids_me: false,
+            mine: false,
+        };
+        let pledge = NodeEvent::PledgeStored {
+            id,
+            listing: ObjectId::from_bytes([1; 32]),
+            backer: author,
+            amount: "10.00 EUR".into(),
+            total: "10.00 EUR".into(),
+            mine: false,
+        };
+        for kind in [ObjectKind::Bid, ObjectKind::Pledge] {
+            let read_back = NodeEvent::NegotiationReceived { id, thread: id, kind };
+            assert_eq!(told(&read_back), told(&bid));
+            assert_eq!(told(&read_back), told(&pledge));
+        }
+        assert_eq!(told(&NodeEvent::DealMade { id, thread: id }), Some(("deal", id)));
     }
 }

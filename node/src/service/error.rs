@@ -271,9 +271,9 @@ pub enum Conflict {
     /// The listing is closed with nothing left: sold out (an auction: sold).
     #[error("listing {} is sold out: nothing of it is left to offer on", .0.fmt_short())]
     ListingSoldOut(ObjectId),
-    /// One of the owner's listings is closed: nothing can change it now.
+    /// One of the owner's listings is closed: its owner cannot change it now.
     #[error(
-        "your listing {} is closed (retracted or sold out): nothing can change it now; `haggle publish --from {}` offers it anew, as a new listing",
+        "your listing {} is closed (retracted or sold out): it can no longer be updated, renewed or retracted; `haggle publish --from {}` offers it anew, as a new listing (a sold-out one also reopens by itself if a deal for it is called off)",
         .0.fmt_short(),
         .0.fmt_short()
     )]
