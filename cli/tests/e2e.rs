@@ -454,8 +454,18 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     // Exit 3: no node answers, so a script knows to start one or try later.
     let out = haggle(&dir, &["status"]);
     assert_eq!(out.status.code(), Some(3));
+    // The directory does not exist: perhaps a mistyped --data-dir.
     assert!(
-        stderr(&out).contains("no node is running") && stderr(&out).contains("haggle node"),
+        stderr(&out).contains("no node is running")
+            && stderr(&out).contains("the directory does not exist")
+            && stderr(&out).contains(&format!("haggle --data-dir {} node", dir.display())),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::create_dir_all(&dir).expect("data dir");
+    let out = haggle(&dir, &["status"]);
+    assert!(
+        stderr(&out).contains(&format!("start one with `haggle --data-dir {} node`", dir.display())),
         "{}",
         stderr(&out)
     );
@@ -464,7 +474,10 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     let out = haggle(&dir, &["--json", "status"]);
     let error: Value = serde_json::from_str(stderr(&out).trim()).expect("one JSON document on stderr");
     assert_eq!((out.status.code(), &error["error"]["code"]), (Some(3), &Value::from("no_node")));
-    assert!(error["error"]["message"].as_str().is_some_and(|m| m.contains("haggle node")), "{error}");
+    assert!(
+        error["error"]["message"].as_str().is_some_and(|m| m.contains("start one with `haggle --data-dir")),
+        "{error}"
+    );
     assert!(out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stdout));
     let out = haggle(&dir, &["offer", "abcdef1234", "--price", "ten", "--json"]);
     let error: Value = serde_json::from_str(stderr(&out).trim()).expect("one JSON document on stderr");

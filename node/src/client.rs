@@ -17,12 +17,25 @@ use crate::api::types::{
 };
 use crate::node::{ADDR_FILE, COOKIE_FILE};
 
+/// What to say when no node answers for `data_dir`: the command that starts one for it, or that
+/// the directory does not exist (a mistyped `--data-dir`).
+fn no_node(data_dir: &std::path::Path) -> String {
+    let shown = data_dir.display();
+    if data_dir.exists() {
+        format!("no node is running for data dir {shown}: start one with `haggle --data-dir {shown} node`")
+    } else {
+        format!(
+            "no node is running for data dir {shown}, and the directory does not exist: check --data-dir, or start a node there with `haggle --data-dir {shown} node`"
+        )
+    }
+}
+
 /// Why a call to the node failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
     /// No node answers for the data dir.
-    #[error("no node is running for data dir {data_dir}: start one with `haggle node`")]
+    #[error("{}", no_node(data_dir))]
     NoNode {
         /// The data dir.
         data_dir: PathBuf,

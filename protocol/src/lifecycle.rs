@@ -401,10 +401,23 @@ impl DealState {
             _ if self.cancel_seller.is_some() => Some(Role::Buyer),
             _ if self.cancel_buyer.is_some() => Some(Role::Seller),
             Stage::Agreed => Some(Role::Seller),
+            // Cash is paid as the thing is handed over: the seller's handover comes first.
+            Stage::PaymentRequested if self.in_cash() => Some(Role::Seller),
             Stage::PaymentRequested => Some(Role::Buyer),
             Stage::Paid => Some(Role::Seller),
             Stage::Shipped => Some(Role::Buyer),
         }
+    }
+
+    /// Whether the payment request in force asks for cash (paid on handover).
+    pub fn in_cash(&self) -> bool {
+        self.payment.as_ref().is_some_and(|(m, _)| matches!(m, PaymentMethod::Cash))
+    }
+
+    /// Whether the buyer still has to say it paid before it can say it received the thing:
+    /// asked to pay by other means than cash, and not paid yet.
+    pub fn owes_payment(&self) -> bool {
+        self.paid.is_none() && self.payment.is_some() && !self.in_cash()
     }
 
     /// Whether the deal has had no step for [`STALE_AFTER`] and is not final.
@@ -452,12 +465,7 @@ impl DealState {
             Step::Received if self.shipped.is_none() => Err(NotAllowed::NotShipped),
             // `received` completes the deal, after which `paid` can no longer be said: a buyer
             // asked to pay says it paid first, except in cash, paid as the thing is handed over.
-            Step::Received
-                if self.paid.is_none()
-                    && self.payment.as_ref().is_some_and(|(m, _)| !matches!(m, PaymentMethod::Cash)) =>
-            {
-                Err(NotAllowed::NotPaid)
-            }
+            Step::Received if self.owes_payment() => Err(NotAllowed::NotPaid),
             Step::Cancel => {
                 let signed = match by {
                     Role::Seller => self.cancel_seller,
@@ -487,7 +495,9 @@ pub enum NotAllowed {
     #[error("the buyer has already paid")]
     AlreadyPaid,
     /// No payment request yet: the buyer does not know how to pay.
-    #[error("the seller has not said how to pay yet")]
+    #[error(
+        "the seller has not said how to pay yet: wait for the payment request (haggle deal shows it when it comes)"
+    )]
     NoPaymentRequest,
     /// Not shipped or handed over yet.
     #[error("the seller has not shipped or handed it over yet")]
@@ -575,6 +585,29 @@ mod tests {
         assert_eq!(free.allows(Role::Buyer, &Step::Received), Ok(()));
         free.apply(&step(Role::Seller, Step::PaymentRequest(PaymentMethod::Cash), 30, 0));
         assert_eq!(free.allows(Role::Buyer, &Step::Received), Ok(()));
+    }
+
+    /// Defect: the deal's next step ignored how payment was asked for: a cash deal waited on
+    /// the buyer to pay before the handover, and a buyer sent the thing before paying was told
+    /// to say it arrived (which is refused until it says it paid).
+    #[test]
+    fn who_moves_next_follows_how_payment_was_asked_for() {
+        let mut cash = DealState::new(Timestamp(0));
+        cash.apply(&step(Role::Seller, Step::PaymentRequest(PaymentMethod::Cash), 10, 0));
+        assert_eq!((cash.stage(), cash.waiting_on()), (Stage::PaymentRequested, Some(Role::Seller)));
+        assert!(!cash.owes_payment());
+        cash.apply(&step(Role::Seller, Step::Shipped(None), 20, 0));
+        assert_eq!(cash.waiting_on(), Some(Role::Buyer));
+        assert_eq!(cash.allows(Role::Buyer, &Step::Received), Ok(()));
+
+        let mut bank = DealState::new(Timestamp(0));
+        bank.apply(&step(Role::Seller, Step::PaymentRequest(iban(1)), 10, 0));
+        assert_eq!(bank.waiting_on(), Some(Role::Buyer));
+        bank.apply(&step(Role::Seller, Step::Shipped(None), 20, 0));
+        assert!(bank.owes_payment(), "sent before it was paid for: the buyer pays first");
+        assert_eq!(bank.waiting_on(), Some(Role::Buyer));
+        bank.apply(&step(Role::Buyer, paid(0, None), 30, 0));
+        assert!(!bank.owes_payment());
     }
 
     #[test]

@@ -166,6 +166,10 @@ pub fn print(d: &DealView) {
     // The usual step by stage; a cancel asked for, a dispute or a file sold leave it to the
     // timeline and `haggle deal --help`.
     let usual = d.cancel_asked_by.is_none() && !d.disputed && d.file.is_none();
+    // Cash is paid as the thing is handed over; by other means the buyer says it paid before
+    // it can say it received the thing.
+    let cash = d.payment.as_ref().is_some_and(|p| p.method == "cash");
+    let owes = d.payment.is_some() && !cash && !d.timeline.iter().any(|s| s.step == "paid");
     let next = match (d.waiting_on.filter(|_| usual), d.stage.as_str(), d.you_are.as_deref()) {
         (None, ..) if d.waiting_on == Some(Party::Me) => "your step".to_owned(),
         (None, ..) if d.waiting_on == Some(Party::Them) => "waiting for the other party".to_owned(),
@@ -174,6 +178,14 @@ pub fn print(d: &DealView) {
         }
         (Some(Party::Me), "agreed", Some("seller")) => {
             format!("your step: say how to pay (haggle pay-request {id} ...)")
+        }
+        (Some(Party::Me), "payment_requested", Some("seller")) if cash => {
+            format!("your step: hand it over and take the cash, then say so (haggle shipped {id})")
+        }
+        (Some(Party::Me), "shipped", Some("buyer")) if owes => {
+            format!(
+                "your step: pay, then say so (haggle paid {id}); then say it arrived (haggle received {id})"
+            )
         }
         (Some(Party::Me), "payment_requested", Some("buyer")) => {
             format!("your step: pay, then say so (haggle paid {id})")
@@ -189,6 +201,14 @@ pub fn print(d: &DealView) {
             "waiting for the other party to hand it over".to_owned()
         }
         (Some(Party::Them), "agreed", Some("buyer")) => "waiting for the seller to say how to pay".to_owned(),
+        (Some(Party::Them), "payment_requested", Some("buyer")) if cash => {
+            format!(
+                "waiting for the seller to hand it over (you pay in cash then, and say it arrived: haggle received {id})"
+            )
+        }
+        (Some(Party::Them), "shipped", Some("seller")) if owes => {
+            "waiting for the buyer to pay and say so, then to say it arrived".to_owned()
+        }
         (Some(Party::Them), "payment_requested", Some("seller")) => {
             "waiting for the buyer to pay and say so".to_owned()
         }

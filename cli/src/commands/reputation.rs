@@ -16,7 +16,12 @@ pub fn feedback(cx: &Context<'_>, deal: &str, rating: Rating, text: String) -> R
     if cx.json {
         return output::json(&view);
     }
-    outln!("Rated {} {}: signed, saved and sent to the network.", output::short(&view.id), rating.name());
+    // A rating goes out by gossip: with no peer connected it waits for the first one.
+    let gone = match cx.api.status() {
+        Ok(s) if s.network.connected_peers == 0 => "no peers yet: it goes out as soon as one is found",
+        _ => "sent to the network",
+    };
+    outln!("Rated {} {}: signed, saved; {gone}.", output::short(&view.id), rating.name());
     super::deal::print(&view);
     Ok(())
 }

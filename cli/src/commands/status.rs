@@ -58,7 +58,14 @@ fn print_status(s: &StatusView, api: &str) {
     );
     outln!("  feedback      {} (public ratings of deals)", output::count(st.feedback, "rating"));
     outln!("  outbox        {} waiting for delivery", output::count(s.outbox_pending, "message"));
-    outln!("  unpublished   {} waiting for a peer", output::count(n.unpublished, "listing"));
+    // Only this run's: what a restart forgot from the queue, the first peer's sync hands over.
+    match (n.unpublished, n.connected_peers) {
+        (0, 0) => outln!("  unpublished   none queued; what is yours goes to the first peer when it syncs"),
+        (count, _) => outln!(
+            "  unpublished   {} waiting for a peer (listings, bids, ratings)",
+            output::count(count, "object")
+        ),
+    }
     outln!(
         "  disk          {} (database {}, search index {}, files {})",
         output::bytes(st.size_on_disk + st.index_size + s.files_size),

@@ -6,7 +6,8 @@
 //! or the terms expire.
 
 use haggle_protocol::{
-    Body, Decline, Listing, ListingKind, ListingStatus, Object, Reply, ThreadState, Timestamp, Withdraw,
+    Body, Decline, Listing, ListingKind, ListingStatus, Object, ObjectId, Reply, ThreadState, Timestamp,
+    Withdraw,
 };
 use haggle_storage::ThreadRecord;
 
@@ -117,19 +118,38 @@ impl Service {
     /// an earlier ending could not reach, and listings that expired without being renewed).
     pub(super) fn end_stale_threads(&self, now: Timestamp, then: &mut Followups) -> Result<(), ServiceError> {
         for entry in self.store.listings_by(&self.me())? {
-            let ending = match entry.object.listing() {
-                // A campaign its node closed short of its goal.
-                Some(_) if super::campaigns::closed_short(&entry.object) => Ending::GoalMissed,
-                Some(l) if l.status == ListingStatus::Closed && l.quantity == 0 => Ending::SoldOut,
-                Some(l) if l.status == ListingStatus::Closed => Ending::Retracted,
+            let ending = match ending_of(&entry.object, now) {
                 // The market tick ends them as they expire; the sweep retries for a day (the
                 // owner's expired listings stay 30 days, and need reading only once).
-                Some(l) if l.expires_at <= now && now.saturating_sub(RETRY_EXPIRED) < l.expires_at => {
-                    Ending::Expired
+                Some(Ending::Expired)
+                    if entry
+                        .object
+                        .listing()
+                        .is_some_and(|l| now.saturating_sub(RETRY_EXPIRED) >= l.expires_at) =>
+                {
+                    continue;
                 }
-                _ => continue,
+                Some(ending) => ending,
+                None => continue,
             };
             self.end_threads(&entry.object, ending, then);
+        }
+        Ok(())
+    }
+
+    /// Ends the thread an offer or counter just opened or went on with, if it is on one of the
+    /// owner's listings that is no longer on offer: the other party's node held an older
+    /// revision, or queued the message while the owner's node was away. Ended at its arrival,
+    /// as the listing's other threads were when it closed, not at the next start-up's sweep.
+    pub(super) fn end_if_closed(&self, thread: ObjectId, then: &mut Followups) -> Result<(), ServiceError> {
+        let Some(record) = self.store.thread(&thread)? else { return Ok(()) };
+        if record.view.listing_author != self.me() || record.view.state.is_final() {
+            return Ok(());
+        }
+        let Some(key) = record.listing.as_ref().and_then(Object::listing_key) else { return Ok(()) };
+        let Some(current) = self.store.listing(&key)? else { return Ok(()) };
+        if let Some(ending) = ending_of(&current, Timestamp::now()) {
+            self.end_threads(&current, ending, then);
         }
         Ok(())
     }
@@ -154,6 +174,18 @@ impl Service {
             Some(l) if l.expires_at <= Timestamp::now() => Err(Conflict::ListingExpired(current.id()).into()),
             _ => Ok(()),
         }
+    }
+}
+
+/// Why `listing`, a listing's current revision, no longer takes offers, if it does not: a
+/// campaign closed short of its goal, sold out, retracted, or expired.
+fn ending_of(listing: &Object, now: Timestamp) -> Option<Ending> {
+    match listing.listing()? {
+        _ if super::campaigns::closed_short(listing) => Some(Ending::GoalMissed),
+        l if l.status == ListingStatus::Closed && l.quantity == 0 => Some(Ending::SoldOut),
+        l if l.status == ListingStatus::Closed => Some(Ending::Retracted),
+        l if l.expires_at <= now => Some(Ending::Expired),
+        _ => None,
     }
 }
 
@@ -193,5 +225,58 @@ mod tests {
             record.messages.iter().filter(|m| m.kind() == haggle_protocol::ObjectKind::Decline).count();
         assert_eq!(declines, 1, "{record:?}");
         assert_eq!(delivered.iter().map(|t| t.deliver.len()).sum::<usize>(), 1, "one message to deliver");
+    }
+
+    /// Defect: an offer that reached the owner after the listing was retracted (the buyer's
+    /// node held the older revision, or had queued the offer while the owner's node was away)
+    /// stayed open on both sides until the owner's next start-up; the owner could neither
+    /// accept nor counter it.
+    #[test]
+    fn an_offer_on_a_listing_closed_meanwhile_is_declined_as_it_arrives() {
+        let (seller, _sd) = service(1);
+        let (buyer, _bd) = service(2);
+        let listing = seller.publish(draft("clay pot", "10")).expect("published").object;
+        buyer.receive(listing.bytes(), Via::Gossip);
+        seller.retract(&listing.id().to_hex()).expect("retracted");
+        let terms = TermsDraft { price: Some("8".into()), ..TermsDraft::default() };
+        let offer = buyer.offer(&listing.id().to_hex(), terms).expect("offered on the copy it holds").object;
+        let arrived = seller.receive(offer.bytes(), Via::Direct);
+        assert_eq!(arrived.then.deliver, vec![buyer.me()], "the decline goes to the buyer");
+        let record = seller.store.thread(&offer.id()).expect("read").expect("the thread");
+        assert_eq!(record.view.state, ThreadState::Declined, "{record:?}");
+        let decline = record.messages.iter().find(|m| m.kind() == haggle_protocol::ObjectKind::Decline);
+        let Some(Body::Decline(d)) = decline.map(Object::body) else { panic!("a decline: {record:?}") };
+        assert_eq!(d.message, "The listing was retracted.");
+
+        // An offer on a listing still on sale is left to its owner.
+        let open = seller.publish(draft("vase", "20")).expect("published").object;
+        buyer.receive(open.bytes(), Via::Gossip);
+        let terms = TermsDraft { price: Some("15".into()), ..TermsDraft::default() };
+        let offer = buyer.offer(&open.id().to_hex(), terms).expect("offered").object;
+        assert!(seller.receive(offer.bytes(), Via::Direct).then.deliver.is_empty());
+        let record = seller.store.thread(&offer.id()).expect("read").expect("the thread");
+        assert_eq!(record.view.state, ThreadState::Open);
+    }
+
+    /// Defect: a buyer whose accept awaited the seller's confirm was told to decline instead
+    /// of withdrawing, and then, declining, that it had accepted.
+    #[test]
+    fn an_accept_awaiting_its_confirm_is_not_taken_back_either_way() {
+        let (seller, _sd) = service(1);
+        let (buyer, _bd) = service(2);
+        let listing = seller.publish(draft("wool hat", "25")).expect("published").object;
+        buyer.receive(listing.bytes(), Via::Gossip);
+        let terms = TermsDraft { price: Some("15".into()), ..TermsDraft::default() };
+        let offer = buyer.offer(&listing.id().to_hex(), terms).expect("offered").object;
+        seller.receive(offer.bytes(), Via::Direct);
+        let terms = TermsDraft { price: Some("20".into()), ..TermsDraft::default() };
+        let counter = seller.counter(&offer.id().to_hex(), terms).expect("countered").object;
+        buyer.receive(counter.bytes(), Via::Direct);
+        buyer.accept(&offer.id().to_hex()).expect("accepted");
+        let thread = offer.id().to_hex();
+        for refused in [buyer.withdraw(&thread, String::new()), buyer.decline(&thread, String::new())] {
+            let e = refused.err().expect("refused").to_string();
+            assert!(e.contains("an accept is not taken back"), "{e}");
+        }
     }
 }

@@ -119,7 +119,7 @@ pub enum InvalidInput {
     PricedGiveawayOffer,
     /// More asked than the listing offers (or, where deals leave its quantity, lets one deal
     /// take).
-    #[error("{asked} asked, but {}", if *.per_deal { format!("one deal takes at most {max} on this listing") } else { format!("the listing has {max}") })]
+    #[error("{asked} asked, but {}: ask for at most {max} (--qty)", if *.per_deal { format!("one deal takes at most {max} on this listing") } else { format!("the listing has {max}") })]
     OverListing {
         /// The quantity asked.
         asked: u32,
@@ -265,12 +265,13 @@ pub enum InvalidInput {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Conflict {
-    /// The listing is closed.
-    #[error("listing {} is closed", .0.fmt_short())]
-    ListingClosed(ObjectId),
-    /// The listing is closed with nothing left: sold out (an auction: sold).
-    #[error("listing {} is sold out: nothing of it is left to offer on", .0.fmt_short())]
-    ListingSoldOut(ObjectId),
+    /// The listing is closed: retracted by its author (or a campaign closed).
+    #[error("listing {} is closed ({}): it takes no offers", .0.fmt_short(), .1)]
+    ListingClosed(ObjectId, &'static str),
+    /// The listing is closed with nothing left: sold out, or as its kind says it (an auction
+    /// sold, a giveaway given away, a wanted ad found).
+    #[error("listing {} is {}: nothing of it is left to offer on", .0.fmt_short(), .1)]
+    ListingSoldOut(ObjectId, &'static str),
     /// One of the owner's listings is closed: its owner cannot change it now.
     #[error(
         "your listing {} is closed (retracted or sold out): it can no longer be updated, renewed or retracted; `haggle publish --from {}` offers it anew, as a new listing (a sold-out one also reopens by itself if a deal for it is called off)",
@@ -336,10 +337,12 @@ pub enum Conflict {
         threads: Vec<ObjectId>,
     },
     /// An offer on one's own listing.
-    #[error("that is your own listing")]
+    #[error("that is your own listing: others make offers on it; to change its terms, use haggle update")]
     OwnListing,
     /// Answering one's own terms.
-    #[error("the terms on the table are your own; wait for the other party (you cannot {action} them)")]
+    #[error(
+        "the terms on the table are your own; wait for the other party (you cannot {action} them; to change them, withdraw them with haggle withdraw, then make new ones)"
+    )]
     OwnTerms {
         /// accept, counter or decline.
         action: &'static str,
@@ -361,7 +364,7 @@ pub enum Conflict {
     TheirTerms,
     /// The owner accepted; the other party's node has yet to confirm.
     #[error(
-        "you accepted in thread {}; it becomes a deal when the other party's node confirms (it does so when it is online and the terms still stand)",
+        "you accepted in thread {}: an accept is not taken back; it becomes a deal when the other party's node confirms (it does so when it is online and the terms still stand)",
         .0.fmt_short()
     )]
     AwaitingConfirmation(ObjectId),
@@ -582,10 +585,19 @@ impl Conflict {
     /// The listing `l` is closed; `id` names it as the user knows it. Closed with nothing left,
     /// it sold out (a campaign closed so missed its goal: just closed).
     pub(super) fn closed(l: &haggle_protocol::Listing, id: ObjectId) -> Conflict {
-        if l.quantity == 0 && l.kind != haggle_protocol::ListingKind::Crowdfund {
-            Conflict::ListingSoldOut(id)
+        use haggle_protocol::ListingKind;
+        if l.quantity == 0 && l.kind != ListingKind::Crowdfund {
+            let word = match l.kind {
+                ListingKind::Auction => "sold",
+                ListingKind::Giveaway => "given away",
+                ListingKind::Wanted => "found",
+                _ => "sold out",
+            };
+            Conflict::ListingSoldOut(id, word)
+        } else if l.kind == ListingKind::Crowdfund {
+            Conflict::ListingClosed(id, "the campaign is over")
         } else {
-            Conflict::ListingClosed(id)
+            Conflict::ListingClosed(id, "its author retracted it")
         }
     }
 
@@ -593,7 +605,7 @@ impl Conflict {
     pub fn code(&self) -> ErrorCode {
         match self {
             Conflict::OwnListingExpired(_) => ErrorCode::ListingExpired,
-            Conflict::ListingClosed(_) | Conflict::ListingSoldOut(_) | Conflict::OwnListingClosed(_) => {
+            Conflict::ListingClosed(..) | Conflict::ListingSoldOut(..) | Conflict::OwnListingClosed(_) => {
                 ErrorCode::ListingClosed
             }
             Conflict::ListingExpired(_) => ErrorCode::ListingExpired,

@@ -492,6 +492,12 @@ impl Service {
                 {
                     tracing::info!(thread = %thread.fmt_short(), error = %e, "not confirming an accept");
                 }
+                // An offer or counter on one of the owner's listings closed meanwhile: ended now.
+                if matches!(object.kind(), ObjectKind::Offer | ObjectKind::Counter)
+                    && let Err(e) = self.end_if_closed(thread, &mut out.then)
+                {
+                    tracing::warn!(thread = %thread.fmt_short(), error = %e, "cannot end a thread on a closed listing");
+                }
                 // A booking request on one of the owner's instant-booking calendars.
                 if object.kind() == ObjectKind::Offer
                     && let Err(e) = self.accept_if_instant(thread, &mut out.then)

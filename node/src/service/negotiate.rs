@@ -288,6 +288,11 @@ impl Service {
             }
             _ => {}
         }
+        // Accepted by this node's owner, awaiting the other party's Confirm: an accept is not
+        // taken back.
+        if thread.view.proposer != self.me() && thread.view.state == ThreadState::Confirming {
+            return Err(Conflict::AwaitingConfirmation(thread.view.thread).into());
+        }
         if thread.view.proposer != self.me() {
             return Err(Conflict::TheirTerms.into());
         }

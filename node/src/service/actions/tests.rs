@@ -132,7 +132,11 @@ fn an_accept_on_a_listing_known_closed_is_refused() {
     let closed = buyer.accept(&thread).expect_err("closed");
     assert_eq!(closed.code(), ErrorCode::ListingClosed);
     let offered_on = listing.object.id().fmt_short();
-    assert_eq!(closed.to_string(), format!("listing {offered_on} is closed"), "the revision offered on");
+    assert_eq!(
+        closed.to_string(),
+        format!("listing {offered_on} is closed (its author retracted it): it takes no offers"),
+        "the revision offered on"
+    );
 }
 
 /// Defect: a listing's id given to `accept` said only "no offer thread matches", and a
@@ -276,7 +280,10 @@ fn a_service_stays_open_after_its_deals() {
     b1.receive(three.expect("three hours").object.bytes(), Via::Direct);
     let four = b1.counter(&two.object.id().to_hex(), TermsDraft { quantity: Some(4), ..offer_of("90") });
     let four = four.expect_err("a counter over the cap");
-    assert_eq!(four.to_string(), "4 asked, but one deal takes at most 3 on this listing");
+    assert_eq!(
+        four.to_string(),
+        "4 asked, but one deal takes at most 3 on this listing: ask for at most 3 (--qty)"
+    );
 }
 
 /// The Confirm `buyer`'s node signed in `thread`.
