@@ -275,7 +275,7 @@ mod tests {
         buyer.accept(&offer.id().to_hex()).expect("accepted");
         let thread = offer.id().to_hex();
         for refused in [buyer.withdraw(&thread, String::new()), buyer.decline(&thread, String::new())] {
-            let e = refused.err().expect("refused").to_string();
+            let e = refused.expect_err("refused").to_string();
             assert!(e.contains("an accept is not taken back"), "{e}");
         }
     }
