@@ -11,8 +11,12 @@
 use std::path::Path;
 
 /// Where distributions keep the 64-bit C library.
-const LIBC: [&str; 4] =
-    ["/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib64/libc.so.6", "/usr/lib64/libc.so.6"];
+const LIBC: [&str; 4] = [
+    "/lib/x86_64-linux-gnu/libc.so.6",
+    "/usr/lib/x86_64-linux-gnu/libc.so.6",
+    "/lib64/libc.so.6",
+    "/usr/lib64/libc.so.6",
+];
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");

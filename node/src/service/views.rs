@@ -378,7 +378,16 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
     }
     Ok(DealView {
         stage: state.stage().name().to_owned(),
-        waiting_on: state.waiting_on().map(party),
+        // A digital good's key goes out when the buyer says it paid, cash or not: the buyer
+        // moves first there.
+        waiting_on: match state.stage() {
+            haggle_protocol::Stage::PaymentRequested
+                if d.listing().listing().is_some_and(|l| l.file.is_some()) =>
+            {
+                Some(party(haggle_protocol::Role::Buyer))
+            }
+            _ => state.waiting_on().map(party),
+        },
         payment: state.payment.as_ref().map(|(m, _)| payment(m)),
         disputed: state.disputed(),
         cancel_asked_by: state.cancel_asked_by().map(party),
