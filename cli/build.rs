@@ -20,6 +20,11 @@ const LIBC: [&str; 4] = [
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    // A C library upgraded (or replaced by one without DT_RELR) decides again. Only paths that
+    // exist: cargo reruns a script on every build for one that names a missing file.
+    for path in LIBC.iter().filter(|path| Path::new(path).exists()) {
+        println!("cargo:rerun-if-changed={path}");
+    }
     let var = |name: &str| std::env::var(name).unwrap_or_default();
     let native = var("TARGET") == var("HOST");
     let glibc_x86_64 = var("CARGO_CFG_TARGET_OS") == "linux"

@@ -356,6 +356,7 @@ pub fn state_label(l: &ListingView) -> &'static str {
             return match (&l.campaign, l.kind, l.quantity) {
                 (Some(c), _, _) if c.missed => "missed",
                 (Some(c), _, _) if c.cancelled => "cancelled",
+                (Some(c), _, _) if c.funded => "funded",
                 (Some(_), _, _) => "closed",
                 (None, ListingKind::Auction, 0) => "sold",
                 (None, ListingKind::Giveaway, 0) => "given away",
@@ -452,10 +453,12 @@ pub fn listing(l: &ListingView) {
     }
     outln!("  revision  {}, published {}", l.revision, relative(l.created_at, now));
     match l.state {
-        ListingState::Closed if state_label(l) == "retracted" => {
-            outln!("  closed    retracted by its author")
-        }
-        ListingState::Closed => outln!("  closed    {}", state_label(l)),
+        ListingState::Closed => match state_label(l) {
+            "retracted" => outln!("  closed    retracted by its author"),
+            // A campaign its creator closed after the deadline, neither funded nor missed.
+            "closed" => outln!("  closed    by its creator after the deadline"),
+            label => outln!("  closed    {label}"),
+        },
         ListingState::Expired => outln!("  expired   {}", relative(l.expires_at, now)),
         // As the tables say it: within the minute, how many seconds are left.
         ListingState::Active if l.expires_at > now => {

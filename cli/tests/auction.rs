@@ -87,7 +87,10 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
 
     // The seller cannot bid; a bid under the start is refused with the minimum.
     let out = haggle(ds, &["bid", &id[..10], "--price", "80"]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("your own listing"));
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("your own auction: others bid on it")
+    );
     let out = haggle(d1, &["bid", &id[..10], "--price", "40"]);
     assert!(!out.status.success());
     assert!(

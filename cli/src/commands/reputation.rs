@@ -16,9 +16,13 @@ pub fn feedback(cx: &Context<'_>, deal: &str, rating: Rating, text: String) -> R
     if cx.json {
         return output::json(&view);
     }
-    // A rating goes out by gossip: with no peer connected it waits for the first one.
+    // A rating goes out by gossip: with no peer on the marketplace's topic (none connected, or
+    // those connected have not subscribed yet) it waits for the first one.
     let gone = match cx.api.status() {
         Ok(s) if s.network.connected_peers == 0 => "no peers yet: it goes out as soon as one is found",
+        Ok(s) if s.network.topic_peers == 0 => {
+            "no connected peer has joined the marketplace's gossip yet: it goes out as soon as one does"
+        }
         _ => "sent to the network",
     };
     outln!("Rated {} {}: signed, saved; {gone}.", output::short(&view.id), rating.name());

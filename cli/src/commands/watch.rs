@@ -724,6 +724,39 @@ mod tests {
         assert_eq!(output::state_label(&giveaway), "given away");
         let sold = ListingView { kind: ListingKind::Sell, ..listing(3, ListingState::Closed, 0) };
         assert_eq!(change(&stored, &sold), "sold out:");
+        // A campaign its creator closed after the deadline reads funded, not "closed closed".
+        let eur = |amount| haggle_node::api::types::PriceView {
+            amount,
+            currency: "EUR".parse().expect("a currency"),
+            per: None,
+            decimals: Some(2),
+            display: String::new(),
+        };
+        let info = haggle_node::api::types::CampaignInfo {
+            deadline: 0,
+            over: true,
+            goal: eur(100),
+            total: eur(150),
+            percent: 150,
+            funded: true,
+            missed: false,
+            cancelled: false,
+            backers: 2,
+            tiers: Vec::new(),
+            pledges: Vec::new(),
+            mine: None,
+        };
+        let funded = ListingView {
+            kind: ListingKind::Crowdfund,
+            campaign: Some(Box::new(info.clone())),
+            ..listing(3, ListingState::Closed, 5)
+        };
+        assert_eq!(output::state_label(&funded), "funded");
+        let closed = ListingView {
+            campaign: Some(Box::new(haggle_node::api::types::CampaignInfo { funded: false, ..info })),
+            ..funded
+        };
+        assert_eq!(output::state_label(&closed), "closed");
     }
 
     /// Defect: a watch back after its node's restart told again the bids and pledges it had

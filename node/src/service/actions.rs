@@ -368,7 +368,7 @@ impl Service {
         }
         let listing = current.listing().cloned().ok_or_else(|| ServiceError::not_found("listing", given))?;
         if listing.status == ListingStatus::Closed {
-            return Err(Conflict::OwnListingClosed(self.resolve(given, "listing")?).into());
+            return Err(Conflict::own_closed(&listing, self.resolve(given, "listing")?).into());
         }
         Ok((current, listing))
     }

@@ -145,7 +145,15 @@ impl Service {
     /// by the id `given`, not by the revision that closed it).
     pub(super) fn others_open(&self, head: &Object, given: &str) -> Result<(), ServiceError> {
         if head.author() == self.me() {
-            return Err(Conflict::OwnListing.into());
+            let hint = match head.listing().map(|l| l.kind) {
+                Some(haggle_protocol::ListingKind::Crowdfund) => {
+                    "campaign: others pledge to it; your node accepts their pledges at the deadline if it is funded"
+                }
+                _ => {
+                    "auction: others bid on it; when it ends your node accepts the high bid (you do, if it is under the reserve)"
+                }
+            };
+            return Err(Conflict::OwnListing(hint).into());
         }
         if let Some(l) = head.listing().filter(|l| l.status == ListingStatus::Closed) {
             return Err(Conflict::closed(l, self.resolve(given, "listing")?).into());

@@ -62,14 +62,30 @@ impl Service {
     /// holding that lock.
     pub(super) fn end_threads(&self, listing: &Object, ending: Ending, then: &mut Followups) {
         let me = self.me();
-        let (Some(key), Some(l)) = (listing.listing_key().filter(|k| k.author == me), listing.listing())
-        else {
-            return;
-        };
+        let Some(key) = listing.listing_key().filter(|k| k.author == me) else { return };
         // One ending at a time, the threads read under the lock: the start-up sweep and the
         // market tick can both find a listing just expired, and each signed its own Decline of
         // the same terms (the second then read "crossed, not counted").
         let _one_at_a_time = self.revising();
+        // The caller read `listing` before taking the lock; the owner may have renewed or
+        // reopened it since. Only the listing's current revision says whether it is closed.
+        let current = match self.store.listing(&key) {
+            Ok(Some(current)) => current,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a closed listing's current revision");
+                return;
+            }
+        };
+        let ending = if current.id() == listing.id() {
+            ending
+        } else {
+            match ending_of(&current, Timestamp::now()) {
+                Some(ending) => ending,
+                None => return,
+            }
+        };
+        let Some(l) = current.listing() else { return };
         let threads = match self.store.threads_on(&key) {
             Ok(threads) => threads,
             Err(e) => {
@@ -256,6 +272,35 @@ mod tests {
         assert!(seller.receive(offer.bytes(), Via::Direct).then.deliver.is_empty());
         let record = seller.store.thread(&offer.id()).expect("read").expect("the thread");
         assert_eq!(record.view.state, ThreadState::Open);
+    }
+
+    /// Defect: an ending read the listing before taking the revision lock; an owner who
+    /// renewed it in between had its renewed listing's offers declined as expired.
+    #[test]
+    fn a_listing_renewed_before_its_ending_runs_keeps_its_threads() {
+        let (seller, _sd) = service(1);
+        let (buyer, _bd) = service(2);
+        let listing = seller.publish(draft("oak table", "120")).expect("published").object;
+        buyer.receive(listing.bytes(), Via::Gossip);
+        let terms = TermsDraft { price: Some("100".into()), ..TermsDraft::default() };
+        let offer = buyer.offer(&listing.id().to_hex(), terms).expect("offered").object;
+        seller.receive(offer.bytes(), Via::Direct);
+        // The market tick found revision 1 lapsed; the owner renews before its ending runs.
+        seller.renew(&listing.id().to_hex(), None).expect("renewed");
+        let mut then = Followups::default();
+        seller.end_threads(&listing, Ending::Expired, &mut then);
+        assert!(then.deliver.is_empty(), "nothing to tell: {then:?}");
+        let record = seller.store.thread(&offer.id()).expect("read").expect("the thread");
+        assert_eq!(record.view.state, ThreadState::Open, "{record:?}");
+
+        // Retracted in between instead: ended, and told as retracted, not as expired.
+        let retracted = seller.retract(&listing.id().to_hex()).expect("retracted");
+        let record = seller.store.thread(&offer.id()).expect("read").expect("the thread");
+        assert_eq!(record.view.state, ThreadState::Declined, "{record:?}");
+        assert_eq!(retracted.then.deliver, vec![buyer.me()]);
+        let mut then = Followups::default();
+        seller.end_threads(&listing, Ending::Expired, &mut then);
+        assert!(then.deliver.is_empty(), "ended once: {then:?}");
     }
 
     /// Defect: a buyer whose accept awaited the seller's confirm was told to decline instead

@@ -272,13 +272,15 @@ pub enum Conflict {
     /// sold, a giveaway given away, a wanted ad found).
     #[error("listing {} is {}: nothing of it is left to offer on", .0.fmt_short(), .1)]
     ListingSoldOut(ObjectId, &'static str),
-    /// One of the owner's listings is closed: its owner cannot change it now.
+    /// One of the owner's listings is closed: its owner cannot change it now. The text says
+    /// how it closed, and whether a called-off deal reopens it.
     #[error(
-        "your listing {} is closed (retracted or sold out): it can no longer be updated, renewed or retracted; `haggle publish --from {}` offers it anew, as a new listing (a sold-out one also reopens by itself if a deal for it is called off)",
+        "your listing {} is closed ({}): it can no longer be updated, renewed or retracted; `haggle publish --from {}` offers it anew, as a new listing",
         .0.fmt_short(),
+        .1,
         .0.fmt_short()
     )]
-    OwnListingClosed(ObjectId),
+    OwnListingClosed(ObjectId, &'static str),
     /// The listing has expired.
     #[error("listing {} has expired", .0.fmt_short())]
     ListingExpired(ObjectId),
@@ -336,16 +338,19 @@ pub enum Conflict {
         /// Their threads.
         threads: Vec<ObjectId>,
     },
-    /// An offer on one's own listing.
-    #[error("that is your own listing: others make offers on it; to change its terms, use haggle update")]
-    OwnListing,
+    /// An offer, bid or pledge on one's own listing; `.0` says who does what with it instead.
+    #[error("that is your own {0}")]
+    OwnListing(&'static str),
     /// Answering one's own terms.
     #[error(
-        "the terms on the table are your own; wait for the other party (you cannot {action} them; to change them, withdraw them with haggle withdraw, then make new ones)"
+        "the terms on the table are your own; wait for the other party (you cannot {action} them; {instead})"
     )]
     OwnTerms {
         /// accept, counter or decline.
         action: &'static str,
+        /// What the owner can do with its own terms: a bid stands, a pledge is changed on its
+        /// campaign, other terms are withdrawn and made anew.
+        instead: &'static str,
     },
     /// Answering one's own terms whose nights can no longer be booked: the move is to withdraw
     /// them.
@@ -582,6 +587,21 @@ pub fn in_words<S: AsRef<str>>(names: &[S]) -> String {
 }
 
 impl Conflict {
+    /// The owner's listing `l` is closed; `id` names it as the owner typed it.
+    pub(super) fn own_closed(l: &haggle_protocol::Listing, id: ObjectId) -> Conflict {
+        use haggle_protocol::ListingKind;
+        let how = match (super::revisions::reopens_if_called_off(l), l.kind) {
+            (true, ListingKind::Giveaway) => "given away; it reopens by itself if the deal is called off",
+            (true, ListingKind::Wanted) => "found; it reopens by itself if the deal is called off",
+            (true, _) => "sold out; it reopens by itself if a deal for it is called off",
+            (false, ListingKind::Crowdfund) => "the campaign is over",
+            (false, ListingKind::Auction) if l.quantity == 0 => "the auction is over",
+            (false, _) if l.quantity == 0 => "sold out",
+            (false, _) => "you retracted it",
+        };
+        Conflict::OwnListingClosed(id, how)
+    }
+
     /// The listing `l` is closed; `id` names it as the user knows it. Closed with nothing left,
     /// it sold out (a campaign closed so missed its goal: just closed).
     pub(super) fn closed(l: &haggle_protocol::Listing, id: ObjectId) -> Conflict {
@@ -605,14 +625,14 @@ impl Conflict {
     pub fn code(&self) -> ErrorCode {
         match self {
             Conflict::OwnListingExpired(_) => ErrorCode::ListingExpired,
-            Conflict::ListingClosed(..) | Conflict::ListingSoldOut(..) | Conflict::OwnListingClosed(_) => {
+            Conflict::ListingClosed(..) | Conflict::ListingSoldOut(..) | Conflict::OwnListingClosed(..) => {
                 ErrorCode::ListingClosed
             }
             Conflict::ListingExpired(_) => ErrorCode::ListingExpired,
             Conflict::QuantityExceeded { .. } | Conflict::PromisedByCounters { .. } => {
                 ErrorCode::QuantityExceeded
             }
-            Conflict::OwnListing => ErrorCode::OwnListing,
+            Conflict::OwnListing(_) => ErrorCode::OwnListing,
             Conflict::OwnTerms { .. }
             | Conflict::OwnNightsGone { .. }
             | Conflict::TheirTerms

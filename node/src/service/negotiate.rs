@@ -21,7 +21,10 @@ impl Service {
         let listing = self.listing(given)?;
         let l = listing.listing().ok_or_else(|| ServiceError::not_found("listing", given))?;
         if listing.author() == self.me() {
-            return Err(Conflict::OwnListing.into());
+            return Err(Conflict::OwnListing(
+                "listing: others make offers on it; to change its terms, use haggle update",
+            )
+            .into());
         }
         // Named by the id typed, not by the revision that closed it, which the user never saw.
         if l.status == ListingStatus::Closed {
@@ -337,7 +340,16 @@ impl Service {
             if let Some(why) = super::views::nights_unavailable(&self.store, thread)? {
                 return Err(Conflict::OwnNightsGone { thread: thread.view.thread, why }.into());
             }
-            return Err(Conflict::OwnTerms { action }.into());
+            let instead = match thread.offer.kind() {
+                haggle_protocol::ObjectKind::Bid => {
+                    "a bid stands as made until the auction ends; to bid higher, haggle bid again"
+                }
+                haggle_protocol::ObjectKind::Pledge => {
+                    "to change your pledge, haggle pledge again; to take it back, haggle pledge --withdraw"
+                }
+                _ => "to change them, withdraw them with haggle withdraw, then make new ones",
+            };
+            return Err(Conflict::OwnTerms { action, instead }.into());
         }
         if thread.view.state == ThreadState::Confirming {
             return Err(Conflict::AwaitingConfirmation(thread.view.thread).into());

@@ -254,12 +254,7 @@ impl Service {
         deal: &Deal,
     ) -> Result<Option<(haggle_protocol::ListingKey, Object, Listing)>, ServiceError> {
         let Some((key, current, mut listing)) = self.owners_listing(deal)? else { return Ok(None) };
-        let sold_out = listing.status == ListingStatus::Closed
-            && listing.quantity == 0
-            && listing.market.is_none()
-            && !matches!(listing.kind, ListingKind::Crowdfund | ListingKind::Auction)
-            && !listing.deals_leave_quantity();
-        if !sold_out {
+        if !reopens_if_called_off(&listing) {
             return Ok(None);
         }
         let before = self.store.previous_revision(&key)?;
@@ -306,4 +301,14 @@ impl Service {
         self.ingest_own(&object)?;
         Ok(Some(object))
     }
+}
+
+/// Whether `l`, closed, is sold out in a way a called-off deal undoes: things sold by the unit,
+/// not an auction, a campaign, a calendar or a digital good (those deals leave the quantity).
+pub(super) fn reopens_if_called_off(l: &Listing) -> bool {
+    l.status == ListingStatus::Closed
+        && l.quantity == 0
+        && l.market.is_none()
+        && !matches!(l.kind, ListingKind::Crowdfund | ListingKind::Auction)
+        && !l.deals_leave_quantity()
 }

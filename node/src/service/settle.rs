@@ -276,6 +276,26 @@ mod tests {
         svc.bid(id, request).expect("bid").object.bytes().to_vec()
     }
 
+    /// Defect: a seller bidding on its own auction was told to use `haggle update`, and a
+    /// bidder accepting its own bid to withdraw it, which a bid refuses.
+    #[test]
+    fn refusals_on_a_bid_say_what_a_bid_allows() {
+        use crate::service::Via;
+
+        let (seller, _d0) = service(1);
+        let (bidder, _d1) = service(2);
+        let listing = seller.publish(auction("kettle")).expect("publish").object;
+        bidder.receive(listing.bytes(), Via::Gossip);
+        let id = listing.id().to_hex();
+        let request = crate::api::types::BidRequest { price: "120".into(), message: String::new() };
+        let own = seller.bid(&id, request).expect_err("own auction").to_string();
+        assert!(own.contains("your own auction: others bid on it") && !own.contains("update"), "{own}");
+        let request = crate::api::types::BidRequest { price: "120".into(), message: String::new() };
+        let made = bidder.bid(&id, request).expect("bid").object;
+        let own = bidder.accept(&made.id().to_hex()).expect_err("own bid").to_string();
+        assert!(own.contains("a bid stands as made") && !own.contains("haggle withdraw"), "{own}");
+    }
+
     /// Defect: a bid that never reached the seller's node (made while it was offline) stayed
     /// open and "at end" on its bidder's node, as if the seller's node were still to accept it,
     /// after that node sold the auction to another bid and closed it; so did a bid on an

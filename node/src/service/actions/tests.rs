@@ -613,6 +613,8 @@ fn a_deal_called_off_reopens_the_listing_it_sold_out() {
     let (id, deal) = chairs_deal(&seller, &buyer, 2, 2);
     let sold = seller.listing_view(&id).expect("view");
     assert_eq!((sold.state, sold.quantity), (ListingState::Closed, 0), "sold out");
+    let e = seller.renew(&id, None).expect_err("closed").to_string();
+    assert!(e.contains("(sold out; it reopens by itself if a deal for it is called off)"), "{e}");
     let key = seller.listing(&id).expect("the listing").listing_key().expect("a listing");
     let first = seller.store.previous_revision(&key).expect("read").expect("the revision before");
     let expiry = first.listing().expect("a listing").expires_at;
@@ -655,6 +657,8 @@ fn a_deal_called_off_reopens_the_listing_it_sold_out() {
     let agreed = seller.deal_step(&lamp_deal, Step::Cancel).expect("cancel agreed");
     assert!(agreed.then.publish.is_empty(), "nothing reopened");
     assert_eq!(seller.listing_view(&lamp).expect("view").state, ListingState::Closed);
+    let e = seller.renew(&lamp, None).expect_err("closed").to_string();
+    assert!(e.contains("is closed (you retracted it)") && !e.contains("reopens"), "{e}");
 }
 
 /// A `received` that crossed the last `cancel` does not bring the deal back: the quantity the
