@@ -50,7 +50,8 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--ends"));
 
-    // 50 EUR start, 60 reserve, steps of 2, ending in 24 s with a 12-second anti-sniping window.
+    // 50 EUR start, 60 reserve, steps of 2, ending in 40 s with a 12-second anti-sniping window
+    // (the bids before the window get 25 s, enough on a slow machine).
     let listing = json(
         ds,
         &[
@@ -66,7 +67,7 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
             "--category",
             "home/lighting",
             "--ends",
-            "24s",
+            "40s",
             "--reserve",
             "60",
             "--increment",
@@ -133,7 +134,7 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     wait_high(ds, &id, 3, "60.00 EUR");
 
     // The third bidder waits until the auction is in its last 12 seconds, then snipes.
-    wait_for(Duration::from_secs(40), "the auction's last window", || {
+    wait_for(Duration::from_secs(60), "the auction's last window", || {
         let a = auction(d3, &id);
         let in_window = now_ms() + 12_000 > a["ends_at"].as_u64()? + 1_000 && a["over"] == false;
         (in_window && a["bids"] == 3).then_some(())

@@ -85,11 +85,12 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
             .expect("id")
             .to_owned()
     };
-    // Pledges close 10 s before a deadline: these leave 15 s for the pledges below.
-    let oven = publish("Community bread oven", "100", "25s");
-    let mill = publish("Windmill restoration", "10000", "25s");
+    // Pledges close 10 s before a deadline: these leave 35 s for the pledges below (a dozen
+    // commands and waits, on a machine that may be slow).
+    let oven = publish("Community bread oven", "100", "45s");
+    let mill = publish("Windmill restoration", "10000", "45s");
     // Its steps come after the others' pledges, so it ends later.
-    let bench = publish("Park bench", "10", "45s");
+    let bench = publish("Park bench", "10", "55s");
     for d in [d1, d2, d3] {
         wait("the campaigns to reach every backer", || {
             let r = json(d, &["search", "--kind", "crowdfund"]);
@@ -172,7 +173,7 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     });
 
     // After the deadline: three deals for the oven, one per backer; none for the windmill.
-    let made = wait_for(Duration::from_secs(60), "three deals on the creator's node", || {
+    let made = wait_for(Duration::from_secs(90), "three deals on the creator's node", || {
         let d = deals(dc);
         (d.len() == 3).then_some(d)
     });

@@ -135,6 +135,11 @@ async fn over_its_budget_a_node_evicts_and_sync_does_not_bring_them_back() -> Re
     };
     let mut b = TestNode::start_with("B", dirs[1].path(), config).await?;
     wait_until("B to hold A's 120 listings", || async { active(&b).await == 120 }).await?;
+    // The store holds them a moment before the session that brought them ends and says so.
+    wait_until("B's first sync to end", || async {
+        b.node.handle.status().await.is_ok_and(|s| s.syncing == 0)
+    })
+    .await?;
     let (swept, _) = b.node.service.sweep()?;
     assert_eq!(swept.evicted, 120 - 48, "down to 95% of the budget (rounded up)");
     assert_eq!(active(&b).await, 48);

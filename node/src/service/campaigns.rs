@@ -68,7 +68,12 @@ impl Service {
         };
         let body =
             Body::Pledge(Offer { listing: head.id(), to: head.author(), terms, message: request.message });
-        let object = self.sign(body, now)?;
+        // Dated after the backer's current pledge, so it replaces that one on every node even
+        // when both fall in one millisecond (the later of two in a tie is the larger id, a coin
+        // toss).
+        let after_last =
+            view.backing_of(&self.me()).map(|b| b.created_at.saturating_add(Duration::from_millis(1)));
+        let object = self.sign(body, after_last.map_or(now, |after| now.max(after)))?;
         // The proof of work took a moment: the pledge must still reach the creator in time.
         too_close(head.id(), view.campaign.deadline, Timestamp::now())?;
         self.ingest_own(&object)?;
@@ -331,10 +336,10 @@ mod tests {
         let (creator, _d0) = service(1);
         let (held, _d1) = service(2);
         let (unseen, _d2) = service(3);
-        // The pledges reach the stores before the deadline, two seconds away (the creator's
-        // node refuses a pledge that reaches it after).
+        // The pledges reach the stores before the deadline, five seconds away (the creator's
+        // node refuses a pledge that reaches it after; six flushed writes on a slow machine).
         let now = Timestamp::now();
-        let deadline = now.saturating_add(Duration::from_secs(2));
+        let deadline = now.saturating_add(Duration::from_secs(5));
         let published = now.saturating_sub(Duration::from_secs(3_600));
         let listing = sign_at(
             &fixtures::key(1),

@@ -110,22 +110,27 @@ impl Service {
             .filter(|t| !awaiting_them(t))
             .take(MAX_ENDINGS)
         {
-            let reply = Reply {
-                thread: thread.view.thread,
-                prev: thread.view.terms_message(),
-                to: thread.view.offerer,
-            };
-            let message = ending.note(l.kind, winners.contains(&thread.view.offerer)).to_owned();
-            let body = if thread.view.proposer == me {
-                Body::Withdraw(Withdraw { reply, message })
-            } else {
-                Body::Decline(Decline { reply, message })
-            };
-            match self.sign(body, now).and_then(|object| self.ingest_own(&object)) {
-                Ok(_) => then.deliver.push(thread.view.offerer),
-                Err(e) => {
-                    tracing::warn!(thread = %thread.view.thread.fmt_short(), error = %e, "cannot end a thread")
-                }
+            let note = ending.note(l.kind, winners.contains(&thread.view.offerer));
+            self.end_one(thread, note, now, then);
+        }
+    }
+
+    /// Ends one open thread of the owner's: a Withdraw of the owner's terms on the table, or a
+    /// Decline of the other party's, signed, stored and queued for delivery. Logs a failure
+    /// (the sweep retries). The caller holds the revision lock.
+    fn end_one(&self, thread: &ThreadRecord, note: &str, now: Timestamp, then: &mut Followups) {
+        let reply =
+            Reply { thread: thread.view.thread, prev: thread.view.terms_message(), to: thread.view.offerer };
+        let message = note.to_owned();
+        let body = if thread.view.proposer == self.me() {
+            Body::Withdraw(Withdraw { reply, message })
+        } else {
+            Body::Decline(Decline { reply, message })
+        };
+        match self.sign(body, now).and_then(|object| self.ingest_own(&object)) {
+            Ok(_) => then.deliver.push(thread.view.offerer),
+            Err(e) => {
+                tracing::warn!(thread = %thread.view.thread.fmt_short(), error = %e, "cannot end a thread")
             }
         }
     }
@@ -157,16 +162,27 @@ impl Service {
     /// owner's listings that is no longer on offer: the other party's node held an older
     /// revision, or queued the message while the owner's node was away. Ended at its arrival,
     /// as the listing's other threads were when it closed, not at the next start-up's sweep.
+    /// Only this thread: anyone can send offers on a closed listing from fresh keys, and each
+    /// costs the owner one thread read and one signed message, not a pass over every thread.
     pub(super) fn end_if_closed(&self, thread: ObjectId, then: &mut Followups) -> Result<(), ServiceError> {
+        let me = self.me();
         let Some(record) = self.store.thread(&thread)? else { return Ok(()) };
-        if record.view.listing_author != self.me() || record.view.state.is_final() {
+        if record.view.listing_author != me || record.view.state.is_final() {
             return Ok(());
         }
         let Some(key) = record.listing.as_ref().and_then(Object::listing_key) else { return Ok(()) };
-        let Some(current) = self.store.listing(&key)? else { return Ok(()) };
-        if let Some(ending) = ending_of(&current, Timestamp::now()) {
-            self.end_threads(&current, ending, then);
+        // Read again under the lock, as `end_threads` does: a renew or an ending in between.
+        let _one_at_a_time = self.revising();
+        let Some(record) = self.store.thread(&thread)? else { return Ok(()) };
+        let awaiting_them = record.view.state == ThreadState::Confirming && record.view.proposer != me;
+        if record.view.state.is_final() || awaiting_them {
+            return Ok(());
         }
+        let Some(current) = self.store.listing(&key)? else { return Ok(()) };
+        let now = Timestamp::now();
+        let (Some(ending), Some(l)) = (ending_of(&current, now), current.listing()) else { return Ok(()) };
+        // Offers and counters are not bids: no earlier bid of a winner's to tell apart.
+        self.end_one(&record, ending.note(l.kind, false), now, then);
         Ok(())
     }
 

@@ -309,8 +309,10 @@ mod tests {
         let (seller, _d0) = service(1);
         let (first, _d1) = service(2);
         let (late, _d2) = service(3);
+        // Bids close 3 s before the end (the last call): 8 s leaves the bids below 5 s to be
+        // made on a slow machine.
         let short = ListingDraft {
-            auction: Some(AuctionDraft { ends_in: 4, reserve: None, increment: None, window: Some(0) }),
+            auction: Some(AuctionDraft { ends_in: 8, reserve: None, increment: None, window: Some(0) }),
             ..auction("lamp")
         };
         let listing = seller.publish(short).expect("publish").object;
@@ -333,7 +335,7 @@ mod tests {
         let (taken_thread, missed_thread) = (thread_of(&taken), thread_of(&missed));
 
         // After the end, the seller's node accepts the only bid it holds.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             if seller.settle_markets().expect("settle").deliver.contains(&first.me()) {
                 break;
