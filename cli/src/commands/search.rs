@@ -44,11 +44,8 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
             return None;
         }
         let wider = find(broader, 50)?;
-        let typed = category.to_lowercase();
-        let near = wider.hits.iter().map(|h| h.category.to_lowercase()).find(|c| c.starts_with(&typed));
-        Some(near.unwrap_or_else(|| broader.to_owned()))
+        Some(category_to_try(category, broader, wider.hits.iter().map(|h| h.category.as_str())))
     };
-    let cut = if args.filters.text.is_empty() { category_cut(&args.params()) } else { None };
     let try_cut;
     let empty = if args.filters.trusted || args.filters.min_deals.is_some() {
         "No listings match. --trusted and --min-deals count only ratings by people your own deals vouch for \
@@ -64,7 +61,7 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
         // The words match: a filter is what left nothing.
         "No listings match the words and the filters together: run it without the filters to see \
          what the words alone find."
-    } else if let Some(cut) = &cut {
+    } else if let Some(cut) = args.filters.text.is_empty().then(|| category_cut(&args.params())).flatten() {
         // `vehicles/bike` does not find `vehicles/bikes`: a category matches by whole parts.
         try_cut = format!(
             "No listings match. --category matches whole parts of a category's path (vehicles/bikes \
@@ -121,4 +118,30 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
 /// Whether a search asks for more than its words: a kind, a price, a place, a seller...
 fn filters_besides_words(params: &SearchParams) -> bool {
     SearchParams { q: String::new(), ..params.clone() }.is_filtered()
+}
+
+/// The category to suggest for `typed`, which found nothing where `broader` (its parent) found
+/// listings in `found`: the first of those that starts with what was typed, cut to as many
+/// parts as were typed (`vehicles/bikes` for `vehicles/bike`, not a listing's
+/// `vehicles/bikes/road`), or else the broader part.
+fn category_to_try<'a>(typed: &str, broader: &str, found: impl Iterator<Item = &'a str>) -> String {
+    let typed = typed.to_lowercase();
+    let depth = typed.split('/').count();
+    found
+        .map(|c| c.to_lowercase().split('/').take(depth).collect::<Vec<_>>().join("/"))
+        .find(|c| c.starts_with(&typed))
+        .unwrap_or_else(|| broader.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_category_suggested_is_as_deep_as_the_one_typed() {
+        let found = ["home/kitchen", "vehicles/bikes/road", "vehicles/bikes"];
+        assert_eq!(category_to_try("vehicles/bike", "vehicles", found.into_iter()), "vehicles/bikes");
+        assert_eq!(category_to_try("Home/Kit", "home", found.into_iter()), "home/kitchen");
+        assert_eq!(category_to_try("vehicles/cars", "vehicles", found.into_iter()), "vehicles");
+    }
 }
