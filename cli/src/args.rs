@@ -98,12 +98,16 @@ pub enum Command {
     /// Show a listing, offer thread or deal by id.
     #[command(
         alias = "thread",
-        after_help = "Examples:\n  haggle show 3fa2c1\n  haggle --json show 9b1d0e\n  haggle show 3fa2c1 --images\n  haggle show 3fa2c1 --images ~/Pictures/haggle"
+        after_help = "Examples:\n  haggle show 3fa2c1\n  haggle --json show 9b1d0e\n  haggle show 3fa2c1 --exact\n  haggle show 3fa2c1 --images\n  haggle show 3fa2c1 --images ~/Pictures/haggle"
     )]
     Show {
         /// Any unique prefix of 6+ characters.
         #[arg(value_parser = id_prefix)]
         id: String,
+        /// For a listing revision's id: show that revision as it read (what an offer made on it
+        /// was made on), not the listing's current revision.
+        #[arg(long)]
+        exact: bool,
         /// For a listing: fetch its pictures (and a digital good's preview) from peers, check
         /// them against their hashes and save them in DIR (default: the current directory), as
         /// <listing>-<n>.<jpg|png|webp|gif> and <listing>-preview.

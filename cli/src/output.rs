@@ -381,6 +381,14 @@ pub fn listing(l: &ListingView) {
     let now = now_ms();
     outln!("{}  {}", bold(&l.title), dim(&format!("[{}, {}]", l.kind, state_label(l))));
     outln!("  id        {}", l.id);
+    if let Some(current) = &l.replaced_by {
+        // `haggle show ID --exact` of an earlier revision: as it read, not as it is.
+        outln!(
+            "  earlier   revision {} as it read; the listing reads otherwise now (haggle show {})",
+            l.revision,
+            short(current)
+        );
+    }
     match (&l.auction, &l.campaign) {
         (Some(a), _) => crate::commands::auction_lines(l, a),
         (_, Some(c)) => crate::commands::campaign_lines(l, c),
@@ -532,7 +540,7 @@ pub fn thread(t: &ThreadView) {
     let live = t.awaiting.is_some() || t.deal.is_some();
     if !t.listing_changed.is_empty() && live {
         outln!(
-            "  changed   since the offer: the listing's {}; the offer stands on the revision it was made on (haggle show {})",
+            "  changed   since the offer: the listing's {}; the offer stands on the revision it was made on (haggle show {} --exact)",
             in_words(&t.listing_changed),
             t.listing.map(|l| short(&l)).unwrap_or_default()
         );

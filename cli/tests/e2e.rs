@@ -1023,6 +1023,17 @@ fn an_accept_that_crosses_a_withdrawal_says_no_deal_follows() {
     assert_eq!(refused.status.code(), Some(1), "{said}");
     assert!(said.contains("this offer was made before you changed the listing's description"), "{said}");
     assert!(said.contains("--as-offered"), "{said}");
+    // The hint shows the revision offered on as it read; the id alone shows the listing now.
+    assert!(said.contains(&format!("(haggle show {} --exact)", &id[..12])), "{said}");
+    let exact = haggle(&ds, &["show", &id[..10], "--exact"]);
+    let then = String::from_utf8_lossy(&exact.stdout).into_owned();
+    assert!(
+        then.contains("earlier   revision 1 as it read") && !then.contains("Has a dent"),
+        "{then}{}",
+        stderr(&exact)
+    );
+    let now = String::from_utf8_lossy(&haggle(&ds, &["show", &id[..10]]).stdout).into_owned();
+    assert!(now.contains("Has a dent") && !now.contains("earlier "), "{now}");
     json(&ds, &["accept", &thread[..10], "--as-offered"]);
     let deal = wait("the deal on the seller's node", || {
         json(&ds, &["deals"])["deals"][0]["id"].as_str().map(str::to_owned)

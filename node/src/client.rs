@@ -224,6 +224,11 @@ impl ApiClient {
         self.get(&format!("/v1/objects/{}", segment(id)))
     }
 
+    /// `GET /v1/objects/{id}?exact=true`: an earlier listing revision as it read.
+    pub fn object_exact(&self, id: &str) -> Result<ObjectView, ClientError> {
+        self.get(&format!("/v1/objects/{}?exact=true", segment(id)))
+    }
+
     /// `GET /v1/search`.
     pub fn search(&self, params: &SearchParams) -> Result<SearchPage, ClientError> {
         // Refused here as the node would: text too long for a URL must not reach one.

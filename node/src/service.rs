@@ -382,7 +382,17 @@ impl Service {
 
     /// Whatever `given` names: a listing, the thread of a negotiation message, or a deal.
     pub fn object_view(&self, given: &str) -> Result<ObjectView, ServiceError> {
+        self.object_view_with(given, false)
+    }
+
+    /// [`Self::object_view`]; with `exact`, an earlier listing revision's id shows that revision
+    /// as it read, `replaced_by` naming the current one (when this node still holds it: past
+    /// the history limit only its listing is known).
+    pub fn object_view_with(&self, given: &str, exact: bool) -> Result<ObjectView, ServiceError> {
         let id = self.resolve(given, "object")?;
+        if exact && let Some(view) = self.earlier_revision_view(&id)? {
+            return Ok(ObjectView::Listing(view));
+        }
         // A deal's id is its Accept's id: the deal is shown, not the thread it ended (also when
         // the store no longer holds its messages on their own).
         if let Some(deal) = self.store.deal(&id)? {
@@ -413,6 +423,16 @@ impl Service {
             return self.listing_view(&id.to_hex()).map(ObjectView::Listing);
         }
         self.thread_view(&id.to_hex()).map(ObjectView::Thread)
+    }
+
+    /// The listing revision `id`, if it is one this node holds and not the listing's current.
+    fn earlier_revision_view(&self, id: &ObjectId) -> Result<Option<ListingView>, ServiceError> {
+        let Some(object) = self.store.get(id)? else { return Ok(None) };
+        let Some(key) = object.listing_key() else { return Ok(None) };
+        let Some(current) = self.store.listing(&key)?.filter(|c| c.id() != *id) else { return Ok(None) };
+        let view = views::listing(&self.store, &object, &self.me())?;
+        let view = ListingView { replaced_by: Some(current.id()), remaining: None, ..view };
+        Ok(Some(self.with_reputation(&*self.trust_graph()?, view)?))
     }
 
     /// Whether the owner's offer `offer` is one the other party's node takes by itself (an

@@ -87,13 +87,17 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     .await?;
     // A parameter an endpoint does not take, and a body that is not a JSON object.
     let (base2, token2) = (base.clone(), token.clone());
-    let (unknown_param, not_an_object) = tokio::task::spawn_blocking(move || {
+    let (unknown_param, not_an_object, misspelt) = tokio::task::spawn_blocking(move || {
         (
             raw("GET", &format!("{base2}/v1/threads?state=open"), Some(&token2), None),
             raw("POST", &format!("{base2}/v1/listings/ffffffffffff/offers"), Some(&token2), Some("[]")),
+            raw("GET", &format!("{base2}/v1/objects/ffffffffffff?exakt=true"), Some(&token2), None),
         )
     })
     .await?;
+    // `/v1/objects/{id}` takes `exact`, and names a parameter it does not know.
+    assert_eq!(misspelt.0, 400, "{}", misspelt.1);
+    assert!(misspelt.1["error"]["message"].as_str().is_some_and(|m| m.contains("exakt")), "{}", misspelt.1);
     assert_eq!(unknown_param.0, 400, "{}", unknown_param.1);
     assert_eq!(
         unknown_param.1["error"]["message"], "/v1/threads takes no query parameters (got `state`)",

@@ -141,7 +141,7 @@ pub fn print(d: &DealView) {
     outln!("  listing   {} ({})", d.title.clone().unwrap_or_default(), output::short(&listing));
     if !d.listing_changed.is_empty() {
         outln!(
-            "  changed   the listing's {}, after the revision this deal stands on (haggle show {})",
+            "  changed   the listing's {}, after the revision this deal stands on (haggle show {} --exact)",
             output::in_words(&d.listing_changed),
             output::short(&d.listing)
         );

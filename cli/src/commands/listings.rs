@@ -294,8 +294,8 @@ fn ahead_note(cx: &Context<'_>, l: &ListingView) {
     }
 }
 
-pub fn show(cx: &Context<'_>, id: &str, images: Option<&std::path::Path>) -> Result<()> {
-    let object = cx.api.object(id)?;
+pub fn show(cx: &Context<'_>, id: &str, exact: bool, images: Option<&std::path::Path>) -> Result<()> {
+    let object = if exact { cx.api.object_exact(id)? } else { cx.api.object(id)? };
     if let Some(dir) = images {
         let ObjectView::Listing(l) = &object else {
             return Err(usage(format!("{id} is not a listing: --images shows a listing's pictures")));

@@ -668,6 +668,7 @@ mod tests {
     fn listing(revision: u32, state: ListingState, quantity: u32) -> ListingView {
         ListingView {
             id: ObjectId::from_bytes([1; 32]),
+            replaced_by: None,
             key: String::new(),
             author: "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5"
                 .parse::<PublicKey>()

@@ -18,8 +18,8 @@ use super::error::ApiError;
 use super::types::{
     AsOffered, BidRequest, DealView, DealsPage, DeliveryState, ErrorCode, FeedbackRequest, GossipState,
     ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody, ObjectView, PeersPage, PledgeRequest,
-    RenewRequest, ReputationView, SearchPage, SearchParams, SentView, StatusView, StepRequest, TermsDraft,
-    ThreadView, ThreadsPage,
+    RenewRequest, ReputationView, SearchPage, SearchParams, SentView, ShowParams, StatusView, StepRequest,
+    TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::api::types::NodeEvent;
 use crate::handle::NodeHandle;
@@ -326,8 +326,9 @@ pub(crate) async fn show_listing(
 pub(crate) async fn show_object(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
+    Params(params): Params<ShowParams>,
 ) -> Answer<ObjectView> {
-    let view = blocking(&state, move |s| s.object_view(&id)).await?;
+    let view = blocking(&state, move |s| s.object_view_with(&id, params.exact)).await?;
     if let ObjectView::Listing(l) = &view {
         state.handle.fetch_thumbnails_of(l);
     }

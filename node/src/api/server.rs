@@ -72,7 +72,6 @@ fn router(state: AppState) -> Router {
         .route("/v1/listings/{id}/offers", post(offer))
         .route("/v1/listings/{id}/bids", post(bid))
         .route("/v1/listings/{id}/pledges", post(pledge))
-        .route("/v1/objects/{id}", get(show_object))
         .route("/v1/threads", get(threads))
         .route("/v1/threads/{id}", get(show_thread))
         .route("/v1/threads/{id}/decline", post(decline))
@@ -97,6 +96,8 @@ fn router(state: AppState) -> Router {
         // `?as_offered=true` (and no other parameter: the extractor names a misspelt one).
         .route("/v1/threads/{id}/counter", post(counter))
         .route("/v1/threads/{id}/accept", post(accept))
+        // `?exact=true`, likewise.
+        .route("/v1/objects/{id}", get(show_object))
         // A scraper may add parameters of its own.
         .route("/metrics", get(metrics))
         .merge(plain)

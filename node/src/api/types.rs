@@ -32,7 +32,7 @@ pub use haggle_storage::reputation::TRUSTED_SCORE;
 pub use haggle_storage::{DeliveryState, Sort, StoreStats};
 pub use requests::{
     AsOffered, FeedbackRequest, ListingDraft, ListingPatch, MessageBody, RenewRequest, SearchParams,
-    StepRequest, TermsDraft,
+    ShowParams, StepRequest, TermsDraft,
 };
 pub use views::{
     ClockView, ConnectionView, DealView, DealsPage, Delivered, DialInfo, DialReason, FeedbackView,

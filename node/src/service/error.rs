@@ -441,7 +441,7 @@ pub enum Conflict {
     /// revision that described the listing otherwise: an accept or counter binds the author to
     /// the revision offered on.
     #[error(
-        "this offer was made before you changed the listing's {}: a deal from it, by an accept or a counter, stands on the revision offered on (haggle show {}). {} it as offered with --as-offered, or decline it (haggle decline {}) and let the other party offer again on the listing as it is now",
+        "this offer was made before you changed the listing's {}: a deal from it, by an accept or a counter, stands on the revision offered on (haggle show {} --exact). {} it as offered with --as-offered, or decline it (haggle decline {}) and let the other party offer again on the listing as it is now",
         in_words(changed),
         offered_on.fmt_short(),
         if *action == "counter" { "Counter" } else { "Accept" },

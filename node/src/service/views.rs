@@ -62,6 +62,7 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
     let mine = object.author() == *me;
     Ok(ListingView {
         id: object.id(),
+        replaced_by: None,
         key: key.to_string(),
         author: object.author(),
         mine,

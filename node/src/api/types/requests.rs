@@ -185,6 +185,16 @@ pub struct AsOffered {
     pub as_offered: bool,
 }
 
+/// `GET /v1/objects/{id}`: the query string. An earlier revision's id shows the listing's
+/// current revision, unless `exact=true`: then that revision, as it read (with `replaced_by`
+/// naming the current one), to see what an offer made on it was made on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShowParams {
+    /// Show the listing revision the id names, not its listing's current revision.
+    pub exact: bool,
+}
+
 /// `POST /v1/threads/{id}/decline` and `/withdraw`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -64,12 +64,16 @@ impl ListingState {
     }
 }
 
-/// A listing's current revision as this node sees it.
+/// A listing's current revision as this node sees it (or an earlier one, asked for by its id
+/// with `exact`: then `replaced_by` names the current one).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListingView {
     /// This revision's id.
     #[serde(with = "text")]
     pub id: ObjectId,
+    /// Set when this is an earlier revision: the id of the listing's current revision.
+    #[serde(default, with = "opt_text", skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<ObjectId>,
     /// The listing key (author and nonce), the same for every revision.
     pub key: String,
     /// The seller (or, for a wanted ad, the buyer).

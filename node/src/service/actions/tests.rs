@@ -968,6 +968,29 @@ fn an_answer_to_an_offer_on_an_earlier_text_is_refused_unless_as_offered() {
         "{said}"
     );
     assert_eq!(code(seller.accept(&threads[1])), ErrorCode::ListingChanged);
+    // The revision offered on, as it read, on both sides; its id alone gives the listing now.
+    for node in [&seller, &buyer] {
+        if node.me() == buyer.me() {
+            let current = seller.listing(&id).expect("current");
+            node.receive(current.bytes(), Via::Gossip);
+        }
+        let Ok(crate::api::types::ObjectView::Listing(then)) = node.object_view_with(&id, true) else {
+            panic!("a listing")
+        };
+        let now = node.listing_view(&id).expect("the listing");
+        assert_eq!((then.revision, then.price.as_ref().map(|p| p.amount)), (1, Some(3_000)), "{then:?}");
+        assert_eq!(then.replaced_by, Some(now.id), "{then:?}");
+        assert_eq!(
+            (now.revision, now.replaced_by, now.description.as_str()),
+            (3, None, "Has a dent on the base")
+        );
+        // The current revision's id, exact or not, is the listing now.
+        let Ok(crate::api::types::ObjectView::Listing(same)) = node.object_view_with(&now.id.to_hex(), true)
+        else {
+            panic!("a listing")
+        };
+        assert_eq!(same.replaced_by, None);
+    }
     let counter = seller
         .counter_with(&threads[1], offer_of("29"), AsOffered { as_offered: true })
         .expect("countered, standing by the revision offered on");
