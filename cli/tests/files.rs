@@ -413,6 +413,41 @@ fn publish_from_an_earlier_listing_copies_what_was_not_given() {
         "{err}"
     );
 
+    // Another kind: a price per hour is not taken for the whole of a sale, and what the new
+    // kind does not carry, or reads otherwise, is said.
+    let lesson = json(
+        &da,
+        &[
+            "publish",
+            "--kind",
+            "service",
+            "--title",
+            "Candle-making lesson",
+            "--price",
+            "20",
+            "--currency",
+            "EUR",
+            "--per",
+            "hour",
+            "--qty",
+            "4",
+            "--category",
+            "services/lessons",
+        ],
+    );
+    let lesson = lesson["id"].as_str().expect("an id").to_owned();
+    let out = haggle(&da, &["publish", "--from", &lesson[..10], "--kind", "sell"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("is priced per hour (20.00 EUR/hour)") && err.contains("give --price"), "{err}");
+    let out = haggle(&da, &["publish", "--from", &lesson[..10], "--kind", "sell", "--price", "60"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        said.contains("was a service listing; as a sell listing, the new one differs: its quantity 4 was the most one deal takes, and is now how many there are"),
+        "{said}"
+    );
+
     // The owner's: everything again, the price changed, the pictures kept.
     let out = haggle(&da, &["publish", "--from", &id[..10], "--price", "11"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -20,6 +20,11 @@ pub struct Lent {
     pub images: Vec<haggle_protocol::Image>,
     /// Whether it had pictures that were not copied (another author's).
     pub pictures_left: bool,
+    /// What the earlier listing had that a listing of another kind (`--kind`) does not carry,
+    /// or carries with another meaning, in words for a note.
+    pub not_carried: Vec<String>,
+    /// The earlier listing's kind, for that note.
+    pub src_kind: String,
 }
 
 /// Fills every argument of `args` that was not given from `src`, the listing `--from` names.
@@ -32,6 +37,23 @@ pub fn fill(args: &mut PublishArgs, src: &ListingView) -> Result<Lent> {
     {
         unconverted(args, kind, src, &currency)?;
     }
+    // A price per period means nothing on a kind without periods: the amount would be taken
+    // for the whole item.
+    if let Some(per) = src.price.as_ref().and_then(|p| p.per)
+        && !periodic
+        && args.fields.price.is_none()
+        && !matches!(kind, ListingKind::Giveaway | ListingKind::Crowdfund)
+        && args.campaign.goal.is_none()
+    {
+        return Err(usage(format!(
+            "listing {} is priced per {per} ({}), and the price of {} {kind} listing has no period: give --price (for the whole of it)",
+            crate::output::short(&src.id),
+            src.price.as_ref().map(|p| p.display.as_str()).unwrap_or_default(),
+            if kind == ListingKind::Auction { "an" } else { "a" }
+        )));
+    }
+    let not_carried =
+        if kind == src.kind { Vec::new() } else { not_carried(src, kind, args.fields.qty.is_some()) };
     let f = &mut args.fields;
     let calendar = src.calendar.as_ref().filter(|_| periodic);
     if let Some(calendar) = calendar
@@ -102,7 +124,7 @@ pub fn fill(args: &mut PublishArgs, src: &ListingView) -> Result<Lent> {
             .map(|t| (t.name.clone(), amount_text(&t.min), Some(t.quantity).filter(|q| *q > 0)))
             .collect();
     }
-    let mut lent = Lent::default();
+    let mut lent = Lent { not_carried, src_kind: src.kind.to_string(), ..Lent::default() };
     if f.images.is_empty() && !f.no_images && !src.images.is_empty() {
         if src.mine {
             lent.images.clone_from(&src.images);
@@ -113,6 +135,45 @@ pub fn fill(args: &mut PublishArgs, src: &ListingView) -> Result<Lent> {
     // What --no-* asked is done: nothing copied.
     (f.no_tags, f.no_pay, f.no_images) = (false, false, false);
     Ok(lent)
+}
+
+/// What `src` had that a new listing of `kind`, another kind, leaves out or reads otherwise;
+/// `qty_given`: `--qty` was given (the quantity is not lent).
+fn not_carried(src: &ListingView, kind: ListingKind, qty_given: bool) -> Vec<String> {
+    let periodic = matches!(kind, ListingKind::Rental | ListingKind::Service);
+    let mut left = Vec::new();
+    if src.calendar.is_some() && !periodic {
+        left.push("its calendar is not copied (open nights, stay limits, instant booking)".to_owned());
+    }
+    if let Some(p) = src.price.as_ref().filter(|_| kind == ListingKind::Giveaway) {
+        left.push(format!("its price ({}) is left out: a giveaway has none", p.display));
+    }
+    if src.auction.is_some() && kind != ListingKind::Auction {
+        left.push("its auction terms (reserve, increment, window) are left out".to_owned());
+    }
+    if src.campaign.is_some() && kind != ListingKind::Crowdfund {
+        left.push("its campaign's tiers are left out".to_owned());
+    }
+    // A service's, rental's or digital good's quantity is what one deal may take; elsewhere it
+    // is how many there are to trade.
+    let per_deal =
+        |k: ListingKind| matches!(k, ListingKind::Service | ListingKind::Rental | ListingKind::Digital);
+    if !qty_given
+        && src.quantity > 1
+        && per_deal(src.kind) != per_deal(kind)
+        && kind != ListingKind::Crowdfund
+    {
+        let (then, now) = if per_deal(src.kind) {
+            ("the most one deal takes", "how many there are")
+        } else {
+            ("how many there are", "the most one deal takes")
+        };
+        left.push(format!(
+            "its quantity {} was {then}, and is now {now} (--qty to set another)",
+            src.quantity
+        ));
+    }
+    left
 }
 
 /// Refuses a `--currency` other than `src`'s while an amount would still be copied from it: a
