@@ -251,6 +251,26 @@ impl Calendar {
         }
     }
 
+    /// The first stay of the shortest length allowed that can be booked from `today` on (an
+    /// example to give someone asking how to book), if any: tried night by night within each
+    /// open range, at most [`MAX_DAYS_AHEAD`] nights in all.
+    pub fn first_fit(&self, today: u32) -> Option<DateRange> {
+        let nights = self.min_stay.max(1);
+        let mut tries = 0;
+        for open in &self.open {
+            let mut from = open.from.max(today);
+            while from.saturating_add(nights) <= open.to && tries < MAX_DAYS_AHEAD {
+                let range = DateRange { from, to: from + nights };
+                if self.fits(&range).is_ok() {
+                    return Some(range);
+                }
+                from += 1;
+                tries += 1;
+            }
+        }
+        None
+    }
+
     /// Marks `range` booked, merging it with the booked ranges it meets or touches.
     pub fn book(&mut self, range: DateRange) {
         let mut merged = range;
@@ -370,6 +390,22 @@ mod tests {
         assert!(err.to_string().starts_with("`soon` is not a date"), "{err}");
         let err = "2027-02-26".parse::<DateRange>().expect_err("one date");
         assert!(err.to_string().starts_with("`2027-02-26` is not a date range"), "{err}");
+    }
+
+    #[test]
+    fn the_first_stay_that_fits_skips_the_past_and_what_is_booked() {
+        let cal = Calendar {
+            open: vec![r("2027-01-01..2027-01-10"), r("2027-02-01..2027-03-01")],
+            booked: vec![r("2027-01-02..2027-01-09")],
+            min_stay: 2,
+            max_stay: 0,
+            instant: false,
+        };
+        let day = |d: &str| parse_date(d).expect("a date");
+        // 01-01..01-03 overlaps the booking; 01-09..01-11 runs past its open range.
+        assert_eq!(cal.first_fit(day("2026-12-04")), Some(r("2027-02-01..2027-02-03")));
+        assert_eq!(cal.first_fit(day("2027-02-10")), Some(r("2027-02-10..2027-02-12")), "not in the past");
+        assert_eq!(cal.first_fit(day("2027-02-28")), None, "one night left, two needed");
     }
 
     #[test]

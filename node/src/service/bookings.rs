@@ -272,6 +272,22 @@ mod tests {
         assert_eq!(inbound.then.deliver, vec![late.me()], "one on the text as it is books at once");
     }
 
+    /// Defect: an offer without dates on a calendar was told to book 2026-12-20..2026-12-27,
+    /// whatever the calendar opened; the example is now a stay the calendar takes.
+    #[test]
+    fn an_offer_without_nights_is_shown_a_stay_the_calendar_takes() {
+        let (owner, _d0) = service(1);
+        let (guest, _d1) = service(2);
+        let listing = owner.publish(cabin(false)).expect("published");
+        guest.receive(listing.object.bytes(), Via::Gossip);
+        let id = listing.object.id().to_hex();
+        let said = guest.offer(&id, TermsDraft::default()).expect_err("no nights").to_string();
+        let first = days_ahead(1, 3);
+        let (from, to) =
+            first.to_string().split_once("..").map(|(a, b)| (a.to_owned(), b.to_owned())).expect("a range");
+        assert!(said.ends_with(&format!("--from {from} --to {to}")), "{said}");
+    }
+
     #[test]
     fn an_instant_calendar_books_a_fitting_request_and_publishes_the_nights_booked() {
         let (owner, _d0) = service(1);

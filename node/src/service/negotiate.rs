@@ -56,11 +56,19 @@ impl Service {
                 calendar.fits(&dates).map_err(Conflict::Booking)?;
                 Some(dates)
             }
-            (Some(_), None) => {
-                return Err(InvalidInput::Dates(
-                    format!("this listing takes bookings: say which nights, e.g. haggle book {} --from 2026-12-20 --to 2026-12-27", listing.id().fmt_short()),
-                )
-                .into());
+            (Some(calendar), None) => {
+                let id = listing.id().fmt_short();
+                // The example is a stay the calendar takes now.
+                let today = haggle_protocol::calendar::day_of(now);
+                let how = match calendar.first_fit(today) {
+                    Some(stay) => {
+                        let from = haggle_protocol::calendar::Date(stay.from);
+                        let to = haggle_protocol::calendar::Date(stay.to);
+                        format!("say which nights, e.g. haggle book {id} --from {from} --to {to}")
+                    }
+                    None => format!("no stay can be booked on it now (haggle show {id} shows its calendar)"),
+                };
+                return Err(InvalidInput::Dates(format!("this listing takes bookings: {how}")).into());
             }
             (None, Some(_)) => {
                 return Err(InvalidInput::Dates(
