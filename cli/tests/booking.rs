@@ -228,8 +228,15 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
         let l = json(&da, &["show", &by_hand[..10]]);
         (l["calendar"]["booked"].as_array().map(Vec::len) == Some(2)).then_some(())
     });
-    // Retracted, the loft draws no calendar of open nights.
-    json(&da, &["retract", &by_hand[..10]]);
+    // Retracted, the loft draws no calendar of open nights, and its owner is told the two
+    // bookings still stand.
+    let out = haggle(&da, &["retract", &by_hand[..10]]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        said.contains("Note: 2 deals on it still stand: ") && said.contains("ends offers, not deals"),
+        "{said}"
+    );
     let text = String::from_utf8_lossy(&haggle(&da, &["show", &by_hand[..10]]).stdout).into_owned();
     assert!(
         text.contains("calendar  none open: the listing is closed") && !text.contains("calendar  open"),

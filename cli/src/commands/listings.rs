@@ -262,6 +262,26 @@ pub fn retract(cx: &Context<'_>, id: &str) -> Result<()> {
         return output::json(&ObjectView::Listing(l));
     }
     outln!("Retracted {}: closed here, and any open offers on it ended; {}.", l.title, gossip(&l));
+    // A retraction ends offers, not deals: a booked stay or a sale agreed still binds both.
+    let standing: Vec<String> = cx
+        .api
+        .deals()
+        .map(|page| page.deals)
+        .unwrap_or_default()
+        .iter()
+        .filter(|d| d.current_listing == Some(l.id) || d.listing == l.id)
+        .filter(|d| !matches!(d.stage.as_str(), "completed" | "cancelled"))
+        .map(|d| output::short(&d.id))
+        .collect();
+    if !standing.is_empty() {
+        note!(
+            cx.json,
+            "{} on it still {}: {}. A retraction ends offers, not deals; if one is off, call it off with the other party (haggle cancel ID: it is off once both sign).",
+            output::count(standing.len(), "deal"),
+            if standing.len() == 1 { "stands" } else { "stand" },
+            standing.join(", ")
+        );
+    }
     Ok(())
 }
 
