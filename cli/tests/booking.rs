@@ -237,6 +237,31 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
         said.contains("Note: 2 deals on it still stand: ") && said.contains("ends offers, not deals"),
         "{said}"
     );
+    // Open dates typed from before today are opened from today, and the owner is told.
+    let today = day_of(haggle_protocol::Timestamp::now());
+    let begun = format!("{}..{}", Date(today - 3), Date(today + 20));
+    let args = [
+        "publish",
+        "--kind",
+        "rental",
+        "--title",
+        "Tent",
+        "--price",
+        "5",
+        "--currency",
+        "EUR",
+        "--per",
+        "day",
+        "--category",
+        "holiday/tents",
+        "--available",
+        &begun,
+    ];
+    let out = haggle(&da, &args);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let told =
+        format!("Note: open dates start today ({} in UTC): {begun} is open from today on", Date(today));
+    assert!(said.contains(&told), "{said}{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&haggle(&da, &["show", &by_hand[..10]]).stdout).into_owned();
     assert!(
         text.contains("calendar  none open: the listing is closed") && !text.contains("calendar  open"),

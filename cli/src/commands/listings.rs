@@ -60,6 +60,7 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
     }
     let pictures = files::read_pictures(&fields.images)?;
     let keep_location = fields.keep_location;
+    let begun = begun_ranges(&fields.available);
     let patch = patch(fields, true)?;
     let (lent, from) = lent.map_or((None, None), |(lent, from)| (Some(lent), Some(from)));
     if patch.category.as_deref().is_none_or(|c| c.trim().is_empty()) {
@@ -128,6 +129,7 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
             "the pictures of {from} are another author's and were not copied: add --image FILE to show your own."
         );
     }
+    note_begun(cx, &begun);
     if free_sale {
         note!(
             cx.json,
@@ -140,6 +142,33 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
     Ok(())
 }
 
+/// The `--available` ranges that begin before today (the node opens them from today on).
+fn begun_ranges(available: &[String]) -> Vec<String> {
+    let today = haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
+    available
+        .iter()
+        .filter(|text| {
+            text.parse::<haggle_protocol::DateRange>().is_ok_and(|r| r.from < today && r.to > today)
+        })
+        .cloned()
+        .collect()
+}
+
+/// Says which `--available` ranges were opened from today only.
+fn note_begun(cx: &Context<'_>, begun: &[String]) {
+    if begun.is_empty() {
+        return;
+    }
+    let today = haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
+    note!(
+        cx.json,
+        "open dates start today ({} in UTC): {} {} open from today on; the nights before cannot be booked.",
+        haggle_protocol::calendar::Date(today),
+        begun.join(", "),
+        if begun.len() == 1 { "is" } else { "are" }
+    );
+}
+
 pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
     let UpdateArgs { id, title, fields, file, preview, .. } = args;
     let pictures = files::read_pictures(&fields.images)?;
@@ -149,6 +178,7 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
         _ => None,
     };
     let (keep_location, no_images) = (fields.keep_location, fields.no_images);
+    let begun = begun_ranges(&fields.available);
     let mut patch = ListingPatch { title, ..patch(fields, false)? };
     let files_change = !pictures.is_empty() || goods.is_some() || new_preview.is_some();
     if patch.is_empty() && !files_change && !no_images {
@@ -195,6 +225,7 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
         output::listing(&l);
     }
     ahead_note(cx, &l);
+    note_begun(cx, &begun);
     // Offers already made stay on the revision they were made on: say so when the change is to
     // what they describe (a new price alone changes nothing for them).
     let open: Vec<String> = cx
