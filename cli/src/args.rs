@@ -801,6 +801,10 @@ pub trait Named: Copy + Send + Sync + 'static {
     const CHOICES: &'static [Choice<Self>];
     /// The value's name.
     fn name(self) -> &'static str;
+    /// Other words taken for it (not listed in help).
+    fn aliases(self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// Wraps every value of an enum's `ALL` list.
@@ -826,6 +830,10 @@ impl Named for Period {
     fn name(self) -> &'static str {
         self.as_str()
     }
+    /// A rental is booked by the night, and a day's price is a night's.
+    fn aliases(self) -> &'static [&'static str] {
+        if self == Period::Day { &["night"] } else { &[] }
+    }
 }
 
 impl Named for Rating {
@@ -848,7 +856,7 @@ impl<T: Named> ValueEnum for Choice<T> {
     }
 
     fn to_possible_value(&self) -> Option<PossibleValue> {
-        Some(PossibleValue::new(self.0.name()))
+        Some(PossibleValue::new(self.0.name()).aliases(self.0.aliases().iter().copied()))
     }
 }
 
@@ -1335,6 +1343,9 @@ mod tests {
             ["relevance", "price", "price-desc", "newest", "reputation", "ending-soon"]
         );
         assert_eq!(Choice::<Period>::value_variants().len(), Period::ALL.len());
+        // `--per night` is a day's price: a rental is booked by the night.
+        let night = <Choice<Period> as ValueEnum>::from_str("night", true).expect("night");
+        assert_eq!(night.0, Period::Day);
     }
 
     #[test]
