@@ -532,7 +532,8 @@ pub struct ListingFields {
     /// For rentals and services: what the price is charged per.
     #[arg(long, value_enum)]
     pub per: Option<Choice<Period>>,
-    /// How many (default 1).
+    /// How many (default 1). For a service, rental or digital good: the most one deal takes.
+    /// On `update`: how many are left from now on (what deals took is not counted back in).
     #[arg(long, allow_negative_numbers = true, value_parser = quantity)]
     pub qty: Option<u32>,
     /// Category path, e.g. vehicles/bikes (needed to publish).
