@@ -533,7 +533,7 @@ pub struct ListingFields {
     #[arg(long, value_enum)]
     pub per: Option<Choice<Period>>,
     /// How many (default 1). For a service, rental or digital good: the most one deal takes.
-    /// On `update`: how many are left from now on (what deals took is not counted back in).
+    /// On `update` of goods that deals count down: how many are left from now on.
     #[arg(long, allow_negative_numbers = true, value_parser = quantity)]
     pub qty: Option<u32>,
     /// Category path, e.g. vehicles/bikes (needed to publish).

@@ -390,8 +390,17 @@ impl Service {
     /// the history limit only its listing is known).
     pub fn object_view_with(&self, given: &str, exact: bool) -> Result<ObjectView, ServiceError> {
         let id = self.resolve(given, "object")?;
-        if exact && let Some(view) = self.earlier_revision_view(&id)? {
-            return Ok(ObjectView::Listing(view));
+        if exact {
+            if let Some(view) = self.earlier_revision_view(&id)? {
+                return Ok(ObjectView::Listing(view));
+            }
+            // Not held whole: showing the current text would pass it off as the earlier one.
+            if self.store.get(&id)?.is_none()
+                && let Some(key) = self.store.alias(&id)?
+                && let Some(current) = self.store.listing(&key)?
+            {
+                return Err(ServiceError::RevisionGone { given: given.to_owned(), current: current.id() });
+            }
         }
         // A deal's id is its Accept's id: the deal is shown, not the thread it ended (also when
         // the store no longer holds its messages on their own).

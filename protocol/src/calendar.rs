@@ -76,6 +76,11 @@ impl std::str::FromStr for DateRange {
     }
 }
 
+/// `1 night`, `3 nights`.
+pub fn plural_nights(n: u32) -> String {
+    if n == 1 { "1 night".to_owned() } else { format!("{n} nights") }
+}
+
 /// A day as `YYYY-MM-DD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Date(pub u32);
@@ -184,7 +189,7 @@ pub enum BookingError {
         open: Vec<DateRange>,
     },
     /// Shorter than the shortest stay.
-    #[error("the shortest stay is {min} nights; {range} is {nights}")]
+    #[error("the shortest stay is {}; {range} is {nights}", plural_nights(*.min))]
     TooShort {
         /// The dates asked.
         range: DateRange,
@@ -194,7 +199,7 @@ pub enum BookingError {
         min: u32,
     },
     /// Longer than the longest stay.
-    #[error("the longest stay is {max} nights; {range} is {nights}")]
+    #[error("the longest stay is {}; {range} is {nights}", plural_nights(*.max))]
     TooLong {
         /// The dates asked.
         range: DateRange,

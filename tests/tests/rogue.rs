@@ -77,10 +77,9 @@ async fn garbage_from_a_rogue_is_never_stored_or_forwarded() -> Result<()> {
         .find(|p| p["peer_id"] == rogue_id.to_string().as_str())
         .with_context(|| format!("two offences are not a ban: the rogue is still connected: {peers}"))?;
     let rejected = entry["rejected"].as_u64().context("a count")?;
+    // (Not gossipsub's score of it, which halves its invalid-message count every second and may
+    // read near 0 again by now: the node's count is what lasts.)
     assert!((1..=2).contains(&rejected), "{entry}");
-    // (gossipsub's own score of it halves its invalid-message count every second, so by now it
-    // may read near 0 again: the node's count above is what lasts.)
-    assert!(entry["score"].as_f64().is_some(), "{entry}");
 
     drop(rogue);
     for node in [a, b, c] {

@@ -38,22 +38,27 @@ pub fn fill(args: &mut PublishArgs, src: &ListingView) -> Result<Lent> {
         unconverted(args, kind, src, &currency)?;
     }
     // A price per period means nothing on a kind without periods: the amount would be taken
-    // for the whole item.
-    if let Some(per) = src.price.as_ref().and_then(|p| p.per)
-        && !periodic
+    // for the whole item (a wanted ad, which may go without a price, leaves it out).
+    let per = src.price.as_ref().and_then(|p| p.per).filter(|_| !periodic);
+    if let Some(per) = per
         && args.fields.price.is_none()
-        && !matches!(kind, ListingKind::Giveaway | ListingKind::Crowdfund)
         && args.campaign.goal.is_none()
+        && !matches!(kind, ListingKind::Giveaway | ListingKind::Wanted)
     {
+        let flag = if kind == ListingKind::Crowdfund { "--goal" } else { "--price (for the whole of it)" };
         return Err(usage(format!(
-            "listing {} is priced per {per} ({}), and the price of {} {kind} listing has no period: give --price (for the whole of it)",
+            "listing {} is priced per {per} ({}), and the price of {} {kind} listing has no period: give {flag}",
             crate::output::short(&src.id),
             src.price.as_ref().map(|p| p.display.as_str()).unwrap_or_default(),
             if kind == ListingKind::Auction { "an" } else { "a" }
         )));
     }
-    let not_carried =
-        if kind == src.kind { Vec::new() } else { not_carried(src, kind, args.fields.qty.is_some()) };
+    let unpriced_wanted = per.is_some() && kind == ListingKind::Wanted && args.fields.price.is_none();
+    let not_carried = if kind == src.kind {
+        Vec::new()
+    } else {
+        not_carried(src, kind, args.fields.qty.is_some(), args.fields.price.is_some())
+    };
     let f = &mut args.fields;
     let calendar = src.calendar.as_ref().filter(|_| periodic);
     if let Some(calendar) = calendar
@@ -97,7 +102,7 @@ pub fn fill(args: &mut PublishArgs, src: &ListingView) -> Result<Lent> {
     if f.qty.is_none() && src.quantity > 0 && kind != ListingKind::Crowdfund {
         f.qty = Some(src.quantity);
     }
-    if let Some(price) = &src.price {
+    if let Some(price) = src.price.as_ref().filter(|_| !unpriced_wanted) {
         let priced = !matches!(kind, ListingKind::Giveaway);
         if f.price.is_none() && args.campaign.goal.is_none() && priced {
             f.price = Some(amount_text(price));
@@ -138,15 +143,25 @@ pub fn fill(args: &mut PublishArgs, src: &ListingView) -> Result<Lent> {
 }
 
 /// What `src` had that a new listing of `kind`, another kind, leaves out or reads otherwise;
-/// `qty_given`: `--qty` was given (the quantity is not lent).
-fn not_carried(src: &ListingView, kind: ListingKind, qty_given: bool) -> Vec<String> {
+/// `qty_given`, `price_given`: `--qty`, `--price` were given (not lent).
+fn not_carried(src: &ListingView, kind: ListingKind, qty_given: bool, price_given: bool) -> Vec<String> {
     let periodic = matches!(kind, ListingKind::Rental | ListingKind::Service);
     let mut left = Vec::new();
     if src.calendar.is_some() && !periodic {
         left.push("its calendar is not copied (open nights, stay limits, instant booking)".to_owned());
     }
-    if let Some(p) = src.price.as_ref().filter(|_| kind == ListingKind::Giveaway) {
-        left.push(format!("its price ({}) is left out: a giveaway has none", p.display));
+    match (src.price.as_ref(), kind) {
+        (Some(p), ListingKind::Giveaway) => {
+            left.push(format!("its price ({}) is left out: a giveaway has none", p.display))
+        }
+        (Some(p), ListingKind::Wanted) if p.per.is_some() && !price_given => left.push(format!(
+            "its price ({}) is left out: a wanted ad's budget has no period (--price to give one)",
+            p.display
+        )),
+        (Some(p), _) if src.kind == ListingKind::Crowdfund && !price_given => {
+            left.push(format!("its goal ({}) is now its price", p.display))
+        }
+        _ => {}
     }
     if src.auction.is_some() && kind != ListingKind::Auction {
         left.push("its auction terms (reserve, increment, window) are left out".to_owned());

@@ -109,7 +109,7 @@ pub(super) fn calendar(draft: &CalendarDraft, old: Option<&Calendar>) -> Result<
     if calendar.max_stay != 0 && calendar.max_stay < calendar.min_stay {
         return Err(InvalidInput::Dates(format!(
             "the longest stay ({}) would be shorter than the shortest ({}): give --max-stay {} or more, or a lower --min-stay",
-            nights(calendar.max_stay), calendar.min_stay, calendar.min_stay
+            haggle_protocol::calendar::plural_nights(calendar.max_stay), calendar.min_stay, calendar.min_stay
         ))
         .into());
     }
@@ -122,17 +122,12 @@ pub(super) fn calendar(draft: &CalendarDraft, old: Option<&Calendar>) -> Result<
     if changed && longest < calendar.min_stay {
         return Err(InvalidInput::Dates(format!(
             "the minimum stay is {}, but the longest open range has {} from today on (nights before today cannot be booked): open more dates or lower --min-stay",
-            nights(calendar.min_stay),
-            nights(longest)
+            haggle_protocol::calendar::plural_nights(calendar.min_stay),
+            haggle_protocol::calendar::plural_nights(longest)
         ))
         .into());
     }
     Ok(calendar)
-}
-
-/// `1 night`, `3 nights`.
-fn nights(n: u32) -> String {
-    if n == 1 { "1 night".to_owned() } else { format!("{n} nights") }
 }
 
 fn open_calendar(draft: &CalendarDraft, old: Option<&Calendar>) -> Result<Calendar, ServiceError> {

@@ -313,6 +313,9 @@ mod tests {
         let retracted = seller.retract(&listing.id().to_hex()).expect("retracted");
         let record = seller.store.thread(&offer.id()).expect("read").expect("the thread");
         assert_eq!(record.view.state, ThreadState::Declined, "{record:?}");
+        let decline = record.messages.iter().find(|m| m.kind() == haggle_protocol::ObjectKind::Decline);
+        let Some(Body::Decline(d)) = decline.map(Object::body) else { panic!("a decline: {record:?}") };
+        assert_eq!(d.message, "The listing was retracted.");
         assert_eq!(retracted.then.deliver, vec![buyer.me()]);
         let mut then = Followups::default();
         seller.end_threads(&listing, Ending::Expired, &mut then);

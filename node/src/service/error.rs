@@ -30,6 +30,19 @@ pub enum ServiceError {
         /// Where such an id is found.
         hint: &'static str,
     },
+    /// An earlier listing revision asked for as it read, which this node no longer holds (past
+    /// the history it keeps, only its listing is known).
+    #[error(
+        "revision `{given}` of the listing is no longer held here, only which listing it was: the listing now reads as revision {} (haggle show {})",
+        .current.fmt_short(),
+        .current.fmt_short()
+    )]
+    RevisionGone {
+        /// The id or prefix given.
+        given: String,
+        /// The listing's current revision.
+        current: ObjectId,
+    },
     /// The prefix matches several objects.
     #[error("`{given}` matches several objects: {}; type more characters", candidates.iter().map(ObjectId::fmt_short).collect::<Vec<_>>().join(", "))]
     Ambiguous {
@@ -555,7 +568,9 @@ impl ServiceError {
     /// The stable code the API reports.
     pub fn code(&self) -> ErrorCode {
         match self {
-            ServiceError::NotFound { .. } | ServiceError::WrongKind { .. } => ErrorCode::NotFound,
+            ServiceError::NotFound { .. }
+            | ServiceError::WrongKind { .. }
+            | ServiceError::RevisionGone { .. } => ErrorCode::NotFound,
             ServiceError::Ambiguous { .. } => ErrorCode::Ambiguous,
             ServiceError::BadId(_)
             | ServiceError::Invalid(_)
@@ -594,6 +609,7 @@ impl Conflict {
             (true, ListingKind::Giveaway) => "given away; it reopens by itself if the deal is called off",
             (true, ListingKind::Wanted) => "found; it reopens by itself if the deal is called off",
             (true, _) => "sold out; it reopens by itself if a deal for it is called off",
+            (false, ListingKind::Crowdfund) if l.quantity > 0 => "you retracted it",
             (false, ListingKind::Crowdfund) => "the campaign is over",
             (false, ListingKind::Auction) if l.quantity == 0 => "the auction is over",
             (false, _) if l.quantity == 0 => "sold out",

@@ -1179,3 +1179,24 @@ fn a_deals_id_given_for_a_reputation_says_what_it_is() {
         assert!(err.contains("is a rating, not a key or a listing"), "{err}");
     }
 }
+
+/// `show --exact` of a revision this node no longer holds whole (past the history it keeps)
+/// says so and names the current one, instead of passing the current text off as the earlier.
+#[test]
+fn an_earlier_revision_past_the_history_is_not_shown_as_the_current() {
+    use crate::api::types::ListingPatch;
+
+    let (seller, _sd) = service(1);
+    let first = seller.publish(draft("Desk lamp", "30")).expect("published").object.id().to_hex();
+    for price in 31..31 + 20 {
+        let patch = ListingPatch { price: Some(price.to_string()), ..ListingPatch::default() };
+        seller.update(&first, patch).expect("repriced");
+    }
+    let current = seller.listing_view(&first).expect("the listing");
+    let err = seller.object_view_with(&first, true).expect_err("not held whole");
+    assert_eq!(err.code(), ErrorCode::NotFound);
+    let said = err.to_string();
+    assert!(said.contains(&format!("now reads as revision {}", current.id.fmt_short())), "{said}");
+    // Without --exact, the id still names the listing.
+    assert!(matches!(seller.object_view(&first), Ok(crate::api::types::ObjectView::Listing(_))));
+}
