@@ -40,6 +40,9 @@ impl Service {
     /// Pledges to someone else's campaign before its deadline (a public object); an amount of 0
     /// withdraws the owner's pledge.
     pub fn pledge(&self, given: &str, request: PledgeRequest) -> Result<Effect, ServiceError> {
+        // One pledge of this node's at a time, from reading the backer's current pledge to
+        // storing the next: two at once would both be dated after the same one, and tie.
+        let _one_at_a_time = self.revising();
         let listing = self.listing(given)?;
         let key = listing.listing_key().ok_or_else(|| ServiceError::not_found("listing", given))?;
         let Some((head, view)) = self.store.campaign(&key)? else {
@@ -69,7 +72,7 @@ impl Service {
         let body =
             Body::Pledge(Offer { listing: head.id(), to: head.author(), terms, message: request.message });
         // Dated after the backer's current pledge, so it replaces that one on every node even
-        // when both fall in one millisecond (the later of two in a tie is the larger id, a coin
+        // when both fall in one millisecond (of two in a tie, the larger id counts: a coin
         // toss).
         let after_last =
             view.backing_of(&self.me()).map(|b| b.created_at.saturating_add(Duration::from_millis(1)));

@@ -280,6 +280,22 @@ mod tests {
         let Some(Body::Decline(d)) = decline.map(Object::body) else { panic!("a decline: {record:?}") };
         assert_eq!(d.message, "The listing was retracted.");
 
+        // A second late offer ends its own thread only: the first stays as it ended, and an
+        // offer on another listing is not touched.
+        let other = seller.publish(draft("jug", "12")).expect("published").object;
+        buyer.receive(other.bytes(), Via::Gossip);
+        let terms = TermsDraft { price: Some("11".into()), ..TermsDraft::default() };
+        let waiting = buyer.offer(&other.id().to_hex(), terms).expect("offered").object;
+        seller.receive(waiting.bytes(), Via::Direct);
+        let terms = TermsDraft { price: Some("7".into()), ..TermsDraft::default() };
+        let again = buyer.offer(&listing.id().to_hex(), terms).expect("offered again").object;
+        let arrived = seller.receive(again.bytes(), Via::Direct);
+        assert_eq!(arrived.then.deliver, vec![buyer.me()], "one decline");
+        let first = seller.store.thread(&offer.id()).expect("read").expect("the thread");
+        assert_eq!(first.messages.len(), record.messages.len(), "the first thread is not ended again");
+        let untouched = seller.store.thread(&waiting.id()).expect("read").expect("the thread");
+        assert_eq!(untouched.view.state, ThreadState::Open);
+
         // An offer on a listing still on sale is left to its owner.
         let open = seller.publish(draft("vase", "20")).expect("published").object;
         buyer.receive(open.bytes(), Via::Gossip);
