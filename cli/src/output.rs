@@ -185,6 +185,12 @@ pub fn count(n: usize, noun: &str) -> String {
     if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
+/// The article before `word`: "an auction", "a rental" (by its first letter, which serves the
+/// listing kinds' names).
+pub fn a(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
+}
+
 /// "in 3 days", "2 hours ago", "just now".
 pub fn relative(ms: u64, now_ms: u64) -> String {
     let (delta, future) = if ms >= now_ms { (ms - now_ms, true) } else { (now_ms - ms, false) };

@@ -43,9 +43,9 @@ fn at_once(runs: &[(&Path, Vec<String>)]) -> Vec<std::process::Output> {
     children.into_iter().map(|c| c.wait_with_output().expect("haggle finishes")).collect()
 }
 
-fn publish(dir: &Path, title: &str, instant: bool) -> String {
-    let open = range(1, 60);
-    let mut args = vec![
+/// `haggle publish` of a rental at 20 EUR a day, open `open`.
+fn rental<'a>(title: &'a str, open: &'a str) -> Vec<&'a str> {
+    vec![
         "publish",
         "--kind",
         "rental",
@@ -60,12 +60,14 @@ fn publish(dir: &Path, title: &str, instant: bool) -> String {
         "--category",
         "holiday/cabins",
         "--available",
-        &open,
-        "--min-stay",
-        "2",
-        "--max-stay",
-        "14",
-    ];
+        open,
+    ]
+}
+
+fn publish(dir: &Path, title: &str, instant: bool) -> String {
+    let open = range(1, 60);
+    let mut args = rental(title, &open);
+    args.extend(["--min-stay", "2", "--max-stay", "14"]);
     if instant {
         args.push("--instant");
     }
@@ -240,24 +242,7 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
     // Open dates typed from before today are opened from today, and the owner is told.
     let today = day_of(haggle_protocol::Timestamp::now());
     let begun = format!("{}..{}", Date(today - 3), Date(today + 20));
-    let args = [
-        "publish",
-        "--kind",
-        "rental",
-        "--title",
-        "Tent",
-        "--price",
-        "5",
-        "--currency",
-        "EUR",
-        "--per",
-        "day",
-        "--category",
-        "holiday/tents",
-        "--available",
-        &begun,
-    ];
-    let out = haggle(&da, &args);
+    let out = haggle(&da, &rental("Tent", &begun));
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     let told =
         format!("Note: open dates start today ({} in UTC): {begun} is open from today on", Date(today));

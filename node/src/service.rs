@@ -390,17 +390,8 @@ impl Service {
     /// the history limit only its listing is known).
     pub fn object_view_with(&self, given: &str, exact: bool) -> Result<ObjectView, ServiceError> {
         let id = self.resolve(given, "object")?;
-        if exact {
-            if let Some(view) = self.earlier_revision_view(&id)? {
-                return Ok(ObjectView::Listing(view));
-            }
-            // Not held whole: showing the current text would pass it off as the earlier one.
-            if self.store.get(&id)?.is_none()
-                && let Some(key) = self.store.alias(&id)?
-                && let Some(current) = self.store.listing(&key)?
-            {
-                return Err(ServiceError::RevisionGone { given: given.to_owned(), current: current.id() });
-            }
+        if exact && let Some(view) = self.earlier_revision_view(given, &id)? {
+            return Ok(ObjectView::Listing(view));
         }
         // A deal's id is its Accept's id: the deal is shown, not the thread it ended (also when
         // the store no longer holds its messages on their own).
@@ -434,9 +425,22 @@ impl Service {
         self.thread_view(&id.to_hex()).map(ObjectView::Thread)
     }
 
-    /// The listing revision `id`, if it is one this node holds and not the listing's current.
-    fn earlier_revision_view(&self, id: &ObjectId) -> Result<Option<ListingView>, ServiceError> {
-        let Some(object) = self.store.get(id)? else { return Ok(None) };
+    /// The listing revision `id` (`given` as typed) as it read, if it is an earlier one than
+    /// its listing's current; an error if this node no longer holds it whole (showing the
+    /// current text would pass it off as the earlier one).
+    fn earlier_revision_view(&self, given: &str, id: &ObjectId) -> Result<Option<ListingView>, ServiceError> {
+        let Some(object) = self.store.get(id)? else {
+            let current = match self.store.alias(id)? {
+                Some(key) => self.store.listing(&key)?,
+                None => None,
+            };
+            return match current {
+                Some(current) => {
+                    Err(ServiceError::RevisionGone { given: given.to_owned(), current: current.id() })
+                }
+                None => Ok(None),
+            };
+        };
         let Some(key) = object.listing_key() else { return Ok(None) };
         let Some(current) = self.store.listing(&key)?.filter(|c| c.id() != *id) else { return Ok(None) };
         let view = views::listing(&self.store, &object, &self.me())?;

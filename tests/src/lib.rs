@@ -45,6 +45,15 @@ impl TestNode {
         Ok(TestNode { name, node, events, dir: dir.to_owned(), shutdown })
     }
 
+    /// Two nodes, B bootstrapped to A, with no periodic sync: every sync session counted is one
+    /// a connection started.
+    pub async fn pair_without_periodic_sync(a_dir: &Path, b_dir: &Path) -> Result<(TestNode, TestNode)> {
+        let quiet = || NodeConfig { sync_secs: 3_600, ..NodeConfig::for_tests() };
+        let a = Self::start_with("A", a_dir, quiet()).await?;
+        let b = Self::start_with("B", b_dir, NodeConfig { bootstrap: vec![a.addr()], ..quiet() }).await?;
+        Ok((a, b))
+    }
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }

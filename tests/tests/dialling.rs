@@ -164,15 +164,7 @@ async fn a_node_over_its_target_closes_spare_connections_and_gossip_still_flows(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_second_direct_connection_starts_no_second_sync() -> Result<()> {
     let (da, db) = (tempfile::tempdir()?, tempfile::tempdir()?);
-    // No periodic sync in this test: every sync counted is one a connection started.
-    let quiet = || haggle_node::NodeConfig { sync_secs: 3_600, ..haggle_node::NodeConfig::for_tests() };
-    let a = TestNode::start_with("A", da.path(), quiet()).await?;
-    let mut b = TestNode::start_with(
-        "B",
-        db.path(),
-        haggle_node::NodeConfig { bootstrap: vec![a.addr()], ..quiet() },
-    )
-    .await?;
+    let (a, mut b) = TestNode::pair_without_periodic_sync(da.path(), db.path()).await?;
     b.wait_for("B's sync with A", |e| matches!(e, NodeEvent::SyncCompleted { .. })).await?;
     assert_eq!(b.node.handle.status().await?.syncs_started, 1);
     let a_id = a.node.handle.status().await?.peer_id;

@@ -18,14 +18,7 @@ fn scrape(base: &str, token: Option<&str>) -> (u16, String) {
 async fn a_listing_from_gossip_and_a_search_show_in_the_metrics() -> Result<()> {
     let (da, db) = (tempfile::tempdir()?, tempfile::tempdir()?);
     // No periodic sync: the one session counted is the one B's connection started.
-    let quiet = || haggle_node::NodeConfig { sync_secs: 3_600, ..haggle_node::NodeConfig::for_tests() };
-    let a = TestNode::start_with("A", da.path(), quiet()).await?;
-    let mut b = TestNode::start_with(
-        "B",
-        db.path(),
-        haggle_node::NodeConfig { bootstrap: vec![a.addr()], ..quiet() },
-    )
-    .await?;
+    let (a, mut b) = TestNode::pair_without_periodic_sync(da.path(), db.path()).await?;
     a.wait_mesh(1).await?;
     b.wait_mesh(1).await?;
     let id = id_of(&a.post("/v1/listings", draft("Oak desk", "80")).await?);

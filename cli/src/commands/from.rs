@@ -50,7 +50,7 @@ pub fn fill(args: &mut PublishArgs, src: &ListingView) -> Result<Lent> {
             "listing {} is priced per {per} ({}), and the price of {} {kind} listing has no period: give {flag}",
             crate::output::short(&src.id),
             src.price.as_ref().map(|p| p.display.as_str()).unwrap_or_default(),
-            if kind == ListingKind::Auction { "an" } else { "a" }
+            crate::output::a(kind.as_str())
         )));
     }
     let unpriced_wanted = per.is_some() && kind == ListingKind::Wanted && args.fields.price.is_none();

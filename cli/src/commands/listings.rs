@@ -110,14 +110,13 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
     if let (Some(lent), Some(from)) = (&lent, &from)
         && !lent.not_carried.is_empty()
     {
-        let a = |kind: &str| if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
         let kind = kind.to_string();
         note!(
             cx.json,
             "{from} was {} {} listing; as {} {kind} listing, the new one differs: {}.",
-            a(&lent.src_kind),
+            output::a(&lent.src_kind),
             lent.src_kind,
-            a(&kind),
+            output::a(&kind),
             lent.not_carried.join("; ")
         );
     }

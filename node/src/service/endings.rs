@@ -97,8 +97,7 @@ impl Service {
         // An Accept of the owner's awaiting the other party's Confirm is a promise the owner
         // cannot take back; every other open thread is ended (a Withdraw also beats an Accept of
         // the owner's terms that this node has not confirmed).
-        let awaiting_them =
-            |t: &&ThreadRecord| t.view.state == ThreadState::Confirming && t.view.proposer != me;
+        let awaiting_them = |t: &&ThreadRecord| awaiting_their_confirm(t, &me);
         let winners: Vec<_> = threads
             .iter()
             .filter(|t| t.view.state == ThreadState::Accepted || awaiting_them(t))
@@ -174,8 +173,7 @@ impl Service {
         // Read again under the lock, as `end_threads` does: a renew or an ending in between.
         let _one_at_a_time = self.revising();
         let Some(record) = self.store.thread(&thread)? else { return Ok(()) };
-        let awaiting_them = record.view.state == ThreadState::Confirming && record.view.proposer != me;
-        if record.view.state.is_final() || awaiting_them {
+        if record.view.state.is_final() || awaiting_their_confirm(&record, &me) {
             return Ok(());
         }
         let Some(current) = self.store.listing(&key)? else { return Ok(()) };
@@ -209,6 +207,12 @@ impl Service {
     }
 }
 
+/// Whether `thread` holds an Accept by `me` awaiting the other party's Confirm: a promise the
+/// owner cannot take back, left standing by an ending.
+fn awaiting_their_confirm(thread: &ThreadRecord, me: &haggle_protocol::PublicKey) -> bool {
+    thread.view.state == ThreadState::Confirming && thread.view.proposer != *me
+}
+
 /// Why `listing`, a listing's current revision, no longer takes offers, if it does not: a
 /// campaign closed short of its goal, sold out, retracted, or expired.
 fn ending_of(listing: &Object, now: Timestamp) -> Option<Ending> {
@@ -224,9 +228,32 @@ fn ending_of(listing: &Object, now: Timestamp) -> Option<Ending> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use haggle_protocol::Verified;
+
     use crate::api::types::TermsDraft;
     use crate::service::Via;
     use crate::service::testing::{draft, service};
+
+    /// `seller`'s new listing, as `buyer`'s node holds it.
+    fn listed(seller: &Service, buyer: &Service, title: &str, price: &str) -> Verified<Object> {
+        let listing = seller.publish(draft(title, price)).expect("published").object;
+        buyer.receive(listing.bytes(), Via::Gossip);
+        listing
+    }
+
+    /// `buyer`'s offer of `price` on `listing` (not yet delivered).
+    fn offer(buyer: &Service, listing: &Object, price: &str) -> Verified<Object> {
+        let terms = TermsDraft { price: Some(price.into()), ..TermsDraft::default() };
+        buyer.offer(&listing.id().to_hex(), terms).expect("offered").object
+    }
+
+    /// The note of the Decline in `thread` on `svc`.
+    fn decline_note(svc: &Service, thread: &ObjectId) -> String {
+        let record = svc.store.thread(thread).expect("read").expect("the thread");
+        let decline = record.messages.iter().find(|m| m.kind() == haggle_protocol::ObjectKind::Decline);
+        let Some(Body::Decline(d)) = decline.map(Object::body) else { panic!("a decline: {record:?}") };
+        d.message.clone()
+    }
 
     /// Defect: the start-up sweep and the market tick both ended the threads of a listing that
     /// had just expired, each signing its own Decline of the same terms; the second then read
@@ -235,10 +262,8 @@ mod tests {
     fn two_endings_at_once_sign_one_decline() {
         let (seller, _sd) = service(1);
         let (buyer, _bd) = service(2);
-        let listing = seller.publish(draft("bike", "100")).expect("published").object;
-        buyer.receive(listing.bytes(), Via::Gossip);
-        let terms = TermsDraft { price: Some("90".into()), ..TermsDraft::default() };
-        let offer = buyer.offer(&listing.id().to_hex(), terms).expect("offered").object;
+        let listing = listed(&seller, &buyer, "bike", "100");
+        let offer = offer(&buyer, &listing, "90");
         seller.receive(offer.bytes(), Via::Direct);
         let delivered: Vec<Followups> = std::thread::scope(|s| {
             let ends: Vec<_> = (0..4)
@@ -267,42 +292,33 @@ mod tests {
     fn an_offer_on_a_listing_closed_meanwhile_is_declined_as_it_arrives() {
         let (seller, _sd) = service(1);
         let (buyer, _bd) = service(2);
-        let listing = seller.publish(draft("clay pot", "10")).expect("published").object;
-        buyer.receive(listing.bytes(), Via::Gossip);
+        let listing = listed(&seller, &buyer, "clay pot", "10");
         seller.retract(&listing.id().to_hex()).expect("retracted");
-        let terms = TermsDraft { price: Some("8".into()), ..TermsDraft::default() };
-        let offer = buyer.offer(&listing.id().to_hex(), terms).expect("offered on the copy it holds").object;
-        let arrived = seller.receive(offer.bytes(), Via::Direct);
+        let late = offer(&buyer, &listing, "8");
+        let arrived = seller.receive(late.bytes(), Via::Direct);
         assert_eq!(arrived.then.deliver, vec![buyer.me()], "the decline goes to the buyer");
-        let record = seller.store.thread(&offer.id()).expect("read").expect("the thread");
+        let record = seller.store.thread(&late.id()).expect("read").expect("the thread");
         assert_eq!(record.view.state, ThreadState::Declined, "{record:?}");
-        let decline = record.messages.iter().find(|m| m.kind() == haggle_protocol::ObjectKind::Decline);
-        let Some(Body::Decline(d)) = decline.map(Object::body) else { panic!("a decline: {record:?}") };
-        assert_eq!(d.message, "The listing was retracted.");
+        assert_eq!(decline_note(&seller, &late.id()), "The listing was retracted.");
 
         // A second late offer ends its own thread only: the first stays as it ended, and an
         // offer on another listing is not touched.
-        let other = seller.publish(draft("jug", "12")).expect("published").object;
-        buyer.receive(other.bytes(), Via::Gossip);
-        let terms = TermsDraft { price: Some("11".into()), ..TermsDraft::default() };
-        let waiting = buyer.offer(&other.id().to_hex(), terms).expect("offered").object;
+        let other = listed(&seller, &buyer, "jug", "12");
+        let waiting = offer(&buyer, &other, "11");
         seller.receive(waiting.bytes(), Via::Direct);
-        let terms = TermsDraft { price: Some("7".into()), ..TermsDraft::default() };
-        let again = buyer.offer(&listing.id().to_hex(), terms).expect("offered again").object;
+        let again = offer(&buyer, &listing, "7");
         let arrived = seller.receive(again.bytes(), Via::Direct);
         assert_eq!(arrived.then.deliver, vec![buyer.me()], "one decline");
-        let first = seller.store.thread(&offer.id()).expect("read").expect("the thread");
+        let first = seller.store.thread(&late.id()).expect("read").expect("the thread");
         assert_eq!(first.messages.len(), record.messages.len(), "the first thread is not ended again");
         let untouched = seller.store.thread(&waiting.id()).expect("read").expect("the thread");
         assert_eq!(untouched.view.state, ThreadState::Open);
 
         // An offer on a listing still on sale is left to its owner.
-        let open = seller.publish(draft("vase", "20")).expect("published").object;
-        buyer.receive(open.bytes(), Via::Gossip);
-        let terms = TermsDraft { price: Some("15".into()), ..TermsDraft::default() };
-        let offer = buyer.offer(&open.id().to_hex(), terms).expect("offered").object;
-        assert!(seller.receive(offer.bytes(), Via::Direct).then.deliver.is_empty());
-        let record = seller.store.thread(&offer.id()).expect("read").expect("the thread");
+        let open = listed(&seller, &buyer, "vase", "20");
+        let early = offer(&buyer, &open, "15");
+        assert!(seller.receive(early.bytes(), Via::Direct).then.deliver.is_empty());
+        let record = seller.store.thread(&early.id()).expect("read").expect("the thread");
         assert_eq!(record.view.state, ThreadState::Open);
     }
 
@@ -312,10 +328,8 @@ mod tests {
     fn a_listing_renewed_before_its_ending_runs_keeps_its_threads() {
         let (seller, _sd) = service(1);
         let (buyer, _bd) = service(2);
-        let listing = seller.publish(draft("oak table", "120")).expect("published").object;
-        buyer.receive(listing.bytes(), Via::Gossip);
-        let terms = TermsDraft { price: Some("100".into()), ..TermsDraft::default() };
-        let offer = buyer.offer(&listing.id().to_hex(), terms).expect("offered").object;
+        let listing = listed(&seller, &buyer, "oak table", "120");
+        let offer = offer(&buyer, &listing, "100");
         seller.receive(offer.bytes(), Via::Direct);
         // The market tick found revision 1 lapsed; the owner renews before its ending runs.
         seller.renew(&listing.id().to_hex(), None).expect("renewed");
@@ -329,9 +343,7 @@ mod tests {
         let retracted = seller.retract(&listing.id().to_hex()).expect("retracted");
         let record = seller.store.thread(&offer.id()).expect("read").expect("the thread");
         assert_eq!(record.view.state, ThreadState::Declined, "{record:?}");
-        let decline = record.messages.iter().find(|m| m.kind() == haggle_protocol::ObjectKind::Decline);
-        let Some(Body::Decline(d)) = decline.map(Object::body) else { panic!("a decline: {record:?}") };
-        assert_eq!(d.message, "The listing was retracted.");
+        assert_eq!(decline_note(&seller, &offer.id()), "The listing was retracted.");
         assert_eq!(retracted.then.deliver, vec![buyer.me()]);
         let mut then = Followups::default();
         seller.end_threads(&listing, Ending::Expired, &mut then);
@@ -344,10 +356,8 @@ mod tests {
     fn an_accept_awaiting_its_confirm_is_not_taken_back_either_way() {
         let (seller, _sd) = service(1);
         let (buyer, _bd) = service(2);
-        let listing = seller.publish(draft("wool hat", "25")).expect("published").object;
-        buyer.receive(listing.bytes(), Via::Gossip);
-        let terms = TermsDraft { price: Some("15".into()), ..TermsDraft::default() };
-        let offer = buyer.offer(&listing.id().to_hex(), terms).expect("offered").object;
+        let listing = listed(&seller, &buyer, "wool hat", "25");
+        let offer = offer(&buyer, &listing, "15");
         seller.receive(offer.bytes(), Via::Direct);
         let terms = TermsDraft { price: Some("20".into()), ..TermsDraft::default() };
         let counter = seller.counter(&offer.id().to_hex(), terms).expect("countered").object;
