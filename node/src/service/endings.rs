@@ -170,6 +170,11 @@ impl Service {
             return Ok(());
         }
         let Some(key) = record.listing.as_ref().and_then(Object::listing_key) else { return Ok(()) };
+        // Most offers are on listings still on sale: those take no lock.
+        let closed = |current: &Object| ending_of(current, Timestamp::now()).is_some();
+        if !self.store.listing(&key)?.is_some_and(|c| closed(&c)) {
+            return Ok(());
+        }
         // Read again under the lock, as `end_threads` does: a renew or an ending in between.
         let _one_at_a_time = self.revising();
         let Some(record) = self.store.thread(&thread)? else { return Ok(()) };
