@@ -839,7 +839,7 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
     assert!(stderr(&out).contains("--no-tags is for haggle update"), "{}", stderr(&out));
 
     let long_id = "ab".repeat(33);
-    let cases: [(&[&str], &str); 15] = [
+    let cases: [(&[&str], &str); 16] = [
         (&["watch", "bike", "--limit", "1"], "is for haggle search: watch shows each event as it comes"),
         (
             &[
@@ -859,6 +859,22 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
         ),
         (&["renew", "3fa2c1", "--expires", "0s"], "is no time at all"),
         (&["publish", "--title", "Lamp", "--price", "5", "--currency", "EUR"], "a listing needs a category"),
+        (
+            &[
+                "publish",
+                "--kind",
+                "rental",
+                "--title",
+                "Van",
+                "--price",
+                "5",
+                "--currency",
+                "EUR",
+                "--category",
+                "vehicles",
+            ],
+            "a rental's price needs a period: add --per hour, day",
+        ),
         (&["offer", "3fa2c1", "--price", "-3"], "an amount cannot be negative: write 3"),
         (&["publish", "--expires", "91d", "--title", "Lamp", "--category", "home"], "at most 90 days"),
         (

@@ -162,7 +162,7 @@ pub enum ValidationError {
     #[error("a {0} listing has no price")]
     PriceNotAllowed(ListingKind),
     /// A rental listing's price has no period.
-    #[error("a rental's price needs a period: add --per hour, day, week or month")]
+    #[error("a rental's price needs a period: per hour, day, week or month")]
     PeriodRequired,
     /// A sell or wanted listing's price has a period.
     #[error("a {0} listing's price has no period; only rentals and services do")]

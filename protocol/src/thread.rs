@@ -130,7 +130,7 @@ pub enum ThreadError {
     /// The offer asks for more than the listing has (or, where deals leave the quantity, more
     /// than one deal may take).
     #[error(
-        "the offer asks for {asked}, but {}: ask for at most {available} (--qty)",
+        "the offer asks for {asked}, but {}: ask for at most {available}",
         if *per_deal { format!("one deal takes at most {available} on this listing") } else { format!("the listing has {available}") }
     )]
     QuantityOverListing {

@@ -62,6 +62,11 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
     let keep_location = fields.keep_location;
     let begun = begun_ranges(&fields.available);
     let patch = patch(fields, true)?;
+    if kind == ListingKind::Rental && patch.price.is_some() && patch.per.is_none() {
+        return Err(usage(
+            "a rental's price needs a period: add --per hour, day, week or month (--per night is a day)",
+        ));
+    }
     let (lent, from) = lent.map_or((None, None), |(lent, from)| (Some(lent), Some(from)));
     if patch.category.as_deref().is_none_or(|c| c.trim().is_empty()) {
         return Err(usage(

@@ -400,7 +400,8 @@ fn line(
                 ("key", listing.key.clone().into()),
                 ("title", listing.title.clone().into()),
             ]);
-            format!("{what} {} {}", output::short(&listing.id), output::summary(&listing))
+            let holds = if what == "your node updated:" { holds(&listing) } else { String::new() };
+            format!("{what} {} {}{holds}", output::short(&listing.id), output::summary(&listing))
         }
         NodeEvent::NegotiationReceived { id, kind, thread } => {
             negotiation_line(api, *id, *kind, *thread, extra)
@@ -631,6 +632,20 @@ fn change(event: &NodeEvent, listing: &haggle_node::api::types::ListingView) -> 
     }
 }
 
+/// What a listing the owner's node revised by itself (a deal took from it, or a cancelled one
+/// gave back) holds now: the stays its calendar has booked, or the quantity left.
+fn holds(l: &haggle_node::api::types::ListingView) -> String {
+    const SHOWN: usize = 3;
+    match &l.calendar {
+        Some(c) if c.booked.is_empty() => "; no nights booked".to_owned(),
+        Some(c) if c.booked.len() > SHOWN => {
+            format!("; booked {} and {} more", c.booked[..SHOWN].join(", "), c.booked.len() - SHOWN)
+        }
+        Some(c) => format!("; booked {}", c.booked.join(", ")),
+        None => format!("; {} left", l.quantity),
+    }
+}
+
 /// The title of the auction or campaign `listing`, and whether it is the owner's, if the watch
 /// shows its events: the search matches it, or the event is about the owner's own bid or pledge
 /// (`about_me`) or own auction or campaign. An auction's price is its high bid, so the outbid
@@ -716,6 +731,30 @@ mod tests {
         // Revisions the node signed by itself are not said to be the owner's doing.
         let by_node = NodeEvent::ListingPublished { id: ObjectId::from_bytes([1; 32]), automatic: true };
         assert_eq!(change(&by_node, &listing(2, ListingState::Active, 1)), "your node updated:");
+        assert_eq!(holds(&listing(2, ListingState::Active, 4)), "; 4 left");
+        let calendar = |booked: &[&str]| haggle_node::api::types::CalendarView {
+            open: vec!["2026-12-01..2027-04-01".into()],
+            booked: booked.iter().map(|b| (*b).to_owned()).collect(),
+            min_stay: 1,
+            max_stay: 0,
+            instant: true,
+        };
+        let cabin = |booked: &[&str]| ListingView {
+            calendar: Some(Box::new(calendar(booked))),
+            ..listing(2, ListingState::Active, 1)
+        };
+        assert_eq!(holds(&cabin(&[])), "; no nights booked");
+        assert_eq!(holds(&cabin(&["2026-12-20..2026-12-27"])), "; booked 2026-12-20..2026-12-27");
+        let weeks = [
+            "2026-12-01..2026-12-08",
+            "2026-12-08..2026-12-15",
+            "2026-12-15..2026-12-22",
+            "2027-01-05..2027-01-12",
+        ];
+        assert_eq!(
+            holds(&cabin(&weeks)),
+            "; booked 2026-12-01..2026-12-08, 2026-12-08..2026-12-15, 2026-12-15..2026-12-22 and 1 more"
+        );
         let campaign = ListingView { kind: ListingKind::Crowdfund, ..listing(2, ListingState::Closed, 0) };
         assert_eq!(change(&by_node, &campaign), "missed its goal:");
         assert_eq!(output::summary(&listing(1, ListingState::Active, 1)), "Sofa — giveaway");

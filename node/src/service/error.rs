@@ -132,7 +132,7 @@ pub enum InvalidInput {
     PricedGiveawayOffer,
     /// More asked than the listing offers (or, where deals leave its quantity, lets one deal
     /// take).
-    #[error("{asked} asked, but {}: ask for at most {max} (--qty)", if *.per_deal { format!("one deal takes at most {max} on this listing") } else { format!("the listing has {max}") })]
+    #[error("{asked} asked, but {}: ask for at most {max}", if *.per_deal { format!("one deal takes at most {max} on this listing") } else { format!("the listing has {max}") })]
     OverListing {
         /// The quantity asked.
         asked: u32,
