@@ -426,6 +426,11 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     assert_eq!(seen["feedback"][0]["text"], "Exactly as described, quick handover");
     assert_eq!(seen["feedback"][0]["author"], key_c);
     assert_eq!(seen["trusted"], false, "B traded with neither: {seen}");
+    // B holds the ratings of A and C's deal, not the deal: showing it says so and names them.
+    let out = haggle(&db, &["show", d]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("only their ratings of it reached this node"), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("haggle show {}", &rating_id[..10])), "{}", stderr(&out));
     let human = String::from_utf8_lossy(&haggle(&db, &["reputation", key_a]).stdout).to_string();
     assert!(human.contains("1 positive, 0 neutral, 0 negative"), "{human}");
     // On C's own node, C's positive rating of A counts fully: A is trusted there.

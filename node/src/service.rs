@@ -312,6 +312,25 @@ impl Service {
         }
     }
 
+    /// [`Self::resolve`], for an id that may name a deal between two other people: this node
+    /// holds their ratings of it (they are public), never the deal, and says so.
+    fn resolve_or_rated(&self, given: &str, what: &'static str) -> Result<ObjectId, ServiceError> {
+        match self.resolve(given, what) {
+            Err(ServiceError::NotFound { .. }) => {
+                let rated = self.store.rated_deals(&given.parse()?)?;
+                Err(match rated.as_slice() {
+                    [] => ServiceError::not_found(what, given),
+                    [(deal, ratings)] => ServiceError::OnlyRated { deal: *deal, ratings: ratings.clone() },
+                    many => ServiceError::Ambiguous {
+                        given: given.to_owned(),
+                        candidates: many.iter().map(|(deal, _)| *deal).collect(),
+                    },
+                })
+            }
+            other => other,
+        }
+    }
+
     /// The current revision of the listing that `given` names (any revision's id works).
     pub fn listing(&self, given: &str) -> Result<Object, ServiceError> {
         let not_found = || ServiceError::not_found("listing", given);
@@ -389,7 +408,7 @@ impl Service {
     /// as it read, `replaced_by` naming the current one (when this node still holds it: past
     /// the history limit only its listing is known).
     pub fn object_view_with(&self, given: &str, exact: bool) -> Result<ObjectView, ServiceError> {
-        let id = self.resolve(given, "object")?;
+        let id = self.resolve_or_rated(given, "object")?;
         if exact && let Some(view) = self.earlier_revision_view(given, &id)? {
             return Ok(ObjectView::Listing(view));
         }
@@ -625,7 +644,7 @@ impl Service {
     /// The deal `given` names: its id (the Accept's), or any message of the thread that made it
     /// (the offer's, a bid's or a pledge's id too).
     pub(crate) fn deal_named(&self, given: &str) -> Result<haggle_protocol::Deal, ServiceError> {
-        let id = self.resolve(given, "deal")?;
+        let id = self.resolve_or_rated(given, "deal")?;
         if let Some(deal) = self.store.deal(&id)? {
             return Ok(deal);
         }

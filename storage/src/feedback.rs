@@ -3,7 +3,7 @@
 //! smaller id, so nodes converge), and indexes them by the party rated: the edges the
 //! reputation graph is built from ([`crate::reputation`]).
 
-use haggle_protocol::{Body, Object, ObjectId, PublicKey, Rating, Timestamp};
+use haggle_protocol::{Body, IdPrefix, Object, ObjectId, PublicKey, Rating, Timestamp};
 
 use crate::derived::Changes;
 use crate::error::StoreError;
@@ -95,6 +95,33 @@ impl Store {
         let Some(id) = self.db.get(keys::feedback(deal, author))? else { return Ok(None) };
         let id = keys::id_at_end(&id).ok_or(StoreError::Corrupt { what: "feedback record" })?;
         self.get(&id)
+    }
+
+    /// The deals whose id starts with `prefix` that this node holds ratings of, each with its
+    /// ratings' ids (one per party that rated), deal by deal in id order; at most nine deals,
+    /// enough to say a prefix is ambiguous. A third node holds a deal's ratings, not the deal.
+    pub fn rated_deals(&self, prefix: &IdPrefix) -> Result<Vec<(ObjectId, Vec<ObjectId>)>, StoreError> {
+        let corrupt = || StoreError::Corrupt { what: "feedback record" };
+        let mut out: Vec<(ObjectId, Vec<ObjectId>)> = Vec::new();
+        for entry in self.db.scan_prefix(keys::key(keys::FEEDBACK, &[&prefix.leading_bytes()])) {
+            let (k, v) = entry?;
+            let deal: [u8; 32] = k.get(1..33).and_then(|b| b.try_into().ok()).ok_or_else(corrupt)?;
+            let deal = ObjectId::from_bytes(deal);
+            if !prefix.matches(&deal) {
+                continue;
+            }
+            let feedback = keys::id_at_end(&v).ok_or_else(corrupt)?;
+            if let Some((last, ids)) = out.last_mut()
+                && *last == deal
+            {
+                ids.push(feedback);
+            } else if out.len() > 8 {
+                break;
+            } else {
+                out.push((deal, vec![feedback]));
+            }
+        }
+        Ok(out)
     }
 
     /// Every feedback about `subject`, as edges.
@@ -222,6 +249,17 @@ mod tests {
                 .is_new()
         );
         assert_eq!(store.feedback_edges().expect("ok").len(), 2);
+        // Both ratings are found by the deal's id, or a prefix of it.
+        let deal = d[1].id();
+        for given in [deal.to_hex(), deal.to_hex()[..7].to_owned()] {
+            let rated = store.rated_deals(&given.parse().expect("a prefix")).expect("ok");
+            assert_eq!(rated.len(), 1, "{given}");
+            assert_eq!(rated[0].0, deal);
+            assert_eq!(rated[0].1.len(), 2);
+            assert!(rated[0].1.contains(&f.id()));
+        }
+        let other = if deal.to_hex().starts_with('0') { "1" } else { "0" };
+        assert!(store.rated_deals(&other.repeat(8).parse().expect("a prefix")).expect("ok").is_empty());
     }
 
     #[test]

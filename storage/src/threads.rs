@@ -268,10 +268,12 @@ impl Store {
             return Ok(Some(0));
         }
         // Copies of a file are not scarce, and a service or a rental without a calendar is
-        // there again after each deal: deals do not use up their quantity.
-        if self.get(&head.id)?.and_then(|o| o.listing().map(haggle_protocol::Listing::deals_leave_quantity))
-            == Some(true)
-        {
+        // there again after each deal: deals do not use up their quantity. A listing with a
+        // calendar is let by the night: its nights are checked apart (`date_holders`), and no
+        // deal uses up its one unit, a deal that names no nights (its offer came before the
+        // calendar) included.
+        let unit_kept = |l: &haggle_protocol::Listing| l.deals_leave_quantity() || l.calendar().is_some();
+        if self.get(&head.id)?.and_then(|o| o.listing().map(unit_kept)) == Some(true) {
             return Ok(Some(head.quantity));
         }
         let mut taken: u64 = 0;

@@ -44,6 +44,15 @@ async fn feedback_travels_and_forged_feedback_is_refused_everywhere() -> Result<
     )
     .await?;
 
+    // C holds the rating, not the deal (its messages go to its two parties alone): asked to
+    // show the deal, by its id or a prefix, C says so and names the rating instead.
+    let deal = proof[1].id();
+    for path in [format!("/v1/objects/{}", deal.to_hex()), format!("/v1/deals/{}", &deal.to_hex()[..10])] {
+        let said = format!("{:#}", c.get(&path).await.expect_err("C holds no deal"));
+        assert!(said.contains("only their ratings of it reached this node"), "{path}: {said}");
+        assert!(said.contains(&format!("haggle show {}", kept_id.fmt_short())), "{path}: {said}");
+    }
+
     // The same author rating the same deal again: dropped, and not the forwarder's fault (it
     // may not have had the first). A marker rating sent after it shows it was processed.
     rogue.publish(second.bytes().to_vec()).await?;

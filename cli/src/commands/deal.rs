@@ -16,7 +16,7 @@ pub fn no_such_deal(e: ClientError) -> anyhow::Error {
     match e {
         // An id of another kind is named as such by the node, with where deals are listed.
         ClientError::Api { status, code: code @ haggle_node::ErrorCode::NotFound, message, candidates }
-            if !message.contains("haggle deals") =>
+            if !message.contains("haggle deals") && !message.contains("ratings of it") =>
         {
             let message = format!(
                 "{message}: give the id of one of your deals (haggle deals lists them); a listing, or an offer that has not become a deal, has none"

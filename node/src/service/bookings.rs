@@ -273,6 +273,53 @@ mod tests {
         assert_eq!(inbound.then.deliver, vec![late.me()], "one on the text as it is books at once");
     }
 
+    /// Defect: an offer without nights, made on a rental before its owner gave it a calendar
+    /// and accepted after, took the listing's one unit: the listing closed as sold out for good,
+    /// calendar and all, and calling the deal off did not reopen it. Such a deal takes neither
+    /// nights nor the unit: the listing stays open for bookings.
+    #[test]
+    fn a_deal_without_nights_on_a_listing_given_a_calendar_since_leaves_it_open() {
+        use crate::api::types::{ListingPatch, ListingState};
+        use haggle_protocol::{ObjectKind, Step};
+
+        let (owner, _d0) = service(1);
+        let (guest, _d1) = service(2);
+        let tent = ListingDraft { kind: ListingKind::Rental, per: Some(Period::Day), ..draft("Tent", "10") };
+        let listing = owner.publish(tent).expect("published");
+        guest.receive(listing.object.bytes(), Via::Gossip);
+        let id = listing.object.id().to_hex();
+        let terms = TermsDraft { price: Some("10".into()), ..TermsDraft::default() };
+        let offer = guest.offer(&id, terms).expect("no calendar yet: no nights needed");
+        owner.receive(offer.object.bytes(), Via::Direct);
+        let calendar =
+            CalendarDraft { open: vec![days_ahead(1, 60).to_string()], ..CalendarDraft::default() };
+        let patch = ListingPatch { calendar: Some(calendar), ..ListingPatch::default() };
+        let edit = owner.update(&id, patch).expect("a calendar");
+        guest.receive(edit.object.bytes(), Via::Gossip);
+
+        let thread = offer.object.id();
+        let accept = owner.accept(&thread.to_hex()).expect("accepted");
+        guest.receive(accept.object.bytes(), Via::Direct);
+        let made = owner.receive(&message(&guest, thread, ObjectKind::Confirm), Via::Direct);
+        let deal = owner.thread_view(&thread.to_hex()).expect("view").deal.expect("a deal").to_hex();
+        assert!(made.then.publish.is_empty(), "the deal takes nothing, so no revision");
+        let open = |s: &Service| {
+            let v = s.listing_view(&id).expect("view");
+            (v.state, v.quantity, v.calendar.expect("the calendar").booked.len())
+        };
+        assert_eq!(open(&owner), (ListingState::Active, 1, 0));
+
+        // Called off, it gives nothing back either; the listing still takes bookings.
+        let asked = guest.deal_step(&deal, Step::Cancel).expect("cancel asked");
+        owner.receive(asked.object.bytes(), Via::Direct);
+        let agreed = owner.deal_step(&deal, Step::Cancel).expect("cancel agreed");
+        assert!(agreed.then.publish.is_empty(), "nothing to give back");
+        assert_eq!(open(&owner), (ListingState::Active, 1, 0));
+        let booking = guest.offer(&id, request(days_ahead(10, 12), None)).expect("a booking");
+        let inbound = owner.receive(booking.object.bytes(), Via::Direct);
+        assert!(matches!(inbound.first(), Some(crate::service::Received::New)), "taken: {inbound:?}");
+    }
+
     /// Defect: an offer without dates on a calendar was told to book 2026-12-20..2026-12-27,
     /// whatever the calendar opened; the example is now a stay the calendar takes.
     #[test]

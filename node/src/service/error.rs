@@ -43,6 +43,19 @@ pub enum ServiceError {
         /// The listing's current revision.
         current: ObjectId,
     },
+    /// A deal this node does not hold, whose ratings it holds: a deal between two other
+    /// people (its messages go to its parties alone; ratings are public).
+    #[error(
+        "this node does not hold deal {}: a deal's messages go to its two parties alone, and only their ratings of it reached this node ({})",
+        .deal.fmt_short(),
+        .ratings.iter().map(|f| format!("haggle show {}", f.fmt_short())).collect::<Vec<_>>().join(", ")
+    )]
+    OnlyRated {
+        /// The deal.
+        deal: ObjectId,
+        /// Its parties' ratings held here.
+        ratings: Vec<ObjectId>,
+    },
     /// The prefix matches several objects.
     #[error("`{given}` matches several objects: {}; type more characters", candidates.iter().map(ObjectId::fmt_short).collect::<Vec<_>>().join(", "))]
     Ambiguous {
@@ -570,7 +583,8 @@ impl ServiceError {
         match self {
             ServiceError::NotFound { .. }
             | ServiceError::WrongKind { .. }
-            | ServiceError::RevisionGone { .. } => ErrorCode::NotFound,
+            | ServiceError::RevisionGone { .. }
+            | ServiceError::OnlyRated { .. } => ErrorCode::NotFound,
             ServiceError::Ambiguous { .. } => ErrorCode::Ambiguous,
             ServiceError::BadId(_)
             | ServiceError::Invalid(_)

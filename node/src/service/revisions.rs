@@ -227,8 +227,10 @@ impl Service {
 
     /// The current revision of `deal`'s listing, if it is the owner's and counts its deals:
     /// `None` for someone else's listing (their node revises it), a closed or expired one, a campaign (it
-    /// makes a deal with every backer and stays as it is) or a digital good (it sells copies
-    /// without counting down: a revision per sale would flood the network).
+    /// makes a deal with every backer and stays as it is), a digital good (it sells copies
+    /// without counting down: a revision per sale would flood the network), or a listing that
+    /// takes bookings when the deal names no nights (its offer came before the calendar): such
+    /// a listing is let by the night, so the deal takes neither nights nor its one unit.
     fn counted_listing(
         &self,
         deal: &Deal,
@@ -238,6 +240,7 @@ impl Service {
             || listing.expires_at <= Timestamp::now()
             || listing.kind == ListingKind::Crowdfund
             || listing.deals_leave_quantity()
+            || (listing.calendar().is_some() && deal.terms().dates.is_none())
         {
             return Ok(None);
         }
