@@ -162,15 +162,63 @@ pub fn print(d: &DealView) {
         Some(p) => outln!("  pay by    {}: {}", p.method, p.details),
         None => {}
     }
+    outln!("  next      {}", next_step(d));
+    if let Some(file) = &d.file {
+        let size = output::bytes(file.size);
+        if d.file_key {
+            outln!(
+                "  file      {} ({size}): key handed over; the buyer saves it with haggle download {} --out {}",
+                file.name,
+                output::short(&d.id),
+                file.name
+            );
+        } else {
+            outln!(
+                "  file      {} ({size}): key not handed over yet (the seller's node does once paid, unless it is set to wait for haggle deliver)",
+                file.name
+            );
+        }
+    }
+    match d.cancel_asked_by {
+        Some(Party::Them) => outln!(
+            "  cancel    the other party asked to call the deal off: agree with haggle cancel {} (it is off once both have), or carry on",
+            output::short(&d.id)
+        ),
+        Some(Party::Me) => {
+            outln!("  cancel    you asked to call the deal off: it is off once the other party cancels too")
+        }
+        None => {}
+    }
+    if d.stale {
+        outln!("  note      no step for 14 days: ask the other party, or cancel together");
+    }
+    outln!();
+    let (times, width) =
+        output::time_column([d.made_at].into_iter().chain(d.timeline.iter().map(|s| s.at)), now, 0);
+    outln!("  {:<width$}  deal made", times[0]);
+    for (s, at) in d.timeline.iter().zip(&times[1..]) {
+        let who = if s.by == Party::Me { "me  " } else { "them" };
+        let details = s.details.as_deref().map(|t| format!("  {t}")).unwrap_or_default();
+        let delivery = s.delivery.map(|d| format!(" [{d}]")).unwrap_or_default();
+        // A request corrected later, or one that crossed the payment of an earlier one.
+        let superseded = if s.superseded { "  (not the request in force: see pay by)" } else { "" };
+        outln!("  {at:<width$}  {who}  {}{delivery}{details}{superseded}", s.step.replace('_', " "));
+    }
+    super::reputation::deal_feedback(d);
+}
+
+/// The `next` line of `haggle deal`: whose step it is, with the command for it by stage and
+/// side. A cancel asked for or a dispute leaves it as it is: the stage and the `cancel` line say
+/// those, and the steps still carry the deal on.
+fn next_step(d: &DealView) -> String {
     let id = output::short(&d.id);
-    // The usual step by stage; a cancel asked for, a dispute or a file sold leave it to the
-    // timeline and `haggle deal --help`.
-    let usual = d.cancel_asked_by.is_none() && !d.disputed && d.file.is_none();
+    // A file sold leaves it to the file line and `haggle deal --help`.
+    let usual = d.file.is_none();
     // Cash is paid as the thing is handed over; by other means the buyer says it paid before
     // it can say it received the thing.
     let cash = d.payment.as_ref().is_some_and(|p| p.method == "cash");
     let owes = d.payment.is_some() && !cash && !d.timeline.iter().any(|s| s.step == "paid");
-    let next = match (d.waiting_on.filter(|_| usual), d.stage.as_str(), d.you_are.as_deref()) {
+    match (d.waiting_on.filter(|_| usual), d.stage.as_str(), d.you_are.as_deref()) {
         (None, ..) if d.waiting_on == Some(Party::Me) => "your step".to_owned(),
         (None, ..) if d.waiting_on == Some(Party::Them) => "waiting for the other party".to_owned(),
         (Some(Party::Me), "agreed", Some("seller")) if d.terms.price.amount == 0 => {
@@ -220,50 +268,7 @@ pub fn print(d: &DealView) {
         }
         (Some(Party::Them), ..) => "waiting for the other party".to_owned(),
         (None, ..) => "nothing: the deal is over".to_owned(),
-    };
-    outln!("  next      {next}");
-    if let Some(file) = &d.file {
-        let size = output::bytes(file.size);
-        if d.file_key {
-            outln!(
-                "  file      {} ({size}): key handed over; the buyer saves it with haggle download {} --out {}",
-                file.name,
-                output::short(&d.id),
-                file.name
-            );
-        } else {
-            outln!(
-                "  file      {} ({size}): key not handed over yet (the seller's node does once paid, unless it is set to wait for haggle deliver)",
-                file.name
-            );
-        }
     }
-    match d.cancel_asked_by {
-        Some(Party::Them) => outln!(
-            "  cancel    the other party asked to call the deal off: agree with haggle cancel {} (it is off once both have), or carry on",
-            output::short(&d.id)
-        ),
-        Some(Party::Me) => {
-            outln!("  cancel    you asked to call the deal off: it is off once the other party cancels too")
-        }
-        None => {}
-    }
-    if d.stale {
-        outln!("  note      no step for 14 days: ask the other party, or cancel together");
-    }
-    outln!();
-    let (times, width) =
-        output::time_column([d.made_at].into_iter().chain(d.timeline.iter().map(|s| s.at)), now, 0);
-    outln!("  {:<width$}  deal made", times[0]);
-    for (s, at) in d.timeline.iter().zip(&times[1..]) {
-        let who = if s.by == Party::Me { "me  " } else { "them" };
-        let details = s.details.as_deref().map(|t| format!("  {t}")).unwrap_or_default();
-        let delivery = s.delivery.map(|d| format!(" [{d}]")).unwrap_or_default();
-        // A request corrected later, or one that crossed the payment of an earlier one.
-        let superseded = if s.superseded { "  (not the request in force: see pay by)" } else { "" };
-        outln!("  {at:<width$}  {who}  {}{delivery}{details}{superseded}", s.step.replace('_', " "));
-    }
-    super::reputation::deal_feedback(d);
 }
 
 #[cfg(test)]
@@ -317,5 +322,36 @@ mod tests {
         assert_eq!(stage(&deal("payment_requested", Some(Party::Them))), "payment requested, cancel asked");
         assert_eq!(stage(&deal("agreed", Some(Party::Me))), "agreed, cancel asked");
         assert_eq!(stage(&deal("paid", None)), "paid");
+    }
+
+    /// Defect: a cancel asked for or a dispute took the command out of the `next` line (`your
+    /// step`, with no word of which), just when the deal needed attention.
+    #[test]
+    fn the_next_step_names_its_command_through_a_cancel_asked_or_a_dispute() {
+        let id = output::short(&deal("shipped", None).id);
+        let at = |stage: &str, you: &str, waiting: Party, cancel: Option<Party>, disputed: bool| {
+            let d = DealView {
+                you_are: Some(you.into()),
+                waiting_on: Some(waiting),
+                disputed,
+                ..deal(stage, cancel)
+            };
+            next_step(&d)
+        };
+        let received = format!("your step: say it arrived (haggle received {id})");
+        for (cancel, disputed) in
+            [(None, false), (None, true), (Some(Party::Them), false), (Some(Party::Me), true)]
+        {
+            assert_eq!(
+                at("shipped", "buyer", Party::Me, cancel, disputed),
+                received,
+                "{cancel:?} {disputed}"
+            );
+        }
+        assert_eq!(
+            at("shipped", "seller", Party::Them, Some(Party::Me), false),
+            "waiting for the buyer to say it arrived"
+        );
+        assert!(at("agreed", "seller", Party::Me, None, true).contains(&format!("haggle pay-request {id}")));
     }
 }
