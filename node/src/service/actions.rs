@@ -228,6 +228,14 @@ impl Service {
             ..
         } = patch;
         if let Some(draft) = &calendar {
+            // A listing that takes bookings is one unit: said with the change that makes it so.
+            let units = quantity.unwrap_or(listing.quantity);
+            if listing.calendar().is_none() && units != 1 {
+                return Err(InvalidInput::Dates(format!(
+                    "a listing taking bookings is one unit, and this one has a quantity of {units}: add --qty 1 to this update"
+                ))
+                .into());
+            }
             listing.market = Some(Market::Calendar(bookings::calendar(draft, listing.calendar())?));
         }
         if let Some(Market::Calendar(c)) = listing.market.as_mut() {

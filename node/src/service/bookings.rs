@@ -141,10 +141,15 @@ fn open_calendar(draft: &CalendarDraft, old: Option<&Calendar>) -> Result<Calend
                 booked,
                 open: old.open.clone(),
             }),
-            None => Err(InvalidInput::Dates(
-                "a calendar needs the dates it is open: add --available FROM..TO, e.g. --available 2026-12-01..2027-04-01".into(),
-            )
-            .into()),
+            None => {
+                // The example opens the next 120 nights.
+                let today = haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
+                let example = DateRange { from: today, to: today + 120 };
+                Err(InvalidInput::Dates(format!(
+                    "a calendar needs the dates it is open: add --available FROM..TO, e.g. --available {example}"
+                ))
+                .into())
+            }
         };
     }
     let mut ranges = draft.open.iter().map(|t| dates(t)).collect::<Result<Vec<_>, _>>()?;
@@ -318,6 +323,46 @@ mod tests {
         let booking = guest.offer(&id, request(days_ahead(10, 12), None)).expect("a booking");
         let inbound = owner.receive(booking.object.bytes(), Via::Direct);
         assert!(matches!(inbound.first(), Some(crate::service::Received::New)), "taken: {inbound:?}");
+    }
+
+    /// Defects: a calendar added to a listing of 3 was refused with the protocol's rule alone,
+    /// not what to do; a calendar without open dates was shown an example that began in the
+    /// past; a booking asked of a listing for sale was told it "has no calendar", as if it
+    /// could have one.
+    #[test]
+    fn calendar_mistakes_say_what_to_do() {
+        use crate::api::types::ListingPatch;
+
+        let (owner, _d0) = service(1);
+        let (guest, _d1) = service(2);
+        let rental = |title: &str, quantity: Option<u32>| ListingDraft {
+            kind: ListingKind::Rental,
+            per: Some(Period::Day),
+            quantity,
+            ..draft(title, "15")
+        };
+        let trailer = owner.publish(rental("Trailer", Some(3))).expect("published").object.id().to_hex();
+        let open = CalendarDraft { open: vec![days_ahead(1, 60).to_string()], ..CalendarDraft::default() };
+        let calendar = ListingPatch { calendar: Some(open.clone()), ..ListingPatch::default() };
+        let err = owner.update(&trailer, calendar).expect_err("three units").to_string();
+        assert!(err.ends_with("has a quantity of 3: add --qty 1 to this update"), "{err}");
+        let one = ListingPatch { calendar: Some(open), quantity: Some(1), ..ListingPatch::default() };
+        owner.update(&trailer, one).expect("one unit, taking bookings");
+
+        let ladder = owner.publish(rental("Ladder", None)).expect("published").object.id().to_hex();
+        let instant = CalendarDraft { instant: Some(true), ..CalendarDraft::default() };
+        let err = owner
+            .update(&ladder, ListingPatch { calendar: Some(instant), ..ListingPatch::default() })
+            .expect_err("no open dates")
+            .to_string();
+        let today = haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
+        let example = DateRange { from: today, to: today + 120 };
+        assert!(err.ends_with(&format!("e.g. --available {example}")), "{err}");
+
+        let sofa = owner.publish(draft("Sofa", "40")).expect("published").object;
+        guest.receive(sofa.bytes(), Via::Gossip);
+        let err = guest.offer(&sofa.id().to_hex(), request(days_ahead(3, 5), None)).expect_err("for sale");
+        assert!(err.to_string().contains("(sell listings take offers, not bookings)"), "{err}");
     }
 
     /// Defect: an offer without dates on a calendar was told to book 2026-12-20..2026-12-27,

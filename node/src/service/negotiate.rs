@@ -71,9 +71,19 @@ impl Service {
                 return Err(InvalidInput::Dates(format!("this listing takes bookings: {how}")).into());
             }
             (None, Some(_)) => {
-                return Err(InvalidInput::Dates(
-                    format!("this listing takes no bookings (it has no calendar of open dates): leave out the dates and make an offer, e.g. haggle offer {} --price {}", listing.id().fmt_short(), l.price.as_ref().map_or_else(|| "100".to_owned(), Price::decimal)),
-                )
+                // Only a rental or a service can be given a calendar; another kind is never
+                // booked.
+                let why = match l.kind {
+                    haggle_protocol::ListingKind::Rental | haggle_protocol::ListingKind::Service => {
+                        "it has no calendar of open dates".to_owned()
+                    }
+                    kind => format!("{kind} listings take offers, not bookings"),
+                };
+                return Err(InvalidInput::Dates(format!(
+                    "this listing takes no bookings ({why}): leave out the dates and make an offer, e.g. haggle offer {} --price {}",
+                    listing.id().fmt_short(),
+                    l.price.as_ref().map_or_else(|| "100".to_owned(), Price::decimal)
+                ))
                 .into());
             }
             (None, None) => None,
