@@ -440,6 +440,12 @@ pub struct BookArgs {
     /// How long the request stands, e.g. 3d (default), 12h.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub expires: Option<Duration>,
+    /// Not for a booking (hidden): taken only to say why, instead of clap's generic refusal.
+    #[arg(long, hide = true, allow_hyphen_values = true)]
+    pub qty: Option<String>,
+    /// Not for a booking (hidden): taken only to say why.
+    #[arg(long, hide = true, allow_hyphen_values = true)]
+    pub currency: Option<String>,
 }
 
 #[derive(Debug, Args)]

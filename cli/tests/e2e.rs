@@ -844,7 +844,7 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
     assert!(stderr(&out).contains("--no-tags is for haggle update"), "{}", stderr(&out));
 
     let long_id = "ab".repeat(33);
-    let cases: [(&[&str], &str); 16] = [
+    let cases: [(&[&str], &str); 18] = [
         (&["watch", "bike", "--limit", "1"], "is for haggle search: watch shows each event as it comes"),
         (
             &[
@@ -881,6 +881,14 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
             "a rental's price needs a period: add --per hour, day",
         ),
         (&["offer", "3fa2c1", "--price", "-3"], "an amount cannot be negative: write 3"),
+        (
+            &["book", "3fa2c1", "--from", "2030-01-01", "--to", "2030-01-03", "--qty", "2"],
+            "a booking is for the whole place or thing: leave out --qty",
+        ),
+        (
+            &["book", "3fa2c1", "--from", "2030-01-01", "--to", "2030-01-03", "--currency", "USD"],
+            "a booking is in the listing's currency: leave out --currency",
+        ),
         (&["publish", "--expires", "91d", "--title", "Lamp", "--category", "home"], "at most 90 days"),
         (
             &["publish", "--expires", "30", "--title", "Lamp", "--category", "home"],

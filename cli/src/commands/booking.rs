@@ -14,6 +14,14 @@ use crate::output;
 const MONTHS_SHOWN: usize = 4;
 
 pub fn book(cx: &Context<'_>, args: &BookArgs) -> Result<()> {
+    if args.qty.is_some() {
+        return Err(crate::usage("a booking is for the whole place or thing: leave out --qty"));
+    }
+    if args.currency.is_some() {
+        return Err(crate::usage(
+            "a booking is in the listing's currency: leave out --currency (--price is in that currency)",
+        ));
+    }
     // Dates are YYYY-MM-DD, so text order is date order.
     if args.to <= args.from {
         return Err(crate::usage(format!(

@@ -46,10 +46,12 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
         && (1..=asked.amount).contains(&offered.amount)
     {
         let all = haggle_protocol::Price::new(asked.amount.saturating_mul(quantity), asked.currency.clone());
+        // A rental's or a service's price is per period: so is the total (`45.00 EUR/day for 3`).
+        let per = asked.per.map(|p| format!("/{p}")).unwrap_or_default();
         note!(
             cx.json,
             "--price is for all {quantity} together: you offered {} for {quantity}, and the listing \
-             asks {} each ({all} for {quantity}). If that was a slip, withdraw it (`haggle withdraw {thread}`) \
+             asks {} each ({all}{per} for {quantity}). If that was a slip, withdraw it (`haggle withdraw {thread}`) \
              and offer again with the price for all of them.",
             offered.display,
             asked.display
