@@ -230,7 +230,8 @@ impl Service {
         if let Some(draft) = &calendar {
             // A listing that takes bookings is one unit: said with the change that makes it so.
             let units = quantity.unwrap_or(listing.quantity);
-            if listing.calendar().is_none() && units != 1 {
+            let bookable = matches!(listing.kind, ListingKind::Rental | ListingKind::Service);
+            if bookable && listing.calendar().is_none() && units != 1 {
                 return Err(InvalidInput::Dates(format!(
                     "a listing taking bookings is one unit, and this one has a quantity of {units}: add --qty 1 to this update"
                 ))
@@ -354,8 +355,9 @@ impl Service {
     fn check_promised(&self, current: &Object, quantity: u32) -> Result<(), ServiceError> {
         let Some(key) = current.listing_key() else { return Ok(()) };
         let counters = self.store.promised(&key)?;
-        // Where deals leave the quantity (it caps each deal), only the largest promise must fit.
-        let each = current.listing().is_some_and(Listing::deals_leave_quantity);
+        // Where deals leave the quantity (it caps each deal), only the largest promise must fit;
+        // so too on a listing that takes bookings, whose deals take nights, never its one unit.
+        let each = current.listing().is_some_and(|l| l.deals_leave_quantity() || l.calendar().is_some());
         let promised: u64 = if each {
             counters.iter().map(|(_, q)| u64::from(*q)).max().unwrap_or(0)
         } else {

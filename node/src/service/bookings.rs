@@ -289,13 +289,17 @@ mod tests {
 
         let (owner, _d0) = service(1);
         let (guest, _d1) = service(2);
+        let (second, _d2) = service(3);
         let tent = ListingDraft { kind: ListingKind::Rental, per: Some(Period::Day), ..draft("Tent", "10") };
         let listing = owner.publish(tent).expect("published");
-        guest.receive(listing.object.bytes(), Via::Gossip);
         let id = listing.object.id().to_hex();
         let terms = TermsDraft { price: Some("10".into()), ..TermsDraft::default() };
-        let offer = guest.offer(&id, terms).expect("no calendar yet: no nights needed");
-        owner.receive(offer.object.bytes(), Via::Direct);
+        let [offer, other] = [&guest, &second].map(|s| {
+            s.receive(listing.object.bytes(), Via::Gossip);
+            let offer = s.offer(&id, terms.clone()).expect("no calendar yet: no nights needed");
+            owner.receive(offer.object.bytes(), Via::Direct);
+            offer
+        });
         let calendar =
             CalendarDraft { open: vec![days_ahead(1, 60).to_string()], ..CalendarDraft::default() };
         let patch = ListingPatch { calendar: Some(calendar), ..ListingPatch::default() };
@@ -313,6 +317,10 @@ mod tests {
             (v.state, v.quantity, v.calendar.expect("the calendar").booked.len())
         };
         assert_eq!(open(&owner), (ListingState::Active, 1, 0));
+        // The unit was not used up: the other offer from before the calendar can be accepted
+        // too, and a restart finds no revision owed.
+        owner.accept(&other.object.id().to_hex()).expect("the unit is still there");
+        assert!(owner.repair_after_deals().expect("repair").is_empty(), "no revision is owed");
 
         // Called off, it gives nothing back either; the listing still takes bookings.
         let asked = guest.deal_step(&deal, Step::Cancel).expect("cancel asked");
@@ -321,8 +329,8 @@ mod tests {
         assert!(agreed.then.publish.is_empty(), "nothing to give back");
         assert_eq!(open(&owner), (ListingState::Active, 1, 0));
         let booking = guest.offer(&id, request(days_ahead(10, 12), None)).expect("a booking");
-        let inbound = owner.receive(booking.object.bytes(), Via::Direct);
-        assert!(matches!(inbound.first(), Some(crate::service::Received::New)), "taken: {inbound:?}");
+        owner.receive(booking.object.bytes(), Via::Direct);
+        owner.accept(&booking.object.id().to_hex()).expect("the nights are free to accept");
     }
 
     /// Defects: a calendar added to a listing of 3 was refused with the protocol's rule alone,
@@ -346,8 +354,14 @@ mod tests {
         let calendar = ListingPatch { calendar: Some(open.clone()), ..ListingPatch::default() };
         let err = owner.update(&trailer, calendar).expect_err("three units").to_string();
         assert!(err.ends_with("has a quantity of 3: add --qty 1 to this update"), "{err}");
-        let one = ListingPatch { calendar: Some(open), quantity: Some(1), ..ListingPatch::default() };
+        let one = ListingPatch { calendar: Some(open.clone()), quantity: Some(1), ..ListingPatch::default() };
         owner.update(&trailer, one).expect("one unit, taking bookings");
+        // A listing for sale takes no calendar at any quantity: it is not told to change that.
+        let chairs = ListingDraft { quantity: Some(3), ..draft("Chairs", "15") };
+        let chairs = owner.publish(chairs).expect("published").object.id().to_hex();
+        let calendar = ListingPatch { calendar: Some(open), ..ListingPatch::default() };
+        let err = owner.update(&chairs, calendar).expect_err("for sale").to_string();
+        assert!(!err.contains("--qty"), "{err}");
 
         let ladder = owner.publish(rental("Ladder", None)).expect("published").object.id().to_hex();
         let instant = CalendarDraft { instant: Some(true), ..CalendarDraft::default() };

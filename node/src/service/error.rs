@@ -343,8 +343,8 @@ pub enum Conflict {
     },
     /// More asked than is left.
     #[error(
-        "only {remaining} can be promised now, {requested} asked: deals took the rest, or your open counter-offers and accepts awaiting a confirm hold it (haggle offers lists them; withdrawing a counter-offer frees what it holds). {}",
-        if *remaining == 0 { "Decline, or wait for what is held to be freed".to_owned() } else { format!("Counter for {remaining} or fewer, or decline") }
+        "only {remaining} can be promised now, {requested} asked: the listing's quantity, less what deals took and what your open counter-offers and accepts awaiting a confirm hold (haggle offers lists those; withdrawing a counter-offer frees what it holds). {}",
+        if *remaining == 0 { "Decline it".to_owned() } else { format!("Counter for {remaining} or fewer, or decline") }
     )]
     QuantityExceeded {
         /// Quantity asked.

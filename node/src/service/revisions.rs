@@ -194,8 +194,10 @@ impl Service {
             }
             let mut uncounted = Vec::new();
             for deal in self.store.deals_on(&entry.key)? {
-                // A deal called off meanwhile takes nothing.
-                if deal.made_at() >= current && !self.store.is_cancelled(&deal.id())? {
+                // A deal called off meanwhile takes nothing, nor does one without nights on a
+                // listing that takes bookings.
+                let takes = entry.object.listing().is_some_and(|l| takes_from(l, &deal));
+                if deal.made_at() >= current && takes && !self.store.is_cancelled(&deal.id())? {
                     uncounted.push(deal);
                 }
             }
@@ -240,7 +242,7 @@ impl Service {
             || listing.expires_at <= Timestamp::now()
             || listing.kind == ListingKind::Crowdfund
             || listing.deals_leave_quantity()
-            || (listing.calendar().is_some() && deal.terms().dates.is_none())
+            || !takes_from(&listing, deal)
         {
             return Ok(None);
         }
@@ -304,6 +306,13 @@ impl Service {
         self.ingest_own(&object)?;
         Ok(Some(object))
     }
+}
+
+/// Whether `deal` takes something of `listing` (its quantity, or nights): not when the listing
+/// takes bookings and the deal names no nights (its offer came before the calendar). Such a
+/// listing is let by the night, and its one unit is never used up.
+fn takes_from(listing: &Listing, deal: &Deal) -> bool {
+    listing.calendar().is_none() || deal.terms().dates.is_some()
 }
 
 /// Whether `l`, closed, is sold out in a way a called-off deal undoes: things sold by the unit,
