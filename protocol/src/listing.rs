@@ -228,6 +228,14 @@ impl Listing {
             _ => false,
         }
     }
+
+    /// Whether no deal uses up this listing's quantity: deals leave it
+    /// ([`Self::deals_leave_quantity`]), or the listing takes bookings, whose deals take nights
+    /// and never its one unit (a deal without nights, from an offer made before the calendar,
+    /// included). What is promised then counts one deal at a time, not summed.
+    pub fn quantity_never_used_up(&self) -> bool {
+        self.deals_leave_quantity() || self.calendar().is_some()
+    }
 }
 
 /// Names a listing across its revisions.

@@ -272,8 +272,9 @@ impl Store {
         // calendar is let by the night: its nights are checked apart (`date_holders`), and no
         // deal uses up its one unit, a deal that names no nights (its offer came before the
         // calendar) included.
-        let unit_kept = |l: &haggle_protocol::Listing| l.deals_leave_quantity() || l.calendar().is_some();
-        if self.get(&head.id)?.and_then(|o| o.listing().map(unit_kept)) == Some(true) {
+        if self.get(&head.id)?.and_then(|o| o.listing().map(haggle_protocol::Listing::quantity_never_used_up))
+            == Some(true)
+        {
             return Ok(Some(head.quantity));
         }
         let mut taken: u64 = 0;

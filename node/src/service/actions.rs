@@ -357,7 +357,7 @@ impl Service {
         let counters = self.store.promised(&key)?;
         // Where deals leave the quantity (it caps each deal), only the largest promise must fit;
         // so too on a listing that takes bookings, whose deals take nights, never its one unit.
-        let each = current.listing().is_some_and(|l| l.deals_leave_quantity() || l.calendar().is_some());
+        let each = current.listing().is_some_and(Listing::quantity_never_used_up);
         let promised: u64 = if each {
             counters.iter().map(|(_, q)| u64::from(*q)).max().unwrap_or(0)
         } else {
