@@ -281,7 +281,8 @@ mod tests {
     /// Defect: an offer without nights, made on a rental before its owner gave it a calendar
     /// and accepted after, took the listing's one unit: the listing closed as sold out for good,
     /// calendar and all, and calling the deal off did not reopen it. Such a deal takes neither
-    /// nights nor the unit: the listing stays open for bookings.
+    /// nights nor the unit: the listing stays open for bookings. The owner is told first that
+    /// the deal would book no nights, and does it only with `as_offered`.
     #[test]
     fn a_deal_without_nights_on_a_listing_given_a_calendar_since_leaves_it_open() {
         use crate::api::types::{ListingPatch, ListingState};
@@ -307,7 +308,16 @@ mod tests {
         guest.receive(edit.object.bytes(), Via::Gossip);
 
         let thread = offer.object.id();
-        let accept = owner.accept(&thread.to_hex()).expect("accepted");
+        // Unawares, the owner is stopped: the deal would book no nights.
+        let said = owner.accept(&thread.to_hex()).expect_err("no nights named").to_string();
+        let current = edit.object.id().fmt_short();
+        assert!(said.contains("names no nights") && said.contains("--as-offered"), "{said}");
+        assert!(said.ends_with(&format!("(haggle book {current} --from ... --to ...)")), "{said}");
+        let countered = TermsDraft { price: Some("12".into()), ..TermsDraft::default() };
+        let said = owner.counter(&thread.to_hex(), countered).expect_err("no nights named").to_string();
+        assert!(said.contains("Counter it as offered, outside the calendar"), "{said}");
+        let as_offered = crate::api::types::AsOffered { as_offered: true };
+        let accept = owner.accept_with(&thread.to_hex(), as_offered).expect("accepted as offered");
         guest.receive(accept.object.bytes(), Via::Direct);
         let made = owner.receive(&message(&guest, thread, ObjectKind::Confirm), Via::Direct);
         let deal = owner.thread_view(&thread.to_hex()).expect("view").deal.expect("a deal").to_hex();
@@ -319,7 +329,7 @@ mod tests {
         assert_eq!(open(&owner), (ListingState::Active, 1, 0));
         // The unit was not used up: the other offer from before the calendar can be accepted
         // too, and a restart finds no revision owed.
-        owner.accept(&other.object.id().to_hex()).expect("the unit is still there");
+        owner.accept_with(&other.object.id().to_hex(), as_offered).expect("the unit is still there");
         assert!(owner.repair_after_deals().expect("repair").is_empty(), "no revision is owed");
 
         // Called off, it gives nothing back either; the listing still takes bookings.

@@ -484,6 +484,25 @@ pub enum Conflict {
         /// `accept` or `counter`.
         action: &'static str,
     },
+    /// The listing's author answering, without `as_offered`, terms without nights on a listing
+    /// that took bookings after they were offered: a deal from them would book no nights and
+    /// hold nothing on the calendar.
+    #[error(
+        "thread {} names no nights: it was offered before listing {} took bookings, so a deal from it would book none and hold nothing on the calendar. {} it as offered, outside the calendar, with --as-offered; or decline it (haggle decline {}), and the other party can book nights (haggle book {} --from ... --to ...)",
+        thread.fmt_short(),
+        listing.fmt_short(),
+        if *action == "counter" { "Counter" } else { "Accept" },
+        thread.fmt_short(),
+        listing.fmt_short()
+    )]
+    NoNightsNamed {
+        /// The thread.
+        thread: ObjectId,
+        /// The listing's current revision.
+        listing: ObjectId,
+        /// `accept` or `counter`.
+        action: &'static str,
+    },
     /// A bid on a listing that is not an auction.
     #[error("listing {} is not an auction: make an offer instead (haggle offer; haggle book for a listing that takes bookings)", .0.fmt_short())]
     NotAnAuction(haggle_protocol::ObjectId),
@@ -669,7 +688,9 @@ impl Conflict {
             | Conflict::TheirTerms
             | Conflict::AwaitingConfirmation(_) => ErrorCode::NotYourTurn,
             Conflict::ThreadEnded { .. } => ErrorCode::ThreadEnded,
-            Conflict::ListingChangedSince { .. } => ErrorCode::ListingChanged,
+            Conflict::ListingChangedSince { .. } | Conflict::NoNightsNamed { .. } => {
+                ErrorCode::ListingChanged
+            }
             Conflict::Step(_) | Conflict::NotRateable { .. } => ErrorCode::NotYourTurn,
             Conflict::AlreadyRated { .. }
             | Conflict::TooManyBids { .. }

@@ -132,6 +132,7 @@ impl Service {
         let thread = self.thread(given)?;
         let head = self.their_terms(&thread, "counter")?;
         self.still_on_offer(&thread)?;
+        self.nights_named(&thread, as_offered, "counter")?;
         self.bound_to_what_was_offered(&thread, as_offered, "counter")?;
         let now = Timestamp::now();
         let kind =
@@ -205,6 +206,7 @@ impl Service {
             self.calendar_takes(&thread, &dates, false)?;
         }
         self.still_on_offer(&thread)?;
+        self.nights_named(&thread, as_offered, "accept")?;
         self.bound_to_what_was_offered(&thread, as_offered, "accept")?;
         self.negotiate(Body::Accept(Accept { reply: self.reply_to(&thread, head) }), Timestamp::now())
     }
@@ -237,6 +239,31 @@ impl Service {
             action,
         }
         .into())
+    }
+
+    /// Refuses an accept or counter, by the listing's author and without `as_offered`, of terms
+    /// without nights on a listing that has a calendar now. Offers without nights are refused
+    /// on a calendar, so such a thread began before the owner gave the listing one; a deal from
+    /// it books no nights and holds nothing on the calendar, which the owner may still want
+    /// (a deal outside the calendar), but should not do unawares.
+    fn nights_named(
+        &self,
+        thread: &ThreadRecord,
+        as_offered: AsOffered,
+        action: &'static str,
+    ) -> Result<(), ServiceError> {
+        if as_offered.as_offered || thread.view.terms.dates.is_some() {
+            return Ok(());
+        }
+        let Some(key) = thread.listing.as_ref().and_then(Object::listing_key) else { return Ok(()) };
+        if key.author != self.me() {
+            return Ok(());
+        }
+        let Some(current) = self.store.listing(&key)? else { return Ok(()) };
+        if current.listing().and_then(Listing::calendar).is_none() {
+            return Ok(());
+        }
+        Err(Conflict::NoNightsNamed { thread: thread.view.thread, listing: current.id(), action }.into())
     }
 
     /// The listing's calendar, as it stands now, takes `dates` (proposed by this node now, when
