@@ -313,9 +313,20 @@ impl Service {
     }
 
     /// [`Self::resolve`], for an id that may name a deal between two other people: this node
-    /// holds their ratings of it (they are public), never the deal, and says so.
+    /// holds their ratings of it (they are public), never the deal, and says so. A short prefix
+    /// that names an object held and also such a deal is ambiguous, not the object.
     fn resolve_or_rated(&self, given: &str, what: &'static str) -> Result<ObjectId, ServiceError> {
         match self.resolve(given, what) {
+            Ok(id) if given.trim().len() < 64 => {
+                let prefix: IdPrefix = given.parse()?;
+                let others = self.store.rated_deals(&prefix)?.into_iter().map(|(deal, _)| deal);
+                let candidates: Vec<ObjectId> =
+                    std::iter::once(id).chain(others.filter(|deal| *deal != id)).collect();
+                match candidates.len() {
+                    1 => Ok(id),
+                    _ => Err(ServiceError::Ambiguous { given: given.to_owned(), candidates }),
+                }
+            }
             Err(ServiceError::NotFound { .. }) => {
                 let rated = self.store.rated_deals(&given.parse()?)?;
                 Err(match rated.as_slice() {

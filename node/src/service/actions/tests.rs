@@ -1175,6 +1175,9 @@ fn a_deals_id_given_for_a_reputation_says_what_it_is() {
         let err = buyer.reputation_view(given).expect_err("not a key").to_string();
         assert!(err.contains("is a rating, not a key or a listing"), "{err}");
     }
+    // A party holds the deal and its ratings: a prefix of the deal's id names the deal, not
+    // "several objects" (only a held object and another deal's ratings would be ambiguous).
+    assert!(matches!(buyer.object_view(&deal[..8]), Ok(crate::api::types::ObjectView::Deal(_))));
 }
 
 /// `show --exact` of a revision this node no longer holds whole (past the history it keeps)
