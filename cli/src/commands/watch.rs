@@ -400,7 +400,7 @@ fn line(
                 ("key", listing.key.clone().into()),
                 ("title", listing.title.clone().into()),
             ]);
-            let holds = if what == "your node updated:" { holds(&listing) } else { String::new() };
+            let holds = if what == NODE_UPDATED { holds(&listing) } else { String::new() };
             format!("{what} {} {}{holds}", output::short(&listing.id), output::summary(&listing))
         }
         NodeEvent::NegotiationReceived { id, kind, thread } => {
@@ -607,6 +607,10 @@ fn step_line(api: &ApiClient, id: ObjectId, deal: ObjectId, step: &str, stage: &
     }
 }
 
+/// The label of a revision the owner's node signed by itself, after which the line says what
+/// the listing holds now.
+const NODE_UPDATED: &str = "your node updated:";
+
 /// What a listing event says happened: a new listing, an update, a retraction, a sell-out.
 fn change(event: &NodeEvent, listing: &haggle_node::api::types::ListingView) -> &'static str {
     let mine = matches!(event, NodeEvent::ListingPublished { .. });
@@ -626,7 +630,7 @@ fn change(event: &NodeEvent, listing: &haggle_node::api::types::ListingView) -> 
         (_, 1, true) => "published:",
         (_, 1, false) => "new listing:",
         // The quantity or nights a deal took, or its cancellation gave back.
-        (_, _, true) if by_node => "your node updated:",
+        (_, _, true) if by_node => NODE_UPDATED,
         (_, _, true) => "you updated:",
         (_, _, false) => "updated:",
     }
