@@ -234,6 +234,10 @@ fn a_50_mib_digital_good_downloads_after_paid_and_only_the_buyer_can_open_it() {
         threads["threads"].as_array()?.iter().find(|t| t["thread"] == low_thread.as_str()).map(|_| ())
     });
     assert_eq!(json(&db, &["show", &low_thread[..10]])["state"], "open", "a low offer is left to the seller");
+    // Without a price, two copies are offered at the price of two (not of one, for both).
+    wait("C to hold the listing", || (json(&dc, &["search", "bread"])["total"] == 1).then_some(()));
+    let two = json(&dc, &["offer", &id[..10], "--qty", "2"]);
+    assert_eq!(two["terms"]["price"]["display"], "10.00 EUR", "{two}");
     json(&db, &["offer", &id[..10]]);
     let deal = wait("B to hold the deal", || {
         let d = json(&db, &["deals"]);

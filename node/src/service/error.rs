@@ -377,7 +377,7 @@ pub enum Conflict {
         action: &'static str,
         /// What the owner can do with its own terms: a bid stands, a pledge is changed on its
         /// campaign, other terms are withdrawn and made anew.
-        instead: &'static str,
+        instead: String,
     },
     /// Answering one's own terms whose nights can no longer be booked: the move is to withdraw
     /// them.

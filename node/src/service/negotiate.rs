@@ -92,11 +92,14 @@ impl Service {
         if let Some(dates) = dates {
             booking_draft(&mut draft, l, &dates)?;
         }
-        // Without a price, an offer on a digital good pays its price (and buys it at once).
+        // Without a price, an offer on a digital good pays its price for each copy (and buys
+        // one at once).
         if let (ListingKind::Digital, Some(price), None, None) =
             (l.kind, &l.price, &draft.price, &draft.currency)
         {
-            draft.price = Some(price.decimal());
+            let copies = u64::from(draft.quantity.unwrap_or(1));
+            let all = Price::new(price.amount.saturating_mul(copies), price.currency.clone());
+            draft.price = Some(all.decimal());
         }
         let (terms, message) = terms(draft, l.kind, default_currency, None, dates, now)?;
         // The same offer twice is a slip (a command run again), not a second offer.
@@ -387,12 +390,20 @@ impl Service {
             }
             let instead = match thread.offer.kind() {
                 haggle_protocol::ObjectKind::Bid => {
-                    "a bid stands as made until the auction ends; to bid higher, haggle bid again"
+                    "a bid stands as made until the auction ends; to bid higher, haggle bid again".to_owned()
                 }
                 haggle_protocol::ObjectKind::Pledge => {
                     "to change your pledge, haggle pledge again; to take it back, haggle pledge --withdraw"
+                        .to_owned()
                 }
-                _ => "to change them, withdraw them with haggle withdraw, then make new ones",
+                // Withdrawing ends the thread: the offerer can make a new offer, the listing's
+                // author cannot (offers are made to it), so the author is not told to.
+                _ if thread.view.offerer == self.me() => format!(
+                    "to change them, withdraw them (haggle withdraw {}), which ends this thread, then make a new offer (haggle offer {} --price ...)",
+                    thread.view.thread.fmt_short(),
+                    thread.listing.as_ref().map_or_else(|| "LISTING".to_owned(), |l| l.id().fmt_short())
+                ),
+                _ => "they stand until the other party answers or they lapse; withdrawing them ends this thread, and only the other party can start a new one".to_owned(),
             };
             return Err(Conflict::OwnTerms { action, instead }.into());
         }

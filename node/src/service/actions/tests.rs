@@ -235,6 +235,26 @@ fn a_counter_with_the_terms_on_the_table_points_to_accept() {
     buyer.counter(&thread, two).expect("a new price is a counter");
 }
 
+/// Defect: a seller answering its own counter was told to withdraw it and "make new ones";
+/// withdrawing ended the thread, and a seller cannot offer on its own listing. The offerer is
+/// told the command that works (a new offer), the seller that only the other party can.
+#[test]
+fn answering_ones_own_terms_names_what_works_for_each_side() {
+    let Bike { seller, buyer, listing, offer, _dirs } = bike_offer();
+    let thread = offer.object.id().to_hex();
+    let own = buyer.counter(&thread, offer_of("105")).expect_err("own terms").to_string();
+    let listing_id = listing.object.id().fmt_short();
+    assert!(own.contains(&format!("then make a new offer (haggle offer {listing_id} --price ...)")), "{own}");
+    let countered = seller.counter(&thread, offer_of("115")).expect("countered");
+    buyer.receive(countered.object.bytes(), Via::Direct);
+    let own = seller.counter(&thread, offer_of("110")).expect_err("own terms").to_string();
+    assert!(own.contains("only the other party can start a new one"), "{own}");
+    assert!(!own.contains("haggle offer"), "{own}");
+    // Once the thread has ended, the buyer's new offer goes on the listing as advised.
+    buyer.decline(&thread, String::new()).expect("declined");
+    buyer.offer(&listing_id, offer_of("108")).expect("a new offer");
+}
+
 /// Defect: a service (and a rental without a calendar) closed "sold out" after its first deal,
 /// and its open offers were declined. Its work is there again for the next customer: deals
 /// leave the quantity, which caps what one deal takes (here hours), and no revision follows.
