@@ -173,6 +173,11 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
                 format!("you accepted {}; waiting for the bidder's node to confirm", winner(b))
             }
             (AuctionState::Cancelled, _, _) => "cancelled: you retracted it".to_owned(),
+            (_, _, Some(_)) if a.high_declined => format!(
+                "no sale: you declined the high bid, under your reserve (haggle retract {} closes the listing; haggle publish --from {} --ends 3d auctions it again)",
+                output::short(&l.id),
+                output::short(&l.id)
+            ),
             (_, _, Some(high)) if !a.reserve_met => format!(
                 "the high bid is under your reserve: accept it by hand if you like (haggle accept {})",
                 output::short(&high.id)

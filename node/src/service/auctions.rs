@@ -347,10 +347,7 @@ fn standing(
         return Ok(None);
     }
     let leads = view.leader().is_some_and(|b| b.bidder == *me);
-    let declined = match view.leader().filter(|b| b.bidder == *me) {
-        Some(b) => store.thread(&b.id)?.is_some_and(|t| t.view.state == ThreadState::Declined),
-        None => false,
-    };
+    let declined = leads && high_declined(store, view)?;
     Ok(Some(match state {
         AuctionState::Running if leads => BidStanding::Leading,
         AuctionState::Running => BidStanding::Outbid,
@@ -364,6 +361,15 @@ fn standing(
         AuctionState::Ended if leads && !declined => BidStanding::Awaiting,
         _ => BidStanding::Lost,
     }))
+}
+
+/// Whether the seller declined the high bid (its thread, held by the seller's node and the
+/// bidder's, is declined).
+fn high_declined(store: &Store, view: &AuctionView) -> Result<bool, StoreError> {
+    match view.leader() {
+        Some(b) => Ok(store.thread(&b.id)?.is_some_and(|t| t.view.state == ThreadState::Declined)),
+        None => Ok(false),
+    }
 }
 
 /// The public notes of the bids or pledges among `offers` whose ids are in `shown`.
@@ -437,6 +443,7 @@ pub(super) fn info(
         me: standing(store, &view, me, known)?,
         my_bid: mine.map(bid_view),
         called_off,
+        high_declined: high_declined(store, &view)?,
     }))
 }
 

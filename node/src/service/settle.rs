@@ -296,6 +296,48 @@ mod tests {
         assert!(own.contains("a bid stands as made") && !own.contains("haggle withdraw"), "{own}");
     }
 
+    /// Defect: after the seller declined the high bid, under the reserve, the auction's view
+    /// still told the seller to accept it by hand (a command that could no longer work). The
+    /// view says the high bid was declined, on both sides.
+    #[test]
+    fn a_high_bid_declined_under_the_reserve_is_shown_declined() {
+        use crate::api::types::BidStanding;
+        use crate::service::Via;
+
+        let (seller, _d0) = service(1);
+        let (bidder, _d1) = service(2);
+        let short = ListingDraft {
+            auction: Some(AuctionDraft {
+                ends_in: 6,
+                reserve: Some("150".into()),
+                increment: None,
+                window: Some(0),
+            }),
+            ..auction("mirror")
+        };
+        let listing = seller.publish(short).expect("publish").object;
+        bidder.receive(listing.bytes(), Via::Gossip);
+        let id = listing.id().to_hex();
+        let made = bid(&bidder, &id, "110");
+        seller.receive(&made, Via::Gossip);
+        let thread = haggle_protocol::Object::decode_unverified(&made).expect("an object").id();
+        let info = |s: &Service| s.listing_view(&id).expect("view").auction.expect("an auction");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !info(&seller).over {
+            assert!(std::time::Instant::now() < deadline, "the auction did not end");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        seller.settle_markets().expect("settle");
+        let ended = info(&seller);
+        assert!(!ended.reserve_met && !ended.high_declined, "{ended:?}");
+        let declined = seller.decline(&thread.to_hex(), "Too low, sorry".into()).expect("declined");
+        bidder.receive(declined.object.bytes(), Via::Direct);
+        assert!(info(&seller).high_declined);
+        let theirs = info(&bidder);
+        assert!(theirs.high_declined);
+        assert_eq!(theirs.me, Some(BidStanding::Lost));
+    }
+
     /// Defect: a bid that never reached the seller's node (made while it was offline) stayed
     /// open and "at end" on its bidder's node, as if the seller's node were still to accept it,
     /// after that node sold the auction to another bid and closed it; so did a bid on an

@@ -146,6 +146,10 @@ pub struct AuctionInfo {
     /// Sold, and the deal then called off by both parties (only they know it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub called_off: bool,
+    /// The seller declined the high bid (one under the reserve, after the end): no sale. Known
+    /// to the seller's node and the bidder's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub high_declined: bool,
 }
 
 impl std::fmt::Display for BidStanding {
