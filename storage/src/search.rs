@@ -579,7 +579,7 @@ impl SearchIndex {
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let mut guessed = Guessed::default();
         for word in self.query_words(&q.text) {
-            let (query, matched) = self.word_query(&word.stem, known, near)?;
+            let (query, matched) = self.word_query(&word, known, near)?;
             must.push((Occur::Must, query));
             match matched {
                 Matched::Exactly => {}
@@ -671,19 +671,25 @@ impl SearchIndex {
     /// Also says how the word matched.
     fn word_query(
         &self,
-        token: &str,
+        word: &Word,
         known: &Searcher,
         near: &Searcher,
     ) -> Result<(Box<dyn Query>, Matched), SearchError> {
-        let term = Term::from_field_text(self.fields.text, token);
+        let term = Term::from_field_text(self.fields.text, &word.stem);
         if has_live(known, &term).map_err(index_err)? {
             return Ok((Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)), Matched::Exactly));
         }
-        let distance = typo_distance(token);
-        let typo = if distance == 0 {
+        // The word stemmed, and as typed when stemming changed it.
+        let plain = word.typed.to_lowercase();
+        let mut forms = vec![(word.stem.as_str(), typo_distance(&word.stem))];
+        if plain != word.stem {
+            forms.push((plain.as_str(), typo_distance(&plain)));
+        }
+        forms.retain(|&(_, distance)| distance > 0);
+        let typo = if forms.is_empty() {
             None
         } else {
-            crate::typos::near_query(near, self.fields.text, token, distance).map_err(index_err)?
+            crate::typos::near_query(near, self.fields.text, &forms).map_err(index_err)?
         };
         Ok(match typo {
             Some(query) => (query, Matched::Near),
@@ -984,6 +990,23 @@ mod tests {
         assert!(titles(&m, &q("bikes")).contains(&"Mountain bike".to_owned()));
         assert_eq!(titles(&m, &q("GARDEN")), vec!["Lawn mower"]);
         assert!(titles(&m, &q("xylophone")).is_empty());
+    }
+
+    /// Defect: "hony" found nothing, and was said to have no word near it: stemmed, it reads
+    /// "honi", two edits from the stored "honey". A typo is matched as typed too.
+    #[test]
+    fn a_typo_stemming_moves_away_is_matched_as_typed() {
+        let m = market();
+        let honey = item(41, "Raw honey jar", |l| l.category = "food".into());
+        let _ = m
+            .store
+            .ingest(sign_now(&key(3), Body::Listing(honey)).bytes(), Durability::Flush)
+            .expect("ingest");
+        for typo in ["hony", "Hony", "hney", "honye"] {
+            assert_eq!(titles(&m, &q(typo)), vec!["Raw honey jar"], "{typo}");
+        }
+        let found = m.store.search(&q("hony")).expect("search");
+        assert_eq!(found.guessed, vec!["hony".to_owned()]);
     }
 
     /// Defect: a word of 40 bytes or more was dropped from queries and listings alike, so a

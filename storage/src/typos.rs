@@ -110,18 +110,30 @@ fn first_letter_range(token: &str) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((from, to))
 }
 
-/// A query matching what `token`'s near words match, each scored by BM25 and weighed down by
-/// its distance: any of them will do. Matches nothing if no word is near (then `None`).
+/// A query matching what the near words of any of `tokens` (a word's forms: as the index
+/// stores it, stemmed, and as typed, lower-cased) match, each within its own distance, scored
+/// by BM25 and weighed down by its edits: any of them will do. Matches nothing if no word is
+/// near (then `None`). Both forms count because stemming can move a typo further from the
+/// word: "hony" stems to "honi", two edits from the stored "honey", one as typed.
 pub(crate) fn near_query(
     searcher: &Searcher,
     field: Field,
-    token: &str,
-    distance: u8,
+    tokens: &[(&str, u8)],
 ) -> tantivy::Result<Option<Box<dyn Query>>> {
-    let words = near_words(searcher, field, token, distance)?;
+    let mut words: Vec<(String, u8, u64)> = Vec::new();
+    for &(token, distance) in tokens {
+        for (word, edits, docs) in near_words(searcher, field, token, distance)? {
+            match words.iter_mut().find(|w| w.0 == word) {
+                Some(known) => known.1 = known.1.min(edits),
+                None => words.push((word, edits, docs)),
+            }
+        }
+    }
     if words.is_empty() {
         return Ok(None);
     }
+    words.sort_by(|a, b| (a.1, std::cmp::Reverse(a.2), &a.0).cmp(&(b.1, std::cmp::Reverse(b.2), &b.0)));
+    words.truncate(MAX_EXPANSIONS);
     let clauses = words
         .into_iter()
         .map(|(word, edits, _)| {
