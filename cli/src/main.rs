@@ -5,6 +5,7 @@
 mod output;
 mod args;
 mod commands;
+mod parse_errors;
 mod run_node;
 
 use std::io::Write;
@@ -53,6 +54,14 @@ fn main() -> ExitCode {
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if let Some(message) = parse_errors::unknown_flag(&e, &Cli::command(), &args()) => {
+            if args().iter().any(|a| a == "--json") {
+                json_error("usage", &message, &[]);
+            } else {
+                eprintln!("error: {message}");
+            }
+            return ExitCode::from(2);
+        }
         // Help and version are not errors; a parse error with --json anywhere is reported as
         // JSON too (clap's text, without its usage hint, as the message).
         Err(e)
@@ -106,6 +115,11 @@ fn main() -> ExitCode {
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// The command line, each argument as text (one that is not UTF-8, lossily).
+fn args() -> Vec<String> {
+    std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect()
 }
 
 /// With `--json`, an error is one line on stderr in the API's shape, `{"error": {"code",

@@ -494,6 +494,21 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
 
     let out = haggle(&dir, &["publish"]);
     assert_eq!(out.status.code(), Some(2), "clap usage errors exit 2");
+    // A flag the command does not take names those it does, not clap's `-- --sepa` tip.
+    for json in [false, true] {
+        let mut args = vec!["pay-request", "87b4b9", "--sepa", "BE71"];
+        if json {
+            args.push("--json");
+        }
+        let out = haggle(&dir, &args);
+        assert_eq!(out.status.code(), Some(2));
+        let said = stderr(&out);
+        assert!(
+            said.contains("haggle pay-request takes DEAL and --iban") && !said.contains("-- --sepa"),
+            "{said}"
+        );
+        assert_eq!(said.trim().starts_with('{'), json, "{said}");
+    }
     // A node that takes the connection and never answers: status says so within its 10 s, not
     // after a minute.
     let hung = root.path().join("hung");
