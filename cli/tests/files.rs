@@ -352,6 +352,19 @@ fn a_50_mib_digital_good_downloads_after_paid_and_only_the_buyer_can_open_it() {
     let out = haggle(&dc, &["download", &free_deal[..10], "--out", card.to_str().expect("utf-8")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(std::fs::read(&card).expect("read"), std::fs::read(&recipe).expect("read"));
+
+    // The two copies C asked for, accepted by hand and handed over before any payment was asked:
+    // the seller is told, as for goods shipped unasked.
+    let two_thread = two["thread"].as_str().expect("thread").to_owned();
+    // (The listing sells a new version of the file since: the deal stands on the one offered on.)
+    json(&da, &["accept", &two_thread[..10], "--as-offered"]);
+    let two_deal = wait("A to hold the deal for two copies", || {
+        json(&da, &["show", &two_thread[..10]])["deal"].as_str().map(str::to_owned)
+    });
+    let out = haggle(&da, &["deliver", &two_deal[..10]]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("Note: no payment was asked for this deal (10.00 EUR)"), "{said}");
     a.stop();
     b.stop();
     c.stop();

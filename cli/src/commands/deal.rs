@@ -70,9 +70,10 @@ pub fn pay_request(cx: &Context<'_>, args: PayRequestArgs) -> Result<()> {
 
 pub fn step(cx: &Context<'_>, deal: &str, request: StepRequest) -> Result<()> {
     let view = cx.api.deal_step(deal, &request).map_err(no_such_deal)?;
-    // Shipping with nothing asked to pay lets the buyer complete the deal with no payment on
-    // record (`received` is refused without `paid` only once a payment was asked).
-    let shipped = matches!(&request, StepRequest::Shipped { .. });
+    // Shipping (or handing over a digital good's key) with nothing asked to pay lets the buyer
+    // complete the deal with no payment on record (`received` is refused without `paid` only
+    // once a payment was asked).
+    let shipped = matches!(&request, StepRequest::Shipped { .. } | StepRequest::Deliver);
     let unasked = shipped && view.payment.is_none() && view.terms.price.amount > 0;
     let note_unasked = || {
         if unasked {
