@@ -213,15 +213,14 @@ pub fn print(d: &DealView) {
 /// those, and the steps still carry the deal on.
 fn next_step(d: &DealView) -> String {
     let id = output::short(&d.id);
-    // A file sold leaves it to the file line and `haggle deal --help`.
-    let usual = d.file.is_none();
     // Cash is paid as the thing is handed over; by other means the buyer says it paid before
     // it can say it received the thing.
     let cash = d.payment.as_ref().is_some_and(|p| p.method == "cash");
     let owes = d.payment.is_some() && !cash && !d.timeline.iter().any(|s| s.step == "paid");
-    match (d.waiting_on.filter(|_| usual), d.stage.as_str(), d.you_are.as_deref()) {
-        (None, ..) if d.waiting_on == Some(Party::Me) => "your step".to_owned(),
-        (None, ..) if d.waiting_on == Some(Party::Them) => "waiting for the other party".to_owned(),
+    if d.file.is_some() {
+        return next_file_step(d, &id, owes);
+    }
+    match (d.waiting_on, d.stage.as_str(), d.you_are.as_deref()) {
         (Some(Party::Me), "agreed", Some("seller")) if d.terms.price.amount == 0 => {
             format!("your step: hand it over (haggle shipped {id})")
         }
@@ -266,6 +265,51 @@ fn next_step(d: &DealView) -> String {
         }
         (Some(Party::Them), "shipped", Some("seller")) => {
             "waiting for the buyer to say it arrived".to_owned()
+        }
+        (Some(Party::Them), ..) => "waiting for the other party".to_owned(),
+        (None, ..) => "nothing: the deal is over".to_owned(),
+    }
+}
+
+/// [`next_step`] for a digital good: the seller's node hands the key over (by itself once the
+/// buyer says it paid, unless set to wait for `haggle deliver`), and the buyer downloads the
+/// file before saying it arrived.
+fn next_file_step(d: &DealView, id: &str, owes: bool) -> String {
+    match (d.waiting_on, d.stage.as_str(), d.you_are.as_deref()) {
+        (Some(Party::Me), "agreed", Some("seller")) => {
+            format!(
+                "your step: say how to pay (haggle pay-request {id} ...), or hand the key over now (haggle deliver {id})"
+            )
+        }
+        (Some(Party::Me), "payment_requested" | "paid", Some("seller")) => {
+            format!("your step: hand the key over (haggle deliver {id})")
+        }
+        (Some(Party::Me), "payment_requested", Some("buyer")) => {
+            format!(
+                "your step: pay, then say so (haggle paid {id}); the seller's node then hands the key over"
+            )
+        }
+        (Some(Party::Me), "shipped", Some("buyer")) if owes => format!(
+            "your step: pay, then say so (haggle paid {id}); download it (haggle download {id}) and say it arrived (haggle received {id})"
+        ),
+        (Some(Party::Me), "shipped", Some("buyer")) => {
+            format!(
+                "your step: download it (haggle download {id}), then say it arrived (haggle received {id})"
+            )
+        }
+        (Some(Party::Me), ..) => "your step".to_owned(),
+        (Some(Party::Them), "agreed", Some("buyer")) => "waiting for the seller to say how to pay".to_owned(),
+        (Some(Party::Them), "payment_requested", Some("seller")) => {
+            "waiting for the buyer to pay and say so; your node then hands the key over".to_owned()
+        }
+        (Some(Party::Them), "paid", Some("buyer")) => {
+            "waiting for the seller's node to hand the key over".to_owned()
+        }
+        (Some(Party::Them), "shipped", Some("seller")) if owes => {
+            "waiting for the buyer to pay and say so, then to say it arrived".to_owned()
+        }
+        (Some(Party::Them), "shipped", Some("seller")) => {
+            "waiting for the buyer to download it and say it arrived".to_owned()
         }
         (Some(Party::Them), ..) => "waiting for the other party".to_owned(),
         (None, ..) => "nothing: the deal is over".to_owned(),
@@ -354,5 +398,39 @@ mod tests {
             "waiting for the buyer to say it arrived"
         );
         assert!(at("agreed", "seller", Party::Me, None, true).contains(&format!("haggle pay-request {id}")));
+    }
+
+    /// Defect: a digital good's deal read a bare `your step` for the buyer and `waiting for the
+    /// other party` for the seller: its next line named no command (download, deliver).
+    #[test]
+    fn a_digital_goods_next_step_names_download_and_deliver() {
+        use haggle_protocol::blob::{BlobHash, DigitalFile};
+
+        let id = output::short(&deal("shipped", None).id);
+        let hash = BlobHash::of(b"a book");
+        let file = DigitalFile { name: "book.pdf".into(), hash, size: 6, sealed: hash, preview: None };
+        let at = |stage: &str, you: &str, waiting: Party| {
+            let d = DealView {
+                you_are: Some(you.into()),
+                waiting_on: Some(waiting),
+                file: Some(file.clone()),
+                ..deal(stage, None)
+            };
+            next_step(&d)
+        };
+        assert_eq!(
+            at("shipped", "buyer", Party::Me),
+            format!(
+                "your step: download it (haggle download {id}), then say it arrived (haggle received {id})"
+            )
+        );
+        assert!(at("payment_requested", "buyer", Party::Me).contains(&format!("(haggle paid {id})")));
+        assert!(at("agreed", "seller", Party::Me).contains(&format!("haggle deliver {id}")));
+        assert!(at("paid", "seller", Party::Me).contains(&format!("haggle deliver {id}")));
+        assert_eq!(
+            at("payment_requested", "seller", Party::Them),
+            "waiting for the buyer to pay and say so; your node then hands the key over"
+        );
+        assert_eq!(at("paid", "buyer", Party::Them), "waiting for the seller's node to hand the key over");
     }
 }
