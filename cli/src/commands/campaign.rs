@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use haggle_node::api::types::{
-    CampaignDraft, CampaignInfo, ListingKind, ListingView, ObjectView, PledgeRequest, TierDraft,
+    CampaignDraft, CampaignInfo, ListingKind, ListingView, ObjectView, PledgeRequest, TierDraft, TierView,
 };
 
 use super::Context;
@@ -65,6 +65,19 @@ pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
     // A limited reward goes to the earliest pledges, and a changed pledge counts from when it
     // was changed: raising a pledge could silently hand its reward to a later backer.
     let reward_after = l.campaign.as_ref().and_then(|c| c.mine.as_ref()).and_then(|m| m.tier.clone());
+    // A pledge earns the richest reward it reaches, never a cheaper one: when that one is all
+    // claimed, it earns nothing, which the pledge's line alone does not say.
+    if reward_before.is_none()
+        && let Some(richest) = l.campaign.as_ref().and_then(|c| reward_missed(c))
+    {
+        note!(
+            cx.json,
+            "this pledge earns no reward: the richest it reaches, \"{}\" (from {}), is all claimed by \
+             earlier pledges, and a pledge earns only the richest reward it reaches, not a cheaper one.",
+            richest.name,
+            richest.min.display
+        );
+    }
     if let Some(before) = reward_before.filter(|b| Some(b) != reward_after.as_ref()) {
         let now = reward_after.map_or("no reward".to_owned(), |t| format!("the reward \"{t}\""));
         note!(
@@ -89,6 +102,15 @@ pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The reward the owner's pledge reaches but does not earn, all of it claimed by earlier
+/// pledges: the richest it reaches (a pledge earns that one or none).
+fn reward_missed(c: &CampaignInfo) -> Option<&TierView> {
+    let mine = c.mine.as_ref().filter(|m| m.amount.amount > 0 && m.tier.is_none())?;
+    let richest =
+        c.tiers.iter().filter(|t| t.min.amount <= mine.amount.amount).max_by_key(|t| t.min.amount)?;
+    (richest.quantity > 0 && richest.claimed >= richest.quantity).then_some(richest)
 }
 
 /// What the owner's pledge did, in words, and the campaign after it.
@@ -196,5 +218,36 @@ pub fn lines(l: &ListingView, c: &CampaignInfo) {
                 outln!("    {:<14} {}", "", output::dim(&format!("\"{}\"", output::note(&p.message))));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Defect: a backer who pledged 95 to a campaign whose 50 reward was all claimed earned no
+    /// reward, while a 10 pledge earned a sticker, and was not told.
+    #[test]
+    fn a_pledge_past_a_reward_all_claimed_is_told_it_earns_none() {
+        let price = |amount: u64| serde_json::json!({ "amount": amount * 100, "currency": "EUR", "per": null, "decimals": 2, "display": format!("{amount}.00 EUR") });
+        let campaign = |pledged: u64, tier: Option<&str>| -> CampaignInfo {
+            let mine = serde_json::json!({
+                "id": "07".repeat(32), "backer": haggle_protocol::fixtures::key(1).public().to_string(),
+                "mine": true, "amount": price(pledged), "created_at": 0, "tier": tier, "message": "",
+            });
+            serde_json::from_value(serde_json::json!({
+                "deadline": 0, "over": false, "goal": price(500), "total": price(pledged), "percent": 0,
+                "funded": false, "backers": 1, "pledges": [], "mine": mine,
+                "tiers": [
+                    { "name": "Sticker", "min": price(10), "quantity": 0, "claimed": 3 },
+                    { "name": "Loaf a week", "min": price(50), "quantity": 1, "claimed": 1 },
+                ],
+            }))
+            .expect("a campaign")
+        };
+        assert_eq!(reward_missed(&campaign(95, None)).map(|t| t.name.as_str()), Some("Loaf a week"));
+        assert_eq!(reward_missed(&campaign(60, Some("Loaf a week"))), None, "it earned the loaf");
+        assert_eq!(reward_missed(&campaign(20, Some("Sticker"))), None, "the sticker has no limit");
+        assert_eq!(reward_missed(&campaign(5, None)), None, "it reaches no reward");
     }
 }
