@@ -28,7 +28,7 @@ pub struct Cli {
     /// e.g. http://127.0.0.1:7401 (`http://` may be left out).
     #[arg(long, global = true, value_name = "URL", value_parser = api_url)]
     pub api: Option<String>,
-    /// Print one JSON document instead of tables.
+    /// Print JSON instead of tables: one document (one line per event for `watch`).
     #[arg(long, global = true)]
     pub json: bool,
     /// More log output (repeat for more); RUST_LOG overrides.
@@ -900,7 +900,8 @@ fn tier(text: &str) -> Result<(String, String, Option<u32>), String> {
     if name.trim().is_empty() || min.trim().is_empty() {
         return Err(bad());
     }
-    Ok((name.trim().to_owned(), min.trim().to_owned(), qty))
+    let min = amount(min.trim()).map_err(|e| format!("{e} (the tier's smallest pledge, NAME:MIN)"))?;
+    Ok((name.trim().to_owned(), min, qty))
 }
 
 /// `FROM..TO`: nights from check-in up to check-out.
@@ -1297,6 +1298,12 @@ mod tests {
             assert!(amount(bad).expect_err(bad).contains("is not an amount"), "{bad}");
         }
         assert!(amount("12,50").expect_err("a comma").ends_with("write the decimal point as a dot, 12.50"));
+        // A tier's smallest pledge is an amount too, named as the tier's.
+        let err = tier("Mug:ten").expect_err("not an amount");
+        assert!(
+            err.contains("`ten` is not an amount") && err.ends_with("(the tier's smallest pledge, NAME:MIN)")
+        );
+        assert_eq!(tier("Mug:12.50:3"), Ok(("Mug".to_owned(), "12.50".to_owned(), Some(3))));
         let long = "x".repeat(141);
         let err = Cli::try_parse_from(["haggle", "publish", "--title", &long, "--category", "home"])
             .expect_err("too long");

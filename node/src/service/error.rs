@@ -291,9 +291,10 @@ pub enum InvalidInput {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Conflict {
-    /// The listing is closed: retracted by its author (or a campaign closed).
-    #[error("listing {} is closed ({}): it takes no offers", .0.fmt_short(), .1)]
-    ListingClosed(ObjectId, &'static str),
+    /// The listing is closed: retracted by its author (or a campaign closed); `.2` is what it
+    /// took (offers, bids, pledges).
+    #[error("listing {} is closed ({}): it takes no {}", .0.fmt_short(), .1, .2)]
+    ListingClosed(ObjectId, &'static str, &'static str),
     /// The listing is closed with nothing left: sold out, or as its kind says it (an auction
     /// sold, a giveaway given away, a wanted ad found).
     #[error("listing {} is {}: nothing of it is left to offer on", .0.fmt_short(), .1)]
@@ -665,9 +666,11 @@ impl Conflict {
             };
             Conflict::ListingSoldOut(id, word)
         } else if l.kind == ListingKind::Crowdfund {
-            Conflict::ListingClosed(id, "the campaign is over")
+            Conflict::ListingClosed(id, "the campaign is over", "pledges")
+        } else if l.kind == ListingKind::Auction {
+            Conflict::ListingClosed(id, "its author retracted it", "bids")
         } else {
-            Conflict::ListingClosed(id, "its author retracted it")
+            Conflict::ListingClosed(id, "its author retracted it", "offers")
         }
     }
 

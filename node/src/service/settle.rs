@@ -294,6 +294,12 @@ mod tests {
         let made = bidder.bid(&id, request).expect("bid").object;
         let own = bidder.accept(&made.id().to_hex()).expect_err("own bid").to_string();
         assert!(own.contains("a bid stands as made") && !own.contains("haggle withdraw"), "{own}");
+        // A retracted auction takes no bids (it said "no offers").
+        let closed = seller.retract(&id).expect("retract").object;
+        bidder.receive(closed.bytes(), Via::Gossip);
+        let request = crate::api::types::BidRequest { price: "130".into(), message: String::new() };
+        let late = bidder.bid(&id, request).expect_err("retracted").to_string();
+        assert!(late.ends_with("(its author retracted it): it takes no bids"), "{late}");
     }
 
     /// Defect: after the seller declined the high bid, under the reserve, the auction's view
