@@ -266,7 +266,7 @@ pub enum Command {
         #[arg(value_parser = id_prefix)]
         deal: String,
         /// How it went.
-        #[arg(value_enum)]
+        #[arg(value_enum, ignore_case = true)]
         rating: Choice<Rating>,
         /// What to say (one line, up to 500 characters).
         #[arg(long, default_value = "")]
@@ -355,7 +355,7 @@ pub struct PublishArgs {
     #[arg(long, value_name = "ID", value_parser = id_prefix)]
     pub from: Option<String>,
     /// What sort of listing [default: sell, or with --from the earlier listing's].
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     pub kind: Option<Choice<ListingKind>>,
     /// Up to 140 characters.
     #[arg(long, value_parser = title, required_unless_present = "from")]
@@ -536,7 +536,7 @@ pub struct ListingFields {
     #[arg(long, value_parser = currency)]
     pub currency: Option<Currency>,
     /// For rentals and services: what the price is charged per.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     pub per: Option<Choice<Period>>,
     /// How many (default 1). For a service, rental or digital good: the most one deal takes.
     /// On `update` of goods that deals count down: how many are left from now on.
@@ -609,7 +609,7 @@ pub struct SearchFilters {
     /// Words to search for.
     pub text: Vec<String>,
     /// Only this kind of listing.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     pub kind: Option<Choice<ListingKind>>,
     /// Category path or prefix, e.g. vehicles.
     #[arg(long)]
@@ -696,7 +696,7 @@ pub struct SearchArgs {
     #[command(flatten)]
     pub filters: SearchFilters,
     /// Order of results (default relevance; price and price-desc need --currency).
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, ignore_case = true)]
     pub sort: Option<Choice<Sort>>,
     /// Results per page.
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=500))]
@@ -1360,6 +1360,11 @@ mod tests {
         // `--per night` is a day's price: a rental is booked by the night.
         let night = <Choice<Period> as ValueEnum>::from_str("night", true).expect("night");
         assert_eq!(night.0, Period::Day);
+        // Capitals are the same word (`Positive` was refused, with `positive` suggested).
+        let parsed = Cli::try_parse_from(["haggle", "feedback", "3724ae", "Positive"]);
+        assert!(parsed.is_ok(), "{parsed:?}");
+        let parsed = Cli::try_parse_from(["haggle", "search", "--kind", "Rental", "--sort", "NEWEST"]);
+        assert!(parsed.is_ok(), "{parsed:?}");
     }
 
     #[test]
