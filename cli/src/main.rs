@@ -54,7 +54,7 @@ fn main() -> ExitCode {
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) if let Some(message) = parse_errors::unknown_flag(&e, &Cli::command(), &args()) => {
+        Err(e) if let Some(message) = parse_errors::reworded(&e, &Cli::command(), &args()) => {
             if args().iter().any(|a| a == "--json") {
                 json_error("usage", &message, &[]);
             } else {

@@ -2,18 +2,25 @@
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 
-/// The message for a flag the command does not take and clap knows no similar one for, or
-/// `None` to show clap's own. clap's tip there is to pass the flag as a value after `--`
-/// (which would make `--sepa` the deal's id), and its usage line names only the required
-/// arguments, hiding the flags the user was looking for; this names them all instead.
-pub fn unknown_flag(e: &clap::Error, cli: &clap::Command, args: &[String]) -> Option<String> {
-    if e.kind() != ErrorKind::UnknownArgument || e.get(ContextKind::SuggestedArg).is_some() {
-        return None;
-    }
-    let Some(ContextValue::String(flag)) = e.get(ContextKind::InvalidArg) else { return None };
-    if !flag.starts_with('-') {
-        return None;
-    }
+/// The message for a flag the command does not take and clap knows no similar one for, or for
+/// a required argument left out, or `None` to show clap's own. clap's tip for the first is to
+/// pass the flag as a value after `--` (which would make `--sepa` the deal's id), and its usage
+/// line names only the required arguments, hiding the flags the user was looking for; this
+/// names them all instead.
+pub fn reworded(e: &clap::Error, cli: &clap::Command, args: &[String]) -> Option<String> {
+    let what = match (e.kind(), e.get(ContextKind::InvalidArg)) {
+        (ErrorKind::UnknownArgument, Some(ContextValue::String(flag)))
+            if flag.starts_with('-') && e.get(ContextKind::SuggestedArg).is_none() =>
+        {
+            format!("unexpected argument '{flag}'")
+        }
+        // clap's usage line names only what is required: `pledge` without --amount was not
+        // told of --withdraw.
+        (ErrorKind::MissingRequiredArgument, Some(ContextValue::Strings(missing))) => {
+            format!("missing {}", missing.join(", "))
+        }
+        _ => return None,
+    };
     let command = subcommand(cli, args)?;
     let name = command.get_name();
     let shown = |a: &&clap::Arg| !a.is_hide_set() && !a.is_global_set() && a.get_id() != "help";
@@ -32,16 +39,21 @@ pub fn unknown_flag(e: &clap::Error, cli: &clap::Command, args: &[String]) -> Op
         .filter(shown)
         .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
         .collect();
+    // A long list (publish has 35 flags) hides what is missing: clap's usage line is better.
+    if e.kind() == ErrorKind::MissingRequiredArgument && flags.len() > MAX_LISTED {
+        return None;
+    }
     let takes = match (positionals.is_empty(), flags.is_empty()) {
         (true, true) => "no arguments".to_owned(),
         (false, true) => positionals.join(" "),
         (true, false) => flags.join(", "),
         (false, false) => format!("{} and {}", positionals.join(" "), flags.join(", ")),
     };
-    Some(format!(
-        "unexpected argument '{flag}': haggle {name} takes {takes} (haggle {name} --help says what each is)"
-    ))
+    Some(format!("{what}: haggle {name} takes {takes} (haggle {name} --help says what each is)"))
 }
+
+/// The most flags listed for a required argument left out.
+const MAX_LISTED: usize = 12;
 
 /// The subcommand `args` name: the first word that is not an option or an option's value.
 fn subcommand<'a>(cli: &'a clap::Command, args: &[String]) -> Option<&'a clap::Command> {
@@ -67,7 +79,7 @@ mod tests {
     fn said(line: &str) -> Option<String> {
         let args: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
         let e = Cli::try_parse_from(&args).expect_err("a mistake");
-        unknown_flag(&e, &Cli::command(), &args)
+        reworded(&e, &Cli::command(), &args)
     }
 
     use clap::Parser;
@@ -84,6 +96,14 @@ mod tests {
         assert!(text.contains("--cash") && !text.contains("--json"), "{text}");
         let text = said("haggle feedback 87b4b9 --rating positive").expect("reworded");
         assert!(text.contains("haggle feedback takes DEAL RATING and --text"), "{text}");
+        // What is missing, with what else there is (`pledge --withdraw` needs no amount).
+        let text = said("haggle pledge 9a7135").expect("reworded");
+        assert!(
+            text.starts_with("missing --amount <AMOUNT>: haggle pledge takes CAMPAIGN and --amount"),
+            "{text}"
+        );
+        assert!(text.contains("--withdraw"), "{text}");
+        assert_eq!(said("haggle publish"), None, "publish's flags are too many to list");
         // A near miss keeps clap's own suggestion.
         assert_eq!(said("haggle offer 87b4b9 --prise 3"), None);
     }
