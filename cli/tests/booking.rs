@@ -252,6 +252,46 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
         text.contains("calendar  none open: the listing is closed") && !text.contains("calendar  open"),
         "{text}"
     );
+
+    // An offer without nights on a rental without a calendar; the owner then gives it one. The
+    // update says the offer names no nights, the accept is refused, and --as-offered makes the
+    // deal all the same.
+    let ladder = json(
+        &da,
+        &[
+            "publish",
+            "--kind",
+            "rental",
+            "--title",
+            "Ladder",
+            "--price",
+            "5",
+            "--currency",
+            "EUR",
+            "--per",
+            "day",
+            "--category",
+            "tools",
+        ],
+    )["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    wait("the ladder to reach a guest", || (json(&db, &["search", "ladder"])["total"] == 1).then_some(()));
+    let undated =
+        json(&db, &["offer", &ladder[..10], "--price", "5"])["thread"].as_str().expect("thread").to_owned();
+    wait("the owner to hold the offer", || {
+        (json(&da, &["show", &undated[..10]])["awaiting"] == "me").then_some(())
+    });
+    let open = range(1, 30);
+    let out = haggle(&da, &["update", &ladder[..10], "--available", &open]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("Note: 1 open offer names no nights: a deal from it would book none"), "{said}");
+    let out = haggle(&da, &["accept", &undated[..10]]);
+    assert_eq!(out.status.code(), Some(1), "a conflict, not a usage mistake");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("names no nights"), "{out:?}");
+    json(&da, &["accept", &undated[..10], "--as-offered"]);
     owner.stop();
     g1.stop();
     g2.stop();

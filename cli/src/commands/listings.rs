@@ -232,16 +232,32 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
     note_begun(cx, &begun);
     // Offers already made stay on the revision they were made on: say so when the change is to
     // what they describe (a new price alone changes nothing for them).
-    let open: Vec<String> = cx
-        .api
-        .threads()
-        .map(|page| page.threads)
-        .unwrap_or_default()
-        .iter()
-        .filter(|t| t.current_listing == Some(updated) && t.awaiting.is_some())
+    let threads = cx.api.threads().map(|page| page.threads).unwrap_or_default();
+    let open_here = || threads.iter().filter(|t| t.current_listing == Some(updated) && t.awaiting.is_some());
+    let open: Vec<String> = open_here()
         .filter(|t| output::changes_what_it_describes(&t.listing_changed))
         .map(|t| output::short(&t.thread))
         .collect();
+    // A calendar given to a listing with open offers that name no nights: a deal from one
+    // would book none, so the node refuses it without --as-offered; say so now.
+    if patch.calendar.is_some() && l.calendar.is_some() {
+        let undated: Vec<String> =
+            open_here().filter(|t| t.terms.dates.is_none()).map(|t| output::short(&t.thread)).collect();
+        if !undated.is_empty() {
+            note!(
+                cx.json,
+                "{} name{} no nights: a deal from {} would book none. Decline {} (haggle decline THREAD), and the \
+                 other party can book nights (haggle book {} --from ... --to ...); or accept with --as-offered for \
+                 a deal outside the calendar: {}.",
+                output::count(undated.len(), "open offer"),
+                if undated.len() == 1 { "s" } else { "" },
+                if undated.len() == 1 { "it" } else { "one" },
+                if undated.len() == 1 { "it" } else { "them" },
+                output::short(&updated),
+                undated.join(", ")
+            );
+        }
+    }
     if !open.is_empty() {
         note!(
             cx.json,

@@ -316,6 +316,16 @@ mod tests {
         let countered = TermsDraft { price: Some("12".into()), ..TermsDraft::default() };
         let said = owner.counter(&thread.to_hex(), countered).expect_err("no nights named").to_string();
         assert!(said.contains("Counter it as offered, outside the calendar"), "{said}");
+        // Nights cannot be added to it, and the refusal says so rather than "would book none".
+        for as_offered in [false, true] {
+            let dated = request(days_ahead(5, 7), Some("20"));
+            let said = owner
+                .counter_with(&thread.to_hex(), dated, crate::api::types::AsOffered { as_offered })
+                .expect_err("a thread stays what its offer was")
+                .to_string();
+            assert!(said.starts_with("this thread is not a booking: its offer named no nights"), "{said}");
+            assert!(said.contains("haggle book"), "{said}");
+        }
         let as_offered = crate::api::types::AsOffered { as_offered: true };
         let accept = owner.accept_with(&thread.to_hex(), as_offered).expect("accepted as offered");
         guest.receive(accept.object.bytes(), Via::Direct);
@@ -341,6 +351,31 @@ mod tests {
         let booking = guest.offer(&id, request(days_ahead(10, 12), None)).expect("a booking");
         owner.receive(booking.object.bytes(), Via::Direct);
         owner.accept(&booking.object.id().to_hex()).expect("the nights are free to accept");
+    }
+
+    /// Defect: a guest changing its booking request was told to make a new offer (`haggle
+    /// offer`), which a listing that takes bookings refuses; it is told to book again.
+    #[test]
+    fn a_booking_threads_advice_asks_for_nights_again() {
+        let (owner, _d0) = service(1);
+        let (guest, _d1) = service(2);
+        let listing = owner.publish(cabin(false)).expect("published");
+        guest.receive(listing.object.bytes(), Via::Gossip);
+        let id = listing.object.id().to_hex();
+        let short = listing.object.id().fmt_short();
+        let asked = guest.offer(&id, request(days_ahead(10, 12), Some("30"))).expect("sent");
+        owner.receive(asked.object.bytes(), Via::Direct);
+        let thread = asked.object.id().to_hex();
+        let own = guest.counter(&thread, TermsDraft { price: Some("35".into()), ..TermsDraft::default() });
+        let own = own.expect_err("own terms").to_string();
+        assert!(own.contains(&format!("then ask again (haggle book {short} --from ... --to ...")), "{own}");
+        guest.withdraw(&thread, String::new()).expect("withdrawn");
+        let ended = guest.accept(&thread).expect_err("ended").to_string();
+        assert!(
+            ended.ends_with(&format!("request the nights anew (haggle book {short} --from ... --to ...)")),
+            "{ended}"
+        );
+        guest.offer(&id, request(days_ahead(10, 12), Some("35"))).expect("asked again, as advised");
     }
 
     /// Defects: a calendar added to a listing of 3 was refused with the protocol's rule alone,

@@ -406,7 +406,12 @@ pub enum Conflict {
         "thread {} is {state}; nothing more can be said in it{}",
         thread.fmt_short(),
         match (state, new_offer_on) {
-            (ThreadState::Accepted, _) => ": it is a deal now (haggle deals)".to_owned(),
+            (ThreadState::Accepted, _) => {
+                ": it is a deal now (haggle deals shows it; haggle cancel DEAL calls it off, once both of you do)".to_owned()
+            }
+            (ThreadState::Expired | ThreadState::Withdrawn | ThreadState::Declined, Some(listing)) if *booking => {
+                format!(": to ask again, request the nights anew (haggle book {} --from ... --to ...)", listing.fmt_short())
+            }
             (ThreadState::Expired | ThreadState::Withdrawn | ThreadState::Declined, Some(listing)) => {
                 format!(": to go on haggling, make a new offer (haggle offer {} --price ...)", listing.fmt_short())
             }
@@ -421,6 +426,8 @@ pub enum Conflict {
         /// The listing to make a new offer on, when the thread was the owner's offer (not a bid
         /// or pledge, and not on the owner's own listing).
         new_offer_on: Option<ObjectId>,
+        /// Whether the thread was a booking (its new request is `haggle book`, not an offer).
+        booking: bool,
     },
     /// A newer revision of the listing exists.
     #[error("a newer revision of this listing exists")]

@@ -135,6 +135,16 @@ impl Service {
         let thread = self.thread(given)?;
         let head = self.their_terms(&thread, "counter")?;
         self.still_on_offer(&thread)?;
+        // A thread stays what its offer was: nights cannot be added to one without them.
+        if draft.dates.is_some() && thread.view.terms.dates.is_none() {
+            let listing =
+                thread.listing.as_ref().map_or_else(|| "LISTING".to_owned(), |l| l.id().fmt_short());
+            return Err(InvalidInput::Dates(format!(
+                "this thread is not a booking: its offer named no nights, and a thread stays what its offer was. Leave out the dates, or decline it (haggle decline {}) and let the other party ask for nights (haggle book {listing} --from ... --to ...)",
+                thread.view.thread.fmt_short()
+            ))
+            .into());
+        }
         self.nights_named(&thread, as_offered, "counter")?;
         self.bound_to_what_was_offered(&thread, as_offered, "counter")?;
         let now = Timestamp::now();
@@ -151,12 +161,8 @@ impl Service {
                 self.calendar_takes(&thread, &dates, true)?;
                 Some(dates)
             }
-            (Some(_), None) => {
-                return Err(
-                    InvalidInput::Dates("this thread is not a booking: leave out the dates".into()).into()
-                );
-            }
-            (None, dates) => dates,
+            // (Dates on a thread without them were refused above.)
+            (_, dates) => dates,
         };
         if let Some(dates) = dates {
             // New nights without a price ask what they cost at the listing's price now.
@@ -375,6 +381,7 @@ impl Service {
                 thread: thread.view.thread,
                 state: thread.view.state,
                 new_offer_on,
+                booking: thread.view.terms.dates.is_some(),
             }
             .into());
         }
@@ -399,9 +406,11 @@ impl Service {
                 // Withdrawing ends the thread: the offerer can make a new offer, the listing's
                 // author cannot (offers are made to it), so the author is not told to.
                 _ if thread.view.offerer == self.me() => format!(
-                    "to change them, withdraw them (haggle withdraw {}), which ends this thread, then make a new offer (haggle offer {} --price ...)",
+                    "to change them, withdraw them (haggle withdraw {}), which ends this thread, then {} {} {})",
                     thread.view.thread.fmt_short(),
-                    thread.listing.as_ref().map_or_else(|| "LISTING".to_owned(), |l| l.id().fmt_short())
+                    if thread.view.terms.dates.is_some() { "ask again (haggle book" } else { "make a new offer (haggle offer" },
+                    thread.listing.as_ref().map_or_else(|| "LISTING".to_owned(), |l| l.id().fmt_short()),
+                    if thread.view.terms.dates.is_some() { "--from ... --to ... --price ..." } else { "--price ..." }
                 ),
                 _ => "they stand until the other party answers or they lapse; withdrawing them ends this thread, and only the other party can start a new one".to_owned(),
             };
