@@ -110,6 +110,15 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--available"));
+    // On a listing for sale, the kind is the mistake: not sent to add --available first.
+    let sofa = ["publish", "--title", "Sofa", "--price", "5", "--currency", "EUR", "--min-stay", "2"];
+    let out = haggle(&da, &sofa);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        said.contains("only a rental or a service takes a calendar") && said.contains("sell listing"),
+        "{said}"
+    );
 
     let instant = publish(&da, "Cabin by the lake", true);
     let by_hand = publish(&da, "Lakeside loft", false);

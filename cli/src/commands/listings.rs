@@ -51,6 +51,16 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
         }
         (_, None) => None,
     };
+    let calendar_flags = !fields.available.is_empty()
+        || fields.min_stay.is_some()
+        || fields.max_stay.is_some()
+        || fields.instant
+        || fields.no_instant;
+    if calendar_flags && !matches!(kind, ListingKind::Rental | ListingKind::Service) {
+        return Err(usage(format!(
+            "only a rental or a service takes a calendar (--available, --min-stay, --max-stay, --instant): leave them out of a {kind} listing, or publish it with --kind rental or --kind service"
+        )));
+    }
     if fields.no_images {
         return Err(usage("--no-images is for haggle update (a new listing has no pictures unless --image)"));
     }

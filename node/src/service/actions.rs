@@ -231,6 +231,15 @@ impl Service {
             // A listing that takes bookings is one unit: said with the change that makes it so.
             let units = quantity.unwrap_or(listing.quantity);
             let bookable = matches!(listing.kind, ListingKind::Rental | ListingKind::Service);
+            // Said before anything about the calendar's own settings, which would send the
+            // owner to add open dates only to be refused for the kind.
+            if !bookable {
+                return Err(InvalidInput::Dates(format!(
+                    "only a rental or a service takes bookings, and this is a {} listing: a calendar cannot be added to it",
+                    listing.kind
+                ))
+                .into());
+            }
             if bookable && listing.calendar().is_none() && units != 1 {
                 return Err(InvalidInput::Dates(format!(
                     "a listing taking bookings is one unit, and this one has a quantity of {units}: add --qty 1 to this update"

@@ -407,6 +407,16 @@ mod tests {
         let calendar = ListingPatch { calendar: Some(open), ..ListingPatch::default() };
         let err = owner.update(&chairs, calendar).expect_err("for sale").to_string();
         assert!(!err.contains("--qty"), "{err}");
+        assert!(
+            err.contains("only a rental or a service takes bookings, and this is a sell listing"),
+            "{err}"
+        );
+        // Stay limits alone, without open dates, are refused for the kind too, not sent to add
+        // the open dates first.
+        let limits = CalendarDraft { min_stay: Some(2), ..CalendarDraft::default() };
+        let err = owner.update(&chairs, ListingPatch { calendar: Some(limits), ..ListingPatch::default() });
+        let err = err.expect_err("for sale").to_string();
+        assert!(err.contains("this is a sell listing") && !err.contains("--available"), "{err}");
 
         let ladder = owner.publish(rental("Ladder", None)).expect("published").object.id().to_hex();
         let instant = CalendarDraft { instant: Some(true), ..CalendarDraft::default() };
