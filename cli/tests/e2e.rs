@@ -1215,3 +1215,55 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     b.stop();
     a.stop();
 }
+
+/// A data dir made by root and used by the node's own user: the error says the dir exists and
+/// whose it must be, not "cannot create". Needs root (to run the node as `nobody`) and
+/// `setpriv` (util-linux); skipped, and says so, without them.
+#[test]
+fn a_data_dir_of_another_user_says_to_change_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let uid =
+        Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let has_setpriv = Command::new("setpriv").arg("--version").output().is_ok_and(|o| o.status.success());
+    if uid.ok().as_deref() != Some("0") || !has_setpriv {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    }
+    let root = tempfile::tempdir().expect("tempdir");
+    let open = |p: &Path| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    open(root.path());
+    // The binary where `nobody` may run it; the data dir root's, as `mkdir` by an operator.
+    let bin = root.path().join("haggle");
+    std::fs::copy(env!("CARGO_BIN_EXE_haggle"), &bin).expect("copy the binary");
+    open(&bin);
+    let dir = root.path().join("data");
+    std::fs::create_dir(&dir).expect("mkdir");
+    open(&dir);
+    let mut child = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .arg("--data-dir")
+        .arg(&dir)
+        .args(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--no-upnp"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run haggle as nobody");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the node started in a data dir it cannot make private");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert_eq!(out.status.code(), Some(1));
+    let said = stderr(&out);
+    assert!(
+        said.contains("it exists, but this user cannot change it") && said.contains("chown -R USER"),
+        "{said}"
+    );
+}

@@ -15,6 +15,17 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// The data dir exists, but this user cannot make it private (it belongs to another user,
+    /// say).
+    #[error(
+        "cannot use the data directory {path}: it exists, but this user cannot change it: give the node's user ownership of it (chown -R USER {path}), or choose another --data-dir"
+    )]
+    DataDirAccess {
+        /// The data dir.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
     /// The identity key cannot be read or created.
     #[error(transparent)]
     Key(#[from] haggle_protocol::KeyFileError),

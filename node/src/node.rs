@@ -278,8 +278,11 @@ pub async fn start(
 /// Creates the data dir `dir` (and its parents) if it is missing, readable by its owner only:
 /// it holds the node's secret key and the API token.
 pub fn create_private_dir(dir: &Path) -> Result<(), StartError> {
-    let err = |source| StartError::DataDir { path: dir.to_owned(), source };
     let existed = dir.exists();
+    let err = |source| match existed {
+        true => StartError::DataDirAccess { path: dir.to_owned(), source },
+        false => StartError::DataDir { path: dir.to_owned(), source },
+    };
     std::fs::create_dir_all(dir).map_err(err)?;
     #[cfg(unix)]
     {

@@ -10,10 +10,14 @@ pub struct DbError(pub(crate) sled::Error);
 
 impl fmt::Display for DbError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // sled shows an I/O error in its debug form (`Os { code: 28, ... }`).
+        // sled shows an I/O error in its debug form (`Os { code: 28, ... }`), and may pass one
+        // on wrapped with that form as its text: the disk being full is said in words alone.
         match &self.0 {
             sled::Error::Io(e) if e.kind() == std::io::ErrorKind::StorageFull => {
-                write!(f, "database: the disk is full ({e})")
+                write!(f, "database: the disk is full (no space left on device)")
+            }
+            sled::Error::Io(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                write!(f, "database: {e}: give the node's user write access to the data dir and all in it")
             }
             sled::Error::Io(e) => write!(f, "database: {e}"),
             other => write!(f, "database: {other}"),
@@ -41,8 +45,29 @@ pub(crate) enum IndexFailure {
     Io(std::io::Error),
 }
 
+impl IndexError {
+    /// The I/O error under a failure to take the index's lock file, if that is what failed:
+    /// tantivy's own text for it is its debug form, and blames a second writer whatever the
+    /// cause (a directory the node's user cannot write to, say).
+    fn lock_io(&self) -> Option<&std::io::Error> {
+        use tantivy::directory::error::LockError;
+        match &self.0 {
+            IndexFailure::Tantivy(tantivy::TantivyError::LockFailure(LockError::IoError(e), _)) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for IndexError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(e) = self.lock_io() {
+            let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
+                ": give the node's user write access to the data dir and all in it (the index is rebuilt from the database if removed)"
+            } else {
+                ""
+            };
+            return write!(f, "search index: cannot take its lock file ({e}){hint}");
+        }
         match &self.0 {
             IndexFailure::Tantivy(e) => write!(f, "search index: {e}"),
             IndexFailure::Directory(e) => write!(f, "search index directory: {e}"),
@@ -53,6 +78,10 @@ impl fmt::Display for IndexError {
 
 impl std::error::Error for IndexError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // The lock failure is said whole above; tantivy's text would repeat it as a cause.
+        if self.lock_io().is_some() {
+            return None;
+        }
         match &self.0 {
             IndexFailure::Tantivy(e) => Some(e),
             IndexFailure::Directory(e) => Some(e),
@@ -262,4 +291,28 @@ pub enum SearchError {
     /// The store or index failed while searching.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Defect: an index directory the node's user could not write to was reported in tantivy's
+    /// debug text, twice, blaming a second writer; and a full disk in the database's debug form.
+    #[test]
+    fn failures_to_write_say_what_to_do_once() {
+        use std::error::Error as _;
+        use tantivy::directory::error::LockError;
+
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let lock = LockError::IoError(std::sync::Arc::new(denied));
+        let e = IndexError::from(tantivy::TantivyError::LockFailure(lock, Some("another writer?".into())));
+        let said = e.to_string();
+        assert!(said.starts_with("search index: cannot take its lock file (permission denied)"), "{said}");
+        assert!(said.ends_with("(the index is rebuilt from the database if removed)"), "{said}");
+        assert!(e.source().is_none(), "said once");
+        let full =
+            DbError(sled::Error::Io(std::io::Error::new(std::io::ErrorKind::StorageFull, "Os { code: 28 }")));
+        assert_eq!(full.to_string(), "database: the disk is full (no space left on device)");
+    }
 }
