@@ -8,6 +8,15 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 /// line names only the required arguments, hiding the flags the user was looking for; this
 /// names them all instead.
 pub fn reworded(e: &clap::Error, cli: &clap::Command, args: &[String]) -> Option<String> {
+    // A listing's kind is fixed: clap's nearest flag for `update --kind` is `--window`.
+    if e.kind() == ErrorKind::UnknownArgument
+        && matches!(e.get(ContextKind::InvalidArg), Some(ContextValue::String(f)) if f == "--kind" || f.starts_with("--kind="))
+        && subcommand(cli, args).is_some_and(|c| c.get_name() == "update")
+    {
+        return Some(
+            "a listing's kind cannot change: publish it anew as the kind you want (haggle publish --from ID --kind KIND), then retract this one (haggle retract ID)".to_owned(),
+        );
+    }
     let what = match (e.kind(), e.get(ContextKind::InvalidArg)) {
         (ErrorKind::UnknownArgument, Some(ContextValue::String(flag)))
             if flag.starts_with('-') && e.get(ContextKind::SuggestedArg).is_none() =>
@@ -43,11 +52,15 @@ pub fn reworded(e: &clap::Error, cli: &clap::Command, args: &[String]) -> Option
     if e.kind() == ErrorKind::MissingRequiredArgument && flags.len() > MAX_LISTED {
         return None;
     }
-    let takes = match (positionals.is_empty(), flags.is_empty()) {
-        (true, true) => "no arguments".to_owned(),
-        (false, true) => positionals.join(" "),
-        (true, false) => flags.join(", "),
-        (false, false) => format!("{} and {}", positionals.join(" "), flags.join(", ")),
+    if positionals.is_empty() && flags.is_empty() {
+        return Some(format!("{what}: haggle {name} takes no arguments"));
+    }
+    let takes = if flags.is_empty() {
+        positionals.join(" ")
+    } else if positionals.is_empty() {
+        flags.join(", ")
+    } else {
+        format!("{} and {}", positionals.join(" "), flags.join(", "))
     };
     Some(format!("{what}: haggle {name} takes {takes} (haggle {name} --help says what each is)"))
 }
@@ -104,6 +117,15 @@ mod tests {
         );
         assert!(text.contains("--withdraw"), "{text}");
         assert_eq!(said("haggle publish"), None, "publish's flags are too many to list");
+        assert_eq!(
+            said("haggle offers --incoming").as_deref(),
+            Some("unexpected argument '--incoming': haggle offers takes no arguments")
+        );
+        let text = said("haggle update 725e8d --kind rental").expect("reworded");
+        assert!(
+            text.starts_with("a listing's kind cannot change") && text.contains("publish --from ID --kind"),
+            "{text}"
+        );
         // A near miss keeps clap's own suggestion.
         assert_eq!(said("haggle offer 87b4b9 --prise 3"), None);
     }
