@@ -425,7 +425,16 @@ fn innermost(error: &(dyn std::error::Error + 'static)) -> String {
     while let Some(source) = error.source() {
         error = source;
     }
-    error.to_string()
+    in_users_terms(&error.to_string())
+}
+
+/// libp2p's words for a failure, where they mean nothing to a user, in the user's terms.
+fn in_users_terms(said: &str) -> String {
+    if said.contains("has no reservation for destination") {
+        // The relay knows no circuit to the peer: it is not connected to that relay now.
+        return "not reachable through the relay: the peer holds no reservation there (it is offline, or has not reached that relay yet)".to_owned();
+    }
+    said.to_owned()
 }
 
 #[cfg(test)]
@@ -434,6 +443,13 @@ mod tests {
 
     fn dialer() -> Dialer {
         Dialer::new(Duration::from_secs(2), Duration::from_secs(300), Duration::from_secs(15))
+    }
+
+    #[test]
+    fn a_relay_without_the_peers_reservation_is_said_in_the_users_terms() {
+        let said = in_users_terms("Relay has no reservation for destination.");
+        assert!(said.starts_with("not reachable through the relay") && said.contains("offline"), "{said}");
+        assert_eq!(in_users_terms("Connection refused (os error 111)"), "Connection refused (os error 111)");
     }
 
     #[test]
