@@ -469,8 +469,29 @@ fn api_port_free(config: &NodeConfig) -> Result<(), StartError> {
     if config.api.port() == 0 {
         return Ok(());
     }
+    // The listeners bind first, so a probe would find the API's port free, then taken.
+    for addr in &config.listen {
+        if crate::config::listen_addr(addr).is_ok_and(|m| tcp_port(&m) == Some(config.api.port())) {
+            let source = std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!(
+                    "port {} is also a --listen port of this node ({addr}): give the API another with --api-listen",
+                    config.api.port()
+                ),
+            );
+            return Err(StartError::ApiBind { addr: config.api, source });
+        }
+    }
     probe_port(config.api, "choose another with --api-listen")
         .map_err(|source| StartError::ApiBind { addr: config.api, source })
+}
+
+/// The TCP port of a listen address, if it has one.
+fn tcp_port(addr: &Multiaddr) -> Option<u16> {
+    addr.iter().find_map(|p| match p {
+        libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+        _ => None,
+    })
 }
 
 /// The listen addresses, each TCP port probed (see [`tcp_port_free`]). Every port is probed

@@ -258,6 +258,20 @@ async fn a_tcp_port_in_use_is_refused_at_start() -> Result<()> {
     assert!(refused.contains("in use by another program") && refused.contains("--api-listen"), "{refused}");
     let left: Vec<_> = std::fs::read_dir(db.path())?.collect();
     assert!(left.is_empty(), "B's data dir holds {left:?}");
+
+    // The API's port given as a --listen port too: the listener would take it first, and the
+    // API fail on it with a bare "Address already in use".
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let config = haggle_node::NodeConfig {
+        listen: vec![format!("/ip4/127.0.0.1/tcp/{port}")],
+        api: std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        ..haggle_node::NodeConfig::for_tests()
+    };
+    let refused = match TestNode::start_with("B", db.path(), config).await {
+        Ok(_) => panic!("B started with its API on its own listen port {port}"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(refused.contains(&format!("port {port} is also a --listen port of this node")), "{refused}");
     a.stop().await;
     Ok(())
 }

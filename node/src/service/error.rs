@@ -755,6 +755,9 @@ fn look_in(what: &str) -> &'static str {
         }
         "deal" => ": haggle deals lists yours",
         "listing" => ": haggle search finds listings, haggle listings lists your own",
+        "object" => {
+            ": haggle search, haggle listings, haggle offers and haggle deals show the ids this node holds"
+        }
         _ => "",
     }
 }
