@@ -201,6 +201,9 @@ pub struct OutboxDue {
     pub waiting: Vec<PeerId>,
     /// Sealed mailbox copies of messages for parties not connected, to gossip.
     pub mail: Vec<Vec<u8>>,
+    /// What became of offers found lapsed (their terms expired before delivery): now
+    /// [`DeliveryState::Lapsed`], never sent.
+    pub lapsed: Vec<NodeEvent>,
 }
 
 impl Service {
@@ -796,6 +799,27 @@ impl Service {
         let now = Timestamp::now();
         for entry in entries {
             let peer = entry.to.peer_id();
+            let object = match self.store.get(&entry.id) {
+                Ok(object) => object,
+                // One unreadable message must not hold back the others.
+                Err(e) => {
+                    tracing::warn!(error = %e, id = %entry.id.fmt_short(), "cannot read a queued message");
+                    None
+                }
+            };
+            // An offer whose terms lapsed in the outbox is not sent: nobody could accept it,
+            // and it would open a dead thread at the other party. (A lapsed counter still goes:
+            // it tells the other party that the thread has ended.)
+            if let Some(object) = &object
+                && object.kind() == haggle_protocol::ObjectKind::Offer
+                && object.body().terms().is_some_and(|t| t.expires_at <= now)
+            {
+                match self.record_delivery(entry.id, DeliveryState::Lapsed, None) {
+                    Ok(event) => due.lapsed.extend(event),
+                    Err(e) => tracing::warn!(error = %e, "cannot record a lapsed offer"),
+                }
+                continue;
+            }
             waiting.insert(peer);
             // A party that is not connected gets a sealed copy through the network as well;
             // whichever arrives first wins, and the other is a harmless duplicate.
@@ -812,15 +836,8 @@ impl Service {
             {
                 continue;
             }
-            match self.store.get(&entry.id) {
-                Ok(Some(object)) => {
-                    by_peer.entry(peer).or_default().push((entry.id, object.bytes().to_vec()))
-                }
-                Ok(None) => {}
-                // One unreadable message must not hold back the others (nor the mail sealed above).
-                Err(e) => {
-                    tracing::warn!(error = %e, id = %entry.id.fmt_short(), "cannot read a queued message")
-                }
+            if let Some(object) = object {
+                by_peer.entry(peer).or_default().push((entry.id, object.bytes().to_vec()));
             }
         }
         for (peer, messages) in by_peer {

@@ -21,12 +21,20 @@ pub enum DeliveryState {
     Delivered,
     /// The other party's node refused it (see `last_error`); not retried.
     Failed,
+    /// An offer whose terms lapsed before the other party's node could be reached: never sent,
+    /// since nobody could accept it (it would only open a dead thread there).
+    Lapsed,
 }
 
 impl DeliveryState {
     /// Every state, in the order a message goes through them.
-    pub const ALL: [DeliveryState; 4] =
-        [DeliveryState::Queued, DeliveryState::Sent, DeliveryState::Delivered, DeliveryState::Failed];
+    pub const ALL: [DeliveryState; 5] = [
+        DeliveryState::Queued,
+        DeliveryState::Sent,
+        DeliveryState::Delivered,
+        DeliveryState::Failed,
+        DeliveryState::Lapsed,
+    ];
 
     /// The lowercase name, as shown and parsed.
     pub fn as_str(self) -> &'static str {
@@ -35,6 +43,7 @@ impl DeliveryState {
             DeliveryState::Sent => "sent",
             DeliveryState::Delivered => "delivered",
             DeliveryState::Failed => "failed",
+            DeliveryState::Lapsed => "lapsed",
         }
     }
 

@@ -164,6 +164,9 @@ impl EventLoop {
     /// Sends what is due to connected parties, gossips sealed copies for the others, and dials
     /// them.
     pub(super) fn send_due(&mut self, due: OutboxDue) {
+        for event in due.lapsed {
+            self.emit(event);
+        }
         // Every recipient still waiting stays a party on the dialling schedule (the unreachable
         // ones among them too: they are dialled below, at their turn).
         for peer in due.waiting {

@@ -130,6 +130,44 @@ fn a_sync_batch_is_checked_like_gossip_and_only_recent_objects_are_passed_on() {
     assert!(matches!(again.received[..], [Received::Known]));
 }
 
+/// Defect: offers whose terms lapsed while the seller was away stayed "waiting" in the outbox
+/// and were delivered when it came back, each opening a dead thread there. A lapsed offer is
+/// marked lapsed and never sent; a lapsed counter still goes (it tells the thread has ended).
+#[test]
+fn an_offer_that_lapsed_in_the_outbox_is_not_sent() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller.publish(crate::service::testing::draft("Tea set", "30")).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let id = listing.object.id().to_hex();
+    let brief =
+        crate::api::types::TermsDraft { expires_in: Some(3), price: Some("25".into()), ..Default::default() };
+    let lapsing = buyer.offer(&id, brief).expect("offered");
+    let lasting = crate::api::types::TermsDraft { price: Some("26".into()), ..Default::default() };
+    let lasting = buyer.offer(&id, lasting).expect("offered");
+    let expires = lapsing.object.body().terms().expect("terms").expires_at;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while haggle_protocol::Timestamp::now() <= expires {
+        assert!(std::time::Instant::now() < deadline, "the clock passed the offer's expiry");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let connected = HashSet::from([seller.me().peer_id()]);
+    let due = buyer.outbox_due(None, &connected, |_, _| Duration::ZERO).expect("the outbox");
+    let sent: Vec<_> = due.batches.iter().flat_map(|(_, m)| m.iter().map(|(id, _)| *id)).collect();
+    assert_eq!(sent, vec![lasting.object.id()], "only the offer that stands");
+    assert_eq!(
+        due.lapsed,
+        vec![NodeEvent::DeliveryChanged {
+            id: lapsing.object.id(),
+            state: haggle_storage::DeliveryState::Lapsed
+        }]
+    );
+    let entry = buyer.store.outbox_entry(&lapsing.object.id()).expect("read").expect("an entry");
+    assert_eq!(entry.state, haggle_storage::DeliveryState::Lapsed);
+    let again = buyer.outbox_due(None, &connected, |_, _| Duration::ZERO).expect("the outbox");
+    assert!(again.lapsed.is_empty(), "said once");
+}
+
 #[test]
 fn mail_goes_through_the_same_path_and_its_receipt_confirms_delivery() {
     let (seller, _sd) = service(1);
