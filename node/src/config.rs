@@ -250,8 +250,10 @@ pub fn bootstrap_peer(addr: &str) -> Result<(PeerId, Multiaddr), BadAddress> {
         }
     })?;
     match multiaddr.iter().last() {
+        // Every node's PeerId holds its ed25519 key: one that holds none (`12D3KooWxxxx`, cut
+        // short) or a key off the curve names no node.
         Some(Protocol::P2p(peer))
-            if haggle_protocol::PublicKey::from_peer_id(&peer).is_some_and(|key| !key.is_point()) =>
+            if haggle_protocol::PublicKey::from_peer_id(&peer).is_none_or(|key| !key.is_point()) =>
         {
             Err(BadAddress::NotAKey { addr: addr.to_owned() })
         }
@@ -278,6 +280,11 @@ mod tests {
             bootstrap_peer(addr).expect("valid").0.to_string(),
             "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5"
         );
+        // A PeerId that parses but holds no ed25519 key (cut short): it names no node.
+        assert!(matches!(
+            bootstrap_peer("/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWxxxx"),
+            Err(BadAddress::NotAKey { .. })
+        ));
         // A good peer id with something after it that is no protocol: the address is wrong.
         assert!(matches!(bootstrap_peer(&format!("{addr}/x")), Err(BadAddress::BootstrapParse { .. })));
     }
