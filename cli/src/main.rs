@@ -52,16 +52,19 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if let Some(message) = parse_errors::reworded(&e, &Cli::command(), &args()) => {
-            if args().iter().any(|a| a == "--json") {
-                json_error("usage", &message, &[]);
-            } else {
-                eprintln!("error: {message}");
-            }
-            return ExitCode::from(2);
+    let parsed = Cli::try_parse();
+    if let Err(e) = &parsed
+        && let Some(message) = parse_errors::reworded(e, &Cli::command(), &args())
+    {
+        if args().iter().any(|a| a == "--json") {
+            json_error("usage", &message, &[]);
+        } else {
+            eprintln!("error: {message}");
         }
+        return ExitCode::from(2);
+    }
+    let cli = match parsed {
+        Ok(cli) => cli,
         // Help and version are not errors; a parse error with --json anywhere is reported as
         // JSON too (clap's text, without its usage hint, as the message).
         Err(e)

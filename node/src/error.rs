@@ -7,8 +7,8 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
-    /// The data dir cannot be created.
-    #[error("cannot create the data directory {path}")]
+    /// The data dir cannot be created or made private.
+    #[error("cannot create or use the data directory {path}")]
     DataDir {
         /// The data dir.
         path: PathBuf,

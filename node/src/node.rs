@@ -279,7 +279,10 @@ pub async fn start(
 /// it holds the node's secret key and the API token.
 pub fn create_private_dir(dir: &Path) -> Result<(), StartError> {
     let existed = dir.exists();
-    let err = |source| match existed {
+    // A dir that exists and refuses this user is most often one made by another (root's
+    // `mkdir` before a service's first start): said so, with what to do.
+    let err = |source: std::io::Error| match existed && source.kind() == std::io::ErrorKind::PermissionDenied
+    {
         true => StartError::DataDirAccess { path: dir.to_owned(), source },
         false => StartError::DataDir { path: dir.to_owned(), source },
     };
@@ -296,6 +299,11 @@ pub fn create_private_dir(dir: &Path) -> Result<(), StartError> {
             }
         }
     }
+    // One this user may not write to (another's, already private) is said now, not as a
+    // failure to write the key or the database later.
+    let probe = dir.join(".haggle-write-check");
+    std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&probe).map_err(err)?;
+    let _ = std::fs::remove_file(&probe);
     Ok(())
 }
 
@@ -470,8 +478,12 @@ fn api_port_free(config: &NodeConfig) -> Result<(), StartError> {
         return Ok(());
     }
     // The listeners bind first, so a probe would find the API's port free, then taken.
+    let api = config.api;
+    let clash = |(ip, port): (std::net::IpAddr, u16)| {
+        port == api.port() && (ip == api.ip() || ip.is_unspecified() || api.ip().is_unspecified())
+    };
     for addr in &config.listen {
-        if crate::config::listen_addr(addr).is_ok_and(|m| tcp_port(&m) == Some(config.api.port())) {
+        if crate::config::listen_addr(addr).is_ok_and(|m| tcp_socket(&m).is_some_and(clash)) {
             let source = std::io::Error::new(
                 std::io::ErrorKind::AddrInUse,
                 format!(
@@ -486,12 +498,19 @@ fn api_port_free(config: &NodeConfig) -> Result<(), StartError> {
         .map_err(|source| StartError::ApiBind { addr: config.api, source })
 }
 
-/// The TCP port of a listen address, if it has one.
-fn tcp_port(addr: &Multiaddr) -> Option<u16> {
-    addr.iter().find_map(|p| match p {
-        libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+/// The IP address and TCP port of a listen address, if it has both.
+fn tcp_socket(addr: &Multiaddr) -> Option<(std::net::IpAddr, u16)> {
+    use libp2p::multiaddr::Protocol;
+    let ip = addr.iter().find_map(|p| match p {
+        Protocol::Ip4(a) => Some(std::net::IpAddr::V4(a)),
+        Protocol::Ip6(a) => Some(std::net::IpAddr::V6(a)),
         _ => None,
-    })
+    })?;
+    let port = addr.iter().find_map(|p| match p {
+        Protocol::Tcp(port) => Some(port),
+        _ => None,
+    })?;
+    Some((ip, port))
 }
 
 /// The listen addresses, each TCP port probed (see [`tcp_port_free`]). Every port is probed

@@ -202,7 +202,7 @@ pub struct OutboxDue {
     /// Sealed mailbox copies of messages for parties not connected, to gossip.
     pub mail: Vec<Vec<u8>>,
     /// What became of offers found lapsed (their terms expired before delivery): now
-    /// [`DeliveryState::Lapsed`], never sent.
+    /// [`DeliveryState::Lapsed`], not sent again.
     pub lapsed: Vec<NodeEvent>,
 }
 
@@ -319,30 +319,15 @@ impl Service {
     /// holds their ratings of it (they are public), never the deal, and says so. A short prefix
     /// that names an object held and also such a deal is ambiguous, not the object.
     fn resolve_or_rated(&self, given: &str, what: &'static str) -> Result<ObjectId, ServiceError> {
-        match self.resolve(given, what) {
-            Ok(id) if given.trim().len() < 64 => {
-                let prefix: IdPrefix = given.parse()?;
-                let others = self.store.rated_deals(&prefix)?.into_iter().map(|(deal, _)| deal);
-                let candidates: Vec<ObjectId> =
-                    std::iter::once(id).chain(others.filter(|deal| *deal != id)).collect();
-                match candidates.len() {
-                    1 => Ok(id),
-                    _ => Err(ServiceError::Ambiguous { given: given.to_owned(), candidates }),
-                }
-            }
-            Err(ServiceError::NotFound { .. }) => {
-                let rated = self.store.rated_deals(&given.parse()?)?;
-                Err(match rated.as_slice() {
-                    [] => ServiceError::not_found(what, given),
-                    [(deal, ratings)] => ServiceError::OnlyRated { deal: *deal, ratings: ratings.clone() },
-                    many => ServiceError::Ambiguous {
-                        given: given.to_owned(),
-                        candidates: many.iter().map(|(deal, _)| *deal).collect(),
-                    },
-                })
-            }
-            other => other,
+        let held = self.resolve(given, what);
+        match &held {
+            // Only a prefix can name two things; a whole id is what it is.
+            Ok(_) if given.trim().len() >= 64 => return held,
+            Ok(_) | Err(ServiceError::NotFound { .. }) => {}
+            Err(_) => return held,
         }
+        let rated = self.store.rated_deals(&given.parse()?)?;
+        with_rated(given, what, held, rated)
     }
 
     /// The current revision of the listing that `given` names (any revision's id works).
@@ -807,9 +792,10 @@ impl Service {
                     None
                 }
             };
-            // An offer whose terms lapsed in the outbox is not sent: nobody could accept it,
-            // and it would open a dead thread at the other party. (A lapsed counter still goes:
-            // it tells the other party that the thread has ended.)
+            // An offer whose terms lapsed in the outbox is not sent again: nobody could accept
+            // it, and it would open a dead thread at the other party (its sealed copy lapsed
+            // with the terms, see `mail_out`). A lapsed counter still goes: it tells the other
+            // party that the thread has ended.
             if let Some(object) = &object
                 && object.kind() == haggle_protocol::ObjectKind::Offer
                 && object.body().terms().is_some_and(|t| t.expires_at <= now)
@@ -1003,6 +989,36 @@ pub(crate) mod testing {
     }
 }
 
+/// What an id prefix names, given what the store resolved it to (`held`) and the deals it holds
+/// only the ratings of whose ids start with it (`rated`, each with its ratings): the object
+/// held, unless a rated deal shares the prefix (then ambiguous); else the rated deal, said as
+/// one this node does not hold.
+fn with_rated(
+    given: &str,
+    what: &'static str,
+    held: Result<ObjectId, ServiceError>,
+    rated: Vec<(ObjectId, Vec<ObjectId>)>,
+) -> Result<ObjectId, ServiceError> {
+    match held {
+        Ok(id) => {
+            let others = rated.into_iter().map(|(deal, _)| deal).filter(|deal| *deal != id);
+            let candidates: Vec<ObjectId> = std::iter::once(id).chain(others).collect();
+            match candidates.len() {
+                1 => Ok(id),
+                _ => Err(ServiceError::Ambiguous { given: given.to_owned(), candidates }),
+            }
+        }
+        Err(_) => Err(match rated.as_slice() {
+            [] => ServiceError::not_found(what, given),
+            [(deal, ratings)] => ServiceError::OnlyRated { deal: *deal, ratings: ratings.clone() },
+            many => ServiceError::Ambiguous {
+                given: given.to_owned(),
+                candidates: many.iter().map(|(deal, _)| *deal).collect(),
+            },
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1017,5 +1033,29 @@ mod tests {
         for priced in ["1", "0.5", "10", "0.0.0", ".", "0.."] {
             assert!(query(priced).expect_err(priced).to_string().contains("currency"), "{priced}");
         }
+    }
+
+    /// Defect: a short prefix naming an object held here and a deal between two other people
+    /// (of which this node holds only the ratings) resolved to the object, hiding the deal.
+    #[test]
+    fn a_prefix_an_object_held_shares_with_a_rated_deal_is_ambiguous() {
+        let id = |b: u8| ObjectId::from_bytes([b; 32]);
+        let (held, deal, rating) = (id(0xab), id(0xab ^ 1), id(7));
+        let found = |held: Result<ObjectId, ServiceError>, rated: Vec<(ObjectId, Vec<ObjectId>)>| {
+            with_rated("ababab", "object", held, rated)
+        };
+        let not_found = || Err(ServiceError::not_found("object", "ababab"));
+        match found(Ok(held), vec![(deal, vec![rating])]) {
+            Err(ServiceError::Ambiguous { candidates, .. }) => assert_eq!(candidates, vec![held, deal]),
+            other => panic!("{other:?}"),
+        }
+        // The party's own deal, held and rated: the deal, once.
+        assert_eq!(found(Ok(held), vec![(held, vec![rating])]).ok(), Some(held));
+        assert_eq!(found(Ok(held), Vec::new()).ok(), Some(held));
+        assert!(matches!(
+            found(not_found(), vec![(deal, vec![rating])]),
+            Err(ServiceError::OnlyRated { .. })
+        ));
+        assert!(matches!(found(not_found(), Vec::new()), Err(ServiceError::NotFound { .. })));
     }
 }

@@ -21,8 +21,9 @@ pub enum DeliveryState {
     Delivered,
     /// The other party's node refused it (see `last_error`); not retried.
     Failed,
-    /// An offer whose terms lapsed before the other party's node could be reached: never sent,
-    /// since nobody could accept it (it would only open a dead thread there).
+    /// An offer whose terms lapsed before the other party's node confirmed it: not sent again,
+    /// since nobody could accept it (it would only open a dead thread there). A sealed copy in
+    /// the network lapses with the terms.
     Lapsed,
 }
 

@@ -680,10 +680,13 @@ impl SearchIndex {
             return Ok((Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)), Matched::Exactly));
         }
         // The word stemmed, and as typed when stemming changed it.
+        // (The typed form, longer than its stem, gets no more edits than the stem: `chairs`
+        // would get two where `chair` gets one.)
         let plain = word.typed.to_lowercase();
-        let mut forms = vec![(word.stem.as_str(), typo_distance(&word.stem))];
+        let stem_distance = typo_distance(&word.stem);
+        let mut forms = vec![(word.stem.as_str(), stem_distance)];
         if plain != word.stem {
-            forms.push((plain.as_str(), typo_distance(&plain)));
+            forms.push((plain.as_str(), typo_distance(&plain).min(stem_distance)));
         }
         forms.retain(|&(_, distance)| distance > 0);
         let typo = if forms.is_empty() {

@@ -251,8 +251,12 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
     // A calendar given to a listing with open offers that name no nights: a deal from one
     // would book none, so the node refuses it without --as-offered; say so now.
     if patch.calendar.is_some() && l.calendar.is_some() {
-        let undated: Vec<String> =
-            open_here().filter(|t| t.terms.dates.is_none()).map(|t| output::short(&t.thread)).collect();
+        // Those awaiting the owner: its own counters in such threads are the other party's to
+        // answer.
+        let undated: Vec<String> = open_here()
+            .filter(|t| t.terms.dates.is_none() && t.awaiting == Some(haggle_node::api::types::Party::Me))
+            .map(|t| output::short(&t.thread))
+            .collect();
         if !undated.is_empty() {
             note!(
                 cx.json,

@@ -18,7 +18,14 @@ impl Service {
         let Some(message) = self.store.get(&entry.id)? else { return Ok(None) };
         let sealed = seal(&entry.to, message.bytes())?;
         let now = Timestamp::now();
-        let expires_at = now.saturating_add(MAILBOX_LIFETIME);
+        // An offer's copy lapses with its terms: carried past them, it would only open a dead
+        // thread when its party comes back (the outbox stops sending it then too).
+        let mut expires_at = now.saturating_add(MAILBOX_LIFETIME);
+        if let Body::Offer(o) = message.body()
+            && o.terms.expires_at > now
+        {
+            expires_at = expires_at.min(o.terms.expires_at);
+        }
         let mailbox = self.sign(Body::Mailbox(Mailbox { to: entry.to, sealed, expires_at }), now)?;
         match self.store.ingest_own_mailbox(&mailbox, entry.id)? {
             Outcome::New { .. } => Ok(Some(mailbox.bytes().to_vec())),

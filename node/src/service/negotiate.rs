@@ -139,11 +139,26 @@ impl Service {
         if draft.dates.is_some() && thread.view.terms.dates.is_none() {
             let listing =
                 thread.listing.as_ref().map_or_else(|| "LISTING".to_owned(), |l| l.id().fmt_short());
-            return Err(InvalidInput::Dates(format!(
-                "this thread is not a booking: its offer named no nights, and a thread stays what its offer was. Leave out the dates, or decline it (haggle decline {}) and let the other party ask for nights (haggle book {listing} --from ... --to ...)",
-                thread.view.thread.fmt_short()
-            ))
-            .into());
+            let short = thread.view.thread.fmt_short();
+            let said = match thread.listing.as_ref().and_then(Object::listing).map(|l| l.kind) {
+                Some(ListingKind::Rental | ListingKind::Service) => {
+                    // The terms on the table are the other party's: declining ends the thread;
+                    // then the guest (the owner never books its own listing) asks for nights.
+                    let who = if thread.view.listing_author == self.me() {
+                        "let the other party ask for nights"
+                    } else {
+                        "ask for the nights"
+                    };
+                    format!(
+                        "this thread is not a booking: its offer named no nights, and a thread stays what its offer was. Leave out the dates, or decline it (haggle decline {short}) and {who} (haggle book {listing} --from ... --to ...)"
+                    )
+                }
+                Some(kind) => format!(
+                    "this thread is not a booking ({kind} listings take offers, not bookings): leave out the dates"
+                ),
+                None => "this thread is not a booking: leave out the dates".to_owned(),
+            };
+            return Err(InvalidInput::Dates(said).into());
         }
         self.nights_named(&thread, as_offered, "counter")?;
         self.bound_to_what_was_offered(&thread, as_offered, "counter")?;
@@ -405,13 +420,20 @@ impl Service {
                 }
                 // Withdrawing ends the thread: the offerer can make a new offer, the listing's
                 // author cannot (offers are made to it), so the author is not told to.
-                _ if thread.view.offerer == self.me() => format!(
-                    "to change them, withdraw them (haggle withdraw {}), which ends this thread, then {} {} {})",
-                    thread.view.thread.fmt_short(),
-                    if thread.view.terms.dates.is_some() { "ask again (haggle book" } else { "make a new offer (haggle offer" },
-                    thread.listing.as_ref().map_or_else(|| "LISTING".to_owned(), |l| l.id().fmt_short()),
-                    if thread.view.terms.dates.is_some() { "--from ... --to ... --price ..." } else { "--price ..." }
-                ),
+                _ if thread.view.offerer == self.me() => {
+                    let kind = thread.listing.as_ref().and_then(Object::listing).map(|l| l.kind);
+                    let (again, flags) = match (thread.view.terms.dates.is_some(), kind) {
+                        (true, _) => ("ask again (haggle book", " --from ... --to ... --price ..."),
+                        // A giveaway is asked for without a price.
+                        (false, Some(ListingKind::Giveaway)) => ("ask again (haggle offer", ""),
+                        (false, _) => ("make a new offer (haggle offer", " --price ..."),
+                    };
+                    format!(
+                        "to change them, withdraw them (haggle withdraw {}), which ends this thread, then {again} {}{flags})",
+                        thread.view.thread.fmt_short(),
+                        thread.listing.as_ref().map_or_else(|| "LISTING".to_owned(), |l| l.id().fmt_short()),
+                    )
+                }
                 _ => "they stand until the other party answers or they lapse; withdrawing them ends this thread, and only the other party can start a new one".to_owned(),
             };
             return Err(Conflict::OwnTerms { action, instead }.into());

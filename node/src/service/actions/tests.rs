@@ -250,9 +250,23 @@ fn answering_ones_own_terms_names_what_works_for_each_side() {
     let own = seller.counter(&thread, offer_of("110")).expect_err("own terms").to_string();
     assert!(own.contains("only the other party can start a new one"), "{own}");
     assert!(!own.contains("haggle offer"), "{own}");
+    // Nights on a thread for sale: the kind takes no bookings (it was told to `haggle book`).
+    let dated = TermsDraft { dates: Some("2030-01-01..2030-01-03".into()), ..offer_of("99") };
+    let said = buyer.counter(&thread, dated).expect_err("not a booking").to_string();
+    assert_eq!(
+        said,
+        "this thread is not a booking (sell listings take offers, not bookings): leave out the dates"
+    );
     // Once the thread has ended, the buyer's new offer goes on the listing as advised.
     buyer.decline(&thread, String::new()).expect("declined");
     buyer.offer(&listing_id, offer_of("108")).expect("a new offer");
+    // A giveaway is asked for again without a price.
+    let free = ListingDraft { kind: ListingKind::Giveaway, price: None, currency: None, ..draft("Cot", "0") };
+    let free = seller.publish(free).expect("published").object;
+    buyer.receive(free.bytes(), Via::Gossip);
+    let asked = buyer.offer(&free.id().to_hex(), TermsDraft::default()).expect("asked");
+    let own = buyer.counter(&asked.object.id().to_hex(), TermsDraft::default()).expect_err("own").to_string();
+    assert!(own.contains(&format!("then ask again (haggle offer {}))", free.id().fmt_short())), "{own}");
 }
 
 /// Defect: a service (and a rental without a calendar) closed "sold out" after its first deal,

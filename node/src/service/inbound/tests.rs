@@ -189,9 +189,13 @@ fn mail_goes_through_the_same_path_and_its_receipt_confirms_delivery() {
         )
         .expect("offered");
 
-    // The seller is not connected: the outbox seals a copy for the network.
+    // The seller is not connected: the outbox seals a copy for the network, which lapses with
+    // the offer's terms (carried past them, it would open a dead thread).
     let due = buyer.outbox_due(None, &HashSet::new(), |_, _| Duration::ZERO).expect("the outbox");
     assert_eq!(due.mail.len(), 1);
+    let sealed = haggle_protocol::Object::decode_unverified(&due.mail[0]).expect("a mailbox");
+    let terms_end = offer.object.body().terms().expect("terms").expires_at;
+    assert!(matches!(sealed.body(), Body::Mailbox(m) if m.expires_at == terms_end), "{:?}", sealed.body());
     let seller_peer = seller.me().peer_id();
     assert_eq!(due.unreachable, vec![seller_peer]);
     assert_eq!(due.waiting, vec![seller_peer]);
