@@ -178,6 +178,29 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
         api_error(node.post(&format!("/v1/listings/{id}/offers"), json!({"price": "20"})).await);
     assert_eq!((status, code.as_str()), (409, "own_listing"));
     assert!(message.contains("your own"), "{message}");
+    // An action that cannot be taken back refuses a body it does not take, before acting:
+    // `retract` (and `accept`) with fields, or with what is not JSON, closed the listing.
+    let (base3, token3, retract) = (base.clone(), token.clone(), format!("/v1/listings/{id}/retract"));
+    let (with_fields, not_json) = tokio::task::spawn_blocking(move || {
+        (
+            raw("POST", &format!("{base3}{retract}"), Some(&token3), Some(r#"{"why": "sold elsewhere"}"#)),
+            raw("POST", &format!("{base3}{retract}"), Some(&token3), Some("{not json")),
+        )
+    })
+    .await?;
+    assert_eq!(
+        (with_fields.0, &with_fields.1["error"]["code"]),
+        (400, &json!("bad_request")),
+        "{}",
+        with_fields.1
+    );
+    assert!(
+        with_fields.1["error"]["message"].as_str().is_some_and(|m| m.contains("why")),
+        "{}",
+        with_fields.1
+    );
+    assert_eq!(not_json.0, 400, "{}", not_json.1);
+    assert_eq!(node.get(&format!("/v1/listings/{id}")).await?["state"], "active", "not retracted");
 
     // The event stream carries the owner's own actions. The subscription starts at some point
     // after the request is sent, so publish until an event arrives (bounded).

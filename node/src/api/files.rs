@@ -171,6 +171,7 @@ async fn discard_if_damaged(state: &AppState, sealed: BlobHash) -> Result<bool, 
 pub(crate) async fn start_download(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
+    super::handlers::Body(super::handlers::NoFields {}): super::handlers::Body<super::handlers::NoFields>,
 ) -> Answer<DownloadView> {
     let given = id.clone();
     let ((file, seller), key) = blocking(&state, move |s| {

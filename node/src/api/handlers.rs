@@ -42,6 +42,13 @@ type Answer<T> = Result<Json<T>, ApiError>;
 /// JSON body extractor whose rejections are our JSON errors.
 pub(crate) struct Body<T>(pub(super) T);
 
+/// The body of a request that takes none: nothing, or `{}`. Anything else is refused before
+/// the action, which cannot be taken back (an accept makes a deal, a retraction closes the
+/// listing): terms sent to `accept` by mistake must not be accepted as the other party's.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NoFields {}
+
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
@@ -306,6 +313,7 @@ pub(crate) async fn renew(
 pub(crate) async fn retract(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
+    Body(NoFields {}): Body<NoFields>,
 ) -> Answer<ObjectView> {
     listing_action(&state, move |s| s.retract(&id)).await
 }
@@ -388,6 +396,7 @@ pub(crate) async fn accept(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
     Params(as_offered): Params<AsOffered>,
+    Body(NoFields {}): Body<NoFields>,
 ) -> Answer<SentView> {
     negotiation_action(&state, move |s| s.accept_with(&id, as_offered)).await
 }
