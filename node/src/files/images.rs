@@ -73,6 +73,15 @@ pub fn prepare(bytes: Vec<u8>, keep_metadata: bool) -> Result<Prepared, ImageErr
     Ok(Prepared { bytes, kind, width, height, thumb, stripped })
 }
 
+/// What a stored picture is, from its bytes alone: its format and its size in pixels as its
+/// header says (before any EXIF turn), or `None` if it is no picture of a format taken.
+pub fn describe(bytes: &[u8]) -> Option<(ImageType, u32, u32)> {
+    let kind = ImageType::sniff(bytes)?;
+    let (width, height) =
+        image::ImageReader::with_format(Cursor::new(bytes), format(kind)).into_dimensions().ok()?;
+    Some((kind, width, height))
+}
+
 /// Decodes a picture within the limits, turned as its EXIF orientation says; and whether it
 /// had to be turned.
 fn decode(bytes: &[u8], kind: ImageType) -> Result<(image::DynamicImage, bool), ImageError> {

@@ -188,6 +188,41 @@ impl Service {
                 .into());
             }
         }
+        // What a picture is said to be, its format and size, is what its bytes are: other nodes
+        // show it as said, and fetch the thumbnail to show it.
+        for (n, image) in images.iter().enumerate() {
+            let wrong = |what: String| -> ServiceError {
+                InvalidInput::File(format!(
+                    "picture {}: {what}: name it as POST /v1/images returned it",
+                    n + 1
+                ))
+                .into()
+            };
+            let read = |blob: &haggle_protocol::BlobRef| {
+                self.blobs.read(&blob.hash).map_err(|e| ServiceError::Files(e.to_string()))
+            };
+            let said = (image.kind, image.width, image.height);
+            match crate::files::images::describe(&read(&image.blob)?) {
+                None => return Err(wrong(format!("file {} is not a picture", image.blob.hash.fmt_short()))),
+                // A picture kept with its EXIF turn reads sideways from its header.
+                Some((kind, w, h)) if (kind, w, h) == said || (kind, h, w) == said => {}
+                Some((kind, w, h)) => {
+                    return Err(wrong(format!(
+                        "the file is a {} picture of {w} x {h} pixels, not a {} picture of {} x {}",
+                        kind.extension(),
+                        image.kind.extension(),
+                        image.width,
+                        image.height
+                    )));
+                }
+            }
+            if !matches!(
+                crate::files::images::describe(&read(&image.thumb)?),
+                Some((haggle_protocol::ImageType::Jpeg, ..))
+            ) {
+                return Err(wrong("its thumbnail is not a JPEG picture".to_owned()));
+            }
+        }
         Ok(())
     }
 

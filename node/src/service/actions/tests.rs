@@ -1234,3 +1234,37 @@ fn an_earlier_revision_past_the_history_is_not_shown_as_the_current() {
     // Without --exact, the id still names the listing.
     assert!(matches!(seller.object_view(&first), Ok(crate::api::types::ObjectView::Listing(_))));
 }
+
+/// Defect: a draft's pictures were checked only for being held here: a client could name any
+/// bytes as a picture or its thumbnail, with any format and size, and other nodes showed them
+/// as said (`1 (3200x2400 png)` for a 32 x 24 picture, `1x1 gif` for random bytes).
+#[test]
+fn a_pictures_format_and_size_are_those_of_its_bytes() {
+    use haggle_protocol::{Image, ImageType};
+
+    let (seller, _dir) = service(1);
+    let photo =
+        seller.store_image(crate::files::images::tests::jpeg_with_exif(64, 48), false).expect("stored");
+    assert_eq!((photo.kind, photo.width, photo.height), (ImageType::Jpeg, 64, 48));
+    let noise: Vec<u8> = (0..1000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let noise = seller.store_blob(&noise).expect("stored");
+    let with = |images: Vec<Image>| ListingDraft { images, ..draft("Desk lamp", "20") };
+    let refused = |image: Image| seller.publish(with(vec![image])).expect_err("refused").to_string();
+
+    let said = refused(Image { width: 3200, height: 2400, ..photo.clone() });
+    assert!(
+        said.contains(
+            "picture 1: the file is a jpg picture of 64 x 48 pixels, not a jpg picture of 3200 x 2400"
+        ),
+        "{said}"
+    );
+    let said = refused(Image { kind: ImageType::Png, ..photo.clone() });
+    assert!(said.contains("not a png picture"), "{said}");
+    let said = refused(Image { blob: noise, kind: ImageType::Gif, width: 1, height: 1, ..photo.clone() });
+    assert!(said.contains(&format!("file {} is not a picture", noise.hash.fmt_short())), "{said}");
+    let said = refused(Image { thumb: noise, ..photo.clone() });
+    assert!(said.contains("its thumbnail is not a JPEG picture"), "{said}");
+    // As stored, it is taken; a picture kept turned (width and height swapped) too.
+    seller.publish(with(vec![photo.clone()])).expect("the picture as stored");
+    seller.publish(with(vec![Image { width: 48, height: 64, ..photo }])).expect("turned by EXIF");
+}
