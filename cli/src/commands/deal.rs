@@ -217,10 +217,13 @@ fn next_step(d: &DealView) -> String {
     // it can say it received the thing.
     let cash = d.payment.as_ref().is_some_and(|p| p.method == "cash");
     let owes = d.payment.is_some() && !cash && !d.timeline.iter().any(|s| s.step == "paid");
+    // The API's `waiting_on` names the party asked to agree to a cancel: the next line keeps
+    // the step that carries the deal on, and the `cancel` line says the rest.
+    let waiting = if d.cancel_asked_by.is_some() { stage_turn(d, cash) } else { d.waiting_on };
     if d.file.is_some() {
-        return next_file_step(d, &id, owes);
+        return next_file_step(d, waiting, &id, owes);
     }
-    match (d.waiting_on, d.stage.as_str(), d.you_are.as_deref()) {
+    match (waiting, d.stage.as_str(), d.you_are.as_deref()) {
         (Some(Party::Me), "agreed", Some("seller")) if d.terms.price.amount == 0 => {
             format!("your step: hand it over (haggle shipped {id})")
         }
@@ -271,11 +274,25 @@ fn next_step(d: &DealView) -> String {
     }
 }
 
+/// Whose step carries the deal on at its stage, as if no cancel had been asked for: the seller's
+/// at `agreed` and `paid` (and at `payment_requested` in cash, but for a digital good, whose
+/// key follows the payment), the buyer's otherwise.
+fn stage_turn(d: &DealView, cash: bool) -> Option<Party> {
+    let sellers = match d.stage.as_str() {
+        "agreed" | "paid" => true,
+        "payment_requested" => cash && d.file.is_none(),
+        "shipped" => false,
+        _ => return None,
+    };
+    let seller = d.you_are.as_deref() == Some("seller");
+    Some(if sellers == seller { Party::Me } else { Party::Them })
+}
+
 /// [`next_step`] for a digital good: the seller's node hands the key over (by itself once the
 /// buyer says it paid, unless set to wait for `haggle deliver`), and the buyer downloads the
 /// file before saying it arrived.
-fn next_file_step(d: &DealView, id: &str, owes: bool) -> String {
-    match (d.waiting_on, d.stage.as_str(), d.you_are.as_deref()) {
+fn next_file_step(d: &DealView, waiting: Option<Party>, id: &str, owes: bool) -> String {
+    match (waiting, d.stage.as_str(), d.you_are.as_deref()) {
         (Some(Party::Me), "agreed", Some("seller")) => {
             format!(
                 "your step: say how to pay (haggle pay-request {id} ...), or hand the key over now (haggle deliver {id})"
@@ -398,6 +415,16 @@ mod tests {
             "waiting for the buyer to say it arrived"
         );
         assert!(at("agreed", "seller", Party::Me, None, true).contains(&format!("haggle pay-request {id}")));
+        // As the node answers: a cancel asked for makes `waiting_on` the party asked to agree.
+        // The buyer who asked still owes the payment; the seller waits for it.
+        assert_eq!(
+            at("payment_requested", "buyer", Party::Them, Some(Party::Me), false),
+            format!("your step: pay, then say so (haggle paid {id})")
+        );
+        assert_eq!(
+            at("payment_requested", "seller", Party::Me, Some(Party::Them), false),
+            "waiting for the buyer to pay and say so"
+        );
     }
 
     /// Defect: a digital good's deal read a bare `your step` for the buyer and `waiting for the
