@@ -87,11 +87,21 @@ pub enum ParseIdError {
     },
 }
 
+/// The text given, as an error repeats it: cut after 72 characters (an id is at most 64), so a
+/// pasted page does not come back whole in the answer.
+fn shown(given: &str) -> String {
+    const SHOWN: usize = 72;
+    match given.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}…", &given[..at]),
+        None => given.to_owned(),
+    }
+}
+
 impl FromStr for ObjectId {
     type Err = ParseIdError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_hex_32(s).map(ObjectId).ok_or_else(|| ParseIdError::NotFull(s.to_owned()))
+        parse_hex_32(s).map(ObjectId).ok_or_else(|| ParseIdError::NotFull(shown(s)))
     }
 }
 
@@ -126,10 +136,10 @@ impl FromStr for IdPrefix {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let hex = s.trim().to_ascii_lowercase();
         if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(ParseIdError::NotHex(s.to_owned()));
+            return Err(ParseIdError::NotHex(shown(s)));
         }
         if hex.len() > 64 {
-            return Err(ParseIdError::TooLong { given: s.to_owned(), len: hex.len() });
+            return Err(ParseIdError::TooLong { given: shown(s), len: hex.len() });
         }
         if hex.len() < MIN_PREFIX_LEN {
             return Err(ParseIdError::TooShort { given: s.to_owned(), min: MIN_PREFIX_LEN });
@@ -163,5 +173,14 @@ mod tests {
             long.to_string(),
             format!("`{}` is 66 characters: an id is at most 64 hex characters", "ab".repeat(33))
         );
+        // A pasted page is not echoed back whole: the first 72 characters, then an ellipsis.
+        let page = "ab".repeat(10_000);
+        let said = page.parse::<IdPrefix>().expect_err("20,000 characters").to_string();
+        assert_eq!(
+            said,
+            format!("`{}…` is 20000 characters: an id is at most 64 hex characters", &page[..72])
+        );
+        let said = format!("{}zz", "é".repeat(100)).parse::<IdPrefix>().expect_err("not hex").to_string();
+        assert!(said.starts_with(&format!("id prefix `{}…`", "é".repeat(72))), "{said}");
     }
 }
