@@ -33,6 +33,11 @@ impl Service {
 
     /// Stores a file as it is (a digital good's preview), pinned.
     pub fn store_blob(&self, bytes: &[u8]) -> Result<BlobRef, ServiceError> {
+        // An empty file is nothing to show, and no node would fetch it (a fetch is 1 byte or
+        // more).
+        if bytes.is_empty() {
+            return Err(InvalidInput::File("the file is empty: send its bytes as the body".into()).into());
+        }
         if bytes.len() as u64 > MAX_PREVIEW_BYTES {
             return Err(InvalidInput::File(format!(
                 "the file is {} bytes, over the {MAX_PREVIEW_BYTES}-byte limit of a preview",

@@ -1248,6 +1248,8 @@ fn a_pictures_format_and_size_are_those_of_its_bytes() {
     assert_eq!((photo.kind, photo.width, photo.height), (ImageType::Jpeg, 64, 48));
     let noise: Vec<u8> = (0..1000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
     let noise = seller.store_blob(&noise).expect("stored");
+    let empty = seller.store_blob(&[]).expect_err("an empty file").to_string();
+    assert!(empty.starts_with("the file is empty"), "{empty}");
     let with = |images: Vec<Image>| ListingDraft { images, ..draft("Desk lamp", "20") };
     let refused = |image: Image| seller.publish(with(vec![image])).expect_err("refused").to_string();
 
