@@ -105,6 +105,10 @@ fn step(request: StepRequest) -> Result<Option<Step>, ServiceError> {
                 "bitcoin" => M::Bitcoin(needs(details)?),
                 "lightning" => M::Lightning(needs(details)?),
                 "iban" => M::Iban { iban: needs(details)?, reference: reference.unwrap_or_default() },
+                // Cash carries nothing: details would be dropped without a word.
+                "cash" if details.as_deref().is_some_and(|d| !d.trim().is_empty()) || reference.is_some() => {
+                    return Err(InvalidInput::CashDetails.into());
+                }
                 "cash" => M::Cash,
                 "other" => M::Other(needs(details)?),
                 other => return Err(InvalidInput::PaymentMethod(other.to_owned()).into()),
@@ -121,4 +125,31 @@ fn step(request: StepRequest) -> Result<Option<Step>, ServiceError> {
         StepRequest::Dispute { reason } => Step::Dispute(reason),
         StepRequest::Deliver => return Ok(None),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Defect: a cash payment request with details was taken, and the details dropped without a
+    /// word (cash carries none).
+    #[test]
+    fn cash_with_details_is_refused_not_dropped() {
+        let cash = |details: Option<&str>, reference: Option<&str>| {
+            step(StepRequest::PaymentRequest {
+                method: "cash".into(),
+                details: details.map(Into::into),
+                reference: reference.map(Into::into),
+            })
+        };
+        for (details, reference) in [(Some("pickup at 6"), None), (None, Some("ORDER-7"))] {
+            let said = cash(details, reference).expect_err("nowhere to put them").to_string();
+            assert!(said.starts_with("cash is paid on handover") && said.contains("other"), "{said}");
+        }
+        assert!(matches!(
+            cash(None, None),
+            Ok(Some(Step::PaymentRequest(haggle_protocol::PaymentMethod::Cash)))
+        ));
+        assert!(cash(Some("  "), None).is_ok(), "blank details are no details");
+    }
 }

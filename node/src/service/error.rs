@@ -112,6 +112,11 @@ pub enum InvalidInput {
     /// A payment request without the details its method needs.
     #[error("this payment method needs its details (a bitcoin: URI, an invoice, an IBAN, or text)")]
     PaymentDetails,
+    /// Details or a reference given with cash, which carries neither.
+    #[error(
+        "cash is paid on handover, and its request carries no details or reference: leave them out, or ask for payment by other means (iban, bitcoin, lightning, or other, whose details are free text)"
+    )]
+    CashDetails,
     /// A payment method that is not one of the known ones.
     #[error("unknown payment method {0:?}: bitcoin, lightning, iban, cash or other")]
     PaymentMethod(String),
