@@ -1118,11 +1118,24 @@ fn a_late_accept_of_a_lapsed_counter_holds_nothing_at_its_author() {
 #[test]
 fn own_listings_come_active_first_then_expired_then_closed() {
     let (seller, _sd) = service(1);
+    // "Most recently changed" is by each revision's millisecond: signing and storing can take
+    // less than one, and a tie keeps no order. Each step waits for the clock to move on.
+    let after = |object: &Object| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while Timestamp::now() <= object.created_at() {
+            assert!(std::time::Instant::now() < deadline, "the clock moves on");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
     let brief = ListingDraft { expires_in: Some(3), ..draft("Short", "1") };
     let short = seller.publish(brief).expect("published");
-    seller.publish(draft("First", "1")).expect("published");
+    after(&short.object);
+    let first = seller.publish(draft("First", "1")).expect("published");
+    after(&first.object);
     let closed = seller.publish(draft("Gone", "1")).expect("published");
-    seller.retract(&closed.object.id().to_hex()).expect("retracted");
+    after(&closed.object);
+    let retracted = seller.retract(&closed.object.id().to_hex()).expect("retracted");
+    after(&retracted.object);
     seller.publish(draft("Second", "1")).expect("published");
     wait_until_expired(&short.object);
     let titles: Vec<String> =
