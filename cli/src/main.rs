@@ -52,11 +52,14 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let json_asked = args.iter().any(|a| a == "--json");
+    // Parsed from the arguments as the OS gave them (a path need not be UTF-8).
     let parsed = Cli::try_parse();
     if let Err(e) = &parsed
-        && let Some(message) = parse_errors::reworded(e, &Cli::command(), &args())
+        && let Some(message) = parse_errors::reworded(e, &Cli::command(), &args)
     {
-        if args().iter().any(|a| a == "--json") {
+        if json_asked {
             json_error("usage", &message, &[]);
         } else {
             eprintln!("error: {message}");
@@ -70,7 +73,7 @@ fn main() -> ExitCode {
         Err(e)
             if e.use_stderr()
                 && e.kind() != clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-                && std::env::args_os().any(|a| a == "--json") =>
+                && json_asked =>
         {
             let text = e.render().to_string();
             let message = text
@@ -118,11 +121,6 @@ fn main() -> ExitCode {
             ExitCode::from(exit_code(&e))
         }
     }
-}
-
-/// The command line, each argument as text (one that is not UTF-8, lossily).
-fn args() -> Vec<String> {
-    std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect()
 }
 
 /// With `--json`, an error is one line on stderr in the API's shape, `{"error": {"code",

@@ -438,19 +438,8 @@ fn relay_server(id: PeerId, config: &NodeConfig) -> relay::Behaviour {
 /// word; a plain bind first (the standard library's sets only `SO_REUSEADDR`) fails as a port in
 /// use should. QUIC's UDP socket is bound without either, so it fails by itself.
 fn tcp_port_free(addr: &Multiaddr) -> std::io::Result<()> {
-    use libp2p::multiaddr::Protocol;
-    let mut ip = None;
-    let mut port = None;
-    for part in addr.iter() {
-        match part {
-            Protocol::Ip4(a) => ip = Some(std::net::IpAddr::V4(a)),
-            Protocol::Ip6(a) => ip = Some(std::net::IpAddr::V6(a)),
-            Protocol::Tcp(p) => port = Some(p),
-            _ => {}
-        }
-    }
-    match (ip, port) {
-        (Some(ip), Some(port)) if port != 0 => probe_port((ip, port).into(), "choose another port"),
+    match tcp_socket(addr) {
+        Some((ip, port)) if port != 0 => probe_port((ip, port).into(), "choose another port"),
         _ => Ok(()),
     }
 }

@@ -93,9 +93,15 @@ pub(crate) fn near_words(
         }
     }
     let mut found: Vec<(String, u8, u64)> = found.into_iter().map(|(w, (e, d))| (w, e, d)).collect();
-    found.sort_by(|a, b| (a.1, std::cmp::Reverse(a.2), &a.0).cmp(&(b.1, std::cmp::Reverse(b.2), &b.0)));
-    found.truncate(MAX_EXPANSIONS);
+    closest_first(&mut found);
     Ok(found)
+}
+
+/// Keeps the [`MAX_EXPANSIONS`] near words to search: the closest first, then the most used
+/// (then in byte order, so the choice does not depend on the segments' order).
+fn closest_first(words: &mut Vec<(String, u8, u64)>) {
+    words.sort_by(|a, b| (a.1, std::cmp::Reverse(a.2), &a.0).cmp(&(b.1, std::cmp::Reverse(b.2), &b.0)));
+    words.truncate(MAX_EXPANSIONS);
 }
 
 /// The byte range of the words that start with `token`'s first letter: its UTF-8 bytes, up to
@@ -132,8 +138,7 @@ pub(crate) fn near_query(
     if words.is_empty() {
         return Ok(None);
     }
-    words.sort_by(|a, b| (a.1, std::cmp::Reverse(a.2), &a.0).cmp(&(b.1, std::cmp::Reverse(b.2), &b.0)));
-    words.truncate(MAX_EXPANSIONS);
+    closest_first(&mut words);
     let clauses = words
         .into_iter()
         .map(|(word, edits, _)| {

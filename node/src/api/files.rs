@@ -14,7 +14,7 @@ use tokio::io::AsyncWriteExt;
 use haggle_protocol::{BlobHash, BlobRef, DigitalFile, FileKey, Image, ImageType};
 
 use super::error::ApiError;
-use super::handlers::{AppState, Body, Params, blocking};
+use super::handlers::{AppState, Body, NoFields, Params, blocking};
 use super::types::{DownloadView, ErrorCode, FetchRequest, FileQuery, FileStatus, ImageQuery};
 use crate::files::FetchState;
 
@@ -171,7 +171,7 @@ async fn discard_if_damaged(state: &AppState, sealed: BlobHash) -> Result<bool, 
 pub(crate) async fn start_download(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
-    super::handlers::Body(super::handlers::NoFields {}): super::handlers::Body<super::handlers::NoFields>,
+    Body(NoFields {}): Body<NoFields>,
 ) -> Answer<DownloadView> {
     let given = id.clone();
     let ((file, seller), key) = blocking(&state, move |s| {

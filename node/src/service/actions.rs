@@ -275,7 +275,7 @@ impl Service {
                 ))
                 .into());
             }
-            if bookable && listing.calendar().is_none() && units != 1 {
+            if listing.calendar().is_none() && units != 1 {
                 return Err(InvalidInput::Dates(format!(
                     "a listing taking bookings is one unit, and this one has a quantity of {units}: add --qty 1 to this update"
                 ))

@@ -410,15 +410,15 @@ pub enum Conflict {
     #[error(
         "thread {} is {state}; nothing more can be said in it{}",
         thread.fmt_short(),
-        match (state, new_offer_on) {
+        match (state, again) {
             (ThreadState::Accepted, _) => {
                 ": it is a deal now (haggle deals shows it; haggle cancel DEAL calls it off, once both of you do)".to_owned()
             }
-            (ThreadState::Expired | ThreadState::Withdrawn | ThreadState::Declined, Some(listing)) if *booking => {
-                format!(": to ask again, request the nights anew (haggle book {} --from ... --to ...)", listing.fmt_short())
+            (ThreadState::Expired | ThreadState::Withdrawn | ThreadState::Declined, Some(command)) if *booking => {
+                format!(": to ask again, request the nights anew ({command})")
             }
-            (ThreadState::Expired | ThreadState::Withdrawn | ThreadState::Declined, Some(listing)) => {
-                format!(": to go on haggling, make a new offer (haggle offer {} --price ...)", listing.fmt_short())
+            (ThreadState::Expired | ThreadState::Withdrawn | ThreadState::Declined, Some(command)) => {
+                format!(": to go on haggling, make a new offer ({command})")
             }
             _ => String::new(),
         }
@@ -428,9 +428,9 @@ pub enum Conflict {
         thread: ObjectId,
         /// How it ended.
         state: ThreadState,
-        /// The listing to make a new offer on, when the thread was the owner's offer (not a bid
-        /// or pledge, and not on the owner's own listing).
-        new_offer_on: Option<ObjectId>,
+        /// The command that starts anew, when the thread was the owner's offer (not a bid or
+        /// pledge, and not on the owner's own listing): a new offer, or a new booking request.
+        again: Option<String>,
         /// Whether the thread was a booking (its new request is `haggle book`, not an offer).
         booking: bool,
     },

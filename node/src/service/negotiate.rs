@@ -137,10 +137,9 @@ impl Service {
         self.still_on_offer(&thread)?;
         // A thread stays what its offer was: nights cannot be added to one without them.
         if draft.dates.is_some() && thread.view.terms.dates.is_none() {
-            let listing =
-                thread.listing.as_ref().map_or_else(|| "LISTING".to_owned(), |l| l.id().fmt_short());
+            let listing = listing_short(&thread);
             let short = thread.view.thread.fmt_short();
-            let said = match thread.listing.as_ref().and_then(Object::listing).map(|l| l.kind) {
+            let said = match listing_kind(&thread) {
                 Some(ListingKind::Rental | ListingKind::Service) => {
                     // The terms on the table are the other party's: declining ends the thread;
                     // then the guest (the owner never books its own listing) asks for nights.
@@ -163,8 +162,7 @@ impl Service {
         self.nights_named(&thread, as_offered, "counter")?;
         self.bound_to_what_was_offered(&thread, as_offered, "counter")?;
         let now = Timestamp::now();
-        let kind =
-            thread.listing.as_ref().and_then(|l| l.listing().map(|l| l.kind)).unwrap_or(ListingKind::Sell);
+        let kind = listing_kind(&thread).unwrap_or(ListingKind::Sell);
         let current = &thread.view.terms;
         let mut draft = draft;
         let dates = match (&draft.dates, current.dates) {
@@ -388,14 +386,15 @@ impl Service {
             return Err(ServiceError::NotYours { what: "thread", id: thread.view.thread });
         }
         if thread.view.state.is_final() {
-            let new_offer_on = (thread.offer.kind() == haggle_protocol::ObjectKind::Offer
-                && thread.view.offerer == me)
-                .then(|| thread.listing.as_ref().map(Object::id))
-                .flatten();
+            // Only an offerer starts anew, and not with a bid or a pledge.
+            let again = (thread.offer.kind() == haggle_protocol::ObjectKind::Offer
+                && thread.view.offerer == me
+                && thread.listing.is_some())
+            .then(|| start_anew(thread).1);
             return Err(Conflict::ThreadEnded {
                 thread: thread.view.thread,
                 state: thread.view.state,
-                new_offer_on,
+                again,
                 booking: thread.view.terms.dates.is_some(),
             }
             .into());
@@ -421,17 +420,10 @@ impl Service {
                 // Withdrawing ends the thread: the offerer can make a new offer, the listing's
                 // author cannot (offers are made to it), so the author is not told to.
                 _ if thread.view.offerer == self.me() => {
-                    let kind = thread.listing.as_ref().and_then(Object::listing).map(|l| l.kind);
-                    let (again, flags) = match (thread.view.terms.dates.is_some(), kind) {
-                        (true, _) => ("ask again (haggle book", " --from ... --to ... --price ..."),
-                        // A giveaway is asked for without a price.
-                        (false, Some(ListingKind::Giveaway)) => ("ask again (haggle offer", ""),
-                        (false, _) => ("make a new offer (haggle offer", " --price ..."),
-                    };
+                    let (what, command) = start_anew(thread);
                     format!(
-                        "to change them, withdraw them (haggle withdraw {}), which ends this thread, then {again} {}{flags})",
+                        "to change them, withdraw them (haggle withdraw {}), which ends this thread, then {what} ({command})",
                         thread.view.thread.fmt_short(),
-                        thread.listing.as_ref().map_or_else(|| "LISTING".to_owned(), |l| l.id().fmt_short()),
                     )
                 }
                 _ => "they stand until the other party answers or they lapse; withdrawing them ends this thread, and only the other party can start a new one".to_owned(),
@@ -492,6 +484,28 @@ impl Service {
             self.after_deal(deal, &mut then)?;
         }
         Ok(Effect { object, then })
+    }
+}
+
+/// The listing revision `thread` was offered on, shortened as a command names it.
+fn listing_short(thread: &ThreadRecord) -> String {
+    thread.listing.as_ref().map_or_else(|| "LISTING".to_owned(), |l| l.id().fmt_short())
+}
+
+/// The kind of the listing `thread` was offered on, if this node holds that revision.
+fn listing_kind(thread: &ThreadRecord) -> Option<ListingKind> {
+    thread.listing.as_ref().and_then(Object::listing).map(|l| l.kind)
+}
+
+/// How the offerer of `thread` starts anew once it has ended: what it does, and the command. A
+/// booking is asked for again with its nights, a giveaway without a price, anything else is
+/// offered on with one.
+fn start_anew(thread: &ThreadRecord) -> (&'static str, String) {
+    let listing = listing_short(thread);
+    match (thread.view.terms.dates.is_some(), listing_kind(thread)) {
+        (true, _) => ("ask again", format!("haggle book {listing} --from ... --to ...")),
+        (false, Some(ListingKind::Giveaway)) => ("ask again", format!("haggle offer {listing}")),
+        (false, _) => ("make a new offer", format!("haggle offer {listing} --price ...")),
     }
 }
 

@@ -267,6 +267,14 @@ fn answering_ones_own_terms_names_what_works_for_each_side() {
     let asked = buyer.offer(&free.id().to_hex(), TermsDraft::default()).expect("asked");
     let own = buyer.counter(&asked.object.id().to_hex(), TermsDraft::default()).expect_err("own").to_string();
     assert!(own.contains(&format!("then ask again (haggle offer {}))", free.id().fmt_short())), "{own}");
+    // Once it has ended, the same command: no price (it said `--price ...` there).
+    let asked = asked.object.id().to_hex();
+    buyer.withdraw(&asked, String::new()).expect("withdrawn");
+    let ended = buyer.accept(&asked).expect_err("ended").to_string();
+    assert!(
+        ended.ends_with(&format!("make a new offer (haggle offer {})", free.id().fmt_short())),
+        "{ended}"
+    );
 }
 
 /// Defect: a service (and a rental without a calendar) closed "sold out" after its first deal,
