@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::types::{
-    BidRequest, DealView, DealsPage, DownloadView, ErrorBody, ErrorCode, FeedbackRequest, FetchRequest,
+    BidRequest, BlockChange, BlockRequest, BlockedPage, DealView, DealsPage, DownloadView, ErrorBody, ErrorCode, FeedbackRequest, FetchRequest,
     FileStatus, ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody, NodeEvent, ObjectView,
     PeersPage, PledgeRequest, RenewRequest, ReputationView, SearchPage, SearchParams, SentView, StatusView,
     StepRequest, TermsDraft, ThreadView, ThreadsPage,
@@ -319,6 +319,23 @@ impl ApiClient {
     /// What the node can say of an identity: a key or a listing (`GET /v1/reputation/{key}`).
     pub fn reputation(&self, key: &str) -> Result<ReputationView, ClientError> {
         self.get(&format!("/v1/reputation/{}", segment(key)))
+    }
+
+    /// `GET /v1/blocked`: the keys the owner blocked.
+    pub fn blocked(&self) -> Result<BlockedPage, ClientError> {
+        self.get("/v1/blocked")
+    }
+
+    /// `POST /v1/blocked`: blocks the key `request.who` names.
+    pub fn block(&self, request: &BlockRequest) -> Result<BlockChange, ClientError> {
+        self.post("/v1/blocked", request)
+    }
+
+    /// `DELETE /v1/blocked/{who}`: unblocks the key `who` names.
+    pub fn unblock(&self, who: &str) -> Result<BlockChange, ClientError> {
+        let url = self.url(&format!("/v1/blocked/{}", segment(who)));
+        let request = self.agent.delete(&url).header("Authorization", self.bearer());
+        self.finish(&url, request.call())
     }
 
     /// A GET of any endpoint, decoded as `T` (for tools and tests that need an endpoint's raw

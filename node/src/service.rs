@@ -14,6 +14,7 @@
 
 mod actions;
 mod auctions;
+mod blocks;
 mod bookings;
 mod campaigns;
 mod deal_steps;
@@ -46,6 +47,7 @@ use crate::api::types::{
     SearchParams, StoreStats, ThreadView, ThreadsPage,
 };
 
+pub use blocks::MAX_BLOCK_NOTE_CHARS;
 pub use actions::{DEFAULT_LISTING_LIFETIME, DEFAULT_PROPOSAL_LIFETIME, Effect};
 
 /// What the network must do after the service changed something, whoever asked: announce on the
@@ -509,7 +511,10 @@ impl Service {
             bookings::not_past(free, haggle_protocol::Timestamp::now())?;
         }
         let only = params.listing;
-        let query = search_query(params)?;
+        let mut query = search_query(params)?;
+        if query.seller.is_none() {
+            query.hide_sellers = self.store.blocked_keys();
+        }
         let run = |q: &SearchQuery| match &only {
             Some(id) => self.store.search_one(q, id),
             None => self.store.search(q),
@@ -945,6 +950,7 @@ fn search_query(params: SearchParams) -> Result<SearchQuery, ServiceError> {
         category: params.category,
         currency: params.currency,
         seller: params.seller,
+        hide_sellers: Vec::new(),
         location: params.near,
         sort: params.sort.unwrap_or_default(),
         offset,

@@ -94,6 +94,8 @@ pub(crate) const PEER_ADDRESS: u8 = b'c';
 pub(crate) const ALIAS: u8 = b'a';
 /// `L` + listing key + a dropped revision's id: the listing's aliases, removed with it.
 pub(crate) const LISTING_ALIAS: u8 = b'L';
+/// `X` + a key the owner blocked: when and why (see `blocks`).
+pub(crate) const BLOCKED: u8 = b'X';
 /// Dropped revisions' ids kept per listing: the first ones (the id printed at publish among
 /// them) stay, later ones past the bound are not kept.
 pub(crate) const MAX_ALIASES: usize = 256;

@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 mod batch;
+mod blocks;
 pub mod blobs;
 mod clip;
 mod derived;
@@ -44,6 +45,7 @@ mod threads;
 mod typos;
 mod writes;
 
+pub use blocks::{BlockOutcome, Blocked, MAX_BLOCKED};
 pub use error::{DbError, IndexError, MigrateError, OpenError, SearchError, StoreError};
 pub use feedback::MAX_FEEDBACK_PER_AUTHOR;
 pub use ingest::{

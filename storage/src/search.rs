@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery};
+use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery, TermSetQuery};
 use tantivy::schema::{
     FAST, Facet, FacetOptions, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions,
 };
@@ -124,6 +124,8 @@ pub struct SearchQuery {
     pub currency: Option<Currency>,
     /// Only listings by this author (for a wanted ad, the buyer).
     pub seller: Option<PublicKey>,
+    /// Never listings by these authors (the keys the owner blocked).
+    pub hide_sellers: Vec<PublicKey>,
     /// Words that must all appear in the location text.
     pub location: Option<String>,
     /// How results are ordered.
@@ -145,6 +147,7 @@ impl SearchQuery {
             max_price: None,
             currency: None,
             seller: None,
+            hide_sellers: Vec::new(),
             location: None,
             sort: Sort::Relevance,
             offset: 0,
@@ -661,6 +664,10 @@ impl SearchIndex {
             must.push((Occur::Must, Box::new(AllQuery)));
         }
         must.push((Occur::MustNot, Box::new(expired)));
+        if !q.hide_sellers.is_empty() {
+            let hidden = q.hide_sellers.iter().map(|k| Term::from_field_text(f.seller, &k.to_hex()));
+            must.push((Occur::MustNot, Box::new(TermSetQuery::new(hidden))));
+        }
         Ok((Box::new(BooleanQuery::new(must)), guessed))
     }
 
@@ -1259,6 +1266,12 @@ mod tests {
         assert_eq!(titles(&m, &usd), vec!["Vintage bike bell"]);
         let seller = SearchQuery { seller: Some(key(2).public()), ..q("bike") };
         assert_eq!(titles(&m, &seller), vec!["Mountain bike"]);
+        // A blocked seller's listings are left out, and the total counts only the rest.
+        let all = m.store.search(&q("bike")).expect("search").total;
+        let hidden = SearchQuery { hide_sellers: vec![key(2).public(), key(9).public()], ..q("bike") };
+        let found = m.store.search(&hidden).expect("search");
+        assert!(titles(&m, &hidden).iter().all(|t| t != "Mountain bike"), "{:?}", titles(&m, &hidden));
+        assert_eq!(found.total, all - 1, "one of the bikes is seller 2's");
         let near = SearchQuery { location: Some("antwerp".into()), ..q("") };
         assert_eq!(titles(&m, &near), vec!["Mountain bike"]);
     }

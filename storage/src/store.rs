@@ -151,6 +151,8 @@ pub struct Store {
     /// The bids or pledges of the auctions and campaigns written to lately, decoded (see
     /// `public_offers.rs`): filled and changed only under the write lock.
     pub(crate) offer_cache: Mutex<HashMap<ListingKey, std::sync::Arc<Vec<Object>>>>,
+    /// The keys the owner blocked (see `blocks`), as on disk.
+    pub(crate) blocked: std::sync::RwLock<std::collections::HashSet<haggle_protocol::PublicKey>>,
     path: PathBuf,
 }
 
@@ -267,6 +269,7 @@ impl Store {
         let (index, fresh) =
             SearchIndex::open(&index_path).map_err(|source| OpenError::Index { path: index_path, source })?;
         let may_have_evicted = db.scan_prefix([keys::EVICTED]).next().is_some();
+        let blocked = crate::blocks::load(&db).map_err(db_err)?;
         let store = Store {
             db,
             index,
@@ -281,6 +284,7 @@ impl Store {
             trust: Mutex::new(None),
             owner: std::sync::OnceLock::new(),
             offer_cache: Mutex::default(),
+            blocked: std::sync::RwLock::new(blocked),
             evicting: Mutex::new(()),
             path: dir.to_owned(),
             journal: crate::writes::Journal::default(),

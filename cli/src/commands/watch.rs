@@ -693,6 +693,7 @@ mod tests {
                 .parse::<PublicKey>()
                 .expect("a key"),
             mine: false,
+            blocked: false,
             revision,
             kind: ListingKind::Giveaway,
             state,

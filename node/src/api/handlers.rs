@@ -16,6 +16,7 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::error::ApiError;
 use super::types::{
+    BlockChange, BlockRequest, BlockedPage,
     AsOffered, BidRequest, DealView, DealsPage, DeliveryState, ErrorCode, FeedbackRequest, GossipState,
     ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody, ObjectView, PeersPage, PledgeRequest,
     RenewRequest, ReputationView, SearchPage, SearchParams, SentView, ShowParams, StatusView, StepRequest,
@@ -477,6 +478,25 @@ pub(crate) async fn feedback(
 ) -> Answer<DealView> {
     let (view, _) = action(&state, move |s| s.leave_feedback(&id, request), |s, e| s.effect_deal(e)).await?;
     Ok(Json(view))
+}
+
+/// `GET /v1/blocked`.
+pub(crate) async fn blocked(State(state): State<AppState>) -> Answer<BlockedPage> {
+    blocking(&state, |s| s.blocked()).await.map(Json)
+}
+
+/// `POST /v1/blocked`.
+pub(crate) async fn block(State(state): State<AppState>, Body(request): Body<BlockRequest>) -> Answer<BlockChange> {
+    blocking(&state, move |s| s.block(request)).await.map(Json)
+}
+
+/// `DELETE /v1/blocked/{who}`.
+pub(crate) async fn unblock(
+    State(state): State<AppState>,
+    UrlPath(who): UrlPath<String>,
+    Body(NoFields {}): Body<NoFields>,
+) -> Answer<BlockChange> {
+    blocking(&state, move |s| s.unblock(&who)).await.map(Json)
 }
 
 pub(crate) async fn reputation(

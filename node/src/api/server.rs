@@ -8,7 +8,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -81,6 +81,8 @@ fn router(state: AppState) -> Router {
         .route("/v1/deals/{id}/steps", post(deal_step))
         .route("/v1/deals/{id}/feedback", post(feedback))
         .route("/v1/reputation/{key}", get(reputation))
+        .route("/v1/blocked", get(blocked).post(block))
+        .route("/v1/blocked/{who}", delete(unblock))
         .route("/v1/events", get(events))
         .route("/v1/blobs", post(files::store_blob).layer(DefaultBodyLimit::max(BLOB_UPLOAD_LIMIT)))
         .route("/v1/blobs/fetch", post(files::fetch_blob))

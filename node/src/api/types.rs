@@ -8,6 +8,7 @@
 //! request is decoded, with the protocol's own message.
 
 mod auction;
+mod blocks;
 mod booking;
 mod errors;
 mod events;
@@ -20,6 +21,7 @@ pub use auction::{
     AuctionDraft, AuctionInfo, AuctionState, BidRequest, BidStanding, BidView, CampaignDraft, CampaignInfo,
     PledgeRequest, PledgeView, TierDraft, TierView,
 };
+pub use blocks::{BlockChange, BlockRequest, BlockedPage, BlockedView};
 pub use booking::{CalendarDraft, CalendarView};
 pub use errors::{ErrorBody, ErrorCode, ErrorDetail};
 pub use events::{Arrival, NodeEvent};

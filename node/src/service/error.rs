@@ -137,6 +137,17 @@ pub enum InvalidInput {
         "{0:?} is a key shortened for a table: give the whole key (haggle --json deals, haggle --json show LISTING, or haggle deal DEAL print it in full)"
     )]
     ShortenedKey(String),
+    /// The owner's own key, to block.
+    #[error("that is your own key: a node cannot block its owner")]
+    BlockSelf,
+    /// A block's note over its limit.
+    #[error("the note is {len} characters long, over the limit of {max}: say it shorter")]
+    BlockNote {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// Currency or period without a price.
     #[error(
         "a currency or period needs a price too, e.g. --price 12 --currency EUR (a giveaway, or a wanted ad open to offers, has neither)"
@@ -346,6 +357,14 @@ pub enum Conflict {
         max: usize,
         /// Where.
         scope: &'static str,
+    },
+    /// As many keys are blocked as a node keeps.
+    #[error(
+        "{max} keys are blocked already, as many as a node keeps: unblock some first (haggle blocked lists them, the oldest last)"
+    )]
+    BlockListFull {
+        /// The limit.
+        max: usize,
     },
     /// More asked than is left.
     #[error(
@@ -712,7 +731,8 @@ impl Conflict {
             | Conflict::Booking(_)
             | Conflict::SameOffer(_)
             | Conflict::TooManyOpenOffers { .. }
-            | Conflict::TooManyThreads { .. } => ErrorCode::Conflict,
+            | Conflict::TooManyThreads { .. }
+            | Conflict::BlockListFull { .. } => ErrorCode::Conflict,
             Conflict::NotAnAuction(_)
             | Conflict::NotACampaign(_)
             | Conflict::NotDigital(_)

@@ -108,6 +108,9 @@ pub enum Refusal {
     /// Without the proof of work this network asks of it.
     #[error("it lacks the proof of work this network asks for")]
     NotEnoughWork,
+    /// A new thread from a key the recipient blocked.
+    #[error("the recipient does not take offers from this key (it blocked it)")]
+    Blocked,
 }
 
 impl Refusal {
@@ -121,6 +124,8 @@ impl Refusal {
             // A node configured with another base is not an attacker; a flood of such objects
             // costs two hashes each and meets the peer's budget.
             Refusal::NotEnoughWork => false,
+            // The recipient's choice.
+            Refusal::Blocked => false,
             _ => true,
         }
     }
@@ -130,7 +135,7 @@ impl Refusal {
     pub fn is_final(&self) -> bool {
         match self {
             Refusal::Rules(r) => r.is_final(),
-            Refusal::NotEnoughWork => true,
+            Refusal::NotEnoughWork | Refusal::Blocked => true,
             _ => false,
         }
     }
@@ -386,7 +391,7 @@ impl Service {
 
     /// Takes in one verified object (mail opened here goes this way).
     pub(super) fn receive_verified(&self, object: &Verified<Object>, via: Via, out: &mut Inbound) {
-        if let Some(reason) = self.channel_refusal(object, via) {
+        if let Some(reason) = self.channel_refusal(object, via).or_else(|| self.blocked_refusal(object)) {
             out.refuse(reason);
             return;
         }
@@ -423,6 +428,7 @@ impl Service {
         let recent =
             via != Via::Sync || object.created_at() >= Timestamp::now().saturating_sub(REGOSSIP_WINDOW);
         match object.body() {
+            Body::Listing(_) if self.hides(&object.author()) => {}
             Body::Listing(listing) if recent => {
                 let by = if via == Via::Sync { Arrival::Sync } else { Arrival::Gossip };
                 out.then.events.push(NodeEvent::ListingStored { id, by });

@@ -16,6 +16,54 @@ use crate::api::types::{
 const MAX_FEEDBACK_SHOWN: usize = 50;
 
 impl Service {
+    /// The identity `given` names: a key (PeerId), or a listing (its author); with `parties`,
+    /// also an offer thread or a deal (the other party: for a thread between two others, such
+    /// as a bid, the one who opened it).
+    pub(super) fn identity_named(&self, given: &str, parties: bool) -> Result<PublicKey, ServiceError> {
+        // A listing this node holds first, then any other object it holds: a full id is also
+        // 64 hex characters, which may parse as a key.
+        match self.listing(given) {
+            Ok(listing) => Ok(listing.author()),
+            Err(
+                e @ (ServiceError::NotFound { .. } | ServiceError::WrongKind { .. } | ServiceError::BadId(_)),
+            ) => {
+                let is = match e {
+                    ServiceError::WrongKind { is, .. } => Some(is),
+                    // A rating's id is not looked for among listings: look it up whole.
+                    _ => self.is_rating(given).then_some("a rating"),
+                };
+                match is {
+                    Some("a rating") | None => {}
+                    Some(_) if parties => {
+                        let view = self.thread(given)?.view;
+                        let me = self.me();
+                        return Ok(if view.offerer == me { view.listing_author } else { view.offerer });
+                    }
+                    Some(_) => {}
+                }
+                if let Some(is) = is {
+                    // An id of a deal, a rating or a thread: say what it is.
+                    return Err(ServiceError::WrongKind {
+                        given: given.to_owned(),
+                        is,
+                        wanted: if parties { "a key, a listing, an offer thread or a deal" } else { "a key or a listing" },
+                        hint: "haggle show ID names the keys of the people it concerns",
+                    });
+                }
+                given.trim().parse::<PublicKey>().map_err(|_| -> ServiceError {
+                    if given.contains('…') || given.contains("...") {
+                        InvalidInput::ShortenedKey(given.to_owned()).into()
+                    } else {
+                        InvalidInput::Identity(given.to_owned()).into()
+                    }
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Service {
     /// Rates the deal `given` names, once, when [`haggle_protocol::DealState::may_rate`] allows.
     pub fn leave_feedback(&self, given: &str, request: FeedbackRequest) -> Result<Effect, ServiceError> {
         let rating: Rating = request
@@ -113,37 +161,7 @@ impl Service {
     /// What this node can say of the identity `given` names: a key (PeerId), or a listing
     /// (its author).
     pub fn reputation_view(&self, given: &str) -> Result<ReputationView, ServiceError> {
-        // A listing this node holds first, then any other object it holds: a full id is also
-        // 64 hex characters, which may parse as a key.
-        let key = match self.listing(given) {
-            Ok(listing) => listing.author(),
-            Err(
-                e @ (ServiceError::NotFound { .. } | ServiceError::WrongKind { .. } | ServiceError::BadId(_)),
-            ) => {
-                let is = match e {
-                    ServiceError::WrongKind { is, .. } => Some(is),
-                    // A rating's id is not looked for among listings: look it up whole.
-                    _ => self.is_rating(given).then_some("a rating"),
-                };
-                if let Some(is) = is {
-                    // An id of a deal, a rating or a thread: say what it is.
-                    return Err(ServiceError::WrongKind {
-                        given: given.to_owned(),
-                        is,
-                        wanted: "a key or a listing",
-                        hint: "haggle show ID names the keys of the people it concerns",
-                    });
-                }
-                given.trim().parse::<PublicKey>().map_err(|_| -> ServiceError {
-                    if given.contains('…') || given.contains("...") {
-                        InvalidInput::ShortenedKey(given.to_owned()).into()
-                    } else {
-                        InvalidInput::Identity(given.to_owned()).into()
-                    }
-                })?
-            }
-            Err(e) => return Err(e),
-        };
+        let key = self.identity_named(given, false)?;
         let graph = self.trust_graph()?;
         let mut about = self.store.feedback_about(&key)?;
         let r = graph.reputation(&key);

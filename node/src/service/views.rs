@@ -66,6 +66,7 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         key: key.to_string(),
         author: object.author(),
         mine,
+        blocked: store.is_blocked(&object.author()),
         revision: l.revision,
         kind: l.kind,
         state,

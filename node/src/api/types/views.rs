@@ -81,6 +81,10 @@ pub struct ListingView {
     pub author: PublicKey,
     /// Whether this node's owner wrote it.
     pub mine: bool,
+    /// Whether this node's owner blocked its author (such listings are left out of searches
+    /// and live events, and shown only when asked for).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blocked: bool,
     /// Revision number, from 1.
     pub revision: u32,
     /// What sort of listing.

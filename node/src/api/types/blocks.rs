@@ -1,0 +1,59 @@
+//! Keys the owner blocked: their listings are left out of searches and live events, and their
+//! new offers, bookings and other new threads are refused.
+
+use serde::{Deserialize, Serialize};
+
+use haggle_protocol::PublicKey;
+
+use super::serde_text::key_text;
+
+/// `POST /v1/blocked`: block a key, given as a key (PeerId) or as the id of a listing (its
+/// author), an offer thread or a deal (the other party).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockRequest {
+    /// A key, or an id (or id prefix) of a listing, thread or deal.
+    pub who: String,
+    /// Why, for the owner's own memory; never sent anywhere.
+    #[serde(default)]
+    pub note: String,
+}
+
+/// A blocked key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockedView {
+    /// The key.
+    #[serde(with = "key_text")]
+    pub key: PublicKey,
+    /// When it was blocked (or its note changed), unix ms.
+    pub since: u64,
+    /// The owner's note (may be empty).
+    #[serde(default)]
+    pub note: String,
+}
+
+/// `GET /v1/blocked`: the blocked keys, the most recently blocked first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockedPage {
+    /// The keys.
+    pub blocked: Vec<BlockedView>,
+    /// The most a node keeps.
+    pub max: usize,
+}
+
+/// What `POST /v1/blocked` and `DELETE /v1/blocked/{key}` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockChange {
+    /// The key.
+    #[serde(with = "key_text")]
+    pub key: PublicKey,
+    /// Whether it is blocked now.
+    pub blocked: bool,
+    /// Whether anything changed (false: blocked already, with the same note, or not blocked).
+    pub changed: bool,
+    /// Threads with this key still open (blocking leaves them, and deals, as they are: each
+    /// party can still end them).
+    pub open_threads: Vec<super::ObjectId>,
+    /// Deals with this key not yet complete or called off.
+    pub open_deals: Vec<super::ObjectId>,
+}

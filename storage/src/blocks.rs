@@ -1,0 +1,153 @@
+//! Keys the owner blocked. The node leaves their listings out of searches and live events and
+//! refuses new threads from them (see the node's `service::blocks`); the store only keeps the
+//! list: `X` + key → when (unix ms, 8 bytes) and the owner's note, on disk and, for the checks
+//! every arrival makes, in memory.
+
+use std::collections::HashSet;
+
+use haggle_protocol::{PublicKey, Timestamp};
+
+use crate::error::StoreError;
+use crate::keys;
+use crate::store::Store;
+
+/// Keys one node may block: far more than a person blocks by hand, few enough that a search
+/// leaving them all out stays cheap.
+pub const MAX_BLOCKED: usize = 1_024;
+
+/// One blocked key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blocked {
+    /// The key.
+    pub key: PublicKey,
+    /// When it was blocked (or its note last changed).
+    pub since: Timestamp,
+    /// Why, in the owner's words (may be empty).
+    pub note: String,
+}
+
+/// What [`Store::block`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockOutcome {
+    /// The key is blocked now.
+    Added,
+    /// The key was blocked already; its note and date are the new ones.
+    Updated,
+    /// [`MAX_BLOCKED`] keys are blocked already: nothing changed.
+    Full,
+}
+
+/// The blocked keys held on disk (an entry that does not read is skipped).
+pub(crate) fn load(db: &sled::Db) -> Result<HashSet<PublicKey>, sled::Error> {
+    let mut keys = HashSet::new();
+    for k in db.scan_prefix([keys::BLOCKED]).keys() {
+        if let Some(key) = key_of(&k?) {
+            keys.insert(key);
+        }
+    }
+    Ok(keys)
+}
+
+fn key_of(k: &[u8]) -> Option<PublicKey> {
+    Some(PublicKey::from_bytes(k.get(1..)?.try_into().ok()?))
+}
+
+impl Store {
+    /// Blocks `key` (or changes its note), on disk before it returns.
+    pub fn block(&self, key: PublicKey, note: &str, now: Timestamp) -> Result<BlockOutcome, StoreError> {
+        let mut blocked = self.blocked.write().unwrap_or_else(|p| p.into_inner());
+        let held = blocked.contains(&key);
+        if !held && blocked.len() >= MAX_BLOCKED {
+            return Ok(BlockOutcome::Full);
+        }
+        let mut value = Vec::with_capacity(8 + note.len());
+        value.extend_from_slice(&now.to_be_bytes());
+        value.extend_from_slice(note.as_bytes());
+        self.db.insert(keys::key(keys::BLOCKED, &[key.as_bytes()]), value)?;
+        self.db.flush()?;
+        blocked.insert(key);
+        Ok(if held { BlockOutcome::Updated } else { BlockOutcome::Added })
+    }
+
+    /// Unblocks `key`, on disk before it returns; whether it was blocked.
+    pub fn unblock(&self, key: &PublicKey) -> Result<bool, StoreError> {
+        let mut blocked = self.blocked.write().unwrap_or_else(|p| p.into_inner());
+        let removed = self.db.remove(keys::key(keys::BLOCKED, &[key.as_bytes()]))?.is_some();
+        self.db.flush()?;
+        blocked.remove(key);
+        Ok(removed)
+    }
+
+    /// Whether `key` is blocked (from memory).
+    pub fn is_blocked(&self, key: &PublicKey) -> bool {
+        self.blocked.read().unwrap_or_else(|p| p.into_inner()).contains(key)
+    }
+
+    /// The blocked keys (from memory), for a search to leave out; in no set order.
+    pub fn blocked_keys(&self) -> Vec<PublicKey> {
+        self.blocked.read().unwrap_or_else(|p| p.into_inner()).iter().copied().collect()
+    }
+
+    /// The blocked keys with their dates and notes, the most recent first.
+    pub fn blocked(&self) -> Result<Vec<Blocked>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix([keys::BLOCKED]) {
+            let (k, v) = entry?;
+            let (Some(key), Some((since, note))) = (key_of(&k), v.split_first_chunk::<8>()) else {
+                continue;
+            };
+            out.push(Blocked {
+                key,
+                since: Timestamp::from_millis(u64::from_be_bytes(*since)),
+                note: String::from_utf8_lossy(note).into_owned(),
+            });
+        }
+        out.sort_by(|a, b| b.since.cmp(&a.since).then_with(|| a.key.cmp(&b.key)));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_protocol::SecretKey;
+
+    use super::*;
+
+    fn key(n: u8) -> PublicKey {
+        SecretKey::from_seed(&[n; 32]).public()
+    }
+
+    #[test]
+    fn blocks_are_kept_across_a_restart_and_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = Store::open(dir.path()).expect("open");
+            assert_eq!(store.block(key(1), "spam offers", Timestamp::from_millis(10)).expect("block"), BlockOutcome::Added);
+            assert_eq!(store.block(key(2), "", Timestamp::from_millis(20)).expect("block"), BlockOutcome::Added);
+            assert_eq!(store.block(key(1), "lowballs", Timestamp::from_millis(30)).expect("block"), BlockOutcome::Updated);
+            assert!(store.is_blocked(&key(1)) && store.is_blocked(&key(2)) && !store.is_blocked(&key(3)));
+        }
+        let store = Store::open(dir.path()).expect("reopen");
+        assert!(store.is_blocked(&key(1)) && store.is_blocked(&key(2)), "read back at open");
+        let listed = store.blocked().expect("list");
+        let firsts: Vec<(PublicKey, u64, &str)> =
+            listed.iter().map(|b| (b.key, b.since.as_millis(), b.note.as_str())).collect();
+        assert_eq!(firsts, vec![(key(1), 30, "lowballs"), (key(2), 20, "")], "the most recent first");
+
+        assert!(store.unblock(&key(1)).expect("unblock"));
+        assert!(!store.unblock(&key(1)).expect("unblock again"), "not blocked any more");
+        assert!(!store.is_blocked(&key(1)));
+        assert_eq!(store.blocked_keys(), vec![key(2)]);
+
+        // Full: a new key is refused, a held one's note still changes.
+        for n in 0..MAX_BLOCKED - 1 {
+            let mut bytes = [0u8; 32];
+            bytes[..8].copy_from_slice(&(n as u64 + 1_000).to_be_bytes());
+            store.block(PublicKey::from_bytes(bytes), "", Timestamp::from_millis(40)).expect("block");
+        }
+        assert_eq!(store.blocked_keys().len(), MAX_BLOCKED);
+        assert_eq!(store.block(key(3), "", Timestamp::from_millis(50)).expect("block"), BlockOutcome::Full);
+        assert!(!store.is_blocked(&key(3)));
+        assert_eq!(store.block(key(2), "again", Timestamp::from_millis(50)).expect("block"), BlockOutcome::Updated);
+    }
+}
