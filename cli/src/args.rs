@@ -281,6 +281,31 @@ pub enum Command {
         #[arg(value_parser = identity)]
         who: String,
     },
+    /// Block someone: their listings leave your searches and `watch`, and they can start no new
+    /// offer or booking with you (on your node only; nothing is published)
+    #[command(
+        after_help = "Examples:\n  haggle block 3fa2c1                     (the author of that listing)\n  haggle block 9b1d0e --note \"lowball offers every hour\"   (the other party of that thread)\n  haggle block 12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5\n\nThreads and deals already open with them go on: decline, withdraw or cancel them as usual."
+    )]
+    Block {
+        /// A PeerId, or the id (prefix of 6+ characters) of their listing, a thread with them or a
+        /// deal with them.
+        #[arg(value_parser = blockee)]
+        who: String,
+        /// Why, for your own memory (never sent); at most 200 characters.
+        #[arg(long, value_name = "TEXT", value_parser = block_note)]
+        note: Option<String>,
+    },
+    /// Unblock someone you blocked
+    #[command(
+        after_help = "Examples:\n  haggle unblock 12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5\n  haggle unblock 3fa2c1        (the author of that listing)"
+    )]
+    Unblock {
+        /// A PeerId (haggle blocked lists them), or an id as for `haggle block`.
+        #[arg(value_parser = blockee)]
+        who: String,
+    },
+    /// List the people you blocked, the most recent first
+    Blocked,
     /// Follow live events: new listings (matching the search, if given), offers, deals.
     #[command(after_help = "Examples:\n  haggle watch\n  haggle watch bike --max-price 200 --currency EUR")]
     Watch(WatchArgs),
@@ -978,6 +1003,25 @@ fn api_url(text: &str) -> Result<String, String> {
 fn identity(text: &str) -> Result<String, String> {
     if text.trim().is_empty() {
         Err("say whose reputation: a PeerId (haggle id prints yours) or a listing id".to_owned())
+    } else {
+        Ok(text.trim().to_owned())
+    }
+}
+
+fn block_note(text: &str) -> Result<String, String> {
+    let max = haggle_node::service::MAX_BLOCK_NOTE_CHARS;
+    match text.chars().count() {
+        len if len > max => {
+            Err(format!("the note is {len} characters long, over the limit of {max}: say it shorter"))
+        }
+        _ => Ok(text.to_owned()),
+    }
+}
+
+fn blockee(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        Err("say whom: a PeerId, or the id of their listing, a thread with them or a deal with them"
+            .to_owned())
     } else {
         Ok(text.trim().to_owned())
     }

@@ -3,6 +3,7 @@
 //! or the API's JSON with `--json`).
 
 mod auction;
+mod blocks;
 mod booking;
 mod campaign;
 mod deal;
@@ -118,6 +119,9 @@ fn dispatch(command: Command, cx: &Context<'_>) -> Result<()> {
         Command::Dispute { deal, reason } => deal::step(cx, &deal, StepRequest::Dispute { reason }),
         Command::Feedback { deal, rating, text } => reputation::feedback(cx, &deal, rating.0, text),
         Command::Reputation { who } => reputation::show(cx, &who),
+        Command::Block { who, note } => blocks::block(cx, &who, note.unwrap_or_default()),
+        Command::Unblock { who } => blocks::unblock(cx, &who),
+        Command::Blocked => blocks::list(cx),
         Command::Node(_) | Command::Id | Command::Completions { .. } => {
             unreachable!("`node`, `id` and `completions` are run by main before a client exists")
         }

@@ -460,6 +460,12 @@ pub fn listing(l: &ListingView) {
     // The author of a wanted ad is the one buying.
     let author = if l.kind == haggle_protocol::ListingKind::Wanted { "wanted by" } else { "seller   " };
     outln!("  {author} {}{}", l.author, if l.mine { " (you)" } else { "" });
+    if l.blocked {
+        outln!(
+            "  blocked   you blocked this author: left out of your searches (haggle unblock {})",
+            l.author
+        );
+    }
     // Reputation is how others' ratings read to you: of yourself it would only confuse
     // (`haggle reputation` of your own key explains what others see).
     if let Some(r) = l.reputation.as_ref().filter(|_| !l.mine) {

@@ -1267,3 +1267,85 @@ fn a_data_dir_of_another_user_says_to_change_its_owner() {
         "{said}"
     );
 }
+
+/// A buyer blocks a seller who floods it: the seller's listings leave the buyer's searches (but
+/// show when asked for by id), and the seller's node is told its new offer was refused, while
+/// the thread it had open goes on. Unblocking undoes it.
+#[test]
+fn a_blocked_stranger_leaves_searches_and_opens_no_new_thread() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (dm, ds) = (root.path().join("me"), root.path().join("stranger"));
+    let me = NodeProcess::start(&dm, None);
+    let stranger = NodeProcess::start(&ds, Some(&me.addr));
+    for n in [&me, &stranger] {
+        n.wait_mesh();
+    }
+    let publish = |dir: &Path, title: &str| {
+        let listing = json(
+            dir,
+            &["publish", "--title", title, "--price", "20", "--currency", "EUR", "--category", "home"],
+        );
+        listing["id"].as_str().expect("id").to_owned()
+    };
+    let theirs = publish(&ds, "Brass desk lamp");
+    let mine = publish(&dm, "Oak bookshelf");
+    wait("each listing to reach the other node", || {
+        let found = json(&dm, &["search", "lamp"])["total"] == 1;
+        (found && haggle(&ds, &["show", &mine[..12]]).status.success()).then_some(())
+    });
+    let first = json(&ds, &["offer", &mine[..12], "--price", "15"]);
+    let thread = first["thread"].as_str().expect("thread").to_owned();
+    wait("the first offer to reach me", || {
+        (json(&dm, &["offers"])["threads"][0]["thread"] == thread.as_str()).then_some(())
+    });
+
+    // Blocked by their listing's id: the open thread is named, with how to end it.
+    let blocked = haggle(&dm, &["block", &theirs[..10], "--note", "lowball offers every hour"]);
+    let said = String::from_utf8_lossy(&blocked.stdout).into_owned();
+    assert!(blocked.status.success(), "{}", stderr(&blocked));
+    assert!(said.contains(&format!("Blocked {}.", stranger.peer_id)), "{said}");
+    assert!(said.contains(&format!("Still open with them: thread {}", &thread[..8])), "{said}");
+    let listed = json(&dm, &["blocked"]);
+    assert_eq!(listed["blocked"][0]["key"], stranger.peer_id.as_str());
+    assert_eq!(listed["blocked"][0]["note"], "lowball offers every hour");
+    assert_eq!(json(&dm, &["search", "lamp"])["total"], 0, "left out of searches");
+    let by_seller = json(&dm, &["search", "lamp", "--seller", &stranger.peer_id]);
+    assert_eq!(by_seller["total"], 1, "unless the search names the seller");
+    let shown = String::from_utf8_lossy(&haggle(&dm, &["show", &theirs[..12]]).stdout).into_owned();
+    assert!(shown.contains("blocked   you blocked this author"), "{shown}");
+
+    // A new offer is refused for good; its sender's node says why.
+    let second = json(&ds, &["offer", &mine[..12], "--price", "12"]);
+    let refused = second["thread"].as_str().expect("thread").to_owned();
+    let error = wait("the stranger's node to hear the refusal", || {
+        let t = json(&ds, &["show", &refused[..12]]);
+        (t["messages"][0]["delivery"] == "failed").then(|| t["messages"][0]["delivery_error"].to_string())
+    });
+    assert!(error.contains("does not take offers from this key"), "{error}");
+    let threads = json(&dm, &["offers"])["threads"].as_array().cloned().unwrap_or_default();
+    assert!(threads.iter().all(|t| t["thread"] != refused.as_str()), "{threads:?}");
+    // The old thread goes on: its withdrawal arrives.
+    let withdrawn = haggle(&ds, &["withdraw", &thread[..10]]);
+    assert!(withdrawn.status.success(), "{}", stderr(&withdrawn));
+    wait("the withdrawal to reach me", || {
+        (json(&dm, &["show", &thread[..12]])["state"] == "withdrawn").then_some(())
+    });
+
+    // Mistakes are told in the user's terms.
+    let own = haggle(&dm, &["block", &mine[..10]]);
+    assert_eq!(own.status.code(), Some(2), "refused as invalid");
+    assert!(stderr(&own).contains("your own key"), "{}", stderr(&own));
+    let long = haggle(&dm, &["block", &theirs[..10], "--note", &"x".repeat(201)]);
+    assert_eq!(long.status.code(), Some(2), "a usage mistake, found before any work");
+    assert!(stderr(&long).contains("over the limit of 200"), "{}", stderr(&long));
+
+    let unblocked = haggle(&dm, &["unblock", &stranger.peer_id]);
+    assert!(String::from_utf8_lossy(&unblocked.stdout).contains("Unblocked"), "{unblocked:?}");
+    assert_eq!(json(&dm, &["search", "lamp"])["total"], 1, "back in searches");
+    let again = haggle(&dm, &["unblock", &stranger.peer_id]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("was not blocked"), "{again:?}");
+    let none = String::from_utf8_lossy(&haggle(&dm, &["blocked"]).stdout).into_owned();
+    assert!(none.contains("You have blocked nobody"), "{none}");
+    me.stop();
+    stranger.stop();
+}

@@ -10,10 +10,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::types::{
-    BidRequest, BlockChange, BlockRequest, BlockedPage, DealView, DealsPage, DownloadView, ErrorBody, ErrorCode, FeedbackRequest, FetchRequest,
-    FileStatus, ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody, NodeEvent, ObjectView,
-    PeersPage, PledgeRequest, RenewRequest, ReputationView, SearchPage, SearchParams, SentView, StatusView,
-    StepRequest, TermsDraft, ThreadView, ThreadsPage,
+    BidRequest, BlockChange, BlockRequest, BlockedPage, DealView, DealsPage, DownloadView, ErrorBody,
+    ErrorCode, FeedbackRequest, FetchRequest, FileStatus, ListingDraft, ListingPatch, ListingView,
+    ListingsPage, MessageBody, NodeEvent, ObjectView, PeersPage, PledgeRequest, RenewRequest, ReputationView,
+    SearchPage, SearchParams, SentView, StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::node::{ADDR_FILE, COOKIE_FILE};
 

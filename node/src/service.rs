@@ -47,8 +47,8 @@ use crate::api::types::{
     SearchParams, StoreStats, ThreadView, ThreadsPage,
 };
 
-pub use blocks::MAX_BLOCK_NOTE_CHARS;
 pub use actions::{DEFAULT_LISTING_LIFETIME, DEFAULT_PROPOSAL_LIFETIME, Effect};
+pub use blocks::MAX_BLOCK_NOTE_CHARS;
 
 /// What the network must do after the service changed something, whoever asked: announce on the
 /// event stream, gossip, and deliver queued messages to parties.

@@ -122,9 +122,18 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let store = Store::open(dir.path()).expect("open");
-            assert_eq!(store.block(key(1), "spam offers", Timestamp::from_millis(10)).expect("block"), BlockOutcome::Added);
-            assert_eq!(store.block(key(2), "", Timestamp::from_millis(20)).expect("block"), BlockOutcome::Added);
-            assert_eq!(store.block(key(1), "lowballs", Timestamp::from_millis(30)).expect("block"), BlockOutcome::Updated);
+            assert_eq!(
+                store.block(key(1), "spam offers", Timestamp::from_millis(10)).expect("block"),
+                BlockOutcome::Added
+            );
+            assert_eq!(
+                store.block(key(2), "", Timestamp::from_millis(20)).expect("block"),
+                BlockOutcome::Added
+            );
+            assert_eq!(
+                store.block(key(1), "lowballs", Timestamp::from_millis(30)).expect("block"),
+                BlockOutcome::Updated
+            );
             assert!(store.is_blocked(&key(1)) && store.is_blocked(&key(2)) && !store.is_blocked(&key(3)));
         }
         let store = Store::open(dir.path()).expect("reopen");
@@ -148,6 +157,9 @@ mod tests {
         assert_eq!(store.blocked_keys().len(), MAX_BLOCKED);
         assert_eq!(store.block(key(3), "", Timestamp::from_millis(50)).expect("block"), BlockOutcome::Full);
         assert!(!store.is_blocked(&key(3)));
-        assert_eq!(store.block(key(2), "again", Timestamp::from_millis(50)).expect("block"), BlockOutcome::Updated);
+        assert_eq!(
+            store.block(key(2), "again", Timestamp::from_millis(50)).expect("block"),
+            BlockOutcome::Updated
+        );
     }
 }

@@ -21,8 +21,8 @@
 #![warn(missing_docs)]
 
 mod batch;
-mod blocks;
 pub mod blobs;
+mod blocks;
 mod clip;
 mod derived;
 mod error;

@@ -16,11 +16,10 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::error::ApiError;
 use super::types::{
-    BlockChange, BlockRequest, BlockedPage,
-    AsOffered, BidRequest, DealView, DealsPage, DeliveryState, ErrorCode, FeedbackRequest, GossipState,
-    ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody, ObjectView, PeersPage, PledgeRequest,
-    RenewRequest, ReputationView, SearchPage, SearchParams, SentView, ShowParams, StatusView, StepRequest,
-    TermsDraft, ThreadView, ThreadsPage,
+    AsOffered, BidRequest, BlockChange, BlockRequest, BlockedPage, DealView, DealsPage, DeliveryState,
+    ErrorCode, FeedbackRequest, GossipState, ListingDraft, ListingPatch, ListingView, ListingsPage,
+    MessageBody, ObjectView, PeersPage, PledgeRequest, RenewRequest, ReputationView, SearchPage,
+    SearchParams, SentView, ShowParams, StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::api::types::NodeEvent;
 use crate::handle::NodeHandle;
@@ -486,7 +485,10 @@ pub(crate) async fn blocked(State(state): State<AppState>) -> Answer<BlockedPage
 }
 
 /// `POST /v1/blocked`.
-pub(crate) async fn block(State(state): State<AppState>, Body(request): Body<BlockRequest>) -> Answer<BlockChange> {
+pub(crate) async fn block(
+    State(state): State<AppState>,
+    Body(request): Body<BlockRequest>,
+) -> Answer<BlockChange> {
     blocking(&state, move |s| s.block(request)).await.map(Json)
 }
 

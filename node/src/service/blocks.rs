@@ -118,9 +118,14 @@ mod tests {
         let (s, _dir) = service(1);
         let stranger = key(2);
         let bike = sign_now(&stranger, Body::Listing(live_listing("Road bike")));
-        assert!(matches!(s.receive(bike.bytes(), super::super::Via::Gossip).first(), Some(super::super::Received::New)));
+        assert!(matches!(
+            s.receive(bike.bytes(), super::super::Via::Gossip).first(),
+            Some(super::super::Received::New)
+        ));
         let search = |seller: Option<PublicKey>| {
-            s.search(SearchParams { q: "bike".into(), seller, ..SearchParams::default() }).expect("search").total
+            s.search(SearchParams { q: "bike".into(), seller, ..SearchParams::default() })
+                .expect("search")
+                .total
         };
         assert_eq!(search(None), 1);
 
@@ -154,7 +159,8 @@ mod tests {
         let own = block(&s, &key(1).public().to_string(), "").expect_err("own key");
         assert!(own.to_string().contains("your own key"), "{own}");
         let long = "x".repeat(MAX_BLOCK_NOTE_CHARS + 1);
-        let note = block(&s, &SecretKey::from_seed(&[9; 32]).public().to_string(), &long).expect_err("long note");
+        let note =
+            block(&s, &SecretKey::from_seed(&[9; 32]).public().to_string(), &long).expect_err("long note");
         assert_eq!(note.code(), ErrorCode::Invalid);
         assert!(note.to_string().contains("201 characters"), "{note}");
         let nothing = block(&s, "12D3KooWnothing", "").expect_err("not a key");

@@ -46,7 +46,11 @@ impl Service {
                     return Err(ServiceError::WrongKind {
                         given: given.to_owned(),
                         is,
-                        wanted: if parties { "a key, a listing, an offer thread or a deal" } else { "a key or a listing" },
+                        wanted: if parties {
+                            "a key, a listing, an offer thread or a deal"
+                        } else {
+                            "a key or a listing"
+                        },
                         hint: "haggle show ID names the keys of the people it concerns",
                     });
                 }

@@ -320,3 +320,50 @@ fn listings_over_their_authors_quota_are_not_fetched_again_for_a_while() {
     assert!(me.is_evicted(&over), "the refused listing is not fetched again for now");
     assert!(matches!(me.receive(batch.last().expect("one"), Via::Gossip).first(), Some(Received::Known)));
 }
+
+/// A key the owner blocked can open no new thread, directly or by mail (refused for good, and
+/// not its fault), while a thread it already had goes on: blocking lets neither side walk away
+/// from what it started without a word.
+#[test]
+fn a_blocked_key_opens_no_new_thread_but_ends_its_old_one() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller.publish(crate::service::testing::draft("Road bike", "120")).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let offer = |price: &str| {
+        let draft = crate::api::types::TermsDraft { price: Some(price.into()), ..Default::default() };
+        buyer.offer(&listing.object.id().to_hex(), draft).expect("offered").object
+    };
+    let first = offer("100");
+    assert!(matches!(seller.receive(first.bytes(), Via::Direct).first(), Some(Received::New)));
+
+    let request = crate::api::types::BlockRequest { who: key(2).public().to_string(), note: String::new() };
+    let change = seller.block(request).expect("blocked");
+    assert_eq!(change.open_threads, vec![first.id()], "the open thread is named");
+
+    let second = offer("90");
+    let inbound = seller.receive(second.bytes(), Via::Direct);
+    let Some(Received::Refused { reason, peer_fault }) = inbound.first() else {
+        panic!("{:?}", inbound.received)
+    };
+    assert!(!peer_fault && reason.is_final(), "the owner's choice, and for good: {reason}");
+    assert!(reason.to_string().contains("blocked"), "{reason}");
+    assert!(inbound.then.events.is_empty());
+
+    // By mail: not opened into a thread, not acknowledged, not tried again.
+    buyer.record_delivery(first.id(), haggle_storage::DeliveryState::Delivered, None).expect("recorded");
+    let due = buyer.outbox_due(None, &HashSet::new(), |_, _| Duration::ZERO).expect("the outbox");
+    assert_eq!(due.mail.len(), 1, "the second offer's");
+    assert!(seller.receive(&due.mail[0], Via::Gossip).open_mail);
+    let opened = seller.open_mail().expect("opened");
+    assert!(opened.then.publish.is_empty() && opened.then.events.is_empty(), "{:?}", opened.then.events);
+    assert!(seller.thread(&second.id().to_hex()).is_err(), "no thread opened");
+
+    // The first thread goes on: its withdrawal is taken.
+    let withdrawn = buyer.withdraw(&first.id().to_hex(), String::new()).expect("withdrawn").object;
+    assert!(matches!(seller.receive(withdrawn.bytes(), Via::Direct).first(), Some(Received::New)));
+    assert_eq!(
+        seller.thread_view(&first.id().to_hex()).expect("thread").state,
+        haggle_protocol::ThreadState::Withdrawn
+    );
+}

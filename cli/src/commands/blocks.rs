@@ -1,0 +1,82 @@
+//! `haggle block`, `haggle unblock` and `haggle blocked`: people the owner wants to hear no more
+//! from. A block lives on the owner's node only: nothing is published.
+
+use anyhow::Result;
+
+use haggle_node::api::types::{BlockChange, BlockRequest};
+
+use super::Context;
+use crate::output;
+
+pub fn block(cx: &Context<'_>, who: &str, note: String) -> Result<()> {
+    let change = cx.api.block(&BlockRequest { who: who.to_owned(), note })?;
+    if cx.json {
+        return output::json(&change);
+    }
+    let key = change.key.to_string();
+    if change.changed {
+        outln!("Blocked {key}.");
+        outln!(
+            "Their listings are left out of your searches and of `haggle watch`, and they can start no new offer or booking with you (their node is told it was refused). Only your node knows: nothing is published."
+        );
+    } else {
+        outln!("{key} was blocked already, with this note.");
+    }
+    open_with_them(&change);
+    outln!("Undo: haggle unblock {key}");
+    Ok(())
+}
+
+pub fn unblock(cx: &Context<'_>, who: &str) -> Result<()> {
+    let change = cx.api.unblock(who)?;
+    if cx.json {
+        return output::json(&change);
+    }
+    let key = change.key.to_string();
+    if change.changed {
+        outln!("Unblocked {key}: their listings show again, and they may make you offers again.");
+    } else {
+        outln!("{key} was not blocked (haggle blocked lists whom you blocked).");
+    }
+    Ok(())
+}
+
+pub fn list(cx: &Context<'_>) -> Result<()> {
+    let page = cx.api.blocked()?;
+    if cx.json {
+        return output::json(&page);
+    }
+    if page.blocked.is_empty() {
+        outln!(
+            "You have blocked nobody. haggle block ID blocks the author of a listing, or the other party of a thread or deal."
+        );
+        return Ok(());
+    }
+    let now = output::now_ms();
+    let rows: Vec<Vec<String>> = page
+        .blocked
+        .iter()
+        .map(|b| vec![b.key.to_string(), output::relative(b.since, now), b.note.clone()])
+        .collect();
+    output::table(&["KEY", "SINCE", "NOTE"], &rows);
+    outln!(
+        "{} of at most {}; haggle unblock KEY undoes one.",
+        output::count(page.blocked.len(), "key"),
+        page.max
+    );
+    Ok(())
+}
+
+/// The threads and deals a block leaves open, with how to end them.
+fn open_with_them(change: &BlockChange) {
+    for thread in &change.open_threads {
+        let t = output::short(thread);
+        outln!(
+            "Still open with them: thread {t} (haggle show {t}; haggle decline or haggle withdraw ends it)."
+        );
+    }
+    for deal in &change.open_deals {
+        let d = output::short(deal);
+        outln!("A deal with them goes on: haggle deal {d} (haggle cancel {d} asks to call it off).");
+    }
+}
