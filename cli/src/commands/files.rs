@@ -288,7 +288,9 @@ pub fn save_pictures(cx: &Context<'_>, listing: &ListingView, dir: &Path) -> Res
         fetch(cx, image.blob.hash, image.blob.size, Some(listing.author), &what)?;
         let path = place(format!("{short}-{}.{}", i + 1, image.kind.extension()));
         save(cx, &image.blob.hash, &path)?;
-        saved.push(path);
+        if let Some(path) = as_its_bytes_say(cx, image, path, &what)? {
+            saved.push(path);
+        }
     }
     if let Some(preview) = preview {
         fetch(cx, preview.hash, preview.size, Some(listing.author), "the preview")?;
@@ -310,6 +312,66 @@ pub fn save_pictures(cx: &Context<'_>, listing: &ListingView, dir: &Path) -> Res
         saved.push(path);
     }
     Ok(saved)
+}
+
+/// What a saved picture's bytes say against what its listing says of it.
+#[derive(Debug, PartialEq, Eq)]
+struct Found {
+    /// Its format, if it is a picture at all.
+    kind: Option<ImageType>,
+    /// Its size in pixels, when other than the one stated (or that turned).
+    other_size: Option<(u32, u32)>,
+}
+
+fn found(image: &Image, bytes: &[u8]) -> Found {
+    let Some((kind, width, height)) = haggle_node::files::images::describe(bytes) else {
+        return Found { kind: None, other_size: None };
+    };
+    let stated = (image.width, image.height);
+    let other_size = ((width, height) != stated && (height, width) != stated).then_some((width, height));
+    Found { kind: Some(kind), other_size }
+}
+
+/// A picture saved at `path`, checked against what its listing says of it: the hash proves the
+/// bytes are the ones the author signed, not that they are the picture the listing describes.
+/// An honest node checks its owner's pictures before publishing, but a modified one could name
+/// any file a JPEG. Bytes that are no picture are not kept (an executable saved as `.jpg` is a
+/// trap); a picture of another format is named by its format; a size other than the one stated
+/// (or its turn) is said.
+fn as_its_bytes_say(cx: &Context<'_>, image: &Image, path: PathBuf, what: &str) -> Result<Option<PathBuf>> {
+    let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let stated = image.kind.extension();
+    let found = found(image, &bytes);
+    let Some(kind) = found.kind else {
+        std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        note!(
+            cx.json,
+            "{what} is not a picture, though its listing says it is a {stated}: not saved (its author's node did not check it, as haggle's does)"
+        );
+        return Ok(None);
+    };
+    let path = if kind == image.kind {
+        path
+    } else {
+        let named = path.with_extension(kind.extension());
+        std::fs::rename(&path, &named).with_context(|| format!("cannot name {}", named.display()))?;
+        note!(
+            cx.json,
+            "{what} is a {}, though its listing says {stated}: saved as {}",
+            kind.extension(),
+            named.display()
+        );
+        named
+    };
+    if let Some((width, height)) = found.other_size {
+        note!(
+            cx.json,
+            "{what} is {width} x {height} pixels, though its listing says {} x {}",
+            image.width,
+            image.height
+        );
+    }
+    Ok(Some(path))
 }
 
 /// A file extension for the commonest kinds of preview that are not pictures, from their first
@@ -460,6 +522,26 @@ mod tests {
         let over = read_bounded(&path, 1024, "description file", rule).expect_err("one byte over");
         assert!(over.to_string().ends_with("is too big: at most 1 KiB"), "{over}");
         assert_eq!(read_bounded(&path, 1025, "description file", rule).expect("fits").len(), 1025);
+    }
+
+    /// A modified node could name any bytes a picture: what is saved is judged by its bytes.
+    #[test]
+    fn a_saved_picture_is_judged_by_its_bytes_not_its_listing() {
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new(&mut jpeg)
+            .encode_image(&image::RgbImage::new(8, 6))
+            .expect("encodes");
+        let blob = haggle_protocol::BlobRef { hash: BlobHash([0; 32]), size: jpeg.len() as u64 };
+        let stated = |kind, width, height| Image { blob, kind, width, height, thumb: blob };
+        let as_said = found(&stated(ImageType::Jpeg, 8, 6), &jpeg);
+        assert_eq!(as_said, Found { kind: Some(ImageType::Jpeg), other_size: None });
+        assert_eq!(found(&stated(ImageType::Jpeg, 6, 8), &jpeg).other_size, None, "turned by EXIF");
+        let lied = found(&stated(ImageType::Png, 3200, 2400), &jpeg);
+        assert_eq!(lied, Found { kind: Some(ImageType::Jpeg), other_size: Some((8, 6)) });
+        let program = b"\x7fELF\x02\x01\x01\0 not a picture at all";
+        assert_eq!(found(&stated(ImageType::Jpeg, 8, 6), program).kind, None);
+        // A JPEG's first bytes on something else are no picture either.
+        assert_eq!(found(&stated(ImageType::Jpeg, 8, 6), b"\xff\xd8\xff\xe0 junk").kind, None);
     }
 
     #[test]

@@ -355,6 +355,9 @@ fn serve(
     if let Ok(v) = HeaderValue::from_str(content_type) {
         h.insert(header::CONTENT_TYPE, v);
     }
+    // Files come from strangers: a browser reading the API must take the type given, which is
+    // read from the bytes, not guess another (a "picture" that is a page with a script).
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     if status == StatusCode::PARTIAL_CONTENT
         && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{end}/{size}"))
     {
@@ -389,5 +392,18 @@ mod tests {
         assert_eq!(range(&with("bytes=9-3"), 100), Err(()));
         assert_eq!(range(&with("bytes=0-1,5-6"), 100), Ok(None));
         assert_eq!(range(&with("items=0-1"), 100), Ok(None));
+    }
+
+    #[tokio::test]
+    async fn a_file_is_served_with_its_type_and_no_guessing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("page");
+        std::fs::write(&path, b"<html><script>alert(1)</script>").expect("write");
+        let file = std::fs::File::open(&path).expect("open");
+        let response =
+            serve(file, 32, None, "application/octet-stream", None, &HeaderMap::new()).expect("served");
+        let h = response.headers();
+        assert_eq!(h[header::CONTENT_TYPE], "application/octet-stream");
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     }
 }
