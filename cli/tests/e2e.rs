@@ -299,7 +299,6 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     let thread = offer["thread"].as_str().expect("thread").to_owned();
     // The delivery of C's offer names its thread in C's JSON watch.
     watch_j.line_with(&["\"event\":\"delivery_changed\"", &format!("\"thread\":\"{thread}\"")]);
-    drop(watch_j);
     watch_a.line_with(&[
         &format!("offer received in thread {}", &thread[..10]),
         "on Folding bike (120.00 EUR): \"Cash on pickup?\"",
@@ -321,6 +320,18 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     // A deal once A's node confirms: the command waits for the accept's delivery, so the confirm
     // may be back already.
     assert!(matches!(accepted["state"].as_str(), Some("confirming" | "accepted")), "{accepted}");
+    // The accept's delivery names its thread whether the deal is made by then or not (and the
+    // deal once it is).
+    let messages = accepted["messages"].as_array().cloned().unwrap_or_default();
+    let accept = messages.iter().find(|m| m["kind"] == "accept").expect("the accept");
+    let accept_id = accept["id"].as_str().expect("its id").to_owned();
+    let delivered = watch_j.line_with(&[
+        "\"event\":\"delivery_changed\"",
+        &format!("\"id\":\"{accept_id}\""),
+        "\"state\":\"delivered\"",
+    ]);
+    assert!(delivered.contains(&format!("\"thread\":\"{thread}\"")), "{delivered}");
+    drop(watch_j);
     let deals_a = wait("A to confirm and hold the deal", || {
         let d = json(&da, &["deals"]);
         (d["deals"].as_array().map(Vec::len) == Some(1)).then_some(d)

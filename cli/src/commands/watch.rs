@@ -508,12 +508,20 @@ fn delivery_line(
     match api.object(&id.to_hex()) {
         Ok(ObjectView::Thread(t)) => {
             extra.push(("thread", t.thread.to_hex().into()));
+            if let Some(deal) = t.deal {
+                extra.push(("deal", deal.to_hex().into()));
+            }
             let kind =
                 t.messages.iter().find(|m| m.id == id).map_or("message".to_owned(), |m| m.kind.to_string());
             let on = t.listing_title.map(|title| format!(" on {title}")).unwrap_or_default();
             format!("your {kind} in thread {}{on}: {state}", output::short(&t.thread))
         }
         Ok(ObjectView::Deal(d)) => {
+            // The accept that made the deal is a message of its thread too: named by both, so
+            // a script reads `thread` whether the line came before the deal or after.
+            if d.id == id {
+                extra.push(("thread", d.thread.to_hex().into()));
+            }
             extra.push(("deal", d.id.to_hex().into()));
             let on = d.title.map(|title| format!(" on {title}")).unwrap_or_default();
             // A deal's id is its Accept's; a step is named (`your shipped step in deal ...`).
