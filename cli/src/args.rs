@@ -1009,13 +1009,7 @@ fn identity(text: &str) -> Result<String, String> {
 }
 
 fn block_note(text: &str) -> Result<String, String> {
-    let max = haggle_node::service::MAX_BLOCK_NOTE_CHARS;
-    match text.chars().count() {
-        len if len > max => {
-            Err(format!("the note is {len} characters long, over the limit of {max}: say it shorter"))
-        }
-        _ => Ok(text.to_owned()),
-    }
+    haggle_node::service::check_block_note(text).map(str::to_owned).map_err(|e| e.to_string())
 }
 
 fn blockee(text: &str) -> Result<String, String> {

@@ -1315,7 +1315,7 @@ fn a_blocked_stranger_leaves_searches_and_opens_no_new_thread() {
     let said = String::from_utf8_lossy(&blocked.stdout).into_owned();
     assert!(blocked.status.success(), "{}", stderr(&blocked));
     assert!(said.contains(&format!("Blocked {}.", stranger.peer_id)), "{said}");
-    assert!(said.contains(&format!("Still open with them: thread {}", &thread[..8])), "{said}");
+    assert!(said.contains(&format!("Still open with them: thread {} ", &thread[..10])), "{said}");
     let listed = json(&dm, &["blocked"]);
     assert_eq!(listed["blocked"][0]["key"], stranger.peer_id.as_str());
     assert_eq!(listed["blocked"][0]["note"], "lowball offers every hour");

@@ -48,7 +48,7 @@ use crate::api::types::{
 };
 
 pub use actions::{DEFAULT_LISTING_LIFETIME, DEFAULT_PROPOSAL_LIFETIME, Effect};
-pub use blocks::MAX_BLOCK_NOTE_CHARS;
+pub use blocks::{MAX_BLOCK_NOTE_CHARS, check_block_note};
 
 /// What the network must do after the service changed something, whoever asked: announce on the
 /// event stream, gossip, and deliver queued messages to parties.

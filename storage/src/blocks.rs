@@ -3,7 +3,7 @@
 //! list: `X` + key → when (unix ms, 8 bytes) and the owner's note, on disk and, for the checks
 //! every arrival makes, in memory.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use haggle_protocol::{PublicKey, Timestamp};
 
@@ -33,77 +33,80 @@ pub enum BlockOutcome {
     Added,
     /// The key was blocked already; its note and date are the new ones.
     Updated,
+    /// The key was blocked already with this note: nothing changed.
+    Unchanged,
     /// [`MAX_BLOCKED`] keys are blocked already: nothing changed.
     Full,
 }
 
-/// The blocked keys held on disk (an entry that does not read is skipped).
-pub(crate) fn load(db: &sled::Db) -> Result<HashSet<PublicKey>, sled::Error> {
-    let mut keys = HashSet::new();
-    for k in db.scan_prefix([keys::BLOCKED]).keys() {
-        if let Some(key) = key_of(&k?) {
-            keys.insert(key);
+/// The blocked keys in memory: when each was blocked, and the owner's note.
+pub(crate) type BlockedKeys = HashMap<PublicKey, (Timestamp, String)>;
+
+/// The blocked keys held on disk (an entry that does not read is left out, here and in every
+/// answer: the list in memory is the one that counts).
+pub(crate) fn load(db: &sled::Db) -> Result<BlockedKeys, sled::Error> {
+    let mut blocked = HashMap::new();
+    for entry in db.scan_prefix([keys::BLOCKED]) {
+        let (k, v) = entry?;
+        let key = k.get(1..).and_then(|k| <[u8; 32]>::try_from(k).ok()).map(PublicKey::from_bytes);
+        if let (Some(key), Some((since, note))) = (key, v.split_first_chunk::<8>()) {
+            let note = String::from_utf8_lossy(note).into_owned();
+            blocked.insert(key, (Timestamp::from_millis(u64::from_be_bytes(*since)), note));
         }
     }
-    Ok(keys)
-}
-
-fn key_of(k: &[u8]) -> Option<PublicKey> {
-    Some(PublicKey::from_bytes(k.get(1..)?.try_into().ok()?))
+    Ok(blocked)
 }
 
 impl Store {
-    /// Blocks `key` (or changes its note), on disk before it returns.
+    /// Blocks `key` (or changes its note), on disk before it returns. The list in memory
+    /// follows every write sled took, so a failed flush leaves the two agreeing.
     pub fn block(&self, key: PublicKey, note: &str, now: Timestamp) -> Result<BlockOutcome, StoreError> {
-        let mut blocked = self.blocked.write().unwrap_or_else(|p| p.into_inner());
-        let held = blocked.contains(&key);
-        if !held && blocked.len() >= MAX_BLOCKED {
+        let _one_at_a_time = self.blocking.lock().unwrap_or_else(|p| p.into_inner());
+        let held = match self.blocked.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            Some((_, held)) if held == note => return Ok(BlockOutcome::Unchanged),
+            Some(_) => true,
+            None => false,
+        };
+        if !held && self.blocked.read().unwrap_or_else(|p| p.into_inner()).len() >= MAX_BLOCKED {
             return Ok(BlockOutcome::Full);
         }
         let mut value = Vec::with_capacity(8 + note.len());
         value.extend_from_slice(&now.to_be_bytes());
         value.extend_from_slice(note.as_bytes());
         self.db.insert(keys::key(keys::BLOCKED, &[key.as_bytes()]), value)?;
+        self.blocked.write().unwrap_or_else(|p| p.into_inner()).insert(key, (now, note.to_owned()));
         self.db.flush()?;
-        blocked.insert(key);
         Ok(if held { BlockOutcome::Updated } else { BlockOutcome::Added })
     }
 
     /// Unblocks `key`, on disk before it returns; whether it was blocked.
     pub fn unblock(&self, key: &PublicKey) -> Result<bool, StoreError> {
-        let mut blocked = self.blocked.write().unwrap_or_else(|p| p.into_inner());
-        let removed = self.db.remove(keys::key(keys::BLOCKED, &[key.as_bytes()]))?.is_some();
+        let _one_at_a_time = self.blocking.lock().unwrap_or_else(|p| p.into_inner());
+        self.db.remove(keys::key(keys::BLOCKED, &[key.as_bytes()]))?;
+        let removed = self.blocked.write().unwrap_or_else(|p| p.into_inner()).remove(key).is_some();
         self.db.flush()?;
-        blocked.remove(key);
         Ok(removed)
     }
 
-    /// Whether `key` is blocked (from memory).
+    /// Whether `key` is blocked.
     pub fn is_blocked(&self, key: &PublicKey) -> bool {
-        self.blocked.read().unwrap_or_else(|p| p.into_inner()).contains(key)
+        self.blocked.read().unwrap_or_else(|p| p.into_inner()).contains_key(key)
     }
 
-    /// The blocked keys (from memory), for a search to leave out; in no set order.
+    /// The blocked keys, for a search to leave out; in no set order.
     pub fn blocked_keys(&self) -> Vec<PublicKey> {
-        self.blocked.read().unwrap_or_else(|p| p.into_inner()).iter().copied().collect()
+        self.blocked.read().unwrap_or_else(|p| p.into_inner()).keys().copied().collect()
     }
 
     /// The blocked keys with their dates and notes, the most recent first.
-    pub fn blocked(&self) -> Result<Vec<Blocked>, StoreError> {
-        let mut out = Vec::new();
-        for entry in self.db.scan_prefix([keys::BLOCKED]) {
-            let (k, v) = entry?;
-            let (Some(key), Some((since, note))) = (key_of(&k), v.split_first_chunk::<8>()) else {
-                continue;
-            };
-            out.push(Blocked {
-                key,
-                since: Timestamp::from_millis(u64::from_be_bytes(*since)),
-                note: String::from_utf8_lossy(note).into_owned(),
-            });
-        }
+    pub fn blocked(&self) -> Vec<Blocked> {
+        let blocked = self.blocked.read().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<Blocked> = blocked
+            .iter()
+            .map(|(key, (since, note))| Blocked { key: *key, since: *since, note: note.clone() })
+            .collect();
         out.sort_by(|a, b| b.since.cmp(&a.since).then_with(|| a.key.cmp(&b.key)));
-        Ok(out)
+        out
     }
 }
 
@@ -138,7 +141,7 @@ mod tests {
         }
         let store = Store::open(dir.path()).expect("reopen");
         assert!(store.is_blocked(&key(1)) && store.is_blocked(&key(2)), "read back at open");
-        let listed = store.blocked().expect("list");
+        let listed = store.blocked();
         let firsts: Vec<(PublicKey, u64, &str)> =
             listed.iter().map(|b| (b.key, b.since.as_millis(), b.note.as_str())).collect();
         assert_eq!(firsts, vec![(key(1), 30, "lowballs"), (key(2), 20, "")], "the most recent first");

@@ -152,7 +152,9 @@ pub struct Store {
     /// `public_offers.rs`): filled and changed only under the write lock.
     pub(crate) offer_cache: Mutex<HashMap<ListingKey, std::sync::Arc<Vec<Object>>>>,
     /// The keys the owner blocked (see `blocks`), as on disk.
-    pub(crate) blocked: std::sync::RwLock<std::collections::HashSet<haggle_protocol::PublicKey>>,
+    pub(crate) blocked: std::sync::RwLock<crate::blocks::BlockedKeys>,
+    /// Held by a change of the blocked keys, so two never interleave.
+    pub(crate) blocking: Mutex<()>,
     path: PathBuf,
 }
 
@@ -285,6 +287,7 @@ impl Store {
             owner: std::sync::OnceLock::new(),
             offer_cache: Mutex::default(),
             blocked: std::sync::RwLock::new(blocked),
+            blocking: Mutex::new(()),
             evicting: Mutex::new(()),
             path: dir.to_owned(),
             journal: crate::writes::Journal::default(),

@@ -174,9 +174,15 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
             }
             (AuctionState::Cancelled, _, _) => "cancelled: you retracted it".to_owned(),
             (_, _, Some(_)) if a.high_declined => format!(
-                "no sale: you declined the high bid, under your reserve (haggle retract {} closes the listing; haggle publish --from {} --ends 3d auctions it again)",
+                "no sale: you declined the high bid{} (haggle retract {} closes the listing; haggle publish --from {} --ends 3d auctions it again)",
+                if a.reserve_met { "" } else { ", under your reserve" },
                 output::short(&l.id),
                 output::short(&l.id)
+            ),
+            (_, _, Some(high)) if a.high_blocked => format!(
+                "the high bid is from a key you blocked: your node does not accept it by itself (haggle accept {} accepts it; haggle decline {} ends the auction unsold)",
+                output::short(&high.id),
+                output::short(&high.id)
             ),
             (_, _, Some(high)) if !a.reserve_met => format!(
                 "the high bid is under your reserve: accept it by hand if you like (haggle accept {})",

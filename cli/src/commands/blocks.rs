@@ -17,7 +17,7 @@ pub fn block(cx: &Context<'_>, who: &str, note: String) -> Result<()> {
     if change.changed {
         outln!("Blocked {key}.");
         outln!(
-            "Their listings are left out of your searches and of `haggle watch`, and they can start no new offer or booking with you (their node is told it was refused). Only your node knows: nothing is published."
+            "Their listings are left out of your searches and of `haggle watch`, and they can start no new offer or booking with you. Only your node knows: nothing is published."
         );
     } else {
         outln!("{key} was blocked already, with this note.");
@@ -56,7 +56,7 @@ pub fn list(cx: &Context<'_>) -> Result<()> {
     let rows: Vec<Vec<String>> = page
         .blocked
         .iter()
-        .map(|b| vec![b.key.to_string(), output::relative(b.since, now), b.note.clone()])
+        .map(|b| vec![b.key.to_string(), output::relative(b.since, now), output::clip(&b.note, 60)])
         .collect();
     output::table(&["KEY", "SINCE", "NOTE"], &rows);
     outln!(

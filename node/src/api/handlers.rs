@@ -481,7 +481,7 @@ pub(crate) async fn feedback(
 
 /// `GET /v1/blocked`.
 pub(crate) async fn blocked(State(state): State<AppState>) -> Answer<BlockedPage> {
-    blocking(&state, |s| s.blocked()).await.map(Json)
+    Ok(Json(state.service.blocked()))
 }
 
 /// `POST /v1/blocked`.

@@ -218,7 +218,8 @@ impl Service {
         then: &mut Followups,
     ) -> Result<(), ServiceError> {
         let Some(leader) = view.leader() else { return Ok(()) };
-        if !view.reserve_met() {
+        // Under the reserve, or from a key the owner blocked: the owner accepts or declines it.
+        if !view.reserve_met() || self.store.is_blocked(&leader.bidder) {
             return Ok(());
         }
         let key = head.listing_key().expect("an auction is a listing");
@@ -444,6 +445,7 @@ pub(super) fn info(
         my_bid: mine.map(bid_view),
         called_off,
         high_declined: high_declined(store, &view)?,
+        high_blocked: view.leader().is_some_and(|b| store.is_blocked(&b.bidder)),
     }))
 }
 

@@ -125,7 +125,7 @@ impl Service {
             if key.author == me && !view.funded() && active {
                 self.close_missed_campaign(key, then)?;
             }
-            then.events.push(NodeEvent::CampaignEnded {
+            let ended = NodeEvent::CampaignEnded {
                 listing: head.id(),
                 funded: view.funded() && open,
                 total: Price::new(view.total, view.goal.currency.clone()).to_string(),
@@ -134,7 +134,10 @@ impl Service {
                     .filter(|b| b.amount > 0)
                     .map(|b| Price::new(b.amount, view.goal.currency.clone()).to_string()),
                 cancelled: !open,
-            });
+            };
+            if !self.hides_event(&key.author, &ended) {
+                then.events.push(ended);
+            }
             self.remember_announced(*key);
         }
         Ok(())

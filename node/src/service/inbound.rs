@@ -454,13 +454,13 @@ impl Service {
                 }
             }
             Body::Feedback(_) => {}
-            Body::Bid(_) if recent => match self.bid_stored_event(object) {
-                Ok(event) => out.then.events.extend(event),
+            Body::Bid(bid) if recent => match self.bid_stored_event(object) {
+                Ok(event) => out.then.events.extend(event.filter(|e| !self.hides_event(&bid.to, e))),
                 Err(e) => tracing::warn!(error = %e, "cannot read the auction of a bid"),
             },
             Body::Bid(_) => {}
-            Body::Pledge(_) if recent => match self.pledge_stored_event(object) {
-                Ok(event) => out.then.events.extend(event),
+            Body::Pledge(pledge) if recent => match self.pledge_stored_event(object) {
+                Ok(event) => out.then.events.extend(event.filter(|e| !self.hides_event(&pledge.to, e))),
                 Err(e) => tracing::warn!(error = %e, "cannot read the campaign of a pledge"),
             },
             Body::Pledge(_) => {}

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use haggle_protocol::{Body, Deal, Feedback, ObjectId, PublicKey, Rating, Timestamp};
+use haggle_protocol::{Body, Deal, Feedback, Object, ObjectId, PublicKey, Rating, Timestamp};
 use haggle_storage::reputation::{Counts, Edge, Reputation, TrustGraph};
 
 use super::{Conflict, Effect, Followups, InvalidInput, Service, ServiceError};
@@ -17,51 +17,69 @@ const MAX_FEEDBACK_SHOWN: usize = 50;
 
 impl Service {
     /// The identity `given` names: a key (PeerId), or a listing (its author); with `parties`,
-    /// also an offer thread or a deal (the other party: for a thread between two others, such
-    /// as a bid, the one who opened it).
+    /// also an offer thread, a deal or a deal's step (the other party: for a thread between two
+    /// others, such as a bid, the one who opened it).
     pub(super) fn identity_named(&self, given: &str, parties: bool) -> Result<PublicKey, ServiceError> {
         // A listing this node holds first, then any other object it holds: a full id is also
         // 64 hex characters, which may parse as a key.
-        match self.listing(given) {
-            Ok(listing) => Ok(listing.author()),
+        let refused = match self.listing(given) {
+            Ok(listing) => return Ok(listing.author()),
             Err(
                 e @ (ServiceError::NotFound { .. } | ServiceError::WrongKind { .. } | ServiceError::BadId(_)),
-            ) => {
-                let is = match e {
-                    ServiceError::WrongKind { is, .. } => Some(is),
-                    // A rating's id is not looked for among listings: look it up whole.
-                    _ => self.is_rating(given).then_some("a rating"),
-                };
-                match is {
-                    Some("a rating") | None => {}
-                    Some(_) if parties => {
-                        let view = self.thread(given)?.view;
-                        let me = self.me();
-                        return Ok(if view.offerer == me { view.listing_author } else { view.offerer });
-                    }
-                    Some(_) => {}
-                }
-                if let Some(is) = is {
-                    // An id of a deal, a rating or a thread: say what it is.
-                    return Err(ServiceError::WrongKind {
-                        given: given.to_owned(),
-                        is,
-                        wanted: if parties {
-                            "a key, a listing, an offer thread or a deal"
-                        } else {
-                            "a key or a listing"
-                        },
-                        hint: "haggle show ID names the keys of the people it concerns",
-                    });
-                }
-                given.trim().parse::<PublicKey>().map_err(|_| -> ServiceError {
-                    if given.contains('…') || given.contains("...") {
-                        InvalidInput::ShortenedKey(given.to_owned()).into()
-                    } else {
-                        InvalidInput::Identity(given.to_owned()).into()
-                    }
-                })
+            ) => e,
+            Err(e) => return Err(e),
+        };
+        let is = match refused {
+            ServiceError::WrongKind { is, .. } => Some(is),
+            // A rating's id is not looked for among listings: look it up whole.
+            _ if self.is_rating(given) => Some("a rating"),
+            _ if parties => match self.other_party(given)? {
+                Some(key) => return Ok(key),
+                None => None,
+            },
+            _ => None,
+        };
+        match is {
+            Some(is) if is == "a rating" || !parties => Err(ServiceError::WrongKind {
+                // An id of a deal, a rating or a thread: say what it is.
+                given: given.to_owned(),
+                is,
+                wanted: if parties {
+                    "a key, a listing, an offer thread or a deal"
+                } else {
+                    "a key or a listing"
+                },
+                hint: "haggle show ID names the keys of the people it concerns",
+            }),
+            Some(_) => {
+                Ok(self.other_party(given)?.ok_or_else(|| ServiceError::not_found("offer thread", given))?)
             }
+            None => given.trim().parse::<PublicKey>().map_err(|_| {
+                if given.contains('…') || given.contains("...") {
+                    InvalidInput::ShortenedKey(given.to_owned()).into()
+                } else {
+                    InvalidInput::Identity(given.to_owned()).into()
+                }
+            }),
+        }
+    }
+
+    /// The owner's other party in the thread, deal or deal step `given` names (for a thread
+    /// between two others, the one who opened it); `None` if it names none of them.
+    fn other_party(&self, given: &str) -> Result<Option<PublicKey>, ServiceError> {
+        let me = self.me();
+        let other = |a: PublicKey, b: PublicKey| if a == me { b } else { a };
+        let Ok(id) = self.resolve(given, "offer thread") else { return Ok(None) };
+        let deal = match self.store.get(&id)?.as_ref().map(Object::body) {
+            Some(Body::Step(step)) => self.store.deal(&step.deal)?,
+            _ => self.store.deal(&id)?,
+        };
+        if let Some(deal) = deal {
+            return Ok(Some(other(deal.buyer(), deal.seller())));
+        }
+        match self.thread(given) {
+            Ok(thread) => Ok(Some(other(thread.view.offerer, thread.view.listing_author))),
+            Err(ServiceError::NotFound { .. } | ServiceError::WrongKind { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }

@@ -185,7 +185,10 @@ impl Service {
             if key.author == me && head.listing().is_some_and(|l| l.status == ListingStatus::Active) {
                 self.award(&head, &view, &mut then)?;
             }
-            then.events.push(ended_event(&self.store, &head, &view, &me)?);
+            let ended = ended_event(&self.store, &head, &view, &me)?;
+            if !self.hides_event(&key.author, &ended) {
+                then.events.push(ended);
+            }
             self.remember_announced(key);
         }
         Ok(then)

@@ -150,6 +150,10 @@ pub struct AuctionInfo {
     /// to the seller's node and the bidder's.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub high_declined: bool,
+    /// The high bid is from a key this node's owner blocked: on the owner's auction, its node
+    /// leaves it to the owner to accept or decline.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub high_blocked: bool,
 }
 
 impl std::fmt::Display for BidStanding {

@@ -1,5 +1,5 @@
 //! Keys the owner blocked: their listings are left out of searches and live events, and their
-//! new offers, bookings and other new threads are refused.
+//! new offers and booking requests are refused (their public bids and pledges are not).
 
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +41,7 @@ pub struct BlockedPage {
     pub max: usize,
 }
 
-/// What `POST /v1/blocked` and `DELETE /v1/blocked/{key}` did.
+/// What `POST /v1/blocked` and `DELETE /v1/blocked/{who}` did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockChange {
     /// The key.

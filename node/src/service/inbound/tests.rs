@@ -350,14 +350,19 @@ fn a_blocked_key_opens_no_new_thread_but_ends_its_old_one() {
     assert!(reason.to_string().contains("blocked"), "{reason}");
     assert!(inbound.then.events.is_empty());
 
-    // By mail: not opened into a thread, not acknowledged, not tried again.
-    buyer.record_delivery(first.id(), haggle_storage::DeliveryState::Delivered, None).expect("recorded");
+    // By mail: the new offer is not opened into a thread, not acknowledged, and not tried
+    // again; a copy of the first, made before the block, is acknowledged as held.
     let due = buyer.outbox_due(None, &HashSet::new(), |_, _| Duration::ZERO).expect("the outbox");
-    assert_eq!(due.mail.len(), 1, "the second offer's");
-    assert!(seller.receive(&due.mail[0], Via::Gossip).open_mail);
+    assert_eq!(due.mail.len(), 2, "both offers' copies");
+    for mail in &due.mail {
+        assert!(seller.receive(mail, Via::Gossip).open_mail);
+    }
     let opened = seller.open_mail().expect("opened");
-    assert!(opened.then.publish.is_empty() && opened.then.events.is_empty(), "{:?}", opened.then.events);
+    assert_eq!(opened.then.publish.len(), 1, "a receipt for the first offer's copy alone");
+    assert!(opened.then.events.is_empty(), "{:?}", opened.then.events);
     assert!(seller.thread(&second.id().to_hex()).is_err(), "no thread opened");
+    let again = seller.open_mail().expect("opened");
+    assert!(again.then.is_empty() && again.received.is_empty(), "not tried again: {:?}", again.received);
 
     // The first thread goes on: its withdrawal is taken.
     let withdrawn = buyer.withdraw(&first.id().to_hex(), String::new()).expect("withdrawn").object;
