@@ -32,10 +32,13 @@ use crate::index_key::{ID_FIELDS, IdReader, KeyQuery, id_quarters, nonce_halves}
 /// revision's id, which a hit is read by; version 6 gives a giveaway the price 0, so a price
 /// sort or a highest price keeps it; version 7 adds the words a kind is searched by
 /// (`kind_words`: a giveaway is "free"); version 8 weighs them as the title's words, and holds
-/// each hyphenated word also as one (`compounds`).
-pub(crate) const INDEX_VERSION: u32 = 8;
+/// each hyphenated word also as one (`compounds`); version 9 holds the title's and tags' words
+/// unstemmed too, for typos stemming moves away (`Fields::plain`).
+pub(crate) const INDEX_VERSION: u32 = 9;
 const VERSION_FILE: &str = "haggle-index-version";
 const ANALYZER: &str = "haggle";
+/// The analyzer of [`Fields::plain`]: [`ANALYZER`] without the stemmer.
+const PLAIN_ANALYZER: &str = "haggle-plain";
 /// Words a query leaves out unless it has nothing else: they join the words that say what is
 /// wanted ("a road bike", "room for rent", the "s" of "kid's") and, required like the others,
 /// made listings that say it differently ("Road bike, 56 cm") miss.
@@ -207,6 +210,12 @@ struct Fields {
     id: [Field; 4],
     /// Every searchable word of a listing: title, tags, category and description.
     text: Field,
+    /// The title's and tags' words as written (lower-cased and folded, not stemmed), read only
+    /// to guess what a misspelt word meant: stemming can take a typo far from its word
+    /// ("sittng" stays as typed, while "sitting" is stored as "sit", three edits away), so a
+    /// typo is also matched against these, and each near word found is searched by its stem.
+    /// Title and tags only: the words a listing is named by, at a small cost in the index.
+    plain: Field,
     location: Field,
     category: Field,
     kind: Field,
@@ -260,6 +269,12 @@ fn schema() -> (Schema, Fields) {
             .set_index_option(IndexRecordOption::WithFreqs)
             .set_fieldnorms(false),
     );
+    let plain = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer(PLAIN_ANALYZER)
+            .set_index_option(IndexRecordOption::Basic)
+            .set_fieldnorms(false),
+    );
     // Fields matched only whole and never ranked keep no lengths (a byte per listing each).
     let exact = TextOptions::default().set_indexing_options(
         TextFieldIndexing::default()
@@ -275,6 +290,7 @@ fn schema() -> (Schema, Fields) {
         nonce_lo: b.add_u64_field("nonce_lo", FAST),
         id: ID_FIELDS.map(|name| b.add_u64_field(name, FAST)),
         text: b.add_text_field("text", weighted),
+        plain: b.add_text_field("plain", plain),
         location: b.add_text_field("location", text),
         category: b.add_facet_field("category", FacetOptions::default()),
         kind: b.add_text_field("kind", exact.clone()),
@@ -293,6 +309,14 @@ fn analyzer() -> TextAnalyzer {
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
         .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+fn plain_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(SimpleTokenizer::default())
+        .filter(crate::clip::ClipLongFilter)
+        .filter(LowerCaser)
+        .filter(AsciiFoldingFilter)
         .build()
 }
 
@@ -349,6 +373,7 @@ impl SearchIndex {
             }
         };
         index.tokenizers().register(ANALYZER, analyzer());
+        index.tokenizers().register(PLAIN_ANALYZER, plain_analyzer());
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         std::fs::write(&version_path, INDEX_VERSION.to_string()).map_err(io_err)?;
@@ -453,6 +478,10 @@ impl SearchIndex {
                 doc.add_text(f.text, &*with_compounds(tag));
             }
         }
+        doc.add_text(f.plain, &*title);
+        for tag in &l.tags {
+            doc.add_text(f.plain, &*with_compounds(tag));
+        }
         doc.add_text(f.text, l.category.replace(['/', '-'], " "));
         doc.add_text(f.text, distinct_words(&with_compounds(&l.description)));
         // The words people search a kind by ("free sofa", "room rent", "wanted bike"), weighed
@@ -552,6 +581,7 @@ impl SearchIndex {
         let Some(doc) = self.document(key, object, high_bid) else { return Ok(false) };
         let one = Index::create_in_ram(self.index.schema());
         one.tokenizers().register(ANALYZER, analyzer());
+        one.tokenizers().register(PLAIN_ANALYZER, plain_analyzer());
         let mut writer: IndexWriter =
             one.writer_with_num_threads(1, ONE_LISTING_MEMORY).map_err(index_err)?;
         writer.add_document(doc).map_err(index_err)?;
@@ -696,10 +726,23 @@ impl SearchIndex {
             forms.push((plain.as_str(), typo_distance(&plain).min(stem_distance)));
         }
         forms.retain(|&(_, distance)| distance > 0);
-        let typo = if forms.is_empty() {
+        // The words written near the word as typed, by their stems.
+        let mut written = Vec::new();
+        let plain_distance = typo_distance(&plain);
+        if plain_distance > 0 {
+            for (near_word, edits, docs) in
+                crate::typos::near_words(near, self.fields.plain, &plain, plain_distance)
+                    .map_err(index_err)?
+            {
+                if let Some(stem) = self.tokens(&near_word).into_iter().next().map(|w| w.stem) {
+                    written.push((stem, edits, docs));
+                }
+            }
+        }
+        let typo = if forms.is_empty() && written.is_empty() {
             None
         } else {
-            crate::typos::near_query(near, self.fields.text, &forms).map_err(index_err)?
+            crate::typos::near_query(near, self.fields.text, &forms, written).map_err(index_err)?
         };
         Ok(match typo {
             Some(query) => (query, Matched::Near),
@@ -1017,6 +1060,32 @@ mod tests {
         }
         let found = m.store.search(&q("hony")).expect("search");
         assert_eq!(found.guessed, vec!["hony".to_owned()]);
+    }
+
+    /// Defect: a misspelling stemming did not shorten was too far from a stored stem stemming
+    /// had shortened: "sittng" (kept as typed) is three edits from "sit" (from "sitting"), and
+    /// found nothing. The title's and tags' words are also held as written, and a typo near one
+    /// of them is searched by that word's stem.
+    #[test]
+    fn a_typo_far_from_a_stem_is_matched_through_the_word_as_written() {
+        let m = market();
+        let sofa = item(42, "Sitting room sofa", |l| {
+            l.category = "home/furniture".into();
+            l.tags = vec!["upholstered".into()];
+        });
+        let _ = m
+            .store
+            .ingest(sign_now(&key(3), Body::Listing(sofa)).bytes(), Durability::Flush)
+            .expect("ingest");
+        for typo in ["sittng", "siting", "Sittin", "upholsterd"] {
+            assert_eq!(titles(&m, &q(typo)), vec!["Sitting room sofa"], "{typo}");
+        }
+        let found = m.store.search(&q("sittng sofa")).expect("search");
+        assert_eq!(found.guessed, vec!["sittng".to_owned()]);
+        assert_eq!(found.total, 1);
+        // A known word still matches only itself: "sit" finds the sofa by its stem, not its
+        // neighbours.
+        assert_eq!(titles(&m, &q("sit")), vec!["Sitting room sofa"]);
     }
 
     /// Defect: a word of 40 bytes or more was dropped from queries and listings alike, so a

@@ -117,18 +117,22 @@ fn first_letter_range(token: &str) -> Option<(Vec<u8>, Vec<u8>)> {
 }
 
 /// A query matching what the near words of any of `tokens` (a word's forms: as the index
-/// stores it, stemmed, and as typed, lower-cased) match, each within its own distance, scored
-/// by BM25 and weighed down by its edits: any of them will do. Matches nothing if no word is
+/// stores it, stemmed, and as typed, lower-cased) match, each within its own distance, and the
+/// words of `found` (stems of words written near the typo, with their edits and use), scored
+/// by BM25 and weighed down by their edits: any of them will do. Matches nothing if no word is
 /// near (then `None`). Both forms count because stemming can move a typo further from the
-/// word: "hony" stems to "honi", two edits from the stored "honey", one as typed.
+/// word: "hony" stems to "honi", two edits from the stored "honey", one as typed; and `found`
+/// because it can move the stored word away: "sittng" is one edit from "sitting", stored "sit".
 pub(crate) fn near_query(
     searcher: &Searcher,
     field: Field,
     tokens: &[(&str, u8)],
+    found: Vec<(String, u8, u64)>,
 ) -> tantivy::Result<Option<Box<dyn Query>>> {
     let mut words: Vec<(String, u8, u64)> = Vec::new();
-    for &(token, distance) in tokens {
-        for (word, edits, docs) in near_words(searcher, field, token, distance)? {
+    let near = tokens.iter().map(|&(token, distance)| near_words(searcher, field, token, distance));
+    for candidates in near.chain(std::iter::once(Ok(found))) {
+        for (word, edits, docs) in candidates? {
             match words.iter_mut().find(|w| w.0 == word) {
                 Some(known) => known.1 = known.1.min(edits),
                 None => words.push((word, edits, docs)),
