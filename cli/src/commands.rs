@@ -119,7 +119,7 @@ fn dispatch(command: Command, cx: &Context<'_>) -> Result<()> {
         Command::Dispute { deal, reason } => deal::step(cx, &deal, StepRequest::Dispute { reason }),
         Command::Feedback { deal, rating, text } => reputation::feedback(cx, &deal, rating.0, text),
         Command::Reputation { who } => reputation::show(cx, &who),
-        Command::Block { who, note } => blocks::block(cx, &who, note.unwrap_or_default()),
+        Command::Block { who, note } => blocks::block(cx, &who, note),
         Command::Unblock { who } => blocks::unblock(cx, &who),
         Command::Blocked => blocks::list(cx),
         Command::Node(_) | Command::Id | Command::Completions { .. } => {

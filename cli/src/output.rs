@@ -573,6 +573,14 @@ pub fn thread(t: &ThreadView) {
         _ => role.to_owned(),
     };
     outln!("  you are   the {role}; other party {}", t.counterparty);
+    if t.blocked {
+        outln!("  blocked   you blocked them (haggle unblock {})", t.counterparty);
+    }
+    if t.refused {
+        outln!(
+            "  refused   by the other party's node, for good (why is under the offer): nothing more comes of this thread, and it takes no place among your open offers"
+        );
+    }
     let expiry = match t.awaiting {
         Some(_) => format!(", {}", expiry(t.terms.expires_at, now)),
         None => String::new(),
@@ -580,6 +588,13 @@ pub fn thread(t: &ThreadView) {
     outln!("  terms     {} (proposed by {}{expiry})", thread_terms(t), t.proposed_by.as_str());
     match (t.awaiting, &t.nights_unavailable) {
         (Some(Party::Me), _) if t.outcome.is_some() => {}
+        (Some(Party::Me), _)
+            if waits_for_end(t) && t.blocked && t.opening == haggle_node::api::types::ObjectKind::Bid =>
+        {
+            outln!(
+                "  next      at the end: if this bid is the high one, you accept or decline it by hand (you blocked its bidder)"
+            )
+        }
         (Some(Party::Me), _) if waits_for_end(t) => {
             if t.opening == haggle_node::api::types::ObjectKind::Bid {
                 outln!("  next      at the end: your node accepts the high bid by itself")
@@ -635,6 +650,11 @@ pub fn thread(t: &ThreadView) {
         }
         (_, _, Some(PublicOutcome::ReserveNotMet)) if t.awaiting == Some(Party::Me) => outln!(
             "  outcome   the auction is over and this high bid is under your reserve: accept it by hand if you like (haggle accept {}), or let it lapse",
+            short(&t.thread)
+        ),
+        (_, _, Some(PublicOutcome::BidderBlocked)) => outln!(
+            "  outcome   the auction is over and this high bid is from a key you blocked: your node leaves it to you: accept it (haggle accept {}) or decline it (haggle decline {}: no sale)",
+            short(&t.thread),
             short(&t.thread)
         ),
         (_, _, Some(PublicOutcome::ReserveNotMet)) => {

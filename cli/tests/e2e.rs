@@ -1319,7 +1319,14 @@ fn a_blocked_stranger_leaves_searches_and_opens_no_new_thread() {
     let listed = json(&dm, &["blocked"]);
     assert_eq!(listed["blocked"][0]["key"], stranger.peer_id.as_str());
     assert_eq!(listed["blocked"][0]["note"], "lowball offers every hour");
-    assert_eq!(json(&dm, &["search", "lamp"])["total"], 0, "left out of searches");
+    let hidden = json(&dm, &["search", "lamp"]);
+    assert_eq!(
+        (&hidden["total"], &hidden["hidden"]),
+        (&Value::from(0), &Value::from(1)),
+        "left out, and said to be"
+    );
+    let told = String::from_utf8_lossy(&haggle(&dm, &["search", "lamp"]).stdout).into_owned();
+    assert!(told.contains("1 listing by people you blocked matches and is left out"), "{told}");
     let by_seller = json(&dm, &["search", "lamp", "--seller", &stranger.peer_id]);
     assert_eq!(by_seller["total"], 1, "unless the search names the seller");
     let shown = String::from_utf8_lossy(&haggle(&dm, &["show", &theirs[..12]]).stdout).into_owned();
@@ -1333,6 +1340,14 @@ fn a_blocked_stranger_leaves_searches_and_opens_no_new_thread() {
         (t["messages"][0]["delivery"] == "failed").then(|| t["messages"][0]["delivery_error"].to_string())
     });
     assert!(error.contains("does not take offers from this key"), "{error}");
+    // In words: the command says so and fails; the thread reads refused and takes no place.
+    let third = haggle(&ds, &["offer", &mine[..12], "--price", "11"]);
+    let said = String::from_utf8_lossy(&third.stdout).into_owned();
+    assert_eq!(third.status.code(), Some(1), "{said}{}", stderr(&third));
+    assert!(said.contains("refused by the other party's node, for good"), "{said}");
+    assert!(stderr(&third).contains("was refused: the recipient does not take offers"), "{}", stderr(&third));
+    let listed = String::from_utf8_lossy(&haggle(&ds, &["offers"]).stdout).into_owned();
+    assert!(listed.contains("refused"), "{listed}");
     let threads = json(&dm, &["offers"])["threads"].as_array().cloned().unwrap_or_default();
     assert!(threads.iter().all(|t| t["thread"] != refused.as_str()), "{threads:?}");
     // The old thread goes on: its withdrawal arrives.
@@ -1346,6 +1361,13 @@ fn a_blocked_stranger_leaves_searches_and_opens_no_new_thread() {
     let own = haggle(&dm, &["block", &mine[..10]]);
     assert_eq!(own.status.code(), Some(2), "refused as invalid");
     assert!(stderr(&own).contains("your own key"), "{}", stderr(&own));
+    let nothing = haggle(&dm, &["block", "123456789a"]);
+    assert!(stderr(&nothing).contains("nor the id of a listing, thread or deal"), "{}", stderr(&nothing));
+    let file = root.path().join("a-file");
+    std::fs::write(&file, b"x").expect("write");
+    let images = haggle(&dm, &["show", &theirs[..10], "--images", &file.display().to_string()]);
+    assert_eq!(images.status.code(), Some(2), "{}", stderr(&images));
+    assert!(images.stdout.is_empty(), "refused before the listing is printed");
     let long = haggle(&dm, &["block", &theirs[..10], "--note", &"x".repeat(201)]);
     assert_eq!(long.status.code(), Some(2), "a usage mistake, found before any work");
     assert!(stderr(&long).contains("over the limit of 200"), "{}", stderr(&long));

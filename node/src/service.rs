@@ -541,6 +541,7 @@ impl Service {
                 hits,
                 guessed: results.guessed,
                 unknown: results.unknown,
+                hidden: if results.total == 0 { self.hidden(&query, only.is_some())? } else { 0 },
             });
         }
         if query.limit == 0 || query.limit > haggle_storage::MAX_PAGE {
@@ -604,7 +605,18 @@ impl Service {
             hits,
             guessed: candidates.guessed,
             unknown: candidates.unknown,
+            hidden: if candidates.total == 0 { self.hidden(&query, only.is_some())? } else { 0 },
         })
+    }
+
+    /// How many listings `query`, which matched nothing, matches by keys the owner blocked
+    /// (asked only when nothing matched: a search that finds nothing should say why).
+    fn hidden(&self, query: &SearchQuery, one: bool) -> Result<usize, ServiceError> {
+        if query.hide_sellers.is_empty() || one {
+            return Ok(0);
+        }
+        let all = SearchQuery { hide_sellers: Vec::new(), offset: 0, limit: 1, ..query.clone() };
+        Ok(self.store.search(&all)?.total)
     }
 
     /// The thread `given` names.

@@ -58,15 +58,22 @@ pub(crate) fn load(db: &sled::Db) -> Result<BlockedKeys, sled::Error> {
 }
 
 impl Store {
-    /// Blocks `key` (or changes its note), on disk before it returns. The list in memory
-    /// follows every write sled took, so a failed flush leaves the two agreeing.
-    pub fn block(&self, key: PublicKey, note: &str, now: Timestamp) -> Result<BlockOutcome, StoreError> {
+    /// Blocks `key` (or changes its note; without one, a key blocked already keeps its own), on
+    /// disk before it returns. The list in memory follows every write sled took, so a failed
+    /// flush leaves the two agreeing.
+    pub fn block(
+        &self,
+        key: PublicKey,
+        note: Option<&str>,
+        now: Timestamp,
+    ) -> Result<BlockOutcome, StoreError> {
         let _one_at_a_time = self.blocking.lock().unwrap_or_else(|p| p.into_inner());
         let held = match self.blocked.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
-            Some((_, held)) if held == note => return Ok(BlockOutcome::Unchanged),
+            Some((_, held)) if note.is_none_or(|note| held == note) => return Ok(BlockOutcome::Unchanged),
             Some(_) => true,
             None => false,
         };
+        let note = note.unwrap_or_default();
         if !held && self.blocked.read().unwrap_or_else(|p| p.into_inner()).len() >= MAX_BLOCKED {
             return Ok(BlockOutcome::Full);
         }
@@ -126,15 +133,15 @@ mod tests {
         {
             let store = Store::open(dir.path()).expect("open");
             assert_eq!(
-                store.block(key(1), "spam offers", Timestamp::from_millis(10)).expect("block"),
+                store.block(key(1), Some("spam offers"), Timestamp::from_millis(10)).expect("block"),
                 BlockOutcome::Added
             );
             assert_eq!(
-                store.block(key(2), "", Timestamp::from_millis(20)).expect("block"),
+                store.block(key(2), Some(""), Timestamp::from_millis(20)).expect("block"),
                 BlockOutcome::Added
             );
             assert_eq!(
-                store.block(key(1), "lowballs", Timestamp::from_millis(30)).expect("block"),
+                store.block(key(1), Some("lowballs"), Timestamp::from_millis(30)).expect("block"),
                 BlockOutcome::Updated
             );
             assert!(store.is_blocked(&key(1)) && store.is_blocked(&key(2)) && !store.is_blocked(&key(3)));
@@ -155,13 +162,16 @@ mod tests {
         for n in 0..MAX_BLOCKED - 1 {
             let mut bytes = [0u8; 32];
             bytes[..8].copy_from_slice(&(n as u64 + 1_000).to_be_bytes());
-            store.block(PublicKey::from_bytes(bytes), "", Timestamp::from_millis(40)).expect("block");
+            store.block(PublicKey::from_bytes(bytes), Some(""), Timestamp::from_millis(40)).expect("block");
         }
         assert_eq!(store.blocked_keys().len(), MAX_BLOCKED);
-        assert_eq!(store.block(key(3), "", Timestamp::from_millis(50)).expect("block"), BlockOutcome::Full);
+        assert_eq!(
+            store.block(key(3), Some(""), Timestamp::from_millis(50)).expect("block"),
+            BlockOutcome::Full
+        );
         assert!(!store.is_blocked(&key(3)));
         assert_eq!(
-            store.block(key(2), "again", Timestamp::from_millis(50)).expect("block"),
+            store.block(key(2), Some("again"), Timestamp::from_millis(50)).expect("block"),
             BlockOutcome::Updated
         );
     }

@@ -546,6 +546,13 @@ impl Store {
             if first.kind() == ObjectKind::Offer && self.thread_has_deal(&thread)? {
                 continue;
             }
+            // An offer of this node's owner that the other node refused for good opened nothing
+            // there: it takes no place here either.
+            if first.kind() == ObjectKind::Offer
+                && self.outbox_entry(&thread)?.is_some_and(|e| e.state == crate::DeliveryState::Failed)
+            {
+                continue;
+            }
             // Bids and pledges are public, held by every node, and bounded per market.
             started += usize::from(first.kind() == ObjectKind::Offer);
             let on = match revisions.get(&o.listing) {

@@ -3,12 +3,12 @@
 
 use anyhow::Result;
 
-use haggle_node::api::types::{BlockChange, BlockRequest};
+use haggle_node::api::types::{BlockChange, BlockRequest, Party};
 
 use super::Context;
 use crate::output;
 
-pub fn block(cx: &Context<'_>, who: &str, note: String) -> Result<()> {
+pub fn block(cx: &Context<'_>, who: &str, note: Option<String>) -> Result<()> {
     let change = cx.api.block(&BlockRequest { who: who.to_owned(), note })?;
     if cx.json {
         return output::json(&change);
@@ -20,7 +20,7 @@ pub fn block(cx: &Context<'_>, who: &str, note: String) -> Result<()> {
             "Their listings are left out of your searches and of `haggle watch`, and they can start no new offer or booking with you. Only your node knows: nothing is published."
         );
     } else {
-        outln!("{key} was blocked already, with this note.");
+        outln!("{key} was blocked already (its note stays; --note changes it).");
     }
     open_with_them(&change);
     outln!("Undo: haggle unblock {key}");
@@ -69,11 +69,14 @@ pub fn list(cx: &Context<'_>) -> Result<()> {
 
 /// The threads and deals a block leaves open, with how to end them.
 fn open_with_them(change: &BlockChange) {
-    for thread in &change.open_threads {
-        let t = output::short(thread);
-        outln!(
-            "Still open with them: thread {t} (haggle show {t}; haggle decline or haggle withdraw ends it)."
-        );
+    for open in &change.open_threads {
+        let t = output::short(&open.thread);
+        let ends = match open.awaiting {
+            Some(Party::Me) => format!("haggle decline {t} ends it"),
+            Some(Party::Them) => format!("haggle withdraw {t} ends it"),
+            None => "an accept awaits its confirm: the deal is made or lapses by itself".to_owned(),
+        };
+        outln!("Still open with them: thread {t} (haggle show {t}; {ends}).");
     }
     for deal in &change.open_deals {
         let d = output::short(deal);

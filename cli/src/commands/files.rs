@@ -265,6 +265,17 @@ fn fetch(cx: &Context<'_>, hash: BlobHash, size: u64, from: Option<PublicKey>, w
     }
 }
 
+/// Refuses an `--images` path that is a file (checked before anything is printed or fetched).
+pub fn images_dir(dir: &Path) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(usage(format!(
+            "{} is not a directory: --images takes the directory to save into",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// `haggle show --images DIR`: fetches a listing's pictures (and a digital good's preview) and
 /// saves them in `dir`.
 pub fn save_pictures(cx: &Context<'_>, listing: &ListingView, dir: &Path) -> Result<Vec<PathBuf>> {
@@ -272,12 +283,7 @@ pub fn save_pictures(cx: &Context<'_>, listing: &ListingView, dir: &Path) -> Res
     if listing.images.is_empty() && preview.is_none() {
         return Ok(Vec::new());
     }
-    if dir.exists() && !dir.is_dir() {
-        return Err(usage(format!(
-            "{} is not a directory: --images takes the directory to save into",
-            dir.display()
-        )));
-    }
+    images_dir(dir)?;
     make_dir(dir, "--images")?;
     let short = crate::output::short(&listing.id);
     // `.` as the directory: plain file names.

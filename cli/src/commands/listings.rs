@@ -399,6 +399,7 @@ pub fn show(cx: &Context<'_>, id: &str, exact: bool, images: Option<&std::path::
         let ObjectView::Listing(l) = &object else {
             return Err(usage(format!("{id} is not a listing: --images shows a listing's pictures")));
         };
+        files::images_dir(dir)?;
         if !cx.json {
             // The listing first: it is here, whatever happens to the pictures.
             output::listing(l);

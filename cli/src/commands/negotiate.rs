@@ -155,6 +155,9 @@ pub(super) fn report(cx: &Context<'_>, what: &str, sent: &SentView) -> Result<()
         }
         (Some(DeliveryState::Delivered), _) => "delivered",
         (Some(DeliveryState::Sent), _) => "sent; the other node has not acknowledged it yet",
+        (Some(DeliveryState::Failed), _) => {
+            "refused by the other party's node, for good: it is not sent again"
+        }
         // The last try failed: the other node's refusal for now, or the network's error (shown
         // under it).
         _ if failed_for_now(sent) => {
@@ -164,6 +167,15 @@ pub(super) fn report(cx: &Context<'_>, what: &str, sent: &SentView) -> Result<()
     };
     outln!("{what} {}: {note}.", output::short(&sent.id));
     output::thread(&sent.thread);
+    if sent.thread.delivery == Some(DeliveryState::Failed) {
+        let why =
+            sent.thread.messages.iter().find(|m| m.id == sent.id).and_then(|m| m.delivery_error.clone());
+        anyhow::bail!(
+            "{what} {} was refused: {}",
+            output::short(&sent.id),
+            why.as_deref().unwrap_or("the other party's node did not say why")
+        );
+    }
     Ok(())
 }
 
@@ -208,6 +220,7 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                 output::thread_terms(t),
                 match output::public_state(t) {
                     Some(state) => state.to_owned(),
+                    None if t.refused => "refused".to_owned(),
                     // Requests whose nights went meanwhile cannot be accepted: shown as such
                     // (haggle show says why and what to do).
                     None if t.nights_unavailable.is_some() && t.awaiting.is_some() => {

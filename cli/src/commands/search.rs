@@ -107,6 +107,14 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
         outln!("{}", output::dim(&note));
     }
     output::listings(&page.hits, empty);
+    if page.hidden > 0 {
+        let (verb, are) = if page.hidden == 1 { ("matches", "is") } else { ("match", "are") };
+        let note = format!(
+            "{} by people you blocked {verb} and {are} left out (haggle blocked lists them; --seller KEY shows one's listings).",
+            output::count(page.hidden, "listing")
+        );
+        outln!("{}", output::dim(&note));
+    }
     let next = args.offset + page.hits.len();
     if page.total > next {
         let more = format!("{} of {} shown; --offset {next} for more", page.hits.len(), page.total);

@@ -21,7 +21,7 @@ pub use auction::{
     AuctionDraft, AuctionInfo, AuctionState, BidRequest, BidStanding, BidView, CampaignDraft, CampaignInfo,
     PledgeRequest, PledgeView, TierDraft, TierView,
 };
-pub use blocks::{BlockChange, BlockRequest, BlockedPage, BlockedView};
+pub use blocks::{BlockChange, BlockRequest, BlockedPage, BlockedView, OpenThread};
 pub use booking::{CalendarDraft, CalendarView};
 pub use errors::{ErrorBody, ErrorCode, ErrorDetail};
 pub use events::{Arrival, NodeEvent};

@@ -24,7 +24,7 @@ use haggle_protocol::{Body, Object, PublicKey, Timestamp};
 use haggle_storage::{BlockOutcome, MAX_BLOCKED};
 
 use super::{Conflict, InvalidInput, Refusal, Service, ServiceError};
-use crate::api::types::{BlockChange, BlockRequest, BlockedPage, BlockedView, NodeEvent};
+use crate::api::types::{BlockChange, BlockRequest, BlockedPage, BlockedView, NodeEvent, OpenThread};
 
 /// Longest note kept with a block, in characters.
 pub const MAX_BLOCK_NOTE_CHARS: usize = 200;
@@ -42,7 +42,7 @@ pub fn check_block_note(note: &str) -> Result<&str, InvalidInput> {
 impl Service {
     /// Blocks the key `request.who` names (see the module docs).
     pub fn block(&self, request: BlockRequest) -> Result<BlockChange, ServiceError> {
-        let note = check_block_note(&request.note)?;
+        let note = request.note.as_deref().map(check_block_note).transpose()?;
         let key = self.identity_named(&request.who, true)?;
         if key == self.me() {
             return Err(InvalidInput::BlockSelf.into());
@@ -108,13 +108,15 @@ impl Service {
     fn change(&self, key: PublicKey, blocked: bool, changed: bool) -> Result<BlockChange, ServiceError> {
         let me = self.me();
         let with_key = |a: PublicKey, b: PublicKey| (a == me && b == key) || (a == key && b == me);
-        let open_threads = self
-            .store
-            .threads_of(&key)?
-            .into_iter()
-            .filter(|t| !t.view.state.is_final() && with_key(t.view.offerer, t.view.listing_author))
-            .map(|t| t.view.thread)
-            .collect();
+        // Negotiations only: a bid or a pledge is answered with its auction or campaign.
+        let mut open_threads = Vec::new();
+        for t in self.store.threads_of(&key)? {
+            let private = t.offer.kind() == haggle_protocol::ObjectKind::Offer;
+            if private && !t.view.state.is_final() && with_key(t.view.offerer, t.view.listing_author) {
+                let view = super::views::thread(&self.store, &t, &me)?;
+                open_threads.push(OpenThread { thread: t.view.thread, awaiting: view.awaiting });
+            }
+        }
         let mut open_deals = Vec::new();
         for deal in self.store.deals_of(&key)? {
             if with_key(deal.seller(), deal.buyer()) && !self.store.deal_state(&deal)?.stage().is_final() {
@@ -136,7 +138,7 @@ mod tests {
     use crate::api::types::{AuctionDraft, ErrorCode, ListingDraft, SearchParams, TermsDraft};
 
     fn block(s: &Service, who: &str, note: &str) -> Result<BlockChange, ServiceError> {
-        s.block(BlockRequest { who: who.to_owned(), note: note.to_owned() })
+        s.block(BlockRequest { who: who.to_owned(), note: Some(note.to_owned()) })
     }
 
     #[test]
@@ -158,6 +160,8 @@ mod tests {
         let change = block(&s, &bike.id().to_hex()[..10], "spam").expect("block by listing id");
         assert_eq!((change.key, change.blocked, change.changed), (stranger.public(), true, true));
         assert_eq!(search(None), 0, "left out of searches");
+        let page = s.search(SearchParams { q: "bike".into(), ..SearchParams::default() }).expect("search");
+        assert_eq!(page.hidden, 1, "and said to be");
         assert_eq!(search(Some(stranger.public())), 1, "unless asked for by seller");
         assert!(s.listing_view(&bike.id().to_hex()).expect("shown by id").blocked);
 
@@ -170,6 +174,8 @@ mod tests {
 
         assert!(!block(&s, &stranger.public().to_string(), "spam").expect("again").changed, "nothing new");
         assert!(block(&s, &stranger.public().to_string(), "lowballs").expect("note").changed);
+        let no_note = BlockRequest { who: stranger.public().to_string(), note: None };
+        assert!(!s.block(no_note).expect("again, no note").changed, "the note is kept");
         let listed = s.blocked();
         assert_eq!(listed.blocked.len(), 1);
         assert_eq!(listed.blocked[0].note, "lowballs");
@@ -290,11 +296,38 @@ mod tests {
             let mut bytes = [7u8; 32];
             bytes[..8].copy_from_slice(&(n as u64).to_be_bytes());
             s.store
-                .block(PublicKey::from_bytes(bytes), "", haggle_protocol::Timestamp::now())
+                .block(PublicKey::from_bytes(bytes), None, haggle_protocol::Timestamp::now())
                 .expect("block");
         }
         let full = block(&s, &key(2).public().to_string(), "").expect_err("full");
         assert_eq!(full.code(), ErrorCode::Conflict);
         assert!(full.to_string().contains("1024 keys are blocked already"), "{full}");
+    }
+
+    /// Once the owner's auction is over, the high bid of a key the owner blocked awaits the
+    /// owner, and says why.
+    #[test]
+    fn a_blocked_keys_high_bid_awaits_the_owner_once_the_auction_is_over() {
+        let (s, _dir) = service(1);
+        let now = haggle_protocol::Timestamp::now();
+        let ends = now.saturating_add(std::time::Duration::from_millis(1_500));
+        let mine = sign_now(&key(1), Body::Listing(fixtures::auction("Clock", 1_000, 100, ends, 0)));
+        assert!(matches!(s.receive(mine.bytes(), Via::Gossip).first(), Some(Received::New)));
+        let high = sign_now(&key(2), fixtures::bid(&mine, 1_600));
+        assert!(matches!(s.receive(high.bytes(), Via::Gossip).first(), Some(Received::New)));
+        block(&s, &key(2).public().to_string(), "").expect("blocked");
+        let thread = |s: &Service| s.thread_view(&high.id().to_hex()).expect("the bid's thread");
+        assert_eq!(thread(&s).outcome, None, "running");
+        // Bounded wait for the end, by the clock.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while haggle_protocol::Timestamp::now() <= ends && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let over = thread(&s);
+        assert_eq!(over.outcome, Some(crate::api::types::PublicOutcome::BidderBlocked));
+        assert_eq!(over.awaiting, Some(crate::api::types::Party::Me));
+        assert!(over.blocked);
+        s.unblock(&key(2).public().to_string()).expect("unblocked");
+        assert_eq!(thread(&s).outcome, None, "the owner's node accepts it by itself again");
     }
 }

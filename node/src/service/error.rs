@@ -137,6 +137,16 @@ pub enum InvalidInput {
         "{0:?} is a key shortened for a table: give the whole key (haggle --json deals, haggle --json show LISTING, or haggle deal DEAL print it in full)"
     )]
     ShortenedKey(String),
+    /// Whom to block, named by nothing this node holds and not a key.
+    #[error(
+        "{0:?} is not a key (a PeerId such as 12D3KooW...) nor the id of a listing, thread or deal this node holds: haggle offers and haggle deals list the ids of yours, haggle search listings'"
+    )]
+    BlockWho(String),
+    /// Whom to block, as a key shortened for a table.
+    #[error(
+        "{0:?} is a key shortened for a table: give the whole key, or name them by an id instead (haggle block THREAD for the other party of a thread haggle offers lists)"
+    )]
+    BlockShortenedKey(String),
     /// The owner's own key, to block.
     #[error("that is your own key: a node cannot block its owner")]
     BlockSelf,
@@ -357,6 +367,19 @@ pub enum Conflict {
         max: usize,
         /// Where.
         scope: &'static str,
+    },
+    /// The owner's offer that opened the thread was refused for good by the other party's
+    /// node, which so holds nothing of it.
+    #[error(
+        "the other party's node refused your offer that opened thread {} ({}): it holds nothing of the thread, so nothing more can be said in it; it takes no place among your open offers",
+        .thread.fmt_short(),
+        .why
+    )]
+    OfferRefused {
+        /// The thread.
+        thread: ObjectId,
+        /// The refusal, as the other node gave it.
+        why: String,
     },
     /// As many keys are blocked as a node keeps.
     #[error(
@@ -721,7 +744,7 @@ impl Conflict {
             | Conflict::OwnNightsGone { .. }
             | Conflict::TheirTerms
             | Conflict::AwaitingConfirmation(_) => ErrorCode::NotYourTurn,
-            Conflict::ThreadEnded { .. } => ErrorCode::ThreadEnded,
+            Conflict::ThreadEnded { .. } | Conflict::OfferRefused { .. } => ErrorCode::ThreadEnded,
             Conflict::ListingChangedSince { .. } | Conflict::NoNightsNamed { .. } => {
                 ErrorCode::ListingChanged
             }

@@ -399,6 +399,14 @@ impl Service {
             }
             .into());
         }
+        if thread.offer.author() == me
+            && thread.offer.kind() == haggle_protocol::ObjectKind::Offer
+            && let Some(entry) = self.store.outbox_entry(&thread.view.thread)?
+            && entry.state == haggle_storage::DeliveryState::Failed
+        {
+            let why = entry.last_error.unwrap_or_else(|| "it did not say why".to_owned());
+            return Err(Conflict::OfferRefused { thread: thread.view.thread, why }.into());
+        }
         Ok(())
     }
 

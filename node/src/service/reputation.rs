@@ -55,10 +55,12 @@ impl Service {
                 Ok(self.other_party(given)?.ok_or_else(|| ServiceError::not_found("offer thread", given))?)
             }
             None => given.trim().parse::<PublicKey>().map_err(|_| {
-                if given.contains('…') || given.contains("...") {
-                    InvalidInput::ShortenedKey(given.to_owned()).into()
-                } else {
-                    InvalidInput::Identity(given.to_owned()).into()
+                let shortened = given.contains('…') || given.contains("...");
+                match (shortened, parties) {
+                    (true, false) => InvalidInput::ShortenedKey(given.to_owned()).into(),
+                    (true, true) => InvalidInput::BlockShortenedKey(given.to_owned()).into(),
+                    (false, false) => InvalidInput::Identity(given.to_owned()).into(),
+                    (false, true) => InvalidInput::BlockWho(given.to_owned()).into(),
                 }
             }),
         }

@@ -145,7 +145,12 @@ impl CurrentPledges {
     /// that is not the high one was outbid; the high bid under the reserve sold nothing; the
     /// pledges of a campaign short of its goal are owed nothing. The high bid over the reserve
     /// and the pledges of a funded campaign await their Accept (the owner's node sends it).
-    fn outcome(&mut self, store: &Store, t: &ThreadRecord) -> Result<Option<PublicOutcome>, StoreError> {
+    fn outcome(
+        &mut self,
+        store: &Store,
+        t: &ThreadRecord,
+        me: &PublicKey,
+    ) -> Result<Option<PublicOutcome>, StoreError> {
         let Some(key) = t.listing.as_ref().and_then(Object::listing_key) else { return Ok(None) };
         if !matches!(t.offer.kind(), ObjectKind::Bid | ObjectKind::Pledge)
             || t.view.state != haggle_protocol::ThreadState::Open
@@ -179,6 +184,11 @@ impl CurrentPledges {
             Some(Over::Closed { sold: false }) => Some(PublicOutcome::Closed),
             Some(Over::Auction { leader, .. }) if leader != Some(thread) => Some(PublicOutcome::Outbid),
             Some(Over::Auction { reserve_met: false, .. }) => Some(PublicOutcome::ReserveNotMet),
+            Some(Over::Auction { .. })
+                if t.view.listing_author == *me && store.is_blocked(&t.view.offerer) =>
+            {
+                Some(PublicOutcome::BidderBlocked)
+            }
             Some(Over::Campaign { funded: false }) => Some(PublicOutcome::GoalMissed),
             _ => None,
         })
@@ -225,7 +235,7 @@ pub(super) fn thread_with(
 ) -> Result<ThreadView, StoreError> {
     let v = &t.view;
     let replaced_by = pledges.replacing(store, t)?;
-    let outcome = pledges.outcome(store, t)?;
+    let outcome = pledges.outcome(store, t, me)?;
     // A pledge of 0 withdraws the backer's pledge: there is nothing to accept.
     let withdrawal = t.offer.kind() == ObjectKind::Pledge && v.terms.price.amount == 0;
     let entry = |m: &Object| -> Result<_, StoreError> {
@@ -257,6 +267,12 @@ pub(super) fn thread_with(
     // The owner's latest message's delivery, read once above.
     let my_last = messages.iter().rev().find(|m| m.from == Party::Me).and_then(|m| m.delivery);
     let author = v.listing_author == *me;
+    // The owner's offer that opened the thread, refused for good by the other party's node: it
+    // holds nothing of the thread.
+    let refused = t.offer.kind() == haggle_protocol::ObjectKind::Offer
+        && messages.first().is_some_and(|m| {
+            m.from == Party::Me && m.delivery == Some(haggle_storage::DeliveryState::Failed)
+        });
     // An Accept that reached the proposer's node after its terms lapsed is never confirmed
     // there (by its own clock): it is over now, though the thread reads `confirming` everywhere
     // until the clock grace passes, for a proposer whose clock runs behind.
@@ -282,13 +298,17 @@ pub(super) fn thread_with(
         listing_kind: t.listing.as_ref().and_then(|l| l.listing()).map(|l| l.kind),
         role: if author { Role::ListingAuthor } else { Role::Offerer },
         counterparty: if author { v.offerer } else { v.listing_author },
+        blocked: store.is_blocked(if author { &v.offerer } else { &v.listing_author }),
+        refused,
         state,
         terms: terms(&v.terms),
         proposed_by: party(v.proposer, me),
         // The seller may still accept a high bid under the reserve by hand.
-        awaiting: if outcome == Some(PublicOutcome::ReserveNotMet) && author {
+        awaiting: if matches!(outcome, Some(PublicOutcome::ReserveNotMet | PublicOutcome::BidderBlocked))
+            && author
+        {
             Some(Party::Me)
-        } else if state.is_final() || replaced_by.is_some() || withdrawal || outcome.is_some() {
+        } else if state.is_final() || replaced_by.is_some() || withdrawal || outcome.is_some() || refused {
             None
         } else if v.state == haggle_protocol::ThreadState::Confirming {
             // The proposer's node confirms the Accept.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use haggle_protocol::PublicKey;
 
-use super::serde_text::key_text;
+use super::serde_text::{key_text, vec_text};
 
 /// `POST /v1/blocked`: block a key, given as a key (PeerId) or as the id of a listing (its
 /// author), an offer thread or a deal (the other party).
@@ -14,9 +14,21 @@ use super::serde_text::key_text;
 pub struct BlockRequest {
     /// A key, or an id (or id prefix) of a listing, thread or deal.
     pub who: String,
-    /// Why, for the owner's own memory; never sent anywhere.
-    #[serde(default)]
-    pub note: String,
+    /// Why, for the owner's own memory; never sent anywhere. Left out, a key blocked already
+    /// keeps its note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A thread still open with a key just blocked or unblocked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenThread {
+    /// The thread.
+    #[serde(with = "super::serde_text::text")]
+    pub thread: super::ObjectId,
+    /// Whose move it is: `me` (their terms: decline them to end it), `them` (the owner's
+    /// terms: withdraw them to end it), or null while an accept awaits its confirm.
+    pub awaiting: Option<super::Party>,
 }
 
 /// A blocked key.
@@ -52,8 +64,9 @@ pub struct BlockChange {
     /// Whether anything changed (false: blocked already, with the same note, or not blocked).
     pub changed: bool,
     /// Threads with this key still open (blocking leaves them, and deals, as they are: each
-    /// party can still end them).
-    pub open_threads: Vec<super::ObjectId>,
+    /// party can still end them), each with whose move it is.
+    pub open_threads: Vec<OpenThread>,
     /// Deals with this key not yet complete or called off.
+    #[serde(with = "vec_text")]
     pub open_deals: Vec<super::ObjectId>,
 }

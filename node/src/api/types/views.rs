@@ -314,6 +314,10 @@ pub enum PublicOutcome {
     NotAccepted,
     /// The owner closed the listing without accepting this bid or pledge.
     Closed,
+    /// The owner's auction is over and this is the high bid, meeting any reserve, from a key the
+    /// owner blocked: its node leaves it to the owner to accept or decline. Said only on the
+    /// owner's node.
+    BidderBlocked,
 }
 
 impl PublicOutcome {
@@ -325,6 +329,7 @@ impl PublicOutcome {
             PublicOutcome::GoalMissed => "goal missed",
             PublicOutcome::NotAccepted => "not accepted",
             PublicOutcome::Closed => "closed",
+            PublicOutcome::BidderBlocked => "bidder blocked",
         }
     }
 }
@@ -409,6 +414,13 @@ pub struct ThreadView {
     /// The other party.
     #[serde(with = "key_text")]
     pub counterparty: PublicKey,
+    /// Whether this node's owner blocked the other party (`haggle block`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blocked: bool,
+    /// Whether the other party's node refused the owner's offer that opened the thread, for
+    /// good (a key it blocked, say): it never held the thread, and nothing more comes of it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refused: bool,
     /// Where the negotiation stands.
     #[serde(with = "text")]
     pub state: ThreadState,
@@ -633,6 +645,10 @@ pub struct SearchPage {
     /// nothing can match the query while it has them.
     #[serde(default)]
     pub unknown: Vec<String>,
+    /// When nothing matched: how many listings would have, but are by keys the owner blocked
+    /// (left out of every search that does not name the seller).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hidden: usize,
 }
 
 /// `GET /v1/threads`.
@@ -895,4 +911,9 @@ pub struct SyncInfo {
     pub sent: u64,
     /// Reconciliation bytes exchanged (both ways).
     pub reconcile_bytes: u64,
+}
+
+/// For `skip_serializing_if`: a count of nothing is left out.
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

@@ -337,9 +337,14 @@ fn a_blocked_key_opens_no_new_thread_but_ends_its_old_one() {
     let first = offer("100");
     assert!(matches!(seller.receive(first.bytes(), Via::Direct).first(), Some(Received::New)));
 
-    let request = crate::api::types::BlockRequest { who: key(2).public().to_string(), note: String::new() };
+    let request = crate::api::types::BlockRequest { who: key(2).public().to_string(), note: None };
     let change = seller.block(request).expect("blocked");
-    assert_eq!(change.open_threads, vec![first.id()], "the open thread is named");
+    let open: Vec<_> = change.open_threads.iter().map(|t| (t.thread, t.awaiting)).collect();
+    assert_eq!(
+        open,
+        vec![(first.id(), Some(crate::api::types::Party::Me))],
+        "the open thread, the owner's move"
+    );
 
     let second = offer("90");
     let inbound = seller.receive(second.bytes(), Via::Direct);
@@ -371,4 +376,17 @@ fn a_blocked_key_opens_no_new_thread_but_ends_its_old_one() {
         seller.thread_view(&first.id().to_hex()).expect("thread").state,
         haggle_protocol::ThreadState::Withdrawn
     );
+
+    // On the buyer's node, the refused offer's thread says so, takes no place among its open
+    // offers, and cannot be withdrawn (the seller's node holds nothing to end).
+    let reason = Some(reason.to_string());
+    buyer.record_delivery(second.id(), haggle_storage::DeliveryState::Failed, reason).expect("recorded");
+    let view = buyer.thread_view(&second.id().to_hex()).expect("thread");
+    assert!(view.refused && view.awaiting.is_none(), "{view:?}");
+    let said =
+        buyer.withdraw(&second.id().to_hex(), String::new()).expect_err("nothing to withdraw").to_string();
+    assert!(said.contains("refused your offer") && said.contains("blocked"), "{said}");
+    for price in ["80", "70", "60"] {
+        offer(price);
+    }
 }
