@@ -141,6 +141,28 @@ fn queries() -> Vec<(&'static str, SearchQuery)> {
         ("one word", SearchQuery::new("guitar")),
         ("three words", SearchQuery::new("vintage leather jacket")),
         ("typo", SearchQuery::new("bicylce")),
+        // As many keys blocked as a node keeps: ten of them sellers here (5,000 listings at 100k).
+        (
+            "one word, 10 blocked",
+            SearchQuery {
+                hide_sellers: (0..10).map(|n| author(n).public()).collect(),
+                ..SearchQuery::new("guitar")
+            },
+        ),
+        (
+            "one word, 1,014 blocked, none selling",
+            SearchQuery {
+                hide_sellers: (100_000..101_014).map(|n| author(n).public()).collect(),
+                ..SearchQuery::new("guitar")
+            },
+        ),
+        (
+            "one word, 1,024 blocked",
+            SearchQuery {
+                hide_sellers: (0..10).chain(100_000..101_014).map(|n| author(n).public()).collect(),
+                ..SearchQuery::new("guitar")
+            },
+        ),
         (
             "filters only",
             SearchQuery {

@@ -561,6 +561,18 @@ impl Store {
         now: Timestamp,
     ) -> Result<SearchResults, SearchError> {
         self.catch_up_index()?;
+        // Only the hidden sellers with listings here change the results, and each key costs the
+        // query a lookup in every segment (about 13 µs: 1,024 keys with none made a one-word
+        // search at 100k take 13 ms instead of 0.3).
+        let narrowed;
+        let query = if query.hide_sellers.is_empty() {
+            query
+        } else {
+            let mut q = query.clone();
+            q.hide_sellers.retain(|k| self.listing_count_by(k).map_or(true, |n| n > 0));
+            narrowed = q;
+            &narrowed
+        };
         let crate::search::Ranked { total, hits: page, guessed } = self.index.search(query, now)?;
         let crate::search::Guessed { near: guessed, unknown } = guessed;
         let mut hits = Vec::with_capacity(page.len());
