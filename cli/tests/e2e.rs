@@ -1333,8 +1333,13 @@ fn a_blocked_stranger_leaves_searches_and_opens_no_new_thread() {
     assert!(shown.contains("blocked   you blocked this author"), "{shown}");
 
     // A new offer is refused for good; its sender's node says why.
-    let second = json(&ds, &["offer", &mine[..12], "--price", "12"]);
-    let refused = second["thread"].as_str().expect("thread").to_owned();
+    // With --json too, the answer is printed and the command fails once the refusal is back.
+    let second = haggle(&ds, &["--json", "offer", &mine[..12], "--price", "12"]);
+    let answer: Value = serde_json::from_slice(&second.stdout).expect("the answer, printed");
+    let refused = answer["thread"].as_str().expect("thread").to_owned();
+    if answer["delivery"] == "failed" {
+        assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
+    }
     let error = wait("the stranger's node to hear the refusal", || {
         let t = json(&ds, &["show", &refused[..12]]);
         (t["messages"][0]["delivery"] == "failed").then(|| t["messages"][0]["delivery_error"].to_string())
@@ -1362,6 +1367,7 @@ fn a_blocked_stranger_leaves_searches_and_opens_no_new_thread() {
     assert_eq!(own.status.code(), Some(2), "refused as invalid");
     assert!(stderr(&own).contains("your own key"), "{}", stderr(&own));
     let nothing = haggle(&dm, &["block", "123456789a"]);
+    assert_eq!(nothing.status.code(), Some(2), "{}", stderr(&nothing));
     assert!(stderr(&nothing).contains("nor the id of a listing, thread or deal"), "{}", stderr(&nothing));
     let file = root.path().join("a-file");
     std::fs::write(&file, b"x").expect("write");

@@ -605,7 +605,9 @@ impl Service {
             hits,
             guessed: candidates.guessed,
             unknown: candidates.unknown,
-            hidden: if candidates.total == 0 { self.hidden(&query, only.is_some())? } else { 0 },
+            // Counted for plain searches only: the reputation, calendar and auction filters
+            // here would have to run again over the listings left out.
+            hidden: 0,
         })
     }
 

@@ -548,9 +548,7 @@ impl Store {
             }
             // An offer of this node's owner that the other node refused for good opened nothing
             // there: it takes no place here either.
-            if first.kind() == ObjectKind::Offer
-                && self.outbox_entry(&thread)?.is_some_and(|e| e.state == crate::DeliveryState::Failed)
-            {
+            if self.offer_refused(&first)?.is_some() {
                 continue;
             }
             // Bids and pledges are public, held by every node, and bounded per market.

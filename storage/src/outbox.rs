@@ -149,6 +149,20 @@ impl Store {
         self.db.get(keys::outbox(id))?.map(|v| OutboxEntry::decode(&v)).transpose()
     }
 
+    /// For an offer of this node's owner that the other party's node refused for good (its
+    /// outbox entry `Failed`): the refusal as that node gave it (empty if none). That node
+    /// holds nothing of its thread, so the thread is answered by nobody, ends by nobody, and
+    /// takes no place among the owner's open offers. `None` for anything else.
+    pub fn offer_refused(&self, offer: &haggle_protocol::Object) -> Result<Option<String>, StoreError> {
+        if offer.kind() != haggle_protocol::ObjectKind::Offer || self.owner.get() != Some(&offer.author()) {
+            return Ok(None);
+        }
+        Ok(self
+            .outbox_entry(&offer.id())?
+            .filter(|e| e.state == DeliveryState::Failed)
+            .map(|e| e.last_error.unwrap_or_default()))
+    }
+
     /// Messages still to be delivered to `to`, oldest first.
     pub fn outbox_pending_for(&self, to: &PublicKey) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut out = Vec::new();

@@ -726,12 +726,14 @@ impl SearchIndex {
             forms.push((plain.as_str(), typo_distance(&plain).min(stem_distance)));
         }
         forms.retain(|&(_, distance)| distance > 0);
-        // The words written near the word as typed, by their stems.
+        // The words written near the word as typed (analysed as those words are, and given no
+        // more edits than its stem), by their stems.
         let mut written = Vec::new();
-        let plain_distance = typo_distance(&plain);
-        if plain_distance > 0 {
+        let as_written = self.plain_form(&word.typed);
+        let plain_distance = as_written.as_deref().map_or(0, typo_distance).min(stem_distance);
+        if let Some(as_written) = as_written.filter(|_| plain_distance > 0) {
             for (near_word, edits, docs) in
-                crate::typos::near_words(near, self.fields.plain, &plain, plain_distance)
+                crate::typos::near_words(near, self.fields.plain, &as_written, plain_distance)
                     .map_err(index_err)?
             {
                 if let Some(stem) = self.tokens(&near_word).into_iter().next().map(|w| w.stem) {
@@ -748,6 +750,13 @@ impl SearchIndex {
             Some(query) => (query, Matched::Near),
             None => (Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)), Matched::Nothing),
         })
+    }
+
+    /// `typed` as [`Fields::plain`] holds words (lower-cased, folded, cut, not stemmed).
+    fn plain_form(&self, typed: &str) -> Option<String> {
+        let mut analyzer = self.index.tokenizers().get(PLAIN_ANALYZER).unwrap_or_else(plain_analyzer);
+        let mut stream = analyzer.token_stream(typed);
+        stream.next().map(|token| token.text.clone())
     }
 
     /// The words of a query's text that count: its [`Self::tokens`] but the
@@ -1077,14 +1086,17 @@ mod tests {
             .store
             .ingest(sign_now(&key(3), Body::Listing(sofa)).bytes(), Durability::Flush)
             .expect("ingest");
+        let six = item(43, "Six chairs", |l| l.category = "home/furniture".into());
+        let _ =
+            m.store.ingest(sign_now(&key(3), Body::Listing(six)).bytes(), Durability::Flush).expect("ingest");
         for typo in ["sittng", "siting", "Sittin", "upholsterd"] {
             assert_eq!(titles(&m, &q(typo)), vec!["Sitting room sofa"], "{typo}");
         }
         let found = m.store.search(&q("sittng sofa")).expect("search");
         assert_eq!(found.guessed, vec!["sittng".to_owned()]);
         assert_eq!(found.total, 1);
-        // A known word still matches only itself: "sit" finds the sofa by its stem, not its
-        // neighbours.
+        // A known word still matches only itself: "sit" finds the sofa by its stem, not "six",
+        // one edit away.
         assert_eq!(titles(&m, &q("sit")), vec!["Sitting room sofa"]);
     }
 

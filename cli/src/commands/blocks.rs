@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use haggle_node::api::types::{BlockChange, BlockRequest, Party};
+use haggle_node::api::types::{BlockChange, BlockRequest};
 
 use super::Context;
 use crate::output;
@@ -71,10 +71,9 @@ pub fn list(cx: &Context<'_>) -> Result<()> {
 fn open_with_them(change: &BlockChange) {
     for open in &change.open_threads {
         let t = output::short(&open.thread);
-        let ends = match open.awaiting {
-            Some(Party::Me) => format!("haggle decline {t} ends it"),
-            Some(Party::Them) => format!("haggle withdraw {t} ends it"),
-            None => "an accept awaits its confirm: the deal is made or lapses by itself".to_owned(),
+        let ends = match &open.ends_with {
+            Some(command) => format!("haggle {command} {t} ends it"),
+            None => "an accept awaits its confirm: a deal follows, or it lapses by itself".to_owned(),
         };
         outln!("Still open with them: thread {t} (haggle show {t}; {ends}).");
     }

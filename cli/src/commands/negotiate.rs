@@ -141,7 +141,8 @@ pub fn withdraw(cx: &Context<'_>, thread: &str, message: String) -> Result<()> {
 /// What happened to a message just sent, then its thread.
 pub(super) fn report(cx: &Context<'_>, what: &str, sent: &SentView) -> Result<()> {
     if cx.json {
-        return output::json(sent);
+        output::json(sent)?;
+        return refused(what, sent);
     }
     let proposal = matches!(sent.kind, ObjectKind::Offer | ObjectKind::Counter);
     let note = match (sent.thread.delivery, sent.thread.state) {
@@ -167,9 +168,15 @@ pub(super) fn report(cx: &Context<'_>, what: &str, sent: &SentView) -> Result<()
     };
     outln!("{what} {}: {note}.", output::short(&sent.id));
     output::thread(&sent.thread);
-    if sent.thread.delivery == Some(DeliveryState::Failed) {
-        let why =
-            sent.thread.messages.iter().find(|m| m.id == sent.id).and_then(|m| m.delivery_error.clone());
+    refused(what, sent)
+}
+
+/// A message the other party's node refused for good is a failure of the command (exit 1),
+/// whatever the output's form.
+fn refused(what: &str, sent: &SentView) -> Result<()> {
+    let message = sent.thread.messages.iter().find(|m| m.id == sent.id);
+    if message.is_some_and(|m| m.delivery == Some(DeliveryState::Failed)) {
+        let why = message.and_then(|m| m.delivery_error.clone());
         anyhow::bail!(
             "{what} {} was refused: {}",
             output::short(&sent.id),

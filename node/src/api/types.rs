@@ -48,6 +48,24 @@ pub use views::{
 mod tests {
     use super::*;
 
+    /// Defect: a block's open threads and deals were written as lists of 32 numbers.
+    #[test]
+    fn a_block_change_names_its_threads_and_deals_by_hex_ids() {
+        let (thread, deal) = (ObjectId::from_bytes([0xab; 32]), ObjectId::from_bytes([0xcd; 32]));
+        let key: PublicKey = "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5".parse().expect("a key");
+        let change = BlockChange {
+            key,
+            blocked: true,
+            changed: true,
+            open_threads: vec![OpenThread { thread, ends_with: Some("decline".into()) }],
+            open_deals: vec![deal],
+        };
+        let json = serde_json::to_value(&change).expect("encodes");
+        assert_eq!(json["open_threads"][0]["thread"], "ab".repeat(32));
+        assert_eq!(json["open_deals"][0], "cd".repeat(32));
+        assert_eq!(serde_json::from_value::<BlockChange>(json).expect("decodes"), change);
+    }
+
     #[test]
     fn enums_and_ids_are_written_as_text() {
         let id = ObjectId::from_bytes([0xab; 32]);

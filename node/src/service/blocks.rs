@@ -59,10 +59,7 @@ impl Service {
     pub fn unblock(&self, given: &str) -> Result<BlockChange, ServiceError> {
         let key = self.identity_named(given, true)?;
         let changed = self.store.unblock(&key)?;
-        if changed {
-            // Its mail refused while it was blocked opens at the next pass.
-            self.unopenable.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
-        }
+        // Its offers refused meanwhile stay refused (their senders were told so): mail included.
         self.change(key, false, changed)
     }
 
@@ -108,14 +105,26 @@ impl Service {
     fn change(&self, key: PublicKey, blocked: bool, changed: bool) -> Result<BlockChange, ServiceError> {
         let me = self.me();
         let with_key = |a: PublicKey, b: PublicKey| (a == me && b == key) || (a == key && b == me);
-        // Negotiations only: a bid or a pledge is answered with its auction or campaign.
+        // Negotiations only (a bid or a pledge is answered with its auction or campaign), and
+        // not the owner's offers its party's node refused (they hold nothing to end).
         let mut open_threads = Vec::new();
         for t in self.store.threads_of(&key)? {
             let private = t.offer.kind() == haggle_protocol::ObjectKind::Offer;
-            if private && !t.view.state.is_final() && with_key(t.view.offerer, t.view.listing_author) {
-                let view = super::views::thread(&self.store, &t, &me)?;
-                open_threads.push(OpenThread { thread: t.view.thread, awaiting: view.awaiting });
+            if !private
+                || t.view.state.is_final()
+                || !with_key(t.view.offerer, t.view.listing_author)
+                || self.store.offer_refused(&t.offer)?.is_some()
+            {
+                continue;
             }
+            // An accept awaiting its confirm ends by itself (a deal, or it lapses); terms on the
+            // table end by their proposer's withdrawal or the other party's decline.
+            let ends_with = match t.view.state {
+                haggle_protocol::ThreadState::Confirming => None,
+                _ if t.view.proposer == me => Some("withdraw".to_owned()),
+                _ => Some("decline".to_owned()),
+            };
+            open_threads.push(OpenThread { thread: t.view.thread, ends_with });
         }
         let mut open_deals = Vec::new();
         for deal in self.store.deals_of(&key)? {
@@ -328,6 +337,11 @@ mod tests {
         assert_eq!(over.awaiting, Some(crate::api::types::Party::Me));
         assert!(over.blocked);
         s.unblock(&key(2).public().to_string()).expect("unblocked");
-        assert_eq!(thread(&s).outcome, None, "the owner's node accepts it by itself again");
+        assert_eq!(thread(&s).outcome, None, "nothing left to the owner");
+        let (head, view) =
+            s.store.auction(&mine.listing_key().expect("a listing")).expect("read").expect("an auction");
+        let mut then = Followups::default();
+        s.award(&head, &view, &mut then).expect("award");
+        assert_eq!(then.deliver, vec![key(2).public()], "the owner's node accepts it by itself again");
     }
 }

@@ -144,7 +144,7 @@ pub enum InvalidInput {
     BlockWho(String),
     /// Whom to block, as a key shortened for a table.
     #[error(
-        "{0:?} is a key shortened for a table: give the whole key, or name them by an id instead (haggle block THREAD for the other party of a thread haggle offers lists)"
+        "{0:?} is a key shortened for a table: give the whole key, or name them by an id instead (a thread's, as haggle offers lists them, names its other party)"
     )]
     BlockShortenedKey(String),
     /// The owner's own key, to block.

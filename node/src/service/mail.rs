@@ -49,7 +49,10 @@ impl Service {
         let mut unopenable = self.unopenable.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         unopenable.retain(|id| held.contains(id));
         for mailbox in mail {
-            if unopenable.contains(&mailbox.id()) || self.store.has_receipt(&mailbox.id())? {
+            if unopenable.contains(&mailbox.id())
+                || self.store.has_receipt(&mailbox.id())?
+                || self.store.is_evicted(&mailbox.id())?
+            {
                 continue;
             }
             let Body::Mailbox(m) = mailbox.body() else { continue };
@@ -73,10 +76,13 @@ impl Service {
             };
             self.receive_verified(&inner, Via::Mail, &mut out);
             match out.received.last() {
-                // Never taken, however often opened (a second Withdraw, say): not acknowledged
-                // (it was not delivered), and not opened again.
+                // Never taken, however often opened (a second Withdraw, an offer from a key the
+                // owner blocked): not acknowledged (it was not delivered), and not opened again,
+                // after a restart or an unblock either (remembered on disk until it lapses: an
+                // offer refused for good must not open a thread later).
                 Some(Received::Refused { peer_fault: false, reason }) if reason.is_final() => {
                     unopenable.insert(mailbox.id());
+                    self.store.refuse_until(&[mailbox.id()], m.expires_at)?;
                     continue;
                 }
                 Some(Received::Refused { peer_fault: false, .. } | Received::Failed) => continue,

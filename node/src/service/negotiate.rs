@@ -399,12 +399,8 @@ impl Service {
             }
             .into());
         }
-        if thread.offer.author() == me
-            && thread.offer.kind() == haggle_protocol::ObjectKind::Offer
-            && let Some(entry) = self.store.outbox_entry(&thread.view.thread)?
-            && entry.state == haggle_storage::DeliveryState::Failed
-        {
-            let why = entry.last_error.unwrap_or_else(|| "it did not say why".to_owned());
+        if let Some(why) = self.store.offer_refused(&thread.offer)? {
+            let why = if why.is_empty() { "it did not say why".to_owned() } else { why };
             return Err(Conflict::OfferRefused { thread: thread.view.thread, why }.into());
         }
         Ok(())

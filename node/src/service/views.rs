@@ -269,10 +269,7 @@ pub(super) fn thread_with(
     let author = v.listing_author == *me;
     // The owner's offer that opened the thread, refused for good by the other party's node: it
     // holds nothing of the thread.
-    let refused = t.offer.kind() == haggle_protocol::ObjectKind::Offer
-        && messages.first().is_some_and(|m| {
-            m.from == Party::Me && m.delivery == Some(haggle_storage::DeliveryState::Failed)
-        });
+    let refused = store.offer_refused(&t.offer)?.is_some();
     // An Accept that reached the proposer's node after its terms lapsed is never confirmed
     // there (by its own clock): it is over now, though the thread reads `confirming` everywhere
     // until the clock grace passes, for a proposer whose clock runs behind.

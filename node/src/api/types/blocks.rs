@@ -26,9 +26,9 @@ pub struct OpenThread {
     /// The thread.
     #[serde(with = "super::serde_text::text")]
     pub thread: super::ObjectId,
-    /// Whose move it is: `me` (their terms: decline them to end it), `them` (the owner's
-    /// terms: withdraw them to end it), or null while an accept awaits its confirm.
-    pub awaiting: Option<super::Party>,
+    /// The command that ends it: `decline` (their terms are on the table), `withdraw` (the
+    /// owner's are), or null while an accept awaits its confirm (a deal follows, or it lapses).
+    pub ends_with: Option<String>,
 }
 
 /// A blocked key.
@@ -61,7 +61,8 @@ pub struct BlockChange {
     pub key: PublicKey,
     /// Whether it is blocked now.
     pub blocked: bool,
-    /// Whether anything changed (false: blocked already, with the same note, or not blocked).
+    /// Whether anything changed (false: blocked already, with the same note or none given, or
+    /// not blocked).
     pub changed: bool,
     /// Threads with this key still open (blocking leaves them, and deals, as they are: each
     /// party can still end them), each with whose move it is.

@@ -339,12 +339,8 @@ fn a_blocked_key_opens_no_new_thread_but_ends_its_old_one() {
 
     let request = crate::api::types::BlockRequest { who: key(2).public().to_string(), note: None };
     let change = seller.block(request).expect("blocked");
-    let open: Vec<_> = change.open_threads.iter().map(|t| (t.thread, t.awaiting)).collect();
-    assert_eq!(
-        open,
-        vec![(first.id(), Some(crate::api::types::Party::Me))],
-        "the open thread, the owner's move"
-    );
+    let open: Vec<_> = change.open_threads.iter().map(|t| (t.thread, t.ends_with.as_deref())).collect();
+    assert_eq!(open, vec![(first.id(), Some("decline"))], "the open thread, and what ends it");
 
     let second = offer("90");
     let inbound = seller.receive(second.bytes(), Via::Direct);
@@ -389,4 +385,14 @@ fn a_blocked_key_opens_no_new_thread_but_ends_its_old_one() {
     for price in ["80", "70", "60"] {
         offer(price);
     }
+    let draft = crate::api::types::TermsDraft { price: Some("50".into()), ..Default::default() };
+    let fourth =
+        buyer.offer(&listing.object.id().to_hex(), draft).expect_err("three open already").to_string();
+    assert!(fourth.contains("3 open offers"), "{fourth}");
+
+    // Unblocked, the seller still never opens the mail it refused: its sender was told so.
+    seller.unblock(&key(2).public().to_string()).expect("unblocked");
+    let later = seller.open_mail().expect("opened");
+    assert!(later.then.is_empty() && later.received.is_empty(), "{:?}", later.received);
+    assert!(seller.thread(&second.id().to_hex()).is_err(), "still no thread");
 }
