@@ -1331,6 +1331,8 @@ fn a_blocked_stranger_leaves_searches_and_opens_no_new_thread() {
     assert_eq!(by_seller["total"], 1, "unless the search names the seller");
     let shown = String::from_utf8_lossy(&haggle(&dm, &["show", &theirs[..12]]).stdout).into_owned();
     assert!(shown.contains("blocked   you blocked this author"), "{shown}");
+    let rep = String::from_utf8_lossy(&haggle(&dm, &["reputation", &stranger.peer_id]).stdout).into_owned();
+    assert!(rep.contains("blocked      by you (haggle unblock"), "{rep}");
 
     // A new offer is refused for good; its sender's node says why.
     // With --json too, the answer is printed and the command fails once the refusal is back.

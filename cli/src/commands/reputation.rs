@@ -137,6 +137,9 @@ pub fn print(r: &ReputationView) {
         ""
     };
     outln!("{}{mark}", output::bold(&format!("Reputation of {}{whose}", r.key)));
+    if r.blocked {
+        outln!("  blocked      by you (haggle unblock {})", r.key);
+    }
     let count = |c: &haggle_node::api::types::RatingCounts| {
         format!("{} positive, {} neutral, {} negative", c.positive, c.neutral, c.negative)
     };

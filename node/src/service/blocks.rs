@@ -173,6 +173,7 @@ mod tests {
         assert_eq!(page.hidden, 1, "and said to be");
         assert_eq!(search(Some(stranger.public())), 1, "unless asked for by seller");
         assert!(s.listing_view(&bike.id().to_hex()).expect("shown by id").blocked);
+        assert!(s.reputation_view(&stranger.public().to_string()).expect("reputation").blocked);
 
         // A new listing of theirs is stored, but announces nothing.
         let lamp = haggle_protocol::Listing { nonce: [9; 16], ..live_listing("Desk lamp") };

@@ -201,6 +201,7 @@ impl Service {
             key,
             mine: key == self.me(),
             trusted_key: self.policy.trusted_keys.contains(&key),
+            blocked: self.store.is_blocked(&key),
             in_web_of_trust: r.in_web_of_trust(),
             raw: counts(&r.raw),
             weighted: counts(&r.weighted),

@@ -198,6 +198,9 @@ pub struct ReputationView {
     /// Whether it is one of the keys this node's owner trusts (`trusted_keys`).
     #[serde(default)]
     pub trusted_key: bool,
+    /// Whether this node's owner blocked it (`haggle block`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blocked: bool,
     /// Whether the web of trust vouches for it (what `--trusted` keeps).
     #[serde(default)]
     pub in_web_of_trust: bool,
