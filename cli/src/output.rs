@@ -540,7 +540,11 @@ pub fn thread(t: &ThreadView) {
         _ => "Offer",
     };
     // A bid's or pledge's state as `haggle offers` shows it (replaced, withdrawal, outbid...).
-    let state = public_state(t).map_or_else(|| t.state.to_string(), str::to_owned);
+    let state = match public_state(t) {
+        Some(state) => state.to_owned(),
+        None if t.refused => "refused".to_owned(),
+        None => t.state.to_string(),
+    };
     outln!("{}  {}", bold(&format!("{what} thread {}", short(&t.thread))), dim(&format!("[{state}]")));
     // The listing's current id, as `haggle listings` and `haggle search` show it.
     outln!(

@@ -20,7 +20,7 @@ pub const MAX_BLOCKED: usize = 1_024;
 pub struct Blocked {
     /// The key.
     pub key: PublicKey,
-    /// When it was blocked (or its note last changed).
+    /// When it was blocked.
     pub since: Timestamp,
     /// Why, in the owner's words (may be empty).
     pub note: String,
@@ -31,7 +31,7 @@ pub struct Blocked {
 pub enum BlockOutcome {
     /// The key is blocked now.
     Added,
-    /// The key was blocked already; its note and date are the new ones.
+    /// The key was blocked already; its note is the new one (its date stays).
     Updated,
     /// The key was blocked already with this note: nothing changed.
     Unchanged,
@@ -68,11 +68,14 @@ impl Store {
         now: Timestamp,
     ) -> Result<BlockOutcome, StoreError> {
         let _one_at_a_time = self.blocking.lock().unwrap_or_else(|p| p.into_inner());
+        // A note changed keeps the date the key was first blocked.
         let held = match self.blocked.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
             Some((_, held)) if note.is_none_or(|note| held == note) => return Ok(BlockOutcome::Unchanged),
-            Some(_) => true,
-            None => false,
+            Some((since, _)) => Some(*since),
+            None => None,
         };
+        let now = held.unwrap_or(now);
+        let held = held.is_some();
         let note = note.unwrap_or_default();
         if !held && self.blocked.read().unwrap_or_else(|p| p.into_inner()).len() >= MAX_BLOCKED {
             return Ok(BlockOutcome::Full);
@@ -151,7 +154,11 @@ mod tests {
         let listed = store.blocked();
         let firsts: Vec<(PublicKey, u64, &str)> =
             listed.iter().map(|b| (b.key, b.since.as_millis(), b.note.as_str())).collect();
-        assert_eq!(firsts, vec![(key(1), 30, "lowballs"), (key(2), 20, "")], "the most recent first");
+        assert_eq!(
+            firsts,
+            vec![(key(2), 20, ""), (key(1), 10, "lowballs")],
+            "the most recently blocked first; a note changed keeps its key's date"
+        );
 
         assert!(store.unblock(&key(1)).expect("unblock"));
         assert!(!store.unblock(&key(1)).expect("unblock again"), "not blocked any more");

@@ -9,12 +9,16 @@ use super::Context;
 use crate::output;
 
 pub fn block(cx: &Context<'_>, who: &str, note: Option<String>) -> Result<()> {
+    let noted_empty = note.as_deref().is_some_and(|n| n.trim().is_empty());
     let change = cx.api.block(&BlockRequest { who: who.to_owned(), note })?;
     if cx.json {
         return output::json(&change);
     }
     let key = change.key.to_string();
-    if change.changed {
+    if change.changed && change.was_blocked {
+        let note = if noted_empty { "cleared" } else { "changed" };
+        outln!("{key} was blocked already; its note is {note}.");
+    } else if change.changed {
         outln!("Blocked {key}.");
         outln!(
             "Their listings are left out of your searches and of `haggle watch`, and they can start no new offer or booking with you. Only your node knows: nothing is published."

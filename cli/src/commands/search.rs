@@ -22,6 +22,15 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
         );
         return Ok(());
     }
+    // Only listings of people the owner blocked match: that, and nothing about the words.
+    if page.hits.is_empty() && page.hidden > 0 {
+        let (verb, they) = if page.hidden == 1 { ("matches", "it is") } else { ("match", "they are") };
+        outln!(
+            "No listings match but {} by people you blocked, which {verb}: {they} left out (haggle blocked lists whom you blocked; --seller KEY shows one's listings).",
+            output::count(page.hidden, "listing")
+        );
+        return Ok(());
+    }
     let quoted = |words: &[String]| words.iter().map(|w| format!("\"{w}\"")).collect::<Vec<_>>().join(", ");
     // The words alone match something, when filters are what left nothing (asked only then).
     let words_match = |params: &SearchParams| {
@@ -107,14 +116,6 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
         outln!("{}", output::dim(&note));
     }
     output::listings(&page.hits, empty);
-    if page.hidden > 0 {
-        let (verb, are) = if page.hidden == 1 { ("matches", "is") } else { ("match", "are") };
-        let note = format!(
-            "{} by people you blocked {verb} and {are} left out (haggle blocked lists them; --seller KEY shows one's listings).",
-            output::count(page.hidden, "listing")
-        );
-        outln!("{}", output::dim(&note));
-    }
     let next = args.offset + page.hits.len();
     if page.total > next {
         let more = format!("{} of {} shown; --offset {next} for more", page.hits.len(), page.total);

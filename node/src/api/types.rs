@@ -56,6 +56,7 @@ mod tests {
         let change = BlockChange {
             key,
             blocked: true,
+            was_blocked: false,
             changed: true,
             open_threads: vec![OpenThread { thread, ends_with: Some("decline".into()) }],
             open_deals: vec![deal],

@@ -47,12 +47,13 @@ impl Service {
         if key == self.me() {
             return Err(InvalidInput::BlockSelf.into());
         }
-        let changed = match self.store.block(key, note, Timestamp::now())? {
+        let (changed, was_blocked) = match self.store.block(key, note, Timestamp::now())? {
             BlockOutcome::Full => return Err(Conflict::BlockListFull { max: MAX_BLOCKED }.into()),
-            BlockOutcome::Added | BlockOutcome::Updated => true,
-            BlockOutcome::Unchanged => false,
+            BlockOutcome::Added => (true, false),
+            BlockOutcome::Updated => (true, true),
+            BlockOutcome::Unchanged => (false, true),
         };
-        self.change(key, true, changed)
+        self.change(key, true, changed, was_blocked)
     }
 
     /// Unblocks the key `given` names.
@@ -60,7 +61,7 @@ impl Service {
         let key = self.identity_named(given, true)?;
         let changed = self.store.unblock(&key)?;
         // Its offers refused meanwhile stay refused (their senders were told so): mail included.
-        self.change(key, false, changed)
+        self.change(key, false, changed, changed)
     }
 
     /// The blocked keys, the most recent first.
@@ -102,27 +103,42 @@ impl Service {
     }
 
     /// What changed for `key`, with the threads and deals still open with it.
-    fn change(&self, key: PublicKey, blocked: bool, changed: bool) -> Result<BlockChange, ServiceError> {
+    fn change(
+        &self,
+        key: PublicKey,
+        blocked: bool,
+        changed: bool,
+        was_blocked: bool,
+    ) -> Result<BlockChange, ServiceError> {
         let me = self.me();
         let with_key = |a: PublicKey, b: PublicKey| (a == me && b == key) || (a == key && b == me);
-        // Negotiations only (a bid or a pledge is answered with its auction or campaign), and
-        // not the owner's offers its party's node refused (they hold nothing to end).
+        // Negotiations (not the owner's offers its party's node refused: they hold nothing to
+        // end), and its high bid on an auction of the owner's that is over and awaits the owner
+        // (other bids and pledges are answered with their auction or campaign).
         let mut open_threads = Vec::new();
         for t in self.store.threads_of(&key)? {
-            let private = t.offer.kind() == haggle_protocol::ObjectKind::Offer;
-            if !private
-                || t.view.state.is_final()
-                || !with_key(t.view.offerer, t.view.listing_author)
-                || self.store.offer_refused(&t.offer)?.is_some()
-            {
+            if t.view.state.is_final() || !with_key(t.view.offerer, t.view.listing_author) {
                 continue;
             }
             // An accept awaiting its confirm ends by itself (a deal, or it lapses); terms on the
             // table end by their proposer's withdrawal or the other party's decline.
-            let ends_with = match t.view.state {
-                haggle_protocol::ThreadState::Confirming => None,
-                _ if t.view.proposer == me => Some("withdraw".to_owned()),
-                _ => Some("decline".to_owned()),
+            let ends_with = match t.offer.kind() {
+                haggle_protocol::ObjectKind::Offer if self.store.offer_refused(&t.offer)?.is_some() => {
+                    continue;
+                }
+                haggle_protocol::ObjectKind::Offer => match t.view.state {
+                    haggle_protocol::ThreadState::Confirming => None,
+                    _ if t.view.proposer == me => Some("withdraw".to_owned()),
+                    _ => Some("decline".to_owned()),
+                },
+                haggle_protocol::ObjectKind::Bid if t.view.listing_author == me => {
+                    let view = super::views::thread(&self.store, &t, &me)?;
+                    if view.awaiting != Some(crate::api::types::Party::Me) {
+                        continue;
+                    }
+                    Some("decline".to_owned())
+                }
+                _ => continue,
             };
             open_threads.push(OpenThread { thread: t.view.thread, ends_with });
         }
@@ -132,7 +148,7 @@ impl Service {
                 open_deals.push(deal.id());
             }
         }
-        Ok(BlockChange { key, blocked, changed, open_threads, open_deals })
+        Ok(BlockChange { key, blocked, was_blocked, changed, open_threads, open_deals })
     }
 }
 
@@ -183,7 +199,8 @@ mod tests {
         assert!(arrived.then.events.is_empty(), "{:?}", arrived.then.events);
 
         assert!(!block(&s, &stranger.public().to_string(), "spam").expect("again").changed, "nothing new");
-        assert!(block(&s, &stranger.public().to_string(), "lowballs").expect("note").changed);
+        let noted = block(&s, &stranger.public().to_string(), "lowballs").expect("note");
+        assert!(noted.changed && noted.was_blocked, "a new note on a key blocked already");
         let no_note = BlockRequest { who: stranger.public().to_string(), note: None };
         assert!(!s.block(no_note).expect("again, no note").changed, "the note is kept");
         let listed = s.blocked();
@@ -337,6 +354,11 @@ mod tests {
         assert_eq!(over.outcome, Some(crate::api::types::PublicOutcome::BidderBlocked));
         assert_eq!(over.awaiting, Some(crate::api::types::Party::Me));
         assert!(over.blocked);
+        // Blocking again names the bid as what is still open with them.
+        let again = s.block(BlockRequest { who: key(2).public().to_string(), note: None }).expect("again");
+        assert!(!again.changed && again.was_blocked);
+        let open: Vec<_> = again.open_threads.iter().map(|t| (t.thread, t.ends_with.as_deref())).collect();
+        assert_eq!(open, vec![(high.id(), Some("decline"))]);
         s.unblock(&key(2).public().to_string()).expect("unblocked");
         assert_eq!(thread(&s).outcome, None, "nothing left to the owner");
         let (head, view) =

@@ -371,7 +371,7 @@ pub enum Conflict {
     /// The owner's offer that opened the thread was refused for good by the other party's
     /// node, which so holds nothing of it.
     #[error(
-        "the other party's node refused your offer that opened thread {} ({}): it holds nothing of the thread, so nothing more can be said in it; it takes no place among your open offers",
+        "thread {} was refused by the other party's node, for good (it said: {}): that node holds nothing of it, so there is nothing to withdraw or answer; it takes no place among your open offers",
         .thread.fmt_short(),
         .why
     )]

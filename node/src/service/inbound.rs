@@ -109,7 +109,7 @@ pub enum Refusal {
     #[error("it lacks the proof of work this network asks for")]
     NotEnoughWork,
     /// A new thread from a key the recipient blocked.
-    #[error("the recipient does not take offers from this key (it blocked it)")]
+    #[error("the recipient does not take new offers or booking requests from this key: it blocked it")]
     Blocked,
 }
 

@@ -105,14 +105,15 @@ impl Service {
         // The same offer twice is a slip (a command run again), not a second offer.
         if let Some(key) = listing.listing_key() {
             let me = self.me();
-            let same = self.store.threads_on(&key)?.into_iter().find(|t| {
+            let mut same = self.store.threads_on(&key)?.into_iter().filter(|t| {
                 t.view.offerer == me
                     && t.view.proposer == me
                     && !t.view.state.is_final()
                     && (t.view.terms.quantity, &t.view.terms.price, t.view.terms.dates)
                         == (terms.quantity, &terms.price, terms.dates)
             });
-            if let Some(t) = same {
+            // One the other party's node refused for good is no offer there: it may be made again.
+            if let Some(t) = same.find(|t| !matches!(self.store.offer_refused(&t.offer), Ok(Some(_)))) {
                 return Err(Conflict::SameOffer(t.view.thread).into());
             }
         }

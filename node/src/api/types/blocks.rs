@@ -61,6 +61,9 @@ pub struct BlockChange {
     pub key: PublicKey,
     /// Whether it is blocked now.
     pub blocked: bool,
+    /// Whether it was blocked before this request.
+    #[serde(default)]
+    pub was_blocked: bool,
     /// Whether anything changed (false: blocked already, with the same note or none given, or
     /// not blocked).
     pub changed: bool,
