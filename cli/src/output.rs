@@ -307,6 +307,8 @@ pub fn listings(list: &[ListingView], empty: &str) {
                 clip(&l.location, PLACE_COLUMN),
                 if l.mine {
                     "you".to_owned()
+                } else if l.blocked {
+                    "blocked".to_owned()
                 } else {
                     crate::commands::reputation_brief(l.reputation.as_ref())
                 },

@@ -1333,6 +1333,12 @@ fn a_blocked_stranger_leaves_searches_and_opens_no_new_thread() {
     assert!(!told.contains("--near"), "nothing about the words: {told}");
     let by_seller = json(&dm, &["search", "lamp", "--seller", &stranger.peer_id]);
     assert_eq!(by_seller["total"], 1, "unless the search names the seller");
+    let table =
+        String::from_utf8_lossy(&haggle(&dm, &["search", "lamp", "--seller", &stranger.peer_id]).stdout)
+            .into_owned();
+    assert!(table.contains("blocked"), "the SELLER column says so: {table}");
+    let offers = String::from_utf8_lossy(&haggle(&dm, &["offers"]).stdout).into_owned();
+    assert!(offers.contains("(blocked)"), "the WITH column says so: {offers}");
     let shown = String::from_utf8_lossy(&haggle(&dm, &["show", &theirs[..12]]).stdout).into_owned();
     assert!(shown.contains("blocked   you blocked this author"), "{shown}");
     let rep = String::from_utf8_lossy(&haggle(&dm, &["reputation", &stranger.peer_id]).stdout).into_owned();

@@ -223,7 +223,10 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                     .as_deref()
                     .map_or_else(|| "(no longer held)".to_owned(), |t| output::clip(t, output::TITLE_COLUMN)),
                 // Who the other party is: two requests for one giveaway differ here.
-                output::short_peer(&t.counterparty),
+                match t.blocked {
+                    true => format!("{} (blocked)", output::short_peer(&t.counterparty)),
+                    false => output::short_peer(&t.counterparty),
+                },
                 output::thread_terms(t),
                 match output::public_state(t) {
                     Some(state) => state.to_owned(),
