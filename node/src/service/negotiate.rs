@@ -105,16 +105,19 @@ impl Service {
         // The same offer twice is a slip (a command run again), not a second offer.
         if let Some(key) = listing.listing_key() {
             let me = self.me();
-            let mut same = self.store.threads_on(&key)?.into_iter().filter(|t| {
+            let same = self.store.threads_on(&key)?.into_iter().filter(|t| {
                 t.view.offerer == me
                     && t.view.proposer == me
                     && !t.view.state.is_final()
                     && (t.view.terms.quantity, &t.view.terms.price, t.view.terms.dates)
                         == (terms.quantity, &terms.price, terms.dates)
             });
-            // One the other party's node refused for good is no offer there: it may be made again.
-            if let Some(t) = same.find(|t| !matches!(self.store.offer_refused(&t.offer), Ok(Some(_)))) {
-                return Err(Conflict::SameOffer(t.view.thread).into());
+            for t in same {
+                // One the other party's node refused for good is no offer there: it may be made
+                // again.
+                if self.store.offer_refused(&t.offer)?.is_none() {
+                    return Err(Conflict::SameOffer(t.view.thread).into());
+                }
             }
         }
         let body = Body::Offer(Offer { listing: listing.id(), to: listing.author(), terms, message });

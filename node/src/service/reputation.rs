@@ -33,15 +33,18 @@ impl Service {
             ServiceError::WrongKind { is, .. } => Some(is),
             // A rating's id is not looked for among listings: look it up whole.
             _ if self.is_rating(given) => Some("a rating"),
-            _ if parties => match self.other_party(given)? {
-                Some(key) => return Ok(key),
-                None => None,
-            },
             _ => None,
         };
+        // A rating names two people, so nobody to block; a thread, a deal or a step one.
+        if parties
+            && is != Some("a rating")
+            && let Some(key) = self.other_party(given)?
+        {
+            return Ok(key);
+        }
         match is {
-            Some(is) if is == "a rating" || !parties => Err(ServiceError::WrongKind {
-                // An id of a deal, a rating or a thread: say what it is.
+            // An id of a deal, a rating or a thread: say what it is.
+            Some(is) => Err(ServiceError::WrongKind {
                 given: given.to_owned(),
                 is,
                 wanted: if parties {
@@ -51,9 +54,6 @@ impl Service {
                 },
                 hint: "haggle show ID names the keys of the people it concerns",
             }),
-            Some(_) => {
-                Ok(self.other_party(given)?.ok_or_else(|| ServiceError::not_found("offer thread", given))?)
-            }
             None => given.trim().parse::<PublicKey>().map_err(|_| {
                 let shortened = given.contains('…') || given.contains("...");
                 match (shortened, parties) {
