@@ -179,8 +179,12 @@ impl Service {
                             Conflict::AuctionRunning { listing: head.id(), ends_at: view.ends_at }.into()
                         );
                     }
-                    if accepting && view.leader().is_none_or(|b| b.id != thread.view.thread) {
-                        return Err(InvalidInput::Auction("only the high bid can be accepted").into());
+                    let leader = view.leader();
+                    if accepting && leader.is_none_or(|b| b.id != thread.view.thread) {
+                        let high = leader.map(|b| {
+                            (b.id, haggle_protocol::Price::new(b.amount, view.start.currency.clone()).to_string())
+                        });
+                        return Err(Conflict::NotTheHighBid { listing: head.id(), high }.into());
                     }
                 }
             }

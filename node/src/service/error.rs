@@ -611,6 +611,15 @@ pub enum Conflict {
         /// When it ends, as things stand.
         ends_at: haggle_protocol::Timestamp,
     },
+    /// Accepting a bid of an ended auction that is not its high bid (one outbid, or one made
+    /// after the end): only the high bid can be accepted, on every node's count.
+    #[error("{}", not_the_high_bid(listing, high))]
+    NotTheHighBid {
+        /// The auction.
+        listing: ObjectId,
+        /// The high bid's thread and amount, if a bid leads.
+        high: Option<(ObjectId, String)>,
+    },
     /// Answering a pledge by hand while the campaign runs.
     #[error("the campaign {} runs until its deadline {}: pledges are accepted then if it is funded", listing.fmt_short(), when(*deadline))]
     CampaignRunning {
@@ -767,6 +776,7 @@ impl Conflict {
             | Conflict::DeadlineTooClose { .. }
             | Conflict::BidTooLate { .. } => ErrorCode::ListingExpired,
             Conflict::AuctionRunning { .. } | Conflict::CampaignRunning { .. } => ErrorCode::NotYourTurn,
+            Conflict::NotTheHighBid { .. } => ErrorCode::Conflict,
             Conflict::Refused(RejectReason::Decode(_)) => ErrorCode::Invalid,
             Conflict::NewerRevision | Conflict::RevisionsExhausted | Conflict::Refused(_) => {
                 ErrorCode::Conflict
@@ -822,4 +832,19 @@ fn when(t: haggle_protocol::Timestamp) -> String {
         _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3_600),
     };
     if past { format!("{text} ago") } else { format!("in {text}") }
+}
+
+/// Why a bid of an ended auction cannot be accepted: which bid can, if any.
+fn not_the_high_bid(listing: &ObjectId, high: &Option<(ObjectId, String)>) -> String {
+    match high {
+        Some((thread, amount)) => format!(
+            "this is not the high bid of auction {}: only the high bid can be accepted, and that is {} ({amount}); decline this one, or leave it to lapse",
+            listing.fmt_short(),
+            thread.fmt_short()
+        ),
+        None => format!(
+            "no bid counts in auction {}: none was made before its end, so there is nothing to accept; decline this one, or leave it to lapse",
+            listing.fmt_short()
+        ),
+    }
 }

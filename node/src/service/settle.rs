@@ -327,9 +327,12 @@ mod tests {
         let listing = seller.publish(short).expect("publish").object;
         bidder.receive(listing.bytes(), Via::Gossip);
         let id = listing.id().to_hex();
+        let outbid = bid(&bidder, &id, "100");
+        seller.receive(&outbid, Via::Gossip);
         let made = bid(&bidder, &id, "110");
         seller.receive(&made, Via::Gossip);
         let thread = haggle_protocol::Object::decode_unverified(&made).expect("an object").id();
+        let outbid = haggle_protocol::Object::decode_unverified(&outbid).expect("an object").id();
         let info = |s: &Service| s.listing_view(&id).expect("view").auction.expect("an auction");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while !info(&seller).over {
@@ -339,6 +342,10 @@ mod tests {
         seller.settle_markets().expect("settle");
         let ended = info(&seller);
         assert!(!ended.reserve_met && !ended.high_declined, "{ended:?}");
+        // Defect: accepting the outbid bid said only "only the high bid can be accepted".
+        let not_high = seller.accept(&outbid.to_hex()).expect_err("outbid").to_string();
+        let names = format!("that is {} (110.00 EUR)", thread.fmt_short());
+        assert!(not_high.contains("not the high bid") && not_high.contains(&names), "{not_high}");
         let declined = seller.decline(&thread.to_hex(), "Too low, sorry".into()).expect("declined");
         bidder.receive(declined.object.bytes(), Via::Direct);
         assert!(info(&seller).high_declined);
