@@ -306,6 +306,22 @@ pub enum Command {
     },
     /// List the people you blocked, the most recent first
     Blocked,
+    /// Your saved searches, and what is new for one since you last looked (`haggle search ...
+    /// --save NAME` saves one)
+    #[command(
+        after_help = "Examples:\n  haggle search road bike --max-price 150 --currency EUR --save road-bikes\n  haggle saved                    (each saved search, with how many listings are new)\n  haggle saved road-bikes         (what is new or repriced since you last looked)\n  haggle saved road-bikes --peek  (the same, still counted as new next time)\n  haggle saved road-bikes --delete"
+    )]
+    Saved {
+        /// A saved search's name: show what is new for it since you last looked.
+        #[arg(value_parser = saved_name)]
+        name: Option<String>,
+        /// Show what is new without counting it as seen.
+        #[arg(long, requires = "name", conflicts_with = "delete")]
+        peek: bool,
+        /// Delete the saved search.
+        #[arg(long, requires = "name")]
+        delete: bool,
+    },
     /// Follow live events: new listings (matching the search, if given), offers, deals.
     #[command(after_help = "Examples:\n  haggle watch\n  haggle watch bike --max-price 200 --currency EUR")]
     Watch(WatchArgs),
@@ -732,6 +748,10 @@ pub struct SearchArgs {
     /// Running auctions, soonest to end first (the same as --kind auction --sort ending-soon).
     #[arg(long, conflicts_with_all = ["sort", "kind"])]
     pub ending_soon: bool,
+    /// Save the search (its words and filters) under this name: `haggle saved NAME` then shows
+    /// what is new or cheaper since you last looked.
+    #[arg(long, value_name = "NAME", value_parser = saved_name)]
+    pub save: Option<String>,
 }
 
 impl SearchArgs {
@@ -1006,6 +1026,10 @@ fn identity(text: &str) -> Result<String, String> {
     } else {
         Ok(text.trim().to_owned())
     }
+}
+
+fn saved_name(text: &str) -> Result<String, String> {
+    haggle_node::service::check_saved_name(text).map_err(|e| e.to_string())
 }
 
 fn block_note(text: &str) -> Result<String, String> {

@@ -12,6 +12,7 @@ mod from;
 mod listings;
 mod negotiate;
 mod reputation;
+mod saved;
 mod search;
 mod status;
 mod watch;
@@ -122,6 +123,9 @@ fn dispatch(command: Command, cx: &Context<'_>) -> Result<()> {
         Command::Block { who, note } => blocks::block(cx, &who, note),
         Command::Unblock { who } => blocks::unblock(cx, &who),
         Command::Blocked => blocks::list(cx),
+        Command::Saved { name: None, .. } => saved::list(cx),
+        Command::Saved { name: Some(name), delete: true, .. } => saved::delete(cx, &name),
+        Command::Saved { name: Some(name), peek, .. } => saved::look(cx, &name, !peek),
         Command::Node(_) | Command::Id | Command::Completions { .. } => {
             unreachable!("`node`, `id` and `completions` are run by main before a client exists")
         }

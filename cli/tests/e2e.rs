@@ -1404,3 +1404,85 @@ fn a_blocked_stranger_leaves_searches_and_opens_no_new_thread() {
     me.stop();
     stranger.stop();
 }
+
+/// A saved search says what reached the node while it was off (by sync), and what got cheaper,
+/// once each; it survives `kill -9`.
+#[test]
+fn a_saved_search_tells_what_came_while_the_node_was_off() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (ds, db) = (root.path().join("seller"), root.path().join("buyer"));
+    let seller = NodeProcess::start(&ds, None);
+    let buyer = NodeProcess::start(&db, Some(&seller.addr));
+    buyer.wait_mesh();
+    let out = haggle(&db, &["search", "bike", "--max-price", "150", "--currency", "EUR", "--save", "Bikes"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(said.contains("Saved as bikes (0 listings match now): haggle saved bikes shows"), "{said}");
+    // A name that cannot be is refused before the search runs.
+    let out = haggle(&db, &["search", "bike", "--save", "road bikes"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("a saved search's name is 1 to 32 letters"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "nothing printed before the refusal");
+
+    // Saved on disk before the answer: kill -9, and the seller publishes while the buyer is off.
+    buyer.kill_9();
+    let publish = |title: &str, price: &str| {
+        let args =
+            ["publish", "--title", title, "--price", price, "--currency", "EUR", "--category", "sport"];
+        json(&ds, &args)["id"].as_str().expect("id").to_owned()
+    };
+    let road = publish("Road bike", "120");
+    publish("Carbon bike", "900");
+    let buyer = NodeProcess::start(&db, Some(&seller.addr));
+    wait("the road bike to reach the buyer", || {
+        let saved = json(&db, &["saved"]);
+        (saved["saved"][0]["new"] == 1).then_some(())
+    });
+    let table = String::from_utf8_lossy(&haggle(&db, &["saved"]).stdout).into_owned();
+    assert!(table.contains("NAME") && table.contains("bikes"), "{table}");
+    assert!(table.contains("bike --max-price 150 --currency EUR"), "{table}");
+
+    for (args, last) in [
+        (&["saved", "bikes", "--peek"][..], "--peek: these still count as new next time."),
+        (&["saved", "bikes"][..], "These count as seen now"),
+    ] {
+        let out = haggle(&db, args);
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(said.contains("1 listing is new since you last looked"), "{said}");
+        assert!(said.contains("Road bike") && !said.contains("Carbon"), "{said}");
+        assert!(said.contains(last), "{said}");
+    }
+    let again = String::from_utf8_lossy(&haggle(&db, &["saved", "bikes"]).stdout).into_owned();
+    assert!(again.contains("Nothing new or repriced since you last looked"), "{again}");
+
+    // Cheaper now: said once, with the price it had.
+    assert!(haggle(&ds, &["update", &road[..12], "--price", "100"]).status.success());
+    wait("the new price to reach the buyer", || {
+        (json(&db, &["saved"])["saved"][0]["repriced"] == 1).then_some(())
+    });
+    let look = json(&db, &["saved", "bikes"]);
+    assert_eq!(look["repriced"][0]["was"], "120.00 EUR");
+    assert_eq!(look["repriced"][0]["listing"]["price"]["display"], "100.00 EUR");
+    assert_eq!(look["marked"], true);
+    assert_eq!(json(&db, &["saved"])["saved"][0]["repriced"], 0);
+
+    // Mistakes, and deleting it.
+    let out = haggle(&db, &["saved", "boats"]);
+    assert_eq!(out.status.code(), Some(4), "not found: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no saved search matches `boats`: haggle saved lists yours"),
+        "{}",
+        stderr(&out)
+    );
+    let out = haggle(&db, &["saved", "--peek"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = haggle(&db, &["saved", "bikes", "--delete"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("Deleted the saved search bikes (haggle search bike --max-price 150"), "{said}");
+    let none = String::from_utf8_lossy(&haggle(&db, &["saved"]).stdout).into_owned();
+    assert!(none.contains("You have saved no search."), "{none}");
+    for n in [buyer, seller] {
+        n.stop();
+    }
+}

@@ -13,7 +13,8 @@ use crate::api::types::{
     BidRequest, BlockChange, BlockRequest, BlockedPage, DealView, DealsPage, DownloadView, ErrorBody,
     ErrorCode, FeedbackRequest, FetchRequest, FileStatus, ListingDraft, ListingPatch, ListingView,
     ListingsPage, MessageBody, NodeEvent, ObjectView, PeersPage, PledgeRequest, RenewRequest, ReputationView,
-    SearchPage, SearchParams, SentView, StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
+    SavedLook, SavedPage, SavedView, SearchPage, SearchParams, SentView, StatusView, StepRequest, TermsDraft,
+    ThreadView, ThreadsPage,
 };
 use crate::node::{ADDR_FILE, COOKIE_FILE};
 
@@ -334,6 +335,32 @@ impl ApiClient {
     /// `DELETE /v1/blocked/{who}`: unblocks the key `who` names.
     pub fn unblock(&self, who: &str) -> Result<BlockChange, ClientError> {
         let url = self.url(&format!("/v1/blocked/{}", segment(who)));
+        let request = self.agent.delete(&url).header("Authorization", self.bearer());
+        self.finish(&url, request.call())
+    }
+
+    /// `GET /v1/saved`: the saved searches, each with what is new.
+    pub fn saved(&self) -> Result<SavedPage, ClientError> {
+        self.get("/v1/saved")
+    }
+
+    /// `PUT /v1/saved/{name}`: saves `search` under `name`.
+    pub fn save_search(&self, name: &str, search: &SearchParams) -> Result<SavedView, ClientError> {
+        let url = self.url(&format!("/v1/saved/{}", segment(name)));
+        let request = self.agent.put(&url).header("Authorization", self.bearer());
+        self.finish(&url, request.send_json(search))
+    }
+
+    /// What is new for the saved search `name`: `POST /v1/saved/{name}/look` with `mark` (it
+    /// counts as seen from then on), else `GET /v1/saved/{name}`.
+    pub fn look_at_saved(&self, name: &str, mark: bool) -> Result<SavedLook, ClientError> {
+        let path = format!("/v1/saved/{}", segment(name));
+        if mark { self.post(&format!("{path}/look"), &serde_json::json!({})) } else { self.get(&path) }
+    }
+
+    /// `DELETE /v1/saved/{name}`.
+    pub fn unsave_search(&self, name: &str) -> Result<SavedView, ClientError> {
+        let url = self.url(&format!("/v1/saved/{}", segment(name)));
         let request = self.agent.delete(&url).header("Authorization", self.bearer());
         self.finish(&url, request.call())
     }

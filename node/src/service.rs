@@ -27,6 +27,7 @@ mod mail;
 mod negotiate;
 mod reputation;
 mod revisions;
+mod saved;
 mod settle;
 mod views;
 
@@ -49,6 +50,7 @@ use crate::api::types::{
 
 pub use actions::{DEFAULT_LISTING_LIFETIME, DEFAULT_PROPOSAL_LIFETIME, Effect};
 pub use blocks::{MAX_BLOCK_NOTE_CHARS, check_block_note};
+pub use saved::check_saved_name;
 
 /// What the network must do after the service changed something, whoever asked: announce on the
 /// event stream, gossip, and deliver queued messages to parties.

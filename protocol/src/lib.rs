@@ -64,7 +64,9 @@ pub use identity::{ParseKeyError, PublicKey, SecretKey};
 pub use keyfile::KeyFileError;
 pub use lifecycle::{DealState, DealStep, NotAllowed, Role, SignedStep, Stage, Step, StepError};
 pub use limits::ValidationError;
-pub use listing::{Listing, ListingKey, ListingKind, ListingStatus, Location, Market, new_nonce};
+pub use listing::{
+    Listing, ListingKey, ListingKind, ListingStatus, Location, Market, ParseListingKeyError, new_nonce,
+};
 pub use mailbox::{MAILBOX_LIFETIME, Mailbox, Receipt, SealError, seal};
 pub use name::UnknownName;
 pub use negotiation::{Accept, Confirm, Counter, Decline, Offer, Reply, Terms, Withdraw};

@@ -266,6 +266,26 @@ impl ListingKey {
     }
 }
 
+impl std::str::FromStr for ListingKey {
+    type Err = ParseListingKeyError;
+
+    /// Reads the form [`fmt::Display`] writes: the author's key and the nonce, 96 hex characters.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 96 || !s.is_ascii() {
+            return Err(ParseListingKeyError);
+        }
+        let bytes =
+            data_encoding::HEXLOWER_PERMISSIVE.decode(s.as_bytes()).map_err(|_| ParseListingKeyError)?;
+        let bytes: [u8; 48] = bytes.try_into().map_err(|_| ParseListingKeyError)?;
+        Ok(ListingKey::from_bytes(&bytes))
+    }
+}
+
+/// A listing key that is not 96 hex characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a listing key is 96 hex characters: the author's key, then the nonce")]
+pub struct ParseListingKeyError;
+
 impl fmt::Debug for ListingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ListingKey({}/{})", self.author.fmt_short(), hex_lower(&self.nonce))
@@ -289,6 +309,15 @@ pub fn new_nonce() -> [u8; 16] {
 mod tests {
     use super::*;
     use crate::fixtures::live_listing;
+
+    #[test]
+    fn a_listing_key_reads_back_as_written() {
+        let key = ListingKey { author: crate::SecretKey::from_seed(&[3; 32]).public(), nonce: [9; 16] };
+        assert_eq!(key.to_string().parse::<ListingKey>(), Ok(key));
+        assert_eq!(key.to_string().to_uppercase().parse::<ListingKey>(), Ok(key));
+        assert!(key.to_string()[1..].parse::<ListingKey>().is_err());
+        assert!(format!("{}zz", &key.to_string()[2..]).parse::<ListingKey>().is_err());
+    }
 
     #[test]
     fn what_a_buyer_reads_is_a_change_and_what_revisions_do_by_themselves_is_not() {

@@ -96,6 +96,9 @@ pub(crate) const ALIAS: u8 = b'a';
 pub(crate) const LISTING_ALIAS: u8 = b'L';
 /// `X` + a key the owner blocked: when and why (see `blocks`).
 pub(crate) const BLOCKED: u8 = b'X';
+/// `S` + a name the owner saved a search under: the search and what it last matched (see
+/// `saved`).
+pub(crate) const SAVED_SEARCH: u8 = b'S';
 /// Dropped revisions' ids kept per listing: the first ones (the id printed at publish among
 /// them) stay, later ones past the bound are not kept.
 pub(crate) const MAX_ALIASES: usize = 256;

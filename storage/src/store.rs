@@ -155,6 +155,8 @@ pub struct Store {
     pub(crate) blocked: std::sync::RwLock<crate::blocks::BlockedKeys>,
     /// Held by a change of the blocked keys, so two never interleave.
     pub(crate) blocking: Mutex<()>,
+    /// Held by a change of the saved searches, so two never interleave.
+    pub(crate) saving: Mutex<()>,
     path: PathBuf,
 }
 
@@ -288,6 +290,7 @@ impl Store {
             offer_cache: Mutex::default(),
             blocked: std::sync::RwLock::new(blocked),
             blocking: Mutex::new(()),
+            saving: Mutex::new(()),
             evicting: Mutex::new(()),
             path: dir.to_owned(),
             journal: crate::writes::Journal::default(),

@@ -9,10 +9,24 @@ use crate::args::SearchArgs;
 use crate::output;
 
 pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
+    // Saved first: a search that cannot run is refused before anything is printed.
+    let saved = args.save.as_deref().map(|name| cx.api.save_search(name, &args.params())).transpose()?;
     let page = cx.api.search(&args.params())?;
     if cx.json {
-        return output::json(&page);
+        return match saved {
+            Some(saved) => output::json(&serde_json::json!({ "saved": saved, "search": page })),
+            None => output::json(&page),
+        };
     }
+    let result = show(cx, args, &page);
+    if let Some(saved) = &saved {
+        let ordered = args.sort.is_some() || args.offset > 0 || args.limit != 20;
+        super::saved::saved_line(saved, ordered);
+    }
+    result
+}
+
+fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::SearchPage) -> Result<()> {
     if page.hits.is_empty() && page.total > 0 {
         outln!(
             "No results past the first {total}: {total} listing{s} match{es} (--offset 0 starts from the first).",

@@ -18,8 +18,9 @@ use super::error::ApiError;
 use super::types::{
     AsOffered, BidRequest, BlockChange, BlockRequest, BlockedPage, DealView, DealsPage, DeliveryState,
     ErrorCode, FeedbackRequest, GossipState, ListingDraft, ListingPatch, ListingView, ListingsPage,
-    MessageBody, ObjectView, PeersPage, PledgeRequest, RenewRequest, ReputationView, SearchPage,
-    SearchParams, SentView, ShowParams, StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
+    MessageBody, ObjectView, PeersPage, PledgeRequest, RenewRequest, ReputationView, SavedLook, SavedPage,
+    SavedView, SearchPage, SearchParams, SentView, ShowParams, StatusView, StepRequest, TermsDraft,
+    ThreadView, ThreadsPage,
 };
 use crate::api::types::NodeEvent;
 use crate::handle::NodeHandle;
@@ -499,6 +500,46 @@ pub(crate) async fn unblock(
     Body(NoFields {}): Body<NoFields>,
 ) -> Answer<BlockChange> {
     blocking(&state, move |s| s.unblock(&who)).await.map(Json)
+}
+
+/// `GET /v1/saved`.
+pub(crate) async fn saved(State(state): State<AppState>) -> Answer<SavedPage> {
+    blocking(&state, move |s| s.saved_searches()).await.map(Json)
+}
+
+/// `PUT /v1/saved/{name}`: the body is the search, as `/v1/search` takes it (in JSON).
+pub(crate) async fn save_search(
+    State(state): State<AppState>,
+    UrlPath(name): UrlPath<String>,
+    Body(search): Body<SearchParams>,
+) -> Answer<SavedView> {
+    blocking(&state, move |s| s.save_search(&name, search)).await.map(Json)
+}
+
+/// `GET /v1/saved/{name}`: what is new, changing nothing.
+pub(crate) async fn peek_saved(
+    State(state): State<AppState>,
+    UrlPath(name): UrlPath<String>,
+) -> Answer<SavedLook> {
+    blocking(&state, move |s| s.look_at_saved(&name, false)).await.map(Json)
+}
+
+/// `POST /v1/saved/{name}/look`: what is new, counted as seen from now on.
+pub(crate) async fn look_at_saved(
+    State(state): State<AppState>,
+    UrlPath(name): UrlPath<String>,
+    Body(NoFields {}): Body<NoFields>,
+) -> Answer<SavedLook> {
+    blocking(&state, move |s| s.look_at_saved(&name, true)).await.map(Json)
+}
+
+/// `DELETE /v1/saved/{name}`.
+pub(crate) async fn unsave_search(
+    State(state): State<AppState>,
+    UrlPath(name): UrlPath<String>,
+    Body(NoFields {}): Body<NoFields>,
+) -> Answer<SavedView> {
+    blocking(&state, move |s| s.unsave_search(&name)).await.map(Json)
 }
 
 pub(crate) async fn reputation(

@@ -14,6 +14,7 @@ mod errors;
 mod events;
 mod files;
 mod requests;
+mod saved;
 pub(crate) mod serde_text;
 mod views;
 
@@ -36,6 +37,7 @@ pub use requests::{
     AsOffered, FeedbackRequest, ListingDraft, ListingPatch, MessageBody, RenewRequest, SearchParams,
     ShowParams, StepRequest, TermsDraft,
 };
+pub use saved::{Repriced, SavedLook, SavedPage, SavedView};
 pub use views::{
     ClockView, ConnectionView, DealView, DealsPage, Delivered, DialInfo, DialReason, FeedbackView,
     GossipState, HolePunches, ListingState, ListingView, ListingsPage, MessageView, NetworkStatus,

@@ -182,7 +182,11 @@ impl Service {
                     let leader = view.leader();
                     if accepting && leader.is_none_or(|b| b.id != thread.view.thread) {
                         let high = leader.map(|b| {
-                            (b.id, haggle_protocol::Price::new(b.amount, view.start.currency.clone()).to_string())
+                            (
+                                b.id,
+                                haggle_protocol::Price::new(b.amount, view.start.currency.clone())
+                                    .to_string(),
+                            )
                         });
                         return Err(Conflict::NotTheHighBid { listing: head.id(), high }.into());
                     }

@@ -150,6 +150,16 @@ pub enum InvalidInput {
     /// The owner's own key, to block.
     #[error("that is your own key: a node cannot block its owner")]
     BlockSelf,
+    /// A saved search's name that is not 1 to `max` letters, digits, `-` and `_`.
+    #[error(
+        "a saved search's name is 1 to {max} letters, digits, - and _ (e.g. road-bikes), and {given:?} is not"
+    )]
+    SavedName {
+        /// The name given.
+        given: String,
+        /// The longest name.
+        max: usize,
+    },
     /// A block's note over its limit.
     #[error("the note is {len} characters long, over the limit of {max}: say it shorter")]
     BlockNote {
@@ -380,6 +390,14 @@ pub enum Conflict {
         thread: ObjectId,
         /// The refusal, as the other node gave it.
         why: String,
+    },
+    /// As many searches are saved as a node keeps.
+    #[error(
+        "{max} searches are saved already, as many as a node keeps: delete one first (haggle saved lists them; haggle saved --delete NAME), or save this one under the name of one it replaces"
+    )]
+    SavedSearchesFull {
+        /// The limit.
+        max: usize,
     },
     /// As many keys are blocked as a node keeps.
     #[error(
@@ -764,7 +782,8 @@ impl Conflict {
             | Conflict::SameOffer(_)
             | Conflict::TooManyOpenOffers { .. }
             | Conflict::TooManyThreads { .. }
-            | Conflict::BlockListFull { .. } => ErrorCode::Conflict,
+            | Conflict::BlockListFull { .. }
+            | Conflict::SavedSearchesFull { .. } => ErrorCode::Conflict,
             Conflict::NotAnAuction(_)
             | Conflict::NotACampaign(_)
             | Conflict::NotDigital(_)
@@ -812,6 +831,7 @@ fn look_in(what: &str) -> &'static str {
             ": haggle offers lists the threads you are in (one between two other people never reaches your node)"
         }
         "deal" => ": haggle deals lists yours",
+        "saved search" => ": haggle saved lists yours",
         "listing" => ": haggle search finds listings, haggle listings lists your own",
         "object" => {
             ": haggle search, haggle listings, haggle offers and haggle deals show the ids this node holds"

@@ -1,0 +1,189 @@
+//! `haggle saved` (and `haggle search ... --save NAME`): searches the owner saved, and what is
+//! new or cheaper for one since they last looked.
+
+use anyhow::Result;
+
+use haggle_node::api::types::{SavedView, SearchParams};
+
+use super::Context;
+use crate::output;
+
+pub fn list(cx: &Context<'_>) -> Result<()> {
+    let page = cx.api.saved()?;
+    if cx.json {
+        return output::json(&page);
+    }
+    if page.saved.is_empty() {
+        outln!(
+            "You have saved no search. haggle search WORDS... --save NAME saves one; haggle saved NAME then shows what is new since you last looked."
+        );
+        return Ok(());
+    }
+    let now = output::now_ms();
+    let rows: Vec<Vec<String>> = page
+        .saved
+        .iter()
+        .map(|s| {
+            let (new, repriced, matches) = match s.error {
+                Some(_) => ("-".to_owned(), "-".to_owned(), "-".to_owned()),
+                None => (s.new.to_string(), s.repriced.to_string(), s.matches.to_string()),
+            };
+            vec![
+                s.name.clone(),
+                new,
+                repriced,
+                matches,
+                output::clip(&arguments(&s.search), 50),
+                output::relative(s.looked_at, now),
+            ]
+        })
+        .collect();
+    output::table(&["NAME", "NEW", "REPRICED", "MATCHES", "SEARCH", "LOOKED"], &rows);
+    for s in page.saved.iter().filter(|s| s.error.is_some()) {
+        let why = s.error.as_deref().unwrap_or_default();
+        outln!("{}", output::dim(&format!("{} cannot run now: {why}", s.name)));
+    }
+    outln!(
+        "{} of at most {}; haggle saved NAME shows what is new for one.",
+        output::count(page.saved.len(), "saved search"),
+        page.max
+    );
+    Ok(())
+}
+
+pub fn look(cx: &Context<'_>, name: &str, mark: bool) -> Result<()> {
+    let look = cx.api.look_at_saved(name, mark)?;
+    if cx.json {
+        return output::json(&look);
+    }
+    let s = &look.saved;
+    let since = output::relative(s.looked_at, output::now_ms());
+    let since = if since == "just now" { since } else { format!("{since},") };
+    outln!("{}: haggle search {}", output::bold(&s.name), arguments(&s.search));
+    if look.new.is_empty() && look.repriced.is_empty() {
+        outln!("Nothing new or repriced since you last looked ({since} {}).", matching(s.matches));
+        return Ok(());
+    }
+    if !look.new.is_empty() {
+        outln!("{} since you last looked ({since} {}):", new_count(look.new.len()), matching(s.matches));
+        output::listings(&look.new, "");
+    }
+    if !look.repriced.is_empty() {
+        outln!("Price changed since you last looked:");
+        let rows: Vec<Vec<String>> = look
+            .repriced
+            .iter()
+            .map(|r| {
+                vec![
+                    output::short(&r.listing.id),
+                    output::clip(&r.listing.title, 40),
+                    r.was.clone().unwrap_or_else(|| "-".to_owned()),
+                    output::price(r.listing.price.as_ref()),
+                ]
+            })
+            .collect();
+        output::table(&["ID", "TITLE", "WAS", "NOW"], &rows);
+    }
+    if mark {
+        outln!("{}", output::dim("These count as seen now: the next look shows only what comes after."));
+    } else {
+        outln!("{}", output::dim("--peek: these still count as new next time."));
+    }
+    Ok(())
+}
+
+pub fn delete(cx: &Context<'_>, name: &str) -> Result<()> {
+    let gone = cx.api.unsave_search(name)?;
+    if cx.json {
+        return output::json(&gone);
+    }
+    outln!("Deleted the saved search {} (haggle search {}).", gone.name, arguments(&gone.search));
+    Ok(())
+}
+
+/// What `haggle search ... --save` prints after the results.
+pub fn saved_line(saved: &SavedView, replaced_order: bool) {
+    let matches = matching(saved.matches);
+    outln!(
+        "Saved as {} ({matches}): haggle saved {} shows what is new or repriced since you last looked.",
+        saved.name,
+        saved.name
+    );
+    if replaced_order {
+        outln!(
+            "{}",
+            output::dim(
+                "A saved search keeps the words and filters, not --sort, --limit or --offset: what is new is shown newest first."
+            )
+        );
+    }
+}
+
+fn new_count(n: usize) -> String {
+    if n == 1 { "1 listing is new".to_owned() } else { format!("{n} listings are new") }
+}
+
+fn matching(n: usize) -> String {
+    format!("{} match{} now", output::count(n, "listing"), if n == 1 { "es" } else { "" })
+}
+
+/// The search as `haggle search` takes it: `road bike --max-price 150 --currency EUR`.
+pub fn arguments(p: &SearchParams) -> String {
+    let quoted = |v: &str| {
+        if v.is_empty() || v.contains(char::is_whitespace) || v.contains(['"', '\'', '\\', '$', '`']) {
+            format!("'{}'", v.replace('\'', r"'\''"))
+        } else {
+            v.to_owned()
+        }
+    };
+    let mut out: Vec<String> = p.q.split_whitespace().map(quoted).collect();
+    let mut flag = |name: &str, value: Option<String>| {
+        if let Some(value) = value {
+            out.push(format!("--{name} {}", quoted(&value)));
+        }
+    };
+    let ending_soon = p.sort == Some(haggle_node::api::types::Sort::EndingSoon);
+    flag("kind", p.kind.filter(|_| !ending_soon).map(|k| k.to_string()));
+    flag("category", p.category.clone());
+    flag("min-price", p.min_price.clone());
+    flag("max-price", p.max_price.clone());
+    flag("currency", p.currency.as_ref().map(ToString::to_string));
+    flag("seller", p.seller.as_ref().map(ToString::to_string));
+    flag("near", p.near.clone());
+    flag("min-deals", p.min_deals.map(|n| n.to_string()));
+    flag("free", p.free.clone());
+    if p.trusted {
+        out.push("--trusted".to_owned());
+    }
+    if ending_soon {
+        out.push("--ending-soon".to_owned());
+    }
+    if out.is_empty() { "(everything)".to_owned() } else { out.join(" ") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saved_search_reads_as_the_command_that_runs_it() {
+        let p = SearchParams {
+            q: "road  bike".into(),
+            max_price: Some("150".into()),
+            currency: "EUR".parse().ok(),
+            near: Some("new york".into()),
+            trusted: true,
+            ..SearchParams::default()
+        };
+        assert_eq!(arguments(&p), "road bike --max-price 150 --currency EUR --near 'new york' --trusted");
+        let soon = SearchParams {
+            kind: Some(haggle_node::api::types::ListingKind::Auction),
+            sort: Some(haggle_node::api::types::Sort::EndingSoon),
+            ..SearchParams::default()
+        };
+        assert_eq!(arguments(&soon), "--ending-soon");
+        assert_eq!(arguments(&SearchParams::default()), "(everything)");
+        let odd = SearchParams { q: "it's".into(), ..SearchParams::default() };
+        assert_eq!(arguments(&odd), r"'it'\''s'");
+    }
+}
