@@ -58,18 +58,19 @@ pub fn look(cx: &Context<'_>, name: &str, mark: bool) -> Result<()> {
     }
     let s = &look.saved;
     let since = output::relative(s.looked_at, output::now_ms());
-    let since = if since == "just now" { since } else { format!("{since},") };
     outln!("{}: haggle search {}", output::bold(&s.name), arguments(&s.search));
     if look.new.is_empty() && look.repriced.is_empty() {
-        outln!("Nothing new or repriced since you last looked ({since} {}).", matching(s.matches));
+        outln!("Nothing new or repriced since you last looked, {since}; {}.", matching(s.matches));
         return Ok(());
     }
     if !look.new.is_empty() {
-        outln!("{} since you last looked ({since} {}):", new_count(look.new.len()), matching(s.matches));
+        outln!("{} since you last looked, {since} ({}):", new_count(look.new.len()), matching(s.matches));
         output::listings(&look.new, "");
     }
     if !look.repriced.is_empty() {
-        outln!("Price changed since you last looked:");
+        let when =
+            if look.new.is_empty() { format!(", {since} ({})", matching(s.matches)) } else { String::new() };
+        outln!("Price changed since you last looked{when}:");
         let rows: Vec<Vec<String>> = look
             .repriced
             .iter()
