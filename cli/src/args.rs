@@ -323,7 +323,9 @@ pub enum Command {
         delete: bool,
     },
     /// Follow live events: new listings (matching the search, if given), offers, deals.
-    #[command(after_help = "Examples:\n  haggle watch\n  haggle watch bike --max-price 200 --currency EUR")]
+    #[command(
+        after_help = "Examples:\n  haggle watch\n  haggle watch bike --max-price 200 --currency EUR\n  haggle watch --saved bikes     (the words and filters of a saved search)"
+    )]
     Watch(WatchArgs),
     /// Print shell completions.
     #[command(
@@ -715,6 +717,10 @@ impl SearchFilters {
 pub struct WatchArgs {
     #[command(flatten)]
     pub filters: SearchFilters,
+    /// Follow the listings of a saved search (haggle saved lists them) instead of words and
+    /// filters given here.
+    #[arg(long, value_name = "NAME", value_parser = saved_name)]
+    pub saved: Option<String>,
     #[arg(long, hide = true, value_parser = search_only)]
     pub sort: Option<String>,
     #[arg(long, hide = true, value_parser = search_only)]

@@ -1467,6 +1467,23 @@ fn a_saved_search_tells_what_came_while_the_node_was_off() {
     assert_eq!(look["marked"], true);
     assert_eq!(json(&db, &["saved"])["saved"][0]["repriced"], 0);
 
+    // Watched live by its name; what the watch showed is still new at the next look.
+    // (Its first line says the stream is open: what follows is not missed.)
+    let mut watch = Watch::start_filtered(&db, &["--json", "--saved", "bikes"]);
+    watch.line_with(&["\"event\":\"watching\""]);
+    publish("Touring bike", "130");
+    watch.line_with(&["Touring bike"]);
+    drop(watch);
+    let look = json(&db, &["saved", "bikes", "--peek"]);
+    assert_eq!(look["new"][0]["title"], "Touring bike");
+    let out = haggle(&db, &["watch", "--saved", "bikes", "lamp"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--saved follows a saved search's own words and filters"),
+        "{}",
+        stderr(&out)
+    );
+
     // Mistakes, and deleting it.
     let out = haggle(&db, &["saved", "boats"]);
     assert_eq!(out.status.code(), Some(4), "not found: {}", stderr(&out));

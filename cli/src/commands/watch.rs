@@ -32,7 +32,15 @@ const AWAY_SLACK_MS: u64 = 10 * 60_000;
 /// and new listings that match.
 pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
     // Paging and order mean nothing for events shown as they come: watch takes only the filters.
-    let params = args.filters.params();
+    let params = match &args.saved {
+        Some(_) if args.filters.params().is_filtered() => {
+            return Err(crate::usage(
+                "--saved follows a saved search's own words and filters: give no others with it (haggle search ... --save NAME saves new ones)",
+            ));
+        }
+        Some(name) => cx.api.look_at_saved(name, false)?.saved.search,
+        None => args.filters.params(),
+    };
     // Check the filters once, so a mistake is reported before waiting for events; what matches
     // now (up to a page of 500) is what an update can take out of the search.
     let page = if params.is_filtered() { 500 } else { 1 };
