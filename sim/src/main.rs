@@ -560,6 +560,26 @@ fn memory(args: &Args) -> Result<Value> {
             }),
         );
     }
+    // `haggle saved`: as many saved searches as a node keeps, each run again for its counts
+    // (its 200 newest matches), 20 times; and one look at what is new, 50 times.
+    let words = ["bike", "blue lamp", "sofa", "desk number", "bkie"];
+    for i in 0..haggle_storage::MAX_SAVED_SEARCHES {
+        // Each matches thousands: every one runs to its 200 newest (the most a look reads).
+        let params = SearchParams { q: words[i % words.len()].to_owned(), ..SearchParams::default() };
+        api.save_search(&format!("s{i}"), &params)?;
+    }
+    let time = |runs: usize, f: &dyn Fn() -> Result<(), haggle_node::ClientError>| -> Result<Value> {
+        let mut times: Vec<Duration> = (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f().map(|()| t.elapsed())
+            })
+            .collect::<Result<_, _>>()?;
+        times.sort();
+        Ok(json!({ "p50_ms": round(percentile(&times, 0.50)), "p99_ms": round(percentile(&times, 0.99)) }))
+    };
+    let saved_list = time(20, &|| api.saved().map(drop))?;
+    let saved_look = time(50, &|| api.look_at_saved("s0", true).map(drop))?;
     let rss = procfs::status_kib(&pid, "VmRSS");
     let peak = procfs::status_kib(&pid, "VmHWM");
     node.stop();
@@ -575,5 +595,7 @@ fn memory(args: &Args) -> Result<Value> {
         "disk_mib": round(mib(status.store.size_on_disk + status.store.index_size)),
         "database_tables": tables,
         "api_search_limit_50": searches,
+        "api_saved_20_searches": saved_list,
+        "api_saved_look": saved_look,
     }))
 }
