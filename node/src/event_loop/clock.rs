@@ -1,5 +1,6 @@
 //! How this node's clock compares with its peers'. Every object that arrives fresh (by gossip,
-//! or delivered directly by its sender) with a good signature carries its author's clock
+//! or delivered directly by its sender, unless dated so far behind that it may have waited in
+//! the sender's outbox) with a good signature carries its author's clock
 //! reading, and every sync message (version 3) its sender's; the difference to this node's clock
 //! at arrival, over many objects and peers, says whether this clock is wrong. A sync starts on
 //! every new direct connection, so a node learns at once, in a market where nobody publishes.

@@ -194,6 +194,13 @@ impl Inbound {
 }
 
 /// `created_at` minus `now`, in milliseconds (saturating).
+/// A message delivered directly is sent at once when its recipient is reachable, and later,
+/// from the sender's outbox, when it was not: one dated more than this behind this node's clock
+/// may have waited there, so its date says nothing of its author's clock. (Delivery can only
+/// make a date look older: one dated ahead counts however it came. The sender's own clock
+/// still counts by its sync messages.)
+const DIRECT_LATE_MS: i64 = 10_000;
+
 fn offset_ms(created_at: Timestamp, now: Timestamp) -> i64 {
     let (a, b) = (created_at.as_millis(), now.as_millis());
     if a >= b {
@@ -227,12 +234,13 @@ impl Service {
                 let verified = object.verify(now);
                 // Signed by its author (the signature is checked before the date): its date
                 // says what the author's clock read, dated ahead of ours or not.
+                let offset = offset_ms(created_at, now);
                 if matches!(
                     verified,
                     Ok(_) | Err(DecodeError::Invalid(ValidationError::FromTheFuture { .. }))
-                ) && matches!(via, Via::Gossip | Via::Direct)
+                ) && (via == Via::Gossip || (via == Via::Direct && offset >= -DIRECT_LATE_MS))
                 {
-                    dated = Some(Dated { offset_ms: offset_ms(created_at, now), author, id });
+                    dated = Some(Dated { offset_ms: offset, author, id });
                 }
                 verified.map(Some).map_err(Refusal::from)
             }

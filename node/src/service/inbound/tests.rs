@@ -50,6 +50,29 @@ fn an_object_dated_ahead_of_our_clock_is_ignored_not_blamed_on_the_sender() {
     assert_eq!(batch.invalid_count(), 0);
 }
 
+/// Defect: an accept queued while its recipient was offline, delivered 75 s after it was
+/// signed, made the recipient's node say its own clock read a minute ahead of its peers'.
+#[test]
+fn a_message_delivered_late_says_nothing_of_its_authors_clock() {
+    let (seller, _dir) = service(1);
+    let listing = sign_now(&key(1), Body::Listing(live_listing("Road bike")));
+    seller.receive(listing.bytes(), Via::Gossip);
+    let at = |secs_ago: u64| Timestamp::now().saturating_sub(Duration::from_secs(secs_ago));
+    let late = sign_at(&key(2), fixtures::offer(&listing, live_terms(1, 100)), at(75));
+    let late = seller.receive(late.bytes(), Via::Direct);
+    assert!(matches!(late.first(), Some(Received::New)));
+    assert!(late.dated.is_none(), "{:?}", late.dated);
+    let prompt = sign_at(&key(3), fixtures::offer(&listing, live_terms(1, 100)), at(2));
+    let prompt = seller.receive(prompt.bytes(), Via::Direct);
+    assert!(prompt.dated.is_some_and(|d| (-10_000..0).contains(&d.offset_ms)), "{:?}", prompt.dated);
+    // Dated ahead, it counts however late it came; by gossip, an old date counts too.
+    let ahead = Timestamp::now().saturating_add(Duration::from_secs(60));
+    let ahead = sign_at(&key(4), fixtures::offer(&listing, live_terms(1, 100)), ahead);
+    assert!(seller.receive(ahead.bytes(), Via::Direct).dated.is_some());
+    let old = sign_at(&key(5), Body::Listing(live_listing("Old lamp")), at(75));
+    assert!(seller.receive(old.bytes(), Via::Gossip).dated.is_some_and(|d| d.offset_ms < -70_000));
+}
+
 #[test]
 fn timing_is_not_the_senders_fault_and_duplicates_change_nothing() {
     let (seller, _dir) = service(1);
