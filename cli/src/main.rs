@@ -151,6 +151,7 @@ fn exit_code(e: &anyhow::Error) -> u8 {
         | ClientError::Cookie { .. }
         | ClientError::Unreachable { .. }
         | ClientError::NoAnswer { .. }
+        | ClientError::Dropped { .. }
         | ClientError::Stream { .. } => 3,
         _ => 1,
     }
@@ -169,6 +170,7 @@ fn error_code(e: &anyhow::Error) -> String {
         ClientError::NoNode { .. } | ClientError::Cookie { .. } => "no_node".to_owned(),
         ClientError::Unreachable { .. } => "unreachable".to_owned(),
         ClientError::NoAnswer { .. } => "no_answer".to_owned(),
+        ClientError::Dropped { .. } => "dropped".to_owned(),
         ClientError::Stream { .. } => "stream_ended".to_owned(),
         ClientError::BadResponse { .. } => "bad_response".to_owned(),
         _ => "failed".to_owned(),

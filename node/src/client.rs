@@ -69,11 +69,23 @@ pub enum ClientError {
         /// Why.
         source: Box<ureq::Error>,
     },
+    /// The node took the request, then closed the connection without an answer: it stopped,
+    /// or was stopped, while it worked on it.
+    #[error("{}", dropped(url, *writes))]
+    Dropped {
+        /// The URL tried.
+        url: String,
+        /// Whether the request asked for a change, which may have been made.
+        writes: bool,
+    },
     /// The node took the connection but did not answer in time.
     #[error(
-        "the node at {url} took the connection but did not answer within {secs} s: it may be hung or overloaded (its log says more; stopping it with Ctrl-C and starting it again may help)"
+        "the node at {url} took the connection but did not answer within {secs} s: it may be hung or overloaded (its log says more; stopping it with Ctrl-C and starting it again may help){}",
+        if *writes { MAY_BE_DONE } else { "" }
     )]
     NoAnswer {
+        /// Whether the request asked for a change, which may have been made.
+        writes: bool,
         /// The URL tried.
         url: String,
         /// How long this command waited.
@@ -182,7 +194,7 @@ impl ApiClient {
         let url = self.url("/v1/status");
         let request = self.agent.get(&url).header("Authorization", self.bearer());
         let request = request.config().timeout_global(Some(STATUS_TIMEOUT)).build();
-        self.finish(&url, request.call())
+        self.finish(&url, false, request.call())
     }
 
     /// `GET /v1/peers`.
@@ -241,7 +253,7 @@ impl ApiClient {
         })?;
         let url = self.url("/v1/search");
         let request = self.agent.get(&url).header("Authorization", self.bearer()).query_pairs(params.pairs());
-        self.finish(&url, request.call())
+        self.finish(&url, false, request.call())
     }
 
     /// `POST /v1/listings/{id}/offers`: an offer on someone's listing.
@@ -336,7 +348,7 @@ impl ApiClient {
     pub fn unblock(&self, who: &str) -> Result<BlockChange, ClientError> {
         let url = self.url(&format!("/v1/blocked/{}", segment(who)));
         let request = self.agent.delete(&url).header("Authorization", self.bearer());
-        self.finish(&url, request.call())
+        self.finish(&url, true, request.call())
     }
 
     /// `GET /v1/saved`: the saved searches, each with what is new.
@@ -348,7 +360,7 @@ impl ApiClient {
     pub fn save_search(&self, name: &str, search: &SearchParams) -> Result<SavedView, ClientError> {
         let url = self.url(&format!("/v1/saved/{}", segment(name)));
         let request = self.agent.put(&url).header("Authorization", self.bearer());
-        self.finish(&url, request.send_json(search))
+        self.finish(&url, true, request.send_json(search))
     }
 
     /// What is new for the saved search `name`: `POST /v1/saved/{name}/look` with `mark` (it
@@ -362,7 +374,7 @@ impl ApiClient {
     pub fn unsave_search(&self, name: &str) -> Result<SavedView, ClientError> {
         let url = self.url(&format!("/v1/saved/{}", segment(name)));
         let request = self.agent.delete(&url).header("Authorization", self.bearer());
-        self.finish(&url, request.call())
+        self.finish(&url, true, request.call())
     }
 
     /// A GET of any endpoint, decoded as `T` (for tools and tests that need an endpoint's raw
@@ -370,21 +382,21 @@ impl ApiClient {
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let url = self.url(path);
         let request = self.agent.get(&url).header("Authorization", self.bearer());
-        self.finish(&url, request.call())
+        self.finish(&url, false, request.call())
     }
 
     /// A POST of `body` to any endpoint, decoded as `T`.
     pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
         let url = self.url(path);
         let request = self.agent.post(&url).header("Authorization", self.bearer());
-        self.finish(&url, request.send_json(body))
+        self.finish(&url, true, request.send_json(body))
     }
 
     /// A PATCH of `body` to any endpoint, decoded as `T`.
     pub fn patch<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
         let url = self.url(path);
         let request = self.agent.patch(&url).header("Authorization", self.bearer());
-        self.finish(&url, request.send_json(body))
+        self.finish(&url, true, request.send_json(body))
     }
 
     /// `POST /v1/images`: stores a picture, returns what a draft names it by.
@@ -395,14 +407,14 @@ impl ApiClient {
     ) -> Result<haggle_protocol::Image, ClientError> {
         let url = self.url(&format!("/v1/images?keep_metadata={keep_metadata}"));
         let request = self.agent.post(&url).header("Authorization", self.bearer());
-        self.finish(&url, request.send(bytes))
+        self.finish(&url, true, request.send(bytes))
     }
 
     /// `POST /v1/blobs`: stores a file as it is (a preview).
     pub fn upload_blob(&self, bytes: &[u8]) -> Result<haggle_protocol::BlobRef, ClientError> {
         let url = self.url("/v1/blobs");
         let request = self.agent.post(&url).header("Authorization", self.bearer());
-        self.finish(&url, request.send(bytes))
+        self.finish(&url, true, request.send(bytes))
     }
 
     /// `POST /v1/files?name=`: streams a digital good's file to the node, which stores it
@@ -414,7 +426,7 @@ impl ApiClient {
     ) -> Result<haggle_protocol::DigitalFile, ClientError> {
         let url = self.url("/v1/files");
         let request = self.long_agent().post(&url).header("Authorization", self.bearer()).query("name", name);
-        self.finish(&url, request.send(ureq::SendBody::from_reader(&mut source)))
+        self.finish(&url, true, request.send(ureq::SendBody::from_reader(&mut source)))
     }
 
     /// `POST /v1/blobs/fetch`: starts fetching a file.
@@ -454,7 +466,7 @@ impl ApiClient {
             .get(&url)
             .header("Authorization", self.bearer())
             .call()
-            .map_err(|e| self.unreachable(&url, e))?;
+            .map_err(|e| self.unreachable(&url, false, e))?;
         if !response.status().is_success() {
             return Err(api_error(response));
         }
@@ -486,7 +498,7 @@ impl ApiClient {
             .get(&url)
             .header("Authorization", self.bearer())
             .call()
-            .map_err(|e| self.unreachable(&url, e))?;
+            .map_err(|e| self.unreachable(&url, false, e))?;
         if response.status() != 200 {
             return Err(api_error(response));
         }
@@ -512,15 +524,31 @@ impl ApiClient {
         format!("Bearer {}", self.token)
     }
 
-    fn unreachable(&self, url: &str, e: ureq::Error) -> ClientError {
+    /// Why a request to `url` got no answer; `writes` says whether it asked for a change (which
+    /// the node may have made before the connection went).
+    fn unreachable(&self, url: &str, writes: bool, e: ureq::Error) -> ClientError {
+        use std::io::ErrorKind;
         match (&self.data_dir, &e) {
-            (Some(data_dir), ureq::Error::Io(io)) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            (Some(data_dir), ureq::Error::Io(io)) if io.kind() == ErrorKind::ConnectionRefused => {
                 ClientError::NoNode { data_dir: data_dir.clone() }
             }
             (_, ureq::Error::Timeout(_)) => ClientError::NoAnswer {
                 url: url.to_owned(),
                 secs: if url.ends_with("/v1/status") { STATUS_TIMEOUT } else { REQUEST_TIMEOUT }.as_secs(),
+                writes,
             },
+            // Taken, then dropped: the node stopped (or was stopped) while it worked on it.
+            (_, ureq::Error::Io(io))
+                if matches!(
+                    io.kind(),
+                    ErrorKind::UnexpectedEof
+                        | ErrorKind::ConnectionReset
+                        | ErrorKind::ConnectionAborted
+                        | ErrorKind::BrokenPipe
+                ) =>
+            {
+                ClientError::Dropped { url: url.to_owned(), writes }
+            }
             _ => ClientError::Unreachable { url: url.to_owned(), source: Box::new(e) },
         }
     }
@@ -528,11 +556,12 @@ impl ApiClient {
     fn finish<T: DeserializeOwned>(
         &self,
         url: &str,
+        writes: bool,
         result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
     ) -> Result<T, ClientError> {
         let mut response = result.map_err(|e| {
             tracing::debug!(%url, error = %e, "no answer from the node");
-            self.unreachable(url, e)
+            self.unreachable(url, writes, e)
         })?;
         tracing::debug!(%url, status = response.status().as_u16(), "the node answered");
         if !response.status().is_success() {
@@ -542,6 +571,19 @@ impl ApiClient {
             .body_mut()
             .read_json::<T>()
             .map_err(|e| ClientError::BadResponse { url: url.to_owned(), source: Box::new(e) })
+    }
+}
+
+/// Said of a change asked for when no answer came: the node may have made it.
+const MAY_BE_DONE: &str = ". What you asked may have been done all the same: once the node answers, look (haggle listings, haggle offers, haggle deals) before asking again";
+
+fn dropped(url: &str, writes: bool) -> String {
+    let what =
+        format!("the node at {url} closed the connection before it answered: it stopped, or was stopped");
+    if writes {
+        format!("{what}{MAY_BE_DONE}")
+    } else {
+        format!("{what} (haggle status says whether it runs)")
     }
 }
 
@@ -576,5 +618,46 @@ fn api_error(mut response: ureq::http::Response<ureq::Body>) -> ClientError {
             message: format!("the node answered HTTP {status}"),
             candidates: Vec::new(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    /// A server that takes one request, reads it, and closes the connection unanswered (a node
+    /// killed while it works on a request).
+    fn dropping_server() -> (String, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let served = std::thread::spawn(move || {
+            let (mut conn, _) = listener.accept().expect("a connection");
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+        });
+        (base, served)
+    }
+
+    /// Defect: a node killed while it took an offer made the command say "cannot reach the
+    /// node", though the offer was made and went out.
+    #[test]
+    fn a_change_the_node_dropped_unanswered_may_have_been_made() {
+        let (base, served) = dropping_server();
+        let e = ApiClient::new(&base, "token")
+            .save_search("bikes", &SearchParams::default())
+            .expect_err("dropped");
+        served.join().expect("served");
+        assert!(matches!(e, ClientError::Dropped { writes: true, .. }), "{e:?}");
+        let said = e.to_string();
+        assert!(said.contains("closed the connection before it answered"), "{said}");
+        assert!(said.contains("What you asked may have been done all the same"), "{said}");
+
+        let (base, served) = dropping_server();
+        let e = ApiClient::new(&base, "token").saved().expect_err("dropped");
+        served.join().expect("served");
+        assert!(matches!(e, ClientError::Dropped { writes: false, .. }), "{e:?}");
+        assert!(!e.to_string().contains("may have been done"), "{e}");
     }
 }

@@ -120,6 +120,7 @@ fn gone(e: &ClientError) -> bool {
             | ClientError::Unreachable { .. }
             | ClientError::Stream { .. }
             | ClientError::NoAnswer { .. }
+            | ClientError::Dropped { .. }
     ) || e.code() == Some(haggle_node::api::types::ErrorCode::ShuttingDown)
 }
 
