@@ -303,7 +303,12 @@ pub fn listings(list: &[ListingView], empty: &str) {
                     _ => listing_price(l),
                 },
                 // A campaign's quantity means nothing (its tiers count their rewards).
-                if l.campaign.is_some() { "-".to_owned() } else { l.quantity.to_string() },
+                // The owner's own: what open threads hold of it, too.
+                match l.remaining {
+                    _ if l.campaign.is_some() => "-".to_owned(),
+                    Some(free) if free < l.quantity => format!("{} ({free} free)", l.quantity),
+                    _ => l.quantity.to_string(),
+                },
                 clip(&l.location, PLACE_COLUMN),
                 if l.mine {
                     "you".to_owned()

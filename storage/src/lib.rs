@@ -65,4 +65,4 @@ pub use steps::{MAX_DEAL_STEPS, signed_step};
 pub use store::{Durability, ListingEntry, Lookup, SCHEMA_VERSION, Store, StoreStats};
 pub use sweep::{OWN_EXPIRED_RETENTION, Swept, THREAD_RETENTION};
 pub use sync::SyncItem;
-pub use threads::{DateHolder, ThreadRecord};
+pub use threads::{DateHolder, Promise, ThreadRecord};

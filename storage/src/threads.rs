@@ -23,6 +23,18 @@ pub struct ThreadRecord {
     pub listing: Option<Object>,
 }
 
+/// What a listing's author has promised in one open thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Promise {
+    /// The thread.
+    pub thread: ObjectId,
+    /// The quantity its terms promise.
+    pub quantity: u32,
+    /// Whether the promise is the author's counter-offer (which the author may withdraw), not
+    /// an accept waiting for its confirm (which lapses if none comes in time).
+    pub counter: bool,
+}
+
 /// An open thread of a listing's author that promises nights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DateHolder {
@@ -112,12 +124,21 @@ impl Store {
     /// open counter-offers, and every thread awaiting a Confirm (its own Accept of an offer, or
     /// an Accept of its counter that it is to confirm); with the quantity each promises.
     pub fn promised(&self, key: &ListingKey) -> Result<Vec<(ObjectId, u32)>, StoreError> {
+        Ok(self.promises_on(key)?.into_iter().map(|p| (p.thread, p.quantity)).collect())
+    }
+
+    /// [`Store::promised`], saying of each promise whether it is a counter-offer.
+    pub fn promises_on(&self, key: &ListingKey) -> Result<Vec<Promise>, StoreError> {
         let now = Timestamp::now();
         Ok(self
             .threads_on(key)?
             .into_iter()
             .filter(|t| promises(t, &key.author, now))
-            .map(|t| (t.view.thread, t.view.terms.quantity))
+            .map(|t| Promise {
+                thread: t.view.thread,
+                quantity: t.view.terms.quantity,
+                counter: t.view.state == ThreadState::Countered,
+            })
             .collect())
     }
 

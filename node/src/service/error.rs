@@ -408,15 +408,15 @@ pub enum Conflict {
         max: usize,
     },
     /// More asked than is left.
-    #[error(
-        "only {remaining} can be promised now, {requested} asked: the listing's quantity, less what deals took and what your open counter-offers and accepts awaiting a confirm hold (haggle offers lists those; withdrawing a counter-offer frees what it holds). {}",
-        if *remaining == 0 { "Decline it".to_owned() } else { format!("Counter for {remaining} or fewer, or decline") }
-    )]
+    #[error("{}", quantity_exceeded(*requested, *remaining, held))]
     QuantityExceeded {
         /// Quantity asked.
         requested: u32,
         /// Quantity left.
         remaining: u32,
+        /// What the owner's other open threads hold (empty when unknown, or when deals took it
+        /// all).
+        held: Vec<haggle_storage::Promise>,
     },
     /// A quantity below what open counter-offers promise.
     #[error(
@@ -808,7 +808,7 @@ impl From<RejectReason> for ServiceError {
     fn from(reason: RejectReason) -> Self {
         match reason {
             RejectReason::QuantityExceeded { requested, remaining } => {
-                Conflict::QuantityExceeded { requested, remaining }.into()
+                Conflict::QuantityExceeded { requested, remaining, held: Vec::new() }.into()
             }
             RejectReason::Step(e) => InvalidInput::Step(e).into(),
             RejectReason::DatesTaken(e) => Conflict::Booking(e).into(),
@@ -867,4 +867,40 @@ fn not_the_high_bid(listing: &ObjectId, high: &Option<(ObjectId, String)>) -> St
             listing.fmt_short()
         ),
     }
+}
+
+/// Why only `remaining` can be promised where `requested` was asked, naming the threads that
+/// hold the rest and how each lets go of it.
+fn quantity_exceeded(requested: u32, remaining: u32, held: &[haggle_storage::Promise]) -> String {
+    let mut out = format!(
+        "only {remaining} can be promised now, {requested} asked: the listing's quantity, less what deals took"
+    );
+    if held.is_empty() {
+        out.push_str(" and what your open counter-offers and accepts awaiting a confirm hold (haggle offers lists those)");
+    } else {
+        let each: Vec<String> = held
+            .iter()
+            .map(|p| {
+                let t = p.thread.fmt_short();
+                if p.counter {
+                    format!(
+                        "your counter-offer for {} in thread {t} (haggle withdraw {t} frees it)",
+                        p.quantity
+                    )
+                } else {
+                    format!(
+                        "{} in thread {t}, accepted and awaiting its confirm (a deal follows, or it lapses)",
+                        p.quantity
+                    )
+                }
+            })
+            .collect();
+        out.push_str(&format!(", and what you have promised in other threads: {}", each.join("; ")));
+    }
+    if remaining == 0 {
+        out.push_str(". Decline this one, or wait for those threads to end");
+    } else {
+        out.push_str(&format!(". Counter for {remaining} or fewer, or decline"));
+    }
+    out
 }

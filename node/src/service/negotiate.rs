@@ -214,7 +214,20 @@ impl Service {
             return Err(InvalidInput::SameTerms(thread.view.thread.fmt_short()).into());
         }
         let body = Body::Counter(Counter { reply: self.reply_to(&thread, head), terms, message });
-        self.negotiate(body, now)
+        self.negotiate(body, now).map_err(|e| self.name_promises(e, &thread))
+    }
+
+    /// A refusal for want of quantity, naming the owner's other threads that hold it.
+    fn name_promises(&self, e: ServiceError, thread: &ThreadRecord) -> ServiceError {
+        let ServiceError::Conflict(Conflict::QuantityExceeded { requested, remaining, held }) = e else {
+            return e;
+        };
+        let key = thread.listing.as_ref().and_then(Object::listing_key);
+        let held = match key.map(|key| self.store.promises_on(&key)) {
+            Some(Ok(promises)) => promises.into_iter().filter(|p| p.thread != thread.view.thread).collect(),
+            _ => held,
+        };
+        Conflict::QuantityExceeded { requested, remaining, held }.into()
     }
 
     /// Accepts the other party's latest terms.
@@ -235,6 +248,7 @@ impl Service {
         self.nights_named(&thread, as_offered, "accept")?;
         self.bound_to_what_was_offered(&thread, as_offered, "accept")?;
         self.negotiate(Body::Accept(Accept { reply: self.reply_to(&thread, head) }), Timestamp::now())
+            .map_err(|e| self.name_promises(e, &thread))
     }
 
     /// Refuses an accept or counter, by the listing's author and without `as_offered`, of an

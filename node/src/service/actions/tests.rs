@@ -1121,6 +1121,40 @@ fn a_late_accept_of_a_lapsed_counter_holds_nothing_at_its_author() {
     seller.accept(&second.object.id().to_hex()).expect("the chair is not held by the lapsed counter");
 }
 
+/// Defect: a seller answering a second buyer while its counter to the first held the one unit
+/// was told "only 0 can be promised now ... Decline it", naming no thread.
+#[test]
+fn nothing_left_to_promise_names_the_threads_that_hold_it() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (other, _od) = service(3);
+    let listing = seller.publish(draft("Old radio", "30")).expect("published");
+    let id = listing.object.id().to_hex();
+    for node in [&buyer, &other] {
+        node.receive(listing.object.bytes(), Via::Gossip);
+    }
+    let first = buyer.offer(&id, offer_of("20")).expect("offered");
+    seller.receive(first.object.bytes(), Via::Direct);
+    let second = other.offer(&id, offer_of("22")).expect("offered");
+    seller.receive(second.object.bytes(), Via::Direct);
+    let (first, second) = (first.object.id(), second.object.id());
+    seller.counter(&first.to_hex(), offer_of("26")).expect("countered");
+    for refused in [
+        seller.counter(&second.to_hex(), offer_of("26")).expect_err("nothing left"),
+        seller.accept(&second.to_hex()).expect_err("nothing left"),
+    ] {
+        let said = refused.to_string();
+        let t = first.fmt_short();
+        assert!(said.starts_with("only 0 can be promised now, 1 asked"), "{said}");
+        assert!(
+            said.contains(&format!("your counter-offer for 1 in thread {t} (haggle withdraw {t} frees it)")),
+            "{said}"
+        );
+        assert!(said.ends_with("Decline this one, or wait for those threads to end"), "{said}");
+        assert_eq!(refused.code(), ErrorCode::QuantityExceeded);
+    }
+}
+
 /// `haggle listings` lists the active listings first, then the expired, then the closed, each
 /// most recently changed first (it was by last change alone, all three mixed).
 #[test]
