@@ -1098,7 +1098,9 @@ pub fn duration(text: &str) -> Result<Duration, String> {
             Err(format!("`{text}` is no time at all: a duration is at least 1s, e.g. 30d, 2w, 12h or 90m"))
         }
         Some(secs) if secs <= MAX_DURATION_SECS => Ok(Duration::from_secs(secs)),
-        _ => Err(format!("`{text}` is too long a time: listings live at most 90 days (90d)")),
+        _ => Err(format!(
+            "`{text}` is too long a time: listings, offers and counter-offers live at most 90 days (90d)"
+        )),
     }
 }
 

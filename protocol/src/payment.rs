@@ -136,7 +136,11 @@ fn check_bip21(uri: &str, strict: bool) -> Result<(), PaymentError> {
     // BIP 21's scheme is case-insensitive.
     let rest = match uri.split_once(':') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bitcoin") => rest,
-        _ => return Err(PaymentError::Bitcoin("it must start with bitcoin:")),
+        _ => {
+            return Err(PaymentError::Bitcoin(
+                "it must start with bitcoin: (write bitcoin:ADDRESS, e.g. bitcoin:bc1q...)",
+            ));
+        }
     };
     let (address, params) = rest.split_once('?').unwrap_or((rest, ""));
     if strict {

@@ -266,6 +266,11 @@ fn next_step(d: &DealView) -> String {
         (Some(Party::Them), "paid", Some("buyer")) => {
             "waiting for the seller to hand it over or send it".to_owned()
         }
+        (Some(Party::Them), "shipped", Some("seller"))
+            if d.listing_kind == Some(haggle_node::api::types::ListingKind::Giveaway) =>
+        {
+            "waiting for the taker to say it arrived".to_owned()
+        }
         (Some(Party::Them), "shipped", Some("seller")) => {
             "waiting for the buyer to say it arrived".to_owned()
         }
@@ -414,6 +419,14 @@ mod tests {
             at("shipped", "seller", Party::Them, Some(Party::Me), false),
             "waiting for the buyer to say it arrived"
         );
+        // Defect: a giveaway's giver read "waiting for the buyer".
+        let given = DealView {
+            you_are: Some("seller".into()),
+            waiting_on: Some(Party::Them),
+            listing_kind: Some(haggle_node::api::types::ListingKind::Giveaway),
+            ..deal("shipped", None)
+        };
+        assert_eq!(next_step(&given), "waiting for the taker to say it arrived");
         assert!(at("agreed", "seller", Party::Me, None, true).contains(&format!("haggle pay-request {id}")));
         // As the node answers: a cancel asked for makes `waiting_on` the party asked to agree.
         // The buyer who asked still owes the payment; the seller waits for it.

@@ -57,6 +57,26 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
             asked.display
         );
     }
+    // Ten times the asking price for the same quantity or more: a slip of the keys (a zero too
+    // many, cents typed as units), not haggling; a wanted ad's budget is only a guide upwards
+    // too, so it is not checked.
+    let asked_all = asked.amount.saturating_mul(quantity);
+    if price_given
+        && view.kind != haggle_node::api::types::ListingKind::Wanted
+        && offered.currency == asked.currency
+        && asked_all > 0
+        && offered.amount / 10 >= asked_all
+    {
+        let times = offered.amount / asked_all;
+        note!(
+            cx.json,
+            "you offered {}, {times} times what the listing asks ({}{}). If that was a slip, \
+             withdraw it (`haggle withdraw {thread}`) before it is accepted, and offer again.",
+            offered.display,
+            asked.display,
+            if quantity > 1 { format!(" each, for {quantity}") } else { String::new() }
+        );
+    }
     if price_given && offered.amount == 0 && asked.amount > 0 {
         note!(
             cx.json,

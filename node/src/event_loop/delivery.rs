@@ -68,7 +68,7 @@ impl EventLoop {
             request_response::Event::OutboundFailure { request_id, error, .. } => {
                 if let Some(id) = self.delivery.outbound.remove(&request_id) {
                     self.delivery.sending.remove(&id);
-                    self.record(id, DeliveryState::Queued, Some(error.to_string()));
+                    self.record(id, DeliveryState::Queued, Some(failure_in_words(&error)));
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
@@ -238,6 +238,27 @@ fn backoff(base: Duration, attempts: u32, connected: bool) -> Duration {
     base.saturating_mul(1 << attempts.min(10)).min(most)
 }
 
+/// Why a delivery got no answer, as the sender's `show` says it under the message (libp2p's own
+/// words name its internals: "Timeout while waiting for a response").
+fn failure_in_words(error: &request_response::OutboundFailure) -> String {
+    use request_response::OutboundFailure;
+    match error {
+        OutboundFailure::DialFailure => "the other party's node could not be reached".to_owned(),
+        OutboundFailure::Timeout => {
+            "the other party's node took it but did not answer in time (busy, paused or on a slow link)"
+                .to_owned()
+        }
+        OutboundFailure::ConnectionClosed => {
+            "the connection to the other party's node closed before it answered".to_owned()
+        }
+        OutboundFailure::UnsupportedProtocols => {
+            "the other party's node does not take negotiation messages (another program, or a build too old)"
+                .to_owned()
+        }
+        OutboundFailure::Io(e) => format!("a network error while sending: {e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +298,21 @@ mod tests {
         // frees: worth another try.
         assert!(answer(RejectReason::UnknownListing(haggle_protocol::ObjectId::from_bytes([1; 32])), false));
         assert!(answer(RejectReason::TooManyOpenOffers { max: 3 }, false));
+    }
+
+    /// Defect: a delivery to a node that was paused read `last try: Timeout while waiting for
+    /// a response`.
+    #[test]
+    fn a_failed_delivery_is_said_in_words() {
+        use request_response::OutboundFailure;
+        let said = failure_in_words(&OutboundFailure::Timeout);
+        assert!(said.starts_with("the other party's node took it but did not answer in time"), "{said}");
+        for failure in [
+            OutboundFailure::DialFailure,
+            OutboundFailure::ConnectionClosed,
+            OutboundFailure::UnsupportedProtocols,
+        ] {
+            assert!(failure_in_words(&failure).starts_with("the "), "{failure:?}");
+        }
     }
 }

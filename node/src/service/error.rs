@@ -468,12 +468,20 @@ pub enum Conflict {
     AwaitingConfirmation(ObjectId),
     /// The thread has ended.
     #[error(
-        "thread {} is {state}; nothing more can be said in it{}",
+        "thread {} {}; nothing more can be said in it{}",
         thread.fmt_short(),
+        match ended_here {
+            Some(note) if note.is_empty() => format!("was {state} from your node"),
+            Some(note) => format!(
+                "was {state} from your node, with the note {note:?} (when a listing sells out, closes or expires, your node ends its other threads by itself)"
+            ),
+            None => format!("is {state}"),
+        },
         match (state, again) {
-            (ThreadState::Accepted, _) => {
-                ": it is a deal now (haggle deals shows it; haggle cancel DEAL calls it off, once both of you do)".to_owned()
-            }
+            (ThreadState::Accepted, _) => match deal {
+                Some(deal) => format!(": it is a deal now (haggle deal {} shows where it stands and what can follow)", deal.fmt_short()),
+                None => ": it is a deal now (haggle deals shows it)".to_owned(),
+            },
             (ThreadState::Expired | ThreadState::Withdrawn | ThreadState::Declined, Some(command)) if *booking => {
                 format!(": to ask again, request the nights anew ({command})")
             }
@@ -493,6 +501,11 @@ pub enum Conflict {
         again: Option<String>,
         /// Whether the thread was a booking (its new request is `haggle book`, not an offer).
         booking: bool,
+        /// Its deal, once the thread made one.
+        deal: Option<ObjectId>,
+        /// When this node ended it (a Decline or Withdraw it signed, by hand or by itself when
+        /// the listing closed): that message's note.
+        ended_here: Option<String>,
     },
     /// A newer revision of the listing exists.
     #[error("a newer revision of this listing exists")]

@@ -409,11 +409,23 @@ impl Service {
                 && thread.view.offerer == me
                 && thread.listing.is_some())
             .then(|| start_anew(thread).1);
+            // The message that ended it, when this node signed it: its note says why.
+            let head = thread.view.head();
+            let ended_here =
+                thread.messages.iter().find(|m| m.id() == head && m.author() == me).and_then(|m| {
+                    match m.body() {
+                        Body::Decline(d) => Some(d.message.clone()),
+                        Body::Withdraw(w) => Some(w.message.clone()),
+                        _ => None,
+                    }
+                });
             return Err(Conflict::ThreadEnded {
                 thread: thread.view.thread,
                 state: thread.view.state,
                 again,
                 booking: thread.view.terms.dates.is_some(),
+                deal: thread.view.deal_id(),
+                ended_here,
             }
             .into());
         }

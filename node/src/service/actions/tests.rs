@@ -1155,6 +1155,50 @@ fn nothing_left_to_promise_names_the_threads_that_hold_it() {
     }
 }
 
+/// Defect: accepting a second offer on a lamp that had just sold said only "thread ... is
+/// declined", though the seller never declined it: the seller's node had, by itself. And a
+/// thread that is a deal pointed at `haggle cancel`, which a completed deal refuses.
+#[test]
+fn a_thread_ended_by_the_node_itself_says_so_and_a_deal_names_itself() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (other, _od) = service(3);
+    let listing = seller.publish(draft("Vintage lamp", "40")).expect("published");
+    let id = listing.object.id().to_hex();
+    let mut threads = Vec::new();
+    for node in [&buyer, &other] {
+        node.receive(listing.object.bytes(), Via::Gossip);
+        let offer = node.offer(&id, offer_of("35")).expect("offered");
+        seller.receive(offer.object.bytes(), Via::Direct);
+        threads.push(offer.object.id());
+    }
+    let accept = seller.accept(&threads[0].to_hex()).expect("accepted");
+    buyer.receive(accept.object.bytes(), Via::Direct);
+    seller.receive(confirm_in(&buyer, &threads[0]).bytes(), Via::Direct);
+    let late = seller.accept(&threads[1].to_hex()).expect_err("sold").to_string();
+    assert!(
+        late.contains(
+            "was declined from your node, with the note \"Sold out, sorry.\" (when a listing sells out"
+        ),
+        "{late}"
+    );
+    let deal = seller.deals().expect("deals").deals[0].id;
+    let again = seller.accept(&threads[0].to_hex()).expect_err("a deal").to_string();
+    assert!(
+        again.ends_with(&format!(
+            "it is a deal now (haggle deal {} shows where it stands and what can follow)",
+            deal.fmt_short()
+        )),
+        "{again}"
+    );
+    // Ended by the other party: no note of this node's.
+    let record = seller.store.thread(&threads[1]).expect("read").expect("the thread");
+    let decline = record.messages.iter().find(|m| m.kind() == ObjectKind::Decline).expect("a decline");
+    other.receive(decline.bytes(), Via::Direct);
+    let theirs = other.withdraw(&threads[1].to_hex(), String::new()).map(|_| ()).expect_err("ended");
+    assert!(theirs.to_string().contains("is declined; nothing more"), "{theirs}");
+}
+
 /// `haggle listings` lists the active listings first, then the expired, then the closed, each
 /// most recently changed first (it was by last change alone, all three mixed).
 #[test]
