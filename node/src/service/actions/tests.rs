@@ -1275,6 +1275,14 @@ fn a_deal_shows_its_rating_superseded_once_a_later_one_replaced_it() {
         deals.push(deal);
     }
     for (deal, rating) in deals.iter().zip(["negative", "positive"]) {
+        // Ratings are ordered by the millisecond they are signed in (a tie goes by id, at
+        // random): the second waits for the clock to move on.
+        let signed = Timestamp::now();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while Timestamp::now() <= signed {
+            assert!(std::time::Instant::now() < deadline, "the clock moves on");
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let request = crate::api::types::FeedbackRequest { rating: rating.into(), text: String::new() };
         buyer.leave_feedback(deal, request).expect("rated");
     }
