@@ -755,7 +755,7 @@ pub struct SearchArgs {
     #[arg(long, conflicts_with_all = ["sort", "kind"])]
     pub ending_soon: bool,
     /// Save the search (its words and filters) under this name: `haggle saved NAME` then shows
-    /// what is new or cheaper since you last looked.
+    /// what is new or repriced since you last looked.
     #[arg(long, value_name = "NAME", value_parser = saved_name)]
     pub save: Option<String>,
 }

@@ -306,7 +306,9 @@ pub fn listings(list: &[ListingView], empty: &str) {
                 // The owner's own: what open threads hold of it, too.
                 match l.remaining {
                     _ if l.campaign.is_some() => "-".to_owned(),
-                    Some(free) if free < l.quantity => format!("{} ({free} free)", l.quantity),
+                    Some(free) if free < l.quantity && l.state == ListingState::Active => {
+                        format!("{} ({free} free)", l.quantity)
+                    }
                     _ => l.quantity.to_string(),
                 },
                 clip(&l.location, PLACE_COLUMN),

@@ -59,7 +59,7 @@ pub use peers::{KnownPeer, MAX_HEARD_PEERS, MAX_KNOWN_PEERS};
 pub use public_offers::{
     MAX_BIDS_PER_AUCTION, MAX_BIDS_PER_AUTHOR, MAX_PER_AUTHOR_PER_LISTING, MAX_PLEDGES_PER_CAMPAIGN,
 };
-pub use saved::{MAX_SAVED_NAME, MAX_SAVED_SEARCHES, MAX_SEEN, SaveOutcome, SavedSearch, Seen};
+pub use saved::{MAX_SAVED_NAME, MAX_SAVED_SEARCHES, MAX_SEEN, SaveOutcome, SavedRecord, SavedSearch, Seen};
 pub use search::{MAX_PAGE, SearchHit, SearchQuery, SearchResults, Sort};
 pub use steps::{MAX_DEAL_STEPS, signed_step};
 pub use store::{Durability, ListingEntry, Lookup, SCHEMA_VERSION, Store, StoreStats};

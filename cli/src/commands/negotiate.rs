@@ -63,6 +63,8 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
     let asked_all = asked.amount.saturating_mul(quantity);
     if price_given
         && view.kind != haggle_node::api::types::ListingKind::Wanted
+        // A booking's price is for the whole stay, the listing's per night or hour.
+        && sent.thread.terms.dates.is_none()
         && offered.currency == asked.currency
         && asked_all > 0
         && offered.amount / 10 >= asked_all

@@ -28,14 +28,8 @@ pub fn list(cx: &Context<'_>) -> Result<()> {
                 Some(_) => ("-".to_owned(), "-".to_owned(), "-".to_owned()),
                 None => (s.new.to_string(), s.repriced.to_string(), s.matches.to_string()),
             };
-            vec![
-                s.name.clone(),
-                new,
-                repriced,
-                matches,
-                output::clip(&arguments(&s.search), 50),
-                output::relative(s.looked_at, now),
-            ]
+            let looked = if s.looked_at == 0 { "-".to_owned() } else { output::relative(s.looked_at, now) };
+            vec![s.name.clone(), new, repriced, matches, output::clip(&in_table(&s.search), 50), looked]
         })
         .collect();
     output::table(&["NAME", "NEW", "REPRICED", "MATCHES", "SEARCH", "LOOKED"], &rows);
@@ -43,9 +37,10 @@ pub fn list(cx: &Context<'_>) -> Result<()> {
         let why = s.error.as_deref().unwrap_or_default();
         outln!("{}", output::dim(&format!("{} cannot run now: {why}", s.name)));
     }
+    let n = page.saved.len();
     outln!(
-        "{} of at most {}; haggle saved NAME shows what is new for one.",
-        output::count(page.saved.len(), "saved search"),
+        "{n} saved search{} of at most {}; haggle saved NAME shows what is new for one.",
+        if n == 1 { "" } else { "es" },
         page.max
     );
     Ok(())
@@ -58,7 +53,26 @@ pub fn look(cx: &Context<'_>, name: &str, mark: bool) -> Result<()> {
     }
     let s = &look.saved;
     let since = output::relative(s.looked_at, output::now_ms());
-    outln!("{}: haggle search {}", output::bold(&s.name), arguments(&s.search));
+    outln!("{}: {}", output::bold(&s.name), command(&s.search));
+    if look.hidden > 0 {
+        let (verb, they) = if look.hidden == 1 { ("matches", "it is") } else { ("match", "they are") };
+        outln!(
+            "{}",
+            output::dim(&format!(
+                "{} by people you blocked {verb} too: {they} left out (what you saw of them stays seen).",
+                output::count(look.hidden, "listing")
+            ))
+        );
+    }
+    if s.compared < s.matches {
+        outln!(
+            "{}",
+            output::dim(&format!(
+                "It matches {} listings: only its {} newest are compared with what you saw, so an older one can show as new once it is updated; narrow it to be told of all.",
+                s.matches, s.compared
+            ))
+        );
+    }
     if look.new.is_empty() && look.repriced.is_empty() {
         outln!("Nothing new or repriced since you last looked, {since}; {}.", matching(s.matches));
         return Ok(());
@@ -79,7 +93,7 @@ pub fn look(cx: &Context<'_>, name: &str, mark: bool) -> Result<()> {
                     output::short(&r.listing.id),
                     output::clip(&r.listing.title, 40),
                     r.was.clone().unwrap_or_else(|| "-".to_owned()),
-                    output::price(r.listing.price.as_ref()),
+                    r.now.clone().unwrap_or_else(|| "-".to_owned()),
                 ]
             })
             .collect();
@@ -98,7 +112,11 @@ pub fn delete(cx: &Context<'_>, name: &str) -> Result<()> {
     if cx.json {
         return output::json(&gone);
     }
-    outln!("Deleted the saved search {} (haggle search {}).", gone.name, arguments(&gone.search));
+    if gone.error.is_some() {
+        outln!("Deleted the saved search {} (its record did not read).", gone.name);
+    } else {
+        outln!("Deleted the saved search {} ({}).", gone.name, command(&gone.search));
+    }
     Ok(())
 }
 
@@ -110,6 +128,13 @@ pub fn saved_line(saved: &SavedView, replaced_order: bool) {
         saved.name,
         saved.name
     );
+    if let Some(old) = &saved.replaced {
+        outln!(
+            "It replaces the search saved as {} before ({}), and what was seen with it.",
+            saved.name,
+            command(old)
+        );
+    }
     if replaced_order {
         outln!(
             "{}",
@@ -128,15 +153,32 @@ fn matching(n: usize) -> String {
     format!("{} match{} now", output::count(n, "listing"), if n == 1 { "es" } else { "" })
 }
 
-/// The search as `haggle search` takes it: `road bike --max-price 150 --currency EUR`.
-pub fn arguments(p: &SearchParams) -> String {
-    let quoted = |v: &str| {
-        if v.is_empty() || v.contains(char::is_whitespace) || v.contains(['"', '\'', '\\', '$', '`']) {
-            format!("'{}'", v.replace('\'', r"'\''"))
-        } else {
-            v.to_owned()
-        }
-    };
+/// The command that runs the search: `haggle search road bike --max-price 150 --currency EUR`.
+fn command(p: &SearchParams) -> String {
+    let args = arguments(p, false);
+    if args.is_empty() { "haggle search".to_owned() } else { format!("haggle search {args}") }
+}
+
+/// The search as the SEARCH column shows it: a seller's key shortened, so that the rest shows.
+fn in_table(p: &SearchParams) -> String {
+    let args = arguments(p, true);
+    if args.is_empty() { "(everything)".to_owned() } else { args }
+}
+
+/// A word as a shell takes it: as it is when it holds only characters no shell reads
+/// otherwise, else in single quotes.
+fn quoted(v: &str) -> String {
+    let plain = |c: char| c.is_alphanumeric() || "._,:/@%+=-".contains(c);
+    if !v.is_empty() && v.chars().all(plain) && !v.starts_with('-') {
+        v.to_owned()
+    } else {
+        format!("'{}'", v.replace('\'', r"'\''"))
+    }
+}
+
+/// The search as `haggle search` takes it: `road bike --max-price 150 --currency EUR` (with
+/// `short_seller`, a seller's key shortened for a table).
+pub fn arguments(p: &SearchParams, short_seller: bool) -> String {
     let mut out: Vec<String> = p.q.split_whitespace().map(quoted).collect();
     let mut flag = |name: &str, value: Option<String>| {
         if let Some(value) = value {
@@ -149,17 +191,21 @@ pub fn arguments(p: &SearchParams) -> String {
     flag("min-price", p.min_price.clone());
     flag("max-price", p.max_price.clone());
     flag("currency", p.currency.as_ref().map(ToString::to_string));
-    flag("seller", p.seller.as_ref().map(ToString::to_string));
+    // Shortened, a key is no longer something to type: shown as it is, not quoted.
+    let short =
+        p.seller.as_ref().filter(|_| short_seller).map(|k| format!("--seller {}", output::short_peer(k)));
+    flag("seller", p.seller.as_ref().filter(|_| !short_seller).map(ToString::to_string));
     flag("near", p.near.clone());
     flag("min-deals", p.min_deals.map(|n| n.to_string()));
     flag("free", p.free.clone());
+    out.extend(short);
     if p.trusted {
         out.push("--trusted".to_owned());
     }
     if ending_soon {
         out.push("--ending-soon".to_owned());
     }
-    if out.is_empty() { "(everything)".to_owned() } else { out.join(" ") }
+    out.join(" ")
 }
 
 #[cfg(test)]
@@ -176,15 +222,27 @@ mod tests {
             trusted: true,
             ..SearchParams::default()
         };
-        assert_eq!(arguments(&p), "road bike --max-price 150 --currency EUR --near 'new york' --trusted");
+        assert_eq!(
+            command(&p),
+            "haggle search road bike --max-price 150 --currency EUR --near 'new york' --trusted"
+        );
         let soon = SearchParams {
             kind: Some(haggle_node::api::types::ListingKind::Auction),
             sort: Some(haggle_node::api::types::Sort::EndingSoon),
             ..SearchParams::default()
         };
-        assert_eq!(arguments(&soon), "--ending-soon");
-        assert_eq!(arguments(&SearchParams::default()), "(everything)");
-        let odd = SearchParams { q: "it's".into(), ..SearchParams::default() };
-        assert_eq!(arguments(&odd), r"'it'\''s'");
+        assert_eq!(arguments(&soon, false), "--ending-soon");
+        assert_eq!(
+            (command(&SearchParams::default()), in_table(&SearchParams::default())),
+            ("haggle search".into(), "(everything)".into())
+        );
+        // Whatever a shell would read otherwise is quoted: `&`, `;`, `*`, a leading `-`.
+        let odd = SearchParams { q: "it's r&b a;b *x -y café".into(), ..SearchParams::default() };
+        assert_eq!(arguments(&odd, false), r"'it'\''s' 'r&b' 'a;b' '*x' '-y' café");
+        let key: haggle_node::api::types::PublicKey =
+            "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5".parse().expect("a key");
+        let theirs = SearchParams { seller: Some(key), ..SearchParams::default() };
+        assert_eq!(arguments(&theirs, false), format!("--seller {key}"));
+        assert_eq!(in_table(&theirs), format!("--seller {}", output::short_peer(&key)));
     }
 }

@@ -9,9 +9,10 @@ use crate::args::SearchArgs;
 use crate::output;
 
 pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
-    // Saved first: a search that cannot run is refused before anything is printed.
-    let saved = args.save.as_deref().map(|name| cx.api.save_search(name, &args.params())).transpose()?;
+    // The search first, then the save: a search that cannot run (as typed, with its order and
+    // page) is refused, and nothing is saved or printed.
     let page = cx.api.search(&args.params())?;
+    let saved = args.save.as_deref().map(|name| cx.api.save_search(name, &args.params())).transpose()?;
     if cx.json {
         return match saved {
             Some(saved) => output::json(&serde_json::json!({ "saved": saved, "search": page })),

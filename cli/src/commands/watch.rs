@@ -38,7 +38,15 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
                 "--saved follows a saved search's own words and filters: give no others with it (haggle search ... --save NAME saves new ones)",
             ));
         }
-        Some(name) => cx.api.look_at_saved(name, false)?.saved.search,
+        // An ending-soon search keeps the auction kind and drops the order: a watch shows what
+        // becomes of its auctions, their ends included (sold, not "no longer matches").
+        Some(name) => {
+            let search = cx.api.look_at_saved(name, false)?.saved.search;
+            let ending_soon = search.sort == Some(haggle_node::api::types::Sort::EndingSoon);
+            let kind =
+                if ending_soon { Some(haggle_node::api::types::ListingKind::Auction) } else { search.kind };
+            SearchParams { sort: None, kind, ..search }
+        }
         None => args.filters.params(),
     };
     // Check the filters once, so a mistake is reported before waiting for events; what matches

@@ -53,6 +53,14 @@ impl Ending {
     }
 }
 
+/// Whether `note` is one the node signs by itself when one of the owner's listings closes.
+pub(super) fn is_automatic_note(note: &str) -> bool {
+    use ListingKind::*;
+    let endings = [Ending::Retracted, Ending::SoldOut, Ending::Expired, Ending::GoalMissed];
+    let kinds = [Sell, Wanted, Service, Rental, Giveaway, Auction, Crowdfund, Digital];
+    endings.iter().any(|e| kinds.iter().any(|k| [false, true].iter().any(|w| e.note(*k, *w) == note)))
+}
+
 impl Service {
     /// Ends every open thread on `listing` (one of the owner's), signing a Withdraw of the
     /// owner's terms or a Decline of the other party's in each, queued for delivery. Never fails

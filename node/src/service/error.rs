@@ -152,7 +152,7 @@ pub enum InvalidInput {
     BlockSelf,
     /// A saved search's name that is not 1 to `max` letters, digits, `-` and `_`.
     #[error(
-        "a saved search's name is 1 to {max} letters, digits, - and _ (e.g. road-bikes), and {given:?} is not"
+        "a saved search's name is 1 to {max} ASCII letters (a to z), digits, - and _, starting with a letter or digit (e.g. road-bikes), and {given:?} is not"
     )]
     SavedName {
         /// The name given.
@@ -399,6 +399,12 @@ pub enum Conflict {
         /// The limit.
         max: usize,
     },
+    /// A saved search whose stored record does not read.
+    #[error("the saved search {name}'s stored record does not read: haggle saved --delete {name} removes it")]
+    SavedSearchDamaged {
+        /// Its name.
+        name: String,
+    },
     /// As many keys are blocked as a node keeps.
     #[error(
         "{max} keys are blocked already, as many as a node keeps: unblock some first (haggle blocked lists them, the oldest last)"
@@ -470,12 +476,13 @@ pub enum Conflict {
     #[error(
         "thread {} {}; nothing more can be said in it{}",
         thread.fmt_short(),
-        match ended_here {
-            Some(note) if note.is_empty() => format!("was {state} from your node"),
-            Some(note) => format!(
-                "was {state} from your node, with the note {note:?} (when a listing sells out, closes or expires, your node ends its other threads by itself)"
+        match (ended_here, by_itself) {
+            (Some(note), true) => format!(
+                "was {state} by your node by itself, with the note {note:?} (when a listing sells out, closes or expires, your node ends its other threads)"
             ),
-            None => format!("is {state}"),
+            (Some(note), false) if note.is_empty() => format!("was {state} by you"),
+            (Some(note), false) => format!("was {state} by you, with the note {note:?}"),
+            (None, _) => format!("is {state}"),
         },
         match (state, again) {
             (ThreadState::Accepted, _) => match deal {
@@ -506,6 +513,8 @@ pub enum Conflict {
         /// When this node ended it (a Decline or Withdraw it signed, by hand or by itself when
         /// the listing closed): that message's note.
         ended_here: Option<String>,
+        /// Whether that note is one the node signs by itself when a listing closes.
+        by_itself: bool,
     },
     /// A newer revision of the listing exists.
     #[error("a newer revision of this listing exists")]
@@ -796,7 +805,8 @@ impl Conflict {
             | Conflict::TooManyOpenOffers { .. }
             | Conflict::TooManyThreads { .. }
             | Conflict::BlockListFull { .. }
-            | Conflict::SavedSearchesFull { .. } => ErrorCode::Conflict,
+            | Conflict::SavedSearchesFull { .. }
+            | Conflict::SavedSearchDamaged { .. } => ErrorCode::Conflict,
             Conflict::NotAnAuction(_)
             | Conflict::NotACampaign(_)
             | Conflict::NotDigital(_)
@@ -910,7 +920,9 @@ fn quantity_exceeded(requested: u32, remaining: u32, held: &[haggle_storage::Pro
             .collect();
         out.push_str(&format!(", and what you have promised in other threads: {}", each.join("; ")));
     }
-    if remaining == 0 {
+    if remaining == 0 && held.is_empty() {
+        out.push_str(". Decline this one");
+    } else if remaining == 0 {
         out.push_str(". Decline this one, or wait for those threads to end");
     } else {
         out.push_str(&format!(". Counter for {remaining} or fewer, or decline"));

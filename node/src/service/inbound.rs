@@ -193,7 +193,6 @@ impl Inbound {
     }
 }
 
-/// `created_at` minus `now`, in milliseconds (saturating).
 /// A message delivered directly is sent at once when its recipient is reachable, and later,
 /// from the sender's outbox, when it was not: one dated more than this behind this node's clock
 /// may have waited there, so its date says nothing of its author's clock. (Delivery can only
@@ -201,6 +200,7 @@ impl Inbound {
 /// still counts by its sync messages.)
 const DIRECT_LATE_MS: i64 = 10_000;
 
+/// `created_at` minus `now`, in milliseconds (saturating).
 fn offset_ms(created_at: Timestamp, now: Timestamp) -> i64 {
     let (a, b) = (created_at.as_millis(), now.as_millis());
     if a >= b {

@@ -1,28 +1,37 @@
 //! Saved searches (`haggle search ... --save NAME`, `haggle saved`): a buyer who looks for a
 //! road bike under 150 EUR every few days wants to see only what came since the last look,
 //! whether it came by gossip while the node ran or by sync after it was off, and which of
-//! the bikes seen before are cheaper now.
+//! the bikes seen before changed price.
 //!
-//! A saved search keeps its words and filters, and the listings it matched when last looked
-//! at (its [`MAX_SEEN`] newest, each with its price then). Looking runs it again, newest first:
-//! a listing among the newest matches that was not matched then is new; one matched then at
-//! another price is repriced. A search that matches more than [`MAX_SEEN`] listings reports
-//! what is new among its newest ones only (an old listing that reached this node late, below
-//! them, is not). Everything stays on this node.
+//! A saved search keeps its words and filters, and the listings seen (each with its price
+//! then). Looking runs it again for its [`WINDOW`] newest matches (for `ending-soon`, the
+//! running auctions soonest to end): one not seen before is new; one seen at another price (an
+//! auction's high bid, as searches show it) is repriced. A look that marks them seen puts what
+//! matches now first and keeps the listings seen earlier behind (up to [`haggle_storage::MAX_SEEN`]), so one
+//! that leaves the matches for a while (its seller blocked, a price over the bound) is not new
+//! when it is back. A search that matches more than [`WINDOW`] listings compares its newest
+//! only: an older one below them that was never seen shows as new once an update or renewal
+//! brings it up, and one that reached this node late, below them, is not shown. Everything stays
+//! on this node.
 
 use haggle_protocol::{ListingKey, Timestamp};
-use haggle_storage::{MAX_SAVED_NAME, MAX_SAVED_SEARCHES, MAX_SEEN, SaveOutcome, SavedSearch, Seen};
+use haggle_storage::{MAX_SAVED_NAME, MAX_SAVED_SEARCHES, SaveOutcome, SavedRecord, SavedSearch, Seen};
 
 use super::{Conflict, InvalidInput, Service, ServiceError};
 use crate::api::types::{
     ListingView, Repriced, SavedLook, SavedPage, SavedView, SearchPage, SearchParams, Sort,
 };
 
-/// A saved search's name as kept (lowercase), if it is 1 to [`MAX_SAVED_NAME`] letters, digits,
-/// `-` and `_`.
+/// The newest matches a look compares with what was seen.
+pub(crate) const WINDOW: usize = 200;
+
+/// A saved search's name as kept (lowercase), if it is 1 to [`MAX_SAVED_NAME`] ASCII letters,
+/// digits, `-` and `_`, starting with a letter or a digit (a name starting with `-` would read
+/// as an option).
 pub fn check_saved_name(name: &str) -> Result<String, InvalidInput> {
     let name = name.trim();
     let fits = (1..=MAX_SAVED_NAME).contains(&name.len())
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !fits {
         return Err(InvalidInput::SavedName { given: name.to_owned(), max: MAX_SAVED_NAME });
@@ -30,39 +39,47 @@ pub fn check_saved_name(name: &str) -> Result<String, InvalidInput> {
     Ok(name.to_ascii_lowercase())
 }
 
-/// The search as saved: its words and filters, without a page, an order or a single listing
-/// (`ending-soon` stays: it asks for running auctions only).
+/// Whether `search` asks for running auctions only (`ending-soon`: the one order a saved search
+/// keeps, since it filters).
+fn ending_soon(search: &SearchParams) -> bool {
+    search.sort == Some(Sort::EndingSoon)
+}
+
+/// The search as saved: its words and filters, without a page, an order or a single listing.
 fn as_saved(params: SearchParams) -> SearchParams {
-    let sort = params.sort.filter(|s| *s == Sort::EndingSoon);
+    let sort = ending_soon(&params).then_some(Sort::EndingSoon);
     SearchParams { sort, limit: None, offset: None, listing: None, ..params }
 }
 
-/// The newest matches a look compares, as a search asks for them.
+/// The matches a look compares, as a search asks for them.
 fn newest(search: &SearchParams) -> SearchParams {
-    let sort = Some(search.sort.filter(|s| *s == Sort::EndingSoon).unwrap_or(Sort::Newest));
-    SearchParams { sort, limit: Some(MAX_SEEN), offset: Some(0), ..search.clone() }
+    let sort = if ending_soon(search) { Sort::EndingSoon } else { Sort::Newest };
+    SearchParams { sort: Some(sort), limit: Some(WINDOW), offset: Some(0), ..search.clone() }
 }
 
 fn key_of(view: &ListingView) -> Option<ListingKey> {
     view.key.parse().ok()
 }
 
+/// A listing's price as a search shows it: an auction's high bid, else its price.
 fn price_of(view: &ListingView) -> Option<String> {
-    view.price.as_ref().map(|p| p.display.clone())
+    let high = view.auction.as_ref().and_then(|a| a.high_bid.as_ref()).map(|b| &b.amount);
+    high.or(view.price.as_ref()).map(|p| p.display.clone())
 }
 
-/// What the newest matches hold against what was seen: the new ones and the repriced ones, in
-/// the page's order (newest first).
+/// What the matches hold against what was seen: the new ones and the repriced ones, in the
+/// page's order.
 fn compare(page: &SearchPage, seen: &[Seen]) -> (Vec<ListingView>, Vec<Repriced>) {
     let then: std::collections::HashMap<&ListingKey, &Option<String>> =
         seen.iter().map(|s| (&s.key, &s.price)).collect();
     let (mut new, mut repriced) = (Vec::new(), Vec::new());
     for hit in &page.hits {
         let Some(key) = key_of(hit) else { continue };
+        let now = price_of(hit);
         match then.get(&key) {
             None => new.push(hit.clone()),
-            Some(was) if **was != price_of(hit) => {
-                repriced.push(Repriced { listing: hit.clone(), was: (*was).clone() });
+            Some(was) if **was != now => {
+                repriced.push(Repriced { listing: hit.clone(), was: (*was).clone(), now });
             }
             Some(_) => {}
         }
@@ -75,6 +92,9 @@ fn seen_in(page: &SearchPage) -> Vec<Seen> {
     page.hits.iter().filter_map(|h| Some(Seen { key: key_of(h)?, price: price_of(h) })).collect()
 }
 
+/// What a damaged record's view says.
+const DAMAGED: &str = "its stored record does not read: haggle saved --delete NAME removes it";
+
 impl Service {
     /// Saves `search` under `name` (replacing a search of that name), after running it: a
     /// search that cannot run is refused with its own error, and what it matches now counts
@@ -83,27 +103,44 @@ impl Service {
         let name = check_saved_name(name)?;
         let search = as_saved(search);
         let page = self.search(newest(&search))?;
+        let replaced = match self.store.saved_search(&name)? {
+            Some(SavedRecord::Read(old)) => read(&old).ok(),
+            _ => None,
+        };
         let now = Timestamp::now();
         let query = serde_json::to_string(&search).expect("search parameters encode");
         let saved = SavedSearch { name, query, saved_at: now, looked_at: now, seen: seen_in(&page) };
         if self.store.save_search(&saved)? == SaveOutcome::Full {
             return Err(Conflict::SavedSearchesFull { max: MAX_SAVED_SEARCHES }.into());
         }
-        Ok(view(&saved, search, Ok(&page)))
+        Ok(SavedView { replaced, ..view(&saved, search, page.total, 0, 0) })
     }
 
     /// The saved searches, by name, each run again for its counts.
     pub fn saved_searches(&self) -> Result<SavedPage, ServiceError> {
         let mut saved = Vec::new();
         for record in self.store.saved_searches()? {
-            let search = read(&record)?;
-            let page = self.search(newest(&search));
-            if let Err(e) = &page
-                && e.store().is_some()
-            {
-                return Err(page.expect_err("an error"));
+            let record = match record {
+                SavedRecord::Read(record) => record,
+                SavedRecord::Damaged(name) => {
+                    saved.push(damaged(name));
+                    continue;
+                }
+            };
+            let Ok(search) = read(&record) else {
+                saved.push(damaged(record.name));
+                continue;
+            };
+            match self.search(newest(&search)) {
+                Ok(page) => {
+                    let (new, repriced) = compare(&page, &record.seen);
+                    saved.push(view(&record, search, page.total, new.len(), repriced.len()));
+                }
+                Err(e) if e.store().is_some() => return Err(e),
+                Err(e) => {
+                    saved.push(SavedView { error: Some(e.to_string()), ..view(&record, search, 0, 0, 0) })
+                }
             }
-            saved.push(view(&record, search, page.as_ref().map_err(ToString::to_string)));
         }
         Ok(SavedPage { saved, max: MAX_SAVED_SEARCHES })
     }
@@ -111,28 +148,35 @@ impl Service {
     /// What is new for the saved search `name` since the owner last looked; with `mark`, what
     /// it matches now counts as seen from now on.
     pub fn look_at_saved(&self, name: &str, mark: bool) -> Result<SavedLook, ServiceError> {
-        let record = self.saved_record(name)?;
-        let search = read(&record)?;
+        let record = match self.saved_record(name)? {
+            SavedRecord::Read(record) => record,
+            SavedRecord::Damaged(name) => return Err(Conflict::SavedSearchDamaged { name }.into()),
+        };
+        let search = read(&record).map_err(|_| Conflict::SavedSearchDamaged { name: record.name.clone() })?;
         let page = self.search(newest(&search))?;
         let (new, repriced) = compare(&page, &record.seen);
-        let saved = view(&record, search, Ok(&page));
-        if mark && !self.store.looked_at(&record.name, seen_in(&page), Timestamp::now())? {
-            return Err(ServiceError::not_found("saved search", name));
-        }
-        Ok(SavedLook { saved, new, repriced, marked: mark })
+        let saved = view(&record, search, page.total, new.len(), repriced.len());
+        let marked =
+            mark && self.store.looked_at(&record.name, record.saved_at, seen_in(&page), Timestamp::now())?;
+        Ok(SavedLook { saved, new, repriced, marked, hidden: page.hidden })
     }
 
-    /// Deletes the saved search `name`; what it was.
+    /// Deletes the saved search `name`; what it was (its name and search).
     pub fn unsave_search(&self, name: &str) -> Result<SavedView, ServiceError> {
-        let record = self.saved_record(name)?;
-        let search = read(&record)?;
-        self.store.unsave_search(&record.name)?;
-        let mut gone = view(&record, search, Err(String::new()));
-        gone.error = None;
+        let gone = match self.saved_record(name)? {
+            SavedRecord::Read(record) => match read(&record) {
+                Ok(search) => view(&record, search, 0, 0, 0),
+                Err(_) => damaged(record.name),
+            },
+            SavedRecord::Damaged(name) => damaged(name),
+        };
+        if !self.store.unsave_search(&gone.name)? {
+            return Err(ServiceError::not_found("saved search", name));
+        }
         Ok(gone)
     }
 
-    fn saved_record(&self, name: &str) -> Result<SavedSearch, ServiceError> {
+    fn saved_record(&self, name: &str) -> Result<SavedRecord, ServiceError> {
         let Ok(kept) = check_saved_name(name) else {
             return Err(ServiceError::not_found("saved search", name));
         };
@@ -141,29 +185,45 @@ impl Service {
 }
 
 /// The search a record keeps.
-fn read(record: &SavedSearch) -> Result<SearchParams, ServiceError> {
+fn read(record: &SavedSearch) -> Result<SearchParams, serde_json::Error> {
     serde_json::from_str(&record.query)
-        .map_err(|_| haggle_storage::StoreError::Corrupt { what: "saved search" }.into())
 }
 
-/// The view of `record`, with the counts of `page` (or why it cannot run now).
-fn view(record: &SavedSearch, search: SearchParams, page: Result<&SearchPage, String>) -> SavedView {
-    let (matches, new, repriced, error) = match page {
-        Ok(page) => {
-            let (new, repriced) = compare(page, &record.seen);
-            (page.total, new.len(), repriced.len(), None)
-        }
-        Err(why) => (0, 0, 0, Some(why)),
-    };
+/// The view of `record` with its counts now.
+fn view(
+    record: &SavedSearch,
+    search: SearchParams,
+    matches: usize,
+    new: usize,
+    repriced: usize,
+) -> SavedView {
     SavedView {
         name: record.name.clone(),
         search,
         saved_at: record.saved_at.as_millis(),
         looked_at: record.looked_at.as_millis(),
         matches,
+        compared: matches.min(WINDOW),
         new,
         repriced,
-        error,
+        error: None,
+        replaced: None,
+    }
+}
+
+/// The view of a saved search whose record does not read: its name, and how to remove it.
+fn damaged(name: String) -> SavedView {
+    SavedView {
+        name,
+        search: SearchParams::default(),
+        saved_at: 0,
+        looked_at: 0,
+        matches: 0,
+        compared: 0,
+        new: 0,
+        repriced: 0,
+        error: Some(DAMAGED.to_owned()),
+        replaced: None,
     }
 }
 
@@ -240,10 +300,30 @@ mod tests {
         assert!(after.new.is_empty() && after.repriced.is_empty(), "{after:?}");
         assert!(after.saved.looked_at >= saved.looked_at);
 
-        // Gone from the matches and back (retracted, then a new listing): new again.
+        // A listing published after the look is new at the next.
         arrive(seller.publish(draft("Gravel bike", "140")).expect("publish"));
         let look = buyer.look_at_saved("road-bikes", true).expect("look");
         assert_eq!(titles(&look.new), ["Gravel bike"]);
+
+        // Defect: a look while the seller was blocked forgot what had been seen, and what it
+        // had not shown yet: unblocked, the seller's listings came back as new, and a price cut
+        // made meanwhile as a new listing. Now they stay seen, at their price then.
+        let patch = ListingPatch { price: Some("100".into()), ..ListingPatch::default() };
+        arrive(seller.update(&road_id, patch).expect("update"));
+        let seller_key = seller.me().to_string();
+        buyer.block(BlockRequest { who: seller_key.clone(), note: None }).expect("block");
+        let blocked = buyer.look_at_saved("road-bikes", true).expect("look");
+        assert!(blocked.new.is_empty() && blocked.repriced.is_empty(), "{blocked:?}");
+        assert_eq!((blocked.saved.matches, blocked.hidden), (0, 4), "said to be left out");
+        buyer.unblock(&seller_key).expect("unblock");
+        let back = buyer.look_at_saved("road-bikes", true).expect("look");
+        assert!(back.new.is_empty(), "{:?}", titles(&back.new));
+        let cut: Vec<_> = back
+            .repriced
+            .iter()
+            .map(|r| (r.listing.title.as_str(), r.was.as_deref(), r.now.as_deref()))
+            .collect();
+        assert_eq!(cut, [("Road bike", Some("110.00 EUR"), Some("100.00 EUR"))]);
 
         let gone = buyer.unsave_search("road-bikes").expect("unsaved");
         assert_eq!(gone.name, "road-bikes");
@@ -251,12 +331,40 @@ mod tests {
         assert!(missing.contains("haggle saved lists yours"), "{missing}");
     }
 
+    /// Defect: a new high bid on an auction a saved search had seen was not a price change,
+    /// though searches show the high bid as the price.
+    #[test]
+    fn an_auctions_high_bid_is_its_price_to_a_saved_search() {
+        use crate::api::types::{AuctionDraft, BidRequest};
+        let (seller, _d0) = service(1);
+        let (bidder, _d1) = service(2);
+        let (buyer, _d2) = service(3);
+        let auction = ListingDraft {
+            kind: haggle_protocol::ListingKind::Auction,
+            auction: Some(AuctionDraft { ends_in: 3_600, reserve: None, increment: None, window: None }),
+            ..draft("Antique bike bell", "10")
+        };
+        let listing = seller.publish(auction).expect("publish").object;
+        for node in [&bidder, &buyer] {
+            node.receive(listing.bytes(), Via::Gossip);
+        }
+        let soon = SearchParams { sort: Some(Sort::EndingSoon), ..SearchParams::default() };
+        let saved = buyer.save_search("auctions", soon).expect("saved");
+        assert_eq!((saved.matches, saved.search.sort), (1, Some(Sort::EndingSoon)));
+        let request = BidRequest { price: "12".into(), message: String::new() };
+        let bid = bidder.bid(&listing.id().to_hex(), request).expect("bid").object;
+        buyer.receive(bid.bytes(), Via::Gossip);
+        let look = buyer.look_at_saved("auctions", true).expect("look");
+        let changed: Vec<_> = look.repriced.iter().map(|r| (r.was.as_deref(), r.now.as_deref())).collect();
+        assert_eq!(changed, [(Some("10.00 EUR"), Some("12.00 EUR"))]);
+    }
+
     #[test]
     fn a_bad_name_a_search_that_cannot_run_and_a_full_list_say_why() {
         let (buyer, _d) = service(1);
-        for name in ["", "road bikes", "a/b", &"x".repeat(MAX_SAVED_NAME + 1)] {
+        for name in ["", "road bikes", "a/b", "-peek", "_x", "vélos", &"x".repeat(MAX_SAVED_NAME + 1)] {
             let e = buyer.save_search(name, bikes()).expect_err("a bad name").to_string();
-            assert!(e.contains("a saved search's name is 1 to 32 letters"), "{e}");
+            assert!(e.contains("a saved search's name is 1 to 32 ASCII letters"), "{e}");
         }
         let no_currency = SearchParams { currency: None, ..bikes() };
         let e = buyer.save_search("bikes", no_currency).expect_err("cannot run");
@@ -268,9 +376,14 @@ mod tests {
         }
         let full = buyer.save_search("one-more", bikes()).expect_err("full").to_string();
         assert!(full.contains("20 searches are saved already"), "{full}");
-        buyer
+        let replacing = buyer
             .save_search("s3", SearchParams { q: "lamp".into(), ..SearchParams::default() })
             .expect("replaced");
+        assert_eq!(
+            replacing.replaced.map(|r| r.q),
+            Some("bike".to_owned()),
+            "the answer names what it replaced"
+        );
         let listed = buyer.saved_searches().expect("listed");
         assert_eq!(listed.saved.len(), MAX_SAVED_SEARCHES);
         assert!(listed.saved.iter().any(|s| s.name == "s3" && s.search.q == "lamp"));

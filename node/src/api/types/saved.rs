@@ -18,13 +18,22 @@ pub struct SavedView {
     pub looked_at: u64,
     /// Listings it matches now, in all.
     pub matches: usize,
-    /// Of its newest matches (at most 200), those it did not match when last looked at.
+    /// Of those, how many a look compares with what was seen: its newest, at most 200 (for
+    /// `ending-soon`, the soonest to end). Fewer than `matches`: narrow the search to be told
+    /// of every new one.
+    #[serde(default)]
+    pub compared: usize,
+    /// Of its newest matches, those never seen at a look.
     pub new: usize,
-    /// Of its newest matches, those it matched then at another price.
+    /// Of its newest matches, those seen at a look at another price (an auction's high bid).
     pub repriced: usize,
-    /// Why it cannot run now (its nights are past, say), instead of the counts.
+    /// Why it cannot run now (its nights are past, say, or its record does not read), instead
+    /// of the counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// In the answer to a save under a name taken: the search it replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<SearchParams>,
 }
 
 /// `GET /v1/saved`: the saved searches, by name.
@@ -43,6 +52,8 @@ pub struct Repriced {
     pub listing: ListingView,
     /// Its price then, as shown (null: it had none).
     pub was: Option<String>,
+    /// Its price now, as a search shows it (an auction's high bid; null: it has none).
+    pub now: Option<String>,
 }
 
 /// `GET /v1/saved/{name}` (a look that changes nothing) and `POST /v1/saved/{name}/look` (the
@@ -55,6 +66,15 @@ pub struct SavedLook {
     pub new: Vec<ListingView>,
     /// Listings it matched then at another price, the newest first.
     pub repriced: Vec<Repriced>,
-    /// Whether this look counts them as seen (`POST`), or changed nothing (`GET`).
+    /// Whether this look counts them as seen (`POST`), or changed nothing (`GET`, or the search
+    /// was deleted or saved anew while it ran).
     pub marked: bool,
+    /// When it matches nothing: how many listings by people the owner blocked it would match
+    /// (left out, as from every search).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hidden: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

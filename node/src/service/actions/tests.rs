@@ -1178,7 +1178,7 @@ fn a_thread_ended_by_the_node_itself_says_so_and_a_deal_names_itself() {
     let late = seller.accept(&threads[1].to_hex()).expect_err("sold").to_string();
     assert!(
         late.contains(
-            "was declined from your node, with the note \"Sold out, sorry.\" (when a listing sells out"
+            "was declined by your node by itself, with the note \"Sold out, sorry.\" (when a listing sells out"
         ),
         "{late}"
     );
@@ -1191,6 +1191,15 @@ fn a_thread_ended_by_the_node_itself_says_so_and_a_deal_names_itself() {
         )),
         "{again}"
     );
+    // Declined by hand: said so, without the word about the node ending threads.
+    let listing = seller.publish(draft("Brass lamp", "40")).expect("published");
+    other.receive(listing.object.bytes(), Via::Gossip);
+    let offer = other.offer(&listing.object.id().to_hex(), offer_of("5")).expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    let lowball = offer.object.id().to_hex();
+    seller.decline(&lowball, "Too low".into()).expect("declined");
+    let again = seller.accept(&lowball).expect_err("declined").to_string();
+    assert!(again.contains("was declined by you, with the note \"Too low\"; nothing more"), "{again}");
     // Ended by the other party: no note of this node's.
     let record = seller.store.thread(&threads[1]).expect("read").expect("the thread");
     let decline = record.messages.iter().find(|m| m.kind() == ObjectKind::Decline).expect("a decline");
