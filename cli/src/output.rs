@@ -540,6 +540,18 @@ pub fn changes_what_it_describes(changed: &[String]) -> bool {
 pub use haggle_node::service::in_words;
 
 /// Prints one thread in full.
+/// Whether the owner's accept awaiting the other party's confirm reached that node after the
+/// terms it accepts expired (by this node's clock): that node does not confirm it.
+fn accept_arrived_late(t: &ThreadView) -> bool {
+    t.state == haggle_node::api::types::ThreadState::Confirming
+        && t.messages.iter().any(|m| {
+            m.kind == haggle_node::api::types::ObjectKind::Accept
+                && m.from == Party::Me
+                && m.on_chain
+                && m.delivered_at.is_some_and(|at| at > t.terms.expires_at)
+        })
+}
+
 pub fn thread(t: &ThreadView) {
     let now = now_ms();
     let what = match (t.opening, &t.terms.dates) {
@@ -646,6 +658,9 @@ pub fn thread(t: &ThreadView) {
             }
         }
         (Some(Party::Me), None) => outln!("  next      your move: accept, counter or decline"),
+        (Some(Party::Them), None) if accept_arrived_late(t) => outln!(
+            "  next      your accept reached their node after these terms expired: their node does not confirm it (unless its clock is behind), so no deal follows; the thread reads expired once the grace for clocks passes"
+        ),
         (Some(Party::Them), None) => outln!("  next      waiting for the other party"),
         (None, _) => {}
     }

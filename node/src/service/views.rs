@@ -260,6 +260,11 @@ pub(super) fn thread_with(
             terms: m.body().terms().map(terms),
             on_chain: v.chain.contains(&m.id()),
             delivery: outbox.as_ref().map(|e| e.state),
+            delivered_at: outbox
+                .as_ref()
+                .filter(|e| e.state == haggle_storage::DeliveryState::Delivered)
+                .and_then(|e| e.last_attempt)
+                .map(Timestamp::as_millis),
             delivery_error: outbox
                 .and_then(|e| (e.state != haggle_storage::DeliveryState::Delivered).then_some(e.last_error?)),
         });

@@ -383,6 +383,10 @@ pub struct MessageView {
     /// other party's node's refusal, or the network's error). Queued: tried again; failed: not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_error: Option<String>,
+    /// For the owner's own messages delivered: when the attempt that delivered it began, unix
+    /// ms by this node's clock (the other party's node took it then or a little later).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivered_at: Option<u64>,
 }
 
 /// A negotiation thread from this node's owner's side.

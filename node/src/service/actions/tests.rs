@@ -1112,6 +1112,14 @@ fn a_late_accept_of_a_lapsed_counter_holds_nothing_at_its_author() {
     // Signed in time, delivered late (the seller's node was away).
     let accept = buyer.accept(&thread).expect("accepted");
     wait_until_expired(&counter.object);
+    // The buyer's node delivers it now, after the terms expired: its view says when, which
+    // `haggle show` compares with the terms' expiry.
+    let accepted = accept.object.id();
+    buyer.store.outbox_record(&accepted, haggle_storage::DeliveryState::Sent, None).expect("sent");
+    buyer.store.outbox_record(&accepted, haggle_storage::DeliveryState::Delivered, None).expect("delivered");
+    let mine = buyer.thread_view(&thread).expect("the thread");
+    let sent = mine.messages.iter().find(|m| m.id == accepted).expect("the accept");
+    assert!(sent.delivered_at.is_some_and(|at| at > mine.terms.expires_at), "{sent:?}");
     let got = seller.receive(accept.object.bytes(), Via::Direct);
     assert!(got.then.deliver.is_empty(), "not confirmed: the counter lapsed");
     assert_eq!(seller.thread_view(&thread).expect("the thread").state, haggle_protocol::ThreadState::Expired);
