@@ -1451,6 +1451,11 @@ fn a_saved_search_tells_what_came_while_the_node_was_off() {
         let saved = json(&db, &["saved"]);
         (saved["saved"][0]["new"] == 1).then_some(())
     });
+    let status = String::from_utf8_lossy(&haggle(&db, &["status"]).stdout).into_owned();
+    assert!(
+        status.contains("saved         1 search; new or repriced in bikes (haggle saved bikes)"),
+        "{status}"
+    );
     let table = String::from_utf8_lossy(&haggle(&db, &["saved"]).stdout).into_owned();
     assert!(table.contains("NAME") && table.contains("bikes"), "{table}");
     assert!(table.contains("bike --max-price 150 --currency EUR"), "{table}");

@@ -19,11 +19,24 @@ pub fn status(cx: &Context<'_>) -> Result<()> {
         }
         return output::json(&value);
     }
-    print_status(&s, api);
+    // The saved searches with something new (asked apart: they run each search).
+    let saved = cx.api.saved().ok().filter(|p| !p.saved.is_empty()).map(|p| saved_line(&p.saved));
+    print_status(&s, api, saved.as_deref());
     Ok(())
 }
 
-fn print_status(s: &StatusView, api: &str) {
+/// The saved searches in one line: how many have something new or repriced, and which.
+fn saved_line(saved: &[haggle_node::api::types::SavedView]) -> String {
+    let news: Vec<&str> = saved.iter().filter(|s| s.new + s.repriced > 0).map(|s| s.name.as_str()).collect();
+    let all = if saved.len() == 1 { "1 search".to_owned() } else { format!("{} searches", saved.len()) };
+    match news.as_slice() {
+        [] => format!("{all}, nothing new since you last looked"),
+        [one] => format!("{all}; new or repriced in {one} (haggle saved {one})"),
+        _ => format!("{all}; new or repriced in {} (haggle saved NAME)", news.join(", ")),
+    }
+}
+
+fn print_status(s: &StatusView, api: &str, saved: Option<&str>) {
     let n = &s.network;
     outln!("{}", output::bold(&format!("haggle {} node {}", s.version, s.peer_id)));
     outln!("  data dir      {}", s.data_dir);
@@ -58,6 +71,9 @@ fn print_status(s: &StatusView, api: &str) {
     );
     outln!("  feedback      {} (public ratings of deals)", output::count(st.feedback, "rating"));
     outln!("  outbox        {} waiting for delivery", output::count(s.outbox_pending, "message"));
+    if let Some(saved) = saved {
+        outln!("  saved         {saved}");
+    }
     // Only this run's: what a restart forgot from the queue, the first peer's sync hands over.
     match (n.unpublished, n.connected_peers) {
         (0, 0) => outln!("  unpublished   none queued; what is yours goes to the first peer when it syncs"),
@@ -301,6 +317,31 @@ mod tests {
 
     fn clock(skew_ms: Option<i64>, refused_ahead: u64) -> ClockView {
         ClockView { skew_ms, peers: 4, agreeing: 4, authors: 9, refused_ahead }
+    }
+
+    #[test]
+    fn the_saved_searches_line_names_those_with_something_new() {
+        let one = |name: &str, new: usize, repriced: usize| haggle_node::api::types::SavedView {
+            name: name.into(),
+            search: Default::default(),
+            saved_at: 1,
+            looked_at: 1,
+            matches: 3,
+            compared: 3,
+            new,
+            repriced,
+            error: None,
+            replaced: None,
+        };
+        assert_eq!(saved_line(&[one("bikes", 0, 0)]), "1 search, nothing new since you last looked");
+        assert_eq!(
+            saved_line(&[one("bikes", 0, 1), one("desks", 0, 0)]),
+            "2 searches; new or repriced in bikes (haggle saved bikes)"
+        );
+        assert_eq!(
+            saved_line(&[one("bikes", 2, 0), one("desks", 1, 0)]),
+            "2 searches; new or repriced in bikes, desks (haggle saved NAME)"
+        );
     }
 
     #[test]
