@@ -756,7 +756,7 @@ pub struct SearchArgs {
     pub ending_soon: bool,
     /// Save the search (its words and filters) under this name: `haggle saved NAME` then shows
     /// what is new or repriced since you last looked.
-    #[arg(long, value_name = "NAME", value_parser = saved_name)]
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true, value_parser = saved_name)]
     pub save: Option<String>,
 }
 

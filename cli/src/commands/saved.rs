@@ -122,9 +122,17 @@ pub fn delete(cx: &Context<'_>, name: &str) -> Result<()> {
 
 /// What `haggle search ... --save` prints after the results.
 pub fn saved_line(saved: &SavedView, replaced_order: bool) {
-    let matches = matching(saved.matches);
+    // What it matches now counts as seen (its newest, when it matches more than a look reads).
+    let seen = match (saved.matches, saved.compared) {
+        (0, _) => "nothing matches it now".to_owned(),
+        (1, _) => "the 1 listing it matches now counts as seen".to_owned(),
+        (all, compared) if compared < all => {
+            format!("the newest {compared} of the {all} listings it matches now count as seen")
+        }
+        (all, _) => format!("the {all} listings it matches now count as seen"),
+    };
     outln!(
-        "Saved as {} ({matches}): haggle saved {} shows what is new or repriced since you last looked.",
+        "Saved as {} ({seen}): haggle saved {} shows what is new or repriced since you last looked.",
         saved.name,
         saved.name
     );

@@ -21,7 +21,9 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
     }
     let result = show(cx, args, &page);
     if let Some(saved) = &saved {
-        let ordered = args.sort.is_some() || args.offset > 0 || args.limit != 20;
+        // An ending-soon order is kept (it asks for running auctions); any other is not.
+        let sorted = args.sort.is_some_and(|s| s.0 != haggle_node::api::types::Sort::EndingSoon);
+        let ordered = sorted || args.offset > 0 || args.limit != 20;
         super::saved::saved_line(saved, ordered);
     }
     result

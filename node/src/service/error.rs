@@ -393,14 +393,14 @@ pub enum Conflict {
     },
     /// As many searches are saved as a node keeps.
     #[error(
-        "{max} searches are saved already, as many as a node keeps: delete one first (haggle saved lists them; haggle saved --delete NAME), or save this one under the name of one it replaces"
+        "{max} searches are saved already, as many as a node keeps: delete one first (haggle saved lists them; haggle saved NAME --delete), or save this one under the name of one it replaces"
     )]
     SavedSearchesFull {
         /// The limit.
         max: usize,
     },
     /// A saved search whose stored record does not read.
-    #[error("the saved search {name}'s stored record does not read: haggle saved --delete {name} removes it")]
+    #[error("the saved search {name}'s stored record does not read: haggle saved {name} --delete removes it")]
     SavedSearchDamaged {
         /// Its name.
         name: String,

@@ -93,7 +93,7 @@ fn seen_in(page: &SearchPage) -> Vec<Seen> {
 }
 
 /// What a damaged record's view says.
-const DAMAGED: &str = "its stored record does not read: haggle saved --delete NAME removes it";
+const DAMAGED: &str = "its stored record does not read: haggle saved NAME --delete removes it";
 
 impl Service {
     /// Saves `search` under `name` (replacing a search of that name), after running it: a
