@@ -632,8 +632,21 @@ mod tests {
     fn dropping_server() -> (String, std::thread::JoinHandle<()>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("an address"));
+        listener.set_nonblocking(true).expect("nonblocking");
         let served = std::thread::spawn(move || {
-            let (mut conn, _) = listener.accept().expect("a connection");
+            // Bounded: a client that never connects fails the test instead of hanging it.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            let mut conn = loop {
+                match listener.accept() {
+                    Ok((conn, _)) => break conn,
+                    Err(_) if std::time::Instant::now() < deadline => {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    Err(e) => panic!("no connection within 10 s: {e}"),
+                }
+            };
+            conn.set_nonblocking(false).expect("blocking");
+            conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("a timeout");
             let mut buf = [0u8; 4096];
             let _ = conn.read(&mut buf);
         });

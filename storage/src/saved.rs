@@ -1,6 +1,6 @@
 //! Searches the owner saved, to be told what is new since they last looked: `S` + name → the
 //! search (as the node's API words it, opaque here), when it was saved and last looked at, and
-//! the listings it matched then with their prices. The node runs the search again and compares
+//! the listings the owner was shown, with their prices then. The node runs the search again and compares
 //! (see the node's `service::saved`); the store only keeps the records, flushed before it
 //! answers.
 
@@ -43,7 +43,7 @@ pub struct SavedSearch {
     pub seen: Vec<Seen>,
 }
 
-/// One listing a saved search matched when last looked at.
+/// One listing a saved search showed the owner at a look.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
     /// The listing.

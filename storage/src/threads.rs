@@ -123,11 +123,6 @@ impl Store {
     /// What the listing's author has promised on one listing and not yet made a deal of: its
     /// open counter-offers, and every thread awaiting a Confirm (its own Accept of an offer, or
     /// an Accept of its counter that it is to confirm); with the quantity each promises.
-    pub fn promised(&self, key: &ListingKey) -> Result<Vec<(ObjectId, u32)>, StoreError> {
-        Ok(self.promises_on(key)?.into_iter().map(|p| (p.thread, p.quantity)).collect())
-    }
-
-    /// [`Store::promised`], saying of each promise whether it is a counter-offer.
     pub fn promises_on(&self, key: &ListingKey) -> Result<Vec<Promise>, StoreError> {
         let now = Timestamp::now();
         Ok(self
@@ -269,7 +264,7 @@ impl Store {
 
     /// How many the listing's author can still promise: the current revision's quantity, less
     /// deals made after that revision was published, less what it has promised
-    /// ([`Self::promised`]).
+    /// ([`Self::promises_on`]).
     /// `None` if the listing is unknown; 0 if it is closed.
     pub fn remaining_quantity(&self, key: &ListingKey) -> Result<Option<u32>, StoreError> {
         self.remaining_quantity_except(key, None)
@@ -307,9 +302,9 @@ impl Store {
                 taken += u64::from(quantity);
             }
         }
-        for (thread, quantity) in self.promised(key)? {
-            if Some(thread) != except {
-                taken += u64::from(quantity);
+        for promise in self.promises_on(key)? {
+            if Some(promise.thread) != except {
+                taken += u64::from(promise.quantity);
             }
         }
         Ok(Some(u32::try_from(u64::from(head.quantity).saturating_sub(taken)).unwrap_or(0)))

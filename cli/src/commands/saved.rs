@@ -1,5 +1,5 @@
 //! `haggle saved` (and `haggle search ... --save NAME`): searches the owner saved, and what is
-//! new or cheaper for one since they last looked.
+//! new or repriced for one since they last looked.
 
 use anyhow::Result;
 
@@ -186,7 +186,7 @@ fn quoted(v: &str) -> String {
 
 /// The search as `haggle search` takes it: `road bike --max-price 150 --currency EUR` (with
 /// `short_seller`, a seller's key shortened for a table).
-pub fn arguments(p: &SearchParams, short_seller: bool) -> String {
+fn arguments(p: &SearchParams, short_seller: bool) -> String {
     let mut out: Vec<String> = p.q.split_whitespace().map(quoted).collect();
     let mut flag = |name: &str, value: Option<String>| {
         if let Some(value) = value {

@@ -323,15 +323,9 @@ mod tests {
     fn the_saved_searches_line_names_those_with_something_new() {
         let one = |name: &str, new: usize, repriced: usize| haggle_node::api::types::SavedView {
             name: name.into(),
-            search: Default::default(),
-            saved_at: 1,
-            looked_at: 1,
-            matches: 3,
-            compared: 3,
             new,
             repriced,
-            error: None,
-            replaced: None,
+            ..Default::default()
         };
         assert_eq!(saved_line(&[one("bikes", 0, 0)]), "1 search, nothing new since you last looked");
         assert_eq!(

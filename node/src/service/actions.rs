@@ -398,17 +398,14 @@ impl Service {
     /// and threads awaiting a Confirm).
     fn check_promised(&self, current: &Object, quantity: u32) -> Result<(), ServiceError> {
         let Some(key) = current.listing_key() else { return Ok(()) };
-        let counters = self.store.promised(&key)?;
+        let counters = self.store.promises_on(&key)?;
         // Where deals leave the quantity (it caps each deal), only the largest promise must fit;
         // so too on a listing that takes bookings, whose deals take nights, never its one unit.
         let each = current.listing().is_some_and(Listing::quantity_never_used_up);
-        let promised: u64 = if each {
-            counters.iter().map(|(_, q)| u64::from(*q)).max().unwrap_or(0)
-        } else {
-            counters.iter().map(|(_, q)| u64::from(*q)).sum()
-        };
+        let quantities = counters.iter().map(|p| u64::from(p.quantity));
+        let promised: u64 = if each { quantities.max().unwrap_or(0) } else { quantities.sum() };
         if u64::from(quantity) < promised {
-            let threads = counters.into_iter().map(|(thread, _)| thread).collect();
+            let threads = counters.into_iter().map(|p| p.thread).collect();
             return Err(Conflict::PromisedByCounters { quantity, promised, threads }.into());
         }
         Ok(())

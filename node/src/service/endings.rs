@@ -55,10 +55,10 @@ impl Ending {
 
 /// Whether `note` is one the node signs by itself when one of the owner's listings closes.
 pub(super) fn is_automatic_note(note: &str) -> bool {
-    use ListingKind::*;
     let endings = [Ending::Retracted, Ending::SoldOut, Ending::Expired, Ending::GoalMissed];
-    let kinds = [Sell, Wanted, Service, Rental, Giveaway, Auction, Crowdfund, Digital];
-    endings.iter().any(|e| kinds.iter().any(|k| [false, true].iter().any(|w| e.note(*k, *w) == note)))
+    endings.iter().any(|e| {
+        ListingKind::ALL.iter().any(|k| [false, true].iter().any(|to_winner| e.note(*k, *to_winner) == note))
+    })
 }
 
 impl Service {

@@ -476,7 +476,7 @@ pub enum Conflict {
     #[error(
         "thread {} {}; nothing more can be said in it{}",
         thread.fmt_short(),
-        match (ended_here, by_itself) {
+        match (ended_here, ended_here.as_deref().is_some_and(super::endings::is_automatic_note)) {
             (Some(note), true) => format!(
                 "was {state} by your node by itself, with the note {note:?} (when a listing sells out, closes or expires, your node ends its other threads)"
             ),
@@ -513,8 +513,6 @@ pub enum Conflict {
         /// When this node ended it (a Decline or Withdraw it signed, by hand or by itself when
         /// the listing closed): that message's note.
         ended_here: Option<String>,
-        /// Whether that note is one the node signs by itself when a listing closes.
-        by_itself: bool,
     },
     /// A newer revision of the listing exists.
     #[error("a newer revision of this listing exists")]

@@ -425,7 +425,6 @@ impl Service {
                 again,
                 booking: thread.view.terms.dates.is_some(),
                 deal: thread.view.deal_id(),
-                by_itself: ended_here.as_deref().is_some_and(super::endings::is_automatic_note),
                 ended_here,
             }
             .into());

@@ -213,18 +213,7 @@ fn view(
 
 /// The view of a saved search whose record does not read: its name, and how to remove it.
 fn damaged(name: String) -> SavedView {
-    SavedView {
-        name,
-        search: SearchParams::default(),
-        saved_at: 0,
-        looked_at: 0,
-        matches: 0,
-        compared: 0,
-        new: 0,
-        repriced: 0,
-        error: Some(DAMAGED.to_owned()),
-        replaced: None,
-    }
+    SavedView { name, error: Some(DAMAGED.to_owned()), ..SavedView::default() }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::{ListingView, SearchParams};
 
 /// A saved search and what it finds now.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SavedView {
     /// Its name.
     pub name: String,
