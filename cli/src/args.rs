@@ -322,6 +322,34 @@ pub enum Command {
         #[arg(long, requires = "name")]
         delete: bool,
     },
+    /// Send a message to the other side: a question to a listing's author, or a note in a
+    /// thread or deal (it binds nobody: terms go by offer and counter)
+    #[command(
+        visible_alias = "ask",
+        after_help = "Examples:\n  haggle ask 3fa2c1 \"Is it still available? Does it come with lights?\"   (a listing: to its author)\n  haggle message 9b1d0e \"I can pick it up on Saturday\"   (a thread or deal: to the other party)\n  haggle message 5e77a0 \"Yes, until Friday\"   (a message: an answer in its conversation)"
+    )]
+    Message {
+        /// What it is about: a listing, a thread, a deal, or a message (answered in its
+        /// conversation); prefix of 6+ characters.
+        #[arg(value_parser = id_prefix)]
+        id: String,
+        /// The text (the words after the id, joined with spaces; quote it to keep it as typed).
+        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        text: Vec<String>,
+    },
+    /// Your conversations, or one conversation's messages (marked read)
+    #[command(
+        after_help = "Examples:\n  haggle messages              (each conversation, newest first, with how many are new)\n  haggle messages 5e77a0       (one conversation: a message's, listing's, thread's or deal's id)\n  haggle messages 5e77a0 --peek   (the same, still counted as new next time)"
+    )]
+    Messages {
+        /// A message's, listing's, thread's or deal's id (prefix of 6+ characters): show that
+        /// conversation.
+        #[arg(value_parser = id_prefix)]
+        id: Option<String>,
+        /// Show it without counting its messages as read.
+        #[arg(long, requires = "id")]
+        peek: bool,
+    },
     /// Follow live events: new listings (matching the search, if given), offers, deals.
     #[command(
         after_help = "Examples:\n  haggle watch\n  haggle watch bike --max-price 200 --currency EUR\n  haggle watch --saved bikes     (the words and filters of a saved search)"

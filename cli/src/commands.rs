@@ -10,6 +10,7 @@ mod deal;
 mod files;
 mod from;
 mod listings;
+mod messages;
 mod negotiate;
 mod reputation;
 mod saved;
@@ -69,6 +70,7 @@ pub fn run(command: Command, cx: &Context<'_>) -> Result<()> {
             | Command::Cancel { .. }
             | Command::Dispute { .. }
             | Command::Feedback { .. }
+            | Command::Message { .. }
     );
     let done = dispatch(command, cx);
     // Not after a mistake in the command itself, nor when the node could not be asked.
@@ -123,6 +125,9 @@ fn dispatch(command: Command, cx: &Context<'_>) -> Result<()> {
         Command::Block { who, note } => blocks::block(cx, &who, note),
         Command::Unblock { who } => blocks::unblock(cx, &who),
         Command::Blocked => blocks::list(cx),
+        Command::Message { id, text } => messages::send(cx, &id, &text),
+        Command::Messages { id: None, .. } => messages::list(cx),
+        Command::Messages { id: Some(id), peek } => messages::show(cx, &id, !peek),
         Command::Saved { name: None, .. } => saved::list(cx),
         Command::Saved { name: Some(name), delete: true, .. } => saved::delete(cx, &name),
         Command::Saved { name: Some(name), peek, .. } => saved::look(cx, &name, !peek),

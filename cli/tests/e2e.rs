@@ -1364,7 +1364,10 @@ fn a_blocked_stranger_leaves_searches_and_opens_no_new_thread() {
         let t = json(&ds, &["show", &refused[..12]]);
         (t["messages"][0]["delivery"] == "failed").then(|| t["messages"][0]["delivery_error"].to_string())
     });
-    assert!(error.contains("does not take new offers or booking requests from this key"), "{error}");
+    assert!(
+        error.contains("does not take new offers, booking requests or messages from this key"),
+        "{error}"
+    );
     // In words: the command says so and fails; the thread reads refused and takes no place.
     let third = haggle(&ds, &["offer", &mine[..12], "--price", "11"]);
     let said = String::from_utf8_lossy(&third.stdout).into_owned();

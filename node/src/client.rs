@@ -10,11 +10,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::types::{
-    BidRequest, BlockChange, BlockRequest, BlockedPage, DealView, DealsPage, DownloadView, ErrorBody,
-    ErrorCode, FeedbackRequest, FetchRequest, FileStatus, ListingDraft, ListingPatch, ListingView,
-    ListingsPage, MessageBody, NodeEvent, ObjectView, PeersPage, PledgeRequest, RenewRequest, ReputationView,
-    SavedLook, SavedPage, SavedView, SearchPage, SearchParams, SentView, StatusView, StepRequest, TermsDraft,
-    ThreadView, ThreadsPage,
+    BidRequest, BlockChange, BlockRequest, BlockedPage, ConversationView, ConversationsPage, DealView,
+    DealsPage, DownloadView, ErrorBody, ErrorCode, FeedbackRequest, FetchRequest, FileStatus, ListingDraft,
+    ListingPatch, ListingView, ListingsPage, MessageBody, NodeEvent, NoteRequest, ObjectView, PeersPage,
+    PledgeRequest, RenewRequest, ReputationView, SavedLook, SavedPage, SavedView, SearchPage, SearchParams,
+    SentView, StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::node::{ADDR_FILE, COOKIE_FILE};
 
@@ -375,6 +375,23 @@ impl ApiClient {
         let url = self.url(&format!("/v1/saved/{}", segment(name)));
         let request = self.agent.delete(&url).header("Authorization", self.bearer());
         self.finish(&url, true, request.call())
+    }
+
+    /// `GET /v1/messages`: the owner's conversations, each with its newest message.
+    pub fn conversations(&self) -> Result<ConversationsPage, ClientError> {
+        self.get("/v1/messages")
+    }
+
+    /// The conversation `id` names: `POST /v1/messages/{id}/read` with `mark` (its messages
+    /// count as read from then on), else `GET /v1/messages/{id}`.
+    pub fn conversation(&self, id: &str, mark: bool) -> Result<ConversationView, ClientError> {
+        let path = format!("/v1/messages/{}", segment(id));
+        if mark { self.post(&format!("{path}/read"), &serde_json::json!({})) } else { self.get(&path) }
+    }
+
+    /// `POST /v1/messages/{id}`: a message to the other key of what `id` names.
+    pub fn send_note(&self, id: &str, message: &str) -> Result<ConversationView, ClientError> {
+        self.post(&format!("/v1/messages/{}", segment(id)), &NoteRequest { message: message.to_owned() })
     }
 
     /// A GET of any endpoint, decoded as `T` (for tools and tests that need an endpoint's raw

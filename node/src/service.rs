@@ -25,6 +25,7 @@ mod halt;
 mod inbound;
 mod mail;
 mod negotiate;
+mod notes;
 mod reputation;
 mod revisions;
 mod saved;
@@ -431,6 +432,9 @@ impl Service {
         }
         if let Body::Feedback(_) = object.body() {
             return self.feedback_object_view(&object).map(ObjectView::Feedback);
+        }
+        if let Body::Note(_) = object.body() {
+            return self.conversation_view(&id.to_hex(), false).map(ObjectView::Conversation);
         }
         // A bid shows its thread to its two parties, and its auction to everyone else.
         if let Some(o) =

@@ -46,6 +46,7 @@ pub mod mailbox;
 mod market;
 pub mod name;
 pub mod negotiation;
+pub mod note;
 pub mod object;
 pub mod payment;
 pub mod price;
@@ -70,6 +71,7 @@ pub use listing::{
 pub use mailbox::{MAILBOX_LIFETIME, Mailbox, Receipt, SealError, seal};
 pub use name::UnknownName;
 pub use negotiation::{Accept, Confirm, Counter, Decline, Offer, Reply, Terms, Withdraw};
+pub use note::{About, Conversation, Note};
 pub use object::{
     Body, DOMAIN, DecodeError, Envelope, MAX_OBJECT_SIZE, Object, ObjectKind, PROTOCOL_VERSION, SignError,
     Verified,

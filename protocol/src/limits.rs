@@ -259,6 +259,13 @@ pub fn validate(envelope: &Envelope, now: Timestamp) -> Result<(), ValidationErr
             }
             crate::lifecycle::check_shape(&step.step).map_err(ValidationError::Step)
         }
+        Body::Note(note) => {
+            if note.to == envelope.author {
+                return Err(ValidationError::SelfAddressed);
+            }
+            non_empty(&note.message, "message")?;
+            text(&note.message, "message", MAX_MESSAGE_BYTES, Len::Bytes, Lines::Many)
+        }
         // The proof's signatures are checked with the object's own (`Object::verify`).
         Body::Feedback(feedback) => feedback.check_text().map_err(ValidationError::Feedback),
     }

@@ -91,6 +91,9 @@ pub enum Body {
     /// A public pledge to a crowdfunding campaign: an offer of quantity 1 whose price is the
     /// amount (0 withdraws), stored by every node (see [`crate::crowdfund`]). It opens a thread.
     Pledge(Offer),
+    /// Free text to the other party about a listing or a thread, outside the terms (see
+    /// [`crate::note`]).
+    Note(crate::note::Note),
 }
 
 /// The kind of an object, without its fields.
@@ -122,6 +125,8 @@ pub enum ObjectKind {
     Bid,
     /// A public pledge to a campaign, which opens a thread.
     Pledge,
+    /// Free text to the other party about a listing or a thread.
+    Note,
 }
 
 impl ObjectKind {
@@ -141,11 +146,12 @@ impl ObjectKind {
             ObjectKind::Feedback => "feedback",
             ObjectKind::Bid => "bid",
             ObjectKind::Pledge => "pledge",
+            ObjectKind::Note => "note",
         }
     }
 
     /// Every kind, in wire order.
-    pub const ALL: [ObjectKind; 13] = [
+    pub const ALL: [ObjectKind; 14] = [
         ObjectKind::Listing,
         ObjectKind::Offer,
         ObjectKind::Counter,
@@ -159,6 +165,7 @@ impl ObjectKind {
         ObjectKind::Feedback,
         ObjectKind::Bid,
         ObjectKind::Pledge,
+        ObjectKind::Note,
     ];
 
     /// Public objects are gossiped to, synced and stored by everyone; the rest go only to the
@@ -208,6 +215,7 @@ impl Body {
             Body::Feedback(_) => ObjectKind::Feedback,
             Body::Bid(_) => ObjectKind::Bid,
             Body::Pledge(_) => ObjectKind::Pledge,
+            Body::Note(_) => ObjectKind::Note,
         }
     }
 
@@ -226,7 +234,8 @@ impl Body {
             | Body::Step(_)
             | Body::Feedback(_)
             | Body::Bid(_)
-            | Body::Pledge(_) => None,
+            | Body::Pledge(_)
+            | Body::Note(_) => None,
         }
     }
 
@@ -253,6 +262,7 @@ impl Body {
         match self {
             Body::Offer(o) | Body::Bid(o) | Body::Pledge(o) => Some(o.to),
             Body::Step(s) => Some(s.to),
+            Body::Note(n) => Some(n.to),
             _ => self.reply().map(|r| r.to),
         }
     }

@@ -472,7 +472,8 @@ pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<Th
             | Body::Receipt(_)
             | Body::Feedback(_)
             | Body::Confirm(_)
-            | Body::Step(_) => {
+            | Body::Step(_)
+            | Body::Note(_) => {
                 unreachable!("only counters, accepts, declines and withdraws answer terms")
             }
         };

@@ -37,7 +37,7 @@ const DOMAIN: &[u8] = b"haggle/1 work";
 
 /// The work `kind` of `size` bytes needs on a network whose base is `base` bits: public objects
 /// (listings, mailboxes, receipts) `base`, plus one bit per doubling of size above 1 KiB;
-/// offers six bits less; replies in a thread and deal steps none (a thread holds at most 32
+/// offers and notes six bits less; replies in a thread and deal steps none (a thread holds at most 32
 /// messages and a deal at most 64 steps, and only the two parties may write in them).
 pub fn required_bits(kind: ObjectKind, size: usize, base: u32) -> u32 {
     if base == 0 {
@@ -51,7 +51,8 @@ pub fn required_bits(kind: ObjectKind, size: usize, base: u32) -> u32 {
         | ObjectKind::Feedback
         | ObjectKind::Bid
         | ObjectKind::Pledge => base + size_bits,
-        ObjectKind::Offer => base.saturating_sub(OFFER_DISCOUNT) + size_bits,
+        // A note may open a conversation with a stranger, as an offer opens a thread.
+        ObjectKind::Offer | ObjectKind::Note => base.saturating_sub(OFFER_DISCOUNT) + size_bits,
         ObjectKind::Counter
         | ObjectKind::Accept
         | ObjectKind::Confirm

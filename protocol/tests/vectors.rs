@@ -16,9 +16,9 @@ fn sign(key: &SecretKey, body: Body) -> Verified<Object> {
     envelope.sign_with_work(key, T0, VECTOR_BASE_BITS).expect("vector objects are valid")
 }
 use haggle_protocol::{
-    AuctionTerms, BlobHash, BlobRef, Body, Calendar, Campaign, Currency, DateRange, DealStep, DigitalFile,
-    Feedback, Image, ImageType, Listing, ListingKind, ListingStatus, Location, Market, Object, Offer,
-    PaymentMethod, Period, Price, Rating, Step, Terms, Tier,
+    About, AuctionTerms, BlobHash, BlobRef, Body, Calendar, Campaign, Currency, DateRange, DealStep,
+    DigitalFile, Feedback, Image, ImageType, Listing, ListingKind, ListingStatus, Location, Market, Note,
+    Object, Offer, PaymentMethod, Period, Price, Rating, Step, Terms, Tier,
 };
 
 fn vectors() -> Vec<(&'static str, Object)> {
@@ -196,6 +196,15 @@ fn vectors() -> Vec<(&'static str, Object)> {
             ..listing.listing().expect("a listing").clone()
         }),
     );
+    // A question about the road bike (the listing vector), from the buyer to the seller.
+    let note = sign(
+        &buyer,
+        Body::Note(Note {
+            about: About::Listing(listing.listing_key().expect("a listing")),
+            to: seller.public(),
+            message: "Does it come with lights?".into(),
+        }),
+    );
     vec![
         ("listing", listing.into_inner()),
         ("offer", offer.into_inner()),
@@ -214,6 +223,7 @@ fn vectors() -> Vec<(&'static str, Object)> {
         ("pledge", pledge.into_inner()),
         ("pictured", pictured.into_inner()),
         ("digital", digital.into_inner()),
+        ("note", note.into_inner()),
     ]
 }
 

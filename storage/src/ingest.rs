@@ -227,6 +227,36 @@ pub enum RejectReason {
         /// The limit.
         max: usize,
     },
+    /// A note about a listing or thread this node does not hold (yet).
+    #[error("it is about a listing or thread this node does not hold")]
+    UnknownSubject,
+    /// A note between keys that are not the two its subject is between: a thread's two
+    /// parties, or a listing's author and someone else.
+    #[error(
+        "a note about a thread goes between its two parties, and one about a listing between its author and someone else"
+    )]
+    NotBetweenParties,
+    /// The author already wrote as many notes in this conversation as one party may.
+    #[error("the author already wrote {max} notes in this conversation")]
+    NotesFull {
+        /// The limit.
+        max: usize,
+    },
+    /// The author already wrote this many notes since the other side's last.
+    #[error("{max} notes in a row and no answer yet: wait for one")]
+    NotesUnanswered {
+        /// The limit.
+        max: usize,
+    },
+    /// The author already opened as many conversations with the recipient as may go
+    /// unanswered.
+    #[error(
+        "the author already opened {max} conversations with the recipient that it has not answered: wait for an answer"
+    )]
+    ConversationQuota {
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// Which open thread holds nights, and how they come free.
@@ -284,6 +314,11 @@ impl RejectReason {
                 // Whether a thread is still open depends on this node's clock, and on the
                 // order a Withdraw and a new offer sent together arrive in.
                 | RejectReason::TooManyOpenOffers { .. }
+                // A note may come before the listing it asks about reached this node, or
+                // cross the other side's answer.
+                | RejectReason::UnknownSubject
+                | RejectReason::NotesUnanswered { .. }
+                | RejectReason::ConversationQuota { .. }
         )
     }
 }
@@ -305,6 +340,8 @@ impl RejectReason {
                 | RejectReason::Superseded { .. }
                 | RejectReason::MarketClosed
                 | RejectReason::FeedbackExists(_)
+                | RejectReason::NotesFull { .. }
+                | RejectReason::NotBetweenParties
         )
     }
 }
@@ -468,6 +505,7 @@ impl Store {
             Body::Step(_) => self.write_step(object, origin),
             Body::Feedback(_) => self.write_feedback(object, now),
             Body::Bid(_) | Body::Pledge(_) => self.write_public_offer(object, now),
+            Body::Note(_) => self.write_note(object, origin),
             _ => self.write_reply(object, origin, now),
         }
     }

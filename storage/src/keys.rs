@@ -31,6 +31,8 @@
 //! | `J` | sequence (8, BE) | a small batch's writes while they are being made (see `writes`) |
 //! | `K` | deal id (32) | - (a deal called off whose listing gave back what it took) |
 //! | `c` | peer id (its bytes, up to 64) | reached_at (8, BE), chosen (1), address (a multiaddr's bytes): the address book |
+//! | `n` | conversation (113), created_at (8, BE), note id (32) | - (a conversation's notes) |
+//! | `C` | conversation (113) | opener (1), answered (1), last note's date (8, BE), read up to: date (8, BE) and note id (32) |
 //!
 //! sled pays a tree insert and a log write per key whatever the batch size (about 70,000 keys a
 //! second on the reference machine), so a new listing writes as few keys as it can: its object
@@ -99,6 +101,12 @@ pub(crate) const BLOCKED: u8 = b'X';
 /// `S` + a name the owner saved a search under: the search and what it last matched (see
 /// `saved`).
 pub(crate) const SAVED_SEARCH: u8 = b'S';
+/// `n` + a conversation (see `haggle_protocol::Conversation::to_bytes`) + a note's date (8,
+/// BE) + its id: the notes of a conversation, in date order (see `notes`).
+pub(crate) const NOTE: u8 = b'n';
+/// `C` + a conversation: who opened it, whether it was answered, its last note's date and how
+/// far the owner read (see `notes`).
+pub(crate) const CONVERSATION: u8 = b'C';
 /// Dropped revisions' ids kept per listing: the first ones (the id printed at publish among
 /// them) stay, later ones past the bound are not kept.
 pub(crate) const MAX_ALIASES: usize = 256;

@@ -32,6 +32,7 @@ mod ingest;
 mod keys;
 mod mail;
 mod migrate;
+mod notes;
 mod outbox;
 mod peers;
 mod public_offers;
@@ -54,6 +55,10 @@ pub use ingest::{
     RejectReason, Rejection,
 };
 pub use mail::{MAX_MAIL_PER_RECIPIENT, MAX_MAIL_PER_SENDER};
+pub use notes::{
+    ConversationEntry, MAX_NOTES_IN_A_ROW, MAX_NOTES_PER_PARTY, MAX_UNANSWERED_CONVERSATIONS,
+    place as note_place,
+};
 pub use outbox::{DeliveryState, OutboxEntry};
 pub use peers::{KnownPeer, MAX_HEARD_PEERS, MAX_KNOWN_PEERS};
 pub use public_offers::{

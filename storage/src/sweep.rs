@@ -10,6 +10,8 @@
 //!   at it, short enough that a flood of offers does not stay on disk for good. Threads that
 //!   became deals are kept with their deals.
 //! - Mailboxes and receipts, at their expiry (`mail.rs`).
+//! - A conversation of notes, [`THREAD_RETENTION`] after its last note, unless it is about a
+//!   thread still held (`notes.rs`).
 
 use std::time::Duration;
 
@@ -37,6 +39,9 @@ pub struct Swept {
     pub threads: usize,
     /// Expired mailboxes and receipts.
     pub mail: usize,
+    /// Conversations of notes whose last note is more than [`THREAD_RETENTION`] old (those
+    /// about a thread still held stay).
+    pub conversations: usize,
     /// Others' listings evicted to keep within the store's budget (by the caller of
     /// [`Store::evict_over_budget`]; [`Store::sweep_expired`] leaves it 0).
     pub evicted: usize,
@@ -87,10 +92,12 @@ impl Store {
             self.sweep_mail(now)?
         };
         let threads = self.sweep_threads(now)?;
+        let cutoff = Timestamp(now.as_millis().saturating_sub(THREAD_RETENTION.as_millis() as u64));
+        let conversations = self.sweep_notes(cutoff)?;
         if listings > 0 {
             self.catch_up_index()?;
         }
-        Ok(Swept { listings, threads, mail, evicted: 0 })
+        Ok(Swept { listings, threads, mail, conversations, evicted: 0 })
     }
 
     /// The marker a swept listing left, if it still guards anything at `now`.

@@ -430,6 +430,7 @@ pub fn show(cx: &Context<'_>, id: &str, exact: bool, images: Option<&std::path::
         ObjectView::Thread(t) => output::thread(t),
         ObjectView::Deal(d) => super::deal::print(d),
         ObjectView::Feedback(f) => super::reputation::print_feedback(f),
+        ObjectView::Conversation(c) => super::messages::print(c, false),
     }
     Ok(())
 }

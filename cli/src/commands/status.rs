@@ -21,8 +21,20 @@ pub fn status(cx: &Context<'_>) -> Result<()> {
     }
     // The saved searches with something new (asked apart: they run each search).
     let saved = cx.api.saved().ok().filter(|p| !p.saved.is_empty()).map(|p| saved_line(&p.saved));
-    print_status(&s, api, saved.as_deref());
+    let messages =
+        cx.api.conversations().ok().filter(|p| !p.conversations.is_empty()).map(|p| messages_line(&p));
+    print_status(&s, api, saved.as_deref(), messages.as_deref());
     Ok(())
+}
+
+/// The conversations in one line: how many, and the messages not read yet.
+fn messages_line(page: &haggle_node::api::types::ConversationsPage) -> String {
+    let all = output::count(page.conversations.len(), "conversation");
+    let new = page.conversations.iter().filter(|c| c.unread > 0).count();
+    match page.unread {
+        0 => format!("{all}, nothing unread"),
+        n => format!("{all}; {} unread in {} (haggle messages)", output::count(n, "message"), new),
+    }
 }
 
 /// The saved searches in one line: how many have something new or repriced, and which.
@@ -36,7 +48,7 @@ fn saved_line(saved: &[haggle_node::api::types::SavedView]) -> String {
     }
 }
 
-fn print_status(s: &StatusView, api: &str, saved: Option<&str>) {
+fn print_status(s: &StatusView, api: &str, saved: Option<&str>, messages: Option<&str>) {
     let n = &s.network;
     outln!("{}", output::bold(&format!("haggle {} node {}", s.version, s.peer_id)));
     outln!("  data dir      {}", s.data_dir);
@@ -71,6 +83,9 @@ fn print_status(s: &StatusView, api: &str, saved: Option<&str>) {
     );
     outln!("  feedback      {} (public ratings of deals)", output::count(st.feedback, "rating"));
     outln!("  outbox        {} waiting for delivery", output::count(s.outbox_pending, "message"));
+    if let Some(messages) = messages {
+        outln!("  messages      {messages}");
+    }
     if let Some(saved) = saved {
         outln!("  saved         {saved}");
     }

@@ -504,6 +504,16 @@ fn line(
             )
         }
         NodeEvent::DealStep { id, deal, step, stage, .. } => step_line(api, *id, *deal, step, stage),
+        NodeEvent::NoteReceived { id, from, about, message } => {
+            let first = message.lines().next().unwrap_or_default();
+            let more = if message.lines().nth(1).is_some() { " …" } else { "" };
+            format!(
+                "message from {} about {about}: {}{more} (haggle messages {})",
+                output::short_peer(from),
+                output::clip(first, 80),
+                output::short(id)
+            )
+        }
         NodeEvent::DeliveryChanged { id, state } => delivery_line(api, *id, state, extra),
         NodeEvent::SyncCompleted { peer, received, .. } if *received > 0 => {
             format!("caught up with {}: {received} new", output::short_peer(peer))
@@ -548,6 +558,13 @@ fn delivery_line(
                 None => "step in".to_owned(),
             };
             format!("your {what} deal {}{on}: {state}", output::short(&d.id))
+        }
+        Ok(ObjectView::Conversation(c)) => {
+            format!(
+                "your message {} to {}: {state}",
+                output::short(&id),
+                output::short_peer(&c.with.peer_id())
+            )
         }
         _ => format!("message {} {state}", output::short(&id)),
     }

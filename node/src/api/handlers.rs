@@ -16,11 +16,11 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::error::ApiError;
 use super::types::{
-    AsOffered, BidRequest, BlockChange, BlockRequest, BlockedPage, DealView, DealsPage, DeliveryState,
-    ErrorCode, FeedbackRequest, GossipState, ListingDraft, ListingPatch, ListingView, ListingsPage,
-    MessageBody, ObjectView, PeersPage, PledgeRequest, RenewRequest, ReputationView, SavedLook, SavedPage,
-    SavedView, SearchPage, SearchParams, SentView, ShowParams, StatusView, StepRequest, TermsDraft,
-    ThreadView, ThreadsPage,
+    AsOffered, BidRequest, BlockChange, BlockRequest, BlockedPage, ConversationView, ConversationsPage,
+    DealView, DealsPage, DeliveryState, ErrorCode, FeedbackRequest, GossipState, ListingDraft, ListingPatch,
+    ListingView, ListingsPage, MessageBody, NoteRequest, ObjectView, PeersPage, PledgeRequest, RenewRequest,
+    ReputationView, SavedLook, SavedPage, SavedView, SearchPage, SearchParams, SentView, ShowParams,
+    StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::api::types::NodeEvent;
 use crate::handle::NodeHandle;
@@ -469,6 +469,65 @@ pub(crate) async fn deal_step(
     }
     let deal = view.id;
     Ok(Json(blocking(&state, move |s| s.deal_view(&deal.to_hex())).await.unwrap_or(view)))
+}
+
+/// `GET /v1/messages`: the owner's conversations, each with its newest message.
+pub(crate) async fn conversations(State(state): State<AppState>) -> Answer<ConversationsPage> {
+    blocking(&state, move |s| s.conversations()).await.map(Json)
+}
+
+/// `GET /v1/messages/{id}`: the conversation `id` names, read without marking it read.
+pub(crate) async fn conversation(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Answer<ConversationView> {
+    blocking(&state, move |s| s.conversation_view(&id, false)).await.map(Json)
+}
+
+/// `POST /v1/messages/{id}/read`: the conversation, its messages counted as read from now on.
+pub(crate) async fn read_conversation(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Body(NoFields {}): Body<NoFields>,
+) -> Answer<ConversationView> {
+    blocking(&state, move |s| s.conversation_view(&id, true)).await.map(Json)
+}
+
+/// `POST /v1/messages/{id}`: a message to the other key of what `id` names. Like a deal step,
+/// the answer waits (at most [`DELIVERY_WAIT`]) for the other party's node to take it when that
+/// node is connected.
+pub(crate) async fn send_note(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    Body(request): Body<NoteRequest>,
+) -> Answer<ConversationView> {
+    let mut events = state.handle.subscribe();
+    let (effect, view) = blocking(&state, move |s| {
+        let effect = s.send_note(&id, request.message)?;
+        let view = s.effect_conversation(&effect);
+        Ok((effect, view))
+    })
+    .await?;
+    let note = effect.object.id();
+    let to: Vec<libp2p::PeerId> = effect.then.deliver.iter().map(|k| k.peer_id()).collect();
+    apply(&state, effect).await?;
+    let view = view?;
+    let pending = |v: &ConversationView| {
+        v.notes
+            .iter()
+            .any(|n| n.id == note && matches!(n.delivery, Some(DeliveryState::Queued | DeliveryState::Sent)))
+    };
+    if !pending(&view) {
+        return Ok(Json(view));
+    }
+    let waited = wait_for_delivery(&state, &mut events, &to, |event| {
+        matches!(event, NodeEvent::DeliveryChanged { id, state: DeliveryState::Delivered | DeliveryState::Failed } if *id == note)
+    })
+    .await;
+    if !waited {
+        return Ok(Json(view));
+    }
+    Ok(Json(blocking(&state, move |s| s.conversation_view(&note.to_hex(), false)).await.unwrap_or(view)))
 }
 
 pub(crate) async fn feedback(

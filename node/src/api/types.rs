@@ -13,6 +13,7 @@ mod booking;
 mod errors;
 mod events;
 mod files;
+mod messages;
 mod requests;
 mod saved;
 pub(crate) mod serde_text;
@@ -33,6 +34,7 @@ pub use haggle_protocol::{
 };
 pub use haggle_storage::reputation::TRUSTED_SCORE;
 pub use haggle_storage::{DeliveryState, Sort, StoreStats};
+pub use messages::{ConversationView, ConversationsPage, NoteRequest, NoteView, SubjectView};
 pub use requests::{
     AsOffered, FeedbackRequest, ListingDraft, ListingPatch, MessageBody, RenewRequest, SearchParams,
     ShowParams, StepRequest, TermsDraft,

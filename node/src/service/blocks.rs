@@ -75,10 +75,10 @@ impl Service {
         BlockedPage { blocked, max: MAX_BLOCKED }
     }
 
-    /// Whether `object` is a new thread from a blocked key, to refuse (a copy of one held, made
-    /// before the block, is not new: it is answered as held).
+    /// Whether `object` is a new thread or a message from a blocked key, to refuse (a copy of
+    /// one held, made before the block, is not new: it is answered as held).
     pub(super) fn blocked_refusal(&self, object: &Object) -> Option<Refusal> {
-        let refused = matches!(object.body(), Body::Offer(_))
+        let refused = matches!(object.body(), Body::Offer(_) | Body::Note(_))
             && self.store.is_blocked(&object.author())
             && !self.store.holds(object).unwrap_or(false);
         refused.then_some(Refusal::Blocked)

@@ -674,6 +674,50 @@ pub enum Conflict {
         /// The limit.
         max: usize,
     },
+    /// A message to a key the owner blocked: its answers would be refused.
+    #[error(
+        "you blocked {0}: its answers would not reach you, so a message to it is not sent. haggle unblock {0} first"
+    )]
+    NoteToBlocked(haggle_protocol::PublicKey),
+    /// A conversation named that holds no message yet.
+    #[error("there are no messages about `{given}`{} yet: haggle message {given} \"TEXT\" sends one; haggle messages lists your conversations", .with.map(|k| format!(" between you and {k}")).unwrap_or_default())]
+    NoNotes {
+        /// What was named.
+        given: String,
+        /// The other key.
+        with: Option<haggle_protocol::PublicKey>,
+    },
+    /// The owner's listing named where a conversation is meant, with none or several about it.
+    #[error("{}", which_conversation(.listing, .latest))]
+    WhichConversation {
+        /// The listing.
+        listing: ObjectId,
+        /// The newest message of each conversation about it.
+        latest: Vec<ObjectId>,
+    },
+    /// A thread between two other people (a public bid or pledge).
+    #[error("thread {} is between two other people: messages go between a thread's two parties", .0.fmt_short())]
+    NotYourThread(ObjectId),
+    /// The owner's messages in a row with no answer.
+    #[error("you have sent {max} messages in a row in this conversation and had no answer: wait for one")]
+    NotesUnanswered {
+        /// The limit.
+        max: usize,
+    },
+    /// Conversations the owner opened with this key that it never answered.
+    #[error(
+        "you have started {max} conversations with this key that it has not answered, as many as one key may: wait for an answer (a conversation goes 30 days after its last message)"
+    )]
+    TooManyConversations {
+        /// The limit.
+        max: usize,
+    },
+    /// The owner's messages in one conversation.
+    #[error("you have written {max} messages in this conversation, as many as one side may")]
+    ConversationFull {
+        /// The limit.
+        max: usize,
+    },
     /// The store refused the object for another reason.
     #[error(transparent)]
     Refused(RejectReason),
@@ -804,7 +848,14 @@ impl Conflict {
             | Conflict::TooManyThreads { .. }
             | Conflict::BlockListFull { .. }
             | Conflict::SavedSearchesFull { .. }
-            | Conflict::SavedSearchDamaged { .. } => ErrorCode::Conflict,
+            | Conflict::SavedSearchDamaged { .. }
+            | Conflict::NoteToBlocked(_)
+            | Conflict::NotesUnanswered { .. }
+            | Conflict::TooManyConversations { .. }
+            | Conflict::ConversationFull { .. } => ErrorCode::Conflict,
+            Conflict::NoNotes { .. } => ErrorCode::NotFound,
+            Conflict::WhichConversation { .. } => ErrorCode::Ambiguous,
+            Conflict::NotYourThread(_) => ErrorCode::NotYours,
             Conflict::NotAnAuction(_)
             | Conflict::NotACampaign(_)
             | Conflict::NotDigital(_)
@@ -840,8 +891,26 @@ impl From<RejectReason> for ServiceError {
             RejectReason::ListingThreadQuota { max } => {
                 Conflict::TooManyThreads { max, scope: "on this listing" }.into()
             }
+            RejectReason::NotesUnanswered { max } => Conflict::NotesUnanswered { max }.into(),
+            RejectReason::ConversationQuota { max } => Conflict::TooManyConversations { max }.into(),
+            RejectReason::NotesFull { max } => Conflict::ConversationFull { max }.into(),
             other => Conflict::Refused(other).into(),
         }
+    }
+}
+
+/// Which conversation about the owner's listing is meant: none yet, or one of several.
+fn which_conversation(listing: &ObjectId, latest: &[ObjectId]) -> String {
+    let l = listing.fmt_short();
+    match latest {
+        [] => format!(
+            "nobody has written to you about your listing {l} yet: a message about it goes to someone who wrote first (haggle messages lists your conversations)"
+        ),
+        _ => format!(
+            "{} people have written to you about your listing {l}: name the conversation by one of its messages ({}); haggle messages lists them",
+            latest.len(),
+            latest.iter().map(ObjectId::fmt_short).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
@@ -853,6 +922,9 @@ fn look_in(what: &str) -> &'static str {
         }
         "deal" => ": haggle deals lists yours",
         "saved search" => ": haggle saved lists yours",
+        "conversation" => {
+            ": haggle messages lists your conversations; a message can be about a listing, a thread, a deal or another message"
+        }
         "listing" => ": haggle search finds listings, haggle listings lists your own",
         "object" => {
             ": haggle search, haggle listings, haggle offers and haggle deals show the ids this node holds"

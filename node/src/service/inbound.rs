@@ -108,8 +108,10 @@ pub enum Refusal {
     /// Without the proof of work this network asks of it.
     #[error("it lacks the proof of work this network asks for")]
     NotEnoughWork,
-    /// A new thread from a key the recipient blocked.
-    #[error("the recipient does not take new offers or booking requests from this key: it blocked it")]
+    /// A new thread or a message from a key the recipient blocked.
+    #[error(
+        "the recipient does not take new offers, booking requests or messages from this key: it blocked it"
+    )]
     Blocked,
 }
 
@@ -491,6 +493,8 @@ impl Service {
                     tracing::warn!(deal = %step.deal, error = %e, "cannot hand over a digital good's key");
                 }
             }
+            Body::Note(_) if object.author() == me => {}
+            Body::Note(_) => out.then.events.extend(self.note_event(object)),
             Body::Offer(_)
             | Body::Counter(_)
             | Body::Accept(_)

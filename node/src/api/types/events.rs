@@ -52,6 +52,19 @@ pub enum NodeEvent {
         #[serde(with = "text")]
         kind: ObjectKind,
     },
+    /// A message (a note about a listing or a thread) from another key was stored.
+    NoteReceived {
+        /// The note's id: `haggle messages ID` shows its conversation.
+        #[serde(with = "text")]
+        id: ObjectId,
+        /// Who wrote it.
+        #[serde(with = "text")]
+        from: super::PublicKey,
+        /// What it is about: the listing's title, or `listing`/`thread` when not held.
+        about: String,
+        /// The text.
+        message: String,
+    },
     /// A step of a deal (payment request, paid, shipped, received, cancel, dispute) was
     /// stored: the other party's, or this node's own.
     DealStep {

@@ -626,6 +626,8 @@ pub enum ObjectView {
     Deal(DealView),
     /// A feedback: the rating itself.
     Feedback(FeedbackView),
+    /// A note: its conversation, read without marking it read.
+    Conversation(super::ConversationView),
 }
 
 /// `GET /v1/listings`.

@@ -1,0 +1,224 @@
+//! `haggle message` (alias `ask`) and `haggle messages`: free text to the other side of a
+//! listing, a thread or a deal, outside the terms, and the conversations it makes.
+
+use anyhow::Result;
+
+use haggle_node::api::types::{ConversationView, DeliveryState, NoteView, Party};
+
+use super::Context;
+use crate::output;
+
+/// The most a message may hold, in bytes (the protocol's limit).
+pub const MAX_MESSAGE_BYTES: usize = haggle_protocol::limits::MAX_MESSAGE_BYTES;
+
+/// The message's text from the words given, checked before the node is asked.
+pub fn text(words: &[String]) -> Result<String, String> {
+    let text = words.join(" ");
+    if text.trim().is_empty() {
+        return Err(
+            "the message is empty: write what to say, e.g. haggle message ID \"Is it still available?\""
+                .into(),
+        );
+    }
+    if text.len() > MAX_MESSAGE_BYTES {
+        return Err(format!(
+            "the message is {} bytes; one holds at most {MAX_MESSAGE_BYTES}: say it in two",
+            text.len()
+        ));
+    }
+    if let Some(c) = text.chars().find(|c| c.is_control() && *c != '\n' && *c != '\t') {
+        return Err(format!(
+            "the message holds a control character ({c:?}); only newlines and tabs may be among its words"
+        ));
+    }
+    Ok(text)
+}
+
+pub fn send(cx: &Context<'_>, id: &str, words: &[String]) -> Result<()> {
+    let text = text(words).map_err(crate::usage)?;
+    let view = cx.api.send_note(id, &text)?;
+    if cx.json {
+        output::json(&view)?;
+        return refused(&view);
+    }
+    let sent = view.notes.last().filter(|n| n.from == Party::Me);
+    let state = match sent.and_then(|n| n.delivery) {
+        Some(DeliveryState::Delivered) => "delivered",
+        Some(DeliveryState::Sent) => "sent; their node has not acknowledged it yet",
+        Some(DeliveryState::Failed) => "refused by their node, for good: it is not sent again",
+        _ if sent.is_some_and(|n| n.delivery_error.is_some()) => {
+            "saved; the last try did not deliver it (why is under it), and it is tried again"
+        }
+        _ => "saved and queued: it goes out as soon as they are reachable (or sealed, through other nodes)",
+    };
+    outln!(
+        "Message {} to {} about {}: {state}.",
+        output::short(&sent.map_or(view.id, |n| n.id)),
+        output::short_peer(&view.with.peer_id()),
+        subject(&view)
+    );
+    if let Some(why) = sent.and_then(|n| n.delivery_error.as_deref()) {
+        outln!("  {why}");
+    }
+    outln!("The conversation: haggle messages {}", output::short(&view.id));
+    refused(&view)
+}
+
+/// A message the other key's node refused for good is a failure of the command (exit 1).
+fn refused(view: &ConversationView) -> Result<()> {
+    match view.notes.last().filter(|n| n.from == Party::Me && n.delivery == Some(DeliveryState::Failed)) {
+        Some(n) => anyhow::bail!(
+            "message {} was refused: {}",
+            output::short(&n.id),
+            n.delivery_error.as_deref().unwrap_or("their node did not say why")
+        ),
+        None => Ok(()),
+    }
+}
+
+pub fn list(cx: &Context<'_>) -> Result<()> {
+    let page = cx.api.conversations()?;
+    if cx.json {
+        return output::json(&page);
+    }
+    if page.conversations.is_empty() {
+        outln!(
+            "No messages yet. haggle message LISTING \"TEXT\" asks a listing's author a question; a thread's or deal's id writes to the other party."
+        );
+        return Ok(());
+    }
+    let now = output::now_ms();
+    let rows: Vec<Vec<String>> = page
+        .conversations
+        .iter()
+        .map(|c| {
+            let last = c.notes.last();
+            vec![
+                output::short(&c.id),
+                output::short_peer(&c.with.peer_id()),
+                output::clip(&subject(c), 30),
+                if c.unread > 0 { c.unread.to_string() } else { String::new() },
+                last.map(|n| output::relative(n.created_at, now)).unwrap_or_default(),
+                last.map(|n| line(n, 50)).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    output::table(&["ID", "WITH", "ABOUT", "NEW", "LAST", "MESSAGE"], &rows);
+    let unread = match page.unread {
+        0 => "none unread".to_owned(),
+        n => format!("{} unread", output::count(n, "message")),
+    };
+    outln!(
+        "{}, {unread}. haggle messages ID reads one; haggle message ID \"TEXT\" answers.",
+        output::count(page.conversations.len(), "conversation")
+    );
+    Ok(())
+}
+
+pub fn show(cx: &Context<'_>, id: &str, mark: bool) -> Result<()> {
+    let view = cx.api.conversation(id, mark)?;
+    if cx.json {
+        return output::json(&view);
+    }
+    print(&view, mark);
+    Ok(())
+}
+
+/// Prints a conversation; `marked`: reading it counted its messages as read.
+pub fn print(view: &ConversationView, marked: bool) {
+    let opened = if view.opened_by_me { "you wrote first" } else { "they wrote first" };
+    outln!(
+        "With {} about {} ({}, {opened}).",
+        view.with.peer_id(),
+        subject(view),
+        output::count(view.count, "message")
+    );
+    let now = output::now_ms();
+    let (times, width) = output::time_column(view.notes.iter().map(|n| n.created_at), now, 0);
+    for (n, at) in view.notes.iter().zip(times) {
+        let who = match n.from {
+            Party::Me => "you ",
+            Party::Them => "them",
+        };
+        let mark = if n.read { " " } else { "*" };
+        let mut lines = n.message.lines();
+        outln!("{mark} {at:<width$}  {who}  {}", lines.next().unwrap_or_default());
+        for more in lines {
+            outln!("  {:<width$}        {more}", "");
+        }
+        if let Some(state) = delivery(n) {
+            outln!("  {:<width$}        ({state})", "");
+        }
+    }
+    if view.notes.iter().any(|n| !n.read) {
+        let still = if marked { "" } else { "; still unread (haggle messages ID marks them read)" };
+        outln!("* new since you last read{still}.");
+    }
+    outln!("Answer: haggle message {} \"TEXT\"", output::short(&view.id));
+}
+
+/// What a conversation is about, in words.
+fn subject(c: &ConversationView) -> String {
+    let title = c.about.title.as_deref().map(|t| format!("\"{t}\""));
+    match (c.about.kind.as_str(), c.about.deal) {
+        ("listing", _) => {
+            let whose = if c.about.mine { "your listing" } else { "the listing" };
+            match (title, c.about.id) {
+                (Some(t), Some(id)) => format!("{whose} {t} ({})", output::short(&id)),
+                _ => format!("{whose} (no longer held here)"),
+            }
+        }
+        (_, Some(deal)) => {
+            format!("deal {}{}", output::short(&deal), title.map(|t| format!(" on {t}")).unwrap_or_default())
+        }
+        _ => format!(
+            "thread {}{}",
+            c.about.id.map(|id| output::short(&id)).unwrap_or_default(),
+            title.map(|t| format!(" on {t}")).unwrap_or_default()
+        ),
+    }
+}
+
+/// A note's first line, clipped, for a table.
+fn line(n: &NoteView, max: usize) -> String {
+    let who = if n.from == Party::Me { "you: " } else { "" };
+    let first = n.message.lines().next().unwrap_or_default();
+    let more = if n.message.lines().nth(1).is_some() { " …" } else { "" };
+    output::clip(&format!("{who}{first}{more}"), max)
+}
+
+/// How far the owner's note got, when it is not delivered.
+fn delivery(n: &NoteView) -> Option<String> {
+    let state = match n.delivery? {
+        DeliveryState::Delivered => return None,
+        DeliveryState::Queued => "queued: it goes out as soon as they are reachable",
+        DeliveryState::Sent => "sent; not acknowledged yet",
+        DeliveryState::Failed => "refused by their node",
+        // Only offers lapse (with their terms); a note is sent until delivered.
+        DeliveryState::Lapsed => "not sent again",
+    };
+    Some(match &n.delivery_error {
+        Some(why) => format!("{state}: {why}"),
+        None => state.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_checked_before_the_node_is_asked() {
+        let words = |w: &[&str]| w.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            text(&words(&["Is", "it", "still", "available?"])).as_deref(),
+            Ok("Is it still available?")
+        );
+        assert_eq!(text(&words(&["two\nlines"])).as_deref(), Ok("two\nlines"));
+        assert!(text(&words(&["  "])).unwrap_err().starts_with("the message is empty"));
+        let long = "x".repeat(MAX_MESSAGE_BYTES + 1);
+        assert!(text(&words(&[&long])).unwrap_err().contains("2048"));
+        assert!(text(&words(&["bell\u{7}"])).unwrap_err().contains("control character"));
+        assert_eq!(text(&words(&[&"x".repeat(MAX_MESSAGE_BYTES)])).map(|t| t.len()), Ok(MAX_MESSAGE_BYTES));
+    }
+}

@@ -1,0 +1,87 @@
+//! Notes: free text between the owner and another key about a listing or a thread, outside the
+//! terms, kept per conversation.
+
+use serde::{Deserialize, Serialize};
+
+use super::serde_text::{key_text, opt_text, text};
+use super::{DeliveryState, ObjectId, Party, PublicKey};
+
+/// What a conversation is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubjectView {
+    /// `listing` (a question before any offer, and what follows) or `thread` (an offer's,
+    /// bid's or pledge's thread, and the deal it may have become).
+    pub kind: String,
+    /// For a listing, its current revision (null once this node no longer holds it); for a
+    /// thread, its id.
+    #[serde(with = "opt_text")]
+    pub id: Option<ObjectId>,
+    /// The listing's title (for a thread, the title of the listing it is on), when held.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// For a thread that became a deal: the deal.
+    #[serde(with = "opt_text", default, skip_serializing_if = "Option::is_none")]
+    pub deal: Option<ObjectId>,
+    /// Whether the listing is the owner's own.
+    pub mine: bool,
+}
+
+/// One note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteView {
+    /// The note's id: any note's id names its conversation.
+    #[serde(with = "text")]
+    pub id: ObjectId,
+    /// Who wrote it.
+    pub from: Party,
+    /// When it was signed (unix ms).
+    pub created_at: u64,
+    /// The text.
+    pub message: String,
+    /// Whether the owner had read it before this answer (always true for the owner's own).
+    pub read: bool,
+    /// For the owner's own notes: how far delivery got.
+    #[serde(with = "opt_text")]
+    pub delivery: Option<DeliveryState>,
+    /// For the owner's own notes not delivered: why the last attempt did not deliver it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_error: Option<String>,
+}
+
+/// A conversation: its subject, the other key, and its notes (in a list, the last one only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationView {
+    /// Its newest note's id: what `POST /v1/messages/{id}` answers in.
+    #[serde(with = "text")]
+    pub id: ObjectId,
+    /// What it is about.
+    pub about: SubjectView,
+    /// The other key.
+    #[serde(with = "key_text")]
+    pub with: PublicKey,
+    /// Whether the owner wrote its first note held here.
+    pub opened_by_me: bool,
+    /// Notes held, in all.
+    pub count: usize,
+    /// The other key's notes the owner had not read before this answer.
+    pub unread: usize,
+    /// Its notes, oldest first: all of them for one conversation, the newest only in a list.
+    pub notes: Vec<NoteView>,
+}
+
+/// `GET /v1/messages`: the owner's conversations, the most recent first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationsPage {
+    /// The conversations (each with its newest note).
+    pub conversations: Vec<ConversationView>,
+    /// Unread notes over all of them.
+    pub unread: usize,
+}
+
+/// `POST /v1/messages/{id}`: a note to the other party of what `id` names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteRequest {
+    /// The text: 1 to 2,048 bytes; newlines and tabs allowed.
+    pub message: String,
+}

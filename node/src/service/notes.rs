@@ -1,0 +1,198 @@
+//! The owner's notes: free text to the other key of a listing or a thread, outside the terms (a
+//! question before an offer, a pick-up arranged after a deal). Signed, stored, and sent like a
+//! negotiation message (directly, by the outbox, or sealed in a mailbox); read per
+//! conversation, with what the owner has read.
+
+use haggle_protocol::note::{About, Conversation, Note};
+use haggle_protocol::{Body, Object, PublicKey, Timestamp};
+use haggle_storage::{ConversationEntry, note_place};
+
+use super::{Conflict, Effect, Followups, Service, ServiceError};
+use crate::api::types::{ConversationView, ConversationsPage, NodeEvent, NoteView, Party, SubjectView};
+
+impl Service {
+    /// Sends `message` to the other key of what `given` names: a listing (a question to its
+    /// author), a thread or a deal (to the other party), or a note (in its conversation).
+    pub fn send_note(&self, given: &str, message: String) -> Result<Effect, ServiceError> {
+        let conversation = self.conversation_named(given)?;
+        let me = self.me();
+        let to = conversation.other(&me).expect("a conversation named is the owner's");
+        if self.store.is_blocked(&to) {
+            return Err(Conflict::NoteToBlocked(to).into());
+        }
+        let object =
+            self.sign(Body::Note(Note { about: conversation.about, to, message }), Timestamp::now())?;
+        self.ingest_own(&object)?;
+        Ok(Effect { object, then: Followups { deliver: vec![to], ..Followups::default() } })
+    }
+
+    /// The owner's conversations, the most recent first, each with its newest note.
+    pub fn conversations(&self) -> Result<ConversationsPage, ServiceError> {
+        let mut page = ConversationsPage { conversations: Vec::new(), unread: 0 };
+        for entry in self.store.conversations()? {
+            if entry.notes.is_empty() {
+                continue;
+            }
+            let mut view = self.conversation_of(&entry)?;
+            view.notes.drain(..view.notes.len() - 1);
+            page.unread += view.unread;
+            page.conversations.push(view);
+        }
+        Ok(page)
+    }
+
+    /// The conversation `given` names (as [`Service::send_note`] takes it), every note in it;
+    /// with `mark`, its notes count as read from now on (the answer still says which were not).
+    pub fn conversation_view(&self, given: &str, mark: bool) -> Result<ConversationView, ServiceError> {
+        let conversation = self.conversation_named(given)?;
+        let Some(entry) = self.store.conversation(&conversation)?.filter(|e| !e.notes.is_empty()) else {
+            return Err(
+                Conflict::NoNotes { given: given.to_owned(), with: conversation.other(&self.me()) }.into()
+            );
+        };
+        let view = self.conversation_of(&entry)?;
+        if mark && view.unread > 0 {
+            let last = entry.notes.last().map(note_place).expect("not empty");
+            self.store.mark_read(&conversation, last)?;
+        }
+        Ok(view)
+    }
+
+    /// The conversation of the owner's note just sent.
+    pub fn effect_conversation(&self, effect: &Effect) -> Result<ConversationView, ServiceError> {
+        self.conversation_view(&effect.object.id().to_hex(), false)
+    }
+
+    /// The event for a note from the other party.
+    pub(super) fn note_event(&self, object: &Object) -> Option<NodeEvent> {
+        let Body::Note(note) = object.body() else { return None };
+        let subject = self.subject(&note.about).ok()?;
+        Some(NodeEvent::NoteReceived {
+            id: object.id(),
+            from: object.author(),
+            about: subject.title.unwrap_or_else(|| subject.kind.clone()),
+            message: note.message.clone(),
+        })
+    }
+
+    /// The conversation `given` names, between the owner and another key.
+    fn conversation_named(&self, given: &str) -> Result<Conversation, ServiceError> {
+        let me = self.me();
+        let id = self.resolve(given, "conversation")?;
+        let object = match self.store.get(&id)? {
+            Some(object) => object,
+            // An earlier revision of a listing, past the history kept: still its listing.
+            None => match self.store.alias(&id)?.and_then(|key| self.store.listing(&key).transpose()) {
+                Some(listing) => listing?,
+                None => return Err(ServiceError::not_found("conversation", given)),
+            },
+        };
+        if let Body::Note(note) = object.body() {
+            return Ok(Conversation::of(object.author(), note));
+        }
+        if let Some(key) = object.listing_key() {
+            if key.author != me {
+                return Ok(Conversation::new(About::Listing(key), me, key.author));
+            }
+            // The owner's own listing: the one conversation about it, if there is only one.
+            let about = About::Listing(key);
+            let held: Vec<ConversationEntry> =
+                self.store.conversations()?.into_iter().filter(|e| e.conversation.about == about).collect();
+            return match &held[..] {
+                [one] => Ok(one.conversation),
+                _ => Err(Conflict::WhichConversation {
+                    listing: object.id(),
+                    latest: held.iter().filter_map(|e| e.notes.last().map(Object::id)).collect(),
+                }
+                .into()),
+            };
+        }
+        if let Some(thread) = object.thread_id() {
+            let record =
+                self.store.thread(&thread)?.ok_or_else(|| ServiceError::not_found("conversation", given))?;
+            let (a, b) = (record.view.offerer, record.view.listing_author);
+            let other = if a == me {
+                b
+            } else if b == me {
+                a
+            } else {
+                return Err(Conflict::NotYourThread(thread).into());
+            };
+            return Ok(Conversation::new(About::Thread(thread), me, other));
+        }
+        Err(ServiceError::WrongKind {
+            given: given.to_owned(),
+            is: "neither a listing, a thread, a deal nor a message",
+            wanted: "what a message can be about",
+            hint: "haggle messages lists your conversations; haggle search finds listings, haggle offers and haggle deals list your threads and deals",
+        })
+    }
+
+    /// What a conversation is about, as the API shows it.
+    fn subject(&self, about: &About) -> Result<SubjectView, ServiceError> {
+        let me = self.me();
+        Ok(match about {
+            About::Listing(key) => {
+                let current = self.store.listing(key)?;
+                SubjectView {
+                    kind: "listing".into(),
+                    id: current.as_ref().map(Object::id),
+                    title: current.as_ref().and_then(title),
+                    deal: None,
+                    mine: key.author == me,
+                }
+            }
+            About::Thread(thread) => {
+                let record = self.store.thread(thread)?;
+                SubjectView {
+                    kind: "thread".into(),
+                    id: Some(*thread),
+                    title: record.as_ref().and_then(|r| r.listing.as_ref()).and_then(title),
+                    deal: record.as_ref().and_then(|r| r.view.deal_id()),
+                    mine: record.is_some_and(|r| r.view.listing_author == me),
+                }
+            }
+        })
+    }
+
+    fn conversation_of(&self, entry: &ConversationEntry) -> Result<ConversationView, ServiceError> {
+        let me = self.me();
+        let mut notes = Vec::with_capacity(entry.notes.len());
+        for n in &entry.notes {
+            let Body::Note(note) = n.body() else { continue };
+            let mine = n.author() == me;
+            let outbox = if mine { self.store.outbox_entry(&n.id())? } else { None };
+            notes.push(NoteView {
+                id: n.id(),
+                from: if mine { Party::Me } else { Party::Them },
+                created_at: n.created_at().as_millis(),
+                message: note.message.clone(),
+                read: mine || entry.read.is_some_and(|r| note_place(n) <= r),
+                delivery: outbox.as_ref().map(|e| e.state),
+                delivery_error: outbox.and_then(|e| {
+                    (e.state != haggle_storage::DeliveryState::Delivered).then_some(e.last_error?)
+                }),
+            });
+        }
+        let with: PublicKey = entry.conversation.other(&me).unwrap_or(entry.conversation.keys[0]);
+        Ok(ConversationView {
+            id: entry.notes.last().map(Object::id).expect("a conversation held has a note"),
+            about: self.subject(&entry.conversation.about)?,
+            with,
+            opened_by_me: entry.opener == me,
+            count: entry.notes.len(),
+            unread: entry.unread(&me),
+            notes,
+        })
+    }
+}
+
+fn title(listing: &Object) -> Option<String> {
+    match listing.body() {
+        Body::Listing(l) => Some(l.title.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,100 @@
+//! The owner's notes between two services over temporary stores, exchanging objects as their
+//! nodes would.
+
+use super::*;
+use crate::api::types::{BlockRequest, ErrorCode, TermsDraft};
+use crate::service::testing::{draft, service};
+use crate::service::{Received, Via};
+
+fn hex(effect: &Effect) -> String {
+    effect.object.id().to_hex()
+}
+
+#[test]
+fn a_question_about_a_listing_is_answered_in_one_conversation_read_once() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller.publish(draft("Road bike", "120")).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    // The buyer asks by the listing's id.
+    let asked = buyer.send_note(&hex(&listing), "Is it still available?".into()).expect("asked");
+    assert_eq!(asked.then.deliver, vec![seller.me()], "on its way to the seller");
+    let got = seller.receive(asked.object.bytes(), Via::Direct);
+    assert!(matches!(got.first(), Some(Received::New)), "{:?}", got.received);
+    assert!(
+        matches!(&got.then.events[..], [NodeEvent::NoteReceived { about, message, .. }]
+            if about == "Road bike" && message == "Is it still available?"),
+        "{:?}",
+        got.then.events
+    );
+    // The seller's list: one conversation, one unread, about the seller's own listing.
+    let page = seller.conversations().expect("conversations");
+    assert_eq!((page.conversations.len(), page.unread), (1, 1));
+    let c = &page.conversations[0];
+    assert!(c.about.mine && !c.opened_by_me && c.about.title.as_deref() == Some("Road bike"));
+    assert_eq!(c.with, buyer.me());
+    // Naming the owner's listing finds the one conversation about it; reading marks it read.
+    let read = seller.conversation_view(&hex(&listing), true).expect("read");
+    assert_eq!(read.unread, 1, "the answer says what was new");
+    assert!(!read.notes[0].read);
+    assert_eq!(seller.conversations().expect("conversations").unread, 0, "read now");
+    // A peek changes nothing: a new note stays unread after it.
+    let answer = seller.send_note(&hex(&asked), "Yes, until Saturday.".into()).expect("answered");
+    buyer.receive(answer.object.bytes(), Via::Direct);
+    let peeked = buyer.conversation_view(&hex(&listing), false).expect("peek");
+    assert_eq!((peeked.count, peeked.unread), (2, 1));
+    assert_eq!(buyer.conversations().expect("conversations").unread, 1, "still unread after a peek");
+    assert!(peeked.opened_by_me && !peeked.about.mine);
+    assert_eq!(peeked.notes.iter().map(|n| n.from).collect::<Vec<_>>(), [Party::Me, Party::Them]);
+    assert_eq!(peeked.notes[0].delivery, Some(haggle_storage::DeliveryState::Queued), "no network here");
+    // A second person writes: the seller's listing now names two conversations.
+    let (other, _od) = service(3);
+    other.receive(listing.object.bytes(), Via::Gossip);
+    let second = other.send_note(&hex(&listing), "Would you ship it?".into()).expect("asked");
+    seller.receive(second.object.bytes(), Via::Direct);
+    let which = seller.send_note(&hex(&listing), "Which one of you?".into()).expect_err("two people");
+    assert_eq!(which.code(), ErrorCode::Ambiguous, "{which}");
+    assert!(which.to_string().contains("2 people have written"), "{which}");
+    assert!(seller.send_note(&hex(&second), "Yes, 10 EUR.".into()).is_ok(), "by a message's id");
+}
+
+#[test]
+fn a_note_in_a_thread_goes_to_the_other_party_and_a_blocked_key_is_refused() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller.publish(draft("Desk", "80")).expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let offer = buyer
+        .offer(&hex(&listing), TermsDraft { price: Some("70".into()), ..TermsDraft::default() })
+        .expect("offered");
+    seller.receive(offer.object.bytes(), Via::Direct);
+    let note = seller.send_note(&hex(&offer), "I can do 75 if you pick it up.".into()).expect("noted");
+    assert_eq!(note.then.deliver, vec![buyer.me()]);
+    buyer.receive(note.object.bytes(), Via::Direct);
+    let c = buyer.conversation_view(&hex(&offer), false).expect("the thread's conversation");
+    assert_eq!(c.about.kind, "thread");
+    assert_eq!(c.about.id, Some(offer.object.id()));
+    assert_eq!(c.about.title.as_deref(), Some("Desk"));
+    // The thread itself is untouched: still the buyer's offer, awaiting the seller.
+    assert_eq!(buyer.thread_view(&hex(&offer)).expect("thread").messages.len(), 1);
+    // A thread with no notes yet says how to start one.
+    let (third, _td) = service(3);
+    third.receive(listing.object.bytes(), Via::Gossip);
+    let quiet = third.conversation_view(&hex(&listing), false).expect_err("nothing yet");
+    assert_eq!(quiet.code(), ErrorCode::NotFound);
+    assert!(quiet.to_string().contains("haggle message"), "{quiet}");
+    // Blocked: the seller's node refuses the buyer's notes, and says so for good.
+    seller.block(BlockRequest { who: buyer.me().to_string(), note: None }).expect("blocked");
+    let more = buyer.send_note(&hex(&offer), "Hello?".into()).expect("sent");
+    let got = seller.receive(more.object.bytes(), Via::Direct);
+    assert!(
+        matches!(got.first(), Some(Received::Refused { reason, peer_fault: false }) if reason.is_final()),
+        "{:?}",
+        got.received
+    );
+    // And the seller cannot write to a key it blocked: the answer would not reach it.
+    let to_blocked = seller.send_note(&hex(&offer), "Never mind".into()).expect_err("blocked");
+    assert!(to_blocked.to_string().contains("haggle unblock"), "{to_blocked}");
+    // An empty message is refused before anything is signed.
+    assert!(buyer.send_note(&hex(&offer), "  ".into()).is_err());
+}
