@@ -854,6 +854,7 @@ impl Conflict {
             | Conflict::TooManyConversations { .. }
             | Conflict::ConversationFull { .. } => ErrorCode::Conflict,
             Conflict::NoNotes { .. } => ErrorCode::NotFound,
+            Conflict::WhichConversation { latest, .. } if latest.is_empty() => ErrorCode::NotFound,
             Conflict::WhichConversation { .. } => ErrorCode::Ambiguous,
             Conflict::NotYourThread(_) => ErrorCode::NotYours,
             Conflict::NotAnAuction(_)
