@@ -539,6 +539,13 @@ pub fn changes_what_it_describes(changed: &[String]) -> bool {
 
 pub use haggle_node::service::in_words;
 
+/// The messages about a thread or deal in a few words (`None`: none), naming the command
+/// that reads them.
+pub fn notes_line(notes: usize, unread: usize, thread: &haggle_node::api::types::ObjectId) -> Option<String> {
+    let new = if unread > 0 { format!(", {unread} new") } else { String::new() };
+    (notes > 0).then(|| format!("{}{new} (haggle messages {})", count(notes, "message"), short(thread)))
+}
+
 /// Prints one thread in full.
 /// Whether the owner's accept awaiting the other party's confirm reached that node after the
 /// terms it accepts expired (by this node's clock): that node does not confirm it.
@@ -663,6 +670,9 @@ pub fn thread(t: &ThreadView) {
         ),
         (Some(Party::Them), None) => outln!("  next      waiting for the other party"),
         (None, _) => {}
+    }
+    if let Some(line) = notes_line(t.notes, t.notes_unread, &t.thread) {
+        outln!("  messages  {line}");
     }
     match (public_state(t), t.replaced_by, t.outcome) {
         (Some("withdrawal"), _, _) => outln!("  pledge    withdrawn (a pledge of 0): nothing to accept"),

@@ -87,6 +87,15 @@ fn a_question_is_answered_and_a_message_waits_for_a_party_away() {
     let shown = ok(&db, &["show", &question[..12]]);
     assert!(shown.contains("With ") && shown.contains("Come after six."), "{shown}");
 
+    // A message in an offer's thread, by the thread's id: the thread says it has one, unread.
+    let offer = json(&db, &["offer", l, "--price", "100"]);
+    let thread = offer["thread"].as_str().expect("a thread").to_owned();
+    let said = ok(&ds, &["message", &thread[..12], "Can you come on Saturday?"]);
+    assert!(said.contains("about thread") && said.contains(": delivered."), "{said}");
+    let shown = ok(&db, &["show", &thread[..12]]);
+    assert!(shown.contains("messages  1 message, 1 new (haggle messages"), "{shown}");
+    assert_eq!(json(&db, &["messages"])["conversations"].as_array().map(Vec::len), Some(2));
+
     // The buyer goes away (kill -9); the seller's message waits for it, on disk: the seller is
     // killed too before the buyer is back.
     buyer.kill_9();

@@ -164,6 +164,9 @@ pub fn print(d: &DealView) {
         None => {}
     }
     outln!("  next      {}", next_step(d));
+    if let Some(line) = output::notes_line(d.notes, d.notes_unread, &d.thread) {
+        outln!("  messages  {line}");
+    }
     if let Some(file) = &d.file {
         let size = output::bytes(file.size);
         if d.file_key {
@@ -354,6 +357,8 @@ mod tests {
         };
         DealView {
             id,
+            notes: 0,
+            notes_unread: 0,
             thread: id,
             listing: id,
             current_listing: None,

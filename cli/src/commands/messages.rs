@@ -128,7 +128,7 @@ pub fn show(cx: &Context<'_>, id: &str, mark: bool) -> Result<()> {
 pub fn print(view: &ConversationView, marked: bool) {
     let opened = if view.opened_by_me { "you wrote first" } else { "they wrote first" };
     outln!(
-        "With {} about {} ({}, {opened}).",
+        "With {}, about {}: {}, {opened}.",
         view.with.peer_id(),
         subject(view),
         output::count(view.count, "message")

@@ -438,37 +438,53 @@ pub(crate) async fn deal_step(
     UrlPath(id): UrlPath<String>,
     Body(request): Body<StepRequest>,
 ) -> Answer<DealView> {
-    // Subscribed before the step goes out, so its delivery cannot be missed; the answer waits
-    // (at most DELIVERY_WAIT) for the other party's node to take it, when that node is
-    // connected, so that it says delivered or queued truly.
+    sent_to_party(
+        &state,
+        move |s| s.deal_step_request(&id, request),
+        |s, effect| s.effect_deal(effect),
+        |view, step| view.timeline.iter().find(|s| s.id == step).and_then(|s| s.delivery),
+        |s, view| s.deal_view(&view.id.to_hex()),
+    )
+    .await
+}
+
+/// Runs an action whose message goes to one other party, hands its network work to the event
+/// loop, and answers with `view` of it. When the party is connected and the message is still
+/// on its way (`delivery` of it in the view), the answer waits, at most [`DELIVERY_WAIT`], for
+/// the party's node to take it or refuse it, and is then read `again`, so that it says
+/// delivered or queued truly. (Subscribed before the message goes out, so its delivery cannot
+/// be missed.)
+async fn sent_to_party<V: Clone + Send + 'static>(
+    state: &AppState,
+    action: impl FnOnce(&Service) -> Result<Effect, ServiceError> + Send + 'static,
+    view: impl FnOnce(&Service, &Effect) -> Result<V, ServiceError> + Send + 'static,
+    delivery: impl Fn(&V, super::types::ObjectId) -> Option<DeliveryState>,
+    again: impl FnOnce(&Service, &V) -> Result<V, ServiceError> + Send + 'static,
+) -> Answer<V> {
     let mut events = state.handle.subscribe();
-    let (effect, view) = blocking(&state, move |s| {
-        let effect = s.deal_step_request(&id, request)?;
-        let view = s.effect_deal(&effect);
+    let (effect, view) = blocking(state, move |s| {
+        let effect = action(s)?;
+        let view = view(s, &effect);
         Ok((effect, view))
     })
     .await?;
-    let step = effect.object.id();
+    let sent = effect.object.id();
     let to: Vec<libp2p::PeerId> = effect.then.deliver.iter().map(|k| k.peer_id()).collect();
-    apply(&state, effect).await?;
+    apply(state, effect).await?;
     let view = view?;
-    let pending = |v: &DealView| {
-        v.timeline
-            .iter()
-            .any(|s| s.id == step && matches!(s.delivery, Some(DeliveryState::Queued | DeliveryState::Sent)))
-    };
-    if !pending(&view) {
+    if !matches!(delivery(&view, sent), Some(DeliveryState::Queued | DeliveryState::Sent)) {
         return Ok(Json(view));
     }
-    let waited = wait_for_delivery(&state, &mut events, &to, |event| {
-        matches!(event, NodeEvent::DeliveryChanged { id, state: DeliveryState::Delivered | DeliveryState::Failed } if *id == step)
+    let waited = wait_for_delivery(state, &mut events, &to, |event| {
+        matches!(event, NodeEvent::DeliveryChanged { id, state: DeliveryState::Delivered | DeliveryState::Failed } if *id == sent)
     })
     .await;
     if !waited {
         return Ok(Json(view));
     }
-    let deal = view.id;
-    Ok(Json(blocking(&state, move |s| s.deal_view(&deal.to_hex())).await.unwrap_or(view)))
+    // The message went out: a failed read answers with what was read before.
+    let before = view.clone();
+    Ok(Json(blocking(state, move |s| again(s, &before)).await.unwrap_or(view)))
 }
 
 /// `GET /v1/messages`: the owner's conversations, each with its newest message.
@@ -501,33 +517,14 @@ pub(crate) async fn send_note(
     UrlPath(id): UrlPath<String>,
     Body(request): Body<NoteRequest>,
 ) -> Answer<ConversationView> {
-    let mut events = state.handle.subscribe();
-    let (effect, view) = blocking(&state, move |s| {
-        let effect = s.send_note(&id, request.message)?;
-        let view = s.effect_conversation(&effect);
-        Ok((effect, view))
-    })
-    .await?;
-    let note = effect.object.id();
-    let to: Vec<libp2p::PeerId> = effect.then.deliver.iter().map(|k| k.peer_id()).collect();
-    apply(&state, effect).await?;
-    let view = view?;
-    let pending = |v: &ConversationView| {
-        v.notes
-            .iter()
-            .any(|n| n.id == note && matches!(n.delivery, Some(DeliveryState::Queued | DeliveryState::Sent)))
-    };
-    if !pending(&view) {
-        return Ok(Json(view));
-    }
-    let waited = wait_for_delivery(&state, &mut events, &to, |event| {
-        matches!(event, NodeEvent::DeliveryChanged { id, state: DeliveryState::Delivered | DeliveryState::Failed } if *id == note)
-    })
-    .await;
-    if !waited {
-        return Ok(Json(view));
-    }
-    Ok(Json(blocking(&state, move |s| s.conversation_view(&note.to_hex(), false)).await.unwrap_or(view)))
+    sent_to_party(
+        &state,
+        move |s| s.send_note(&id, request.message),
+        |s, effect| s.effect_conversation(effect),
+        |view, note| view.notes.iter().find(|n| n.id == note).and_then(|n| n.delivery),
+        |s, view| s.conversation_view(&view.id.to_hex(), false),
+    )
+    .await
 }
 
 pub(crate) async fn feedback(

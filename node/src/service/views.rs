@@ -283,7 +283,10 @@ pub(super) fn thread_with(
         && !haggle_protocol::thread::may_confirm(v, me, Timestamp::now());
     let state = if lapsed { haggle_protocol::ThreadState::Expired } else { v.state };
     let nights_unavailable = nights_unavailable(store, t)?;
+    let (notes, notes_unread) = notes_about(store, v.thread, [v.offerer, v.listing_author], me)?;
     Ok(ThreadView {
+        notes,
+        notes_unread,
         thread: v.thread,
         opening: t.offer.kind(),
         // The revision the offer names, also once this node no longer holds it (swept).
@@ -400,7 +403,10 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
             superseded,
         });
     }
+    let (notes, notes_unread) = notes_about(store, d.offer().id(), [d.offerer(), d.listing_author()], me)?;
     Ok(DealView {
+        notes,
+        notes_unread,
         stage: state.stage().name().to_owned(),
         // A digital good's key goes out when the buyer says it paid, cash or not: the buyer
         // moves first there.
@@ -490,9 +496,25 @@ fn payment(m: &haggle_protocol::PaymentMethod) -> PaymentView {
     PaymentView { method: m.name().to_owned(), details }
 }
 
+/// The messages about `thread` between its two parties, and the other party's unread among them.
+fn notes_about(
+    store: &Store,
+    thread: ObjectId,
+    [a, b]: [PublicKey; 2],
+    me: &PublicKey,
+) -> Result<(usize, usize), StoreError> {
+    let about = haggle_protocol::About::Thread(thread);
+    Ok(match store.conversation(&haggle_protocol::Conversation::new(about, a, b))? {
+        Some(c) => (c.notes.len(), c.unread(me)),
+        None => (0, 0),
+    })
+}
+
 /// A deal's signed record, before any step.
 fn deal_record(d: &Deal) -> DealView {
     DealView {
+        notes: 0,
+        notes_unread: 0,
         id: d.id(),
         thread: d.offer().id(),
         listing: d.listing().id(),

@@ -466,6 +466,13 @@ pub struct ThreadView {
     /// negotiation ended in a deal, which the deal's steps then cancelled).
     #[serde(default)]
     pub deal_cancelled: bool,
+    /// Messages about the thread (notes outside the terms, `GET /v1/messages/{id}`), and of
+    /// those the other party's the owner has not read.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub notes: usize,
+    /// Of [`Self::notes`], the other party's not read yet.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub notes_unread: usize,
 }
 
 fn offer_kind() -> ObjectKind {
@@ -505,6 +512,12 @@ pub struct DealView {
     /// The deal's id (its Accept's id).
     #[serde(with = "text")]
     pub id: ObjectId,
+    /// Messages about the deal's thread (notes outside the terms, `GET /v1/messages/{id}`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub notes: usize,
+    /// Of [`Self::notes`], the other party's not read yet.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub notes_unread: usize,
     /// The thread it ended.
     #[serde(with = "text")]
     pub thread: ObjectId,

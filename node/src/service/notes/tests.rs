@@ -75,8 +75,16 @@ fn a_note_in_a_thread_goes_to_the_other_party_and_a_blocked_key_is_refused() {
     assert_eq!(c.about.kind, "thread");
     assert_eq!(c.about.id, Some(offer.object.id()));
     assert_eq!(c.about.title.as_deref(), Some("Desk"));
-    // The thread itself is untouched: still the buyer's offer, awaiting the seller.
-    assert_eq!(buyer.thread_view(&hex(&offer)).expect("thread").messages.len(), 1);
+    // The thread itself is untouched (still the buyer's offer, awaiting the seller), and says
+    // it has a message, unread.
+    let thread = buyer.thread_view(&hex(&offer)).expect("thread");
+    assert_eq!(thread.messages.len(), 1);
+    assert_eq!((thread.notes, thread.notes_unread), (1, 1));
+    buyer.conversation_view(&hex(&note), true).expect("read");
+    let thread = buyer.thread_view(&hex(&offer)).expect("thread");
+    assert_eq!((thread.notes, thread.notes_unread), (1, 0));
+    let mine = seller.thread_view(&hex(&offer)).expect("thread");
+    assert_eq!((mine.notes, mine.notes_unread), (1, 0), "the seller's own message");
     // A thread with no notes yet says how to start one.
     let (third, _td) = service(3);
     third.receive(listing.object.bytes(), Via::Gossip);
