@@ -260,9 +260,17 @@ fn run(cli: Cli) -> Result<()> {
 fn client(api: &Option<String>, data_dir: &std::path::Path) -> Result<ApiClient> {
     match api {
         Some(url) => {
-            let token = std::env::var("HAGGLE_API_TOKEN").map_err(|_| {
-                usage("--api needs the node's token in HAGGLE_API_TOKEN (the contents of its api.cookie)")
-            })?;
+            // The token: HAGGLE_API_TOKEN, else the data dir's api.cookie (a node reached at
+            // another address than the one it wrote, through a tunnel, say).
+            let token = match std::env::var("HAGGLE_API_TOKEN") {
+                Ok(token) => token,
+                Err(_) => std::fs::read_to_string(data_dir.join(haggle_node::COOKIE_FILE)).map_err(|_| {
+                    usage(format!(
+                        "--api needs the node's token: the contents of its api.cookie in HAGGLE_API_TOKEN, or the node's own --data-dir ({} holds no api.cookie)",
+                        data_dir.display()
+                    ))
+                })?,
+            };
             // A token pasted or read from a file may end in a newline.
             Ok(ApiClient::new(url, token.trim()))
         }

@@ -961,6 +961,24 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
     assert!(out.status.success(), "{}", stderr(&out));
     let api_line = said.lines().find(|l| l.trim_start().starts_with("API ")).unwrap_or_default();
     assert!(api_line.ends_with(&addr), "{said}");
+    // Without the token in the environment, the node's data dir gives it; with neither, the
+    // mistake is named.
+    let run = |data_dir: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_haggle"))
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--api", &addr, "status"])
+            .env_remove("HAGGLE_API_TOKEN")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("run haggle")
+    };
+    let out = run(&dir);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let out = run(elsewhere.path());
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("holds no api.cookie"), "{}", stderr(&out));
     // Where peers reach it, as --bootstrap takes it (with the PeerId), once it counts as public
     // (at once on 127.0.0.1).
     let said = wait("the node to count itself public", || {
