@@ -241,11 +241,17 @@ pub enum Command {
         deal: String,
     },
     /// Agree to call a deal off (it is, once both parties have).
-    #[command(after_help = "Example:\n  haggle cancel 3724ae")]
+    #[command(
+        after_help = "Examples:\n  haggle cancel 3724ae\n  haggle cancel 3724ae --message \"Sorry, it broke before I could ship it\""
+    )]
     Cancel {
         /// Deal id (prefix of 6+ characters).
         #[arg(value_parser = id_prefix)]
         deal: String,
+        /// Why, to the other party: sent as a message in the deal's conversation once the
+        /// cancel is signed (haggle messages DEAL shows it).
+        #[arg(long, short)]
+        message: Option<String>,
     },
     /// Open a dispute on a deal: tell the other party what is wrong.
     #[command(after_help = "Example:\n  haggle dispute 3724ae --reason \"Paid on Monday, nothing shipped\"")]

@@ -209,10 +209,18 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
 
     // Called off by both, the sale says so on both sides (the listing stays closed).
     let deal_id = deal["id"].as_str().expect("the deal's id").to_owned();
-    for d in [ds, d3] {
-        let out = haggle(d, &["cancel", &deal_id[..12]]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    }
+    // The seller says why, as a message in the deal's conversation.
+    let out = haggle(ds, &["cancel", &deal_id[..12], "--message", "The lamp broke, sorry"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("your message went with it (delivered)"), "{said}");
+    let out = haggle(d3, &["cancel", &deal_id[..12]]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let deal_text = String::from_utf8_lossy(&haggle(d3, &["deal", &deal_id[..12]]).stdout).into_owned();
+    assert!(deal_text.contains("messages  1 message, 1 new"), "{deal_text}");
+    let why = json(d3, &["messages", &deal_id[..12]]);
+    assert_eq!(why["notes"][0]["message"], "The lamp broke, sorry");
+    assert_eq!(why["about"]["deal"], deal_id.as_str());
     for (d, says) in [(ds, "then called off by you both"), (d3, "you won, and the deal was then called off")]
     {
         wait("the called-off sale to show on both sides", || {

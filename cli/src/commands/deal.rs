@@ -68,6 +68,24 @@ pub fn pay_request(cx: &Context<'_>, args: PayRequestArgs) -> Result<()> {
     step(cx, &args.deal, request)
 }
 
+/// `haggle cancel DEAL --message TEXT`: the cancel, then the message in the deal's
+/// conversation (checked before either is sent; a message that cannot go leaves the cancel
+/// signed, and says so).
+pub fn cancel_saying(cx: &Context<'_>, deal: &str, message: &str) -> Result<()> {
+    let text = super::messages::text(&[message.to_owned()]).map_err(crate::usage)?;
+    step(cx, deal, StepRequest::Cancel)?;
+    let sent = cx.api.send_note(deal, &text).map_err(|e| {
+        anyhow::anyhow!("the cancel is signed, but its message was not sent: {e}. Send it again with haggle message {deal} \"TEXT\"")
+    })?;
+    let state = sent.notes.last().and_then(|n| n.delivery).map_or("saved".to_owned(), |d| d.to_string());
+    note!(
+        cx.json,
+        "your message went with it ({state}): haggle messages {} shows the conversation.",
+        output::short(&sent.id)
+    );
+    Ok(())
+}
+
 pub fn step(cx: &Context<'_>, deal: &str, request: StepRequest) -> Result<()> {
     let view = cx.api.deal_step(deal, &request).map_err(no_such_deal)?;
     // Shipping (or handing over a digital good's key) with nothing asked to pay lets the buyer
