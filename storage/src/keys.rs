@@ -31,7 +31,8 @@
 //! | `J` | sequence (8, BE) | a small batch's writes while they are being made (see `writes`) |
 //! | `K` | deal id (32) | - (a deal called off whose listing gave back what it took) |
 //! | `c` | peer id (its bytes, up to 64) | reached_at (8, BE), chosen (1), address (a multiaddr's bytes): the address book |
-//! | `n` | conversation (113), created_at (8, BE), note id (32) | - (a conversation's notes) |
+//! | `n` | conversation (113), created_at (8, BE), note id (32) | which of the conversation's two keys wrote it (1) |
+//! | `U` | opener (32), other (32), conversation (113) | - (conversations the other has not answered) |
 //! | `C` | conversation (113) | opener (1), answered (1), last note's date (8, BE), read up to: date (8, BE) and note id (32) |
 //!
 //! sled pays a tree insert and a log write per key whatever the batch size (about 70,000 keys a
@@ -107,6 +108,9 @@ pub(crate) const NOTE: u8 = b'n';
 /// `C` + a conversation: who opened it, whether it was answered, its last note's date and how
 /// far the owner read (see `notes`).
 pub(crate) const CONVERSATION: u8 = b'C';
+/// `U` + opener + other + a conversation: one the opener opened that the other has not
+/// answered (see `notes`).
+pub(crate) const UNANSWERED: u8 = b'U';
 /// Dropped revisions' ids kept per listing: the first ones (the id printed at publish among
 /// them) stay, later ones past the bound are not kept.
 pub(crate) const MAX_ALIASES: usize = 256;

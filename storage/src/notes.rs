@@ -9,10 +9,15 @@
 //! - [`MAX_UNANSWERED_CONVERSATIONS`] conversations a key opened with another that the other
 //!   never answered.
 //!
+//! Each check reads an index, not the notes: a note's key carries its date and its value which
+//! of the two keys wrote it, and the `U` index lists the conversations a pair (opener, other)
+//! left unanswered, so a note costs a scan of its own conversation's keys (at most 400) and of
+//! at most 8 index keys, whatever else the node holds.
+//!
 //! A conversation goes [`crate::THREAD_RETENTION`] after its last note, unless it is about a
 //! thread this node still holds (a deal's thread is kept with the deal).
 
-use haggle_protocol::note::{About, Conversation};
+use haggle_protocol::note::{About, CONVERSATION_KEY_LEN, Conversation};
 use haggle_protocol::{Body, Object, ObjectId, ObjectKind, PublicKey, Timestamp};
 
 use crate::error::StoreError;
@@ -107,6 +112,14 @@ fn conversation_key(conversation: &Conversation) -> Vec<u8> {
     keys::key(keys::CONVERSATION, &[&conversation.to_bytes()])
 }
 
+/// `U` + opener + the other key + the conversation: one the opener (key `opener_side` of the
+/// two) opened that the other has not answered.
+fn unanswered_key(conversation: &Conversation, opener_side: u8) -> Vec<u8> {
+    let opener = conversation.keys[usize::from(opener_side)];
+    let other = conversation.keys[1 - usize::from(opener_side)];
+    keys::key(keys::UNANSWERED, &[opener.as_bytes(), other.as_bytes(), &conversation.to_bytes()])
+}
+
 impl Store {
     pub(crate) fn write_note(&self, object: &Object, origin: Origin) -> Result<Outcome, StoreError> {
         let id = object.id();
@@ -137,22 +150,35 @@ impl Store {
         }
         let conversation = Conversation::of(author, note);
         let side = u8::from(conversation.keys[1] == author);
-        let held = self.conversation_notes(&conversation)?;
-        let mine = held.iter().filter(|n| n.author() == author).count();
+        // Who wrote each note held, with its date, from the index alone (no note is read).
+        let mut sides = Vec::new();
+        for entry in self.db.scan_prefix(keys::key(keys::NOTE, &[&conversation.to_bytes()])) {
+            let (k, v) = entry?;
+            let at =
+                k.get(1 + CONVERSATION_KEY_LEN..1 + CONVERSATION_KEY_LEN + 8).and_then(|b| b.try_into().ok());
+            let (Some(at), [by]) = (at, &v[..]) else {
+                return Err(StoreError::Corrupt { what: "note key" });
+            };
+            sides.push((Timestamp(u64::from_be_bytes(at)), *by));
+        }
+        let mine = sides.iter().filter(|(_, by)| *by == side).count();
         if mine >= MAX_NOTES_PER_PARTY {
             return Ok(rejected(Some(id), RejectReason::NotesFull { max: MAX_NOTES_PER_PARTY }));
         }
-        let their_last = held.iter().filter(|n| n.author() != author).map(Object::created_at).max();
-        let in_a_row = held
-            .iter()
-            .filter(|n| n.author() == author && their_last.is_none_or(|t| n.created_at() > t))
-            .count();
+        let their_last = sides.iter().filter(|(_, by)| *by != side).map(|(at, _)| *at).max();
+        let in_a_row =
+            sides.iter().filter(|(at, by)| *by == side && their_last.is_none_or(|t| *at > t)).count();
         if in_a_row >= MAX_NOTES_IN_A_ROW {
             return Ok(rejected(Some(id), RejectReason::NotesUnanswered { max: MAX_NOTES_IN_A_ROW }));
         }
+        let mut batch = crate::writes::Batch::default();
         let record = match self.conversation_record(&conversation)? {
             Some(mut record) => {
-                record.answered |= record.opener != side;
+                if record.opener != side && !record.answered {
+                    // Answered: no longer among the opener's unanswered conversations.
+                    record.answered = true;
+                    batch.remove(unanswered_key(&conversation, record.opener));
+                }
                 record.last_at = record.last_at.max(object.created_at());
                 record
             }
@@ -163,6 +189,7 @@ impl Store {
                         RejectReason::ConversationQuota { max: MAX_UNANSWERED_CONVERSATIONS },
                     ));
                 }
+                batch.insert(unanswered_key(&conversation, side), &[]);
                 ConversationRecord {
                     opener: side,
                     answered: false,
@@ -171,9 +198,8 @@ impl Store {
                 }
             }
         };
-        let mut batch = crate::writes::Batch::default();
         batch.insert(keys::object(&id), object.bytes());
-        batch.insert(note_key(&conversation, object.created_at(), &id), &[]);
+        batch.insert(note_key(&conversation, object.created_at(), &id), [side].as_slice());
         batch.insert(conversation_key(&conversation), record.encode().as_slice());
         if origin == Origin::Own {
             self.queue_for_delivery(&mut batch, object)?;
@@ -183,20 +209,13 @@ impl Store {
     }
 
     /// Conversations between `opener` and `other` that `opener` opened and `other` never
-    /// answered.
+    /// answered: a prefix of the `U` index, at most [`MAX_UNANSWERED_CONVERSATIONS`] long.
     fn unanswered_opened_by(&self, opener: &PublicKey, other: &PublicKey) -> Result<usize, StoreError> {
+        let prefix = keys::key(keys::UNANSWERED, &[opener.as_bytes(), other.as_bytes()]);
         let mut count = 0;
-        for entry in self.db.scan_prefix([keys::CONVERSATION]) {
-            let (k, v) = entry?;
-            let conversation =
-                Conversation::from_bytes(&k[1..]).ok_or(StoreError::Corrupt { what: "conversation key" })?;
-            if conversation.other(opener) != Some(*other) {
-                continue;
-            }
-            let record = ConversationRecord::decode(&v)?;
-            if !record.answered && conversation.keys[usize::from(record.opener)] == *opener {
-                count += 1;
-            }
+        for k in self.db.scan_prefix(prefix).keys() {
+            k?;
+            count += 1;
         }
         Ok(count)
     }
@@ -295,10 +314,13 @@ impl Store {
                 continue;
             }
             // Read again under the lock: a note may have come meanwhile.
-            if self.conversation_record(&conversation)?.is_none_or(|r| r.last_at >= cutoff) {
+            let Some(record) = self.conversation_record(&conversation)?.filter(|r| r.last_at < cutoff) else {
                 continue;
-            }
+            };
             let mut batch = crate::writes::Batch::default();
+            if !record.answered {
+                batch.remove(unanswered_key(&conversation, record.opener));
+            }
             for note in self.conversation_notes(&conversation)? {
                 let id = note.id();
                 batch.remove(keys::object(&id));

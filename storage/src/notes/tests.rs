@@ -175,6 +175,7 @@ fn the_owners_note_is_queued_for_delivery_and_old_conversations_go_unless_their_
     let asked = note(&buyer, about, &seller, "Size?", t);
     assert!(store.ingest_own(&asked).expect("own").is_new());
     assert!(store.outbox_entry(&asked.id()).expect("outbox").is_some(), "on its way to the seller");
+    assert_eq!(store.unanswered_opened_by(&buyer.public(), &seller.public()).expect("count"), 1);
     let on_thread = note(&seller, About::Thread(opening.id()), &buyer, "Fine by me", t);
     assert!(put(&store, &on_thread).is_new());
     assert!(store.outbox_entry(&on_thread.id()).expect("outbox").is_none(), "someone else's");
@@ -186,5 +187,10 @@ fn the_owners_note_is_queued_for_delivery_and_old_conversations_go_unless_their_
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].conversation.about, About::Thread(opening.id()));
     assert!(store.get(&asked.id()).expect("read").is_none(), "the note itself went");
+    assert_eq!(
+        store.unanswered_opened_by(&buyer.public(), &seller.public()).expect("count"),
+        0,
+        "no longer among the buyer's unanswered conversations"
+    );
     assert!(store.outbox_entry(&asked.id()).expect("outbox").is_none(), "and its outbox record");
 }
