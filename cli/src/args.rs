@@ -290,7 +290,7 @@ pub enum Command {
     /// Block someone: their listings leave your searches and `watch`, and they can start no new
     /// offer or booking with you (on your node only; nothing is published)
     #[command(
-        after_help = "Examples:\n  haggle block 3fa2c1                     (the author of that listing)\n  haggle block 9b1d0e --note \"lowball offers every hour\"   (the other party of that thread)\n  haggle block 12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5\n\nThreads and deals already open with them go on: decline, withdraw or cancel them as usual."
+        after_help = "Examples:\n  haggle block 3fa2c1                     (the author of that listing)\n  haggle block 9b1d0e --note \"lowball offers every hour\"   (the other party of that thread)\n  haggle block 5e77a0                     (who wrote that message)\n  haggle block 12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5\n\nThreads and deals already open with them go on, messages in them too: decline, withdraw or cancel them as usual."
     )]
     Block {
         /// A PeerId, or the id (prefix of 6+ characters) of their listing, a thread with them or a
@@ -339,8 +339,10 @@ pub enum Command {
         /// conversation); prefix of 6+ characters.
         #[arg(value_parser = id_prefix)]
         id: String,
-        /// The text (the words after the id, joined with spaces; quote it to keep it as typed).
-        #[arg(required = true, num_args = 1.., allow_hyphen_values = true)]
+        /// The text: the words after the id, joined with spaces (quote it to keep it as
+        /// typed); at most 2,048 bytes. Options may come after it; a text that starts with a
+        /// dash goes after `--` (haggle message ID -- "-10% for cash?").
+        #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
     },
     /// Your conversations, or one conversation's messages (marked read)
@@ -356,7 +358,8 @@ pub enum Command {
         #[arg(long, requires = "id")]
         peek: bool,
     },
-    /// Follow live events: new listings (matching the search, if given), offers, deals.
+    /// Follow live events: new listings (matching the search, if given), offers, deals,
+    /// messages.
     #[command(
         after_help = "Examples:\n  haggle watch\n  haggle watch bike --max-price 200 --currency EUR\n  haggle watch --saved bikes     (the words and filters of a saved search)"
     )]

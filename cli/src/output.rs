@@ -541,9 +541,9 @@ pub use haggle_node::service::in_words;
 
 /// The messages about a thread or deal in a few words (`None`: none), naming the command
 /// that reads them.
-pub fn notes_line(notes: usize, unread: usize, thread: &haggle_node::api::types::ObjectId) -> Option<String> {
+pub fn notes_line(notes: usize, unread: usize, id: &haggle_node::api::types::ObjectId) -> Option<String> {
     let new = if unread > 0 { format!(", {unread} new") } else { String::new() };
-    (notes > 0).then(|| format!("{}{new} (haggle messages {})", count(notes, "message"), short(thread)))
+    (notes > 0).then(|| format!("{}{new} (haggle messages {})", count(notes, "message"), short(id)))
 }
 
 /// Prints one thread in full.

@@ -1413,7 +1413,11 @@ fn a_blocked_stranger_leaves_searches_and_opens_no_new_thread() {
     assert!(stderr(&own).contains("your own key"), "{}", stderr(&own));
     let nothing = haggle(&dm, &["block", "123456789a"]);
     assert_eq!(nothing.status.code(), Some(2), "{}", stderr(&nothing));
-    assert!(stderr(&nothing).contains("nor the id of a listing, thread or deal"), "{}", stderr(&nothing));
+    assert!(
+        stderr(&nothing).contains("nor the id of a listing, thread, deal or message"),
+        "{}",
+        stderr(&nothing)
+    );
     let file = root.path().join("a-file");
     std::fs::write(&file, b"x").expect("write");
     let images = haggle(&dm, &["show", &theirs[..10], "--images", &file.display().to_string()]);

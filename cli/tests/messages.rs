@@ -56,15 +56,18 @@ fn a_question_is_answered_and_a_message_waits_for_a_party_away() {
     watch.ready(&ds);
     let said = ok(&db, &["ask", l, "Is it still available?", "Does it come with lights?"]);
     assert!(said.contains("about the listing \"Road bike\"") && said.contains(": delivered."), "{said}");
-    watch.line_with(&["message from", "about Road bike: Is it still available? Does it come with lights?"]);
+    watch.line_with(&[
+        "message from",
+        "about \"Road bike\": Is it still available? Does it come with lights?",
+    ]);
     drop(watch);
     let status = ok(&ds, &["status"]);
     assert!(
-        status.contains("messages      1 conversation; 1 message unread in 1 (haggle messages)"),
+        status.contains("messages      1 conversation; 1 message unread in 1 conversation (haggle messages)"),
         "{status}"
     );
     let table = ok(&ds, &["messages"]);
-    assert!(table.contains("ABOUT") && table.contains("your listing \"Road bike\""), "{table}");
+    assert!(table.contains("ABOUT") && table.contains("yours: Road bike"), "{table}");
     assert!(table.contains("1 conversation, 1 message unread."), "{table}");
     // Read by the listing's id (the seller's own: its one conversation), counted read since.
     let read = ok(&ds, &["messages", l]);

@@ -560,6 +560,7 @@ impl EventLoop {
                         listings = swept.listings,
                         threads = swept.threads,
                         mail = swept.mail,
+                        conversations = swept.conversations,
                         evicted = swept.evicted,
                         "swept what had its time"
                     );

@@ -370,7 +370,12 @@ impl Service {
                 hint: "haggle offers lists your threads (the THREAD column), those on your listings included",
             });
         }
-        let thread = object.thread_id().ok_or_else(not_found)?;
+        // A message about a thread names it too.
+        let about = match object.body() {
+            Body::Note(haggle_protocol::Note { about: haggle_protocol::About::Thread(t), .. }) => Some(*t),
+            _ => None,
+        };
+        let thread = object.thread_id().or(about).ok_or_else(not_found)?;
         self.store.thread(&thread)?.ok_or_else(not_found)
     }
 

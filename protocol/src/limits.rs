@@ -263,8 +263,7 @@ pub fn validate(envelope: &Envelope, now: Timestamp) -> Result<(), ValidationErr
             if note.to == envelope.author {
                 return Err(ValidationError::SelfAddressed);
             }
-            non_empty(&note.message, "message")?;
-            text(&note.message, "message", MAX_MESSAGE_BYTES, Len::Bytes, Lines::Many)
+            check_message(&note.message)
         }
         // The proof's signatures are checked with the object's own (`Object::verify`).
         Body::Feedback(feedback) => feedback.check_text().map_err(ValidationError::Feedback),
@@ -448,6 +447,13 @@ enum Lines {
     One,
     /// Newlines and tabs allowed (descriptions and messages).
     Many,
+}
+
+/// Checks a note's text: not empty, at most [`MAX_MESSAGE_BYTES`], newlines and tabs the only
+/// control characters.
+pub fn check_message(message: &str) -> Result<(), ValidationError> {
+    non_empty(message, "message")?;
+    text(message, "message", MAX_MESSAGE_BYTES, Len::Bytes, Lines::Many)
 }
 
 fn non_empty(s: &str, field: &'static str) -> Result<(), ValidationError> {

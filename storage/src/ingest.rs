@@ -236,6 +236,9 @@ pub enum RejectReason {
         "a note about a thread goes between its two parties, and one about a listing between its author and someone else"
     )]
     NotBetweenParties,
+    /// A note about a "thread" whose id names a held object that opens no thread.
+    #[error("it is about {0}, which is not a thread's opening offer, bid or pledge")]
+    NotAThread(ObjectId),
     /// The author already wrote as many notes in this conversation as one party may.
     #[error("the author already wrote {max} notes in this conversation")]
     NotesFull {
@@ -319,6 +322,9 @@ impl RejectReason {
                 | RejectReason::UnknownSubject
                 | RejectReason::NotesUnanswered { .. }
                 | RejectReason::ConversationQuota { .. }
+                // The two nodes sweep a conversation at different times: the sender's may have
+                // forgotten notes this node still counts.
+                | RejectReason::NotesFull { .. }
         )
     }
 }
@@ -342,6 +348,7 @@ impl RejectReason {
                 | RejectReason::FeedbackExists(_)
                 | RejectReason::NotesFull { .. }
                 | RejectReason::NotBetweenParties
+                | RejectReason::NotAThread(_)
         )
     }
 }

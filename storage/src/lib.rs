@@ -56,8 +56,7 @@ pub use ingest::{
 };
 pub use mail::{MAX_MAIL_PER_RECIPIENT, MAX_MAIL_PER_SENDER};
 pub use notes::{
-    ConversationEntry, MAX_NOTES_IN_A_ROW, MAX_NOTES_PER_PARTY, MAX_UNANSWERED_CONVERSATIONS,
-    place as note_place,
+    ConversationEntry, MAX_NOTES_IN_A_ROW, MAX_NOTES_PER_PARTY, MAX_UNANSWERED_CONVERSATIONS, NoteRef,
 };
 pub use outbox::{DeliveryState, OutboxEntry};
 pub use peers::{KnownPeer, MAX_HEARD_PEERS, MAX_KNOWN_PEERS};

@@ -5,20 +5,26 @@
 //! their recipient), so the conversations here are the owner's. What one key can make a node
 //! keep is bounded three ways, each checked against what this node holds:
 //! - [`MAX_NOTES_PER_PARTY`] notes per party in one conversation;
-//! - [`MAX_NOTES_IN_A_ROW`] notes from one side since the other side's last;
-//! - [`MAX_UNANSWERED_CONVERSATIONS`] conversations a key opened with another that the other
-//!   never answered.
+//! - [`MAX_NOTES_IN_A_ROW`] notes from one side that arrived since the other side's last;
+//! - [`MAX_UNANSWERED_CONVERSATIONS`] conversations about listings a key opened with another
+//!   that the other never answered (a thread's conversation is not counted: the thread took an
+//!   offer, under the thread quotas).
+//!
+//! Notes are shown in the order they were written (their dates), but counted in the order they
+//! arrived here: each gets the conversation's next arrival number, and the owner's read mark
+//! and the count in a row go by it. A note delivered late (from a mailbox, after a retry) is
+//! unread however it is dated, and backdating a note does not put it before an answer.
 //!
 //! Each check reads an index, not the notes: a note's key carries its date and its value which
-//! of the two keys wrote it, and the `U` index lists the conversations a pair (opener, other)
-//! left unanswered, so a note costs a scan of its own conversation's keys (at most 400) and of
-//! at most 8 index keys, whatever else the node holds.
+//! of the two keys wrote it and its arrival number, and the `U` index lists the conversations a
+//! pair (opener, other) left unanswered, so a note costs a scan of its own conversation's keys
+//! (at most 400) and of at most 8 index keys, whatever else the node holds.
 //!
 //! A conversation goes [`crate::THREAD_RETENTION`] after its last note, unless it is about a
 //! thread this node still holds (a deal's thread is kept with the deal).
 
 use haggle_protocol::note::{About, CONVERSATION_KEY_LEN, Conversation};
-use haggle_protocol::{Body, Object, ObjectId, ObjectKind, PublicKey, Timestamp};
+use haggle_protocol::{Body, ListingKey, Object, ObjectId, ObjectKind, PublicKey, Timestamp};
 
 use crate::error::StoreError;
 use crate::ingest::{Origin, Outcome, RejectReason, rejected};
@@ -30,13 +36,13 @@ use crate::store::{Store, decode_stored};
 pub const MAX_NOTES_PER_PARTY: usize = 200;
 /// Notes one side may send in a row, before the other side answers.
 pub const MAX_NOTES_IN_A_ROW: usize = 20;
-/// Conversations one key may have opened with another that the other never answered: a buyer
-/// asking a seller about a few listings at once is far below it; a stranger writing about
-/// every listing a seller has is stopped at it.
+/// Conversations about listings one key may have opened with another that the other never
+/// answered (threads' conversations are not counted): a buyer asking a seller about a few
+/// listings at once is far below it; a stranger writing about every listing a seller has is
+/// stopped at it.
 pub const MAX_UNANSWERED_CONVERSATIONS: usize = 8;
 
-/// A conversation's record (`C` + the conversation): who opened it, whether the other side
-/// answered, its last note's date, and how far the owner has read.
+/// A conversation's record (`C` + the conversation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConversationRecord {
     /// Which of the conversation's two keys wrote its first note held here (0 or 1).
@@ -45,39 +51,54 @@ pub(crate) struct ConversationRecord {
     pub answered: bool,
     /// The newest note's date.
     pub last_at: Timestamp,
-    /// The newest note the owner has read: its date and id (zeros: none).
-    pub read: (Timestamp, ObjectId),
+    /// The arrival number of the newest note the owner has read (0: none).
+    pub read: u64,
+    /// The arrival number of the last note that arrived.
+    pub arrived: u64,
 }
 
 impl ConversationRecord {
-    const LEN: usize = 1 + 1 + 8 + 8 + 32;
+    const LEN: usize = 1 + 1 + 8 + 8 + 8;
 
     fn encode(&self) -> [u8; Self::LEN] {
         let mut out = [0u8; Self::LEN];
         out[0] = self.opener;
         out[1] = u8::from(self.answered);
         out[2..10].copy_from_slice(&self.last_at.to_be_bytes());
-        out[10..18].copy_from_slice(&self.read.0.to_be_bytes());
-        out[18..].copy_from_slice(self.read.1.as_bytes());
+        out[10..18].copy_from_slice(&self.read.to_be_bytes());
+        out[18..].copy_from_slice(&self.arrived.to_be_bytes());
         out
     }
 
     fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
-        let corrupt = || StoreError::Corrupt { what: "conversation record" };
         if bytes.len() != Self::LEN || bytes[0] > 1 {
-            return Err(corrupt());
+            return Err(StoreError::Corrupt { what: "conversation record" });
         }
-        let at = |b: &[u8]| Timestamp(u64::from_be_bytes(b.try_into().expect("8 bytes")));
+        let n = |b: &[u8]| u64::from_be_bytes(b.try_into().expect("8 bytes"));
         Ok(ConversationRecord {
             opener: bytes[0],
             answered: bytes[1] != 0,
-            last_at: at(&bytes[2..10]),
-            read: (at(&bytes[10..18]), ObjectId::from_bytes(bytes[18..].try_into().map_err(|_| corrupt())?)),
+            last_at: Timestamp(n(&bytes[2..10])),
+            read: n(&bytes[10..18]),
+            arrived: n(&bytes[18..]),
         })
     }
 }
 
-/// One conversation as a reader sees it.
+/// One note as the index holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoteRef {
+    /// The note's id.
+    pub id: ObjectId,
+    /// Its date.
+    pub at: Timestamp,
+    /// Which of the conversation's two keys wrote it (0 or 1).
+    pub side: u8,
+    /// Its arrival number in the conversation (from 1).
+    pub arrival: u64,
+}
+
+/// A conversation held, from the index and its record.
 #[derive(Debug, Clone)]
 pub struct ConversationEntry {
     /// What it is about and between whom.
@@ -86,22 +107,27 @@ pub struct ConversationEntry {
     pub opener: PublicKey,
     /// Whether the other key has written too.
     pub answered: bool,
-    /// Its notes, oldest first.
-    pub notes: Vec<Object>,
-    /// The newest note the owner has read (`None`: none yet).
-    pub read: Option<(Timestamp, ObjectId)>,
+    /// Its notes, in date order.
+    pub notes: Vec<NoteRef>,
+    /// The arrival number of the newest note the owner has read (0: none).
+    pub read: u64,
 }
 
 impl ConversationEntry {
-    /// Notes not written by `me` and newer than what the owner read.
-    pub fn unread(&self, me: &PublicKey) -> usize {
-        self.notes.iter().filter(|n| n.author() != *me && self.read.is_none_or(|r| place(n) > r)).count()
+    /// Whether the owner `me` had read `note` (its own notes always).
+    pub fn is_read(&self, note: &NoteRef, me: &PublicKey) -> bool {
+        self.conversation.keys[usize::from(note.side)] == *me || note.arrival <= self.read
     }
-}
 
-/// A note's place in its conversation: its date, then its id.
-pub fn place(note: &Object) -> (Timestamp, ObjectId) {
-    (note.created_at(), note.id())
+    /// Notes not written by `me` that arrived after what the owner read.
+    pub fn unread(&self, me: &PublicKey) -> usize {
+        self.notes.iter().filter(|n| !self.is_read(n, me)).count()
+    }
+
+    /// The arrival number of the last note held (0: none).
+    pub fn last_arrival(&self) -> u64 {
+        self.notes.iter().map(|n| n.arrival).max().unwrap_or(0)
+    }
 }
 
 fn note_key(conversation: &Conversation, at: Timestamp, id: &ObjectId) -> Vec<u8> {
@@ -125,54 +151,23 @@ impl Store {
         let id = object.id();
         let Body::Note(note) = object.body() else { unreachable!("called for notes") };
         let author = object.author();
-        // Between the two keys the note is about: a listing's author and someone else, or a
-        // thread's two parties.
-        let parties = match &note.about {
-            About::Listing(key) => {
-                if key.author != author && key.author != note.to {
-                    return Ok(rejected(Some(id), RejectReason::NotBetweenParties));
-                }
-                if self.head(key)?.is_none() {
-                    return Ok(rejected(Some(id), RejectReason::UnknownSubject));
-                }
-                None
-            }
-            About::Thread(thread) => {
-                let opening = self.get(thread)?.filter(|o| o.body().opening().is_some());
-                let Some(opening) = opening else {
-                    return Ok(rejected(Some(id), RejectReason::UnknownSubject));
-                };
-                Some([opening.author(), opening.body().recipient().expect("an opening has a recipient")])
-            }
-        };
-        if parties.is_some_and(|p| !(p.contains(&author) && p.contains(&note.to))) {
-            return Ok(rejected(Some(id), RejectReason::NotBetweenParties));
-        }
         let conversation = Conversation::of(author, note);
-        let side = u8::from(conversation.keys[1] == author);
-        // Who wrote each note held, with its date, from the index alone (no note is read).
-        let mut sides = Vec::new();
-        for entry in self.db.scan_prefix(keys::key(keys::NOTE, &[&conversation.to_bytes()])) {
-            let (k, v) = entry?;
-            let at =
-                k.get(1 + CONVERSATION_KEY_LEN..1 + CONVERSATION_KEY_LEN + 8).and_then(|b| b.try_into().ok());
-            let (Some(at), [by]) = (at, &v[..]) else {
-                return Err(StoreError::Corrupt { what: "note key" });
-            };
-            sides.push((Timestamp(u64::from_be_bytes(at)), *by));
+        let record = self.conversation_record(&conversation)?;
+        if let Some(reason) = self.subject_refusal(author, &note.to, &note.about, record.is_some())? {
+            return Ok(rejected(Some(id), reason));
         }
-        let mine = sides.iter().filter(|(_, by)| *by == side).count();
-        if mine >= MAX_NOTES_PER_PARTY {
+        let side = u8::from(conversation.keys[1] == author);
+        let held = self.conversation_index(&conversation)?;
+        if held.iter().filter(|n| n.side == side).count() >= MAX_NOTES_PER_PARTY {
             return Ok(rejected(Some(id), RejectReason::NotesFull { max: MAX_NOTES_PER_PARTY }));
         }
-        let their_last = sides.iter().filter(|(_, by)| *by != side).map(|(at, _)| *at).max();
-        let in_a_row =
-            sides.iter().filter(|(at, by)| *by == side && their_last.is_none_or(|t| *at > t)).count();
-        if in_a_row >= MAX_NOTES_IN_A_ROW {
+        // By arrival: a note backdated before the other side's answer is still after it.
+        let their_last = held.iter().filter(|n| n.side != side).map(|n| n.arrival).max().unwrap_or(0);
+        if held.iter().filter(|n| n.side == side && n.arrival > their_last).count() >= MAX_NOTES_IN_A_ROW {
             return Ok(rejected(Some(id), RejectReason::NotesUnanswered { max: MAX_NOTES_IN_A_ROW }));
         }
         let mut batch = crate::writes::Batch::default();
-        let record = match self.conversation_record(&conversation)? {
+        let mut record = match record {
             Some(mut record) => {
                 if record.opener != side && !record.answered {
                     // Answered: no longer among the opener's unanswered conversations.
@@ -183,29 +178,71 @@ impl Store {
                 record
             }
             None => {
-                if self.unanswered_opened_by(&author, &note.to)? >= MAX_UNANSWERED_CONVERSATIONS {
-                    return Ok(rejected(
-                        Some(id),
-                        RejectReason::ConversationQuota { max: MAX_UNANSWERED_CONVERSATIONS },
-                    ));
+                // Only a question about a listing counts: a thread took an offer first, under
+                // the thread quotas, and its notes are held to 20 in a row like any.
+                if let About::Listing(_) = note.about {
+                    if self.unanswered_opened_by(&author, &note.to)? >= MAX_UNANSWERED_CONVERSATIONS {
+                        return Ok(rejected(
+                            Some(id),
+                            RejectReason::ConversationQuota { max: MAX_UNANSWERED_CONVERSATIONS },
+                        ));
+                    }
+                    batch.insert(unanswered_key(&conversation, side), &[]);
                 }
-                batch.insert(unanswered_key(&conversation, side), &[]);
                 ConversationRecord {
                     opener: side,
                     answered: false,
                     last_at: object.created_at(),
-                    read: (Timestamp(0), ObjectId::from_bytes([0; 32])),
+                    read: 0,
+                    arrived: 0,
                 }
             }
         };
+        record.arrived += 1;
+        let mut value = [0u8; 9];
+        value[0] = side;
+        value[1..].copy_from_slice(&record.arrived.to_be_bytes());
         batch.insert(keys::object(&id), object.bytes());
-        batch.insert(note_key(&conversation, object.created_at(), &id), [side].as_slice());
+        batch.insert(note_key(&conversation, object.created_at(), &id), value.as_slice());
         batch.insert(conversation_key(&conversation), record.encode().as_slice());
         if origin == Origin::Own {
             self.queue_for_delivery(&mut batch, object)?;
         }
         self.apply_writes(batch)?;
         Ok(Outcome::New { id, kind: ObjectKind::Note, deal: None })
+    }
+
+    /// Why a note by `author` to `to` about `about` cannot be taken, if it cannot. Once a
+    /// conversation is held, its subject need not be: the first note's was (a listing may be
+    /// evicted or expire while its conversation goes on), and the conversation's key holds
+    /// the same two keys.
+    fn subject_refusal(
+        &self,
+        author: PublicKey,
+        to: &PublicKey,
+        about: &About,
+        conversation_held: bool,
+    ) -> Result<Option<RejectReason>, StoreError> {
+        Ok(match about {
+            About::Listing(key) if key.author != author && key.author != *to => {
+                Some(RejectReason::NotBetweenParties)
+            }
+            _ if conversation_held => None,
+            About::Listing(key) => self.head(key)?.is_none().then_some(RejectReason::UnknownSubject),
+            About::Thread(thread) => match self.get(thread)? {
+                None => Some(RejectReason::UnknownSubject),
+                Some(opening) => match opening.body().opening() {
+                    None => Some(RejectReason::NotAThread(*thread)),
+                    Some(o)
+                        if [opening.author(), o.to].contains(&author)
+                            && [opening.author(), o.to].contains(to) =>
+                    {
+                        None
+                    }
+                    Some(_) => Some(RejectReason::NotBetweenParties),
+                },
+            },
+        })
     }
 
     /// Conversations between `opener` and `other` that `opener` opened and `other` never
@@ -227,21 +264,55 @@ impl Store {
         self.db.get(conversation_key(conversation))?.map(|v| ConversationRecord::decode(&v)).transpose()
     }
 
-    /// A conversation's notes, oldest first.
-    pub fn conversation_notes(&self, conversation: &Conversation) -> Result<Vec<Object>, StoreError> {
+    /// The conversation records under `prefix` (within `C`), in key order.
+    fn conversation_records(
+        &self,
+        prefix: &[u8],
+    ) -> Result<Vec<(Conversation, ConversationRecord)>, StoreError> {
         let mut out = Vec::new();
-        let prefix = keys::key(keys::NOTE, &[&conversation.to_bytes()]);
-        for k in self.db.scan_prefix(prefix).keys() {
-            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "note key" })?;
-            if let Some(bytes) = self.db.get(keys::object(&id))? {
-                out.push(decode_stored(&bytes)?);
-            }
+        for entry in self.db.scan_prefix(keys::key(keys::CONVERSATION, &[prefix])) {
+            let (k, v) = entry?;
+            let conversation =
+                Conversation::from_bytes(&k[1..]).ok_or(StoreError::Corrupt { what: "conversation key" })?;
+            out.push((conversation, ConversationRecord::decode(&v)?));
         }
-        out.sort_by_key(place);
         Ok(out)
     }
 
-    /// One conversation with its notes, if any note of it is held.
+    /// A conversation's notes as the index holds them, in date order (no note is read).
+    pub fn conversation_index(&self, conversation: &Conversation) -> Result<Vec<NoteRef>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix(keys::key(keys::NOTE, &[&conversation.to_bytes()])) {
+            let (k, v) = entry?;
+            let corrupt = || StoreError::Corrupt { what: "note key" };
+            let at = k.get(1 + CONVERSATION_KEY_LEN..1 + CONVERSATION_KEY_LEN + 8).ok_or_else(corrupt)?;
+            let id = keys::id_at_end(&k).ok_or_else(corrupt)?;
+            let (&[side], arrival) = (v.get(..1).ok_or_else(corrupt)?, v.get(1..9).ok_or_else(corrupt)?)
+            else {
+                return Err(corrupt());
+            };
+            out.push(NoteRef {
+                id,
+                at: Timestamp(u64::from_be_bytes(at.try_into().map_err(|_| corrupt())?)),
+                side,
+                arrival: u64::from_be_bytes(arrival.try_into().map_err(|_| corrupt())?),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The notes `refs` names, in the same order (one no longer held is left out).
+    pub fn notes(&self, refs: &[NoteRef]) -> Result<Vec<(NoteRef, Object)>, StoreError> {
+        let mut out = Vec::with_capacity(refs.len());
+        for r in refs {
+            if let Some(bytes) = self.db.get(keys::object(&r.id))? {
+                out.push((*r, decode_stored(&bytes)?));
+            }
+        }
+        Ok(out)
+    }
+
+    /// One conversation, if any note of it is held.
     pub fn conversation(&self, conversation: &Conversation) -> Result<Option<ConversationEntry>, StoreError> {
         let Some(record) = self.conversation_record(conversation)? else { return Ok(None) };
         Ok(Some(self.entry(*conversation, record)?))
@@ -256,55 +327,56 @@ impl Store {
             conversation,
             opener: conversation.keys[usize::from(record.opener)],
             answered: record.answered,
-            notes: self.conversation_notes(&conversation)?,
-            read: (record.read.0 != Timestamp(0)).then_some(record.read),
+            notes: self.conversation_index(&conversation)?,
+            read: record.read,
         })
     }
 
     /// Every conversation held, the most recent first (by its last note).
     pub fn conversations(&self) -> Result<Vec<ConversationEntry>, StoreError> {
-        let mut records = Vec::new();
-        for entry in self.db.scan_prefix([keys::CONVERSATION]) {
-            let (k, v) = entry?;
-            let conversation =
-                Conversation::from_bytes(&k[1..]).ok_or(StoreError::Corrupt { what: "conversation key" })?;
-            records.push((conversation, ConversationRecord::decode(&v)?));
-        }
+        let mut records = self.conversation_records(&[])?;
         records.sort_by_key(|(c, r)| (std::cmp::Reverse(r.last_at), *c));
         records.into_iter().map(|(c, r)| self.entry(c, r)).collect()
     }
 
-    /// Notes that the owner has read `conversation` up to `upto` (a note's place); an earlier
-    /// place than the one noted changes nothing. Flushed.
-    pub fn mark_read(
-        &self,
-        conversation: &Conversation,
-        upto: (Timestamp, ObjectId),
-    ) -> Result<(), StoreError> {
+    /// The conversations about the listing `key`.
+    pub fn conversations_about(&self, key: &ListingKey) -> Result<Vec<ConversationEntry>, StoreError> {
+        let mut prefix = vec![0u8];
+        prefix.extend_from_slice(&key.to_bytes());
+        self.conversation_records(&prefix)?.into_iter().map(|(c, r)| self.entry(c, r)).collect()
+    }
+
+    /// Whether any conversation about the listing `key` is held (it keeps the listing from
+    /// being evicted: its answers would be refused without it).
+    pub(crate) fn has_conversation_about(&self, key: &ListingKey) -> Result<bool, StoreError> {
+        let prefix = keys::key(keys::CONVERSATION, &[&[0], &key.to_bytes()]);
+        Ok(self.db.scan_prefix(prefix).keys().next().transpose()?.is_some())
+    }
+
+    /// Notes that the owner has read `conversation` up to the arrival number `upto`; an earlier
+    /// one than noted changes nothing. Flushed.
+    pub fn mark_read(&self, conversation: &Conversation, upto: u64) -> Result<(), StoreError> {
         {
             let _lock = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
             let Some(mut record) = self.conversation_record(conversation)? else { return Ok(()) };
             if upto <= record.read {
                 return Ok(());
             }
-            record.read = upto;
+            record.read = upto.min(record.arrived);
             self.db.insert(conversation_key(conversation), record.encode().as_slice())?;
         }
         self.flush()
     }
 
     /// Removes conversations whose last note is older than `cutoff`, unless about a thread
-    /// still held: every note, its outbox record, and the conversation's record.
+    /// still held: every note, its outbox record, and the conversation's records.
     pub(crate) fn sweep_notes(&self, cutoff: Timestamp) -> Result<usize, StoreError> {
-        let mut old = Vec::new();
-        for entry in self.db.scan_prefix([keys::CONVERSATION]) {
-            let (k, v) = entry?;
-            let conversation =
-                Conversation::from_bytes(&k[1..]).ok_or(StoreError::Corrupt { what: "conversation key" })?;
-            if ConversationRecord::decode(&v)?.last_at < cutoff {
-                old.push(conversation);
-            }
-        }
+        let old: Vec<Conversation> = self
+            .conversation_records(&[])?
+            .into_iter()
+            .filter(|(_, r)| r.last_at < cutoff)
+            .map(|(c, _)| c)
+            .collect();
         let mut swept = 0;
         for conversation in old {
             let _lock = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -321,14 +393,13 @@ impl Store {
             if !record.answered {
                 batch.remove(unanswered_key(&conversation, record.opener));
             }
-            for note in self.conversation_notes(&conversation)? {
-                let id = note.id();
-                batch.remove(keys::object(&id));
-                batch.remove(note_key(&conversation, note.created_at(), &id));
-                batch.remove(keys::outbox(&id));
-                if let Some(to) = note.body().recipient() {
-                    batch.remove(keys::outbox_pending(&to, &id));
-                }
+            for note in self.conversation_index(&conversation)? {
+                // Its recipient: the other of the two keys.
+                let to = conversation.keys[1 - usize::from(note.side)];
+                batch.remove(keys::object(&note.id));
+                batch.remove(note_key(&conversation, note.at, &note.id));
+                batch.remove(keys::outbox(&note.id));
+                batch.remove(keys::outbox_pending(&to, &note.id));
             }
             batch.remove(conversation_key(&conversation));
             self.apply_writes(batch)?;

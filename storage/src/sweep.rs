@@ -205,6 +205,8 @@ impl Store {
             for thread in &threads {
                 protected = protected || self.db.contains_key(keys::party_thread(me, thread))?;
             }
+            // A conversation about it, too: answers about a listing not held are refused.
+            protected = protected || self.has_conversation_about(&key)?;
             let Some(head) = self.head(&key)?.filter(|_| !protected) else { continue };
             let mut batch = crate::writes::Batch::default();
             let mut set = Changes::default();
@@ -576,17 +578,28 @@ mod tests {
         let soon = expiring(3, 3);
         let later = expiring(4, 10);
         let latest = expiring(5, 20);
-        for o in [&own, &with_thread, &soon, &later, &latest] {
+        let asked = expiring(6, 2);
+        for o in [&own, &with_thread, &soon, &later, &latest, &asked] {
             assert!(put(&store, o).is_new());
         }
         let offer_on_it = sign_now(&me, offer(&with_thread, live_terms(1, 100)));
         assert!(put(&store, &offer_on_it).is_new());
+        // The owner asked about one: its answers would be refused without it.
+        let about = haggle_protocol::About::Listing(asked.listing_key().expect("a listing"));
+        let question = haggle_protocol::Note { about, to: key(6).public(), message: "Still there?".into() };
+        assert!(put(&store, &sign_now(&me, Body::Note(question))).is_new());
         assert_eq!(store.evict_over_budget(10, &me.public()).expect("evicts"), 0, "within budget");
-        // A budget of 3 (95% of it, rounded up, is 3): own and threaded ones stay, the soonest go.
-        assert_eq!(store.evict_over_budget(3, &me.public()).expect("evicts"), 2);
-        for (o, kept) in
-            [(&own, true), (&with_thread, true), (&soon, false), (&later, false), (&latest, true)]
-        {
+        // A budget of 4 (95% of it, rounded up, is 4): own, threaded and asked-about ones stay,
+        // the soonest go.
+        assert_eq!(store.evict_over_budget(4, &me.public()).expect("evicts"), 2);
+        for (o, kept) in [
+            (&own, true),
+            (&with_thread, true),
+            (&soon, false),
+            (&later, false),
+            (&latest, true),
+            (&asked, true),
+        ] {
             assert_eq!(store.contains(&o.id()).expect("read"), kept, "{}", o.id());
             assert_eq!(store.holds(o).expect("read"), kept, "{}", o.id());
         }
@@ -594,7 +607,7 @@ mod tests {
         // Sync or gossip bringing it back changes nothing.
         assert!(matches!(put(&store, &soon), Outcome::Duplicate { .. }));
         assert!(!store.contains(&soon.id()).expect("read"));
-        assert_eq!(store.sync_items(now()).expect("items").len(), 3);
+        assert_eq!(store.sync_items(now()).expect("items").len(), 4);
         // Once it could no longer come back, it is forgotten.
         store.sweep_expired(now().saturating_add(MAX_LIFETIME).saturating_add(2 * DAY)).expect("sweep");
         assert!(!store.is_evicted(&soon.id()).expect("read"));

@@ -21,7 +21,7 @@ pub fn block(cx: &Context<'_>, who: &str, note: Option<String>) -> Result<()> {
     } else if change.changed {
         outln!("Blocked {key}.");
         outln!(
-            "Their listings are left out of your searches and of `haggle watch`, and they can start no new offer or booking with you. Only your node knows: nothing is published."
+            "Their listings are left out of your searches and of `haggle watch`, and they can start no new offer, booking or conversation with you (messages in threads and deals already open go on). Nothing is published: they learn of it only if they write to you, when their node is told it is refused."
         );
     } else {
         outln!("{key} was blocked already (its note stays; --note changes it).");
@@ -38,7 +38,9 @@ pub fn unblock(cx: &Context<'_>, who: &str) -> Result<()> {
     }
     let key = change.key.to_string();
     if change.changed {
-        outln!("Unblocked {key}: their listings show again, and they may make you offers again.");
+        outln!(
+            "Unblocked {key}: their listings show again, and they may make you offers and write to you again."
+        );
     } else {
         outln!("{key} was not blocked (haggle blocked lists whom you blocked).");
     }

@@ -77,7 +77,8 @@ pub fn cancel_saying(cx: &Context<'_>, deal: &str, message: &str) -> Result<()> 
     let sent = cx.api.send_note(deal, &text).map_err(|e| {
         anyhow::anyhow!("the cancel is signed, but its message was not sent: {e}. Send it again with haggle message {deal} \"TEXT\"")
     })?;
-    let state = sent.notes.last().and_then(|n| n.delivery).map_or("saved".to_owned(), |d| d.to_string());
+    let mine = sent.notes.iter().find(|n| Some(n.id) == sent.sent);
+    let state = mine.and_then(|n| n.delivery).map_or("saved".to_owned(), |d| d.to_string());
     note!(
         cx.json,
         "your message went with it ({state}): haggle messages {} shows the conversation.",
@@ -182,7 +183,7 @@ pub fn print(d: &DealView) {
         None => {}
     }
     outln!("  next      {}", next_step(d));
-    if let Some(line) = output::notes_line(d.notes, d.notes_unread, &d.thread) {
+    if let Some(line) = output::notes_line(d.notes, d.notes_unread, &d.id) {
         outln!("  messages  {line}");
     }
     if let Some(file) = &d.file {

@@ -13,25 +13,23 @@ pub const MAX_MESSAGE_BYTES: usize = haggle_protocol::limits::MAX_MESSAGE_BYTES;
 
 /// The message's text from the words given, checked before the node is asked.
 pub fn text(words: &[String]) -> Result<String, String> {
+    use haggle_protocol::ValidationError as E;
     let text = words.join(" ");
-    if text.trim().is_empty() {
-        return Err(
-            "the message is empty: write what to say, e.g. haggle message ID \"Is it still available?\""
-                .into(),
-        );
+    // The protocol's own check, said in the user's terms.
+    match haggle_protocol::limits::check_message(&text) {
+        Ok(()) => Ok(text),
+        Err(E::Empty { .. }) => {
+            Err("the message is empty: write what to say, e.g. haggle message ID \"Is it still available?\""
+                .into())
+        }
+        Err(E::TooLong { len, .. }) => Err(format!(
+            "the message is {len} bytes; one holds at most {MAX_MESSAGE_BYTES} (an accented letter takes two, most emoji four): say it in two"
+        )),
+        Err(E::ControlCharacter { .. }) => {
+            Err("the message holds a control character; only newlines and tabs may be among its words".into())
+        }
+        Err(e) => Err(e.to_string()),
     }
-    if text.len() > MAX_MESSAGE_BYTES {
-        return Err(format!(
-            "the message is {} bytes; one holds at most {MAX_MESSAGE_BYTES}: say it in two",
-            text.len()
-        ));
-    }
-    if let Some(c) = text.chars().find(|c| c.is_control() && *c != '\n' && *c != '\t') {
-        return Err(format!(
-            "the message holds a control character ({c:?}); only newlines and tabs may be among its words"
-        ));
-    }
-    Ok(text)
 }
 
 pub fn send(cx: &Context<'_>, id: &str, words: &[String]) -> Result<()> {
@@ -41,7 +39,13 @@ pub fn send(cx: &Context<'_>, id: &str, words: &[String]) -> Result<()> {
         output::json(&view)?;
         return refused(&view);
     }
-    let sent = view.notes.last().filter(|n| n.from == Party::Me);
+    // The one this command sent (others may have come meanwhile, from either side).
+    let sent = view
+        .notes
+        .iter()
+        .find(|n| Some(n.id) == view.sent)
+        .or(view.notes.last())
+        .filter(|n| n.from == Party::Me);
     let state = match sent.and_then(|n| n.delivery) {
         Some(DeliveryState::Delivered) => "delivered",
         Some(DeliveryState::Sent) => "sent; their node has not acknowledged it yet",
@@ -66,7 +70,8 @@ pub fn send(cx: &Context<'_>, id: &str, words: &[String]) -> Result<()> {
 
 /// A message the other key's node refused for good is a failure of the command (exit 1).
 fn refused(view: &ConversationView) -> Result<()> {
-    match view.notes.last().filter(|n| n.from == Party::Me && n.delivery == Some(DeliveryState::Failed)) {
+    let sent = view.notes.iter().find(|n| Some(n.id) == view.sent);
+    match sent.filter(|n| n.from == Party::Me && n.delivery == Some(DeliveryState::Failed)) {
         Some(n) => anyhow::bail!(
             "message {} was refused: {}",
             output::short(&n.id),
@@ -96,7 +101,7 @@ pub fn list(cx: &Context<'_>) -> Result<()> {
             vec![
                 output::short(&c.id),
                 output::short_peer(&c.with.peer_id()),
-                output::clip(&subject(c), 30),
+                output::clip(&about_cell(c), 30),
                 if c.unread > 0 { c.unread.to_string() } else { String::new() },
                 last.map(|n| output::relative(n.created_at, now)).unwrap_or_default(),
                 last.map(|n| line(n, 50)).unwrap_or_default(),
@@ -151,7 +156,11 @@ pub fn print(view: &ConversationView, marked: bool) {
         }
     }
     if view.notes.iter().any(|n| !n.read) {
-        let still = if marked { "" } else { "; still unread (haggle messages ID marks them read)" };
+        let still = if marked {
+            String::new()
+        } else {
+            format!("; still unread (haggle messages {} marks them read)", output::short(&view.id))
+        };
         outln!("* new since you last read{still}.");
     }
     outln!("Answer: haggle message {} \"TEXT\"", output::short(&view.id));
@@ -176,6 +185,18 @@ fn subject(c: &ConversationView) -> String {
             c.about.id.map(|id| output::short(&id)).unwrap_or_default(),
             title.map(|t| format!(" on {t}")).unwrap_or_default()
         ),
+    }
+}
+
+/// What a conversation is about, for a table: the title first (the ID column names it).
+fn about_cell(c: &ConversationView) -> String {
+    let title = c.about.title.clone().unwrap_or_else(|| "(no longer held here)".to_owned());
+    match (c.about.kind.as_str(), c.about.deal) {
+        // The mark first, so the column's clip keeps it.
+        ("listing", _) if c.about.mine => format!("yours: {title}"),
+        ("listing", _) => title,
+        (_, Some(_)) => format!("deal: {title}"),
+        _ => format!("thread: {title}"),
     }
 }
 
@@ -215,10 +236,10 @@ mod tests {
             Ok("Is it still available?")
         );
         assert_eq!(text(&words(&["two\nlines"])).as_deref(), Ok("two\nlines"));
-        assert!(text(&words(&["  "])).unwrap_err().starts_with("the message is empty"));
+        assert!(text(&words(&["  "])).expect_err("empty").starts_with("the message is empty"));
         let long = "x".repeat(MAX_MESSAGE_BYTES + 1);
-        assert!(text(&words(&[&long])).unwrap_err().contains("2048"));
-        assert!(text(&words(&["bell\u{7}"])).unwrap_err().contains("control character"));
+        assert!(text(&words(&[&long])).expect_err("too long").contains("2048"));
+        assert!(text(&words(&["bell\u{7}"])).expect_err("a bell").contains("control character"));
         assert_eq!(text(&words(&[&"x".repeat(MAX_MESSAGE_BYTES)])).map(|t| t.len()), Ok(MAX_MESSAGE_BYTES));
     }
 }

@@ -16,6 +16,12 @@ pub fn status(cx: &Context<'_>) -> Result<()> {
         let mut value = serde_json::to_value(&s)?;
         if let Some(fields) = value.as_object_mut() {
             fields.insert("api".into(), serde_json::Value::String(api.to_owned()));
+            // The messages, as the text's line counts them (asked apart, as there).
+            if let Ok(page) = cx.api.conversations() {
+                let messages =
+                    serde_json::json!({"conversations": page.conversations.len(), "unread": page.unread});
+                fields.insert("messages".into(), messages);
+            }
         }
         return output::json(&value);
     }
@@ -33,7 +39,11 @@ fn messages_line(page: &haggle_node::api::types::ConversationsPage) -> String {
     let new = page.conversations.iter().filter(|c| c.unread > 0).count();
     match page.unread {
         0 => format!("{all}, nothing unread"),
-        n => format!("{all}; {} unread in {} (haggle messages)", output::count(n, "message"), new),
+        n => format!(
+            "{all}; {} unread in {} (haggle messages)",
+            output::count(n, "message"),
+            output::count(new, "conversation")
+        ),
     }
 }
 

@@ -522,7 +522,10 @@ pub(crate) async fn send_note(
         move |s| s.send_note(&id, request.message),
         |s, effect| s.effect_conversation(effect),
         |view, note| view.notes.iter().find(|n| n.id == note).and_then(|n| n.delivery),
-        |s, view| s.conversation_view(&view.id.to_hex(), false),
+        |s, view| {
+            let again = s.conversation_view(&view.id.to_hex(), false)?;
+            Ok(ConversationView { sent: view.sent, ..again })
+        },
     )
     .await
 }

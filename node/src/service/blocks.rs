@@ -75,12 +75,17 @@ impl Service {
         BlockedPage { blocked, max: MAX_BLOCKED }
     }
 
-    /// Whether `object` is a new thread or a message from a blocked key, to refuse (a copy of
-    /// one held, made before the block, is not new: it is answered as held).
+    /// Whether `object` is a new thread, or a message about a listing, from a blocked key, to
+    /// refuse (a copy of one held, made before the block, is not new: it is answered as held).
+    /// Messages in a thread or deal go on, like the thread's own messages.
     pub(super) fn blocked_refusal(&self, object: &Object) -> Option<Refusal> {
-        let refused = matches!(object.body(), Body::Offer(_) | Body::Note(_))
-            && self.store.is_blocked(&object.author())
-            && !self.store.holds(object).unwrap_or(false);
+        let opens = match object.body() {
+            Body::Offer(_) => true,
+            Body::Note(note) => matches!(note.about, haggle_protocol::About::Listing(_)),
+            _ => false,
+        };
+        let refused =
+            opens && self.store.is_blocked(&object.author()) && !self.store.holds(object).unwrap_or(false);
         refused.then_some(Refusal::Blocked)
     }
 

@@ -139,7 +139,7 @@ pub enum InvalidInput {
     ShortenedKey(String),
     /// Whom to block, named by nothing this node holds and not a key.
     #[error(
-        "{0:?} is not a key (a PeerId such as 12D3KooW...) nor the id of a listing, thread or deal this node holds: haggle offers and haggle deals list the ids of yours, haggle search listings'"
+        "{0:?} is not a key (a PeerId such as 12D3KooW...) nor the id of a listing, thread, deal or message this node holds: haggle offers, haggle deals and haggle messages list the ids of yours, haggle search listings'"
     )]
     BlockWho(String),
     /// Whom to block, as a key shortened for a table.
@@ -925,6 +925,9 @@ fn look_in(what: &str) -> &'static str {
         "saved search" => ": haggle saved lists yours",
         "conversation" => {
             ": haggle messages lists your conversations; a message can be about a listing, a thread, a deal or another message"
+        }
+        "listing, thread, deal or message" => {
+            ": haggle search finds listings, haggle offers and haggle deals list your threads and deals, haggle messages your conversations"
         }
         "listing" => ": haggle search finds listings, haggle listings lists your own",
         "object" => {

@@ -5,7 +5,7 @@
 
 use haggle_protocol::note::{About, Conversation, Note};
 use haggle_protocol::{Body, Object, PublicKey, Timestamp};
-use haggle_storage::{ConversationEntry, note_place};
+use haggle_storage::ConversationEntry;
 
 use super::{Conflict, Effect, Followups, Service, ServiceError};
 use crate::api::types::{ConversationView, ConversationsPage, NodeEvent, NoteView, Party, SubjectView};
@@ -14,10 +14,12 @@ impl Service {
     /// Sends `message` to the other key of what `given` names: a listing (a question to its
     /// author), a thread or a deal (to the other party), or a note (in its conversation).
     pub fn send_note(&self, given: &str, message: String) -> Result<Effect, ServiceError> {
-        let conversation = self.conversation_named(given)?;
+        let conversation = self.conversation_named(given, SEND_TO)?;
         let me = self.me();
         let to = conversation.other(&me).expect("a conversation named is the owner's");
-        if self.store.is_blocked(&to) {
+        // About a listing, their answer would be refused (`blocked_refusal`); in a thread or a
+        // deal, messages go on both ways.
+        if self.store.is_blocked(&to) && matches!(conversation.about, About::Listing(_)) {
             return Err(Conflict::NoteToBlocked(to).into());
         }
         let object =
@@ -33,8 +35,8 @@ impl Service {
             if entry.notes.is_empty() {
                 continue;
             }
-            let mut view = self.conversation_of(&entry)?;
-            view.notes.drain(..view.notes.len() - 1);
+            // The newest note only is read and shown; the counts come from the index.
+            let view = self.conversation_of(&entry, entry.notes.len() - 1)?;
             page.unread += view.unread;
             page.conversations.push(view);
         }
@@ -44,47 +46,56 @@ impl Service {
     /// The conversation `given` names (as [`Service::send_note`] takes it), every note in it;
     /// with `mark`, its notes count as read from now on (the answer still says which were not).
     pub fn conversation_view(&self, given: &str, mark: bool) -> Result<ConversationView, ServiceError> {
-        let conversation = self.conversation_named(given)?;
+        let conversation = self.conversation_named(given, "conversation")?;
         let Some(entry) = self.store.conversation(&conversation)?.filter(|e| !e.notes.is_empty()) else {
             return Err(
                 Conflict::NoNotes { given: given.to_owned(), with: conversation.other(&self.me()) }.into()
             );
         };
-        let view = self.conversation_of(&entry)?;
+        let view = self.conversation_of(&entry, 0)?;
         if mark && view.unread > 0 {
-            let last = entry.notes.last().map(note_place).expect("not empty");
-            self.store.mark_read(&conversation, last)?;
+            // Up to the last that arrived of those shown (one arriving meanwhile stays new).
+            self.store.mark_read(&conversation, entry.last_arrival())?;
         }
         Ok(view)
     }
 
-    /// The conversation of the owner's note just sent.
+    /// The conversation of the owner's note just sent, naming it (`sent`).
     pub fn effect_conversation(&self, effect: &Effect) -> Result<ConversationView, ServiceError> {
-        self.conversation_view(&effect.object.id().to_hex(), false)
+        let view = self.conversation_view(&effect.object.id().to_hex(), false)?;
+        Ok(ConversationView { sent: Some(effect.object.id()), ..view })
     }
 
     /// The event for a note from the other party.
     pub(super) fn note_event(&self, object: &Object) -> Option<NodeEvent> {
         let Body::Note(note) = object.body() else { return None };
         let subject = self.subject(&note.about).ok()?;
+        let title = subject.title.map(|t| format!("\"{t}\""));
+        let about = match (subject.kind.as_str(), subject.deal, subject.id) {
+            ("listing", ..) => title.unwrap_or_else(|| "a listing no longer held".to_owned()),
+            (_, Some(deal), _) => format!("deal {}{}", deal.fmt_short(), on(title)),
+            (_, None, Some(thread)) => format!("thread {}{}", thread.fmt_short(), on(title)),
+            _ => "a thread".to_owned(),
+        };
         Some(NodeEvent::NoteReceived {
             id: object.id(),
             from: object.author(),
-            about: subject.title.unwrap_or_else(|| subject.kind.clone()),
+            about,
             message: note.message.clone(),
         })
     }
 
-    /// The conversation `given` names, between the owner and another key.
-    fn conversation_named(&self, given: &str) -> Result<Conversation, ServiceError> {
+    /// The conversation `given` names, between the owner and another key (`what`: what was
+    /// looked for, as a "no ... matches" error says it).
+    fn conversation_named(&self, given: &str, what: &'static str) -> Result<Conversation, ServiceError> {
         let me = self.me();
-        let id = self.resolve(given, "conversation")?;
+        let id = self.resolve(given, what)?;
         let object = match self.store.get(&id)? {
             Some(object) => object,
             // An earlier revision of a listing, past the history kept: still its listing.
             None => match self.store.alias(&id)?.and_then(|key| self.store.listing(&key).transpose()) {
                 Some(listing) => listing?,
-                None => return Err(ServiceError::not_found("conversation", given)),
+                None => return Err(ServiceError::not_found(what, given)),
             },
         };
         if let Body::Note(note) = object.body() {
@@ -95,21 +106,30 @@ impl Service {
                 return Ok(Conversation::new(About::Listing(key), me, key.author));
             }
             // The owner's own listing: the one conversation about it, if there is only one.
-            let about = About::Listing(key);
-            let held: Vec<ConversationEntry> =
-                self.store.conversations()?.into_iter().filter(|e| e.conversation.about == about).collect();
+            let held = self.store.conversations_about(&key)?;
             return match &held[..] {
                 [one] => Ok(one.conversation),
                 _ => Err(Conflict::WhichConversation {
                     listing: object.id(),
-                    latest: held.iter().filter_map(|e| e.notes.last().map(Object::id)).collect(),
+                    latest: held.iter().filter_map(|e| e.notes.last().map(|n| n.id)).collect(),
                 }
                 .into()),
             };
         }
-        if let Some(thread) = object.thread_id() {
-            let record =
-                self.store.thread(&thread)?.ok_or_else(|| ServiceError::not_found("conversation", given))?;
+        // A deal step names its deal, whose thread is its offer's.
+        let thread = match object.body() {
+            Body::Step(step) => self.store.deal(&step.deal)?.map(|d| d.offer().id()),
+            _ => object.thread_id(),
+        };
+        if let Some(thread) = thread {
+            let record = self.store.thread(&thread)?.ok_or_else(|| ServiceError::not_found(what, given))?;
+            // An offer of the owner's that the other node refused for good opened nothing there:
+            // a message about it would be refused at every try.
+            if record.offer.author() == me
+                && let Some(why) = self.store.offer_refused(&record.offer)?
+            {
+                return Err(Conflict::OfferRefused { thread, why }.into());
+            }
             let (a, b) = (record.view.offerer, record.view.listing_author);
             let other = if a == me {
                 b
@@ -122,7 +142,12 @@ impl Service {
         }
         Err(ServiceError::WrongKind {
             given: given.to_owned(),
-            is: "neither a listing, a thread, a deal nor a message",
+            is: match object.kind() {
+                haggle_protocol::ObjectKind::Feedback => {
+                    "a rating (feedback): write to the deal it rates instead"
+                }
+                _ => "neither a listing, a thread, a deal nor a message",
+            },
             wanted: "what a message can be about",
             hint: "haggle messages lists your conversations; haggle search finds listings, haggle offers and haggle deals list your threads and deals",
         })
@@ -155,10 +180,16 @@ impl Service {
         })
     }
 
-    fn conversation_of(&self, entry: &ConversationEntry) -> Result<ConversationView, ServiceError> {
+    /// A conversation as the API shows it, with its notes from the `from`-th on (in date order).
+    fn conversation_of(
+        &self,
+        entry: &ConversationEntry,
+        from: usize,
+    ) -> Result<ConversationView, ServiceError> {
         let me = self.me();
-        let mut notes = Vec::with_capacity(entry.notes.len());
-        for n in &entry.notes {
+        let shown = entry.notes.get(from..).unwrap_or_default();
+        let mut notes = Vec::with_capacity(shown.len());
+        for (r, n) in self.store.notes(shown)? {
             let Body::Note(note) = n.body() else { continue };
             let mine = n.author() == me;
             let outbox = if mine { self.store.outbox_entry(&n.id())? } else { None };
@@ -167,7 +198,7 @@ impl Service {
                 from: if mine { Party::Me } else { Party::Them },
                 created_at: n.created_at().as_millis(),
                 message: note.message.clone(),
-                read: mine || entry.read.is_some_and(|r| note_place(n) <= r),
+                read: entry.is_read(&r, &me),
                 delivery: outbox.as_ref().map(|e| e.state),
                 delivery_error: outbox.and_then(|e| {
                     (e.state != haggle_storage::DeliveryState::Delivered).then_some(e.last_error?)
@@ -176,7 +207,8 @@ impl Service {
         }
         let with: PublicKey = entry.conversation.other(&me).unwrap_or(entry.conversation.keys[0]);
         Ok(ConversationView {
-            id: entry.notes.last().map(Object::id).expect("a conversation held has a note"),
+            sent: None,
+            id: entry.notes.last().map(|n| n.id).expect("a conversation held has a note"),
             about: self.subject(&entry.conversation.about)?,
             with,
             opened_by_me: entry.opener == me,
@@ -187,11 +219,15 @@ impl Service {
     }
 }
 
+/// What a send looks for, as a "no ... matches" error says it.
+const SEND_TO: &str = "listing, thread, deal or message";
+
+fn on(title: Option<String>) -> String {
+    title.map(|t| format!(" on {t}")).unwrap_or_default()
+}
+
 fn title(listing: &Object) -> Option<String> {
-    match listing.body() {
-        Body::Listing(l) => Some(l.title.clone()),
-        _ => None,
-    }
+    listing.listing().map(|l| l.title.clone())
 }
 
 #[cfg(test)]

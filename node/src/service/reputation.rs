@@ -48,7 +48,7 @@ impl Service {
                 given: given.to_owned(),
                 is,
                 wanted: if parties {
-                    "a key, a listing, an offer thread or a deal"
+                    "a key, a listing, an offer thread, a deal or a message"
                 } else {
                     "a key or a listing"
                 },
@@ -66,12 +66,18 @@ impl Service {
         }
     }
 
-    /// The owner's other party in the thread, deal or deal step `given` names (for a thread
-    /// between two others, the one who opened it); `None` if it names none of them.
+    /// The owner's other party in the thread, deal, deal step or message `given` names (for a
+    /// thread between two others, the one who opened it); `None` if it names none of them.
     fn other_party(&self, given: &str) -> Result<Option<PublicKey>, ServiceError> {
         let me = self.me();
         let other = |a: PublicKey, b: PublicKey| if a == me { b } else { a };
         let Ok(id) = self.resolve(given, "offer thread") else { return Ok(None) };
+        // A message names its two keys, the owner's among them.
+        if let Some(object) = self.store.get(&id)?
+            && let Body::Note(note) = object.body()
+        {
+            return Ok(Some(other(object.author(), note.to)));
+        }
         let deal = match self.store.get(&id)?.as_ref().map(Object::body) {
             Some(Body::Step(step)) => self.store.deal(&step.deal)?,
             _ => self.store.deal(&id)?,

@@ -54,6 +54,10 @@ pub struct ConversationView {
     /// Its newest note's id: what `POST /v1/messages/{id}` answers in.
     #[serde(with = "text")]
     pub id: ObjectId,
+    /// In the answer to `POST /v1/messages/{id}`: the note just sent (others may have been
+    /// sent or received since, and come after it).
+    #[serde(with = "opt_text", default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<ObjectId>,
     /// What it is about.
     pub about: SubjectView,
     /// The other key.

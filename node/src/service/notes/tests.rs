@@ -23,7 +23,7 @@ fn a_question_about_a_listing_is_answered_in_one_conversation_read_once() {
     assert!(matches!(got.first(), Some(Received::New)), "{:?}", got.received);
     assert!(
         matches!(&got.then.events[..], [NodeEvent::NoteReceived { about, message, .. }]
-            if about == "Road bike" && message == "Is it still available?"),
+            if about == "\"Road bike\"" && message == "Is it still available?"),
         "{:?}",
         got.then.events
     );
@@ -91,18 +91,36 @@ fn a_note_in_a_thread_goes_to_the_other_party_and_a_blocked_key_is_refused() {
     let quiet = third.conversation_view(&hex(&listing), false).expect_err("nothing yet");
     assert_eq!(quiet.code(), ErrorCode::NotFound);
     assert!(quiet.to_string().contains("haggle message"), "{quiet}");
-    // Blocked: the seller's node refuses the buyer's notes, and says so for good.
-    seller.block(BlockRequest { who: buyer.me().to_string(), note: None }).expect("blocked");
-    let more = buyer.send_note(&hex(&offer), "Hello?".into()).expect("sent");
-    let got = seller.receive(more.object.bytes(), Via::Direct);
+    // Blocked by the message's id: the seller's node refuses the buyer's questions about
+    // listings for good; messages in their thread go on, both ways.
+    let change = seller.block(BlockRequest { who: hex(&note), note: None }).expect("blocked");
+    assert_eq!(change.key, buyer.me(), "a message names the other key");
+    let asked = buyer.send_note(&hex(&listing), "Hello?".into()).expect("sent");
+    let got = seller.receive(asked.object.bytes(), Via::Direct);
     assert!(
         matches!(got.first(), Some(Received::Refused { reason, peer_fault: false }) if reason.is_final()),
         "{:?}",
         got.received
     );
-    // And the seller cannot write to a key it blocked: the answer would not reach it.
-    let to_blocked = seller.send_note(&hex(&offer), "Never mind".into()).expect_err("blocked");
-    assert!(to_blocked.to_string().contains("haggle unblock"), "{to_blocked}");
+    let in_thread = buyer.send_note(&hex(&offer), "Still on for 75?".into()).expect("sent");
+    assert!(matches!(seller.receive(in_thread.object.bytes(), Via::Direct).first(), Some(Received::New)));
+    assert!(seller.send_note(&hex(&offer), "Yes".into()).is_ok(), "in the thread, to a blocked key");
+    // The seller cannot start one about a listing with the key it blocked: the answer would
+    // not reach it.
+    let (other, _od) = service(4);
+    let elsewhere = other.publish(draft("Chair", "20")).expect("published");
+    seller.receive(elsewhere.object.bytes(), Via::Gossip);
+    let mine = seller.publish(draft("Lamp", "15")).expect("published");
+    buyer.receive(mine.object.bytes(), Via::Gossip);
+    let asked = buyer.send_note(&hex(&mine), "Lamp still there?".into()).expect("sent");
+    assert!(matches!(
+        seller.receive(asked.object.bytes(), Via::Direct).first(),
+        Some(Received::Refused { .. })
+    ));
+    let to_blocked = seller.send_note(&hex(&in_thread), "Never mind".into());
+    assert!(to_blocked.is_ok(), "a message in the thread's conversation: {to_blocked:?}");
+    // accept, counter and decline take a message in the thread as the thread's id.
+    assert_eq!(seller.thread(&hex(&in_thread)).expect("its thread").view.thread, offer.object.id());
     // An empty message is refused before anything is signed.
     assert!(buyer.send_note(&hex(&offer), "  ".into()).is_err());
 }
