@@ -335,8 +335,9 @@ pub enum Command {
         after_help = "Examples:\n  haggle ask 3fa2c1 \"Is it still available? Does it come with lights?\"   (a listing: to its author)\n  haggle message 9b1d0e \"I can pick it up on Saturday\"   (a thread or deal: to the other party)\n  haggle message 5e77a0 \"Yes, until Friday\"   (a message: an answer in its conversation)"
     )]
     Message {
-        /// What it is about: a listing, a thread, a deal, or a message (answered in its
-        /// conversation); prefix of 6+ characters.
+        /// What it is about: someone else's listing (to its author), your own listing (to the
+        /// one person who wrote about it), a thread or deal (to the other party), or a message
+        /// (answered in its conversation); prefix of 6+ characters.
         #[arg(value_parser = id_prefix)]
         id: String,
         /// The text: the words after the id, joined with spaces (quote it to keep it as

@@ -17,6 +17,15 @@ pub fn reworded(e: &clap::Error, cli: &clap::Command, args: &[String]) -> Option
             "a listing's kind cannot change: publish it anew as the kind you want (haggle publish --from ID --kind KIND), then retract this one (haggle retract ID)".to_owned(),
         );
     }
+    // A message's text that starts with a dash reads as an option: say where it goes.
+    if e.kind() == ErrorKind::UnknownArgument
+        && let Some(ContextValue::String(flag)) = e.get(ContextKind::InvalidArg)
+        && subcommand(cli, args).is_some_and(|c| c.get_name() == "message")
+    {
+        return Some(format!(
+            "unexpected argument '{flag}': a message that starts with a dash goes after -- (haggle message ID -- \"-10% for cash?\"); options go before it or after the text"
+        ));
+    }
     let what = match (e.kind(), e.get(ContextKind::InvalidArg)) {
         (ErrorKind::UnknownArgument, Some(ContextValue::String(flag)))
             if flag.starts_with('-') && e.get(ContextKind::SuggestedArg).is_none() =>
@@ -117,6 +126,9 @@ mod tests {
         );
         assert!(text.contains("--withdraw"), "{text}");
         assert_eq!(said("haggle publish"), None, "publish's flags are too many to list");
+        // A message's text starting with a dash read as an option: where it goes instead.
+        let text = said("haggle ask 87b4b9 -10%").expect("reworded");
+        assert!(text.contains("goes after -- (haggle message ID --"), "{text}");
         assert_eq!(
             said("haggle offers --incoming").as_deref(),
             Some("unexpected argument '--incoming': haggle offers takes no arguments")

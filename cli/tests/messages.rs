@@ -63,7 +63,7 @@ fn a_question_is_answered_and_a_message_waits_for_a_party_away() {
     drop(watch);
     let status = ok(&ds, &["status"]);
     assert!(
-        status.contains("messages      1 conversation; 1 message unread in 1 conversation (haggle messages)"),
+        status.contains("messages      1 conversation; 1 message unread in it (haggle messages)"),
         "{status}"
     );
     let table = ok(&ds, &["messages"]);

@@ -54,7 +54,7 @@ pub fn list(cx: &Context<'_>) -> Result<()> {
     }
     if page.blocked.is_empty() {
         outln!(
-            "You have blocked nobody. haggle block ID blocks the author of a listing, or the other party of a thread or deal."
+            "You have blocked nobody. haggle block ID blocks the author of a listing, or the other party of a thread, deal or message."
         );
         return Ok(());
     }

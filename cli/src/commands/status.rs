@@ -39,11 +39,14 @@ fn messages_line(page: &haggle_node::api::types::ConversationsPage) -> String {
     let new = page.conversations.iter().filter(|c| c.unread > 0).count();
     match page.unread {
         0 => format!("{all}, nothing unread"),
-        n => format!(
-            "{all}; {} unread in {} (haggle messages)",
-            output::count(n, "message"),
-            output::count(new, "conversation")
-        ),
+        n => {
+            let in_which = match (new, page.conversations.len()) {
+                (1, 1) => "it".to_owned(),
+                (new, all) if new == all => "all of them".to_owned(),
+                (new, _) => format!("{new} of them"),
+            };
+            format!("{all}; {} unread in {in_which} (haggle messages)", output::count(n, "message"))
+        }
     }
 }
 

@@ -25,6 +25,10 @@ impl Service {
         let object =
             self.sign(Body::Note(Note { about: conversation.about, to, message }), Timestamp::now())?;
         self.ingest_own(&object)?;
+        // An answer is written having read what came before it.
+        if let Some(entry) = self.store.conversation(&conversation)? {
+            self.store.mark_read(&conversation, entry.last_arrival())?;
+        }
         Ok(Effect { object, then: Followups { deliver: vec![to], ..Followups::default() } })
     }
 
@@ -116,9 +120,14 @@ impl Service {
                 .into()),
             };
         }
-        // A deal step names its deal, whose thread is its offer's.
+        // A deal step, or a rating of a deal of the owner's, names the deal, whose thread is
+        // its offer's.
         let thread = match object.body() {
             Body::Step(step) => self.store.deal(&step.deal)?.map(|d| d.offer().id()),
+            Body::Feedback(f) => match f.proof_unverified() {
+                Some(proof) => self.store.deal(&proof.deal)?.map(|d| d.offer().id()),
+                None => None,
+            },
             _ => object.thread_id(),
         };
         if let Some(thread) = thread {
@@ -143,9 +152,7 @@ impl Service {
         Err(ServiceError::WrongKind {
             given: given.to_owned(),
             is: match object.kind() {
-                haggle_protocol::ObjectKind::Feedback => {
-                    "a rating (feedback): write to the deal it rates instead"
-                }
+                haggle_protocol::ObjectKind::Feedback => "a rating of a deal between two other people",
                 _ => "neither a listing, a thread, a deal nor a message",
             },
             wanted: "what a message can be about",
@@ -208,7 +215,13 @@ impl Service {
         let with: PublicKey = entry.conversation.other(&me).unwrap_or(entry.conversation.keys[0]);
         Ok(ConversationView {
             sent: None,
-            id: entry.notes.last().map(|n| n.id).expect("a conversation held has a note"),
+            // The first to arrive here: it stays the conversation's id whatever comes later.
+            id: entry
+                .notes
+                .iter()
+                .min_by_key(|n| n.arrival)
+                .map(|n| n.id)
+                .expect("a conversation held has a note"),
             about: self.subject(&entry.conversation.about)?,
             with,
             opened_by_me: entry.opener == me,

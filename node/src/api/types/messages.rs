@@ -51,7 +51,8 @@ pub struct NoteView {
 /// A conversation: its subject, the other key, and its notes (in a list, the last one only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConversationView {
-    /// Its newest note's id: what `POST /v1/messages/{id}` answers in.
+    /// Its first note to arrive here: an id that stays the conversation's whatever comes later
+    /// (any of its notes' ids names it too).
     #[serde(with = "text")]
     pub id: ObjectId,
     /// In the answer to `POST /v1/messages/{id}`: the note just sent (others may have been

@@ -47,6 +47,11 @@ fn a_question_about_a_listing_is_answered_in_one_conversation_read_once() {
     assert!(peeked.opened_by_me && !peeked.about.mine);
     assert_eq!(peeked.notes.iter().map(|n| n.from).collect::<Vec<_>>(), [Party::Me, Party::Them]);
     assert_eq!(peeked.notes[0].delivery, Some(haggle_storage::DeliveryState::Queued), "no network here");
+    // The conversation keeps its id, its first message's, whatever comes after.
+    assert_eq!(peeked.id, asked.object.id());
+    // Answering marks what came before read.
+    buyer.send_note(&hex(&listing), "Great, Saturday then.".into()).expect("sent");
+    assert_eq!(buyer.conversations().expect("conversations").unread, 0, "an answer is written having read");
     // A second person writes: the seller's listing now names two conversations.
     let (other, _od) = service(3);
     other.receive(listing.object.bytes(), Via::Gossip);
