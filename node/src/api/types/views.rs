@@ -466,8 +466,7 @@ pub struct ThreadView {
     /// negotiation ended in a deal, which the deal's steps then cancelled).
     #[serde(default)]
     pub deal_cancelled: bool,
-    /// Messages about the thread (notes outside the terms, `GET /v1/messages/{id}`), and of
-    /// those the other party's the owner has not read.
+    /// Messages about the thread (notes outside the terms, `GET /v1/messages/{id}`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub notes: usize,
     /// Of [`Self::notes`], the other party's not read yet.
