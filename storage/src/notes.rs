@@ -199,6 +199,10 @@ impl Store {
             }
         };
         record.arrived += 1;
+        // The owner's own note is written having read what came before it.
+        if origin == Origin::Own {
+            record.read = record.arrived;
+        }
         let mut value = [0u8; 9];
         value[0] = side;
         value[1..].copy_from_slice(&record.arrived.to_be_bytes());

@@ -22,13 +22,18 @@ impl Service {
         if self.store.is_blocked(&to) && matches!(conversation.about, About::Listing(_)) {
             return Err(Conflict::NoteToBlocked(to).into());
         }
+        // An offer of the owner's that the other node refused for good opened nothing there: a
+        // message about it would be refused at every try.
+        if let About::Thread(thread) = conversation.about
+            && let Some(offer) = self.store.get(&thread)?.filter(|o| o.author() == me)
+            && let Some(why) = self.store.offer_refused(&offer)?
+        {
+            return Err(Conflict::OfferRefused { thread, why }.into());
+        }
+        // Storing it marks what came before read (an answer is written having read it).
         let object =
             self.sign(Body::Note(Note { about: conversation.about, to, message }), Timestamp::now())?;
         self.ingest_own(&object)?;
-        // An answer is written having read what came before it.
-        if let Some(entry) = self.store.conversation(&conversation)? {
-            self.store.mark_read(&conversation, entry.last_arrival())?;
-        }
         Ok(Effect { object, then: Followups { deliver: vec![to], ..Followups::default() } })
     }
 
@@ -132,13 +137,6 @@ impl Service {
         };
         if let Some(thread) = thread {
             let record = self.store.thread(&thread)?.ok_or_else(|| ServiceError::not_found(what, given))?;
-            // An offer of the owner's that the other node refused for good opened nothing there:
-            // a message about it would be refused at every try.
-            if record.offer.author() == me
-                && let Some(why) = self.store.offer_refused(&record.offer)?
-            {
-                return Err(Conflict::OfferRefused { thread, why }.into());
-            }
             let (a, b) = (record.view.offerer, record.view.listing_author);
             let other = if a == me {
                 b
