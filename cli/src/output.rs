@@ -480,6 +480,9 @@ pub fn listing(l: &ListingView) {
     if let Some(r) = l.reputation.as_ref().filter(|_| !l.mine) {
         outln!("  rep       {}", crate::commands::reputation_sentence(r));
     }
+    if let Some(line) = l.messages.as_ref().and_then(listing_messages_line) {
+        outln!("  messages  {line}");
+    }
     outln!("  revision  {}, published {}", l.revision, relative(l.created_at, now));
     match l.state {
         ListingState::Closed => match state_label(l) {
@@ -544,6 +547,45 @@ pub use haggle_node::service::in_words;
 pub fn notes_line(notes: usize, unread: usize, id: &haggle_node::api::types::ObjectId) -> Option<String> {
     let new = if unread > 0 { format!(", {unread} new") } else { String::new() };
     (notes > 0).then(|| format!("{}{new} (haggle messages {})", count(notes, "message"), short(id)))
+}
+
+/// Under a list of threads or deals: those with messages not read yet (`(id, unread)`), at
+/// most five named, and how to read one.
+pub fn unread_line(
+    unread: impl IntoIterator<Item = (haggle_node::api::types::ObjectId, usize)>,
+) -> Option<String> {
+    let with: Vec<_> = unread.into_iter().filter(|(_, n)| *n > 0).collect();
+    let named: Vec<String> = with.iter().take(5).map(|(id, n)| format!("{} ({n})", short(id))).collect();
+    let more = if with.len() > named.len() {
+        format!(" and {} more", with.len() - named.len())
+    } else {
+        String::new()
+    };
+    (!with.is_empty()).then(|| {
+        format!(
+            "New messages in {} of these: {}{more}. haggle messages ID reads them.",
+            with.len(),
+            named.join(", ")
+        )
+    })
+}
+
+/// The owner's messages about a listing, in a line: with its author, or, about its own listing,
+/// how many people wrote and where to read them.
+pub fn listing_messages_line(m: &haggle_node::api::types::ListingMessages) -> Option<String> {
+    match m.conversation {
+        Some(id) if m.conversations == 1 => notes_line(m.notes, m.unread, &id),
+        _ => {
+            let new = if m.unread > 0 { format!(", {} new", m.unread) } else { String::new() };
+            (m.notes > 0).then(|| {
+                format!(
+                    "{} in {}{new} (haggle messages lists them)",
+                    count(m.notes, "message"),
+                    count(m.conversations, "conversation")
+                )
+            })
+        }
+    }
 }
 
 /// Prints one thread in full.
@@ -748,6 +790,29 @@ pub fn thread(t: &ThreadView) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_name_what_has_new_messages_and_a_listing_counts_its_conversations() {
+        use haggle_node::api::types::{ListingMessages, ObjectId};
+        let id = |b: u8| ObjectId::from_bytes([b; 32]);
+        assert_eq!(unread_line([(id(1), 0), (id(2), 0)]), None, "nothing new: no line");
+        let said = unread_line((1..=7).map(|b| (id(b), usize::from(b % 3))));
+        assert_eq!(
+            said.as_deref(),
+            Some(
+                "New messages in 5 of these: 0101010101 (1), 0202020202 (2), 0404040404 (1), 0505050505 (2), 0707070707 (1). haggle messages ID reads them."
+            )
+        );
+        let said = unread_line((1..=8).map(|b| (id(b), 1))).expect("a line");
+        assert!(said.contains("0505050505 (1) and 3 more."), "{said}");
+        let mine = ListingMessages { conversations: 2, notes: 5, unread: 1, conversation: None };
+        assert_eq!(
+            listing_messages_line(&mine).as_deref(),
+            Some("5 messages in 2 conversations, 1 new (haggle messages lists them)")
+        );
+        let one = ListingMessages { conversations: 1, notes: 2, unread: 0, conversation: Some(id(9)) };
+        assert_eq!(listing_messages_line(&one).as_deref(), Some("2 messages (haggle messages 0909090909)"));
+    }
 
     #[test]
     fn relative_times_read_naturally() {

@@ -1209,18 +1209,23 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     let shelf =
         ["publish", "--title", "Oak shelf", "--price", "25", "--currency", "EUR", "--category", "home"];
     assert!(haggle(&db, &shelf).status.success());
+    let asked = String::from_utf8_lossy(&haggle(&db, &["ask", &desk[..10], "Is it solid walnut?"]).stdout)
+        .into_owned();
+    assert!(asked.contains("saved and queued"), "A is down: {asked}");
     let a = NodeProcess::start(&da, Some(&b.addr));
     let thread = wait("A to get the offer", || {
         let threads = json(&da, &["offers"])["threads"].as_array()?.clone();
         (threads.len() == 1).then(|| threads[0]["thread"].as_str().map(str::to_owned)).flatten()
     });
     wait("A to get the shelf", || (json(&da, &["search", "oak shelf"])["total"] == 1).then_some(()));
+    wait("A to get the question", || (json(&da, &["messages"])["unread"] == 1).then_some(()));
     signal(watch.pid(), "-CONT");
     signal(json_watch.pid(), "-CONT");
 
     // Told once the watch finds its node again.
     watch.line_with(&["offer received in thread", "on Walnut desk", "80.00 EUR", "Can collect Friday"]);
     watch.line_with(&["new listing:", "Oak shelf"]);
+    watch.line_with(&["message from", "about your listing \"Walnut desk\" (", "Is it solid walnut?"]);
     // Under --json: the stop, the return, and the offer with its terms and note, marked as
     // having come while the watch was away.
     json_watch.line_with(&["\"event\":\"node_stopped\""]);
@@ -1242,7 +1247,7 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     watch.line_with(&["accept received in thread", "Walnut desk"]);
     watch.line_with(&["deal", "made"]);
     // Nothing was told twice.
-    for told in ["offer received in thread", "new listing: ", "Oak shelf"] {
+    for told in ["offer received in thread", "new listing: ", "Oak shelf", "Is it solid walnut?"] {
         let lines: Vec<&String> = watch.seen().iter().filter(|l| l.contains(told)).collect();
         // The vase and the shelf (A's probe read `published:`).
         let expected = if told == "new listing: " { 2 } else { 1 };

@@ -58,9 +58,15 @@ fn a_question_is_answered_and_a_message_waits_for_a_party_away() {
     assert!(said.contains("about the listing \"Road bike\"") && said.contains(": delivered."), "{said}");
     watch.line_with(&[
         "message from",
-        "about \"Road bike\": Is it still available? Does it come with lights?",
+        "about your listing \"Road bike\" (",
+        "): Is it still available? Does it come with lights?",
     ]);
     drop(watch);
+    // The listing's view on both sides counts the conversation.
+    let shown = ok(&ds, &["show", l]);
+    assert!(shown.contains("messages  1 message, 1 new (haggle messages "), "{shown}");
+    let shown = ok(&db, &["show", l]);
+    assert!(shown.contains("messages  1 message (haggle messages "), "{shown}");
     let status = ok(&ds, &["status"]);
     assert!(
         status.contains("messages      1 conversation; 1 message unread in it (haggle messages)"),
@@ -97,6 +103,8 @@ fn a_question_is_answered_and_a_message_waits_for_a_party_away() {
     assert!(said.contains("about thread") && said.contains(": delivered."), "{said}");
     let shown = ok(&db, &["show", &thread[..12]]);
     assert!(shown.contains("messages  1 message, 1 new (haggle messages"), "{shown}");
+    let offers = ok(&db, &["offers"]);
+    assert!(offers.contains(&format!("New messages in 1 of these: {} (1).", &thread[..10])), "{offers}");
     assert_eq!(json(&db, &["messages"])["conversations"].as_array().map(Vec::len), Some(2));
 
     // The buyer goes away (kill -9); the seller's message waits for it, on disk: the seller is
@@ -129,6 +137,11 @@ fn a_question_is_answered_and_a_message_waits_for_a_party_away() {
     let out = haggle(&ds, &["message", &question[..12], "Bye"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("haggle unblock"), "{}", stderr(&out));
+    // Reading it again says no message can go, on both sides, instead of inviting an answer.
+    let read = ok(&ds, &["messages", &question[..12]]);
+    assert!(read.contains("No message can go in it now: you blocked") && !read.contains("Answer:"), "{read}");
+    let read = ok(&db, &["messages", l]);
+    assert!(read.contains("(their node refused your last message: the next may be refused too)"), "{read}");
     for n in [buyer, seller] {
         n.stop();
     }

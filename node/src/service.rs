@@ -384,7 +384,8 @@ impl Service {
     /// The listing `given` names, as the API shows it.
     pub fn listing_view(&self, given: &str) -> Result<ListingView, ServiceError> {
         let listing = self.listing(given)?;
-        let view = views::listing(&self.store, &listing, &self.me())?;
+        let mut view = views::listing(&self.store, &listing, &self.me())?;
+        view.messages = self.listing_messages(&listing)?;
         self.with_reputation(&*self.trust_graph()?, view)
     }
 

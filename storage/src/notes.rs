@@ -124,6 +124,12 @@ impl ConversationEntry {
         self.notes.iter().filter(|n| !self.is_read(n, me)).count()
     }
 
+    /// Its first note to arrive here: the id that names it whatever comes later (None for a
+    /// conversation with no note held).
+    pub fn first_arrived(&self) -> Option<ObjectId> {
+        self.notes.iter().min_by_key(|n| n.arrival).map(|n| n.id)
+    }
+
     /// The arrival number of the last note held (0: none).
     pub fn last_arrival(&self) -> u64 {
         self.notes.iter().map(|n| n.arrival).max().unwrap_or(0)

@@ -163,29 +163,28 @@ pub fn print(view: &ConversationView, marked: bool) {
         };
         outln!("* new since you last read{still}.");
     }
-    outln!("Answer: haggle message {} \"TEXT\"", output::short(&view.id));
+    outln!("{}", answer_line(view));
+}
+
+/// How to answer, or why no answer would go.
+fn answer_line(view: &ConversationView) -> String {
+    if let Some(why) = &view.closed {
+        return format!("No message can go in it now: {why}.");
+    }
+    let answer = format!("Answer: haggle message {} \"TEXT\"", output::short(&view.id));
+    // Their node refused the owner's last message for good (a block of theirs, say): the next
+    // is likely refused too, unless that changed.
+    match view.notes.iter().rev().find(|n| n.from == Party::Me) {
+        Some(n) if n.delivery == Some(DeliveryState::Failed) => {
+            format!("{answer} (their node refused your last message: the next may be refused too)")
+        }
+        _ => answer,
+    }
 }
 
 /// What a conversation is about, in words.
 fn subject(c: &ConversationView) -> String {
-    let title = c.about.title.as_deref().map(|t| format!("\"{t}\""));
-    match (c.about.kind.as_str(), c.about.deal) {
-        ("listing", _) => {
-            let whose = if c.about.mine { "your listing" } else { "the listing" };
-            match (title, c.about.id) {
-                (Some(t), Some(id)) => format!("{whose} {t} ({})", output::short(&id)),
-                _ => format!("{whose} (no longer held here)"),
-            }
-        }
-        (_, Some(deal)) => {
-            format!("deal {}{}", output::short(&deal), title.map(|t| format!(" on {t}")).unwrap_or_default())
-        }
-        _ => format!(
-            "thread {}{}",
-            c.about.id.map(|id| output::short(&id)).unwrap_or_default(),
-            title.map(|t| format!(" on {t}")).unwrap_or_default()
-        ),
-    }
+    c.about.describe(output::short)
 }
 
 /// What a conversation is about, for a table: the title first (the ID column names it).

@@ -283,6 +283,9 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
         &["THREAD", "DIR", "KIND", "LISTING", "WITH", "TERMS", "STATE", "NEXT", "DELIVERY", "UPDATED"],
         &rows,
     );
+    if let Some(line) = output::unread_line(page.threads.iter().map(|t| (t.thread, t.notes_unread))) {
+        outln!("{line}");
+    }
     Ok(())
 }
 
@@ -318,5 +321,8 @@ pub fn deals(cx: &Context<'_>) -> Result<()> {
         })
         .collect();
     output::table(&["DEAL", "LISTING", "TERMS", "SELLER", "BUYER", "STAGE", "NEXT", "MADE"], &rows);
+    if let Some(line) = output::unread_line(page.deals.iter().map(|d| (d.id, d.notes_unread))) {
+        outln!("{line}");
+    }
     Ok(())
 }

@@ -229,8 +229,8 @@ fn back(cx: &Context<'_>, state: &std::cell::RefCell<Watching>, since: u64) {
 }
 
 /// What reached the node since `floor` (unix ms), as the events a watch would have shown:
-/// messages and deal steps the other parties signed, deals made, and the newest listings
-/// stored, oldest first.
+/// negotiation messages, notes and deal steps the other parties signed, deals made, and the
+/// newest listings stored, oldest first.
 fn while_away(api: &ApiClient, params: &SearchParams, floor: u64) -> Result<Vec<NodeEvent>, ClientError> {
     let mut missed: Vec<(u64, NodeEvent)> = Vec::new();
     for t in api.threads()?.threads {
@@ -254,6 +254,24 @@ fn while_away(api: &ApiClient, params: &SearchParams, floor: u64) -> Result<Vec<
                 mine: false,
             };
             missed.push((s.at, event));
+        }
+    }
+    // A list gives each conversation's newest message (by date): one is read in full only if
+    // that one is new enough.
+    for c in api.conversations()?.conversations {
+        if c.notes.last().is_none_or(|n| n.created_at < floor) {
+            continue;
+        }
+        let whole = api.conversation(&c.id.to_hex(), false)?;
+        let about = whole.about.describe(ObjectId::fmt_short);
+        for n in whole.notes.iter().filter(|n| n.from == Party::Them && n.created_at >= floor) {
+            let event = NodeEvent::NoteReceived {
+                id: n.id,
+                from: whole.with,
+                about: about.clone(),
+                message: n.message.clone(),
+            };
+            missed.push((n.created_at, event));
         }
     }
     let newest = SearchParams {
@@ -367,6 +385,7 @@ fn told(event: &NodeEvent) -> Option<(&'static str, ObjectId)> {
         NodeEvent::NegotiationReceived { id, .. }
         | NodeEvent::BidStored { id, .. }
         | NodeEvent::PledgeStored { id, .. } => Some(("message", *id)),
+        NodeEvent::NoteReceived { id, .. } => Some(("note", *id)),
         NodeEvent::DealStep { id, .. } => Some(("step", *id)),
         NodeEvent::DealMade { id, .. } => Some(("deal", *id)),
         NodeEvent::ListingStored { id, .. } => Some(("listing", *id)),
@@ -757,6 +776,7 @@ mod tests {
             reputation: None,
             auction: None,
             calendar: None,
+            messages: None,
             campaign: None,
             images: Vec::new(),
             file: None,

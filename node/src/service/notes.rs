@@ -4,23 +4,39 @@
 //! conversation, with what the owner has read.
 
 use haggle_protocol::note::{About, Conversation, Note};
-use haggle_protocol::{Body, Object, PublicKey, Timestamp};
+use haggle_protocol::{Body, Object, ObjectId, PublicKey, Timestamp};
 use haggle_storage::ConversationEntry;
 
-use super::{Conflict, Effect, Followups, Service, ServiceError};
-use crate::api::types::{ConversationView, ConversationsPage, NodeEvent, NoteView, Party, SubjectView};
+use super::{Conflict, Effect, Followups, Service, ServiceError, views};
+use crate::api::types::{
+    ConversationView, ConversationsPage, ListingMessages, NodeEvent, NoteView, Party, SubjectView,
+};
 
 impl Service {
     /// Sends `message` to the other key of what `given` names: a listing (a question to its
     /// author), a thread or a deal (to the other party), or a note (in its conversation).
     pub fn send_note(&self, given: &str, message: String) -> Result<Effect, ServiceError> {
         let conversation = self.conversation_named(given, SEND_TO)?;
+        let to = conversation.other(&self.me()).expect("a conversation named is the owner's");
+        if let Some(refusal) = self.send_refusal(&conversation)? {
+            return Err(refusal.into());
+        }
+        // Storing it marks what came before read (an answer is written having read it).
+        let object =
+            self.sign(Body::Note(Note { about: conversation.about, to, message }), Timestamp::now())?;
+        self.ingest_own(&object)?;
+        Ok(Effect { object, then: Followups { deliver: vec![to], ..Followups::default() } })
+    }
+
+    /// Why a note of the owner's in `conversation` would not go now, if it would not (a
+    /// conversation's view says so instead of inviting an answer).
+    fn send_refusal(&self, conversation: &Conversation) -> Result<Option<Conflict>, ServiceError> {
         let me = self.me();
-        let to = conversation.other(&me).expect("a conversation named is the owner's");
+        let to = conversation.other(&me).expect("a conversation held or named is the owner's");
         // About a listing, their answer would be refused (`blocked_refusal`); in a thread or a
         // deal, messages go on both ways.
         if self.store.is_blocked(&to) && matches!(conversation.about, About::Listing(_)) {
-            return Err(Conflict::NoteToBlocked(to).into());
+            return Ok(Some(Conflict::NoteToBlocked(to)));
         }
         // An offer of the owner's that the other node refused for good opened nothing there: a
         // message about it would be refused at every try.
@@ -28,13 +44,35 @@ impl Service {
             && let Some(offer) = self.store.get(&thread)?.filter(|o| o.author() == me)
             && let Some(why) = self.store.offer_refused(&offer)?
         {
-            return Err(Conflict::OfferRefused { thread, why }.into());
+            return Ok(Some(Conflict::OfferRefused { thread, why }));
         }
-        // Storing it marks what came before read (an answer is written having read it).
-        let object =
-            self.sign(Body::Note(Note { about: conversation.about, to, message }), Timestamp::now())?;
-        self.ingest_own(&object)?;
-        Ok(Effect { object, then: Followups { deliver: vec![to], ..Followups::default() } })
+        Ok(None)
+    }
+
+    /// The owner's messages about `listing`: with its author, or, about the owner's own
+    /// listing, with everyone who wrote (None when there are none).
+    pub(super) fn listing_messages(&self, listing: &Object) -> Result<Option<ListingMessages>, ServiceError> {
+        let Some(key) = listing.listing_key() else { return Ok(None) };
+        let me = self.me();
+        let held = if key.author == me {
+            self.store.conversations_about(&key)?
+        } else {
+            let about = Conversation::new(About::Listing(key), me, key.author);
+            self.store.conversation(&about)?.into_iter().collect()
+        };
+        let held: Vec<ConversationEntry> = held.into_iter().filter(|e| !e.notes.is_empty()).collect();
+        if held.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(ListingMessages {
+            conversations: held.len(),
+            notes: held.iter().map(|e| e.notes.len()).sum(),
+            unread: held.iter().map(|e| e.unread(&me)).sum(),
+            conversation: match &held[..] {
+                [one] => one.first_arrived(),
+                _ => None,
+            },
+        }))
     }
 
     /// The owner's conversations, the most recent first, each with its newest note.
@@ -79,17 +117,10 @@ impl Service {
     pub(super) fn note_event(&self, object: &Object) -> Option<NodeEvent> {
         let Body::Note(note) = object.body() else { return None };
         let subject = self.subject(&note.about).ok()?;
-        let title = subject.title.map(|t| format!("\"{t}\""));
-        let about = match (subject.kind.as_str(), subject.deal, subject.id) {
-            ("listing", ..) => title.unwrap_or_else(|| "a listing no longer held".to_owned()),
-            (_, Some(deal), _) => format!("deal {}{}", deal.fmt_short(), on(title)),
-            (_, None, Some(thread)) => format!("thread {}{}", thread.fmt_short(), on(title)),
-            _ => "a thread".to_owned(),
-        };
         Some(NodeEvent::NoteReceived {
             id: object.id(),
             from: object.author(),
-            about,
+            about: subject.describe(ObjectId::fmt_short),
             message: note.message.clone(),
         })
     }
@@ -170,6 +201,7 @@ impl Service {
                     title: current.as_ref().and_then(title),
                     deal: None,
                     mine: key.author == me,
+                    state: current.as_ref().and_then(|l| l.listing()).map(views::listing_state),
                 }
             }
             About::Thread(thread) => {
@@ -180,6 +212,7 @@ impl Service {
                     title: record.as_ref().and_then(|r| r.listing.as_ref()).and_then(title),
                     deal: record.as_ref().and_then(|r| r.view.deal_id()),
                     mine: record.is_some_and(|r| r.view.listing_author == me),
+                    state: None,
                 }
             }
         })
@@ -214,28 +247,20 @@ impl Service {
         Ok(ConversationView {
             sent: None,
             // The first to arrive here: it stays the conversation's id whatever comes later.
-            id: entry
-                .notes
-                .iter()
-                .min_by_key(|n| n.arrival)
-                .map(|n| n.id)
-                .expect("a conversation held has a note"),
+            id: entry.first_arrived().expect("a conversation held has a note"),
             about: self.subject(&entry.conversation.about)?,
             with,
             opened_by_me: entry.opener == me,
             count: entry.notes.len(),
             unread: entry.unread(&me),
             notes,
+            closed: self.send_refusal(&entry.conversation)?.map(|c| c.to_string()),
         })
     }
 }
 
 /// What a send looks for, as a "no ... matches" error says it.
 const SEND_TO: &str = "listing, thread, deal or message";
-
-fn on(title: Option<String>) -> String {
-    title.map(|t| format!(" on {t}")).unwrap_or_default()
-}
 
 fn title(listing: &Object) -> Option<String> {
     listing.listing().map(|l| l.title.clone())

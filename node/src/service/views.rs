@@ -49,16 +49,21 @@ fn party(author: PublicKey, me: &PublicKey) -> Party {
     if author == *me { Party::Me } else { Party::Them }
 }
 
+/// Whether a listing can still be traded, now.
+pub(super) fn listing_state(l: &haggle_protocol::Listing) -> ListingState {
+    match l.status {
+        ListingStatus::Closed => ListingState::Closed,
+        ListingStatus::Active if l.expires_at <= Timestamp::now() => ListingState::Expired,
+        ListingStatus::Active => ListingState::Active,
+    }
+}
+
 /// A listing revision with its state as this node sees it. `object` must be a listing.
 pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<ListingView, StoreError> {
     let (Some(l), Some(key)) = (object.listing(), object.listing_key()) else {
         return Err(StoreError::Corrupt { what: "listing view of a non-listing" });
     };
-    let state = match l.status {
-        ListingStatus::Closed => ListingState::Closed,
-        ListingStatus::Active if l.expires_at <= Timestamp::now() => ListingState::Expired,
-        ListingStatus::Active => ListingState::Active,
-    };
+    let state = listing_state(l);
     let mine = object.author() == *me;
     Ok(ListingView {
         id: object.id(),
@@ -95,6 +100,7 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         reputation: None,
         auction: super::auctions::info(store, object, me)?.map(Box::new),
         calendar: l.calendar().map(|c| Box::new(super::bookings::view(c))),
+        messages: None,
         campaign: super::campaigns::info(store, object, me)?.map(Box::new),
         images: l.images.clone(),
         file: l.file.clone(),

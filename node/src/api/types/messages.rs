@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::serde_text::{key_text, opt_text, text};
-use super::{DeliveryState, ObjectId, Party, PublicKey};
+use super::{DeliveryState, ListingState, ObjectId, Party, PublicKey};
 
 /// What a conversation is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +24,35 @@ pub struct SubjectView {
     pub deal: Option<ObjectId>,
     /// Whether the listing is the owner's own.
     pub mine: bool,
+    /// For a listing held: whether it can still be traded (a question about a closed or expired
+    /// listing still reaches its author, who may answer it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<ListingState>,
+}
+
+impl SubjectView {
+    /// What it is about, in words: `the listing "Road bike" (3fa2c1d0e9)`, `your listing ...`
+    /// (with `, closed` or `, expired` when it can no longer be traded), `deal 94647d5f64 on
+    /// "Road bike"` or `thread ...`; `short` shortens an id.
+    pub fn describe(&self, short: impl Fn(&ObjectId) -> String) -> String {
+        let title = self.title.as_deref().map(|t| format!("\"{t}\""));
+        let on = |title: Option<String>| title.map(|t| format!(" on {t}")).unwrap_or_default();
+        match (self.kind.as_str(), self.deal) {
+            ("listing", _) => {
+                let whose = if self.mine { "your listing" } else { "the listing" };
+                let state = match self.state {
+                    Some(s @ (ListingState::Closed | ListingState::Expired)) => format!(", {}", s.as_str()),
+                    _ => String::new(),
+                };
+                match (title, self.id) {
+                    (Some(t), Some(id)) => format!("{whose} {t} ({}{state})", short(&id)),
+                    _ => format!("{whose} (no longer held here)"),
+                }
+            }
+            (_, Some(deal)) => format!("deal {}{}", short(&deal), on(title)),
+            _ => format!("thread {}{}", self.id.map(|id| short(&id)).unwrap_or_default(), on(title)),
+        }
+    }
 }
 
 /// One note.
@@ -72,6 +101,11 @@ pub struct ConversationView {
     pub unread: usize,
     /// Its notes, oldest first: all of them for one conversation, the newest only in a list.
     pub notes: Vec<NoteView>,
+    /// Why a message in it would not go now, if one would not: the owner blocked the other key
+    /// (a conversation about a listing), or the other node refused the owner's offer that
+    /// opened the thread. Null when a message can be sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<String>,
 }
 
 /// `GET /v1/messages`: the owner's conversations, the most recent first.

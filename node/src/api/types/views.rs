@@ -144,6 +144,24 @@ pub struct ListingView {
     /// For a listing taking bookings: its calendar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calendar: Option<Box<super::CalendarView>>,
+    /// In `GET /v1/listings/{id}` only: the owner's messages about it (with its author, or, for
+    /// the owner's own listing, with everyone who wrote about it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<ListingMessages>,
+}
+
+/// The owner's messages about one listing (`ListingView::messages`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListingMessages {
+    /// Conversations about it: at most one for someone else's listing.
+    pub conversations: usize,
+    /// Messages in them, both sides.
+    pub notes: usize,
+    /// The other side's messages not read yet.
+    pub unread: usize,
+    /// The conversation's id, when there is exactly one (`haggle messages ID` reads it).
+    #[serde(with = "opt_text", default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<ObjectId>,
 }
 
 /// An identity's reputation in a line: for listings and search results.

@@ -23,7 +23,8 @@ fn a_question_about_a_listing_is_answered_in_one_conversation_read_once() {
     assert!(matches!(got.first(), Some(Received::New)), "{:?}", got.received);
     assert!(
         matches!(&got.then.events[..], [NodeEvent::NoteReceived { about, message, .. }]
-            if about == "\"Road bike\"" && message == "Is it still available?"),
+            if about == &format!("your listing \"Road bike\" ({})", listing.object.id().fmt_short())
+                && message == "Is it still available?"),
         "{:?}",
         got.then.events
     );
@@ -61,6 +62,23 @@ fn a_question_about_a_listing_is_answered_in_one_conversation_read_once() {
     assert_eq!(which.code(), ErrorCode::Ambiguous, "{which}");
     assert!(which.to_string().contains("2 people have written"), "{which}");
     assert!(seller.send_note(&hex(&second), "Yes, 10 EUR.".into()).is_ok(), "by a message's id");
+    // The listing's view counts them: both conversations for the seller (the second person's
+    // question read by answering it), the one with its author for the buyer.
+    let counted = seller.listing_view(&hex(&listing)).expect("view").messages.expect("messages");
+    assert_eq!((counted.conversations, counted.notes, counted.unread, counted.conversation), (2, 4, 0, None));
+    let counted = buyer.listing_view(&hex(&listing)).expect("view").messages.expect("messages");
+    assert_eq!(
+        (counted.conversations, counted.notes, counted.unread, counted.conversation),
+        (1, 3, 0, Some(asked.object.id()))
+    );
+    assert_eq!(other.listing_view(&hex(&listing)).expect("view").messages.map(|m| m.notes), Some(1));
+    // Retracted, the listing is named closed where the conversation says what it is about.
+    let retracted = seller.retract(&hex(&listing)).expect("retracted");
+    buyer.receive(retracted.object.bytes(), Via::Gossip);
+    let c = buyer.conversation_view(&hex(&asked), false).expect("the conversation");
+    assert_eq!(c.about.state, Some(crate::api::types::ListingState::Closed));
+    assert!(c.about.describe(ObjectId::fmt_short).ends_with(", closed)"), "{:?}", c.about);
+    assert_eq!(c.closed, None, "its author may still answer");
 }
 
 #[test]
@@ -98,6 +116,8 @@ fn a_note_in_a_thread_goes_to_the_other_party_and_a_blocked_key_is_refused() {
     assert!(quiet.to_string().contains("haggle message"), "{quiet}");
     // Blocked by the message's id: the seller's node refuses the buyer's questions about
     // listings for good; messages in their thread go on, both ways.
+    let early = buyer.send_note(&hex(&listing), "Is it oak?".into()).expect("asked");
+    seller.receive(early.object.bytes(), Via::Direct);
     let change = seller.block(BlockRequest { who: hex(&note), note: None }).expect("blocked");
     assert_eq!(change.key, buyer.me(), "a message names the other key");
     let asked = buyer.send_note(&hex(&listing), "Hello?".into()).expect("sent");
@@ -107,6 +127,11 @@ fn a_note_in_a_thread_goes_to_the_other_party_and_a_blocked_key_is_refused() {
         "{:?}",
         got.received
     );
+    // Its view says no message can go now (a send would be refused here), instead of
+    // inviting an answer; the thread's conversation stays open.
+    let c = seller.conversation_view(&hex(&early), false).expect("the conversation");
+    assert!(c.closed.as_deref().is_some_and(|why| why.starts_with("you blocked")), "{:?}", c.closed);
+    assert_eq!(seller.conversation_view(&hex(&note), false).expect("the thread's").closed, None);
     let in_thread = buyer.send_note(&hex(&offer), "Still on for 75?".into()).expect("sent");
     assert!(matches!(seller.receive(in_thread.object.bytes(), Via::Direct).first(), Some(Received::New)));
     assert!(seller.send_note(&hex(&offer), "Yes".into()).is_ok(), "in the thread, to a blocked key");
