@@ -133,7 +133,7 @@ pub enum Command {
     },
     /// Search the listings this node knows.
     #[command(
-        after_help = "Examples:\n  haggle search road bike\n  haggle search --category vehicles --max-price 300 --currency EUR --sort price\n  haggle search --kind giveaway --near ghent"
+        after_help = "Examples:\n  haggle search road bike\n  haggle search --category vehicles --max-price 300 --currency EUR --sort price\n  haggle search --kind giveaway --near ghent\n  haggle search bike --around 51.054,3.717 --within 10km --sort distance"
     )]
     Search(SearchArgs),
     /// Make an offer on someone's listing.
@@ -635,8 +635,10 @@ pub struct ListingFields {
     /// Where the thing is, in words.
     #[arg(long)]
     pub location: Option<String>,
-    /// Geohash of the location (optional).
-    #[arg(long)]
+    /// Where it is on the map, for searches by distance (optional): a geohash in lower case
+    /// (e.g. u14dk), or a latitude and longitude (e.g. 51.054,3.717), published as the geohash
+    /// of the cell around them, about 1.2 km by 0.6 km.
+    #[arg(long, value_name = "GEOHASH|LAT,LON", value_parser = geohash, allow_hyphen_values = true)]
     pub geohash: Option<String>,
     /// An accepted way to pay; repeat for several. In an update, the ways given replace the old
     /// ones.
@@ -710,6 +712,13 @@ pub struct SearchFilters {
     /// Words that must appear in the location.
     #[arg(long)]
     pub near: Option<String>,
+    /// Only listings placed within --within of this place, with the distance of each: a
+    /// latitude and longitude (e.g. 51.054,3.717) or a geohash in lower case (e.g. u14dk).
+    #[arg(long, value_name = "LAT,LON|GEOHASH", value_parser = place, allow_hyphen_values = true)]
+    pub around: Option<String>,
+    /// How far from --around: e.g. 10km or 800m (a number alone is kilometres) [default: 25km].
+    #[arg(long, value_name = "DISTANCE", value_parser = distance, requires = "around")]
+    pub within: Option<String>,
     /// Only sellers with at least N good deals that count: positive ratings, each weighted by
     /// the rater's standing shared among everyone it rated (with --trusted, positive ratings by
     /// raters in your web of trust).
@@ -738,6 +747,8 @@ impl SearchFilters {
             currency: self.currency.clone(),
             seller: self.seller,
             near: self.near.clone(),
+            around: self.around.clone(),
+            within: self.within.clone(),
             sort: None,
             limit: None,
             offset: None,
@@ -961,6 +972,25 @@ impl<T: Named> ValueEnum for Choice<T> {
 const MAX_DURATION_SECS: u64 = 100 * 365 * 86_400;
 
 /// `--min-deals`: a whole number, 0 or more.
+/// `--around`: a place, checked (the node reads it again).
+fn place(text: &str) -> Result<String, String> {
+    haggle_protocol::geo::place(text).map(|_| text.trim().to_owned()).map_err(|e| e.to_string())
+}
+
+/// `--within`: a distance, checked (the node reads it again).
+fn distance(text: &str) -> Result<String, String> {
+    haggle_protocol::geo::distance(text).map(|_| text.trim().to_owned()).map_err(|e| e.to_string())
+}
+
+/// `--geohash`: a geohash, or coordinates as the geohash around them; empty (in an update)
+/// removes it.
+fn geohash(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Ok(String::new());
+    }
+    haggle_protocol::geo::listing_geohash(text).map_err(|e| e.to_string())
+}
+
 fn min_deals(text: &str) -> Result<u32, String> {
     text.trim()
         .parse()

@@ -311,7 +311,12 @@ pub fn listings(list: &[ListingView], empty: &str) {
                     }
                     _ => l.quantity.to_string(),
                 },
-                clip(&l.location, PLACE_COLUMN),
+                // In a search by distance, how far each is (the place may be blank).
+                match l.distance_m.map(haggle_protocol::geo::describe_distance) {
+                    Some(d) if l.location.is_empty() => d,
+                    Some(d) => format!("{}, {d}", clip(&l.location, PLACE_COLUMN)),
+                    None => clip(&l.location, PLACE_COLUMN),
+                },
                 if l.mine {
                     "you".to_owned()
                 } else if l.blocked {

@@ -189,17 +189,40 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
             "folding",
             "--location",
             "Ghent",
+            "--geohash",
+            "51.054,3.717",
             "--qty",
             "1",
         ],
     );
     let id = listing["id"].as_str().expect("id").to_owned();
+    assert_eq!(listing["geohash"], "u14dkw", "coordinates are published as the cell around them: {listing}");
     assert_eq!(listing["type"], "listing", "tagged as the API answers: {listing}");
     let found = wait("C to find the listing", || {
         let r = json(&dc, &["search", "folding", "bike", "--max-price", "200", "--currency", "EUR"]);
         (r["total"] == 1).then_some(r)
     });
     assert_eq!(found["hits"][0]["id"], id.as_str());
+    // By distance: within 10 km of a point 6 km away, each hit with its distance, and where the
+    // search measured from; not within 2 km.
+    let near = haggle(&dc, &["search", "folding", "--around", "51.0,3.7", "--within", "10km"]);
+    let said = String::from_utf8_lossy(&near.stdout).into_owned();
+    assert!(near.status.success(), "{}", stderr(&near));
+    assert!(said.contains("Folding bike") && said.contains("Ghent, 6.4 km"), "{said}");
+    assert!(said.contains("Within 10 km of 51.00000,3.70000"), "{said}");
+    let far = json(&dc, &["search", "folding", "--around", "51.0,3.7", "--within", "2km"]);
+    assert_eq!(far["total"], 0, "{far}");
+    let out = haggle(&dc, &["search", "bike", "--within", "5km"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--around"), "{}", stderr(&out));
+    let out = haggle(&dc, &["search", "bike", "--around", "Ghent"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("`Ghent` is not a place")
+            && stderr(&out).contains("place names are not looked up"),
+        "{}",
+        stderr(&out)
+    );
 
     // An offer in another currency than the listing's is sent, with a note in case it was a slip.
     let out = haggle(&dc, &["offer", &id[..8], "--price", "160", "--currency", "USD"]);

@@ -539,9 +539,12 @@ impl Service {
             || free.is_some();
         let graph = self.trust_graph()?;
         let me = self.me();
+        let around = query.around;
         let view = |listing: &Object, score: Option<f32>| -> Result<ListingView, ServiceError> {
             let v = views::listing(&self.store, listing, &me)?;
-            self.with_reputation(&graph, ListingView { score, ..v })
+            let distance_m = around
+                .and_then(|a| Some(a.from.distance_m(&haggle_protocol::geo::decode(v.geohash.as_deref()?)?)));
+            self.with_reputation(&graph, ListingView { score, distance_m, ..v })
         };
         if !reranked {
             let results = run(&query)?;
@@ -932,6 +935,10 @@ pub fn check_search_text(params: &SearchParams) -> Result<(), InvalidInput> {
     Ok(())
 }
 
+/// How far from a place a search looks when it gives no distance: a drive across town and its
+/// outskirts.
+pub const DEFAULT_WITHIN_M: u32 = 25_000;
+
 /// Turns the API's search parameters into the store's query, reading prices in the currency.
 fn search_query(params: SearchParams) -> Result<SearchQuery, ServiceError> {
     check_search_text(&params)?;
@@ -967,7 +974,20 @@ fn search_query(params: SearchParams) -> Result<SearchQuery, ServiceError> {
         }
         .into());
     }
+    let around = match (params.around.as_deref(), params.within.as_deref()) {
+        (None, Some(_)) => return Err(InvalidInput::WithinWithoutPlace.into()),
+        (None, None) => None,
+        (Some(place), within) => Some(haggle_storage::Around {
+            from: haggle_protocol::geo::place(place).map_err(InvalidInput::from)?,
+            within_m: within
+                .map(haggle_protocol::geo::distance)
+                .transpose()
+                .map_err(InvalidInput::from)?
+                .unwrap_or(DEFAULT_WITHIN_M),
+        }),
+    };
     Ok(SearchQuery {
+        around,
         min_price,
         max_price,
         text: params.q,

@@ -36,6 +36,7 @@ pub mod deal;
 pub mod feedback;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
+pub mod geo;
 pub mod id;
 pub mod identity;
 pub mod keyfile;

@@ -288,6 +288,9 @@ pub enum SearchError {
         /// The largest page size.
         max: usize,
     },
+    /// Sorting by distance without a place to measure from.
+    #[error("sorting by distance needs a place to measure from (e.g. --around 51.054,3.717)")]
+    SortWithoutPlace,
     /// The store or index failed while searching.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -20,6 +20,7 @@ use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term,
 };
 
+use haggle_protocol::geo::Point;
 use haggle_protocol::{Currency, ListingKey, ListingKind, Object, ObjectId, PublicKey, Timestamp};
 
 use crate::error::{IndexError, SearchError};
@@ -33,8 +34,9 @@ use crate::index_key::{ID_FIELDS, IdReader, KeyQuery, id_quarters, nonce_halves}
 /// sort or a highest price keeps it; version 7 adds the words a kind is searched by
 /// (`kind_words`: a giveaway is "free"); version 8 weighs them as the title's words, and holds
 /// each hyphenated word also as one (`compounds`); version 9 holds the title's and tags' words
-/// unstemmed too, for typos stemming moves away (`Fields::plain`).
-pub(crate) const INDEX_VERSION: u32 = 9;
+/// unstemmed too, for typos stemming moves away (`Fields::plain`); version 10 keeps the middle
+/// of a listing's geohash cell (`Fields::point`), for distance filters and sorts.
+pub(crate) const INDEX_VERSION: u32 = 10;
 const VERSION_FILE: &str = "haggle-index-version";
 const ANALYZER: &str = "haggle";
 /// The analyzer of [`Fields::plain`]: [`ANALYZER`] without the stemmer.
@@ -51,6 +53,8 @@ const QUERY_STOP_WORDS: &[&str] = &[
 const WRITER_MEMORY: usize = 32 * 1024 * 1024;
 /// Most results one page may hold.
 pub const MAX_PAGE: usize = 500;
+/// The fast field of [`Fields::point`].
+const POINT_FIELD: &str = "point";
 
 /// How results are ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -70,12 +74,21 @@ pub enum Sort {
     /// Running auctions, soonest to end first (the store ranks listings by expiry, soonest
     /// first; the node re-orders the first matches by the end their bids make).
     EndingSoon,
+    /// Nearest first (needs [`SearchQuery::around`]).
+    Distance,
 }
 
 impl Sort {
     /// Every sort.
-    pub const ALL: [Sort; 6] =
-        [Sort::Relevance, Sort::PriceAsc, Sort::PriceDesc, Sort::Newest, Sort::Reputation, Sort::EndingSoon];
+    pub const ALL: [Sort; 7] = [
+        Sort::Relevance,
+        Sort::PriceAsc,
+        Sort::PriceDesc,
+        Sort::Newest,
+        Sort::Reputation,
+        Sort::EndingSoon,
+        Sort::Distance,
+    ];
 
     /// The name the API and the command use.
     pub fn as_str(self) -> &'static str {
@@ -86,6 +99,7 @@ impl Sort {
             Sort::Newest => "newest",
             Sort::Reputation => "reputation",
             Sort::EndingSoon => "ending-soon",
+            Sort::Distance => "distance",
         }
     }
 }
@@ -131,6 +145,8 @@ pub struct SearchQuery {
     pub hide_sellers: Vec<PublicKey>,
     /// Words that must all appear in the location text.
     pub location: Option<String>,
+    /// Only listings whose geohash's middle is within this distance of this place.
+    pub around: Option<Around>,
     /// How results are ordered.
     pub sort: Sort,
     /// How many results to skip before the page starts.
@@ -152,11 +168,34 @@ impl SearchQuery {
             seller: None,
             hide_sellers: Vec::new(),
             location: None,
+            around: None,
             sort: Sort::Relevance,
             offset: 0,
             limit: 20,
         }
     }
+}
+
+/// A distance filter: listings whose geohash's middle is within `within_m` metres of `from`
+/// (listings without a geohash never match).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Around {
+    /// The place measured from.
+    pub from: Point,
+    /// The greatest distance, in metres.
+    pub within_m: u32,
+}
+
+/// A point as the index keeps it: latitude and longitude each as 32-bit fixed point, latitude in
+/// the high half (one fast-field value a listing, read once per candidate).
+fn pack(p: Point) -> u64 {
+    let scale = |v: f64, span: f64| ((v + span / 2.0) / span * f64::from(u32::MAX)).round() as u64;
+    scale(p.lat, 180.0) << 32 | scale(p.lon, 360.0)
+}
+
+fn unpack(v: u64) -> Point {
+    let unscale = |x: u64, span: f64| x as f64 / f64::from(u32::MAX) * span - span / 2.0;
+    Point { lat: unscale(v >> 32, 180.0), lon: unscale(v & u64::from(u32::MAX), 360.0) }
 }
 
 /// One page of results and how many matched in all.
@@ -224,6 +263,8 @@ struct Fields {
     price: Field,
     created: Field,
     expires: Field,
+    /// The middle of the listing's geohash cell ([`pack`]), when it has a geohash.
+    point: Field,
 }
 
 /// How many times the title's words are indexed, and the tags': a word in the title says more
@@ -299,6 +340,7 @@ fn schema() -> (Schema, Fields) {
         price: b.add_u64_field("price", FAST),
         created: b.add_u64_field("created", FAST),
         expires: b.add_u64_field("expires", FAST),
+        point: b.add_u64_field(POINT_FIELD, FAST),
     };
     (b.build(), fields)
 }
@@ -318,6 +360,29 @@ fn plain_analyzer() -> TextAnalyzer {
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
         .build()
+}
+
+/// The segment's column of listing points, if it has one.
+fn point_column(segment: &tantivy::SegmentReader) -> Option<tantivy::columnar::Column<u64>> {
+    segment.fast_fields().u64(POINT_FIELD).ok()
+}
+
+/// Matches the listings whose point is within `around`: a listing's packed point is read from
+/// its column and measured only for the candidates the other clauses leave (tantivy drives the
+/// intersection by the rarest clause), or for every listing when nothing else narrows.
+fn within(around: Around) -> Box<dyn Query> {
+    use tantivy::query::doc_predicate_query::{DocPredicateQuery, FunctionPredicate};
+    let limit = f64::from(around.within_m);
+    let predicate = FunctionPredicate::from(move |segment: &tantivy::SegmentReader| {
+        let points = point_column(segment);
+        Ok(move |doc: tantivy::DocId| {
+            points
+                .as_ref()
+                .and_then(|c| c.first(doc))
+                .is_some_and(|p| around.from.distance_m(&unpack(p)) <= limit)
+        })
+    });
+    Box::new(DocPredicateQuery::from(predicate))
 }
 
 /// A listing to index, with the high bid held when it is an auction (its price in the index).
@@ -502,6 +567,9 @@ impl SearchIndex {
         }
         doc.add_u64(f.created, object.created_at().as_millis());
         doc.add_u64(f.expires, l.expires_at.as_millis());
+        if let Some(point) = l.location.geohash.as_deref().and_then(haggle_protocol::geo::decode) {
+            doc.add_u64(f.point, pack(point));
+        }
         Some(doc)
     }
 
@@ -523,6 +591,22 @@ impl SearchIndex {
                 let docs = searcher.search(&query, &top.order_by_score()).map_err(index_err)?;
                 let total = searcher.search(&query, &Count).map_err(index_err)?;
                 (total, docs.into_iter().map(|(s, a)| (Some(s), a)).collect())
+            }
+            Sort::Distance => {
+                let Some(around) = q.around else { return Err(SearchError::SortWithoutPlace) };
+                // Nearest first: the key grows as the distance shrinks (every match has a point:
+                // the distance filter requires one).
+                let nearest = top.tweak_score(move |segment: &tantivy::SegmentReader| {
+                    let points = point_column(segment);
+                    move |doc: tantivy::DocId, _score: tantivy::Score| {
+                        points
+                            .as_ref()
+                            .and_then(|c| c.first(doc))
+                            .map_or(0, |p| u64::MAX - around.from.distance_m(&unpack(p)).round() as u64)
+                    }
+                });
+                let (docs, total) = searcher.search(&query, &(nearest, Count)).map_err(index_err)?;
+                (total, docs.into_iter().map(|(_, a)| (None, a)).collect())
             }
             sort => {
                 let (field, order) = match sort {
@@ -683,6 +767,12 @@ impl SearchIndex {
         }
         if let Some(seller) = &q.seller {
             must.push((Occur::Must, exact(f.seller, &seller.to_hex())));
+        }
+        if q.sort == Sort::Distance && q.around.is_none() {
+            return Err(SearchError::SortWithoutPlace);
+        }
+        if let Some(around) = q.around {
+            must.push((Occur::Must, within(around)));
         }
         if let Some(location) = &q.location {
             for token in self.query_words(location).into_iter().map(|w| w.stem) {
@@ -1008,6 +1098,60 @@ mod tests {
 
     fn q(text: &str) -> SearchQuery {
         SearchQuery::new(text)
+    }
+
+    /// Listings in Ghent, Brussels, Antwerp and Paris, and one with no place on the map.
+    fn places() -> Market {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let placed = [
+            ("Ghent bike", Some("51.054,3.717")),
+            ("Brussels bike", Some("50.8503,4.3517")),
+            ("Antwerp lamp", Some("51.2194,4.4025")),
+            ("Paris bike", Some("48.8566,2.3522")),
+            ("Nowhere bike", None),
+        ];
+        for (n, (title, at)) in placed.into_iter().enumerate() {
+            let l = item(u8::try_from(n).expect("few") + 1, title, |l| {
+                l.location.geohash = at.map(|p| haggle_protocol::geo::listing_geohash(p).expect("a place"));
+                if title.ends_with("lamp") {
+                    l.category = "home/lighting".into();
+                }
+            });
+            let object = sign_now(&key(1), Body::Listing(l));
+            assert!(store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
+        }
+        Market { _dir: dir, store }
+    }
+
+    #[test]
+    fn a_search_by_distance_counts_and_orders_what_lies_within_it() {
+        let m = places();
+        let ghent = haggle_protocol::geo::place("51.054,3.717").expect("a place");
+        let around = |within_m| SearchQuery { around: Some(Around { from: ghent, within_m }), ..q("") };
+        assert_eq!(titles(&m, &around(10_000)), ["Ghent bike"]);
+        // Brussels is 49.6 km from Ghent and Antwerp 50.9 km: both within 60, in that order.
+        let near = SearchQuery { sort: Sort::Distance, ..around(60_000) };
+        assert_eq!(titles(&m, &near), ["Ghent bike", "Brussels bike", "Antwerp lamp"]);
+        assert_eq!(m.store.search(&near).expect("search").total, 3, "the total counts only what is within");
+        // With words, and paged: the total still counts every match within the distance.
+        let bikes = SearchQuery { sort: Sort::Distance, limit: 1, offset: 1, ..around(300_000) };
+        let bikes = SearchQuery { text: "bike".into(), ..bikes };
+        let page = m.store.search(&bikes).expect("search");
+        assert_eq!(
+            page.total, 3,
+            "Ghent, Brussels and Paris (264 km): not the lamp, nor the bike with no place"
+        );
+        assert_eq!(page.hits.len(), 1);
+        assert_eq!(page.hits[0].listing.listing().map(|l| l.title.as_str()), Some("Brussels bike"));
+        // Relevance within a distance keeps the words' order, and the place-less bike is never in.
+        let all = SearchQuery { text: "bike".into(), ..around(20_000_000) };
+        let mut found = titles(&m, &all);
+        found.sort();
+        assert_eq!(found, ["Brussels bike", "Ghent bike", "Paris bike"]);
+        // Ordered by distance with nowhere to measure from.
+        let lost = SearchQuery { sort: Sort::Distance, ..q("bike") };
+        assert!(matches!(m.store.search(&lost), Err(SearchError::SortWithoutPlace)));
     }
 
     #[test]

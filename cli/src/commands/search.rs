@@ -95,6 +95,10 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
              or the words with the search instead."
         );
         &try_cut
+    } else if args.filters.around.is_some() {
+        // Found by distance: only listings that give a place on the map.
+        "No listings match within that distance. Only listings that give a place on the map (a \
+         geohash) are found by distance; --near PLACE matches the words of every listing's place."
     } else if !args.filters.text.is_empty() && args.filters.near.is_none() {
         // Buyers type the town with the words; places are matched by --near only.
         "No listings match. Words are looked for in titles, descriptions, categories and tags; for a \
@@ -133,12 +137,29 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         outln!("{}", output::dim(&note));
     }
     output::listings(&page.hits, empty);
+    if let Some(place) = args.filters.around.as_deref() {
+        outln!("{}", output::dim(&around_line(place, args.filters.within.as_deref())));
+    }
     let next = args.offset + page.hits.len();
     if page.total > next {
         let more = format!("{} of {} shown; --offset {next} for more", page.hits.len(), page.total);
         outln!("{}", output::dim(&more));
     }
     Ok(())
+}
+
+/// Where a search by distance measured from, as coordinates (a geohash is read back as the
+/// middle of its cell, so a mistyped one shows where it actually is).
+fn around_line(place: &str, within: Option<&str>) -> String {
+    use haggle_protocol::geo;
+    let within = within.and_then(|w| geo::distance(w).ok()).unwrap_or(haggle_node::service::DEFAULT_WITHIN_M);
+    let at = geo::place(place).map(|p| p.to_string()).unwrap_or_else(|_| place.to_owned());
+    let from =
+        if place.contains(',') { at } else { format!("{at} (the middle of geohash {})", place.trim()) };
+    format!(
+        "Within {} of {from}, measured to the middle of each listing's geohash.",
+        geo::describe_distance(f64::from(within))
+    )
 }
 
 /// Whether a search asks for more than its words: a kind, a price, a place, a seller...
@@ -162,6 +183,18 @@ fn category_to_try<'a>(typed: &str, broader: &str, found: impl Iterator<Item = &
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_search_by_distance_says_where_it_measured_from() {
+        assert_eq!(
+            around_line("51.054,3.717", Some("10km")),
+            "Within 10 km of 51.05400,3.71700, measured to the middle of each listing's geohash."
+        );
+        assert_eq!(
+            around_line("u14dk", None),
+            "Within 25 km of 51.04248,3.71338 (the middle of geohash u14dk), measured to the middle of each listing's geohash."
+        );
+    }
 
     #[test]
     fn the_category_suggested_is_as_deep_as_the_one_typed() {

@@ -777,6 +777,7 @@ mod tests {
             auction: None,
             calendar: None,
             messages: None,
+            distance_m: None,
             campaign: None,
             images: Vec::new(),
             file: None,

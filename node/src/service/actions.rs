@@ -144,7 +144,10 @@ impl Service {
             } else {
                 1
             }),
-            location: Location { text: draft.location.unwrap_or_default(), geohash: draft.geohash },
+            location: Location {
+                text: draft.location.unwrap_or_default(),
+                geohash: draft.geohash.as_deref().map(given_geohash).transpose()?,
+            },
             payment: draft.payment,
             delivery: draft.delivery.unwrap_or_default(),
             expires_at,
@@ -298,7 +301,8 @@ impl Service {
         listing.quantity = quantity.unwrap_or(listing.quantity);
         listing.location.text = location.unwrap_or(listing.location.text);
         if let Some(geohash) = geohash {
-            listing.location.geohash = Some(geohash).filter(|g| !g.is_empty());
+            listing.location.geohash =
+                Some(geohash).filter(|g| !g.is_empty()).as_deref().map(given_geohash).transpose()?;
         }
         listing.payment = payment.unwrap_or(listing.payment);
         listing.delivery = delivery.unwrap_or(listing.delivery);
@@ -547,6 +551,14 @@ fn auction_terms(
         ends_at: now.saturating_add(Duration::from_secs(a.ends_in)),
         window_secs: a.window.unwrap_or(600),
     })))
+}
+
+/// A listing's geohash as given: a geohash in lower case, or `latitude,longitude` as the
+/// geohash of the cell around them (about 1.2 km by 0.6 km: the exact place is not published).
+/// A capitalised word is refused, not lower-cased: `Ghent` is a place name, and `ghent` a
+/// geohash off Greenland.
+fn given_geohash(given: &str) -> Result<String, ServiceError> {
+    Ok(haggle_protocol::geo::listing_geohash(given).map_err(InvalidInput::from)?)
 }
 
 /// Writes a listing's free-form fields as every node will compare them: the category and the

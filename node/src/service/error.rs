@@ -268,6 +268,14 @@ pub enum InvalidInput {
         /// The most taken.
         max: usize,
     },
+    /// A place or a distance that cannot be read.
+    #[error(transparent)]
+    Place(#[from] haggle_protocol::geo::GeoError),
+    /// A distance without a place to measure it from.
+    #[error(
+        "a distance (--within) is measured from a place: give one with --around (e.g. --around 51.054,3.717)"
+    )]
+    WithinWithoutPlace,
     /// The ending-soon order with a kind other than auctions.
     #[error(
         "ending-soon lists running auctions only, and the search asks for {kind} listings: drop one of the two"

@@ -349,6 +349,53 @@ mod tests {
     }
 
     #[test]
+    fn a_search_by_distance_says_how_far_each_is_and_is_saved_with_its_place() {
+        let (seller, _d0) = service(1);
+        let (buyer, _d1) = service(2);
+        let placed = |title: &str, at: &str| ListingDraft { geohash: Some(at.into()), ..draft(title, "50") };
+        let ghent = seller.publish(placed("Ghent bike", "51.054,3.717")).expect("publish");
+        let geohash = ghent.object.listing().and_then(|l| l.location.geohash.clone());
+        assert_eq!(geohash.as_deref(), Some("u14dkw"), "coordinates become the cell around them");
+        buyer.receive(ghent.object.bytes(), Via::Gossip);
+        let paris = seller.publish(placed("Paris bike", "u09tvw")).expect("publish");
+        buyer.receive(paris.object.bytes(), Via::Gossip);
+        let bad = seller.publish(placed("Lost bike", "Ghent")).expect_err("a name is not a geohash here");
+        assert!(bad.to_string().contains("`Ghent` is not a place"), "{bad}");
+
+        let near = SearchParams {
+            q: "bike".into(),
+            around: Some("51.0,3.7".into()),
+            within: Some("50km".into()),
+            ..SearchParams::default()
+        };
+        let page = buyer.search(near.clone()).expect("search");
+        assert_eq!((titles(&page.hits), page.total), (vec!["Ghent bike"], 1));
+        let d = page.hits[0].distance_m.expect("a distance");
+        assert!((6_000.0..7_000.0).contains(&d), "{d}");
+        let default = buyer.search(SearchParams { within: None, ..near.clone() }).expect("search");
+        assert_eq!(default.total, 1, "25 km without a distance");
+        let plain =
+            buyer.search(SearchParams { around: None, within: None, ..near.clone() }).expect("search");
+        assert!(plain.hits.iter().all(|h| h.distance_m.is_none()), "a distance only when searched by one");
+        let lost = buyer.search(SearchParams { around: None, ..near.clone() }).expect_err("no place");
+        assert!(matches!(lost, ServiceError::Invalid(InvalidInput::WithinWithoutPlace)), "{lost:?}");
+        let lost =
+            buyer.search(SearchParams { around: Some("Ghent".into()), ..near.clone() }).expect_err("a name");
+        assert!(lost.to_string().contains("place names are not looked up"), "{lost}");
+        let far = buyer.search(SearchParams { within: Some("far".into()), ..near.clone() }).expect_err("far");
+        assert!(far.to_string().contains("is not a distance"), "{far}");
+
+        // Saved with its place: a bike published nearby later is new to it, one far away is not.
+        let saved = buyer.save_search("nearby", near).expect("saved");
+        assert_eq!((saved.search.around.as_deref(), saved.matches), (Some("51.0,3.7"), 1));
+        let oak = seller.publish(placed("Oak bike", "51.06,3.72")).expect("publish");
+        buyer.receive(oak.object.bytes(), Via::Gossip);
+        let lyon = seller.publish(placed("Lyon bike", "45.76,4.84")).expect("publish");
+        buyer.receive(lyon.object.bytes(), Via::Gossip);
+        assert_eq!(titles(&buyer.look_at_saved("nearby", true).expect("look").new), ["Oak bike"]);
+    }
+
+    #[test]
     fn a_bad_name_a_search_that_cannot_run_and_a_full_list_say_why() {
         let (buyer, _d) = service(1);
         for name in ["", "road bikes", "a/b", "-peek", "_x", "vélos", &"x".repeat(MAX_SAVED_NAME + 1)] {

@@ -101,6 +101,7 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         auction: super::auctions::info(store, object, me)?.map(Box::new),
         calendar: l.calendar().map(|c| Box::new(super::bookings::view(c))),
         messages: None,
+        distance_m: None,
         campaign: super::campaigns::info(store, object, me)?.map(Box::new),
         images: l.images.clone(),
         file: l.file.clone(),

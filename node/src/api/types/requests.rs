@@ -230,6 +230,13 @@ pub struct SearchParams {
     /// Words that must appear in the location.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub near: Option<String>,
+    /// Only listings with a geohash within `within` of this place: a geohash in lower case, or
+    /// `latitude,longitude` in decimal degrees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub around: Option<String>,
+    /// How far from `around`: `10km`, `800m`, or a number of kilometres (default 25).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub within: Option<String>,
     /// Order of results (default relevance).
     #[serde(with = "opt_text", skip_serializing_if = "Option::is_none")]
     pub sort: Option<Sort>,
@@ -268,6 +275,7 @@ impl SearchParams {
             || self.currency.is_some()
             || self.seller.is_some()
             || self.near.is_some()
+            || self.around.is_some()
             || self.min_deals.is_some()
             || self.trusted
             || self.free.is_some()
@@ -288,6 +296,8 @@ impl SearchParams {
         put("currency", self.currency.as_ref().map(ToString::to_string));
         put("seller", self.seller.map(|s| s.to_string()));
         put("near", self.near.clone());
+        put("around", self.around.clone());
+        put("within", self.within.clone());
         put("sort", self.sort.map(|s| s.to_string()));
         put("limit", self.limit.map(|l| l.to_string()));
         put("offset", self.offset.map(|o| o.to_string()));

@@ -119,6 +119,10 @@ pub struct ListingView {
     pub created_at: u64,
     /// When it expires (unix ms).
     pub expires_at: u64,
+    /// In the results of a search by distance only: how far the middle of its geohash's cell
+    /// is from the place searched around, in metres.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distance_m: Option<f64>,
     /// Search relevance, in search results only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub score: Option<f32>,

@@ -959,9 +959,14 @@ fn a_listings_free_form_fields_are_tidied_before_signing() {
         tags: vec!["Folk Music".into(), "folk".into(), "FOLK".into(), " folk ".into()],
         payment: vec!["cash".into(), "cash".into(), " Cash".into()],
         location: Some("  Liège ".into()),
-        geohash: Some("U14DH".into()),
+        geohash: Some(" u14dh ".into()),
         ..draft("Rug", "40")
     };
+    // A geohash in capitals is not lower-cased but refused: many place names are spelt in the
+    // geohash alphabet (`Ghent` would be `ghent`, off Greenland).
+    let capitals = ListingDraft { geohash: Some("U14DH".into()), ..messy.clone() };
+    let refused = seller.publish(capitals).expect_err("capitals").to_string();
+    assert!(refused.contains("its geohash in lower case"), "{refused}");
     let listing = seller.publish(messy).expect("published");
     let l = listing.object.listing().expect("a listing");
     assert_eq!(l.category, "home/decor");

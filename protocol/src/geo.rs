@@ -1,0 +1,254 @@
+//! Places and distances. A listing says where it is with an optional geohash (the base-32
+//! interleaving of longitude and latitude bits: each character narrows the area by 5 bits, so
+//! `u14dk` is a cell about 4.9 km by 4.9 km over central Ghent). A search asks for listings within a
+//! distance of a place, given as a geohash or as `latitude,longitude` in decimal degrees.
+//!
+//! Distances are great-circle distances between the middles of the cells, on a sphere of the
+//! Earth's mean radius: a coarse geohash is taken at its middle, whatever its size.
+
+use std::fmt;
+
+/// The geohash alphabet: base 32 without `a`, `i`, `l` and `o`.
+const ALPHABET: &[u8; 32] = b"0123456789bcdefghjkmnpqrstuvwxyz";
+
+/// The Earth's mean radius, in metres (IUGG).
+const EARTH_RADIUS_M: f64 = 6_371_008.8;
+
+/// The longest distance a search takes: half the Earth's circumference, in metres.
+pub const MAX_DISTANCE_M: u32 = 20_015_000;
+
+/// Characters of the geohash a listing gets from coordinates: a cell about 1.2 km by 0.6 km,
+/// close enough to find it nearby, too coarse to publish a home's address.
+pub const PUBLISHED_PRECISION: usize = 6;
+
+/// A point on the Earth, in decimal degrees.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    /// Latitude, -90 to 90 (north positive).
+    pub lat: f64,
+    /// Longitude, -180 to 180 (east positive).
+    pub lon: f64,
+}
+
+/// A place that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GeoError {
+    /// Neither a geohash nor a latitude and longitude.
+    #[error(
+        "`{0}` is not a place: give its latitude and longitude in decimal degrees (e.g. 51.054,3.717; a map app shows them) or its geohash in lower case (1 to 12 of 0-9 and b-z without a, i, l, o, e.g. u14dh); place names are not looked up"
+    )]
+    NotAPlace(String),
+    /// Coordinates outside the Earth's.
+    #[error("`{0}` is off the map: a latitude is -90 to 90 and a longitude -180 to 180")]
+    OffTheMap(String),
+    /// A distance that cannot be read or is out of range.
+    #[error(
+        "`{0}` is not a distance: give kilometres or metres, e.g. 10km, 2.5km or 800m (a number alone is kilometres), more than 0 and at most 20000km"
+    )]
+    BadDistance(String),
+}
+
+impl Point {
+    /// A point, if its coordinates are on the Earth.
+    pub fn new(lat: f64, lon: f64) -> Option<Point> {
+        ((-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon)).then_some(Point { lat, lon })
+    }
+
+    /// The great-circle distance to `other`, in metres (haversine).
+    pub fn distance_m(&self, other: &Point) -> f64 {
+        let (lat1, lat2) = (self.lat.to_radians(), other.lat.to_radians());
+        let dlat = lat2 - lat1;
+        let dlon = (other.lon - self.lon).to_radians();
+        let h = (dlat / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * (dlon / 2.0).sin().powi(2);
+        2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+    }
+
+    /// The geohash of the cell of `precision` characters (1 to 12) holding this point.
+    pub fn geohash(&self, precision: usize) -> String {
+        let (mut lat, mut lon) = ((-90.0f64, 90.0f64), (-180.0f64, 180.0f64));
+        let mut out = String::with_capacity(precision);
+        let mut even = true;
+        for _ in 0..precision.clamp(1, crate::limits::MAX_GEOHASH_CHARS) {
+            let mut digit = 0usize;
+            for _ in 0..5 {
+                let (range, value) = if even { (&mut lon, self.lon) } else { (&mut lat, self.lat) };
+                let mid = (range.0 + range.1) / 2.0;
+                digit <<= 1;
+                if value >= mid {
+                    digit |= 1;
+                    range.0 = mid;
+                } else {
+                    range.1 = mid;
+                }
+                even = !even;
+            }
+            out.push(char::from(ALPHABET[digit]));
+        }
+        out
+    }
+}
+
+impl fmt::Display for Point {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.5},{:.5}", self.lat, self.lon)
+    }
+}
+
+/// The middle of the cell `geohash` names, or None if it is not a geohash (an empty string, or a
+/// character outside the alphabet; case is ignored).
+pub fn decode(geohash: &str) -> Option<Point> {
+    if geohash.is_empty() || geohash.len() > crate::limits::MAX_GEOHASH_CHARS {
+        return None;
+    }
+    let (mut lat, mut lon) = ((-90.0f64, 90.0f64), (-180.0f64, 180.0f64));
+    let mut even = true;
+    for c in geohash.bytes() {
+        let digit = ALPHABET.iter().position(|&a| a == c.to_ascii_lowercase())?;
+        for bit in (0..5).rev() {
+            let range = if even { &mut lon } else { &mut lat };
+            let mid = (range.0 + range.1) / 2.0;
+            if digit >> bit & 1 == 1 {
+                range.0 = mid;
+            } else {
+                range.1 = mid;
+            }
+            even = !even;
+        }
+    }
+    Some(Point { lat: (lat.0 + lat.1) / 2.0, lon: (lon.0 + lon.1) / 2.0 })
+}
+
+/// A place as a person gives it: a geohash in lower case (its cell's middle), or
+/// `latitude,longitude` in decimal degrees (a space after the comma is allowed). Place names are
+/// not looked up, and a capitalised word is not taken for a geohash: many names are spelt in
+/// the geohash alphabet (`Ghent` would be `ghent`, a cell off Greenland).
+pub fn place(given: &str) -> Result<Point, GeoError> {
+    let trimmed = given.trim();
+    if let Some((lat, lon)) = trimmed.split_once(',') {
+        let (Ok(lat), Ok(lon)) = (lat.trim().parse::<f64>(), lon.trim().parse::<f64>()) else {
+            return Err(GeoError::NotAPlace(given.to_owned()));
+        };
+        if !lat.is_finite() || !lon.is_finite() {
+            return Err(GeoError::NotAPlace(given.to_owned()));
+        }
+        return Point::new(lat, lon).ok_or_else(|| GeoError::OffTheMap(given.to_owned()));
+    }
+    if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(GeoError::NotAPlace(given.to_owned()));
+    }
+    decode(trimmed).ok_or_else(|| GeoError::NotAPlace(given.to_owned()))
+}
+
+/// A listing's geohash as a person gives it: a geohash as it is (in lower case, as [`place`]
+/// takes it), or coordinates as the geohash of [`PUBLISHED_PRECISION`] characters around them.
+pub fn listing_geohash(given: &str) -> Result<String, GeoError> {
+    let trimmed = given.trim();
+    if trimmed.contains(',') {
+        return place(trimmed).map(|p| p.geohash(PUBLISHED_PRECISION));
+    }
+    place(trimmed).map(|_| trimmed.to_owned()).map_err(|_| GeoError::NotAPlace(given.to_owned()))
+}
+
+/// A distance as a person writes it, in metres: `10km`, `2.5 km`, `800m`, or a number alone
+/// (kilometres); more than 0 and at most [`MAX_DISTANCE_M`].
+pub fn distance(given: &str) -> Result<u32, GeoError> {
+    let bad = || GeoError::BadDistance(given.to_owned());
+    let text = given.trim().to_ascii_lowercase();
+    let (number, metres_per_unit) = if let Some(n) = text.strip_suffix("km") {
+        (n, 1_000.0)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, 1.0)
+    } else {
+        (text.as_str(), 1_000.0)
+    };
+    let value: f64 = number.trim().parse().map_err(|_| bad())?;
+    let metres = value * metres_per_unit;
+    if !metres.is_finite() || metres < 1.0 || metres > f64::from(MAX_DISTANCE_M) {
+        return Err(bad());
+    }
+    // In range, so the cast keeps the value (rounded to the metre).
+    Ok(metres.round() as u32)
+}
+
+/// A distance in metres as a person reads it: `850 m`, `3.2 km`, `41 km`.
+pub fn describe_distance(metres: f64) -> String {
+    if metres < 1_000.0 {
+        format!("{:.0} m", (metres / 10.0).round() * 10.0)
+    } else if metres < 10_000.0 {
+        format!("{:.1} km", metres / 1_000.0)
+    } else {
+        format!("{:.0} km", metres / 1_000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn geohashes_decode_to_the_middle_of_their_cell_and_encode_back() {
+        // Known cells: a point in Denmark and one in Spain, each inside its cell.
+        let p = decode("u4pruydqqvj").expect("a geohash");
+        assert!((p.lat - 57.64911).abs() < 1e-4 && (p.lon - 10.40744).abs() < 1e-4, "{p:?}");
+        assert_eq!(p.geohash(11), "u4pruydqqvj");
+        let spain = decode("ezs42").expect("a geohash");
+        assert!((spain.lat - 42.605).abs() < 0.03 && (spain.lon - -5.603).abs() < 0.03, "{spain:?}");
+        assert_eq!(decode("EZS42"), Some(spain), "case does not matter");
+        assert_eq!(Point { lat: 42.6, lon: -5.6 }.geohash(5), "ezs42");
+        for bad in ["", "ezs4a", "u14dh!", "0123456789bcd"] {
+            assert_eq!(decode(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn distances_are_great_circle_distances() {
+        let ghent = Point { lat: 51.0543, lon: 3.7174 };
+        let brussels = Point { lat: 50.8503, lon: 4.3517 };
+        let d = ghent.distance_m(&brussels);
+        assert!((49_000.0..50_500.0).contains(&d), "{d}");
+        assert_eq!(ghent.distance_m(&ghent), 0.0);
+        // Across the antimeridian: Fiji's two sides are close, not half the Earth apart.
+        let (west, east) = (Point { lat: -17.0, lon: 179.9 }, Point { lat: -17.0, lon: -179.9 });
+        assert!(west.distance_m(&east) < 25_000.0);
+        let (north, south) = (Point { lat: 90.0, lon: 0.0 }, Point { lat: -90.0, lon: 0.0 });
+        assert!((north.distance_m(&south) - f64::from(MAX_DISTANCE_M)).abs() < 5_000.0);
+    }
+
+    #[test]
+    fn places_and_distances_read_as_people_write_them() {
+        assert_eq!(place("51.054, 3.717"), Ok(Point { lat: 51.054, lon: 3.717 }));
+        assert_eq!(place(" u14dh "), Ok(decode("u14dh").expect("a geohash")));
+        assert!(matches!(place("91,3"), Err(GeoError::OffTheMap(_))));
+        for bad in ["Ghent", "U14DH", "51.0;3.7", "nan,3", "51,", ""] {
+            assert!(matches!(place(bad), Err(GeoError::NotAPlace(_))), "{bad:?}");
+        }
+        assert_eq!(listing_geohash("51.054,3.717").as_deref(), Ok("u14dkw"));
+        assert_eq!(listing_geohash(" u14dh").as_deref(), Ok("u14dh"));
+        assert!(listing_geohash("Ghent").is_err() && listing_geohash("U14DH").is_err());
+        assert_eq!(distance("10km"), Ok(10_000));
+        assert_eq!(distance("2.5 km"), Ok(2_500));
+        assert_eq!(distance("800m"), Ok(800));
+        assert_eq!(distance("25"), Ok(25_000));
+        for bad in ["0", "-3km", "ten", "30000km", "0.1m", "5 miles"] {
+            assert!(matches!(distance(bad), Err(GeoError::BadDistance(_))), "{bad:?}");
+        }
+        assert_eq!(describe_distance(847.0), "850 m");
+        assert_eq!(describe_distance(3_240.0), "3.2 km");
+        assert_eq!(describe_distance(41_400.0), "41 km");
+    }
+
+    proptest! {
+        /// A point's geohash names a cell holding it: decoded, its middle is within half a cell
+        /// of the point (about 19 m by 19 m at 8 characters).
+        #[test]
+        fn a_points_cell_holds_it(lat in -89.99f64..89.99, lon in -179.99f64..179.99) {
+            let p = Point { lat, lon };
+            let middle = decode(&p.geohash(8)).expect("a geohash");
+            prop_assert!((middle.lat - lat).abs() <= 180.0 / 2f64.powi(20) / 2.0 + 1e-9);
+            prop_assert!((middle.lon - lon).abs() <= 360.0 / 2f64.powi(20) / 2.0 + 1e-9);
+            prop_assert_eq!(middle.geohash(8), p.geohash(8));
+        }
+    }
+}
