@@ -71,7 +71,27 @@ const CATEGORIES: &[&str] = &[
     "art/paintings",
     "home/kitchen",
 ];
-const CITIES: &[&str] = &["Ghent", "Antwerp", "Brussels", "Lyon", "Berlin", "Porto", "Leeds", "Utrecht"];
+const CITIES: &[(&str, f64, f64)] = &[
+    ("Ghent", 51.054, 3.717),
+    ("Antwerp", 51.219, 4.402),
+    ("Brussels", 50.850, 4.352),
+    ("Lyon", 45.764, 4.836),
+    ("Berlin", 52.520, 13.405),
+    ("Porto", 41.158, -8.629),
+    ("Leeds", 53.801, -1.549),
+    ("Utrecht", 52.091, 5.122),
+];
+
+/// A listing's place: its city's name, and for four listings in five a geohash somewhere within
+/// about 20 km of it (as a seller's coordinates are published: six characters).
+fn place(rng: &mut Rng) -> Location {
+    let (name, lat, lon) = CITIES[(rng.next_u64() % CITIES.len() as u64) as usize];
+    let mut jitter = |span: f64| (rng.next_u64() % 10_000) as f64 / 10_000.0 * span - span / 2.0;
+    let (dlat, dlon) = (jitter(0.36), jitter(0.56));
+    let placed = !rng.next_u64().is_multiple_of(5);
+    let geohash = placed.then(|| haggle_protocol::geo::Point { lat: lat + dlat, lon: lon + dlon }.geohash(6));
+    Location { text: name.to_owned(), geohash }
+}
 
 fn market(n: usize, seed: u64) -> Vec<Vec<u8>> {
     let mut rng = Rng(seed);
@@ -97,7 +117,7 @@ fn market(n: usize, seed: u64) -> Vec<Vec<u8>> {
                     100 + rng.next_u64() % 200_000,
                     Currency::new(if i.is_multiple_of(4) { "USD" } else { "EUR" }).expect("code"),
                 )),
-                location: Location { text: rng.pick(CITIES).to_owned(), geohash: None },
+                location: place(&mut rng),
                 ..live_listing("x")
             };
             // Random, as a node makes them (sequential nonces would put each seller's new
@@ -133,6 +153,11 @@ fn sizes() -> Vec<usize> {
         .ok()
         .map(|s| s.split(',').filter_map(|x| x.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![10_000, 100_000])
+}
+
+/// Within `within_m` of central Ghent.
+fn ghent(within_m: u32) -> Option<haggle_storage::Around> {
+    Some(haggle_storage::Around { from: haggle_protocol::geo::Point { lat: 51.054, lon: 3.717 }, within_m })
 }
 
 fn queries() -> Vec<(&'static str, SearchQuery)> {
@@ -180,6 +205,17 @@ fn queries() -> Vec<(&'static str, SearchQuery)> {
                 sort: Sort::PriceAsc,
                 ..SearchQuery::new("lamp")
             },
+        ),
+        // A word within 25 km of Ghent (about a tenth of the market lies that near).
+        ("one word, within 25 km", SearchQuery { around: ghent(25_000), ..SearchQuery::new("guitar") }),
+        // Nothing but the distance, nearest first: every listing's point is measured.
+        (
+            "within 10 km, nearest first",
+            SearchQuery { around: ghent(10_000), sort: Sort::Distance, ..SearchQuery::new("") },
+        ),
+        (
+            "text, within 50 km, nearest first",
+            SearchQuery { around: ghent(50_000), sort: Sort::Distance, ..SearchQuery::new("lamp") },
         ),
     ]
 }

@@ -204,6 +204,8 @@ fn arguments(p: &SearchParams, short_seller: bool) -> String {
         p.seller.as_ref().filter(|_| short_seller).map(|k| format!("--seller {}", output::short_peer(k)));
     flag("seller", p.seller.as_ref().filter(|_| !short_seller).map(ToString::to_string));
     flag("near", p.near.clone());
+    flag("around", p.around.clone());
+    flag("within", p.within.clone());
     flag("min-deals", p.min_deals.map(|n| n.to_string()));
     flag("free", p.free.clone());
     out.extend(short);
@@ -227,12 +229,14 @@ mod tests {
             max_price: Some("150".into()),
             currency: "EUR".parse().ok(),
             near: Some("new york".into()),
+            around: Some("40.71,-74.0".into()),
+            within: Some("5km".into()),
             trusted: true,
             ..SearchParams::default()
         };
         assert_eq!(
             command(&p),
-            "haggle search road bike --max-price 150 --currency EUR --near 'new york' --trusted"
+            "haggle search road bike --max-price 150 --currency EUR --near 'new york' --around 40.71,-74.0 --within 5km --trusted"
         );
         let soon = SearchParams {
             kind: Some(haggle_node::api::types::ListingKind::Auction),
