@@ -637,7 +637,7 @@ pub struct ListingFields {
     pub location: Option<String>,
     /// Where it is on the map, for searches by distance (optional): a geohash in lower case
     /// (e.g. u14dk), or a latitude and longitude (e.g. 51.054,3.717), published as the geohash
-    /// of the cell around them, about 1.2 km by 0.6 km.
+    /// of the cell around them, about 1.2 km by 0.6 km. With haggle update, "" removes it.
     #[arg(long, value_name = "GEOHASH|LAT,LON", value_parser = geohash, allow_hyphen_values = true)]
     pub geohash: Option<String>,
     /// An accepted way to pay; repeat for several. In an update, the ways given replace the old
@@ -717,7 +717,7 @@ pub struct SearchFilters {
     #[arg(long, value_name = "LAT,LON|GEOHASH", value_parser = place, allow_hyphen_values = true)]
     pub around: Option<String>,
     /// How far from --around: e.g. 10km or 800m (a number alone is kilometres) [default: 25km].
-    #[arg(long, value_name = "DISTANCE", value_parser = distance, requires = "around")]
+    #[arg(long, value_name = "DISTANCE", value_parser = distance, requires = "around", allow_hyphen_values = true)]
     pub within: Option<String>,
     /// Only sellers with at least N good deals that count: positive ratings, each weighted by
     /// the rater's standing shared among everyone it rated (with --trusted, positive ratings by

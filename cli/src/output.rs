@@ -312,10 +312,12 @@ pub fn listings(list: &[ListingView], empty: &str) {
                     _ => l.quantity.to_string(),
                 },
                 // In a search by distance, how far each is (the place may be blank).
-                match l.distance_m.map(haggle_protocol::geo::describe_distance) {
-                    Some(d) if l.location.is_empty() => d,
-                    Some(d) => format!("{}, {d}", clip(&l.location, PLACE_COLUMN)),
-                    None => clip(&l.location, PLACE_COLUMN),
+                // A place given only on the map reads as its geohash.
+                match (l.distance_m.map(haggle_protocol::geo::describe_distance), l.geohash.as_deref()) {
+                    (Some(d), _) if l.location.is_empty() => d,
+                    (Some(d), _) => format!("{}, {d}", clip(&l.location, PLACE_COLUMN)),
+                    (None, Some(g)) if l.location.is_empty() => format!("geohash {g}"),
+                    (None, _) => clip(&l.location, PLACE_COLUMN),
                 },
                 if l.mine {
                     "you".to_owned()

@@ -26,6 +26,15 @@ pub fn reworded(e: &clap::Error, cli: &clap::Command, args: &[String]) -> Option
             "unexpected argument '{flag}': a message that starts with a dash goes after -- (haggle message ID -- \"-10% for cash?\"); options go before it or after the text"
         ));
     }
+    // A distance with no place to measure it from: clap's usage line would suggest words are
+    // required too.
+    if e.kind() == ErrorKind::MissingRequiredArgument
+        && matches!(e.get(ContextKind::InvalidArg), Some(ContextValue::Strings(m)) if m.iter().any(|a| a.starts_with("--around")))
+    {
+        return Some(
+            "--within is measured from a place: give one with --around (a latitude and longitude, e.g. --around 51.054,3.717, or a geohash)".to_owned(),
+        );
+    }
     let what = match (e.kind(), e.get(ContextKind::InvalidArg)) {
         (ErrorKind::UnknownArgument, Some(ContextValue::String(flag)))
             if flag.starts_with('-') && e.get(ContextKind::SuggestedArg).is_none() =>

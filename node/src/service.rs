@@ -986,6 +986,11 @@ fn search_query(params: SearchParams) -> Result<SearchQuery, ServiceError> {
                 .unwrap_or(DEFAULT_WITHIN_M),
         }),
     };
+    let nearest_first = if around.is_some() && params.q.trim().is_empty() {
+        haggle_storage::Sort::Distance
+    } else {
+        haggle_storage::Sort::default()
+    };
     Ok(SearchQuery {
         around,
         min_price,
@@ -998,7 +1003,9 @@ fn search_query(params: SearchParams) -> Result<SearchQuery, ServiceError> {
         seller: params.seller,
         hide_sellers: Vec::new(),
         location: params.near,
-        sort: params.sort.unwrap_or_default(),
+        // Around a place with no words, the nearest first (newest first would order a map by
+        // age); with words, the best matches first, as any search.
+        sort: params.sort.unwrap_or(nearest_first),
         offset,
         limit: params.limit.unwrap_or(20),
     })

@@ -14,8 +14,9 @@ const ALPHABET: &[u8; 32] = b"0123456789bcdefghjkmnpqrstuvwxyz";
 /// The Earth's mean radius, in metres (IUGG).
 const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
-/// The longest distance a search takes: half the Earth's circumference, in metres.
-pub const MAX_DISTANCE_M: u32 = 20_015_000;
+/// The longest distance a search takes, in metres: 20,000 km, about half the Earth's
+/// circumference (20,015 km), so every place on Earth but the far side's last few kilometres.
+pub const MAX_DISTANCE_M: u32 = 20_000_000;
 
 /// Characters of the geohash a listing gets from coordinates: a cell about 1.2 km by 0.6 km,
 /// close enough to find it nearby, too coarse to publish a home's address.
@@ -35,15 +36,34 @@ pub struct Point {
 pub enum GeoError {
     /// Neither a geohash nor a latitude and longitude.
     #[error(
-        "`{0}` is not a place: give its latitude and longitude in decimal degrees (e.g. 51.054,3.717; a map app shows them) or its geohash in lower case (1 to 12 of 0-9 and b-z without a, i, l, o, e.g. u14dh); place names are not looked up"
+        "`{0}` is not a place: give its latitude and longitude in decimal degrees (e.g. 51.054,3.717; a map app shows them) or its geohash in lower case (1 to 12 of 0-9 and b-z without a, i, l, o, e.g. u14dk); place names are not looked up"
     )]
     NotAPlace(String),
+    /// Nothing given.
+    #[error(
+        "no place given: give a latitude and longitude in decimal degrees (e.g. 51.054,3.717) or a geohash (e.g. u14dk), or leave the option out"
+    )]
+    Empty,
+    /// One number, where a latitude and a longitude are needed.
+    #[error(
+        "`{0}` is one number: give the latitude and the longitude, with a comma between them (e.g. 51.054,3.717)"
+    )]
+    OneCoordinate(String),
+    /// A geohash in capitals, or a place name.
+    #[error(
+        "`{0}` has capitals: a geohash is written in lower case ({lower}), and place names are not looked up: give the place's latitude and longitude in decimal degrees (e.g. 51.054,3.717; a map app shows them)",
+        lower = .0.to_ascii_lowercase()
+    )]
+    Capitals(String),
+    /// A geohash longer than a listing may give.
+    #[error("`{0}` is {len} characters: a geohash has at most 12", len = .0.chars().count())]
+    TooLong(String),
     /// Coordinates outside the Earth's.
     #[error("`{0}` is off the map: a latitude is -90 to 90 and a longitude -180 to 180")]
     OffTheMap(String),
     /// A distance that cannot be read or is out of range.
     #[error(
-        "`{0}` is not a distance: give kilometres or metres, e.g. 10km, 2.5km or 800m (a number alone is kilometres), more than 0 and at most 20000km"
+        "`{0}` is not a distance: give kilometres or metres, e.g. 10km, 2.5km or 800m (a number alone is kilometres), at least 1m and at most 20000km"
     )]
     BadDistance(String),
 }
@@ -133,8 +153,20 @@ pub fn place(given: &str) -> Result<Point, GeoError> {
         }
         return Point::new(lat, lon).ok_or_else(|| GeoError::OffTheMap(given.to_owned()));
     }
+    if trimmed.is_empty() {
+        return Err(GeoError::Empty);
+    }
+    if trimmed.parse::<f64>().is_ok() {
+        return Err(GeoError::OneCoordinate(trimmed.to_owned()));
+    }
     if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(GeoError::NotAPlace(given.to_owned()));
+        return Err(GeoError::Capitals(trimmed.to_owned()));
+    }
+    if trimmed.len() > crate::limits::MAX_GEOHASH_CHARS
+        && decode(&trimmed[..crate::limits::MAX_GEOHASH_CHARS]).is_some()
+        && trimmed.is_ascii()
+    {
+        return Err(GeoError::TooLong(trimmed.to_owned()));
     }
     decode(trimmed).ok_or_else(|| GeoError::NotAPlace(given.to_owned()))
 }
@@ -146,7 +178,7 @@ pub fn listing_geohash(given: &str) -> Result<String, GeoError> {
     if trimmed.contains(',') {
         return place(trimmed).map(|p| p.geohash(PUBLISHED_PRECISION));
     }
-    place(trimmed).map(|_| trimmed.to_owned()).map_err(|_| GeoError::NotAPlace(given.to_owned()))
+    place(trimmed).map(|_| trimmed.to_owned())
 }
 
 /// A distance as a person writes it, in metres: `10km`, `2.5 km`, `800m`, or a number alone
@@ -170,11 +202,11 @@ pub fn distance(given: &str) -> Result<u32, GeoError> {
     Ok(metres.round() as u32)
 }
 
-/// A distance in metres as a person reads it: `850 m`, `3.2 km`, `41 km`.
+/// A distance in metres as a person reads it: `847 m`, `3.2 km`, `41 km`.
 pub fn describe_distance(metres: f64) -> String {
-    if metres < 1_000.0 {
-        format!("{:.0} m", (metres / 10.0).round() * 10.0)
-    } else if metres < 10_000.0 {
+    if metres < 999.5 {
+        format!("{metres:.0} m")
+    } else if metres < 9_950.0 {
         format!("{:.1} km", metres / 1_000.0)
     } else {
         format!("{:.0} km", metres / 1_000.0)
@@ -213,7 +245,7 @@ mod tests {
         let (west, east) = (Point { lat: -17.0, lon: 179.9 }, Point { lat: -17.0, lon: -179.9 });
         assert!(west.distance_m(&east) < 25_000.0);
         let (north, south) = (Point { lat: 90.0, lon: 0.0 }, Point { lat: -90.0, lon: 0.0 });
-        assert!((north.distance_m(&south) - f64::from(MAX_DISTANCE_M)).abs() < 5_000.0);
+        assert!((north.distance_m(&south) - 20_015_087.0).abs() < 1_000.0, "half the circumference");
     }
 
     #[test]
@@ -221,9 +253,19 @@ mod tests {
         assert_eq!(place("51.054, 3.717"), Ok(Point { lat: 51.054, lon: 3.717 }));
         assert_eq!(place(" u14dh "), Ok(decode("u14dh").expect("a geohash")));
         assert!(matches!(place("91,3"), Err(GeoError::OffTheMap(_))));
-        for bad in ["Ghent", "U14DH", "51.0;3.7", "nan,3", "51,", ""] {
+        for bad in ["51.0;3.7", "nan,3", "51,", "u14dk!", "ghent bridge"] {
             assert!(matches!(place(bad), Err(GeoError::NotAPlace(_))), "{bad:?}");
         }
+        // Each mistake said for what it is.
+        assert_eq!(place(" "), Err(GeoError::Empty));
+        assert_eq!(place("51.054"), Err(GeoError::OneCoordinate("51.054".into())));
+        let capitals = place("Ghent").expect_err("a name").to_string();
+        assert!(
+            capitals.contains("(ghent)") && capitals.contains("place names are not looked up"),
+            "{capitals}"
+        );
+        assert!(matches!(place("U14DH"), Err(GeoError::Capitals(_))));
+        assert_eq!(place("u14dkwxyzbcde"), Err(GeoError::TooLong("u14dkwxyzbcde".into())));
         assert_eq!(listing_geohash("51.054,3.717").as_deref(), Ok("u14dkw"));
         assert_eq!(listing_geohash(" u14dh").as_deref(), Ok("u14dh"));
         assert!(listing_geohash("Ghent").is_err() && listing_geohash("U14DH").is_err());
@@ -231,10 +273,15 @@ mod tests {
         assert_eq!(distance("2.5 km"), Ok(2_500));
         assert_eq!(distance("800m"), Ok(800));
         assert_eq!(distance("25"), Ok(25_000));
-        for bad in ["0", "-3km", "ten", "30000km", "0.1m", "5 miles"] {
+        assert_eq!(distance("20000km"), Ok(MAX_DISTANCE_M));
+        for bad in ["0", "-3km", "ten", "30000km", "20001km", "0.1m", "5 miles"] {
             assert!(matches!(distance(bad), Err(GeoError::BadDistance(_))), "{bad:?}");
         }
-        assert_eq!(describe_distance(847.0), "850 m");
+        assert_eq!(describe_distance(847.0), "847 m");
+        assert_eq!(describe_distance(4.0), "4 m");
+        assert_eq!(describe_distance(999.0), "999 m");
+        assert_eq!(describe_distance(1_000.0), "1.0 km");
+        assert_eq!(describe_distance(9_960.0), "10 km");
         assert_eq!(describe_distance(3_240.0), "3.2 km");
         assert_eq!(describe_distance(41_400.0), "41 km");
     }

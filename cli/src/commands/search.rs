@@ -78,6 +78,11 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
          (see `haggle reputation` for a seller); without them, every match is shown with its SELLER column."
     } else if args.params().sort == Some(haggle_node::api::types::Sort::EndingSoon) {
         "No running auctions match: ending-soon lists auctions only (drop it to see other listings)."
+    } else if args.filters.around.is_some() {
+        // Found by distance: only listings that give a place on the map.
+        "No listings match within that distance. Only listings that give a place on the map (a \
+         geohash) are found by distance: run it without --around to see what matches anywhere, \
+         or with --near PLACE, which matches the words of every listing's place."
     } else if !args.filters.text.is_empty()
         && page.unknown.is_empty()
         && page.hits.is_empty()
@@ -95,10 +100,6 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
              or the words with the search instead."
         );
         &try_cut
-    } else if args.filters.around.is_some() {
-        // Found by distance: only listings that give a place on the map.
-        "No listings match within that distance. Only listings that give a place on the map (a \
-         geohash) are found by distance; --near PLACE matches the words of every listing's place."
     } else if !args.filters.text.is_empty() && args.filters.near.is_none() {
         // Buyers type the town with the words; places are matched by --near only.
         "No listings match. Words are looked for in titles, descriptions, categories and tags; for a \

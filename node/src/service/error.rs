@@ -684,7 +684,7 @@ pub enum Conflict {
     },
     /// A message to a key the owner blocked: its answers would be refused.
     #[error(
-        "you blocked {0}: its answers would not reach you, so a message to it is not sent. haggle unblock {0} first"
+        "you blocked {0}: their answers would not reach you, so a message to them is not sent. haggle unblock {0} first"
     )]
     NoteToBlocked(haggle_protocol::PublicKey),
     /// A conversation named that holds no message yet.
@@ -696,12 +696,12 @@ pub enum Conflict {
         with: Option<haggle_protocol::PublicKey>,
     },
     /// The owner's listing named where a conversation is meant, with none or several about it.
-    #[error("{}", which_conversation(.listing, .latest))]
+    #[error("{}", which_conversation(.listing, .conversations))]
     WhichConversation {
         /// The listing.
         listing: ObjectId,
-        /// The newest message of each conversation about it.
-        latest: Vec<ObjectId>,
+        /// Each conversation about it (the id `haggle messages` lists), with the other key.
+        conversations: Vec<(ObjectId, haggle_protocol::PublicKey)>,
     },
     /// A thread between two other people (a public bid or pledge).
     #[error("thread {} is between two other people: messages go between a thread's two parties", .0.fmt_short())]
@@ -862,7 +862,9 @@ impl Conflict {
             | Conflict::TooManyConversations { .. }
             | Conflict::ConversationFull { .. } => ErrorCode::Conflict,
             Conflict::NoNotes { .. } => ErrorCode::NotFound,
-            Conflict::WhichConversation { latest, .. } if latest.is_empty() => ErrorCode::NotFound,
+            Conflict::WhichConversation { conversations, .. } if conversations.is_empty() => {
+                ErrorCode::NotFound
+            }
             Conflict::WhichConversation { .. } => ErrorCode::Ambiguous,
             Conflict::NotYourThread(_) => ErrorCode::NotYours,
             Conflict::NotAnAuction(_)
@@ -909,18 +911,32 @@ impl From<RejectReason> for ServiceError {
 }
 
 /// Which conversation about the owner's listing is meant: none yet, or one of several.
-fn which_conversation(listing: &ObjectId, latest: &[ObjectId]) -> String {
+fn which_conversation(
+    listing: &ObjectId,
+    conversations: &[(ObjectId, haggle_protocol::PublicKey)],
+) -> String {
     let l = listing.fmt_short();
-    match latest {
+    match conversations {
         [] => format!(
             "nobody has written to you about your listing {l} yet: a message about it goes to someone who wrote first (haggle messages lists your conversations)"
         ),
         _ => format!(
-            "{} people have written to you about your listing {l}: name the conversation by one of its messages ({}); haggle messages lists them",
-            latest.len(),
-            latest.iter().map(ObjectId::fmt_short).collect::<Vec<_>>().join(", ")
+            "{} people have written to you about your listing {l}: name the conversation ({}); haggle messages lists them",
+            conversations.len(),
+            conversations
+                .iter()
+                .map(|(id, with)| format!("{} with {}", id.fmt_short(), peer_short(with)))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
+}
+
+/// A key as tables show it: the start and end of its PeerId (`12D3KooW…a1b2c3`).
+fn peer_short(key: &haggle_protocol::PublicKey) -> String {
+    let peer = key.to_string();
+    let tail = peer.len().saturating_sub(6);
+    format!("{}…{}", peer.get(..8).unwrap_or(&peer), peer.get(tail..).unwrap_or_default())
 }
 
 /// Where ids of `what` are listed, for a "no such id" message.

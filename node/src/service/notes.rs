@@ -151,7 +151,10 @@ impl Service {
                 [one] => Ok(one.conversation),
                 _ => Err(Conflict::WhichConversation {
                     listing: object.id(),
-                    latest: held.iter().filter_map(|e| e.notes.last().map(|n| n.id)).collect(),
+                    conversations: held
+                        .iter()
+                        .filter_map(|e| Some((e.first_arrived()?, e.conversation.other(&me)?)))
+                        .collect(),
                 }
                 .into()),
             };

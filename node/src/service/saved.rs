@@ -360,7 +360,7 @@ mod tests {
         let paris = seller.publish(placed("Paris bike", "u09tvw")).expect("publish");
         buyer.receive(paris.object.bytes(), Via::Gossip);
         let bad = seller.publish(placed("Lost bike", "Ghent")).expect_err("a name is not a geohash here");
-        assert!(bad.to_string().contains("`Ghent` is not a place"), "{bad}");
+        assert!(bad.to_string().contains("`Ghent` has capitals"), "{bad}");
 
         let near = SearchParams {
             q: "bike".into(),
@@ -372,6 +372,9 @@ mod tests {
         assert_eq!((titles(&page.hits), page.total), (vec!["Ghent bike"], 1));
         let d = page.hits[0].distance_m.expect("a distance");
         assert!((6_000.0..7_000.0).contains(&d), "{d}");
+        // With no words, the nearest first: Ghent before Paris, published after it.
+        let map = SearchParams { q: String::new(), within: Some("1000km".into()), ..near.clone() };
+        assert_eq!(titles(&buyer.search(map).expect("search").hits), ["Ghent bike", "Paris bike"]);
         let default = buyer.search(SearchParams { within: None, ..near.clone() }).expect("search");
         assert_eq!(default.total, 1, "25 km without a distance");
         let plain =

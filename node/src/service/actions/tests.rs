@@ -966,7 +966,7 @@ fn a_listings_free_form_fields_are_tidied_before_signing() {
     // geohash alphabet (`Ghent` would be `ghent`, off Greenland).
     let capitals = ListingDraft { geohash: Some("U14DH".into()), ..messy.clone() };
     let refused = seller.publish(capitals).expect_err("capitals").to_string();
-    assert!(refused.contains("its geohash in lower case"), "{refused}");
+    assert!(refused.contains("a geohash is written in lower case (u14dh)"), "{refused}");
     let listing = seller.publish(messy).expect("published");
     let l = listing.object.listing().expect("a listing");
     assert_eq!(l.category, "home/decor");
