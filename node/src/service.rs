@@ -557,6 +557,7 @@ impl Service {
                 guessed: results.guessed,
                 unknown: results.unknown,
                 hidden: if results.total == 0 { self.hidden(&query, only.is_some())? } else { 0 },
+                around: around_view(query.around),
             });
         }
         if query.limit == 0 || query.limit > haggle_storage::MAX_PAGE {
@@ -623,6 +624,7 @@ impl Service {
             // Counted for plain searches only: the reputation, calendar and auction filters
             // here would have to run again over the listings left out.
             hidden: 0,
+            around: around_view(query.around),
         })
     }
 
@@ -933,6 +935,11 @@ pub fn check_search_text(params: &SearchParams) -> Result<(), InvalidInput> {
         return Err(InvalidInput::QueryTooLong { what: "a search filter", len, max: MAX_QUERY_CHARS });
     }
     Ok(())
+}
+
+/// Where a search by distance measured from, as the API says it.
+fn around_view(around: Option<haggle_storage::Around>) -> Option<crate::api::types::AroundView> {
+    around.map(|a| crate::api::types::AroundView { lat: a.from.lat, lon: a.from.lon, within_m: a.within_m })
 }
 
 /// How far from a place a search looks when it gives no distance: a drive across town and its

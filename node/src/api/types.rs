@@ -41,11 +41,11 @@ pub use requests::{
 };
 pub use saved::{Repriced, SavedLook, SavedPage, SavedView};
 pub use views::{
-    ClockView, ConnectionView, DealView, DealsPage, Delivered, DialInfo, DialReason, FeedbackView,
-    GossipState, HolePunches, ListingMessages, ListingState, ListingView, ListingsPage, MessageView,
-    NetworkStatus, ObjectView, Party, PaymentView, PeerInfo, PeersPage, PriceView, PublicOutcome,
-    RatingCounts, Reachability, ReputationBrief, ReputationView, Role, SearchPage, SentView, StatusView,
-    StepView, SyncInfo, TermsView, ThreadTag, ThreadView, ThreadsPage,
+    AroundView, ClockView, ConnectionView, DealView, DealsPage, Delivered, DialInfo, DialReason,
+    FeedbackView, GossipState, HolePunches, ListingMessages, ListingState, ListingView, ListingsPage,
+    MessageView, NetworkStatus, ObjectView, Party, PaymentView, PeerInfo, PeersPage, PriceView,
+    PublicOutcome, RatingCounts, Reachability, ReputationBrief, ReputationView, Role, SearchPage, SentView,
+    StatusView, StepView, SyncInfo, TermsView, ThreadTag, ThreadView, ThreadsPage,
 };
 
 #[cfg(test)]

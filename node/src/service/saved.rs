@@ -370,6 +370,8 @@ mod tests {
         };
         let page = buyer.search(near.clone()).expect("search");
         assert_eq!((titles(&page.hits), page.total), (vec!["Ghent bike"], 1));
+        let measured = crate::api::types::AroundView { lat: 51.0, lon: 3.7, within_m: 50_000 };
+        assert_eq!(page.around, Some(measured), "the answer says where it measured from");
         let d = page.hits[0].distance_m.expect("a distance");
         assert!((6_000.0..7_000.0).contains(&d), "{d}");
         // With no words, the nearest first: Ghent before Paris, published after it.

@@ -692,6 +692,20 @@ pub struct SearchPage {
     /// (left out of every search that does not name the seller).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub hidden: usize,
+    /// In a search by distance: where it measured from and how far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub around: Option<AroundView>,
+}
+
+/// Where a search by distance measured from (`SearchPage::around`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AroundView {
+    /// Latitude, decimal degrees (a geohash given is read as its cell's middle).
+    pub lat: f64,
+    /// Longitude, decimal degrees.
+    pub lon: f64,
+    /// How far, in metres.
+    pub within_m: u32,
 }
 
 /// `GET /v1/threads`.
