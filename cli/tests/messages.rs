@@ -125,8 +125,11 @@ fn a_question_is_answered_and_a_message_waits_for_a_party_away() {
         (c["notes"][2]["delivery"] == "delivered").then_some(())
     });
 
-    // A blocked buyer's messages are refused by the seller's node, for good.
+    // A blocked buyer's messages are refused by the seller's node, for good; the buyer's watch
+    // says why.
     assert!(haggle(&ds, &["block", &buyer.peer_id]).status.success());
+    let mut watch = Watch::start(&db);
+    watch.ready(&db);
     let out = haggle(&db, &["message", l, "Hello?"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
@@ -134,6 +137,8 @@ fn a_question_is_answered_and_a_message_waits_for_a_party_away() {
         "{}",
         stderr(&out)
     );
+    watch.line_with(&["your message", ": failed (", "does not take new offers", "(haggle messages "]);
+    drop(watch);
     let out = haggle(&ds, &["message", &question[..12], "Bye"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("haggle unblock"), "{}", stderr(&out));

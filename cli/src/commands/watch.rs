@@ -557,10 +557,11 @@ fn delivery_line(
             if let Some(deal) = t.deal {
                 extra.push(("deal", deal.to_hex().into()));
             }
-            let kind =
-                t.messages.iter().find(|m| m.id == id).map_or("message".to_owned(), |m| m.kind.to_string());
-            let on = t.listing_title.map(|title| format!(" on {title}")).unwrap_or_default();
-            format!("your {kind} in thread {}{on}: {state}", output::short(&t.thread))
+            let message = t.messages.iter().find(|m| m.id == id);
+            let kind = message.map_or("message".to_owned(), |m| m.kind.to_string());
+            let on = t.listing_title.as_deref().map(|title| format!(" on {title}")).unwrap_or_default();
+            let why = refusal(message.and_then(|m| Some((m.delivery?, m.delivery_error.as_deref()?))));
+            format!("your {kind} in thread {}{on}: {state}{why}", output::short(&t.thread))
         }
         Ok(ObjectView::Deal(d)) => {
             // The accept that made the deal is a message of its thread too: named by both, so
@@ -579,13 +580,25 @@ fn delivery_line(
             format!("your {what} deal {}{on}: {state}", output::short(&d.id))
         }
         Ok(ObjectView::Conversation(c)) => {
+            let note = c.notes.iter().find(|n| n.id == id);
+            let why = refusal(note.and_then(|n| Some((n.delivery?, n.delivery_error.as_deref()?))));
             format!(
-                "your message {} to {}: {state}",
+                "your message {} to {}: {state}{why} (haggle messages {})",
                 output::short(&id),
-                output::short_peer(&c.with.peer_id())
+                output::short_peer(&c.with.peer_id()),
+                output::short(&c.id)
             )
         }
         _ => format!("message {} {state}", output::short(&id)),
+    }
+}
+
+/// Why the other node refused a message for good, as a line's end (`: it said ...`), or
+/// nothing for a message in any other state.
+fn refusal(delivery: Option<(DeliveryState, &str)>) -> String {
+    match delivery {
+        Some((DeliveryState::Failed, why)) => format!(" ({why})"),
+        _ => String::new(),
     }
 }
 
