@@ -61,7 +61,9 @@ pub fn send(cx: &Context<'_>, id: &str, words: &[String]) -> Result<()> {
         output::short_peer(&view.with.peer_id()),
         subject(&view)
     );
-    if let Some(why) = sent.and_then(|n| n.delivery_error.as_deref()) {
+    // A refusal's reason is the command's error, just after: said once.
+    let was_refused = sent.is_some_and(|n| n.delivery == Some(DeliveryState::Failed));
+    if let Some(why) = sent.and_then(|n| n.delivery_error.as_deref()).filter(|_| !was_refused) {
         outln!("  {why}");
     }
     outln!("The conversation: haggle messages {}", output::short(&view.id));
