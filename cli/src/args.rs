@@ -1492,7 +1492,7 @@ mod tests {
             Choice::<Sort>::value_variants().iter().filter_map(|c| c.to_possible_value()).collect();
         assert_eq!(
             names(&sorts),
-            ["relevance", "price", "price-desc", "newest", "reputation", "ending-soon"]
+            ["relevance", "price", "price-desc", "newest", "reputation", "ending-soon", "distance"]
         );
         assert_eq!(Choice::<Period>::value_variants().len(), Period::ALL.len());
         // `--per night` is a day's price: a rental is booked by the night.
