@@ -637,7 +637,7 @@ pub struct ListingFields {
     pub location: Option<String>,
     /// Where it is on the map, for searches by distance (optional): a geohash in lower case
     /// (e.g. u14dk), or a latitude and longitude (e.g. 51.054,3.717), published as the geohash
-    /// of the cell around them, about 1.2 km by 0.6 km. With haggle update, "" removes it.
+    /// of the cell around them, at most 1.2 km by 0.6 km. With haggle update, "" removes it.
     #[arg(long, value_name = "GEOHASH|LAT,LON", value_parser = geohash, allow_hyphen_values = true)]
     pub geohash: Option<String>,
     /// An accepted way to pay; repeat for several. In an update, the ways given replace the old
@@ -791,7 +791,8 @@ fn search_only(_: &str) -> Result<String, String> {
 pub struct SearchArgs {
     #[command(flatten)]
     pub filters: SearchFilters,
-    /// Order of results (default relevance; price and price-desc need --currency).
+    /// Order of results (default relevance, or distance for --around with no words; price and
+    /// price-desc need --currency).
     #[arg(long, value_enum, ignore_case = true)]
     pub sort: Option<Choice<Sort>>,
     /// Results per page.

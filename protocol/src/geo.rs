@@ -1,7 +1,9 @@
 //! Places and distances. A listing says where it is with an optional geohash (the base-32
 //! interleaving of longitude and latitude bits: each character narrows the area by 5 bits, so
-//! `u14dk` is a cell about 4.9 km by 4.9 km over central Ghent). A search asks for listings within a
-//! distance of a place, given as a geohash or as `latitude,longitude` in decimal degrees.
+//! `u14dk` is a cell of 0.044 by 0.044 degrees over central Ghent: 3.1 km east to west there, 4.9
+//! km north to south; cells narrow east to west away from the equator). A search asks for
+//! listings within a distance of a place, given as a geohash or as `latitude,longitude` in
+//! decimal degrees.
 //!
 //! Distances are great-circle distances between the middles of the cells, on a sphere of the
 //! Earth's mean radius: a coarse geohash is taken at its middle, whatever its size.
@@ -18,8 +20,9 @@ const EARTH_RADIUS_M: f64 = 6_371_008.8;
 /// circumference (20,015 km), so every place on Earth but the far side's last few kilometres.
 pub const MAX_DISTANCE_M: u32 = 20_000_000;
 
-/// Characters of the geohash a listing gets from coordinates: a cell about 1.2 km by 0.6 km,
-/// close enough to find it nearby, too coarse to publish a home's address.
+/// Characters of the geohash a listing gets from coordinates: a cell of at most 1.2 km east to
+/// west (at the equator; 0.8 km at Ghent's latitude) by 0.6 km, close enough to find it nearby,
+/// too coarse to publish a home's address.
 pub const PUBLISHED_PRECISION: usize = 6;
 
 /// A point on the Earth, in decimal degrees.
@@ -162,9 +165,9 @@ pub fn place(given: &str) -> Result<Point, GeoError> {
     if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
         return Err(GeoError::Capitals(trimmed.to_owned()));
     }
+    // `get`, not a slice: a place name's 12th byte may fall inside a character ("république").
     if trimmed.len() > crate::limits::MAX_GEOHASH_CHARS
-        && decode(&trimmed[..crate::limits::MAX_GEOHASH_CHARS]).is_some()
-        && trimmed.is_ascii()
+        && trimmed.get(..crate::limits::MAX_GEOHASH_CHARS).and_then(decode).is_some()
     {
         return Err(GeoError::TooLong(trimmed.to_owned()));
     }
@@ -266,6 +269,11 @@ mod tests {
         );
         assert!(matches!(place("U14DH"), Err(GeoError::Capitals(_))));
         assert_eq!(place("u14dkwxyzbcde"), Err(GeoError::TooLong("u14dkwxyzbcde".into())));
+        // Names with letters of several bytes are refused, wherever a character boundary falls.
+        for name in ["rue de la république", "place de l’étoile", "u14dkwxyzbcé", "zürich"] {
+            assert!(matches!(place(name), Err(GeoError::NotAPlace(_))), "{name:?}");
+            assert!(listing_geohash(name).is_err(), "{name:?}");
+        }
         assert_eq!(listing_geohash("51.054,3.717").as_deref(), Ok("u14dkw"));
         assert_eq!(listing_geohash(" u14dh").as_deref(), Ok("u14dh"));
         assert!(listing_geohash("Ghent").is_err() && listing_geohash("U14DH").is_err());

@@ -641,7 +641,8 @@ impl SearchIndex {
             Sort::Relevance | Sort::Reputation if has_text => {
                 // Ranked alone, the best page skips blocks of matches that cannot reach it
                 // (block-max WAND); collected together with the count, every match would be
-                // scored. The count then only intersects posting lists, without scores.
+                // scored. The count then only intersects posting lists, without scores. (Within
+                // a distance, the filter sees every match: each is scored and measured.)
                 let docs = collect(&searcher, &query, q.around, top.order_by_score())?;
                 let total = collect(&searcher, &query, q.around, Count)?;
                 (total, docs.into_iter().map(|(s, a)| (Some(s), a)).collect())

@@ -554,7 +554,7 @@ fn auction_terms(
 }
 
 /// A listing's geohash as given: a geohash in lower case, or `latitude,longitude` as the
-/// geohash of the cell around them (about 1.2 km by 0.6 km: the exact place is not published).
+/// geohash of the cell around them (at most 1.2 km by 0.6 km: the exact place is not published).
 /// A capitalised word is refused, not lower-cased: `Ghent` is a place name, and `ghent` a
 /// geohash off Greenland.
 fn given_geohash(given: &str) -> Result<String, ServiceError> {

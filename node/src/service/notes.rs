@@ -32,7 +32,9 @@ impl Service {
     /// conversation's view says so instead of inviting an answer).
     fn send_refusal(&self, conversation: &Conversation) -> Result<Option<Conflict>, ServiceError> {
         let me = self.me();
-        let to = conversation.other(&me).expect("a conversation held or named is the owner's");
+        // Every conversation held or named has the owner as one of its keys; if one did not,
+        // there would be nobody to refuse.
+        let Some(to) = conversation.other(&me) else { return Ok(None) };
         // About a listing, their answer would be refused (`blocked_refusal`); in a thread or a
         // deal, messages go on both ways.
         if self.store.is_blocked(&to) && matches!(conversation.about, About::Listing(_)) {

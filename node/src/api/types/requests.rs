@@ -237,7 +237,8 @@ pub struct SearchParams {
     /// How far from `around`: `10km`, `800m`, or a number of kilometres (default 25).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub within: Option<String>,
-    /// Order of results (default relevance).
+    /// Order of results (default relevance; distance, nearest first, for a search `around` a
+    /// place with no words).
     #[serde(with = "opt_text", skip_serializing_if = "Option::is_none")]
     pub sort: Option<Sort>,
     /// Results per page (default 20, at most 500).
