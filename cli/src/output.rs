@@ -580,8 +580,9 @@ pub fn unread_line(
 /// The owner's messages about a listing, in a line: with its author, or, about its own listing,
 /// how many people wrote and where to read them.
 pub fn listing_messages_line(m: &haggle_node::api::types::ListingMessages) -> Option<String> {
+    // The node names the conversation when there is just one.
     match m.conversation {
-        Some(id) if m.conversations == 1 => notes_line(m.notes, m.unread, &id),
+        Some(id) => notes_line(m.notes, m.unread, &id),
         _ => {
             let new = if m.unread > 0 { format!(", {} new", m.unread) } else { String::new() };
             (m.notes > 0).then(|| {

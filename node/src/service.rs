@@ -944,7 +944,7 @@ fn around_view(around: Option<haggle_storage::Around>) -> Option<crate::api::typ
 
 /// How far from a place a search looks when it gives no distance: a drive across town and its
 /// outskirts.
-pub const DEFAULT_WITHIN_M: u32 = 25_000;
+const DEFAULT_WITHIN_M: u32 = 25_000;
 
 /// Turns the API's search parameters into the store's query, reading prices in the currency.
 fn search_query(params: SearchParams) -> Result<SearchQuery, ServiceError> {

@@ -138,8 +138,8 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         outln!("{}", output::dim(&note));
     }
     output::listings(&page.hits, empty);
-    if let Some(place) = args.filters.around.as_deref() {
-        outln!("{}", output::dim(&around_line(place, args.filters.within.as_deref())));
+    if let (Some(around), Some(place)) = (&page.around, args.filters.around.as_deref()) {
+        outln!("{}", output::dim(&around_line(around, place)));
     }
     let next = args.offset + page.hits.len();
     if page.total > next {
@@ -149,17 +149,18 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
     Ok(())
 }
 
-/// Where a search by distance measured from, as coordinates (a geohash is read back as the
-/// middle of its cell, so a mistyped one shows where it actually is).
-fn around_line(place: &str, within: Option<&str>) -> String {
-    use haggle_protocol::geo;
-    let within = within.and_then(|w| geo::distance(w).ok()).unwrap_or(haggle_node::service::DEFAULT_WITHIN_M);
-    let at = geo::place(place).map(|p| p.to_string()).unwrap_or_else(|_| place.to_owned());
-    let from =
-        if place.contains(',') { at } else { format!("{at} (the middle of geohash {})", place.trim()) };
+/// Where a search by distance measured from, as the node read the place given (a geohash as
+/// the middle of its cell, so a mistyped one shows where it actually is).
+fn around_line(around: &haggle_node::api::types::AroundView, given: &str) -> String {
+    let at = haggle_protocol::geo::Point { lat: around.lat, lon: around.lon };
+    let from = if given.contains(',') {
+        at.to_string()
+    } else {
+        format!("{at} (the middle of geohash {})", given.trim())
+    };
     format!(
         "Within {} of {from}, measured to the middle of each listing's geohash.",
-        geo::describe_distance(f64::from(within))
+        haggle_protocol::geo::describe_distance(f64::from(around.within_m))
     )
 }
 
@@ -187,12 +188,14 @@ mod tests {
 
     #[test]
     fn a_search_by_distance_says_where_it_measured_from() {
+        use haggle_node::api::types::AroundView;
         assert_eq!(
-            around_line("51.054,3.717", Some("10km")),
+            around_line(&AroundView { lat: 51.054, lon: 3.717, within_m: 10_000 }, "51.054,3.717"),
             "Within 10 km of 51.05400,3.71700, measured to the middle of each listing's geohash."
         );
+        let middle = haggle_protocol::geo::decode("u14dk").expect("a geohash");
         assert_eq!(
-            around_line("u14dk", None),
+            around_line(&AroundView { lat: middle.lat, lon: middle.lon, within_m: 25_000 }, "u14dk"),
             "Within 25 km of 51.04248,3.71338 (the middle of geohash u14dk), measured to the middle of each listing's geohash."
         );
     }
