@@ -593,7 +593,7 @@ fn delivery_line(
     }
 }
 
-/// Why the other node refused a message for good, as a line's end (`: it said ...`), or
+/// Why the other node refused a message for good, as a line's end (` (why)`), or
 /// nothing for a message in any other state.
 fn refusal(delivery: Option<(DeliveryState, &str)>) -> String {
     match delivery {
