@@ -1045,9 +1045,10 @@ fn nights(text: &str) -> Result<u32, String> {
     }
 }
 
-/// `--window`: a duration up to an hour, or 0 / off.
+/// `--window`: a duration up to an hour, or 0 / off (`0s`, `0m` too: no window).
 fn window(text: &str) -> Result<u32, String> {
-    if matches!(text.trim(), "0" | "off") {
+    let zero = text.trim().strip_suffix(['s', 'm', 'h']).unwrap_or(text.trim());
+    if text.trim() == "off" || (!zero.is_empty() && zero.bytes().all(|b| b == b'0')) {
         return Ok(0);
     }
     let d = duration(text)?;
@@ -1354,6 +1355,13 @@ mod tests {
             assert!(duration(bad).is_err(), "{bad}");
         }
         assert!(duration("0s").expect_err("no time").contains("is no time at all"));
+        // Defect: `--window 0s` was refused as no time at all, when no time is what it asks for.
+        for off in ["0", "off", "0s", "00m", " 0h "] {
+            assert_eq!(window(off), Ok(0), "{off}");
+        }
+        assert_eq!(window("90s"), Ok(90));
+        assert!(window("2h").expect_err("too long").contains("at most 1h"));
+        assert!(window("s").is_err() && window("0d").is_err());
         // A date where a time from now belongs is told how far off it is.
         let today = haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
         let in_ten_days = haggle_protocol::calendar::Date(today + 10).to_string();

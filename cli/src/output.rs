@@ -731,11 +731,19 @@ pub fn thread(t: &ThreadView) {
                 if t.role == haggle_node::api::types::Role::Offerer { "your" } else { "the backer's" };
             outln!("  replaced  by {whose} later pledge {}: this one no longer counts", short(&later))
         }
-        (_, _, Some(PublicOutcome::Outbid)) => {
+        (_, _, Some(PublicOutcome::Outbid)) if t.role == haggle_node::api::types::Role::ListingAuthor => {
             outln!(
-                "  outcome   the auction is over and another bid is the high one: this one is not accepted"
+                "  outcome   the auction is over and another bid is the high one: this one is not accepted unless the high bid falls through and this becomes the best bid still open"
             )
         }
+        (_, _, Some(PublicOutcome::Outbid)) => outln!(
+            "  outcome   the auction is over and another bid is the high one: this one is not accepted, unless the high bid falls through and the seller sells to this one instead (your node confirms it by itself while your bid stands, {})",
+            self::expiry(t.terms.expires_at, now)
+        ),
+        (_, _, Some(PublicOutcome::NextBid)) => outln!(
+            "  outcome   the auction is over and its high bid fell through (declined, its accept never confirmed, or from a key you blocked): this is the best bid still open; sell to it (haggle accept {}), or let it lapse",
+            short(&t.thread)
+        ),
         (_, _, Some(PublicOutcome::ReserveNotMet)) if t.awaiting == Some(Party::Me) => outln!(
             "  outcome   the auction is over and this high bid is under your reserve: accept it by hand if you like (haggle accept {}), or let it lapse",
             short(&t.thread)

@@ -272,3 +272,98 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
         b.stop();
     }
 }
+
+/// The high bidder is blocked: the seller's node leaves the high bid alone at the end, the
+/// watch and `show` say so and name the best bid of another, which the seller sells to by
+/// hand; that bidder's node confirms it, and the deal forms.
+#[test]
+fn a_blocked_high_bidder_leaves_the_seller_the_next_bid() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dirs: Vec<_> = ["seller", "b1", "b2"].iter().map(|n| root.path().join(n)).collect();
+    let seller = NodeProcess::start(&dirs[0], None);
+    let bidders: Vec<_> = dirs[1..].iter().map(|d| NodeProcess::start(d, Some(&seller.addr))).collect();
+    seller.wait_mesh();
+    for b in &bidders {
+        b.wait_mesh();
+    }
+    let (ds, d1, d2) = (&dirs[0], &dirs[1], &dirs[2]);
+    let listing = json(
+        ds,
+        &[
+            "publish",
+            "--kind",
+            "auction",
+            "--title",
+            "Oak stool",
+            "--price",
+            "10",
+            "--currency",
+            "EUR",
+            "--category",
+            "home",
+            "--ends",
+            "25s",
+            "--increment",
+            "1",
+            "--window",
+            "0s",
+        ],
+    );
+    let id = listing["id"].as_str().expect("id").to_owned();
+    for d in [d1, d2] {
+        wait("the auction to reach every bidder", || {
+            (json(d, &["show", &id[..12]])["id"] == id.as_str()).then_some(())
+        });
+    }
+    let first = json(d1, &["bid", &id[..10], "--price", "10"]);
+    let first = first["auction"]["my_bid"]["id"].as_str().expect("the bid's id").to_owned();
+    wait_high(ds, &id, 1, "10.00 EUR");
+    wait("the first bid to reach the second bidder", || (auction(d2, &id)["bids"] == 1).then_some(()));
+    let high = json(d2, &["bid", &id[..10], "--price", "15"]);
+    let high = high["auction"]["my_bid"]["id"].as_str().expect("the bid's id").to_owned();
+    wait_high(ds, &id, 2, "15.00 EUR");
+    // Blocked by its bid's id, which names the bidder.
+    let out = haggle(ds, &["block", &high[..10]]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut watch = Watch::start(ds);
+    watch.ready(ds);
+
+    let ended = watch.line_with(&["auction ended: Oak stool", "a key you blocked"]);
+    let next = format!("or the best bid of another, 10.00 EUR (haggle accept {})", &first[..10]);
+    assert!(ended.contains(&next), "{ended}");
+    let text = String::from_utf8_lossy(&haggle(ds, &["show", &id[..12]]).stdout).into_owned();
+    let key = json(d1, &["status"])["peer_id"].as_str().expect("a key").to_owned();
+    let says = format!("the best bid still open is 10.00 EUR by {}…{}", &key[..8], &key[key.len() - 6..]);
+    assert!(text.contains("the high bid is from a key you blocked") && text.contains(&says), "{text}");
+    let bid_text = String::from_utf8_lossy(&haggle(ds, &["show", &first[..10]]).stdout).into_owned();
+    assert!(bid_text.contains("this is the best bid still open; sell to it"), "{bid_text}");
+    // The offers list leaves both to the seller.
+    let waiting = json(ds, &["offers"])["threads"].as_array().cloned().unwrap_or_default();
+    let mine: Vec<_> =
+        waiting.iter().filter(|t| t["awaiting"] == "me").map(|t| t["outcome"].clone()).collect();
+    assert_eq!(mine.len(), 2, "{waiting:?}");
+
+    // Declining the blocked high bid names the bid to sell to now.
+    let out = haggle(ds, &["decline", &high[..10]]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let next = format!("The best bid still open is now 10.00 EUR by {}…", &key[..8]);
+    assert!(
+        said.contains(&next) && said.contains(&format!("haggle accept {} sells to it", &first[..10])),
+        "{said}"
+    );
+    let out = haggle(ds, &["accept", &first[..10]]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for d in [ds, d1] {
+        wait("the deal on both sides", || {
+            let deals = json(d, &["deals"]);
+            (deals["deals"].as_array().map(Vec::len) == Some(1)).then_some(())
+        });
+    }
+    assert_eq!(json(ds, &["deals"])["deals"][0]["terms"]["price"]["display"], "10.00 EUR");
+    assert_eq!(auction(d1, &id)["me"], "won");
+    wait("the blocked bidder to see it lost", || (auction(d2, &id)["me"] == "lost").then_some(()));
+    seller.stop();
+    for b in bidders {
+        b.stop();
+    }
+}

@@ -173,6 +173,26 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
                 format!("you accepted {}; waiting for the bidder's node to confirm", winner(b))
             }
             (AuctionState::Cancelled, _, _) => "cancelled: you retracted it".to_owned(),
+            (_, _, Some(high)) if a.next_bid.is_some() => {
+                let next = a.next_bid.as_ref().expect("matched");
+                let why = if a.high_declined {
+                    "you declined the high bid"
+                } else if a.high_blocked {
+                    "the high bid is from a key you blocked (your node does not accept it by itself)"
+                } else {
+                    "the high bid fell through (your accept of it was never confirmed)"
+                };
+                let or_high = if a.high_blocked && !a.high_declined {
+                    format!(", or the high bid (haggle accept {})", output::short(&high.id))
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{why}; the best bid still open is {}: sell to it (haggle accept {}){or_high}, or let the bids lapse (no sale)",
+                    winner(next),
+                    output::short(&next.id)
+                )
+            }
             (_, _, Some(_)) if a.high_declined => format!(
                 "no sale: you declined the high bid{} (haggle retract {} closes the listing; haggle publish --from {} --ends 3d auctions it again)",
                 if a.reserve_met { "" } else { ", under your reserve" },

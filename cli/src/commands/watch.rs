@@ -5,8 +5,8 @@
 use anyhow::{Context as _, Result, bail};
 
 use haggle_node::api::types::{
-    BidStanding, DeliveryState, ListingKind, ListingState, NodeEvent, ObjectId, ObjectKind, Party,
-    SearchParams,
+    BidStanding, DeliveryState, ListingKind, ListingState, ListingView, NodeEvent, ObjectId, ObjectKind,
+    Party, SearchParams,
 };
 use haggle_node::{ApiClient, ClientError};
 
@@ -444,7 +444,7 @@ fn line(
         }
         NodeEvent::DealMade { id, .. } => format!("deal {} made", output::short(id)),
         NodeEvent::BidStored { listing, bidder, amount, leads, outbids_me, mine, .. } => {
-            let Some((title, _)) = watched(api, params, listing, *mine || *outbids_me)? else {
+            let Some(ListingView { title, .. }) = watched(api, params, listing, *mine || *outbids_me)? else {
                 return Ok(None);
             };
             let by = if *mine { "you".to_owned() } else { output::short_peer(bidder) };
@@ -456,7 +456,9 @@ fn line(
             format!("{what} {amount} on {title} ({}) by {by}", output::short(listing))
         }
         NodeEvent::PledgeStored { listing, backer, amount, total, mine, .. } => {
-            let Some((title, _)) = watched(api, params, listing, *mine)? else { return Ok(None) };
+            let Some(ListingView { title, .. }) = watched(api, params, listing, *mine)? else {
+                return Ok(None);
+            };
             let by = if *mine { "you".to_owned() } else { output::short_peer(backer) };
             let withdrawn =
                 amount.split(' ').next().is_some_and(|n| n.trim_start_matches(['0', '.']).is_empty());
@@ -467,7 +469,8 @@ fn line(
             }
         }
         NodeEvent::CampaignEnded { listing, funded, total, pledged, cancelled } => {
-            let Some((title, mine)) = watched(api, params, listing, pledged.is_some())? else {
+            let Some(ListingView { title, mine, .. }) = watched(api, params, listing, pledged.is_some())?
+            else {
                 return Ok(None);
             };
             let result = match (funded, pledged) {
@@ -488,10 +491,29 @@ fn line(
             format!("campaign ended: {title} ({}): {result}", output::short(listing))
         }
         NodeEvent::AuctionEnded { listing, winner, amount, reserve_met, standing } => {
-            let Some((title, _)) = watched(api, params, listing, standing.is_some())? else {
+            let Some(ListingView { title, mine, auction, .. }) =
+                watched(api, params, listing, standing.is_some())?
+            else {
                 return Ok(None);
             };
+            // The owner's auction whose high bid the node leaves to the owner: said so, with
+            // the best bid of another if there is one.
+            let left_to_me = auction.filter(|a| mine && a.high_blocked && a.accepted.is_none());
             let result = match (standing, winner, amount, reserve_met) {
+                (None, Some(w), Some(amount), _) if left_to_me.is_some() => {
+                    let next = left_to_me.and_then(|a| a.next_bid).map_or_else(String::new, |b| {
+                        format!(
+                            ", or the best bid of another, {} (haggle accept {})",
+                            b.amount.display,
+                            output::short(&b.id)
+                        )
+                    });
+                    format!(
+                        "high bid {amount} by {}, a key you blocked: your node leaves it to you: accept it or decline it{next} (haggle show {})",
+                        output::short_peer(w),
+                        output::short(listing)
+                    )
+                }
                 (Some(BidStanding::Awaiting), _, Some(amount), false) => {
                     format!(
                         "your bid of {amount} is on top but under the reserve: the seller may accept it by hand"
@@ -712,7 +734,7 @@ fn change(event: &NodeEvent, listing: &haggle_node::api::types::ListingView) -> 
 
 /// What a listing the owner's node revised by itself (a deal took from it, or a cancelled one
 /// gave back) holds now: the stays its calendar has booked, or the quantity left.
-fn holds(l: &haggle_node::api::types::ListingView) -> String {
+fn holds(l: &ListingView) -> String {
     const SHOWN: usize = 3;
     match &l.calendar {
         Some(c) if c.booked.is_empty() => "; no nights booked".to_owned(),
@@ -724,8 +746,7 @@ fn holds(l: &haggle_node::api::types::ListingView) -> String {
     }
 }
 
-/// The title of the auction or campaign `listing`, and whether it is the owner's, if the watch
-/// shows its events: the search matches it, or the event is about the owner's own bid or pledge
+/// The auction or campaign `listing` as the node shows it, if the watch shows its events: the search matches it, or the event is about the owner's own bid or pledge
 /// (`about_me`) or own auction or campaign. An auction's price is its high bid, so the outbid
 /// that matters most to a bidder would otherwise take it out of a `--max-price` watch.
 fn watched(
@@ -733,12 +754,12 @@ fn watched(
     params: &SearchParams,
     listing: &haggle_node::api::types::ObjectId,
     about_me: bool,
-) -> Result<Option<(String, bool)>, ClientError> {
+) -> Result<Option<ListingView>, ClientError> {
     let l = api.listing(&listing.to_hex())?;
     if params.is_filtered() && !about_me && !l.mine && !matches(api, params, &l.id)? {
         return Ok(None);
     }
-    Ok(Some((l.title, l.mine)))
+    Ok(Some(l))
 }
 
 /// Whether the listing `id` matches the search, whatever its state: the node judges it with its

@@ -6,9 +6,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use haggle_protocol::auction::AuctionView;
+use haggle_protocol::auction::{AuctionView, BidEntry};
 use haggle_protocol::{
-    Accept, Body, ListingKey, ListingKind, ListingStatus, Object, Offer, Price, PublicKey, Terms,
+    Accept, Body, ListingKey, ListingKind, ListingStatus, Object, ObjectKind, Offer, Price, PublicKey, Terms,
     ThreadState, Timestamp,
 };
 use haggle_storage::{MAX_PER_AUTHOR_PER_LISTING, Store, StoreError};
@@ -181,14 +181,26 @@ impl Service {
                     }
                     let leader = view.leader();
                     if accepting && leader.is_none_or(|b| b.id != thread.view.thread) {
-                        let high = leader.map(|b| {
-                            (
-                                b.id,
-                                haggle_protocol::Price::new(b.amount, view.start.currency.clone())
-                                    .to_string(),
-                            )
-                        });
-                        return Err(Conflict::NotTheHighBid { listing: head.id(), high }.into());
+                        let next = next_bid(&self.store, &key, &view, now)?;
+                        if next.is_some_and(|b| b.id == thread.view.thread) {
+                            return Ok(());
+                        }
+                        let named = |b: &BidEntry| {
+                            (b.id, Price::new(b.amount, view.start.currency.clone()).to_string())
+                        };
+                        let high_stands = match leader {
+                            Some(b) => {
+                                self.store.thread(&b.id)?.is_some_and(|t| t.view.state == ThreadState::Open)
+                            }
+                            None => false,
+                        };
+                        return Err(Conflict::NotTheHighBid {
+                            listing: head.id(),
+                            high: leader.map(named),
+                            high_stands,
+                            next: next.map(named),
+                        }
+                        .into());
                     }
                 }
             }
@@ -372,6 +384,47 @@ fn standing(
     }))
 }
 
+/// After the end of the owner's auction, once its high bid fell through, the best bid the owner
+/// may still sell to by hand (a second chance for the bidders below it). The high bid falls
+/// through when the owner declined it, an Accept of it lapsed unconfirmed, or the owner blocked
+/// its bidder (a bid cannot be withdrawn, and all of an auction's bids lapse together). The
+/// next bid is then the highest bid that counts whose thread is still open, from a bidder the
+/// owner has not blocked and none of whose bids on this auction the owner declined. `None`
+/// before the end, while the high bid stands, and once a bid was accepted (or awaits its
+/// Confirm). Only the owner's node holds the declines and blocks this reads.
+pub(super) fn next_bid<'v>(
+    store: &Store,
+    key: &ListingKey,
+    view: &'v AuctionView,
+    now: Timestamp,
+) -> Result<Option<&'v BidEntry>, StoreError> {
+    let Some(leader) = view.leader() else { return Ok(None) };
+    if !view.is_over(now) {
+        return Ok(None);
+    }
+    let mut declined = HashSet::new();
+    for t in store.answered_threads_on(key)? {
+        match t.view.state {
+            ThreadState::Confirming | ThreadState::Accepted => return Ok(None),
+            // Only the seller declines a bid.
+            ThreadState::Declined if t.offer.kind() == ObjectKind::Bid => {
+                declined.insert(t.view.offerer);
+            }
+            _ => {}
+        }
+    }
+    // Bids that count raise the high bid: from the last, the highest first.
+    for b in view.bids.iter().rev().filter(|b| b.counts) {
+        if store.is_blocked(&b.bidder) || declined.contains(&b.bidder) {
+            continue;
+        }
+        if store.thread(&b.id)?.is_some_and(|t| t.view.state == ThreadState::Open) {
+            return Ok((b.id != leader.id).then_some(b));
+        }
+    }
+    Ok(None)
+}
+
 /// Whether the seller declined the high bid (its thread, held by the seller's node and the
 /// bidder's, is declined).
 fn high_declined(store: &Store, view: &AuctionView) -> Result<bool, StoreError> {
@@ -405,10 +458,23 @@ pub(super) fn info(
     let Some(key) = listing.listing_key() else { return Ok(None) };
     let bids = store.public_offers_on(&key)?;
     let Some(view) = AuctionView::new(listing, bids.iter()) else { return Ok(None) };
+    let now = Timestamp::now();
     // The notes of the bids shown; the list of every bid is let go before the slower reads.
     let mine = view.bids.iter().rev().find(|b| b.bidder == *me);
-    let shown: HashSet<_> =
-        view.bids.iter().rev().take(HISTORY).chain(view.leader()).chain(mine).map(|b| b.id).collect();
+    let next = match listing.author() == *me {
+        true => next_bid(store, &key, &view, now)?,
+        false => None,
+    };
+    let shown: HashSet<_> = view
+        .bids
+        .iter()
+        .rev()
+        .take(HISTORY)
+        .chain(view.leader())
+        .chain(mine)
+        .chain(next)
+        .map(|b| b.id)
+        .collect();
     let notes = notes(&bids, &shown);
     drop(bids);
     let currency = view.start.currency.clone();
@@ -422,7 +488,7 @@ pub(super) fn info(
         counts: b.counts,
         message: notes.get(&b.id).cloned().unwrap_or_default(),
     };
-    let over = view.is_over(Timestamp::now());
+    let over = view.is_over(now);
     let known = outcome(store, listing, &view)?;
     let (state, accepted) = known;
     let accepted_bid = accepted.and_then(|id| view.bids.iter().find(|b| b.id == id));
@@ -454,12 +520,139 @@ pub(super) fn info(
         called_off,
         high_declined: high_declined(store, &view)?,
         high_blocked: view.leader().is_some_and(|b| store.is_blocked(&b.bidder)),
+        next_bid: next.map(bid_view),
     }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::types::{BlockRequest, Party, PublicOutcome};
+    use crate::service::testing::service;
+    use crate::service::{Received, Via};
+    use haggle_protocol::ObjectId;
+    use haggle_protocol::fixtures::{self, key, sign_at, sign_now};
+
+    /// Defect: a bidder the seller blocked, or one whose high bid the seller declined, left the
+    /// auction unsold, however many bids were under theirs; only the high bid could be accepted.
+    /// Once the high bid falls through, the best bid still open from someone else may be: the
+    /// seller sells to it by hand, and that bidder's node confirms it like any accept of its bid.
+    #[test]
+    fn a_high_bid_that_falls_through_leaves_the_next_bid_to_the_seller() {
+        let (seller, _d1) = service(1);
+        let (second, _d3) = service(3);
+        let now = Timestamp::now();
+        let ends = now.saturating_add(std::time::Duration::from_millis(1_500));
+        let auction = sign_now(&key(1), Body::Listing(fixtures::auction("Clock", 1_000, 100, ends, 0)));
+        let listing = auction.id().to_hex();
+        assert!(matches!(seller.receive(auction.bytes(), Via::Gossip).first(), Some(Received::New)));
+        second.receive(auction.bytes(), Via::Gossip);
+        // Bids of 16, 17, 18 and 19 (the fixture's reserve is 15, its increment 1), in that order.
+        let at = |ms: u64| Timestamp::from_millis(now.as_millis() + ms);
+        let bids: Vec<_> = [(3, 1_600), (4, 1_700), (4, 1_800), (2, 1_900)]
+            .into_iter()
+            .enumerate()
+            .map(|(i, (k, amount))| sign_at(&key(k), fixtures::bid(&auction, amount), at(i as u64 + 1)))
+            .collect();
+        for bid in &bids {
+            assert!(matches!(seller.receive(bid.bytes(), Via::Gossip).first(), Some(Received::New)));
+            second.receive(bid.bytes(), Via::Gossip);
+        }
+        let [sixteen, seventeen, eighteen, high] = [0, 1, 2, 3].map(|i| bids[i].id());
+        // The high bidder is blocked before the end: the seller's node leaves its bid alone.
+        seller.block(BlockRequest { who: key(2).public().to_string(), note: None }).expect("blocked");
+        let running = seller.accept(&eighteen.to_hex()).expect_err("running").to_string();
+        assert!(running.contains("bids are answered once it has ended"), "{running}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while Timestamp::now() <= ends {
+            assert!(std::time::Instant::now() < deadline, "the auction did not end");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(seller.settle_markets().expect("settle").deliver.is_empty(), "nothing accepted by itself");
+
+        let info = || seller.listing_view(&listing).expect("view").auction.expect("an auction");
+        let next = |i: &AuctionInfo| i.next_bid.as_ref().map(|b| (b.id, b.amount.display.clone()));
+        let ended = info();
+        assert!(ended.high_blocked, "{ended:?}");
+        assert_eq!(next(&ended), Some((eighteen, "18.00 EUR".to_owned())), "the best bid of another");
+        let outcome = |id: ObjectId| {
+            let t = seller.thread_view(&id.to_hex()).expect("a thread");
+            (t.outcome, t.awaiting)
+        };
+        assert_eq!(outcome(eighteen), (Some(PublicOutcome::NextBid), Some(Party::Me)));
+        assert_eq!(outcome(high), (Some(PublicOutcome::BidderBlocked), Some(Party::Me)));
+        assert_eq!(outcome(seventeen), (Some(PublicOutcome::Outbid), None));
+        // Another bid is refused, naming the one that may be taken.
+        let lower = seller.accept(&sixteen.to_hex()).expect_err("not the next bid").to_string();
+        let names = format!("the best bid still open is {} (18.00 EUR)", eighteen.fmt_short());
+        assert!(lower.contains(&names) && lower.contains(&high.fmt_short()), "{lower}");
+        // The runner-up's bidder is declined: the next is not their lower bid but the one under it.
+        seller.decline(&eighteen.to_hex(), "Not to you".into()).expect("declined");
+        assert_eq!(next(&info()), Some((sixteen, "16.00 EUR".to_owned())));
+        assert_eq!(outcome(seventeen), (Some(PublicOutcome::Outbid), None));
+        let not_theirs = seller.accept(&seventeen.to_hex()).expect_err("declined bidder").to_string();
+        assert!(not_theirs.contains(&sixteen.fmt_short()), "{not_theirs}");
+
+        // Sold to the bid of 16: its bidder's node confirms, which makes the deal.
+        let accepted = seller.accept(&sixteen.to_hex()).expect("accepted");
+        assert_eq!(accepted.then.deliver, vec![key(3).public()]);
+        let confirmed = second.receive(accepted.object.bytes(), Via::Direct);
+        assert_eq!(confirmed.then.deliver, vec![key(1).public()], "confirmed");
+        let record = second.store.thread(&sixteen).expect("read").expect("the thread");
+        let confirm = record
+            .messages
+            .iter()
+            .find(|m| m.kind() == ObjectKind::Confirm)
+            .expect("a confirm")
+            .bytes()
+            .to_vec();
+        let deal = seller.receive(&confirm, Via::Direct);
+        assert!(!deal.then.publish.is_empty(), "the closing revision");
+        let sold = info();
+        assert_eq!(sold.state, AuctionState::Sold);
+        assert_eq!(sold.accepted.map(|b| b.id), Some(sixteen));
+        assert_eq!(sold.next_bid, None, "nothing left to take");
+        assert_eq!(outcome(high).1, None, "the blocked high bid awaits nothing");
+        let theirs = second.listing_view(&listing).expect("view").auction.expect("an auction");
+        assert_eq!(theirs.me, Some(BidStanding::Won));
+    }
+
+    /// With the high bid declined and every other bidder declined too, nothing is left to
+    /// accept: accepting a bid still open says so, rather than naming the declined high bid.
+    #[test]
+    fn with_every_bidder_declined_no_bid_is_left_to_accept() {
+        let (seller, _d1) = service(1);
+        let now = Timestamp::now();
+        let ends = now.saturating_add(std::time::Duration::from_millis(1_200));
+        let auction = sign_now(&key(1), Body::Listing(fixtures::auction("Clock", 1_000, 100, ends, 0)));
+        seller.receive(auction.bytes(), Via::Gossip);
+        let at = |ms: u64| Timestamp::from_millis(now.as_millis() + ms);
+        let bids: Vec<_> = [(3, 1_600), (3, 1_700), (2, 1_800)]
+            .into_iter()
+            .enumerate()
+            .map(|(i, (k, amount))| sign_at(&key(k), fixtures::bid(&auction, amount), at(i as u64 + 1)))
+            .collect();
+        for bid in &bids {
+            assert!(matches!(seller.receive(bid.bytes(), Via::Gossip).first(), Some(Received::New)));
+        }
+        let [low, second, high] = [0, 1, 2].map(|i| bids[i].id());
+        seller.block(BlockRequest { who: key(2).public().to_string(), note: None }).expect("blocked");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while Timestamp::now() <= ends {
+            assert!(std::time::Instant::now() < deadline, "the auction did not end");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let info = || seller.listing_view(&auction.id().to_hex()).expect("view").auction.expect("an auction");
+        seller.decline(&high.to_hex(), String::new()).expect("declined");
+        assert_eq!(info().next_bid.map(|b| b.id), Some(second));
+        seller.decline(&second.to_hex(), String::new()).expect("declined");
+        let after = info();
+        assert!(after.high_declined && after.next_bid.is_none(), "{after:?}");
+        // The low bid is still open, but its bidder was declined.
+        let none = seller.accept(&low.to_hex()).expect_err("nothing to accept").to_string();
+        let says = format!("its high bid {} fell through", high.fmt_short());
+        assert!(none.contains(&says) && !none.contains("that is"), "{none}");
+    }
 
     /// Defect: a bid signed 270 ms before the end took its proof of work past it, and was stored
     /// and reported as on top while the seller's node, which judges arrival against the current

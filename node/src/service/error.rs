@@ -657,14 +657,19 @@ pub enum Conflict {
         /// When it ends, as things stand.
         ends_at: haggle_protocol::Timestamp,
     },
-    /// Accepting a bid of an ended auction that is not its high bid (one outbid, or one made
-    /// after the end): only the high bid can be accepted, on every node's count.
-    #[error("{}", not_the_high_bid(listing, high))]
+    /// Accepting a bid of an ended auction that is neither its high bid nor, once the high bid
+    /// fell through, the next bid (the best one still open).
+    #[error("{}", not_the_high_bid(listing, high, *high_stands, next))]
     NotTheHighBid {
         /// The auction.
         listing: ObjectId,
         /// The high bid's thread and amount, if a bid leads.
         high: Option<(ObjectId, String)>,
+        /// Whether the high bid still stands: its thread open, or its Accept awaiting a Confirm or
+        /// confirmed (not declined, withdrawn or lapsed).
+        high_stands: bool,
+        /// The next bid's thread and amount, if the high bid fell through and one is open.
+        next: Option<(ObjectId, String)>,
     },
     /// Answering a pledge by hand while the campaign runs.
     #[error("the campaign {} runs until its deadline {}: pledges are accepted then if it is funded", listing.fmt_short(), when(*deadline))]
@@ -976,14 +981,30 @@ fn when(t: haggle_protocol::Timestamp) -> String {
 }
 
 /// Why a bid of an ended auction cannot be accepted: which bid can, if any.
-fn not_the_high_bid(listing: &ObjectId, high: &Option<(ObjectId, String)>) -> String {
-    match high {
-        Some((thread, amount)) => format!(
-            "this is not the high bid of auction {}: only the high bid can be accepted, and that is {} ({amount}); decline this one, or leave it to lapse",
+fn not_the_high_bid(
+    listing: &ObjectId,
+    high: &Option<(ObjectId, String)>,
+    high_stands: bool,
+    next: &Option<(ObjectId, String)>,
+) -> String {
+    match (high, next) {
+        (Some((high, _)), Some((next, amount))) => format!(
+            "this is not the bid to accept in auction {}: its high bid {} fell through, and the best bid still open is {} ({amount}); accept that one, or decline this one, or leave it to lapse",
+            listing.fmt_short(),
+            high.fmt_short(),
+            next.fmt_short()
+        ),
+        (Some((high, _)), None) if !high_stands => format!(
+            "no bid of auction {} can be accepted now: its high bid {} fell through (declined, or its accept never confirmed), and no bid below it is still open from a bidder you neither blocked nor declined",
+            listing.fmt_short(),
+            high.fmt_short()
+        ),
+        (Some((thread, amount)), None) => format!(
+            "this is not the high bid of auction {}: only the high bid can be accepted, and that is {} ({amount}); a lower bid only once the high one falls through (you decline it, or you blocked its bidder); decline this one, or leave it to lapse",
             listing.fmt_short(),
             thread.fmt_short()
         ),
-        None => format!(
+        (None, _) => format!(
             "no bid counts in auction {}: none was made before its end, so there is nothing to accept; decline this one, or leave it to lapse",
             listing.fmt_short()
         ),

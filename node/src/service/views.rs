@@ -123,6 +123,8 @@ enum Over {
     Auction {
         leader: Option<ObjectId>,
         reserve_met: bool,
+        /// On the owner's node, once the high bid fell through: the bid it may still take.
+        next: Option<ObjectId>,
     },
     Campaign {
         funded: bool,
@@ -169,13 +171,21 @@ impl CurrentPledges {
             Entry::Vacant(e) => {
                 let now = Timestamp::now();
                 let over = match t.offer.kind() {
-                    ObjectKind::Bid => store.auction(&key)?.and_then(|(head, v)| {
-                        let ended = v.is_over(now).then(|| Over::Auction {
-                            leader: v.leader().map(|b| b.id),
-                            reserve_met: v.reserve_met(),
-                        });
-                        over_of(&head, ended)
-                    }),
+                    ObjectKind::Bid => match store.auction(&key)? {
+                        Some((head, v)) => {
+                            let next = match head.author() == *me {
+                                true => super::auctions::next_bid(store, &key, &v, now)?.map(|b| b.id),
+                                false => None,
+                            };
+                            let ended = v.is_over(now).then(|| Over::Auction {
+                                leader: v.leader().map(|b| b.id),
+                                reserve_met: v.reserve_met(),
+                                next,
+                            });
+                            over_of(&head, ended)
+                        }
+                        None => None,
+                    },
                     _ => store.campaign(&key)?.and_then(|(head, v)| {
                         over_of(&head, v.is_over(now).then(|| Over::Campaign { funded: v.funded() }))
                     }),
@@ -189,6 +199,7 @@ impl CurrentPledges {
             // a bid still open here never reached it in time (or the listing was retracted).
             Some(Over::Closed { sold: true }) => Some(PublicOutcome::NotAccepted),
             Some(Over::Closed { sold: false }) => Some(PublicOutcome::Closed),
+            Some(Over::Auction { next: Some(next), .. }) if next == thread => Some(PublicOutcome::NextBid),
             Some(Over::Auction { leader, .. }) if leader != Some(thread) => Some(PublicOutcome::Outbid),
             Some(Over::Auction { reserve_met: false, .. }) => Some(PublicOutcome::ReserveNotMet),
             Some(Over::Auction { .. })
@@ -316,8 +327,10 @@ pub(super) fn thread_with(
         terms: terms(&v.terms),
         proposed_by: party(v.proposer, me),
         // The seller may still accept a high bid under the reserve by hand.
-        awaiting: if matches!(outcome, Some(PublicOutcome::ReserveNotMet | PublicOutcome::BidderBlocked))
-            && author
+        awaiting: if matches!(
+            outcome,
+            Some(PublicOutcome::ReserveNotMet | PublicOutcome::BidderBlocked | PublicOutcome::NextBid)
+        ) && author
         {
             Some(Party::Me)
         } else if state.is_final() || replaced_by.is_some() || withdrawal || outcome.is_some() || refused {

@@ -154,6 +154,12 @@ pub struct AuctionInfo {
     /// leaves it to the owner to accept or decline.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub high_blocked: bool,
+    /// On the owner's auction, after the end, once the high bid fell through (the owner
+    /// declined it or blocked its bidder, or its accept lapsed unconfirmed): the best bid still
+    /// open, from a bidder the owner neither blocked nor declined, which the owner may accept
+    /// by hand. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_bid: Option<BidView>,
 }
 
 impl std::fmt::Display for BidStanding {

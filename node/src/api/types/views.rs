@@ -343,6 +343,10 @@ pub enum PublicOutcome {
     /// owner blocked: its node leaves it to the owner to accept or decline. Said only on the
     /// owner's node.
     BidderBlocked,
+    /// The owner's auction is over, its high bid fell through (the owner declined it or blocked
+    /// its bidder, or its accept lapsed unconfirmed), and this is the best bid still open: the
+    /// owner may sell to it by hand. Said only on the owner's node.
+    NextBid,
 }
 
 impl PublicOutcome {
@@ -355,6 +359,7 @@ impl PublicOutcome {
             PublicOutcome::NotAccepted => "not accepted",
             PublicOutcome::Closed => "closed",
             PublicOutcome::BidderBlocked => "bidder blocked",
+            PublicOutcome::NextBid => "next bid",
         }
     }
 }
