@@ -172,6 +172,9 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     for n in [&a, &b, &c] {
         n.wait_mesh();
     }
+    // C watches for what comes up within 10 km of a point 6 km from where the bike will be.
+    let mut near_c = Watch::start_filtered(&dc, &["--around", "51.0,3.7", "--within", "10km"]);
+    near_c.ready_with(&dc, &["--geohash", "51.0,3.7"]);
 
     let listing = json(
         &da,
@@ -203,6 +206,9 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
         (r["total"] == 1).then_some(r)
     });
     assert_eq!(found["hits"][0]["id"], id.as_str());
+    // The watch around a place says how far the new listing is.
+    near_c.line_with(&["Folding bike — 150.00 EUR, 6.4 km away"]);
+    drop(near_c);
     // By distance: within 10 km of a point 6 km away, each hit with its distance, and where the
     // search measured from; not within 2 km.
     let near = haggle(&dc, &["search", "folding", "--around", "51.0,3.7", "--within", "10km"]);
@@ -859,6 +865,10 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
         serde_json::from_slice::<Value>(&out.stdout).expect("json")["id"].as_str().expect("id").to_owned();
     let shown = String::from_utf8_lossy(&haggle(&dir, &["show", &id]).stdout).into_owned();
     assert!(shown.contains("location  Ghent (geohash u14dh)"), "{shown}");
+    // Taken off the map, the update says so (it used to print the listing without a word).
+    let out = haggle(&dir, &["update", &id, "--geohash", ""]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("It is off the map now") && !said.contains("geohash u14dh"), "{said}");
     // Tags and ways to pay can be taken off again (an update could only replace them).
     let out = haggle(&dir, &["--json", "update", &id, "--tag", "teak", "--pay", "cash"]);
     let updated: Value = serde_json::from_slice(&out.stdout).expect("json");

@@ -229,6 +229,7 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
         file.preview = Some(cx.api.upload_blob(&bytes)?);
         patch.file = Some(file);
     }
+    let off_the_map = patch.geohash.as_deref() == Some("");
     let l = cx.api.update(&id, &patch)?;
     let updated = l.id;
     if cx.json {
@@ -236,6 +237,9 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
         output::json(&ObjectView::Listing(l.clone()))?;
     } else {
         outln!("Updated to revision {}: stored; {}.", l.revision, gossip(&l));
+        if off_the_map {
+            outln!("It is off the map now: a search by distance (--around) no longer finds it.");
+        }
         output::listing(&l);
     }
     ahead_note(cx, &l);

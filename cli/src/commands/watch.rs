@@ -411,8 +411,12 @@ fn line(
         NodeEvent::ListingStored { id, .. } | NodeEvent::ListingPublished { id, .. } => {
             let listing = api.listing(&id.to_hex())?;
             let mut what = change(event, &listing);
+            // How far it is, in a watch around a place (the search measures it).
+            let mut away = None;
             if params.is_filtered() {
-                let matched = matches(api, params, &listing.id)?;
+                let hit = matching_hit(api, params, &listing.id)?;
+                away = hit.as_ref().and_then(|h| h.distance_m);
+                let matched = hit.is_some();
                 let known = matching.contains(&listing.key);
                 match (matched, known) {
                     (false, false) => return Ok(None),
@@ -437,7 +441,10 @@ fn line(
                 ("title", listing.title.clone().into()),
             ]);
             let holds = if what == NODE_UPDATED { holds(&listing) } else { String::new() };
-            format!("{what} {} {}{holds}", output::short(&listing.id), output::summary(&listing))
+            let away = away.map_or_else(String::new, |m| {
+                format!(", {} away", haggle_protocol::geo::describe_distance(m))
+            });
+            format!("{what} {} {}{away}{holds}", output::short(&listing.id), output::summary(&listing))
         }
         NodeEvent::NegotiationReceived { id, kind, thread } => {
             negotiation_line(api, *id, *kind, *thread, extra)
@@ -769,8 +776,18 @@ fn matches(
     params: &SearchParams,
     id: &haggle_node::api::types::ObjectId,
 ) -> Result<bool, ClientError> {
+    Ok(matching_hit(api, params, id)?.is_some())
+}
+
+/// [`matches`], with the listing as the search found it (its distance, in a search around a
+/// place).
+fn matching_hit(
+    api: &ApiClient,
+    params: &SearchParams,
+    id: &haggle_node::api::types::ObjectId,
+) -> Result<Option<ListingView>, ClientError> {
     let one = SearchParams { listing: Some(*id), limit: Some(1), offset: Some(0), ..params.clone() };
-    Ok(api.search(&one)?.hits.iter().any(|h| h.id == *id))
+    Ok(api.search(&one)?.hits.into_iter().find(|h| h.id == *id))
 }
 
 #[cfg(test)]

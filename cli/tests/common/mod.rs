@@ -283,10 +283,17 @@ impl Watch {
     /// node (again, at most 5 times, in case the first went out before the watch subscribed)
     /// until its line shows.
     pub fn ready(&mut self, dir: &Path) {
+        self.ready_with(dir, &[]);
+    }
+
+    /// [`Watch::ready`], the probes published with `extra` flags too (a place, for a watch
+    /// around one).
+    pub fn ready_with(&mut self, dir: &Path, extra: &[&str]) {
         for attempt in 0..5 {
             let title = format!("Watch probe {attempt}");
             let args =
                 ["publish", "--title", &title, "--price", "1", "--currency", "EUR", "--category", "misc"];
+            let args = [&args[..], extra].concat();
             assert!(haggle(dir, &args).status.success(), "publish {title}");
             let deadline = Instant::now() + Duration::from_secs(5);
             while let Some(left) = deadline.checked_duration_since(Instant::now()) {

@@ -198,7 +198,7 @@ impl Service {
                             listing: head.id(),
                             high: leader.map(named),
                             high_stands,
-                            next: next.map(named),
+                            next: next.map(|b| Box::new(named(b))),
                         }
                         .into());
                     }

@@ -668,8 +668,9 @@ pub enum Conflict {
         /// Whether the high bid still stands: its thread open, or its Accept awaiting a Confirm or
         /// confirmed (not declined, withdrawn or lapsed).
         high_stands: bool,
-        /// The next bid's thread and amount, if the high bid fell through and one is open.
-        next: Option<(ObjectId, String)>,
+        /// The next bid's thread and amount, if the high bid fell through and one is open
+        /// (boxed: every service error is as large as its largest).
+        next: Option<Box<(ObjectId, String)>>,
     },
     /// Answering a pledge by hand while the campaign runs.
     #[error("the campaign {} runs until its deadline {}: pledges are accepted then if it is funded", listing.fmt_short(), when(*deadline))]
@@ -985,9 +986,9 @@ fn not_the_high_bid(
     listing: &ObjectId,
     high: &Option<(ObjectId, String)>,
     high_stands: bool,
-    next: &Option<(ObjectId, String)>,
+    next: &Option<Box<(ObjectId, String)>>,
 ) -> String {
-    match (high, next) {
+    match (high, next.as_deref()) {
         (Some((high, _)), Some((next, amount))) => format!(
             "this is not the bid to accept in auction {}: its high bid {} fell through, and the best bid still open is {} ({amount}); accept that one, or decline this one, or leave it to lapse",
             listing.fmt_short(),
