@@ -218,6 +218,10 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     assert!(said.contains("Within 10 km of 51.00000,3.70000"), "{said}");
     let far = json(&dc, &["search", "folding", "--around", "51.0,3.7", "--within", "2km"]);
     assert_eq!(far["total"], 0, "{far}");
+    // Nothing within 2 km: the answer says how far the nearest match is, and what finds it.
+    let far = haggle(&dc, &["search", "folding", "--around", "51.0,3.7", "--within", "2km"]);
+    let said = String::from_utf8_lossy(&far.stdout).into_owned();
+    assert!(said.contains("The nearest that matches is 6.4 km away: --within 7km finds it."), "{said}");
     let out = haggle(&dc, &["search", "bike", "--within", "5km"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(

@@ -550,6 +550,7 @@ impl Service {
             let results = run(&query)?;
             self.metrics.searched(started.elapsed());
             let hits = results.hits.iter().map(|h| view(&h.listing, h.score)).collect::<Result<_, _>>()?;
+            let nearest_m = if results.total == 0 && only.is_none() { self.nearest(&query)? } else { None };
             return Ok(SearchPage {
                 total: results.total,
                 offset: query.offset,
@@ -557,7 +558,7 @@ impl Service {
                 guessed: results.guessed,
                 unknown: results.unknown,
                 hidden: if results.total == 0 { self.hidden(&query, only.is_some())? } else { 0 },
-                around: around_view(query.around),
+                around: around_view(query.around).map(|a| crate::api::types::AroundView { nearest_m, ..a }),
             });
         }
         if query.limit == 0 || query.limit > haggle_storage::MAX_PAGE {
@@ -626,6 +627,22 @@ impl Service {
             hidden: 0,
             around: around_view(query.around),
         })
+    }
+
+    /// How far the nearest listing matching `query` is, `query` being a search by distance that
+    /// matched nothing within its distance (asked only then: the answer says how far to look).
+    fn nearest(&self, query: &SearchQuery) -> Result<Option<f64>, ServiceError> {
+        let Some(around) = query.around else { return Ok(None) };
+        let anywhere = SearchQuery {
+            around: Some(haggle_storage::Around { within_m: haggle_protocol::geo::MAX_DISTANCE_M, ..around }),
+            sort: haggle_storage::Sort::Distance,
+            offset: 0,
+            limit: 1,
+            ..query.clone()
+        };
+        let found = self.store.search(&anywhere)?;
+        let at = found.hits.first().and_then(|h| h.listing.listing()?.location.geohash.as_deref());
+        Ok(at.and_then(haggle_protocol::geo::decode).map(|p| around.from.distance_m(&p)))
     }
 
     /// How many listings `query`, which matched nothing, matches by keys the owner blocked
@@ -939,7 +956,12 @@ pub fn check_search_text(params: &SearchParams) -> Result<(), InvalidInput> {
 
 /// Where a search by distance measured from, as the API says it.
 fn around_view(around: Option<haggle_storage::Around>) -> Option<crate::api::types::AroundView> {
-    around.map(|a| crate::api::types::AroundView { lat: a.from.lat, lon: a.from.lon, within_m: a.within_m })
+    around.map(|a| crate::api::types::AroundView {
+        lat: a.from.lat,
+        lon: a.from.lon,
+        within_m: a.within_m,
+        nearest_m: None,
+    })
 }
 
 /// How far from a place a search looks when it gives no distance: a drive across town and its

@@ -73,11 +73,20 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         Some(category_to_try(category, broader, wider.hits.iter().map(|h| h.category.as_str())))
     };
     let try_cut;
+    let farther;
     let empty = if args.filters.trusted || args.filters.min_deals.is_some() {
         "No listings match. --trusted and --min-deals count only ratings by people your own deals vouch for \
          (see `haggle reputation` for a seller); without them, every match is shown with its SELLER column."
     } else if args.params().sort == Some(haggle_node::api::types::Sort::EndingSoon) {
         "No running auctions match: ending-soon lists auctions only (drop it to see other listings)."
+    } else if let Some(nearest) = page.around.and_then(|a| a.nearest_m) {
+        // Something matches, farther away: how far, and the distance that finds it.
+        farther = format!(
+            "No listings match within that distance. The nearest that matches is {} away: --within {} finds it.",
+            haggle_protocol::geo::describe_distance(nearest),
+            within_to_reach(nearest)
+        );
+        &farther
     } else if args.filters.around.is_some() {
         // Found by distance: only listings that give a place on the map.
         "No listings match within that distance. Only listings that give a place on the map (a \
@@ -164,6 +173,19 @@ fn around_line(around: &haggle_node::api::types::AroundView, given: &str) -> Str
     )
 }
 
+/// A `--within` that reaches `metres`, rounded up as people would write it: `800m`, `23km`,
+/// `130km`.
+fn within_to_reach(metres: f64) -> String {
+    let m = metres.ceil().max(1.0);
+    if m < 1_000.0 {
+        format!("{m:.0}m")
+    } else if m < 100_000.0 {
+        format!("{:.0}km", (m / 1_000.0).ceil())
+    } else {
+        format!("{:.0}km", (m / 10_000.0).ceil() * 10.0)
+    }
+}
+
 /// Whether a search asks for more than its words: a kind, a price, a place, a seller...
 fn filters_besides_words(params: &SearchParams) -> bool {
     SearchParams { q: String::new(), ..params.clone() }.is_filtered()
@@ -186,16 +208,42 @@ fn category_to_try<'a>(typed: &str, broader: &str, found: impl Iterator<Item = &
 mod tests {
     use super::*;
 
+    /// The distance suggested to reach the nearest match always reaches it, and reads as
+    /// people write one.
+    #[test]
+    fn the_distance_to_reach_the_nearest_match_is_rounded_up() {
+        for (metres, said) in [
+            (0.2, "1m"),
+            (799.1, "800m"),
+            (999.5, "1km"),
+            (22_310.0, "23km"),
+            (23_000.0, "23km"),
+            (99_999.0, "100km"),
+            (123_400.0, "130km"),
+            (19_999_000.0, "20000km"),
+        ] {
+            assert_eq!(within_to_reach(metres), said, "{metres}");
+            let reach = haggle_protocol::geo::distance(said).expect("a distance the command takes");
+            assert!(f64::from(reach) >= metres, "{said} falls short of {metres}");
+        }
+    }
+
     #[test]
     fn a_search_by_distance_says_where_it_measured_from() {
         use haggle_node::api::types::AroundView;
         assert_eq!(
-            around_line(&AroundView { lat: 51.054, lon: 3.717, within_m: 10_000 }, "51.054,3.717"),
+            around_line(
+                &AroundView { lat: 51.054, lon: 3.717, within_m: 10_000, nearest_m: None },
+                "51.054,3.717"
+            ),
             "Within 10 km of 51.05400,3.71700, measured to the middle of each listing's geohash."
         );
         let middle = haggle_protocol::geo::decode("u14dk").expect("a geohash");
         assert_eq!(
-            around_line(&AroundView { lat: middle.lat, lon: middle.lon, within_m: 25_000 }, "u14dk"),
+            around_line(
+                &AroundView { lat: middle.lat, lon: middle.lon, within_m: 25_000, nearest_m: None },
+                "u14dk"
+            ),
             "Within 25 km of 51.04248,3.71338 (the middle of geohash u14dk), measured to the middle of each listing's geohash."
         );
     }

@@ -370,10 +370,19 @@ mod tests {
         };
         let page = buyer.search(near.clone()).expect("search");
         assert_eq!((titles(&page.hits), page.total), (vec!["Ghent bike"], 1));
-        let measured = crate::api::types::AroundView { lat: 51.0, lon: 3.7, within_m: 50_000 };
+        let measured =
+            crate::api::types::AroundView { lat: 51.0, lon: 3.7, within_m: 50_000, nearest_m: None };
         assert_eq!(page.around, Some(measured), "the answer says where it measured from");
         let d = page.hits[0].distance_m.expect("a distance");
         assert!((6_000.0..7_000.0).contains(&d), "{d}");
+        // Nothing within 2 km: the answer says how far the nearest match is, the bike in Ghent.
+        let close =
+            buyer.search(SearchParams { within: Some("2km".into()), ..near.clone() }).expect("search");
+        let nearest = close.around.and_then(|a| a.nearest_m);
+        assert_eq!((close.total, nearest), (0, Some(d)), "{close:?}");
+        let none = SearchParams { q: "sofa".into(), within: Some("2km".into()), ..near.clone() };
+        let none = buyer.search(none).expect("search");
+        assert_eq!(none.around.map(|a| a.nearest_m), Some(None), "nothing matches anywhere");
         // With no words, the nearest first: Ghent before Paris, published after it.
         let map = SearchParams { q: String::new(), within: Some("1000km".into()), ..near.clone() };
         assert_eq!(titles(&buyer.search(map).expect("search").hits), ["Ghent bike", "Paris bike"]);

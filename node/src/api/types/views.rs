@@ -711,6 +711,10 @@ pub struct AroundView {
     pub lon: f64,
     /// How far, in metres.
     pub within_m: u32,
+    /// When nothing matched within that distance: how far the nearest listing that matches
+    /// everything else is, in metres (absent when none does, or something matched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nearest_m: Option<f64>,
 }
 
 /// `GET /v1/threads`.
