@@ -345,8 +345,19 @@ pub fn listings(list: &[ListingView], empty: &str) {
 
 /// A listing in one line: title, then its price or what it is (`giveaway`, `wanted`).
 pub fn summary(l: &ListingView) -> String {
-    if let Some(high) = l.auction.as_ref().and_then(|a| a.accepted.as_ref().or(a.high_bid.as_ref())) {
-        return format!("{} — {} (high bid)", l.title, high.amount.display);
+    if let Some(a) = &l.auction {
+        // The bid accepted is known to its two parties only: anyone else sees the high bid.
+        match (&a.accepted, &a.high_bid) {
+            (Some(taken), _) => return format!("{} — {} (the bid accepted)", l.title, taken.amount.display),
+            (None, Some(high)) if a.state == haggle_node::api::types::AuctionState::Sold => {
+                return format!(
+                    "{} — {} (high bid; what it sold for, its two parties know)",
+                    l.title, high.amount.display
+                );
+            }
+            (None, Some(high)) => return format!("{} — {} (high bid)", l.title, high.amount.display),
+            (None, None) => {}
+        }
     }
     match (&l.price, l.kind) {
         (Some(p), _) => format!("{} — {}", l.title, p.display),
@@ -740,6 +751,14 @@ pub fn thread(t: &ThreadView) {
             "  outcome   the auction is over and another bid is the high one: this one is not accepted, unless the high bid falls through and the seller sells to this one instead (your node confirms it by itself while your bid stands, {})",
             self::expiry(t.terms.expires_at, now)
         ),
+        (_, _, Some(PublicOutcome::PassedOver)) if t.role == haggle_node::api::types::Role::ListingAuthor => {
+            outln!(
+                "  outcome   the auction is over and you declined a higher bid of this bidder: this one is passed over too (a next bid comes from another bidder)"
+            )
+        }
+        (_, _, Some(PublicOutcome::PassedOver)) => outln!(
+            "  outcome   the auction is over and the seller declined a higher bid of yours: this one is passed over too, and is not accepted"
+        ),
         (_, _, Some(PublicOutcome::NextBid)) => outln!(
             "  outcome   the auction is over and its high bid fell through (declined, its accept never confirmed, or from a key you blocked): this is the best bid still open; sell to it (haggle accept {}), or let it lapse",
             short(&t.thread)
@@ -749,7 +768,7 @@ pub fn thread(t: &ThreadView) {
             short(&t.thread)
         ),
         (_, _, Some(PublicOutcome::BidderBlocked)) => outln!(
-            "  outcome   the auction is over and this high bid is from a key you blocked: your node leaves it to you: accept it (haggle accept {}) or decline it (haggle decline {}: no sale)",
+            "  outcome   the auction is over and this high bid is from a key you blocked: your node leaves it to you: accept it (haggle accept {}) or decline it (haggle decline {}; haggle show of the auction names the best bid of another, if any)",
             short(&t.thread),
             short(&t.thread)
         ),
@@ -764,7 +783,7 @@ pub fn thread(t: &ThreadView) {
         (_, _, Some(PublicOutcome::NotAccepted))
             if t.role == haggle_node::api::types::Role::ListingAuthor =>
         {
-            outln!("  outcome   you sold the auction to another bid: this one is not accepted")
+            outln!("  outcome   you accepted another bid of the auction: this one is not accepted")
         }
         (_, _, Some(PublicOutcome::NotAccepted)) => outln!(
             "  outcome   the seller's node sold the auction to another bid and closed it: this one is not accepted (a bid counts only if it reached the seller's node before the end)"

@@ -222,6 +222,10 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     let far = haggle(&dc, &["search", "folding", "--around", "51.0,3.7", "--within", "2km"]);
     let said = String::from_utf8_lossy(&far.stdout).into_owned();
     assert!(said.contains("The nearest that matches is 6.4 km away: --within 7km finds it."), "{said}");
+    // A word no listing uses is the reason, not the distance.
+    let none = haggle(&dc, &["search", "zqxjv", "--around", "51.0,3.7", "--within", "2km"]);
+    let said = String::from_utf8_lossy(&none.stdout).into_owned();
+    assert!(said.contains("No listing says \"zqxjv\"") && !said.contains("on the map"), "{said}");
     let out = haggle(&dc, &["search", "bike", "--within", "5km"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(

@@ -86,7 +86,7 @@ impl Followups {
         self.thumbnails.extend(other.thumbnails);
     }
 }
-pub use error::{Conflict, InvalidInput, ServiceError, in_words};
+pub use error::{Conflict, HighBid, InvalidInput, ServiceError, in_words};
 pub use files::Download;
 pub(crate) use inbound::REGOSSIP_LIMIT;
 pub use inbound::{Dated, Inbound, Received, Refusal, Via};

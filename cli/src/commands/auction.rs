@@ -113,7 +113,7 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
         && taken.id != high.id
     {
         outln!(
-            "  accepted  {} by {}{} (the higher bid did not reach the seller's node before the end: it does not count)",
+            "  accepted  {} by {}{} (not the high bid: the higher one fell through, or did not reach the seller's node before the end)",
             taken.amount.display,
             output::short_peer(&taken.bidder),
             if taken.mine { " (you)" } else { "" }
@@ -146,7 +146,7 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
             // parties know which, or the seller declined it.
             BidStanding::Lost if a.high_bid.as_ref().is_some_and(|h| h.mine) => {
                 if matches!(a.state, AuctionState::Sold | AuctionState::Awarded) {
-                    "you lost: the seller's node took another bid (a bid that did not reach it before the end does not count)"
+                    "you lost: the seller's node took another bid (yours did not reach it before the end, or the seller declined it or passed it over)"
                 } else {
                     "you lost: the seller declined your bid"
                 }

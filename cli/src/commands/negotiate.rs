@@ -153,13 +153,15 @@ pub fn accept(cx: &Context<'_>, thread: &str, as_offered: bool) -> Result<()> {
 pub fn decline(cx: &Context<'_>, thread: &str, message: String) -> Result<()> {
     let sent = cx.api.decline(thread, &MessageBody { message })?;
     report(cx, "Decline", &sent)?;
-    // A declined bid on the owner's ended auction: the bid it may sell to now, if any.
+    // A declined bid on the owner's ended auction: the bid it may sell to now, if any (the
+    // decline is sent: a failure to look is not the command's).
     let t = &sent.thread;
     if !cx.json && t.opening == ObjectKind::Bid && t.role == haggle_node::api::types::Role::ListingAuthor {
-        let next = match t.listing {
-            Some(listing) => cx.api.listing(&listing.to_hex())?.auction.and_then(|a| a.next_bid),
-            None => None,
-        };
+        let next = t
+            .listing
+            .and_then(|listing| cx.api.listing(&listing.to_hex()).ok())
+            .and_then(|l| l.auction)
+            .and_then(|a| a.next_bid);
         if let Some(b) = next {
             outln!(
                 "The best bid still open is now {} by {}: haggle accept {} sells to it.",

@@ -87,11 +87,14 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
             within_to_reach(nearest)
         );
         &farther
-    } else if args.filters.around.is_some() {
-        // Found by distance: only listings that give a place on the map.
+    } else if args.filters.around.is_some() && page.unknown.is_empty() {
+        // Found by distance: only listings that give a place on the map (a word no listing
+        // uses, said below, is the reason otherwise).
         "No listings match within that distance. Only listings that give a place on the map (a \
          geohash) are found by distance: run it without --around to see what matches anywhere, \
          or with --near PLACE, which matches the words of every listing's place."
+    } else if args.filters.around.is_some() {
+        "No listings match."
     } else if !args.filters.text.is_empty()
         && page.unknown.is_empty()
         && page.hits.is_empty()

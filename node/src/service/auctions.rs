@@ -14,7 +14,7 @@ use haggle_protocol::{
 use haggle_storage::{MAX_PER_AUTHOR_PER_LISTING, Store, StoreError};
 
 use super::actions::Effect;
-use super::{Conflict, Followups, InvalidInput, Service, ServiceError, views};
+use super::{Conflict, Followups, HighBid, InvalidInput, Service, ServiceError, views};
 use crate::api::types::{AuctionInfo, AuctionState, BidRequest, BidStanding, BidView, NodeEvent};
 
 /// Bids a listing view shows, newest first.
@@ -188,16 +188,10 @@ impl Service {
                         let named = |b: &BidEntry| {
                             (b.id, Price::new(b.amount, view.start.currency.clone()).to_string())
                         };
-                        let high_stands = match leader {
-                            Some(b) => {
-                                self.store.thread(&b.id)?.is_some_and(|t| t.view.state == ThreadState::Open)
-                            }
-                            None => false,
-                        };
                         return Err(Conflict::NotTheHighBid {
                             listing: head.id(),
                             high: leader.map(named),
-                            high_stands,
+                            how: high_bid(&self.store, &view)?.unwrap_or(HighBid::Stands),
                             next: next.map(|b| Box::new(named(b))),
                         }
                         .into());
@@ -384,14 +378,35 @@ fn standing(
     }))
 }
 
+/// How the high bid of the owner's ended auction stands on the owner's node, if there is one.
+pub(super) fn high_bid(store: &Store, view: &AuctionView) -> Result<Option<HighBid>, StoreError> {
+    let Some(leader) = view.leader() else { return Ok(None) };
+    Ok(Some(match store.thread(&leader.id)?.map(|t| t.view.state) {
+        Some(ThreadState::Open) if store.is_blocked(&leader.bidder) => HighBid::Blocked,
+        Some(ThreadState::Declined | ThreadState::Expired | ThreadState::Withdrawn) => HighBid::FellThrough,
+        // Open, or accepted and awaiting its Confirm, or a deal (or not held: nothing to say).
+        _ => HighBid::Stands,
+    }))
+}
+
+/// Whether a bid on the auction `key` was accepted (awaiting its Confirm, or a deal), as the
+/// owner's node knows.
+pub(super) fn taken(store: &Store, key: &ListingKey) -> Result<bool, StoreError> {
+    Ok(store
+        .answered_threads_on(key)?
+        .iter()
+        .any(|t| matches!(t.view.state, ThreadState::Confirming | ThreadState::Accepted)))
+}
+
 /// After the end of the owner's auction, once its high bid fell through, the best bid the owner
 /// may still sell to by hand (a second chance for the bidders below it). The high bid falls
-/// through when the owner declined it, an Accept of it lapsed unconfirmed, or the owner blocked
-/// its bidder (a bid cannot be withdrawn, and all of an auction's bids lapse together). The
-/// next bid is then the highest bid that counts whose thread is still open, from a bidder the
-/// owner has not blocked and none of whose bids on this auction the owner declined. `None`
-/// before the end, while the high bid stands, and once a bid was accepted (or awaits its
-/// Confirm). Only the owner's node holds the declines and blocks this reads.
+/// through when the owner declined it or an Accept of it lapsed unconfirmed; a high bid from a
+/// key the owner blocked leaves the owner the choice (a bid cannot be withdrawn, and all of an
+/// auction's bids lapse together). The next bid is then the highest bid that counts whose
+/// thread is still open, from a bidder other than the high bidder, whom the owner has not
+/// blocked, and none of whose bids on this auction the owner declined. `None` before the end,
+/// while the high bid stands, once a bid was accepted (or awaits its Confirm), and once the
+/// bids have lapsed. Only the owner's node holds the declines and blocks this reads.
 pub(super) fn next_bid<'v>(
     store: &Store,
     key: &ListingKey,
@@ -399,27 +414,30 @@ pub(super) fn next_bid<'v>(
     now: Timestamp,
 ) -> Result<Option<&'v BidEntry>, StoreError> {
     let Some(leader) = view.leader() else { return Ok(None) };
-    if !view.is_over(now) {
+    if !view.is_over(now) || now > view.terms.bids_stand_until() {
         return Ok(None);
     }
-    let mut declined = HashSet::new();
+    if !matches!(high_bid(store, view)?, Some(HighBid::Blocked | HighBid::FellThrough)) {
+        return Ok(None);
+    }
+    let mut passed_over = HashSet::from([leader.bidder]);
     for t in store.answered_threads_on(key)? {
         match t.view.state {
             ThreadState::Confirming | ThreadState::Accepted => return Ok(None),
             // Only the seller declines a bid.
             ThreadState::Declined if t.offer.kind() == ObjectKind::Bid => {
-                declined.insert(t.view.offerer);
+                passed_over.insert(t.view.offerer);
             }
             _ => {}
         }
     }
     // Bids that count raise the high bid: from the last, the highest first.
     for b in view.bids.iter().rev().filter(|b| b.counts) {
-        if store.is_blocked(&b.bidder) || declined.contains(&b.bidder) {
+        if store.is_blocked(&b.bidder) || passed_over.contains(&b.bidder) {
             continue;
         }
         if store.thread(&b.id)?.is_some_and(|t| t.view.state == ThreadState::Open) {
-            return Ok((b.id != leader.id).then_some(b));
+            return Ok(Some(b));
         }
     }
     Ok(None)
@@ -584,18 +602,23 @@ mod tests {
         assert_eq!(outcome(seventeen), (Some(PublicOutcome::Outbid), None));
         // Another bid is refused, naming the one that may be taken.
         let lower = seller.accept(&sixteen.to_hex()).expect_err("not the next bid").to_string();
-        let names = format!("the best bid still open is {} (18.00 EUR)", eighteen.fmt_short());
-        assert!(lower.contains(&names) && lower.contains(&high.fmt_short()), "{lower}");
+        let names = format!("the best bid of another still open is {} (18.00 EUR)", eighteen.fmt_short());
+        let blocked = format!("its high bid {} is from a key you blocked", high.fmt_short());
+        assert!(lower.contains(&names) && lower.contains(&blocked), "{lower}");
         // The runner-up's bidder is declined: the next is not their lower bid but the one under it.
         seller.decline(&eighteen.to_hex(), "Not to you".into()).expect("declined");
         assert_eq!(next(&info()), Some((sixteen, "16.00 EUR".to_owned())));
-        assert_eq!(outcome(seventeen), (Some(PublicOutcome::Outbid), None));
+        // Their lower bid reads passed over on the seller's node.
+        assert_eq!(outcome(seventeen), (Some(PublicOutcome::PassedOver), None));
         let not_theirs = seller.accept(&seventeen.to_hex()).expect_err("declined bidder").to_string();
         assert!(not_theirs.contains(&sixteen.fmt_short()), "{not_theirs}");
 
         // Sold to the bid of 16: its bidder's node confirms, which makes the deal.
         let accepted = seller.accept(&sixteen.to_hex()).expect("accepted");
         assert_eq!(accepted.then.deliver, vec![key(3).public()]);
+        // Awaiting its Confirm, the sale leaves the blocked high bid nothing to wait for.
+        assert_eq!(outcome(high), (Some(PublicOutcome::NotAccepted), None));
+        assert_eq!(info().next_bid, None);
         let confirmed = second.receive(accepted.object.bytes(), Via::Direct);
         assert_eq!(confirmed.then.deliver, vec![key(1).public()], "confirmed");
         let record = second.store.thread(&sixteen).expect("read").expect("the thread");
@@ -615,6 +638,40 @@ mod tests {
         assert_eq!(outcome(high).1, None, "the blocked high bid awaits nothing");
         let theirs = second.listing_view(&listing).expect("view").auction.expect("an auction");
         assert_eq!(theirs.me, Some(BidStanding::Won));
+    }
+
+    /// Review: declining a lower bid of the high bidder, while the high bid stands, passed over
+    /// the high bid as if it had fallen through. Only the high bid's own fate counts.
+    #[test]
+    fn declining_a_lower_bid_of_the_high_bidder_leaves_the_high_bid_standing() {
+        let (seller, _d1) = service(1);
+        let now = Timestamp::now();
+        let ends = now.saturating_add(std::time::Duration::from_millis(1_200));
+        let auction = sign_now(&key(1), Body::Listing(fixtures::auction("Clock", 1_000, 100, ends, 0)));
+        seller.receive(auction.bytes(), Via::Gossip);
+        let at = |ms: u64| Timestamp::from_millis(now.as_millis() + ms);
+        let bids: Vec<_> = [(2, 1_600), (3, 1_700), (2, 1_800)]
+            .into_iter()
+            .enumerate()
+            .map(|(i, (k, amount))| sign_at(&key(k), fixtures::bid(&auction, amount), at(i as u64 + 1)))
+            .collect();
+        for bid in &bids {
+            assert!(matches!(seller.receive(bid.bytes(), Via::Gossip).first(), Some(Received::New)));
+        }
+        let [low, other, high] = [0, 1, 2].map(|i| bids[i].id());
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while Timestamp::now() <= ends {
+            assert!(std::time::Instant::now() < deadline, "the auction did not end");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        seller.decline(&low.to_hex(), String::new()).expect("declined");
+        let info = seller.listing_view(&auction.id().to_hex()).expect("view").auction.expect("an auction");
+        assert_eq!(info.next_bid, None, "the high bid stands: {info:?}");
+        let refused = seller.accept(&other.to_hex()).expect_err("the high bid stands").to_string();
+        let names = format!("only the high bid can be accepted, and that is {}", high.fmt_short());
+        assert!(refused.contains(&names), "{refused}");
+        let outbid = seller.thread_view(&other.to_hex()).expect("a thread");
+        assert_eq!((outbid.outcome, outbid.awaiting), (Some(PublicOutcome::Outbid), None));
     }
 
     /// With the high bid declined and every other bidder declined too, nothing is left to

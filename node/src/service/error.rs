@@ -659,15 +659,14 @@ pub enum Conflict {
     },
     /// Accepting a bid of an ended auction that is neither its high bid nor, once the high bid
     /// fell through, the next bid (the best one still open).
-    #[error("{}", not_the_high_bid(listing, high, *high_stands, next))]
+    #[error("{}", not_the_high_bid(listing, high, *how, next))]
     NotTheHighBid {
         /// The auction.
         listing: ObjectId,
         /// The high bid's thread and amount, if a bid leads.
         high: Option<(ObjectId, String)>,
-        /// Whether the high bid still stands: its thread open, or its Accept awaiting a Confirm or
-        /// confirmed (not declined, withdrawn or lapsed).
-        high_stands: bool,
+        /// How the high bid stands.
+        how: HighBid,
         /// The next bid's thread and amount, if the high bid fell through and one is open
         /// (boxed: every service error is as large as its largest).
         next: Option<Box<(ObjectId, String)>>,
@@ -981,22 +980,40 @@ fn when(t: haggle_protocol::Timestamp) -> String {
     if past { format!("{text} ago") } else { format!("in {text}") }
 }
 
+/// How the high bid of the owner's ended auction stands, on the owner's node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HighBid {
+    /// Open (the owner's node accepts it, or the owner may, under the reserve), accepted, or a
+    /// deal.
+    Stands,
+    /// Open, from a key the owner blocked: the owner accepts or declines it.
+    Blocked,
+    /// Declined by the owner, or accepted and never confirmed: another bid may be taken.
+    FellThrough,
+}
+
 /// Why a bid of an ended auction cannot be accepted: which bid can, if any.
 fn not_the_high_bid(
     listing: &ObjectId,
     high: &Option<(ObjectId, String)>,
-    high_stands: bool,
+    how: HighBid,
     next: &Option<Box<(ObjectId, String)>>,
 ) -> String {
     match (high, next.as_deref()) {
         (Some((high, _)), Some((next, amount))) => format!(
-            "this is not the bid to accept in auction {}: its high bid {} fell through, and the best bid still open is {} ({amount}); accept that one, or decline this one, or leave it to lapse",
+            "this is not the bid to accept in auction {}: its high bid {} {}, and the best bid of another still open is {} ({amount}); accept that one, or decline this one, or leave it to lapse",
             listing.fmt_short(),
             high.fmt_short(),
+            if how == HighBid::Blocked { "is from a key you blocked" } else { "fell through" },
             next.fmt_short()
         ),
-        (Some((high, _)), None) if !high_stands => format!(
-            "no bid of auction {} can be accepted now: its high bid {} fell through (declined, or its accept never confirmed), and no bid below it is still open from a bidder you neither blocked nor declined",
+        (Some((high, _)), None) if how == HighBid::FellThrough => format!(
+            "no bid of auction {} can be accepted now: its high bid {} fell through (you declined it, or your accept of it was never confirmed), and no other bidder's bid is still open from someone you neither blocked nor declined",
+            listing.fmt_short(),
+            high.fmt_short()
+        ),
+        (Some((high, amount)), None) if how == HighBid::Blocked => format!(
+            "this bid of auction {} cannot be accepted: its high bid {} ({amount}) is from a key you blocked, which you may accept or decline, and no other bidder's bid is still open from someone you neither blocked nor declined",
             listing.fmt_short(),
             high.fmt_short()
         ),

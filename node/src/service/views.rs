@@ -1,7 +1,7 @@
 //! Stored objects as the API shows them (the types are in [`crate::api::types`]).
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 use haggle_protocol::{
     Body, Deal, ListingKey, ListingStatus, Object, ObjectId, ObjectKind, Price, PublicKey, Terms, Timestamp,
@@ -115,6 +115,9 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
 pub(super) struct CurrentPledges {
     pledges: HashMap<ListingKey, HashMap<PublicKey, (Timestamp, ObjectId)>>,
     over: HashMap<ListingKey, Option<Over>>,
+    /// By auction: the bidders the seller declined a bid of, as far as this node knows (the
+    /// seller's node knows every decline, a bidder's node those of its own bids).
+    declined: HashMap<ListingKey, HashSet<PublicKey>>,
 }
 
 /// An auction or campaign whose end has passed, or that its owner closed.
@@ -125,6 +128,8 @@ enum Over {
         reserve_met: bool,
         /// On the owner's node, once the high bid fell through: the bid it may still take.
         next: Option<ObjectId>,
+        /// On the owner's node: a bid was accepted (awaiting its Confirm, or a deal).
+        taken: bool,
     },
     Campaign {
         funded: bool,
@@ -173,14 +178,17 @@ impl CurrentPledges {
                 let over = match t.offer.kind() {
                     ObjectKind::Bid => match store.auction(&key)? {
                         Some((head, v)) => {
-                            let next = match head.author() == *me {
+                            let owner = head.author() == *me && v.is_over(now);
+                            let next = match owner {
                                 true => super::auctions::next_bid(store, &key, &v, now)?.map(|b| b.id),
                                 false => None,
                             };
+                            let taken = owner && super::auctions::taken(store, &key)?;
                             let ended = v.is_over(now).then(|| Over::Auction {
                                 leader: v.leader().map(|b| b.id),
                                 reserve_met: v.reserve_met(),
                                 next,
+                                taken,
                             });
                             over_of(&head, ended)
                         }
@@ -199,8 +207,30 @@ impl CurrentPledges {
             // a bid still open here never reached it in time (or the listing was retracted).
             Some(Over::Closed { sold: true }) => Some(PublicOutcome::NotAccepted),
             Some(Over::Closed { sold: false }) => Some(PublicOutcome::Closed),
+            // Another bid was accepted (this one is open): the owner's node declines this one
+            // once the deal closes the listing.
+            Some(Over::Auction { taken: true, .. }) => Some(PublicOutcome::NotAccepted),
             Some(Over::Auction { next: Some(next), .. }) if next == thread => Some(PublicOutcome::NextBid),
-            Some(Over::Auction { leader, .. }) if leader != Some(thread) => Some(PublicOutcome::Outbid),
+            Some(Over::Auction { leader, .. }) if leader != Some(thread) => {
+                let declined = match self.declined.entry(key) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => e.insert(
+                        store
+                            .answered_threads_on(&key)?
+                            .iter()
+                            .filter(|d| {
+                                d.offer.kind() == ObjectKind::Bid
+                                    && d.view.state == haggle_protocol::ThreadState::Declined
+                            })
+                            .map(|d| d.view.offerer)
+                            .collect(),
+                    ),
+                };
+                Some(match declined.contains(&t.view.offerer) {
+                    true => PublicOutcome::PassedOver,
+                    false => PublicOutcome::Outbid,
+                })
+            }
             Some(Over::Auction { reserve_met: false, .. }) => Some(PublicOutcome::ReserveNotMet),
             Some(Over::Auction { .. })
                 if t.view.listing_author == *me && store.is_blocked(&t.view.offerer) =>

@@ -335,7 +335,8 @@ pub enum PublicOutcome {
     /// The campaign's deadline passed short of its goal: nothing is owed.
     GoalMissed,
     /// The seller's node sold the auction to another bid and closed it without accepting this
-    /// one: it did not reach that node before the end, or another was higher there.
+    /// one: it did not reach that node before the end, or another was higher there. On the
+    /// seller's node, also as soon as it accepted another bid (before the deal closes it).
     NotAccepted,
     /// The owner closed the listing without accepting this bid or pledge.
     Closed,
@@ -347,6 +348,10 @@ pub enum PublicOutcome {
     /// its bidder, or its accept lapsed unconfirmed), and this is the best bid still open: the
     /// owner may sell to it by hand. Said only on the owner's node.
     NextBid,
+    /// The auction is over and the seller declined another, higher bid of this bidder: this
+    /// one is passed over too (a next bid comes from another bidder). Said on the seller's
+    /// node and the bidder's.
+    PassedOver,
 }
 
 impl PublicOutcome {
@@ -360,6 +365,7 @@ impl PublicOutcome {
             PublicOutcome::Closed => "closed",
             PublicOutcome::BidderBlocked => "bidder blocked",
             PublicOutcome::NextBid => "next bid",
+            PublicOutcome::PassedOver => "passed over",
         }
     }
 }
