@@ -551,6 +551,43 @@ mod tests {
     use haggle_protocol::ObjectId;
     use haggle_protocol::fixtures::{self, key, sign_at, sign_now};
 
+    /// Key 1's auction ending `ms` from now, received by `nodes` (the first, the seller's, takes
+    /// every bid as new) with `bids` (key, amount in cents; the fixture's start is 10 and its
+    /// increment 1), made in that order a millisecond apart. Returns the auction, the bids' ids
+    /// and the end.
+    fn auction_with_bids(
+        nodes: &[&Service],
+        ms: u64,
+        bids: &[(u8, u64)],
+    ) -> (haggle_protocol::Verified<Object>, Vec<ObjectId>, Timestamp) {
+        let now = Timestamp::now();
+        let ends = now.saturating_add(std::time::Duration::from_millis(ms));
+        let auction = sign_now(&key(1), Body::Listing(fixtures::auction("Clock", 1_000, 100, ends, 0)));
+        for node in nodes {
+            node.receive(auction.bytes(), Via::Gossip);
+        }
+        let mut ids = Vec::with_capacity(bids.len());
+        for (i, (k, amount)) in (1..).zip(bids) {
+            let at = Timestamp::from_millis(now.as_millis() + i);
+            let bid = sign_at(&key(*k), fixtures::bid(&auction, *amount), at);
+            assert!(matches!(nodes[0].receive(bid.bytes(), Via::Gossip).first(), Some(Received::New)));
+            for node in &nodes[1..] {
+                node.receive(bid.bytes(), Via::Gossip);
+            }
+            ids.push(bid.id());
+        }
+        (auction, ids, ends)
+    }
+
+    /// Waits (at most 10 s) until the clock is past `ends`.
+    fn wait_past(ends: Timestamp) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while Timestamp::now() <= ends {
+            assert!(std::time::Instant::now() < deadline, "the auction did not end");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Defect: a bidder the seller blocked, or one whose high bid the seller declined, left the
     /// auction unsold, however many bids were under theirs; only the high bid could be accepted.
     /// Once the high bid falls through, the best bid still open from someone else may be: the
@@ -559,33 +596,16 @@ mod tests {
     fn a_high_bid_that_falls_through_leaves_the_next_bid_to_the_seller() {
         let (seller, _d1) = service(1);
         let (second, _d3) = service(3);
-        let now = Timestamp::now();
-        let ends = now.saturating_add(std::time::Duration::from_millis(1_500));
-        let auction = sign_now(&key(1), Body::Listing(fixtures::auction("Clock", 1_000, 100, ends, 0)));
+        // Bids of 16, 17, 18 and 19 (the fixture's reserve is 15).
+        let bids = [(3, 1_600), (4, 1_700), (4, 1_800), (2, 1_900)];
+        let (auction, bids, ends) = auction_with_bids(&[&seller, &second], 1_500, &bids);
         let listing = auction.id().to_hex();
-        assert!(matches!(seller.receive(auction.bytes(), Via::Gossip).first(), Some(Received::New)));
-        second.receive(auction.bytes(), Via::Gossip);
-        // Bids of 16, 17, 18 and 19 (the fixture's reserve is 15, its increment 1), in that order.
-        let at = |ms: u64| Timestamp::from_millis(now.as_millis() + ms);
-        let bids: Vec<_> = [(3, 1_600), (4, 1_700), (4, 1_800), (2, 1_900)]
-            .into_iter()
-            .enumerate()
-            .map(|(i, (k, amount))| sign_at(&key(k), fixtures::bid(&auction, amount), at(i as u64 + 1)))
-            .collect();
-        for bid in &bids {
-            assert!(matches!(seller.receive(bid.bytes(), Via::Gossip).first(), Some(Received::New)));
-            second.receive(bid.bytes(), Via::Gossip);
-        }
-        let [sixteen, seventeen, eighteen, high] = [0, 1, 2, 3].map(|i| bids[i].id());
+        let [sixteen, seventeen, eighteen, high] = [0, 1, 2, 3].map(|i| bids[i]);
         // The high bidder is blocked before the end: the seller's node leaves its bid alone.
         seller.block(BlockRequest { who: key(2).public().to_string(), note: None }).expect("blocked");
         let running = seller.accept(&eighteen.to_hex()).expect_err("running").to_string();
         assert!(running.contains("bids are answered once it has ended"), "{running}");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while Timestamp::now() <= ends {
-            assert!(std::time::Instant::now() < deadline, "the auction did not end");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wait_past(ends);
         assert!(seller.settle_markets().expect("settle").deliver.is_empty(), "nothing accepted by itself");
 
         let info = || seller.listing_view(&listing).expect("view").auction.expect("an auction");
@@ -645,25 +665,10 @@ mod tests {
     #[test]
     fn declining_a_lower_bid_of_the_high_bidder_leaves_the_high_bid_standing() {
         let (seller, _d1) = service(1);
-        let now = Timestamp::now();
-        let ends = now.saturating_add(std::time::Duration::from_millis(1_200));
-        let auction = sign_now(&key(1), Body::Listing(fixtures::auction("Clock", 1_000, 100, ends, 0)));
-        seller.receive(auction.bytes(), Via::Gossip);
-        let at = |ms: u64| Timestamp::from_millis(now.as_millis() + ms);
-        let bids: Vec<_> = [(2, 1_600), (3, 1_700), (2, 1_800)]
-            .into_iter()
-            .enumerate()
-            .map(|(i, (k, amount))| sign_at(&key(k), fixtures::bid(&auction, amount), at(i as u64 + 1)))
-            .collect();
-        for bid in &bids {
-            assert!(matches!(seller.receive(bid.bytes(), Via::Gossip).first(), Some(Received::New)));
-        }
-        let [low, other, high] = [0, 1, 2].map(|i| bids[i].id());
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while Timestamp::now() <= ends {
-            assert!(std::time::Instant::now() < deadline, "the auction did not end");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        let (auction, bids, ends) =
+            auction_with_bids(&[&seller], 1_200, &[(2, 1_600), (3, 1_700), (2, 1_800)]);
+        let [low, other, high] = [0, 1, 2].map(|i| bids[i]);
+        wait_past(ends);
         seller.decline(&low.to_hex(), String::new()).expect("declined");
         let info = seller.listing_view(&auction.id().to_hex()).expect("view").auction.expect("an auction");
         assert_eq!(info.next_bid, None, "the high bid stands: {info:?}");
@@ -679,26 +684,11 @@ mod tests {
     #[test]
     fn with_every_bidder_declined_no_bid_is_left_to_accept() {
         let (seller, _d1) = service(1);
-        let now = Timestamp::now();
-        let ends = now.saturating_add(std::time::Duration::from_millis(1_200));
-        let auction = sign_now(&key(1), Body::Listing(fixtures::auction("Clock", 1_000, 100, ends, 0)));
-        seller.receive(auction.bytes(), Via::Gossip);
-        let at = |ms: u64| Timestamp::from_millis(now.as_millis() + ms);
-        let bids: Vec<_> = [(3, 1_600), (3, 1_700), (2, 1_800)]
-            .into_iter()
-            .enumerate()
-            .map(|(i, (k, amount))| sign_at(&key(k), fixtures::bid(&auction, amount), at(i as u64 + 1)))
-            .collect();
-        for bid in &bids {
-            assert!(matches!(seller.receive(bid.bytes(), Via::Gossip).first(), Some(Received::New)));
-        }
-        let [low, second, high] = [0, 1, 2].map(|i| bids[i].id());
+        let (auction, bids, ends) =
+            auction_with_bids(&[&seller], 1_200, &[(3, 1_600), (3, 1_700), (2, 1_800)]);
+        let [low, second, high] = [0, 1, 2].map(|i| bids[i]);
         seller.block(BlockRequest { who: key(2).public().to_string(), note: None }).expect("blocked");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while Timestamp::now() <= ends {
-            assert!(std::time::Instant::now() < deadline, "the auction did not end");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wait_past(ends);
         let info = || seller.listing_view(&auction.id().to_hex()).expect("view").auction.expect("an auction");
         seller.decline(&high.to_hex(), String::new()).expect("declined");
         assert_eq!(info().next_bid.map(|b| b.id), Some(second));
