@@ -351,8 +351,10 @@ pub fn summary(l: &ListingView) -> String {
             (Some(taken), _) => return format!("{} — {} (the bid accepted)", l.title, taken.amount.display),
             (None, Some(high)) if a.state == haggle_node::api::types::AuctionState::Sold => {
                 return format!(
-                    "{} — {} (high bid; what it sold for, its two parties know)",
-                    l.title, high.amount.display
+                    "{} (its price is known to its two parties only; the high bid held here{} was {})",
+                    l.title,
+                    if a.high_declined { ", declined," } else { "" },
+                    high.amount.display
                 );
             }
             (None, Some(high)) => return format!("{} — {} (high bid)", l.title, high.amount.display),
@@ -744,11 +746,11 @@ pub fn thread(t: &ThreadView) {
         }
         (_, _, Some(PublicOutcome::Outbid)) if t.role == haggle_node::api::types::Role::ListingAuthor => {
             outln!(
-                "  outcome   the auction is over and another bid is the high one: this one is not accepted unless the high bid falls through and this becomes the best bid still open"
+                "  outcome   the auction is over and a higher bid is the high one: this one is not accepted unless the high bid falls through and this becomes the best bid still open"
             )
         }
         (_, _, Some(PublicOutcome::Outbid)) => outln!(
-            "  outcome   the auction is over and another bid is the high one: this one is not accepted, unless the high bid falls through and the seller sells to this one instead (your node confirms it by itself while your bid stands, {})",
+            "  outcome   the auction is over and a higher bid is the high one: this one is not accepted, unless the high bid falls through and the seller sells to this one instead (your node confirms it by itself while your bid stands, {})",
             self::expiry(t.terms.expires_at, now)
         ),
         (_, _, Some(PublicOutcome::PassedOver)) if t.role == haggle_node::api::types::Role::ListingAuthor => {

@@ -185,7 +185,7 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
         let text = String::from_utf8_lossy(&haggle(d1, &["show", &thread[..10]]).stdout).into_owned();
         // The seller's closing revision (not accepted) or decline may land between the two
         // commands.
-        let outbid = text.contains("another bid is the high one: this one is not accepted");
+        let outbid = text.contains("a higher bid is the high one: this one is not accepted");
         assert!(outbid || text.contains("[not accepted]") || text.contains("[declined]"), "{text}");
     }
     let seller_side = on_lamp(ds);
@@ -367,7 +367,7 @@ fn a_blocked_high_bidder_leaves_the_seller_the_next_bid() {
     let text = String::from_utf8_lossy(&haggle(ds, &["show", &id[..12]]).stdout).into_owned();
     assert!(text.contains("(not the high bid: the higher one fell through, or did not reach"), "{text}");
     let text = String::from_utf8_lossy(&haggle(d2, &["show", &id[..12]]).stdout).into_owned();
-    assert!(text.contains("or the seller declined it or passed it over"), "{text}");
+    assert!(text.contains("you lost: the seller declined your bid"), "{text}");
     seller.stop();
     for b in bidders {
         b.stop();

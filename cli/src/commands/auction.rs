@@ -145,8 +145,10 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
             // The bid on top here did not win: the seller's node took another, and only the two
             // parties know which, or the seller declined it.
             BidStanding::Lost if a.high_bid.as_ref().is_some_and(|h| h.mine) => {
-                if matches!(a.state, AuctionState::Sold | AuctionState::Awarded) {
-                    "you lost: the seller's node took another bid (yours did not reach it before the end, or the seller declined it or passed it over)"
+                if a.high_declined {
+                    "you lost: the seller declined your bid"
+                } else if matches!(a.state, AuctionState::Sold | AuctionState::Awarded) {
+                    "you lost: the seller's node took another bid (yours did not reach it before the end, or the seller passed it over)"
                 } else {
                     "you lost: the seller declined your bid"
                 }

@@ -2,7 +2,7 @@
 //! auction. At the end the seller's node accepts the high bid by itself (unless it is below the
 //! reserve) and the winner's node confirms it like any Accept of its terms: an ordinary Deal,
 //! which then follows the deal lifecycle. When the deal closes the listing, the other bids are
-//! declined ("another bid won"). Both sides announce the end once (`auction_ended`).
+//! declined ("the seller sold it to another bid"). Both sides announce the end once (`auction_ended`).
 
 use std::collections::{HashMap, HashSet};
 

@@ -137,8 +137,9 @@ impl Service {
                     _ => Some("decline".to_owned()),
                 },
                 haggle_protocol::ObjectKind::Bid if t.view.listing_author == me => {
+                    // Only once the auction is over (a bid is not answered while it runs).
                     let view = super::views::thread(&self.store, &t, &me)?;
-                    if view.awaiting != Some(crate::api::types::Party::Me) {
+                    if view.awaiting != Some(crate::api::types::Party::Me) || view.outcome.is_none() {
                         continue;
                     }
                     Some("decline".to_owned())
@@ -347,7 +348,10 @@ mod tests {
         assert!(matches!(s.receive(mine.bytes(), Via::Gossip).first(), Some(Received::New)));
         let high = sign_now(&key(2), fixtures::bid(&mine, 1_600));
         assert!(matches!(s.receive(high.bytes(), Via::Gossip).first(), Some(Received::New)));
-        block(&s, &key(2).public().to_string(), "").expect("blocked");
+        // Trial: while the auction runs, the block named the bid with `decline`, which a running
+        // auction refuses.
+        let running = block(&s, &key(2).public().to_string(), "").expect("blocked");
+        assert!(running.open_threads.is_empty(), "{:?}", running.open_threads);
         let thread = |s: &Service| s.thread_view(&high.id().to_hex()).expect("the bid's thread");
         assert_eq!(thread(&s).outcome, None, "running");
         // Bounded wait for the end, by the clock.

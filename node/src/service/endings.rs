@@ -44,7 +44,9 @@ impl Ending {
             (Ending::SoldOut, ListingKind::Auction) if to_winner => {
                 "The auction ended: a later bid of yours won."
             }
-            (Ending::SoldOut, ListingKind::Auction) => "The auction ended: another bid won.",
+            (Ending::SoldOut, ListingKind::Auction) => {
+                "The auction ended: the seller sold it to another bid."
+            }
             (Ending::SoldOut, ListingKind::Giveaway) => "Given to someone else, sorry.",
             (Ending::SoldOut, _) => "Sold out, sorry.",
             (Ending::Expired, _) => "The listing expired.",

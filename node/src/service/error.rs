@@ -650,7 +650,7 @@ pub enum Conflict {
         ends_at: haggle_protocol::Timestamp,
     },
     /// Accepting a bid while the auction runs.
-    #[error("the auction {} ends {}: bids are answered once it has ended (your node accepts the high bid by itself)", listing.fmt_short(), when(*ends_at))]
+    #[error("the auction {} ends {}: bids are answered once it has ended (your node then accepts the high bid by itself, unless it is under the reserve or from a key you blocked)", listing.fmt_short(), when(*ends_at))]
     AuctionRunning {
         /// The auction.
         listing: ObjectId,

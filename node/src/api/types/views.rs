@@ -327,7 +327,8 @@ impl Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PublicOutcome {
-    /// The auction is over and another bid is the high one: this bid will not be accepted.
+    /// The auction is over and a higher bid is the high one: this bid is not accepted, unless
+    /// the high bid falls through and the seller takes this one as the next bid.
     Outbid,
     /// The auction is over and this is the high bid, under the seller's reserve: no sale, unless
     /// the seller accepts it by hand.
