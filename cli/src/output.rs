@@ -702,7 +702,7 @@ pub fn thread(t: &ThreadView) {
         (Some(Party::Them), _) if waits_for_end(t) => {
             if t.opening == haggle_node::api::types::ObjectKind::Bid {
                 outln!(
-                    "  next      at the end: the seller's node accepts the high bid by itself if it meets any reserve"
+                    "  next      once the auction has ended: the seller's node accepts the high bid by itself if it meets any reserve (unless the seller blocked its bidder); a lower bid only if the high one falls through"
                 )
             } else {
                 outln!(
