@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -28,16 +28,24 @@ fn wait_high(dir: &Path, id: &str, n: u64, high: &str) {
     });
 }
 
-#[test]
-fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
-    let root = tempfile::tempdir().expect("tempdir");
-    let dirs: Vec<_> = ["seller", "b1", "b2", "b3"].iter().map(|n| root.path().join(n)).collect();
+/// A seller's node and `n` bidders' nodes bootstrapped to it, in `root`'s `seller`, `b1`, `b2`...,
+/// each in the gossip mesh: the data dirs (the seller's first) and the processes.
+fn seller_and_bidders(root: &Path, n: usize) -> (Vec<PathBuf>, NodeProcess, Vec<NodeProcess>) {
+    let dirs: Vec<_> =
+        std::iter::once(root.join("seller")).chain((1..=n).map(|i| root.join(format!("b{i}")))).collect();
     let seller = NodeProcess::start(&dirs[0], None);
     let bidders: Vec<_> = dirs[1..].iter().map(|d| NodeProcess::start(d, Some(&seller.addr))).collect();
     seller.wait_mesh();
     for b in &bidders {
         b.wait_mesh();
     }
+    (dirs, seller, bidders)
+}
+
+#[test]
+fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (dirs, seller, bidders) = seller_and_bidders(root.path(), 3);
     let (ds, d1, d2, d3) = (&dirs[0], &dirs[1], &dirs[2], &dirs[3]);
 
     // Mistakes first: auction settings on a plain listing, an auction without its end.
@@ -279,13 +287,7 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
 #[test]
 fn a_blocked_high_bidder_leaves_the_seller_the_next_bid() {
     let root = tempfile::tempdir().expect("tempdir");
-    let dirs: Vec<_> = ["seller", "b1", "b2"].iter().map(|n| root.path().join(n)).collect();
-    let seller = NodeProcess::start(&dirs[0], None);
-    let bidders: Vec<_> = dirs[1..].iter().map(|d| NodeProcess::start(d, Some(&seller.addr))).collect();
-    seller.wait_mesh();
-    for b in &bidders {
-        b.wait_mesh();
-    }
+    let (dirs, seller, bidders) = seller_and_bidders(root.path(), 2);
     let (ds, d1, d2) = (&dirs[0], &dirs[1], &dirs[2]);
     let listing = json(
         ds,

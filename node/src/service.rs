@@ -558,7 +558,7 @@ impl Service {
                 guessed: results.guessed,
                 unknown: results.unknown,
                 hidden: if results.total == 0 { self.hidden(&query, only.is_some())? } else { 0 },
-                around: around_view(query.around).map(|a| crate::api::types::AroundView { nearest_m, ..a }),
+                around: around_view(query.around, nearest_m),
             });
         }
         if query.limit == 0 || query.limit > haggle_storage::MAX_PAGE {
@@ -625,7 +625,7 @@ impl Service {
             // Counted for plain searches only: the reputation, calendar and auction filters
             // here would have to run again over the listings left out.
             hidden: 0,
-            around: around_view(query.around),
+            around: around_view(query.around, None),
         })
     }
 
@@ -954,13 +954,17 @@ pub fn check_search_text(params: &SearchParams) -> Result<(), InvalidInput> {
     Ok(())
 }
 
-/// Where a search by distance measured from, as the API says it.
-fn around_view(around: Option<haggle_storage::Around>) -> Option<crate::api::types::AroundView> {
+/// Where a search by distance measured from, as the API says it, with how far the nearest
+/// match is when nothing matched within the distance.
+fn around_view(
+    around: Option<haggle_storage::Around>,
+    nearest_m: Option<f64>,
+) -> Option<crate::api::types::AroundView> {
     around.map(|a| crate::api::types::AroundView {
         lat: a.from.lat,
         lon: a.from.lon,
         within_m: a.within_m,
-        nearest_m: None,
+        nearest_m,
     })
 }
 

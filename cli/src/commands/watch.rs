@@ -753,8 +753,9 @@ fn holds(l: &ListingView) -> String {
     }
 }
 
-/// The auction or campaign `listing` as the node shows it, if the watch shows its events: the search matches it, or the event is about the owner's own bid or pledge
-/// (`about_me`) or own auction or campaign. An auction's price is its high bid, so the outbid
+/// The auction or campaign `listing` as the node shows it, if the watch shows its events: the
+/// search matches it, or the event is about the owner's own bid or pledge (`about_me`) or own
+/// auction or campaign. An auction's price is its high bid, so the outbid
 /// that matters most to a bidder would otherwise take it out of a `--max-price` watch.
 fn watched(
     api: &ApiClient,

@@ -389,13 +389,29 @@ pub(super) fn high_bid(store: &Store, view: &AuctionView) -> Result<Option<HighB
     }))
 }
 
-/// Whether a bid on the auction `key` was accepted (awaiting its Confirm, or a deal), as the
-/// owner's node knows.
-pub(super) fn taken(store: &Store, key: &ListingKey) -> Result<bool, StoreError> {
-    Ok(store
-        .answered_threads_on(key)?
-        .iter()
-        .any(|t| matches!(t.view.state, ThreadState::Confirming | ThreadState::Accepted)))
+/// What the answered bids on an auction say, as far as this node knows (the seller's node knows
+/// every answer, a bidder's node those to its own bids).
+#[derive(Debug, Default)]
+pub(super) struct Answers {
+    /// A bid was accepted (awaiting its Confirm, or a deal).
+    pub taken: bool,
+    /// The bidders the seller declined a bid of (only the seller declines a bid).
+    pub declined: HashSet<PublicKey>,
+}
+
+/// [`Answers`] for the auction `key`, from its answered threads (one scan).
+pub(super) fn answers(store: &Store, key: &ListingKey) -> Result<Answers, StoreError> {
+    let mut answers = Answers::default();
+    for t in store.answered_threads_on(key)? {
+        match t.view.state {
+            ThreadState::Confirming | ThreadState::Accepted => answers.taken = true,
+            ThreadState::Declined if t.offer.kind() == ObjectKind::Bid => {
+                answers.declined.insert(t.view.offerer);
+            }
+            _ => {}
+        }
+    }
+    Ok(answers)
 }
 
 /// After the end of the owner's auction, once its high bid fell through, the best bid the owner
@@ -420,20 +436,14 @@ pub(super) fn next_bid<'v>(
     if !matches!(high_bid(store, view)?, Some(HighBid::Blocked | HighBid::FellThrough)) {
         return Ok(None);
     }
-    let mut passed_over = HashSet::from([leader.bidder]);
-    for t in store.answered_threads_on(key)? {
-        match t.view.state {
-            ThreadState::Confirming | ThreadState::Accepted => return Ok(None),
-            // Only the seller declines a bid.
-            ThreadState::Declined if t.offer.kind() == ObjectKind::Bid => {
-                passed_over.insert(t.view.offerer);
-            }
-            _ => {}
-        }
+    let Answers { taken, declined } = answers(store, key)?;
+    if taken {
+        return Ok(None);
     }
     // Bids that count raise the high bid: from the last, the highest first.
     for b in view.bids.iter().rev().filter(|b| b.counts) {
-        if store.is_blocked(&b.bidder) || passed_over.contains(&b.bidder) {
+        let passed_over = b.bidder == leader.bidder || declined.contains(&b.bidder);
+        if passed_over || store.is_blocked(&b.bidder) {
             continue;
         }
         if store.thread(&b.id)?.is_some_and(|t| t.view.state == ThreadState::Open) {

@@ -1,7 +1,7 @@
 //! Stored objects as the API shows them (the types are in [`crate::api::types`]).
 
+use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
 
 use haggle_protocol::{
     Body, Deal, ListingKey, ListingStatus, Object, ObjectId, ObjectKind, Price, PublicKey, Terms, Timestamp,
@@ -115,9 +115,8 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
 pub(super) struct CurrentPledges {
     pledges: HashMap<ListingKey, HashMap<PublicKey, (Timestamp, ObjectId)>>,
     over: HashMap<ListingKey, Option<Over>>,
-    /// By auction: the bidders the seller declined a bid of, as far as this node knows (the
-    /// seller's node knows every decline, a bidder's node those of its own bids).
-    declined: HashMap<ListingKey, HashSet<PublicKey>>,
+    /// By auction, what its answered bids say (read when a thread first needs it).
+    answers: HashMap<ListingKey, super::auctions::Answers>,
 }
 
 /// An auction or campaign whose end has passed, or that its owner closed.
@@ -128,8 +127,8 @@ enum Over {
         reserve_met: bool,
         /// On the owner's node, once the high bid fell through: the bid it may still take.
         next: Option<ObjectId>,
-        /// On the owner's node: a bid was accepted (awaiting its Confirm, or a deal).
-        taken: bool,
+        /// The auction is the owner's.
+        owner: bool,
     },
     Campaign {
         funded: bool,
@@ -183,12 +182,11 @@ impl CurrentPledges {
                                 true => super::auctions::next_bid(store, &key, &v, now)?.map(|b| b.id),
                                 false => None,
                             };
-                            let taken = owner && super::auctions::taken(store, &key)?;
                             let ended = v.is_over(now).then(|| Over::Auction {
                                 leader: v.leader().map(|b| b.id),
                                 reserve_met: v.reserve_met(),
                                 next,
-                                taken,
+                                owner,
                             });
                             over_of(&head, ended)
                         }
@@ -209,24 +207,13 @@ impl CurrentPledges {
             Some(Over::Closed { sold: false }) => Some(PublicOutcome::Closed),
             // Another bid was accepted (this one is open): the owner's node declines this one
             // once the deal closes the listing.
-            Some(Over::Auction { taken: true, .. }) => Some(PublicOutcome::NotAccepted),
+            Some(Over::Auction { owner: true, .. }) if self.answers(store, key)?.taken => {
+                Some(PublicOutcome::NotAccepted)
+            }
             Some(Over::Auction { next: Some(next), .. }) if next == thread => Some(PublicOutcome::NextBid),
+            // A lower bid of a bidder the seller declined is passed over with it.
             Some(Over::Auction { leader, .. }) if leader != Some(thread) => {
-                let declined = match self.declined.entry(key) {
-                    Entry::Occupied(e) => e.into_mut(),
-                    Entry::Vacant(e) => e.insert(
-                        store
-                            .answered_threads_on(&key)?
-                            .iter()
-                            .filter(|d| {
-                                d.offer.kind() == ObjectKind::Bid
-                                    && d.view.state == haggle_protocol::ThreadState::Declined
-                            })
-                            .map(|d| d.view.offerer)
-                            .collect(),
-                    ),
-                };
-                Some(match declined.contains(&t.view.offerer) {
+                Some(match self.answers(store, key)?.declined.contains(&t.view.offerer) {
                     true => PublicOutcome::PassedOver,
                     false => PublicOutcome::Outbid,
                 })
@@ -239,6 +226,14 @@ impl CurrentPledges {
             }
             Some(Over::Campaign { funded: false }) => Some(PublicOutcome::GoalMissed),
             _ => None,
+        })
+    }
+
+    /// What the answered bids on the auction `key` say, read once per list.
+    fn answers(&mut self, store: &Store, key: ListingKey) -> Result<&super::auctions::Answers, StoreError> {
+        Ok(match self.answers.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(super::auctions::answers(store, &key)?),
         })
     }
 
