@@ -360,11 +360,12 @@ impl DealState {
     }
 
     /// Where the deal stands. A cancellation both signed wins over the rest, "received"
-    /// included (see the module's notes on convergence).
+    /// included (see the module's notes on convergence). A "received" completes the deal unless
+    /// the buyer owes a payment asked for before it ([`Self::received_unpaid`]).
     pub fn stage(&self) -> Stage {
         if self.cancel_seller.is_some() && self.cancel_buyer.is_some() {
             Stage::Cancelled
-        } else if self.received.is_some() {
+        } else if self.received.is_some() && !self.received_unpaid() {
             Stage::Completed
         } else if self.shipped.is_some() {
             Stage::Shipped
@@ -418,6 +419,20 @@ impl DealState {
     /// asked to pay by other means than cash, and not paid yet.
     pub fn owes_payment(&self) -> bool {
         self.paid.is_none() && self.payment.is_some() && !self.in_cash()
+    }
+
+    /// Whether the buyer said it received the thing while it owed a payment the seller had
+    /// asked for (by other means than cash) before that: a "received" whose buyer's node had not
+    /// yet taken in the request, which travels apart from the "shipped" after it and can arrive
+    /// later (a mailbox carried by other nodes). The deal is not complete until the buyer says
+    /// it paid; it stands at `shipped`, waiting on the buyer. A request signed after the
+    /// "received" (by a seller whose node had not taken it in) asks too late: the deal is
+    /// complete. The two times come from the two parties' clocks; a few seconds off matter only
+    /// when the buyer answered within those seconds of the request.
+    pub fn received_unpaid(&self) -> bool {
+        self.received.is_some_and(|received| {
+            self.owes_payment() && self.firsts.payment.is_some_and(|asked| asked <= received)
+        })
     }
 
     /// Whether the deal has had no step for [`STALE_AFTER`] and is not final.
@@ -585,6 +600,42 @@ mod tests {
         assert_eq!(free.allows(Role::Buyer, &Step::Received), Ok(()));
         free.apply(&step(Role::Seller, Step::PaymentRequest(PaymentMethod::Cash), 30, 0));
         assert_eq!(free.allows(Role::Buyer, &Step::Received), Ok(()));
+    }
+
+    /// Defect (found in a trial): the seller asked for payment and then shipped while the
+    /// buyer's node was away; the "shipped" reached it first (the two travel apart, by mail),
+    /// the buyer said "received", and the deal read complete with no payment on record on both
+    /// sides, though the seller had asked for one.
+    #[test]
+    fn a_received_that_overtook_the_payment_request_leaves_the_payment_owed() {
+        let request = step(Role::Seller, Step::PaymentRequest(iban(1)), 10, 1);
+        let shipped = step(Role::Seller, Step::Shipped(None), 20, 2);
+        let received = step(Role::Buyer, Step::Received, 30, 3);
+        // The buyer's node before the request arrives: the "received" it signed completes it.
+        let mut s = DealState::fold(Timestamp(0), [&shipped]);
+        assert_eq!(s.allows(Role::Buyer, &Step::Received), Ok(()));
+        s.apply(&received);
+        assert_eq!(s.stage(), Stage::Completed);
+        // Once the request is in, on either node, the deal waits on the payment.
+        s.apply(&request);
+        assert!(s.received_unpaid());
+        assert_eq!((s.stage(), s.waiting_on()), (Stage::Shipped, Some(Role::Buyer)));
+        assert!(!s.may_rate(Timestamp(100)), "not rated as complete");
+        assert_eq!(s.allows(Role::Buyer, &Step::Received), Err(NotAllowed::NotPaid));
+        assert_eq!(s.allows(Role::Buyer, &paid(1, None)), Ok(()));
+        assert_eq!(DealState::fold(Timestamp(0), [&received, &request, &shipped]), s);
+        s.apply(&step(Role::Buyer, paid(1, None), 40, 4));
+        assert!(!s.received_unpaid());
+        assert_eq!((s.stage(), s.waiting_on()), (Stage::Completed, None));
+        // A request signed after the "received" asks too late; one for cash is paid on handover.
+        let late = step(Role::Seller, Step::PaymentRequest(iban(2)), 31, 5);
+        assert_eq!(DealState::fold(Timestamp(0), [&shipped, &received, &late]).stage(), Stage::Completed);
+        let cash = step(Role::Seller, Step::PaymentRequest(PaymentMethod::Cash), 10, 6);
+        assert_eq!(DealState::fold(Timestamp(0), [&cash, &shipped, &received]).stage(), Stage::Completed);
+        // A cancellation both signed still wins.
+        let cancels = [step(Role::Seller, Step::Cancel, 35, 7), step(Role::Buyer, Step::Cancel, 36, 8)];
+        let all = [&request, &shipped, &received, &cancels[0], &cancels[1]];
+        assert_eq!(DealState::fold(Timestamp(0), all).stage(), Stage::Cancelled);
     }
 
     /// Defect: the deal's next step ignored how payment was asked for: a cash deal waited on

@@ -255,6 +255,9 @@ fn next_step(d: &DealView) -> String {
         (Some(Party::Me), "payment_requested", Some("seller")) if cash => {
             format!("your step: hand it over and take the cash, then say so (haggle shipped {id})")
         }
+        (Some(Party::Me), "shipped", Some("buyer")) if d.received_unpaid => format!(
+            "your step: pay, then say so (haggle paid {id}): you said it arrived before the payment request reached your node, and the deal is complete once you have paid"
+        ),
         (Some(Party::Me), "shipped", Some("buyer")) if owes => {
             format!(
                 "your step: pay, then say so (haggle paid {id}); then say it arrived (haggle received {id})"
@@ -278,6 +281,9 @@ fn next_step(d: &DealView) -> String {
             format!(
                 "waiting for the seller to hand it over (you pay in cash then, and say it arrived: haggle received {id})"
             )
+        }
+        (Some(Party::Them), "shipped", Some("seller")) if d.received_unpaid => {
+            "waiting for the buyer to pay and say so: it said it arrived before your payment request reached its node, and the deal is complete once it has paid".to_owned()
         }
         (Some(Party::Them), "shipped", Some("seller")) if owes => {
             "waiting for the buyer to pay and say so, then to say it arrived".to_owned()
@@ -333,6 +339,9 @@ fn next_file_step(d: &DealView, waiting: Option<Party>, id: &str, owes: bool) ->
                 "your step: pay, then say so (haggle paid {id}); the seller's node then hands the key over"
             )
         }
+        (Some(Party::Me), "shipped", Some("buyer")) if d.received_unpaid => format!(
+            "your step: pay, then say so (haggle paid {id}): you said it arrived before the payment request reached your node, and the deal is complete once you have paid"
+        ),
         (Some(Party::Me), "shipped", Some("buyer")) if owes => format!(
             "your step: pay, then say so (haggle paid {id}); download it (haggle download {id}) and say it arrived (haggle received {id})"
         ),
@@ -348,6 +357,9 @@ fn next_file_step(d: &DealView, waiting: Option<Party>, id: &str, owes: bool) ->
         }
         (Some(Party::Them), "paid", Some("buyer")) => {
             "waiting for the seller's node to hand the key over".to_owned()
+        }
+        (Some(Party::Them), "shipped", Some("seller")) if d.received_unpaid => {
+            "waiting for the buyer to pay and say so: it said it arrived before your payment request reached its node, and the deal is complete once it has paid".to_owned()
         }
         (Some(Party::Them), "shipped", Some("seller")) if owes => {
             "waiting for the buyer to pay and say so, then to say it arrived".to_owned()
@@ -396,6 +408,7 @@ mod tests {
             disputed: false,
             cancel_asked_by,
             stale: false,
+            received_unpaid: false,
             timeline: Vec::new(),
             feedback: Vec::new(),
             may_rate: false,

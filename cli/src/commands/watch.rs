@@ -700,12 +700,28 @@ fn step_line(api: &ApiClient, id: ObjectId, deal: ObjectId, step: &str, stage: &
             if mine { "you" } else { "the other party" },
             details.map(|d| format!(": \"{d}\"")).unwrap_or_default()
         ),
-        // The stage as `haggle deals` shows it, with what else stands (disputed, cancel asked).
-        (step, _, mine) => format!(
-            "deal {short}: {} by {}; now {}",
+        // A payment request that reached the buyer's node after its "received" (it travelled
+        // apart from the "shipped" after it): the deal waits on the payment.
+        ("payment_request" | "received", _, _) if view.received_unpaid => match view.you_are.as_deref() {
+            Some("buyer") => format!(
+                "deal {short}: you said it arrived before the seller's payment request reached your node: pay, then say so (haggle paid {short}); the deal is complete once you have"
+            ),
+            _ => format!(
+                "deal {short}: the buyer said it arrived before your payment request reached its node; the deal is complete once it says it paid"
+            ),
+        },
+        // The stage as `haggle deals` shows it, with what else stands (disputed, cancel asked),
+        // when it is still the stage the step made; a line retold later, after further steps,
+        // says the stage the step made.
+        (step, stage, mine) => format!(
+            "deal {short}: {} by {}; {}",
             step.replace('_', " "),
             if mine { "you" } else { "the other party" },
-            super::deal::stage(&view)
+            if stage == view.stage {
+                format!("now {}", super::deal::stage(&view))
+            } else {
+                format!("it made it {} (now {})", stage.replace('_', " "), super::deal::stage(&view))
+            }
         ),
     }
 }

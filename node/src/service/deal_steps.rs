@@ -27,7 +27,10 @@ impl Service {
             return Err(Conflict::NothingToPay(id).into());
         }
         let state = self.store.deal_state(&deal)?;
-        state.allows(role, &step).map_err(Conflict::Step)?;
+        let giveaway =
+            deal.listing().listing().is_some_and(|l| l.kind == haggle_protocol::ListingKind::Giveaway);
+        let refused = |why| Conflict::Step { deal: id, why, giveaway };
+        state.allows(role, &step).map_err(refused)?;
         if let Step::Paid { request, .. } = &mut step {
             // The payment names the request it pays: the seller's latest (allowed: not paid yet).
             let steps = self.store.deal_steps(&id)?;
@@ -38,7 +41,7 @@ impl Service {
                 .max_by_key(|(_, s)| (s.at, s.tie));
             *request = latest
                 .map(|(id, _)| id)
-                .ok_or(Conflict::Step(haggle_protocol::NotAllowed::NoPaymentRequest))?;
+                .ok_or_else(|| refused(haggle_protocol::NotAllowed::NoPaymentRequest))?;
         }
         // A cancel or a received may call the deal off or bring it back.
         let settles = matches!(step, Step::Cancel | Step::Received);

@@ -528,9 +528,17 @@ pub enum Conflict {
     /// The revision counter is exhausted.
     #[error("this listing has run out of revision numbers")]
     RevisionsExhausted,
-    /// A deal step the owner may not sign now (see `haggle_protocol::lifecycle`).
-    #[error("{0}")]
-    Step(haggle_protocol::NotAllowed),
+    /// A deal step the owner may not sign now (see `haggle_protocol::lifecycle`), in the deal's
+    /// own words (a giveaway's giver and taker) with the command that comes next.
+    #[error("{}", step_refusal(.deal, .why, *.giveaway))]
+    Step {
+        /// The deal.
+        deal: ObjectId,
+        /// Why not.
+        why: haggle_protocol::NotAllowed,
+        /// Whether the deal is a giveaway's (its parties are the giver and the taker).
+        giveaway: bool,
+    },
     /// A payment request or payment on a deal whose price is 0 (a giveaway, a free file).
     #[error(
         "deal {} is free: there is nothing to pay. The giver hands it over (haggle shipped {}; a free file's key went with the deal) and the taker confirms (haggle received {})",
@@ -552,6 +560,8 @@ pub enum Conflict {
         stage.replace('_', " "),
         if *stage == "cancelled" {
             "both parties called it off, so neither rates it"
+        } else if *received_unpaid {
+            "the buyer said it was received before the payment request reached its node, and it can be rated once the buyer says it paid, or once it has stayed at this stage for 14 days"
         } else {
             "it can be rated once the buyer says it was received, or once it has stayed at this stage for 14 days"
         }
@@ -561,6 +571,9 @@ pub enum Conflict {
         deal: ObjectId,
         /// Its stage.
         stage: &'static str,
+        /// The buyer said `received` while it owed the payment asked for
+        /// (`DealState::received_unpaid`).
+        received_unpaid: bool,
     },
     /// A booking's nights do not fit, or are booked or promised already.
     #[error(transparent)]
@@ -852,7 +865,7 @@ impl Conflict {
             Conflict::ListingChangedSince { .. } | Conflict::NoNightsNamed { .. } => {
                 ErrorCode::ListingChanged
             }
-            Conflict::Step(_) | Conflict::NotRateable { .. } => ErrorCode::NotYourTurn,
+            Conflict::Step { .. } | Conflict::NotRateable { .. } => ErrorCode::NotYourTurn,
             Conflict::AlreadyRated { .. }
             | Conflict::TooManyBids { .. }
             | Conflict::Booking(_)
@@ -1065,4 +1078,38 @@ fn quantity_exceeded(requested: u32, remaining: u32, held: &[haggle_storage::Pro
         out.push_str(&format!(". Counter for {remaining} or fewer, or decline"));
     }
     out
+}
+
+/// The text of [`Conflict::Step`]: the protocol's reason, with the deal's parties named as its
+/// listing names them and the command that comes next.
+fn step_refusal(deal: &ObjectId, why: &haggle_protocol::NotAllowed, giveaway: bool) -> String {
+    use haggle_protocol::{NotAllowed, Role};
+    let id = deal.fmt_short();
+    let name = |role: Role| match (role, giveaway) {
+        (Role::Seller, true) => "giver",
+        (Role::Buyer, true) => "taker",
+        (role, false) => role.name(),
+    };
+    match why {
+        NotAllowed::NotYours { signer } => format!(
+            "the {} signs this step, and you are the {}: it is theirs to say (haggle deal {id} shows your next step)",
+            name(*signer),
+            name(signer.other())
+        ),
+        NotAllowed::NotShipped => format!(
+            "the {} has not shipped or handed it over yet: say it arrived once it has (haggle deal {id} shows when it is)",
+            name(Role::Seller)
+        ),
+        NotAllowed::NotPaid => format!(
+            "you have not said you paid: say so first (haggle paid {id}); received completes the deal, and nothing can follow it"
+        ),
+        NotAllowed::AlreadyPaid => format!(
+            "the {} has already paid: the payment request can no longer change (haggle deal {id} shows the one paid)",
+            name(Role::Buyer)
+        ),
+        NotAllowed::Done(what) => {
+            format!("you already signed {what} (haggle deal {id} shows what comes next)")
+        }
+        other => other.to_string(),
+    }
 }

@@ -116,7 +116,10 @@ impl Service {
         let state = self.store.deal_state(&deal)?;
         let now = Timestamp::now();
         if !state.may_rate(now) {
-            return Err(Conflict::NotRateable { deal: id, stage: state.stage().name() }.into());
+            let received_unpaid = state.received_unpaid();
+            return Err(
+                Conflict::NotRateable { deal: id, stage: state.stage().name(), received_unpaid }.into()
+            );
         }
         let feedback = Feedback::new(
             deal.offer(),

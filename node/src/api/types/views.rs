@@ -605,6 +605,11 @@ pub struct DealView {
     /// No step for 14 days, and not over: flagged to both parties.
     #[serde(default)]
     pub stale: bool,
+    /// The buyer said it received the thing before its node had the seller's payment request
+    /// (which travelled apart, and came later): the deal stands at `shipped` until the buyer
+    /// says it paid.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub received_unpaid: bool,
     /// The deal's steps, oldest first.
     #[serde(default)]
     pub timeline: Vec<StepView>,

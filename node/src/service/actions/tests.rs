@@ -733,6 +733,52 @@ fn a_received_that_crossed_the_last_cancel_leaves_the_deal_cancelled() {
     assert_eq!(seller.listing_view(&id).expect("view").quantity, 3);
 }
 
+/// Defect (found in a trial): the seller asked for payment and shipped while the buyer's node
+/// was away; the "shipped" reached it before the request (they travel apart, by mail), the
+/// buyer said it arrived, and the deal read completed on both nodes with no payment on record.
+/// Now both wait on the buyer's payment, say why, and complete once it is said.
+#[test]
+fn a_received_that_overtook_the_payment_request_waits_for_the_payment() {
+    use haggle_protocol::{PaymentMethod, Step};
+
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (_, deal) = chairs_deal(&seller, &buyer, 3, 1);
+    let deal = deal.to_hex();
+    let iban = PaymentMethod::Iban { iban: "BE71096123456769".into(), reference: String::new() };
+    let request = seller.deal_step(&deal, Step::PaymentRequest(iban)).expect("asked");
+    let shipped = seller.deal_step(&deal, Step::Shipped(None)).expect("shipped");
+    buyer.receive(shipped.object.bytes(), Via::Mail);
+    let received = buyer.deal_step(&deal, Step::Received).expect("nothing asked, as far as it knows");
+    assert_eq!(buyer.deal_view(&deal).expect("the deal").stage, "completed");
+    buyer.receive(request.object.bytes(), Via::Mail);
+    seller.receive(received.object.bytes(), Via::Direct);
+    for (node, waits) in [(&buyer, Party::Me), (&seller, Party::Them)] {
+        let view = node.deal_view(&deal).expect("the deal");
+        assert_eq!(
+            (view.stage.as_str(), view.waiting_on, view.received_unpaid),
+            ("shipped", Some(waits), true)
+        );
+        assert!(!view.may_rate, "not rated as complete");
+    }
+    let again = buyer.deal_step(&deal, Step::Received).expect_err("received once").to_string();
+    assert!(again.contains(&format!("say so first (haggle paid {})", &deal[..12])), "{again}");
+    let positive = crate::api::types::FeedbackRequest { rating: "positive".into(), text: String::new() };
+    let rate = seller.leave_feedback(&deal, positive).expect_err("not yet").to_string();
+    assert!(rate.contains("can be rated once the buyer says it paid"), "{rate}");
+    let paid = buyer
+        .deal_step(
+            &deal,
+            Step::Paid { request: haggle_protocol::ObjectId::from_bytes([0; 32]), reference: None },
+        )
+        .expect("paid");
+    seller.receive(paid.object.bytes(), Via::Direct);
+    for node in [&buyer, &seller] {
+        let view = node.deal_view(&deal).expect("the deal");
+        assert_eq!((view.stage.as_str(), view.waiting_on, view.received_unpaid), ("completed", None, false));
+    }
+}
+
 /// A crash between the last `cancel` and the revision that gives back: the start-up repair
 /// writes that revision, once.
 #[test]
