@@ -302,9 +302,9 @@ fn id(api: &Option<String>, data_dir: &std::path::Path, json_out: bool) -> Resul
             readable(data_dir)?;
             let path = data_dir.join(haggle_node::KEY_FILE);
             if !path.exists() {
+                let shown = data_dir.display();
                 anyhow::bail!(
-                    "no identity in {} yet: run `haggle node` once to create one",
-                    data_dir.display()
+                    "no identity in {shown} yet: run `haggle --data-dir {shown} node` once to create one (or give the --data-dir of a node you ran before)"
                 );
             }
             haggle_protocol::keyfile::load(&path)?.public().to_string()

@@ -61,6 +61,15 @@ pub enum PaymentError {
     /// Not a valid IBAN.
     #[error("not a valid IBAN: {0}")]
     Iban(&'static str),
+    /// An IBAN whose first two letters are no country's in the IBAN registry, or whose length
+    /// is not its country's (checked on requests a node signs, not on those it receives).
+    #[error("not a valid IBAN: {}", iban_country_text(code, *length))]
+    IbanCountry {
+        /// The two letters it starts with.
+        code: String,
+        /// The country's length and this IBAN's, when the country uses IBANs.
+        length: Option<(usize, usize)>,
+    },
     /// Text over its limit, empty where something is needed, or on more than one line (a
     /// line break or other control character).
     #[error("{what} must be one line of 1 to {max} characters")]
@@ -93,6 +102,9 @@ impl PaymentMethod {
             PaymentMethod::Lightning(invoice) => check_bolt11(invoice),
             PaymentMethod::Iban { iban, reference } => {
                 check_iban(iban)?;
+                if strict {
+                    check_iban_country(iban)?;
+                }
                 if reference.chars().count() > MAX_REFERENCE || has_control(reference) {
                     return Err(PaymentError::Length { what: "the reference", max: MAX_REFERENCE });
                 }
@@ -106,6 +118,20 @@ impl PaymentMethod {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// The details as a node signs them: an IBAN in capitals, in groups of four (`be71
+    /// 096123456769` becomes `BE71 0961 2345 6769`), as banks print it; the rest as given.
+    pub fn normalized(self) -> Self {
+        match self {
+            PaymentMethod::Iban { iban, reference } => {
+                let compact: Vec<char> =
+                    iban.chars().filter(|c| *c != ' ').map(|c| c.to_ascii_uppercase()).collect();
+                let groups: Vec<String> = compact.chunks(4).map(|g| g.iter().collect()).collect();
+                PaymentMethod::Iban { iban: groups.join(" "), reference }
+            }
+            other => other,
         }
     }
 
@@ -284,6 +310,47 @@ fn check_iban(iban: &str) -> Result<(), PaymentError> {
     if remainder == 1 { Ok(()) } else { Err(PaymentError::Iban("the check digits do not match (a typo?)")) }
 }
 
+/// Each country in the IBAN registry (ISO 13616, as SWIFT publishes it) followed by the length of
+/// its IBANs. French overseas departments and territories use FR's.
+const IBAN_COUNTRIES: &str = concat!(
+    "AD24 AE23 AL28 AT20 AZ28 BA20 BE16 BG22 BH22 BI27 BR29 BY28 CH21 CR22 CY28 CZ24 ",
+    "DE22 DJ27 DK18 DO28 EE20 EG29 ES24 FI18 FK18 FO18 FR27 GB22 GE22 GI23 GL18 GR27 ",
+    "GT28 HN28 HR21 HU28 IE22 IL23 IQ23 IS26 IT27 JO30 KW30 KZ20 LB28 LC32 LI21 LT20 ",
+    "LU20 LV21 LY25 MC27 MD24 ME22 MK19 MN20 MR27 MT31 MU30 NI28 NL18 NO15 OM23 PK24 ",
+    "PL28 PS29 PT25 QA29 RO24 RS22 RU33 SA24 SC31 SD18 SE24 SI19 SK24 SM27 SO23 ST25 ",
+    "SV28 TL23 TN24 TR26 UA29 VA22 VG24 XK20 YE30 ",
+);
+
+/// An IBAN (already of the right shape and check digits) is of a country that uses IBANs, and
+/// of that country's length: the check digits alone let `XX71 0961 2345 6769` through.
+fn check_iban_country(iban: &str) -> Result<(), PaymentError> {
+    let compact: String = iban.chars().filter(|c| *c != ' ').collect::<String>().to_ascii_uppercase();
+    let code = &compact[..2];
+    let length = IBAN_COUNTRIES
+        .split_whitespace()
+        .find(|entry| entry.starts_with(code))
+        .and_then(|entry| entry[2..].parse::<usize>().ok());
+    match length {
+        Some(n) if n == compact.len() => Ok(()),
+        Some(n) => Err(PaymentError::IbanCountry { code: code.to_owned(), length: Some((n, compact.len())) }),
+        None => Err(PaymentError::IbanCountry { code: code.to_owned(), length: None }),
+    }
+}
+
+/// The text of [`PaymentError::IbanCountry`].
+fn iban_country_text(code: &str, length: Option<(usize, usize)>) -> String {
+    match length {
+        Some((wanted, given)) => {
+            format!(
+                "an IBAN of {code} has {wanted} letters and digits, and this one has {given} (one missing or extra?)"
+            )
+        }
+        None => format!(
+            "{code} is not the code of a country that uses IBANs: an IBAN starts with its country's (DE, FR, GB, NL, ...)"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +378,37 @@ mod tests {
         }
         let long = PaymentMethod::Iban { iban: "GB82WEST12345698765432".into(), reference: "x".repeat(141) };
         assert!(matches!(long.validate(), Err(PaymentError::Length { .. })));
+    }
+
+    /// Defect (found in a trial): an IBAN with a made-up country code whose check digits
+    /// happened to hold was refused as a typo in the check digits, or taken; and one typed in
+    /// lower case went to the buyer as typed.
+    #[test]
+    fn an_iban_a_node_signs_is_of_a_real_country_and_length_and_written_as_banks_print_it() {
+        let iban = |text: &str| PaymentMethod::Iban { iban: text.into(), reference: String::new() };
+        // Check digits computed for these: the shape passes, the country does not.
+        let made_up = iban("XX10 0961 2345 6769");
+        assert_eq!(made_up.validate(), Ok(()), "the rule for a request received is the shape");
+        let e = made_up.validate_own().expect_err("no such country").to_string();
+        assert!(e.contains("XX is not the code of a country that uses IBANs"), "{e}");
+        let short = iban("BE71 0961 2345 676");
+        assert!(matches!(short.validate(), Err(PaymentError::Iban(_))), "fails its check digits first");
+        let long = iban("NO37 8601 1117 9470");
+        assert_eq!(long.validate(), Ok(()));
+        let e = long.validate_own().expect_err("16 for a Norwegian one").to_string();
+        assert!(e.contains("an IBAN of NO has 15 letters and digits, and this one has 16"), "{e}");
+        for good in [
+            "DE89 3704 0044 0532 0130 00",
+            "GB82WEST12345698765432",
+            "be71 0961 2345 6769",
+            "NO9386011117947",
+        ] {
+            assert_eq!(iban(good).validate_own(), Ok(()), "{good}");
+        }
+        let shown = iban("be71096123456769").normalized();
+        assert_eq!(shown, iban("BE71 0961 2345 6769"));
+        assert_eq!(iban("GB82WEST12345698765432").normalized(), iban("GB82 WEST 1234 5698 7654 32"));
+        assert_eq!(PaymentMethod::Cash.normalized(), PaymentMethod::Cash);
     }
 
     #[test]

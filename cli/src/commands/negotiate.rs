@@ -135,15 +135,17 @@ pub fn accept(cx: &Context<'_>, thread: &str, as_offered: bool) -> Result<()> {
         (Some(deal), _) => outln!("Accepted: deal {} made.", output::short(&deal)),
         (None, Some(DeliveryState::Queued)) if failed_for_now(&sent) => outln!(
             "Accepted and saved; the last try did not deliver it (why is under it), and it is tried again. \
-             It becomes a deal when their node confirms it, if the terms still stand."
+             It becomes a deal when their node confirms it, if the terms still stand (haggle offers shows \
+             it as confirming until then; haggle watch says when)."
         ),
         (None, Some(DeliveryState::Queued)) => outln!(
-            "Accepted, saved and queued: it goes out as soon as the other party is reachable, and becomes a deal \
-             when their node confirms it, if the terms still stand (see `haggle deals`, or `haggle watch`)."
+            "Accepted, saved and queued: it goes out as soon as the other party is reachable, and becomes a \
+             deal when their node confirms it, if the terms still stand (haggle offers shows it as confirming until then; haggle watch says when)."
         ),
         (None, _) => outln!(
             "Accepted. It becomes a deal when the other party's node confirms: at once if it is online \
-             and the terms still stand (see `haggle deals`, or `haggle watch`)."
+             and the terms still stand (haggle offers shows it as confirming until then, haggle deals \
+             once it is a deal; haggle watch says when)."
         ),
     }
     output::thread(&sent.thread);

@@ -13,8 +13,9 @@ impl Service {
     pub fn deal_step(&self, given: &str, mut step: Step) -> Result<Effect, ServiceError> {
         lifecycle::check_shape(&step).map_err(InvalidInput::Step)?;
         // What this node signs is held to more than the shape: a bitcoin address's checksum.
-        if let Step::PaymentRequest(method) = &step {
+        if let Step::PaymentRequest(method) = step {
             method.validate_own().map_err(|e| InvalidInput::Step(e.into()))?;
+            step = Step::PaymentRequest(method.normalized());
         }
         let deal = self.deal_named(given)?;
         let id = deal.id();
@@ -102,18 +103,21 @@ fn step(request: StepRequest) -> Result<Option<Step>, ServiceError> {
     use haggle_protocol::PaymentMethod as M;
     Ok(Some(match request {
         StepRequest::PaymentRequest { method, details, reference } => {
-            let needs =
-                |d: Option<String>| d.filter(|d| !d.trim().is_empty()).ok_or(InvalidInput::PaymentDetails);
+            let given = details.clone().filter(|d| !d.trim().is_empty());
+            let needs = |what: &'static str| given.clone().ok_or(InvalidInput::PaymentDetails(what));
             Step::PaymentRequest(match method.as_str() {
-                "bitcoin" => M::Bitcoin(needs(details)?),
-                "lightning" => M::Lightning(needs(details)?),
-                "iban" => M::Iban { iban: needs(details)?, reference: reference.unwrap_or_default() },
+                "bitcoin" => M::Bitcoin(needs("a bitcoin payment request needs its bitcoin: URI")?),
+                "lightning" => M::Lightning(needs("a lightning payment request needs its invoice")?),
+                "iban" => M::Iban {
+                    iban: needs("a bank transfer's payment request needs the IBAN to pay to")?,
+                    reference: reference.unwrap_or_default(),
+                },
                 // Cash carries nothing: details would be dropped without a word.
                 "cash" if details.as_deref().is_some_and(|d| !d.trim().is_empty()) || reference.is_some() => {
                     return Err(InvalidInput::CashDetails.into());
                 }
                 "cash" => M::Cash,
-                "other" => M::Other(needs(details)?),
+                "other" => M::Other(needs("an other payment request needs its text: how to pay, in words")?),
                 other => return Err(InvalidInput::PaymentMethod(other.to_owned()).into()),
             })
         }
@@ -154,5 +158,25 @@ mod tests {
             Ok(Some(Step::PaymentRequest(haggle_protocol::PaymentMethod::Cash)))
         ));
         assert!(cash(Some("  "), None).is_ok(), "blank details are no details");
+    }
+
+    /// Defect (found in a trial): `--other ""` was told the method needs "a bitcoin: URI, an
+    /// invoice, an IBAN, or text"; each method now names what it needs.
+    #[test]
+    fn a_request_without_details_says_what_its_method_needs() {
+        for (method, needs) in [
+            ("other", "its text: how to pay, in words"),
+            ("iban", "the IBAN to pay to"),
+            ("bitcoin", "its bitcoin: URI"),
+            ("lightning", "its invoice"),
+        ] {
+            let request = StepRequest::PaymentRequest {
+                method: method.into(),
+                details: Some(" ".into()),
+                reference: None,
+            };
+            let said = step(request).expect_err("no details").to_string();
+            assert!(said.ends_with(needs), "{method}: {said}");
+        }
     }
 }

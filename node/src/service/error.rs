@@ -109,9 +109,9 @@ pub enum InvalidInput {
     /// A picture or file that cannot be used (named).
     #[error("{0}")]
     File(String),
-    /// A payment request without the details its method needs.
-    #[error("this payment method needs its details (a bitcoin: URI, an invoice, an IBAN, or text)")]
-    PaymentDetails,
+    /// A payment request without the details its method needs (named).
+    #[error("{0}")]
+    PaymentDetails(&'static str),
     /// Details or a reference given with cash, which carries neither.
     #[error(
         "cash is paid on handover, and its request carries no details or reference: leave them out, or ask for payment by other means (iban, bitcoin, lightning, or other, whose details are free text)"
