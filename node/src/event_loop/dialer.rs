@@ -36,8 +36,11 @@ pub(super) const MIN_PEERS: usize = 3;
 pub(super) const DISCOVER_EVERY: Duration = Duration::from_secs(30);
 /// A connection that lasts less than this counts as a failed attempt when it closes (a peer at
 /// its connection limit accepts and closes at once): the schedule keeps backing off instead of
-/// redialling it every few seconds.
-const STABLE: Duration = Duration::from_secs(30);
+/// redialling it every few seconds. One that lasted longer was a connection: its close starts
+/// the backoff over, so a peer whose node stops and starts again is called back within seconds
+/// however often it did before, not after minutes. Such a peer that keeps closing is dialled at
+/// most once per this time plus the first backoff.
+const STABLE: Duration = Duration::from_secs(5);
 /// A bootstrap peer that kept a connection this long had room for this node: its later close
 /// does not count as a failure.
 const KEPT: Duration = Duration::from_secs(300);
@@ -254,11 +257,18 @@ impl Dialer {
         w.dialing = false;
         if lasted.is_some_and(|d| d >= if let_go { KEPT } else { STABLE }) {
             w.attempts = 0;
-        } else if let_go {
-            w.last_error = Some("the peer closed the connection".into());
-        } else {
-            w.last_error = Some("the connection closed at once".into());
         }
+        // What `status` shows until the next attempt says more: how long it lasted, not "at
+        // once" for a connection of a minute whose peer stopped.
+        let after = match lasted {
+            Some(d) if d >= STABLE => format!(" after {}", lasted_text(d)),
+            _ => " at once".to_owned(),
+        };
+        w.last_error = Some(if let_go {
+            format!("the peer closed the connection{after}")
+        } else {
+            format!("the connection closed{after}")
+        });
         w.attempts = w.attempts.saturating_add(1);
         let attempts = w.attempts;
         self.reschedule(peer, attempts);
@@ -394,6 +404,15 @@ impl EventLoop {
 
 /// What went wrong with a dial, in a few words (the innermost cause: "Connection refused (os
 /// error 111)"), for `haggle status`.
+/// How long a connection lasted, for `status`: `40 s`, `12 min`, `3 h`.
+fn lasted_text(d: Duration) -> String {
+    match d.as_secs() {
+        s @ 0..120 => format!("{s} s"),
+        s @ 120..7_200 => format!("{} min", s / 60),
+        s => format!("{} h", s / 3_600),
+    }
+}
+
 pub(super) fn describe(error: &DialError) -> String {
     match error {
         DialError::Transport(errors) => match errors.last() {
@@ -505,7 +524,36 @@ mod tests {
         d.disconnected(&peer, false);
         assert!(d.due(Instant::now(), true).is_empty(), "redialled after a backoff, not at once");
         assert_eq!(d.wanted[&peer].attempts, 2, "a connection closed at once counts as a failure");
+        assert_eq!(d.pending(Instant::now())[0].last_error.as_deref(), Some("the connection closed at once"));
         assert_eq!(d.due(Instant::now() + Duration::from_secs(6), true).len(), 1);
+    }
+
+    /// Defect (found in a trial): a trading partner whose node stopped and started a few times,
+    /// each time for under 30 s, piled up attempts across the outages (the next try 34-133 s
+    /// away, "the connection closed at once" for a connection of 20 s): its queued messages
+    /// waited minutes where only one side can dial. A connection that lasted starts over.
+    #[test]
+    fn a_connection_that_lasted_starts_the_backoff_over_and_says_how_long_it_lasted() {
+        let mut d = dialer();
+        let peer = PeerId::random();
+        d.want(peer, [], DialReason::Party);
+        for _ in 0..5 {
+            d.wanted.get_mut(&peer).expect("scheduled").dialing = true;
+            d.failed(&peer, "Connection refused (os error 111)".into());
+        }
+        assert_eq!(d.wanted[&peer].attempts, 5);
+        d.connected(peer);
+        let Some(twenty_s_ago) = Instant::now().checked_sub(Duration::from_secs(20)) else { return };
+        d.wanted.get_mut(&peer).expect("scheduled").connected_at = Some(twenty_s_ago);
+        d.disconnected(&peer, false);
+        let pending = d.pending(Instant::now());
+        assert_eq!(
+            (pending[0].attempts, pending[0].last_error.as_deref()),
+            (1, Some("the connection closed after 20 s"))
+        );
+        assert_eq!(d.due(Instant::now() + Duration::from_secs(3), true).len(), 1, "tried again in seconds");
+        assert_eq!(lasted_text(Duration::from_secs(754)), "12 min");
+        assert_eq!(lasted_text(Duration::from_secs(3 * 3_600 + 5)), "3 h");
     }
 
     #[test]
