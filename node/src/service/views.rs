@@ -281,8 +281,19 @@ pub(super) fn thread_with(
     let outcome = pledges.outcome(store, t, me)?;
     // A pledge of 0 withdraws the backer's pledge: there is nothing to accept.
     let withdrawal = t.offer.kind() == ObjectKind::Pledge && v.terms.price.amount == 0;
+    let now = Timestamp::now();
     let entry = |m: &Object| -> Result<_, StoreError> {
-        Ok(if m.author() == *me { store.outbox_entry(&m.id())? } else { None })
+        let mut entry = if m.author() == *me { store.outbox_entry(&m.id())? } else { None };
+        // An offer whose terms lapsed while it waited reads as the outbox's next pass records
+        // it: not "queued" for the seconds until then.
+        if let Some(e) = entry.as_mut()
+            && e.state.is_pending()
+            && m.kind() == ObjectKind::Offer
+            && m.body().terms().is_some_and(|t| t.expires_at <= now)
+        {
+            e.state = haggle_storage::DeliveryState::Lapsed;
+        }
+        Ok(entry)
     };
     let mut messages = Vec::with_capacity(t.messages.len());
     for m in &t.messages {

@@ -174,6 +174,10 @@ fn an_offer_that_lapsed_in_the_outbox_is_not_sent() {
         assert!(std::time::Instant::now() < deadline, "the clock passed the offer's expiry");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Before the outbox's next pass records it, the thread reads it lapsed already (a trial
+    // saw `expired ... queued` for seconds).
+    let shown = buyer.thread_view(&lapsing.object.id().to_hex()).expect("the thread");
+    assert_eq!(shown.messages[0].delivery, Some(haggle_storage::DeliveryState::Lapsed));
     let connected = HashSet::from([seller.me().peer_id()]);
     let due = buyer.outbox_due(None, &connected, |_, _| Duration::ZERO).expect("the outbox");
     let sent: Vec<_> = due.batches.iter().flat_map(|(_, m)| m.iter().map(|(id, _)| *id)).collect();
