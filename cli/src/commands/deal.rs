@@ -477,6 +477,29 @@ mod tests {
         );
     }
 
+    /// Defect (found in a trial): a buyer whose `received` overtook the payment request was left
+    /// reading `then say it arrived`, which it had; each side now reads why the deal waits.
+    #[test]
+    fn a_received_that_overtook_the_payment_request_says_the_payment_is_what_is_left() {
+        let id = output::short(&deal("shipped", None).id);
+        let at = |you: &str, waiting: Party| {
+            let d = DealView {
+                you_are: Some(you.into()),
+                waiting_on: Some(waiting),
+                received_unpaid: true,
+                ..deal("shipped", None)
+            };
+            next_step(&d)
+        };
+        assert_eq!(
+            at("buyer", Party::Me),
+            format!(
+                "your step: pay, then say so (haggle paid {id}): you said it arrived before the payment request reached your node, and the deal is complete once you have paid"
+            )
+        );
+        assert!(at("seller", Party::Them).starts_with("waiting for the buyer to pay and say so: it said it arrived before your payment request reached its node"));
+    }
+
     /// Defect: a digital good's deal read a bare `your step` for the buyer and `waiting for the
     /// other party` for the seller: its next line named no command (download, deliver).
     #[test]
