@@ -312,6 +312,25 @@ pub enum Command {
     },
     /// List the people you blocked, the most recent first
     Blocked,
+    /// Give someone's key a name of your own, shown in its place (on your node only; nothing is
+    /// published), or take it away with --clear
+    #[command(
+        after_help = "Examples:\n  haggle name 9b1d0e Bob           (the other party of that thread)\n  haggle name 3fa2c1 \"Anna (bikes)\"   (the author of that listing)\n  haggle name Bob \"Bob from Ghent\"  (renames Bob)\n  haggle name --clear Bob\n\nA name stands in for the key in tables and lines, and is taken wherever a key is (haggle reputation Bob, haggle block Bob). It is yours alone: nobody else sees it or can set it."
+    )]
+    Name {
+        /// A PeerId, a name you gave, or the id (prefix of 6+ characters) of their listing, a
+        /// thread, deal or message with them.
+        #[arg(value_parser = blockee)]
+        who: String,
+        /// The name: 1 to 32 characters, not shaped like a key or an id.
+        #[arg(value_parser = person_name, required_unless_present = "clear", conflicts_with = "clear")]
+        name: Option<String>,
+        /// Take the name away.
+        #[arg(long)]
+        clear: bool,
+    },
+    /// List the names you gave people's keys
+    Names,
     /// Your saved searches, and what is new for one since you last looked (`haggle search ...
     /// --save NAME` saves one)
     #[command(
@@ -1110,6 +1129,10 @@ fn saved_name(text: &str) -> Result<String, String> {
 
 fn block_note(text: &str) -> Result<String, String> {
     haggle_node::service::check_block_note(text).map(str::to_owned).map_err(|e| e.to_string())
+}
+
+fn person_name(text: &str) -> Result<String, String> {
+    haggle_node::service::check_name(text).map(str::to_owned).map_err(|e| e.to_string())
 }
 
 fn blockee(text: &str) -> Result<String, String> {

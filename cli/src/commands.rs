@@ -11,6 +11,7 @@ mod files;
 mod from;
 mod listings;
 mod messages;
+mod names;
 mod negotiate;
 mod reputation;
 mod saved;
@@ -24,6 +25,7 @@ use haggle_node::ApiClient;
 use haggle_node::api::types::StepRequest;
 
 use crate::args::Command;
+use crate::output;
 
 pub use auction::{ends_cell as auction_ends, lines as auction_lines, price_cell as auction_price};
 pub use booking::calendar_lines;
@@ -46,6 +48,16 @@ pub struct Context<'a> {
 /// carries that clock's date, and a clock far behind refuses what peers sign. Also after such a
 /// command failed: "the auction ended" or "no listing matches" can be the clock's doing.
 pub fn run(command: Command, cx: &Context<'_>) -> Result<()> {
+    // The owner's names for keys, shown in their place (`haggle name`): one read, before the
+    // command prints. No node to ask is the command's error too (said at once, not after a
+    // second wait); a node that refuses the read (an older build) leaves the keys shown.
+    if !cx.json && !matches!(command, Command::Name { .. } | Command::Names) {
+        match cx.api.names() {
+            Ok(page) => output::set_names(page.names.into_iter().map(|n| (n.key.to_string(), n.name))),
+            Err(haggle_node::ClientError::Api { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let dated = matches!(
         command,
         Command::Publish(_)
@@ -126,6 +138,9 @@ fn dispatch(command: Command, cx: &Context<'_>) -> Result<()> {
         Command::Block { who, note } => blocks::block(cx, &who, note),
         Command::Unblock { who } => blocks::unblock(cx, &who),
         Command::Blocked => blocks::list(cx),
+        Command::Name { who, name: Some(name), .. } => names::name(cx, &who, &name),
+        Command::Name { who, name: None, .. } => names::clear(cx, &who),
+        Command::Names => names::list(cx),
         Command::Message { id, text } => messages::send(cx, &id, &text),
         Command::Messages { id: None, .. } => messages::list(cx),
         Command::Messages { id: Some(id), peek } => messages::show(cx, &id, !peek),

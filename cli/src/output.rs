@@ -227,10 +227,47 @@ pub fn short(id: &impl ToString) -> String {
     id.to_string().chars().take(10).collect()
 }
 
-/// A PeerId shortened for tables: `12D3KooW…a1b2c3`.
+/// A word as a shell takes it: as it is when it holds only characters no shell reads
+/// otherwise, else in single quotes.
+pub fn shell_word(v: &str) -> String {
+    let plain = |c: char| c.is_alphanumeric() || "._,:/@%+=-".contains(c);
+    if !v.is_empty() && v.chars().all(plain) && !v.starts_with('-') {
+        v.to_owned()
+    } else {
+        format!("'{}'", v.replace('\'', r"'\''"))
+    }
+}
+
+/// The owner's names for keys (`haggle name`), by key as printed: read from the node once per
+/// command, before it prints anything (see `commands::run`).
+static NAMES: std::sync::OnceLock<std::collections::HashMap<String, String>> = std::sync::OnceLock::new();
+
+/// Sets the names [`short_peer`] and [`peer`] show; the first call wins.
+pub fn set_names(names: impl IntoIterator<Item = (String, String)>) {
+    let _ = NAMES.set(names.into_iter().collect());
+}
+
+/// The owner's name for `key` (as printed), if it gave one.
+pub fn name_of(key: &str) -> Option<&'static str> {
+    NAMES.get().and_then(|names| names.get(key)).map(String::as_str)
+}
+
+/// A PeerId for tables: the owner's name for it, else shortened, `12D3KooW…a1b2c3`.
 pub fn short_peer(peer: &impl ToString) -> String {
     let s = peer.to_string();
+    if let Some(name) = name_of(&s) {
+        return name.to_owned();
+    }
     if s.len() > 16 { format!("{}…{}", &s[..8], &s[s.len() - 6..]) } else { s }
+}
+
+/// A PeerId in full, for a line of its own, with the owner's name for it: `12D3KooW… (Bob)`.
+pub fn peer(peer: &impl ToString) -> String {
+    let s = peer.to_string();
+    match name_of(&s) {
+        Some(name) => format!("{s} ({name})"),
+        None => s,
+    }
 }
 
 /// A price for people; no price is "free".
@@ -324,7 +361,12 @@ pub fn listings(list: &[ListingView], empty: &str) {
                 } else if l.blocked {
                     "blocked".to_owned()
                 } else {
-                    crate::commands::reputation_brief(l.reputation.as_ref())
+                    // A seller the owner named (`haggle name`) is named before its reputation.
+                    let brief = crate::commands::reputation_brief(l.reputation.as_ref());
+                    match name_of(&l.author.to_string()) {
+                        Some(name) => format!("{name}: {brief}"),
+                        None => brief,
+                    }
                 },
                 state_label(l).to_owned(),
                 match (l.state, &l.auction) {
@@ -488,7 +530,7 @@ pub fn listing(l: &ListingView) {
     }
     // The author of a wanted ad is the one buying.
     let author = if l.kind == haggle_protocol::ListingKind::Wanted { "wanted by" } else { "seller   " };
-    outln!("  {author} {}{}", l.author, if l.mine { " (you)" } else { "" });
+    outln!("  {author} {}{}", peer(&l.author), if l.mine { " (you)" } else { "" });
     if l.blocked {
         outln!(
             "  blocked   you blocked this author: left out of your searches (haggle unblock {})",

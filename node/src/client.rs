@@ -12,9 +12,10 @@ use serde::de::DeserializeOwned;
 use crate::api::types::{
     BidRequest, BlockChange, BlockRequest, BlockedPage, ConversationView, ConversationsPage, DealView,
     DealsPage, DownloadView, ErrorBody, ErrorCode, FeedbackRequest, FetchRequest, FileStatus, ListingDraft,
-    ListingPatch, ListingView, ListingsPage, MessageBody, NodeEvent, NoteRequest, ObjectView, PeersPage,
-    PledgeRequest, RenewRequest, ReputationView, SavedLook, SavedPage, SavedView, SearchPage, SearchParams,
-    SentView, StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
+    ListingPatch, ListingView, ListingsPage, MessageBody, NameChange, NameRequest, NamesPage, NodeEvent,
+    NoteRequest, ObjectView, PeersPage, PledgeRequest, RenewRequest, ReputationView, SavedLook, SavedPage,
+    SavedView, SearchPage, SearchParams, SentView, StatusView, StepRequest, TermsDraft, ThreadView,
+    ThreadsPage,
 };
 use crate::node::{ADDR_FILE, COOKIE_FILE};
 
@@ -347,6 +348,23 @@ impl ApiClient {
     /// `DELETE /v1/blocked/{who}`: unblocks the key `who` names.
     pub fn unblock(&self, who: &str) -> Result<BlockChange, ClientError> {
         let url = self.url(&format!("/v1/blocked/{}", segment(who)));
+        let request = self.agent.delete(&url).header("Authorization", self.bearer());
+        self.finish(&url, true, request.call())
+    }
+
+    /// `GET /v1/names`: the owner's names for keys.
+    pub fn names(&self) -> Result<NamesPage, ClientError> {
+        self.get("/v1/names")
+    }
+
+    /// `POST /v1/names`: names the key `request.who` names.
+    pub fn set_name(&self, request: &NameRequest) -> Result<NameChange, ClientError> {
+        self.post("/v1/names", request)
+    }
+
+    /// `DELETE /v1/names/{who}`: takes the name of the key `who` names away.
+    pub fn clear_name(&self, who: &str) -> Result<NameChange, ClientError> {
+        let url = self.url(&format!("/v1/names/{}", segment(who)));
         let request = self.agent.delete(&url).header("Authorization", self.bearer());
         self.finish(&url, true, request.call())
     }

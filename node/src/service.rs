@@ -24,6 +24,7 @@ mod files;
 mod halt;
 mod inbound;
 mod mail;
+mod names;
 mod negotiate;
 mod notes;
 mod reputation;
@@ -51,6 +52,7 @@ use crate::api::types::{
 
 pub use actions::{DEFAULT_LISTING_LIFETIME, DEFAULT_PROPOSAL_LIFETIME, Effect};
 pub use blocks::{MAX_BLOCK_NOTE_CHARS, check_block_note};
+pub use names::check_name;
 pub use saved::check_saved_name;
 
 /// What the network must do after the service changed something, whoever asked: announce on the

@@ -99,6 +99,8 @@ pub(crate) const ALIAS: u8 = b'a';
 pub(crate) const LISTING_ALIAS: u8 = b'L';
 /// `X` + a key the owner blocked: when and why (see `blocks`).
 pub(crate) const BLOCKED: u8 = b'X';
+/// `Y` + a key the owner named: when and the name (see `names`).
+pub(crate) const NAME: u8 = b'Y';
 /// `S` + a name the owner saved a search under: the search and what it last matched (see
 /// `saved`).
 pub(crate) const SAVED_SEARCH: u8 = b'S';

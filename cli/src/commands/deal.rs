@@ -175,8 +175,8 @@ pub fn print(d: &DealView) {
         Some(haggle_node::api::types::ListingKind::Giveaway) => ("giver ", "taker "),
         _ => ("seller", "buyer "),
     };
-    outln!("  {seller}    {}{}", d.seller, you("seller"));
-    outln!("  {buyer}    {}{}", d.buyer, you("buyer"));
+    outln!("  {seller}    {}{}", output::peer(&d.seller), you("seller"));
+    outln!("  {buyer}    {}{}", output::peer(&d.buyer), you("buyer"));
     match &d.payment {
         Some(p) if p.method == "cash" => outln!("  pay by    {}", p.details),
         Some(p) => outln!("  pay by    {}: {}", p.method, p.details),

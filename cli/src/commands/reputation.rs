@@ -136,7 +136,7 @@ pub fn print(r: &ReputationView) {
     } else {
         ""
     };
-    outln!("{}{mark}", output::bold(&format!("Reputation of {}{whose}", r.key)));
+    outln!("{}{mark}", output::bold(&format!("Reputation of {}{whose}", output::peer(&r.key))));
     if r.blocked {
         outln!("  blocked      by you (haggle unblock {})", r.key);
     }

@@ -173,24 +173,13 @@ fn in_table(p: &SearchParams) -> String {
     if args.is_empty() { "(everything)".to_owned() } else { args }
 }
 
-/// A word as a shell takes it: as it is when it holds only characters no shell reads
-/// otherwise, else in single quotes.
-fn quoted(v: &str) -> String {
-    let plain = |c: char| c.is_alphanumeric() || "._,:/@%+=-".contains(c);
-    if !v.is_empty() && v.chars().all(plain) && !v.starts_with('-') {
-        v.to_owned()
-    } else {
-        format!("'{}'", v.replace('\'', r"'\''"))
-    }
-}
-
 /// The search as `haggle search` takes it: `road bike --max-price 150 --currency EUR` (with
 /// `short_seller`, a seller's key shortened for a table).
 fn arguments(p: &SearchParams, short_seller: bool) -> String {
-    let mut out: Vec<String> = p.q.split_whitespace().map(quoted).collect();
+    let mut out: Vec<String> = p.q.split_whitespace().map(output::shell_word).collect();
     let mut flag = |name: &str, value: Option<String>| {
         if let Some(value) = value {
-            out.push(format!("--{name} {}", quoted(&value)));
+            out.push(format!("--{name} {}", output::shell_word(&value)));
         }
     };
     let ending_soon = p.sort == Some(haggle_node::api::types::Sort::EndingSoon);

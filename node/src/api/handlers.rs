@@ -18,9 +18,9 @@ use super::error::ApiError;
 use super::types::{
     AsOffered, BidRequest, BlockChange, BlockRequest, BlockedPage, ConversationView, ConversationsPage,
     DealView, DealsPage, DeliveryState, ErrorCode, FeedbackRequest, GossipState, ListingDraft, ListingPatch,
-    ListingView, ListingsPage, MessageBody, NoteRequest, ObjectView, PeersPage, PledgeRequest, RenewRequest,
-    ReputationView, SavedLook, SavedPage, SavedView, SearchPage, SearchParams, SentView, ShowParams,
-    StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
+    ListingView, ListingsPage, MessageBody, NameChange, NameRequest, NamesPage, NoteRequest, ObjectView,
+    PeersPage, PledgeRequest, RenewRequest, ReputationView, SavedLook, SavedPage, SavedView, SearchPage,
+    SearchParams, SentView, ShowParams, StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::api::types::NodeEvent;
 use crate::handle::NodeHandle;
@@ -559,6 +559,28 @@ pub(crate) async fn unblock(
     Body(NoFields {}): Body<NoFields>,
 ) -> Answer<BlockChange> {
     blocking(&state, move |s| s.unblock(&who)).await.map(Json)
+}
+
+/// `GET /v1/names`.
+pub(crate) async fn names(State(state): State<AppState>) -> Answer<NamesPage> {
+    blocking(&state, |s| s.names()).await.map(Json)
+}
+
+/// `POST /v1/names`.
+pub(crate) async fn set_name(
+    State(state): State<AppState>,
+    Body(request): Body<NameRequest>,
+) -> Answer<NameChange> {
+    blocking(&state, move |s| s.set_name(request)).await.map(Json)
+}
+
+/// `DELETE /v1/names/{who}`.
+pub(crate) async fn clear_name(
+    State(state): State<AppState>,
+    UrlPath(who): UrlPath<String>,
+    Body(NoFields {}): Body<NoFields>,
+) -> Answer<NameChange> {
+    blocking(&state, move |s| s.clear_name(&who)).await.map(Json)
 }
 
 /// `GET /v1/saved`.

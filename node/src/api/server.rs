@@ -83,6 +83,8 @@ fn router(state: AppState) -> Router {
         .route("/v1/reputation/{key}", get(reputation))
         .route("/v1/blocked", get(blocked).post(block))
         .route("/v1/blocked/{who}", delete(unblock))
+        .route("/v1/names", get(names).post(set_name))
+        .route("/v1/names/{who}", delete(clear_name))
         .route("/v1/saved", get(saved))
         .route("/v1/saved/{name}", get(peek_saved).put(save_search).delete(unsave_search))
         .route("/v1/saved/{name}/look", post(look_at_saved))

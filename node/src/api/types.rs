@@ -14,6 +14,7 @@ mod errors;
 mod events;
 mod files;
 mod messages;
+mod names;
 mod requests;
 mod saved;
 pub(crate) mod serde_text;
@@ -35,6 +36,7 @@ pub use haggle_protocol::{
 pub use haggle_storage::reputation::TRUSTED_SCORE;
 pub use haggle_storage::{DeliveryState, Sort, StoreStats};
 pub use messages::{ConversationView, ConversationsPage, NoteRequest, NoteView, SubjectView};
+pub use names::{NameChange, NameRequest, NameView, NamesPage};
 pub use requests::{
     AsOffered, FeedbackRequest, ListingDraft, ListingPatch, MessageBody, RenewRequest, SearchParams,
     ShowParams, StepRequest, TermsDraft,

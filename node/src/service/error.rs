@@ -1,7 +1,7 @@
 //! Why a request to the service failed, each with a stable [`ErrorCode`] so that the API maps it
 //! to an HTTP status once and the `haggle` command to an exit code once.
 
-use haggle_protocol::{AmountError, ObjectId, ParseIdError, SealError, SignError, ThreadState};
+use haggle_protocol::{AmountError, ObjectId, ParseIdError, PublicKey, SealError, SignError, ThreadState};
 use haggle_storage::{RejectReason, SearchError, StoreError};
 
 use crate::api::types::ErrorCode;
@@ -150,6 +150,17 @@ pub enum InvalidInput {
     /// The owner's own key, to block.
     #[error("that is your own key: a node cannot block its owner")]
     BlockSelf,
+    /// A name for a key that is not one a table can show in its place.
+    #[error("{given:?} cannot name a key: {why}")]
+    Name {
+        /// The name given.
+        given: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// The owner's own key, to name.
+    #[error("that is your own key: tables show it as you, and it needs no name")]
+    NameSelf,
     /// A saved search's name that is not 1 to `max` letters, digits, `-` and `_`.
     #[error(
         "a saved search's name is 1 to {max} ASCII letters (a to z), digits, - and _, starting with a letter or digit (e.g. road-bikes), and {given:?} is not"
@@ -412,6 +423,25 @@ pub enum Conflict {
     SavedSearchDamaged {
         /// Its name.
         name: String,
+    },
+    /// A name another key has already.
+    #[error(
+        "{name:?} names {} already: a name stands for one key. Choose another, or take it from that key first (haggle name --clear {name:?})",
+        key.peer_id()
+    )]
+    NameTaken {
+        /// The name.
+        name: String,
+        /// The key it names.
+        key: PublicKey,
+    },
+    /// As many keys are named as a node keeps.
+    #[error(
+        "{max} keys are named already, as many as a node keeps: take some names away first (haggle names lists them)"
+    )]
+    NamesFull {
+        /// The limit.
+        max: usize,
     },
     /// As many keys are blocked as a node keeps.
     #[error(
@@ -873,6 +903,8 @@ impl Conflict {
             | Conflict::TooManyOpenOffers { .. }
             | Conflict::TooManyThreads { .. }
             | Conflict::BlockListFull { .. }
+            | Conflict::NameTaken { .. }
+            | Conflict::NamesFull { .. }
             | Conflict::SavedSearchesFull { .. }
             | Conflict::SavedSearchDamaged { .. }
             | Conflict::NoteToBlocked(_)

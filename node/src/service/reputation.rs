@@ -20,6 +20,10 @@ impl Service {
     /// also an offer thread, a deal or a deal's step (the other party: for a thread between two
     /// others, such as a bid, the one who opened it).
     pub(super) fn identity_named(&self, given: &str, parties: bool) -> Result<PublicKey, ServiceError> {
+        // A name the owner gave a key (`haggle name`): a name never looks like a key or an id.
+        if let Some(key) = self.key_by_name(given)? {
+            return Ok(key);
+        }
         // A listing this node holds first, then any other object it holds: a full id is also
         // 64 hex characters, which may parse as a key.
         let refused = match self.listing(given) {

@@ -1,0 +1,135 @@
+//! The owner's names for other people's keys (`haggle name`): `Bob` for the key of someone it
+//! traded with, shown in place of the key and taken wherever a key is asked for (`haggle
+//! reputation Bob`, `haggle block Bob`, `haggle search --seller Bob`).
+//!
+//! A name is the owner's own (a petname): kept on this node, never published, and meaning only
+//! what the owner says. A name a seller gave itself could be anyone's; one the owner gave after
+//! a trade cannot be spoofed. So a name must not look like what it stands in for (a key, or an
+//! id a command would take for an object's), and stands for one key.
+
+use haggle_protocol::{PublicKey, Timestamp};
+use haggle_storage::{MAX_NAME_CHARS, MAX_NAMES, NameOutcome};
+
+use super::{Conflict, InvalidInput, Service, ServiceError};
+use crate::api::types::{NameChange, NameRequest, NameView, NamesPage};
+
+/// A name as kept (trimmed), if one a table can show in place of a key and a command cannot
+/// take for a key or an id.
+pub fn check_name(given: &str) -> Result<&str, InvalidInput> {
+    let name = given.trim();
+    let refuse = |why| Err(InvalidInput::Name { given: given.to_owned(), why });
+    let len = name.chars().count();
+    if len == 0 {
+        return refuse("a name has at least one character");
+    }
+    if len > MAX_NAME_CHARS {
+        return refuse("a name has at most 32 characters");
+    }
+    if name.chars().any(char::is_control) {
+        return refuse("a name is one line, without control characters");
+    }
+    if name.contains('…') || name.contains("...") || name.parse::<PublicKey>().is_ok() {
+        return refuse("it looks like a key, and a name must not");
+    }
+    // Ids are taken from 6 hex characters on: a name like that would shadow one.
+    if len >= 6 && name.chars().all(|c| c.is_ascii_hexdigit()) {
+        return refuse("it looks like an id (hex digits only), and a name must not");
+    }
+    Ok(name)
+}
+
+impl Service {
+    /// Names the key `request.who` names (a key, an id, or its current name).
+    pub fn set_name(&self, request: NameRequest) -> Result<NameChange, ServiceError> {
+        let name = check_name(&request.name)?;
+        let key = self.identity_named(&request.who, true)?;
+        if key == self.me() {
+            return Err(InvalidInput::NameSelf.into());
+        }
+        let (changed, was) = match self.store.name(key, name, Timestamp::now())? {
+            NameOutcome::Added => (true, None),
+            NameOutcome::Renamed(was) => (true, Some(was)),
+            NameOutcome::Unchanged => (false, Some(name.to_owned())),
+            NameOutcome::Full => return Err(Conflict::NamesFull { max: MAX_NAMES }.into()),
+            NameOutcome::Taken(other) => {
+                return Err(Conflict::NameTaken { name: name.to_owned(), key: other }.into());
+            }
+        };
+        Ok(NameChange { key, name: Some(name.to_owned()), was, changed })
+    }
+
+    /// Takes the name of the key `given` names (a key, an id, or the name itself) away.
+    pub fn clear_name(&self, given: &str) -> Result<NameChange, ServiceError> {
+        let key = self.identity_named(given, true)?;
+        let was = self.store.unname(&key)?;
+        Ok(NameChange { key, name: None, changed: was.is_some(), was })
+    }
+
+    /// The named keys, by name.
+    pub fn names(&self) -> Result<NamesPage, ServiceError> {
+        let names = self
+            .store
+            .names()?
+            .into_iter()
+            .map(|n| NameView { key: n.key, name: n.name, since: n.since.as_millis() })
+            .collect();
+        Ok(NamesPage { names, max: MAX_NAMES })
+    }
+
+    /// The key the owner named `given`, if it is a name (compared without regard to case).
+    pub(super) fn key_by_name(&self, given: &str) -> Result<Option<PublicKey>, ServiceError> {
+        let given = given.trim();
+        if given.is_empty() || check_name(given).is_err() {
+            return Ok(None);
+        }
+        Ok(self.store.named(given)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::testing::service;
+
+    #[test]
+    fn a_name_must_not_pass_for_a_key_or_an_id() {
+        assert_eq!(check_name("  Bob the bikes "), Ok("Bob the bikes"));
+        assert_eq!(check_name("beef"), Ok("beef"), "too short for an id");
+        let key = haggle_protocol::fixtures::key(1).public().peer_id().to_string();
+        for bad in ["", "   ", "cafe12", "12D3KooW…pWTGKh", key.as_str(), "a\nb", &"x".repeat(33)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_named_key_is_found_by_its_name_and_a_name_stands_for_one_key() {
+        let (me, _d) = service(1);
+        let (bob, carol) =
+            (haggle_protocol::fixtures::key(2).public(), haggle_protocol::fixtures::key(3).public());
+        let named =
+            me.set_name(NameRequest { who: bob.peer_id().to_string(), name: "Bob".into() }).expect("named");
+        assert_eq!(
+            (named.key, named.name.as_deref(), named.was, named.changed),
+            (bob, Some("Bob"), None, true)
+        );
+        // Renamed by its name.
+        let renamed =
+            me.set_name(NameRequest { who: "bob".into(), name: "Bob (bikes)".into() }).expect("renamed");
+        assert_eq!((renamed.was.as_deref(), renamed.changed), (Some("Bob"), true));
+        assert_eq!(me.identity_named("BOB (BIKES)", true).expect("by name"), bob);
+        let taken = me
+            .set_name(NameRequest { who: carol.peer_id().to_string(), name: "bob (Bikes)".into() })
+            .expect_err("taken")
+            .to_string();
+        assert!(taken.contains("names 12D3KooW") && taken.contains("haggle name --clear"), "{taken}");
+        let own = me.set_name(NameRequest { who: me.me().peer_id().to_string(), name: "Me".into() });
+        assert!(own.expect_err("own key").to_string().contains("your own key"));
+        let cleared = me.clear_name("Bob (bikes)").expect("cleared");
+        assert_eq!(
+            (cleared.name, cleared.was.as_deref(), cleared.changed),
+            (None, Some("Bob (bikes)"), true)
+        );
+        assert!(me.names().expect("names").names.is_empty());
+        assert!(me.identity_named("Bob (bikes)", true).is_err(), "no longer a name");
+    }
+}

@@ -1,0 +1,151 @@
+//! The owner's own names for other people's keys (petnames): `Bob` for the key of someone it
+//! traded with. A name lives on this node only, and means what its owner says it means: it is
+//! never published, and nobody else can set or spoof it (a name someone gave themselves could
+//! be anyone's). `Y` + key → when it was named (unix ms, 8 bytes) and the name.
+
+use haggle_protocol::{PublicKey, Timestamp};
+
+use crate::error::StoreError;
+use crate::keys;
+use crate::store::Store;
+
+/// Keys one node may name: far more than a person names by hand.
+pub const MAX_NAMES: usize = 1_024;
+
+/// Longest name, in characters: it stands for a key in a table's column.
+pub const MAX_NAME_CHARS: usize = 32;
+
+/// One named key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Named {
+    /// The key.
+    pub key: PublicKey,
+    /// The owner's name for it.
+    pub name: String,
+    /// When it was named (or last renamed).
+    pub since: Timestamp,
+}
+
+/// What [`Store::name`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameOutcome {
+    /// The key has this name now; it had none.
+    Added,
+    /// The key had another name, given here.
+    Renamed(String),
+    /// The key had this name already: nothing changed.
+    Unchanged,
+    /// [`MAX_NAMES`] keys are named already: nothing changed.
+    Full,
+    /// Another key has this name already (given here): a name stands for one key, or it
+    /// would not tell them apart.
+    Taken(PublicKey),
+}
+
+fn decode(k: &[u8], v: &[u8]) -> Option<Named> {
+    let key = k.get(1..).and_then(|k| <[u8; 32]>::try_from(k).ok()).map(PublicKey::from_bytes)?;
+    let (since, name) = v.split_first_chunk::<8>()?;
+    let name = std::str::from_utf8(name).ok()?.to_owned();
+    Some(Named { key, name, since: Timestamp::from_millis(u64::from_be_bytes(*since)) })
+}
+
+impl Store {
+    /// Names `key` (or renames it), on disk before it returns. The name is taken as given: the
+    /// caller checks its shape. Names are compared without regard to case, so `bob` and `Bob`
+    /// cannot name two keys.
+    pub fn name(&self, key: PublicKey, name: &str, now: Timestamp) -> Result<NameOutcome, StoreError> {
+        let _one_at_a_time = self.blocking.lock().unwrap_or_else(|p| p.into_inner());
+        let all = self.names()?;
+        let held = all.iter().find(|n| n.key == key);
+        if let Some(other) = all.iter().find(|n| n.key != key && n.name.eq_ignore_ascii_case(name)) {
+            return Ok(NameOutcome::Taken(other.key));
+        }
+        let outcome = match held {
+            Some(n) if n.name == name => return Ok(NameOutcome::Unchanged),
+            Some(n) => NameOutcome::Renamed(n.name.clone()),
+            None if all.len() >= MAX_NAMES => return Ok(NameOutcome::Full),
+            None => NameOutcome::Added,
+        };
+        let mut value = Vec::with_capacity(8 + name.len());
+        value.extend_from_slice(&now.to_be_bytes());
+        value.extend_from_slice(name.as_bytes());
+        self.db.insert(keys::key(keys::NAME, &[key.as_bytes()]), value)?;
+        self.db.flush()?;
+        Ok(outcome)
+    }
+
+    /// Takes `key`'s name away, on disk before it returns; the name it had.
+    pub fn unname(&self, key: &PublicKey) -> Result<Option<String>, StoreError> {
+        let _one_at_a_time = self.blocking.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.db.remove(keys::key(keys::NAME, &[key.as_bytes()]))?;
+        self.db.flush()?;
+        Ok(old.and_then(|v| decode(&keys::key(keys::NAME, &[key.as_bytes()]), &v)).map(|n| n.name))
+    }
+
+    /// Every named key, by name (an entry that does not read is left out).
+    pub fn names(&self) -> Result<Vec<Named>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix([keys::NAME]) {
+            let (k, v) = entry?;
+            out.extend(decode(&k, &v));
+        }
+        out.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then_with(|| a.key.cmp(&b.key)));
+        Ok(out)
+    }
+
+    /// The key named `name` (compared without regard to case), if any.
+    pub fn named(&self, name: &str) -> Result<Option<PublicKey>, StoreError> {
+        Ok(self.names()?.into_iter().find(|n| n.name.eq_ignore_ascii_case(name)).map(|n| n.key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_protocol::SecretKey;
+
+    use super::*;
+
+    fn key(n: u8) -> PublicKey {
+        SecretKey::from_seed(&[n; 32]).public()
+    }
+
+    #[test]
+    fn names_are_kept_across_a_restart_one_per_key_and_bounded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let at = Timestamp::from_millis;
+        {
+            let store = Store::open(dir.path()).expect("open");
+            assert_eq!(store.name(key(1), "Bob", at(10)).expect("name"), NameOutcome::Added);
+            assert_eq!(store.name(key(2), "alice", at(20)).expect("name"), NameOutcome::Added);
+            assert_eq!(store.name(key(1), "Bob", at(30)).expect("name"), NameOutcome::Unchanged);
+            assert_eq!(store.name(key(3), "BOB", at(30)).expect("name"), NameOutcome::Taken(key(1)));
+            assert_eq!(
+                store.name(key(1), "Bob the bikes", at(40)).expect("rename"),
+                NameOutcome::Renamed("Bob".into())
+            );
+        }
+        let store = Store::open(dir.path()).expect("reopen");
+        let listed: Vec<(PublicKey, String, u64)> =
+            store.names().expect("names").into_iter().map(|n| (n.key, n.name, n.since.as_millis())).collect();
+        assert_eq!(
+            listed,
+            vec![(key(2), "alice".into(), 20), (key(1), "Bob the bikes".into(), 40)],
+            "by name"
+        );
+        assert_eq!(store.named("BOB THE BIKES").expect("read"), Some(key(1)));
+        assert_eq!(store.unname(&key(1)).expect("unname"), Some("Bob the bikes".into()));
+        assert_eq!(store.unname(&key(1)).expect("again"), None);
+        assert_eq!(store.named("Bob the bikes").expect("read"), None);
+
+        for n in 0..MAX_NAMES - 1 {
+            let mut bytes = [0u8; 32];
+            bytes[..8].copy_from_slice(&(n as u64 + 1_000).to_be_bytes());
+            store.name(PublicKey::from_bytes(bytes), &format!("n{n}"), at(50)).expect("name");
+        }
+        assert_eq!(store.name(key(3), "carol", at(60)).expect("name"), NameOutcome::Full);
+        assert_eq!(
+            store.name(key(2), "Alice", at(60)).expect("a held key is renamed"),
+            NameOutcome::Renamed("alice".into())
+        );
+    }
+}
