@@ -725,8 +725,13 @@ pub struct SearchFilters {
     /// Only prices in this currency.
     #[arg(long, value_parser = currency)]
     pub currency: Option<Currency>,
-    /// Seller's PeerId (12D3KooW...), or their key as 64 hex characters.
-    #[arg(long, value_parser = peer)]
+    /// Seller's PeerId (12D3KooW...), their key as 64 hex characters, or a name you gave them
+    /// (haggle name).
+    #[arg(long = "seller", value_name = "SELLER", value_parser = seller)]
+    pub seller_given: Option<String>,
+    /// The seller's key: `--seller` as given, or the key of the name given (set by
+    /// [`SearchFilters::resolve_seller`] before the search is made).
+    #[arg(skip)]
     pub seller: Option<PublicKey>,
     /// Words that must appear in the location.
     #[arg(long)]
@@ -754,6 +759,32 @@ pub struct SearchFilters {
 }
 
 impl SearchFilters {
+    /// Sets [`Self::seller`] from `--seller`: a key as it is, a name by the owner's names (`names`
+    /// reads them from the node, only when a name was given).
+    pub fn resolve_seller<E>(
+        &mut self,
+        names: impl FnOnce() -> Result<Vec<(PublicKey, String)>, E>,
+    ) -> anyhow::Result<()>
+    where
+        anyhow::Error: From<E>,
+    {
+        let Some(given) = self.seller_given.as_deref() else { return Ok(()) };
+        if let Ok(key) = given.parse::<PublicKey>() {
+            self.seller = Some(key);
+            return Ok(());
+        }
+        let named = names()?.into_iter().find(|(_, name)| name.eq_ignore_ascii_case(given));
+        match named {
+            Some((key, _)) => {
+                self.seller = Some(key);
+                Ok(())
+            }
+            None => Err(crate::usage(format!(
+                "--seller {given:?} is neither a key (a PeerId such as 12D3KooW...) nor a name you gave one (haggle names lists them; haggle name ID NAME gives one)"
+            ))),
+        }
+    }
+
     /// The API's search parameters, in the node's default order and page.
     pub fn params(&self) -> SearchParams {
         SearchParams {
@@ -1305,8 +1336,15 @@ fn currency(text: &str) -> Result<Currency, String> {
     text.parse().map_err(|e: haggle_node::api::types::CurrencyError| e.to_string())
 }
 
-fn peer(text: &str) -> Result<PublicKey, String> {
-    text.parse().map_err(|e: haggle_node::api::types::ParseKeyError| e.to_string())
+/// A seller as `--seller` takes it: a key, or a name the owner gave one (looked up before the
+/// search, see [`SearchFilters::resolve_seller`]).
+fn seller(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    match text.parse::<PublicKey>() {
+        Ok(_) => Ok(text.to_owned()),
+        Err(_) if haggle_node::service::check_name(text).is_ok() => Ok(text.to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[cfg(test)]

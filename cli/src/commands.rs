@@ -47,7 +47,13 @@ pub struct Context<'a> {
 /// a note says so if the node finds its clock more than a minute off its peers': what it signs
 /// carries that clock's date, and a clock far behind refuses what peers sign. Also after such a
 /// command failed: "the auction ended" or "no listing matches" can be the clock's doing.
-pub fn run(command: Command, cx: &Context<'_>) -> Result<()> {
+pub fn run(mut command: Command, cx: &Context<'_>) -> Result<()> {
+    // `--seller NAME`: the key of a name the owner gave, looked up before anything else.
+    if let Command::Search(args) = &mut command {
+        args.filters.resolve_seller(|| named(cx))?;
+    } else if let Command::Watch(args) = &mut command {
+        args.filters.resolve_seller(|| named(cx))?;
+    }
     // The owner's names for keys, shown in their place (`haggle name`): one read, before the
     // command prints. No node to ask is the command's error too (said at once, not after a
     // second wait); a node that refuses the read (an older build) leaves the keys shown.
@@ -151,4 +157,9 @@ fn dispatch(command: Command, cx: &Context<'_>) -> Result<()> {
             unreachable!("`node`, `id` and `completions` are run by main before a client exists")
         }
     }
+}
+
+/// The owner's names for keys, as `--seller` looks one up.
+fn named(cx: &Context<'_>) -> Result<Vec<(haggle_node::api::types::PublicKey, String)>> {
+    Ok(cx.api.names()?.names.into_iter().map(|n| (n.key, n.name)).collect())
 }

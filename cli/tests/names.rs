@@ -79,6 +79,11 @@ fn a_name_given_to_a_key_shows_in_its_place_and_is_taken_for_it() {
     ok(&db, &["name", l, "Anna"]);
     let found = ok(&db, &["search", "bike"]);
     assert!(found.contains("Anna: "), "{found}");
+    let hers = json(&db, &["search", "--seller", "anna"]);
+    assert_eq!(hers["total"], 1, "{hers}");
+    let out = haggle(&db, &["search", "--seller", "Nobody"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nor a name you gave one (haggle names lists them"), "{}", stderr(&out));
     let shown = ok(&db, &["show", l]);
     assert!(shown.contains(&format!("{} (Anna)", seller.peer_id)), "{shown}");
 
