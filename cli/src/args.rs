@@ -278,12 +278,14 @@ pub enum Command {
         #[arg(long, default_value = "")]
         text: String,
     },
-    /// Show what this node knows of someone's deals: a key, or a listing's seller.
+    /// Show what this node knows of someone's deals: a key, a name you gave, a listing's seller,
+    /// or the other party of a thread, deal or message.
     #[command(
         after_help = "Examples:\n  haggle reputation 12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5\n  haggle reputation 3fa2c1        (the seller of that listing)"
     )]
     Reputation {
-        /// A PeerId, or a listing id (prefix of 6+ characters).
+        /// A PeerId, a name you gave (haggle name), or the id (prefix of 6+ characters) of a
+        /// listing, or of a thread, deal or message with them.
         #[arg(value_parser = identity)]
         who: String,
     },
@@ -293,8 +295,8 @@ pub enum Command {
         after_help = "Examples:\n  haggle block 3fa2c1                     (the author of that listing)\n  haggle block 9b1d0e --note \"lowball offers every hour\"   (the other party of that thread)\n  haggle block 5e77a0                     (who wrote that message)\n  haggle block 12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5\n\nThreads and deals already open with them go on, messages in them too: decline, withdraw or cancel them as usual."
     )]
     Block {
-        /// A PeerId, or the id (prefix of 6+ characters) of their listing, a thread with them or a
-        /// deal with them.
+        /// A PeerId, a name you gave (haggle name), or the id (prefix of 6+ characters) of their
+        /// listing, a thread with them or a deal with them.
         #[arg(value_parser = blockee)]
         who: String,
         /// Why, for your own memory (never sent); at most 200 characters.
@@ -306,7 +308,7 @@ pub enum Command {
         after_help = "Examples:\n  haggle unblock 12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5\n  haggle unblock 3fa2c1        (the author of that listing)"
     )]
     Unblock {
-        /// A PeerId (haggle blocked lists them), or an id as for `haggle block`.
+        /// A PeerId (haggle blocked lists them), a name you gave, or an id as for `haggle block`.
         #[arg(value_parser = blockee)]
         who: String,
     },
@@ -1148,7 +1150,7 @@ fn api_url(text: &str) -> Result<String, String> {
 /// A key or listing for `haggle reputation`: not empty.
 fn identity(text: &str) -> Result<String, String> {
     if text.trim().is_empty() {
-        Err("say whose reputation: a PeerId (haggle id prints yours) or a listing id".to_owned())
+        Err("say whose reputation: a PeerId (haggle id prints yours), a name you gave, or a listing's, thread's or deal's id".to_owned())
     } else {
         Ok(text.trim().to_owned())
     }
@@ -1163,7 +1165,7 @@ fn block_note(text: &str) -> Result<String, String> {
 }
 
 fn person_name(text: &str) -> Result<String, String> {
-    haggle_node::service::check_name(text).map(str::to_owned).map_err(|e| e.to_string())
+    haggle_node::service::check_name(text).map_err(|e| e.to_string())
 }
 
 fn blockee(text: &str) -> Result<String, String> {

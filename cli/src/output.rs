@@ -141,11 +141,24 @@ pub fn dim(text: &str) -> String {
 
 /// Prints rows as aligned columns under a bold header.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    let mut lines = table_lines(headers, rows).into_iter();
+    if let Some(header) = lines.next() {
+        outln!("{}", bold(&header));
+    }
+    for line in lines {
+        outln!("{line}");
+    }
+}
+
+/// [`table`]'s lines, the header first (not yet in bold).
+fn table_lines(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
+    // Padded by the columns a terminal gives each cell: an emoji or a CJK character takes two.
+    use unicode_width::UnicodeWidthStr;
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(cell.chars().count());
+                *w = (*w).max(cell.width());
             }
         }
     }
@@ -154,14 +167,19 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
         cells
             .iter()
             .enumerate()
-            .map(|(i, c)| if i == last { c.clone() } else { format!("{c:<w$}", w = widths[i]) })
+            .map(|(i, c)| {
+                if i == last {
+                    c.clone()
+                } else {
+                    format!("{c}{}", " ".repeat(widths[i].saturating_sub(c.width())))
+                }
+            })
             .collect::<Vec<_>>()
             .join("  ")
     };
-    outln!("{}", bold(&line(headers.iter().map(|h| (*h).to_owned()).collect())));
-    for row in rows {
-        outln!("{}", line(row.clone()));
-    }
+    std::iter::once(line(headers.iter().map(|h| (*h).to_owned()).collect()))
+        .chain(rows.iter().map(|row| line(row.clone())))
+        .collect()
 }
 
 /// `text` cut to `max` characters, the cut marked with an ellipsis: a table cell stays readable
@@ -709,7 +727,7 @@ pub fn thread(t: &ThreadView) {
         (Some(ListingKind::Giveaway), Role::ListingAuthor) => format!("{role} (you would give it away)"),
         _ => role.to_owned(),
     };
-    outln!("  you are   the {role}; other party {}", t.counterparty);
+    outln!("  you are   the {role}; other party {}", peer(&t.counterparty));
     if t.blocked {
         outln!("  blocked   you blocked them (haggle unblock {})", t.counterparty);
     }
@@ -951,6 +969,14 @@ mod tests {
     #[test]
     fn peers_and_ids_are_shortened() {
         assert_eq!(short_peer(&"12D3KooWABCDEFGHIJKLMNOP"), "12D3KooW…KLMNOP");
+        // Defect (found in a trial): a name with emoji pushed the rest of its row right.
+        let rows =
+            vec![vec!["Bob 🚲🚲".to_owned(), "x".to_owned()], vec!["carol".to_owned(), "y".to_owned()]];
+        let lines = table_lines(&["WITH", "TERMS"], &rows);
+        let at = |line: &str, cell: &str| {
+            unicode_width::UnicodeWidthStr::width(&line[..line.find(cell).expect("a cell")])
+        };
+        assert_eq!((at(&lines[1], "x"), at(&lines[2], "y")), (10, 10), "{lines:?}");
         assert_eq!(short(&"0123456789abcdef"), "0123456789");
     }
 }

@@ -52,13 +52,13 @@ fn a_name_given_to_a_key_shows_in_its_place_and_is_taken_for_it() {
     let offers = json(&ds, &["offers"]).to_string();
     assert!(offers.contains(&buyer.peer_id) && !offers.contains("Bob"), "JSON keeps the key: {offers}");
 
-    // Mistakes: shaped like an id or a key, a name another key has, one's own key.
+    // Mistakes: shaped like an id, no name, one's own key.
     let out = haggle(&ds, &["name", t, "cafe12"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("it looks like an id"), "{}", stderr(&out));
     let out = haggle(&ds, &["name", t]);
     assert_eq!(out.status.code(), Some(2), "a name or --clear: {}", stderr(&out));
-    let out = haggle(&ds, &["name", &seller.peer_id, "Me"]);
+    let out = haggle(&ds, &["name", &seller.peer_id, "Myself"]);
     assert!(stderr(&out).contains("that is your own key"), "{}", stderr(&out));
 
     // Renamed by its name; listed; a second key is refused the name. The buyer names the seller
@@ -71,8 +71,9 @@ fn a_name_given_to_a_key_shows_in_its_place_and_is_taken_for_it() {
     let out = haggle(&ds, &["name", stranger, "bob from ghent"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("\"bob from ghent\" names")
-            && stderr(&out).contains("a name stands for one key"),
+        stderr(&out).contains("\"Bob from Ghent\" names")
+            && stderr(&out).contains("a name stands for one key")
+            && stderr(&out).contains("(haggle name --clear 'Bob from Ghent')"),
         "{}",
         stderr(&out)
     );

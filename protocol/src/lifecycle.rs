@@ -160,6 +160,10 @@ pub enum StepError {
     /// Its payment details have the wrong shape.
     #[error(transparent)]
     Payment(#[from] PaymentError),
+    /// A payment request or a payment on a deal whose price is 0 (a giveaway, a free file):
+    /// there is nothing to pay, and a node signs neither.
+    #[error("a deal whose price is 0 takes no {0} step: there is nothing to pay")]
+    Free(&'static str),
     /// A file key is not a 32-byte key sealed to the buyer.
     #[error("a file key is {SEALED_KEY_LEN} bytes sealed to the buyer, not {0}", SEALED_KEY_LEN = crate::blob::SEALED_KEY_LEN)]
     FileKey(usize),
@@ -422,17 +426,29 @@ impl DealState {
     }
 
     /// Whether the buyer said it received the thing while it owed a payment the seller had
-    /// asked for (by other means than cash) before that: a "received" whose buyer's node had not
-    /// yet taken in the request, which travels apart from the "shipped" after it and can arrive
-    /// later (a mailbox carried by other nodes). The deal is not complete until the buyer says
-    /// it paid; it stands at `shipped`, waiting on the buyer. A request signed after the
-    /// "received" (by a seller whose node had not taken it in) asks too late: the deal is
-    /// complete. The two times come from the two parties' clocks; a few seconds off matter only
-    /// when the buyer answered within those seconds of the request.
+    /// asked for before that: a "received" whose buyer's node had not yet taken in the request,
+    /// which travels apart from the "shipped" after it and can arrive later (a mailbox carried
+    /// by other nodes). Owed means: no payment, and the seller's latest request dated no later
+    /// than the "received" asks for other means than cash. The deal is not complete until the
+    /// buyer says it paid; it stands at `shipped`, waiting on the buyer. A request signed after
+    /// the "received" (by a seller whose node had not taken it in) asks too late: the deal is
+    /// complete. The times are what each signer says (its own clock); a few seconds off matter
+    /// only when the buyer answered within those seconds of the request.
     pub fn received_unpaid(&self) -> bool {
         self.received.is_some_and(|received| {
-            self.owes_payment() && self.firsts.payment.is_some_and(|asked| asked <= received)
+            // The request in force when the buyer signed: the seller's latest dated no later.
+            let then = self.requests.iter().rev().find(|r| r.2 <= received);
+            self.paid.is_none() && then.is_some_and(|r| !matches!(r.1, PaymentMethod::Cash))
         })
+    }
+
+    /// Checks a step against its deal's price: a deal whose price is 0 takes no payment request
+    /// and no payment ([`StepError::Free`]), so none can keep it from completing.
+    pub fn check_price(step: &Step, price: u64) -> Result<(), StepError> {
+        match step {
+            Step::PaymentRequest(_) | Step::Paid { .. } if price == 0 => Err(StepError::Free(step.name())),
+            _ => Ok(()),
+        }
     }
 
     /// Whether the deal has had no step for [`STALE_AFTER`] and is not final.
@@ -477,6 +493,7 @@ impl DealState {
             Step::Paid { .. } if self.paid.is_some() => Err(NotAllowed::Done("paid")),
             Step::Shipped(_) if self.shipped.is_some() => Err(NotAllowed::Done("shipped")),
             Step::FileKey(_) if self.file_key.is_some() => Err(NotAllowed::Done("the file key")),
+            Step::Received if self.received.is_some() => Err(NotAllowed::Done("received")),
             Step::Received if self.shipped.is_none() => Err(NotAllowed::NotShipped),
             // `received` completes the deal, after which `paid` can no longer be said: a buyer
             // asked to pay says it paid first, except in cash, paid as the thing is handed over.
@@ -621,17 +638,36 @@ mod tests {
         assert!(s.received_unpaid());
         assert_eq!((s.stage(), s.waiting_on()), (Stage::Shipped, Some(Role::Buyer)));
         assert!(!s.may_rate(Timestamp(100)), "not rated as complete");
-        assert_eq!(s.allows(Role::Buyer, &Step::Received), Err(NotAllowed::NotPaid));
+        assert_eq!(s.allows(Role::Buyer, &Step::Received), Err(NotAllowed::Done("received")));
         assert_eq!(s.allows(Role::Buyer, &paid(1, None)), Ok(()));
         assert_eq!(DealState::fold(Timestamp(0), [&received, &request, &shipped]), s);
         s.apply(&step(Role::Buyer, paid(1, None), 40, 4));
         assert!(!s.received_unpaid());
         assert_eq!((s.stage(), s.waiting_on()), (Stage::Completed, None));
-        // A request signed after the "received" asks too late; one for cash is paid on handover.
+        // A request signed after the "received" asks too late; one for cash is paid on handover,
+        // and a request by other means signed after the "received" does not change that (found
+        // in a review: the earliest request's date decided, whatever its method).
         let late = step(Role::Seller, Step::PaymentRequest(iban(2)), 31, 5);
         assert_eq!(DealState::fold(Timestamp(0), [&shipped, &received, &late]).stage(), Stage::Completed);
         let cash = step(Role::Seller, Step::PaymentRequest(PaymentMethod::Cash), 10, 6);
         assert_eq!(DealState::fold(Timestamp(0), [&cash, &shipped, &received]).stage(), Stage::Completed);
+        assert_eq!(
+            DealState::fold(Timestamp(0), [&late, &cash, &shipped, &received]).stage(),
+            Stage::Completed
+        );
+        // A cash request replaced by a transfer before the "received" leaves the transfer owed.
+        let transfer = step(Role::Seller, Step::PaymentRequest(iban(3)), 15, 9);
+        let owed = DealState::fold(Timestamp(0), [&cash, &transfer, &shipped, &received]);
+        assert!(owed.received_unpaid(), "the request in force when the buyer signed");
+        assert_eq!(owed.allows(Role::Buyer, &Step::Received), Err(NotAllowed::Done("received")));
+        // A free deal takes no request or payment at all.
+        assert_eq!(
+            DealState::check_price(&Step::PaymentRequest(iban(1)), 0),
+            Err(StepError::Free("payment_request"))
+        );
+        assert_eq!(DealState::check_price(&paid(1, None), 0), Err(StepError::Free("paid")));
+        assert_eq!(DealState::check_price(&Step::Received, 0), Ok(()));
+        assert_eq!(DealState::check_price(&Step::PaymentRequest(iban(1)), 500), Ok(()));
         // A cancellation both signed still wins.
         let cancels = [step(Role::Seller, Step::Cancel, 35, 7), step(Role::Buyer, Step::Cancel, 36, 8)];
         let all = [&request, &shipped, &received, &cancels[0], &cancels[1]];

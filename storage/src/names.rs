@@ -37,9 +37,14 @@ pub enum NameOutcome {
     Unchanged,
     /// [`MAX_NAMES`] keys are named already: nothing changed.
     Full,
-    /// Another key has this name already (given here): a name stands for one key, or it
-    /// would not tell them apart.
-    Taken(PublicKey),
+    /// Another key has this name already (given here, with the name as it holds it): a name
+    /// stands for one key, or it would not tell them apart.
+    Taken(PublicKey, String),
+}
+
+/// Whether two names are the same name: equal in lower case.
+fn same(a: &str, b: &str) -> bool {
+    a.to_lowercase() == b.to_lowercase()
 }
 
 fn decode(k: &[u8], v: &[u8]) -> Option<Named> {
@@ -51,14 +56,14 @@ fn decode(k: &[u8], v: &[u8]) -> Option<Named> {
 
 impl Store {
     /// Names `key` (or renames it), on disk before it returns. The name is taken as given: the
-    /// caller checks its shape. Names are compared without regard to case, so `bob` and `Bob`
-    /// cannot name two keys.
+    /// caller checks its shape. Names are compared without regard to case (Unicode's lower
+    /// case), so `bob` and `Bob`, or `Émile` and `émile`, cannot name two keys.
     pub fn name(&self, key: PublicKey, name: &str, now: Timestamp) -> Result<NameOutcome, StoreError> {
         let _one_at_a_time = self.blocking.lock().unwrap_or_else(|p| p.into_inner());
         let all = self.names()?;
         let held = all.iter().find(|n| n.key == key);
-        if let Some(other) = all.iter().find(|n| n.key != key && n.name.eq_ignore_ascii_case(name)) {
-            return Ok(NameOutcome::Taken(other.key));
+        if let Some(other) = all.iter().find(|n| n.key != key && same(&n.name, name)) {
+            return Ok(NameOutcome::Taken(other.key, other.name.clone()));
         }
         let outcome = match held {
             Some(n) if n.name == name => return Ok(NameOutcome::Unchanged),
@@ -95,7 +100,7 @@ impl Store {
 
     /// The key named `name` (compared without regard to case), if any.
     pub fn named(&self, name: &str) -> Result<Option<PublicKey>, StoreError> {
-        Ok(self.names()?.into_iter().find(|n| n.name.eq_ignore_ascii_case(name)).map(|n| n.key))
+        Ok(self.names()?.into_iter().find(|n| same(&n.name, name)).map(|n| n.key))
     }
 }
 
@@ -118,7 +123,17 @@ mod tests {
             assert_eq!(store.name(key(1), "Bob", at(10)).expect("name"), NameOutcome::Added);
             assert_eq!(store.name(key(2), "alice", at(20)).expect("name"), NameOutcome::Added);
             assert_eq!(store.name(key(1), "Bob", at(30)).expect("name"), NameOutcome::Unchanged);
-            assert_eq!(store.name(key(3), "BOB", at(30)).expect("name"), NameOutcome::Taken(key(1)));
+            assert_eq!(
+                store.name(key(3), "BOB", at(30)).expect("name"),
+                NameOutcome::Taken(key(1), "Bob".into())
+            );
+            assert_eq!(store.name(key(4), "Émile", at(30)).expect("name"), NameOutcome::Added);
+            assert_eq!(
+                store.name(key(5), "émile", at(30)).expect("name"),
+                NameOutcome::Taken(key(4), "Émile".into()),
+                "beyond ASCII too"
+            );
+            assert_eq!(store.unname(&key(4)).expect("unname"), Some("Émile".into()));
             assert_eq!(
                 store.name(key(1), "Bob the bikes", at(40)).expect("rename"),
                 NameOutcome::Renamed("Bob".into())

@@ -19,6 +19,9 @@ pub const MAX_DEAL_STEPS: usize = 32;
 /// A step as the deal's state takes it in: who signed it, from the deal's parties.
 pub fn signed_step(deal: &Deal, object: &Object) -> Option<SignedStep> {
     let Body::Step(s) = object.body() else { return None };
+    // A free deal's payment steps are refused on the way in; one stored before that rule is
+    // left out of the deal's state.
+    lifecycle::DealState::check_price(&s.step, deal.terms().price.amount).ok()?;
     let by = role(deal, object)?;
     let tie = u64::from_be_bytes(object.id().as_bytes()[..8].try_into().ok()?);
     Some(SignedStep { by, step: s.step.clone(), at: object.created_at(), tie })
@@ -43,6 +46,9 @@ impl Store {
         let Some(deal) = self.deal(&s.deal)? else {
             return Ok(rejected(Some(id), RejectReason::UnknownDeal(s.deal)));
         };
+        if let Err(e) = lifecycle::DealState::check_price(&s.step, deal.terms().price.amount) {
+            return Ok(rejected(Some(id), e));
+        }
         let other = if object.author() == deal.seller() { deal.buyer() } else { deal.seller() };
         let Some(step) = signed_step(&deal, object).filter(|_| s.to == other) else {
             return Ok(rejected(Some(id), RejectReason::NotAParty));

@@ -102,3 +102,58 @@ async fn an_offer_and_its_acceptance_travel_sealed_through_a_third_node() -> Res
     }
     Ok(())
 }
+
+/// Defect (found in a trial): a seller signed the payment request and the shipment of two deals
+/// with a buyer who was away, then went away too; only the first deal's steps reached the buyer
+/// through the node that stayed up. Every queued step travels sealed, whichever deal it is of.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_step_of_several_deals_travels_sealed_while_both_are_away() -> Result<()> {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    let third = TestNode::start("third", dirs[0].path(), vec![]).await?;
+    let mut seller = TestNode::start("seller", dirs[1].path(), vec![third.addr()]).await?;
+    let mut buyer = TestNode::start("buyer", dirs[2].path(), vec![third.addr()]).await?;
+    third.wait_mesh(2).await?;
+    let buyer_key = buyer.node.service.me();
+
+    // Two deals, made while both are online.
+    let mut deals = Vec::new();
+    for title in ["Tea cups", "Saucers"] {
+        let listing = seller.post("/v1/listings", draft(title, "4")).await?;
+        buyer.wait_listing(&id_of(&listing)).await?;
+        let offer =
+            buyer.post(&format!("/v1/listings/{}/offers", id_of(&listing)), json!({"price": "4"})).await?;
+        let thread = offer["thread"].as_str().unwrap_or_default().to_owned();
+        seller.wait_for("the offer", |e| matches!(e, NodeEvent::NegotiationReceived { .. })).await?;
+        seller.post(&format!("/v1/threads/{thread}/accept"), json!({})).await?;
+        buyer.wait_for("the deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
+        let view = buyer.get(&format!("/v1/threads/{thread}")).await?;
+        deals.push(view["deal"].as_str().unwrap_or_default().to_owned());
+    }
+
+    // The buyer goes away; the seller asks for payment and ships, in both deals.
+    buyer.stop().await;
+    for deal in &deals {
+        let steps = format!("/v1/deals/{deal}/steps");
+        let iban = json!({"step": "payment_request", "method": "iban", "details": "BE71 0961 2345 6769"});
+        seller.post(&steps, iban).await?;
+        seller.post(&steps, json!({"step": "shipped"})).await?;
+    }
+    wait_until("the third node to hold all four steps sealed for the buyer", || async {
+        third.node.store().mail_for(&buyer_key).map(|m| m.len() >= 4).unwrap_or(false)
+    })
+    .await?;
+
+    // The seller goes away; the buyer comes back to the third node alone: both deals shipped.
+    seller.stop().await;
+    let buyer = TestNode::start("buyer", dirs[2].path(), vec![third.addr()]).await?;
+    wait_until("both deals to reach the buyer as shipped, each with its request", || async {
+        let Ok(page) = buyer.get("/v1/deals").await else { return false };
+        let shipped = |d: &serde_json::Value| d["stage"] == "shipped" && d["payment"]["method"] == "iban";
+        page["deals"].as_array().is_some_and(|d| d.len() == 2 && d.iter().all(shipped))
+    })
+    .await?;
+    for node in [third, buyer] {
+        node.stop().await;
+    }
+    Ok(())
+}

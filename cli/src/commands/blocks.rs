@@ -14,7 +14,7 @@ pub fn block(cx: &Context<'_>, who: &str, note: Option<String>) -> Result<()> {
     if cx.json {
         return output::json(&change);
     }
-    let key = change.key.to_string();
+    let key = output::peer(&change.key);
     if change.changed && change.was_blocked {
         let note = if noted_empty { "cleared" } else { "changed" };
         outln!("{key} was blocked already; its note is {note}.");
@@ -27,7 +27,10 @@ pub fn block(cx: &Context<'_>, who: &str, note: Option<String>) -> Result<()> {
         outln!("{key} was blocked already (its note stays; --note changes it).");
     }
     open_with_them(&change);
-    outln!("Undo: haggle unblock {key}");
+    outln!(
+        "Undo: haggle unblock {}",
+        output::name_of(&change.key.to_string()).map_or_else(|| change.key.to_string(), output::shell_word)
+    );
     Ok(())
 }
 
@@ -36,7 +39,7 @@ pub fn unblock(cx: &Context<'_>, who: &str) -> Result<()> {
     if cx.json {
         return output::json(&change);
     }
-    let key = change.key.to_string();
+    let key = output::peer(&change.key);
     if change.changed {
         outln!(
             "Unblocked {key}: their listings show again, and they may make you offers and write to you again."
@@ -62,9 +65,13 @@ pub fn list(cx: &Context<'_>) -> Result<()> {
     let rows: Vec<Vec<String>> = page
         .blocked
         .iter()
-        .map(|b| vec![b.key.to_string(), output::relative(b.since, now), output::clip(&b.note, 60)])
+        .map(|b| {
+            let key = b.key.to_string();
+            let name = output::name_of(&key).unwrap_or("-").to_owned();
+            vec![key, name, output::relative(b.since, now), output::clip(&b.note, 60)]
+        })
         .collect();
-    output::table(&["KEY", "SINCE", "NOTE"], &rows);
+    output::table(&["KEY", "NAME", "SINCE", "NOTE"], &rows);
     outln!(
         "{} of at most {}; haggle unblock KEY undoes one.",
         output::count(page.blocked.len(), "key"),

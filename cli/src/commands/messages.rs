@@ -136,7 +136,7 @@ pub fn print(view: &ConversationView, marked: bool) {
     let opened = if view.opened_by_me { "you wrote first" } else { "they wrote first" };
     outln!(
         "With {}, about {}: {}, {opened}.",
-        view.with.peer_id(),
+        output::peer(&view.with.peer_id()),
         subject(view),
         output::count(view.count, "message")
     );

@@ -190,7 +190,7 @@ pub fn print(r: &ReputationView) {
             vec![
                 output::relative(f.rated_at, now),
                 f.rating.clone(),
-                output::short_peer(&f.author),
+                if f.mine { "you".to_owned() } else { output::short_peer(&f.author) },
                 if f.superseded { "- (superseded)".to_owned() } else { format!("{:.2}", f.weight) },
                 output::clip(&f.text, 60),
             ]
@@ -204,8 +204,8 @@ pub fn print(r: &ReputationView) {
 pub fn print_feedback(f: &FeedbackView) {
     let now = output::now_ms();
     outln!("{}", output::bold(&format!("Feedback {}  [{}]", output::short(&f.id), f.rating)));
-    outln!("  by        {}{}", f.author, if f.mine { " (you)" } else { "" });
-    outln!("  about     {}", f.subject);
+    outln!("  by        {}", if f.mine { format!("{} (you)", f.author) } else { output::peer(&f.author) });
+    outln!("  about     {}", output::peer(&f.subject));
     outln!("  deal      {} (made {})", output::short(&f.deal), output::relative(f.made_at, now));
     outln!("  rated     {}", output::relative(f.rated_at, now));
     if !f.text.is_empty() {
@@ -217,7 +217,7 @@ pub fn print_feedback(f: &FeedbackView) {
         outln!(
             "  weight    {:.2} (the author's standing, shared among everyone it rated; haggle reputation {} for the whole picture)",
             f.weight,
-            f.subject
+            output::name_of(&f.subject.to_string()).map_or_else(|| f.subject.to_string(), output::shell_word)
         );
     }
 }

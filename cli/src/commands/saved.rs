@@ -189,8 +189,11 @@ fn arguments(p: &SearchParams, short_seller: bool) -> String {
     flag("max-price", p.max_price.clone());
     flag("currency", p.currency.as_ref().map(ToString::to_string));
     // Shortened, a key is no longer something to type: shown as it is, not quoted.
-    let short =
-        p.seller.as_ref().filter(|_| short_seller).map(|k| format!("--seller {}", output::short_peer(k)));
+    let short = p.seller.as_ref().filter(|_| short_seller).map(|k| match output::name_of(&k.to_string()) {
+        // A name is typed as it is given: quoted for a shell.
+        Some(name) => format!("--seller {}", output::shell_word(name)),
+        None => format!("--seller {}", output::short_peer(k)),
+    });
     flag("seller", p.seller.as_ref().filter(|_| !short_seller).map(ToString::to_string));
     flag("near", p.near.clone());
     flag("around", p.around.clone());

@@ -35,12 +35,17 @@ pub(super) const MIN_PEERS: usize = 3;
 /// How often a node below [`MIN_PEERS`] looks for more.
 pub(super) const DISCOVER_EVERY: Duration = Duration::from_secs(30);
 /// A connection that lasts less than this counts as a failed attempt when it closes (a peer at
-/// its connection limit accepts and closes at once): the schedule keeps backing off instead of
-/// redialling it every few seconds. One that lasted longer was a connection: its close starts
-/// the backoff over, so a peer whose node stops and starts again is called back within seconds
-/// however often it did before, not after minutes. Such a peer that keeps closing is dialled at
-/// most once per this time plus the first backoff.
-const STABLE: Duration = Duration::from_secs(5);
+/// its connection limit accepts and closes at once; a busy peer trims connections older than
+/// its 10 s grace): the schedule keeps backing off instead of redialling it every few seconds.
+const STABLE: Duration = Duration::from_secs(30);
+/// For the other party of a queued message, a connection that lasted this long was a
+/// connection, whoever closed it: its close starts the backoff over, so a trading partner whose
+/// node stops and starts again is called back within seconds however often it did before, not
+/// after minutes (where only one side can dial, its messages would wait that long). A node does
+/// not trim its own parties' connections, and a party stays one only while messages wait for
+/// it, so one that keeps closing is dialled at most once per this time plus the first backoff,
+/// and only meanwhile.
+const PARTY_STABLE: Duration = Duration::from_secs(5);
 /// A bootstrap peer that kept a connection this long had room for this node: its later close
 /// does not count as a failure.
 const KEPT: Duration = Duration::from_secs(300);
@@ -255,13 +260,18 @@ impl Dialer {
         }
         let lasted = w.connected_at.take().map(|at| at.elapsed());
         w.dialing = false;
-        if lasted.is_some_and(|d| d >= if let_go { KEPT } else { STABLE }) {
+        let lasting = match () {
+            _ if w.is_party(Instant::now()) => PARTY_STABLE,
+            _ if let_go => KEPT,
+            _ => STABLE,
+        };
+        if lasted.is_some_and(|d| d >= lasting) {
             w.attempts = 0;
         }
         // What `status` shows until the next attempt says more: how long it lasted, not "at
         // once" for a connection of a minute whose peer stopped.
         let after = match lasted {
-            Some(d) if d >= STABLE => format!(" after {}", lasted_text(d)),
+            Some(d) if d >= PARTY_STABLE => format!(" after {}", lasted_text(d)),
             _ => " at once".to_owned(),
         };
         w.last_error = Some(if let_go {
@@ -402,8 +412,6 @@ impl EventLoop {
     }
 }
 
-/// What went wrong with a dial, in a few words (the innermost cause: "Connection refused (os
-/// error 111)"), for `haggle status`.
 /// How long a connection lasted, for `status`: `40 s`, `12 min`, `3 h`.
 fn lasted_text(d: Duration) -> String {
     match d.as_secs() {
@@ -413,6 +421,8 @@ fn lasted_text(d: Duration) -> String {
     }
 }
 
+/// What went wrong with a dial, in a few words (the innermost cause: "Connection refused (os
+/// error 111)"), for `haggle status`.
 pub(super) fn describe(error: &DialError) -> String {
     match error {
         DialError::Transport(errors) => match errors.last() {
@@ -531,27 +541,45 @@ mod tests {
     /// Defect (found in a trial): a trading partner whose node stopped and started a few times,
     /// each time for under 30 s, piled up attempts across the outages (the next try 34-133 s
     /// away, "the connection closed at once" for a connection of 20 s): its queued messages
-    /// waited minutes where only one side can dial. A connection that lasted starts over.
+    /// waited minutes where only one side can dial. A party's connection that lasted 5 s starts
+    /// over, whoever closed it; any other peer's still needs 30 s (or 5 minutes, if it closed
+    /// while this node had others), so a busy peer that trims after its 10 s grace is not
+    /// redialled every few seconds (found in a review).
     #[test]
-    fn a_connection_that_lasted_starts_the_backoff_over_and_says_how_long_it_lasted() {
+    fn a_partys_connection_that_lasted_starts_the_backoff_over_and_says_how_long_it_lasted() {
         let mut d = dialer();
-        let peer = PeerId::random();
-        d.want(peer, [], DialReason::Party);
-        for _ in 0..5 {
-            d.wanted.get_mut(&peer).expect("scheduled").dialing = true;
-            d.failed(&peer, "Connection refused (os error 111)".into());
+        let base = Instant::now();
+        let twenty_s_before = |d: &mut Dialer, peer: &PeerId| {
+            let at = base.checked_sub(Duration::from_secs(20)).expect("an uptime of 20 s");
+            d.wanted.get_mut(peer).expect("scheduled").connected_at = Some(at);
+        };
+        let (party, bootstrap) = (PeerId::random(), PeerId::random());
+        d.want(party, [], DialReason::Party);
+        d.want(bootstrap, [], DialReason::Bootstrap);
+        for peer in [party, bootstrap] {
+            for _ in 0..5 {
+                d.wanted.get_mut(&peer).expect("scheduled").dialing = true;
+                d.failed(&peer, "Connection refused (os error 111)".into());
+            }
+            assert_eq!(d.wanted[&peer].attempts, 5);
         }
-        assert_eq!(d.wanted[&peer].attempts, 5);
-        d.connected(peer);
-        let Some(twenty_s_ago) = Instant::now().checked_sub(Duration::from_secs(20)) else { return };
-        d.wanted.get_mut(&peer).expect("scheduled").connected_at = Some(twenty_s_ago);
-        d.disconnected(&peer, false);
-        let pending = d.pending(Instant::now());
-        assert_eq!(
-            (pending[0].attempts, pending[0].last_error.as_deref()),
-            (1, Some("the connection closed after 20 s"))
-        );
-        assert_eq!(d.due(Instant::now() + Duration::from_secs(3), true).len(), 1, "tried again in seconds");
+        for let_go in [false, true] {
+            for peer in [party, bootstrap] {
+                d.connected(peer);
+                twenty_s_before(&mut d, &peer);
+                d.disconnected(&peer, let_go);
+            }
+            let pending = d.pending(Instant::now());
+            let party_now = pending.iter().find(|p| p.peer == party).expect("the party");
+            let closed = if let_go { "the peer closed the connection" } else { "the connection closed" };
+            assert_eq!(
+                (party_now.attempts, party_now.last_error.clone()),
+                (1, Some(format!("{closed} after 20 s"))),
+                "let go: {let_go}"
+            );
+            assert!(d.wanted[&bootstrap].attempts > 5, "20 s is a failure for a bootstrap peer");
+            assert!(d.due(Instant::now() + Duration::from_secs(3), true).iter().any(|(p, _)| *p == party));
+        }
         assert_eq!(lasted_text(Duration::from_secs(754)), "12 min");
         assert_eq!(lasted_text(Duration::from_secs(3 * 3_600 + 5)), "3 h");
     }

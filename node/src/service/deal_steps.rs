@@ -25,7 +25,8 @@ impl Service {
         // Before what the stage allows: on a free deal, "not requested yet" would say to wait for
         // a request that never comes.
         if matches!(step, Step::PaymentRequest(_) | Step::Paid { .. }) && deal.terms().price.amount == 0 {
-            return Err(Conflict::NothingToPay(id).into());
+            let file = deal.listing().listing().is_some_and(|l| l.file.is_some());
+            return Err(Conflict::NothingToPay { deal: id, file }.into());
         }
         let state = self.store.deal_state(&deal)?;
         let giveaway =

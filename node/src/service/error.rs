@@ -128,7 +128,7 @@ pub enum InvalidInput {
     Rating(String),
     /// An identity that is neither a key nor a listing this node holds.
     #[error(
-        "{0:?} is not a key (a PeerId such as 12D3KooW...) nor the id of a listing this node holds: \
+        "{0:?} is not a key (a PeerId such as 12D3KooW...), a name you gave one (haggle names lists them), nor the id of a listing this node holds: \
          haggle show LISTING names a seller's key, haggle deal DEAL the other party's"
     )]
     Identity(String),
@@ -139,7 +139,7 @@ pub enum InvalidInput {
     ShortenedKey(String),
     /// Whom to block, named by nothing this node holds and not a key.
     #[error(
-        "{0:?} is not a key (a PeerId such as 12D3KooW...) nor the id of a listing, thread, deal or message this node holds: haggle offers, haggle deals and haggle messages list the ids of yours, haggle search listings'"
+        "{0:?} is not a key (a PeerId such as 12D3KooW...), a name you gave one (haggle names lists them), nor the id of a listing, thread, deal or message this node holds: haggle offers, haggle deals and haggle messages list the ids of yours, haggle search listings'"
     )]
     BlockWho(String),
     /// Whom to block, as a key shortened for a table.
@@ -156,7 +156,7 @@ pub enum InvalidInput {
         /// The name given.
         given: String,
         /// What is wrong with it.
-        why: &'static str,
+        why: String,
     },
     /// The owner's own key, to name.
     #[error("that is your own key: tables show it as you, and it needs no name")]
@@ -426,8 +426,9 @@ pub enum Conflict {
     },
     /// A name another key has already.
     #[error(
-        "{name:?} names {} already: a name stands for one key. Choose another, or take it from that key first (haggle name --clear {name:?})",
-        key.peer_id()
+        "{name:?} names {} already: a name stands for one key. Choose another, or take it from that key first (haggle name --clear {})",
+        key.peer_id(),
+        shell_quoted(name)
     )]
     NameTaken {
         /// The name.
@@ -571,10 +572,20 @@ pub enum Conflict {
     },
     /// A payment request or payment on a deal whose price is 0 (a giveaway, a free file).
     #[error(
-        "deal {} is free: there is nothing to pay. The giver hands it over (haggle shipped {}; a free file's key went with the deal) and the taker confirms (haggle received {})",
-        .0.fmt_short(), .0.fmt_short(), .0.fmt_short()
+        "deal {} is free: there is nothing to pay. {}",
+        .deal.fmt_short(),
+        if *.file {
+            format!("A free file's key went with the deal: the taker downloads it (haggle download {0}) and confirms (haggle received {0})", .deal.fmt_short())
+        } else {
+            format!("The giver hands it over (haggle shipped {0}) and the taker confirms (haggle received {0})", .deal.fmt_short())
+        }
     )]
-    NothingToPay(ObjectId),
+    NothingToPay {
+        /// The deal.
+        deal: ObjectId,
+        /// Whether it is a digital good's (its key went with the deal).
+        file: bool,
+    },
     /// The owner already rated the deal (one feedback per party and deal).
     #[error("you already rated deal {} (feedback {}); this node signs one rating per deal", deal.fmt_short(), feedback.fmt_short())]
     AlreadyRated {
@@ -895,7 +906,9 @@ impl Conflict {
             Conflict::ListingChangedSince { .. } | Conflict::NoNightsNamed { .. } => {
                 ErrorCode::ListingChanged
             }
-            Conflict::Step { .. } | Conflict::NotRateable { .. } => ErrorCode::NotYourTurn,
+            Conflict::Step { .. } | Conflict::NotRateable { .. } | Conflict::NothingToPay { .. } => {
+                ErrorCode::NotYourTurn
+            }
             Conflict::AlreadyRated { .. }
             | Conflict::TooManyBids { .. }
             | Conflict::Booking(_)
@@ -917,10 +930,9 @@ impl Conflict {
             }
             Conflict::WhichConversation { .. } => ErrorCode::Ambiguous,
             Conflict::NotYourThread(_) => ErrorCode::NotYours,
-            Conflict::NotAnAuction(_)
-            | Conflict::NotACampaign(_)
-            | Conflict::NotDigital(_)
-            | Conflict::NothingToPay(_) => ErrorCode::Invalid,
+            Conflict::NotAnAuction(_) | Conflict::NotACampaign(_) | Conflict::NotDigital(_) => {
+                ErrorCode::Invalid
+            }
             Conflict::NoFileKey(_) | Conflict::NotSeller(_) => ErrorCode::NotYourTurn,
             Conflict::KeyLost(_) => ErrorCode::Conflict,
             Conflict::AuctionEnded { .. }
@@ -1142,6 +1154,20 @@ fn step_refusal(deal: &ObjectId, why: &haggle_protocol::NotAllowed, giveaway: bo
         NotAllowed::Done(what) => {
             format!("you already signed {what} (haggle deal {id} shows what comes next)")
         }
+        NotAllowed::Final(haggle_protocol::Stage::Completed) => format!(
+            "the deal is completed: no step can follow; rate it if you have not (haggle feedback {id} positive, neutral or negative)"
+        ),
         other => other.to_string(),
+    }
+}
+
+/// A word as a shell takes it: as it is when it holds only characters no shell reads otherwise,
+/// else in single quotes (for a command an error suggests).
+fn shell_quoted(word: &str) -> String {
+    let plain = |c: char| c.is_alphanumeric() || "._,:/@%+=-".contains(c);
+    if !word.is_empty() && word.chars().all(plain) && !word.starts_with('-') {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }

@@ -13,27 +13,46 @@ use haggle_storage::{MAX_NAME_CHARS, MAX_NAMES, NameOutcome};
 use super::{Conflict, InvalidInput, Service, ServiceError};
 use crate::api::types::{NameChange, NameRequest, NameView, NamesPage};
 
-/// A name as kept (trimmed), if one a table can show in place of a key and a command cannot
-/// take for a key or an id.
-pub fn check_name(given: &str) -> Result<&str, InvalidInput> {
-    let name = given.trim();
-    let refuse = |why| Err(InvalidInput::Name { given: given.to_owned(), why });
+/// Characters that change how text shows without showing themselves (zero-width spaces and
+/// joiners, direction marks and overrides, the byte-order mark, a soft hyphen): two names that
+/// differ only by them would look the same in a table.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
+}
+
+/// A name as kept (trimmed, its inner spaces one each), if one a table can show in place of a
+/// key and a command cannot take for a key, an id, an option or the owner.
+pub fn check_name(given: &str) -> Result<String, InvalidInput> {
+    let name = given.split_whitespace().collect::<Vec<_>>().join(" ");
+    let refuse = |why: String| Err(InvalidInput::Name { given: given.to_owned(), why });
     let len = name.chars().count();
     if len == 0 {
-        return refuse("a name has at least one character");
+        return refuse("a name has at least one character".into());
     }
-    if len > MAX_NAME_CHARS {
-        return refuse("a name has at most 32 characters");
+    if given.trim().chars().any(|c| c.is_control() || invisible(c)) {
+        return refuse("a name is one line of visible characters".into());
     }
-    if name.chars().any(char::is_control) {
-        return refuse("a name is one line, without control characters");
-    }
-    if name.contains('…') || name.contains("...") || name.parse::<PublicKey>().is_ok() {
-        return refuse("it looks like a key, and a name must not");
+    if name.contains('…')
+        || name.contains("...")
+        || name.parse::<PublicKey>().is_ok()
+        || name.starts_with("12D3KooW")
+    {
+        return refuse("it looks like a key, and a name must not".into());
     }
     // Ids are taken from 6 hex characters on: a name like that would shadow one.
     if len >= 6 && name.chars().all(|c| c.is_ascii_hexdigit()) {
-        return refuse("it looks like an id (hex digits only), and a name must not");
+        return refuse("it looks like an id (hex digits only), and a name must not".into());
+    }
+    if len > MAX_NAME_CHARS {
+        return refuse(format!("a name has at most {MAX_NAME_CHARS} characters"));
+    }
+    // Tables say "you" for the owner; a command line takes a leading dash for an option; a
+    // path segment of dots is no name.
+    if ["you", "me"].iter().any(|own| name.eq_ignore_ascii_case(own)) {
+        return refuse("tables say it for your own key, and a name must not pass for it".into());
+    }
+    if name.starts_with('-') || name.chars().all(|c| c == '.') {
+        return refuse("a name does not start with a dash nor is only dots".into());
     }
     Ok(name)
 }
@@ -42,6 +61,7 @@ impl Service {
     /// Names the key `request.who` names (a key, an id, or its current name).
     pub fn set_name(&self, request: NameRequest) -> Result<NameChange, ServiceError> {
         let name = check_name(&request.name)?;
+        let name = name.as_str();
         let key = self.identity_named(&request.who, true)?;
         if key == self.me() {
             return Err(InvalidInput::NameSelf.into());
@@ -51,8 +71,8 @@ impl Service {
             NameOutcome::Renamed(was) => (true, Some(was)),
             NameOutcome::Unchanged => (false, Some(name.to_owned())),
             NameOutcome::Full => return Err(Conflict::NamesFull { max: MAX_NAMES }.into()),
-            NameOutcome::Taken(other) => {
-                return Err(Conflict::NameTaken { name: name.to_owned(), key: other }.into());
+            NameOutcome::Taken(other, held) => {
+                return Err(Conflict::NameTaken { name: held, key: other }.into());
             }
         };
         Ok(NameChange { key, name: Some(name.to_owned()), was, changed })
@@ -79,10 +99,8 @@ impl Service {
     /// The key the owner named `given`, if it is a name (compared without regard to case).
     pub(super) fn key_by_name(&self, given: &str) -> Result<Option<PublicKey>, ServiceError> {
         let given = given.trim();
-        if given.is_empty() || check_name(given).is_err() {
-            return Ok(None);
-        }
-        Ok(self.store.named(given)?)
+        let Ok(name) = check_name(given) else { return Ok(None) };
+        Ok(self.store.named(&name)?)
     }
 }
 
@@ -92,13 +110,31 @@ mod tests {
     use crate::service::testing::service;
 
     #[test]
-    fn a_name_must_not_pass_for_a_key_or_an_id() {
-        assert_eq!(check_name("  Bob the bikes "), Ok("Bob the bikes"));
-        assert_eq!(check_name("beef"), Ok("beef"), "too short for an id");
+    fn a_name_must_not_pass_for_a_key_an_id_an_option_or_the_owner() {
+        assert_eq!(check_name("  Bob   the bikes "), Ok("Bob the bikes".to_owned()));
+        assert_eq!(check_name("beef"), Ok("beef".to_owned()), "too short for an id");
+        assert_eq!(check_name("Émile 🚲"), Ok("Émile 🚲".to_owned()));
         let key = haggle_protocol::fixtures::key(1).public().peer_id().to_string();
-        for bad in ["", "   ", "cafe12", "12D3KooW…pWTGKh", key.as_str(), "a\nb", &"x".repeat(33)] {
+        let bad = [
+            "",
+            "   ",
+            "cafe12",
+            "12D3KooW…pWTGKh",
+            "12D3KooW",
+            "a\nb",
+            "Bob\u{200B}",
+            "you",
+            "Me",
+            "-v",
+            "..",
+            &"x".repeat(33),
+        ];
+        for bad in bad.iter().copied().chain([key.as_str()]) {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
+        // A whole key is refused as a key, not as too long (found in a trial).
+        let said = check_name(&key).expect_err("a key").to_string();
+        assert!(said.contains("looks like a key"), "{said}");
     }
 
     #[test]
@@ -121,7 +157,11 @@ mod tests {
             .set_name(NameRequest { who: carol.peer_id().to_string(), name: "bob (Bikes)".into() })
             .expect_err("taken")
             .to_string();
-        assert!(taken.contains("names 12D3KooW") && taken.contains("haggle name --clear"), "{taken}");
+        assert!(
+            taken.contains("\"Bob (bikes)\" names 12D3KooW")
+                && taken.contains("haggle name --clear 'Bob (bikes)'"),
+            "the name as held, quoted for a shell: {taken}"
+        );
         let own = me.set_name(NameRequest { who: me.me().peer_id().to_string(), name: "Me".into() });
         assert!(own.expect_err("own key").to_string().contains("your own key"));
         let cleared = me.clear_name("Bob (bikes)").expect("cleared");

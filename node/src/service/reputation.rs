@@ -198,7 +198,8 @@ impl Service {
     /// What this node can say of the identity `given` names: a key (PeerId), or a listing
     /// (its author).
     pub fn reputation_view(&self, given: &str) -> Result<ReputationView, ServiceError> {
-        let key = self.identity_named(given, false)?;
+        // Whom a thread, a deal or a message is with, as `block` and `name` take them.
+        let key = self.identity_named(given, true)?;
         let graph = self.trust_graph()?;
         let mut about = self.store.feedback_about(&key)?;
         let r = graph.reputation(&key);
