@@ -3,25 +3,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Output;
-
-use common::{NodeProcess, Watch, haggle, json, wait};
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Runs `args` on `dir`'s node, which must succeed; its standard output.
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = haggle(dir, args);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    stdout(&out)
-}
+use common::{NodeProcess, Watch, haggle, json, ok, stderr, wait};
 
 /// A question before any offer, its answer, a message while the buyer's node is off (both nodes
 /// killed with `kill -9` meanwhile), and the mistakes: what a buyer and a seller do with

@@ -3,25 +3,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Output;
-
-use common::{NodeProcess, haggle, json, wait};
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// Runs `args` on `dir`'s node, which must succeed; its standard output.
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = haggle(dir, args);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    stdout(&out)
-}
+use common::{NodeProcess, haggle, json, ok, stderr, wait};
 
 /// A seller names the buyer of an offer by the offer's thread, and the buyer names the seller by
 /// a listing: each name shows where the key did, and is taken where a key is; names that would

@@ -13,6 +13,23 @@ use serde_json::Value;
 
 pub const STEP: Duration = Duration::from_secs(30);
 
+/// What a run printed on standard output.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What a run printed on standard error.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs `args` on `dir`'s node, which must succeed; its standard output.
+pub fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = haggle(dir, args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
 /// `haggle` (inside network namespace `ns`, if given).
 pub fn command(ns: Option<&str>) -> Command {
     match ns {

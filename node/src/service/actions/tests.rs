@@ -762,7 +762,10 @@ fn a_received_that_overtook_the_payment_request_waits_for_the_payment() {
         assert!(!view.may_rate, "not rated as complete");
     }
     let again = buyer.deal_step(&deal, Step::Received).expect_err("received once").to_string();
-    assert!(again.contains(&format!("you already signed received (haggle deal {} shows", &deal[..12])), "{again}");
+    assert!(
+        again.contains(&format!("you already signed received (haggle deal {} shows", &deal[..12])),
+        "{again}"
+    );
     let positive = crate::api::types::FeedbackRequest { rating: "positive".into(), text: String::new() };
     let rate = seller.leave_feedback(&deal, positive).expect_err("not yet").to_string();
     assert!(rate.contains("can be rated once the buyer says it paid"), "{rate}");
