@@ -54,16 +54,10 @@ pub fn run(mut command: Command, cx: &Context<'_>) -> Result<()> {
     } else if let Command::Watch(args) = &mut command {
         args.filters.resolve_seller(|| named(cx))?;
     }
-    // The owner's names for keys, shown in their place (`haggle name`): one read, before the
-    // command prints. No node to ask is the command's error too (said at once, not after a
-    // second wait); a node that refuses the read or answers it in another shape (another
-    // build) leaves the keys shown.
-    if !cx.json && !matches!(command, Command::Name { .. } | Command::Names) {
-        match cx.api.names() {
-            Ok(page) => output::set_names(page.names.into_iter().map(|n| (n.key.to_string(), n.name))),
-            Err(haggle_node::ClientError::Api { .. } | haggle_node::ClientError::BadResponse { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
+    // The owner's names for keys, shown in their place (`haggle name`): read the first time a
+    // key is shown.
+    if !cx.json {
+        output::names_from(cx.api);
     }
     let dated = matches!(
         command,

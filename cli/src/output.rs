@@ -256,18 +256,30 @@ pub fn shell_word(v: &str) -> String {
     }
 }
 
-/// The owner's names for keys (`haggle name`), by key as printed: read from the node once per
-/// command, before it prints anything (see `commands::run`).
+/// Where the owner's names for keys (`haggle name`) are read from: the command's node, set by
+/// `commands::run` (none for `--json`, whose output keeps keys).
+static NAMES_FROM: std::sync::OnceLock<haggle_node::ApiClient> = std::sync::OnceLock::new();
+
+/// The owner's names, by key as printed: read from the node once per command, the first time a
+/// key is shown (a command that shows none asks nothing more of its node).
 static NAMES: std::sync::OnceLock<std::collections::HashMap<String, String>> = std::sync::OnceLock::new();
 
-/// Sets the names [`short_peer`] and [`peer`] show; the first call wins.
-pub fn set_names(names: impl IntoIterator<Item = (String, String)>) {
-    let _ = NAMES.set(names.into_iter().collect());
+/// Has [`short_peer`] and [`peer`] show the names `api`'s node holds.
+pub fn names_from(api: &haggle_node::ApiClient) {
+    let _ = NAMES_FROM.set(api.clone());
 }
 
-/// The owner's name for `key` (as printed), if it gave one.
+/// The owner's name for `key` (as printed), if it gave one. A node that cannot say (it
+/// stopped meanwhile, or is a build without names) leaves the keys shown.
 pub fn name_of(key: &str) -> Option<&'static str> {
-    NAMES.get().and_then(|names| names.get(key)).map(String::as_str)
+    let names = NAMES.get_or_init(|| {
+        let read = NAMES_FROM.get().map(|api| api.names());
+        match read {
+            Some(Ok(page)) => page.names.into_iter().map(|n| (n.key.to_string(), n.name)).collect(),
+            _ => std::collections::HashMap::new(),
+        }
+    });
+    names.get(key).map(String::as_str)
 }
 
 /// A PeerId for tables: the owner's name for it, else shortened, `12D3KooW…a1b2c3`.
