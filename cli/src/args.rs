@@ -775,7 +775,9 @@ impl SearchFilters {
             self.seller = Some(key);
             return Ok(());
         }
-        let named = names()?.into_iter().find(|(_, name)| name.eq_ignore_ascii_case(given));
+        // As the node takes a name: its inner spaces one each, compared in lower case.
+        let wanted = haggle_node::service::check_name(given).map_err(|e| crate::usage(e.to_string()))?;
+        let named = names()?.into_iter().find(|(_, name)| haggle_node::service::same_name(name, &wanted));
         match named {
             Some((key, _)) => {
                 self.seller = Some(key);

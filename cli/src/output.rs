@@ -245,16 +245,7 @@ pub fn short(id: &impl ToString) -> String {
     id.to_string().chars().take(10).collect()
 }
 
-/// A word as a shell takes it: as it is when it holds only characters no shell reads
-/// otherwise, else in single quotes.
-pub fn shell_word(v: &str) -> String {
-    let plain = |c: char| c.is_alphanumeric() || "._,:/@%+=-".contains(c);
-    if !v.is_empty() && v.chars().all(plain) && !v.starts_with('-') {
-        v.to_owned()
-    } else {
-        format!("'{}'", v.replace('\'', r"'\''"))
-    }
-}
+pub use haggle_node::service::shell_word;
 
 /// Where the owner's names for keys (`haggle name`) are read from: the command's node, set by
 /// `commands::run` (none for `--json`, whose output keeps keys).
@@ -289,6 +280,13 @@ pub fn short_peer(peer: &impl ToString) -> String {
         return name.to_owned();
     }
     if s.len() > 16 { format!("{}…{}", &s[..8], &s[s.len() - 6..]) } else { s }
+}
+
+/// A person as a command takes them: the owner's name for the key, quoted for a shell, else
+/// the key.
+pub fn typed_peer(peer: &impl ToString) -> String {
+    let s = peer.to_string();
+    name_of(&s).map_or(s, shell_word)
 }
 
 /// A PeerId in full, for a line of its own, with the owner's name for it: `12D3KooW… (Bob)`.

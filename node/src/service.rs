@@ -52,6 +52,7 @@ use crate::api::types::{
 
 pub use actions::{DEFAULT_LISTING_LIFETIME, DEFAULT_PROPOSAL_LIFETIME, Effect};
 pub use blocks::{MAX_BLOCK_NOTE_CHARS, check_block_note};
+pub use haggle_storage::same_name;
 pub use names::check_name;
 pub use saved::check_saved_name;
 
@@ -88,7 +89,7 @@ impl Followups {
         self.thumbnails.extend(other.thumbnails);
     }
 }
-pub use error::{Conflict, HighBid, InvalidInput, ServiceError, in_words};
+pub use error::{Conflict, HighBid, InvalidInput, ServiceError, in_words, shell_word};
 pub use files::Download;
 pub(crate) use inbound::REGOSSIP_LIMIT;
 pub use inbound::{Dated, Inbound, Received, Refusal, Via};
@@ -852,8 +853,7 @@ impl Service {
             // with the terms, see `mail_out`). A lapsed counter still goes: it tells the other
             // party that the thread has ended.
             if let Some(object) = &object
-                && object.kind() == haggle_protocol::ObjectKind::Offer
-                && object.body().terms().is_some_and(|t| t.expires_at <= now)
+                && lapses_unsent(object, now)
             {
                 match self.record_delivery(entry.id, DeliveryState::Lapsed, None) {
                     Ok(event) => due.lapsed.extend(event),
@@ -954,6 +954,14 @@ pub fn check_search_text(params: &SearchParams) -> Result<(), InvalidInput> {
         return Err(InvalidInput::QueryTooLong { what: "a search filter", len, max: MAX_QUERY_CHARS });
     }
     Ok(())
+}
+
+/// Whether the owner's queued message `object` lapses unsent: an offer whose terms expired
+/// (nobody could accept it). The outbox records it `Lapsed` at its next pass; views read it so
+/// at once.
+pub(crate) fn lapses_unsent(object: &Object, now: Timestamp) -> bool {
+    object.kind() == haggle_protocol::ObjectKind::Offer
+        && object.body().terms().is_some_and(|t| t.expires_at <= now)
 }
 
 /// Where a search by distance measured from, as the API says it, with how far the nearest

@@ -128,8 +128,7 @@ impl PaymentMethod {
     pub fn normalized(self) -> Self {
         match self {
             PaymentMethod::Iban { iban, reference } => {
-                let compact: Vec<char> =
-                    iban.chars().filter(|c| *c != ' ').map(|c| c.to_ascii_uppercase()).collect();
+                let compact: Vec<char> = compact_iban(&iban).chars().collect();
                 let groups: Vec<String> = compact.chunks(4).map(|g| g.iter().collect()).collect();
                 PaymentMethod::Iban { iban: groups.join(" "), reference }
             }
@@ -282,6 +281,11 @@ fn check_bolt11(invoice: &str) -> Result<(), PaymentError> {
     Ok(())
 }
 
+/// An IBAN without its spaces, in capitals: what its checks read.
+fn compact_iban(iban: &str) -> String {
+    iban.chars().filter(|c| *c != ' ').collect::<String>().to_ascii_uppercase()
+}
+
 fn check_iban(iban: &str) -> Result<(), PaymentError> {
     // Groups of four separated by spaces, nothing else: what is shown is what was checked.
     if !iban.chars().all(|c| c == ' ' || c.is_ascii_alphanumeric()) {
@@ -291,7 +295,7 @@ fn check_iban(iban: &str) -> Result<(), PaymentError> {
     if iban.chars().count() > 64 {
         return Err(PaymentError::Iban("an IBAN has 15 to 34 characters"));
     }
-    let compact: String = iban.chars().filter(|c| *c != ' ').collect::<String>().to_ascii_uppercase();
+    let compact = compact_iban(iban);
     if !(15..=34).contains(&compact.len()) {
         return Err(PaymentError::Iban("an IBAN has 15 to 34 characters"));
     }
@@ -323,10 +327,11 @@ const IBAN_COUNTRIES: &str = concat!(
     "SV28 TL23 TN24 TR26 UA29 VA22 VG24 XK20 YE30 ",
 );
 
-/// An IBAN (already of the right shape and check digits) is of a country that uses IBANs, and
-/// of that country's length: the check digits alone let `XX71 0961 2345 6769` through.
+/// An IBAN is of a country in the IBAN registry, and of that country's length: the check
+/// digits alone let `XX10 0961 2345 6769` through. Checked before the check digits (whatever
+/// does not start with two letters is left to them).
 fn check_iban_country(iban: &str) -> Result<(), PaymentError> {
-    let compact: String = iban.chars().filter(|c| *c != ' ').collect::<String>().to_ascii_uppercase();
+    let compact = compact_iban(iban);
     // Not two letters first: the shape's own check says what is wrong.
     let Some(code) = compact.get(..2).filter(|c| c.bytes().all(|b| b.is_ascii_uppercase())) else {
         return Ok(());

@@ -42,8 +42,8 @@ pub enum NameOutcome {
     Taken(PublicKey, String),
 }
 
-/// Whether two names are the same name: equal in lower case.
-fn same(a: &str, b: &str) -> bool {
+/// Whether two names are the same name: equal in lower case (Unicode's).
+pub fn same_name(a: &str, b: &str) -> bool {
     a.to_lowercase() == b.to_lowercase()
 }
 
@@ -62,7 +62,7 @@ impl Store {
         let _one_at_a_time = self.blocking.lock().unwrap_or_else(|p| p.into_inner());
         let all = self.names()?;
         let held = all.iter().find(|n| n.key == key);
-        if let Some(other) = all.iter().find(|n| n.key != key && same(&n.name, name)) {
+        if let Some(other) = all.iter().find(|n| n.key != key && same_name(&n.name, name)) {
             return Ok(NameOutcome::Taken(other.key, other.name.clone()));
         }
         let outcome = match held {
@@ -100,7 +100,7 @@ impl Store {
 
     /// The key named `name` (compared without regard to case), if any.
     pub fn named(&self, name: &str) -> Result<Option<PublicKey>, StoreError> {
-        Ok(self.names()?.into_iter().find(|n| same(&n.name, name)).map(|n| n.key))
+        Ok(self.names()?.into_iter().find(|n| same_name(&n.name, name)).map(|n| n.key))
     }
 }
 

@@ -27,10 +27,7 @@ pub fn block(cx: &Context<'_>, who: &str, note: Option<String>) -> Result<()> {
         outln!("{key} was blocked already (its note stays; --note changes it).");
     }
     open_with_them(&change);
-    outln!(
-        "Undo: haggle unblock {}",
-        output::name_of(&change.key.to_string()).map_or_else(|| change.key.to_string(), output::shell_word)
-    );
+    outln!("Undo: haggle unblock {}", output::typed_peer(&change.key));
     Ok(())
 }
 

@@ -217,7 +217,7 @@ pub fn print_feedback(f: &FeedbackView) {
         outln!(
             "  weight    {:.2} (the author's standing, shared among everyone it rated; haggle reputation {} for the whole picture)",
             f.weight,
-            output::name_of(&f.subject.to_string()).map_or_else(|| f.subject.to_string(), output::shell_word)
+            output::typed_peer(&f.subject)
         );
     }
 }

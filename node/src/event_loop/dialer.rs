@@ -260,10 +260,12 @@ impl Dialer {
         }
         let lasted = w.connected_at.take().map(|at| at.elapsed());
         w.dialing = false;
-        let lasting = match () {
-            _ if w.is_party(Instant::now()) => PARTY_STABLE,
-            _ if let_go => KEPT,
-            _ => STABLE,
+        let lasting = if w.is_party(Instant::now()) {
+            PARTY_STABLE
+        } else if let_go {
+            KEPT
+        } else {
+            STABLE
         };
         if lasted.is_some_and(|d| d >= lasting) {
             w.attempts = 0;

@@ -428,7 +428,7 @@ pub enum Conflict {
     #[error(
         "{name:?} names {} already: a name stands for one key. Choose another, or take it from that key first (haggle name --clear {})",
         key.peer_id(),
-        shell_quoted(name)
+        shell_word(name)
     )]
     NameTaken {
         /// The name.
@@ -1162,8 +1162,8 @@ fn step_refusal(deal: &ObjectId, why: &haggle_protocol::NotAllowed, giveaway: bo
 }
 
 /// A word as a shell takes it: as it is when it holds only characters no shell reads otherwise,
-/// else in single quotes (for a command an error suggests).
-fn shell_quoted(word: &str) -> String {
+/// else in single quotes (for a command an error or the command-line client suggests).
+pub fn shell_word(word: &str) -> String {
     let plain = |c: char| c.is_alphanumeric() || "._,:/@%+=-".contains(c);
     if !word.is_empty() && word.chars().all(plain) && !word.starts_with('-') {
         word.to_owned()

@@ -98,7 +98,6 @@ impl Service {
 
     /// The key the owner named `given`, if it is a name (compared without regard to case).
     pub(super) fn key_by_name(&self, given: &str) -> Result<Option<PublicKey>, ServiceError> {
-        let given = given.trim();
         let Ok(name) = check_name(given) else { return Ok(None) };
         Ok(self.store.named(&name)?)
     }
@@ -162,7 +161,7 @@ mod tests {
                 && taken.contains("haggle name --clear 'Bob (bikes)'"),
             "the name as held, quoted for a shell: {taken}"
         );
-        let own = me.set_name(NameRequest { who: me.me().peer_id().to_string(), name: "Me".into() });
+        let own = me.set_name(NameRequest { who: me.me().peer_id().to_string(), name: "Myself".into() });
         assert!(own.expect_err("own key").to_string().contains("your own key"));
         let cleared = me.clear_name("Bob (bikes)").expect("cleared");
         assert_eq!(

@@ -288,8 +288,7 @@ pub(super) fn thread_with(
         // it: not "queued" for the seconds until then.
         if let Some(e) = entry.as_mut()
             && e.state.is_pending()
-            && m.kind() == ObjectKind::Offer
-            && m.body().terms().is_some_and(|t| t.expires_at <= now)
+            && super::lapses_unsent(m, now)
         {
             e.state = haggle_storage::DeliveryState::Lapsed;
         }
