@@ -1216,7 +1216,8 @@ fn signal(pid: u32, signal: &str) {
 
 /// A watch outlives its node's restart: it waits for the node (which comes back on another API
 /// port, with a new token), then tells what reached the node while it could not see it (here an
-/// offer and a new listing that came while the watch was paused), and goes on with live events.
+/// offer, a question, a new listing and a retraction that came while the watch was paused), and
+/// goes on with live events.
 #[test]
 fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -1241,7 +1242,7 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     json_watch.line_with(&["\"again\":true", "\"event\":\"watching\""]);
     let vase =
         ["publish", "--title", "Glass vase", "--price", "12", "--currency", "EUR", "--category", "home"];
-    assert!(haggle(&db, &vase).status.success());
+    let vase = json(&db, &vase)["id"].as_str().expect("an id").to_owned();
     watch.line_with(&["new listing:", "Glass vase"]);
 
     // The watches are held still while A stops, B offers and publishes, and A runs again and
@@ -1257,6 +1258,8 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     let asked = String::from_utf8_lossy(&haggle(&db, &["ask", &desk[..10], "Is it solid walnut?"]).stdout)
         .into_owned();
     assert!(asked.contains("saved and queued"), "A is down: {asked}");
+    // A retraction: no search finds it, and it is told all the same.
+    assert!(haggle(&db, &["retract", &vase[..10]]).status.success());
     let a = NodeProcess::start(&da, Some(&b.addr));
     let thread = wait("A to get the offer", || {
         let threads = json(&da, &["offers"])["threads"].as_array()?.clone();
@@ -1264,6 +1267,9 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     });
     wait("A to get the shelf", || (json(&da, &["search", "oak shelf"])["total"] == 1).then_some(()));
     wait("A to get the question", || (json(&da, &["messages"])["unread"] == 1).then_some(()));
+    wait("A to get the retraction", || {
+        (json(&da, &["show", &vase[..10]])["state"] == "closed").then_some(())
+    });
     signal(watch.pid(), "-CONT");
     signal(json_watch.pid(), "-CONT");
 
@@ -1271,6 +1277,7 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     watch.line_with(&["offer received in thread", "on Walnut desk", "80.00 EUR", "Can collect Friday"]);
     watch.line_with(&["new listing:", "Oak shelf"]);
     watch.line_with(&["message from", "about your listing \"Walnut desk\" (", "Is it solid walnut?"]);
+    watch.line_with(&["retracted:", "Glass vase"]);
     // Under --json: the stop, the return, and the offer with its terms and note, marked as
     // having come while the watch was away.
     json_watch.line_with(&["\"event\":\"node_stopped\""]);
@@ -1280,6 +1287,12 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     assert_eq!(offer["listing_title"], "Walnut desk", "{offer}");
     assert_eq!(offer["terms"]["price"]["display"], "80.00 EUR", "{offer}");
     assert_eq!(offer["message"], "Can collect Friday", "{offer}");
+    let retracted: Value =
+        serde_json::from_str(&json_watch.line_with(&["\"change\":\"retracted\""])).expect("a JSON line");
+    assert_eq!(
+        (&retracted["while_away"], &retracted["title"]),
+        (&Value::from(true), &Value::from("Glass vase"))
+    );
     drop(json_watch);
     // And what comes after is live again: A counters, B accepts, and A's watch tells the accept
     // and the deal (whose id is the accept's).

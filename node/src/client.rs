@@ -10,12 +10,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::types::{
-    BidRequest, BlockChange, BlockRequest, BlockedPage, ConversationView, ConversationsPage, DealView,
-    DealsPage, DownloadView, ErrorBody, ErrorCode, FeedbackRequest, FetchRequest, FileStatus, ListingDraft,
-    ListingPatch, ListingView, ListingsPage, MessageBody, NameChange, NameRequest, NamesPage, NodeEvent,
-    NoteRequest, ObjectView, PeersPage, PledgeRequest, RenewRequest, ReputationView, SavedLook, SavedPage,
-    SavedView, SearchPage, SearchParams, SentView, StatusView, StepRequest, TermsDraft, ThreadView,
-    ThreadsPage,
+    BidRequest, BlockChange, BlockRequest, BlockedPage, ClosedPage, ConversationView, ConversationsPage,
+    DealView, DealsPage, DownloadView, ErrorBody, ErrorCode, FeedbackRequest, FetchRequest, FileStatus,
+    ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody, NameChange, NameRequest, NamesPage,
+    NodeEvent, NoteRequest, ObjectView, PeersPage, PledgeRequest, RenewRequest, ReputationView, SavedLook,
+    SavedPage, SavedView, SearchPage, SearchParams, SentView, StatusView, StepRequest, TermsDraft,
+    ThreadView, ThreadsPage,
 };
 use crate::node::{ADDR_FILE, COOKIE_FILE};
 
@@ -226,6 +226,11 @@ impl ApiClient {
     /// `GET /v1/listings`: the owner's listings.
     pub fn my_listings(&self) -> Result<ListingsPage, ClientError> {
         self.get("/v1/listings")
+    }
+
+    /// `GET /v1/listings/closed?since=MS`: others' listings closed since `since` (unix ms).
+    pub fn closed_listings(&self, since: u64) -> Result<ClosedPage, ClientError> {
+        self.get(&format!("/v1/listings/closed?since={since}"))
     }
 
     /// `GET /v1/listings/{id}`: a listing's current revision.

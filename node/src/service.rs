@@ -46,8 +46,8 @@ use haggle_storage::{
 };
 
 use crate::api::types::{
-    DealView, DealsPage, ListingState, ListingView, ListingsPage, NodeEvent, ObjectView, SearchPage,
-    SearchParams, StoreStats, ThreadView, ThreadsPage,
+    ClosedListing, ClosedPage, DealView, DealsPage, ListingState, ListingView, ListingsPage, NodeEvent,
+    ObjectView, SearchPage, SearchParams, StoreStats, ThreadView, ThreadsPage,
 };
 
 pub use actions::{DEFAULT_LISTING_LIFETIME, DEFAULT_PROPOSAL_LIFETIME, Effect};
@@ -410,6 +410,25 @@ impl Service {
             ListingState::Closed => 2,
         });
         Ok(ListingsPage { listings })
+    }
+
+    /// Others' listings closed (retracted, sold out, ended) by a revision signed at or after
+    /// `since` (unix ms), newest first, at most [`CLOSED_SINCE_MAX`]: what no search finds, for
+    /// a watch back from a stopped node to tell. Listings of people the owner blocked are left
+    /// out, as from the live events.
+    pub fn closed_since(&self, since: u64) -> Result<ClosedPage, ServiceError> {
+        let me = self.me();
+        let closed = self.store.closed_listings_since(
+            Timestamp::from_millis(since),
+            CLOSED_SINCE_MAX,
+            CLOSED_SINCE_SCAN,
+        )?;
+        let listings = closed
+            .iter()
+            .filter(|o| o.author() != me && !self.hides(&o.author()))
+            .map(|o| ClosedListing { id: o.id(), closed_at: o.created_at().as_millis() })
+            .collect();
+        Ok(ClosedPage { listings })
     }
 
     /// Whatever `given` names: a listing, the thread of a negotiation message, or a deal.
@@ -921,6 +940,12 @@ impl Service {
         self.store.flush()
     }
 }
+
+/// The most closed listings [`Service::closed_since`] gives, and how many of the newest listings
+/// and mailboxes signed since then it looks through for them (each is one read): a watch tells
+/// what came while it was away in a screenful, not a history.
+pub const CLOSED_SINCE_MAX: usize = 50;
+const CLOSED_SINCE_SCAN: usize = 5_000;
 
 /// The furthest a search pages: the index collects `offset + limit` hits to answer, so a huge
 /// offset would cost any client (or script) memory and time for nothing a person reads.

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use haggle_protocol::{ListingKey, ObjectId, PublicKey, Timestamp};
+use haggle_protocol::{ListingKey, ListingStatus, Object, ObjectId, PublicKey, Timestamp};
 
 use crate::error::StoreError;
 use crate::keys::{self, Head};
@@ -214,6 +214,33 @@ impl Store {
     /// Members of the reconciliation set (expired ones included until the next sweep).
     pub fn sync_set_len(&self) -> Result<usize, StoreError> {
         self.with_derived(false, |d| d.set.len())
+    }
+
+    /// Listings whose current revision closed them (retracted, sold out, ended) and was signed at
+    /// or after `since`, newest first: at most `max`, looked for among the `scan` newest members
+    /// of the reconciliation set signed since then (a search never finds a closed listing, so
+    /// this is how a watch back from a stopped node learns of them).
+    pub fn closed_listings_since(
+        &self,
+        since: Timestamp,
+        max: usize,
+        scan: usize,
+    ) -> Result<Vec<Object>, StoreError> {
+        let newest: Vec<ObjectId> = self.with_derived(false, |d| {
+            d.set.keys().rev().take_while(|(at, _)| *at >= since).take(scan).map(|(_, id)| *id).collect()
+        })?;
+        let mut closed = Vec::new();
+        for id in newest {
+            if closed.len() >= max {
+                break;
+            }
+            // Gone since the set was read: a later revision or the sweep replaced it.
+            let Some(object) = self.get(&id)? else { continue };
+            if object.listing().is_some_and(|l| l.status == ListingStatus::Closed) {
+                closed.push(object);
+            }
+        }
+        Ok(closed)
     }
 
     /// The head of listing `key`, read only if the derived state lists the key: most listings

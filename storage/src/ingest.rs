@@ -957,6 +957,48 @@ mod tests {
         assert_eq!(store.remaining_quantity(&key).expect("read"), Some(0));
     }
 
+    /// A watch back from a stopped node asks which listings closed meanwhile (no search finds
+    /// them): each listing's closing revision signed since then, newest first, and not one still
+    /// open, an earlier close, or a closed revision a later one replaced.
+    #[test]
+    fn closed_listings_since_a_time_are_their_closing_revisions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = Timestamp::now();
+        let at = |secs: u64| Timestamp::from_millis(now.as_millis() - secs * 1000);
+        let closing = |k: u8, title: &str, revision: u32, secs: u64| {
+            let listing =
+                Listing { revision, status: ListingStatus::Closed, quantity: 0, ..live_listing(title) };
+            haggle_protocol::fixtures::sign_at(&key(k), Body::Listing(listing), at(secs))
+        };
+        let open = |k: u8, title: &str, secs: u64| {
+            haggle_protocol::fixtures::sign_at(&key(k), Body::Listing(live_listing(title)), at(secs))
+        };
+        let (long_ago, before) = (closing(1, "Lamp", 2, 3_600), closing(2, "Kettle", 2, 50));
+        let (later, still_open) = (closing(3, "Desk", 2, 20), open(4, "Chair", 10));
+        // Closed, then opened again by a later revision (sold out, then restocked).
+        let restocked = Listing { revision: 3, ..live_listing("Stool") };
+        let reopened = [
+            closing(5, "Stool", 2, 40),
+            haggle_protocol::fixtures::sign_at(&key(5), Body::Listing(restocked), at(30)),
+        ];
+        {
+            let store = Store::open(dir.path()).expect("open");
+            for o in [&long_ago, &before, &later, &still_open].into_iter().chain(&reopened) {
+                assert!(put(&store, o).is_new(), "{}", o.id());
+            }
+            let since = store.closed_listings_since(at(60), 10, 1_000).expect("read");
+            let ids: Vec<_> = since.iter().map(Object::id).collect();
+            assert_eq!(ids, vec![later.id(), before.id()], "newest first, none from before, none reopened");
+            let one = store.closed_listings_since(at(60), 1, 1_000).expect("read");
+            assert_eq!(one.iter().map(Object::id).collect::<Vec<_>>(), vec![later.id()], "at most max");
+            // Only the newest `scan` members are looked at: the chair, the stool, the desk.
+            assert_eq!(store.closed_listings_since(at(60), 10, 3).expect("read").len(), 1);
+        }
+        let store = Store::open(dir.path()).expect("reopen");
+        let after = store.closed_listings_since(at(60), 10, 1_000).expect("read");
+        assert_eq!(after.iter().map(Object::id).collect::<Vec<_>>(), vec![later.id(), before.id()]);
+    }
+
     #[test]
     fn offer_counter_accept_stores_one_deal_on_both_sides() {
         let (seller, buyer) = (key(1), key(2));

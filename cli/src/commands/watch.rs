@@ -230,7 +230,7 @@ fn back(cx: &Context<'_>, state: &std::cell::RefCell<Watching>, since: u64) {
 
 /// What reached the node since `floor` (unix ms), as the events a watch would have shown:
 /// negotiation messages, notes and deal steps the other parties signed, deals made, and the
-/// newest listings stored, oldest first.
+/// newest listings stored or closed, oldest first.
 fn while_away(api: &ApiClient, params: &SearchParams, floor: u64) -> Result<Vec<NodeEvent>, ClientError> {
     let mut missed: Vec<(u64, NodeEvent)> = Vec::new();
     for t in api.threads()?.threads {
@@ -280,9 +280,13 @@ fn while_away(api: &ApiClient, params: &SearchParams, floor: u64) -> Result<Vec<
         offset: Some(0),
         ..params.clone()
     };
+    let by = haggle_node::api::types::Arrival::Sync;
     for hit in api.search(&newest)?.hits.into_iter().filter(|h| h.created_at >= floor && !h.mine) {
-        let by = haggle_node::api::types::Arrival::Sync;
         missed.push((hit.created_at, NodeEvent::ListingStored { id: hit.id, by }));
+    }
+    // Retracted, sold out or ended: no search finds them.
+    for closed in api.closed_listings(floor)?.listings {
+        missed.push((closed.closed_at, NodeEvent::ListingStored { id: closed.id, by }));
     }
     missed.sort_by_key(|(at, _)| *at);
     Ok(missed.into_iter().map(|(_, e)| e).collect())

@@ -16,11 +16,12 @@ use tokio_stream::wrappers::BroadcastStream;
 
 use super::error::ApiError;
 use super::types::{
-    AsOffered, BidRequest, BlockChange, BlockRequest, BlockedPage, ConversationView, ConversationsPage,
-    DealView, DealsPage, DeliveryState, ErrorCode, FeedbackRequest, GossipState, ListingDraft, ListingPatch,
-    ListingView, ListingsPage, MessageBody, NameChange, NameRequest, NamesPage, NoteRequest, ObjectView,
-    PeersPage, PledgeRequest, RenewRequest, ReputationView, SavedLook, SavedPage, SavedView, SearchPage,
-    SearchParams, SentView, ShowParams, StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
+    AsOffered, BidRequest, BlockChange, BlockRequest, BlockedPage, ClosedPage, ConversationView,
+    ConversationsPage, DealView, DealsPage, DeliveryState, ErrorCode, FeedbackRequest, GossipState,
+    ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody, NameChange, NameRequest, NamesPage,
+    NoteRequest, ObjectView, PeersPage, PledgeRequest, RenewRequest, ReputationView, SavedLook, SavedPage,
+    SavedView, SearchPage, SearchParams, SentView, ShowParams, SinceParams, StatusView, StepRequest,
+    TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::api::types::NodeEvent;
 use crate::handle::NodeHandle;
@@ -321,6 +322,13 @@ pub(crate) async fn retract(
 
 pub(crate) async fn my_listings(State(state): State<AppState>) -> Answer<ListingsPage> {
     blocking(&state, |s| s.my_listings()).await.map(Json)
+}
+
+pub(crate) async fn closed_listings(
+    State(state): State<AppState>,
+    Params(params): Params<SinceParams>,
+) -> Answer<ClosedPage> {
+    blocking(&state, move |s| s.closed_since(params.since)).await.map(Json)
 }
 
 pub(crate) async fn show_listing(

@@ -108,6 +108,8 @@ fn router(state: AppState) -> Router {
         .route("/v1/threads/{id}/accept", post(accept))
         // `?exact=true`, likewise.
         .route("/v1/objects/{id}", get(show_object))
+        // `?since=MS`, likewise.
+        .route("/v1/listings/closed", get(closed_listings))
         // A scraper may add parameters of its own.
         .route("/metrics", get(metrics))
         .merge(plain)

@@ -39,13 +39,13 @@ pub use messages::{ConversationView, ConversationsPage, NoteRequest, NoteView, S
 pub use names::{NameChange, NameRequest, NameView, NamesPage};
 pub use requests::{
     AsOffered, FeedbackRequest, ListingDraft, ListingPatch, MessageBody, RenewRequest, SearchParams,
-    ShowParams, StepRequest, TermsDraft,
+    ShowParams, SinceParams, StepRequest, TermsDraft,
 };
 pub use saved::{Repriced, SavedLook, SavedPage, SavedView};
 pub use views::{
-    AroundView, ClockView, ConnectionView, DealView, DealsPage, Delivered, DialInfo, DialReason,
-    FeedbackView, GossipState, HolePunches, ListingMessages, ListingState, ListingView, ListingsPage,
-    MessageView, NetworkStatus, ObjectView, Party, PaymentView, PeerInfo, PeersPage, PriceView,
+    AroundView, ClockView, ClosedListing, ClosedPage, ConnectionView, DealView, DealsPage, Delivered,
+    DialInfo, DialReason, FeedbackView, GossipState, HolePunches, ListingMessages, ListingState, ListingView,
+    ListingsPage, MessageView, NetworkStatus, ObjectView, Party, PaymentView, PeerInfo, PeersPage, PriceView,
     PublicOutcome, RatingCounts, Reachability, ReputationBrief, ReputationView, Role, SearchPage, SentView,
     StatusView, StepView, SyncInfo, TermsView, ThreadTag, ThreadView, ThreadsPage,
 };

@@ -195,6 +195,14 @@ pub struct ShowParams {
     pub exact: bool,
 }
 
+/// `GET /v1/listings/closed`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SinceParams {
+    /// Unix ms: what was signed at or after it.
+    pub since: u64,
+}
+
 /// `POST /v1/threads/{id}/decline` and `/withdraw`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -688,6 +688,24 @@ pub struct ListingsPage {
     pub listings: Vec<ListingView>,
 }
 
+/// `GET /v1/listings/closed?since=MS`: others' listings closed since a time, which no search
+/// finds (a watch back from a stopped node tells them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedPage {
+    /// Newest first.
+    pub listings: Vec<ClosedListing>,
+}
+
+/// One listing of a [`ClosedPage`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedListing {
+    /// The revision that closed it (its current one).
+    #[serde(with = "text")]
+    pub id: ObjectId,
+    /// When that revision was signed (unix ms, the author's clock).
+    pub closed_at: u64,
+}
+
 /// `GET /v1/search`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchPage {
