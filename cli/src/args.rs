@@ -479,6 +479,11 @@ pub struct PublishArgs {
     /// With --file: a sample anyone may fetch before buying (at most 2 MiB).
     #[arg(long, value_name = "FILE")]
     pub preview: Option<PathBuf>,
+    /// Publish even if one of your listings still on offer is the same (title, kind,
+    /// description, category, price, place and pictures): without it that is refused, so a
+    /// command run twice does not publish twice.
+    #[arg(long)]
+    pub again: bool,
 }
 
 /// The campaign settings of `haggle publish --kind crowdfund`.
@@ -637,6 +642,11 @@ pub struct ListingFields {
     /// Currency code: EUR, USD, GBP, BTC, ...
     #[arg(long, value_parser = currency)]
     pub currency: Option<Currency>,
+    /// Take a --currency code that is not ISO 4217 nor a common one outside it (BTC, USDT...):
+    /// a currency of your own, such as a local or community one. Without it such a code is
+    /// refused as a likely slip.
+    #[arg(long)]
+    pub any_currency: bool,
     /// For rentals and services: what the price is charged per.
     #[arg(long, value_enum, ignore_case = true)]
     pub per: Option<Choice<Period>>,
@@ -850,10 +860,10 @@ pub struct SearchArgs {
     #[arg(long, value_enum, ignore_case = true)]
     pub sort: Option<Choice<Sort>>,
     /// Results per page.
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=500))]
+    #[arg(long, default_value_t = 20, allow_negative_numbers = true, value_parser = page_limit)]
     pub limit: u16,
     /// Results to skip.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = page_offset)]
     pub offset: usize,
     /// Running auctions, soonest to end first (the same as --kind auction --sort ending-soon).
     #[arg(long, conflicts_with_all = ["sort", "kind"])]
@@ -1010,6 +1020,17 @@ impl Named for Sort {
     fn name(self) -> &'static str {
         self.as_str()
     }
+    /// The words people use for each order.
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            Sort::PriceAsc => &["cheapest", "price-asc", "lowest-price"],
+            Sort::PriceDesc => &["dearest", "most-expensive", "highest-price"],
+            Sort::Newest => &["latest", "recent", "new"],
+            Sort::Distance => &["nearest", "closest"],
+            Sort::EndingSoon => &["ending"],
+            Sort::Relevance | Sort::Reputation => &[],
+        }
+    }
 }
 
 impl<T: Named> ValueEnum for Choice<T> {
@@ -1025,6 +1046,22 @@ impl<T: Named> ValueEnum for Choice<T> {
 /// The largest lifetime the command accepts before the node's own limits apply: far beyond any
 /// protocol limit (90 days), small enough that seconds never overflow.
 const MAX_DURATION_SECS: u64 = 100 * 365 * 86_400;
+
+/// `search --limit`: results per page, 1 to 500.
+fn page_limit(text: &str) -> Result<u16, String> {
+    text.trim().parse().ok().filter(|n| (1..=500).contains(n)).ok_or_else(|| {
+        format!("`{text}` is not a number of results per page: give a whole number from 1 to 500, e.g. 50")
+    })
+}
+
+/// `search --offset`: results to skip, 0 or more.
+fn page_offset(text: &str) -> Result<usize, String> {
+    text.trim().parse().map_err(|_| {
+        format!(
+            "`{text}` is not a number of results to skip: give a whole number, 0 or more (--offset 20 --limit 20 shows results 21-40)"
+        )
+    })
+}
 
 /// `--min-deals`: a whole number, 0 or more.
 /// `--around`: a place, checked (the node reads it again).

@@ -152,10 +152,13 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) {
 
 /// [`table`]'s lines, the header first (not yet in bold).
 fn table_lines(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
-    // Padded by the columns a terminal gives each cell: an emoji or a CJK character takes two.
+    // Padded by the columns a terminal gives each cell: an emoji or a CJK character takes two,
+    // and a hidden character as its escape shows it (`\u202e`, six).
     use unicode_width::UnicodeWidthStr;
+    let rows: Vec<Vec<String>> =
+        rows.iter().map(|row| row.iter().map(|cell| visible(cell).into_owned()).collect()).collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
-    for row in rows {
+    for row in &rows {
         for (i, cell) in row.iter().enumerate() {
             if let Some(w) = widths.get_mut(i) {
                 *w = (*w).max(cell.width());
@@ -178,7 +181,7 @@ fn table_lines(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
             .join("  ")
     };
     std::iter::once(line(headers.iter().map(|h| (*h).to_owned()).collect()))
-        .chain(rows.iter().map(|row| line(row.clone())))
+        .chain(rows.into_iter().map(line))
         .collect()
 }
 
@@ -557,7 +560,11 @@ pub fn listing(l: &ListingView) {
         }
     }
     // The author of a wanted ad is the one buying.
-    let author = if l.kind == haggle_protocol::ListingKind::Wanted { "wanted by" } else { "seller   " };
+    let author = match l.kind {
+        haggle_protocol::ListingKind::Wanted => "wanted by",
+        haggle_protocol::ListingKind::Giveaway => "giver    ",
+        _ => "seller   ",
+    };
     outln!("  {author} {}{}", peer(&l.author), if l.mine { " (you)" } else { "" });
     if l.blocked {
         outln!(
@@ -987,6 +994,13 @@ mod tests {
             unicode_width::UnicodeWidthStr::width(&line[..line.find(cell).expect("a cell")])
         };
         assert_eq!((at(&lines[1], "x"), at(&lines[2], "y")), (10, 10), "{lines:?}");
+        // Defect (found in a trial): a direction override, shown as its six-character escape,
+        // was padded as if it took no room.
+        let rows =
+            vec![vec!["\u{202E}Lamp".to_owned(), "x".to_owned()], vec!["Desk".to_owned(), "y".to_owned()]];
+        let lines = table_lines(&["TITLE", "PRICE"], &rows);
+        assert!(lines[1].starts_with("\\u202eLamp  x"), "{lines:?}");
+        assert_eq!((at(&lines[1], "x"), at(&lines[2], "y")), (12, 12), "{lines:?}");
         assert_eq!(short(&"0123456789abcdef"), "0123456789");
     }
 }

@@ -26,6 +26,16 @@ pub fn reworded(e: &clap::Error, cli: &clap::Command, args: &[String]) -> Option
             "unexpected argument '{flag}': a message that starts with a dash goes after -- (haggle message ID -- \"-10% for cash?\"); options go before it or after the text"
         ));
     }
+    // A long value (a pasted paragraph as the title) is not repeated back whole.
+    if e.kind() == ErrorKind::ValueValidation
+        && let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue)
+        && value.chars().count() > MAX_ECHOED
+        && let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg)
+        && let Some(why) = std::error::Error::source(e)
+    {
+        let start: String = value.chars().take(MAX_ECHOED).collect();
+        return Some(format!("invalid value '{start}…' for '{arg}': {why}"));
+    }
     // A distance with no place to measure it from: clap's usage line would suggest words are
     // required too.
     if e.kind() == ErrorKind::MissingRequiredArgument
@@ -85,6 +95,9 @@ pub fn reworded(e: &clap::Error, cli: &clap::Command, args: &[String]) -> Option
 
 /// The most flags listed for a required argument left out.
 const MAX_LISTED: usize = 12;
+
+/// The longest value an error repeats whole; a longer one is cut there.
+const MAX_ECHOED: usize = 40;
 
 /// The subcommand `args` name: the first word that is not an option or an option's value.
 fn subcommand<'a>(cli: &'a clap::Command, args: &[String]) -> Option<&'a clap::Command> {
@@ -149,5 +162,43 @@ mod tests {
         );
         // A near miss keeps clap's own suggestion.
         assert_eq!(said("haggle offer 87b4b9 --prise 3"), None);
+    }
+
+    /// A pasted paragraph given as a title comes back cut, with why it was refused.
+    #[test]
+    fn a_long_value_refused_is_not_repeated_whole() {
+        let long = "word".repeat(50);
+        let args: Vec<String> =
+            ["haggle", "publish", "--title", &long, "--price", "5"].iter().map(|a| (*a).to_owned()).collect();
+        let e = Cli::try_parse_from(&args).expect_err("a mistake");
+        let text = reworded(&e, &Cli::command(), &args).expect("reworded");
+        assert!(
+            text.starts_with(&format!(
+                "invalid value '{}…' for '--title <TITLE>': the title is 200 characters",
+                &long[..40]
+            )),
+            "{text}"
+        );
+        assert!(!text.contains(&long[..41]), "{text}");
+    }
+
+    /// Pages are counted from 0 and 1, and the orders go by the words people use.
+    #[test]
+    fn paging_and_sorting_take_what_people_write() {
+        let e = Cli::try_parse_from(["haggle", "search", "--offset", "-1"]).expect_err("a mistake");
+        assert!(
+            e.to_string().contains("`-1` is not a number of results to skip: give a whole number, 0 or more"),
+            "{e}"
+        );
+        let e = Cli::try_parse_from(["haggle", "search", "--limit", "0"]).expect_err("a mistake");
+        assert!(e.to_string().contains("from 1 to 500"), "{e}");
+        for (word, sort) in [("cheapest", "price"), ("nearest", "distance"), ("latest", "newest")] {
+            let Ok(Cli { command: crate::args::Command::Search(args), .. }) =
+                Cli::try_parse_from(["haggle", "search", "--sort", word])
+            else {
+                panic!("{word} is taken")
+            };
+            assert_eq!(args.sort.map(|s| s.0.as_str()), Some(sort), "{word}");
+        }
     }
 }

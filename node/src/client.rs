@@ -122,6 +122,19 @@ impl ClientError {
             _ => None,
         }
     }
+
+    /// Whether the node went away: none runs (any more) for the data dir, it cannot be reached,
+    /// or it dropped the connection, or stopped answering.
+    pub fn node_gone(&self) -> bool {
+        matches!(
+            self,
+            ClientError::NoNode { .. }
+                | ClientError::Unreachable { .. }
+                | ClientError::Dropped { .. }
+                | ClientError::NoAnswer { .. }
+                | ClientError::Api { code: ErrorCode::ShuttingDown, .. }
+        )
+    }
 }
 
 /// Talks to one node's API.

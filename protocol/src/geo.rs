@@ -69,6 +69,11 @@ pub enum GeoError {
         "`{0}` is not a distance: give kilometres or metres, e.g. 10km, 2.5km or 800m (a number alone is kilometres), at least 1m and at most 20000km"
     )]
     BadDistance(String),
+    /// A distance out of range: farther than anywhere on the Earth, or under a metre.
+    #[error(
+        "`{0}` is out of range: a distance is at least 1m and at most 20000km (the farthest two places on the Earth are)"
+    )]
+    DistanceOutOfRange(String),
 }
 
 impl Point {
@@ -198,8 +203,11 @@ pub fn distance(given: &str) -> Result<u32, GeoError> {
     };
     let value: f64 = number.trim().parse().map_err(|_| bad())?;
     let metres = value * metres_per_unit;
-    if !metres.is_finite() || metres < 1.0 || metres > f64::from(MAX_DISTANCE_M) {
+    if !metres.is_finite() {
         return Err(bad());
+    }
+    if metres < 1.0 || metres > f64::from(MAX_DISTANCE_M) {
+        return Err(GeoError::DistanceOutOfRange(given.to_owned()));
     }
     // In range, so the cast keeps the value (rounded to the metre).
     Ok(metres.round() as u32)
@@ -282,8 +290,12 @@ mod tests {
         assert_eq!(distance("800m"), Ok(800));
         assert_eq!(distance("25"), Ok(25_000));
         assert_eq!(distance("20000km"), Ok(MAX_DISTANCE_M));
-        for bad in ["0", "-3km", "ten", "30000km", "20001km", "0.1m", "5 miles"] {
+        for bad in ["ten", "5 miles", "nankm", "infkm"] {
             assert!(matches!(distance(bad), Err(GeoError::BadDistance(_))), "{bad:?}");
+        }
+        // A distance, but not one to search by: said so, not "not a distance".
+        for far in ["0", "-3km", "30000km", "20001km", "0.1m"] {
+            assert!(matches!(distance(far), Err(GeoError::DistanceOutOfRange(_))), "{far:?}");
         }
         assert_eq!(describe_distance(847.0), "847 m");
         assert_eq!(describe_distance(4.0), "4 m");

@@ -77,6 +77,11 @@ pub enum ParseIdError {
     /// The prefix has characters that are not hex.
     #[error("id prefix `{0}` has characters that are not hex (0-9, a-f)")]
     NotHex(String),
+    /// A listing key (96 hex characters: its author and nonce), where an id belongs.
+    #[error(
+        "`{0}` is a listing key (its author and nonce, the `key` of --json output), not an id: give the listing's `id`, or its first 6 or more characters"
+    )]
+    ListingKey(String),
     /// The text is longer than a whole id.
     #[error("`{given}` is {len} characters: an id is at most 64 hex characters")]
     TooLong {
@@ -138,6 +143,10 @@ impl FromStr for IdPrefix {
         if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ParseIdError::NotHex(shown(s)));
         }
+        // A listing key (author and nonce, 48 bytes) as `--json` prints it beside the id.
+        if hex.len() == 96 {
+            return Err(ParseIdError::ListingKey(shown(s)));
+        }
         if hex.len() > 64 {
             return Err(ParseIdError::TooLong { given: shown(s), len: hex.len() });
         }
@@ -151,6 +160,13 @@ impl FromStr for IdPrefix {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listing_key_given_for_an_id_says_which_is_which() {
+        let e = "ab".repeat(48).parse::<IdPrefix>().expect_err("a key");
+        assert!(matches!(e, ParseIdError::ListingKey(_)), "{e:?}");
+        assert!(e.to_string().contains("is a listing key (its author and nonce"), "{e}");
+    }
 
     #[test]
     fn prefixes_match_their_ids() {

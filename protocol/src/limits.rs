@@ -95,7 +95,7 @@ pub enum ValidationError {
     /// The category is not a path of at most [`MAX_CATEGORY_DEPTH`] segments of lowercase letters,
     /// digits and hyphens.
     #[error(
-        "category `{0}` is not a path of at most {MAX_CATEGORY_DEPTH} segments of lowercase letters, digits and hyphens, like `vehicles/bikes`"
+        "category `{0}` is not a path of at most {MAX_CATEGORY_DEPTH} segments of lowercase letters a-z (no accents), digits and hyphens, like `vehicles/bikes` or `home/decor`"
     )]
     BadCategory(String),
     /// The geohash is empty, too long, or has characters outside the geohash alphabet.

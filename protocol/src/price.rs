@@ -50,7 +50,46 @@ const NAMES: [(&str, &str); 19] = [
     ("KRONA", "SEK or ISK"),
 ];
 
+/// Currency codes a node signs a price in without being told the code is meant: the active ISO
+/// 4217 codes (funds and metals among them, not `XTS` and `XXX`, which name no currency), and
+/// common ones outside it (cryptocurrencies and stablecoins). Sorted, for a binary search.
+const KNOWN: [&str; 202] = [
+    "ADA", "AED", "AFN", "ALL", "AMD", "ANG", "AOA", "ARS", "AUD", "AWG", "AZN", "BAM", "BBD", "BCH", "BDT",
+    "BGN", "BHD", "BIF", "BMD", "BNB", "BND", "BOB", "BOV", "BRL", "BSD", "BTC", "BTN", "BWP", "BYN", "BZD",
+    "CAD", "CDF", "CHE", "CHF", "CHW", "CLF", "CLP", "CNY", "COP", "COU", "CRC", "CUC", "CUP", "CVE", "CZK",
+    "DAI", "DASH", "DJF", "DKK", "DOGE", "DOP", "DOT", "DZD", "EGP", "ERN", "ETB", "ETH", "EUR", "EURC",
+    "FJD", "FKP", "GBP", "GEL", "GHS", "GIP", "GMD", "GNF", "GTQ", "GYD", "HKD", "HNL", "HTG", "HUF", "IDR",
+    "ILS", "INR", "IQD", "IRR", "ISK", "JMD", "JOD", "JPY", "KES", "KGS", "KHR", "KMF", "KPW", "KRW", "KWD",
+    "KYD", "KZT", "LAK", "LBP", "LKR", "LRD", "LSL", "LTC", "LYD", "MAD", "MDL", "MGA", "MKD", "MMK", "MNT",
+    "MOP", "MRU", "MUR", "MVR", "MWK", "MXN", "MXV", "MYR", "MZN", "NAD", "NGN", "NIO", "NOK", "NPR", "NZD",
+    "OMR", "PAB", "PEN", "PGK", "PHP", "PKR", "PLN", "PYG", "QAR", "RON", "RSD", "RUB", "RWF", "SAR", "SAT",
+    "SATS", "SBD", "SCR", "SDG", "SEK", "SGD", "SHP", "SLE", "SLL", "SOL", "SOS", "SRD", "SSP", "STN", "SVC",
+    "SYP", "SZL", "THB", "TJS", "TMT", "TND", "TOP", "TRX", "TRY", "TTD", "TWD", "TZS", "UAH", "UGX", "USD",
+    "USDC", "USDS", "USDT", "USN", "UYI", "UYU", "UYW", "UZS", "VED", "VES", "VND", "VUV", "WST", "XAF",
+    "XAG", "XAU", "XBA", "XBB", "XBC", "XBD", "XBT", "XCD", "XCG", "XDR", "XMR", "XOF", "XPD", "XPF", "XPT",
+    "XRP", "XSU", "XUA", "YER", "ZAR", "ZEC", "ZMW", "ZWG", "ZWL",
+];
+
 impl Currency {
+    /// Whether the code is a currency's this node knows (ISO 4217, or a common one outside
+    /// it such as BTC): a code of the right shape may still be a slip (`EUT`), and a price in
+    /// it is found by no search for the code meant.
+    pub fn is_known(&self) -> bool {
+        KNOWN.binary_search(&self.0.as_str()).is_ok()
+    }
+
+    /// Known codes one letter away from this one (`EUT`: `EUR`), at most three: what a slip
+    /// may have meant.
+    pub fn near_known(&self) -> Vec<&'static str> {
+        let code = self.0.as_bytes();
+        KNOWN
+            .iter()
+            .filter(|k| k.len() == code.len() && k.bytes().zip(code).filter(|(a, b)| a != *b).count() == 1)
+            .take(3)
+            .copied()
+            .collect()
+    }
+
     /// Checks that `code` is a currency code; it must already be uppercase.
     pub fn new(code: &str) -> Result<Self, CurrencyError> {
         let ok = (3..=5).contains(&code.len())
@@ -347,5 +386,21 @@ mod tests {
             "euro-x".parse::<Currency>().expect_err("no code").to_string(),
             "`euro-x` is not a currency code: use 3 to 5 capital letters or digits, such as EUR or BTC"
         );
+    }
+
+    /// A code of the right shape may still be a slip: the known ones, and what a slip meant.
+    #[test]
+    fn known_codes_and_near_misses() {
+        assert!(KNOWN.is_sorted(), "binary search needs the list sorted");
+        let code = |c: &str| Currency::new(c).expect("a code");
+        for known in ["EUR", "USD", "JPY", "CHF", "BTC", "USDT", "XAU", "SATS"] {
+            assert!(code(known).is_known(), "{known}");
+        }
+        for unknown in ["XYZ", "EUT", "XXX", "XTS", "EURO"] {
+            assert!(!code(unknown).is_known(), "{unknown}");
+        }
+        assert_eq!(code("EUT").near_known(), vec!["EUR"]);
+        assert_eq!(code("USF").near_known(), vec!["USD", "USN"]);
+        assert!(code("QQQ").near_known().is_empty());
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 
 use haggle_node::api::types::{FetchRequest, ListingView};
+use haggle_node::client::ClientError;
 use haggle_protocol::blob::{MAX_FILE_BYTES, MAX_IMAGES, MAX_PREVIEW_BYTES};
 use haggle_protocol::{BlobHash, DigitalFile, Image, ImageType, PublicKey};
 
@@ -250,7 +251,10 @@ fn fetch(cx: &Context<'_>, hash: BlobHash, size: u64, from: Option<PublicKey>, w
                 bar.abandon();
                 bail!("cannot fetch {what}: the node stopped fetching it. {}", again(status.have));
             }
-            status = cx.api.fetch_blob(&FetchRequest { hash, size, from })?;
+            status = cx
+                .api
+                .fetch_blob(&FetchRequest { hash, size, from })
+                .map_err(|e| lost(e, what, status.have))?;
             restarted = true;
             continue;
         }
@@ -261,7 +265,22 @@ fn fetch(cx: &Context<'_>, hash: BlobHash, size: u64, from: Option<PublicKey>, w
             bail!("cannot fetch {what}: no progress for {} s. {}", STALL.as_secs(), again(status.have));
         }
         std::thread::sleep(POLL);
-        status = cx.api.blob_status(&hash)?;
+        status = cx.api.blob_status(&hash).map_err(|e| lost(e, what, last.0))?;
+    }
+}
+
+/// `e`, from the node while it fetched `what` (`have` bytes of it here): if the node went away
+/// (stopped, killed), the error says the fetch was cut off and that what arrived is kept.
+fn lost(e: ClientError, what: &str, have: u64) -> anyhow::Error {
+    if e.node_gone() {
+        let kept = if have == 0 {
+            "nothing of it had arrived yet: once it runs again, run this again"
+        } else {
+            "what arrived is kept: once it runs again, run this again, and it goes on from there"
+        };
+        anyhow::Error::new(e).context(format!("the node stopped answering while it fetched {what}; {kept}"))
+    } else {
+        e.into()
     }
 }
 
@@ -459,7 +478,15 @@ pub fn download(cx: &Context<'_>, deal: &str, out: Option<&Path>, force: bool) -
         let mut writer =
             std::fs::File::create(&partial).with_context(|| format!("cannot write {}", partial.display()))?;
         let mut hashing = HashingWriter { inner: &mut writer, hasher: blake3::Hasher::new() };
-        let written = cx.api.save_download(deal, &mut hashing)?;
+        let written = cx.api.save_download(deal, &mut hashing).map_err(|e| {
+            if e.node_gone() {
+                anyhow::Error::new(e).context(
+                    "the node stopped answering while it handed over the decrypted file; nothing was saved, and the whole file is kept on the node: once it runs again, run this again",
+                )
+            } else {
+                e.into()
+            }
+        })?;
         let hash = BlobHash(*hashing.hasher.finalize().as_bytes());
         if hash != file.hash || written != file.size {
             bail!(
@@ -512,6 +539,30 @@ impl<W: Write> Write for HashingWriter<'_, W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Defect: a download whose node was killed said only "no node is running for data dir
+    /// ...", not that the fetch was cut off, nor that what arrived is kept and a new run goes on.
+    #[test]
+    fn a_fetch_whose_node_went_away_says_what_is_kept() {
+        let gone = || ClientError::NoNode { data_dir: PathBuf::from("/tmp/bob") };
+        let e = lost(gone(), "book.epub", 4096);
+        assert!(
+            e.to_string().contains("stopped answering while it fetched book.epub; what arrived is kept"),
+            "{e}"
+        );
+        assert!(
+            matches!(e.downcast_ref::<ClientError>(), Some(ClientError::NoNode { .. })),
+            "exit code 3 still"
+        );
+        assert!(lost(gone(), "book.epub", 0).to_string().contains("nothing of it had arrived yet"));
+        let refused = ClientError::Api {
+            status: 404,
+            code: haggle_node::api::types::ErrorCode::NotFound,
+            message: "no such file".into(),
+            candidates: Vec::new(),
+        };
+        assert_eq!(lost(refused, "book.epub", 1).to_string(), "no such file", "only a node gone is reworded");
+    }
 
     #[cfg(unix)]
     #[test]

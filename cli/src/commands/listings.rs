@@ -23,9 +23,16 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
         }
         None => None,
     };
-    let PublishArgs { from: _, kind, title, mut fields, expires, auction, campaign, file, preview } = args;
+    let PublishArgs { from: _, kind, title, mut fields, expires, auction, campaign, file, preview, again } =
+        args;
     let kind = kind.map_or(ListingKind::Sell, |k| k.0);
     let title = title.unwrap_or_default();
+    // A slip in the code, refused before any picture or file is uploaded (the node checks too).
+    if let Some(c) = fields.currency.as_ref().filter(|c| !fields.any_currency && !c.is_known()) {
+        let unknown =
+            haggle_node::service::InvalidInput::UnknownCurrency { code: c.to_string(), near: c.near_known() };
+        return Err(usage(unknown.to_string()));
+    }
     let auction = super::auction::draft(kind, &auction)?;
     let campaign = super::campaign::draft(kind, &campaign, &mut fields.price)?;
     let goods = match (kind, &file) {
@@ -110,6 +117,8 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
         campaign,
         images,
         file,
+        again,
+        any_currency: patch.any_currency,
     };
     let l = cx.api.publish(&draft)?;
     let free_sale = kind == ListingKind::Sell && l.price.as_ref().is_some_and(|p| p.amount == 0);
@@ -502,5 +511,6 @@ fn patch(f: ListingFields, publishing: bool) -> Result<ListingPatch> {
         calendar,
         images: None,
         file: None,
+        any_currency: f.any_currency,
     })
 }

@@ -28,9 +28,15 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
     let Some(asked) = view.price.as_ref() else { return };
     let (offered, thread) = (&sent.thread.terms.price, output::short(&sent.thread.thread));
     if currency_given && offered.currency != asked.currency {
+        // A wanted ad's price is what its author will pay.
+        let asks = if view.kind == haggle_node::api::types::ListingKind::Wanted {
+            "the wanted ad's budget is in"
+        } else {
+            "the listing asks in"
+        };
         note!(
             cx.json,
-            "you offered in {}; the listing asks in {}. If that was a slip, withdraw it \
+            "you offered in {}; {asks} {}. If that was a slip, withdraw it \
              (`haggle withdraw {thread}`) and offer again with --currency {}.",
             offered.currency,
             asked.currency,

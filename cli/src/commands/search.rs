@@ -154,9 +154,13 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         outln!("{}", output::dim(&around_line(around, place)));
     }
     let next = args.offset + page.hits.len();
-    if page.total > next {
-        let more = format!("{} of {} shown; --offset {next} for more", page.hits.len(), page.total);
-        outln!("{}", output::dim(&more));
+    if page.total > next || (args.offset > 0 && !page.hits.is_empty()) {
+        let shown = match args.offset {
+            0 => format!("{} of {} shown", page.hits.len(), page.total),
+            first => format!("{}-{next} of {} shown", first + 1, page.total),
+        };
+        let more = if page.total > next { format!("; --offset {next} for more") } else { String::new() };
+        outln!("{}", output::dim(&format!("{shown}{more}")));
     }
     Ok(())
 }

@@ -389,7 +389,7 @@ impl NodeHandle {
                 if !pieces.is_empty() && fetch.idle_peers().iter().any(|p| !self.files.has_room(p)) {
                     last_progress = Instant::now();
                 }
-                if last_progress.elapsed() > stall {
+                if last_progress.elapsed() > stall || fetch.every_peer_said_no() {
                     return Err(fetch.why_stalled());
                 }
                 tokio::time::sleep(RETRY).await;
@@ -603,6 +603,13 @@ impl Fetch {
         }
     }
 
+    /// Whether every connected peer was asked and is out of this fetch: each said it does not
+    /// hold the file (and is not fetching it), failed too often, or sent bad bytes. Waiting
+    /// longer only waits for a new peer, and the owner waiting at the command is better told.
+    fn every_peer_said_no(&self) -> bool {
+        self.saw_a_peer && self.peers.is_empty() && !self.dropped.is_empty()
+    }
+
     fn retry_later_peers(&mut self) {
         self.later.clear();
     }
@@ -658,7 +665,30 @@ mod tests {
         asked.refresh(Vec::new());
         assert_eq!(asked.why_stalled(), "no connected peer holds the file");
         asked.refresh(vec![peer]);
+        assert!(!asked.every_peer_said_no(), "not asked yet");
         asked.set_aside(peer, false);
         assert!(asked.why_stalled().contains("does not hold the file"), "{}", asked.why_stalled());
+    }
+
+    /// Defect: with every connected peer having said it does not hold a picture, `show
+    /// --images` still waited the whole 30 s stall. A peer fetching it, or one not asked yet,
+    /// is still worth the wait.
+    #[test]
+    fn a_fetch_ends_once_every_connected_peer_said_no() {
+        let (one, two) = (PeerId::random(), PeerId::random());
+        let mut fetch = Fetch::new(Vec::new());
+        fetch.refresh(vec![one, two]);
+        fetch.set_aside(one, false);
+        fetch.refresh(vec![one, two]);
+        assert!(!fetch.every_peer_said_no(), "the second was not asked");
+        fetch.set_aside(two, true);
+        fetch.refresh(vec![one, two]);
+        assert!(!fetch.every_peer_said_no(), "the second is fetching it: ask again soon");
+        fetch.set_aside(two, false);
+        fetch.refresh(vec![one, two]);
+        assert!(fetch.every_peer_said_no());
+        // A new peer is asked in turn.
+        fetch.refresh(vec![one, two, PeerId::random()]);
+        assert!(!fetch.every_peer_said_no());
     }
 }

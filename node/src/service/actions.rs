@@ -77,6 +77,9 @@ impl Service {
             }
             _ => {}
         }
+        if !draft.any_currency {
+            known_currency(draft.currency.as_ref())?;
+        }
         let price = match draft.price.clone() {
             Some(amount) => Some(price(draft.kind, &amount, draft.currency.clone(), draft.per)?),
             None if draft.currency.is_some() || draft.per.is_some() => {
@@ -156,7 +159,33 @@ impl Service {
             file: draft.file,
         };
         tidy(&mut listing);
+        if !draft.again {
+            self.refuse_same_on_offer(&listing, now)?;
+        }
         self.store_listing(listing, now, false)
+    }
+
+    /// Refuses a new listing the same as one of the owner's still on offer: a command run twice
+    /// (a retry after a timeout, a line pasted twice) would otherwise publish it twice, and
+    /// every searcher would see it twice.
+    fn refuse_same_on_offer(&self, listing: &Listing, now: Timestamp) -> Result<(), ServiceError> {
+        let same = |l: &Listing| {
+            l.kind == listing.kind
+                && l.title == listing.title
+                && l.description == listing.description
+                && l.category == listing.category
+                && l.price == listing.price
+                && l.location == listing.location
+                && l.images == listing.images
+                && l.file == listing.file
+        };
+        for entry in self.store.listings_by(&self.me())? {
+            let Some(l) = entry.object.listing() else { continue };
+            if l.status == ListingStatus::Active && l.expires_at > now && same(l) {
+                return Err(Conflict::SameListing { id: entry.object.id(), title: l.title.clone() }.into());
+            }
+        }
+        Ok(())
     }
 
     /// Every file a draft names must be here (the owner stored it through `POST /v1/images` or
@@ -240,6 +269,10 @@ impl Service {
             return Err(Conflict::OwnListingExpired(self.resolve(given, "listing")?).into());
         }
         if patch.price.is_some() || patch.currency.is_some() || patch.per.is_some() {
+            let old = listing.price.as_ref().map(|p| &p.currency);
+            if !patch.any_currency && patch.currency.as_ref() != old {
+                known_currency(patch.currency.as_ref())?;
+            }
             listing.price = repriced(&listing, patch.price, patch.currency, patch.per)?;
         }
         if let Some(images) = patch.images.take() {
@@ -620,6 +653,18 @@ fn price(
     }
     let currency = currency.ok_or(InvalidInput::PriceWithoutCurrency)?;
     Ok(with_period(Price::new(currency.parse_amount(amount)?, currency), per))
+}
+
+/// Refuses a currency code of the right shape that no currency this node knows has (`EUT`, a
+/// slip for `EUR`): a price in it is found by no search for the code meant. A currency of the
+/// owner's own (a local or community one) is taken when the draft says so (`any_currency`).
+fn known_currency(currency: Option<&Currency>) -> Result<(), ServiceError> {
+    match currency {
+        Some(c) if !c.is_known() => {
+            Err(InvalidInput::UnknownCurrency { code: c.to_string(), near: c.near_known() }.into())
+        }
+        _ => Ok(()),
+    }
 }
 
 fn with_period(price: Price, per: Option<Period>) -> Price {

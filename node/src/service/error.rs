@@ -213,6 +213,17 @@ pub enum InvalidInput {
     /// A price without a currency.
     #[error("a price needs a currency, e.g. --currency EUR")]
     PriceWithoutCurrency,
+    /// A currency code of the right shape that names no currency the node knows.
+    #[error(
+        "`{code}` is not a currency code this node knows (ISO 4217, such as EUR or USD, or a common one outside it, such as BTC or USDT){}: a search for the code you meant would not find the listing. A currency of your own (a local or community one) is taken with --any-currency",
+        if near.is_empty() { String::new() } else { format!("; did you mean {}?", near.join(" or ")) }
+    )]
+    UnknownCurrency {
+        /// The code given.
+        code: String,
+        /// Known codes one letter away.
+        near: Vec<&'static str>,
+    },
     /// A new currency for a listing's price without a new amount (minor units differ).
     #[error("a new currency needs a new price too, e.g. --price 120 --currency USD")]
     NewCurrencyWithoutPrice,
@@ -364,7 +375,10 @@ pub enum Conflict {
     )]
     OwnListingClosed(ObjectId, &'static str),
     /// The listing has expired.
-    #[error("listing {} has expired", .0.fmt_short())]
+    #[error(
+        "listing {} has expired: nothing can be agreed on it until its author renews it (its author: haggle renew {}; anyone else may ask them to: haggle message {} \"...\")",
+        .0.fmt_short(), .0.fmt_short(), .0.fmt_short()
+    )]
     ListingExpired(ObjectId),
     /// One of the owner's listings has expired: it is renewed before it can change.
     #[error(
@@ -372,6 +386,17 @@ pub enum Conflict {
         .0.fmt_short(), .0.fmt_short()
     )]
     OwnListingExpired(ObjectId),
+    /// A new listing the same as one of the owner's still on offer (a command run twice).
+    #[error(
+        "you already have this on offer: \"{title}\" ({}), with the same title, description, price and pictures. To offer more than one, haggle update {} --qty N; to publish it again anyway, add --again",
+        .id.fmt_short(), .id.fmt_short()
+    )]
+    SameListing {
+        /// The listing on offer (its current revision).
+        id: ObjectId,
+        /// Its title.
+        title: String,
+    },
     /// An offer the owner already has open on the listing, with the same terms.
     #[error(
         "you have an open offer with these terms on this listing already: thread {} (haggle show {} to see it; withdraw it first to send it again)",
@@ -913,6 +938,7 @@ impl Conflict {
             | Conflict::TooManyBids { .. }
             | Conflict::Booking(_)
             | Conflict::SameOffer(_)
+            | Conflict::SameListing { .. }
             | Conflict::TooManyOpenOffers { .. }
             | Conflict::TooManyThreads { .. }
             | Conflict::BlockListFull { .. }

@@ -56,6 +56,15 @@ pub struct ListingDraft {
     /// For kind `digital`: the file sold, as `POST /v1/files` returned it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<haggle_protocol::DigitalFile>,
+    /// Publish even if one of the owner's listings still on offer is the same (title, kind,
+    /// description, category, price, place, pictures, file): without it that is refused, so a
+    /// command run twice does not publish twice.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub again: bool,
+    /// Take a currency code no currency the node knows has (ISO 4217 and common ones outside
+    /// it): a currency of the owner's own. Without it such a code is refused as a likely slip.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub any_currency: bool,
 }
 
 impl Default for ListingDraft {
@@ -80,6 +89,8 @@ impl Default for ListingDraft {
             campaign: None,
             images: Vec::new(),
             file: None,
+            again: false,
+            any_currency: false,
         }
     }
 }
@@ -135,6 +146,10 @@ pub struct ListingPatch {
     /// preview); deals made before keep the file they were made for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<haggle_protocol::DigitalFile>,
+    /// Take a new currency code no currency the node knows has (see
+    /// [`ListingDraft::any_currency`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub any_currency: bool,
 }
 
 impl ListingPatch {

@@ -67,6 +67,62 @@ fn publishing_stores_announces_and_queues_the_listing_for_gossip() {
     assert_eq!(view.price.expect("a price").amount, 12_000);
 }
 
+/// A publish run twice (a retry after a timeout) does not put the same thing on offer twice;
+/// `again` does, and anything different, or the first one closed, needs nothing.
+#[test]
+fn the_same_listing_twice_is_refused_naming_the_one_on_offer() {
+    let (seller, _dir) = service(1);
+    let first = seller.publish(draft("Oak desk", "80")).expect("published").object;
+    let twice = seller.publish(draft("Oak desk", "80")).expect_err("refused");
+    assert_eq!(twice.code(), ErrorCode::Conflict);
+    let said = twice.to_string();
+    let short = first.id().fmt_short();
+    assert!(said.contains(&format!("you already have this on offer: \"Oak desk\" ({short})")), "{said}");
+    assert!(
+        said.contains(&format!("haggle update {short} --qty N")) && said.contains("add --again"),
+        "{said}"
+    );
+    // Another price, another listing.
+    seller.publish(draft("Oak desk", "75")).expect("a different price");
+    let again = seller.publish(ListingDraft { again: true, ..draft("Oak desk", "80") }).expect("again");
+    assert_ne!(again.object.id(), first.id());
+    // Once every such listing is closed, the same one is new again.
+    for listing in [&first, &again.object] {
+        seller.retract(&listing.id().to_hex()).expect("retracted");
+    }
+    seller.publish(draft("Oak desk", "80")).expect("none of them on offer");
+}
+
+/// A code of the right shape that no currency has (`EUT` for `EUR`) is a slip: a listing priced
+/// in it is found by no search for the code meant. A currency of one's own is taken when said.
+#[test]
+fn a_currency_no_node_knows_is_refused_unless_it_is_meant() {
+    let (seller, _dir) = service(1);
+    let slip = ListingDraft { currency: "EUT".parse().ok(), ..draft("Oak desk", "80") };
+    let e = seller.publish(slip.clone()).expect_err("a slip");
+    assert_eq!(e.code(), ErrorCode::Invalid);
+    assert!(e.to_string().contains("`EUT` is not a currency code this node knows"), "{e}");
+    assert!(e.to_string().contains("did you mean EUR?") && e.to_string().contains("--any-currency"), "{e}");
+    let own = seller.publish(ListingDraft { any_currency: true, ..slip }).expect("meant").object;
+    // An update in the listing's own currency needs nothing; a new unknown one, the same word.
+    let id = own.id().to_hex();
+    seller.update(&id, ListingPatch { price: Some("75".into()), ..ListingPatch::default() }).expect("same");
+    let other =
+        ListingPatch { price: Some("9".into()), currency: "HOUR".parse().ok(), ..ListingPatch::default() };
+    assert_eq!(seller.update(&id, other.clone()).expect_err("a slip").code(), ErrorCode::Invalid);
+    seller.update(&id, ListingPatch { any_currency: true, ..other }).expect("meant");
+    seller
+        .update(
+            &id,
+            ListingPatch {
+                price: Some("70".into()),
+                currency: "EUR".parse().ok(),
+                ..ListingPatch::default()
+            },
+        )
+        .expect("a known one");
+}
+
 #[test]
 fn listing_mistakes_are_refused_with_their_own_codes() {
     let (seller, _dir) = service(1);
