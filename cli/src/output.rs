@@ -787,6 +787,22 @@ pub fn thread(t: &ThreadView) {
                 )
             }
         }
+        (Some(Party::Me), _)
+            if t.state == haggle_node::api::types::ThreadState::Confirming
+                && t.opening == haggle_node::api::types::ObjectKind::Pledge =>
+        {
+            outln!(
+                "  next      the creator's node accepted your pledge: your node confirms it by itself once the deadline is 5 minutes past, if the campaign is funded in its own count too, which makes the deal (haggle deals)"
+            )
+        }
+        (Some(Party::Them), _)
+            if t.state == haggle_node::api::types::ThreadState::Confirming
+                && t.opening == haggle_node::api::types::ObjectKind::Pledge =>
+        {
+            outln!(
+                "  next      the backer's node confirms your accept by itself if the campaign is funded in its count too; if it counts it short (a withdrawal or a lowered pledge that reached your node only after the deadline counts there), it never does, and the accept lapses with the pledge's terms: nothing is owed then"
+            )
+        }
         (Some(Party::Me), _) if t.state == haggle_node::api::types::ThreadState::Confirming => outln!(
             "  next      the other party accepted: your node confirms by itself if the terms still stand, which makes the deal (haggle deals); if no deal follows, withdraw them"
         ),
@@ -854,6 +870,13 @@ pub fn thread(t: &ThreadView) {
         (_, _, Some(PublicOutcome::ReserveNotMet)) => {
             outln!(
                 "  outcome   the auction is over and this high bid is under the reserve: no sale unless the seller accepts it"
+            )
+        }
+        (_, _, Some(PublicOutcome::GoalMissed))
+            if t.state == haggle_node::api::types::ThreadState::Confirming =>
+        {
+            outln!(
+                "  outcome   the campaign missed its goal by the deadline in this node's count: nothing is owed. The creator's node accepted this pledge, counting it funded (a pledge or withdrawal that reached it only after the deadline counts here, not there); this node does not confirm, so no deal follows, and the accept lapses with the pledge's terms"
             )
         }
         (_, _, Some(PublicOutcome::GoalMissed)) => {

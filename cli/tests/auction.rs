@@ -375,3 +375,54 @@ fn a_blocked_high_bidder_leaves_the_seller_the_next_bid() {
         b.stop();
     }
 }
+
+/// Found in a trial: an auction that ended while its seller's node was down, its high bid
+/// under the reserve, was never told by the seller's `haggle watch`, though that is the event
+/// that tells the seller to accept it by hand. The node announces the end as it settles its
+/// markets at start, before the watch finds it again; the watch now asks for what the node
+/// announced since it lost it.
+#[test]
+fn an_auction_that_ended_while_its_seller_was_down_is_told_when_the_watch_finds_the_node_again() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (dirs, seller, bidders) = seller_and_bidders(root.path(), 1);
+    let (ds, d1) = (&dirs[0], &dirs[1]);
+    let args = [
+        "publish",
+        "--kind",
+        "auction",
+        "--title",
+        "Brass vase",
+        "--price",
+        "10",
+        "--currency",
+        "EUR",
+        "--category",
+        "home",
+        "--ends",
+        "20s",
+        "--reserve",
+        "50",
+        "--window",
+        "0s",
+    ];
+    let id = json(ds, &args)["id"].as_str().expect("id").to_owned();
+    wait("the auction to reach the bidder", || {
+        (json(d1, &["show", &id[..12]])["id"] == id.as_str()).then_some(())
+    });
+    json(d1, &["bid", &id[..10], "--price", "12"]);
+    wait_high(ds, &id, 1, "12.00 EUR");
+    let ends_at = auction(ds, &id)["ends_at"].as_u64().expect("an end");
+    let mut watch = Watch::start(ds);
+    watch.ready(ds);
+    seller.stop();
+    wait_for(Duration::from_secs(40), "the auction's end to pass while the seller is down", || {
+        (now_ms() > ends_at + 1_000).then_some(())
+    });
+    let seller = NodeProcess::start(ds, Some(&bidders[0].addr));
+    watch.line_with(&["auction ended: Brass vase", "12.00 EUR", "under the reserve"]);
+    drop(watch);
+    seller.stop();
+    for b in bidders {
+        b.stop();
+    }
+}

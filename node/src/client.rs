@@ -545,7 +545,20 @@ impl ApiClient {
         ready: impl FnOnce(),
         mut each: impl FnMut(NodeEvent) -> bool,
     ) -> Result<(), ClientError> {
-        let url = self.url("/v1/events");
+        self.follow_since(None, ready, |event, _| each(event))
+    }
+
+    /// [`ApiClient::follow`], from the events the node announced since `since` (unix ms; it
+    /// keeps those of its last 10 minutes): `each` is told whether an event is one of those
+    /// (`true`) or live.
+    pub fn follow_since(
+        &self,
+        since: Option<u64>,
+        ready: impl FnOnce(),
+        mut each: impl FnMut(NodeEvent, bool) -> bool,
+    ) -> Result<(), ClientError> {
+        let url =
+            self.url(&since.map_or_else(|| "/v1/events".to_owned(), |s| format!("/v1/events?since={s}")));
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         let response = agent
             .get(&url)
@@ -557,13 +570,19 @@ impl ApiClient {
         }
         ready();
         let reader = BufReader::new(response.into_body().into_reader());
+        // An SSE event's name line comes before its data: `replayed` marks a recent one.
+        let mut replayed = false;
         for line in reader.lines() {
             let line = line.map_err(|source| ClientError::Stream { url: url.clone(), source })?;
-            if let Some(data) = line.strip_prefix("data:")
-                && let Ok(event) = serde_json::from_str::<NodeEvent>(data.trim())
-                && !each(event)
-            {
-                break;
+            if let Some(name) = line.strip_prefix("event:") {
+                replayed = name.trim() == "replayed";
+            } else if let Some(data) = line.strip_prefix("data:") {
+                let was_replayed = std::mem::take(&mut replayed);
+                if let Ok(event) = serde_json::from_str::<NodeEvent>(data.trim())
+                    && !each(event, was_replayed)
+                {
+                    break;
+                }
             }
         }
         Ok(())

@@ -55,6 +55,8 @@ pub struct NodeHandle {
     pub(crate) events: broadcast::Sender<NodeEvent>,
     /// The blob directory and the fetches under way.
     pub(crate) files: std::sync::Arc<crate::files::Files>,
+    /// The events of the last minutes, for a client that reconnects.
+    pub(crate) recent: crate::recent::RecentEvents,
 }
 
 impl NodeHandle {

@@ -33,6 +33,7 @@ mod guard;
 mod handle;
 pub mod metrics;
 mod node;
+mod recent;
 pub mod service;
 pub mod sync;
 pub mod wire;

@@ -87,10 +87,15 @@ pub enum ValidationError {
     },
     /// A text field holds a control character (only descriptions and messages may hold newlines
     /// and tabs).
-    #[error("{field} contains a control character")]
+    #[error(
+        "{field} contains a control character ({}): remove it (a title, a tag or a place is one line; a description or a message may hold line breaks and tabs)",
+        found.escape_unicode()
+    )]
     ControlCharacter {
         /// The field's name.
         field: &'static str,
+        /// The first such character.
+        found: char,
     },
     /// The category is not a path of at most [`MAX_CATEGORY_DEPTH`] segments of lowercase letters,
     /// digits and hyphens.
@@ -469,8 +474,8 @@ fn text(s: &str, field: &'static str, max: usize, unit: Len, lines: Lines) -> Re
         return Err(ValidationError::TooLong { field, len, unit, max });
     }
     let allowed = |c: char| lines == Lines::Many && (c == '\n' || c == '\t');
-    if s.chars().any(|c| c.is_control() && !allowed(c)) {
-        return Err(ValidationError::ControlCharacter { field });
+    if let Some(found) = s.chars().find(|c| c.is_control() && !allowed(*c)) {
+        return Err(ValidationError::ControlCharacter { field, found });
     }
     Ok(())
 }

@@ -120,7 +120,10 @@ fn said(l: &ListingView, args: &PledgeArgs, request: &PledgeRequest) {
         _ => "sent to the network",
     };
     if args.withdraw {
-        outln!("Pledge to {} withdrawn: stored; {gossip}.", l.title);
+        outln!(
+            "Pledge to {} withdrawn: stored; {gossip}. The withdrawal counts if it reaches the creator's node before the deadline: until then that node counts your earlier pledge.",
+            l.title
+        );
     } else {
         outln!(
             "Pledged {} to {}: stored; {gossip}. It counts if it reaches the creator's node before the deadline.",

@@ -303,7 +303,24 @@ fn next_step(d: &DealView) -> String {
             "waiting for the buyer to say it arrived".to_owned()
         }
         (Some(Party::Them), ..) => "waiting for the other party".to_owned(),
-        (None, ..) => "nothing: the deal is over".to_owned(),
+        (None, ..) => over(d, &id),
+    }
+}
+
+/// The `next` line of a deal that is over: for one called off after the buyer said it paid, a
+/// refund is the parties' to settle, and the line says so.
+fn over(d: &DealView, id: &str) -> String {
+    let paid = d.timeline.iter().any(|s| s.step == "paid");
+    match (d.stage.as_str(), d.you_are.as_deref()) {
+        ("cancelled", Some("buyer")) if paid => format!(
+            "nothing in haggle: you said you paid ({}) before it was called off; a refund is between you and the seller (haggle message {id})",
+            d.terms.price.display
+        ),
+        ("cancelled", _) if paid => format!(
+            "nothing in haggle: the buyer said it paid ({}) before it was called off; a refund, if one is owed, is between you (haggle message {id})",
+            d.terms.price.display
+        ),
+        _ => "nothing: the deal is over".to_owned(),
     }
 }
 
@@ -368,7 +385,7 @@ fn next_file_step(d: &DealView, waiting: Option<Party>, id: &str, owes: bool) ->
             "waiting for the buyer to download it and say it arrived".to_owned()
         }
         (Some(Party::Them), ..) => "waiting for the other party".to_owned(),
-        (None, ..) => "nothing: the deal is over".to_owned(),
+        (None, ..) => over(d, id),
     }
 }
 
@@ -475,6 +492,35 @@ mod tests {
             at("payment_requested", "seller", Party::Me, Some(Party::Them), false),
             "waiting for the buyer to pay and say so"
         );
+    }
+
+    /// Found in a trial: a deal called off after the buyer said it paid read "nothing: the deal
+    /// is over", with not a word of the money.
+    #[test]
+    fn a_deal_called_off_after_paid_says_a_refund_is_between_the_parties() {
+        let id = output::short(&deal("cancelled", None).id);
+        let step = |step: &str| haggle_node::api::types::StepView {
+            id: haggle_protocol::ObjectId::from_bytes([8; 32]),
+            by: Party::Them,
+            step: step.into(),
+            details: None,
+            at: 0,
+            delivery: None,
+            superseded: false,
+        };
+        let at = |you: &str, paid: bool| {
+            let timeline =
+                if paid { vec![step("payment_request"), step("paid")] } else { vec![step("cancel")] };
+            next_step(&DealView { you_are: Some(you.into()), timeline, ..deal("cancelled", None) })
+        };
+        assert_eq!(
+            at("buyer", true),
+            format!(
+                "nothing in haggle: you said you paid (1.00 EUR) before it was called off; a refund is between you and the seller (haggle message {id})"
+            )
+        );
+        assert!(at("seller", true).starts_with("nothing in haggle: the buyer said it paid (1.00 EUR)"));
+        assert_eq!(at("buyer", false), "nothing: the deal is over");
     }
 
     /// Defect (found in a trial): a buyer whose `received` overtook the payment request was left

@@ -117,7 +117,8 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
         campaign,
         images,
         file,
-        again,
+        // A copy of an earlier listing is asked for by name: another of the same thing.
+        again: again || lent.is_some(),
         any_currency: patch.any_currency,
     };
     let l = cx.api.publish(&draft)?;

@@ -24,6 +24,9 @@ const AWAY_LISTINGS: usize = 50;
 /// while the watch was away: a message signed before, delivered after (from its sender's outbox,
 /// or a mailbox), is dated before.
 const AWAY_SLACK_MS: u64 = 10 * 60_000;
+/// The node's recent events asked for go back this far before the watch lost its stream: an
+/// event announced as the stream broke may not have come through.
+const REPLAY_SLACK_MS: u64 = 2_000;
 
 /// Follows the event stream. Listing events are shown when the listing matches the search (the
 /// node checks it with the same search engine); negotiation and deal events always. When the
@@ -79,10 +82,13 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
                 Some(since) => back(&round, &state, since),
             }
         };
-        let followed = api.follow(ready, |event| {
+        // Back from a node away: first what it announced since the stream was lost (an auction
+        // or campaign it settled at its start, ...), then live events.
+        let replay = away_since.map(|since| since.saturating_sub(REPLAY_SLACK_MS));
+        let followed = api.follow_since(replay, ready, |event, replayed| {
             let mut state = state.borrow_mut();
             // What was missed could not be told: the watch ends (see below).
-            state.failure.is_none() && state.show(&round, &event, false)
+            state.failure.is_none() && state.show(&round, &event, replayed)
         });
         if let Some(e) = state.borrow_mut().failure.take() {
             return Err(e).context("while watching");
@@ -393,6 +399,10 @@ fn told(event: &NodeEvent) -> Option<(&'static str, ObjectId)> {
         NodeEvent::DealStep { id, .. } => Some(("step", *id)),
         NodeEvent::DealMade { id, .. } => Some(("deal", *id)),
         NodeEvent::ListingStored { id, .. } => Some(("listing", *id)),
+        // Its end is told once, live or retold after the node was away.
+        NodeEvent::AuctionEnded { listing, .. } | NodeEvent::CampaignEnded { listing, .. } => {
+            Some(("ended", *listing))
+        }
         _ => None,
     }
 }

@@ -17,11 +17,11 @@ use tokio_stream::wrappers::BroadcastStream;
 use super::error::ApiError;
 use super::types::{
     AsOffered, BidRequest, BlockChange, BlockRequest, BlockedPage, ClosedPage, ConversationView,
-    ConversationsPage, DealView, DealsPage, DeliveryState, ErrorCode, FeedbackRequest, GossipState,
-    ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody, NameChange, NameRequest, NamesPage,
-    NoteRequest, ObjectView, PeersPage, PledgeRequest, RenewRequest, ReputationView, SavedLook, SavedPage,
-    SavedView, SearchPage, SearchParams, SentView, ShowParams, SinceParams, StatusView, StepRequest,
-    TermsDraft, ThreadView, ThreadsPage,
+    ConversationsPage, DealView, DealsPage, DeliveryState, ErrorCode, EventsParams, FeedbackRequest,
+    GossipState, ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody, NameChange, NameRequest,
+    NamesPage, NoteRequest, ObjectView, PeersPage, PledgeRequest, RenewRequest, ReputationView, SavedLook,
+    SavedPage, SavedView, SearchPage, SearchParams, SentView, ShowParams, SinceParams, StatusView,
+    StepRequest, TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::api::types::NodeEvent;
 use crate::handle::NodeHandle;
@@ -647,14 +647,23 @@ pub(crate) async fn show_deal(
 
 pub(crate) async fn events(
     State(state): State<AppState>,
+    Params(params): Params<EventsParams>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let stream = BroadcastStream::new(state.handle.subscribe()).filter_map(|item| match item {
+    // Subscribed before the recent events are read: an event announced in between comes twice
+    // rather than not at all.
+    let live = BroadcastStream::new(state.handle.subscribe()).filter_map(|item| match item {
         Ok(event) => Some(Ok(Event::default().json_data(&event).unwrap_or_else(|_| Event::default()))),
         // A subscriber that fell behind is told how much it missed.
         Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
             Some(Ok(Event::default().event("lagged").data(n.to_string())))
         }
     });
+    // `?since=MS`: what was announced since then first, each as a `replayed` event.
+    let replayed = params.since.map(|since| state.handle.recent.since(since)).unwrap_or_default();
+    let replayed = tokio_stream::iter(replayed.into_iter().map(|event| {
+        Ok(Event::default().event("replayed").json_data(&event).unwrap_or_else(|_| Event::default()))
+    }));
+    let stream = replayed.chain(live);
     // An open stream would hold the server's graceful shutdown until its timeout.
     let stream = futures::StreamExt::take_until(stream, state.shutdown.clone().cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

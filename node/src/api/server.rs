@@ -91,7 +91,6 @@ fn router(state: AppState) -> Router {
         .route("/v1/messages", get(conversations))
         .route("/v1/messages/{id}", get(conversation).post(send_note))
         .route("/v1/messages/{id}/read", post(read_conversation))
-        .route("/v1/events", get(events))
         .route("/v1/blobs", post(files::store_blob).layer(DefaultBodyLimit::max(BLOB_UPLOAD_LIMIT)))
         .route("/v1/blobs/fetch", post(files::fetch_blob))
         .route("/v1/blobs/{hash}", get(files::get_blob))
@@ -110,6 +109,7 @@ fn router(state: AppState) -> Router {
         .route("/v1/objects/{id}", get(show_object))
         // `?since=MS`, likewise.
         .route("/v1/listings/closed", get(closed_listings))
+        .route("/v1/events", get(events))
         // A scraper may add parameters of its own.
         .route("/metrics", get(metrics))
         .merge(plain)

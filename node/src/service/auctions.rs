@@ -53,7 +53,11 @@ impl Service {
             .into());
         }
         let Some((head, view)) = self.store.auction(&key)? else {
-            return Err(Conflict::NotAnAuction(listing.id()).into());
+            // Named by the id typed, not by its current revision, which the user never saw.
+            let bookable = listing
+                .listing()
+                .is_some_and(|l| matches!(l.kind, ListingKind::Rental | ListingKind::Service));
+            return Err(Conflict::NotAnAuction(self.resolve(given, "listing")?, bookable).into());
         };
         self.others_open(&head, given)?;
         let now = Timestamp::now();

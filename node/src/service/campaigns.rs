@@ -402,6 +402,64 @@ mod tests {
         assert_eq!((thread.outcome, thread.awaiting), (Some(PublicOutcome::GoalMissed), None), "{thread:?}");
     }
 
+    /// Found in a trial: a withdrawal signed before the deadline reached the backers' nodes but
+    /// not the creator's, offline until after it. The creator's node counted the campaign
+    /// funded and accepted the pledges; another backer's node counted it short and did not
+    /// confirm; and both threads read as waiting, with every way out refused. The backer's
+    /// thread now reads as missed, owed nothing and awaiting nothing, and says why; the
+    /// creator's still awaits the confirm, which lapses with the pledge's terms.
+    #[test]
+    fn a_withdrawal_the_creator_never_held_leaves_its_accept_unconfirmed_and_said() {
+        let (creator, _d0) = service(1);
+        let (backer, _d1) = service(2);
+        let now = Timestamp::now();
+        let deadline = now.saturating_add(Duration::from_secs(5));
+        let published = now.saturating_sub(Duration::from_secs(3_600));
+        let listing = sign_at(
+            &fixtures::key(1),
+            Body::Listing(fixtures::campaign("Park bench", 3_000, deadline)),
+            published,
+        );
+        let pledge = |n: u8, amount: u64, minutes: u64| {
+            let at = published.saturating_add(Duration::from_secs(minutes * 60));
+            sign_at(&fixtures::key(n), fixtures::pledge(&listing, amount), at)
+        };
+        let (bobs, carols, carol_withdraws) = (pledge(2, 2_000, 10), pledge(3, 1_500, 20), pledge(3, 0, 30));
+        // The creator's node holds both pledges (35.00 of 30.00); the backer's, the withdrawal
+        // too (20.00).
+        assert!(creator.store.ingest_own(&listing).expect("stored").is_new());
+        for p in [&bobs, &carols] {
+            assert!(creator.store.ingest_verified(p, Durability::Flush).expect("stored").is_new());
+        }
+        assert!(backer.store.ingest_verified(&listing, Durability::Flush).expect("stored").is_new());
+        assert!(backer.store.ingest_own(&bobs).expect("stored").is_new());
+        for p in [&carols, &carol_withdraws] {
+            assert!(backer.store.ingest_verified(p, Durability::Flush).expect("stored").is_new());
+        }
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while creator.settle_markets().expect("settled").deliver.is_empty() {
+            assert!(std::time::Instant::now() < until, "the creator's node never accepted the pledges");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let thread = bobs.id().to_hex();
+        let on_creator = creator.thread_view(&thread).expect("its thread");
+        assert_eq!(
+            (on_creator.state, on_creator.awaiting, on_creator.outcome),
+            (ThreadState::Confirming, Some(crate::api::types::Party::Them), None)
+        );
+        let accept = on_creator.messages.last().expect("the accept").id;
+        let accept = creator.store.get(&accept).expect("read").expect("held");
+        backer.receive(accept.bytes(), Via::Direct);
+        let then = backer.settle_markets().expect("settled");
+        assert!(then.deliver.is_empty(), "no confirm: the backer's node counts 20.00 of 30.00");
+        let on_backer = backer.thread_view(&thread).expect("its thread");
+        assert_eq!(
+            (on_backer.state, on_backer.outcome, on_backer.awaiting),
+            (ThreadState::Confirming, Some(PublicOutcome::GoalMissed), None),
+            "{on_backer:?}"
+        );
+    }
+
     /// A backer who runs `withdraw` on its pledge's thread is pointed to the withdrawal every
     /// node counts: a Withdraw in the thread left the campaign's total as it was.
     #[test]

@@ -363,7 +363,7 @@ pub enum Conflict {
     ListingClosed(ObjectId, &'static str, &'static str),
     /// The listing is closed with nothing left: sold out, or as its kind says it (an auction
     /// sold, a giveaway given away, a wanted ad found).
-    #[error("listing {} is {}: nothing of it is left to offer on", .0.fmt_short(), .1)]
+    #[error("listing {} is {}: nothing of it is left", .0.fmt_short(), .1)]
     ListingSoldOut(ObjectId, &'static str),
     /// One of the owner's listings is closed: its owner cannot change it now. The text says
     /// how it closed, and whether a called-off deal reopens it.
@@ -684,8 +684,13 @@ pub enum Conflict {
         action: &'static str,
     },
     /// A bid on a listing that is not an auction.
-    #[error("listing {} is not an auction: make an offer instead (haggle offer; haggle book for a listing that takes bookings)", .0.fmt_short())]
-    NotAnAuction(haggle_protocol::ObjectId),
+    #[error(
+        "listing {} is not an auction: {}",
+        .0.fmt_short(),
+        if *.1 { format!("it takes bookings (haggle book {} --from DATE --to DATE)", .0.fmt_short()) }
+        else { format!("make an offer instead (haggle offer {} --price ...)", .0.fmt_short()) }
+    )]
+    NotAnAuction(haggle_protocol::ObjectId, bool),
     /// A pledge to a listing that is not a campaign.
     #[error("listing {} is not a crowdfunding campaign: an auction takes bids (haggle bid), other listings offers (haggle offer)", .0.fmt_short())]
     NotACampaign(haggle_protocol::ObjectId),
@@ -956,7 +961,7 @@ impl Conflict {
             }
             Conflict::WhichConversation { .. } => ErrorCode::Ambiguous,
             Conflict::NotYourThread(_) => ErrorCode::NotYours,
-            Conflict::NotAnAuction(_) | Conflict::NotACampaign(_) | Conflict::NotDigital(_) => {
+            Conflict::NotAnAuction(..) | Conflict::NotACampaign(_) | Conflict::NotDigital(_) => {
                 ErrorCode::Invalid
             }
             Conflict::NoFileKey(_) | Conflict::NotSeller(_) => ErrorCode::NotYourTurn,

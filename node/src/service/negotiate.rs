@@ -21,9 +21,10 @@ impl Service {
         let listing = self.listing(given)?;
         let l = listing.listing().ok_or_else(|| ServiceError::not_found("listing", given))?;
         if listing.author() == self.me() {
-            return Err(Conflict::OwnListing(
-                "listing: others make offers on it; to change its terms, use haggle update",
-            )
+            return Err(Conflict::OwnListing(match draft.dates {
+                Some(_) => "listing: others book it; to change its nights or price, use haggle update (--available, --price)",
+                None => "listing: others make offers on it; to change its terms, use haggle update",
+            })
             .into());
         }
         // Named by the id typed, not by the revision that closed it, which the user never saw.

@@ -165,8 +165,13 @@ impl CurrentPledges {
         me: &PublicKey,
     ) -> Result<Option<PublicOutcome>, StoreError> {
         let Some(key) = t.listing.as_ref().and_then(Object::listing_key) else { return Ok(None) };
+        // A pledge the creator's node accepted, counting the campaign funded, that this node
+        // counts short (a withdrawal or a lowered pledge reached the creator's node only after
+        // the deadline): its backer's node never confirms it, and the view says why.
+        let accepted_pledge =
+            t.offer.kind() == ObjectKind::Pledge && t.view.state == haggle_protocol::ThreadState::Confirming;
         if !matches!(t.offer.kind(), ObjectKind::Bid | ObjectKind::Pledge)
-            || t.view.state != haggle_protocol::ThreadState::Open
+            || (t.view.state != haggle_protocol::ThreadState::Open && !accepted_pledge)
         {
             return Ok(None);
         }

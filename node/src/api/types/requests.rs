@@ -210,6 +210,15 @@ pub struct ShowParams {
     pub exact: bool,
 }
 
+/// `GET /v1/events`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventsParams {
+    /// Unix ms: first the events the node announced since then (kept for 10 minutes, at most
+    /// 2,000, since the node started), each as a `replayed` event, then the live ones.
+    pub since: Option<u64>,
+}
+
 /// `GET /v1/listings/closed`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

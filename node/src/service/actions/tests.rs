@@ -1005,10 +1005,7 @@ fn an_offer_on_a_sold_out_listing_says_sold_out() {
     buyer.receive(closing.bytes(), Via::Gossip);
     let err = buyer.offer(&id, offer_of("20")).expect_err("sold out");
     assert_eq!(err.code(), ErrorCode::ListingClosed);
-    assert_eq!(
-        err.to_string(),
-        format!("listing {} is sold out: nothing of it is left to offer on", &id[..12])
-    );
+    assert_eq!(err.to_string(), format!("listing {} is sold out: nothing of it is left", &id[..12]));
 }
 
 /// Defect: a deal and its thread named the listing by the revision the offer was made on, so

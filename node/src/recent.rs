@@ -1,0 +1,94 @@
+//! The node's recent events, kept a while for a client that reconnects: a `haggle watch` whose
+//! node restarted (or whose connection broke) asks for the events since it lost the stream, and
+//! hears what the node announced meanwhile (an auction that ended at start-up, a pledge
+//! accepted) before the live ones. In memory only: a restarted node starts empty, and what it
+//! announced since its start is what a watch reconnecting to it missed.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast;
+
+use crate::api::types::NodeEvent;
+
+/// The most events kept: a catch-up of thousands of listings keeps only its last ones (a watch
+/// retells the newest listings by a search anyway).
+pub(crate) const MAX_RECENT: usize = 2_000;
+/// How long an event is kept (ms): a watch looks for its node every second.
+pub(crate) const MAX_AGE_MS: u64 = 10 * 60_000;
+
+/// Recent events with the time each was announced (unix ms), oldest first.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RecentEvents {
+    kept: Arc<Mutex<VecDeque<(u64, NodeEvent)>>>,
+}
+
+impl RecentEvents {
+    /// Keeps what `events` announces until the channel closes (the node stopped). A recorder
+    /// that falls behind skips what it missed.
+    pub(crate) fn record(&self, mut events: broadcast::Receiver<NodeEvent>) {
+        let recent = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => recent.keep(now_ms(), event),
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+    }
+
+    /// Keeps `event`, announced at `at`, dropping what is too old or over the count. A file's
+    /// progress is not kept: only its end matters later.
+    pub(crate) fn keep(&self, at: u64, event: NodeEvent) {
+        if matches!(event, NodeEvent::FileProgress { .. }) {
+            return;
+        }
+        let mut kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while kept.front().is_some_and(|(t, _)| t.saturating_add(MAX_AGE_MS) < at) || kept.len() >= MAX_RECENT
+        {
+            kept.pop_front();
+        }
+        kept.push_back((at, event));
+    }
+
+    /// The events announced at or after `since` (unix ms), oldest first.
+    pub(crate) fn since(&self, since: u64) -> Vec<NodeEvent> {
+        let kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.iter().filter(|(at, _)| *at >= since).map(|(_, e)| e.clone()).collect()
+    }
+}
+
+fn now_ms() -> u64 {
+    haggle_protocol::Timestamp::now().as_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use haggle_protocol::ObjectId;
+
+    fn stored(n: u8) -> NodeEvent {
+        NodeEvent::ListingStored { id: ObjectId::from_bytes([n; 32]), by: crate::api::types::Arrival::Sync }
+    }
+
+    /// What a reconnecting watch asks for: the events since it lost the stream, in order, and
+    /// never more than the bound or older than the age kept.
+    #[test]
+    fn recent_events_are_kept_in_order_and_bounded_by_count_and_age() {
+        let recent = RecentEvents::default();
+        recent.keep(1_000, stored(1));
+        recent.keep(2_000, NodeEvent::FileProgress { hash: "ab".into(), have: 1, size: 2 });
+        recent.keep(3_000, stored(2));
+        assert_eq!(recent.since(0), vec![stored(1), stored(2)], "progress is not kept");
+        assert_eq!(recent.since(2_500), vec![stored(2)]);
+        // Older than the age kept: dropped as the next one comes.
+        recent.keep(3_000 + MAX_AGE_MS, stored(3));
+        assert_eq!(recent.since(0), vec![stored(2), stored(3)]);
+        for n in 0..MAX_RECENT + 10 {
+            recent.keep(4_000 + MAX_AGE_MS, stored((n % 200) as u8));
+        }
+        assert_eq!(recent.since(0).len(), MAX_RECENT);
+    }
+}
