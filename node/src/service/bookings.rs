@@ -28,6 +28,29 @@ impl Service {
         Ok(self.accept_by_itself(thread, then, "not booking instantly"))
     }
 
+    /// Books, oldest first, the open requests on listing `key` that its instant calendar now
+    /// takes by itself (nights a cancelled deal gave back): each is accepted as if it had just
+    /// come. One that overlaps a request accepted before it is refused by the store and left to
+    /// the owner, as for requests that race.
+    pub(super) fn book_waiting_requests(
+        &self,
+        key: &haggle_protocol::ListingKey,
+        then: &mut Followups,
+    ) -> Result<(), ServiceError> {
+        let mut waiting: Vec<_> = self
+            .store
+            .threads_on(key)?
+            .into_iter()
+            .filter(|t| t.view.state == ThreadState::Open && t.view.terms.dates.is_some())
+            .map(|t| (t.offer.created_at(), t.view.thread))
+            .collect();
+        waiting.sort();
+        for (_, thread) in waiting {
+            self.accept_if_instant(thread, then)?;
+        }
+        Ok(())
+    }
+
     /// The thread `thread` and its listing's current revision, if it is an open offer from
     /// someone else on one of the owner's listings: what the owner's node may accept by itself.
     pub(super) fn open_offer_to_me(
@@ -726,6 +749,65 @@ mod tests {
         let again = guest.offer(&id, request(week, None)).expect("booked again");
         let inbound = owner.receive(again.object.bytes(), Via::Direct);
         assert_eq!(inbound.then.deliver, vec![guest.me()], "accepted at once: the nights are free");
+    }
+
+    /// Found in a trial: a request at the asking price on an instant calendar, whose nights were
+    /// booked when it came, stayed open for the owner after the deal that held them was called
+    /// off. The nights given back now book it by themselves, as they would have had they been
+    /// free when it came; a cheaper one still waits for the owner.
+    #[test]
+    fn nights_a_cancellation_gives_back_book_the_request_waiting_for_them() {
+        use haggle_protocol::Step;
+
+        let (owner, _d0) = service(1);
+        let (guest, _d1) = service(2);
+        let (waiting, _d2) = service(3);
+        let (cheap, _d3) = service(4);
+        let listing = owner.publish(cabin(true)).expect("published");
+        for s in [&guest, &waiting, &cheap] {
+            s.receive(listing.object.bytes(), Via::Gossip);
+        }
+        let id = listing.object.id().to_hex();
+        let week = days_ahead(10, 17);
+        let asked = guest.offer(&id, request(week, None)).expect("sent");
+        let thread = asked.object.id();
+        owner.receive(asked.object.bytes(), Via::Direct);
+        guest.receive(&message(&owner, thread, haggle_protocol::ObjectKind::Accept), Via::Direct);
+        let deal = owner.receive(&message(&guest, thread, haggle_protocol::ObjectKind::Confirm), Via::Direct);
+        for s in [&waiting, &cheap] {
+            s.receive(deal.then.publish.first().expect("the booked revision"), Via::Gossip);
+        }
+        // Two requests for overlapping nights while the week is booked: neither is accepted.
+        let under = cheap.offer(&id, request(days_ahead(12, 15), Some("10"))).expect_err("booked");
+        assert!(under.to_string().contains("overlaps"), "{under}");
+        // Sent before the booking reached them, as a request racing it would be.
+        let racing = haggle_protocol::fixtures::sign_now(
+            &haggle_protocol::fixtures::key(3),
+            haggle_protocol::fixtures::booking(&listing.object, days_ahead(11, 14), 6_000),
+        );
+        let came = owner.receive(racing.bytes(), Via::Direct);
+        assert!(came.then.deliver.is_empty(), "the nights are booked: left open");
+        let low = haggle_protocol::fixtures::sign_now(
+            &haggle_protocol::fixtures::key(4),
+            haggle_protocol::fixtures::booking(&listing.object, days_ahead(13, 16), 100),
+        );
+        assert!(owner.receive(low.bytes(), Via::Direct).then.deliver.is_empty());
+
+        let deal_id = message(&owner, thread, haggle_protocol::ObjectKind::Accept);
+        let deal_id = haggle_protocol::Object::decode_unverified(&deal_id).expect("accept").id().to_hex();
+        let first = owner.deal_step(&deal_id, Step::Cancel).expect("the owner asks");
+        guest.receive(first.object.bytes(), Via::Direct);
+        let second = guest.deal_step(&deal_id, Step::Cancel).expect("the guest agrees");
+        let got = owner.receive(second.object.bytes(), Via::Direct);
+        assert!(!got.then.publish.is_empty(), "the nights are given back");
+        assert_eq!(
+            got.then.deliver,
+            vec![waiting.me()],
+            "the waiting request at the asking price is accepted"
+        );
+        let on_owner = |t: &Object| owner.thread_view(&t.id().to_hex()).expect("its thread").state;
+        assert_eq!(on_owner(&racing), ThreadState::Confirming);
+        assert_eq!(on_owner(&low), ThreadState::Open, "under the asking price: the owner's to answer");
     }
 
     #[test]

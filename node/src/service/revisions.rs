@@ -55,7 +55,16 @@ impl Service {
             let _revising = self.revising();
             self.settle_cancellation(&deal)?
         };
+        // Nights given back on an instant-booking calendar: a request waiting for them, at the
+        // asking price, is booked now, as it would have been had they been free when it came.
+        let freed = next.as_ref().filter(|n| {
+            deal.terms().dates.is_some() && n.listing().and_then(|l| l.calendar()).is_some_and(|c| c.instant)
+        });
+        let key = freed.and_then(|n| n.listing_key());
         self.announce_revision(next, then);
+        if let Some(key) = key {
+            self.book_waiting_requests(&key, then)?;
+        }
         Ok(())
     }
 
