@@ -924,6 +924,51 @@ pub fn thread(t: &ThreadView) {
     }
 }
 
+/// A listing view for tests: a giveaway "Sofa" by a fixed key, at `revision`, `state` and `quantity`.
+#[cfg(test)]
+pub(crate) fn sample_listing(
+    revision: u32,
+    state: haggle_node::api::types::ListingState,
+    quantity: u32,
+) -> haggle_node::api::types::ListingView {
+    ListingView {
+        id: haggle_node::api::types::ObjectId::from_bytes([1; 32]),
+        replaced_by: None,
+        key: String::new(),
+        author: "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5"
+            .parse::<haggle_node::api::types::PublicKey>()
+            .expect("a key"),
+        mine: false,
+        blocked: false,
+        revision,
+        kind: haggle_node::api::types::ListingKind::Giveaway,
+        state,
+        title: "Sofa".into(),
+        description: String::new(),
+        category: "home".into(),
+        tags: Vec::new(),
+        price: None,
+        quantity,
+        remaining: None,
+        location: String::new(),
+        geohash: None,
+        payment: Vec::new(),
+        delivery: String::new(),
+        created_at: 0,
+        expires_at: 0,
+        score: None,
+        gossip: None,
+        reputation: None,
+        auction: None,
+        calendar: None,
+        messages: None,
+        distance_m: None,
+        campaign: None,
+        images: Vec::new(),
+        file: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,7 +40,53 @@ pub fn book(cx: &Context<'_>, args: &BookArgs) -> Result<()> {
     let sent = cx.api.offer(&args.listing, &draft)?;
     super::negotiate::report(cx, "Booking request", &sent)?;
     super::negotiate::slip_notes(cx, &sent, false, args.price.is_some());
+    if let Some(listing) = sent.thread.listing
+        && let Ok(view) = cx.api.listing(&listing.to_hex())
+    {
+        for line in booking_notes(&view, &sent.thread.terms) {
+            note!(cx.json, "{line}");
+        }
+    }
     Ok(())
+}
+
+/// What a booking request sent may not have meant: a price under the asking price on a
+/// calendar that books at once only at it, and a stay shorter than the period the price is per
+/// (one night of a listing priced per month costs the month).
+fn booking_notes(
+    listing: &haggle_node::api::types::ListingView,
+    terms: &haggle_node::api::types::TermsView,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    let (Some(price), Some(dates)) = (&listing.price, terms.dates.as_deref()) else { return notes };
+    let Ok(range) = dates.parse::<DateRange>() else { return notes };
+    let asked =
+        haggle_protocol::Price { amount: price.amount, currency: price.currency.clone(), per: price.per };
+    let Some(asking) = haggle_protocol::calendar::asking(&asked, &range) else { return notes };
+    let asking_text = haggle_protocol::Price::new(asking, price.currency.clone()).to_string();
+    let instant = listing.calendar.as_ref().is_some_and(|c| c.instant);
+    if instant && terms.price.amount < asking {
+        notes.push(format!(
+            "this listing books at once only at its asking price ({asking_text} for these nights): your request of {} waits for the owner's answer",
+            terms.price.display
+        ));
+    }
+    let nights = range.nights();
+    let (unit, length) = match price.per {
+        Some(haggle_protocol::Period::Week) => ("week", 7),
+        Some(haggle_protocol::Period::Month) => ("month", 30),
+        _ => return notes,
+    };
+    if nights % length != 0 {
+        let periods = nights.div_ceil(length);
+        let verb = if nights == 1 { "is" } else { "are" };
+        notes.push(format!(
+            "the listing is priced per {unit}: {} {verb} charged as {}, {asking_text} at the asking price",
+            output::count(nights as usize, "night"),
+            output::count(periods as usize, unit)
+        ));
+    }
+    notes
 }
 
 /// The calendar lines of `haggle show`: what is open, the stay limits, a line of days per
@@ -102,5 +148,76 @@ fn first_of_month_after(day: u32) -> u32 {
         if civil(i64::from(d)).2 == 1 {
             return d;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_node::api::types::{
+        CalendarView, ListingKind, ListingState, ListingView, PriceView, TermsView,
+    };
+
+    use super::*;
+
+    /// Found in a trial: a request under the asking price on an instant calendar said only
+    /// `delivered`, and one night of a listing priced per month cost the month without a word.
+    #[test]
+    fn a_booking_says_what_it_may_not_have_meant() {
+        let price = |amount: u64, per: haggle_protocol::Period| PriceView {
+            amount,
+            currency: "EUR".parse().expect("a currency"),
+            per: Some(per),
+            decimals: Some(2),
+            display: String::new(),
+        };
+        let place = |per: haggle_protocol::Period, instant: bool| ListingView {
+            kind: ListingKind::Rental,
+            price: Some(price(12_000, per)),
+            calendar: Some(Box::new(CalendarView {
+                open: vec!["2027-01-01..2027-06-01".into()],
+                booked: Vec::new(),
+                min_stay: 1,
+                max_stay: 0,
+                instant,
+            })),
+            ..output::sample_listing(1, ListingState::Active, 1)
+        };
+        let request = |amount: u64, dates: &str| TermsView {
+            quantity: 1,
+            price: PriceView {
+                display: format!("{}.00 EUR", amount / 100),
+                ..price(amount, haggle_protocol::Period::Day)
+            },
+            expires_at: 0,
+            dates: Some(dates.into()),
+        };
+        let day = haggle_protocol::Period::Day;
+        let under = booking_notes(&place(day, true), &request(10_000, "2027-01-20..2027-01-23"));
+        assert_eq!(
+            under,
+            vec![
+                "this listing books at once only at its asking price (360.00 EUR for these nights): your request of 100.00 EUR waits for the owner's answer"
+            ]
+        );
+        assert!(
+            booking_notes(&place(day, false), &request(10_000, "2027-01-20..2027-01-23")).is_empty(),
+            "not instant"
+        );
+        assert!(booking_notes(&place(day, true), &request(36_000, "2027-01-20..2027-01-23")).is_empty());
+        let month = booking_notes(
+            &place(haggle_protocol::Period::Month, false),
+            &request(12_000, "2027-01-20..2027-01-21"),
+        );
+        assert_eq!(
+            month,
+            vec![
+                "the listing is priced per month: 1 night is charged as 1 month, 120.00 EUR at the asking price"
+            ]
+        );
+        let weeks = booking_notes(
+            &place(haggle_protocol::Period::Week, false),
+            &request(24_000, "2027-01-01..2027-01-15"),
+        );
+        assert!(weeks.is_empty(), "two whole weeks");
     }
 }

@@ -823,47 +823,12 @@ fn matching_hit(
 
 #[cfg(test)]
 mod tests {
-    use haggle_node::api::types::{ListingKind, ListingView, ObjectId, PublicKey};
+    use haggle_node::api::types::{ListingKind, ListingView, ObjectId};
 
     use super::*;
 
     fn listing(revision: u32, state: ListingState, quantity: u32) -> ListingView {
-        ListingView {
-            id: ObjectId::from_bytes([1; 32]),
-            replaced_by: None,
-            key: String::new(),
-            author: "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5"
-                .parse::<PublicKey>()
-                .expect("a key"),
-            mine: false,
-            blocked: false,
-            revision,
-            kind: ListingKind::Giveaway,
-            state,
-            title: "Sofa".into(),
-            description: String::new(),
-            category: "home".into(),
-            tags: Vec::new(),
-            price: None,
-            quantity,
-            remaining: None,
-            location: String::new(),
-            geohash: None,
-            payment: Vec::new(),
-            delivery: String::new(),
-            created_at: 0,
-            expires_at: 0,
-            score: None,
-            gossip: None,
-            reputation: None,
-            auction: None,
-            calendar: None,
-            messages: None,
-            distance_m: None,
-            campaign: None,
-            images: Vec::new(),
-            file: None,
-        }
+        crate::output::sample_listing(revision, state, quantity)
     }
 
     /// Defect: watch printed every revision and retraction as "new listing ... (closed)", and a
