@@ -546,6 +546,11 @@ pub enum Conflict {
             ),
             (Some(note), false) if note.is_empty() => format!("was {state} by you"),
             (Some(note), false) => format!("was {state} by you, with the note {note:?}"),
+            // Ended by the other party: said so, and where their note is.
+            (None, _) if matches!(state, ThreadState::Declined | ThreadState::Withdrawn) => format!(
+                "was {state} by the other party (haggle show {} has their note, if they left one)",
+                thread.fmt_short()
+            ),
             (None, _) => format!("is {state}"),
         },
         match (state, again) {

@@ -1335,7 +1335,11 @@ fn a_thread_ended_by_the_node_itself_says_so_and_a_deal_names_itself() {
     let decline = record.messages.iter().find(|m| m.kind() == ObjectKind::Decline).expect("a decline");
     other.receive(decline.bytes(), Via::Direct);
     let theirs = other.withdraw(&threads[1].to_hex(), String::new()).map(|_| ()).expect_err("ended");
-    assert!(theirs.to_string().contains("is declined; nothing more"), "{theirs}");
+    let their_note = format!(
+        "was declined by the other party (haggle show {} has their note, if they left one); nothing more",
+        threads[1].fmt_short()
+    );
+    assert!(theirs.to_string().contains(&their_note), "{theirs}");
 }
 
 /// `haggle listings` lists the active listings first, then the expired, then the closed, each
