@@ -286,6 +286,7 @@ impl EventLoop {
     }
 
     fn emit(&self, event: NodeEvent) {
+        self.handle.recent.keep(event.clone());
         let _ = self.events.send(event);
     }
 

@@ -126,6 +126,13 @@ impl NodeHandle {
         &self.files
     }
 
+    /// Announces `event` to the event stream's subscribers, and keeps it a while for those that
+    /// reconnect (see [`crate::recent`]).
+    pub(crate) fn announce(&self, event: NodeEvent) {
+        self.recent.keep(event.clone());
+        let _ = self.events.send(event);
+    }
+
     /// Live events from now on. A subscriber that falls more than the channel's capacity behind
     /// misses the oldest events (and is told so by the receiver).
     pub fn subscribe(&self) -> broadcast::Receiver<NodeEvent> {

@@ -228,10 +228,8 @@ pub async fn start(
 
     let (command_tx, command_rx) = mpsc::channel(COMMAND_CAPACITY);
     let (event_tx, first_events) = broadcast::channel(config.event_capacity.clamp(16, 1 << 20));
-    let recent = crate::recent::RecentEvents::default();
-    recent.record(event_tx.subscribe());
     let handle = NodeHandle {
-        recent,
+        recent: crate::recent::RecentEvents::default(),
         commands: command_tx,
         events: event_tx.clone(),
         files: Arc::new(crate::files::Files::new(

@@ -2,12 +2,12 @@
 //! node restarted (or whose connection broke) asks for the events since it lost the stream, and
 //! hears what the node announced meanwhile (an auction that ended at start-up, a pledge
 //! accepted) before the live ones. In memory only: a restarted node starts empty, and what it
-//! announced since its start is what a watch reconnecting to it missed.
+//! announced since its start is what a watch reconnecting to it missed. Each event is kept as
+//! it is announced (a clone and an uncontended lock), not by a subscriber task: no task wakes
+//! per event for it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-
-use tokio::sync::broadcast;
 
 use crate::api::types::NodeEvent;
 
@@ -24,24 +24,14 @@ pub(crate) struct RecentEvents {
 }
 
 impl RecentEvents {
-    /// Keeps what `events` announces until the channel closes (the node stopped). A recorder
-    /// that falls behind skips what it missed.
-    pub(crate) fn record(&self, mut events: broadcast::Receiver<NodeEvent>) {
-        let recent = self.clone();
-        tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(event) => recent.keep(now_ms(), event),
-                    Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        });
+    /// Keeps `event`, announced now.
+    pub(crate) fn keep(&self, event: NodeEvent) {
+        self.keep_at(now_ms(), event);
     }
 
     /// Keeps `event`, announced at `at`, dropping what is too old or over the count. A file's
     /// progress is not kept: only its end matters later.
-    pub(crate) fn keep(&self, at: u64, event: NodeEvent) {
+    pub(crate) fn keep_at(&self, at: u64, event: NodeEvent) {
         if matches!(event, NodeEvent::FileProgress { .. }) {
             return;
         }
@@ -78,16 +68,16 @@ mod tests {
     #[test]
     fn recent_events_are_kept_in_order_and_bounded_by_count_and_age() {
         let recent = RecentEvents::default();
-        recent.keep(1_000, stored(1));
-        recent.keep(2_000, NodeEvent::FileProgress { hash: "ab".into(), have: 1, size: 2 });
-        recent.keep(3_000, stored(2));
+        recent.keep_at(1_000, stored(1));
+        recent.keep_at(2_000, NodeEvent::FileProgress { hash: "ab".into(), have: 1, size: 2 });
+        recent.keep_at(3_000, stored(2));
         assert_eq!(recent.since(0), vec![stored(1), stored(2)], "progress is not kept");
         assert_eq!(recent.since(2_500), vec![stored(2)]);
         // Older than the age kept: dropped as the next one comes.
-        recent.keep(3_000 + MAX_AGE_MS, stored(3));
+        recent.keep_at(3_000 + MAX_AGE_MS, stored(3));
         assert_eq!(recent.since(0), vec![stored(2), stored(3)]);
         for n in 0..MAX_RECENT + 10 {
-            recent.keep(4_000 + MAX_AGE_MS, stored((n % 200) as u8));
+            recent.keep_at(4_000 + MAX_AGE_MS, stored((n % 200) as u8));
         }
         assert_eq!(recent.since(0).len(), MAX_RECENT);
     }

@@ -305,7 +305,7 @@ impl NodeHandle {
             if failed.is_some() && priority == Priority::ForPeer {
                 files.note_not_found(blob.hash);
             }
-            let _ = handle.events.send(NodeEvent::FileFetched {
+            handle.announce(NodeEvent::FileFetched {
                 hash: blob.hash.to_hex(),
                 size: blob.size,
                 error: failed,
