@@ -42,6 +42,28 @@ fn seller_and_bidders(root: &Path, n: usize) -> (Vec<PathBuf>, NodeProcess, Vec<
     (dirs, seller, bidders)
 }
 
+/// Publishes on `dir` an auction titled `title` starting at 10 EUR in category `home`, ending
+/// after `ends` (`20s`, `1h`), with the `extra` flags; its id.
+fn publish_auction(dir: &Path, title: &str, ends: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "publish",
+        "--kind",
+        "auction",
+        "--title",
+        title,
+        "--price",
+        "10",
+        "--currency",
+        "EUR",
+        "--category",
+        "home",
+        "--ends",
+        ends,
+    ];
+    args.extend_from_slice(extra);
+    json(dir, &args)["id"].as_str().expect("id").to_owned()
+}
+
 #[test]
 fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     let root = tempfile::tempdir().expect("tempdir");
@@ -242,25 +264,7 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     assert!(row.contains("called off"), "{offers}");
 
     // An auction retracted before its end takes no more bids, and no one won it.
-    let clock = json(
-        ds,
-        &[
-            "publish",
-            "--kind",
-            "auction",
-            "--title",
-            "Wall clock",
-            "--price",
-            "10",
-            "--currency",
-            "EUR",
-            "--category",
-            "home",
-            "--ends",
-            "1h",
-        ],
-    );
-    let clock = clock["id"].as_str().expect("id").to_owned();
+    let clock = publish_auction(ds, "Wall clock", "1h", &[]);
     wait("the clock to reach a bidder", || {
         (json(d1, &["show", &clock[..12]])["id"] == clock.as_str()).then_some(())
     });
@@ -289,29 +293,7 @@ fn a_blocked_high_bidder_leaves_the_seller_the_next_bid() {
     let root = tempfile::tempdir().expect("tempdir");
     let (dirs, seller, bidders) = seller_and_bidders(root.path(), 2);
     let (ds, d1, d2) = (&dirs[0], &dirs[1], &dirs[2]);
-    let listing = json(
-        ds,
-        &[
-            "publish",
-            "--kind",
-            "auction",
-            "--title",
-            "Oak stool",
-            "--price",
-            "10",
-            "--currency",
-            "EUR",
-            "--category",
-            "home",
-            "--ends",
-            "25s",
-            "--increment",
-            "1",
-            "--window",
-            "0s",
-        ],
-    );
-    let id = listing["id"].as_str().expect("id").to_owned();
+    let id = publish_auction(ds, "Oak stool", "25s", &["--increment", "1", "--window", "0s"]);
     for d in [d1, d2] {
         wait("the auction to reach every bidder", || {
             (json(d, &["show", &id[..12]])["id"] == id.as_str()).then_some(())
@@ -386,26 +368,7 @@ fn an_auction_that_ended_while_its_seller_was_down_is_told_when_the_watch_finds_
     let root = tempfile::tempdir().expect("tempdir");
     let (dirs, seller, bidders) = seller_and_bidders(root.path(), 1);
     let (ds, d1) = (&dirs[0], &dirs[1]);
-    let args = [
-        "publish",
-        "--kind",
-        "auction",
-        "--title",
-        "Brass vase",
-        "--price",
-        "10",
-        "--currency",
-        "EUR",
-        "--category",
-        "home",
-        "--ends",
-        "20s",
-        "--reserve",
-        "50",
-        "--window",
-        "0s",
-    ];
-    let id = json(ds, &args)["id"].as_str().expect("id").to_owned();
+    let id = publish_auction(ds, "Brass vase", "20s", &["--reserve", "50", "--window", "0s"]);
     wait("the auction to reach the bidder", || {
         (json(d1, &["show", &id[..12]])["id"] == id.as_str()).then_some(())
     });

@@ -274,6 +274,31 @@ mod tests {
         record.messages.iter().find(|m| m.kind() == kind).expect("the message").bytes().to_vec()
     }
 
+    /// `guest` books `week` on `owner`'s instant listing `id` and the deal is made: the thread,
+    /// and the owner's revision with the week booked.
+    fn booked_at_once(owner: &Service, guest: &Service, id: &str, week: DateRange) -> (ObjectId, Vec<u8>) {
+        let asked = guest.offer(id, request(week, None)).expect("sent");
+        let thread = asked.object.id();
+        owner.receive(asked.object.bytes(), Via::Direct);
+        guest.receive(&message(owner, thread, haggle_protocol::ObjectKind::Accept), Via::Direct);
+        let deal = owner.receive(&message(guest, thread, haggle_protocol::ObjectKind::Confirm), Via::Direct);
+        (thread, deal.then.publish.first().expect("the booked revision").clone())
+    }
+
+    /// Both parties cancel the deal of `thread`, the owner first: what the guest's cancel makes
+    /// the owner's node do.
+    fn called_off(owner: &Service, guest: &Service, thread: ObjectId) -> crate::service::Inbound {
+        use haggle_protocol::Step;
+        let deal_id = message(owner, thread, haggle_protocol::ObjectKind::Accept);
+        let deal_id = haggle_protocol::Object::decode_unverified(&deal_id).expect("accept").id().to_hex();
+        let first = owner.deal_step(&deal_id, Step::Cancel).expect("the owner asks");
+        assert!(first.then.publish.is_empty(), "one cancel is a request");
+        guest.receive(first.object.bytes(), Via::Direct);
+        let second = guest.deal_step(&deal_id, Step::Cancel).expect("the guest agrees");
+        assert!(second.then.publish.is_empty(), "the guest does not revise the owner's listing");
+        owner.receive(second.object.bytes(), Via::Direct)
+    }
+
     /// A request made on an earlier revision that described the place otherwise (the guest's
     /// node had not heard of the change yet) is left to the owner: accepting it by itself would
     /// bind the owner to the old text. One made on the revision as it is now books at once.
@@ -710,33 +735,20 @@ mod tests {
     /// publishes the calendar with the nights free again; the same nights can be booked anew.
     #[test]
     fn a_booking_called_off_frees_its_nights() {
-        use haggle_protocol::Step;
-
         let (owner, _d0) = service(1);
         let (guest, _d1) = service(2);
         let listing = owner.publish(cabin(true)).expect("published");
         guest.receive(listing.object.bytes(), Via::Gossip);
         let id = listing.object.id().to_hex();
         let week = days_ahead(10, 17);
-        let asked = guest.offer(&id, request(week, None)).expect("sent");
-        let thread = asked.object.id();
-        owner.receive(asked.object.bytes(), Via::Direct);
-        guest.receive(&message(&owner, thread, haggle_protocol::ObjectKind::Accept), Via::Direct);
-        let deal = owner.receive(&message(&guest, thread, haggle_protocol::ObjectKind::Confirm), Via::Direct);
-        guest.receive(deal.then.publish.first().expect("the booked revision"), Via::Gossip);
+        let (thread, booked) = booked_at_once(&owner, &guest, &id, week);
+        guest.receive(&booked, Via::Gossip);
         assert_eq!(
             guest.listing_view(&id).expect("view").calendar.expect("calendar").booked,
             vec![week.to_string()]
         );
 
-        let deal_id = message(&owner, thread, haggle_protocol::ObjectKind::Accept);
-        let deal_id = haggle_protocol::Object::decode_unverified(&deal_id).expect("accept").id().to_hex();
-        let first = owner.deal_step(&deal_id, Step::Cancel).expect("the owner asks");
-        assert!(first.then.publish.is_empty(), "one cancel is a request");
-        guest.receive(first.object.bytes(), Via::Direct);
-        let second = guest.deal_step(&deal_id, Step::Cancel).expect("the guest agrees");
-        assert!(second.then.publish.is_empty(), "the guest does not revise the owner's listing");
-        let got = owner.receive(second.object.bytes(), Via::Direct);
+        let got = called_off(&owner, &guest, thread);
         let freed = got.then.publish.first().expect("the revision that frees the nights").clone();
         guest.receive(&freed, Via::Gossip);
         let view = guest.listing_view(&id).expect("view");
@@ -757,8 +769,6 @@ mod tests {
     /// free when it came; a cheaper one still waits for the owner.
     #[test]
     fn nights_a_cancellation_gives_back_book_the_request_waiting_for_them() {
-        use haggle_protocol::Step;
-
         let (owner, _d0) = service(1);
         let (guest, _d1) = service(2);
         let (waiting, _d2) = service(3);
@@ -768,14 +778,9 @@ mod tests {
             s.receive(listing.object.bytes(), Via::Gossip);
         }
         let id = listing.object.id().to_hex();
-        let week = days_ahead(10, 17);
-        let asked = guest.offer(&id, request(week, None)).expect("sent");
-        let thread = asked.object.id();
-        owner.receive(asked.object.bytes(), Via::Direct);
-        guest.receive(&message(&owner, thread, haggle_protocol::ObjectKind::Accept), Via::Direct);
-        let deal = owner.receive(&message(&guest, thread, haggle_protocol::ObjectKind::Confirm), Via::Direct);
+        let (thread, booked) = booked_at_once(&owner, &guest, &id, days_ahead(10, 17));
         for s in [&waiting, &cheap] {
-            s.receive(deal.then.publish.first().expect("the booked revision"), Via::Gossip);
+            s.receive(&booked, Via::Gossip);
         }
         // Two requests for overlapping nights while the week is booked: neither is accepted.
         let under = cheap.offer(&id, request(days_ahead(12, 15), Some("10"))).expect_err("booked");
@@ -793,12 +798,7 @@ mod tests {
         );
         assert!(owner.receive(low.bytes(), Via::Direct).then.deliver.is_empty());
 
-        let deal_id = message(&owner, thread, haggle_protocol::ObjectKind::Accept);
-        let deal_id = haggle_protocol::Object::decode_unverified(&deal_id).expect("accept").id().to_hex();
-        let first = owner.deal_step(&deal_id, Step::Cancel).expect("the owner asks");
-        guest.receive(first.object.bytes(), Via::Direct);
-        let second = guest.deal_step(&deal_id, Step::Cancel).expect("the guest agrees");
-        let got = owner.receive(second.object.bytes(), Via::Direct);
+        let got = called_off(&owner, &guest, thread);
         assert!(!got.then.publish.is_empty(), "the nights are given back");
         assert_eq!(
             got.then.deliver,
