@@ -46,6 +46,9 @@ pub const ADDR_FILE: &str = "api.addr";
 /// Capacity of the command channel: commands are small and handled at once; a full channel
 /// makes callers wait rather than grow memory.
 const COMMAND_CAPACITY: usize = 256;
+/// The longest a node started holds back the ends of other people's markets, waiting for its
+/// first sync (see `Service::catch_up_within`).
+const CATCH_UP_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 /// Peers of the address book dialled at start (trading partners and bootstrap peers first, then
 /// the most recently reached): enough to find the network and the DHT again; fewer if the
 /// connection target is lower.
@@ -211,6 +214,9 @@ pub async fn start(
     let blobs = Arc::new(blobs);
     let key = Arc::new(key);
     let service = Service::new(store.clone(), key.clone(), (&config).into(), blobs.clone());
+    // Other people's auctions and campaigns that ended while the node was off are announced
+    // once it has synced with a peer (or after a minute alone).
+    service.catch_up_within(CATCH_UP_GRACE);
     service.stops_on_store_failure(shutdown.clone());
 
     let mut swarm = build_swarm(&key, &config)?;

@@ -127,6 +127,9 @@ pub struct Service {
     ends: settle::Ends,
     /// Stops the node when the store takes no more writes.
     halt: halt::Halt,
+    /// Until when, at the latest, the node holds back the ends of other people's auctions and
+    /// campaigns while it catches up after its start (see [`Service::catch_up_within`]).
+    catching_up: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 /// What the owner's configuration asks of the service.
@@ -232,6 +235,7 @@ impl Service {
             settling: Arc::default(),
             ends: Arc::default(),
             halt: halt::Halt::default(),
+            catching_up: Arc::default(),
         }
     }
 

@@ -278,6 +278,7 @@ impl EventLoop {
                     reconcile_bytes: state.session.as_ref().map_or(0, |s| s.bytes),
                 });
                 self.emit(NodeEvent::SyncCompleted { peer, received: state.received, sent: state.sent });
+                self.service.note_caught_up();
             }
         }
     }

@@ -111,6 +111,31 @@ impl Drop for Running<'_> {
 }
 
 impl Service {
+    /// Holds back, for at most `grace` or until [`Service::note_caught_up`], the ends of other
+    /// people's auctions and campaigns: a node that was offline at such an end holds, as it
+    /// starts, only what it had before (not the winning bid, not the pledges made meanwhile), and
+    /// would announce a result its first sync is about to change (found in a trial: `your bid
+    /// is on top`, `missed its goal`, then a deal). The owner's own markets are settled at once:
+    /// its node's count at the end is the one that decides.
+    pub fn catch_up_within(&self, grace: std::time::Duration) {
+        *self.catching_up.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(std::time::Instant::now() + grace);
+    }
+
+    /// A sync with a peer completed: what the node missed while it was offline is here.
+    pub fn note_caught_up(&self) {
+        *self.catching_up.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    /// Whether the node still holds back the ends of other people's markets.
+    fn catching_up(&self) -> bool {
+        let mut until = self.catching_up.lock().unwrap_or_else(PoisonError::into_inner);
+        if until.is_some_and(|u| std::time::Instant::now() >= u) {
+            *until = None;
+        }
+        until.is_some()
+    }
+
     /// Ends the owner's auctions and campaigns whose time is up (accepting the high bid when it
     /// meets the reserve; every pledge when the goal is met) and announces, once each, the end
     /// of auctions and campaigns the owner ran, bid on or backed. Run on the event loop's
@@ -166,8 +191,9 @@ impl Service {
         // Only those past their scheduled end (no bid decoded before that).
         let mut auctions = Vec::new();
         let mut campaigns = Vec::new();
+        let catching_up = self.catching_up();
         for (key, timed) in keys {
-            if !timed.ended(now) || self.announced(&key) {
+            if !timed.ended(now) || self.announced(&key) || (catching_up && key.author != me) {
                 continue;
             }
             match timed {
@@ -352,6 +378,60 @@ mod tests {
         let theirs = info(&bidder);
         assert!(theirs.high_declined);
         assert_eq!(theirs.me, Some(BidStanding::Lost));
+    }
+
+    /// Found in a trial: a bidder's node started after an auction's end announced `your bid is
+    /// on top` from what it held before its first sync, which then brought the winning bid. A
+    /// node catching up holds back the ends of other people's markets until it has synced (or
+    /// its grace passed); its owner's own are settled and announced at once.
+    #[test]
+    fn a_node_catching_up_announces_other_peoples_ends_once_it_has_synced() {
+        use crate::service::Via;
+
+        let (seller, _d0) = service(1);
+        let (bidder, _d1) = service(2);
+        let short = ListingDraft {
+            auction: Some(AuctionDraft { ends_in: 5, reserve: None, increment: None, window: Some(0) }),
+            ..auction("kettle")
+        };
+        let listing = seller.publish(short).expect("publish").object;
+        bidder.receive(listing.bytes(), Via::Gossip);
+        let id = listing.id().to_hex();
+        seller.receive(&bid(&bidder, &id, "100"), Via::Gossip);
+        let over = |s: &Service| s.listing_view(&id).expect("view").auction.expect("an auction").over;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !over(&bidder) {
+            assert!(std::time::Instant::now() < deadline, "the auction did not end");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        for s in [&seller, &bidder] {
+            s.catch_up_within(std::time::Duration::from_secs(60));
+        }
+        let ended = |then: &Followups| {
+            then.events.iter().any(|e| matches!(e, crate::api::types::NodeEvent::AuctionEnded { .. }))
+        };
+        // Settled a moment after the end (`SETTLE_GRACE`): the seller's node, catching up too.
+        let sellers = loop {
+            let then = seller.settle_markets().expect("settle");
+            if ended(&then) {
+                break then;
+            }
+            assert!(std::time::Instant::now() < deadline, "the seller's node never settled it");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        assert!(
+            !sellers.deliver.is_empty(),
+            "the owner's own: settled (the high bid accepted) and announced"
+        );
+        assert!(!ended(&bidder.settle_markets().expect("settle")), "held back while catching up");
+        assert!(bidder.catching_up());
+        bidder.note_caught_up();
+        assert!(!bidder.catching_up(), "a sync completed");
+        assert!(ended(&bidder.settle_markets().expect("settle")), "announced once synced");
+        assert!(!ended(&bidder.settle_markets().expect("settle")), "and only once");
+        // The grace passed without a sync: no longer held back.
+        bidder.catch_up_within(std::time::Duration::ZERO);
+        assert!(!bidder.catching_up());
     }
 
     /// Defect: a bid that never reached the seller's node (made while it was offline) stayed
