@@ -544,8 +544,25 @@ fn publish_from_an_earlier_listing_copies_what_was_not_given() {
         String::from_utf8_lossy(&out.stderr).contains("an auction needs its end: add e.g. --ends 3d"),
         "{out:?}"
     );
-    let again = json(&da, &["publish", "--from", &auction[..10], "--ends", "2d"]);
+    // The same as one still on offer, as a command run twice would make it: refused, and
+    // published with --again.
+    let out = haggle(&da, &["publish", "--from", &auction[..10], "--ends", "2d"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("you already have this on offer") && err.contains("add --again"), "{err}");
+    let again = json(&da, &["publish", "--from", &auction[..10], "--ends", "2d", "--again"]);
     assert_eq!(again["auction"]["reserve"]["display"], "20.00 EUR", "{again}");
+    // A currency of one's own: refused as a likely slip unless meant, and taken as the earlier
+    // listing's when copied.
+    let own =
+        ["publish", "--title", "Garden chair", "--price", "3", "--currency", "HOUR", "--category", "home"];
+    let out = haggle(&da, &own);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`HOUR` is not a currency code this node knows"));
+    let chair =
+        json(&da, &[&own[..], &["--any-currency"]].concat())["id"].as_str().expect("an id").to_owned();
+    let copy = json(&da, &["publish", "--from", &chair[..10], "--title", "Garden chair 2"]);
+    assert_eq!(copy["price"]["display"], "3.00 HOUR", "{copy}");
     // Neither --title nor --from: what is missing is said.
     let out = haggle(&da, &["publish", "--price", "5"]);
     assert_eq!(out.status.code(), Some(2));

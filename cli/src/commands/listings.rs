@@ -15,6 +15,7 @@ use crate::{output, usage};
 use haggle_node::api::types::ListingKind;
 
 pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
+    let currency_typed = args.fields.currency.is_some();
     let lent = match args.from.clone() {
         Some(from) => {
             let src = cx.api.listing(&from)?;
@@ -28,7 +29,9 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
     let kind = kind.map_or(ListingKind::Sell, |k| k.0);
     let title = title.unwrap_or_default();
     // A slip in the code, refused before any picture or file is uploaded (the node checks too).
-    if let Some(c) = fields.currency.as_ref().filter(|c| !fields.any_currency && !c.is_known()) {
+    if let Some(c) =
+        fields.currency.as_ref().filter(|c| currency_typed && !fields.any_currency && !c.is_known())
+    {
         let unknown =
             haggle_node::service::InvalidInput::UnknownCurrency { code: c.to_string(), near: c.near_known() };
         return Err(usage(unknown.to_string()));
@@ -117,9 +120,9 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
         campaign,
         images,
         file,
-        // A copy of an earlier listing is asked for by name: another of the same thing.
-        again: again || lent.is_some(),
-        any_currency: patch.any_currency,
+        again,
+        // A code copied from the earlier listing is the one it was published in, not a slip.
+        any_currency: patch.any_currency || (lent.is_some() && !currency_typed),
     };
     let l = cx.api.publish(&draft)?;
     let free_sale = kind == ListingKind::Sell && l.price.as_ref().is_some_and(|p| p.amount == 0);

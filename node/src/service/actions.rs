@@ -169,9 +169,10 @@ impl Service {
     /// (a retry after a timeout, a line pasted twice) would otherwise publish it twice, and
     /// every searcher would see it twice.
     fn refuse_same_on_offer(&self, listing: &Listing, now: Timestamp) -> Result<(), ServiceError> {
+        // Titles as a reader tells them apart: not by case.
         let same = |l: &Listing| {
             l.kind == listing.kind
-                && l.title == listing.title
+                && l.title.to_lowercase() == listing.title.to_lowercase()
                 && l.description == listing.description
                 && l.category == listing.category
                 && l.price == listing.price
@@ -599,6 +600,10 @@ fn given_geohash(given: &str) -> Result<String, ServiceError> {
 /// spaces, and each tag and way to pay once (the first spelling kept; "Folk", "folk" and
 /// "FOLK" are one tag to a search).
 fn tidy(listing: &mut Listing) {
+    // Spaces around a title or after a description are never meant (a title shown beside
+    // another that differs only by them reads as the same).
+    listing.title = listing.title.trim().to_owned();
+    listing.description = listing.description.trim_end().to_owned();
     listing.category = listing.category.trim().to_lowercase();
     if let Some(g) = listing.location.geohash.as_mut() {
         *g = g.trim().to_lowercase();
