@@ -431,6 +431,11 @@ pub fn summary(l: &ListingView) -> String {
                 );
             }
             (None, Some(high)) => return format!("{} — {} (high bid)", l.title, high.amount.display),
+            // Found in a trial: a sale no bid of which reached this node read as sold at the
+            // start price.
+            (None, None) if a.state == haggle_node::api::types::AuctionState::Sold => {
+                return format!("{} (its price is known to its two parties only)", l.title);
+            }
             (None, None) => {}
         }
     }

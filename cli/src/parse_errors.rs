@@ -22,8 +22,10 @@ pub fn reworded(e: &clap::Error, cli: &clap::Command, args: &[String]) -> Option
         && let Some(ContextValue::String(flag)) = e.get(ContextKind::InvalidArg)
         && subcommand(cli, args).is_some_and(|c| c.get_name() == "message")
     {
+        // clap names the first letters it read as flags (`-1` of `-10%`): the word typed says more.
+        let word = args.iter().skip(1).find(|a| a.starts_with(flag.as_str())).unwrap_or(flag);
         return Some(format!(
-            "unexpected argument '{flag}': a message that starts with a dash goes after -- (haggle message ID -- \"-10% for cash?\"); options go before it or after the text"
+            "unexpected argument '{word}': a message that starts with a dash goes after -- (haggle message ID -- \"-10% for cash?\"); options go before it or after the text"
         ));
     }
     // A long value (a pasted paragraph as the title) is not repeated back whole.
@@ -151,6 +153,7 @@ mod tests {
         // A message's text starting with a dash read as an option: where it goes instead.
         let text = said("haggle ask 87b4b9 -10%").expect("reworded");
         assert!(text.contains("goes after -- (haggle message ID --"), "{text}");
+        assert!(text.starts_with("unexpected argument '-10%'"), "the word typed, not clap's `-1`: {text}");
         assert_eq!(
             said("haggle offers --incoming").as_deref(),
             Some("unexpected argument '--incoming': haggle offers takes no arguments")

@@ -127,6 +127,7 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
     let l = cx.api.publish(&draft)?;
     let free_sale = kind == ListingKind::Sell && l.price.as_ref().is_some_and(|p| p.amount == 0);
     let id = l.id;
+    let window_note = l.auction.as_ref().and_then(|a| window_longer_than_auction(a, l.created_at));
     if cx.json {
         // As the API answers it, tagged `"type": "listing"`.
         output::json(&ObjectView::Listing(l))?;
@@ -134,6 +135,9 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
         let copied = from.as_ref().map(|f| format!(", copied from {f}")).unwrap_or_default();
         outln!("Published {} ({}){copied}: stored; {}.", l.title, output::short(&l.id), gossip(&l));
         output::listing(&l);
+    }
+    if let Some(line) = window_note {
+        note!(cx.json, "{line}");
     }
     if let (Some(lent), Some(from)) = (&lent, &from)
         && !lent.not_carried.is_empty()
@@ -516,5 +520,21 @@ fn patch(f: ListingFields, publishing: bool) -> Result<ListingPatch> {
         images: None,
         file: None,
         any_currency: f.any_currency,
+    })
+}
+
+/// A note for an auction whose anti-sniping window is longer than the auction itself (`--ends
+/// 45s` with the default 10 minutes): its first bid moves the end to a whole window after it.
+fn window_longer_than_auction(a: &haggle_node::api::types::AuctionInfo, published: u64) -> Option<String> {
+    // Whole seconds, as `--ends` and `--window` are given.
+    let runs = a.scheduled_end.saturating_sub(published) / 1000;
+    let window = u64::from(a.window_secs);
+    (window > runs).then(|| {
+        format!(
+            "the anti-sniping window ({}) is longer than the auction ({}): a bid moves the end to {} after it; --window sets a shorter one (--window 0s turns it off)",
+            super::auction::left(window * 1000, 0),
+            super::auction::left(runs * 1000, 0),
+            super::auction::left(window * 1000, 0)
+        )
     })
 }

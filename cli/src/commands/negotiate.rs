@@ -226,8 +226,10 @@ fn refused(what: &str, sent: &SentView) -> Result<()> {
     let message = sent.thread.messages.iter().find(|m| m.id == sent.id);
     if message.is_some_and(|m| m.delivery == Some(DeliveryState::Failed)) {
         let why = message.and_then(|m| m.delivery_error.clone());
+        // After `error: `, mid-sentence: `offer ... was refused`.
         anyhow::bail!(
-            "{what} {} was refused: {}",
+            "{} {} was refused: {}",
+            what.to_lowercase(),
             output::short(&sent.id),
             why.as_deref().unwrap_or("the other party's node did not say why")
         );

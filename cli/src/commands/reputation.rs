@@ -106,11 +106,22 @@ pub fn sentence(r: &ReputationBrief) -> String {
     )
 }
 
-/// What the standing line says of where an identity stands in the viewer's web of trust.
-fn standing_note(mine: bool, hops: Option<u32>, standing: f64, yours: Option<&str>) -> String {
+/// What the standing line says of where an identity stands in the viewer's web of trust;
+/// `web_positive`: positive ratings from raters in it.
+fn standing_note(
+    mine: bool,
+    hops: Option<u32>,
+    standing: f64,
+    yours: Option<&str>,
+    web_positive: f64,
+) -> String {
     match hops {
         Some(0) if mine => "you".to_owned(),
         Some(0) => "a key you trust".to_owned(),
+        // Found in a trial: "nobody rated them positive" under a line counting such a rating.
+        Some(1) if standing == 0.0 && web_positive > 0.0 => {
+            "one step from you (you traded with them); those in your web of trust who rated them positive have no standing of their own yet, so theirs is 0".to_owned()
+        }
         // Trading puts them one step away; only positive ratings from the web give them standing.
         Some(1) if standing == 0.0 && yours.is_some() => {
             "one step from you (you traded with them), but nobody in your web of trust rated them positive yet: only a positive rating vouches for them".to_owned()
@@ -171,7 +182,7 @@ pub fn print(r: &ReputationView) {
     }
     // Your own rating of them, if you gave one (the latest counts).
     let yours = r.feedback.iter().find(|f| f.mine && !f.superseded).map(|f| f.rating.as_str());
-    let hops = standing_note(r.mine, r.hops, r.standing, yours);
+    let hops = standing_note(r.mine, r.hops, r.standing, yours, r.web_of_trust.positive);
     outln!("  standing     {:.2}  ({hops})", r.standing);
     if r.feedback.is_empty() {
         // A key mistyped reads like a seller nobody rated yet: say that nothing is known.
@@ -259,14 +270,17 @@ mod tests {
     #[test]
     fn the_standing_line_says_your_negative_rating_took_them_out_of_your_web() {
         assert_eq!(
-            standing_note(false, None, 0.0, Some("negative")),
+            standing_note(false, None, 0.0, Some("negative"), 0.0),
             "outside your web of trust: you rated them negative"
         );
-        assert_eq!(standing_note(false, None, 0.0, None), "outside your web of trust");
+        assert_eq!(standing_note(false, None, 0.0, None, 0.0), "outside your web of trust");
         assert!(
-            standing_note(false, Some(1), 0.0, Some("neutral"))
+            standing_note(false, Some(1), 0.0, Some("neutral"), 0.0)
                 .ends_with("only a positive rating vouches for them")
         );
+        // A positive rating from the web that carries no standing is not "nobody".
+        let note = standing_note(false, Some(1), 0.0, None, 1.0);
+        assert!(note.contains("have no standing of their own yet") && !note.contains("nobody"), "{note}");
     }
 
     /// Defect: a seller with a full positive weight held back by a weighted negative rating was

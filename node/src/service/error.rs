@@ -139,7 +139,7 @@ pub enum InvalidInput {
     ShortenedKey(String),
     /// Whom to block, named by nothing this node holds and not a key.
     #[error(
-        "{0:?} is not a key (a PeerId such as 12D3KooW...), a name you gave one (haggle names lists them), nor the id of a listing, thread, deal or message this node holds: haggle offers, haggle deals and haggle messages list the ids of yours, haggle search listings'"
+        "{0:?} is not a key (a PeerId such as 12D3KooW...), a name you gave one (haggle names lists them), nor the id of a listing, thread, deal or message this node holds: haggle offers, haggle deals and haggle messages list the ids of yours, and haggle search those of listings"
     )]
     BlockWho(String),
     /// Whom to block, as a key shortened for a table.
