@@ -386,10 +386,7 @@ fn an_auction_that_ended_while_its_seller_was_down_is_told_when_the_watch_finds_
         "45s",
     ];
     let said = String::from_utf8_lossy(&haggle(ds, &short).stdout).into_owned();
-    assert!(
-        said.contains("Note: the anti-sniping window (10m 0s) is longer than the auction (4"),
-        "{said}"
-    );
+    assert!(said.contains("Note: the anti-sniping window (10m 0s) is longer than the auction (4"), "{said}");
     wait("the auction to reach the bidder", || {
         (json(d1, &["show", &id[..12]])["id"] == id.as_str()).then_some(())
     });

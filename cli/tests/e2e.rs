@@ -468,6 +468,10 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     let out = haggle(&dc, &["feedback", d, "great"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("positive"), "{}", stderr(&out));
+    // Found in a trial: blank text was dropped without a word, from a rating signed once.
+    let blank = haggle(&dc, &["feedback", d, "positive", "--text", "   "]);
+    assert_eq!(blank.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&blank.stderr).contains("--text is blank"), "{blank:?}");
     let rated = json(&dc, &["feedback", d, "positive", "--text", "Exactly as described, quick handover"]);
     assert_eq!(rated["feedback"][0]["rating"], "positive", "{rated}");
     assert_eq!(rated["may_rate"], false);

@@ -11,6 +11,12 @@ use super::Context;
 use crate::output;
 
 pub fn feedback(cx: &Context<'_>, deal: &str, rating: Rating, text: String) -> Result<()> {
+    // A rating is public and signed once: text given as only spaces was a slip, not a choice.
+    if !text.is_empty() && text.trim().is_empty() {
+        return Err(crate::usage(
+            "--text is blank: leave it out to rate without words, or write what to say (a rating cannot be changed once signed)",
+        ));
+    }
     let request = FeedbackRequest { rating: rating.name().to_owned(), text };
     let view = cx.api.feedback(deal, &request).map_err(super::deal::no_such_deal)?;
     if cx.json {
