@@ -29,10 +29,22 @@ impl RecentEvents {
         self.keep_at(now_ms(), event);
     }
 
-    /// Keeps `event`, announced at `at`, dropping what is too old or over the count. A file's
-    /// progress is not kept: only its end matters later.
+    /// Keeps `event`, announced at `at`, dropping what is too old or over the count. Routine
+    /// events are not kept (a file's progress, a sync's, peers coming and going, listings a
+    /// catch-up brought, which a watch retells by a search): a catch-up of thousands of
+    /// listings, or peers churning, would push out the ends and deals a reconnecting watch
+    /// needs.
     pub(crate) fn keep_at(&self, at: u64, event: NodeEvent) {
-        if matches!(event, NodeEvent::FileProgress { .. }) {
+        let routine = matches!(
+            event,
+            NodeEvent::FileProgress { .. }
+                | NodeEvent::SyncProgress { .. }
+                | NodeEvent::SyncCompleted { .. }
+                | NodeEvent::PeerConnected { .. }
+                | NodeEvent::PeerDisconnected { .. }
+                | NodeEvent::ListingStored { by: crate::api::types::Arrival::Sync, .. }
+        );
+        if routine {
             return;
         }
         let mut kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -43,10 +55,12 @@ impl RecentEvents {
         kept.push_back((at, event));
     }
 
-    /// The events announced at or after `since` (unix ms), oldest first.
+    /// The events announced at or after `since` (unix ms), oldest first, none older than the
+    /// age kept.
     pub(crate) fn since(&self, since: u64) -> Vec<NodeEvent> {
+        let oldest = now_ms().saturating_sub(MAX_AGE_MS);
         let kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        kept.iter().filter(|(at, _)| *at >= since).map(|(_, e)| e.clone()).collect()
+        kept.iter().filter(|(at, _)| *at >= since.max(oldest)).map(|(_, e)| e.clone()).collect()
     }
 }
 
@@ -60,24 +74,33 @@ mod tests {
     use haggle_protocol::ObjectId;
 
     fn stored(n: u8) -> NodeEvent {
-        NodeEvent::ListingStored { id: ObjectId::from_bytes([n; 32]), by: crate::api::types::Arrival::Sync }
+        NodeEvent::ListingStored { id: ObjectId::from_bytes([n; 32]), by: crate::api::types::Arrival::Gossip }
     }
 
-    /// What a reconnecting watch asks for: the events since it lost the stream, in order, and
-    /// never more than the bound or older than the age kept.
+    /// What a reconnecting watch asks for: the events since it lost the stream, in order, never
+    /// more than the bound or older than the age kept, and none of the routine ones that would
+    /// push the others out.
     #[test]
     fn recent_events_are_kept_in_order_and_bounded_by_count_and_age() {
         let recent = RecentEvents::default();
-        recent.keep_at(1_000, stored(1));
-        recent.keep_at(2_000, NodeEvent::FileProgress { hash: "ab".into(), have: 1, size: 2 });
-        recent.keep_at(3_000, stored(2));
-        assert_eq!(recent.since(0), vec![stored(1), stored(2)], "progress is not kept");
-        assert_eq!(recent.since(2_500), vec![stored(2)]);
-        // Older than the age kept: dropped as the next one comes.
-        recent.keep_at(3_000 + MAX_AGE_MS, stored(3));
-        assert_eq!(recent.since(0), vec![stored(2), stored(3)]);
+        let now = now_ms();
+        recent.keep_at(now - MAX_AGE_MS - 5_000, stored(9));
+        recent.keep_at(now - 3_000, stored(1));
+        recent.keep_at(now - 2_500, NodeEvent::FileProgress { hash: "ab".into(), have: 1, size: 2 });
+        let synced = NodeEvent::ListingStored {
+            id: ObjectId::from_bytes([7; 32]),
+            by: crate::api::types::Arrival::Sync,
+        };
+        recent.keep_at(now - 2_500, synced);
+        recent.keep_at(now - 1_000, stored(2));
+        assert_eq!(
+            recent.since(0),
+            vec![stored(1), stored(2)],
+            "too old, progress and catch-up are not kept"
+        );
+        assert_eq!(recent.since(now - 2_000), vec![stored(2)]);
         for n in 0..MAX_RECENT + 10 {
-            recent.keep_at(4_000 + MAX_AGE_MS, stored((n % 200) as u8));
+            recent.keep_at(now, stored((n % 200) as u8));
         }
         assert_eq!(recent.since(0).len(), MAX_RECENT);
     }

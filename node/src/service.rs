@@ -426,10 +426,10 @@ impl Service {
             Timestamp::from_millis(since),
             CLOSED_SINCE_MAX,
             CLOSED_SINCE_SCAN,
+            |o| o.author() != me && !self.hides(&o.author()),
         )?;
         let listings = closed
             .iter()
-            .filter(|o| o.author() != me && !self.hides(&o.author()))
             .map(|o| ClosedListing { id: o.id(), closed_at: o.created_at().as_millis() })
             .collect();
         Ok(ClosedPage { listings })
@@ -945,9 +945,9 @@ impl Service {
     }
 }
 
-/// The most closed listings [`Service::closed_since`] gives, and how many of the newest listings
-/// and mailboxes signed since then it looks through for them (each is one read): a watch tells
-/// what came while it was away in a screenful, not a history.
+/// The most closed listings [`Service::closed_since`] gives, and how many of the newest members
+/// of the reconciliation set signed since then it looks through for them (each is one read): a
+/// watch tells what came while it was away in a screenful, not a history.
 pub const CLOSED_SINCE_MAX: usize = 50;
 const CLOSED_SINCE_SCAN: usize = 5_000;
 

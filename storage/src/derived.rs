@@ -217,14 +217,16 @@ impl Store {
     }
 
     /// Listings whose current revision closed them (retracted, sold out, ended) and was signed at
-    /// or after `since`, newest first: at most `max`, looked for among the `scan` newest members
-    /// of the reconciliation set signed since then (a search never finds a closed listing, so
-    /// this is how a watch back from a stopped node learns of them).
+    /// or after `since`, and that `wanted` keeps, newest first: at most `max`, looked for among
+    /// the `scan` newest members of the reconciliation set (listings, mailboxes, receipts, bids,
+    /// pledges, feedback) signed since then. A search never finds a closed listing: this is how
+    /// a watch back from a stopped node learns of them.
     pub fn closed_listings_since(
         &self,
         since: Timestamp,
         max: usize,
         scan: usize,
+        wanted: impl Fn(&Object) -> bool,
     ) -> Result<Vec<Object>, StoreError> {
         let newest: Vec<ObjectId> = self.with_derived(false, |d| {
             d.set.keys().rev().take_while(|(at, _)| *at >= since).take(scan).map(|(_, id)| *id).collect()
@@ -236,7 +238,7 @@ impl Store {
             }
             // Gone since the set was read: a later revision or the sweep replaced it.
             let Some(object) = self.get(&id)? else { continue };
-            if object.listing().is_some_and(|l| l.status == ListingStatus::Closed) {
+            if object.listing().is_some_and(|l| l.status == ListingStatus::Closed) && wanted(&object) {
                 closed.push(object);
             }
         }

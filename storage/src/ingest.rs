@@ -986,16 +986,20 @@ mod tests {
             for o in [&long_ago, &before, &later, &still_open].into_iter().chain(&reopened) {
                 assert!(put(&store, o).is_new(), "{}", o.id());
             }
-            let since = store.closed_listings_since(at(60), 10, 1_000).expect("read");
+            let since = store.closed_listings_since(at(60), 10, 1_000, |_| true).expect("read");
             let ids: Vec<_> = since.iter().map(Object::id).collect();
             assert_eq!(ids, vec![later.id(), before.id()], "newest first, none from before, none reopened");
-            let one = store.closed_listings_since(at(60), 1, 1_000).expect("read");
+            let one = store.closed_listings_since(at(60), 1, 1_000, |_| true).expect("read");
             assert_eq!(one.iter().map(Object::id).collect::<Vec<_>>(), vec![later.id()], "at most max");
             // Only the newest `scan` members are looked at: the chair, the stool, the desk.
-            assert_eq!(store.closed_listings_since(at(60), 10, 3).expect("read").len(), 1);
+            assert_eq!(store.closed_listings_since(at(60), 10, 3, |_| true).expect("read").len(), 1);
+            // What the caller leaves out (its own, a blocked key's) takes no place of the `max`.
+            let others =
+                store.closed_listings_since(at(60), 1, 1_000, |o| o.id() != later.id()).expect("read");
+            assert_eq!(others.iter().map(Object::id).collect::<Vec<_>>(), vec![before.id()]);
         }
         let store = Store::open(dir.path()).expect("reopen");
-        let after = store.closed_listings_since(at(60), 10, 1_000).expect("read");
+        let after = store.closed_listings_since(at(60), 10, 1_000, |_| true).expect("read");
         assert_eq!(after.iter().map(Object::id).collect::<Vec<_>>(), vec![later.id(), before.id()]);
     }
 

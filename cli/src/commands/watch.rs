@@ -290,8 +290,9 @@ fn while_away(api: &ApiClient, params: &SearchParams, floor: u64) -> Result<Vec<
     for hit in api.search(&newest)?.hits.into_iter().filter(|h| h.created_at >= floor && !h.mine) {
         missed.push((hit.created_at, NodeEvent::ListingStored { id: hit.id, by }));
     }
-    // Retracted, sold out or ended: no search finds them.
-    for closed in api.closed_listings(floor)?.listings {
+    // Retracted, sold out or ended: no search finds them. A node from before this endpoint
+    // answers 404, and the rest is still told.
+    for closed in api.closed_listings(floor).map(|page| page.listings).unwrap_or_default() {
         missed.push((closed.closed_at, NodeEvent::ListingStored { id: closed.id, by }));
     }
     missed.sort_by_key(|(at, _)| *at);

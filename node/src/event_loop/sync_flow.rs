@@ -278,7 +278,11 @@ impl EventLoop {
                     reconcile_bytes: state.session.as_ref().map_or(0, |s| s.bytes),
                 });
                 self.emit(NodeEvent::SyncCompleted { peer, received: state.received, sent: state.sent });
-                self.service.note_caught_up();
+                // Caught up once no session is left running: one session leaves to another
+                // what that one claimed (the winning bid, say), so its end alone says little.
+                if self.sync.sessions.is_empty() {
+                    self.service.note_caught_up();
+                }
             }
         }
     }

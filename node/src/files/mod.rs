@@ -42,6 +42,9 @@ const PEER_REQUESTS: usize = 6;
 const STALL: Duration = Duration::from_secs(30);
 /// A background fetch (a thumbnail, a file for a peer) gives up sooner.
 const BACKGROUND_STALL: Duration = Duration::from_secs(10);
+/// An owner's fetch that every connected peer said no to ends this long after it started, not
+/// at the stall: a node that just started may have one peer yet, and others a moment later.
+const ALL_SAID_NO: Duration = Duration::from_secs(5);
 /// A fetch nobody waits for (a thumbnail, a file for a peer) ends after this long plus a second
 /// per [`SLOWEST_RATE`] bytes of its size, whatever its progress: a peer sending one verified
 /// group every 9 s kept one of the 4 slots for such fetches for 19 minutes (each group resets
@@ -360,6 +363,7 @@ impl NodeHandle {
         let mut last_progress = Instant::now();
         let mut last_event = Instant::now() - PROGRESS_EVERY;
         let deadline = (priority != Priority::Owner).then(|| Instant::now() + unwaited_limit(blob.size));
+        let started = Instant::now();
         while !pieces.is_empty() || !in_flight.is_empty() {
             if fetch.peers.is_empty() || (in_flight.is_empty() && fetch.idle_peers().is_empty()) {
                 fetch.refresh(self.connected_peers().await.map_err(|e| e.to_string())?);
@@ -389,7 +393,13 @@ impl NodeHandle {
                 if !pieces.is_empty() && fetch.idle_peers().iter().any(|p| !self.files.has_room(p)) {
                     last_progress = Instant::now();
                 }
-                if last_progress.elapsed() > stall || fetch.every_peer_said_no() {
+                // The owner waiting at the command is told as soon as every peer said no; a
+                // background fetch (and its `not_found` mark for a peer's later asks) waits the
+                // stall, for peers that come.
+                let all_said_no = priority == Priority::Owner
+                    && started.elapsed() >= ALL_SAID_NO
+                    && fetch.every_peer_said_no();
+                if last_progress.elapsed() > stall || all_said_no {
                     return Err(fetch.why_stalled());
                 }
                 tokio::time::sleep(RETRY).await;

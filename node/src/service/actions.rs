@@ -159,6 +159,9 @@ impl Service {
             file: draft.file,
         };
         tidy(&mut listing);
+        // The check and the store under one lock: a retry that comes while the first publish is
+        // still doing its proof of work must find it stored.
+        let _one_at_a_time = self.revising();
         if !draft.again {
             self.refuse_same_on_offer(&listing, now)?;
         }

@@ -41,7 +41,10 @@ impl Service {
             .store
             .threads_on(key)?
             .into_iter()
+            // Never a request from a key the owner blocked: the node accepts nothing of theirs
+            // by itself (see `blocks`).
             .filter(|t| t.view.state == ThreadState::Open && t.view.terms.dates.is_some())
+            .filter(|t| !self.store.is_blocked(&t.view.offerer))
             .map(|t| (t.offer.created_at(), t.view.thread))
             .collect();
         waiting.sort();
@@ -792,6 +795,16 @@ mod tests {
         );
         let came = owner.receive(racing.bytes(), Via::Direct);
         assert!(came.then.deliver.is_empty(), "the nights are booked: left open");
+        // An earlier request at the asking price from a key the owner then blocked: never booked
+        // by the node.
+        let blocked = haggle_protocol::fixtures::sign_at(
+            &haggle_protocol::fixtures::key(5),
+            haggle_protocol::fixtures::booking(&listing.object, days_ahead(10, 13), 6_000),
+            haggle_protocol::Timestamp::now().saturating_sub(std::time::Duration::from_secs(60)),
+        );
+        assert!(owner.receive(blocked.bytes(), Via::Direct).then.deliver.is_empty());
+        let who = haggle_protocol::fixtures::key(5).public().to_string();
+        owner.block(crate::api::types::BlockRequest { who, note: None }).expect("blocked");
         let low = haggle_protocol::fixtures::sign_now(
             &haggle_protocol::fixtures::key(4),
             haggle_protocol::fixtures::booking(&listing.object, days_ahead(13, 16), 100),
@@ -808,6 +821,7 @@ mod tests {
         let on_owner = |t: &Object| owner.thread_view(&t.id().to_hex()).expect("its thread").state;
         assert_eq!(on_owner(&racing), ThreadState::Confirming);
         assert_eq!(on_owner(&low), ThreadState::Open, "under the asking price: the owner's to answer");
+        assert_eq!(on_owner(&blocked), ThreadState::Open, "a blocked key's: the owner's to answer");
     }
 
     #[test]

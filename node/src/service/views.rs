@@ -204,6 +204,17 @@ impl CurrentPledges {
                 *e.insert(over)
             }
         };
+        // An accepted pledge: only its backer's node, counting the campaign short, reads it as
+        // missed (the creator's still awaits the confirm; a close after the deadline leaves
+        // its deals standing).
+        if accepted_pledge {
+            return Ok(match over {
+                Some(Over::Campaign { funded: false }) if t.view.offerer == *me => {
+                    Some(PublicOutcome::GoalMissed)
+                }
+                _ => None,
+            });
+        }
         let thread = t.view.thread;
         Ok(match over {
             // The owner's node closes an auction after its deal, and declines the bids it holds;
