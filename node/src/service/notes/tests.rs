@@ -39,7 +39,14 @@ fn a_question_about_a_listing_is_answered_in_one_conversation_read_once() {
     assert_eq!(read.unread, 1, "the answer says what was new");
     assert!(!read.notes[0].read);
     assert_eq!(seller.conversations().expect("conversations").unread, 0, "read now");
-    // A peek changes nothing: a new note stays unread after it.
+    // A peek changes nothing: a new note stays unread after it. The answer is signed at least a
+    // millisecond after the question (notes are shown in the order of their dates, the id
+    // breaking a tie: a fast machine signed both in the same millisecond, and the order flipped
+    // with the ids).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while Timestamp::now() <= asked.object.created_at() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     let answer = seller.send_note(&hex(&asked), "Yes, until Saturday.".into()).expect("answered");
     buyer.receive(answer.object.bytes(), Via::Direct);
     let peeked = buyer.conversation_view(&hex(&listing), false).expect("peek");
