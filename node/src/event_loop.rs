@@ -26,7 +26,7 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{PeerId, Swarm};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::types::{GossipState, NetworkStatus, NodeEvent, PeerInfo};
@@ -102,7 +102,6 @@ struct Intervals {
 pub(crate) struct EventLoop {
     swarm: Swarm<Behaviour>,
     commands: mpsc::Receiver<Command>,
-    events: broadcast::Sender<NodeEvent>,
     service: Service,
     done_tx: mpsc::Sender<Done>,
     done_rx: mpsc::Receiver<Done>,
@@ -140,7 +139,6 @@ impl EventLoop {
     pub(crate) fn new(
         swarm: Swarm<Behaviour>,
         commands: mpsc::Receiver<Command>,
-        events: broadcast::Sender<NodeEvent>,
         service: Service,
         shutdown: CancellationToken,
         config: &NodeConfig,
@@ -150,7 +148,6 @@ impl EventLoop {
         EventLoop {
             swarm,
             commands,
-            events,
             service,
             done_tx,
             done_rx,
@@ -286,8 +283,7 @@ impl EventLoop {
     }
 
     fn emit(&self, event: NodeEvent) {
-        self.handle.recent.keep(event.clone());
-        let _ = self.events.send(event);
+        self.handle.announce(event);
     }
 
     /// Runs `work` on the blocking pool and sends its result back to the loop.

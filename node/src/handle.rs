@@ -129,7 +129,7 @@ impl NodeHandle {
     /// Announces `event` to the event stream's subscribers, and keeps it a while for those that
     /// reconnect (see [`crate::recent`]).
     pub(crate) fn announce(&self, event: NodeEvent) {
-        self.recent.keep(event.clone());
+        self.recent.keep(&event);
         let _ = self.events.send(event);
     }
 

@@ -237,22 +237,15 @@ pub async fn start(
     let handle = NodeHandle {
         recent: crate::recent::RecentEvents::default(),
         commands: command_tx,
-        events: event_tx.clone(),
+        events: event_tx,
         files: Arc::new(crate::files::Files::new(
             blobs,
             config.blob_budget_mib.saturating_mul(1 << 20),
             service.metrics().clone(),
         )),
     };
-    let mut event_loop = EventLoop::new(
-        swarm,
-        command_rx,
-        event_tx,
-        service.clone(),
-        shutdown.clone(),
-        &config,
-        handle.clone(),
-    );
+    let mut event_loop =
+        EventLoop::new(swarm, command_rx, service.clone(), shutdown.clone(), &config, handle.clone());
     event_loop.bootstrap(bootstrap);
     let book = service.clone();
     let known = match config.target_peers {

@@ -25,7 +25,7 @@ pub(crate) struct RecentEvents {
 
 impl RecentEvents {
     /// Keeps `event`, announced now.
-    pub(crate) fn keep(&self, event: NodeEvent) {
+    pub(crate) fn keep(&self, event: &NodeEvent) {
         self.keep_at(now_ms(), event);
     }
 
@@ -34,7 +34,7 @@ impl RecentEvents {
     /// catch-up brought, which a watch retells by a search): a catch-up of thousands of
     /// listings, or peers churning, would push out the ends and deals a reconnecting watch
     /// needs.
-    pub(crate) fn keep_at(&self, at: u64, event: NodeEvent) {
+    pub(crate) fn keep_at(&self, at: u64, event: &NodeEvent) {
         let routine = matches!(
             event,
             NodeEvent::FileProgress { .. }
@@ -52,7 +52,7 @@ impl RecentEvents {
         {
             kept.pop_front();
         }
-        kept.push_back((at, event));
+        kept.push_back((at, event.clone()));
     }
 
     /// The events announced at or after `since` (unix ms), oldest first, none older than the
@@ -84,15 +84,15 @@ mod tests {
     fn recent_events_are_kept_in_order_and_bounded_by_count_and_age() {
         let recent = RecentEvents::default();
         let now = now_ms();
-        recent.keep_at(now - MAX_AGE_MS - 5_000, stored(9));
-        recent.keep_at(now - 3_000, stored(1));
-        recent.keep_at(now - 2_500, NodeEvent::FileProgress { hash: "ab".into(), have: 1, size: 2 });
+        recent.keep_at(now - MAX_AGE_MS - 5_000, &stored(9));
+        recent.keep_at(now - 3_000, &stored(1));
+        recent.keep_at(now - 2_500, &NodeEvent::FileProgress { hash: "ab".into(), have: 1, size: 2 });
         let synced = NodeEvent::ListingStored {
             id: ObjectId::from_bytes([7; 32]),
             by: crate::api::types::Arrival::Sync,
         };
-        recent.keep_at(now - 2_500, synced);
-        recent.keep_at(now - 1_000, stored(2));
+        recent.keep_at(now - 2_500, &synced);
+        recent.keep_at(now - 1_000, &stored(2));
         assert_eq!(
             recent.since(0),
             vec![stored(1), stored(2)],
@@ -100,7 +100,7 @@ mod tests {
         );
         assert_eq!(recent.since(now - 2_000), vec![stored(2)]);
         for n in 0..MAX_RECENT + 10 {
-            recent.keep_at(now, stored((n % 200) as u8));
+            recent.keep_at(now, &stored((n % 200) as u8));
         }
         assert_eq!(recent.since(0).len(), MAX_RECENT);
     }
