@@ -872,6 +872,11 @@ pub fn thread(t: &ThreadView) {
             short(&t.thread),
             short(&t.thread)
         ),
+        (_, _, Some(PublicOutcome::BackerBlocked)) => outln!(
+            "  outcome   the campaign met its goal and this pledge is from a key you blocked: your node did not accept it by itself; accept it (haggle accept {}) to make it a deal, or decline it (haggle decline {})",
+            short(&t.thread),
+            short(&t.thread)
+        ),
         (_, _, Some(PublicOutcome::ReserveNotMet)) => {
             outln!(
                 "  outcome   the auction is over and this high bid is under the reserve: no sale unless the seller accepts it"

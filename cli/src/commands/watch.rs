@@ -490,7 +490,7 @@ fn line(
                 format!("pledge: {amount} to {title} ({}) by {by}; total {total}", output::short(listing))
             }
         }
-        NodeEvent::CampaignEnded { listing, funded, total, pledged, cancelled } => {
+        NodeEvent::CampaignEnded { listing, funded, total, pledged, cancelled, blocked } => {
             let Some(ListingView { title, mine, .. }) = watched(api, params, listing, pledged.is_some())?
             else {
                 return Ok(None);
@@ -503,6 +503,9 @@ fn line(
                 }
                 (true, Some(p)) => format!(
                     "funded with {total} by this node's count; your pledge of {p} becomes a deal when the creator's node accepts it"
+                ),
+                (true, None) if *blocked > 0 => format!(
+                    "funded with {total}; every pledge becomes a deal but {blocked} from keys you blocked, left to you: accept or decline each (haggle offers)"
                 ),
                 (true, None) => format!("funded with {total}; every pledge becomes a deal"),
                 // The creator's node's count decides (it closes the campaign); another node's may

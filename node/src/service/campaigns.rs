@@ -116,8 +116,9 @@ impl Service {
             // A campaign its creator closed (retracted) before the deadline is owed nothing.
             let active = head.listing().is_some_and(|l| l.status == ListingStatus::Active);
             let open = active || head.created_at() > view.campaign.deadline;
+            let mut blocked = 0;
             if key.author == me && view.funded() && open {
-                self.accept_pledges(&head, then)?;
+                blocked = self.accept_pledges(&head, then)?;
             }
             // Short of its goal, the creator's node says so to every node: a node that counts a
             // pledge this one never held (made while it was offline) would otherwise await
@@ -134,6 +135,7 @@ impl Service {
                     .filter(|b| b.amount > 0)
                     .map(|b| Price::new(b.amount, view.goal.currency.clone()).to_string()),
                 cancelled: !open,
+                blocked,
             };
             if !self.hides_event(&key.author, &ended) {
                 then.events.push(ended);
@@ -144,8 +146,9 @@ impl Service {
     }
 
     /// Signs an Accept of each backer's current pledge not yet accepted (each is its own thread
-    /// and its own deal once the backer's node confirms).
-    fn accept_pledges(&self, head: &Object, then: &mut Followups) -> Result<(), ServiceError> {
+    /// and its own deal once the backer's node confirms), except a blocked key's: those are left
+    /// to the owner to accept or decline by hand, and counted in the result.
+    fn accept_pledges(&self, head: &Object, then: &mut Followups) -> Result<usize, ServiceError> {
         let _revising = self.revising();
         let key = head.listing_key().expect("a campaign is a listing");
         let held = self.store.public_offers_on(&key)?;
@@ -153,9 +156,14 @@ impl Service {
         // pledges that never pay must not cost the real backers their deals.
         let current = haggle_protocol::crowdfund::current_pledges(head, held.iter());
         drop(held);
+        let mut blocked = 0;
         for b in current.iter().filter(|b| b.amount > 0) {
             let Some(thread) = self.store.thread(&b.id)? else { continue };
             if thread.view.state != ThreadState::Open {
+                continue;
+            }
+            if self.store.is_blocked(&b.backer) {
+                blocked += 1;
                 continue;
             }
             let reply = haggle_protocol::Reply { thread: b.id, prev: b.id, to: b.backer };
@@ -165,7 +173,7 @@ impl Service {
                 Err(e) => tracing::warn!(pledge = %b.id.fmt_short(), error = %e, "cannot accept a pledge"),
             }
         }
-        Ok(())
+        Ok(blocked)
     }
 
     /// The event for a pledge new to this node.
@@ -462,6 +470,61 @@ mod tests {
 
     /// A backer who runs `withdraw` on its pledge's thread is pointed to the withdrawal every
     /// node counts: a Withdraw in the thread left the campaign's total as it was.
+    /// Carried from an earlier trial: a funded campaign's node accepted the pledge of a key its
+    /// owner had blocked, making a deal with them unasked. Such a pledge is now left to the
+    /// owner, said in the thread and in the end's event, and the owner may still take it.
+    #[test]
+    fn a_funded_campaign_leaves_a_blocked_backers_pledge_to_its_owner() {
+        let (creator, _d0) = service(1);
+        let now = Timestamp::now();
+        let deadline = now.saturating_add(Duration::from_secs(3));
+        let published = now.saturating_sub(Duration::from_secs(3_600));
+        let listing = sign_at(
+            &fixtures::key(1),
+            Body::Listing(fixtures::campaign("Bus shelter", 3_000, deadline)),
+            published,
+        );
+        let pledge = |n: u8, amount: u64, minutes: u64| {
+            let at = published.saturating_add(Duration::from_secs(minutes * 60));
+            sign_at(&fixtures::key(n), fixtures::pledge(&listing, amount), at)
+        };
+        let (bobs, carols) = (pledge(2, 2_000, 10), pledge(3, 1_500, 20));
+        assert!(creator.store.ingest_own(&listing).expect("stored").is_new());
+        for p in [&bobs, &carols] {
+            assert!(creator.store.ingest_verified(p, Durability::Flush).expect("stored").is_new());
+        }
+        let carol = fixtures::key(3).public();
+        creator.store.block(carol, None, now).expect("blocked");
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        let then = loop {
+            let then = creator.settle_markets().expect("settled");
+            if !then.events.is_empty() {
+                break then;
+            }
+            assert!(std::time::Instant::now() < until, "the campaign never ended on its creator's node");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(then.deliver, vec![fixtures::key(2).public()], "only Bob's pledge is accepted");
+        assert!(
+            matches!(then.events[..], [NodeEvent::CampaignEnded { funded: true, blocked: 1, .. }]),
+            "{:?}",
+            then.events
+        );
+        let view = |id: &Object| creator.thread_view(&id.id().to_hex()).expect("its thread");
+        let held = view(&carols);
+        assert_eq!(
+            (held.state, held.outcome, held.awaiting),
+            (ThreadState::Open, Some(PublicOutcome::BackerBlocked), Some(crate::api::types::Party::Me)),
+            "{held:?}"
+        );
+        assert_eq!(view(&bobs).state, ThreadState::Confirming);
+        // Settling again accepts nothing more; the owner may still take the pledge by hand.
+        assert!(creator.settle_markets().expect("settled").deliver.is_empty());
+        creator.accept(&carols.id().to_hex()).expect("the owner takes it");
+        let taken = view(&carols);
+        assert_eq!((taken.state, taken.outcome), (ThreadState::Confirming, None), "{taken:?}");
+    }
+
     #[test]
     fn a_pledge_is_taken_back_on_its_campaign_not_in_its_thread() {
         let (backer, _dir) = service(2);

@@ -241,6 +241,11 @@ impl CurrentPledges {
                 Some(PublicOutcome::BidderBlocked)
             }
             Some(Over::Campaign { funded: false }) => Some(PublicOutcome::GoalMissed),
+            Some(Over::Campaign { funded: true })
+                if t.view.listing_author == *me && store.is_blocked(&t.view.offerer) =>
+            {
+                Some(PublicOutcome::BackerBlocked)
+            }
             _ => None,
         })
     }
@@ -380,7 +385,12 @@ pub(super) fn thread_with(
         // The seller may still accept a high bid under the reserve by hand.
         awaiting: if matches!(
             outcome,
-            Some(PublicOutcome::ReserveNotMet | PublicOutcome::BidderBlocked | PublicOutcome::NextBid)
+            Some(
+                PublicOutcome::ReserveNotMet
+                    | PublicOutcome::BidderBlocked
+                    | PublicOutcome::BackerBlocked
+                    | PublicOutcome::NextBid
+            )
         ) && author
         {
             Some(Party::Me)

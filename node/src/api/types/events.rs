@@ -173,6 +173,10 @@ pub enum NodeEvent {
         /// whatever the total.
         #[serde(default)]
         cancelled: bool,
+        /// On the creator's node, of a funded campaign: how many pledges from keys the owner
+        /// blocked its node left open for the owner to accept or decline by hand.
+        #[serde(default)]
+        blocked: usize,
     },
     /// A thread ended in a deal; both sides hold the same signed record.
     DealMade {

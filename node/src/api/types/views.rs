@@ -345,6 +345,10 @@ pub enum PublicOutcome {
     /// owner blocked: its node leaves it to the owner to accept or decline. Said only on the
     /// owner's node.
     BidderBlocked,
+    /// The owner's campaign met its goal and this pledge is from a key the owner blocked: its
+    /// node does not accept it by itself, and leaves it to the owner to accept or decline. Said
+    /// only on the owner's node.
+    BackerBlocked,
     /// The owner's auction is over, its high bid fell through (the owner declined it or blocked
     /// its bidder, or its accept lapsed unconfirmed), and this is the best bid still open: the
     /// owner may sell to it by hand. Said only on the owner's node.
@@ -365,6 +369,7 @@ impl PublicOutcome {
             PublicOutcome::NotAccepted => "not accepted",
             PublicOutcome::Closed => "closed",
             PublicOutcome::BidderBlocked => "bidder blocked",
+            PublicOutcome::BackerBlocked => "backer blocked",
             PublicOutcome::NextBid => "next bid",
             PublicOutcome::PassedOver => "passed over",
         }
