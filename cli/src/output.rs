@@ -254,33 +254,57 @@ pub use haggle_node::service::shell_word;
 /// `commands::run` (none for `--json`, whose output keeps keys).
 static NAMES_FROM: std::sync::OnceLock<haggle_node::ApiClient> = std::sync::OnceLock::new();
 
-/// The owner's names, by key as printed: read from the node once per command, the first time a
-/// key is shown (a command that shows none asks nothing more of its node).
-static NAMES: std::sync::OnceLock<std::collections::HashMap<String, String>> = std::sync::OnceLock::new();
+/// The owner's names, by key as printed, with when they were read: read from the node the
+/// first time a key is shown (a command that shows none asks nothing more of its node), and
+/// again once older than [`NAMES_LAST_MS`] (a long-running `watch` picks up names given since).
+static NAMES: std::sync::Mutex<Option<(std::time::Instant, std::sync::Arc<Names>)>> =
+    std::sync::Mutex::new(None);
+
+/// How long the names read stay current, in ms: for the whole command unless it says otherwise.
+static NAMES_LAST_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+
+type Names = std::collections::HashMap<String, String>;
 
 /// Has [`short_peer`] and [`peer`] show the names `api`'s node holds.
 pub fn names_from(api: &haggle_node::ApiClient) {
     let _ = NAMES_FROM.set(api.clone());
 }
 
+/// Has the names be read again once they are older than `last`: for a command that runs for
+/// long, while its owner may give names.
+pub fn names_last(last: std::time::Duration) {
+    let ms = u64::try_from(last.as_millis()).unwrap_or(u64::MAX);
+    NAMES_LAST_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The owner's name for `key` (as printed), if it gave one. A node that cannot say (it
 /// stopped meanwhile, or is a build without names) leaves the keys shown.
-pub fn name_of(key: &str) -> Option<&'static str> {
-    let names = NAMES.get_or_init(|| {
-        let read = NAMES_FROM.get().map(|api| api.names());
-        match read {
-            Some(Ok(page)) => page.names.into_iter().map(|n| (n.key.to_string(), n.name)).collect(),
-            _ => std::collections::HashMap::new(),
+pub fn name_of(key: &str) -> Option<String> {
+    let last = std::time::Duration::from_millis(NAMES_LAST_MS.load(std::sync::atomic::Ordering::Relaxed));
+    let names = {
+        let mut held = NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match held.as_ref() {
+            Some((at, names)) if at.elapsed() < last => names.clone(),
+            _ => {
+                let read = NAMES_FROM.get().map(|api| api.names());
+                let names: Names = match read {
+                    Some(Ok(page)) => page.names.into_iter().map(|n| (n.key.to_string(), n.name)).collect(),
+                    _ => Names::new(),
+                };
+                let names = std::sync::Arc::new(names);
+                *held = Some((std::time::Instant::now(), names.clone()));
+                names
+            }
         }
-    });
-    names.get(key).map(String::as_str)
+    };
+    names.get(key).cloned()
 }
 
 /// A PeerId for tables: the owner's name for it, else shortened, `12D3KooW…a1b2c3`.
 pub fn short_peer(peer: &impl ToString) -> String {
     let s = peer.to_string();
     if let Some(name) = name_of(&s) {
-        return name.to_owned();
+        return name;
     }
     if s.len() > 16 { format!("{}…{}", &s[..8], &s[s.len() - 6..]) } else { s }
 }
@@ -289,7 +313,7 @@ pub fn short_peer(peer: &impl ToString) -> String {
 /// the key.
 pub fn typed_peer(peer: &impl ToString) -> String {
     let s = peer.to_string();
-    name_of(&s).map_or(s, shell_word)
+    name_of(&s).map_or(s, |name| shell_word(&name))
 }
 
 /// A PeerId in full, for a line of its own, with the owner's name for it: `12D3KooW… (Bob)`.

@@ -472,6 +472,14 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     let blank = haggle(&dc, &["feedback", d, "positive", "--text", "   "]);
     assert_eq!(blank.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&blank.stderr).contains("--text is blank"), "{blank:?}");
+    // Found in a trial: a running watch kept showing keys for names given after it started,
+    // and its owner's own key where `you` was meant. Names are read again once 2 s old: the
+    // rating is made once that much time has passed since the name was given.
+    let named = std::time::Instant::now();
+    json(&da, &["name", key_c, "Carol"]);
+    wait("the watch's names to be 2 s old", || {
+        (named.elapsed() > std::time::Duration::from_millis(2_500)).then_some(())
+    });
     let rated = json(&dc, &["feedback", d, "positive", "--text", "Exactly as described, quick handover"]);
     assert_eq!(rated["feedback"][0]["rating"], "positive", "{rated}");
     assert_eq!(rated["may_rate"], false);
@@ -483,6 +491,8 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     let again = haggle(&dc, &["feedback", d, "negative"]);
     assert!(!again.status.success() && stderr(&again).contains("already rated"), "{}", stderr(&again));
     json(&da, &["feedback", d, "positive", "--text", "Paid on time"]);
+    watch_a.line_with(&["feedback: Carol rated you positive", &d[..10]]);
+    watch_a.line_with(&["feedback: you rated Carol positive", &d[..10]]);
     let seen = wait("B to hold C's rating of A", || {
         let r = json(&db, &["reputation", key_a]);
         (r["raw"]["positive"] == 1.0).then_some(r)

@@ -64,7 +64,7 @@ pub fn list(cx: &Context<'_>) -> Result<()> {
         .iter()
         .map(|b| {
             let key = b.key.to_string();
-            let name = output::name_of(&key).unwrap_or("-").to_owned();
+            let name = output::name_of(&key).unwrap_or_else(|| "-".to_owned());
             vec![key, name, output::relative(b.since, now), output::clip(&b.note, 60)]
         })
         .collect();

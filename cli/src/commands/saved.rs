@@ -191,7 +191,7 @@ fn arguments(p: &SearchParams, short_seller: bool) -> String {
     // Shortened, a key is no longer something to type: shown as it is, not quoted.
     let short = p.seller.as_ref().filter(|_| short_seller).map(|k| match output::name_of(&k.to_string()) {
         // A name is typed as it is given: quoted for a shell.
-        Some(name) => format!("--seller {}", output::shell_word(name)),
+        Some(name) => format!("--seller {}", output::shell_word(&name)),
         None => format!("--seller {}", output::short_peer(k)),
     });
     flag("seller", p.seller.as_ref().filter(|_| !short_seller).map(ToString::to_string));

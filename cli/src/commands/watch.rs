@@ -27,6 +27,9 @@ const AWAY_SLACK_MS: u64 = 10 * 60_000;
 /// The node's recent events asked for go back this far before the watch lost its stream: an
 /// event announced as the stream broke may not have come through.
 const REPLAY_SLACK_MS: u64 = 2_000;
+/// How long a watch shows the names it read before reading them again (`haggle name` given
+/// while it runs).
+const NAMES_LAST: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Follows the event stream. Listing events are shown when the listing matches the search (the
 /// node checks it with the same search engine); negotiation and deal events always. When the
@@ -61,7 +64,10 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
     } else {
         Default::default()
     };
+    // Names given while the watch runs are shown from the next event a few seconds on.
+    output::names_last(NAMES_LAST);
     let state = std::cell::RefCell::new(Watching {
+        me: cx.api.status().ok().map(|s| s.peer_id),
         params,
         matching,
         delivered: Default::default(),
@@ -301,6 +307,8 @@ fn while_away(api: &ApiClient, params: &SearchParams, floor: u64) -> Result<Vec<
 
 /// A watch's state across events and across restarts of its node.
 struct Watching {
+    /// The owner's key, said `you` where an event names it.
+    me: Option<haggle_node::api::types::PublicKey>,
     params: SearchParams,
     /// The keys of the listings that match a filtered watch's search, as far as it knows.
     matching: std::collections::HashSet<String>,
@@ -338,7 +346,8 @@ impl Watching {
             }
         }
         let mut extra = Vec::new();
-        let shown = match line(cx.api, &self.params, event, &mut self.matching, &mut extra) {
+        let shown = match line(cx.api, &self.params, self.me.as_ref(), event, &mut self.matching, &mut extra)
+        {
             Ok(shown) => shown,
             // What the event names went before the watch looked it up (a revision replaced
             // and swept, a listing evicted): nothing to show, and the watch goes on.
@@ -418,6 +427,7 @@ fn told(event: &NodeEvent) -> Option<(&'static str, ObjectId)> {
 fn line(
     api: &ApiClient,
     params: &SearchParams,
+    me: Option<&haggle_node::api::types::PublicKey>,
     event: &NodeEvent,
     matching: &mut std::collections::HashSet<String>,
     extra: &mut Vec<(&'static str, serde_json::Value)>,
@@ -554,12 +564,18 @@ fn line(
             };
             format!("auction ended: {title} ({}): {result}", output::short(listing))
         }
-        NodeEvent::FeedbackStored { deal, author, subject, rating, .. } => format!(
-            "feedback: {} rated {} {rating} (deal {})",
-            output::short_peer(author),
-            output::short_peer(subject),
-            output::short(deal)
-        ),
+        NodeEvent::FeedbackStored { deal, author, subject, rating, .. } => {
+            let who = |key: &haggle_node::api::types::PublicKey| match me == Some(key) {
+                true => "you".to_owned(),
+                false => output::short_peer(key),
+            };
+            format!(
+                "feedback: {} rated {} {rating} (deal {})",
+                who(author),
+                who(subject),
+                output::short(deal)
+            )
+        }
         NodeEvent::ReachabilityChanged { reachability } => {
             format!(
                 "reachability now {}",
