@@ -70,6 +70,17 @@ const KNOWN: [&str; 202] = [
     "XRP", "XSU", "XUA", "YER", "ZAR", "ZEC", "ZMW", "ZWG", "ZWL",
 ];
 
+/// Known codes that are accounting units or funds (ISO 4217's bond units, special drawing
+/// rights, and the funds codes beside a currency): taken when given, never suggested.
+const UNITS: [&str; 15] =
+    ["BOV", "CHE", "CHW", "CLF", "COU", "MXV", "USN", "UYI", "UYW", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU"];
+
+/// The currencies most prices are in, most used first: suggested before others.
+const MOST_USED: [&str; 16] = [
+    "USD", "EUR", "GBP", "JPY", "CNY", "INR", "CAD", "AUD", "CHF", "BRL", "MXN", "SEK", "NOK", "PLN", "BTC",
+    "USDT",
+];
+
 impl Currency {
     /// Whether the code is a currency's this node knows (ISO 4217, or a common one outside
     /// it such as BTC): a code of the right shape may still be a slip (`EUT`), and a price in
@@ -79,15 +90,19 @@ impl Currency {
     }
 
     /// Known codes one letter away from this one (`EUT`: `EUR`), at most three: what a slip
-    /// may have meant.
+    /// may have meant. Accounting units and funds nobody prices a sale in (`XBC`, `USN`) are
+    /// not suggested, and the most used currencies come first.
     pub fn near_known(&self) -> Vec<&'static str> {
         let code = self.0.as_bytes();
-        KNOWN
+        let mut near: Vec<&'static str> = KNOWN
             .iter()
+            .filter(|k| !UNITS.contains(k))
             .filter(|k| k.len() == code.len() && k.bytes().zip(code).filter(|(a, b)| a != *b).count() == 1)
-            .take(3)
             .copied()
-            .collect()
+            .collect();
+        near.sort_by_key(|k| MOST_USED.iter().position(|m| m == k).unwrap_or(MOST_USED.len()));
+        near.truncate(3);
+        near
     }
 
     /// Checks that `code` is a currency code; it must already be uppercase.
@@ -400,7 +415,12 @@ mod tests {
             assert!(!code(unknown).is_known(), "{unknown}");
         }
         assert_eq!(code("EUT").near_known(), vec!["EUR"]);
-        assert_eq!(code("USF").near_known(), vec!["USD", "USN"]);
+        assert_eq!(code("USF").near_known(), vec!["USD"], "USN is a fund");
         assert!(code("QQQ").near_known().is_empty());
+        // Found in a trial: `ABC` suggested the bond unit XBC.
+        assert!(code("ABC").near_known().is_empty());
+        assert_eq!(code("CAF").near_known(), vec!["CAD", "CHF", "CDF"], "the most used first");
+        assert!(UNITS.iter().all(|u| code(u).is_known()), "units are taken when given");
+        assert!(MOST_USED.iter().all(|m| code(m).is_known()));
     }
 }
