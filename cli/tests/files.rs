@@ -466,10 +466,13 @@ fn publish_from_an_earlier_listing_copies_what_was_not_given() {
     );
 
     // The owner's: everything again, the price changed, the pictures kept.
-    let out = haggle(&da, &["publish", "--from", &id[..10], "--price", "11"]);
+    // Found in a trial: the note echoed the prefix typed; it names the listing's 10 characters
+    // (of its current revision's id, when that is what the prefix names).
+    let current = json(&da, &["show", &id[..10]])["id"].as_str().expect("an id").to_owned();
+    let out = haggle(&da, &["publish", "--from", &current[..7], "--price", "11"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
-    assert!(said.contains(&format!(", copied from {}: stored", &id[..10])), "{said}");
+    assert!(said.contains(&format!(", copied from {}: stored", &current[..10])), "{said}");
     let again = json(&da, &["show", said.split(['(', ')']).nth(1).expect("the new id")]);
     assert_ne!(again["id"], first["id"]);
     assert_eq!(again["state"], "active");
@@ -505,6 +508,8 @@ fn publish_from_an_earlier_listing_copies_what_was_not_given() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains("Note: the pictures of"), "{said}");
+    // A new title: the note names the one it came from.
+    assert!(said.contains(&format!("copied from Beeswax candles ({})", &new_id[..10])), "{said}");
     let theirs = json(&db, &["show", said.split(['(', ')']).nth(1).expect("the new id")]);
     assert_eq!(theirs["title"], "Soy candles");
     // Another place: the old place's geohash does not come with it.

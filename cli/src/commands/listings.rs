@@ -19,8 +19,12 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
     let lent = match args.from.clone() {
         Some(from) => {
             let src = cx.api.listing(&from)?;
-            // Named as the user gave it (the current revision's id is another).
-            Some((super::from::fill(&mut args, &src)?, from))
+            // Named by its id's first 10 characters when that is what was typed (a prefix of
+            // another revision's id, or a name, is kept as typed), and by its title.
+            let hex = src.id.to_hex();
+            let named =
+                if hex.starts_with(&from.to_ascii_lowercase()) { output::short(&src.id) } else { from };
+            Some((super::from::fill(&mut args, &src)?, (named, src.title.clone())))
         }
         None => None,
     };
@@ -132,14 +136,20 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
         // As the API answers it, tagged `"type": "listing"`.
         output::json(&ObjectView::Listing(l))?;
     } else {
-        let copied = from.as_ref().map(|f| format!(", copied from {f}")).unwrap_or_default();
+        let copied = match &from {
+            Some((named, src_title)) if *src_title != l.title => {
+                format!(", copied from {src_title} ({named})")
+            }
+            Some((named, _)) => format!(", copied from {named}"),
+            None => String::new(),
+        };
         outln!("Published {} ({}){copied}: stored; {}.", l.title, output::short(&l.id), gossip(&l));
         output::listing(&l);
     }
     if let Some(line) = window_note {
         note!(cx.json, "{line}");
     }
-    if let (Some(lent), Some(from)) = (&lent, &from)
+    if let (Some(lent), Some((from, _))) = (&lent, &from)
         && !lent.not_carried.is_empty()
     {
         let kind = kind.to_string();
@@ -152,7 +162,7 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
             lent.not_carried.join("; ")
         );
     }
-    if let (Some(lent), Some(from)) = (&lent, &from)
+    if let (Some(lent), Some((from, _))) = (&lent, &from)
         && lent.pictures_left
     {
         note!(
