@@ -303,9 +303,15 @@ fn a_blocked_high_bidder_leaves_the_seller_the_next_bid() {
     let first = first["auction"]["my_bid"]["id"].as_str().expect("the bid's id").to_owned();
     wait_high(ds, &id, 1, "10.00 EUR");
     wait("the first bid to reach the second bidder", || (auction(d2, &id)["bids"] == 1).then_some(()));
-    let high = json(d2, &["bid", &id[..10], "--price", "15"]);
-    let high = high["auction"]["my_bid"]["id"].as_str().expect("the bid's id").to_owned();
+    json(d2, &["bid", &id[..10], "--price", "15"]);
     wait_high(ds, &id, 2, "15.00 EUR");
+    // Found in a trial: raising one's own high bid got no word that it was one's own.
+    let out = haggle(d2, &["bid", &id[..10], "--price", "16"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("Note: you were the high bidder already, at 15.00 EUR"), "{said}");
+    let high = auction(d2, &id)["my_bid"]["id"].as_str().expect("the bid's id").to_owned();
+    wait_high(ds, &id, 3, "16.00 EUR");
     // Blocked by its bid's id, which names the bidder.
     let out = haggle(ds, &["block", &high[..10]]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -32,6 +32,11 @@ pub fn draft(kind: ListingKind, args: &AuctionArgs) -> Result<Option<AuctionDraf
 pub fn bid(cx: &Context<'_>, args: &BidArgs) -> Result<()> {
     let request =
         haggle_node::api::types::BidRequest { price: args.price.clone(), message: args.message.clone() };
+    // Whether the owner leads already: a bid then raises its own (allowed, and said).
+    let leading = match cx.api.listing(&args.listing) {
+        Ok(before) => before.auction.and_then(|a| a.high_bid.filter(|b| b.mine)),
+        Err(_) => None,
+    };
     let l = cx.api.bid(&args.listing, &request)?;
     if cx.json {
         // As the API answers it, tagged `"type": "listing"`.
@@ -50,6 +55,13 @@ pub fn bid(cx: &Context<'_>, args: &BidArgs) -> Result<()> {
         l.title
     );
     output::listing(&l);
+    if let Some(high) = leading {
+        note!(
+            cx.json,
+            "you were the high bidder already, at {}: this bid raises your own, and a winning bid is what you pay",
+            high.amount.display
+        );
+    }
     Ok(())
 }
 
