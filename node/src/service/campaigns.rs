@@ -61,6 +61,16 @@ impl Service {
         if amount == 0 && view.backing_of(&self.me()).is_none_or(|b| b.amount == 0) {
             return Err(InvalidInput::Campaign("you have no pledge to withdraw").into());
         }
+        // The same pledge again changes nothing: refused, not signed and gossiped (a new message
+        // with the same amount is a change).
+        if let Some(current) = view.backing_of(&self.me()).filter(|b| b.amount == amount && amount > 0) {
+            let said =
+                self.store.get(&current.id)?.and_then(|o| o.body().opening().map(|b| b.message.clone()));
+            if said.as_deref() == Some(request.message.as_str()) {
+                let amount = Price::new(amount, currency).to_string();
+                return Err(Conflict::SamePledge { listing: head.id(), amount }.into());
+            }
+        }
         // No cap on one's own pledges: each replaces the last on other nodes, and a backer can
         // always change or withdraw its pledge before the last call.
         let terms = Terms {
@@ -542,6 +552,15 @@ mod tests {
         let id = listing.id().to_hex();
         let total = backer.listing_view(&id).expect("a view").campaign.expect("a campaign").total;
         assert_eq!(total.display, "20.00 EUR");
+        // Found in a trial: the same pledge again was signed and gossiped, changing nothing.
+        let again = |amount: &str, message: &str| {
+            backer.pledge(&id, PledgeRequest { amount: amount.to_owned(), message: message.to_owned() })
+        };
+        let same = again("20.00", "").expect_err("the same pledge");
+        assert_eq!(same.code(), crate::api::types::ErrorCode::Conflict);
+        assert!(same.to_string().contains("you pledged 20.00 EUR to this campaign already"), "{same}");
+        again("20", "Count me in").expect("a new message is a change");
+        again("25", "Count me in").expect("a new amount is a change");
     }
 
     /// Defect: a pledge signed a second before the deadline reached the creator's node after it:

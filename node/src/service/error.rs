@@ -403,6 +403,18 @@ pub enum Conflict {
         .0.fmt_short(), .0.fmt_short()
     )]
     SameOffer(ObjectId),
+    /// A pledge of the amount and message the owner's current pledge has: it would change
+    /// nothing, at the cost of a public object every node stores.
+    #[error(
+        "you pledged {amount} to this campaign already, with the same message: nothing would change (pledge another amount to change it, or --withdraw to take it back; haggle show {} shows the campaign)",
+        .listing.fmt_short()
+    )]
+    SamePledge {
+        /// The campaign.
+        listing: ObjectId,
+        /// The current pledge's amount, e.g. `50.00 EUR`.
+        amount: String,
+    },
     /// The owner has as many open offers on the listing as one party may.
     #[error(
         "you already have {max} open offers on this listing, as many as one person may: withdraw one (haggle offers lists them; haggle withdraw <thread>) or wait for an answer"
@@ -948,6 +960,7 @@ impl Conflict {
             | Conflict::TooManyBids { .. }
             | Conflict::Booking(_)
             | Conflict::SameOffer(_)
+            | Conflict::SamePledge { .. }
             | Conflict::SameListing { .. }
             | Conflict::TooManyOpenOffers { .. }
             | Conflict::TooManyThreads { .. }
