@@ -40,13 +40,25 @@ impl Store {
         {
             return reject(RejectReason::MailboxFull("sender"));
         }
+        let mut batch = crate::writes::Batch::default();
+        let mut set = Changes::default();
         if self.db.scan_prefix(keys::key(keys::MAIL_BY_RECIPIENT, &[m.to.as_bytes()])).count()
             >= MAX_MAIL_PER_RECIPIENT
         {
-            return reject(RejectReason::MailboxFull("recipient"));
+            // Full: a sender with fewer mailboxes to this recipient than another takes the place
+            // of that one's oldest, so fresh keys filling the quota cannot shut honest mail out.
+            let Some(giving_way) = self.mail_giving_way(&m.to, &sender)? else {
+                return reject(RejectReason::MailboxFull("recipient"));
+            };
+            remove_mailbox(&mut batch, &mut set, &giving_way);
+            // Not fetched again by sync, nor taken again from gossip, while it could come back.
+            let until = match giving_way.body() {
+                Body::Mailbox(g) => g.expires_at,
+                _ => now.saturating_add(haggle_protocol::MAILBOX_LIFETIME),
+            };
+            crate::sweep::refuse_in(&mut batch, &giving_way.id(), until);
+            self.may_have_evicted.store(true, std::sync::atomic::Ordering::Release);
         }
-        let mut batch = crate::writes::Batch::default();
-        let mut set = Changes::default();
         batch.insert(keys::object(&id), mailbox.bytes());
         set.insert(&mut batch, mailbox.created_at(), id, m.expires_at);
         batch.insert(keys::mail_expiry(m.expires_at, &id), &[]);
@@ -120,6 +132,46 @@ impl Store {
         };
         self.flush()?;
         Ok(outcome)
+    }
+
+    /// When `recipient`'s mail is at its quota: the mailbox that gives way to one from `sender`,
+    /// if `sender` has fewer to `recipient` than the sender with the most (the oldest of that
+    /// sender's, never one the owner's outbox sends). `None`: the new one is refused. Reads every
+    /// mailbox to `recipient` (at most [`MAX_MAIL_PER_RECIPIENT`]), only when the quota is full.
+    fn mail_giving_way(
+        &self,
+        recipient: &PublicKey,
+        sender: &PublicKey,
+    ) -> Result<Option<Object>, StoreError> {
+        let mut held = Vec::new();
+        for k in self.db.scan_prefix(keys::key(keys::MAIL_BY_RECIPIENT, &[recipient.as_bytes()])).keys() {
+            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "mail key" })?;
+            if let Some(bytes) = self.db.get(keys::object(&id))? {
+                held.push(decode_stored(&bytes)?);
+            }
+        }
+        let mut counts = std::collections::HashMap::<PublicKey, usize>::new();
+        for mailbox in &held {
+            *counts.entry(mailbox.author()).or_default() += 1;
+        }
+        let theirs = counts.get(sender).copied().unwrap_or(0);
+        let most = counts.values().copied().max().unwrap_or(0);
+        if theirs >= most {
+            return Ok(None);
+        }
+        let mut oldest: Option<Object> = None;
+        for mailbox in held {
+            if counts.get(&mailbox.author()) != Some(&most)
+                || self.db.contains_key(keys::mail_message(&mailbox.id()))?
+            {
+                continue;
+            }
+            let older = |o: &Object| (mailbox.created_at(), mailbox.id()) < (o.created_at(), o.id());
+            if oldest.as_ref().is_none_or(older) {
+                oldest = Some(mailbox);
+            }
+        }
+        Ok(oldest)
     }
 
     /// Mailbox objects addressed to `recipient` that have no receipt yet.
@@ -322,6 +374,69 @@ mod tests {
             Outcome::Rejected(r) => assert!(r.reason.is_peer_fault(), "{}", r.reason),
             other => panic!("taken: {other:?}"),
         }
+    }
+
+    /// A mailbox from `from` to `to`, dated `at`.
+    fn mailbox(from: &haggle_protocol::SecretKey, to: &PublicKey, at: Timestamp, n: u32) -> Verified<Object> {
+        let sealed = seal(to, &n.to_be_bytes()).expect("sealed");
+        let body =
+            Body::Mailbox(Mailbox { to: *to, sealed, expires_at: at.saturating_add(MAILBOX_LIFETIME) });
+        haggle_protocol::fixtures::sign_at(from, body, at)
+    }
+
+    /// From SECURITY.md's open list: four fresh keys filled a recipient's 256 mailboxes and
+    /// honest mail to it was refused for up to 14 days. A sender with fewer mailboxes to the
+    /// recipient than another now takes the place of that one's oldest, which is not fetched
+    /// again; a sender at par with the most is still refused, and the owner's own mail never
+    /// gives way.
+    #[test]
+    fn a_full_recipient_quota_gives_way_to_a_sender_with_fewer() {
+        use haggle_protocol::fixtures::author;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let to = key(1).public();
+        let start = Timestamp::now().saturating_sub(std::time::Duration::from_secs(3_600));
+        let at = |n: u32| start.saturating_add(std::time::Duration::from_millis(u64::from(n)));
+        let fill = (0..MAX_MAIL_PER_RECIPIENT as u32)
+            .map(|n| mailbox(&author(1_000 + n % 4), &to, at(n), n))
+            .collect::<Vec<_>>();
+        for m in &fill {
+            assert!(store.ingest(m.bytes(), Durability::Lazy).expect("ingest").is_new());
+        }
+        let held = |store: &Store| store.mail_for(&to).expect("read").len();
+        assert_eq!(held(&store), MAX_MAIL_PER_RECIPIENT);
+
+        // An honest sender with none: the oldest mailbox of the four gives way.
+        let honest = mailbox(&author(7), &to, at(10_000), 1);
+        assert!(store.ingest(honest.bytes(), Durability::Lazy).expect("ingest").is_new());
+        assert_eq!(held(&store), MAX_MAIL_PER_RECIPIENT);
+        assert!(
+            !store.contains(&fill[0].id()).expect("read") && store.is_evicted(&fill[0].id()).expect("read")
+        );
+        assert!(store.contains(&fill[1].id()).expect("read"));
+        // Given way, it is not taken again (sync would bring it back, and push out another).
+        let again = store.ingest(fill[0].bytes(), Durability::Lazy).expect("ingest");
+        assert!(!again.is_new(), "{again:?}");
+        assert!(
+            !store.sync_items(Timestamp::now()).expect("items").iter().any(|(_, id)| *id == fill[0].id())
+        );
+
+        // 256 keys with one mailbox each: a new key is taken, one of them again is not.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let ones = (0..MAX_MAIL_PER_RECIPIENT as u32)
+            .map(|n| mailbox(&author(2_000 + n), &to, at(n), n))
+            .collect::<Vec<_>>();
+        for m in &ones {
+            assert!(store.ingest(m.bytes(), Durability::Lazy).expect("ingest").is_new());
+        }
+        let at_par = mailbox(&author(2_005), &to, at(20_000), 9);
+        match store.ingest(at_par.bytes(), Durability::Lazy).expect("ingest") {
+            Outcome::Rejected(r) => assert!(matches!(r.reason, RejectReason::MailboxFull("recipient"))),
+            other => panic!("a sender at par was taken: {other:?}"),
+        }
+        assert!(store.ingest(honest.bytes(), Durability::Lazy).expect("ingest").is_new());
+        assert!(!store.contains(&ones[0].id()).expect("read"), "the oldest gave way");
     }
 
     #[test]

@@ -157,3 +157,60 @@ async fn every_step_of_several_deals_travels_sealed_while_both_are_away() -> Res
     }
     Ok(())
 }
+
+/// A stranger fills a seller's mailbox quota on the node that carries its mail, from four fresh
+/// keys (256 sealed mailboxes nobody can open, never receipted, each living 14 days). An honest
+/// buyer's offer, made while the seller is away, still travels sealed: its mailbox takes the
+/// place of the oldest of a key with more, on the buyer's node and on the carrier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stranger_filling_a_sellers_mail_quota_does_not_shut_out_an_honest_offer() -> Result<()> {
+    use haggle_protocol::fixtures::{author, key, live_listing, sign_at};
+    use haggle_protocol::{Body, MAILBOX_LIFETIME, Mailbox, Timestamp};
+    use haggle_storage::MAX_MAIL_PER_RECIPIENT;
+    use haggle_tests::rogue::Rogue;
+
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    let carrier = TestNode::start("carrier", dirs[0].path(), vec![]).await?;
+    let buyer = TestNode::start("buyer", dirs[1].path(), vec![carrier.addr()]).await?;
+    carrier.wait_mesh(1).await?;
+    // The seller is away; its listing reached the buyer earlier.
+    let seller = key(5);
+    let listing = sign_at(&seller, Body::Listing(live_listing("Desk lamp")), Timestamp::now());
+    let _ = buyer.node.store().ingest(listing.bytes(), haggle_storage::Durability::Flush)?;
+
+    let rogue = Rogue::spawn(carrier.addr().parse()?)?;
+    rogue.wait_subscribed().await?;
+    let start = Timestamp::now().saturating_sub(std::time::Duration::from_secs(600));
+    for n in 0..MAX_MAIL_PER_RECIPIENT as u32 {
+        let at = start.saturating_add(std::time::Duration::from_millis(u64::from(n)));
+        let sealed = haggle_protocol::seal(&seller.public(), &n.to_be_bytes())?;
+        let body = Body::Mailbox(Mailbox {
+            to: seller.public(),
+            sealed,
+            expires_at: at.saturating_add(MAILBOX_LIFETIME),
+        });
+        rogue.publish(sign_at(&author(3_000 + n % 4), body, at).bytes().to_vec()).await?;
+    }
+    let held = |node: &TestNode| node.node.store().mail_for(&seller.public()).map(|m| m.len()).unwrap_or(0);
+    wait_until("the carrier to hold the stranger's 256 mailboxes", || async {
+        held(&carrier) == MAX_MAIL_PER_RECIPIENT
+    })
+    .await?;
+
+    let buyer_key = buyer.node.service.me();
+    buyer.post(&format!("/v1/listings/{}/offers", listing.id().to_hex()), json!({"price": "5"})).await?;
+    let from_buyer = |node: &TestNode| {
+        node.node
+            .store()
+            .mail_for(&seller.public())
+            .is_ok_and(|m| m.iter().any(|mailbox| mailbox.author() == buyer_key))
+    };
+    wait_until("the buyer's sealed offer on the carrier", || async { from_buyer(&carrier) }).await?;
+    assert!(from_buyer(&buyer), "the buyer's node keeps its own copy too");
+    assert_eq!(held(&carrier), MAX_MAIL_PER_RECIPIENT, "still within the quota");
+    drop(rogue);
+    for node in [buyer, carrier] {
+        node.stop().await;
+    }
+    Ok(())
+}
