@@ -217,6 +217,19 @@ pub struct OutboxDue {
     pub lapsed: Vec<NodeEvent>,
 }
 
+/// Which queued messages [`Service::outbox_due`] looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxScope {
+    /// Everyone's, each after its backoff: the periodic retry.
+    All,
+    /// One party's, all of them now: it just connected, or the owner has a new message for it.
+    Now(PeerId),
+    /// One party's, each after its backoff: the next to send after the party's node answered
+    /// the one before (a message it turned away for now waits out its backoff, and the next
+    /// goes).
+    Next(PeerId),
+}
+
 impl Service {
     /// A service over `store` and the blob directory `blobs`, signing with `key`.
     pub fn new(store: Arc<Store>, key: Arc<SecretKey>, policy: Policy, blobs: Arc<Blobs>) -> Self {
@@ -840,22 +853,22 @@ impl Service {
             .map(|entry| NodeEvent::DeliveryChanged { id, state: entry.state }))
     }
 
-    /// Queued messages due for a delivery attempt: for `only` one party (a peer that just
-    /// connected: all its messages, at once) or for everyone (periodic retries, each message
-    /// backing off by its attempts, and by whether its party is connected: `backoff(attempts,
-    /// connected)`). Parties not connected also get a sealed mailbox copy.
+    /// Queued messages due for a delivery attempt, oldest first, in `scope` (see
+    /// [`OutboxScope`]: after its backoff, each message backs off by its attempts and by whether
+    /// its party is connected: `backoff(attempts, connected)`). Parties not connected also get
+    /// a sealed mailbox copy.
     pub fn outbox_due(
         &self,
-        only: Option<PeerId>,
+        scope: OutboxScope,
         connected: &HashSet<PeerId>,
         backoff: impl Fn(u32, bool) -> std::time::Duration,
     ) -> Result<OutboxDue, ServiceError> {
-        let entries: Vec<OutboxEntry> = match only {
-            Some(peer) => match PublicKey::from_peer_id(&peer) {
+        let entries: Vec<OutboxEntry> = match scope {
+            OutboxScope::Now(peer) | OutboxScope::Next(peer) => match PublicKey::from_peer_id(&peer) {
                 Some(key) => self.store.outbox_pending_for(&key)?,
                 None => return Ok(OutboxDue::default()),
             },
-            None => self.store.outbox_pending()?,
+            OutboxScope::All => self.store.outbox_pending()?,
         };
         let mut by_peer: HashMap<PeerId, Outgoing> = HashMap::new();
         let mut waiting: HashSet<PeerId> = HashSet::new();
@@ -894,7 +907,7 @@ impl Service {
                     Err(e) => tracing::warn!(error = %e, "cannot seal a message for offline delivery"),
                 }
             }
-            if only.is_none()
+            if !matches!(scope, OutboxScope::Now(_))
                 && let Some(last) = entry.last_attempt
                 && now.since(last) < backoff(entry.attempts, connected.contains(&peer))
             {

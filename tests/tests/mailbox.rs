@@ -214,3 +214,59 @@ async fn a_stranger_filling_a_sellers_mail_quota_does_not_shut_out_an_honest_off
     }
     Ok(())
 }
+
+/// Found in a trial: twenty messages queued for a party whose node was down reached it 30 s to
+/// 2 minutes after it came back, out of order, though both nodes were connected: the outbox
+/// sent them all at once, the party's node dropped the streams past its eight, and the rest
+/// waited out their backoff. A party's messages now go one at a time, oldest first, each
+/// once the one before is answered: every one is delivered at its first attempt, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backlog_reaches_a_party_back_online_in_order_at_the_first_attempt() -> Result<()> {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    let seller = TestNode::start("seller", dirs[0].path(), vec![]).await?;
+    let mut buyer = TestNode::start("buyer", dirs[1].path(), vec![seller.addr()]).await?;
+    // Two conversations of 20 questions each (as many as one may send unanswered).
+    let mut listings = Vec::new();
+    for title in ["Writing desk", "Desk chair"] {
+        let listing = id_of(&seller.post("/v1/listings", draft(title, "120")).await?);
+        buyer.wait_listing(&listing).await?;
+        listings.push(listing);
+    }
+    seller.stop().await;
+
+    let mut sent = Vec::new();
+    for n in 0..20 {
+        for listing in &listings {
+            let view = buyer
+                .post(&format!("/v1/messages/{listing}"), json!({"message": format!("question {n}")}))
+                .await?;
+            let last = view["notes"].as_array().and_then(|n| n.last()).cloned().unwrap_or_default();
+            assert_eq!(last["message"], format!("question {n}"), "{view}");
+            sent.push(last["id"].as_str().unwrap_or_default().parse::<ObjectId>()?);
+        }
+    }
+    let seller = TestNode::start("seller", dirs[0].path(), vec![buyer.addr()]).await?;
+    let entries = |node: &TestNode| {
+        sent.iter().filter_map(|id| node.node.store().outbox_entry(id).ok().flatten()).collect::<Vec<_>>()
+    };
+    wait_until("every question delivered", || async {
+        entries(&buyer).iter().all(|e| e.state == DeliveryState::Delivered)
+    })
+    .await?;
+    // At most one attempt each (the record of a send may land after its delivery's, which it
+    // then leaves alone: 0).
+    let attempts: Vec<u32> = entries(&buyer).iter().map(|e| e.attempts).collect();
+    assert!(attempts.iter().all(|a| *a <= 1), "each at its first attempt: {attempts:?}");
+    for listing in &listings {
+        let conversation = seller.get(&format!("/v1/messages/{listing}")).await?;
+        let said: Vec<String> = conversation["notes"]
+            .as_array()
+            .map(|n| n.iter().filter_map(|n| n["message"].as_str().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        assert_eq!(said, (0..20).map(|n| format!("question {n}")).collect::<Vec<_>>());
+    }
+    for node in [seller, buyer] {
+        node.stop().await;
+    }
+    Ok(())
+}

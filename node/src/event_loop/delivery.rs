@@ -13,7 +13,7 @@ use haggle_storage::DeliveryState;
 use super::budget::Spend;
 use super::peers::Kind;
 use super::{Done, EventLoop, Work};
-use crate::service::{Inbound, OutboxDue, Received, Via};
+use crate::service::{Inbound, OutboxDue, OutboxScope, Received, Via};
 use crate::wire::{NegotiateRequest, NegotiateResponse};
 
 /// Outgoing negotiation requests in flight at once.
@@ -28,12 +28,23 @@ const MAX_BACKOFF_CONNECTED: Duration = Duration::from_secs(60);
 
 /// Requests in flight, both ways. Every map is bounded: outbound by [`MAX_OUTBOUND`], inbound by
 /// the loop's in-flight limit (`EventLoop::admit`).
+///
+/// A party's messages go one at a time, oldest first: the next once its node answered the one
+/// before. All at once, they overran the party's streams (libp2p drops an inbound stream past
+/// `NEGOTIATE_STREAMS`, and the sender saw a closed stream), and the party's node took them in
+/// on several threads at once, so a step could arrive before the one it follows and be turned
+/// away for now: either way the message waited out its backoff, and a backlog of 20 took
+/// minutes to reach a node just restarted.
 #[derive(Debug, Default)]
 pub(super) struct Delivery {
-    /// Outgoing requests: request id → message id.
-    outbound: HashMap<OutboundRequestId, ObjectId>,
+    /// Outgoing requests: request id → message id and party.
+    outbound: HashMap<OutboundRequestId, (ObjectId, PeerId)>,
     /// Messages with a request in flight (not to send twice at once).
     sending: HashSet<ObjectId>,
+    /// Parties with a message in flight (at most [`MAX_OUTBOUND`]).
+    in_flight: HashSet<PeerId>,
+    /// Parties with messages held back behind the one in flight: sent once it is answered.
+    held: HashSet<PeerId>,
     /// Inbound requests awaiting their store write, by token.
     inbound: HashMap<u64, ResponseChannel<NegotiateResponse>>,
 }
@@ -49,26 +60,25 @@ impl EventLoop {
                     self.on_negotiate_request(peer, request, channel);
                 }
                 request_response::Message::Response { request_id, response } => {
-                    let Some(id) = self.delivery.outbound.remove(&request_id) else { return };
-                    self.delivery.sending.remove(&id);
-                    match response {
+                    let Some((id, party)) = self.answered(request_id) else { return };
+                    let (state, error) = match response {
                         NegotiateResponse::Stored => {
                             self.count_delivery(connection_id);
-                            self.record(id, DeliveryState::Delivered, None)
+                            (DeliveryState::Delivered, None)
                         }
                         NegotiateResponse::Rejected { reason, retry: true } => {
-                            self.record(id, DeliveryState::Queued, Some(reason))
+                            (DeliveryState::Queued, Some(reason))
                         }
                         NegotiateResponse::Rejected { reason, retry: false } => {
-                            self.record(id, DeliveryState::Failed, Some(reason))
+                            (DeliveryState::Failed, Some(reason))
                         }
-                    }
+                    };
+                    self.record_then_next(id, party, state, error);
                 }
             },
             request_response::Event::OutboundFailure { request_id, error, .. } => {
-                if let Some(id) = self.delivery.outbound.remove(&request_id) {
-                    self.delivery.sending.remove(&id);
-                    self.record(id, DeliveryState::Queued, Some(failure_in_words(&error)));
+                if let Some((id, party)) = self.answered(request_id) {
+                    self.record_then_next(id, party, DeliveryState::Queued, Some(failure_in_words(&error)));
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
@@ -134,6 +144,45 @@ impl EventLoop {
         self.act_on(inbound);
     }
 
+    /// Forgets the request `request_id` as in flight: its message and party.
+    fn answered(&mut self, request_id: OutboundRequestId) -> Option<(ObjectId, PeerId)> {
+        let (id, party) = self.delivery.outbound.remove(&request_id)?;
+        self.delivery.sending.remove(&id);
+        self.delivery.in_flight.remove(&party);
+        Some((id, party))
+    }
+
+    /// Records what became of a message to `party` and, if more of its messages wait behind it,
+    /// loads the next: in one task on the blocking pool, so the next is read after the record.
+    fn record_then_next(&mut self, id: ObjectId, party: PeerId, state: DeliveryState, error: Option<String>) {
+        if !self.delivery.held.remove(&party) {
+            self.record(id, state, error);
+            return;
+        }
+        let connected: HashSet<PeerId> = self.swarm.connected_peers().copied().collect();
+        let base = self.intervals.retry;
+        self.spawn_blocking(move |service| {
+            let recorded = match service.record_delivery(id, state, error) {
+                Ok(event) => event,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot record delivery state");
+                    None
+                }
+            };
+            let backoff = |attempts, at_hand| backoff(base, attempts, at_hand);
+            match service.outbox_due(OutboxScope::Next(party), &connected, backoff) {
+                Ok(mut due) => {
+                    due.lapsed.extend(recorded);
+                    Some(Done::Outbox(due))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the outbox");
+                    recorded.map(Done::Event)
+                }
+            }
+        });
+    }
+
     /// Records a delivery state change on the blocking pool and announces it.
     fn record(&self, id: ObjectId, state: DeliveryState, error: Option<String>) {
         self.spawn_blocking(move |service| match service.record_delivery(id, state, error) {
@@ -145,13 +194,15 @@ impl EventLoop {
         });
     }
 
-    /// Loads queued messages (for one peer, or all) on the blocking pool; [`Done::Outbox`]
-    /// brings them back to send.
+    /// Loads queued messages (for one peer, all now, or everyone's after their backoff) on the
+    /// blocking pool; [`Done::Outbox`] brings them back to send.
     pub(super) fn retry_outbox(&mut self, only: Option<PeerId>) {
         let connected: HashSet<PeerId> = self.swarm.connected_peers().copied().collect();
         let base = self.intervals.retry;
+        let scope = only.map_or(OutboxScope::All, OutboxScope::Now);
         self.spawn_blocking(move |service| {
-            match service.outbox_due(only, &connected, |attempts, at_hand| backoff(base, attempts, at_hand)) {
+            match service.outbox_due(scope, &connected, |attempts, at_hand| backoff(base, attempts, at_hand))
+            {
                 Ok(due) => Some(Done::Outbox(due)),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the outbox");
@@ -182,19 +233,26 @@ impl EventLoop {
             if self.reach.awaits_punch(&peer) {
                 continue;
             }
-            for (id, bytes) in messages {
-                if self.delivery.outbound.len() >= MAX_OUTBOUND || !self.delivery.sending.insert(id) {
-                    continue;
+            // One at a time, oldest first (see `Delivery`): the rest go as each is answered.
+            let mut unsent = messages.into_iter().filter(|(id, _)| !self.delivery.sending.contains(id));
+            let Some((id, bytes)) = unsent.next() else { continue };
+            if self.delivery.in_flight.contains(&peer) || self.delivery.outbound.len() >= MAX_OUTBOUND {
+                // Behind the one in flight; or, with every slot taken, at the next periodic retry.
+                if self.delivery.in_flight.contains(&peer) {
+                    self.delivery.held.insert(peer);
                 }
-                self.peers.used(&peer, std::time::Instant::now());
-                let request_id = self
-                    .swarm
-                    .behaviour_mut()
-                    .negotiate
-                    .send_request(&peer, NegotiateRequest { object: bytes });
-                self.delivery.outbound.insert(request_id, id);
-                self.record(id, DeliveryState::Sent, None);
+                continue;
             }
+            if unsent.next().is_some() {
+                self.delivery.held.insert(peer);
+            }
+            self.peers.used(&peer, std::time::Instant::now());
+            let request_id =
+                self.swarm.behaviour_mut().negotiate.send_request(&peer, NegotiateRequest { object: bytes });
+            self.delivery.sending.insert(id);
+            self.delivery.in_flight.insert(peer);
+            self.delivery.outbound.insert(request_id, (id, peer));
+            self.record(id, DeliveryState::Sent, None);
         }
         if !due.unreachable.is_empty() {
             self.redial();
@@ -255,7 +313,11 @@ fn failure_in_words(error: &request_response::OutboundFailure) -> String {
             "the other party's node does not take negotiation messages (another program, or a build too old)"
                 .to_owned()
         }
-        OutboundFailure::Io(e) => format!("a network error while sending: {e}"),
+        // Its words are libp2p's internals ("0000000a/44: connection is closed"): logged, not shown.
+        OutboundFailure::Io(e) => {
+            tracing::debug!(error = %e, "a negotiation stream failed");
+            "the stream to the other party's node broke before it answered".to_owned()
+        }
     }
 }
 
@@ -314,5 +376,10 @@ mod tests {
         ] {
             assert!(failure_in_words(&failure).starts_with("the "), "{failure:?}");
         }
+        // Found in a trial: a stream reset read `a network error while sending: 0000000a/44:
+        // connection is closed`.
+        let io = OutboundFailure::Io(std::io::Error::other("0000000a/44: connection is closed"));
+        let said = failure_in_words(&io);
+        assert!(said.starts_with("the ") && !said.contains("0000000a"), "{said}");
     }
 }

@@ -179,7 +179,9 @@ fn an_offer_that_lapsed_in_the_outbox_is_not_sent() {
     let shown = buyer.thread_view(&lapsing.object.id().to_hex()).expect("the thread");
     assert_eq!(shown.messages[0].delivery, Some(haggle_storage::DeliveryState::Lapsed));
     let connected = HashSet::from([seller.me().peer_id()]);
-    let due = buyer.outbox_due(None, &connected, |_, _| Duration::ZERO).expect("the outbox");
+    let due = buyer
+        .outbox_due(crate::service::OutboxScope::All, &connected, |_, _| Duration::ZERO)
+        .expect("the outbox");
     let sent: Vec<_> = due.batches.iter().flat_map(|(_, m)| m.iter().map(|(id, _)| *id)).collect();
     assert_eq!(sent, vec![lasting.object.id()], "only the offer that stands");
     assert_eq!(
@@ -191,7 +193,9 @@ fn an_offer_that_lapsed_in_the_outbox_is_not_sent() {
     );
     let entry = buyer.store.outbox_entry(&lapsing.object.id()).expect("read").expect("an entry");
     assert_eq!(entry.state, haggle_storage::DeliveryState::Lapsed);
-    let again = buyer.outbox_due(None, &connected, |_, _| Duration::ZERO).expect("the outbox");
+    let again = buyer
+        .outbox_due(crate::service::OutboxScope::All, &connected, |_, _| Duration::ZERO)
+        .expect("the outbox");
     assert!(again.lapsed.is_empty(), "said once");
 }
 
@@ -218,7 +222,9 @@ fn mail_goes_through_the_same_path_and_its_receipt_confirms_delivery() {
 
     // The seller is not connected: the outbox seals a copy for the network, which lapses with
     // the offer's terms (carried past them, it would open a dead thread).
-    let due = buyer.outbox_due(None, &HashSet::new(), |_, _| Duration::ZERO).expect("the outbox");
+    let due = buyer
+        .outbox_due(crate::service::OutboxScope::All, &HashSet::new(), |_, _| Duration::ZERO)
+        .expect("the outbox");
     assert_eq!(due.mail.len(), 1);
     let sealed = haggle_protocol::Object::decode_unverified(&due.mail[0]).expect("a mailbox");
     let terms_end = offer.object.body().terms().expect("terms").expires_at;
@@ -228,11 +234,15 @@ fn mail_goes_through_the_same_path_and_its_receipt_confirms_delivery() {
     assert_eq!(due.waiting, vec![seller_peer]);
     // Sent once and backing off: not due, but still waiting (the dialer keeps its party).
     buyer.record_delivery(offer.object.id(), haggle_storage::DeliveryState::Sent, None).expect("recorded");
-    let later = buyer.outbox_due(None, &HashSet::new(), |_, _| Duration::from_secs(600)).expect("the outbox");
+    let later = buyer
+        .outbox_due(crate::service::OutboxScope::All, &HashSet::new(), |_, _| Duration::from_secs(600))
+        .expect("the outbox");
     assert!(later.unreachable.is_empty() && later.batches.is_empty(), "backing off");
     assert_eq!(later.waiting, vec![seller_peer]);
     let connected = HashSet::from([seller_peer]);
-    let later = buyer.outbox_due(None, &connected, |_, _| Duration::from_secs(600)).expect("the outbox");
+    let later = buyer
+        .outbox_due(crate::service::OutboxScope::All, &connected, |_, _| Duration::from_secs(600))
+        .expect("the outbox");
     assert_eq!((later.waiting, later.mail.len()), (vec![seller_peer], 0), "connected: waiting, no mail");
 
     let carried = seller.receive(&due.mail[0], Via::Gossip);
@@ -380,7 +390,9 @@ fn a_blocked_key_opens_no_new_thread_but_ends_its_old_one() {
 
     // By mail: the new offer is not opened into a thread, not acknowledged, and not tried
     // again; a copy of the first, made before the block, is acknowledged as held.
-    let due = buyer.outbox_due(None, &HashSet::new(), |_, _| Duration::ZERO).expect("the outbox");
+    let due = buyer
+        .outbox_due(crate::service::OutboxScope::All, &HashSet::new(), |_, _| Duration::ZERO)
+        .expect("the outbox");
     assert_eq!(due.mail.len(), 2, "both offers' copies");
     for mail in &due.mail {
         assert!(seller.receive(mail, Via::Gossip).open_mail);
