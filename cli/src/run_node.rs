@@ -18,8 +18,12 @@ pub fn load_config(data_dir: &Path) -> Result<NodeConfig> {
     match std::fs::read_to_string(&path) {
         Ok(text) => {
             // A mistake in the file is the user's, as an out-of-range value is: exit code 2.
-            toml::from_str(&text)
-                .map_err(|e| crate::usage(format!("{} is not a valid haggle config: {e}", path.display())))
+            toml::from_str(&text).map_err(|e| {
+                crate::usage(format!(
+                    "{} is not a valid haggle config: {e}\nFix that line, or remove it for the default (moved away, the file is written again with every setting at its default).",
+                    path.display()
+                ))
+            })
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let config = NodeConfig::default();
@@ -33,7 +37,9 @@ pub fn load_config(data_dir: &Path) -> Result<NodeConfig> {
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
             Ok(config)
         }
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        Err(e) => Err(e).with_context(|| {
+            format!("reading {} (the node's config: make it a file its user can read, or remove it for the defaults)", path.display())
+        }),
     }
 }
 
@@ -240,6 +246,47 @@ fn check(config: &NodeConfig, file: &Path) -> Result<()> {
     if let Some((name, _, what)) = at_least_one.iter().find(|(_, value, _)| *value == 0) {
         return Err(crate::usage(format!(
             "{name} = 0 in {}: it must be at least 1 ({what}); leave it out for the default",
+            file.display()
+        )));
+    }
+    // Times past a day (or a minute, for the heartbeat) are slips, and the largest overflow
+    // the clock's arithmetic: refused, with the range, before anything starts.
+    const DAY: u64 = 86_400;
+    let at_most = [
+        ("heartbeat_ms", config.heartbeat_ms, 60_000, "milliseconds between gossip heartbeats"),
+        ("retry_secs", config.retry_secs, DAY, "seconds between delivery retries"),
+        ("sweep_secs", config.sweep_secs, DAY, "seconds between sweeps of expired listings"),
+        ("sync_secs", config.sync_secs, DAY, "seconds between syncs with a random peer"),
+        ("redial_min_secs", config.redial_min_secs, DAY, "seconds before the first redial"),
+        ("redial_max_secs", config.redial_max_secs, DAY, "seconds between redials at most"),
+        ("relay_circuit_secs", config.relay_circuit_secs, DAY, "seconds a relayed connection lives"),
+        (
+            "pow_bits",
+            u64::from(config.pow_bits),
+            u64::from(haggle_protocol::work::MAX_BASE_BITS),
+            "the network's proof-of-work base",
+        ),
+    ];
+    if let Some((name, value, most, what)) = at_most.iter().find(|(_, value, most, _)| value > most) {
+        return Err(crate::usage(format!(
+            "{name} = {value} in {}: it must be at most {most} ({what}); leave it out for the default",
+            file.display()
+        )));
+    }
+    if config.redial_min_secs > config.redial_max_secs {
+        return Err(crate::usage(format!(
+            "redial_min_secs = {} is over redial_max_secs = {} in {}: the first wait before a redial cannot be longer than the longest",
+            config.redial_min_secs,
+            config.redial_max_secs,
+            file.display()
+        )));
+    }
+    if config.relay != haggle_node::config::RelayMode::Off
+        && (config.relay_max_circuits == 0 || config.relay_circuit_kib == 0)
+    {
+        let name = if config.relay_max_circuits == 0 { "relay_max_circuits" } else { "relay_circuit_kib" };
+        return Err(crate::usage(format!(
+            "{name} = 0 in {}: a relay that carries nothing helps nobody; set relay = \"off\" to carry no connections, or leave it out for the default",
             file.display()
         )));
     }

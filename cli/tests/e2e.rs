@@ -773,6 +773,20 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
         "{}",
         stderr(&out)
     );
+    // Found in a trial: a retry interval near the largest number panicked the running node's
+    // event loop, leaving a process whose API said it had shut down. Past a day, refused.
+    for (key, value, said) in [
+        ("retry_secs", "18446744073709551615", "retry_secs = 18446744073709551615 in"),
+        ("heartbeat_ms", "99999999999", "at most 60000"),
+        ("redial_min_secs", "400", "redial_min_secs = 400 is over redial_max_secs = 300"),
+        ("pow_bits", "40", "pow_bits = 40 in"),
+    ] {
+        let rest: String = kept.lines().filter(|l| !l.starts_with(key)).collect::<Vec<_>>().join("\n");
+        std::fs::write(&config, format!("{key} = {value}\n{rest}\n")).expect("write the config");
+        let out = haggle(&dir, &node_args);
+        assert_eq!(out.status.code(), Some(2), "{key}: {}", stderr(&out));
+        assert!(stderr(&out).contains(said), "{key}: {}", stderr(&out));
+    }
     // A bad address in the file is named with where it came from.
     let other: String = kept.lines().filter(|l| !l.starts_with("bootstrap")).collect::<Vec<_>>().join("\n");
     std::fs::write(&config, format!("bootstrap = [\"/ip4/127.0.0.1/tcp/7400\"]\n{other}\n")).expect("write");

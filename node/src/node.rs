@@ -116,6 +116,8 @@ pub struct RunningNode {
     first_events: Option<broadcast::Receiver<NodeEvent>>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
+    /// Whether the event loop stopped on a panic.
+    loop_failed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl RunningNode {
@@ -151,7 +153,7 @@ impl RunningNode {
     }
 
     /// Waits until the node stops (after its shutdown token is cancelled). Returns why, if it
-    /// stopped by itself because its store could take no more writes.
+    /// stopped by itself: its store could take no more writes, or its event loop panicked.
     pub async fn wait(self) -> Option<String> {
         let data_dir = self.data_dir.clone();
         let all = futures::future::join_all(self.tasks);
@@ -159,7 +161,11 @@ impl RunningNode {
             tracing::warn!("node tasks did not stop in time");
         }
         let store = self.store.clone();
-        let failure = self.service.store_failure();
+        let failure = self.service.store_failure().or_else(|| {
+            self.loop_failed.load(std::sync::atomic::Ordering::Acquire).then(|| {
+                "the node's event loop stopped on a defect (a panic: see the log above); start the node again, and please report it".to_owned()
+            })
+        });
         drop(self.service);
         drop(self.handle);
         drop(self.store);
@@ -257,7 +263,23 @@ pub async fn start(
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the address book"),
         Err(e) => tracing::warn!(error = %e, "cannot read the address book"),
     }
-    let loop_task = tokio::spawn(event_loop.run());
+    // A defect that panics the event loop stops the whole node, said in the log and by `wait`,
+    // rather than leaving a process whose API answers and whose network is gone (a supervisor
+    // then restarts it).
+    let loop_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let loop_task = tokio::spawn({
+        let (failed, shutdown) = (loop_failed.clone(), shutdown.clone());
+        async move {
+            use futures::FutureExt;
+            if std::panic::AssertUnwindSafe(event_loop.run()).catch_unwind().await.is_err() {
+                tracing::error!(
+                    "the node's event loop stopped on a defect (a panic, logged above): the node stops"
+                );
+                failed.store(true, std::sync::atomic::Ordering::Release);
+                shutdown.cancel();
+            }
+        }
+    });
     let (api_addr, api_task) =
         api::serve(data_dir, &config, service.clone(), handle.clone(), shutdown.clone()).await?;
     tracing::info!(%peer_id, %api_addr, "node started");
@@ -272,6 +294,7 @@ pub async fn start(
         first_events: Some(first_events),
         shutdown,
         tasks: vec![loop_task, api_task],
+        loop_failed,
     })
 }
 
