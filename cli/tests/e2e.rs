@@ -727,6 +727,16 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     );
     let id = listing["id"].as_str().expect("id").to_owned();
     node.kill_9();
+    // Found in a trial: the address a node killed outright leaves behind, taken by another
+    // program, answered `missing or wrong token` (or `HTTP 404`). Its database is not in use:
+    // no node runs, and the client says so without asking that program.
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
+    let taken = squatter.local_addr().expect("its address").to_string();
+    std::fs::write(dir.join("api.addr"), &taken).expect("the stale address");
+    let out = haggle(&dir, &["status"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("no node is running"), "{}", stderr(&out));
+    drop(squatter);
     let node = NodeProcess::start(&dir, None);
     let shown = json(&dir, &["show", &id[..12]]);
     assert_eq!((&shown["type"], &shown["title"]), (&Value::from("listing"), &Value::from("Desk lamp")));

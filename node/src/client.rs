@@ -158,6 +158,12 @@ impl ApiClient {
     pub fn for_data_dir(data_dir: &Path) -> Result<Self, ClientError> {
         let no_node = || ClientError::NoNode { data_dir: data_dir.to_owned() };
         let addr = std::fs::read_to_string(data_dir.join(ADDR_FILE)).map_err(|_| no_node())?;
+        // A node killed outright leaves its address behind, and another program may listen
+        // there now: its database, not locked, says no node runs.
+        if haggle_storage::Store::in_use(data_dir) == Some(false) {
+            tracing::debug!(data_dir = %data_dir.display(), "api.addr is left from a node that stopped: its database is not in use");
+            return Err(no_node());
+        }
         let cookie_path = data_dir.join(COOKIE_FILE);
         let token = std::fs::read_to_string(&cookie_path)
             .map_err(|source| ClientError::Cookie { path: cookie_path, source })?;

@@ -236,6 +236,20 @@ impl Store {
         }
     }
 
+    /// Whether a process holds the database in `dir` open now (a node running on it), asked
+    /// once, without waiting: `None` when there is no database or the check cannot tell (a
+    /// data dir of another user's). A client uses it to tell an `api.addr` left behind by a node
+    /// killed outright from a running node's.
+    pub fn in_use(dir: &Path) -> Option<bool> {
+        let file = std::fs::File::open(dir.join("db").join("db")).ok()?;
+        match file.try_lock() {
+            // The probe's own lock goes with the handle, at once.
+            Ok(()) => Some(false),
+            Err(std::fs::TryLockError::WouldBlock) => Some(true),
+            Err(std::fs::TryLockError::Error(_)) => None,
+        }
+    }
+
     /// Opens (or creates) the store in `dir`: the database in `dir/db`, the index in `dir/index`.
     /// Brings the index up to date with anything it missed, e.g. after a crash.
     pub fn open(dir: &Path) -> Result<Store, OpenError> {
@@ -903,8 +917,10 @@ mod tests {
     fn a_data_dir_in_use_is_refused_with_what_to_do() {
         let dir = tempfile::tempdir().expect("tempdir");
         assert!(Store::ensure_not_in_use(dir.path()).is_ok(), "no database yet");
+        assert_eq!(Store::in_use(dir.path()), None, "no database yet");
         let running = Store::open(dir.path()).expect("open");
         assert!(matches!(Store::ensure_not_in_use(dir.path()), Err(OpenError::Locked { .. })));
+        assert_eq!(Store::in_use(dir.path()), Some(true));
         match Store::open(dir.path()) {
             Err(e @ OpenError::Locked { .. }) => {
                 let text = e.to_string();
