@@ -461,8 +461,13 @@ fn relay_server(id: PeerId, config: &NodeConfig) -> relay::Behaviour {
 /// word; a plain bind first (the standard library's sets only `SO_REUSEADDR`) fails as a port in
 /// use should. QUIC's UDP socket is bound without either, so it fails by itself.
 fn tcp_port_free(addr: &Multiaddr) -> std::io::Result<()> {
-    match tcp_socket(addr) {
-        Some((ip, port)) if port != 0 => probe_port((ip, port).into(), "choose another port"),
+    match socket_of(addr) {
+        Some((ip, Transport::Tcp(port))) if port != 0 => probe_port((ip, port).into(), "choose another port"),
+        // QUIC listens on UDP: its port is probed the same way (a trial's busy UDP port read
+        // `caused by: Address already in use` three times, after the identity was made).
+        Some((ip, Transport::Udp(port))) if port != 0 => {
+            probe_udp_port((ip, port).into(), "choose another port for QUIC")
+        }
         _ => Ok(()),
     }
 }
@@ -470,13 +475,27 @@ fn tcp_port_free(addr: &Multiaddr) -> std::io::Result<()> {
 /// Binds `addr` for a moment: a port another program holds is an error that says so, and
 /// `choose` says what to do.
 fn probe_port(addr: SocketAddr, choose: &str) -> std::io::Result<()> {
-    match std::net::TcpListener::bind(addr) {
-        Ok(_) => Ok(()),
+    in_use_said(std::net::TcpListener::bind(addr).map(drop), "port", addr, choose)
+}
+
+/// [`probe_port`] for a UDP port.
+fn probe_udp_port(addr: SocketAddr, choose: &str) -> std::io::Result<()> {
+    in_use_said(std::net::UdpSocket::bind(addr).map(drop), "UDP port", addr, choose)
+}
+
+/// A bind's result, a port in use said in words.
+fn in_use_said(
+    bound: std::io::Result<()>,
+    what: &str,
+    addr: SocketAddr,
+    choose: &str,
+) -> std::io::Result<()> {
+    match bound {
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(std::io::Error::new(
             e.kind(),
-            format!("port {} is in use by another program (another haggle node?); {choose}", addr.port()),
+            format!("{what} {} is in use by another program (another haggle node?); {choose}", addr.port()),
         )),
-        Err(e) => Err(e),
+        other => other,
     }
 }
 
@@ -491,11 +510,13 @@ fn api_port_free(config: &NodeConfig) -> Result<(), StartError> {
     }
     // The listeners bind first, so a probe would find the API's port free, then taken.
     let api = config.api;
-    let clash = |(ip, port): (std::net::IpAddr, u16)| {
-        port == api.port() && (ip == api.ip() || ip.is_unspecified() || api.ip().is_unspecified())
+    // Only a TCP listener can clash with the API's TCP port (QUIC's is UDP).
+    let clash = |(ip, transport): (std::net::IpAddr, Transport)| {
+        matches!(transport, Transport::Tcp(port) if port == api.port())
+            && (ip == api.ip() || ip.is_unspecified() || api.ip().is_unspecified())
     };
     for addr in &config.listen {
-        if crate::config::listen_addr(addr).is_ok_and(|m| tcp_socket(&m).is_some_and(clash)) {
+        if crate::config::listen_addr(addr).is_ok_and(|m| socket_of(&m).is_some_and(clash)) {
             let source = std::io::Error::new(
                 std::io::ErrorKind::AddrInUse,
                 format!(
@@ -511,7 +532,13 @@ fn api_port_free(config: &NodeConfig) -> Result<(), StartError> {
 }
 
 /// The IP address and TCP port of a listen address, if it has both.
-fn tcp_socket(addr: &Multiaddr) -> Option<(std::net::IpAddr, u16)> {
+/// A listen address's port, by transport.
+enum Transport {
+    Tcp(u16),
+    Udp(u16),
+}
+
+fn socket_of(addr: &Multiaddr) -> Option<(std::net::IpAddr, Transport)> {
     use libp2p::multiaddr::Protocol;
     let ip = addr.iter().find_map(|p| match p {
         Protocol::Ip4(a) => Some(std::net::IpAddr::V4(a)),
@@ -519,7 +546,8 @@ fn tcp_socket(addr: &Multiaddr) -> Option<(std::net::IpAddr, u16)> {
         _ => None,
     })?;
     let port = addr.iter().find_map(|p| match p {
-        Protocol::Tcp(port) => Some(port),
+        Protocol::Tcp(port) => Some(Transport::Tcp(port)),
+        Protocol::Udp(port) => Some(Transport::Udp(port)),
         _ => None,
     })?;
     Some((ip, port))

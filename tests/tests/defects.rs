@@ -248,6 +248,21 @@ async fn a_tcp_port_in_use_is_refused_at_start() -> Result<()> {
     let left: Vec<_> = std::fs::read_dir(db.path())?.collect();
     assert!(left.is_empty(), "B's data dir holds {left:?}");
 
+    // Found in a trial: a UDP port another program holds, for QUIC, read `caused by: Address
+    // already in use` three times, after B's identity and database were made.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let quic = format!("/ip4/127.0.0.1/udp/{}/quic-v1", udp.local_addr()?.port());
+    let config =
+        haggle_node::NodeConfig { listen: vec![quic.clone()], ..haggle_node::NodeConfig::for_tests() };
+    let refused = match TestNode::start_with("B", db.path(), config).await {
+        Ok(_) => panic!("B started on {quic}, which another program holds"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(refused.contains("UDP port") && refused.contains("in use by another program"), "{refused}");
+    let left: Vec<_> = std::fs::read_dir(db.path())?.collect();
+    assert!(left.is_empty(), "B's data dir holds {left:?}");
+    drop(udp);
+
     // The same for the API's port.
     let config = haggle_node::NodeConfig { api: a.node.api_addr, ..haggle_node::NodeConfig::for_tests() };
     let refused = match TestNode::start_with("B", db.path(), config).await {
