@@ -43,6 +43,18 @@ pub struct Context<'a> {
     pub json: bool,
 }
 
+/// A read made before a change only to say more about it (a note, a hint): its answer, or
+/// nothing when the node refused it. A node gone or silent is the command's error, before the
+/// change is sent: a trial's `renew` waited a minute for the read, then sent the renewal to
+/// the node that had not answered, and waited a minute more.
+pub fn aside<T>(read: Result<T, haggle_node::ClientError>) -> Result<Option<T>, haggle_node::ClientError> {
+    match read {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if e.node_gone() => Err(e),
+        Err(_) => Ok(None),
+    }
+}
+
 /// Runs a client command. After one that has the node sign something, or look at the market,
 /// a note says so if the node finds its clock more than a minute off its peers': what it signs
 /// carries that clock's date, and a clock far behind refuses what peers sign. Also after such a
@@ -157,4 +169,30 @@ fn dispatch(command: Command, cx: &Context<'_>) -> Result<()> {
 /// The owner's names for keys, as `--seller` looks one up.
 fn named(cx: &Context<'_>) -> Result<Vec<(haggle_node::api::types::PublicKey, String)>> {
     Ok(cx.api.names()?.names.into_iter().map(|n| (n.key, n.name)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_node::ClientError;
+    use haggle_node::api::types::ErrorCode;
+
+    /// A read before a change says more when it can; a node that did not answer stops the
+    /// command before the change is sent.
+    #[test]
+    fn a_read_aside_stops_the_command_only_when_the_node_is_gone() {
+        assert_eq!(super::aside::<u8>(Ok(7)).expect("read"), Some(7));
+        let refused = ClientError::Api {
+            status: 404,
+            code: ErrorCode::NotFound,
+            message: "no listing".into(),
+            candidates: Vec::new(),
+        };
+        assert_eq!(super::aside::<u8>(Err(refused)).expect("nothing to add"), None);
+        let silent = ClientError::NoAnswer {
+            writes: false,
+            url: "http://127.0.0.1:9/v1/listings/ab".into(),
+            secs: 60,
+        };
+        assert!(super::aside::<u8>(Err(silent)).is_err(), "a node that did not answer is not asked again");
+    }
 }

@@ -33,10 +33,8 @@ pub fn bid(cx: &Context<'_>, args: &BidArgs) -> Result<()> {
     let request =
         haggle_node::api::types::BidRequest { price: args.price.clone(), message: args.message.clone() };
     // Whether the owner leads already: a bid then raises its own (allowed, and said).
-    let leading = match cx.api.listing(&args.listing) {
-        Ok(before) => before.auction.and_then(|a| a.high_bid.filter(|b| b.mine)),
-        Err(_) => None,
-    };
+    let leading =
+        super::aside(cx.api.listing(&args.listing))?.and_then(|l| l.auction?.high_bid.filter(|b| b.mine));
     let l = cx.api.bid(&args.listing, &request)?;
     if cx.json {
         // As the API answers it, tagged `"type": "listing"`.

@@ -53,7 +53,7 @@ pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
     let reward_before = if args.withdraw {
         None
     } else {
-        cx.api.listing(&args.campaign).ok().and_then(|l| l.campaign?.mine?.tier)
+        super::aside(cx.api.listing(&args.campaign))?.and_then(|l| l.campaign?.mine?.tier)
     };
     let l = cx.api.pledge(&args.campaign, &request)?;
     if cx.json {

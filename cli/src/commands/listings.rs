@@ -319,7 +319,7 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
 
 pub fn renew(cx: &Context<'_>, id: &str, expires: Option<Duration>) -> Result<()> {
     // The lifetime runs from now: say so when that ends the listing sooner than before.
-    let before = cx.api.listing(id).ok().map(|l| l.expires_at);
+    let before = super::aside(cx.api.listing(id))?.map(|l| l.expires_at);
     let l = cx.api.renew(id, &RenewRequest { expires_in: expires.map(|d| d.as_secs()) })?;
     let now = output::now_ms();
     let expires_at = l.expires_at;
