@@ -101,6 +101,9 @@ impl Service {
     /// as seen.
     pub fn save_search(&self, name: &str, search: SearchParams) -> Result<SavedView, ServiceError> {
         let name = check_saved_name(name)?;
+        // A search that cannot run as asked is refused, though a saved one keeps no order: a
+        // trial's `"sort": "price"` without a currency was saved as the words alone.
+        self.search(SearchParams { limit: Some(1), offset: Some(0), ..search.clone() })?;
         let search = as_saved(search);
         let page = self.search(newest(&search))?;
         let replaced = match self.store.saved_search(&name)? {
@@ -419,6 +422,16 @@ mod tests {
         let no_currency = SearchParams { currency: None, ..bikes() };
         let e = buyer.save_search("bikes", no_currency).expect_err("cannot run");
         assert!(matches!(e, ServiceError::Search(_) | ServiceError::Invalid(_)), "{e:?}");
+        assert!(buyer.saved_searches().expect("listed").saved.is_empty(), "nothing saved");
+        // Found in a trial: an order that cannot run (by price, without a currency) was dropped
+        // and the words saved alone.
+        let by_price = SearchParams {
+            q: "bike".into(),
+            sort: Some(haggle_storage::Sort::PriceAsc),
+            ..SearchParams::default()
+        };
+        let e = buyer.save_search("bikes", by_price).expect_err("cannot run").to_string();
+        assert!(e.contains("sorting by price needs a currency"), "{e}");
         assert!(buyer.saved_searches().expect("listed").saved.is_empty(), "nothing saved");
 
         for i in 0..MAX_SAVED_SEARCHES {
