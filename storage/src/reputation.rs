@@ -241,6 +241,24 @@ impl TrustGraph {
                 },
             );
         }
+        // A key that rated deals and was never rated: no ratings, but its deals all the same (a
+        // trial's `reputation` said `deals 0` of a key with three deals rated).
+        for (party, span) in spans {
+            if let std::collections::hash_map::Entry::Vacant(e) = graph.reputations.entry(party) {
+                e.insert(Reputation {
+                    raw: Counts::default(),
+                    weighted: Counts::default(),
+                    web_of_trust: Counts::default(),
+                    deals: span.deals.len(),
+                    first_deal: span.first,
+                    last_deal: span.last,
+                    standing: graph.standing.get(&party).copied().unwrap_or(0.0),
+                    hops: graph.hops.get(&party).copied(),
+                    trusted: false,
+                    owner_rating: None,
+                });
+            }
+        }
         graph
     }
 
@@ -737,6 +755,24 @@ mod tests {
         let graph = TrustGraph::build(&edges, &[me], &[], 2);
         assert_eq!(graph.reputation(&s).raw.negative, 1.0);
         assert_eq!(graph.standing(&s), 0.0, "no longer vouched for");
+    }
+
+    /// Found in a trial: a key that rated three deals and was not rated back read `deals 0`.
+    #[test]
+    fn a_key_that_only_rated_still_counts_its_deals() {
+        let (me, rater, s) = (ident(0), ident(1), ident(2));
+        let mut edges = Vec::new();
+        for _ in 0..3 {
+            trade(&mut edges, rater, s, Rating::Positive);
+            // Only the rater's half: the seller has not rated back.
+            edges.pop();
+        }
+        let graph = TrustGraph::build(&edges, &[me], &[], 3);
+        let r = graph.reputation(&rater);
+        assert_eq!((r.deals, r.raw), (3, Counts::default()), "{r:?}");
+        assert!(r.first_deal.is_some() && r.first_deal < r.last_deal);
+        assert_eq!(graph.reputation(&s).deals, 3);
+        assert_eq!(graph.reputation(&ident(9)).deals, 0, "a stranger");
     }
 
     #[test]
