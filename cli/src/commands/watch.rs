@@ -624,7 +624,12 @@ fn delivery_line(
             let kind = message.map_or("message".to_owned(), |m| m.kind.to_string());
             let on = t.listing_title.as_deref().map(|title| format!(" on {title}")).unwrap_or_default();
             let why = refusal(message.and_then(|m| Some((m.delivery?, m.delivery_error.as_deref()?))));
-            format!("your {kind} in thread {}{on}: {state}{why}", output::short(&t.thread))
+            let nothing = message.and_then(|m| accept_came_to_nothing(&t, m));
+            if nothing.is_some() {
+                extra.push(("counted", false.into()));
+            }
+            let nothing = nothing.map(|n| format!("; {n}")).unwrap_or_default();
+            format!("your {kind} in thread {}{on}: {state}{why}{nothing}", output::short(&t.thread))
         }
         Ok(ObjectView::Deal(d)) => {
             // The accept that made the deal is a message of its thread too: named by both, so
@@ -669,6 +674,24 @@ fn refusal(delivery: Option<(DeliveryState, &str)>) -> String {
 /// The thread is read for the note; if it cannot be, the line says what the event says.
 /// What `--json` gets besides the event: the listing's title, the terms proposed and the note,
 /// as `listing_title`, `terms` and `message`.
+/// Why the accept `m` in thread `t` makes no deal, if it makes none: it lost a crossing with
+/// the other side's move (a withdrawal, say), or it came after the terms it accepts lapsed.
+fn accept_came_to_nothing(
+    t: &haggle_node::api::types::ThreadView,
+    m: &haggle_node::api::types::MessageView,
+) -> Option<&'static str> {
+    if m.kind != ObjectKind::Accept {
+        return None;
+    }
+    if !m.on_chain {
+        return Some(
+            "it crossed the other side's last move (a withdrawal or a decline) and does not count: no deal",
+        );
+    }
+    (t.state == haggle_node::api::types::ThreadState::Expired && t.deal.is_none())
+        .then_some("it came after the terms it accepts had lapsed: no deal")
+}
+
 fn negotiation_line(
     api: &ApiClient,
     id: ObjectId,
@@ -701,6 +724,11 @@ fn negotiation_line(
         // One event, one line: a note's line breaks are spaces here.
         .map(|m| format!(": \"{}\"", m.message.split_whitespace().collect::<Vec<_>>().join(" ")))
         .unwrap_or_default();
+    // An accept that makes no deal says so (a trial's watch told such accepts as any other).
+    if let Some(why) = message.and_then(|m| accept_came_to_nothing(&view, m)) {
+        extra.push(("counted", false.into()));
+        return format!("{kind} received in thread {}{title}: {why}", output::short(&thread));
+    }
     // An offer the node accepted by itself (instant booking, a digital good at its price) has
     // nothing left to answer.
     let next = match kind {
@@ -936,6 +964,76 @@ mod tests {
 
     /// Defect: a watch back after its node's restart told again the bids and pledges it had
     /// shown live, read back as their threads' messages.
+    /// A thread with one accept, `on_chain` or not, in `state`.
+    fn accepted(
+        state: haggle_node::api::types::ThreadState,
+        on_chain: bool,
+    ) -> haggle_node::api::types::ThreadView {
+        use haggle_node::api::types::{MessageView, PriceView, Role, TermsView, ThreadView};
+        let price = PriceView {
+            amount: 1_500,
+            currency: "EUR".parse().expect("a currency"),
+            per: None,
+            decimals: None,
+            display: "15.00 EUR".into(),
+        };
+        let terms = TermsView { quantity: 1, price, expires_at: 0, dates: None };
+        let accept = MessageView {
+            id: ObjectId::from_bytes([2; 32]),
+            kind: ObjectKind::Accept,
+            from: Party::Them,
+            created_at: 0,
+            message: String::new(),
+            terms: None,
+            on_chain,
+            delivery: None,
+            delivery_error: None,
+            delivered_at: None,
+        };
+        ThreadView {
+            thread: ObjectId::from_bytes([3; 32]),
+            opening: ObjectKind::Offer,
+            listing: None,
+            current_listing: None,
+            listing_changed: Vec::new(),
+            listing_title: Some("Desk lamp".into()),
+            listing_kind: None,
+            role: Role::Offerer,
+            counterparty: crate::output::sample_listing(1, ListingState::Active, 1).author,
+            blocked: false,
+            refused: false,
+            state,
+            terms,
+            proposed_by: Party::Me,
+            awaiting: None,
+            delivery: None,
+            deal: None,
+            messages: vec![accept],
+            updated_at: None,
+            replaced_by: None,
+            outcome: None,
+            nights_unavailable: None,
+            deal_cancelled: false,
+            notes: 0,
+            notes_unread: 0,
+        }
+    }
+
+    /// Found in a trial: an accept that crossed a withdrawal, or came after the terms lapsed,
+    /// was told as any accept.
+    #[test]
+    fn an_accept_that_makes_no_deal_says_why() {
+        use haggle_node::api::types::ThreadState;
+        let crossed = accepted(ThreadState::Withdrawn, false);
+        let why = accept_came_to_nothing(&crossed, &crossed.messages[0]).expect("no deal");
+        assert!(why.contains("crossed") && why.ends_with("no deal"), "{why}");
+        let late = accepted(ThreadState::Expired, true);
+        let why = accept_came_to_nothing(&late, &late.messages[0]).expect("no deal");
+        assert!(why.contains("lapsed"), "{why}");
+        let counted = accepted(ThreadState::Confirming, true);
+        assert_eq!(accept_came_to_nothing(&counted, &counted.messages[0]), None);
+    }
+
     #[test]
     fn a_bid_or_pledge_is_told_once_live_or_read_back() {
         let id = ObjectId::from_bytes([7; 32]);
