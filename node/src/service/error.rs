@@ -566,6 +566,10 @@ pub enum Conflict {
             (None, _) => format!("is {state}"),
         },
         match (state, again) {
+            (ThreadState::Accepted, again) if *called_off => match again {
+                Some(command) => format!(": its deal was called off, and the listing is on offer again: to buy it after all, make a new offer ({command})"),
+                None => ": its deal was called off".to_owned(),
+            },
             (ThreadState::Accepted, _) => match deal {
                 Some(deal) => format!(": it is a deal now (haggle deal {} shows where it stands and what can follow)", deal.fmt_short()),
                 None => ": it is a deal now (haggle deals shows it)".to_owned(),
@@ -591,6 +595,8 @@ pub enum Conflict {
         booking: bool,
         /// Its deal, once the thread made one.
         deal: Option<ObjectId>,
+        /// Whether that deal was called off (by both parties).
+        called_off: bool,
         /// When this node ended it (a Decline or Withdraw it signed, by hand or by itself when
         /// the listing closed): that message's note.
         ended_here: Option<String>,

@@ -406,10 +406,18 @@ impl Service {
         }
         if thread.view.state.is_final() {
             // Only an offerer starts anew, and not with a bid or a pledge.
+            // A new offer only on a listing still on offer (a trial's hint named an offer the
+            // sold-out listing then refused).
             let again = (thread.offer.kind() == haggle_protocol::ObjectKind::Offer
                 && thread.view.offerer == me
-                && thread.listing.is_some())
+                && thread.listing.is_some()
+                && self.still_on_offer(thread).is_ok())
             .then(|| start_anew(thread).1);
+            let deal = thread.view.deal_id();
+            let called_off = match deal {
+                Some(deal) => self.store.is_cancelled(&deal)?,
+                None => false,
+            };
             // The message that ended it, when this node signed it: its note says why.
             let head = thread.view.head();
             let ended_here =
@@ -425,7 +433,8 @@ impl Service {
                 state: thread.view.state,
                 again,
                 booking: thread.view.terms.dates.is_some(),
-                deal: thread.view.deal_id(),
+                deal,
+                called_off,
                 ended_here,
             }
             .into());

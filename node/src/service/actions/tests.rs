@@ -734,6 +734,17 @@ fn a_deal_called_off_reopens_the_listing_it_sold_out() {
     buyer.receive(&agreed.then.publish[0], Via::Gossip);
     let theirs = buyer.listing_view(&id).expect("view");
     assert_eq!((theirs.state, theirs.quantity), (ListingState::Active, 2));
+    // Found in a trial: the called-off deal's thread read "it is a deal now"; it says the deal
+    // was called off, and how to buy after all.
+    buyer.receive(agreed.object.bytes(), Via::Direct);
+    let thread = buyer.deal_view(&deal).expect("the deal").thread.to_hex();
+    let e = buyer.counter(&thread, offer_of("30")).expect_err("ended").to_string();
+    assert!(
+        e.contains("its deal was called off, and the listing is on offer again")
+            && e.contains(&format!("make a new offer (haggle offer {}", &id[..12]))
+            && !e.contains("it is a deal now"),
+        "{e}"
+    );
     // Once: not again by a restart's repair, nor by the buyer's cancel arriving again.
     assert!(seller.repair_after_deals().expect("repair").is_empty());
     assert!(seller.receive(asked.object.bytes(), Via::Direct).then.publish.is_empty());
@@ -1348,6 +1359,14 @@ fn a_thread_ended_by_the_node_itself_says_so_and_a_deal_names_itself() {
         threads[1].fmt_short()
     );
     assert!(theirs.to_string().contains(&their_note), "{theirs}");
+    assert!(theirs.to_string().contains("to go on haggling, make a new offer"), "{theirs}");
+    // Found in a trial: the hint named a new offer on a listing sold out since, which `offer`
+    // then refused. Once the sold-out revision is here, no new offer is suggested.
+    let sold = seller.listing(&id).expect("the current revision");
+    other.receive(sold.bytes(), Via::Gossip);
+    let theirs = other.withdraw(&threads[1].to_hex(), String::new()).map(|_| ()).expect_err("ended");
+    assert!(theirs.to_string().contains(&their_note), "{theirs}");
+    assert!(!theirs.to_string().contains("make a new offer"), "{theirs}");
 }
 
 /// `haggle listings` lists the active listings first, then the expired, then the closed, each
