@@ -136,6 +136,16 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     );
     assert_eq!((status, code.as_str()), (400, "invalid"));
     assert!(message.contains("12,5"), "{message}");
+    // Found in a trial: a price given as a number named no field.
+    let (status, code, message) = api_error(
+        node.post(
+            "/v1/listings",
+            json!({"title": "Lamp", "category": "home", "price": 12, "currency": "EUR"}),
+        )
+        .await,
+    );
+    assert_eq!((status, code.as_str()), (400, "bad_request"));
+    assert!(message.contains("price: invalid type: integer `12`, expected a string"), "{message}");
     let (status, code, message) =
         api_error(node.post("/v1/listings", json!({"kind": "lottery", "title": "x"})).await);
     assert_eq!((status, code.as_str()), (400, "bad_request"));

@@ -72,9 +72,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 ErrorCode::BadRequest,
                 format!("malformed request body: expected a JSON object, found {}", json_kind(&v)),
             )),
-            Ok(Json(v)) => T::deserialize(v)
-                .map(Body)
-                .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed request body: {e}"))),
+            // The field is named with the mistake (`price: invalid type: integer `12`, expected
+            // a string`): serde's own words name only the type.
+            Ok(Json(v)) => serde_path_to_error::deserialize(v).map(Body).map_err(|e| {
+                let path = e.path().to_string();
+                let e = e.into_inner();
+                match path.as_str() {
+                    "." | "" => ApiError::new(ErrorCode::BadRequest, format!("malformed request body: {e}")),
+                    _ => ApiError::new(ErrorCode::BadRequest, format!("malformed request body: {path}: {e}")),
+                }
+            }),
             Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
                 ErrorCode::TooLarge,
                 format!("the request body is over the limit of {} MiB for JSON", JSON_LIMIT >> 20),
