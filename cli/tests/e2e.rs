@@ -1341,7 +1341,8 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     });
     assert!(haggle(&db, &["accept", &thread[..10]]).status.success());
     watch.line_with(&["accept received in thread", "Walnut desk"]);
-    watch.line_with(&["deal", "made"]);
+    // What was agreed and with whom (found in a trial: the line named the deal's id alone).
+    watch.line_with(&["deal", "made on Walnut desk: 85.00 EUR", "(buyer)", "haggle deal"]);
     // Nothing was told twice.
     for told in ["offer received in thread", "new listing: ", "Oak shelf", "Is it solid walnut?"] {
         let lines: Vec<&String> = watch.seen().iter().filter(|l| l.contains(told)).collect();

@@ -474,7 +474,26 @@ fn line(
         NodeEvent::NegotiationReceived { id, kind, thread } => {
             negotiation_line(api, *id, *kind, *thread, extra)
         }
-        NodeEvent::DealMade { id, .. } => format!("deal {} made", output::short(id)),
+        // What was agreed, and with whom (a trial's line named the deal's id alone).
+        NodeEvent::DealMade { id, .. } => match api.deal(&id.to_hex()) {
+            Ok(d) => {
+                let giveaway = d.listing_kind == Some(haggle_node::api::types::ListingKind::Giveaway);
+                let (seller, buyer) = if giveaway { ("giver", "taker") } else { ("seller", "buyer") };
+                let with = match d.you_are.as_deref() {
+                    Some("seller") => format!(" with {} ({buyer})", output::short_peer(&d.buyer)),
+                    Some("buyer") => format!(" with {} ({seller})", output::short_peer(&d.seller)),
+                    _ => String::new(),
+                };
+                let title = d.title.as_deref().map(|t| format!(" on {t}")).unwrap_or_default();
+                format!(
+                    "deal {} made{title}: {}{with} (haggle deal {} for what comes next)",
+                    output::short(id),
+                    output::terms(&d.terms),
+                    output::short(id)
+                )
+            }
+            Err(_) => format!("deal {} made", output::short(id)),
+        },
         NodeEvent::BidStored { listing, bidder, amount, leads, outbids_me, mine, .. } => {
             let Some(ListingView { title, .. }) = watched(api, params, listing, *mine || *outbids_me)? else {
                 return Ok(None);
