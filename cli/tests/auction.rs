@@ -146,6 +146,8 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(said.contains("It counts if it reaches the seller's node before the end."), "{said}");
+    // The amount as every other line shows it (found in a trial: `Bid 55 EUR`).
+    assert!(said.starts_with("Bid 55.00 EUR on Brass lamp"), "{said}");
     // A running bid waits for the end on the bidder's side as on the seller's: nobody is
     // holding it up.
     let offers = String::from_utf8_lossy(&haggle(d2, &["offers"]).stdout).into_owned();

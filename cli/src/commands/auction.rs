@@ -46,10 +46,16 @@ pub fn bid(cx: &Context<'_>, args: &BidArgs) -> Result<()> {
     };
     // Gossip reaches the seller's node when it is online; the bid counts only if it does so by
     // the end (that node's clock decides).
+    // The amount as every other line shows it (`55.00 EUR`, not `55 EUR` as typed).
+    let amount = l.auction.as_ref().and_then(|a| a.my_bid.as_ref()).map_or_else(
+        || {
+            let currency = l.price.as_ref().map(|p| format!(" {}", p.currency)).unwrap_or_default();
+            format!("{}{currency}", args.price.trim())
+        },
+        |b| b.amount.display.clone(),
+    );
     outln!(
-        "Bid {}{} on {}: stored; {gossip}. It counts if it reaches the seller's node before the end.",
-        args.price.trim(),
-        l.price.as_ref().map(|p| format!(" {}", p.currency)).unwrap_or_default(),
+        "Bid {amount} on {}: stored; {gossip}. It counts if it reaches the seller's node before the end.",
         l.title
     );
     output::listing(&l);
