@@ -69,6 +69,9 @@ fn a_name_given_to_a_key_shows_in_its_place_and_is_taken_for_it() {
     assert!(stderr(&out).contains("nor a name you gave one (haggle names lists them"), "{}", stderr(&out));
     let shown = ok(&db, &["show", l]);
     assert!(shown.contains(&format!("{} (Anna)", seller.peer_id)), "{shown}");
+    // Found in a trial: `peers` showed keys only.
+    let peers = ok(&db, &["peers"]);
+    assert!(peers.contains(&format!("{} (Anna)", seller.peer_id)), "{peers}");
 
     // Taken away: the key shows again.
     let said = ok(&ds, &["name", "--clear", "Bob from Ghent"]);

@@ -317,7 +317,8 @@ pub fn peers(cx: &Context<'_>) -> Result<()> {
         .iter()
         .map(|p| {
             vec![
-                p.peer_id.to_string(),
+                // In full (to dial or block), with the name the owner gave it, if any.
+                output::peer(&p.peer_id),
                 p.agent.clone().unwrap_or_default(),
                 p.score.map(|s| format!("{s:.1}")).unwrap_or_default(),
                 p.rejected.to_string(),
