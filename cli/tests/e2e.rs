@@ -1198,7 +1198,23 @@ fn an_accept_that_crosses_a_withdrawal_says_no_deal_follows() {
     );
     let now = String::from_utf8_lossy(&haggle(&ds, &["show", &id[..10]]).stdout).into_owned();
     assert!(now.contains("Has a dent") && !now.contains("earlier "), "{now}");
-    json(&ds, &["accept", &thread[..10], "--as-offered"]);
+    // The seller counters as offered, then changes the listing again: its own counter awaits
+    // the buyer, so the note says that, not to accept or counter it (found in a trial).
+    json(&ds, &["counter", &thread[..10], "--price", "19", "--as-offered"]);
+    let updated =
+        haggle(&ds, &["update", &id[..12], "--description", "Has a dent on the base, and a scratch"]);
+    let said = String::from_utf8_lossy(&updated.stdout).into_owned();
+    assert!(updated.status.success(), "{}", stderr(&updated));
+    assert!(
+        said.contains("Note: 1 counter of yours on an earlier revision awaits the other party's answer")
+            && !said.contains("accepting or countering"),
+        "{said}"
+    );
+    wait("the counter to reach the buyer", || {
+        (json(&db, &["offers"])["threads"][0]["state"] == "countered").then_some(())
+    });
+    let accepted = haggle(&db, &["accept", &thread[..10]]);
+    assert!(accepted.status.success(), "{}", stderr(&accepted));
     let deal = wait("the deal on the seller's node", || {
         json(&ds, &["deals"])["deals"][0]["id"].as_str().map(str::to_owned)
     });
@@ -1211,7 +1227,7 @@ fn an_accept_that_crosses_a_withdrawal_says_no_deal_follows() {
     let shipped = haggle(&ds, &["shipped", &deal[..10]]);
     let said = String::from_utf8_lossy(&shipped.stdout).into_owned();
     assert!(shipped.status.success(), "{}", stderr(&shipped));
-    assert!(said.contains("Note: no payment was asked for this deal (18.00 EUR)"), "{said}");
+    assert!(said.contains("Note: no payment was asked for this deal (19.00 EUR)"), "{said}");
     seller.stop();
     buyer.stop();
 }

@@ -275,8 +275,18 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
     // what they describe (a new price alone changes nothing for them).
     let threads = cx.api.threads().map(|page| page.threads).unwrap_or_default();
     let open_here = || threads.iter().filter(|t| t.current_listing == Some(updated) && t.awaiting.is_some());
-    let open: Vec<String> = open_here()
+    // Split by whose move it is: the owner's own counters await the other party, who may
+    // accept them as they stand (a trial's note told the owner to accept or counter those).
+    let (open, theirs): (Vec<_>, Vec<_>) = open_here()
         .filter(|t| output::changes_what_it_describes(&t.listing_changed))
+        .partition(|t| t.awaiting == Some(haggle_node::api::types::Party::Me));
+    let open: Vec<String> = open.iter().map(|t| output::short(&t.thread)).collect();
+    let theirs: Vec<String> = theirs
+        .iter()
+        .filter(|t| {
+            t.state == haggle_node::api::types::ThreadState::Countered
+                && t.proposed_by == haggle_node::api::types::Party::Me
+        })
         .map(|t| output::short(&t.thread))
         .collect();
     // A calendar given to a listing with open offers that name no nights: a deal from one
@@ -312,6 +322,17 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
             if open.len() == 1 { "stands" } else { "stand" },
             if open.len() == 1 { "it" } else { "them" },
             open.join(", ")
+        );
+    }
+    if !theirs.is_empty() {
+        note!(
+            cx.json,
+            "{} of yours on an earlier revision {} the other party's answer: accepted, {} a deal on what that revision said (withdraw {} to offer on the listing as it is now): {}.",
+            output::count(theirs.len(), "counter"),
+            if theirs.len() == 1 { "awaits" } else { "await" },
+            if theirs.len() == 1 { "it is" } else { "each is" },
+            if theirs.len() == 1 { "it" } else { "one" },
+            theirs.join(", ")
         );
     }
     Ok(())
