@@ -214,19 +214,26 @@ fn started(cx: &Context<'_>) {
 /// a ready line, then what reached the node meanwhile, as the events it would have shown.
 fn back(cx: &Context<'_>, state: &std::cell::RefCell<Watching>, since: u64) {
     let now = output::now_ms();
+    let floor = since.saturating_sub(AWAY_SLACK_MS).max(state.borrow().started);
+    let missed = while_away(cx.api, &state.borrow().params, floor);
     if cx.json {
         outln!(
             "{}",
             serde_json::json!({ "event": "watching", "at": now, "again": true, "away_since": since })
         );
     } else {
+        // "What follows" only when something does (a trial read it before nothing); events the
+        // node announced meanwhile may still be replayed after this line.
+        let meanwhile = match &missed {
+            Ok(missed) if missed.is_empty() => "",
+            _ => "; what reached it meanwhile follows",
+        };
         eprintln!(
-            "The node runs again (the watch lost it {}); what reached it meanwhile follows. Watching for events (Ctrl-C to stop)...",
+            "The node runs again (the watch lost it {}){meanwhile}. Watching for events (Ctrl-C to stop)...",
             output::relative(since, now)
         );
     }
-    let floor = since.saturating_sub(AWAY_SLACK_MS).max(state.borrow().started);
-    let missed = match while_away(cx.api, &state.borrow().params, floor) {
+    let missed = match missed {
         Ok(missed) => missed,
         Err(e) => {
             note!(cx.json, "what reached the node while the watch was away cannot be read: {e}");
