@@ -428,6 +428,11 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     // A dispute stands beside the stage: the watch's line for the next step says so.
     json(&dc, &["dispute", d, "--reason", "Is it on its way?"]);
     wait("A to learn of the dispute", || json(&da, &["deal", d])["disputed"].as_bool().filter(|d| *d));
+    // Found in a trial: a second dispute went by without a word.
+    let again = haggle(&dc, &["dispute", d, "--reason", "Still nothing"]);
+    let said = String::from_utf8_lossy(&again.stdout).into_owned();
+    assert!(again.status.success(), "{}", stderr(&again));
+    assert!(said.contains("Note: this is your dispute number 2 on this deal"), "{said}");
     json(&da, &["shipped", d, "--tracking", "bpost 3232"]);
     watch_a.line_with(&[&format!("deal {d}: shipped by you; now shipped, disputed")]);
     wait("C to learn A shipped", || (stage(&dc) == "shipped").then_some(()));

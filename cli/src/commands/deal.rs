@@ -125,6 +125,16 @@ pub fn step(cx: &Context<'_>, deal: &str, request: StepRequest) -> Result<()> {
     outln!("{said}");
     note_unasked();
     print(&view);
+    // A dispute again adds another: said, with what serves better (a trial's second dispute
+    // went by without a word).
+    let disputes = view.timeline.iter().filter(|s| s.by == Party::Me && s.step == "dispute").count();
+    if matches!(request, StepRequest::Dispute { .. }) && disputes > 1 {
+        note!(
+            cx.json,
+            "this is your dispute number {disputes} on this deal: each stands in its timeline, signed; to add to what you said, write to the other party (haggle message {} \"...\"), which signs no step (a party signs at most 32 steps in a deal)",
+            output::short(&view.id)
+        );
+    }
     Ok(())
 }
 
