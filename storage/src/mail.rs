@@ -15,6 +15,8 @@ use crate::store::{Durability, Store, decode_stored};
 pub const MAX_MAIL_PER_SENDER: usize = 64;
 /// Mailbox objects kept per recipient.
 pub const MAX_MAIL_PER_RECIPIENT: usize = 256;
+/// A mailbox refused for its recipient's full quota is not taken again for this long.
+const FULL_REFUSAL: std::time::Duration = std::time::Duration::from_secs(3_600);
 
 impl Store {
     pub(crate) fn write_mailbox(
@@ -45,9 +47,19 @@ impl Store {
         if self.db.scan_prefix(keys::key(keys::MAIL_BY_RECIPIENT, &[m.to.as_bytes()])).count()
             >= MAX_MAIL_PER_RECIPIENT
         {
-            // Full: a sender with fewer mailboxes to this recipient than another takes the place
-            // of that one's oldest, so fresh keys filling the quota cannot shut honest mail out.
+            // Full: a sender with at least two fewer mailboxes to this recipient than the one with
+            // the most takes the place of that one's newest (see `mail_giving_way`).
             let Some(giving_way) = self.mail_giving_way(&m.to, &sender)? else {
+                // Remembered for a while: sync and peers' pushes bring it again, and each look
+                // reads the recipient's index (a place frees when the recipient takes its mail).
+                let mut refused = crate::writes::Batch::default();
+                crate::sweep::refuse_in(
+                    &mut refused,
+                    &id,
+                    m.expires_at.min(now.saturating_add(FULL_REFUSAL)),
+                );
+                self.may_have_evicted.store(true, std::sync::atomic::Ordering::Release);
+                self.apply_writes(refused)?;
                 return reject(RejectReason::MailboxFull("recipient"));
             };
             remove_mailbox(&mut batch, &mut set, &giving_way);
@@ -63,7 +75,9 @@ impl Store {
         set.insert(&mut batch, mailbox.created_at(), id, m.expires_at);
         batch.insert(keys::mail_expiry(m.expires_at, &id), &[]);
         batch.insert(keys::mail_by_sender(&sender, &id), &[]);
-        batch.insert(keys::mail_by_recipient(&m.to, &id), &[]);
+        // The sender beside the recipient's index entry: a full quota is judged by it without
+        // reading the mailboxes (entries written before it have an empty value).
+        batch.insert(keys::mail_by_recipient(&m.to, &id), sender.as_bytes().as_slice());
         if let Some(message) = carries {
             batch.insert(keys::mail_message(&id), message.as_bytes().as_slice());
             if let Some(mut entry) = self.outbox_entry(&message)? {
@@ -86,6 +100,15 @@ impl Store {
         // again once the mailbox is here), so a forged one can neither mark a message delivered
         // nor stop a mailbox that arrives later from being carried or opened.
         let Some(bytes) = self.db.get(keys::object(&r.mailbox))? else {
+            // A mailbox that gave way here (a full quota) never comes back: its receipt is
+            // nothing to wait for, and is remembered as known, or sync would fetch it from every
+            // peer that holds it at every round.
+            if self.is_evicted(&r.mailbox)? {
+                let mut known = crate::writes::Batch::default();
+                crate::sweep::refuse_in(&mut known, &id, r.expires_at);
+                self.apply_writes(known)?;
+                return Ok(Outcome::Duplicate { id });
+            }
             return Ok(Outcome::Rejected(Rejection {
                 id: Some(id),
                 reason: RejectReason::UnknownMailbox(r.mailbox),
@@ -135,43 +158,57 @@ impl Store {
     }
 
     /// When `recipient`'s mail is at its quota: the mailbox that gives way to one from `sender`,
-    /// if `sender` has fewer to `recipient` than the sender with the most (the oldest of that
-    /// sender's, never one the owner's outbox sends). `None`: the new one is refused. Reads every
-    /// mailbox to `recipient` (at most [`MAX_MAIL_PER_RECIPIENT`]), only when the quota is full.
+    /// if any. A sender takes a place only from one that holds at least two more mailboxes to
+    /// `recipient` than it does (so the two end no more than even, and do not trade places),
+    /// and then that sender's newest (its first messages, which the later ones build on, stay).
+    /// Never a mailbox the owner's own outbox sends, which is not counted either. So mail held
+    /// is never pushed out by keys holding no more than it, as 256 fresh keys of one mailbox
+    /// each would be: those refuse new mail as a full quota did before (see SECURITY.md), and
+    /// a few keys filling the quota give way to everyone else. Reads the recipient's index (at
+    /// most [`MAX_MAIL_PER_RECIPIENT`] entries), only when the quota is full.
     fn mail_giving_way(
         &self,
         recipient: &PublicKey,
         sender: &PublicKey,
     ) -> Result<Option<Object>, StoreError> {
-        let mut held = Vec::new();
-        for k in self.db.scan_prefix(keys::key(keys::MAIL_BY_RECIPIENT, &[recipient.as_bytes()])).keys() {
-            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "mail key" })?;
-            if let Some(bytes) = self.db.get(keys::object(&id))? {
-                held.push(decode_stored(&bytes)?);
-            }
-        }
-        let mut counts = std::collections::HashMap::<PublicKey, usize>::new();
-        for mailbox in &held {
-            *counts.entry(mailbox.author()).or_default() += 1;
-        }
-        let theirs = counts.get(sender).copied().unwrap_or(0);
-        let most = counts.values().copied().max().unwrap_or(0);
-        if theirs >= most {
-            return Ok(None);
-        }
-        let mut oldest: Option<Object> = None;
-        for mailbox in held {
-            if counts.get(&mailbox.author()) != Some(&most)
-                || self.db.contains_key(keys::mail_message(&mailbox.id()))?
-            {
+        let mut by_sender = std::collections::HashMap::<PublicKey, Vec<ObjectId>>::new();
+        for entry in self.db.scan_prefix(keys::key(keys::MAIL_BY_RECIPIENT, &[recipient.as_bytes()])) {
+            let (k, v) = entry?;
+            let id = keys::id_at_end(&k).ok_or(StoreError::Corrupt { what: "mail key" })?;
+            if self.db.contains_key(keys::mail_message(&id))? {
                 continue;
             }
-            let older = |o: &Object| (mailbox.created_at(), mailbox.id()) < (o.created_at(), o.id());
-            if oldest.as_ref().is_none_or(older) {
-                oldest = Some(mailbox);
+            let author = match <[u8; 32]>::try_from(v.as_ref()) {
+                Ok(bytes) => PublicKey::from_bytes(bytes),
+                // Written before the sender was kept beside it.
+                Err(_) => match self.db.get(keys::object(&id))? {
+                    Some(bytes) => decode_stored(&bytes)?.author(),
+                    None => continue,
+                },
+            };
+            by_sender.entry(author).or_default().push(id);
+        }
+        let theirs = by_sender.get(sender).map_or(0, Vec::len);
+        // The sender with the most (of several as many, the greatest key: a fixed choice, so
+        // every node holding the same mail makes the same).
+        let Some((_, ids)) =
+            by_sender.iter().filter(|(key, _)| *key != sender).max_by_key(|(key, ids)| (ids.len(), **key))
+        else {
+            return Ok(None);
+        };
+        if ids.len() < theirs + 2 {
+            return Ok(None);
+        }
+        let mut newest: Option<Object> = None;
+        for id in ids {
+            let Some(bytes) = self.db.get(keys::object(id))? else { continue };
+            let mailbox = decode_stored(&bytes)?;
+            let newer = |o: &Object| (mailbox.created_at(), mailbox.id()) > (o.created_at(), o.id());
+            if newest.as_ref().is_none_or(newer) {
+                newest = Some(mailbox);
             }
         }
-        Ok(oldest)
+        Ok(newest)
     }
 
     /// Mailbox objects addressed to `recipient` that have no receipt yet.
@@ -385,10 +422,10 @@ mod tests {
     }
 
     /// From SECURITY.md's open list: four fresh keys filled a recipient's 256 mailboxes and
-    /// honest mail to it was refused for up to 14 days. A sender with fewer mailboxes to the
-    /// recipient than another now takes the place of that one's oldest, which is not fetched
-    /// again; a sender at par with the most is still refused, and the owner's own mail never
-    /// gives way.
+    /// honest mail to it was refused for up to 14 days. A sender with at least two fewer
+    /// mailboxes there than the one with the most now takes the place of that one's newest,
+    /// which is not fetched again; the owner's own mail neither counts nor gives way; and keys
+    /// of one mailbox each push nothing out.
     #[test]
     fn a_full_recipient_quota_gives_way_to_a_sender_with_fewer() {
         use haggle_protocol::fixtures::author;
@@ -397,8 +434,15 @@ mod tests {
         let to = key(1).public();
         let start = Timestamp::now().saturating_sub(std::time::Duration::from_secs(3_600));
         let at = |n: u32| start.saturating_add(std::time::Duration::from_millis(u64::from(n)));
-        let fill = (0..MAX_MAIL_PER_RECIPIENT as u32)
-            .map(|n| mailbox(&author(1_000 + n % 4), &to, at(n), n))
+        // The owner's own 64 (its outbox sends them), then three keys of 64 each.
+        let own =
+            (0..MAX_MAIL_PER_SENDER as u32).map(|n| mailbox(&author(999), &to, at(n), n)).collect::<Vec<_>>();
+        for (n, m) in own.iter().enumerate() {
+            let carried = ObjectId::from_bytes([n as u8; 32]);
+            assert!(store.ingest_own_mailbox(m, carried).expect("ingest").is_new());
+        }
+        let fill = (0..3 * MAX_MAIL_PER_SENDER as u32)
+            .map(|n| mailbox(&author(1_000 + n % 3), &to, at(100 + n), n))
             .collect::<Vec<_>>();
         for m in &fill {
             assert!(store.ingest(m.bytes(), Durability::Lazy).expect("ingest").is_new());
@@ -406,22 +450,33 @@ mod tests {
         let held = |store: &Store| store.mail_for(&to).expect("read").len();
         assert_eq!(held(&store), MAX_MAIL_PER_RECIPIENT);
 
-        // An honest sender with none: the oldest mailbox of the four gives way.
+        // An honest sender with none: the newest mailbox of the greatest of the three keys gives
+        // way, and is not taken again (sync would bring it back, and push out another).
         let honest = mailbox(&author(7), &to, at(10_000), 1);
         assert!(store.ingest(honest.bytes(), Durability::Lazy).expect("ingest").is_new());
         assert_eq!(held(&store), MAX_MAIL_PER_RECIPIENT);
+        let greatest = (1_000..1_003).map(|n| author(n).public()).max().expect("three keys");
+        let newest = fill.iter().filter(|m| m.author() == greatest).last().expect("its mail");
         assert!(
-            !store.contains(&fill[0].id()).expect("read") && store.is_evicted(&fill[0].id()).expect("read")
+            !store.contains(&newest.id()).expect("read") && store.is_evicted(&newest.id()).expect("read")
         );
-        assert!(store.contains(&fill[1].id()).expect("read"));
-        // Given way, it is not taken again (sync would bring it back, and push out another).
-        let again = store.ingest(fill[0].bytes(), Durability::Lazy).expect("ingest");
+        let again = store.ingest(newest.bytes(), Durability::Lazy).expect("ingest");
         assert!(!again.is_new(), "{again:?}");
-        assert!(
-            !store.sync_items(Timestamp::now()).expect("items").iter().any(|(_, id)| *id == fill[0].id())
+        assert!(!store.sync_items(Timestamp::now()).expect("items").iter().any(|(_, id)| *id == newest.id()));
+        assert!(own.iter().all(|m| store.contains(&m.id()).expect("read")), "the owner's own mail stays");
+        let receipt = haggle_protocol::fixtures::sign_at(
+            &key(1),
+            Body::Receipt(Receipt {
+                mailbox: newest.id(),
+                to: greatest,
+                expires_at: at(20_000).saturating_add(MAILBOX_LIFETIME),
+            }),
+            at(20_000),
         );
+        assert!(!store.ingest(receipt.bytes(), Durability::Lazy).expect("ingest").is_new());
+        assert!(store.is_evicted(&receipt.id()).expect("read"), "its receipt is not fetched again");
 
-        // 256 keys with one mailbox each: a new key is taken, one of them again is not.
+        // 256 keys with one mailbox each: a new key pushes none of them out.
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("open");
         let ones = (0..MAX_MAIL_PER_RECIPIENT as u32)
@@ -430,13 +485,15 @@ mod tests {
         for m in &ones {
             assert!(store.ingest(m.bytes(), Durability::Lazy).expect("ingest").is_new());
         }
-        let at_par = mailbox(&author(2_005), &to, at(20_000), 9);
-        match store.ingest(at_par.bytes(), Durability::Lazy).expect("ingest") {
+        match store.ingest(honest.bytes(), Durability::Lazy).expect("ingest") {
             Outcome::Rejected(r) => assert!(matches!(r.reason, RejectReason::MailboxFull("recipient"))),
-            other => panic!("a sender at par was taken: {other:?}"),
+            other => panic!("mail held was pushed out by a key holding no more: {other:?}"),
         }
-        assert!(store.ingest(honest.bytes(), Durability::Lazy).expect("ingest").is_new());
-        assert!(!store.contains(&ones[0].id()).expect("read"), "the oldest gave way");
+        assert!(ones.iter().all(|m| store.contains(&m.id()).expect("read")));
+        // From a review: the refused one is remembered for a while (sync brings it again and
+        // again), and so is a receipt for a mailbox that gave way.
+        assert!(store.is_evicted(&honest.id()).expect("read"), "not fetched again for now");
+        assert!(!store.ingest(honest.bytes(), Durability::Lazy).expect("ingest").is_new());
     }
 
     #[test]
