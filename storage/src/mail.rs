@@ -456,7 +456,7 @@ mod tests {
         assert!(store.ingest(honest.bytes(), Durability::Lazy).expect("ingest").is_new());
         assert_eq!(held(&store), MAX_MAIL_PER_RECIPIENT);
         let greatest = (1_000..1_003).map(|n| author(n).public()).max().expect("three keys");
-        let newest = fill.iter().filter(|m| m.author() == greatest).last().expect("its mail");
+        let newest = fill.iter().rfind(|m| m.author() == greatest).expect("its mail");
         assert!(
             !store.contains(&newest.id()).expect("read") && store.is_evicted(&newest.id()).expect("read")
         );
