@@ -737,11 +737,21 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     // no node runs, and the client says so without asking that program.
     let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
     let taken = squatter.local_addr().expect("its address").to_string();
+    // It answers as a program with a token of its own would (the trial's `missing or wrong
+    // token`), once.
+    let answering = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut conn, _) = squatter.accept().expect("a connection");
+        let mut request = [0u8; 4096];
+        let _ = conn.read(&mut request);
+        let _ =
+            conn.write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    });
     std::fs::write(dir.join("api.addr"), &taken).expect("the stale address");
     let out = haggle(&dir, &["status"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("no node is running"), "{}", stderr(&out));
-    drop(squatter);
+    answering.join().expect("the other program answered");
     let node = NodeProcess::start(&dir, None);
     let shown = json(&dir, &["show", &id[..12]]);
     assert_eq!((&shown["type"], &shown["title"]), (&Value::from("listing"), &Value::from("Desk lamp")));

@@ -158,12 +158,6 @@ impl ApiClient {
     pub fn for_data_dir(data_dir: &Path) -> Result<Self, ClientError> {
         let no_node = || ClientError::NoNode { data_dir: data_dir.to_owned() };
         let addr = std::fs::read_to_string(data_dir.join(ADDR_FILE)).map_err(|_| no_node())?;
-        // A node killed outright leaves its address behind, and another program may listen
-        // there now: its database, not locked, says no node runs.
-        if haggle_storage::Store::in_use(data_dir) == Some(false) {
-            tracing::debug!(data_dir = %data_dir.display(), "api.addr is left from a node that stopped: its database is not in use");
-            return Err(no_node());
-        }
         let cookie_path = data_dir.join(COOKIE_FILE);
         let token = std::fs::read_to_string(&cookie_path)
             .map_err(|source| ClientError::Cookie { path: cookie_path, source })?;
@@ -631,6 +625,23 @@ impl ApiClient {
         }
     }
 
+    /// `error`, unless no node runs for this client's data dir: a node killed outright leaves
+    /// its address behind, and another program may answer there now (a wrong token, HTTP 404)
+    /// or not at all. Asked only once a request failed, so a running node's lock that cannot
+    /// be seen from here (another filesystem's, another platform's) never hides it.
+    fn gone_or(&self, error: ClientError) -> ClientError {
+        match &self.data_dir {
+            Some(data_dir)
+                if !matches!(error, ClientError::NoNode { .. })
+                    && haggle_storage::Store::in_use(data_dir) == Some(false) =>
+            {
+                tracing::debug!(%error, data_dir = %data_dir.display(), "its database is not in use: no node runs");
+                ClientError::NoNode { data_dir: data_dir.clone() }
+            }
+            _ => error,
+        }
+    }
+
     fn finish<T: DeserializeOwned>(
         &self,
         url: &str,
@@ -639,11 +650,11 @@ impl ApiClient {
     ) -> Result<T, ClientError> {
         let mut response = result.map_err(|e| {
             tracing::debug!(%url, error = %e, "no answer from the node");
-            self.unreachable(url, writes, e)
+            self.gone_or(self.unreachable(url, writes, e))
         })?;
         tracing::debug!(%url, status = response.status().as_u16(), "the node answered");
         if !response.status().is_success() {
-            return Err(api_error(response));
+            return Err(self.gone_or(api_error(response)));
         }
         response
             .body_mut()

@@ -202,6 +202,11 @@ impl Store {
             // A late answer to an earlier attempt cannot undo a delivery, nor announce it again.
             return Ok(None);
         }
+        if state == DeliveryState::Sent && !entry.state.is_pending() {
+            // A `sent` recorded after the attempt's answer (a separate task) leaves the final
+            // state the answer gave.
+            return Ok(None);
+        }
         if state == DeliveryState::Sent {
             entry.attempts += 1;
             entry.last_attempt = Some(Timestamp::now());
@@ -267,6 +272,16 @@ mod tests {
         assert_eq!(
             store.outbox_entry(&o.id()).expect("read").expect("entry").state,
             DeliveryState::Delivered
+        );
+        // From a review: a `sent` recorded after the answer (a separate task) leaves a refusal
+        // for good as it is, as it leaves a delivery.
+        let refused = sign_now(&buyer, offer(&listing, live_terms(1, 9_000)));
+        assert!(store.ingest_own(&refused).expect("ingest").is_new());
+        store.outbox_record(&refused.id(), DeliveryState::Failed, Some("blocked".into())).expect("record");
+        assert_eq!(store.outbox_record(&refused.id(), DeliveryState::Sent, None).expect("record"), None);
+        assert_eq!(
+            store.outbox_entry(&refused.id()).expect("read").expect("entry").state,
+            DeliveryState::Failed
         );
     }
 

@@ -222,14 +222,11 @@ fn back(cx: &Context<'_>, state: &std::cell::RefCell<Watching>, since: u64) {
             serde_json::json!({ "event": "watching", "at": now, "again": true, "away_since": since })
         );
     } else {
-        // "What follows" only when something does (a trial read it before nothing); events the
-        // node announced meanwhile may still be replayed after this line.
-        let meanwhile = match &missed {
-            Ok(missed) if missed.is_empty() => "",
-            _ => "; what reached it meanwhile follows",
-        };
+        // What reached it meanwhile follows, each event told as it would have been; this line
+        // does not promise any (a trial read "what reached it meanwhile follows" before nothing,
+        // and what was told live already is not told again).
         eprintln!(
-            "The node runs again (the watch lost it {}){meanwhile}. Watching for events (Ctrl-C to stop)...",
+            "The node runs again (the watch lost it {}). Watching for events (Ctrl-C to stop)...",
             output::relative(since, now)
         );
     }

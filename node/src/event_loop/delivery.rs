@@ -172,6 +172,11 @@ impl EventLoop {
             let backoff = |attempts, at_hand| backoff(base, attempts, at_hand);
             match service.outbox_due(OutboxScope::Next(party), &connected, backoff) {
                 Ok(mut due) => {
+                    // Not the one just answered: its `sent` record may not have landed yet (a
+                    // separate task), and without it the message would look due at once.
+                    for (_, messages) in &mut due.batches {
+                        messages.retain(|(message, _)| *message != id);
+                    }
                     due.lapsed.extend(recorded);
                     Some(Done::Outbox(due))
                 }

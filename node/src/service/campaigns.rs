@@ -499,12 +499,15 @@ mod tests {
             sign_at(&fixtures::key(n), fixtures::pledge(&listing, amount), at)
         };
         let (bobs, carols) = (pledge(2, 2_000, 10), pledge(3, 1_500, 20));
+        // Eve, blocked too, pledged and took it back.
+        let (eves, eve_withdraws) = (pledge(5, 500, 12), pledge(5, 0, 16));
         assert!(creator.store.ingest_own(&listing).expect("stored").is_new());
-        for p in [&bobs, &carols] {
+        for p in [&bobs, &eves, &eve_withdraws, &carols] {
             assert!(creator.store.ingest_verified(p, Durability::Flush).expect("stored").is_new());
         }
         let carol = fixtures::key(3).public();
         creator.store.block(carol, None, now).expect("blocked");
+        creator.store.block(fixtures::key(5).public(), None, now).expect("blocked");
         let until = std::time::Instant::now() + Duration::from_secs(20);
         let then = loop {
             let then = creator.settle_markets().expect("settled");
@@ -528,6 +531,9 @@ mod tests {
             "{held:?}"
         );
         assert_eq!(view(&bobs).state, ThreadState::Confirming);
+        // From a review: a blocked backer's withdrawal is nothing to accept.
+        let withdrawn = view(&eve_withdraws);
+        assert_eq!((withdrawn.outcome, withdrawn.awaiting), (None, None), "{withdrawn:?}");
         // Settling again accepts nothing more; the owner may still take the pledge by hand.
         assert!(creator.settle_markets().expect("settled").deliver.is_empty());
         creator.accept(&carols.id().to_hex()).expect("the owner takes it");

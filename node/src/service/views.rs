@@ -299,9 +299,13 @@ pub(super) fn thread_with(
 ) -> Result<ThreadView, StoreError> {
     let v = &t.view;
     let replaced_by = pledges.replacing(store, t)?;
-    let outcome = pledges.outcome(store, t, me)?;
     // A pledge of 0 withdraws the backer's pledge: there is nothing to accept.
     let withdrawal = t.offer.kind() == ObjectKind::Pledge && v.terms.price.amount == 0;
+    // A blocked backer's pledge it replaced, or its withdrawal, is nothing to accept either (a
+    // review found them left to the owner as if current).
+    let outcome = pledges
+        .outcome(store, t, me)?
+        .filter(|o| *o != PublicOutcome::BackerBlocked || (replaced_by.is_none() && !withdrawal));
     let now = Timestamp::now();
     let entry = |m: &Object| -> Result<_, StoreError> {
         let mut entry = if m.author() == *me { store.outbox_entry(&m.id())? } else { None };
