@@ -350,6 +350,23 @@ mod tests {
     use haggle_protocol::fixtures::{self, sign_at};
     use haggle_storage::Durability;
 
+    /// Key 1's campaign of 30.00 EUR until `deadline`, published an hour ago, and a way to sign
+    /// key `n`'s pledge of `amount` cents to it, `minutes` after it was published.
+    fn campaign_with_pledges(
+        title: &str,
+        deadline: Timestamp,
+    ) -> (haggle_protocol::Verified<Object>, impl Fn(u8, u64, u64) -> haggle_protocol::Verified<Object>) {
+        let published = Timestamp::now().saturating_sub(Duration::from_secs(3_600));
+        let listing =
+            sign_at(&fixtures::key(1), Body::Listing(fixtures::campaign(title, 3_000, deadline)), published);
+        let of = listing.clone();
+        let pledge = move |n: u8, amount: u64, minutes: u64| {
+            let at = published.saturating_add(Duration::from_secs(minutes * 60));
+            sign_at(&fixtures::key(n), fixtures::pledge(&of, amount), at)
+        };
+        (listing, pledge)
+    }
+
     /// Defect: a pledge made while the creator's node was offline, which that node never held,
     /// left the backers' nodes counting the campaign funded while the creator's node counted it
     /// short: nothing happened at the deadline, and the backers' pledges awaited deals until they
@@ -364,16 +381,7 @@ mod tests {
         // node refuses a pledge that reaches it after; six flushed writes on a slow machine).
         let now = Timestamp::now();
         let deadline = now.saturating_add(Duration::from_secs(5));
-        let published = now.saturating_sub(Duration::from_secs(3_600));
-        let listing = sign_at(
-            &fixtures::key(1),
-            Body::Listing(fixtures::campaign("Windmill", 3_000, deadline)),
-            published,
-        );
-        let pledge = |n: u8, amount: u64, minutes: u64| {
-            let at = published.saturating_add(Duration::from_secs(minutes * 60));
-            sign_at(&fixtures::key(n), fixtures::pledge(&listing, amount), at)
-        };
+        let (listing, pledge) = campaign_with_pledges("Windmill", deadline);
         let (taken, missed) = (pledge(2, 2_000, 10), pledge(3, 1_500, 20));
         assert!(creator.store.ingest_own(&listing).expect("stored").is_new());
         assert!(creator.store.ingest_verified(&taken, Durability::Flush).expect("stored").is_new());
@@ -432,16 +440,7 @@ mod tests {
         let (backer, _d1) = service(2);
         let now = Timestamp::now();
         let deadline = now.saturating_add(Duration::from_secs(5));
-        let published = now.saturating_sub(Duration::from_secs(3_600));
-        let listing = sign_at(
-            &fixtures::key(1),
-            Body::Listing(fixtures::campaign("Park bench", 3_000, deadline)),
-            published,
-        );
-        let pledge = |n: u8, amount: u64, minutes: u64| {
-            let at = published.saturating_add(Duration::from_secs(minutes * 60));
-            sign_at(&fixtures::key(n), fixtures::pledge(&listing, amount), at)
-        };
+        let (listing, pledge) = campaign_with_pledges("Park bench", deadline);
         let (bobs, carols, carol_withdraws) = (pledge(2, 2_000, 10), pledge(3, 1_500, 20), pledge(3, 0, 30));
         // The creator's node holds both pledges (35.00 of 30.00); the backer's, the withdrawal
         // too (20.00).
@@ -478,8 +477,6 @@ mod tests {
         );
     }
 
-    /// A backer who runs `withdraw` on its pledge's thread is pointed to the withdrawal every
-    /// node counts: a Withdraw in the thread left the campaign's total as it was.
     /// Carried from an earlier trial: a funded campaign's node accepted the pledge of a key its
     /// owner had blocked, making a deal with them unasked. Such a pledge is now left to the
     /// owner, said in the thread and in the end's event, and the owner may still take it.
@@ -488,16 +485,7 @@ mod tests {
         let (creator, _d0) = service(1);
         let now = Timestamp::now();
         let deadline = now.saturating_add(Duration::from_secs(3));
-        let published = now.saturating_sub(Duration::from_secs(3_600));
-        let listing = sign_at(
-            &fixtures::key(1),
-            Body::Listing(fixtures::campaign("Bus shelter", 3_000, deadline)),
-            published,
-        );
-        let pledge = |n: u8, amount: u64, minutes: u64| {
-            let at = published.saturating_add(Duration::from_secs(minutes * 60));
-            sign_at(&fixtures::key(n), fixtures::pledge(&listing, amount), at)
-        };
+        let (listing, pledge) = campaign_with_pledges("Bus shelter", deadline);
         let (bobs, carols) = (pledge(2, 2_000, 10), pledge(3, 1_500, 20));
         // Eve, blocked too, pledged and took it back.
         let (eves, eve_withdraws) = (pledge(5, 500, 12), pledge(5, 0, 16));
@@ -541,6 +529,8 @@ mod tests {
         assert_eq!((taken.state, taken.outcome), (ThreadState::Confirming, None), "{taken:?}");
     }
 
+    /// A backer who runs `withdraw` on its pledge's thread is pointed to the withdrawal every
+    /// node counts: a Withdraw in the thread left the campaign's total as it was.
     #[test]
     fn a_pledge_is_taken_back_on_its_campaign_not_in_its_thread() {
         let (backer, _dir) = service(2);
