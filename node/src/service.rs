@@ -119,6 +119,9 @@ pub struct Service {
     counterparties: Arc<std::sync::Mutex<Counterparties>>,
     /// Mail to the owner that will never open (see `mail`).
     unopenable: Arc<std::sync::Mutex<std::collections::HashSet<ObjectId>>>,
+    /// Held from reading whether a queued message has a sealed copy to storing the one made
+    /// (see `mail_out`): outbox passes run at once each sealed every message again.
+    sealing: Arc<std::sync::Mutex<()>>,
     /// Auctions whose end this node announced (see `auctions`).
     announced: auctions::Announced,
     /// Set while a settle run of auctions and campaigns is under way.
@@ -244,6 +247,7 @@ impl Service {
             metrics: crate::metrics::Metrics::new(),
             counterparties: Arc::default(),
             unopenable: Arc::default(),
+            sealing: Arc::default(),
             announced: Arc::default(),
             settling: Arc::default(),
             ends: Arc::default(),

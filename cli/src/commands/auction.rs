@@ -36,9 +36,20 @@ pub fn bid(cx: &Context<'_>, args: &BidArgs) -> Result<()> {
     let leading =
         super::aside(cx.api.listing(&args.listing))?.and_then(|l| l.auction?.high_bid.filter(|b| b.mine));
     let l = cx.api.bid(&args.listing, &request)?;
+    let raised = |cx: &Context<'_>| {
+        if let Some(high) = &leading {
+            note!(
+                cx.json,
+                "you were the high bidder already, at {}: this bid raises your own, and a winning bid is what you pay",
+                high.amount.display
+            );
+        }
+    };
     if cx.json {
-        // As the API answers it, tagged `"type": "listing"`.
-        return output::json(&haggle_node::api::types::ObjectView::Listing(l));
+        // As the API answers it, tagged `"type": "listing"`; the note on stderr.
+        output::json(&haggle_node::api::types::ObjectView::Listing(l))?;
+        raised(cx);
+        return Ok(());
     }
     let gossip = match l.gossip {
         Some(haggle_node::api::types::GossipState::Queued) => "it goes out when a peer connects",
@@ -59,13 +70,7 @@ pub fn bid(cx: &Context<'_>, args: &BidArgs) -> Result<()> {
         l.title
     );
     output::listing(&l);
-    if let Some(high) = leading {
-        note!(
-            cx.json,
-            "you were the high bidder already, at {}: this bid raises your own, and a winning bid is what you pay",
-            high.amount.display
-        );
-    }
+    raised(cx);
     Ok(())
 }
 

@@ -577,9 +577,17 @@ fn line(
                         "your bid of {amount} is on top but under the reserve: the seller may accept it by hand"
                     )
                 }
-                (Some(BidStanding::Awaiting), _, Some(amount), true) => {
-                    format!("your bid of {amount} is on top; the seller's node accepts it")
-                }
+                // A bidder's node judges by the bids it holds; the seller's, by those that reached
+                // it before the end, which decide (a trial's bidder read "you lost" and then won,
+                // a higher bid having never reached the seller's node): said so.
+                (Some(BidStanding::Awaiting), _, Some(amount), true) => format!(
+                    "your bid of {amount} is on top by this node's count; the seller's node accepts the high bid it holds (haggle show {} says how it came out)",
+                    output::short(listing)
+                ),
+                (Some(s @ BidStanding::Lost), _, Some(amount), _) if !mine => format!(
+                    "you {s} by this node's count (high bid {amount}); the seller's node, whose bids decide, may hold another (haggle show {} says how it came out)",
+                    output::short(listing)
+                ),
                 (Some(s), _, Some(amount), _) => format!("you {s} (high bid {amount})"),
                 (None, Some(w), Some(amount), _) => format!("high bid {amount} by {}", output::short_peer(w)),
                 (None, None, Some(amount), false) => format!("high bid {amount} is under the reserve"),

@@ -15,6 +15,14 @@ impl Service {
         if entry.mailbox.is_some() {
             return Ok(None);
         }
+        // One at a time, and the entry read again under the lock: a burst of messages starts an
+        // outbox pass per message, and each sealed every message not sealed when it read the
+        // outbox (a trial's 10 quick messages made 48 sealed copies, and the sender's quota of
+        // 64 on carrying nodes then refused the rest).
+        let _sealing = self.sealing.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.store.outbox_entry(&entry.id)?.is_none_or(|e| e.mailbox.is_some()) {
+            return Ok(None);
+        }
         let Some(message) = self.store.get(&entry.id)? else { return Ok(None) };
         let sealed = seal(&entry.to, message.bytes())?;
         let now = Timestamp::now();

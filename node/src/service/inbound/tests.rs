@@ -199,6 +199,45 @@ fn an_offer_that_lapsed_in_the_outbox_is_not_sent() {
     assert!(again.lapsed.is_empty(), "said once");
 }
 
+/// Found in a trial: ten quick messages to a party away made 48 sealed copies (an outbox pass
+/// per message, each sealing every message not sealed when it read the outbox), and the
+/// sender's quota of 64 on carrying nodes then refused the rest. Passes at once seal each
+/// message once.
+#[test]
+fn outbox_passes_at_once_seal_each_message_once() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller
+        .publish(crate::api::types::ListingDraft {
+            title: "Writing desk".into(),
+            category: "home".into(),
+            price: Some("120".into()),
+            currency: "EUR".parse().ok(),
+            ..Default::default()
+        })
+        .expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let id = listing.object.id().to_hex();
+    for n in 0..10 {
+        buyer.send_note(&id, format!("question {n}")).expect("queued");
+    }
+    let passes: Vec<_> = (0..4)
+        .map(|_| {
+            let buyer = buyer.clone();
+            std::thread::spawn(move || {
+                buyer
+                    .outbox_due(crate::service::OutboxScope::All, &HashSet::new(), |_, _| Duration::ZERO)
+                    .expect("the outbox")
+                    .mail
+                    .len()
+            })
+        })
+        .collect();
+    let sealed: usize = passes.into_iter().map(|p| p.join().expect("a pass")).sum();
+    assert_eq!(sealed, 10, "each message sealed by one pass");
+    assert_eq!(buyer.store.mail_for(&seller.me()).expect("read").len(), 10);
+}
+
 #[test]
 fn mail_goes_through_the_same_path_and_its_receipt_confirms_delivery() {
     let (seller, _sd) = service(1);
