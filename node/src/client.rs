@@ -629,12 +629,18 @@ impl ApiClient {
     /// its address behind, and another program may answer there now (a wrong token, HTTP 404)
     /// or not at all. Asked only once a request failed, so a running node's lock that cannot
     /// be seen from here (another filesystem's, another platform's) never hides it.
+    /// A change the node may have made before it went (dropped, or no answer in time) keeps
+    /// its own error, which says so.
     fn gone_or(&self, error: ClientError) -> ClientError {
+        let another_program = matches!(
+            error,
+            ClientError::Api { .. }
+                | ClientError::Unreachable { .. }
+                | ClientError::BadResponse { .. }
+                | ClientError::NoAnswer { writes: false, .. }
+        );
         match &self.data_dir {
-            Some(data_dir)
-                if !matches!(error, ClientError::NoNode { .. })
-                    && haggle_storage::Store::in_use(data_dir) == Some(false) =>
-            {
+            Some(data_dir) if another_program && haggle_storage::Store::in_use(data_dir) == Some(false) => {
                 tracing::debug!(%error, data_dir = %data_dir.display(), "its database is not in use: no node runs");
                 ClientError::NoNode { data_dir: data_dir.clone() }
             }
