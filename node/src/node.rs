@@ -455,16 +455,16 @@ fn relay_server(id: PeerId, config: &NodeConfig) -> relay::Behaviour {
     relay
 }
 
-/// Refuses a TCP listen address whose port another program holds. libp2p's TCP listener sets
+/// Refuses a listen address whose port another program holds. libp2p's TCP listener sets
 /// `SO_REUSEPORT` (so that dials can leave from the listening port), which lets a second process
 /// of the same user bind a port already in use and take a share of its connections without a
 /// word; a plain bind first (the standard library's sets only `SO_REUSEADDR`) fails as a port in
-/// use should. QUIC's UDP socket is bound without either, so it fails by itself.
-fn tcp_port_free(addr: &Multiaddr) -> std::io::Result<()> {
+/// use should. QUIC's UDP socket would fail by itself, but only once the identity and database
+/// are made, and in libp2p's words: it is probed the same way.
+fn port_free(addr: &Multiaddr) -> std::io::Result<()> {
     match socket_of(addr) {
         Some((ip, Transport::Tcp(port))) if port != 0 => probe_port((ip, port).into(), "choose another port"),
-        // QUIC listens on UDP: its port is probed the same way (a trial's busy UDP port read
-        // `caused by: Address already in use` three times, after the identity was made).
+        // A trial's busy UDP port read `caused by: Address already in use` three times.
         Some((ip, Transport::Udp(port))) if port != 0 => {
             probe_udp_port((ip, port).into(), "choose another port for QUIC")
         }
@@ -531,13 +531,13 @@ fn api_port_free(config: &NodeConfig) -> Result<(), StartError> {
         .map_err(|source| StartError::ApiBind { addr: config.api, source })
 }
 
-/// The IP address and TCP port of a listen address, if it has both.
 /// A listen address's port, by transport.
 enum Transport {
     Tcp(u16),
     Udp(u16),
 }
 
+/// The IP address and port of a listen address, if it has both.
 fn socket_of(addr: &Multiaddr) -> Option<(std::net::IpAddr, Transport)> {
     use libp2p::multiaddr::Protocol;
     let ip = addr.iter().find_map(|p| match p {
@@ -553,14 +553,14 @@ fn socket_of(addr: &Multiaddr) -> Option<(std::net::IpAddr, Transport)> {
     Some((ip, port))
 }
 
-/// The listen addresses, each TCP port probed (see [`tcp_port_free`]). Every port is probed
+/// The listen addresses, each port probed (see [`port_free`]). Every port is probed
 /// before any listener binds, so the node's own IPv4 listener cannot make a dual-stack probe of
 /// its IPv6 one look taken.
 fn free_ports(config: &NodeConfig) -> Result<Vec<(&String, Multiaddr)>, StartError> {
     let mut addrs = Vec::new();
     for addr in &config.listen {
         let multiaddr = crate::config::listen_addr(addr)?;
-        tcp_port_free(&multiaddr).map_err(|source| StartError::Listener { addrs: addr.clone(), source })?;
+        port_free(&multiaddr).map_err(|source| StartError::Listener { addrs: addr.clone(), source })?;
         addrs.push((addr, multiaddr));
     }
     Ok(addrs)

@@ -52,14 +52,7 @@ impl Store {
             let Some(giving_way) = self.mail_giving_way(&m.to, &sender)? else {
                 // Remembered for a while: sync and peers' pushes bring it again, and each look
                 // reads the recipient's index (a place frees when the recipient takes its mail).
-                let mut refused = crate::writes::Batch::default();
-                crate::sweep::refuse_in(
-                    &mut refused,
-                    &id,
-                    m.expires_at.min(now.saturating_add(FULL_REFUSAL)),
-                );
-                self.may_have_evicted.store(true, std::sync::atomic::Ordering::Release);
-                self.apply_writes(refused)?;
+                self.refuse_until(&[id], m.expires_at.min(now.saturating_add(FULL_REFUSAL)))?;
                 return reject(RejectReason::MailboxFull("recipient"));
             };
             remove_mailbox(&mut batch, &mut set, &giving_way);
@@ -104,9 +97,7 @@ impl Store {
             // nothing to wait for, and is remembered as known, or sync would fetch it from every
             // peer that holds it at every round.
             if self.is_evicted(&r.mailbox)? {
-                let mut known = crate::writes::Batch::default();
-                crate::sweep::refuse_in(&mut known, &id, r.expires_at);
-                self.apply_writes(known)?;
+                self.refuse_until(&[id], r.expires_at)?;
                 return Ok(Outcome::Duplicate { id });
             }
             return Ok(Outcome::Rejected(Rejection {

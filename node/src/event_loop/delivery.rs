@@ -241,11 +241,13 @@ impl EventLoop {
             // One at a time, oldest first (see `Delivery`): the rest go as each is answered.
             let mut unsent = messages.into_iter().filter(|(id, _)| !self.delivery.sending.contains(id));
             let Some((id, bytes)) = unsent.next() else { continue };
-            if self.delivery.in_flight.contains(&peer) || self.delivery.outbound.len() >= MAX_OUTBOUND {
-                // Behind the one in flight; or, with every slot taken, at the next periodic retry.
-                if self.delivery.in_flight.contains(&peer) {
-                    self.delivery.held.insert(peer);
-                }
+            if self.delivery.in_flight.contains(&peer) {
+                // Behind the one in flight: sent once it is answered.
+                self.delivery.held.insert(peer);
+                continue;
+            }
+            if self.delivery.outbound.len() >= MAX_OUTBOUND {
+                // Every slot taken: at the next periodic retry.
                 continue;
             }
             if unsent.next().is_some() {
