@@ -1683,3 +1683,24 @@ fn a_saved_search_tells_what_came_while_the_node_was_off() {
         n.stop();
     }
 }
+
+/// Defect: a node listening on TCP and QUIC on every interface said it listened on TCP only.
+/// It counted addresses instead of listeners, so the TCP listener's one address per interface
+/// stood in for QUIC's. Every listener is named, in the order given, the first one dialled.
+#[test]
+fn the_start_up_line_names_every_listener_in_the_order_given() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let node = NodeProcess::spawn(
+        None,
+        dir.path(),
+        &["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"],
+        &[],
+        &[],
+        &[],
+    );
+    let tcp = node.addrs.iter().position(|a| a.contains("/tcp/"));
+    let quic = node.addrs.iter().position(|a| a.contains("/quic-v1/"));
+    assert_eq!(tcp, Some(0), "TCP first, as given: {:?}", node.addrs);
+    assert!(quic.is_some(), "QUIC named too: {:?}", node.addrs);
+    node.stop();
+}

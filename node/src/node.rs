@@ -570,20 +570,28 @@ fn free_ports(config: &NodeConfig) -> Result<Vec<(&String, Multiaddr)>, StartErr
 /// again just before binding: another program may have taken one since the start.
 async fn listen(swarm: &mut Swarm<Behaviour>, config: &NodeConfig) -> Result<Vec<Multiaddr>, StartError> {
     let addrs = free_ports(config)?;
-    let mut pending = 0;
+    // Each listener (TCP and QUIC for every address given) reports at least one address before
+    // the node says where it listens: counting addresses instead let an unspecified TCP address,
+    // which reports one per interface, stand in for the QUIC listener.
+    let mut order = Vec::new();
     for (addr, multiaddr) in addrs {
-        swarm.listen_on(multiaddr).map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
-        pending += 1;
+        let id =
+            swarm.listen_on(multiaddr).map_err(|source| StartError::Listen { addr: addr.clone(), source })?;
+        order.push(id);
     }
+    let mut pending: std::collections::HashSet<_> = order.iter().copied().collect();
     let mut bound = Vec::new();
     let deadline = tokio::time::Instant::now() + LISTEN_TIMEOUT;
-    while bound.len() < pending {
+    while !pending.is_empty() {
         let listener_error = |source| StartError::Listener { addrs: config.listen.join(", "), source };
         let event = tokio::time::timeout_at(deadline, swarm.select_next_some()).await.map_err(|_| {
             listener_error(std::io::Error::new(std::io::ErrorKind::TimedOut, "no address bound in time"))
         })?;
         match event {
-            SwarmEvent::NewListenAddr { address, .. } => bound.push(address),
+            SwarmEvent::NewListenAddr { listener_id, address } => {
+                pending.remove(&listener_id);
+                bound.push((listener_id, address));
+            }
             SwarmEvent::ListenerError { error, .. }
             | SwarmEvent::ListenerClosed { reason: Err(error), .. } => {
                 return Err(listener_error(error));
@@ -591,5 +599,7 @@ async fn listen(swarm: &mut Swarm<Behaviour>, config: &NodeConfig) -> Result<Vec
             _ => {}
         }
     }
-    Ok(bound)
+    // In the order the addresses were given: the first is the one the node is dialled at.
+    bound.sort_by_key(|(id, _)| order.iter().position(|o| o == id));
+    Ok(bound.into_iter().map(|(_, address)| address).collect())
 }
