@@ -339,12 +339,16 @@ fn listing_price(l: &ListingView) -> String {
 }
 
 /// Terms as a table cell: `110.00 EUR`, for more than one item the price of them all
-/// (`60.00 EUR for 3`), or for a booking `140.00 EUR 2026-12-20..2026-12-27`.
+/// (`60.00 EUR for 3`), for a listing priced per period the periods it covers (`45.00 EUR for
+/// 3 days`), or for a booking `140.00 EUR 2026-12-20..2026-12-27`.
 pub fn terms(t: &TermsView) -> String {
-    match &t.dates {
-        Some(dates) => format!("{} {dates}", t.price.display),
-        None if t.quantity == 1 => t.price.display.clone(),
-        None => format!("{} for {}", t.price.display, t.quantity),
+    match (&t.dates, t.unit) {
+        (Some(dates), _) => format!("{} {dates}", t.price.display),
+        (None, Some(unit)) => {
+            format!("{} for {}", t.price.display, count(t.quantity as usize, unit.as_str()))
+        }
+        (None, None) if t.quantity == 1 => t.price.display.clone(),
+        (None, None) => format!("{} for {}", t.price.display, t.quantity),
     }
 }
 
@@ -1028,6 +1032,35 @@ mod tests {
         );
         let one = ListingMessages { conversations: 1, notes: 2, unread: 0, conversation: Some(id(9)) };
         assert_eq!(listing_messages_line(&one).as_deref(), Some("2 messages (haggle messages 0909090909)"));
+    }
+
+    /// Defect: an offer of 45 EUR for 3 on a trailer at 15 EUR a day read `45.00 EUR for 3`,
+    /// three of nothing named. Terms on a listing priced per period name the periods.
+    #[test]
+    fn terms_name_what_their_quantity_counts() {
+        use haggle_protocol::Period;
+        let at = |amount: u64, quantity: u32, unit: Option<Period>, dates: Option<&str>| TermsView {
+            quantity,
+            price: PriceView {
+                amount,
+                currency: "EUR".parse().expect("a currency"),
+                per: None,
+                decimals: Some(2),
+                display: format!("{}.00 EUR", amount / 100),
+            },
+            expires_at: 0,
+            dates: dates.map(str::to_owned),
+            unit,
+        };
+        assert_eq!(terms(&at(4_500, 3, Some(Period::Day), None)), "45.00 EUR for 3 days");
+        assert_eq!(terms(&at(2_000, 1, Some(Period::Hour), None)), "20.00 EUR for 1 hour");
+        assert_eq!(terms(&at(6_000, 3, None, None)), "60.00 EUR for 3");
+        assert_eq!(terms(&at(11_000, 1, None, None)), "110.00 EUR");
+        assert_eq!(
+            terms(&at(14_000, 1, Some(Period::Day), Some("2026-12-20..2026-12-27"))),
+            "140.00 EUR 2026-12-20..2026-12-27",
+            "a booking's nights say it"
+        );
     }
 
     #[test]

@@ -300,6 +300,41 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Note:"), "a haggle is no slip");
     let out = haggle(&dc, &["withdraw", &id_of_offer(&out)]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // On a listing priced per day the quantity counts days: the note and the offers table
+    // say so (it read `45.00 EUR/day for 3`, and the table `15.00 EUR for 3`).
+    let trailer = json(
+        &da,
+        &[
+            "publish",
+            "--kind",
+            "rental",
+            "--title",
+            "Cargo trailer",
+            "--price",
+            "15",
+            "--currency",
+            "EUR",
+            "--per",
+            "day",
+            "--qty",
+            "3",
+            "--category",
+            "vehicles/trailers",
+        ],
+    );
+    let trailer = trailer["id"].as_str().expect("id").to_owned();
+    wait("C to hold the trailer", || haggle(&dc, &["show", &trailer[..12]]).status.success().then_some(()));
+    let out = haggle(&dc, &["offer", &trailer[..12], "--price", "15", "--qty", "3"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        said.contains("--price is for all 3 days together: you offered 15.00 EUR for 3 days, and the listing asks 15.00 EUR/day (45.00 EUR for 3 days)"),
+        "{said}"
+    );
+    let offers = String::from_utf8_lossy(&haggle(&dc, &["offers"]).stdout).into_owned();
+    assert!(offers.contains("15.00 EUR for 3 days"), "{offers}");
+    let out = haggle(&dc, &["withdraw", &id_of_offer(&out)]);
+    assert!(out.status.success(), "{}", stderr(&out));
 
     // A watches: each event is one line saying what it is, with a note's text and who signed.
     let mut watch_a = Watch::start(&da);

@@ -190,6 +190,7 @@ mod tests {
             },
             expires_at: 0,
             dates: Some(dates.into()),
+            unit: Some(haggle_protocol::Period::Day),
         };
         let day = haggle_protocol::Period::Day;
         let under = booking_notes(&place(day, true), &request(10_000, "2027-01-20..2027-01-23"));

@@ -52,12 +52,15 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
         && (1..=asked.amount).contains(&offered.amount)
     {
         let all = haggle_protocol::Price::new(asked.amount.saturating_mul(quantity), asked.currency.clone());
-        // A rental's or a service's price is per period: so is the total (`45.00 EUR/day for 3`).
-        let per = asked.per.map(|p| format!("/{p}")).unwrap_or_default();
+        // A rental's or a service's quantity counts its periods (`45.00 EUR for 3 days`).
+        let (what, each) = match asked.per {
+            Some(per) => (output::count(quantity as usize, per.as_str()), ""),
+            None => (quantity.to_string(), " each"),
+        };
         note!(
             cx.json,
-            "--price is for all {quantity} together: you offered {} for {quantity}, and the listing \
-             asks {} each ({all}{per} for {quantity}). If that was a slip, withdraw it (`haggle withdraw {thread}`) \
+            "--price is for all {what} together: you offered {} for {what}, and the listing \
+             asks {}{each} ({all} for {what}). If that was a slip, withdraw it (`haggle withdraw {thread}`) \
              and offer again with the price for all of them.",
             offered.display,
             asked.display

@@ -1008,7 +1008,7 @@ mod tests {
             decimals: None,
             display: "15.00 EUR".into(),
         };
-        let terms = TermsView { quantity: 1, price, expires_at: 0, dates: None };
+        let terms = TermsView { quantity: 1, price, expires_at: 0, dates: None, unit: None };
         let accept = MessageView {
             id: ObjectId::from_bytes([2; 32]),
             kind: ObjectKind::Accept,

@@ -36,12 +36,15 @@ pub(super) fn price(p: &Price) -> PriceView {
     }
 }
 
-fn terms(t: &Terms) -> TermsView {
+/// Terms as the API shows them; `listing` (the revision they were made on, when held) says
+/// what their quantity counts when it is priced per hour, day, week or month.
+fn terms(t: &Terms, listing: Option<&Object>) -> TermsView {
     TermsView {
         quantity: t.quantity,
         price: price(&t.price),
         expires_at: t.expires_at.as_millis(),
         dates: t.dates.map(|d| d.to_string()),
+        unit: listing.and_then(Object::listing).and_then(|l| l.price.as_ref()?.per),
     }
 }
 
@@ -335,7 +338,7 @@ pub(super) fn thread_with(
             from: party(m.author(), me),
             created_at: m.created_at().as_millis(),
             message: text,
-            terms: m.body().terms().map(terms),
+            terms: m.body().terms().map(|m| terms(m, t.listing.as_ref())),
             on_chain: v.chain.contains(&m.id()),
             delivery: outbox.as_ref().map(|e| e.state),
             delivered_at: outbox
@@ -384,7 +387,7 @@ pub(super) fn thread_with(
         blocked: store.is_blocked(if author { &v.offerer } else { &v.listing_author }),
         refused,
         state,
-        terms: terms(&v.terms),
+        terms: terms(&v.terms, t.listing.as_ref()),
         proposed_by: party(v.proposer, me),
         // The seller may still accept a high bid under the reserve by hand.
         awaiting: if matches!(
@@ -611,7 +614,7 @@ fn deal_record(d: &Deal) -> DealView {
         listing_kind: d.listing().listing().map(|l| l.kind),
         seller: d.seller(),
         buyer: d.buyer(),
-        terms: terms(d.terms()),
+        terms: terms(d.terms(), Some(d.listing())),
         made_at: d.made_at().as_millis(),
         signed: data_encoding::HEXLOWER.encode(&d.encode()),
         stage: "agreed".to_owned(),

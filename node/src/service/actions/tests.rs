@@ -372,7 +372,13 @@ fn a_service_stays_open_after_its_deals() {
         let got = seller.receive(confirm.bytes(), Via::Direct);
         assert!(got.then.publish.is_empty(), "no revision follows a service's deal");
     }
-    assert_eq!(seller.deals().expect("deals").deals.len(), 2);
+    // The terms say what their quantity counts: three hours, not three of nothing named.
+    let deals = seller.deals().expect("deals").deals;
+    assert_eq!(deals.len(), 2);
+    assert!(deals.iter().all(|d| (d.terms.quantity, d.terms.unit) == (3, Some(Period::Hour))), "{deals:?}");
+    let thread = seller.thread_view(&deals[0].thread.to_hex()).expect("the seller's thread");
+    assert_eq!(thread.terms.unit, Some(Period::Hour));
+    assert!(thread.messages.iter().filter_map(|m| m.terms.as_ref()).all(|t| t.unit == Some(Period::Hour)));
     let current = seller.listing_view(&id).expect("the listing");
     assert_eq!((current.state, current.quantity, current.remaining), (ListingState::Active, 3, None));
     // The quantity still caps one deal.
@@ -418,6 +424,8 @@ fn two_quick_deals_both_come_off_the_quantity() {
     }
     let current = seller.listing_view(&listing.object.id().to_hex()).expect("the listing");
     assert_eq!((current.state, current.quantity), (ListingState::Closed, 0));
+    // Goods' terms count items, and name no period.
+    assert!(seller.deals().expect("deals").deals.iter().all(|d| d.terms.unit.is_none()));
     assert_eq!(seller.deals().expect("deals").deals.len(), 2);
 }
 
