@@ -251,8 +251,9 @@ pub fn short(id: &impl ToString) -> String {
 pub use haggle_node::service::shell_word;
 
 /// Where the owner's names for keys (`haggle name`) are read from: the command's node, set by
-/// `commands::run` (none for `--json`, whose output keeps keys).
-static NAMES_FROM: std::sync::OnceLock<haggle_node::ApiClient> = std::sync::OnceLock::new();
+/// `commands::run` (none for `--json`, whose output keeps keys), and set again by a `watch`
+/// that follows its node through a restart (the node's token is new then).
+static NAMES_FROM: std::sync::Mutex<Option<haggle_node::ApiClient>> = std::sync::Mutex::new(None);
 
 /// The owner's names, by key as printed, with when they were read: read from the node the
 /// first time a key is shown (a command that shows none asks nothing more of its node), and
@@ -267,7 +268,18 @@ type Names = std::collections::HashMap<String, String>;
 
 /// Has [`short_peer`] and [`peer`] show the names `api`'s node holds.
 pub fn names_from(api: &haggle_node::ApiClient) {
-    let _ = NAMES_FROM.set(api.clone());
+    *NAMES_FROM.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(api.clone());
+}
+
+/// Has the names be read from `api` from now on, if names are shown at all (see
+/// [`names_from`]), and at the next key shown: for a command that reached its node again
+/// through a new client.
+pub fn names_follow(api: &haggle_node::ApiClient) {
+    let mut from = NAMES_FROM.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if from.is_some() {
+        *from = Some(api.clone());
+        *NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
 }
 
 /// Has the names be read again once they are older than `last`: for a command that runs for
@@ -278,7 +290,7 @@ pub fn names_last(last: std::time::Duration) {
 }
 
 /// The owner's name for `key` (as printed), if it gave one. A node that cannot say (it
-/// stopped meanwhile, or is a build without names) leaves the keys shown.
+/// stopped meanwhile) leaves the names last read shown; a build without names, the keys.
 pub fn name_of(key: &str) -> Option<String> {
     let last = std::time::Duration::from_millis(NAMES_LAST_MS.load(std::sync::atomic::Ordering::Relaxed));
     let names = {
@@ -286,12 +298,13 @@ pub fn name_of(key: &str) -> Option<String> {
         match held.as_ref() {
             Some((at, names)) if at.elapsed() < last => names.clone(),
             _ => {
-                let read = NAMES_FROM.get().map(|api| api.names());
-                let names: Names = match read {
-                    Some(Ok(page)) => page.names.into_iter().map(|n| (n.key.to_string(), n.name)).collect(),
-                    _ => Names::new(),
+                let api = NAMES_FROM.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                let names = match api.map(|api| api.names()) {
+                    Some(Ok(page)) => std::sync::Arc::new(
+                        page.names.into_iter().map(|n| (n.key.to_string(), n.name)).collect::<Names>(),
+                    ),
+                    _ => held.as_ref().map_or_else(Default::default, |(_, names)| names.clone()),
                 };
-                let names = std::sync::Arc::new(names);
                 *held = Some((std::time::Instant::now(), names.clone()));
                 names
             }

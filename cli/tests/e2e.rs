@@ -1337,6 +1337,9 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     watch.ready(&da);
     let mut json_watch = Watch::start_filtered(&da, &["--json"]);
     json_watch.line_with(&["\"event\":\"watching\""]);
+    // A's owner has a name for B, which the watch shows through A's restarts (defect: it read
+    // the names with the token of the node it first asked, and showed keys once A ran again).
+    assert!(haggle(&da, &["name", &b.peer_id, "Bram"]).status.success());
 
     // A stops while the watches run: they say so, wait, and follow it once it runs again (on
     // another API port, with a new token), live.
@@ -1380,7 +1383,7 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     // Told once the watch finds its node again.
     watch.line_with(&["offer received in thread", "on Walnut desk", "80.00 EUR", "Can collect Friday"]);
     watch.line_with(&["new listing:", "Oak shelf"]);
-    watch.line_with(&["message from", "about your listing \"Walnut desk\" (", "Is it solid walnut?"]);
+    watch.line_with(&["message from Bram", "about your listing \"Walnut desk\" (", "Is it solid walnut?"]);
     watch.line_with(&["retracted:", "Glass vase"]);
     // Under --json: the stop, the return, and the offer with its terms and note, marked as
     // having come while the watch was away.

@@ -123,6 +123,8 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
         // answers but does not stream must not be asked again at once.
         std::thread::sleep(LOOK_EVERY);
         api = node_back(&api, lost)?;
+        // Names are read with the node's new token from now on.
+        output::names_follow(&api);
         // What came while the node was away is told once the stream is open again; if it did
         // not open, the node went again, and the time away goes on.
         away_since = match away_since {
