@@ -10,9 +10,12 @@
 //!   of the base58 alphabet, starting with 1, 3, m, n or 2; checksum and version byte checked);
 //!   an `amount=` parameter, if any, once, in bitcoin with at most 8 decimals, more than 0.
 //!   The checksums and parameters are checked on a request this node signs
-//!   ([`PaymentMethod::validate_own`]); one received is held to the shape.
+//!   ([`PaymentMethod::validate_own`]), and a test network's address refused there; one
+//!   received is held to the shape.
 //! - **lightning**: a BOLT 11 invoice (`lnbc…`, `lntb…`, `lntbs…`, `lnbcrt…`, `lnsb…`, optionally
 //!   with a `lightning:` prefix), bech32 alphabet after the last `1`, at most 7,089 characters.
+//!   On a request this node signs, also its checksum, the main network (`lnbc`, not `lnbcrt`),
+//!   and that it has not expired by this node's clock.
 //! - **iban**: country code, two check digits and 11-30 letters or digits, with the ISO 13616
 //!   mod-97 check; a payment reference of at most 140 characters (SEPA's limit).
 //! - **cash**: on pickup, no details.
@@ -99,7 +102,7 @@ impl PaymentMethod {
     fn check(&self, strict: bool) -> Result<(), PaymentError> {
         match self {
             PaymentMethod::Bitcoin(uri) => check_bip21(uri, strict),
-            PaymentMethod::Lightning(invoice) => check_bolt11(invoice),
+            PaymentMethod::Lightning(invoice) => check_bolt11(invoice, strict.then(crate::Timestamp::now)),
             PaymentMethod::Iban { iban, reference } => {
                 // The country and its length first: one digit too many or too few also fails
                 // the check digits, and "one missing or extra?" says more than "a typo?".
@@ -156,6 +159,9 @@ fn has_control(text: &str) -> bool {
     text.chars().any(char::is_control)
 }
 
+/// Why a test network's address is refused in a request this node signs.
+const TEST_NETWORK_ADDRESS: &str = "it is a test network's address (tb1, bcrt1, m, n or 2), which takes no real bitcoin: give one on the main network (bc1, 1 or 3)";
+
 fn check_bip21(uri: &str, strict: bool) -> Result<(), PaymentError> {
     if uri.len() > MAX_DETAILS || has_control(uri) {
         return Err(PaymentError::Bitcoin("too long, or holds control characters"));
@@ -189,7 +195,8 @@ fn check_bip21(uri: &str, strict: bool) -> Result<(), PaymentError> {
             return Ok(());
         }
         return match bech32::segwit::decode(&lower) {
-            Ok(_) => Ok(()),
+            Ok(_) if hrp == "bc1" => Ok(()),
+            Ok(_) => Err(PaymentError::Bitcoin(TEST_NETWORK_ADDRESS)),
             Err(_) => Err(PaymentError::Bitcoin("the bech32 address's checksum does not match (a typo?)")),
         };
     }
@@ -205,7 +212,10 @@ fn check_bip21(uri: &str, strict: bool) -> Result<(), PaymentError> {
     // Base58check: a version byte (pay to a key hash or a script, main or test network), a
     // 20-byte hash and four bytes of double SHA-256.
     match bs58::decode(address).with_check(None).into_vec() {
-        Ok(payload) if payload.len() == 21 && [0x00, 0x05, 0x6f, 0xc4].contains(&payload[0]) => Ok(()),
+        Ok(payload) if payload.len() == 21 && [0x00, 0x05].contains(&payload[0]) => Ok(()),
+        Ok(payload) if payload.len() == 21 && [0x6f, 0xc4].contains(&payload[0]) => {
+            Err(PaymentError::Bitcoin(TEST_NETWORK_ADDRESS))
+        }
         Ok(_) => Err(PaymentError::Bitcoin("the base58 address is not a bitcoin address")),
         Err(_) => Err(PaymentError::Bitcoin("the base58 address's checksum does not match (a typo?)")),
     }
@@ -251,7 +261,8 @@ fn check_bip21_params(params: &str) -> Result<(), PaymentError> {
     }
 }
 
-fn check_bolt11(invoice: &str) -> Result<(), PaymentError> {
+/// An invoice's shape; with `strict` (the time now), what [`check_bolt11_strictly`] checks too.
+fn check_bolt11(invoice: &str, strict: Option<crate::Timestamp>) -> Result<(), PaymentError> {
     if has_control(invoice) || !invoice.is_ascii() {
         return Err(PaymentError::Lightning("an invoice is plain ASCII letters and digits"));
     }
@@ -277,6 +288,68 @@ fn check_bolt11(invoice: &str) -> Result<(), PaymentError> {
     // checksum.
     if !network_ok || data.len() < 7 + 104 + 6 || !data.chars().all(|c| BECH32.contains(c)) {
         return Err(PaymentError::Lightning("its prefix or data is not an invoice's"));
+    }
+    if let Some(now) = strict {
+        check_bolt11_strictly(&lower, now)?;
+    }
+    Ok(())
+}
+
+/// BOLT 11's checksum: bech32's, over strings longer than bech32's own 90 characters (an
+/// invoice may have 7,089).
+enum Bolt11Checksum {}
+
+impl bech32::Checksum for Bolt11Checksum {
+    type MidstateRepr = u32;
+    type CorrectionField = bech32::Fe1024;
+    const ROOT_GENERATOR: Self::CorrectionField = bech32::Fe1024::new([bech32::Fe32::P, bech32::Fe32::X]);
+    const ROOT_EXPONENTS: core::ops::RangeInclusive<usize> = 24..=26;
+    const CODE_LENGTH: usize = MAX_INVOICE;
+    const CHECKSUM_LENGTH: usize = 6;
+    const GENERATOR_SH: [u32; 5] = [0x3b6a_57b2, 0x2650_8e6d, 0x1ea1_19fa, 0x3d42_33dd, 0x2a14_62b3];
+    const TARGET_RESIDUE: u32 = 1;
+}
+
+/// What a wallet checks before it pays an invoice, and a seller can check before sending it: its
+/// checksum (a character mistyped or lost in copying), its network (a test network's invoice
+/// pays no real bitcoin), and its expiry (its timestamp, the first 35 bits of its data, plus the
+/// `x` field's seconds, 3,600 when it has none). `invoice` is in lower case, without a scheme.
+fn check_bolt11_strictly(invoice: &str, now: crate::Timestamp) -> Result<(), PaymentError> {
+    use bech32::primitives::decode::CheckedHrpstring;
+    let Ok(checked) = CheckedHrpstring::new::<Bolt11Checksum>(invoice) else {
+        return Err(PaymentError::Lightning(
+            "its checksum does not match (a typo, or a part lost in copying?)",
+        ));
+    };
+    let hrp = checked.hrp().to_lowercase();
+    if !hrp.starts_with("lnbc") || hrp.starts_with("lnbcrt") {
+        return Err(PaymentError::Lightning(
+            "it is a test network's invoice (lntb, lntbs, lnbcrt, lnsb), which pays no real bitcoin: make one on the main network (lnbc)",
+        ));
+    }
+    let data: Vec<u64> = checked.fe32_iter().map(|fe| u64::from(fe.to_u8())).collect();
+    // Without the 104 characters of the signature: the timestamp, then the tagged fields (a
+    // type, a 10-bit length, that many characters).
+    let fields = &data[..data.len().saturating_sub(104)];
+    let number = |chars: &[u64]| chars.iter().fold(0u64, |n, c| (n << 5) | c);
+    let Some(created) = fields.get(..7).map(number) else {
+        return Err(PaymentError::Lightning("its prefix or data is not an invoice's"));
+    };
+    let mut expiry = 3_600;
+    let mut at = 7;
+    while let Some(head) = fields.get(at..at + 3) {
+        let (kind, len) = (head[0], usize::try_from((head[1] << 5) | head[2]).unwrap_or(usize::MAX));
+        let Some(value) = fields.get(at + 3..(at + 3).saturating_add(len)) else {
+            return Err(PaymentError::Lightning("its prefix or data is not an invoice's"));
+        };
+        // `x`: seconds from its timestamp until it expires.
+        if kind == 6 && len <= 12 {
+            expiry = number(value);
+        }
+        at += 3 + len;
+    }
+    if created.saturating_add(expiry).saturating_mul(1_000) <= now.as_millis() {
+        return Err(PaymentError::Lightning("it has expired, and no wallet pays it: make a new one"));
     }
     Ok(())
 }
@@ -480,6 +553,73 @@ mod tests {
         assert_eq!(checksum("bitcoin:1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2?amount=0.00000001"), Ok(()));
         assert_eq!(checksum("bitcoin:1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2?amount=.5"), Ok(()));
         assert!(checksum("bitcoin:1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2?amount=.").is_err());
+    }
+
+    /// An invoice with a payment hash of zeros and a signature of zeros (a wallet would refuse
+    /// the signature, which no node checks), made at `created` (unix seconds), expiring
+    /// `expiry` seconds later if given, on the network of `hrp`.
+    fn invoice(hrp: &str, created: u64, expiry: Option<u64>) -> String {
+        use bech32::{Fe32, Fe32IterExt, Hrp};
+        let fe = |v: u64| Fe32::try_from(u8::try_from(v & 31).expect("5 bits")).expect("a character");
+        let mut data: Vec<Fe32> = (0..7).rev().map(|i| fe(created >> (5 * i))).collect();
+        // `p`, the payment hash: 52 characters.
+        data.extend([fe(1), fe(52 >> 5), fe(52)]);
+        data.extend(std::iter::repeat_n(Fe32::Q, 52));
+        if let Some(x) = expiry {
+            data.extend([fe(6), fe(0), fe(2), fe(x >> 5), fe(x)]);
+        }
+        data.extend(std::iter::repeat_n(Fe32::Q, 104));
+        let hrp = Hrp::parse(hrp).expect("a prefix");
+        data.into_iter().with_checksum::<Bolt11Checksum>(&hrp).chars().collect()
+    }
+
+    /// Defect (found in a trial): an invoice with one character changed, a test network's
+    /// invoice and one expired years ago were signed and sent to the buyer, as were test
+    /// network bitcoin addresses for a deal in euros; no wallet pays any of them.
+    #[test]
+    fn an_invoice_a_node_signs_has_its_checksum_network_and_time() {
+        let own =
+            |text: &str| PaymentMethod::Lightning(text.into()).validate_own().map_err(|e| e.to_string());
+        let now = crate::Timestamp::now().as_millis() / 1_000;
+        let fresh = invoice("lnbc2500u", now, None);
+        assert_eq!(own(&fresh), Ok(()));
+        assert_eq!(own(&format!("lightning:{}", fresh.to_uppercase())), Ok(()));
+        // The checksum: one character changed, anywhere.
+        for at in [12, fresh.len() / 2, fresh.len() - 1] {
+            let mut typo = fresh.clone().into_bytes();
+            typo[at] = if typo[at] == b'q' { b'p' } else { b'q' };
+            let typo = String::from_utf8(typo).expect("ascii");
+            assert!(own(&typo).is_err_and(|e| e.contains("checksum does not match")), "{typo}");
+            // A request received is held to the shape only.
+            assert_eq!(PaymentMethod::Lightning(typo).validate(), Ok(()));
+        }
+        for test_network in ["lntb2500u", "lntbs10m", "lnbcrt1m", "lnsb1m"] {
+            let e = own(&invoice(test_network, now, None)).expect_err(test_network);
+            assert!(e.contains("test network's invoice"), "{e}");
+        }
+        // BOLT 11's first example: its checksum holds, and it expired in 2017.
+        let spec = "lnbc1pvjluezsp5zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zyg3zygspp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdpl2pkx2ctnv5sxxmmwwd5kgetjypeh2ursdae8g6twvus8g6rfwvs8qun0dfjkxaq9qrsgq357wnc5r2ueh7ck6q93dj32dlqnls087fxdwk8qakdyafkq3yap9us6v52vjjsrvywa6rt52cm9r9zqt8r2t7mlcwspyetp5h2tztugp9lfyql";
+        assert!(own(spec).is_err_and(|e| e.contains("it has expired")));
+        let typo = spec.replace("zyg3zyg3zyg", "zyg3zqg3zyg");
+        assert!(own(&typo).is_err_and(|e| e.contains("checksum does not match")));
+        // The expiry: an hour without an `x` field, else the field's seconds.
+        let e = own(&invoice("lnbc1m", now - 3_700, None)).expect_err("an hour old");
+        assert!(e.contains("it has expired"), "{e}");
+        assert_eq!(own(&invoice("lnbc1m", now - 3_500, None)), Ok(()));
+        assert_eq!(
+            own(&invoice("lnbc1m", now - 3_700, Some(900))).map_err(|e| e.contains("expired")),
+            Err(true)
+        );
+        assert_eq!(own(&invoice("lnbc1m", now - 60, Some(900))), Ok(()));
+        // Bitcoin: a test network's address, bech32 or base58, is refused in one's own request.
+        for test_network in [
+            "bitcoin:tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx",
+            "bitcoin:mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn",
+        ] {
+            let e = PaymentMethod::Bitcoin(test_network.into()).validate_own().expect_err(test_network);
+            assert!(e.to_string().contains("test network's address"), "{e}");
+            assert_eq!(PaymentMethod::Bitcoin(test_network.into()).validate(), Ok(()));
+        }
     }
 
     #[test]

@@ -11,12 +11,15 @@ use crate::api::types::{DealView, NodeEvent, StepRequest};
 impl Service {
     /// Signs `step` on the deal `given` names, if the owner may sign it now.
     pub fn deal_step(&self, given: &str, mut step: Step) -> Result<Effect, ServiceError> {
-        lifecycle::check_shape(&step).map_err(InvalidInput::Step)?;
-        // What this node signs is held to more than the shape: a bitcoin address's checksum.
+        // What this node signs is held to more than the shape: a bitcoin address's checksum, an
+        // IBAN's country and length. Checked first, so a digit missing from an IBAN is said as
+        // such, not as check digits that do not match.
         if let Step::PaymentRequest(method) = step {
             method.validate_own().map_err(|e| InvalidInput::Step(e.into()))?;
             step = Step::PaymentRequest(method.normalized());
         }
+        check_words(&step)?;
+        lifecycle::check_shape(&step).map_err(InvalidInput::Step)?;
         let deal = self.deal_named(given)?;
         let id = deal.id();
         let me = self.me();
@@ -130,9 +133,42 @@ fn step(request: StepRequest) -> Result<Option<Step>, ServiceError> {
         StepRequest::Shipped { tracking } => Step::Shipped(tracking.filter(|t| !t.trim().is_empty())),
         StepRequest::Received => Step::Received,
         StepRequest::Cancel => Step::Cancel,
-        StepRequest::Dispute { reason } => Step::Dispute(reason),
+        StepRequest::Dispute { reason } => {
+            if reason.trim().is_empty() {
+                return Err(InvalidInput::StepText(
+                    "a dispute needs its reason, in words: what went wrong (e.g. \"Paid on Monday, nothing shipped\")"
+                        .to_owned(),
+                )
+                .into());
+            }
+            Step::Dispute(reason)
+        }
         StepRequest::Deliver => return Ok(None),
     }))
+}
+
+/// The words a step carries, said by the field they were given in when they are too long or
+/// not on one line (the protocol's own check, [`lifecycle::check_shape`], says it of the step).
+fn check_words(step: &Step) -> Result<(), InvalidInput> {
+    let (what, text) = match step {
+        Step::Dispute(reason) => ("the reason", reason.as_str()),
+        Step::Paid { reference: Some(t), .. } => ("the payment's reference", t.as_str()),
+        Step::Shipped(Some(t)) => ("the tracking note", t.as_str()),
+        _ => return Ok(()),
+    };
+    let n = text.chars().count();
+    if n > lifecycle::MAX_STEP_TEXT {
+        return Err(InvalidInput::StepText(format!(
+            "{what} is {n} characters long, over the limit of {}: say it shorter",
+            lifecycle::MAX_STEP_TEXT
+        )));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(InvalidInput::StepText(format!(
+            "{what} holds a line break or another control character: write it on one line"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

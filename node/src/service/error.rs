@@ -120,6 +120,10 @@ pub enum InvalidInput {
     /// A payment method that is not one of the known ones.
     #[error("unknown payment method {0:?}: bitcoin, lightning, iban, cash or other")]
     PaymentMethod(String),
+    /// A deal step's words (a dispute's reason, a payment's reference, a tracking note) left
+    /// blank where needed, too long, or on more than one line: said for the field given.
+    #[error("{0}")]
+    StepText(String),
     /// A deal step's details have the wrong shape (an IBAN with a typo, a reason left empty).
     #[error(transparent)]
     Step(haggle_protocol::StepError),

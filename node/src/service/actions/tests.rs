@@ -1018,6 +1018,40 @@ fn a_payment_request_not_in_force_is_marked_superseded() {
     assert_eq!(view.payment.as_ref().map(|p| p.details.as_str()), Some("v2"));
 }
 
+/// Defects (found in a trial): an IBAN with a digit too many was refused as check digits that
+/// do not match, though the length check says more, and a dispute's reason given as spaces
+/// read "the step's text must be one line of 1 to 500 characters". Each says what is wrong.
+#[test]
+fn a_step_mistake_is_said_for_what_it_is() {
+    use crate::api::types::StepRequest;
+    use haggle_protocol::{PaymentMethod, Step};
+
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (_, deal) = chairs_deal(&seller, &buyer, 3, 1);
+    let deal = deal.to_hex();
+    let iban = |text: &str| {
+        Step::PaymentRequest(PaymentMethod::Iban { iban: text.into(), reference: String::new() })
+    };
+    let long = seller.deal_step(&deal, iban("BE71 0961 2345 67690")).expect_err("a digit too many");
+    assert!(
+        long.to_string().contains("an IBAN of BE has 16 letters and digits, and this one has 17"),
+        "{long}"
+    );
+    let blank = buyer
+        .deal_step_request(&deal, StepRequest::Dispute { reason: "   ".into() })
+        .expect_err("no reason")
+        .to_string();
+    assert!(blank.starts_with("a dispute needs its reason, in words"), "{blank}");
+    let lines = buyer
+        .deal_step_request(&deal, StepRequest::Dispute { reason: "Not paid\nat all".into() })
+        .expect_err("two lines")
+        .to_string();
+    assert_eq!(lines, "the reason holds a line break or another control character: write it on one line");
+    let over = buyer.deal_step(&deal, Step::Dispute("x".repeat(501))).expect_err("too long").to_string();
+    assert_eq!(over, "the reason is 501 characters long, over the limit of 500: say it shorter");
+}
+
 /// Defect: an offer on a listing sold out said only "listing ... is closed".
 #[test]
 fn an_offer_on_a_sold_out_listing_says_sold_out() {
