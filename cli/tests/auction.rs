@@ -415,3 +415,55 @@ fn an_auction_that_ended_while_its_seller_was_down_is_told_when_the_watch_finds_
         b.stop();
     }
 }
+
+/// Found in a trial: a bidder's node offline while higher bids came, back after the sale, never
+/// holds those bids (a closed auction takes no more: a bid's date is its bidder's word), so its
+/// own bid reads as the high bid; it said "you lost: the seller declined your bid", and its
+/// watch "you lost by this node's count (high bid 12.00 EUR)", the 12 being its own. Both now
+/// say the seller's node sold to another bid, one this node never saw.
+#[test]
+fn a_bidder_back_after_the_sale_is_told_its_high_bid_is_not_every_bid_there_was() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (dirs, seller, mut bidders) = seller_and_bidders(root.path(), 2);
+    let (ds, d1, d2) = (&dirs[0], &dirs[1], &dirs[2]);
+    let id = publish_auction(ds, "Pewter jug", "20s", &["--increment", "1", "--window", "0s"]);
+    for d in [d1, d2] {
+        wait("the auction to reach the bidders", || {
+            (json(d, &["show", &id[..12]])["id"] == id.as_str()).then_some(())
+        });
+    }
+    json(d1, &["bid", &id[..10], "--price", "12"]);
+    wait_high(ds, &id, 1, "12.00 EUR");
+    wait_high(d2, &id, 1, "12.00 EUR");
+    let mut watch = Watch::start(d1);
+    watch.ready(d1);
+    let away = bidders.remove(0);
+    away.kill_9();
+    json(d2, &["bid", &id[..10], "--price", "14"]);
+    wait_high(ds, &id, 2, "14.00 EUR");
+    let ends_at = auction(ds, &id)["ends_at"].as_u64().expect("an end");
+    wait_for(Duration::from_secs(40), "the auction's end to pass", || {
+        (now_ms() > ends_at + 1_000).then_some(())
+    });
+    wait("the sale on the seller's node", || (auction(ds, &id)["state"] == "sold").then_some(()));
+    let back = NodeProcess::start(d1, Some(&seller.addr));
+    wait("the sale on the bidder's node", || (auction(d1, &id)["state"] == "sold").then_some(()));
+    let shown = String::from_utf8_lossy(&haggle(d1, &["show", &id[..12]]).stdout).into_owned();
+    assert!(
+        shown.contains("(you) (1 bid, 1 bidder; the bids this node holds, not every one there was)"),
+        "{shown}"
+    );
+    assert!(
+        shown
+            .contains("you lost: the seller's node sold it to another bid: a higher one this node never saw"),
+        "{shown}"
+    );
+    watch.line_with(&[
+        "auction ended: Pewter jug",
+        "you lost: your 12.00 EUR is the high bid this node holds",
+    ]);
+    drop(watch);
+    for node in [back, seller].into_iter().chain(bidders) {
+        node.stop();
+    }
+}

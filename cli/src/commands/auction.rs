@@ -117,14 +117,17 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
         outln!("  auction   ends in {}{extended}", left(a.ends_at, now));
     }
     outln!("  start     {}, raise by at least {}", a.start.display, a.increment.display);
+    // The owner's bid on top here, and sold to another: this node's bids are not all there were.
+    let sold_past_me = lost_on_top(a) && matches!(a.state, AuctionState::Sold | AuctionState::Awarded);
     match &a.high_bid {
         Some(high) => outln!(
-            "  high bid  {} by {}{} ({}, {})",
+            "  high bid  {} by {}{} ({}, {}{})",
             high.amount.display,
             output::short_peer(&high.bidder),
             if high.mine { " (you)" } else { "" },
             output::count(a.bids, "bid"),
-            output::count(a.bidders, "bidder")
+            output::count(a.bidders, "bidder"),
+            if sold_past_me { "; the bids this node holds, not every one there was" } else { "" }
         ),
         None if a.state == AuctionState::Ended => outln!("  high bid  none: no one bid"),
         None if done => outln!("  high bid  none held here"),
@@ -164,16 +167,14 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
             BidStanding::Won => "you won: see haggle deals",
             BidStanding::Lost if retracted => "no one won: the seller retracted the auction",
             // The bid on top here did not win: the seller's node took another, and only the two
-            // parties know which, or the seller declined it.
-            BidStanding::Lost if a.high_bid.as_ref().is_some_and(|h| h.mine) => {
-                if a.high_declined {
-                    "you lost: the seller declined your bid"
-                } else if matches!(a.state, AuctionState::Sold | AuctionState::Awarded) {
-                    "you lost: the seller's node took another bid (yours did not reach it before the end, or the seller passed it over)"
-                } else {
-                    "you lost: the seller declined your bid"
-                }
+            // parties know which, or the seller declined it. Sold, the seller's node declines
+            // the bids it did not take by itself: that decline says nothing more (a trial's
+            // bidder, offline while higher bids came, read "the seller declined your bid" and
+            // took it for a sale past the best bid).
+            BidStanding::Lost if sold_past_me => {
+                "you lost: the seller's node sold it to another bid: a higher one this node never saw (bids made while it was offline do not reach it once the auction has closed), or yours did not reach that node before the end, or the seller declined yours"
             }
+            BidStanding::Lost if lost_on_top(a) => "you lost: the seller declined your bid",
             BidStanding::Lost => "you lost",
         };
         outln!("  you       {says}");
@@ -267,4 +268,9 @@ pub(super) fn left(ends_at: u64, now: u64) -> String {
         3_600..86_400 => format!("{}h {}m", secs / 3_600, secs % 3_600 / 60),
         _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3_600),
     }
+}
+
+/// Whether the owner's bid is the high bid this node holds, and lost.
+fn lost_on_top(a: &AuctionInfo) -> bool {
+    a.me == Some(BidStanding::Lost) && a.high_bid.as_ref().is_some_and(|h| h.mine)
 }

@@ -586,6 +586,13 @@ fn line(
                     "your bid of {amount} is on top by this node's count; the seller's node accepts the high bid it holds (haggle show {} says how it came out)",
                     output::short(listing)
                 ),
+                // This node's high bid is the owner's, and lost: the seller's node took a bid
+                // this one never saw (a trial's bidder, back after the end, read "you lost by
+                // this node's count (high bid 64.00 EUR)", the 64 being its own).
+                (Some(BidStanding::Lost), Some(w), Some(amount), _) if !mine && me == Some(w) => format!(
+                    "you lost: your {amount} is the high bid this node holds, but the seller's node took another (a higher bid this node never saw, or yours reached that node too late) (haggle show {} says more)",
+                    output::short(listing)
+                ),
                 (Some(s @ BidStanding::Lost), _, Some(amount), _) if !mine => format!(
                     "you {s} by this node's count (high bid {amount}); the seller's node, whose bids decide, may hold another (haggle show {} says how it came out)",
                     output::short(listing)
