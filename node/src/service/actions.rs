@@ -163,6 +163,12 @@ impl Service {
         // still doing its proof of work must find it stored.
         let _one_at_a_time = self.revising();
         if !draft.again {
+            // A listing that breaks a rule says so first, not that a like one is on offer.
+            let envelope = haggle_protocol::Envelope {
+                created_at: now,
+                ..haggle_protocol::Envelope::new(self.me(), Body::Listing(listing.clone()))
+            };
+            haggle_protocol::limits::validate(&envelope, now).map_err(haggle_protocol::SignError::Invalid)?;
             self.refuse_same_on_offer(&listing, now)?;
         }
         self.store_listing(listing, now, false)
@@ -172,6 +178,17 @@ impl Service {
     /// (a retry after a timeout, a line pasted twice) would otherwise publish it twice, and
     /// every searcher would see it twice.
     fn refuse_same_on_offer(&self, listing: &Listing, now: Timestamp) -> Result<(), ServiceError> {
+        use haggle_protocol::Market;
+        // An auction's or a campaign's rules, less their end (a command run twice gives two ends
+        // a moment apart): another reserve or other tiers make another listing.
+        let same_rules = |a: &Option<Market>, b: &Option<Market>| match (a, b) {
+            (Some(Market::Auction(a)), Some(Market::Auction(b))) => {
+                (a.reserve, a.increment, a.window_secs) == (b.reserve, b.increment, b.window_secs)
+            }
+            (Some(Market::Campaign(a)), Some(Market::Campaign(b))) => a.tiers == b.tiers,
+            (Some(Market::Calendar(_)), Some(Market::Calendar(_))) | (None, None) => true,
+            _ => false,
+        };
         // Titles as a reader tells them apart: not by case.
         let same = |l: &Listing| {
             l.kind == listing.kind
@@ -182,10 +199,19 @@ impl Service {
                 && l.location == listing.location
                 && l.images == listing.images
                 && l.file == listing.file
+                && same_rules(&l.market, &listing.market)
+        };
+        // An auction past its end, or a campaign past its deadline, takes no more bids or
+        // pledges: it is not on offer, whatever its status until its close (a trial's seller,
+        // told by `show` to auction an unsold lamp again with `publish --from`, was refused).
+        let over = |l: &Listing| match &l.market {
+            Some(Market::Auction(a)) => a.ends_at <= now,
+            Some(Market::Campaign(c)) => c.deadline <= now,
+            _ => false,
         };
         for entry in self.store.listings_by(&self.me())? {
             let Some(l) = entry.object.listing() else { continue };
-            if l.status == ListingStatus::Active && l.expires_at > now && same(l) {
+            if l.status == ListingStatus::Active && l.expires_at > now && !over(l) && same(l) {
                 return Err(Conflict::SameListing { id: entry.object.id(), title: l.title.clone() }.into());
             }
         }

@@ -98,6 +98,53 @@ fn the_same_listing_twice_is_refused_naming_the_one_on_offer() {
     seller.publish(draft("Oak desk", "80")).expect("none of them on offer");
 }
 
+/// Found in a trial: an unsold auction, past its end, counted as on offer, so `publish --from`
+/// (which `show` suggests to auction it again) was refused; a campaign with other tiers was
+/// refused as the same; and a reserve under the start price was refused as a duplicate
+/// before it was refused for what it is.
+#[test]
+fn an_auction_past_its_end_is_not_on_offer_and_other_rules_make_another_listing() {
+    use crate::api::types::{AuctionDraft, CampaignDraft, TierDraft};
+
+    let (seller, _sd) = service(1);
+    let auction = |ends_in: u64, reserve: Option<&str>| ListingDraft {
+        kind: haggle_protocol::ListingKind::Auction,
+        auction: Some(AuctionDraft {
+            ends_in,
+            reserve: reserve.map(Into::into),
+            increment: None,
+            window: Some(0),
+        }),
+        ..draft("Clay vase", "10")
+    };
+    let first = seller.publish(auction(2, None)).expect("published").object;
+    let e = seller.publish(auction(2, None)).expect_err("running: the same");
+    assert_eq!(e.code(), ErrorCode::Conflict);
+    let low = seller.publish(auction(2, Some("5"))).expect_err("a reserve under the start").to_string();
+    assert!(low.contains("the reserve is below the start price"), "{low}");
+    seller.publish(auction(3_600, Some("20"))).expect("another reserve, another listing");
+    let Some(haggle_protocol::Market::Auction(terms)) = first.listing().and_then(|l| l.market.clone()) else {
+        panic!("an auction")
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while Timestamp::now() <= terms.ends_at && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    seller.publish(auction(3_600, None)).expect("the first is over: auctioned again");
+
+    let campaign = |tier: &str| ListingDraft {
+        kind: haggle_protocol::ListingKind::Crowdfund,
+        campaign: Some(CampaignDraft {
+            deadline_in: 3_600,
+            tiers: vec![TierDraft { name: "Big".into(), min: tier.into(), quantity: None }],
+        }),
+        ..draft("Community oven", "1000")
+    };
+    seller.publish(campaign("500")).expect("published");
+    seller.publish(campaign("50")).expect("other tiers, another campaign");
+    assert_eq!(seller.publish(campaign("500")).expect_err("the same").code(), ErrorCode::Conflict);
+}
+
 /// A code of the right shape that no currency has (`EUT` for `EUR`) is a slip: a listing priced
 /// in it is found by no search for the code meant. A currency of one's own is taken when said.
 #[test]
