@@ -228,6 +228,20 @@ pub enum InvalidInput {
         /// Known codes one letter away.
         near: Vec<&'static str>,
     },
+    /// Terms in a currency code of the right shape that names no currency the node knows, on a
+    /// listing priced in another.
+    #[error(
+        "`{code}` is not a currency code this node knows (ISO 4217, such as EUR or USD, or a common one outside it, such as BTC or USDT){}; the listing asks in {asked}. Leave --currency out to offer in {asked}",
+        if near.is_empty() { String::new() } else { format!("; did you mean {}?", near.join(" or ")) }
+    )]
+    UnknownOfferCurrency {
+        /// The code given.
+        code: String,
+        /// Known codes one letter away.
+        near: Vec<&'static str>,
+        /// The listing's currency.
+        asked: String,
+    },
     /// A new currency for a listing's price without a new amount (minor units differ).
     #[error("a new currency needs a new price too, e.g. --price 120 --currency USD")]
     NewCurrencyWithoutPrice,

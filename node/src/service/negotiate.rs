@@ -595,6 +595,19 @@ fn terms(
         return Err(InvalidInput::PricedGiveawayOffer.into());
     }
     let what = if current.is_some() { "a counter" } else { "an offer" };
+    // A code no currency has (`EUT` for `EUR`) is a slip, unless the listing itself asks in it
+    // (a currency of its owner's own): refused before anything is signed, as `publish` does.
+    if let (Some(given), Some(asked)) = (&draft.currency, &default_currency)
+        && !given.is_known()
+        && given != asked
+    {
+        return Err(InvalidInput::UnknownOfferCurrency {
+            code: given.to_string(),
+            near: given.near_known(),
+            asked: asked.to_string(),
+        }
+        .into());
+    }
     let currency = match draft.currency.or(default_currency) {
         Some(currency) => currency,
         // A giveaway asks nothing: its terms carry a zero amount in ISO 4217's "no currency".

@@ -145,6 +145,30 @@ fn an_auction_past_its_end_is_not_on_offer_and_other_rules_make_another_listing(
     assert_eq!(seller.publish(campaign("500")).expect_err("the same").code(), ErrorCode::Conflict);
 }
 
+/// Found in a trial: an offer in `EUT` on a listing in EUR was signed and sent, with only a note
+/// after the fact, while `publish` refuses the code. Refused before anything is signed; a code
+/// the listing itself asks in is the listing's own currency, and taken.
+#[test]
+fn an_offer_in_a_currency_no_node_knows_is_refused() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller.publish(draft("Oak desk", "80")).expect("published").object;
+    buyer.receive(listing.bytes(), Via::Gossip);
+    let id = listing.id().to_hex();
+    let slip = TermsDraft { currency: "EUT".parse().ok(), ..offer_of("70") };
+    let e = buyer.offer(&id, slip).expect_err("a slip");
+    assert_eq!(e.code(), ErrorCode::Invalid);
+    let said = e.to_string();
+    assert!(said.starts_with("`EUT` is not a currency code this node knows"), "{said}");
+    assert!(said.contains("did you mean EUR?") && said.contains("the listing asks in EUR"), "{said}");
+    assert!(buyer.threads().expect("threads").threads.is_empty(), "nothing signed");
+    let own = ListingDraft { currency: "GHT".parse().ok(), any_currency: true, ..draft("Lamp", "5") };
+    let local = seller.publish(own).expect("a currency of one's own").object;
+    buyer.receive(local.bytes(), Via::Gossip);
+    let in_it = TermsDraft { currency: "GHT".parse().ok(), ..offer_of("4") };
+    buyer.offer(&local.id().to_hex(), in_it).expect("the listing's own currency");
+}
+
 /// A code of the right shape that no currency has (`EUT` for `EUR`) is a slip: a listing priced
 /// in it is found by no search for the code meant. A currency of one's own is taken when said.
 #[test]
