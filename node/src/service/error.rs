@@ -231,8 +231,8 @@ pub enum InvalidInput {
     /// Terms in a currency code of the right shape that names no currency the node knows, on a
     /// listing priced in another.
     #[error(
-        "`{code}` is not a currency code this node knows (ISO 4217, such as EUR or USD, or a common one outside it, such as BTC or USDT){}; the listing asks in {asked}. Leave --currency out to offer in {asked}",
-        if near.is_empty() { String::new() } else { format!("; did you mean {}?", near.join(" or ")) }
+        "`{code}` is not a currency code this node knows (ISO 4217, such as EUR or USD, or a common one outside it, such as BTC or USDT){} The listing asks in {asked}: leave --currency out to offer in it",
+        if near.is_empty() { ".".to_owned() } else { format!("; did you mean {}?", near.join(" or ")) }
     )]
     UnknownOfferCurrency {
         /// The code given.
