@@ -451,6 +451,20 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
         shown.contains("(you)") && shown.lines().any(|l| l.starts_with("  buyer") && l.ends_with("(you)")),
         "{shown}"
     );
+    // The watch says how to pay, and that a second request replaces the first (found in a
+    // trial: four requests with four IBANs read the same).
+    let first = format!("deal {d}: payment request by you: BE71 0961 2345 6769, reference \"Stove 7\"; now");
+    watch_a.line_with(&[&first]);
+    json(&da, &["pay-request", d, "--iban", "BE71 0961 2345 6769", "--reference", "Stove 7, blue"]);
+    watch_a.line_with(&[&format!(
+        "deal {d}: payment request by you: BE71 0961 2345 6769, reference \"Stove 7, blue\" (it replaces the earlier request); now"
+    )]);
+    wait("C to learn the corrected request", || {
+        json(&dc, &["deal", d])["payment"]["details"]
+            .as_str()
+            .is_some_and(|p| p.contains("Stove 7, blue"))
+            .then_some(())
+    });
     let wrong = haggle(&dc, &["shipped", d]);
     assert!(
         stderr(&wrong).contains("the seller signs this step, and you are the buyer"),

@@ -814,17 +814,29 @@ fn step_line(api: &ApiClient, id: ObjectId, deal: ObjectId, step: &str, stage: &
         },
         // The stage as `haggle deals` shows it, with what else stands (disputed, cancel asked),
         // when it is still the stage the step made; a line retold later, after further steps,
-        // says the stage the step made.
-        (step, stage, mine) => format!(
-            "deal {short}: {} by {}; {}",
-            step.replace('_', " "),
-            if mine { "you" } else { "the other party" },
-            if stage == view.stage {
-                format!("now {}", super::deal::stage(&view))
-            } else {
-                format!("it made it {} (now {})", stage.replace('_', " "), super::deal::stage(&view))
-            }
-        ),
+        // says the deal moved on. A payment request says how to pay, and a second one that it
+        // replaces the first (found in a trial: four requests with four IBANs read the same).
+        (step, stage, mine) => {
+            let replaces = step == "payment_request"
+                && view.timeline.iter().any(|s| s.step == step && s.id != id && s.at <= signed.at);
+            let how = match (step, details) {
+                ("payment_request", Some(d)) if replaces => {
+                    format!(": {d} (it replaces the earlier request)")
+                }
+                ("payment_request", Some(d)) => format!(": {d}"),
+                _ => String::new(),
+            };
+            format!(
+                "deal {short}: {} by {}{how}; {}",
+                step.replace('_', " "),
+                if mine { "you" } else { "the other party" },
+                if stage == view.stage {
+                    format!("now {}", super::deal::stage(&view))
+                } else {
+                    format!("the deal has moved on since: now {}", super::deal::stage(&view))
+                }
+            )
+        }
     }
 }
 
