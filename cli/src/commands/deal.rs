@@ -187,6 +187,10 @@ pub fn print(d: &DealView) {
     };
     outln!("  {seller}    {}{}", output::peer(&d.seller), you("seller"));
     outln!("  {buyer}    {}{}", output::peer(&d.buyer), you("buyer"));
+    if d.blocked {
+        let other = if d.you_are.as_deref() == Some("seller") { &d.buyer } else { &d.seller };
+        outln!("  blocked   you blocked them; the deal goes on (haggle unblock {other})");
+    }
     match &d.payment {
         Some(p) if p.method == "cash" => outln!("  pay by    {}", p.details),
         Some(p) => outln!("  pay by    {}: {}", p.method, p.details),
@@ -422,6 +426,7 @@ mod tests {
             current_listing: None,
             listing_changed: Vec::new(),
             you_are: None,
+            blocked: false,
             listing_kind: None,
             title: None,
             seller: key(1).public(),

@@ -333,8 +333,11 @@ pub fn deals(cx: &Context<'_>) -> Result<()> {
     let now = output::now_ms();
     // Which side the owner is on reads at a glance: "you" instead of its own key.
     let me = cx.api.status()?.peer_id;
-    let party = |key: &haggle_node::api::types::PublicKey| {
-        if *key == me { "you".to_owned() } else { output::short_peer(key) }
+    // A party the owner blocked is marked, as in `haggle offers` (the deal goes on).
+    let party = |key: &haggle_node::api::types::PublicKey, blocked: bool| match (*key == me, blocked) {
+        (true, _) => "you".to_owned(),
+        (false, true) => format!("{} (blocked)", output::short_peer(key)),
+        (false, false) => output::short_peer(key),
     };
     let rows: Vec<Vec<String>> = page
         .deals
@@ -344,8 +347,8 @@ pub fn deals(cx: &Context<'_>) -> Result<()> {
                 output::short(&d.id),
                 d.title.as_deref().map(|t| output::clip(t, output::TITLE_COLUMN)).unwrap_or_default(),
                 output::terms(&d.terms),
-                party(&d.seller),
-                party(&d.buyer),
+                party(&d.seller, d.blocked),
+                party(&d.buyer, d.blocked),
                 super::deal::stage(d),
                 super::deal::next(d),
                 output::relative(d.made_at, now),

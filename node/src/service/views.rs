@@ -520,6 +520,7 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
             .into_iter()
             .find(|(key, _)| key == me)
             .map(|(_, side)| side.to_owned()),
+        blocked: store.is_blocked(&if *me == d.seller() { d.buyer() } else { d.seller() }),
         reward: reward(store, d)?,
         ..deal_record(d)
     })
@@ -610,6 +611,7 @@ fn deal_record(d: &Deal) -> DealView {
         current_listing: None,
         listing_changed: Vec::new(),
         you_are: None,
+        blocked: false,
         title: d.listing().listing().map(|l| l.title.clone()),
         listing_kind: d.listing().listing().map(|l| l.kind),
         seller: d.seller(),

@@ -589,6 +589,9 @@ pub struct DealView {
     /// Which of the two this node's owner is (`seller` or `buyer`), when one of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub you_are: Option<String>,
+    /// Whether this node's owner blocked the other party (`haggle block`): the deal goes on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blocked: bool,
     /// The accepted terms.
     pub terms: TermsView,
     /// When it was made (the Accept's time, unix ms).

@@ -1121,6 +1121,12 @@ fn a_step_mistake_is_said_for_what_it_is() {
     assert_eq!(lines, "the reason holds a line break or another control character: write it on one line");
     let over = buyer.deal_step(&deal, Step::Dispute("x".repeat(501))).expect_err("too long").to_string();
     assert_eq!(over, "the reason is 501 characters long, over the limit of 500: say it shorter");
+    // Found in the same trial: a blocked party was marked in `haggle offers`, not in a deal.
+    let block = crate::api::types::BlockRequest { who: deal.clone(), note: None };
+    seller.block(block).expect("blocked");
+    assert!(seller.deal_view(&deal).expect("the deal").blocked, "the seller blocked the buyer");
+    assert!(!buyer.deal_view(&deal).expect("the deal").blocked, "the buyer blocked nobody");
+    assert!(seller.deals().expect("deals").deals.iter().all(|d| d.blocked));
 }
 
 /// Defect: an offer on a listing sold out said only "listing ... is closed".
