@@ -812,9 +812,9 @@ pub enum Conflict {
         /// The limit.
         max: usize,
     },
-    /// A message to a key the owner blocked: its answers would be refused.
+    /// A message about a listing to a key the owner blocked: its answers would be refused.
     #[error(
-        "you blocked {0}: their answers would not reach you, so a message to them is not sent. haggle unblock {0} first"
+        "you blocked {0}: their answers about a listing would not reach you, so a message about one is not sent to them (in a thread or deal, messages go on both ways). haggle unblock {0} first"
     )]
     NoteToBlocked(haggle_protocol::PublicKey),
     /// A conversation named that holds no message yet.

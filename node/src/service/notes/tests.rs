@@ -138,6 +138,16 @@ fn a_note_in_a_thread_goes_to_the_other_party_and_a_blocked_key_is_refused() {
     // inviting an answer; the thread's conversation stays open.
     let c = seller.conversation_view(&hex(&early), false).expect("the conversation");
     assert!(c.closed.as_deref().is_some_and(|why| why.starts_with("you blocked")), "{:?}", c.closed);
+    // Found in a trial: it said "a message to them is not sent", though messages in threads
+    // and deals with them go on.
+    assert!(
+        c.closed
+            .as_deref()
+            .is_some_and(|why| why.contains("their answers about a listing would not reach you")
+                && why.contains("in a thread or deal, messages go on both ways")),
+        "{:?}",
+        c.closed
+    );
     assert_eq!(seller.conversation_view(&hex(&note), false).expect("the thread's").closed, None);
     let in_thread = buyer.send_note(&hex(&offer), "Still on for 75?".into()).expect("sent");
     assert!(matches!(seller.receive(in_thread.object.bytes(), Via::Direct).first(), Some(Received::New)));
