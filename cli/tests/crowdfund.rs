@@ -324,7 +324,20 @@ fn a_changed_pledge_that_loses_its_reward_says_so() {
     let said = String::from_utf8_lossy(&raised.stdout).into_owned();
     assert!(raised.status.success(), "{}", String::from_utf8_lossy(&raised.stderr));
     assert!(
-        said.contains("Note: your earlier pledge had the reward \"Gold\"") && said.contains("no reward"),
+        said.contains("Note: your earlier pledge had the reward \"Gold\"")
+            && said.contains("the order they were made")
+            && said.contains("no reward"),
+        "{said}"
+    );
+    // Under the reward's minimum, that is the reason given (found in a trial: the order of
+    // pledges was blamed for a pledge lowered under the minimum).
+    wait("the second backer's node to count Gold as its reward now", || {
+        (campaign(d2, &id)["mine"]["tier"] == "Gold").then_some(())
+    });
+    let lowered = haggle(d2, &["pledge", &id[..10], "--amount", "40"]);
+    let said = String::from_utf8_lossy(&lowered.stdout).into_owned();
+    assert!(
+        said.contains("Note: your earlier pledge had the reward \"Gold\" (from 50.00 EUR); this one is under it, and has no reward."),
         "{said}"
     );
     creator.stop();

@@ -80,12 +80,28 @@ pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
     }
     if let Some(before) = reward_before.filter(|b| Some(b) != reward_after.as_ref()) {
         let now = reward_after.map_or("no reward".to_owned(), |t| format!("the reward \"{t}\""));
-        note!(
-            cx.json,
-            "your earlier pledge had the reward \"{before}\"; limited rewards go to pledges in \
-             the order they were made, and a changed pledge counts from when it was changed, after \
-             others': this one has {now}."
-        );
+        // The earlier reward's minimum, when the new pledge is under it: that is why, not the
+        // order of pledges (found in a trial: 60 changed to 40 under a reward from 50 was told
+        // the order was to blame).
+        let campaign = l.campaign.as_ref();
+        let under = campaign.and_then(|c| {
+            let min = &c.tiers.iter().find(|t| t.name == before)?.min;
+            let mine = &c.mine.as_ref()?.amount;
+            (mine.amount < min.amount).then(|| min.display.clone())
+        });
+        match under {
+            Some(min) => note!(
+                cx.json,
+                "your earlier pledge had the reward \"{before}\" (from {min}); this one is under \
+                 it, and has {now}."
+            ),
+            None => note!(
+                cx.json,
+                "your earlier pledge had the reward \"{before}\"; limited rewards go to pledges in \
+                 the order they were made, and a changed pledge counts from when it was changed, after \
+                 others': this one has {now}."
+            ),
+        }
     }
     // A pledge over the whole goal binds as any other: sent as it is, with a note in case the
     // amount was mistyped.
