@@ -54,10 +54,8 @@ impl Service {
         }
         let Some((head, view)) = self.store.auction(&key)? else {
             // Named by the id typed, not by its current revision, which the user never saw.
-            let bookable = listing
-                .listing()
-                .is_some_and(|l| matches!(l.kind, ListingKind::Rental | ListingKind::Service));
-            return Err(Conflict::NotAnAuction(self.resolve(given, "listing")?, bookable).into());
+            let takes = listing.listing().map_or(super::error::Takes::Offers, super::error::Takes::of);
+            return Err(Conflict::NotAnAuction(self.resolve(given, "listing")?, takes).into());
         };
         self.others_open(&head, given)?;
         let now = Timestamp::now();

@@ -267,6 +267,40 @@ mod tests {
         }
     }
 
+    /// Found in a trial: a pledge to a rental that takes bookings suggested `haggle offer`, which
+    /// the rental refuses, and named the listing by its current revision, not the id typed. A
+    /// bid or pledge on the wrong kind names the command that fits, by the id given.
+    #[test]
+    fn a_bid_or_pledge_on_another_kind_names_the_command_that_fits() {
+        use crate::api::types::{BidRequest, PledgeRequest};
+        let (owner, _od) = service(1);
+        let (guest, _gd) = service(2);
+        let listing = owner.publish(cabin(false)).expect("published").object;
+        guest.receive(listing.bytes(), Via::Gossip);
+        let typed = &listing.id().to_hex()[..8];
+        let pledge = PledgeRequest { amount: "10".into(), ..PledgeRequest::default() };
+        let e = guest.pledge(typed, pledge).expect_err("not a campaign").to_string();
+        let short = listing.id().fmt_short();
+        assert_eq!(
+            e,
+            format!(
+                "listing {short} is not a crowdfunding campaign: it takes bookings (haggle book {short} --from DATE --to DATE)"
+            )
+        );
+        let bid = BidRequest { price: "30".into(), ..BidRequest::default() };
+        let e = guest.bid(typed, bid).expect_err("not an auction").to_string();
+        assert!(
+            e.ends_with(&format!("it takes bookings (haggle book {short} --from DATE --to DATE)")),
+            "{e}"
+        );
+        let lamp = owner.publish(draft("Lamp", "15")).expect("published").object;
+        guest.receive(lamp.bytes(), Via::Gossip);
+        let pledge = PledgeRequest { amount: "10".into(), ..PledgeRequest::default() };
+        let e = guest.pledge(&lamp.id().to_hex(), pledge).expect_err("not a campaign").to_string();
+        let lamp_id = lamp.id().fmt_short();
+        assert!(e.ends_with(&format!("make an offer instead (haggle offer {lamp_id} --price ...)")), "{e}");
+    }
+
     fn request(dates: DateRange, price: Option<&str>) -> TermsDraft {
         TermsDraft { dates: Some(dates.to_string()), price: price.map(Into::into), ..TermsDraft::default() }
     }

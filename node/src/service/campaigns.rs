@@ -46,7 +46,9 @@ impl Service {
         let listing = self.listing(given)?;
         let key = listing.listing_key().ok_or_else(|| ServiceError::not_found("listing", given))?;
         let Some((head, view)) = self.store.campaign(&key)? else {
-            return Err(Conflict::NotACampaign(listing.id()).into());
+            // Named by the id typed, not by its current revision, which the user never saw.
+            let takes = listing.listing().map_or(super::error::Takes::Offers, super::error::Takes::of);
+            return Err(Conflict::NotACampaign(self.resolve(given, "listing")?, takes).into());
         };
         self.others_open(&head, given)?;
         let now = Timestamp::now();

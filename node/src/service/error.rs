@@ -724,17 +724,12 @@ pub enum Conflict {
         /// `accept` or `counter`.
         action: &'static str,
     },
-    /// A bid on a listing that is not an auction.
-    #[error(
-        "listing {} is not an auction: {}",
-        .0.fmt_short(),
-        if *.1 { format!("it takes bookings (haggle book {} --from DATE --to DATE)", .0.fmt_short()) }
-        else { format!("make an offer instead (haggle offer {} --price ...)", .0.fmt_short()) }
-    )]
-    NotAnAuction(haggle_protocol::ObjectId, bool),
-    /// A pledge to a listing that is not a campaign.
-    #[error("listing {} is not a crowdfunding campaign: an auction takes bids (haggle bid), other listings offers (haggle offer)", .0.fmt_short())]
-    NotACampaign(haggle_protocol::ObjectId),
+    /// A bid on a listing that is not an auction (named by the id given), and what it takes.
+    #[error("listing {} is not an auction: {}", .0.fmt_short(), takes(.0, .1))]
+    NotAnAuction(haggle_protocol::ObjectId, Takes),
+    /// A pledge to a listing that is not a campaign (named by the id given), and what it takes.
+    #[error("listing {} is not a crowdfunding campaign: {}", .0.fmt_short(), takes(.0, .1))]
+    NotACampaign(haggle_protocol::ObjectId, Takes),
     /// A pledge after the campaign's deadline.
     #[error("the campaign {} reached its deadline {}", listing.fmt_short(), when(*deadline))]
     CampaignEnded {
@@ -1003,7 +998,7 @@ impl Conflict {
             }
             Conflict::WhichConversation { .. } => ErrorCode::Ambiguous,
             Conflict::NotYourThread(_) => ErrorCode::NotYours,
-            Conflict::NotAnAuction(..) | Conflict::NotACampaign(_) | Conflict::NotDigital(_) => {
+            Conflict::NotAnAuction(..) | Conflict::NotACampaign(..) | Conflict::NotDigital(_) => {
                 ErrorCode::Invalid
             }
             Conflict::NoFileKey(_) | Conflict::NotSeller(_) => ErrorCode::NotYourTurn,
@@ -1072,6 +1067,42 @@ fn peer_short(key: &haggle_protocol::PublicKey) -> String {
     let peer = key.to_string();
     let tail = peer.len().saturating_sub(6);
     format!("{}…{}", peer.get(..8).unwrap_or(&peer), peer.get(tail..).unwrap_or_default())
+}
+
+/// What a listing takes, for a bid or pledge on the wrong kind: the command that fits it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Takes {
+    /// An auction: bids.
+    Bids,
+    /// A campaign: pledges.
+    Pledges,
+    /// A listing with a calendar: bookings.
+    Bookings,
+    /// Any other: offers.
+    Offers,
+}
+
+impl Takes {
+    /// What `listing` takes.
+    pub fn of(listing: &haggle_protocol::Listing) -> Takes {
+        match &listing.market {
+            Some(haggle_protocol::Market::Auction(_)) => Takes::Bids,
+            Some(haggle_protocol::Market::Campaign(_)) => Takes::Pledges,
+            Some(haggle_protocol::Market::Calendar(_)) => Takes::Bookings,
+            None => Takes::Offers,
+        }
+    }
+}
+
+/// The command for what a listing takes, named by `id`.
+fn takes(id: &ObjectId, what: &Takes) -> String {
+    let id = id.fmt_short();
+    match what {
+        Takes::Bids => format!("it takes bids (haggle bid {id} --price ...)"),
+        Takes::Pledges => format!("it takes pledges (haggle pledge {id} --amount ...)"),
+        Takes::Bookings => format!("it takes bookings (haggle book {id} --from DATE --to DATE)"),
+        Takes::Offers => format!("make an offer instead (haggle offer {id} --price ...)"),
+    }
 }
 
 /// Where ids of `what` are listed, for a "no such id" message.
