@@ -648,7 +648,7 @@ pub struct ListingFields {
     /// refused as a likely slip.
     #[arg(long)]
     pub any_currency: bool,
-    /// For rentals and services: what the price is charged per.
+    /// For rentals and services: what the price is charged per (`night` is taken for `day`).
     #[arg(long, value_enum, ignore_case = true)]
     pub per: Option<Choice<Period>>,
     /// How many (default 1). For a service, rental or digital good: the most one deal takes.
@@ -1121,11 +1121,35 @@ fn date_range(text: &str) -> Result<String, String> {
     text.parse::<haggle_protocol::DateRange>().map(|r| r.to_string()).map_err(|e| e.to_string())
 }
 
-/// `YYYY-MM-DD`.
+/// `YYYY-MM-DD`, with a word on the usual slips: a range where one day goes, a date written
+/// day (or month) first, slashes.
 fn date(text: &str) -> Result<String, String> {
-    haggle_protocol::calendar::parse_date(text)
-        .map(|d| haggle_protocol::calendar::Date(d).to_string())
-        .map_err(|e| format!("`{}` is not {}: write e.g. 2026-12-20", e.0, e.1))
+    haggle_protocol::calendar::parse_date(text).map(|d| haggle_protocol::calendar::Date(d).to_string()).map_err(
+        |e| {
+            let t = text.trim();
+            if t.contains("..") {
+                return format!(
+                    "`{t}` is a range, and this takes one day: --from is the check-in day and --to the check-out day, e.g. --from 2026-12-20 --to 2026-12-27"
+                );
+            }
+            // 20-12-2026, 12/20/2026, 20.12.2026: three numbers, the year last.
+            let parts: Vec<&str> = t.split(['-', '/', '.']).collect();
+            if let [a, b, year] = parts[..]
+                && year.len() == 4
+                && [a, b, year].iter().all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
+            {
+                let (a, b) = (a.parse::<u32>().unwrap_or(0), b.parse::<u32>().unwrap_or(0));
+                // Which is the day reads plainly only when one of the two is over 12.
+                let meant = match (a > 12, b > 12) {
+                    (true, false) => format!(" ({year}-{b:02}-{a:02}?)"),
+                    (false, true) => format!(" ({year}-{a:02}-{b:02}?)"),
+                    _ => String::new(),
+                };
+                return format!("`{t}` is not a date as haggle reads it: write it year first, YYYY-MM-DD{meant}");
+            }
+            format!("`{}` is not {}: write e.g. 2026-12-20 (YYYY-MM-DD)", e.0, e.1)
+        },
+    )
 }
 
 /// A number of nights, 1 or more (`3`, or `3d`).
@@ -1466,6 +1490,22 @@ mod tests {
             }
         }
         assert!(examples_seen > 30, "{examples_seen} examples found");
+    }
+
+    /// Found in a trial: `--from 20-12-2026`, `--from 12/20/2026` and a range given to --from
+    /// all read "is not a date", with nothing on what to write instead.
+    #[test]
+    fn a_date_slip_is_told_what_to_write() {
+        assert_eq!(date("2026-12-20"), Ok("2026-12-20".to_owned()));
+        assert_eq!(
+            date("20-12-2026").expect_err("day first"),
+            "`20-12-2026` is not a date as haggle reads it: write it year first, YYYY-MM-DD (2026-12-20?)"
+        );
+        assert!(date("12/20/2026").expect_err("month first").ends_with("YYYY-MM-DD (2026-12-20?)"));
+        assert!(date("05.06.2026").expect_err("either").ends_with("write it year first, YYYY-MM-DD"));
+        let range = date("2027-01-05..2027-01-08").expect_err("a range");
+        assert!(range.contains("is a range, and this takes one day: --from is the check-in day"), "{range}");
+        assert!(date("soon").expect_err("no date").contains("write e.g. 2026-12-20 (YYYY-MM-DD)"));
     }
 
     #[test]

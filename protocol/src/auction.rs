@@ -404,7 +404,9 @@ pub(crate) fn check_terms(
     if let (Some(reserve), Some(start)) = (terms.reserve, start)
         && reserve < start.amount
     {
-        return Err(Auction("the reserve is below the start price"));
+        return Err(Auction(
+            "the reserve is below the start price: give one at or above it (the least you would sell for), or none",
+        ));
     }
     if start.is_some_and(|p| p.per.is_some()) {
         return Err(Auction("an auction's start price has no period"));
