@@ -39,12 +39,13 @@ pub fn check_name(given: &str) -> Result<String, InvalidInput> {
     {
         return refuse("it looks like a key, and a name must not".into());
     }
+    // The length first: a name of 33 `a`s is too long before it is hex (found in a trial).
+    if len > MAX_NAME_CHARS {
+        return refuse(format!("a name has at most {MAX_NAME_CHARS} characters"));
+    }
     // Ids are taken from 6 hex characters on: a name like that would shadow one.
     if len >= 6 && name.chars().all(|c| c.is_ascii_hexdigit()) {
         return refuse("it looks like an id (hex digits only), and a name must not".into());
-    }
-    if len > MAX_NAME_CHARS {
-        return refuse(format!("a name has at most {MAX_NAME_CHARS} characters"));
     }
     // Tables say "you" for the owner; a command line takes a leading dash for an option; a
     // path segment of dots is no name.
