@@ -135,6 +135,9 @@ mod tests {
         // A whole key is refused as a key, not as too long (found in a trial).
         let said = check_name(&key).expect_err("a key").to_string();
         assert!(said.contains("looks like a key"), "{said}");
+        // Too long is said before hex (found in a trial: 33 `a`s looked like an id).
+        let long_hex = check_name(&"a".repeat(33)).expect_err("too long").to_string();
+        assert!(long_hex.ends_with("a name has at most 32 characters"), "{long_hex}");
     }
 
     #[test]
