@@ -124,6 +124,8 @@ pub struct Service {
     sealing: Arc<std::sync::Mutex<()>>,
     /// Auctions whose end this node announced (see `auctions`).
     announced: auctions::Announced,
+    /// How far earlier runs told the ends of auctions and campaigns (see `auctions`).
+    ends_told: Arc<auctions::EndsTold>,
     /// Set while a settle run of auctions and campaigns is under way.
     settling: Arc<std::sync::atomic::AtomicBool>,
     /// What the revisions the last settle run looked at say about their ends (see `settle`).
@@ -237,6 +239,7 @@ impl Service {
     /// A service over `store` and the blob directory `blobs`, signing with `key`.
     pub fn new(store: Arc<Store>, key: Arc<SecretKey>, policy: Policy, blobs: Arc<Blobs>) -> Self {
         store.set_owner(key.public());
+        let ends_told = Arc::new(auctions::EndsTold::read(&store));
         Service {
             store,
             blobs,
@@ -249,6 +252,7 @@ impl Service {
             unopenable: Arc::default(),
             sealing: Arc::default(),
             announced: Arc::default(),
+            ends_told,
             settling: Arc::default(),
             ends: Arc::default(),
             halt: halt::Halt::default(),

@@ -434,6 +434,24 @@ impl Store {
         Ok(())
     }
 
+    /// The time up to which the node has told the end of every auction and campaign it held
+    /// (its owner's `watch` heard of them): one that ended earlier is not told again after a
+    /// restart. `None` before the first.
+    pub fn ends_told_through(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(self
+            .db
+            .get(keys::ENDS_TOLD_KEY)?
+            .and_then(|v| <[u8; 8]>::try_from(&v[..]).ok())
+            .map(|b| Timestamp::from_millis(u64::from_be_bytes(b))))
+    }
+
+    /// Records [`Self::ends_told_through`] (lazily: a crash may tell the last few seconds' ends
+    /// again, which is harmless).
+    pub fn set_ends_told_through(&self, at: Timestamp) -> Result<(), StoreError> {
+        self.db.insert(keys::ENDS_TOLD_KEY, &at.as_millis().to_be_bytes())?;
+        Ok(())
+    }
+
     /// The object with this id, as stored (it was verified before it was stored).
     pub fn get(&self, id: &ObjectId) -> Result<Option<Object>, StoreError> {
         match self.db.get(keys::object(id))? {

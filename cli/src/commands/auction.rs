@@ -118,7 +118,8 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
     }
     outln!("  start     {}, raise by at least {}", a.start.display, a.increment.display);
     // The owner's bid on top here, and sold to another: this node's bids are not all there were.
-    let sold_past_me = lost_on_top(a) && matches!(a.state, AuctionState::Sold | AuctionState::Awarded);
+    let sold_past_me =
+        lost_on_top(a) && !a.high_declined && matches!(a.state, AuctionState::Sold | AuctionState::Awarded);
     match &a.high_bid {
         Some(high) => outln!(
             "  high bid  {} by {}{} ({}, {}{})",

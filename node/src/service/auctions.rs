@@ -280,6 +280,53 @@ impl Service {
 /// Auctions whose end this node announced.
 pub(super) type Announced = std::sync::Arc<std::sync::Mutex<HashSet<ListingKey>>>;
 
+/// How long this node waits between two records of how far it has told ends.
+const ENDS_TOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How far the node has told the ends of auctions and campaigns, kept across restarts: the
+/// memory of which it announced ([`Announced`]) starts empty with each run, and a trial's
+/// restarted node told an auction's end again, days later, in other words ("you won" after
+/// "under the reserve" and the deal).
+#[derive(Debug)]
+pub(super) struct EndsTold {
+    /// Read at start: the ends up to this time were told by an earlier run.
+    before: Option<Timestamp>,
+    /// When this run last recorded how far it has told them.
+    recorded: std::sync::Mutex<Option<Timestamp>>,
+}
+
+impl EndsTold {
+    /// What `store` recorded of earlier runs.
+    pub(super) fn read(store: &Store) -> EndsTold {
+        let before = store.ends_told_through().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not read how far auction ends were told; they may be told again");
+            None
+        });
+        EndsTold { before, recorded: std::sync::Mutex::new(None) }
+    }
+
+    /// Whether an earlier run told an end at `end`.
+    pub(super) fn told_before(&self, end: Timestamp) -> bool {
+        self.before.is_some_and(|before| end <= before)
+    }
+}
+
+impl Service {
+    /// Records that every end up to `now` has been told: at once after a run that told one
+    /// (`told`), else at most every [`ENDS_TOLD_EVERY`]. Called after a settle run that looked at
+    /// every auction and campaign held.
+    pub(super) fn record_ends_told(&self, now: Timestamp, told: bool) {
+        let mut recorded = self.ends_told.recorded.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !told && recorded.is_some_and(|at| now.since(at) < ENDS_TOLD_EVERY) {
+            return;
+        }
+        match self.store.set_ends_told_through(now) {
+            Ok(()) => *recorded = Some(now),
+            Err(e) => tracing::warn!(error = %e, "could not record how far auction ends were told"),
+        }
+    }
+}
+
 /// `bid_stored`: who bid what, whether it leads, and whether it outbid the owner.
 fn bid_event(store: &Store, bid: &Object, me: &PublicKey) -> Result<Option<NodeEvent>, StoreError> {
     let Body::Bid(o) = bid.body() else { return Ok(None) };
@@ -456,12 +503,17 @@ pub(super) fn next_bid<'v>(
 }
 
 /// Whether the seller declined the high bid (its thread, held by the seller's node and the
-/// bidder's, is declined).
+/// bidder's, is declined), by hand: the decline its node signs by itself at a sale to another
+/// bid says only that, and a bidder's node whose high bid got it held too few bids to see
+/// the one sold to (found in a trial: it read "the seller declined your bid").
 fn high_declined(store: &Store, view: &AuctionView) -> Result<bool, StoreError> {
-    match view.leader() {
-        Some(b) => Ok(store.thread(&b.id)?.is_some_and(|t| t.view.state == ThreadState::Declined)),
-        None => Ok(false),
-    }
+    let Some(b) = view.leader() else { return Ok(false) };
+    let Some(thread) = store.thread(&b.id)? else { return Ok(false) };
+    let by_hand = thread.messages.iter().any(|m| match m.body() {
+        Body::Decline(d) => !super::endings::is_automatic_note(&d.message),
+        _ => false,
+    });
+    Ok(thread.view.state == ThreadState::Declined && by_hand)
 }
 
 /// The public notes of the bids or pledges among `offers` whose ids are in `shown`.

@@ -149,7 +149,8 @@ impl Service {
                 cancelled: !open,
                 blocked,
             };
-            if !self.hides_event(&key.author, &ended) {
+            // Told by an earlier run: what the creator's node owes above still runs.
+            if !self.ends_told.told_before(view.campaign.deadline) && !self.hides_event(&key.author, &ended) {
                 then.events.push(ended);
             }
             self.remember_announced(*key);

@@ -211,11 +211,20 @@ impl Service {
             if key.author == me && head.listing().is_some_and(|l| l.status == ListingStatus::Active) {
                 self.award(&head, &view, &mut then)?;
             }
+            // Told by an earlier run: the award above is still owed, the line is not.
             let ended = ended_event(&self.store, &head, &view, &me)?;
-            if !self.hides_event(&key.author, &ended) {
+            if !self.ends_told.told_before(view.ends_at) && !self.hides_event(&key.author, &ended) {
                 then.events.push(ended);
             }
             self.remember_announced(key);
+        }
+        // Every end up to now that this node could tell is told (during a catch-up, others'
+        // ends wait for what it brings).
+        if !catching_up {
+            let told = then.events.iter().any(|e| {
+                matches!(e, crate::NodeEvent::AuctionEnded { .. } | crate::NodeEvent::CampaignEnded { .. })
+            });
+            self.record_ends_told(now, told);
         }
         Ok(then)
     }
@@ -303,6 +312,61 @@ mod tests {
     fn bid(svc: &Service, id: &str, price: &str) -> Vec<u8> {
         let request = crate::api::types::BidRequest { price: price.into(), message: String::new() };
         svc.bid(id, request).expect("bid").object.bytes().to_vec()
+    }
+
+    /// Found in a trial: a restarted node told the end of an auction it had told before, in
+    /// other words ("you won", after "under the reserve" and the deal): the memory of what it
+    /// told started empty with each run. What an earlier run told is not told again; an end
+    /// after it is.
+    #[test]
+    fn an_end_told_before_a_restart_is_not_told_again_after_it() {
+        use crate::service::Via;
+
+        let (seller, _d0) = service(1);
+        let (bidder, _d1) = service(2);
+        // Bids close 3 s before the end (the last call): 6 s leaves time to make one.
+        let short = |title: &str| ListingDraft {
+            auction: Some(AuctionDraft { ends_in: 6, reserve: None, increment: None, window: Some(0) }),
+            ..auction(title)
+        };
+        // Settles until `id`'s end is told, each run checked for `not`'s too.
+        let until_told = |svc: &Service, id: ObjectId, not: Option<ObjectId>| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let ended: Vec<ObjectId> = svc
+                    .settle_markets()
+                    .expect("settle")
+                    .events
+                    .iter()
+                    .filter_map(|e| match e {
+                        crate::api::types::NodeEvent::AuctionEnded { listing, .. } => Some(*listing),
+                        _ => None,
+                    })
+                    .collect();
+                assert!(not.is_none_or(|not| !ended.contains(&not)), "told again after the restart");
+                if ended.contains(&id) {
+                    break;
+                }
+                assert!(std::time::Instant::now() < deadline, "{id:?} never told");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        };
+        let first = seller.publish(short("kettle")).expect("publish").object;
+        bidder.receive(first.bytes(), Via::Gossip);
+        seller.receive(&bid(&bidder, &first.id().to_hex(), "100"), Via::Gossip);
+        until_told(&bidder, first.id(), None);
+
+        // The bidder's node restarts: a new service over the same store and key.
+        let restarted = Service::new(
+            bidder.store.clone(),
+            bidder.key.clone(),
+            crate::Policy::default(),
+            bidder.blobs.clone(),
+        );
+        let second = seller.publish(short("mug")).expect("publish").object;
+        restarted.receive(second.bytes(), Via::Gossip);
+        seller.receive(&bid(&restarted, &second.id().to_hex(), "100"), Via::Gossip);
+        until_told(&restarted, second.id(), Some(first.id()));
     }
 
     /// Defect: a seller bidding on its own auction was told to use `haggle update`, and a
@@ -515,6 +579,64 @@ mod tests {
         late.receive(closed.bytes(), Via::Gossip);
         let unseen = view(&late, thread_of(&unseen));
         assert_eq!((unseen.outcome, unseen.awaiting), (Some(PublicOutcome::Closed), None), "{unseen:?}");
+    }
+
+    /// Found in a trial: a bidder's node offline while a higher bid came, back after the sale,
+    /// gets the closing revision first and then refuses the higher bid (a closed auction takes
+    /// no more: a bid's date is its bidder's word); its own bid reads as the high bid, lost. The
+    /// decline the seller's node signed by itself at the sale is not the seller declining that
+    /// bid (it read "the seller declined your bid").
+    #[test]
+    fn a_bidder_back_after_a_sale_it_missed_holds_its_own_bid_on_top_lost_not_declined() {
+        use crate::api::types::BidStanding;
+        use crate::service::{Received, Via};
+        use haggle_protocol::ObjectKind;
+
+        let (seller, _d0) = service(1);
+        let (winner, _d1) = service(2);
+        let (away, _d2) = service(3);
+        let short = ListingDraft {
+            auction: Some(AuctionDraft { ends_in: 8, reserve: None, increment: None, window: Some(0) }),
+            ..auction("jug")
+        };
+        let listing = seller.publish(short).expect("publish").object;
+        let id = listing.id().to_hex();
+        for s in [&winner, &away] {
+            s.receive(listing.bytes(), Via::Gossip);
+        }
+        let first = bid(&away, &id, "100");
+        for s in [&seller, &winner] {
+            s.receive(&first, Via::Gossip);
+        }
+        // The away bidder's node is offline from here on: the higher bid never reaches it.
+        let higher = bid(&winner, &id, "110");
+        seller.receive(&higher, Via::Gossip);
+        let thread_of =
+            |bytes: &[u8]| haggle_protocol::Object::decode_unverified(bytes).expect("an object").id();
+        let (away_thread, won_thread) = (thread_of(&first), thread_of(&higher));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if seller.settle_markets().expect("settle").deliver.contains(&winner.me()) {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the seller's node accepted no bid");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        winner.receive(&message(&seller, won_thread, ObjectKind::Accept), Via::Direct);
+        let deal = seller.receive(&message(&winner, won_thread, ObjectKind::Confirm), Via::Direct);
+        let closing = deal.then.publish.first().expect("the closing revision").clone();
+
+        // Back: the close comes first, then the seller's decline, then the higher bid.
+        away.receive(&closing, Via::Sync);
+        away.receive(&message(&seller, away_thread, ObjectKind::Decline), Via::Direct);
+        assert!(
+            matches!(away.receive(&higher, Via::Sync).first(), Some(Received::Refused { .. })),
+            "a closed auction takes no more bids"
+        );
+        let info = away.listing_view(&id).expect("view").auction.expect("an auction");
+        assert_eq!(info.me, Some(BidStanding::Lost));
+        assert!(info.high_bid.as_ref().is_some_and(|h| h.mine), "{info:?}");
+        assert!(!info.high_declined, "declined by the seller's node at the sale, not by hand: {info:?}");
     }
 
     #[test]
