@@ -27,7 +27,7 @@
 //! | `F` | deal id (32), author (32) | feedback id (32): one feedback per author and deal |
 //! | `A` | subject (32), author (32), deal id (32) | rating (1), made_at (8, BE), feedback id (32) |
 //! | `W` | author (32), feedback id (32) | - (feedback by author, for the quota) |
-//! | `m` | name | meta values (schema version) |
+//! | `m` | name | meta values (schema version, clean-shutdown mark, how far market ends were told) |
 //! | `J` | sequence (8, BE) | a small batch's writes while they are being made (see `writes`) |
 //! | `K` | deal id (32) | - (a deal called off whose listing gave back what it took) |
 //! | `c` | peer id (its bytes, up to 64) | reached_at (8, BE), chosen (1), address (a multiaddr's bytes): the address book |
