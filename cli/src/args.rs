@@ -1132,17 +1132,26 @@ fn date(text: &str) -> Result<String, String> {
                     "`{t}` is a range, and this takes one day: --from is the check-in day and --to the check-out day, e.g. --from 2026-12-20 --to 2026-12-27"
                 );
             }
-            // 20-12-2026, 12/20/2026, 20.12.2026: three numbers, the year last.
+            // 20-12-2026, 12/20/2026, 20.12.2026: three numbers, the year last; 2026/12/20, the
+            // year first with another separator.
             let parts: Vec<&str> = t.split(['-', '/', '.']).collect();
+            let digits = |p: &&str| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit());
+            if let [year, m, d] = parts[..]
+                && year.len() == 4
+                && [year, m, d].iter().all(digits)
+                && !t.contains('-')
+            {
+                return format!("`{t}` is not a date as haggle reads it: write it with dashes, {year}-{m:0>2}-{d:0>2}");
+            }
             if let [a, b, year] = parts[..]
                 && year.len() == 4
-                && [a, b, year].iter().all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()))
+                && [a, b, year].iter().all(digits)
             {
                 let (a, b) = (a.parse::<u32>().unwrap_or(0), b.parse::<u32>().unwrap_or(0));
-                // Which is the day reads plainly only when one of the two is over 12.
-                let meant = match (a > 12, b > 12) {
-                    (true, false) => format!(" ({year}-{b:02}-{a:02}?)"),
-                    (false, true) => format!(" ({year}-{a:02}-{b:02}?)"),
+                // Which is the day reads plainly only when one of the two is over 12 (and a day).
+                let meant = match (a, b) {
+                    (13..=31, 1..=12) => format!(" ({year}-{b:02}-{a:02}?)"),
+                    (1..=12, 13..=31) => format!(" ({year}-{a:02}-{b:02}?)"),
                     _ => String::new(),
                 };
                 return format!("`{t}` is not a date as haggle reads it: write it year first, YYYY-MM-DD{meant}");
@@ -1453,6 +1462,7 @@ mod tests {
                 None => out.push(joined),
             }
         }
+        assert!(open.is_none(), "an example ends in a continuation: {open:?}");
         out
     }
 
@@ -1503,6 +1513,8 @@ mod tests {
         );
         assert!(date("12/20/2026").expect_err("month first").ends_with("YYYY-MM-DD (2026-12-20?)"));
         assert!(date("05.06.2026").expect_err("either").ends_with("write it year first, YYYY-MM-DD"));
+        assert!(date("45-12-2026").expect_err("no such day").ends_with("write it year first, YYYY-MM-DD"));
+        assert!(date("2026/12/20").expect_err("slashes").ends_with("write it with dashes, 2026-12-20"));
         let range = date("2027-01-05..2027-01-08").expect_err("a range");
         assert!(range.contains("is a range, and this takes one day: --from is the check-in day"), "{range}");
         assert!(date("soon").expect_err("no date").contains("write e.g. 2026-12-20 (YYYY-MM-DD)"));

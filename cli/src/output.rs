@@ -258,7 +258,8 @@ static NAMES_FROM: std::sync::Mutex<Option<haggle_node::ApiClient>> = std::sync:
 /// The owner's names, by key as printed, with when they were read: read from the node the
 /// first time a key is shown (a command that shows none asks nothing more of its node), and
 /// again once older than [`NAMES_LAST_MS`] (a long-running `watch` picks up names given since).
-static NAMES: std::sync::Mutex<Option<(std::time::Instant, std::sync::Arc<Names>)>> =
+/// `None` as the time: to be read again at the next key shown (see [`names_follow`]).
+static NAMES: std::sync::Mutex<Option<(Option<std::time::Instant>, std::sync::Arc<Names>)>> =
     std::sync::Mutex::new(None);
 
 /// How long the names read stay current, in ms: for the whole command unless it says otherwise.
@@ -275,10 +276,16 @@ pub fn names_from(api: &haggle_node::ApiClient) {
 /// [`names_from`]), and at the next key shown: for a command that reached its node again
 /// through a new client.
 pub fn names_follow(api: &haggle_node::ApiClient) {
-    let mut from = NAMES_FROM.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if from.is_some() {
+    {
+        let mut from = NAMES_FROM.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if from.is_none() {
+            return;
+        }
         *from = Some(api.clone());
-        *NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+    // Read again at the next key shown; until a read succeeds, the names held stay shown.
+    if let Some((read, _)) = NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_mut() {
+        *read = None;
     }
 }
 
@@ -293,19 +300,21 @@ pub fn names_last(last: std::time::Duration) {
 /// stopped meanwhile) leaves the names last read shown; a build without names, the keys.
 pub fn name_of(key: &str) -> Option<String> {
     let last = std::time::Duration::from_millis(NAMES_LAST_MS.load(std::sync::atomic::Ordering::Relaxed));
+    // The node asked is read before the names are locked: `names_follow` takes the two locks
+    // the other way round (from the review).
+    let api = NAMES_FROM.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     let names = {
         let mut held = NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match held.as_ref() {
-            Some((at, names)) if at.elapsed() < last => names.clone(),
+            Some((Some(at), names)) if at.elapsed() < last => names.clone(),
             _ => {
-                let api = NAMES_FROM.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
                 let names = match api.map(|api| api.names()) {
                     Some(Ok(page)) => std::sync::Arc::new(
                         page.names.into_iter().map(|n| (n.key.to_string(), n.name)).collect::<Names>(),
                     ),
                     _ => held.as_ref().map_or_else(Default::default, |(_, names)| names.clone()),
                 };
-                *held = Some((std::time::Instant::now(), names.clone()));
+                *held = Some((Some(std::time::Instant::now()), names.clone()));
                 names
             }
         }

@@ -452,7 +452,9 @@ fn a_bidder_back_after_the_sale_is_told_its_high_bid_is_not_every_bid_there_was(
     let shown = String::from_utf8_lossy(&haggle(d1, &["show", &id[..12]]).stdout).into_owned();
     // Sync brings the close and the higher bid in no set order: the bid first, and it counts;
     // the close first, and the bid is refused (the node-level test holds that order).
-    if auction(d1, &id)["bids"] == 1 {
+    let missed = auction(d1, &id)["bids"] == 1;
+    eprintln!("the close came {} the higher bid", if missed { "before" } else { "after" });
+    if missed {
         assert!(
             shown.contains("(you) (1 bid, 1 bidder; the bids this node holds, not every one there was)"),
             "{shown}"

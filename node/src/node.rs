@@ -596,8 +596,18 @@ async fn listen(swarm: &mut Swarm<Behaviour>, config: &NodeConfig) -> Result<Vec
             | SwarmEvent::ListenerClosed { reason: Err(error), .. } => {
                 return Err(listener_error(error));
             }
+            SwarmEvent::ListenerClosed { reason: Ok(()), .. } => {
+                return Err(listener_error(std::io::Error::other("a listener closed as it started")));
+            }
             _ => {}
         }
+    }
+    // The addresses already reported (an unspecified address gives one per interface), without
+    // waiting for more.
+    while let Some(SwarmEvent::NewListenAddr { listener_id, address }) =
+        futures::FutureExt::now_or_never(swarm.select_next_some())
+    {
+        bound.push((listener_id, address));
     }
     // In the order the addresses were given: the first is the one the node is dialled at.
     bound.sort_by_key(|(id, _)| order.iter().position(|o| o == id));

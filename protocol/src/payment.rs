@@ -316,10 +316,14 @@ impl bech32::Checksum for Bolt11Checksum {
 /// `x` field's seconds, 3,600 when it has none). `invoice` is in lower case, without a scheme.
 fn check_bolt11_strictly(invoice: &str, now: crate::Timestamp) -> Result<(), PaymentError> {
     use bech32::primitives::decode::CheckedHrpstring;
-    let Ok(checked) = CheckedHrpstring::new::<Bolt11Checksum>(invoice) else {
-        return Err(PaymentError::Lightning(
-            "its checksum does not match (a typo, or a part lost in copying?)",
-        ));
+    let checked = match CheckedHrpstring::new::<Bolt11Checksum>(invoice) {
+        Ok(checked) => checked,
+        Err(bech32::primitives::decode::CheckedHrpstringError::Checksum(_)) => {
+            return Err(PaymentError::Lightning(
+                "its checksum does not match (a typo, or a part lost in copying?)",
+            ));
+        }
+        Err(_) => return Err(PaymentError::Lightning("its prefix or data is not an invoice's")),
     };
     let hrp = checked.hrp().to_lowercase();
     if !hrp.starts_with("lnbc") || hrp.starts_with("lnbcrt") {
@@ -342,9 +346,10 @@ fn check_bolt11_strictly(invoice: &str, now: crate::Timestamp) -> Result<(), Pay
         let Some(value) = fields.get(at + 3..(at + 3).saturating_add(len)) else {
             return Err(PaymentError::Lightning("its prefix or data is not an invoice's"));
         };
-        // `x`: seconds from its timestamp until it expires.
-        if kind == 6 && len <= 12 {
-            expiry = number(value);
+        // `x`: seconds from its timestamp until it expires (more than 12 characters is more
+        // than 60 bits: as good as never).
+        if kind == 6 {
+            expiry = if len <= 12 { number(value) } else { u64::MAX };
         }
         at += 3 + len;
     }

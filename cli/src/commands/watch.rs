@@ -558,6 +558,7 @@ fn line(
             };
             // The owner's auction whose high bid the node leaves to the owner: said so, with
             // the best bid of another if there is one.
+            let sold_past = sold_past_me(auction.as_deref());
             let left_to_me = auction.filter(|a| mine && a.high_blocked && a.accepted.is_none());
             let result = match (standing, winner, amount, reserve_met) {
                 (None, Some(w), Some(amount), _) if left_to_me.is_some() => {
@@ -589,10 +590,14 @@ fn line(
                 // This node's high bid is the owner's, and lost: the seller's node took a bid
                 // this one never saw (a trial's bidder, back after the end, read "you lost by
                 // this node's count (high bid 64.00 EUR)", the 64 being its own).
-                (Some(BidStanding::Lost), Some(w), Some(amount), _) if !mine && me == Some(w) => format!(
-                    "you lost: your {amount} is the high bid this node holds, but the seller's node took another (a higher bid this node never saw, or yours reached that node too late) (haggle show {} says more)",
-                    output::short(listing)
-                ),
+                (Some(BidStanding::Lost), Some(w), Some(amount), _)
+                    if !mine && me == Some(w) && sold_past =>
+                {
+                    format!(
+                        "you lost: your {amount} is the high bid this node holds, but the seller's node took another (a higher bid this node never saw, or yours reached that node too late) (haggle show {} says more)",
+                        output::short(listing)
+                    )
+                }
                 (Some(s @ BidStanding::Lost), _, Some(amount), _) if !mine => format!(
                     "you {s} by this node's count (high bid {amount}); the seller's node, whose bids decide, may hold another (haggle show {} says how it came out)",
                     output::short(listing)
@@ -838,6 +843,13 @@ fn step_line(api: &ApiClient, id: ObjectId, deal: ObjectId, step: &str, stage: &
             )
         }
     }
+}
+
+/// Whether the auction was sold or awarded to another bid while the owner's was the high one
+/// this node holds, and not declined by hand (see `auction::lines`).
+fn sold_past_me(auction: Option<&haggle_node::api::types::AuctionInfo>) -> bool {
+    use haggle_node::api::types::AuctionState;
+    auction.is_some_and(|a| matches!(a.state, AuctionState::Sold | AuctionState::Awarded) && !a.high_declined)
 }
 
 /// The label of a revision the owner's node signed by itself, after which the line says what

@@ -204,14 +204,23 @@ impl Service {
         // An auction past its end, or a campaign past its deadline, takes no more bids or
         // pledges: it is not on offer, whatever its status until its close (a trial's seller,
         // told by `show` to auction an unsold lamp again with `publish --from`, was refused).
-        let over = |l: &Listing| match &l.market {
-            Some(Market::Auction(a)) => a.ends_at <= now,
-            Some(Market::Campaign(c)) => c.deadline <= now,
-            _ => false,
+        // An auction's end as its bids moved it (the anti-sniping window), from the store's
+        // view (from the review: the scheduled end let a duplicate through while an extension
+        // ran).
+        let over = |o: &Object, l: &Listing| -> Result<bool, ServiceError> {
+            Ok(match &l.market {
+                Some(Market::Auction(_)) => match o.listing_key() {
+                    Some(key) => self.store.auction(&key)?.is_some_and(|(_, view)| view.is_over(now)),
+                    None => false,
+                },
+                Some(Market::Campaign(c)) => c.deadline <= now,
+                _ => false,
+            })
         };
         for entry in self.store.listings_by(&self.me())? {
             let Some(l) = entry.object.listing() else { continue };
-            if l.status == ListingStatus::Active && l.expires_at > now && !over(l) && same(l) {
+            if l.status == ListingStatus::Active && l.expires_at > now && same(l) && !over(&entry.object, l)?
+            {
                 return Err(Conflict::SameListing { id: entry.object.id(), title: l.title.clone() }.into());
             }
         }

@@ -302,12 +302,16 @@ impl EndsTold {
             tracing::warn!(error = %e, "could not read how far auction ends were told; they may be told again");
             None
         });
+        // A time past now was recorded by a clock that ran ahead: the ends after now are
+        // still to come, and are told (from the review).
+        let before = before.map(|b| b.min(Timestamp::now()));
         EndsTold { before, recorded: std::sync::Mutex::new(None) }
     }
 
-    /// Whether an earlier run told an end at `end`.
+    /// Whether an earlier run told an end at `end`: one before the time it recorded (a settle
+    /// run at `t` tells the ends before `t`, not one at `t` itself).
     pub(super) fn told_before(&self, end: Timestamp) -> bool {
-        self.before.is_some_and(|before| end <= before)
+        self.before.is_some_and(|before| end < before)
     }
 }
 
@@ -411,7 +415,9 @@ fn standing(
         return Ok(None);
     }
     let leads = view.leader().is_some_and(|b| b.bidder == *me);
-    let declined = leads && high_declined(store, view)?;
+    // Any decline of the high bid: by hand, or the one the seller's node signs at a sale to
+    // another bid or a retraction (which often comes before the closing revision).
+    let declined = leads && high_declined(store, view, false)?;
     Ok(Some(match state {
         AuctionState::Running if leads => BidStanding::Leading,
         AuctionState::Running => BidStanding::Outbid,
@@ -503,17 +509,23 @@ pub(super) fn next_bid<'v>(
 }
 
 /// Whether the seller declined the high bid (its thread, held by the seller's node and the
-/// bidder's, is declined), by hand: the decline its node signs by itself at a sale to another
-/// bid says only that, and a bidder's node whose high bid got it held too few bids to see
-/// the one sold to (found in a trial: it read "the seller declined your bid").
-fn high_declined(store: &Store, view: &AuctionView) -> Result<bool, StoreError> {
+/// bidder's, is declined); with `by_hand`, only a decline the seller made: the one its node
+/// signs by itself at a sale to another bid says only that, and a bidder's node whose high bid
+/// got it may hold too few bids to see the one sold to (found in a trial: it read "the seller
+/// declined your bid"). A seller who declines by hand with the very words the node uses
+/// reads as the node.
+fn high_declined(store: &Store, view: &AuctionView, by_hand: bool) -> Result<bool, StoreError> {
     let Some(b) = view.leader() else { return Ok(false) };
     let Some(thread) = store.thread(&b.id)? else { return Ok(false) };
-    let by_hand = thread.messages.iter().any(|m| match m.body() {
+    let declined = thread.view.state == ThreadState::Declined;
+    if !by_hand {
+        return Ok(declined);
+    }
+    let made = thread.messages.iter().any(|m| match m.body() {
         Body::Decline(d) => !super::endings::is_automatic_note(&d.message),
         _ => false,
     });
-    Ok(thread.view.state == ThreadState::Declined && by_hand)
+    Ok(declined && made)
 }
 
 /// The public notes of the bids or pledges among `offers` whose ids are in `shown`.
@@ -600,7 +612,7 @@ pub(super) fn info(
         me: standing(store, &view, me, known)?,
         my_bid: mine.map(bid_view),
         called_off,
-        high_declined: high_declined(store, &view)?,
+        high_declined: high_declined(store, &view, true)?,
         high_blocked: view.leader().is_some_and(|b| store.is_blocked(&b.bidder)),
         next_bid: next.map(bid_view),
     }))

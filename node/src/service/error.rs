@@ -231,16 +231,20 @@ pub enum InvalidInput {
     /// Terms in a currency code of the right shape that names no currency the node knows, on a
     /// listing priced in another.
     #[error(
-        "`{code}` is not a currency code this node knows (ISO 4217, such as EUR or USD, or a common one outside it, such as BTC or USDT){} The listing asks in {asked}: leave --currency out to offer in it",
-        if near.is_empty() { ".".to_owned() } else { format!("; did you mean {}?", near.join(" or ")) }
+        "`{code}` is not a currency code this node knows (ISO 4217, such as EUR or USD, or a common one outside it, such as BTC or USDT){} {}",
+        if near.is_empty() { ".".to_owned() } else { format!("; did you mean {}?", near.join(" or ")) },
+        match asked {
+            Some(asked) => format!("The listing asks in {asked}: give --currency {asked}, or leave --currency out for the terms' own"),
+            None => "Give a currency code such as EUR".to_owned(),
+        }
     )]
     UnknownOfferCurrency {
         /// The code given.
         code: String,
         /// Known codes one letter away.
         near: Vec<&'static str>,
-        /// The listing's currency.
-        asked: String,
+        /// The listing's currency, if it asks a price.
+        asked: Option<String>,
     },
     /// A new currency for a listing's price without a new amount (minor units differ).
     #[error("a new currency needs a new price too, e.g. --price 120 --currency USD")]

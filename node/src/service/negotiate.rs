@@ -102,7 +102,8 @@ impl Service {
             let all = Price::new(price.amount.saturating_mul(copies), price.currency.clone());
             draft.price = Some(all.decimal());
         }
-        let (terms, message) = terms(draft, l.kind, default_currency, None, dates, now)?;
+        let (terms, message) =
+            terms(draft, l.kind, default_currency.as_ref(), default_currency.clone(), None, dates, now)?;
         // The same offer twice is a slip (a command run again), not a second offer.
         if let Some(key) = listing.listing_key() {
             let me = self.me();
@@ -194,8 +195,21 @@ impl Service {
                 None => whole_booking(&draft)?,
             }
         }
-        let (terms, message) =
-            terms(draft, kind, Some(current.price.currency.clone()), Some(current), dates, now)?;
+        let listing_currency = thread
+            .listing
+            .as_ref()
+            .and_then(Object::listing)
+            .and_then(|l| l.price.as_ref())
+            .map(|p| p.currency.clone());
+        let (terms, message) = terms(
+            draft,
+            kind,
+            listing_currency.as_ref(),
+            Some(current.price.currency.clone()),
+            Some(current),
+            dates,
+            now,
+        )?;
         // The other party's counter may not ask for more than the listing offers (the listing's
         // author has the stricter check of what is left, when the message is stored).
         if let Some(key) = thread.listing.as_ref().and_then(Object::listing_key)
@@ -585,6 +599,7 @@ fn booking_draft(draft: &mut TermsDraft, listing: &Listing, dates: &DateRange) -
 fn terms(
     draft: TermsDraft,
     kind: ListingKind,
+    listing_currency: Option<&Currency>,
     default_currency: Option<Currency>,
     current: Option<&Terms>,
     dates: Option<DateRange>,
@@ -595,16 +610,18 @@ fn terms(
         return Err(InvalidInput::PricedGiveawayOffer.into());
     }
     let what = if current.is_some() { "a counter" } else { "an offer" };
-    // A code no currency has (`EUT` for `EUR`) is a slip, unless the listing itself asks in it
-    // (a currency of its owner's own): refused before anything is signed, as `publish` does.
-    if let (Some(given), Some(asked)) = (&draft.currency, &default_currency)
+    // A code no currency has (`EUT` for `EUR`) is a slip, unless the listing asks in it (a
+    // currency of its owner's own) or the terms so far are in it: refused before anything is
+    // signed, as `publish` does.
+    if let Some(given) = &draft.currency
         && !given.is_known()
-        && given != asked
+        && Some(given) != listing_currency
+        && Some(given) != default_currency.as_ref()
     {
         return Err(InvalidInput::UnknownOfferCurrency {
             code: given.to_string(),
             near: given.near_known(),
-            asked: asked.to_string(),
+            asked: listing_currency.map(ToString::to_string),
         }
         .into());
     }

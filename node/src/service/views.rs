@@ -44,7 +44,11 @@ fn terms(t: &Terms, listing: Option<&Object>) -> TermsView {
         price: price(&t.price),
         expires_at: t.expires_at.as_millis(),
         dates: t.dates.map(|d| d.to_string()),
-        unit: listing.and_then(Object::listing).and_then(|l| l.price.as_ref()?.per),
+        // A booking's nights say what it covers (its quantity is 1).
+        unit: listing
+            .filter(|_| t.dates.is_none())
+            .and_then(Object::listing)
+            .and_then(|l| l.price.as_ref()?.per),
     }
 }
 

@@ -146,8 +146,9 @@ pub struct AuctionInfo {
     /// Sold, and the deal then called off by both parties (only they know it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub called_off: bool,
-    /// The seller declined the high bid (one under the reserve, after the end): no sale. Known
-    /// to the seller's node and the bidder's.
+    /// The seller declined the high bid by hand (one under the reserve, after the end): no sale
+    /// to it. Not set by the decline the seller's node signs by itself at a sale to another bid.
+    /// Known to the seller's node and the bidder's.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub high_declined: bool,
     /// The high bid is from a key this node's owner blocked: on the owner's auction, its node

@@ -41,7 +41,8 @@ pub struct TermsView {
     pub dates: Option<String>,
     /// What `quantity` counts when the listing is priced per period (a rental or service at so
     /// much an hour or a day): `3` of `day` is three days, for `price` in all. Left out for
-    /// goods, and when this node does not hold the listing.
+    /// goods, for a booking (its `dates` say what it covers), and when this node does not hold
+    /// the listing.
     #[serde(default, with = "opt_text", skip_serializing_if = "Option::is_none")]
     pub unit: Option<Period>,
 }

@@ -117,10 +117,11 @@ fn an_auction_past_its_end_is_not_on_offer_and_other_rules_make_another_listing(
         }),
         ..draft("Clay vase", "10")
     };
-    let first = seller.publish(auction(2, None)).expect("published").object;
-    let e = seller.publish(auction(2, None)).expect_err("running: the same");
+    // 5 s: the second publish must come while the first runs, on a slow machine too.
+    let first = seller.publish(auction(5, None)).expect("published").object;
+    let e = seller.publish(auction(5, None)).expect_err("running: the same");
     assert_eq!(e.code(), ErrorCode::Conflict);
-    let low = seller.publish(auction(2, Some("5"))).expect_err("a reserve under the start").to_string();
+    let low = seller.publish(auction(5, Some("5"))).expect_err("a reserve under the start").to_string();
     assert!(low.contains("the reserve is below the start price"), "{low}");
     seller.publish(auction(3_600, Some("20"))).expect("another reserve, another listing");
     let Some(haggle_protocol::Market::Auction(terms)) = first.listing().and_then(|l| l.market.clone()) else {
@@ -160,13 +161,31 @@ fn an_offer_in_a_currency_no_node_knows_is_refused() {
     assert_eq!(e.code(), ErrorCode::Invalid);
     let said = e.to_string();
     assert!(said.starts_with("`EUT` is not a currency code this node knows"), "{said}");
-    assert!(said.contains("did you mean EUR? The listing asks in EUR: leave --currency out"), "{said}");
+    assert!(
+        said.contains(
+            "did you mean EUR? The listing asks in EUR: give --currency EUR, or leave --currency out"
+        ),
+        "{said}"
+    );
     assert!(buyer.threads().expect("threads").threads.is_empty(), "nothing signed");
     let own = ListingDraft { currency: "GHT".parse().ok(), any_currency: true, ..draft("Lamp", "5") };
     let local = seller.publish(own).expect("a currency of one's own").object;
     buyer.receive(local.bytes(), Via::Gossip);
     let in_it = TermsDraft { currency: "GHT".parse().ok(), ..offer_of("4") };
     buyer.offer(&local.id().to_hex(), in_it).expect("the listing's own currency");
+    // A counter in the listing's own currency to an offer in euros is taken (from the review:
+    // the check read the terms' currency as the listing's); one in a slip is not.
+    let euros = TermsDraft { currency: "EUR".parse().ok(), ..offer_of("4") };
+    let (other, _od) = service(3);
+    other.receive(local.bytes(), Via::Gossip);
+    let offer = other.offer(&local.id().to_hex(), euros).expect("an offer in euros").object;
+    seller.receive(offer.bytes(), Via::Direct);
+    let thread = offer.id().to_hex();
+    let slip = TermsDraft { currency: "GHX".parse().ok(), ..offer_of("5") };
+    let e = seller.counter(&thread, slip).expect_err("a slip").to_string();
+    assert!(e.contains("The listing asks in GHT: give --currency GHT"), "{e}");
+    let own = TermsDraft { currency: "GHT".parse().ok(), ..offer_of("5") };
+    seller.counter(&thread, own).expect("the listing's own currency");
 }
 
 /// A code of the right shape that no currency has (`EUT` for `EUR`) is a slip: a listing priced
