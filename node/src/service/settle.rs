@@ -273,6 +273,24 @@ mod tests {
         }
     }
 
+    /// An auction titled `title` ending `ends_in` seconds from now, without the anti-sniping
+    /// window (bids close 3 s before the end: the last call).
+    fn short_auction(title: &str, ends_in: u64) -> ListingDraft {
+        ListingDraft {
+            auction: Some(AuctionDraft { ends_in, reserve: None, increment: None, window: Some(0) }),
+            ..auction(title)
+        }
+    }
+
+    /// Settles `seller`'s markets until its node accepts a bid of `bidder`'s (bounded).
+    fn until_accepted(seller: &Service, bidder: &Service) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !seller.settle_markets().expect("settle").deliver.contains(&bidder.me()) {
+            assert!(std::time::Instant::now() < deadline, "the seller's node accepted no bid");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     fn ends(service: &Service) -> HashMap<ObjectId, Timed> {
         service.ends.lock().expect("not poisoned").clone()
     }
@@ -325,10 +343,7 @@ mod tests {
         let (seller, _d0) = service(1);
         let (bidder, _d1) = service(2);
         // Bids close 3 s before the end (the last call): 6 s leaves time to make one.
-        let short = |title: &str| ListingDraft {
-            auction: Some(AuctionDraft { ends_in: 6, reserve: None, increment: None, window: Some(0) }),
-            ..auction(title)
-        };
+        let short = |title: &str| short_auction(title, 6);
         // Settles until `id`'s end is told, each run checked for `not`'s too.
         let until_told = |svc: &Service, id: ObjectId, not: Option<ObjectId>| {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -454,10 +469,7 @@ mod tests {
 
         let (seller, _d0) = service(1);
         let (bidder, _d1) = service(2);
-        let short = ListingDraft {
-            auction: Some(AuctionDraft { ends_in: 5, reserve: None, increment: None, window: Some(0) }),
-            ..auction("kettle")
-        };
+        let short = short_auction("kettle", 5);
         let listing = seller.publish(short).expect("publish").object;
         bidder.receive(listing.bytes(), Via::Gossip);
         let id = listing.id().to_hex();
@@ -513,10 +525,7 @@ mod tests {
         let (late, _d2) = service(3);
         // Bids close 3 s before the end (the last call): 8 s leaves the bids below 5 s to be
         // made on a slow machine.
-        let short = ListingDraft {
-            auction: Some(AuctionDraft { ends_in: 8, reserve: None, increment: None, window: Some(0) }),
-            ..auction("lamp")
-        };
+        let short = short_auction("lamp", 8);
         let listing = seller.publish(short).expect("publish").object;
         let retracted = seller.publish(auction("clock")).expect("publish").object;
         for s in [&first, &late] {
@@ -537,14 +546,7 @@ mod tests {
         let (taken_thread, missed_thread) = (thread_of(&taken), thread_of(&missed));
 
         // After the end, the seller's node accepts the only bid it holds.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            if seller.settle_markets().expect("settle").deliver.contains(&first.me()) {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "the seller's node accepted no bid");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        until_accepted(&seller, &first);
         // Before the sale is known, the late bidder's node has its bid on top, awaiting the
         // seller's node.
         let view = |s: &Service, t: ObjectId| s.thread_view(&t.to_hex()).expect("a thread");
@@ -595,10 +597,7 @@ mod tests {
         let (seller, _d0) = service(1);
         let (winner, _d1) = service(2);
         let (away, _d2) = service(3);
-        let short = ListingDraft {
-            auction: Some(AuctionDraft { ends_in: 8, reserve: None, increment: None, window: Some(0) }),
-            ..auction("jug")
-        };
+        let short = short_auction("jug", 8);
         let listing = seller.publish(short).expect("publish").object;
         let id = listing.id().to_hex();
         for s in [&winner, &away] {
@@ -614,14 +613,7 @@ mod tests {
         let thread_of =
             |bytes: &[u8]| haggle_protocol::Object::decode_unverified(bytes).expect("an object").id();
         let (away_thread, won_thread) = (thread_of(&first), thread_of(&higher));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        loop {
-            if seller.settle_markets().expect("settle").deliver.contains(&winner.me()) {
-                break;
-            }
-            assert!(std::time::Instant::now() < deadline, "the seller's node accepted no bid");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        until_accepted(&seller, &winner);
         winner.receive(&message(&seller, won_thread, ObjectKind::Accept), Via::Direct);
         let deal = seller.receive(&message(&winner, won_thread, ObjectKind::Confirm), Via::Direct);
         let closing = deal.then.publish.first().expect("the closing revision").clone();
