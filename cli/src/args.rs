@@ -1139,9 +1139,12 @@ fn date(text: &str) -> Result<String, String> {
             if let [year, m, d] = parts[..]
                 && year.len() == 4
                 && [year, m, d].iter().all(digits)
-                && !t.contains('-')
+                && m.len() <= 2
+                && d.len() <= 2
+                && !(t.contains('-') && m.len() == 2 && d.len() == 2)
             {
-                return format!("`{t}` is not a date as haggle reads it: write it with dashes, {year}-{m:0>2}-{d:0>2}");
+                let how = if t.contains('-') { "two digits each" } else { "dashes" };
+                return format!("`{t}` is not a date as haggle reads it: write it with {how}, {year}-{m:0>2}-{d:0>2}");
             }
             if let [a, b, year] = parts[..]
                 && year.len() == 4
@@ -1515,6 +1518,10 @@ mod tests {
         assert!(date("05.06.2026").expect_err("either").ends_with("write it year first, YYYY-MM-DD"));
         assert!(date("45-12-2026").expect_err("no such day").ends_with("write it year first, YYYY-MM-DD"));
         assert!(date("2026/12/20").expect_err("slashes").ends_with("write it with dashes, 2026-12-20"));
+        assert!(
+            date("2027-1-5").expect_err("one digit").ends_with("write it with two digits each, 2027-01-05")
+        );
+        assert!(date("2027-13-45").expect_err("no such day").ends_with("write e.g. 2026-12-20 (YYYY-MM-DD)"));
         let range = date("2027-01-05..2027-01-08").expect_err("a range");
         assert!(range.contains("is a range, and this takes one day: --from is the check-in day"), "{range}");
         assert!(date("soon").expect_err("no date").contains("write e.g. 2026-12-20 (YYYY-MM-DD)"));

@@ -616,7 +616,19 @@ fn auction_terms(
         ))
         .into());
     }
-    let reserve = a.reserve.as_deref().map(|text| currency.parse_amount(text)).transpose()?;
+    // A reserve of 0 is none: how one copied by `publish --from` is dropped (from a retrial).
+    let reserve =
+        a.reserve.as_deref().map(|text| currency.parse_amount(text)).transpose()?.filter(|r| *r > 0);
+    if let Some(r) = reserve
+        && r < start.amount
+    {
+        return Err(InvalidInput::Dates(format!(
+            "the reserve ({}) is below the start price ({}): give one at or above it (the least you would sell for), or --reserve 0 for none",
+            Price::new(r, currency.clone()),
+            Price::new(start.amount, currency.clone())
+        ))
+        .into());
+    }
     Ok(Some(Market::Auction(AuctionTerms {
         reserve,
         increment,

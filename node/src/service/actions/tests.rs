@@ -122,7 +122,11 @@ fn an_auction_past_its_end_is_not_on_offer_and_other_rules_make_another_listing(
     let e = seller.publish(auction(5, None)).expect_err("running: the same");
     assert_eq!(e.code(), ErrorCode::Conflict);
     let low = seller.publish(auction(5, Some("5"))).expect_err("a reserve under the start").to_string();
-    assert!(low.contains("the reserve is below the start price"), "{low}");
+    assert!(
+        low.starts_with("the reserve (5.00 EUR) is below the start price (10.00 EUR)")
+            && low.ends_with("or --reserve 0 for none"),
+        "{low}"
+    );
     seller.publish(auction(3_600, Some("20"))).expect("another reserve, another listing");
     let Some(haggle_protocol::Market::Auction(terms)) = first.listing().and_then(|l| l.market.clone()) else {
         panic!("an auction")
@@ -132,6 +136,14 @@ fn an_auction_past_its_end_is_not_on_offer_and_other_rules_make_another_listing(
         std::thread::sleep(Duration::from_millis(50));
     }
     seller.publish(auction(3_600, None)).expect("the first is over: auctioned again");
+    // A reserve of 0 is none (from a retrial: one copied by `publish --from` could not be
+    // dropped).
+    let none =
+        seller.publish(ListingDraft { again: true, ..auction(3_600, Some("0")) }).expect("no reserve").object;
+    let Some(haggle_protocol::Market::Auction(t)) = none.listing().and_then(|l| l.market.clone()) else {
+        panic!("an auction")
+    };
+    assert_eq!(t.reserve, None);
 
     let campaign = |tier: &str| ListingDraft {
         kind: haggle_protocol::ListingKind::Crowdfund,
