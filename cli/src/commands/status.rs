@@ -331,11 +331,20 @@ pub fn peers(cx: &Context<'_>) -> Result<()> {
 }
 
 /// "direct tcp", "relayed quic", or several of them ("direct quic, relayed tcp") while a relayed
-/// connection is being replaced.
+/// connection is being replaced; two of one kind (both nodes dialled at once) as `2 × direct
+/// quic` (a retrial read "direct quic, direct quic").
 fn connections(p: &haggle_node::api::types::PeerInfo) -> String {
-    p.connections
-        .iter()
-        .map(|c| format!("{} {}", if c.relayed { "relayed" } else { "direct" }, c.transport))
+    let mut kinds: Vec<(String, usize)> = Vec::new();
+    for c in &p.connections {
+        let kind = format!("{} {}", if c.relayed { "relayed" } else { "direct" }, c.transport);
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((kind, 1)),
+        }
+    }
+    kinds
+        .into_iter()
+        .map(|(kind, n)| if n == 1 { kind } else { format!("{n} × {kind}") })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -343,6 +352,32 @@ fn connections(p: &haggle_node::api::types::PeerInfo) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found in a retrial: two QUIC connections read "direct quic, direct quic".
+    #[test]
+    fn connections_of_one_kind_are_counted() {
+        use haggle_node::api::types::{ConnectionView, PeerInfo};
+        let conn = |relayed: bool, transport: &str| ConnectionView {
+            address: String::new(),
+            relayed,
+            transport: transport.into(),
+            outbound: true,
+        };
+        let peer = |connections: Vec<ConnectionView>| PeerInfo {
+            peer_id: haggle_protocol::fixtures::key(1).public().peer_id(),
+            addresses: Vec::new(),
+            agent: None,
+            score: None,
+            rejected: 0,
+            connections,
+        };
+        assert_eq!(connections(&peer(vec![conn(false, "quic")])), "direct quic");
+        assert_eq!(connections(&peer(vec![conn(false, "quic"), conn(false, "quic")])), "2 × direct quic");
+        assert_eq!(
+            connections(&peer(vec![conn(false, "quic"), conn(true, "tcp")])),
+            "direct quic, relayed tcp"
+        );
+    }
 
     fn clock(skew_ms: Option<i64>, refused_ahead: u64) -> ClockView {
         ClockView { skew_ms, peers: 4, agreeing: 4, authors: 9, refused_ahead }
