@@ -1756,3 +1756,41 @@ fn the_start_up_line_names_every_listener_in_the_order_given() {
     assert!(quic.is_some(), "QUIC named too: {:?}", node.addrs);
     node.stop();
 }
+
+/// Found in a trial: a node killed with `kill -9` and started again dialled its peer before the
+/// peer saw the old connection die (over QUIC nothing tells it). gossipsub sends its
+/// subscriptions on a peer's first connection only, so the restarted node never learnt the
+/// peer's and left it off the listings topic for good: live listings stopped flowing between
+/// the two. The peer now reconnects afresh once the old connection fails.
+#[test]
+fn a_peer_killed_and_restarted_is_back_on_the_listings_topic_both_ways() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (da, db) = (root.path().join("a"), root.path().join("b"));
+    let quic = ["/ip4/127.0.0.1/udp/0/quic-v1"];
+    let a = NodeProcess::spawn(None, &da, &quic, &[], &[], &[]);
+    let b = NodeProcess::spawn(None, &db, &quic, &[&a.addr], &[], &[]);
+    let on_topic = |dir: &Path| json(dir, &["status"])["network"]["topic_peers"].as_u64().unwrap_or(0);
+    common::wait_for(std::time::Duration::from_secs(60), "each on the other's topic", || {
+        (on_topic(&da) == 1 && on_topic(&db) == 1).then_some(())
+    });
+    b.kill_9();
+    let b = NodeProcess::spawn(None, &db, &quic, &[&a.addr], &[], &[]);
+    // QUIC's idle timeout lets the old connection linger for a while on A's side: bounded well
+    // past it.
+    common::wait_for(std::time::Duration::from_secs(90), "each on the other's topic again", || {
+        (on_topic(&da) == 1 && on_topic(&db) == 1).then_some(())
+    });
+    // And a listing goes out at once, not "no peers yet".
+    let said = String::from_utf8_lossy(
+        &haggle(
+            &db,
+            &["publish", "--title", "Lawn mower", "--price", "80", "--currency", "EUR", "--category", "home"],
+        )
+        .stdout,
+    )
+    .into_owned();
+    assert!(said.contains("sent to the network"), "{said}");
+    wait("A to hold the mower", || (json(&da, &["search", "lawn mower"])["total"] == 1).then_some(()));
+    b.stop();
+    a.stop();
+}

@@ -174,6 +174,11 @@ impl Reach {
     pub(super) fn is_direct(&self, peer: &PeerId) -> bool {
         self.conns.values().any(|c| c.peer == *peer && !c.relayed)
     }
+
+    /// Whether `peer` has a connection opened after `than` (connection ids only grow).
+    pub(super) fn has_newer(&self, peer: &PeerId, than: ConnectionId) -> bool {
+        self.conns.iter().any(|(id, c)| c.peer == *peer && *id > than)
+    }
 }
 
 /// A sort key for `peer` that strangers cannot aim for: a hash of its id with this node's salt.
