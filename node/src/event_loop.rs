@@ -463,14 +463,17 @@ impl EventLoop {
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, connection_id, num_established, cause, .. } => {
-                // A connection that failed (an error, not a close) while a newer one to the same
+                // A connection that failed (an I/O error, not a close) while a newer one to the same
                 // peer stays: the peer most likely restarted and dialled again before this node
                 // saw the old one die. gossipsub sends its subscriptions on a peer's first
                 // connection only, so the restarted peer never learnt them and left this node
                 // off the listings topic for good (found in a trial, after `kill -9`). The peer
                 // is disconnected, to connect again afresh.
                 let newer = self.reach.has_newer(&peer_id, connection_id);
-                if num_established > 0 && cause.is_some() && newer {
+                // An I/O error only: a connection closed for being idle (keep-alive) is no sign
+                // of a restart.
+                let failed = matches!(cause, Some(libp2p::swarm::ConnectionError::IO(_)));
+                if num_established > 0 && failed && newer {
                     tracing::debug!(peer = %peer_id, "an older connection failed beside a newer one; reconnecting afresh");
                     let _ = self.swarm.disconnect_peer_id(peer_id);
                 }
