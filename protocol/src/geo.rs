@@ -218,7 +218,10 @@ pub fn describe_distance(metres: f64) -> String {
     if metres < 999.5 {
         format!("{metres:.0} m")
     } else if metres < 9_950.0 {
-        format!("{:.1} km", metres / 1_000.0)
+        // A whole number of kilometres reads as typed: `5 km`, not `5.0 km` (found in a trial:
+        // `--within 5km` echoed `5.0 km`, `--within 10km` `10 km`).
+        let km = format!("{:.1}", metres / 1_000.0);
+        format!("{} km", km.strip_suffix(".0").unwrap_or(&km))
     } else {
         format!("{:.0} km", metres / 1_000.0)
     }
@@ -300,7 +303,8 @@ mod tests {
         assert_eq!(describe_distance(847.0), "847 m");
         assert_eq!(describe_distance(4.0), "4 m");
         assert_eq!(describe_distance(999.0), "999 m");
-        assert_eq!(describe_distance(1_000.0), "1.0 km");
+        assert_eq!(describe_distance(1_000.0), "1 km");
+        assert_eq!(describe_distance(5_000.0), "5 km");
         assert_eq!(describe_distance(9_960.0), "10 km");
         assert_eq!(describe_distance(3_240.0), "3.2 km");
         assert_eq!(describe_distance(41_400.0), "41 km");
