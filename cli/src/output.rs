@@ -300,23 +300,26 @@ pub fn names_last(last: std::time::Duration) {
 /// stopped meanwhile) leaves the names last read shown; a build without names, the keys.
 pub fn name_of(key: &str) -> Option<String> {
     let last = std::time::Duration::from_millis(NAMES_LAST_MS.load(std::sync::atomic::Ordering::Relaxed));
-    // The node asked is read before the names are locked: `names_follow` takes the two locks
-    // the other way round (from the review).
-    let api = NAMES_FROM.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-    let names = {
-        let mut held = NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match held.as_ref() {
-            Some((Some(at), names)) if at.elapsed() < last => names.clone(),
-            _ => {
-                let names = match api.map(|api| api.names()) {
-                    Some(Ok(page)) => std::sync::Arc::new(
-                        page.names.into_iter().map(|n| (n.key.to_string(), n.name)).collect::<Names>(),
-                    ),
-                    _ => held.as_ref().map_or_else(Default::default, |(_, names)| names.clone()),
-                };
-                *held = Some((Some(std::time::Instant::now()), names.clone()));
-                names
-            }
+    let held =
+        |names: &std::sync::MutexGuard<'_, Option<(Option<std::time::Instant>, std::sync::Arc<Names>)>>| {
+            names.as_ref().map(|(at, names)| (at.is_some_and(|at| at.elapsed() < last), names.clone()))
+        };
+    // Fresh names are shown without asking the node; the node is asked with no lock held (a
+    // table shows many keys, and `names_follow` takes the locks the other way round).
+    let before = held(&NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    let names = match before {
+        Some((true, names)) => names,
+        before => {
+            let api = NAMES_FROM.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+            let names = match api.map(|api| api.names()) {
+                Some(Ok(page)) => std::sync::Arc::new(
+                    page.names.into_iter().map(|n| (n.key.to_string(), n.name)).collect::<Names>(),
+                ),
+                _ => before.map_or_else(Default::default, |(_, names)| names),
+            };
+            *NAMES.lock().unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((Some(std::time::Instant::now()), names.clone()));
+            names
         }
     };
     names.get(key).cloned()
