@@ -964,6 +964,10 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
     // A town typed with the words finds nothing: the answer says places go with --near.
     let said = String::from_utf8_lossy(&haggle(&dir, &["search", "lamp", "ghent"]).stdout).into_owned();
     assert!(said.contains("No listings match.") && said.contains("use --near PLACE"), "{said}");
+    // A currency code no currency has finds nothing: the answer names the slip (it said nothing).
+    let said =
+        String::from_utf8_lossy(&haggle(&dir, &["search", "lamp", "--currency", "EUT"]).stdout).into_owned();
+    assert!(said.contains("`EUT` is not a currency code") && said.contains("did you mean EUR?"), "{said}");
     // show gives the geohash a listing was published with (it left it out).
     let chair = ["--json", "publish", "--title", "Garden chair", "--price", "5", "--currency", "EUR"];
     let out = haggle(
@@ -1708,6 +1712,26 @@ fn a_saved_search_tells_what_came_while_the_node_was_off() {
     drop(watch);
     let look = json(&db, &["saved", "bikes", "--peek"]);
     assert_eq!(look["new"][0]["title"], "Touring bike");
+    // Defect: a watch of a saved search kept the search it started with after the search was
+    // saved anew under its name, or deleted, and said nothing.
+    let mut watch = Watch::start_filtered(&db, &["--json", "--saved", "bikes"]);
+    watch.line_with(&["\"event\":\"watching\""]);
+    let out = haggle(&db, &["search", "tent", "--save", "bikes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    watch.line_with(&["\"event\":\"saved_search_changed\"", "\"name\":\"bikes\"", "\"q\":\"tent\""]);
+    // Followed from there: a bike published first is left out, the tent after it shown.
+    publish("Gravel bike", "110");
+    publish("Family tent", "60");
+    watch.line_with(&["Family tent"]);
+    assert!(!watch.seen().iter().any(|l| l.contains("Gravel bike")), "{:?}", watch.seen());
+    assert!(haggle(&db, &["saved", "bikes", "--delete"]).status.success());
+    watch.line_with(&["\"event\":\"saved_search_deleted\"", "\"name\":\"bikes\""]);
+    let bikes = ["search", "bike", "--max-price", "150", "--currency", "EUR", "--save", "bikes"];
+    assert!(haggle(&db, &bikes).status.success());
+    watch.line_with(&["\"event\":\"saved_search_changed\"", "\"q\":\"bike\""]);
+    publish("Kids bike", "40");
+    watch.line_with(&["Kids bike"]);
+    drop(watch);
     let out = haggle(&db, &["watch", "--saved", "bikes", "lamp"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(

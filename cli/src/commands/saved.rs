@@ -168,7 +168,7 @@ fn command(p: &SearchParams) -> String {
 }
 
 /// The search as the SEARCH column shows it: a seller's key shortened, so that the rest shows.
-fn in_table(p: &SearchParams) -> String {
+pub(super) fn in_table(p: &SearchParams) -> String {
     let args = arguments(p, true);
     if args.is_empty() { "(everything)".to_owned() } else { args }
 }

@@ -74,7 +74,19 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
     };
     let try_cut;
     let farther;
-    let empty = if args.filters.trusted || args.filters.min_deals.is_some() {
+    let slip;
+    // A code no currency has (`EUT` for `EUR`), which no listing here is priced in either: a
+    // slip, said as `publish` says it (a currency of an owner's own is found by its code).
+    let unknown_currency = args.filters.currency.as_ref().filter(|c| !c.is_known() && page.hits.is_empty());
+    let empty = if let Some(code) = unknown_currency {
+        let near = code.near_known();
+        slip = format!(
+            "No listings match. `{code}` is not a currency code this node knows (ISO 4217, such as EUR or \
+             USD, or a common one outside it, such as BTC){}, and no listing here is priced in it.",
+            if near.is_empty() { String::new() } else { format!("; did you mean {}?", near.join(" or ")) }
+        );
+        &slip
+    } else if args.filters.trusted || args.filters.min_deals.is_some() {
         "No listings match. --trusted and --min-deals count only ratings by people your own deals vouch for \
          (see `haggle reputation` for a seller); without them, every match is shown with its SELLER column."
     } else if args.params().sort == Some(haggle_node::api::types::Sort::EndingSoon) {

@@ -44,31 +44,17 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
                 "--saved follows a saved search's own words and filters: give no others with it (haggle search ... --save NAME saves new ones)",
             ));
         }
-        // An ending-soon search keeps the auction kind and drops the order: a watch shows what
-        // becomes of its auctions, their ends included (sold, not "no longer matches").
-        Some(name) => {
-            let search = cx.api.look_at_saved(name, false)?.saved.search;
-            let ending_soon = search.sort == Some(haggle_node::api::types::Sort::EndingSoon);
-            let kind =
-                if ending_soon { Some(haggle_node::api::types::ListingKind::Auction) } else { search.kind };
-            SearchParams { sort: None, kind, ..search }
-        }
+        Some(name) => saved_params(cx.api.look_at_saved(name, false)?.saved.search),
         None => args.filters.params(),
     };
-    // Check the filters once, so a mistake is reported before waiting for events; what matches
-    // now (up to a page of 500) is what an update can take out of the search.
-    let page = if params.is_filtered() { 500 } else { 1 };
-    let first = cx.api.search(&SearchParams { limit: Some(page), offset: Some(0), ..params.clone() })?;
-    let matching = if params.is_filtered() {
-        first.hits.into_iter().map(|h| h.key).collect()
-    } else {
-        Default::default()
-    };
+    // Check the filters once, so a mistake is reported before waiting for events.
+    let matching = matching_now(cx.api, &params)?;
     // Names given while the watch runs are shown from the next event a few seconds on.
     output::names_last(NAMES_LAST);
     let state = std::cell::RefCell::new(Watching {
         me: cx.api.status().ok().map(|s| s.peer_id),
         params,
+        saved: args.saved.clone().map(|name| Following { name, gone: false }),
         matching,
         delivered: Default::default(),
         seen: Default::default(),
@@ -132,6 +118,30 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
             _ => Some(lost),
         };
     }
+}
+
+/// The search a watch of a saved one follows. An ending-soon search keeps the auction kind and
+/// drops the order: a watch shows what becomes of its auctions, their ends included (sold, not
+/// "no longer matches").
+fn saved_params(search: SearchParams) -> SearchParams {
+    let ending_soon = search.sort == Some(haggle_node::api::types::Sort::EndingSoon);
+    let kind = if ending_soon { Some(ListingKind::Auction) } else { search.kind };
+    SearchParams { sort: None, kind, ..search }
+}
+
+/// The keys of the listings a filtered search finds now (up to a page of 500): what an update
+/// can take out of it.
+fn matching_now(
+    api: &ApiClient,
+    params: &SearchParams,
+) -> Result<std::collections::HashSet<String>, ClientError> {
+    let page = if params.is_filtered() { 500 } else { 1 };
+    let first = api.search(&SearchParams { limit: Some(page), offset: Some(0), ..params.clone() })?;
+    Ok(if params.is_filtered() {
+        first.hits.into_iter().map(|h| h.key).collect()
+    } else {
+        Default::default()
+    })
 }
 
 /// Whether `e` says the node is not there (stopped, stopping, or starting), rather than refusing.
@@ -217,6 +227,9 @@ fn started(cx: &Context<'_>) {
 fn back(cx: &Context<'_>, state: &std::cell::RefCell<Watching>, since: u64) {
     let now = output::now_ms();
     let floor = since.saturating_sub(AWAY_SLACK_MS).max(state.borrow().started);
+    // The saved search may have changed while the node was away: what came meanwhile is
+    // looked for with its words and filters as they are now.
+    state.borrow_mut().follow_saved(cx);
     let missed = while_away(cx.api, &state.borrow().params, floor);
     if cx.json {
         outln!(
@@ -316,6 +329,8 @@ struct Watching {
     /// The owner's key, said `you` where an event names it.
     me: Option<haggle_node::api::types::PublicKey>,
     params: SearchParams,
+    /// The saved search the watch follows (`--saved`), if any.
+    saved: Option<Following>,
     /// The keys of the listings that match a filtered watch's search, as far as it knows.
     matching: std::collections::HashSet<String>,
     /// Messages announced delivered: a receipt for a sealed copy, or an answer to a second
@@ -331,7 +346,76 @@ struct Watching {
     started: u64,
 }
 
+/// A saved search a watch follows.
+struct Following {
+    name: String,
+    /// Whether it was found deleted (said once; saved again, it is followed again).
+    gone: bool,
+}
+
 impl Watching {
+    /// Reads the followed saved search again: saved anew with other words or filters, the
+    /// watch follows them from here, and deleted, it keeps its last ones. Either is said once.
+    fn follow_saved(&mut self, cx: &Context<'_>) {
+        let Some(saved) = self.saved.as_mut() else { return };
+        let name = saved.name.clone();
+        let (event, said, search) = match cx.api.look_at_saved(&name, false) {
+            Ok(look) => {
+                let params = saved_params(look.saved.search.clone());
+                let again = std::mem::replace(&mut saved.gone, false);
+                if params == self.params && !again {
+                    return;
+                }
+                match matching_now(cx.api, &params) {
+                    Ok(matching) => self.matching = matching,
+                    // The node went, or the search cannot run: kept as it was, read again later.
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot run the saved search again");
+                        if let Some(saved) = self.saved.as_mut() {
+                            saved.gone = again;
+                        }
+                        return;
+                    }
+                }
+                self.params = params;
+                let what = if again { "was saved again" } else { "changed" };
+                (
+                    "saved_search_changed",
+                    format!(
+                        "The saved search \"{name}\" {what}: the watch follows it from here ({}).",
+                        super::saved::in_table(&look.saved.search)
+                    ),
+                    Some(look.saved.search),
+                )
+            }
+            Err(e) if e.code() == Some(haggle_node::api::types::ErrorCode::NotFound) => {
+                if std::mem::replace(&mut saved.gone, true) {
+                    return;
+                }
+                (
+                    "saved_search_deleted",
+                    format!(
+                        "The saved search \"{name}\" was deleted: the watch goes on with its last words and filters (Ctrl-C to stop)."
+                    ),
+                    None,
+                )
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the saved search again");
+                return;
+            }
+        };
+        if cx.json {
+            let mut json = serde_json::json!({ "event": event, "name": name, "at": output::now_ms() });
+            if let Some(search) = search {
+                json["search"] = serde_json::to_value(search).unwrap_or_default();
+            }
+            outln!("{json}");
+        } else {
+            outln!("{}", output::dim(&said));
+        }
+    }
+
     /// Shows `event` (one that came `while_away`, read back after the node returned, says so
     /// under `--json`); false when the watch must end (see `failure`).
     fn show(&mut self, cx: &Context<'_>, event: &NodeEvent, while_away: bool) -> bool {
@@ -351,6 +435,14 @@ impl Watching {
                 return true;
             }
         }
+        // The followed saved search saved anew or deleted: the watch says what it does about it
+        // instead of the bare event.
+        if let NodeEvent::SavedSearchChanged { name, .. } = event
+            && self.saved.as_ref().is_some_and(|s| s.name.eq_ignore_ascii_case(name))
+        {
+            self.follow_saved(cx);
+            return true;
+        }
         let mut extra = Vec::new();
         let shown = match line(cx.api, &self.params, self.me.as_ref(), event, &mut self.matching, &mut extra)
         {
@@ -366,20 +458,10 @@ impl Watching {
                 return false;
             }
         };
-        // Events about a listing: filtered by the search in both forms.
-        let of_listing = matches!(
-            event,
-            NodeEvent::ListingStored { .. }
-                | NodeEvent::ListingPublished { .. }
-                | NodeEvent::BidStored { .. }
-                | NodeEvent::PledgeStored { .. }
-                | NodeEvent::AuctionEnded { .. }
-                | NodeEvent::CampaignEnded { .. }
-        );
         match shown {
             // With --json every event is printed, except those about listings the text
             // form leaves out.
-            _ if cx.json && (shown.is_some() || !of_listing) => match serde_json::to_value(event) {
+            _ if cx.json && (shown.is_some() || !of_listing(event)) => match serde_json::to_value(event) {
                 Ok(mut json) => {
                     // When it came (unix ms): the node sends each event as it happens.
                     json["at"] = output::now_ms().into();
@@ -401,6 +483,19 @@ impl Watching {
         }
         true
     }
+}
+
+/// Whether `event` is about a listing: filtered by the search in both forms.
+fn of_listing(event: &NodeEvent) -> bool {
+    matches!(
+        event,
+        NodeEvent::ListingStored { .. }
+            | NodeEvent::ListingPublished { .. }
+            | NodeEvent::BidStored { .. }
+            | NodeEvent::PledgeStored { .. }
+            | NodeEvent::AuctionEnded { .. }
+            | NodeEvent::CampaignEnded { .. }
+    )
 }
 
 /// What a watch remembers having told of `event`, so that it tells it once: a message (a bid

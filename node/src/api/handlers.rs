@@ -609,7 +609,9 @@ pub(crate) async fn save_search(
     UrlPath(name): UrlPath<String>,
     Body(search): Body<SearchParams>,
 ) -> Answer<SavedView> {
-    blocking(&state, move |s| s.save_search(&name, search)).await.map(Json)
+    let saved = blocking(&state, move |s| s.save_search(&name, search)).await?;
+    state.handle.announce(NodeEvent::SavedSearchChanged { name: saved.name.clone(), deleted: false });
+    Ok(Json(saved))
 }
 
 /// `GET /v1/saved/{name}`: what is new, changing nothing.
@@ -635,7 +637,9 @@ pub(crate) async fn unsave_search(
     UrlPath(name): UrlPath<String>,
     Body(NoFields {}): Body<NoFields>,
 ) -> Answer<SavedView> {
-    blocking(&state, move |s| s.unsave_search(&name)).await.map(Json)
+    let gone = blocking(&state, move |s| s.unsave_search(&name)).await?;
+    state.handle.announce(NodeEvent::SavedSearchChanged { name: gone.name.clone(), deleted: true });
+    Ok(Json(gone))
 }
 
 pub(crate) async fn reputation(

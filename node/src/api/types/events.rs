@@ -262,4 +262,13 @@ pub enum NodeEvent {
         #[serde(default)]
         error: Option<String>,
     },
+    /// The owner saved a search (new, or in place of the one of its name) or deleted one: a
+    /// watch that follows it by name (`haggle watch --saved NAME`) reads it again.
+    SavedSearchChanged {
+        /// Its name, as saved.
+        name: String,
+        /// Whether it was deleted.
+        #[serde(default)]
+        deleted: bool,
+    },
 }
