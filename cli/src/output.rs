@@ -377,6 +377,15 @@ pub fn terms(t: &TermsView) -> String {
     }
 }
 
+/// Of a booking's terms, the nights its dates cover (` for 7 nights`), said where the terms
+/// have a line of their own (a table gives the dates alone).
+pub fn stay(t: &TermsView) -> String {
+    t.dates
+        .as_deref()
+        .and_then(|d| d.parse::<haggle_protocol::calendar::DateRange>().ok())
+        .map_or_else(String::new, |d| format!(", {}", haggle_protocol::calendar::plural_nights(d.nights())))
+}
+
 /// Whether the thread is a bid or pledge still open before its auction's end or campaign's
 /// deadline: the owner's node answers it then, by itself, and nobody is holding it up.
 pub fn waits_for_end(t: &ThreadView) -> bool {
@@ -815,7 +824,12 @@ pub fn thread(t: &ThreadView) {
         Some(_) => format!(", {}", expiry(t.terms.expires_at, now)),
         None => String::new(),
     };
-    outln!("  terms     {} (proposed by {}{expiry})", thread_terms(t), t.proposed_by.as_str());
+    outln!(
+        "  terms     {}{} (proposed by {}{expiry})",
+        thread_terms(t),
+        stay(&t.terms),
+        t.proposed_by.as_str()
+    );
     match (t.awaiting, &t.nights_unavailable) {
         (Some(Party::Me), _) if t.outcome.is_some() => {}
         (Some(Party::Me), _)

@@ -233,6 +233,10 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
         let t = json(other_guest, &["show", &other_thread[..10]]);
         (t["state"] == "countered").then_some(())
     });
+    // Its terms say how many nights the dates cover (they gave the dates alone).
+    let text =
+        String::from_utf8_lossy(&haggle(other_guest, &["show", &other_thread[..10]]).stdout).into_owned();
+    assert!(text.contains(&format!("55.00 EUR {a3}..{b3}, 3 nights (proposed by them")), "{text}");
     json(other_guest, &["accept", &other_thread[..10]]);
     wait("three bookings on the owner's node", || (deals(&da).len() == 3).then_some(()));
     wait("the loft's calendar to show both bookings", || {

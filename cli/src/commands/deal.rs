@@ -176,7 +176,7 @@ pub fn print(d: &DealView) {
             output::short(&d.listing)
         );
     }
-    outln!("  terms     {}", output::terms(&d.terms));
+    outln!("  terms     {}{}", output::terms(&d.terms), output::stay(&d.terms));
     if let Some(reward) = &d.reward {
         outln!("  reward    {}", output::note(reward));
     }
