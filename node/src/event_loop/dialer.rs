@@ -465,7 +465,16 @@ fn in_users_terms(said: &str) -> String {
         // The relay knows no circuit to the peer: it is not connected to that relay now.
         return "not reachable through the relay: the peer holds no reservation there (it is offline, or has not reached that relay yet)".to_owned();
     }
-    said.to_owned()
+    // Said inside a line (`...: handshake with the remote timed out (2 attempts)`): no full
+    // stop of its own, and a capital only where the word has one (`QUIC`, not `Handshake`).
+    let said = said.trim().trim_end_matches('.');
+    let mut chars = said.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(second)) if first.is_uppercase() && second.is_lowercase() => {
+            format!("{}{}", first.to_lowercase(), &said[first.len_utf8()..])
+        }
+        _ => said.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -624,6 +633,13 @@ mod tests {
         use libp2p::swarm::dial_opts::PeerCondition;
         let said = describe(&DialError::DialPeerConditionFalse(PeerCondition::DisconnectedAndNotDialing));
         assert_eq!(said, "a dial to it was already under way");
+        // Defect: `...: Handshake with the remote timed out. (2 attempts)`.
+        assert_eq!(
+            in_users_terms("Handshake with the remote timed out."),
+            "handshake with the remote timed out"
+        );
+        assert_eq!(in_users_terms("QUIC handshake failed"), "QUIC handshake failed");
+        assert_eq!(in_users_terms("Connection refused (os error 111)"), "connection refused (os error 111)");
     }
 
     #[test]
