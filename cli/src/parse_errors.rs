@@ -47,6 +47,15 @@ pub fn reworded(e: &clap::Error, cli: &clap::Command, args: &[String]) -> Option
             "--within is measured from a place: give one with --around (a latitude and longitude, e.g. --around 51.054,3.717, or a geohash)".to_owned(),
         );
     }
+    // `--reference` is the IBAN transfer's: clap says only "missing --iban".
+    if e.kind() == ErrorKind::MissingRequiredArgument
+        && matches!(e.get(ContextKind::InvalidArg), Some(ContextValue::Strings(m)) if m.iter().any(|a| a.starts_with("--iban")))
+        && args.iter().any(|a| a == "--reference" || a.starts_with("--reference="))
+    {
+        return Some(
+            "--reference is what the buyer writes in a bank transfer: it goes with --iban (e.g. --iban \"BE71 0961 2345 6769\" --reference \"Road bike\"); for another way to pay, say it in --other".to_owned(),
+        );
+    }
     let what = match (e.kind(), e.get(ContextKind::InvalidArg)) {
         (ErrorKind::UnknownArgument, Some(ContextValue::String(flag)))
             if flag.starts_with('-') && e.get(ContextKind::SuggestedArg).is_none() =>
@@ -165,6 +174,12 @@ mod tests {
         );
         // A near miss keeps clap's own suggestion.
         assert_eq!(said("haggle offer 87b4b9 --prise 3"), None);
+        // Defect: a reference without an IBAN was told only "missing --iban".
+        let text = said("haggle pay-request 87b4b9 --cash --reference x").expect("reworded");
+        assert!(
+            text.starts_with("--reference is what the buyer writes in a bank transfer: it goes with --iban"),
+            "{text}"
+        );
     }
 
     /// A pasted paragraph given as a title comes back cut, with why it was refused.
