@@ -1323,7 +1323,7 @@ fn a_watch_started_after_a_restart_says_what_the_catch_up_brought() {
         syncs.as_array()?.iter().any(|s| s["received"].as_u64() >= Some(1)).then_some(())
     });
     let mut watch = Watch::start(&db);
-    watch.line_with(&["caught up with", "1 new", "(before this watch started)"]);
+    watch.line_with(&["caught up with", "1 new or updated", "(before this watch started)"]);
     drop(watch);
     for n in [b, c, a] {
         n.stop();

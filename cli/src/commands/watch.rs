@@ -214,7 +214,7 @@ fn started(cx: &Context<'_>) {
     let recent = status.network.syncs.iter().filter(|s| s.received > 0 && now.saturating_sub(s.at) < 120_000);
     for s in recent {
         outln!(
-            "caught up with {}: {} new, {} (before this watch started)",
+            "caught up with {}: {} new or updated, {} (before this watch started)",
             output::short_peer(&s.peer),
             s.received,
             output::relative(s.at, now)
@@ -738,7 +738,9 @@ fn line(
         }
         NodeEvent::DeliveryChanged { id, state } => delivery_line(api, *id, state, extra),
         NodeEvent::SyncCompleted { peer, received, .. } if *received > 0 => {
-            format!("caught up with {}: {received} new", output::short_peer(peer))
+            // What a sync brings is every signed object the node lacked: new listings, new
+            // revisions of known ones, bids, messages, ratings.
+            format!("caught up with {}: {received} new or updated", output::short_peer(peer))
         }
         _ => return Ok(None),
     }))
