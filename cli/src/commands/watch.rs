@@ -55,6 +55,7 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
         me: cx.api.status().ok().map(|s| s.peer_id),
         params,
         saved: args.saved.clone().map(|name| Following { name, gone: false }),
+        reachability: None,
         matching,
         delivered: Default::default(),
         seen: Default::default(),
@@ -331,6 +332,8 @@ struct Watching {
     params: SearchParams,
     /// The saved search the watch follows (`--saved`), if any.
     saved: Option<Following>,
+    /// The reachability last told: a node restarted finds it again, which is no news.
+    reachability: Option<haggle_node::api::types::Reachability>,
     /// The keys of the listings that match a filtered watch's search, as far as it knows.
     matching: std::collections::HashSet<String>,
     /// Messages announced delivered: a receipt for a sealed copy, or an answer to a second
@@ -354,6 +357,17 @@ struct Following {
 }
 
 impl Watching {
+    /// Whether `event` tells what the watch told last of the same thing: a reachability found
+    /// again by a node restarted (`reachability now public` after every restart).
+    fn told_again(&mut self, event: &NodeEvent) -> bool {
+        match event {
+            NodeEvent::ReachabilityChanged { reachability } => {
+                self.reachability.replace(*reachability) == Some(*reachability)
+            }
+            _ => false,
+        }
+    }
+
     /// Reads the followed saved search again: saved anew with other words or filters, the
     /// watch follows them from here, and deleted, it keeps its last ones. Either is said once.
     fn follow_saved(&mut self, cx: &Context<'_>) {
@@ -434,6 +448,9 @@ impl Watching {
             if !self.seen.insert(id) {
                 return true;
             }
+        }
+        if self.told_again(event) {
+            return true;
         }
         // The followed saved search saved anew or deleted: the watch says what it does about it
         // instead of the bare event.
@@ -1038,6 +1055,28 @@ mod tests {
 
     fn listing(revision: u32, state: ListingState, quantity: u32) -> ListingView {
         crate::output::sample_listing(revision, state, quantity)
+    }
+
+    /// Defect: a watch said `reachability now public` again after each restart of its node.
+    #[test]
+    fn a_reachability_found_again_is_not_told_again() {
+        use haggle_node::api::types::Reachability;
+        let mut w = Watching {
+            me: None,
+            params: SearchParams::default(),
+            saved: None,
+            reachability: None,
+            matching: Default::default(),
+            delivered: Default::default(),
+            seen: Default::default(),
+            failure: None,
+            started: 0,
+        };
+        let now = |reachability| NodeEvent::ReachabilityChanged { reachability };
+        assert!(!w.told_again(&now(Reachability::Public)), "the first is told");
+        assert!(w.told_again(&now(Reachability::Public)), "the same, after a restart, is not");
+        assert!(!w.told_again(&now(Reachability::Private)));
+        assert!(!w.told_again(&now(Reachability::Public)), "a change back is");
     }
 
     /// Defect: watch printed every revision and retraction as "new listing ... (closed)", and a
