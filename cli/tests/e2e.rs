@@ -1760,6 +1760,35 @@ fn a_saved_search_tells_what_came_while_the_node_was_off() {
     }
 }
 
+/// Defect: a node given a bootstrap address with another node's peer id said nothing of it in
+/// its own output, and `peers` only "No peers connected."; `status` alone said why.
+#[test]
+fn a_bootstrap_address_naming_another_node_is_said_where_its_owner_looks() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let a = NodeProcess::start(&root.path().join("a"), None);
+    let gone = NodeProcess::start(&root.path().join("gone"), None);
+    let other_id = gone.peer_id.clone();
+    gone.stop();
+    let (at, _) = a.addr.rsplit_once("/p2p/").expect("an address with its peer id");
+    let wrong = format!("{at}/p2p/{other_id}");
+    let log = root.path().join("b.log");
+    let b = NodeProcess::start_logged_with(&root.path().join("b"), &[&wrong], &log);
+    wait("the node to say it cannot reach its bootstrap peer", || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        text.lines()
+            .find(|l| l.contains("cannot reach a bootstrap peer") && l.contains("not the peer id given"))
+            .map(str::to_owned)
+    });
+    let said = String::from_utf8_lossy(&b.run(&["peers"]).stdout).into_owned();
+    assert!(
+        said.starts_with("No peers connected. The last try to reach")
+            && said.contains("not the peer id given"),
+        "{said}"
+    );
+    b.stop();
+    a.stop();
+}
+
 /// Defect: a node listening on TCP and QUIC on every interface said it listened on TCP only.
 /// It counted addresses instead of listeners, so the TCP listener's one address per interface
 /// stood in for QUIC's. Every listener is named, in the order given, the first one dialled.

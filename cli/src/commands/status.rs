@@ -309,7 +309,18 @@ pub fn peers(cx: &Context<'_>) -> Result<()> {
         return output::json(&page);
     }
     if page.peers.is_empty() {
-        outln!("No peers connected.");
+        // Why, when the node tried (a bootstrap address with another node's peer id, a peer
+        // down): `status` said it, and `peers` said nothing.
+        let tried =
+            cx.api.status().ok().and_then(|s| s.network.dialing.into_iter().find(|d| d.last_error.is_some()));
+        match tried {
+            Some(d) => outln!(
+                "No peers connected. The last try to reach {} failed: {} (haggle status shows every peer it is trying).",
+                output::short_peer(&d.peer),
+                d.last_error.unwrap_or_default()
+            ),
+            None => outln!("No peers connected."),
+        }
         return Ok(());
     }
     let rows: Vec<Vec<String>> = page

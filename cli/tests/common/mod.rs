@@ -134,7 +134,12 @@ impl NodeProcess {
 
     /// Starts a lone node whose log (stderr) goes to `log`.
     pub fn start_logged(dir: &Path, log: &Path) -> NodeProcess {
-        Self::spawn_logged(None, dir, &["/ip4/127.0.0.1/tcp/0"], &[], &[], &[], Some(log))
+        Self::start_logged_with(dir, &[], log)
+    }
+
+    /// [`NodeProcess::start_logged`] with bootstrap peers.
+    pub fn start_logged_with(dir: &Path, bootstrap: &[&str], log: &Path) -> NodeProcess {
+        Self::spawn_logged(None, dir, &["/ip4/127.0.0.1/tcp/0"], bootstrap, &[], &[], Some(log))
     }
 
     /// Starts `haggle node` in namespace `ns` (if any) on `listen`, dialling `bootstrap`, with

@@ -184,12 +184,17 @@ impl Dialer {
         }
     }
 
-    /// Whether `peer` is one of the bootstrap peers.
     /// Whether `peer` is on the schedule (for any reason).
     pub(super) fn wants(&self, peer: &PeerId) -> bool {
         self.wanted.contains_key(peer)
     }
 
+    /// What the last attempt to reach `peer` said, if it failed.
+    pub(super) fn last_error(&self, peer: &PeerId) -> Option<&str> {
+        self.wanted.get(peer).and_then(|w| w.last_error.as_deref())
+    }
+
+    /// Whether `peer` is one of the bootstrap peers.
     pub(super) fn is_bootstrap(&self, peer: &PeerId) -> bool {
         self.wanted.get(peer).is_some_and(|w| w.reason == DialReason::Bootstrap)
     }
@@ -391,6 +396,11 @@ impl EventLoop {
     /// Records a failed dial; when it was one of the schedule's, asks the DHT for the peer's
     /// current addresses (tried at its next turn). Paced with the schedule, never a loop.
     pub(super) fn dial_failed(&mut self, peer: PeerId, error: String) {
+        // A bootstrap peer out of reach is said in the node's own output, once per reason (a
+        // trial's node, given another node's peer id, said nothing where its owner looked).
+        if self.dialer.is_bootstrap(&peer) && self.dialer.last_error(&peer) != Some(error.as_str()) {
+            tracing::warn!(%peer, "cannot reach a bootstrap peer: {error} (tried again later; haggle status shows how it stands)");
+        }
         if self.dialer.failed(&peer, error) {
             self.swarm.behaviour_mut().kad.get_closest_peers(peer);
         }

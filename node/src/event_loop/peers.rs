@@ -388,7 +388,11 @@ impl EventLoop {
             let _ = self.swarm.disconnect_peer_id(peer);
             return;
         }
-        tracing::debug!(%peer, "connected");
+        if self.dialer.is_bootstrap(&peer) {
+            tracing::info!(%peer, "connected to a bootstrap peer");
+        } else {
+            tracing::debug!(%peer, "connected");
+        }
         self.peers.connected(peer, local, dialer, ip, now);
         self.dialer.connected(peer);
         self.emit(NodeEvent::PeerConnected { peer });
