@@ -461,7 +461,7 @@ pub fn listings(list: &[ListingView], empty: &str) {
                         None => brief,
                     }
                 },
-                state_label(l).to_owned(),
+                l.label().to_owned(),
                 match (l.state, &l.auction) {
                     (ListingState::Closed, _) => "-".to_owned(),
                     (_, Some(a)) => crate::commands::auction_ends(a, now),
@@ -517,44 +517,10 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-/// A listing's state for people. An auction past its end, or a campaign past its deadline, is
-/// still `active` to the protocol (until its owner's node closes it) but takes no more bids or
-/// pledges: it reads `ended`, or for a campaign `funded` or `missed`. A closed listing says how
-/// it closed: with nothing left (`sold out`, an auction `sold`, a giveaway `given away`, a
-/// wanted ad `found`), or
-/// with some left, by its owner (`retracted`).
-pub fn state_label(l: &ListingView) -> &'static str {
-    use haggle_protocol::ListingKind;
-    match l.state {
-        ListingState::Active => {}
-        ListingState::Closed => {
-            return match (&l.campaign, l.kind, l.quantity) {
-                (Some(c), _, _) if c.missed => "missed",
-                (Some(c), _, _) if c.cancelled => "cancelled",
-                (Some(c), _, _) if c.funded => "funded",
-                (Some(_), _, _) => "closed",
-                (None, ListingKind::Auction, 0) => "sold",
-                (None, ListingKind::Giveaway, 0) => "given away",
-                (None, ListingKind::Wanted, 0) => "found",
-                (None, _, 0) => "sold out",
-                (None, _, _) => "retracted",
-            };
-        }
-        _ => return l.state.as_str(),
-    }
-    match (&l.auction, &l.campaign) {
-        (Some(a), _) if a.over => "ended",
-        (_, Some(c)) if c.over && c.funded => "funded",
-        (_, Some(c)) if c.over && c.missed => "missed",
-        (_, Some(c)) if c.over => "ended",
-        _ => l.state.as_str(),
-    }
-}
-
 /// Prints one listing in full.
 pub fn listing(l: &ListingView) {
     let now = now_ms();
-    outln!("{}  {}", bold(&l.title), dim(&format!("[{}, {}]", l.kind, state_label(l))));
+    outln!("{}  {}", bold(&l.title), dim(&format!("[{}, {}]", l.kind, l.label())));
     outln!("  id        {}", l.id);
     if let Some(current) = &l.replaced_by {
         // `haggle show ID --exact` of an earlier revision: as it read, not as it is.
@@ -649,7 +615,7 @@ pub fn listing(l: &ListingView) {
     }
     outln!("  revision  {}, published {}", l.revision, relative(l.created_at, now));
     match l.state {
-        ListingState::Closed => match state_label(l) {
+        ListingState::Closed => match l.label() {
             "retracted" => outln!("  closed    retracted by its author"),
             // A campaign its creator closed after the deadline, neither funded nor missed.
             "closed" => outln!("  closed    by its creator after the deadline"),
@@ -1017,6 +983,7 @@ pub(crate) fn sample_listing(
             .expect("a key"),
         mine: false,
         blocked: false,
+        status: String::new(),
         revision,
         kind: haggle_node::api::types::ListingKind::Giveaway,
         state,

@@ -1124,7 +1124,7 @@ mod tests {
         // A closed listing's word is the one `show` and `search` give its state.
         let giveaway = listing(3, ListingState::Closed, 0);
         assert_eq!(change(&stored, &giveaway), "given away:");
-        assert_eq!(output::state_label(&giveaway), "given away");
+        assert_eq!(giveaway.label(), "given away");
         let sold = ListingView { kind: ListingKind::Sell, ..listing(3, ListingState::Closed, 0) };
         assert_eq!(change(&stored, &sold), "sold out:");
         // A campaign its creator closed after the deadline reads funded, not "closed closed".
@@ -1154,12 +1154,12 @@ mod tests {
             campaign: Some(Box::new(info.clone())),
             ..listing(3, ListingState::Closed, 5)
         };
-        assert_eq!(output::state_label(&funded), "funded");
+        assert_eq!(funded.label(), "funded");
         let closed = ListingView {
             campaign: Some(Box::new(haggle_node::api::types::CampaignInfo { funded: false, ..info })),
             ..funded
         };
-        assert_eq!(output::state_label(&closed), "closed");
+        assert_eq!(closed.label(), "closed");
     }
 
     /// Defect: a watch back after its node's restart told again the bids and pledges it had

@@ -72,7 +72,7 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
     };
     let state = listing_state(l);
     let mine = object.author() == *me;
-    Ok(ListingView {
+    let mut view = ListingView {
         id: object.id(),
         replaced_by: None,
         key: key.to_string(),
@@ -82,6 +82,7 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         revision: l.revision,
         kind: l.kind,
         state,
+        status: String::new(),
         title: l.title.clone(),
         description: l.description.clone(),
         category: l.category.clone(),
@@ -112,7 +113,9 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         campaign: super::campaigns::info(store, object, me)?.map(Box::new),
         images: l.images.clone(),
         file: l.file.clone(),
-    })
+    };
+    view.status = view.label().to_owned();
+    Ok(view)
 }
 
 /// What a list of threads needs to know of their auctions and campaigns, worked out once per

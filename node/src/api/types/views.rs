@@ -70,6 +70,40 @@ impl ListingState {
     }
 }
 
+impl ListingView {
+    /// Its state for people. An auction past its end, or a campaign past its deadline, is still
+    /// `active` to the protocol (until its owner's node closes it) but takes no more bids or
+    /// pledges: it reads `ended`, or for a campaign `funded` or `missed`. A closed listing says
+    /// how it closed: with nothing left (`sold out`, an auction `sold`, a giveaway `given away`,
+    /// a wanted ad `found`), or with some left, by its owner (`retracted`).
+    pub fn label(&self) -> &'static str {
+        match self.state {
+            ListingState::Active => {}
+            ListingState::Closed => {
+                return match (&self.campaign, self.kind, self.quantity) {
+                    (Some(c), _, _) if c.missed => "missed",
+                    (Some(c), _, _) if c.cancelled => "cancelled",
+                    (Some(c), _, _) if c.funded => "funded",
+                    (Some(_), _, _) => "closed",
+                    (None, ListingKind::Auction, 0) => "sold",
+                    (None, ListingKind::Giveaway, 0) => "given away",
+                    (None, ListingKind::Wanted, 0) => "found",
+                    (None, _, 0) => "sold out",
+                    (None, _, _) => "retracted",
+                };
+            }
+            _ => return self.state.as_str(),
+        }
+        match (&self.auction, &self.campaign) {
+            (Some(a), _) if a.over => "ended",
+            (_, Some(c)) if c.over && c.funded => "funded",
+            (_, Some(c)) if c.over && c.missed => "missed",
+            (_, Some(c)) if c.over => "ended",
+            _ => self.state.as_str(),
+        }
+    }
+}
+
 /// A listing's current revision as this node sees it (or an earlier one, asked for by its id
 /// with `exact`: then `replaced_by` names the current one).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -98,6 +132,11 @@ pub struct ListingView {
     pub kind: ListingKind,
     /// Whether it can still be traded.
     pub state: ListingState,
+    /// Its state in words, as `haggle` shows it (see [`ListingView::label`]): `active`,
+    /// `expired`, `ended`, `funded`, `missed`, `sold`, `sold out`, `given away`, `found`,
+    /// `retracted`, `cancelled` or `closed`.
+    #[serde(default)]
+    pub status: String,
     /// Title.
     pub title: String,
     /// Description.

@@ -1544,9 +1544,13 @@ fn own_listings_come_active_first_then_expired_then_closed() {
     after(&retracted.object);
     seller.publish(draft("Second", "1")).expect("published");
     wait_until_expired(&short.object);
-    let titles: Vec<String> =
-        seller.my_listings().expect("listed").listings.into_iter().map(|l| l.title).collect();
+    let listed = seller.my_listings().expect("listed").listings;
+    let titles: Vec<&str> = listed.iter().map(|l| l.title.as_str()).collect();
     assert_eq!(titles, ["Second", "First", "Short", "Gone"]);
+    // Each says in words how it stands (a script read `closed` for a retraction, a giveaway
+    // given away and a wanted ad found alike).
+    let status: Vec<&str> = listed.iter().map(|l| l.status.as_str()).collect();
+    assert_eq!(status, ["active", "active", "expired", "retracted"]);
     // `status` counts the expired one too.
     let stats = seller.store.stats().expect("stats");
     assert_eq!((stats.active_listings, stats.expired_listings, stats.closed_listings), (2, 1, 1));
