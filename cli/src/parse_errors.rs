@@ -28,6 +28,21 @@ pub fn reworded(e: &clap::Error, cli: &clap::Command, args: &[String]) -> Option
             "unexpected argument '{word}': a message that starts with a dash goes after -- (haggle message ID -- \"-10% for cash?\"); options go before it or after the text"
         ));
     }
+    // An id given to a command that lists (`deals 9e8cef`): the command that shows one.
+    if e.kind() == ErrorKind::UnknownArgument
+        && let Some(ContextValue::String(word)) = e.get(ContextKind::InvalidArg)
+        && !word.starts_with('-')
+        && let Some(listing) = subcommand(cli, args).map(|c| c.get_name().to_owned())
+        && let Some(shows) = match listing.as_str() {
+            "deals" => Some("deal"),
+            "offers" | "listings" => Some("show"),
+            _ => None,
+        }
+    {
+        return Some(format!(
+            "haggle {listing} lists them all and takes no id: haggle {shows} {word} shows that one"
+        ));
+    }
     // A long value (a pasted paragraph as the title) is not repeated back whole.
     if e.kind() == ErrorKind::ValueValidation
         && let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue)
@@ -174,6 +189,13 @@ mod tests {
         );
         // A near miss keeps clap's own suggestion.
         assert_eq!(said("haggle offer 87b4b9 --prise 3"), None);
+        // Defect: an id given to a command that lists was told clap's usage line.
+        assert_eq!(
+            said("haggle deals 9e8cef").as_deref(),
+            Some("haggle deals lists them all and takes no id: haggle deal 9e8cef shows that one")
+        );
+        let text = said("haggle offers 9e8cef").expect("reworded");
+        assert!(text.ends_with("haggle show 9e8cef shows that one"), "{text}");
         // Defect: a reference without an IBAN was told only "missing --iban".
         let text = said("haggle pay-request 87b4b9 --cash --reference x").expect("reworded");
         assert!(

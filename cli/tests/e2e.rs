@@ -267,6 +267,17 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     let slip = said.split("haggle withdraw ").nth(1).and_then(|rest| rest.split('`').next());
     let out = haggle(&dc, &["withdraw", slip.expect("the note names the thread to withdraw")]);
     assert!(out.status.success(), "{}", stderr(&out));
+    // And under a tenth of it (a decimal point in the wrong place): it went without a word.
+    let out = haggle(&dc, &["offer", &id[..8], "--price", "1.5"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        said.contains("you offered 1.50 EUR, under a tenth of what the listing asks (150.00 EUR)"),
+        "{said}"
+    );
+    let slip = said.split("haggle withdraw ").nth(1).and_then(|rest| rest.split('`').next());
+    let out = haggle(&dc, &["withdraw", slip.expect("the note names the thread to withdraw")]);
+    assert!(out.status.success(), "{}", stderr(&out));
     // And the price of one offered for several.
     let honey = json(
         &da,

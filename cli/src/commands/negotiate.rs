@@ -45,12 +45,12 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
     }
     // `--price 8 --qty 3` on a listing at 8 each: the price of one offered for all three.
     let quantity = u64::from(sent.thread.terms.quantity);
-    if price_given
+    let per_item = price_given
         && quantity > 1
         && view.kind != haggle_node::api::types::ListingKind::Wanted
         && offered.currency == asked.currency
-        && (1..=asked.amount).contains(&offered.amount)
-    {
+        && (1..=asked.amount).contains(&offered.amount);
+    if per_item {
         let all = haggle_protocol::Price::new(asked.amount.saturating_mul(quantity), asked.currency.clone());
         // A rental's or a service's quantity counts its periods (`45.00 EUR for 3 days`).
         let (what, each) = match asked.per {
@@ -83,6 +83,25 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
             cx.json,
             "you offered {}, {times} times what the listing asks ({}{}). If that was a slip, \
              withdraw it (`haggle withdraw {thread}`) before it is accepted, and offer again.",
+            offered.display,
+            asked.display,
+            if quantity > 1 { format!(" each, for {quantity}") } else { String::new() }
+        );
+    }
+    // Under a tenth of the asking price: a decimal point in the wrong place (`.5` for `35`),
+    // more likely than an offer; haggling is free, so it is only said.
+    if price_given
+        && !per_item
+        && view.kind != haggle_node::api::types::ListingKind::Wanted
+        && sent.thread.terms.dates.is_none()
+        && offered.currency == asked.currency
+        && offered.amount > 0
+        && offered.amount.saturating_mul(10) < asked_all
+    {
+        note!(
+            cx.json,
+            "you offered {}, under a tenth of what the listing asks ({}{}). If that was a slip, \
+             withdraw it (`haggle withdraw {thread}`) and offer again.",
             offered.display,
             asked.display,
             if quantity > 1 { format!(" each, for {quantity}") } else { String::new() }
