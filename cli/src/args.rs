@@ -409,7 +409,7 @@ pub struct PayRequestArgs {
     /// With --iban: what the buyer writes in the transfer's reference.
     #[arg(long, requires = "iban")]
     pub reference: Option<String>,
-    /// A BIP 21 URI (bitcoin:ADDRESS?amount=...).
+    /// A BIP 21 URI (bitcoin:ADDRESS?amount=...), or the bare address.
     #[arg(long, value_name = "URI")]
     pub bitcoin: Option<String>,
     /// A BOLT 11 Lightning invoice.

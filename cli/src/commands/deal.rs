@@ -191,10 +191,8 @@ pub fn print(d: &DealView) {
         let other = if d.you_are.as_deref() == Some("seller") { &d.buyer } else { &d.seller };
         outln!("  blocked   you blocked them; the deal goes on (haggle unblock {other})");
     }
-    match &d.payment {
-        Some(p) if p.method == "cash" => outln!("  pay by    {}", p.details),
-        Some(p) => outln!("  pay by    {}: {}", p.method, p.details),
-        None => {}
+    if let Some(p) = &d.payment {
+        outln!("  pay by    {}", pay_by(p));
     }
     outln!("  next      {}", next_step(d));
     if let Some(line) = output::notes_line(d.notes, d.notes_unread, &d.id) {
@@ -403,8 +401,31 @@ fn next_file_step(d: &DealView, waiting: Option<Party>, id: &str, owes: bool) ->
     }
 }
 
+/// How the seller asked to be paid, in a line: `iban: BE71 ...`, `cash ...`, and a bitcoin URI as
+/// it is (it names its method itself: `bitcoin: bitcoin:bc1q...` read it twice).
+fn pay_by(p: &haggle_node::api::types::PaymentView) -> String {
+    if p.method == "cash" || p.details.starts_with(&format!("{}:", p.method)) {
+        p.details.clone()
+    } else {
+        format!("{}: {}", p.method, p.details)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    /// Defect (found in a trial): a bitcoin request read `pay by    bitcoin: bitcoin:bc1q...`.
+    #[test]
+    fn a_bitcoin_uri_is_not_named_twice() {
+        let p = |method: &str, details: &str| {
+            super::pay_by(&haggle_node::api::types::PaymentView {
+                method: method.into(),
+                details: details.into(),
+            })
+        };
+        assert_eq!(p("bitcoin", "bitcoin:bc1qar0srrr7"), "bitcoin:bc1qar0srrr7");
+        assert_eq!(p("iban", "BE71 0961 2345 6769"), "iban: BE71 0961 2345 6769");
+    }
+
     use super::*;
     use haggle_protocol::fixtures::key;
 

@@ -101,6 +101,17 @@ impl Service {
     }
 }
 
+/// A bitcoin payment request's details as a BIP 21 URI: a bare address (`bc1q...`, no `?`) gets
+/// its `bitcoin:` in front; anything else is left to the URI's check, which says what is wrong.
+fn with_scheme(details: String) -> String {
+    let trimmed = details.trim();
+    let bare = !trimmed.contains(':')
+        && !trimmed.contains('?')
+        && trimmed.len() >= 26
+        && trimmed.chars().all(|c| c.is_ascii_alphanumeric());
+    if bare { format!("bitcoin:{trimmed}") } else { details }
+}
+
 /// The step a request asks for; `None` for `Deliver`, whose step (the file's key, sealed to the
 /// buyer) the service makes from the deal.
 fn step(request: StepRequest) -> Result<Option<Step>, ServiceError> {
@@ -110,7 +121,10 @@ fn step(request: StepRequest) -> Result<Option<Step>, ServiceError> {
             let given = details.clone().filter(|d| !d.trim().is_empty());
             let needs = |what: &'static str| given.clone().ok_or(InvalidInput::PaymentDetails(what));
             Step::PaymentRequest(match method.as_str() {
-                "bitcoin" => M::Bitcoin(needs("a bitcoin payment request needs its bitcoin: URI")?),
+                // A bare address is what a wallet's "receive" shows: it is the URI's address.
+                "bitcoin" => {
+                    M::Bitcoin(with_scheme(needs("a bitcoin payment request needs its bitcoin: URI")?))
+                }
                 "lightning" => M::Lightning(needs("a lightning payment request needs its invoice")?),
                 "iban" => M::Iban {
                     iban: needs("a bank transfer's payment request needs the IBAN to pay to")?,
@@ -215,5 +229,29 @@ mod tests {
             let said = step(request).expect_err("no details").to_string();
             assert!(said.ends_with(needs), "{method}: {said}");
         }
+    }
+
+    /// Defect (found in a trial): a bare bitcoin address, what a wallet shows to receive, was
+    /// refused as "not a valid bitcoin: URI".
+    #[test]
+    fn a_bare_bitcoin_address_is_taken_as_its_uri() {
+        let request = |details: &str| {
+            step(StepRequest::PaymentRequest {
+                method: "bitcoin".into(),
+                details: Some(details.into()),
+                reference: None,
+            })
+        };
+        let uri = |details: &str| match request(details) {
+            Ok(Some(Step::PaymentRequest(haggle_protocol::PaymentMethod::Bitcoin(uri)))) => uri,
+            other => panic!("{details}: {other:?}"),
+        };
+        assert_eq!(
+            uri(" bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq "),
+            "bitcoin:bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"
+        );
+        let given = "bitcoin:bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq?amount=0.001";
+        assert_eq!(uri(given), given, "a URI is left as it is");
+        assert_eq!(uri("pay me"), "pay me", "what is no address is left to the URI's check");
     }
 }
