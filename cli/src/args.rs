@@ -286,9 +286,9 @@ pub enum Command {
     )]
     Reputation {
         /// A PeerId, a name you gave (haggle name), or the id (prefix of 6+ characters) of a
-        /// listing, or of a thread, deal or message with them.
+        /// listing, or of a thread, deal or message with them (default: you, as others see you).
         #[arg(value_parser = identity)]
-        who: String,
+        who: Option<String>,
     },
     /// Block someone: their listings leave your searches and `watch`, and they can start no new
     /// offer or booking with you (on your node only; nothing is published)

@@ -147,7 +147,7 @@ fn dispatch(command: Command, cx: &Context<'_>) -> Result<()> {
         Command::Cancel { deal, message: Some(message) } => deal::cancel_saying(cx, &deal, &message),
         Command::Dispute { deal, reason } => deal::step(cx, &deal, StepRequest::Dispute { reason }),
         Command::Feedback { deal, rating, text } => reputation::feedback(cx, &deal, rating.0, text),
-        Command::Reputation { who } => reputation::show(cx, &who),
+        Command::Reputation { who } => reputation::show(cx, who.as_deref()),
         Command::Block { who, note } => blocks::block(cx, &who, note),
         Command::Unblock { who } => blocks::unblock(cx, &who),
         Command::Blocked => blocks::list(cx),

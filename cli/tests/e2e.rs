@@ -578,6 +578,13 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     assert_eq!(own["web_of_trust"]["positive"], 1.0, "{own}");
     let by_listing = json(&dc, &["reputation", &id[..8]]);
     assert_eq!(by_listing["key"], key_a);
+    // Without a key: the owner's own, as others' nodes see it.
+    let mine = json(&da, &["reputation"]);
+    assert_eq!(
+        (&mine["key"], mine["raw"]["positive"].as_f64()),
+        (&serde_json::json!(key_a), Some(1.0)),
+        "{mine}"
+    );
     let shown = String::from_utf8_lossy(&haggle(&dc, &["show", &id[..8]]).stdout).to_string();
     assert!(shown.contains("rep       1 positive, 0 neutral, 0 negative"), "{shown}");
     let out = haggle(&dc, &["reputation", "no-such-thing"]);

@@ -36,8 +36,14 @@ pub fn feedback(cx: &Context<'_>, deal: &str, rating: Rating, text: String) -> R
     Ok(())
 }
 
-pub fn show(cx: &Context<'_>, who: &str) -> Result<()> {
-    let r = cx.api.reputation(who)?;
+/// What the feedback this node holds says of `who`; of the owner, without one (what others'
+/// nodes that hold the same feedback say).
+pub fn show(cx: &Context<'_>, who: Option<&str>) -> Result<()> {
+    let who = match who {
+        Some(who) => who.to_owned(),
+        None => cx.api.status()?.peer_id.to_string(),
+    };
+    let r = cx.api.reputation(&who)?;
     if cx.json {
         return output::json(&r);
     }
