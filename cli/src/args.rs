@@ -1383,6 +1383,12 @@ fn amount(text: &str) -> Result<String, String> {
 fn title(text: &str) -> Result<String, String> {
     let max = haggle_protocol::limits::MAX_TITLE_CHARS;
     let len = text.chars().count();
+    if text.trim().is_empty() {
+        return Err(
+            "a listing needs a title: a few words that say what it is, e.g. --title \"Road bike, 56 cm\""
+                .into(),
+        );
+    }
     if len > max {
         return Err(format!(
             "the title is {len} characters, over the limit of {max}: keep what a search result shows \

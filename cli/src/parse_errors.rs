@@ -220,6 +220,10 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains(&long[..41]), "{text}");
+        // Defect (found in a trial): an empty title was told "title must not be empty", the
+        // one refusal that said nothing of what to do.
+        let e = Cli::try_parse_from(["haggle", "publish", "--title", " "]).expect_err("a mistake");
+        assert!(e.to_string().contains("a listing needs a title: a few words that say what it is"), "{e}");
     }
 
     /// Pages are counted from 0 and 1, and the orders go by the words people use.
