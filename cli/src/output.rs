@@ -953,12 +953,17 @@ pub fn thread(t: &ThreadView) {
             m.terms.as_ref().map(|terms| format!(" {}", message_terms(m.kind, terms))).unwrap_or_default();
         let delivery = m.delivery.map(|d| format!(" [{d}]")).unwrap_or_default();
         let off_chain = if m.on_chain { "" } else { " (crossed, not counted)" };
-        let note = if m.message.is_empty() { String::new() } else { format!("  {}", dim(&note(&m.message))) };
-        outln!(
+        // A note starts where terms do when there are none (`decline   Sold, sorry.`), and a line
+        // ends with its last word, not the kind's padding.
+        let gap = if message_terms.is_empty() { " " } else { "  " };
+        let note =
+            if m.message.is_empty() { String::new() } else { format!("{gap}{}", dim(&note(&m.message))) };
+        let line = format!(
             "  {at:<width$} {:<5} {:<9}{message_terms}{delivery}{off_chain}{note}",
             m.from.as_str(),
             m.kind.to_string()
         );
+        outln!("{}", line.trim_end());
         if let Some(error) = &m.delivery_error {
             let what = if m.delivery == Some(DeliveryState::Failed) { "refused" } else { "last try" };
             // The other node's words: one line, control characters shown escaped, clipped.
