@@ -533,6 +533,8 @@ pub fn listing(l: &ListingView) {
     match (&l.auction, &l.campaign) {
         (Some(a), _) => crate::commands::auction_lines(l, a),
         (_, Some(c)) => crate::commands::campaign_lines(l, c),
+        // A wanted ad's price is what its author would pay.
+        _ if l.kind == haggle_protocol::ListingKind::Wanted => outln!("  budget    {}", listing_price(l)),
         _ => outln!("  price     {}", listing_price(l)),
     }
     match &l.calendar {

@@ -1169,7 +1169,7 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
     let wanted = wanted["id"].as_str().expect("an id").to_owned();
     let out = haggle(&dir, &["show", &wanted[..10]]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(said.contains("price     open to offers"), "{said}");
+    assert!(said.contains("budget    open to offers"), "{said}");
     assert!(haggle(&dir, &["retract", &wanted[..10]]).status.success());
 
     let id = json(&dir, &["listings"])["listings"]
