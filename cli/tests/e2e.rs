@@ -1170,6 +1170,13 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
     let out = haggle(&dir, &["show", &wanted[..10]]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(said.contains("budget    open to offers"), "{said}");
+    // A price filter leaves it out, and the answer says why (it said only "the filters").
+    let out = haggle(&dir, &["search", "road", "bike", "--max-price", "50", "--currency", "EUR"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains("leaves out listings without a price, such as a wanted ad open to offers"),
+        "{said}"
+    );
     assert!(haggle(&dir, &["retract", &wanted[..10]]).status.success());
 
     let id = json(&dir, &["listings"])["listings"]

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use haggle_node::api::types::SearchParams;
+use haggle_node::api::types::{SearchParams, Sort};
 
 use super::Context;
 use crate::args::SearchArgs;
@@ -113,9 +113,21 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         && filters_besides_words(&args.params())
         && words_match(&args.params())
     {
-        // The words match: a filter is what left nothing.
-        "No listings match the words and the filters together: run it without the filters to see \
-         what the words alone find."
+        // The words match: a filter is what left nothing. A price filter or order leaves out
+        // what has no price (a wanted ad open to offers): said, as a trial's ad vanished.
+        let params = args.params();
+        let priced = params.min_price.is_some()
+            || params.max_price.is_some()
+            || params.currency.is_some()
+            || matches!(params.sort, Some(Sort::PriceAsc | Sort::PriceDesc));
+        if priced {
+            "No listings match the words and the filters together: run it without the filters to see \
+             what the words alone find (a price filter, order or currency leaves out listings without \
+             a price, such as a wanted ad open to offers)."
+        } else {
+            "No listings match the words and the filters together: run it without the filters to see \
+             what the words alone find."
+        }
     } else if let Some(cut) = args.filters.text.is_empty().then(|| category_cut(&args.params())).flatten() {
         // `vehicles/bike` does not find `vehicles/bikes`: a category matches by whole parts.
         try_cut = format!(
