@@ -162,7 +162,7 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
             )
         } else if page.hits.is_empty() {
             format!(
-                "No listing says {}; words a letter or two from {it} match nothing with the rest of this search.",
+                "No listing says {} now; words a letter or two from {it} match nothing with the rest of this search (a listing that said {it} may have sold, closed or expired).",
                 quoted(&page.guessed)
             )
         } else {
