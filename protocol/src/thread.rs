@@ -129,10 +129,7 @@ pub enum ThreadError {
     ListingClosed,
     /// The offer asks for more than the listing has (or, where deals leave the quantity, more
     /// than one deal may take).
-    #[error(
-        "the offer asks for {asked}, but {}: ask for at most {available}",
-        if *per_deal { format!("one deal takes at most {available} on this listing") } else { format!("the listing has {available}") }
-    )]
+    #[error("the offer asks for {}", over_listing(*asked, *available, *per_deal, *unit, *wanted))]
     QuantityOverListing {
         /// The quantity the offer asks for.
         asked: u32,
@@ -141,6 +138,10 @@ pub enum ThreadError {
         /// The listing's deals leave its quantity (a service, a rental without a calendar, a
         /// digital good): it caps each deal.
         per_deal: bool,
+        /// What the quantity counts, on a listing priced per period (hours of a service).
+        unit: Option<crate::Period>,
+        /// The listing is a wanted ad (its quantity is what its author wants).
+        wanted: bool,
     },
     /// The offer was made after its listing expired.
     #[error("the message was made after its listing expired")]
@@ -259,9 +260,42 @@ pub fn check_offer(listing: &Object, offer: &Object) -> Result<(), ThreadError> 
             asked: o.terms.quantity,
             available: l.quantity,
             per_deal: l.deals_leave_quantity(),
+            unit: l.price.as_ref().and_then(|p| p.per),
+            wanted: l.kind == crate::ListingKind::Wanted,
         });
     }
     Ok(())
+}
+
+/// `n` of what a listing's quantity counts: `5`, or `5 hours` on a listing priced per period.
+pub fn quantity_words(n: u32, unit: Option<crate::Period>) -> String {
+    match unit {
+        Some(unit) if n == 1 => format!("1 {}", unit.as_str()),
+        Some(unit) => format!("{n} {}s", unit.as_str()),
+        None => n.to_string(),
+    }
+}
+
+/// Terms asking for more than a listing has, after "asks for": `5 hours, but one deal takes at
+/// most 4 hours on this listing: ask for at most 4`, or of a wanted ad `2, but the wanted ad wants
+/// 1: offer at most 1`.
+pub fn over_listing(
+    asked: u32,
+    available: u32,
+    per_deal: bool,
+    unit: Option<crate::Period>,
+    wanted: bool,
+) -> String {
+    let (asked_words, most) = (quantity_words(asked, unit), quantity_words(available, unit));
+    if wanted {
+        format!("{asked_words}, but the wanted ad wants {most}: offer at most {available}")
+    } else if per_deal {
+        format!(
+            "{asked_words}, but one deal takes at most {most} on this listing: ask for at most {available}"
+        )
+    } else {
+        format!("{asked_words}, but the listing has {most}: ask for at most {available}")
+    }
 }
 
 /// Checks `reply` against the thread's `offer` and the message `prev` it answers. The caller makes
@@ -688,7 +722,13 @@ mod tests {
         let too_many = sign(&key(2), offer(&s.listing, terms(2, 10_000)));
         assert_eq!(
             check_offer(&s.listing, &too_many),
-            Err(ThreadError::QuantityOverListing { asked: 2, available: 1, per_deal: false })
+            Err(ThreadError::QuantityOverListing {
+                asked: 2,
+                available: 1,
+                per_deal: false,
+                unit: None,
+                wanted: false
+            })
         );
         let other = sign(&key(3), Body::Listing(fixtures::rental("Trimmer")));
         assert_eq!(check_offer(&other, &s.offer), Err(ThreadError::ListingMismatch));
@@ -697,6 +737,20 @@ mod tests {
         let priced = sign(&key(2), offer(&sofa, terms(1, 500)));
         assert_eq!(check_offer(&sofa, &priced), Err(ThreadError::PricedGiveaway));
         check_offer(&sofa, &sign(&key(2), offer(&sofa, terms(1, 0)))).expect("asked for free");
+    }
+
+    /// Defect (found in a trial): an offer of 5 on a service priced per hour read "asks for 5,
+    /// but one deal takes at most 4", and one of 2 on a wanted ad "the listing has 1".
+    #[test]
+    fn a_quantity_over_the_listing_is_said_in_what_it_counts() {
+        let hour = Some(crate::Period::Hour);
+        assert_eq!(
+            over_listing(5, 4, true, hour, false),
+            "5 hours, but one deal takes at most 4 hours on this listing: ask for at most 4"
+        );
+        assert_eq!(over_listing(2, 1, false, None, true), "2, but the wanted ad wants 1: offer at most 1");
+        assert_eq!(over_listing(2, 1, false, None, false), "2, but the listing has 1: ask for at most 1");
+        assert_eq!(quantity_words(1, hour), "1 hour");
     }
 
     #[test]

@@ -196,7 +196,7 @@ pub enum InvalidInput {
     PricedGiveawayOffer,
     /// More asked than the listing offers (or, where deals leave its quantity, lets one deal
     /// take).
-    #[error("{asked} asked, but {}: ask for at most {max}", if *.per_deal { format!("one deal takes at most {max} on this listing") } else { format!("the listing has {max}") })]
+    #[error("the terms ask for {}", haggle_protocol::thread::over_listing(*asked, *max, *per_deal, *unit, *wanted))]
     OverListing {
         /// The quantity asked.
         asked: u32,
@@ -205,6 +205,10 @@ pub enum InvalidInput {
         /// The listing's quantity caps each deal (a service, a rental without a calendar, a
         /// digital good).
         per_deal: bool,
+        /// What the quantity counts, on a listing priced per period.
+        unit: Option<haggle_protocol::Period>,
+        /// The listing is a wanted ad.
+        wanted: bool,
     },
     /// A counter that proposes the very terms it answers.
     #[error(

@@ -218,8 +218,14 @@ impl Service {
             && terms.dates.is_none()
             && terms.quantity > l.quantity
         {
-            let per_deal = l.deals_leave_quantity();
-            return Err(InvalidInput::OverListing { asked: terms.quantity, max: l.quantity, per_deal }.into());
+            return Err(InvalidInput::OverListing {
+                asked: terms.quantity,
+                max: l.quantity,
+                per_deal: l.deals_leave_quantity(),
+                unit: l.price.as_ref().and_then(|p| p.per),
+                wanted: l.kind == ListingKind::Wanted,
+            }
+            .into());
         }
         // The same terms again carry nothing new, unless a note (a pickup time, say).
         if message.is_empty()

@@ -493,7 +493,10 @@ fn a_service_stays_open_after_its_deals() {
     b1.receive(three.expect("three hours").object.bytes(), Via::Direct);
     let four = b1.counter(&two.object.id().to_hex(), TermsDraft { quantity: Some(4), ..offer_of("90") });
     let four = four.expect_err("a counter over the cap");
-    assert_eq!(four.to_string(), "4 asked, but one deal takes at most 3 on this listing: ask for at most 3");
+    assert_eq!(
+        four.to_string(),
+        "the terms ask for 4 hours, but one deal takes at most 3 hours on this listing: ask for at most 3"
+    );
 }
 
 /// The Confirm `buyer`'s node signed in `thread`.
