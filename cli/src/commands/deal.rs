@@ -257,54 +257,64 @@ fn next_step(d: &DealView) -> String {
     if d.file.is_some() {
         return next_file_step(d, waiting, &id, owes);
     }
+    // A service is work done, not a thing handed over (a trial's bike repair read "hand it
+    // over or send it").
+    let service = d.listing_kind == Some(haggle_node::api::types::ListingKind::Service);
+    let (deliver, arrived) =
+        if service { ("do the work", "the work is done") } else { ("hand it over or send it", "it arrived") };
     match (waiting, d.stage.as_str(), d.you_are.as_deref()) {
         (Some(Party::Me), "agreed", Some("seller")) if d.terms.price.amount == 0 => {
-            format!("your step: hand it over (haggle shipped {id})")
+            let deliver = if service { "do the work, then say so" } else { "hand it over" };
+            format!("your step: {deliver} (haggle shipped {id})")
         }
         (Some(Party::Me), "agreed", Some("seller")) => {
             format!("your step: say how to pay (haggle pay-request {id} ...)")
         }
         (Some(Party::Me), "payment_requested", Some("seller")) if cash => {
-            format!("your step: hand it over and take the cash, then say so (haggle shipped {id})")
+            let deliver = if service { "do the work" } else { "hand it over" };
+            format!("your step: {deliver} and take the cash, then say so (haggle shipped {id})")
         }
         (Some(Party::Me), "shipped", Some("buyer")) if d.received_unpaid => format!(
-            "your step: pay, then say so (haggle paid {id}): you said it arrived before the payment request reached your node, and the deal is complete once you have paid"
+            "your step: pay, then say so (haggle paid {id}): you said {arrived} before the payment request reached your node, and the deal is complete once you have paid"
         ),
         (Some(Party::Me), "shipped", Some("buyer")) if owes => {
             format!(
-                "your step: pay, then say so (haggle paid {id}); then say it arrived (haggle received {id})"
+                "your step: pay, then say so (haggle paid {id}); then say {arrived} (haggle received {id})"
             )
         }
         (Some(Party::Me), "payment_requested", Some("buyer")) => {
             format!("your step: pay, then say so (haggle paid {id})")
         }
         (Some(Party::Me), "paid", Some("seller")) => {
-            format!("your step: hand it over or send it (haggle shipped {id})")
+            format!("your step: {deliver}, then say so (haggle shipped {id})")
         }
         (Some(Party::Me), "shipped", Some("buyer")) => {
-            format!("your step: say it arrived (haggle received {id})")
+            format!("your step: say {arrived} (haggle received {id})")
         }
         (Some(Party::Me), ..) => "your step".to_owned(),
         (Some(Party::Them), "agreed", Some("buyer")) if d.terms.price.amount == 0 => {
-            "waiting for the other party to hand it over".to_owned()
+            format!("waiting for the other party to {}", if service { "do the work" } else { "hand it over" })
         }
         (Some(Party::Them), "agreed", Some("buyer")) => "waiting for the seller to say how to pay".to_owned(),
         (Some(Party::Them), "payment_requested", Some("buyer")) if cash => {
             format!(
-                "waiting for the seller to hand it over (you pay in cash then, and say it arrived: haggle received {id})"
+                "waiting for the seller to {} (you pay in cash then, and say {arrived}: haggle received {id})",
+                if service { "do the work" } else { "hand it over" }
             )
         }
         (Some(Party::Them), "shipped", Some("seller")) if d.received_unpaid => {
-            "waiting for the buyer to pay and say so: it said it arrived before your payment request reached its node, and the deal is complete once it has paid".to_owned()
+            format!(
+                "waiting for the buyer to pay and say so: it said {arrived} before your payment request reached its node, and the deal is complete once it has paid"
+            )
         }
         (Some(Party::Them), "shipped", Some("seller")) if owes => {
-            "waiting for the buyer to pay and say so, then to say it arrived".to_owned()
+            format!("waiting for the buyer to pay and say so, then to say {arrived}")
         }
         (Some(Party::Them), "payment_requested", Some("seller")) => {
             "waiting for the buyer to pay and say so".to_owned()
         }
         (Some(Party::Them), "paid", Some("buyer")) => {
-            "waiting for the seller to hand it over or send it".to_owned()
+            format!("waiting for the seller to {deliver}")
         }
         (Some(Party::Them), "shipped", Some("seller"))
             if d.listing_kind == Some(haggle_node::api::types::ListingKind::Giveaway) =>
@@ -312,7 +322,7 @@ fn next_step(d: &DealView) -> String {
             "waiting for the taker to say it arrived".to_owned()
         }
         (Some(Party::Them), "shipped", Some("seller")) => {
-            "waiting for the buyer to say it arrived".to_owned()
+            format!("waiting for the buyer to say {arrived}")
         }
         (Some(Party::Them), ..) => "waiting for the other party".to_owned(),
         (None, ..) => over(d, &id),
@@ -523,6 +533,25 @@ mod tests {
             ..deal("shipped", None)
         };
         assert_eq!(next_step(&given), "waiting for the taker to say it arrived");
+        // Defect (found in a trial): a bike repair's buyer read "waiting for the seller to hand
+        // it over or send it".
+        let service = |stage: &str, you: &str, waiting: Party| {
+            next_step(&DealView {
+                you_are: Some(you.into()),
+                waiting_on: Some(waiting),
+                listing_kind: Some(haggle_node::api::types::ListingKind::Service),
+                ..deal(stage, None)
+            })
+        };
+        assert_eq!(service("paid", "buyer", Party::Them), "waiting for the seller to do the work");
+        assert_eq!(
+            service("paid", "seller", Party::Me),
+            format!("your step: do the work, then say so (haggle shipped {id})")
+        );
+        assert_eq!(
+            service("shipped", "buyer", Party::Me),
+            format!("your step: say the work is done (haggle received {id})")
+        );
         assert!(at("agreed", "seller", Party::Me, None, true).contains(&format!("haggle pay-request {id}")));
         // As the node answers: a cancel asked for makes `waiting_on` the party asked to agree.
         // The buyer who asked still owes the payment; the seller waits for it.
