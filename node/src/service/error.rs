@@ -349,7 +349,9 @@ pub enum InvalidInput {
         max: usize,
     },
     /// Terms without a currency on a listing without one.
-    #[error("say which currency, e.g. --currency EUR")]
+    #[error(
+        "the listing names no price, so no currency either (a wanted ad open to offers): say which currency your price is in, e.g. --currency EUR"
+    )]
     NoCurrency,
     /// An offer or counter without a price on a listing that is not a giveaway.
     #[error("{0} needs a price (for the whole quantity), e.g. --price 100")]

@@ -200,6 +200,26 @@ fn an_offer_in_a_currency_no_node_knows_is_refused() {
     seller.counter(&thread, own).expect("the listing's own currency");
 }
 
+/// Found in a trial: an offer with a price but no currency on a wanted ad open to offers was told
+/// "say which currency", as if the buyer had forgotten what the listing names.
+#[test]
+fn an_offer_on_a_listing_without_a_price_is_told_why_it_needs_a_currency() {
+    let (author, _ad) = service(1);
+    let (offerer, _od) = service(2);
+    let wanted = ListingDraft {
+        kind: ListingKind::Wanted,
+        price: None,
+        currency: None,
+        ..draft("Wanted: ladder", "1")
+    };
+    let ad = author.publish(wanted).expect("published").object;
+    offerer.receive(ad.bytes(), Via::Gossip);
+    let e = offerer.offer(&ad.id().to_hex(), offer_of("30")).expect_err("no currency").to_string();
+    assert!(e.starts_with("the listing names no price, so no currency either"), "{e}");
+    let euros = TermsDraft { currency: "EUR".parse().ok(), ..offer_of("30") };
+    offerer.offer(&ad.id().to_hex(), euros).expect("with a currency");
+}
+
 /// A code of the right shape that no currency has (`EUT` for `EUR`) is a slip: a listing priced
 /// in it is found by no search for the code meant. A currency of one's own is taken when said.
 #[test]
