@@ -953,7 +953,12 @@ pub fn thread(t: &ThreadView) {
     for (m, at) in t.messages.iter().zip(&times) {
         let message_terms =
             m.terms.as_ref().map(|terms| format!(" {}", message_terms(m.kind, terms))).unwrap_or_default();
-        let delivery = m.delivery.map(|d| format!(" [{d}]")).unwrap_or_default();
+        // A sealed copy on the network is said: `[queued]` alone read as if nothing had left.
+        let delivery = match m.delivery {
+            Some(d) if m.sealed => format!(" [{d}; a sealed copy is out, for when they are back]"),
+            Some(d) => format!(" [{d}]"),
+            None => String::new(),
+        };
         let off_chain = if m.on_chain { "" } else { " (crossed, not counted)" };
         // A note starts where terms do when there are none (`decline   Sold, sorry.`), and a line
         // ends with its last word, not the kind's padding.

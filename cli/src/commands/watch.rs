@@ -1189,6 +1189,7 @@ mod tests {
             delivery: None,
             delivery_error: None,
             delivered_at: None,
+            sealed: false,
         };
         ThreadView {
             thread: ObjectId::from_bytes([3; 32]),

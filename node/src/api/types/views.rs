@@ -471,6 +471,10 @@ pub struct MessageView {
     /// ms by this node's clock (the other party's node took it then or a little later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered_at: Option<u64>,
+    /// For the owner's own messages not delivered yet: a sealed copy went out to the network
+    /// (a mailbox other nodes carry until the other party's node comes online).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sealed: bool,
 }
 
 /// A negotiation thread from this node's owner's side.
