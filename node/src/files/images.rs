@@ -69,7 +69,12 @@ pub fn prepare(bytes: Vec<u8>, keep_metadata: bool) -> Result<Prepared, ImageErr
         return Err(ImageError::TooLarge(bytes.len() as u64));
     }
     let (width, height) = (decoded.width(), decoded.height());
-    let thumb = thumbnail(&decoded).map_err(|e| ImageError::Damaged(name, e))?;
+    // A JPEG as small as a thumbnail is its own (a trial's 543-byte picture had a 10 KB one).
+    let own = kind == ImageType::Jpeg
+        && width.max(height) <= THUMB_SIDES[0]
+        && bytes.len() as u64 <= MAX_THUMB_BYTES;
+    let thumb =
+        if own { bytes.clone() } else { thumbnail(&decoded).map_err(|e| ImageError::Damaged(name, e))? };
     Ok(Prepared { bytes, kind, width, height, thumb, stripped })
 }
 
@@ -269,10 +274,18 @@ fn primary_end(jpeg: &[u8]) -> Option<usize> {
     None
 }
 
-/// The largest JPEG thumbnail, from the sizes and qualities above, that fits the limit.
+/// The largest JPEG thumbnail, from the sizes and qualities above, that fits the limit; never
+/// larger than the picture.
 fn thumbnail(picture: &image::DynamicImage) -> Result<Vec<u8>, String> {
-    for side in THUMB_SIDES {
-        let small = picture.thumbnail(side, side).into_rgb8();
+    let longest = picture.width().max(picture.height());
+    let sides = THUMB_SIDES.iter().map(|side| (*side).min(longest));
+    for (i, side) in sides.enumerate() {
+        // A picture smaller than a side is tried once at its own size.
+        if i > 0 && side == longest {
+            continue;
+        }
+        let small =
+            if side == longest { picture.to_rgb8() } else { picture.thumbnail(side, side).into_rgb8() };
         for quality in THUMB_QUALITIES {
             let mut out = Vec::new();
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
@@ -323,6 +336,22 @@ pub(crate) mod tests {
         assert_eq!(ImageType::sniff(&prepared.thumb), Some(ImageType::Jpeg));
         let kept = prepare(original.clone(), true).expect("prepare");
         assert_eq!(kept.bytes, original);
+    }
+
+    /// Defect (found in a trial): a 543-byte JPEG got a 10 KB thumbnail, drawn at 320 pixels.
+    #[test]
+    fn a_picture_as_small_as_a_thumbnail_is_not_made_larger() {
+        use image::ImageEncoder;
+        let small = jpeg_with_exif(40, 30);
+        let prepared = prepare(small, false).expect("prepare");
+        assert_eq!(prepared.thumb, prepared.bytes, "a small JPEG is its own thumbnail");
+        let mut png = Vec::new();
+        let picture = image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([(x * 6) as u8, (y * 8) as u8, 90]));
+        image::codecs::png::PngEncoder::new(&mut png)
+            .write_image(picture.as_raw(), 40, 30, image::ExtendedColorType::Rgb8)
+            .expect("encode");
+        let prepared = prepare(png, false).expect("prepare");
+        assert_eq!(describe(&prepared.thumb), Some((ImageType::Jpeg, 40, 30)), "drawn at its own size");
     }
 
     #[test]
