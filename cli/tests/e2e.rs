@@ -175,6 +175,8 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     // C watches for what comes up within 10 km of a point 6 km from where the bike will be.
     let mut near_c = Watch::start_filtered(&dc, &["--around", "51.0,3.7", "--within", "10km"]);
     near_c.ready_with(&dc, &["--geohash", "51.0,3.7"]);
+    let mut near_json = Watch::start_filtered(&dc, &["--json", "--around", "51.0,3.7", "--within", "10km"]);
+    near_json.line_with(&["\"event\":\"watching\""]);
 
     let listing = json(
         &da,
@@ -209,6 +211,11 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     // The watch around a place says how far the new listing is.
     near_c.line_with(&["Folding bike — 150.00 EUR, 6.4 km away"]);
     drop(near_c);
+    // So does its --json form (it carried no distance).
+    let line = near_json.line_with(&["\"title\":\"Folding bike\""]);
+    let event: Value = serde_json::from_str(&line).expect("a JSON event");
+    assert!(event["distance_m"].as_f64().is_some_and(|m| (6_000.0..7_000.0).contains(&m)), "{event}");
+    drop(near_json);
     // By distance: within 10 km of a point 6 km away, each hit with its distance, and where the
     // search measured from; not within 2 km.
     let near = haggle(&dc, &["search", "folding", "--around", "51.0,3.7", "--within", "10km"]);

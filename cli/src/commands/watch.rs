@@ -583,6 +583,10 @@ fn line(
                 ("key", listing.key.clone().into()),
                 ("title", listing.title.clone().into()),
             ]);
+            // In a watch around a place, how far it is (metres), as the text form says.
+            if let Some(m) = away {
+                extra.push(("distance_m", m.into()));
+            }
             let holds = if what == NODE_UPDATED { holds(&listing) } else { String::new() };
             let away = away.map_or_else(String::new, |m| {
                 format!(", {} away", haggle_protocol::geo::describe_distance(m))
