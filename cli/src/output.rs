@@ -955,7 +955,7 @@ pub fn thread(t: &ThreadView) {
             m.terms.as_ref().map(|terms| format!(" {}", message_terms(m.kind, terms))).unwrap_or_default();
         // A sealed copy on the network is said: `[queued]` alone read as if nothing had left.
         let delivery = match m.delivery {
-            Some(d) if m.sealed => format!(" [{d}; a sealed copy is out, for when they are back]"),
+            Some(d) if m.sealed => format!(" [{d}; also sealed, for other nodes to carry to them]"),
             Some(d) => format!(" [{d}]"),
             None => String::new(),
         };

@@ -838,6 +838,7 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("to change it, haggle renew ID --expires 10d"), "{}", stderr(&out));
     assert_eq!(json(&dir, &["search", "lamp"])["total"], 1);
+    let owner = node.peer_id.clone();
     node.stop();
     // Its key gone, the data dir's database is not quietly taken over by a new identity.
     let node_args =
@@ -847,6 +848,22 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("holds a database but no identity key"), "{}", stderr(&out));
     assert!(!dir.join("identity.key").exists(), "no new key made");
+    // `id` says the same (it suggested running a node once to create an identity).
+    let out = haggle(&dir, &["id"]);
+    assert!(
+        stderr(&out).contains("holds a database but no identity key")
+            && stderr(&out).contains("restore the key"),
+        "{}",
+        stderr(&out)
+    );
+    // Defect (found in a trial): another identity's key, restored from the wrong backup, was
+    // taken silently, and the node read as a stranger over its owner's listings and deals.
+    let other = dir.join("identity.key");
+    std::fs::write(&other, "11".repeat(32)).expect("another key");
+    std::fs::set_permissions(&other, std::os::unix::fs::PermissionsExt::from_mode(0o600)).expect("private");
+    let out = haggle(&dir, &node_args);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("belongs to {owner}: restore {owner}'s key")), "{}", stderr(&out));
     std::fs::rename(root.path().join("identity.key.moved"), dir.join("identity.key"))
         .expect("restore the key");
     // A node cannot bootstrap to itself.

@@ -46,6 +46,30 @@ pub enum StartError {
         /// The database.
         db: PathBuf,
     },
+    /// The identity key is not the one whose node made the database: a key restored from the
+    /// wrong backup, or another node's data dir.
+    #[error(
+        "{} is the key of {key_owner}, but the database in {} belongs to {db_owner}: restore {db_owner}'s key from its backup (a node signs as its own only what its key made). To be {key_owner} here instead, move {} away first (its listings, threads and deals are {db_owner}'s, and stay in the moved directory)",
+        key.display(), db.display(), db.display()
+    )]
+    NotTheOwner {
+        /// The key file.
+        key: PathBuf,
+        /// Whose it is.
+        key_owner: libp2p::PeerId,
+        /// The database.
+        db: PathBuf,
+        /// Whose the database is.
+        db_owner: libp2p::PeerId,
+    },
+    /// The database's record of its owner cannot be read or written.
+    #[error("cannot read or record whose database {} is: {source}", db.display())]
+    Owner {
+        /// The database.
+        db: PathBuf,
+        /// Why.
+        source: haggle_storage::StoreError,
+    },
     /// The store cannot be opened.
     #[error(transparent)]
     Store(#[from] haggle_storage::OpenError),

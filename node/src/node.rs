@@ -211,6 +211,24 @@ pub async fn start(
     let dir = data_dir.to_owned();
     let store =
         tokio::task::spawn_blocking(move || Store::open(&dir)).await.map_err(StartError::StoreTask)??;
+    // The database knows whose it is: a key restored from another backup would sign as a
+    // stranger over someone else's listings, threads and deals (a trial's node started so,
+    // and said "no listings" beside "1 deal").
+    let owner = store.recorded_owner().map_err(|source| StartError::Owner { db: db.clone(), source })?;
+    match owner {
+        Some(owner) if owner != key.public() => {
+            return Err(StartError::NotTheOwner {
+                key: key_path,
+                key_owner: me,
+                db,
+                db_owner: owner.peer_id(),
+            });
+        }
+        Some(_) => {}
+        None => store
+            .record_owner(&key.public())
+            .map_err(|source| StartError::Owner { db: db.clone(), source })?,
+    }
     let store = Arc::new(store);
     let blob_dir = data_dir.join("blobs");
     let blobs = tokio::task::spawn_blocking(move || haggle_storage::blobs::Blobs::open(&blob_dir))

@@ -131,6 +131,8 @@ pub(crate) const CLEAN_KEY: &[u8] = b"mclean";
 /// The time (unix ms, big-endian) up to which the node has told every end of an auction or a
 /// campaign it holds (see [`crate::Store::ends_told_through`]).
 pub(crate) const ENDS_TOLD_KEY: &[u8] = b"mends_told";
+/// The public key of the identity whose node keeps this database (32 bytes).
+pub(crate) const OWNER_KEY: &[u8] = b"mowner";
 
 /// Builds a key from a table prefix and parts.
 pub(crate) fn key(table: u8, parts: &[&[u8]]) -> Vec<u8> {

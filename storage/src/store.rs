@@ -452,6 +452,23 @@ impl Store {
         Ok(())
     }
 
+    /// The identity whose node keeps this database, as recorded at the first start that recorded
+    /// one (`None` before): a data dir holds one identity's listings, threads and deals.
+    pub fn recorded_owner(&self) -> Result<Option<PublicKey>, StoreError> {
+        Ok(self
+            .db
+            .get(keys::OWNER_KEY)?
+            .and_then(|v| <[u8; 32]>::try_from(&v[..]).ok())
+            .map(PublicKey::from_bytes))
+    }
+
+    /// Records [`Self::recorded_owner`], on disk before it returns.
+    pub fn record_owner(&self, owner: &PublicKey) -> Result<(), StoreError> {
+        self.db.insert(keys::OWNER_KEY, owner.as_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
     /// The object with this id, as stored (it was verified before it was stored).
     pub fn get(&self, id: &ObjectId) -> Result<Option<Object>, StoreError> {
         match self.db.get(keys::object(id))? {

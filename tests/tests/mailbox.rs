@@ -35,7 +35,7 @@ async fn an_offer_and_its_acceptance_travel_sealed_through_a_third_node() -> Res
     let thread = offer["thread"].as_str().unwrap_or_default().to_owned();
     wait_until("the third node to hold sealed mail for the seller", || has_mail_for(&third, seller_key))
         .await?;
-    // The buyer's thread says a sealed copy is out (it read `queued` as if nothing had left).
+    // The buyer's thread says a sealed copy is made (it read `queued` as if nothing had left).
     let mine = buyer.get(&format!("/v1/threads/{thread}")).await?;
     assert_eq!(
         (&mine["messages"][0]["delivery"], &mine["messages"][0]["sealed"]),

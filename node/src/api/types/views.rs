@@ -471,8 +471,9 @@ pub struct MessageView {
     /// ms by this node's clock (the other party's node took it then or a little later).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivered_at: Option<u64>,
-    /// For the owner's own messages not delivered yet: a sealed copy went out to the network
-    /// (a mailbox other nodes carry until the other party's node comes online).
+    /// For the owner's own messages not delivered yet: a sealed copy is made (a mailbox other
+    /// nodes carry until the other party's node comes online, gossiped at once or as soon as
+    /// this node has a peer).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sealed: bool,
 }
