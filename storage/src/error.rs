@@ -129,6 +129,16 @@ pub enum OpenError {
         /// The data directory.
         dir: PathBuf,
     },
+    /// The database's files do not check out (cut short, overwritten).
+    #[error(
+        "the database in {path} is damaged (its files do not check out). Restore {path} from a backup; or move it aside and start the node again with an empty one: your identity.key stays yours and the market comes back by sync, but your threads, deals and unsent messages were only in the database"
+    )]
+    Damaged {
+        /// The database directory (`db` in the data directory).
+        path: PathBuf,
+        /// What the database read.
+        source: DbError,
+    },
     /// The database could not be opened or read.
     #[error("cannot open the database in {path}")]
     Database {

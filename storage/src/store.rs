@@ -258,9 +258,12 @@ impl Store {
         let db_path = dir.join("db");
         crate::migrate::recover(dir)
             .map_err(|source| OpenError::Migrate { path: db_path.clone(), source })?;
-        let db = open_db(&db_path).map_err(|e| match is_locked(&e) {
-            true => OpenError::Locked { dir: dir.to_owned() },
-            false => OpenError::Database { path: db_path.clone(), source: DbError(e) },
+        let db = open_db(&db_path).map_err(|e| match e {
+            _ if is_locked(&e) => OpenError::Locked { dir: dir.to_owned() },
+            sled::Error::Corruption { .. } => {
+                OpenError::Damaged { path: db_path.clone(), source: DbError(e) }
+            }
+            _ => OpenError::Database { path: db_path.clone(), source: DbError(e) },
         })?;
         let db_err = |e: sled::Error| OpenError::Database { path: db_path.clone(), source: DbError(e) };
         let found = match db.get(keys::SCHEMA_KEY).map_err(db_err)? {
@@ -964,6 +967,40 @@ mod tests {
             other => panic!("expected Locked, got {:?}", other.err()),
         }
         drop(running);
+    }
+
+    /// Defect (found in a trial): a database cut short read "Read corrupted data at file offset
+    /// None backtrace ()", with nothing about what to do.
+    #[test]
+    fn a_damaged_database_is_said_with_what_to_do() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        for n in 0u32..5_000 {
+            store.db.insert(n.to_be_bytes(), vec![7u8; 100]).expect("a write");
+        }
+        store.flush().expect("flush");
+        drop(store);
+        // Opened again, sled leaves a snapshot of where its log stood: the log cut short then
+        // ends before it.
+        drop(Store::open(dir.path()).expect("opened again"));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("db").join("db"))
+            .expect("the db file");
+        file.set_len(1_000).expect("cut short");
+        drop(file);
+        match Store::open(dir.path()) {
+            Err(e @ OpenError::Damaged { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains("is damaged")
+                        && text.contains("from a backup")
+                        && text.contains("identity.key"),
+                    "{text}"
+                );
+            }
+            other => panic!("expected Damaged, got {:?}", other.err()),
+        }
     }
 
     /// A database restored from a backup beside the index of later days: the index is rebuilt,
