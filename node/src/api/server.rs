@@ -197,10 +197,15 @@ fn random_token() -> String {
     data_encoding::HEXLOWER.encode(&bytes)
 }
 
+///
+/// Written beside it and renamed over it, so the file is never missing: a command that read the
+/// last start's address a moment before found no token (a trial's `listings`, run in a loop
+/// while the node restarted, read "cannot read the API token" once in 1,500).
 fn write_private(path: &Path, contents: &str) -> Result<(), StartError> {
     use std::io::Write;
     let err = |source| StartError::WriteFile { path: path.to_owned(), source };
-    let _ = std::fs::remove_file(path);
+    let beside = path.with_extension("new");
+    let _ = std::fs::remove_file(&beside);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -208,9 +213,10 @@ fn write_private(path: &Path, contents: &str) -> Result<(), StartError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(err)?;
+    let mut file = options.open(&beside).map_err(err)?;
     file.write_all(contents.as_bytes()).map_err(err)?;
-    file.sync_all().map_err(err)
+    file.sync_all().map_err(err)?;
+    std::fs::rename(&beside, path).map_err(err)
 }
 
 async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
