@@ -38,6 +38,13 @@ pub(crate) async fn serve(
     if !config.api.ip().is_loopback() && !config.api_public {
         return Err(StartError::ApiNotLoopback(config.api));
     }
+    // Taken as asked, and said where the owner looks: the token crosses the network unencrypted.
+    if !config.api.ip().is_loopback() {
+        tracing::warn!(
+            api = %config.api,
+            "the local API listens beyond this machine, over plain HTTP: whoever can read the token on the way controls this node; an SSH tunnel to a loopback API (ssh -L 7401:127.0.0.1:7401 HOST) keeps it private"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(config.api)
         .await
         .map_err(|source| StartError::ApiBind { addr: config.api, source })?;
