@@ -311,8 +311,18 @@ pub fn peers(cx: &Context<'_>) -> Result<()> {
     if page.peers.is_empty() {
         // Why, when the node tried (a bootstrap address with another node's peer id, a peer
         // down): `status` said it, and `peers` said nothing.
-        let tried =
-            cx.api.status().ok().and_then(|s| s.network.dialing.into_iter().find(|d| d.last_error.is_some()));
+        // The one the owner most likely means: a bootstrap peer, a trading partner, then the
+        // peer lost last (the fewest failed tries), not one long gone.
+        let tried = cx.api.status().ok().and_then(|s| {
+            s.network.dialing.into_iter().filter(|d| d.last_error.is_some()).min_by_key(|d| {
+                let first = match d.reason {
+                    DialReason::Bootstrap => 0,
+                    DialReason::Party => 1,
+                    DialReason::Recent => 2,
+                };
+                (first, d.attempts)
+            })
+        });
         match tried {
             Some(d) => outln!(
                 "No peers connected. The last try to reach {} failed: {} (haggle status shows every peer it is trying).",

@@ -278,7 +278,8 @@ impl Dialer {
         // What `status` shows until the next attempt says more: how long it lasted, not "at
         // once" for a connection of a minute whose peer stopped.
         let after = match lasted {
-            Some(d) if d >= PARTY_STABLE => format!(" after {}", lasted_text(d)),
+            // A connection of seconds is no "at once" (a trial's peer, up for a while, read so).
+            Some(d) if d >= Duration::from_secs(1) => format!(" after {}", lasted_text(d)),
             _ => " at once".to_owned(),
         };
         w.last_error = Some(if let_go {
@@ -557,6 +558,15 @@ mod tests {
         assert_eq!(d.wanted[&peer].attempts, 2, "a connection closed at once counts as a failure");
         assert_eq!(d.pending(Instant::now())[0].last_error.as_deref(), Some("the connection closed at once"));
         assert_eq!(d.due(Instant::now() + Duration::from_secs(6), true).len(), 1);
+        // Defect (found in a trial): a connection of seconds read "closed at once".
+        let held = PeerId::random();
+        d.want(held, [], DialReason::Recent);
+        d.connected(held);
+        if let Some(three_ago) = Instant::now().checked_sub(Duration::from_secs(3)) {
+            d.wanted.get_mut(&held).expect("scheduled").connected_at = Some(three_ago);
+            d.disconnected(&held, false);
+            assert_eq!(d.wanted[&held].last_error.as_deref(), Some("the connection closed after 3 s"));
+        }
     }
 
     /// Defect (found in a trial): a trading partner whose node stopped and started a few times,
