@@ -228,9 +228,18 @@ impl NodeConfig {
     }
 }
 
-/// Parses a listen address.
+/// Parses a listen address: one of this machine's, without a peer id (the node's own is added).
 pub fn listen_addr(addr: &str) -> Result<Multiaddr, BadAddress> {
-    addr.parse().map_err(|source| BadAddress::Parse { addr: addr.to_owned(), source })
+    let multiaddr: Multiaddr =
+        addr.parse().map_err(|source| BadAddress::Parse { addr: addr.to_owned(), source })?;
+    if multiaddr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
+        return Err(BadAddress::ListenPeerId { addr: addr.to_owned() });
+    }
+    // UDP alone is no transport here: QUIC runs over it.
+    if matches!(multiaddr.iter().last(), Some(Protocol::Udp(_))) {
+        return Err(BadAddress::UdpWithoutQuic { addr: addr.to_owned() });
+    }
+    Ok(multiaddr)
 }
 
 /// Parses a bootstrap address, which must end in `/p2p/<PeerId>`. A node's PeerId holds its
@@ -249,6 +258,12 @@ pub fn bootstrap_peer(addr: &str) -> Result<(PeerId, Multiaddr), BadAddress> {
             false => BadAddress::BootstrapParse { addr: addr.to_owned(), source },
         }
     })?;
+    // Where to reach it comes before its id, once (a trial's `/p2p/ID` alone was taken, and
+    // failed at each dial as "Unsupported resolved address").
+    let ids = multiaddr.iter().filter(|p| matches!(p, Protocol::P2p(_))).count();
+    if matches!(multiaddr.iter().next(), Some(Protocol::P2p(_))) || ids > 1 {
+        return Err(BadAddress::NoPlace { addr: addr.to_owned() });
+    }
     match multiaddr.iter().last() {
         // Every node's PeerId holds its ed25519 key: one that holds none (`12D3KooWxxxx`, cut
         // short) or a key off the curve names no node.
@@ -287,6 +302,26 @@ mod tests {
         ));
         // A good peer id with something after it that is no protocol: the address is wrong.
         assert!(matches!(bootstrap_peer(&format!("{addr}/x")), Err(BadAddress::BootstrapParse { .. })));
+        // Defects (found in a trial): a peer id with no place before it, or given twice, was
+        // taken and failed at each dial.
+        let id = "/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5";
+        assert!(matches!(bootstrap_peer(id), Err(BadAddress::NoPlace { .. })));
+        assert!(matches!(bootstrap_peer(&format!("{addr}{id}")), Err(BadAddress::NoPlace { .. })));
+    }
+
+    /// Defects (found in a trial): a listen address with a peer id was taken (the node listened
+    /// as its own), and a UDP port without QUIC read "Multiaddr is not supported".
+    #[test]
+    fn a_listen_address_is_one_to_listen_on() {
+        let id = "/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5";
+        assert!(matches!(
+            listen_addr(&format!("/ip4/127.0.0.1/tcp/7400{id}")),
+            Err(BadAddress::ListenPeerId { .. })
+        ));
+        let udp = listen_addr("/ip4/127.0.0.1/udp/7400").expect_err("no transport").to_string();
+        assert!(udp.contains("add /quic-v1"), "{udp}");
+        listen_addr("/ip4/127.0.0.1/udp/7400/quic-v1").expect("QUIC");
+        listen_addr("/ip4/0.0.0.0/tcp/0").expect("TCP");
     }
 
     #[test]

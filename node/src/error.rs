@@ -55,12 +55,12 @@ pub enum StartError {
     NotTheOwner {
         /// The key file.
         key: PathBuf,
-        /// Whose it is.
-        key_owner: libp2p::PeerId,
+        /// Whose it is (a PeerId).
+        key_owner: String,
         /// The database.
         db: PathBuf,
-        /// Whose the database is.
-        db_owner: libp2p::PeerId,
+        /// Whose the database is (a PeerId).
+        db_owner: String,
     },
     /// The database's record of its owner cannot be read or written.
     #[error("cannot read or record whose database {} is: {source}", db.display())]
@@ -139,6 +139,30 @@ pub enum BadAddress {
         addr: String,
         /// Why.
         source: libp2p::multiaddr::Error,
+    },
+    /// A listen address naming a peer id (the node's own is its key's).
+    #[error(
+        "listen address `{addr}` names a peer id: leave out the /p2p/ part (the node listens as the identity its key is)"
+    )]
+    ListenPeerId {
+        /// The text given.
+        addr: String,
+    },
+    /// A listen address ending in a UDP port, without the QUIC that runs over it.
+    #[error(
+        "listen address `{addr}` is a UDP port alone: add /quic-v1 to listen for QUIC on it (e.g. {addr}/quic-v1)"
+    )]
+    UdpWithoutQuic {
+        /// The text given.
+        addr: String,
+    },
+    /// A bootstrap address whose peer id comes without a place to reach it, or twice.
+    #[error(
+        "bootstrap address `{addr}` needs where to reach the node, then its peer id once (e.g. /ip4/203.0.113.5/tcp/7400/p2p/12D3KooW...)"
+    )]
+    NoPlace {
+        /// The text given.
+        addr: String,
     },
     /// A bootstrap address without the peer's id.
     #[error("bootstrap address `{addr}` must end in /p2p/<PeerId>")]

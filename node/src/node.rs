@@ -219,9 +219,9 @@ pub async fn start(
         Some(owner) if owner != key.public() => {
             return Err(StartError::NotTheOwner {
                 key: key_path,
-                key_owner: me,
+                key_owner: me.to_string(),
                 db,
-                db_owner: owner.peer_id(),
+                db_owner: owner.peer_id().to_string(),
             });
         }
         Some(_) => {}
@@ -513,6 +513,14 @@ fn in_use_said(
             e.kind(),
             format!("{what} {} is in use by another program (another haggle node?); {choose}", addr.port()),
         )),
+        // `--listen /ip4/8.8.8.8/...`: said `Cannot assign requested address (os error 99)`.
+        Err(e) if e.kind() == std::io::ErrorKind::AddrNotAvailable => Err(std::io::Error::new(
+            e.kind(),
+            format!(
+                "{} is not an address of this machine: listen on one of its own (`ip address` lists them), or on 0.0.0.0 for all of them",
+                addr.ip()
+            ),
+        )),
         other => other,
     }
 }
@@ -575,9 +583,13 @@ fn socket_of(addr: &Multiaddr) -> Option<(std::net::IpAddr, Transport)> {
 /// before any listener binds, so the node's own IPv4 listener cannot make a dual-stack probe of
 /// its IPv6 one look taken.
 fn free_ports(config: &NodeConfig) -> Result<Vec<(&String, Multiaddr)>, StartError> {
-    let mut addrs = Vec::new();
+    let mut addrs: Vec<(&String, Multiaddr)> = Vec::new();
     for addr in &config.listen {
         let multiaddr = crate::config::listen_addr(addr)?;
+        // The same address given twice is one listener (it was bound once and said twice).
+        if addrs.iter().any(|(_, m)| *m == multiaddr) {
+            continue;
+        }
         port_free(&multiaddr).map_err(|source| StartError::Listener { addrs: addr.clone(), source })?;
         addrs.push((addr, multiaddr));
     }
