@@ -520,7 +520,7 @@ mod tests {
     fn a_relay_without_the_peers_reservation_is_said_in_the_users_terms() {
         let said = in_users_terms("Relay has no reservation for destination.");
         assert!(said.starts_with("not reachable through the relay") && said.contains("offline"), "{said}");
-        assert_eq!(in_users_terms("Connection refused (os error 111)"), "Connection refused (os error 111)");
+        assert_eq!(in_users_terms("Connection refused (os error 111)"), "connection refused (os error 111)");
     }
 
     #[test]
