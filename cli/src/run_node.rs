@@ -260,6 +260,15 @@ fn check(config: &NodeConfig, file: &Path) -> Result<()> {
         ("redial_min_secs", config.redial_min_secs, DAY, "seconds before the first redial"),
         ("redial_max_secs", config.redial_max_secs, DAY, "seconds between redials at most"),
         ("relay_circuit_secs", config.relay_circuit_secs, DAY, "seconds a relayed connection lives"),
+        // Past a few deals from the owner the web of trust is everyone; a number that large
+        // is a slip, as is a connection count no machine serves.
+        ("trust_hops", u64::from(config.trust_hops), 16, "deals from you the web of trust reaches"),
+        (
+            "max_inbound_per_ip",
+            config.max_inbound_per_ip as u64,
+            1_024,
+            "connections one IP address may open",
+        ),
         (
             "pow_bits",
             u64::from(config.pow_bits),
@@ -282,9 +291,13 @@ fn check(config: &NodeConfig, file: &Path) -> Result<()> {
         )));
     }
     if config.relay != haggle_node::config::RelayMode::Off
-        && (config.relay_max_circuits == 0 || config.relay_circuit_kib == 0)
+        && (config.relay_max_circuits == 0 || config.relay_circuit_kib == 0 || config.relay_circuit_secs == 0)
     {
-        let name = if config.relay_max_circuits == 0 { "relay_max_circuits" } else { "relay_circuit_kib" };
+        let name = match () {
+            _ if config.relay_max_circuits == 0 => "relay_max_circuits",
+            _ if config.relay_circuit_kib == 0 => "relay_circuit_kib",
+            _ => "relay_circuit_secs",
+        };
         return Err(crate::usage(format!(
             "{name} = 0 in {}: a relay that carries nothing helps nobody; set relay = \"off\" to carry no connections, or leave it out for the default",
             file.display()
@@ -311,4 +324,34 @@ fn check(config: &NodeConfig, file: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Defects (found in a trial): a relayed connection of 0 s, a web of trust 100,000 deals
+    /// deep and 10^11 connections from one address were taken without a word.
+    #[test]
+    fn settings_out_of_range_are_refused_naming_the_file() {
+        let file = Path::new("/d/config.toml");
+        check(&NodeConfig::default(), file).expect("the defaults");
+        for (config, said) in [
+            (
+                NodeConfig { relay_circuit_secs: 0, ..NodeConfig::default() },
+                "relay_circuit_secs = 0 in /d/config.toml: a relay that carries nothing helps nobody",
+            ),
+            (
+                NodeConfig { trust_hops: 100_000, ..NodeConfig::default() },
+                "trust_hops = 100000 in /d/config.toml: it must be at most 16",
+            ),
+            (
+                NodeConfig { max_inbound_per_ip: 100_000_000_000, ..NodeConfig::default() },
+                "max_inbound_per_ip = 100000000000 in /d/config.toml: it must be at most 1024",
+            ),
+        ] {
+            let e = check(&config, file).expect_err(said).to_string();
+            assert!(e.starts_with(said), "{e}");
+        }
+    }
 }
