@@ -20,7 +20,7 @@ pub fn load_config(data_dir: &Path) -> Result<NodeConfig> {
             // A mistake in the file is the user's, as an out-of-range value is: exit code 2.
             toml::from_str(&text).map_err(|e| {
                 crate::usage(format!(
-                    "{} is not a valid haggle config: {e}\nFix that line, or remove it for the default (moved away, the file is written again with every setting at its default).",
+                    "{} is not a valid haggle config: {e}\nFix that line, or delete it to use that setting's default. (Or move the whole file away: the next start writes a new one, every setting at its default.)",
                     path.display()
                 ))
             })
