@@ -16,7 +16,10 @@ use crate::identity::{SecretKey, parse_hex_32};
 #[non_exhaustive]
 pub enum KeyFileError {
     /// The key file could not be read.
-    #[error("cannot read key file {path}")]
+    #[error(
+        "cannot read key file {path}: make it a file the node's user can read (it is your identity: \
+         another key would be another PeerId, with none of your listings, deals and ratings)"
+    )]
     Read {
         /// The key file.
         path: PathBuf,
@@ -44,7 +47,10 @@ pub enum KeyFileError {
         mode: u32,
     },
     /// The key file does not hold 64 hex characters.
-    #[error("key file {path} is not 64 hex characters; it is damaged or not a haggle key")]
+    #[error(
+        "key file {path} is not 64 hex characters; it is damaged or not a haggle key: restore it from \
+         a backup (a new key would be another PeerId, with none of your listings, deals and ratings)"
+    )]
     Corrupt {
         /// The key file.
         path: PathBuf,
@@ -154,6 +160,10 @@ mod tests {
             fs::write(&path, "not hex").expect("write");
             fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
         }
-        assert!(matches!(load(&path), Err(KeyFileError::Corrupt { .. })));
+        let e = load(&path).expect_err("damaged");
+        assert!(matches!(e, KeyFileError::Corrupt { .. }));
+        // What to do, and why a new key is no fix (found in a trial: it said neither).
+        let said = e.to_string();
+        assert!(said.contains("restore it from a backup") && said.contains("another PeerId"), "{said}");
     }
 }
