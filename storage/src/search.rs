@@ -476,6 +476,12 @@ impl SearchIndex {
         let version_path = dir.join(VERSION_FILE);
         let current = std::fs::read_to_string(&version_path).ok().and_then(|v| v.trim().parse::<u32>().ok());
         let mut fresh = current != Some(INDEX_VERSION);
+        // A file where the index directory belongs (found in a trial: "Not a directory", and no
+        // rebuild) goes like a damaged index: all of it is derived from the database.
+        if dir.exists() && !dir.is_dir() {
+            std::fs::remove_file(dir).map_err(io_err)?;
+            fresh = true;
+        }
         if fresh && dir.exists() {
             std::fs::remove_dir_all(dir).map_err(io_err)?;
         }

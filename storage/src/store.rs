@@ -1099,6 +1099,13 @@ mod tests {
         assert_eq!(lamps.total, 3);
         let brass = store.search(&crate::SearchQuery::new("brass")).expect("search");
         assert_eq!(brass.hits.iter().map(|h| h.listing.id()).collect::<Vec<_>>(), [revised.id()]);
+        // A file where the index directory belongs is replaced by a rebuilt index (found in a
+        // trial: the node would not start, "Not a directory").
+        drop(store);
+        std::fs::remove_dir_all(dir.path().join(INDEX_DIR)).expect("index gone");
+        std::fs::write(dir.path().join(INDEX_DIR), "not an index").expect("a file in its place");
+        let store = Store::open(dir.path()).expect("reopen over a file");
+        assert_eq!(store.search(&crate::SearchQuery::new("lamp")).expect("search").total, 3);
     }
 
     #[test]
