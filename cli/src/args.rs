@@ -286,7 +286,8 @@ pub enum Command {
     )]
     Reputation {
         /// A PeerId, a name you gave (haggle name), or the id (prefix of 6+ characters) of a
-        /// listing, or of a thread, deal or message with them (default: you, as others see you).
+        /// listing, or of a thread, deal or message with them (default: what this node's ratings
+        /// say of you).
         #[arg(value_parser = identity)]
         who: Option<String>,
     },

@@ -262,7 +262,12 @@ fn check(config: &NodeConfig, file: &Path) -> Result<()> {
         ("relay_circuit_secs", config.relay_circuit_secs, DAY, "seconds a relayed connection lives"),
         // Past a few deals from the owner the web of trust is everyone; a number that large
         // is a slip, as is a connection count no machine serves.
-        ("trust_hops", u64::from(config.trust_hops), 16, "deals from you the web of trust reaches"),
+        (
+            "trust_hops",
+            u64::from(config.trust_hops),
+            16,
+            "how many deals away from you the web of trust reaches",
+        ),
         (
             "max_inbound_per_ip",
             config.max_inbound_per_ip as u64,

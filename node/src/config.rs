@@ -232,7 +232,10 @@ impl NodeConfig {
 pub fn listen_addr(addr: &str) -> Result<Multiaddr, BadAddress> {
     let multiaddr: Multiaddr =
         addr.parse().map_err(|source| BadAddress::Parse { addr: addr.to_owned(), source })?;
-    if multiaddr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
+    // A peer id names a relay only, before `/p2p-circuit` (listening through it).
+    let parts: Vec<Protocol<'_>> = multiaddr.iter().collect();
+    let relay = |i: usize| matches!(parts.get(i + 1), Some(Protocol::P2pCircuit));
+    if parts.iter().enumerate().any(|(i, p)| matches!(p, Protocol::P2p(_)) && !relay(i)) {
         return Err(BadAddress::ListenPeerId { addr: addr.to_owned() });
     }
     // UDP alone is no transport here: QUIC runs over it.
@@ -258,10 +261,12 @@ pub fn bootstrap_peer(addr: &str) -> Result<(PeerId, Multiaddr), BadAddress> {
             false => BadAddress::BootstrapParse { addr: addr.to_owned(), source },
         }
     })?;
-    // Where to reach it comes before its id, once (a trial's `/p2p/ID` alone was taken, and
-    // failed at each dial as "Unsupported resolved address").
-    let ids = multiaddr.iter().filter(|p| matches!(p, Protocol::P2p(_))).count();
-    if matches!(multiaddr.iter().next(), Some(Protocol::P2p(_))) || ids > 1 {
+    // Where to reach it comes before its id, and the id once (a trial's `/p2p/ID` alone was
+    // taken, and failed at each dial as "Unsupported resolved address"); a relay's id comes
+    // before `/p2p-circuit` (`.../p2p/RELAY/p2p-circuit/p2p/ID`, as a private node prints it).
+    let parts: Vec<Protocol<'_>> = multiaddr.iter().collect();
+    let doubled = parts.windows(2).any(|w| matches!(w, [Protocol::P2p(_), Protocol::P2p(_)]));
+    if matches!(parts.first(), Some(Protocol::P2p(_))) || doubled {
         return Err(BadAddress::NoPlace { addr: addr.to_owned() });
     }
     match multiaddr.iter().last() {
@@ -307,6 +312,17 @@ mod tests {
         let id = "/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5";
         assert!(matches!(bootstrap_peer(id), Err(BadAddress::NoPlace { .. })));
         assert!(matches!(bootstrap_peer(&format!("{addr}{id}")), Err(BadAddress::NoPlace { .. })));
+        // What people give stays taken: a relayed address as a private node prints it, names,
+        // IPv6, QUIC.
+        let relay = "/p2p/12D3KooWCqXVSxAZMeVs7RmfcSwtWD7jBBD5qFVEZ95MJ1LJmCrW";
+        for good in [
+            format!("/ip4/203.0.113.5/tcp/4001{relay}/p2p-circuit{id}"),
+            format!("/dns4/shop.example/tcp/7400{id}"),
+            format!("/dnsaddr/shop.example{id}"),
+            format!("/ip6/::1/udp/7400/quic-v1{id}"),
+        ] {
+            assert!(bootstrap_peer(&good).is_ok(), "{good}");
+        }
     }
 
     /// Defects (found in a trial): a listen address with a peer id was taken (the node listened
@@ -322,6 +338,9 @@ mod tests {
         assert!(udp.contains("add /quic-v1"), "{udp}");
         listen_addr("/ip4/127.0.0.1/udp/7400/quic-v1").expect("QUIC");
         listen_addr("/ip4/0.0.0.0/tcp/0").expect("TCP");
+        listen_addr("/ip6/::/tcp/7400").expect("IPv6");
+        // Listening through a relay names the relay.
+        listen_addr(&format!("/ip4/203.0.113.5/tcp/4001{id}/p2p-circuit")).expect("through a relay");
     }
 
     #[test]

@@ -214,20 +214,20 @@ pub async fn start(
     // The database knows whose it is: a key restored from another backup would sign as a
     // stranger over someone else's listings, threads and deals (a trial's node started so,
     // and said "no listings" beside "1 deal").
-    let owner = store.recorded_owner().map_err(|source| StartError::Owner { db: db.clone(), source })?;
-    match owner {
-        Some(owner) if owner != key.public() => {
-            return Err(StartError::NotTheOwner {
-                key: key_path,
-                key_owner: me.to_string(),
-                db,
-                db_owner: owner.peer_id().to_string(),
-            });
-        }
-        Some(_) => {}
-        None => store
-            .record_owner(&key.public())
-            .map_err(|source| StartError::Owner { db: db.clone(), source })?,
+    let mine = key.public();
+    let (store, other) = tokio::task::spawn_blocking(move || {
+        let other = other_owner(&store, &mine);
+        (store, other)
+    })
+    .await
+    .map_err(StartError::StoreTask)?;
+    if let Some(owner) = other.map_err(|source| StartError::Owner { db: db.clone(), source })? {
+        return Err(StartError::NotTheOwner {
+            key: key_path,
+            key_owner: me.to_string(),
+            db,
+            db_owner: owner.peer_id().to_string(),
+        });
     }
     let store = Arc::new(store);
     let blob_dir = data_dir.join("blobs");
@@ -557,6 +557,26 @@ fn api_port_free(config: &NodeConfig) -> Result<(), StartError> {
         .map_err(|source| StartError::ApiBind { addr: config.api, source })
 }
 
+/// Whose the database is, if not `mine`'s: as recorded, or, in a database from before the
+/// record, by the author of its outbox's messages (only the owner's go there). A database that
+/// is `mine`'s, or says nothing, is recorded as `mine`'s.
+fn other_owner(
+    store: &Store,
+    mine: &haggle_protocol::PublicKey,
+) -> Result<Option<haggle_protocol::PublicKey>, haggle_storage::StoreError> {
+    let owner = match store.recorded_owner()? {
+        Some(owner) => owner,
+        None => match store.outbox_author()? {
+            Some(author) if author != *mine => author,
+            _ => {
+                store.record_owner(mine)?;
+                return Ok(None);
+            }
+        },
+    };
+    Ok((owner != *mine).then_some(owner))
+}
+
 /// A listen address's port, by transport.
 enum Transport {
     Tcp(u16),
@@ -566,6 +586,10 @@ enum Transport {
 /// The IP address and port of a listen address, if it has both.
 fn socket_of(addr: &Multiaddr) -> Option<(std::net::IpAddr, Transport)> {
     use libp2p::multiaddr::Protocol;
+    // Listening through a relay binds nothing here: its address is the relay's.
+    if addr.iter().any(|p| matches!(p, Protocol::P2pCircuit)) {
+        return None;
+    }
     let ip = addr.iter().find_map(|p| match p {
         Protocol::Ip4(a) => Some(std::net::IpAddr::V4(a)),
         Protocol::Ip6(a) => Some(std::net::IpAddr::V6(a)),
@@ -642,4 +666,32 @@ async fn listen(swarm: &mut Swarm<Behaviour>, config: &NodeConfig) -> Result<Vec
     // In the order the addresses were given: the first is the one the node is dialled at.
     bound.sort_by_key(|(id, _)| order.iter().position(|o| o == id));
     Ok(bound.into_iter().map(|(_, address)| address).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_protocol::Body;
+    use haggle_protocol::fixtures::{key, live_listing, live_terms, offer, sign_now};
+    use haggle_storage::Durability;
+
+    use super::*;
+
+    /// From the review: a database from before the owner record, opened with another identity's
+    /// key, would have recorded that key as its owner. Its outbox (the owner's messages only)
+    /// says whose it is; the key of the outbox's author is recorded.
+    #[test]
+    fn a_database_without_an_owner_record_is_judged_by_its_outbox() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let listing = sign_now(&key(1), Body::Listing(live_listing("Road bike")));
+        let _ = store.ingest(listing.bytes(), Durability::Lazy).expect("ingest");
+        let mine = sign_now(&key(2), offer(&listing, live_terms(1, 10_000)));
+        assert!(store.ingest_own(&mine).expect("ingest").is_new());
+        let (owner, stranger) = (key(2).public(), key(3).public());
+        assert_eq!(other_owner(&store, &stranger).expect("read"), Some(owner));
+        assert_eq!(store.recorded_owner().expect("read"), None, "nothing recorded for a stranger");
+        assert_eq!(other_owner(&store, &owner).expect("read"), None);
+        assert_eq!(store.recorded_owner().expect("read"), Some(owner));
+        assert_eq!(other_owner(&store, &stranger).expect("read"), Some(owner));
+    }
 }

@@ -43,6 +43,8 @@ impl RecentEvents {
                 | NodeEvent::PeerConnected { .. }
                 | NodeEvent::PeerDisconnected { .. }
                 | NodeEvent::ListingStored { by: crate::api::types::Arrival::Sync, .. }
+                // A watch back from a node away reads its saved search again anyway.
+                | NodeEvent::SavedSearchChanged { .. }
         );
         if routine {
             return;

@@ -20,6 +20,8 @@ impl fmt::Display for DbError {
                 write!(f, "database: {e}: give the node's user write access to the data dir and all in it")
             }
             sled::Error::Io(e) => write!(f, "database: {e}"),
+            // Its own words end in an empty "backtrace ()".
+            sled::Error::Corruption { .. } => write!(f, "database: what it read does not check out"),
             other => write!(f, "database: {other}"),
         }
     }

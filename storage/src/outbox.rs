@@ -251,6 +251,8 @@ mod tests {
             assert!(store.ingest_own(&o).expect("ingest").is_new());
         }
         let store = Store::open(dir.path()).expect("reopen");
+        // Only the owner's messages are queued: the outbox says whose the database is.
+        assert_eq!(store.outbox_author().expect("read"), Some(buyer.public()));
         let pending = store.outbox_pending_for(&seller.public()).expect("read");
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].state, DeliveryState::Queued);
@@ -294,5 +296,6 @@ mod tests {
         let _ = store.ingest(listing.bytes(), Durability::Lazy).expect("ingest");
         let _ = store.ingest(o.bytes(), Durability::Lazy).expect("ingest");
         assert!(store.outbox_pending().expect("read").is_empty());
+        assert_eq!(store.outbox_author().expect("read"), None);
     }
 }

@@ -479,6 +479,7 @@ impl SearchIndex {
         // A file where the index directory belongs (found in a trial: "Not a directory", and no
         // rebuild) goes like a damaged index: all of it is derived from the database.
         if dir.exists() && !dir.is_dir() {
+            tracing::warn!(path = %dir.display(), "a file stood where the search index belongs: it is removed, and the index built again from the database");
             std::fs::remove_file(dir).map_err(io_err)?;
             fresh = true;
         }

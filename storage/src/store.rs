@@ -458,11 +458,12 @@ impl Store {
     /// The identity whose node keeps this database, as recorded at the first start that recorded
     /// one (`None` before): a data dir holds one identity's listings, threads and deals.
     pub fn recorded_owner(&self) -> Result<Option<PublicKey>, StoreError> {
-        Ok(self
-            .db
-            .get(keys::OWNER_KEY)?
-            .and_then(|v| <[u8; 32]>::try_from(&v[..]).ok())
-            .map(PublicKey::from_bytes))
+        match self.db.get(keys::OWNER_KEY)? {
+            None => Ok(None),
+            Some(v) => <[u8; 32]>::try_from(&v[..])
+                .map(|b| Some(PublicKey::from_bytes(b)))
+                .map_err(|_| StoreError::Corrupt { what: "owner record" }),
+        }
     }
 
     /// Records [`Self::recorded_owner`], on disk before it returns.
@@ -470,6 +471,18 @@ impl Store {
         self.db.insert(keys::OWNER_KEY, owner.as_bytes())?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// The author of a message in the outbox, if it holds one: only the owner's own messages
+    /// go there, so a database from before [`Self::recorded_owner`] says whose it is by them.
+    pub fn outbox_author(&self) -> Result<Option<PublicKey>, StoreError> {
+        for k in self.db.scan_prefix([keys::OUTBOX]).keys() {
+            let Some(id) = keys::id_at_end(&k?) else { continue };
+            if let Some(message) = self.get(&id)? {
+                return Ok(Some(message.author()));
+            }
+        }
+        Ok(None)
     }
 
     /// The object with this id, as stored (it was verified before it was stored).

@@ -53,6 +53,9 @@ pub fn bid(cx: &Context<'_>, args: &BidArgs) -> Result<()> {
     }
     let gossip = match l.gossip {
         Some(haggle_node::api::types::GossipState::Queued) => "it goes out when a peer connects",
+        Some(haggle_node::api::types::GossipState::Stopping) => {
+            "the node is stopping: it goes out when the node runs again"
+        }
         _ => "sent to the network",
     };
     // Gossip reaches the seller's node when it is online; the bid counts only if it does so by

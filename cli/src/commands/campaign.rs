@@ -133,6 +133,9 @@ fn reward_missed(c: &CampaignInfo) -> Option<&TierView> {
 fn said(l: &ListingView, args: &PledgeArgs, request: &PledgeRequest) {
     let gossip = match l.gossip {
         Some(haggle_node::api::types::GossipState::Queued) => "it goes out when a peer connects",
+        Some(haggle_node::api::types::GossipState::Stopping) => {
+            "the node is stopping: it goes out when the node runs again"
+        }
         _ => "sent to the network",
     };
     if args.withdraw {

@@ -491,6 +491,7 @@ pub fn show(cx: &Context<'_>, id: &str, exact: bool, images: Option<&std::path::
 fn gossip(l: &haggle_node::api::types::ListingView) -> &'static str {
     match l.gossip {
         Some(GossipState::Queued) => "no peers yet: it goes out as soon as one is found",
+        Some(GossipState::Stopping) => "the node is stopping: it goes out when the node runs again",
         _ => "sent to the network",
     }
 }

@@ -75,15 +75,15 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
     let try_cut;
     let farther;
     let slip;
-    // A code no currency has (`EUT` for `EUR`), which no listing here is priced in either: a
+    // A code no currency has (`EUT` for `EUR`), with nothing found: likely a
     // slip, said as `publish` says it (a currency of an owner's own is found by its code).
     let unknown_currency = args.filters.currency.as_ref().filter(|c| !c.is_known() && page.hits.is_empty());
     let empty = if let Some(code) = unknown_currency {
         let near = code.near_known();
         slip = format!(
             "No listings match. `{code}` is not a currency code this node knows (ISO 4217, such as EUR or \
-             USD, or a common one outside it, such as BTC){}, and no listing here is priced in it.",
-            if near.is_empty() { String::new() } else { format!("; did you mean {}?", near.join(" or ")) }
+             USD, or a common one outside it, such as BTC){}",
+            if near.is_empty() { ".".to_owned() } else { format!(": did you mean {}?", near.join(" or ")) }
         );
         &slip
     } else if args.filters.trusted || args.filters.min_deals.is_some() {
@@ -122,8 +122,8 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
             || matches!(params.sort, Some(Sort::PriceAsc | Sort::PriceDesc));
         if priced {
             "No listings match the words and the filters together: run it without the filters to see \
-             what the words alone find (a price filter, order or currency leaves out listings without \
-             a price, such as a wanted ad open to offers)."
+             what the words alone find (a price filter, order or currency leaves out wanted ads that \
+             name no price)."
         } else {
             "No listings match the words and the filters together: run it without the filters to see \
              what the words alone find."
@@ -145,8 +145,12 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
     };
     if !page.unknown.is_empty() {
         let them = if page.unknown.len() == 1 { "it" } else { "them" };
-        let note =
-            format!("No listing says {}, nor a word a letter or two from {them}.", quoted(&page.unknown));
+        // Closed listings are not searched: a word only they used is unknown (a trial's "car
+        // seat", once the seat was found, read as a typo).
+        let note = format!(
+            "No listing on offer says {}, nor a word a letter or two from {them} (sold, closed and expired listings are not searched).",
+            quoted(&page.unknown)
+        );
         outln!("{}", output::dim(&note));
     }
     if !page.guessed.is_empty() {
@@ -162,7 +166,7 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
             )
         } else if page.hits.is_empty() {
             format!(
-                "No listing says {} now; words a letter or two from {it} match nothing with the rest of this search (a listing that said {it} may have sold, closed or expired).",
+                "No listing says {}; words a letter or two from {it} match nothing with the rest of this search.",
                 quoted(&page.guessed)
             )
         } else {

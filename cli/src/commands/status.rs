@@ -325,7 +325,7 @@ pub fn peers(cx: &Context<'_>) -> Result<()> {
         });
         match tried {
             Some(d) => outln!(
-                "No peers connected. The last try to reach {} failed: {} (haggle status shows every peer it is trying).",
+                "No peers connected. The last try to reach {} failed: {} (haggle status shows the peers it is trying).",
                 output::short_peer(&d.peer),
                 d.last_error.unwrap_or_default()
             ),

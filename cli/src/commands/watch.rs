@@ -54,7 +54,11 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
     let state = std::cell::RefCell::new(Watching {
         me: cx.api.status().ok().map(|s| s.peer_id),
         params,
-        saved: args.saved.clone().map(|name| Following { name, gone: false }),
+        // As the node keeps it (trimmed, lower case), so its events are recognised.
+        saved: args.saved.as_deref().map(|name| Following {
+            name: haggle_node::service::check_saved_name(name).unwrap_or_else(|_| name.to_owned()),
+            gone: false,
+        }),
         reachability: None,
         matching,
         delivered: Default::default(),
@@ -373,7 +377,7 @@ impl Watching {
     fn follow_saved(&mut self, cx: &Context<'_>) {
         let Some(saved) = self.saved.as_mut() else { return };
         let name = saved.name.clone();
-        let (event, said, search) = match cx.api.look_at_saved(&name, false) {
+        let (deleted, said, search) = match cx.api.look_at_saved(&name, false) {
             Ok(look) => {
                 let params = saved_params(look.saved.search.clone());
                 let again = std::mem::replace(&mut saved.gone, false);
@@ -394,7 +398,7 @@ impl Watching {
                 self.params = params;
                 let what = if again { "was saved again" } else { "changed" };
                 (
-                    "saved_search_changed",
+                    false,
                     format!(
                         "The saved search \"{name}\" {what}: the watch follows it from here ({}).",
                         super::saved::in_table(&look.saved.search)
@@ -407,7 +411,7 @@ impl Watching {
                     return;
                 }
                 (
-                    "saved_search_deleted",
+                    true,
                     format!(
                         "The saved search \"{name}\" was deleted: the watch goes on with its last words and filters (Ctrl-C to stop)."
                     ),
@@ -420,7 +424,13 @@ impl Watching {
             }
         };
         if cx.json {
-            let mut json = serde_json::json!({ "event": event, "name": name, "at": output::now_ms() });
+            // The node's event, as any watch prints it, with the search the watch follows now.
+            let mut json = serde_json::json!({
+                "event": "saved_search_changed",
+                "name": name,
+                "deleted": deleted,
+                "at": output::now_ms(),
+            });
             if let Some(search) = search {
                 json["search"] = serde_json::to_value(search).unwrap_or_default();
             }

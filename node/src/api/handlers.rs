@@ -150,8 +150,8 @@ pub(super) async fn blocking<T: Send + 'static>(
 /// Hands an action's network work to the event loop: gossip, delivery, events. Says whether
 /// what it gossiped went out (`None` when there was nothing to gossip).
 ///
-/// A node stopping (SIGTERM) between the action and its network work answers as if nothing
-/// went out yet, not with an error: the action is stored and flushed, queued messages go out
+/// A node stopping (SIGTERM) between the action and its network work answers that it is
+/// stopping (what it published: `Stopping`), not with an error: the action is stored and flushed, queued messages go out
 /// from the outbox at the next start and what it published by sync, and a trial's user, told
 /// "the node has shut down" of an offer that was made, offered again.
 async fn apply(state: &AppState, effect: Effect) -> Result<Option<GossipState>, ApiError> {
@@ -160,7 +160,7 @@ async fn apply(state: &AppState, effect: Effect) -> Result<Option<GossipState>, 
         Ok(gossip) => Ok(gossip),
         Err(crate::error::NodeGone) => {
             tracing::info!("the node stops: what was asked is saved, and goes out when it runs again");
-            Ok(publishes.then_some(GossipState::Queued))
+            Ok(publishes.then_some(GossipState::Stopping))
         }
     }
 }

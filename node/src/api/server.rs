@@ -204,6 +204,7 @@ fn random_token() -> String {
     data_encoding::HEXLOWER.encode(&bytes)
 }
 
+/// Writes `contents` to `path`, readable by the node's user only (mode 0600).
 ///
 /// Written beside it and renamed over it, so the file is never missing: a command that read the
 /// last start's address a moment before found no token (a trial's `listings`, run in a loop
@@ -211,7 +212,9 @@ fn random_token() -> String {
 fn write_private(path: &Path, contents: &str) -> Result<(), StartError> {
     use std::io::Write;
     let err = |source| StartError::WriteFile { path: path.to_owned(), source };
-    let beside = path.with_extension("new");
+    let mut beside = path.as_os_str().to_owned();
+    beside.push(".new");
+    let beside = std::path::PathBuf::from(beside);
     let _ = std::fs::remove_file(&beside);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

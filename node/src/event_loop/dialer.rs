@@ -403,7 +403,10 @@ impl EventLoop {
     pub(super) fn dial_failed(&mut self, peer: PeerId, error: String) {
         // A bootstrap peer out of reach is said in the node's own output, once per reason (a
         // trial's node, given another node's peer id, said nothing where its owner looked).
-        if self.dialer.is_bootstrap(&peer) && self.dialer.last_error(&peer) != Some(error.as_str()) {
+        if self.dialer.is_bootstrap(&peer)
+            && error != ALREADY_DIALLING
+            && self.dialer.last_error(&peer) != Some(error.as_str())
+        {
             tracing::warn!(%peer, "cannot reach a bootstrap peer: {error} (tried again later; haggle status shows how it stands)");
         }
         if self.dialer.failed(&peer, error) {
@@ -438,12 +441,12 @@ fn lasted_text(d: Duration) -> String {
     }
 }
 
-/// What went wrong with a dial, in a few words (the innermost cause: "Connection refused (os
-/// error 111)"), for `haggle status`.
 /// What a dial skipped for another under way says: no news of the peer, so it does not replace
 /// why the last real attempt failed.
 const ALREADY_DIALLING: &str = "a dial to it was already under way";
 
+/// What went wrong with a dial, in a few words (the innermost cause: "connection refused (os
+/// error 111)"), for `haggle status`.
 pub(super) fn describe(error: &DialError) -> String {
     match error {
         DialError::Transport(errors) => match errors.last() {

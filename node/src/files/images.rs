@@ -69,8 +69,11 @@ pub fn prepare(bytes: Vec<u8>, keep_metadata: bool) -> Result<Prepared, ImageErr
         return Err(ImageError::TooLarge(bytes.len() as u64));
     }
     let (width, height) = (decoded.width(), decoded.height());
-    // A JPEG as small as a thumbnail is its own (a trial's 543-byte picture had a 10 KB one).
-    let own = kind == ImageType::Jpeg
+    // A JPEG as small as a thumbnail is its own (a trial's 543-byte picture had a 10 KB one):
+    // stripped only, since every node fetches thumbnails (a picture whose metadata the owner
+    // kept goes only to those who look at it), and stripping leaves it turned as seen.
+    let own = stripped
+        && kind == ImageType::Jpeg
         && width.max(height) <= THUMB_SIDES[0]
         && bytes.len() as u64 <= MAX_THUMB_BYTES;
     let thumb =
@@ -345,6 +348,10 @@ pub(crate) mod tests {
         let small = jpeg_with_exif(40, 30);
         let prepared = prepare(small, false).expect("prepare");
         assert_eq!(prepared.thumb, prepared.bytes, "a small JPEG is its own thumbnail");
+        // One whose metadata is kept is not: every node fetches thumbnails (from the review).
+        let kept = prepare(jpeg_with_exif(40, 30), true).expect("prepare");
+        assert_ne!(kept.thumb, kept.bytes);
+        assert!(!contains(&kept.thumb, b"GPSLatitude"));
         let mut png = Vec::new();
         let picture = image::RgbImage::from_fn(40, 30, |x, y| image::Rgb([(x * 6) as u8, (y * 8) as u8, 90]));
         image::codecs::png::PngEncoder::new(&mut png)

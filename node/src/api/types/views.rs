@@ -342,6 +342,9 @@ pub enum GossipState {
     /// No peer to send it to yet: it goes out when one subscribes (and sync brings it to nodes
     /// that were away).
     Queued,
+    /// Stored, and the node was stopping before it could send it: it reaches peers by sync once
+    /// the node runs again.
+    Stopping,
 }
 
 /// Which side of a thread this node's owner is on.
