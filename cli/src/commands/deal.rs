@@ -140,7 +140,10 @@ pub fn step(cx: &Context<'_>, deal: &str, request: StepRequest) -> Result<()> {
 
 /// The deal's stage, with the flags that matter ("shipped, disputed").
 pub fn stage(d: &DealView) -> String {
-    let mut s = d.stage.replace('_', " ");
+    // A service is done, not shipped (the step's name on the wire stays `shipped`).
+    let service = d.listing_kind == Some(haggle_node::api::types::ListingKind::Service);
+    let mut s =
+        if service && d.stage == "shipped" { "work done".to_owned() } else { d.stage.replace('_', " ") };
     if d.disputed {
         s.push_str(", disputed");
     }
@@ -237,7 +240,13 @@ pub fn print(d: &DealView) {
         let delivery = s.delivery.map(|d| format!(" [{d}]")).unwrap_or_default();
         // A request corrected later, or one that crossed the payment of an earlier one.
         let superseded = if s.superseded { "  (not the request in force: see pay by)" } else { "" };
-        outln!("  {at:<width$}  {who}  {}{delivery}{details}{superseded}", s.step.replace('_', " "));
+        let step = match s.step.as_str() {
+            "shipped" if d.listing_kind == Some(haggle_node::api::types::ListingKind::Service) => {
+                "work done".to_owned()
+            }
+            step => step.replace('_', " "),
+        };
+        outln!("  {at:<width$}  {who}  {step}{delivery}{details}{superseded}");
     }
     super::reputation::deal_feedback(d);
 }
@@ -495,6 +504,12 @@ mod tests {
         assert_eq!(stage(&deal("payment_requested", Some(Party::Them))), "payment requested, cancel asked");
         assert_eq!(stage(&deal("agreed", Some(Party::Me))), "agreed, cancel asked");
         assert_eq!(stage(&deal("paid", None)), "paid");
+        // A service's work is done, not shipped (found in a trial).
+        let done = DealView {
+            listing_kind: Some(haggle_node::api::types::ListingKind::Service),
+            ..deal("shipped", None)
+        };
+        assert_eq!(stage(&done), "work done");
     }
 
     /// Defect: a cancel asked for or a dispute took the command out of the `next` line (`your
