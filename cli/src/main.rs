@@ -322,6 +322,25 @@ fn id(api: &Option<String>, data_dir: &std::path::Path, json_out: bool) -> Resul
         outln!("{}", serde_json::json!({ "peer_id": peer }));
     } else {
         outln!("{peer}");
+        // What another node needs is an address with it (a trial's newcomer found it only in
+        // the start-up banner): said aside, when the node runs, so the id alone stays on stdout.
+        if api.is_none()
+            && let Ok(status) = haggle_node::ApiClient::for_data_dir(data_dir).and_then(|c| c.status())
+        {
+            // An address others can dial: one confirmed from outside, else one off loopback.
+            let listen = &status.network.listen_addrs;
+            let away = listen.iter().find(|a| !a.starts_with("/ip4/127.") && !a.starts_with("/ip6/::1/"));
+            let addr = status
+                .network
+                .external_addrs
+                .first()
+                .map(ToString::to_string)
+                .or_else(|| away.or(listen.first()).cloned());
+            if let Some(addr) = addr {
+                let addr = if addr.contains("/p2p/") { addr } else { format!("{addr}/p2p/{peer}") };
+                eprintln!("Another node joins this one with: haggle node --bootstrap {addr}");
+            }
+        }
     }
     Ok(())
 }
