@@ -8,7 +8,7 @@ mod commands;
 mod parse_errors;
 mod run_node;
 
-use std::io::Write;
+use std::io::{IsTerminal as _, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -249,7 +249,7 @@ fn run(cli: Cli) -> Result<()> {
             output::write_bytes(&script);
             Ok(())
         }
-        Command::Id => id(&cli.api, &data_dir, json_out),
+        Command::Id => id(&cli.api, &data_dir, json_out, cli.quiet),
         command => {
             let api = client(&cli.api, &data_dir)?;
             commands::run(command, &commands::Context { api: &api, json: json_out })
@@ -293,8 +293,20 @@ fn readable(data_dir: &std::path::Path) -> Result<()> {
     }
 }
 
+/// The address another node gives `--bootstrap` to join this one: one confirmed from outside
+/// (a relayed one included, with this node's id after the relay's), else one this node listens
+/// on off loopback and link-local, else the first.
+fn join_address(external: &[String], listen: &[String], peer: &str) -> Option<String> {
+    let away = listen
+        .iter()
+        .find(|a| !a.starts_with("/ip4/127.") && !a.starts_with("/ip6/::1/") && !a.starts_with("/ip6/fe80"));
+    let addr = external.first().or(away).or(listen.first())?.clone();
+    let own = format!("/p2p/{peer}");
+    Some(if addr.ends_with(&own) { addr } else { format!("{addr}{own}") })
+}
+
 /// The node's id: from the data dir's identity file, or with `--api` from the node it names.
-fn id(api: &Option<String>, data_dir: &std::path::Path, json_out: bool) -> Result<()> {
+fn id(api: &Option<String>, data_dir: &std::path::Path, json_out: bool, quiet: bool) -> Result<()> {
     // The data dir's identity file says it without asking the node (which may be busy or hung).
     let peer = match api {
         Some(_) => client(api, data_dir)?.status()?.peer_id.to_string(),
@@ -323,24 +335,48 @@ fn id(api: &Option<String>, data_dir: &std::path::Path, json_out: bool) -> Resul
     } else {
         outln!("{peer}");
         // What another node needs is an address with it (a trial's newcomer found it only in
-        // the start-up banner): said aside, when the node runs, so the id alone stays on stdout.
-        if api.is_none()
-            && let Ok(status) = haggle_node::ApiClient::for_data_dir(data_dir).and_then(|c| c.status())
-        {
-            // An address others can dial: one confirmed from outside, else one off loopback.
-            let listen = &status.network.listen_addrs;
-            let away = listen.iter().find(|a| !a.starts_with("/ip4/127.") && !a.starts_with("/ip6/::1/"));
-            let addr = status
-                .network
-                .external_addrs
-                .first()
-                .map(ToString::to_string)
-                .or_else(|| away.or(listen.first()).cloned());
-            if let Some(addr) = addr {
-                let addr = if addr.contains("/p2p/") { addr } else { format!("{addr}/p2p/{peer}") };
+        // the start-up banner): said aside, to a person at a terminal, when the node answers
+        // within a second (a busy or hung node is not waited for: the id is read from the file).
+        if api.is_none() && !quiet && std::io::stderr().is_terminal() {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let dir = data_dir.to_owned();
+            std::thread::spawn(move || {
+                let _ = tx.send(haggle_node::ApiClient::for_data_dir(&dir).and_then(|c| c.status()));
+            });
+            if let Ok(Ok(status)) = rx.recv_timeout(std::time::Duration::from_secs(1))
+                && let Some(addr) =
+                    join_address(&status.network.external_addrs, &status.network.listen_addrs, &peer)
+            {
                 eprintln!("Another node joins this one with: haggle node --bootstrap {addr}");
             }
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// From the review: a relayed address confirmed from outside ends in the relay's circuit, and
+    /// `--bootstrap` needs this node's id after it; loopback and link-local addresses are no use
+    /// to another machine.
+    #[test]
+    fn the_join_address_is_one_another_node_can_dial_with_this_nodes_id() {
+        let me = "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5";
+        let relayed =
+            "/ip4/203.0.113.5/tcp/4001/p2p/12D3KooWCqXVSxAZMeVs7RmfcSwtWD7jBBD5qFVEZ95MJ1LJmCrW/p2p-circuit";
+        let said = super::join_address(&[relayed.to_owned()], &[], me).expect("an address");
+        assert_eq!(said, format!("{relayed}/p2p/{me}"));
+        haggle_node::config::bootstrap_peer(&said).expect("taken by --bootstrap");
+        let listen = ["/ip4/127.0.0.1/tcp/7400", "/ip6/fe80::1/tcp/7400", "/ip4/192.168.1.20/tcp/7400"]
+            .map(String::from);
+        assert_eq!(
+            super::join_address(&[], &listen, me),
+            Some(format!("/ip4/192.168.1.20/tcp/7400/p2p/{me}"))
+        );
+        assert_eq!(
+            super::join_address(&[], &listen[..1], me),
+            Some(format!("/ip4/127.0.0.1/tcp/7400/p2p/{me}")),
+            "loopback when it is all there is"
+        );
+    }
 }

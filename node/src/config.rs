@@ -232,10 +232,10 @@ impl NodeConfig {
 pub fn listen_addr(addr: &str) -> Result<Multiaddr, BadAddress> {
     let multiaddr: Multiaddr =
         addr.parse().map_err(|source| BadAddress::Parse { addr: addr.to_owned(), source })?;
-    // A peer id names a relay only, before `/p2p-circuit` (listening through it).
-    let parts: Vec<Protocol<'_>> = multiaddr.iter().collect();
-    let relay = |i: usize| matches!(parts.get(i + 1), Some(Protocol::P2pCircuit));
-    if parts.iter().enumerate().any(|(i, p)| matches!(p, Protocol::P2p(_)) && !relay(i)) {
+    // Relays are found and listened through by the node itself (a relay's address given here
+    // would have to be up before the node could start, and nothing would listen again once its
+    // reservation ended).
+    if multiaddr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
         return Err(BadAddress::ListenPeerId { addr: addr.to_owned() });
     }
     // UDP alone is no transport here: QUIC runs over it.
@@ -265,8 +265,11 @@ pub fn bootstrap_peer(addr: &str) -> Result<(PeerId, Multiaddr), BadAddress> {
     // taken, and failed at each dial as "Unsupported resolved address"); a relay's id comes
     // before `/p2p-circuit` (`.../p2p/RELAY/p2p-circuit/p2p/ID`, as a private node prints it).
     let parts: Vec<Protocol<'_>> = multiaddr.iter().collect();
-    let doubled = parts.windows(2).any(|w| matches!(w, [Protocol::P2p(_), Protocol::P2p(_)]));
-    if matches!(parts.first(), Some(Protocol::P2p(_))) || doubled {
+    let last = parts.len().saturating_sub(1);
+    let stray = parts.iter().enumerate().any(|(i, p)| {
+        matches!(p, Protocol::P2p(_)) && i != last && !matches!(parts.get(i + 1), Some(Protocol::P2pCircuit))
+    });
+    if matches!(parts.first(), Some(Protocol::P2p(_))) || stray {
         return Err(BadAddress::NoPlace { addr: addr.to_owned() });
     }
     match multiaddr.iter().last() {
@@ -312,6 +315,11 @@ mod tests {
         let id = "/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5";
         assert!(matches!(bootstrap_peer(id), Err(BadAddress::NoPlace { .. })));
         assert!(matches!(bootstrap_peer(&format!("{addr}{id}")), Err(BadAddress::NoPlace { .. })));
+        // Two addresses run together (from the review).
+        assert!(matches!(
+            bootstrap_peer(&format!("{addr}/ip4/10.0.0.1/tcp/7400{id}")),
+            Err(BadAddress::NoPlace { .. })
+        ));
         // What people give stays taken: a relayed address as a private node prints it, names,
         // IPv6, QUIC.
         let relay = "/p2p/12D3KooWCqXVSxAZMeVs7RmfcSwtWD7jBBD5qFVEZ95MJ1LJmCrW";
@@ -339,8 +347,9 @@ mod tests {
         listen_addr("/ip4/127.0.0.1/udp/7400/quic-v1").expect("QUIC");
         listen_addr("/ip4/0.0.0.0/tcp/0").expect("TCP");
         listen_addr("/ip6/::/tcp/7400").expect("IPv6");
-        // Listening through a relay names the relay.
-        listen_addr(&format!("/ip4/203.0.113.5/tcp/4001{id}/p2p-circuit")).expect("through a relay");
+        // Relays are the node's to find: one given is refused, with why.
+        let relay = listen_addr(&format!("/ip4/203.0.113.5/tcp/4001{id}/p2p-circuit")).expect_err("a relay");
+        assert!(relay.to_string().contains("finds relays by itself"), "{relay}");
     }
 
     #[test]

@@ -142,7 +142,7 @@ pub enum BadAddress {
     },
     /// A listen address naming a peer id (the node's own is its key's).
     #[error(
-        "listen address `{addr}` names a peer id: leave out the /p2p/ part (the node listens as the identity its key is)"
+        "listen address `{addr}` names a peer id: leave out the /p2p/ part (the node listens as the identity its key is, and finds relays by itself)"
     )]
     ListenPeerId {
         /// The text given.
