@@ -1765,7 +1765,8 @@ fn a_saved_search_tells_what_came_while_the_node_was_off() {
     assert_eq!(look["new"][0]["title"], "Touring bike");
     // Defect: a watch of a saved search kept the search it started with after the search was
     // saved anew under its name, or deleted, and said nothing.
-    let mut watch = Watch::start_filtered(&db, &["--json", "--saved", "bikes"]);
+    // Named as typed, not as kept (from the review: its events were not recognised then).
+    let mut watch = Watch::start_filtered(&db, &["--json", "--saved", "Bikes"]);
     watch.line_with(&["\"event\":\"watching\""]);
     let out = haggle(&db, &["search", "tent", "--save", "bikes"]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -139,11 +139,17 @@ pub fn step(cx: &Context<'_>, deal: &str, request: StepRequest) -> Result<()> {
 }
 
 /// The deal's stage, with the flags that matter ("shipped, disputed").
+/// A step's or stage's name for people: a service's `shipped` is `work done` (the name on the
+/// wire stays `shipped`).
+pub fn step_name(step: &str, kind: Option<haggle_node::api::types::ListingKind>) -> String {
+    match step {
+        "shipped" if kind == Some(haggle_node::api::types::ListingKind::Service) => "work done".to_owned(),
+        step => step.replace('_', " "),
+    }
+}
+
 pub fn stage(d: &DealView) -> String {
-    // A service is done, not shipped (the step's name on the wire stays `shipped`).
-    let service = d.listing_kind == Some(haggle_node::api::types::ListingKind::Service);
-    let mut s =
-        if service && d.stage == "shipped" { "work done".to_owned() } else { d.stage.replace('_', " ") };
+    let mut s = step_name(&d.stage, d.listing_kind);
     if d.disputed {
         s.push_str(", disputed");
     }
@@ -240,12 +246,7 @@ pub fn print(d: &DealView) {
         let delivery = s.delivery.map(|d| format!(" [{d}]")).unwrap_or_default();
         // A request corrected later, or one that crossed the payment of an earlier one.
         let superseded = if s.superseded { "  (not the request in force: see pay by)" } else { "" };
-        let step = match s.step.as_str() {
-            "shipped" if d.listing_kind == Some(haggle_node::api::types::ListingKind::Service) => {
-                "work done".to_owned()
-            }
-            step => step.replace('_', " "),
-        };
+        let step = step_name(&s.step, d.listing_kind);
         outln!("  {at:<width$}  {who}  {step}{delivery}{details}{superseded}");
     }
     super::reputation::deal_feedback(d);
@@ -510,6 +511,11 @@ mod tests {
             ..deal("shipped", None)
         };
         assert_eq!(stage(&done), "work done");
+        // The timeline and watch name the step the same way.
+        let service = Some(haggle_node::api::types::ListingKind::Service);
+        assert_eq!(step_name("shipped", service), "work done");
+        assert_eq!(step_name("shipped", None), "shipped");
+        assert_eq!(step_name("payment_request", service), "payment request");
     }
 
     /// Defect: a cancel asked for or a dispute took the command out of the `next` line (`your

@@ -815,7 +815,7 @@ fn delivery_line(
             // A deal's id is its Accept's; a step is named (`your shipped step in deal ...`).
             let what = match d.timeline.iter().find(|s| s.id == id) {
                 _ if d.id == id => "accept, which made".to_owned(),
-                Some(s) => format!("{} step in", s.step.replace('_', " ")),
+                Some(s) => format!("{} step in", super::deal::step_name(&s.step, d.listing_kind)),
                 None => "step in".to_owned(),
             };
             format!("your {what} deal {}{on}: {state}", output::short(&d.id))
@@ -961,7 +961,7 @@ fn step_line(api: &ApiClient, id: ObjectId, deal: ObjectId, step: &str, stage: &
             };
             format!(
                 "deal {short}: {} by {}{how}; {}",
-                step.replace('_', " "),
+                super::deal::step_name(step, view.listing_kind),
                 if mine { "you" } else { "the other party" },
                 if stage == view.stage {
                     format!("now {}", super::deal::stage(&view))
