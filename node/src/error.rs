@@ -63,7 +63,10 @@ pub enum StartError {
         db_owner: String,
     },
     /// The database's record of its owner cannot be read or written.
-    #[error("cannot read or record whose database {} is: {source}", db.display())]
+    #[error(
+        "cannot read or record whose database {} is: {source}. Restore it from a backup, or move it aside to start with an empty one (your identity.key stays yours)",
+        db.display()
+    )]
     Owner {
         /// The database.
         db: PathBuf,
