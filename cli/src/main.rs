@@ -313,12 +313,12 @@ fn id(api: &Option<String>, data_dir: &std::path::Path, json_out: bool, quiet: b
         None => {
             readable(data_dir)?;
             let path = data_dir.join(haggle_node::KEY_FILE);
-            // Its database there without its key: a new identity is not the way (`node` refuses it).
-            if !path.exists() && data_dir.join("db").exists() {
-                anyhow::bail!(
-                    "{} holds a database but no identity key ({}): restore the key from a backup; a new key would be another identity, with none of the listings, threads, deals and ratings the database holds",
-                    data_dir.display(),
-                    path.display()
+            // Its database there without its key: a new identity is not the way (`node` refuses
+            // it, with these words).
+            let db = data_dir.join("db");
+            if !path.exists() && db.exists() {
+                return Err(
+                    haggle_node::StartError::KeyMissing { dir: data_dir.to_owned(), key: path, db }.into()
                 );
             }
             if !path.exists() {

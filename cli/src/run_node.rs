@@ -295,14 +295,14 @@ fn check(config: &NodeConfig, file: &Path) -> Result<()> {
             file.display()
         )));
     }
+    let relay_limits = [
+        ("relay_max_circuits", config.relay_max_circuits as u64),
+        ("relay_circuit_kib", config.relay_circuit_kib),
+        ("relay_circuit_secs", config.relay_circuit_secs),
+    ];
     if config.relay != haggle_node::config::RelayMode::Off
-        && (config.relay_max_circuits == 0 || config.relay_circuit_kib == 0 || config.relay_circuit_secs == 0)
+        && let Some((name, _)) = relay_limits.iter().find(|(_, value)| *value == 0)
     {
-        let name = match () {
-            _ if config.relay_max_circuits == 0 => "relay_max_circuits",
-            _ if config.relay_circuit_kib == 0 => "relay_circuit_kib",
-            _ => "relay_circuit_secs",
-        };
         return Err(crate::usage(format!(
             "{name} = 0 in {}: a relay that carries nothing helps nobody; set relay = \"off\" to carry no connections, or leave it out for the default",
             file.display()

@@ -270,19 +270,22 @@ fn next_step(d: &DealView) -> String {
     // A service is work done, not a thing handed over (a trial's bike repair read "hand it
     // over or send it").
     let service = d.listing_kind == Some(haggle_node::api::types::ListingKind::Service);
-    let (deliver, arrived) =
-        if service { ("do the work", "the work is done") } else { ("hand it over or send it", "it arrived") };
+    // In person (`hand`), or either way (`deliver`), and what the buyer says after.
+    let (hand, deliver, arrived) = if service {
+        ("do the work", "do the work", "the work is done")
+    } else {
+        ("hand it over", "hand it over or send it", "it arrived")
+    };
     match (waiting, d.stage.as_str(), d.you_are.as_deref()) {
         (Some(Party::Me), "agreed", Some("seller")) if d.terms.price.amount == 0 => {
-            let deliver = if service { "do the work, then say so" } else { "hand it over" };
-            format!("your step: {deliver} (haggle shipped {id})")
+            let then = if service { ", then say so" } else { "" };
+            format!("your step: {hand}{then} (haggle shipped {id})")
         }
         (Some(Party::Me), "agreed", Some("seller")) => {
             format!("your step: say how to pay (haggle pay-request {id} ...)")
         }
         (Some(Party::Me), "payment_requested", Some("seller")) if cash => {
-            let deliver = if service { "do the work" } else { "hand it over" };
-            format!("your step: {deliver} and take the cash, then say so (haggle shipped {id})")
+            format!("your step: {hand} and take the cash, then say so (haggle shipped {id})")
         }
         (Some(Party::Me), "shipped", Some("buyer")) if d.received_unpaid => format!(
             "your step: pay, then say so (haggle paid {id}): you said {arrived} before the payment request reached your node, and the deal is complete once you have paid"
@@ -303,13 +306,12 @@ fn next_step(d: &DealView) -> String {
         }
         (Some(Party::Me), ..) => "your step".to_owned(),
         (Some(Party::Them), "agreed", Some("buyer")) if d.terms.price.amount == 0 => {
-            format!("waiting for the other party to {}", if service { "do the work" } else { "hand it over" })
+            format!("waiting for the other party to {hand}")
         }
         (Some(Party::Them), "agreed", Some("buyer")) => "waiting for the seller to say how to pay".to_owned(),
         (Some(Party::Them), "payment_requested", Some("buyer")) if cash => {
             format!(
-                "waiting for the seller to {} (you pay in cash then, and say {arrived}: haggle received {id})",
-                if service { "do the work" } else { "hand it over" }
+                "waiting for the seller to {hand} (you pay in cash then, and say {arrived}: haggle received {id})"
             )
         }
         (Some(Party::Them), "shipped", Some("seller")) if d.received_unpaid => {

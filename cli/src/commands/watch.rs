@@ -380,21 +380,19 @@ impl Watching {
         let (deleted, said, search) = match cx.api.look_at_saved(&name, false) {
             Ok(look) => {
                 let params = saved_params(look.saved.search.clone());
-                let again = std::mem::replace(&mut saved.gone, false);
+                let again = saved.gone;
                 if params == self.params && !again {
                     return;
                 }
-                match matching_now(cx.api, &params) {
-                    Ok(matching) => self.matching = matching,
-                    // The node went, or the search cannot run: kept as it was, read again later.
+                // The node went, or the search cannot run: kept as it was, read again later.
+                self.matching = match matching_now(cx.api, &params) {
+                    Ok(matching) => matching,
                     Err(e) => {
                         tracing::debug!(error = %e, "cannot run the saved search again");
-                        if let Some(saved) = self.saved.as_mut() {
-                            saved.gone = again;
-                        }
                         return;
                     }
-                }
+                };
+                saved.gone = false;
                 self.params = params;
                 let what = if again { "was saved again" } else { "changed" };
                 (

@@ -151,9 +151,10 @@ pub(super) async fn blocking<T: Send + 'static>(
 /// what it gossiped went out (`None` when there was nothing to gossip).
 ///
 /// A node stopping (SIGTERM) between the action and its network work answers that it is
-/// stopping (what it published: `Stopping`), not with an error: the action is stored and flushed, queued messages go out
-/// from the outbox at the next start and what it published by sync, and a trial's user, told
-/// "the node has shut down" of an offer that was made, offered again.
+/// stopping (what it published: `Stopping`), not with an error: the action is stored and
+/// flushed, queued messages go out from the outbox at the next start and what it published by
+/// sync, and a trial's user, told "the node has shut down" of an offer that was made, offered
+/// again.
 async fn apply(state: &AppState, effect: Effect) -> Result<Option<GossipState>, ApiError> {
     let publishes = !effect.then.publish.is_empty();
     match state.handle.follow_up(effect.then).await {

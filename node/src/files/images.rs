@@ -280,13 +280,11 @@ fn primary_end(jpeg: &[u8]) -> Option<usize> {
 /// The largest JPEG thumbnail, from the sizes and qualities above, that fits the limit; never
 /// larger than the picture.
 fn thumbnail(picture: &image::DynamicImage) -> Result<Vec<u8>, String> {
+    // A picture smaller than a side is tried once at its own size.
     let longest = picture.width().max(picture.height());
-    let sides = THUMB_SIDES.iter().map(|side| (*side).min(longest));
-    for (i, side) in sides.enumerate() {
-        // A picture smaller than a side is tried once at its own size.
-        if i > 0 && side == longest {
-            continue;
-        }
+    let mut sides: Vec<u32> = THUMB_SIDES.iter().map(|side| (*side).min(longest)).collect();
+    sides.dedup();
+    for side in sides {
         let small =
             if side == longest { picture.to_rgb8() } else { picture.thumbnail(side, side).into_rgb8() };
         for quality in THUMB_QUALITIES {
