@@ -2,7 +2,9 @@
 
 use anyhow::Result;
 
-use haggle_node::api::types::{DeliveryState, MessageBody, ObjectKind, Party, Role, SentView, ThreadState};
+use haggle_node::api::types::{
+    DeliveryState, ListingKind, MessageBody, ObjectKind, Party, Role, SentView, ThreadState,
+};
 
 use super::Context;
 use crate::args::TermsArgs;
@@ -29,7 +31,7 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
     let (offered, thread) = (&sent.thread.terms.price, output::short(&sent.thread.thread));
     if currency_given && offered.currency != asked.currency {
         // A wanted ad's price is what its author will pay.
-        let asks = if view.kind == haggle_node::api::types::ListingKind::Wanted {
+        let asks = if view.kind == ListingKind::Wanted {
             "the wanted ad's budget is in"
         } else {
             "the listing asks in"
@@ -47,7 +49,7 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
     let quantity = u64::from(sent.thread.terms.quantity);
     let per_item = price_given
         && quantity > 1
-        && view.kind != haggle_node::api::types::ListingKind::Wanted
+        && view.kind != ListingKind::Wanted
         && offered.currency == asked.currency
         && (1..=asked.amount).contains(&offered.amount);
     if per_item {
@@ -71,7 +73,7 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
     // too, so it is not checked.
     let asked_all = asked.amount.saturating_mul(quantity);
     if price_given
-        && view.kind != haggle_node::api::types::ListingKind::Wanted
+        && view.kind != ListingKind::Wanted
         // A booking's price is for the whole stay, the listing's per night or hour.
         && sent.thread.terms.dates.is_none()
         && offered.currency == asked.currency
@@ -92,7 +94,7 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
     // more likely than an offer; haggling is free, so it is only said.
     if price_given
         && !per_item
-        && view.kind != haggle_node::api::types::ListingKind::Wanted
+        && view.kind != ListingKind::Wanted
         && sent.thread.terms.dates.is_none()
         && offered.currency == asked.currency
         && offered.amount > 0
@@ -112,11 +114,7 @@ pub(super) fn slip_notes(cx: &Context<'_>, sent: &SentView, currency_given: bool
             cx.json,
             "these terms have a price of 0 (free); {} {}. If that was a slip, \
              withdraw them (`haggle withdraw {thread}`) and ask again with the --price you meant.",
-            if view.kind == haggle_node::api::types::ListingKind::Wanted {
-                "the wanted ad's budget is"
-            } else {
-                "the listing asks"
-            },
+            if view.kind == ListingKind::Wanted { "the wanted ad's budget is" } else { "the listing asks" },
             if sent.thread.terms.quantity > 1 {
                 format!("{} each", asked.display)
             } else {
@@ -374,9 +372,42 @@ pub fn deals(cx: &Context<'_>) -> Result<()> {
             ]
         })
         .collect();
-    output::table(&["DEAL", "LISTING", "TERMS", "SELLER", "BUYER", "STAGE", "NEXT", "MADE"], &rows);
+    let (seller, buyer) = sides(page.deals.iter().map(|d| d.listing_kind));
+    output::table(&["DEAL", "LISTING", "TERMS", seller, buyer, "STAGE", "NEXT", "MADE"], &rows);
     if let Some(line) = output::unread_line(page.deals.iter().map(|d| (d.id, d.notes_unread))) {
         outln!("{line}");
     }
     Ok(())
+}
+
+/// The deals table's two party columns: a giveaway's sides are its giver and taker, so a table
+/// of giveaways only says so, and one mixing them with sales names both.
+fn sides(kinds: impl Iterator<Item = Option<ListingKind>>) -> (&'static str, &'static str) {
+    let (mut gifts, mut others) = (false, false);
+    for kind in kinds {
+        match kind {
+            Some(ListingKind::Giveaway) => gifts = true,
+            _ => others = true,
+        }
+    }
+    match (gifts, others) {
+        (true, false) => ("GIVER", "TAKER"),
+        (true, true) => ("SELLER/GIVER", "BUYER/TAKER"),
+        _ => ("SELLER", "BUYER"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deals_table_names_a_giveaways_sides_giver_and_taker() {
+        let gift = Some(ListingKind::Giveaway);
+        let sale = Some(ListingKind::Sell);
+        assert_eq!(sides([gift, gift].into_iter()), ("GIVER", "TAKER"));
+        assert_eq!(sides([sale, gift].into_iter()), ("SELLER/GIVER", "BUYER/TAKER"));
+        assert_eq!(sides([sale, None].into_iter()), ("SELLER", "BUYER"));
+        assert_eq!(sides(std::iter::empty()), ("SELLER", "BUYER"));
+    }
 }
