@@ -397,15 +397,31 @@ pub fn waits_for_end(t: &ThreadView) -> bool {
 
 /// A thread's current terms: a pledge of 0 is named for what it is, a withdrawal.
 pub fn thread_terms(t: &ThreadView) -> String {
-    message_terms(t.opening, &t.terms)
+    message_terms(t.opening, &t.terms, several(t))
+}
+
+/// Whether some terms in `t` are for more than one: then terms for one say `for 1`, so that a
+/// counter for fewer does not read as the same quantity at a lower price (a trial's buyer read
+/// "26.00 EUR" after "50.00 EUR for 2" as two for 26).
+pub fn several(t: &ThreadView) -> bool {
+    t.terms.quantity != 1 || t.messages.iter().filter_map(|m| m.terms.as_ref()).any(|m| m.quantity != 1)
+}
+
+/// Terms as [`terms`] says them, with `for 1` where `several` (see [`several`]).
+pub fn terms_among(t: &TermsView, several: bool) -> String {
+    if several && t.quantity == 1 && t.dates.is_none() && t.unit.is_none() {
+        format!("{} for 1", t.price.display)
+    } else {
+        terms(t)
+    }
 }
 
 /// A message's terms, a pledge of 0 named as a withdrawal.
-fn message_terms(kind: haggle_node::api::types::ObjectKind, t: &TermsView) -> String {
+fn message_terms(kind: haggle_node::api::types::ObjectKind, t: &TermsView, several: bool) -> String {
     if kind == haggle_node::api::types::ObjectKind::Pledge && t.price.amount == 0 {
         "withdrawal of the pledge".to_owned()
     } else {
-        terms(t)
+        terms_among(t, several)
     }
 }
 
@@ -846,6 +862,36 @@ pub fn thread(t: &ThreadView) {
         (Some(Party::Me), _) if t.state == haggle_node::api::types::ThreadState::Confirming => outln!(
             "  next      the other party accepted: your node confirms by itself if the terms still stand, which makes the deal (haggle deals); if no deal follows, withdraw them"
         ),
+        // Terms for more than is left cannot be accepted: the way on is fewer (from a trial).
+        (Some(whose), _) if t.quantity_left.is_some() => {
+            let left = t.quantity_left.unwrap_or(0);
+            let asked = t.terms.quantity;
+            outln!(
+                "  left      {}, {asked} asked (the listing's quantity, less deals and other promises)",
+                match left {
+                    0 => "none left".to_owned(),
+                    n => format!("only {n} left"),
+                }
+            );
+            let thread = short(&t.thread);
+            match (whose, t.proposed_by, left) {
+                (Party::Me, Party::Me, _) => outln!(
+                    "  next      your move: withdraw these terms (haggle withdraw {thread}), then counter for {left} or fewer"
+                ),
+                (Party::Me, _, 0) => {
+                    outln!("  next      your move: decline (haggle decline {thread}), nothing is left")
+                }
+                (Party::Me, _, _) => outln!(
+                    "  next      your move: counter for {left} or fewer (haggle counter {thread} --qty {left} --price ...), or decline"
+                ),
+                (Party::Them, Party::Them, _) => outln!(
+                    "  next      waiting for the other party to offer fewer; or decline these terms (haggle decline {thread})"
+                ),
+                (Party::Them, _, _) => outln!(
+                    "  next      waiting for the other party to counter for fewer or decline; or withdraw (haggle withdraw {thread})"
+                ),
+            }
+        }
         // Terms the calendar no longer takes cannot be accepted: the way on is other nights.
         // The move is the terms' proposer's (the node says so in `awaiting`, whoever proposed).
         (Some(_), Some(why)) => {
@@ -865,7 +911,11 @@ pub fn thread(t: &ThreadView) {
             "  next      your accept reached their node after these terms expired: their node does not confirm it (unless its clock is behind), so no deal follows; the thread reads expired once the grace for clocks passes"
         ),
         (Some(Party::Them), None) => outln!("  next      waiting for the other party"),
-        (None, _) => {}
+        (None, _) => {
+            if let Some(command) = &t.again {
+                outln!("  next      this thread is over; to go on, start again: {command}");
+            }
+        }
     }
     if let Some(line) = notes_line(t.notes, t.notes_unread, &t.thread) {
         outln!("  messages  {line}");
@@ -950,9 +1000,13 @@ pub fn thread(t: &ThreadView) {
     }
     outln!();
     let (times, width) = time_column(t.messages.iter().map(|m| m.created_at), now, 9);
+    let several = several(t);
     for (m, at) in t.messages.iter().zip(&times) {
-        let message_terms =
-            m.terms.as_ref().map(|terms| format!(" {}", message_terms(m.kind, terms))).unwrap_or_default();
+        let message_terms = m
+            .terms
+            .as_ref()
+            .map(|terms| format!(" {}", message_terms(m.kind, terms, several)))
+            .unwrap_or_default();
         // A sealed copy on the network is said: `[queued]` alone read as if nothing had left.
         let delivery = match m.delivery {
             Some(d) if m.sealed => format!(" [{d}; also sealed, for other nodes to carry to them]"),

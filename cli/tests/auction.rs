@@ -165,6 +165,9 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     json(d1, &["bid", &id[..10], "--price", "60"]);
     wait_high(ds, &id, 3, "60.00 EUR");
 
+    // The seller's watch says the end moved (a trial's watch never did).
+    let mut sellers = Watch::start(ds);
+    sellers.ready(ds);
     // The third bidder waits until the auction is in its last 12 seconds, then snipes.
     wait_for(Duration::from_secs(60), "the auction's last window", || {
         let a = auction(d3, &id);
@@ -181,6 +184,8 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     });
     assert_eq!(extended, snipe_at + 12_000, "a bid in the last window moves the end to a window after it");
     assert!(extended > scheduled_end);
+    sellers.line_with(&["bid: 70.00 EUR on Brass lamp", "; made near the end, it moved the end: now in "]);
+    drop(sellers);
 
     // After the end: the seller's node accepts the high bid, the sniper's confirms; one deal.
     let deal = wait_for(Duration::from_secs(60), "the deal on the seller's node", || {

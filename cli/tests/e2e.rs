@@ -1264,7 +1264,7 @@ fn an_accept_that_crosses_a_withdrawal_says_no_deal_follows() {
     eprintln!("the seller's accept: {said}");
     assert_eq!(accept.status.code(), Some(1), "{said}\n{}", String::from_utf8_lossy(&accept.stdout));
     assert!(
-        said.contains("your accept crossed the other party's withdrawal, which came first: it does not count, and no deal follows from it")
+        said.contains("your accept crossed the other party's withdrawal in flight, and their node had taken that first (whatever the times in the thread say): it does not count, and no deal follows from it")
             || said.contains("was withdrawn by the other party (haggle show"),
         "{said}"
     );

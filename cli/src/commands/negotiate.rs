@@ -151,7 +151,7 @@ pub fn accept(cx: &Context<'_>, thread: &str, as_offered: bool) -> Result<()> {
             _ => "the other party's new terms (accept those if you like)",
         };
         anyhow::bail!(
-            "your accept crossed {first}, which came first: it does not count, and no deal follows from it"
+            "your accept crossed {first} in flight, and their node had taken that first (whatever the times in the thread say): it does not count, and no deal follows from it"
         );
     }
     if cx.json {
@@ -306,6 +306,10 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                     // (haggle show says why and what to do).
                     None if t.nights_unavailable.is_some() && t.awaiting.is_some() => {
                         "nights gone".to_owned()
+                    }
+                    // Terms for more than is left (haggle show says what to do).
+                    None if t.awaiting.is_some() && t.quantity_left.is_some() => {
+                        format!("{}, {} left", t.state, t.quantity_left.unwrap_or(0))
                     }
                     // The listing says something else now than when the offer was made: the
                     // owner answers it as offered or not at all (haggle show says what changed).

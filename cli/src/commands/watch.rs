@@ -595,7 +595,7 @@ fn line(
             if let Some(m) = away {
                 extra.push(("distance_m", m.into()));
             }
-            let holds = if what == NODE_UPDATED { holds(&listing) } else { String::new() };
+            let holds = if tells_holds(what, &listing) { holds(&listing) } else { String::new() };
             let away = away.map_or_else(String::new, |m| {
                 format!(", {} away", haggle_protocol::geo::describe_distance(m))
             });
@@ -624,7 +624,7 @@ fn line(
             }
             Err(_) => format!("deal {} made", output::short(id)),
         },
-        NodeEvent::BidStored { listing, bidder, amount, leads, outbids_me, mine, .. } => {
+        NodeEvent::BidStored { listing, bidder, amount, leads, outbids_me, mine, moved_end_to, .. } => {
             let Some(ListingView { title, .. }) = watched(api, params, listing, *mine || *outbids_me)? else {
                 return Ok(None);
             };
@@ -634,7 +634,12 @@ fn line(
                 (false, true) => "bid:",
                 (false, false) => "bid (not the high bid):",
             };
-            format!("{what} {amount} on {title} ({}) by {by}", output::short(listing))
+            // A bid in the last minutes moves the end (a trial's watch never said so).
+            let moved = moved_end_to.map_or_else(String::new, |end| {
+                let left = super::auction::left(end, output::now_ms());
+                format!("; made near the end, it moved the end: now in {left} (anti-sniping)")
+            });
+            format!("{what} {amount} on {title} ({}) by {by}{moved}", output::short(listing))
         }
         NodeEvent::PledgeStored { listing, backer, amount, total, mine, .. } => {
             let Some(ListingView { title, .. }) = watched(api, params, listing, *mine)? else {
@@ -888,7 +893,7 @@ fn negotiation_line(
     // What an offer or counter proposes, so it can be weighed from the line.
     let terms = message
         .and_then(|m| m.terms.as_ref())
-        .map(|t| format!(" ({})", output::terms(t)))
+        .map(|t| format!(" ({})", output::terms_among(t, output::several(&view))))
         .unwrap_or_default();
     let note = message
         .filter(|m| !m.message.is_empty())
@@ -1007,6 +1012,16 @@ fn change(event: &NodeEvent, listing: &haggle_node::api::types::ListingView) -> 
     }
 }
 
+/// Whether a listing line says what the listing holds: after the owner's node took from it or
+/// gave back, and, for others watching an update, what is left of goods sold by the item or
+/// which nights are booked (a trial's competing buyers could not see the chairs going).
+fn tells_holds(what: &str, l: &ListingView) -> bool {
+    let counted = l.calendar.is_some()
+        || (l.quantity > 1
+            && matches!(l.kind, ListingKind::Sell | ListingKind::Giveaway | ListingKind::Wanted));
+    what == NODE_UPDATED || (counted && matches!(what, "updated:" | "now matches:"))
+}
+
 /// What a listing the owner's node revised by itself (a deal took from it, or a cancelled one
 /// gave back) holds now: the stays its calendar has booked, or the quantity left.
 fn holds(l: &ListingView) -> String {
@@ -1089,6 +1104,20 @@ mod tests {
         assert!(w.told_again(&now(Reachability::Public)), "the same, after a restart, is not");
         assert!(!w.told_again(&now(Reachability::Private)));
         assert!(!w.told_again(&now(Reachability::Public)), "a change back is");
+    }
+
+    /// From a trial: buyers competing for chairs saw `updated:` with no count while the seller's
+    /// watch said `1 left`.
+    #[test]
+    fn an_update_of_goods_sold_by_the_item_says_how_many_are_left() {
+        let chairs = listing(3, ListingState::Active, 2);
+        assert!(tells_holds("updated:", &chairs) && tells_holds(NODE_UPDATED, &chairs));
+        assert_eq!(holds(&chairs), "; 2 left");
+        let one = listing(3, ListingState::Active, 1);
+        assert!(!tells_holds("updated:", &one), "a single item says nothing of it");
+        let hours = ListingView { kind: ListingKind::Service, ..listing(3, ListingState::Active, 5) };
+        assert!(!tells_holds("updated:", &hours), "a service's quantity caps a deal, deals leave it");
+        assert!(!tells_holds("new listing:", &chairs), "only a change says what is left");
     }
 
     /// Defect: watch printed every revision and retraction as "new listing ... (closed)", and a
@@ -1226,6 +1255,8 @@ mod tests {
             replaced_by: None,
             outcome: None,
             nights_unavailable: None,
+            quantity_left: None,
+            again: None,
             deal_cancelled: false,
             notes: 0,
             notes_unread: 0,
@@ -1259,6 +1290,7 @@ mod tests {
             leads: true,
             outbids_me: false,
             mine: false,
+            moved_end_to: None,
         };
         let pledge = NodeEvent::PledgeStored {
             id,

@@ -20,6 +20,8 @@ pub const DEFAULT_LISTING_LIFETIME: Duration = Duration::from_secs(30 * 86_400);
 /// Proposals (offers and counters) stand for 3 days unless the person says otherwise.
 pub const DEFAULT_PROPOSAL_LIFETIME: Duration = Duration::from_secs(3 * 86_400);
 /// A tombstone lives as long as any revision can, so it outlives every earlier revision.
+/// The shortest auction, in seconds: a bid must have time to reach the seller's node.
+const MIN_AUCTION_SECS: u64 = 5;
 pub(super) const TOMBSTONE_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
 
 /// What the network must do after an action.
@@ -597,6 +599,13 @@ fn auction_terms(
     };
     if a.ends_in == 0 {
         return Err(InvalidInput::Auction("an auction needs its end, e.g. --ends 3d").into());
+    }
+    // From a trial: `--ends 1s` published an auction that had ended before a bid could reach it.
+    if a.ends_in < MIN_AUCTION_SECS {
+        return Err(InvalidInput::Auction(
+            "an auction runs at least 5 seconds (--ends 5s), or it ends before a bid can reach your node; auctions usually run days (--ends 3d)",
+        )
+        .into());
     }
     if a.ends_in > 86 * 86_400 {
         return Err(InvalidInput::Auction("an auction ends at most 86 days from now (--ends 86d)").into());

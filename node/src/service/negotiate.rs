@@ -564,7 +564,7 @@ fn listing_kind(thread: &ThreadRecord) -> Option<ListingKind> {
 /// How the offerer of `thread` starts anew once it has ended: what it does, and the command. A
 /// booking is asked for again with its nights, a giveaway without a price, anything else is
 /// offered on with one.
-fn start_anew(thread: &ThreadRecord) -> (&'static str, String) {
+pub(super) fn start_anew(thread: &ThreadRecord) -> (&'static str, String) {
     let listing = listing_short(thread);
     match (thread.view.terms.dates.is_some(), listing_kind(thread)) {
         (true, _) => ("ask again", format!("haggle book {listing} --from ... --to ...")),

@@ -127,6 +127,8 @@ pub(super) struct CurrentPledges {
     over: HashMap<ListingKey, Option<Over>>,
     /// By auction, what its answered bids say (read when a thread first needs it).
     answers: HashMap<ListingKey, super::auctions::Answers>,
+    /// By listing, how many its author can still promise (read when a thread first needs it).
+    left: HashMap<ListingKey, Option<u32>>,
 }
 
 /// An auction or campaign whose end has passed, or that its owner closed.
@@ -268,6 +270,30 @@ impl CurrentPledges {
         })
     }
 
+    /// How many the listing has left for `t`'s open terms, when they ask for more: the listing's
+    /// quantity, less the deals and the other promises (counters, accepts awaiting a confirm)
+    /// this node knows of. Such terms cannot be accepted as they are; the way on is a counter
+    /// for fewer, or ending the thread. From a trial: the buyer read "waiting for the other
+    /// party" and the seller "your move: accept" on an offer for 3 when 1 was left.
+    fn short(&mut self, store: &Store, t: &ThreadRecord) -> Result<Option<u32>, StoreError> {
+        let v = &t.view;
+        let open =
+            matches!(v.state, haggle_protocol::ThreadState::Open | haggle_protocol::ThreadState::Countered);
+        if t.offer.kind() != ObjectKind::Offer || !open || v.terms.dates.is_some() {
+            return Ok(None);
+        }
+        let Some(key) = t.listing.as_ref().and_then(Object::listing_key) else { return Ok(None) };
+        let left = match self.left.entry(key) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => *e.insert(store.remaining_quantity(&key)?),
+        };
+        let Some(left) = left else { return Ok(None) };
+        // The author's own counter here is counted among the promises: it is these terms.
+        let own = v.state == haggle_protocol::ThreadState::Countered && v.proposer == key.author;
+        let left = left.saturating_add(if own { v.terms.quantity } else { 0 });
+        Ok((v.terms.quantity > left).then_some(left))
+    }
+
     /// The pledge that replaced `t`'s, if `t` is an open pledge some later pledge of its backer
     /// replaced.
     fn replacing(&mut self, store: &Store, t: &ThreadRecord) -> Result<Option<ObjectId>, StoreError> {
@@ -378,6 +404,19 @@ pub(super) fn thread_with(
         && !haggle_protocol::thread::may_confirm(v, me, Timestamp::now());
     let state = if lapsed { haggle_protocol::ThreadState::Expired } else { v.state };
     let nights_unavailable = nights_unavailable(store, t)?;
+    let quantity_left = if refused { None } else { pledges.short(store, t)? };
+    // An offer of the owner's that ended without a deal, on a listing still on offer: how to go
+    // on (a trial's expired thread showed no next step; only a refused accept said it).
+    let again = match v.state {
+        haggle_protocol::ThreadState::Expired
+        | haggle_protocol::ThreadState::Withdrawn
+        | haggle_protocol::ThreadState::Declined
+            if t.offer.kind() == ObjectKind::Offer && v.offerer == *me && on_offer(store, t)? =>
+        {
+            Some(super::negotiate::start_anew(t).1)
+        }
+        _ => None,
+    };
     let (notes, notes_unread) = notes_about(store, v.thread, [v.offerer, v.listing_author], me)?;
     Ok(ThreadView {
         notes,
@@ -420,6 +459,10 @@ pub(super) fn thread_with(
         } else if v.state == haggle_protocol::ThreadState::Confirming {
             // The proposer's node confirms the Accept.
             Some(party(v.proposer, me))
+        } else if quantity_left.is_some() {
+            // Terms for more than is left: the listing's author may counter for fewer, or decline
+            // (its counter it may withdraw); the other party waits for that, or withdraws.
+            Some(party(v.listing_author, me))
         } else if v.proposer == *me && nights_unavailable.is_none() {
             Some(Party::Them)
         } else {
@@ -439,7 +482,20 @@ pub(super) fn thread_with(
         replaced_by,
         outcome,
         nights_unavailable,
+        quantity_left,
+        again,
     })
+}
+
+/// Whether the listing `t` was offered on is still on offer: its current revision is active
+/// and unexpired.
+fn on_offer(store: &Store, t: &ThreadRecord) -> Result<bool, StoreError> {
+    let Some(key) = t.listing.as_ref().and_then(Object::listing_key) else { return Ok(false) };
+    Ok(store
+        .listing(&key)?
+        .as_ref()
+        .and_then(Object::listing)
+        .is_some_and(|l| l.status != ListingStatus::Closed && l.expires_at > Timestamp::now()))
 }
 
 /// Why the nights `t`'s open terms ask for can no longer be accepted, if they cannot: the

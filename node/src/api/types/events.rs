@@ -121,6 +121,10 @@ pub enum NodeEvent {
         /// Whether the bidder is this node's owner.
         #[serde(default)]
         mine: bool,
+        /// Set when this bid, made within the anti-sniping window, moved the auction's end: the
+        /// end now (unix ms).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        moved_end_to: Option<u64>,
     },
     /// An auction this node sold or bid on has ended (announced once).
     AuctionEnded {

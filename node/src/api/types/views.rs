@@ -554,6 +554,17 @@ pub struct ThreadView {
     /// only). Such terms cannot be accepted; the way on is other nights, or ending the thread.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nights_unavailable: Option<String>,
+    /// Set when the open terms ask for more than the listing has left: how many it has (its
+    /// quantity, less the deals and the listing author's other open counters and accepts this
+    /// node knows of). Such terms cannot be accepted as they are; the way on is a counter for
+    /// fewer (the listing's author's move) or ending the thread.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity_left: Option<u32>,
+    /// Set on the offerer's side when the thread ended without a deal (expired, withdrawn or
+    /// declined) and the listing is still on offer: the command that starts anew (a new offer,
+    /// or a booking request for nights).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub again: Option<String>,
     /// The thread's deal was called off by both parties (its `state` stays `accepted`: the
     /// negotiation ended in a deal, which the deal's steps then cancelled).
     #[serde(default)]

@@ -122,6 +122,9 @@ fn an_auction_past_its_end_is_not_on_offer_and_other_rules_make_another_listing(
     let e = seller.publish(auction(5, None)).expect_err("running: the same");
     assert_eq!(e.code(), ErrorCode::Conflict);
     let low = seller.publish(auction(5, Some("5"))).expect_err("a reserve under the start").to_string();
+    // From a trial: an auction of a second had ended before a bid could reach it.
+    let brief = seller.publish(auction(1, None)).expect_err("too short").to_string();
+    assert!(brief.starts_with("an auction runs at least 5 seconds (--ends 5s)"), "{brief}");
     assert!(
         low.starts_with("the reserve (5.00 EUR) is below the start price (10.00 EUR)")
             && low.ends_with("or --reserve 0 for none"),
@@ -552,6 +555,72 @@ fn two_quick_deals_both_come_off_the_quantity() {
     // Goods' terms count items, and name no period.
     assert!(seller.deals().expect("deals").deals.iter().all(|d| d.terms.unit.is_none()));
     assert_eq!(seller.deals().expect("deals").deals.len(), 2);
+}
+
+/// From a trial: with one chair left, an offer for three read "waiting for the other party"
+/// on the buyer's side and "your move: accept" on the seller's, whose accept was then refused.
+/// Both views say how many are left, and whose move it is: the seller's, to counter for fewer.
+#[test]
+fn an_offer_for_more_than_is_left_says_how_many_are_and_whose_move_it_is() {
+    let (seller, _sd) = service(1);
+    let (b1, _d1) = service(2);
+    let (b2, _d2) = service(3);
+    let listing =
+        seller.publish(ListingDraft { quantity: Some(3), ..draft("Chairs", "10") }).expect("published");
+    let id = listing.object.id().to_hex();
+    let mut offers = Vec::new();
+    for (buyer, qty) in [(&b1, 3), (&b2, 2)] {
+        buyer.receive(listing.object.bytes(), Via::Gossip);
+        let offer = buyer.offer(&id, TermsDraft { quantity: Some(qty), ..offer_of("9") }).expect("offered");
+        seller.receive(offer.object.bytes(), Via::Direct);
+        offers.push(offer.object.id().to_hex());
+    }
+    let all = seller.thread_view(&offers[0]).expect("the thread");
+    assert_eq!((all.quantity_left, all.awaiting), (None, Some(Party::Me)), "3 are left");
+    // Two promised to the second buyer, then sold to them.
+    let counter =
+        seller.counter(&offers[1], TermsDraft { quantity: Some(2), ..offer_of("9.50") }).expect("countered");
+    let promised = seller.thread_view(&offers[0]).expect("the thread");
+    assert_eq!((promised.quantity_left, promised.awaiting), (Some(1), Some(Party::Me)));
+    b2.receive(counter.object.bytes(), Via::Direct);
+    let accept = b2.accept(&offers[1]).expect("accepted");
+    let sold = seller.receive(accept.object.bytes(), Via::Direct);
+    assert_eq!(seller.deals().expect("deals").deals.len(), 1);
+    let mine = seller.thread_view(&offers[0]).expect("the thread");
+    assert_eq!((mine.quantity_left, mine.awaiting), (Some(1), Some(Party::Me)));
+    seller.accept(&offers[0]).expect_err("three asked, one left");
+    // The buyer's node learns it from the listing's next revision.
+    for revision in &sold.then.publish {
+        b1.receive(revision, Via::Gossip);
+    }
+    let theirs = b1.thread_view(&offers[0]).expect("the thread");
+    assert_eq!((theirs.quantity_left, theirs.awaiting), (Some(1), Some(Party::Them)));
+    // A counter for the one left is acceptable: nothing is short then.
+    let one =
+        seller.counter(&offers[0], TermsDraft { quantity: Some(1), ..offer_of("10") }).expect("countered");
+    assert_eq!(seller.thread_view(&offers[0]).expect("the thread").quantity_left, None);
+    b1.receive(one.object.bytes(), Via::Direct);
+    let theirs = b1.thread_view(&offers[0]).expect("the thread");
+    assert_eq!((theirs.quantity_left, theirs.awaiting), (None, Some(Party::Me)));
+}
+
+/// From a trial: an offer that ended without a deal showed no next step (only a refused
+/// accept named the new offer). The offerer's view carries the command while the listing is on
+/// offer; the seller's never does.
+#[test]
+fn an_ended_offer_names_how_to_start_again_while_the_listing_is_on_offer() {
+    let Bike { seller, buyer, listing, offer, _dirs } = bike_offer();
+    let thread = offer.object.id().to_hex();
+    assert_eq!(buyer.thread_view(&thread).expect("the thread").again, None, "open");
+    let declined = seller.decline(&thread, String::new()).expect("declined");
+    buyer.receive(declined.object.bytes(), Via::Direct);
+    let short = listing.object.id().fmt_short();
+    let again = buyer.thread_view(&thread).expect("the thread").again;
+    assert_eq!(again.as_deref(), Some(format!("haggle offer {short} --price ...").as_str()));
+    assert_eq!(seller.thread_view(&thread).expect("the thread").again, None, "not the seller's to start");
+    let retracted = seller.retract(&listing.object.id().to_hex()).expect("retracted");
+    buyer.receive(retracted.object.bytes(), Via::Gossip);
+    assert_eq!(buyer.thread_view(&thread).expect("the thread").again, None, "no longer on offer");
 }
 
 #[test]
