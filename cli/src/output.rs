@@ -893,17 +893,24 @@ pub fn thread(t: &ThreadView) {
             }
         }
         // Terms the calendar no longer takes cannot be accepted: the way on is other nights.
-        // The move is the terms' proposer's (the node says so in `awaiting`, whoever proposed).
-        (Some(_), Some(why)) => {
+        // The move is the owner's, who holds the calendar (the node says so in `awaiting`);
+        // the guest may end the thread meanwhile (a trial read `you` on both sides).
+        (Some(whose), Some(why)) => {
             outln!("  nights    no longer available: {why}");
-            if t.proposed_by == Party::Me {
-                let again = match t.role {
-                    haggle_node::api::types::Role::Offerer => ", then ask for other nights",
-                    _ => "",
-                };
-                outln!("  next      withdraw these terms (haggle withdraw {}){again}", short(&t.thread));
-            } else {
-                outln!("  next      your move: counter with other nights (--from, --to), or decline");
+            let thread = short(&t.thread);
+            match (whose, t.proposed_by) {
+                (Party::Me, Party::Me) => {
+                    outln!("  next      your move: withdraw these terms (haggle withdraw {thread}), then offer other nights")
+                }
+                (Party::Me, _) => {
+                    outln!("  next      your move: counter with other nights (--from, --to), or decline")
+                }
+                (Party::Them, Party::Me) => outln!(
+                    "  next      waiting for the owner to offer other nights or decline; to ask for other nights yourself, withdraw these terms (haggle withdraw {thread}) and book again"
+                ),
+                (Party::Them, _) => outln!(
+                    "  next      waiting for the owner to withdraw these terms; or decline them (haggle decline {thread})"
+                ),
             }
         }
         (Some(Party::Me), None) => outln!("  next      your move: accept, counter or decline"),

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use haggle_protocol::calendar::{Date, day_of};
 use serde_json::Value;
 
-use common::{NodeProcess, haggle, json, wait};
+use common::{NodeProcess, Watch, haggle, json, wait};
 
 /// Check-in and check-out `from` and `to` days after today, as `YYYY-MM-DD`.
 fn days(from: u32, to: u32) -> (String, String) {
@@ -134,6 +134,10 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("shortest stay"));
 
     // Instant booking: two guests ask for overlapping weeks at once; the owner's node books one.
+    // Each guest watches: the one who loses is told (a trial's guest was told nothing).
+    let mut watches = [Watch::start(&db), Watch::start(&dc)];
+    watches[0].ready(&db);
+    watches[1].ready(&dc);
     let ((a1, b1), (a2, b2)) = (days(10, 17), days(13, 20));
     let requests = at_once(&[
         (
@@ -176,16 +180,24 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
     let out = haggle(loser, &["search", "--free", &loser_dates, "--kind", "sell"]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("asks for sell listings"));
+    let watch = &mut watches[if loser == &db { 0 } else { 1 }];
+    let told = watch.line_with(&["nights gone: your booking request ", " on Cabin by the lake can no longer be booked as asked: "]);
+    assert!(told.contains(&loser_dates) && told.contains("booked meanwhile (haggle show "), "{told}");
+    drop(watches);
     // On the owner's list, the request whose nights went reads so.
     let table = String::from_utf8_lossy(&haggle(&da, &["offers"]).stdout).into_owned();
     let row = table.lines().find(|l| l.contains(&loser_dates)).unwrap_or_else(|| panic!("{table}"));
     assert!(row.contains("nights gone"), "{table}");
     assert!(deals(loser).is_empty());
-    // On the guest's, the move is hers (to withdraw those terms): NEXT says so.
+    // On the guest's, the move is the owner's (to offer other nights or decline; she may
+    // withdraw meanwhile): NEXT says so, and show says both.
     let table = String::from_utf8_lossy(&haggle(loser, &["offers"]).stdout).into_owned();
     let row = table.lines().find(|l| l.contains(&loser_dates)).unwrap_or_else(|| panic!("{table}"));
     let words: Vec<&str> = row.split_whitespace().collect();
-    assert!(words.windows(2).any(|w| w == ["gone", "you"]), "{table}");
+    assert!(words.windows(2).any(|w| w == ["gone", "them"]), "{table}");
+    let thread = row.split_whitespace().next().expect("the thread's id");
+    let text = String::from_utf8_lossy(&haggle(loser, &["show", thread]).stdout).into_owned();
+    assert!(text.contains("next      waiting for the owner to offer other nights or decline; to ask for other nights yourself, withdraw these terms"), "{text}");
     let text = String::from_utf8_lossy(&haggle(loser, &["show", &instant[..10]]).stdout).into_owned();
     assert!(text.contains("calendar  open") && text.contains('■') && text.contains("booked    "), "{text}");
 

@@ -6,7 +6,7 @@ use anyhow::{Context as _, Result, bail};
 
 use haggle_node::api::types::{
     BidStanding, DeliveryState, ListingKind, ListingState, ListingView, NodeEvent, ObjectId, ObjectKind,
-    Party, SearchParams,
+    Party, Role, SearchParams,
 };
 use haggle_node::{ApiClient, ClientError};
 
@@ -506,7 +506,48 @@ impl Watching {
             Some(line) if !cx.json => outln!("{line}"),
             _ => {}
         }
+        // Someone else's listing changed: a booking request of the owner's on it may have lost
+        // its nights (a trial's guest was told nothing when another booking took them).
+        if let NodeEvent::ListingStored { id, .. } = event {
+            self.nights_gone(cx, *id);
+        }
         true
+    }
+
+    /// Tells, once each, the owner's booking requests on listing revision `id` whose nights the
+    /// listing's calendar no longer takes. Asked only of an update of a listing that has a
+    /// calendar; a failure to ask leaves it to `haggle offers`.
+    fn nights_gone(&mut self, cx: &Context<'_>, id: ObjectId) {
+        let Ok(listing) = cx.api.listing(&id.to_hex()) else { return };
+        if listing.calendar.is_none() || listing.revision == 1 || listing.mine {
+            return;
+        }
+        let Ok(page) = cx.api.threads() else { return };
+        for t in page.threads {
+            let on = t.current_listing.or(t.listing) == Some(id);
+            let Some(why) = t.nights_unavailable.as_deref().filter(|_| on && t.role == Role::Offerer) else {
+                continue;
+            };
+            if self.seen.len() >= 10_000 {
+                self.seen.clear();
+            }
+            if !self.seen.insert(("nights gone", t.thread)) {
+                continue;
+            }
+            if cx.json {
+                let event = serde_json::json!({
+                    "event": "nights_gone", "at": output::now_ms(), "thread": t.thread.to_hex(),
+                    "listing": id.to_hex(), "title": listing.title, "why": why,
+                });
+                outln!("{event}");
+            } else {
+                let thread = output::short(&t.thread);
+                outln!(
+                    "nights gone: your booking request {thread} on {} can no longer be booked as asked: {why} (haggle show {thread})",
+                    listing.title
+                );
+            }
+        }
     }
 }
 

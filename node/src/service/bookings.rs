@@ -575,10 +575,11 @@ mod tests {
         assert_eq!(unavailable(&owner, &cheap_thread), Some(why.clone()), "the owner sees it");
         assert_eq!(unavailable(&guest, &cheap_thread), Some(why), "the guest sees it");
         assert_eq!(unavailable(&late, &thread.to_hex()), None, "not the deal's own");
-        // The move is the guest's, to withdraw (the view's `awaiting` said the owner's, where the
-        // table said the guest's), and a counter on those terms points there.
+        // The move is the owner's, who holds the calendar: to offer other nights or decline (a
+        // trial read "you" on both sides). The guest may withdraw meanwhile, and a counter of
+        // the guest's on those terms points there.
         let awaiting = |s: &Service| s.thread_view(&cheap_thread).expect("view").awaiting;
-        assert_eq!(awaiting(&guest), Some(crate::api::types::Party::Me));
+        assert_eq!(awaiting(&guest), Some(crate::api::types::Party::Them));
         assert_eq!(awaiting(&owner), Some(crate::api::types::Party::Me), "the owner may decline");
         let countered =
             guest.counter(&cheap_thread, request(days_ahead(20, 25), None)).expect_err("own terms");

@@ -459,15 +459,15 @@ pub(super) fn thread_with(
         } else if v.state == haggle_protocol::ThreadState::Confirming {
             // The proposer's node confirms the Accept.
             Some(party(v.proposer, me))
-        } else if quantity_left.is_some() {
-            // Terms for more than is left: the listing's author may counter for fewer, or decline
-            // (its counter it may withdraw); the other party waits for that, or withdraws.
+        } else if quantity_left.is_some() || nights_unavailable.is_some() {
+            // Terms for more than is left, or for nights gone, cannot be accepted: the listing's
+            // author may counter for fewer or other nights, or decline (its own counter it may
+            // withdraw); the other party waits for that, or ends the thread (a trial read "your
+            // move" on both sides).
             Some(party(v.listing_author, me))
-        } else if v.proposer == *me && nights_unavailable.is_none() {
+        } else if v.proposer == *me {
             Some(Party::Them)
         } else {
-            // Terms whose nights went cannot be accepted: the move is their proposer's, to
-            // withdraw them and ask for other nights.
             Some(Party::Me)
         },
         delivery: my_last,
