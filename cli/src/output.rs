@@ -900,7 +900,9 @@ pub fn thread(t: &ThreadView) {
             let thread = short(&t.thread);
             match (whose, t.proposed_by) {
                 (Party::Me, Party::Me) => {
-                    outln!("  next      your move: withdraw these terms (haggle withdraw {thread}), then offer other nights")
+                    outln!(
+                        "  next      your move: withdraw these terms (haggle withdraw {thread}), then offer other nights"
+                    )
                 }
                 (Party::Me, _) => {
                     outln!("  next      your move: counter with other nights (--from, --to), or decline")

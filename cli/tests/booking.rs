@@ -181,7 +181,10 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains("asks for sell listings"));
     let watch = &mut watches[if loser == &db { 0 } else { 1 }];
-    let told = watch.line_with(&["nights gone: your booking request ", " on Cabin by the lake can no longer be booked as asked: "]);
+    let told = watch.line_with(&[
+        "nights gone: your booking request ",
+        " on Cabin by the lake can no longer be booked as asked: ",
+    ]);
     assert!(told.contains(&loser_dates) && told.contains("booked meanwhile (haggle show "), "{told}");
     drop(watches);
     // On the owner's list, the request whose nights went reads so.
