@@ -1324,6 +1324,10 @@ fn quantity(text: &str) -> Result<u32, String> {
     let max = haggle_protocol::limits::MAX_QUANTITY;
     match text.trim().parse::<u64>() {
         Ok(n) if (1..=u64::from(max)).contains(&n) => Ok(n as u32),
+        // From a trial: `update --qty 0` to take the last off sale.
+        Ok(0) => Err(format!(
+            "a quantity is 1 to {max}; to take a listing off sale, retract it (haggle retract ID)"
+        )),
         Ok(_) => Err(format!("a quantity is 1 to {max}")),
         Err(_) => Err(format!("`{text}` is not a quantity: write a whole number from 1 to {max}")),
     }
@@ -1607,6 +1611,7 @@ mod tests {
             let err = quantity(bad).expect_err(bad);
             assert!(err.contains("1 to 1000000"), "{bad}: {err}");
         }
+        assert!(quantity("0").expect_err("none").ends_with("retract it (haggle retract ID)"));
         assert!(id_prefix("6fd7e6").is_ok());
         for bad in ["", "abc", "not-hex!"] {
             assert!(id_prefix(bad).is_err(), "{bad}");

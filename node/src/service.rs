@@ -417,7 +417,9 @@ impl Service {
         self.with_reputation(&*self.trust_graph()?, view)
     }
 
-    /// The owner's own listings: active ones first, then expired, then closed, each most
+    /// The owner's own listings: those on offer first, then auctions and campaigns past their
+    /// end that their owner's node has not closed yet (active on the wire, taking nothing more;
+    /// a trial found them listed among what is on offer), then expired, then closed, each most
     /// recently changed first.
     pub fn my_listings(&self) -> Result<ListingsPage, ServiceError> {
         let me = self.me();
@@ -430,9 +432,10 @@ impl Service {
             .collect::<Result<_, _>>()?;
         // `listings_by` gives them most recently changed first; a stable sort keeps that.
         listings.sort_by_key(|l| match l.state {
-            ListingState::Active => 0,
-            ListingState::Expired => 1,
-            ListingState::Closed => 2,
+            ListingState::Active if l.label() == ListingState::Active.as_str() => 0,
+            ListingState::Active => 1,
+            ListingState::Expired => 2,
+            ListingState::Closed => 3,
         });
         Ok(ListingsPage { listings })
     }

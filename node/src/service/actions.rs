@@ -402,7 +402,7 @@ impl Service {
         // The rules an open auction or campaign keeps, told in the command's terms.
         match &listing.market {
             Some(Market::Auction(terms)) if now >= terms.ends_at => {
-                return Err(InvalidInput::MarketOver {
+                return Err(Conflict::MarketOver {
                     what: "the auction's scheduled end",
                     ended: terms.ends_at,
                 }
@@ -410,7 +410,7 @@ impl Service {
             }
             Some(Market::Campaign(c)) if now >= c.deadline => {
                 return Err(
-                    InvalidInput::MarketOver { what: "the campaign's deadline", ended: c.deadline }.into()
+                    Conflict::MarketOver { what: "the campaign's deadline", ended: c.deadline }.into()
                 );
             }
             _ => {}

@@ -278,14 +278,6 @@ pub enum InvalidInput {
         /// The least lifetime that does, in whole days from now.
         min_days: u64,
     },
-    /// A revision of an open auction or campaign after its end.
-    #[error("{what} passed {}: it can no longer change or be renewed; publish a new one (haggle publish) to run it again", when(*ended))]
-    MarketOver {
-        /// "the auction's scheduled end" or "the campaign's deadline".
-        what: &'static str,
-        /// Its end.
-        ended: haggle_protocol::Timestamp,
-    },
     /// A search whose lowest price is above its highest.
     #[error("the lowest price ({min} {currency}) is above the highest ({max} {currency}): swap them")]
     EmptyPriceRange {
@@ -385,6 +377,15 @@ pub enum InvalidInput {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Conflict {
+    /// A revision of an open auction or campaign after its end: the state of things, not the
+    /// request, refuses it (a trial read the usage error's exit code).
+    #[error("{what} passed {}: it can no longer change or be renewed; publish a new one (haggle publish) to run it again", when(*ended))]
+    MarketOver {
+        /// "the auction's scheduled end" or "the campaign's deadline".
+        what: &'static str,
+        /// Its end.
+        ended: haggle_protocol::Timestamp,
+    },
     /// The listing is closed: retracted by its author (or a campaign closed); `.2` is what it
     /// took (offers, bids, pledges).
     #[error("listing {} is closed ({}): it takes no {}", .0.fmt_short(), .1, .2)]
@@ -1015,6 +1016,7 @@ impl Conflict {
             Conflict::KeyLost(_) => ErrorCode::Conflict,
             Conflict::AuctionEnded { .. }
             | Conflict::CampaignEnded { .. }
+            | Conflict::MarketOver { .. }
             | Conflict::DeadlineTooClose { .. }
             | Conflict::BidTooLate { .. } => ErrorCode::ListingExpired,
             Conflict::AuctionRunning { .. } | Conflict::CampaignRunning { .. } => ErrorCode::NotYourTurn,

@@ -117,6 +117,8 @@ fn an_auction_past_its_end_is_not_on_offer_and_other_rules_make_another_listing(
         }),
         ..draft("Clay vase", "10")
     };
+    // On offer before the auction, and listed before it once the auction is past its end.
+    let lamp = seller.publish(draft("Old lamp", "5")).expect("published").object;
     // 5 s: the second publish must come while the first runs, on a slow machine too.
     let first = seller.publish(auction(5, None)).expect("published").object;
     let e = seller.publish(auction(5, None)).expect_err("running: the same");
@@ -139,6 +141,15 @@ fn an_auction_past_its_end_is_not_on_offer_and_other_rules_make_another_listing(
         std::thread::sleep(Duration::from_millis(50));
     }
     seller.publish(auction(3_600, None)).expect("the first is over: auctioned again");
+    // From a trial: an ended auction, not closed yet, was listed among what is on offer.
+    let mine: Vec<_> = seller.my_listings().expect("listings").listings.iter().map(|l| l.id).collect();
+    let at = |id| mine.iter().position(|l| *l == id).expect("listed");
+    assert!(at(lamp.id()) < at(first.id()), "on offer first, then the ended auction");
+    // Past its end it cannot be renewed: the state of things refuses it, not the request (a
+    // trial read the usage error's exit code).
+    let over = seller.renew(&first.id().to_hex(), Some(Duration::from_secs(10 * 86_400))).expect_err("over");
+    assert_eq!(over.code(), ErrorCode::ListingExpired, "{over}");
+    assert!(over.to_string().contains("it can no longer change or be renewed"), "{over}");
     // A reserve of 0 is none (from a retrial: one copied by `publish --from` could not be
     // dropped).
     let none =
