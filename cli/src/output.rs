@@ -863,55 +863,45 @@ pub fn thread(t: &ThreadView) {
             "  next      the other party accepted: your node confirms by itself if the terms still stand, which makes the deal (haggle deals); if no deal follows, withdraw them"
         ),
         // Terms for more than is left cannot be accepted: the way on is fewer (from a trial).
+        // The move is the other party's, as for any terms; the proposer may withdraw them.
         (Some(whose), _) if t.quantity_left.is_some() => {
             let left = t.quantity_left.unwrap_or(0);
             let asked = t.terms.quantity;
+            let have = match left {
+                0 => "none free to promise now".to_owned(),
+                n => format!("only {n} left"),
+            };
             outln!(
-                "  left      {}, {asked} asked (the listing's quantity, less deals and other promises)",
-                match left {
-                    0 => "none left".to_owned(),
-                    n => format!("only {n} left"),
-                }
+                "  left      {have}, {asked} asked (the listing's quantity, less deals and other promises)"
             );
             let thread = short(&t.thread);
-            match (whose, t.proposed_by, left) {
-                (Party::Me, Party::Me, _) => outln!(
-                    "  next      your move: withdraw these terms (haggle withdraw {thread}), then counter for {left} or fewer"
+            match (whose, left) {
+                (Party::Me, 0) => outln!(
+                    "  next      your move: decline (haggle decline {thread}), or wait for other promises to end"
                 ),
-                (Party::Me, _, 0) => {
-                    outln!("  next      your move: decline (haggle decline {thread}), nothing is left")
-                }
-                (Party::Me, _, _) => outln!(
+                (Party::Me, _) => outln!(
                     "  next      your move: counter for {left} or fewer (haggle counter {thread} --qty {left} --price ...), or decline"
                 ),
-                (Party::Them, Party::Them, _) => outln!(
-                    "  next      waiting for the other party to offer fewer; or decline these terms (haggle decline {thread})"
-                ),
-                (Party::Them, _, _) => outln!(
-                    "  next      waiting for the other party to counter for fewer or decline; or withdraw (haggle withdraw {thread})"
+                (Party::Them, _) => outln!(
+                    "  next      waiting for the other party to counter for fewer or decline; or withdraw these terms (haggle withdraw {thread})"
                 ),
             }
         }
         // Terms the calendar no longer takes cannot be accepted: the way on is other nights.
-        // The move is the owner's, who holds the calendar (the node says so in `awaiting`);
-        // the guest may end the thread meanwhile (a trial read `you` on both sides).
+        // The move is the other party's, as for any terms; the proposer may withdraw them.
         (Some(whose), Some(why)) => {
             outln!("  nights    no longer available: {why}");
             let thread = short(&t.thread);
-            match (whose, t.proposed_by) {
-                (Party::Me, Party::Me) => {
-                    outln!(
-                        "  next      your move: withdraw these terms (haggle withdraw {thread}), then offer other nights"
-                    )
-                }
+            let guest = t.role == haggle_node::api::types::Role::Offerer;
+            match (whose, guest) {
                 (Party::Me, _) => {
                     outln!("  next      your move: counter with other nights (--from, --to), or decline")
                 }
-                (Party::Them, Party::Me) => outln!(
+                (Party::Them, true) => outln!(
                     "  next      waiting for the owner to offer other nights or decline; to ask for other nights yourself, withdraw these terms (haggle withdraw {thread}) and book again"
                 ),
-                (Party::Them, _) => outln!(
-                    "  next      waiting for the owner to withdraw these terms; or decline them (haggle decline {thread})"
+                (Party::Them, false) => outln!(
+                    "  next      waiting for the guest to ask for other nights or decline; or withdraw these terms (haggle withdraw {thread})"
                 ),
             }
         }

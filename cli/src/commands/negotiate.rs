@@ -389,9 +389,11 @@ pub fn deals(cx: &Context<'_>) -> Result<()> {
 fn sides(kinds: impl Iterator<Item = Option<ListingKind>>) -> (&'static str, &'static str) {
     let (mut gifts, mut others) = (false, false);
     for kind in kinds {
+        // A deal whose listing this node no longer holds says nothing of its kind.
         match kind {
             Some(ListingKind::Giveaway) => gifts = true,
-            _ => others = true,
+            Some(_) => others = true,
+            None => {}
         }
     }
     match (gifts, others) {
@@ -412,6 +414,7 @@ mod tests {
         assert_eq!(sides([gift, gift].into_iter()), ("GIVER", "TAKER"));
         assert_eq!(sides([sale, gift].into_iter()), ("SELLER/GIVER", "BUYER/TAKER"));
         assert_eq!(sides([sale, None].into_iter()), ("SELLER", "BUYER"));
+        assert_eq!(sides([gift, None].into_iter()), ("GIVER", "TAKER"), "an unknown kind is no sale");
         assert_eq!(sides(std::iter::empty()), ("SELLER", "BUYER"));
     }
 }

@@ -63,6 +63,7 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
         matching,
         delivered: Default::default(),
         seen: Default::default(),
+        bookings: None,
         failure: None,
         started: output::now_ms(),
     });
@@ -351,6 +352,8 @@ struct Watching {
     failure: Option<ClientError>,
     /// When the watch started (unix ms): nothing from before it is told as missed.
     started: u64,
+    /// The owner's open booking requests (thread, listing key), and when they were listed.
+    bookings: Option<(std::time::Instant, Vec<(ObjectId, String)>)>,
 }
 
 /// A saved search a watch follows.
@@ -441,6 +444,10 @@ impl Watching {
     /// Shows `event` (one that came `while_away`, read back after the node returned, says so
     /// under `--json`); false when the watch must end (see `failure`).
     fn show(&mut self, cx: &Context<'_>, event: &NodeEvent, while_away: bool) -> bool {
+        // A request of the owner's sent or answered: the booking requests are listed again.
+        if matches!(event, NodeEvent::DeliveryChanged { .. } | NodeEvent::NegotiationReceived { .. }) {
+            self.bookings = None;
+        }
         if let NodeEvent::DeliveryChanged { id, state: DeliveryState::Delivered } = event {
             if self.delivered.len() >= 10_000 {
                 self.delivered.clear();
@@ -469,8 +476,11 @@ impl Watching {
             return true;
         }
         let mut extra = Vec::new();
-        let shown = match line(cx.api, &self.params, self.me.as_ref(), event, &mut self.matching, &mut extra)
-        {
+        let shown = line(cx.api, &self.params, self.me.as_ref(), event, &mut self.matching, &mut extra);
+        // The listing's key, which the line looked up (for the booking requests on it).
+        let key =
+            extra.iter().find(|(name, _)| *name == "key").and_then(|(_, v)| v.as_str().map(str::to_owned));
+        let shown = match shown {
             Ok(shown) => shown,
             // What the event names went before the watch looked it up (a revision replaced
             // and swept, a listing evicted): nothing to show, and the watch goes on.
@@ -508,26 +518,45 @@ impl Watching {
         }
         // Someone else's listing changed: a booking request of the owner's on it may have lost
         // its nights (a trial's guest was told nothing when another booking took them).
-        if let NodeEvent::ListingStored { id, .. } = event {
-            self.nights_gone(cx, *id);
+        if let (NodeEvent::ListingStored { id, .. }, Some(key)) = (event, key) {
+            self.nights_gone(cx, *id, &key);
         }
         true
     }
 
-    /// Tells, once each, the owner's booking requests on listing revision `id` whose nights the
-    /// listing's calendar no longer takes. Asked only of an update of a listing that has a
-    /// calendar; a failure to ask leaves it to `haggle offers`.
-    fn nights_gone(&mut self, cx: &Context<'_>, id: ObjectId) {
-        let Ok(listing) = cx.api.listing(&id.to_hex()) else { return };
-        if listing.calendar.is_none() || listing.revision == 1 || listing.mine {
+    /// Tells, once each, the owner's open booking requests on listing `key` (revision `id`, just
+    /// stored) whose nights the listing's calendar no longer takes. The requests are listed at
+    /// most every 2 s (a sync brings thousands of listings), and again after a negotiation
+    /// message of the owner's went out or one came in; a thread is asked for only when one is on
+    /// this listing. A failure to ask leaves it to `haggle offers`.
+    fn nights_gone(&mut self, cx: &Context<'_>, id: ObjectId, key: &str) {
+        const FRESH: std::time::Duration = std::time::Duration::from_secs(2);
+        if self.bookings.as_ref().is_none_or(|(at, _)| at.elapsed() > FRESH) {
+            let Ok(page) = cx.api.threads() else { return };
+            let open = page
+                .threads
+                .iter()
+                .filter(|t| t.role == Role::Offerer && t.terms.dates.is_some() && !t.state.is_final());
+            let requests = open
+                .take(64)
+                .filter_map(|t| {
+                    let revision = t.current_listing.or(t.listing)?;
+                    Some((t.thread, cx.api.listing(&revision.to_hex()).ok()?.key))
+                })
+                .collect();
+            self.bookings = Some((std::time::Instant::now(), requests));
+        }
+        let on: Vec<ObjectId> = match &self.bookings {
+            Some((_, requests)) => requests.iter().filter(|(_, k)| k == key).map(|(t, _)| *t).collect(),
+            None => Vec::new(),
+        };
+        if on.is_empty() {
             return;
         }
-        let Ok(page) = cx.api.threads() else { return };
-        for t in page.threads {
-            let on = t.current_listing.or(t.listing) == Some(id);
-            let Some(why) = t.nights_unavailable.as_deref().filter(|_| on && t.role == Role::Offerer) else {
-                continue;
-            };
+        let Ok(listing) = cx.api.listing(&id.to_hex()) else { return };
+        for thread in on {
+            let Ok(t) = cx.api.thread(&thread.to_hex()) else { continue };
+            let Some(why) = t.nights_unavailable.as_deref() else { continue };
             if self.seen.len() >= 10_000 {
                 self.seen.clear();
             }
@@ -677,8 +706,14 @@ fn line(
             };
             // A bid in the last minutes moves the end (a trial's watch never said so).
             let moved = moved_end_to.map_or_else(String::new, |end| {
-                let left = super::auction::left(end, output::now_ms());
-                format!("; made near the end, it moved the end: now in {left} (anti-sniping)")
+                let now = output::now_ms();
+                match end > now {
+                    true => format!(
+                        "; made near the end, it moved the end: now in {} (anti-sniping)",
+                        super::auction::left(end, now)
+                    ),
+                    false => "; made near the end, it moved the end (anti-sniping)".to_owned(),
+                }
             });
             format!("{what} {amount} on {title} ({}) by {by}{moved}", output::short(listing))
         }
@@ -1057,9 +1092,7 @@ fn change(event: &NodeEvent, listing: &haggle_node::api::types::ListingView) -> 
 /// gave back, and, for others watching an update, what is left of goods sold by the item or
 /// which nights are booked (a trial's competing buyers could not see the chairs going).
 fn tells_holds(what: &str, l: &ListingView) -> bool {
-    let counted = l.calendar.is_some()
-        || (l.quantity > 1
-            && matches!(l.kind, ListingKind::Sell | ListingKind::Giveaway | ListingKind::Wanted));
+    let counted = l.calendar.is_some() || matches!(l.kind, ListingKind::Sell | ListingKind::Giveaway);
     what == NODE_UPDATED || (counted && matches!(what, "updated:" | "now matches:"))
 }
 
@@ -1137,6 +1170,7 @@ mod tests {
             matching: Default::default(),
             delivered: Default::default(),
             seen: Default::default(),
+            bookings: None,
             failure: None,
             started: 0,
         };
@@ -1155,7 +1189,10 @@ mod tests {
         assert!(tells_holds("updated:", &chairs) && tells_holds(NODE_UPDATED, &chairs));
         assert_eq!(holds(&chairs), "; 2 left");
         let one = listing(3, ListingState::Active, 1);
-        assert!(!tells_holds("updated:", &one), "a single item says nothing of it");
+        assert!(tells_holds("updated:", &one), "the last chair is said too");
+        assert_eq!(holds(&one), "; 1 left");
+        let wanted = ListingView { kind: ListingKind::Wanted, ..listing(3, ListingState::Active, 2) };
+        assert!(!tells_holds("updated:", &wanted), "a wanted ad sells nothing");
         let hours = ListingView { kind: ListingKind::Service, ..listing(3, ListingState::Active, 5) };
         assert!(!tells_holds("updated:", &hours), "a service's quantity caps a deal, deals leave it");
         assert!(!tells_holds("new listing:", &chairs), "only a change says what is left");

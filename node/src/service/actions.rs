@@ -20,9 +20,9 @@ pub const DEFAULT_LISTING_LIFETIME: Duration = Duration::from_secs(30 * 86_400);
 /// Proposals (offers and counters) stand for 3 days unless the person says otherwise.
 pub const DEFAULT_PROPOSAL_LIFETIME: Duration = Duration::from_secs(3 * 86_400);
 /// A tombstone lives as long as any revision can, so it outlives every earlier revision.
+pub(super) const TOMBSTONE_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
 /// The shortest auction, in seconds: a bid must have time to reach the seller's node.
 const MIN_AUCTION_SECS: u64 = 5;
-pub(super) const TOMBSTONE_LIFETIME: Duration = Duration::from_secs(90 * 86_400);
 
 /// What the network must do after an action.
 #[derive(Debug)]

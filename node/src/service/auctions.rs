@@ -339,11 +339,11 @@ fn bid_event(store: &Store, bid: &Object, me: &PublicKey) -> Result<Option<NodeE
     let Some((head, view)) = store.auction(&key)? else { return Ok(None) };
     let leads = view.leader().is_some_and(|b| b.id == bid.id());
     let outbids_me = leads && bid.author() != *me && view.bids.iter().any(|b| b.bidder == *me && b.counts);
-    // This bid set the end (within the window before it, the latest such bid): a watch says so.
+    // This bid set the end (a window after it): a watch says so. A bid past the cap on
+    // extensions moves nothing, and is not said to.
     let window = std::time::Duration::from_secs(u64::from(view.terms.window_secs));
-    let moved_end = view.ends_at > view.terms.ends_at
-        && bid.created_at() <= view.ends_at
-        && bid.created_at().saturating_add(window) >= view.ends_at;
+    let moved_end =
+        view.ends_at > view.terms.ends_at && bid.created_at().saturating_add(window) == view.ends_at;
     Ok(Some(NodeEvent::BidStored {
         id: bid.id(),
         listing: head.id(),

@@ -127,8 +127,9 @@ pub(super) struct CurrentPledges {
     over: HashMap<ListingKey, Option<Over>>,
     /// By auction, what its answered bids say (read when a thread first needs it).
     answers: HashMap<ListingKey, super::auctions::Answers>,
-    /// By listing, how many its author can still promise (read when a thread first needs it).
-    left: HashMap<ListingKey, Option<u32>>,
+    /// By listing on offer, how many its author can still promise, and whether deals and
+    /// promises take from its quantity (read when a thread first needs it).
+    left: HashMap<ListingKey, Option<(u32, bool)>>,
 }
 
 /// An auction or campaign whose end has passed, or that its owner closed.
@@ -285,11 +286,26 @@ impl CurrentPledges {
         let Some(key) = t.listing.as_ref().and_then(Object::listing_key) else { return Ok(None) };
         let left = match self.left.entry(key) {
             Entry::Occupied(e) => *e.get(),
-            Entry::Vacant(e) => *e.insert(store.remaining_quantity(&key)?),
+            Entry::Vacant(e) => {
+                // What counts down: a listing on offer whose deals use up its quantity (a closed
+                // one's threads are ended by its owner's node; a service's or a digital good's
+                // quantity only caps one deal, and promises do not take from it).
+                let head = store.listing(&key)?;
+                let counts = head
+                    .as_ref()
+                    .and_then(Object::listing)
+                    .map(|l| (l.status != ListingStatus::Closed, !l.quantity_never_used_up()));
+                let left = match counts {
+                    Some((true, counts_down)) => store.remaining_quantity(&key)?.map(|n| (n, counts_down)),
+                    _ => None,
+                };
+                *e.insert(left)
+            }
         };
-        let Some(left) = left else { return Ok(None) };
+        let Some((left, counts_down)) = left else { return Ok(None) };
         // The author's own counter here is counted among the promises: it is these terms.
-        let own = v.state == haggle_protocol::ThreadState::Countered && v.proposer == key.author;
+        let own =
+            counts_down && v.state == haggle_protocol::ThreadState::Countered && v.proposer == key.author;
         let left = left.saturating_add(if own { v.terms.quantity } else { 0 });
         Ok((v.terms.quantity > left).then_some(left))
     }
@@ -407,7 +423,7 @@ pub(super) fn thread_with(
     let quantity_left = if refused { None } else { pledges.short(store, t)? };
     // An offer of the owner's that ended without a deal, on a listing still on offer: how to go
     // on (a trial's expired thread showed no next step; only a refused accept said it).
-    let again = match v.state {
+    let again = match state {
         haggle_protocol::ThreadState::Expired
         | haggle_protocol::ThreadState::Withdrawn
         | haggle_protocol::ThreadState::Declined
@@ -459,13 +475,10 @@ pub(super) fn thread_with(
         } else if v.state == haggle_protocol::ThreadState::Confirming {
             // The proposer's node confirms the Accept.
             Some(party(v.proposer, me))
-        } else if quantity_left.is_some() || nights_unavailable.is_some() {
-            // Terms for more than is left, or for nights gone, cannot be accepted: the listing's
-            // author may counter for fewer or other nights, or decline (its own counter it may
-            // withdraw); the other party waits for that, or ends the thread (a trial read "your
-            // move" on both sides).
-            Some(party(v.listing_author, me))
         } else if v.proposer == *me {
+            // Terms for more than is left, or for nights gone, cannot be accepted either: the
+            // other party may counter for fewer or other nights, or decline; the proposer waits
+            // for that, or withdraws (a trial read "your move" on both sides).
             Some(Party::Them)
         } else {
             Some(Party::Me)

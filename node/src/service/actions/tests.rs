@@ -599,7 +599,8 @@ fn an_offer_for_more_than_is_left_says_how_many_are_and_whose_move_it_is() {
     assert_eq!(seller.deals().expect("deals").deals.len(), 1);
     let mine = seller.thread_view(&offers[0]).expect("the thread");
     assert_eq!((mine.quantity_left, mine.awaiting), (Some(1), Some(Party::Me)));
-    seller.accept(&offers[0]).expect_err("three asked, one left");
+    let refused = seller.accept(&offers[0]).expect_err("three asked, one left");
+    assert_eq!(refused.code(), ErrorCode::QuantityExceeded, "{refused}");
     // The buyer's node learns it from the listing's next revision.
     for revision in &sold.then.publish {
         b1.receive(revision, Via::Gossip);
