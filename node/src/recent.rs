@@ -59,10 +59,11 @@ impl RecentEvents {
 
     /// The events announced at or after `since` (unix ms), oldest first, none older than the
     /// age kept.
-    pub(crate) fn since(&self, since: u64) -> Vec<NodeEvent> {
+    /// Each with when it was announced (unix ms).
+    pub(crate) fn since_at(&self, since: u64) -> Vec<(u64, NodeEvent)> {
         let oldest = now_ms().saturating_sub(MAX_AGE_MS);
         let kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        kept.iter().filter(|(at, _)| *at >= since.max(oldest)).map(|(_, e)| e.clone()).collect()
+        kept.iter().filter(|(at, _)| *at >= since.max(oldest)).cloned().collect()
     }
 }
 
@@ -74,6 +75,11 @@ fn now_ms() -> u64 {
 mod tests {
     use super::*;
     use haggle_protocol::ObjectId;
+
+    /// The events of [`RecentEvents::since_at`], without their times.
+    fn since(recent: &RecentEvents, since: u64) -> Vec<NodeEvent> {
+        recent.since_at(since).into_iter().map(|(_, e)| e).collect()
+    }
 
     fn stored(n: u8) -> NodeEvent {
         NodeEvent::ListingStored { id: ObjectId::from_bytes([n; 32]), by: crate::api::types::Arrival::Gossip }
@@ -96,14 +102,14 @@ mod tests {
         recent.keep_at(now - 2_500, &synced);
         recent.keep_at(now - 1_000, &stored(2));
         assert_eq!(
-            recent.since(0),
+            since(&recent, 0),
             vec![stored(1), stored(2)],
             "too old, progress and catch-up are not kept"
         );
-        assert_eq!(recent.since(now - 2_000), vec![stored(2)]);
+        assert_eq!(since(&recent, now - 2_000), vec![stored(2)]);
         for n in 0..MAX_RECENT + 10 {
             recent.keep_at(now, &stored((n % 200) as u8));
         }
-        assert_eq!(recent.since(0).len(), MAX_RECENT);
+        assert_eq!(since(&recent, 0).len(), MAX_RECENT);
     }
 }

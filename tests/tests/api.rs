@@ -279,3 +279,43 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
         .expect("the event stream ends when the node stops")??;
     Ok(())
 }
+
+/// From a script writer's trial: the raw stream said nothing of when an event came, so where to
+/// resume with `?since=` had to come from the client's clock. Each event's SSE `id` is a time:
+/// a replayed one's is when it was announced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_event_carries_a_time_to_resume_from() -> Result<()> {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir()?;
+    let node = TestNode::start("solo", dir.path(), vec![]).await?;
+    let before = haggle_protocol::Timestamp::now().as_millis();
+    let published = node.post("/v1/listings", draft("Oak desk", "80")).await?;
+    let id = id_of(&published);
+    let url = format!("http://{}/v1/events?since={before}", node.node.api_addr);
+    let token = node.node.cookie()?;
+    let read = tokio::task::spawn_blocking(move || -> Result<(String, String)> {
+        let response = ureq::get(&url).header("Authorization", format!("Bearer {token}")).call()?;
+        let (mut name, mut at) = (String::new(), String::new());
+        // Bounded: the replayed events come first, at once.
+        for line in std::io::BufReader::new(response.into_body().into_reader()).lines().take(200) {
+            let line = line?;
+            if let Some(n) = line.strip_prefix("event:") {
+                name = n.trim().to_owned();
+            } else if let Some(ms) = line.strip_prefix("id:") {
+                at = ms.trim().to_owned();
+            } else if let Some(data) = line.strip_prefix("data:")
+                && data.contains(&id)
+            {
+                return Ok((name, at));
+            }
+        }
+        anyhow::bail!("no event for the listing published")
+    });
+    let (name, at) = tokio::time::timeout(std::time::Duration::from_secs(30), read).await???;
+    assert_eq!(name, "replayed");
+    let at: u64 = at.parse()?;
+    let after = haggle_protocol::Timestamp::now().as_millis();
+    assert!((before..=after).contains(&at), "{before} <= {at} <= {after}");
+    node.stop().await;
+    Ok(())
+}

@@ -675,20 +675,28 @@ pub(crate) async fn events(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     // Subscribed before the recent events are read: an event announced in between comes twice
     // rather than not at all.
-    let live = BroadcastStream::new(state.handle.subscribe()).filter_map(|item| match item {
-        Ok(event) => Some(Ok(Event::default().json_data(&event).unwrap_or_else(|_| Event::default()))),
+    // Each event's SSE `id` is a time (unix ms) to resume from with `?since=`: when a replayed
+    // one was announced, when a live one is sent (a moment after it was announced).
+    let at = |ms: u64| Event::default().id(ms.to_string());
+    let live = BroadcastStream::new(state.handle.subscribe()).filter_map(move |item| match item {
+        Ok(event) => Some(Ok(at(now_ms()).json_data(&event).unwrap_or_else(|_| Event::default()))),
         // A subscriber that fell behind is told how much it missed.
         Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
             Some(Ok(Event::default().event("lagged").data(n.to_string())))
         }
     });
     // `?since=MS`: what was announced since then first, each as a `replayed` event.
-    let replayed = params.since.map(|since| state.handle.recent.since(since)).unwrap_or_default();
-    let replayed = tokio_stream::iter(replayed.into_iter().map(|event| {
-        Ok(Event::default().event("replayed").json_data(&event).unwrap_or_else(|_| Event::default()))
+    let replayed = params.since.map(|since| state.handle.recent.since_at(since)).unwrap_or_default();
+    let replayed = tokio_stream::iter(replayed.into_iter().map(move |(ms, event)| {
+        Ok(at(ms).event("replayed").json_data(&event).unwrap_or_else(|_| Event::default()))
     }));
     let stream = replayed.chain(live);
     // An open stream would hold the server's graceful shutdown until its timeout.
     let stream = futures::StreamExt::take_until(stream, state.shutdown.clone().cancelled_owned());
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// The time now, in unix ms.
+fn now_ms() -> u64 {
+    haggle_protocol::Timestamp::now().as_millis()
 }
