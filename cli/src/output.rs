@@ -407,6 +407,17 @@ pub fn several(t: &ThreadView) -> bool {
     t.terms.quantity != 1 || t.messages.iter().filter_map(|m| m.terms.as_ref()).any(|m| m.quantity != 1)
 }
 
+/// A deal's terms, with `for 1` when the listing offered more than one (a retrial's buyer, who
+/// had asked for 2, could not tell from the deal that it covered one). Asks the node for the
+/// revision the deal was made on; a revision no longer held says nothing more.
+pub fn deal_terms(api: &haggle_node::ApiClient, d: &haggle_node::api::types::DealView) -> String {
+    let several = match api.object_exact(&d.listing.to_hex()) {
+        Ok(haggle_node::api::types::ObjectView::Listing(l)) => l.quantity > 1,
+        _ => false,
+    };
+    terms_among(&d.terms, several)
+}
+
 /// Terms as [`terms`] says them, with `for 1` where `several` (see [`several`]).
 pub fn terms_among(t: &TermsView, several: bool) -> String {
     if several && t.quantity == 1 && t.dates.is_none() && t.unit.is_none() {
@@ -869,7 +880,7 @@ pub fn thread(t: &ThreadView) {
             let asked = t.terms.quantity;
             let have = match left {
                 0 => "none free to promise now".to_owned(),
-                n => format!("only {n} left"),
+                n => format!("only {n} free to promise"),
             };
             outln!(
                 "  left      {have}, {asked} asked (the listing's quantity, less deals and other promises)"

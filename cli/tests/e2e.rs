@@ -70,10 +70,14 @@ fn a_seller_killed_between_a_deal_and_its_next_revision_repairs_it_on_start() {
     // off, but the accept was stored before it went out.
     let _ = haggle(&da, &["accept", &thread[..10]]);
     wait("A to die right after the deal", || a.child.try_wait().ok().flatten());
-    wait("B to hold the deal", || {
+    let deal = wait("B to hold the deal", || {
         let d = json(&db, &["deals"]);
-        (d["deals"].as_array().map(Vec::len) == Some(1)).then_some(())
+        (d["deals"].as_array().map(Vec::len) == Some(1))
+            .then(|| d["deals"][0]["id"].as_str().map(str::to_owned))?
     });
+    // One of two chairs: the deal says so (a trial's buyer could not tell a deal covered one).
+    let said = String::from_utf8_lossy(&haggle(&db, &["deal", &deal[..10]]).stdout).into_owned();
+    assert!(said.contains("terms     35.00 EUR for 1\n"), "{said}");
 
     // A comes back (without the fault): the deal is on its disk, and the revision follows.
     let a = NodeProcess::start(&da, None);
@@ -318,6 +322,20 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     let out = haggle(&dc, &["offer", &honey[..12], "--price", "22", "--qty", "3"]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Note:"), "a haggle is no slip");
     let out = haggle(&dc, &["withdraw", &id_of_offer(&out)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // A counter for fewer says how many, and so does the deal (a trial's buyer, who had asked
+    // for 2, read "8.00 EUR" and could not tell it was for one).
+    let jars = id_of_offer(&haggle(&dc, &["offer", &honey[..12], "--price", "15", "--qty", "2"]));
+    wait("A to hold the offer for two jars", || haggle(&da, &["show", &jars]).status.success().then_some(()));
+    let out = haggle(&da, &["counter", &jars, "--qty", "1", "--price", "8"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = wait("C to hold the counter for one", || {
+        let said = String::from_utf8_lossy(&haggle(&dc, &["show", &jars]).stdout).into_owned();
+        said.contains("countered").then_some(said)
+    });
+    assert!(shown.contains("terms     8.00 EUR for 1 (proposed by them"), "{shown}");
+    assert!(shown.contains("15.00 EUR for 2") && shown.contains("8.00 EUR for 1"), "the timeline: {shown}");
+    let out = haggle(&dc, &["decline", &jars]);
     assert!(out.status.success(), "{}", stderr(&out));
     // On a listing priced per day the quantity counts days: the note and the offers table
     // say so (it read `45.00 EUR/day for 3`, and the table `15.00 EUR for 3`).

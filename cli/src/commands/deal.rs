@@ -32,7 +32,7 @@ pub fn show(cx: &Context<'_>, deal: &str) -> Result<()> {
     if cx.json {
         return output::json(&view);
     }
-    print(&view);
+    print(cx.api, &view);
     Ok(())
 }
 
@@ -124,7 +124,7 @@ pub fn step(cx: &Context<'_>, deal: &str, request: StepRequest) -> Result<()> {
     };
     outln!("{said}");
     note_unasked();
-    print(&view);
+    print(cx.api, &view);
     // A dispute again adds another: said, with what serves better (a trial's second dispute
     // went by without a word).
     let disputes = view.timeline.iter().filter(|s| s.by == Party::Me && s.step == "dispute").count();
@@ -172,7 +172,7 @@ pub fn next(d: &DealView) -> String {
     }
 }
 
-pub fn print(d: &DealView) {
+pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
     let now = output::now_ms();
     outln!("{}", output::bold(&format!("Deal {}  [{}]", output::short(&d.id), stage(d))));
     // The listing's current id, as `haggle listings` and `haggle search` show it.
@@ -185,7 +185,7 @@ pub fn print(d: &DealView) {
             output::short(&d.listing)
         );
     }
-    outln!("  terms     {}{}", output::terms(&d.terms), output::stay(&d.terms));
+    outln!("  terms     {}{}", output::deal_terms(api, d), output::stay(&d.terms));
     if let Some(reward) = &d.reward {
         outln!("  reward    {}", output::note(reward));
     }

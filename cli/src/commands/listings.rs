@@ -480,7 +480,7 @@ pub fn show(cx: &Context<'_>, id: &str, exact: bool, images: Option<&std::path::
     match &object {
         ObjectView::Listing(l) => output::listing(l),
         ObjectView::Thread(t) => output::thread(t),
-        ObjectView::Deal(d) => super::deal::print(d),
+        ObjectView::Deal(d) => super::deal::print(cx.api, d),
         ObjectView::Feedback(f) => super::reputation::print_feedback(f),
         ObjectView::Conversation(c) => super::messages::print(c, false),
     }

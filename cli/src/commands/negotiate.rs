@@ -309,7 +309,7 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                     }
                     // Terms for more than is left (haggle show says what to do).
                     None if t.awaiting.is_some() && t.quantity_left.is_some() => {
-                        format!("{}, {} left", t.state, t.quantity_left.unwrap_or(0))
+                        format!("{}, {} free", t.state, t.quantity_left.unwrap_or(0))
                     }
                     // The listing says something else now than when the offer was made: the
                     // owner answers it as offered or not at all (haggle show says what changed).

@@ -32,7 +32,7 @@ pub fn feedback(cx: &Context<'_>, deal: &str, rating: Rating, text: String) -> R
         _ => "sent to the network",
     };
     outln!("Rated {} {}: signed, saved; {gone}.", output::short(&view.id), rating.name());
-    super::deal::print(&view);
+    super::deal::print(cx.api, &view);
     Ok(())
 }
 

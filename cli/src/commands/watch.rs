@@ -688,7 +688,7 @@ fn line(
                 format!(
                     "deal {} made{title}: {}{with} (haggle deal {} for what comes next)",
                     output::short(id),
-                    output::terms(&d.terms),
+                    output::deal_terms(api, &d),
                     output::short(id)
                 )
             }
@@ -1093,7 +1093,7 @@ fn change(event: &NodeEvent, listing: &haggle_node::api::types::ListingView) -> 
 /// which nights are booked (a trial's competing buyers could not see the chairs going).
 fn tells_holds(what: &str, l: &ListingView) -> bool {
     let counted = l.calendar.is_some() || matches!(l.kind, ListingKind::Sell | ListingKind::Giveaway);
-    what == NODE_UPDATED || (counted && matches!(what, "updated:" | "now matches:"))
+    what == NODE_UPDATED || (counted && matches!(what, "updated:" | "now matches:" | "you updated:"))
 }
 
 /// What a listing the owner's node revised by itself (a deal took from it, or a cancelled one
@@ -1186,7 +1186,11 @@ mod tests {
     #[test]
     fn an_update_of_goods_sold_by_the_item_says_how_many_are_left() {
         let chairs = listing(3, ListingState::Active, 2);
-        assert!(tells_holds("updated:", &chairs) && tells_holds(NODE_UPDATED, &chairs));
+        assert!(
+            tells_holds("updated:", &chairs)
+                && tells_holds(NODE_UPDATED, &chairs)
+                && tells_holds("you updated:", &chairs)
+        );
         assert_eq!(holds(&chairs), "; 2 left");
         let one = listing(3, ListingState::Active, 1);
         assert!(tells_holds("updated:", &one), "the last chair is said too");

@@ -309,6 +309,11 @@ impl Service {
         if listing.expires_at <= now {
             return Err(Conflict::OwnListingExpired(self.resolve(given, "listing")?).into());
         }
+        // An auction or campaign past its end takes no revision but its close (a retrial's
+        // update got the protocol's words and a usage error's exit code).
+        if listing.status == ListingStatus::Active {
+            market_over(&listing, now)?;
+        }
         if patch.price.is_some() || patch.currency.is_some() || patch.per.is_some() {
             let old = listing.price.as_ref().map(|p| &p.currency);
             if !patch.any_currency && patch.currency.as_ref() != old {
@@ -400,21 +405,7 @@ impl Service {
         let (current, mut listing) = self.own_listing(given)?;
         let now = Timestamp::now();
         // The rules an open auction or campaign keeps, told in the command's terms.
-        match &listing.market {
-            Some(Market::Auction(terms)) if now >= terms.ends_at => {
-                return Err(Conflict::MarketOver {
-                    what: "the auction's scheduled end",
-                    ended: terms.ends_at,
-                }
-                .into());
-            }
-            Some(Market::Campaign(c)) if now >= c.deadline => {
-                return Err(
-                    Conflict::MarketOver { what: "the campaign's deadline", ended: c.deadline }.into()
-                );
-            }
-            _ => {}
-        }
+        market_over(&listing, now)?;
         if let Some(market) = &listing.market {
             lives_long_enough(market, now, now.saturating_add(lifetime))?;
         }
@@ -644,6 +635,20 @@ fn auction_terms(
         ends_at: now.saturating_add(Duration::from_secs(a.ends_in)),
         window_secs: a.window.unwrap_or(600),
     })))
+}
+
+/// Refuses a revision of an open auction past its scheduled end or a campaign past its
+/// deadline: the end is fixed, and only the owner's node closes it then.
+fn market_over(listing: &haggle_protocol::Listing, now: Timestamp) -> Result<(), ServiceError> {
+    match &listing.market {
+        Some(Market::Auction(terms)) if now >= terms.ends_at => {
+            Err(Conflict::MarketOver { what: "the auction's scheduled end", ended: terms.ends_at }.into())
+        }
+        Some(Market::Campaign(c)) if now >= c.deadline => {
+            Err(Conflict::MarketOver { what: "the campaign's deadline", ended: c.deadline }.into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A listing's geohash as given: a geohash in lower case, or `latitude,longitude` as the

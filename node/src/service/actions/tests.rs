@@ -150,6 +150,11 @@ fn an_auction_past_its_end_is_not_on_offer_and_other_rules_make_another_listing(
     let over = seller.renew(&first.id().to_hex(), Some(Duration::from_secs(10 * 86_400))).expect_err("over");
     assert_eq!(over.code(), ErrorCode::ListingExpired, "{over}");
     assert!(over.to_string().contains("it can no longer change or be renewed"), "{over}");
+    // Nor changed (a retrial's update read the protocol's words, as a usage error).
+    let retitled = ListingPatch { title: Some("Clay vase, blue".into()), ..ListingPatch::default() };
+    let changed = seller.update(&first.id().to_hex(), retitled).expect_err("over");
+    assert_eq!(changed.code(), ErrorCode::ListingExpired, "{changed}");
+    assert!(changed.to_string().contains("it can no longer change or be renewed"), "{changed}");
     // A reserve of 0 is none (from a retrial: one copied by `publish --from` could not be
     // dropped).
     let none =
