@@ -237,7 +237,12 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
                 output::short(&high.id)
             ),
             (_, _, Some(_)) => "ended: your node accepts the high bid in a moment".to_owned(),
-            (_, _, None) => "ended without bids".to_owned(),
+            // A retrial: the declined case named the way on, this one nothing.
+            (_, _, None) => format!(
+                "ended without bids (haggle retract {} closes the listing; haggle publish --from {} --ends 3d auctions it again)",
+                output::short(&l.id),
+                output::short(&l.id)
+            ),
         };
         outln!("  result    {says}");
     }

@@ -565,7 +565,11 @@ fn listing_kind(thread: &ThreadRecord) -> Option<ListingKind> {
 /// booking is asked for again with its nights, a giveaway without a price, anything else is
 /// offered on with one.
 pub(super) fn start_anew(thread: &ThreadRecord) -> (&'static str, String) {
-    let listing = listing_short(thread);
+    start_anew_on(thread, listing_short(thread))
+}
+
+/// [`start_anew`] on the listing revision named `listing` (its current one, as lists show it).
+pub(super) fn start_anew_on(thread: &ThreadRecord, listing: String) -> (&'static str, String) {
     match (thread.view.terms.dates.is_some(), listing_kind(thread)) {
         (true, _) => ("ask again", format!("haggle book {listing} --from ... --to ...")),
         (false, Some(ListingKind::Giveaway)) => ("ask again", format!("haggle offer {listing}")),

@@ -427,9 +427,10 @@ pub(super) fn thread_with(
         haggle_protocol::ThreadState::Expired
         | haggle_protocol::ThreadState::Withdrawn
         | haggle_protocol::ThreadState::Declined
-            if t.offer.kind() == ObjectKind::Offer && v.offerer == *me && on_offer(store, t)? =>
+            if t.offer.kind() == ObjectKind::Offer && v.offerer == *me =>
         {
-            Some(super::negotiate::start_anew(t).1)
+            // Named by its current revision, as `haggle offers` and `haggle listings` name it.
+            on_offer(store, t)?.map(|current| super::negotiate::start_anew_on(t, current.fmt_short()).1)
         }
         _ => None,
     };
@@ -500,15 +501,16 @@ pub(super) fn thread_with(
     })
 }
 
-/// Whether the listing `t` was offered on is still on offer: its current revision is active
+/// The current revision of the listing `t` was offered on, if it is still on offer: active
 /// and unexpired.
-fn on_offer(store: &Store, t: &ThreadRecord) -> Result<bool, StoreError> {
-    let Some(key) = t.listing.as_ref().and_then(Object::listing_key) else { return Ok(false) };
-    Ok(store
-        .listing(&key)?
+fn on_offer(store: &Store, t: &ThreadRecord) -> Result<Option<ObjectId>, StoreError> {
+    let Some(key) = t.listing.as_ref().and_then(Object::listing_key) else { return Ok(None) };
+    let current = store.listing(&key)?;
+    let open = current
         .as_ref()
         .and_then(Object::listing)
-        .is_some_and(|l| l.status != ListingStatus::Closed && l.expires_at > Timestamp::now()))
+        .is_some_and(|l| l.status != ListingStatus::Closed && l.expires_at > Timestamp::now());
+    Ok(current.filter(|_| open).map(|c| c.id()))
 }
 
 /// Why the nights `t`'s open terms ask for can no longer be accepted, if they cannot: the

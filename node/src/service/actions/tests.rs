@@ -635,7 +635,14 @@ fn an_ended_offer_names_how_to_start_again_while_the_listing_is_on_offer() {
     let again = buyer.thread_view(&thread).expect("the thread").again;
     assert_eq!(again.as_deref(), Some(format!("haggle offer {short} --price ...").as_str()));
     assert_eq!(seller.thread_view(&thread).expect("the thread").again, None, "not the seller's to start");
-    let retracted = seller.retract(&listing.object.id().to_hex()).expect("retracted");
+    // Named by the listing's current revision, as lists name it (a retrial's named the old one).
+    let repriced = ListingPatch { price: Some("110".into()), ..ListingPatch::default() };
+    let update = seller.update(&listing.object.id().to_hex(), repriced).expect("updated");
+    buyer.receive(update.object.bytes(), Via::Gossip);
+    let again = buyer.thread_view(&thread).expect("the thread").again;
+    let now = update.object.id().fmt_short();
+    assert_eq!(again.as_deref(), Some(format!("haggle offer {now} --price ...").as_str()));
+    let retracted = seller.retract(&update.object.id().to_hex()).expect("retracted");
     buyer.receive(retracted.object.bytes(), Via::Gossip);
     assert_eq!(buyer.thread_view(&thread).expect("the thread").again, None, "no longer on offer");
 }
