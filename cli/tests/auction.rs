@@ -358,6 +358,13 @@ fn a_blocked_high_bidder_leaves_the_seller_the_next_bid() {
         });
     }
     assert_eq!(json(ds, &["deals"])["deals"][0]["terms"]["price"]["display"], "10.00 EUR");
+    // The seller's list shows the price sold at, not the high bid that fell through.
+    let listed = wait("the seller's list to show the sale", || {
+        let table = String::from_utf8_lossy(&haggle(ds, &["listings"]).stdout).into_owned();
+        let row = table.lines().find(|l| l.contains("Oak stool"))?.to_owned();
+        row.contains("(sold; ").then_some(row)
+    });
+    assert!(listed.contains("10.00 EUR (sold; ") && !listed.contains("16.00 EUR"), "{listed}");
     assert_eq!(auction(d1, &id)["me"], "won");
     wait("the blocked bidder to see it lost", || (auction(d2, &id)["me"] == "lost").then_some(()));
     // Neither side blames the network for the high bid's loss.

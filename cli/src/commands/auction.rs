@@ -79,9 +79,13 @@ pub fn bid(cx: &Context<'_>, args: &BidArgs) -> Result<()> {
 
 /// The PRICE cell of an auction in a table: the high bid (and how many bids), or the start.
 pub fn price_cell(a: &AuctionInfo) -> String {
-    match &a.high_bid {
-        Some(high) => format!("{} ({})", high.amount.display, output::count(a.bids, "bid")),
-        None => format!("from {}", a.start.display),
+    // The bid accepted, where this node knows it (the seller's and the winner's): after the
+    // high bid fell through it is another (a retrial's seller read the high bid it never sold
+    // to).
+    match (&a.accepted, &a.high_bid) {
+        (Some(taken), _) => format!("{} (sold; {})", taken.amount.display, output::count(a.bids, "bid")),
+        (None, Some(high)) => format!("{} ({})", high.amount.display, output::count(a.bids, "bid")),
+        (None, None) => format!("from {}", a.start.display),
     }
 }
 
