@@ -989,7 +989,18 @@ fn negotiation_line(
         }
         _ => String::new(),
     };
-    format!("{kind} received in thread {}{title}{terms}{note}{next}", output::short(&thread))
+    // Terms that cannot be accepted as they came say so (a retrial's owner read a request for
+    // nights already booked as any other).
+    let short = match (kind, &view.nights_unavailable, view.quantity_left) {
+        (ObjectKind::Offer | ObjectKind::Counter, Some(why), _) => {
+            format!("; nights no longer available: {why}")
+        }
+        (ObjectKind::Offer | ObjectKind::Counter, None, Some(left)) => {
+            format!("; only {left} free to promise")
+        }
+        _ => String::new(),
+    };
+    format!("{kind} received in thread {}{title}{terms}{note}{short}{next}", output::short(&thread))
 }
 
 /// A deal step's line: who signed it, what it asks of the owner, a dispute's reason. The deal is
