@@ -411,11 +411,23 @@ pub fn several(t: &ThreadView) -> bool {
 /// had asked for 2, could not tell from the deal that it covered one). Asks the node for the
 /// revision the deal was made on; a revision no longer held says nothing more.
 pub fn deal_terms(api: &haggle_node::ApiClient, d: &haggle_node::api::types::DealView) -> String {
-    let several = match api.object_exact(&d.listing.to_hex()) {
-        Ok(haggle_node::api::types::ObjectView::Listing(l)) => l.quantity > 1,
-        _ => false,
-    };
-    terms_among(&d.terms, several)
+    let t = &d.terms;
+    // Asked only where `for 1` could be said: goods by the item, not an auction's or a
+    // campaign's one (a funded campaign makes many deals at once).
+    let by_the_item = t.quantity == 1
+        && t.dates.is_none()
+        && t.unit.is_none()
+        && !matches!(d.listing_kind, Some(ListingKind::Auction | ListingKind::Crowdfund));
+    if !by_the_item {
+        return terms(t);
+    }
+    // Terms for more than one asked in its thread, or a listing offering more than one.
+    let several = api.thread(&d.thread.to_hex()).is_ok_and(|thread| several(&thread))
+        || matches!(
+            api.object_exact(&d.listing.to_hex()),
+            Ok(haggle_node::api::types::ObjectView::Listing(l)) if l.quantity > 1
+        );
+    terms_among(t, several)
 }
 
 /// Terms as [`terms`] says them, with `for 1` where `several` (see [`several`]).

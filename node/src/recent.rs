@@ -59,6 +59,13 @@ impl RecentEvents {
 
     /// The events announced at or after `since` (unix ms), oldest first, none older than the
     /// age kept.
+    /// When `event` was announced (unix ms), if it is kept: the newest kept that equals it. A
+    /// live event's id is then the time its replay carries.
+    pub(crate) fn announced_at(&self, event: &NodeEvent) -> Option<u64> {
+        let kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        kept.iter().rev().find(|(_, e)| e == event).map(|(at, _)| *at)
+    }
+
     /// Each with when it was announced (unix ms).
     pub(crate) fn since_at(&self, since: u64) -> Vec<(u64, NodeEvent)> {
         let oldest = now_ms().saturating_sub(MAX_AGE_MS);

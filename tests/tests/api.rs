@@ -280,42 +280,96 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     Ok(())
 }
 
-/// From a script writer's trial: the raw stream said nothing of when an event came, so where to
-/// resume with `?since=` had to come from the client's clock. Each event's SSE `id` is a time:
-/// a replayed one's is when it was announced.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn each_event_carries_a_time_to_resume_from() -> Result<()> {
+/// The events of `GET /v1/events` (from `since`, if given) as they come, each as its SSE name
+/// (empty for a live one), id and data; the reading thread ends with the receiver, or after 400
+/// lines.
+fn event_stream(
+    addr: std::net::SocketAddr,
+    token: String,
+    since: Option<u64>,
+) -> std::sync::mpsc::Receiver<(String, u64, String)> {
     use std::io::BufRead;
-    let dir = tempfile::tempdir()?;
-    let node = TestNode::start("solo", dir.path(), vec![]).await?;
-    let before = haggle_protocol::Timestamp::now().as_millis();
-    let published = node.post("/v1/listings", draft("Oak desk", "80")).await?;
-    let id = id_of(&published);
-    let url = format!("http://{}/v1/events?since={before}", node.node.api_addr);
-    let token = node.node.cookie()?;
-    let read = tokio::task::spawn_blocking(move || -> Result<(String, String)> {
-        let response = ureq::get(&url).header("Authorization", format!("Bearer {token}")).call()?;
-        let (mut name, mut at) = (String::new(), String::new());
-        // Bounded: the replayed events come first, at once.
-        for line in std::io::BufReader::new(response.into_body().into_reader()).lines().take(200) {
-            let line = line?;
-            if let Some(n) = line.strip_prefix("event:") {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let url = match since {
+            Some(since) => format!("http://{addr}/v1/events?since={since}"),
+            None => format!("http://{addr}/v1/events"),
+        };
+        let Ok(response) = ureq::get(&url).header("Authorization", format!("Bearer {token}")).call() else {
+            return;
+        };
+        let (mut name, mut id) = (String::new(), 0);
+        for line in std::io::BufReader::new(response.into_body().into_reader()).lines().take(400) {
+            let Ok(line) = line else { return };
+            if line.is_empty() {
+                (name, id) = (String::new(), 0);
+            } else if let Some(n) = line.strip_prefix("event:") {
                 name = n.trim().to_owned();
-            } else if let Some(ms) = line.strip_prefix("id:") {
-                at = ms.trim().to_owned();
+            } else if let Some(at) = line.strip_prefix("id:") {
+                id = at.trim().parse().unwrap_or(0);
             } else if let Some(data) = line.strip_prefix("data:")
-                && data.contains(&id)
+                && tx.send((name.clone(), id, data.to_owned())).is_err()
             {
-                return Ok((name, at));
+                return;
             }
         }
-        anyhow::bail!("no event for the listing published")
     });
-    let (name, at) = tokio::time::timeout(std::time::Duration::from_secs(30), read).await???;
+    rx
+}
+
+/// The first event on `events` whose data names any of `ids`, waiting at most 30 s.
+fn first_naming(
+    events: &std::sync::mpsc::Receiver<(String, u64, String)>,
+    ids: &[String],
+) -> Option<(String, u64, String)> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        let event = events.recv_timeout(left).ok()?;
+        if ids.iter().any(|id| event.2.contains(id.as_str())) {
+            return Some(event);
+        }
+    }
+    None
+}
+
+/// From a script writer's trial: the raw stream said nothing of when an event came, so where to
+/// resume with `?since=` had to come from the client's clock. Each event's SSE `id` is when it
+/// was announced, the same live and replayed, and resuming from it brings the event again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_event_carries_a_time_to_resume_from() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let node = TestNode::start("solo", dir.path(), vec![]).await?;
+    let (addr, token) = (node.node.api_addr, node.node.cookie()?);
+    let now = || haggle_protocol::Timestamp::now().as_millis();
+    let before = now();
+    let desk = id_of(&node.post("/v1/listings", draft("Oak desk", "80")).await?);
+    let replays = event_stream(addr, token.clone(), Some(before));
+    let (name, at, _) =
+        tokio::task::block_in_place(|| first_naming(&replays, &[desk])).expect("the desk's event");
     assert_eq!(name, "replayed");
-    let at: u64 = at.parse()?;
-    let after = haggle_protocol::Timestamp::now().as_millis();
-    assert!((before..=after).contains(&at), "{before} <= {at} <= {after}");
+    assert!((before..=now()).contains(&at), "{before} <= {at}");
+    // Live: listings published until one comes on a stream opened without `since`.
+    let live = event_stream(addr, token.clone(), None);
+    let mut chairs = Vec::new();
+    let mut seen = None;
+    for i in 0..20 {
+        chairs.push(id_of(&node.post("/v1/listings", draft(&format!("Oak chair {i}"), "20")).await?));
+        let event = tokio::task::block_in_place(|| live.recv_timeout(std::time::Duration::from_millis(500)));
+        if let Ok(event) = event
+            && chairs.iter().any(|c| event.2.contains(c.as_str()))
+        {
+            seen = Some(event);
+            break;
+        }
+    }
+    let (name, live_at, data) = seen.expect("a chair's event, live");
+    assert_eq!(name, "", "live, not replayed");
+    // Resumed from its id, it comes again, replayed, with the same id.
+    let chair: Vec<String> = chairs.into_iter().filter(|c| data.contains(c.as_str())).collect();
+    let resumed = event_stream(addr, token, Some(live_at));
+    let again =
+        tokio::task::block_in_place(|| first_naming(&resumed, &chair)).expect("the chair's event again");
+    assert_eq!((again.0.as_str(), again.1, again.2), ("replayed", live_at, data));
     node.stop().await;
     Ok(())
 }

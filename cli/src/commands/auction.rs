@@ -82,10 +82,15 @@ pub fn price_cell(a: &AuctionInfo) -> String {
     // The bid accepted, where this node knows it (the seller's and the winner's): after the
     // high bid fell through it is another (a retrial's seller read the high bid it never sold
     // to).
-    match (&a.accepted, &a.high_bid) {
-        (Some(taken), _) => format!("{} (sold; {})", taken.amount.display, output::count(a.bids, "bid")),
-        (None, Some(high)) => format!("{} ({})", high.amount.display, output::count(a.bids, "bid")),
-        (None, None) => format!("from {}", a.start.display),
+    let bids = output::count(a.bids, "bid");
+    match (a.state, &a.accepted, &a.high_bid) {
+        (AuctionState::Sold, Some(taken), _) if !a.called_off => {
+            format!("{} (sold; {bids})", taken.amount.display)
+        }
+        // Accepted, the winner's confirm still to come: it may yet fall through.
+        (AuctionState::Awarded, Some(taken), _) => format!("{} (accepted; {bids})", taken.amount.display),
+        (_, _, Some(high)) => format!("{} ({bids})", high.amount.display),
+        (_, _, None) => format!("from {}", a.start.display),
     }
 }
 

@@ -675,11 +675,16 @@ pub(crate) async fn events(
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     // Subscribed before the recent events are read: an event announced in between comes twice
     // rather than not at all.
-    // Each event's SSE `id` is a time (unix ms) to resume from with `?since=`: when a replayed
-    // one was announced, when a live one is sent (a moment after it was announced).
+    // Each event's SSE `id` is when it was announced (unix ms), the same live and replayed: a
+    // client resumes with `?since=` the last one. A routine event, which is not kept for
+    // replays, carries the time it is sent.
     let at = |ms: u64| Event::default().id(ms.to_string());
+    let recent = state.handle.recent.clone();
     let live = BroadcastStream::new(state.handle.subscribe()).filter_map(move |item| match item {
-        Ok(event) => Some(Ok(at(now_ms()).json_data(&event).unwrap_or_else(|_| Event::default()))),
+        Ok(event) => {
+            let announced = recent.announced_at(&event).unwrap_or_else(now_ms);
+            Some(Ok(at(announced).json_data(&event).unwrap_or_else(|_| Event::default())))
+        }
         // A subscriber that fell behind is told how much it missed.
         Err(tokio_stream::wrappers::errors::BroadcastStreamRecvError::Lagged(n)) => {
             Some(Ok(Event::default().event("lagged").data(n.to_string())))

@@ -311,9 +311,7 @@ impl Service {
         }
         // An auction or campaign past its end takes no revision but its close (a retrial's
         // update got the protocol's words and a usage error's exit code).
-        if listing.status == ListingStatus::Active {
-            market_over(&listing, now)?;
-        }
+        market_over(&listing, now)?;
         if patch.price.is_some() || patch.currency.is_some() || patch.per.is_some() {
             let old = listing.price.as_ref().map(|p| &p.currency);
             if !patch.any_currency && patch.currency.as_ref() != old {

@@ -432,7 +432,7 @@ impl Service {
                 && thread.view.offerer == me
                 && thread.listing.is_some()
                 && self.still_on_offer(thread).is_ok())
-            .then(|| start_anew(thread).1);
+            .then(|| self.start_anew_current(thread).1);
             let deal = thread.view.deal_id();
             let called_off = match deal {
                 Some(deal) => self.store.is_cancelled(&deal)?,
@@ -484,7 +484,7 @@ impl Service {
                 // Withdrawing ends the thread: the offerer can make a new offer, the listing's
                 // author cannot (offers are made to it), so the author is not told to.
                 _ if thread.view.offerer == self.me() => {
-                    let (what, command) = start_anew(thread);
+                    let (what, command) = self.start_anew_current(thread);
                     format!(
                         "to change them, withdraw them (haggle withdraw {}), which ends this thread, then {what} ({command})",
                         thread.view.thread.fmt_short(),
@@ -566,6 +566,19 @@ fn listing_kind(thread: &ThreadRecord) -> Option<ListingKind> {
 /// offered on with one.
 pub(super) fn start_anew(thread: &ThreadRecord) -> (&'static str, String) {
     start_anew_on(thread, listing_short(thread))
+}
+
+impl Service {
+    /// [`start_anew`] on the listing's current revision, as lists name it (a retrial's hint
+    /// named the revision the offer was made on).
+    fn start_anew_current(&self, thread: &ThreadRecord) -> (&'static str, String) {
+        let key = thread.listing.as_ref().and_then(Object::listing_key);
+        let current = key.and_then(|k| self.store.listing(&k).ok().flatten());
+        match current {
+            Some(current) => start_anew_on(thread, current.id().fmt_short()),
+            None => start_anew(thread),
+        }
+    }
 }
 
 /// [`start_anew`] on the listing revision named `listing` (its current one, as lists show it).

@@ -967,7 +967,7 @@ fn a_deal_called_off_reopens_the_listing_it_sold_out() {
     let e = buyer.counter(&thread, offer_of("30")).expect_err("ended").to_string();
     assert!(
         e.contains("its deal was called off, and the listing is on offer again")
-            && e.contains(&format!("make a new offer (haggle offer {}", &id[..12]))
+            && e.contains(&format!("make a new offer (haggle offer {}", current.id().fmt_short()))
             && !e.contains("it is a deal now"),
         "{e}"
     );
