@@ -155,6 +155,9 @@ fn an_auction_past_its_end_is_not_on_offer_and_other_rules_make_another_listing(
     let changed = seller.update(&first.id().to_hex(), retitled).expect_err("over");
     assert_eq!(changed.code(), ErrorCode::ListingExpired, "{changed}");
     assert!(changed.to_string().contains("it can no longer change or be renewed"), "{changed}");
+    // Closing it is still the owner's to do.
+    let closed = seller.retract(&first.id().to_hex()).expect("retracted after its end");
+    assert_eq!(closed.object.listing().map(|l| l.status), Some(haggle_protocol::ListingStatus::Closed));
     // A reserve of 0 is none (from a retrial: one copied by `publish --from` could not be
     // dropped).
     let none =
