@@ -28,6 +28,7 @@ impl Service {
         if std::env::var_os("HAGGLE_TEST_CRASH_AFTER_DEAL").is_some() {
             std::process::abort();
         }
+        self.tell_end_before_deal(&deal, then)?;
         then.events.push(NodeEvent::DealMade { id: deal_id, thread: deal.offer().id() });
         // A free digital good's key goes to the buyer at once.
         if let Err(e) = self.hand_over_file(deal_id, then) {
@@ -130,6 +131,30 @@ impl Service {
                 self.end_threads(&next, Ending::SoldOut, then);
             }
         }
+    }
+
+    /// Tells an auction's end before the deal that sells it, where the settle run has not told
+    /// it yet (a retrial's winner read `deal made` before `auction ended: you won`): the accept
+    /// can reach the winner's node before its own tick finds the end. Told once, as the settle
+    /// run would, which then passes it by.
+    fn tell_end_before_deal(&self, deal: &Deal, then: &mut Followups) -> Result<(), ServiceError> {
+        if deal.offer().kind() != haggle_protocol::ObjectKind::Bid {
+            return Ok(());
+        }
+        let Some(key) = deal.listing().listing_key() else { return Ok(()) };
+        if self.announced(&key) {
+            return Ok(());
+        }
+        let Some((head, view)) = self.store.auction(&key)? else { return Ok(()) };
+        if !view.is_over(Timestamp::now()) {
+            return Ok(());
+        }
+        let ended = super::auctions::ended_event(&self.store, &head, &view, &self.me())?;
+        if !self.ends_told.told_before(view.ends_at) && !self.hides_event(&key.author, &ended) {
+            then.events.push(ended);
+        }
+        self.remember_announced(key);
+        Ok(())
     }
 
     /// Publishes the owner's listing's next revision after `deal` (see [`Self::after_deal`]).

@@ -384,6 +384,39 @@ mod tests {
         until_told(&restarted, second.id(), Some(first.id()));
     }
 
+    /// From a retrial: the winner's watch read `deal made` before `auction ended: you won`, when
+    /// the seller's accept reached it before its own tick found the end. The end is told first,
+    /// once: the tick after says nothing more of it.
+    #[test]
+    fn the_winner_is_told_the_end_before_the_deal() {
+        use crate::api::types::NodeEvent;
+        use crate::service::Via;
+
+        let (seller, _d0) = service(1);
+        let (bidder, _d1) = service(2);
+        let listing = seller.publish(short_auction("teapot", 6)).expect("publish").object;
+        bidder.receive(listing.bytes(), Via::Gossip);
+        let made = bid(&bidder, &listing.id().to_hex(), "100");
+        seller.receive(&made, Via::Gossip);
+        let thread = haggle_protocol::Object::decode_unverified(&made).expect("an object").id();
+        until_accepted(&seller, &bidder);
+        // The accept arrives before the bidder's node settled anything.
+        let got = bidder.receive(&message(&seller, thread, haggle_protocol::ObjectKind::Accept), Via::Direct);
+        let told: Vec<&str> = got
+            .then
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                NodeEvent::AuctionEnded { .. } => Some("ended"),
+                NodeEvent::DealMade { .. } => Some("deal"),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(told, ["ended", "deal"]);
+        let again = bidder.settle_markets().expect("settle").events;
+        assert!(!again.iter().any(|e| matches!(e, NodeEvent::AuctionEnded { .. })), "told once: {again:?}");
+    }
+
     /// Defect: a seller bidding on its own auction was told to use `haggle update`, and a
     /// bidder accepting its own bid to withdraw it, which a bid refuses.
     #[test]
