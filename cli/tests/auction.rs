@@ -168,6 +168,8 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     // The seller's watch says the end moved (a trial's watch never did).
     let mut sellers = Watch::start(ds);
     sellers.ready(ds);
+    let mut sniper = Watch::start(d3);
+    sniper.ready(d3);
     // The third bidder waits until the auction is in its last 12 seconds, then snipes.
     wait_for(Duration::from_secs(60), "the auction's last window", || {
         let a = auction(d3, &id);
@@ -198,6 +200,10 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
         (d["deals"].as_array().map(Vec::len) == Some(1)).then_some(())
     });
     assert_eq!(auction(d3, &id)["me"], "won");
+    // The winner's deal line says it won (a bidder sold to after the high bid fell through had
+    // read only "you lost" by its node's count).
+    sniper.line_with(&["made on Brass lamp: you won: the seller sold it to your bid, 70.00 EUR"]);
+    drop(sniper);
     for d in [d1, d2] {
         wait("a losing bidder to see it lost", || (auction(d, &id)["me"] == "lost").then_some(()));
         assert_eq!(json(d, &["deals"])["deals"].as_array().map(Vec::len), Some(0));

@@ -685,8 +685,16 @@ fn line(
                     _ => String::new(),
                 };
                 let title = d.title.as_deref().map(|t| format!(" on {t}")).unwrap_or_default();
+                // A bidder sold to after the end may have read "you lost" by its node's count
+                // (the high bid fell through): the deal says it won (from a retrial).
+                let won = match (d.listing_kind, d.you_are.as_deref()) {
+                    (Some(ListingKind::Auction), Some("buyer")) => {
+                        "you won: the seller sold it to your bid, "
+                    }
+                    _ => "",
+                };
                 format!(
-                    "deal {} made{title}: {}{with} (haggle deal {} for what comes next)",
+                    "deal {} made{title}: {won}{}{with} (haggle deal {} for what comes next)",
                     output::short(id),
                     output::deal_terms(api, &d),
                     output::short(id)
