@@ -28,7 +28,10 @@ impl Service {
         if std::env::var_os("HAGGLE_TEST_CRASH_AFTER_DEAL").is_some() {
             std::process::abort();
         }
-        self.tell_end_before_deal(&deal, then)?;
+        // A failure to read the auction leaves its end to the settle run, not the deal unsaid.
+        if let Err(e) = self.tell_end_before_deal(&deal, then) {
+            tracing::warn!(deal = %deal_id, error = %e, "cannot read the auction a deal sells");
+        }
         then.events.push(NodeEvent::DealMade { id: deal_id, thread: deal.offer().id() });
         // A free digital good's key goes to the buyer at once.
         if let Err(e) = self.hand_over_file(deal_id, then) {
