@@ -50,7 +50,14 @@ impl Service {
         }
         // A cancel or a received may call the deal off or bring it back.
         let settles = matches!(step, Step::Cancel | Step::Received);
+        // Dated after the owner's last step on the deal: a correction signed in the same
+        // millisecond as what it corrects would otherwise be ordered by its id, and could lose
+        // (a payment request and its correction in one millisecond, seen in CI).
+        let me = self.me();
+        let last =
+            self.store.deal_steps(&id)?.iter().filter(|o| o.author() == me).map(Object::created_at).max();
         let now = Timestamp::now();
+        let now = last.map_or(now, |last| now.max(last.saturating_add(std::time::Duration::from_millis(1))));
         let object = self.sign(Body::Step(DealStep { deal: id, to: other, step }), now)?;
         self.ingest_own(&object)?;
         let mut then = Followups { deliver: vec![other], ..Followups::default() };

@@ -1222,6 +1222,8 @@ fn a_payment_request_not_in_force_is_marked_superseded() {
     let other = |text: &str| Step::PaymentRequest(PaymentMethod::Other(text.into()));
     let first = seller.deal_step(&deal, other("v1")).expect("requested");
     let corrected = seller.deal_step(&deal, other("v2")).expect("corrected");
+    // Dated after what it corrects, even within the same millisecond (it lost by its id once).
+    assert!(corrected.object.created_at() > first.object.created_at());
     for step in [&first, &corrected] {
         buyer.receive(step.object.bytes(), Via::Direct);
     }
