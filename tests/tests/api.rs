@@ -95,6 +95,16 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
         )
     })
     .await?;
+    // A value of the wrong kind is named without axum's preamble.
+    let base3 = base.clone();
+    let token3 = token.clone();
+    let since = tokio::task::spawn_blocking(move || {
+        raw("GET", &format!("{base3}/v1/listings/closed?since=abc"), Some(&token3), None)
+    })
+    .await?;
+    assert_eq!(since.0, 400, "{}", since.1);
+    let said = since.1["error"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(said.starts_with("malformed query: since: ") && !said.contains("Failed to"), "{said}");
     // `/v1/objects/{id}` takes `exact`, and names a parameter it does not know.
     assert_eq!(misspelt.0, 400, "{}", misspelt.1);
     assert!(misspelt.1["error"]["message"].as_str().is_some_and(|m| m.contains("exakt")), "{}", misspelt.1);

@@ -128,7 +128,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Params<T> {
 }
 
 fn query_rejection(e: &QueryRejection) -> String {
-    format!("malformed query: {}", e.body_text())
+    // axum's wording before serde's message says nothing the message does not (a trial read
+    // `Failed to deserialize query string: since: invalid digit found in string`).
+    let text = e.body_text();
+    let text = text.strip_prefix("Failed to deserialize query string: ").unwrap_or(&text);
+    format!("malformed query: {text}")
 }
 
 /// Runs blocking service work off the async runtime.
