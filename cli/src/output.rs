@@ -430,6 +430,14 @@ pub fn deal_terms(api: &haggle_node::ApiClient, d: &haggle_node::api::types::Dea
     terms_among(t, several)
 }
 
+/// How many a listing has free to promise, said where terms ask for more.
+pub fn free_to_promise(left: u32) -> String {
+    match left {
+        0 => "none free to promise now".to_owned(),
+        n => format!("only {n} free to promise"),
+    }
+}
+
 /// Terms as [`terms`] says them, with `for 1` where `several` (see [`several`]).
 pub fn terms_among(t: &TermsView, several: bool) -> String {
     if several && t.quantity == 1 && t.dates.is_none() && t.unit.is_none() {
@@ -890,10 +898,7 @@ pub fn thread(t: &ThreadView) {
         (Some(whose), _) if t.quantity_left.is_some() => {
             let left = t.quantity_left.unwrap_or(0);
             let asked = t.terms.quantity;
-            let have = match left {
-                0 => "none free to promise now".to_owned(),
-                n => format!("only {n} free to promise"),
-            };
+            let have = free_to_promise(left);
             outln!(
                 "  left      {have}, {asked} asked (the listing's quantity, less deals and other promises)"
             );
@@ -1155,6 +1160,12 @@ mod tests {
             "140.00 EUR 2026-12-20..2026-12-27",
             "a booking's nights say it"
         );
+        // Among terms for several, one says so; a booking's or a period's terms say theirs.
+        assert_eq!(terms_among(&at(2_600, 1, None, None), true), "26.00 EUR for 1");
+        assert_eq!(terms_among(&at(2_600, 1, None, None), false), "26.00 EUR");
+        assert_eq!(terms_among(&at(2_000, 1, Some(Period::Hour), None), true), "20.00 EUR for 1 hour");
+        assert_eq!(free_to_promise(0), "none free to promise now");
+        assert_eq!(free_to_promise(2), "only 2 free to promise");
     }
 
     #[test]

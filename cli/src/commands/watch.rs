@@ -999,12 +999,15 @@ fn negotiation_line(
     };
     // Terms that cannot be accepted as they came say so (a retrial's owner read a request for
     // nights already booked as any other).
+    // Only of the terms on the table: an older offer read back is not judged by today's stock.
+    let current = message.and_then(|m| m.terms.as_ref()) == Some(&view.terms);
     let short = match (kind, &view.nights_unavailable, view.quantity_left) {
+        _ if !current => String::new(),
         (ObjectKind::Offer | ObjectKind::Counter, Some(why), _) => {
             format!("; nights no longer available: {why}")
         }
         (ObjectKind::Offer | ObjectKind::Counter, None, Some(left)) => {
-            format!("; only {left} free to promise")
+            format!("; {}", output::free_to_promise(left))
         }
         _ => String::new(),
     };

@@ -230,7 +230,7 @@ fn awaiting_their_confirm(thread: &ThreadRecord, me: &haggle_protocol::PublicKey
 
 /// Why `listing`, a listing's current revision, no longer takes offers, if it does not: a
 /// campaign closed short of its goal, sold out, retracted, or expired.
-fn ending_of(listing: &Object, now: Timestamp) -> Option<Ending> {
+pub(super) fn ending_of(listing: &Object, now: Timestamp) -> Option<Ending> {
     match listing.listing()? {
         _ if super::campaigns::closed_short(listing) => Some(Ending::GoalMissed),
         l if l.status == ListingStatus::Closed && l.quantity == 0 => Some(Ending::SoldOut),

@@ -506,11 +506,7 @@ pub(super) fn thread_with(
 fn on_offer(store: &Store, t: &ThreadRecord) -> Result<Option<ObjectId>, StoreError> {
     let Some(key) = t.listing.as_ref().and_then(Object::listing_key) else { return Ok(None) };
     let current = store.listing(&key)?;
-    let open = current
-        .as_ref()
-        .and_then(Object::listing)
-        .is_some_and(|l| l.status != ListingStatus::Closed && l.expires_at > Timestamp::now());
-    Ok(current.filter(|_| open).map(|c| c.id()))
+    Ok(current.filter(|c| super::endings::ending_of(c, Timestamp::now()).is_none()).map(|c| c.id()))
 }
 
 /// Why the nights `t`'s open terms ask for can no longer be accepted, if they cannot: the
