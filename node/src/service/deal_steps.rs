@@ -36,9 +36,9 @@ impl Service {
             deal.listing().listing().is_some_and(|l| l.kind == haggle_protocol::ListingKind::Giveaway);
         let refused = |why| Conflict::Step { deal: id, why, giveaway };
         state.allows(role, &step).map_err(refused)?;
+        let steps = self.store.deal_steps(&id)?;
         if let Step::Paid { request, .. } = &mut step {
             // The payment names the request it pays: the seller's latest (allowed: not paid yet).
-            let steps = self.store.deal_steps(&id)?;
             let latest = steps
                 .iter()
                 .filter_map(|o| haggle_storage::signed_step(&deal, o).map(|s| (o.id(), s)))
@@ -54,8 +54,7 @@ impl Service {
         // millisecond as what it corrects would otherwise be ordered by its id, and could lose
         // (a payment request and its correction in one millisecond, seen in CI).
         let me = self.me();
-        let last =
-            self.store.deal_steps(&id)?.iter().filter(|o| o.author() == me).map(Object::created_at).max();
+        let last = steps.iter().filter(|o| o.author() == me).map(Object::created_at).max();
         let now = Timestamp::now();
         let now = last.map_or(now, |last| now.max(last.saturating_add(std::time::Duration::from_millis(1))));
         let object = self.sign(Body::Step(DealStep { deal: id, to: other, step }), now)?;
