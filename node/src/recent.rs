@@ -35,18 +35,7 @@ impl RecentEvents {
     /// listings, or peers churning, would push out the ends and deals a reconnecting watch
     /// needs.
     pub(crate) fn keep_at(&self, at: u64, event: &NodeEvent) {
-        let routine = matches!(
-            event,
-            NodeEvent::FileProgress { .. }
-                | NodeEvent::SyncProgress { .. }
-                | NodeEvent::SyncCompleted { .. }
-                | NodeEvent::PeerConnected { .. }
-                | NodeEvent::PeerDisconnected { .. }
-                | NodeEvent::ListingStored { by: crate::api::types::Arrival::Sync, .. }
-                // A watch back from a node away reads its saved search again anyway.
-                | NodeEvent::SavedSearchChanged { .. }
-        );
-        if routine {
+        if routine(event) {
             return;
         }
         let mut kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -57,21 +46,40 @@ impl RecentEvents {
         kept.push_back((at, event.clone()));
     }
 
-    /// The events announced at or after `since` (unix ms), oldest first, none older than the
-    /// age kept.
     /// When `event` was announced (unix ms), if it is kept: the newest kept that equals it. A
-    /// live event's id is then the time its replay carries.
+    /// live event's id is then the time its replay carries. A routine event, never kept, is not
+    /// looked for (a catch-up brings thousands).
     pub(crate) fn announced_at(&self, event: &NodeEvent) -> Option<u64> {
+        if routine(event) {
+            return None;
+        }
         let kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         kept.iter().rev().find(|(_, e)| e == event).map(|(at, _)| *at)
     }
 
-    /// Each with when it was announced (unix ms).
+    /// The events announced at or after `since` (unix ms), oldest first, none older than the
+    /// age kept, each with when it was announced.
     pub(crate) fn since_at(&self, since: u64) -> Vec<(u64, NodeEvent)> {
         let oldest = now_ms().saturating_sub(MAX_AGE_MS);
         let kept = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         kept.iter().filter(|(at, _)| *at >= since.max(oldest)).cloned().collect()
     }
+}
+
+/// Whether `event` is routine, and not kept: a file's progress, a sync's, peers coming and
+/// going, listings a catch-up brought (a watch retells them by a search), a saved search
+/// changed (a watch back from a node away reads it again anyway).
+fn routine(event: &NodeEvent) -> bool {
+    matches!(
+        event,
+        NodeEvent::FileProgress { .. }
+            | NodeEvent::SyncProgress { .. }
+            | NodeEvent::SyncCompleted { .. }
+            | NodeEvent::PeerConnected { .. }
+            | NodeEvent::PeerDisconnected { .. }
+            | NodeEvent::ListingStored { by: crate::api::types::Arrival::Sync, .. }
+            | NodeEvent::SavedSearchChanged { .. }
+    )
 }
 
 fn now_ms() -> u64 {
