@@ -377,13 +377,19 @@ pub fn terms(t: &TermsView) -> String {
     }
 }
 
-/// Of a booking's terms, the nights its dates cover (` for 7 nights`), said where the terms
-/// have a line of their own (a table gives the dates alone).
-pub fn stay(t: &TermsView) -> String {
+/// Of a booking's terms, the nights its dates cover (`, 7 nights`), said where the terms
+/// have a line of their own (a table gives the dates alone); a service's are days of work (a
+/// trial's workshop read "2 nights").
+pub fn stay(t: &TermsView, kind: Option<haggle_protocol::ListingKind>) -> String {
     t.dates
         .as_deref()
         .and_then(|d| d.parse::<haggle_protocol::calendar::DateRange>().ok())
-        .map_or_else(String::new, |d| format!(", {}", haggle_protocol::calendar::plural_nights(d.nights())))
+        .map_or_else(String::new, |d| format!(", {}", count(d.nights() as usize, night_word(kind))))
+}
+
+/// What one unit of a calendar is called: a night of a stay, or a day of a service.
+pub fn night_word(kind: Option<haggle_protocol::ListingKind>) -> &'static str {
+    if kind == Some(haggle_protocol::ListingKind::Service) { "day" } else { "night" }
 }
 
 /// Whether the thread is a bid or pledge still open before its auction's end or campaign's
@@ -589,7 +595,7 @@ pub fn listing(l: &ListingView) {
         Some(_) if l.state != ListingState::Active => {
             outln!("  calendar  none open: the listing is {}", l.state.as_str())
         }
-        Some(c) => crate::commands::calendar_lines(c),
+        Some(c) => crate::commands::calendar_lines(c, l.kind),
         None => {}
     }
     // Only a listing that can still be traded has anything to promise.
@@ -842,7 +848,7 @@ pub fn thread(t: &ThreadView) {
     outln!(
         "  terms     {}{} (proposed by {}{expiry})",
         thread_terms(t),
-        stay(&t.terms),
+        stay(&t.terms, t.listing_kind),
         t.proposed_by.as_str()
     );
     match (t.awaiting, &t.nights_unavailable) {

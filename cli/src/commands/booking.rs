@@ -91,17 +91,21 @@ fn booking_notes(
 
 /// The calendar lines of `haggle show`: what is open, the stay limits, a line of days per
 /// month (`·` free, `■` booked, `-` not open), and the booked ranges.
-pub fn calendar_lines(c: &CalendarView) {
+pub fn calendar_lines(c: &CalendarView, kind: haggle_protocol::ListingKind) {
     let parse =
         |ranges: &[String]| -> Vec<DateRange> { ranges.iter().filter_map(|r| r.parse().ok()).collect() };
     let (open, booked) = (parse(&c.open), parse(&c.booked));
+    // A service's calendar books days of work, not stays (a trial's workshop read "stays of 1 to
+    // 2 nights").
+    let unit = output::night_word(Some(kind));
     let stays = match (c.min_stay, c.max_stay) {
-        (min, 0) => format!("at least {}", output::count(min as usize, "night")),
-        (min, max) if min == max => output::count(min as usize, "night"),
-        (min, max) => format!("{min} to {max} nights"),
+        (min, 0) => format!("at least {}", output::count(min as usize, unit)),
+        (min, max) if min == max => output::count(min as usize, unit),
+        (min, max) => format!("{min} to {max} {unit}s"),
     };
+    let what = if unit == "day" { "bookings" } else { "stays" };
     let instant = if c.instant { "; instant booking" } else { "" };
-    outln!("  calendar  open {}; stays of {stays}{instant}", c.open.join(", "));
+    outln!("  calendar  open {}; {what} of {stays}{instant}", c.open.join(", "));
     let (Some(first), Some(last)) = (open.first(), open.last()) else { return };
     let start = booked.first().map_or(first.from, |b| b.from.min(first.from));
     let mut month = first_of_month(start);

@@ -185,17 +185,21 @@ pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
             output::short(&d.listing)
         );
     }
-    outln!("  terms     {}{}", output::deal_terms(api, d), output::stay(&d.terms));
+    outln!("  terms     {}{}", output::deal_terms(api, d), output::stay(&d.terms, d.listing_kind));
     if let Some(reward) = &d.reward {
         outln!("  reward    {}", output::note(reward));
     }
+    // What the parties wrote with their terms: a lesson's hour or a pickup's place lives there,
+    // not in the terms (a trial's tutor found the agreed hour only in the thread).
+    for (i, s) in d.said.iter().enumerate() {
+        let label = if i == 0 { "said" } else { "" };
+        let who = if s.by == Party::Me { "you" } else { "them" };
+        outln!("  {label:<9} {who}, with the {}: \"{}\"", s.kind, output::note(&s.message));
+    }
     let you = |side: &str| if d.you_are.as_deref() == Some(side) { " (you)" } else { "" };
-    let (seller, buyer) = match d.listing_kind {
-        Some(haggle_node::api::types::ListingKind::Giveaway) => ("giver ", "taker "),
-        _ => ("seller", "buyer "),
-    };
-    outln!("  {seller}    {}{}", output::peer(&d.seller), you("seller"));
-    outln!("  {buyer}    {}{}", output::peer(&d.buyer), you("buyer"));
+    let (seller, buyer) = parties(d);
+    outln!("  {seller:<9} {}{}", output::peer(&d.seller), you("seller"));
+    outln!("  {buyer:<9} {}{}", output::peer(&d.buyer), you("buyer"));
     if d.blocked {
         let other = if d.you_are.as_deref() == Some("seller") { &d.buyer } else { &d.seller };
         outln!("  blocked   you blocked them; the deal goes on (haggle unblock {other})");
@@ -252,6 +256,14 @@ pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
     super::reputation::deal_feedback(d);
 }
 
+/// A deal's two parties as its listing names them: seller and buyer, a giveaway's giver and
+/// taker, a campaign's creator and backer (a trial's pledge read "waiting for the seller").
+pub fn parties(d: &DealView) -> (&'static str, &'static str) {
+    use haggle_protocol::Role;
+    let name = |role| haggle_node::service::party_name(role, d.listing_kind);
+    (name(Role::Seller), name(Role::Buyer))
+}
+
 /// The `next` line of `haggle deal`: whose step it is, with the command for it by stage and
 /// side. A cancel asked for or a dispute leaves it as it is: the stage and the `cancel` line say
 /// those, and the steps still carry the deal on.
@@ -270,12 +282,17 @@ fn next_step(d: &DealView) -> String {
     // A service is work done, not a thing handed over (a trial's bike repair read "hand it
     // over or send it").
     let service = d.listing_kind == Some(haggle_node::api::types::ListingKind::Service);
-    // In person (`hand`), or either way (`deliver`), and what the buyer says after.
-    let (hand, deliver, arrived) = if service {
-        ("do the work", "do the work", "the work is done")
-    } else {
-        ("hand it over", "hand it over or send it", "it arrived")
+    let campaign = d.listing_kind == Some(haggle_node::api::types::ListingKind::Crowdfund);
+    // In person (`hand`), or either way (`deliver`), and what the buyer says after. A backer
+    // is owed its reward, or, without one, what the campaign promised (a trial's backer read
+    // "hand it over or send it").
+    let (hand, deliver, arrived) = match (service, campaign, d.reward.is_some()) {
+        (true, ..) => ("do the work", "do the work", "the work is done"),
+        (_, true, true) => ("hand over the reward", "hand over or send the reward", "the reward arrived"),
+        (_, true, false) => ("do what the campaign promised", "do what the campaign promised", "it was done"),
+        _ => ("hand it over", "hand it over or send it", "it arrived"),
     };
+    let (seller, buyer) = parties(d);
     match (waiting, d.stage.as_str(), d.you_are.as_deref()) {
         (Some(Party::Me), "agreed", Some("seller")) if d.terms.price.amount == 0 => {
             let then = if service { ", then say so" } else { "" };
@@ -308,33 +325,28 @@ fn next_step(d: &DealView) -> String {
         (Some(Party::Them), "agreed", Some("buyer")) if d.terms.price.amount == 0 => {
             format!("waiting for the other party to {hand}")
         }
-        (Some(Party::Them), "agreed", Some("buyer")) => "waiting for the seller to say how to pay".to_owned(),
+        (Some(Party::Them), "agreed", Some("buyer")) => format!("waiting for the {seller} to say how to pay"),
         (Some(Party::Them), "payment_requested", Some("buyer")) if cash => {
             format!(
-                "waiting for the seller to {hand} (you pay in cash then, and say {arrived}: haggle received {id})"
+                "waiting for the {seller} to {hand} (you pay in cash then, and say {arrived}: haggle received {id})"
             )
         }
         (Some(Party::Them), "shipped", Some("seller")) if d.received_unpaid => {
             format!(
-                "waiting for the buyer to pay and say so: it said {arrived} before your payment request reached its node, and the deal is complete once it has paid"
+                "waiting for the {buyer} to pay and say so: it said {arrived} before your payment request reached its node, and the deal is complete once it has paid"
             )
         }
         (Some(Party::Them), "shipped", Some("seller")) if owes => {
-            format!("waiting for the buyer to pay and say so, then to say {arrived}")
+            format!("waiting for the {buyer} to pay and say so, then to say {arrived}")
         }
         (Some(Party::Them), "payment_requested", Some("seller")) => {
-            "waiting for the buyer to pay and say so".to_owned()
+            format!("waiting for the {buyer} to pay and say so")
         }
         (Some(Party::Them), "paid", Some("buyer")) => {
-            format!("waiting for the seller to {deliver}")
-        }
-        (Some(Party::Them), "shipped", Some("seller"))
-            if d.listing_kind == Some(haggle_node::api::types::ListingKind::Giveaway) =>
-        {
-            "waiting for the taker to say it arrived".to_owned()
+            format!("waiting for the {seller} to {deliver}")
         }
         (Some(Party::Them), "shipped", Some("seller")) => {
-            format!("waiting for the buyer to say {arrived}")
+            format!("waiting for the {buyer} to say {arrived}")
         }
         (Some(Party::Them), ..) => "waiting for the other party".to_owned(),
         (None, ..) => over(d, &id),
@@ -496,6 +508,7 @@ mod tests {
             file: None,
             file_key: false,
             reward: None,
+            said: Vec::new(),
         }
     }
 
@@ -575,6 +588,35 @@ mod tests {
             service("shipped", "buyer", Party::Me),
             format!("your step: say the work is done (haggle received {id})")
         );
+        // A pledge's parties are the creator and the backer, owed the reward or what the
+        // campaign promised (a trial's backer read "waiting for the seller to hand it over").
+        let pledge = |stage: &str, you: &str, waiting: Party, reward: Option<&str>| {
+            next_step(&DealView {
+                you_are: Some(you.into()),
+                waiting_on: Some(waiting),
+                listing_kind: Some(haggle_node::api::types::ListingKind::Crowdfund),
+                reward: reward.map(str::to_owned),
+                ..deal(stage, None)
+            })
+        };
+        assert_eq!(pledge("agreed", "buyer", Party::Them, None), "waiting for the creator to say how to pay");
+        assert_eq!(
+            pledge("paid", "buyer", Party::Them, Some("Veg box")),
+            "waiting for the creator to hand over or send the reward"
+        );
+        assert_eq!(
+            pledge("paid", "buyer", Party::Them, None),
+            "waiting for the creator to do what the campaign promised"
+        );
+        assert_eq!(
+            pledge("shipped", "seller", Party::Them, Some("Veg box")),
+            "waiting for the backer to say the reward arrived"
+        );
+        let campaign = DealView {
+            listing_kind: Some(haggle_node::api::types::ListingKind::Crowdfund),
+            ..deal("paid", None)
+        };
+        assert_eq!(parties(&campaign), ("creator", "backer"));
         assert!(at("agreed", "seller", Party::Me, None, true).contains(&format!("haggle pay-request {id}")));
         // As the node answers: a cancel asked for makes `waiting_on` the party asked to agree.
         // The buyer who asked still owes the payment; the seller waits for it.

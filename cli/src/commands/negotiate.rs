@@ -377,30 +377,41 @@ pub fn deals(cx: &Context<'_>) -> Result<()> {
         })
         .collect();
     let (seller, buyer) = sides(page.deals.iter().map(|d| d.listing_kind));
-    output::table(&["DEAL", "LISTING", "TERMS", seller, buyer, "STAGE", "NEXT", "MADE"], &rows);
+    output::table(&["DEAL", "LISTING", "TERMS", &seller, &buyer, "STAGE", "NEXT", "MADE"], &rows);
     if let Some(line) = output::unread_line(page.deals.iter().map(|d| (d.id, d.notes_unread))) {
         outln!("{line}");
     }
     Ok(())
 }
 
-/// The deals table's two party columns: a giveaway's sides are its giver and taker, so a table
-/// of giveaways only says so, and one mixing them with sales names both.
-fn sides(kinds: impl Iterator<Item = Option<ListingKind>>) -> (&'static str, &'static str) {
-    let (mut gifts, mut others) = (false, false);
-    for kind in kinds {
+/// The deals table's two party columns: a giveaway's sides are its giver and taker and a
+/// campaign's its creator and backer, so a table of those only says so, and one mixing kinds
+/// names each (`SELLER/GIVER`).
+fn sides(kinds: impl Iterator<Item = Option<ListingKind>>) -> (String, String) {
+    use haggle_protocol::Role;
+    // Seller and buyer first, then the giver's and the creator's words, as each is met.
+    let mut names: Vec<(&'static str, &'static str)> = Vec::new();
+    let mut sale = false;
+    for kind in kinds.flatten() {
         // A deal whose listing this node no longer holds says nothing of its kind.
-        match kind {
-            Some(ListingKind::Giveaway) => gifts = true,
-            Some(_) => others = true,
-            None => {}
+        let pair = (
+            haggle_node::service::party_name(Role::Seller, Some(kind)),
+            haggle_node::service::party_name(Role::Buyer, Some(kind)),
+        );
+        if pair.0 == "seller" {
+            sale = true;
+        } else if !names.contains(&pair) {
+            names.push(pair);
         }
     }
-    match (gifts, others) {
-        (true, false) => ("GIVER", "TAKER"),
-        (true, true) => ("SELLER/GIVER", "BUYER/TAKER"),
-        _ => ("SELLER", "BUYER"),
+    names.sort_by_key(|(seller, _)| *seller != "giver");
+    if sale || names.is_empty() {
+        names.insert(0, ("seller", "buyer"));
     }
+    let column = |buyer: bool| {
+        names.iter().map(|&(s, b)| if buyer { b } else { s }.to_uppercase()).collect::<Vec<_>>().join("/")
+    };
+    (column(false), column(true))
 }
 
 #[cfg(test)]
@@ -411,10 +422,17 @@ mod tests {
     fn a_deals_table_names_a_giveaways_sides_giver_and_taker() {
         let gift = Some(ListingKind::Giveaway);
         let sale = Some(ListingKind::Sell);
-        assert_eq!(sides([gift, gift].into_iter()), ("GIVER", "TAKER"));
-        assert_eq!(sides([sale, gift].into_iter()), ("SELLER/GIVER", "BUYER/TAKER"));
-        assert_eq!(sides([sale, None].into_iter()), ("SELLER", "BUYER"));
-        assert_eq!(sides([gift, None].into_iter()), ("GIVER", "TAKER"), "an unknown kind is no sale");
-        assert_eq!(sides(std::iter::empty()), ("SELLER", "BUYER"));
+        let sides = |kinds: &[Option<ListingKind>]| sides(kinds.iter().copied());
+        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        assert_eq!(sides(&[gift, gift]), pair("GIVER", "TAKER"));
+        assert_eq!(sides(&[sale, gift]), pair("SELLER/GIVER", "BUYER/TAKER"));
+        assert_eq!(sides(&[sale, None]), pair("SELLER", "BUYER"));
+        assert_eq!(sides(&[gift, None]), pair("GIVER", "TAKER"), "an unknown kind is no sale");
+        assert_eq!(sides(&[]), pair("SELLER", "BUYER"));
+        // A campaign's sides are its creator and backer (a trial's pledge read seller/buyer).
+        let pledge = Some(ListingKind::Crowdfund);
+        assert_eq!(sides(&[pledge]), pair("CREATOR", "BACKER"));
+        assert_eq!(sides(&[pledge, gift, sale]), pair("SELLER/GIVER/CREATOR", "BUYER/TAKER/BACKER"));
+        assert_eq!(sides(&[Some(ListingKind::Service), pledge]), pair("SELLER/CREATOR", "BUYER/BACKER"));
     }
 }

@@ -60,16 +60,25 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
     // or else the broader part.
     let category_cut = |params: &SearchParams| -> Option<String> {
         let category = params.category.as_deref().filter(|_| page.hits.is_empty())?;
-        let (broader, _) = category.rsplit_once('/')?;
-        let find = |c: &str, limit: usize| {
-            let alone =
-                SearchParams { category: Some(c.to_owned()), limit: Some(limit), ..SearchParams::default() };
+        let find = |c: Option<&str>, limit: usize| {
+            let alone = SearchParams {
+                category: c.map(str::to_owned),
+                limit: Some(limit),
+                ..SearchParams::default()
+            };
             cx.api.search(&alone).ok().filter(|p| p.total > 0)
         };
-        if find(category, 1).is_some() {
+        if find(Some(category), 1).is_some() {
             return None;
         }
-        let wider = find(broader, 50)?;
+        let Some((broader, _)) = category.rsplit_once('/') else {
+            // A top level no listing uses (`lesson` for `lessons/music`, from a trial): one the
+            // listings held here use that starts with what was typed, if any.
+            let all = find(None, 500)?;
+            let top = category_to_try(category, "", all.hits.iter().map(|h| h.category.as_str()));
+            return (!top.is_empty()).then_some(top);
+        };
+        let wider = find(Some(broader), 50)?;
         Some(category_to_try(category, broader, wider.hits.iter().map(|h| h.category.as_str())))
     };
     let try_cut;
@@ -289,5 +298,9 @@ mod tests {
         assert_eq!(category_to_try("vehicles/bike", "vehicles", found.into_iter()), "vehicles/bikes");
         assert_eq!(category_to_try("Home/Kit", "home", found.into_iter()), "home/kitchen");
         assert_eq!(category_to_try("vehicles/cars", "vehicles", found.into_iter()), "vehicles");
+        // A top level typed short of its plural, and one no listing's starts with.
+        assert_eq!(category_to_try("Home", "", found.into_iter()), "home");
+        assert_eq!(category_to_try("lesson", "", ["lessons/music"].into_iter()), "lessons");
+        assert_eq!(category_to_try("cars", "", found.into_iter()), "");
     }
 }

@@ -677,8 +677,7 @@ fn line(
         // What was agreed, and with whom (a trial's line named the deal's id alone).
         NodeEvent::DealMade { id, .. } => match api.deal(&id.to_hex()) {
             Ok(d) => {
-                let giveaway = d.listing_kind == Some(haggle_node::api::types::ListingKind::Giveaway);
-                let (seller, buyer) = if giveaway { ("giver", "taker") } else { ("seller", "buyer") };
+                let (seller, buyer) = super::deal::parties(&d);
                 let with = match d.you_are.as_deref() {
                     Some("seller") => format!(" with {} ({buyer})", output::short_peer(&d.buyer)),
                     Some("buyer") => format!(" with {} ({seller})", output::short_peer(&d.seller)),
@@ -738,15 +737,27 @@ fn line(
                 format!("pledge: {amount} to {title} ({}) by {by}; total {total}", output::short(listing))
             }
         }
-        NodeEvent::CampaignEnded { listing, funded, total, pledged, cancelled, blocked } => {
-            let Some(ListingView { title, mine, .. }) = watched(api, params, listing, pledged.is_some())?
-            else {
+        NodeEvent::CampaignEnded { listing, funded, total, pledged, withdrawn, cancelled, blocked } => {
+            let backed = pledged.is_some() || *withdrawn;
+            let Some(ListingView { title, mine, .. }) = watched(api, params, listing, backed)? else {
                 return Ok(None);
             };
             let result = match (funded, pledged) {
                 _ if *cancelled => {
                     format!(
                         "cancelled by its creator before the deadline (with {total} pledged): nothing is owed"
+                    )
+                }
+                // A backer who took its pledge back read the creator's "every pledge becomes a
+                // deal" (from a trial).
+                (true, None) if *withdrawn => {
+                    format!(
+                        "funded with {total}; you withdrew your pledge before the deadline, so you owe nothing"
+                    )
+                }
+                (false, None) if *withdrawn => {
+                    format!(
+                        "missed its goal with {total} by this node's count; you withdrew your pledge, and nothing is owed"
                     )
                 }
                 (true, Some(p)) => format!(

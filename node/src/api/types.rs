@@ -46,8 +46,8 @@ pub use views::{
     AroundView, ClockView, ClosedListing, ClosedPage, ConnectionView, DealView, DealsPage, Delivered,
     DialInfo, DialReason, FeedbackView, GossipState, HolePunches, ListingMessages, ListingState, ListingView,
     ListingsPage, MessageView, NetworkStatus, ObjectView, Party, PaymentView, PeerInfo, PeersPage, PriceView,
-    PublicOutcome, RatingCounts, Reachability, ReputationBrief, ReputationView, Role, SearchPage, SentView,
-    StatusView, StepView, SyncInfo, TermsView, ThreadTag, ThreadView, ThreadsPage,
+    PublicOutcome, RatingCounts, Reachability, ReputationBrief, ReputationView, Role, SaidView, SearchPage,
+    SentView, StatusView, StepView, SyncInfo, TermsView, ThreadTag, ThreadView, ThreadsPage,
 };
 
 #[cfg(test)]

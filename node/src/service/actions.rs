@@ -96,6 +96,9 @@ impl Service {
                         InvalidInput::Dates("only a rental or a service takes bookings".into()).into()
                     );
                 }
+                // Said before the quantity: an hourly price cannot take a calendar whatever the
+                // quantity (a trial fixed the quantity only to be refused for the hour).
+                by_the_hour(price.as_ref())?;
                 if draft.quantity.is_some_and(|q| q != 1) {
                     return Err(InvalidInput::Dates(
                         "a listing taking bookings is one unit: leave out --qty".into(),
@@ -355,6 +358,7 @@ impl Service {
                 ))
                 .into());
             }
+            by_the_hour(listing.price.as_ref())?;
             if listing.calendar().is_none() && units != 1 {
                 return Err(InvalidInput::Dates(format!(
                     "a listing taking bookings is one unit, and this one has a quantity of {units}: add --qty 1 to this update"
@@ -761,6 +765,19 @@ fn repriced(
         (None, Some(_)) => Err(InvalidInput::NewCurrencyWithoutPrice.into()),
         (None, None) => Err(InvalidInput::CurrencyWithoutPrice.into()),
     }
+}
+
+/// Refuses a calendar on a listing priced by the hour: a calendar books whole days (nights), so
+/// hours are sold as a quantity, their times agreed in the offer's note.
+fn by_the_hour(price: Option<&haggle_protocol::Price>) -> Result<(), ServiceError> {
+    if price.is_some_and(|p| p.per == Some(haggle_protocol::Period::Hour)) {
+        return Err(InvalidInput::Dates(
+            "a calendar books whole days, and this listing is priced per hour: price it per day, week or month to take bookings, or sell hours without a calendar (--qty is how many a deal may take; the buyer names the time in the offer's note)"
+                .into(),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

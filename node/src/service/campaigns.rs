@@ -138,14 +138,15 @@ impl Service {
             if key.author == me && !view.funded() && active {
                 self.close_missed_campaign(key, then)?;
             }
+            let backing = view.backing_of(&me);
             let ended = NodeEvent::CampaignEnded {
                 listing: head.id(),
                 funded: view.funded() && open,
                 total: Price::new(view.total, view.goal.currency.clone()).to_string(),
-                pledged: view
-                    .backing_of(&me)
+                pledged: backing
                     .filter(|b| b.amount > 0)
                     .map(|b| Price::new(b.amount, view.goal.currency.clone()).to_string()),
+                withdrawn: backing.is_some_and(|b| b.amount == 0),
                 cancelled: !open,
                 blocked,
             };
@@ -429,6 +430,38 @@ mod tests {
         assert_eq!(info(&unseen).total.display, "35.00 EUR", "its own count stands, as a count");
         let thread = unseen.thread_view(&missed.id().to_hex()).expect("its thread");
         assert_eq!((thread.outcome, thread.awaiting), (Some(PublicOutcome::GoalMissed), None), "{thread:?}");
+    }
+
+    /// Found in a trial: a backer who took its pledge back read the creator's "every pledge
+    /// becomes a deal" when the campaign ended funded. Its node's end says it withdrew.
+    #[test]
+    fn a_backer_who_withdrew_is_told_it_owes_nothing_at_the_end() {
+        let (backer, _d) = service(2);
+        let deadline = Timestamp::now().saturating_add(Duration::from_secs(3));
+        let (listing, pledge) = campaign_with_pledges("Community garden", deadline);
+        let (mine, taken_back, other) = (pledge(2, 2_000, 10), pledge(2, 0, 20), pledge(3, 3_500, 30));
+        assert!(backer.store.ingest_verified(&listing, Durability::Flush).expect("stored").is_new());
+        for own in [&mine, &taken_back] {
+            assert!(backer.store.ingest_own(own).expect("stored").is_new());
+        }
+        assert!(backer.store.ingest_verified(&other, Durability::Flush).expect("stored").is_new());
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        let then = loop {
+            let then = backer.settle_markets().expect("settled");
+            if !then.events.is_empty() {
+                break then;
+            }
+            assert!(std::time::Instant::now() < until, "the campaign never ended on the backer's node");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(
+            matches!(
+                &then.events[..],
+                [NodeEvent::CampaignEnded { funded: true, pledged: None, withdrawn: true, .. }]
+            ),
+            "{:?}",
+            then.events
+        );
     }
 
     /// Found in a trial: a withdrawal signed before the deadline reached the backers' nodes but

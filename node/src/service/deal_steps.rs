@@ -32,9 +32,8 @@ impl Service {
             return Err(Conflict::NothingToPay { deal: id, file }.into());
         }
         let state = self.store.deal_state(&deal)?;
-        let giveaway =
-            deal.listing().listing().is_some_and(|l| l.kind == haggle_protocol::ListingKind::Giveaway);
-        let refused = |why| Conflict::Step { deal: id, why, giveaway };
+        let kind = deal.listing().listing().map(|l| l.kind);
+        let refused = |why| Conflict::Step { deal: id, why, kind };
         state.allows(role, &step).map_err(refused)?;
         let steps = self.store.deal_steps(&id)?;
         if let Step::Paid { request, .. } = &mut step {

@@ -46,7 +46,7 @@ pub enum ServiceError {
     /// A deal this node does not hold, whose ratings it holds: a deal between two other
     /// people (its messages go to its parties alone; ratings are public).
     #[error(
-        "this node does not hold deal {}: a deal's messages go to its two parties alone, and only their ratings of it reached this node ({})",
+        "deal {} is between two other people, and only they see it whole or rate it: a deal's messages go to its two parties alone, and only their ratings of it reached this node ({})",
         .deal.fmt_short(),
         .ratings.iter().map(|f| format!("haggle show {}", f.fmt_short())).collect::<Vec<_>>().join(", ")
     )]
@@ -637,15 +637,16 @@ pub enum Conflict {
     #[error("this listing has run out of revision numbers")]
     RevisionsExhausted,
     /// A deal step the owner may not sign now (see `haggle_protocol::lifecycle`), in the deal's
-    /// own words (a giveaway's giver and taker) with the command that comes next.
-    #[error("{}", step_refusal(.deal, .why, *.giveaway))]
+    /// own words (a giveaway's giver and taker, a campaign's creator and backer, a service's
+    /// work) with the command that comes next.
+    #[error("{}", step_refusal(.deal, .why, *.kind))]
     Step {
         /// The deal.
         deal: ObjectId,
         /// Why not.
         why: haggle_protocol::NotAllowed,
-        /// Whether the deal is a giveaway's (its parties are the giver and the taker).
-        giveaway: bool,
+        /// The kind of the listing the deal was made on, which names its parties and steps.
+        kind: Option<haggle_protocol::ListingKind>,
     },
     /// A payment request or payment on a deal whose price is 0 (a giveaway, a free file).
     #[error(
@@ -696,6 +697,18 @@ pub enum Conflict {
     /// A booking's nights do not fit, or are booked or promised already.
     #[error(transparent)]
     Booking(haggle_protocol::BookingError),
+    /// An accept of terms whose nights do not fit (any more), with the ways on: the thread
+    /// stays open for other dates (a trial's owner read only the overlap).
+    #[error(
+        "{why}: counter with other dates (haggle counter {0} --from YYYY-MM-DD --to YYYY-MM-DD), or decline (haggle decline {0})",
+        .thread.fmt_short()
+    )]
+    BookingAccept {
+        /// Why the nights do not fit.
+        why: haggle_protocol::BookingError,
+        /// The thread.
+        thread: ObjectId,
+    },
     /// The listing's author answering, without `as_offered`, an offer made on an earlier
     /// revision that described the listing otherwise: an accept or counter binds the author to
     /// the revision offered on.
@@ -989,6 +1002,7 @@ impl Conflict {
             Conflict::AlreadyRated { .. }
             | Conflict::TooManyBids { .. }
             | Conflict::Booking(_)
+            | Conflict::BookingAccept { .. }
             | Conflict::SameOffer(_)
             | Conflict::SamePledge { .. }
             | Conflict::SameListing { .. }
@@ -1244,21 +1258,38 @@ fn quantity_exceeded(requested: u32, remaining: u32, held: &[haggle_storage::Pro
     out
 }
 
+/// A deal's party as its listing names it: a giveaway's giver and taker, a campaign's creator
+/// and backer, else the seller and the buyer.
+pub fn party_name(role: haggle_protocol::Role, kind: Option<haggle_protocol::ListingKind>) -> &'static str {
+    use haggle_protocol::{ListingKind, Role};
+    match (role, kind) {
+        (Role::Seller, Some(ListingKind::Giveaway)) => "giver",
+        (Role::Buyer, Some(ListingKind::Giveaway)) => "taker",
+        (Role::Seller, Some(ListingKind::Crowdfund)) => "creator",
+        (Role::Buyer, Some(ListingKind::Crowdfund)) => "backer",
+        (role, _) => role.name(),
+    }
+}
+
 /// The text of [`Conflict::Step`]: the protocol's reason, with the deal's parties named as its
 /// listing names them and the command that comes next.
-fn step_refusal(deal: &ObjectId, why: &haggle_protocol::NotAllowed, giveaway: bool) -> String {
-    use haggle_protocol::{NotAllowed, Role};
+fn step_refusal(
+    deal: &ObjectId,
+    why: &haggle_protocol::NotAllowed,
+    kind: Option<haggle_protocol::ListingKind>,
+) -> String {
+    use haggle_protocol::{ListingKind, NotAllowed, Role};
     let id = deal.fmt_short();
-    let name = |role: Role| match (role, giveaway) {
-        (Role::Seller, true) => "giver",
-        (Role::Buyer, true) => "taker",
-        (role, false) => role.name(),
-    };
+    let name = |role: Role| party_name(role, kind);
     match why {
         NotAllowed::NotYours { signer } => format!(
             "the {} signs this step, and you are the {}: it is theirs to say (haggle deal {id} shows your next step)",
             name(*signer),
             name(signer.other())
+        ),
+        NotAllowed::NotShipped if kind == Some(ListingKind::Service) => format!(
+            "the {} has not said the work is done yet: say it is once they have (haggle deal {id} shows when they do)",
+            name(Role::Seller)
         ),
         NotAllowed::NotShipped => format!(
             "the {} has not shipped or handed it over yet: say it arrived once it has (haggle deal {id} shows when it is)",

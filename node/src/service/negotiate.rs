@@ -241,7 +241,7 @@ impl Service {
     /// A refusal for want of quantity, naming the owner's other threads that hold it.
     fn name_promises(&self, e: ServiceError, thread: &ThreadRecord) -> ServiceError {
         let ServiceError::Conflict(Conflict::QuantityExceeded { requested, remaining, held }) = e else {
-            return e;
+            return booking_ways(e, thread);
         };
         let key = thread.listing.as_ref().and_then(Object::listing_key);
         let held = match key.map(|key| self.store.promises_on(&key)) {
@@ -263,7 +263,7 @@ impl Service {
         self.check_public_offer_answer(&thread, true)?;
         if let Some(dates) = thread.view.terms.dates {
             bookings::not_past(&dates, Timestamp::now())?;
-            self.calendar_takes(&thread, &dates, false)?;
+            self.calendar_takes(&thread, &dates, false).map_err(|e| booking_ways(e, &thread))?;
         }
         self.still_on_offer(&thread)?;
         self.nights_named(&thread, as_offered, "accept")?;
@@ -697,4 +697,13 @@ fn within_check_in_day(
         haggle_protocol::calendar::Date(dates.from)
     ))
     .into())
+}
+/// An accept refused for its nights, with the ways on in the thread (other dates, or a decline).
+fn booking_ways(e: ServiceError, thread: &ThreadRecord) -> ServiceError {
+    match e {
+        ServiceError::Conflict(Conflict::Booking(why)) => {
+            Conflict::BookingAccept { why, thread: thread.view.thread }.into()
+        }
+        e => e,
+    }
 }

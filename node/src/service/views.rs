@@ -10,7 +10,7 @@ use haggle_storage::{Store, StoreError, ThreadRecord};
 
 use crate::api::types::{
     DealView, ListingState, ListingView, MessageView, Party, PaymentView, PriceView, PublicOutcome, Role,
-    StepView, TermsView, ThreadView,
+    SaidView, StepView, TermsView, ThreadView,
 };
 
 /// An amount of money as the API shows it, 0 included (a campaign's total, a bid): never "free".
@@ -373,13 +373,7 @@ pub(super) fn thread_with(
     };
     let mut messages = Vec::with_capacity(t.messages.len());
     for m in &t.messages {
-        let text = match m.body() {
-            Body::Offer(o) | Body::Bid(o) | Body::Pledge(o) => o.message.clone(),
-            Body::Counter(c) => c.message.clone(),
-            Body::Decline(d) => d.message.clone(),
-            Body::Withdraw(w) => w.message.clone(),
-            _ => String::new(),
-        };
+        let text = note_of(m.body()).to_owned();
         let outbox = entry(m)?;
         messages.push(MessageView {
             id: m.id(),
@@ -501,6 +495,31 @@ pub(super) fn thread_with(
     })
 }
 
+/// The note a negotiation message carries ("" for one that carries none).
+fn note_of(body: &Body) -> &str {
+    match body {
+        Body::Offer(o) | Body::Bid(o) | Body::Pledge(o) => &o.message,
+        Body::Counter(c) => &c.message,
+        Body::Decline(d) => &d.message,
+        Body::Withdraw(w) => &w.message,
+        _ => "",
+    }
+}
+
+/// The notes the parties wrote with their terms in the chain of deal `d`, oldest first.
+fn said(d: &Deal, me: &PublicKey) -> Vec<SaidView> {
+    d.chain()
+        .iter()
+        .filter(|o| !note_of(o.body()).is_empty())
+        .map(|o| SaidView {
+            by: party(o.author(), me),
+            kind: o.kind(),
+            at: o.created_at().as_millis(),
+            message: note_of(o.body()).to_owned(),
+        })
+        .collect()
+}
+
 /// The current revision of the listing `t` was offered on, if it is still on offer: active
 /// and unexpired.
 fn on_offer(store: &Store, t: &ThreadRecord) -> Result<Option<ObjectId>, StoreError> {
@@ -603,6 +622,7 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
             .map(|(_, side)| side.to_owned()),
         blocked: store.is_blocked(&if *me == d.seller() { d.buyer() } else { d.seller() }),
         reward: reward(store, d)?,
+        said: said(d, me),
         ..deal_record(d)
     })
 }
@@ -713,5 +733,6 @@ fn deal_record(d: &Deal) -> DealView {
         file: None,
         file_key: false,
         reward: None,
+        said: Vec::new(),
     }
 }

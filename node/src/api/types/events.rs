@@ -173,6 +173,10 @@ pub enum NodeEvent {
         /// What the owner pledged, if it backed the campaign.
         #[serde(default)]
         pledged: Option<String>,
+        /// Whether the owner pledged and then withdrew its pledge before the deadline: it owes
+        /// nothing, whatever the outcome.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        withdrawn: bool,
         /// Whether its creator closed (retracted) it before the deadline: nothing is owed,
         /// whatever the total.
         #[serde(default)]

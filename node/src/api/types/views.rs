@@ -702,6 +702,25 @@ pub struct DealView {
     /// pledges, in the order they were made), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reward: Option<String>,
+    /// What the parties wrote with their terms in the thread the deal ended (the notes of the
+    /// offer and the counters that are part of the deal, oldest first): often when and where,
+    /// which the terms do not say (a lesson's hour, a pickup's place).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub said: Vec<SaidView>,
+}
+
+/// A note a party wrote with its terms in the thread a deal ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaidView {
+    /// Who wrote it.
+    pub by: Party,
+    /// offer, counter, bid or pledge: the message it came with.
+    #[serde(with = "text")]
+    pub kind: ObjectKind,
+    /// When it was signed (unix ms).
+    pub at: u64,
+    /// The note.
+    pub message: String,
 }
 
 /// A payment request, as the buyer reads it.

@@ -541,6 +541,73 @@ fn a_service_stays_open_after_its_deals() {
     );
 }
 
+/// From a trial of a tutor's hourly lessons: the hour agreed lived only in the notes, which
+/// the deal did not show; the buyer's early `received` spoke of shipping; and a calendar asked
+/// for on an hourly listing was refused for its quantity first, then for the hour.
+#[test]
+fn a_service_deal_keeps_what_was_said_and_speaks_of_work() {
+    use haggle_protocol::Step;
+
+    let (tutor, _td) = service(1);
+    let (pupil, _pd) = service(2);
+    let lessons = ListingDraft {
+        kind: ListingKind::Service,
+        per: Some(Period::Hour),
+        quantity: Some(3),
+        ..draft("Guitar lessons", "30")
+    };
+    let calendar = crate::api::types::CalendarDraft {
+        open: vec!["2027-01-10..2027-01-20".into()],
+        min_stay: None,
+        max_stay: None,
+        instant: None,
+    };
+    let hourly = tutor.publish(ListingDraft { calendar: Some(calendar.clone()), ..lessons.clone() });
+    let hourly = hourly.expect_err("a calendar books days").to_string();
+    assert!(
+        hourly.starts_with("a calendar books whole days, and this listing is priced per hour"),
+        "{hourly}"
+    );
+    let listing = tutor.publish(lessons).expect("published");
+    let id = listing.object.id().to_hex();
+    let patch = crate::api::types::ListingPatch { calendar: Some(calendar), ..Default::default() };
+    let update = tutor.update(&id, patch).expect_err("the hour comes before the quantity").to_string();
+    assert!(update.starts_with("a calendar books whole days"), "{update}");
+
+    pupil.receive(listing.object.bytes(), Via::Gossip);
+    let asked = TermsDraft {
+        quantity: Some(2),
+        message: "Saturday 12 Dec, 10:00-12:00 please".into(),
+        ..offer_of("60")
+    };
+    let offer = pupil.offer(&id, asked).expect("offered");
+    let thread = offer.object.id().to_hex();
+    tutor.receive(offer.object.bytes(), Via::Direct);
+    let later =
+        TermsDraft { quantity: Some(2), message: "11:00-13:00 suits me better".into(), ..offer_of("60") };
+    let counter = tutor.counter(&thread, later).expect("countered");
+    pupil.receive(counter.object.bytes(), Via::Direct);
+    let accept = pupil.accept(&thread).expect("accepted");
+    let got = tutor.receive(accept.object.bytes(), Via::Direct);
+    assert!(got.then.events.iter().any(|e| matches!(e, NodeEvent::DealMade { .. })), "{:?}", got.then.events);
+    let confirm = confirm_in(&tutor, &offer.object.id());
+    pupil.receive(confirm.bytes(), Via::Direct);
+    let deal = accept.object.id().to_hex();
+    for (node, first, second) in [(&tutor, Party::Them, Party::Me), (&pupil, Party::Me, Party::Them)] {
+        let said = node.deal_view(&deal).expect("the deal").said;
+        let said: Vec<_> = said.iter().map(|s| (s.by, s.kind, s.message.as_str())).collect();
+        assert_eq!(
+            said,
+            [
+                (first, ObjectKind::Offer, "Saturday 12 Dec, 10:00-12:00 please"),
+                (second, ObjectKind::Counter, "11:00-13:00 suits me better")
+            ]
+        );
+    }
+    let early = pupil.deal_step(&deal, Step::Received).expect_err("the work is not done yet").to_string();
+    assert!(early.starts_with("the seller has not said the work is done yet"), "{early}");
+}
+
 /// The Confirm `buyer`'s node signed in `thread`.
 fn confirm_in(buyer: &Service, thread: &ObjectId) -> Object {
     let record = buyer.store.thread(thread).expect("read").expect("the thread");
