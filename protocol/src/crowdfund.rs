@@ -9,8 +9,9 @@
 //! - A backer's *current* pledge is its latest, by `(created_at, id)`, made by the deadline; a
 //!   later pledge replaces an earlier one, and a pledge of 0 withdraws.
 //! - The total is the sum of the current pledges; the campaign is funded if it reaches the goal.
-//! - A pledge's reward is the dearest tier whose minimum it meets; a tier with a quantity rewards
-//!   its first backers in `(created_at, id)` order, and later ones pledge without that reward.
+//! - A pledge's reward is the dearest tier whose minimum it meets and that has one left; a tier
+//!   with a quantity rewards its first backers in `(created_at, id)` order, and later ones earn
+//!   the dearest cheaper tier left, if any.
 //!
 //! At the deadline, if the campaign is funded, the creator's node accepts each current pledge
 //! and each backer's node confirms it: one ordinary Deal per backer, which then follows the deal
@@ -188,12 +189,18 @@ impl CampaignView {
         let mut total: u64 = 0;
         for b in &mut backings {
             total = total.saturating_add(b.amount);
-            if let Some(t) = campaign.tier_for(b.amount).filter(|_| b.amount > 0) {
-                let tier = &campaign.tiers[t];
-                if tier.quantity == 0 || claimed[t] < tier.quantity {
-                    claimed[t] += 1;
-                    b.tier = Some(t);
-                }
+            // The dearest tier it reaches with a reward left: a backer whose tier ran out earns
+            // the next one down (a trial's 70.00 pledge, after the last veg box, earned nothing
+            // where the thank-you card from 10.00 had no limit).
+            let reached = campaign.tier_for(b.amount).filter(|_| b.amount > 0);
+            let left = reached.and_then(|top| {
+                (0..=top)
+                    .rev()
+                    .find(|&t| campaign.tiers[t].quantity == 0 || claimed[t] < campaign.tiers[t].quantity)
+            });
+            if let Some(t) = left {
+                claimed[t] += 1;
+                b.tier = Some(t);
             }
         }
         Some(CampaignView {
@@ -372,8 +379,8 @@ mod tests {
             (0..4u8).map(|i| sign_at(&key(10 + i), pledge(&c, 3_000), at(u64::from(i)))).collect();
         let view = CampaignView::new(&c, pledges.iter().map(|p| &**p)).expect("a campaign");
         let tiers: Vec<_> = view.backings.iter().map(|b| b.tier).collect();
-        assert_eq!(tiers, [Some(1), Some(1), None, None], "two mugs, then none");
-        assert_eq!(view.claimed, [0, 2]);
+        assert_eq!(tiers, [Some(1), Some(1), Some(0), Some(0)], "two mugs, then stickers");
+        assert_eq!(view.claimed, [2, 2]);
         assert_eq!(view.campaign.tier_for(1_500), Some(0));
         assert_eq!(view.campaign.tier_for(500), None);
     }

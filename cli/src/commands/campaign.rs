@@ -65,15 +65,19 @@ pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
     // A limited reward goes to the earliest pledges, and a changed pledge counts from when it
     // was changed: raising a pledge could silently hand its reward to a later backer.
     let reward_after = l.campaign.as_ref().and_then(|c| c.mine.as_ref()).and_then(|m| m.tier.clone());
-    // A pledge earns the richest reward it reaches, never a cheaper one: when that one is all
-    // claimed, it earns nothing, which the pledge's line alone does not say.
+    // A pledge earns the richest reward it reaches that has one left: when the richest is all
+    // claimed, it earns a cheaper one or none, which the pledge's line alone does not explain.
     if reward_before.is_none()
         && let Some(richest) = l.campaign.as_ref().and_then(|c| reward_missed(c))
     {
+        let instead = reward_after.as_ref().map_or_else(
+            || "it earns no reward, as no cheaper one is left".to_owned(),
+            |t| format!("it earns the next one left, \"{t}\""),
+        );
         note!(
             cx.json,
-            "this pledge earns no reward: the richest it reaches, \"{}\" (from {}), is all claimed by \
-             earlier pledges, and a pledge earns only the richest reward it reaches, not a cheaper one.",
+            "the richest reward this pledge reaches, \"{}\" (from {}), is all claimed by earlier \
+             pledges: {instead}.",
             richest.name,
             richest.min.display
         );
@@ -123,10 +127,11 @@ pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
 /// The reward the owner's pledge reaches but does not earn, all of it claimed by earlier
 /// pledges: the richest it reaches (a pledge earns that one or none).
 fn reward_missed(c: &CampaignInfo) -> Option<&TierView> {
-    let mine = c.mine.as_ref().filter(|m| m.amount.amount > 0 && m.tier.is_none())?;
+    let mine = c.mine.as_ref().filter(|m| m.amount.amount > 0)?;
     let richest =
         c.tiers.iter().filter(|t| t.min.amount <= mine.amount.amount).max_by_key(|t| t.min.amount)?;
-    (richest.quantity > 0 && richest.claimed >= richest.quantity).then_some(richest)
+    let earned = mine.tier.as_deref() == Some(richest.name.as_str());
+    (!earned && richest.quantity > 0 && richest.claimed >= richest.quantity).then_some(richest)
 }
 
 /// What the owner's pledge did, in words, and the campaign after it.
@@ -268,6 +273,9 @@ mod tests {
             .expect("a campaign")
         };
         assert_eq!(reward_missed(&campaign(95, None)).map(|t| t.name.as_str()), Some("Loaf a week"));
+        // Past the last loaf, the sticker is the next one left (from a trial).
+        let sticker = campaign(95, Some("Sticker"));
+        assert_eq!(reward_missed(&sticker).map(|t| t.name.as_str()), Some("Loaf a week"));
         assert_eq!(reward_missed(&campaign(60, Some("Loaf a week"))), None, "it earned the loaf");
         assert_eq!(reward_missed(&campaign(20, Some("Sticker"))), None, "the sticker has no limit");
         assert_eq!(reward_missed(&campaign(5, None)), None, "it reaches no reward");
