@@ -609,7 +609,13 @@ pub fn listing(l: &ListingView) {
         matches!(l.kind, haggle_protocol::ListingKind::Service | haggle_protocol::ListingKind::Rental)
             && l.calendar.is_none();
     if again {
-        outln!("  quantity  up to {} per deal (deals do not use it up)", l.quantity);
+        // Priced per period, the quantity counts periods: "up to 3 hours" (a trial's tutor read
+        // a bare 3).
+        let most = match l.price.as_ref().and_then(|p| p.per) {
+            Some(per) => count(l.quantity as usize, per.as_str()),
+            None => l.quantity.to_string(),
+        };
+        outln!("  quantity  up to {most} per deal (deals do not use it up)");
     } else if l.campaign.is_none() {
         // A campaign's tiers say what is left of each reward.
         outln!("  quantity  {}{remaining}", l.quantity);
