@@ -187,6 +187,9 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         outln!("{}", output::dim(&note));
     }
     output::listings(&page.hits, empty);
+    if let Some(note) = mixed_rates(&args.params(), &page.hits) {
+        outln!("{}", output::dim(&note));
+    }
     if let (Some(around), Some(place)) = (&page.around, args.filters.around.as_deref()) {
         outln!("{}", output::dim(&around_line(around, place)));
     }
@@ -200,6 +203,24 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         outln!("{}", output::dim(&format!("{shown}{more}")));
     }
     Ok(())
+}
+
+/// A note when a search ordered or bounded by price shows prices per different periods (or per
+/// period beside a whole price): they compare as numbers, `30.00 EUR/hour` before `85.00 EUR`
+/// (from a trial of services).
+fn mixed_rates(params: &SearchParams, hits: &[haggle_node::api::types::ListingView]) -> Option<String> {
+    let by_price = matches!(params.sort, Some(Sort::PriceAsc | Sort::PriceDesc))
+        || params.min_price.is_some()
+        || params.max_price.is_some();
+    let mut pers: Vec<Option<haggle_protocol::Period>> =
+        hits.iter().filter_map(|h| h.price.as_ref()).map(|p| p.per).collect();
+    pers.sort_by_key(|p| p.map(|p| p as u8));
+    pers.dedup();
+    (by_price && pers.len() > 1).then(|| {
+        "Prices per hour, day, week or month and whole prices are compared as numbers, whatever \
+         each is for: a rate of 30.00 EUR/hour comes before a whole job at 85.00 EUR."
+            .to_owned()
+    })
 }
 
 /// Where a search by distance measured from, as the node read the place given (a geohash as
@@ -289,6 +310,33 @@ mod tests {
                 "u14dk"
             ),
             "Within 25 km of 51.04248,3.71338 (the middle of geohash u14dk), measured to the middle of each listing's geohash."
+        );
+    }
+
+    /// From a trial: an hourly rate sorted before a whole job's price without a word.
+    #[test]
+    fn prices_for_different_periods_ordered_together_are_noted() {
+        use haggle_node::api::types::{ListingState, PriceView};
+        let priced = |per: Option<haggle_protocol::Period>| {
+            let mut l = crate::output::sample_listing(1, ListingState::Active, 1);
+            l.price = Some(PriceView {
+                amount: 3_000,
+                currency: "EUR".parse().expect("a currency"),
+                per,
+                decimals: Some(2),
+                display: "30.00 EUR".into(),
+            });
+            l
+        };
+        let hour = Some(haggle_protocol::Period::Hour);
+        let by_price = SearchParams { sort: Some(Sort::PriceAsc), ..SearchParams::default() };
+        let capped = SearchParams { max_price: Some("25".into()), ..SearchParams::default() };
+        assert!(mixed_rates(&by_price, &[priced(hour), priced(None)]).is_some());
+        assert!(mixed_rates(&capped, &[priced(None), priced(hour)]).is_some());
+        assert!(mixed_rates(&by_price, &[priced(hour), priced(hour)]).is_none(), "one period");
+        assert!(
+            mixed_rates(&SearchParams::default(), &[priced(hour), priced(None)]).is_none(),
+            "by relevance"
         );
     }
 
