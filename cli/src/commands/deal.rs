@@ -142,9 +142,13 @@ pub fn step(cx: &Context<'_>, deal: &str, request: StepRequest) -> Result<()> {
 /// A step's or stage's name for people: a service's `shipped` is `work done` (the name on the
 /// wire stays `shipped`).
 pub fn step_name(step: &str, kind: Option<haggle_node::api::types::ListingKind>) -> String {
-    match step {
-        "shipped" if kind == Some(haggle_node::api::types::ListingKind::Service) => "work done".to_owned(),
-        step => step.replace('_', " "),
+    use haggle_node::api::types::ListingKind;
+    match (step, kind) {
+        ("shipped", Some(ListingKind::Service)) => "work done".to_owned(),
+        // A campaign's creator delivers the reward, or what the campaign promised (a retrial's
+        // backer read "shipped" for a hall hire).
+        ("shipped", Some(ListingKind::Crowdfund)) => "delivered".to_owned(),
+        (step, _) => step.replace('_', " "),
     }
 }
 
@@ -194,7 +198,10 @@ pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
     for (i, s) in d.said.iter().enumerate() {
         let label = if i == 0 { "said" } else { "" };
         let who = if s.by == Party::Me { "you" } else { "them" };
-        outln!("  {label:<9} {who}, with the {}: \"{}\"", s.kind, output::note(&s.message));
+        // With the terms it came with: a note about an hour may go with terms the deal did
+        // not keep (a retrial's "Sunday 9-11" went with 2 hours, and the deal was for 1).
+        let with = s.terms.as_ref().map(|t| format!(" of {}", output::terms(t))).unwrap_or_default();
+        outln!("  {label:<9} {who}, with the {}{with}: \"{}\"", s.kind, output::note(&s.message));
     }
     let you = |side: &str| if d.you_are.as_deref() == Some(side) { " (you)" } else { "" };
     let (seller, buyer) = parties(d);
@@ -530,6 +537,7 @@ mod tests {
         let service = Some(haggle_node::api::types::ListingKind::Service);
         assert_eq!(step_name("shipped", service), "work done");
         assert_eq!(step_name("shipped", None), "shipped");
+        assert_eq!(step_name("shipped", Some(haggle_node::api::types::ListingKind::Crowdfund)), "delivered");
         assert_eq!(step_name("payment_request", service), "payment request");
     }
 

@@ -218,7 +218,7 @@ fn mixed_rates(params: &SearchParams, hits: &[haggle_node::api::types::ListingVi
     pers.dedup();
     (by_price && pers.len() > 1).then(|| {
         "Prices per hour, day, week or month and whole prices are compared as numbers, whatever \
-         each is for: a rate of 30.00 EUR/hour comes before a whole job at 85.00 EUR."
+         each is for: a rate of 30.00 EUR/hour is ordered as 30.00 beside a whole job at 85.00 EUR."
             .to_owned()
     })
 }

@@ -138,24 +138,36 @@ impl Service {
             if key.author == me && !view.funded() && active {
                 self.close_missed_campaign(key, then)?;
             }
-            let backing = view.backing_of(&me);
-            let ended = NodeEvent::CampaignEnded {
-                listing: head.id(),
-                funded: view.funded() && open,
-                total: Price::new(view.total, view.goal.currency.clone()).to_string(),
-                pledged: backing
-                    .filter(|b| b.amount > 0)
-                    .map(|b| Price::new(b.amount, view.goal.currency.clone()).to_string()),
-                withdrawn: backing.is_some_and(|b| b.amount == 0),
-                cancelled: !open,
-                blocked,
-            };
+            let ended = ended_event(&head, &view, &me, blocked);
             // Told by an earlier run: what the creator's node owes above still runs.
             if !self.ends_told.told_before(view.campaign.deadline) && !self.hides_event(&key.author, &ended) {
                 then.events.push(ended);
             }
             self.remember_announced(*key);
         }
+        Ok(())
+    }
+
+    /// Tells the end of the campaign a pledge's deal was made on before the deal, once, when the
+    /// creator's accept reaches this node before its own tick announced the end (a retrial's
+    /// backer read the deal, then "becomes a deal when the creator's node accepts it").
+    pub(super) fn tell_campaign_end(
+        &self,
+        key: &haggle_protocol::ListingKey,
+        then: &mut Followups,
+    ) -> Result<(), ServiceError> {
+        if self.announced(key) {
+            return Ok(());
+        }
+        let Some((head, view)) = self.store.campaign(key)? else { return Ok(()) };
+        if !view.is_over(Timestamp::now()) {
+            return Ok(());
+        }
+        let ended = ended_event(&head, &view, &self.me(), 0);
+        if !self.ends_told.told_before(view.campaign.deadline) && !self.hides_event(&key.author, &ended) {
+            then.events.push(ended);
+        }
+        self.remember_announced(*key);
         Ok(())
     }
 
@@ -345,6 +357,31 @@ pub(super) fn info(
     }))
 }
 
+/// The end of campaign `head` as node `me` announces it: funded unless its creator closed it
+/// before the deadline, with the owner's own pledge, or its withdrawal; `blocked` as
+/// [`NodeEvent::CampaignEnded`] says.
+fn ended_event(
+    head: &Object,
+    view: &haggle_protocol::CampaignView,
+    me: &PublicKey,
+    blocked: usize,
+) -> NodeEvent {
+    // A campaign its creator closed (retracted) before the deadline is owed nothing.
+    let active = head.listing().is_some_and(|l| l.status == ListingStatus::Active);
+    let open = active || head.created_at() > view.campaign.deadline;
+    let backing = view.backing_of(me);
+    let currency = &view.goal.currency;
+    NodeEvent::CampaignEnded {
+        listing: head.id(),
+        funded: view.funded() && open,
+        total: Price::new(view.total, currency.clone()).to_string(),
+        pledged: backing.filter(|b| b.amount > 0).map(|b| Price::new(b.amount, currency.clone()).to_string()),
+        withdrawn: backing.is_some_and(|b| b.amount == 0),
+        cancelled: !open,
+        blocked,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,6 +467,63 @@ mod tests {
         assert_eq!(info(&unseen).total.display, "35.00 EUR", "its own count stands, as a count");
         let thread = unseen.thread_view(&missed.id().to_hex()).expect("its thread");
         assert_eq!((thread.outcome, thread.awaiting), (Some(PublicOutcome::GoalMissed), None), "{thread:?}");
+    }
+
+    /// Found in a retrial: a backer's watch read the deal its pledge made, then the campaign's
+    /// end saying the pledge "becomes a deal when the creator's node accepts it": the accept
+    /// reached it before its own tick told the end. The end is now told first, once.
+    #[test]
+    fn a_backer_is_told_the_end_before_the_deal() {
+        use crate::service::Via;
+
+        let (creator, _d0) = service(1);
+        let (backer, _d1) = service(2);
+        let deadline = Timestamp::now().saturating_add(Duration::from_secs(3));
+        let (listing, pledge) = campaign_with_pledges("Reading room", deadline);
+        let (mine, other) = (pledge(2, 2_000, 10), pledge(3, 1_500, 20));
+        assert!(creator.store.ingest_own(&listing).expect("stored").is_new());
+        for p in [&mine, &other] {
+            assert!(creator.store.ingest_verified(p, Durability::Flush).expect("stored").is_new());
+        }
+        assert!(backer.store.ingest_verified(&listing, Durability::Flush).expect("stored").is_new());
+        assert!(backer.store.ingest_own(&mine).expect("stored").is_new());
+        assert!(backer.store.ingest_verified(&other, Durability::Flush).expect("stored").is_new());
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        while creator.settle_markets().expect("settled").deliver.is_empty() {
+            assert!(std::time::Instant::now() < until, "the creator's node never accepted the pledges");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let accept = creator
+            .thread_view(&mine.id().to_hex())
+            .expect("its thread")
+            .messages
+            .last()
+            .expect("the accept")
+            .id;
+        let accept = creator.store.get(&accept).expect("read").expect("held");
+        // The accept arrives before the backer's node settled anything.
+        let got = backer.receive(accept.bytes(), Via::Direct);
+        let told: Vec<&str> = got
+            .then
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                NodeEvent::CampaignEnded { .. } => Some("ended"),
+                NodeEvent::DealMade { .. } => Some("deal"),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(told, ["ended", "deal"]);
+        assert!(
+            matches!(
+                got.then.events.iter().find(|e| matches!(e, NodeEvent::CampaignEnded { .. })),
+                Some(NodeEvent::CampaignEnded { funded: true, pledged: Some(_), .. })
+            ),
+            "{:?}",
+            got.then.events
+        );
+        let again = backer.settle_markets().expect("settled").events;
+        assert!(!again.iter().any(|e| matches!(e, NodeEvent::CampaignEnded { .. })), "told once: {again:?}");
     }
 
     /// Found in a trial: a backer who took its pledge back read the creator's "every pledge

@@ -1291,6 +1291,10 @@ fn step_refusal(
             "the {} has not said the work is done yet: say it is once they have (haggle deal {id} shows when they do)",
             name(Role::Seller)
         ),
+        NotAllowed::NotShipped if kind == Some(ListingKind::Crowdfund) => format!(
+            "the {} has not said it delivered what the pledge is owed yet: say it arrived once it has (haggle deal {id} shows when it does)",
+            name(Role::Seller)
+        ),
         NotAllowed::NotShipped => format!(
             "the {} has not shipped or handed it over yet: say it arrived once it has (haggle deal {id} shows when it is)",
             name(Role::Seller)

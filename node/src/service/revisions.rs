@@ -141,10 +141,12 @@ impl Service {
     /// can reach the winner's node before its own tick finds the end. Told once, as the settle
     /// run would, which then passes it by.
     fn tell_end_before_deal(&self, deal: &Deal, then: &mut Followups) -> Result<(), ServiceError> {
-        if deal.offer().kind() != haggle_protocol::ObjectKind::Bid {
-            return Ok(());
-        }
         let Some(key) = deal.listing().listing_key() else { return Ok(()) };
+        match deal.offer().kind() {
+            haggle_protocol::ObjectKind::Bid => {}
+            haggle_protocol::ObjectKind::Pledge => return self.tell_campaign_end(&key, then),
+            _ => return Ok(()),
+        }
         if self.announced(&key) {
             return Ok(());
         }

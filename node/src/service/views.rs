@@ -515,6 +515,7 @@ fn said(d: &Deal, me: &PublicKey) -> Vec<SaidView> {
             by: party(o.author(), me),
             kind: o.kind(),
             at: o.created_at().as_millis(),
+            terms: o.body().terms().map(|t| terms(t, Some(d.listing()))),
             message: note_of(o.body()).to_owned(),
         })
         .collect()

@@ -719,6 +719,8 @@ pub struct SaidView {
     pub kind: ObjectKind,
     /// When it was signed (unix ms).
     pub at: u64,
+    /// The terms it came with (a note about an hour may go with terms the deal did not keep).
+    pub terms: Option<TermsView>,
     /// The note.
     pub message: String,
 }

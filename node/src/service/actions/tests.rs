@@ -595,6 +595,9 @@ fn a_service_deal_keeps_what_was_said_and_speaks_of_work() {
     let deal = accept.object.id().to_hex();
     for (node, first, second) in [(&tutor, Party::Them, Party::Me), (&pupil, Party::Me, Party::Them)] {
         let said = node.deal_view(&deal).expect("the deal").said;
+        let terms: Vec<_> =
+            said.iter().map(|s| s.terms.as_ref().map(|t| (t.quantity, t.price.amount))).collect();
+        assert_eq!(terms, [Some((2, 6_000)), Some((2, 6_000))], "each note with its terms");
         let said: Vec<_> = said.iter().map(|s| (s.by, s.kind, s.message.as_str())).collect();
         assert_eq!(
             said,
