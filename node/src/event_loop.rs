@@ -272,6 +272,7 @@ impl EventLoop {
                 }
             }
         }
+        self.hand_over().await;
         // Blocking work still under way holds the store: let it finish (it is short) so the
         // database is closed when the node says it has stopped.
         self.done_rx.close();

@@ -3,7 +3,7 @@
 //! carries only sealed mail.
 
 use anyhow::Result;
-use haggle_node::NodeEvent;
+use haggle_node::{NodeConfig, NodeEvent};
 use haggle_protocol::{ObjectId, PublicKey};
 use haggle_storage::DeliveryState;
 use haggle_tests::{TestNode, draft, id_of, wait_until};
@@ -104,6 +104,42 @@ async fn an_offer_and_its_acceptance_travel_sealed_through_a_third_node() -> Res
     assert!(store.thread(&offer_id)?.is_none());
 
     for node in [third, seller, buyer] {
+        node.stop().await;
+    }
+    Ok(())
+}
+
+/// Defect (found in a trial): an offer acknowledged as queued, its node stopped at once, left
+/// with no sealed copy: the seller, offline, got nothing until the buyer's node ran again. A
+/// stopping node now hands its sealed copies to its peers first (bounded), and the seller gets
+/// the offer from the third node alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_offer_queued_just_before_its_node_stops_still_travels_sealed() -> Result<()> {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    // Sealing signs a mailbox with the network's full work, as on a real network (the tests'
+    // usual base of 0 seals at once, before any stop could come): here it takes a moment.
+    let config = |bootstrap: Vec<String>| NodeConfig { bootstrap, pow_bits: 20, ..NodeConfig::for_tests() };
+    let third = TestNode::start_with("third", dirs[0].path(), config(vec![])).await?;
+    let seller = TestNode::start_with("seller", dirs[1].path(), config(vec![third.addr()])).await?;
+    let mut buyer = TestNode::start_with("buyer", dirs[2].path(), config(vec![third.addr()])).await?;
+    third.wait_mesh(2).await?;
+    let seller_key = seller.node.service.me();
+    let listing = seller.post("/v1/listings", draft("Record player", "60")).await?;
+    buyer.wait_listing(&id_of(&listing)).await?;
+    seller.stop().await;
+
+    buyer.post(&format!("/v1/listings/{}/offers", id_of(&listing)), json!({"price": "50"})).await?;
+    buyer.stop().await;
+    wait_until("the third node to hold sealed mail for the seller", || has_mail_for(&third, seller_key))
+        .await?;
+    let mut seller = TestNode::start_with("seller", dirs[1].path(), config(vec![third.addr()])).await?;
+    seller
+        .wait_for(
+            "the offer, through the mailbox",
+            |e| matches!(e, NodeEvent::NegotiationReceived { kind, .. } if kind.as_str() == "offer"),
+        )
+        .await?;
+    for node in [third, seller] {
         node.stop().await;
     }
     Ok(())

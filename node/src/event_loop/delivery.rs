@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use futures::StreamExt;
 use libp2p::PeerId;
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 
@@ -25,6 +26,13 @@ const MAX_BACKOFF: Duration = Duration::from_secs(600);
 /// message away for now (the listing not arrived there yet, a place not free yet, a date ahead
 /// of its clock). Asking again costs one request to a peer at hand, within its budget.
 const MAX_BACKOFF_CONNECTED: Duration = Duration::from_secs(60);
+
+/// Longest a stopping node keeps handing its queued messages on: sealed copies to its peers
+/// for parties not connected, and direct deliveries under way to those connected.
+const HAND_OVER_WAIT: Duration = Duration::from_secs(3);
+/// How long a stopping node goes on running its connections after it last published something,
+/// for the bytes to leave.
+const HAND_OVER_FLUSH: Duration = Duration::from_millis(300);
 
 /// Requests in flight, both ways. Every map is bounded: outbound by [`MAX_OUTBOUND`], inbound by
 /// the loop's in-flight limit (`EventLoop::admit`).
@@ -215,6 +223,50 @@ impl EventLoop {
                 }
             }
         });
+    }
+
+    /// Before the node stops: hands what the outbox holds to the network, bounded by
+    /// [`HAND_OVER_WAIT`]. A message acknowledged as queued a moment before the stop had not
+    /// been sealed or gossiped yet (sealing signs a mailbox), so a party offline then got
+    /// nothing until this node ran again (found in a trial: an offer sent and the laptop
+    /// closed). With a peer connected, the outbox is read once more, sealed copies are
+    /// gossiped and direct deliveries under way are let finish; with none, or nothing to hand
+    /// on, the node stops at once.
+    pub(super) async fn hand_over(&mut self) {
+        if self.swarm.connected_peers().next().is_none() {
+            return;
+        }
+        self.retry_outbox(None);
+        let deadline = tokio::time::Instant::now() + HAND_OVER_WAIT;
+        // Set once something went out, to let its bytes leave.
+        let mut flush_until: Option<tokio::time::Instant> = None;
+        loop {
+            let now = tokio::time::Instant::now();
+            let flushed = flush_until.is_none_or(|t| now >= t);
+            // Work finished sends its result before it leaves the pool: a result may still wait
+            // in the channel when the pool is empty.
+            let idle = self.blocking.is_empty() && self.done_rx.is_empty();
+            if (idle && self.delivery.outbound.is_empty() && flushed) || now >= deadline {
+                break;
+            }
+            let wake = flush_until.filter(|t| *t > now).map_or(deadline, |t| t.min(deadline));
+            tokio::select! {
+                biased;
+                Some(done) = self.done_rx.recv() => {
+                    let sends = match &done {
+                        Done::Outbox(due) => !due.mail.is_empty() || !due.batches.is_empty(),
+                        Done::Followups(then) => !then.publish.is_empty(),
+                        _ => false,
+                    };
+                    self.on_done(done);
+                    if sends {
+                        flush_until = Some(tokio::time::Instant::now() + HAND_OVER_FLUSH);
+                    }
+                }
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
     }
 
     /// Sends what is due to connected parties, gossips sealed copies for the others, and dials
