@@ -32,9 +32,7 @@ use crate::guard::Guard;
 use crate::handle::NodeHandle;
 use crate::service::Service;
 use crate::sync::{MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, SYNC_PROTOCOL, SYNC_PROTOCOL_V2};
-use crate::wire::{
-    IDENTIFY_PROTOCOL, KAD_PROTOCOL, MAX_NEGOTIATE_REQUEST, MAX_NEGOTIATE_RESPONSE, NEGOTIATE_PROTOCOL,
-};
+use crate::wire::{KAD_PROTOCOL, MAX_NEGOTIATE_REQUEST, MAX_NEGOTIATE_RESPONSE, NEGOTIATE_PROTOCOL};
 
 /// The identity key in the data dir (mode 0600).
 pub const KEY_FILE: &str = "identity.key";
@@ -428,7 +426,7 @@ fn build_swarm(
                 // Only the addresses added as external ones (global listen addresses; see
                 // `event_loop::addresses`) are told to peers, never LAN, container or VPN ones.
                 identify: identify::Behaviour::new(
-                    identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
+                    identify::Config::new(crate::wire::identify_version(run()), key.public())
                         .with_agent_version(format!("haggle/{}", env!("CARGO_PKG_VERSION")))
                         .with_hide_listen_addrs(true),
                 ),
@@ -666,6 +664,13 @@ async fn listen(swarm: &mut Swarm<Behaviour>, config: &NodeConfig) -> Result<Vec
     // In the order the addresses were given: the first is the one the node is dialled at.
     bound.sort_by_key(|(id, _)| order.iter().position(|o| o == id));
     Ok(bound.into_iter().map(|(_, address)| address).collect())
+}
+
+/// A random number for this run of the node (see [`crate::wire::identify_version`]).
+fn run() -> u64 {
+    let mut bytes = [0u8; 8];
+    let _ = getrandom::fill(&mut bytes);
+    u64::from_le_bytes(bytes)
 }
 
 #[cfg(test)]

@@ -156,7 +156,7 @@ impl NodeProcess {
     }
 
     /// [`NodeProcess::spawn`], its log to `log_to` if given.
-    fn spawn_logged(
+    pub fn spawn_logged(
         ns: Option<&str>,
         dir: &Path,
         listen: &[&str],

@@ -15,7 +15,7 @@
 //! A node with fewer than [`MIN_PEERS`] connections also asks the DHT for more peers and dials
 //! some from its routing table, at most every [`DISCOVER_EVERY`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use libp2p::swarm::DialError;
@@ -78,6 +78,8 @@ struct Wanted {
     /// Until when it is the other party of a queued message (renewed by each outbox retry).
     party_until: Option<Instant>,
     last_error: Option<String>,
+    /// When it was last found restarted and dialled again at once (see [`Dialer::restarted`]).
+    restarted_at: Option<Instant>,
 }
 
 impl Wanted {
@@ -95,6 +97,10 @@ impl Wanted {
     }
 }
 
+/// A peer found restarted is dialled again at once at most this often (see
+/// [`Dialer::restarted`]).
+const RESTART_REDIAL: Duration = Duration::from_secs(60);
+
 /// The schedule of every wanted peer.
 #[derive(Debug)]
 pub(super) struct Dialer {
@@ -109,6 +115,11 @@ pub(super) struct Dialer {
     party_term: Duration,
     /// When the node last looked for more peers.
     pub(super) last_discovery: Option<Instant>,
+    /// Peers found restarted beside a dead connection of their last run (see
+    /// `EventLoop::on_identify`): disconnected by this node to connect afresh, and dialled again
+    /// as soon as their old connections are gone. At most [`MAX_WANTED`]; each goes when the
+    /// peer disconnects or is forgotten.
+    restarted: HashSet<PeerId>,
 }
 
 impl Dialer {
@@ -122,6 +133,7 @@ impl Dialer {
             max: max.max(min),
             party_term: retry.saturating_mul(4).max(PARTY_TERM_MIN),
             last_discovery: None,
+            restarted: HashSet::new(),
         }
     }
 
@@ -165,6 +177,7 @@ impl Dialer {
                     connected_at: None,
                     party_until: None,
                     last_error: None,
+                    restarted_at: None,
                 },
             );
         }
@@ -181,6 +194,24 @@ impl Dialer {
                     w.addrs.push(addr);
                 }
             }
+        }
+    }
+
+    /// `peer` restarted while connected here (see [`Dialer::restarted`]): kept on the schedule
+    /// (at `addrs`, where it says it listens) and due at once when its connections are gone.
+    /// At most once per [`RESTART_REDIAL`] a peer: a peer announcing a new run on a second
+    /// connection again and again would otherwise have this node dial it in a loop (it is
+    /// dialled on the usual backoff instead).
+    pub(super) fn restarted(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        self.want(peer, addrs, DialReason::Recent);
+        let now = Instant::now();
+        let Some(w) = self.wanted.get_mut(&peer) else { return };
+        if w.restarted_at.is_some_and(|at| now.duration_since(at) < RESTART_REDIAL) {
+            return;
+        }
+        w.restarted_at = Some(now);
+        if self.restarted.len() < MAX_WANTED {
+            self.restarted.insert(peer);
         }
     }
 
@@ -257,11 +288,19 @@ impl Dialer {
     /// failure unless the connection lasted [`KEPT`] (a bootstrap peer trims the many nodes that
     /// join through it: each calls back on a backoff that grows to minutes, not every 2 s, and
     /// starts again from seconds once the peer has kept it a while).
-    pub(super) fn disconnected(&mut self, peer: &PeerId, let_go: bool) {
-        let Some(w) = self.wanted.get_mut(peer) else { return };
+    /// Returns whether the peer is due again at once (it restarted: see [`Dialer::restarted`]).
+    pub(super) fn disconnected(&mut self, peer: &PeerId, let_go: bool) -> bool {
+        let restarted = self.restarted.remove(peer);
+        let Some(w) = self.wanted.get_mut(peer) else { return false };
+        if restarted {
+            w.connected_at = None;
+            w.dialing = false;
+            w.next = Instant::now();
+            return true;
+        }
         if let_go && w.reason(Instant::now()) == DialReason::Recent {
             self.forget(peer);
-            return;
+            return false;
         }
         let lasted = w.connected_at.take().map(|at| at.elapsed());
         w.dialing = false;
@@ -290,11 +329,13 @@ impl Dialer {
         w.attempts = w.attempts.saturating_add(1);
         let attempts = w.attempts;
         self.reschedule(peer, attempts);
+        false
     }
 
     /// Takes a peer off the schedule (a banned peer).
     pub(super) fn forget(&mut self, peer: &PeerId) {
         self.wanted.remove(peer);
+        self.restarted.remove(peer);
         self.order.retain(|p| p != peer);
     }
 
@@ -554,6 +595,34 @@ mod tests {
             let base = Duration::from_secs(base);
             assert!(wait >= base && wait <= base + base / 4, "attempt {attempts}: {wait:?}");
         }
+    }
+
+    /// A peer found restarted beside a dead connection is let go by this node and dialled again
+    /// at once, where a recent peer that let us go is forgotten.
+    #[test]
+    fn a_restarted_peer_is_due_again_as_soon_as_its_old_connections_are_gone() {
+        let mut d = dialer();
+        let (restarted, left) = (PeerId::random(), PeerId::random());
+        let addr: Multiaddr = "/ip4/127.0.0.1/tcp/9".parse().expect("an address");
+        for peer in [restarted, left] {
+            d.want(peer, [addr.clone()], DialReason::Recent);
+            let _ = d.due(Instant::now(), true);
+            d.connected(peer);
+        }
+        d.restarted(restarted, vec![addr.clone()]);
+        assert!(d.disconnected(&restarted, true), "due again at once");
+        assert!(!d.disconnected(&left, true));
+        let due: Vec<PeerId> = d.due(Instant::now(), true).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(due, [restarted], "the other let us go and is forgotten");
+        assert!(d.restarted.is_empty(), "the mark goes with the disconnection");
+        // A peer not wanted before (it dialled in) is taken on to be called back.
+        let stranger = PeerId::random();
+        d.restarted(stranger, vec![addr.clone()]);
+        assert!(d.wants(&stranger) && d.disconnected(&stranger, false));
+        // Once a minute at most: a peer announcing new runs in a loop waits out the backoff.
+        d.connected(stranger);
+        d.restarted(stranger, vec![addr]);
+        assert!(!d.disconnected(&stranger, false), "not again at once");
     }
 
     #[test]

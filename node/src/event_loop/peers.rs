@@ -62,6 +62,10 @@ struct PeerState {
     identified: Option<Instant>,
     /// The internet address its first connection came from (none if relayed, or on the LAN).
     ip: Option<std::net::IpAddr>,
+    /// Which run of its node it said it is (identify's protocol version, see
+    /// [`crate::wire::identify_version`]): a new run beside older connections means the peer
+    /// restarted and those are dead.
+    run: Option<u64>,
 }
 
 /// An identify counts as a new round (a relay that refused us gets another chance, the address
@@ -198,6 +202,7 @@ impl PeerTable {
                 used: None,
                 asked: None,
                 identified: None,
+                run: None,
             });
             state.local |= local;
             state.outbound |= outbound;
@@ -417,7 +422,10 @@ impl EventLoop {
         // trimmed the connection, and redialling it would only make it trim again (a node left
         // with fewer than MIN_PEERS redials, and asks the DHT for more).
         let enough = self.swarm.connected_peers().count() >= super::dialer::MIN_PEERS;
-        self.dialer.disconnected(&peer, by_remote && enough);
+        if self.dialer.disconnected(&peer, by_remote && enough) {
+            // It restarted beside a dead connection and was let go to connect afresh.
+            self.redial();
+        }
         self.forget_relay(&peer);
         self.hosting.forget(&peer);
         self.clock.forget(&peer);
@@ -470,13 +478,19 @@ impl EventLoop {
     }
 
     pub(super) fn on_identify(&mut self, event: identify::Event) {
-        if let identify::Event::Received { peer_id, info, .. } = event {
+        if let identify::Event::Received { peer_id, info, connection_id } = event {
             let (mut outbound, mut round) = (true, true);
             let mut before = Vec::new();
             let local = self.peers.peers.get(&peer_id).is_some_and(|s| s.local);
             let mut listens = super::addresses::keep(info.listen_addrs, local);
             listens.truncate(MAX_LISTED);
+            let run = crate::wire::run_of(&info.protocol_version);
+            let mut restarted = false;
             if let Some(state) = self.peers.peers.get_mut(&peer_id) {
+                restarted = matches!((state.run, run), (Some(old), Some(new)) if old != new);
+                if run.is_some() {
+                    state.run = run;
+                }
                 state.agent = Some(info.agent_version.clone());
                 outbound = state.outbound;
                 before = std::mem::replace(&mut state.listens, listens.clone());
@@ -484,6 +498,17 @@ impl EventLoop {
                 if round {
                     state.identified = Some(Instant::now());
                 }
+            }
+            // The peer restarted while this node still held a connection of its last run (over
+            // QUIC nothing tells a killed process's connection is dead until it times out, about
+            // 10 s): requests sent on it waited that long (found in a trial, after `kill -9`).
+            // The old connections are dead, and gossipsub sent its subscriptions on the first
+            // one only, so the peer is disconnected, to connect again afresh.
+            if restarted && self.reach.has_older(&peer_id, connection_id) {
+                tracing::debug!(peer = %peer_id, "the peer restarted beside an older connection; reconnecting afresh");
+                self.dialer.restarted(peer_id, listens);
+                let _ = self.swarm.disconnect_peer_id(peer_id);
+                return;
             }
             let changed = before != listens;
             // A peer that dialled in: where it says it listens goes into the address book, after

@@ -179,6 +179,11 @@ impl Reach {
     pub(super) fn has_newer(&self, peer: &PeerId, than: ConnectionId) -> bool {
         self.conns.iter().any(|(id, c)| c.peer == *peer && *id > than)
     }
+
+    /// Whether `peer` has a connection opened before `than`.
+    pub(super) fn has_older(&self, peer: &PeerId, than: ConnectionId) -> bool {
+        self.conns.iter().any(|(id, c)| c.peer == *peer && *id < than)
+    }
 }
 
 /// A sort key for `peer` that strangers cannot aim for: a hash of its id with this node's salt.
