@@ -111,6 +111,9 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     json(d2, &["pledge", &oven[..10], "--amount", "45"]);
     json(d3, &["pledge", &oven[..10], "--amount", "10"]);
     json(d3, &["pledge", &oven[..10], "--withdraw"]);
+    // A withdrawn pledge is said, with how to back the campaign again (from a retrial).
+    let shown = String::from_utf8_lossy(&haggle(d3, &["show", &oven[..10]]).stdout).into_owned();
+    assert!(shown.contains("you       withdrew your pledge; to back it again: haggle pledge"), "{shown}");
     json(d3, &["pledge", &oven[..10], "--amount", "25"]);
     let funded = wait("the creator's node to count 100.00 EUR from three backers", || {
         let c = campaign(dc, &oven);

@@ -24,8 +24,15 @@ pub fn book(cx: &Context<'_>, args: &BookArgs) -> Result<()> {
     }
     // Dates are YYYY-MM-DD, so text order is date order.
     if args.to <= args.from {
+        // The range for one night, or one day of a service, as an example (a retrial's one-day
+        // job typed the same day twice).
+        let one = haggle_protocol::calendar::parse_date(&args.from)
+            .map(|d| {
+                format!(": --from {} --to {} books one", args.from, haggle_protocol::calendar::Date(d + 1))
+            })
+            .unwrap_or_default();
         return Err(crate::usage(format!(
-            "check-out ({}) must come after check-in ({}): --from is the first night, --to the day you leave",
+            "check-out ({}) must come after check-in ({}): --from is the first night (a service's first day), --to the day you leave (the day after a service's last){one}",
             args.to, args.from
         )));
     }

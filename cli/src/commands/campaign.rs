@@ -227,6 +227,14 @@ pub fn lines(l: &ListingView, c: &CampaignInfo) {
     if let Some(mine) = c.mine.as_ref().filter(|m| m.amount.amount > 0) {
         let reward = mine.tier.as_deref().map(|t| format!(", reward: {t}")).unwrap_or_default();
         outln!("  you       pledged {}{reward}", mine.amount.display);
+    } else if c.mine.is_some() && c.over {
+        // A backer who took its pledge back read nothing of it here (from a retrial).
+        outln!("  you       withdrew your pledge before the deadline: you owe nothing");
+    } else if c.mine.is_some() {
+        outln!(
+            "  you       withdrew your pledge; to back it again: haggle pledge {} --amount ...",
+            output::short(&l.id)
+        );
     } else if !c.over && !l.mine {
         outln!("  pledge    haggle pledge {} --amount ...", output::short(&l.id));
     }

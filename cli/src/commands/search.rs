@@ -71,15 +71,16 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         if find(Some(category), 1).is_some() {
             return None;
         }
-        let Some((broader, _)) = category.rsplit_once('/') else {
-            // A top level no listing uses (`lesson` for `lessons/music`, from a trial): one the
-            // listings held here use that starts with what was typed, if any.
-            let all = find(None, 500)?;
-            let top = category_to_try(category, "", all.hits.iter().map(|h| h.category.as_str()));
-            return (!top.is_empty()).then_some(top);
-        };
-        let wider = find(Some(broader), 50)?;
-        Some(category_to_try(category, broader, wider.hits.iter().map(|h| h.category.as_str())))
+        if let Some((broader, _)) = category.rsplit_once('/')
+            && let Some(wider) = find(Some(broader), 50)
+        {
+            return Some(category_to_try(category, broader, wider.hits.iter().map(|h| h.category.as_str())));
+        }
+        // A top level no listing uses, or nothing under the broader part either (`lesson`,
+        // `music` or `lesson/music` for `lessons/music`, from a trial and its retrial): a
+        // category the listings held here use that the one typed is close to, if any.
+        let all = find(None, 500)?;
+        category_near(category, all.hits.iter().map(|h| h.category.as_str()))
     };
     let try_cut;
     let farther;
@@ -269,6 +270,28 @@ fn category_to_try<'a>(typed: &str, broader: &str, found: impl Iterator<Item = &
         .unwrap_or_else(|| broader.to_owned())
 }
 
+/// Of the categories `found`, one close to `typed`, none of whose listings matched: each part
+/// typed starts a part of it in order (`lesson/music` for `lessons/music`), cut as deep as
+/// typed; or else a part of it starts with the last part typed (`music`), cut there.
+fn category_near<'a>(typed: &str, found: impl Iterator<Item = &'a str> + Clone) -> Option<String> {
+    let typed = typed.to_lowercase();
+    let parts: Vec<&str> = typed.split('/').filter(|p| !p.is_empty()).collect();
+    let last = *parts.last()?;
+    let lower: Vec<String> = found.map(str::to_lowercase).collect();
+    let by_parts = lower.iter().find_map(|c| {
+        let theirs: Vec<&str> = c.split('/').collect();
+        let close = theirs.len() >= parts.len() && parts.iter().zip(&theirs).all(|(t, c)| c.starts_with(t));
+        close.then(|| theirs[..parts.len()].join("/"))
+    });
+    by_parts.or_else(|| {
+        lower.iter().find_map(|c| {
+            let theirs: Vec<&str> = c.split('/').collect();
+            let at = theirs.iter().position(|p| p.starts_with(last))?;
+            Some(theirs[..=at].join("/"))
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,9 +369,14 @@ mod tests {
         assert_eq!(category_to_try("vehicles/bike", "vehicles", found.into_iter()), "vehicles/bikes");
         assert_eq!(category_to_try("Home/Kit", "home", found.into_iter()), "home/kitchen");
         assert_eq!(category_to_try("vehicles/cars", "vehicles", found.into_iter()), "vehicles");
-        // A top level typed short of its plural, and one no listing's starts with.
-        assert_eq!(category_to_try("Home", "", found.into_iter()), "home");
-        assert_eq!(category_to_try("lesson", "", ["lessons/music"].into_iter()), "lessons");
-        assert_eq!(category_to_try("cars", "", found.into_iter()), "");
+        // Close to one the listings use, found among them all.
+        let held = ["home/kitchen", "lessons/music", "vehicles/bikes"];
+        let near = |typed: &str| category_near(typed, held.iter().copied());
+        assert_eq!(near("lesson").as_deref(), Some("lessons"));
+        assert_eq!(near("Lesson/Mus").as_deref(), Some("lessons/music"));
+        assert_eq!(near("music").as_deref(), Some("lessons/music"));
+        assert_eq!(near("bikes").as_deref(), Some("vehicles/bikes"));
+        assert_eq!(near("cars"), None);
+        assert_eq!(near("/"), None);
     }
 }
