@@ -189,6 +189,16 @@ impl Store {
             } else {
                 counted.clone()
             };
+            // The owner's own replaced pledges stay here as its record, but leave the
+            // reconciliation set: every other node drops them, so offering them made each sync
+            // find "have" items no peer takes, and never settle (found in a retrial).
+            for mine in held.iter().filter(|p| {
+                p.kind() == ObjectKind::Pledge
+                    && !current.contains(&p.id())
+                    && Some(&p.author()) == self.owner.get()
+            }) {
+                set.remove(&mut batch, mine.created_at(), mine.id());
+            }
             for gone in held.iter().filter(|p| {
                 p.kind() == ObjectKind::Pledge
                     && !current.contains(&p.id())
@@ -683,6 +693,25 @@ mod tests {
         assert_eq!((view.total, view.backers()), (6_000, 1), "the later pledge replaces the earlier");
         assert!(put(&other, &out).is_new());
         assert_eq!(other.campaign(&key_).expect("read").expect("campaign").1.total, 0, "withdrawn");
+        // The backer's own node keeps its replaced pledges, but syncs only its current one,
+        // as every other node holds: its reconciliation settles (found in a retrial).
+        let (_d3, backer) = store();
+        backer.set_owner(key(2).public());
+        assert!(put(&backer, &c).is_new());
+        for p in [&p1, &p2, &out] {
+            assert!(backer.ingest_own(p).expect("stored").is_new());
+        }
+        for p in [&p1, &p2] {
+            assert!(backer.contains(&p.id()).expect("read"), "kept as the owner's record");
+        }
+        let synced = |s: &Store| -> Vec<haggle_protocol::ObjectId> {
+            let mut ids: Vec<haggle_protocol::ObjectId> =
+                s.sync_items(Timestamp::now()).expect("set").into_iter().map(|(_, id)| id).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(synced(&backer), synced(&other));
+        assert!(!synced(&backer).contains(&p1.id()));
         // The deadline passed a minute ago: the creator's node refuses what reaches it now,
         // whatever its time; another node took the same pledges in as history.
         let reason = refused(put(&creator, &p1));
