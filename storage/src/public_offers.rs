@@ -189,21 +189,14 @@ impl Store {
             } else {
                 counted.clone()
             };
-            // The owner's own replaced pledges stay here as its record, but leave the
-            // reconciliation set: every other node drops them, so offering them made each sync
-            // find "have" items no peer takes, and never settle (found in a retrial).
-            for mine in held.iter().filter(|p| {
-                p.kind() == ObjectKind::Pledge
-                    && !current.contains(&p.id())
-                    && Some(&p.author()) == self.owner.get()
-            }) {
-                set.remove(&mut batch, mine.created_at(), mine.id());
-            }
-            for gone in held.iter().filter(|p| {
-                p.kind() == ObjectKind::Pledge
-                    && !current.contains(&p.id())
-                    && Some(&p.author()) != self.owner.get()
-            }) {
+            for gone in held.iter().filter(|p| p.kind() == ObjectKind::Pledge && !current.contains(&p.id())) {
+                // The owner's own replaced pledges stay here as its record, but leave the
+                // reconciliation set: every other node drops them, so offering them made each
+                // sync find "have" items no peer takes, and never settle (found in a retrial).
+                if Some(&gone.author()) == self.owner.get() {
+                    set.remove(&mut batch, gone.created_at(), gone.id());
+                    continue;
+                }
                 if self.sweep_bid(&mut batch, &mut set, gone)?.is_some() {
                     dropped.push(gone.id());
                     let lapses = gone.body().terms().map_or(now, |t| t.expires_at);

@@ -263,7 +263,19 @@ impl Service {
         self.announced.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(key)
     }
 
-    pub(super) fn remember_announced(&self, key: ListingKey) {
+    /// Tells `ended`, the end (at `end`) of the auction or campaign `key`, once: unless an
+    /// earlier run told it, or the owner blocked its author. Either way it counts as announced.
+    /// One for the settle run and for an end told before the deal it makes.
+    pub(super) fn announce_end(
+        &self,
+        key: ListingKey,
+        end: Timestamp,
+        ended: NodeEvent,
+        then: &mut Followups,
+    ) {
+        if !self.ends_told.told_before(end) && !self.hides_event(&key.author, &ended) {
+            then.events.push(ended);
+        }
         let mut announced = self.announced.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if announced.len() >= MAX_ANNOUNCED {
             announced.clear();

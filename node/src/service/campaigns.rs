@@ -138,12 +138,8 @@ impl Service {
             if key.author == me && !view.funded() && active {
                 self.close_missed_campaign(key, then)?;
             }
-            let ended = ended_event(&head, &view, &me, blocked);
             // Told by an earlier run: what the creator's node owes above still runs.
-            if !self.ends_told.told_before(view.campaign.deadline) && !self.hides_event(&key.author, &ended) {
-                then.events.push(ended);
-            }
-            self.remember_announced(*key);
+            self.announce_end(*key, view.campaign.deadline, ended_event(&head, &view, &me, blocked), then);
         }
         Ok(())
     }
@@ -163,11 +159,7 @@ impl Service {
         if !view.is_over(Timestamp::now()) {
             return Ok(());
         }
-        let ended = ended_event(&head, &view, &self.me(), 0);
-        if !self.ends_told.told_before(view.campaign.deadline) && !self.hides_event(&key.author, &ended) {
-            then.events.push(ended);
-        }
-        self.remember_announced(*key);
+        self.announce_end(*key, view.campaign.deadline, ended_event(&head, &view, &self.me(), 0), then);
         Ok(())
     }
 

@@ -155,10 +155,7 @@ impl Service {
             return Ok(());
         }
         let ended = super::auctions::ended_event(&self.store, &head, &view, &self.me())?;
-        if !self.ends_told.told_before(view.ends_at) && !self.hides_event(&key.author, &ended) {
-            then.events.push(ended);
-        }
-        self.remember_announced(key);
+        self.announce_end(key, view.ends_at, ended, then);
         Ok(())
     }
 

@@ -213,10 +213,7 @@ impl Service {
             }
             // Told by an earlier run: the award above is still owed, the line is not.
             let ended = ended_event(&self.store, &head, &view, &me)?;
-            if !self.ends_told.told_before(view.ends_at) && !self.hides_event(&key.author, &ended) {
-                then.events.push(ended);
-            }
-            self.remember_announced(key);
+            self.announce_end(key, view.ends_at, ended, &mut then);
         }
         // Every end up to now that this node could tell is told (during a catch-up, others'
         // ends wait for what it brings).
