@@ -95,6 +95,12 @@ pub struct OutboxEntry {
 }
 
 impl OutboxEntry {
+    /// Whether a sealed copy of the message is on its way through other nodes while the message
+    /// itself still waits (queued or sent, not acknowledged).
+    pub fn travels_sealed(&self) -> bool {
+        self.mailbox.is_some() && matches!(self.state, DeliveryState::Queued | DeliveryState::Sent)
+    }
+
     fn encode(&self) -> Vec<u8> {
         bincode::serde::encode_to_vec(self, bincode::config::standard()).expect("encoding cannot fail")
     }

@@ -41,6 +41,20 @@ async fn an_offer_and_its_acceptance_travel_sealed_through_a_third_node() -> Res
         (&mine["messages"][0]["delivery"], &mine["messages"][0]["sealed"]),
         (&json!("queued"), &json!(true))
     );
+    // A note in the thread travels the same way, and its conversation says so too (`haggle
+    // messages` said only `queued`).
+    let asked =
+        buyer.post(&format!("/v1/messages/{thread}"), json!({"message": "Pick-up on Saturday?"})).await?;
+    let note = asked["sent"].as_str().unwrap_or_default().to_owned();
+    let mail_count = || third.node.store().mail_for(&seller_key).map(|m| m.len()).unwrap_or(0);
+    wait_until("the note's sealed copy at the third node", || async { mail_count() >= 2 }).await?;
+    wait_until("the note's view to say its sealed copy", || async {
+        let view = buyer.get(&format!("/v1/messages/{thread}")).await.unwrap_or_default();
+        let mine =
+            view["notes"].as_array().and_then(|n| n.iter().find(|n| n["id"] == note.as_str())).cloned();
+        mine.is_some_and(|n| n["delivery"] != "delivered" && n["sealed"] == true)
+    })
+    .await?;
 
     // The buyer goes away too; the seller comes back, connected only to the third node.
     buyer.stop().await;

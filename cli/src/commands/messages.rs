@@ -219,9 +219,12 @@ fn delivery(n: &NoteView) -> Option<String> {
         // Only offers lapse (with their terms); a note is sent until delivered.
         DeliveryState::Lapsed => "not sent again",
     };
+    // A sealed copy on the network is said, as a thread's messages say it: `queued` alone read
+    // as if nothing had left.
+    let sealed = if n.sealed { "; also sealed, for other nodes to carry to them" } else { "" };
     Some(match &n.delivery_error {
-        Some(why) => format!("{state}: {why}"),
-        None => state.to_owned(),
+        Some(why) => format!("{state}{sealed}: {why}"),
+        None => format!("{state}{sealed}"),
     })
 }
 
@@ -242,5 +245,33 @@ mod tests {
         assert!(text(&words(&[&long])).expect_err("too long").contains("2048"));
         assert!(text(&words(&["bell\u{7}"])).expect_err("a bell").contains("control character"));
         assert_eq!(text(&words(&[&"x".repeat(MAX_MESSAGE_BYTES)])).map(|t| t.len()), Ok(MAX_MESSAGE_BYTES));
+    }
+
+    /// A note still waiting says when a sealed copy of it is on its way, as a thread's
+    /// messages do; a delivered one says nothing.
+    #[test]
+    fn a_waiting_note_says_its_sealed_copy() {
+        let note = NoteView {
+            id: haggle_protocol::ObjectId::from_bytes([1; 32]),
+            from: Party::Me,
+            created_at: 0,
+            message: "Still there?".into(),
+            read: true,
+            delivery: Some(DeliveryState::Queued),
+            sealed: false,
+            delivery_error: None,
+        };
+        assert_eq!(delivery(&note).as_deref(), Some("queued: it goes out as soon as they are reachable"));
+        let sealed = NoteView { sealed: true, ..note.clone() };
+        assert_eq!(
+            delivery(&sealed).as_deref(),
+            Some(
+                "queued: it goes out as soon as they are reachable; also sealed, for other nodes to carry to them"
+            )
+        );
+        let failed = NoteView { delivery_error: Some("no route".into()), ..sealed.clone() };
+        assert!(delivery(&failed).expect("waiting").ends_with("to carry to them: no route"));
+        let delivered = NoteView { delivery: Some(DeliveryState::Delivered), ..sealed };
+        assert_eq!(delivery(&delivered), None);
     }
 }

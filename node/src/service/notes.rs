@@ -243,6 +243,7 @@ impl Service {
                 message: note.message.clone(),
                 read: entry.is_read(&r, &me),
                 delivery: outbox.as_ref().map(|e| e.state),
+                sealed: outbox.as_ref().is_some_and(haggle_storage::OutboxEntry::travels_sealed),
                 delivery_error: outbox.and_then(|e| {
                     (e.state != haggle_storage::DeliveryState::Delivered).then_some(e.last_error?)
                 }),

@@ -389,13 +389,7 @@ pub(super) fn thread_with(
                 .filter(|e| e.state == haggle_storage::DeliveryState::Delivered)
                 .and_then(|e| e.last_attempt)
                 .map(Timestamp::as_millis),
-            sealed: outbox.as_ref().is_some_and(|e| {
-                e.mailbox.is_some()
-                    && matches!(
-                        e.state,
-                        haggle_storage::DeliveryState::Queued | haggle_storage::DeliveryState::Sent
-                    )
-            }),
+            sealed: outbox.as_ref().is_some_and(haggle_storage::OutboxEntry::travels_sealed),
             delivery_error: outbox
                 .and_then(|e| (e.state != haggle_storage::DeliveryState::Delivered).then_some(e.last_error?)),
         });

@@ -72,6 +72,10 @@ pub struct NoteView {
     /// For the owner's own notes: how far delivery got.
     #[serde(with = "opt_text")]
     pub delivery: Option<DeliveryState>,
+    /// For the owner's own notes not delivered yet: whether a sealed copy of it travels through
+    /// other nodes meanwhile (made once the other party has been unreachable a while).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sealed: bool,
     /// For the owner's own notes not delivered: why the last attempt did not deliver it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery_error: Option<String>,
