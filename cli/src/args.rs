@@ -918,7 +918,8 @@ pub struct TermsArgs {
     /// digital good bought at its price, and a booking's nights (their asking price).
     #[arg(long, allow_negative_numbers = true, value_parser = amount)]
     pub price: Option<String>,
-    /// Currency (default: the listing's).
+    /// Currency (default: the listing's; a counter names it when the terms on the table are in
+    /// another).
     #[arg(long, value_parser = currency)]
     pub currency: Option<Currency>,
     /// How many (default 1, or the current terms' for a counter, which names its --price too).

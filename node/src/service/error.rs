@@ -340,6 +340,18 @@ pub enum InvalidInput {
         /// The largest offset served.
         max: usize,
     },
+    /// A counter with a price but no currency, while the terms on the table are in another
+    /// currency than the listing's: either could be meant (a trial's seller countered an offer
+    /// in USD with `--price 11`, meaning its listing's EUR, and sent 11 USD).
+    #[error(
+        "the terms on the table are in {theirs} and the listing asks in {listing}: say which your counter is in, --currency {listing} or --currency {theirs}"
+    )]
+    WhichCurrency {
+        /// The currency of the terms on the table.
+        theirs: String,
+        /// The listing's currency.
+        listing: String,
+    },
     /// Terms without a currency on a listing without one.
     #[error(
         "the listing names no price, so no currency either (a wanted ad open to offers): say which currency your price is in, e.g. --currency EUR"

@@ -201,6 +201,16 @@ impl Service {
             .and_then(Object::listing)
             .and_then(|l| l.price.as_ref())
             .map(|p| p.currency.clone());
+        if let (Some(_), None, Some(listing)) = (&draft.price, &draft.currency, &listing_currency)
+            && *listing != current.price.currency
+            && kind != ListingKind::Giveaway
+        {
+            return Err(InvalidInput::WhichCurrency {
+                theirs: current.price.currency.to_string(),
+                listing: listing.to_string(),
+            }
+            .into());
+        }
         let (terms, message) = terms(
             draft,
             kind,

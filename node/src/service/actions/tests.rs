@@ -218,8 +218,21 @@ fn an_offer_in_a_currency_no_node_knows_is_refused() {
     let slip = TermsDraft { currency: "GHX".parse().ok(), ..offer_of("5") };
     let e = seller.counter(&thread, slip).expect_err("a slip").to_string();
     assert!(e.contains("The listing asks in GHT: give --currency GHT"), "{e}");
+    // A price alone, while the offer is in euros and the listing asks in GHT: either could be
+    // meant (a trial's seller sent 11 USD for 11 EUR), so the counter is asked which.
+    let e = seller.counter(&thread, offer_of("5")).expect_err("which currency");
+    assert_eq!(e.code(), ErrorCode::Invalid);
+    assert_eq!(
+        e.to_string(),
+        "the terms on the table are in EUR and the listing asks in GHT: say which your counter is in, --currency GHT or --currency EUR"
+    );
     let own = TermsDraft { currency: "GHT".parse().ok(), ..offer_of("5") };
-    seller.counter(&thread, own).expect("the listing's own currency");
+    let countered = seller.counter(&thread, own).expect("the listing's own currency");
+    assert_eq!(countered.object.body().terms().map(|t| t.price.currency.to_string()).as_deref(), Some("GHT"));
+    // Once the terms on the table are in the listing's currency, a price alone is in it.
+    other.receive(countered.object.bytes(), Via::Direct);
+    let back = other.counter(&thread, offer_of("4.50")).expect("in the terms' currency");
+    assert_eq!(back.object.body().terms().map(|t| t.price.currency.to_string()).as_deref(), Some("GHT"));
 }
 
 /// Found in a trial: an offer with a price but no currency on a wanted ad open to offers was told
