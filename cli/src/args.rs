@@ -291,8 +291,8 @@ pub enum Command {
         #[arg(value_parser = identity)]
         who: Option<String>,
     },
-    /// Block someone: their listings leave your searches and `watch`, and they can start no new
-    /// offer or booking with you (on your node only; nothing is published)
+    /// Block someone: their listings leave your searches and `watch`, and no new offer or booking
+    /// starts between you, either way (on your node only; nothing is published)
     #[command(
         after_help = "Examples:\n  haggle block 3fa2c1                     (the author of that listing)\n  haggle block 9b1d0e --note \"lowball offers\"  (the other party of that thread)\n  haggle block 5e77a0                     (who wrote that message)\n  haggle block 12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5\n\nThreads and deals already open with them go on, messages in them too: decline, withdraw or cancel them as usual."
     )]

@@ -279,7 +279,9 @@ mod tests {
         let arrived = s.receive(bid.bytes(), Via::Gossip);
         assert!(matches!(arrived.first(), Some(Received::New)), "stored and passed on");
         assert!(arrived.then.events.is_empty(), "{:?}", arrived.then.events);
-        // Once the owner bid, a bid over it is news.
+        // Once the owner bid, a bid over it is news. (The owner bids while the author is not
+        // blocked: no new bid goes to a key one blocks.)
+        s.unblock(&key(2).public().to_string()).expect("unblocked");
         let my_bid = s
             .bid(
                 &theirs.id().to_hex(),
@@ -287,6 +289,7 @@ mod tests {
             )
             .expect("bid")
             .object;
+        block(&s, &key(2).public().to_string(), "").expect("blocked again");
         // Made after the owner's (bids of one millisecond are ordered by id).
         let after = haggle_protocol::Timestamp::from_millis(my_bid.created_at().as_millis() + 1);
         let over = fixtures::sign_at(&key(3), fixtures::bid(&theirs, 1_200), after);

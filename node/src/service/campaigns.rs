@@ -63,6 +63,10 @@ impl Service {
         if amount == 0 && view.backing_of(&self.me()).is_none_or(|b| b.amount == 0) {
             return Err(InvalidInput::Campaign("you have no pledge to withdraw").into());
         }
+        // A pledge made before the block can still be withdrawn.
+        if amount > 0 && self.store.is_blocked(&head.author()) {
+            return Err(Conflict::ToBlocked(head.author(), "pledge to").into());
+        }
         // The same pledge again changes nothing: refused, not signed and gossiped (a new message
         // with the same amount is a change).
         if let Some(current) = view.backing_of(&self.me()).filter(|b| b.amount == amount && amount > 0) {

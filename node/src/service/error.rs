@@ -848,6 +848,14 @@ pub enum Conflict {
         "you blocked {0}: their answers about a listing would not reach you, so a message about one is not sent to them (in a thread or deal, messages go on both ways). haggle unblock {0} first"
     )]
     NoteToBlocked(haggle_protocol::PublicKey),
+    /// An offer, booking request, bid or pledge on the listing of a key the owner blocked
+    /// (`.1`: `offer on`, `book`, `bid on`, `pledge to`): a block keeps new threads from
+    /// starting either way (a trial's user blocked someone, then made a deal with them with only
+    /// a line in the thread to say so, while a message to them was refused).
+    #[error(
+        "you blocked {0}: a block keeps new offers, bookings, bids and pledges from starting between you, either way. To {1} their listing, haggle unblock {0} first"
+    )]
+    ToBlocked(haggle_protocol::PublicKey, &'static str),
     /// A conversation named that holds no message yet.
     #[error("there are no messages about `{given}`{} yet: haggle message {given} \"TEXT\" sends one; haggle messages lists your conversations", .with.map(|k| format!(" between you and {k}")).unwrap_or_default())]
     NoNotes {
@@ -1026,6 +1034,7 @@ impl Conflict {
             | Conflict::SavedSearchesFull { .. }
             | Conflict::SavedSearchDamaged { .. }
             | Conflict::NoteToBlocked(_)
+            | Conflict::ToBlocked(..)
             | Conflict::NotesUnanswered { .. }
             | Conflict::TooManyConversations { .. }
             | Conflict::ConversationFull { .. } => ErrorCode::Conflict,

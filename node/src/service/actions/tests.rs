@@ -1906,3 +1906,56 @@ fn a_pictures_format_and_size_are_those_of_its_bytes() {
     seller.publish(with(vec![photo.clone()])).expect("the picture as stored");
     seller.publish(with(vec![Image { width: 48, height: 64, ..photo }])).expect("turned by EXIF");
 }
+
+/// Found in a trial: a user blocked someone, then made an offer on their listing and a deal
+/// followed, with only a line in the thread to say so, while a message to them was refused. An
+/// offer, booking request, bid or pledge to a key the owner blocked is refused as a message
+/// is, before anything is signed; a pledge made before the block can still be withdrawn.
+#[test]
+fn no_new_offer_bid_or_pledge_goes_to_a_key_one_blocked() {
+    use crate::api::types::{AuctionDraft, BidRequest, BlockRequest, CampaignDraft, PledgeRequest};
+
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let chair = seller.publish(draft("Armchair", "20")).expect("published").object;
+    let auction = ListingDraft {
+        kind: haggle_protocol::ListingKind::Auction,
+        auction: Some(AuctionDraft { ends_in: 3_600, reserve: None, increment: None, window: None }),
+        ..draft("Brass lamp", "50")
+    };
+    let lamp = seller.publish(auction).expect("published").object;
+    let campaign = ListingDraft {
+        kind: haggle_protocol::ListingKind::Crowdfund,
+        campaign: Some(CampaignDraft { deadline_in: 3_600, tiers: Vec::new() }),
+        ..draft("Community oven", "1000")
+    };
+    let oven = seller.publish(campaign).expect("published").object;
+    for object in [&chair, &lamp, &oven] {
+        buyer.receive(object.bytes(), Via::Gossip);
+    }
+    let pledge = |amount: &str| {
+        buyer.pledge(&oven.id().to_hex(), PledgeRequest { amount: amount.into(), message: String::new() })
+    };
+    pledge("30").expect("pledged before the block");
+    let seller_key = seller.me();
+    buyer.block(BlockRequest { who: seller_key.to_string(), note: None }).expect("blocked");
+
+    let e = buyer.offer(&chair.id().to_hex(), offer_of("15")).expect_err("blocked");
+    assert_eq!(e.code(), ErrorCode::Conflict);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "you blocked {seller_key}: a block keeps new offers, bookings, bids and pledges from starting between you, either way. To offer on their listing, haggle unblock {seller_key} first"
+        )
+    );
+    let bid = BidRequest { price: "60".into(), message: String::new() };
+    let e = buyer.bid(&lamp.id().to_hex(), bid).expect_err("blocked").to_string();
+    assert!(e.contains("To bid on their listing, haggle unblock"), "{e}");
+    let e = pledge("40").expect_err("blocked").to_string();
+    assert!(e.contains("To pledge to their listing, haggle unblock"), "{e}");
+    assert_eq!(buyer.threads().expect("threads").threads.len(), 1, "the pledge alone, nothing new signed");
+    pledge("0").expect("a pledge made before the block is withdrawn");
+
+    buyer.unblock(&seller_key.to_string()).expect("unblocked");
+    buyer.offer(&chair.id().to_hex(), offer_of("15")).expect("offered once unblocked");
+}
