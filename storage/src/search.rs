@@ -970,7 +970,7 @@ struct Word {
 /// counts include deleted documents until their segment is merged: a word only a retracted or
 /// replaced listing used still read as known, and a search for a misspelling of a live word
 /// then found nothing on one node and the live listings on another.
-fn has_live(searcher: &Searcher, term: &Term) -> tantivy::Result<bool> {
+pub(crate) fn has_live(searcher: &Searcher, term: &Term) -> tantivy::Result<bool> {
     use tantivy::DocSet;
     for segment in searcher.segment_readers() {
         let index = segment.inverted_index(term.field())?;
@@ -1487,6 +1487,11 @@ mod tests {
         let got: Vec<_> = found.hits.iter().map(|h| h.listing.listing().expect("l").title.clone()).collect();
         assert_eq!(got, vec!["Acoustic guitar"]);
         assert_eq!(found.guessed, vec!["guitr".to_owned()]);
+        // A word near only the gone listing's words matches nothing: it is unknown, not a guess
+        // (a trial's `search --json` said guessed while the text said nothing is near it).
+        let found = m.store.search(&q("strep")).expect("search");
+        assert!(found.hits.is_empty());
+        assert_eq!((found.guessed, found.unknown), (Vec::<String>::new(), vec!["strep".to_owned()]));
     }
 
     /// Defect: a search for "ebike" found no "E-bike": the index split the hyphenated word in

@@ -139,6 +139,16 @@ pub(crate) fn near_query(
             }
         }
     }
+    // Words only listings gone since used (their documents deleted, their segments not merged
+    // yet) match nothing: a typo near them alone is no guess (a trial's `search teddy`, after the
+    // teddy bear was retracted, was a guess in `--json` and "no word near it" in the text).
+    let mut live = Vec::with_capacity(words.len());
+    for word in words {
+        if crate::search::has_live(searcher, &Term::from_field_text(field, &word.0))? {
+            live.push(word);
+        }
+    }
+    let mut words = live;
     if words.is_empty() {
         return Ok(None);
     }
