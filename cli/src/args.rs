@@ -731,10 +731,10 @@ pub struct SearchFilters {
     #[arg(long)]
     pub category: Option<String>,
     /// Lowest price, e.g. 50 (needs --currency).
-    #[arg(long, allow_negative_numbers = true, value_parser = amount)]
+    #[arg(long, allow_negative_numbers = true, value_parser = search_amount)]
     pub min_price: Option<String>,
     /// Highest price, e.g. 200 (needs --currency, except 0: what is free).
-    #[arg(long, allow_negative_numbers = true, value_parser = amount)]
+    #[arg(long, allow_negative_numbers = true, value_parser = search_amount)]
     pub max_price: Option<String>,
     /// Only prices in this currency.
     #[arg(long, value_parser = currency)]
@@ -773,6 +773,23 @@ pub struct SearchFilters {
 }
 
 impl SearchFilters {
+    /// Refuses `--within 5 km`: the unit, apart from its number, is read as a word to search
+    /// for, and nothing says "km" (a trial's search found nothing, and exited 0).
+    pub fn check_within(&self) -> anyhow::Result<()> {
+        let Some(within) = self.within.as_deref() else { return Ok(()) };
+        let bare = !within.is_empty() && within.trim().bytes().all(|b| b.is_ascii_digit() || b == b'.');
+        let words = self.text.iter().flat_map(|t| t.split_whitespace());
+        if let Some(unit) = words.clone().find(|w| ["km", "m"].contains(&w.to_ascii_lowercase().as_str()))
+            && bare
+        {
+            let unit = unit.to_ascii_lowercase();
+            return Err(crate::usage(format!(
+                "--within {within} {unit}: write the distance without a space, --within {within}{unit} (`{unit}` was read as a word to search for)"
+            )));
+        }
+        Ok(())
+    }
+
     /// Sets [`Self::seller`] from `--seller`: a key as it is, a name by the owner's names (`names`
     /// reads them from the node, only when a name was given).
     pub fn resolve_seller<E>(
@@ -923,7 +940,7 @@ pub struct TermsArgs {
     #[arg(long, value_parser = currency)]
     pub currency: Option<Currency>,
     /// How many (default 1, or the current terms' for a counter, which names its --price too).
-    #[arg(long, allow_negative_numbers = true, value_parser = quantity)]
+    #[arg(long, allow_negative_numbers = true, value_parser = terms_quantity)]
     pub qty: Option<u32>,
     /// A note to the other party.
     #[arg(long, short, default_value = "")]
@@ -1320,6 +1337,16 @@ fn id_prefix(text: &str) -> Result<String, String> {
     })
 }
 
+/// A quantity of terms (an offer, counter or booking): [`quantity`], without the listing
+/// owner's advice (a trial's buyer, told to retract a listing it did not have).
+fn terms_quantity(text: &str) -> Result<u32, String> {
+    let max = haggle_protocol::limits::MAX_QUANTITY;
+    match quantity(text) {
+        Err(_) if text.trim().parse::<u64>() == Ok(0) => Err(format!("a quantity is 1 to {max}")),
+        other => other,
+    }
+}
+
 /// A quantity within the protocol's limits.
 fn quantity(text: &str) -> Result<u32, String> {
     let max = haggle_protocol::limits::MAX_QUANTITY;
@@ -1334,9 +1361,19 @@ fn quantity(text: &str) -> Result<u32, String> {
     }
 }
 
+/// A search's price bound: [`amount`], whose currency is only ever --currency's.
+fn search_amount(text: &str) -> Result<String, String> {
+    amount_in(text, "--currency's")
+}
+
 /// An amount's shape (digits, an optional decimal point), checked before the node is asked; how
 /// many decimals it may have depends on the currency, which the node checks.
 fn amount(text: &str) -> Result<String, String> {
+    amount_in(text, "--currency's, or the listing's for an offer, bid or pledge")
+}
+
+/// [`amount`], saying whose the currency is (`currency`) when one is written in it.
+fn amount_in(text: &str, currency: &str) -> Result<String, String> {
     let shaped = |s: &str| {
         let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
         let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
@@ -1352,7 +1389,7 @@ fn amount(text: &str) -> Result<String, String> {
         // `20 USD`, `EUR20`, `€ 12`, `12€`: the currency goes apart (--currency), or is the
         // listing's.
         None if shaped(without_currency(trimmed)) && without_currency(trimmed) != trimmed => Err(format!(
-            "`{text}` is not an amount: write the number alone, {}; the currency is --currency's, or the listing's for an offer, bid or pledge",
+            "`{text}` is not an amount: write the number alone, {}; the currency is {currency}",
             without_currency(trimmed)
         )),
         // `12,50` (or `12,50 EUR`): a decimal comma.
@@ -1636,6 +1673,18 @@ mod tests {
             let err = amount(with_code).expect_err("a currency in the amount");
             assert!(err.contains("write the number alone") && err.contains("--currency"), "{err}");
         }
+        // A search's bound has no listing whose currency it could take (from a trial).
+        assert_eq!(
+            search_amount("30€").expect_err("a currency in it"),
+            "`30€` is not an amount: write the number alone, 30; the currency is --currency's"
+        );
+        // An offer's quantity of 0 is not told to retract a listing (from a trial's buyer).
+        assert_eq!(
+            terms_quantity("0"),
+            Err(format!("a quantity is 1 to {}", haggle_protocol::limits::MAX_QUANTITY))
+        );
+        assert!(quantity("0").expect_err("0").contains("retract it"));
+        assert_eq!(terms_quantity("3"), Ok(3));
         let err = amount("-1e3").expect_err("negative garbage");
         assert!(err.contains("cannot be negative") && !err.contains("write 1e3"), "{err}");
         for bad in ["12,5", "", ".", "1e3", "12.5.0", "ten", "1,200", "EUR", "12k", "2m"] {
@@ -1675,6 +1724,30 @@ mod tests {
         // So does a negative quantity.
         let err = Cli::try_parse_from(["haggle", "offer", "3fa2c1", "--qty", "-1"]).expect_err("negative");
         assert!(err.to_string().contains("from 1 to"), "{err}");
+    }
+
+    /// From a trial: `--within 5 km` searched for the word "km", found nothing, and exited 0.
+    #[test]
+    fn a_distance_split_from_its_unit_is_refused() {
+        let filters = |line: &[&str]| match Cli::try_parse_from(line).expect("parsed").command {
+            Command::Search(args) => args.filters,
+            Command::Watch(args) => args.filters,
+            _ => unreachable!("a search or watch"),
+        };
+        let split = filters(&["haggle", "search", "bike", "--around", "51.05,3.71", "--within", "5", "km"]);
+        assert_eq!(
+            split.check_within().expect_err("split").to_string(),
+            "--within 5 km: write the distance without a space, --within 5km (`km` was read as a word to search for)"
+        );
+        let watch = filters(&["haggle", "watch", "--around", "51.05,3.71", "--within", "800", "M"]);
+        assert!(watch.check_within().expect_err("split").to_string().contains("--within 800m"));
+        for fine in [
+            &["haggle", "search", "bike", "--around", "51.05,3.71", "--within", "5km"][..],
+            &["haggle", "search", "km", "marker"],
+            &["haggle", "search", "m", "--around", "51.05,3.71", "--within", "5km"],
+        ] {
+            assert!(filters(fine).check_within().is_ok(), "{fine:?}");
+        }
     }
 
     #[test]

@@ -62,8 +62,10 @@ pub fn aside<T>(read: Result<T, haggle_node::ClientError>) -> Result<Option<T>, 
 pub fn run(mut command: Command, cx: &Context<'_>) -> Result<()> {
     // `--seller NAME`: the key of a name the owner gave, looked up before anything else.
     if let Command::Search(args) = &mut command {
+        args.filters.check_within()?;
         args.filters.resolve_seller(|| named(cx))?;
     } else if let Command::Watch(args) = &mut command {
+        args.filters.check_within()?;
         args.filters.resolve_seller(|| named(cx))?;
     }
     // The owner's names for keys, shown in their place (`haggle name`): read the first time a
