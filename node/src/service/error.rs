@@ -690,16 +690,18 @@ pub enum Conflict {
         deal.fmt_short(),
         stage.replace('_', " "),
         if *stage == "cancelled" {
-            "both parties called it off, so neither rates it"
+            "both parties called it off, so neither rates it".to_owned()
         } else if *received_unpaid {
-            "the buyer said it was received before the payment request reached its node, and it can be rated once the buyer says it paid, or once it has stayed at this stage for 14 days"
+            format!("the {} said it was received before the payment request reached its node, and it can be rated once the {} says it paid, or once it has stayed at this stage for 14 days", party_name(haggle_protocol::Role::Buyer, *kind), party_name(haggle_protocol::Role::Buyer, *kind))
         } else {
-            "it can be rated once the buyer says it was received, or once it has stayed at this stage for 14 days"
+            format!("it can be rated once the {} says it was received, or once it has stayed at this stage for 14 days", party_name(haggle_protocol::Role::Buyer, *kind))
         }
     )]
     NotRateable {
         /// The deal.
         deal: ObjectId,
+        /// Its listing's kind, which names its parties (a giveaway's taker).
+        kind: Option<haggle_protocol::ListingKind>,
         /// Its stage.
         stage: &'static str,
         /// The buyer said `received` while it owed the payment asked for
@@ -1316,9 +1318,11 @@ fn step_refusal(
             "the {} has not said it delivered what the pledge is owed yet: say it arrived once it has (haggle deal {id} shows when it does)",
             name(Role::Seller)
         ),
+        // The step the other side owes comes first: a taker who had the sofa in hand was left
+        // waiting with no word of whose step it was (from a trial).
         NotAllowed::NotShipped => format!(
-            "the {} has not shipped or handed it over yet: say it arrived once it has (haggle deal {id} shows when it is)",
-            name(Role::Seller)
+            "the {seller} has not said it shipped or handed it over yet (haggle shipped {id}, on the {seller}'s node): once you have it, ask them to say so, then say it arrived (haggle deal {id} shows when they do)",
+            seller = name(Role::Seller)
         ),
         NotAllowed::NotPaid => format!(
             "you have not said you paid: say so first (haggle paid {id}); received completes the deal, and nothing can follow it"

@@ -1235,6 +1235,19 @@ fn a_giveaway_is_asked_for_without_a_price_and_its_deal_has_nothing_to_pay() {
         "{:?}",
         got.received
     );
+    // From a trial: the taker, with the sofa in hand, is told whose step comes first and how
+    // (it read "say it arrived once it has"), and an early rating names the taker, not a buyer.
+    let short = &deal[..12];
+    let early = taker.deal_step(&deal, Step::Received).expect_err("not handed over yet").to_string();
+    assert_eq!(
+        early,
+        format!(
+            "the giver has not said it shipped or handed it over yet (haggle shipped {short}, on the giver's node): once you have it, ask them to say so, then say it arrived (haggle deal {short} shows when they do)"
+        )
+    );
+    let rating = crate::api::types::FeedbackRequest { rating: "positive".into(), text: String::new() };
+    let rated = taker.leave_feedback(&deal, rating).expect_err("too early").to_string();
+    assert!(rated.contains("once the taker says it was received"), "{rated}");
     giver.deal_step(&deal, Step::Shipped(None)).expect("handed over");
     // The views say what it is and who each party is.
     let view = taker.deal_view(&deal).expect("a view");
