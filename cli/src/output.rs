@@ -528,7 +528,26 @@ pub fn listings(list: &[ListingView], empty: &str) {
             ]
         })
         .collect();
-    table(&["ID", "KIND", "TITLE", "PRICE", "QTY", "LOCATION", "SELLER", "STATE", "EXPIRES"], &rows);
+    table(
+        &["ID", "KIND", "TITLE", "PRICE", "QTY", "LOCATION", author_column(list), "STATE", "EXPIRES"],
+        &rows,
+    );
+}
+
+/// The heading of a table's author column: named as the listings' kind names their authors when
+/// every listing is of one kind that has no seller (a trial's `search --kind giveaway` read
+/// SELLER), SELLER otherwise.
+fn author_column(list: &[ListingView]) -> &'static str {
+    let first = list.first().map(|l| l.kind);
+    if list.iter().any(|l| Some(l.kind) != first) {
+        return "SELLER";
+    }
+    match first {
+        Some(ListingKind::Giveaway) => "GIVER",
+        Some(ListingKind::Wanted) => "WANTED BY",
+        Some(ListingKind::Crowdfund) => "CREATOR",
+        _ => "SELLER",
+    }
 }
 
 /// A listing in one line: title, then its price or what it is (`giveaway`, `wanted`).
@@ -1225,6 +1244,19 @@ mod tests {
     }
 
     /// A long title or place is cut, marked, in a table cell; a short one is left whole.
+    /// From a trial: `search --kind giveaway` headed its givers SELLER.
+    #[test]
+    fn the_author_column_is_named_by_the_listings_kind() {
+        let giveaway = sample_listing(1, ListingState::Active, 1);
+        let wanted = ListingView { kind: ListingKind::Wanted, ..giveaway.clone() };
+        let sale = ListingView { kind: ListingKind::Sell, ..giveaway.clone() };
+        assert_eq!(author_column(&[giveaway.clone(), giveaway.clone()]), "GIVER");
+        assert_eq!(author_column(std::slice::from_ref(&wanted)), "WANTED BY");
+        assert_eq!(author_column(&[giveaway, wanted]), "SELLER");
+        assert_eq!(author_column(&[sale]), "SELLER");
+        assert_eq!(author_column(&[]), "SELLER");
+    }
+
     #[test]
     fn long_cells_are_clipped_with_a_mark() {
         assert_eq!(clip("Oak chair", TITLE_COLUMN), "Oak chair");

@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use haggle_node::ClientError;
-use haggle_node::api::types::{DealView, DeliveryState, Party, StepRequest};
+use haggle_node::api::types::{DealView, DeliveryState, ListingKind, Party, StepRequest};
 
 use super::Context;
 use crate::args::PayRequestArgs;
@@ -148,6 +148,8 @@ pub fn step_name(step: &str, kind: Option<haggle_node::api::types::ListingKind>)
         // A campaign's creator delivers the reward, or what the campaign promised (a retrial's
         // backer read "shipped" for a hall hire).
         ("shipped", Some(ListingKind::Crowdfund)) => "delivered".to_owned(),
+        // A giveaway is collected or dropped off, seldom shipped (from a trial).
+        ("shipped", Some(ListingKind::Giveaway)) => "handed over".to_owned(),
         (step, _) => step.replace('_', " "),
     }
 }
@@ -200,7 +202,14 @@ pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
         let who = if s.by == Party::Me { "you" } else { "them" };
         // With the terms it came with: a note about an hour may go with terms the deal did
         // not keep (a retrial's "Sunday 9-11" went with 2 hours, and the deal was for 1).
-        let with = s.terms.as_ref().map(|t| format!(" of {}", output::terms(t))).unwrap_or_default();
+        // A giveaway's terms are free whatever was said: "the offer of free" read oddly (a
+        // trial), so only a quantity is named.
+        let with = match (&s.terms, d.listing_kind) {
+            (Some(t), Some(ListingKind::Giveaway)) if t.quantity > 1 => format!(" for {}", t.quantity),
+            (_, Some(ListingKind::Giveaway)) => String::new(),
+            (Some(t), _) => format!(" of {}", output::terms(t)),
+            (None, _) => String::new(),
+        };
         outln!("  {label:<9} {who}, with the {}{with}: \"{}\"", s.kind, output::note(&s.message));
     }
     let you = |side: &str| if d.you_are.as_deref() == Some(side) { " (you)" } else { "" };
@@ -538,6 +547,7 @@ mod tests {
         assert_eq!(step_name("shipped", service), "work done");
         assert_eq!(step_name("shipped", None), "shipped");
         assert_eq!(step_name("shipped", Some(haggle_node::api::types::ListingKind::Crowdfund)), "delivered");
+        assert_eq!(step_name("shipped", Some(ListingKind::Giveaway)), "handed over");
         assert_eq!(step_name("payment_request", service), "payment request");
     }
 

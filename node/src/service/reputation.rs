@@ -121,15 +121,13 @@ impl Service {
         let now = Timestamp::now();
         if !state.may_rate(now) {
             let received_unpaid = state.received_unpaid();
-            return Err(
-                Conflict::NotRateable {
-                    deal: id,
-                    kind: deal.listing().listing().map(|l| l.kind),
-                    stage: state.stage().name(),
-                    received_unpaid,
-                }
-                .into()
-            );
+            return Err(Conflict::NotRateable {
+                deal: id,
+                kind: deal.listing().listing().map(|l| l.kind),
+                stage: state.stage().name(),
+                received_unpaid,
+            }
+            .into());
         }
         let feedback = Feedback::new(
             deal.offer(),
