@@ -941,6 +941,10 @@ pub fn thread(t: &ThreadView) {
                 (Party::Me, _) => outln!(
                     "  next      your move: counter for {left} or fewer (haggle counter {thread} --qty {left} --price ...), or decline"
                 ),
+                // None free: fewer is none (a trial read "counter for fewer" with none to give).
+                (Party::Them, 0) => outln!(
+                    "  next      waiting for the other party to decline, or for other promises to end; or withdraw these terms (haggle withdraw {thread})"
+                ),
                 (Party::Them, _) => outln!(
                     "  next      waiting for the other party to counter for fewer or decline; or withdraw these terms (haggle withdraw {thread})"
                 ),

@@ -90,7 +90,7 @@ pub fn list(cx: &Context<'_>) -> Result<()> {
     }
     if page.conversations.is_empty() {
         outln!(
-            "No messages yet. haggle message LISTING \"TEXT\" asks a listing's author a question; a thread's or deal's id writes to the other party."
+            "No messages yet. haggle message LISTING \"TEXT\" asks a listing's author a question; a thread's or deal's id writes to the other party. (A note sent with an offer or a counter is in its thread: haggle offers lists them.)"
         );
         return Ok(());
     }

@@ -246,10 +246,14 @@ fn back(cx: &Context<'_>, state: &std::cell::RefCell<Watching>, since: u64) {
         // What reached it meanwhile follows, each event told as it would have been; this line
         // does not promise any (a trial read "what reached it meanwhile follows" before nothing,
         // and what was told live already is not told again).
-        eprintln!(
-            "The node runs again (the watch lost it {}). Watching for events (Ctrl-C to stop)...",
-            output::relative(since, now)
-        );
+        // In seconds under a minute: "just now" read wrong after 15 s away (a trial).
+        let away = now.saturating_sub(since) / 1000;
+        let when = match away {
+            0 => "just now".to_owned(),
+            1..=59 => format!("{away} second{} ago", if away == 1 { "" } else { "s" }),
+            _ => output::relative(since, now),
+        };
+        eprintln!("The node runs again (the watch lost it {when}). Watching for events (Ctrl-C to stop)...");
     }
     let missed = match missed {
         Ok(missed) => missed,

@@ -130,6 +130,10 @@ pub enum InvalidInput {
     /// A rating that is not positive, neutral or negative.
     #[error("unknown rating {0:?}: positive, neutral or negative")]
     Rating(String),
+    /// Text in a key's form that is no key anybody holds (a character mistyped), as the
+    /// protocol says it.
+    #[error("{0}")]
+    Key(String),
     /// An identity that is neither a key nor a listing this node holds.
     #[error(
         "{0:?} is not a key (a PeerId such as 12D3KooW...), a name you gave one (haggle names lists them), nor the id of a listing this node holds: \
@@ -404,7 +408,13 @@ pub enum Conflict {
     ListingClosed(ObjectId, &'static str, &'static str),
     /// The listing is closed with nothing left: sold out, or as its kind says it (an auction
     /// sold, a giveaway given away, a wanted ad found).
-    #[error("listing {} is {}: nothing of it is left", .0.fmt_short(), .1)]
+    #[error(
+        "listing {} is {}: {}",
+        .0.fmt_short(),
+        .1,
+        // A wanted ad has nothing "left" (a trial read that as awkward).
+        if *.1 == "found" { "its author has what it wanted, and takes no more offers" } else { "nothing of it is left" }
+    )]
     ListingSoldOut(ObjectId, &'static str),
     /// One of the owner's listings is closed: its owner cannot change it now. The text says
     /// how it closed, and whether a called-off deal reopens it.

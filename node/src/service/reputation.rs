@@ -58,8 +58,20 @@ impl Service {
                 },
                 hint: "haggle show ID names the keys of the people it concerns",
             }),
-            None => given.trim().parse::<PublicKey>().map_err(|_| {
+            None => given.trim().parse::<PublicKey>().map_err(|e| {
                 let shortened = given.contains('…') || given.contains("...");
+                // A key with a character mistyped reads as a key, but not one anybody holds: said
+                // so, as `search --seller` says it (a trial got "is not a key (a PeerId such as
+                // 12D3KooW...)" for a 12D3KooW... string).
+                if !shortened
+                    && matches!(
+                        e,
+                        haggle_protocol::ParseKeyError::NotAPoint(_)
+                            | haggle_protocol::ParseKeyError::NotEd25519(_)
+                    )
+                {
+                    return InvalidInput::Key(e.to_string()).into();
+                }
                 match (shortened, parties) {
                     (true, false) => InvalidInput::ShortenedKey(given.to_owned()).into(),
                     (true, true) => InvalidInput::BlockShortenedKey(given.to_owned()).into(),
@@ -535,5 +547,20 @@ mod tests {
         // A key copied from a table, shortened there, is named as such.
         let err = me.reputation_view("12D3KooW…pWTGKh").expect_err("shortened");
         assert!(err.to_string().contains("is a key shortened for a table: give the whole key"), "{err}");
+        // A key with its last character mistyped is said to be no key anybody holds (from a
+        // trial: it read "is not a key (a PeerId such as 12D3KooW...)").
+        let whole = key(10).public().to_string();
+        let typo = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+            .chars()
+            .map(|c| format!("{}{c}", &whole[..whole.len() - 1]))
+            .find(|t| {
+                matches!(
+                    t.parse::<haggle_protocol::PublicKey>(),
+                    Err(haggle_protocol::ParseKeyError::NotAPoint(_))
+                )
+            })
+            .expect("a typo off the curve");
+        let err = me.reputation_view(&typo).expect_err("no key").to_string();
+        assert!(err.contains("is not a valid public key") && err.contains("copied whole"), "{err}");
     }
 }
