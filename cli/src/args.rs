@@ -683,7 +683,8 @@ pub struct ListingFields {
     /// Delivery terms, e.g. "pickup only".
     #[arg(long)]
     pub delivery: Option<String>,
-    /// Description (up to 8 KiB).
+    /// Description (up to 8 KiB; publishing a listing over 1 KiB takes longer: its proof of work
+    /// doubles with each doubling of its size, about 8 times a short one's at 8 KiB).
     #[arg(long, conflicts_with = "description_file")]
     pub description: Option<String>,
     /// Read the description from a file.

@@ -239,6 +239,25 @@ pub fn expiry(expires_at: u64, now_ms: u64) -> String {
     if expires_at <= now_ms { format!("expired {when}") } else { format!("expires {when}") }
 }
 
+/// Runs `f`, a call that has the node sign a listing, with a line on a terminal's stderr while it
+/// works: the proof of work grows with the listing's size (one more bit per doubling above 1 KiB),
+/// and a long description's publish sat silent for 8 s (a trial read it as hung). Nothing is
+/// drawn on a pipe, and the line is cleared when `f` returns.
+pub fn signing<T>(json: bool, f: impl FnOnce() -> T) -> T {
+    use std::io::IsTerminal;
+    if json || !std::io::stderr().is_terminal() {
+        return f();
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_message(
+        "signing the listing and doing its proof of work (about a second; longer for a long description)",
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let out = f();
+    bar.finish_and_clear();
+    out
+}
+
 pub fn now_ms() -> u64 {
     haggle_protocol::Timestamp::now().as_millis()
 }

@@ -128,7 +128,7 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
         // A code copied from the earlier listing is the one it was published in, not a slip.
         any_currency: patch.any_currency || (lent.is_some() && !currency_typed),
     };
-    let l = cx.api.publish(&draft)?;
+    let l = output::signing(cx.json, || cx.api.publish(&draft))?;
     let free_sale = kind == ListingKind::Sell && l.price.as_ref().is_some_and(|p| p.amount == 0);
     let id = l.id;
     let window_note = l.auction.as_ref().and_then(|a| window_longer_than_auction(a, l.created_at));
@@ -257,7 +257,7 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
         patch.file = Some(file);
     }
     let off_the_map = patch.geohash.as_deref() == Some("");
-    let l = cx.api.update(&id, &patch)?;
+    let l = output::signing(cx.json, || cx.api.update(&id, &patch))?;
     let updated = l.id;
     if cx.json {
         // As the API answers it, tagged `"type": "listing"`.
