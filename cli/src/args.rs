@@ -93,9 +93,12 @@ pub enum Command {
         #[arg(value_parser = id_prefix)]
         id: String,
     },
-    /// List your own listings.
-    #[command(after_help = "Examples:\n  haggle listings\n  haggle --json listings")]
-    Listings,
+    /// List your own listings (all of them, or those a kind, state or category picks, a page at a
+    /// time)
+    #[command(
+        after_help = "Examples:\n  haggle listings\n  haggle listings --state active --category music --limit 20\n  haggle listings --kind rental\n  haggle --json listings --state closed"
+    )]
+    Listings(ListingsArgs),
     /// Show a listing, offer thread or deal by id.
     #[command(
         alias = "thread",
@@ -906,6 +909,37 @@ impl SearchArgs {
             ..filters
         }
     }
+}
+
+/// `haggle listings`: which of the owner's listings, and which page of them.
+#[derive(Debug, Args)]
+pub struct ListingsArgs {
+    /// Only listings of this kind.
+    #[arg(long, value_enum, ignore_case = true)]
+    pub kind: Option<Choice<ListingKind>>,
+    /// Only listings in this state: active (on offer), expired, or closed (retracted, sold out).
+    #[arg(long, value_enum, ignore_case = true)]
+    pub state: Option<StateFilter>,
+    /// Only listings in this category or under it, e.g. music.
+    #[arg(long)]
+    pub category: Option<String>,
+    /// Listings per page (default: all).
+    #[arg(long, allow_negative_numbers = true, value_parser = page_limit)]
+    pub limit: Option<u16>,
+    /// Listings to skip.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = page_offset)]
+    pub offset: usize,
+}
+
+/// A listing's state, as `haggle listings --state` picks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StateFilter {
+    /// On offer.
+    Active,
+    /// Past its lifetime (`haggle renew` gives it another).
+    Expired,
+    /// Retracted, sold out, given away or found.
+    Closed,
 }
 
 #[derive(Debug, Args)]

@@ -124,7 +124,7 @@ fn dispatch(command: Command, cx: &Context<'_>) -> Result<()> {
         Command::Update(args) => listings::update(cx, args),
         Command::Renew { id, expires } => listings::renew(cx, &id, expires),
         Command::Retract { id } => listings::retract(cx, &id),
-        Command::Listings => listings::mine(cx),
+        Command::Listings(args) => listings::mine(cx, &args),
         Command::Show { id, exact, images } => listings::show(cx, &id, exact, images.as_deref()),
         Command::Download { deal, out, force } => files::download(cx, &deal, out.as_deref(), force),
         Command::Search(args) => search::search(cx, &args),

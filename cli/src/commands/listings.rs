@@ -10,7 +10,7 @@ use haggle_node::api::types::{
 };
 
 use super::{Context, files};
-use crate::args::{ListingFields, PublishArgs, UpdateArgs};
+use crate::args::{ListingFields, ListingsArgs, PublishArgs, StateFilter, UpdateArgs};
 use crate::{output, usage};
 use haggle_node::api::types::ListingKind;
 
@@ -402,14 +402,34 @@ pub fn retract(cx: &Context<'_>, id: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn mine(cx: &Context<'_>) -> Result<()> {
-    let page = cx.api.my_listings()?;
+pub fn mine(cx: &Context<'_>, args: &ListingsArgs) -> Result<()> {
+    let all = cx.api.my_listings()?.listings;
+    let held = all.len();
+    let picked: Vec<ListingView> = all.into_iter().filter(|l| picks(args, l)).collect();
+    let total = picked.len();
+    let limit = args.limit.map_or(usize::MAX, usize::from);
+    let page: Vec<ListingView> = picked.into_iter().skip(args.offset).take(limit).collect();
     if cx.json {
-        return output::json(&page);
+        return output::json(&serde_json::json!({ "listings": page, "total": total, "offset": args.offset }));
     }
-    output::listings(&page.listings, "You have no listings yet: publish one with `haggle publish`.");
-    let ahead: Vec<String> =
-        page.listings.iter().filter(|l| dated_ahead(l)).map(|l| output::short(&l.id)).collect();
+    let empty = match (held, total) {
+        (0, _) => "You have no listings yet: publish one with `haggle publish`.".to_owned(),
+        (_, 0) => {
+            format!("None of your {} is of that kind, state or category.", output::count(held, "listing"))
+        }
+        (_, _) => format!("No listings past the first {total} (--offset 0 starts from the first)."),
+    };
+    output::listings(&page, &empty);
+    let next = args.offset + page.len();
+    if !page.is_empty() && (total > next || args.offset > 0) {
+        let shown = match args.offset {
+            0 => format!("{} of {total} shown", page.len()),
+            first => format!("{}-{next} of {total} shown", first + 1),
+        };
+        let more = if total > next { format!("; --offset {next} for more") } else { String::new() };
+        outln!("{}", output::dim(&format!("{shown}{more}")));
+    }
+    let ahead: Vec<String> = page.iter().filter(|l| dated_ahead(l)).map(|l| output::short(&l.id)).collect();
     if !ahead.is_empty() {
         note!(
             cx.json,
@@ -421,6 +441,22 @@ pub fn mine(cx: &Context<'_>) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Whether `haggle listings` with `args` shows listing `l`: of the kind, state and category
+/// asked (a category names itself and what is under it, in any case).
+fn picks(args: &ListingsArgs, l: &ListingView) -> bool {
+    let state = match l.state {
+        ListingState::Active => StateFilter::Active,
+        ListingState::Expired => StateFilter::Expired,
+        ListingState::Closed => StateFilter::Closed,
+    };
+    let category = args.category.as_deref().map(|c| c.trim_matches('/').to_lowercase());
+    args.kind.is_none_or(|k| k.0 == l.kind)
+        && args.state.is_none_or(|s| s == state)
+        && category.is_none_or(|c| {
+            l.category == c || l.category.strip_prefix(&c).is_some_and(|rest| rest.starts_with('/'))
+        })
 }
 
 /// Whether the owner's listing `l` is dated further ahead of this clock than peers take: each
@@ -569,4 +605,48 @@ fn window_longer_than_auction(a: &haggle_node::api::types::AuctionInfo, publishe
             super::auction::left(window * 1000, 0)
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(line: &[&str]) -> ListingsArgs {
+        match crate::args::Cli::try_parse_from(line).expect("parsed").command {
+            crate::args::Command::Listings(args) => args,
+            _ => unreachable!("listings"),
+        }
+    }
+
+    /// From a trial: a shop with 50 listings could only print them all (`--limit` was refused as
+    /// "takes no arguments").
+    #[test]
+    fn listings_are_picked_by_kind_state_and_category() {
+        let sofa = output::sample_listing(1, ListingState::Active, 1);
+        let music = |state| ListingView {
+            kind: ListingKind::Sell,
+            category: "music/guitars".into(),
+            ..output::sample_listing(1, state, 1)
+        };
+        let (active, closed) = (music(ListingState::Active), music(ListingState::Closed));
+        let picked = |line: &[&str]| {
+            let a = args(line);
+            [&sofa, &active, &closed].iter().filter(|l| picks(&a, l)).count()
+        };
+        assert_eq!(picked(&["haggle", "listings"]), 3);
+        assert_eq!(picked(&["haggle", "listings", "--category", "music"]), 2);
+        assert_eq!(picked(&["haggle", "listings", "--category", "Music/Guitars/"]), 2);
+        assert_eq!(
+            picked(&["haggle", "listings", "--category", "mus"]),
+            0,
+            "a prefix of a word is no category"
+        );
+        assert_eq!(picked(&["haggle", "listings", "--state", "active"]), 2);
+        assert_eq!(picked(&["haggle", "listings", "--state", "closed", "--kind", "sell"]), 1);
+        assert_eq!(picked(&["haggle", "listings", "--kind", "giveaway"]), 1);
+        let paged = args(&["haggle", "listings", "--limit", "20", "--offset", "40"]);
+        assert_eq!((paged.limit, paged.offset), (Some(20), 40));
+        assert!(crate::args::Cli::try_parse_from(["haggle", "listings", "--state", "sold"]).is_err());
+    }
 }
