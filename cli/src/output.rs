@@ -593,6 +593,9 @@ pub fn summary(l: &ListingView) -> String {
         }
     }
     match (&l.price, l.kind) {
+        // A wanted ad's price is what its author will pay (a trial's watch read a budget as a
+        // price asked).
+        (Some(p), ListingKind::Wanted) => format!("{} — wanted, budget {}", l.title, p.display),
         (Some(p), _) => format!("{} — {}", l.title, p.display),
         (None, kind) => format!("{} — {kind}", l.title),
     }
@@ -1267,6 +1270,29 @@ mod tests {
     }
 
     /// A long title or place is cut, marked, in a table cell; a short one is left whole.
+    /// From a trial: a wanted ad's budget read as a price asked in `watch`.
+    #[test]
+    fn a_wanted_ads_line_says_its_price_is_a_budget() {
+        let price = PriceView {
+            amount: 3_000,
+            currency: "EUR".parse().expect("a currency"),
+            per: None,
+            decimals: Some(2),
+            display: "30.00 EUR".into(),
+        };
+        let ad = ListingView {
+            kind: ListingKind::Wanted,
+            title: "Wanted: child's bike".into(),
+            price: Some(price.clone()),
+            ..sample_listing(1, ListingState::Active, 1)
+        };
+        assert_eq!(summary(&ad), "Wanted: child's bike — wanted, budget 30.00 EUR");
+        let sale =
+            ListingView { kind: ListingKind::Sell, title: "Bike".into(), price: Some(price), ..ad.clone() };
+        assert_eq!(summary(&sale), "Bike — 30.00 EUR");
+        assert_eq!(summary(&ListingView { price: None, ..ad }), "Wanted: child's bike — wanted");
+    }
+
     /// From a trial: `search --kind giveaway` headed its givers SELLER.
     #[test]
     fn the_author_column_is_named_by_the_listings_kind() {

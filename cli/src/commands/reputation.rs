@@ -166,7 +166,9 @@ pub fn print(r: &ReputationView) {
     let count = |c: &haggle_node::api::types::RatingCounts| {
         format!("{} positive, {} neutral, {} negative", c.positive, c.neutral, c.negative)
     };
-    outln!("  deals        {}", r.deals);
+    // Deals known by their ratings: a deal nobody rated leaves no trace here (a trial's seller
+    // with three deals read "deals 2").
+    outln!("  rated deals  {}", r.deals);
     if let (Some(first), Some(last)) = (r.first_deal, r.last_deal) {
         outln!("  first, last  {}, {}", output::relative(first, now), output::relative(last, now));
     }
