@@ -1669,10 +1669,11 @@ fn a_blocked_stranger_leaves_searches_and_opens_no_new_thread() {
     let own = haggle(&dm, &["block", &mine[..10]]);
     assert_eq!(own.status.code(), Some(2), "refused as invalid");
     assert!(stderr(&own).contains("your own key"), "{}", stderr(&own));
+    // An id that names nothing held is not found (exit 4), as for every other command.
     let nothing = haggle(&dm, &["block", "123456789a"]);
-    assert_eq!(nothing.status.code(), Some(2), "{}", stderr(&nothing));
+    assert_eq!(nothing.status.code(), Some(4), "{}", stderr(&nothing));
     assert!(
-        stderr(&nothing).contains("nor the id of a listing, thread, deal or message"),
+        stderr(&nothing).contains("no listing, thread, deal or message matches `123456789a`"),
         "{}",
         stderr(&nothing)
     );

@@ -58,6 +58,14 @@ impl Service {
                 },
                 hint: "haggle show ID names the keys of the people it concerns",
             }),
+            // An id prefix that names nothing held is not found, as every other command says it
+            // (exit 4): a trial's `reputation` of an unknown id exited 2, `deal` of it 4. (A key
+            // in hex is 64 characters.)
+            None if (6..64).contains(&given.trim().len())
+                && given.trim().bytes().all(|b| b.is_ascii_hexdigit()) =>
+            {
+                Err(ServiceError::not_found("listing, thread, deal or message", given.trim()))
+            }
             None => given.trim().parse::<PublicKey>().map_err(|e| {
                 let shortened = given.contains('…') || given.contains("...");
                 // A key with a character mistyped reads as a key, but not one anybody holds: said
@@ -544,6 +552,13 @@ mod tests {
         assert_eq!(by_listing.hops, Some(1));
         let err = me.reputation_view("nobody").expect_err("not a key");
         assert!(err.to_string().contains("not a key"), "{err}");
+        // An id that names nothing held is not found, as other commands say it.
+        let err = me.reputation_view("123456789a").expect_err("no such id");
+        assert_eq!(err.code(), crate::api::types::ErrorCode::NotFound, "{err}");
+        assert!(
+            err.to_string().starts_with("no listing, thread, deal or message matches `123456789a`"),
+            "{err}"
+        );
         // A key copied from a table, shortened there, is named as such.
         let err = me.reputation_view("12D3KooW…pWTGKh").expect_err("shortened");
         assert!(err.to_string().contains("is a key shortened for a table: give the whole key"), "{err}");
