@@ -756,7 +756,7 @@ mod tests {
         assert!(past.to_string().contains("before today"), "{past}");
         let closed = counter(days_ahead(61, 64), None).expect_err("not open");
         assert!(
-            matches!(closed, ServiceError::Conflict(Conflict::Booking(BookingError::NotOpen { .. }))),
+            matches!(closed, ServiceError::Conflict(Conflict::Booking(BookingError::NotOpen { .. }, _))),
             "{closed}"
         );
         let taken = counter(days_ahead(25, 28), None).expect_err("booked");

@@ -718,9 +718,10 @@ pub enum Conflict {
         /// (`DealState::received_unpaid`).
         received_unpaid: bool,
     },
-    /// A booking's nights do not fit, or are booked or promised already.
-    #[error(transparent)]
-    Booking(haggle_protocol::BookingError),
+    /// A booking's nights do not fit, or are booked or promised already; `.1` is whether the
+    /// listing is a service, whose calendar books days of work, not stays.
+    #[error("{}", booking_text(.0, *.1))]
+    Booking(haggle_protocol::BookingError, bool),
     /// An accept of terms whose nights do not fit (any more), with the ways on: the thread
     /// stays open for other dates (a trial's owner read only the overlap).
     #[error(
@@ -1033,7 +1034,7 @@ impl Conflict {
             }
             Conflict::AlreadyRated { .. }
             | Conflict::TooManyBids { .. }
-            | Conflict::Booking(_)
+            | Conflict::Booking(..)
             | Conflict::BookingAccept { .. }
             | Conflict::SameOffer(_)
             | Conflict::SamePledge { .. }
@@ -1083,7 +1084,7 @@ impl From<RejectReason> for ServiceError {
                 Conflict::QuantityExceeded { requested, remaining, held: Vec::new() }.into()
             }
             RejectReason::Step(e) => InvalidInput::Step(e).into(),
-            RejectReason::DatesTaken(e) => Conflict::Booking(e).into(),
+            RejectReason::DatesTaken(e) => Conflict::Booking(e, false).into(),
             RejectReason::TooManyOpenOffers { max } => Conflict::TooManyOpenOffers { max }.into(),
             RejectReason::ThreadQuota { max } => {
                 Conflict::TooManyThreads { max, scope: "with this seller" }.into()
@@ -1301,6 +1302,27 @@ pub fn party_name(role: haggle_protocol::Role, kind: Option<haggle_protocol::Lis
         (Role::Seller, Some(ListingKind::Crowdfund)) => "creator",
         (Role::Buyer, Some(ListingKind::Crowdfund)) => "backer",
         (role, _) => role.name(),
+    }
+}
+
+/// The text of [`Conflict::Booking`]: the protocol's words, which speak of stays and nights, or
+/// for a service's calendar of bookings and days (a trial's workshop was told "the longest stay
+/// is 2 nights").
+fn booking_text(e: &haggle_protocol::BookingError, service: bool) -> String {
+    use haggle_protocol::BookingError;
+    let days = |n: u32| if n == 1 { "1 day".to_owned() } else { format!("{n} days") };
+    match e {
+        _ if !service => e.to_string(),
+        BookingError::TooShort { range, nights, min } => {
+            format!("the shortest booking is {}; {range} is {}", days(*min), days(*nights))
+        }
+        BookingError::TooLong { range, nights, max } => {
+            format!("the longest booking is {}; {range} is {}", days(*max), days(*nights))
+        }
+        _ => e
+            .to_string()
+            .replace("its check-in is open", "its first day is open")
+            .replace("check out by", "end by"),
     }
 }
 

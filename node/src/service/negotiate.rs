@@ -58,7 +58,7 @@ impl Service {
             (Some(calendar), Some(text)) => {
                 let dates = bookings::dates(text)?;
                 bookings::not_past(&dates, now)?;
-                calendar.fits(&dates).map_err(Conflict::Booking)?;
+                calendar.fits(&dates).map_err(|e| Conflict::Booking(e, l.kind == ListingKind::Service))?;
                 Some(dates)
             }
             (Some(calendar), None) => {
@@ -360,11 +360,10 @@ impl Service {
             return Ok(());
         }
         let current = self.store.listing(&key)?;
-        let Some(calendar) = current.as_ref().and_then(|c| c.listing()).and_then(|l| l.calendar()) else {
-            return Ok(());
-        };
+        let Some(listing) = current.as_ref().and_then(|c| c.listing()) else { return Ok(()) };
+        let Some(calendar) = listing.calendar() else { return Ok(()) };
         match bookings::refusal(calendar, thread, &key.author, dates) {
-            Some(e) => Err(Conflict::Booking(e).into()),
+            Some(e) => Err(Conflict::Booking(e, listing.kind == ListingKind::Service).into()),
             None => Ok(()),
         }
     }
@@ -715,7 +714,7 @@ fn within_check_in_day(
 /// An accept refused for its nights, with the ways on in the thread (other dates, or a decline).
 fn booking_ways(e: ServiceError, thread: &ThreadRecord) -> ServiceError {
     match e {
-        ServiceError::Conflict(Conflict::Booking(why)) => {
+        ServiceError::Conflict(Conflict::Booking(why, _)) => {
             Conflict::BookingAccept { why, thread: thread.view.thread }.into()
         }
         e => e,

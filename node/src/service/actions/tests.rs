@@ -1972,3 +1972,35 @@ fn no_new_offer_bid_or_pledge_goes_to_a_key_one_blocked() {
     buyer.unblock(&seller_key.to_string()).expect("unblocked");
     buyer.offer(&chair.id().to_hex(), offer_of("15")).expect("offered once unblocked");
 }
+
+/// From a trial of a workshop booked by the day: a booking over its limits was told "the
+/// longest stay is 2 nights". A service's calendar books days of work, and says so.
+#[test]
+fn a_service_booked_by_the_day_is_refused_in_days() {
+    let (owner, _od) = service(1);
+    let (guest, _gd) = service(2);
+    let calendar = crate::api::types::CalendarDraft {
+        open: vec!["2027-03-10..2027-03-20".into()],
+        min_stay: Some(2),
+        max_stay: Some(3),
+        instant: None,
+    };
+    let workshop = ListingDraft {
+        kind: ListingKind::Service,
+        per: Some(Period::Day),
+        calendar: Some(calendar),
+        ..draft("Pottery workshop", "40")
+    };
+    let listing = owner.publish(workshop).expect("published").object;
+    guest.receive(listing.bytes(), Via::Gossip);
+    let book = |dates: &str| {
+        guest.offer(&listing.id().to_hex(), TermsDraft { dates: Some(dates.into()), ..TermsDraft::default() })
+    };
+    let long = book("2027-03-10..2027-03-14").expect_err("too long").to_string();
+    assert_eq!(long, "the longest booking is 3 days; 2027-03-10..2027-03-14 is 4 days");
+    let short = book("2027-03-10..2027-03-11").expect_err("too short").to_string();
+    assert_eq!(short, "the shortest booking is 2 days; 2027-03-10..2027-03-11 is 1 day");
+    let past_end = book("2027-03-18..2027-03-21").expect_err("past the open range").to_string();
+    assert!(past_end.contains("its first day is open") && past_end.contains("end by"), "{past_end}");
+    book("2027-03-10..2027-03-12").expect("two days");
+}
