@@ -305,7 +305,7 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                     // Requests whose nights went meanwhile cannot be accepted: shown as such
                     // (haggle show says why and what to do).
                     None if t.nights_unavailable.is_some() && t.awaiting.is_some() => {
-                        "nights gone".to_owned()
+                        format!("{}s gone", output::night_word(t.listing_kind))
                     }
                     // Terms for more than is left (haggle show says what to do).
                     None if t.awaiting.is_some() && t.quantity_left.is_some() => {

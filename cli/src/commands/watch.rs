@@ -575,8 +575,10 @@ impl Watching {
                 outln!("{event}");
             } else {
                 let thread = output::short(&t.thread);
+                // A service's calendar books days (left from the services trial).
+                let gone = format!("{}s gone", output::night_word(Some(listing.kind)));
                 outln!(
-                    "nights gone: your booking request {thread} on {} can no longer be booked as asked: {why} (haggle show {thread})",
+                    "{gone}: your booking request {thread} on {} can no longer be booked as asked: {why} (haggle show {thread})",
                     listing.title
                 );
             }
