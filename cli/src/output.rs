@@ -596,6 +596,8 @@ pub fn summary(l: &ListingView) -> String {
         // A wanted ad's price is what its author will pay (a trial's watch read a budget as a
         // price asked).
         (Some(p), ListingKind::Wanted) => format!("{} — wanted, budget {}", l.title, p.display),
+        // A campaign's price is its goal (a retrial's watch read it as a price asked).
+        (Some(p), ListingKind::Crowdfund) => format!("{} — campaign, goal {}", l.title, p.display),
         (Some(p), _) => format!("{} — {}", l.title, p.display),
         (None, kind) => format!("{} — {kind}", l.title),
     }
@@ -1290,7 +1292,9 @@ mod tests {
         let sale =
             ListingView { kind: ListingKind::Sell, title: "Bike".into(), price: Some(price), ..ad.clone() };
         assert_eq!(summary(&sale), "Bike — 30.00 EUR");
-        assert_eq!(summary(&ListingView { price: None, ..ad }), "Wanted: child's bike — wanted");
+        assert_eq!(summary(&ListingView { price: None, ..ad.clone() }), "Wanted: child's bike — wanted");
+        let campaign = ListingView { kind: ListingKind::Crowdfund, title: "Tool shed".into(), ..ad };
+        assert_eq!(summary(&campaign), "Tool shed — campaign, goal 30.00 EUR");
     }
 
     /// From a trial: `search --kind giveaway` headed its givers SELLER.

@@ -81,9 +81,13 @@ pub fn list(cx: &Context<'_>) -> Result<()> {
 fn open_with_them(change: &BlockChange) {
     for open in &change.open_threads {
         let t = output::short(&open.thread);
-        let ends = match &open.ends_with {
-            Some(command) => format!("haggle {command} {t} ends it"),
-            None => "an accept awaits its confirm: a deal follows, or it lapses by itself".to_owned(),
+        let ends = match (&open.ends_with, open.listing) {
+            (Some(pledge), Some(listing)) if pledge == "pledge" => format!(
+                "your pledge binds you if the campaign is funded: haggle pledge {} --withdraw takes it back",
+                output::short(&listing)
+            ),
+            (Some(command), _) => format!("haggle {command} {t} ends it"),
+            (None, _) => "an accept awaits its confirm: a deal follows, or it lapses by itself".to_owned(),
         };
         outln!("Still open with them: thread {t} (haggle show {t}; {ends}).");
     }

@@ -64,7 +64,7 @@ mod tests {
             blocked: true,
             was_blocked: false,
             changed: true,
-            open_threads: vec![OpenThread { thread, ends_with: Some("decline".into()) }],
+            open_threads: vec![OpenThread { thread, ends_with: Some("decline".into()), listing: None }],
             open_deals: vec![deal],
         };
         let json = serde_json::to_value(&change).expect("encodes");

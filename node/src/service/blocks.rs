@@ -125,6 +125,20 @@ impl Service {
             if t.view.state.is_final() || !with_key(t.view.offerer, t.view.listing_author) {
                 continue;
             }
+            // The owner's pledge to their campaign binds if it is funded, and the campaign
+            // leaves the owner's searches: named with how to take it back (a retrial's backer
+            // blocked a campaign's creator and was told of nothing open).
+            if t.offer.kind() == haggle_protocol::ObjectKind::Pledge && t.view.offerer == me {
+                let view = super::views::thread(&self.store, &t, &me)?;
+                if view.outcome.is_none() && view.terms.price.amount > 0 {
+                    open_threads.push(OpenThread {
+                        thread: t.view.thread,
+                        ends_with: Some("pledge".to_owned()),
+                        listing: view.listing,
+                    });
+                }
+                continue;
+            }
             // An accept awaiting its confirm ends by itself (a deal, or it lapses); terms on the
             // table end by their proposer's withdrawal or the other party's decline.
             let ends_with = match t.offer.kind() {
@@ -146,7 +160,7 @@ impl Service {
                 }
                 _ => continue,
             };
-            open_threads.push(OpenThread { thread: t.view.thread, ends_with });
+            open_threads.push(OpenThread { thread: t.view.thread, ends_with, listing: None });
         }
         let mut open_deals = Vec::new();
         for deal in self.store.deals_of(&key)? {

@@ -27,8 +27,13 @@ pub struct OpenThread {
     #[serde(with = "super::serde_text::text")]
     pub thread: super::ObjectId,
     /// The command that ends it: `decline` (their terms are on the table), `withdraw` (the
-    /// owner's are), or null while an accept awaits its confirm (a deal follows, or it lapses).
+    /// owner's are), `pledge` (the owner's pledge to their campaign, which binds if the campaign
+    /// is funded: `haggle pledge LISTING --withdraw`), or null while an accept awaits its
+    /// confirm (a deal follows, or it lapses).
     pub ends_with: Option<String>,
+    /// For a pledge: the campaign's listing, which `haggle pledge` names.
+    #[serde(default, with = "super::serde_text::opt_text", skip_serializing_if = "Option::is_none")]
+    pub listing: Option<super::ObjectId>,
 }
 
 /// A blocked key.

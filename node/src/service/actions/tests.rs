@@ -1949,9 +1949,14 @@ fn no_new_offer_bid_or_pledge_goes_to_a_key_one_blocked() {
     let pledge = |amount: &str| {
         buyer.pledge(&oven.id().to_hex(), PledgeRequest { amount: amount.into(), message: String::new() })
     };
-    pledge("30").expect("pledged before the block");
+    let pledged = pledge("30").expect("pledged before the block").object;
     let seller_key = seller.me();
-    buyer.block(BlockRequest { who: seller_key.to_string(), note: None }).expect("blocked");
+    let change = buyer.block(BlockRequest { who: seller_key.to_string(), note: None }).expect("blocked");
+    // The pledge binds if the campaign is funded: the block names it, with its campaign (a
+    // retrial's backer was told of nothing open).
+    let open: Vec<_> =
+        change.open_threads.iter().map(|t| (t.thread, t.ends_with.as_deref(), t.listing)).collect();
+    assert_eq!(open, vec![(pledged.id(), Some("pledge"), Some(oven.id()))]);
 
     let e = buyer.offer(&chair.id().to_hex(), offer_of("15")).expect_err("blocked");
     assert_eq!(e.code(), ErrorCode::Conflict);
