@@ -516,7 +516,8 @@ pub struct AuctionArgs {
     /// not accepted by itself.
     #[arg(long, value_name = "AMOUNT", allow_negative_numbers = true, value_parser = amount)]
     pub reserve: Option<String>,
-    /// For --kind auction: how much each bid must raise the high bid (default 1).
+    /// For --kind auction: how much each bid must raise the high bid (default: 1 unit of the
+    /// currency, or a twentieth of the start price when that is less).
     #[arg(long, value_name = "AMOUNT", allow_negative_numbers = true, value_parser = amount)]
     pub increment: Option<String>,
     /// For --kind auction: a bid this close to the end moves the end this far past the bid
@@ -917,7 +918,8 @@ pub struct ListingsArgs {
     /// Only listings of this kind.
     #[arg(long, value_enum, ignore_case = true)]
     pub kind: Option<Choice<ListingKind>>,
-    /// Only listings in this state: active (on offer), expired, or closed (retracted, sold out).
+    /// Only listings in this state: active (on offer), ended (an auction or campaign past its
+    /// end, not closed yet), expired, or closed (retracted, sold out).
     #[arg(long, value_enum, ignore_case = true)]
     pub state: Option<StateFilter>,
     /// Only listings in this category or under it, e.g. music.
@@ -936,6 +938,8 @@ pub struct ListingsArgs {
 pub enum StateFilter {
     /// On offer.
     Active,
+    /// An auction or campaign past its end, which the owner's node has not closed yet.
+    Ended,
     /// Past its lifetime (`haggle renew` gives it another).
     Expired,
     /// Retracted, sold out, given away or found.
@@ -1389,7 +1393,7 @@ fn quantity(text: &str) -> Result<u32, String> {
         Ok(n) if (1..=u64::from(max)).contains(&n) => Ok(n as u32),
         // From a trial: `update --qty 0` to take the last off sale.
         Ok(0) => Err(format!(
-            "a quantity is 1 to {max}; to take a listing off sale, retract it (haggle retract ID)"
+            "a quantity is 1 to {max}; to take a listing of yours off sale, retract it (haggle retract ID)"
         )),
         Ok(_) => Err(format!("a quantity is 1 to {max}")),
         Err(_) => Err(format!("`{text}` is not a quantity: write a whole number from 1 to {max}")),

@@ -39,8 +39,16 @@ pub fn reworded(e: &clap::Error, cli: &clap::Command, args: &[String]) -> Option
             _ => None,
         }
     {
+        return Some(format!("haggle {listing} takes no id: haggle {shows} {word} shows that one"));
+    }
+    // `--kind free`: what is given for nothing is a giveaway (a trial got no hint).
+    if e.kind() == ErrorKind::InvalidValue
+        && matches!(e.get(ContextKind::InvalidArg), Some(ContextValue::String(a)) if a.starts_with("--kind"))
+        && let Some(ContextValue::String(value)) = e.get(ContextKind::InvalidValue)
+        && ["free", "gift", "freebie", "free-stuff"].contains(&value.to_ascii_lowercase().as_str())
+    {
         return Some(format!(
-            "haggle {listing} lists them all and takes no id: haggle {shows} {word} shows that one"
+            "invalid value '{value}' for '--kind': what is given away for nothing is a giveaway: --kind giveaway"
         ));
     }
     // A long value (a pasted paragraph as the title) is not repeated back whole.
@@ -154,6 +162,23 @@ mod tests {
 
     use clap::Parser;
 
+    /// From a trial: `search --kind free` got no hint that a giveaway is what is free.
+    #[test]
+    fn a_kind_called_free_is_a_giveaway() {
+        for line in [
+            "haggle search --kind free",
+            "haggle publish --title Sofa --kind Free",
+            "haggle watch --kind gift",
+        ] {
+            let text = said(line).expect("reworded");
+            assert!(
+                text.ends_with("what is given away for nothing is a giveaway: --kind giveaway"),
+                "{text}"
+            );
+        }
+        assert_eq!(said("haggle search --kind sale"), None, "other slips keep clap's list of kinds");
+    }
+
     /// Defect: `pay-request DEAL --sepa ...` was told to pass `-- --sepa` (which would be taken
     /// for the deal's id), under a usage line naming none of the ways to pay.
     #[test]
@@ -192,7 +217,7 @@ mod tests {
         // Defect: an id given to a command that lists was told clap's usage line.
         assert_eq!(
             said("haggle deals 9e8cef").as_deref(),
-            Some("haggle deals lists them all and takes no id: haggle deal 9e8cef shows that one")
+            Some("haggle deals takes no id: haggle deal 9e8cef shows that one")
         );
         let text = said("haggle offers 9e8cef").expect("reworded");
         assert!(text.ends_with("haggle show 9e8cef shows that one"), "{text}");

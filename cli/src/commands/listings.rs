@@ -403,6 +403,21 @@ pub fn retract(cx: &Context<'_>, id: &str) -> Result<()> {
 }
 
 pub fn mine(cx: &Context<'_>, args: &ListingsArgs) -> Result<()> {
+    // Checked as a search checks it, before the node is asked: an empty or spaced category
+    // matched nothing, as if none of the listings were in it (from a retrial).
+    if let Some(category) = &args.category {
+        let lower = category.to_lowercase();
+        let path = lower.trim_matches('/');
+        let valid = !path.is_empty()
+            && path.split('/').all(|s| {
+                !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            });
+        if !valid {
+            return Err(usage(format!(
+                "category `{category}` is not a path of lowercase words like `vehicles/bikes`"
+            )));
+        }
+    }
     let all = cx.api.my_listings()?.listings;
     let held = all.len();
     let picked: Vec<ListingView> = all.into_iter().filter(|l| picks(args, l)).collect();
@@ -447,6 +462,8 @@ pub fn mine(cx: &Context<'_>, args: &ListingsArgs) -> Result<()> {
 /// asked (a category names itself and what is under it, in any case).
 fn picks(args: &ListingsArgs, l: &ListingView) -> bool {
     let state = match l.state {
+        // An auction or campaign past its end reads active until the owner's node closes it.
+        ListingState::Active if l.status == "ended" => StateFilter::Ended,
         ListingState::Active => StateFilter::Active,
         ListingState::Expired => StateFilter::Expired,
         ListingState::Closed => StateFilter::Closed,
@@ -645,6 +662,11 @@ mod tests {
         assert_eq!(picked(&["haggle", "listings", "--state", "active"]), 2);
         assert_eq!(picked(&["haggle", "listings", "--state", "closed", "--kind", "sell"]), 1);
         assert_eq!(picked(&["haggle", "listings", "--kind", "giveaway"]), 1);
+        // An auction past its end, not closed yet, is ended, not active (from a retrial).
+        let ended = ListingView { status: "ended".into(), ..music(ListingState::Active) };
+        let a = args(&["haggle", "listings", "--state", "ended"]);
+        assert!(picks(&a, &ended) && !picks(&a, &active));
+        assert!(!picks(&args(&["haggle", "listings", "--state", "active"]), &ended));
         let paged = args(&["haggle", "listings", "--limit", "20", "--offset", "40"]);
         assert_eq!((paged.limit, paged.offset), (Some(20), 40));
         assert!(crate::args::Cli::try_parse_from(["haggle", "listings", "--state", "sold"]).is_err());
