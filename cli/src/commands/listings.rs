@@ -462,8 +462,9 @@ pub fn mine(cx: &Context<'_>, args: &ListingsArgs) -> Result<()> {
 /// asked (a category names itself and what is under it, in any case).
 fn picks(args: &ListingsArgs, l: &ListingView) -> bool {
     let state = match l.state {
-        // An auction or campaign past its end reads active until the owner's node closes it.
-        ListingState::Active if l.status == "ended" => StateFilter::Ended,
+        // An auction or campaign past its end reads active until the owner's node closes it; its
+        // status says `ended`, or a campaign's `funded` or `missed`.
+        ListingState::Active if !l.status.is_empty() && l.status != "active" => StateFilter::Ended,
         ListingState::Active => StateFilter::Active,
         ListingState::Expired => StateFilter::Expired,
         ListingState::Closed => StateFilter::Closed,
@@ -667,6 +668,8 @@ mod tests {
         let a = args(&["haggle", "listings", "--state", "ended"]);
         assert!(picks(&a, &ended) && !picks(&a, &active));
         assert!(!picks(&args(&["haggle", "listings", "--state", "active"]), &ended));
+        let missed = ListingView { status: "missed".into(), ..music(ListingState::Active) };
+        assert!(picks(&a, &missed), "a campaign past its deadline, not closed yet");
         let paged = args(&["haggle", "listings", "--limit", "20", "--offset", "40"]);
         assert_eq!((paged.limit, paged.offset), (Some(20), 40));
         assert!(crate::args::Cli::try_parse_from(["haggle", "listings", "--state", "sold"]).is_err());
