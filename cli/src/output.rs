@@ -239,6 +239,21 @@ pub fn expiry(expires_at: u64, now_ms: u64) -> String {
     if expires_at <= now_ms { format!("expired {when}") } else { format!("expires {when}") }
 }
 
+/// The line under a page of `shown` results after `offset`, of `total`: `21-40 of 57 shown;
+/// --offset 40 for more`; none when the page holds them all.
+pub fn page_line(offset: usize, shown: usize, total: usize) -> Option<String> {
+    let next = offset + shown;
+    if shown == 0 || (total <= next && offset == 0) {
+        return None;
+    }
+    let range = match offset {
+        0 => format!("{shown} of {total} shown"),
+        first => format!("{}-{next} of {total} shown", first + 1),
+    };
+    let more = if total > next { format!("; --offset {next} for more") } else { String::new() };
+    Some(format!("{range}{more}"))
+}
+
 /// Runs `f`, a call that has the node sign a listing, with a line on a terminal's stderr while it
 /// works: the proof of work grows with the listing's size (one more bit per doubling above 1 KiB),
 /// and a long description's publish sat silent for 8 s (a trial read it as hung). Nothing is
@@ -1295,6 +1310,15 @@ mod tests {
         assert_eq!(summary(&ListingView { price: None, ..ad.clone() }), "Wanted: child's bike — wanted");
         let campaign = ListingView { kind: ListingKind::Crowdfund, title: "Tool shed".into(), ..ad };
         assert_eq!(summary(&campaign), "Tool shed — campaign, goal 30.00 EUR");
+    }
+
+    #[test]
+    fn a_page_says_where_it_is_and_how_to_go_on() {
+        assert_eq!(page_line(0, 20, 57).as_deref(), Some("20 of 57 shown; --offset 20 for more"));
+        assert_eq!(page_line(20, 20, 57).as_deref(), Some("21-40 of 57 shown; --offset 40 for more"));
+        assert_eq!(page_line(40, 17, 57).as_deref(), Some("41-57 of 57 shown"));
+        assert_eq!(page_line(0, 5, 5), None, "the page holds them all");
+        assert_eq!(page_line(60, 0, 57), None, "nothing on the page: said otherwise");
     }
 
     /// From a trial: `search --kind giveaway` headed its givers SELLER.

@@ -423,14 +423,18 @@ fn quantity(quantity: u32, field: &'static str) -> Result<(), ValidationError> {
 fn validate_category(category: &str) -> Result<(), ValidationError> {
     non_empty(category, "category")?;
     text(category, "category", MAX_CATEGORY_CHARS, Len::Chars, Lines::One)?;
-    let segments: Vec<&str> = category.split('/').collect();
-    let segment_ok = |s: &&str| {
-        !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    };
-    if segments.len() > MAX_CATEGORY_DEPTH || !segments.iter().all(segment_ok) {
+    if category.split('/').count() > MAX_CATEGORY_DEPTH || !is_category_path(category) {
         return Err(ValidationError::BadCategory(category.to_owned()));
     }
     Ok(())
+}
+
+/// Whether `path` has a category's shape: lowercase words (letters, digits, hyphens) between
+/// slashes, none empty. A listing's category has it, and so does a filter by one.
+pub fn is_category_path(path: &str) -> bool {
+    path.split('/').all(|s| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    })
 }
 
 fn validate_geohash(geohash: &str) -> Result<(), ValidationError> {

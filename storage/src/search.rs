@@ -780,12 +780,7 @@ impl SearchIndex {
         }
         if let Some(category) = &q.category {
             let path = category.trim_matches('/');
-            let valid = !path.is_empty()
-                && path.split('/').all(|s| {
-                    !s.is_empty()
-                        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                });
-            if !valid {
+            if !haggle_protocol::limits::is_category_path(path) {
                 return Err(SearchError::BadCategory(category.clone()));
             }
             let facet = Facet::from_path(path.split('/'));

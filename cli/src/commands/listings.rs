@@ -405,18 +405,12 @@ pub fn retract(cx: &Context<'_>, id: &str) -> Result<()> {
 pub fn mine(cx: &Context<'_>, args: &ListingsArgs) -> Result<()> {
     // Checked as a search checks it, before the node is asked: an empty or spaced category
     // matched nothing, as if none of the listings were in it (from a retrial).
-    if let Some(category) = &args.category {
-        let lower = category.to_lowercase();
-        let path = lower.trim_matches('/');
-        let valid = !path.is_empty()
-            && path.split('/').all(|s| {
-                !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            });
-        if !valid {
-            return Err(usage(format!(
-                "category `{category}` is not a path of lowercase words like `vehicles/bikes`"
-            )));
-        }
+    if let Some(category) = &args.category
+        && !haggle_protocol::limits::is_category_path(category.to_lowercase().trim_matches('/'))
+    {
+        return Err(usage(format!(
+            "category `{category}` is not a path of lowercase words like `vehicles/bikes`"
+        )));
     }
     let all = cx.api.my_listings()?.listings;
     let held = all.len();
@@ -435,14 +429,8 @@ pub fn mine(cx: &Context<'_>, args: &ListingsArgs) -> Result<()> {
         (_, _) => format!("No listings past the first {total} (--offset 0 starts from the first)."),
     };
     output::listings(&page, &empty);
-    let next = args.offset + page.len();
-    if !page.is_empty() && (total > next || args.offset > 0) {
-        let shown = match args.offset {
-            0 => format!("{} of {total} shown", page.len()),
-            first => format!("{}-{next} of {total} shown", first + 1),
-        };
-        let more = if total > next { format!("; --offset {next} for more") } else { String::new() };
-        outln!("{}", output::dim(&format!("{shown}{more}")));
+    if let Some(line) = output::page_line(args.offset, page.len(), total) {
+        outln!("{}", output::dim(&line));
     }
     let ahead: Vec<String> = page.iter().filter(|l| dated_ahead(l)).map(|l| output::short(&l.id)).collect();
     if !ahead.is_empty() {

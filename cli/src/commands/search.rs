@@ -194,14 +194,8 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
     if let (Some(around), Some(place)) = (&page.around, args.filters.around.as_deref()) {
         outln!("{}", output::dim(&around_line(around, place)));
     }
-    let next = args.offset + page.hits.len();
-    if page.total > next || (args.offset > 0 && !page.hits.is_empty()) {
-        let shown = match args.offset {
-            0 => format!("{} of {} shown", page.hits.len(), page.total),
-            first => format!("{}-{next} of {} shown", first + 1, page.total),
-        };
-        let more = if page.total > next { format!("; --offset {next} for more") } else { String::new() };
-        outln!("{}", output::dim(&format!("{shown}{more}")));
+    if let Some(line) = output::page_line(args.offset, page.hits.len(), page.total) {
+        outln!("{}", output::dim(&line));
     }
     Ok(())
 }

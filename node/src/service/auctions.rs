@@ -58,9 +58,7 @@ impl Service {
             return Err(Conflict::NotAnAuction(self.resolve(given, "listing")?, takes).into());
         };
         self.others_open(&head, given)?;
-        if self.store.is_blocked(&head.author()) {
-            return Err(Conflict::ToBlocked(head.author(), "bid on").into());
-        }
+        self.not_to_blocked(&head.author(), "bid on")?;
         let now = Timestamp::now();
         if view.is_over(now) {
             return Err(Conflict::AuctionEnded { listing: head.id(), ends_at: view.ends_at }.into());

@@ -64,6 +64,16 @@ impl Service {
         self.change(key, false, changed, changed)
     }
 
+    /// Refuses the owner's new offer, booking request, bid or pledge (`what`: `offer on`,
+    /// `book`, `bid on`, `pledge to`) on a listing of `author`, a key the owner blocked: a block
+    /// keeps new threads from starting either way.
+    pub(super) fn not_to_blocked(&self, author: &PublicKey, what: &'static str) -> Result<(), ServiceError> {
+        match self.store.is_blocked(author) {
+            true => Err(Conflict::ToBlocked(*author, what).into()),
+            false => Ok(()),
+        }
+    }
+
     /// The blocked keys, the most recent first.
     pub fn blocked(&self) -> BlockedPage {
         let blocked = self

@@ -64,8 +64,8 @@ impl Service {
             return Err(InvalidInput::Campaign("you have no pledge to withdraw").into());
         }
         // A pledge made before the block can still be withdrawn.
-        if amount > 0 && self.store.is_blocked(&head.author()) {
-            return Err(Conflict::ToBlocked(head.author(), "pledge to").into());
+        if amount > 0 {
+            self.not_to_blocked(&head.author(), "pledge to")?;
         }
         // The same pledge again changes nothing: refused, not signed and gossiped (a new message
         // with the same amount is a change).

@@ -35,10 +35,7 @@ impl Service {
         if l.expires_at <= now {
             return Err(Conflict::ListingExpired(self.resolve(given, "listing")?).into());
         }
-        if self.store.is_blocked(&listing.author()) {
-            let what = if draft.dates.is_some() { "book" } else { "offer on" };
-            return Err(Conflict::ToBlocked(listing.author(), what).into());
-        }
+        self.not_to_blocked(&listing.author(), if draft.dates.is_some() { "book" } else { "offer on" })?;
         match l.kind {
             ListingKind::Auction => {
                 return Err(
