@@ -46,6 +46,7 @@ mod sweep;
 mod sync;
 mod threads;
 mod typos;
+mod words;
 mod writes;
 
 pub use blocks::{BlockOutcome, Blocked, MAX_BLOCKED};

@@ -15,7 +15,7 @@ use tantivy::query::{AllQuery, BooleanQuery, Occur, Query, RangeQuery, TermQuery
 use tantivy::schema::{
     FAST, Facet, FacetOptions, Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions,
 };
-use tantivy::tokenizer::{AsciiFoldingFilter, Language, LowerCaser, SimpleTokenizer, Stemmer, TextAnalyzer};
+use tantivy::tokenizer::{AsciiFoldingFilter, Language, LowerCaser, Stemmer, TextAnalyzer};
 use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term,
 };
@@ -35,12 +35,18 @@ use crate::index_key::{ID_FIELDS, IdReader, KeyQuery, id_quarters, nonce_halves}
 /// (`kind_words`: a giveaway is "free"); version 8 weighs them as the title's words, and holds
 /// each hyphenated word also as one (`compounds`); version 9 holds the title's and tags' words
 /// unstemmed too, for typos stemming moves away (`Fields::plain`); version 10 keeps the middle
-/// of a listing's geohash cell (`Fields::point`), for distance filters and sorts.
-pub(crate) const INDEX_VERSION: u32 = 10;
+/// of a listing's geohash cell (`Fields::point`), for distance filters and sorts; version 11
+/// cuts Chinese, Japanese and Korean text in overlapping pairs of characters
+/// ([`crate::words`]), where it was one word a phrase.
+pub(crate) const INDEX_VERSION: u32 = 11;
 const VERSION_FILE: &str = "haggle-index-version";
 const ANALYZER: &str = "haggle";
-/// The analyzer of [`Fields::plain`]: [`ANALYZER`] without the stemmer.
+/// The analyzer of [`Fields::plain`]: [`ANALYZER`] without the stemmer, and without the
+/// characters of a run [`crate::words`] pairs given alone (no typo is guessed for them).
 const PLAIN_ANALYZER: &str = "haggle-plain";
+/// A query's words: [`ANALYZER`], but a character of a run that is paired is not given alone
+/// ([`crate::words::WordTokenizer::querying`]).
+const QUERY_ANALYZER: &str = "haggle-query";
 /// Words a query leaves out unless it has nothing else: they join the words that say what is
 /// wanted ("a road bike", "room for rent", the "s" of "kid's") and, required like the others,
 /// made listings that say it differently ("Road bike, 56 cm") miss.
@@ -356,7 +362,15 @@ fn schema() -> (Schema, Fields) {
 }
 
 fn analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(SimpleTokenizer::default())
+    stemmed(crate::words::WordTokenizer::indexing())
+}
+
+fn query_analyzer() -> TextAnalyzer {
+    stemmed(crate::words::WordTokenizer::querying())
+}
+
+fn stemmed(words: crate::words::WordTokenizer) -> TextAnalyzer {
+    TextAnalyzer::builder(words)
         .filter(crate::clip::ClipLongFilter)
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
@@ -365,7 +379,7 @@ fn analyzer() -> TextAnalyzer {
 }
 
 fn plain_analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(SimpleTokenizer::default())
+    TextAnalyzer::builder(crate::words::WordTokenizer::querying())
         .filter(crate::clip::ClipLongFilter)
         .filter(LowerCaser)
         .filter(AsciiFoldingFilter)
@@ -501,6 +515,7 @@ impl SearchIndex {
         };
         index.tokenizers().register(ANALYZER, analyzer());
         index.tokenizers().register(PLAIN_ANALYZER, plain_analyzer());
+        index.tokenizers().register(QUERY_ANALYZER, query_analyzer());
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         std::fs::write(&version_path, INDEX_VERSION.to_string()).map_err(io_err)?;
@@ -725,6 +740,7 @@ impl SearchIndex {
         let one = Index::create_in_ram(self.index.schema());
         one.tokenizers().register(ANALYZER, analyzer());
         one.tokenizers().register(PLAIN_ANALYZER, plain_analyzer());
+        one.tokenizers().register(QUERY_ANALYZER, query_analyzer());
         let mut writer: IndexWriter =
             one.writer_with_num_threads(1, ONE_LISTING_MEMORY).map_err(index_err)?;
         writer.add_document(doc).map_err(index_err)?;
@@ -753,16 +769,17 @@ impl SearchIndex {
     ) -> Result<(Box<dyn Query>, Guessed), SearchError> {
         let f = &self.fields;
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-        let mut guessed = Guessed::default();
+        let (mut near_at, mut unknown_at) = (Vec::new(), Vec::new());
         for word in self.query_words(&q.text) {
             let (query, matched) = self.word_query(&word, known, near)?;
             must.push((Occur::Must, query));
             match matched {
                 Matched::Exactly => {}
-                Matched::Near => guessed.near.push(word.typed),
-                Matched::Nothing => guessed.unknown.push(word.typed),
+                Matched::Near => near_at.push(word.at),
+                Matched::Nothing => unknown_at.push(word.at),
             }
         }
+        let guessed = Guessed { near: as_typed(&q.text, near_at), unknown: as_typed(&q.text, unknown_at) };
         // Listings past their expiry leave results at once, before the sweep removes them.
         // Running auctions live at least the award window past their latest end: those expiring
         // sooner have ended, and would fill the first matches of `ending-soon`. Expired
@@ -922,13 +939,14 @@ impl SearchIndex {
     /// The words of `text` as the index stores them (lowercased, folded, stemmed), each once,
     /// with the word as typed.
     fn tokens(&self, text: &str) -> Vec<Word> {
-        let mut analyzer = self.index.tokenizers().get(ANALYZER).unwrap_or_else(analyzer);
+        let mut analyzer = self.index.tokenizers().get(QUERY_ANALYZER).unwrap_or_else(query_analyzer);
         let mut stream = analyzer.token_stream(text);
         let mut out: Vec<Word> = Vec::new();
         while let Some(token) = stream.next() {
             if !out.iter().any(|w| w.stem == token.text) {
                 let typed = text.get(token.offset_from..token.offset_to).unwrap_or(&token.text).to_owned();
-                out.push(Word { stem: token.text.clone(), typed });
+                let at = (token.offset_from, token.offset_to);
+                out.push(Word { stem: token.text.clone(), typed, at });
             }
         }
         // Bound the work one query can ask for.
@@ -955,10 +973,25 @@ pub(crate) struct Guessed {
     pub unknown: Vec<String>,
 }
 
-/// One word of a query: as the index stores it, and as typed.
+/// One word of a query: as the index stores it, and as typed (where in the query's text).
 struct Word {
     stem: String,
     typed: String,
+    at: (usize, usize),
+}
+
+/// The words of `text` at `spans`, as typed, overlapping spans as one: the pairs of characters
+/// of a run without spaces ([`crate::words`]) name the run, "自動車", not "自動" and "動車".
+fn as_typed(text: &str, mut spans: Vec<(usize, usize)>) -> Vec<String> {
+    spans.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    for (from, to) in spans {
+        match merged.last_mut() {
+            Some(last) if from < last.1 => last.1 = last.1.max(to),
+            _ => merged.push((from, to)),
+        }
+    }
+    merged.into_iter().filter_map(|(from, to)| text.get(from..to).map(str::to_owned)).collect()
 }
 
 /// Whether a listing in the index that is not deleted uses `term`. The term dictionary's
@@ -1237,6 +1270,45 @@ mod tests {
         // Ordered by distance with nowhere to measure from.
         let lost = SearchQuery { sort: Sort::Distance, ..q("bike") };
         assert!(matches!(m.store.search(&lost), Err(SearchError::SortWithoutPlace)));
+    }
+
+    /// Chinese, Japanese and Korean put no space between words: a phrase was one word, so a
+    /// search for a word inside it found nothing. Indexed in pairs of characters, a word is
+    /// found wherever it is written, in a title, a description or a place.
+    #[test]
+    fn words_inside_phrases_without_spaces_are_found() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let listings = [
+            item(1, "中古の自転車を売ります", |l| {
+                l.location = Location { text: "東京都渋谷区".into(), geohash: None };
+            }),
+            item(2, "iPhone15用ケース", |l| l.description = "美品です。自転車ではありません".into()),
+            item(3, "전기 자전거를 팝니다", |_| {}),
+            item(4, "車のタイヤ", |_| {}),
+        ];
+        for l in listings {
+            let object = sign_now(&key(1), Body::Listing(l));
+            assert!(store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
+        }
+        let m = Market { _dir: dir, store };
+        let mut bicycles = titles(&m, &q("自転車"));
+        bicycles.sort();
+        assert_eq!(bicycles, ["iPhone15用ケース", "中古の自転車を売ります"]);
+        assert_eq!(titles(&m, &q("自転車 東京")), Vec::<String>::new(), "a place is not the listing's text");
+        let in_tokyo = SearchQuery { location: Some("東京".into()), ..q("自転車") };
+        assert_eq!(titles(&m, &in_tokyo), ["中古の自転車を売ります"]);
+        assert_eq!(titles(&m, &q("ケース")), ["iPhone15用ケース"]);
+        assert_eq!(titles(&m, &q("iphone15")), ["iPhone15用ケース"]);
+        assert_eq!(titles(&m, &q("자전거")), ["전기 자전거를 팝니다"]);
+        // One character is a word too, found inside the words that hold it (自転車 is a
+        // 車, a vehicle, too).
+        assert_eq!(m.store.search(&q("車")).expect("search").total, 3);
+        assert_eq!(titles(&m, &q("タイヤ")), ["車のタイヤ"]);
+        // Every pair of a query must be there: "自動車" (car) shares "車" but not its pairs.
+        let page = m.store.search(&q("自動車")).expect("search");
+        assert_eq!(page.total, 0);
+        assert_eq!(page.unknown, ["自動車"], "its pairs are named as the word typed");
     }
 
     #[test]

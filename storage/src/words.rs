@@ -1,0 +1,215 @@
+//! The tokenizer every searched field goes through: words are runs of letters and digits, as
+//! tantivy's `SimpleTokenizer` cuts them, except in the scripts written without spaces.
+//!
+//! Chinese and Japanese put no space between words, and Korean attaches its particles to the
+//! word before them, so a whole phrase ("自転車を売ります", "I sell a bicycle") used to be one
+//! token, cut to its first 13 characters by [`crate::clip`]: a search for "自転車" (bicycle)
+//! found nothing. Without a dictionary, the usual answer (Lucene's CJK analyzer) is to index a
+//! run of such characters as its overlapping pairs ("自転", "転車", "車を", ...), and to search
+//! a query's run by its pairs too: every pair of "自転車" is in the listing's text, so it is
+//! found. A listing's text also gives each character alone ([`WordTokenizer::indexing`]), so a
+//! word of one character ("車", car) is found inside a phrase; a query gives a character alone
+//! only for a run of one. Letters of other scripts beside them are words as before
+//! ("iPhone用" is `iphone` and `用`).
+
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+
+/// Cuts text into words, and runs of [`paired`] characters into overlapping pairs.
+#[derive(Clone, Default)]
+pub(crate) struct WordTokenizer {
+    token: Token,
+    /// Whether each paired character is given alone too (a listing's text), or only in a run of
+    /// one (a query's).
+    singles: bool,
+}
+
+impl WordTokenizer {
+    /// For a listing's text: pairs, and each character alone.
+    pub(crate) fn indexing() -> Self {
+        Self { token: Token::default(), singles: true }
+    }
+
+    /// For a query: pairs, and a character alone only when no pair holds it.
+    pub(crate) fn querying() -> Self {
+        Self::default()
+    }
+}
+
+pub(crate) struct WordStream<'a> {
+    text: &'a str,
+    chars: std::iter::Peekable<std::str::CharIndices<'a>>,
+    token: &'a mut Token,
+    singles: bool,
+    /// Within a run of paired characters: where the last one read starts, and whether a pair
+    /// ending at it was given (else a run of one is given alone when it ends).
+    run: Option<(usize, bool)>,
+    /// A character to give alone before reading on (the pair ending at it was given first).
+    pending: Option<(usize, usize)>,
+}
+
+impl Tokenizer for WordTokenizer {
+    type TokenStream<'a> = WordStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> WordStream<'a> {
+        self.token.reset();
+        let chars = text.char_indices().peekable();
+        WordStream { text, chars, token: &mut self.token, singles: self.singles, run: None, pending: None }
+    }
+}
+
+impl WordStream<'_> {
+    fn give(&mut self, from: usize, to: usize) -> bool {
+        self.token.text.clear();
+        self.token.text.push_str(&self.text[from..to]);
+        self.token.offset_from = from;
+        self.token.offset_to = to;
+        self.token.position = self.token.position.wrapping_add(1);
+        true
+    }
+}
+
+impl TokenStream for WordStream<'_> {
+    fn advance(&mut self) -> bool {
+        if let Some((from, to)) = self.pending.take() {
+            return self.give(from, to);
+        }
+        if let Some((last, paired_before)) = self.run {
+            match self.chars.peek().copied() {
+                Some((next, c)) if paired(c) => {
+                    self.chars.next();
+                    self.run = Some((next, true));
+                    let end = next + c.len_utf8();
+                    if self.singles {
+                        self.pending = Some((next, end));
+                    }
+                    return self.give(last, end);
+                }
+                _ => {
+                    self.run = None;
+                    if !paired_before && !self.singles {
+                        let end = last + self.text[last..].chars().next().map_or(0, char::len_utf8);
+                        return self.give(last, end);
+                    }
+                }
+            }
+        }
+        // Past anything that is no letter or digit.
+        let (from, first) = loop {
+            match self.chars.next() {
+                Some((i, c)) if c.is_alphanumeric() => break (i, c),
+                Some(_) => {}
+                None => return false,
+            }
+        };
+        if paired(first) {
+            self.run = Some((from, false));
+            if self.singles {
+                return self.give(from, from + first.len_utf8());
+            }
+            return self.advance();
+        }
+        let mut to = from + first.len_utf8();
+        while let Some(&(i, c)) = self.chars.peek() {
+            if !c.is_alphanumeric() || paired(c) {
+                break;
+            }
+            self.chars.next();
+            to = i + c.len_utf8();
+        }
+        self.give(from, to)
+    }
+
+    fn token(&self) -> &Token {
+        self.token
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        self.token
+    }
+}
+
+/// Whether `c` is of a script written without spaces between words, indexed in pairs: Chinese
+/// characters, Japanese kana and Korean hangul (the blocks Lucene's CJK analyzer pairs).
+pub(crate) fn paired(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x1100..=0x11FF // Hangul jamo
+            | 0x3005 // 々, the ideographic repeat mark
+            | 0x3040..=0x30FF // hiragana, katakana
+            | 0x3130..=0x318F // Hangul compatibility jamo
+            | 0x31F0..=0x31FF // katakana phonetic extensions
+            | 0x3400..=0x4DBF // CJK extension A
+            | 0x4E00..=0x9FFF // CJK unified ideographs
+            | 0xAC00..=0xD7AF // Hangul syllables
+            | 0xF900..=0xFAFF // CJK compatibility ideographs
+            | 0xFF66..=0xFF9F // half-width katakana
+            | 0x20000..=0x323AF // CJK extensions B to H
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<(String, usize, usize)> {
+        cut(WordTokenizer::querying(), text)
+    }
+
+    fn cut(mut tokenizer: WordTokenizer, text: &str) -> Vec<(String, usize, usize)> {
+        let mut stream = tokenizer.token_stream(text);
+        let mut out = Vec::new();
+        while stream.advance() {
+            let t = stream.token();
+            assert_eq!(&text[t.offset_from..t.offset_to], t.text, "offsets name the token's text");
+            out.push((t.text.clone(), t.offset_from, t.position));
+        }
+        out
+    }
+
+    fn texts(text: &str) -> Vec<String> {
+        words(text).into_iter().map(|(t, _, _)| t).collect()
+    }
+
+    #[test]
+    fn words_of_spaced_scripts_are_cut_as_before() {
+        assert_eq!(
+            texts("Road bike, 56 cm — très bon état!"),
+            ["Road", "bike", "56", "cm", "très", "bon", "état"]
+        );
+        assert_eq!(texts("Fahrräder & Straße"), ["Fahrräder", "Straße"]);
+        assert_eq!(texts("  ...  "), Vec::<String>::new());
+        let positions: Vec<usize> = words("a b c").into_iter().map(|(_, _, p)| p).collect();
+        assert_eq!(positions, [0, 1, 2]);
+    }
+
+    #[test]
+    fn runs_without_spaces_are_cut_in_overlapping_pairs() {
+        assert_eq!(texts("自転車を売ります"), ["自転", "転車", "車を", "を売", "売り", "りま", "ます"]);
+        // A run of one is its own token; one of two is one pair.
+        assert_eq!(texts("車"), ["車"]);
+        assert_eq!(texts("東京 車"), ["東京", "車"]);
+        // Other letters beside them are words of their own, and punctuation ends a run.
+        assert_eq!(texts("iPhone15用ケース、美品"), ["iPhone15", "用ケ", "ケー", "ース", "美品"]);
+        assert_eq!(texts("自転車bike"), ["自転", "転車", "bike"]);
+        assert_eq!(texts("자전거를 팝니다"), ["자전", "전거", "거를", "팝니", "니다"]);
+        // Characters outside the basic plane are paired too, by their own widths.
+        assert_eq!(texts("𠮷野家"), ["𠮷野", "野家"]);
+    }
+
+    #[test]
+    fn a_listing_gives_each_character_alone_too() {
+        let indexed = |text| -> Vec<String> {
+            cut(WordTokenizer::indexing(), text).into_iter().map(|(t, _, _)| t).collect()
+        };
+        assert_eq!(indexed("車のタイヤ"), ["車", "車の", "の", "のタ", "タ", "タイ", "イ", "イヤ", "ヤ"]);
+        assert_eq!(indexed("車 bike"), ["車", "bike"]);
+        assert_eq!(indexed("road bike"), ["road", "bike"]);
+        // Whatever a query gives, a listing holding its text gives too.
+        let listing = indexed("中古の自転車を売ります、車も");
+        for query in ["自転車", "車", "売ります", "中古"] {
+            for word in texts(query) {
+                assert!(listing.contains(&word), "{word} of {query} is in the listing's words");
+            }
+        }
+    }
+}
