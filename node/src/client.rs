@@ -12,10 +12,10 @@ use serde::de::DeserializeOwned;
 use crate::api::types::{
     BidRequest, BlockChange, BlockRequest, BlockedPage, ClosedPage, ConversationView, ConversationsPage,
     DealView, DealsPage, DownloadView, ErrorBody, ErrorCode, FeedbackRequest, FetchRequest, FileStatus,
-    ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody, NameChange, NameRequest, NamesPage,
-    NodeEvent, NoteRequest, ObjectView, PeersPage, PledgeRequest, RenewRequest, ReputationView, SavedLook,
-    SavedPage, SavedView, SearchPage, SearchParams, SentView, StatusView, StepRequest, TermsDraft,
-    ThreadView, ThreadsPage,
+    ListingDraft, ListingPatch, ListingView, ListingsPage, ListingsParams, MessageBody, NameChange,
+    NameRequest, NamesPage, NodeEvent, NoteRequest, ObjectView, PeersPage, PledgeRequest, RenewRequest,
+    ReputationView, SavedLook, SavedPage, SavedView, SearchPage, SearchParams, SentView, StatusView,
+    StepRequest, TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::node::{ADDR_FILE, COOKIE_FILE};
 
@@ -236,9 +236,11 @@ impl ApiClient {
         self.post(&format!("/v1/listings/{}/retract", segment(id)), &serde_json::Map::new())
     }
 
-    /// `GET /v1/listings`: the owner's listings.
-    pub fn my_listings(&self) -> Result<ListingsPage, ClientError> {
-        self.get("/v1/listings")
+    /// `GET /v1/listings`: the owner's listings `params` pick, a page of them.
+    pub fn my_listings(&self, params: &ListingsParams) -> Result<ListingsPage, ClientError> {
+        let url = self.url("/v1/listings");
+        let request = self.agent.get(&url).header("Authorization", self.bearer()).query_pairs(params.pairs());
+        self.finish(&url, false, request.call())
     }
 
     /// `GET /v1/listings/closed?since=MS`: others' listings closed since `since` (unix ms).

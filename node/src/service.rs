@@ -46,8 +46,8 @@ use haggle_storage::{
 };
 
 use crate::api::types::{
-    ClosedListing, ClosedPage, DealView, DealsPage, ListingState, ListingView, ListingsPage, NodeEvent,
-    ObjectView, SearchPage, SearchParams, StoreStats, ThreadView, ThreadsPage,
+    ClosedListing, ClosedPage, DealView, DealsPage, ListingView, ListingsPage, ListingsParams, ListingsState,
+    NodeEvent, ObjectView, SearchPage, SearchParams, StoreStats, ThreadView, ThreadsPage,
 };
 
 pub use actions::{DEFAULT_LISTING_LIFETIME, DEFAULT_PROPOSAL_LIFETIME, Effect};
@@ -421,23 +421,44 @@ impl Service {
     /// end that their owner's node has not closed yet (active on the wire, taking nothing more;
     /// a trial found them listed among what is on offer), then expired, then closed, each most
     /// recently changed first.
-    pub fn my_listings(&self) -> Result<ListingsPage, ServiceError> {
+    /// `params` picks them by kind, state and category (a category names itself and what is
+    /// under it, checked as a search checks it), and pages them.
+    pub fn my_listings(&self, params: &ListingsParams) -> Result<ListingsPage, ServiceError> {
+        let category = match params.category.as_deref().map(|c| c.trim_matches('/').to_lowercase()) {
+            // An empty or spaced category matched nothing, as if none of the listings were in
+            // it (from a retrial).
+            Some(c) if !haggle_protocol::limits::is_category_path(&c) => {
+                let given = params.category.clone().unwrap_or_default();
+                return Err(haggle_storage::SearchError::BadCategory(given).into());
+            }
+            c => c,
+        };
+        if let Some(asked) = params.limit.filter(|&l| l == 0 || l > haggle_storage::MAX_PAGE) {
+            return Err(haggle_storage::SearchError::BadLimit { asked, max: haggle_storage::MAX_PAGE }.into());
+        }
         let me = self.me();
         let graph = self.trust_graph()?;
-        let mut listings: Vec<ListingView> = self
-            .store
-            .listings_by(&me)?
+        let held = self.store.listings_by(&me)?;
+        let mut listings: Vec<ListingView> = held
             .iter()
-            .map(|e| self.with_reputation(&graph, views::listing(&self.store, &e.object, &me)?))
+            .map(|e| views::listing(&self.store, &e.object, &me))
+            .filter(|l| l.as_ref().map_or(true, |l| params.picks(category.as_deref(), l)))
             .collect::<Result<_, _>>()?;
         // `listings_by` gives them most recently changed first; a stable sort keeps that.
-        listings.sort_by_key(|l| match l.state {
-            ListingState::Active if l.label() == ListingState::Active.as_str() => 0,
-            ListingState::Active => 1,
-            ListingState::Expired => 2,
-            ListingState::Closed => 3,
+        listings.sort_by_key(|l| match l.listings_state() {
+            ListingsState::Active => 0,
+            ListingsState::Ended => 1,
+            ListingsState::Expired => 2,
+            ListingsState::Closed => 3,
         });
-        Ok(ListingsPage { listings })
+        let total = listings.len();
+        let page = listings
+            .into_iter()
+            .skip(params.offset)
+            .take(params.limit.unwrap_or(usize::MAX))
+            .map(|l| self.with_reputation(&graph, l))
+            .collect::<Result<_, _>>()?;
+        Ok(ListingsPage { listings: page, total, offset: params.offset, held: held.len() })
     }
 
     /// Others' listings closed (retracted, sold out, ended) by a revision signed at or after

@@ -87,14 +87,23 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     .await?;
     // A parameter an endpoint does not take, and a body that is not a JSON object.
     let (base2, token2) = (base.clone(), token.clone());
-    let (unknown_param, not_an_object, misspelt) = tokio::task::spawn_blocking(move || {
-        (
-            raw("GET", &format!("{base2}/v1/threads?state=open"), Some(&token2), None),
-            raw("POST", &format!("{base2}/v1/listings/ffffffffffff/offers"), Some(&token2), Some("[]")),
-            raw("GET", &format!("{base2}/v1/objects/ffffffffffff?exakt=true"), Some(&token2), None),
-        )
-    })
-    .await?;
+    let (unknown_param, not_an_object, misspelt, publish_param, listings_param) =
+        tokio::task::spawn_blocking(move || {
+            (
+                raw("GET", &format!("{base2}/v1/threads?state=open"), Some(&token2), None),
+                raw("POST", &format!("{base2}/v1/listings/ffffffffffff/offers"), Some(&token2), Some("[]")),
+                raw("GET", &format!("{base2}/v1/objects/ffffffffffff?exakt=true"), Some(&token2), None),
+                raw("POST", &format!("{base2}/v1/listings?state=active"), Some(&token2), Some("{}")),
+                raw("GET", &format!("{base2}/v1/listings?stat=active"), Some(&token2), None),
+            )
+        })
+        .await?;
+    // A GET of the owner's listings takes parameters; publishing there takes none.
+    assert_eq!(publish_param.0, 400, "{}", publish_param.1);
+    assert_eq!(publish_param.1["error"]["message"], "/v1/listings takes no query parameters (got `state`)");
+    assert_eq!(listings_param.0, 400, "{}", listings_param.1);
+    let said = listings_param.1["error"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(said.contains("unknown field `stat`"), "{said}");
     // A value of the wrong kind is named without axum's preamble.
     let base3 = base.clone();
     let token3 = token.clone();
@@ -175,6 +184,10 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     assert_eq!(listing["state"], "active");
     assert_eq!(listing["mine"], true);
     assert_eq!(node.get("/v1/listings").await?["listings"].as_array().map(Vec::len), Some(1));
+    let picked = node.get("/v1/listings?state=active&kind=sell&category=Vehicles&limit=5").await?;
+    assert_eq!((picked["total"].as_u64(), picked["held"].as_u64()), (Some(1), Some(1)), "{picked}");
+    let none = node.get("/v1/listings?state=closed").await?;
+    assert_eq!((none["total"].as_u64(), none["listings"].as_array().map(Vec::len)), (Some(0), Some(0)));
     assert_eq!(node.get(&format!("/v1/listings/{}", &id[..8])).await?["title"], "Cast iron pan");
     assert_eq!(node.get(&format!("/v1/objects/{}", &id[..8])).await?["id"], id.as_str());
     let updated =

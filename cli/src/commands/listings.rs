@@ -5,8 +5,8 @@ use std::time::Duration;
 use anyhow::Result;
 
 use haggle_node::api::types::{
-    CalendarDraft, GossipState, ListingDraft, ListingPatch, ListingState, ListingView, ObjectView,
-    RenewRequest,
+    CalendarDraft, GossipState, ListingDraft, ListingPatch, ListingState, ListingView, ListingsParams,
+    ListingsState, ObjectView, RenewRequest,
 };
 
 use super::{Context, files};
@@ -403,8 +403,7 @@ pub fn retract(cx: &Context<'_>, id: &str) -> Result<()> {
 }
 
 pub fn mine(cx: &Context<'_>, args: &ListingsArgs) -> Result<()> {
-    // Checked as a search checks it, before the node is asked: an empty or spaced category
-    // matched nothing, as if none of the listings were in it (from a retrial).
+    // Checked as a search checks it, before the node is asked (it checks too).
     if let Some(category) = &args.category
         && !haggle_protocol::limits::is_category_path(category.to_lowercase().trim_matches('/'))
     {
@@ -412,27 +411,24 @@ pub fn mine(cx: &Context<'_>, args: &ListingsArgs) -> Result<()> {
             "category `{category}` is not a path of lowercase words like `vehicles/bikes`"
         )));
     }
-    let all = cx.api.my_listings()?.listings;
-    let held = all.len();
-    let picked: Vec<ListingView> = all.into_iter().filter(|l| picks(args, l)).collect();
-    let total = picked.len();
-    let limit = args.limit.map_or(usize::MAX, usize::from);
-    let page: Vec<ListingView> = picked.into_iter().skip(args.offset).take(limit).collect();
+    let page = cx.api.my_listings(&params(args))?;
     if cx.json {
-        return output::json(&serde_json::json!({ "listings": page, "total": total, "offset": args.offset }));
+        // As the API answers it.
+        return output::json(&page);
     }
-    let empty = match (held, total) {
+    let empty = match (page.held, page.total) {
         (0, _) => "You have no listings yet: publish one with `haggle publish`.".to_owned(),
-        (_, 0) => {
+        (held, 0) => {
             format!("None of your {} is of that kind, state or category.", output::count(held, "listing"))
         }
-        (_, _) => format!("No listings past the first {total} (--offset 0 starts from the first)."),
+        (_, total) => format!("No listings past the first {total} (--offset 0 starts from the first)."),
     };
-    output::listings(&page, &empty);
-    if let Some(line) = output::page_line(args.offset, page.len(), total) {
+    output::listings(&page.listings, &empty);
+    if let Some(line) = output::page_line(page.offset, page.listings.len(), page.total) {
         outln!("{}", output::dim(&line));
     }
-    let ahead: Vec<String> = page.iter().filter(|l| dated_ahead(l)).map(|l| output::short(&l.id)).collect();
+    let ahead: Vec<String> =
+        page.listings.iter().filter(|l| dated_ahead(l)).map(|l| output::short(&l.id)).collect();
     if !ahead.is_empty() {
         note!(
             cx.json,
@@ -446,23 +442,20 @@ pub fn mine(cx: &Context<'_>, args: &ListingsArgs) -> Result<()> {
     Ok(())
 }
 
-/// Whether `haggle listings` with `args` shows listing `l`: of the kind, state and category
-/// asked (a category names itself and what is under it, in any case).
-fn picks(args: &ListingsArgs, l: &ListingView) -> bool {
-    let state = match l.state {
-        // An auction or campaign past its end reads active until the owner's node closes it; its
-        // status says `ended`, or a campaign's `funded` or `missed`.
-        ListingState::Active if !l.status.is_empty() && l.status != "active" => StateFilter::Ended,
-        ListingState::Active => StateFilter::Active,
-        ListingState::Expired => StateFilter::Expired,
-        ListingState::Closed => StateFilter::Closed,
-    };
-    let category = args.category.as_deref().map(|c| c.trim_matches('/').to_lowercase());
-    args.kind.is_none_or(|k| k.0 == l.kind)
-        && args.state.is_none_or(|s| s == state)
-        && category.is_none_or(|c| {
-            l.category == c || l.category.strip_prefix(&c).is_some_and(|rest| rest.starts_with('/'))
-        })
+/// What `haggle listings` with `args` asks the node for.
+fn params(args: &ListingsArgs) -> ListingsParams {
+    ListingsParams {
+        kind: args.kind.map(|k| k.0),
+        state: args.state.map(|s| match s {
+            StateFilter::Active => ListingsState::Active,
+            StateFilter::Ended => ListingsState::Ended,
+            StateFilter::Expired => ListingsState::Expired,
+            StateFilter::Closed => ListingsState::Closed,
+        }),
+        category: args.category.clone(),
+        limit: args.limit.map(usize::from),
+        offset: args.offset,
+    }
 }
 
 /// Whether the owner's listing `l` is dated further ahead of this clock than peers take: each
@@ -626,40 +619,28 @@ mod tests {
     }
 
     /// From a trial: a shop with 50 listings could only print them all (`--limit` was refused as
-    /// "takes no arguments").
+    /// "takes no arguments"). The node picks and pages them (its tests check how).
     #[test]
-    fn listings_are_picked_by_kind_state_and_category() {
-        let sofa = output::sample_listing(1, ListingState::Active, 1);
-        let music = |state| ListingView {
-            kind: ListingKind::Sell,
-            category: "music/guitars".into(),
-            ..output::sample_listing(1, state, 1)
-        };
-        let (active, closed) = (music(ListingState::Active), music(ListingState::Closed));
-        let picked = |line: &[&str]| {
-            let a = args(line);
-            [&sofa, &active, &closed].iter().filter(|l| picks(&a, l)).count()
-        };
-        assert_eq!(picked(&["haggle", "listings"]), 3);
-        assert_eq!(picked(&["haggle", "listings", "--category", "music"]), 2);
-        assert_eq!(picked(&["haggle", "listings", "--category", "Music/Guitars/"]), 2);
-        assert_eq!(
-            picked(&["haggle", "listings", "--category", "mus"]),
-            0,
-            "a prefix of a word is no category"
-        );
-        assert_eq!(picked(&["haggle", "listings", "--state", "active"]), 2);
-        assert_eq!(picked(&["haggle", "listings", "--state", "closed", "--kind", "sell"]), 1);
-        assert_eq!(picked(&["haggle", "listings", "--kind", "giveaway"]), 1);
-        // An auction past its end, not closed yet, is ended, not active (from a retrial).
-        let ended = ListingView { status: "ended".into(), ..music(ListingState::Active) };
-        let a = args(&["haggle", "listings", "--state", "ended"]);
-        assert!(picks(&a, &ended) && !picks(&a, &active));
-        assert!(!picks(&args(&["haggle", "listings", "--state", "active"]), &ended));
-        let missed = ListingView { status: "missed".into(), ..music(ListingState::Active) };
-        assert!(picks(&a, &missed), "a campaign past its deadline, not closed yet");
-        let paged = args(&["haggle", "listings", "--limit", "20", "--offset", "40"]);
-        assert_eq!((paged.limit, paged.offset), (Some(20), 40));
+    fn listings_options_ask_the_node_for_a_kind_state_category_and_page() {
+        let asked = |line: &[&str]| params(&args(line)).pairs();
+        assert!(asked(&["haggle", "listings"]).is_empty());
+        let all = asked(&[
+            "haggle",
+            "listings",
+            "--kind",
+            "Sell",
+            "--state",
+            "ended",
+            "--category",
+            "Music/",
+            "--limit",
+            "20",
+            "--offset",
+            "40",
+        ]);
+        let expected =
+            [("kind", "sell"), ("state", "ended"), ("category", "Music/"), ("limit", "20"), ("offset", "40")];
+        assert_eq!(all, expected.map(|(k, v)| (k, v.to_owned())));
         assert!(crate::args::Cli::try_parse_from(["haggle", "listings", "--state", "sold"]).is_err());
     }
 }

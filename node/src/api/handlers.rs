@@ -18,10 +18,10 @@ use super::error::ApiError;
 use super::types::{
     AsOffered, BidRequest, BlockChange, BlockRequest, BlockedPage, ClosedPage, ConversationView,
     ConversationsPage, DealView, DealsPage, DeliveryState, ErrorCode, EventsParams, FeedbackRequest,
-    GossipState, ListingDraft, ListingPatch, ListingView, ListingsPage, MessageBody, NameChange, NameRequest,
-    NamesPage, NoteRequest, ObjectView, PeersPage, PledgeRequest, RenewRequest, ReputationView, SavedLook,
-    SavedPage, SavedView, SearchPage, SearchParams, SentView, ShowParams, SinceParams, StatusView,
-    StepRequest, TermsDraft, ThreadView, ThreadsPage,
+    GossipState, ListingDraft, ListingPatch, ListingView, ListingsPage, ListingsParams, MessageBody,
+    NameChange, NameRequest, NamesPage, NoteRequest, ObjectView, PeersPage, PledgeRequest, RenewRequest,
+    ReputationView, SavedLook, SavedPage, SavedView, SearchPage, SearchParams, SentView, ShowParams,
+    SinceParams, StatusView, StepRequest, TermsDraft, ThreadView, ThreadsPage,
 };
 use crate::api::types::NodeEvent;
 use crate::handle::NodeHandle;
@@ -344,8 +344,11 @@ pub(crate) async fn retract(
     listing_action(&state, move |s| s.retract(&id)).await
 }
 
-pub(crate) async fn my_listings(State(state): State<AppState>) -> Answer<ListingsPage> {
-    blocking(&state, |s| s.my_listings()).await.map(Json)
+pub(crate) async fn my_listings(
+    State(state): State<AppState>,
+    Params(params): Params<ListingsParams>,
+) -> Answer<ListingsPage> {
+    blocking(&state, move |s| s.my_listings(&params)).await.map(Json)
 }
 
 pub(crate) async fn closed_listings(

@@ -72,7 +72,6 @@ fn router(state: AppState) -> Router {
     let plain = Router::new()
         .route("/v1/status", get(status))
         .route("/v1/peers", get(peers))
-        .route("/v1/listings", post(publish).get(my_listings))
         .route("/v1/listings/{id}", get(show_listing).patch(update))
         .route("/v1/listings/{id}/renew", post(renew))
         .route("/v1/listings/{id}/retract", post(retract))
@@ -116,6 +115,8 @@ fn router(state: AppState) -> Router {
         .route("/v1/objects/{id}", get(show_object))
         // `?since=MS`, likewise.
         .route("/v1/listings/closed", get(closed_listings))
+        // A GET picks the owner's listings by its parameters; a POST (publish) takes none.
+        .route("/v1/listings", post(publish).route_layer(middleware::from_fn(refuse_query)).get(my_listings))
         .route("/v1/events", get(events))
         // A scraper may add parameters of its own.
         .route("/metrics", get(metrics))

@@ -227,6 +227,82 @@ pub struct SinceParams {
     pub since: u64,
 }
 
+/// `GET /v1/listings`: which of the owner's listings, and which page of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ListingsParams {
+    /// Only listings of this kind.
+    #[serde(with = "opt_text", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ListingKind>,
+    /// Only listings in this state.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<ListingsState>,
+    /// Only listings in this category or under it (a path, in any case: `music` holds
+    /// `music/guitars`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// Listings per page (default all, at most 500).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Listings to skip.
+    pub offset: usize,
+}
+
+impl ListingsParams {
+    /// Whether these parameters pick listing `l`: of the kind and state asked, and in
+    /// `category` (lowercased, without slashes around it) or under it.
+    pub fn picks(&self, category: Option<&str>, l: &super::ListingView) -> bool {
+        self.kind.is_none_or(|k| k == l.kind)
+            && self.state.is_none_or(|s| s == l.listings_state())
+            && category.is_none_or(|c| {
+                l.category == c || l.category.strip_prefix(c).is_some_and(|rest| rest.starts_with('/'))
+            })
+    }
+
+    /// The parameters as `name=value` pairs, for a query string.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = Vec::new();
+        let mut put = |name: &'static str, value: Option<String>| {
+            if let Some(value) = value {
+                pairs.push((name, value));
+            }
+        };
+        put("kind", self.kind.map(|k| k.to_string()));
+        put("state", self.state.map(|s| s.as_str().to_owned()));
+        put("category", self.category.clone());
+        put("limit", self.limit.map(|l| l.to_string()));
+        put("offset", (self.offset > 0).then(|| self.offset.to_string()));
+        pairs
+    }
+}
+
+/// A state `GET /v1/listings` picks listings by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListingsState {
+    /// On offer.
+    Active,
+    /// An auction or campaign past its end, which the owner's node has not closed yet (active on
+    /// the wire, taking nothing more; its `status` says `ended`, `funded` or `missed`).
+    Ended,
+    /// Past its lifetime (a renewal gives it another).
+    Expired,
+    /// Retracted, sold out, given away or found.
+    Closed,
+}
+
+impl ListingsState {
+    /// As the query string writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Ended => "ended",
+            Self::Expired => "expired",
+            Self::Closed => "closed",
+        }
+    }
+}
+
 /// `POST /v1/threads/{id}/decline` and `/withdraw`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -102,6 +102,18 @@ impl ListingView {
             _ => self.state.as_str(),
         }
     }
+
+    /// The state `GET /v1/listings?state=` picks it by: an auction or campaign past its end
+    /// reads active until its owner's node closes it, and is `ended` here.
+    pub fn listings_state(&self) -> super::ListingsState {
+        use super::ListingsState;
+        match self.state {
+            ListingState::Active if self.label() == ListingState::Active.as_str() => ListingsState::Active,
+            ListingState::Active => ListingsState::Ended,
+            ListingState::Expired => ListingsState::Expired,
+            ListingState::Closed => ListingsState::Closed,
+        }
+    }
 }
 
 /// A listing's current revision as this node sees it (or an earlier one, asked for by its id
@@ -774,11 +786,21 @@ pub enum ObjectView {
     Conversation(super::ConversationView),
 }
 
-/// `GET /v1/listings`.
+/// `GET /v1/listings`: a page of the owner's listings the parameters pick.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ListingsPage {
-    /// Newest first.
+    /// Those on offer first, then auctions and campaigns past their end not closed yet, then
+    /// expired, then closed, each most recently changed first.
     pub listings: Vec<ListingView>,
+    /// How many listings the parameters pick, on every page.
+    #[serde(default)]
+    pub total: usize,
+    /// How many of those were skipped before this page.
+    #[serde(default)]
+    pub offset: usize,
+    /// How many listings the owner has in all, whatever the parameters pick.
+    #[serde(default)]
+    pub held: usize,
 }
 
 /// `GET /v1/listings/closed?since=MS`: others' listings closed since a time, which no search

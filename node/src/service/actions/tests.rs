@@ -2,7 +2,9 @@
 //! exchanging objects as their nodes would.
 
 use super::*;
-use crate::api::types::{ErrorCode, ListingState, ObjectKind, Party, TermsDraft};
+use crate::api::types::{
+    ErrorCode, ListingState, ListingsParams, ListingsState, ObjectKind, Party, TermsDraft,
+};
 use crate::service::testing::{draft, service};
 use crate::service::{Received, Via};
 use haggle_protocol::ThreadState;
@@ -142,9 +144,19 @@ fn an_auction_past_its_end_is_not_on_offer_and_other_rules_make_another_listing(
     }
     seller.publish(auction(3_600, None)).expect("the first is over: auctioned again");
     // From a trial: an ended auction, not closed yet, was listed among what is on offer.
-    let mine: Vec<_> = seller.my_listings().expect("listings").listings.iter().map(|l| l.id).collect();
+    let mine: Vec<_> = seller
+        .my_listings(&ListingsParams::default())
+        .expect("listings")
+        .listings
+        .iter()
+        .map(|l| l.id)
+        .collect();
     let at = |id| mine.iter().position(|l| *l == id).expect("listed");
     assert!(at(lamp.id()) < at(first.id()), "on offer first, then the ended auction");
+    // Picked as ended, not active.
+    let ended = ListingsParams { state: Some(ListingsState::Ended), ..ListingsParams::default() };
+    let ended: Vec<_> = seller.my_listings(&ended).expect("listings").listings.iter().map(|l| l.id).collect();
+    assert_eq!(ended, [first.id()]);
     // Past its end it cannot be renewed: the state of things refuses it, not the request (a
     // trial read the usage error's exit code).
     let over = seller.renew(&first.id().to_hex(), Some(Duration::from_secs(10 * 86_400))).expect_err("over");
@@ -1755,15 +1767,46 @@ fn own_listings_come_active_first_then_expired_then_closed() {
     after(&short.object);
     let first = seller.publish(draft("First", "1")).expect("published");
     after(&first.object);
-    let closed = seller.publish(draft("Gone", "1")).expect("published");
+    let guitar = ListingDraft { category: "music/guitars".into(), ..draft("Gone", "1") };
+    let closed = seller.publish(guitar).expect("published");
     after(&closed.object);
     let retracted = seller.retract(&closed.object.id().to_hex()).expect("retracted");
     after(&retracted.object);
     seller.publish(draft("Second", "1")).expect("published");
     wait_until_expired(&short.object);
-    let listed = seller.my_listings().expect("listed").listings;
+    let listed = seller.my_listings(&ListingsParams::default()).expect("listed").listings;
     let titles: Vec<&str> = listed.iter().map(|l| l.title.as_str()).collect();
     assert_eq!(titles, ["Second", "First", "Short", "Gone"]);
+    // Picked by state, kind and category, and paged, by the node (a shop with 50 listings
+    // could only print them all, and the API answered all of them whatever was asked).
+    let picked = |params: ListingsParams| {
+        let page = seller.my_listings(&params).expect("listed");
+        let titles: Vec<String> = page.listings.iter().map(|l| l.title.clone()).collect();
+        (titles, page.total, page.offset, page.held)
+    };
+    let state = |s| ListingsParams { state: Some(s), ..ListingsParams::default() };
+    assert_eq!(picked(state(ListingsState::Active)), (vec!["Second".into(), "First".into()], 2, 0, 4));
+    assert_eq!(picked(state(ListingsState::Expired)).0, ["Short"]);
+    assert_eq!(picked(state(ListingsState::Closed)).0, ["Gone"]);
+    assert!(picked(state(ListingsState::Ended)).0.is_empty());
+    let category = |c: &str| ListingsParams { category: Some(c.into()), ..ListingsParams::default() };
+    assert_eq!(picked(category("Music/")).0, ["Gone"], "in any case, slashes around it");
+    assert_eq!(picked(category("music/guitars")).0, ["Gone"]);
+    assert_eq!(picked(category("mus")), (vec![], 0, 0, 4), "a prefix of a word is no category");
+    let giveaways =
+        ListingsParams { kind: Some(haggle_protocol::ListingKind::Giveaway), ..ListingsParams::default() };
+    assert_eq!(picked(giveaways).1, 0);
+    let page = ListingsParams { limit: Some(2), offset: 1, ..ListingsParams::default() };
+    assert_eq!(picked(page), (vec!["First".into(), "Short".into()], 4, 1, 4));
+    // Checked as a search checks them.
+    for bad in [
+        category("music guitars"),
+        category(""),
+        ListingsParams { limit: Some(0), ..ListingsParams::default() },
+    ] {
+        let refused = seller.my_listings(&bad).expect_err("refused");
+        assert_eq!(refused.code(), ErrorCode::Invalid, "{refused}");
+    }
     // Each says in words how it stands (a script read `closed` for a retraction, a giveaway
     // given away and a wanted ad found alike).
     let status: Vec<&str> = listed.iter().map(|l| l.status.as_str()).collect();
