@@ -37,7 +37,8 @@ use crate::index_key::{ID_FIELDS, IdReader, KeyQuery, id_quarters, nonce_halves}
 /// unstemmed too, for typos stemming moves away (`Fields::plain`); version 10 keeps the middle
 /// of a listing's geohash cell (`Fields::point`), for distance filters and sorts; version 11
 /// cuts Chinese, Japanese and Korean text in overlapping pairs of characters
-/// ([`crate::words`]), where it was one word a phrase.
+/// ([`crate::words`]), where it was one word a phrase, and holds every word composed (NFC),
+/// Arabic without its optional marks and article.
 pub(crate) const INDEX_VERSION: u32 = 11;
 const VERSION_FILE: &str = "haggle-index-version";
 const ANALYZER: &str = "haggle";
@@ -50,9 +51,19 @@ const QUERY_ANALYZER: &str = "haggle-query";
 /// Words a query leaves out unless it has nothing else: they join the words that say what is
 /// wanted ("a road bike", "room for rent", the "s" of "kid's") and, required like the others,
 /// made listings that say it differently ("Road bike, 56 cm") miss.
+/// German, French, Spanish, Italian and Dutch articles and the like count the same way (from an
+/// international trial: "ein Fahrrad", "un vélo électrique" and the elided "l'état" found
+/// nothing). Words that are also English words a listing may mean ("die", "den", "con") and
+/// "e", the first half of "e-bike" as searched, are not among them.
 const QUERY_STOP_WORDS: &[&str] = &[
     "a", "an", "and", "any", "at", "by", "for", "from", "i", "in", "is", "me", "my", "of", "on", "or", "s",
-    "some", "t", "the", "to", "with", "your",
+    "some", "t", "the", "to", "with", "your", // English
+    "das", "dem", "der", "des", "ein", "eine", "einem", "einen", "einer", "für", "im", "mit", "und", "von",
+    "zu", "zum", "zur", // German
+    "au", "aux", "avec", "d", "du", "et", "l", "la", "le", "les", "pour", "qu", "un", "une", // French
+    "el", "las", "los", "para", "una", "y", // Spanish
+    "di", "il", "per", // Italian
+    "een", "het", "met", "van", "voor", // Dutch
 ];
 /// Indexing memory: tantivy's minimum per thread is 15 MB; one thread at 32 MB keeps the node
 /// well inside its memory target and flushes segments rarely enough for bulk ingest.
@@ -1309,6 +1320,40 @@ mod tests {
         let page = m.store.search(&q("自動車")).expect("search");
         assert_eq!(page.total, 0);
         assert_eq!(page.unknown, ["自動車"], "its pairs are named as the word typed");
+    }
+
+    /// From an international trial: a word typed with its accent as a combining mark, Arabic
+    /// with or without its optional marks and article, and a query's German or French articles.
+    #[test]
+    fn a_word_is_found_however_it_is_typed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        let listings = [
+            item(1, "Cafe\u{301} en grains, torre\u{301}faction artisanale", |l| {
+                l.location = Location { text: "Besanc\u{327}on".into(), geohash: None };
+            }),
+            item(2, "دراجة هوائية مستعملة", |_| {}),
+            item(3, "Gebrauchtes Fahrrad mit Schaltung", |_| {}),
+            item(4, "Vélo électrique, très bon état", |_| {}),
+        ];
+        for l in listings {
+            let object = sign_now(&key(1), Body::Listing(l));
+            assert!(store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
+        }
+        let m = Market { _dir: dir, store };
+        for typed in ["torréfaction", "torrefaction", "torre\u{301}faction", "CAFÉ"] {
+            assert_eq!(titles(&m, &q(typed)).len(), 1, "{typed}");
+        }
+        let near = SearchQuery { location: Some("besançon".into()), ..q("") };
+        assert_eq!(titles(&m, &near).len(), 1);
+        for typed in ["الدراجة", "دَرّاجة", "دراجه"] {
+            let page = m.store.search(&q(typed)).expect("search");
+            assert_eq!((page.total, page.guessed.len()), (1, 0), "{typed}: found as written, no typo");
+        }
+        for typed in ["ein Fahrrad", "das Fahrrad mit Schaltung", "un vélo électrique", "l'état", "le vélo"]
+        {
+            assert_eq!(titles(&m, &q(typed)).len(), 1, "{typed}");
+        }
     }
 
     #[test]

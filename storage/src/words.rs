@@ -11,8 +11,17 @@
 //! word of one character ("車", car) is found inside a phrase; a query gives a character alone
 //! only for a run of one. Letters of other scripts beside them are words as before
 //! ("iPhone用" is `iphone` and `用`).
+//!
+//! Every word is also put in one form ([`fold`]): composed (Unicode NFC), so an accent typed as
+//! a letter and a combining mark (as macOS writes file names and some keyboards type) is the
+//! accented letter, and the marks stay in the word (Hindi's vowel signs and virama, Thai's
+//! vowels: the word was cut at each); and Arabic without its optional marks, as Lucene's Arabic
+//! normalizer writes it (no vowel marks or tatweel; أ إ آ ٱ as ا, ة as ه, ى as ي), and without
+//! the article ال ("the bike", الدراجة, finds دراجة).
 
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
 
 /// Cuts text into words, and runs of [`paired`] characters into overlapping pairs.
 #[derive(Clone, Default)]
@@ -60,7 +69,7 @@ impl Tokenizer for WordTokenizer {
 impl WordStream<'_> {
     fn give(&mut self, from: usize, to: usize) -> bool {
         self.token.text.clear();
-        self.token.text.push_str(&self.text[from..to]);
+        fold(&self.text[from..to], &mut self.token.text);
         self.token.offset_from = from;
         self.token.offset_to = to;
         self.token.position = self.token.position.wrapping_add(1);
@@ -93,7 +102,7 @@ impl TokenStream for WordStream<'_> {
                 }
             }
         }
-        // Past anything that is no letter or digit.
+        // Past anything that is no letter or digit (a mark with no letter before it too).
         let (from, first) = loop {
             match self.chars.next() {
                 Some((i, c)) if c.is_alphanumeric() => break (i, c),
@@ -110,7 +119,7 @@ impl TokenStream for WordStream<'_> {
         }
         let mut to = from + first.len_utf8();
         while let Some(&(i, c)) = self.chars.peek() {
-            if !c.is_alphanumeric() || paired(c) {
+            if !(c.is_alphanumeric() || is_combining_mark(c)) || paired(c) {
                 break;
             }
             self.chars.next();
@@ -125,6 +134,39 @@ impl TokenStream for WordStream<'_> {
 
     fn token_mut(&mut self) -> &mut Token {
         self.token
+    }
+}
+
+/// Writes `word` into `out` in the one form the index holds it in: composed (NFC), Arabic
+/// without its optional marks and article (see the module's notes). Text of ASCII alone, the
+/// most of it, is copied as it is.
+pub(crate) fn fold(word: &str, out: &mut String) {
+    if word.is_ascii() {
+        out.push_str(word);
+        return;
+    }
+    let start = out.len();
+    for c in word.nfc() {
+        match c {
+            // Arabic vowel marks (harakat), the superscript alef, and the tatweel that stretches
+            // a line.
+            '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{0640}' => {}
+            'أ' | 'إ' | 'آ' | 'ٱ' => out.push('ا'),
+            'ة' => out.push('ه'),
+            'ى' => out.push('ي'),
+            c => out.push(c),
+        }
+    }
+    // The article, and the article after a one-letter conjunction or preposition, where
+    // enough is left to be a word.
+    for article in ["وال", "بال", "كال", "فال", "لل", "ال"] {
+        if let Some(rest) = out[start..].strip_prefix(article)
+            && rest.chars().count() >= 2
+        {
+            let cut = article.len();
+            out.replace_range(start..start + cut, "");
+            break;
+        }
     }
 }
 
@@ -160,7 +202,9 @@ mod tests {
         let mut out = Vec::new();
         while stream.advance() {
             let t = stream.token();
-            assert_eq!(&text[t.offset_from..t.offset_to], t.text, "offsets name the token's text");
+            let mut folded = String::new();
+            fold(&text[t.offset_from..t.offset_to], &mut folded);
+            assert_eq!(folded, t.text, "offsets name the token's text");
             out.push((t.text.clone(), t.offset_from, t.position));
         }
         out
@@ -194,6 +238,28 @@ mod tests {
         assert_eq!(texts("자전거를 팝니다"), ["자전", "전거", "거를", "팝니", "니다"]);
         // Characters outside the basic plane are paired too, by their own widths.
         assert_eq!(texts("𠮷野家"), ["𠮷野", "野家"]);
+    }
+
+    /// From an international trial: a title typed with its accents as combining marks was
+    /// found by neither `torréfaction` nor `torrefaction` (the word was cut at the mark), and
+    /// Arabic's optional marks and article made the same word another.
+    #[test]
+    fn one_word_typed_two_ways_is_one_word() {
+        let decomposed = "Cafe\u{301} en grains, torre\u{301}faction";
+        assert_eq!(texts(decomposed), ["Café", "en", "grains", "torréfaction"]);
+        assert_eq!(texts("la\u{308}uft München"), ["läuft", "München"]);
+        // Marks inside words of other scripts stay in them.
+        assert_eq!(texts("दिल्ली"), ["दिल्ली"]);
+        // Arabic: vowel marks and tatweel gone, letters of one sound as one, the article off.
+        for typed in ["دراجة", "دَرّاجة", "دراجـة", "الدراجة", "دراجه", "بالدراجة"]
+        {
+            assert_eq!(texts(typed), ["دراجه"], "{typed}");
+        }
+        assert_eq!(texts("أحمد"), ["احمد"]);
+        // Too short to be a word without it: kept whole.
+        assert_eq!(texts("الي"), ["الي"]);
+        // A mark with no letter before it is no word.
+        assert_eq!(texts("\u{301} bike"), ["bike"]);
     }
 
     #[test]
