@@ -42,9 +42,15 @@ pub enum NameOutcome {
     Taken(PublicKey, String),
 }
 
-/// Whether two names are the same name: equal in lower case (Unicode's).
+/// Whether two names are the same name: equal in lower case (Unicode's), composed (NFC: a
+/// letter and its combining accent is the accented letter) and without the zero-width joiners
+/// a name may hold (from an international trial: `München` typed both ways named two keys).
 pub fn same_name(a: &str, b: &str) -> bool {
-    a.to_lowercase() == b.to_lowercase()
+    use unicode_normalization::UnicodeNormalization;
+    let plain = |s: &str| -> String {
+        s.nfc().filter(|c| !matches!(c, '\u{200C}' | '\u{200D}')).collect::<String>().to_lowercase()
+    };
+    plain(a) == plain(b)
 }
 
 fn decode(k: &[u8], v: &[u8]) -> Option<Named> {

@@ -20,16 +20,33 @@ fn invisible(c: char) -> bool {
     matches!(c, '\u{AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
 }
 
+/// Whether the invisible character at `at` of `chars` is a zero-width non-joiner or joiner
+/// between two visible characters of other scripts than ASCII's: Persian spells words with
+/// the first (`یوناس‌خان`), and emoji like 👨‍👩‍👧 are joined by the second. Between ASCII letters
+/// one would only hide, and names compare without them ([`haggle_storage::same_name`]).
+fn spelling_joiner(chars: &[char], at: usize) -> bool {
+    let shown = |c: Option<&char>| c.is_some_and(|&c| !c.is_ascii() && !c.is_whitespace() && !invisible(c));
+    matches!(chars[at], '\u{200C}' | '\u{200D}')
+        && shown(at.checked_sub(1).and_then(|i| chars.get(i)))
+        && shown(chars.get(at + 1))
+}
+
 /// A name as kept (trimmed, its inner spaces one each), if one a table can show in place of a
 /// key and a command cannot take for a key, an id, an option or the owner.
+/// Kept composed (NFC): a letter typed with its accent as a separate mark is the accented
+/// letter, shown as one.
 pub fn check_name(given: &str) -> Result<String, InvalidInput> {
-    let name = given.split_whitespace().collect::<Vec<_>>().join(" ");
+    use unicode_normalization::UnicodeNormalization;
+    let composed: String = given.nfc().collect();
+    let name = composed.split_whitespace().collect::<Vec<_>>().join(" ");
     let refuse = |why: String| Err(InvalidInput::Name { given: given.to_owned(), why });
     let len = name.chars().count();
     if len == 0 {
         return refuse("a name has at least one character".into());
     }
-    if given.trim().chars().any(|c| c.is_control() || invisible(c)) {
+    let chars: Vec<char> = composed.trim().chars().collect();
+    let hidden = |(at, &c): (usize, &char)| c.is_control() || (invisible(c) && !spelling_joiner(&chars, at));
+    if chars.iter().enumerate().any(hidden) {
         return refuse("a name is one line of visible characters".into());
     }
     if name.contains('…')
@@ -138,6 +155,14 @@ mod tests {
         // Too long is said before hex (found in a trial: 33 `a`s looked like an id).
         let long_hex = check_name(&"a".repeat(33)).expect_err("too long").to_string();
         assert!(long_hex.ends_with("a name has at most 32 characters"), "{long_hex}");
+        // From an international trial: kept composed, and the joiners Persian spelling and
+        // emoji need are taken between their characters, not between ASCII letters.
+        assert_eq!(check_name("Jonas aus Mu\u{308}nchen"), Ok("Jonas aus München".to_owned()));
+        assert!(check_name("یوناس\u{200C}خان").is_ok());
+        assert!(check_name("👨\u{200D}👩\u{200D}👧").is_ok());
+        for hiding in ["b\u{200D}ob", "\u{200C}یوناس", "یوناس\u{200C}", "Bob \u{200D}🚲"] {
+            assert!(check_name(hiding).is_err(), "{hiding:?}");
+        }
     }
 
     #[test]
@@ -165,6 +190,9 @@ mod tests {
                 && taken.contains("haggle name --clear 'Bob (bikes)'"),
             "the name as held, quoted for a shell: {taken}"
         );
+        // One name typed two ways, or with a joiner, is one name.
+        assert!(haggle_storage::same_name("Mu\u{308}nchen", "münchen"));
+        assert!(haggle_storage::same_name("یوناس\u{200C}خان", "یوناسخان"));
         let own = me.set_name(NameRequest { who: me.me().peer_id().to_string(), name: "Myself".into() });
         assert!(own.expect_err("own key").to_string().contains("your own key"));
         let cleared = me.clear_name("Bob (bikes)").expect("cleared");
