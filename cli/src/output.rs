@@ -185,16 +185,27 @@ fn table_lines(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
         .collect()
 }
 
-/// `text` cut to `max` characters, the cut marked with an ellipsis: a table cell stays readable
-/// however long the text (`haggle show` prints it whole).
+/// `text` cut to `max` columns of a terminal, the cut marked with an ellipsis: a table cell
+/// stays readable however long the text (`haggle show` prints it whole). A Chinese, Japanese
+/// or Korean character or an emoji takes two columns (cut by characters, a Japanese title took
+/// 80 columns, and a search's table 186).
 pub fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        text.to_owned()
-    } else {
-        let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
-        cut.push('…');
-        cut
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    if text.width() <= max {
+        return text.to_owned();
     }
+    let room = max.saturating_sub(1);
+    let mut used = 0;
+    let mut cut = String::new();
+    for c in text.chars() {
+        used += c.width().unwrap_or(0);
+        if used > room {
+            break;
+        }
+        cut.push(c);
+    }
+    cut.push('…');
+    cut
 }
 
 /// The widest a title or a place is shown in a table.
@@ -1342,6 +1353,13 @@ mod tests {
         assert_eq!(cut.chars().count(), TITLE_COLUMN);
         assert!(cut.ends_with('…') && long.starts_with(cut.trim_end_matches('…')));
         assert_eq!(clip("ÄÖÜäöü", 4), "ÄÖÜ…", "cut by characters, not bytes");
+        // From an international trial: by the columns a terminal gives them.
+        let wide = "ヴィンテージのロードバイク、フレームはクロモリ、シマノ製コンポーネント付き";
+        let cut = clip(wide, TITLE_COLUMN);
+        // 19 characters of two columns and the mark: a twentieth would take 41.
+        assert_eq!(unicode_width::UnicodeWidthStr::width(cut.as_str()), TITLE_COLUMN - 1);
+        assert_eq!(cut, "ヴィンテージのロードバイク、フレームは…");
+        assert_eq!(clip("東京都渋谷区", PLACE_COLUMN), "東京都渋谷区", "12 columns");
     }
 
     #[test]
