@@ -759,7 +759,7 @@ pub struct SearchFilters {
     /// latitude and longitude (e.g. 51.054,3.717) or a geohash in lower case (e.g. u14dk).
     #[arg(long, value_name = "LAT,LON|GEOHASH", value_parser = place, allow_hyphen_values = true)]
     pub around: Option<String>,
-    /// How far from --around: e.g. 10km or 800m (a number alone is kilometres) [default: 25km].
+    /// How far from --around: e.g. 10km, 800m or 5mi (a number alone is kilometres) [default: 25km].
     #[arg(long, value_name = "DISTANCE", value_parser = distance, requires = "around", allow_hyphen_values = true)]
     pub within: Option<String>,
     /// Only sellers with at least N good deals that count: positive ratings, each weighted by
@@ -784,7 +784,8 @@ impl SearchFilters {
         let Some(within) = self.within.as_deref() else { return Ok(()) };
         let bare = !within.is_empty() && within.trim().bytes().all(|b| b.is_ascii_digit() || b == b'.');
         let words = self.text.iter().flat_map(|t| t.split_whitespace());
-        if let Some(unit) = words.clone().find(|w| ["km", "m"].contains(&w.to_ascii_lowercase().as_str()))
+        let units = ["km", "m", "mi", "mile", "miles"];
+        if let Some(unit) = words.clone().find(|w| units.contains(&w.to_ascii_lowercase().as_str()))
             && bare
         {
             let unit = unit.to_ascii_lowercase();
@@ -1780,6 +1781,14 @@ mod tests {
         );
         let watch = filters(&["haggle", "watch", "--around", "51.05,3.71", "--within", "800", "M"]);
         assert!(watch.check_within().expect_err("split").to_string().contains("--within 800m"));
+        // Miles too (from an international trial: `5 mi` searched 5 km for the word "mi").
+        let miles = filters(&["haggle", "search", "--around", "51.05,3.71", "--within", "5", "mi"]);
+        assert!(miles.check_within().expect_err("split").to_string().contains("--within 5mi"));
+        assert!(
+            filters(&["haggle", "search", "--around", "51.05,3.71", "--within", "5mi"])
+                .check_within()
+                .is_ok()
+        );
         for fine in [
             &["haggle", "search", "bike", "--around", "51.05,3.71", "--within", "5km"][..],
             &["haggle", "search", "km", "marker"],

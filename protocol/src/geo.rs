@@ -19,6 +19,8 @@ const EARTH_RADIUS_M: f64 = 6_371_008.8;
 /// The longest distance a search takes, in metres: 20,000 km, about half the Earth's
 /// circumference (20,015 km), so every place on Earth but the far side's last few kilometres.
 pub const MAX_DISTANCE_M: u32 = 20_000_000;
+/// An international mile.
+const METRES_PER_MILE: f64 = 1_609.344;
 
 /// Characters of the geohash a listing gets from coordinates: a cell of at most 1.2 km east to
 /// west (at the equator; 0.8 km at Ghent's latitude) by 0.6 km, close enough to find it nearby,
@@ -66,9 +68,17 @@ pub enum GeoError {
     OffTheMap(String),
     /// A distance that cannot be read or is out of range.
     #[error(
-        "`{0}` is not a distance: give kilometres or metres, e.g. 10km, 2.5km or 800m (a number alone is kilometres), at least 1m and at most 20000km"
+        "`{0}` is not a distance: give kilometres, metres or miles, e.g. 10km, 2.5km, 800m or 5mi (a number alone is kilometres), at least 1m and at most 20000km"
     )]
     BadDistance(String),
+    /// A distance with a decimal comma.
+    #[error("`{given}`: write the decimal point as a dot, {dotted}")]
+    DecimalComma {
+        /// The distance as given.
+        given: String,
+        /// The same with a dot.
+        dotted: String,
+    },
     /// A distance out of range: farther than anywhere on the Earth, or under a metre.
     #[error(
         "`{0}` is out of range: a distance is at least 1m and at most 20000km (the farthest two places on the Earth are)"
@@ -191,19 +201,35 @@ pub fn listing_geohash(given: &str) -> Result<String, GeoError> {
     place(trimmed).map(|_| trimmed.to_owned())
 }
 
-/// A distance as a person writes it, in metres: `10km`, `2.5 km`, `800m`, or a number alone
-/// (kilometres); more than 0 and at most [`MAX_DISTANCE_M`].
+/// A distance as a person writes it, in metres: `10km`, `2.5 km`, `800m`, miles (`5mi`, `5
+/// miles`: an international trial's `5 mi` was not taken), or a number alone (kilometres);
+/// more than 0 and at most [`MAX_DISTANCE_M`].
 pub fn distance(given: &str) -> Result<u32, GeoError> {
     let bad = || GeoError::BadDistance(given.to_owned());
     let text = given.trim().to_ascii_lowercase();
-    let (number, metres_per_unit) = if let Some(n) = text.strip_suffix("km") {
-        (n, 1_000.0)
-    } else if let Some(n) = text.strip_suffix('m') {
-        (n, 1.0)
-    } else {
-        (text.as_str(), 1_000.0)
-    };
-    let value: f64 = number.trim().parse().map_err(|_| bad())?;
+    let units = [
+        ("km", 1_000.0),
+        ("miles", METRES_PER_MILE),
+        ("mile", METRES_PER_MILE),
+        ("mi", METRES_PER_MILE),
+        ("m", 1.0),
+    ];
+    let (number, metres_per_unit) = units
+        .iter()
+        .find_map(|&(unit, metres)| text.strip_suffix(unit).map(|n| (n, metres)))
+        .unwrap_or((text.as_str(), 1_000.0));
+    let number = number.trim();
+    if let Some((whole, part)) = number.split_once(',')
+        && !whole.is_empty()
+        && whole.bytes().chain(part.bytes()).all(|b| b.is_ascii_digit())
+    {
+        let unit = text[number.len()..].trim().to_owned();
+        return Err(GeoError::DecimalComma {
+            given: given.to_owned(),
+            dotted: format!("{whole}.{part}{unit}"),
+        });
+    }
+    let value: f64 = number.parse().map_err(|_| bad())?;
     let metres = value * metres_per_unit;
     if !metres.is_finite() {
         return Err(bad());
@@ -297,7 +323,15 @@ mod tests {
         assert_eq!(distance("800m"), Ok(800));
         assert_eq!(distance("25"), Ok(25_000));
         assert_eq!(distance("20000km"), Ok(MAX_DISTANCE_M));
-        for bad in ["ten", "5 miles", "nankm", "infkm"] {
+        assert_eq!(distance("5mi"), Ok(8_047));
+        assert_eq!(distance("5 miles"), Ok(8_047));
+        assert_eq!(distance("1 Mile"), Ok(1_609));
+        assert_eq!(
+            distance("3,5km").map_err(|e| e.to_string()),
+            Err("`3,5km`: write the decimal point as a dot, 3.5km".to_owned())
+        );
+        assert!(matches!(distance("3,5"), Err(GeoError::DecimalComma { .. })));
+        for bad in ["ten", "5 leagues", "nankm", "infkm", ",5km", "1,000,000"] {
             assert!(matches!(distance(bad), Err(GeoError::BadDistance(_))), "{bad:?}");
         }
         // A distance, but not one to search by: said so, not "not a distance".

@@ -342,7 +342,7 @@ pub struct SearchParams {
     /// `latitude,longitude` in decimal degrees.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub around: Option<String>,
-    /// How far from `around`: `10km`, `800m`, or a number of kilometres (default 25).
+    /// How far from `around`: `10km`, `800m`, `5mi`, or a number of kilometres (default 25).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub within: Option<String>,
     /// Order of results (default relevance; distance, nearest first, for a search `around` a
