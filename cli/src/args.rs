@@ -1695,7 +1695,10 @@ mod tests {
             assert!(id_prefix(bad).is_err(), "{bad}");
         }
         // A currency's name is not its code.
-        assert_eq!(currency("euro"), Err("`euro` is a currency's name: write its code, EUR".to_owned()));
+        assert_eq!(
+            currency("euro"),
+            Err("`euro` is a currency's name or sign: write its code, EUR".to_owned())
+        );
         assert!(currency("usdt").is_ok() && currency(" eur ").is_ok());
         // A PeerId given for an id is named as what it is, with where it goes.
         let peer = haggle_protocol::fixtures::key(1).public().to_string();

@@ -18,7 +18,7 @@ pub enum CurrencyError {
     NotACode(String),
     /// A currency's name where its code belongs (`euro`): shaped like a code, but a listing
     /// priced in it is found by no search for the code.
-    #[error("`{name}` is a currency's name: write its code, {code}")]
+    #[error("`{name}` is a currency's name or sign: write its code, {code}")]
     Name {
         /// What was written.
         name: String,
@@ -27,8 +27,10 @@ pub enum CurrencyError {
     },
 }
 
-/// Currency names people write where the code belongs, with the code.
-const NAMES: [(&str, &str); 19] = [
+/// Currency names and signs people write where the code belongs, with the code, as they read
+/// after ASCII upper-casing (`zł` as `Zł`). An international trial's `won`, `rmb`, `₩`, `円` and
+/// `zł` were refused as no code, or taken for a near one (`RON`, `RUB`).
+const NAMES: [(&str, &str); 55] = [
     ("EURO", "EUR"),
     ("EUROS", "EUR"),
     ("€", "EUR"),
@@ -41,13 +43,49 @@ const NAMES: [(&str, &str); 19] = [
     ("¥", "JPY or CNY"),
     ("POUND", "GBP"),
     ("YEN", "JPY"),
+    ("円", "JPY"),
     ("YUAN", "CNY"),
+    ("RMB", "CNY"),
+    ("RENMINBI", "CNY"),
+    ("元", "CNY"),
+    ("WON", "KRW"),
+    ("₩", "KRW"),
+    ("원", "KRW"),
     ("RUPEE", "INR"),
+    ("RUPEES", "INR"),
+    ("₹", "INR"),
     ("FRANC", "CHF"),
+    ("FRANCS", "CHF"),
     ("RAND", "ZAR"),
     ("REAL", "BRL"),
+    ("R$", "BRL"),
     ("PESO", "MXN, ARS, COP, CLP, ..."),
+    ("PESOS", "MXN, ARS, COP, CLP, ..."),
     ("KRONA", "SEK or ISK"),
+    ("KRONOR", "SEK"),
+    ("KRONE", "DKK or NOK"),
+    ("KRONER", "DKK or NOK"),
+    ("Kč", "CZK"),
+    ("ZLOTY", "PLN"),
+    ("Zł", "PLN"),
+    ("FORINT", "HUF"),
+    ("RUBLE", "RUB"),
+    ("ROUBLE", "RUB"),
+    ("₽", "RUB"),
+    ("LIRA", "TRY"),
+    ("₺", "TRY"),
+    ("SHEKEL", "ILS"),
+    ("₪", "ILS"),
+    ("DIRHAM", "AED or MAD"),
+    ("DH", "MAD"),
+    ("د.م.", "MAD"),
+    ("DINAR", "KWD, BHD, JOD, DZD, ..."),
+    ("RIYAL", "SAR or QAR"),
+    ("NAIRA", "NGN"),
+    ("₦", "NGN"),
+    ("HRYVNIA", "UAH"),
+    ("₴", "UAH"),
+    ("BAHT", "THB"),
 ];
 
 /// Currency codes a node signs a price in without being told the code is meant: the active ISO
@@ -393,7 +431,13 @@ mod tests {
         // A name where the code belongs is refused as people write it; on the wire, any
         // code-shaped string stays valid.
         let named = "Euro".parse::<Currency>().expect_err("a name");
-        assert_eq!(named.to_string(), "`Euro` is a currency's name: write its code, EUR");
+        assert_eq!(named.to_string(), "`Euro` is a currency's name or sign: write its code, EUR");
+        for (typed, code) in
+            [("won", "KRW"), ("rmb", "CNY"), ("₩", "KRW"), ("円", "JPY"), ("zł", "PLN"), ("Kč", "CZK")]
+        {
+            let said = typed.parse::<Currency>().expect_err("a name").to_string();
+            assert!(said.ends_with(&format!("write its code, {code}")), "{typed}: {said}");
+        }
         assert!(Currency::new("EURO").is_ok());
         assert!("dollar".parse::<Currency>().expect_err("a name").to_string().contains("USD"));
         assert!("€".parse::<Currency>().expect_err("a sign").to_string().contains("EUR"));
