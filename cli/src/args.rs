@@ -660,7 +660,8 @@ pub struct ListingFields {
     /// On `update` of goods that deals count down: how many are left from now on.
     #[arg(long, allow_negative_numbers = true, value_parser = quantity)]
     pub qty: Option<u32>,
-    /// Category path, e.g. vehicles/bikes (needed to publish).
+    /// Category path, e.g. vehicles/bikes (needed to publish): lowercase letters a-z (no
+    /// accents), digits and hyphens, parts joined by /.
     #[arg(long)]
     pub category: Option<String>,
     /// A tag; repeat for several. In an update, the tags given replace the old ones.

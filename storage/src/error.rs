@@ -290,7 +290,9 @@ pub enum SearchError {
         max: u64,
     },
     /// The category filter is not a path of lowercase segments.
-    #[error("category `{0}` is not a path of lowercase words like `vehicles/bikes`")]
+    #[error(
+        "category `{0}` is not a path of lowercase words like `vehicles/bikes`: letters a-z (no accents), digits and hyphens, in any language"
+    )]
     BadCategory(String),
     /// The page size is 0 or over [`crate::MAX_PAGE`].
     #[error("a page holds 1 to {max} results, not {asked}")]

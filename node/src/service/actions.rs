@@ -197,8 +197,8 @@ impl Service {
         // Titles as a reader tells them apart: not by case.
         let same = |l: &Listing| {
             l.kind == listing.kind
-                && l.title.to_lowercase() == listing.title.to_lowercase()
-                && l.description == listing.description
+                && composed(&l.title).to_lowercase() == listing.title.to_lowercase()
+                && composed(&l.description) == listing.description
                 && l.category == listing.category
                 && l.price == listing.price
                 && l.location == listing.location
@@ -661,27 +661,36 @@ fn given_geohash(given: &str) -> Result<String, ServiceError> {
     Ok(haggle_protocol::geo::listing_geohash(given).map_err(InvalidInput::from)?)
 }
 
-/// Writes a listing's free-form fields as every node will compare them: the category and the
-/// geohash in lower case (search takes them in any case), the place without surrounding
-/// spaces, and each tag and way to pay once (the first spelling kept; "Folk", "folk" and
-/// "FOLK" are one tag to a search).
+/// Writes a listing's free-form fields as every node will compare them: the text composed
+/// (Unicode NFC: an accent typed as a separate mark, as macOS writes it, is the accented
+/// letter), the category and the geohash in lower case (search takes them in any case), the
+/// place without surrounding spaces, and each tag and way to pay once (the first spelling
+/// kept; "Folk", "folk" and "FOLK" are one tag to a search).
 fn tidy(listing: &mut Listing) {
     // Spaces around a title or after a description are never meant (a title shown beside
     // another that differs only by them reads as the same).
-    listing.title = listing.title.trim().to_owned();
-    listing.description = listing.description.trim_end().to_owned();
+    listing.title = composed(listing.title.trim());
+    listing.description = composed(listing.description.trim_end());
     listing.category = listing.category.trim().to_lowercase();
     if let Some(g) = listing.location.geohash.as_mut() {
         *g = g.trim().to_lowercase();
     }
-    listing.location.text = listing.location.text.trim().to_owned();
+    listing.location.text = composed(listing.location.text.trim());
     for list in [&mut listing.tags, &mut listing.payment] {
-        let mut seen = std::collections::HashSet::new();
-        list.retain(|entry| seen.insert(entry.trim().to_lowercase()));
         for entry in list.iter_mut() {
-            *entry = entry.trim().to_owned();
+            *entry = composed(entry.trim());
         }
+        let mut seen = std::collections::HashSet::new();
+        list.retain(|entry| seen.insert(entry.to_lowercase()));
     }
+}
+
+/// `text` composed (Unicode NFC): one letter typed as a letter and a combining mark, or as the
+/// accented letter, is one text (from an international trial: a title typed both ways was
+/// published twice, the same listing).
+pub(crate) fn composed(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    if text.is_ascii() { text.to_owned() } else { text.nfc().collect() }
 }
 
 /// ISO 4217's code for "no currency", the currency of a giveaway's terms.
