@@ -52,7 +52,7 @@ use crate::api::types::{
 
 pub use actions::{DEFAULT_LISTING_LIFETIME, DEFAULT_PROPOSAL_LIFETIME, Effect};
 pub use blocks::{MAX_BLOCK_NOTE_CHARS, check_block_note};
-pub use haggle_storage::same_name;
+pub use haggle_storage::{SearchError, same_name};
 pub use names::check_name;
 pub use saved::check_saved_name;
 

@@ -407,7 +407,7 @@ pub fn mine(cx: &Context<'_>, args: &ListingsArgs) -> Result<()> {
     if let Some(category) = &args.category
         && !haggle_protocol::limits::is_category_path(category.to_lowercase().trim_matches('/'))
     {
-        return Err(usage(format!("{}", haggle_storage::SearchError::BadCategory(category.clone()))));
+        return Err(usage(format!("{}", haggle_node::service::SearchError::BadCategory(category.clone()))));
     }
     let page = cx.api.my_listings(&params(args))?;
     if cx.json {
