@@ -1413,8 +1413,12 @@ fn amount(text: &str) -> Result<String, String> {
     amount_in(text, "--currency's, or the listing's for an offer, bid or pledge")
 }
 
-/// [`amount`], saying whose the currency is (`currency`) when one is written in it.
+/// [`amount`], saying whose the currency is (`currency`) when one is written in it. Digits of
+/// other scripts (full-width, as a Japanese keyboard types them; Arabic-Indic; Devanagari) are
+/// the same digits (from an international trial, they were "not an amount").
 fn amount_in(text: &str, currency: &str) -> Result<String, String> {
+    let digits = ascii_digits(text);
+    let text: &str = &digits;
     let shaped = |s: &str| {
         let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
         let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
@@ -1484,8 +1488,26 @@ fn title(text: &str) -> Result<String, String> {
 
 /// `text` without a currency's sign or code (letters that make a currency code, `EUR`, `usd`)
 /// before or after it: `EUR 12`, `12€`, `$ 7.5`. Other letters stay (`12k` is no amount).
+/// `text` with decimal digits and separators of other scripts written in ASCII.
+fn ascii_digits(text: &str) -> std::borrow::Cow<'_, str> {
+    let digit = |c: char, zero: char| char::from_digit(u32::from(c) - u32::from(zero), 10);
+    let ascii = |c: char| match c {
+        '０'..='９' => digit(c, '０'),
+        '٠'..='٩' => digit(c, '٠'),
+        '۰'..='۹' => digit(c, '۰'),
+        '०'..='९' => digit(c, '०'),
+        '．' | '٫' => Some('.'),
+        '，' | '٬' => Some(','),
+        _ => None,
+    };
+    if text.chars().all(|c| ascii(c).is_none()) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(text.chars().map(|c| ascii(c).unwrap_or(c)).collect())
+}
+
 fn without_currency(text: &str) -> &str {
-    let signs = |c: char| c.is_whitespace() || "€$£¥₹₽₿".contains(c);
+    let signs = |c: char| c.is_whitespace() || "€$£¥₹₽₿₩₺₪₦₴円元원".contains(c);
     let mut rest = text.trim_matches(signs);
     let code = |s: &str| s.len() >= 3 && s.parse::<Currency>().is_ok();
     let lead = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_alphabetic()).len();
@@ -1753,6 +1775,13 @@ mod tests {
         assert!(amount("1.000,50").expect_err("European").contains("e.g. 1200 or 12.50"));
         assert!(amount("12,50 EUR").expect_err("both").ends_with("write the decimal point as a dot, 12.50"));
         assert!(!amount("12k").expect_err("a suffix").contains("write the number alone"));
+        // From an international trial: digits of other scripts, and signs of other currencies.
+        assert_eq!(amount("１５０００"), Ok("15000".to_owned()));
+        assert_eq!(amount("١٢٠٠٫٥"), Ok("1200.5".to_owned()));
+        assert_eq!(amount("१२०"), Ok("120".to_owned()));
+        for typed in ["15000円", "₩450000", "١٢٠٠ ₪"] {
+            assert!(amount(typed).expect_err("a sign").contains("write the number alone"), "{typed}");
+        }
         // A negative price reaches the check instead of reading as an unknown flag.
         // A bid's amount is its price, by either name (a pledge's is --amount).
         assert!(Cli::try_parse_from(["haggle", "bid", "3fa2c1", "--amount", "57"]).is_ok());
