@@ -22,9 +22,19 @@ pub fn text(words: &[String]) -> Result<String, String> {
             Err("the message is empty: write what to say, e.g. haggle message ID \"Is it still available?\""
                 .into())
         }
-        Err(E::TooLong { len, .. }) => Err(format!(
-            "the message is {len} bytes; one holds at most {MAX_MESSAGE_BYTES} (an accented letter takes two, most emoji four): say it in two"
-        )),
+        Err(E::TooLong { len, .. }) => {
+            // How many characters fit, counted on this message's own (from an international
+            // trial: a Japanese message was told its bytes, not how much to cut).
+            let mut used = 0;
+            let fit = text.chars().take_while(|c| {
+                used += c.len_utf8();
+                used <= MAX_MESSAGE_BYTES
+            });
+            let (fit, chars) = (fit.count(), text.chars().count());
+            Err(format!(
+                "the message is {len} bytes; one holds at most {MAX_MESSAGE_BYTES} (a letter of English takes one byte, an accented letter two, a Chinese, Japanese or Korean character three, most emoji four): its first {fit} of {chars} characters fit; say the rest in another"
+            ))
+        }
         Err(E::ControlCharacter { .. }) => {
             Err("the message holds a control character; only newlines and tabs may be among its words".into())
         }
@@ -243,6 +253,13 @@ mod tests {
         assert!(text(&words(&["  "])).expect_err("empty").starts_with("the message is empty"));
         let long = "x".repeat(MAX_MESSAGE_BYTES + 1);
         assert!(text(&words(&[&long])).expect_err("too long").contains("2048"));
+        // Said in characters too: 690 Japanese characters are 2070 bytes, of which 682 fit.
+        let japanese = "自".repeat(690);
+        let said = text(&words(&[&japanese])).expect_err("too long");
+        assert!(
+            said.contains("is 2070 bytes") && said.contains("its first 682 of 690 characters fit"),
+            "{said}"
+        );
         assert!(text(&words(&["bell\u{7}"])).expect_err("a bell").contains("control character"));
         assert_eq!(text(&words(&[&"x".repeat(MAX_MESSAGE_BYTES)])).map(|t| t.len()), Ok(MAX_MESSAGE_BYTES));
     }
