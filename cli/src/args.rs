@@ -1591,6 +1591,8 @@ mod tests {
     fn global_options_come_after_a_commands_own() {
         use clap::CommandFactory;
         let mut cli = Cli::command();
+        // Global options reach the subcommands when the command is built.
+        cli.build();
         let help = cli.find_subcommand_mut("pay-request").expect("pay-request").render_help().to_string();
         let at = |s: &str| help.find(s).unwrap_or_else(|| panic!("{s} in {help}"));
         assert!(at("--other") < at("Global options:") && at("Global options:") < at("--data-dir"), "{help}");
