@@ -219,7 +219,7 @@ pub enum Command {
         #[arg(long)]
         reference: Option<String>,
     },
-    /// Seller: say you shipped or handed it over.
+    /// Seller (or giver): say you shipped or handed it over.
     #[command(after_help = "Example:\n  haggle shipped 3724ae --tracking \"bpost 3232 1234 5678\"")]
     Shipped {
         /// Deal id (prefix of 6+ characters).
@@ -237,7 +237,7 @@ pub enum Command {
         #[arg(value_parser = id_prefix)]
         deal: String,
     },
-    /// Buyer: say you received it; the trade is complete.
+    /// Buyer (or taker): say you received it; the trade is complete.
     #[command(after_help = "Example:\n  haggle received 3724ae")]
     Received {
         /// Deal id (prefix of 6+ characters).
