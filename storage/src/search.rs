@@ -38,8 +38,9 @@ use crate::index_key::{ID_FIELDS, IdReader, KeyQuery, id_quarters, nonce_halves}
 /// of a listing's geohash cell (`Fields::point`), for distance filters and sorts; version 11
 /// cuts Chinese, Japanese and Korean text in overlapping pairs of characters
 /// ([`crate::words`]), where it was one word a phrase, and holds every word composed (NFC),
-/// Arabic without its optional marks and article.
-pub(crate) const INDEX_VERSION: u32 = 11;
+/// Arabic without its optional marks and article; version 12 holds a word joining letters and
+/// digits by its parts too (`model_parts`: `iPhone15` also as `iPhone` and `15`).
+pub(crate) const INDEX_VERSION: u32 = 12;
 const VERSION_FILE: &str = "haggle-index-version";
 const ANALYZER: &str = "haggle";
 /// The analyzer of [`Fields::plain`]: [`ANALYZER`] without the stemmer, and without the
@@ -781,7 +782,9 @@ impl SearchIndex {
         let f = &self.fields;
         let mut must: Vec<(Occur, Box<dyn Query>)> = Vec::new();
         let (mut near_at, mut unknown_at) = (Vec::new(), Vec::new());
-        for word in self.query_words(&q.text) {
+        // In the form the index cuts words from, so the words' offsets name this text.
+        let text = crate::words::normalized(&q.text);
+        for word in self.query_words(&text) {
             let (query, matched) = self.word_query(&word, known, near)?;
             must.push((Occur::Must, query));
             match matched {
@@ -790,7 +793,7 @@ impl SearchIndex {
                 Matched::Nothing => unknown_at.push(word.at),
             }
         }
-        let guessed = Guessed { near: as_typed(&q.text, near_at), unknown: as_typed(&q.text, unknown_at) };
+        let guessed = Guessed { near: as_typed(&text, near_at), unknown: as_typed(&text, unknown_at) };
         // Listings past their expiry leave results at once, before the sweep removes them.
         // Running auctions live at least the award window past their latest end: those expiring
         // sooner have ended, and would fill the first matches of `ending-soon`. Expired
@@ -862,13 +865,14 @@ impl SearchIndex {
             must.push((Occur::Must, Box::new(RangeQuery::new(Bound::Included(low), Bound::Included(high)))));
         }
         if let Some(location) = &q.location {
-            for word in self.query_words(location) {
+            for word in self.query_words(&crate::words::normalized(location)) {
                 let term = Term::from_field_text(f.location, &word.stem);
-                let term = match has_live(known, &term).map_err(index_err)? {
-                    true => term,
-                    false => self.umlaut_term(f.location, &word, known)?.unwrap_or(term),
-                };
-                must.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::Basic))));
+                let live = has_live(known, &term).map_err(index_err)?;
+                let mut terms = self.umlaut_terms(f.location, &word, live, known)?;
+                if live || terms.is_empty() {
+                    terms.insert(0, term);
+                }
+                must.push((Occur::Must, any_of(terms, IndexRecordOption::Basic)));
             }
         }
         if must.is_empty() {
@@ -894,11 +898,13 @@ impl SearchIndex {
         near: &Searcher,
     ) -> Result<(Box<dyn Query>, Matched), SearchError> {
         let term = Term::from_field_text(self.fields.text, &word.stem);
-        if has_live(known, &term).map_err(index_err)? {
-            return Ok((Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)), Matched::Exactly));
+        let live = has_live(known, &term).map_err(index_err)?;
+        let mut terms = self.umlaut_terms(self.fields.text, word, live, known)?;
+        if live {
+            terms.insert(0, term.clone());
         }
-        if let Some(term) = self.umlaut_term(self.fields.text, word, known)? {
-            return Ok((Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)), Matched::Exactly));
+        if !terms.is_empty() {
+            return Ok((any_of(terms, IndexRecordOption::WithFreqs), Matched::Exactly));
         }
         // The word stemmed, and as typed when stemming changed it.
         // (The typed form, longer than its stem, gets no more edits than the stem: `chairs`
@@ -936,20 +942,37 @@ impl SearchIndex {
         })
     }
 
-    /// For a word no listing uses in `field` that writes an umlaut the German way without one
-    /// (`ae`, `oe`, `ue`: `muenchen`, `fahrraeder`), the term of the word with the umlaut's
-    /// letter alone, as the index folds `ä`, `ö` and `ü`, if a listing uses that. From an
-    /// international trial: `muenchen` missed `München`, and `fahrraeder` matched `Fahrräder`
-    /// only as a guess at a typo.
-    fn umlaut_term(&self, field: Field, word: &Word, known: &Searcher) -> Result<Option<Term>, SearchError> {
+    /// The terms of `word`'s other German spellings that listings use in `field`: written with
+    /// `ae`, `oe` or `ue` for an umlaut (`muenchen`), as the index holds the umlaut (folded to
+    /// its letter alone: `munchen`); written with `ä`, `ö` or `ü`, as `ae`, `oe` or `ue`. From an
+    /// international trial and its retrial: `muenchen` missed `München`, and once one listing
+    /// wrote `Muenchen`, `münchen` missed it and `muenchen` the six others. A word written
+    /// with `ae`, `oe` or `ue` that listings use as written (`live`) looks for its umlaut too
+    /// only from five letters (`shoe` is no `sho`, `does` no `dos`).
+    fn umlaut_terms(
+        &self,
+        field: Field,
+        word: &Word,
+        live: bool,
+        known: &Searcher,
+    ) -> Result<Vec<Term>, SearchError> {
         let typed = word.typed.to_lowercase();
-        if !(typed.contains("ae") || typed.contains("oe") || typed.contains("ue")) {
-            return Ok(None);
+        let mut forms = Vec::new();
+        if ["ae", "oe", "ue"].iter().any(|d| typed.contains(d)) && (!live || typed.chars().count() >= 5) {
+            forms.push(typed.replace("ae", "a").replace("oe", "o").replace("ue", "u"));
         }
-        let plain = typed.replace("ae", "a").replace("oe", "o").replace("ue", "u");
-        let Some(stem) = self.tokens(&plain).into_iter().next().map(|w| w.stem) else { return Ok(None) };
-        let term = Term::from_field_text(field, &stem);
-        Ok(has_live(known, &term).map_err(index_err)?.then_some(term))
+        if typed.contains(['ä', 'ö', 'ü']) {
+            forms.push(typed.replace('ä', "ae").replace('ö', "oe").replace('ü', "ue"));
+        }
+        let mut terms = Vec::new();
+        for form in forms {
+            let Some(stem) = self.tokens(&form).into_iter().next().map(|w| w.stem) else { continue };
+            let term = Term::from_field_text(field, &stem);
+            if stem != word.stem && has_live(known, &term).map_err(index_err)? {
+                terms.push(term);
+            }
+        }
+        Ok(terms)
     }
 
     /// `typed` as [`Fields::plain`] holds words (lower-cased, folded, cut, not stemmed).
@@ -1070,14 +1093,44 @@ fn compounds(text: &str) -> String {
     out
 }
 
-/// `text` followed by its [`compounds`], if it has any.
-fn with_compounds(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains('-') {
-        return std::borrow::Cow::Borrowed(text);
+/// The parts of `text`'s words that join letters and digits (`iPhone15` as `iPhone 15`,
+/// `RTX3080` as `RTX 3080`, `56cm` as `56 cm`), space-separated: model numbers are written both
+/// ways, and a retrial's `iphone` and `iphone 15` missed `iPhone15用ケース`. The index holds the
+/// parts beside the word, so `iphone15` still finds it whole. Letters and digits of ASCII only.
+fn model_parts(text: &str) -> String {
+    let mut out = String::new();
+    if !text.bytes().any(|b| b.is_ascii_digit()) {
+        return out;
     }
-    match compounds(text) {
-        joined if joined.is_empty() => std::borrow::Cow::Borrowed(text),
-        joined => std::borrow::Cow::Owned(format!("{text} {joined}")),
+    for word in text.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let bytes = word.as_bytes();
+        let mixed = bytes.iter().any(u8::is_ascii_digit) && bytes.iter().any(u8::is_ascii_alphabetic);
+        if !mixed {
+            continue;
+        }
+        let mut start = 0;
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[i - 1].is_ascii_digit() {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(&word[start..i]);
+                start = i;
+            }
+        }
+    }
+    out
+}
+
+/// `text` followed by its [`compounds`] and [`model_parts`], if it has any.
+fn with_compounds(text: &str) -> std::borrow::Cow<'_, str> {
+    let joined = if text.contains('-') { compounds(text) } else { String::new() };
+    let parts = model_parts(text);
+    match (joined.is_empty(), parts.is_empty()) {
+        (true, true) => std::borrow::Cow::Borrowed(text),
+        (false, true) => std::borrow::Cow::Owned(format!("{text} {joined}")),
+        (true, false) => std::borrow::Cow::Owned(format!("{text} {parts}")),
+        (false, false) => std::borrow::Cow::Owned(format!("{text} {joined} {parts}")),
     }
 }
 
@@ -1116,6 +1169,19 @@ fn commit(writer: &mut IndexWriter, watermark: u64) -> Result<(), IndexError> {
     prepared.set_payload(&watermark.to_string());
     prepared.commit()?;
     Ok(())
+}
+
+/// A query matching any of `terms` (one term's own query when there is one).
+fn any_of(mut terms: Vec<Term>, record: IndexRecordOption) -> Box<dyn Query> {
+    if terms.len() == 1 {
+        return Box::new(TermQuery::new(terms.remove(0), record));
+    }
+    Box::new(BooleanQuery::new(
+        terms
+            .into_iter()
+            .map(|t| (Occur::Should, Box::new(TermQuery::new(t, record)) as Box<dyn Query>))
+            .collect(),
+    ))
 }
 
 fn exact(field: Field, value: &str) -> Box<dyn Query> {
@@ -1383,6 +1449,27 @@ mod tests {
         assert_eq!((page.total, page.guessed.len()), (1, 0), "found as written, not a typo");
         let near = SearchQuery { location: Some("muenchen".into()), ..q("") };
         assert_eq!(titles(&m, &near), ["Kinderfahrräder, zwei Stück"]);
+        // From the retrial: one listing writing the word the other way takes nothing from the
+        // listings writing it with the umlaut, nor they from it, in a place or a text.
+        let hbf = item(6, "Fahrraeder zu verkaufen", |l| {
+            l.location = Location { text: "Muenchen Hbf".into(), geohash: None };
+        });
+        let object = sign_now(&key(1), Body::Listing(hbf));
+        assert!(m.store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
+        for place in ["muenchen", "münchen", "Muenchen"] {
+            let near = SearchQuery { location: Some(place.into()), ..q("") };
+            assert_eq!(titles(&m, &near).len(), 2, "{place}");
+        }
+        for word in ["fahrraeder", "fahrräder"] {
+            assert_eq!(m.store.search(&q(word)).expect("search").total, 2, "{word}");
+        }
+        // A short word listings use, written with oe or ue, is not taken for an umlaut's: `toe`
+        // is no `to`.
+        for (n, title) in [(7, "Toe socks"), (8, "Garage to let")] {
+            let object = sign_now(&key(1), Body::Listing(item(n, title, |_| {})));
+            assert!(m.store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
+        }
+        assert_eq!(titles(&m, &q("toe")), ["Toe socks"]);
         for typed in ["ein Fahrrad", "das Fahrrad mit Schaltung", "un vélo électrique", "l'état", "le vélo"]
         {
             assert_eq!(titles(&m, &q(typed)).len(), 1, "{typed}");
@@ -1665,6 +1752,26 @@ mod tests {
         assert_eq!(titles(&m, &q("wifi router")), vec!["Router"]);
         assert_eq!(titles(&m, &q("wi-fi")), vec!["Router"]);
         assert_eq!(compounds("Dual-band wi-fi, a T-shirt and -x- or 4-door"), "Dualband wifi Tshirt 4door");
+    }
+
+    /// From the international retrial: `iphone` and `iphone 15` missed `iPhone15用ケース`.
+    #[test]
+    fn a_model_number_is_found_by_its_parts_and_whole() {
+        assert_eq!(model_parts("iPhone15用ケース, RTX3080 and 56cm; 2024 plain"), "iPhone 15 RTX 3080 56 cm");
+        assert_eq!(model_parts("no digits here"), "");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        for (n, title) in [(1, "iPhone15用ケース"), (2, "Graphics card RTX3080"), (3, "iPhone 12 case")] {
+            let object = sign_now(&key(1), Body::Listing(item(n, title, |_| {})));
+            assert!(store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
+        }
+        let m = Market { _dir: dir, store };
+        for query in ["iphone15", "iphone 15", "iPhone 15 ケース"] {
+            assert_eq!(titles(&m, &q(query)), ["iPhone15用ケース"], "{query}");
+        }
+        assert_eq!(m.store.search(&q("iphone")).expect("search").total, 2);
+        assert_eq!(titles(&m, &q("rtx 3080")), ["Graphics card RTX3080"]);
+        assert_eq!(titles(&m, &q("rtx3080")), ["Graphics card RTX3080"]);
     }
 
     /// Defect: a search for "free" ranked a sell listing that offered free delivery among the

@@ -27,6 +27,8 @@ use unicode_normalization::char::is_combining_mark;
 #[derive(Clone, Default)]
 pub(crate) struct WordTokenizer {
     token: Token,
+    /// The text in the form it is cut in, when it was not in that form ([`normalized`]).
+    normalized: String,
     /// Whether each paired character is given alone too (a listing's text), or only in a run of
     /// one (a query's).
     singles: bool,
@@ -35,7 +37,7 @@ pub(crate) struct WordTokenizer {
 impl WordTokenizer {
     /// For a listing's text: pairs, and each character alone.
     pub(crate) fn indexing() -> Self {
-        Self { token: Token::default(), singles: true }
+        Self { singles: true, ..Self::default() }
     }
 
     /// For a query: pairs, and a character alone only when no pair holds it.
@@ -61,6 +63,13 @@ impl Tokenizer for WordTokenizer {
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> WordStream<'a> {
         self.token.reset();
+        let text: &'a str = match normalized(text) {
+            std::borrow::Cow::Borrowed(text) => text,
+            std::borrow::Cow::Owned(text) => {
+                self.normalized = text;
+                &self.normalized
+            }
+        };
         let chars = text.char_indices().peekable();
         WordStream { text, chars, token: &mut self.token, singles: self.singles, run: None, pending: None }
     }
@@ -137,16 +146,30 @@ impl TokenStream for WordStream<'_> {
     }
 }
 
-/// Writes `word` into `out` in the one form the index holds it in: composed (NFC), Arabic
-/// without its optional marks and article (see the module's notes). Text of ASCII alone, the
-/// most of it, is copied as it is.
+/// `text` in the form words are cut from: Unicode's compatibility composition (NFKC), so an
+/// accent typed as a separate mark is the accented letter, Korean typed as separate letters
+/// (jamo, as macOS writes file names) is its syllables, and half-width katakana and full-width
+/// Latin letters and digits are the usual ones. Queries are put in the same form before their
+/// words are read, so the offsets of their words name the text as searched. Text of ASCII
+/// alone, the most of it, is as it is.
+pub(crate) fn normalized(text: &str) -> std::borrow::Cow<'_, str> {
+    use unicode_normalization::{IsNormalized, is_nfkc_quick};
+    if text.is_ascii() || is_nfkc_quick(text.chars()) == IsNormalized::Yes {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(text.nfkc().collect())
+}
+
+/// Writes `word` (from [`normalized`] text) into `out` in the one form the index holds it in:
+/// Arabic without its optional marks and article (see the module's notes). Text of ASCII
+/// alone, the most of it, is copied as it is.
 pub(crate) fn fold(word: &str, out: &mut String) {
     if word.is_ascii() {
         out.push_str(word);
         return;
     }
     let start = out.len();
-    for c in word.nfc() {
+    for c in word.chars() {
         match c {
             // Arabic vowel marks (harakat), the superscript alef, and the tatweel that stretches
             // a line.
@@ -203,7 +226,7 @@ mod tests {
         while stream.advance() {
             let t = stream.token();
             let mut folded = String::new();
-            fold(&text[t.offset_from..t.offset_to], &mut folded);
+            fold(&normalized(text)[t.offset_from..t.offset_to], &mut folded);
             assert_eq!(folded, t.text, "offsets name the token's text");
             out.push((t.text.clone(), t.offset_from, t.position));
         }
@@ -260,6 +283,13 @@ mod tests {
         assert_eq!(texts("الي"), ["الي"]);
         // A mark with no letter before it is no word.
         assert_eq!(texts("\u{301} bike"), ["bike"]);
+        // From the retrial: Korean typed as separate letters (jamo) is its syllables, and
+        // half-width katakana and full-width Latin are the usual letters.
+        let jamo: String = "가방".nfd().collect();
+        assert_eq!(jamo.chars().count(), 5);
+        assert_eq!(texts(&jamo), ["가방"]);
+        assert_eq!(texts("ｹｰｽ"), texts("ケース"));
+        assert_eq!(texts("ｉＰｈｏｎｅ１５"), ["iPhone15"]);
     }
 
     #[test]
