@@ -30,7 +30,7 @@ pub enum CurrencyError {
 /// Currency names and signs people write where the code belongs, with the code, as they read
 /// after ASCII upper-casing (`zł` as `Zł`). An international trial's `won`, `rmb`, `₩`, `円` and
 /// `zł` were refused as no code, or taken for a near one (`RON`, `RUB`).
-const NAMES: [(&str, &str); 55] = [
+const NAMES: [(&str, &str); 76] = [
     ("EURO", "EUR"),
     ("EUROS", "EUR"),
     ("€", "EUR"),
@@ -86,6 +86,27 @@ const NAMES: [(&str, &str); 55] = [
     ("HRYVNIA", "UAH"),
     ("₴", "UAH"),
     ("BAHT", "THB"),
+    ("฿", "THB or BTC"),
+    ("руб", "RUB"),
+    ("грн", "UAH"),
+    ("лв", "BGN"),
+    ("ريال", "SAR or QAR"),
+    ("درهم", "AED or MAD"),
+    ("人民币", "CNY"),
+    ("ドル", "USD"),
+    ("ユーロ", "EUR"),
+    ("KR", "SEK, NOK, DKK or ISK"),
+    ("FT", "HUF"),
+    ("TL", "TRY"),
+    ("RM", "MYR"),
+    ("RP", "IDR"),
+    ("ZłOTY", "PLN"),
+    ("LEI", "RON"),
+    ("LEU", "RON"),
+    ("RUBEL", "RUB"),
+    ("TOMAN", "IRR"),
+    ("RIAL", "IRR, OMR or YER"),
+    ("RUPIAH", "IDR"),
 ];
 
 /// Currency codes a node signs a price in without being told the code is meant: the active ISO
@@ -432,9 +453,18 @@ mod tests {
         // code-shaped string stays valid.
         let named = "Euro".parse::<Currency>().expect_err("a name");
         assert_eq!(named.to_string(), "`Euro` is a currency's name or sign: write its code, EUR");
-        for (typed, code) in
-            [("won", "KRW"), ("rmb", "CNY"), ("₩", "KRW"), ("円", "JPY"), ("zł", "PLN"), ("Kč", "CZK")]
-        {
+        for (typed, code) in [
+            ("won", "KRW"),
+            ("rmb", "CNY"),
+            ("₩", "KRW"),
+            ("円", "JPY"),
+            ("zł", "PLN"),
+            ("Kč", "CZK"),
+            ("руб", "RUB"),
+            ("złoty", "PLN"),
+            ("lei", "RON"),
+            ("kr", "SEK, NOK, DKK or ISK"),
+        ] {
             let said = typed.parse::<Currency>().expect_err("a name").to_string();
             assert!(said.ends_with(&format!("write its code, {code}")), "{typed}: {said}");
         }

@@ -59,11 +59,12 @@ const QUERY_ANALYZER: &str = "haggle-query";
 const QUERY_STOP_WORDS: &[&str] = &[
     "a", "an", "and", "any", "at", "by", "for", "from", "i", "in", "is", "me", "my", "of", "on", "or", "s",
     "some", "t", "the", "to", "with", "your", // English
-    "das", "dem", "der", "des", "ein", "eine", "einem", "einen", "einer", "für", "im", "mit", "und", "von",
-    "zu", "zum", "zur", // German
-    "au", "aux", "avec", "d", "du", "et", "l", "la", "le", "les", "pour", "qu", "un", "une", // French
-    "el", "las", "los", "para", "una", "y", // Spanish
-    "di", "il", "per", // Italian
+    "am", "beim", "das", "dem", "der", "des", "ein", "eine", "einem", "einen", "einer", "eines", "für", "im",
+    "mit", "und", "vom", "von", "zu", "zum", "zur", // German
+    "au", "aux", "avec", "d", "de", "du", "et", "l", "la", "le", "les", "pour", "qu", "un",
+    "une", // French
+    "al", "del", "el", "las", "los", "para", "una", "unas", "uno", "unos", "y", // Spanish
+    "degli", "dei", "dell", "della", "delle", "di", "gli", "il", "lo", "nel", "nella", "per", // Italian
     "een", "het", "met", "van", "voor", // Dutch
 ];
 /// Indexing memory: tantivy's minimum per thread is 15 MB; one thread at 32 MB keeps the node
@@ -1470,7 +1471,8 @@ mod tests {
             assert!(m.store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
         }
         assert_eq!(titles(&m, &q("toe")), ["Toe socks"]);
-        for typed in ["ein Fahrrad", "das Fahrrad mit Schaltung", "un vélo électrique", "l'état", "le vélo"]
+        for typed in
+            ["ein Fahrrad", "das Fahrrad mit Schaltung", "un vélo électrique", "l'état", "le vélo", "de vélo"]
         {
             assert_eq!(titles(&m, &q(typed)).len(), 1, "{typed}");
         }

@@ -676,6 +676,7 @@ fn tidy(listing: &mut Listing) {
         *g = g.trim().to_lowercase();
     }
     listing.location.text = composed(listing.location.text.trim());
+    listing.delivery = composed(&listing.delivery);
     for list in [&mut listing.tags, &mut listing.payment] {
         for entry in list.iter_mut() {
             *entry = composed(entry.trim());

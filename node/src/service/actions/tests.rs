@@ -91,8 +91,13 @@ fn the_same_listing_twice_is_refused_naming_the_one_on_offer() {
     }
     // From an international trial: an accent typed as a separate mark is the same title, and
     // is published composed.
-    let cafe = seller.publish(draft("Cafe\u{301} table", "30")).expect("published").object;
-    assert_eq!(cafe.listing().map(|l| l.title.as_str()), Some("Café table"));
+    let decomposed =
+        ListingDraft { delivery: Some("a\u{300} Zu\u{308}rich".into()), ..draft("Cafe\u{301} table", "30") };
+    let cafe = seller.publish(decomposed).expect("published").object;
+    assert_eq!(
+        cafe.listing().map(|l| (l.title.as_str(), l.delivery.as_str())),
+        Some(("Café table", "à Zürich"))
+    );
     let e = seller.publish(draft("Café table", "30")).expect_err("the same");
     assert_eq!(e.code(), ErrorCode::Conflict);
     // Another price, another listing.
