@@ -7,6 +7,7 @@ use haggle_node::api::types::NameRequest;
 
 use super::Context;
 use crate::output;
+use haggle_node::service::quoted;
 
 pub fn name(cx: &Context<'_>, who: &str, name: &str) -> Result<()> {
     let change = cx.api.set_name(&NameRequest { who: who.to_owned(), name: name.to_owned() })?;
@@ -16,12 +17,13 @@ pub fn name(cx: &Context<'_>, who: &str, name: &str) -> Result<()> {
     let key = change.key.to_string();
     let name = change.name.as_deref().unwrap_or_default();
     match change.was.as_deref() {
-        _ if !change.changed => outln!("{key} is named {name:?} already."),
-        Some(was) => outln!("Renamed {key}: {was:?} is now {name:?}."),
-        None => outln!("Named {key} {name:?}."),
+        _ if !change.changed => outln!("{key} is named {} already.", quoted(name)),
+        Some(was) => outln!("Renamed {key}: {} is now {}.", quoted(was), quoted(name)),
+        None => outln!("Named {key} {}.", quoted(name)),
     }
     outln!(
-        "Tables and lines show {name:?} in place of the key, and commands take it where they take a key (haggle reputation {}). It is yours alone: nothing is published.",
+        "Tables and lines show {} in place of the key, and commands take it where they take a key (haggle reputation {}). It is yours alone: nothing is published.",
+        quoted(name),
         output::shell_word(name)
     );
     Ok(())
@@ -34,7 +36,7 @@ pub fn clear(cx: &Context<'_>, who: &str) -> Result<()> {
     }
     let key = change.key.to_string();
     match change.was.as_deref() {
-        Some(was) => outln!("{key} is no longer named {was:?}: tables show its key again."),
+        Some(was) => outln!("{key} is no longer named {}: tables show its key again.", quoted(was)),
         None => outln!("{key} had no name (haggle names lists the names you gave)."),
     }
     Ok(())

@@ -514,7 +514,8 @@ pub enum Conflict {
     },
     /// A name another key has already.
     #[error(
-        "{name:?} names {} already: a name stands for one key. Choose another, or take it from that key first (haggle name --clear {})",
+        "{} names {} already: a name stands for one key. Choose another, or take it from that key first (haggle name --clear {})",
+        quoted(name),
         key.peer_id(),
         shell_word(name)
     )]
@@ -1371,6 +1372,26 @@ fn step_refusal(
         ),
         other => other.to_string(),
     }
+}
+
+/// A name in double quotes, as a line says it: its own characters shown, the joiners a name may
+/// hold among them (Rust's `{:?}` wrote `"یوناس\u{200c}خان"`, from an international retrial);
+/// a quote or backslash escaped, and any control character as its escape.
+pub fn quoted(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    out.push('"');
+    for c in name.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// A word as a shell takes it: as it is when it holds only characters no shell reads otherwise,

@@ -163,6 +163,9 @@ mod tests {
         for hiding in ["b\u{200D}ob", "\u{200C}یوناس", "یوناس\u{200C}", "Bob \u{200D}🚲"] {
             assert!(check_name(hiding).is_err(), "{hiding:?}");
         }
+        // Said as written, not as Rust's escapes (from the retrial).
+        assert_eq!(super::super::quoted("یوناس\u{200C}خان"), "\"یوناس\u{200C}خان\"");
+        assert_eq!(super::super::quoted("a \"b\" \\"), r#""a \"b\" \\""#);
     }
 
     #[test]
