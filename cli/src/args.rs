@@ -1812,6 +1812,26 @@ mod tests {
         assert!(err.to_string().contains("from 1 to"), "{err}");
     }
 
+    /// From the international retrial: a name held with joiners or a composed accent is found
+    /// by `--seller` typed without them, as `reputation` finds it.
+    #[test]
+    fn a_seller_named_is_found_however_the_name_is_typed() {
+        let key = haggle_protocol::fixtures::key(2).public();
+        let held = vec![
+            (key, "👨\u{200D}👩\u{200D}👧".to_owned()),
+            (haggle_protocol::fixtures::key(3).public(), "Émile".into()),
+        ];
+        for typed in ["👨👩👧", "👨\u{200D}👩\u{200D}👧", "E\u{301}mile", "émile"] {
+            let mut filters =
+                match Cli::try_parse_from(["haggle", "search", "--seller", typed]).expect("parsed").command {
+                    Command::Search(args) => args.filters,
+                    _ => unreachable!("a search"),
+                };
+            filters.resolve_seller(|| Ok::<_, anyhow::Error>(held.clone())).expect(typed);
+            assert!(filters.seller.is_some(), "{typed}");
+        }
+    }
+
     /// From a trial: `--within 5 km` searched for the word "km", found nothing, and exited 0.
     #[test]
     fn a_distance_split_from_its_unit_is_refused() {
