@@ -178,7 +178,7 @@ pub enum Command {
         #[arg(value_parser = id_prefix)]
         thread: String,
         /// A note to the other party.
-        #[arg(long, short, default_value = "")]
+        #[arg(long, short, default_value = "", value_parser = note)]
         message: String,
     },
     /// Take back your own offer or counter and end the thread.
@@ -188,7 +188,7 @@ pub enum Command {
         #[arg(value_parser = id_prefix)]
         thread: String,
         /// A note to the other party.
-        #[arg(long, short, default_value = "")]
+        #[arg(long, short, default_value = "", value_parser = note)]
         message: String,
     },
     /// List your negotiation threads, incoming and outgoing.
@@ -548,7 +548,7 @@ pub struct BookArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = amount)]
     pub price: Option<String>,
     /// A note to the owner.
-    #[arg(long, short, default_value = "")]
+    #[arg(long, short, default_value = "", value_parser = note)]
     pub message: String,
     /// How long the request stands, e.g. 3d (default), 12h.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
@@ -573,7 +573,7 @@ pub struct PledgeArgs {
     #[arg(long)]
     pub withdraw: bool,
     /// A public note with the pledge.
-    #[arg(long, short, default_value = "")]
+    #[arg(long, short, default_value = "", value_parser = note)]
     pub message: String,
 }
 
@@ -586,7 +586,7 @@ pub struct BidArgs {
     #[arg(long, visible_alias = "amount", allow_negative_numbers = true, value_parser = amount)]
     pub price: String,
     /// A public note with the bid.
-    #[arg(long, short, default_value = "")]
+    #[arg(long, short, default_value = "", value_parser = note)]
     pub message: String,
 }
 
@@ -984,7 +984,7 @@ pub struct TermsArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = terms_quantity)]
     pub qty: Option<u32>,
     /// A note to the other party.
-    #[arg(long, short, default_value = "")]
+    #[arg(long, short, default_value = "", value_parser = note)]
     pub message: String,
     /// How long the proposal stands, e.g. 3d (default), 12h.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
@@ -1465,6 +1465,16 @@ fn amount_in(text: &str, currency: &str) -> Result<String, String> {
         }
         None => Err(haggle_protocol::AmountError::NotANumber(text.to_owned()).to_string()),
     }
+}
+
+/// A `--message` with an offer, counter, bid, pledge, decline or withdrawal: none, or one a
+/// message may be, checked before the node is asked as `haggle message` checks it (from the
+/// international retrial: an offer's long note got the node's bare byte count).
+fn note(text: &str) -> Result<String, String> {
+    if text.is_empty() {
+        return Ok(String::new());
+    }
+    crate::commands::messages::text(&[text.to_owned()])
 }
 
 /// A title that fits, checked before any picture is read or uploaded.

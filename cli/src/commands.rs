@@ -10,7 +10,7 @@ mod deal;
 mod files;
 mod from;
 mod listings;
-mod messages;
+pub(crate) mod messages;
 mod names;
 mod negotiate;
 mod reputation;
