@@ -1417,7 +1417,7 @@ fn amount(text: &str) -> Result<String, String> {
 /// other scripts (full-width, as a Japanese keyboard types them; Arabic-Indic; Devanagari) are
 /// the same digits (from an international trial, they were "not an amount").
 fn amount_in(text: &str, currency: &str) -> Result<String, String> {
-    let digits = ascii_digits(text);
+    let digits = haggle_protocol::price::ascii_digits(text);
     let text: &str = &digits;
     let shaped = |s: &str| {
         let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
@@ -1498,24 +1498,6 @@ fn title(text: &str) -> Result<String, String> {
 
 /// `text` without a currency's sign or code (letters that make a currency code, `EUR`, `usd`)
 /// before or after it: `EUR 12`, `12€`, `$ 7.5`. Other letters stay (`12k` is no amount).
-/// `text` with decimal digits and separators of other scripts written in ASCII.
-fn ascii_digits(text: &str) -> std::borrow::Cow<'_, str> {
-    let digit = |c: char, zero: char| char::from_digit(u32::from(c) - u32::from(zero), 10);
-    let ascii = |c: char| match c {
-        '０'..='９' => digit(c, '０'),
-        '٠'..='٩' => digit(c, '٠'),
-        '۰'..='۹' => digit(c, '۰'),
-        '०'..='९' => digit(c, '०'),
-        '．' | '٫' => Some('.'),
-        '，' | '٬' => Some(','),
-        _ => None,
-    };
-    if text.chars().all(|c| ascii(c).is_none()) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    std::borrow::Cow::Owned(text.chars().map(|c| ascii(c).unwrap_or(c)).collect())
-}
-
 fn without_currency(text: &str) -> &str {
     let signs = |c: char| c.is_whitespace() || "€$£¥₹₽₿₩₺₪₦₴円元원".contains(c);
     let mut rest = text.trim_matches(signs);

@@ -311,10 +311,36 @@ fn thousands_hint(given: &str) -> String {
     }
 }
 
+/// `text` with the decimal digits of other scripts (full-width, as a Japanese keyboard types
+/// them; Arabic-Indic and Persian; the scripts of India and South-East Asia) and their decimal
+/// and thousands separators written in ASCII: an amount typed that way is the same amount (an
+/// international trial's `１５０００` and `١٢٠٠` were "not an amount"). Mixed scripts are
+/// taken too: each digit is a digit.
+pub fn ascii_digits(text: &str) -> std::borrow::Cow<'_, str> {
+    /// The zeros of the decimal digit blocks taken: each block is ten code points from it.
+    const ZEROS: [char; 16] =
+        ['０', '٠', '۰', '०', '০', '੦', '૦', '୦', '௦', '౦', '೦', '൦', '๐', '໐', '၀', '០'];
+    let ascii = |c: char| match c {
+        '．' | '٫' => Some('.'),
+        '，' | '٬' => Some(','),
+        c if c.is_ascii() => None,
+        c => ZEROS.iter().find_map(|&zero| {
+            let n = u32::from(c).checked_sub(u32::from(zero)).filter(|n| *n < 10)?;
+            char::from_digit(n, 10)
+        }),
+    };
+    if text.is_ascii() || text.chars().all(|c| ascii(c).is_none()) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(text.chars().map(|c| ascii(c).unwrap_or(c)).collect())
+}
+
 impl Currency {
-    /// Reads a decimal amount as people write it (`120`, `12.5`, `0.0015`) into minor units.
+    /// Reads a decimal amount as people write it (`120`, `12.5`, `0.0015`, or in the digits of
+    /// another script, [`ascii_digits`]) into minor units.
     pub fn parse_amount(&self, text: &str) -> Result<u64, AmountError> {
-        let text = text.trim();
+        let digits_written = ascii_digits(text);
+        let text = digits_written.trim();
         let digits = self.minor_per_major().ilog10() as usize;
         let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
         let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
@@ -434,6 +460,13 @@ mod tests {
         for bad in ["", ".", "12a", "-3", "1,5", "1.2.3"] {
             assert!(matches!(eur().parse_amount(bad), Err(AmountError::NotANumber(_))), "{bad}");
         }
+        // Digits of other scripts are the same digits (from an international trial).
+        let jpy = Currency::new("JPY").expect("code");
+        for typed in ["１５０００", "١٥٠٠٠", "۱۵۰۰۰", "१५०००", "১৫০০০", "๑๕๐๐๐"]
+        {
+            assert_eq!(jpy.parse_amount(typed), Ok(15_000), "{typed}");
+        }
+        assert_eq!(eur().parse_amount("١٢٫٥"), Ok(1_250));
         let err = eur().parse_amount("99999999999999999999").expect_err("too large");
         assert_eq!(
             err.to_string(),
