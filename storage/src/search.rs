@@ -510,6 +510,15 @@ impl SearchIndex {
             std::fs::remove_file(dir).map_err(io_err)?;
             fresh = true;
         }
+        if let Some(old) = current.filter(|_| fresh) {
+            // Said before the rebuild, which at a million listings takes minutes (the retrial's
+            // log said only that an index was built).
+            tracing::info!(
+                from = old,
+                to = INDEX_VERSION,
+                "the search index is of another version: it is built again from the database"
+            );
+        }
         if fresh && dir.exists() {
             std::fs::remove_dir_all(dir).map_err(io_err)?;
         }

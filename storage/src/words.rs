@@ -16,7 +16,8 @@
 //! a letter and a combining mark (as macOS writes file names and some keyboards type) is the
 //! accented letter, and the marks stay in the word (Hindi's vowel signs and virama, Thai's
 //! vowels: the word was cut at each); and Arabic without its optional marks, as Lucene's Arabic
-//! normalizer writes it (no vowel marks or tatweel; أ إ آ ٱ as ا, ة as ه, ى as ي), and without
+//! normalizer writes it (no vowel marks or tatweel; أ إ آ ٱ as ا, ة as ه, ى and Persian ی as
+//! ي, Persian ک as ك), and without
 //! the article ال ("the bike", الدراجة, finds دراجة).
 
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
@@ -176,7 +177,9 @@ pub(crate) fn fold(word: &str, out: &mut String) {
             '\u{064B}'..='\u{065F}' | '\u{0670}' | '\u{0640}' => {}
             'أ' | 'إ' | 'آ' | 'ٱ' => out.push('ا'),
             'ة' => out.push('ه'),
-            'ى' => out.push('ي'),
+            // Persian writes kaf and yeh in forms of its own (ک, ی), and keyboards type either.
+            'ى' | 'ی' => out.push('ي'),
+            'ک' => out.push('ك'),
             c => out.push(c),
         }
     }
@@ -279,6 +282,9 @@ mod tests {
             assert_eq!(texts(typed), ["دراجه"], "{typed}");
         }
         assert_eq!(texts("أحمد"), ["احمد"]);
+        // Persian's own kaf and yeh are Arabic's (from the retrial: کوهستان typed with ك).
+        assert_eq!(texts("کوهستان"), texts("كوهستان"));
+        assert_eq!(texts("ایران"), texts("ايران"));
         // Too short to be a word without it: kept whole.
         assert_eq!(texts("الي"), ["الي"]);
         // A mark with no letter before it is no word.
