@@ -1302,6 +1302,22 @@ mod tests {
         SearchQuery::new(text)
     }
 
+    /// A store holding `listings`, each by seller 1, published now.
+    fn holding(listings: impl IntoIterator<Item = Listing>) -> Market {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let m = Market { store: Store::open(dir.path()).expect("open"), _dir: dir };
+        for l in listings {
+            add(&m, l);
+        }
+        m
+    }
+
+    /// Publishes `l` (by seller 1, now) into `m`.
+    fn add(m: &Market, l: Listing) {
+        let object = sign_now(&key(1), Body::Listing(l));
+        assert!(m.store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
+    }
+
     /// Listings in Ghent, Brussels, Antwerp and Paris, and one with no place on the map.
     fn places() -> Market {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -1387,21 +1403,14 @@ mod tests {
     /// found wherever it is written, in a title, a description or a place.
     #[test]
     fn words_inside_phrases_without_spaces_are_found() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path()).expect("open");
-        let listings = [
+        let m = holding([
             item(1, "中古の自転車を売ります", |l| {
                 l.location = Location { text: "東京都渋谷区".into(), geohash: None };
             }),
             item(2, "iPhone15用ケース", |l| l.description = "美品です。自転車ではありません".into()),
             item(3, "전기 자전거를 팝니다", |_| {}),
             item(4, "車のタイヤ", |_| {}),
-        ];
-        for l in listings {
-            let object = sign_now(&key(1), Body::Listing(l));
-            assert!(store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
-        }
-        let m = Market { _dir: dir, store };
+        ]);
         let mut bicycles = titles(&m, &q("自転車"));
         bicycles.sort();
         assert_eq!(bicycles, ["iPhone15用ケース", "中古の自転車を売ります"]);
@@ -1425,21 +1434,14 @@ mod tests {
     /// with or without its optional marks and article, and a query's German or French articles.
     #[test]
     fn a_word_is_found_however_it_is_typed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path()).expect("open");
-        let listings = [
+        let m = holding([
             item(1, "Cafe\u{301} en grains, torre\u{301}faction artisanale", |l| {
                 l.location = Location { text: "Besanc\u{327}on".into(), geohash: None };
             }),
             item(2, "دراجة هوائية مستعملة", |_| {}),
             item(3, "Gebrauchtes Fahrrad mit Schaltung", |_| {}),
             item(4, "Vélo électrique, très bon état", |_| {}),
-        ];
-        for l in listings {
-            let object = sign_now(&key(1), Body::Listing(l));
-            assert!(store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
-        }
-        let m = Market { _dir: dir, store };
+        ]);
         for typed in ["torréfaction", "torrefaction", "torre\u{301}faction", "CAFÉ"] {
             assert_eq!(titles(&m, &q(typed)).len(), 1, "{typed}");
         }
@@ -1453,8 +1455,7 @@ mod tests {
         let kinder = item(5, "Kinderfahrräder, zwei Stück", |l| {
             l.location = Location { text: "München".into(), geohash: None };
         });
-        let object = sign_now(&key(1), Body::Listing(kinder));
-        assert!(m.store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
+        add(&m, kinder);
         let page = m.store.search(&q("kinderfahrraeder stueck")).expect("search");
         assert_eq!((page.total, page.guessed.len()), (1, 0), "found as written, not a typo");
         let near = SearchQuery { location: Some("muenchen".into()), ..q("") };
@@ -1464,8 +1465,7 @@ mod tests {
         let hbf = item(6, "Fahrraeder zu verkaufen", |l| {
             l.location = Location { text: "Muenchen Hbf".into(), geohash: None };
         });
-        let object = sign_now(&key(1), Body::Listing(hbf));
-        assert!(m.store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
+        add(&m, hbf);
         for place in ["muenchen", "münchen", "Muenchen"] {
             let near = SearchQuery { location: Some(place.into()), ..q("") };
             assert_eq!(titles(&m, &near).len(), 2, "{place}");
@@ -1476,8 +1476,7 @@ mod tests {
         // A short word listings use, written with oe or ue, is not taken for an umlaut's: `toe`
         // is no `to`.
         for (n, title) in [(7, "Toe socks"), (8, "Garage to let")] {
-            let object = sign_now(&key(1), Body::Listing(item(n, title, |_| {})));
-            assert!(m.store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
+            add(&m, item(n, title, |_| {}));
         }
         assert_eq!(titles(&m, &q("toe")), ["Toe socks"]);
         for typed in
@@ -1770,13 +1769,8 @@ mod tests {
     fn a_model_number_is_found_by_its_parts_and_whole() {
         assert_eq!(model_parts("iPhone15用ケース, RTX3080 and 56cm; 2024 plain"), "iPhone 15 RTX 3080 56 cm");
         assert_eq!(model_parts("no digits here"), "");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path()).expect("open");
-        for (n, title) in [(1, "iPhone15用ケース"), (2, "Graphics card RTX3080"), (3, "iPhone 12 case")] {
-            let object = sign_now(&key(1), Body::Listing(item(n, title, |_| {})));
-            assert!(store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
-        }
-        let m = Market { _dir: dir, store };
+        let listed = [(1, "iPhone15用ケース"), (2, "Graphics card RTX3080"), (3, "iPhone 12 case")];
+        let m = holding(listed.map(|(n, title)| item(n, title, |_| {})));
         for query in ["iphone15", "iphone 15", "iPhone 15 ケース"] {
             assert_eq!(titles(&m, &q(query)), ["iPhone15用ケース"], "{query}");
         }
