@@ -14,7 +14,11 @@ pub const MAX_MESSAGE_BYTES: usize = haggle_protocol::limits::MAX_MESSAGE_BYTES;
 /// The message's text from the words given, checked before the node is asked.
 pub fn text(words: &[String]) -> Result<String, String> {
     use haggle_protocol::ValidationError as E;
-    let text = words.join(" ");
+    use unicode_normalization::UnicodeNormalization;
+    // Composed (NFC), as listings are signed: an accent typed as a separate mark is one letter,
+    // and takes the bytes the accented letter takes (from the international retrial: 1,000
+    // accented letters typed apart, 2,000 bytes composed, were refused as 3,000).
+    let text: String = words.join(" ").nfc().collect();
     // The protocol's own check, said in the user's terms.
     match haggle_protocol::limits::check_message(&text) {
         Ok(()) => Ok(text),
@@ -25,12 +29,7 @@ pub fn text(words: &[String]) -> Result<String, String> {
         Err(E::TooLong { len, .. }) => {
             // How many characters fit, counted on this message's own (from an international
             // trial: a Japanese message was told its bytes, not how much to cut).
-            let mut used = 0;
-            let fit = text.chars().take_while(|c| {
-                used += c.len_utf8();
-                used <= MAX_MESSAGE_BYTES
-            });
-            let (fit, chars) = (fit.count(), text.chars().count());
+            let (fit, chars) = characters_fitting(&text, MAX_MESSAGE_BYTES);
             Err(format!(
                 "the message is {len} bytes; one holds at most {MAX_MESSAGE_BYTES} (a letter of English takes one byte, an accented letter two, a Chinese, Japanese or Korean character three, most emoji four): its first {fit} of {chars} characters fit; say the rest in another"
             ))
@@ -40,6 +39,35 @@ pub fn text(words: &[String]) -> Result<String, String> {
         }
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// How many of `text`'s characters, as a reader counts them, fit whole in `bytes`, and how
+/// many it has: a letter with its combining marks, an emoji with its modifiers and variation
+/// selectors, and emoji joined by zero-width joiners are one (counted by code points, the
+/// retrial was told a cut inside a family emoji).
+fn characters_fitting(text: &str, bytes: usize) -> (usize, usize) {
+    use unicode_normalization::char::is_combining_mark;
+    // `all` characters begun so far; the bytes up to the start of the last one.
+    let (mut fit, mut all, mut used, mut joined) = (0, 0, 0, false);
+    for c in text.chars() {
+        let extends = all > 0
+            && (joined
+                || is_combining_mark(c)
+                || matches!(c, '\u{200D}' | '\u{FE00}'..='\u{FE0F}' | '\u{1F3FB}'..='\u{1F3FF}'));
+        joined = c == '\u{200D}';
+        if !extends {
+            // The character before this one ended where this one starts.
+            if used <= bytes {
+                fit = all;
+            }
+            all += 1;
+        }
+        used += c.len_utf8();
+    }
+    if used <= bytes {
+        fit = all;
+    }
+    (fit, all)
 }
 
 pub fn send(cx: &Context<'_>, id: &str, words: &[String]) -> Result<()> {
@@ -260,6 +288,22 @@ mod tests {
             said.contains("is 2070 bytes") && said.contains("its first 682 of 690 characters fit"),
             "{said}"
         );
+        // From the retrial: a letter and its accent, or a family emoji, is one character, and
+        // an accent typed apart takes the bytes of the accented letter.
+        let fits = "e\u{301}".repeat(1_000);
+        assert_eq!(text(&words(&[&fits])).map(|t| (t.len(), t.chars().count())), Ok((2_000, 1_000)));
+        let decomposed = "e\u{301}".repeat(1_100);
+        let said = text(&words(&[&decomposed])).expect_err("too long");
+        assert!(
+            said.contains("is 2200 bytes") && said.contains("its first 1024 of 1100 characters fit"),
+            "{said}"
+        );
+        let family = "👨\u{200D}👩\u{200D}👧".repeat(114);
+        let said = text(&words(&[&family])).expect_err("too long");
+        assert!(said.contains("its first 113 of 114 characters fit"), "{said}");
+        assert_eq!(characters_fitting("ab", 1), (1, 2));
+        assert_eq!(characters_fitting("a\u{301}b", 2), (0, 2), "not a letter without its accent");
+        assert_eq!(characters_fitting("", 10), (0, 0));
         assert!(text(&words(&["bell\u{7}"])).expect_err("a bell").contains("control character"));
         assert_eq!(text(&words(&[&"x".repeat(MAX_MESSAGE_BYTES)])).map(|t| t.len()), Ok(MAX_MESSAGE_BYTES));
     }
