@@ -104,7 +104,7 @@ const NAMES: [(&str, &str); 76] = [
     ("LEI", "RON"),
     ("LEU", "RON"),
     ("RUBEL", "RUB"),
-    ("TOMAN", "IRR"),
+    ("TOMAN", "IRR (a toman is 10 rials: write the price in rials, 10 times the tomans)"),
     ("RIAL", "IRR, OMR or YER"),
     ("RUPIAH", "IDR"),
 ];

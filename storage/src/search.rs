@@ -916,6 +916,11 @@ impl SearchIndex {
         if !terms.is_empty() {
             return Ok((any_of(terms, IndexRecordOption::WithFreqs), Matched::Exactly));
         }
+        // A number is no typo: another model or year is another thing (the second retrial's
+        // `rtx 3090` was shown an RTX3080 as a guess, `ps5` a PS4 controller).
+        if word.stem.bytes().any(|b| b.is_ascii_digit()) {
+            return Ok((Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)), Matched::Nothing));
+        }
         // The word stemmed, and as typed when stemming changed it.
         // (The typed form, longer than its stem, gets no more edits than the stem: `chairs`
         // would get two where `chair` gets one.)
@@ -1789,6 +1794,11 @@ mod tests {
         assert_eq!(m.store.search(&q("iphone")).expect("search").total, 2);
         assert_eq!(titles(&m, &q("rtx 3080")), ["Graphics card RTX3080"]);
         assert_eq!(titles(&m, &q("rtx3080")), ["Graphics card RTX3080"]);
+        // Another model is not a typo of this one.
+        for other in ["rtx 3090", "rtx3070", "iphone16"] {
+            let page = m.store.search(&q(other)).expect("search");
+            assert_eq!((page.total, page.guessed.len()), (0, 0), "{other}");
+        }
     }
 
     /// Defect: a search for "free" ranked a sell listing that offered free delivery among the
