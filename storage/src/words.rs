@@ -215,6 +215,87 @@ pub(crate) fn paired(c: char) -> bool {
     )
 }
 
+/// The hyphenated words of `text` written as one (`e-bike` as `ebike`, `wi-fi` as `wifi`),
+/// space-separated. The index holds them beside their parts, so a search for `ebike` finds
+/// `E-bike`; a query's own hyphenated words are searched by their parts, as before (joining
+/// them would lose `E bike`, and `t-shirt` its `shirt`).
+pub(crate) fn compounds(text: &str) -> String {
+    let mut out = String::new();
+    for word in text.split(|c: char| !(c.is_alphanumeric() || c == '-')) {
+        let mut parts = word.split('-').filter(|p| !p.is_empty()).peekable();
+        let Some(first) = parts.next() else { continue };
+        if parts.peek().is_none() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(first);
+        out.extend(parts);
+    }
+    out
+}
+
+/// The parts of `text`'s words that join letters and digits (`iPhone15` as `iPhone 15`,
+/// `RTX3080` as `RTX 3080`, `56cm` as `56 cm`), space-separated: model numbers are written both
+/// ways, and a retrial's `iphone` and `iphone 15` missed `iPhone15用ケース`. The index holds the
+/// parts beside the word, so `iphone15` still finds it whole. Letters and digits of ASCII only.
+pub(crate) fn model_parts(text: &str) -> String {
+    let mut out = String::new();
+    if !text.bytes().any(|b| b.is_ascii_digit()) {
+        return out;
+    }
+    for word in text.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let bytes = word.as_bytes();
+        let mixed = bytes.iter().any(u8::is_ascii_digit) && bytes.iter().any(u8::is_ascii_alphabetic);
+        if !mixed {
+            continue;
+        }
+        let mut start = 0;
+        for i in 1..=bytes.len() {
+            if i == bytes.len() || bytes[i].is_ascii_digit() != bytes[i - 1].is_ascii_digit() {
+                if !out.is_empty() {
+                    out.push(' ');
+                }
+                out.push_str(&word[start..i]);
+                start = i;
+            }
+        }
+    }
+    out
+}
+
+/// `text` followed by its [`compounds`] and [`model_parts`], if it has any.
+pub(crate) fn with_compounds(text: &str) -> std::borrow::Cow<'_, str> {
+    let joined = if text.contains('-') { compounds(text) } else { String::new() };
+    let parts = model_parts(text);
+    match (joined.is_empty(), parts.is_empty()) {
+        (true, true) => std::borrow::Cow::Borrowed(text),
+        (false, true) => std::borrow::Cow::Owned(format!("{text} {joined}")),
+        (true, false) => std::borrow::Cow::Owned(format!("{text} {parts}")),
+        (false, false) => std::borrow::Cow::Owned(format!("{text} {joined} {parts}")),
+    }
+}
+
+/// The words of `text`, each once (compared lowercased), in the order they first appear.
+pub(crate) fn distinct_words(text: &str) -> String {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = String::with_capacity(text.len());
+    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+        let lower = match word.chars().any(char::is_uppercase) {
+            true => std::borrow::Cow::Owned(word.to_lowercase()),
+            false => std::borrow::Cow::Borrowed(word),
+        };
+        if seen.insert(lower) {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
