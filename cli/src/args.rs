@@ -8,7 +8,7 @@ use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use haggle_node::api::types::{
-    Currency, ListingKind, Period, PublicKey, Rating, SearchParams, Sort, TermsDraft,
+    Currency, ListingKind, ListingsState, Period, PublicKey, Rating, SearchParams, Sort, TermsDraft,
 };
 
 #[derive(Debug, Parser)]
@@ -923,7 +923,7 @@ pub struct ListingsArgs {
     /// Only listings in this state: active (on offer), ended (an auction or campaign past its
     /// end, not closed yet), expired, or closed (retracted, sold out).
     #[arg(long, value_enum, ignore_case = true)]
-    pub state: Option<StateFilter>,
+    pub state: Option<Choice<ListingsState>>,
     /// Only listings in this category or under it, e.g. music.
     #[arg(long)]
     pub category: Option<String>,
@@ -933,19 +933,6 @@ pub struct ListingsArgs {
     /// Listings to skip.
     #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = page_offset)]
     pub offset: usize,
-}
-
-/// A listing's state, as `haggle listings --state` picks it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum StateFilter {
-    /// On offer.
-    Active,
-    /// An auction or campaign past its end, which the owner's node has not closed yet.
-    Ended,
-    /// Past its lifetime (`haggle renew` gives it another).
-    Expired,
-    /// Retracted, sold out, given away or found.
-    Closed,
 }
 
 #[derive(Debug, Args)]
@@ -1073,6 +1060,13 @@ impl Named for Rating {
     const CHOICES: &'static [Choice<Self>] = &choices(Rating::ALL);
     fn name(self) -> &'static str {
         Rating::name(self)
+    }
+}
+
+impl Named for ListingsState {
+    const CHOICES: &'static [Choice<Self>] = &choices(ListingsState::ALL);
+    fn name(self) -> &'static str {
+        self.as_str()
     }
 }
 

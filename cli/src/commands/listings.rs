@@ -6,11 +6,11 @@ use anyhow::Result;
 
 use haggle_node::api::types::{
     CalendarDraft, GossipState, ListingDraft, ListingPatch, ListingState, ListingView, ListingsParams,
-    ListingsState, ObjectView, RenewRequest,
+    ObjectView, RenewRequest,
 };
 
 use super::{Context, files};
-use crate::args::{ListingFields, ListingsArgs, PublishArgs, StateFilter, UpdateArgs};
+use crate::args::{ListingFields, ListingsArgs, PublishArgs, UpdateArgs};
 use crate::{output, usage};
 use haggle_node::api::types::ListingKind;
 
@@ -444,12 +444,7 @@ pub fn mine(cx: &Context<'_>, args: &ListingsArgs) -> Result<()> {
 fn params(args: &ListingsArgs) -> ListingsParams {
     ListingsParams {
         kind: args.kind.map(|k| k.0),
-        state: args.state.map(|s| match s {
-            StateFilter::Active => ListingsState::Active,
-            StateFilter::Ended => ListingsState::Ended,
-            StateFilter::Expired => ListingsState::Expired,
-            StateFilter::Closed => ListingsState::Closed,
-        }),
+        state: args.state.map(|s| s.0),
         category: args.category.clone(),
         limit: args.limit.map(usize::from),
         offset: args.offset,

@@ -292,6 +292,10 @@ pub enum ListingsState {
 }
 
 impl ListingsState {
+    /// Every state, in the order listings come in.
+    pub const ALL: [ListingsState; 4] =
+        [ListingsState::Active, ListingsState::Ended, ListingsState::Expired, ListingsState::Closed];
+
     /// As the query string writes it.
     pub fn as_str(self) -> &'static str {
         match self {
