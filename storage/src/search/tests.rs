@@ -3,6 +3,7 @@
 use haggle_protocol::fixtures::{DAY, eur, key, live_listing, sign_at, sign_now};
 use haggle_protocol::{Body, Listing, ListingStatus, Location, Period, Price};
 
+use super::geo::{Reach, unpack};
 use super::*;
 use crate::{Durability, SearchError, Store};
 
