@@ -514,6 +514,7 @@ pub fn listings(list: &[ListingView], empty: &str) {
         return;
     }
     let now = now_ms();
+    let price_heading = price_column(list);
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|l| {
@@ -525,11 +526,7 @@ pub fn listings(list: &[ListingView], empty: &str) {
                     1 => format!("{} [1 pic]", clip(&l.title, TITLE_COLUMN)),
                     n => format!("{} [{n} pics]", clip(&l.title, TITLE_COLUMN)),
                 },
-                match (&l.auction, &l.campaign) {
-                    (Some(a), _) => crate::commands::auction_price(a),
-                    (_, Some(c)) => crate::commands::campaign_price(c),
-                    _ => listing_price(l),
-                },
+                price_cell(l, price_heading),
                 // A campaign's quantity means nothing (its tiers count their rewards).
                 // The owner's own: what open threads hold of it, too.
                 match l.remaining {
@@ -574,7 +571,7 @@ pub fn listings(list: &[ListingView], empty: &str) {
         })
         .collect();
     table(
-        &["ID", "KIND", "TITLE", "PRICE", "QTY", "LOCATION", author_column(list), "STATE", "EXPIRES"],
+        &["ID", "KIND", "TITLE", price_heading, "QTY", "LOCATION", author_column(list), "STATE", "EXPIRES"],
         &rows,
     );
 }
@@ -593,6 +590,25 @@ fn author_column(list: &[ListingView]) -> &'static str {
         Some(ListingKind::Crowdfund) => "CREATOR",
         _ => "SELLER",
     }
+}
+
+/// A listing's cell in a table's price column headed `heading`.
+fn price_cell(l: &ListingView, heading: &str) -> String {
+    match (&l.auction, &l.campaign) {
+        (Some(a), _) => crate::commands::auction_price(a),
+        (_, Some(c)) => crate::commands::campaign_price(c),
+        // Among other kinds, a wanted ad's price is said to be its budget.
+        _ if l.kind == ListingKind::Wanted && l.price.is_some() && heading == "PRICE" => {
+            format!("budget {}", listing_price(l))
+        }
+        _ => listing_price(l),
+    }
+}
+
+/// The heading of a table's price column: BUDGET when every listing is a wanted ad (what its
+/// author would pay; a trial read a wanted ad's PRICE as an asking price), PRICE otherwise.
+fn price_column(list: &[ListingView]) -> &'static str {
+    if !list.is_empty() && list.iter().all(|l| l.kind == ListingKind::Wanted) { "BUDGET" } else { "PRICE" }
 }
 
 /// A listing in one line: title, then its price or what it is (`giveaway`, `wanted`).
@@ -1343,6 +1359,34 @@ mod tests {
         assert_eq!(author_column(&[giveaway, wanted]), "SELLER");
         assert_eq!(author_column(&[sale]), "SELLER");
         assert_eq!(author_column(&[]), "SELLER");
+    }
+
+    /// From a trial: a wanted ad's price, its budget, read as an asking price under PRICE.
+    #[test]
+    fn a_wanted_ads_price_is_called_its_budget() {
+        let price = PriceView {
+            amount: 20_000,
+            currency: "EUR".parse().expect("a currency"),
+            per: None,
+            decimals: Some(2),
+            display: "200.00 EUR".into(),
+        };
+        let sale = ListingView {
+            kind: ListingKind::Sell,
+            price: Some(price),
+            ..sample_listing(1, ListingState::Active, 1)
+        };
+        let wanted = ListingView { kind: ListingKind::Wanted, ..sale.clone() };
+        let unpriced = ListingView { price: None, ..wanted.clone() };
+        assert_eq!(price_column(&[wanted.clone(), unpriced.clone()]), "BUDGET");
+        assert_eq!(price_column(&[wanted.clone(), sale.clone()]), "PRICE");
+        assert_eq!(price_column(&[]), "PRICE");
+        let shown = listing_price(&sale);
+        assert_eq!(shown, "200.00 EUR");
+        assert_eq!(price_cell(&wanted, "BUDGET"), shown, "the heading says it already");
+        assert_eq!(price_cell(&wanted, "PRICE"), format!("budget {shown}"));
+        assert_eq!(price_cell(&sale, "PRICE"), shown);
+        assert_eq!(price_cell(&unpriced, "PRICE"), "open to offers");
     }
 
     #[test]
