@@ -290,7 +290,7 @@ pub fn now_ms() -> u64 {
 
 /// The first 10 characters of an id, as tables show it.
 pub fn short(id: &impl ToString) -> String {
-    id.to_string().chars().take(10).collect()
+    id.to_string().chars().take(haggle_protocol::SHORT_LEN).collect()
 }
 
 pub use haggle_node::service::shell_word;
@@ -507,6 +507,23 @@ fn message_terms(kind: haggle_node::api::types::ObjectKind, t: &TermsView, sever
     }
 }
 
+/// Whether distances are told in miles: set by a search, a watch or a saved search whose
+/// `--within` was given in miles (from an international trial: `--within 5mi` showed km).
+static MILES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Tells distances from now on in `unit`.
+pub fn set_distance_unit(unit: haggle_protocol::geo::DistanceUnit) {
+    MILES.store(unit == haggle_protocol::geo::DistanceUnit::Miles, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The unit distances are told in ([`set_distance_unit`]; kilometres unless set).
+pub fn distance_unit() -> haggle_protocol::geo::DistanceUnit {
+    match MILES.load(std::sync::atomic::Ordering::Relaxed) {
+        true => haggle_protocol::geo::DistanceUnit::Miles,
+        false => haggle_protocol::geo::DistanceUnit::Metric,
+    }
+}
+
 /// A table of listings (search results, the owner's listings).
 pub fn listings(list: &[ListingView], empty: &str) {
     if list.is_empty() {
@@ -515,6 +532,7 @@ pub fn listings(list: &[ListingView], empty: &str) {
     }
     let now = now_ms();
     let price_heading = price_column(list);
+    let unit = distance_unit();
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|l| {
@@ -538,7 +556,7 @@ pub fn listings(list: &[ListingView], empty: &str) {
                 },
                 // In a search by distance, how far each is (the place may be blank).
                 // A place given only on the map reads as its geohash.
-                match (l.distance_m.map(haggle_protocol::geo::describe_distance), l.geohash.as_deref()) {
+                match (l.distance_m.map(|m| unit.describe(m)), l.geohash.as_deref()) {
                     (Some(d), _) if l.location.is_empty() => d,
                     (Some(d), _) => format!("{}, {d}", clip(&l.location, PLACE_COLUMN)),
                     (None, Some(g)) if l.location.is_empty() => format!("geohash {g}"),

@@ -13,7 +13,7 @@ use common::{NodeProcess, Watch, haggle, json, wait, wait_for};
 
 /// The auction as node `dir` sees it (`haggle --json show`).
 fn auction(dir: &Path, id: &str) -> Value {
-    json(dir, &["show", &id[..12]])["auction"].clone()
+    json(dir, &["show", &id[..10]])["auction"].clone()
 }
 
 fn now_ms() -> u64 {
@@ -243,31 +243,31 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     assert!(!out.status.success(), "a bid after the end went through");
     // The listing closes (sold) everywhere, and the text view tells the story.
     wait("the sold auction to reach a bidder", || {
-        let l = json(d2, &["show", &id[..12]]);
+        let l = json(d2, &["show", &id[..10]]);
         (l["state"] == "closed").then_some(())
     });
-    let shown = haggle(d2, &["show", &id[..12]]);
+    let shown = haggle(d2, &["show", &id[..10]]);
     let text = String::from_utf8_lossy(&shown.stdout);
     assert!(text.contains("high bid  70.00 EUR") && text.contains("you lost"), "{text}");
 
     // Called off by both, the sale says so on both sides (the listing stays closed).
     let deal_id = deal["id"].as_str().expect("the deal's id").to_owned();
     // The seller says why, as a message in the deal's conversation.
-    let out = haggle(ds, &["cancel", &deal_id[..12], "--message", "The lamp broke, sorry"]);
+    let out = haggle(ds, &["cancel", &deal_id[..10], "--message", "The lamp broke, sorry"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(said.contains("your message went with it (delivered)"), "{said}");
-    let out = haggle(d3, &["cancel", &deal_id[..12]]);
+    let out = haggle(d3, &["cancel", &deal_id[..10]]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let deal_text = String::from_utf8_lossy(&haggle(d3, &["deal", &deal_id[..12]]).stdout).into_owned();
+    let deal_text = String::from_utf8_lossy(&haggle(d3, &["deal", &deal_id[..10]]).stdout).into_owned();
     assert!(deal_text.contains("messages  1 message, 1 new"), "{deal_text}");
-    let why = json(d3, &["messages", &deal_id[..12]]);
+    let why = json(d3, &["messages", &deal_id[..10]]);
     assert_eq!(why["notes"][0]["message"], "The lamp broke, sorry");
     assert_eq!(why["about"]["deal"], deal_id.as_str());
     for (d, says) in [(ds, "then called off by you both"), (d3, "you won, and the deal was then called off")]
     {
         wait("the called-off sale to show on both sides", || {
-            let text = String::from_utf8_lossy(&haggle(d, &["show", &id[..12]]).stdout).into_owned();
+            let text = String::from_utf8_lossy(&haggle(d, &["show", &id[..10]]).stdout).into_owned();
             text.contains(says).then_some(())
         });
     }
@@ -279,18 +279,18 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     // An auction retracted before its end takes no more bids, and no one won it.
     let clock = publish_auction(ds, "Wall clock", "1h", &[]);
     wait("the clock to reach a bidder", || {
-        (json(d1, &["show", &clock[..12]])["id"] == clock.as_str()).then_some(())
+        (json(d1, &["show", &clock[..10]])["id"] == clock.as_str()).then_some(())
     });
     json(d1, &["bid", &clock[..10], "--price", "12"]);
     wait_high(ds, &clock, 1, "12.00 EUR");
     json(ds, &["retract", &clock[..10]]);
     wait("the retraction to reach the bidder", || {
-        (json(d1, &["show", &clock[..12]])["state"] == "closed").then_some(())
+        (json(d1, &["show", &clock[..10]])["state"] == "closed").then_some(())
     });
-    let text = String::from_utf8_lossy(&haggle(d1, &["show", &clock[..12]]).stdout).into_owned();
+    let text = String::from_utf8_lossy(&haggle(d1, &["show", &clock[..10]]).stdout).into_owned();
     assert!(text.contains("retracted by the seller before its end"), "{text}");
     assert!(text.contains("no one won") && !text.contains("next bid") && !text.contains("ends in"), "{text}");
-    let text = String::from_utf8_lossy(&haggle(ds, &["show", &clock[..12]]).stdout).into_owned();
+    let text = String::from_utf8_lossy(&haggle(ds, &["show", &clock[..10]]).stdout).into_owned();
     assert!(text.contains("result    cancelled: you retracted it"), "{text}");
     seller.stop();
     for b in bidders {
@@ -309,7 +309,7 @@ fn a_blocked_high_bidder_leaves_the_seller_the_next_bid() {
     let id = publish_auction(ds, "Oak stool", "25s", &["--increment", "1", "--window", "0s"]);
     for d in [d1, d2] {
         wait("the auction to reach every bidder", || {
-            (json(d, &["show", &id[..12]])["id"] == id.as_str()).then_some(())
+            (json(d, &["show", &id[..10]])["id"] == id.as_str()).then_some(())
         });
     }
     let first = json(d1, &["bid", &id[..10], "--price", "10"]);
@@ -334,7 +334,7 @@ fn a_blocked_high_bidder_leaves_the_seller_the_next_bid() {
     let ended = watch.line_with(&["auction ended: Oak stool", "a key you blocked"]);
     let next = format!("or the best bid of another, 10.00 EUR (haggle accept {})", &first[..10]);
     assert!(ended.contains(&next), "{ended}");
-    let text = String::from_utf8_lossy(&haggle(ds, &["show", &id[..12]]).stdout).into_owned();
+    let text = String::from_utf8_lossy(&haggle(ds, &["show", &id[..10]]).stdout).into_owned();
     let key = json(d1, &["status"])["peer_id"].as_str().expect("a key").to_owned();
     let says = format!("the best bid still open is 10.00 EUR by {}…{}", &key[..8], &key[key.len() - 6..]);
     assert!(text.contains("the high bid is from a key you blocked") && text.contains(&says), "{text}");
@@ -374,9 +374,9 @@ fn a_blocked_high_bidder_leaves_the_seller_the_next_bid() {
     assert_eq!(auction(d1, &id)["me"], "won");
     wait("the blocked bidder to see it lost", || (auction(d2, &id)["me"] == "lost").then_some(()));
     // Neither side blames the network for the high bid's loss.
-    let text = String::from_utf8_lossy(&haggle(ds, &["show", &id[..12]]).stdout).into_owned();
+    let text = String::from_utf8_lossy(&haggle(ds, &["show", &id[..10]]).stdout).into_owned();
     assert!(text.contains("(not the high bid: the higher one fell through, or did not reach"), "{text}");
-    let text = String::from_utf8_lossy(&haggle(d2, &["show", &id[..12]]).stdout).into_owned();
+    let text = String::from_utf8_lossy(&haggle(d2, &["show", &id[..10]]).stdout).into_owned();
     assert!(text.contains("you lost: the seller declined your bid"), "{text}");
     seller.stop();
     for b in bidders {
@@ -414,7 +414,7 @@ fn an_auction_that_ended_while_its_seller_was_down_is_told_when_the_watch_finds_
     let said = String::from_utf8_lossy(&haggle(ds, &short).stdout).into_owned();
     assert!(said.contains("Note: the anti-sniping window (10m 0s) is longer than the auction (4"), "{said}");
     wait("the auction to reach the bidder", || {
-        (json(d1, &["show", &id[..12]])["id"] == id.as_str()).then_some(())
+        (json(d1, &["show", &id[..10]])["id"] == id.as_str()).then_some(())
     });
     json(d1, &["bid", &id[..10], "--price", "12"]);
     wait_high(ds, &id, 1, "12.00 EUR");
@@ -448,7 +448,7 @@ fn a_bidder_back_after_the_sale_is_told_its_high_bid_is_not_every_bid_there_was(
     let id = publish_auction(ds, "Pewter jug", "20s", &["--increment", "1", "--window", "0s"]);
     for d in [d1, d2] {
         wait("the auction to reach the bidders", || {
-            (json(d, &["show", &id[..12]])["id"] == id.as_str()).then_some(())
+            (json(d, &["show", &id[..10]])["id"] == id.as_str()).then_some(())
         });
     }
     json(d1, &["bid", &id[..10], "--price", "12"]);
@@ -467,7 +467,7 @@ fn a_bidder_back_after_the_sale_is_told_its_high_bid_is_not_every_bid_there_was(
     wait("the sale on the seller's node", || (auction(ds, &id)["state"] == "sold").then_some(()));
     let back = NodeProcess::start(d1, Some(&seller.addr));
     wait("the sale on the bidder's node", || (auction(d1, &id)["state"] == "sold").then_some(()));
-    let shown = String::from_utf8_lossy(&haggle(d1, &["show", &id[..12]]).stdout).into_owned();
+    let shown = String::from_utf8_lossy(&haggle(d1, &["show", &id[..10]]).stdout).into_owned();
     // Sync brings the close and the higher bid in no set order: the bid first, and it counts;
     // the close first, and the bid is refused (the node-level test holds that order).
     let missed = auction(d1, &id)["bids"] == 1;

@@ -237,7 +237,7 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
     // is the booked one (the store's test pins the held case down without the race).
     let winner_thread = if ok[0] { &t1 } else { &t2 };
     let said = String::from_utf8_lossy(&refused.stderr);
-    let held = format!("your accept in thread {} holds them while it waits", &winner_thread[..12]);
+    let held = format!("your accept in thread {} holds them while it waits", &winner_thread[..10]);
     assert!(said.contains(&held) || !said.contains("holds them"), "{said}");
     wait("two bookings on the owner's node", || (deals(&da).len() == 2).then_some(()));
 

@@ -166,7 +166,7 @@ fn an_offer_from_a_clock_ahead_says_why_it_waits() {
         &["publish", "--title", "Copper kettle", "--price", "20", "--currency", "EUR", "--category", "home"],
     );
     let id = listing["id"].as_str().expect("an id").to_owned();
-    wait("C to hold the kettle", || c.run(&["show", &id[..12]]).status.success().then_some(()));
+    wait("C to hold the kettle", || c.run(&["show", &id[..10]]).status.success().then_some(()));
     // C's offer is dated 10 minutes ahead of A's clock: A refuses it for now, and says why.
     let offer = text(&haggle(dc.path(), &["offer", &id[..10], "--price", "15"]));
     assert!(

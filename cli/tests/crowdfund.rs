@@ -13,7 +13,7 @@ use serde_json::Value;
 use common::{NodeProcess, Watch, haggle, json, wait, wait_for};
 
 fn campaign(dir: &Path, id: &str) -> Value {
-    json(dir, &["show", &id[..12]])["campaign"].clone()
+    json(dir, &["show", &id[..10]])["campaign"].clone()
 }
 
 fn deals(dir: &Path) -> Vec<Value> {
@@ -172,7 +172,7 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     });
     json(dc, &["retract", &bench[..10]]);
     wait("the backer to see the bench called off", || {
-        (json(d3, &["show", &bench[..12]])["state"] == "closed").then_some(())
+        (json(d3, &["show", &bench[..10]])["state"] == "closed").then_some(())
     });
 
     // After the deadline: three deals for the oven, one per backer; none for the windmill.

@@ -308,8 +308,8 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
         ],
     );
     let honey = honey["id"].as_str().expect("id").to_owned();
-    wait("C to hold the honey", || haggle(&dc, &["show", &honey[..12]]).status.success().then_some(()));
-    let out = haggle(&dc, &["offer", &honey[..12], "--price", "8", "--qty", "3"]);
+    wait("C to hold the honey", || haggle(&dc, &["show", &honey[..10]]).status.success().then_some(()));
+    let out = haggle(&dc, &["offer", &honey[..10], "--price", "8", "--qty", "3"]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -319,13 +319,13 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     let slip = said.split("haggle withdraw ").nth(1).and_then(|rest| rest.split('`').next());
     let out = haggle(&dc, &["withdraw", slip.expect("the note names the thread to withdraw")]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = haggle(&dc, &["offer", &honey[..12], "--price", "22", "--qty", "3"]);
+    let out = haggle(&dc, &["offer", &honey[..10], "--price", "22", "--qty", "3"]);
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Note:"), "a haggle is no slip");
     let out = haggle(&dc, &["withdraw", &id_of_offer(&out)]);
     assert!(out.status.success(), "{}", stderr(&out));
     // A counter for fewer says how many (a trial's buyer, who had asked for 2, read "8.00 EUR"
     // and could not tell it was for one); a deal's terms are tested with the garden chairs.
-    let jars = id_of_offer(&haggle(&dc, &["offer", &honey[..12], "--price", "15", "--qty", "2"]));
+    let jars = id_of_offer(&haggle(&dc, &["offer", &honey[..10], "--price", "15", "--qty", "2"]));
     wait("A to hold the offer for two jars", || haggle(&da, &["show", &jars]).status.success().then_some(()));
     let out = haggle(&da, &["counter", &jars, "--qty", "1", "--price", "8"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -360,8 +360,8 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
         ],
     );
     let trailer = trailer["id"].as_str().expect("id").to_owned();
-    wait("C to hold the trailer", || haggle(&dc, &["show", &trailer[..12]]).status.success().then_some(()));
-    let out = haggle(&dc, &["offer", &trailer[..12], "--price", "15", "--qty", "3"]);
+    wait("C to hold the trailer", || haggle(&dc, &["show", &trailer[..10]]).status.success().then_some(()));
+    let out = haggle(&dc, &["offer", &trailer[..10], "--price", "15", "--qty", "3"]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
@@ -846,14 +846,14 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("no node is running"), "{}", stderr(&out));
     let node = NodeProcess::start(&dir, None);
-    let shown = json(&dir, &["show", &id[..12]]);
+    let shown = json(&dir, &["show", &id[..10]]);
     assert_eq!((&shown["type"], &shown["title"]), (&Value::from("listing"), &Value::from("Desk lamp")));
     // A state conflict is not a usage mistake: exit 1, with the reason.
-    let out = haggle(&dir, &["offer", &id[..12], "--price", "10"]);
+    let out = haggle(&dir, &["offer", &id[..10], "--price", "10"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("your own listing"), "{}", stderr(&out));
     // A lifetime is renew's to change: update says so.
-    let out = haggle(&dir, &["update", &id[..12], "--expires", "10d"]);
+    let out = haggle(&dir, &["update", &id[..10], "--expires", "10d"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("to change it, haggle renew ID --expires 10d"), "{}", stderr(&out));
     assert_eq!(json(&dir, &["search", "lamp"])["total"], 1);
@@ -1258,9 +1258,9 @@ fn an_accept_that_crosses_a_withdrawal_says_no_deal_follows() {
     );
     let id = listing["id"].as_str().expect("id").to_owned();
     wait("the listing to reach the buyer", || {
-        haggle(&db, &["show", &id[..12]]).status.success().then_some(())
+        haggle(&db, &["show", &id[..10]]).status.success().then_some(())
     });
-    let offer = json(&db, &["offer", &id[..12], "--price", "15"]);
+    let offer = json(&db, &["offer", &id[..10], "--price", "15"]);
     let thread = offer["thread"].as_str().expect("thread").to_owned();
     wait("the offer to reach the seller", || {
         (json(&ds, &["offers"])["threads"][0]["thread"] == thread.as_str()).then_some(())
@@ -1296,7 +1296,7 @@ fn an_accept_that_crosses_a_withdrawal_says_no_deal_follows() {
 
     // A deal shipped with nothing asked to pay: the seller is told the buyer's `received` would
     // end it with no payment on record.
-    let offer = json(&db, &["offer", &id[..12], "--price", "18"]);
+    let offer = json(&db, &["offer", &id[..10], "--price", "18"]);
     let thread = offer["thread"].as_str().expect("thread").to_owned();
     wait("the second offer to reach the seller", || {
         let threads = json(&ds, &["offers"])["threads"].as_array().cloned().unwrap_or_default();
@@ -1304,7 +1304,7 @@ fn an_accept_that_crosses_a_withdrawal_says_no_deal_follows() {
     });
     // The seller finds a dent and says so after the offer: the offer still stands on the
     // revision without it, so accepting it takes saying so.
-    let updated = haggle(&ds, &["update", &id[..12], "--description", "Has a dent on the base"]);
+    let updated = haggle(&ds, &["update", &id[..10], "--description", "Has a dent on the base"]);
     assert!(updated.status.success(), "{}", stderr(&updated));
     let said = String::from_utf8_lossy(&updated.stdout).into_owned();
     assert!(said.contains("Note: 1 open offer made on an earlier revision stands on what it said"), "{said}");
@@ -1325,7 +1325,7 @@ fn an_accept_that_crosses_a_withdrawal_says_no_deal_follows() {
     assert!(said.contains("this offer was made before you changed the listing's description"), "{said}");
     assert!(said.contains("--as-offered"), "{said}");
     // The hint shows the revision offered on as it read; the id alone shows the listing now.
-    assert!(said.contains(&format!("(haggle show {} --exact)", &id[..12])), "{said}");
+    assert!(said.contains(&format!("(haggle show {} --exact)", &id[..10])), "{said}");
     let exact = haggle(&ds, &["show", &id[..10], "--exact"]);
     let then = String::from_utf8_lossy(&exact.stdout).into_owned();
     assert!(
@@ -1339,7 +1339,7 @@ fn an_accept_that_crosses_a_withdrawal_says_no_deal_follows() {
     // the buyer, so the note says that, not to accept or counter it (found in a trial).
     json(&ds, &["counter", &thread[..10], "--price", "19", "--as-offered"]);
     let updated =
-        haggle(&ds, &["update", &id[..12], "--description", "Has a dent on the base, and a scratch"]);
+        haggle(&ds, &["update", &id[..10], "--description", "Has a dent on the base, and a scratch"]);
     let said = String::from_utf8_lossy(&updated.stdout).into_owned();
     assert!(updated.status.success(), "{}", stderr(&updated));
     assert!(
@@ -1419,7 +1419,7 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     let args =
         ["publish", "--title", "Walnut desk", "--price", "90", "--currency", "EUR", "--category", "home"];
     let desk = json(&da, &args)["id"].as_str().expect("an id").to_owned();
-    wait("B to hold the desk", || b.run(&["show", &desk[..12]]).status.success().then_some(()));
+    wait("B to hold the desk", || b.run(&["show", &desk[..10]]).status.success().then_some(()));
     let mut watch = Watch::start(&da);
     watch.ready(&da);
     let mut json_watch = Watch::start_filtered(&da, &["--json"]);
@@ -1586,9 +1586,9 @@ fn a_blocked_stranger_leaves_searches_and_opens_no_new_thread() {
     let mine = publish(&dm, "Oak bookshelf");
     wait("each listing to reach the other node", || {
         let found = json(&dm, &["search", "lamp"])["total"] == 1;
-        (found && haggle(&ds, &["show", &mine[..12]]).status.success()).then_some(())
+        (found && haggle(&ds, &["show", &mine[..10]]).status.success()).then_some(())
     });
-    let first = json(&ds, &["offer", &mine[..12], "--price", "15"]);
+    let first = json(&ds, &["offer", &mine[..10], "--price", "15"]);
     let thread = first["thread"].as_str().expect("thread").to_owned();
     wait("the first offer to reach me", || {
         (json(&dm, &["offers"])["threads"][0]["thread"] == thread.as_str()).then_some(())
@@ -1623,21 +1623,21 @@ fn a_blocked_stranger_leaves_searches_and_opens_no_new_thread() {
     assert!(table.contains("blocked"), "the SELLER column says so: {table}");
     let offers = String::from_utf8_lossy(&haggle(&dm, &["offers"]).stdout).into_owned();
     assert!(offers.contains("(blocked)"), "the WITH column says so: {offers}");
-    let shown = String::from_utf8_lossy(&haggle(&dm, &["show", &theirs[..12]]).stdout).into_owned();
+    let shown = String::from_utf8_lossy(&haggle(&dm, &["show", &theirs[..10]]).stdout).into_owned();
     assert!(shown.contains("blocked   you blocked this author"), "{shown}");
     let rep = String::from_utf8_lossy(&haggle(&dm, &["reputation", &stranger.peer_id]).stdout).into_owned();
     assert!(rep.contains("blocked      by you (haggle unblock"), "{rep}");
 
     // A new offer is refused for good; its sender's node says why.
     // With --json too, the answer is printed and the command fails once the refusal is back.
-    let second = haggle(&ds, &["--json", "offer", &mine[..12], "--price", "12"]);
+    let second = haggle(&ds, &["--json", "offer", &mine[..10], "--price", "12"]);
     let answer: Value = serde_json::from_slice(&second.stdout).expect("the answer, printed");
     let refused = answer["thread"].as_str().expect("thread").to_owned();
     if answer["delivery"] == "failed" {
         assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
     }
     let error = wait("the stranger's node to hear the refusal", || {
-        let t = json(&ds, &["show", &refused[..12]]);
+        let t = json(&ds, &["show", &refused[..10]]);
         (t["messages"][0]["delivery"] == "failed").then(|| t["messages"][0]["delivery_error"].to_string())
     });
     assert!(
@@ -1645,7 +1645,7 @@ fn a_blocked_stranger_leaves_searches_and_opens_no_new_thread() {
         "{error}"
     );
     // In words: the command says so and fails; the thread reads refused and takes no place.
-    let third = haggle(&ds, &["offer", &mine[..12], "--price", "11"]);
+    let third = haggle(&ds, &["offer", &mine[..10], "--price", "11"]);
     let said = String::from_utf8_lossy(&third.stdout).into_owned();
     assert_eq!(third.status.code(), Some(1), "{said}{}", stderr(&third));
     assert!(said.contains("refused by the other party's node, for good"), "{said}");
@@ -1662,7 +1662,7 @@ fn a_blocked_stranger_leaves_searches_and_opens_no_new_thread() {
     let withdrawn = haggle(&ds, &["withdraw", &thread[..10]]);
     assert!(withdrawn.status.success(), "{}", stderr(&withdrawn));
     wait("the withdrawal to reach me", || {
-        (json(&dm, &["show", &thread[..12]])["state"] == "withdrawn").then_some(())
+        (json(&dm, &["show", &thread[..10]])["state"] == "withdrawn").then_some(())
     });
 
     // Mistakes are told in the user's terms.
@@ -1763,7 +1763,7 @@ fn a_saved_search_tells_what_came_while_the_node_was_off() {
     assert!(again.contains("Nothing new or repriced since you last looked"), "{again}");
 
     // Cheaper now: said once, with the price it had.
-    assert!(haggle(&ds, &["update", &road[..12], "--price", "100"]).status.success());
+    assert!(haggle(&ds, &["update", &road[..10], "--price", "100"]).status.success());
     wait("the new price to reach the buyer", || {
         (json(&db, &["saved"])["saved"][0]["repriced"] == 1).then_some(())
     });
@@ -1919,7 +1919,7 @@ fn a_message_to_a_peer_killed_and_restarted_goes_over_its_new_connection() {
         || std::fs::read_to_string(&log).ok().filter(|l| l.contains("disconnected")).map(|_| ()),
         tail,
     );
-    let said = haggle(&db, &["message", &listing[..12], "Still for sale?"]);
+    let said = haggle(&db, &["message", &listing[..10], "Still for sale?"]);
     assert!(said.status.success(), "{}", stderr(&said));
     // Until the message arrives the seller has no conversation about the listing, which the
     // command answers as not found (a poll that took that for a failure failed now and then,
@@ -1928,7 +1928,7 @@ fn a_message_to_a_peer_killed_and_restarted_goes_over_its_new_connection() {
         std::time::Duration::from_secs(45),
         "the seller to hold the message",
         || {
-            let out = haggle(&ds, &["--json", "messages", &listing[..12], "--peek"]);
+            let out = haggle(&ds, &["--json", "messages", &listing[..10], "--peek"]);
             let doc: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
             (out.status.success() && doc["count"] == 1).then_some(())
         },

@@ -121,7 +121,7 @@ fn pictures_travel_two_hops_with_thumbnails_and_arrive_byte_for_byte() {
     assert!(!api_c.blob_status(&hash(&images[0]["blob"]["hash"])).expect("status").complete);
 
     let saved_dir = root.path().join("seen-on-c");
-    let out = haggle(&dc, &["show", &id[..12], "--images", saved_dir.to_str().expect("utf-8")]);
+    let out = haggle(&dc, &["show", &id[..10], "--images", saved_dir.to_str().expect("utf-8")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Saved 2 pictures"), "{text}");
@@ -142,19 +142,19 @@ fn pictures_travel_two_hops_with_thumbnails_and_arrive_byte_for_byte() {
     }
 
     // A file or preview goes only on a digital good, checked before any upload.
-    let out = haggle(&da, &["update", &id[..12], "--preview", notes_arg]);
+    let out = haggle(&da, &["update", &id[..10], "--preview", notes_arg]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("are for a digital good"), "{out:?}");
     // An update replaces the pictures; --no-images removes them.
-    let updated = json(&da, &["update", &id[..12], "--image", front_arg]);
+    let updated = json(&da, &["update", &id[..10], "--image", front_arg]);
     assert_eq!(updated["images"].as_array().map(Vec::len), Some(1));
-    let shown = String::from_utf8_lossy(&haggle(&da, &["show", &id[..12]]).stdout).into_owned();
+    let shown = String::from_utf8_lossy(&haggle(&da, &["show", &id[..10]]).stdout).into_owned();
     assert!(shown.contains("--images saves it\n"), "one picture: {shown}");
     // Another's listing: refused as a state of things (exit 1, as any other change), not usage.
-    let out = haggle(&db, &["update", &id[..12], "--image", front_arg]);
+    let out = haggle(&db, &["update", &id[..10], "--image", front_arg]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("only its author can change its files"), "{out:?}");
-    let updated = json(&da, &["update", &id[..12], "--no-images"]);
+    let updated = json(&da, &["update", &id[..10], "--no-images"]);
     assert!(updated.get("images").is_none_or(|v| v.as_array().is_some_and(Vec::is_empty)), "{updated}");
     a.stop();
     b.stop();
@@ -502,7 +502,7 @@ fn publish_from_an_earlier_listing_copies_what_was_not_given() {
 
     // Another author's listing, once it reached B: its words, not its pictures.
     let new_id = again["id"].as_str().expect("an id").to_owned();
-    wait("the candles on B", || b.run(&["show", &new_id[..12]]).status.success().then_some(()));
+    wait("the candles on B", || b.run(&["show", &new_id[..10]]).status.success().then_some(()));
     let out =
         haggle(&db, &["publish", "--from", &new_id[..10], "--title", "Soy candles", "--location", "Antwerp"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

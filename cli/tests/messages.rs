@@ -18,7 +18,7 @@ fn a_question_is_answered_and_a_message_waits_for_a_party_away() {
     let args =
         ["publish", "--title", "Road bike", "--price", "120", "--currency", "EUR", "--category", "sport"];
     let listing = json(&ds, &args)["id"].as_str().expect("id").to_owned();
-    let l = &listing[..12];
+    let l = &listing[..10];
     wait("the listing to reach the buyer", || haggle(&db, &["show", l]).status.success().then_some(()));
 
     // Mistakes, each said before anything is sent.
@@ -66,7 +66,7 @@ fn a_question_is_answered_and_a_message_waits_for_a_party_away() {
     let page = json(&ds, &["messages"]);
     let question = page["conversations"][0]["id"].as_str().expect("id").to_owned();
     assert_eq!(page["unread"], 0);
-    let said = ok(&ds, &["message", &question[..12], "Yes, with lights.\nCome after six."]);
+    let said = ok(&ds, &["message", &question[..10], "Yes, with lights.\nCome after six."]);
     assert!(said.contains(": delivered."), "{said}");
     let conversation = json(&db, &["messages", l, "--peek"]);
     assert_eq!(conversation["count"], 2);
@@ -75,15 +75,15 @@ fn a_question_is_answered_and_a_message_waits_for_a_party_away() {
     assert_eq!(conversation["notes"][0]["delivery"], "delivered");
     assert_eq!(json(&db, &["messages"])["unread"], 1, "a peek marks nothing read");
     // `show` of a message shows its conversation.
-    let shown = ok(&db, &["show", &question[..12]]);
+    let shown = ok(&db, &["show", &question[..10]]);
     assert!(shown.contains("With ") && shown.contains("Come after six."), "{shown}");
 
     // A message in an offer's thread, by the thread's id: the thread says it has one, unread.
     let offer = json(&db, &["offer", l, "--price", "100"]);
     let thread = offer["thread"].as_str().expect("a thread").to_owned();
-    let said = ok(&ds, &["message", &thread[..12], "Can you come on Saturday?"]);
+    let said = ok(&ds, &["message", &thread[..10], "Can you come on Saturday?"]);
     assert!(said.contains("about thread") && said.contains(": delivered."), "{said}");
-    let shown = ok(&db, &["show", &thread[..12]]);
+    let shown = ok(&db, &["show", &thread[..10]]);
     assert!(shown.contains("messages  1 message, 1 new (haggle messages"), "{shown}");
     let offers = ok(&db, &["offers"]);
     assert!(offers.contains(&format!("New messages in 1 of these: {} (1).", &thread[..10])), "{offers}");
@@ -92,7 +92,7 @@ fn a_question_is_answered_and_a_message_waits_for_a_party_away() {
     // The buyer goes away (kill -9); the seller's message waits for it, on disk: the seller is
     // killed too before the buyer is back.
     buyer.kill_9();
-    let said = ok(&ds, &["message", &question[..12], "I have a second one, 100 EUR."]);
+    let said = ok(&ds, &["message", &question[..10], "I have a second one, 100 EUR."]);
     assert!(said.contains("saved and queued"), "{said}");
     seller.kill_9();
     let seller = NodeProcess::start(&ds, None);
@@ -103,7 +103,7 @@ fn a_question_is_answered_and_a_message_waits_for_a_party_away() {
     let read = ok(&db, &["messages", l]);
     assert!(read.contains("I have a second one, 100 EUR."), "{read}");
     wait("the seller's node to mark it delivered", || {
-        let c = json(&ds, &["messages", &question[..12]]);
+        let c = json(&ds, &["messages", &question[..10]]);
         (c["notes"][2]["delivery"] == "delivered").then_some(())
     });
 
@@ -121,11 +121,11 @@ fn a_question_is_answered_and_a_message_waits_for_a_party_away() {
     );
     watch.line_with(&["your message", ": failed (", "does not take new offers", "(haggle messages "]);
     drop(watch);
-    let out = haggle(&ds, &["message", &question[..12], "Bye"]);
+    let out = haggle(&ds, &["message", &question[..10], "Bye"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("haggle unblock"), "{}", stderr(&out));
     // Reading it again says no message can go, on both sides, instead of inviting an answer.
-    let read = ok(&ds, &["messages", &question[..12]]);
+    let read = ok(&ds, &["messages", &question[..10]]);
     assert!(read.contains("No message can go in it now: you blocked") && !read.contains("Answer:"), "{read}");
     let read = ok(&db, &["messages", l]);
     assert!(read.contains("(their node refused your last message: the next may be refused too)"), "{read}");

@@ -18,10 +18,10 @@ fn a_name_given_to_a_key_shows_in_its_place_and_is_taken_for_it() {
     let args =
         ["publish", "--title", "Road bike", "--price", "120", "--currency", "EUR", "--category", "sport"];
     let listing = json(&ds, &args)["id"].as_str().expect("id").to_owned();
-    let l = &listing[..12];
+    let l = &listing[..10];
     wait("the listing to reach the buyer", || haggle(&db, &["show", l]).status.success().then_some(()));
     let thread = json(&db, &["offer", l, "--price", "100"])["thread"].as_str().expect("thread").to_owned();
-    let t = &thread[..12];
+    let t = &thread[..10];
     wait("the offer to reach the seller", || haggle(&ds, &["show", t]).status.success().then_some(()));
 
     // Named by the thread: the name shows in the table, and `reputation` takes it.

@@ -256,9 +256,9 @@ fn offer(h1: &NodeProcess, h2: &NodeProcess) -> String {
     ]);
     let id = listing["id"].as_str().expect("id").to_owned();
     wait("the listing to reach the other home", || {
-        h1.run(&["show", &id[..12]]).status.success().then_some(())
+        h1.run(&["show", &id[..10]]).status.success().then_some(())
     });
-    let offer = h1.json(&["offer", &id[..12], "--price", "100"]);
+    let offer = h1.json(&["offer", &id[..10], "--price", "100"]);
     offer["thread"].as_str().expect("thread").to_owned()
 }
 

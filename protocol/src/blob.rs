@@ -69,9 +69,9 @@ impl BlobHash {
         hex_lower(&self.0)
     }
 
-    /// The first 12 hex characters, for display.
+    /// The first [`crate::id::SHORT_LEN`] hex characters, for display.
     pub fn fmt_short(&self) -> String {
-        hex_lower(&self.0[..6])
+        hex_lower(&self.0[..crate::id::SHORT_LEN / 2])
     }
 }
 

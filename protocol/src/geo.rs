@@ -241,6 +241,67 @@ pub fn distance(given: &str) -> Result<u32, GeoError> {
     Ok(metres.round() as u32)
 }
 
+/// The unit a person measures distances in, as their `--within` was written: miles when it
+/// was given in miles (`5mi`, `5 miles`), kilometres otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DistanceUnit {
+    /// Metres and kilometres.
+    #[default]
+    Metric,
+    /// Statute miles (1,609.344 m).
+    Miles,
+}
+
+impl DistanceUnit {
+    /// The unit `given` (a distance as [`distance`] takes it) is written in.
+    pub fn of(given: &str) -> DistanceUnit {
+        let text = given.trim().to_ascii_lowercase();
+        if ["mi", "mile", "miles"].iter().any(|unit| text.ends_with(unit)) {
+            DistanceUnit::Miles
+        } else {
+            DistanceUnit::Metric
+        }
+    }
+
+    /// A distance in metres as a person reads it in this unit: `847 m`, `3.2 km`, `41 km`;
+    /// `0.4 mi`, `5 mi`, `26 mi`.
+    pub fn describe(self, metres: f64) -> String {
+        match self {
+            DistanceUnit::Metric => describe_distance(metres),
+            DistanceUnit::Miles => {
+                let miles = metres / METRES_PER_MILE;
+                if miles < 9.95 {
+                    let shown = format!("{:.1}", miles.max(0.1));
+                    format!("{} mi", shown.strip_suffix(".0").unwrap_or(&shown))
+                } else {
+                    format!("{miles:.0} mi")
+                }
+            }
+        }
+    }
+
+    /// A `--within` that reaches `metres`, rounded up as people write it: `800m`, `23km`,
+    /// `130km`; `2mi`, `15mi`, `90mi`.
+    pub fn within_to_reach(self, metres: f64) -> String {
+        let m = metres.ceil().max(1.0);
+        match self {
+            DistanceUnit::Metric if m < 1_000.0 => format!("{m:.0}m"),
+            DistanceUnit::Metric if m < 100_000.0 => format!("{:.0}km", (m / 1_000.0).ceil()),
+            DistanceUnit::Metric => format!("{:.0}km", (m / 10_000.0).ceil() * 10.0),
+            DistanceUnit::Miles => {
+                // The fewest whole miles (tens, from 100) that reach it as [`distance`] reads
+                // them, to the metre: 5 miles reach 8,047 m.
+                let step = if m < 100.0 * METRES_PER_MILE { 1.0 } else { 10.0 };
+                let mut miles = (m / METRES_PER_MILE / step).floor() * step;
+                while (miles * METRES_PER_MILE).round() < m {
+                    miles += step;
+                }
+                format!("{miles:.0}mi")
+            }
+        }
+    }
+}
+
 /// A distance in metres as a person reads it: `847 m`, `3.2 km`, `41 km`.
 pub fn describe_distance(metres: f64) -> String {
     if metres < 999.5 {
@@ -260,6 +321,34 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// From an international trial: a search `--within 5mi` showed its distances in km.
+    #[test]
+    fn distances_are_told_in_the_unit_they_were_asked_in() {
+        assert_eq!(DistanceUnit::of("5mi"), DistanceUnit::Miles);
+        assert_eq!(DistanceUnit::of(" 5 Miles "), DistanceUnit::Miles);
+        assert_eq!(DistanceUnit::of("1 mile"), DistanceUnit::Miles);
+        assert_eq!(DistanceUnit::of("5km"), DistanceUnit::Metric);
+        assert_eq!(DistanceUnit::of("800m"), DistanceUnit::Metric);
+        assert_eq!(DistanceUnit::of("12"), DistanceUnit::Metric);
+        let miles = DistanceUnit::Miles;
+        assert_eq!(miles.describe(8_047.0), "5 mi");
+        assert_eq!(miles.describe(643.7), "0.4 mi");
+        assert_eq!(miles.describe(20.0), "0.1 mi", "never 0 mi");
+        assert_eq!(miles.describe(41_843.0), "26 mi");
+        assert_eq!(DistanceUnit::Metric.describe(3_200.0), describe_distance(3_200.0));
+        // Each reaches the distance it was made for.
+        for (metres, said) in
+            [(3_000.0, "2mi"), (8_047.0, "5mi"), (8_048.0, "6mi"), (24_000.0, "15mi"), (200_000.0, "130mi")]
+        {
+            let shown = miles.within_to_reach(metres);
+            assert_eq!(shown, said, "{metres}");
+            assert!(f64::from(distance(&shown).expect("taken")) >= metres, "{shown} reaches {metres}");
+        }
+        for (metres, said) in [(750.2, "751m"), (22_100.0, "23km"), (123_000.0, "130km")] {
+            assert_eq!(DistanceUnit::Metric.within_to_reach(metres), said, "{metres}");
+        }
+    }
 
     #[test]
     fn geohashes_decode_to_the_middle_of_their_cell_and_encode_back() {

@@ -13,8 +13,10 @@ use crate::identity::{hex_lower, parse_hex_32};
 /// to be unique in one node's store nearly always, and short enough to type.
 pub const MIN_PREFIX_LEN: usize = 6;
 
-/// Length of the short form used in logs and tables.
-const SHORT_LEN: usize = 12;
+/// Length of the short form of an id in logs, tables and messages: the node's messages and the
+/// `haggle` command's tables show the same ten characters (they showed 12 and 10, and a trial
+/// read them as two ids).
+pub const SHORT_LEN: usize = 10;
 
 /// Content address of an object (32-byte blake3 digest).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -41,7 +43,7 @@ impl ObjectId {
         hex_lower(&self.0)
     }
 
-    /// The first 12 hex characters.
+    /// The first [`SHORT_LEN`] hex characters.
     pub fn fmt_short(&self) -> String {
         hex_lower(&self.0[..SHORT_LEN / 2])
     }

@@ -61,7 +61,7 @@ pub use calendar::{BookingError, Calendar, DateRange};
 pub use crowdfund::{Backing, Campaign, CampaignView, PledgeError, Tier};
 pub use deal::{Deal, DealError};
 pub use feedback::{DealProof, Feedback, FeedbackError, Rating};
-pub use id::{IdPrefix, MIN_PREFIX_LEN, ObjectId, ParseIdError};
+pub use id::{IdPrefix, MIN_PREFIX_LEN, ObjectId, ParseIdError, SHORT_LEN};
 pub use identity::{ParseKeyError, PublicKey, SecretKey};
 pub use keyfile::KeyFileError;
 pub use lifecycle::{DealState, DealStep, NotAllowed, Role, SignedStep, Stage, Step, StepError};

@@ -3,6 +3,7 @@
 use anyhow::Result;
 
 use haggle_node::api::types::{SearchParams, Sort};
+use haggle_protocol::geo::DistanceUnit;
 
 use super::Context;
 use crate::args::SearchArgs;
@@ -30,6 +31,9 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
 }
 
 fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::SearchPage) -> Result<()> {
+    // Distances are told in the unit `--within` was given in (kilometres when not given).
+    let unit = args.filters.within.as_deref().map(DistanceUnit::of).unwrap_or_default();
+    output::set_distance_unit(unit);
     if page.hits.is_empty() && page.total > 0 {
         outln!(
             "No results past the first {total}: {total} listing{s} match{es} (--offset 0 starts from the first).",
@@ -105,8 +109,8 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         // Something matches, farther away: how far, and the distance that finds it.
         farther = format!(
             "No listings match within that distance. The nearest that matches is {} away: --within {} finds it.",
-            haggle_protocol::geo::describe_distance(nearest),
-            within_to_reach(nearest)
+            unit.describe(nearest),
+            unit.within_to_reach(nearest)
         );
         &farther
     } else if args.filters.around.is_some() && page.unknown.is_empty() {
@@ -192,7 +196,7 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         outln!("{}", output::dim(&note));
     }
     if let (Some(around), Some(place)) = (&page.around, args.filters.around.as_deref()) {
-        outln!("{}", output::dim(&around_line(around, place)));
+        outln!("{}", output::dim(&around_line(around, place, unit)));
     }
     if let Some(line) = output::page_line(args.offset, page.hits.len(), page.total) {
         outln!("{}", output::dim(&line));
@@ -220,7 +224,7 @@ fn mixed_rates(params: &SearchParams, hits: &[haggle_node::api::types::ListingVi
 
 /// Where a search by distance measured from, as the node read the place given (a geohash as
 /// the middle of its cell, so a mistyped one shows where it actually is).
-fn around_line(around: &haggle_node::api::types::AroundView, given: &str) -> String {
+fn around_line(around: &haggle_node::api::types::AroundView, given: &str, unit: DistanceUnit) -> String {
     let at = haggle_protocol::geo::Point { lat: around.lat, lon: around.lon };
     let from = if given.contains(',') {
         at.to_string()
@@ -229,21 +233,8 @@ fn around_line(around: &haggle_node::api::types::AroundView, given: &str) -> Str
     };
     format!(
         "Within {} of {from}, measured to the middle of each listing's geohash.",
-        haggle_protocol::geo::describe_distance(f64::from(around.within_m))
+        unit.describe(f64::from(around.within_m))
     )
-}
-
-/// A `--within` that reaches `metres`, rounded up as people would write it: `800m`, `23km`,
-/// `130km`.
-fn within_to_reach(metres: f64) -> String {
-    let m = metres.ceil().max(1.0);
-    if m < 1_000.0 {
-        format!("{m:.0}m")
-    } else if m < 100_000.0 {
-        format!("{:.0}km", (m / 1_000.0).ceil())
-    } else {
-        format!("{:.0}km", (m / 10_000.0).ceil() * 10.0)
-    }
 }
 
 /// Whether a search asks for more than its words: a kind, a price, a place, a seller...
@@ -304,7 +295,7 @@ mod tests {
             (123_400.0, "130km"),
             (19_999_000.0, "20000km"),
         ] {
-            assert_eq!(within_to_reach(metres), said, "{metres}");
+            assert_eq!(DistanceUnit::Metric.within_to_reach(metres), said, "{metres}");
             let reach = haggle_protocol::geo::distance(said).expect("a distance the command takes");
             assert!(f64::from(reach) >= metres, "{said} falls short of {metres}");
         }
@@ -316,7 +307,8 @@ mod tests {
         assert_eq!(
             around_line(
                 &AroundView { lat: 51.054, lon: 3.717, within_m: 10_000, nearest_m: None },
-                "51.054,3.717"
+                "51.054,3.717",
+                DistanceUnit::Metric
             ),
             "Within 10 km of 51.05400,3.71700, measured to the middle of each listing's geohash."
         );
@@ -324,9 +316,18 @@ mod tests {
         assert_eq!(
             around_line(
                 &AroundView { lat: middle.lat, lon: middle.lon, within_m: 25_000, nearest_m: None },
-                "u14dk"
+                "u14dk",
+                DistanceUnit::Metric
             ),
             "Within 25 km of 51.04248,3.71338 (the middle of geohash u14dk), measured to the middle of each listing's geohash."
+        );
+        assert_eq!(
+            around_line(
+                &AroundView { lat: 51.054, lon: 3.717, within_m: 8_047, nearest_m: None },
+                "51.054,3.717",
+                DistanceUnit::Miles
+            ),
+            "Within 5 mi of 51.05400,3.71700, measured to the middle of each listing's geohash."
         );
     }
 

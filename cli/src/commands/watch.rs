@@ -673,7 +673,9 @@ fn line(
             }
             let holds = if tells_holds(what, &listing) { holds(&listing) } else { String::new() };
             let away = away.map_or_else(String::new, |m| {
-                format!(", {} away", haggle_protocol::geo::describe_distance(m))
+                let unit =
+                    params.within.as_deref().map(haggle_protocol::geo::DistanceUnit::of).unwrap_or_default();
+                format!(", {} away", unit.describe(m))
             });
             format!("{what} {} {}{away}{holds}", output::short(&listing.id), output::summary(&listing))
         }

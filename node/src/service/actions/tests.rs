@@ -340,7 +340,7 @@ fn an_update_keeps_the_old_amount_and_a_new_currency_needs_a_new_price() {
     // Named by the id typed, not by the closing revision's, which the seller never saw.
     let closed = seller.renew(&id, None).expect_err("closed");
     assert_eq!(closed.code(), ErrorCode::ListingClosed);
-    assert!(closed.to_string().starts_with(&format!("your listing {} is closed", &id[..12])), "{closed}");
+    assert!(closed.to_string().starts_with(&format!("your listing {} is closed", &id[..10])), "{closed}");
 }
 
 /// Defect: an offer on an expired listing said "no listing matches" while `show` displayed
@@ -464,10 +464,10 @@ fn a_counter_with_the_terms_on_the_table_points_to_accept() {
     let thread = offer.object.id().to_hex();
     let same = seller.counter(&thread, offer_of("100.00")).expect_err("the same terms");
     assert!(
-        matches!(&same, ServiceError::Invalid(InvalidInput::SameTerms(t)) if *t == thread[..12]),
+        matches!(&same, ServiceError::Invalid(InvalidInput::SameTerms(t)) if *t == thread[..10]),
         "{same}"
     );
-    assert!(same.to_string().contains(&format!("haggle accept {}", &thread[..12])), "{same}");
+    assert!(same.to_string().contains(&format!("haggle accept {}", &thread[..10])), "{same}");
     // A note with them is a counter (a pickup time, say), and so is any change.
     let note = TermsDraft { message: "Pickup after 6?".into(), ..offer_of("100") };
     let noted = seller.counter(&thread, note).expect("the same terms with a note");
@@ -1170,7 +1170,7 @@ fn a_received_that_overtook_the_payment_request_waits_for_the_payment() {
     }
     let again = buyer.deal_step(&deal, Step::Received).expect_err("received once").to_string();
     assert!(
-        again.contains(&format!("you already signed received (haggle deal {} shows", &deal[..12])),
+        again.contains(&format!("you already signed received (haggle deal {} shows", &deal[..10])),
         "{again}"
     );
     let positive = crate::api::types::FeedbackRequest { rating: "positive".into(), text: String::new() };
@@ -1260,7 +1260,7 @@ fn a_giveaway_is_asked_for_without_a_price_and_its_deal_has_nothing_to_pay() {
     );
     // From a trial: the taker, with the sofa in hand, is told whose step comes first and how
     // (it read "say it arrived once it has"), and an early rating names the taker, not a buyer.
-    let short = &deal[..12];
+    let short = &deal[..10];
     let early = taker.deal_step(&deal, Step::Received).expect_err("not handed over yet").to_string();
     assert_eq!(
         early,
@@ -1411,7 +1411,7 @@ fn an_offer_on_a_sold_out_listing_says_sold_out() {
     buyer.receive(closing.bytes(), Via::Gossip);
     let err = buyer.offer(&id, offer_of("20")).expect_err("sold out");
     assert_eq!(err.code(), ErrorCode::ListingClosed);
-    assert_eq!(err.to_string(), format!("listing {} is sold out: nothing of it is left", &id[..12]));
+    assert_eq!(err.to_string(), format!("listing {} is sold out: nothing of it is left", &id[..10]));
 }
 
 /// Defect: a deal and its thread named the listing by the revision the offer was made on, so
