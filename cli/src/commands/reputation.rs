@@ -107,10 +107,12 @@ pub fn sentence(r: &ReputationBrief) -> String {
     };
     let counterparties =
         if raters == 1 { "1 counterparty".to_owned() } else { format!("{raters} counterparties") };
+    // What --min-deals compares: good deals weighted by their raters' standing (a trial read
+    // "0.21 good deals count" as odd).
     let counted = if r.weighted_positive == 1.0 {
-        "1 good deal counts".to_owned()
+        "1 weighted good deal".to_owned()
     } else {
-        format!("{} good deals count", r.weighted_positive)
+        format!("{} weighted good deals", r.weighted_positive)
     };
     format!(
         "{} positive, {} neutral, {} negative from {counterparties}; {counted} ({trust})",
@@ -123,6 +125,7 @@ pub fn sentence(r: &ReputationBrief) -> String {
 fn standing_note(
     mine: bool,
     hops: Option<u32>,
+    hops_limit: u32,
     standing: f64,
     yours: Option<&str>,
     web_positive: f64,
@@ -135,9 +138,11 @@ fn standing_note(
             "one step from you (you traded with them); those in your web of trust who rated them positive have no standing of their own yet, so theirs is 0".to_owned()
         }
         // Trading puts them one step away; only positive ratings from the web give them standing.
-        Some(1) if standing == 0.0 && yours.is_some() => {
-            "one step from you (you traded with them), but nobody in your web of trust rated them positive yet: only a positive rating vouches for them".to_owned()
-        }
+        // From a trial: after the owner re-rated a seller neutral, "nobody ... yet" read wrong
+        // beside raters the web reaches only through that seller, whose ratings do not count.
+        Some(1) if standing == 0.0 && let Some(yours) = yours => format!(
+            "one step from you (you traded with them), but your latest rating of them is {yours}, and no one else in your web of trust gave them standing (raters you reach only through them do not count for them): only a positive rating vouches for them"
+        ),
         Some(1) if standing == 0.0 => "one step from you (you traded with them), but nobody in your web of trust rated them positive yet: rating your deal vouches for them".to_owned(),
         Some(1) => "one step from you: you traded with them, or you or a key you trust rated them positive"
             .to_owned(),
@@ -145,6 +150,15 @@ fn standing_note(
         // A counterparty you rated negative is not one step away: trading put them there, your
         // rating took them out.
         None if yours == Some("negative") => "outside your web of trust: you rated them negative".to_owned(),
+        // From a trial: "outside your web of trust" beside raters in it who vouch for them
+        // (`--trusted` kept the seller, and the JSON's `in_web_of_trust` was true): the seller
+        // is farther than the web reaches, its raters are not.
+        None if web_positive > 0.0 => format!(
+            "more than {hops_limit} steps from you, outside your web of trust, but people in it rated them positive: --trusted keeps them"
+        ),
+        None if standing > 0.0 => format!(
+            "more than {hops_limit} steps from you, outside your web of trust; the standing comes from positive ratings by people who have some"
+        ),
         None => "outside your web of trust".to_owned(),
     }
 }
@@ -196,7 +210,7 @@ pub fn print(r: &ReputationView) {
     }
     // Your own rating of them, if you gave one (the latest counts).
     let yours = r.feedback.iter().find(|f| f.mine && !f.superseded).map(|f| f.rating.as_str());
-    let hops = standing_note(r.mine, r.hops, r.standing, yours, r.web_of_trust.positive);
+    let hops = standing_note(r.mine, r.hops, r.hops_limit, r.standing, yours, r.web_of_trust.positive);
     outln!("  standing     {:.2}  ({hops})", r.standing);
     if r.feedback.is_empty() {
         // A key mistyped reads like a seller nobody rated yet: say that nothing is known.
@@ -284,17 +298,33 @@ mod tests {
     #[test]
     fn the_standing_line_says_your_negative_rating_took_them_out_of_your_web() {
         assert_eq!(
-            standing_note(false, None, 0.0, Some("negative"), 0.0),
+            standing_note(false, None, 2, 0.0, Some("negative"), 0.0),
             "outside your web of trust: you rated them negative"
         );
-        assert_eq!(standing_note(false, None, 0.0, None, 0.0), "outside your web of trust");
-        assert!(
-            standing_note(false, Some(1), 0.0, Some("neutral"), 0.0)
-                .ends_with("only a positive rating vouches for them")
-        );
+        assert_eq!(standing_note(false, None, 2, 0.0, None, 0.0), "outside your web of trust");
+        // From a trial: re-rated neutral, the line names that rating and does not say "yet".
+        let note = standing_note(false, Some(1), 2, 0.0, Some("neutral"), 0.0);
+        assert!(note.contains("your latest rating of them is neutral"), "{note}");
+        assert!(note.ends_with("only a positive rating vouches for them") && !note.contains("yet"), "{note}");
         // A positive rating from the web that carries no standing is not "nobody".
-        let note = standing_note(false, Some(1), 0.0, None, 1.0);
+        let note = standing_note(false, Some(1), 2, 0.0, None, 1.0);
         assert!(note.contains("have no standing of their own yet") && !note.contains("nobody"), "{note}");
+    }
+
+    /// From a trial: a seller three steps away read "outside your web of trust" beside raters
+    /// in it who vouch for them, which `--trusted` and the JSON's `in_web_of_trust` follow.
+    #[test]
+    fn a_seller_beyond_the_web_that_its_raters_vouch_for_is_told_so() {
+        let note = standing_note(false, None, 2, 0.17, None, 1.0);
+        assert_eq!(
+            note,
+            "more than 2 steps from you, outside your web of trust, but people in it rated them positive: --trusted keeps them"
+        );
+        let note = standing_note(false, None, 3, 0.1, None, 0.0);
+        assert!(
+            note.starts_with("more than 3 steps from you") && note.contains("standing comes from"),
+            "{note}"
+        );
     }
 
     /// Defect: a seller with a full positive weight held back by a weighted negative rating was

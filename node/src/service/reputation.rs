@@ -61,10 +61,16 @@ impl Service {
             // An id prefix that names nothing held is not found, as every other command says it
             // (exit 4): a trial's `reputation` of an unknown id exited 2, `deal` of it 4. (A key
             // in hex is 64 characters.)
+            // A deal between two other people, of which this node holds the ratings, is said
+            // so, as `haggle show` says it (a trial's third node got "no ... deal matches").
             None if (6..64).contains(&given.trim().len())
                 && given.trim().bytes().all(|b| b.is_ascii_hexdigit()) =>
             {
-                Err(ServiceError::not_found("listing, thread, deal or message", given.trim()))
+                let what = "listing, thread, deal or message";
+                Err(match self.resolve_or_rated(given.trim(), what) {
+                    Err(e @ (ServiceError::OnlyRated { .. } | ServiceError::Ambiguous { .. })) => e,
+                    _ => ServiceError::not_found(what, given.trim()),
+                })
             }
             None => given.trim().parse::<PublicKey>().map_err(|e| {
                 let shortened = given.contains('…') || given.contains("...");
@@ -209,7 +215,7 @@ impl Service {
                     rating: f.rating.name().to_owned(),
                     text: f.text.clone(),
                     made_at: deal.made_at().as_millis(),
-                    weight: if superseded { 0.0 } else { graph.weight(&party) },
+                    weight: if superseded { 0.0 } else { hundredths(graph.weight(&party)) },
                     mine: party == self.me(),
                     rated_at: object.created_at().as_millis(),
                     superseded,
@@ -248,7 +254,7 @@ impl Service {
             deals: r.deals,
             first_deal: r.first_deal.map(Timestamp::as_millis),
             last_deal: r.last_deal.map(Timestamp::as_millis),
-            standing: r.standing,
+            standing: hundredths(r.standing),
             hops: r.hops,
             trusted: r.trusted,
             feedback,
@@ -273,7 +279,7 @@ impl Service {
             rating: e.rating.name().to_owned(),
             text,
             made_at: e.made_at.as_millis(),
-            weight: if superseded { 0.0 } else { graph.weight(&e.author) },
+            weight: if superseded { 0.0 } else { hundredths(graph.weight(&e.author)) },
             mine: e.author == self.me(),
             rated_at: e.rated_at.as_millis(),
             superseded,
@@ -299,7 +305,7 @@ impl Service {
             rating: f.rating.name().to_owned(),
             text: f.text.clone(),
             made_at: proof.made_at.as_millis(),
-            weight: if superseded { 0.0 } else { graph.weight(&object.author()) },
+            weight: if superseded { 0.0 } else { hundredths(graph.weight(&object.author())) },
             mine: object.author() == self.me(),
             rated_at: object.created_at().as_millis(),
             superseded,
@@ -363,9 +369,9 @@ pub(super) fn brief(r: &Reputation) -> ReputationBrief {
         positive: whole(r.raw.positive),
         neutral: whole(r.raw.neutral),
         negative: whole(r.raw.negative),
-        weighted_deals: (r.weighted.total() * 100.0).round() / 100.0,
-        weighted_positive: (r.weighted.positive * 100.0).round() / 100.0,
-        weighted_negative: (r.weighted.negative * 100.0).round() / 100.0,
+        weighted_deals: hundredths(r.weighted.total()),
+        weighted_positive: hundredths(r.weighted.positive),
+        weighted_negative: hundredths(r.weighted.negative),
         in_web_of_trust: r.in_web_of_trust(),
         trusted_raters: whole(r.web_of_trust.total()),
         trusted: r.trusted,
@@ -373,8 +379,22 @@ pub(super) fn brief(r: &Reputation) -> ReputationBrief {
 }
 
 fn counts(c: &Counts) -> RatingCounts {
-    let round = |x: f64| (x * 100.0).round() / 100.0;
-    RatingCounts { positive: round(c.positive), neutral: round(c.neutral), negative: round(c.negative) }
+    RatingCounts {
+        positive: hundredths(c.positive),
+        neutral: hundredths(c.neutral),
+        negative: hundredths(c.negative),
+    }
+}
+
+/// A weight, a standing or a count of them as the API gives it: to the hundredth, as people
+/// read it, and the same way everywhere. From a trial: a total of one rating read 0.13 and
+/// its row 0.12 (0.125 rounded by two rules), and the unrounded figures' last digits changed
+/// across a restart (the fixed point the standing is iterated to depends on the order).
+/// The nearest millionth first, so a figure that is a half hundredth up to that order's noise
+/// (0.12499999936) rounds as the half it is.
+fn hundredths(x: f64) -> f64 {
+    let millionths = (x * 1_000_000.0).round();
+    (millionths / 10_000.0).round() / 100.0
 }
 
 #[cfg(test)]
@@ -417,6 +437,19 @@ mod tests {
     fn titles(me: &crate::service::Service, params: SearchParams) -> Vec<String> {
         let page = me.search(SearchParams { q: "oak".into(), ..params }).expect("a search");
         page.hits.iter().map(|h| h.title.clone()).collect()
+    }
+
+    /// From a trial: one rating's weight read 0.12 in its row and 0.13 in the total.
+    #[test]
+    fn weights_are_given_to_the_hundredth_one_way() {
+        use super::hundredths;
+        assert_eq!(hundredths(0.125), 0.13);
+        assert_eq!(hundredths(0.12499999935971716), 0.13, "a half up to the iteration's noise");
+        assert_eq!(hundredths(0.1249999993597172), 0.13, "the same after a restart");
+        assert_eq!(hundredths(1.0 / 3.0), 0.33);
+        assert_eq!(hundredths(1.0), 1.0);
+        assert_eq!(hundredths(0.0), 0.0);
+        assert_eq!(format!("{:.2}", hundredths(0.125)), "0.13", "as the command prints a row");
     }
 
     #[test]
@@ -557,6 +590,17 @@ mod tests {
         assert_eq!(err.code(), crate::api::types::ErrorCode::NotFound, "{err}");
         assert!(
             err.to_string().starts_with("no listing, thread, deal or message matches `123456789a`"),
+            "{err}"
+        );
+        // A deal between two others, whose ratings are held here: said as `show` says it.
+        let proof = deal_proof(&key(10), &key(11), "Oak chair");
+        let rating = feedback(&key(11), &proof, Rating::Positive, "Fine");
+        me.store.ingest(rating.bytes(), Durability::Lazy).expect("stored");
+        let deal = proof[1].id().to_hex();
+        let err = me.reputation_view(&deal[..10]).expect_err("not held whole");
+        assert_eq!(err.code(), crate::api::types::ErrorCode::NotFound, "{err}");
+        assert!(
+            err.to_string().starts_with(&format!("deal {} is between two other people", &deal[..10])),
             "{err}"
         );
         // A key copied from a table, shortened there, is named as such.
