@@ -71,7 +71,7 @@ pub enum ServiceError {
     #[error(transparent)]
     Invalid(#[from] InvalidInput),
     /// The object belongs to someone else.
-    #[error("{what} {} is not yours: only its author can change it", id.fmt_short())]
+    #[error("{}", not_yours(what, id))]
     NotYours {
         /// "listing" or "thread".
         what: &'static str,
@@ -1402,5 +1402,18 @@ pub fn shell_word(word: &str) -> String {
         word.to_owned()
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// What [`ServiceError::NotYours`] says: a listing is its author's to change; a thread, such as
+/// someone's bid on a third party's auction, is its two parties' to answer (a trial's
+/// `accept` of another's bid read "only its author can change it").
+fn not_yours(what: &str, id: &ObjectId) -> String {
+    let short = id.fmt_short();
+    match what {
+        "thread" => format!(
+            "thread {short} is not yours: it is between two other people, and only they can answer it (haggle show {short} names them)"
+        ),
+        _ => format!("{what} {short} is not yours: only its author can change it"),
     }
 }

@@ -797,6 +797,30 @@ fn only_the_author_changes_a_listing_and_nobody_offers_on_their_own() {
     assert_eq!(code(buyer.offer("abcdef", offer_of("100"))), ErrorCode::NotFound);
 }
 
+/// From a trial: a third party's `accept` of someone's bid read "only its author can change
+/// it"; a thread is its two parties' to answer, and the error says so.
+#[test]
+fn a_thread_between_two_others_is_theirs_to_answer() {
+    use haggle_protocol::fixtures::{self, key, sign_now};
+    let (third, _td) = service(3);
+    let ends = Timestamp::now().saturating_add(Duration::from_secs(3_600));
+    let auction = sign_now(&key(4), Body::Listing(fixtures::auction("Lamp", 1_000, 100, ends, 60)));
+    let bid = sign_now(&key(5), fixtures::bid(&auction, 1_000));
+    third.receive(auction.bytes(), Via::Gossip);
+    assert!(matches!(third.receive(bid.bytes(), Via::Gossip).first(), Some(Received::New)));
+    let short = &bid.id().to_hex()[..10];
+    for refused in [third.accept(short).map(|_| ()), third.decline(short, String::new()).map(|_| ())] {
+        let err = refused.expect_err("not a party");
+        assert_eq!(err.code(), ErrorCode::NotYours, "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "thread {short} is not yours: it is between two other people, and only they can answer it (haggle show {short} names them)"
+            )
+        );
+    }
+}
+
 /// Defect: an update that changed nothing published a new revision; a stranger's update named
 /// the listing's current revision rather than the id typed; retracting twice said only "closed".
 #[test]
