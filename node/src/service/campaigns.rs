@@ -671,6 +671,7 @@ mod tests {
         assert!(backer.store.ingest_own(&pledge).expect("stored").is_new());
         let refused = backer.withdraw(&pledge.id().to_hex(), String::new()).expect_err("refused");
         assert!(refused.to_string().contains("--withdraw"), "{refused}");
+        assert_eq!(refused.code(), crate::api::types::ErrorCode::NotYourTurn, "as a bid's");
         let id = listing.id().to_hex();
         let total = backer.listing_view(&id).expect("a view").campaign.expect("a campaign").total;
         assert_eq!(total.display, "20.00 EUR");

@@ -568,6 +568,10 @@ pub enum Conflict {
     /// An offer, bid or pledge on one's own listing; `.0` says who does what with it instead.
     #[error("that is your own {0}")]
     OwnListing(&'static str),
+    /// A withdrawal a bid or a pledge does not take (a market's own rules say how each ends):
+    /// the text says what does.
+    #[error("{0}")]
+    MarketWithdraw(String),
     /// Answering one's own terms.
     #[error(
         "the terms on the table are your own; wait for the other party (you cannot {action} them; {instead})"
@@ -1068,7 +1072,9 @@ impl Conflict {
             | Conflict::MarketOver { .. }
             | Conflict::DeadlineTooClose { .. }
             | Conflict::BidTooLate { .. } => ErrorCode::ListingExpired,
-            Conflict::AuctionRunning { .. } | Conflict::CampaignRunning { .. } => ErrorCode::NotYourTurn,
+            Conflict::AuctionRunning { .. }
+            | Conflict::CampaignRunning { .. }
+            | Conflict::MarketWithdraw(_) => ErrorCode::NotYourTurn,
             Conflict::NotTheHighBid { .. } => ErrorCode::Conflict,
             Conflict::Refused(RejectReason::Decode(_)) => ErrorCode::Invalid,
             Conflict::NewerRevision | Conflict::RevisionsExhausted | Conflict::Refused(_) => {

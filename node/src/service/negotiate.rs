@@ -381,31 +381,23 @@ impl Service {
         // A Withdraw in the thread would not change what every node counts: a pledge is taken
         // back by a pledge of 0 on its campaign, and a bid stands as made. Neither is the
         // listing author's to withdraw (nor, while the market runs, to decline).
+        // Refused as an answer out of turn (409 not_your_turn, exit 1), as a decline or counter
+        // of the same bid is (a trial's withdraw exited 2, its decline 1).
         let backer = thread.view.offerer == self.me();
-        match thread.offer.kind() {
-            haggle_protocol::ObjectKind::Pledge if backer => {
-                let listing = thread.listing.as_ref().map_or_else(String::new, |l| l.id().fmt_short());
-                return Err(InvalidInput::Market(format!(
-                    "a pledge is taken back by a withdrawal on its campaign, which every node counts: haggle pledge {listing} --withdraw"
-                ))
-                .into());
-            }
-            haggle_protocol::ObjectKind::Pledge => {
-                return Err(InvalidInput::Campaign(
-                    "a pledge is the backer's to take back: at the deadline your node accepts every pledge if the campaign is funded, and declines them if not",
-                )
-                .into());
-            }
-            haggle_protocol::ObjectKind::Bid if backer => {
-                return Err(InvalidInput::Auction("a bid stands as made: it cannot be withdrawn").into());
-            }
-            haggle_protocol::ObjectKind::Bid => {
-                return Err(InvalidInput::Auction(
-                    "a bid is the bidder's: at the end your node accepts the high bid and declines the others",
-                )
-                .into());
-            }
-            _ => {}
+        let listing = thread.listing.as_ref().map_or_else(String::new, |l| l.id().fmt_short());
+        let refused = match thread.offer.kind() {
+            haggle_protocol::ObjectKind::Pledge if backer => format!(
+                "a pledge is taken back by a withdrawal on its campaign, which every node counts: haggle pledge {listing} --withdraw"
+            ),
+            haggle_protocol::ObjectKind::Pledge => "a pledge is the backer's to take back: at the deadline your node accepts every pledge if the campaign is funded, and declines them if not".to_owned(),
+            haggle_protocol::ObjectKind::Bid if backer => format!(
+                "a bid stands as made: it cannot be withdrawn. If it is the high bid when the auction ends, the seller's node accepts it and the deal binds you; a higher bid releases it (haggle show {listing} shows the auction)"
+            ),
+            haggle_protocol::ObjectKind::Bid => "a bid is the bidder's: at the end your node accepts the high bid and declines the others".to_owned(),
+            _ => String::new(),
+        };
+        if !refused.is_empty() {
+            return Err(Conflict::MarketWithdraw(refused).into());
         }
         // Accepted by this node's owner, awaiting the other party's Confirm: an accept is not
         // taken back.

@@ -432,6 +432,15 @@ mod tests {
         let made = bidder.bid(&id, request).expect("bid").object;
         let own = bidder.accept(&made.id().to_hex()).expect_err("own bid").to_string();
         assert!(own.contains("a bid stands as made") && !own.contains("haggle withdraw"), "{own}");
+        // Withdrawing it, declining it and countering it are each refused as out of turn (a
+        // trial's withdraw exited 2, its decline 1), the withdrawal saying what binds.
+        let bid = made.id().to_hex();
+        let withdrawn = bidder.withdraw(&bid, String::new()).map(|_| ()).expect_err("a bid stands");
+        assert_eq!(withdrawn.code(), crate::api::types::ErrorCode::NotYourTurn, "{withdrawn}");
+        let said = withdrawn.to_string();
+        assert!(said.contains("cannot be withdrawn") && said.contains("the deal binds you"), "{said}");
+        let declined = bidder.decline(&bid, String::new()).map(|_| ()).expect_err("own bid");
+        assert_eq!(declined.code(), crate::api::types::ErrorCode::NotYourTurn, "{declined}");
         // A retracted auction takes no bids (it said "no offers").
         let closed = seller.retract(&id).expect("retract").object;
         bidder.receive(closed.bytes(), Via::Gossip);
