@@ -51,15 +51,19 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
     let matching = matching_now(cx.api, &params)?;
     // Names given while the watch runs are shown from the next event a few seconds on.
     output::names_last(NAMES_LAST);
+    let status = cx.api.status().ok();
     let state = std::cell::RefCell::new(Watching {
-        me: cx.api.status().ok().map(|s| s.peer_id),
+        me: status.as_ref().map(|s| s.peer_id),
         params,
         // As the node keeps it (trimmed, lower case), so its events are recognised.
         saved: args.saved.as_deref().map(|name| Following {
             name: haggle_node::service::check_saved_name(name).unwrap_or_else(|_| name.to_owned()),
             gone: false,
         }),
-        reachability: None,
+        // What the node found before the watch started is no news when a restart finds it
+        // again (a trial's watch, started on a node already public, told `reachability now
+        // public` after each restart).
+        reachability: status.map(|s| s.network.reachability),
         matching,
         delivered: Default::default(),
         seen: Default::default(),
@@ -1220,6 +1224,10 @@ mod tests {
         assert!(w.told_again(&now(Reachability::Public)), "the same, after a restart, is not");
         assert!(!w.told_again(&now(Reachability::Private)));
         assert!(!w.told_again(&now(Reachability::Public)), "a change back is");
+        // Public when the watch started (read from the node's status): a restart finding it
+        // again is not news.
+        let mut w = Watching { reachability: Some(Reachability::Public), ..w };
+        assert!(w.told_again(&now(Reachability::Public)));
     }
 
     /// From a trial: buyers competing for chairs saw `updated:` with no count while the seller's
