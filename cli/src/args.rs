@@ -285,12 +285,12 @@ pub enum Command {
     /// Show what this node knows of someone's deals: a key, a name you gave, a listing's seller,
     /// or the other party of a thread, deal or message.
     #[command(
-        after_help = "Examples:\n  haggle reputation 12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5\n  haggle reputation 3fa2c1        (the seller of that listing)"
+        after_help = "What it shows:\n  raw           one count per counterparty: never trusted (keys are free)\n  weighted      each rating weighs its rater's standing, shared among all\n                it rated\n  web of trust  only raters within trust_hops (2) steps of you: people you\n                traded with, and those they rated positive\n  standing      0 to 1: 1 for you, your trusted keys and whom you rated\n                positive; half of it passes on along positive ratings\n  ✓ trusted     you rated them positive, or weighted positive minus\n                negative reaches 1\n\nExamples:\n  haggle reputation                (what others' nodes see of you)\n  haggle reputation 12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5\n  haggle reputation 3fa2c1         (the seller of that listing)\n  haggle reputation Bob            (a key you named)"
     )]
     Reputation {
         /// A PeerId, a name you gave (haggle name), or the id (prefix of 6+ characters) of a
-        /// listing, or of a thread, deal or message with them (default: what this node's ratings
-        /// say of you).
+        /// listing, or of a thread, deal or message with them; `me` or none: what this node's
+        /// ratings say of you.
         #[arg(value_parser = identity)]
         who: Option<String>,
     },

@@ -36,12 +36,19 @@ pub fn feedback(cx: &Context<'_>, deal: &str, rating: Rating, text: String) -> R
     Ok(())
 }
 
+/// Whether `who` names the node's owner as people write it: `me` or `you`, in any case.
+fn is_owner(who: &str) -> bool {
+    ["me", "you"].iter().any(|own| who.trim().eq_ignore_ascii_case(own))
+}
+
 /// What the feedback this node holds says of `who`; of the owner, without one (what others'
 /// nodes that hold the same feedback say).
 pub fn show(cx: &Context<'_>, who: Option<&str>) -> Result<()> {
     let who = match who {
-        Some(who) => who.to_owned(),
-        None => cx.api.status()?.peer_id.to_string(),
+        // Tables call the owner "you", and no name can be "me" or "you" (from a trial:
+        // `reputation me` was refused as no key).
+        Some(who) if !is_owner(who) => who.to_owned(),
+        _ => cx.api.status()?.peer_id.to_string(),
     };
     let r = cx.api.reputation(&who)?;
     if cx.json {
@@ -291,6 +298,12 @@ mod tests {
         let line = sentence(&brief(1, 0.0, false));
         assert!(line.contains("none of the raters is someone your trades"), "{line}");
         assert!(sentence(&brief(1, 1.0, true)).ends_with("(trusted)"));
+    }
+
+    #[test]
+    fn me_and_you_name_the_owner() {
+        assert!(is_owner("me") && is_owner("You") && is_owner(" ME "));
+        assert!(!is_owner("meg") && !is_owner("12D3KooW") && !is_owner("yours"));
     }
 
     /// Defect: a counterparty you rated negative read `outside your web of trust` with no
