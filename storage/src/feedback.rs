@@ -129,6 +129,18 @@ impl Store {
         self.edges(keys::key(keys::FEEDBACK_ABOUT, &[subject.as_bytes()]))
     }
 
+    /// Whether this node holds a rating of a deal between `a` and `b`, by either: two prefix
+    /// reads of the index by subject and author.
+    pub fn have_rated_deal(&self, a: &PublicKey, b: &PublicKey) -> Result<bool, StoreError> {
+        for (subject, author) in [(a, b), (b, a)] {
+            let prefix = keys::key(keys::FEEDBACK_ABOUT, &[subject.as_bytes(), author.as_bytes()]);
+            if self.db.scan_prefix(prefix).next().transpose()?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// Every feedback this node holds, as edges of the reputation graph.
     pub fn feedback_edges(&self) -> Result<Vec<Edge>, StoreError> {
         self.edges(vec![keys::FEEDBACK_ABOUT])

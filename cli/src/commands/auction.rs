@@ -134,10 +134,11 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
         lost_on_top(a) && !a.high_declined && matches!(a.state, AuctionState::Sold | AuctionState::Awarded);
     match &a.high_bid {
         Some(high) => outln!(
-            "  high bid  {} by {}{} ({}, {}{})",
+            "  high bid  {} by {}{}{} ({}, {}{})",
             high.amount.display,
             output::short_peer(&high.bidder),
             if high.mine { " (you)" } else { "" },
+            dealt_mark(high),
             output::count(a.bids, "bid"),
             output::count(a.bidders, "bidder"),
             if sold_past_me { "; the bids this node holds, not every one there was" } else { "" }
@@ -259,11 +260,12 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
         outln!("  bids");
         for b in &a.history {
             outln!(
-                "    {:<14} {:<12} {}{}  {}",
+                "    {:<14} {:<12} {}{}{}  {}",
                 output::relative(b.created_at, now),
                 b.amount.display,
                 output::short_peer(&b.bidder),
                 if b.mine { " (you)" } else { "" },
+                dealt_mark(b),
                 output::dim(&format!(
                     "{}{}",
                     output::short(&b.id),
@@ -275,6 +277,12 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
             }
         }
     }
+}
+
+/// After a bidder, that it traded with the seller before: a friend's bid, or the seller's own
+/// second key bidding the price up, looks so too.
+fn dealt_mark(b: &haggle_node::api::types::BidView) -> &'static str {
+    if b.dealt_with_seller && !b.mine { " (has dealt with the seller)" } else { "" }
 }
 
 /// Time left as a clock: `2d 3h`, `4h 12m`, `3m 20s`.

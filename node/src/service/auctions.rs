@@ -590,6 +590,18 @@ pub(super) fn info(
         .collect();
     let notes = notes(&bids, &shown);
     drop(bids);
+    let over = view.is_over(now);
+    let known = outcome(store, listing, &view)?;
+    let (state, accepted) = known;
+    // The bidders shown who traded with the seller before (from a trial: a shill's second key,
+    // which had made deals with the seller to rate it, bid against a stranger unmarked).
+    let seller = listing.author();
+    let mut dealt = HashSet::new();
+    for b in view.bids.iter().filter(|b| shown.contains(&b.id) || Some(b.id) == accepted) {
+        if !dealt.contains(&b.bidder) && store.have_rated_deal(&b.bidder, &seller)? {
+            dealt.insert(b.bidder);
+        }
+    }
     let currency = view.start.currency.clone();
     let money = |amount: u64| views::money(&Price::new(amount, currency.clone()));
     let bid_view = |b: &haggle_protocol::BidEntry| BidView {
@@ -600,10 +612,8 @@ pub(super) fn info(
         created_at: b.created_at.as_millis(),
         counts: b.counts,
         message: notes.get(&b.id).cloned().unwrap_or_default(),
+        dealt_with_seller: dealt.contains(&b.bidder),
     };
-    let over = view.is_over(now);
-    let known = outcome(store, listing, &view)?;
-    let (state, accepted) = known;
     let accepted_bid = accepted.and_then(|id| view.bids.iter().find(|b| b.id == id));
     // A sale both parties called off: the listing stays closed, and its result says so.
     let mut called_off = false;
@@ -753,6 +763,32 @@ mod tests {
         assert_eq!(outcome(high).1, None, "the blocked high bid awaits nothing");
         let theirs = second.listing_view(&listing).expect("view").auction.expect("an auction");
         assert_eq!(theirs.me, Some(BidStanding::Won));
+    }
+
+    /// From a trial: a second key of the seller's, which had traded with it to rate it, bid the
+    /// price up unmarked. A bidder of whom the node holds a rated deal with the seller (either
+    /// way) is marked, on the seller's node and a stranger's alike; one without is not.
+    #[test]
+    fn a_bidder_who_dealt_with_the_seller_is_marked() {
+        let (seller, _d1) = service(1);
+        let (stranger, _d4) = service(4);
+        let proof = fixtures::deal_proof(&key(1), &key(3), "Old clock");
+        let rating = fixtures::feedback(&key(1), &proof, haggle_protocol::Rating::Positive, "Paid");
+        for node in [&seller, &stranger] {
+            node.receive(rating.bytes(), Via::Gossip);
+        }
+        let (auction, bids, _) = auction_with_bids(&[&seller, &stranger], 60_000, &[(2, 1_600), (3, 1_700)]);
+        for node in [&seller, &stranger] {
+            let info = node.listing_view(&auction.id().to_hex()).expect("view").auction.expect("an auction");
+            let marked =
+                |id: ObjectId| info.history.iter().find(|b| b.id == id).expect("shown").dealt_with_seller;
+            assert!(!marked(bids[0]), "key 2 never dealt with the seller");
+            assert!(marked(bids[1]), "key 3 did");
+            assert!(info.high_bid.expect("a high bid").dealt_with_seller);
+        }
+        assert!(seller.store.have_rated_deal(&key(1).public(), &key(3).public()).expect("read"));
+        assert!(seller.store.have_rated_deal(&key(3).public(), &key(1).public()).expect("either way"));
+        assert!(!seller.store.have_rated_deal(&key(2).public(), &key(1).public()).expect("read"));
     }
 
     /// Review: declining a lower bid of the high bidder, while the high bid stands, passed over

@@ -595,7 +595,7 @@ mod tests {
         // A deal between two others, whose ratings are held here: said as `show` says it.
         let proof = deal_proof(&key(10), &key(11), "Oak chair");
         let rating = feedback(&key(11), &proof, Rating::Positive, "Fine");
-        me.store.ingest(rating.bytes(), Durability::Lazy).expect("stored");
+        assert!(me.store.ingest(rating.bytes(), Durability::Lazy).expect("stored").is_new());
         let deal = proof[1].id().to_hex();
         let err = me.reputation_view(&deal[..10]).expect_err("not held whole");
         assert_eq!(err.code(), crate::api::types::ErrorCode::NotFound, "{err}");

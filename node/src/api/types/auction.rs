@@ -102,6 +102,12 @@ pub struct BidView {
     /// The bidder's public note.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// Whether this node holds a rating of a deal between the bidder and the seller, by either
+    /// (left out when false): someone who traded with the seller before, as a second key of the
+    /// seller's own, bidding the price up, would have too. Ratings are public, so every node
+    /// holding them tells the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dealt_with_seller: bool,
 }
 
 /// An auction as this node sees it, from the bids it holds.
