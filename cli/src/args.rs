@@ -143,9 +143,11 @@ pub enum Command {
     /// Make an offer on someone's listing.
     #[command(after_help = "Example:\n  haggle offer 3fa2c1 --price 100 --message \"Can pick up Saturday\"")]
     Offer(OfferArgs),
-    /// Ask to book a rental or service for some nights (an offer with dates; without --price it
-    /// offers the asking price).
-    #[command(after_help = "Example:\n  haggle book 3fa2c1 --from 2026-12-20 --to 2026-12-27")]
+    /// Ask to book a rental for some nights, or a service for some days (an offer with dates;
+    /// without --price it offers the asking price).
+    #[command(
+        after_help = "Examples:\n  haggle book 3fa2c1 --from 2026-12-20 --to 2026-12-27  (7 nights)\n  haggle book 8be41d --from 2026-12-20 --to 2026-12-22  (a service: 2 days)"
+    )]
     Book(BookArgs),
     /// Pledge to a crowdfunding campaign (public; it binds you only if the goal is met), or
     /// withdraw your pledge before the deadline.
@@ -538,13 +540,13 @@ pub struct BookArgs {
     /// The listing id (any unique prefix of 6+ characters).
     #[arg(value_parser = id_prefix)]
     pub listing: String,
-    /// Check-in day, e.g. 2026-12-20.
+    /// Check-in day, e.g. 2026-12-20 (a service: its first day).
     #[arg(long, value_name = "DATE", value_parser = date)]
     pub from: String,
-    /// Check-out day, e.g. 2026-12-27.
+    /// Check-out day, e.g. 2026-12-27 (a service: the day after its last).
     #[arg(long, value_name = "DATE", value_parser = date)]
     pub to: String,
-    /// What you offer for all the nights (default: the asking price).
+    /// What you offer for all the nights or days (default: the asking price).
     #[arg(long, allow_negative_numbers = true, value_parser = amount)]
     pub price: Option<String>,
     /// A note to the owner.
@@ -695,14 +697,14 @@ pub struct ListingFields {
     /// Read the description from a file.
     #[arg(long, value_name = "FILE")]
     pub description_file: Option<PathBuf>,
-    /// For a rental or service taking bookings: nights open, check-in..check-out, e.g.
-    /// 2026-12-01..2027-04-01; repeat for several ranges.
+    /// For a rental or service taking bookings: nights (a service: days) open, check-in..check-out,
+    /// e.g. 2026-12-01..2027-04-01; repeat for several ranges.
     #[arg(long = "available", value_name = "FROM..TO", value_parser = date_range)]
     pub available: Vec<String>,
-    /// With --available: the shortest stay, in nights (default 1).
+    /// With --available: the shortest stay, in nights (a service's booking: days; default 1).
     #[arg(long, value_name = "NIGHTS", value_parser = nights)]
     pub min_stay: Option<u32>,
-    /// With --available: the longest stay, in nights (default none).
+    /// With --available: the longest stay, in nights (a service's booking: days; default none).
     #[arg(long, value_name = "NIGHTS", value_parser = nights)]
     pub max_stay: Option<u32>,
     /// With --available: your node accepts, by itself, a request that fits the calendar and
