@@ -54,6 +54,16 @@ pub use views::{
 mod tests {
     use super::*;
 
+    /// From a trial: a reputation's raw counts read `2.0` where a listing's brief reads `2`.
+    #[test]
+    fn counts_are_whole_numbers_and_weights_keep_their_fraction() {
+        let counts = RatingCounts { positive: 2.0, neutral: 0.0, negative: 0.13 };
+        let json = serde_json::to_string(&counts).expect("json");
+        assert_eq!(json, r#"{"positive":2,"neutral":0,"negative":0.13}"#);
+        let back: RatingCounts = serde_json::from_str(&json).expect("read back");
+        assert_eq!(back, counts);
+    }
+
     /// Defect: a block's open threads and deals were written as lists of 32 numbers.
     #[test]
     fn a_block_change_names_its_threads_and_deals_by_hex_ids() {

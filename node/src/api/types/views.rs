@@ -253,15 +253,29 @@ pub struct ReputationBrief {
     pub trusted: bool,
 }
 
-/// Ratings from distinct counterparties.
+/// Ratings from distinct counterparties: whole numbers in the raw view, weights to the
+/// hundredth in the others. A whole number is written as one (`2`, not `2.0`), as a listing's
+/// reputation brief writes its counts (from a trial).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct RatingCounts {
     /// Positive.
+    #[serde(serialize_with = "count")]
     pub positive: f64,
     /// Neutral.
+    #[serde(serialize_with = "count")]
     pub neutral: f64,
     /// Negative.
+    #[serde(serialize_with = "count")]
     pub negative: f64,
+}
+
+/// A count or weight as JSON: a whole number without a fraction.
+fn count<S: serde::Serializer>(value: &f64, out: S) -> Result<S::Ok, S::Error> {
+    if value.fract() == 0.0 && value.abs() < 1e15 {
+        out.serialize_i64(*value as i64)
+    } else {
+        out.serialize_f64(*value)
+    }
 }
 
 /// An identity's reputation, computed by this node from the verified feedback it holds
