@@ -222,6 +222,7 @@ mod tests {
 
     use super::*;
     use crate::Durability;
+    use crate::testing::store;
 
     fn deal(seller: &SecretKey, buyer: &SecretKey) -> [Verified<Object>; 3] {
         fixtures::deal_proof(seller, buyer, "Lamp")
@@ -229,12 +230,6 @@ mod tests {
 
     fn rate(by: &SecretKey, d: &[Verified<Object>; 3], rating: Rating, text: &str) -> Verified<Object> {
         fixtures::feedback(by, d, rating, text)
-    }
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().expect("ok");
-        let store = Store::open(dir.path()).expect("ok");
-        (dir, store)
     }
 
     #[test]

@@ -812,16 +812,7 @@ mod tests {
     use haggle_protocol::{Listing, ListingStatus, ThreadState};
 
     use super::*;
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path()).expect("open");
-        (dir, store)
-    }
-
-    fn put(store: &Store, object: &Verified<Object>) -> Outcome {
-        store.ingest(object.bytes(), Durability::Lazy).expect("ingest")
-    }
+    use crate::testing::{put, store};
 
     fn revision(n: u32, status: ListingStatus) -> Verified<Object> {
         sign_now(&key(1), Body::Listing(Listing { revision: n, status, ..live_listing("Road bike") }))

@@ -44,6 +44,8 @@ mod steps;
 mod store;
 mod sweep;
 mod sync;
+#[cfg(test)]
+mod testing;
 mod threads;
 mod typos;
 mod words;

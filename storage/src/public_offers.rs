@@ -363,20 +363,11 @@ mod tests {
     use haggle_protocol::{Deal, ThreadError, ThreadState, Verified};
 
     use super::*;
-    use crate::{Durability, Rejection};
+    use crate::Rejection;
+    use crate::testing::{put, store};
     use haggle_protocol::Body;
 
     const MIN: Duration = Duration::from_secs(60);
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path()).expect("open");
-        (dir, store)
-    }
-
-    fn put(store: &Store, object: &Verified<Object>) -> Outcome {
-        store.ingest(object.bytes(), Durability::Lazy).expect("ingest")
-    }
 
     fn refused(outcome: Outcome) -> RejectReason {
         match outcome {

@@ -177,14 +177,10 @@ impl Store {
 mod tests {
     use haggle_protocol::fixtures::{accept, confirm, key, live_listing, live_terms, offer, sign_now};
     use haggle_protocol::lifecycle::{DealStep, Stage, Step};
-    use haggle_protocol::{Listing, PaymentMethod, Verified};
+    use haggle_protocol::{Listing, PaymentMethod};
 
     use super::*;
-    use crate::store::Durability;
-
-    fn put(store: &Store, object: &Verified<Object>) -> Outcome {
-        store.ingest(object.bytes(), Durability::Lazy).expect("ingest")
-    }
+    use crate::testing::put;
 
     fn reason(outcome: Outcome) -> RejectReason {
         match outcome {

@@ -400,17 +400,8 @@ mod tests {
     use haggle_protocol::{Body, Listing, ListingStatus};
 
     use super::*;
+    use crate::testing::{put, store};
     use crate::{Durability, Outcome, RejectReason};
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path()).expect("open");
-        (dir, store)
-    }
-
-    fn put(store: &Store, object: &Object) -> Outcome {
-        store.ingest(object.bytes(), Durability::Lazy).expect("ingest")
-    }
 
     fn revision(n: u32, status: ListingStatus, expires_in_days: u32) -> haggle_protocol::Verified<Object> {
         let listing = Listing {

@@ -5,17 +5,8 @@ use haggle_protocol::note::{About, Conversation, Note};
 use haggle_protocol::{Body, Listing, SecretKey, Verified};
 
 use super::*;
-use crate::{Durability, RejectReason};
-
-fn store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path()).expect("open");
-    (dir, store)
-}
-
-fn put(store: &Store, object: &Verified<Object>) -> Outcome {
-    store.ingest(object.bytes(), Durability::Lazy).expect("ingest")
-}
+use crate::RejectReason;
+use crate::testing::{put, store};
 
 fn note(by: &SecretKey, about: About, to: &SecretKey, text: &str, at: Timestamp) -> Verified<Object> {
     sign_at(by, Body::Note(Note { about, to: to.public(), message: text.into() }), at)
