@@ -267,6 +267,22 @@ mod tests {
         }
     }
 
+    /// From a trial: a cabin published `--per night` read back `/day`. A rental on a calendar
+    /// books nights, and its price says so; one without a calendar is rented by the day.
+    #[test]
+    fn a_rental_on_a_calendar_is_priced_by_the_night() {
+        let (owner, _od) = service(1);
+        let cabin = owner.publish(cabin(false)).expect("published");
+        let view = owner.listing_view(&cabin.object.id().to_hex()).expect("a view");
+        let price = view.price.expect("a price");
+        assert_eq!((price.display.as_str(), price.per), ("20.00 EUR/night", Some(Period::Day)));
+        let trailer =
+            ListingDraft { kind: ListingKind::Rental, per: Some(Period::Day), ..draft("Trailer", "15") };
+        let trailer = owner.publish(trailer).expect("published");
+        let view = owner.listing_view(&trailer.object.id().to_hex()).expect("a view");
+        assert_eq!(view.price.expect("a price").display, "15.00 EUR/day");
+    }
+
     /// Found in a trial: a pledge to a rental that takes bookings suggested `haggle offer`, which
     /// the rental refuses, and named the listing by its current revision, not the id typed. A
     /// bid or pledge on the wrong kind names the command that fits, by the id given.

@@ -36,6 +36,21 @@ pub(super) fn price(p: &Price) -> PriceView {
     }
 }
 
+/// A listing's price as the API shows it: a rental booked on a calendar, priced by the day,
+/// is priced by the night in words (`80.00 EUR/night`), since its calendar books nights (a
+/// trial's `--per night` read back as `/day`). `per` stays `day`, as the protocol has it.
+fn asking_price(p: &Price, l: &haggle_protocol::Listing) -> PriceView {
+    let mut view = price(p);
+    if l.kind == haggle_protocol::ListingKind::Rental
+        && l.calendar().is_some()
+        && p.per == Some(haggle_protocol::Period::Day)
+        && let Some(amount) = view.display.strip_suffix("/day")
+    {
+        view.display = format!("{amount}/night");
+    }
+    view
+}
+
 /// Terms as the API shows them; `listing` (the revision they were made on, when held) says
 /// what their quantity counts when it is priced per hour, day, week or month.
 fn terms(t: &Terms, listing: Option<&Object>) -> TermsView {
@@ -87,7 +102,7 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         description: l.description.clone(),
         category: l.category.clone(),
         tags: l.tags.clone(),
-        price: l.price.as_ref().map(price),
+        price: l.price.as_ref().map(|p| asking_price(p, l)),
         quantity: l.quantity,
         // A calendar is booked by nights and a campaign takes every backer: neither counts down
         // (nor does an auction of its one item, settled by its bids, nor what deals leave as
