@@ -243,7 +243,7 @@ fn filters_besides_words(params: &SearchParams) -> bool {
 }
 
 /// The category to suggest for `typed`, which found nothing where `broader` (its parent) found
-/// listings in `found`: the first of those that starts with what was typed, cut to as many
+/// listings in `found`: the shortest of those that starts with what was typed, cut to as many
 /// parts as were typed (`vehicles/bikes` for `vehicles/bike`, not a listing's
 /// `vehicles/bikes/road`), or else the broader part.
 fn category_to_try<'a>(typed: &str, broader: &str, found: impl Iterator<Item = &'a str>) -> String {
@@ -251,7 +251,10 @@ fn category_to_try<'a>(typed: &str, broader: &str, found: impl Iterator<Item = &
     let depth = typed.split('/').count();
     found
         .map(|c| c.to_lowercase().split('/').take(depth).collect::<Vec<_>>().join("/"))
-        .find(|c| c.starts_with(&typed))
+        .filter(|c| c.starts_with(&typed))
+        // The nearest to what was typed: `vehicles/bikes`, not `vehicles/bike-parts`, for
+        // `vehicles/bike` (from a trial), whichever the listings name first.
+        .min_by_key(|c| c.len())
         .unwrap_or_else(|| broader.to_owned())
 }
 
@@ -364,6 +367,12 @@ mod tests {
         assert_eq!(category_to_try("vehicles/bike", "vehicles", found.into_iter()), "vehicles/bikes");
         assert_eq!(category_to_try("Home/Kit", "home", found.into_iter()), "home/kitchen");
         assert_eq!(category_to_try("vehicles/cars", "vehicles", found.into_iter()), "vehicles");
+        let parts_first = ["vehicles/bike-parts", "vehicles/bikes"];
+        assert_eq!(category_to_try("vehicles/bike", "vehicles", parts_first.into_iter()), "vehicles/bikes");
+        assert_eq!(
+            category_to_try("vehicles/bike", "vehicles", ["vehicles/bike-parts"].into_iter()),
+            "vehicles/bike-parts"
+        );
         // Close to one the listings use, found among them all.
         let held = ["home/kitchen", "lessons/music", "vehicles/bikes"];
         let near = |typed: &str| category_near(typed, held.iter().copied());
