@@ -1447,9 +1447,12 @@ fn amount_in(text: &str, currency: &str) -> Result<String, String> {
                 without_currency(trimmed).replace(',', ".")
             ))
         }
-        None if trimmed.contains(',') => {
-            // `2,500` is 2500 written plainly; anything else gets an example.
-            let plain = without_currency(trimmed).replace(',', "");
+        None if trimmed.contains(THOUSANDS) => {
+            // `2,500` is 2500 written plainly, and so are `15 000` (with a space or a no-break
+            // space, as French and others write it; from an international trial) and Swiss
+            // `1'200`; anything else gets an example.
+            let plain: String =
+                without_currency(trimmed).chars().filter(|c| !THOUSANDS.contains(c)).collect();
             let example = if !plain.is_empty() && plain.bytes().all(|b| b.is_ascii_digit()) {
                 plain
             } else {
@@ -1462,6 +1465,10 @@ fn amount_in(text: &str, currency: &str) -> Result<String, String> {
         None => Err(haggle_protocol::AmountError::NotANumber(text.to_owned()).to_string()),
     }
 }
+
+/// Characters people put between thousands: a comma, a space (plain, no-break, narrow or thin)
+/// and an apostrophe.
+const THOUSANDS: [char; 7] = [',', ' ', '\u{a0}', '\u{202f}', '\u{2009}', '\'', '’'];
 
 /// A `--message` with an offer, counter, bid, pledge, decline or withdrawal: none, or one a
 /// message may be, checked before the node is asked as `haggle message` checks it (from the
@@ -1736,6 +1743,11 @@ mod tests {
             assert_eq!(amount(good), Ok(good.trim().to_owned()), "{good}");
         }
         assert!(amount("-3").expect_err("negative").contains("cannot be negative: write 3"));
+        // From an international trial: `15 000` with a no-break space got the bare message.
+        for spaced in ["15 000", "15\u{a0}000", "15\u{202f}000", "15'000", "15,000"] {
+            let said = amount(spaced).expect_err("separated");
+            assert!(said.ends_with("no thousands separators, e.g. 15000 or 12.50"), "{spaced}: {said}");
+        }
         for with_code in ["20 USD", "20EUR", "12.50 eur", "EUR12", "€12", "12 €", "$ 7.5"] {
             let err = amount(with_code).expect_err("a currency in the amount");
             assert!(err.contains("write the number alone") && err.contains("--currency"), "{err}");

@@ -318,8 +318,8 @@ fn thousands_hint(given: &str) -> String {
 /// taken too: each digit is a digit.
 pub fn ascii_digits(text: &str) -> std::borrow::Cow<'_, str> {
     /// The zeros of the decimal digit blocks taken: each block is ten code points from it.
-    const ZEROS: [char; 16] =
-        ['０', '٠', '۰', '०', '০', '੦', '૦', '୦', '௦', '౦', '೦', '൦', '๐', '໐', '၀', '០'];
+    const ZEROS: [char; 18] =
+        ['０', '٠', '۰', '०', '০', '੦', '૦', '୦', '௦', '౦', '೦', '൦', '๐', '໐', '༠', '၀', '០', '᠐'];
     let ascii = |c: char| match c {
         '．' | '٫' => Some('.'),
         '，' | '٬' => Some(','),
@@ -462,7 +462,7 @@ mod tests {
         }
         // Digits of other scripts are the same digits (from an international trial).
         let jpy = Currency::new("JPY").expect("code");
-        for typed in ["１５０００", "١٥٠٠٠", "۱۵۰۰۰", "१५०००", "১৫০০০", "๑๕๐๐๐"]
+        for typed in ["１５０００", "١٥٠٠٠", "۱۵۰۰۰", "१५०००", "১৫০০০", "๑๕๐๐๐", "༡༥༠༠༠", "᠑᠕᠐᠐᠐"]
         {
             assert_eq!(jpy.parse_amount(typed), Ok(15_000), "{typed}");
         }
