@@ -752,6 +752,13 @@ pub fn listing(l: &ListingView) {
     }
     if let Some(file) = &l.file {
         outln!("  file      {} ({}), BLAKE3 {}", file.name, bytes(file.size), file.hash.fmt_short());
+        if l.file_lost {
+            // From a trial: the seller's copy was removed, and the listing went on selling.
+            outln!(
+                "  LOST      this node no longer holds the encrypted file or its key (removed from blobs/ in the data dir): no buyer can get it, and offers wait for you. Publish the file again: haggle update {} --file PATH",
+                short(&l.id)
+            );
+        }
         if let Some(preview) = &file.preview {
             outln!("  preview   {} ({})", preview.hash.fmt_short(), bytes(preview.size));
         }
@@ -1222,6 +1229,7 @@ pub(crate) fn sample_listing(
         campaign: None,
         images: Vec::new(),
         file: None,
+        file_lost: false,
     }
 }
 

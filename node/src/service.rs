@@ -414,6 +414,7 @@ impl Service {
         let listing = self.listing(given)?;
         let mut view = views::listing(&self.store, &listing, &self.me())?;
         view.messages = self.listing_messages(&listing)?;
+        view.file_lost = view.mine && view.file.as_ref().is_some_and(|f| self.file_lost(f));
         self.with_reputation(&*self.trust_graph()?, view)
     }
 
@@ -456,7 +457,10 @@ impl Service {
             .into_iter()
             .skip(params.offset)
             .take(params.limit.unwrap_or(usize::MAX))
-            .map(|l| self.with_reputation(&graph, l))
+            .map(|mut l| {
+                l.file_lost = l.file.as_ref().is_some_and(|f| self.file_lost(f));
+                self.with_reputation(&graph, l)
+            })
             .collect::<Result<_, _>>()?;
         Ok(ListingsPage { listings: page, total, offset: params.offset, held: held.len() })
     }

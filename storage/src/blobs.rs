@@ -202,6 +202,7 @@ impl Blobs {
         for entry in fs::read_dir(&tmp).map_err(io_err(&tmp))?.flatten() {
             let _ = fs::remove_file(entry.path());
         }
+        private_keys(&dir.join("keys"));
         let mut inner = Inner::default();
         let pinned: HashMap<BlobHash, SystemTime> = names(&dir.join("pinned"))?
             .into_iter()
@@ -249,6 +250,20 @@ impl Blobs {
     /// The size of a complete blob held here.
     pub fn has(&self, hash: &BlobHash) -> Option<u64> {
         self.lock().complete.get(hash).map(|e| e.size)
+    }
+
+    /// [`Blobs::has`], checking that the file is still on disk: a complete blob whose file was
+    /// removed behind the store's back is forgotten (as [`Blobs::encode`] does on a read) and
+    /// reads as not held. A look at the directory entry, not a read of the file.
+    pub fn still_held(&self, hash: &BlobHash) -> Option<u64> {
+        let size = self.has(hash)?;
+        let path = self.complete_path(hash);
+        if path.exists() {
+            return Some(size);
+        }
+        tracing::warn!(file = %hash.fmt_short(), path = %path.display(), "a file held here was removed from the blob directory: it is forgotten");
+        self.discard(hash);
+        None
     }
 
     /// How far a blob has come: complete, being fetched, or `None` if nothing of it is here.
@@ -421,12 +436,8 @@ impl Blobs {
         }
         let path = self.complete_path(hash);
         let obao = self.outboard_path(hash);
-        let data = File::open(&path).map_err(io_err(&path))?;
-        let outboard = PreOrderOutboard {
-            root: root(hash),
-            tree: tree(size),
-            data: File::open(&obao).map_err(io_err(&obao))?,
-        };
+        let data = self.open_held(hash, &path)?;
+        let outboard = PreOrderOutboard { root: root(hash), tree: tree(size), data: self.open_held(hash, &obao)? };
         let mut out = Vec::with_capacity((u64::from(count) * GROUP_BYTES) as usize + 4096);
         encode_ranges_validated(&data, &outboard, &ranges(first, count), &mut out)
             .map_err(|e| BlobError::Io { path, source: e.into() })?;
@@ -614,7 +625,23 @@ impl Blobs {
     pub fn open_blob(&self, hash: &BlobHash) -> Result<(File, u64), BlobError> {
         let size = self.touch(hash)?;
         let path = self.complete_path(hash);
-        Ok((File::open(&path).map_err(io_err(&path))?, size))
+        Ok((self.open_held(hash, &path)?, size))
+    }
+
+    /// Opens `path`, a file of the complete blob `hash`. One removed behind the store's back
+    /// (a hand in the data dir) is forgotten, so the blob reads as not held from then on: a
+    /// trial's seller, its file removed, answered every chunk asked for with an error (400
+    /// warnings in 30 s) while still saying it held the file.
+    fn open_held(&self, hash: &BlobHash, path: &Path) -> Result<File, BlobError> {
+        match File::open(path) {
+            Ok(file) => Ok(file),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                tracing::warn!(file = %hash.fmt_short(), path = %path.display(), "a file held here was removed from the blob directory: it is forgotten");
+                self.discard(hash);
+                Err(BlobError::Missing(*hash))
+            }
+            Err(e) => Err(BlobError::Io { path: path.to_owned(), source: e }),
+        }
     }
 
     /// Whether the complete blob `hash` is here and its file still hashes to it: false when the
@@ -656,8 +683,16 @@ impl Blobs {
     /// Keeps the seller's key of a digital good's encrypted blob `sealed`.
     pub fn save_key(&self, sealed: &BlobHash, key: &FileKey) -> Result<(), BlobError> {
         let path = self.dir.join("keys").join(sealed.to_hex());
-        fs::write(&path, key.as_bytes()).map_err(io_err(&path))?;
-        File::open(&path).and_then(|f| f.sync_all()).map_err(io_err(&path))?;
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        // Readable by the owner alone, as the identity key is (a trial found them 0644).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&path).map_err(io_err(&path))?;
+        file.write_all(key.as_bytes()).and_then(|()| file.sync_all()).map_err(io_err(&path))?;
         sync_dir(&self.dir.join("keys"))
     }
 
@@ -771,6 +806,25 @@ fn hex_random() -> String {
     data_encoding::HEXLOWER.encode(&bytes)
 }
 
+/// Makes the key directory and the keys in it readable by the owner alone: keys saved before
+/// they were written so (a trial found them 0644) are mended at open. Best effort: a key that
+/// cannot be changed stays as it was, and the data dir itself is the owner's alone.
+fn private_keys(keys: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::set_permissions(keys, fs::Permissions::from_mode(0o700));
+        for entry in fs::read_dir(keys).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if fs::metadata(&path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o077 != 0) {
+                let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o600));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = keys;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -810,6 +864,26 @@ mod tests {
             transfer(&to, &third, &blob, MAX_GROUPS_PER_REQUEST);
             assert_eq!(third.read(&blob.hash).expect("read"), bytes);
         }
+    }
+
+    /// From a trial: a seller's file removed by hand was still said to be held, and every
+    /// chunk a buyer asked for failed (400 warnings in 30 s). It is now forgotten at the first
+    /// read: not held, as a peer is then told.
+    #[test]
+    fn a_file_removed_by_hand_is_forgotten_at_its_first_read() {
+        let dir = tempfile::tempdir().expect("dir");
+        let blobs = Blobs::open(dir.path()).expect("open");
+        let blob = blobs.insert(&data(40_000), true).expect("insert");
+        assert_eq!(blobs.has(&blob.hash), Some(40_000));
+        std::fs::remove_file(blobs.complete_path(&blob.hash)).expect("removed by hand");
+        assert!(matches!(blobs.encode(&blob.hash, 0, 1), Err(BlobError::Missing(h)) if h == blob.hash));
+        assert_eq!(blobs.has(&blob.hash), None, "forgotten");
+        assert!(matches!(blobs.encode(&blob.hash, 0, 1), Err(BlobError::Missing(_))));
+        // Reading it whole says the same.
+        let again = blobs.insert(&data(20_000), true).expect("insert");
+        std::fs::remove_file(blobs.complete_path(&again.hash)).expect("removed by hand");
+        assert!(matches!(blobs.read(&again.hash), Err(BlobError::Missing(_))));
+        assert_eq!(blobs.has(&again.hash), None);
     }
 
     #[test]
@@ -983,5 +1057,27 @@ mod tests {
         key.apply(0, &mut stored);
         assert_eq!(stored, bytes);
         assert!(matches!(blobs.import(&bytes[..], None, 1000, false), Err(BlobError::TooLarge { .. })));
+    }
+
+    /// From a trial: a digital good's keys were readable by every user of the machine (0644),
+    /// where the identity key is the owner's alone. Saved 0600; one saved before is mended at
+    /// open.
+    #[cfg(unix)]
+    #[test]
+    fn keys_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("dir");
+        let blobs = Blobs::open(dir.path()).expect("open");
+        let sealed = BlobHash::of(b"sealed");
+        blobs.save_key(&sealed, &FileKey::generate()).expect("saved");
+        let path = dir.path().join("keys").join(sealed.to_hex());
+        let mode = |p: &Path| fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("as an older node left it");
+        drop(blobs);
+        let blobs = Blobs::open(dir.path()).expect("open again");
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("keys")), 0o700);
+        assert!(blobs.key(&sealed).is_some(), "still read");
     }
 }

@@ -26,9 +26,9 @@ const STALL: Duration = Duration::from_secs(60);
 /// What to do after a fetch that stopped, with `have` bytes here.
 fn again(have: u64) -> &'static str {
     if have == 0 {
-        "Nothing of it is here yet: run this again when the seller's node (or another node holding the file) is online"
+        "Nothing of it is here yet: run this again when the seller's node (or another node holding the file) is online. A seller's node that is online and does not hold it (said above) has lost its copy: ask the seller to publish the file again"
     } else {
-        "What arrived is kept: run this again when the seller's node (or another node holding the file) is online, and it goes on from there"
+        "What arrived is kept: run this again when the seller's node (or another node holding the file) is online, and it goes on from there. A seller's node that is online and does not hold it (said above) has lost its copy: ask the seller to publish the file again"
     }
 }
 /// Transfers at least this large get a progress bar.

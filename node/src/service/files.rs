@@ -146,10 +146,17 @@ impl Service {
         let Some((record, current)) = self.open_offer_to_me(thread)? else { return Ok(false) };
         let Some(listing) = current.listing() else { return Ok(false) };
         let Some(file) = &listing.file else { return Ok(false) };
-        if !buys_at_once(listing, &record.view.terms) || self.blobs.key(&file.sealed).is_none() {
+        // Nothing is sold by itself that no buyer could get (the owner is told, `file_lost`).
+        if !buys_at_once(listing, &record.view.terms) || self.file_lost(file) {
             return Ok(false);
         }
         Ok(self.accept_by_itself(thread, then, "not selling a digital good by itself"))
+    }
+
+    /// Whether the owner's digital good `file` can no longer reach a buyer from this node: its
+    /// encrypted copy or its key is gone from the blob directory.
+    pub(super) fn file_lost(&self, file: &DigitalFile) -> bool {
+        self.blobs.still_held(&file.sealed).is_none() || self.blobs.key(&file.sealed).is_none()
     }
 
     /// The digital good bought in deal `given`, with its key: for the buyer once the seller's
@@ -226,4 +233,53 @@ pub(super) fn buys_at_once(listing: &haggle_protocol::Listing, terms: &haggle_pr
         && offered.currency == price.currency
         && offered.amount >= price.amount
         && terms.quantity == 1
+}
+
+#[cfg(test)]
+mod tests {
+    use haggle_protocol::{ListingKind, ThreadState};
+
+    use crate::api::types::{ListingDraft, ListingsParams, TermsDraft};
+    use crate::service::Via;
+    use crate::service::testing::{draft, service};
+
+    /// From a trial: the seller's encrypted copy of a digital good, removed from `blobs/` by
+    /// hand, was still sold by itself and its key handed over, and nothing told the seller. Now
+    /// the owner's views say the file is lost, and an offer at the price waits for the owner.
+    #[test]
+    fn a_digital_good_whose_file_is_lost_is_said_so_and_not_sold_by_itself() {
+        let (seller, dir) = service(1);
+        let (buyer, _bd) = service(2);
+        let bytes: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
+        let file = seller.store_digital("book.epub", &bytes[..]).expect("stored");
+        let digital = ListingDraft {
+            kind: ListingKind::Digital,
+            file: Some(file.clone()),
+            quantity: None,
+            ..draft("Bread at home (e-book)", "5")
+        };
+        let listing = seller.publish(digital).expect("published").object;
+        let id = listing.id().to_hex();
+        assert!(!seller.listing_view(&id).expect("a view").file_lost);
+        // Sold by itself while the file is here.
+        buyer.receive(listing.bytes(), Via::Gossip);
+        let bought = buyer.offer(&id, TermsDraft::default()).expect("offered").object;
+        seller.receive(bought.bytes(), Via::Direct);
+        let thread = seller.thread_view(&bought.id().to_hex()).expect("a thread");
+        assert_ne!(thread.state, ThreadState::Open, "accepted by itself: {thread:?}");
+
+        std::fs::remove_file(dir.path().join("blobs").join("complete").join(file.sealed.to_hex()))
+            .expect("removed by hand");
+        let view = seller.listing_view(&id).expect("a view");
+        assert!(view.file_lost, "the owner is told");
+        let mine = seller.my_listings(&ListingsParams::default()).expect("listed");
+        assert!(mine.listings.iter().any(|l| l.id == view.id && l.file_lost));
+        assert!(!buyer.listing_view(&id).expect("a view").file_lost, "only the owner's view says it");
+        // A second buyer's offer at the price now waits for the owner.
+        let (other, _od) = service(3);
+        other.receive(listing.bytes(), Via::Gossip);
+        let waits = other.offer(&id, TermsDraft::default()).expect("offered").object;
+        seller.receive(waits.bytes(), Via::Direct);
+        assert_eq!(seller.thread_view(&waits.id().to_hex()).expect("a thread").state, ThreadState::Open);
+    }
 }

@@ -128,6 +128,7 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         campaign: super::campaigns::info(store, object, me)?.map(Box::new),
         images: l.images.clone(),
         file: l.file.clone(),
+        file_lost: false,
     };
     view.status = view.label().to_owned();
     Ok(view)

@@ -202,6 +202,12 @@ pub struct ListingView {
     /// For a digital good: the file sold (name, size, hashes, preview).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<haggle_protocol::DigitalFile>,
+    /// For the owner's own digital good: true when this node no longer holds the encrypted
+    /// file it sells, or its key (removed from `blobs/` by hand, say), so no buyer can get it
+    /// and the node sells nothing by itself; left out otherwise. Publishing the file again
+    /// (`PATCH` with a new `file`) mends it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub file_lost: bool,
     /// For a listing taking bookings: its calendar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calendar: Option<Box<super::CalendarView>>,
