@@ -556,7 +556,7 @@ pub fn listings(list: &[ListingView], empty: &str) {
                 },
                 // In a search by distance, how far each is (the place may be blank).
                 // A place given only on the map reads as its geohash.
-                match (l.distance_m.map(|m| unit.describe(m)), l.geohash.as_deref()) {
+                match (l.distance_m.map(|m| unit.away(m)), l.geohash.as_deref()) {
                     (Some(d), _) if l.location.is_empty() => d,
                     (Some(d), _) => format!("{}, {d}", clip(&l.location, PLACE_COLUMN)),
                     (None, Some(g)) if l.location.is_empty() => format!("geohash {g}"),

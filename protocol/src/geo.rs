@@ -280,6 +280,19 @@ impl DistanceUnit {
         }
     }
 
+    /// A distance measured (how far a listing is), in this unit with a tenth up to 100 (`847 m`,
+    /// `23.4 km`, `4.0 mi`, `30.4 mi`), whole from there. A trial read `30 mi` beside the hint
+    /// `--within 31mi finds it` and tried 30 (the match was 30.4 away), and saw `4 mi` beside
+    /// `4.3 mi` in one table: [`DistanceUnit::describe`] writes a distance as it was typed.
+    pub fn away(self, metres: f64) -> String {
+        let (value, unit) = match self {
+            DistanceUnit::Metric if metres < 999.5 => return format!("{metres:.0} m"),
+            DistanceUnit::Metric => (metres / 1_000.0, "km"),
+            DistanceUnit::Miles => ((metres / METRES_PER_MILE).max(0.1), "mi"),
+        };
+        if value < 99.95 { format!("{value:.1} {unit}") } else { format!("{value:.0} {unit}") }
+    }
+
     /// A `--within` that reaches `metres`, rounded up as people write it: `800m`, `23km`,
     /// `130km`; `2mi`, `15mi`, `90mi`.
     pub fn within_to_reach(self, metres: f64) -> String {
@@ -337,6 +350,15 @@ mod tests {
         assert_eq!(miles.describe(20.0), "0.1 mi", "never 0 mi");
         assert_eq!(miles.describe(41_843.0), "26 mi");
         assert_eq!(DistanceUnit::Metric.describe(3_200.0), describe_distance(3_200.0));
+        // Measured distances keep a tenth below 100, so one reads next to another alike.
+        assert_eq!(miles.away(48_924.0), "30.4 mi");
+        assert_eq!(miles.away(6_437.4), "4.0 mi");
+        assert_eq!(miles.away(20.0), "0.1 mi");
+        assert_eq!(miles.away(200_000.0), "124 mi");
+        assert_eq!(DistanceUnit::Metric.away(847.0), "847 m");
+        assert_eq!(DistanceUnit::Metric.away(999.6), "1.0 km");
+        assert_eq!(DistanceUnit::Metric.away(48_300.0), "48.3 km");
+        assert_eq!(DistanceUnit::Metric.away(123_400.0), "123 km");
         // Each reaches the distance it was made for.
         for (metres, said) in
             [(3_000.0, "2mi"), (8_047.0, "5mi"), (8_048.0, "6mi"), (24_000.0, "15mi"), (200_000.0, "130mi")]

@@ -109,7 +109,7 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         // Something matches, farther away: how far, and the distance that finds it.
         farther = format!(
             "No listings match within that distance. The nearest that matches is {} away: --within {} finds it.",
-            unit.describe(nearest),
+            unit.away(nearest),
             unit.within_to_reach(nearest)
         );
         &farther

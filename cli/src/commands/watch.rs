@@ -679,7 +679,7 @@ fn line(
             let away = away.map_or_else(String::new, |m| {
                 let unit =
                     params.within.as_deref().map(haggle_protocol::geo::DistanceUnit::of).unwrap_or_default();
-                format!(", {} away", unit.describe(m))
+                format!(", {} away", unit.away(m))
             });
             format!("{what} {} {}{away}{holds}", output::short(&listing.id), output::summary(&listing))
         }
