@@ -78,6 +78,19 @@ fn pictures_travel_two_hops_with_thumbnails_and_arrive_byte_for_byte() {
     assert_eq!(out.status.code(), Some(2));
     let twice = format!("picture {front_arg} is the same as {front_arg}: give each picture once");
     assert!(String::from_utf8_lossy(&out.stderr).contains(&twice), "{out:?}");
+    // The same picture without its EXIF block: another file, the same picture once the node
+    // strips the location (from a trial, it was published twice).
+    let bare = root.path().join("front-bare.jpg");
+    let mut jpeg =
+        img_parts::jpeg::Jpeg::from_bytes(std::fs::read(&front).expect("read").into()).expect("parse");
+    img_parts::ImageEXIF::set_exif(&mut jpeg, None);
+    std::fs::write(&bare, jpeg.encoder().bytes()).expect("write");
+    let bare_arg = bare.to_str().expect("utf-8");
+    let two = ["publish", "--title", "Chair", "--price", "5", "--currency", "EUR", "--category", "home"];
+    let out = haggle(&da, &[&two[..], &["--image", front_arg, "--image", bare_arg]].concat());
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let same = format!("picture {bare_arg} is the same as {front_arg} once its metadata is removed");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&same), "{out:?}");
 
     let listing = json(
         &da,

@@ -437,7 +437,8 @@ impl Blobs {
         let path = self.complete_path(hash);
         let obao = self.outboard_path(hash);
         let data = self.open_held(hash, &path)?;
-        let outboard = PreOrderOutboard { root: root(hash), tree: tree(size), data: self.open_held(hash, &obao)? };
+        let outboard =
+            PreOrderOutboard { root: root(hash), tree: tree(size), data: self.open_held(hash, &obao)? };
         let mut out = Vec::with_capacity((u64::from(count) * GROUP_BYTES) as usize + 4096);
         encode_ranges_validated(&data, &outboard, &ranges(first, count), &mut out)
             .map_err(|e| BlobError::Io { path, source: e.into() })?;

@@ -441,7 +441,10 @@ impl NodeHandle {
                     // Said if the fetch stalls: a trial's seller, its own copy lost, was left
                     // out of the peers named, and the buyer told to wait for it to be online.
                     if fetching {
-                        fetch.note(peer, "does not hold the file now, and is looking for it among its own peers".into());
+                        fetch.note(
+                            peer,
+                            "does not hold the file now, and is looking for it among its own peers".into(),
+                        );
                     }
                     fetch.set_aside(peer, fetching);
                     pieces.push_back((first, count));
