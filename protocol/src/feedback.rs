@@ -57,6 +57,12 @@ impl Rating {
     pub const ALL: [Rating; 3] = [Rating::Positive, Rating::Neutral, Rating::Negative];
 }
 
+impl std::fmt::Display for Rating {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl std::str::FromStr for Rating {
     type Err = crate::UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

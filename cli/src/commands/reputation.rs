@@ -92,8 +92,14 @@ pub fn sentence(r: &ReputationBrief) -> String {
     if raters == 0 {
         return "no feedback yet".to_owned();
     }
+    let yours;
     let trust = if r.trusted {
         "trusted"
+    } else if let Some(rating) = r.yours.filter(|rating| *rating != haggle_protocol::Rating::Positive) {
+        // From a trial: a seller the owner rated neutral read "none of the raters is someone
+        // your trades ... vouch for", the owner being one of them.
+        yours = format!("not trusted: your latest rating of them is {rating}");
+        &yours
     } else if r.weighted_negative > 0.0
         && (r.weighted_negative >= r.weighted_positive || r.weighted_positive >= TRUSTED_SCORE)
     {
@@ -283,6 +289,7 @@ mod tests {
             in_web_of_trust: in_web,
             trusted_raters: 1,
             trusted: weighted_positive >= 1.0,
+            yours: None,
         }
     }
 
@@ -338,6 +345,21 @@ mod tests {
             note.starts_with("more than 3 steps from you") && note.contains("standing comes from"),
             "{note}"
         );
+    }
+
+    /// From a trial: a seller the owner rated neutral read "none of the raters is someone your
+    /// trades ... vouch for".
+    #[test]
+    fn the_rep_line_names_your_own_rating_that_keeps_the_mark() {
+        let neutral =
+            ReputationBrief { yours: Some(haggle_protocol::Rating::Neutral), ..brief(1, 0.0, false) };
+        assert!(sentence(&neutral).ends_with("(not trusted: your latest rating of them is neutral)"));
+        let negative = ReputationBrief {
+            yours: Some(haggle_protocol::Rating::Negative),
+            negative: 1,
+            ..brief(1, 0.5, true)
+        };
+        assert!(sentence(&negative).ends_with("(not trusted: your latest rating of them is negative)"));
     }
 
     /// Defect: a seller with a full positive weight held back by a weighted negative rating was

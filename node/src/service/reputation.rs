@@ -375,6 +375,7 @@ pub(super) fn brief(r: &Reputation) -> ReputationBrief {
         in_web_of_trust: r.in_web_of_trust(),
         trusted_raters: whole(r.web_of_trust.total()),
         trusted: r.trusted,
+        yours: r.owner_rating,
     }
 }
 

@@ -257,6 +257,10 @@ pub struct ReputationBrief {
     pub trusted_raters: u32,
     /// Whether its weighted positive ratings minus its weighted negative ones reach 1.
     pub trusted: bool,
+    /// This node's owner's own latest rating of it (`positive`, `neutral` or `negative`), if
+    /// any; left out otherwise.
+    #[serde(default, with = "opt_text", skip_serializing_if = "Option::is_none")]
+    pub yours: Option<haggle_protocol::Rating>,
 }
 
 /// Ratings from distinct counterparties: whole numbers in the raw view, weights to the
