@@ -439,7 +439,10 @@ pub fn download(cx: &Context<'_>, deal: &str, out: Option<&Path>, force: bool) -
     // The deal first: a listing's id given by mistake is named as such.
     let deal_view = cx.api.deal(deal).map_err(super::deal::no_such_deal)?;
     let Some(file) = &deal_view.file else {
-        return Err(usage(format!("deal {deal} is not for a digital good: there is no file to download")));
+        return Err(usage(format!(
+            "deal {} is not for a digital good: there is no file to download",
+            crate::output::short(&deal_view.id)
+        )));
     };
     // Like cp: no --out, or a directory, saves under the file's own name.
     let out = match out {

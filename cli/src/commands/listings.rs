@@ -230,11 +230,15 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
     if let Some(current) = &current {
         if !current.mine {
             // Not a usage mistake (exit 1, as the node's refusal of any other change to it).
-            anyhow::bail!("listing {id} is not yours: only its author can change its files");
+            anyhow::bail!(
+                "listing {} is not yours: only its author can change its files",
+                crate::output::short(&current.id)
+            );
         }
         if (goods.is_some() || new_preview.is_some()) && current.file.is_none() {
             return Err(usage(format!(
-                "listing {id} is a {} listing: --file and --preview are for a digital good",
+                "listing {} is a {} listing: --file and --preview are for a digital good",
+                crate::output::short(&current.id),
                 current.kind
             )));
         }

@@ -36,6 +36,12 @@ pub fn feedback(cx: &Context<'_>, deal: &str, rating: Rating, text: String) -> R
     Ok(())
 }
 
+/// A count or a weight as its rows show it: a whole number alone, a weight to the hundredth
+/// (a trial read a total `0.5` above its row's `0.50`).
+fn figure(x: f64) -> String {
+    if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x:.2}") }
+}
+
 /// Whether `who` names the node's owner as people write it: `me` or `you`, in any case.
 fn is_owner(who: &str) -> bool {
     ["me", "you"].iter().any(|own| who.trim().eq_ignore_ascii_case(own))
@@ -125,7 +131,7 @@ pub fn sentence(r: &ReputationBrief) -> String {
     let counted = if r.weighted_positive == 1.0 {
         "1 weighted good deal".to_owned()
     } else {
-        format!("{} weighted good deals", r.weighted_positive)
+        format!("{} weighted good deals", figure(r.weighted_positive))
     };
     format!(
         "{} positive, {} neutral, {} negative from {counterparties}; {counted} ({trust})",
@@ -191,7 +197,12 @@ pub fn print(r: &ReputationView) {
         outln!("  blocked      by you (haggle unblock {})", r.key);
     }
     let count = |c: &haggle_node::api::types::RatingCounts| {
-        format!("{} positive, {} neutral, {} negative", c.positive, c.neutral, c.negative)
+        format!(
+            "{} positive, {} neutral, {} negative",
+            figure(c.positive),
+            figure(c.neutral),
+            figure(c.negative)
+        )
     };
     // Deals known by their ratings: a deal nobody rated leaves no trace here (a trial's seller
     // with three deals read "deals 2").
@@ -305,6 +316,14 @@ mod tests {
         let line = sentence(&brief(1, 0.0, false));
         assert!(line.contains("none of the raters is someone your trades"), "{line}");
         assert!(sentence(&brief(1, 1.0, true)).ends_with("(trusted)"));
+    }
+
+    #[test]
+    fn figures_read_as_their_rows() {
+        assert_eq!(
+            (figure(2.0), figure(0.0), figure(0.5), figure(0.13)),
+            ("2".into(), "0".into(), "0.50".into(), "0.13".into())
+        );
     }
 
     #[test]
