@@ -210,6 +210,13 @@ fn a_50_mib_digital_good_downloads_after_paid_and_only_the_buyer_can_open_it() {
     let out =
         haggle(&da, &["publish", "--title", "Book", "--price", "5", "--currency", "EUR", "--file", book_arg]);
     assert_eq!(out.status.code(), Some(2));
+    // A period on a digital good is refused before the file goes up (from a trial).
+    let by_day = ["publish", "--kind", "digital", "--title", "Book", "--price", "5", "--currency", "EUR"];
+    let out = haggle(&da, &[&by_day[..], &["--per", "day", "--file", book_arg]].concat());
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("leave out --per"), "{out:?}");
+    let uploads = std::fs::read_dir(da.join("blobs").join("complete")).map_or(0, |d| d.count());
+    assert_eq!(uploads, 0, "nothing went up");
 
     let listing = json(
         &da,

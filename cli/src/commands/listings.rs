@@ -78,6 +78,23 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
     if fields.no_images {
         return Err(usage("--no-images is for haggle update (a new listing has no pictures unless --image)"));
     }
+    // A period on a kind priced whole, refused before any picture or file goes up (from a
+    // trial: a digital good's 3.4 MiB was uploaded, then the listing refused).
+    if fields.per.is_some()
+        && matches!(
+            kind,
+            ListingKind::Sell
+                | ListingKind::Wanted
+                | ListingKind::Auction
+                | ListingKind::Crowdfund
+                | ListingKind::Digital
+        )
+    {
+        return Err(usage(format!(
+            "{}: leave out --per",
+            haggle_protocol::ValidationError::PeriodNotAllowed(kind)
+        )));
+    }
     if fields.no_tags || fields.no_pay {
         let flag = if fields.no_tags { "--no-tags" } else { "--no-pay" };
         return Err(usage(format!("{flag} is for haggle update (a new listing has only what you give it)")));
