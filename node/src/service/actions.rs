@@ -394,7 +394,8 @@ impl Service {
             c.forget_before(haggle_protocol::calendar::day_of(now));
         }
         if before.as_ref() == Some(&listing) {
-            return Err(InvalidInput::Unchanged(self.resolve(given, "listing")?.fmt_short()).into());
+            // Named by its current revision, which `show` prints (a trial got the id typed).
+            return Err(InvalidInput::Unchanged(current.id().fmt_short()).into());
         }
         listing.revision = next_revision(&current)?;
         self.store_listing(listing, now, false)

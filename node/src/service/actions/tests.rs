@@ -836,7 +836,12 @@ fn owner_actions_say_what_is_wrong_in_the_users_terms() {
     buyer.receive(listing.object.bytes(), Via::Gossip);
     buyer.receive(updated.object.bytes(), Via::Gossip);
     let same = seller.update(&first.to_hex(), price("110")).expect_err("nothing changes");
-    assert!(same.to_string().starts_with("nothing changes: listing"), "{same}");
+    let current = updated.object.id().fmt_short();
+    assert_eq!(
+        same.to_string(),
+        format!("nothing changes: listing {current} already says that (haggle show {current})"),
+        "named by its current revision, as show prints it, not the first id typed"
+    );
     let revision = seller.listing(&first.to_hex()).expect("current").listing().map(|l| l.revision);
     assert_eq!(revision, Some(2), "no revision was published");
     let stranger = buyer.update(&first.to_hex()[..10], price("5")).expect_err("not theirs");
