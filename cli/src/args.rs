@@ -1450,9 +1450,22 @@ fn amount_in(text: &str, currency: &str) -> Result<String, String> {
         None if trimmed.contains(THOUSANDS) => {
             // `2,500` is 2500 written plainly, and so are `15 000` (with a space or a no-break
             // space, as French and others write it; from an international trial) and Swiss
-            // `1'200`; anything else gets an example.
-            let plain: String =
-                without_currency(trimmed).chars().filter(|c| !THOUSANDS.contains(c)).collect();
+            // `1'200`; anything else gets an example. `15 000,50` has a decimal comma too (the
+            // review: it was told 1500050).
+            let bare = without_currency(trimmed);
+            if let Some((whole, cents)) = bare.rsplit_once(',')
+                && (1..=2).contains(&cents.len())
+                && shaped(cents)
+                && whole.contains(THOUSANDS)
+            {
+                let whole: String = whole.chars().filter(|c| !THOUSANDS.contains(c)).collect();
+                if shaped(&whole) && !whole.contains('.') {
+                    return Err(format!(
+                        "`{text}` is not an amount: write the decimal point as a dot and no thousands separators, {whole}.{cents}"
+                    ));
+                }
+            }
+            let plain: String = bare.chars().filter(|c| !THOUSANDS.contains(c)).collect();
             let example = if !plain.is_empty() && plain.bytes().all(|b| b.is_ascii_digit()) {
                 plain
             } else {
@@ -1747,6 +1760,13 @@ mod tests {
         for spaced in ["15 000", "15\u{a0}000", "15\u{202f}000", "15'000", "15,000"] {
             let said = amount(spaced).expect_err("separated");
             assert!(said.ends_with("no thousands separators, e.g. 15000 or 12.50"), "{spaced}: {said}");
+        }
+        // With a decimal comma as well (the review: `15 000,50` was told 1500050).
+        for (typed, plain) in
+            [("15 000,50", "15000.50"), ("1\u{a0}200,5", "1200.5"), ("1'200,00 EUR", "1200.00")]
+        {
+            let said = amount(typed).expect_err("separated");
+            assert!(said.ends_with(&format!("no thousands separators, {plain}")), "{typed}: {said}");
         }
         for with_code in ["20 USD", "20EUR", "12.50 eur", "EUR12", "€12", "12 €", "$ 7.5"] {
             let err = amount(with_code).expect_err("a currency in the amount");

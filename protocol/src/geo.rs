@@ -270,7 +270,7 @@ impl DistanceUnit {
             DistanceUnit::Metric => describe_distance(metres),
             DistanceUnit::Miles => {
                 let miles = metres / METRES_PER_MILE;
-                if miles < 9.95 {
+                if miles < 99.95 {
                     let shown = format!("{:.1}", miles.max(0.1));
                     format!("{} mi", shown.strip_suffix(".0").unwrap_or(&shown))
                 } else {
@@ -309,7 +309,16 @@ impl DistanceUnit {
                 while (miles * METRES_PER_MILE).round() < m {
                     miles += step;
                 }
-                format!("{miles:.0}mi")
+                // Never past what `distance` takes (the review: 12430mi for the far side of
+                // the world): the most in miles, else the most there is.
+                let most = (f64::from(MAX_DISTANCE_M) / METRES_PER_MILE).floor();
+                if (miles * METRES_PER_MILE).round() <= f64::from(MAX_DISTANCE_M) {
+                    format!("{miles:.0}mi")
+                } else if (most * METRES_PER_MILE).round() >= m {
+                    format!("{most:.0}mi")
+                } else {
+                    format!("{}km", MAX_DISTANCE_M / 1_000)
+                }
             }
         }
     }
@@ -319,9 +328,10 @@ impl DistanceUnit {
 pub fn describe_distance(metres: f64) -> String {
     if metres < 999.5 {
         format!("{metres:.0} m")
-    } else if metres < 9_950.0 {
+    } else if metres < 99_950.0 {
         // A whole number of kilometres reads as typed: `5 km`, not `5.0 km` (found in a trial:
-        // `--within 5km` echoed `5.0 km`, `--within 10km` `10 km`).
+        // `--within 5km` echoed `5.0 km`, `--within 10km` `10 km`), and a tenth as typed up to
+        // 100 (the review: `12.5` read back as `13`).
         let km = format!("{:.1}", metres / 1_000.0);
         format!("{} km", km.strip_suffix(".0").unwrap_or(&km))
     } else {
@@ -366,6 +376,12 @@ mod tests {
             let shown = miles.within_to_reach(metres);
             assert_eq!(shown, said, "{metres}");
             assert!(f64::from(distance(&shown).expect("taken")) >= metres, "{shown} reaches {metres}");
+        }
+        // Near the far side of the world, never past what the command takes.
+        for metres in [19_990_000.0, 19_999_900.0, 20_000_000.0] {
+            let shown = miles.within_to_reach(metres);
+            let reach = distance(&shown).expect("taken");
+            assert!(f64::from(reach) >= metres, "{shown} reaches {metres}");
         }
         for (metres, said) in [(750.2, "751m"), (22_100.0, "23km"), (123_000.0, "130km")] {
             assert_eq!(DistanceUnit::Metric.within_to_reach(metres), said, "{metres}");
@@ -456,7 +472,10 @@ mod tests {
         assert_eq!(describe_distance(5_000.0), "5 km");
         assert_eq!(describe_distance(9_960.0), "10 km");
         assert_eq!(describe_distance(3_240.0), "3.2 km");
-        assert_eq!(describe_distance(41_400.0), "41 km");
+        assert_eq!(describe_distance(41_400.0), "41.4 km");
+        assert_eq!(describe_distance(41_000.0), "41 km");
+        assert_eq!(describe_distance(123_400.0), "123 km");
+        assert_eq!(DistanceUnit::Miles.describe(20_116.8), "12.5 mi", "as typed: --within 12.5mi");
     }
 
     proptest! {

@@ -258,12 +258,30 @@ impl Blobs {
     pub fn still_held(&self, hash: &BlobHash) -> Option<u64> {
         let size = self.has(hash)?;
         let path = self.complete_path(hash);
-        if path.exists() {
-            return Some(size);
+        match fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.forget_missing(hash, &path);
+                None
+            }
+            // Another error (a permission, the disk) is not a removal: the blob stays known.
+            _ => Some(size),
         }
+    }
+
+    /// Forgets the complete blob `hash` because `path`, one of its files, is not there: checked
+    /// again under the lock, so a copy put back meanwhile (a fetch finishing) stays, and said
+    /// once, by the caller that forgot it.
+    fn forget_missing(&self, hash: &BlobHash, path: &Path) {
+        let mut inner = self.lock();
+        let gone = matches!(fs::symlink_metadata(path), Err(e) if e.kind() == io::ErrorKind::NotFound);
+        if !gone || inner.take(hash).is_none() {
+            return;
+        }
+        for other in [self.complete_path(hash), self.outboard_path(hash)] {
+            let _ = fs::remove_file(other);
+        }
+        drop(inner);
         tracing::warn!(file = %hash.fmt_short(), path = %path.display(), "a file held here was removed from the blob directory: it is forgotten");
-        self.discard(hash);
-        None
     }
 
     /// How far a blob has come: complete, being fetched, or `None` if nothing of it is here.
@@ -637,8 +655,7 @@ impl Blobs {
         match File::open(path) {
             Ok(file) => Ok(file),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                tracing::warn!(file = %hash.fmt_short(), path = %path.display(), "a file held here was removed from the blob directory: it is forgotten");
-                self.discard(hash);
+                self.forget_missing(hash, path);
                 Err(BlobError::Missing(*hash))
             }
             Err(e) => Err(BlobError::Io { path: path.to_owned(), source: e }),
@@ -817,7 +834,8 @@ fn private_keys(keys: &Path) {
         let _ = fs::set_permissions(keys, fs::Permissions::from_mode(0o700));
         for entry in fs::read_dir(keys).into_iter().flatten().flatten() {
             let path = entry.path();
-            if fs::metadata(&path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o077 != 0) {
+            // A regular file only: a link is not followed to change what it points at.
+            if fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o077 != 0) {
                 let _ = fs::set_permissions(&path, fs::Permissions::from_mode(0o600));
             }
         }
@@ -885,6 +903,16 @@ mod tests {
         std::fs::remove_file(blobs.complete_path(&again.hash)).expect("removed by hand");
         assert!(matches!(blobs.read(&again.hash), Err(BlobError::Missing(_))));
         assert_eq!(blobs.has(&again.hash), None);
+        // A copy put back between the miss and the forgetting (a fetch finishing) stays: the
+        // file is looked at again under the lock.
+        let third = blobs.insert(&data(30_000), true).expect("insert");
+        let path = blobs.complete_path(&third.hash);
+        let bytes = std::fs::read(&path).expect("read");
+        std::fs::remove_file(&path).expect("removed");
+        std::fs::write(&path, &bytes).expect("put back");
+        blobs.forget_missing(&third.hash, &path);
+        assert_eq!(blobs.still_held(&third.hash), Some(30_000));
+        assert_eq!(blobs.read(&third.hash).expect("read"), data(30_000));
     }
 
     #[test]

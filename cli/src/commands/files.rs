@@ -475,14 +475,15 @@ pub fn download(cx: &Context<'_>, deal: &str, out: Option<&Path>, force: bool) -
     // The key may have come while the file did.
     let key = view.key || cx.api.start_download(deal).is_ok_and(|v| v.key);
     let paid = matches!(deal_view.stage.as_str(), "paid" | "shipped" | "completed");
+    let named = crate::output::short(&deal_view.id);
     if !key && paid {
         bail!(
-            "the encrypted file is here and you have paid, but the seller has not handed over its key yet: the seller's node does by itself unless it is set to wait for the seller (haggle deliver {deal}), and both nodes must be online; ask the seller, then run this again"
+            "the encrypted file is here and you have paid, but the seller has not handed over its key yet: the seller's node does by itself unless it is set to wait for the seller (haggle deliver {named}), and both nodes must be online; ask the seller, then run this again"
         );
     }
     if !key {
         bail!(
-            "the encrypted file is here, but the seller has not handed over its key yet: the seller's node does once you have paid (after the seller's payment request, `haggle paid {deal}`; at once for a free file), or the seller by hand (haggle deliver), while both nodes are online; run this again then"
+            "the encrypted file is here, but the seller has not handed over its key yet: the seller's node does once you have paid (after the seller's payment request, `haggle paid {named}`; at once for a free file), or the seller by hand (haggle deliver), while both nodes are online; run this again then"
         );
     }
     let partial =

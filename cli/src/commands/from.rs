@@ -65,7 +65,7 @@ pub fn fill(args: &mut PublishArgs, src: &ListingView) -> Result<Lent> {
         && f.available.is_empty()
     {
         let open = if calendar.open.is_empty() { "none".to_owned() } else { calendar.open.join(", ") };
-        let named = args.from.as_deref().unwrap_or_default();
+        let named = crate::output::short(&src.id);
         return Err(usage(format!(
             "listing {named} takes bookings: its nights are not copied (the new listing is booked from the nights you open, and its own bookings start empty). Say which nights are open with --available FROM..TO (it had: {open})"
         )));

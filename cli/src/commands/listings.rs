@@ -498,7 +498,15 @@ pub fn show(cx: &Context<'_>, id: &str, exact: bool, images: Option<&std::path::
     let object = if exact { cx.api.object_exact(id)? } else { cx.api.object(id)? };
     if let Some(dir) = images {
         let ObjectView::Listing(l) = &object else {
-            return Err(usage(format!("{id} is not a listing: --images shows a listing's pictures")));
+            let what = match &object {
+                ObjectView::Thread(_) => "an offer thread",
+                ObjectView::Deal(_) => "a deal",
+                ObjectView::Feedback(_) => "a rating",
+                _ => "a conversation",
+            };
+            return Err(usage(format!(
+                "`{id}` names {what}, not a listing: --images shows a listing's pictures"
+            )));
         };
         files::images_dir(dir)?;
         if !cx.json {

@@ -98,14 +98,12 @@ pub fn sentence(r: &ReputationBrief) -> String {
     if raters == 0 {
         return "no feedback yet".to_owned();
     }
-    let yours;
+    use haggle_protocol::Rating;
     let trust = if r.trusted {
         "trusted"
-    } else if let Some(rating) = r.yours.filter(|rating| *rating != haggle_protocol::Rating::Positive) {
-        // From a trial: a seller the owner rated neutral read "none of the raters is someone
-        // your trades ... vouch for", the owner being one of them.
-        yours = format!("not trusted: your latest rating of them is {rating}");
-        &yours
+    } else if r.yours == Some(Rating::Negative) {
+        // Your own negative rating decides, whatever others say.
+        "not trusted: your latest rating of them is negative"
     } else if r.weighted_negative > 0.0
         && (r.weighted_negative >= r.weighted_positive || r.weighted_positive >= TRUSTED_SCORE)
     {
@@ -123,6 +121,13 @@ pub fn sentence(r: &ReputationBrief) -> String {
          rating your own deals with them gives them some"
     } else {
         "not trusted: none of the raters is someone your trades or trusted keys vouch for"
+    };
+    // From a trial: a seller the owner rated neutral read "none of the raters is someone your
+    // trades ... vouch for", the owner being one of them. A neutral rating of yours decides
+    // nothing (others' weighted ratings do), so it is said beside the reason.
+    let trust = match r.yours {
+        Some(Rating::Neutral) if !r.trusted => format!("{trust}; your latest rating of them is neutral"),
+        _ => trust.to_owned(),
     };
     let counterparties =
         if raters == 1 { "1 counterparty".to_owned() } else { format!("{raters} counterparties") };
@@ -159,10 +164,12 @@ fn standing_note(
         // Trading puts them one step away; only positive ratings from the web give them standing.
         // From a trial: after the owner re-rated a seller neutral, "nobody ... yet" read wrong
         // beside raters the web reaches only through that seller, whose ratings do not count.
-        Some(1) if standing == 0.0 && let Some(yours) = yours => format!(
-            "one step from you (you traded with them), but your latest rating of them is {yours}, and no one else in your web of trust gave them standing (raters you reach only through them do not count for them): only a positive rating vouches for them"
-        ),
-        Some(1) if standing == 0.0 => "one step from you (you traded with them), but nobody in your web of trust rated them positive yet: rating your deal vouches for them".to_owned(),
+        Some(1) if standing == 0.0 => match yours {
+            Some(yours) => format!(
+                "one step from you (you traded with them), but your latest rating of them is {yours}, and no one else in your web of trust gave them standing (raters you reach only through them do not count for them): only a positive rating vouches for them"
+            ),
+            None => "one step from you (you traded with them), but nobody in your web of trust rated them positive yet: rating your deal vouches for them".to_owned(),
+        },
         Some(1) => "one step from you: you traded with them, or you or a key you trust rated them positive"
             .to_owned(),
         Some(n) => format!("{n} steps from you in the web of trust"),
@@ -372,7 +379,9 @@ mod tests {
     fn the_rep_line_names_your_own_rating_that_keeps_the_mark() {
         let neutral =
             ReputationBrief { yours: Some(haggle_protocol::Rating::Neutral), ..brief(1, 0.0, false) };
-        assert!(sentence(&neutral).ends_with("(not trusted: your latest rating of them is neutral)"));
+        let line = sentence(&neutral);
+        assert!(line.contains("(not trusted: none of the raters"), "the reason stands: {line}");
+        assert!(line.ends_with("; your latest rating of them is neutral)"), "{line}");
         let negative = ReputationBrief {
             yours: Some(haggle_protocol::Rating::Negative),
             negative: 1,

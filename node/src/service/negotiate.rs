@@ -391,7 +391,7 @@ impl Service {
             ),
             haggle_protocol::ObjectKind::Pledge => "a pledge is the backer's to take back: at the deadline your node accepts every pledge if the campaign is funded, and declines them if not".to_owned(),
             haggle_protocol::ObjectKind::Bid if backer => format!(
-                "a bid stands as made: it cannot be withdrawn. If it is the high bid when the auction ends, the seller's node accepts it and the deal binds you; a higher bid releases it (haggle show {listing} shows the auction)"
+                "a bid stands as made: it cannot be withdrawn. It binds you if it is accepted after the end: as the high bid, or, should a higher bid fall through, by the seller's hand (haggle show {listing} shows the auction)"
             ),
             haggle_protocol::ObjectKind::Bid => "a bid is the bidder's: at the end your node accepts the high bid and declines the others".to_owned(),
             _ => String::new(),

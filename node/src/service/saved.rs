@@ -67,6 +67,16 @@ fn price_of(view: &ListingView) -> Option<String> {
     high.or(view.price.as_ref()).map(|p| p.display.clone())
 }
 
+/// A price shown, for comparing: a rental on a calendar shows its price per day as `/night`
+/// (since 2026-12-06), which is the same price as the `/day` a search saved before saw, and
+/// as the same rental's price without a calendar (the review of that change).
+fn same_price(shown: &str) -> std::borrow::Cow<'_, str> {
+    match shown.strip_suffix("/night") {
+        Some(amount) => format!("{amount}/day").into(),
+        None => shown.into(),
+    }
+}
+
 /// What the matches hold against what was seen: the new ones and the repriced ones, in the
 /// page's order.
 fn compare(page: &SearchPage, seen: &[Seen]) -> (Vec<ListingView>, Vec<Repriced>) {
@@ -78,7 +88,7 @@ fn compare(page: &SearchPage, seen: &[Seen]) -> (Vec<ListingView>, Vec<Repriced>
         let now = price_of(hit);
         match then.get(&key) {
             None => new.push(hit.clone()),
-            Some(was) if **was != now => {
+            Some(was) if was.as_deref().map(same_price) != now.as_deref().map(same_price) => {
                 repriced.push(Repriced { listing: hit.clone(), was: (*was).clone(), now });
             }
             Some(_) => {}
@@ -225,6 +235,15 @@ mod tests {
     use crate::api::types::{BlockRequest, ListingDraft, ListingPatch};
     use crate::service::Via;
     use crate::service::testing::{draft, service};
+
+    /// The review: a calendar rental's price shown `/night` (2026-12-06) would have read as
+    /// repriced to every saved search that saw it as `/day`.
+    #[test]
+    fn a_price_per_night_is_the_same_price_per_day() {
+        assert_eq!(same_price("80.00 EUR/night"), same_price("80.00 EUR/day"));
+        assert_ne!(same_price("80.00 EUR/night"), same_price("90.00 EUR/day"));
+        assert_eq!(same_price("120.00 EUR"), "120.00 EUR");
+    }
 
     fn bikes() -> SearchParams {
         SearchParams {

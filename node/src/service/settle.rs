@@ -438,7 +438,10 @@ mod tests {
         let withdrawn = bidder.withdraw(&bid, String::new()).map(|_| ()).expect_err("a bid stands");
         assert_eq!(withdrawn.code(), crate::api::types::ErrorCode::NotYourTurn, "{withdrawn}");
         let said = withdrawn.to_string();
-        assert!(said.contains("cannot be withdrawn") && said.contains("the deal binds you"), "{said}");
+        assert!(
+            said.contains("cannot be withdrawn") && said.contains("It binds you if it is accepted"),
+            "{said}"
+        );
         let declined = bidder.decline(&bid, String::new()).map(|_| ()).expect_err("own bid");
         assert_eq!(declined.code(), crate::api::types::ErrorCode::NotYourTurn, "{declined}");
         // A retracted auction takes no bids (it said "no offers").

@@ -241,12 +241,13 @@ pub struct ReputationBrief {
     /// Negative ratings from distinct counterparties (unweighted).
     pub negative: u32,
     /// Deals counted by the counterparties' standing (0 to 1 each), whatever their rating.
+    #[serde(serialize_with = "count")]
     pub weighted_deals: f64,
     /// Positive ratings, each weighted by the rater's standing shared among everyone it rated.
-    #[serde(default)]
+    #[serde(serialize_with = "count", default)]
     pub weighted_positive: f64,
     /// Negative ratings, each weighted by the rater's standing shared among everyone it rated.
-    #[serde(default)]
+    #[serde(serialize_with = "count", default)]
     pub weighted_negative: f64,
     /// Whether the web of trust vouches for it (what `--trusted` keeps): it is this node's
     /// owner or a trusted key, or raters within the web of trust rated it positive more often
@@ -323,6 +324,7 @@ pub struct ReputationView {
     /// The latest of those deals (unix ms).
     pub last_deal: Option<u64>,
     /// The identity's own standing (0 to 1): trust flowing to it from this node's owner.
+    #[serde(serialize_with = "count")]
     pub standing: f64,
     /// Steps in the web of trust from this node's owner (0: the owner or a trusted key; 1: a
     /// counterparty of the owner, or someone an anchor rated positive; then along positive
@@ -357,6 +359,7 @@ pub struct FeedbackView {
     pub made_at: u64,
     /// How much the rating weighs, 0 to 1: the author's standing shared among everyone it
     /// rated (1 for the owner's own and its trusted keys'); 0 when superseded.
+    #[serde(serialize_with = "count")]
     pub weight: f64,
     /// When the author signed it (unix ms).
     #[serde(default)]
