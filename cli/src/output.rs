@@ -507,32 +507,16 @@ fn message_terms(kind: haggle_node::api::types::ObjectKind, t: &TermsView, sever
     }
 }
 
-/// Whether distances are told in miles: set by a search, a watch or a saved search whose
-/// `--within` was given in miles (from an international trial: `--within 5mi` showed km).
-static MILES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Tells distances from now on in `unit`.
-pub fn set_distance_unit(unit: haggle_protocol::geo::DistanceUnit) {
-    MILES.store(unit == haggle_protocol::geo::DistanceUnit::Miles, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// The unit distances are told in ([`set_distance_unit`]; kilometres unless set).
-pub fn distance_unit() -> haggle_protocol::geo::DistanceUnit {
-    match MILES.load(std::sync::atomic::Ordering::Relaxed) {
-        true => haggle_protocol::geo::DistanceUnit::Miles,
-        false => haggle_protocol::geo::DistanceUnit::Metric,
-    }
-}
-
-/// A table of listings (search results, the owner's listings).
-pub fn listings(list: &[ListingView], empty: &str) {
+/// A table of listings (search results, the owner's listings), distances told in `unit` (the
+/// unit the search's `--within` was given in: from an international trial, `--within 5mi`
+/// showed km).
+pub fn listings(list: &[ListingView], empty: &str, unit: haggle_protocol::geo::DistanceUnit) {
     if list.is_empty() {
         outln!("{empty}");
         return;
     }
     let now = now_ms();
     let price_heading = price_column(list);
-    let unit = distance_unit();
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|l| {

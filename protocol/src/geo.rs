@@ -263,6 +263,11 @@ impl DistanceUnit {
         }
     }
 
+    /// The unit of a search whose `--within` is `within` (kilometres when none is given).
+    pub fn of_within(within: Option<&str>) -> DistanceUnit {
+        within.map(DistanceUnit::of).unwrap_or_default()
+    }
+
     /// A distance in metres as a person reads it in this unit: `847 m`, `3.2 km`, `41 km`;
     /// `0.4 mi`, `5 mi`, `26 mi`.
     pub fn describe(self, metres: f64) -> String {

@@ -274,11 +274,8 @@ impl Blobs {
     fn forget_missing(&self, hash: &BlobHash, path: &Path) {
         let mut inner = self.lock();
         let gone = matches!(fs::symlink_metadata(path), Err(e) if e.kind() == io::ErrorKind::NotFound);
-        if !gone || inner.take(hash).is_none() {
+        if !gone || !self.take_files(&mut inner, hash) {
             return;
-        }
-        for other in [self.complete_path(hash), self.outboard_path(hash)] {
-            let _ = fs::remove_file(other);
         }
         drop(inner);
         tracing::warn!(file = %hash.fmt_short(), path = %path.display(), "a file held here was removed from the blob directory: it is forgotten");
@@ -680,13 +677,19 @@ impl Blobs {
     /// Forgets the complete blob `hash` and removes its files, so that a fetch starts it again
     /// (after [`Blobs::intact`] found it damaged or gone).
     pub fn discard(&self, hash: &BlobHash) {
-        let mut inner = self.lock();
+        self.take_files(&mut self.lock(), hash);
+    }
+
+    /// Forgets the complete blob `hash` and removes what is left of its files, under the lock
+    /// held as `inner`; says whether it was held.
+    fn take_files(&self, inner: &mut Inner, hash: &BlobHash) -> bool {
         if inner.take(hash).is_none() {
-            return;
+            return false;
         }
         for path in [self.complete_path(hash), self.outboard_path(hash)] {
             let _ = fs::remove_file(path);
         }
+        true
     }
 
     /// Reads a whole complete blob (small ones: thumbnails).

@@ -79,9 +79,8 @@ pub fn look(cx: &Context<'_>, name: &str, mark: bool) -> Result<()> {
     }
     if !look.new.is_empty() {
         outln!("{} since you last looked, {since} ({}):", new_count(look.new.len()), matching(s.matches));
-        let unit = s.search.within.as_deref().map(haggle_protocol::geo::DistanceUnit::of).unwrap_or_default();
-        output::set_distance_unit(unit);
-        output::listings(&look.new, "");
+        let unit = haggle_protocol::geo::DistanceUnit::of_within(s.search.within.as_deref());
+        output::listings(&look.new, "", unit);
     }
     if !look.repriced.is_empty() {
         let when =

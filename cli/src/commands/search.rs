@@ -32,8 +32,7 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
 
 fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::SearchPage) -> Result<()> {
     // Distances are told in the unit `--within` was given in (kilometres when not given).
-    let unit = args.filters.within.as_deref().map(DistanceUnit::of).unwrap_or_default();
-    output::set_distance_unit(unit);
+    let unit = DistanceUnit::of_within(args.filters.within.as_deref());
     if page.hits.is_empty() && page.total > 0 {
         outln!(
             "No results past the first {total}: {total} listing{s} match{es} (--offset 0 starts from the first).",
@@ -191,7 +190,7 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         };
         outln!("{}", output::dim(&note));
     }
-    output::listings(&page.hits, empty);
+    output::listings(&page.hits, empty, unit);
     if let Some(note) = mixed_rates(&args.params(), &page.hits) {
         outln!("{}", output::dim(&note));
     }

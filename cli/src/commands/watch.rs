@@ -677,8 +677,7 @@ fn line(
             }
             let holds = if tells_holds(what, &listing) { holds(&listing) } else { String::new() };
             let away = away.map_or_else(String::new, |m| {
-                let unit =
-                    params.within.as_deref().map(haggle_protocol::geo::DistanceUnit::of).unwrap_or_default();
+                let unit = haggle_protocol::geo::DistanceUnit::of_within(params.within.as_deref());
                 format!(", {} away", unit.away(m))
             });
             format!("{what} {} {}{away}{holds}", output::short(&listing.id), output::summary(&listing))
