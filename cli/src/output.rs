@@ -464,11 +464,15 @@ pub fn several(t: &ThreadView) -> bool {
 pub fn deal_terms(api: &haggle_node::ApiClient, d: &haggle_node::api::types::DealView) -> String {
     let t = &d.terms;
     // Asked only where `for 1` could be said: goods by the item, not an auction's or a
-    // campaign's one (a funded campaign makes many deals at once).
+    // campaign's one (a funded campaign makes many deals at once), nor a digital good's copy
+    // (copies are not scarce: "5.00 EUR for 1" read as if there were more to buy).
     let by_the_item = t.quantity == 1
         && t.dates.is_none()
         && t.unit.is_none()
-        && !matches!(d.listing_kind, Some(ListingKind::Auction | ListingKind::Crowdfund));
+        && !matches!(
+            d.listing_kind,
+            Some(ListingKind::Auction | ListingKind::Crowdfund | ListingKind::Digital)
+        );
     if !by_the_item {
         return terms(t);
     }

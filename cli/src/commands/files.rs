@@ -61,9 +61,13 @@ pub(crate) fn read_bounded(path: &Path, limit: u64, what: &str, rule: &str) -> R
             path.display()
         )));
     }
-    let too_big = || usage(format!("{what} {} is too big: {rule}", path.display()));
+    // With its size, so the user knows how far over it is (a file growing as it is read is
+    // said to be over the limit).
+    let too_big = |size: String| usage(format!("{what} {} is too big ({size}): {rule}", path.display()));
     if meta.len() > limit {
-        return Err(too_big());
+        // In bytes where the rounded size would read as the limit itself.
+        let (size, at_most) = (crate::output::bytes(meta.len()), crate::output::bytes(limit));
+        return Err(too_big(if size == at_most { format!("{} bytes", meta.len()) } else { size }));
     }
     let mut bytes = Vec::new();
     std::fs::File::open(path)
@@ -72,7 +76,7 @@ pub(crate) fn read_bounded(path: &Path, limit: u64, what: &str, rule: &str) -> R
         .read_to_end(&mut bytes)
         .map_err(cannot)?;
     if bytes.len() as u64 > limit {
-        return Err(too_big());
+        return Err(too_big(format!("over {}", crate::output::bytes(limit))));
     }
     Ok(bytes)
 }
@@ -331,20 +335,14 @@ pub fn save_pictures(cx: &Context<'_>, listing: &ListingView, dir: &Path) -> Res
         fetch(cx, preview.hash, preview.size, Some(listing.author), "the preview")?;
         let path = place(format!("{short}-preview"));
         save(cx, &preview.hash, &path)?;
-        // Named by its content where it is a picture.
-        let mut head = [0u8; 12];
-        let n = std::io::Read::read(&mut std::fs::File::open(&path)?, &mut head)?;
-        let extension =
-            ImageType::sniff(&head[..n]).map(ImageType::extension).or_else(|| extension_of(&head[..n]));
-        let path = match extension {
-            Some(extension) => {
-                let named = path.with_extension(extension);
-                std::fs::rename(&path, &named).with_context(|| format!("cannot name {}", named.display()))?;
-                named
-            }
-            None => path,
-        };
-        saved.push(path);
+        // Named by its content: a picture by its format, a few common kinds by their first
+        // bytes, text as text, anything else as bytes of no known kind.
+        let mut head = Vec::with_capacity(512);
+        std::io::Read::read_to_end(&mut std::io::Read::take(std::fs::File::open(&path)?, 512), &mut head)?;
+        let extension = ImageType::sniff(&head).map(ImageType::extension).or_else(|| extension_of(&head));
+        let named = path.with_extension(extension.unwrap_or("bin"));
+        std::fs::rename(&path, &named).with_context(|| format!("cannot name {}", named.display()))?;
+        saved.push(named);
     }
     Ok(saved)
 }
@@ -422,9 +420,23 @@ fn extension_of(head: &[u8]) -> Option<&'static str> {
         Some("ogg")
     } else if head.starts_with(b"fLaC") {
         Some("flac")
+    } else if is_text(head) {
+        Some("txt")
     } else {
         None
     }
+}
+
+/// Whether the first bytes of a file read as text: UTF-8 (a character cut at the end allowed)
+/// with no control character but tab and line ends.
+fn is_text(head: &[u8]) -> bool {
+    let valid = match std::str::from_utf8(head) {
+        Ok(text) => text,
+        // Only a character cut by the end of the head.
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or(""),
+        Err(_) => return false,
+    };
+    !valid.is_empty() && !valid.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r'))
 }
 
 /// Writes a file held by the node to `path`.
@@ -489,8 +501,10 @@ pub fn download(cx: &Context<'_>, deal: &str, out: Option<&Path>, force: bool) -
     let partial =
         parent.join(format!(".{}.part", out.file_name().and_then(|n| n.to_str()).unwrap_or("download")));
     let result = (|| -> Result<u64> {
-        let mut writer =
-            std::fs::File::create(&partial).with_context(|| format!("cannot write {}", partial.display()))?;
+        // Named by the path the user gave: the partial copy is the command's own business.
+        let mut writer = std::fs::File::create(&partial).with_context(|| {
+            format!("cannot write {} (saved first as {})", out.display(), partial.display())
+        })?;
         let mut hashing = HashingWriter { inner: &mut writer, hasher: blake3::Hasher::new() };
         let written = cx.api.save_download(deal, &mut hashing).map_err(|e| {
             if e.node_gone() {
@@ -591,11 +605,25 @@ mod tests {
         let path = dir.path().join("notes.txt");
         std::fs::write(&path, vec![b'a'; 1025]).expect("write");
         let over = read_bounded(&path, 1024, "description file", rule).expect_err("one byte over");
-        assert!(over.to_string().ends_with("is too big: at most 1 KiB"), "{over}");
+        assert!(over.to_string().ends_with("is too big (1025 bytes): at most 1 KiB"), "{over}");
         assert_eq!(read_bounded(&path, 1025, "description file", rule).expect("fits").len(), 1025);
     }
 
     /// A modified node could name any bytes a picture: what is saved is judged by its bytes.
+    /// A preview is named by what its first bytes say (a trial saved random bytes with no
+    /// extension at all).
+    #[test]
+    fn a_preview_is_named_by_its_first_bytes() {
+        assert_eq!(extension_of(b"%PDF-1.7\n"), Some("pdf"));
+        assert_eq!(extension_of("Chapter one\n\tIt was a dark night".as_bytes()), Some("txt"));
+        // A character cut by the end of the bytes read is still text.
+        let cut = "Brot backen: Teig für".as_bytes();
+        assert_eq!(extension_of(&cut[..cut.len() - 1]), Some("txt"));
+        assert_eq!(extension_of(&[0x00, 0x9f, 0x92, 0x96, 0x01, 0x02]), None);
+        assert_eq!(extension_of(b"text with a \x07 bell"), None);
+        assert_eq!(extension_of(b""), None);
+    }
+
     #[test]
     fn a_saved_picture_is_judged_by_its_bytes_not_its_listing() {
         let mut jpeg = Vec::new();
