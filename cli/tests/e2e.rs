@@ -590,6 +590,7 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     });
     assert_eq!(seen["feedback"][0]["text"], "Exactly as described, quick handover");
     assert_eq!(seen["feedback"][0]["author"], key_c);
+    assert_eq!(seen["feedback"][0]["as"], "seller", "B holds the listing: A sold");
     assert_eq!(seen["trusted"], false, "B traded with neither: {seen}");
     // B holds the ratings of A and C's deal, not the deal: showing it says so and names them.
     let out = haggle(&db, &["show", d]);
@@ -598,6 +599,7 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     assert!(stderr(&out).contains(&format!("haggle show {}", &rating_id[..10])), "{}", stderr(&out));
     let human = String::from_utf8_lossy(&haggle(&db, &["reputation", key_a]).stdout).to_string();
     assert!(human.contains("1 positive, 0 neutral, 0 negative"), "{human}");
+    assert!(human.contains("RATING    AS") && human.contains("positive  seller"), "{human}");
     // On C's own node, C's positive rating of A counts fully: A is trusted there.
     let own = json(&dc, &["reputation", key_a]);
     assert_eq!(own["trusted"], true, "{own}");

@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use haggle_node::api::types::{
-    DealView, FeedbackRequest, FeedbackView, Rating, ReputationBrief, ReputationView, TRUSTED_SCORE,
+    DealRole, DealView, FeedbackRequest, FeedbackView, Rating, ReputationBrief, ReputationView, TRUSTED_SCORE,
 };
 
 use super::Context;
@@ -260,13 +260,16 @@ pub fn print(r: &ReputationView) {
             vec![
                 output::relative(f.rated_at, now),
                 f.rating.clone(),
+                f.role.map_or("-", DealRole::name).to_owned(),
                 if f.mine { "you".to_owned() } else { output::short_peer(&f.author) },
                 if f.superseded { "- (superseded)".to_owned() } else { format!("{:.2}", f.weight) },
                 output::clip(&f.text, 60),
             ]
         })
         .collect();
-    output::table(&["RATED", "RATING", "BY", "WEIGHT", "TEXT"], &rows);
+    // AS: what they were in the rated deal (a seller's standing earned by buying is another
+    // thing than one earned by selling).
+    output::table(&["RATED", "RATING", "AS", "BY", "WEIGHT", "TEXT"], &rows);
 }
 
 /// `text` cut to `max` characters, with an ellipsis when cut (tables stay one line a row).
@@ -275,7 +278,8 @@ pub fn print_feedback(f: &FeedbackView) {
     let now = output::now_ms();
     outln!("{}", output::bold(&format!("Feedback {}  [{}]", output::short(&f.id), f.rating)));
     outln!("  by        {}", if f.mine { format!("{} (you)", f.author) } else { output::peer(&f.author) });
-    outln!("  about     {}", output::peer(&f.subject));
+    let role = f.role.map(|r| format!(", as the {}", r.name())).unwrap_or_default();
+    outln!("  about     {}{role}", output::peer(&f.subject));
     outln!("  deal      {} (made {})", output::short(&f.deal), output::relative(f.made_at, now));
     outln!("  rated     {}", output::relative(f.rated_at, now));
     if !f.text.is_empty() {

@@ -43,11 +43,12 @@ pub use requests::{
 };
 pub use saved::{Repriced, SavedLook, SavedPage, SavedView};
 pub use views::{
-    AroundView, ClockView, ClosedListing, ClosedPage, ConnectionView, DealView, DealsPage, Delivered,
-    DialInfo, DialReason, FeedbackView, GossipState, HolePunches, ListingMessages, ListingState, ListingView,
-    ListingsPage, MessageView, NetworkStatus, ObjectView, Party, PaymentView, PeerInfo, PeersPage, PriceView,
-    PublicOutcome, RatingCounts, Reachability, ReputationBrief, ReputationView, Role, SaidView, SearchPage,
-    SentView, StatusView, StepView, SyncInfo, TermsView, ThreadTag, ThreadView, ThreadsPage,
+    AroundView, ClockView, ClosedListing, ClosedPage, ConnectionView, DealRole, DealView, DealsPage,
+    Delivered, DialInfo, DialReason, FeedbackView, GossipState, HolePunches, ListingMessages, ListingState,
+    ListingView, ListingsPage, MessageView, NetworkStatus, ObjectView, Party, PaymentView, PeerInfo,
+    PeersPage, PriceView, PublicOutcome, RatingCounts, Reachability, ReputationBrief, ReputationView, Role,
+    SaidView, SearchPage, SentView, StatusView, StepView, SyncInfo, TermsView, ThreadTag, ThreadView,
+    ThreadsPage,
 };
 
 #[cfg(test)]

@@ -4,12 +4,13 @@
 
 use std::sync::Arc;
 
-use haggle_protocol::{Body, Deal, Feedback, Object, ObjectId, PublicKey, Rating, Timestamp};
+use haggle_protocol::{Body, Deal, Feedback, ListingKind, Object, ObjectId, PublicKey, Rating, Timestamp};
 use haggle_storage::reputation::{Counts, Edge, Reputation, TrustGraph};
 
 use super::{Conflict, Effect, Followups, InvalidInput, Service, ServiceError};
 use crate::api::types::{
-    FeedbackRequest, FeedbackView, ListingView, NodeEvent, RatingCounts, ReputationBrief, ReputationView,
+    DealRole, FeedbackRequest, FeedbackView, ListingView, NodeEvent, RatingCounts, ReputationBrief,
+    ReputationView,
 };
 
 /// Feedback listed in a reputation view at most (the counts cover all of it).
@@ -207,7 +208,9 @@ impl Service {
             {
                 let subject = if party == deal.seller() { deal.buyer() } else { deal.seller() };
                 let superseded = self.superseded(&object, &subject)?;
+                let role = Some(if subject == deal.seller() { DealRole::Seller } else { DealRole::Buyer });
                 out.push(FeedbackView {
+                    role,
                     id: object.id(),
                     deal: deal.id(),
                     author: party,
@@ -267,11 +270,12 @@ impl Service {
         graph: &TrustGraph,
         superseded: bool,
     ) -> Result<FeedbackView, ServiceError> {
-        let text = match self.store.get(&e.feedback)?.as_ref().map(|o| o.body()) {
-            Some(Body::Feedback(f)) => f.text.clone(),
-            _ => String::new(),
+        let (text, role) = match self.store.get(&e.feedback)?.as_ref().map(|o| o.body()) {
+            Some(Body::Feedback(f)) => (f.text.clone(), self.role_of(f, &e.subject)?),
+            _ => (String::new(), None),
         };
         Ok(FeedbackView {
+            role,
             id: e.feedback,
             deal: e.deal,
             author: e.author,
@@ -298,6 +302,7 @@ impl Service {
         let superseded = self.superseded(object, &subject)?;
         let graph = self.trust_graph()?;
         Ok(FeedbackView {
+            role: self.role_of(f, &subject)?,
             id: object.id(),
             deal: proof.deal,
             author: object.author(),
@@ -310,6 +315,19 @@ impl Service {
             rated_at: object.created_at().as_millis(),
             superseded,
         })
+    }
+
+    /// What `subject` was in the deal `f` rates: its seller (the listing's author, or the
+    /// offerer on a wanted ad) or its buyer. The proof names the listing's revision, not its
+    /// kind, so it is known where this node holds that revision.
+    fn role_of(&self, f: &Feedback, subject: &PublicKey) -> Result<Option<DealRole>, ServiceError> {
+        let Some(proof) = f.proof_unverified() else { return Ok(None) };
+        let Some(kind) = self.store.get(&proof.listing)?.as_ref().and_then(|o| o.listing()).map(|l| l.kind)
+        else {
+            return Ok(None);
+        };
+        let seller = if kind == ListingKind::Wanted { proof.offerer } else { proof.listing_author };
+        Ok(Some(if *subject == seller { DealRole::Seller } else { DealRole::Buyer }))
     }
 
     /// Whether `given` names a rating this node holds.
@@ -451,6 +469,63 @@ mod tests {
         assert_eq!(hundredths(1.0), 1.0);
         assert_eq!(hundredths(0.0), 0.0);
         assert_eq!(format!("{:.2}", hundredths(0.125)), "0.13", "as the command prints a row");
+    }
+
+    /// Each rating says what the rated one was in the deal: a standing earned by buying is not
+    /// one earned by selling. A wanted ad's author is its buyer; a deal on a listing this node
+    /// does not hold says nothing.
+    #[test]
+    fn a_rating_says_whether_its_subject_sold_or_bought() {
+        use haggle_protocol::fixtures::{accept, confirm, live_terms, offer};
+        use haggle_protocol::{ListingKind, Verified};
+
+        use crate::api::types::DealRole;
+        let (me, _dir) = service(1);
+        let put = |bytes: &[u8]| assert!(me.store.ingest(bytes, Durability::Lazy).expect("stored").is_new());
+        // `buyer` offers on `listing`, `author` accepts.
+        let deal = |listing: &Verified<haggle_protocol::Object>, offerer: u8, author: u8| {
+            let offer = sign_now(&key(offerer), offer(listing, live_terms(1, 500)));
+            let accept = sign_now(&key(author), accept(&offer, &offer));
+            let confirm = sign_now(&key(offerer), confirm(&offer, &accept));
+            [offer, accept, confirm]
+        };
+        let desk = sign_now(&key(2), Body::Listing(live_listing("Oak desk")));
+        let wanted = sign_now(
+            &key(4),
+            Body::Listing(Listing { kind: ListingKind::Wanted, ..live_listing("Wanted: a bike") }),
+        );
+        put(desk.bytes());
+        put(wanted.bytes());
+        // Key 3 bought the desk from key 2; key 3 sold a bike to key 4's wanted ad.
+        let bought = deal(&desk, 3, 2);
+        put(feedback(&key(2), &bought, Rating::Positive, "Paid at once").bytes());
+        put(feedback(&key(3), &bought, Rating::Positive, "Nice desk").bytes());
+        let sold = deal(&wanted, 3, 4);
+        put(feedback(&key(4), &sold, Rating::Positive, "Good bike").bytes());
+        put(feedback(&key(3), &sold, Rating::Positive, "Paid").bytes());
+        let roles = |k: u8| {
+            let view = me.reputation_view(&key(k).public().to_string()).expect("a reputation");
+            let mut roles: Vec<_> = view.feedback.iter().map(|f| (f.text.clone(), f.role)).collect();
+            roles.sort_by(|a, b| a.0.cmp(&b.0));
+            roles
+        };
+        assert_eq!(
+            roles(3),
+            [
+                ("Good bike".to_owned(), Some(DealRole::Seller)),
+                ("Paid at once".to_owned(), Some(DealRole::Buyer))
+            ]
+        );
+        assert_eq!(roles(2), [("Nice desk".to_owned(), Some(DealRole::Seller))]);
+        assert_eq!(roles(4), [("Paid".to_owned(), Some(DealRole::Buyer))]);
+        // The same from `show` of one rating, and in JSON as "as".
+        let rating = feedback(&key(6), &deal_proof(&key(5), &key(6), "Lamp"), Rating::Neutral, "Late");
+        put(rating.bytes());
+        let view = me.feedback_object_view(&rating).expect("a view");
+        assert_eq!(view.role, None, "the lamp's listing is not held here");
+        let json = serde_json::to_value(&me.reputation_view(&key(2).public().to_string()).expect("rep"))
+            .expect("json");
+        assert_eq!(json["feedback"][0]["as"], "seller");
     }
 
     #[test]

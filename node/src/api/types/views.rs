@@ -370,6 +370,30 @@ pub struct FeedbackView {
     /// Whether this node's owner wrote it.
     #[serde(default)]
     pub mine: bool,
+    /// What the rated one was in the deal: `seller` (a giveaway's giver) or `buyer` (its
+    /// taker); absent where this node does not hold the listing the deal was made on.
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "as")]
+    pub role: Option<DealRole>,
+}
+
+/// A party's side of a deal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DealRole {
+    /// Hands over the goods or does the work (a giveaway's giver).
+    Seller,
+    /// Pays (a giveaway's taker).
+    Buyer,
+}
+
+impl DealRole {
+    /// Its name, as JSON writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DealRole::Seller => "seller",
+            DealRole::Buyer => "buyer",
+        }
+    }
 }
 
 /// Whether an object the owner published went out by gossip.
