@@ -43,14 +43,16 @@ pub fn load_config(data_dir: &Path) -> Result<NodeConfig> {
     }
 }
 
-pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
-    // Private from the start, even if the node then fails to start (a port in use, say).
-    haggle_node::create_private_dir(data_dir)?;
-    let mut config = load_config(data_dir)?;
+/// What the command line says over config.toml: each flag given replaces the file's value.
+fn override_with(config: &mut NodeConfig, args: NodeArgs) -> Result<()> {
     if !args.listen.is_empty() {
         config.listen = args.listen;
     }
-    config.bootstrap.extend(args.bootstrap);
+    // Like --listen, the flag's peers replace the file's (as OPERATIONS.md says): a dead
+    // peer in the file would otherwise be dialled beside them for good.
+    if !args.bootstrap.is_empty() {
+        config.bootstrap = args.bootstrap;
+    }
     if args.no_mdns {
         config.mdns = false;
     }
@@ -66,6 +68,14 @@ pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
     if let Some(mode) = args.relay {
         config.relay = mode.parse().map_err(crate::usage)?;
     }
+    Ok(())
+}
+
+pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
+    // Private from the start, even if the node then fails to start (a port in use, say).
+    haggle_node::create_private_dir(data_dir)?;
+    let mut config = load_config(data_dir)?;
+    override_with(&mut config, args)?;
     check(&config, &data_dir.join(CONFIG_FILE))?;
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     if config.worker_threads > 0 {
@@ -242,6 +252,7 @@ fn check(config: &NodeConfig, file: &Path) -> Result<()> {
         ("retry_secs", config.retry_secs, "seconds between delivery retries"),
         ("sweep_secs", config.sweep_secs, "seconds between sweeps of expired listings"),
         ("event_capacity", config.event_capacity as u64, "events buffered for each watcher"),
+        ("redial_min_secs", config.redial_min_secs, "seconds before the first redial of a peer that is down"),
     ];
     if let Some((name, _, what)) = at_least_one.iter().find(|(_, value, _)| *value == 0) {
         return Err(crate::usage(format!(
@@ -296,6 +307,7 @@ fn check(config: &NodeConfig, file: &Path) -> Result<()> {
         )));
     }
     let relay_limits = [
+        ("relay_max_reservations", config.relay_max_reservations as u64),
         ("relay_max_circuits", config.relay_max_circuits as u64),
         ("relay_circuit_kib", config.relay_circuit_kib),
         ("relay_circuit_secs", config.relay_circuit_secs),
@@ -346,6 +358,16 @@ mod tests {
                 NodeConfig { relay_circuit_secs: 0, ..NodeConfig::default() },
                 "relay_circuit_secs = 0 in /d/config.toml: a relay that carries nothing helps nobody",
             ),
+            // A trial: a relay keeping no reservation read "relaying on" (circuits at 0 were
+            // refused); a first redial after 0 s was taken.
+            (
+                NodeConfig { relay_max_reservations: 0, ..NodeConfig::default() },
+                "relay_max_reservations = 0 in /d/config.toml: a relay that carries nothing helps nobody",
+            ),
+            (
+                NodeConfig { redial_min_secs: 0, ..NodeConfig::default() },
+                "redial_min_secs = 0 in /d/config.toml: it must be at least 1",
+            ),
             (
                 NodeConfig { trust_hops: 100_000, ..NodeConfig::default() },
                 "trust_hops = 100000 in /d/config.toml: it must be at most 16",
@@ -358,5 +380,38 @@ mod tests {
             let e = check(&config, file).expect_err(said).to_string();
             assert!(e.starts_with(said), "{e}");
         }
+        // With the relay off, its limits mean nothing and are not judged.
+        let off = NodeConfig {
+            relay: haggle_node::config::RelayMode::Off,
+            relay_max_reservations: 0,
+            ..NodeConfig::default()
+        };
+        check(&off, file).expect("the relay off");
+    }
+
+    /// A trial: `--bootstrap` was added to the file's peers, so a dead one there was dialled
+    /// for good, though OPERATIONS.md says flags override the file (as `--listen` did).
+    #[test]
+    fn flags_replace_what_the_file_says() {
+        use clap::Parser as _;
+        let live = "/ip4/127.0.0.1/tcp/7401/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5";
+        let dead = "/ip4/127.0.0.1/tcp/7399/p2p/12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5";
+        let args = |flags: &[&str]| {
+            let cli =
+                crate::args::Cli::try_parse_from([&["haggle", "node"][..], flags].concat()).expect("parses");
+            match cli.command {
+                crate::args::Command::Node(args) => args,
+                _ => unreachable!("a node command"),
+            }
+        };
+        let file = NodeConfig { bootstrap: vec![dead.to_owned()], ..NodeConfig::default() };
+        let mut config = file.clone();
+        override_with(&mut config, args(&["--bootstrap", live, "--listen", "/ip4/127.0.0.1/tcp/0"]))
+            .expect("ok");
+        assert_eq!(config.bootstrap, [live]);
+        assert_eq!(config.listen, ["/ip4/127.0.0.1/tcp/0"]);
+        let mut config = file.clone();
+        override_with(&mut config, args(&[])).expect("ok");
+        assert_eq!(config.bootstrap, [dead], "no flag: the file's");
     }
 }

@@ -885,6 +885,14 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     let out = haggle(&dir, &node_args);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains(&format!("belongs to {owner}: restore {owner}'s key")), "{}", stderr(&out));
+    // The same when a bootstrap address names that other key (a trial restored a node's key
+    // into a copy of a data dir that bootstraps to that node): the key is the mistake named.
+    let stranger = String::from_utf8_lossy(&haggle(&dir, &["id"]).stdout).trim().to_owned();
+    assert!(stranger.starts_with("12D3KooW") && stranger != owner, "{stranger}");
+    let to_it = format!("/ip4/127.0.0.1/tcp/9/p2p/{stranger}");
+    let out = haggle(&dir, &[&node_args[..], &["--bootstrap", &to_it]].concat());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("restore {owner}'s key")), "{}", stderr(&out));
     std::fs::rename(root.path().join("identity.key.moved"), dir.join("identity.key"))
         .expect("restore the key");
     // A node cannot bootstrap to itself.

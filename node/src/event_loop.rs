@@ -133,6 +133,8 @@ pub(crate) struct EventLoop {
     handle: crate::handle::NodeHandle,
     /// This node's clock against its peers'.
     clock: clock::ClockWatch,
+    /// Inbound connections the guard refused, told in the log now and then.
+    refusals: crate::guard::RefusalLog,
 }
 
 impl EventLoop {
@@ -173,6 +175,7 @@ impl EventLoop {
             hosting: trim::Hosting::default(),
             handle,
             clock: clock::ClockWatch::default(),
+            refusals: crate::guard::RefusalLog::default(),
         }
     }
 
@@ -433,7 +436,16 @@ impl EventLoop {
                 self.swarm.remove_external_address(&address);
                 self.update_kad_mode();
             }
-            SwarmEvent::ListenerClosed { listener_id, .. } => self.on_listener_closed(listener_id),
+            SwarmEvent::ListenerClosed { listener_id, addresses, reason } => {
+                // The swarm says no ExpiredListenAddr for a closed listener's addresses: a
+                // relay reservation that ended would otherwise stay advertised (status and
+                // `haggle id` handed out a circuit address no relay served).
+                for address in &addresses {
+                    self.swarm.remove_external_address(address);
+                }
+                self.on_listener_closed(listener_id, reason.err());
+                self.update_kad_mode();
+            }
             SwarmEvent::ExternalAddrConfirmed { address } => self.on_external_confirmed(address),
             SwarmEvent::ExternalAddrExpired { .. } => self.on_external_expired(),
             SwarmEvent::ConnectionEstablished {
@@ -484,6 +496,21 @@ impl EventLoop {
                     // connection, or stopped), or the network's.
                     let by_remote = matches!(cause, Some(libp2p::swarm::ConnectionError::IO(_)));
                     self.on_disconnected(peer_id, by_remote);
+                }
+            }
+            SwarmEvent::IncomingConnectionError { send_back_addr, error, .. } => {
+                if let Some(refused) = crate::guard::refusal(&error) {
+                    match self.refusals.note(std::time::Instant::now()) {
+                        Some(1) => {
+                            tracing::info!(from = %send_back_addr, "refused an inbound connection: {refused}{}", refused.hint())
+                        }
+                        Some(n) => {
+                            tracing::info!(from = %send_back_addr, "refused {n} inbound connections in the last minute or so, the last: {refused}{}", refused.hint())
+                        }
+                        None => {}
+                    }
+                } else {
+                    tracing::debug!(from = %send_back_addr, %error, "inbound connection failed");
                 }
             }
             SwarmEvent::OutgoingConnectionError { peer_id: Some(peer), error, .. } => {

@@ -54,6 +54,54 @@ pub(crate) enum Refused {
     Banned,
 }
 
+/// How often refused inbound connections are told in the log at most: each one would let a
+/// stranger write a line per attempt.
+const TELL_REFUSALS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Tells the operator, in the log, that the guard refused inbound connections (a trial's
+/// operator set `max_inbound_per_ip` and saw nothing of it on the node that refused): the first
+/// refusal at once, then at most one line per [`TELL_REFUSALS_EVERY`] with how many there were.
+/// Two counters and a time, whatever the number of addresses.
+#[derive(Debug, Default)]
+pub(crate) struct RefusalLog {
+    /// Refusals not told yet.
+    untold: u64,
+    /// When a line was last written.
+    told_at: Option<Instant>,
+}
+
+impl RefusalLog {
+    /// Notes one refusal; returns how many to tell now (this one included), if a
+    /// line is due.
+    pub(crate) fn note(&mut self, now: Instant) -> Option<u64> {
+        self.untold += 1;
+        if self.told_at.is_some_and(|at| now.duration_since(at) < TELL_REFUSALS_EVERY) {
+            return None;
+        }
+        self.told_at = Some(now);
+        Some(std::mem::take(&mut self.untold))
+    }
+}
+
+impl Refused {
+    /// What sets the limit refused, for the log.
+    pub(crate) fn hint(&self) -> &'static str {
+        match self {
+            Refused::TooManyFromIp { .. } => " (max_inbound_per_ip in config.toml sets the cap)",
+            Refused::TooManyPendingFromIp { .. } => " (a fixed cap against stalled handshakes)",
+            Refused::Banned => " (for an hour after its invalid objects)",
+        }
+    }
+}
+
+/// Whether an inbound connection's error is the guard's refusal, and which.
+pub(crate) fn refusal(error: &libp2p::swarm::ListenError) -> Option<&Refused> {
+    match error {
+        libp2p::swarm::ListenError::Denied { cause } => cause.downcast_ref::<Refused>(),
+        _ => None,
+    }
+}
+
 /// Per-IP caps and bans; see the module docs.
 #[derive(Debug)]
 pub(crate) struct Guard {
@@ -290,6 +338,19 @@ mod tests {
             guard.forget(id);
         }
         assert!(guard.pending_per_ip.keys().all(IpAddr::is_loopback));
+    }
+
+    /// The first refusal is told at once, the next ones at most once a minute, counted.
+    #[test]
+    fn refusals_are_told_at_most_once_a_minute() {
+        let mut log = RefusalLog::default();
+        let start = Instant::now();
+        assert_eq!(log.note(start), Some(1), "the first at once");
+        for n in 1..100 {
+            assert_eq!(log.note(start + std::time::Duration::from_secs(n % 59)), None);
+        }
+        assert_eq!(log.note(start + TELL_REFUSALS_EVERY), Some(100), "99 held back and this one");
+        assert_eq!(log.note(start + TELL_REFUSALS_EVERY), None);
     }
 
     #[test]

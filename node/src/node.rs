@@ -200,9 +200,6 @@ pub async fn start(
     }
     let (key, created) = keyfile::load_or_create(&key_path)?;
     let me = key.public().peer_id();
-    if let Some((_, addr)) = bootstrap.iter().find(|(peer, _)| *peer == me) {
-        return Err(StartError::BootstrapSelf(addr.to_string()));
-    }
     if created {
         tracing::info!(peer = %key.public(), "created a new identity");
     }
@@ -227,6 +224,12 @@ pub async fn start(
             db_owner: owner.peer_id().to_string(),
         });
     }
+    // After the owner's check: a key restored from another node's backup is the mistake to
+    // name, not the bootstrap address that then names this node (a trial's operator was
+    // pointed at the address).
+    if let Some((_, addr)) = bootstrap.iter().find(|(peer, _)| *peer == me) {
+        return Err(StartError::BootstrapSelf(addr.to_string()));
+    }
     let store = Arc::new(store);
     let blob_dir = data_dir.join("blobs");
     let blobs = tokio::task::spawn_blocking(move || haggle_storage::blobs::Blobs::open(&blob_dir))
@@ -234,6 +237,18 @@ pub async fn start(
         .map_err(StartError::StoreTask)?
         .map_err(StartError::Blobs)?;
     let blobs = Arc::new(blobs);
+    // A budget raised since listings were evicted for it lets them back (sync fetches them).
+    let (max_listings, readmitting) = (config.max_listings, store.clone());
+    match tokio::task::spawn_blocking(move || readmitting.readmit_evicted(max_listings)).await {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => tracing::info!(
+            listings = n,
+            max_listings,
+            "max_listings has room for listings evicted earlier: sync fetches them again"
+        ),
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot let evicted listings back"),
+        Err(e) => tracing::warn!(error = %e, "cannot let evicted listings back"),
+    }
     let key = Arc::new(key);
     let service = Service::new(store.clone(), key.clone(), (&config).into(), blobs.clone());
     // Other people's auctions and campaigns that ended while the node was off are announced

@@ -224,7 +224,7 @@ impl Store {
                 }
             }
             for id in &ids {
-                refuse_in(&mut batch, id, until);
+                evict_in(&mut batch, id, until, &key);
             }
             self.mark_for_index(&mut batch, &key)?;
             self.apply(batch, set)?;
@@ -260,6 +260,48 @@ impl Store {
             refuse_in(&mut batch, id, until);
         }
         self.apply_writes(batch)
+    }
+
+    /// Lets objects evicted for the budget come back, as many as `max_listings` has room for
+    /// now (below the 95% eviction brings the store down to): with the budget raised, sync
+    /// fetches them again (a trial's operator raised it after a small one and found the
+    /// listings evicted meanwhile gone for good). Objects refused for other reasons (an
+    /// author's quota, a bid refused for good) stay refused. Returns how many may come back.
+    pub fn readmit_evicted(&self, max_listings: usize) -> Result<usize, StoreError> {
+        if !self.may_have_evicted.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(0);
+        }
+        let target = max_listings - max_listings / 20;
+        let room = target.saturating_sub(self.listings_held()?);
+        let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut listings = std::collections::HashSet::new();
+        let mut batch = crate::writes::Batch::default();
+        for entry in self.db.scan_prefix([keys::EVICTED]) {
+            let (k, v) = entry?;
+            // The budget's mark: the time it could come back until, [`FOR_BUDGET`], and the
+            // listing it was (or was a revision, a bid or a pledge of).
+            let Some((until, rest)) = v.split_first_chunk::<8>() else { continue };
+            let Some((&FOR_BUDGET, listing)) = rest.split_first() else { continue };
+            let (Some(id), Ok(listing)) = (keys::id_at_end(&k), <[u8; 48]>::try_from(listing)) else {
+                continue;
+            };
+            let listing = ListingKey::from_bytes(&listing);
+            if !listings.contains(&listing) && listings.len() == room {
+                continue;
+            }
+            batch.remove(k.to_vec());
+            batch.remove(keys::evicted_expiry(Timestamp::from_millis(u64::from_be_bytes(*until)), &id));
+            // The listing's mark as gone, which would refuse its revisions too.
+            if listings.insert(listing)
+                && let Some(gone) = self.db.get(keys::gone(&listing))?.as_deref().and_then(Gone::decode)
+            {
+                self.clear_gone(&mut batch, &listing, gone);
+            }
+        }
+        if !listings.is_empty() {
+            self.apply_writes(batch)?;
+        }
+        Ok(listings.len())
     }
 
     /// Forgets evicted objects that can no longer come back.
@@ -389,6 +431,20 @@ impl Store {
 /// by which the sweep forgets the mark then. The caller sets `may_have_evicted`.
 pub(crate) fn refuse_in(batch: &mut crate::writes::Batch, id: &ObjectId, until: Timestamp) {
     batch.insert(keys::evicted(id), until.to_be_bytes().as_slice());
+    batch.insert(keys::evicted_expiry(until, id), &[]);
+}
+
+/// The byte after the time in an eviction mark written for the store's budget (see
+/// [`Store::readmit_evicted`]); a mark of 8 bytes is a refusal.
+const FOR_BUDGET: u8 = 1;
+
+/// Marks `id`, of the listing `listing`, evicted for the budget until `until` (as
+/// [`refuse_in`], but a raised budget lets it back).
+fn evict_in(batch: &mut crate::writes::Batch, id: &ObjectId, until: Timestamp, listing: &ListingKey) {
+    let mut mark = until.to_be_bytes().to_vec();
+    mark.push(FOR_BUDGET);
+    mark.extend_from_slice(&listing.to_bytes());
+    batch.insert(keys::evicted(id), mark.as_slice());
     batch.insert(keys::evicted_expiry(until, id), &[]);
 }
 
@@ -602,6 +658,41 @@ mod tests {
         // Once it could no longer come back, it is forgotten.
         store.sweep_expired(now().saturating_add(MAX_LIFETIME).saturating_add(2 * DAY)).expect("sweep");
         assert!(!store.is_evicted(&soon.id()).expect("read"));
+    }
+
+    /// From a trial: a budget raised after a small one left the listings evicted meanwhile
+    /// out for good. Raised, the budget lets back as many as it has room for; what was refused
+    /// for another reason stays refused.
+    #[test]
+    fn a_raised_budget_lets_evicted_listings_come_back() {
+        let (_d, store) = store();
+        let me = key(1);
+        let listings: Vec<_> = (2..8)
+            .map(|k| {
+                let listing =
+                    Listing { expires_at: now().saturating_add(u32::from(k) * DAY), ..live_listing("Lamp") };
+                sign_now(&key(k), Body::Listing(listing))
+            })
+            .collect();
+        for o in &listings {
+            assert!(put(&store, o).is_new());
+        }
+        let refused = sign_now(&key(9), Body::Listing(live_listing("Chair")));
+        store.refuse_until(&[refused.id()], now().saturating_add(DAY)).expect("refused");
+        assert_eq!(store.evict_over_budget(2, &me.public()).expect("evicts"), 4);
+        assert_eq!(store.readmit_evicted(2).expect("none"), 0, "the same budget: no room");
+        // A budget of 4 keeps 4 (95%, rounded up): room for 2 more of the 4 evicted.
+        assert_eq!(store.readmit_evicted(4).expect("some"), 2);
+        let back: Vec<_> = listings.iter().filter(|o| !store.is_evicted(&o.id()).expect("read")).collect();
+        assert_eq!(back.len(), 4, "2 held and 2 free to come back");
+        for o in &back {
+            if !store.contains(&o.id()).expect("read") {
+                assert!(put(&store, o).is_new(), "sync brings it again");
+            }
+        }
+        assert_eq!(store.readmit_evicted(1_000).expect("the rest"), 2);
+        assert!(listings.iter().all(|o| !store.is_evicted(&o.id()).expect("read")));
+        assert!(store.is_evicted(&refused.id()).expect("read"), "refused for another reason: stays");
     }
 
     /// Attack: strangers' bids on a stranger's auction must not make it unevictable (every node

@@ -124,7 +124,7 @@ async fn two_halves_of_a_partition_converge_tombstones_included() -> Result<()> 
 /// Attack: more valid listings than a home machine should hold. Over its budget a node evicts
 /// others' listings, and later syncs do not bring them back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn over_its_budget_a_node_evicts_and_sync_does_not_bring_them_back() -> Result<()> {
+async fn over_its_budget_a_node_evicts_and_sync_brings_them_back_only_when_it_is_raised() -> Result<()> {
     let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
     let a = TestNode::start("A", dirs[0].path(), vec![]).await?;
     store_on(&a, &listings(7, 120, "Crate"))?;
@@ -150,6 +150,19 @@ async fn over_its_budget_a_node_evicts_and_sync_does_not_bring_them_back() -> Re
         assert!(matches!(synced, NodeEvent::SyncCompleted { received: 0, .. }), "{synced:?}");
     }
     assert_eq!(active(&b).await, 48);
+    // From a trial: a budget raised later let none of them back. B restarted with room for
+    // 100 (95 kept after eviction) takes 47 of the 72 back by sync, and no more.
+    b.stop().await;
+    let config = haggle_node::NodeConfig {
+        bootstrap: vec![a.addr()],
+        max_listings: 100,
+        ..haggle_node::NodeConfig::for_tests()
+    };
+    let b = TestNode::start_with("B", dirs[1].path(), config).await?;
+    wait_until("B to hold 95 of A's listings again", || async { active(&b).await == 95 }).await?;
+    wait_until("B's sync to end", || async { b.node.handle.status().await.is_ok_and(|s| s.syncing == 0) })
+        .await?;
+    assert_eq!(active(&b).await, 95, "the rest stay evicted");
     for node in [a, b] {
         node.stop().await;
     }

@@ -212,7 +212,15 @@ pub fn note_clock(cx: &Context<'_>, clock: &ClockView) {
 fn reach_lines(n: &NetworkStatus, me: &impl std::fmt::Display) {
     let (word, meaning) = match n.reachability {
         Reachability::Public => ("public", "peers can dial this node"),
-        Reachability::Private => ("private", "behind a NAT or firewall: reached through relays"),
+        Reachability::Private if !n.relays.is_empty() => {
+            ("private", "behind a NAT or firewall: reached through relays")
+        }
+        // A relay found and lost, or none known yet: said as it is, not as a path that works
+        // (a trial's operator handed out a relayed address no relay served).
+        Reachability::Private => (
+            "private",
+            "behind a NAT or firewall, and no relay holds a reservation for it now: peers cannot dial it; it reaches them, and looks for a relay among its public peers (a bootstrap peer helps)",
+        ),
         Reachability::Unknown => ("unknown", "not tested yet (needs a connected peer to dial it back)"),
     };
     outln!("  reachability  {word}: {meaning}");

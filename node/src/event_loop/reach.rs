@@ -366,10 +366,19 @@ impl EventLoop {
     }
 
     /// A listener ended: if it was a relay reservation, another relay is asked.
-    pub(super) fn on_listener_closed(&mut self, listener: ListenerId) {
+    pub(super) fn on_listener_closed(&mut self, listener: ListenerId, error: Option<std::io::Error>) {
         if let Some(relay) = self.reach.reservations.remove(&listener) {
-            tracing::info!(%relay, "relay reservation ended");
-            self.reach.reserved.remove(&relay);
+            // A reservation never accepted was refused (the relay is full, or relays for
+            // nobody now): said so, with the relay's reason, so an operator can tell.
+            // One that ended with the relay's connection was held (forgetting the relay took
+            // it from `reserved` first).
+            let held = self.reach.reserved.remove(&relay) || !self.swarm.is_connected(&relay);
+            let error = error.map(|e| e.to_string()).unwrap_or_default();
+            if held {
+                tracing::info!(%relay, error, "relay reservation ended");
+            } else {
+                tracing::info!(%relay, error, "relay refused a reservation");
+            }
             // Refused, or ended while still connected: try the others first (until identify
             // tells of the relay again; a relay that left is simply gone).
             if self.swarm.is_connected(&relay) {
