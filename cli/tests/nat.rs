@@ -396,7 +396,23 @@ fn behind_symmetric_nats_the_homes_still_trade_through_the_relay() {
     };
     let relayed = wait("the relay to have carried the trade", || Some(relayed()).filter(|n| *n >= 1));
     eprintln!("symmetric NAT: {relayed} negotiation messages through the relay, the rest by mailbox");
-    drop((h1, h2, public));
+    // The relay goes: the homes stop advertising the circuit address it served (a trial's
+    // operator was told `reached through relays` and handed out an address no relay served).
+    public.stop();
+    for home in [&h1, &h2] {
+        wait("a home to stop advertising its relayed address", || {
+            let n = network(home);
+            let circuit = n["external_addrs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|a| a.as_str().is_some_and(|a| a.contains("/p2p-circuit")));
+            (!circuit && n["relays"].as_array().is_some_and(Vec::is_empty)).then_some(())
+        });
+        let said = String::from_utf8_lossy(&home.run(&["status"]).stdout).into_owned();
+        assert!(said.contains("no relay holds a reservation for it now"), "{said}");
+    }
+    drop((h1, h2));
     drop(net);
 }
 
@@ -419,6 +435,11 @@ fn with_no_relay_the_homes_trade_through_mailboxes() {
         assert_eq!(n["relays"].as_array().map(Vec::len), Some(0), "no relay to hold a slot on: {n}");
         assert_eq!((&n["delivered"]["direct"], &n["delivered"]["relayed"]), (&0.into(), &0.into()), "{n}");
     }
+    // Counted as what they were, once the receipts came back (status said 0 and 0 before).
+    wait("the mailbox deliveries to be counted", || {
+        let sum = |n: &NodeProcess| network(n)["delivered"]["mailbox"].as_u64().unwrap_or(0);
+        (sum(&h1) + sum(&h2) >= 2).then_some(())
+    });
     assert!(connections(&h1, &h2.peer_id).is_empty(), "the homes never connected");
     drop((h1, h2, public));
     drop(net);

@@ -347,7 +347,10 @@ impl EventLoop {
             relays: self.reach.relays_held(),
             relaying: self.relaying(),
             hole_punches: self.reach.hole_punches(),
-            delivered: self.reach.delivered(),
+            delivered: crate::api::types::Delivered {
+                mailbox: self.service.metrics().mailbox_deliveries(),
+                ..self.reach.delivered()
+            },
             upnp: self.reach.upnp(),
             mdns: self.swarm.behaviour().mdns.is_enabled(),
             clock: self.clock.view(clock::Now::read()),

@@ -58,6 +58,21 @@ struct AnswerLabels {
     answer: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PathLabels {
+    path: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
 /// The node's metrics. Cheap to clone (every handle is shared).
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -68,6 +83,13 @@ pub struct Metrics {
     search_seconds: Histogram,
     file_answers: Family<AnswerLabels, Counter>,
     file_requests: Family<AnswerLabels, Counter>,
+    /// Negotiation messages delivered, by path: `direct` and `relayed` raised to the event
+    /// loop's counts when scraped, `mailbox` counted as receipts come.
+    deliveries: Family<PathLabels, Counter>,
+    /// 1 for the node's reachability now (`public`, `private`, `unknown`), 0 for the others.
+    reachability: Family<StateLabels, Gauge>,
+    /// Hole punches, `succeeded` and `failed`, raised to the event loop's counts when scraped.
+    hole_punches: Family<ResultLabels, Counter>,
     /// Read when scraped.
     pub(crate) gauges: Gauges,
 }
@@ -96,6 +118,10 @@ pub(crate) struct Gauges {
     pub clock_authors: Gauge,
     /// Raised to the event loop's count when scraped, like `syncs_started`.
     pub refused_ahead: Counter,
+    /// Relays holding a reservation for this node.
+    pub relay_reservations: Gauge,
+    /// 1 while this node relays for others.
+    pub relaying: Gauge,
 }
 
 /// Latency buckets from 50 µs to about 3.3 s.
@@ -204,6 +230,30 @@ impl Metrics {
             "Distinct signed objects that came by gossip or directly and were refused because they were dated more than 5 minutes ahead of this node's clock",
             gauges.refused_ahead.clone(),
         );
+        let deliveries = Family::<PathLabels, Counter>::default();
+        registry.register(
+            "deliveries",
+            "Own negotiation messages delivered since start, by path: direct, relayed (through a relay), mailbox (through other nodes while the party was away; counted at its receipt)",
+            deliveries.clone(),
+        );
+        let reachability = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "reachability",
+            "Whether peers can dial this node: 1 for the state it is in (public, private, unknown), 0 for the others",
+            reachability.clone(),
+        );
+        let hole_punches = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "hole_punches",
+            "Relayed connections this node tried to turn into direct ones, by result: succeeded, failed",
+            hole_punches.clone(),
+        );
+        registry.register(
+            "relay_reservations",
+            "Relays holding a reservation for this node (a private node is reached through them)",
+            gauges.relay_reservations.clone(),
+        );
+        registry.register("relaying", "1 while this node relays for others, else 0", gauges.relaying.clone());
         Metrics {
             registry: Arc::new(registry),
             objects,
@@ -212,8 +262,54 @@ impl Metrics {
             search_seconds,
             file_answers,
             file_requests,
+            deliveries,
+            reachability,
+            hole_punches,
             gauges,
         }
+    }
+
+    /// Counts one own message delivered through a mailbox (its receipt came).
+    pub(crate) fn delivered_by_mailbox(&self) {
+        self.deliveries.get_or_create(&PathLabels { path: "mailbox" }).inc();
+    }
+
+    /// Own messages delivered through a mailbox since start.
+    pub(crate) fn mailbox_deliveries(&self) -> u64 {
+        self.deliveries.get_or_create(&PathLabels { path: "mailbox" }).get()
+    }
+
+    /// Sets the reachability and relay figures from the event loop's view.
+    pub(crate) fn reach(&self, network: &crate::api::types::NetworkStatus) {
+        use crate::api::types::Reachability;
+        let raise = |counter: Counter, to: u64| {
+            counter.inner().fetch_max(to, std::sync::atomic::Ordering::Relaxed);
+        };
+        raise(
+            self.deliveries.get_or_create(&PathLabels { path: "direct" }).clone(),
+            network.delivered.direct,
+        );
+        raise(
+            self.deliveries.get_or_create(&PathLabels { path: "relayed" }).clone(),
+            network.delivered.relayed,
+        );
+        let punches = network.hole_punches;
+        raise(
+            self.hole_punches.get_or_create(&ResultLabels { result: "succeeded" }).clone(),
+            punches.succeeded,
+        );
+        raise(self.hole_punches.get_or_create(&ResultLabels { result: "failed" }).clone(), punches.failed);
+        for (state, is) in [
+            ("public", Reachability::Public),
+            ("private", Reachability::Private),
+            ("unknown", Reachability::Unknown),
+        ] {
+            self.reachability
+                .get_or_create(&StateLabels { state })
+                .set(i64::from(network.reachability == is));
+        }
+        self.gauges.relay_reservations.set(i64::try_from(network.relays.len()).unwrap_or(i64::MAX));
+        self.gauges.relaying.set(i64::from(network.relaying));
     }
 
     /// Counts one object from the network: `kind` is `None` for bytes that did not decode.

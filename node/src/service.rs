@@ -825,6 +825,7 @@ impl Service {
         gauges.syncing.set(count(network.syncing));
         self.metrics.syncs_started(network.syncs_started);
         self.metrics.clock(&network.clock);
+        self.metrics.reach(network);
         gauges.unpublished.set(count(network.unpublished));
         gauges.listings.set(count(self.store.listings_held()?));
         gauges.sync_set.set(count(self.store.sync_set_len()?));

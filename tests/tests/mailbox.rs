@@ -94,6 +94,11 @@ async fn an_offer_and_its_acceptance_travel_sealed_through_a_third_node() -> Res
             .is_some_and(|e| e.state == DeliveryState::Delivered)
     })
     .await?;
+    // Counted by its path (an operator's status said "0 direct, 0 through a relay" after a
+    // delivery like it).
+    let status = buyer.get("/v1/status").await?;
+    let by_mailbox = status["network"]["delivered"]["mailbox"].as_u64().unwrap_or(0);
+    assert!(by_mailbox >= 1, "{}", status["network"]["delivered"]);
 
     // The confirm travels the same way to the seller.
     wait_until("the third node to hold sealed mail for the seller", || has_mail_for(&third, seller_key))

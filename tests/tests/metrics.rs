@@ -41,6 +41,13 @@ async fn a_listing_from_gossip_and_a_search_show_in_the_metrics() -> Result<()> 
         "haggle_sync_set 1",
         "haggle_search_seconds_count 1",
         "haggle_outbox_pending 0",
+        // Both listen on loopback alone: public at once, relaying (auto), no reservation.
+        "haggle_reachability{state=\"public\"} 1",
+        "haggle_reachability{state=\"private\"} 0",
+        "haggle_relay_reservations 0",
+        "haggle_relaying 1",
+        "haggle_deliveries_total{path=\"direct\"} 0",
+        "haggle_hole_punches_total{result=\"failed\"} 0",
     ] {
         assert!(text.lines().any(|l| l == line), "{line} missing from:\n{text}");
     }

@@ -244,9 +244,10 @@ fn reach_lines(n: &NetworkStatus, me: &impl std::fmt::Display) {
         if n.upnp.is_empty() { "off" } else { &n.upnp }
     );
     outln!(
-        "  delivered     {} direct, {} through a relay (negotiation messages since start)",
+        "  delivered     {} direct, {} through a relay, {} through a mailbox (negotiation messages since start)",
         n.delivered.direct,
-        n.delivered.relayed
+        n.delivered.relayed,
+        n.delivered.mailbox
     );
 }
 

@@ -528,6 +528,11 @@ fn in_users_terms(said: &str) -> String {
         // The relay knows no circuit to the peer: it is not connected to that relay now.
         return "not reachable through the relay: the peer holds no reservation there (it is offline, or has not reached that relay yet)".to_owned();
     }
+    // The relay client's dial gave up inside libp2p (the relay's connection went while the
+    // dial through it was under way): its words are an internal channel's.
+    if said.trim() == "oneshot canceled" {
+        return "the dial through a relay stopped: the connection to the relay closed meanwhile".to_owned();
+    }
     // A name DNS does not know, said in libp2p's debug form (`no records found for Query {
     // name: Name("shop.example."), query_type: A, ... }`).
     if let Some(rest) = said.split_once("no records found for Query").map(|(_, rest)| rest) {
@@ -562,6 +567,8 @@ mod tests {
 
     #[test]
     fn a_relay_without_the_peers_reservation_is_said_in_the_users_terms() {
+        // A trial's status showed libp2p's internal words.
+        assert!(in_users_terms("oneshot canceled").starts_with("the dial through a relay stopped"));
         let said = in_users_terms("Relay has no reservation for destination.");
         assert!(said.starts_with("not reachable through the relay") && said.contains("offline"), "{said}");
         assert_eq!(in_users_terms("Connection refused (os error 111)"), "connection refused (os error 111)");

@@ -1118,6 +1118,10 @@ pub struct Delivered {
     pub direct: u64,
     /// Through a relay.
     pub relayed: u64,
+    /// Through a mailbox on other nodes (the other party was offline, or not reachable): counted
+    /// when its signed receipt comes back.
+    #[serde(default)]
+    pub mailbox: u64,
 }
 
 /// Hole punching since the node started.
