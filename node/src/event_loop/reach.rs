@@ -156,12 +156,26 @@ impl Reach {
             .map(|c| ConnectionView {
                 address: c.remote.to_string(),
                 relayed: c.relayed,
-                transport: transport(&c.remote).into(),
+                transport: self.transport_of(c).into(),
                 outbound: c.outbound,
             })
             .collect();
         out.sort_by_key(|c| c.relayed);
         out
+    }
+
+    /// A connection's transport: its address's, or for a relayed connection whose address
+    /// names only the relay (one that came in through it), that of this node's own connection
+    /// to the relay (a trial read `relayed other`).
+    fn transport_of(&self, c: &Conn) -> &'static str {
+        match (transport(&c.remote), relay_of(&c.remote)) {
+            ("other", Some(relay)) if c.relayed => self
+                .conns
+                .values()
+                .find(|r| r.peer == relay && !r.relayed)
+                .map_or("other", |r| transport(&r.remote)),
+            (known, _) => known,
+        }
     }
 
     /// Whether messages for `peer` should wait a moment: it is reached only through a relay and
@@ -593,5 +607,29 @@ mod tests {
         assert_eq!(relay_of(&relayed), Some(relay));
         assert_eq!(relay_of(&relayed.clone().with(Protocol::P2p(PeerId::random()))), Some(relay));
         assert_eq!(relay_of(&quic), None);
+    }
+
+    /// A connection that came in through a relay names only the relay: its transport is that
+    /// of the connection to the relay.
+    #[test]
+    fn a_relayed_connection_in_takes_its_relays_transport() {
+        let mut reach = Reach::new(RelayMode::Auto, false);
+        let (relay, peer) = (PeerId::random(), PeerId::random());
+        let to_relay = Conn {
+            peer: relay,
+            remote: addr("/ip4/198.18.0.1/udp/7000/quic-v1"),
+            relayed: false,
+            outbound: true,
+        };
+        let inbound = Conn {
+            peer,
+            remote: Multiaddr::empty().with(Protocol::P2p(relay)).with(Protocol::P2pCircuit),
+            relayed: true,
+            outbound: false,
+        };
+        reach.conns.insert(ConnectionId::new_unchecked(1), to_relay);
+        reach.conns.insert(ConnectionId::new_unchecked(2), inbound);
+        let seen = reach.connections(&peer);
+        assert_eq!((seen.len(), seen[0].transport.as_str(), seen[0].relayed), (1, "quic", true));
     }
 }
