@@ -523,7 +523,7 @@ mod tests {
         put(rating.bytes());
         let view = me.feedback_object_view(&rating).expect("a view");
         assert_eq!(view.role, None, "the lamp's listing is not held here");
-        let json = serde_json::to_value(&me.reputation_view(&key(2).public().to_string()).expect("rep"))
+        let json = serde_json::to_value(me.reputation_view(&key(2).public().to_string()).expect("rep"))
             .expect("json");
         assert_eq!(json["feedback"][0]["as"], "seller");
     }
