@@ -634,6 +634,7 @@ impl Service {
                 unknown: results.unknown,
                 hidden: if results.total == 0 { self.hidden(&query, only.is_some())? } else { 0 },
                 around: around_view(query.around, nearest_m),
+                matched: None,
             });
         }
         if query.limit == 0 || query.limit > haggle_storage::MAX_PAGE {
@@ -701,6 +702,9 @@ impl Service {
             // here would have to run again over the listings left out.
             hidden: 0,
             around: around_view(query.around, None),
+            // Said when some matches were not looked at (a trial's `--ending-soon` read "500 of
+            // 500" beside 1,132 auctions).
+            matched: (candidates.total > candidates.hits.len()).then_some(candidates.total),
         })
     }
 

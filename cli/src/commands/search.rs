@@ -200,7 +200,24 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
     if let Some(line) = output::page_line(args.offset, page.hits.len(), page.total) {
         outln!("{}", output::dim(&line));
     }
+    if let Some(matched) = page.matched {
+        outln!("{}", output::dim(&looked_at(&args.params(), matched)));
+    }
     Ok(())
+}
+
+/// Under a search whose reputation, calendar or auction filter or order looked at only the
+/// first matches: how many there were, and how to see the others.
+fn looked_at(params: &SearchParams, matched: usize) -> String {
+    let max = haggle_node::api::types::MAX_PAGE;
+    let which = if params.sort == Some(Sort::EndingSoon) {
+        format!("the {max} that end soonest")
+    } else {
+        format!("the best {max}")
+    };
+    format!(
+        "{matched} listings match, and only {which} were looked at: narrow the search (words, --category, --max-price, --around) to reach the others"
+    )
 }
 
 /// A note when a search ordered or bounded by price shows prices per different periods (or per

@@ -34,7 +34,7 @@ pub use haggle_protocol::{
     ThreadState,
 };
 pub use haggle_storage::reputation::TRUSTED_SCORE;
-pub use haggle_storage::{DeliveryState, Sort, StoreStats};
+pub use haggle_storage::{DeliveryState, MAX_PAGE, Sort, StoreStats};
 pub use messages::{ConversationView, ConversationsPage, NoteRequest, NoteView, SubjectView};
 pub use names::{NameChange, NameRequest, NameView, NamesPage};
 pub use requests::{

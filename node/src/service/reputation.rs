@@ -584,6 +584,32 @@ mod tests {
     /// Defect: among sellers this node cannot weigh (no rating by anyone with standing), raw
     /// counts decided the order, so fake ratings ranked a seller first on a node that trusts
     /// nobody yet. Ties keep the search's own order (relevance here).
+    /// From a trial: a filter that looks at the best 500 matches said "500 of 500" beside
+    /// 1,132 matches. The page says how many matched in all when some were not looked at.
+    #[test]
+    fn a_filtered_search_says_how_many_matched_beyond_those_it_looked_at() {
+        let (me, _dir) = service(1);
+        for n in 0..(haggle_storage::MAX_PAGE as u32 + 1) {
+            let mut nonce = [0u8; 16];
+            nonce[..4].copy_from_slice(&n.to_be_bytes());
+            let listing = Listing { nonce, ..live_listing("Oak shelf") };
+            assert!(
+                me.store
+                    .ingest(sign_now(&key(2), Body::Listing(listing)).bytes(), Durability::Lazy)
+                    .expect("stored")
+                    .is_new()
+            );
+        }
+        let q = |trusted: bool| {
+            me.search(SearchParams { q: "shelf".into(), trusted, ..SearchParams::default() })
+                .expect("a search")
+        };
+        let plain = q(false);
+        assert_eq!((plain.total, plain.matched), (501, None), "a plain search counts them all");
+        let filtered = q(true);
+        assert_eq!((filtered.total, filtered.matched), (0, Some(501)));
+    }
+
     #[test]
     fn raw_counts_never_rank_a_seller_under_the_reputation_sort() {
         let (me, _dir) = market();

@@ -896,6 +896,11 @@ pub struct SearchPage {
     /// In a search by distance: where it measured from and how far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub around: Option<AroundView>,
+    /// When a reputation, calendar or auction filter or order looked at only the best
+    /// [`haggle_storage::MAX_PAGE`] matches of the rest of the query: how many matched that in
+    /// all (`total` counts what the filters kept of those looked at).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matched: Option<usize>,
 }
 
 /// Where a search by distance measured from (`SearchPage::around`).
