@@ -250,6 +250,30 @@ impl SearchIndex {
         // A number is no typo: another model or year is another thing (the second retrial's
         // `rtx 3090` was shown an RTX3080 as a guess, `ps5` a PS4 controller).
         if word.stem.bytes().any(|b| b.is_ascii_digit()) {
+            // Written together where listings write it apart (a trial's `iphone13` found
+            // nothing beside 286 listings of an `iPhone 13`): its letters and digits, each a
+            // word some listing uses, all of them.
+            let parts: Vec<Term> = self
+                .tokens(&crate::words::model_parts(&word.typed))
+                .into_iter()
+                .map(|w| Term::from_field_text(self.fields.text, &w.stem))
+                .collect();
+            let mut all_live = parts.len() >= 2;
+            for part in &parts {
+                all_live = all_live && has_live(known, part).map_err(index_err)?;
+            }
+            if all_live {
+                let each = parts
+                    .into_iter()
+                    .map(|t| {
+                        (
+                            Occur::Must,
+                            Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs)) as Box<dyn Query>,
+                        )
+                    })
+                    .collect();
+                return Ok((Box::new(BooleanQuery::new(each)), Matched::Exactly));
+            }
             return Ok((Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs)), Matched::Nothing));
         }
         // The word stemmed, and as typed when stemming changed it.
@@ -401,7 +425,27 @@ fn as_typed(text: &str, mut spans: Vec<(usize, usize)>) -> Vec<String> {
             _ => merged.push((from, to)),
         }
     }
-    merged.into_iter().filter_map(|(from, to)| text.get(from..to).map(str::to_owned)).collect()
+    // A pair of characters of a script written without spaces is named with the run it is
+    // part of, as typed (a trial's `スマホ` was told as `マホ`, the pair nothing held).
+    let run = |(mut from, mut to): (usize, usize)| {
+        let paired = |c: Option<char>| c.is_some_and(crate::words::paired);
+        if paired(text.get(from..).and_then(|t| t.chars().next())) {
+            while paired(text.get(..from).and_then(|t| t.chars().next_back())) {
+                from -= text[..from].chars().next_back().map_or(1, char::len_utf8);
+            }
+            while paired(text.get(to..).and_then(|t| t.chars().next())) {
+                to += text[to..].chars().next().map_or(1, char::len_utf8);
+            }
+        }
+        (from, to)
+    };
+    let mut named: Vec<String> = Vec::with_capacity(merged.len());
+    for word in merged.into_iter().map(run).filter_map(|(from, to)| text.get(from..to)) {
+        if !named.iter().any(|n| n == word) {
+            named.push(word.to_owned());
+        }
+    }
+    named
 }
 
 /// Whether a listing in the index that is not deleted uses `term`. The term dictionary's

@@ -217,6 +217,10 @@ fn words_inside_phrases_without_spaces_are_found() {
     let page = m.store.search(&q("自動車")).expect("search");
     assert_eq!(page.total, 0);
     assert_eq!(page.unknown, ["自動車"], "its pairs are named as the word typed");
+    // Also when one of its pairs is held (a trial's `スマホ` was told as `マホ`).
+    let m = holding([item(5, "スマートフォン", |_| {})]);
+    let page = m.store.search(&q("スマホ")).expect("search");
+    assert_eq!((page.total, page.unknown.as_slice()), (0, ["スマホ".to_owned()].as_slice()));
 }
 
 /// From an international trial: a word typed with its accent as a combining mark, Arabic
@@ -549,6 +553,9 @@ fn a_model_number_is_found_by_its_parts_and_whole() {
     assert_eq!(m.store.search(&q("iphone")).expect("search").total, 2);
     assert_eq!(titles(&m, &q("rtx 3080")), ["Graphics card RTX3080"]);
     assert_eq!(titles(&m, &q("rtx3080")), ["Graphics card RTX3080"]);
+    // Written together where the listing writes it apart (a trial's `iphone13`).
+    assert_eq!(titles(&m, &q("iphone12")), ["iPhone 12 case"]);
+    assert_eq!(titles(&m, &q("iphone12 case")), ["iPhone 12 case"]);
     // Another model is not a typo of this one.
     for other in ["rtx 3090", "rtx3070", "iphone16"] {
         let page = m.store.search(&q(other)).expect("search");
