@@ -63,10 +63,12 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
         // What the node found before the watch started is no news when a restart finds it
         // again (a trial's watch, started on a node already public, told `reachability now
         // public` after each restart).
-        reachability: status.map(|s| s.network.reachability),
+        reachability: status.as_ref().map(|s| s.network.reachability),
+        node_started: status.as_ref().map(|s| s.started_at),
         matching,
         delivered: Default::default(),
         seen: Default::default(),
+        seen_listings: Default::default(),
         bookings: None,
         failure: None,
         started: output::now_ms(),
@@ -266,17 +268,56 @@ fn back(cx: &Context<'_>, state: &std::cell::RefCell<Watching>, since: u64) {
             return;
         }
     };
-    for event in missed {
-        if !state.borrow_mut().show(cx, &event, true) {
+    for event in &missed.events {
+        if !state.borrow_mut().show(cx, event, true) {
             return;
         }
+    }
+    // The node's catch-up since it runs again, which may have ended before the stream opened
+    // (its event then never reaches the watch): how many it brought, as a new watch says it
+    // (a trial's watch showed 50 of 2,000 listings and said nothing of the rest).
+    // Since the node's run began, when it is a new one (the watch may notice the loss late: it
+    // was held still, say), else since the watch lost it.
+    let status = cx.api.status().ok();
+    let run = status.as_ref().map(|s| s.started_at);
+    let known = std::mem::replace(&mut state.borrow_mut().node_started, run);
+    let from = match (run, known) {
+        (Some(run), Some(known)) if run != known => run,
+        _ => since,
+    };
+    let syncs = status
+        .iter()
+        .flat_map(|s| s.network.syncs.iter())
+        .filter(|s| s.received > 0 && s.at >= from && s.at <= now);
+    for s in syncs {
+        if cx.json {
+            outln!(
+                "{}",
+                serde_json::json!({ "event": "sync_completed", "peer": s.peer.to_string(), "received": s.received, "sent": s.sent, "at": s.at, "while_away": true })
+            );
+        } else {
+            outln!(
+                "caught up with {}: {} new or updated, {} (while the watch was away)",
+                output::short_peer(&s.peer),
+                s.received,
+                output::relative(s.at, now)
+            );
+        }
+    }
+    if missed.more_listings && !cx.json {
+        outln!(
+            "{}",
+            output::dim(&format!(
+                "(the {AWAY_LISTINGS} newest listings that came meanwhile are shown: haggle search with the same words and --sort newest shows the others)"
+            ))
+        );
     }
 }
 
 /// What reached the node since `floor` (unix ms), as the events a watch would have shown:
 /// negotiation messages, notes and deal steps the other parties signed, deals made, and the
 /// newest listings stored or closed, oldest first.
-fn while_away(api: &ApiClient, params: &SearchParams, floor: u64) -> Result<Vec<NodeEvent>, ClientError> {
+fn while_away(api: &ApiClient, params: &SearchParams, floor: u64) -> Result<Missed, ClientError> {
     let mut missed: Vec<(u64, NodeEvent)> = Vec::new();
     for t in api.threads()?.threads {
         for m in t.messages.iter().filter(|m| m.from == Party::Them && m.created_at >= floor) {
@@ -326,8 +367,10 @@ fn while_away(api: &ApiClient, params: &SearchParams, floor: u64) -> Result<Vec<
         ..params.clone()
     };
     let by = haggle_node::api::types::Arrival::Sync;
+    let mut listings = 0;
     for hit in api.search(&newest)?.hits.into_iter().filter(|h| h.created_at >= floor && !h.mine) {
         missed.push((hit.created_at, NodeEvent::ListingStored { id: hit.id, by }));
+        listings += 1;
     }
     // Retracted, sold out or ended: no search finds them. A node from before this endpoint
     // answers 404, and the rest is still told.
@@ -335,7 +378,18 @@ fn while_away(api: &ApiClient, params: &SearchParams, floor: u64) -> Result<Vec<
         missed.push((closed.closed_at, NodeEvent::ListingStored { id: closed.id, by }));
     }
     missed.sort_by_key(|(at, _)| *at);
-    Ok(missed.into_iter().map(|(_, e)| e).collect())
+    Ok(Missed {
+        events: missed.into_iter().map(|(_, e)| e).collect(),
+        more_listings: listings == AWAY_LISTINGS,
+    })
+}
+
+/// What reached the node while the watch could not see it.
+struct Missed {
+    /// As the events the watch would have shown, oldest first.
+    events: Vec<NodeEvent>,
+    /// Whether the newest listings shown may not be all (as many as it looks at were new).
+    more_listings: bool,
 }
 
 /// A watch's state across events and across restarts of its node.
@@ -351,17 +405,54 @@ struct Watching {
     matching: std::collections::HashSet<String>,
     /// Messages announced delivered: a receipt for a sealed copy, or an answer to a second
     /// attempt, may say it again.
-    delivered: std::collections::HashSet<ObjectId>,
+    delivered: Recent<ObjectId>,
     /// Messages, deal steps, deals and listing revisions shown, by kind of event (a deal's id
     /// is its accept's), so that one told as having come while the watch was away is not told
     /// again when its event comes after.
-    seen: std::collections::HashSet<(&'static str, ObjectId)>,
+    seen: Recent<(&'static str, ObjectId)>,
+    /// The same of listing revisions, apart: a sync brings thousands, which must not push out
+    /// the messages and deals told (a trial's watch told six negotiation lines again after
+    /// 20,000 listings, when one set of 10,000 was emptied whole).
+    seen_listings: Recent<ObjectId>,
     /// What ended the watch.
     failure: Option<ClientError>,
     /// When the watch started (unix ms): nothing from before it is told as missed.
     started: u64,
+    /// When the node's run the watch last saw began (unix ms), to tell a new run.
+    node_started: Option<u64>,
     /// The owner's open booking requests (thread, listing key), and when they were listed.
     bookings: Option<(std::time::Instant, Vec<(ObjectId, String)>)>,
+}
+
+/// What a watch told lately, to tell each once: at most [`Recent::MAX`], the oldest forgotten
+/// first (a long watch must not grow without bound).
+struct Recent<T> {
+    set: std::collections::HashSet<T>,
+    order: std::collections::VecDeque<T>,
+}
+
+impl<T> Default for Recent<T> {
+    fn default() -> Self {
+        Recent { set: Default::default(), order: Default::default() }
+    }
+}
+
+impl<T: std::hash::Hash + Eq + Clone> Recent<T> {
+    const MAX: usize = 10_000;
+
+    /// Whether `item` is new here (then remembered).
+    fn insert(&mut self, item: T) -> bool {
+        if !self.set.insert(item.clone()) {
+            return false;
+        }
+        self.order.push_back(item);
+        if self.order.len() > Self::MAX
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.set.remove(&oldest);
+        }
+        true
+    }
 }
 
 /// A saved search a watch follows.
@@ -457,20 +548,17 @@ impl Watching {
             self.bookings = None;
         }
         if let NodeEvent::DeliveryChanged { id, state: DeliveryState::Delivered } = event {
-            if self.delivered.len() >= 10_000 {
-                self.delivered.clear();
-            }
             if !self.delivered.insert(*id) {
                 return true;
             }
         }
-        if let Some(id) = told(event) {
-            if self.seen.len() >= 10_000 {
-                self.seen.clear();
-            }
-            if !self.seen.insert(id) {
-                return true;
-            }
+        let first = match told(event) {
+            Some(("listing", id)) => self.seen_listings.insert(id),
+            Some(id) => self.seen.insert(id),
+            None => true,
+        };
+        if !first {
+            return true;
         }
         if self.told_again(event) {
             return true;
@@ -565,9 +653,6 @@ impl Watching {
         for thread in on {
             let Ok(t) = cx.api.thread(&thread.to_hex()) else { continue };
             let Some(why) = t.nights_unavailable.as_deref() else { continue };
-            if self.seen.len() >= 10_000 {
-                self.seen.clear();
-            }
             if !self.seen.insert(("nights gone", t.thread)) {
                 continue;
             }
@@ -1203,6 +1288,22 @@ mod tests {
     }
 
     /// Defect: a watch said `reachability now public` again after each restart of its node.
+    /// From a trial: 20,000 listings emptied the one set of what was told, and six negotiation
+    /// lines were told again after a restart. What was told is forgotten oldest first, and
+    /// listings apart.
+    #[test]
+    fn what_was_told_is_forgotten_oldest_first() {
+        let mut told = Recent::default();
+        assert!(told.insert(0usize));
+        assert!(!told.insert(0), "told once");
+        for n in 1..=Recent::<usize>::MAX {
+            assert!(told.insert(n));
+        }
+        assert_eq!(told.order.len(), Recent::<usize>::MAX);
+        assert!(told.insert(0), "the oldest went first");
+        assert!(!told.insert(Recent::<usize>::MAX), "the newest stay");
+    }
+
     #[test]
     fn a_reachability_found_again_is_not_told_again() {
         use haggle_node::api::types::Reachability;
@@ -1214,9 +1315,11 @@ mod tests {
             matching: Default::default(),
             delivered: Default::default(),
             seen: Default::default(),
+            seen_listings: Default::default(),
             bookings: None,
             failure: None,
             started: 0,
+            node_started: None,
         };
         let now = |reachability| NodeEvent::ReachabilityChanged { reachability };
         assert!(!w.told_again(&now(Reachability::Public)), "the first is told");
