@@ -10,7 +10,7 @@ use haggle_protocol::{ListingKey, ListingStatus, Object, ObjectKind, ThreadState
 
 use crate::derived::Changes;
 use crate::error::StoreError;
-use crate::ingest::{MAX_LISTINGS_PER_AUTHOR, Origin, Outcome, RejectReason, rejected};
+use crate::ingest::{MAX_HELD_PER_AUTHOR, MAX_LISTINGS_PER_AUTHOR, Origin, Outcome, RejectReason, rejected};
 use crate::keys::{self, Head};
 use crate::store::{Durability, Store};
 
@@ -194,11 +194,21 @@ impl Store {
                 {
                     return Ok(rejected(Some(id), RejectReason::Superseded { revision: gone.revision }));
                 }
-                // Expired listings (the owner's stay a while, to be renewed) hold no place; they
-                // are counted, by a scan of the expired, only for an author at the quota.
+                // Open listings count: closed ones (sold, retracted; kept a while to end the
+                // offers on them) and expired ones (the owner's stay a while, to be renewed)
+                // hold no place among them, and are counted, by reading the author's heads,
+                // only for an author with that many held. All of them together have a bound of
+                // their own (a shop that sold its thousandth item lists the next at once).
                 let added = gathered.changes.listings_added_by(&key.author);
-                if self.listing_count_by(&key.author)? + added >= MAX_LISTINGS_PER_AUTHOR
-                    && self.live_listing_count_by(&key.author, now)? + added >= MAX_LISTINGS_PER_AUTHOR
+                let held = self.listing_count_by(&key.author)? + added;
+                if held >= MAX_HELD_PER_AUTHOR {
+                    return Ok(rejected(
+                        Some(id),
+                        RejectReason::AuthorHeldQuota { max: MAX_HELD_PER_AUTHOR },
+                    ));
+                }
+                if held >= MAX_LISTINGS_PER_AUTHOR
+                    && self.open_listing_count_by(&key.author, now)? + added >= MAX_LISTINGS_PER_AUTHOR
                 {
                     return Ok(rejected(
                         Some(id),

@@ -29,6 +29,9 @@ pub(crate) struct Derived {
     /// Listing heads per author: their nonces, sorted (for the per-author quota, and to find an
     /// author's listings: heads are keyed nonce first, so no prefix scan finds them).
     authors: HashMap<PublicKey, Vec<[u8; 16]>>,
+    /// Per author, the listings whose head closes them (sold out, retracted, ended), by nonce:
+    /// they hold no place among the author's open listings.
+    closed: HashMap<PublicKey, std::collections::HashSet<[u8; 16]>>,
 }
 
 /// What a write batch changes in the derived state. Every head added, replaced or removed and
@@ -41,6 +44,8 @@ pub(crate) struct Changes {
     expiry_removed: Vec<(Timestamp, ListingKey)>,
     /// Listings added (`true`) or removed (`false`).
     listings: Vec<(ListingKey, bool)>,
+    /// Closed heads written (`true`) or gone (`false`).
+    closed: Vec<(ListingKey, bool)>,
 }
 
 impl Changes {
@@ -52,6 +57,9 @@ impl Changes {
         }
         self.added.push(((new.created_at, new.id), new.expires_at));
         self.expiry_added.push((new.expires_at, *key));
+        if new.closed {
+            self.closed.push((*key, true));
+        }
     }
 
     /// A listing's head is removed (the listing is swept or evicted).
@@ -62,6 +70,9 @@ impl Changes {
     fn head_gone(&mut self, key: &ListingKey, head: &Head, listing_gone: bool) {
         self.removed.push((head.created_at, head.id));
         self.expiry_removed.push((head.expires_at, *key));
+        if head.closed {
+            self.closed.push((*key, false));
+        }
         if listing_gone {
             self.listings.push((*key, false));
         }
@@ -111,6 +122,18 @@ impl Derived {
             self.expiry.remove(entry);
         }
         self.expiry.extend(changes.expiry_added);
+        // In order: a head replaced by a closed one is gone, then written.
+        for (key, closed) in changes.closed {
+            let nonces = self.closed.entry(key.author).or_default();
+            if closed {
+                nonces.insert(key.nonce);
+            } else {
+                nonces.remove(&key.nonce);
+            }
+            if nonces.is_empty() {
+                self.closed.remove(&key.author);
+            }
+        }
         for (key, added) in changes.listings {
             if added {
                 self.add_listing(key);
@@ -189,6 +212,9 @@ impl Store {
             out.set.insert((head.created_at, head.id), head.expires_at);
             out.expiry.insert((head.expires_at, key));
             out.add_listing(key);
+            if head.closed {
+                out.closed.entry(key.author).or_default().insert(key.nonce);
+            }
         }
         for entry in self.db.scan_prefix([keys::RECON]) {
             let (k, v) = entry?;
@@ -261,18 +287,24 @@ impl Store {
         self.with_derived(true, |d| d.authors.get(author).map_or(0, Vec::len))
     }
 
-    /// [`Self::listing_count_by`], less the author's listings that expired before `now` (the
-    /// owner's stay a while after, to be renewed; they hold no place in the quota).
-    pub(crate) fn live_listing_count_by(
+    /// The author's open listings at `now`: neither closed nor expired, from what is kept in
+    /// memory (no head is read).
+    pub(crate) fn open_listing_count_by(
         &self,
         author: &PublicKey,
         now: Timestamp,
     ) -> Result<usize, StoreError> {
         self.with_derived(true, |d| {
             let held = d.authors.get(author).map_or(0, Vec::len);
-            let expired =
-                d.expiry.iter().take_while(|(at, _)| *at < now).filter(|(_, k)| k.author == *author).count();
-            held.saturating_sub(expired)
+            let closed = d.closed.get(author);
+            let is_closed = |k: &ListingKey| closed.is_some_and(|c| c.contains(&k.nonce));
+            let expired_open = d
+                .expiry
+                .iter()
+                .take_while(|(at, _)| *at < now)
+                .filter(|(_, k)| k.author == *author && !is_closed(k))
+                .count();
+            held.saturating_sub(closed.map_or(0, std::collections::HashSet::len)).saturating_sub(expired_open)
         })
     }
 

@@ -144,12 +144,21 @@ pub enum RejectReason {
         /// The highest revision the node had.
         revision: u32,
     },
-    /// The author already has as many listings as this node keeps per author (closed and
-    /// retracted ones count until they expire: their last revision is kept to end the others).
+    /// The author already has as many open listings as this node keeps per author (neither
+    /// closed nor expired).
     #[error(
-        "the author already has {max} listings on this node, closed and retracted ones included (each is kept up to 90 days after it closed, to end the offers on it): a place frees when one of them expires"
+        "the author already has {max} open listings on this node: a place frees when one of them is sold, retracted or expires"
     )]
     AuthorQuota {
+        /// The limit.
+        max: usize,
+    },
+    /// The author already has as many listings held, open and closed, as this node keeps per
+    /// author (a closed one's last revision is kept to end the offers on it).
+    #[error(
+        "the author already has {max} listings on this node, open and closed (a closed one is kept up to 90 days after it closed, to end the offers on it): a place frees when a closed one has been kept its time"
+    )]
+    AuthorHeldQuota {
         /// The limit.
         max: usize,
     },
@@ -296,6 +305,7 @@ impl RejectReason {
                 | RejectReason::UnknownMailbox(_)
                 | RejectReason::Superseded { .. }
                 | RejectReason::AuthorQuota { .. }
+                | RejectReason::AuthorHeldQuota { .. }
                 | RejectReason::UnknownDeal(_)
                 // Two feedbacks of one author on one deal: a forwarder may have seen only one.
                 | RejectReason::FeedbackExists(_)
@@ -370,10 +380,15 @@ pub const MAX_THREADS_PER_OFFERER: usize = 256;
 /// on its listing to count the open ones, so this bounds that work.
 pub const MAX_THREADS_PER_LISTING: usize = 32;
 
-/// Listings one author may have on a node (current revisions, closed ones included until they
-/// expire): far above what a person or a shop lists, and a bound on what one key can make
-/// every node store (with the revision history, at most 17 objects per listing).
+/// Open listings one author may have on a node (neither closed nor expired): above what a
+/// person or most shops list at once.
 pub const MAX_LISTINGS_PER_AUTHOR: usize = 1_000;
+
+/// Listings one author may have on a node in all, open, closed (kept a while to end the offers
+/// on them) and expired: a bound on what one key can make every node store (with the revision
+/// history, at most 17 objects per listing), five times the open ones, so a shop that sold its
+/// thousandth item lists the next at once.
+pub const MAX_HELD_PER_AUTHOR: usize = 5_000;
 
 /// What [`Store::threads_started_by`] counted: offer threads a key started with this node
 /// (counting stops at [`MAX_THREADS_PER_OFFERER`]), those on one listing, and the open ones

@@ -55,8 +55,8 @@ pub use blocks::{BlockOutcome, Blocked, MAX_BLOCKED};
 pub use error::{DbError, IndexError, MigrateError, OpenError, SearchError, StoreError};
 pub use feedback::MAX_FEEDBACK_PER_AUTHOR;
 pub use ingest::{
-    MAX_LISTINGS_PER_AUTHOR, MAX_OPEN_OFFERS, MAX_THREADS_PER_LISTING, MAX_THREADS_PER_OFFERER, Outcome,
-    RejectReason, Rejection,
+    MAX_HELD_PER_AUTHOR, MAX_LISTINGS_PER_AUTHOR, MAX_OPEN_OFFERS, MAX_THREADS_PER_LISTING,
+    MAX_THREADS_PER_OFFERER, Outcome, RejectReason, Rejection,
 };
 pub use mail::{MAX_MAIL_PER_RECIPIENT, MAX_MAIL_PER_SENDER};
 pub use names::{MAX_NAME_CHARS, MAX_NAMES, NameOutcome, Named, same_name};

@@ -607,6 +607,44 @@ mod tests {
         let another = sign_now(&author, Body::Listing(Listing { nonce, ..live_listing("Lamp") }));
         let taken = store.write(&another, crate::ingest::Origin::Network, later).expect("write");
         assert!(taken.is_new(), "the expired listing's place is free: {taken:?}");
+        // A closed one (sold, retracted) holds none either (a trial's shop that had sold its
+        // thousandth item could list nothing for up to 90 days).
+        let third = signed[2].listing().expect("listing").clone();
+        let closed = Listing { revision: 2, status: ListingStatus::Closed, ..third };
+        assert!(put(&store, &sign_now(&author, Body::Listing(closed))).is_new(), "retracted");
+        nonce[..4].copy_from_slice(&5_001u32.to_le_bytes());
+        let next = sign_now(&author, Body::Listing(Listing { nonce, ..live_listing("Lamp") }));
+        let taken = store.write(&next, crate::ingest::Origin::Network, later).expect("write");
+        assert!(taken.is_new(), "the closed listing's place is free: {taken:?}");
+        nonce[..4].copy_from_slice(&5_002u32.to_le_bytes());
+        let over = sign_now(&author, Body::Listing(Listing { nonce, ..live_listing("Lamp") }));
+        let refused = store.write(&over, crate::ingest::Origin::Network, later).expect("write");
+        assert!(
+            matches!(&refused, Outcome::Rejected(r) if matches!(r.reason, RejectReason::AuthorQuota { .. })),
+            "{refused:?}"
+        );
+    }
+
+    /// Closed listings hold no place among the open ones, but all an author's listings have a
+    /// bound of their own: what one key can make a node keep.
+    #[test]
+    fn one_author_has_at_most_its_quota_of_listings_held_open_or_closed() {
+        let (_d, store) = store();
+        let author = key(9);
+        let closed: Vec<Vec<u8>> = (0..crate::MAX_HELD_PER_AUTHOR as u32)
+            .map(|i| {
+                let mut nonce = [0u8; 16];
+                nonce[..4].copy_from_slice(&i.to_le_bytes());
+                let listing = Listing { nonce, status: ListingStatus::Closed, ..live_listing("Lamp") };
+                sign_now(&author, Body::Listing(listing)).bytes().to_vec()
+            })
+            .collect();
+        let outcomes = store.ingest_batch(&closed, Durability::Lazy).expect("ingest");
+        assert_eq!(outcomes.iter().filter(|o| o.is_new()).count(), crate::MAX_HELD_PER_AUTHOR);
+        let one_more = sign_now(&author, Body::Listing(live_listing("Lamp")));
+        assert!(
+            matches!(put(&store, &one_more), Outcome::Rejected(r) if matches!(r.reason, RejectReason::AuthorHeldQuota { .. }) && !r.reason.is_peer_fault())
+        );
     }
 
     /// Attack: valid listings from many keys, more than a home machine should hold. The store

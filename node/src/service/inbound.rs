@@ -332,7 +332,7 @@ impl Service {
                 self.follow_up(object, *deal, via, &mut out);
             }
             if let Outcome::Rejected(r) = &outcome
-                && matches!(r.reason, RejectReason::AuthorQuota { .. })
+                && matches!(r.reason, RejectReason::AuthorQuota { .. } | RejectReason::AuthorHeldQuota { .. })
             {
                 over_quota.push((object.id(), object.author()));
             }
