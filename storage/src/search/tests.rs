@@ -408,6 +408,23 @@ fn typo_matches_are_ranked_like_exact_ones() {
     assert!(scores.windows(2).all(|w| w[0] >= w[1]) && scores[0] > scores[scores.len() - 1], "{scores:?}");
 }
 
+/// From a trial of a busy market: a typo's rarest neighbours ranked first (`laptpo` showed nine
+/// other misspellings, `lpatop`, `lapop`, `latop`, before the first `laptop`), since a word
+/// weighs by its rarity. A typo's neighbours weigh by how many use them instead.
+#[test]
+fn a_typo_finds_the_word_most_use_before_other_misspellings() {
+    let mut listings: Vec<Listing> = (0..12).map(|n| item(n, &format!("Laptop model {n}"), |_| {})).collect();
+    for (n, title) in [(40, "Dell XPS 13 lpatop"), (41, "Old lapop"), (42, "Gaming latop")] {
+        listings.push(item(n, title, |_| {}));
+    }
+    let m = holding(listings);
+    let page = m.store.search(&SearchQuery { limit: 20, ..q("laptpo") }).expect("search");
+    assert_eq!(page.total, 15, "every neighbour still matches");
+    let first: Vec<String> =
+        page.hits.iter().take(12).map(|h| h.listing.listing().expect("listing").title.clone()).collect();
+    assert!(first.iter().all(|t| t.starts_with("Laptop")), "the word most use first: {first:?}");
+}
+
 /// A word some listing uses matches only itself (and its forms), never its one-edit
 /// neighbours, and the total counts exactly the listings it names.
 #[test]
