@@ -348,7 +348,7 @@ impl EventLoop {
             relaying: self.relaying(),
             hole_punches: self.reach.hole_punches(),
             delivered: crate::api::types::Delivered {
-                mailbox: self.service.metrics().mailbox_deliveries(),
+                mailbox: self.service.delivered_by_mail(),
                 ..self.reach.delivered()
             },
             upnp: self.reach.upnp(),

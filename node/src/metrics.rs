@@ -83,8 +83,8 @@ pub struct Metrics {
     search_seconds: Histogram,
     file_answers: Family<AnswerLabels, Counter>,
     file_requests: Family<AnswerLabels, Counter>,
-    /// Negotiation messages delivered, by path: `direct` and `relayed` raised to the event
-    /// loop's counts when scraped, `mailbox` counted as receipts come.
+    /// Negotiation messages delivered, by path (`direct`, `relayed`, `mailbox`), raised to the
+    /// node's counts when scraped.
     deliveries: Family<PathLabels, Counter>,
     /// 1 for the node's reachability now (`public`, `private`, `unknown`), 0 for the others.
     reachability: Family<StateLabels, Gauge>,
@@ -269,16 +269,6 @@ impl Metrics {
         }
     }
 
-    /// Counts one own message delivered through a mailbox (its receipt came).
-    pub(crate) fn delivered_by_mailbox(&self) {
-        self.deliveries.get_or_create(&PathLabels { path: "mailbox" }).inc();
-    }
-
-    /// Own messages delivered through a mailbox since start.
-    pub(crate) fn mailbox_deliveries(&self) -> u64 {
-        self.deliveries.get_or_create(&PathLabels { path: "mailbox" }).get()
-    }
-
     /// Sets the reachability and relay figures from the event loop's view.
     pub(crate) fn reach(&self, network: &crate::api::types::NetworkStatus) {
         use crate::api::types::Reachability;
@@ -292,6 +282,10 @@ impl Metrics {
         raise(
             self.deliveries.get_or_create(&PathLabels { path: "relayed" }).clone(),
             network.delivered.relayed,
+        );
+        raise(
+            self.deliveries.get_or_create(&PathLabels { path: "mailbox" }).clone(),
+            network.delivered.mailbox,
         );
         let punches = network.hole_punches;
         raise(

@@ -814,6 +814,11 @@ impl Service {
         })
     }
 
+    /// The owner's messages a receipt for their sealed copy marked delivered since start.
+    pub(crate) fn delivered_by_mail(&self) -> u64 {
+        self.store.delivered_by_mail()
+    }
+
     /// What the store holds, and the owner's messages not yet delivered.
     pub fn counts(&self) -> Result<(StoreStats, usize), ServiceError> {
         Ok((self.store.stats()?, self.store.outbox_pending()?.len()))

@@ -185,7 +185,22 @@ impl Store {
         {
             return Ok(rejected(Some(id), RejectReason::AuctionChanged));
         }
-        let gone = match head {
+        let gone = match &head {
+            // A newer revision that opens a closed listing again (restocked) takes a place
+            // among the open ones, as a new listing does: else closing and reopening would
+            // give one author as many open listings as it may hold.
+            Some(h)
+                if h.closed && listing.status == ListingStatus::Active && listing.revision > h.revision =>
+            {
+                let added = gathered.changes.listings_added_by(&key.author);
+                if self.open_listing_count_by(&key.author, now)? + added >= MAX_LISTINGS_PER_AUTHOR {
+                    return Ok(rejected(
+                        Some(id),
+                        RejectReason::AuthorQuota { max: MAX_LISTINGS_PER_AUTHOR },
+                    ));
+                }
+                None
+            }
             Some(_) => None,
             None => {
                 let gone = self.gone(&key, now)?;
@@ -196,8 +211,8 @@ impl Store {
                 }
                 // Open listings count: closed ones (sold, retracted; kept a while to end the
                 // offers on them) and expired ones (the owner's stay a while, to be renewed)
-                // hold no place among them, and are counted, by reading the author's heads,
-                // only for an author with that many held. All of them together have a bound of
+                // hold no place among them, and are counted (from the derived state) only for
+                // an author with that many held. All of them together have a bound of
                 // their own (a shop that sold its thousandth item lists the next at once).
                 let added = gathered.changes.listings_added_by(&key.author);
                 let held = self.listing_count_by(&key.author)? + added;

@@ -22,7 +22,7 @@
 //! | `i` | listing key (48) | sequence (8, BE): a listing the search index must read again (swept, or an auction's high bid raised) |
 //! | `g` | listing key (48) | revision (4, BE), until (8, BE): a swept listing's highest revision |
 //! | `G` | until (8, BE), listing key (48) | - (when to forget a swept listing's marker) |
-//! | `v` | object id (32) | until (8, BE): evicted to keep within the store's budget |
+//! | `v` | object id (32) | until (8, BE), then for an eviction for the budget `1` and the listing key (48); 8 bytes alone for a refusal |
 //! | `V` | until (8, BE), object id (32) | - (when to forget an evicted object) |
 //! | `F` | deal id (32), author (32) | feedback id (32): one feedback per author and deal |
 //! | `A` | subject (32), author (32), deal id (32) | rating (1), made_at (8, BE), feedback id (32) |
@@ -133,6 +133,9 @@ pub(crate) const CLEAN_KEY: &[u8] = b"mclean";
 pub(crate) const ENDS_TOLD_KEY: &[u8] = b"mends_told";
 /// The public key of the identity whose node keeps this database (32 bytes).
 pub(crate) const OWNER_KEY: &[u8] = b"mowner";
+/// The store budget (`max_listings`, 8 bytes, big-endian) under which listings were last
+/// evicted: a start with a larger one lets them back (see [`crate::Store::readmit_evicted`]).
+pub(crate) const EVICTED_UNDER_KEY: &[u8] = b"mevicted_under";
 
 /// Builds a key from a table prefix and parts.
 pub(crate) fn key(table: u8, parts: &[&[u8]]) -> Vec<u8> {
@@ -278,7 +281,7 @@ pub(crate) fn listing_key_at_end(key: &[u8]) -> Option<ListingKey> {
 
 /// How many earlier revisions of a listing the store keeps (offers may name any of them). Older
 /// ones are deleted as new ones arrive, which bounds what one author's edits can cost: with
-/// [`crate::MAX_LISTINGS_PER_AUTHOR`], at most 17,000 listing objects per author.
+/// [`crate::MAX_HELD_PER_AUTHOR`], at most 85,000 listing objects per author.
 pub(crate) const MAX_HISTORY: usize = 16;
 /// Revisions kept past [`MAX_HISTORY`] because the node's own open threads name them: room for
 /// this many more, the oldest going first beyond it (a head stays well within its 8 KiB).

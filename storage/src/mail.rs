@@ -122,11 +122,15 @@ impl Store {
         batch.insert(keys::mail_expiry(r.expires_at, &id), &[]);
         batch.insert(keys::receipt(&r.mailbox), id.as_bytes().as_slice());
         remove_mailbox(&mut batch, &mut set, &mailbox);
+        let mut news = false;
         if let Some(message) = self.db.get(keys::mail_message(&r.mailbox))? {
             let message = keys::id_at_end(&message).ok_or(StoreError::Corrupt { what: "mail link" })?;
-            self.mark_delivered(&mut batch, &message)?;
+            news = self.mark_delivered(&mut batch, &message)?;
         }
         self.apply(batch, set)?;
+        if news {
+            self.delivered_by_mail.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         Ok(Outcome::New { id, kind: receipt.kind(), deal: None })
     }
 

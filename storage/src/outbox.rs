@@ -114,18 +114,26 @@ impl OutboxEntry {
 
 impl Store {
     /// Marks an outbox entry delivered within `batch` (used when a receipt arrives).
+    /// Returns whether the message was not marked delivered before.
     pub(crate) fn mark_delivered(
         &self,
         batch: &mut crate::writes::Batch,
         id: &ObjectId,
-    ) -> Result<(), StoreError> {
-        if let Some(mut entry) = self.outbox_entry(id)? {
-            entry.state = DeliveryState::Delivered;
-            entry.last_error = None;
-            batch.insert(keys::outbox(id), entry.encode());
-            batch.remove(keys::outbox_pending(&entry.to, id));
-        }
-        Ok(())
+    ) -> Result<bool, StoreError> {
+        let Some(mut entry) = self.outbox_entry(id)? else { return Ok(false) };
+        let news = entry.state != DeliveryState::Delivered;
+        entry.state = DeliveryState::Delivered;
+        entry.last_error = None;
+        batch.insert(keys::outbox(id), entry.encode());
+        batch.remove(keys::outbox_pending(&entry.to, id));
+        Ok(news)
+    }
+
+    /// How many of the owner's messages a receipt for their sealed copy marked delivered since
+    /// the store opened, each counted once (one delivered directly before its receipt came is
+    /// not counted).
+    pub fn delivered_by_mail(&self) -> u64 {
+        self.delivered_by_mail.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Adds `message` to the outbox within `batch`.

@@ -141,6 +141,9 @@ pub struct Store {
     /// False while the store holds no eviction markers (set before the first is written), so
     /// [`Store::is_evicted`] costs nothing on stores that never evicted.
     pub(crate) may_have_evicted: std::sync::atomic::AtomicBool,
+    /// The owner's messages marked delivered by a receipt for their sealed copy (not delivered
+    /// otherwise before), since the store opened: see [`Store::delivered_by_mail`].
+    pub(crate) delivered_by_mail: std::sync::atomic::AtomicU64,
     /// Bumped whenever the feedback held changes (see [`Store::feedback_generation`]).
     pub(crate) feedback_generation: std::sync::atomic::AtomicU64,
     /// The last reputation graph built, and what it was built from.
@@ -301,6 +304,7 @@ impl Store {
             step_generation: std::sync::atomic::AtomicU64::new(0),
             derived: Mutex::new(None),
             may_have_evicted: std::sync::atomic::AtomicBool::new(may_have_evicted),
+            delivered_by_mail: std::sync::atomic::AtomicU64::new(0),
             feedback_generation: std::sync::atomic::AtomicU64::new(0),
             trust: Mutex::new(None),
             owner: std::sync::OnceLock::new(),

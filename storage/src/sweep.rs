@@ -233,6 +233,8 @@ impl Store {
             excess -= 1;
         }
         if evicted > 0 {
+            // What the budget was, so a start with a larger one lets them back.
+            self.db.insert(keys::EVICTED_UNDER_KEY, &(max_listings as u64).to_be_bytes())?;
             self.catch_up_index()?;
         }
         Ok(evicted)
@@ -262,13 +264,23 @@ impl Store {
         self.apply_writes(batch)
     }
 
-    /// Lets objects evicted for the budget come back, as many as `max_listings` has room for
-    /// now (below the 95% eviction brings the store down to): with the budget raised, sync
-    /// fetches them again (a trial's operator raised it after a small one and found the
-    /// listings evicted meanwhile gone for good). Objects refused for other reasons (an
-    /// author's quota, a bid refused for good) stay refused. Returns how many may come back.
+    /// Lets objects evicted for the budget come back when `max_listings` is larger than the
+    /// budget they were evicted under, as many listings as it has room for now (below the 95%
+    /// eviction brings the store down to): sync then fetches them again (a trial's operator
+    /// raised the budget after a small one and found the listings evicted meanwhile gone for
+    /// good). The same budget lets none back, whatever the sweeps removed since. Objects
+    /// refused for other reasons (an author's quota, a bid refused for good) stay refused.
+    /// Returns how many listings may come back.
     pub fn readmit_evicted(&self, max_listings: usize) -> Result<usize, StoreError> {
         if !self.may_have_evicted.load(std::sync::atomic::Ordering::Acquire) {
+            return Ok(0);
+        }
+        let under = self
+            .db
+            .get(keys::EVICTED_UNDER_KEY)?
+            .and_then(|v| v.as_ref().try_into().ok())
+            .map(u64::from_be_bytes);
+        if under.is_none_or(|under| max_listings as u64 <= under) {
             return Ok(0);
         }
         let target = max_listings - max_listings / 20;
@@ -276,6 +288,7 @@ impl Store {
         let _guard = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut listings = std::collections::HashSet::new();
         let mut batch = crate::writes::Batch::default();
+        let mut in_batch = 0;
         for entry in self.db.scan_prefix([keys::EVICTED]) {
             let (k, v) = entry?;
             // The budget's mark: the time it could come back until, [`FOR_BUDGET`], and the
@@ -297,10 +310,16 @@ impl Store {
             {
                 self.clear_gone(&mut batch, &listing, gone);
             }
+            // In batches of a bounded size, however many were evicted.
+            in_batch += 1;
+            if in_batch == READMIT_BATCH {
+                self.apply_writes(std::mem::take(&mut batch))?;
+                in_batch = 0;
+            }
         }
-        if !listings.is_empty() {
-            self.apply_writes(batch)?;
-        }
+        self.apply_writes(batch)?;
+        // Let back once: the next start under this budget lets none back.
+        self.db.insert(keys::EVICTED_UNDER_KEY, &(max_listings as u64).to_be_bytes())?;
         Ok(listings.len())
     }
 
@@ -433,6 +452,9 @@ pub(crate) fn refuse_in(batch: &mut crate::writes::Batch, id: &ObjectId, until: 
     batch.insert(keys::evicted(id), until.to_be_bytes().as_slice());
     batch.insert(keys::evicted_expiry(until, id), &[]);
 }
+
+/// Eviction marks forgotten per write when a raised budget lets listings back.
+const READMIT_BATCH: usize = 1_000;
 
 /// The byte after the time in an eviction mark written for the store's budget (see
 /// [`Store::readmit_evicted`]); a mark of 8 bytes is a refusal.
@@ -623,6 +645,15 @@ mod tests {
             matches!(&refused, Outcome::Rejected(r) if matches!(r.reason, RejectReason::AuthorQuota { .. })),
             "{refused:?}"
         );
+        // Opened again (restocked), the closed one would take a place too: refused at the cap,
+        // or closing and reopening would give one key as many open as it may hold.
+        let third = signed[2].listing().expect("listing").clone();
+        let reopened = sign_now(&author, Body::Listing(Listing { revision: 3, ..third }));
+        let refused = store.write(&reopened, crate::ingest::Origin::Network, later).expect("write");
+        assert!(
+            matches!(&refused, Outcome::Rejected(r) if matches!(r.reason, RejectReason::AuthorQuota { .. })),
+            "{refused:?}"
+        );
     }
 
     /// Closed listings hold no place among the open ones, but all an author's listings have a
@@ -718,7 +749,10 @@ mod tests {
         let refused = sign_now(&key(9), Body::Listing(live_listing("Chair")));
         store.refuse_until(&[refused.id()], now().saturating_add(DAY)).expect("refused");
         assert_eq!(store.evict_over_budget(2, &me.public()).expect("evicts"), 4);
-        assert_eq!(store.readmit_evicted(2).expect("none"), 0, "the same budget: no room");
+        assert_eq!(store.readmit_evicted(2).expect("none"), 0, "the same budget lets none back");
+        // Whatever room sweeps made since (a review: every start under the same budget let
+        // evicted listings back), and not under a smaller one.
+        assert_eq!(store.readmit_evicted(1).expect("none"), 0, "a smaller budget neither");
         // A budget of 4 keeps 4 (95%, rounded up): room for 2 more of the 4 evicted.
         assert_eq!(store.readmit_evicted(4).expect("some"), 2);
         let back: Vec<_> = listings.iter().filter(|o| !store.is_evicted(&o.id()).expect("read")).collect();
@@ -728,6 +762,7 @@ mod tests {
                 assert!(put(&store, o).is_new(), "sync brings it again");
             }
         }
+        assert_eq!(store.readmit_evicted(4).expect("once"), 0, "let back once per raise");
         assert_eq!(store.readmit_evicted(1_000).expect("the rest"), 2);
         assert!(listings.iter().all(|o| !store.is_evicted(&o.id()).expect("read")));
         assert!(store.is_evicted(&refused.id()).expect("read"), "refused for another reason: stays");

@@ -158,10 +158,12 @@ async fn over_its_budget_a_node_evicts_and_sync_brings_them_back_only_when_it_is
         max_listings: 100,
         ..haggle_node::NodeConfig::for_tests()
     };
-    let b = TestNode::start_with("B", dirs[1].path(), config).await?;
+    let mut b = TestNode::start_with("B", dirs[1].path(), config).await?;
     wait_until("B to hold 95 of A's listings again", || async { active(&b).await == 95 }).await?;
-    wait_until("B's sync to end", || async { b.node.handle.status().await.is_ok_and(|s| s.syncing == 0) })
-        .await?;
+    // A later sync with A (every 5 s here) fetches no more.
+    while b.events.try_recv().is_ok() {}
+    let synced = b.wait_for("a later sync with A", |e| matches!(e, NodeEvent::SyncCompleted { .. })).await?;
+    assert!(matches!(synced, NodeEvent::SyncCompleted { received: 0, .. }), "{synced:?}");
     assert_eq!(active(&b).await, 95, "the rest stay evicted");
     for node in [a, b] {
         node.stop().await;

@@ -450,13 +450,10 @@ impl Service {
             Body::Listing(_) => {}
             Body::Mailbox(m) => out.open_mail |= m.to == me,
             Body::Receipt(r) if r.to == me => match self.store.mailbox_message(&r.mailbox) {
-                Ok(Some(message)) => {
-                    self.metrics.delivered_by_mailbox();
-                    out.then.events.push(NodeEvent::DeliveryChanged {
-                        id: message,
-                        state: haggle_storage::DeliveryState::Delivered,
-                    });
-                }
+                Ok(Some(message)) => out.then.events.push(NodeEvent::DeliveryChanged {
+                    id: message,
+                    state: haggle_storage::DeliveryState::Delivered,
+                }),
                 Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot read the message a receipt confirms"),
             },

@@ -581,9 +581,6 @@ mod tests {
         );
     }
 
-    /// Defect: among sellers this node cannot weigh (no rating by anyone with standing), raw
-    /// counts decided the order, so fake ratings ranked a seller first on a node that trusts
-    /// nobody yet. Ties keep the search's own order (relevance here).
     /// From a trial: a filter that looks at the best 500 matches said "500 of 500" beside
     /// 1,132 matches. The page says how many matched in all when some were not looked at.
     #[test]
@@ -610,6 +607,9 @@ mod tests {
         assert_eq!((filtered.total, filtered.matched), (0, Some(501)));
     }
 
+    /// Defect: among sellers this node cannot weigh (no rating by anyone with standing), raw
+    /// counts decided the order, so fake ratings ranked a seller first on a node that trusts
+    /// nobody yet. Ties keep the search's own order (relevance here).
     #[test]
     fn raw_counts_never_rank_a_seller_under_the_reputation_sort() {
         let (me, _dir) = market();
