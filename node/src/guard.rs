@@ -34,7 +34,7 @@ const MAX_PENDING_PER_IP: usize = 2;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Refused {
     /// The remote IP already has as many inbound connections as one address may.
-    #[error("{ip} already has {max} inbound connections")]
+    #[error("{ip} already has {max} inbound connection{}", if *max == 1 { "" } else { "s" })]
     TooManyFromIp {
         /// The remote address.
         ip: IpAddr,
@@ -42,7 +42,7 @@ pub(crate) enum Refused {
         max: usize,
     },
     /// The remote IP already has as many handshakes under way as one address may.
-    #[error("{ip} already has {max} inbound handshakes under way")]
+    #[error("{ip} already has {max} inbound handshake{} under way", if *max == 1 { "" } else { "s" })]
     TooManyPendingFromIp {
         /// The remote address.
         ip: IpAddr,

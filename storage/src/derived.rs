@@ -333,10 +333,15 @@ impl Store {
         self.with_derived(true, |d| d.expiry.iter().take_while(|(at, _)| *at < now).copied().collect())
     }
 
-    /// Every listing not by `me`, soonest to expire first (what eviction walks).
-    pub(crate) fn listings_by_expiry(&self, me: &PublicKey) -> Result<Vec<ListingKey>, StoreError> {
+    /// Every listing not by `me` in the order eviction walks them: the closed first (sold out,
+    /// retracted, ended: no search finds them, and a closed one is kept 90 days where an open
+    /// one lives 30, so by expiry alone a full store kept the closed and evicted every open
+    /// one, found in a trial), then the open, each soonest to expire first.
+    pub(crate) fn listings_for_eviction(&self, me: &PublicKey) -> Result<Vec<ListingKey>, StoreError> {
         self.with_derived(false, |d| {
-            d.expiry.iter().filter(|(_, k)| k.author != *me).map(|(_, k)| *k).collect()
+            let is_closed = |k: &ListingKey| d.closed.get(&k.author).is_some_and(|c| c.contains(&k.nonce));
+            let others = || d.expiry.iter().filter(|(_, k)| k.author != *me).map(|(_, k)| *k);
+            others().filter(is_closed).chain(others().filter(|k| !is_closed(k))).collect()
         })
     }
 }

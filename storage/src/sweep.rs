@@ -171,7 +171,8 @@ impl Store {
     }
 
     /// Keeps the store within `max_listings` listings: when over, others' listings are evicted
-    /// down to 95% of it, soonest to expire first (they would go first anyway), never the
+    /// down to 95% of it, closed ones first (no search finds them), then soonest to expire
+    /// first (they would go first anyway), never the
     /// owner's (`me`), and never one with a thread the owner is a party to or a deal here. An
     /// auction's or campaign's bids or pledges go with it. An evicted object is remembered until it could no longer come
     /// back, so neither sync nor gossip brings it again ([`Store::is_evicted`]). Returns how many
@@ -186,10 +187,10 @@ impl Store {
         let target = max_listings - max_listings / 20;
         let mut excess = held - target;
         let mut evicted = 0;
-        // Others' listings as they stand now, soonest to expire first; each eviction takes the
+        // Others' listings as they stand now, the closed, then soonest to expire first; each eviction takes the
         // write lock on its own, so ingest waits for one listing at a time, not for the whole
         // pass.
-        for key in self.listings_by_expiry(me)? {
+        for key in self.listings_for_eviction(me)? {
             if excess == 0 {
                 break;
             }
@@ -727,6 +728,27 @@ mod tests {
         // Once it could no longer come back, it is forgotten.
         store.sweep_expired(now().saturating_add(MAX_LIFETIME).saturating_add(2 * DAY)).expect("sweep");
         assert!(!store.is_evicted(&soon.id()).expect("read"));
+    }
+
+    /// From a trial: a full store kept 474 retracted listings (kept 90 days to end the offers on
+    /// them) and evicted every open one (living 30), since eviction went by expiry alone. The
+    /// closed go first.
+    #[test]
+    fn eviction_takes_closed_listings_before_open_ones() {
+        let (_d, store) = store();
+        let me = key(1);
+        let open = sign_now(
+            &key(2),
+            Body::Listing(Listing { expires_at: now().saturating_add(DAY), ..live_listing("Lamp") }),
+        );
+        let closed = sign_now(
+            &key(3),
+            Body::Listing(Listing { status: ListingStatus::Closed, ..live_listing("Chair") }),
+        );
+        assert!(put(&store, &open).is_new() && put(&store, &closed).is_new());
+        assert_eq!(store.evict_over_budget(1, &me.public()).expect("evicts"), 1);
+        assert!(store.contains(&open.id()).expect("read"), "the open one stays");
+        assert!(!store.contains(&closed.id()).expect("read"), "the closed one went");
     }
 
     /// From a trial: a budget raised after a small one left the listings evicted meanwhile

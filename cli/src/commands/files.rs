@@ -503,7 +503,11 @@ pub fn download(cx: &Context<'_>, deal: &str, out: Option<&Path>, force: bool) -
     let result = (|| -> Result<u64> {
         // Named by the path the user gave: the partial copy is the command's own business.
         let mut writer = std::fs::File::create(&partial).with_context(|| {
-            format!("cannot write {} (saved first as {})", out.display(), partial.display())
+            format!(
+                "cannot write {} (a download is written first to {}, then renamed)",
+                out.display(),
+                partial.display()
+            )
         })?;
         let mut hashing = HashingWriter { inner: &mut writer, hasher: blake3::Hasher::new() };
         let written = cx.api.save_download(deal, &mut hashing).map_err(|e| {

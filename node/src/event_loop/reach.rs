@@ -168,12 +168,15 @@ impl Reach {
     /// names only the relay (one that came in through it), that of this node's own connection
     /// to the relay (a trial read `relayed other`).
     fn transport_of(&self, c: &Conn) -> &'static str {
+        let direct_to = |relay: &PeerId| {
+            self.conns.values().find(|r| r.peer == *relay && !r.relayed).map(|r| transport(&r.remote))
+        };
         match (transport(&c.remote), relay_of(&c.remote)) {
-            ("other", Some(relay)) if c.relayed => self
-                .conns
-                .values()
-                .find(|r| r.peer == relay && !r.relayed)
-                .map_or("other", |r| transport(&r.remote)),
+            ("other", Some(relay)) if c.relayed => direct_to(&relay).unwrap_or("other"),
+            // An address that names no relay at all (`/p2p-circuit` alone, as a circuit in
+            // arrives): it came through a relay holding this node's reservation (a retrial
+            // read `relayed other` on the receiving side).
+            ("other", None) if c.relayed => self.reserved.iter().find_map(direct_to).unwrap_or("other"),
             (known, _) => known,
         }
     }
@@ -387,11 +390,10 @@ impl EventLoop {
             // One that ended with the relay's connection was held (forgetting the relay took
             // it from `reserved` first).
             let held = self.reach.reserved.remove(&relay) || !self.swarm.is_connected(&relay);
-            let error = error.map(|e| e.to_string()).unwrap_or_default();
-            if held {
-                tracing::info!(%relay, error, "relay reservation ended");
-            } else {
-                tracing::info!(%relay, error, "relay refused a reservation");
+            let what = if held { "relay reservation ended" } else { "relay refused a reservation" };
+            match error {
+                Some(e) => tracing::info!(%relay, error = %e, "{what}"),
+                None => tracing::info!(%relay, "{what}"),
             }
             // Refused, or ended while still connected: try the others first (until identify
             // tells of the relay again; a relay that left is simply gone).
@@ -609,8 +611,8 @@ mod tests {
         assert_eq!(relay_of(&quic), None);
     }
 
-    /// A connection that came in through a relay names only the relay: its transport is that
-    /// of the connection to the relay.
+    /// A connection that came in through a relay names only the relay, or no relay at all: its
+    /// transport is that of the connection to the relay (one holding this node's reservation).
     #[test]
     fn a_relayed_connection_in_takes_its_relays_transport() {
         let mut reach = Reach::new(RelayMode::Auto, false);
@@ -631,5 +633,16 @@ mod tests {
         reach.conns.insert(ConnectionId::new_unchecked(2), inbound);
         let seen = reach.connections(&peer);
         assert_eq!((seen.len(), seen[0].transport.as_str(), seen[0].relayed), (1, "quic", true));
+        let other = PeerId::random();
+        let bare = Conn {
+            peer: other,
+            remote: Multiaddr::empty().with(Protocol::P2pCircuit),
+            relayed: true,
+            outbound: false,
+        };
+        reach.conns.insert(ConnectionId::new_unchecked(3), bare);
+        assert_eq!(reach.connections(&other)[0].transport, "other", "no reservation: unknown");
+        reach.reserved.insert(relay);
+        assert_eq!(reach.connections(&other)[0].transport, "quic", "through the relay reserved");
     }
 }
