@@ -508,7 +508,7 @@ impl EventLoop {
                             tracing::info!(from = %send_back_addr, "refused an inbound connection: {refused}{}", refused.hint())
                         }
                         Some(n) => {
-                            tracing::info!(from = %send_back_addr, "refused {n} inbound connections in the last minute or so, the last: {refused}{}", refused.hint())
+                            tracing::info!(from = %send_back_addr, "refused {n} inbound connections since the last such line, the last: {refused}{}", refused.hint())
                         }
                         None => {}
                     }

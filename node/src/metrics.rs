@@ -272,27 +272,20 @@ impl Metrics {
     /// Sets the reachability and relay figures from the event loop's view.
     pub(crate) fn reach(&self, network: &crate::api::types::NetworkStatus) {
         use crate::api::types::Reachability;
-        let raise = |counter: Counter, to: u64| {
+        // Raised to the node's counts, never lowered (scrapes may run at once).
+        let raise = |counter: &Counter, to: u64| {
             counter.inner().fetch_max(to, std::sync::atomic::Ordering::Relaxed);
         };
-        raise(
-            self.deliveries.get_or_create(&PathLabels { path: "direct" }).clone(),
-            network.delivered.direct,
-        );
-        raise(
-            self.deliveries.get_or_create(&PathLabels { path: "relayed" }).clone(),
-            network.delivered.relayed,
-        );
-        raise(
-            self.deliveries.get_or_create(&PathLabels { path: "mailbox" }).clone(),
-            network.delivered.mailbox,
-        );
+        let delivered = network.delivered;
+        for (path, n) in
+            [("direct", delivered.direct), ("relayed", delivered.relayed), ("mailbox", delivered.mailbox)]
+        {
+            raise(&self.deliveries.get_or_create(&PathLabels { path }), n);
+        }
         let punches = network.hole_punches;
-        raise(
-            self.hole_punches.get_or_create(&ResultLabels { result: "succeeded" }).clone(),
-            punches.succeeded,
-        );
-        raise(self.hole_punches.get_or_create(&ResultLabels { result: "failed" }).clone(), punches.failed);
+        for (result, n) in [("succeeded", punches.succeeded), ("failed", punches.failed)] {
+            raise(&self.hole_punches.get_or_create(&ResultLabels { result }), n);
+        }
         for (state, is) in [
             ("public", Reachability::Public),
             ("private", Reachability::Private),

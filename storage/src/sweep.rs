@@ -450,8 +450,7 @@ impl Store {
 /// Adds to `batch` the mark that `id` is refused (as if evicted) until `until`, and the record
 /// by which the sweep forgets the mark then. The caller sets `may_have_evicted`.
 pub(crate) fn refuse_in(batch: &mut crate::writes::Batch, id: &ObjectId, until: Timestamp) {
-    batch.insert(keys::evicted(id), until.to_be_bytes().as_slice());
-    batch.insert(keys::evicted_expiry(until, id), &[]);
+    mark_in(batch, id, until, None);
 }
 
 /// Eviction marks forgotten per write when a raised budget lets listings back.
@@ -464,9 +463,21 @@ const FOR_BUDGET: u8 = 1;
 /// Marks `id`, of the listing `listing`, evicted for the budget until `until` (as
 /// [`refuse_in`], but a raised budget lets it back).
 fn evict_in(batch: &mut crate::writes::Batch, id: &ObjectId, until: Timestamp, listing: &ListingKey) {
+    mark_in(batch, id, until, Some(listing));
+}
+
+/// Marks `id` as held away until `until`: refused, or (with its listing) evicted for the budget.
+fn mark_in(
+    batch: &mut crate::writes::Batch,
+    id: &ObjectId,
+    until: Timestamp,
+    for_budget: Option<&ListingKey>,
+) {
     let mut mark = until.to_be_bytes().to_vec();
-    mark.push(FOR_BUDGET);
-    mark.extend_from_slice(&listing.to_bytes());
+    if let Some(listing) = for_budget {
+        mark.push(FOR_BUDGET);
+        mark.extend_from_slice(&listing.to_bytes());
+    }
     batch.insert(keys::evicted(id), mark.as_slice());
     batch.insert(keys::evicted_expiry(until, id), &[]);
 }

@@ -265,6 +265,18 @@ pub(crate) fn model_parts(text: &str) -> String {
     out
 }
 
+/// A query word written as a name and a number together (`iphone13`), as the two words
+/// listings may write apart (`iphone 13`): only for a name of three letters or more and a
+/// number of two digits or more, which a listing rarely holds apart by chance (`ps5` would
+/// find a `PS4 controller, 5 games`). `None` for any other word.
+pub(crate) fn name_and_number(word: &str) -> Option<String> {
+    let parts = model_parts(word);
+    let (a, b) = parts.split_once(' ').filter(|(_, b)| !b.contains(' '))?;
+    let digits = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
+    let (name, number) = if digits(a) { (b, a) } else { (a, b) };
+    (name.len() >= 3 && number.len() >= 2 && digits(number)).then_some(parts)
+}
+
 /// `text` followed by its [`compounds`] and [`model_parts`], if it has any.
 pub(crate) fn with_compounds(text: &str) -> std::borrow::Cow<'_, str> {
     let joined = if text.contains('-') { compounds(text) } else { String::new() };

@@ -225,13 +225,19 @@ fn started(cx: &Context<'_>) {
     let now = output::now_ms();
     let recent = status.network.syncs.iter().filter(|s| s.received > 0 && now.saturating_sub(s.at) < 120_000);
     for s in recent {
-        outln!(
-            "caught up with {}: {} new or updated, {} (before this watch started)",
-            output::short_peer(&s.peer),
-            s.received,
-            output::relative(s.at, now)
-        );
+        outln!("{}", caught_up(s, now, "before this watch started"));
     }
+}
+
+/// The line for a catch-up sync the watch did not see happen: what the live event's line says,
+/// with when, and `when` it was against the watch.
+fn caught_up(s: &haggle_node::api::types::SyncInfo, now: u64, when: &str) -> String {
+    format!(
+        "caught up with {}: {} new or updated, {} ({when})",
+        output::short_peer(&s.peer),
+        s.received,
+        output::relative(s.at, now)
+    )
 }
 
 /// What the watch says once its stream is open again after the node was away since `since`:
@@ -296,12 +302,7 @@ fn back(cx: &Context<'_>, state: &std::cell::RefCell<Watching>, since: u64) {
                 serde_json::json!({ "event": "sync_completed", "peer": s.peer.to_string(), "received": s.received, "sent": s.sent, "at": s.at, "while_away": true })
             );
         } else {
-            outln!(
-                "caught up with {}: {} new or updated, {} (while the watch was away)",
-                output::short_peer(&s.peer),
-                s.received,
-                output::relative(s.at, now)
-            );
+            outln!("{}", caught_up(s, now, "while the watch was away"));
         }
     }
     if missed.more_listings && !cx.json {

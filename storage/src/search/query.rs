@@ -251,23 +251,12 @@ impl SearchIndex {
         // `rtx 3090` was shown an RTX3080 as a guess, `ps5` a PS4 controller).
         if word.stem.bytes().any(|b| b.is_ascii_digit()) {
             // Written together where listings write it apart (a trial's `iphone13` found
-            // nothing beside 286 listings of an `iPhone 13`): its letters and its digits, each
-            // a word some listing uses, both. The index holds no positions, so the two are
-            // asked anywhere in a listing: only a name of three letters or more and a number
-            // of two digits or more are split, which a listing rarely holds apart by chance
-            // (`ps5` would find a `PS4 controller, 5 games`).
-            let split = crate::words::model_parts(&word.typed);
-            let halves: Vec<&str> = split.split(' ').collect();
-            let splits = match halves.as_slice() {
-                [a, b] => {
-                    let (letters, digits) =
-                        if a.bytes().all(|c| c.is_ascii_digit()) { (b, a) } else { (a, b) };
-                    letters.len() >= 3 && digits.len() >= 2 && digits.bytes().all(|c| c.is_ascii_digit())
-                }
-                _ => false,
-            };
+            // nothing beside 286 listings of an `iPhone 13`): its name and its number, each a
+            // word some listing uses, both. The index holds no positions, so the two are asked
+            // anywhere in a listing (see `words::name_and_number` for which words split).
+            let apart = crate::words::name_and_number(&word.typed).unwrap_or_default();
             let parts: Vec<Term> = self
-                .tokens(if splits { &split } else { "" })
+                .tokens(&apart)
                 .into_iter()
                 .map(|w| Term::from_field_text(self.fields.text, &w.stem))
                 .collect();
