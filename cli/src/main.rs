@@ -3,6 +3,7 @@
 
 #[macro_use]
 mod output;
+mod alloc;
 mod args;
 mod commands;
 mod parse_errors;
@@ -18,14 +19,6 @@ use clap::{CommandFactory, Parser};
 use haggle_node::{ApiClient, ClientError, ErrorCode};
 
 use crate::args::{Cli, Command};
-
-/// mimalloc rather than the system allocator: a node allocates and frees small buffers for
-/// every object it receives, decodes, stores and indexes (ingest at 100k listings:
-/// 19,600-20,300/s with glibc's allocator, 23,300-23,800/s with mimalloc built without
-/// transparent huge pages, which also keeps a node with 100k listings at 91-92 MiB resident
-/// instead of 144-153; see docs/PERFORMANCE.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// A mistake in how the command was used (exit code 2).
 #[derive(Debug)]
@@ -44,6 +37,7 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
 }
 
 fn main() -> ExitCode {
+    alloc::return_freed_memory_soon();
     // clap takes an empty HAGGLE_DATA_DIR for a missing --data-dir value (even beside the flag),
     // and says so, naming a flag that may never have been typed.
     if std::env::var_os("HAGGLE_DATA_DIR").is_some_and(|v| v.is_empty()) {

@@ -20,6 +20,7 @@ mod trim;
 mod unwritten;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -48,6 +49,32 @@ const MAX_VALIDATING: usize = 256;
 /// gossip so that a burst of gossip never starves a peer's catch-up (a node passing on what it
 /// just fetched used to make its source answer the next fetch "busy").
 const MAX_SERVING: usize = 64;
+
+/// How much of the loop's store work (validating gossip, answering and ingesting syncs,
+/// deliveries) runs at once: twice the cores, 4 to 16. The rest waits in line, in order. The
+/// work is CPU and disk, so more at once goes no faster, and each piece had taken a thread of
+/// its own: a node answering a newcomer's catch-up of 120,000 listings ran 112 threads, 85 of
+/// them the blocking pool's, and its heap grew from 111 to 267 MiB (each thread keeps memory
+/// of its own: the allocator's pages, sled's deferred frees), most of it kept until the
+/// threads ended (docs/PERFORMANCE.md, "Memory under a live load").
+fn running_at_once() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    (2 * cores).clamp(4, 16)
+}
+
+/// Runs `work` on the blocking pool once one of `places` is free, tracked by `tracker`.
+fn in_turn(
+    tracker: &tokio_util::task::TaskTracker,
+    places: &Arc<tokio::sync::Semaphore>,
+    work: impl FnOnce() + Send + 'static,
+) {
+    let places = places.clone();
+    tracker.spawn(async move {
+        // Never closed: the loop holds it for its life.
+        let Ok(_place) = places.acquire_owned().await else { return };
+        let _ = tokio::task::spawn_blocking(work).await;
+    });
+}
 
 /// Kinds of inbound work, each with its own budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +135,8 @@ pub(crate) struct EventLoop {
     shutdown: CancellationToken,
     /// Store work on the blocking pool, awaited at shutdown.
     blocking: tokio_util::task::TaskTracker,
+    /// Places for that work to run at once ([`running_at_once`]); the rest waits its turn.
+    places: Arc<tokio::sync::Semaphore>,
     intervals: Intervals,
     /// Gossip validations under way.
     validating: usize,
@@ -155,6 +184,7 @@ impl EventLoop {
             done_rx,
             shutdown,
             blocking: tokio_util::task::TaskTracker::new(),
+            places: Arc::new(tokio::sync::Semaphore::new(running_at_once())),
             intervals: Intervals {
                 retry: config.retry_interval(),
                 sweep: config.sweep_interval(),
@@ -290,11 +320,12 @@ impl EventLoop {
         self.handle.announce(event);
     }
 
-    /// Runs `work` on the blocking pool and sends its result back to the loop.
+    /// Runs `work` on the blocking pool, once one of the loop's [`running_at_once`] places is
+    /// free, and sends its result back to the loop.
     fn spawn_blocking(&self, work: impl FnOnce(&Service) -> Option<Done> + Send + 'static) {
         let service = self.service.clone();
         let tx = self.done_tx.clone();
-        self.blocking.spawn_blocking(move || {
+        in_turn(&self.blocking, &self.places, move || {
             if let Some(done) = work(&service) {
                 let _ = tx.blocking_send(done);
             }
@@ -644,5 +675,47 @@ impl EventLoop {
     /// Reports a gossip verdict to gossipsub.
     fn report(&mut self, id: &MessageId, source: &PeerId, acceptance: MessageAcceptance) {
         let _ = self.swarm.behaviour_mut().gossipsub.report_message_validation_result(id, source, acceptance);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// However much work comes at once, no more than the places run at a time, and all of it
+    /// runs: 200 pieces that each wait a little, on a runtime whose blocking pool could take a
+    /// thread for each.
+    #[test]
+    fn store_work_runs_a_few_at_a_time_and_all_of_it_runs() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let places = Arc::new(tokio::sync::Semaphore::new(running_at_once()));
+        let tracker = tokio_util::task::TaskTracker::new();
+        let (now, most, done) =
+            (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        runtime.block_on(async {
+            for _ in 0..200 {
+                let (now, most, done) = (now.clone(), most.clone(), done.clone());
+                in_turn(&tracker, &places, move || {
+                    let running = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(running, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(2));
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    done.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+            tracker.close();
+            tokio::time::timeout(Duration::from_secs(60), tracker.wait()).await.expect("all of it ran");
+        });
+        assert_eq!(done.load(Ordering::SeqCst), 200);
+        let most = most.load(Ordering::SeqCst);
+        assert!(most <= running_at_once(), "{most} ran at once, past {}", running_at_once());
+        assert!(most > 1, "the work ran side by side, not one at a time");
+        assert!((4..=16).contains(&running_at_once()));
     }
 }

@@ -7,12 +7,14 @@
 //! cargo run --release -p haggle-sim -- --nodes 50 --degree 4 --listings 200 --rate 20
 //! cargo run --release -p haggle-sim -- --scenario churn --nodes 30
 //! cargo run --release -p haggle-sim -- --scenario memory --listings 100000
+//! cargo run --release -p haggle-sim -- --scenario load --listings 20000 --rate 100
 //! cargo run --release -p haggle-sim -- --scenario attack --pow-bits 12
 //! cargo run --release -p haggle-sim -- --scenario floor   # bare gossipsub processes
 //! ```
 
 mod attack;
 mod floor;
+mod load;
 mod net;
 mod procfs;
 mod procs;
@@ -51,6 +53,10 @@ enum Scenario {
     Partition,
     /// One `haggle node` process with many listings: resident memory and start-up time.
     Memory,
+    /// One `haggle node` process's memory while it takes `--listings` live by gossip from
+    /// publishers in this process (one identity per 1,000), and a new process's while it
+    /// catches up with them all from it.
+    Load,
     /// Steady, on bare libp2p gossipsub processes with a node's gossip settings and nothing
     /// of haggle's on top: the floor the `--processes` figures stand on.
     Floor,
@@ -94,7 +100,15 @@ struct Args {
     /// Longest wait for every node to hold every listing after the last publish.
     #[arg(long, default_value_t = 60)]
     settle_secs: u64,
-    /// The `haggle` binary for the memory scenario (default: next to this one).
+    /// Load scenario: listings written into the measured node's store before it starts, on top
+    /// of which `--listings` arrive live (and a new node catches up with both).
+    #[arg(long, default_value_t = 0)]
+    preload: usize,
+    /// Load scenario: seconds of quiet after each phase before memory is read again (for the
+    /// node to give back what it no longer uses).
+    #[arg(long, default_value_t = 30)]
+    quiet_secs: u64,
+    /// The `haggle` binary for the memory and load scenarios (default: next to this one).
     #[arg(long)]
     haggle: Option<PathBuf>,
     #[arg(long)]
@@ -145,6 +159,7 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let mut report = match args.scenario {
         Scenario::Memory => memory(&args)?,
+        Scenario::Load => runtime.block_on(load::run(&args, &haggle_binary(&args)?))?,
         Scenario::Floor => floor::run(&args)?,
         Scenario::Steady if args.processes => procs::run(&args, &haggle_binary(&args)?)?,
         _ if args.processes => bail!("--processes runs the steady scenario only"),
@@ -498,36 +513,42 @@ fn haggle_binary(args: &Args) -> Result<PathBuf> {
     Ok(haggle)
 }
 
-fn memory(args: &Args) -> Result<Value> {
+/// A data dir for a `haggle node` holding `count` listings from 2,000 authors, written
+/// straight into its store (flushed), with the node's identity made first (`haggle node`
+/// refuses a database without its key). Returns the store, to be dropped before the node starts.
+fn preload(dir: &std::path::Path, count: usize, rng: &mut Rng) -> Result<haggle_storage::Store> {
     use haggle_protocol::fixtures::{author, live_listing, sign_now};
     use haggle_protocol::{Body, Listing};
 
+    haggle_protocol::keyfile::load_or_create(&dir.join("identity.key"))?;
+    let store = haggle_storage::Store::open(dir)?;
+    let mut batch = Vec::with_capacity(5_000);
+    for i in 0..count {
+        let mut l = Listing {
+            title: format!("{} {} number {i}", ["Blue", "Old", "New", "Small"][rng.below(4)], ["bike", "lamp", "sofa", "desk"][rng.below(4)]),
+            description: "Simulated listing with a description of a typical length: good condition, collect in person or shipped at cost.".into(),
+            ..live_listing("x")
+        };
+        // Random, as a node makes them.
+        l.nonce[..8].copy_from_slice(&rng.next().to_be_bytes());
+        l.nonce[8..].copy_from_slice(&rng.next().to_be_bytes());
+        batch.push(sign_now(&author(i as u32 % 2_000), Body::Listing(l)).bytes().to_vec());
+        if batch.len() == 5_000 {
+            store.ingest_batch(&batch, haggle_storage::Durability::Lazy)?;
+            batch.clear();
+        }
+    }
+    store.ingest_batch(&batch, haggle_storage::Durability::Lazy)?;
+    store.flush()?;
+    Ok(store)
+}
+
+fn memory(args: &Args) -> Result<Value> {
     let haggle = haggle_binary(args)?;
     let dir = tempfile::tempdir()?;
-    let mut rng = Rng::new(args.seed);
     let mut tables = serde_json::Map::new();
     {
-        // The node's identity first: `haggle node` refuses a database without its key.
-        haggle_protocol::keyfile::load_or_create(&dir.path().join("identity.key"))?;
-        let store = haggle_storage::Store::open(dir.path())?;
-        let mut batch = Vec::with_capacity(5_000);
-        for i in 0..args.listings {
-            let mut l = Listing {
-                title: format!("{} {} number {i}", ["Blue", "Old", "New", "Small"][rng.below(4)], ["bike", "lamp", "sofa", "desk"][rng.below(4)]),
-                description: "Simulated listing with a description of a typical length: good condition, collect in person or shipped at cost.".into(),
-                ..live_listing("x")
-            };
-            // Random, as a node makes them.
-            l.nonce[..8].copy_from_slice(&rng.next().to_be_bytes());
-            l.nonce[8..].copy_from_slice(&rng.next().to_be_bytes());
-            batch.push(sign_now(&author(i as u32 % 2_000), Body::Listing(l)).bytes().to_vec());
-            if batch.len() == 5_000 {
-                store.ingest_batch(&batch, haggle_storage::Durability::Lazy)?;
-                batch.clear();
-            }
-        }
-        store.ingest_batch(&batch, haggle_storage::Durability::Lazy)?;
-        store.flush()?;
+        let store = preload(dir.path(), args.listings, &mut Rng::new(args.seed))?;
         // Where the database's bytes go: records and their bytes (keys and values) per table.
         for (table, count, bytes) in store.table_sizes()? {
             tables.insert(table.to_string(), json!({ "records": count, "bytes": bytes }));

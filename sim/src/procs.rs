@@ -35,8 +35,17 @@ pub(crate) struct Proc {
 
 impl Proc {
     /// A simulated network's node: a fresh data dir with the simulation's settings.
-    fn start(haggle: &Path, args: &Args, bootstrap: &[String]) -> Result<Proc> {
-        let dir = tempfile::tempdir()?;
+    pub(crate) fn start(haggle: &Path, args: &Args, bootstrap: &[String]) -> Result<Proc> {
+        Proc::start_in(tempfile::tempdir()?, haggle, args, bootstrap)
+    }
+
+    /// As [`Proc::start`], on `dir` with whatever it holds.
+    pub(crate) fn start_in(
+        dir: tempfile::TempDir,
+        haggle: &Path,
+        args: &Args,
+        bootstrap: &[String],
+    ) -> Result<Proc> {
         // Every node shares 127.0.0.1, so the per-IP cap is lifted; events are buffered deep so
         // a busy reader misses none.
         let mut config = format!(
@@ -90,6 +99,18 @@ impl Proc {
 
     pub(crate) fn api(&self) -> Result<ApiClient> {
         Ok(ApiClient::for_data_dir(self.dir.path())?)
+    }
+
+    /// The address the node listens on, for others to dial.
+    pub(crate) fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Stops the node (as [`Proc::stop`]) and hands back its data dir, to start it again.
+    pub(crate) fn stop_keeping_dir(mut self) -> tempfile::TempDir {
+        self.stop();
+        let empty = tempfile::tempdir().expect("a temporary dir");
+        std::mem::replace(&mut self.dir, empty)
     }
 
     pub(crate) fn pid(&self) -> String {

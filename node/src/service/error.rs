@@ -913,6 +913,22 @@ pub enum Conflict {
         /// The limit.
         max: usize,
     },
+    /// The owner has as many open listings as a node keeps for one author.
+    #[error(
+        "you already have {max} open listings, as many as nodes keep for one seller: a place frees when one is sold, retracted or expires (haggle listings shows yours; haggle retract <id> ends one)"
+    )]
+    TooManyListings {
+        /// The limit.
+        max: usize,
+    },
+    /// The owner has as many listings, open and closed, as a node holds for one author.
+    #[error(
+        "you already have {max} listings, open and closed, as many as nodes hold for one seller: a closed one is kept up to 90 days after it closed, to end the offers on it, and its place frees then"
+    )]
+    TooManyListingsHeld {
+        /// The limit.
+        max: usize,
+    },
     /// The store refused the object for another reason.
     #[error(transparent)]
     Refused(RejectReason),
@@ -1046,6 +1062,8 @@ impl Conflict {
             | Conflict::SameListing { .. }
             | Conflict::TooManyOpenOffers { .. }
             | Conflict::TooManyThreads { .. }
+            | Conflict::TooManyListings { .. }
+            | Conflict::TooManyListingsHeld { .. }
             | Conflict::BlockListFull { .. }
             | Conflict::NameTaken { .. }
             | Conflict::NamesFull { .. }
@@ -1093,6 +1111,8 @@ impl From<RejectReason> for ServiceError {
             RejectReason::Step(e) => InvalidInput::Step(e).into(),
             RejectReason::DatesTaken(e) => Conflict::Booking(e, false).into(),
             RejectReason::TooManyOpenOffers { max } => Conflict::TooManyOpenOffers { max }.into(),
+            RejectReason::AuthorQuota { max } => Conflict::TooManyListings { max }.into(),
+            RejectReason::AuthorHeldQuota { max } => Conflict::TooManyListingsHeld { max }.into(),
             RejectReason::ThreadQuota { max } => {
                 Conflict::TooManyThreads { max, scope: "with this seller" }.into()
             }
@@ -1421,5 +1441,28 @@ fn not_yours(what: &str, id: &ObjectId) -> String {
             "thread {short} is not yours: it is between two other people, and only they can answer it (haggle show {short} names them)"
         ),
         _ => format!("{what} {short} is not yours: only its author can change it"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The store's per-author quotas, met by the owner's own publish, speak to the owner and say
+    /// what frees a place, not of "the author" as a stranger's refusal does.
+    #[test]
+    fn the_owners_listing_quota_speaks_to_the_owner() {
+        for (reason, words) in [
+            (RejectReason::AuthorQuota { max: 1_000 }, "you already have 1000 open listings"),
+            (RejectReason::AuthorHeldQuota { max: 5_000 }, "you already have 5000 listings, open and closed"),
+        ] {
+            let stranger = reason.to_string();
+            assert!(stranger.starts_with("the author already has"), "{stranger}");
+            let own = ServiceError::from(reason);
+            let said = own.to_string();
+            assert!(said.starts_with(words), "{said}");
+            assert!(said.contains("frees"), "says what frees a place: {said}");
+            assert_eq!(own.code(), ErrorCode::Conflict);
+        }
     }
 }
