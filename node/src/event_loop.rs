@@ -50,10 +50,10 @@ const MAX_VALIDATING: usize = 256;
 /// just fetched used to make its source answer the next fetch "busy").
 const MAX_SERVING: usize = 64;
 
-/// How much of the loop's store work (validating gossip, answering and ingesting syncs,
-/// deliveries) runs at once: twice the cores, 4 to 16. The rest waits in line, in order. The
-/// work is CPU and disk, so more at once goes no faster, and each piece had taken a thread of
-/// its own: a node answering a newcomer's catch-up of 120,000 listings ran 112 threads, 85 of
+/// How much of the store work peers bring (validating gossip, answering and ingesting syncs,
+/// answering for files) runs at once: twice the cores, 4 to 16. The rest waits in line, in
+/// order; the loop's own work and the owner's do not wait. The work is CPU and disk, so more at
+/// once goes no faster, and each piece had taken a thread of its own: a node answering a newcomer's catch-up of 120,000 listings ran 112 threads, 85 of
 /// them the blocking pool's, and its heap grew from 111 to 267 MiB (each thread keeps memory
 /// of its own: the allocator's pages, sled's deferred frees), most of it kept until the
 /// threads ended (docs/PERFORMANCE.md, "Memory under a live load").
@@ -70,7 +70,8 @@ fn in_turn(
 ) {
     let places = places.clone();
     tracker.spawn(async move {
-        // Never closed: the loop holds it for its life.
+        // Closed when the loop stops: what still waits is dropped, not run after the store's
+        // last flush.
         let Ok(_place) = places.acquire_owned().await else { return };
         let _ = tokio::task::spawn_blocking(work).await;
     });
@@ -306,6 +307,8 @@ impl EventLoop {
             }
         }
         self.hand_over().await;
+        // Peers' work still waiting its turn is dropped (gossip and syncs bring it again).
+        self.places.close();
         // Blocking work still under way holds the store: let it finish (it is short) so the
         // database is closed when the node says it has stopped.
         self.done_rx.close();
@@ -320,9 +323,23 @@ impl EventLoop {
         self.handle.announce(event);
     }
 
-    /// Runs `work` on the blocking pool, once one of the loop's [`running_at_once`] places is
-    /// free, and sends its result back to the loop.
+    /// Runs `work` on the blocking pool and sends its result back to the loop: the loop's own
+    /// work and the owner's (outbox, deliveries, mail, the market tick, the sweep), which never
+    /// waits behind peers'.
     fn spawn_blocking(&self, work: impl FnOnce(&Service) -> Option<Done> + Send + 'static) {
+        let service = self.service.clone();
+        let tx = self.done_tx.clone();
+        self.blocking.spawn_blocking(move || {
+            if let Some(done) = work(&service) {
+                let _ = tx.blocking_send(done);
+            }
+        });
+    }
+
+    /// As [`Self::spawn_blocking`], for work peers bring (validating gossip, answering and
+    /// ingesting syncs, answering for files): it runs once one of the loop's
+    /// [`running_at_once`] places is free, in the order it came.
+    fn spawn_in_turn(&self, work: impl FnOnce(&Service) -> Option<Done> + Send + 'static) {
         let service = self.service.clone();
         let tx = self.done_tx.clone();
         in_turn(&self.blocking, &self.places, move || {

@@ -25,6 +25,7 @@
 //! assert_eq!(received.id(), signed.id());
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod auction;

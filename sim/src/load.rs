@@ -4,10 +4,11 @@
 //! The node measured is a real `haggle node` process (B). Publishers, one identity each (an
 //! author may hold 1,000 open listings), run in this process and dial only B, so every listing
 //! reaches B by gossip while it is published. When B holds them all, a second process (C) joins
-//! with B as its only peer and catches up by sync. Resident memory is read from /proc at each
-//! step: the peak (`VmHWM`, the kernel's high-water mark, which no sampling can miss), what
-//! stays right after, and what stays after a quiet spell, when the node has had time to give
-//! memory back.
+//! with B as its only peer and catches up by sync (bounded by `--settle-secs`, as B's wait for
+//! the live listings is). Resident memory is read from /proc at each step: the peak (`VmHWM`,
+//! the kernel's high-water mark, which no sampling can miss, reset before the live load and
+//! before C starts, so each peak is its phase's), what stays right after, what stays after a
+//! quiet spell, when the node has had time to give memory back, and the threads.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -24,9 +25,10 @@ use crate::{Args, draft, procfs, round};
 /// The most open listings one author may hold: one publisher per this many listings.
 const PER_AUTHOR: usize = 1_000;
 
-/// A process's resident memory now and its peak so far, in MiB; and of what is resident now,
-/// the anonymous memory (the heap: what the process holds) apart from file pages (the search
-/// index's mapped files, which the kernel may take back).
+/// A process's resident memory now and its peak since [`reset_peak`] (or its start), in MiB;
+/// of what is resident now, the anonymous memory (the heap: what the process holds) apart from
+/// file pages (the search index's mapped files, which the kernel may take back); and its
+/// threads.
 fn memory_of(pid: &str) -> Value {
     let mib = |field| procfs::status_kib(pid, field).map(|b| b / 1_048_576);
     json!({
@@ -34,7 +36,13 @@ fn memory_of(pid: &str) -> Value {
         "peak_rss_mib": mib("VmHWM"),
         "anon_mib": mib("RssAnon"),
         "file_mib": mib("RssFile"),
+        "threads": procfs::status_number(pid, "Threads"),
     })
+}
+
+/// Starts a new peak for `pid`: its `VmHWM` is set to what is resident now.
+fn reset_peak(pid: &str) -> Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").context("resetting a peak (/proc/PID/clear_refs)")
 }
 
 /// Waits, bounded by `limit`, until the node behind `api` holds at least `listings` listings;
@@ -110,6 +118,7 @@ pub async fn run(args: &Args, haggle: &Path) -> Result<Value> {
     }
     wait_for_mesh(&publishers, Duration::from_secs(120)).await?;
 
+    reset_peak(&b_pid)?;
     // Publish round-robin at the rate asked for.
     let mut rng = Rng::new(args.seed);
     let interval = Duration::from_secs_f64(1.0 / args.rate.max(0.001));
@@ -133,6 +142,7 @@ pub async fn run(args: &Args, haggle: &Path) -> Result<Value> {
     }
 
     // A new node catches up from B alone.
+    reset_peak(&b_pid)?;
     let started = Instant::now();
     let c = Proc::start(haggle, args, &[b.addr().to_owned()])?;
     let (c_pid, c_api) = (c.pid(), c.api()?);
@@ -149,6 +159,7 @@ pub async fn run(args: &Args, haggle: &Path) -> Result<Value> {
     let mut b = Proc::spawn(haggle, dir, &[])?;
     let b_api = b.api()?;
     let held = tokio::task::spawn_blocking(move || b_api.status().map(|s| s.store.active_listings)).await??;
+    tokio::time::sleep(quiet).await;
     let b_restarted = memory_of(&b.pid());
     b.stop();
 

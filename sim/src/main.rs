@@ -12,6 +12,8 @@
 //! cargo run --release -p haggle-sim -- --scenario floor   # bare gossipsub processes
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod attack;
 mod floor;
 mod load;

@@ -58,6 +58,13 @@ pub fn status_kib(pid: &str, field: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// A line of /proc/PID/status that is a plain number (`Threads`, say).
+pub fn status_number(pid: &str, field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = text.lines().find(|l| l.split(':').next() == Some(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -67,6 +74,7 @@ mod tests {
         if cfg!(target_os = "linux") {
             assert!(cpu_seconds().is_some());
             assert!(status_kib("self", "VmRSS").is_some_and(|b| b > 0));
+            assert!(status_number("self", "Threads").is_some_and(|t| t >= 1));
             assert!(loopback_tx_bytes().is_some());
             assert!(loopback_tx_packets().is_some());
         }

@@ -85,16 +85,22 @@ impl Proc {
             let _ = BufReader::new(stdout).read_line(&mut line);
             let _ = tx.send(line);
         });
-        let banner = match rx.recv_timeout(START_TIMEOUT) {
-            Ok(line) => line,
-            Err(_) => {
+        let addr = rx
+            .recv_timeout(START_TIMEOUT)
+            .map_err(|_| anyhow::anyhow!("a node printed no banner within {START_TIMEOUT:?}"))
+            .and_then(|line| serde_json::from_str::<Value>(&line).context("the node's banner"))
+            .and_then(|banner| {
+                Ok(banner["listen"][0].as_str().context("a listen address in the banner")?.to_owned())
+            });
+        match addr {
+            Ok(addr) => Ok(Proc { child, dir, addr }),
+            Err(e) => {
+                // Not left running on a data dir about to be deleted.
                 let _ = child.kill();
-                bail!("a node printed no banner within {START_TIMEOUT:?}");
+                let _ = child.wait();
+                Err(e)
             }
-        };
-        let banner: Value = serde_json::from_str(&banner).context("the node's banner")?;
-        let addr = banner["listen"][0].as_str().context("a listen address in the banner")?.to_owned();
-        Ok(Proc { child, dir, addr })
+        }
     }
 
     pub(crate) fn api(&self) -> Result<ApiClient> {

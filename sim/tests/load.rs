@@ -33,5 +33,6 @@ fn a_node_takes_a_live_load_and_a_new_one_catches_up_with_it() {
         let rss = memory["rss_mib"].as_u64().expect("a resident size");
         assert!(rss > 0 && memory["peak_rss_mib"].as_u64() >= Some(rss), "{phase}: {report}");
         assert!(memory["anon_mib"].as_u64().is_some_and(|a| a <= rss), "{phase}: {report}");
+        assert!(memory["threads"].as_u64().is_some_and(|t| t > 1), "{phase}: {report}");
     }
 }

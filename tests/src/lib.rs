@@ -2,6 +2,8 @@
 //! through their real API. Every wait is bounded and waits for an event or a condition, never a
 //! fixed time.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

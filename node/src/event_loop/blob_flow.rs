@@ -123,7 +123,7 @@ impl EventLoop {
         // Counted from now, at the largest answer's size: requests that arrive together are held
         // to the limit before any of them is answered.
         self.blob_flow.unwritten.handed(request_id, peer, UNWRITTEN_RESERVED, now);
-        self.spawn_blocking(move |service| {
+        self.spawn_in_turn(move |service| {
             let blobs = service.blobs();
             let answer = match blobs.has(&request.hash) {
                 // A file of another size is not the one asked for: answering would make the

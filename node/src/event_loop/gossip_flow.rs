@@ -37,7 +37,7 @@ impl EventLoop {
             self.report(&message_id, &source, MessageAcceptance::Ignore);
             return;
         }
-        self.spawn_blocking(move |service| {
+        self.spawn_in_turn(move |service| {
             let inbound = service.receive(&data, Via::Gossip);
             Some(Done::Gossip { message_id, source, inbound })
         });

@@ -212,7 +212,7 @@ impl EventLoop {
                 started: Instant::now(),
             },
         );
-        self.spawn_blocking(move |service| {
+        self.spawn_in_turn(move |service| {
             let items = match service.sync_items() {
                 Ok(items) => items,
                 Err(e) => {
@@ -445,7 +445,7 @@ impl EventLoop {
                 state.outstanding += usize::from(!have.is_empty());
                 state.session = Some(session);
                 if !have.is_empty() {
-                    self.spawn_blocking(move |service| {
+                    self.spawn_in_turn(move |service| {
                         let objects = service.public_objects(&have).unwrap_or_default();
                         let batches = push_batches(objects.iter().map(|o| o.bytes()));
                         Some(Done::Sync(SyncDone::PushLoaded { peer, id, batches }))
@@ -521,7 +521,7 @@ impl EventLoop {
                 let Some(state) = self.session(&peer, id) else { return };
                 let look_up = running > 1 || state.ended_at_start != ended;
                 let Some(session) = state.session.take() else { return };
-                self.spawn_blocking(move |service| {
+                self.spawn_in_turn(move |service| {
                     let mut session = session;
                     let next = session.step(&message);
                     // Objects evicted to keep within the store's budget are not fetched again,
@@ -531,7 +531,7 @@ impl EventLoop {
                 });
             }
             (SyncResponse::Objects { objects }, Asked::Fetch(ids)) => {
-                self.spawn_blocking(move |service| {
+                self.spawn_in_turn(move |service| {
                     // Only what was asked for is taken.
                     let inbound = service.receive_batch(&objects, Via::Sync, Some(&ids));
                     Some(Done::Sync(SyncDone::Fetched { peer, id, ids, inbound }))
@@ -619,7 +619,7 @@ impl EventLoop {
             }
         };
         self.sync.inbound.insert(token, (channel, request_id));
-        self.spawn_blocking(move |service| {
+        self.spawn_in_turn(move |service| {
             let mut inbound = Inbound::default();
             let response = match request {
                 SyncRequest::Reconcile { message } => match service.sync_respond(&message) {
