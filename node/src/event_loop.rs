@@ -53,10 +53,11 @@ const MAX_SERVING: usize = 64;
 /// How much of the store work peers bring (validating gossip, answering and ingesting syncs,
 /// answering for files) runs at once: twice the cores, 4 to 16. The rest waits in line, in
 /// order; the loop's own work and the owner's do not wait. The work is CPU and disk, so more at
-/// once goes no faster, and each piece had taken a thread of its own: a node answering a newcomer's catch-up of 120,000 listings ran 112 threads, 85 of
-/// them the blocking pool's, and its heap grew from 111 to 267 MiB (each thread keeps memory
-/// of its own: the allocator's pages, sled's deferred frees), most of it kept until the
-/// threads ended (docs/PERFORMANCE.md, "Memory under a live load").
+/// once goes no faster, and each piece had taken a thread of its own: a node answering a
+/// newcomer's catch-up of 120,000 listings ran 112 threads, 85 of them the blocking pool's,
+/// and its heap grew from 111 to 267 MiB (each thread keeps memory of its own: the allocator's
+/// pages, sled's deferred frees), most of it kept until the threads ended
+/// (docs/PERFORMANCE.md, "Memory under a live load").
 fn running_at_once() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     (2 * cores).clamp(4, 16)
