@@ -11,7 +11,12 @@
 //! node catching up with 10,000 listings peaked at 121-131 MiB with the default and at 90 MiB
 //! with 10 ms, and with 120,000 at 304 MiB against 244, at the same ingest speed
 //! (`haggle-sim --scenario load`; docs/PERFORMANCE.md, "Memory under a live load").
+//!
+//! Built with the `system-allocator` feature, the binary keeps the system's allocator, so that a
+//! heap profiler which replaces `malloc` (heaptrack) sees every allocation; docs/PERFORMANCE.md,
+//! "Where the heap goes", says how to take a profile.
 
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -40,7 +45,7 @@ fn delay_set_by_operator() -> bool {
 /// delay is now ours.
 #[allow(unsafe_code)]
 pub fn return_freed_memory_soon() -> bool {
-    if delay_set_by_operator() {
+    if cfg!(feature = "system-allocator") || delay_set_by_operator() {
         return false;
     }
     // SAFETY: `mi_option_get` and `mi_option_set` read and write an entry of mimalloc's table of
@@ -58,7 +63,7 @@ pub fn return_freed_memory_soon() -> bool {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "system-allocator")))]
 mod tests {
     use super::*;
 

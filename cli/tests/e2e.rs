@@ -2000,3 +2000,55 @@ fn a_peer_killed_and_restarted_is_back_on_the_listings_topic_both_ways() {
     b.stop();
     a.stop();
 }
+
+/// Defect: a typo some listings share is a word the index knows, which matches only itself: a
+/// trial's `headphnes` found the 4 listings that wrote it so, and said nothing of the 446 that
+/// wrote `headphones`. The search finds what was asked, then says what many more listings
+/// write, and the command that searches for it.
+#[test]
+fn a_typo_some_listings_share_is_answered_with_the_word_most_write() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("n");
+    let node = NodeProcess::start(&dir, None);
+    let publish = |title: &str| {
+        let args = [
+            "publish",
+            "--title",
+            title,
+            "--price",
+            "30",
+            "--currency",
+            "EUR",
+            "--category",
+            "electronics/audio",
+        ];
+        let out = haggle(&dir, &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    publish("Headphnes, barely used");
+    for n in 1..=20 {
+        publish(&format!("Wireless headphones, pair {n}"));
+    }
+    let out = haggle(&dir, &["search", "headphnes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("Headphnes, barely used"), "what was asked is found: {said}");
+    assert!(
+        said.contains(
+            "Few listings say \"headphnes\"; many more say \"headphones\": haggle search headphones finds those."
+        ),
+        "{said}"
+    );
+    let said = String::from_utf8_lossy(&haggle(&dir, &["search", "Headphnes", "--kind", "sell"]).stdout)
+        .into_owned();
+    assert!(said.contains("haggle search headphones with the same options finds those."), "{said}");
+    let page = json(&dir, &["search", "headphnes"]);
+    assert_eq!(page["did_you_mean"]["text"], "headphones", "{page}");
+    assert_eq!(
+        page["did_you_mean"]["words"],
+        serde_json::json!([{ "typed": "headphnes", "word": "headphones" }])
+    );
+    let page = json(&dir, &["search", "headphones"]);
+    assert_eq!((page["total"].as_u64(), page.get("did_you_mean")), (Some(20), None), "{page}");
+    node.stop();
+}

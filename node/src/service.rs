@@ -635,6 +635,7 @@ impl Service {
                 hidden: if results.total == 0 { self.hidden(&query, only.is_some())? } else { 0 },
                 around: around_view(query.around, nearest_m),
                 matched: None,
+                did_you_mean: results.did_you_mean.map(Into::into),
             });
         }
         if query.limit == 0 || query.limit > haggle_storage::MAX_PAGE {
@@ -705,6 +706,7 @@ impl Service {
             // Said when some matches were not looked at (a trial's `--ending-soon` read "500 of
             // 500" beside 1,132 auctions).
             matched: (candidates.total > candidates.hits.len()).then_some(candidates.total),
+            did_you_mean: candidates.did_you_mean.map(Into::into),
         })
     }
 

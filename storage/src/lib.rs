@@ -70,7 +70,7 @@ pub use public_offers::{
     MAX_BIDS_PER_AUCTION, MAX_BIDS_PER_AUTHOR, MAX_PER_AUTHOR_PER_LISTING, MAX_PLEDGES_PER_CAMPAIGN,
 };
 pub use saved::{MAX_SAVED_NAME, MAX_SAVED_SEARCHES, MAX_SEEN, SaveOutcome, SavedRecord, SavedSearch, Seen};
-pub use search::{Around, MAX_PAGE, SearchHit, SearchQuery, SearchResults, Sort};
+pub use search::{Around, DidYouMean, Instead, MAX_PAGE, SearchHit, SearchQuery, SearchResults, Sort};
 pub use steps::{MAX_DEAL_STEPS, signed_step};
 pub use store::{Durability, ListingEntry, Lookup, SCHEMA_VERSION, Store, StoreStats};
 pub use sweep::{OWN_EXPIRED_RETENTION, Swept, THREAD_RETENTION};

@@ -28,9 +28,11 @@ use crate::index_key::{ID_FIELDS, IdReader, KeyQuery, id_quarters, nonce_halves}
 
 mod geo;
 mod query;
+mod suggest;
 
 use geo::{NO_POINT, collect, pack, point_column, point_of};
 pub(crate) use query::{Guessed, has_live};
+pub use suggest::{DidYouMean, Instead};
 
 /// Bumped whenever the schema or analyzer changes; an index of another version is rebuilt.
 /// Version 2 indexes a listing's words in one field, weighted by repetition; version 3 keeps a
@@ -223,6 +225,9 @@ pub struct SearchResults {
     pub guessed: Vec<String>,
     /// The query's words no listing uses, nor a word near them, as typed (nothing can match).
     pub unknown: Vec<String>,
+    /// The query with its words that few listings use replaced by a word a letter or two away
+    /// that many more use, if it has any (a typo some listings share).
+    pub did_you_mean: Option<DidYouMean>,
 }
 
 /// One listing in a page of results.
@@ -243,6 +248,7 @@ pub(crate) struct Ranked {
     pub total: usize,
     pub hits: Vec<RankedId>,
     pub guessed: Guessed,
+    pub did_you_mean: Option<DidYouMean>,
 }
 
 #[derive(Clone, Copy)]

@@ -645,7 +645,8 @@ impl Store {
             narrowed = q;
             &narrowed
         };
-        let crate::search::Ranked { total, hits: page, guessed } = self.index.search(query, now)?;
+        let crate::search::Ranked { total, hits: page, guessed, did_you_mean } =
+            self.index.search(query, now)?;
         let crate::search::Guessed { near: guessed, unknown } = guessed;
         let mut hits = Vec::with_capacity(page.len());
         for (id, score) in page {
@@ -656,7 +657,7 @@ impl Store {
                 hits.push(SearchHit { listing: object, score });
             }
         }
-        Ok(SearchResults { total, hits, guessed, unknown })
+        Ok(SearchResults { total, hits, guessed, unknown, did_you_mean })
     }
 
     /// The listing revision `id` as the one hit of `query` if it matches, whatever its state: the
@@ -670,6 +671,7 @@ impl Store {
                 hits: Vec::new(),
                 guessed: Vec::new(),
                 unknown: Vec::new(),
+                did_you_mean: None,
             });
         };
         let indexed = self.head(&key)?.is_some_and(|h| h.id == *id && !h.closed);
@@ -682,7 +684,13 @@ impl Store {
         };
         let hits: Vec<SearchHit> =
             matched.then_some(SearchHit { listing: object, score: None }).into_iter().collect();
-        Ok(SearchResults { total: hits.len(), hits, guessed: Vec::new(), unknown: Vec::new() })
+        Ok(SearchResults {
+            total: hits.len(),
+            hits,
+            guessed: Vec::new(),
+            unknown: Vec::new(),
+            did_you_mean: None,
+        })
     }
 
     /// Takes every pending listing change into the search index. Cheap when nothing is pending.

@@ -190,6 +190,18 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         };
         outln!("{}", output::dim(&note));
     }
+    if let Some(instead) = &page.did_you_mean {
+        let typed: Vec<String> = instead.words.iter().map(|w| w.typed.clone()).collect();
+        let words: Vec<String> = instead.words.iter().map(|w| w.word.clone()).collect();
+        let options = if filters_besides_words(&args.params()) { " with the same options" } else { "" };
+        let note = format!(
+            "Few listings say {}; many more say {}: haggle search {}{options} finds those.",
+            quoted(&typed),
+            quoted(&words),
+            as_argument(&instead.text)
+        );
+        outln!("{}", output::dim(&note));
+    }
     output::listings(&page.hits, empty, unit);
     if let Some(note) = mixed_rates(&args.params(), &page.hits) {
         outln!("{}", output::dim(&note));
@@ -204,6 +216,15 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         outln!("{}", output::dim(&looked_at(&args.params(), matched)));
     }
     Ok(())
+}
+
+/// `text` as the shell passes it on unchanged: as it is when it has only letters, digits,
+/// spaces and `-` or `.`, else in single quotes.
+fn as_argument(text: &str) -> String {
+    if text.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '-' || c == '.') {
+        return text.to_owned();
+    }
+    format!("'{}'", text.replace('\'', r"'\''"))
 }
 
 /// Under a search whose reputation, calendar or auction filter or order looked at only the

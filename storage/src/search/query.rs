@@ -61,7 +61,9 @@ impl SearchIndex {
                 hits.push((id, score));
             }
         }
-        Ok(Ranked { total, hits, guessed })
+        // Asked of the search alone, after it (a watch's matching has no one to tell).
+        let did_you_mean = if has_text { self.did_you_mean(&q.text, &searcher)? } else { None };
+        Ok(Ranked { total, hits, guessed, did_you_mean })
     }
 
     /// Whether the indexed document of listing `key` matches `q` at `now`: a search narrowed to
@@ -355,7 +357,7 @@ impl SearchIndex {
     }
 
     /// `typed` as [`Fields::plain`] holds words (lower-cased, folded, cut, not stemmed).
-    fn plain_form(&self, typed: &str) -> Option<String> {
+    pub(super) fn plain_form(&self, typed: &str) -> Option<String> {
         let mut analyzer = self.index.tokenizers().get(PLAIN_ANALYZER).unwrap_or_else(plain_analyzer);
         let mut stream = analyzer.token_stream(typed);
         stream.next().map(|token| token.text.clone())
@@ -363,7 +365,7 @@ impl SearchIndex {
 
     /// The words of a query's text that count: its [`Self::tokens`] but the
     /// [`QUERY_STOP_WORDS`], unless it has nothing else.
-    fn query_words(&self, text: &str) -> Vec<Word> {
+    pub(super) fn query_words(&self, text: &str) -> Vec<Word> {
         let words = self.tokens(text);
         let stop = |w: &Word| QUERY_STOP_WORDS.contains(&w.typed.to_lowercase().as_str());
         if words.iter().all(stop) {
@@ -374,7 +376,7 @@ impl SearchIndex {
 
     /// The words of `text` as the index stores them (lowercased, folded, stemmed), each once,
     /// with the word as typed.
-    fn tokens(&self, text: &str) -> Vec<Word> {
+    pub(super) fn tokens(&self, text: &str) -> Vec<Word> {
         let mut analyzer = self.index.tokenizers().get(QUERY_ANALYZER).unwrap_or_else(query_analyzer);
         let mut stream = analyzer.token_stream(text);
         let mut out: Vec<Word> = Vec::new();
@@ -410,10 +412,10 @@ pub(crate) struct Guessed {
 }
 
 /// One word of a query: as the index stores it, and as typed (where in the query's text).
-struct Word {
-    stem: String,
-    typed: String,
-    at: (usize, usize),
+pub(super) struct Word {
+    pub stem: String,
+    pub typed: String,
+    pub at: (usize, usize),
 }
 
 /// The words of `text` at `spans`, as typed, overlapping spans as one: the pairs of characters
@@ -455,7 +457,14 @@ fn as_typed(text: &str, mut spans: Vec<(usize, usize)>) -> Vec<String> {
 /// replaced listing used still read as known, and a search for a misspelling of a live word
 /// then found nothing on one node and the live listings on another.
 pub(crate) fn has_live(searcher: &Searcher, term: &Term) -> tantivy::Result<bool> {
+    Ok(live_uses(searcher, term, 1)? > 0)
+}
+
+/// How many listings in the index that are not deleted use `term` (see [`has_live`]), counted
+/// up to `up_to`.
+pub(super) fn live_uses(searcher: &Searcher, term: &Term, up_to: u64) -> tantivy::Result<u64> {
     use tantivy::DocSet;
+    let mut found = 0;
     for segment in searcher.segment_readers() {
         let index = segment.inverted_index(term.field())?;
         let Some(mut postings) = index.read_postings(term, IndexRecordOption::Basic)? else { continue };
@@ -463,18 +472,21 @@ pub(crate) fn has_live(searcher: &Searcher, term: &Term) -> tantivy::Result<bool
         let mut doc = postings.doc();
         while doc != tantivy::TERMINATED {
             if alive.is_none_or(|a| a.is_alive(doc)) {
-                return Ok(true);
+                found += 1;
+                if found >= up_to {
+                    return Ok(found);
+                }
             }
             doc = postings.advance();
         }
     }
-    Ok(false)
+    Ok(found)
 }
 
 /// Edits a misspelt word may be away from what it matches: none for one or two letters, one up
 /// to five, two from six. Only words no listing uses get any, so "bkie" finds bikes while
 /// "bike" never finds "bake" or "like".
-fn typo_distance(token: &str) -> u8 {
+pub(super) fn typo_distance(token: &str) -> u8 {
     match token.chars().count() {
         0..=2 => 0,
         3..=5 => 1,

@@ -901,6 +901,36 @@ pub struct SearchPage {
     /// all (`total` counts what the filters kept of those looked at).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matched: Option<usize>,
+    /// The query with its words that few listings use (at most 10) replaced by a word a letter
+    /// or two away that at least twenty times as many use: a typo some listings share
+    /// (`headphnes`), which a search matches as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub did_you_mean: Option<DidYouMeanView>,
+}
+
+/// A search to suggest instead (`SearchPage::did_you_mean`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DidYouMeanView {
+    /// The query's text with those words replaced.
+    pub text: String,
+    /// Each word replaced.
+    pub words: Vec<InsteadView>,
+}
+
+/// One word of a [`DidYouMeanView`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InsteadView {
+    /// The word as typed, which few listings use.
+    pub typed: String,
+    /// The word many more use.
+    pub word: String,
+}
+
+impl From<haggle_storage::DidYouMean> for DidYouMeanView {
+    fn from(d: haggle_storage::DidYouMean) -> Self {
+        let words = d.words.into_iter().map(|w| InsteadView { typed: w.typed, word: w.word }).collect();
+        DidYouMeanView { text: d.text, words }
+    }
 }
 
 /// Where a search by distance measured from (`SearchPage::around`).
