@@ -194,8 +194,10 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         let typed: Vec<String> = instead.words.iter().map(|w| w.typed.clone()).collect();
         let words: Vec<String> = instead.words.iter().map(|w| w.word.clone()).collect();
         let options = if filters_besides_words(&args.params()) { " with the same options" } else { "" };
+        // "Match", not "say": the word offered is as the index holds it (lowercased, accents
+        // folded), and the others' count is not narrowed by this search's filters.
         let note = format!(
-            "Few listings say {}; many more say {}: haggle search {}{options} finds those.",
+            "Few listings match {}; many more match {}: try haggle search {}{options}.",
             quoted(&typed),
             quoted(&words),
             as_argument(&instead.text)
@@ -218,13 +220,13 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
     Ok(())
 }
 
-/// `text` as the shell passes it on unchanged: as it is when it has only letters, digits,
-/// spaces and `-` or `.`, else in single quotes.
+/// `text` as words to type after `haggle search`: as it is when it has only letters, digits,
+/// spaces and `-` or `.`, else in single quotes (the shell passes them on unchanged); after
+/// `--` when a word starts with `-`, which would otherwise be read as an option.
 fn as_argument(text: &str) -> String {
-    if text.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '-' || c == '.') {
-        return text.to_owned();
-    }
-    format!("'{}'", text.replace('\'', r"'\''"))
+    let plain = text.chars().all(|c| c.is_alphanumeric() || c == ' ' || c == '-' || c == '.');
+    let quoted = if plain { text.to_owned() } else { format!("'{}'", text.replace('\'', r"'\''")) };
+    if text.split_whitespace().any(|w| w.starts_with('-')) { format!("-- {quoted}") } else { quoted }
 }
 
 /// Under a search whose reputation, calendar or auction filter or order looked at only the
@@ -320,6 +322,18 @@ fn category_near<'a>(typed: &str, found: impl Iterator<Item = &'a str> + Clone) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The search offered instead is typed as shown: words starting with `-` are not read as
+    /// options, and quotes and other marks reach the command unchanged (found in review: a
+    /// `-cable` was shown bare).
+    #[test]
+    fn an_offered_search_is_shown_as_it_must_be_typed() {
+        assert_eq!(as_argument("wireless headphones"), "wireless headphones");
+        assert_eq!(as_argument("e-bike 2.5"), "e-bike 2.5");
+        assert_eq!(as_argument("headphones -cable"), "-- headphones -cable");
+        assert_eq!(as_argument("kid's $bike"), r"'kid'\''s $bike'");
+        assert_eq!(as_argument("-ohm headphones!"), "-- '-ohm headphones!'");
+    }
 
     /// The distance suggested to reach the nearest match always reaches it, and reads as
     /// people write one.

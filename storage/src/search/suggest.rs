@@ -15,7 +15,7 @@ const MIN_USES: u64 = 20;
 /// Words shorter than this are not looked at: short words are more often words of their own
 /// (`bake` beside `bike`) than typos.
 const MIN_CHARS: usize = 5;
-/// Neighbours of one word whose listings are counted, the most used first.
+/// Neighbours of one word whose live listings are counted, at most.
 const MAX_TRIED: usize = 3;
 
 /// A search's words that listings rarely use, beside a word a letter or two away that many
@@ -47,21 +47,37 @@ impl SearchIndex {
         searcher: &Searcher,
     ) -> Result<Option<DidYouMean>, SearchError> {
         let text = crate::words::normalized(text);
-        let mut instead: Vec<((usize, usize), Instead)> = Vec::new();
+        let mut words: Vec<Instead> = Vec::new();
+        // Each rare word's stem, and the word to put wherever the query has it.
+        let mut stems: Vec<(String, String)> = Vec::new();
         for word in self.query_words(&text) {
             if let Some(neighbour) = self.more_used_neighbour(&word, searcher).map_err(index_err)? {
-                instead.push((word.at, Instead { typed: word.typed.clone(), word: neighbour }));
+                stems.push((word.stem.clone(), neighbour.clone()));
+                words.push(Instead { typed: word.typed.clone(), word: neighbour });
             }
         }
-        if instead.is_empty() {
+        if words.is_empty() {
             return Ok(None);
         }
-        let mut suggested = text.into_owned();
-        // From the end, so the earlier spans still name their words.
-        for ((from, to), word) in instead.iter().rev() {
-            suggested.replace_range(from..to, &word.word);
+        // Every place the query has such a word, a form typed twice too (`gutiar gutiars`:
+        // [`Self::tokens`] gives each stem once).
+        let mut analyzer = self.index.tokenizers().get(QUERY_ANALYZER).unwrap_or_else(query_analyzer);
+        let mut stream = analyzer.token_stream(&text);
+        let mut spans: Vec<((usize, usize), &str)> = Vec::new();
+        while let Some(token) = stream.next() {
+            if let Some((_, neighbour)) = stems.iter().find(|(stem, _)| *stem == token.text) {
+                spans.push(((token.offset_from, token.offset_to), neighbour));
+            }
         }
-        Ok(Some(DidYouMean { text: suggested, words: instead.into_iter().map(|(_, w)| w).collect() }))
+        let mut suggested = text.to_string();
+        // From the end, so the earlier spans still name their words (words of a script written
+        // without spaces, whose pairs overlap, are never replaced).
+        for ((from, to), neighbour) in spans.into_iter().rev() {
+            if suggested.is_char_boundary(from) && suggested.is_char_boundary(to) && from <= to {
+                suggested.replace_range(from..to, neighbour);
+            }
+        }
+        Ok(Some(DidYouMean { text: suggested, words }))
     }
 
     /// A word, as listings write it, a letter or two from `word` and used by at least
@@ -85,14 +101,17 @@ impl SearchIndex {
             return Ok(None);
         }
         let mut near = crate::typos::near_words(searcher, self.fields.plain, &as_written, distance)?;
-        // The most used first: the dictionary's counts include listings deleted since its
-        // segment was merged, so each is counted again among the live.
+        // The closest first, then the most used: a rare word of six letters is not offered a
+        // common one two letters away while one a letter away is used as much.
         near.retain(|&(_, edits, _)| edits > 0);
-        near.sort_by(|a, b| b.2.cmp(&a.2).then(a.1.cmp(&b.1)));
+        near.sort_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)));
         let wanted = (uses * TIMES_MORE).max(MIN_USES);
-        for (near_word, _, docs) in near.into_iter().take(MAX_TRIED) {
+        let mut tried = 0;
+        for (near_word, _, docs) in near {
+            // The dictionary's count includes listings deleted since its segment was merged:
+            // below what is wanted, the live cannot reach it; above, they are counted.
             if docs < wanted {
-                break;
+                continue;
             }
             // Another spelling of the same word (`chairs` beside `chair`) is counted with it.
             if self.tokens(&near_word).first().is_none_or(|w| w.stem == word.stem) {
@@ -101,6 +120,10 @@ impl SearchIndex {
             let plain = Term::from_field_text(self.fields.plain, &near_word);
             if live_uses(searcher, &plain, wanted)? >= wanted {
                 return Ok(Some(near_word));
+            }
+            tried += 1;
+            if tried == MAX_TRIED {
+                break;
             }
         }
         Ok(None)

@@ -534,6 +534,9 @@ fn a_rare_word_beside_a_common_neighbour_is_offered_the_neighbour() {
             words: vec![instead("Headphnes", "headphones")]
         })
     );
+    // Typed twice, in two forms: replaced wherever it is.
+    let twice = m.store.search(&q("headphnes, Headphnes")).expect("search").did_you_mean;
+    assert_eq!(twice.map(|d| d.text), Some("headphones, headphones".to_owned()));
     // The common word, a rare word with no common neighbour, and no words: nothing to offer.
     for text in ["headphones", "barely", ""] {
         assert_eq!(m.store.search(&q(text)).expect("search").did_you_mean, None, "{text:?}");

@@ -902,8 +902,8 @@ pub struct SearchPage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matched: Option<usize>,
     /// The query with its words that few listings use (at most 10) replaced by a word a letter
-    /// or two away that at least twenty times as many use: a typo some listings share
-    /// (`headphnes`), which a search matches as written.
+    /// or two away that at least 20 listings and twenty times as many use: a typo some listings
+    /// share (`headphnes`), which a search matches as written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub did_you_mean: Option<DidYouMeanView>,
 }
