@@ -552,6 +552,31 @@ fn a_rare_word_beside_a_common_neighbour_is_offered_the_neighbour() {
     assert_eq!(m.store.search(&q("headphnes")).expect("search").did_you_mean, None);
 }
 
+/// The marks a rare word and its neighbour must reach: at most 10 listings use the word, and
+/// at least 20 times as many use the neighbour (found in review: no test held the edges).
+#[test]
+fn a_word_is_offered_its_neighbour_only_within_the_marks() {
+    let m = market();
+    let publish = |n: u8, seller: u8, title: &str| {
+        let listing = item(n, title, |l| l.category = "music/guitars".into());
+        m.store
+            .ingest(sign_now(&key(seller), Body::Listing(listing)).bytes(), Durability::Lazy)
+            .expect("ingest")
+    };
+    for n in 30..40 {
+        let _ = publish(n, 3, "Gutiar strings");
+    }
+    for n in 40..=238 {
+        let _ = publish(n, 4, "Acoustic guitar");
+    }
+    let offered = |m: &Market| m.store.search(&q("gutiar")).expect("search").did_you_mean.map(|d| d.text);
+    assert_eq!(offered(&m), None, "10 uses against 199: short of 20 times as many");
+    let _ = publish(239, 5, "Classical guitar");
+    assert_eq!(offered(&m), Some("guitar".to_owned()), "10 uses against 200");
+    let _ = publish(40, 3, "Gutiar case");
+    assert_eq!(offered(&m), None, "11 uses is no longer rare");
+}
+
 /// Defect: whether a word was known was read from the term dictionary, whose counts keep a
 /// deleted document until its segment is merged: after "Guitr strap" was retracted, "guitr"
 /// still read as known and found nothing on one node, while another found the guitars.
