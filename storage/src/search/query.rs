@@ -377,18 +377,27 @@ impl SearchIndex {
     /// The words of `text` as the index stores them (lowercased, folded, stemmed), each once,
     /// with the word as typed.
     pub(super) fn tokens(&self, text: &str) -> Vec<Word> {
-        let mut analyzer = self.index.tokenizers().get(QUERY_ANALYZER).unwrap_or_else(query_analyzer);
-        let mut stream = analyzer.token_stream(text);
         let mut out: Vec<Word> = Vec::new();
-        while let Some(token) = stream.next() {
-            if !out.iter().any(|w| w.stem == token.text) {
-                let typed = text.get(token.offset_from..token.offset_to).unwrap_or(&token.text).to_owned();
-                let at = (token.offset_from, token.offset_to);
-                out.push(Word { stem: token.text.clone(), typed, at });
+        for word in self.every_token(text) {
+            if !out.iter().any(|w| w.stem == word.stem) {
+                out.push(word);
             }
         }
         // Bound the work one query can ask for.
         out.truncate(16);
+        out
+    }
+
+    /// Every word of `text` where it stands, as [`Self::tokens`] gives them, but a word typed
+    /// twice given twice (the node takes a query of at most 1,000 characters).
+    pub(super) fn every_token(&self, text: &str) -> Vec<Word> {
+        let mut analyzer = self.index.tokenizers().get(QUERY_ANALYZER).unwrap_or_else(query_analyzer);
+        let mut stream = analyzer.token_stream(text);
+        let mut out: Vec<Word> = Vec::new();
+        while let Some(token) = stream.next() {
+            let typed = text.get(token.offset_from..token.offset_to).unwrap_or(&token.text).to_owned();
+            out.push(Word { stem: token.text.clone(), typed, at: (token.offset_from, token.offset_to) });
+        }
         out
     }
 }

@@ -61,14 +61,11 @@ impl SearchIndex {
         }
         // Every place the query has such a word, a form typed twice too (`gutiar gutiars`:
         // [`Self::tokens`] gives each stem once).
-        let mut analyzer = self.index.tokenizers().get(QUERY_ANALYZER).unwrap_or_else(query_analyzer);
-        let mut stream = analyzer.token_stream(&text);
-        let mut spans: Vec<((usize, usize), &str)> = Vec::new();
-        while let Some(token) = stream.next() {
-            if let Some((_, neighbour)) = stems.iter().find(|(stem, _)| *stem == token.text) {
-                spans.push(((token.offset_from, token.offset_to), neighbour));
-            }
-        }
+        let spans: Vec<((usize, usize), &str)> = self
+            .every_token(&text)
+            .into_iter()
+            .filter_map(|w| stems.iter().find(|(stem, _)| *stem == w.stem).map(|(_, n)| (w.at, n.as_str())))
+            .collect();
         let mut suggested = text.to_string();
         // From the end, so the earlier spans still name their words (words of a script written
         // without spaces, whose pairs overlap, are never replaced).
@@ -101,10 +98,9 @@ impl SearchIndex {
             return Ok(None);
         }
         let mut near = crate::typos::near_words(searcher, self.fields.plain, &as_written, distance)?;
-        // The closest first, then the most used: a rare word of six letters is not offered a
-        // common one two letters away while one a letter away is used as much.
+        // `near_words` gives them closest first, then most used: a rare word of six letters is
+        // not offered a common one two letters away while one a letter away is used as much.
         near.retain(|&(_, edits, _)| edits > 0);
-        near.sort_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)));
         let wanted = (uses * TIMES_MORE).max(MIN_USES);
         let mut tried = 0;
         for (near_word, _, docs) in near {

@@ -494,6 +494,12 @@ fn typo_guesses_keep_the_first_letter_and_are_named() {
     assert_eq!(m.store.search(&q("Prnter")).expect("search").unknown, vec!["Prnter".to_owned()], "as typed");
 }
 
+/// Publishes listing `n` of `seller` with `title` in `category`, as from the network.
+fn publish_titled(m: &Market, n: u8, seller: u8, title: &str, category: &str) -> crate::Outcome {
+    let listing = item(n, title, |l| l.category = category.into());
+    m.store.ingest(sign_now(&key(seller), Body::Listing(listing)).bytes(), Durability::Lazy).expect("ingest")
+}
+
 /// Defect: a word the index knows matches only itself, so a typo a few listings share was
 /// never corrected: a trial's `headphnes` found the 4 listings that wrote it so, and nothing
 /// said that 446 wrote `headphones`. The search still finds what it asked for, and says what
@@ -501,12 +507,7 @@ fn typo_guesses_keep_the_first_letter_and_are_named() {
 #[test]
 fn a_rare_word_beside_a_common_neighbour_is_offered_the_neighbour() {
     let m = market();
-    let publish = |n: u8, seller: u8, title: &str| {
-        let listing = item(n, title, |l| l.category = "electronics/audio".into());
-        m.store
-            .ingest(sign_now(&key(seller), Body::Listing(listing)).bytes(), Durability::Lazy)
-            .expect("ingest")
-    };
+    let publish = |n: u8, seller: u8, title: &str| publish_titled(&m, n, seller, title, "electronics/audio");
     for n in 30..33 {
         let _ = publish(n, 3, "Headphnes, barely used");
     }
@@ -557,12 +558,7 @@ fn a_rare_word_beside_a_common_neighbour_is_offered_the_neighbour() {
 #[test]
 fn a_word_is_offered_its_neighbour_only_within_the_marks() {
     let m = market();
-    let publish = |n: u8, seller: u8, title: &str| {
-        let listing = item(n, title, |l| l.category = "music/guitars".into());
-        m.store
-            .ingest(sign_now(&key(seller), Body::Listing(listing)).bytes(), Durability::Lazy)
-            .expect("ingest")
-    };
+    let publish = |n: u8, seller: u8, title: &str| publish_titled(&m, n, seller, title, "music/guitars");
     for n in 30..40 {
         let _ = publish(n, 3, "Gutiar strings");
     }
