@@ -253,6 +253,7 @@ fn check(config: &NodeConfig, file: &Path) -> Result<()> {
         ("sweep_secs", config.sweep_secs, "seconds between sweeps of expired listings"),
         ("event_capacity", config.event_capacity as u64, "events buffered for each watcher"),
         ("redial_min_secs", config.redial_min_secs, "seconds before the first redial of a peer that is down"),
+        ("cache_mib", config.cache_mib, "MiB of database pages kept in memory"),
     ];
     if let Some((name, _, what)) = at_least_one.iter().find(|(_, value, _)| *value == 0) {
         return Err(crate::usage(format!(
@@ -285,6 +286,8 @@ fn check(config: &NodeConfig, file: &Path) -> Result<()> {
             1_024,
             "connections one IP address may open",
         ),
+        // A cache past the machine's memory is a slip (a size in bytes, or in KiB).
+        ("cache_mib", config.cache_mib, 65_536, "MiB of database pages kept in memory"),
         (
             "pow_bits",
             u64::from(config.pow_bits),
@@ -375,6 +378,14 @@ mod tests {
             (
                 NodeConfig { max_inbound_per_ip: 100_000_000_000, ..NodeConfig::default() },
                 "max_inbound_per_ip = 100000000000 in /d/config.toml: it must be at most 1024",
+            ),
+            (
+                NodeConfig { cache_mib: 0, ..NodeConfig::default() },
+                "cache_mib = 0 in /d/config.toml: it must be at least 1",
+            ),
+            (
+                NodeConfig { cache_mib: 67_108_864, ..NodeConfig::default() },
+                "cache_mib = 67108864 in /d/config.toml: it must be at most 65536",
             ),
         ] {
             let e = check(&config, file).expect_err(said).to_string();

@@ -67,6 +67,10 @@ pub struct NodeConfig {
     /// past it, the least recently used go first. The owner's own files and those of deals do
     /// not count and are never dropped.
     pub blob_budget_mib: u64,
+    /// The database's page cache, in MiB (sled counts a page by its size on disk, so the pages
+    /// held take about a third more memory than this). Less holds a busy node's memory down; it
+    /// costs ingest speed, since pages are read back from the file more often.
+    pub cache_mib: u64,
     /// Hand a digital good's key to its buyer by itself as soon as the buyer says it paid your
     /// payment request (true), or only when you run `haggle deliver DEAL`, after checking the
     /// money arrived (false). Free files go at once either way.
@@ -152,6 +156,7 @@ impl Default for NodeConfig {
             pow_bits: haggle_protocol::work::DEFAULT_BASE_BITS,
             max_listings: DEFAULT_MAX_LISTINGS,
             blob_budget_mib: 1_024,
+            cache_mib: haggle_storage::DEFAULT_CACHE_MIB,
             deliver_on_paid: true,
             event_capacity: 1_024,
             upnp: true,

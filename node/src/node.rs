@@ -203,9 +203,10 @@ pub async fn start(
     if created {
         tracing::info!(peer = %key.public(), "created a new identity");
     }
-    let dir = data_dir.to_owned();
-    let store =
-        tokio::task::spawn_blocking(move || Store::open(&dir)).await.map_err(StartError::StoreTask)??;
+    let (dir, cache_bytes) = (data_dir.to_owned(), config.cache_mib.saturating_mul(1 << 20));
+    let store = tokio::task::spawn_blocking(move || Store::open_with_cache(&dir, cache_bytes))
+        .await
+        .map_err(StartError::StoreTask)??;
     // The database knows whose it is: a key restored from another backup would sign as a
     // stranger over someone else's listings, threads and deals (a trial's node started so,
     // and said "no listings" beside "1 deal").

@@ -182,5 +182,6 @@ pub async fn run(args: &Args, haggle: &Path) -> Result<Value> {
         "b_restarted_listings": held,
         "b_restarted": b_restarted,
         "quiet_s": args.quiet_secs,
+        "cache_mib": args.cache_mib.unwrap_or(haggle_storage::DEFAULT_CACHE_MIB),
     }))
 }

@@ -110,6 +110,10 @@ struct Args {
     /// node to give back what it no longer uses).
     #[arg(long, default_value_t = 30)]
     quiet_secs: u64,
+    /// Processes and load scenarios: the `haggle` nodes' database page cache in MiB
+    /// (`cache_mib`; default: a node's own).
+    #[arg(long)]
+    cache_mib: Option<u64>,
     /// The `haggle` binary for the memory and load scenarios (default: next to this one).
     #[arg(long)]
     haggle: Option<PathBuf>,

@@ -55,6 +55,9 @@ impl Proc {
         if let Some(target) = args.target_peers {
             config.push_str(&format!("target_peers = {target}\n"));
         }
+        if let Some(mib) = args.cache_mib {
+            config.push_str(&format!("cache_mib = {mib}\n"));
+        }
         std::fs::write(dir.path().join("config.toml"), config)?;
         Proc::spawn(haggle, dir, bootstrap)
     }

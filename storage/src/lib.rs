@@ -72,7 +72,7 @@ pub use public_offers::{
 pub use saved::{MAX_SAVED_NAME, MAX_SAVED_SEARCHES, MAX_SEEN, SaveOutcome, SavedRecord, SavedSearch, Seen};
 pub use search::{Around, DidYouMean, Instead, MAX_PAGE, SearchHit, SearchQuery, SearchResults, Sort};
 pub use steps::{MAX_DEAL_STEPS, signed_step};
-pub use store::{Durability, ListingEntry, Lookup, SCHEMA_VERSION, Store, StoreStats};
+pub use store::{DEFAULT_CACHE_MIB, Durability, ListingEntry, Lookup, SCHEMA_VERSION, Store, StoreStats};
 pub use sweep::{OWN_EXPIRED_RETENTION, Swept, THREAD_RETENTION};
 pub use sync::SyncItem;
 pub use threads::{DateHolder, Promise, ThreadRecord};

@@ -101,12 +101,17 @@ fn sync_dir(dir: &Path) -> Result<(), MigrateError> {
 /// Moves the database `db` in `dir/db`, of schema version `from`, to [`crate::SCHEMA_VERSION`]
 /// and returns it opened. Called after the journal is replayed (a replayed batch of the old
 /// build writes the old layout) and before anything else reads the database.
-pub(crate) fn migrate(dir: &Path, db: sled::Db, from: u32) -> Result<sled::Db, MigrateError> {
+pub(crate) fn migrate(
+    dir: &Path,
+    db: sled::Db,
+    from: u32,
+    cache_bytes: u64,
+) -> Result<sled::Db, MigrateError> {
     let started = std::time::Instant::now();
     tracing::info!(from, to = crate::SCHEMA_VERSION, "moving the database to this build's layout");
     let [path, new_path, old_path, _] = dirs(dir);
     let copied = {
-        let new = crate::store::open_db(&new_path)?;
+        let new = crate::store::open_db(&new_path, cache_bytes)?;
         let copied = copy(&db, &new, from)?;
         new.flush()?;
         copied
@@ -117,7 +122,7 @@ pub(crate) fn migrate(dir: &Path, db: sled::Db, from: u32) -> Result<sled::Db, M
     sync_dir(dir)?;
     keep_old(dir)?;
     tracing::info!(records = copied, took_ms = started.elapsed().as_millis() as u64, "database moved");
-    Ok(crate::store::open_db(&path)?)
+    Ok(crate::store::open_db(&path, cache_bytes)?)
 }
 
 /// Copies every record of `from_db` (schema version `from`) into `to`, in the current layout,
@@ -158,7 +163,7 @@ mod tests {
 
     use crate::error::OpenError;
     use crate::keys;
-    use crate::store::{Durability, SCHEMA_VERSION, Store, open_db};
+    use crate::store::{DEFAULT_CACHE_MIB, Durability, SCHEMA_VERSION, Store, open_db};
 
     fn v6_head(key: &ListingKey) -> Vec<u8> {
         keys::key(super::V6_HEAD, &[&key.to_bytes()])
@@ -166,7 +171,7 @@ mod tests {
 
     /// Rewrites a store's heads in version 6's layout and marks it version 6.
     fn make_v6(dir: &std::path::Path) {
-        let db = open_db(&dir.join("db")).expect("open");
+        let db = open_db(&dir.join("db"), DEFAULT_CACHE_MIB << 20).expect("open");
         let heads: Vec<_> = db.scan_prefix([keys::HEAD]).collect::<Result<_, _>>().expect("scan");
         for (k, v) in heads {
             let key = keys::listing_key_of_head(&k).expect("head key");
@@ -203,7 +208,7 @@ mod tests {
     /// The schema version of the database in `path`, and its count of heads in version 6's
     /// layout.
     fn kept(path: &std::path::Path) -> (Vec<u8>, usize) {
-        let db = open_db(path).expect("open");
+        let db = open_db(path, DEFAULT_CACHE_MIB << 20).expect("open");
         let version = db.get(keys::SCHEMA_KEY).expect("get").expect("a version").to_vec();
         (version, db.scan_prefix([super::V6_HEAD]).count())
     }
@@ -246,7 +251,7 @@ mod tests {
         let [_, new, _, _] = super::dirs(dir.path());
         {
             // Part of a copy: a database with one record and no version.
-            let partial = open_db(&new).expect("open");
+            let partial = open_db(&new, DEFAULT_CACHE_MIB << 20).expect("open");
             partial.insert(b"opartial", &b"x"[..]).expect("insert");
             partial.flush().expect("flush");
         }
@@ -320,7 +325,7 @@ mod tests {
         make_v6(dir.path());
         let (key, id) = held[1];
         {
-            let db = open_db(&dir.path().join("db")).expect("open");
+            let db = open_db(&dir.path().join("db"), DEFAULT_CACHE_MIB << 20).expect("open");
             // The head as it was before the batch: removed here, put back by the replay.
             let head = db.remove(v6_head(&key)).expect("remove").expect("held");
             let mut batch = crate::writes::Batch::default();
@@ -342,7 +347,7 @@ mod tests {
     #[test]
     fn heads_are_moved_across_many_batches_each_to_its_own_key() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = open_db(&dir.path().join("db")).expect("open");
+        let db = open_db(&dir.path().join("db"), DEFAULT_CACHE_MIB << 20).expect("open");
         let n = std::env::var("HAGGLE_MIGRATE_LISTINGS")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -372,7 +377,7 @@ mod tests {
         db.flush().expect("flush");
         let before = db.size_on_disk().expect("size");
         let started = std::time::Instant::now();
-        let db = super::migrate(dir.path(), db, 6).expect("migrate");
+        let db = super::migrate(dir.path(), db, 6, DEFAULT_CACHE_MIB << 20).expect("migrate");
         eprintln!(
             "moved {n} listings in {:?}; the file {:.1} MiB before, {:.1} MiB after",
             started.elapsed(),

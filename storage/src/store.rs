@@ -19,9 +19,12 @@ use crate::search::{SearchHit, SearchIndex, SearchQuery, SearchResults};
 /// database of a later version, written by a newer build, is refused.
 pub const SCHEMA_VERSION: u32 = 7;
 
-/// sled's page cache: large enough for the hot part of 100,000 listings, small enough to keep the
-/// whole node within its memory target (sled's default is 1 GiB).
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// sled's page cache by default, in MiB: large enough for the hot part of 100,000 listings,
+/// small enough to keep a node with them at rest within its memory target (sled's default is
+/// 1 GiB). sled counts a page by its size on disk, so the pages it holds take about a third more
+/// memory than this. A smaller cache reads more pages back from the file: at 100,000 listings, 32
+/// MiB ingested about 5% slower (docs/PERFORMANCE.md, "Where the heap goes").
+pub const DEFAULT_CACHE_MIB: u64 = 64;
 
 /// How often sled writes lazily ingested data to disk on its own. Objects from gossip can be a
 /// moment late to disk: sync brings back anything a crash loses. Each flush wakes all seven of
@@ -209,12 +212,12 @@ fn while_locked<T, E>(
 }
 
 /// Opens the sled database, waiting (bounded) for a lock that is being released.
-pub(crate) fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
+pub(crate) fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, sled::Error> {
     while_locked(
         || {
             sled::Config::new()
                 .path(path)
-                .cache_capacity(CACHE_BYTES)
+                .cache_capacity(cache_bytes)
                 .flush_every_ms(Some(FLUSH_EVERY_MS))
                 .open()
         },
@@ -254,14 +257,21 @@ impl Store {
     }
 
     /// Opens (or creates) the store in `dir`: the database in `dir/db`, the index in `dir/index`.
-    /// Brings the index up to date with anything it missed, e.g. after a crash.
+    /// Brings the index up to date with anything it missed, e.g. after a crash. sled's page
+    /// cache is [`DEFAULT_CACHE_MIB`].
     pub fn open(dir: &Path) -> Result<Store, OpenError> {
+        Store::open_with_cache(dir, DEFAULT_CACHE_MIB << 20)
+    }
+
+    /// [`Store::open`] with a page cache of `cache_bytes` (a node's `cache_mib`): less memory
+    /// for a busy node, at the cost of reading more pages back from the file.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, OpenError> {
         std::fs::create_dir_all(dir)
             .map_err(|source| OpenError::CreateDir { path: dir.to_owned(), source })?;
         let db_path = dir.join("db");
         crate::migrate::recover(dir)
             .map_err(|source| OpenError::Migrate { path: db_path.clone(), source })?;
-        let db = open_db(&db_path).map_err(|e| match e {
+        let db = open_db(&db_path, cache_bytes).map_err(|e| match e {
             _ if is_locked(&e) => OpenError::Locked { dir: dir.to_owned() },
             sled::Error::Corruption { .. } => {
                 OpenError::Damaged { path: db_path.clone(), source: DbError(e) }
@@ -284,7 +294,7 @@ impl Store {
         // before a migration: an earlier build's batch writes that build's layout).
         crate::writes::replay(&db).map_err(OpenError::CatchUp)?;
         let db = if found < SCHEMA_VERSION {
-            crate::migrate::migrate(dir, db, found)
+            crate::migrate::migrate(dir, db, found, cache_bytes)
                 .map_err(|source| OpenError::Migrate { path: db_path.clone(), source })?
         } else {
             db
@@ -952,6 +962,37 @@ mod tests {
     fn listing(n: u8, title: &str, category: &str) -> haggle_protocol::Verified<Object> {
         let l = Listing { nonce: [n; 16], category: category.into(), ..live_listing(title) };
         sign_now(&key(1), Body::Listing(l))
+    }
+
+    /// A node's `cache_mib` reaches sled: a store a few times larger than a 1 MiB cache (the
+    /// least a node may set) writes, reopens and reads every listing back, by key and by search.
+    #[test]
+    fn a_store_larger_than_its_cache_reads_every_listing_back() {
+        const SMALL: u64 = 1 << 20;
+        let listings: Vec<_> = (0..4_000u32)
+            .map(|i| {
+                let mut l = live_listing(&format!("Oak chair number {i}"));
+                l.description = format!("A chair of oak, {i} of a set: {}", "sturdy and plain. ".repeat(40));
+                l.nonce[..4].copy_from_slice(&i.to_be_bytes());
+                sign_now(&haggle_protocol::fixtures::author(i % 50), Body::Listing(l))
+            })
+            .collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = Store::open_with_cache(dir.path(), SMALL).expect("open");
+            let bytes: Vec<&[u8]> = listings.iter().map(|o| o.bytes()).collect();
+            let _ = store.ingest_batch(&bytes, Durability::Flush).expect("batch");
+        }
+        let written: u64 = listings.iter().map(|o| o.bytes().len() as u64).sum();
+        assert!(written > 3 * SMALL, "the listings ({written} bytes) outgrow the cache");
+        let store = Store::open_with_cache(dir.path(), SMALL).expect("reopen");
+        assert_eq!(store.listings_held().expect("count"), listings.len());
+        for l in &listings {
+            let held = store.get(&l.id()).expect("read").expect("every listing is read back");
+            assert_eq!(held.bytes(), l.bytes());
+        }
+        let found = store.search(&crate::SearchQuery::new("oak chair")).expect("search");
+        assert_eq!(found.total, listings.len());
     }
 
     #[test]
