@@ -625,14 +625,10 @@ pub struct UpdateArgs {
     pub increment: Option<String>,
     #[arg(long, hide = true, value_parser = fixed_at_publishing)]
     pub window: Option<String>,
-    /// A listing's lifetime is renew's to change: taken (hidden from the help) only to say so.
-    #[arg(long, hide = true, value_parser = renew_changes_it)]
+    /// A listing's lifetime is renew's to change: taken (hidden from the help) only to say so,
+    /// with the listing's id (`update` refuses it before any work).
+    #[arg(long, hide = true, allow_hyphen_values = true)]
     pub expires: Option<String>,
-}
-
-/// Refuses `--expires` given to `update`, pointing to `renew`.
-fn renew_changes_it(text: &str) -> Result<String, String> {
-    Err(format!("update keeps the listing's lifetime: to change it, haggle renew ID --expires {text}"))
 }
 
 /// Refuses an auction's or campaign's term given to `update`.
@@ -821,7 +817,7 @@ impl SearchFilters {
                 self.seller = Some(key);
                 Ok(())
             }
-            None => Err(crate::usage(format!(
+            None => Err(crate::not_found(format!(
                 "--seller {given:?} is neither a key (a PeerId such as 12D3KooW...) nor a name you gave one (haggle names lists them; haggle name ID NAME gives one)"
             ))),
         }

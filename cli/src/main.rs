@@ -36,6 +36,23 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
 }
 
+/// Nothing matches what was given, found by the command itself (exit code 4, as the node's
+/// `not_found`): a name nobody was given.
+#[derive(Debug)]
+pub struct NotFoundError(pub String);
+
+impl std::fmt::Display for NotFoundError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NotFoundError {}
+
+pub fn not_found(message: impl Into<String>) -> anyhow::Error {
+    NotFoundError(message.into()).into()
+}
+
 fn main() -> ExitCode {
     alloc::return_freed_memory_soon();
     // clap takes an empty HAGGLE_DATA_DIR for a missing --data-dir value (even beside the flag),
@@ -129,11 +146,14 @@ fn json_error(code: &str, message: &str, candidates: &[String]) {
 
 /// The exit code for `e`: 2 for a usage mistake (ours, or one the node found in what we sent),
 /// 3 when no node answers (none runs for the data dir, it cannot be reached or does not
-/// answer, or it refused the token), 4 when nothing matches an id given, 1 for every other
+/// answer, or it refused the token), 4 when nothing matches an id or a name given, 1 for every other
 /// failure (the node refused for the market's state: not your turn, the thread ended, ...).
 fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<UsageError>().is_some() {
         return 2;
+    }
+    if e.downcast_ref::<NotFoundError>().is_some() {
+        return 4;
     }
     let Some(client) = e.downcast_ref::<ClientError>() else { return 1 };
     match client {
@@ -155,6 +175,9 @@ fn exit_code(e: &anyhow::Error) -> u8 {
 fn error_code(e: &anyhow::Error) -> String {
     if e.downcast_ref::<UsageError>().is_some() {
         return "usage".to_owned();
+    }
+    if e.downcast_ref::<NotFoundError>().is_some() {
+        return "not_found".to_owned();
     }
     let Some(client) = e.downcast_ref::<ClientError>() else { return "failed".to_owned() };
     match client {

@@ -451,6 +451,21 @@ pub fn thread_terms(t: &ThreadView) -> String {
     message_terms(t.opening, &t.terms, several(t))
 }
 
+/// What `show` says of terms in another currency than the listing's price, `asked`.
+pub fn other_currency(t: &ThreadView, asked: &haggle_protocol::Currency) -> String {
+    let offered = &t.terms.price.currency;
+    let theirs = match t.listing_kind {
+        Some(ListingKind::Wanted) => "budget",
+        _ => "price",
+    };
+    match t.role {
+        Role::ListingAuthor => format!(
+            "these terms are in {offered}, your listing's {theirs} in {asked}: accepting agrees to {offered}"
+        ),
+        Role::Offerer => format!("these terms are in {offered}, the listing's {theirs} in {asked}"),
+    }
+}
+
 /// Whether some terms in `t` are for more than one: then terms for one say `for 1`, so that a
 /// counter for fewer does not read as the same quantity at a lower price (a trial's buyer read
 /// "26.00 EUR" after "50.00 EUR for 2" as two for 26).
@@ -955,6 +970,9 @@ pub fn thread(t: &ThreadView) {
         stay(&t.terms, t.listing_kind),
         t.proposed_by.as_str()
     );
+    if let Some(asked) = &t.listing_currency {
+        outln!("  currency  {}", other_currency(t, asked));
+    }
     match (t.awaiting, &t.nights_unavailable) {
         (Some(Party::Me), _) if t.outcome.is_some() => {}
         (Some(Party::Me), _)

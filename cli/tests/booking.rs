@@ -120,6 +120,23 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
         "{said}"
     );
 
+    // A calendar open past the listing's expiry (30 days by default) is said, with the renewal:
+    // after it, no one finds or books the listing (a trial's cabin was open until March on a
+    // listing that lapsed in January). One that ends before the expiry says nothing. (Neither is
+    // open on the nights the guests look for below.)
+    let out = haggle(&da, &rental("Tree house", &range(20, 60)));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    let until = days(20, 60).1;
+    assert!(
+        said.contains(&format!("the calendar is open until {until}, but the listing expires on")),
+        "{said}"
+    );
+    assert!(said.contains("--expires 90d"), "{said}");
+    let out = haggle(&da, &rental("Yurt", &range(20, 25)));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("calendar is open until"));
+
     let instant = publish(&da, "Cabin by the lake", true);
     let by_hand = publish(&da, "Lakeside loft", false);
     for d in [&db, &dc] {
@@ -132,6 +149,15 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("haggle book"));
     let out = haggle(&db, &["book", &instant[..10], "--from", &days(10, 11).0, "--to", &days(10, 11).1]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("shortest stay"));
+    // Dates the wrong way round: the example given is the listing's shortest stay, 2 nights.
+    let (check_in, check_out) = (days(12, 13).0, days(12, 14).1);
+    let out = haggle(&db, &["book", &instant[..10], "--from", &check_in, "--to", &days(10, 11).0]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        said.contains(&format!("--from {check_in} --to {check_out} books 2, the shortest stay")),
+        "{said}"
+    );
 
     // Instant booking: two guests ask for overlapping weeks at once; the owner's node books one.
     // Each guest watches: the one who loses is told (a trial's guest was told nothing).

@@ -261,6 +261,22 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     assert!(said.contains("you offered in USD; the listing asks in EUR"), "{said}");
     let slip = said.split("haggle withdraw ").nth(1).and_then(|rest| rest.split('`').next());
     let slip = slip.expect("the note names the thread to withdraw");
+    // The seller is told too, in the thread and in the list of offers (a trial's seller
+    // accepted 45 USD on a listing at 50 EUR without a word).
+    let shown = wait("the offer in USD to reach the seller", || {
+        let out = haggle(&da, &["show", slip]);
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert!(
+        shown.contains(
+            "currency  these terms are in USD, your listing's price in EUR: accepting agrees to USD"
+        ),
+        "{shown}"
+    );
+    let offers = String::from_utf8_lossy(&haggle(&da, &["offers"]).stdout).into_owned();
+    assert!(offers.contains("160.00 USD (listing: EUR)"), "{offers}");
+    let theirs = String::from_utf8_lossy(&haggle(&dc, &["show", slip]).stdout).into_owned();
+    assert!(theirs.contains("these terms are in USD, the listing's price in EUR"), "{theirs}");
     let out = haggle(&dc, &["withdraw", slip]);
     assert!(out.status.success(), "{}", stderr(&out));
     // So is a price of 0 typed for a listing that asks a price.
@@ -857,7 +873,8 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     // A lifetime is renew's to change: update says so.
     let out = haggle(&dir, &["update", &id[..10], "--expires", "10d"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("to change it, haggle renew ID --expires 10d"), "{}", stderr(&out));
+    let renew = format!("to change it, haggle renew {} --expires 10d", &id[..10]);
+    assert!(stderr(&out).contains(&renew), "{}", stderr(&out));
     assert_eq!(json(&dir, &["search", "lamp"])["total"], 1);
     let owner = node.peer_id.clone();
     node.stop();

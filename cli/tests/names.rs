@@ -64,9 +64,18 @@ fn a_name_given_to_a_key_shows_in_its_place_and_is_taken_for_it() {
     assert!(found.contains("Anna: "), "{found}");
     let hers = json(&db, &["search", "--seller", "anna"]);
     assert_eq!(hers["total"], 1, "{hers}");
+    // A name nobody was given matches nothing, as an id that names nothing (exit code 4), for
+    // every command that takes a person (a trial's `reputation Nobody` exited 2).
     let out = haggle(&db, &["search", "--seller", "Nobody"]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert!(stderr(&out).contains("nor a name you gave one (haggle names lists them"), "{}", stderr(&out));
+    for args in [&["reputation", "Nobody"][..], &["block", "Nobody"]] {
+        let out = haggle(&db, args);
+        assert_eq!(out.status.code(), Some(4), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("a name you gave one (haggle names lists them)"), "{}", stderr(&out));
+    }
+    let out = haggle(&db, &["--json", "reputation", "Nobody"]);
+    assert!(stderr(&out).contains("\"code\":\"not_found\""), "{}", stderr(&out));
     let shown = ok(&db, &["show", l]);
     assert!(shown.contains(&format!("{} (Anna)", seller.peer_id)), "{shown}");
     // Found in a trial: `peers` showed keys only.

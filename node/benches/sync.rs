@@ -1,7 +1,8 @@
 //! Catch-up sync figures: time and bytes for a node that missed 10,000 listings, and bytes moved
 //! reconciling 100,000 common objects with 100 differences.
 //!
-//! `cargo bench -p haggle-node --bench sync` (`HAGGLE_BENCH_MISSED=2000` for a quick run).
+//! `cargo bench -p haggle-node --bench sync` (`HAGGLE_BENCH_MISSED=2000` for a quick run;
+//! `HAGGLE_BENCH_CACHE_MIB=16` sets both nodes' `cache_mib`).
 
 use std::time::{Duration, Instant};
 
@@ -31,6 +32,16 @@ fn listings(n: u32) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A test node's settings, with the page cache `HAGGLE_BENCH_CACHE_MIB` asks for, if any.
+fn config() -> NodeConfig {
+    let default = NodeConfig::for_tests();
+    let cache_mib = std::env::var("HAGGLE_BENCH_CACHE_MIB")
+        .ok()
+        .map(|v| v.trim().parse().expect("HAGGLE_BENCH_CACHE_MIB is a number of MiB"))
+        .unwrap_or(default.cache_mib);
+    NodeConfig { cache_mib, ..default }
+}
+
 async fn catch_up(missed: u32) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -39,14 +50,12 @@ async fn catch_up(missed: u32) {
     let object_bytes: usize = objects.iter().map(Vec::len).sum();
     let (da, db) = (tempfile::tempdir().expect("tempdir"), tempfile::tempdir().expect("tempdir"));
     let shutdown = CancellationToken::new();
-    let a = start(da.path(), NodeConfig::for_tests(), shutdown.clone()).await.expect("start A");
+    let a = start(da.path(), config(), shutdown.clone()).await.expect("start A");
     a.store().ingest_batch(&objects, Durability::Lazy).expect("store on A");
     let bootstrap = vec![a.dial_addr().expect("address").to_string()];
 
     let started = Instant::now();
-    let b = start(db.path(), NodeConfig { bootstrap, ..NodeConfig::for_tests() }, shutdown.clone())
-        .await
-        .expect("start B");
+    let b = start(db.path(), NodeConfig { bootstrap, ..config() }, shutdown.clone()).await.expect("start B");
     let deadline = Instant::now() + Duration::from_secs(300);
     // The set sync compares is every listing held: a cheap count (a full `stats()` scan every
     // few milliseconds would take a good share of a core from the node being measured).

@@ -63,7 +63,9 @@ pub enum ClientError {
         candidates: Vec<String>,
     },
     /// The node cannot be reached.
-    #[error("cannot reach the node at {url}")]
+    #[error(
+        "cannot reach the node at {url}: start one there (haggle node), or give --api the address its API listens on (its start-up banner says it)"
+    )]
     Unreachable {
         /// The URL tried.
         url: String,

@@ -165,6 +165,12 @@ pub enum ParseKeyError {
     /// The text is neither a PeerId nor 64 hex characters.
     #[error("`{0}` is neither a PeerId (12D3KooW…) nor 64 hex characters")]
     Unrecognised(String),
+    /// The text is a listing's key (96 hex characters), which `--json` output prints beside
+    /// the author's: a trial gave one where a person's key was asked for.
+    #[error(
+        "`{0}` is a listing's key (its author's key, then a nonce), not a person's: the author's key is its first 64 characters (the `author` field in --json output)"
+    )]
+    ListingKey(String),
     /// The text is a PeerId, but not one holding an ed25519 key.
     #[error("`{0}` is a PeerId, but not of an ed25519 key")]
     NotEd25519(String),
@@ -206,6 +212,9 @@ impl PublicKey {
     pub fn parse_unchecked(s: &str) -> Result<Self, ParseKeyError> {
         if let Some(bytes) = parse_hex_32(s) {
             return Ok(PublicKey(bytes));
+        }
+        if s.len() == 96 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ParseKeyError::ListingKey(s.to_owned()));
         }
         let peer: libp2p_identity::PeerId =
             s.parse().map_err(|_| ParseKeyError::Unrecognised(s.to_owned()))?;
@@ -273,6 +282,18 @@ mod tests {
     fn garbage_is_not_a_key() {
         assert!("nope".parse::<PublicKey>().is_err());
         assert!("zz".repeat(32).parse::<PublicKey>().is_err());
+    }
+
+    /// A listing's key, as `--json` prints it, given for a person's: said to be one, with where
+    /// the author's key is.
+    #[test]
+    fn a_listing_key_is_said_to_be_one() {
+        let author = SecretKey::from_seed(&[3; 32]).public().to_hex();
+        let listing_key = format!("{author}{}", "ab".repeat(16));
+        let e = listing_key.parse::<PublicKey>().expect_err("a listing's key");
+        assert!(matches!(e, ParseKeyError::ListingKey(_)), "{e:?}");
+        assert!(e.to_string().contains("the author's key is its first 64 characters"), "{e}");
+        assert_eq!(listing_key[..64].parse::<PublicKey>().expect("the author's").to_hex(), author);
     }
 
     /// 32 bytes that are not a point on the curve (y = 2) are no one's key: typed, as a PeerId or

@@ -277,8 +277,8 @@ pub fn quantity_words(n: u32, unit: Option<crate::Period>) -> String {
 }
 
 /// Terms asking for more than a listing has, after "asks for": `5 hours, but one deal takes at
-/// most 4 hours on this listing: ask for at most 4`, or of a wanted ad `2, but the wanted ad wants
-/// 1: offer at most 1`.
+/// most 4 hours on this listing: ask for at most 4 (or ask its owner ...)`, or of a wanted ad `2,
+/// but the wanted ad wants 1: offer at most 1`. Said only to whoever does not own the listing.
 pub fn over_listing(
     asked: u32,
     available: u32,
@@ -291,7 +291,7 @@ pub fn over_listing(
         format!("{asked_words}, but the wanted ad wants {most}: offer at most {available}")
     } else if per_deal {
         format!(
-            "{asked_words}, but one deal takes at most {most} on this listing: ask for at most {available}"
+            "{asked_words}, but one deal takes at most {most} on this listing: ask for at most {available} (or ask its owner, in a message, to allow more)"
         )
     } else {
         format!("{asked_words}, but the listing has {most}: ask for at most {available}")
@@ -746,7 +746,7 @@ mod tests {
         let hour = Some(crate::Period::Hour);
         assert_eq!(
             over_listing(5, 4, true, hour, false),
-            "5 hours, but one deal takes at most 4 hours on this listing: ask for at most 4"
+            "5 hours, but one deal takes at most 4 hours on this listing: ask for at most 4 (or ask its owner, in a message, to allow more)"
         );
         assert_eq!(over_listing(2, 1, false, None, true), "2, but the wanted ad wants 1: offer at most 1");
         assert_eq!(over_listing(2, 1, false, None, false), "2, but the listing has 1: ask for at most 1");

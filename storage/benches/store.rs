@@ -3,6 +3,8 @@
 //! `cargo bench -p haggle-storage --bench store` runs the criterion groups, then prints search
 //! latency percentiles (criterion reports means, and our targets are p50 and p99).
 //! `HAGGLE_BENCH_SIZES=10000` limits the sizes (comma-separated).
+//! `HAGGLE_BENCH_CACHE_MIB=16` opens every store with that page cache (a node's `cache_mib`)
+//! instead of the default.
 
 use std::time::{Duration, Instant};
 
@@ -151,6 +153,15 @@ fn revisions(market: &[Vec<u8>], count: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// A store in `dir`, with the page cache `HAGGLE_BENCH_CACHE_MIB` asks for, if any.
+fn open(dir: &std::path::Path) -> Store {
+    let cache_mib = std::env::var("HAGGLE_BENCH_CACHE_MIB")
+        .ok()
+        .map(|v| v.trim().parse::<u64>().expect("HAGGLE_BENCH_CACHE_MIB is a number of MiB"))
+        .unwrap_or(haggle_storage::DEFAULT_CACHE_MIB);
+    Store::open_with_cache(dir, cache_mib << 20).expect("open")
+}
+
 fn sizes() -> Vec<usize> {
     std::env::var("HAGGLE_BENCH_SIZES")
         .ok()
@@ -232,7 +243,7 @@ fn timed_on_fresh_stores(iters: u64, ingest: impl Fn(&Store)) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..iters {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path()).expect("open");
+        let store = open(dir.path());
         let start = Instant::now();
         ingest(&store);
         store.catch_up_index().expect("index");
@@ -318,7 +329,7 @@ fn filled_store(n: usize) -> (tempfile::TempDir, Store, Duration, usize) {
 /// A fresh store given `objects` in batches of 5,000, as sync delivers them, and the time it took.
 fn fill(objects: &[Vec<u8>]) -> (tempfile::TempDir, Store, Duration) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path()).expect("open");
+    let store = open(dir.path());
     let start = Instant::now();
     for chunk in objects.chunks(5_000) {
         store.ingest_batch(chunk, Durability::Lazy).expect("ingest");
@@ -416,7 +427,7 @@ fn bench_search_and_report(c: &mut Criterion) {
         let path = dir.path().to_owned();
         drop(store);
         let t = Instant::now();
-        let reopened = Store::open(&path).expect("reopen");
+        let reopened = open(&path);
         println!("store open: {:.2?}", t.elapsed());
         drop(reopened);
     }

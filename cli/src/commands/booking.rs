@@ -24,11 +24,17 @@ pub fn book(cx: &Context<'_>, args: &BookArgs) -> Result<()> {
     }
     // Dates are YYYY-MM-DD, so text order is date order.
     if args.to <= args.from {
-        // The range for one night, or one day of a service, as an example (a retrial's one-day
-        // job typed the same day twice).
+        // The shortest stay the listing takes, as an example (a retrial's one-day job typed the
+        // same day twice; a trial was offered one night on a listing whose stays are 2 at least).
+        let shortest =
+            cx.api.listing(&args.listing).ok().and_then(|l| l.calendar).map_or(1, |c| c.min_stay.max(1));
         let one = haggle_protocol::calendar::parse_date(&args.from)
             .map(|d| {
-                format!(": --from {} --to {} books one", args.from, haggle_protocol::calendar::Date(d + 1))
+                let to = haggle_protocol::calendar::Date(d + shortest);
+                match shortest {
+                    1 => format!(": --from {} --to {to} books one", args.from),
+                    n => format!(": --from {} --to {to} books {n}, the shortest stay it takes", args.from),
+                }
             })
             .unwrap_or_default();
         return Err(crate::usage(format!(

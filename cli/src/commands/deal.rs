@@ -70,11 +70,16 @@ pub fn pay_request(cx: &Context<'_>, args: PayRequestArgs) -> Result<()> {
 
 /// `haggle cancel DEAL --message TEXT`: the cancel, then the message in the deal's
 /// conversation (checked before either is sent; a message that cannot go leaves the cancel
-/// signed, and says so).
+/// signed, and says so). Both are sent before anything is printed: a reader that stops early
+/// (`| head`) ends the command at its next line, which must not leave the message unsent (a
+/// trial's cancel reached the other party without its reason).
 pub fn cancel_saying(cx: &Context<'_>, deal: &str, message: &str) -> Result<()> {
     let text = super::messages::text(&[message.to_owned()]).map_err(crate::usage)?;
-    step(cx, deal, StepRequest::Cancel)?;
-    let sent = cx.api.send_note(deal, &text).map_err(|e| {
+    let request = StepRequest::Cancel;
+    let view = cx.api.deal_step(deal, &request).map_err(no_such_deal)?;
+    let sent = cx.api.send_note(deal, &text);
+    show_step(cx, &request, &view)?;
+    let sent = sent.map_err(|e| {
         anyhow::anyhow!("the cancel is signed, but its message was not sent: {e}. Send it again with haggle message {deal} \"TEXT\"")
     })?;
     let mine = sent.notes.iter().find(|n| Some(n.id) == sent.sent);
@@ -89,6 +94,11 @@ pub fn cancel_saying(cx: &Context<'_>, deal: &str, message: &str) -> Result<()> 
 
 pub fn step(cx: &Context<'_>, deal: &str, request: StepRequest) -> Result<()> {
     let view = cx.api.deal_step(deal, &request).map_err(no_such_deal)?;
+    show_step(cx, &request, &view)
+}
+
+/// What `step` prints of the step `request` just signed, `view` the deal after it.
+fn show_step(cx: &Context<'_>, request: &StepRequest, view: &DealView) -> Result<()> {
     // Shipping (or handing over a digital good's key) with nothing asked to pay lets the buyer
     // complete the deal with no payment on record (`received` is refused without `paid` only
     // once a payment was asked).
@@ -124,7 +134,7 @@ pub fn step(cx: &Context<'_>, deal: &str, request: StepRequest) -> Result<()> {
     };
     outln!("{said}");
     note_unasked();
-    print(cx.api, &view);
+    print(cx.api, view);
     // A dispute again adds another: said, with what serves better (a trial's second dispute
     // went by without a word).
     let disputes = view.timeline.iter().filter(|s| s.by == Party::Me && s.step == "dispute").count();

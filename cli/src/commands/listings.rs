@@ -149,6 +149,7 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
     let free_sale = kind == ListingKind::Sell && l.price.as_ref().is_some_and(|p| p.amount == 0);
     let id = l.id;
     let window_note = l.auction.as_ref().and_then(|a| window_longer_than_auction(a, l.created_at));
+    let past_expiry = past_expiry(&l);
     if cx.json {
         // As the API answers it, tagged `"type": "listing"`.
         output::json(&ObjectView::Listing(l))?;
@@ -188,6 +189,9 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
         );
     }
     note_begun(cx, &begun);
+    if let Some(line) = past_expiry {
+        note!(cx.json, "{line}");
+    }
     if free_sale {
         note!(
             cx.json,
@@ -212,6 +216,25 @@ fn begun_ranges(available: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Says when a listing's calendar is open past the listing's own expiry: no one finds or books
+/// it once it expires, so the later nights can be booked only until then, unless it is renewed
+/// (a trial's cabin was open until March on a listing that expired in January, unsaid).
+fn past_expiry(l: &ListingView) -> Option<String> {
+    use haggle_protocol::calendar::{Date, DateRange, day_of};
+    let open = &l.calendar.as_ref()?.open;
+    let last = open.iter().filter_map(|r| r.parse::<DateRange>().ok()).map(|r| r.to).max()?;
+    let expires = day_of(haggle_protocol::Timestamp::from_millis(l.expires_at));
+    (last > expires).then(|| {
+        format!(
+            "the calendar is open until {}, but the listing expires on {}: after that no one finds or books it. \
+             Renew it before then (haggle renew {} --expires 90d; a listing lives at most 90 days from its latest revision).",
+            Date(last),
+            Date(expires),
+            output::short(&l.id)
+        )
+    })
+}
+
 /// Says which `--available` ranges were opened from today only.
 fn note_begun(cx: &Context<'_>, begun: &[String]) {
     if begun.is_empty() {
@@ -228,6 +251,12 @@ fn note_begun(cx: &Context<'_>, begun: &[String]) {
 }
 
 pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
+    if let Some(expires) = &args.expires {
+        return Err(usage(format!(
+            "update keeps the listing's lifetime: to change it, haggle renew {} --expires {expires}",
+            args.id
+        )));
+    }
     let UpdateArgs { id, title, fields, file, preview, .. } = args;
     let pictures = files::read_pictures(&fields.images)?;
     let goods = file.as_deref().map(|f| files::read_goods(f, preview.as_deref())).transpose()?;
@@ -292,6 +321,9 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
     }
     ahead_note(cx, &l);
     note_begun(cx, &begun);
+    if let Some(line) = past_expiry(&l) {
+        note!(cx.json, "{line}");
+    }
     // Offers already made stay on the revision they were made on: say so when the change is to
     // what they describe (a new price alone changes nothing for them).
     let threads = cx.api.threads().map(|page| page.threads).unwrap_or_default();

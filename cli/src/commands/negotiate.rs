@@ -154,6 +154,9 @@ pub fn accept(cx: &Context<'_>, thread: &str, as_offered: bool) -> Result<()> {
             "your accept crossed {first} in flight, and their node had taken that first (whatever the times in the thread say): it does not count, and no deal follows from it"
         );
     }
+    if let Some(asked) = &sent.thread.listing_currency {
+        note!(cx.json, "{}.", output::other_currency(&sent.thread, asked));
+    }
     if cx.json {
         return Ok(());
     }
@@ -298,7 +301,12 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                     true => format!("{} (blocked)", output::short_peer(&t.counterparty)),
                     false => output::short_peer(&t.counterparty),
                 },
-                output::thread_terms(t),
+                // Terms in another currency than the listing's are marked (`haggle show` says
+                // more): a seller could otherwise accept 45 USD for 50 EUR unawares.
+                match &t.listing_currency {
+                    Some(asked) => format!("{} (listing: {asked})", output::thread_terms(t)),
+                    None => output::thread_terms(t),
+                },
                 match output::public_state(t) {
                     Some(state) => state.to_owned(),
                     None if t.refused => "refused".to_owned(),

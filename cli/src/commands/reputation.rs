@@ -212,8 +212,9 @@ pub fn print(r: &ReputationView) {
         )
     };
     // Deals known by their ratings: a deal nobody rated leaves no trace here (a trial's seller
-    // with three deals read "deals 2").
-    outln!("  rated deals  {}", r.deals);
+    // with three deals read "deals 2"); a deal counts whichever side rated it (a trial read two
+    // beside one rating of the person: the other was theirs of someone else).
+    outln!("  rated deals  {}  (deals with a rating by either side)", r.deals);
     if let (Some(first), Some(last)) = (r.first_deal, r.last_deal) {
         outln!("  first, last  {}, {}", output::relative(first, now), output::relative(last, now));
     }
@@ -272,14 +273,14 @@ pub fn print(r: &ReputationView) {
     output::table(&["RATED", "RATING", "AS", "BY", "WEIGHT", "TEXT"], &rows);
 }
 
-/// `text` cut to `max` characters, with an ellipsis when cut (tables stay one line a row).
 /// One rating, for `haggle show <feedback id>`.
 pub fn print_feedback(f: &FeedbackView) {
     let now = output::now_ms();
     outln!("{}", output::bold(&format!("Feedback {}  [{}]", output::short(&f.id), f.rating)));
     outln!("  by        {}", if f.mine { format!("{} (you)", f.author) } else { output::peer(&f.author) });
     let role = f.role.map(|r| format!(", as the {}", r.name())).unwrap_or_default();
-    outln!("  about     {}{role}", output::peer(&f.subject));
+    let about = if f.about_me { format!("{} (you)", f.subject) } else { output::peer(&f.subject) };
+    outln!("  about     {about}{role}");
     outln!("  deal      {} (made {})", output::short(&f.deal), output::relative(f.made_at, now));
     outln!("  rated     {}", output::relative(f.rated_at, now));
     if !f.text.is_empty() {

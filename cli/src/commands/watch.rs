@@ -1492,6 +1492,7 @@ mod tests {
             outcome: None,
             nights_unavailable: None,
             quantity_left: None,
+            listing_currency: None,
             again: None,
             deal_cancelled: false,
             notes: 0,

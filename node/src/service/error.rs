@@ -963,6 +963,11 @@ impl ServiceError {
             | ServiceError::RevisionGone { .. }
             | ServiceError::OnlyRated { .. } => ErrorCode::NotFound,
             ServiceError::Ambiguous { .. } => ErrorCode::Ambiguous,
+            // A word that names no one, as an id that names nothing: not found (a trial's
+            // `reputation Nobody` exited 2, `reputation 123456` 4).
+            ServiceError::Invalid(InvalidInput::Identity(_) | InvalidInput::BlockWho(_)) => {
+                ErrorCode::NotFound
+            }
             ServiceError::BadId(_)
             | ServiceError::Invalid(_)
             | ServiceError::Sign(_)

@@ -83,6 +83,7 @@ impl Service {
                         e,
                         haggle_protocol::ParseKeyError::NotAPoint(_)
                             | haggle_protocol::ParseKeyError::NotEd25519(_)
+                            | haggle_protocol::ParseKeyError::ListingKey(_)
                     )
                 {
                     return InvalidInput::Key(e.to_string()).into();
@@ -220,6 +221,7 @@ impl Service {
                     made_at: deal.made_at().as_millis(),
                     weight: if superseded { 0.0 } else { hundredths(graph.weight(&party)) },
                     mine: party == self.me(),
+                    about_me: subject == self.me(),
                     rated_at: object.created_at().as_millis(),
                     superseded,
                 });
@@ -285,6 +287,7 @@ impl Service {
             made_at: e.made_at.as_millis(),
             weight: if superseded { 0.0 } else { hundredths(graph.weight(&e.author)) },
             mine: e.author == self.me(),
+            about_me: e.subject == self.me(),
             rated_at: e.rated_at.as_millis(),
             superseded,
         })
@@ -312,6 +315,7 @@ impl Service {
             made_at: proof.made_at.as_millis(),
             weight: if superseded { 0.0 } else { hundredths(graph.weight(&object.author())) },
             mine: object.author() == self.me(),
+            about_me: subject == self.me(),
             rated_at: object.created_at().as_millis(),
             superseded,
         })

@@ -501,6 +501,13 @@ pub(super) fn thread_with(
         outcome,
         nights_unavailable,
         quantity_left,
+        listing_currency: t
+            .listing
+            .as_ref()
+            .and_then(Object::listing)
+            .and_then(|l| l.price.as_ref())
+            .filter(|asked| asked.currency != v.terms.price.currency && v.terms.price.amount > 0)
+            .map(|asked| asked.currency.clone()),
         again,
     })
 }

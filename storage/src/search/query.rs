@@ -177,8 +177,9 @@ impl SearchIndex {
             ));
         }
         // At most 0 is free in every currency (giveaways, and anything offered at 0): it needs
-        // no currency, and every price it keeps compares.
-        let free = q.max_price == Some(0) && q.min_price.is_none_or(|m| m == 0);
+        // no currency, and every price it keeps compares. So do giveaways alone.
+        let free = (q.max_price == Some(0) && q.min_price.is_none_or(|m| m == 0))
+            || q.kind == Some(ListingKind::Giveaway);
         if matches!(q.sort, Sort::PriceAsc | Sort::PriceDesc) && q.currency.is_none() && !free {
             return Err(SearchError::SortWithoutCurrency);
         }

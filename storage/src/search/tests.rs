@@ -706,6 +706,9 @@ fn every_filter_narrows_results() {
     let free = SearchQuery { max_price: Some(0), ..q("") };
     assert_eq!(titles(&m, &free), vec!["Free sofa"]);
     assert_eq!(titles(&m, &SearchQuery { sort: Sort::PriceAsc, ..free }), vec!["Free sofa"]);
+    // Giveaways alone are all free: sorted by price, they need no currency (a trial's
+    // `search --kind giveaway --sort price` was asked for one).
+    assert_eq!(titles(&m, &SearchQuery { sort: Sort::PriceAsc, ..kind.clone() }), vec!["Free sofa"]);
     let parts = SearchQuery { category: Some("vehicles/bikes/parts".into()), ..q("") };
     assert_eq!(titles(&m, &parts).len(), 2);
     let vehicles = SearchQuery { category: Some("vehicles".into()), ..q("") };

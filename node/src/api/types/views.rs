@@ -370,6 +370,9 @@ pub struct FeedbackView {
     /// Whether this node's owner wrote it.
     #[serde(default)]
     pub mine: bool,
+    /// Whether it rates this node's owner.
+    #[serde(default)]
+    pub about_me: bool,
     /// What the rated one was in the deal: `seller` (a giveaway's giver) or `buyer` (its
     /// taker); absent where this node does not hold the listing the deal was made on.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "as")]
@@ -623,6 +626,11 @@ pub struct ThreadView {
     /// fewer (the listing's author's move) or ending the thread.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity_left: Option<u32>,
+    /// Set when the latest terms name another currency than the listing's price (in the
+    /// revision the offer was made on): the listing's currency. Either party may have meant
+    /// it, but a seller could otherwise accept 45 USD on a listing at 50 EUR unawares.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listing_currency: Option<Currency>,
     /// Set on the offerer's side when the thread ended without a deal (expired, withdrawn or
     /// declined) and the listing is still on offer: the command that starts anew (a new offer,
     /// or a booking request for nights).

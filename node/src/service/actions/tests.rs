@@ -573,7 +573,7 @@ fn a_service_stays_open_after_its_deals() {
     let four = four.expect_err("a counter over the cap");
     assert_eq!(
         four.to_string(),
-        "the terms ask for 4 hours, but one deal takes at most 3 hours on this listing: ask for at most 3"
+        "the terms ask for 4 hours, but one deal takes at most 3 hours on this listing: ask for at most 3 (or ask its owner, in a message, to allow more)"
     );
 }
 
