@@ -21,9 +21,9 @@ pub const SCHEMA_VERSION: u32 = 7;
 
 /// sled's page cache by default, in MiB: large enough for the hot part of 100,000 listings,
 /// small enough to keep a node with them at rest within its memory target (sled's default is
-/// 1 GiB). sled counts a page by its size on disk, so the pages it holds take about a third more
-/// memory than this. A smaller cache reads more pages back from the file: at 100,000 listings, 32
-/// MiB ingested about 5% slower (docs/PERFORMANCE.md, "Where the heap goes").
+/// 1 GiB). sled counts a page by its size on disk, so the pages it holds take more memory than
+/// this. A smaller cache reads more pages back from the file: at 100,000 listings, 32 MiB ingested
+/// 4% slower and 16 MiB 16% (docs/PERFORMANCE.md, "The page cache as a setting").
 pub const DEFAULT_CACHE_MIB: u64 = 64;
 
 /// How often sled writes lazily ingested data to disk on its own. Objects from gossip can be a
