@@ -278,7 +278,25 @@ fn run(cli: Cli) -> Result<()> {
         Command::Id => id(&cli.api, &data_dir, json_out, cli.quiet),
         command => {
             let api = client(&cli.api, &data_dir)?;
-            commands::run(command, &commands::Context { api: &api, json: json_out })
+            let cookie = match (&cli.api, std::env::var_os("HAGGLE_API_TOKEN")) {
+                (Some(url), None) => Some((url.clone(), data_dir.join(haggle_node::COOKIE_FILE))),
+                _ => None,
+            };
+            commands::run(command, &commands::Context { api: &api, json: json_out }).map_err(|e| {
+                // `--api` with the token of the data dir's node: another node's refusal is said to
+                // be about that (a trial read only "missing or wrong token").
+                let refused = matches!(
+                    e.downcast_ref::<ClientError>(),
+                    Some(ClientError::Api { code: ErrorCode::Unauthorized, .. })
+                );
+                match cookie {
+                    Some((url, cookie)) if refused => e.context(format!(
+                        "the node at {url} refused the token from {}: that is the token of the node whose data dir it is in; for another node give its --data-dir, or its token in HAGGLE_API_TOKEN",
+                        cookie.display()
+                    )),
+                    _ => e,
+                }
+            })
         }
     }
 }

@@ -1222,6 +1222,18 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
     let out = run(elsewhere.path());
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("holds no api.cookie"), "{}", stderr(&out));
+    // Another node's data dir gives another node's token: said so (a trial read only "missing or
+    // wrong token").
+    std::fs::write(elsewhere.path().join(haggle_node::COOKIE_FILE), "0123456789abcdef").expect("a cookie");
+    let out = run(elsewhere.path());
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let cookie = elsewhere.path().join(haggle_node::COOKIE_FILE);
+    assert!(
+        stderr(&out).contains(&format!("refused the token from {}", cookie.display()))
+            && stderr(&out).contains("caused by: missing or wrong token"),
+        "{}",
+        stderr(&out)
+    );
     // Where peers reach it, as --bootstrap takes it (with the PeerId), once it counts as public
     // (at once on 127.0.0.1).
     let said = wait("the node to count itself public", || {
