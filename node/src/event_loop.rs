@@ -96,6 +96,10 @@ const REDIAL_TICK: Duration = Duration::from_secs(1);
 /// How often the node looks for auctions and campaigns (its own, and those its owner bid on or
 /// backed) whose end has come: one is settled at most this long after its end.
 const MARKET_TICK: Duration = Duration::from_secs(1);
+/// How long listings must stop coming before those still waiting for the search index are
+/// committed to it (checked on the market tick): saved searches and watches see them, and the
+/// index writer's memory is given back, without a commit for each listing of a stream.
+const INDEX_QUIET: Duration = Duration::from_secs(2);
 /// Capacity of the channel of finished store work.
 const DONE_CAPACITY: usize = 1_024;
 
@@ -298,7 +302,10 @@ impl EventLoop {
                     self.sweep();
                 }
                 _ = periodic_sync.tick() => self.sync_random_peer(),
-                _ = markets.tick() => self.settle_markets(),
+                _ = markets.tick() => {
+                    self.settle_markets();
+                    self.commit_quiet_index();
+                }
                 _ = redial.tick() => {
                     self.trim_connections();
                     self.redial();
@@ -640,6 +647,19 @@ impl EventLoop {
                 service.check_store(&e);
                 None
             }
+        });
+    }
+
+    fn commit_quiet_index(&self) {
+        if !self.service.index_quiet_due(INDEX_QUIET) {
+            return;
+        }
+        self.spawn_blocking(|service| {
+            if let Err(e) = service.commit_quiet_index(INDEX_QUIET) {
+                tracing::warn!(error = %e, "cannot bring the search index up to date");
+                service.check_store(&e);
+            }
+            None
         });
     }
 

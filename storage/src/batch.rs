@@ -479,6 +479,38 @@ mod tests {
         assert_eq!(store.stats().expect("stats").index_pending, 0);
     }
 
+    /// What a burst left waiting for the search index (fed, and not yet fed) is committed once
+    /// the burst has been quiet long enough, and only then: no search is needed to make it
+    /// searchable, and the index writer's memory goes with the commit.
+    #[test]
+    fn a_quiet_burst_is_committed_to_the_index_without_a_search() {
+        let n = crate::store::FEED_BATCH + 10;
+        let listings: Vec<_> = (0..n)
+            .map(|i| {
+                let mut l = live_listing("Oak chair");
+                l.nonce[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                sign_now(&haggle_protocol::fixtures::author((i % 4) as u32), Body::Listing(l))
+            })
+            .collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("open");
+        assert!(!store.index_quiet_due(std::time::Duration::ZERO), "nothing waits in a new store");
+        let bytes: Vec<&[u8]> = listings.iter().map(|o| o.bytes()).collect();
+        let _ = store.ingest_batch(&bytes, Durability::Lazy).expect("batch");
+        assert_eq!(store.indexed_listings(), 0);
+        assert!(store.index.uncommitted() > 0, "fed, not committed");
+        // Not yet quiet for an hour: nothing is done.
+        let hour = std::time::Duration::from_secs(3_600);
+        assert!(!store.commit_index_if_quiet(hour).expect("commit"));
+        assert_eq!(store.stats().expect("stats").index_pending, n);
+        // Quiet long enough: every listing is committed, searchable, and nothing waits any more.
+        assert!(store.commit_index_if_quiet(std::time::Duration::ZERO).expect("commit"));
+        assert_eq!(store.indexed_listings(), n as u64);
+        assert_eq!(store.stats().expect("stats").index_pending, 0);
+        assert!(!store.index_quiet_due(std::time::Duration::ZERO));
+        assert!(!store.commit_index_if_quiet(std::time::Duration::ZERO).expect("nothing to do"));
+    }
+
     /// The listings-per-author count is loaded from the database when first needed, so it is
     /// right after a restart, and goes down when listings go.
     #[test]

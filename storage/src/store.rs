@@ -95,6 +95,8 @@ struct PendingIndex {
     keys: HashMap<ListingKey, IndexChange>,
     /// Sequence number of the newest change noted.
     last_seq: u64,
+    /// When the newest change was noted (since the store was opened).
+    last_noted: Option<std::time::Instant>,
 }
 
 /// One listing the index must bring in line with the database.
@@ -428,6 +430,27 @@ impl Store {
         change.indexed |= was_indexed;
         change.current = Some(current);
         pending.last_seq = pending.last_seq.max(seq);
+        pending.last_noted = Some(std::time::Instant::now());
+    }
+
+    /// Whether listing changes wait for the search index (pending, or fed and not committed)
+    /// and none came for `quiet`: [`Self::commit_index_if_quiet`] has work. Cheap, for a timer.
+    pub fn index_quiet_due(&self, quiet: std::time::Duration) -> bool {
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.last_noted.is_some_and(|t| t.elapsed() >= quiet)
+            && (!pending.keys.is_empty() || self.index.uncommitted() > 0)
+    }
+
+    /// Brings the search index up to date once listing changes stopped coming for `quiet`.
+    /// Otherwise the last few thousand of a burst wait in the index's writer, uncommitted, until
+    /// a search asks: the writer's memory (up to 32 MiB, held by a node after a load) goes with
+    /// the commit. Returns whether it committed.
+    pub fn commit_index_if_quiet(&self, quiet: std::time::Duration) -> Result<bool, StoreError> {
+        if !self.index_quiet_due(quiet) {
+            return Ok(false);
+        }
+        self.catch_up_index()?;
+        Ok(true)
     }
 
     pub(crate) fn pending_index_len(&self) -> usize {

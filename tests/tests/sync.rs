@@ -50,6 +50,12 @@ async fn a_node_that_was_away_catches_up_and_a_new_node_gets_everything() -> Res
         |e| matches!(e, NodeEvent::SyncCompleted { received, .. } if *received > 0),
     )
     .await?;
+    // Searchable with no search asking: the node commits what the sync brought once it stops
+    // coming (fewer than the 8,000 that make an ingest commit).
+    wait_until("C's search index to take all 3,800 by itself", || async {
+        c.node.store().indexed_listings() == 3_800
+    })
+    .await?;
     let found = c.get("/v1/search?q=chair&limit=1").await?;
     assert_eq!(found["total"], 3_000);
     let status = c.get("/v1/status").await?;
