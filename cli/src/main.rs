@@ -20,37 +20,30 @@ use haggle_node::{ApiClient, ClientError, ErrorCode};
 
 use crate::args::{Cli, Command};
 
-/// A mistake in how the command was used (exit code 2).
+/// What the command itself refuses, before or without the node: a mistake in how it was used
+/// (exit code 2, `--json` code `usage`), or nothing matching what was given, as a name nobody
+/// was given (exit code 4, `not_found`, as the node says it of an id).
 #[derive(Debug)]
-pub struct UsageError(pub String);
+pub struct Refusal {
+    exit: u8,
+    code: &'static str,
+    message: String,
+}
 
-impl std::fmt::Display for UsageError {
+impl std::fmt::Display for Refusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
-impl std::error::Error for UsageError {}
+impl std::error::Error for Refusal {}
 
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    UsageError(message.into()).into()
+    Refusal { exit: 2, code: "usage", message: message.into() }.into()
 }
-
-/// Nothing matches what was given, found by the command itself (exit code 4, as the node's
-/// `not_found`): a name nobody was given.
-#[derive(Debug)]
-pub struct NotFoundError(pub String);
-
-impl std::fmt::Display for NotFoundError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for NotFoundError {}
 
 pub fn not_found(message: impl Into<String>) -> anyhow::Error {
-    NotFoundError(message.into()).into()
+    Refusal { exit: 4, code: "not_found", message: message.into() }.into()
 }
 
 fn main() -> ExitCode {
@@ -149,11 +142,8 @@ fn json_error(code: &str, message: &str, candidates: &[String]) {
 /// answer, or it refused the token), 4 when nothing matches an id or a name given, 1 for every other
 /// failure (the node refused for the market's state: not your turn, the thread ended, ...).
 fn exit_code(e: &anyhow::Error) -> u8 {
-    if e.downcast_ref::<UsageError>().is_some() {
-        return 2;
-    }
-    if e.downcast_ref::<NotFoundError>().is_some() {
-        return 4;
+    if let Some(refusal) = e.downcast_ref::<Refusal>() {
+        return refusal.exit;
     }
     let Some(client) = e.downcast_ref::<ClientError>() else { return 1 };
     match client {
@@ -173,11 +163,8 @@ fn exit_code(e: &anyhow::Error) -> u8 {
 
 /// The `code` of a `--json` error: the node's (as the API names it), or the command's own.
 fn error_code(e: &anyhow::Error) -> String {
-    if e.downcast_ref::<UsageError>().is_some() {
-        return "usage".to_owned();
-    }
-    if e.downcast_ref::<NotFoundError>().is_some() {
-        return "not_found".to_owned();
+    if let Some(refusal) = e.downcast_ref::<Refusal>() {
+        return refusal.code.to_owned();
     }
     let Some(client) = e.downcast_ref::<ClientError>() else { return "failed".to_owned() };
     match client {

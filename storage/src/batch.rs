@@ -441,19 +441,24 @@ mod tests {
         }
     }
 
+    /// `n` listings titled "Oak chair" by four authors, distinct by nonce.
+    fn oak_chairs(n: usize) -> Vec<haggle_protocol::Verified<Object>> {
+        (0..n)
+            .map(|i| {
+                let mut l = live_listing("Oak chair");
+                l.nonce[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                sign_now(&haggle_protocol::fixtures::author((i % 4) as u32), Body::Listing(l))
+            })
+            .collect()
+    }
+
     /// Listings are fed to the search index while a long batch is written and committed only
     /// when a search asks: a listing revised after its first revision was fed is found once,
     /// as its last revision, and nothing fed is lost.
     #[test]
     fn listings_fed_ahead_are_found_once_as_their_last_revision() {
         let n = crate::store::FEED_BATCH + 10;
-        let firsts: Vec<_> = (0..n)
-            .map(|i| {
-                let mut l = live_listing("Oak chair");
-                l.nonce[..8].copy_from_slice(&(i as u64).to_be_bytes());
-                sign_now(&haggle_protocol::fixtures::author((i % 4) as u32), Body::Listing(l))
-            })
-            .collect();
+        let firsts = oak_chairs(n);
         // The first listing, renamed after the feed threshold has passed.
         let renamed = sign_now(
             &haggle_protocol::fixtures::author(0),
@@ -485,13 +490,7 @@ mod tests {
     #[test]
     fn a_quiet_burst_is_committed_to_the_index_without_a_search() {
         let n = crate::store::FEED_BATCH + 10;
-        let listings: Vec<_> = (0..n)
-            .map(|i| {
-                let mut l = live_listing("Oak chair");
-                l.nonce[..8].copy_from_slice(&(i as u64).to_be_bytes());
-                sign_now(&haggle_protocol::fixtures::author((i % 4) as u32), Body::Listing(l))
-            })
-            .collect();
+        let listings = oak_chairs(n);
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path()).expect("open");
         assert!(!store.index_quiet_due(std::time::Duration::ZERO), "nothing waits in a new store");
