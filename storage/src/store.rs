@@ -97,7 +97,13 @@ struct PendingIndex {
     last_seq: u64,
     /// When the newest change was noted (since the store was opened).
     last_noted: Option<std::time::Instant>,
+    /// When a quiet commit last failed (a full disk, say): the next waits [`QUIET_RETRY`].
+    quiet_failed: Option<std::time::Instant>,
 }
+
+/// How long after a failed quiet commit the next is tried: a timer asks every second, and a
+/// full disk would otherwise log a failure each time.
+const QUIET_RETRY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// One listing the index must bring in line with the database.
 #[derive(Debug, Clone, Default)]
@@ -438,6 +444,7 @@ impl Store {
     pub fn index_quiet_due(&self, quiet: std::time::Duration) -> bool {
         let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         pending.last_noted.is_some_and(|t| t.elapsed() >= quiet)
+            && pending.quiet_failed.is_none_or(|t| t.elapsed() >= QUIET_RETRY)
             && (!pending.keys.is_empty() || self.index.uncommitted() > 0)
     }
 
@@ -449,8 +456,10 @@ impl Store {
         if !self.index_quiet_due(quiet) {
             return Ok(false);
         }
-        self.catch_up_index()?;
-        Ok(true)
+        let result = self.catch_up_index();
+        let failed = result.is_err().then(std::time::Instant::now);
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).quiet_failed = failed;
+        result.map(|()| true)
     }
 
     pub(crate) fn pending_index_len(&self) -> usize {
