@@ -278,7 +278,7 @@ fn run(cli: Cli) -> Result<()> {
                 );
                 match cookie {
                     Some((url, cookie)) if refused => e.context(format!(
-                        "the node at {url} refused the token from {}: that is the token of the node whose data dir it is in; for another node give its --data-dir, or its token in HAGGLE_API_TOKEN",
+                        "the node at {url} refused the token in {}: that token belongs to that data dir's node, not to the node at {url}; give the --data-dir of the node at {url}, or its token in HAGGLE_API_TOKEN",
                         cookie.display()
                     )),
                     _ => e,

@@ -454,15 +454,15 @@ pub fn thread_terms(t: &ThreadView) -> String {
 /// What `show` says of terms in another currency than the listing's price, `asked`.
 pub fn other_currency(t: &ThreadView, asked: &haggle_protocol::Currency) -> String {
     let offered = &t.terms.price.currency;
-    let theirs = match t.listing_kind {
-        Some(ListingKind::Wanted) => "budget",
-        _ => "price",
+    let (listing, theirs) = match t.listing_kind {
+        Some(ListingKind::Wanted) => ("wanted ad", "budget"),
+        _ => ("listing", "price"),
     };
     match t.role {
         Role::ListingAuthor => format!(
-            "these terms are in {offered}, your listing's {theirs} in {asked}: accepting agrees to {offered}"
+            "these terms are in {offered}, your {listing}'s {theirs} in {asked}: accepting agrees to {offered}"
         ),
-        Role::Offerer => format!("these terms are in {offered}, the listing's {theirs} in {asked}"),
+        Role::Offerer => format!("these terms are in {offered}, the {listing}'s {theirs} in {asked}"),
     }
 }
 

@@ -1229,7 +1229,7 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     let cookie = elsewhere.path().join(haggle_node::COOKIE_FILE);
     assert!(
-        stderr(&out).contains(&format!("refused the token from {}", cookie.display()))
+        stderr(&out).contains(&format!("refused the token in {}", cookie.display()))
             && stderr(&out).contains("caused by: missing or wrong token"),
         "{}",
         stderr(&out)

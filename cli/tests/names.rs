@@ -74,6 +74,9 @@ fn a_name_given_to_a_key_shows_in_its_place_and_is_taken_for_it() {
         assert_eq!(out.status.code(), Some(4), "{args:?}: {}", stderr(&out));
         assert!(stderr(&out).contains("a name you gave one (haggle names lists them)"), "{}", stderr(&out));
     }
+    // A key cut short is a mistake in what was typed (exit 2), not a name nobody was given.
+    let out = haggle(&db, &["reputation", "12D3KooWXYZ"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let out = haggle(&db, &["--json", "reputation", "Nobody"]);
     assert!(stderr(&out).contains("\"code\":\"not_found\""), "{}", stderr(&out));
     let shown = ok(&db, &["show", l]);

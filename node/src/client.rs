@@ -64,7 +64,7 @@ pub enum ClientError {
     },
     /// The node cannot be reached.
     #[error(
-        "cannot reach the node at {url}: start one there (haggle node), or give --api the address its API listens on (its start-up banner says it)"
+        "cannot reach the node at {url}: check the address --api gives (a node's start-up banner says where its API listens), and that a node runs there (haggle node starts one)"
     )]
     Unreachable {
         /// The URL tried.

@@ -96,9 +96,10 @@ const REDIAL_TICK: Duration = Duration::from_secs(1);
 /// How often the node looks for auctions and campaigns (its own, and those its owner bid on or
 /// backed) whose end has come: one is settled at most this long after its end.
 const MARKET_TICK: Duration = Duration::from_secs(1);
-/// How long listings must stop coming before those still waiting for the search index are
-/// committed to it (checked on the market tick): saved searches and watches see them, and the
-/// index writer's memory is given back, without a commit for each listing of a stream.
+/// How long listings must stop coming before the many still waiting for the search index (the
+/// end of a burst) are committed to it, checked on the market tick: the index writer's memory is
+/// given back, without a commit for each listing of a stream (a search takes in what waits
+/// anyway).
 const INDEX_QUIET: Duration = Duration::from_secs(2);
 /// Capacity of the channel of finished store work.
 const DONE_CAPACITY: usize = 1_024;
@@ -302,10 +303,7 @@ impl EventLoop {
                     self.sweep();
                 }
                 _ = periodic_sync.tick() => self.sync_random_peer(),
-                _ = markets.tick() => {
-                    self.settle_markets();
-                    self.commit_quiet_index();
-                }
+                _ = markets.tick() => self.on_market_tick(),
                 _ = redial.tick() => {
                     self.trim_connections();
                     self.redial();
@@ -648,6 +646,12 @@ impl EventLoop {
                 None
             }
         });
+    }
+
+    /// Each second: auctions and campaigns whose end came, and the search index after a burst.
+    fn on_market_tick(&self) {
+        self.settle_markets();
+        self.commit_quiet_index();
     }
 
     fn commit_quiet_index(&self) {

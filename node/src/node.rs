@@ -203,8 +203,8 @@ pub async fn start(
     if created {
         tracing::info!(peer = %key.public(), "created a new identity");
     }
-    let (dir, cache_bytes) = (data_dir.to_owned(), config.cache_mib.saturating_mul(1 << 20));
-    let store = tokio::task::spawn_blocking(move || Store::open_with_cache(&dir, cache_bytes))
+    let (dir, cache_mib) = (data_dir.to_owned(), config.cache_mib);
+    let store = tokio::task::spawn_blocking(move || Store::open_with_cache(&dir, cache_mib))
         .await
         .map_err(StartError::StoreTask)??;
     // The database knows whose it is: a key restored from another backup would sign as a

@@ -283,9 +283,9 @@ impl Service {
         self.store.index_quiet_due(quiet)
     }
 
-    /// Makes what came in a burst searchable once it has been quiet for `quiet`, which also
-    /// gives back the index writer's memory (a node after a load of 20,000 listings held 15 MiB
-    /// there until a search came). Returns whether it committed.
+    /// Commits to the search index what a burst left waiting once it has been quiet for
+    /// `quiet`, which gives back the index writer's memory (a node after a load of 20,000
+    /// listings held 15 MiB there until a search came). Returns whether it committed.
     pub(crate) fn commit_quiet_index(&self, quiet: std::time::Duration) -> Result<bool, ServiceError> {
         Ok(self.store.commit_index_if_quiet(quiet)?)
     }

@@ -168,7 +168,7 @@ pub enum ParseKeyError {
     /// The text is a listing's key (96 hex characters), which `--json` output prints beside
     /// the author's: a trial gave one where a person's key was asked for.
     #[error(
-        "`{0}` is a listing's key (its author's key, then a nonce), not a person's: the author's key is its first 64 characters (the `author` field in --json output)"
+        "`{0}` is a listing's key (its author's key, then a nonce), not a person's: the author's key is its first 64 characters (the same key as the listing's author, shown as a PeerId)"
     )]
     ListingKey(String),
     /// The text is a PeerId, but not one holding an ed25519 key.

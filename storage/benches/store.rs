@@ -159,7 +159,7 @@ fn open(dir: &std::path::Path) -> Store {
         .ok()
         .map(|v| v.trim().parse::<u64>().expect("HAGGLE_BENCH_CACHE_MIB is a number of MiB"))
         .unwrap_or(haggle_storage::DEFAULT_CACHE_MIB);
-    Store::open_with_cache(dir, cache_mib << 20).expect("open")
+    Store::open_with_cache(dir, cache_mib).expect("open")
 }
 
 fn sizes() -> Vec<usize> {

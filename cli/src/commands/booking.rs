@@ -26,14 +26,17 @@ pub fn book(cx: &Context<'_>, args: &BookArgs) -> Result<()> {
     if args.to <= args.from {
         // The shortest stay the listing takes, as an example (a retrial's one-day job typed the
         // same day twice; a trial was offered one night on a listing whose stays are 2 at least).
+        // (A peer's listing may ask any shortest stay: past a year, no example is given.)
         let shortest =
             cx.api.listing(&args.listing).ok().and_then(|l| l.calendar).map_or(1, |c| c.min_stay.max(1));
         let one = haggle_protocol::calendar::parse_date(&args.from)
-            .map(|d| {
-                let to = haggle_protocol::calendar::Date(d + shortest);
-                match shortest {
-                    1 => format!(": --from {} --to {to} books one", args.from),
-                    n => format!(": --from {} --to {to} books {n}, the shortest stay it takes", args.from),
+            .ok()
+            .filter(|_| shortest <= 366)
+            .and_then(|d| d.checked_add(shortest))
+            .map(|to| match shortest {
+                1 => format!(": --from {} --to {} books one", args.from, Date(to)),
+                n => {
+                    format!(": --from {} --to {} books {n}, the shortest stay it takes", args.from, Date(to))
                 }
             })
             .unwrap_or_default();

@@ -77,11 +77,12 @@ pub fn cancel_saying(cx: &Context<'_>, deal: &str, message: &str) -> Result<()> 
     let text = super::messages::text(&[message.to_owned()]).map_err(crate::usage)?;
     let request = StepRequest::Cancel;
     let view = cx.api.deal_step(deal, &request).map_err(no_such_deal)?;
-    let sent = cx.api.send_note(deal, &text);
-    show_step(cx, &request, &view)?;
-    let sent = sent.map_err(|e| {
+    // A message that did not go is said first, on stderr (the deal is not shown then): a closed
+    // standard output would end the command before it.
+    let sent = cx.api.send_note(deal, &text).map_err(|e| {
         anyhow::anyhow!("the cancel is signed, but its message was not sent: {e}. Send it again with haggle message {deal} \"TEXT\"")
     })?;
+    show_step(cx, &request, &view)?;
     let mine = sent.notes.iter().find(|n| Some(n.id) == sent.sent);
     let state = mine.and_then(|n| n.delivery).map_or("saved".to_owned(), |d| d.to_string());
     note!(

@@ -155,7 +155,17 @@ pub fn accept(cx: &Context<'_>, thread: &str, as_offered: bool) -> Result<()> {
         );
     }
     if let Some(asked) = &sent.thread.listing_currency {
-        note!(cx.json, "{}.", output::other_currency(&sent.thread, asked));
+        let (whose, what) = match (sent.thread.role, sent.thread.listing_kind) {
+            (Role::ListingAuthor, Some(ListingKind::Wanted)) => ("your wanted ad's", "budget"),
+            (Role::ListingAuthor, _) => ("your listing's", "price"),
+            (Role::Offerer, Some(ListingKind::Wanted)) => ("the wanted ad's", "budget"),
+            (Role::Offerer, _) => ("the listing's", "price"),
+        };
+        note!(
+            cx.json,
+            "you accepted terms in {}; {whose} {what} is in {asked}.",
+            sent.thread.terms.price.currency
+        );
     }
     if cx.json {
         return Ok(());

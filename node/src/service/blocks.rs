@@ -254,8 +254,12 @@ mod tests {
             block(&s, &SecretKey::from_seed(&[9; 32]).public().to_string(), &long).expect_err("long note");
         assert_eq!(note.code(), ErrorCode::Invalid);
         assert!(note.to_string().contains("201 characters"), "{note}");
+        // A key cut short is a mistake in what was typed; a word that names no one is not found.
         let nothing = block(&s, "12D3KooWnothing", "").expect_err("not a key");
-        assert!(nothing.to_string().contains("is not a key"), "{nothing}");
+        assert!(nothing.to_string().contains("not a key, nor a name you gave one"), "{nothing}");
+        assert_eq!(nothing.code(), ErrorCode::Invalid);
+        let nobody = block(&s, "Nobody", "").expect_err("no one");
+        assert_eq!(nobody.code(), ErrorCode::NotFound, "{nobody}");
         assert!(s.blocked().blocked.is_empty(), "nothing kept");
     }
 

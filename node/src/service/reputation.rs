@@ -78,15 +78,25 @@ impl Service {
                 // A key with a character mistyped reads as a key, but not one anybody holds: said
                 // so, as `search --seller` says it (a trial got "is not a key (a PeerId such as
                 // 12D3KooW...)" for a 12D3KooW... string).
+                // So is a PeerId cut short, or nothing at all: a mistake in what was typed (exit
+                // 2), not a name nobody was given (not found, exit 4).
+                let typed = given.trim();
                 if !shortened
-                    && matches!(
+                    && (matches!(
                         e,
                         haggle_protocol::ParseKeyError::NotAPoint(_)
                             | haggle_protocol::ParseKeyError::NotEd25519(_)
                             | haggle_protocol::ParseKeyError::ListingKey(_)
-                    )
+                    ) || typed.is_empty()
+                        || typed.starts_with("12D3"))
                 {
-                    return InvalidInput::Key(e.to_string()).into();
+                    return match e {
+                        haggle_protocol::ParseKeyError::Unrecognised(_) => InvalidInput::Key(format!(
+                            "{e}: not a key, nor a name you gave one (a PeerId is 52 characters; haggle show LISTING and haggle deal DEAL give keys whole)"
+                        )),
+                        _ => InvalidInput::Key(e.to_string()),
+                    }
+                    .into();
                 }
                 match (shortened, parties) {
                     (true, false) => InvalidInput::ShortenedKey(given.to_owned()).into(),

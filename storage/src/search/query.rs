@@ -177,10 +177,11 @@ impl SearchIndex {
             ));
         }
         // At most 0 is free in every currency (giveaways, and anything offered at 0): it needs
-        // no currency, and every price it keeps compares. So do giveaways alone.
-        let free = (q.max_price == Some(0) && q.min_price.is_none_or(|m| m == 0))
-            || q.kind == Some(ListingKind::Giveaway);
-        if matches!(q.sort, Sort::PriceAsc | Sort::PriceDesc) && q.currency.is_none() && !free {
+        // no currency, and every price it keeps compares. Giveaways alone sort so too (a price
+        // bound on them still names a currency, as on anything else).
+        let free = q.max_price == Some(0) && q.min_price.is_none_or(|m| m == 0);
+        let giveaways = q.kind == Some(ListingKind::Giveaway);
+        if matches!(q.sort, Sort::PriceAsc | Sort::PriceDesc) && q.currency.is_none() && !free && !giveaways {
             return Err(SearchError::SortWithoutCurrency);
         }
         if q.min_price.is_some() || q.max_price.is_some() {

@@ -709,6 +709,8 @@ fn every_filter_narrows_results() {
     // Giveaways alone are all free: sorted by price, they need no currency (a trial's
     // `search --kind giveaway --sort price` was asked for one).
     assert_eq!(titles(&m, &SearchQuery { sort: Sort::PriceAsc, ..kind.clone() }), vec!["Free sofa"]);
+    let bounded = SearchQuery { min_price: Some(5), ..kind.clone() };
+    assert!(matches!(m.store.search(&bounded), Err(SearchError::PriceWithoutCurrency)));
     let parts = SearchQuery { category: Some("vehicles/bikes/parts".into()), ..q("") };
     assert_eq!(titles(&m, &parts).len(), 2);
     let vehicles = SearchQuery { category: Some("vehicles".into()), ..q("") };
