@@ -138,7 +138,7 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
             high.amount.display,
             output::short_peer(&high.bidder),
             if high.mine { " (you)" } else { "" },
-            dealt_mark(high),
+            dealt_mark(high, l.mine),
             output::count(a.bids, "bid"),
             output::count(a.bidders, "bidder"),
             if sold_past_me { "; the bids this node holds, not every one there was" } else { "" }
@@ -265,7 +265,7 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
                 b.amount.display,
                 output::short_peer(&b.bidder),
                 if b.mine { " (you)" } else { "" },
-                dealt_mark(b),
+                dealt_mark(b, l.mine),
                 output::dim(&format!(
                     "{}{}",
                     output::short(&b.id),
@@ -280,9 +280,14 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
 }
 
 /// After a bidder, that it traded with the seller before: a friend's bid, or the seller's own
-/// second key bidding the price up, looks so too.
-fn dealt_mark(b: &haggle_node::api::types::BidView) -> &'static str {
-    if b.dealt_with_seller && !b.mine { " (has dealt with the seller)" } else { "" }
+/// second key bidding the price up, looks so too. `sellers` when the owner is the seller (a
+/// trial's seller read "has dealt with the seller" of its own buyer).
+fn dealt_mark(b: &haggle_node::api::types::BidView, sellers: bool) -> &'static str {
+    match (b.dealt_with_seller && !b.mine, sellers) {
+        (true, true) => " (has dealt with you)",
+        (true, false) => " (has dealt with the seller)",
+        (false, _) => "",
+    }
 }
 
 /// Time left as a clock: `2d 3h`, `4h 12m`, `3m 20s`.

@@ -419,12 +419,13 @@ pub enum Conflict {
     /// One of the owner's listings is closed: its owner cannot change it now. The text says
     /// how it closed, and whether a called-off deal reopens it.
     #[error(
-        "your listing {} is closed ({}): it can no longer be updated, renewed or retracted; `haggle publish --from {}` offers it anew, as a new listing",
+        "your listing {} is closed ({}): it can no longer be updated, renewed or retracted; `haggle publish --from {}{}` offers it anew, as a new listing",
         .0.fmt_short(),
         .1,
-        .0.fmt_short()
+        .0.fmt_short(),
+        .2
     )]
-    OwnListingClosed(ObjectId, &'static str),
+    OwnListingClosed(ObjectId, &'static str, &'static str),
     /// The listing has expired.
     #[error(
         "listing {} has expired: nothing can be agreed on it until its author renews it (its author: haggle renew {}; anyone else may ask them to: haggle message {} \"...\")",
@@ -785,7 +786,11 @@ pub enum Conflict {
     #[error("listing {} is not a crowdfunding campaign: {}", .0.fmt_short(), takes(.0, .1))]
     NotACampaign(haggle_protocol::ObjectId, Takes),
     /// A pledge after the campaign's deadline.
-    #[error("the campaign {} reached its deadline {}", listing.fmt_short(), when(*deadline))]
+    #[error(
+        "the campaign {} reached its deadline {}: pledges can no longer be made, raised or withdrawn (if it met its goal, each pledge is a deal now: haggle deals lists yours, and haggle cancel DEAL proposes to call one off)",
+        listing.fmt_short(),
+        when(*deadline)
+    )]
     CampaignEnded {
         /// The campaign.
         listing: ObjectId,
@@ -1011,7 +1016,14 @@ impl Conflict {
             (false, _) if l.quantity == 0 => "sold out",
             (false, _) => "you retracted it",
         };
-        Conflict::OwnListingClosed(id, how)
+        // What a new auction or campaign needs besides what it copies (a trial's `publish --from`
+        // was refused for want of its end).
+        let again = match l.kind {
+            ListingKind::Auction => " --ends 3d",
+            ListingKind::Crowdfund => " --deadline 30d",
+            _ => "",
+        };
+        Conflict::OwnListingClosed(id, how, again)
     }
 
     /// The listing `l` is closed; `id` names it as the user knows it. Closed with nothing left,
@@ -1452,6 +1464,28 @@ fn not_yours(what: &str, id: &ObjectId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A closed auction or campaign offered anew names what a new one needs besides what it
+    /// copies: its end or deadline (a trial's `publish --from` was refused for want of it).
+    #[test]
+    fn a_closed_market_offered_anew_names_its_end() {
+        use haggle_protocol::{ListingKind, ListingStatus};
+        let id = ObjectId::from_bytes([7; 32]);
+        for (kind, again) in [
+            (ListingKind::Auction, "--from 0707070707 --ends 3d`"),
+            (ListingKind::Crowdfund, "--from 0707070707 --deadline 30d`"),
+            (ListingKind::Sell, "--from 0707070707` offers it anew"),
+        ] {
+            let l = haggle_protocol::Listing {
+                kind,
+                status: ListingStatus::Closed,
+                quantity: 0,
+                ..haggle_protocol::fixtures::listing("Lamp")
+            };
+            let said = Conflict::own_closed(&l, id).to_string();
+            assert!(said.contains(again), "{kind:?}: {said}");
+        }
+    }
 
     /// The store's per-author quotas, met by the owner's own publish, speak to the owner and say
     /// what frees a place, not of "the author" as a stranger's refusal does.

@@ -699,7 +699,9 @@ fn payment(m: &haggle_protocol::PaymentMethod) -> PaymentView {
         M::Lightning(invoice) => invoice.clone(),
         M::Iban { iban, reference } if reference.is_empty() => iban.clone(),
         M::Iban { iban, reference } => format!("{iban}, reference \"{reference}\""),
-        M::Cash => "cash on pickup".to_owned(),
+        // Also for a digital good, which nobody picks up (a trial read "cash on pickup" for an
+        // e-book).
+        M::Cash => "cash, in person".to_owned(),
         M::Other(text) => text.clone(),
     };
     PaymentView { method: m.name().to_owned(), details }
