@@ -148,7 +148,10 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
     let out = haggle(&db, &["offer", &instant[..10], "--price", "100"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("haggle book"));
     let out = haggle(&db, &["book", &instant[..10], "--from", &days(10, 11).0, "--to", &days(10, 11).1]);
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("shortest stay"));
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success() && said.contains("shortest stay"), "{said}");
+    // With a stay that fits, from the same check-in.
+    assert!(said.contains(&format!("e.g. {}..{}", days(10, 11).0, days(10, 12).1)), "{said}");
     // Dates the wrong way round: the example given is the listing's shortest stay, 2 nights.
     let (check_in, check_out) = (days(12, 13).0, days(12, 14).1);
     let out = haggle(&db, &["book", &instant[..10], "--from", &check_in, "--to", &days(10, 11).0]);

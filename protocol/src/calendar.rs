@@ -189,7 +189,11 @@ pub enum BookingError {
         open: Vec<DateRange>,
     },
     /// Shorter than the shortest stay.
-    #[error("the shortest stay is {}; {range} is {nights}", plural_nights(*.min))]
+    #[error(
+        "the shortest stay is {}; {range} is {nights}: e.g. {}",
+        plural_nights(*.min),
+        DateRange { from: range.from, to: range.from.saturating_add(*.min) }
+    )]
     TooShort {
         /// The dates asked.
         range: DateRange,
@@ -199,7 +203,11 @@ pub enum BookingError {
         min: u32,
     },
     /// Longer than the longest stay.
-    #[error("the longest stay is {}; {range} is {nights}", plural_nights(*.max))]
+    #[error(
+        "the longest stay is {}; {range} is {nights}: e.g. {}",
+        plural_nights(*.max),
+        DateRange { from: range.from, to: range.from.saturating_add(*.max) }
+    )]
     TooLong {
         /// The dates asked.
         range: DateRange,
