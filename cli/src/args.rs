@@ -1364,6 +1364,14 @@ fn id_prefix(text: &str) -> Result<String, String> {
         // A PeerId where an object id belongs: say what it is and where it goes.
         if text.parse::<PublicKey>().is_ok() {
             format!("`{text}` is a person's key (a PeerId), not the id of a listing, offer or deal: see haggle reputation {text}, or haggle search --seller {text}")
+        } else if !text.trim().bytes().all(|b| b.is_ascii_hexdigit())
+            && haggle_node::service::check_name(text).is_ok()
+        {
+            // A word where an id belongs may be a name the owner gave (a trial's `show Carol`).
+            format!(
+                "{e}: ids are hex (haggle listings, offers and deals list them); for a person you named, haggle reputation {}",
+                text.trim()
+            )
         } else {
             e.to_string()
         }
@@ -1544,6 +1552,17 @@ fn seller(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A name where an id belongs points to what takes a name; a key, to the person's commands.
+    #[test]
+    fn a_name_or_a_key_given_for_an_id_says_where_it_goes() {
+        let said = id_prefix("Carol").expect_err("not an id");
+        assert!(said.contains("not hex") && said.ends_with("haggle reputation Carol"), "{said}");
+        let key = haggle_protocol::SecretKey::from_seed(&[5; 32]).public().to_string();
+        assert!(id_prefix(&key).expect_err("a key").contains("is a person's key"));
+        assert!(!id_prefix("").expect_err("empty").contains("reputation"));
+        assert_eq!(id_prefix("3fa2c1").expect("an id"), "3fa2c1");
+    }
 
     /// Splits an example command line as a shell would (double quotes group words).
     fn words(line: &str) -> Vec<String> {
