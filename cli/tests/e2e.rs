@@ -875,6 +875,9 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     assert_eq!(out.status.code(), Some(2));
     let renew = format!("to change it, haggle renew {} --expires 10d", &id[..10]);
     assert!(stderr(&out).contains(&renew), "{}", stderr(&out));
+    // Of an id nothing matches, that is said instead (a renew of it would fail next).
+    let out = haggle(&dir, &["update", "999999", "--expires", "10d"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
     assert_eq!(json(&dir, &["search", "lamp"])["total"], 1);
     let owner = node.peer_id.clone();
     node.stop();

@@ -252,6 +252,9 @@ fn note_begun(cx: &Context<'_>, begun: &[String]) {
 
 pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
     if let Some(expires) = &args.expires {
+        // The id first: a renew of an id nothing matches would only fail next (a trial's
+        // `update 999999 --expires 10d`).
+        cx.api.listing(&args.id)?;
         return Err(usage(format!(
             "update keeps the listing's lifetime: to change it, haggle renew {} --expires {expires}",
             args.id
