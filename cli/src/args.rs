@@ -577,6 +577,9 @@ pub struct PledgeArgs {
     /// A public note with the pledge.
     #[arg(long, short, default_value = "", value_parser = note)]
     pub message: String,
+    /// Pledges are in the campaign's currency (hidden): taken only to say so.
+    #[arg(long, hide = true, allow_hyphen_values = true)]
+    pub currency: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -590,6 +593,9 @@ pub struct BidArgs {
     /// A public note with the bid.
     #[arg(long, short, default_value = "", value_parser = note)]
     pub message: String,
+    /// Bids are in the auction's currency (hidden): taken only to say so.
+    #[arg(long, hide = true, allow_hyphen_values = true)]
+    pub currency: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -634,7 +640,8 @@ pub struct UpdateArgs {
 /// Refuses an auction's or campaign's term given to `update`.
 fn fixed_at_publishing(_: &str) -> Result<String, String> {
     Err("an auction's or campaign's terms are set when it is published and stay while it runs (bids and \
-         pledges were made on them): retract it and publish a new one to change them"
+         pledges were made on them): to change them, publish a new one (`haggle publish --from ID` \
+         copies the rest; retract this one first if it still runs)"
         .into())
 }
 
@@ -919,7 +926,8 @@ pub struct ListingsArgs {
     #[arg(long, value_enum, ignore_case = true)]
     pub kind: Option<Choice<ListingKind>>,
     /// Only listings in this state: active (on offer), ended (an auction or campaign past its
-    /// end, not closed yet), expired, or closed (retracted, sold out).
+    /// end, not closed yet), expired, or closed (retracted, sold out, given away or found;
+    /// `sold` is taken for it).
     #[arg(long, value_enum, ignore_case = true)]
     pub state: Option<Choice<ListingsState>>,
     /// Only listings in this category or under it, e.g. music.
@@ -1065,6 +1073,14 @@ impl Named for ListingsState {
     const CHOICES: &'static [Choice<Self>] = &choices(ListingsState::ALL);
     fn name(self) -> &'static str {
         self.as_str()
+    }
+    /// The words people use for each state: what ended a listing is its closing.
+    fn aliases(self) -> &'static [&'static str] {
+        match self {
+            ListingsState::Active => &["open", "live"],
+            ListingsState::Closed => &["sold", "sold-out", "retracted", "given", "given-away", "found"],
+            ListingsState::Ended | ListingsState::Expired => &[],
+        }
     }
 }
 

@@ -55,6 +55,26 @@ pub fn aside<T>(read: Result<T, haggle_node::ClientError>) -> Result<Option<T>, 
     }
 }
 
+/// Refuses `--currency` on a command whose amount is in the listing's currency (`book`,
+/// `bid`, `pledge`), naming that currency when the node can say it. `what` is what is made (`a
+/// pledge`), `whose` the listing as the command calls it (`the campaign`), `flag` the amount's
+/// option (`--amount`). Asked on the error path only.
+pub fn no_currency_of_ones_own(
+    cx: &Context<'_>,
+    listing: &str,
+    what: &str,
+    whose: &str,
+    flag: &str,
+) -> anyhow::Error {
+    let currency = cx.api.listing(listing).ok().and_then(|l| l.price).map(|p| p.currency.to_string());
+    crate::usage(match currency {
+        Some(c) => format!("{what} is in {whose}'s currency, {c}: leave out --currency ({flag} is in {c})"),
+        None => format!(
+            "{what} is in {whose}'s currency (`haggle show {listing}` says which): leave out --currency"
+        ),
+    })
+}
+
 /// Runs a client command. After one that has the node sign something, or look at the market,
 /// a note says so if the node finds its clock more than a minute off its peers': what it signs
 /// carries that clock's date, and a clock far behind refuses what peers sign. Also after such a

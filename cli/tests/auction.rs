@@ -122,6 +122,11 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
         !out.status.success()
             && String::from_utf8_lossy(&out.stderr).contains("your own auction: others bid on it")
     );
+    // A bid is in the auction's currency: a --currency is refused, naming it.
+    let out = haggle(d1, &["bid", &id[..10], "--price", "60", "--currency", "usd"]);
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("a bid is in the auction's currency, EUR: leave out --currency"), "{said}");
     let out = haggle(d1, &["bid", &id[..10], "--price", "40"]);
     assert!(!out.status.success());
     assert!(

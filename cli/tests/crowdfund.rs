@@ -102,6 +102,15 @@ fn a_funded_campaign_makes_a_deal_per_backer_and_a_missed_one_owes_nothing() {
     let out = haggle(d1, &["pledge", &oven[..10], "--amount", "0.00"]);
     assert_eq!(out.status.code(), Some(2), "a pledge of nothing is a usage error");
     assert!(String::from_utf8_lossy(&out.stderr).contains("--withdraw"));
+    // A pledge is in the campaign's currency, which the refusal names (from a trial, which got
+    // the argument parser's "unexpected argument").
+    let out = haggle(d1, &["pledge", &oven[..10], "--amount", "30", "--currency", "USD"]);
+    assert_eq!(out.status.code(), Some(2), "a pledge's currency is a usage error");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("the campaign's currency, EUR: leave out --currency (--amount is in EUR)"),
+        "{said}"
+    );
 
     // The oven: 30 + 45 (the first to pass 40 gets the one loaf) + 25, with a change of heart.
     json(d1, &["pledge", &oven[..10], "--amount", "30"]);

@@ -804,6 +804,7 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     let out = haggle(&dir, &["update", "ffffffffff", "--goal", "50"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("terms are set when it is published"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("haggle publish --from ID"), "{}", stderr(&out));
     let out = haggle(&dir, &["publish", "--kind", "lottery", "--title", "Lamp", "--category", "home"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("giveaway"), "the choices are listed: {}", stderr(&out));

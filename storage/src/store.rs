@@ -111,6 +111,23 @@ fn quiet_due(pending: &PendingIndex, uncommitted: usize, quiet: std::time::Durat
         && pending.quiet_failed.is_none_or(|t| t.elapsed() >= QUIET_RETRY)
 }
 
+/// A quiet commit's claim, given up when dropped: after the commit, or by a panic inside it,
+/// which counts as a failure (else quiet commits would stop for good, searches alone
+/// committing).
+struct QuietClaim<'a> {
+    pending: &'a Mutex<PendingIndex>,
+    /// Whether the commit failed (a panic drops the claim before this is cleared).
+    failed: bool,
+}
+
+impl Drop for QuietClaim<'_> {
+    fn drop(&mut self) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.quiet_running = false;
+        pending.quiet_failed = self.failed.then(std::time::Instant::now);
+    }
+}
+
 /// How many listing changes must wait for a quiet commit: what fewer hold in the index's
 /// writer is small, and the next search takes them in.
 pub(crate) const QUIET_MIN: usize = 256;
@@ -476,10 +493,10 @@ impl Store {
             }
             pending.quiet_running = true;
         }
+        let mut claim = QuietClaim { pending: &self.pending, failed: true };
         let result = self.catch_up_index();
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        pending.quiet_running = false;
-        pending.quiet_failed = result.is_err().then(std::time::Instant::now);
+        claim.failed = result.is_err();
+        drop(claim);
         result.map(|()| true)
     }
 
@@ -1015,6 +1032,45 @@ mod tests {
     fn listing(n: u8, title: &str, category: &str) -> haggle_protocol::Verified<Object> {
         let l = Listing { nonce: [n; 16], category: category.into(), ..live_listing(title) };
         sign_now(&key(1), Body::Listing(l))
+    }
+
+    /// After a failed quiet commit the next waits [`QUIET_RETRY`], and a commit that panics
+    /// gives its claim up as a failure: the quiet commits go on after it.
+    #[test]
+    fn a_failed_or_panicking_quiet_commit_is_tried_again_a_minute_later() {
+        let waiting = || PendingIndex {
+            keys: (0..QUIET_MIN)
+                .map(|i| {
+                    let mut nonce = [0; 16];
+                    nonce[..8].copy_from_slice(&(i as u64).to_be_bytes());
+                    (ListingKey { author: key(1).public(), nonce }, IndexChange::default())
+                })
+                .collect(),
+            last_noted: Some(std::time::Instant::now()),
+            ..PendingIndex::default()
+        };
+        let quiet = std::time::Duration::ZERO;
+        assert!(quiet_due(&waiting(), 0, quiet), "enough changes, quiet");
+        assert!(!quiet_due(&PendingIndex { quiet_running: true, ..waiting() }, 0, quiet), "one runs");
+        let failed_now = PendingIndex { quiet_failed: Some(std::time::Instant::now()), ..waiting() };
+        assert!(!quiet_due(&failed_now, 0, quiet), "failed just now: waits");
+        if let Some(a_minute_ago) = std::time::Instant::now().checked_sub(QUIET_RETRY) {
+            let failed_before = PendingIndex { quiet_failed: Some(a_minute_ago), ..waiting() };
+            assert!(quiet_due(&failed_before, 0, quiet), "failed a minute ago: tried again");
+        }
+        // A commit that panics while it holds the claim: the claim is given up, as a failure.
+        let pending = Mutex::new(PendingIndex { quiet_running: true, ..waiting() });
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _claim = QuietClaim { pending: &pending, failed: true };
+            panic!("the index's writer failed");
+        }));
+        assert!(panicked.is_err());
+        let after = pending.lock().unwrap_or_else(|p| p.into_inner());
+        assert!(!after.quiet_running && after.quiet_failed.is_some(), "released, as a failure");
+        // One that succeeds gives it up clean.
+        drop(after);
+        drop(QuietClaim { pending: &pending, failed: false });
+        assert!(pending.lock().expect("lock").quiet_failed.is_none());
     }
 
     /// A store a few times larger than the smallest cache a node may set (`cache_mib = 1`)

@@ -30,6 +30,9 @@ pub fn draft(kind: ListingKind, args: &AuctionArgs) -> Result<Option<AuctionDraf
 }
 
 pub fn bid(cx: &Context<'_>, args: &BidArgs) -> Result<()> {
+    if args.currency.is_some() {
+        return Err(super::no_currency_of_ones_own(cx, &args.listing, "a bid", "the auction", "--price"));
+    }
     let request =
         haggle_node::api::types::BidRequest { price: args.price.clone(), message: args.message.clone() };
     // Whether the owner leads already: a bid then raises its own (allowed, and said).

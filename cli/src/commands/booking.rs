@@ -18,9 +18,7 @@ pub fn book(cx: &Context<'_>, args: &BookArgs) -> Result<()> {
         return Err(crate::usage("a booking is for the whole place or thing: leave out --qty"));
     }
     if args.currency.is_some() {
-        return Err(crate::usage(
-            "a booking is in the listing's currency: leave out --currency (--price is in that currency)",
-        ));
+        return Err(super::no_currency_of_ones_own(cx, &args.listing, "a booking", "the listing", "--price"));
     }
     // Dates are YYYY-MM-DD, so text order is date order.
     if args.to <= args.from {

@@ -44,6 +44,15 @@ pub fn draft(
 }
 
 pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
+    if args.currency.is_some() {
+        return Err(super::no_currency_of_ones_own(
+            cx,
+            &args.campaign,
+            "a pledge",
+            "the campaign",
+            "--amount",
+        ));
+    }
     let amount = if args.withdraw { "0".to_owned() } else { args.amount.clone().unwrap_or_default() };
     if !args.withdraw && amount.trim().trim_start_matches(['0', '.']).is_empty() {
         return Err(usage("a pledge is more than 0: use --withdraw to take yours back"));

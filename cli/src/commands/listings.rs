@@ -698,6 +698,12 @@ mod tests {
         let expected =
             [("kind", "sell"), ("state", "ended"), ("category", "Music/"), ("limit", "20"), ("offset", "40")];
         assert_eq!(all, expected.map(|(k, v)| (k, v.to_owned())));
-        assert!(crate::args::Cli::try_parse_from(["haggle", "listings", "--state", "sold"]).is_err());
+        // The words people use for how a listing ended are its closing (a trial typed `sold`).
+        for word in ["sold", "Sold", "retracted", "given-away", "found"] {
+            let asked = asked(&["haggle", "listings", "--state", word]);
+            assert_eq!(asked, [("state", "closed".to_owned())], "{word}");
+        }
+        assert_eq!(asked(&["haggle", "listings", "--state", "open"]), [("state", "active".to_owned())]);
+        assert!(crate::args::Cli::try_parse_from(["haggle", "listings", "--state", "bought"]).is_err());
     }
 }

@@ -892,8 +892,9 @@ pub enum Conflict {
     WhichConversation {
         /// The listing.
         listing: ObjectId,
-        /// Each conversation about it (the id `haggle messages` lists), with the other key.
-        conversations: Vec<(ObjectId, haggle_protocol::PublicKey)>,
+        /// Each conversation about it (the id `haggle messages` lists), with the other key and
+        /// the owner's name for it, if it gave one.
+        conversations: Vec<(ObjectId, haggle_protocol::PublicKey, Option<String>)>,
     },
     /// A thread between two other people (a public bid or pledge).
     #[error("thread {} is between two other people: messages go between a thread's two parties", .0.fmt_short())]
@@ -1147,7 +1148,7 @@ impl From<RejectReason> for ServiceError {
 /// Which conversation about the owner's listing is meant: none yet, or one of several.
 fn which_conversation(
     listing: &ObjectId,
-    conversations: &[(ObjectId, haggle_protocol::PublicKey)],
+    conversations: &[(ObjectId, haggle_protocol::PublicKey, Option<String>)],
 ) -> String {
     let l = listing.fmt_short();
     match conversations {
@@ -1159,7 +1160,10 @@ fn which_conversation(
             conversations.len(),
             conversations
                 .iter()
-                .map(|(id, with)| format!("{} with {}", id.fmt_short(), peer_short(with)))
+                .map(|(id, with, name)| {
+                    let who = name.as_deref().map_or_else(|| peer_short(with), quoted);
+                    format!("{} with {who}", id.fmt_short())
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         ),

@@ -149,17 +149,23 @@ impl Service {
             }
             // The owner's own listing: the one conversation about it, if there is only one.
             let held = self.store.conversations_about(&key)?;
-            return match &held[..] {
-                [one] => Ok(one.conversation),
-                _ => Err(Conflict::WhichConversation {
+            let [one] = &held[..] else {
+                // Each named as its other party is: by the owner's name for them, if any.
+                let names = if held.is_empty() { Vec::new() } else { self.store.names()? };
+                let name_of = |key: &PublicKey| names.iter().find(|n| n.key == *key).map(|n| n.name.clone());
+                return Err(Conflict::WhichConversation {
                     listing: object.id(),
                     conversations: held
                         .iter()
-                        .filter_map(|e| Some((e.first_arrived()?, e.conversation.other(&me)?)))
+                        .filter_map(|e| {
+                            let other = e.conversation.other(&me)?;
+                            Some((e.first_arrived()?, other, name_of(&other)))
+                        })
                         .collect(),
                 }
-                .into()),
+                .into());
             };
+            return Ok(one.conversation);
         }
         // A deal step, or a rating of a deal of the owner's, names the deal, whose thread is
         // its offer's.

@@ -68,6 +68,14 @@ fn a_question_about_a_listing_is_answered_in_one_conversation_read_once() {
     let which = seller.send_note(&hex(&listing), "Which one of you?".into()).expect_err("two people");
     assert_eq!(which.code(), ErrorCode::Ambiguous, "{which}");
     assert!(which.to_string().contains("2 people have written"), "{which}");
+    // The one the seller named is called by that name; the other by a short key.
+    seller
+        .set_name(crate::api::types::NameRequest { who: other.me().to_string(), name: "Dora".into() })
+        .expect("named");
+    let which = seller.send_note(&hex(&listing), "Which one of you?".into()).expect_err("two people");
+    let said = which.to_string();
+    assert!(said.contains(&format!("{} with \"Dora\"", second.object.id().fmt_short())), "{said}");
+    assert!(said.contains(&format!("{} with 12D3KooW", asked.object.id().fmt_short())), "{said}");
     assert!(seller.send_note(&hex(&second), "Yes, 10 EUR.".into()).is_ok(), "by a message's id");
     // The listing's view counts them: both conversations for the seller (the second person's
     // question read by answering it), the one with its author for the buyer.
