@@ -8,6 +8,7 @@ use libp2p::{
 };
 
 use crate::codec::{BincodeCodec, StampedCodec};
+use crate::party::{PartyRequest, PartyResponse};
 use crate::sync::{SyncRequest, SyncResponse};
 use crate::wire::{NegotiateRequest, NegotiateResponse};
 
@@ -21,6 +22,8 @@ pub(crate) struct Behaviour {
     pub gossipsub: gossipsub::Behaviour,
     pub negotiate: NegotiateBehaviour,
     pub sync: request_response::Behaviour<StampedCodec<SyncRequest, SyncResponse>>,
+    /// Two parties' threads and deals, for the one that lacks some (`crate::party`).
+    pub party: request_response::Behaviour<BincodeCodec<PartyRequest, PartyResponse>>,
     /// Parts of files by content hash.
     pub blobs: request_response::Behaviour<
         BincodeCodec<crate::files::wire::BlobRequest, crate::files::wire::BlobResponse>,

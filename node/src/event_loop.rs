@@ -13,6 +13,7 @@ mod clock;
 mod delivery;
 mod dialer;
 mod gossip_flow;
+mod party_flow;
 mod peers;
 mod reach;
 mod sync_flow;
@@ -123,6 +124,8 @@ pub(crate) enum Done {
     Sync(SyncDone),
     /// A peer's file request read from disk.
     BlobServed(blob_flow::Served),
+    /// Two parties' threads and deals (`crate::party`).
+    Party(party_flow::PartyDone),
 }
 
 /// How often the loop's periodic work runs.
@@ -157,6 +160,7 @@ pub(crate) struct EventLoop {
     seen: gossip_flow::Seen,
     delivery: Delivery,
     sync: SyncFlow,
+    party: party_flow::PartyFlow,
     peers: PeerTable,
     dialer: dialer::Dialer,
     reach: reach::Reach,
@@ -204,6 +208,7 @@ impl EventLoop {
             seen: gossip_flow::Seen::default(),
             delivery: Delivery::default(),
             sync: SyncFlow::default(),
+            party: party_flow::PartyFlow::default(),
             peers: PeerTable::default(),
             dialer: dialer::Dialer::new(config.redial_min(), config.redial_max(), config.retry_interval()),
             reach: reach::Reach::new(config.relay, config.upnp),
@@ -305,6 +310,7 @@ impl EventLoop {
                 _ = periodic_sync.tick() => self.sync_random_peer(),
                 _ = markets.tick() => self.on_market_tick(),
                 _ = redial.tick() => {
+                    self.party_tick();
                     self.trim_connections();
                     self.redial();
                     self.check_reachability();
@@ -470,6 +476,7 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Kad(e)) => self.on_kad(e),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(e)) => self.on_mdns(e),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(e)) => self.on_sync_event(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Party(e)) => self.on_party_event(e),
             SwarmEvent::Behaviour(BehaviourEvent::Blobs(e)) => self.on_blob_event(e),
             SwarmEvent::Behaviour(BehaviourEvent::Autonat(e)) => self.on_autonat(e),
             SwarmEvent::Behaviour(BehaviourEvent::RelayClient(e)) => self.on_relay_client(e),
@@ -598,6 +605,7 @@ impl EventLoop {
             }
             Done::Sync(done) => self.on_sync_done(done),
             Done::BlobServed(served) => self.on_blob_served(served),
+            Done::Party(done) => self.on_party_done(done),
         }
     }
 

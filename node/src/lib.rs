@@ -34,6 +34,7 @@ mod guard;
 mod handle;
 pub mod metrics;
 mod node;
+pub mod party;
 mod recent;
 pub mod service;
 pub mod sync;

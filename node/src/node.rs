@@ -74,6 +74,11 @@ const MAX_PER_PEER: u32 = 2;
 /// Concurrent negotiation streams per connection (each buffers at most one message of
 /// [`MAX_NEGOTIATE_REQUEST`] bytes): a party delivers its outbox a few messages at a time.
 const NEGOTIATE_STREAMS: usize = 8;
+/// How long a party's answer about two parties' threads and deals may take (up to 2 MiB of
+/// objects read from its store).
+const PARTY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Inbound `/haggle/party/1` streams per connection: a peer asks one request at a time.
+const PARTY_STREAMS: usize = 2;
 /// Concurrent sync streams per connection, both ways together: a session keeps at most four
 /// fetches and two pushes in flight, and the peer may run a session with us at the same time.
 /// Each inbound stream buffers at most one request (`MAX_SYNC_REQUEST`, 256 KiB).
@@ -427,6 +432,13 @@ fn build_swarm(
                     request_response::Config::default()
                         .with_request_timeout(SYNC_TIMEOUT)
                         .with_max_concurrent_streams(SYNC_STREAMS),
+                ),
+                party: request_response::Behaviour::with_codec(
+                    BincodeCodec::new(crate::party::MAX_PARTY_REQUEST, crate::party::MAX_PARTY_RESPONSE),
+                    [(crate::party::PARTY_PROTOCOL, request_response::ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(PARTY_TIMEOUT)
+                        .with_max_concurrent_streams(PARTY_STREAMS),
                 ),
                 blobs: request_response::Behaviour::with_codec(
                     BincodeCodec::new(

@@ -27,6 +27,7 @@ mod mail;
 mod names;
 mod negotiate;
 mod notes;
+mod party;
 mod reputation;
 mod revisions;
 mod saved;
@@ -93,6 +94,7 @@ pub use error::{Conflict, HighBid, InvalidInput, ServiceError, in_words, party_n
 pub use files::Download;
 pub(crate) use inbound::REGOSSIP_LIMIT;
 pub use inbound::{Dated, Inbound, Received, Refusal, Via};
+pub use party::PartyTaken;
 
 /// The owner's deal counterparties and when they were read: (deal count, step generation).
 type Counterparties = ((usize, u64), Vec<PublicKey>);

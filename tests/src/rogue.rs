@@ -18,6 +18,9 @@ use haggle_node::codec::BincodeCodec;
 use haggle_node::files::wire::{
     BLOB_PROTOCOL, BlobRequest, BlobResponse, MAX_BLOB_REQUEST, MAX_BLOB_RESPONSE,
 };
+use haggle_node::party::{
+    MAX_PARTY_REQUEST, MAX_PARTY_RESPONSE, PARTY_PROTOCOL, PartyRequest, PartyResponse,
+};
 use haggle_node::sync::{MAX_SYNC_REQUEST, MAX_SYNC_RESPONSE, SYNC_PROTOCOL_V2, SyncRequest, SyncResponse};
 use haggle_node::wire::{
     LISTINGS_TOPIC, MAX_NEGOTIATE_REQUEST, MAX_NEGOTIATE_RESPONSE, NEGOTIATE_PROTOCOL, NegotiateRequest,
@@ -32,6 +35,7 @@ struct RogueBehaviour {
     negotiate: request_response::Behaviour<BincodeCodec<NegotiateRequest, NegotiateResponse>>,
     sync: request_response::Behaviour<BincodeCodec<SyncRequest, SyncResponse>>,
     blobs: request_response::Behaviour<BincodeCodec<BlobRequest, BlobResponse>>,
+    party: request_response::Behaviour<BincodeCodec<PartyRequest, PartyResponse>>,
     streams: libp2p_stream::Behaviour,
 }
 
@@ -69,6 +73,8 @@ enum Command {
     AskFile(PeerId, BlobRequest, oneshot::Sender<Result<BlobResponse, String>>),
     Listening(oneshot::Sender<Option<Multiaddr>>),
     Disconnect(PeerId, oneshot::Sender<()>),
+    Party(PeerId, PartyRequest, oneshot::Sender<Result<PartyResponse, String>>),
+    AnswerParty(PartyResponse),
 }
 
 /// Hands the outcome of one of the rogue's requests to whoever asked: the response, or why none
@@ -180,11 +186,19 @@ impl Rogue {
                         .with_request_timeout(STEP)
                         .with_max_concurrent_streams(1_000),
                 );
+                let party = request_response::Behaviour::with_codec(
+                    BincodeCodec::new(MAX_PARTY_REQUEST * 4, MAX_PARTY_RESPONSE * 4),
+                    [(PARTY_PROTOCOL, ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(STEP)
+                        .with_max_concurrent_streams(1_000),
+                );
                 Ok(RogueBehaviour {
                     gossipsub,
                     negotiate,
                     sync,
                     blobs,
+                    party,
                     streams: libp2p_stream::Behaviour::new(),
                 })
             })?
@@ -212,6 +226,10 @@ impl Rogue {
             let mut serving: Option<FileServing> = None;
             let mut asked_files: HashMap<OutboundRequestId, oneshot::Sender<Result<BlobResponse, String>>> =
                 HashMap::new();
+            let mut asked_party: HashMap<OutboundRequestId, oneshot::Sender<Result<PartyResponse, String>>> =
+                HashMap::new();
+            // What it answers the target's party requests with (by default, nothing).
+            let mut party_answer: Option<PartyResponse> = None;
             loop {
                 tokio::select! {
                     command = rx.recv() => match command {
@@ -253,6 +271,11 @@ impl Rogue {
                             let _ = swarm.disconnect_peer_id(peer);
                             let _ = reply.send(());
                         }
+                        Some(Command::Party(peer, request, reply)) => {
+                            let id = swarm.behaviour_mut().party.send_request(&peer, request);
+                            asked_party.insert(id, reply);
+                        }
+                        Some(Command::AnswerParty(answer)) => party_answer = Some(answer),
                         None => break,
                     },
                     event = swarm.select_next_some() => match event {
@@ -286,6 +309,13 @@ impl Rogue {
                                     Err(_) => BlobResponse::Missing { fetching: false },
                                 };
                                 let _ = swarm.behaviour_mut().blobs.send_response(channel, answer);
+                            }
+                        }
+                        SwarmEvent::Behaviour(RogueBehaviourEvent::Party(event)) => {
+                            if let Some(channel) = settle(&mut asked_party, event)
+                                && let Some(answer) = &party_answer
+                            {
+                                let _ = swarm.behaviour_mut().party.send_response(channel, answer.clone());
                             }
                         }
                         SwarmEvent::Behaviour(RogueBehaviourEvent::Sync(event)) => {
@@ -391,6 +421,17 @@ impl Rogue {
     /// Answers every sync request from now on with `answer`, whatever was asked.
     pub async fn answer_sync_with(&self, answer: SyncResponse) -> Result<()> {
         self.commands.send(Command::AnswerSync(answer)).await.map_err(|_| anyhow!("the rogue stopped"))
+    }
+
+    /// Sends one `/haggle/party/1` request (of any size: the rogue's own limit is above the
+    /// node's) and waits for its answer (or failure).
+    pub async fn party(&self, peer: PeerId, request: PartyRequest) -> Result<Result<PartyResponse, String>> {
+        self.ask(|reply| Command::Party(peer, request, reply)).await
+    }
+
+    /// Answers every party request from now on with `answer`.
+    pub async fn answer_party_with(&self, answer: PartyResponse) -> Result<()> {
+        self.commands.send(Command::AnswerParty(answer)).await.map_err(|_| anyhow!("the rogue stopped"))
     }
 
     /// Asks `peer` for part of a file.

@@ -13,5 +13,6 @@ mod mailbox;
 mod metrics;
 mod negotiation;
 mod relay;
+mod restore;
 mod rogue;
 mod sync;

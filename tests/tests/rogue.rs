@@ -214,3 +214,56 @@ async fn answer_until(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Attack on `/haggle/party/1`: a peer asking with more ids than the protocol allows is refused
+/// and penalised; asking past its budget is refused; and a peer that answers the node's own
+/// asking with objects not between the two (a public listing, garbage) has none of them stored
+/// and is penalised.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn party_requests_over_the_limits_and_answers_not_between_the_two_cost_their_sender() -> Result<()> {
+    use haggle_node::party::{MAX_HELD, PartyRequest, PartyResponse};
+    let dir = tempfile::tempdir()?;
+    let mut node = TestNode::start("node", dir.path(), vec![]).await?;
+    let peer = node.node.service.me().peer_id();
+    let rogue = Rogue::spawn(node.addr().parse()?)?;
+    let rogue_id = rogue.id;
+    rogue.wait_subscribed().await?;
+    let penalised = |e: &NodeEvent| matches!(e, NodeEvent::PeerMisbehaved { peer, .. } if *peer == rogue_id);
+
+    let over = rogue.party(peer, PartyRequest { held: vec![[7; 32]; MAX_HELD + 1] }).await?;
+    assert!(
+        matches!(&over, Ok(PartyResponse::Refused { reason }) if reason.contains("more ids than the protocol allows")),
+        "{over:?}"
+    );
+    node.wait_for("the rogue penalised for too many ids", penalised).await?;
+    let fine = rogue.party(peer, PartyRequest { held: Vec::new() }).await?;
+    assert!(
+        matches!(&fine, Ok(PartyResponse::Objects { objects, more: false }) if objects.is_empty()),
+        "{fine:?}"
+    );
+    let mut limited = 0;
+    for _ in 0..20 {
+        if let Ok(PartyResponse::Refused { reason }) =
+            rogue.party(peer, PartyRequest { held: Vec::new() }).await?
+            && reason.contains("rate limited")
+        {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 4, "a burst of 16 requests, then refusals: {limited} refused of 20");
+
+    // The node asks on each new connection; the rogue answers with what is not between them.
+    let listing = sign_at(&key(5), Body::Listing(live_listing("Desk lamp")), Timestamp::now());
+    rogue
+        .answer_party_with(PartyResponse::Objects {
+            objects: vec![listing.bytes().to_vec(), vec![1, 2, 3]],
+            more: false,
+        })
+        .await?;
+    rogue.reconnect(peer, node.addr().parse()?).await?;
+    node.wait_for("the rogue penalised for objects not between the two", penalised).await?;
+    assert!(node.node.store().get(&listing.id())?.is_none(), "nothing it sent was stored");
+    drop(rogue);
+    node.stop().await;
+    Ok(())
+}

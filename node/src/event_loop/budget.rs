@@ -41,6 +41,10 @@ pub(super) const SYNC_REQUESTS: Rate = Rate { per_second: 100.0, burst: 1_000.0 
 /// Negotiation messages one peer may send directly: a person haggles at human speed; a node
 /// delivering its outbox after a long absence sends a few dozen at once.
 pub(super) const NEGOTIATE: Rate = Rate { per_second: 1.0, burst: 60.0 };
+/// Requests for two parties' threads and deals (`/haggle/party/1`) one peer may send: a
+/// session asks once on connecting and once for each answer that left some out (at most 8), and
+/// each costs the responder a read of every thread and deal step it has with the asker.
+pub(super) const PARTY: Rate = Rate { per_second: 0.2, burst: 16.0 };
 /// File requests (16 groups of 16 KiB each, 256 KiB) one peer may send: 800 a second is about
 /// 200 MB/s, more than a home link, so only a peer hammering over loopback meets it. Each costs
 /// the responder a read of the file and its tree (about half a millisecond).
@@ -101,6 +105,7 @@ pub(super) struct Budgets {
     pub sync_requests: Bucket,
     pub negotiate: Bucket,
     pub blob_requests: Bucket,
+    pub party: Bucket,
 }
 
 impl Budgets {
@@ -113,6 +118,7 @@ impl Budgets {
             sync_requests: clear(self.sync_requests),
             negotiate: clear(self.negotiate),
             blob_requests: clear(self.blob_requests),
+            party: clear(self.party),
         }
     }
 
@@ -123,6 +129,7 @@ impl Budgets {
             sync_requests: Bucket::new(SYNC_REQUESTS, now),
             negotiate: Bucket::new(NEGOTIATE, now),
             blob_requests: Bucket::new(BLOB_REQUESTS, now),
+            party: Bucket::new(PARTY, now),
         }
     }
 }

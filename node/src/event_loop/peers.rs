@@ -87,6 +87,8 @@ pub(super) enum Kind {
     Negotiate,
     /// File requests.
     BlobRequest,
+    /// Requests for two parties' threads and deals.
+    Party,
 }
 
 /// What a ban decision says.
@@ -342,6 +344,7 @@ impl PeerTable {
             Kind::SyncRequest => &mut budgets.sync_requests,
             Kind::Negotiate => &mut budgets.negotiate,
             Kind::BlobRequest => &mut budgets.blob_requests,
+            Kind::Party => &mut budgets.party,
         };
         bucket.spend(n, now)
     }
@@ -402,6 +405,8 @@ impl EventLoop {
         self.dialer.connected(peer);
         self.emit(NodeEvent::PeerConnected { peer });
         self.retry_outbox(Some(peer));
+        // Each side asks for what it lacks of the two parties' threads and deals.
+        self.start_party(peer);
         // One session per new connection covers both directions (it fetches and pushes), so only
         // the side that dialed starts it.
         if dialer {
@@ -430,6 +435,7 @@ impl EventLoop {
         self.hosting.forget(&peer);
         self.clock.forget(&peer);
         self.end_sync(peer, Some("the peer disconnected".into()));
+        self.forget_party(&peer);
         // A banned peer's refused connection was never announced.
         if !self.peers.is_banned(&peer, Instant::now()) {
             self.emit(NodeEvent::PeerDisconnected { peer });
