@@ -355,7 +355,7 @@ pub fn create_private_dir(dir: &Path) -> Result<(), StartError> {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
             // Said only for a dir someone made with other rights.
             if existed && mode & 0o077 != 0 {
-                tracing::info!(dir = %dir.display(), from = format!("{mode:o}"), "the data dir is now readable by its owner only (mode 700): it holds the node's secret key");
+                tracing::info!(dir = %dir.display(), from = format!("{mode:o}"), "the data dir is now readable by its owner only (mode 700): it is where the node's secret key is kept");
             }
         }
     }

@@ -93,6 +93,21 @@ mod tests {
         assert_eq!(answer(Vec::new()), (Vec::new(), false));
     }
 
+    fn encode<T: Serialize>(message: &T) -> Vec<u8> {
+        bincode::serde::encode_to_vec(message, bincode::config::standard()).expect("encodes")
+    }
+
+    /// The bytes PROTOCOL.md gives as test vectors.
+    #[test]
+    fn messages_encode_as_protocol_md_says() {
+        assert_eq!(encode(&PartyRequest { held: vec![[0xab; 32]] }), [&[1u8][..], &[0xab; 32]].concat());
+        assert_eq!(
+            encode(&PartyResponse::Objects { objects: vec![vec![7, 8]], more: true }),
+            [0, 1, 2, 7, 8, 1]
+        );
+        assert_eq!(encode(&PartyResponse::Refused { reason: "busy".into() }), [1, 4, b'b', b'u', b's', b'y']);
+    }
+
     /// The limits hold what they must: a full request, and a full answer, each under its codec's.
     #[test]
     fn full_messages_fit_the_codec_limits() {
