@@ -231,6 +231,16 @@ fn check(config: &NodeConfig, file: &Path) -> Result<()> {
             haggle_node::config::MAX_WORKER_THREADS
         )));
     }
+    // A key the owner meant to trust that does not read as one would silently leave the web of
+    // trust without its anchor (a trial's `["garbage"]` only logged a warning).
+    for key in &config.trusted_keys {
+        if let Err(e) = key.parse::<haggle_protocol::PublicKey>() {
+            return Err(crate::usage(format!(
+                "trusted_keys in {}: \"{key}\" is not a key ({e}): give each as a PeerId (12D3KooW..., as `haggle id` prints it) or 64 hex characters",
+                file.display()
+            )));
+        }
+    }
     // Addresses from the file or the flags, each named with where it came from.
     for addr in &config.bootstrap {
         if let Err(e) = haggle_node::config::bootstrap_peer(addr) {
@@ -387,10 +397,16 @@ mod tests {
                 NodeConfig { cache_mib: 67_108_864, ..NodeConfig::default() },
                 "cache_mib = 67108864 in /d/config.toml: it must be at most 65536",
             ),
+            (
+                NodeConfig { trusted_keys: vec!["garbage".into()], ..NodeConfig::default() },
+                "trusted_keys in /d/config.toml: \"garbage\" is not a key",
+            ),
         ] {
             let e = check(&config, file).expect_err(said).to_string();
             assert!(e.starts_with(said), "{e}");
         }
+        let trusted = haggle_protocol::fixtures::key(1).public().peer_id().to_string();
+        check(&NodeConfig { trusted_keys: vec![trusted], ..NodeConfig::default() }, file).expect("a PeerId");
         // With the relay off, its limits mean nothing and are not judged.
         let off = NodeConfig {
             relay: haggle_node::config::RelayMode::Off,

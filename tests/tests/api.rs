@@ -396,3 +396,26 @@ async fn each_event_carries_a_time_to_resume_from() -> Result<()> {
     node.stop().await;
     Ok(())
 }
+
+/// `status` carries the settings the node runs with, so an operator can check that a change to
+/// `config.toml` took (a trial could not see its `cache_mib`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn status_says_the_settings_the_node_runs_with() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let trusted = haggle_protocol::fixtures::key(7).public().peer_id().to_string();
+    let config = haggle_node::NodeConfig {
+        cache_mib: 32,
+        target_peers: 8,
+        trusted_keys: vec![trusted],
+        ..haggle_node::NodeConfig::for_tests()
+    };
+    let node = TestNode::start_with("node", dir.path(), config).await?;
+    let settings = node.get("/v1/status").await?["settings"].clone();
+    assert_eq!(
+        (&settings["cache_mib"], &settings["target_peers"], &settings["trusted_keys"]),
+        (&json!(32), &json!(8), &json!(1)),
+        "{settings}"
+    );
+    node.stop().await;
+    Ok(())
+}

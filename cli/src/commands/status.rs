@@ -117,8 +117,24 @@ fn print_status(s: &StatusView, api: &str, saved: Option<&str>, messages: Option
         output::bytes(st.index_size),
         output::bytes(s.files_size)
     );
+    settings_line(&s.settings);
     clock_line(&n.clock);
     sync_lines(n);
+}
+
+/// The settings an operator tunes, as the node runs with them (from `config.toml`).
+fn settings_line(s: &haggle_node::api::types::SettingsView) {
+    outln!(
+        "  settings      cache_mib {}, max_listings {}, target_peers {}, sync_secs {}, pow_bits {}, blob_budget_mib {}, trusted_keys {}, trust_hops {}",
+        s.cache_mib,
+        s.max_listings,
+        s.target_peers,
+        s.sync_secs,
+        s.pow_bits,
+        s.blob_budget_mib,
+        s.trusted_keys,
+        s.trust_hops
+    );
 }
 
 /// The clock part of `haggle status`.

@@ -37,6 +37,8 @@ pub(crate) struct AppState {
     pub(crate) shutdown: tokio_util::sync::CancellationToken,
     /// When the node started (ms since the epoch), for `status`.
     pub(crate) started_at: u64,
+    /// The settings it runs with, for `status`.
+    pub(crate) settings: crate::api::types::SettingsView,
 }
 
 type Answer<T> = Result<Json<T>, ApiError>;
@@ -296,6 +298,7 @@ pub(crate) async fn status(State(state): State<AppState>) -> Answer<StatusView> 
         outbox_pending,
         files_size: state.service.files_size(),
         started_at: state.started_at,
+        settings: state.settings.clone(),
     }))
 }
 

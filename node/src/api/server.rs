@@ -53,7 +53,17 @@ pub(crate) async fn serve(
     write_private(&data_dir.join(COOKIE_FILE), &token)?;
     write_private(&data_dir.join(ADDR_FILE), &addr.to_string())?;
     let started_at = haggle_protocol::Timestamp::now().as_millis();
-    let app = router(AppState { service, handle, token, shutdown: shutdown.clone(), started_at });
+    let settings = crate::api::types::SettingsView {
+        cache_mib: config.cache_mib,
+        max_listings: config.max_listings,
+        target_peers: config.target_peers,
+        sync_secs: config.sync_secs,
+        pow_bits: config.pow_bits.min(haggle_protocol::work::MAX_BASE_BITS),
+        blob_budget_mib: config.blob_budget_mib,
+        trusted_keys: config.trusted_keys.len(),
+        trust_hops: config.trust_hops,
+    };
+    let app = router(AppState { service, handle, token, shutdown: shutdown.clone(), started_at, settings });
     let task = tokio::spawn(async move {
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })

@@ -47,8 +47,8 @@ pub use views::{
     Delivered, DialInfo, DialReason, FeedbackView, GossipState, HolePunches, ListingMessages, ListingState,
     ListingView, ListingsPage, MessageView, NetworkStatus, ObjectView, Party, PaymentView, PeerInfo,
     PeersPage, PriceView, PublicOutcome, RatingCounts, Reachability, ReputationBrief, ReputationView, Role,
-    SaidView, SearchPage, SentView, StatusView, StepView, SyncInfo, TermsView, ThreadTag, ThreadView,
-    ThreadsPage,
+    SaidView, SearchPage, SentView, SettingsView, StatusView, StepView, SyncInfo, TermsView, ThreadTag,
+    ThreadView, ThreadsPage,
 };
 
 #[cfg(test)]

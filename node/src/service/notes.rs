@@ -85,7 +85,13 @@ impl Service {
                 continue;
             }
             // The newest note only is read and shown; the counts come from the index.
-            let view = self.conversation_of(&entry, entry.notes.len() - 1)?;
+            let mut view = self.conversation_of(&entry, entry.notes.len() - 1)?;
+            // Questions about a listing from a key the owner blocked are not news (a trial's
+            // spammer kept `status` saying 20 unread after the block); messages in a thread or
+            // deal with it still are: they go on both ways.
+            if matches!(entry.conversation.about, About::Listing(_)) && self.store.is_blocked(&view.with) {
+                view.unread = 0;
+            }
             page.unread += view.unread;
             page.conversations.push(view);
         }

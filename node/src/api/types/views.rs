@@ -1048,6 +1048,31 @@ pub struct StatusView {
     /// When the node started (ms since the epoch): counters "since start" count from here.
     #[serde(default)]
     pub started_at: u64,
+    /// The settings the node runs with (from `config.toml` and the command line), so an
+    /// operator can check a change took.
+    #[serde(default)]
+    pub settings: SettingsView,
+}
+
+/// The settings of `GET /v1/status`: those an operator tunes (the rest are in `config.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct SettingsView {
+    /// The database's page cache, in MiB.
+    pub cache_mib: u64,
+    /// Others' listings the store keeps.
+    pub max_listings: usize,
+    /// Connections the node keeps near (0: all).
+    pub target_peers: usize,
+    /// Seconds between syncs with a random peer.
+    pub sync_secs: u64,
+    /// The network's proof-of-work base, in bits.
+    pub pow_bits: u32,
+    /// MiB of others' files kept.
+    pub blob_budget_mib: u64,
+    /// Keys trusted like the owner's own, for reputation.
+    pub trusted_keys: usize,
+    /// How far the web of trust reaches, in deals.
+    pub trust_hops: u32,
 }
 
 /// The network part of `GET /v1/status`.

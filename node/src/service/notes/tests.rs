@@ -133,8 +133,15 @@ fn a_note_in_a_thread_goes_to_the_other_party_and_a_blocked_key_is_refused() {
     // listings for good; messages in their thread go on, both ways.
     let early = buyer.send_note(&hex(&listing), "Is it oak?".into()).expect("asked");
     seller.receive(early.object.bytes(), Via::Direct);
+    let unread_before = seller.conversations().expect("conversations").unread;
     let change = seller.block(BlockRequest { who: hex(&note), note: None }).expect("blocked");
     assert_eq!(change.key, buyer.me(), "a message names the other key");
+    // The blocked key's question about the listing no longer counts as unread (it stays
+    // listed); the thread's messages would.
+    let page = seller.conversations().expect("conversations");
+    let question = page.conversations.iter().find(|c| c.id == early.object.id()).expect("still listed");
+    assert_eq!(question.unread, 0);
+    assert_eq!(page.unread, unread_before - 1, "the question was unread before the block");
     let asked = buyer.send_note(&hex(&listing), "Hello?".into()).expect("sent");
     let got = seller.receive(asked.object.bytes(), Via::Direct);
     assert!(
