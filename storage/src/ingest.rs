@@ -414,6 +414,10 @@ fn o_to(offer: &Object) -> haggle_protocol::PublicKey {
 pub(crate) enum Origin {
     Own,
     Network,
+    /// Given back by the other party of a thread, for a node that lost it (restored from a
+    /// backup): as from the network, but a Confirm is judged by the date it was signed, not by
+    /// when it comes back (it may come days after the deal, past the window its Accept gave).
+    History,
 }
 
 impl Store {
@@ -438,6 +442,14 @@ impl Store {
         // needs no proof of work) forces one each.
         let durability = if matches!(outcome, Outcome::Rejected(_)) { Durability::Lazy } else { durability };
         self.after_write(durability)?;
+        Ok(outcome)
+    }
+
+    /// Stores a negotiation message or deal step the other party gave back (see
+    /// [`Origin::History`]), written lazily: the caller flushes once for all it was given.
+    pub fn ingest_history(&self, object: &Verified<Object>) -> Result<Outcome, StoreError> {
+        let outcome = self.write(object, Origin::History, Timestamp::now())?;
+        self.after_write(Durability::Lazy)?;
         Ok(outcome)
     }
 
@@ -660,7 +672,8 @@ impl Store {
         // A Confirm that reaches the listing author's node after the confirm window (by that
         // node's clock), when the quantity or the nights have been promised to someone else
         // since, is refused, whatever time it carries: the Accept's promise had lapsed.
-        if origin == Origin::Network
+        let judged_at = if origin == Origin::History { reply.created_at() } else { now };
+        if origin != Origin::Own
             && reply.kind() == ObjectKind::Confirm
             && self.owner.get() == Some(&r.to)
             && r.to == o_to(&offer)
@@ -669,7 +682,7 @@ impl Store {
                 .reply()
                 .and_then(|a| messages.iter().find(|m| m.id() == a.prev))
                 .and_then(|t| t.body().terms())
-            && now > haggle_protocol::thread::confirm_by(terms, &prev).saturating_add(CONFIRM_GRACE)
+            && judged_at > haggle_protocol::thread::confirm_by(terms, &prev).saturating_add(CONFIRM_GRACE)
             && let Some(key) =
                 self.get(&offer.body().opening().map_or(id, |o| o.listing))?.and_then(|l| l.listing_key())
         {
@@ -1330,5 +1343,47 @@ mod tests {
         assert_eq!(s.stats().expect("stats").active_listings, 200);
         s.catch_up_index().expect("index");
         assert_eq!(s.indexed_listings(), 200);
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use haggle_protocol::fixtures::{DAY, accept, confirm, key, live_listing, live_terms, offer, sign_now};
+    use haggle_protocol::{Body, Listing, ListingStatus, Timestamp};
+
+    use super::*;
+    use crate::testing::{put, store};
+
+    /// A Confirm the other party gives back to a node that lost it (restored from a backup) is
+    /// judged by the date it was signed: the deal it made comes back, though the listing has
+    /// sold out since (by that very deal) and its window has long passed. The same Confirm
+    /// reaching the node that late from the network is refused, as before.
+    #[test]
+    fn a_confirm_given_back_is_judged_by_the_date_it_was_signed() {
+        let (_dir, store) = store();
+        let seller = key(1);
+        store.set_owner(seller.public());
+        let chair = Listing { quantity: 1, ..live_listing("Chair") };
+        let listing = sign_now(&seller, Body::Listing(chair.clone()));
+        assert!(put(&store, &listing).is_new());
+        let thread = sign_now(&key(2), offer(&listing, live_terms(1, 100)));
+        assert!(put(&store, &thread).is_new());
+        let accepted = sign_now(&seller, accept(&thread, &thread));
+        assert!(put(&store, &accepted).is_new());
+        // The seller's node closed the listing after the deal: the closing revision came back
+        // by sync before the deal's Confirm.
+        let closed =
+            Listing { revision: chair.revision + 1, status: ListingStatus::Closed, quantity: 0, ..chair };
+        assert!(put(&store, &sign_now(&seller, Body::Listing(closed))).is_new());
+        let confirmed = sign_now(&key(2), confirm(&thread, &accepted));
+        let weeks_later = Timestamp::now().saturating_add(DAY * 14);
+        let late = store.write(&confirmed, Origin::Network, weeks_later).expect("write");
+        assert!(
+            matches!(&late, Outcome::Rejected(r) if matches!(r.reason, RejectReason::ConfirmLate)),
+            "{late:?}"
+        );
+        let given_back = store.write(&confirmed, Origin::History, weeks_later).expect("write");
+        assert!(matches!(given_back, Outcome::New { deal: Some(_), .. }), "{given_back:?}");
+        assert_eq!(store.deals_of(&seller.public()).expect("deals").len(), 1);
     }
 }

@@ -97,6 +97,25 @@ impl Store {
         Ok(out)
     }
 
+    /// The threads between `a` and `b` (either may have opened it, with an offer, a bid or a
+    /// pledge), most recently active first. Only the opening of each of `a`'s threads is read
+    /// before the two keys are checked, so `a`'s bids and pledges on others' markets, and
+    /// others' on `a`'s, cost a read each and are never resolved.
+    pub fn threads_between(&self, a: &PublicKey, b: &PublicKey) -> Result<Vec<ThreadRecord>, StoreError> {
+        let mut out = Vec::new();
+        for k in self.db.scan_prefix(keys::key(keys::PARTY_THREAD, &[a.as_bytes()])).keys() {
+            let id = keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "party thread key" })?;
+            let Some(first) = self.get(&id)? else { continue };
+            let Some(o) = first.body().opening() else { continue };
+            let (from, to) = (first.author(), o.to);
+            if (from == *a && to == *b) || (from == *b && to == *a) {
+                out.extend(self.thread(&id)?);
+            }
+        }
+        out.sort_by_key(|t| std::cmp::Reverse(t.messages.iter().map(Object::created_at).max()));
+        Ok(out)
+    }
+
     /// Every thread on one listing (offers on any of its revisions).
     pub fn threads_on(&self, key: &ListingKey) -> Result<Vec<ThreadRecord>, StoreError> {
         let mut out = Vec::new();

@@ -83,9 +83,10 @@ async fn a_seller_restored_from_a_backup_takes_back_the_steps_and_threads_made_s
     seller.stop().await;
     std::fs::remove_dir_all(ds.path().join("db"))?;
     copy_dir(&backup.path().join("db"), &ds.path().join("db"))?;
+    // It starts at the backup's stage (`payment_requested`); the two connect at once, so what
+    // it reads first is not asserted: without the party session it stays there, and this test
+    // times out below.
     let seller = TestNode::start("seller", ds.path(), vec![buyer.addr()]).await?;
-    let restored = seller.get(&format!("/v1/deals/{deal}")).await?;
-    assert_eq!(restored["stage"], "payment_requested", "the backup's stage first: {restored}");
 
     wait_until("the restored seller to take back the deal's steps", || async {
         seller.get(&format!("/v1/deals/{deal}")).await.is_ok_and(|d| d["stage"] == "completed")

@@ -260,7 +260,15 @@ async fn party_requests_over_the_limits_and_answers_not_between_the_two_cost_the
             more: false,
         })
         .await?;
-    rogue.reconnect(peer, node.addr().parse()?).await?;
+    // A new connection, once the node has seen the old one go (a connection opened beside the
+    // old one is not a new session).
+    rogue.disconnect(peer).await?;
+    node.wait_for(
+        "the node to see the rogue go",
+        |e| matches!(e, NodeEvent::PeerDisconnected { peer } if *peer == rogue_id),
+    )
+    .await?;
+    rogue.dial(node.addr().parse()?).await?;
     node.wait_for("the rogue penalised for objects not between the two", penalised).await?;
     assert!(node.node.store().get(&listing.id())?.is_none(), "nothing it sent was stored");
     drop(rogue);

@@ -2,7 +2,7 @@
 //! peer what it holds of their threads and deals, and takes back what it lacks; and it answers
 //! the peer's asking the same. Both sides ask, each for itself.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -23,47 +23,76 @@ const AGAIN: Duration = Duration::from_secs(30);
 /// Party work done on the blocking pool, back to the loop.
 #[derive(Debug)]
 pub(crate) enum PartyDone {
-    /// What this node holds with `peer`, to ask it for the rest.
-    Ask { peer: PeerId, held: Vec<[u8; 32]> },
+    /// What this node holds with `peer`, to ask it for the rest, in session `session`.
+    Ask { peer: PeerId, session: u64, held: Vec<[u8; 32]> },
     /// The answer to `peer`'s request, under its token.
     Answer { token: u64, answer: PartyResponse },
-    /// What `peer`'s answer brought; `more` if it left some out.
-    Taken { peer: PeerId, taken: PartyTaken, more: bool },
+    /// What `peer`'s answer brought in session `session`; `more` if it left some out.
+    Taken { peer: PeerId, session: u64, taken: PartyTaken, more: bool },
 }
 
-/// Sessions under way. Every map is bounded: by the connected peers (`rounds`, `again`, removed
-/// when a peer leaves), by the requests one asks at a time (`outbound`: one per peer), and by
-/// the loop's in-flight limit (`inbound`).
+/// One connection's asking of one peer.
+#[derive(Debug)]
+struct Session {
+    /// Which session (a peer that reconnects starts a new one; what an old one left is dropped).
+    id: u64,
+    /// Requests made (at most [`MAX_ROUNDS`]).
+    rounds: usize,
+    /// Ids given back and taken in or turned away for good: named as held in the next request,
+    /// so they are not sent again (at most [`MAX_ROUNDS`] answers of `party::MAX_OBJECTS`).
+    settled: HashSet<[u8; 32]>,
+    /// When to ask again, if at all.
+    again: Option<Instant>,
+    /// Whether the peer was penalised in this session already (once is enough).
+    penalised: bool,
+}
+
+/// Sessions under way. Every map is bounded: by the connected peers (`sessions`, removed when a
+/// peer leaves), by the requests one asks at a time (`outbound`: one per session), and by the
+/// loop's in-flight limit (`inbound`).
 #[derive(Debug, Default)]
 pub(super) struct PartyFlow {
-    /// Requests made of each connected peer since it connected (at most [`MAX_ROUNDS`]).
-    rounds: HashMap<PeerId, usize>,
-    /// Requests in flight.
-    outbound: HashMap<OutboundRequestId, PeerId>,
+    sessions: HashMap<PeerId, Session>,
+    /// The last session's id.
+    last: u64,
+    /// Requests in flight, with their session.
+    outbound: HashMap<OutboundRequestId, (PeerId, u64)>,
     /// Peers' requests waiting for their answer, by token.
     inbound: HashMap<u64, ResponseChannel<PartyResponse>>,
-    /// Peers to ask again, and when.
-    again: HashMap<PeerId, Instant>,
 }
 
 impl EventLoop {
-    /// Starts a session with `peer`, just connected: its rounds count from nothing.
+    /// Starts a session with `peer`, just connected.
     pub(super) fn start_party(&mut self, peer: PeerId) {
-        self.party.rounds.insert(peer, 0);
+        self.party.last += 1;
+        let session = Session {
+            id: self.party.last,
+            rounds: 0,
+            settled: HashSet::new(),
+            again: None,
+            penalised: false,
+        };
+        self.party.sessions.insert(peer, session);
         self.ask_party(peer);
     }
 
-    /// Asks `peer` for what this node lacks of their threads and deals (on the blocking pool:
-    /// the ids held first), unless this connection's rounds are spent.
+    /// Asks `peer` for what this node lacks of their threads and deals (the ids held read in
+    /// turn with other store work), unless the session's rounds are spent.
     fn ask_party(&mut self, peer: PeerId) {
         let Some(key) = PublicKey::from_peer_id(&peer) else { return };
-        let Some(rounds) = self.party.rounds.get_mut(&peer) else { return };
-        if *rounds >= MAX_ROUNDS {
+        let Some(session) = self.party.sessions.get_mut(&peer) else { return };
+        if session.rounds >= MAX_ROUNDS {
             return;
         }
-        *rounds += 1;
-        self.spawn_blocking(move |service| match service.party_held(&key) {
-            Ok(held) => Some(Done::Party(PartyDone::Ask { peer, held })),
+        session.rounds += 1;
+        let (id, settled) = (session.id, session.settled.clone());
+        self.spawn_in_turn(move |service| match service.party_held(&key) {
+            Ok(mut held) => {
+                let named: HashSet<[u8; 32]> = held.iter().copied().collect();
+                held.extend(settled.into_iter().filter(|id| !named.contains(id)));
+                held.truncate(MAX_HELD);
+                Some(Done::Party(PartyDone::Ask { peer, session: id, held }))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the threads and deals held with a peer");
                 None
@@ -71,12 +100,20 @@ impl EventLoop {
         });
     }
 
+    /// Asks `peer` again after [`AGAIN`], if `session` is still its session.
+    fn party_later(&mut self, peer: PeerId, session: u64) {
+        if let Some(s) = self.party.sessions.get_mut(&peer).filter(|s| s.id == session) {
+            s.again = Some(Instant::now() + AGAIN);
+        }
+    }
+
     pub(super) fn on_party_done(&mut self, done: PartyDone) {
         match done {
-            PartyDone::Ask { peer, held } => {
-                if self.swarm.is_connected(&peer) {
+            PartyDone::Ask { peer, session, held } => {
+                let current = self.party.sessions.get(&peer).is_some_and(|s| s.id == session);
+                if current && self.swarm.is_connected(&peer) {
                     let id = self.swarm.behaviour_mut().party.send_request(&peer, PartyRequest { held });
-                    self.party.outbound.insert(id, peer);
+                    self.party.outbound.insert(id, (peer, session));
                 }
             }
             PartyDone::Answer { token, answer } => {
@@ -85,21 +122,25 @@ impl EventLoop {
                     let _ = self.swarm.behaviour_mut().party.send_response(channel, answer);
                 }
             }
-            PartyDone::Taken { peer, taken, more } => {
+            PartyDone::Taken { peer, session, taken, more } => {
                 if taken.new > 0 {
                     tracing::info!(
                         %peer, new = taken.new, later = taken.later,
                         "took back messages and deal steps this node lacked (restored from a backup?)"
                     );
                 }
-                if taken.invalid > 0 {
-                    tracing::info!(%peer, invalid = taken.invalid, "a party sent back objects not ours to take");
+                let Some(s) = self.party.sessions.get_mut(&peer).filter(|s| s.id == session) else { return };
+                s.settled.extend(taken.settled.iter().copied());
+                let penalise = taken.invalid > 0 && !s.penalised;
+                s.penalised |= penalise;
+                if penalise {
+                    tracing::info!(%peer, invalid = taken.invalid, "a party gave back objects not ours to take");
                     self.penalise(peer);
                 }
                 if more {
                     self.ask_party(peer);
-                } else if taken.later > 0 && self.party.rounds.contains_key(&peer) {
-                    self.party.again.insert(peer, Instant::now() + AGAIN);
+                } else if taken.later > 0 {
+                    self.party_later(peer, session);
                 }
             }
         }
@@ -112,24 +153,28 @@ impl EventLoop {
                     self.serve_party(peer, request, channel);
                 }
                 request_response::Message::Response { request_id, response } => {
-                    let Some(peer) = self.party.outbound.remove(&request_id) else { return };
+                    let Some((peer, session)) = self.party.outbound.remove(&request_id) else { return };
                     match response {
                         PartyResponse::Objects { objects, more } => {
                             let Some(key) = PublicKey::from_peer_id(&peer) else { return };
                             self.spawn_in_turn(move |service| {
                                 let taken = service.receive_from_party(&key, &objects);
-                                Some(Done::Party(PartyDone::Taken { peer, taken, more }))
+                                Some(Done::Party(PartyDone::Taken { peer, session, taken, more }))
                             });
                         }
                         PartyResponse::Refused { reason } => {
+                            // Busy or rate limited: asked again later, within the session's rounds.
                             tracing::debug!(%peer, %reason, "a peer did not answer for our threads and deals");
+                            self.party_later(peer, session);
                         }
                     }
                 }
             },
             request_response::Event::OutboundFailure { request_id, peer, error, .. } => {
-                self.party.outbound.remove(&request_id);
                 tracing::debug!(%peer, %error, "asking a peer for our threads and deals failed");
+                if let Some((peer, session)) = self.party.outbound.remove(&request_id) {
+                    self.party_later(peer, session);
+                }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
                 tracing::debug!(%peer, %error, "a peer's asking for our threads and deals failed");
@@ -189,17 +234,20 @@ impl EventLoop {
     /// Asks again the peers whose time has come (on the loop's one-second tick).
     pub(super) fn party_tick(&mut self) {
         let now = Instant::now();
-        let due: Vec<PeerId> =
-            self.party.again.iter().filter(|(_, at)| **at <= now).map(|(p, _)| *p).collect();
+        let mut due = Vec::new();
+        for (peer, s) in &mut self.party.sessions {
+            if s.again.is_some_and(|at| at <= now) {
+                s.again = None;
+                due.push(*peer);
+            }
+        }
         for peer in due {
-            self.party.again.remove(&peer);
             self.ask_party(peer);
         }
     }
 
     /// `peer` left: its session goes.
     pub(super) fn forget_party(&mut self, peer: &PeerId) {
-        self.party.rounds.remove(peer);
-        self.party.again.remove(peer);
+        self.party.sessions.remove(peer);
     }
 }

@@ -5,25 +5,36 @@
 use std::collections::HashSet;
 
 use haggle_protocol::{Object, ObjectId, PublicKey, Timestamp};
-use haggle_storage::{Durability, Outcome};
+use haggle_storage::Outcome;
 
-use super::inbound::Refusal;
 use super::{Service, ServiceError};
 use crate::party::MAX_HELD;
 
 /// What a party's answer brought.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct PartyTaken {
     /// Objects new to this node, stored.
     pub new: usize,
     /// Objects it held already.
     pub known: usize,
-    /// Objects refused for now (what they follow is not here yet: a listing revision, say).
+    /// Objects refused for now: what they follow is not here yet (a listing revision the
+    /// catch-up sync brings), or they are dated ahead of this node's clock.
     pub later: usize,
-    /// Objects refused as the sender's fault: not of the two parties' threads and deals, not
-    /// decoding or verifying, or breaking the rules.
+    /// Objects refused that are not the sender's fault: this node's rules turn them away
+    /// (another build's limits, a higher proof of work, a key the owner blocked). The other
+    /// node took them under its own; they are not asked for again this connection.
+    pub refused: usize,
+    /// Objects refused as the sender's fault: not of the two parties' threads and deals, bytes
+    /// that do not decode, or a signature that is not its author's.
     pub invalid: usize,
+    /// The ids of the objects taken in or turned away for good, not to be sent again this
+    /// connection (those refused for now are left out: a later asking brings them again).
+    pub settled: Vec<[u8; 32]>,
 }
+
+/// How many times the objects of one answer are gone over: a message dated before the one it
+/// answers (two clocks) is refused until that one is stored, so one pass may store only part.
+const PASSES: usize = 4;
 
 impl Service {
     /// The objects of the owner's threads with `other` (bids and pledges left out: they are
@@ -31,15 +42,10 @@ impl Service {
     /// thread's messages in order, then its deal's steps in order, oldest thread first. Up to
     /// [`MAX_HELD`] objects, of the most recent threads.
     fn between(&self, other: &PublicKey) -> Result<Vec<Object>, ServiceError> {
-        let me = self.me();
         let mut picked = Vec::new();
         let mut count = 0;
         // Most recently active first.
-        for thread in self.store.threads_of(other)? {
-            let (a, b) = (thread.view.offerer, thread.view.listing_author);
-            if !((a == me && b == *other) || (a == *other && b == me)) {
-                continue;
-            }
+        for thread in self.store.threads_between(&self.me(), other)? {
             let steps = match thread.view.deal_id() {
                 Some(deal) => self.store.deal_steps(&deal)?,
                 None => Vec::new(),
@@ -63,31 +69,52 @@ impl Service {
     }
 
     /// The objects of the owner's threads and deals with `other` that `other` did not name in
-    /// `held`, in order (see [`Self::between`]): the answer to its request.
+    /// `held`, in order (see [`Self::between`]): the answer to its request. The owner's own
+    /// messages still in the outbox are left out: they go the usual way, and arrive as news
+    /// (a step given back first would have been taken in silently, and the other party's
+    /// owner never told of it).
     pub fn party_missing(&self, other: &PublicKey, held: &[[u8; 32]]) -> Result<Vec<Vec<u8>>, ServiceError> {
         let held: HashSet<&[u8; 32]> = held.iter().collect();
-        Ok(self
-            .between(other)?
-            .into_iter()
-            .filter(|o| !held.contains(o.id().as_bytes()))
-            .map(|o| o.bytes().to_vec())
-            .collect())
+        let me = self.me();
+        let mut out = Vec::new();
+        for object in self.between(other)? {
+            if held.contains(object.id().as_bytes()) {
+                continue;
+            }
+            let undelivered = object.author() == me
+                && self
+                    .store
+                    .outbox_entry(&object.id())?
+                    .is_some_and(|e| e.state != haggle_storage::DeliveryState::Delivered);
+            if !undelivered {
+                out.push(object.bytes().to_vec());
+            }
+        }
+        Ok(out)
     }
 
-    /// Takes in the objects `other`'s node sent back, in the order sent: each must be a
-    /// negotiation message or deal step between the owner and `other` (signed by either:
-    /// the owner's own, lost here, come back too), and is checked and stored as a direct
-    /// message is, flushed once at the end. History is not news: no event is announced and no
-    /// follow-up runs (a confirm of an accept that came back would be a second, different
-    /// one). A node that starts again repairs what a deal left undone (ARCHITECTURE.md,
-    /// "Durability").
+    /// Takes in the objects `other`'s node sent back: each must be a negotiation message or
+    /// deal step between the owner and `other` (signed by either: the owner's own, lost here,
+    /// come back too), and is checked and stored as a direct message is (a Confirm judged by
+    /// the date it was signed: see `Store::ingest_history`), flushed once at the end. Objects
+    /// that follow one later in the answer are tried again after it. History is not news: no
+    /// event is announced and no follow-up runs (a confirm of an accept that came back would
+    /// be a second, different one), except that a deal whose calling off came back, on a
+    /// listing of the owner's revised since, is marked settled (the revision that gave its
+    /// quantity back came back by sync).
     pub fn receive_from_party(&self, other: &PublicKey, objects: &[Vec<u8>]) -> PartyTaken {
         let me = self.me();
         let now = Timestamp::now();
         let mut taken = PartyTaken::default();
+        let mut waiting: Vec<haggle_protocol::Verified<Object>> = Vec::new();
         for bytes in objects {
             let object = match Object::decode_unverified(bytes) {
                 Ok(object) => object,
+                // Another build's version is not this sender's fault.
+                Err(haggle_protocol::DecodeError::UnsupportedVersion(_)) => {
+                    taken.refused += 1;
+                    continue;
+                }
                 Err(_) => {
                     taken.invalid += 1;
                     continue;
@@ -97,58 +124,131 @@ impl Service {
             let between = !object.kind().is_public()
                 && ((object.author() == *other && recipient == Some(me))
                     || (object.author() == me && recipient == Some(*other)));
-            if !between || !object.has_work(self.policy.pow_bits) {
+            if !between {
                 taken.invalid += 1;
                 continue;
             }
-            let id: ObjectId = object.id();
-            let verified = match object.verify(now) {
-                Ok(verified) => verified,
-                Err(e) => {
-                    let refusal = Refusal::from(e);
-                    if refusal.is_peer_fault() {
-                        taken.invalid += 1;
-                    } else {
-                        taken.later += 1;
-                    }
-                    continue;
-                }
-            };
-            if self.blocked_refusal(&verified).is_some() {
-                taken.later += 1;
+            let id = *object.id().as_bytes();
+            if !object.has_work(self.policy.pow_bits) {
+                taken.refused += 1;
+                taken.settled.push(id);
                 continue;
             }
-            match self.store.ingest_verified(&verified, Durability::Lazy) {
-                Ok(Outcome::New { .. }) => taken.new += 1,
-                Ok(Outcome::Duplicate { .. } | Outcome::Stale { .. }) => taken.known += 1,
-                Ok(Outcome::Rejected(r)) => {
-                    tracing::debug!(%id, reason = %r.reason, "refused an object a party sent back");
-                    if r.reason.is_peer_fault() {
-                        taken.invalid += 1;
-                    } else {
+            match object.verify(now) {
+                Ok(verified) if self.blocked_refusal(&verified).is_some() => {
+                    taken.refused += 1;
+                    taken.settled.push(id);
+                }
+                Ok(verified) => waiting.push(verified),
+                Err(haggle_protocol::DecodeError::BadSignature) => taken.invalid += 1,
+                Err(haggle_protocol::DecodeError::Invalid(
+                    haggle_protocol::ValidationError::FromTheFuture { .. },
+                )) => taken.later += 1,
+                Err(_) => {
+                    taken.refused += 1;
+                    taken.settled.push(id);
+                }
+            }
+        }
+        let mut cancels = HashSet::new();
+        for pass in 0..PASSES {
+            let last = pass + 1 == PASSES;
+            let mut again = Vec::new();
+            let before = taken.new;
+            for object in waiting {
+                let id = *object.id().as_bytes();
+                match self.store.ingest_history(&object) {
+                    Ok(Outcome::New { .. }) => {
+                        taken.new += 1;
+                        taken.settled.push(id);
+                        if let haggle_protocol::Body::Step(step) = object.body()
+                            && matches!(step.step, haggle_protocol::lifecycle::Step::Cancel)
+                        {
+                            cancels.insert(step.deal);
+                        }
+                    }
+                    Ok(Outcome::Duplicate { .. } | Outcome::Stale { .. }) => {
+                        taken.known += 1;
+                        taken.settled.push(id);
+                    }
+                    Ok(Outcome::Rejected(r)) if !last && follows_what_is_missing(&r.reason) => {
+                        again.push(object)
+                    }
+                    Ok(Outcome::Rejected(r)) if follows_what_is_missing(&r.reason) => taken.later += 1,
+                    Ok(Outcome::Rejected(r)) => {
+                        tracing::debug!(id = %object.id(), reason = %r.reason, "refused an object a party gave back");
+                        taken.refused += 1;
+                        taken.settled.push(id);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot store an object a party gave back");
+                        self.halt.check(&e);
                         taken.later += 1;
                     }
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot store an object a party sent back");
-                    self.halt.check(&e);
-                    taken.later += 1;
-                }
+            }
+            waiting = again;
+            if waiting.is_empty() || taken.new == before {
+                taken.later += waiting.len();
+                break;
+            }
+        }
+        for deal in cancels {
+            if let Err(e) = self.settle_given_back(&deal) {
+                tracing::warn!(error = %e, "cannot settle a calling off a party gave back");
             }
         }
         if taken.new > 0
             && let Err(e) = self.store.flush()
         {
-            tracing::warn!(error = %e, "cannot flush what a party sent back");
+            tracing::warn!(error = %e, "cannot flush what a party gave back");
             self.halt.check(&e);
         }
         taken
     }
+
+    /// A deal on the owner's listing whose calling off came back from the other party: if the
+    /// listing's current revision was signed after both cancels, the owner's node gave the
+    /// quantity back before this node lost it, and that revision came back by sync: the deal is
+    /// marked settled, so the repair at start does not give it back a second time. Otherwise
+    /// the repair gives it back, as after any crash.
+    fn settle_given_back(&self, deal: &ObjectId) -> Result<(), ServiceError> {
+        let Some(d) = self.store.deal(deal)? else { return Ok(()) };
+        if d.listing_author() != self.me()
+            || !self.store.is_cancelled(deal)?
+            || self.store.given_back(deal)?
+        {
+            return Ok(());
+        }
+        let last_cancel = self
+            .store
+            .deal_steps(deal)?
+            .iter()
+            .filter(|o| {
+                matches!(o.body(), haggle_protocol::Body::Step(s) if matches!(s.step, haggle_protocol::lifecycle::Step::Cancel))
+            })
+            .map(Object::created_at)
+            .max();
+        let Some(key) = d.listing().listing_key() else { return Ok(()) };
+        let current = self.store.listing(&key)?.map(|l| l.created_at());
+        if let (Some(cancelled), Some(revised)) = (last_cancel, current)
+            && revised > cancelled
+        {
+            self.store.set_given_back(deal, true)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether a refusal says the object follows something not held yet (another object of the
+/// same answer, or a listing revision the catch-up sync brings).
+fn follows_what_is_missing(reason: &haggle_storage::RejectReason) -> bool {
+    use haggle_storage::RejectReason::{UnknownDeal, UnknownListing, UnknownPrev, UnknownThread};
+    matches!(reason, UnknownListing(_) | UnknownThread(_) | UnknownPrev(_) | UnknownDeal(_))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::api::types::TermsDraft;
     use crate::service::Via;
     use crate::service::testing::{draft, service};
@@ -183,6 +283,9 @@ mod tests {
             "named held"
         );
         assert_eq!(buyer.party_held(&seller.me()).expect("held"), vec![*offer.id().as_bytes()]);
+        // The buyer's own offer, still in its outbox (no network here), goes the usual way, as
+        // news: it is not given back.
+        assert!(buyer.party_missing(&seller.me(), &[]).expect("answer").is_empty());
 
         // The buyer's node, its store lost, takes its own offer back from the seller's answer.
         let (restored, _rd) = service(2);
@@ -191,18 +294,22 @@ mod tests {
         let answer =
             seller.party_missing(&b, &restored.party_held(&seller.me()).expect("held")).expect("answer");
         let taken = restored.receive_from_party(&seller.me(), &answer);
-        assert_eq!(taken, PartyTaken { new: 1, ..PartyTaken::default() });
+        assert_eq!((taken.new, taken.invalid, taken.settled.clone()), (1, 0, vec![*offer.id().as_bytes()]));
         assert_eq!(restored.party_held(&seller.me()).expect("held"), vec![*offer.id().as_bytes()]);
-        assert_eq!(
-            restored.receive_from_party(&seller.me(), &answer),
-            PartyTaken { known: 1, ..PartyTaken::default() }
-        );
+        let again = restored.receive_from_party(&seller.me(), &answer);
+        assert_eq!((again.new, again.known), (0, 1));
+        // Given back out of order (a counter before the offer it answers: two clocks), both are
+        // taken in: what follows is tried again once what it follows is stored.
+        let counter = seller.counter(&offer.id().to_hex(), offer_of("110")).expect("countered").object;
+        let (fresh, _fd) = service(2);
+        fresh.receive(listing.object.bytes(), Via::Gossip);
+        let reversed = [counter.bytes().to_vec(), offer.bytes().to_vec()];
+        let taken = fresh.receive_from_party(&seller.me(), &reversed);
+        assert_eq!((taken.new, taken.later, taken.invalid), (2, 0, 0), "{taken:?}");
         // A third key's offer, or a public listing, sent as if between the two: refused, the
         // sender's fault; garbage too.
         let bad = [other.bytes().to_vec(), listing.object.bytes().to_vec(), vec![1, 2, 3]];
-        assert_eq!(
-            restored.receive_from_party(&seller.me(), &bad),
-            PartyTaken { invalid: 3, ..PartyTaken::default() }
-        );
+        let taken = restored.receive_from_party(&seller.me(), &bad);
+        assert_eq!((taken.invalid, taken.new, taken.refused), (3, 0, 0));
     }
 }
