@@ -312,6 +312,15 @@ impl Service {
         self.key.public()
     }
 
+    /// How many keys the owner trusts like its own (`trusted_keys`): distinct, its own left out,
+    /// as reputation counts them.
+    pub fn trusted_keys(&self) -> usize {
+        let me = self.me();
+        let keys: std::collections::HashSet<&PublicKey> =
+            self.policy.trusted_keys.iter().filter(|k| **k != me).collect();
+        keys.len()
+    }
+
     /// Notes in the address book that this node reached `peer` at `address` by dialling it;
     /// `chosen` for a bootstrap peer or a trading partner.
     pub(crate) fn remember_peer(

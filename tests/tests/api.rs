@@ -406,7 +406,8 @@ async fn status_says_the_settings_the_node_runs_with() -> Result<()> {
     let config = haggle_node::NodeConfig {
         cache_mib: 32,
         target_peers: 8,
-        trusted_keys: vec![trusted],
+        // Twice: counted once, as reputation counts it.
+        trusted_keys: vec![trusted.clone(), trusted],
         ..haggle_node::NodeConfig::for_tests()
     };
     let node = TestNode::start_with("node", dir.path(), config).await?;

@@ -60,7 +60,8 @@ pub(crate) async fn serve(
         sync_secs: config.sync_secs,
         pow_bits: config.pow_bits.min(haggle_protocol::work::MAX_BASE_BITS),
         blob_budget_mib: config.blob_budget_mib,
-        trusted_keys: config.trusted_keys.len(),
+        // As reputation counts them: distinct keys, the owner's own left out.
+        trusted_keys: service.trusted_keys(),
         trust_hops: config.trust_hops,
     };
     let app = router(AppState { service, handle, token, shutdown: shutdown.clone(), started_at, settings });

@@ -69,7 +69,15 @@ impl Service {
         Ok(Some(ListingMessages {
             conversations: held.len(),
             notes: held.iter().map(|e| e.notes.len()).sum(),
-            unread: held.iter().map(|e| e.unread(&me)).sum(),
+            // As the list of conversations counts them: a blocked key's questions are not news.
+            unread: held
+                .iter()
+                .filter(|e| {
+                    !(key.author == me
+                        && e.conversation.other(&me).is_some_and(|k| self.store.is_blocked(&k)))
+                })
+                .map(|e| e.unread(&me))
+                .sum(),
             conversation: match &held[..] {
                 [one] => one.first_arrived(),
                 _ => None,
@@ -79,6 +87,7 @@ impl Service {
 
     /// The owner's conversations, the most recent first, each with its newest note.
     pub fn conversations(&self) -> Result<ConversationsPage, ServiceError> {
+        let me = self.me();
         let mut page = ConversationsPage { conversations: Vec::new(), unread: 0 };
         for entry in self.store.conversations()? {
             if entry.notes.is_empty() {
@@ -89,7 +98,9 @@ impl Service {
             // Questions about a listing from a key the owner blocked are not news (a trial's
             // spammer kept `status` saying 20 unread after the block); messages in a thread or
             // deal with it still are: they go on both ways.
-            if matches!(entry.conversation.about, About::Listing(_)) && self.store.is_blocked(&view.with) {
+            if matches!(entry.conversation.about, About::Listing(key) if key.author == me)
+                && self.store.is_blocked(&view.with)
+            {
                 view.unread = 0;
             }
             page.unread += view.unread;
