@@ -1168,7 +1168,8 @@ fn output_is_true_and_mistakes_are_told_in_the_users_terms() {
         ),
         (
             &["book", "3fa2c1", "--from", "2030-01-01", "--to", "2030-01-03", "--currency", "USD"],
-            "a booking is in the listing's currency: leave out --currency",
+            // The listing is unknown here, so its currency is not named.
+            "a booking is in the listing's currency (`haggle show 3fa2c1` says which): leave out --currency",
         ),
         (&["publish", "--expires", "91d", "--title", "Lamp", "--category", "home"], "at most 90 days"),
         (

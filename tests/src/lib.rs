@@ -158,6 +158,13 @@ where
     }
 }
 
+/// Waits for a deal step of `step`, signed by the other party, on `node`.
+pub async fn step_arrives(node: &mut TestNode, step: &'static str) -> Result<()> {
+    node.wait_for(step, |e| matches!(e, NodeEvent::DealStep { step: s, mine: false, .. } if s == step))
+        .await?;
+    Ok(())
+}
+
 /// A listing draft for the API.
 pub fn draft(title: &str, price: &str) -> Value {
     serde_json::json!({

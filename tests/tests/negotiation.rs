@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use haggle_node::NodeEvent;
-use haggle_tests::{TestNode, draft, id_of, wait_until};
+use haggle_tests::{TestNode, draft, id_of, step_arrives, wait_until};
 use serde_json::json;
 
 fn received(kind: &'static str) -> impl Fn(&NodeEvent) -> bool {
@@ -160,13 +160,6 @@ async fn the_api_refuses_an_accept_on_an_earlier_text_unless_as_offered() -> Res
 
     seller.stop().await;
     buyer.stop().await;
-    Ok(())
-}
-
-/// Waits for a deal step of `step`, signed by the other party, on `node`.
-async fn step_arrives(node: &mut TestNode, step: &'static str) -> Result<()> {
-    node.wait_for(step, |e| matches!(e, NodeEvent::DealStep { step: s, mine: false, .. } if s == step))
-        .await?;
     Ok(())
 }
 

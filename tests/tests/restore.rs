@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use haggle_node::NodeEvent;
-use haggle_tests::{TestNode, draft, id_of, wait_until};
+use haggle_tests::{TestNode, draft, id_of, step_arrives, wait_until};
 use serde_json::json;
 
 /// Copies `from` into `to`, recursively (files and directories only, as a data dir holds).
@@ -20,12 +20,6 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
             std::fs::copy(entry.path(), &target).with_context(|| format!("copying {:?}", entry.path()))?;
         }
     }
-    Ok(())
-}
-
-async fn step_arrives(node: &mut TestNode, step: &'static str) -> Result<()> {
-    node.wait_for(step, |e| matches!(e, NodeEvent::DealStep { step: s, mine: false, .. } if s == step))
-        .await?;
     Ok(())
 }
 
