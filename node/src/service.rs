@@ -1193,6 +1193,14 @@ pub(crate) mod testing {
         (service, dir)
     }
 
+    /// Terms at `price`, the rest as the listing has them.
+    pub(crate) fn offer_of(price: &str) -> crate::api::types::TermsDraft {
+        crate::api::types::TermsDraft {
+            price: Some(price.into()),
+            ..crate::api::types::TermsDraft::default()
+        }
+    }
+
     /// A listing draft for a bike in euros.
     pub(crate) fn draft(title: &str, price: &str) -> crate::api::types::ListingDraft {
         crate::api::types::ListingDraft {

@@ -69,15 +69,7 @@ impl Service {
         Ok(Some(ListingMessages {
             conversations: held.len(),
             notes: held.iter().map(|e| e.notes.len()).sum(),
-            // As the list of conversations counts them: a blocked key's questions are not news.
-            unread: held
-                .iter()
-                .filter(|e| {
-                    !(key.author == me
-                        && e.conversation.other(&me).is_some_and(|k| self.store.is_blocked(&k)))
-                })
-                .map(|e| e.unread(&me))
-                .sum(),
+            unread: held.iter().map(|e| self.unread_news(e)).sum(),
             conversation: match &held[..] {
                 [one] => one.first_arrived(),
                 _ => None,
@@ -85,9 +77,19 @@ impl Service {
         }))
     }
 
+    /// The notes of `entry` the owner has not read that count as news: none in questions about
+    /// one of the owner's listings from a key it blocked (a trial's spammer kept `status` saying
+    /// 20 unread after the block); messages in a thread or deal with that key still count, as
+    /// they go on both ways.
+    fn unread_news(&self, entry: &ConversationEntry) -> usize {
+        let me = self.me();
+        let blocked_question = matches!(entry.conversation.about, About::Listing(key) if key.author == me)
+            && entry.conversation.other(&me).is_some_and(|k| self.store.is_blocked(&k));
+        if blocked_question { 0 } else { entry.unread(&me) }
+    }
+
     /// The owner's conversations, the most recent first, each with its newest note.
     pub fn conversations(&self) -> Result<ConversationsPage, ServiceError> {
-        let me = self.me();
         let mut page = ConversationsPage { conversations: Vec::new(), unread: 0 };
         for entry in self.store.conversations()? {
             if entry.notes.is_empty() {
@@ -95,14 +97,7 @@ impl Service {
             }
             // The newest note only is read and shown; the counts come from the index.
             let mut view = self.conversation_of(&entry, entry.notes.len() - 1)?;
-            // Questions about a listing from a key the owner blocked are not news (a trial's
-            // spammer kept `status` saying 20 unread after the block); messages in a thread or
-            // deal with it still are: they go on both ways.
-            if matches!(entry.conversation.about, About::Listing(key) if key.author == me)
-                && self.store.is_blocked(&view.with)
-            {
-                view.unread = 0;
-            }
+            view.unread = self.unread_news(&entry);
             page.unread += view.unread;
             page.conversations.push(view);
         }

@@ -249,13 +249,8 @@ fn follows_what_is_missing(reason: &haggle_storage::RejectReason) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::api::types::TermsDraft;
     use crate::service::Via;
-    use crate::service::testing::{draft, service};
-
-    fn offer_of(price: &str) -> TermsDraft {
-        TermsDraft { price: Some(price.into()), ..TermsDraft::default() }
-    }
+    use crate::service::testing::{draft, offer_of, service};
 
     /// A seller's node answers a buyer for their thread only (a third key's thread with the
     /// seller stays out), and what it names as held is left out. A buyer's node that lost its

@@ -5,13 +5,9 @@ use super::*;
 use crate::api::types::{
     ErrorCode, ListingState, ListingsParams, ListingsState, ObjectKind, Party, TermsDraft,
 };
-use crate::service::testing::{draft, service};
+use crate::service::testing::{draft, offer_of, service};
 use crate::service::{Received, Via};
 use haggle_protocol::ThreadState;
-
-fn offer_of(price: &str) -> TermsDraft {
-    TermsDraft { price: Some(price.into()), ..TermsDraft::default() }
-}
 
 /// Waits (bounded, polling the clock) until `object`'s short lifetime has passed. The tests'
 /// lifetimes are 3-4 s: the steps before the wait (signing public objects mines their work,
