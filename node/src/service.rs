@@ -1174,10 +1174,11 @@ pub(crate) mod testing {
 
     use std::sync::Arc;
 
-    use haggle_protocol::fixtures;
+    use haggle_protocol::{ObjectId, fixtures};
     use haggle_storage::Store;
 
-    use super::Service;
+    use super::{Service, Via};
+    use crate::api::types::{ListingDraft, ObjectKind, TermsDraft};
 
     /// A service with key `n` over a fresh store; keep the directory alive as long as the service.
     pub(crate) fn service(n: u8) -> (Service, tempfile::TempDir) {
@@ -1199,6 +1200,31 @@ pub(crate) mod testing {
             price: Some(price.into()),
             ..crate::api::types::TermsDraft::default()
         }
+    }
+
+    /// A seller's listing of `stock` chairs and a buyer's deal for `quantity` of them, made on both
+    /// nodes (the seller accepts, the buyer's node confirms): the listing's id and the deal's.
+    pub(crate) fn chairs_deal(
+        seller: &Service,
+        buyer: &Service,
+        stock: u32,
+        quantity: u32,
+    ) -> (String, ObjectId) {
+        let listing = seller
+            .publish(ListingDraft { quantity: Some(stock), ..draft("Chairs", "20") })
+            .expect("published");
+        buyer.receive(listing.object.bytes(), Via::Gossip);
+        let id = listing.object.id().to_hex();
+        let terms = TermsDraft { quantity: Some(quantity), ..offer_of("20") };
+        let offer = buyer.offer(&id, terms).expect("offered");
+        seller.receive(offer.object.bytes(), Via::Direct);
+        let accept = seller.accept(&offer.object.id().to_hex()).expect("accepted");
+        assert_eq!(buyer.receive(accept.object.bytes(), Via::Direct).then.deliver, vec![seller.me()]);
+        let record = buyer.store.thread(&offer.object.id()).expect("read").expect("thread");
+        let confirm = record.messages.iter().find(|m| m.kind() == ObjectKind::Confirm).expect("a confirm");
+        assert!(!seller.receive(confirm.bytes(), Via::Direct).then.publish.is_empty(), "the deal's revision");
+        assert_eq!(seller.listing_view(&id).expect("view").quantity, stock - quantity);
+        (id, accept.object.id())
     }
 
     /// A listing draft for a bike in euros.

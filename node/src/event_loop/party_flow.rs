@@ -173,7 +173,15 @@ impl EventLoop {
             request_response::Event::OutboundFailure { request_id, peer, error, .. } => {
                 tracing::debug!(%peer, %error, "asking a peer for our threads and deals failed");
                 if let Some((peer, session)) = self.party.outbound.remove(&request_id) {
-                    self.party_later(peer, session);
+                    if matches!(error, request_response::OutboundFailure::UnsupportedProtocols) {
+                        // A build without the protocol: asking again on this connection cannot
+                        // succeed, so the session ends here.
+                        if self.party.sessions.get(&peer).is_some_and(|s| s.id == session) {
+                            self.party.sessions.remove(&peer);
+                        }
+                    } else {
+                        self.party_later(peer, session);
+                    }
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {

@@ -250,7 +250,7 @@ fn follows_what_is_missing(reason: &haggle_storage::RejectReason) -> bool {
 #[cfg(test)]
 mod tests {
     use crate::service::Via;
-    use crate::service::testing::{draft, offer_of, service};
+    use crate::service::testing::{chairs_deal, draft, offer_of, service};
 
     /// A seller's node answers a buyer for their thread only (a third key's thread with the
     /// seller stays out), and what it names as held is left out. A buyer's node that lost its
@@ -306,5 +306,44 @@ mod tests {
         let bad = [other.bytes().to_vec(), listing.object.bytes().to_vec(), vec![1, 2, 3]];
         let taken = restored.receive_from_party(&seller.me(), &bad);
         assert_eq!((taken.invalid, taken.new, taken.refused), (3, 0, 0));
+    }
+
+    /// A seller's node lost its store after a deal was called off and the quantity given back,
+    /// and was restored from a backup taken before: sync brings the listing's revision that gave
+    /// the quantity back, and the buyer's node gives back the deal and both cancels. The deal is
+    /// marked settled, so the repair at start does not give the quantity back a second time.
+    #[test]
+    fn a_calling_off_given_back_after_its_revision_gives_nothing_back_twice() {
+        use haggle_protocol::Step;
+
+        let (seller, _sd) = service(1);
+        let (buyer, _bd) = service(2);
+        let (id, deal) = chairs_deal(&seller, &buyer, 3, 2);
+        let deal = deal.to_hex();
+        let asked = buyer.deal_step(&deal, Step::Cancel).expect("cancel asked");
+        seller.receive(asked.object.bytes(), Via::Direct);
+        let agreed = seller.deal_step(&deal, Step::Cancel).expect("cancel agreed");
+        let [revision] = agreed.then.publish.as_slice() else { panic!("one revision gives the chairs back") };
+        buyer.receive(agreed.object.bytes(), Via::Direct);
+        assert_eq!(seller.listing_view(&id).expect("view").quantity, 3);
+
+        // Restored: the current revision by sync, then the buyer's answer, everything between them
+        // (the buyer's own messages reached the seller's node before it was lost).
+        for entry in buyer.store.outbox_pending().expect("outbox") {
+            buyer
+                .record_delivery(entry.id, haggle_storage::DeliveryState::Delivered, None)
+                .expect("recorded");
+        }
+        let (restored, _rd) = service(1);
+        let first = id.parse().ok().and_then(|first| seller.store.get(&first).expect("read")).expect("held");
+        restored.receive(first.bytes(), Via::Gossip);
+        restored.receive(revision, Via::Gossip);
+        let answer = buyer.party_missing(&seller.me(), &[]).expect("answer");
+        let taken = restored.receive_from_party(&buyer.me(), &answer);
+        assert_eq!((taken.invalid, taken.later, taken.refused), (0, 0, 0), "{taken:?}");
+        assert!(taken.new >= 5, "offer, accept, confirm and two cancels: {taken:?}");
+        assert!(restored.thread_view(&deal).expect("the deal's thread").deal_cancelled);
+        assert!(restored.repair_after_deals().expect("repair").is_empty(), "nothing owed");
+        assert_eq!(restored.listing_view(&id).expect("view").quantity, 3, "given back once");
     }
 }

@@ -5,7 +5,7 @@ use super::*;
 use crate::api::types::{
     ErrorCode, ListingState, ListingsParams, ListingsState, ObjectKind, Party, TermsDraft,
 };
-use crate::service::testing::{draft, offer_of, service};
+use crate::service::testing::{chairs_deal, draft, offer_of, service};
 use crate::service::{Received, Via};
 use haggle_protocol::ThreadState;
 
@@ -929,25 +929,6 @@ fn a_deal_dated_by_a_fast_clock_is_counted_once() {
     // A restart's repair finds nothing owed, and two chairs are left.
     assert!(seller.repair_after_deals().expect("repair").is_empty());
     assert_eq!(seller.listing(&id).expect("the listing").listing().map(|l| l.quantity), Some(2));
-}
-
-/// A seller's listing of `stock` chairs and a buyer's deal for `quantity` of them, made on both
-/// nodes (the seller accepts, the buyer's node confirms): the listing's id and the deal's.
-fn chairs_deal(seller: &Service, buyer: &Service, stock: u32, quantity: u32) -> (String, ObjectId) {
-    let listing =
-        seller.publish(ListingDraft { quantity: Some(stock), ..draft("Chairs", "20") }).expect("published");
-    buyer.receive(listing.object.bytes(), Via::Gossip);
-    let id = listing.object.id().to_hex();
-    let terms = TermsDraft { quantity: Some(quantity), ..offer_of("20") };
-    let offer = buyer.offer(&id, terms).expect("offered");
-    seller.receive(offer.object.bytes(), Via::Direct);
-    let accept = seller.accept(&offer.object.id().to_hex()).expect("accepted");
-    assert_eq!(buyer.receive(accept.object.bytes(), Via::Direct).then.deliver, vec![seller.me()]);
-    let record = buyer.store.thread(&offer.object.id()).expect("read").expect("thread");
-    let confirm = record.messages.iter().find(|m| m.kind() == ObjectKind::Confirm).expect("a confirm");
-    assert!(!seller.receive(confirm.bytes(), Via::Direct).then.publish.is_empty(), "the deal's revision");
-    assert_eq!(seller.listing_view(&id).expect("view").quantity, stock - quantity);
-    (id, accept.object.id())
 }
 
 /// Defect: a deal's id given to a listing's command said it named an offer thread, and a
