@@ -677,8 +677,9 @@ impl ApiClient {
 const MAY_BE_DONE: &str = ". What you asked may have been done all the same: once the node answers, look (haggle listings, haggle offers, haggle deals) before asking again";
 
 fn dropped(url: &str, writes: bool) -> String {
-    let what =
-        format!("the node at {url} closed the connection before it answered: it stopped, or was stopped");
+    let what = format!(
+        "the node at {url} closed the connection before it answered: it stopped, or was stopped, or that address is not a node's local API (a node's peer-to-peer port answers so; the node's log names its API address)"
+    );
     if writes {
         format!("{what}{MAY_BE_DONE}")
     } else {

@@ -407,10 +407,7 @@ impl EventLoop {
             relays: self.reach.relays_held(),
             relaying: self.relaying(),
             hole_punches: self.reach.hole_punches(),
-            delivered: crate::api::types::Delivered {
-                mailbox: self.service.delivered_by_mail(),
-                ..self.reach.delivered()
-            },
+            delivered: self.service.delivered(),
             upnp: self.reach.upnp(),
             mdns: self.swarm.behaviour().mdns.is_enabled(),
             clock: self.clock.view(clock::Now::read()),

@@ -137,6 +137,18 @@ pub struct Service {
     /// Until when, at the latest, the node holds back the ends of other people's auctions and
     /// campaigns while it catches up after its start (see [`Service::catch_up_within`]).
     catching_up: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// The owner's messages delivered since start by a request, direct and relayed.
+    delivered: Arc<DeliveredByRequest>,
+}
+
+/// The owner's messages delivered since start by a request of this node, by the connection's
+/// path: each counted once, by the answer that marked it delivered (one a mailbox receipt
+/// marked delivered first, then answered `stored` to a request already on its way, is the
+/// mailbox's).
+#[derive(Debug, Default)]
+struct DeliveredByRequest {
+    direct: std::sync::atomic::AtomicU64,
+    relayed: std::sync::atomic::AtomicU64,
 }
 
 /// What the owner's configuration asks of the service.
@@ -259,6 +271,7 @@ impl Service {
             ends: Arc::default(),
             halt: halt::Halt::default(),
             catching_up: Arc::default(),
+            delivered: Arc::default(),
         }
     }
 
@@ -840,9 +853,15 @@ impl Service {
         })
     }
 
-    /// The owner's messages a receipt for their sealed copy marked delivered since start.
-    pub(crate) fn delivered_by_mail(&self) -> u64 {
-        self.store.delivered_by_mail()
+    /// The owner's messages delivered since start, by the path that delivered each: a request
+    /// over a direct connection, one through a relay, or a sealed copy whose receipt came back.
+    pub(crate) fn delivered(&self) -> crate::api::types::Delivered {
+        use std::sync::atomic::Ordering::Relaxed;
+        crate::api::types::Delivered {
+            direct: self.delivered.direct.load(Relaxed),
+            relayed: self.delivered.relayed.load(Relaxed),
+            mailbox: self.store.delivered_by_mail(),
+        }
     }
 
     /// What the store holds, and the owner's messages not yet delivered.
@@ -923,6 +942,18 @@ impl Service {
             .store
             .outbox_record(&id, state, error)?
             .map(|entry| NodeEvent::DeliveryChanged { id, state: entry.state }))
+    }
+
+    /// Records that the other party's node stored the message `id`, answering a request over a
+    /// relayed connection or not; counted by that path if this answer is what marked it
+    /// delivered (see [`Self::delivered`]).
+    pub fn record_stored(&self, id: ObjectId, relayed: bool) -> Result<Option<NodeEvent>, StoreError> {
+        let event = self.record_delivery(id, DeliveryState::Delivered, None)?;
+        if event.is_some() {
+            let count = if relayed { &self.delivered.relayed } else { &self.delivered.direct };
+            count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(event)
     }
 
     /// Queued messages due for a delivery attempt, oldest first, in `scope` (see
@@ -1307,5 +1338,27 @@ mod tests {
             Err(ServiceError::OnlyRated { .. })
         ));
         assert!(matches!(found(not_found(), Vec::new()), Err(ServiceError::NotFound { .. })));
+    }
+
+    /// Defect (a trial): a message a mailbox receipt marked delivered, then answered `stored` to
+    /// a request already on its way, was counted twice in `status` (once through a mailbox, once
+    /// direct). Each is counted once, by the path that marked it delivered.
+    #[test]
+    fn a_delivery_is_counted_once_by_the_path_that_made_it() {
+        use crate::api::types::Delivered;
+        use testing::{draft, offer_of, service};
+
+        let (seller, _sd) = service(1);
+        let (buyer, _bd) = service(2);
+        let listing = seller.publish(draft("Road bike", "120")).expect("published");
+        buyer.receive(listing.object.bytes(), Via::Gossip);
+        let id = listing.object.id().to_hex();
+        let first = buyer.offer(&id, offer_of("100")).expect("offered").object.id();
+        assert!(buyer.record_stored(first, true).expect("recorded").is_some());
+        assert!(buyer.record_stored(first, false).expect("recorded").is_none(), "a late answer");
+        let second = buyer.send_note(&first.to_hex(), "Still there?".into()).expect("sent").object.id();
+        buyer.record_delivery(second, DeliveryState::Delivered, None).expect("a receipt's record");
+        assert!(buyer.record_stored(second, false).expect("recorded").is_none(), "already delivered");
+        assert_eq!(buyer.delivered(), Delivered { direct: 0, relayed: 1, mailbox: 0 });
     }
 }

@@ -241,12 +241,15 @@ pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
     if let Some(file) = &d.file {
         let size = output::bytes(file.size);
         if d.file_key {
-            outln!(
-                "  file      {} ({size}): key handed over; the buyer saves it with haggle download {} --out {}",
-                file.name,
-                output::short(&d.id),
-                file.name
-            );
+            // Found in a trial: the buyer's own node spoke of "the buyer", with an `--out` that
+            // is the default anyway.
+            let (id, name) = (output::short(&d.id), &file.name);
+            let how = if d.you_are.as_deref() == Some("buyer") {
+                format!("save it with haggle download {id} (as {name} here; --out names another file)")
+            } else {
+                format!("the buyer saves it with haggle download {id}")
+            };
+            outln!("  file      {name} ({size}): key handed over; {how}");
         } else {
             outln!(
                 "  file      {} ({size}): key not handed over yet (the seller's node does once paid, unless it is set to wait for haggle deliver)",

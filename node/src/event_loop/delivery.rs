@@ -14,7 +14,8 @@ use haggle_storage::DeliveryState;
 use super::budget::Spend;
 use super::peers::Kind;
 use super::{Done, EventLoop, Work};
-use crate::service::{Inbound, OutboxDue, OutboxScope, Received, Via};
+use crate::api::types::NodeEvent;
+use crate::service::{Inbound, OutboxDue, OutboxScope, Received, Service, Via};
 use crate::wire::{NegotiateRequest, NegotiateResponse};
 
 /// Outgoing negotiation requests in flight at once.
@@ -69,24 +70,24 @@ impl EventLoop {
                 }
                 request_response::Message::Response { request_id, response } => {
                     let Some((id, party)) = self.answered(request_id) else { return };
-                    let (state, error) = match response {
+                    let attempt = match response {
                         NegotiateResponse::Stored => {
-                            self.count_delivery(connection_id);
-                            (DeliveryState::Delivered, None)
+                            Attempt::Stored { relayed: self.is_relayed(connection_id) }
                         }
                         NegotiateResponse::Rejected { reason, retry: true } => {
-                            (DeliveryState::Queued, Some(reason))
+                            Attempt::Not(DeliveryState::Queued, Some(reason))
                         }
                         NegotiateResponse::Rejected { reason, retry: false } => {
-                            (DeliveryState::Failed, Some(reason))
+                            Attempt::Not(DeliveryState::Failed, Some(reason))
                         }
                     };
-                    self.record_then_next(id, party, state, error);
+                    self.record_then_next(id, party, attempt);
                 }
             },
             request_response::Event::OutboundFailure { request_id, error, .. } => {
                 if let Some((id, party)) = self.answered(request_id) {
-                    self.record_then_next(id, party, DeliveryState::Queued, Some(failure_in_words(&error)));
+                    let attempt = Attempt::Not(DeliveryState::Queued, Some(failure_in_words(&error)));
+                    self.record_then_next(id, party, attempt);
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
@@ -162,21 +163,15 @@ impl EventLoop {
 
     /// Records what became of a message to `party` and, if more of its messages wait behind it,
     /// loads the next: in one task on the blocking pool, so the next is read after the record.
-    fn record_then_next(&mut self, id: ObjectId, party: PeerId, state: DeliveryState, error: Option<String>) {
+    fn record_then_next(&mut self, id: ObjectId, party: PeerId, attempt: Attempt) {
         if !self.delivery.held.remove(&party) {
-            self.record(id, state, error);
+            self.spawn_blocking(move |service| attempt.record(service, id).map(Done::Event));
             return;
         }
         let connected: HashSet<PeerId> = self.swarm.connected_peers().copied().collect();
         let base = self.intervals.retry;
         self.spawn_blocking(move |service| {
-            let recorded = match service.record_delivery(id, state, error) {
-                Ok(event) => event,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot record delivery state");
-                    None
-                }
-            };
+            let recorded = attempt.record(service, id);
             let backoff = |attempts, at_hand| backoff(base, attempts, at_hand);
             match service.outbox_due(OutboxScope::Next(party), &connected, backoff) {
                 Ok(mut due) => {
@@ -198,13 +193,7 @@ impl EventLoop {
 
     /// Records a delivery state change on the blocking pool and announces it.
     fn record(&self, id: ObjectId, state: DeliveryState, error: Option<String>) {
-        self.spawn_blocking(move |service| match service.record_delivery(id, state, error) {
-            Ok(event) => event.map(Done::Event),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot record delivery state");
-                None
-            }
-        });
+        self.spawn_blocking(move |service| Attempt::Not(state, error).record(service, id).map(Done::Event));
     }
 
     /// Loads queued messages (for one peer, all now, or everyone's after their backoff) on the
@@ -377,6 +366,29 @@ fn failure_in_words(error: &request_response::OutboundFailure) -> String {
             tracing::debug!(error = %e, "a negotiation stream failed");
             "the stream to the other party's node broke before it answered".to_owned()
         }
+    }
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug)]
+enum Attempt {
+    /// The other party's node stored the message, answering over a relayed connection or not.
+    Stored { relayed: bool },
+    /// Any other state (sent, still queued, refused for good), with the reason given.
+    Not(DeliveryState, Option<String>),
+}
+
+impl Attempt {
+    /// Records the attempt in the outbox; the event to announce if the state is new.
+    fn record(self, service: &Service, id: ObjectId) -> Option<NodeEvent> {
+        let recorded = match self {
+            Attempt::Stored { relayed } => service.record_stored(id, relayed),
+            Attempt::Not(state, error) => service.record_delivery(id, state, error),
+        };
+        recorded.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot record delivery state");
+            None
+        })
     }
 }
 

@@ -20,7 +20,7 @@ use libp2p::{Multiaddr, PeerId, autonat, dcutr, kad, relay, upnp};
 
 use super::EventLoop;
 use super::addresses;
-use crate::api::types::{ConnectionView, Delivered, HolePunches, NodeEvent, Reachability};
+use crate::api::types::{ConnectionView, HolePunches, NodeEvent, Reachability};
 use crate::config::RelayMode;
 
 /// Relays a private node keeps a reservation on (two, so losing one is not losing reachability).
@@ -88,8 +88,6 @@ pub(super) struct Reach {
     punches: HolePunches,
     /// Per-node random salt for [`shuffled`].
     salt: u64,
-    /// Negotiation messages delivered since start, direct and through a relay.
-    delivered: Delivered,
     upnp: String,
 }
 
@@ -114,17 +112,12 @@ impl Reach {
                 let _ = getrandom::fill(&mut bytes);
                 u64::from_le_bytes(bytes)
             },
-            delivered: Delivered::default(),
             upnp: if upnp { "searching".into() } else { "off".into() },
         }
     }
 
     pub(super) fn hole_punches(&self) -> HolePunches {
         self.punches
-    }
-
-    pub(super) fn delivered(&self) -> Delivered {
-        self.delivered
     }
 
     pub(super) fn upnp(&self) -> String {
@@ -308,12 +301,9 @@ impl EventLoop {
         }
     }
 
-    /// A negotiation message was delivered over connection `id`: counted as direct or relayed.
-    pub(super) fn count_delivery(&mut self, id: ConnectionId) {
-        match self.reach.conns.get(&id) {
-            Some(c) if c.relayed => self.reach.delivered.relayed += 1,
-            _ => self.reach.delivered.direct += 1,
-        }
+    /// Whether connection `id` goes through a relay.
+    pub(super) fn is_relayed(&self, id: ConnectionId) -> bool {
+        self.reach.conns.get(&id).is_some_and(|c| c.relayed)
     }
 
     pub(super) fn on_connection_closed(&mut self, id: ConnectionId) {

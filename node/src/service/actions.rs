@@ -418,11 +418,16 @@ impl Service {
     }
 
     /// Closes one of the owner's listings with a signed tombstone, and ends every open thread
-    /// on it (the other parties are told).
+    /// on it (the other parties are told). A listing a deal sold out, which would reopen by
+    /// itself if the deal were called off, may be retracted too: it then stays closed (a trial's
+    /// seller, who had sold the thing elsewhere meanwhile, could only race the reopening).
     pub fn retract(&self, given: &str) -> Result<Effect, ServiceError> {
         let mut effect = {
             let _revising = self.revising();
-            let (current, mut listing) = self.own_listing(given)?;
+            let (current, mut listing) = match self.own_listing(given) {
+                Ok(found) => found,
+                Err(e) => self.own_reopening(given)?.ok_or(e)?,
+            };
             let now = Timestamp::now();
             listing.revision = next_revision(&current)?;
             listing.status = ListingStatus::Closed;
@@ -491,9 +496,22 @@ impl Service {
         }
         let listing = current.listing().cloned().ok_or_else(|| ServiceError::not_found("listing", given))?;
         if listing.status == ListingStatus::Closed {
-            return Err(Conflict::own_closed(&listing, self.resolve(given, "listing")?).into());
+            let key = haggle_protocol::ListingKey { author: self.me(), nonce: listing.nonce };
+            let reopens = self.may_reopen(&key, &listing)?;
+            return Err(Conflict::own_closed(&listing, reopens, self.resolve(given, "listing")?).into());
         }
         Ok((current, listing))
+    }
+
+    /// The owner's listing `given` if a deal sold it out and it would reopen were the deal
+    /// called off (see [`Self::may_reopen`]).
+    fn own_reopening(&self, given: &str) -> Result<Option<(Object, Listing)>, ServiceError> {
+        let current = self.listing(given)?;
+        let Some(listing) = current.listing().filter(|_| current.author() == self.me()).cloned() else {
+            return Ok(None);
+        };
+        let key = haggle_protocol::ListingKey { author: self.me(), nonce: listing.nonce };
+        Ok(self.may_reopen(&key, &listing)?.then_some((current, listing)))
     }
 
     /// Signs, stores and announces the owner's next revision; `automatic` when the node signs it

@@ -419,7 +419,7 @@ pub enum Conflict {
     /// One of the owner's listings is closed: its owner cannot change it now. The text says
     /// how it closed, and whether a called-off deal reopens it.
     #[error(
-        "your listing {} is closed ({}): it can no longer be updated, renewed or retracted; `haggle publish --from {}{}` offers it anew, as a new listing",
+        "your listing {} is closed ({}): it can no longer be updated or renewed; `haggle publish --from {}{}` offers it anew, as a new listing",
         .0.fmt_short(),
         .1,
         .0.fmt_short(),
@@ -1004,17 +1004,24 @@ pub fn in_words<S: AsRef<str>>(names: &[S]) -> String {
 }
 
 impl Conflict {
-    /// The owner's listing `l` is closed; `id` names it as the owner typed it.
-    pub(super) fn own_closed(l: &haggle_protocol::Listing, id: ObjectId) -> Conflict {
+    /// The owner's listing `l` is closed; `id` names it as the owner typed it; `reopens` if a
+    /// deal sold it out and it reopens were the deal called off.
+    pub(super) fn own_closed(l: &haggle_protocol::Listing, reopens: bool, id: ObjectId) -> Conflict {
         use haggle_protocol::ListingKind;
-        let how = match (super::revisions::reopens_if_called_off(l), l.kind) {
-            (true, ListingKind::Giveaway) => "given away; it reopens by itself if the deal is called off",
-            (true, ListingKind::Wanted) => "found; it reopens by itself if the deal is called off",
-            (true, _) => "sold out; it reopens by itself if a deal for it is called off",
+        let how = match (reopens, l.kind) {
+            (true, ListingKind::Giveaway) => {
+                "given away; it reopens by itself if the deal is called off, unless `haggle retract` closes it for good"
+            }
+            (true, ListingKind::Wanted) => {
+                "found; it reopens by itself if the deal is called off, unless `haggle retract` closes it for good"
+            }
+            (true, _) => {
+                "sold out; it reopens by itself if a deal for it is called off, unless `haggle retract` closes it for good"
+            }
             (false, ListingKind::Crowdfund) if l.quantity > 0 => "you retracted it",
             (false, ListingKind::Crowdfund) => "the campaign is over",
             (false, ListingKind::Auction) if l.quantity == 0 => "the auction is over",
-            (false, _) if l.quantity == 0 => "sold out",
+            (false, _) if l.quantity == 0 => "sold out, and it stays closed",
             (false, _) => "you retracted it",
         };
         // What a new auction or campaign needs besides what it copies (a trial's `publish --from`
@@ -1486,7 +1493,7 @@ mod tests {
                 quantity: 0,
                 ..haggle_protocol::fixtures::listing("Lamp")
             };
-            let said = Conflict::own_closed(&l, id).to_string();
+            let said = Conflict::own_closed(&l, true, id).to_string();
             assert!(said.contains(again), "{kind:?}: {said}");
         }
     }

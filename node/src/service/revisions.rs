@@ -295,19 +295,34 @@ impl Service {
         deal: &Deal,
     ) -> Result<Option<(haggle_protocol::ListingKey, Object, Listing)>, ServiceError> {
         let Some((key, current, mut listing)) = self.owners_listing(deal)? else { return Ok(None) };
-        if !reopens_if_called_off(&listing) {
+        if !self.may_reopen(&key, &listing)? {
             return Ok(None);
         }
         let before = self.store.previous_revision(&key)?;
         let Some(before) = before.as_ref().and_then(|o| o.listing()) else { return Ok(None) };
         // An hour to spare, so the reopened revision is not refused as expired on the way.
-        let live = before.expires_at > Timestamp::now().saturating_add(Duration::from_secs(3_600));
-        if before.status == ListingStatus::Closed || !live {
+        if before.expires_at <= Timestamp::now().saturating_add(Duration::from_secs(3_600)) {
             return Ok(None);
         }
         listing.status = ListingStatus::Active;
         listing.expires_at = before.expires_at;
         Ok(Some((key, current, listing)))
+    }
+
+    /// Whether the owner's listing `key`, whose current revision is `listing`, is one a deal sold
+    /// out and that reopens if a deal for it is called off: closed with nothing left, of a kind
+    /// whose deals take quantity, and closed by that revision (the one before was open: a
+    /// listing retracted since it sold out stays closed).
+    pub(super) fn may_reopen(
+        &self,
+        key: &haggle_protocol::ListingKey,
+        listing: &Listing,
+    ) -> Result<bool, ServiceError> {
+        if !reopens_if_called_off(listing) {
+            return Ok(false);
+        }
+        let before = self.store.previous_revision(key)?;
+        Ok(before.as_ref().and_then(|o| o.listing()).is_some_and(|b| b.status != ListingStatus::Closed))
     }
 
     /// The next revision of the owner's listing after `deal` (its quantity less the deal's, or a
@@ -353,7 +368,7 @@ fn takes_from(listing: &Listing, deal: &Deal) -> bool {
 
 /// Whether `l`, closed, is sold out in a way a called-off deal undoes: things sold by the unit,
 /// not an auction, a campaign, a calendar or a digital good (those deals leave the quantity).
-pub(super) fn reopens_if_called_off(l: &Listing) -> bool {
+fn reopens_if_called_off(l: &Listing) -> bool {
     l.status == ListingStatus::Closed
         && l.quantity == 0
         && l.market.is_none()

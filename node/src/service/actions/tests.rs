@@ -1057,7 +1057,10 @@ fn a_deal_called_off_reopens_the_listing_it_sold_out() {
     let sold = seller.listing_view(&id).expect("view");
     assert_eq!((sold.state, sold.quantity), (ListingState::Closed, 0), "sold out");
     let e = seller.renew(&id, None).expect_err("closed").to_string();
-    assert!(e.contains("(sold out; it reopens by itself if a deal for it is called off)"), "{e}");
+    assert!(
+        e.contains("(sold out; it reopens by itself if a deal for it is called off, unless `haggle retract`"),
+        "{e}"
+    );
     let key = seller.listing(&id).expect("the listing").listing_key().expect("a listing");
     let first = seller.store.previous_revision(&key).expect("read").expect("the revision before");
     let expiry = first.listing().expect("a listing").expires_at;
@@ -1113,6 +1116,31 @@ fn a_deal_called_off_reopens_the_listing_it_sold_out() {
     assert_eq!(seller.listing_view(&lamp).expect("view").state, ListingState::Closed);
     let e = seller.renew(&lamp, None).expect_err("closed").to_string();
     assert!(e.contains("is closed (you retracted it)") && !e.contains("reopens"), "{e}");
+}
+
+/// Found in a trial: a seller who sold the thing elsewhere while a deal that sold the listing
+/// out still stood could not retract it ("it can no longer be ... retracted"), so calling the
+/// deal off reopened it. A sold-out listing may be retracted; it then stays closed.
+#[test]
+fn a_sold_out_listing_retracted_stays_closed_when_its_deal_is_called_off() {
+    use haggle_protocol::Step;
+
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (id, deal) = chairs_deal(&seller, &buyer, 2, 2);
+    let retracted = seller.retract(&id).expect("a sold-out listing is retracted");
+    buyer.receive(retracted.object.bytes(), Via::Gossip);
+    let e = seller.retract(&id).expect_err("once").to_string();
+    assert!(e.contains("is closed (sold out, and it stays closed)") && !e.contains("reopens"), "{e}");
+
+    let deal = deal.to_hex();
+    let asked = buyer.deal_step(&deal, Step::Cancel).expect("cancel asked");
+    seller.receive(asked.object.bytes(), Via::Direct);
+    let agreed = seller.deal_step(&deal, Step::Cancel).expect("cancel agreed");
+    assert!(agreed.then.publish.is_empty(), "nothing reopened");
+    assert_eq!(seller.listing_view(&id).expect("view").state, ListingState::Closed);
+    assert!(seller.repair_after_deals().expect("repair").is_empty(), "nothing owed");
+    assert_eq!(seller.listing_view(&id).expect("view").state, ListingState::Closed);
 }
 
 /// A `received` that crossed the last `cancel` does not bring the deal back: the quantity the
