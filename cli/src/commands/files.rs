@@ -465,8 +465,12 @@ pub fn download(cx: &Context<'_>, deal: &str, out: Option<&Path>, force: bool) -
     };
     let out = out.as_path();
     if out.exists() && !force {
+        // Found in a trial: too early, in a folder with a file of that name, only the name was
+        // said; the wait for the key is said too.
+        let key =
+            if deal_view.file_key { "" } else { " (and the seller has not handed over the file's key yet)" };
         return Err(usage(format!(
-            "{} exists: choose another --out, or add --force to replace it",
+            "{} exists: choose another --out, or add --force to replace it{key}",
             out.display()
         )));
     }

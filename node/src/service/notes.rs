@@ -143,7 +143,9 @@ impl Service {
     /// looked for, as a "no ... matches" error says it).
     fn conversation_named(&self, given: &str, what: &'static str) -> Result<Conversation, ServiceError> {
         let me = self.me();
-        let id = self.resolve(given, what)?;
+        // A deal between two other people, known here by its ratings, is said to be one (found
+        // in a trial: `show` said so, `message` only "no ... matches").
+        let id = self.resolve_or_rated(given, what)?;
         let object = match self.store.get(&id)? {
             Some(object) => object,
             // An earlier revision of a listing, past the history kept: still its listing.

@@ -719,6 +719,12 @@ mod tests {
             err.to_string().starts_with(&format!("deal {} is between two other people", &deal[..10])),
             "{err}"
         );
+        // And by `message` (found in a trial: it said only "no ... matches").
+        let err = me.send_note(&deal[..10], "hi".into()).expect_err("not ours");
+        assert!(
+            err.to_string().starts_with(&format!("deal {} is between two other people", &deal[..10])),
+            "{err}"
+        );
         // A key copied from a table, shortened there, is named as such.
         let err = me.reputation_view("12D3KooW…pWTGKh").expect_err("shortened");
         assert!(err.to_string().contains("is a key shortened for a table: give the whole key"), "{err}");
