@@ -1,5 +1,5 @@
 //! A node restored from a backup of its data dir takes back, from the other party's node, the
-//! threads and deal steps made since the backup (`/haggle/party/1`).
+//! threads, deal steps and messages made since the backup (`/haggle/party/1`).
 
 use std::path::Path;
 
@@ -24,8 +24,9 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 }
 
 /// The seller's `db/` is restored from a backup taken while the deal waited for payment: the
-/// payment, the shipping and the receipt after it, and a thread the buyer opened after it, come
-/// back from the buyer's node when the two connect, and both sides read the same deal again.
+/// payment, the shipping and the receipt after it, a message in the deal and a thread the buyer
+/// opened after it, come back from the buyer's node when the two connect, and both sides read
+/// the same deal again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_seller_restored_from_a_backup_takes_back_the_steps_and_threads_made_since() -> Result<()> {
     let (ds, db, backup) = (tempfile::tempdir()?, tempfile::tempdir()?, tempfile::tempdir()?);
@@ -57,13 +58,15 @@ async fn a_seller_restored_from_a_backup_takes_back_the_steps_and_threads_made_s
     copy_dir(ds.path(), backup.path())?;
     let mut seller = TestNode::start("seller", ds.path(), vec![buyer.addr()]).await?;
 
-    // Since the backup: the rest of the deal, and a new thread on the lamp.
+    // Since the backup: the rest of the deal, a message in it, and a new thread on the lamp.
     buyer.post(&steps, json!({"step": "paid"})).await?;
     step_arrives(&mut seller, "paid").await?;
     seller.post(&steps, json!({"step": "shipped"})).await?;
     step_arrives(&mut buyer, "shipped").await?;
     buyer.post(&steps, json!({"step": "received"})).await?;
     step_arrives(&mut seller, "received").await?;
+    buyer.post(&format!("/v1/messages/{deal}"), json!({"message": "Arrived safe, thanks!"})).await?;
+    seller.wait_for("the buyer's message", |e| matches!(e, NodeEvent::NoteReceived { .. })).await?;
     let second = buyer.post(&format!("/v1/listings/{lamp}/offers"), json!({"price": "25"})).await?;
     let second = second["thread"].as_str().unwrap_or_default().to_owned();
     seller
@@ -88,6 +91,13 @@ async fn a_seller_restored_from_a_backup_takes_back_the_steps_and_threads_made_s
     .await?;
     wait_until("the restored seller to take back the thread opened since", || async {
         seller.get(&format!("/v1/threads/{second}")).await.is_ok_and(|t| t["state"] == "open")
+    })
+    .await?;
+    wait_until("the restored seller to take back the message written since", || async {
+        seller
+            .get(&format!("/v1/messages/{deal}"))
+            .await
+            .is_ok_and(|c| c.to_string().contains("Arrived safe"))
     })
     .await?;
     let (s, b) =

@@ -39,27 +39,42 @@ const PASSES: usize = 4;
 impl Service {
     /// The objects of the owner's threads with `other` (bids and pledges left out: they are
     /// public, and the catch-up sync carries them) and of those threads' deals' steps: each
-    /// thread's messages in order, then its deal's steps in order, oldest thread first. Up to
-    /// [`MAX_HELD`] objects, of the most recent threads.
+    /// thread's messages in order, then its deal's steps in order, oldest thread first; then
+    /// the notes between the two (about a listing or a thread), each conversation's in order,
+    /// oldest conversation first (a note about a thread follows the thread). Up to
+    /// [`MAX_HELD`] objects, of the most recent threads, then of the most recent conversations.
     fn between(&self, other: &PublicKey) -> Result<Vec<Object>, ServiceError> {
-        let mut picked = Vec::new();
         let mut count = 0;
+        let mut take = |picked: &mut Vec<Vec<Object>>, objects: Vec<Object>| {
+            let fits = count + objects.len() <= MAX_HELD;
+            if fits {
+                count += objects.len();
+                picked.push(objects);
+            }
+            fits
+        };
         // Most recently active first.
+        let mut threads = Vec::new();
         for thread in self.store.threads_between(&self.me(), other)? {
             let steps = match thread.view.deal_id() {
                 Some(deal) => self.store.deal_steps(&deal)?,
                 None => Vec::new(),
             };
-            let objects: Vec<Object> =
+            let objects =
                 thread.messages.into_iter().filter(|m| !m.kind().is_public()).chain(steps).collect();
-            if count + objects.len() > MAX_HELD {
+            if !take(&mut threads, objects) {
                 break;
             }
-            count += objects.len();
-            picked.push(objects);
         }
-        picked.reverse();
-        Ok(picked.into_iter().flatten().collect())
+        let mut notes = Vec::new();
+        for conversation in self.store.notes_between(&self.me(), other)? {
+            if !take(&mut notes, conversation) {
+                break;
+            }
+        }
+        threads.reverse();
+        notes.reverse();
+        Ok(threads.into_iter().chain(notes).flatten().collect())
     }
 
     /// The ids of the objects of the owner's threads and deals with `other` (see
@@ -345,5 +360,50 @@ mod tests {
         assert!(restored.thread_view(&deal).expect("the deal's thread").deal_cancelled);
         assert!(restored.repair_after_deals().expect("repair").is_empty(), "nothing owed");
         assert_eq!(restored.listing_view(&id).expect("view").quantity, 3, "given back once");
+    }
+
+    /// The notes between the two come back too, a question about a listing and its answer
+    /// (found as a gap after a restore: the messages written since the backup were gone); a
+    /// third key's question to the seller stays out.
+    #[test]
+    fn the_notes_between_the_two_come_back_and_no_one_elses() {
+        let (seller, _sd) = service(1);
+        let (buyer, _bd) = service(2);
+        let (third, _td) = service(3);
+        let listing = seller.publish(draft("Road bike", "120")).expect("published");
+        let id = listing.object.id().to_hex();
+        for node in [&buyer, &third] {
+            node.receive(listing.object.bytes(), Via::Gossip);
+        }
+        let question = buyer.send_note(&id, "Is the frame steel?".into()).expect("asked").object;
+        let other = third.send_note(&id, "Still for sale?".into()).expect("asked").object;
+        seller.receive(question.bytes(), Via::Direct);
+        seller.receive(other.bytes(), Via::Direct);
+        let answer = seller.send_note(&question.id().to_hex(), "Aluminium.".into()).expect("answered").object;
+        for entry in seller.store.outbox_pending().expect("outbox") {
+            seller
+                .record_delivery(entry.id, haggle_storage::DeliveryState::Delivered, None)
+                .expect("recorded");
+        }
+
+        // The buyer's node, its store lost: the listing by sync, the two notes from the seller.
+        let (restored, _rd) = service(2);
+        restored.receive(listing.object.bytes(), Via::Gossip);
+        let given = seller
+            .party_missing(&buyer.me(), &restored.party_held(&seller.me()).expect("held"))
+            .expect("answer");
+        assert_eq!(
+            given,
+            vec![question.bytes().to_vec(), answer.bytes().to_vec()],
+            "in order, and only theirs"
+        );
+        let taken = restored.receive_from_party(&seller.me(), &given);
+        assert_eq!((taken.new, taken.invalid, taken.later), (2, 0, 0), "{taken:?}");
+        let held = restored.party_held(&seller.me()).expect("held");
+        assert_eq!(held, vec![*question.id().as_bytes(), *answer.id().as_bytes()]);
+        assert!(seller.party_missing(&buyer.me(), &held).expect("answer").is_empty(), "nothing more");
+        // The third key's question, sent as if between the two: the sender's fault.
+        let taken = restored.receive_from_party(&seller.me(), &[other.bytes().to_vec()]);
+        assert_eq!(taken.invalid, 1);
     }
 }
