@@ -79,6 +79,24 @@ fn in_turn(
     });
 }
 
+/// `work`, with `fallback` as its result if it panics (a bug): for work admitted against a
+/// budget ([`EventLoop::admit`]), whose result releases its place and answers the peer. Without
+/// it each such panic would keep one of the places for good (the blocking pool survives the
+/// panic, the loop never hears of it), and a peer that found the bug could make the node answer
+/// every peer "busy".
+fn or_on_panic(
+    fallback: Done,
+    work: impl FnOnce(&Service) -> Option<Done> + Send + 'static,
+) -> impl FnOnce(&Service) -> Option<Done> + Send + 'static {
+    move |service| match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(service))) {
+        Ok(done) => done,
+        Err(_) => {
+            tracing::error!("work for a peer panicked (a bug): its place is freed and the peer answered");
+            Some(fallback)
+        }
+    }
+}
+
 /// Kinds of inbound work, each with its own budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Work {
@@ -730,6 +748,25 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
+
+    /// Work admitted against a budget that panics (a bug) still brings back a result, the
+    /// fallback, so its place is released and the peer answered; work that does not panic
+    /// brings back its own.
+    #[test]
+    fn admitted_work_that_panics_brings_back_its_fallback() {
+        let (service, _dir) = crate::service::testing::service(1);
+        let peer = PeerId::random();
+        let fallback = || Done::Negotiated { token: 7, peer, inbound: crate::service::Inbound::failed() };
+        let panicking = or_on_panic(fallback(), |_| panic!("a bug"));
+        match panicking(&service) {
+            Some(Done::Negotiated { token: 7, inbound, .. }) => {
+                assert!(matches!(inbound.first(), Some(crate::service::Received::Failed)));
+            }
+            other => panic!("{other:?}"),
+        }
+        let fine = or_on_panic(fallback(), |_| None);
+        assert!(fine(&service).is_none());
+    }
 
     /// However much work comes at once, no more than the places run at a time, and all of it
     /// runs: 200 pieces that each wait a little, on a runtime whose blocking pool could take a

@@ -14,7 +14,7 @@ use haggle_storage::blobs::{BlobError, MAX_GROUPS_PER_REQUEST};
 use super::budget::Spend;
 use super::peers::Kind;
 use super::unwritten::{Limits, Unwritten};
-use super::{Done, EventLoop};
+use super::{Done, EventLoop, or_on_panic};
 use crate::files::wire::{BlobRequest, BlobResponse};
 
 /// File requests answered at once (each reads up to 256 KiB on the blocking pool).
@@ -123,7 +123,16 @@ impl EventLoop {
         // Counted from now, at the largest answer's size: requests that arrive together are held
         // to the limit before any of them is answered.
         self.blob_flow.unwritten.handed(request_id, peer, UNWRITTEN_RESERVED, now);
-        self.spawn_in_turn(move |service| {
+        let failed = Done::BlobServed(Served {
+            token,
+            peer,
+            request: request.clone(),
+            answer: Err(BlobError::Io {
+                path: std::path::PathBuf::from("blobs"),
+                source: std::io::Error::other("answering the request panicked"),
+            }),
+        });
+        self.spawn_in_turn(or_on_panic(failed, move |service| {
             let blobs = service.blobs();
             let answer = match blobs.has(&request.hash) {
                 // A file of another size is not the one asked for: answering would make the
@@ -134,7 +143,7 @@ impl EventLoop {
                 _ => blobs.encode(&request.hash, request.first, request.count),
             };
             Some(Done::BlobServed(Served { token, peer, request, answer }))
-        });
+        }));
     }
 
     pub(super) fn on_blob_served(&mut self, served: Served) {

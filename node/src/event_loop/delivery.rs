@@ -13,7 +13,7 @@ use haggle_storage::DeliveryState;
 
 use super::budget::Spend;
 use super::peers::Kind;
-use super::{Done, EventLoop, Work};
+use super::{Done, EventLoop, Work, or_on_panic};
 use crate::api::types::NodeEvent;
 use crate::service::{Inbound, OutboxDue, OutboxScope, Received, Service, Via};
 use crate::wire::{NegotiateRequest, NegotiateResponse};
@@ -128,13 +128,14 @@ impl EventLoop {
             return;
         };
         self.delivery.inbound.insert(token, channel);
-        self.spawn_blocking(move |service| {
+        let failed = Done::Negotiated { token, peer, inbound: Inbound::failed() };
+        self.spawn_blocking(or_on_panic(failed, move |service| {
             let inbound = service.receive(&request.object, Via::Direct);
             if let Some(Received::Refused { reason, .. }) = inbound.first() {
                 tracing::debug!(%peer, %reason, "refused a negotiation message");
             }
             Some(Done::Negotiated { token, peer, inbound })
-        });
+        }));
     }
 
     pub(super) fn on_negotiated(&mut self, token: u64, peer: PeerId, inbound: Inbound) {

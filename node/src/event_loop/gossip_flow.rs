@@ -9,7 +9,7 @@ use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 
 use super::budget::Spend;
 use super::peers::Kind;
-use super::{Done, EventLoop, Work};
+use super::{Done, EventLoop, Work, or_on_panic};
 use crate::service::{Inbound, Received, Via};
 
 impl EventLoop {
@@ -37,10 +37,11 @@ impl EventLoop {
             self.report(&message_id, &source, MessageAcceptance::Ignore);
             return;
         }
-        self.spawn_in_turn(move |service| {
+        let failed = Done::Gossip { message_id: message_id.clone(), source, inbound: Inbound::failed() };
+        self.spawn_in_turn(or_on_panic(failed, move |service| {
             let inbound = service.receive(&data, Via::Gossip);
             Some(Done::Gossip { message_id, source, inbound })
-        });
+        }));
     }
 
     pub(super) fn on_validated(&mut self, message_id: MessageId, source: PeerId, inbound: Inbound) {

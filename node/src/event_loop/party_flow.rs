@@ -12,7 +12,7 @@ use haggle_protocol::PublicKey;
 
 use super::budget::Spend;
 use super::peers::Kind;
-use super::{Done, EventLoop, Work};
+use super::{Done, EventLoop, Work, or_on_panic};
 use crate::party::{MAX_HELD, MAX_ROUNDS, PartyRequest, PartyResponse};
 use crate::service::PartyTaken;
 
@@ -224,7 +224,8 @@ impl EventLoop {
             }
         };
         self.party.inbound.insert(token, channel);
-        self.spawn_in_turn(move |service| {
+        let failed = Done::Party(PartyDone::Answer { token, answer: refuse("this node failed to answer") });
+        self.spawn_in_turn(or_on_panic(failed, move |service| {
             let answer = match service.party_missing(&key, &request.held) {
                 Ok(objects) => {
                     let (objects, more) = crate::party::answer(objects);
@@ -236,7 +237,7 @@ impl EventLoop {
                 }
             };
             Some(Done::Party(PartyDone::Answer { token, answer }))
-        });
+        }));
     }
 
     /// Asks again the peers whose time has come (on the loop's one-second tick).

@@ -13,7 +13,7 @@ use haggle_protocol::{ObjectId, Timestamp};
 use super::budget::Spend;
 use super::peers::Kind;
 use super::unwritten::{Limits, Unwritten};
-use super::{Done, EventLoop, Work};
+use super::{Done, EventLoop, Work, or_on_panic};
 use crate::api::types::{NodeEvent, SyncInfo};
 use crate::codec::Stamped;
 use crate::service::{Inbound, REGOSSIP_LIMIT, Via};
@@ -619,7 +619,13 @@ impl EventLoop {
             }
         };
         self.sync.inbound.insert(token, (channel, request_id));
-        self.spawn_in_turn(move |service| {
+        let failed = Done::Sync(SyncDone::Serve {
+            token,
+            peer,
+            response: refuse("this node failed to answer"),
+            inbound: Inbound::default(),
+        });
+        self.spawn_in_turn(or_on_panic(failed, move |service| {
             let mut inbound = Inbound::default();
             let response = match request {
                 SyncRequest::Reconcile { message } => match service.sync_respond(&message) {
@@ -644,6 +650,6 @@ impl EventLoop {
                 }
             };
             Some(Done::Sync(SyncDone::Serve { token, peer, response, inbound }))
-        });
+        }));
     }
 }

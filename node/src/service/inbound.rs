@@ -171,6 +171,11 @@ pub struct Dated {
 }
 
 impl Inbound {
+    /// One object this node could not store (its own failure: the sender may try again).
+    pub(crate) fn failed() -> Self {
+        Inbound { received: vec![Received::Failed], ..Inbound::default() }
+    }
+
     /// Objects new to this node.
     pub fn new_count(&self) -> u64 {
         self.received.iter().filter(|r| matches!(r, Received::New)).count() as u64
