@@ -349,25 +349,6 @@ impl Store {
         records.into_iter().map(|(c, r)| self.entry(c, r)).collect()
     }
 
-    /// The notes between the keys `a` and `b`, by conversation, each conversation's in date
-    /// order, the most recent conversation first (by its last note): what a node restored from
-    /// a backup takes back from the other party (`/haggle/party/1`). Reads the conversation
-    /// records' keys and values, and the notes of the two keys' conversations only.
-    pub fn notes_between(&self, a: &PublicKey, b: &PublicKey) -> Result<Vec<Vec<Object>>, StoreError> {
-        let mut records: Vec<(Conversation, ConversationRecord)> = self
-            .conversation_records(&[])?
-            .into_iter()
-            .filter(|(c, _)| c.keys.contains(a) && c.keys.contains(b) && a != b)
-            .collect();
-        records.sort_by_key(|(c, r)| (std::cmp::Reverse(r.last_at), *c));
-        let mut out = Vec::with_capacity(records.len());
-        for (conversation, _) in records {
-            let refs = self.conversation_index(&conversation)?;
-            out.push(self.notes(&refs)?.into_iter().map(|(_, note)| note).collect());
-        }
-        Ok(out)
-    }
-
     /// The conversations about the listing `key`.
     pub fn conversations_about(&self, key: &ListingKey) -> Result<Vec<ConversationEntry>, StoreError> {
         let mut prefix = vec![0u8];

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use haggle_protocol::note::{About, Conversation};
 use haggle_protocol::{Object, ObjectId, PublicKey, Timestamp};
 use haggle_storage::Outcome;
 
@@ -38,43 +39,43 @@ const PASSES: usize = 4;
 
 impl Service {
     /// The objects of the owner's threads with `other` (bids and pledges left out: they are
-    /// public, and the catch-up sync carries them) and of those threads' deals' steps: each
-    /// thread's messages in order, then its deal's steps in order, oldest thread first; then
-    /// the notes between the two (about a listing or a thread), each conversation's in order,
-    /// oldest conversation first (a note about a thread follows the thread). Up to
-    /// [`MAX_HELD`] objects, of the most recent threads, then of the most recent conversations.
+    /// public, and the catch-up sync carries them), of those threads' deals' steps and of the
+    /// messages written in them (notes about the thread, its deal's included): each thread's
+    /// messages in order, then its deal's steps, then its notes, each in order, oldest thread
+    /// first. Up to [`MAX_HELD`] objects, of the most recent threads. Each thread's notes are
+    /// found by their conversation's key, so the cost stays with the two parties' threads
+    /// (notes about a listing, before any offer, would need a scan of every conversation held:
+    /// they are left out).
     fn between(&self, other: &PublicKey) -> Result<Vec<Object>, ServiceError> {
+        let me = self.me();
+        let mut picked = Vec::new();
         let mut count = 0;
-        let mut take = |picked: &mut Vec<Vec<Object>>, objects: Vec<Object>| {
-            let fits = count + objects.len() <= MAX_HELD;
-            if fits {
-                count += objects.len();
-                picked.push(objects);
-            }
-            fits
-        };
         // Most recently active first.
-        let mut threads = Vec::new();
-        for thread in self.store.threads_between(&self.me(), other)? {
+        for thread in self.store.threads_between(&me, other)? {
             let steps = match thread.view.deal_id() {
                 Some(deal) => self.store.deal_steps(&deal)?,
                 None => Vec::new(),
             };
-            let objects =
-                thread.messages.into_iter().filter(|m| !m.kind().is_public()).chain(steps).collect();
-            if !take(&mut threads, objects) {
+            let conversation = Conversation::new(About::Thread(thread.view.thread), me, *other);
+            let notes = match self.store.conversation(&conversation)? {
+                Some(entry) => self.store.notes(&entry.notes)?.into_iter().map(|(_, note)| note).collect(),
+                None => Vec::new(),
+            };
+            let objects: Vec<Object> = thread
+                .messages
+                .into_iter()
+                .filter(|m| !m.kind().is_public())
+                .chain(steps)
+                .chain(notes)
+                .collect();
+            if count + objects.len() > MAX_HELD {
                 break;
             }
+            count += objects.len();
+            picked.push(objects);
         }
-        let mut notes = Vec::new();
-        for conversation in self.store.notes_between(&self.me(), other)? {
-            if !take(&mut notes, conversation) {
-                break;
-            }
-        }
-        threads.reverse();
-        notes.reverse();
-        Ok(threads.into_iter().chain(notes).flatten().collect())
+        picked.reverse();
+        Ok(picked.into_iter().flatten().collect())
     }
 
     /// The ids of the objects of the owner's threads and deals with `other` (see
@@ -108,8 +109,8 @@ impl Service {
         Ok(out)
     }
 
-    /// Takes in the objects `other`'s node sent back: each must be a negotiation message or
-    /// deal step between the owner and `other` (signed by either: the owner's own, lost here,
+    /// Takes in the objects `other`'s node sent back: each must be a negotiation message, deal
+    /// step or note between the owner and `other` (signed by either: the owner's own, lost here,
     /// come back too), and is checked and stored as a direct message is (a Confirm judged by
     /// the date it was signed: see `Store::ingest_history`), flushed once at the end. Objects
     /// that follow one later in the answer are tried again after it. History is not news: no
@@ -256,10 +257,21 @@ impl Service {
 }
 
 /// Whether a refusal says the object follows something not held yet (another object of the
-/// same answer, or a listing revision the catch-up sync brings).
+/// same answer, or a listing revision the catch-up sync brings; for a note, its thread, or the
+/// other side's answer that lets a long run of one side's notes in).
 fn follows_what_is_missing(reason: &haggle_storage::RejectReason) -> bool {
-    use haggle_storage::RejectReason::{UnknownDeal, UnknownListing, UnknownPrev, UnknownThread};
-    matches!(reason, UnknownListing(_) | UnknownThread(_) | UnknownPrev(_) | UnknownDeal(_))
+    use haggle_storage::RejectReason::{
+        NotesUnanswered, UnknownDeal, UnknownListing, UnknownPrev, UnknownSubject, UnknownThread,
+    };
+    matches!(
+        reason,
+        UnknownListing(_)
+            | UnknownThread(_)
+            | UnknownPrev(_)
+            | UnknownDeal(_)
+            | UnknownSubject
+            | NotesUnanswered { .. }
+    )
 }
 
 #[cfg(test)]
@@ -362,11 +374,11 @@ mod tests {
         assert_eq!(restored.listing_view(&id).expect("view").quantity, 3, "given back once");
     }
 
-    /// The notes between the two come back too, a question about a listing and its answer
-    /// (found as a gap after a restore: the messages written since the backup were gone); a
-    /// third key's question to the seller stays out.
+    /// The messages written in a thread come back with it (found as a gap after a restore: the
+    /// messages written since the backup were gone); a third key's, in its own thread with the
+    /// seller, stay out.
     #[test]
-    fn the_notes_between_the_two_come_back_and_no_one_elses() {
+    fn the_notes_in_the_two_parties_threads_come_back_and_no_one_elses() {
         let (seller, _sd) = service(1);
         let (buyer, _bd) = service(2);
         let (third, _td) = service(3);
@@ -375,35 +387,39 @@ mod tests {
         for node in [&buyer, &third] {
             node.receive(listing.object.bytes(), Via::Gossip);
         }
-        let question = buyer.send_note(&id, "Is the frame steel?".into()).expect("asked").object;
-        let other = third.send_note(&id, "Still for sale?".into()).expect("asked").object;
-        seller.receive(question.bytes(), Via::Direct);
-        seller.receive(other.bytes(), Via::Direct);
-        let answer = seller.send_note(&question.id().to_hex(), "Aluminium.".into()).expect("answered").object;
+        let offer = buyer.offer(&id, offer_of("100")).expect("offered").object;
+        let other = third.offer(&id, offer_of("90")).expect("offered").object;
+        let thread = offer.id().to_hex();
+        let question = buyer.send_note(&thread, "Is the frame steel?".into()).expect("asked").object;
+        let aside = third.send_note(&other.id().to_hex(), "Still for sale?".into()).expect("asked").object;
+        for object in [&offer, &other, &question, &aside] {
+            seller.receive(object.bytes(), Via::Direct);
+        }
+        let answer = seller.send_note(&thread, "Aluminium.".into()).expect("answered").object;
         for entry in seller.store.outbox_pending().expect("outbox") {
             seller
                 .record_delivery(entry.id, haggle_storage::DeliveryState::Delivered, None)
                 .expect("recorded");
         }
 
-        // The buyer's node, its store lost: the listing by sync, the two notes from the seller.
+        // The buyer's node, its store lost: the listing by sync, the rest from the seller.
         let (restored, _rd) = service(2);
         restored.receive(listing.object.bytes(), Via::Gossip);
         let given = seller
             .party_missing(&buyer.me(), &restored.party_held(&seller.me()).expect("held"))
             .expect("answer");
-        assert_eq!(
-            given,
-            vec![question.bytes().to_vec(), answer.bytes().to_vec()],
-            "in order, and only theirs"
-        );
-        let taken = restored.receive_from_party(&seller.me(), &given);
-        assert_eq!((taken.new, taken.invalid, taken.later), (2, 0, 0), "{taken:?}");
+        let expected: Vec<Vec<u8>> =
+            [&offer, &question, &answer].iter().map(|o| o.bytes().to_vec()).collect();
+        assert_eq!(given, expected, "the thread, then its notes in order, and only theirs");
+        // Given back notes first, they wait for their thread (a second pass).
+        let reversed: Vec<Vec<u8>> = given.iter().rev().cloned().collect();
+        let taken = restored.receive_from_party(&seller.me(), &reversed);
+        assert_eq!((taken.new, taken.invalid, taken.later), (3, 0, 0), "{taken:?}");
         let held = restored.party_held(&seller.me()).expect("held");
-        assert_eq!(held, vec![*question.id().as_bytes(), *answer.id().as_bytes()]);
+        assert_eq!(held, [&offer, &question, &answer].map(|o| *o.id().as_bytes()));
         assert!(seller.party_missing(&buyer.me(), &held).expect("answer").is_empty(), "nothing more");
-        // The third key's question, sent as if between the two: the sender's fault.
-        let taken = restored.receive_from_party(&seller.me(), &[other.bytes().to_vec()]);
+        // The third key's note, sent as if between the two: the sender's fault.
+        let taken = restored.receive_from_party(&seller.me(), &[aside.bytes().to_vec()]);
         assert_eq!(taken.invalid, 1);
     }
 }

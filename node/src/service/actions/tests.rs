@@ -1129,7 +1129,7 @@ fn a_sold_out_listing_retracted_stays_closed_when_its_deal_is_called_off() {
     let (buyer, _bd) = service(2);
     let (id, deal) = chairs_deal(&seller, &buyer, 2, 2);
     let retracted = seller.retract(&id).expect("a sold-out listing is retracted");
-    buyer.receive(retracted.object.bytes(), Via::Gossip);
+    assert!(matches!(buyer.receive(retracted.object.bytes(), Via::Gossip).first(), Some(Received::New)));
     let e = seller.retract(&id).expect_err("once").to_string();
     assert!(e.contains("is closed (sold out, and it stays closed)") && !e.contains("reopens"), "{e}");
 
