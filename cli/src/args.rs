@@ -332,7 +332,7 @@ pub enum Command {
         #[arg(value_parser = blockee)]
         who: String,
         /// The name: 1 to 32 characters, not shaped like a key or an id.
-        #[arg(value_parser = person_name, required_unless_present = "clear", conflicts_with = "clear")]
+        #[arg(value_parser = person_name, required_unless_present = "clear", conflicts_with = "clear", allow_hyphen_values = true)]
         name: Option<String>,
         /// Take the name away.
         #[arg(long)]
@@ -1861,6 +1861,15 @@ mod tests {
         // So does a negative quantity.
         let err = Cli::try_parse_from(["haggle", "offer", "3fa2c1", "--qty", "-1"]).expect_err("negative");
         assert!(err.to_string().contains("from 1 to"), "{err}");
+        // So does a name starting with a dash (a trial read "unexpected argument '-d'"), while
+        // --clear and --json stay flags.
+        let err = Cli::try_parse_from(["haggle", "name", "carol", "-dash"]).expect_err("a dash");
+        assert!(err.to_string().contains("does not start with a dash"), "{err}");
+        for flags in [&["--clear"][..], &["--clear", "--json"], &["--json", "--clear"]] {
+            let words = ["haggle", "name", "carol"].iter().chain(flags).copied();
+            let cli = Cli::try_parse_from(words).expect("parsed");
+            assert!(matches!(cli.command, Command::Name { clear: true, name: None, .. }), "{flags:?}");
+        }
     }
 
     /// From the international retrial: a name held with joiners or a composed accent is found

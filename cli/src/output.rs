@@ -1050,18 +1050,23 @@ pub fn thread(t: &ThreadView) {
         // Terms the calendar no longer takes cannot be accepted: the way on is other nights.
         // The move is the other party's, as for any terms; the proposer may withdraw them.
         (Some(whose), Some(why)) => {
-            outln!("  nights    no longer available: {why}");
+            // A service's are days of work (a trial's garden work read "nights").
+            let nights = match night_word(t.listing_kind) {
+                "day" => "days",
+                _ => "nights",
+            };
+            outln!("  {nights:<9} no longer available: {why}");
             let thread = short(&t.thread);
             let guest = t.role == haggle_node::api::types::Role::Offerer;
             match (whose, guest) {
                 (Party::Me, _) => {
-                    outln!("  next      your move: counter with other nights (--from, --to), or decline")
+                    outln!("  next      your move: counter with other {nights} (--from, --to), or decline")
                 }
                 (Party::Them, true) => outln!(
-                    "  next      waiting for the owner to offer other nights or decline; to ask for other nights yourself, withdraw these terms (haggle withdraw {thread}) and book again"
+                    "  next      waiting for the owner to offer other {nights} or decline; to ask for other {nights} yourself, withdraw these terms (haggle withdraw {thread}) and book again"
                 ),
                 (Party::Them, false) => outln!(
-                    "  next      waiting for the guest to ask for other nights or decline; or withdraw these terms (haggle withdraw {thread})"
+                    "  next      waiting for the guest to ask for other {nights} or decline; or withdraw these terms (haggle withdraw {thread})"
                 ),
             }
         }

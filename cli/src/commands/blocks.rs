@@ -86,6 +86,13 @@ fn open_with_them(change: &BlockChange) {
                 "your pledge binds you if the campaign is funded: haggle pledge {} --withdraw takes it back",
                 output::short(&listing)
             ),
+            (Some(bid), _) if bid == "bid" => {
+                "your bid binds you if it wins when the auction ends; a bid cannot be taken back".to_owned()
+            }
+            (Some(bid), _) if bid == "their bid" => {
+                "their bid on your auction stands until it ends; if it wins, it waits for you to accept or decline it"
+                    .to_owned()
+            }
             (Some(command), _) => format!("haggle {command} {t} ends it"),
             (None, _) => "an accept awaits its confirm: a deal follows, or it lapses by itself".to_owned(),
         };

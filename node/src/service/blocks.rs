@@ -20,7 +20,9 @@
 //! pledges count in auctions and campaigns as on every other node (a campaign the owner runs
 //! accepts its pledge with the others when funded); and its ratings still count for reputation.
 
-use haggle_protocol::{Body, Object, PublicKey, Timestamp};
+use std::collections::HashMap;
+
+use haggle_protocol::{Body, Object, ObjectId, PublicKey, Timestamp};
 use haggle_storage::{BlockOutcome, MAX_BLOCKED};
 
 use super::{Conflict, InvalidInput, Refusal, Service, ServiceError};
@@ -131,6 +133,9 @@ impl Service {
         // end), and its high bid on an auction of the owner's that is over and awaits the owner
         // (other bids and pledges are answered with their auction or campaign).
         let mut open_threads = Vec::new();
+        // Bids on an auction still running, by auction: the highest, which the block names (a
+        // trial's bidder blocked the seller, was told of nothing open, and won a deal with them).
+        let mut running: HashMap<Option<haggle_protocol::ListingKey>, (u64, ObjectId, bool)> = HashMap::new();
         for t in self.store.threads_of(&key)? {
             if t.view.state.is_final() || !with_key(t.view.offerer, t.view.listing_author) {
                 continue;
@@ -140,7 +145,8 @@ impl Service {
             // blocked a campaign's creator and was told of nothing open).
             if t.offer.kind() == haggle_protocol::ObjectKind::Pledge && t.view.offerer == me {
                 let view = super::views::thread(&self.store, &t, &me)?;
-                if view.outcome.is_none() && view.terms.price.amount > 0 {
+                // Not one the backer's later pledge replaced: it no longer counts.
+                if view.outcome.is_none() && view.replaced_by.is_none() && view.terms.price.amount > 0 {
                     open_threads.push(OpenThread {
                         thread: t.view.thread,
                         ends_with: Some("pledge".to_owned()),
@@ -160,10 +166,20 @@ impl Service {
                     _ if t.view.proposer == me => Some("withdraw".to_owned()),
                     _ => Some("decline".to_owned()),
                 },
-                haggle_protocol::ObjectKind::Bid if t.view.listing_author == me => {
-                    // Only once the auction is over (a bid is not answered while it runs).
+                haggle_protocol::ObjectKind::Bid => {
                     let view = super::views::thread(&self.store, &t, &me)?;
-                    if view.awaiting != Some(crate::api::types::Party::Me) || view.outcome.is_none() {
+                    if view.outcome.is_none() {
+                        // The auction runs: a bid is not answered before its end.
+                        let auction = t.listing.as_ref().and_then(Object::listing_key);
+                        let bid = (view.terms.price.amount, t.view.thread, t.view.offerer == me);
+                        let highest = running.entry(auction).or_insert(bid);
+                        if bid.0 > highest.0 {
+                            *highest = bid;
+                        }
+                        continue;
+                    }
+                    // Over: their high bid on the owner's auction awaits the owner.
+                    if t.view.listing_author != me || view.awaiting != Some(crate::api::types::Party::Me) {
                         continue;
                     }
                     Some("decline".to_owned())
@@ -171,6 +187,12 @@ impl Service {
                 _ => continue,
             };
             open_threads.push(OpenThread { thread: t.view.thread, ends_with, listing: None });
+        }
+        let mut bids: Vec<(u64, ObjectId, bool)> = running.into_values().collect();
+        bids.sort_by_key(|(_, thread, _)| *thread);
+        for (_, thread, mine) in bids {
+            let ends_with = if mine { "bid" } else { "their bid" };
+            open_threads.push(OpenThread { thread, ends_with: Some(ends_with.to_owned()), listing: None });
         }
         let mut open_deals = Vec::new();
         for deal in self.store.deals_of(&key)? {
@@ -380,9 +402,10 @@ mod tests {
         let high = sign_now(&key(2), fixtures::bid(&mine, 1_600));
         assert!(matches!(s.receive(high.bytes(), Via::Gossip).first(), Some(Received::New)));
         // Trial: while the auction runs, the block named the bid with `decline`, which a running
-        // auction refuses.
+        // auction refuses; it names it as a bid that stands until the end.
         let running = block(&s, &key(2).public().to_string(), "").expect("blocked");
-        assert!(running.open_threads.is_empty(), "{:?}", running.open_threads);
+        let open: Vec<_> = running.open_threads.iter().map(|t| (t.thread, t.ends_with.as_deref())).collect();
+        assert_eq!(open, vec![(high.id(), Some("their bid"))]);
         let thread = |s: &Service| s.thread_view(&high.id().to_hex()).expect("the bid's thread");
         assert_eq!(thread(&s).outcome, None, "running");
         // Bounded wait for the end, by the clock.

@@ -2037,14 +2037,30 @@ fn no_new_offer_bid_or_pledge_goes_to_a_key_one_blocked() {
     let pledge = |amount: &str| {
         buyer.pledge(&oven.id().to_hex(), PledgeRequest { amount: amount.into(), message: String::new() })
     };
-    let pledged = pledge("30").expect("pledged before the block").object;
+    pledge("20").expect("pledged before the block");
+    let pledged = pledge("30").expect("raised before the block").object;
+    let bid = |price: &str| {
+        buyer.bid(&lamp.id().to_hex(), BidRequest { price: price.into(), message: String::new() })
+    };
+    bid("55").expect("bid before the block");
+    let high = bid("58").expect("raised before the block").object;
+    for object in [&pledged, &high] {
+        seller.receive(object.bytes(), Via::Gossip);
+    }
     let seller_key = seller.me();
     let change = buyer.block(BlockRequest { who: seller_key.to_string(), note: None }).expect("blocked");
     // The pledge binds if the campaign is funded: the block names it, with its campaign (a
-    // retrial's backer was told of nothing open).
+    // retrial's backer was told of nothing open); not the pledge it replaced. The highest bid
+    // on the running auction binds if it wins: named too (a trial's bidder won a deal with the
+    // seller it had blocked, told of nothing).
     let open: Vec<_> =
         change.open_threads.iter().map(|t| (t.thread, t.ends_with.as_deref(), t.listing)).collect();
-    assert_eq!(open, vec![(pledged.id(), Some("pledge"), Some(oven.id()))]);
+    assert_eq!(open, vec![(pledged.id(), Some("pledge"), Some(oven.id())), (high.id(), Some("bid"), None)]);
+    // The seller blocking the bidder is told the bid stands on the auction, left to it if it wins.
+    let change = seller.block(BlockRequest { who: buyer.me().to_string(), note: None }).expect("blocked");
+    let open: Vec<_> = change.open_threads.iter().map(|t| (t.thread, t.ends_with.as_deref())).collect();
+    assert_eq!(open, vec![(high.id(), Some("their bid"))]);
+    seller.unblock(&buyer.me().to_string()).expect("unblocked");
 
     let e = buyer.offer(&chair.id().to_hex(), offer_of("15")).expect_err("blocked");
     assert_eq!(e.code(), ErrorCode::Conflict);
@@ -2059,7 +2075,11 @@ fn no_new_offer_bid_or_pledge_goes_to_a_key_one_blocked() {
     assert!(e.contains("To bid on their listing, haggle unblock"), "{e}");
     let e = pledge("40").expect_err("blocked").to_string();
     assert!(e.contains("To pledge to their listing, haggle unblock"), "{e}");
-    assert_eq!(buyer.threads().expect("threads").threads.len(), 1, "the pledge alone, nothing new signed");
+    assert_eq!(
+        buyer.threads().expect("threads").threads.len(),
+        4,
+        "two pledges and two bids, nothing new signed"
+    );
     pledge("0").expect("a pledge made before the block is withdrawn");
 
     buyer.unblock(&seller_key.to_string()).expect("unblocked");
