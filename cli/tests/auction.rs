@@ -342,6 +342,19 @@ fn a_blocked_high_bidder_leaves_the_seller_the_next_bid() {
     // Blocked by its bid's id, which names the bidder.
     let out = haggle(ds, &["block", &high[..10]]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Found in a trial: a block named no bid on a running auction. The seller is told the
+    // blocked bidder's bid stands; the bidder, blocking the seller back, that its bid binds if
+    // it wins, and `show` no longer invites a bid its node would refuse.
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("their bid on your auction stands until it ends"), "{said}");
+    let out = haggle(d2, &["block", &id[..10]]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains(&format!("thread {} (", &high[..10])) && said.contains("your bid binds you if it wins"),
+        "{said}"
+    );
+    let text = String::from_utf8_lossy(&haggle(d2, &["show", &id[..10]]).stdout).into_owned();
+    assert!(text.contains("next bid  none from you while you block the seller"), "{text}");
     let mut watch = Watch::start(ds);
     watch.ready(ds);
 

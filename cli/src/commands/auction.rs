@@ -163,7 +163,10 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
     if let Some(reserve) = &a.reserve {
         outln!("  reserve   {} ({})", reserve.display, if a.reserve_met { "met" } else { "not met" });
     }
-    if !done && !l.mine {
+    if !done && !l.mine && l.blocked {
+        // Found in a trial: the line invited a bid the node then refused.
+        outln!("  next bid  none from you while you block the seller (haggle unblock {} first)", l.author);
+    } else if !done && !l.mine {
         outln!(
             "  next bid  at least {}   haggle bid {} --price ...",
             a.min_next.display,

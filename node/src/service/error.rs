@@ -821,7 +821,12 @@ pub enum Conflict {
         ends_at: haggle_protocol::Timestamp,
     },
     /// A bid after the auction's end.
-    #[error("the auction {} ended {}", listing.fmt_short(), when(*ends_at))]
+    #[error(
+        "the auction {} ended {}: bidding is closed (haggle show {} says how it came out)",
+        listing.fmt_short(),
+        if now_or_ago(*ends_at) { "just now".to_owned() } else { when(*ends_at) },
+        listing.fmt_short()
+    )]
     AuctionEnded {
         /// The auction.
         listing: ObjectId,
@@ -1247,6 +1252,11 @@ fn look_in(what: &str) -> &'static str {
 }
 
 /// A time relative to now, as people say it: `3m 20s ago`, `in 2h 5m`.
+/// Whether `t` is less than a second ago (or ahead): "ended 0s ago" reads oddly.
+fn now_or_ago(t: haggle_protocol::Timestamp) -> bool {
+    haggle_protocol::Timestamp::now().since(t).as_secs() == 0
+}
+
 fn when(t: haggle_protocol::Timestamp) -> String {
     let now = haggle_protocol::Timestamp::now();
     let (span, past) = if t <= now { (now.since(t), true) } else { (t.since(now), false) };
