@@ -130,8 +130,10 @@ impl Service {
         let me = self.me();
         let with_key = |a: PublicKey, b: PublicKey| (a == me && b == key) || (a == key && b == me);
         // Negotiations (not the owner's offers its party's node refused: they hold nothing to
-        // end), and its high bid on an auction of the owner's that is over and awaits the owner
-        // (other bids and pledges are answered with their auction or campaign).
+        // end), its high bid on an auction of the owner's that is over and awaits the owner, the
+        // highest bid of each auction still running between the two, and the owner's standing
+        // pledges to its campaigns (other bids and pledges are answered with their auction or
+        // campaign).
         let mut open_threads = Vec::new();
         // Bids on an auction still running, by auction: the highest, which the block names (a
         // trial's bidder blocked the seller, was told of nothing open, and won a deal with them).
