@@ -351,7 +351,11 @@ fn bid_event(store: &Store, bid: &Object, me: &PublicKey) -> Result<Option<NodeE
     let Some(key) = listing.listing_key() else { return Ok(None) };
     let Some((head, view)) = store.auction(&key)? else { return Ok(None) };
     let leads = view.leader().is_some_and(|b| b.id == bid.id());
-    let outbids_me = leads && bid.author() != *me && view.bids.iter().any(|b| b.bidder == *me && b.counts);
+    // It outbid the owner if the owner led just before it: the last counting bid before it in
+    // the tally's order (a trial's watch said "you were outbid" again each time the leader
+    // raised its own bid).
+    let before = view.bids.iter().take_while(|b| b.id != bid.id()).filter(|b| b.counts).last();
+    let outbids_me = leads && bid.author() != *me && before.is_some_and(|b| b.bidder == *me);
     // This bid set the end (a window after it): a watch says so. A bid past the cap on
     // extensions moves nothing, and is not said to.
     let window = std::time::Duration::from_secs(u64::from(view.terms.window_secs));
@@ -848,5 +852,35 @@ mod tests {
         assert!(matches!(late, Err(ServiceError::Conflict(Conflict::BidTooLate { .. }))), "{late:?}");
         let text = late.err().map(|e| e.to_string()).unwrap_or_default();
         assert!(text.contains("would not count there; it was not sent"), "{text}");
+    }
+
+    /// "You were outbid" is said once, when the owner loses the lead, not again each time the
+    /// new leader raises its own bid (a trial's watch repeated it).
+    #[test]
+    fn outbid_is_said_when_the_owner_loses_the_lead_and_not_again() {
+        let (s, _dir) = service(1);
+        let now = haggle_protocol::Timestamp::now();
+        let ends = now.saturating_add(std::time::Duration::from_secs(3_600));
+        let theirs = sign_now(&key(2), Body::Listing(fixtures::auction("Clock", 1_000, 100, ends, 0)));
+        assert!(matches!(s.receive(theirs.bytes(), Via::Gossip).first(), Some(Received::New)));
+        let mut at = now.as_millis();
+        let mut bid = |who: u8, amount: u64| {
+            at += 1;
+            let b = sign_at(
+                &key(who),
+                fixtures::bid(&theirs, amount),
+                haggle_protocol::Timestamp::from_millis(at),
+            );
+            match &s.receive(b.bytes(), Via::Gossip).then.events[..] {
+                [NodeEvent::BidStored { outbids_me, leads: true, .. }] => *outbids_me,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert!(!bid(1, 1_100), "the owner's own bid");
+        assert!(bid(3, 1_200), "the owner loses the lead");
+        assert!(!bid(3, 1_300), "the leader raises its own bid");
+        assert!(!bid(4, 1_400), "another outbids the leader");
+        assert!(!bid(1, 1_500), "the owner leads again");
+        assert!(bid(4, 1_600), "and loses it again");
     }
 }
