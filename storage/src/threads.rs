@@ -112,7 +112,7 @@ impl Store {
                 out.extend(self.thread(&id)?);
             }
         }
-        out.sort_by_key(|t| std::cmp::Reverse(t.messages.iter().map(Object::created_at).max()));
+        out.sort_by_cached_key(|t| std::cmp::Reverse(t.messages.iter().map(Object::created_at).max()));
         Ok(out)
     }
 

@@ -424,10 +424,7 @@ impl Service {
     pub fn retract(&self, given: &str) -> Result<Effect, ServiceError> {
         let mut effect = {
             let _revising = self.revising();
-            let (current, mut listing) = match self.own_listing(given) {
-                Ok(found) => found,
-                Err(e) => self.own_reopening(given)?.ok_or(e)?,
-            };
+            let (current, mut listing) = self.own_listing_or_reopening(given, true)?;
             let now = Timestamp::now();
             listing.revision = next_revision(&current)?;
             listing.status = ListingStatus::Closed;
@@ -489,6 +486,16 @@ impl Service {
     }
 
     fn own_listing(&self, given: &str) -> Result<(Object, Listing), ServiceError> {
+        self.own_listing_or_reopening(given, false)
+    }
+
+    /// [`Self::own_listing`], or with `reopening`, also one a deal sold out that would reopen
+    /// were the deal called off (see [`Self::may_reopen`]): a retraction keeps it closed.
+    fn own_listing_or_reopening(
+        &self,
+        given: &str,
+        reopening: bool,
+    ) -> Result<(Object, Listing), ServiceError> {
         let current = self.listing(given)?;
         // Named by the id typed, not by the current revision's, which the user may never have seen.
         if current.author() != self.me() {
@@ -498,20 +505,11 @@ impl Service {
         if listing.status == ListingStatus::Closed {
             let key = haggle_protocol::ListingKey { author: self.me(), nonce: listing.nonce };
             let reopens = self.may_reopen(&key, &listing)?;
-            return Err(Conflict::own_closed(&listing, reopens, self.resolve(given, "listing")?).into());
+            if !(reopening && reopens) {
+                return Err(Conflict::own_closed(&listing, reopens, self.resolve(given, "listing")?).into());
+            }
         }
         Ok((current, listing))
-    }
-
-    /// The owner's listing `given` if a deal sold it out and it would reopen were the deal
-    /// called off (see [`Self::may_reopen`]).
-    fn own_reopening(&self, given: &str) -> Result<Option<(Object, Listing)>, ServiceError> {
-        let current = self.listing(given)?;
-        let Some(listing) = current.listing().filter(|_| current.author() == self.me()).cloned() else {
-            return Ok(None);
-        };
-        let key = haggle_protocol::ListingKey { author: self.me(), nonce: listing.nonce };
-        Ok(self.may_reopen(&key, &listing)?.then_some((current, listing)))
     }
 
     /// Signs, stores and announces the owner's next revision; `automatic` when the node signs it

@@ -824,7 +824,7 @@ pub enum Conflict {
     #[error(
         "the auction {} ended {}: bidding is closed (haggle show {} says how it came out)",
         listing.fmt_short(),
-        if now_or_ago(*ends_at) { "just now".to_owned() } else { when(*ends_at) },
+        when(*ends_at),
         listing.fmt_short()
     )]
     AuctionEnded {
@@ -1251,18 +1251,16 @@ fn look_in(what: &str) -> &'static str {
     }
 }
 
-/// A time relative to now, as people say it: `3m 20s ago`, `in 2h 5m`.
-/// Whether `t` is less than a second ago (or ahead): "ended 0s ago" reads oddly.
-fn now_or_ago(t: haggle_protocol::Timestamp) -> bool {
-    haggle_protocol::Timestamp::now().since(t).as_secs() == 0
-}
-
+/// A time relative to now, as people say it: `3m 20s ago`, `in 2h 5m`; within the second,
+/// `just now` or `in under a second` (a trial read "the auction ... ended 0s ago").
 fn when(t: haggle_protocol::Timestamp) -> String {
     let now = haggle_protocol::Timestamp::now();
     let (span, past) = if t <= now { (now.since(t), true) } else { (t.since(now), false) };
     let secs = span.as_secs();
     let text = match secs {
-        0..60 => format!("{secs}s"),
+        0 if past => return "just now".to_owned(),
+        0 => return "in under a second".to_owned(),
+        1..60 => format!("{secs}s"),
         60..3_600 => format!("{}m {}s", secs / 60, secs % 60),
         3_600..86_400 => format!("{}h {}m", secs / 3_600, secs % 3_600 / 60),
         _ => format!("{}d {}h", secs / 86_400, secs % 86_400 / 3_600),
@@ -1485,6 +1483,17 @@ fn not_yours(what: &str, id: &ObjectId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Within the second a time is "just now" (a trial read "the auction ... ended 0s ago").
+    #[test]
+    fn a_time_within_the_second_is_said_as_people_say_it() {
+        let now = haggle_protocol::Timestamp::now();
+        assert_eq!(when(now), "just now");
+        let ahead = when(now.saturating_add(std::time::Duration::from_secs(30)));
+        assert!(ahead.starts_with("in ") && ahead.ends_with('s') && !ahead.contains("under"), "{ahead}");
+        let ago = haggle_protocol::Timestamp::from_millis(now.as_millis().saturating_sub(90_000));
+        assert!(when(ago).ends_with("s ago") && when(ago).starts_with("1m "), "{}", when(ago));
+    }
 
     /// A closed auction or campaign offered anew names what a new one needs besides what it
     /// copies: its end or deadline (a trial's `publish --from` was refused for want of it).
