@@ -166,6 +166,11 @@ async fn over_its_budget_a_node_evicts_and_sync_brings_them_back_only_when_it_is
     };
     let mut b = TestNode::start_with("B", dirs[1].path(), config).await?;
     wait_until("B to hold 95 of A's listings again", || async { active(&b).await == 95 }).await?;
+    // As above: the session that brought them back says so a moment after the store holds them.
+    wait_until("B's sync after the restart to end", || async {
+        b.node.handle.status().await.is_ok_and(|s| s.syncing == 0)
+    })
+    .await?;
     // A later sync with A (every 5 s here) fetches no more.
     while b.events.try_recv().is_ok() {}
     let synced = b.wait_for("a later sync with A", |e| matches!(e, NodeEvent::SyncCompleted { .. })).await?;
