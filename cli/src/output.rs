@@ -1213,6 +1213,7 @@ pub(crate) fn sample_listing(
             .expect("a key"),
         mine: false,
         blocked: false,
+        retracted: false,
         status: String::new(),
         revision,
         kind: haggle_node::api::types::ListingKind::Giveaway,

@@ -1200,6 +1200,9 @@ fn change(event: &NodeEvent, listing: &haggle_node::api::types::ListingView) -> 
     let mine = matches!(event, NodeEvent::ListingPublished { .. });
     let by_node = matches!(event, NodeEvent::ListingPublished { automatic: true, .. });
     match (listing.state, listing.revision, mine) {
+        // Retracted after it sold out: it stays closed (its sell-out had its own line).
+        (ListingState::Closed, _, true) if listing.retracted => "you retracted:",
+        (ListingState::Closed, _, _) if listing.retracted => "retracted:",
         (ListingState::Closed, _, _) if listing.quantity == 0 && listing.kind == ListingKind::Crowdfund => {
             "missed its goal:"
         }
@@ -1404,6 +1407,10 @@ mod tests {
         assert_eq!(giveaway.label(), "given away");
         let sold = ListingView { kind: ListingKind::Sell, ..listing(3, ListingState::Closed, 0) };
         assert_eq!(change(&stored, &sold), "sold out:");
+        // Retracted after it sold out (a trial's watch said "sold out" twice).
+        let retracted = ListingView { retracted: true, ..sold };
+        assert_eq!(change(&stored, &retracted), "retracted:");
+        assert_eq!(retracted.label(), "retracted");
         // A campaign its creator closed after the deadline reads funded, not "closed closed".
         let eur = |amount| haggle_node::api::types::PriceView {
             amount,

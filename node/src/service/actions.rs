@@ -489,12 +489,12 @@ impl Service {
         self.own_listing_or_reopening(given, false)
     }
 
-    /// [`Self::own_listing`], or with `reopening`, also one a deal sold out that would reopen
-    /// were the deal called off (see [`Self::may_reopen`]): a retraction keeps it closed.
+    /// [`Self::own_listing`], or, `retracting`, also one a deal sold out that would reopen were
+    /// the deal called off (see [`Self::may_reopen`]): a retraction keeps it closed.
     fn own_listing_or_reopening(
         &self,
         given: &str,
-        reopening: bool,
+        retracting: bool,
     ) -> Result<(Object, Listing), ServiceError> {
         let current = self.listing(given)?;
         // Named by the id typed, not by the current revision's, which the user may never have seen.
@@ -505,8 +505,16 @@ impl Service {
         if listing.status == ListingStatus::Closed {
             let key = haggle_protocol::ListingKey { author: self.me(), nonce: listing.nonce };
             let reopens = self.may_reopen(&key, &listing)?;
-            if !(reopening && reopens) {
-                return Err(Conflict::own_closed(&listing, reopens, self.resolve(given, "listing")?).into());
+            if !(retracting && reopens) {
+                let id = self.resolve(given, "listing")?;
+                let retracted =
+                    listing.quantity == 0 && super::views::closed_before(&self.store, &key, &listing)?;
+                let closed = if retracting {
+                    Conflict::own_closed_already(&listing, retracted, id)
+                } else {
+                    Conflict::own_closed(&listing, reopens, retracted, id)
+                };
+                return Err(closed.into());
             }
         }
         Ok((current, listing))

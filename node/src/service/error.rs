@@ -426,6 +426,15 @@ pub enum Conflict {
         .2
     )]
     OwnListingClosed(ObjectId, &'static str, &'static str),
+    /// One of the owner's listings, asked to be retracted, is closed already.
+    #[error(
+        "your listing {} is closed already ({}): there is nothing to retract; `haggle publish --from {}{}` offers it anew, as a new listing",
+        .0.fmt_short(),
+        .1,
+        .0.fmt_short(),
+        .2
+    )]
+    OwnListingClosedAlready(ObjectId, &'static str, &'static str),
     /// The listing has expired.
     #[error(
         "listing {} has expired: nothing can be agreed on it until its author renews it (its author: haggle renew {}; anyone else may ask them to: haggle message {} \"...\")",
@@ -1010,10 +1019,34 @@ pub fn in_words<S: AsRef<str>>(names: &[S]) -> String {
 
 impl Conflict {
     /// The owner's listing `l` is closed; `id` names it as the owner typed it; `reopens` if a
-    /// deal sold it out and it reopens were the deal called off.
-    pub(super) fn own_closed(l: &haggle_protocol::Listing, reopens: bool, id: ObjectId) -> Conflict {
+    /// deal sold it out and it reopens were the deal called off; `retracted` if the owner
+    /// retracted it after it sold out.
+    pub(super) fn own_closed(
+        l: &haggle_protocol::Listing,
+        reopens: bool,
+        retracted: bool,
+        id: ObjectId,
+    ) -> Conflict {
+        Conflict::OwnListingClosed(id, Self::how_closed(l, reopens, retracted), Self::anew(l))
+    }
+
+    /// The owner's listing `l`, asked to be retracted, is closed already (and no deal that
+    /// sold it out would reopen it: such a one is retracted); the rest as in [`Self::own_closed`].
+    pub(super) fn own_closed_already(
+        l: &haggle_protocol::Listing,
+        retracted: bool,
+        id: ObjectId,
+    ) -> Conflict {
+        Conflict::OwnListingClosedAlready(id, Self::how_closed(l, false, retracted), Self::anew(l))
+    }
+
+    /// How the owner's closed listing `l` closed, in words; the rest as in [`Self::own_closed`].
+    fn how_closed(l: &haggle_protocol::Listing, reopens: bool, retracted: bool) -> &'static str {
         use haggle_protocol::ListingKind;
-        let how = match (reopens, l.kind) {
+        if retracted {
+            return "you retracted it after it sold out";
+        }
+        match (reopens, l.kind) {
             (true, ListingKind::Giveaway) => {
                 "given away; it reopens by itself if the deal is called off, unless `haggle retract` closes it for good"
             }
@@ -1028,15 +1061,17 @@ impl Conflict {
             (false, ListingKind::Auction) if l.quantity == 0 => "the auction is over",
             (false, _) if l.quantity == 0 => "sold out, and it stays closed",
             (false, _) => "you retracted it",
-        };
-        // What a new auction or campaign needs besides what it copies (a trial's `publish --from`
-        // was refused for want of its end).
-        let again = match l.kind {
-            ListingKind::Auction => " --ends 3d",
-            ListingKind::Crowdfund => " --deadline 30d",
+        }
+    }
+
+    /// What a new listing like `l` needs besides what `publish --from` copies: an auction's end
+    /// or a campaign's deadline (a trial's `publish --from` was refused for want of it).
+    fn anew(l: &haggle_protocol::Listing) -> &'static str {
+        match l.kind {
+            haggle_protocol::ListingKind::Auction => " --ends 3d",
+            haggle_protocol::ListingKind::Crowdfund => " --deadline 30d",
             _ => "",
-        };
-        Conflict::OwnListingClosed(id, how, again)
+        }
     }
 
     /// The listing `l` is closed; `id` names it as the user knows it. Closed with nothing left,
@@ -1064,9 +1099,10 @@ impl Conflict {
     pub fn code(&self) -> ErrorCode {
         match self {
             Conflict::OwnListingExpired(_) => ErrorCode::ListingExpired,
-            Conflict::ListingClosed(..) | Conflict::ListingSoldOut(..) | Conflict::OwnListingClosed(..) => {
-                ErrorCode::ListingClosed
-            }
+            Conflict::ListingClosed(..)
+            | Conflict::ListingSoldOut(..)
+            | Conflict::OwnListingClosed(..)
+            | Conflict::OwnListingClosedAlready(..) => ErrorCode::ListingClosed,
             Conflict::ListingExpired(_) => ErrorCode::ListingExpired,
             Conflict::QuantityExceeded { .. } | Conflict::PromisedByCounters { .. } => {
                 ErrorCode::QuantityExceeded
@@ -1513,7 +1549,7 @@ mod tests {
                 ..haggle_protocol::fixtures::listing("Lamp")
             };
             // Only a listing whose deals take quantity reopens when one is called off.
-            let said = Conflict::own_closed(&l, kind == ListingKind::Sell, id).to_string();
+            let said = Conflict::own_closed(&l, kind == ListingKind::Sell, false, id).to_string();
             assert!(said.contains(again), "{kind:?}: {said}");
         }
     }

@@ -80,6 +80,20 @@ pub(super) fn listing_state(l: &haggle_protocol::Listing) -> ListingState {
     }
 }
 
+/// Whether the revision before `l` (a revision of listing `key`), among those held, was closed
+/// too: then `l` is its owner's retraction of a listing that had closed with nothing left.
+pub(super) fn closed_before(
+    store: &Store,
+    key: &ListingKey,
+    l: &haggle_protocol::Listing,
+) -> Result<bool, StoreError> {
+    let before = store.previous_revision(key)?;
+    Ok(before
+        .as_ref()
+        .and_then(Object::listing)
+        .is_some_and(|b| b.revision < l.revision && b.status == ListingStatus::Closed))
+}
+
 /// A listing revision with its state as this node sees it. `object` must be a listing.
 pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<ListingView, StoreError> {
     let (Some(l), Some(key)) = (object.listing(), object.listing_key()) else {
@@ -97,6 +111,7 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         revision: l.revision,
         kind: l.kind,
         state,
+        retracted: state == ListingState::Closed && l.quantity == 0 && closed_before(store, &key, l)?,
         status: String::new(),
         title: l.title.clone(),
         description: l.description.clone(),

@@ -75,10 +75,11 @@ impl ListingView {
     /// `active` to the protocol (until its owner's node closes it) but takes no more bids or
     /// pledges: it reads `ended`, or for a campaign `funded` or `missed`. A closed listing says
     /// how it closed: with nothing left (`sold out`, an auction `sold`, a giveaway `given away`,
-    /// a wanted ad `found`), or with some left, by its owner (`retracted`).
+    /// a wanted ad `found`), or by its owner (`retracted`: with some left, or after it sold out).
     pub fn label(&self) -> &'static str {
         match self.state {
             ListingState::Active => {}
+            ListingState::Closed if self.retracted => return "retracted",
             ListingState::Closed => {
                 return match (&self.campaign, self.kind, self.quantity) {
                     (Some(c), _, _) if c.missed => "missed",
@@ -144,6 +145,11 @@ pub struct ListingView {
     pub kind: ListingKind,
     /// Whether it can still be traded.
     pub state: ListingState,
+    /// Closed with nothing left (sold out, say) and then retracted by its owner, so that it
+    /// stays closed if a deal for it is called off: it reads `retracted`, not sold out. Left out
+    /// otherwise (a listing retracted with some left reads `retracted` by its quantity).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retracted: bool,
     /// Its state in words, as `haggle` shows it (see [`ListingView::label`]): `active`,
     /// `expired`, `ended`, `funded`, `missed`, `sold`, `sold out`, `given away`, `found`,
     /// `retracted`, `cancelled` or `closed`.

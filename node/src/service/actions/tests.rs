@@ -1116,6 +1116,13 @@ fn a_deal_called_off_reopens_the_listing_it_sold_out() {
     assert_eq!(seller.listing_view(&lamp).expect("view").state, ListingState::Closed);
     let e = seller.renew(&lamp, None).expect_err("closed").to_string();
     assert!(e.contains("is closed (you retracted it)") && !e.contains("reopens"), "{e}");
+    // Found in a trial: a second retract spoke of updating and renewing.
+    let e = seller.retract(&lamp).expect_err("retracted already").to_string();
+    assert!(e.contains("is closed already (you retracted it): there is nothing to retract"), "{e}");
+    assert!(
+        !seller.listing_view(&lamp).expect("view").retracted,
+        "retracted with some left: by its quantity"
+    );
 }
 
 /// Found in a trial: a seller who sold the thing elsewhere while a deal that sold the listing
@@ -1128,10 +1135,27 @@ fn a_sold_out_listing_retracted_stays_closed_when_its_deal_is_called_off() {
     let (seller, _sd) = service(1);
     let (buyer, _bd) = service(2);
     let (id, deal) = chairs_deal(&seller, &buyer, 2, 2);
+    let sold = seller.listing_view(&id).expect("view").id;
+    let sold = seller.store.get(&sold).expect("read").expect("the sold-out revision");
+    assert!(matches!(buyer.receive(sold.bytes(), Via::Gossip).first(), Some(Received::New)));
+    assert_eq!(buyer.listing_view(&id).expect("view").status, "sold out");
     let retracted = seller.retract(&id).expect("a sold-out listing is retracted");
     assert!(matches!(buyer.receive(retracted.object.bytes(), Via::Gossip).first(), Some(Received::New)));
+    // It reads retracted, to its owner and to others, not sold out a second time (a trial's
+    // watch said "sold out" twice); a second retract says there is nothing to retract.
+    assert!(seller.listing_view(&id).expect("view").retracted);
+    assert_eq!(buyer.listing_view(&id).expect("view").status, "retracted");
     let e = seller.retract(&id).expect_err("once").to_string();
-    assert!(e.contains("is closed (sold out, and it stays closed)") && !e.contains("reopens"), "{e}");
+    assert!(
+        e.contains("is closed already (you retracted it after it sold out): there is nothing to retract")
+            && !e.contains("reopens"),
+        "{e}"
+    );
+    let e = seller.renew(&id, None).expect_err("closed").to_string();
+    assert!(
+        e.contains("is closed (you retracted it after it sold out): it can no longer be updated or renewed"),
+        "{e}"
+    );
 
     let deal = deal.to_hex();
     let asked = buyer.deal_step(&deal, Step::Cancel).expect("cancel asked");
