@@ -356,6 +356,36 @@ impl Store {
         self.conversation_records(&prefix)?.into_iter().map(|(c, r)| self.entry(c, r)).collect()
     }
 
+    /// The conversations between `me` (this node's owner) and `other` about a listing of either
+    /// (questions asked before any offer, or beside one). Those about `other`'s listings are
+    /// found by the prefix its key gives them, and are all with `other` (a node holds its
+    /// owner's notes alone; each is checked all the same); those about the owner's listings by
+    /// each listing's conversation with `other`, so what strangers asked about them is never
+    /// read.
+    pub fn listing_conversations_between(
+        &self,
+        me: &PublicKey,
+        other: &PublicKey,
+    ) -> Result<Vec<ConversationEntry>, StoreError> {
+        let mut prefix = vec![0u8];
+        prefix.extend_from_slice(other.as_bytes());
+        let mut out = Vec::new();
+        for (conversation, record) in self.conversation_records(&prefix)? {
+            if conversation.other(me) == Some(*other) {
+                out.push(self.entry(conversation, record)?);
+            }
+        }
+        if me != other {
+            for key in self.listing_keys_by(me)? {
+                let conversation = Conversation::new(About::Listing(key), *me, *other);
+                if let Some(record) = self.conversation_record(&conversation)? {
+                    out.push(self.entry(conversation, record)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Whether any conversation about the listing `key` is held (it keeps the listing from
     /// being evicted: its answers would be refused without it).
     pub(crate) fn has_conversation_about(&self, key: &ListingKey) -> Result<bool, StoreError> {

@@ -42,10 +42,13 @@ impl Service {
     /// public, and the catch-up sync carries them), of those threads' deals' steps and of the
     /// messages written in them (notes about the thread, its deal's included): each thread's
     /// messages in order, then its deal's steps, then its notes, each in order, oldest thread
-    /// first. Up to [`MAX_HELD`] objects, of the most recent threads. Each thread's notes are
-    /// found by their conversation's key, so the cost stays with the two parties' threads
-    /// (notes about a listing, before any offer, would need a scan of every conversation held:
-    /// they are left out).
+    /// first; before them, the messages about either party's listings outside any thread
+    /// (questions asked before an offer), each conversation in order. Up to [`MAX_HELD`]
+    /// objects, of the most recent threads, and then of the conversations about listings. Each
+    /// thread's notes are found by their conversation's key, and the conversations about
+    /// listings as `Store::listing_conversations_between` finds them, so the cost stays with
+    /// what the two parties wrote (strangers' questions about the owner's listings are never
+    /// read).
     fn between(&self, other: &PublicKey) -> Result<Vec<Object>, ServiceError> {
         let me = self.me();
         let mut picked = Vec::new();
@@ -73,6 +76,14 @@ impl Service {
             }
             count += objects.len();
             picked.push(objects);
+        }
+        // Questions come before the offers they led to; the most recent threads had the room.
+        for entry in self.store.listing_conversations_between(&me, other)? {
+            if count + entry.notes.len() > MAX_HELD {
+                break;
+            }
+            count += entry.notes.len();
+            picked.push(self.store.notes(&entry.notes)?.into_iter().map(|(_, note)| note).collect());
         }
         picked.reverse();
         Ok(picked.into_iter().flatten().collect())
@@ -276,6 +287,9 @@ fn follows_what_is_missing(reason: &haggle_storage::RejectReason) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use haggle_protocol::{ListingKind, Object};
+
+    use crate::api::types::ListingDraft;
     use crate::service::Via;
     use crate::service::testing::{chairs_deal, draft, offer_of, service};
 
@@ -421,5 +435,63 @@ mod tests {
         // The third key's note, sent as if between the two: the sender's fault.
         let taken = restored.receive_from_party(&seller.me(), &[aside.bytes().to_vec()]);
         assert_eq!(taken.invalid, 1);
+    }
+
+    /// Questions about a listing asked before any offer come back too, both ways and about
+    /// either party's listings (found as a gap after a restore: they were left out); a third
+    /// key's question about the same listing stays out.
+    #[test]
+    fn questions_about_either_partys_listings_come_back_and_no_one_elses() {
+        let (seller, _sd) = service(1);
+        let (buyer, _bd) = service(2);
+        let (third, _td) = service(3);
+        let bike = seller.publish(draft("Road bike", "120")).expect("published").object;
+        let wanted = buyer
+            .publish(ListingDraft { kind: ListingKind::Wanted, ..draft("Wanted: a bike lock", "10") })
+            .expect("published")
+            .object;
+        for node in [&seller, &buyer, &third] {
+            node.receive(bike.bytes(), Via::Gossip);
+            node.receive(wanted.bytes(), Via::Gossip);
+        }
+        let question =
+            buyer.send_note(&bike.id().to_hex(), "Is the frame steel?".into()).expect("asked").object;
+        let aside = third.send_note(&bike.id().to_hex(), "Still for sale?".into()).expect("asked").object;
+        for object in [&question, &aside] {
+            seller.receive(object.bytes(), Via::Direct);
+        }
+        let answer = seller.send_note(&question.id().to_hex(), "Aluminium.".into()).expect("answered").object;
+        let lock = seller.send_note(&wanted.id().to_hex(), "A D-lock?".into()).expect("asked").object;
+        for object in [&answer, &lock] {
+            buyer.receive(object.bytes(), Via::Direct);
+        }
+        // Delivered: what is still in the outbox goes the usual way, not back.
+        for node in [&seller, &buyer] {
+            for entry in node.store.outbox_pending().expect("outbox") {
+                node.record_delivery(entry.id, haggle_storage::DeliveryState::Delivered, None)
+                    .expect("recorded");
+            }
+        }
+        let ours = [&question, &answer, &lock];
+        let position = |given: &[Vec<u8>], o: &Object| given.iter().position(|b| b.as_slice() == o.bytes());
+
+        // Each side's node, its store lost (the listings back by sync), takes them back from the
+        // other's: through the other's own listing on one side, through its own on the other.
+        for (lost, keeper, seed) in [(&buyer, &seller, 2), (&seller, &buyer, 1)] {
+            let (restored, _rd) = service(seed);
+            for listing in [&bike, &wanted] {
+                restored.receive(listing.bytes(), Via::Gossip);
+            }
+            let given = keeper
+                .party_missing(&lost.me(), &restored.party_held(&keeper.me()).expect("held"))
+                .expect("answer");
+            assert_eq!(given.len(), 3, "the two conversations, and not the third key's");
+            assert!(ours.iter().all(|o| position(&given, o).is_some()));
+            assert!(position(&given, &question) < position(&given, &answer), "each in order");
+            let taken = restored.receive_from_party(&keeper.me(), &given);
+            assert_eq!((taken.new, taken.invalid, taken.later), (3, 0, 0), "{taken:?}");
+            let held = restored.party_held(&keeper.me()).expect("held");
+            assert!(keeper.party_missing(&lost.me(), &held).expect("answer").is_empty(), "nothing more");
+        }
     }
 }
