@@ -251,6 +251,10 @@ fn line(n: &NoteView, max: usize) -> String {
 fn delivery(n: &NoteView) -> Option<String> {
     let state = match n.delivery? {
         DeliveryState::Delivered => return None,
+        // Their node was reached and turned it away for now, or the try failed on the way.
+        DeliveryState::Queued if n.delivery_error.is_some() => {
+            "queued: the last try did not deliver it, and it is tried again"
+        }
         DeliveryState::Queued => "queued: it goes out as soon as they are reachable",
         DeliveryState::Sent => "sent; not acknowledged yet",
         DeliveryState::Failed => "refused by their node",
@@ -332,6 +336,11 @@ mod tests {
         );
         let failed = NoteView { delivery_error: Some("no route".into()), ..sealed.clone() };
         assert!(delivery(&failed).expect("waiting").ends_with("to carry to them: no route"));
+        // Turned away for now by a node that was reached: not "as soon as they are reachable".
+        assert_eq!(
+            delivery(&NoteView { sealed: false, ..failed.clone() }).as_deref(),
+            Some("queued: the last try did not deliver it, and it is tried again: no route")
+        );
         let delivered = NoteView { delivery: Some(DeliveryState::Delivered), ..sealed };
         assert_eq!(delivery(&delivered), None);
     }

@@ -75,10 +75,10 @@ impl EventLoop {
                             Attempt::Stored { relayed: self.is_relayed(connection_id) }
                         }
                         NegotiateResponse::Rejected { reason, retry: true } => {
-                            Attempt::Not(DeliveryState::Queued, Some(reason))
+                            Attempt::Not(DeliveryState::Queued, Some(their_words(&reason)))
                         }
                         NegotiateResponse::Rejected { reason, retry: false } => {
-                            Attempt::Not(DeliveryState::Failed, Some(reason))
+                            Attempt::Not(DeliveryState::Failed, Some(their_words(&reason)))
                         }
                     };
                     self.record_then_next(id, party, attempt);
@@ -321,6 +321,13 @@ impl EventLoop {
     }
 }
 
+/// A refusal's reason as the recipient's node gave it, for this node's owner: "this node" there
+/// is the recipient's ("it is about a listing or thread this node does not hold" read, in a
+/// trial, as if the sender's node lacked it).
+fn their_words(reason: &str) -> String {
+    reason.replace("this node", "their node")
+}
+
 /// The answer to a negotiation request: stored (or already held), or refused with whether a
 /// later retry may succeed (the sender is not to blame and the refusal is not final: e.g. the
 /// listing has not arrived yet).
@@ -408,6 +415,14 @@ mod tests {
         // (a date ahead of its clock passes, a listing arrives there).
         assert_eq!(backoff(base, 1, true), Duration::from_secs(30));
         assert_eq!(backoff(base, 30, true), MAX_BACKOFF_CONNECTED);
+    }
+
+    /// Found in a trial: the recipient's reason, "a listing or thread this node does not hold",
+    /// read to the sender as if its own node lacked it.
+    #[test]
+    fn a_refusal_is_told_to_the_sender_as_its_recipients() {
+        let reason = haggle_storage::RejectReason::UnknownSubject.to_string();
+        assert_eq!(their_words(&reason), "it is about a listing or thread their node does not hold");
     }
 
     #[test]

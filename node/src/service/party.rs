@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use haggle_protocol::note::{About, Conversation};
-use haggle_protocol::{Object, ObjectId, PublicKey, Timestamp};
+use haggle_protocol::{Object, ObjectId, ObjectKind, PublicKey, Timestamp};
 use haggle_storage::Outcome;
 
 use super::{Service, ServiceError};
@@ -41,8 +41,9 @@ impl Service {
     /// The objects of the owner's threads with `other` (bids and pledges left out: they are
     /// public, and the catch-up sync carries them), of those threads' deals' steps and of the
     /// messages written in them (notes about the thread, its deal's included): each thread's
-    /// messages in order, then its deal's steps, then its notes, each in order, oldest thread
-    /// first; before them, the messages about either party's listings outside any thread
+    /// listing revision when a later one replaced it (the one its offer was made on, which the
+    /// catch-up sync does not bring then), then its messages in order, then its deal's steps, then
+    /// its notes, each in order, oldest thread first, each object once; before them, the messages about either party's listings outside any thread
     /// (questions asked before an offer), each conversation in order. Up to [`MAX_HELD`]
     /// objects, of the most recent threads, and then of the conversations about listings. Each
     /// thread's notes are found by their conversation's key, and the conversations about
@@ -64,10 +65,15 @@ impl Service {
                 Some(entry) => self.store.notes(&entry.notes)?.into_iter().map(|(_, note)| note).collect(),
                 None => Vec::new(),
             };
-            let objects: Vec<Object> = thread
-                .messages
+            // Public, and signed by one of the two (the listing's author); the current revision
+            // is left to the catch-up sync.
+            let revision = match thread.listing {
+                Some(l) if [me, *other].contains(&l.author()) && !self.is_current(&l)? => Some(l),
+                _ => None,
+            };
+            let objects: Vec<Object> = revision
                 .into_iter()
-                .filter(|m| !m.kind().is_public())
+                .chain(thread.messages.into_iter().filter(|m| !m.kind().is_public()))
                 .chain(steps)
                 .chain(notes)
                 .collect();
@@ -86,7 +92,15 @@ impl Service {
             picked.push(self.store.notes(&entry.notes)?.into_iter().map(|(_, note)| note).collect());
         }
         picked.reverse();
-        Ok(picked.into_iter().flatten().collect())
+        // A revision several threads were made on goes once, with the oldest of them.
+        let mut seen = HashSet::new();
+        Ok(picked.into_iter().flatten().filter(|o| seen.insert(o.id())).collect())
+    }
+
+    /// Whether the listing revision `l` is its listing's current one.
+    fn is_current(&self, l: &Object) -> Result<bool, ServiceError> {
+        let Some(key) = l.listing_key() else { return Ok(false) };
+        Ok(self.store.listing_head_id(&key)? == Some(l.id()))
     }
 
     /// The ids of the objects of the owner's threads and deals with `other` (see
@@ -122,7 +136,7 @@ impl Service {
 
     /// Takes in the objects `other`'s node sent back: each must be a negotiation message, deal
     /// step or note between the owner and `other` (signed by either: the owner's own, lost here,
-    /// come back too), and is checked and stored as a direct message is (a Confirm judged by
+    /// come back too), or a listing revision by either (one a thread was made on), and is checked and stored as a direct message is (a Confirm judged by
     /// the date it was signed: see `Store::ingest_history`), flushed once at the end. Objects
     /// that follow one later in the answer are tried again after it. History is not news: no
     /// event is announced and no follow-up runs (a confirm of an accept that came back would
@@ -148,10 +162,12 @@ impl Service {
                 }
             };
             let recipient = object.body().recipient();
-            let between = !object.kind().is_public()
+            let private = !object.kind().is_public()
                 && ((object.author() == *other && recipient == Some(me))
                     || (object.author() == me && recipient == Some(*other)));
-            if !between {
+            // The listing revision a thread between the two was made on: public, by one of them.
+            let revision = object.kind() == ObjectKind::Listing && [me, *other].contains(&object.author());
+            if !(private || revision) {
                 taken.invalid += 1;
                 continue;
             }
@@ -247,15 +263,7 @@ impl Service {
         {
             return Ok(());
         }
-        let last_cancel = self
-            .store
-            .deal_steps(deal)?
-            .iter()
-            .filter(|o| {
-                matches!(o.body(), haggle_protocol::Body::Step(s) if matches!(s.step, haggle_protocol::lifecycle::Step::Cancel))
-            })
-            .map(Object::created_at)
-            .max();
+        let last_cancel = self.last_cancel(deal)?;
         let Some(key) = d.listing().listing_key() else { return Ok(()) };
         let current = self.store.listing(&key)?.map(|l| l.created_at());
         if let (Some(cancelled), Some(revised)) = (last_cancel, current)
@@ -342,9 +350,11 @@ mod tests {
         let reversed = [counter.bytes().to_vec(), offer.bytes().to_vec()];
         let taken = fresh.receive_from_party(&seller.me(), &reversed);
         assert_eq!((taken.new, taken.later, taken.invalid), (2, 0, 0), "{taken:?}");
-        // A third key's offer, or a public listing, sent as if between the two: refused, the
-        // sender's fault; garbage too.
-        let bad = [other.bytes().to_vec(), listing.object.bytes().to_vec(), vec![1, 2, 3]];
+        // A third key's offer, or a third key's listing, sent as if between the two: refused,
+        // the sender's fault; garbage too. (A listing revision by one of the two is taken: a
+        // thread may have been made on it.)
+        let lamp = third.publish(draft("Lamp", "10")).expect("published").object;
+        let bad = [other.bytes().to_vec(), lamp.bytes().to_vec(), vec![1, 2, 3]];
         let taken = restored.receive_from_party(&seller.me(), &bad);
         assert_eq!((taken.invalid, taken.new, taken.refused), (3, 0, 0));
     }
@@ -435,6 +445,52 @@ mod tests {
         // The third key's note, sent as if between the two: the sender's fault.
         let taken = restored.receive_from_party(&seller.me(), &[aside.bytes().to_vec()]);
         assert_eq!(taken.invalid, 1);
+    }
+
+    /// Found in a trial: a node restored from its key alone took back none of its deals on
+    /// listings revised since (a deal that takes quantity revises the listing), since their
+    /// offers were made on a revision the catch-up sync no longer carries. That revision now
+    /// comes back first, with its thread; another key's listing sent the same way is the
+    /// sender's fault.
+    #[test]
+    fn a_deal_on_a_listing_revised_since_comes_back_with_the_revision_it_was_made_on() {
+        let (seller, _sd) = service(1);
+        let (buyer, _bd) = service(2);
+        let (third, _td) = service(3);
+        let (id, deal) = chairs_deal(&seller, &buyer, 3, 2);
+        for node in [&seller, &buyer] {
+            for entry in node.store.outbox_pending().expect("outbox") {
+                node.record_delivery(entry.id, haggle_storage::DeliveryState::Delivered, None)
+                    .expect("recorded");
+            }
+        }
+        let current = seller.listing_view(&id).expect("view").id;
+        assert_ne!(current.to_hex(), id, "the deal revised the listing");
+        let current = seller.store.get(&current).expect("read").expect("held");
+
+        // The buyer's node, from its key alone: the current revision by sync, the rest from
+        // the seller.
+        let (restored, _rd) = service(2);
+        restored.receive(current.bytes(), Via::Gossip);
+        let given = seller
+            .party_missing(&buyer.me(), &restored.party_held(&seller.me()).expect("held"))
+            .expect("answer");
+        let first = Object::decode_unverified(&given[0]).expect("decodes");
+        assert_eq!(first.id().to_hex(), id, "the revision the offer was made on, first");
+        let taken = restored.receive_from_party(&seller.me(), &given);
+        // The revision is kept as the listing's history (older than the current one).
+        assert_eq!(
+            (taken.new, taken.known, taken.invalid, taken.later),
+            (given.len() - 1, 1, 0, 0),
+            "{taken:?}"
+        );
+        assert!(restored.store.deal(&deal).expect("read").is_some(), "the deal is back");
+        let held = restored.party_held(&seller.me()).expect("held");
+        assert!(seller.party_missing(&buyer.me(), &held).expect("answer").is_empty(), "nothing more");
+
+        let stranger = third.publish(draft("Lamp", "10")).expect("published").object;
+        let taken = restored.receive_from_party(&seller.me(), &[stranger.bytes().to_vec()]);
+        assert_eq!(taken.invalid, 1, "{taken:?}");
     }
 
     /// Questions about a listing asked before any offer come back too, both ways and about

@@ -72,6 +72,17 @@ impl Service {
         Ok(())
     }
 
+    /// When the last `cancel` of deal `id` held here was signed, if any.
+    pub(super) fn last_cancel(&self, id: &ObjectId) -> Result<Option<Timestamp>, ServiceError> {
+        Ok(self
+            .store
+            .deal_steps(id)?
+            .iter()
+            .filter(|o| matches!(o.body(), Body::Step(s) if matches!(s.step, haggle_protocol::lifecycle::Step::Cancel)))
+            .map(Object::created_at)
+            .max())
+    }
+
     /// The owner's listing's next revision when `deal`'s cancellation is not settled (see
     /// [`Self::after_step`]); `None` when it is, or when there is nothing to give back: the
     /// listing is retracted, expired, a campaign, an auction or a digital good, or its current
@@ -95,6 +106,12 @@ impl Service {
         };
         let now = self.dated_after_deals(&key, Timestamp::now())?;
         let now = now.max(current.created_at().saturating_add(Duration::from_millis(1)));
+        // Dated after the last cancel, so that a node restored from a backup tells a revision
+        // that gave the deal back from one before it (see `settle_given_back`).
+        let now = match self.last_cancel(&id)? {
+            Some(at) if cancelled => now.max(at.saturating_add(Duration::from_millis(1))),
+            _ => now,
+        };
         listing.revision = next_revision(&current)?;
         let quantity = u64::from(deal.terms().quantity);
         if let (Some(dates), Some(Market::Calendar(calendar))) = (deal.terms().dates, listing.market.as_mut())
