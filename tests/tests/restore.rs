@@ -129,3 +129,56 @@ async fn a_seller_restored_from_a_backup_takes_back_the_steps_and_threads_made_s
     buyer.stop().await;
     Ok(())
 }
+
+/// Found in a trial: a buyer restored from its `identity.key` alone took back none of its deals
+/// (each was on a listing revision the deal itself had replaced, which sync no longer carries)
+/// and none of its questions about a listing. Now the seller's node gives back the revision
+/// with the thread, and the conversation about the listing, and the new node holds the deal
+/// and the question.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_buyer_restored_from_its_key_alone_takes_back_its_deal_and_its_question() -> Result<()> {
+    let (ds, db, fresh) = (tempfile::tempdir()?, tempfile::tempdir()?, tempfile::tempdir()?);
+    let mut seller = TestNode::start("seller", ds.path(), vec![]).await?;
+    let mut buyer = TestNode::start("buyer", db.path(), vec![seller.addr()]).await?;
+    seller.wait_mesh(1).await?;
+    buyer.wait_mesh(1).await?;
+    let mut chairs = draft("Bentwood chairs", "40");
+    chairs["quantity"] = json!(3);
+    let chairs = id_of(&seller.post("/v1/listings", chairs).await?);
+    buyer.wait_listing(&chairs).await?;
+    buyer.post(&format!("/v1/messages/{chairs}"), json!({"message": "Are they oak?"})).await?;
+    seller.wait_for("the question", |e| matches!(e, NodeEvent::NoteReceived { .. })).await?;
+    let offer = buyer.post(&format!("/v1/listings/{chairs}/offers"), json!({"price": "40"})).await?;
+    let thread = offer["thread"].as_str().unwrap_or_default().to_owned();
+    seller
+        .wait_for(
+            "the offer",
+            |e| matches!(e, NodeEvent::NegotiationReceived { kind, .. } if kind.as_str() == "offer"),
+        )
+        .await?;
+    seller.post(&format!("/v1/threads/{thread}/accept"), json!({})).await?;
+    buyer.wait_for("the deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
+    let deal = buyer.get("/v1/deals").await?["deals"][0]["id"].as_str().unwrap_or_default().to_owned();
+    // The deal took a chair: the listing's current revision is no longer the one offered on.
+    wait_until("the seller's node to revise the listing", || async {
+        seller.get(&format!("/v1/listings/{chairs}")).await.is_ok_and(|l| l["quantity"] == 2)
+    })
+    .await?;
+
+    // The buyer's disk is lost; its key was kept.
+    buyer.stop().await;
+    std::fs::copy(db.path().join("identity.key"), fresh.path().join("identity.key"))?;
+    let buyer = TestNode::start("buyer", fresh.path(), vec![seller.addr()]).await?;
+    wait_until("the restored buyer to take back the deal", || async {
+        buyer.get(&format!("/v1/deals/{deal}")).await.is_ok_and(|d| d["stage"] == "agreed")
+    })
+    .await?;
+    wait_until("the restored buyer to take back its question", || async {
+        buyer.get(&format!("/v1/listings/{chairs}")).await.is_ok_and(|l| l["messages"]["notes"] == 1)
+    })
+    .await?;
+
+    seller.stop().await;
+    buyer.stop().await;
+    Ok(())
+}
