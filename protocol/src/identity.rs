@@ -158,6 +158,11 @@ impl fmt::Debug for PublicKey {
     }
 }
 
+/// How every ed25519 key's PeerId starts, in text.
+const PEER_ID_PREFIX: &str = "12D3KooW";
+/// How long an ed25519 key's PeerId is, in text.
+const PEER_ID_LEN: usize = 52;
+
 /// Why a string is not a public key.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -171,6 +176,13 @@ pub enum ParseKeyError {
         "`{0}` is a listing's key (its author's key, then a nonce), not a person's: the author's key is its first 64 characters (the same key as the listing's author, shown as a PeerId)"
     )]
     ListingKey(String),
+    /// The text starts as a person's PeerId does but is shorter than one (a trial's key cut
+    /// short was called "a PeerId, but not of an ed25519 key").
+    #[error(
+        "`{0}` is a key cut short: a person's key is {PEER_ID_LEN} characters, 12D3KooW and {more} more; copy it whole (haggle show ID prints the author's, haggle peers those of the peers)",
+        more = PEER_ID_LEN - PEER_ID_PREFIX.len()
+    )]
+    CutShort(String),
     /// The text is a PeerId, but not one holding an ed25519 key.
     #[error("`{0}` is a PeerId, but not of an ed25519 key")]
     NotEd25519(String),
@@ -216,6 +228,9 @@ impl PublicKey {
         if s.len() == 96 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ParseKeyError::ListingKey(s.to_owned()));
         }
+        if s.starts_with(PEER_ID_PREFIX) && s.len() < PEER_ID_LEN {
+            return Err(ParseKeyError::CutShort(s.to_owned()));
+        }
         let peer: libp2p_identity::PeerId =
             s.parse().map_err(|_| ParseKeyError::Unrecognised(s.to_owned()))?;
         PublicKey::from_peer_id(&peer).ok_or_else(|| ParseKeyError::NotEd25519(s.to_owned()))
@@ -248,6 +263,22 @@ mod tests {
         assert_eq!(PublicKey::from_peer_id(&peer), Some(public));
         assert_eq!(peer.to_string().parse::<PublicKey>().expect("parses"), public);
         assert_eq!(public.to_hex().parse::<PublicKey>().expect("parses"), public);
+    }
+
+    /// Found in a trial: a key cut short was called a PeerId of another kind of key, or
+    /// neither a PeerId nor hex, though it starts as every person's key does.
+    #[test]
+    fn a_key_cut_short_is_said_to_be_cut_short() {
+        let whole = SecretKey::from_seed(&[7; 32]).public().to_string();
+        assert_eq!(whole.len(), PEER_ID_LEN);
+        for cut in [12, 30, PEER_ID_LEN - 1] {
+            let said = whole[..cut].parse::<PublicKey>().expect_err("cut short").to_string();
+            assert!(
+                said.contains("is a key cut short: a person's key is 52 characters, 12D3KooW and 44 more"),
+                "{said}"
+            );
+        }
+        assert!(matches!("12D3Koo".parse::<PublicKey>(), Err(ParseKeyError::Unrecognised(_))));
     }
 
     /// The PeerId built from the bytes is libp2p's own, for many keys.

@@ -348,6 +348,13 @@ fn next_step(d: &DealView) -> String {
         (Some(Party::Me), "paid", Some("seller")) => {
             format!("your step: {deliver}, then say so (haggle shipped {id})")
         }
+        // Shipped with no payment request: a trial's buyer completed a priced deal with no
+        // word of payment anywhere on its side.
+        (Some(Party::Me), "shipped", Some("buyer")) if d.payment.is_none() && d.terms.price.amount > 0 => {
+            format!(
+                "your step: say {arrived} (haggle received {id}); the {seller} asked for no payment in haggle, so settle it with them first if it is owed (haggle message {id}): received completes the deal"
+            )
+        }
         (Some(Party::Me), "shipped", Some("buyer")) => {
             format!("your step: say {arrived} (haggle received {id})")
         }
@@ -575,6 +582,11 @@ mod tests {
                 you_are: Some(you.into()),
                 waiting_on: Some(waiting),
                 disputed,
+                // Shipped after a payment request in cash: paid as it was handed over.
+                payment: (stage == "shipped").then(|| haggle_node::api::types::PaymentView {
+                    method: "cash".into(),
+                    details: String::new(),
+                }),
                 ..deal(stage, cancel)
             };
             next_step(&d)
@@ -593,6 +605,20 @@ mod tests {
             at("shipped", "seller", Party::Them, Some(Party::Me), false),
             "waiting for the buyer to say it arrived"
         );
+        // Found in a trial: shipped with no payment request, the buyer was told nothing of it.
+        let unasked = DealView {
+            you_are: Some("buyer".into()),
+            waiting_on: Some(Party::Me),
+            payment: None,
+            ..deal("shipped", None)
+        };
+        assert!(
+            next_step(&unasked).ends_with(&format!(
+                "the seller asked for no payment in haggle, so settle it with them first if it is owed (haggle message {id}): received completes the deal"
+            )),
+            "{}",
+            next_step(&unasked)
+        );
         // Defect: a giveaway's giver read "waiting for the buyer".
         let given = DealView {
             you_are: Some("seller".into()),
@@ -608,6 +634,10 @@ mod tests {
                 you_are: Some(you.into()),
                 waiting_on: Some(waiting),
                 listing_kind: Some(haggle_node::api::types::ListingKind::Service),
+                payment: Some(haggle_node::api::types::PaymentView {
+                    method: "cash".into(),
+                    details: String::new(),
+                }),
                 ..deal(stage, None)
             })
         };

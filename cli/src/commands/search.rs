@@ -265,10 +265,18 @@ fn mixed_rates(params: &SearchParams, hits: &[haggle_node::api::types::ListingVi
 /// the middle of its cell, so a mistyped one shows where it actually is).
 fn around_line(around: &haggle_node::api::types::AroundView, given: &str, unit: DistanceUnit) -> String {
     let at = haggle_protocol::geo::Point { lat: around.lat, lon: around.lon };
+    let given = given.trim();
     let from = if given.contains(',') {
         at.to_string()
+    } else if given.chars().any(|c| c.is_ascii_digit()) {
+        format!("{at} (the middle of geohash {given})")
     } else {
-        format!("{at} (the middle of geohash {})", given.trim())
+        // A geohash of letters alone may be a place's name that happens to be one (a trial's
+        // `--around ghent` searched Greenland).
+        format!(
+            "{at} (the middle of geohash {given}; a place's name is not looked up: for the place, give \
+             its latitude and longitude, e.g. --around 51.054,3.717)"
+        )
     };
     format!(
         "Within {} of {from}, measured to the middle of each listing's geohash.",
@@ -375,6 +383,13 @@ mod tests {
             ),
             "Within 25 km of 51.04248,3.71338 (the middle of geohash u14dk), measured to the middle of each listing's geohash."
         );
+        let greenland = haggle_protocol::geo::decode("ghent").expect("a geohash");
+        let line = around_line(
+            &AroundView { lat: greenland.lat, lon: greenland.lon, within_m: 10_000, nearest_m: None },
+            "ghent",
+            DistanceUnit::Metric,
+        );
+        assert!(line.contains("(the middle of geohash ghent; a place's name is not looked up"), "{line}");
         assert_eq!(
             around_line(
                 &AroundView { lat: 51.054, lon: 3.717, within_m: 8_047, nearest_m: None },
