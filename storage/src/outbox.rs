@@ -158,6 +158,30 @@ impl Store {
         Ok(())
     }
 
+    /// Records the owner's `message`, given back by the other party after this node lost it
+    /// (restored from a backup), as delivered: that party holds it. Nothing if it has an outbox
+    /// entry already, or has no recipient. Written lazily, as what is given back is.
+    pub fn record_given_back(&self, message: &Object) -> Result<(), StoreError> {
+        let Some(to) = message.body().recipient() else { return Ok(()) };
+        let _lock = self.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        if self.outbox_entry(&message.id())?.is_some() {
+            return Ok(());
+        }
+        let entry = OutboxEntry {
+            id: message.id(),
+            to,
+            state: DeliveryState::Delivered,
+            attempts: 0,
+            queued_at: message.created_at(),
+            last_attempt: None,
+            last_error: None,
+            mailbox: None,
+        };
+        let mut batch = crate::writes::Batch::default();
+        batch.insert(keys::outbox(&entry.id), entry.encode());
+        self.apply_writes(batch)
+    }
+
     /// The outbox entry of the message `id`, if it has one.
     pub fn outbox_entry(&self, id: &ObjectId) -> Result<Option<OutboxEntry>, StoreError> {
         self.db.get(keys::outbox(id))?.map(|v| OutboxEntry::decode(&v)).transpose()

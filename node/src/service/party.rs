@@ -204,6 +204,13 @@ impl Service {
                     Ok(Outcome::New { .. }) => {
                         taken.new += 1;
                         taken.settled.push(id);
+                        // The owner's own, back from the other party: delivered (a trial's
+                        // restored threads showed no delivery at all).
+                        if object.author() == me
+                            && let Err(e) = self.store.record_given_back(&object)
+                        {
+                            tracing::warn!(error = %e, "cannot record a message given back as delivered");
+                        }
                         if let haggle_protocol::Body::Step(step) = object.body()
                             && matches!(step.step, haggle_protocol::lifecycle::Step::Cancel)
                         {
@@ -339,6 +346,11 @@ mod tests {
             seller.party_missing(&b, &restored.party_held(&seller.me()).expect("held")).expect("answer");
         let taken = restored.receive_from_party(&seller.me(), &answer);
         assert_eq!((taken.new, taken.invalid, taken.settled.clone()), (1, 0, vec![*offer.id().as_bytes()]));
+        // Its own, back from the other party: delivered, and not sent again (a trial's restored
+        // threads showed no delivery).
+        let entry = restored.store.outbox_entry(&offer.id()).expect("read").expect("an entry");
+        assert_eq!(entry.state, haggle_storage::DeliveryState::Delivered);
+        assert!(restored.store.outbox_pending().expect("outbox").is_empty());
         assert_eq!(restored.party_held(&seller.me()).expect("held"), vec![*offer.id().as_bytes()]);
         let again = restored.receive_from_party(&seller.me(), &answer);
         assert_eq!((again.new, again.known), (0, 1));
