@@ -1163,7 +1163,9 @@ pub fn thread(t: &ThreadView) {
         None => {}
     }
     outln!();
-    let (times, width) = time_column(t.messages.iter().map(|m| m.created_at), now, 9);
+    // Two spaces after the longest time, as a deal's timeline has them ("5 minutes ago them"
+    // ran together in a trial).
+    let (times, width) = time_column(t.messages.iter().map(|m| m.created_at), now, 8);
     let several = several(t);
     for (m, at) in t.messages.iter().zip(&times) {
         let message_terms = m
@@ -1184,7 +1186,7 @@ pub fn thread(t: &ThreadView) {
         let note =
             if m.message.is_empty() { String::new() } else { format!("{gap}{}", dim(&note(&m.message))) };
         let line = format!(
-            "  {at:<width$} {:<5} {:<9}{message_terms}{delivery}{off_chain}{note}",
+            "  {at:<width$}  {:<5} {:<9}{message_terms}{delivery}{off_chain}{note}",
             m.from.as_str(),
             m.kind.to_string()
         );
