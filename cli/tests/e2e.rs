@@ -526,7 +526,9 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     );
     json(&dc, &["paid", d, "--reference", "transfer 1 Dec"]);
     wait("A to learn C paid", || (stage(&da) == "paid").then_some(()));
-    watch_a.line_with(&[&format!("deal {d}: paid by the other party; now paid")]);
+    // By the other party's short key (or the name A gave it), as the deal's own line names it.
+    let paid = watch_a.line_with(&[&format!("deal {d}: paid by "), "; now paid"]);
+    assert!(paid.contains("paid by 12D3KooW…"), "{paid}");
     // A dispute stands beside the stage: the watch's line for the next step says so.
     json(&dc, &["dispute", d, "--reason", "Is it on its way?"]);
     wait("A to learn of the dispute", || json(&da, &["deal", d])["disputed"].as_bool().filter(|d| *d));
@@ -542,7 +544,8 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     assert!(!early.status.success() && stderr(&early).contains("can be rated once"), "{}", stderr(&early));
     json(&dc, &["received", d]);
     wait("A to learn C received it", || (stage(&da) == "completed").then_some(()));
-    watch_a.line_with(&[&format!("deal {d}: received by the other party; now completed")]);
+    let received = watch_a.line_with(&[&format!("deal {d}: received by "), "; now completed"]);
+    assert!(received.contains("received by 12D3KooW…"), "{received}");
     let out = String::from_utf8_lossy(&haggle(&da, &["deals"]).stdout).to_string();
     assert!(out.contains("completed"), "{out}");
     // Each of the seller's own steps says it reached the buyer's node (the answer of the step's

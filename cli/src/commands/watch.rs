@@ -991,7 +991,13 @@ fn delivery_line(
                 extra.push(("deal", deal.to_hex().into()));
             }
             let message = t.messages.iter().find(|m| m.id == id);
-            let kind = message.map_or("message".to_owned(), |m| m.kind.to_string());
+            // A confirm is the node's, signed by itself when the other party accepted: said as
+            // what it does (a trial's buyer read "your confirm", a step it never typed).
+            let kind = match message.map(|m| m.kind) {
+                Some(ObjectKind::Confirm) => "node's confirmation of the deal".to_owned(),
+                Some(kind) => kind.to_string(),
+                None => "message".to_owned(),
+            };
             let on = t.listing_title.as_deref().map(|title| format!(" on {title}")).unwrap_or_default();
             let why = refusal(message.and_then(|m| Some((m.delivery?, m.delivery_error.as_deref()?))));
             let nothing = message.and_then(|m| accept_came_to_nothing(&t, m));
@@ -1069,7 +1075,12 @@ fn negotiation_line(
     thread: ObjectId,
     extra: &mut Vec<(&'static str, serde_json::Value)>,
 ) -> String {
-    let plain = format!("{kind} received in thread {}", output::short(&thread));
+    // A confirm is the other node's, signed by itself when the owner accepted.
+    let said = match kind {
+        ObjectKind::Confirm => "their node's confirmation of the deal".to_owned(),
+        kind => kind.to_string(),
+    };
+    let plain = format!("{said} received in thread {}", output::short(&thread));
     let Ok(view) = api.thread(&thread.to_hex()) else { return plain };
     let title = view.listing_title.as_deref().map(|t| format!(" on {t}")).unwrap_or_default();
     let message = view.messages.iter().find(|m| m.id == id);
@@ -1097,7 +1108,7 @@ fn negotiation_line(
     // An accept that makes no deal says so (a trial's watch told such accepts as any other).
     if let Some(why) = message.and_then(|m| accept_came_to_nothing(&view, m)) {
         extra.push(("counted", false.into()));
-        return format!("{kind} received in thread {}{title}: {why}", output::short(&thread));
+        return format!("{said} received in thread {}{title}: {why}", output::short(&thread));
     }
     // An offer the node accepted by itself (instant booking, a digital good at its price) has
     // nothing left to answer.
@@ -1121,7 +1132,7 @@ fn negotiation_line(
         }
         _ => String::new(),
     };
-    format!("{kind} received in thread {}{title}{terms}{note}{short}{next}", output::short(&thread))
+    format!("{said} received in thread {}{title}{terms}{note}{short}{next}", output::short(&thread))
 }
 
 /// A deal step's line: who signed it, what it asks of the owner, a dispute's reason. The deal is
@@ -1133,17 +1144,24 @@ fn step_line(api: &ApiClient, id: ObjectId, deal: ObjectId, step: &str, stage: &
     let Some(signed) = view.timeline.iter().find(|s| s.id == id) else { return plain };
     let mine = signed.by == Party::Me;
     let details = signed.details.as_deref().filter(|d| !d.is_empty());
+    // The other party by the owner's name for it, as the deal's own line names it (a trial's
+    // lines said "the other party" under "... with Carol (seller)").
+    let other = match view.you_are.as_deref() {
+        Some("seller") => output::short_peer(&view.buyer),
+        Some("buyer") => output::short_peer(&view.seller),
+        _ => "the other party".to_owned(),
+    };
     match (step, stage, mine) {
         ("cancel", "cancelled", _) => format!("deal {short}: cancelled, both parties agreed"),
         ("cancel", _, true) => {
-            format!("deal {short}: you asked to cancel; it is called off when the other party agrees")
+            format!("deal {short}: you asked to cancel; it is called off when {other} agrees")
         }
         ("cancel", _, false) => {
-            format!("deal {short}: the other party asks to cancel; haggle cancel {short} agrees")
+            format!("deal {short}: {other} asks to cancel; haggle cancel {short} agrees")
         }
         ("dispute", _, mine) => format!(
             "deal {short}: {} opened a dispute{}",
-            if mine { "you" } else { "the other party" },
+            if mine { "you" } else { other.as_str() },
             details.map(|d| format!(": \"{d}\"")).unwrap_or_default()
         ),
         // A payment request that reached the buyer's node after its "received" (it travelled
@@ -1173,7 +1191,7 @@ fn step_line(api: &ApiClient, id: ObjectId, deal: ObjectId, step: &str, stage: &
             format!(
                 "deal {short}: {} by {}{how}; {}",
                 super::deal::step_name(step, view.listing_kind),
-                if mine { "you" } else { "the other party" },
+                if mine { "you" } else { other.as_str() },
                 if stage == view.stage {
                     format!("now {}", super::deal::stage(&view))
                 } else {
