@@ -482,6 +482,57 @@ fn pay_by(p: &haggle_node::api::types::PaymentView) -> String {
     }
 }
 
+/// A deal view for tests: 1.00 EUR for one, at `stage`, a cancel asked by `cancel_asked_by`.
+#[cfg(test)]
+pub(crate) fn sample_deal(stage: &str, cancel_asked_by: Option<Party>) -> DealView {
+    let id = haggle_protocol::ObjectId::from_bytes([7; 32]);
+    let price = haggle_node::api::types::PriceView {
+        amount: 100,
+        currency: "EUR".parse().expect("a currency"),
+        per: None,
+        decimals: Some(2),
+        display: "1.00 EUR".into(),
+    };
+    DealView {
+        id,
+        notes: 0,
+        notes_unread: 0,
+        thread: id,
+        listing: id,
+        current_listing: None,
+        listing_changed: Vec::new(),
+        you_are: None,
+        blocked: false,
+        listing_kind: None,
+        title: None,
+        seller: haggle_protocol::fixtures::key(1).public(),
+        buyer: haggle_protocol::fixtures::key(2).public(),
+        terms: haggle_node::api::types::TermsView {
+            quantity: 1,
+            price,
+            expires_at: 0,
+            dates: None,
+            unit: None,
+        },
+        made_at: 0,
+        signed: String::new(),
+        stage: stage.into(),
+        waiting_on: None,
+        payment: None,
+        disputed: false,
+        cancel_asked_by,
+        stale: false,
+        received_unpaid: false,
+        timeline: Vec::new(),
+        feedback: Vec::new(),
+        may_rate: false,
+        file: None,
+        file_key: false,
+        reward: None,
+        said: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// Defect (found in a trial): a bitcoin request read `pay by    bitcoin: bitcoin:bc1q...`.
@@ -498,55 +549,9 @@ mod tests {
     }
 
     use super::*;
-    use haggle_protocol::fixtures::key;
 
     fn deal(stage: &str, cancel_asked_by: Option<Party>) -> DealView {
-        let id = haggle_protocol::ObjectId::from_bytes([7; 32]);
-        let price = haggle_node::api::types::PriceView {
-            amount: 100,
-            currency: "EUR".parse().expect("a currency"),
-            per: None,
-            decimals: Some(2),
-            display: "1.00 EUR".into(),
-        };
-        DealView {
-            id,
-            notes: 0,
-            notes_unread: 0,
-            thread: id,
-            listing: id,
-            current_listing: None,
-            listing_changed: Vec::new(),
-            you_are: None,
-            blocked: false,
-            listing_kind: None,
-            title: None,
-            seller: key(1).public(),
-            buyer: key(2).public(),
-            terms: haggle_node::api::types::TermsView {
-                quantity: 1,
-                price,
-                expires_at: 0,
-                dates: None,
-                unit: None,
-            },
-            made_at: 0,
-            signed: String::new(),
-            stage: stage.into(),
-            waiting_on: None,
-            payment: None,
-            disputed: false,
-            cancel_asked_by,
-            stale: false,
-            received_unpaid: false,
-            timeline: Vec::new(),
-            feedback: Vec::new(),
-            may_rate: false,
-            file: None,
-            file_key: false,
-            reward: None,
-            said: Vec::new(),
-        }
+        super::sample_deal(stage, cancel_asked_by)
     }
 
     /// Defect: a party's `cancel` was invisible to the other but for a timeline line; the

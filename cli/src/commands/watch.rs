@@ -1016,12 +1016,19 @@ fn delivery_line(
             extra.push(("deal", d.id.to_hex().into()));
             let on = d.title.map(|title| format!(" on {title}")).unwrap_or_default();
             // A deal's id is its Accept's; a step is named (`your shipped step in deal ...`).
-            let what = match d.timeline.iter().find(|s| s.id == id) {
+            let step = d.timeline.iter().find(|s| s.id == id);
+            let what = match step {
                 _ if d.id == id => "accept, which made".to_owned(),
                 Some(s) => format!("{} step in", super::deal::step_name(&s.step, d.listing_kind)),
                 None => "step in".to_owned(),
             };
-            format!("your {what} deal {}{on}: {state}", output::short(&d.id))
+            // A `received` that crossed the last cancel (a trial's buyer read it as counted).
+            let void = if step.is_some_and(|s| s.step == "received") && d.stage == "cancelled" {
+                "; it does not count: the deal is called off, and that is final"
+            } else {
+                ""
+            };
+            format!("your {what} deal {}{on}: {state}{void}", output::short(&d.id))
         }
         Ok(ObjectView::Conversation(c)) => {
             let note = c.notes.iter().find(|n| n.id == id);
@@ -1142,6 +1149,19 @@ fn step_line(api: &ApiClient, id: ObjectId, deal: ObjectId, step: &str, stage: &
     let plain = format!("deal {short}: {}; now {}", step.replace('_', " "), stage.replace('_', " "));
     let Ok(view) = api.deal(&deal.to_hex()) else { return plain };
     let Some(signed) = view.timeline.iter().find(|s| s.id == id) else { return plain };
+    step_said(&view, signed, step, stage)
+}
+
+/// [`step_line`] once the deal `view` is read: `signed` is the step, of its timeline, that the
+/// event (`step`, making `stage`) told.
+fn step_said(
+    view: &haggle_node::api::types::DealView,
+    signed: &haggle_node::api::types::StepView,
+    step: &str,
+    stage: &str,
+) -> String {
+    let short = output::short(&view.id);
+    let id = signed.id;
     let mine = signed.by == Party::Me;
     let details = signed.details.as_deref().filter(|d| !d.is_empty());
     // The other party by the owner's name for it, as the deal's own line names it (a trial's
@@ -1152,6 +1172,11 @@ fn step_line(api: &ApiClient, id: ObjectId, deal: ObjectId, step: &str, stage: &
         _ => "the other party".to_owned(),
     };
     match (step, stage, mine) {
+        // A `received` signed before this reached its node crossed it, and does not count (a
+        // trial's buyer was told "now completed", then this line, with no word of which held).
+        ("cancel", "cancelled", _) if view.timeline.iter().any(|s| s.step == "received") => format!(
+            "deal {short}: cancelled, both parties agreed; the received that crossed it does not count (a deal called off stays off)"
+        ),
         ("cancel", "cancelled", _) => format!("deal {short}: cancelled, both parties agreed"),
         ("cancel", _, true) => {
             format!("deal {short}: you asked to cancel; it is called off when {other} agrees")
@@ -1309,6 +1334,49 @@ mod tests {
 
     fn listing(revision: u32, state: ListingState, quantity: u32) -> ListingView {
         crate::output::sample_listing(revision, state, quantity)
+    }
+
+    /// Found in a trial: a deal's step lines said "the other party" under a line naming them,
+    /// and a `received` that crossed the last cancel went by as if it counted.
+    #[test]
+    fn a_steps_line_names_the_other_party_and_a_crossed_received_is_said_void() {
+        use haggle_node::api::types::StepView;
+        let step = |n: u8, by: Party, step: &str| StepView {
+            id: ObjectId::from_bytes([n; 32]),
+            by,
+            step: step.into(),
+            details: None,
+            at: u64::from(n),
+            delivery: None,
+            superseded: false,
+        };
+        let paid = step(1, Party::Them, "paid");
+        let seller = haggle_node::api::types::DealView {
+            you_are: Some("seller".into()),
+            timeline: vec![paid.clone()],
+            ..crate::commands::deal::sample_deal("paid", None)
+        };
+        let said = step_said(&seller, &paid, "paid", "paid");
+        let buyer = output::short_peer(&seller.buyer);
+        assert!(said.starts_with(&format!("deal 0707070707: paid by {buyer}; now paid")), "{said}");
+        assert!(buyer.starts_with("12D3KooW…") && !said.contains("the other party"), "{said}");
+
+        let (theirs, received, mine) =
+            (step(2, Party::Them, "cancel"), step(3, Party::Me, "received"), step(4, Party::Me, "cancel"));
+        let called_off = haggle_node::api::types::DealView {
+            you_are: Some("buyer".into()),
+            timeline: vec![theirs, received, mine.clone()],
+            ..crate::commands::deal::sample_deal("cancelled", None)
+        };
+        assert_eq!(
+            step_said(&called_off, &mine, "cancel", "cancelled"),
+            "deal 0707070707: cancelled, both parties agreed; the received that crossed it does not count (a deal called off stays off)"
+        );
+        let plain = haggle_node::api::types::DealView { timeline: vec![mine.clone()], ..called_off };
+        assert_eq!(
+            step_said(&plain, &mine, "cancel", "cancelled"),
+            "deal 0707070707: cancelled, both parties agreed"
+        );
     }
 
     /// From a trial: 20,000 listings emptied the one set of what was told, and six negotiation
