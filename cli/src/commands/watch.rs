@@ -1218,9 +1218,9 @@ fn step_said(
                 super::deal::step_name(step, view.listing_kind),
                 if mine { "you" } else { other.as_str() },
                 if stage == view.stage {
-                    format!("now {}", super::deal::stage(&view))
+                    format!("now {}", super::deal::stage(view))
                 } else {
-                    format!("the deal has moved on since: now {}", super::deal::stage(&view))
+                    format!("the deal has moved on since: now {}", super::deal::stage(view))
                 }
             )
         }
