@@ -23,7 +23,9 @@ pub fn text(words: &[String]) -> Result<String, String> {
     match haggle_protocol::limits::check_message(&text) {
         Ok(()) => Ok(text),
         Err(E::Empty { .. }) => {
-            Err("the message is empty: write what to say, e.g. haggle message ID \"Is it still available?\""
+            // Said for `haggle message` and for `--message` alike (a trial's `cancel --message ""`
+            // was shown a `haggle message` example).
+            Err("the message is empty: write what to say, in quotes (e.g. \"I can pick it up on Saturday\")"
                 .into())
         }
         Err(E::TooLong { len, .. }) => {
