@@ -23,6 +23,21 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The buyer's offer on `listing` at `price`, accepted by the seller: the deal's id.
+async fn deal_on(seller: &mut TestNode, buyer: &mut TestNode, listing: &str, price: &str) -> Result<String> {
+    let offer = buyer.post(&format!("/v1/listings/{listing}/offers"), json!({"price": price})).await?;
+    let thread = offer["thread"].as_str().unwrap_or_default().to_owned();
+    seller
+        .wait_for(
+            "the offer",
+            |e| matches!(e, NodeEvent::NegotiationReceived { kind, .. } if kind.as_str() == "offer"),
+        )
+        .await?;
+    seller.post(&format!("/v1/threads/{thread}/accept"), json!({})).await?;
+    buyer.wait_for("the deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
+    Ok(buyer.get("/v1/deals").await?["deals"][0]["id"].as_str().unwrap_or_default().to_owned())
+}
+
 /// The seller's `db/` is restored from a backup taken while the deal waited for payment: the
 /// payment, the shipping and the receipt after it, a message in the deal and a thread the buyer
 /// opened after it, come back from the buyer's node when the two connect, and both sides read
@@ -38,17 +53,7 @@ async fn a_seller_restored_from_a_backup_takes_back_the_steps_and_threads_made_s
     let lamp = id_of(&seller.post("/v1/listings", draft("Desk lamp", "30")).await?);
     buyer.wait_listing(&bike).await?;
     buyer.wait_listing(&lamp).await?;
-    let offer = buyer.post(&format!("/v1/listings/{bike}/offers"), json!({"price": "110"})).await?;
-    let thread = offer["thread"].as_str().unwrap_or_default().to_owned();
-    seller
-        .wait_for(
-            "the offer",
-            |e| matches!(e, NodeEvent::NegotiationReceived { kind, .. } if kind.as_str() == "offer"),
-        )
-        .await?;
-    seller.post(&format!("/v1/threads/{thread}/accept"), json!({})).await?;
-    buyer.wait_for("the deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
-    let deal = buyer.get("/v1/deals").await?["deals"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let deal = deal_on(&mut seller, &mut buyer, &bike, "110").await?;
     let steps = format!("/v1/deals/{deal}/steps");
     seller.post(&steps, json!({"step": "payment_request", "method": "cash"})).await?;
     step_arrives(&mut buyer, "payment_request").await?;
@@ -148,17 +153,7 @@ async fn a_buyer_restored_from_its_key_alone_takes_back_its_deal_and_its_questio
     buyer.wait_listing(&chairs).await?;
     buyer.post(&format!("/v1/messages/{chairs}"), json!({"message": "Are they oak?"})).await?;
     seller.wait_for("the question", |e| matches!(e, NodeEvent::NoteReceived { .. })).await?;
-    let offer = buyer.post(&format!("/v1/listings/{chairs}/offers"), json!({"price": "40"})).await?;
-    let thread = offer["thread"].as_str().unwrap_or_default().to_owned();
-    seller
-        .wait_for(
-            "the offer",
-            |e| matches!(e, NodeEvent::NegotiationReceived { kind, .. } if kind.as_str() == "offer"),
-        )
-        .await?;
-    seller.post(&format!("/v1/threads/{thread}/accept"), json!({})).await?;
-    buyer.wait_for("the deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
-    let deal = buyer.get("/v1/deals").await?["deals"][0]["id"].as_str().unwrap_or_default().to_owned();
+    let deal = deal_on(&mut seller, &mut buyer, &chairs, "40").await?;
     // The deal took a chair: the listing's current revision is no longer the one offered on.
     wait_until("the seller's node to revise the listing", || async {
         seller.get(&format!("/v1/listings/{chairs}")).await.is_ok_and(|l| l["quantity"] == 2)
