@@ -103,6 +103,62 @@ fn a_seller_killed_between_a_deal_and_its_next_revision_repairs_it_on_start() {
     b.stop();
 }
 
+/// A seller whose node died between a deal and its listing's next revision, and whose disk was
+/// then restored from a backup taken before the offer, takes the thread back from the buyer's
+/// node (`/haggle/party/1`), then the buyer's confirm, which it had refused a moment before
+/// for want of that thread, and writes the revision the deal calls for. Before, the confirm
+/// waited out its back-off (30 s when the party is connected) and this test timed out.
+#[test]
+fn a_seller_restored_from_before_a_deal_takes_the_deal_back_and_writes_its_revision() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (da, db, backup) = (root.path().join("a"), root.path().join("b"), root.path().join("backup"));
+    let a = NodeProcess::start(&da, None);
+    let b = NodeProcess::start(&db, Some(&a.addr));
+    a.wait_mesh();
+    b.wait_mesh();
+    let args = ["publish", "--title", "Garden chairs", "--price", "40", "--currency", "EUR"];
+    let listing = json(&da, &[&args[..], &["--category", "home/garden", "--qty", "2"]].concat());
+    let id = listing["id"].as_str().expect("id").to_owned();
+    wait("B to hold the listing", || {
+        (json(&db, &["search", "garden", "chairs"])["total"] == 1).then_some(())
+    });
+    // The backup, taken with A's node stopped, as OPERATIONS.md says.
+    a.stop();
+    let copied = Command::new("cp").arg("-a").arg(&da).arg(&backup).status().expect("cp");
+    assert!(copied.success());
+    // A accepts B's offer, B's node confirms, and A dies with the deal stored but not the
+    // revision it calls for.
+    let mut a = NodeProcess::start_with(&da, Some(&b.addr), &[("HAGGLE_TEST_CRASH_AFTER_DEAL", "1")]);
+    a.wait_mesh();
+    let offer = json(&db, &["offer", &id[..10], "--price", "35"]);
+    let thread = offer["thread"].as_str().expect("thread").to_owned();
+    wait("A to receive the offer", || {
+        (json(&da, &["offers"])["threads"][0]["thread"] == thread.as_str()).then_some(())
+    });
+    let _ = haggle(&da, &["accept", &thread[..10]]);
+    wait("A to die right after the deal", || a.child.try_wait().ok().flatten());
+    wait("B to hold the deal", || {
+        (json(&db, &["deals"])["deals"].as_array().map(Vec::len) == Some(1)).then_some(())
+    });
+
+    // A's disk is lost; the backup's db/ comes back. The confirm B still holds for A is
+    // refused at once (the thread is not there); the thread comes back from B, and B sends
+    // the confirm again soon after: the deal, then the revision.
+    std::fs::remove_dir_all(da.join("db")).expect("remove db");
+    let copied = Command::new("cp").arg("-a").arg(backup.join("db")).arg(da.join("db")).status().expect("cp");
+    assert!(copied.success());
+    let a = NodeProcess::start(&da, Some(&b.addr));
+    wait("A's listing to show one chair left", || {
+        let l = json(&da, &["listings"]);
+        let entry = l["listings"].as_array()?.iter().find(|e| e["title"] == "Garden chairs")?.clone();
+        (entry["quantity"] == 1).then_some(())
+    });
+    assert_eq!(json(&da, &["deals"])["deals"].as_array().map(Vec::len), Some(1));
+    wait("B to learn of the revision", || (json(&db, &["show", &id[..10]])["quantity"] == 1).then_some(()));
+    a.stop();
+    b.stop();
+}
+
 /// Peak resident memory of process `pid`, in KiB (Linux `VmHWM`).
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");

@@ -16,6 +16,10 @@ use super::{Done, EventLoop, Work, or_on_panic};
 use crate::party::{MAX_HELD, MAX_ROUNDS, PartyRequest, PartyResponse};
 use crate::service::PartyTaken;
 
+/// How long after this node gave a peer back what it lacked the owner's messages waiting for
+/// that peer are sent again (see [`EventLoop::party_tick`]).
+const DELIVER_AFTER: Duration = Duration::from_secs(2);
+
 /// How long after an answer some of whose objects came too early (what they follow was not
 /// here yet: a listing revision the catch-up sync brings) the peer is asked again.
 const AGAIN: Duration = Duration::from_secs(30);
@@ -26,7 +30,7 @@ pub(crate) enum PartyDone {
     /// What this node holds with `peer`, to ask it for the rest, in session `session`.
     Ask { peer: PeerId, session: u64, held: Vec<[u8; 32]> },
     /// The answer to `peer`'s request, under its token.
-    Answer { token: u64, answer: PartyResponse },
+    Answer { peer: PeerId, token: u64, answer: PartyResponse },
     /// What `peer`'s answer brought in session `session`; `more` if it left some out.
     Taken { peer: PeerId, session: u64, taken: PartyTaken, more: bool },
 }
@@ -45,6 +49,10 @@ struct Session {
     again: Option<Instant>,
     /// Whether the peer was penalised in this session already (once is enough).
     penalised: bool,
+    /// When to send again the owner's messages waiting for the peer: soon after this node gave
+    /// it back threads it lacked, which those messages may follow (one it refused a moment ago,
+    /// "a thread this node does not hold", would otherwise wait out its back-off).
+    deliver_at: Option<Instant>,
 }
 
 /// Sessions under way. Every map is bounded: by the connected peers (`sessions`, removed when a
@@ -71,6 +79,7 @@ impl EventLoop {
             settled: HashSet::new(),
             again: None,
             penalised: false,
+            deliver_at: None,
         };
         self.party.sessions.insert(peer, session);
         self.ask_party(peer);
@@ -116,8 +125,13 @@ impl EventLoop {
                     self.party.outbound.insert(id, (peer, session));
                 }
             }
-            PartyDone::Answer { token, answer } => {
+            PartyDone::Answer { peer, token, answer } => {
                 self.release(Work::Request);
+                if matches!(&answer, PartyResponse::Objects { objects, .. } if !objects.is_empty())
+                    && let Some(s) = self.party.sessions.get_mut(&peer)
+                {
+                    s.deliver_at = Some(Instant::now() + DELIVER_AFTER);
+                }
                 if let Some(channel) = self.party.inbound.remove(&token) {
                     let _ = self.swarm.behaviour_mut().party.send_response(channel, answer);
                 }
@@ -224,7 +238,8 @@ impl EventLoop {
             }
         };
         self.party.inbound.insert(token, channel);
-        let failed = Done::Party(PartyDone::Answer { token, answer: refuse("this node failed to answer") });
+        let failed =
+            Done::Party(PartyDone::Answer { peer, token, answer: refuse("this node failed to answer") });
         self.spawn_in_turn(or_on_panic(failed, move |service| {
             let answer = match service.party_missing(&key, &request.held) {
                 Ok(objects) => {
@@ -236,22 +251,30 @@ impl EventLoop {
                     PartyResponse::Refused { reason: "this node cannot read its store".into() }
                 }
             };
-            Some(Done::Party(PartyDone::Answer { token, answer }))
+            Some(Done::Party(PartyDone::Answer { peer, token, answer }))
         }));
     }
 
-    /// Asks again the peers whose time has come (on the loop's one-second tick).
+    /// Asks again the peers whose time has come, and sends the owner's waiting messages to those
+    /// given back what they lacked (on the loop's one-second tick).
     pub(super) fn party_tick(&mut self) {
         let now = Instant::now();
-        let mut due = Vec::new();
+        let (mut due, mut deliver) = (Vec::new(), Vec::new());
         for (peer, s) in &mut self.party.sessions {
             if s.again.is_some_and(|at| at <= now) {
                 s.again = None;
                 due.push(*peer);
             }
+            if s.deliver_at.is_some_and(|at| at <= now) {
+                s.deliver_at = None;
+                deliver.push(*peer);
+            }
         }
         for peer in due {
             self.ask_party(peer);
+        }
+        for peer in deliver {
+            self.retry_outbox(Some(peer));
         }
     }
 
