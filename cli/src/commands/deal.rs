@@ -280,8 +280,11 @@ pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
         let delivery = s.delivery.map(|d| format!(" [{d}]")).unwrap_or_default();
         // A request corrected later, or one that crossed the payment of an earlier one.
         let superseded = if s.superseded { "  (not the request in force: see pay by)" } else { "" };
+        // Signed after the deal was called off, or a `received` that crossed it (a trial's
+        // seller read "shipped: sent both chairs" on a deal both had cancelled).
+        let void = if s.void { "  (does not count: the deal is called off)" } else { "" };
         let step = step_name(&s.step, d.listing_kind);
-        outln!("  {at:<width$}  {who}  {step}{delivery}{details}{superseded}");
+        outln!("  {at:<width$}  {who}  {step}{delivery}{details}{superseded}{void}");
     }
     super::reputation::deal_feedback(d);
 }
@@ -710,6 +713,7 @@ mod tests {
             at: 0,
             delivery: None,
             superseded: false,
+            void: false,
         };
         let at = |you: &str, paid: bool| {
             let timeline =

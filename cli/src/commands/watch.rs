@@ -1172,6 +1172,13 @@ fn step_said(
         _ => "the other party".to_owned(),
     };
     match (step, stage, mine) {
+        // A step signed after the deal was called off, by a node that did not know (restored
+        // from a backup, say), or a `received` that crossed the last cancel: it does not count.
+        (step, _, mine) if signed.void => format!(
+            "deal {short}: {} by {}, after the deal was called off: it does not count",
+            super::deal::step_name(step, view.listing_kind),
+            if mine { "you" } else { other.as_str() }
+        ),
         // A `received` signed before this reached its node crossed it, and does not count (a
         // trial's buyer was told "now completed", then this line, with no word of which held).
         ("cancel", "cancelled", _) if view.timeline.iter().any(|s| s.step == "received") => format!(
@@ -1349,6 +1356,7 @@ mod tests {
             at: u64::from(n),
             delivery: None,
             superseded: false,
+            void: false,
         };
         let paid = step(1, Party::Them, "paid");
         let seller = haggle_node::api::types::DealView {
@@ -1372,11 +1380,16 @@ mod tests {
             step_said(&called_off, &mine, "cancel", "cancelled"),
             "deal 0707070707: cancelled, both parties agreed; the received that crossed it does not count (a deal called off stays off)"
         );
-        let plain = haggle_node::api::types::DealView { timeline: vec![mine.clone()], ..called_off };
+        let plain = haggle_node::api::types::DealView { timeline: vec![mine.clone()], ..called_off.clone() };
         assert_eq!(
             step_said(&plain, &mine, "cancel", "cancelled"),
             "deal 0707070707: cancelled, both parties agreed"
         );
+        // Found in a second trial: a step from a node restored from a backup, signed after the
+        // deal was called off, read as any other.
+        let late = StepView { void: true, ..step(5, Party::Them, "shipped") };
+        let said = step_said(&called_off, &late, "shipped", "cancelled");
+        assert!(said.ends_with(", after the deal was called off: it does not count"), "{said}");
     }
 
     /// From a trial: 20,000 listings emptied the one set of what was told, and six negotiation

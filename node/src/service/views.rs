@@ -603,8 +603,15 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
         Step::Received | Step::Cancel => None,
         Step::FileKey(_) => Some("the key to the file, sealed to the buyer".to_owned()),
     };
+    // A deal called off counts nothing signed after its last cancel, nor a `received`.
+    let called_off = (state.stage() == haggle_protocol::Stage::Cancelled)
+        .then(|| signed.iter().filter(|(_, s)| matches!(s.step, Step::Cancel)).map(|(_, s)| s.at).max())
+        .flatten();
     let mut timeline = Vec::with_capacity(signed.len());
     for (o, s) in &signed {
+        let void = called_off.is_some_and(|last| {
+            !matches!(s.step, Step::Cancel) && (matches!(s.step, Step::Received) || s.at > last)
+        });
         let by = party(s.by);
         let delivery = match by {
             Party::Me => store.outbox_entry(&o.id())?.map(|e| e.state),
@@ -622,6 +629,7 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
             at: s.at.as_millis(),
             delivery,
             superseded,
+            void,
         });
     }
     let (notes, notes_unread) = notes_about(store, d.offer().id(), [d.offerer(), d.listing_author()], me)?;

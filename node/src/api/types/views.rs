@@ -833,6 +833,11 @@ pub struct StepView {
     /// corrected it, or because the buyer's payment names an earlier one (this one crossed it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub superseded: bool,
+    /// In a deal called off: a step that does not count, because a cancellation both parties
+    /// signed is final: a `received` (it crossed the last cancel), or any step signed after
+    /// the last cancel (by a node that did not know, restored from a backup, say).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub void: bool,
 }
 
 /// `GET /v1/objects/{id}`: whatever the id names.

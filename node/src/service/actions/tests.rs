@@ -1185,15 +1185,29 @@ fn a_received_that_crossed_the_last_cancel_leaves_the_deal_cancelled() {
     let agreed = seller.deal_step(&deal, Step::Cancel).expect("the seller agrees");
     assert_eq!(agreed.then.publish.len(), 1);
     assert_eq!(seller.listing_view(&id).expect("view").quantity, 3, "given back");
-    // Before the seller's cancel reaches it, the buyer's node signs received: the deal reads
-    // completed there until the seller's agreement arrives.
+    // Before the seller's cancel reaches it, the buyer's node signs a dispute and received: the
+    // deal reads completed there until the seller's agreement arrives.
+    let dispute = buyer.deal_step(&deal, Step::Dispute("Where is it?".into())).expect("disputed");
     let received = buyer.deal_step(&deal, Step::Received).expect("received");
     assert_eq!(buyer.deal_view(&deal).expect("the deal").stage, "completed");
+    seller.receive(dispute.object.bytes(), Via::Direct);
     let got = seller.receive(received.object.bytes(), Via::Direct);
     assert!(got.then.publish.is_empty(), "nothing taken again: {:?}", got.then.publish.len());
     assert_eq!(seller.deal_view(&deal).expect("the deal").stage, "cancelled");
     buyer.receive(agreed.object.bytes(), Via::Direct);
     assert_eq!(buyer.deal_view(&deal).expect("the deal").stage, "cancelled");
+    // Found in a trial: such steps read as any other. Both nodes mark them as not counting
+    // (signed after the last cancel, and a received in a deal called off); the shipping and
+    // the cancels before count.
+    for node in [&seller, &buyer] {
+        let timeline = node.deal_view(&deal).expect("the deal").timeline;
+        let void: Vec<(&str, bool)> = timeline.iter().map(|s| (s.step.as_str(), s.void)).collect();
+        assert_eq!(
+            void,
+            [("shipped", false), ("cancel", false), ("cancel", false), ("dispute", true), ("received", true)],
+            "{timeline:?}"
+        );
+    }
     assert!(seller.repair_after_deals().expect("repair").is_empty());
     assert_eq!(seller.listing_view(&id).expect("view").quantity, 3);
 }
