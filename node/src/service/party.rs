@@ -194,6 +194,7 @@ impl Service {
             }
         }
         let mut cancels = HashSet::new();
+        let mut conversations = HashSet::new();
         for pass in 0..PASSES {
             let last = pass + 1 == PASSES;
             let mut again = Vec::new();
@@ -211,10 +212,16 @@ impl Service {
                         {
                             tracing::warn!(error = %e, "cannot record a message given back as delivered");
                         }
-                        if let haggle_protocol::Body::Step(step) = object.body()
-                            && matches!(step.step, haggle_protocol::lifecycle::Step::Cancel)
-                        {
-                            cancels.insert(step.deal);
+                        match object.body() {
+                            haggle_protocol::Body::Step(step)
+                                if matches!(step.step, haggle_protocol::lifecycle::Step::Cancel) =>
+                            {
+                                cancels.insert(step.deal);
+                            }
+                            haggle_protocol::Body::Note(note) => {
+                                conversations.insert(Conversation::of(object.author(), note));
+                            }
+                            _ => {}
                         }
                     }
                     Ok(Outcome::Duplicate { .. } | Outcome::Stale { .. }) => {
@@ -248,6 +255,11 @@ impl Service {
                 tracing::warn!(error = %e, "cannot settle a calling off a party gave back");
             }
         }
+        for conversation in conversations {
+            if let Err(e) = self.read_up_to_own(&conversation) {
+                tracing::warn!(error = %e, "cannot mark a conversation given back as read");
+            }
+        }
         if taken.new > 0
             && let Err(e) = self.store.flush()
         {
@@ -255,6 +267,25 @@ impl Service {
             self.halt.check(&e);
         }
         taken
+    }
+
+    /// Marks `conversation`, some of whose notes came back from the other party, read up to the
+    /// owner's own last note in it: the owner answered what came before (as writing a note
+    /// marks it read); what the other party wrote after stays unread (a trial's restored node
+    /// counted as new three messages its owner had answered).
+    fn read_up_to_own(&self, conversation: &Conversation) -> Result<(), ServiceError> {
+        let me = self.me();
+        let Some(entry) = self.store.conversation(conversation)? else { return Ok(()) };
+        let own = entry
+            .notes
+            .iter()
+            .filter(|n| conversation.keys[usize::from(n.side)] == me)
+            .map(|n| n.arrival)
+            .max();
+        if let Some(upto) = own {
+            self.store.mark_read(conversation, upto)?;
+        }
+        Ok(())
     }
 
     /// A deal on the owner's listing whose calling off came back from the other party: if the
@@ -545,7 +576,9 @@ mod tests {
 
         // Each side's node, its store lost (the listings back by sync), takes them back from the
         // other's: through the other's own listing on one side, through its own on the other.
-        for (lost, keeper, seed) in [(&buyer, &seller, 2), (&seller, &buyer, 1)] {
+        // What the owner answered reads as read; the rest as new (the buyer never answered the
+        // seller's question, nor read its answer; the seller answered the buyer's).
+        for (lost, keeper, seed, unread) in [(&buyer, &seller, 2, 2), (&seller, &buyer, 1, 0)] {
             let (restored, _rd) = service(seed);
             for listing in [&bike, &wanted] {
                 restored.receive(listing.bytes(), Via::Gossip);
@@ -558,6 +591,13 @@ mod tests {
             assert!(position(&given, &question) < position(&given, &answer), "each in order");
             let taken = restored.receive_from_party(&keeper.me(), &given);
             assert_eq!((taken.new, taken.invalid, taken.later), (3, 0, 0), "{taken:?}");
+            let conversations = restored.store.conversations().expect("conversations");
+            let me = restored.me();
+            assert_eq!(
+                conversations.iter().map(|c| c.unread(&me)).sum::<usize>(),
+                unread,
+                "{conversations:?}"
+            );
             let held = restored.party_held(&keeper.me()).expect("held");
             assert!(keeper.party_missing(&lost.me(), &held).expect("answer").is_empty(), "nothing more");
         }
