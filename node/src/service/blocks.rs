@@ -280,7 +280,10 @@ mod tests {
         assert!(note.to_string().contains("201 characters"), "{note}");
         // A key cut short is a mistake in what was typed; a word that names no one is not found.
         let nothing = block(&s, "12D3KooWnothing", "").expect_err("not a key");
-        assert!(nothing.to_string().contains("not a key, nor a name you gave one"), "{nothing}");
+        assert!(
+            nothing.to_string().contains("is a key cut short: a person's key is 52 characters"),
+            "{nothing}"
+        );
         assert_eq!(nothing.code(), ErrorCode::Invalid);
         let nobody = block(&s, "Nobody", "").expect_err("no one");
         assert_eq!(nobody.code(), ErrorCode::NotFound, "{nobody}");
