@@ -1022,8 +1022,9 @@ fn delivery_line(
                 Some(s) => format!("{} step in", super::deal::step_name(&s.step, d.listing_kind)),
                 None => "step in".to_owned(),
             };
-            // A `received` that crossed the last cancel (a trial's buyer read it as counted).
-            let void = if step.is_some_and(|s| s.step == "received") && d.stage == "cancelled" {
+            // A `received` that crossed the last cancel (a trial's buyer read it as counted), or
+            // a step signed after it.
+            let void = if step.is_some_and(|s| s.void) {
                 "; it does not count: the deal is called off, and that is final"
             } else {
                 ""
@@ -1181,9 +1182,11 @@ fn step_said(
         ),
         // A `received` signed before this reached its node crossed it, and does not count (a
         // trial's buyer was told "now completed", then this line, with no word of which held).
-        ("cancel", "cancelled", _) if view.timeline.iter().any(|s| s.step == "received") => format!(
-            "deal {short}: cancelled, both parties agreed; the received that crossed it does not count (a deal called off stays off)"
-        ),
+        ("cancel", "cancelled", _) if view.timeline.iter().any(|s| s.step == "received" && s.void) => {
+            format!(
+                "deal {short}: cancelled, both parties agreed; the received that crossed it does not count (a deal called off stays off)"
+            )
+        }
         ("cancel", "cancelled", _) => format!("deal {short}: cancelled, both parties agreed"),
         ("cancel", _, true) => {
             format!("deal {short}: you asked to cancel; it is called off when {other} agrees")
@@ -1369,8 +1372,8 @@ mod tests {
         assert!(said.starts_with(&format!("deal 0707070707: paid by {buyer}; now paid")), "{said}");
         assert!(buyer.starts_with("12D3KooW…") && !said.contains("the other party"), "{said}");
 
-        let (theirs, received, mine) =
-            (step(2, Party::Them, "cancel"), step(3, Party::Me, "received"), step(4, Party::Me, "cancel"));
+        let received = StepView { void: true, ..step(3, Party::Me, "received") };
+        let (theirs, mine) = (step(2, Party::Them, "cancel"), step(4, Party::Me, "cancel"));
         let called_off = haggle_node::api::types::DealView {
             you_are: Some("buyer".into()),
             timeline: vec![theirs, received, mine.clone()],

@@ -278,6 +278,17 @@ impl EventLoop {
         }
     }
 
+    /// A catch-up sync ended: what parties gave back too early (an offer on a listing revision
+    /// whose listing sync has just brought) is asked for again at the next tick, not 30 s on.
+    pub(super) fn party_after_sync(&mut self) {
+        let now = Instant::now();
+        for s in self.party.sessions.values_mut() {
+            if s.again.is_some() {
+                s.again = Some(now);
+            }
+        }
+    }
+
     /// `peer` left: its session goes.
     pub(super) fn forget_party(&mut self, peer: &PeerId) {
         self.party.sessions.remove(peer);

@@ -282,6 +282,7 @@ impl EventLoop {
                 // what that one claimed (the winning bid, say), so its end alone says little.
                 if self.sync.sessions.is_empty() {
                     self.service.note_caught_up();
+                    self.party_after_sync();
                 }
             }
         }

@@ -507,8 +507,7 @@ impl Service {
             let reopens = self.may_reopen(&key, &listing)?;
             if !(retracting && reopens) {
                 let id = self.resolve(given, "listing")?;
-                let retracted =
-                    listing.quantity == 0 && super::views::closed_before(&self.store, &key, &listing)?;
+                let retracted = super::views::retracted_after_sell_out(&self.store, &key, &listing)?;
                 let closed = if retracting {
                     Conflict::own_closed_already(&listing, retracted, id)
                 } else {

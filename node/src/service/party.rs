@@ -148,8 +148,12 @@ impl Service {
         let now = Timestamp::now();
         let mut taken = PartyTaken::default();
         let mut waiting: Vec<haggle_protocol::Verified<Object>> = Vec::new();
-        for bytes in objects {
-            let object = match Object::decode_unverified(bytes) {
+        let decoded: Vec<_> = objects.iter().map(|bytes| Object::decode_unverified(bytes)).collect();
+        // The listing revisions the offers of this answer were made on: the only listings taken.
+        let offered: HashSet<ObjectId> =
+            decoded.iter().flatten().filter_map(|o| o.body().opening()).map(|o| o.listing).collect();
+        for decoded in decoded {
+            let object = match decoded {
                 Ok(object) => object,
                 // Another build's version is not this sender's fault.
                 Err(haggle_protocol::DecodeError::UnsupportedVersion(_)) => {
@@ -169,6 +173,14 @@ impl Service {
             let revision = object.kind() == ObjectKind::Listing && [me, *other].contains(&object.author());
             if !(private || revision) {
                 taken.invalid += 1;
+                continue;
+            }
+            // Only one an offer here was made on (not more listings outside the gossip budget),
+            // and only once the current revision is held: an older one taken first would be
+            // the head until sync brought the current one, and a calling off judged against it
+            // would be given back twice (see `settle_given_back`). Asked again later.
+            if revision && !self.revision_takes(&object, &offered) {
+                taken.later += 1;
                 continue;
             }
             let id = *object.id().as_bytes();
@@ -267,6 +279,13 @@ impl Service {
             self.halt.check(&e);
         }
         taken
+    }
+
+    /// Whether a listing revision given back is taken now: an offer of the same answer was made
+    /// on it, and this node holds the listing's current revision (of which it is history).
+    fn revision_takes(&self, listing: &Object, offered: &HashSet<ObjectId>) -> bool {
+        let held = listing.listing_key().map(|key| self.store.listing_head_id(&key));
+        offered.contains(&listing.id()) && matches!(held, Some(Ok(Some(_))))
     }
 
     /// Marks `conversation`, some of whose notes came back from the other party, read up to the
@@ -534,6 +553,56 @@ mod tests {
         let stranger = third.publish(draft("Lamp", "10")).expect("published").object;
         let taken = restored.receive_from_party(&seller.me(), &[stranger.bytes().to_vec()]);
         assert_eq!(taken.invalid, 1, "{taken:?}");
+    }
+
+    /// From a review: a seller restored from its key alone, given back the revision its buyer's
+    /// offer was made on before the catch-up sync brought the current one, took that as the
+    /// listing's head; the calling off that came back was judged against it and not settled,
+    /// and the repair at the next start gave the quantity back a second time. The revision now
+    /// waits until the current one is held.
+    #[test]
+    fn a_seller_restored_from_its_key_alone_gives_a_called_off_deal_back_once() {
+        use haggle_protocol::Step;
+
+        let (seller, _sd) = service(1);
+        let (buyer, _bd) = service(2);
+        let (id, deal) = chairs_deal(&seller, &buyer, 3, 2);
+        let deal = deal.to_hex();
+        let asked = buyer.deal_step(&deal, Step::Cancel).expect("cancel asked");
+        seller.receive(asked.object.bytes(), Via::Direct);
+        let agreed = seller.deal_step(&deal, Step::Cancel).expect("cancel agreed");
+        let [given_back] = agreed.then.publish.as_slice() else {
+            panic!("one revision gives the chairs back")
+        };
+        buyer.receive(agreed.object.bytes(), Via::Direct);
+        buyer.receive(given_back, Via::Gossip);
+        for node in [&seller, &buyer] {
+            for entry in node.store.outbox_pending().expect("outbox") {
+                node.record_delivery(entry.id, haggle_storage::DeliveryState::Delivered, None)
+                    .expect("recorded");
+            }
+        }
+
+        // The buyer's answer comes before the catch-up sync: the revision waits, and so does
+        // what follows from it; none of it is the buyer's fault.
+        let (restored, _rd) = service(1);
+        let answer = buyer
+            .party_missing(&seller.me(), &restored.party_held(&buyer.me()).expect("held"))
+            .expect("answer");
+        let taken = restored.receive_from_party(&buyer.me(), &answer);
+        assert!(taken.later > 0 && taken.invalid == 0, "{taken:?}");
+        assert!(restored.listing_view(&id).is_err(), "an old revision is not the listing's head");
+        // Sync brings the current revision; asked again, the rest is taken, and the calling off
+        // is seen as given back already.
+        restored.receive(given_back, Via::Gossip);
+        let answer = buyer
+            .party_missing(&seller.me(), &restored.party_held(&buyer.me()).expect("held"))
+            .expect("answer");
+        let taken = restored.receive_from_party(&buyer.me(), &answer);
+        assert_eq!((taken.invalid, taken.later), (0, 0), "{taken:?}");
+        assert!(restored.thread_view(&deal).expect("the deal's thread").deal_cancelled);
+        assert!(restored.repair_after_deals().expect("repair").is_empty(), "nothing owed");
+        assert_eq!(restored.listing_view(&id).expect("view").quantity, 3, "given back once");
     }
 
     /// Questions about a listing asked before any offer come back too, both ways and about

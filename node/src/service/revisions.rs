@@ -108,8 +108,12 @@ impl Service {
         let now = now.max(current.created_at().saturating_add(Duration::from_millis(1)));
         // Dated after the last cancel, so that a node restored from a backup tells a revision
         // that gave the deal back from one before it (see `settle_given_back`).
+        // A cancel dated ahead of this node's clock (its signer's runs fast) moves it by at
+        // most a second: a revision dated further ahead would be turned away by peers.
         let now = match self.last_cancel(&id)? {
-            Some(at) if cancelled => now.max(at.saturating_add(Duration::from_millis(1))),
+            Some(at) if cancelled => now.max(
+                at.saturating_add(Duration::from_millis(1)).min(now.saturating_add(Duration::from_secs(1))),
+            ),
             _ => now,
         };
         listing.revision = next_revision(&current)?;
@@ -338,8 +342,12 @@ impl Service {
         if !reopens_if_called_off(listing) {
             return Ok(false);
         }
+        // The revision just before: one not held (after a restore from the key alone) says
+        // nothing, and nothing reopens.
         let before = self.store.previous_revision(key)?;
-        Ok(before.as_ref().and_then(|o| o.listing()).is_some_and(|b| b.status != ListingStatus::Closed))
+        Ok(before.as_ref().and_then(|o| o.listing()).is_some_and(|b| {
+            b.revision.checked_add(1) == Some(listing.revision) && b.status != ListingStatus::Closed
+        }))
     }
 
     /// The next revision of the owner's listing after `deal` (its quantity less the deal's, or a

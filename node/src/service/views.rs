@@ -80,18 +80,23 @@ pub(super) fn listing_state(l: &haggle_protocol::Listing) -> ListingState {
     }
 }
 
-/// Whether the revision before `l` (a revision of listing `key`), among those held, was closed
-/// too: then `l` is its owner's retraction of a listing that had closed with nothing left.
-pub(super) fn closed_before(
+/// Whether `l`, a revision of listing `key`, is its owner's retraction of a listing that had
+/// closed with nothing left (sold out, say): closed with nothing left, as was the revision just
+/// before it. A revision before it not held (a node restored from its key alone holds the
+/// current one and the ones threads were made on) says nothing.
+pub(super) fn retracted_after_sell_out(
     store: &Store,
     key: &ListingKey,
     l: &haggle_protocol::Listing,
 ) -> Result<bool, StoreError> {
+    if l.status != ListingStatus::Closed || l.quantity != 0 {
+        return Ok(false);
+    }
     let before = store.previous_revision(key)?;
     Ok(before
         .as_ref()
         .and_then(Object::listing)
-        .is_some_and(|b| b.revision < l.revision && b.status == ListingStatus::Closed))
+        .is_some_and(|b| b.revision.checked_add(1) == Some(l.revision) && b.status == ListingStatus::Closed))
 }
 
 /// A listing revision with its state as this node sees it. `object` must be a listing.
@@ -111,7 +116,7 @@ pub(super) fn listing(store: &Store, object: &Object, me: &PublicKey) -> Result<
         revision: l.revision,
         kind: l.kind,
         state,
-        retracted: state == ListingState::Closed && l.quantity == 0 && closed_before(store, &key, l)?,
+        retracted: retracted_after_sell_out(store, &key, l)?,
         status: String::new(),
         title: l.title.clone(),
         description: l.description.clone(),

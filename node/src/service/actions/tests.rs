@@ -1187,6 +1187,14 @@ fn a_received_that_crossed_the_last_cancel_leaves_the_deal_cancelled() {
     assert_eq!(seller.listing_view(&id).expect("view").quantity, 3, "given back");
     // Before the seller's cancel reaches it, the buyer's node signs a dispute and received: the
     // deal reads completed there until the seller's agreement arrives.
+    // Signed after the seller's cancel by the clock too: the same millisecond says nothing.
+    let after = agreed.object.created_at();
+    for _ in 0..1_000 {
+        if haggle_protocol::Timestamp::now() > after {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     let dispute = buyer.deal_step(&deal, Step::Dispute("Where is it?".into())).expect("disputed");
     let received = buyer.deal_step(&deal, Step::Received).expect("received");
     assert_eq!(buyer.deal_view(&deal).expect("the deal").stage, "completed");
