@@ -433,6 +433,8 @@ mod tests {
         let (buyer, _bd) = service(2);
         let (id, deal) = chairs_deal(&seller, &buyer, 3, 2);
         let deal = deal.to_hex();
+        let sold = seller.listing_view(&id).expect("view").id;
+        let sold = seller.store.get(&sold).expect("read").expect("the deal's revision");
         let asked = buyer.deal_step(&deal, Step::Cancel).expect("cancel asked");
         seller.receive(asked.object.bytes(), Via::Direct);
         let agreed = seller.deal_step(&deal, Step::Cancel).expect("cancel agreed");
@@ -456,6 +458,19 @@ mod tests {
         assert_eq!((taken.invalid, taken.later, taken.refused), (0, 0, 0), "{taken:?}");
         assert!(taken.new >= 5, "offer, accept, confirm and two cancels: {taken:?}");
         assert!(restored.thread_view(&deal).expect("the deal's thread").deal_cancelled);
+        assert!(restored.repair_after_deals().expect("repair").is_empty(), "nothing owed");
+        assert_eq!(restored.listing_view(&id).expect("view").quantity, 3, "given back once");
+
+        // From a review: the other order. A backup taken after the deal (its revision, one
+        // chair left), the buyer's answer before sync: the calling off is judged against that
+        // revision and not settled; sync then brings the one that gave the chairs back, and the
+        // repair takes it for what it is, not giving them back a second time.
+        let (restored, _rd) = service(1);
+        restored.receive(first.bytes(), Via::Gossip);
+        restored.receive(sold.bytes(), Via::Gossip);
+        let taken = restored.receive_from_party(&buyer.me(), &answer);
+        assert_eq!((taken.invalid, taken.later), (0, 0), "{taken:?}");
+        restored.receive(revision, Via::Gossip);
         assert!(restored.repair_after_deals().expect("repair").is_empty(), "nothing owed");
         assert_eq!(restored.listing_view(&id).expect("view").quantity, 3, "given back once");
     }

@@ -104,6 +104,7 @@ impl Service {
             self.store.set_given_back(&id, cancelled)?;
             return Ok(None);
         };
+
         let now = self.dated_after_deals(&key, Timestamp::now())?;
         let now = now.max(current.created_at().saturating_add(Duration::from_millis(1)));
         // Dated after the last cancel, so that a node restored from a backup tells a revision
@@ -241,6 +242,16 @@ impl Service {
             // One deal that cannot be settled is logged; the others, and the other listings,
             // are still repaired.
             for deal in self.store.unsettled_cancellations(&entry.key)? {
+                // The current revision signed after the last cancel is the one that gave it
+                // back, on a node that lost that record (restored from a backup, the calling
+                // off given back by the other party before sync brought the revision): marked,
+                // not given back twice. Only here, at start: live, another deal's revision may
+                // come between a cancel and its settling.
+                if self.store.is_cancelled(&deal)? && self.last_cancel(&deal)?.is_some_and(|at| current > at)
+                {
+                    self.store.set_given_back(&deal, true)?;
+                    continue;
+                }
                 tracing::info!(%deal, "settling a deal called off");
                 if let Err(e) = self.after_step(deal, then) {
                     tracing::warn!(%deal, error = %e, "cannot settle a deal called off");
