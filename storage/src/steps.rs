@@ -269,8 +269,12 @@ mod tests {
         assert_eq!(store.unsettled_cancellations(&key).expect("read"), vec![a.id()], "owed a revision");
         store.set_given_back(&a.id(), true).expect("settled");
         assert!(store.unsettled_cancellations(&key).expect("read").is_empty());
-        let again =
-            sign_now(&buyer, Body::Step(DealStep { deal: a.id(), to: seller.public(), step: Step::Cancel }));
+        // Dated after the first: signed in the same millisecond, it would be the same object.
+        let again = haggle_protocol::fixtures::sign_at(
+            &buyer,
+            Body::Step(DealStep { deal: a.id(), to: seller.public(), step: Step::Cancel }),
+            first.created_at().saturating_add(std::time::Duration::from_millis(1)),
+        );
         assert!(
             put(&store, &again).is_new(),
             "steps are stored whatever the stage (each party's share is bounded)"
