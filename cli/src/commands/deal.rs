@@ -557,6 +557,11 @@ mod tests {
         super::sample_deal(stage, cancel_asked_by)
     }
 
+    /// A payment asked in cash.
+    fn cash() -> haggle_node::api::types::PaymentView {
+        haggle_node::api::types::PaymentView { method: "cash".into(), details: String::new() }
+    }
+
     /// Defect: a party's `cancel` was invisible to the other but for a timeline line; the
     /// stage says a cancel was asked until both have (or the deal completed: the node's
     /// `cancel_asked_by`, tested with the deal's state in the protocol).
@@ -591,10 +596,7 @@ mod tests {
                 waiting_on: Some(waiting),
                 disputed,
                 // Shipped after a payment request in cash: paid as it was handed over.
-                payment: (stage == "shipped").then(|| haggle_node::api::types::PaymentView {
-                    method: "cash".into(),
-                    details: String::new(),
-                }),
+                payment: (stage == "shipped").then(cash),
                 ..deal(stage, cancel)
             };
             next_step(&d)
@@ -642,10 +644,7 @@ mod tests {
                 you_are: Some(you.into()),
                 waiting_on: Some(waiting),
                 listing_kind: Some(haggle_node::api::types::ListingKind::Service),
-                payment: Some(haggle_node::api::types::PaymentView {
-                    method: "cash".into(),
-                    details: String::new(),
-                }),
+                payment: Some(cash()),
                 ..deal(stage, None)
             })
         };

@@ -136,8 +136,10 @@ impl Service {
 
     /// Takes in the objects `other`'s node sent back: each must be a negotiation message, deal
     /// step or note between the owner and `other` (signed by either: the owner's own, lost here,
-    /// come back too), or a listing revision by either (one a thread was made on), and is checked and stored as a direct message is (a Confirm judged by
-    /// the date it was signed: see `Store::ingest_history`), flushed once at the end. Objects
+    /// come back too), or a listing revision by either that an offer of the same answer was
+    /// made on, taken once the listing's current revision is held (see `revision_takes`); each
+    /// is checked and stored as a direct message is (a Confirm judged by the date it was signed:
+    /// see `Store::ingest_history`), flushed once at the end. Objects
     /// that follow one later in the answer are tried again after it. History is not news: no
     /// event is announced and no follow-up runs (a confirm of an accept that came back would
     /// be a second, different one), except that a deal whose calling off came back, on a

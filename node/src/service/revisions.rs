@@ -108,9 +108,9 @@ impl Service {
         let now = self.dated_after_deals(&key, Timestamp::now())?;
         let now = now.max(current.created_at().saturating_add(Duration::from_millis(1)));
         // Dated after the last cancel, so that a node restored from a backup tells a revision
-        // that gave the deal back from one before it (see `settle_given_back`).
-        // A cancel dated ahead of this node's clock (its signer's runs fast) moves it by at
-        // most a second: a revision dated further ahead would be turned away by peers.
+        // that gave the deal back from one before it (see `settle_given_back`); by at most a
+        // second more for a cancel dated ahead of this clock, as peers turn away a revision
+        // dated further ahead.
         let now = match self.last_cancel(&id)? {
             Some(at) if cancelled => now.max(
                 at.saturating_add(Duration::from_millis(1)).min(now.saturating_add(Duration::from_secs(1))),
