@@ -33,8 +33,12 @@ impl Service {
         }
         let state = self.store.deal_state(&deal)?;
         let kind = deal.listing().listing().map(|l| l.kind);
-        let refused = |why| Conflict::Step { deal: id, why, kind };
-        state.allows(role, &step).map_err(refused)?;
+        let refused = |why| Conflict::Step { deal: id, why, kind, rated: false };
+        if let Err(why) = state.allows(role, &step) {
+            let rated = matches!(why, haggle_protocol::NotAllowed::Final(haggle_protocol::Stage::Completed))
+                && self.store.feedback_on(&id, &me)?.is_some();
+            return Err(Conflict::Step { deal: id, why, kind, rated }.into());
+        }
         let steps = self.store.deal_steps(&id)?;
         if let Step::Paid { request, .. } = &mut step {
             // The payment names the request it pays: the seller's latest (allowed: not paid yet).

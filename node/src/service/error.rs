@@ -676,7 +676,7 @@ pub enum Conflict {
     /// A deal step the owner may not sign now (see `haggle_protocol::lifecycle`), in the deal's
     /// own words (a giveaway's giver and taker, a campaign's creator and backer, a service's
     /// work) with the command that comes next.
-    #[error("{}", step_refusal(.deal, .why, *.kind))]
+    #[error("{}", step_refusal(.deal, .why, *.kind, *.rated))]
     Step {
         /// The deal.
         deal: ObjectId,
@@ -684,6 +684,9 @@ pub enum Conflict {
         why: haggle_protocol::NotAllowed,
         /// The kind of the listing the deal was made on, which names its parties and steps.
         kind: Option<haggle_protocol::ListingKind>,
+        /// Whether the owner rated the deal already (a completed deal's refusal then does not
+        /// suggest rating it).
+        rated: bool,
     },
     /// A payment request or payment on a deal whose price is 0 (a giveaway, a free file).
     #[error(
@@ -1431,6 +1434,7 @@ fn step_refusal(
     deal: &ObjectId,
     why: &haggle_protocol::NotAllowed,
     kind: Option<haggle_protocol::ListingKind>,
+    rated: bool,
 ) -> String {
     use haggle_protocol::{ListingKind, NotAllowed, Role};
     let id = deal.fmt_short();
@@ -1465,8 +1469,11 @@ fn step_refusal(
         NotAllowed::Done(what) => {
             format!("you already signed {what} (haggle deal {id} shows what comes next)")
         }
+        NotAllowed::Final(haggle_protocol::Stage::Completed) if rated => format!(
+            "the deal is completed: no step can follow, and you rated it already (a rating is signed once and cannot change; haggle deal {id} shows it)"
+        ),
         NotAllowed::Final(haggle_protocol::Stage::Completed) => format!(
-            "the deal is completed: no step can follow; rate it if you have not (haggle feedback {id} positive, neutral or negative)"
+            "the deal is completed: no step can follow; say how it went by rating it (haggle feedback {id} positive, neutral or negative)"
         ),
         other => other.to_string(),
     }

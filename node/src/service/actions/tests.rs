@@ -1997,6 +1997,27 @@ fn a_deals_id_given_for_a_reputation_names_its_other_party() {
     assert!(matches!(buyer.object_view(&deal[..8]), Ok(crate::api::types::ObjectView::Deal(_))));
 }
 
+/// A step on a completed deal says to rate it only while the owner has not (a trial's buyer,
+/// who had rated, was told "rate it if you have not").
+#[test]
+fn a_step_on_a_completed_deal_suggests_a_rating_only_until_there_is_one() {
+    use haggle_protocol::Step;
+
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (_, deal) = chairs_deal(&seller, &buyer, 3, 1);
+    let deal = deal.to_hex();
+    let shipped = seller.deal_step(&deal, Step::Shipped(None)).expect("shipped");
+    buyer.receive(shipped.object.bytes(), Via::Direct);
+    buyer.deal_step(&deal, Step::Received).expect("received");
+    let before = buyer.deal_step(&deal, Step::Cancel).expect_err("completed").to_string();
+    assert!(before.contains("no step can follow; say how it went by rating it (haggle feedback"), "{before}");
+    let request = crate::api::types::FeedbackRequest { rating: "positive".into(), text: String::new() };
+    buyer.leave_feedback(&deal, request).expect("rated");
+    let after = buyer.deal_step(&deal, Step::Cancel).expect_err("completed").to_string();
+    assert!(after.contains("you rated it already") && !after.contains("haggle feedback"), "{after}");
+}
+
 /// `show --exact` of a revision this node no longer holds whole (past the history it keeps)
 /// says so and names the current one, instead of passing the current text off as the earlier.
 #[test]
