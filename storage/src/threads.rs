@@ -126,6 +126,17 @@ impl Store {
         Ok(out)
     }
 
+    /// The ids of up to `limit` threads on one listing, read from the index alone (an auction
+    /// may hold thousands of bids).
+    pub fn thread_ids_on(&self, key: &ListingKey, limit: usize) -> Result<Vec<ObjectId>, StoreError> {
+        let prefix = keys::key(keys::LISTING_THREAD, &[&key.to_bytes()]);
+        let mut out = Vec::new();
+        for k in self.db.scan_prefix(prefix).keys().take(limit) {
+            out.push(keys::id_at_end(&k?).ok_or(StoreError::Corrupt { what: "listing thread key" })?);
+        }
+        Ok(out)
+    }
+
     /// The threads on one listing that hold more than their offer, bid or pledge (the answered
     /// ones): read without decoding the thousands of bids an auction may hold.
     pub fn answered_threads_on(&self, key: &ListingKey) -> Result<Vec<ThreadRecord>, StoreError> {

@@ -905,13 +905,17 @@ pub enum Conflict {
         with: Option<haggle_protocol::PublicKey>,
     },
     /// The owner's listing named where a conversation is meant, with none or several about it.
-    #[error("{}", which_conversation(.listing, .conversations))]
+    #[error("{}", which_conversation(.listing, .conversations, .threads))]
     WhichConversation {
         /// The listing.
         listing: ObjectId,
         /// Each conversation about it (the id `haggle messages` lists), with the other key and
         /// the owner's name for it, if it gave one.
         conversations: Vec<(ObjectId, haggle_protocol::PublicKey, Option<String>)>,
+        /// With no conversation about it: a few threads on it (offers, bookings, bids), each with
+        /// the key that opened it and the owner's name for it, whose conversations a message
+        /// may go to instead.
+        threads: Vec<(ObjectId, haggle_protocol::PublicKey, Option<String>)>,
     },
     /// A thread between two other people (a public bid or pledge).
     #[error("thread {} is between two other people: messages go between a thread's two parties", .0.fmt_short())]
@@ -1200,23 +1204,30 @@ impl From<RejectReason> for ServiceError {
 fn which_conversation(
     listing: &ObjectId,
     conversations: &[(ObjectId, haggle_protocol::PublicKey, Option<String>)],
+    threads: &[(ObjectId, haggle_protocol::PublicKey, Option<String>)],
 ) -> String {
     let l = listing.fmt_short();
-    match conversations {
-        [] => format!(
+    let each = |held: &[(ObjectId, haggle_protocol::PublicKey, Option<String>)]| {
+        held.iter()
+            .map(|(id, with, name)| {
+                let who = name.as_deref().map_or_else(|| peer_short(with), quoted);
+                format!("{} with {who}", id.fmt_short())
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (conversations, threads) {
+        ([], []) => format!(
             "nobody has written to you about your listing {l} yet: a message about it goes to someone who wrote first (haggle messages lists your conversations)"
+        ),
+        ([], _) => format!(
+            "nobody has asked about your listing {l}: to write to someone who made an offer on it, name the offer's thread ({}); haggle offers lists them",
+            each(threads)
         ),
         _ => format!(
             "{} people have written to you about your listing {l}: name the conversation ({}); haggle messages lists them",
             conversations.len(),
-            conversations
-                .iter()
-                .map(|(id, with, name)| {
-                    let who = name.as_deref().map_or_else(|| peer_short(with), quoted);
-                    format!("{} with {who}", id.fmt_short())
-                })
-                .collect::<Vec<_>>()
-                .join(", ")
+            each(conversations)
         ),
     }
 }

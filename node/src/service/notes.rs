@@ -165,9 +165,18 @@ impl Service {
             let held = self.store.conversations_about(&key)?;
             let [one] = &held[..] else {
                 // Each named as its other party is: by the owner's name for them, if any.
-                let names = if held.is_empty() { Vec::new() } else { self.store.names()? };
+                // With none, the threads on it (a few), whose conversations a message may go to.
+                let mut threads = Vec::new();
+                if held.is_empty() {
+                    for id in self.store.thread_ids_on(&key, 3)? {
+                        threads.extend(self.store.thread(&id)?.map(|t| (id, t.view.offerer)));
+                    }
+                }
+                let names = if held.is_empty() && threads.is_empty() { Vec::new() } else { self.store.names()? };
                 let name_of = |key: &PublicKey| names.iter().find(|n| n.key == *key).map(|n| n.name.clone());
+                let threads = threads.into_iter().map(|(id, with)| (id, with, name_of(&with))).collect();
                 return Err(Conflict::WhichConversation {
+                    threads,
                     listing: object.id(),
                     conversations: held
                         .iter()

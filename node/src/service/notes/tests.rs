@@ -106,6 +106,15 @@ fn a_note_in_a_thread_goes_to_the_other_party_and_a_blocked_key_is_refused() {
         .offer(&hex(&listing), TermsDraft { price: Some("70".into()), ..TermsDraft::default() })
         .expect("offered");
     seller.receive(offer.object.bytes(), Via::Direct);
+    // By the listing's id, with no question about it: the error names the offer's thread, whose
+    // conversation the seller meant (a trial's seller was told only that nobody had written).
+    let which = seller.send_note(&hex(&listing), "75?".into()).expect_err("no question");
+    assert_eq!(which.code(), ErrorCode::NotFound, "{which}");
+    let said = which.to_string();
+    assert!(
+        said.contains("nobody has asked") && said.contains(&format!("{} with 12D3KooW", offer.object.id().fmt_short())),
+        "{said}"
+    );
     let note = seller.send_note(&hex(&offer), "I can do 75 if you pick it up.".into()).expect("noted");
     assert_eq!(note.then.deliver, vec![buyer.me()]);
     buyer.receive(note.object.bytes(), Via::Direct);
