@@ -148,8 +148,9 @@ async fn show_initial_sync(
     use std::io::IsTerminal;
     let terminal = std::io::stdout().is_terminal();
     let mut bar: Option<indicatif::ProgressBar> = None;
-    // The peers being caught up from (a node syncs with at most a few at once).
-    let mut catching_up: Vec<haggle_node::wire::PeerId> = Vec::new();
+    // The peers being caught up from (a node syncs with at most a few at once), each with how
+    // many objects it had that this node lacked.
+    let mut catching_up: Vec<(haggle_node::wire::PeerId, u64)> = Vec::new();
     loop {
         let event = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -157,10 +158,13 @@ async fn show_initial_sync(
         };
         match event {
             Ok(NodeEvent::SyncProgress { peer, received, total }) if total > 0 => {
-                if !catching_up.contains(&peer) {
-                    catching_up.push(peer);
-                    if !terminal {
-                        tracing::info!(%peer, missing = total, "catching up");
+                match catching_up.iter_mut().find(|(p, _)| *p == peer) {
+                    Some((_, missing)) => *missing = (*missing).max(total),
+                    None => {
+                        catching_up.push((peer, total));
+                        if !terminal {
+                            tracing::info!(%peer, missing = total, "catching up");
+                        }
                     }
                 }
                 if !terminal {
@@ -179,14 +183,24 @@ async fn show_initial_sync(
                 bar.set_length(total.max(bar.length().unwrap_or(0)));
                 bar.set_position(received);
             }
-            Ok(NodeEvent::SyncCompleted { peer, received, .. }) if catching_up.contains(&peer) => {
-                catching_up.retain(|p| *p != peer);
+            Ok(NodeEvent::SyncCompleted { peer, received, .. })
+                if catching_up.iter().any(|(p, _)| *p == peer) =>
+            {
+                let missing = catching_up.iter().find(|(p, _)| *p == peer).map_or(0, |(_, m)| *m);
+                catching_up.retain(|(p, _)| *p != peer);
                 if catching_up.is_empty()
                     && let Some(bar) = bar.take()
                 {
                     bar.finish_and_clear();
                 }
-                tracing::info!(%peer, new = received, "caught up");
+                // What this peer did not bring came meanwhile by gossip or from another peer, or
+                // was refused (a line of `missing=5` then `new=0` read as five lost).
+                let otherwise = missing.saturating_sub(received);
+                if otherwise == 0 {
+                    tracing::info!(%peer, new = received, "caught up");
+                } else {
+                    tracing::info!(%peer, new = received, otherwise, "caught up; the others came by gossip or from another peer meanwhile, or were refused");
+                }
                 if catching_up.is_empty() {
                     return;
                 }

@@ -172,7 +172,8 @@ impl Service {
                         threads.extend(self.store.thread(&id)?.map(|t| (id, t.view.offerer)));
                     }
                 }
-                let names = if held.is_empty() && threads.is_empty() { Vec::new() } else { self.store.names()? };
+                let names =
+                    if held.is_empty() && threads.is_empty() { Vec::new() } else { self.store.names()? };
                 let name_of = |key: &PublicKey| names.iter().find(|n| n.key == *key).map(|n| n.name.clone());
                 let threads = threads.into_iter().map(|(id, with)| (id, with, name_of(&with))).collect();
                 return Err(Conflict::WhichConversation {

@@ -112,7 +112,8 @@ fn a_note_in_a_thread_goes_to_the_other_party_and_a_blocked_key_is_refused() {
     assert_eq!(which.code(), ErrorCode::NotFound, "{which}");
     let said = which.to_string();
     assert!(
-        said.contains("nobody has asked") && said.contains(&format!("{} with 12D3KooW", offer.object.id().fmt_short())),
+        said.contains("nobody has asked")
+            && said.contains(&format!("{} with 12D3KooW", offer.object.id().fmt_short())),
         "{said}"
     );
     let note = seller.send_note(&hex(&offer), "I can do 75 if you pick it up.".into()).expect("noted");
