@@ -14,7 +14,7 @@ use super::budget::Spend;
 use super::peers::Kind;
 use super::{Done, EventLoop, Work, or_on_panic};
 use crate::party::{MAX_HELD, MAX_ROUNDS, PartyRequest, PartyResponse};
-use crate::service::PartyTaken;
+use crate::service::{Followups, PartyTaken};
 
 /// How long after this node gave a peer back what it lacked the owner's messages waiting for
 /// that peer are sent again (see [`EventLoop::party_tick`]).
@@ -31,8 +31,9 @@ pub(crate) enum PartyDone {
     Ask { peer: PeerId, session: u64, held: Vec<[u8; 32]> },
     /// The answer to `peer`'s request, under its token.
     Answer { peer: PeerId, token: u64, answer: PartyResponse },
-    /// What `peer`'s answer brought in session `session`; `more` if it left some out.
-    Taken { peer: PeerId, session: u64, taken: PartyTaken, more: bool },
+    /// What `peer`'s answer brought in session `session`; `more` if it left some out; `then`,
+    /// the Confirms owed once the whole answer is here.
+    Taken { peer: PeerId, session: u64, taken: PartyTaken, more: bool, then: Followups },
 }
 
 /// One connection's asking of one peer.
@@ -136,7 +137,8 @@ impl EventLoop {
                     let _ = self.swarm.behaviour_mut().party.send_response(channel, answer);
                 }
             }
-            PartyDone::Taken { peer, session, taken, more } => {
+            PartyDone::Taken { peer, session, taken, more, then } => {
+                self.follow_up(then);
                 if taken.new > 0 {
                     tracing::info!(
                         %peer, new = taken.new, later = taken.later,
@@ -173,7 +175,17 @@ impl EventLoop {
                             let Some(key) = PublicKey::from_peer_id(&peer) else { return };
                             self.spawn_in_turn(move |service| {
                                 let taken = service.receive_from_party(&key, &objects);
-                                Some(Done::Party(PartyDone::Taken { peer, session, taken, more }))
+                                // The whole answer is here: an Accept that came back without
+                                // the Confirm after it is owed one (see `confirm_owed_with`).
+                                let then = if more || taken.later > 0 {
+                                    Followups::default()
+                                } else {
+                                    service.confirm_owed_with(&key).unwrap_or_else(|e| {
+                                        tracing::warn!(error = %e, "cannot confirm accepts a party gave back");
+                                        Followups::default()
+                                    })
+                                };
+                                Some(Done::Party(PartyDone::Taken { peer, session, taken, more, then }))
                             });
                         }
                         PartyResponse::Refused { reason } => {

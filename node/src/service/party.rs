@@ -8,7 +8,7 @@ use haggle_protocol::note::{About, Conversation};
 use haggle_protocol::{Object, ObjectId, ObjectKind, PublicKey, Timestamp};
 use haggle_storage::Outcome;
 
-use super::{Service, ServiceError};
+use super::{Followups, Service, ServiceError};
 use crate::party::MAX_HELD;
 
 /// What a party's answer brought.
@@ -283,6 +283,18 @@ impl Service {
         taken
     }
 
+    /// Confirms the Accepts of the owner's terms, in its threads with `other`, that wait for
+    /// this node's Confirm: a node restored from a backup taken before it confirmed took the
+    /// Accept back from the other party, but the Confirm it signed then was lost with its store
+    /// before it was delivered (or it never got that far). Run once the other party's answer is
+    /// all here (its last page, nothing refused for now): a Confirm that party held would have
+    /// come back after its Accept. The repair at start does the same, a restart later.
+    pub fn confirm_owed_with(&self, other: &PublicKey) -> Result<Followups, ServiceError> {
+        let mut then = Followups::default();
+        self.confirm_waiting(self.store.threads_between(&self.me(), other)?, &mut then);
+        Ok(then)
+    }
+
     /// Whether a listing revision given back is taken now: an offer of the same answer was made
     /// on it, and this node holds the listing's current revision (of which it is history).
     fn revision_takes(&self, listing: &Object, offered: &HashSet<ObjectId>) -> bool {
@@ -354,7 +366,7 @@ fn follows_what_is_missing(reason: &haggle_storage::RejectReason) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use haggle_protocol::{ListingKind, Object};
+    use haggle_protocol::{ListingKind, Object, ObjectKind};
 
     use crate::api::types::ListingDraft;
     use crate::service::Via;
@@ -421,6 +433,53 @@ mod tests {
         let bad = [other.bytes().to_vec(), lamp.bytes().to_vec(), vec![1, 2, 3]];
         let taken = restored.receive_from_party(&seller.me(), &bad);
         assert_eq!((taken.invalid, taken.new, taken.refused), (3, 0, 0));
+    }
+
+    /// A buyer's node took the seller's Accept and confirmed it, then lost its store before the
+    /// Confirm was delivered, and was restored from a backup taken before: the seller's node
+    /// gives the Accept back (delivered there), with no Confirm after it. Once that answer is all
+    /// here the restored node confirms, rather than at its next start (by when the terms may
+    /// have lapsed); and confirms nothing twice.
+    #[test]
+    fn an_accept_given_back_without_its_confirm_is_confirmed_once_the_answer_is_in() {
+        let (seller, _sd) = service(1);
+        let (buyer, _bd) = service(2);
+        let listing = seller.publish(draft("Desk", "80")).expect("published").object;
+        buyer.receive(listing.bytes(), Via::Gossip);
+        let offer = buyer.offer(&listing.id().to_hex(), offer_of("70")).expect("offered").object;
+        seller.receive(offer.bytes(), Via::Direct);
+        let accept = seller.accept(&offer.id().to_hex()).expect("accepted").object;
+        seller
+            .record_delivery(accept.id(), haggle_storage::DeliveryState::Delivered, None)
+            .expect("recorded");
+        assert_eq!(buyer.receive(accept.bytes(), Via::Direct).then.deliver, vec![seller.me()], "confirmed");
+
+        let (restored, _rd) = service(2);
+        restored.receive(listing.bytes(), Via::Gossip);
+        let answer = seller
+            .party_missing(&buyer.me(), &restored.party_held(&seller.me()).expect("held"))
+            .expect("answer");
+        let taken = restored.receive_from_party(&seller.me(), &answer);
+        assert_eq!((taken.new, taken.later, taken.invalid), (2, 0, 0), "the offer and the accept: {taken:?}");
+        let thread = offer.id().to_hex();
+        assert!(restored.thread_view(&thread).expect("thread").deal.is_none(), "history signs nothing");
+        let then = restored.confirm_owed_with(&seller.me()).expect("confirmed");
+        assert_eq!(then.deliver, vec![seller.me()], "the confirm goes to the seller");
+        let deal = restored.thread_view(&thread).expect("thread").deal.expect("a deal now");
+        assert_eq!(deal, accept.id());
+        assert!(restored.confirm_owed_with(&seller.me()).expect("nothing").deliver.is_empty(), "once");
+        // The seller's node takes it and makes the same deal.
+        let record = restored.store.thread(&offer.id()).expect("read").expect("thread");
+        let confirm = record.messages.iter().find(|m| m.kind() == ObjectKind::Confirm).expect("a confirm");
+        seller.receive(confirm.bytes(), Via::Direct);
+        assert_eq!(seller.thread_view(&thread).expect("thread").deal, Some(deal));
+        // A seller's answer with the Confirm in it: nothing owed.
+        let (again, _ad) = service(2);
+        again.receive(listing.bytes(), Via::Gossip);
+        let answer = seller.party_missing(&buyer.me(), &[]).expect("answer");
+        again.receive_from_party(&seller.me(), &answer);
+        assert!(again.confirm_owed_with(&seller.me()).expect("nothing").deliver.is_empty());
+        assert_eq!(again.thread_view(&thread).expect("thread").deal, Some(deal));
     }
 
     /// A seller's node lost its store after a deal was called off and the quantity given back,

@@ -196,19 +196,26 @@ impl Service {
     /// deals call for (see below).
     pub fn repair(&self) -> Result<Followups, ServiceError> {
         let mut then = Followups::default();
-        for thread in self.store.threads_of(&self.me())? {
-            if thread.view.state == ThreadState::Confirming
-                && thread.view.proposer == self.me()
-                && let Err(e) = self.confirm_if_due(thread.view.thread, &mut then)
-            {
-                tracing::warn!(thread = %thread.view.thread.fmt_short(), error = %e, "cannot confirm an accept");
-            }
-        }
+        self.confirm_waiting(self.store.threads_of(&self.me())?, &mut then);
         self.repair_revisions(&mut then)?;
         if let Err(e) = self.hand_over_due(&mut then) {
             tracing::warn!(error = %e, "cannot hand over the keys of digital goods paid for");
         }
         Ok(then)
+    }
+
+    /// Confirms each Accept of the owner's terms among `threads` that waits for this node's
+    /// Confirm, if the terms still stand (see [`Self::confirm_if_due`]); a thread that cannot be
+    /// read or confirmed is logged and left for the next try.
+    pub(super) fn confirm_waiting(&self, threads: Vec<haggle_storage::ThreadRecord>, then: &mut Followups) {
+        for thread in threads {
+            if thread.view.state == ThreadState::Confirming
+                && thread.view.proposer == self.me()
+                && let Err(e) = self.confirm_if_due(thread.view.thread, then)
+            {
+                tracing::warn!(thread = %thread.view.thread.fmt_short(), error = %e, "cannot confirm an accept");
+            }
+        }
     }
 
     /// Repairs what a crash between a deal and the owner's next listing revision left behind:
