@@ -39,10 +39,29 @@ pub fn write_line(args: std::fmt::Arguments<'_>) {
     use std::io::Write;
     let text = args.to_string();
     let line = visible(&text);
+    #[cfg(test)]
+    if CAPTURED.with(|c| c.borrow_mut().as_mut().map(|out| out.push_str(&format!("{line}\n"))).is_some()) {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     let written =
         out.write_all(line.as_bytes()).and_then(|()| out.write_all(b"\n")).and_then(|()| out.flush());
     exit_on_write_error(written);
+}
+
+#[cfg(test)]
+thread_local! {
+    /// What the lines written on this thread read, while [`captured`] runs.
+    static CAPTURED: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The lines `write` writes (through `outln!`), instead of on stdout: for tests of what a
+/// command prints.
+#[cfg(test)]
+pub(crate) fn captured(write: impl FnOnce()) -> String {
+    CAPTURED.with(|c| *c.borrow_mut() = Some(String::new()));
+    write();
+    CAPTURED.with(|c| c.borrow_mut().take()).unwrap_or_default()
 }
 
 /// Writes a note (see [`note!`](crate::note)).
@@ -996,6 +1015,12 @@ pub fn thread(t: &ThreadView) {
                 outln!(
                     "  next      once the auction has ended: the seller's node accepts the high bid by itself if it meets any reserve (unless the seller blocked its bidder); a lower bid only if the high one falls through"
                 )
+            } else if t.deadline.is_some_and(|d| d <= now) {
+                // A trial's backer read "at the deadline" after it had passed.
+                outln!(
+                    "  next      the deadline has passed: the creator's node accepts every pledge by itself if the goal is met, and its accept has not reached your node yet (haggle show {} has the campaign's count)",
+                    t.listing.as_ref().map_or_else(|| "CAMPAIGN".to_owned(), short)
+                )
             } else {
                 outln!(
                     "  next      at the deadline: the creator's node accepts every pledge by itself if the goal is met"
@@ -1247,9 +1272,98 @@ pub(crate) fn sample_listing(
     }
 }
 
+/// A thread view for tests: an offer on "Desk lamp" with one accept from the other party,
+/// `on_chain` or not, in `state`.
+#[cfg(test)]
+pub(crate) fn sample_thread(
+    state: haggle_node::api::types::ThreadState,
+    on_chain: bool,
+) -> haggle_node::api::types::ThreadView {
+    use haggle_node::api::types::{
+        MessageView, ObjectId, ObjectKind, Party, PriceView, Role, TermsView, ThreadView,
+    };
+    let price = PriceView {
+        amount: 1_500,
+        currency: "EUR".parse().expect("a currency"),
+        per: None,
+        decimals: None,
+        display: "15.00 EUR".into(),
+    };
+    let terms = TermsView { quantity: 1, price, expires_at: 0, dates: None, unit: None };
+    let accept = MessageView {
+        id: ObjectId::from_bytes([2; 32]),
+        kind: ObjectKind::Accept,
+        from: Party::Them,
+        created_at: 0,
+        message: String::new(),
+        terms: None,
+        on_chain,
+        delivery: None,
+        delivery_error: None,
+        delivered_at: None,
+        sealed: false,
+    };
+    ThreadView {
+        thread: ObjectId::from_bytes([3; 32]),
+        opening: ObjectKind::Offer,
+        listing: None,
+        current_listing: None,
+        listing_changed: Vec::new(),
+        listing_title: Some("Desk lamp".into()),
+        listing_kind: None,
+        role: Role::Offerer,
+        counterparty: sample_listing(1, ListingState::Active, 1).author,
+        blocked: false,
+        refused: false,
+        state,
+        terms,
+        proposed_by: Party::Me,
+        awaiting: None,
+        delivery: None,
+        deal: None,
+        messages: vec![accept],
+        updated_at: None,
+        replaced_by: None,
+        outcome: None,
+        nights_unavailable: None,
+        quantity_left: None,
+        listing_currency: None,
+        again: None,
+        deal_cancelled: false,
+        deadline: None,
+        notes: 0,
+        notes_unread: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A backer whose pledge is still open after the deadline (its creator blocked it, or the
+    /// accept is on its way) read "at the deadline", which had passed (from a trial).
+    #[test]
+    fn a_pledge_waiting_past_its_deadline_says_the_deadline_passed() {
+        use haggle_node::api::types::{ObjectKind, Party, ThreadState};
+        let mut pledge = sample_thread(ThreadState::Open, true);
+        pledge.messages.clear();
+        pledge.opening = ObjectKind::Pledge;
+        pledge.awaiting = Some(Party::Them);
+        pledge.listing = Some(haggle_node::api::types::ObjectId::from_bytes([7; 32]));
+        pledge.deadline = Some(now_ms() + 60_000);
+        let before = captured(|| thread(&pledge));
+        assert!(
+            before.contains("next      at the deadline: the creator's node accepts every pledge"),
+            "{before}"
+        );
+        pledge.deadline = Some(now_ms() - 1_000);
+        let after = captured(|| thread(&pledge));
+        assert!(
+            after.contains("next      the deadline has passed:")
+                && after.contains("(haggle show 0707070707 has"),
+            "{after}"
+        );
+    }
 
     #[test]
     fn lists_name_what_has_new_messages_and_a_listing_counts_its_conversations() {

@@ -215,10 +215,15 @@ pub fn lines(l: &ListingView, c: &CampaignInfo) {
         (false, true, true) => outln!(
             "  deadline  passed {}: funded; {}",
             output::relative(c.deadline, now),
-            if l.mine {
-                "your node accepts every pledge, each a deal (see haggle deals)"
-            } else {
-                "the creator's node accepts every pledge, each a deal (see haggle deals)"
+            match (l.mine, c.left_to_you) {
+                (true, 0) => "your node accepts every pledge, each a deal (see haggle deals)".to_owned(),
+                // A trial's creator read "every pledge" with a blocked backer's left to it.
+                (true, n) => format!(
+                    "your node accepts every pledge but {} from keys you blocked, left to you: accept or decline each (haggle offers)",
+                    n
+                ),
+                (false, _) =>
+                    "the creator's node accepts every pledge, each a deal (see haggle deals)".to_owned(),
             }
         ),
         (false, true, false) => outln!(
@@ -296,5 +301,27 @@ mod tests {
         assert_eq!(reward_missed(&campaign(60, Some("Loaf a week"))), None, "it earned the loaf");
         assert_eq!(reward_missed(&campaign(20, Some("Sticker"))), None, "the sticker has no limit");
         assert_eq!(reward_missed(&campaign(5, None)), None, "it reaches no reward");
+    }
+
+    /// A trial's creator read "your node accepts every pledge" on a funded campaign whose
+    /// blocked backer's pledge its node had left to it.
+    #[test]
+    fn a_funded_campaign_names_the_pledges_left_to_its_creator() {
+        let price = |amount: u64| serde_json::json!({ "amount": amount * 100, "currency": "EUR", "per": null, "decimals": 2, "display": format!("{amount}.00 EUR") });
+        let mut info: CampaignInfo = serde_json::from_value(serde_json::json!({
+            "deadline": 0, "over": true, "goal": price(150), "total": price(155), "percent": 103,
+            "funded": true, "backers": 2, "pledges": [], "tiers": [], "left_to_you": 1,
+        }))
+        .expect("a campaign");
+        let mut listing = crate::output::sample_listing(2, haggle_node::api::types::ListingState::Closed, 0);
+        listing.mine = true;
+        let said = crate::output::captured(|| lines(&listing, &info));
+        assert!(
+            said.contains("funded; your node accepts every pledge but 1 from keys you blocked, left to you: accept or decline each (haggle offers)"),
+            "{said}"
+        );
+        info.left_to_you = 0;
+        let said = crate::output::captured(|| lines(&listing, &info));
+        assert!(said.contains("funded; your node accepts every pledge, each a deal"), "{said}");
     }
 }

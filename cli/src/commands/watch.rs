@@ -1534,6 +1534,7 @@ mod tests {
             tiers: Vec::new(),
             pledges: Vec::new(),
             mine: None,
+            left_to_you: 0,
         };
         let funded = ListingView {
             kind: ListingKind::Crowdfund,
@@ -1555,58 +1556,7 @@ mod tests {
         state: haggle_node::api::types::ThreadState,
         on_chain: bool,
     ) -> haggle_node::api::types::ThreadView {
-        use haggle_node::api::types::{MessageView, PriceView, Role, TermsView, ThreadView};
-        let price = PriceView {
-            amount: 1_500,
-            currency: "EUR".parse().expect("a currency"),
-            per: None,
-            decimals: None,
-            display: "15.00 EUR".into(),
-        };
-        let terms = TermsView { quantity: 1, price, expires_at: 0, dates: None, unit: None };
-        let accept = MessageView {
-            id: ObjectId::from_bytes([2; 32]),
-            kind: ObjectKind::Accept,
-            from: Party::Them,
-            created_at: 0,
-            message: String::new(),
-            terms: None,
-            on_chain,
-            delivery: None,
-            delivery_error: None,
-            delivered_at: None,
-            sealed: false,
-        };
-        ThreadView {
-            thread: ObjectId::from_bytes([3; 32]),
-            opening: ObjectKind::Offer,
-            listing: None,
-            current_listing: None,
-            listing_changed: Vec::new(),
-            listing_title: Some("Desk lamp".into()),
-            listing_kind: None,
-            role: Role::Offerer,
-            counterparty: crate::output::sample_listing(1, ListingState::Active, 1).author,
-            blocked: false,
-            refused: false,
-            state,
-            terms,
-            proposed_by: Party::Me,
-            awaiting: None,
-            delivery: None,
-            deal: None,
-            messages: vec![accept],
-            updated_at: None,
-            replaced_by: None,
-            outcome: None,
-            nights_unavailable: None,
-            quantity_left: None,
-            listing_currency: None,
-            again: None,
-            deal_cancelled: false,
-            notes: 0,
-            notes_unread: 0,
-        }
+        crate::output::sample_thread(state, on_chain)
     }
 
     /// Found in a trial: an accept that crossed a withdrawal, or came after the terms lapsed,

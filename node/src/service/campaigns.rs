@@ -311,6 +311,17 @@ pub(super) fn info(
         .collect();
     let notes = super::auctions::notes(&pledges, &shown);
     drop(pledges);
+    let over = view.is_over(Timestamp::now());
+    let funded = view.funded() && !closed_short(listing);
+    // The owner's own funded campaign: the blocked keys' pledges its node left to it, still open.
+    let mut left_to_you = 0;
+    if listing.author() == *me && over && funded {
+        for b in view.backings.iter().filter(|b| b.amount > 0 && store.is_blocked(&b.backer)) {
+            if store.thread(&b.id)?.is_some_and(|t| t.view.state == haggle_protocol::ThreadState::Open) {
+                left_to_you += 1;
+            }
+        }
+    }
     let currency = view.goal.currency.clone();
     let money = |amount: u64| views::money(&Price::new(amount, currency.clone()));
     let pledge_view = |b: &haggle_protocol::Backing| PledgeView {
@@ -336,12 +347,12 @@ pub(super) fn info(
         .collect();
     Ok(Some(CampaignInfo {
         deadline: view.campaign.deadline.as_millis(),
-        over: view.is_over(Timestamp::now()),
+        over,
         goal: views::price(&view.goal),
         total: money(view.total),
         percent: view.total.saturating_mul(100) / view.goal.amount.max(1),
         // The creator's node closed it short of its goal: not funded, whatever this node counts.
-        funded: view.funded() && !closed_short(listing),
+        funded,
         missed: closed_short(listing),
         // Closed before the deadline: cancelled (closed after it, the deals stand).
         cancelled: listing.listing().is_some_and(|l| l.status == ListingStatus::Closed)
@@ -350,6 +361,7 @@ pub(super) fn info(
         tiers,
         pledges: view.backings.iter().rev().filter(|b| b.amount > 0).take(SHOWN).map(pledge_view).collect(),
         mine: view.backing_of(me).map(pledge_view),
+        left_to_you,
     }))
 }
 
@@ -648,11 +660,19 @@ mod tests {
         // From a review: a blocked backer's withdrawal is nothing to accept.
         let withdrawn = view(&eve_withdraws);
         assert_eq!((withdrawn.outcome, withdrawn.awaiting), (None, None), "{withdrawn:?}");
+        // The campaign's view counts it as left to the owner (a trial's `show` said every pledge
+        // was accepted); Eve's withdrawn one is not.
+        let left = || {
+            let listing = creator.listing_view(&listing.id().to_hex()).expect("the campaign");
+            listing.campaign.expect("a campaign").left_to_you
+        };
+        assert_eq!(left(), 1);
         // Settling again accepts nothing more; the owner may still take the pledge by hand.
         assert!(creator.settle_markets().expect("settled").deliver.is_empty());
         creator.accept(&carols.id().to_hex()).expect("the owner takes it");
         let taken = view(&carols);
         assert_eq!((taken.state, taken.outcome), (ThreadState::Confirming, None), "{taken:?}");
+        assert_eq!(left(), 0, "answered");
     }
 
     /// A backer who runs `withdraw` on its pledge's thread is pointed to the withdrawal every

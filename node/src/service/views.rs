@@ -462,6 +462,13 @@ pub(super) fn thread_with(
     Ok(ThreadView {
         notes,
         notes_unread,
+        deadline: t
+            .listing
+            .as_ref()
+            .and_then(Object::listing)
+            .and_then(|l| l.campaign())
+            .filter(|_| t.offer.kind() == ObjectKind::Pledge)
+            .map(|c| c.deadline.as_millis()),
         thread: v.thread,
         opening: t.offer.kind(),
         // The revision the offer names, also once this node no longer holds it (swept).

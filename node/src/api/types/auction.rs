@@ -276,4 +276,12 @@ pub struct CampaignInfo {
     /// The owner's current pledge, if it pledged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mine: Option<PledgeView>,
+    /// On the owner's own campaign, funded and past its deadline: the pledges from keys it
+    /// blocked that its node left to it, still open (accept or decline each in its thread).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub left_to_you: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

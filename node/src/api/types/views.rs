@@ -646,6 +646,10 @@ pub struct ThreadView {
     /// negotiation ended in a deal, which the deal's steps then cancelled).
     #[serde(default)]
     pub deal_cancelled: bool,
+    /// For a pledge: its campaign's deadline (unix ms), which decides when the creator's node
+    /// answers it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<u64>,
     /// Messages about the thread (notes outside the terms, `GET /v1/messages/{id}`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub notes: usize,
