@@ -89,6 +89,9 @@ fn open_with_them(change: &BlockChange) {
             (Some(bid), _) if bid == "bid" => {
                 "your bid binds you if it wins when the auction ends; a bid cannot be taken back".to_owned()
             }
+            (Some(pledge), _) if pledge == "their pledge" => {
+                "their pledge to your campaign stands; if it is funded, your node leaves this one to you to accept or decline".to_owned()
+            }
             (Some(bid), _) if bid == "their bid" => {
                 "their bid on your auction stands until it ends; if it wins, it waits for you to accept or decline it"
                     .to_owned()

@@ -131,9 +131,9 @@ impl Service {
         let with_key = |a: PublicKey, b: PublicKey| (a == me && b == key) || (a == key && b == me);
         // Negotiations (not the owner's offers its party's node refused: they hold nothing to
         // end), its high bid on an auction of the owner's that is over and awaits the owner, the
-        // highest bid of each auction still running between the two, and the owner's standing
-        // pledges to its campaigns (other bids and pledges are answered with their auction or
-        // campaign).
+        // highest bid of each auction still running between the two, the owner's standing
+        // pledges to its campaigns and theirs to the owner's (other bids and pledges are
+        // answered with their auction or campaign).
         let mut open_threads = Vec::new();
         // Bids on an auction still running, by auction: the highest, which the block names (a
         // trial's bidder blocked the seller, was told of nothing open, and won a deal with them).
@@ -155,6 +155,28 @@ impl Service {
                         listing: view.listing,
                     });
                 }
+                continue;
+            }
+            // Their standing pledge to the owner's campaign: if it is funded, the owner's node
+            // leaves it to the owner (a trial's creator was told of their bookings and bids, not
+            // of the pledge it then had to answer by hand).
+            if t.offer.kind() == haggle_protocol::ObjectKind::Pledge {
+                let view = super::views::thread(&self.store, &t, &me)?;
+                let standing = view.replaced_by.is_none() && view.terms.price.amount > 0;
+                let ends_with = match view.outcome {
+                    None if standing => "their pledge",
+                    Some(crate::api::types::PublicOutcome::BackerBlocked)
+                        if standing && view.awaiting == Some(crate::api::types::Party::Me) =>
+                    {
+                        "decline"
+                    }
+                    _ => continue,
+                };
+                open_threads.push(OpenThread {
+                    thread: t.view.thread,
+                    ends_with: Some(ends_with.to_owned()),
+                    listing: None,
+                });
                 continue;
             }
             // An accept awaiting its confirm ends by itself (a deal, or it lapses); terms on the
@@ -393,6 +415,35 @@ mod tests {
         let full = block(&s, &key(2).public().to_string(), "").expect_err("full");
         assert_eq!(full.code(), ErrorCode::Conflict);
         assert!(full.to_string().contains("1024 keys are blocked already"), "{full}");
+    }
+
+    /// Their pledge to the owner's campaign is named as still open (a trial's creator was told
+    /// of bids and bookings only, then found the pledge left to it at the deadline); once the
+    /// campaign is funded and over, it is named with `decline`.
+    #[test]
+    fn a_blocked_keys_pledge_to_the_owners_campaign_is_named_open() {
+        let (s, _dir) = service(1);
+        let deadline =
+            haggle_protocol::Timestamp::now().saturating_add(std::time::Duration::from_millis(1_500));
+        let mine = sign_now(&key(1), Body::Listing(fixtures::campaign("Oven", 1_000, deadline)));
+        assert!(matches!(s.receive(mine.bytes(), Via::Gossip).first(), Some(Received::New)));
+        let pledge = sign_now(&key(2), fixtures::pledge(&mine, 1_500));
+        assert!(matches!(s.receive(pledge.bytes(), Via::Gossip).first(), Some(Received::New)));
+        let running = block(&s, &key(2).public().to_string(), "").expect("blocked");
+        let open: Vec<_> = running.open_threads.iter().map(|t| (t.thread, t.ends_with.as_deref())).collect();
+        assert_eq!(open, vec![(pledge.id(), Some("their pledge"))]);
+        // Bounded wait for the deadline, by the clock, then the campaign's end.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            if !s.settle_markets().expect("settled").events.is_empty() {
+                break;
+            }
+            assert!(std::time::Instant::now() < until, "the campaign never ended");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let again = s.block(BlockRequest { who: key(2).public().to_string(), note: None }).expect("again");
+        let open: Vec<_> = again.open_threads.iter().map(|t| (t.thread, t.ends_with.as_deref())).collect();
+        assert_eq!(open, vec![(pledge.id(), Some("decline"))], "left to the owner");
     }
 
     /// Once the owner's auction is over, the high bid of a key the owner blocked awaits the

@@ -31,7 +31,9 @@ pub struct OpenThread {
     /// is funded: `haggle pledge LISTING --withdraw`), or null while an accept awaits its
     /// confirm (a deal follows, or it lapses). On an auction still running, nothing ends a bid:
     /// `bid` names the owner's highest bid on their auction (it binds if it wins), `their bid`
-    /// their highest on the owner's (if it wins, it waits for the owner to accept or decline).
+    /// their highest on the owner's (if it wins, it waits for the owner to accept or decline);
+    /// `their pledge` their standing pledge to the owner's running campaign (if it is funded,
+    /// it waits for the owner).
     pub ends_with: Option<String>,
     /// For a pledge: the campaign's listing, which `haggle pledge` names.
     #[serde(default, with = "super::serde_text::opt_text", skip_serializing_if = "Option::is_none")]
