@@ -349,6 +349,35 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
     assert_eq!(out.status.code(), Some(1), "a conflict, not a usage mistake");
     assert!(String::from_utf8_lossy(&out.stderr).contains("names no nights"), "{out:?}");
     json(&da, &["accept", &undated[..10], "--as-offered"]);
+
+    // A free booking of the priced ladder, accepted: the owner is told what the listing asks (a
+    // trial's owner accepted a free stay unwarned), and the free deal's payment request is
+    // refused in a rental's words, not a giveaway's.
+    wait("the ladder's calendar to reach the other guest", || {
+        json(&dc, &["show", &ladder[..10]])["calendar"].is_object().then_some(())
+    });
+    let (f1, f2) = days(5, 7);
+    let free = json(&dc, &["book", &ladder[..10], "--from", &f1, "--to", &f2, "--price", "0"])["thread"]
+        .as_str()
+        .expect("thread")
+        .to_owned();
+    wait("the owner to hold the free request", || {
+        (json(&da, &["show", &free[..10]])["awaiting"] == "me").then_some(())
+    });
+    let out = haggle(&da, &["accept", &free[..10]]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        said.contains("Note: you accepted terms of 0 (free); your listing asks 5.00 EUR/")
+            && said.contains("If that was a slip, haggle cancel"),
+        "{said}"
+    );
+    let deal = wait("the free booking's deal", || {
+        json(&da, &["show", &free[..10]])["deal"].as_str().map(str::to_owned)
+    });
+    let out = haggle(&da, &["pay-request", &deal[..10], "--cash"]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(said.contains("is free: there is nothing to pay. The seller says it is handed over"), "{said}");
     owner.stop();
     g1.stop();
     g2.stop();

@@ -154,20 +154,8 @@ pub fn accept(cx: &Context<'_>, thread: &str, as_offered: bool) -> Result<()> {
             "your accept crossed {first} in flight, and their node had taken that first (whatever the times in the thread say): it does not count, and no deal follows from it"
         );
     }
-    if let Some(asked) = &sent.thread.listing_currency {
-        let (whose, what) = match (sent.thread.role, sent.thread.listing_kind) {
-            (Role::ListingAuthor, Some(ListingKind::Wanted)) => ("your wanted ad's", "budget"),
-            (Role::ListingAuthor, _) => ("your listing's", "price"),
-            (Role::Offerer, Some(ListingKind::Wanted)) => ("the wanted ad's", "budget"),
-            (Role::Offerer, _) => ("the listing's", "price"),
-        };
-        note!(
-            cx.json,
-            "you accepted terms in {}; {whose} {what} is in {asked}.",
-            sent.thread.terms.price.currency
-        );
-    }
     if cx.json {
+        accept_notes(cx, &sent.thread);
         return Ok(());
     }
     match (sent.thread.deal, sent.thread.delivery) {
@@ -188,7 +176,46 @@ pub fn accept(cx: &Context<'_>, thread: &str, as_offered: bool) -> Result<()> {
         ),
     }
     output::thread(&sent.thread);
+    accept_notes(cx, &sent.thread);
     Ok(())
+}
+
+/// The notes on an accept that may be a slip: terms in another currency than the listing's, or
+/// free terms on a listing of the owner's that asks a price. After the human output, as notes go.
+fn accept_notes(cx: &Context<'_>, t: &haggle_node::api::types::ThreadView) {
+    if let Some(asked) = &t.listing_currency {
+        let (whose, what) = match (t.role, t.listing_kind) {
+            (Role::ListingAuthor, Some(ListingKind::Wanted)) => ("your wanted ad's", "budget"),
+            (Role::ListingAuthor, _) => ("your listing's", "price"),
+            (Role::Offerer, Some(ListingKind::Wanted)) => ("the wanted ad's", "budget"),
+            (Role::Offerer, _) => ("the listing's", "price"),
+        };
+        note!(cx.json, "you accepted terms in {}; {whose} {what} is in {asked}.", t.terms.price.currency);
+    }
+    if let Some(asked) = free_on_priced(cx, t) {
+        let undo = match t.deal {
+            Some(deal) => format!("haggle cancel {} asks them to call the deal off", output::short(&deal)),
+            None => "once it is a deal, haggle cancel DEAL asks them to call it off".to_owned(),
+        };
+        note!(
+            cx.json,
+            "you accepted terms of 0 (free); your listing asks {asked}. If that was a slip, {undo}."
+        );
+    }
+}
+
+/// The asking price of the owner's listing (not a giveaway, not a wanted ad) whose free terms
+/// the owner just accepted, if it asks one: a trial's owner accepted a free booking of a rental
+/// at 50 EUR a night unwarned. The listing is read only for free terms.
+fn free_on_priced(cx: &Context<'_>, t: &haggle_node::api::types::ThreadView) -> Option<String> {
+    if t.role != Role::ListingAuthor
+        || t.terms.price.amount > 0
+        || matches!(t.listing_kind, Some(ListingKind::Giveaway | ListingKind::Wanted) | None)
+    {
+        return None;
+    }
+    let listing = cx.api.listing(&t.listing?.to_hex()).ok()?;
+    listing.price.filter(|p| p.amount > 0).map(|p| p.display)
 }
 
 pub fn decline(cx: &Context<'_>, thread: &str, message: String) -> Result<()> {

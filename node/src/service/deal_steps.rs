@@ -28,8 +28,9 @@ impl Service {
         // Before what the stage allows: on a free deal, "not requested yet" would say to wait for
         // a request that never comes.
         if matches!(step, Step::PaymentRequest(_) | Step::Paid { .. }) && deal.terms().price.amount == 0 {
-            let file = deal.listing().listing().is_some_and(|l| l.file.is_some());
-            return Err(Conflict::NothingToPay { deal: id, file }.into());
+            let listing = deal.listing().listing();
+            let file = listing.is_some_and(|l| l.file.is_some());
+            return Err(Conflict::NothingToPay { deal: id, file, kind: listing.map(|l| l.kind) }.into());
         }
         let state = self.store.deal_state(&deal)?;
         let kind = deal.listing().listing().map(|l| l.kind);

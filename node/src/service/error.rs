@@ -689,20 +689,14 @@ pub enum Conflict {
         rated: bool,
     },
     /// A payment request or payment on a deal whose price is 0 (a giveaway, a free file).
-    #[error(
-        "deal {} is free: there is nothing to pay. {}",
-        .deal.fmt_short(),
-        if *.file {
-            format!("A free file's key went with the deal: the taker downloads it (haggle download {0}) and confirms (haggle received {0})", .deal.fmt_short())
-        } else {
-            format!("The giver hands it over (haggle shipped {0}) and the taker confirms (haggle received {0})", .deal.fmt_short())
-        }
-    )]
+    #[error("{}", nothing_to_pay(.deal, *.file, *.kind))]
     NothingToPay {
         /// The deal.
         deal: ObjectId,
         /// Whether it is a digital good's (its key went with the deal).
         file: bool,
+        /// The kind of the listing it was made on, which names its parties and steps.
+        kind: Option<haggle_protocol::ListingKind>,
     },
     /// The owner already rated the deal (one feedback per party and deal).
     #[error("you already rated deal {} (feedback {}); this node signs one rating per deal", deal.fmt_short(), feedback.fmt_short())]
@@ -1437,6 +1431,27 @@ fn booking_text(e: &haggle_protocol::BookingError, service: bool) -> String {
             .replace("its check-in is open", "its first day is open")
             .replace("check out by", "end by"),
     }
+}
+
+/// The text of [`Conflict::NothingToPay`]: the deal's parties and hand-over named as its
+/// listing's kind names them (a trial's free rental read "the giver hands it over").
+fn nothing_to_pay(deal: &ObjectId, file: bool, kind: Option<haggle_protocol::ListingKind>) -> String {
+    use haggle_protocol::{ListingKind, Role};
+    let id = deal.fmt_short();
+    let (seller, buyer) = (party_name(Role::Seller, kind), party_name(Role::Buyer, kind));
+    let next = if file {
+        format!(
+            "A free file's key went with the deal: the {buyer} downloads it (haggle download {id}) and confirms (haggle received {id})"
+        )
+    } else {
+        let handed = match kind {
+            Some(ListingKind::Service) => "says the work is done",
+            Some(ListingKind::Rental) => "says it is handed over (the keys, the thing rented)",
+            _ => "hands it over",
+        };
+        format!("The {seller} {handed} (haggle shipped {id}) and the {buyer} confirms (haggle received {id})")
+    };
+    format!("deal {id} is free: there is nothing to pay. {next}")
 }
 
 /// The text of [`Conflict::Step`]: the protocol's reason, with the deal's parties named as its
