@@ -940,9 +940,11 @@ pub fn thread(t: &ThreadView) {
         None => t.state.to_string(),
     };
     outln!("{}  {}", bold(&format!("{what} thread {}", short(&t.thread))), dim(&format!("[{state}]")));
-    // The listing's current id, as `haggle listings` and `haggle search` show it.
+    // The listing's current id, as `haggle listings` and `haggle search` show it; the title is
+    // the one offered on, which a trial read as stale beside the current id.
+    let retitled = if t.listing_changed.iter().any(|c| c == "title") { ", retitled since" } else { "" };
     outln!(
-        "  listing   {} ({})",
+        "  listing   {} ({}{retitled})",
         t.listing_title.as_deref().unwrap_or("no longer held here (expired or removed)"),
         t.current_listing.or(t.listing).map(|l| short(&l)).unwrap_or_default()
     );
@@ -1363,6 +1365,10 @@ mod tests {
                 && after.contains("(haggle show 0707070707 has"),
             "{after}"
         );
+        // A listing retitled since the pledge says so beside its current id.
+        pledge.listing_changed = vec!["title".into()];
+        let said = captured(|| thread(&pledge));
+        assert!(said.contains("  listing   Desk lamp (0707070707, retitled since)"), "{said}");
     }
 
     #[test]
