@@ -175,6 +175,8 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     sellers.ready(ds);
     let mut sniper = Watch::start(d3);
     sniper.ready(d3);
+    let mut loser = Watch::start(d2);
+    loser.ready(d2);
     // The third bidder waits until the auction is in its last 12 seconds, then snipes.
     wait_for(Duration::from_secs(60), "the auction's last window", || {
         let a = auction(d3, &id);
@@ -209,6 +211,13 @@ fn three_bidders_a_sniping_bid_extends_the_end_and_one_deal_forms() {
     // read only "you lost" by its node's count).
     sniper.line_with(&["made on Brass lamp: you won: the seller sold it to your bid, 70.00 EUR"]);
     drop(sniper);
+    // A losing bidder's watch says it plainly when the seller's node declines its bid (a
+    // trial's bidder, on top by its own node's count, was never told).
+    loser.line_with(&[
+        "decline received in thread",
+        "on Brass lamp: your bid did not win: \"The auction ended",
+    ]);
+    drop(loser);
     for d in [d1, d2] {
         wait("a losing bidder to see it lost", || (auction(d, &id)["me"] == "lost").then_some(()));
         assert_eq!(json(d, &["deals"])["deals"].as_array().map(Vec::len), Some(0));

@@ -1140,7 +1140,15 @@ fn negotiation_line(
         }
         _ => String::new(),
     };
-    format!("{said} received in thread {}{title}{terms}{note}{short}{next}", output::short(&thread))
+    // A bidder's declined bid: the auction went to someone else, or was called off (a trial's
+    // bidder, on top by its own node's count, was never told plainly that it lost).
+    let lost = match (kind, view.opening, view.role) {
+        (ObjectKind::Decline, ObjectKind::Bid, haggle_node::api::types::Role::Offerer) => {
+            ": your bid did not win"
+        }
+        _ => "",
+    };
+    format!("{said} received in thread {}{title}{lost}{terms}{note}{short}{next}", output::short(&thread))
 }
 
 /// A deal step's line: who signed it, what it asks of the owner, a dispute's reason. The deal is
