@@ -616,20 +616,21 @@ pub struct UpdateArgs {
     #[arg(long, value_name = "FILE")]
     pub preview: Option<PathBuf>,
     /// An auction's and a campaign's terms, set at publishing only: taken (hidden from the
-    /// help) only to say so, before any work.
-    #[arg(long, hide = true, value_parser = fixed_at_publishing)]
+    /// help) only to say so, before any work ([`UpdateArgs::fixed_term`]; not as a bad value:
+    /// a trial read "invalid value '30' for '--reserve'" as the amount's fault).
+    #[arg(long, hide = true)]
     pub goal: Option<String>,
-    #[arg(long, hide = true, value_parser = fixed_at_publishing)]
+    #[arg(long, hide = true)]
     pub deadline: Option<String>,
-    #[arg(long, hide = true, value_parser = fixed_at_publishing)]
+    #[arg(long, hide = true)]
     pub tier: Option<String>,
-    #[arg(long, hide = true, value_parser = fixed_at_publishing)]
+    #[arg(long, hide = true)]
     pub ends: Option<String>,
-    #[arg(long, hide = true, value_parser = fixed_at_publishing)]
+    #[arg(long, hide = true)]
     pub reserve: Option<String>,
-    #[arg(long, hide = true, value_parser = fixed_at_publishing)]
+    #[arg(long, hide = true)]
     pub increment: Option<String>,
-    #[arg(long, hide = true, value_parser = fixed_at_publishing)]
+    #[arg(long, hide = true)]
     pub window: Option<String>,
     /// A listing's lifetime is renew's to change: taken (hidden from the help) only to say so,
     /// with the listing's id (`update` refuses it before any work).
@@ -637,12 +638,29 @@ pub struct UpdateArgs {
     pub expires: Option<String>,
 }
 
-/// Refuses an auction's or campaign's term given to `update`.
-fn fixed_at_publishing(_: &str) -> Result<String, String> {
-    Err("an auction's or campaign's terms are set when it is published and stay while it runs (bids and \
-         pledges were made on them): to change them, publish a new one (`haggle publish --from ID` \
-         copies the rest; retract this one first if it still runs)"
-        .into())
+impl UpdateArgs {
+    /// The first auction or campaign term given, as its flag: `update` refuses it.
+    pub fn fixed_term(&self) -> Option<&'static str> {
+        [
+            ("--goal", &self.goal),
+            ("--deadline", &self.deadline),
+            ("--tier", &self.tier),
+            ("--ends", &self.ends),
+            ("--reserve", &self.reserve),
+            ("--increment", &self.increment),
+            ("--window", &self.window),
+        ]
+        .into_iter()
+        .find_map(|(flag, given)| given.as_ref().map(|_| flag))
+    }
+}
+
+/// Why `update` takes no auction or campaign term (`flag`), and what to do instead; the node
+/// says the same of a new price on a running auction.
+pub fn fixed_at_publishing(flag: &str, id: &str) -> String {
+    format!(
+        "{flag} cannot change: an auction's or campaign's kind, price and terms are set when it is published and stay while it runs (bids and pledges were made on them). To change them, publish a new one: haggle publish --from {id} copies the rest (retract this one first if it still runs)"
+    )
 }
 
 #[derive(Debug, Args)]

@@ -251,6 +251,9 @@ fn note_begun(cx: &Context<'_>, begun: &[String]) {
 }
 
 pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
+    if let Some(flag) = args.fixed_term() {
+        return Err(usage(crate::args::fixed_at_publishing(flag, &args.id)));
+    }
     if let Some(expires) = &args.expires {
         // The id first: a renew of an id nothing matches would only fail next (a trial's
         // `update 999999 --expires 10d`).
