@@ -1014,7 +1014,10 @@ impl TermsArgs {
         let dates = match (&self.from, &self.to) {
             (Some(from), Some(to)) if to > from => Some(format!("{from}..{to}")),
             (Some(from), Some(to)) => {
-                return Err(crate::usage(format!("check-out ({to}) must come after check-in ({from})")));
+                // With what each date means, as `book` says it (from a trial's counter).
+                return Err(crate::usage(format!(
+                    "check-out ({to}) must come after check-in ({from}): --from is the first night (a service's first day), --to the day you leave (the day after a service's last)"
+                )));
             }
             (None, None) => None,
             _ => {

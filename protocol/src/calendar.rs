@@ -217,12 +217,18 @@ pub enum BookingError {
         max: u32,
     },
     /// Some nights are booked (or promised) already.
-    #[error("{asked} overlaps {taken}, which is booked or promised")]
+    #[error(
+        "{asked} overlaps {taken}, which is booked or promised{}",
+        .free.map(|f| format!("; the first stay as long that is free from then on is {f}")).unwrap_or_default()
+    )]
     Taken {
         /// The dates asked.
         asked: DateRange,
         /// The booked range it meets.
         taken: DateRange,
+        /// The first stay of as many nights, from the first night asked on, that the calendar
+        /// takes (an example to try instead), when [`Calendar::fits`] found one.
+        free: Option<DateRange>,
     },
 }
 
@@ -248,6 +254,19 @@ impl Calendar {
     /// Whether `range` can be booked as the calendar stands: all in one open range, within the
     /// stay limits, and overlapping nothing booked.
     pub fn fits(&self, range: &DateRange) -> Result<(), BookingError> {
+        match self.fits_rules(range) {
+            // A stay as long, later on, to try instead (a trial's guest was told only the
+            // overlap).
+            Err(BookingError::Taken { asked, taken, .. }) => {
+                let free = self.first_fit_of(range.nights(), range.from);
+                Err(BookingError::Taken { asked, taken, free })
+            }
+            other => other,
+        }
+    }
+
+    /// [`Self::fits`] without looking for a stay to try instead.
+    fn fits_rules(&self, range: &DateRange) -> Result<(), BookingError> {
         if !self.open.iter().any(|o| range.within(o)) {
             return Err(BookingError::NotOpen { asked: *range, open: self.open.clone() });
         }
@@ -259,7 +278,7 @@ impl Calendar {
             return Err(BookingError::TooLong { range: *range, nights, max: self.max_stay });
         }
         match self.booked.iter().find(|b| b.overlaps(range)) {
-            Some(taken) => Err(BookingError::Taken { asked: *range, taken: *taken }),
+            Some(taken) => Err(BookingError::Taken { asked: *range, taken: *taken, free: None }),
             None => Ok(()),
         }
     }
@@ -268,13 +287,19 @@ impl Calendar {
     /// example to give someone asking how to book), if any: tried night by night within each
     /// open range, at most [`MAX_DAYS_AHEAD`] nights in all.
     pub fn first_fit(&self, today: u32) -> Option<DateRange> {
-        let nights = self.min_stay.max(1);
+        self.first_fit_of(self.min_stay.max(1), today)
+    }
+
+    /// The first stay of `nights` nights from day `from` on that can be booked, as
+    /// [`Self::first_fit`] finds it.
+    pub fn first_fit_of(&self, nights: u32, from: u32) -> Option<DateRange> {
+        let nights = nights.max(1);
         let mut tries = 0;
         for open in &self.open {
-            let mut from = open.from.max(today);
+            let mut from = open.from.max(from);
             while from.saturating_add(nights) <= open.to && tries < MAX_DAYS_AHEAD {
                 let range = DateRange { from, to: from + nights };
-                if self.fits(&range).is_ok() {
+                if self.fits_rules(&range).is_ok() {
                     return Some(range);
                 }
                 from += 1;
@@ -451,6 +476,20 @@ mod tests {
         assert!(matches!(cal.fits(&r("2026-12-01..2026-12-31")), Err(BookingError::TooLong { .. })));
         cal.book(r("2026-12-20..2026-12-27"));
         assert!(matches!(cal.fits(&r("2026-12-26..2026-12-29")), Err(BookingError::Taken { .. })));
+        // The refusal names a stay as long that is free from then on.
+        let Err(taken) = cal.fits(&r("2026-12-26..2026-12-29")) else { panic!("taken") };
+        let free = match &taken {
+            BookingError::Taken { free: Some(free), .. } => *free,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(free.nights(), 3);
+        assert!(free.from >= r("2026-12-26..2026-12-29").from && cal.fits(&free).is_ok(), "{taken}");
+        assert!(
+            taken
+                .to_string()
+                .contains(&format!("the first stay as long that is free from then on is {free}")),
+            "{taken}"
+        );
         assert_eq!(cal.fits(&r("2026-12-27..2026-12-29")), Ok(()), "check-out day is free for check-in");
         cal.book(r("2026-12-27..2026-12-29"));
         cal.book(r("2026-12-05..2026-12-07"));

@@ -735,7 +735,7 @@ impl Store {
                 Some((_, Some(asked))) => {
                     let holders = self.date_holders(&key, Some(r.thread))?;
                     if let Some((taken, holder)) = holders.into_iter().find(|(t, _)| t.overlaps(&asked)) {
-                        let clash = haggle_protocol::BookingError::Taken { asked, taken };
+                        let clash = haggle_protocol::BookingError::Taken { asked, taken, free: None };
                         let reason = match holder {
                             Some(holder) => RejectReason::DatesHeld { clash, holder },
                             None => RejectReason::DatesTaken(clash),

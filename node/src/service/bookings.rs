@@ -105,7 +105,7 @@ pub(super) fn refusal(
         return calendar.fits(dates).err();
     }
     let taken = calendar.booked.iter().find(|b| b.overlaps(dates))?;
-    Some(haggle_protocol::BookingError::Taken { asked: *dates, taken: *taken })
+    Some(haggle_protocol::BookingError::Taken { asked: *dates, taken: *taken, free: None })
 }
 
 /// Refuses nights that have begun: a booking, a calendar's open range or a search for free

@@ -1091,6 +1091,9 @@ impl Conflict {
             Conflict::ListingClosed(id, "the campaign is over", "pledges")
         } else if l.kind == ListingKind::Auction {
             Conflict::ListingClosed(id, "its author retracted it", "bids")
+        } else if l.calendar().is_some() {
+            // A listing with a calendar is booked (a trial's retracted service "took no offers").
+            Conflict::ListingClosed(id, "its author retracted it", "bookings")
         } else {
             Conflict::ListingClosed(id, "its author retracted it", "offers")
         }
@@ -1420,16 +1423,24 @@ fn booking_text(e: &haggle_protocol::BookingError, service: bool) -> String {
     let days = |n: u32| if n == 1 { "1 day".to_owned() } else { format!("{n} days") };
     match e {
         _ if !service => e.to_string(),
-        BookingError::TooShort { range, nights, min } => {
-            format!("the shortest booking is {}; {range} is {}", days(*min), days(*nights))
-        }
-        BookingError::TooLong { range, nights, max } => {
-            format!("the longest booking is {}; {range} is {}", days(*max), days(*nights))
-        }
+        // With a booking that fits, as a stay's refusal has (from a trial).
+        BookingError::TooShort { range, nights, min } => format!(
+            "the shortest booking is {}; {range} is {}: e.g. {}",
+            days(*min),
+            days(*nights),
+            haggle_protocol::DateRange { from: range.from, to: range.from.saturating_add(*min) }
+        ),
+        BookingError::TooLong { range, nights, max } => format!(
+            "the longest booking is {}; {range} is {}: e.g. {}",
+            days(*max),
+            days(*nights),
+            haggle_protocol::DateRange { from: range.from, to: range.from.saturating_add(*max) }
+        ),
         _ => e
             .to_string()
             .replace("its check-in is open", "its first day is open")
-            .replace("check out by", "end by"),
+            .replace("check out by", "end by")
+            .replace("the first stay as long", "the first booking as long"),
     }
 }
 

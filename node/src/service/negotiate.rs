@@ -66,7 +66,9 @@ impl Service {
                     Some(stay) => {
                         let from = haggle_protocol::calendar::Date(stay.from);
                         let to = haggle_protocol::calendar::Date(stay.to);
-                        format!("say which nights, e.g. haggle book {id} --from {from} --to {to}")
+                        // A service's calendar books days of work (from a trial).
+                        let which = if l.kind == ListingKind::Service { "days" } else { "nights" };
+                        format!("say which {which}, e.g. haggle book {id} --from {from} --to {to}")
                     }
                     None => format!("no stay can be booked on it now (haggle show {id} shows its calendar)"),
                 };

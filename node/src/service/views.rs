@@ -592,7 +592,7 @@ pub(super) fn nights_unavailable(store: &Store, t: &ThreadRecord) -> Result<Opti
         return Ok(Some(format!("{dates} has begun: nights in the past cannot be booked")));
     }
     Ok(super::bookings::refusal(calendar, t, &key.author, &dates).map(|e| match e {
-        haggle_protocol::BookingError::Taken { asked, taken } => {
+        haggle_protocol::BookingError::Taken { asked, taken, .. } => {
             format!("{asked} overlaps {taken}, booked meanwhile")
         }
         other => other.to_string(),

@@ -2123,10 +2123,11 @@ fn no_new_offer_bid_or_pledge_goes_to_a_key_one_blocked() {
     let open: Vec<_> =
         change.open_threads.iter().map(|t| (t.thread, t.ends_with.as_deref(), t.listing)).collect();
     assert_eq!(open, vec![(pledged.id(), Some("pledge"), Some(oven.id())), (high.id(), Some("bid"), None)]);
-    // The seller blocking the bidder is told the bid stands on the auction, left to it if it wins.
+    // The seller blocking the bidder is told the bid stands on the auction, left to it if it
+    // wins, and so does the pledge to its campaign, if it is funded.
     let change = seller.block(BlockRequest { who: buyer.me().to_string(), note: None }).expect("blocked");
     let open: Vec<_> = change.open_threads.iter().map(|t| (t.thread, t.ends_with.as_deref())).collect();
-    assert_eq!(open, vec![(high.id(), Some("their bid"))]);
+    assert_eq!(open, vec![(pledged.id(), Some("their pledge")), (high.id(), Some("their bid"))]);
     seller.unblock(&buyer.me().to_string()).expect("unblocked");
 
     let e = buyer.offer(&chair.id().to_hex(), offer_of("15")).expect_err("blocked");
@@ -2177,10 +2178,25 @@ fn a_service_booked_by_the_day_is_refused_in_days() {
         guest.offer(&listing.id().to_hex(), TermsDraft { dates: Some(dates.into()), ..TermsDraft::default() })
     };
     let long = book("2027-03-10..2027-03-14").expect_err("too long").to_string();
-    assert_eq!(long, "the longest booking is 3 days; 2027-03-10..2027-03-14 is 4 days");
+    assert_eq!(
+        long,
+        "the longest booking is 3 days; 2027-03-10..2027-03-14 is 4 days: e.g. 2027-03-10..2027-03-13"
+    );
     let short = book("2027-03-10..2027-03-11").expect_err("too short").to_string();
-    assert_eq!(short, "the shortest booking is 2 days; 2027-03-10..2027-03-11 is 1 day");
+    assert_eq!(
+        short,
+        "the shortest booking is 2 days; 2027-03-10..2027-03-11 is 1 day: e.g. 2027-03-10..2027-03-12"
+    );
+    // An offer without days names days, not nights (from a trial).
+    let undated =
+        guest.offer(&listing.id().to_hex(), TermsDraft::default()).expect_err("no days").to_string();
+    assert!(undated.contains("this listing takes bookings: say which days, e.g. haggle book"), "{undated}");
     let past_end = book("2027-03-18..2027-03-21").expect_err("past the open range").to_string();
     assert!(past_end.contains("its first day is open") && past_end.contains("end by"), "{past_end}");
     book("2027-03-10..2027-03-12").expect("two days");
+    // Retracted, it takes no bookings (a trial's was said to take no offers).
+    let retracted = owner.retract(&listing.id().to_hex()).expect("retracted");
+    guest.receive(retracted.object.bytes(), Via::Gossip);
+    let closed = book("2027-03-14..2027-03-16").expect_err("closed").to_string();
+    assert!(closed.ends_with("is closed (its author retracted it): it takes no bookings"), "{closed}");
 }
