@@ -692,7 +692,15 @@ mod tests {
         let refused = backer.withdraw(&pledge.id().to_hex(), String::new()).expect_err("refused");
         assert!(refused.to_string().contains("--withdraw"), "{refused}");
         assert_eq!(refused.code(), crate::api::types::ErrorCode::NotYourTurn, "as a bid's");
+        // The campaign's id given for the thread's: the same way (a trial's backer typed it).
         let id = listing.id().to_hex();
+        let refused = backer.withdraw(&id[..8], String::new()).expect_err("a campaign");
+        let said = refused.to_string();
+        assert!(
+            said.contains("is a campaign")
+                && said.ends_with(&format!("haggle pledge {} --withdraw", listing.id().fmt_short())),
+            "{said}"
+        );
         let total = backer.listing_view(&id).expect("a view").campaign.expect("a campaign").total;
         assert_eq!(total.display, "20.00 EUR");
         // Found in a trial: the same pledge again was signed and gossiped, changing nothing.

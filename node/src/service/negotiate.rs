@@ -378,7 +378,26 @@ impl Service {
 
     /// Takes back the owner's own latest terms, ending the thread.
     pub fn withdraw(&self, given: &str, message: String) -> Result<Effect, ServiceError> {
-        let thread = self.thread(given)?;
+        let thread = match self.thread(given) {
+            // A campaign's or auction's id where the pledge's or bid's thread belongs: what takes
+            // a pledge back, or that a bid stands (a trial's backer typed the campaign's id).
+            Err(e @ ServiceError::WrongKind { .. }) => {
+                let listing = self.listing(given).ok();
+                let market = listing.as_ref().and_then(Object::listing).map(|l| l.kind);
+                let id = listing.as_ref().map(|l| l.id().fmt_short()).unwrap_or_default();
+                let refused = match market {
+                    Some(ListingKind::Crowdfund) => format!(
+                        "`{given}` is a campaign: a pledge to it is taken back by a withdrawal on the campaign, which every node counts: haggle pledge {id} --withdraw"
+                    ),
+                    Some(ListingKind::Auction) => format!(
+                        "`{given}` is an auction: a bid on it stands as made and cannot be withdrawn (haggle show {id} shows the auction)"
+                    ),
+                    _ => return Err(e),
+                };
+                return Err(Conflict::MarketWithdraw(refused).into());
+            }
+            other => other?,
+        };
         self.open(&thread)?;
         // A Withdraw in the thread would not change what every node counts: a pledge is taken
         // back by a pledge of 0 on its campaign, and a bid stands as made. Neither is the
