@@ -785,10 +785,11 @@ pub fn listing(l: &ListingView) {
             outln!("  preview   {} ({})", preview.hash.fmt_short(), bytes(preview.size));
         }
     }
-    // The author of a wanted ad is the one buying.
+    // The author of a wanted ad is the one buying; a campaign's, its creator (as `deals` says).
     let author = match l.kind {
         haggle_protocol::ListingKind::Wanted => "wanted by",
         haggle_protocol::ListingKind::Giveaway => "giver    ",
+        haggle_protocol::ListingKind::Crowdfund => "creator  ",
         _ => "seller   ",
     };
     outln!("  {author} {}{}", peer(&l.author), if l.mine { " (you)" } else { "" });
@@ -964,12 +965,17 @@ pub fn thread(t: &ThreadView) {
         (haggle_node::api::types::ObjectKind::Pledge, _) => "campaign's creator",
         (_, role) => role.as_str(),
     };
-    // Who would pay whom, where the kind turns it round or leaves it out.
+    // Who would pay whom, where the kind turns it round or leaves it out; once a deal is made,
+    // who does (a trial's giver read "you would give it away" after handing it over).
+    let (sell, buy, take, give) = match t.deal {
+        Some(_) => ("you sell", "you buy", "you take it, free", "you give it away"),
+        None => ("you would sell", "you would buy", "you would take it, free", "you would give it away"),
+    };
     let role = match (t.listing_kind, t.role) {
-        (Some(ListingKind::Wanted), Role::Offerer) => format!("{role} (you would sell)"),
-        (Some(ListingKind::Wanted), Role::ListingAuthor) => format!("{role} (you would buy)"),
-        (Some(ListingKind::Giveaway), Role::Offerer) => format!("{role} (you would take it, free)"),
-        (Some(ListingKind::Giveaway), Role::ListingAuthor) => format!("{role} (you would give it away)"),
+        (Some(ListingKind::Wanted), Role::Offerer) => format!("{role} ({sell})"),
+        (Some(ListingKind::Wanted), Role::ListingAuthor) => format!("{role} ({buy})"),
+        (Some(ListingKind::Giveaway), Role::Offerer) => format!("{role} ({take})"),
+        (Some(ListingKind::Giveaway), Role::ListingAuthor) => format!("{role} ({give})"),
         _ => role.to_owned(),
     };
     outln!("  you are   the {role}; other party {}", peer(&t.counterparty));
@@ -1365,6 +1371,14 @@ mod tests {
                 && after.contains("(haggle show 0707070707 has"),
             "{after}"
         );
+        // A giveaway's giver, once the deal is made, gives it away (not "would").
+        let mut given = sample_thread(ThreadState::Accepted, true);
+        (given.listing_kind, given.role) =
+            (Some(ListingKind::Giveaway), haggle_node::api::types::Role::ListingAuthor);
+        assert!(captured(|| thread(&given)).contains("(you would give it away)"));
+        given.deal = Some(haggle_node::api::types::ObjectId::from_bytes([2; 32]));
+        let said = captured(|| thread(&given));
+        assert!(said.contains("the listing author (you give it away)"), "{said}");
         // A listing retitled since the pledge says so beside its current id.
         pledge.listing_changed = vec!["title".into()];
         let said = captured(|| thread(&pledge));

@@ -81,8 +81,9 @@ fn booking_notes(
     let instant = listing.calendar.as_ref().is_some_and(|c| c.instant);
     if instant && terms.price.amount < asking {
         notes.push(format!(
-            "this listing books at once only at its asking price ({asking_text} for these nights): your request of {} waits for the owner's answer",
-            terms.price.display
+            "this listing books at once only at its asking price ({asking_text} for these nights): your request {} waits for the owner's answer",
+            // A free request read "your request of free" (from a trial).
+            if terms.price.amount == 0 { "for free".to_owned() } else { format!("of {}", terms.price.display) }
         ));
     }
     let nights = range.nights();
@@ -218,6 +219,8 @@ mod tests {
                 "this listing books at once only at its asking price (360.00 EUR for these nights): your request of 100.00 EUR waits for the owner's answer"
             ]
         );
+        let free = booking_notes(&place(day, true), &request(0, "2027-01-20..2027-01-23"));
+        assert!(free[0].ends_with("your request for free waits for the owner's answer"), "{free:?}");
         assert!(
             booking_notes(&place(day, false), &request(10_000, "2027-01-20..2027-01-23")).is_empty(),
             "not instant"
