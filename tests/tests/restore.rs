@@ -88,7 +88,15 @@ async fn a_seller_restored_from_a_backup_takes_back_the_steps_and_threads_made_s
     // It starts at the backup's stage (`payment_requested`); the two connect at once, so what
     // it reads first is not asserted: without the party session it stays there, and this test
     // times out below.
-    let seller = TestNode::start("seller", ds.path(), vec![buyer.addr()]).await?;
+    let mut seller = TestNode::start("seller", ds.path(), vec![buyer.addr()]).await?;
+    // Its owner is told (a watch says so): the threads came back in silence before.
+    let buyer_peer = buyer.node.peer_id;
+    seller
+        .wait_for(
+            "the history restored",
+            |e| matches!(e, NodeEvent::HistoryRestored { peer, taken } if *peer == buyer_peer && *taken > 0),
+        )
+        .await?;
 
     wait_until("the restored seller to take back the deal's steps", || async {
         seller.get(&format!("/v1/deals/{deal}")).await.is_ok_and(|d| d["stage"] == "completed")

@@ -965,6 +965,10 @@ fn line(
             )
         }
         NodeEvent::DeliveryChanged { id, state } => delivery_line(api, *id, state, extra),
+        NodeEvent::HistoryRestored { peer, taken } => format!(
+            "took back what this node had lost of your threads and deals with {} ({taken} signed offers, steps and messages; restored from a backup?): haggle offers, haggle deals and haggle messages show them",
+            output::short_peer(peer)
+        ),
         NodeEvent::SyncCompleted { peer, received, .. } if *received > 0 => {
             // What a sync brings is every signed object the node lacked: new listings, new
             // revisions of known ones, bids, messages, ratings.

@@ -13,6 +13,7 @@ use haggle_protocol::PublicKey;
 use super::budget::Spend;
 use super::peers::Kind;
 use super::{Done, EventLoop, Work, or_on_panic};
+use crate::api::types::NodeEvent;
 use crate::party::{MAX_HELD, MAX_ROUNDS, PartyRequest, PartyResponse};
 use crate::service::{Followups, PartyTaken};
 
@@ -144,6 +145,9 @@ impl EventLoop {
                         %peer, new = taken.new, later = taken.later,
                         "took back messages and deal steps this node lacked (restored from a backup?)"
                     );
+                    // Told to a watch too: a restored node's owner saw its threads come back in
+                    // silence.
+                    self.emit(NodeEvent::HistoryRestored { peer, taken: taken.new as u64 });
                 }
                 let Some(s) = self.party.sessions.get_mut(&peer).filter(|s| s.id == session) else { return };
                 s.settled.extend(taken.settled.iter().copied());

@@ -240,6 +240,15 @@ pub enum NodeEvent {
         /// Objects to fetch.
         total: u64,
     },
+    /// A party gave back messages, deal steps and notes of the owner's threads with it that
+    /// this node lacked (a node restored from a backup, or from its key alone).
+    HistoryRestored {
+        /// The other party's node.
+        #[serde(with = "text")]
+        peer: PeerId,
+        /// Objects new to this node.
+        taken: u64,
+    },
     /// A catch-up sync with a peer finished.
     SyncCompleted {
         /// The peer.
