@@ -409,7 +409,8 @@ pub struct PayRequestArgs {
     /// Deal id (prefix of 6+ characters).
     #[arg(value_parser = id_prefix)]
     pub deal: String,
-    /// A bank transfer to this IBAN (spaces allowed; its check digits are checked).
+    /// A bank transfer to this IBAN (spaces or dashes between groups allowed; its check digits are
+    /// checked).
     #[arg(long, value_name = "IBAN")]
     pub iban: Option<String>,
     /// With --iban: what the buyer writes in the transfer's reference.

@@ -610,10 +610,27 @@ pub fn listings(list: &[ListingView], empty: &str, unit: haggle_protocol::geo::D
             ]
         })
         .collect();
-    table(
-        &["ID", "KIND", "TITLE", price_heading, "QTY", "LOCATION", author_column(list), "STATE", "EXPIRES"],
-        &rows,
-    );
+    let mut headers = vec![
+        "ID",
+        "KIND",
+        "TITLE",
+        price_heading,
+        "QTY",
+        "LOCATION",
+        author_column(list),
+        "STATE",
+        "EXPIRES",
+    ];
+    // The owner's own listings (`haggle listings`): a SELLER column of `you` says nothing (from
+    // a trial).
+    let mut rows = rows;
+    if !list.is_empty() && list.iter().all(|l| l.mine) {
+        headers.remove(6);
+        for row in &mut rows {
+            row.remove(6);
+        }
+    }
+    table(&headers, &rows);
 }
 
 /// The heading of a table's author column: named as the listings' kind names their authors when
@@ -1520,6 +1537,19 @@ mod tests {
         assert_eq!(page_line(40, 17, 57).as_deref(), Some("41-57 of 57 shown"));
         assert_eq!(page_line(0, 5, 5), None, "the page holds them all");
         assert_eq!(page_line(60, 0, 57), None, "nothing on the page: said otherwise");
+    }
+
+    /// From a trial: the owner's own listings had a SELLER column of `you` on every row.
+    #[test]
+    fn the_owners_own_listings_have_no_seller_column() {
+        let mut mine = sample_listing(1, ListingState::Active, 1);
+        mine.mine = true;
+        let unit = haggle_protocol::geo::DistanceUnit::Metric;
+        let own = captured(|| listings(std::slice::from_ref(&mine), "", unit));
+        assert!(!own.contains("GIVER") && !own.contains("SELLER") && !own.contains(" you "), "{own}");
+        let theirs = sample_listing(1, ListingState::Active, 1);
+        let both = captured(|| listings(&[mine, theirs], "", unit));
+        assert!(both.contains("GIVER") && both.contains(" you "), "{both}");
     }
 
     /// From a trial: `search --kind giveaway` headed its givers SELLER.

@@ -349,8 +349,22 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(said.contains("you offered 1500.00 EUR, 10 times what the listing asks (150.00 EUR)"), "{said}");
     let slip = said.split("haggle withdraw ").nth(1).and_then(|rest| rest.split('`').next());
-    let out = haggle(&dc, &["withdraw", slip.expect("the note names the thread to withdraw")]);
+    let slip = slip.expect("the note names the thread to withdraw");
+    // A second offer while that one is open is noted (a trial's buyer opened two unwarned).
+    let out = haggle(&dc, &["--json", "offer", &id[..8], "--price", "140"]);
     assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains(&format!("you have 1 other offer open on this listing too: {slip} (1500.00 EUR)")),
+        "{}",
+        stderr(&out)
+    );
+    let second: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let second = second["thread"].as_str().expect("the thread").to_owned();
+    for thread in [slip, &second[..10]] {
+        let out = haggle(&dc, &["withdraw", thread]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
     // And under a tenth of it (a decimal point in the wrong place): it went without a word.
     let out = haggle(&dc, &["offer", &id[..8], "--price", "1.5"]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -546,6 +560,10 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     let out = haggle(&da, &["pay-request", d]);
     assert_eq!(out.status.code(), Some(2), "a method is required");
     assert!(stderr(&out).contains("--iban"), "{}", stderr(&out));
+    // A blank reference is a slip, said before anything is signed (a trial's was signed).
+    let out = haggle(&da, &["pay-request", d, "--iban", "BE71-0961-2345-6769", "--reference", "  "]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--reference is blank"), "{}", stderr(&out));
     let out = haggle(&da, &["pay-request", d, "--iban", "BE71 0961 2345 6768"]);
     assert!(!out.status.success() && stderr(&out).contains("check digits"), "{}", stderr(&out));
     let stage = |dir: &Path| json(dir, &["deal", d])["stage"].as_str().unwrap_or_default().to_owned();
@@ -553,6 +571,12 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     wait("C to learn how to pay", || (stage(&dc) == "payment_requested").then_some(()));
     let shown = String::from_utf8_lossy(&haggle(&dc, &["deal", d]).stdout).to_string();
     assert!(shown.contains("pay by    iban: BE71 0961 2345 6769, reference \"Stove 7\""), "{shown}");
+    // A script reads the IBAN and the reference apart (a trial had to take `details` apart).
+    let payment = &json(&dc, &["deal", d])["payment"];
+    assert_eq!(
+        (&payment["iban"], &payment["reference"]),
+        (&serde_json::json!("BE71 0961 2345 6769"), &serde_json::json!("Stove 7"))
+    );
     assert!(shown.contains("next      your step: pay, then say so (haggle paid "), "{shown}");
     let waiting = String::from_utf8_lossy(&haggle(&da, &["deal", d]).stdout).to_string();
     assert!(waiting.contains("next      waiting for the buyer to pay and say so"), "{waiting}");

@@ -818,7 +818,16 @@ impl Service {
         if let Some(deal) = self.store.deal(&id)? {
             return Ok(deal);
         }
-        let thread = self.store.get(&id)?.and_then(|o| o.thread_id());
+        // A message in a thread's or deal's conversation names its thread, as `message` and
+        // `show` take it (a trial's `deal MESSAGE` found no deal).
+        let thread = self.store.get(&id)?.and_then(|o| {
+            o.thread_id().or(match o.body() {
+                Body::Note(haggle_protocol::Note { about: haggle_protocol::About::Thread(t), .. }) => {
+                    Some(*t)
+                }
+                _ => None,
+            })
+        });
         let made =
             thread.map(|t| self.store.thread(&t)).transpose()?.flatten().and_then(|t| t.view.deal_id());
         if let Some(deal) = made.map(|d| self.store.deal(&d)).transpose()?.flatten() {
@@ -829,6 +838,9 @@ impl Service {
         let is = match object.as_ref().map(Object::kind) {
             Some(haggle_protocol::ObjectKind::Feedback) => "a rating (feedback)",
             Some(_) if object.as_ref().is_some_and(|o| o.listing_key().is_some()) => "a listing",
+            Some(haggle_protocol::ObjectKind::Note) if thread.is_some() => {
+                "a message in an offer thread with no deal of yours"
+            }
             Some(_) if thread.is_some() => "an offer thread with no deal of yours (or one of its messages)",
             _ => return Err(ServiceError::not_found("deal", given)),
         };

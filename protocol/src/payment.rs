@@ -56,7 +56,7 @@ pub enum PaymentMethod {
 #[non_exhaustive]
 pub enum PaymentError {
     /// Not a `bitcoin:` URI with a plausible address.
-    #[error("not a valid bitcoin: URI: {0}")]
+    #[error("not a valid bitcoin address or URI: {0}")]
     Bitcoin(&'static str),
     /// Not a BOLT 11 invoice.
     #[error("not a Lightning invoice: {0}")]
@@ -296,6 +296,36 @@ fn check_bolt11(invoice: &str, strict: Option<crate::Timestamp>) -> Result<(), P
         check_bolt11_strictly(&lower, now)?;
     }
     Ok(())
+}
+
+/// The amount a BOLT 11 invoice asks, in millisatoshis, from its prefix (`lnbc2500u` is 2,500
+/// micro-bitcoin): `None` when it names none (the payer chooses) or is not an invoice's. Only
+/// what it says is read, not whether it matches a deal's price, which may be in any currency.
+pub fn invoice_msat(invoice: &str) -> Option<u64> {
+    let invoice = match invoice.split_once(':') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("lightning") => rest,
+        _ => invoice,
+    };
+    let lower = invoice.to_ascii_lowercase();
+    let hrp = &lower[..lower.rfind('1')?];
+    let amount = ["lnbcrt", "lntbs", "lnbc", "lntb", "lnsb"].iter().find_map(|p| hrp.strip_prefix(p))?;
+    let (digits, unit) = match amount.char_indices().last()? {
+        (at, c) if c.is_ascii_alphabetic() => (&amount[..at], Some(c)),
+        _ => (amount, None),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    // One bitcoin is 10^11 millisatoshis.
+    match unit {
+        None => n.checked_mul(100_000_000_000),
+        Some('m') => n.checked_mul(100_000_000),
+        Some('u') => n.checked_mul(100_000),
+        Some('n') => n.checked_mul(100),
+        Some('p') if n.is_multiple_of(10) => Some(n / 10),
+        _ => None,
+    }
 }
 
 /// BOLT 11's checksum: bech32's, over strings longer than bech32's own 90 characters (an
@@ -632,6 +662,19 @@ mod tests {
             assert!(e.to_string().contains("test network's address"), "{e}");
             assert_eq!(PaymentMethod::Bitcoin(test_network.into()).validate(), Ok(()));
         }
+    }
+
+    #[test]
+    fn an_invoices_amount_is_read_from_its_prefix() {
+        assert_eq!(invoice_msat("lnbc2500u1pvjluez"), Some(250_000_000), "2,500 micro-bitcoin");
+        assert_eq!(invoice_msat("LIGHTNING:LNBC1100U1P43D262"), Some(110_000_000));
+        assert_eq!(invoice_msat("lnbc20m1pvjluez"), Some(2_000_000_000));
+        assert_eq!(invoice_msat("lnbc10n1qqqq"), Some(1_000));
+        assert_eq!(invoice_msat("lnbc10p1qqqq"), Some(1));
+        assert_eq!(invoice_msat("lnbc1pvjluezsp5"), None, "no amount: the payer chooses");
+        assert_eq!(invoice_msat("lnbc15p1qqqq"), None, "not a whole millisatoshi");
+        assert_eq!(invoice_msat("lntb2500u1pvjluez"), Some(250_000_000));
+        assert_eq!(invoice_msat("garbage"), None);
     }
 
     #[test]

@@ -52,6 +52,12 @@ pub fn pay_request(cx: &Context<'_>, args: PayRequestArgs) -> Result<()> {
             "say how to pay with exactly one of --iban IBAN [--reference TEXT], --bitcoin URI, --lightning INVOICE, --cash or --other TEXT",
         ));
     }
+    // As `feedback --text` (from a trial: a blank reference was signed, an empty one dropped).
+    if args.reference.as_deref().is_some_and(|r| r.trim().is_empty()) {
+        return Err(crate::usage(
+            "--reference is blank: leave it out, or give what the buyer writes in the transfer's reference (e.g. --reference \"Road bike\")",
+        ));
+    }
     let (method, details) = if let Some(iban) = args.iban {
         ("iban", Some(iban))
     } else if let Some(uri) = args.bitcoin {
@@ -276,7 +282,8 @@ pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
     outln!("  {:<width$}  deal made", times[0]);
     for (s, at) in d.timeline.iter().zip(&times[1..]) {
         let who = if s.by == Party::Me { "me  " } else { "them" };
-        let details = s.details.as_deref().map(|t| format!("  {t}")).unwrap_or_default();
+        let details =
+            s.details.as_deref().map(|t| format!("  {}", timeline_details(&s.step, t))).unwrap_or_default();
         let delivery = s.delivery.map(|d| format!(" [{d}]")).unwrap_or_default();
         // A request corrected later, or one that crossed the payment of an earlier one.
         let superseded = if s.superseded { "  (not the request in force: see pay by)" } else { "" };
@@ -478,11 +485,34 @@ fn next_file_step(d: &DealView, waiting: Option<Party>, id: &str, owes: bool) ->
 /// How the seller asked to be paid, in a line: `iban: BE71 ...`, `cash ...`, and a bitcoin URI as
 /// it is (it names its method itself: `bitcoin: bitcoin:bc1q...` read it twice).
 fn pay_by(p: &haggle_node::api::types::PaymentView) -> String {
-    if p.method == "cash" || p.details.starts_with(&format!("{}:", p.method)) {
+    let said = if p.method == "cash" || p.details.starts_with(&format!("{}:", p.method)) {
         p.details.clone()
     } else {
         format!("{}: {}", p.method, p.details)
+    };
+    // What a Lightning invoice asks, which its text hides (a trial's buyer was never shown
+    // the amount of an invoice for a 70 EUR deal).
+    if p.method != "lightning" {
+        return said;
     }
+    match haggle_protocol::payment::invoice_msat(&p.details) {
+        Some(msat) if msat.is_multiple_of(1_000) => {
+            let sat = msat / 1_000;
+            format!("{said} (the invoice asks {sat} sat, {}.{:08} BTC)", sat / 100_000_000, sat % 100_000_000)
+        }
+        Some(msat) => format!("{said} (the invoice asks {msat} millisatoshi)"),
+        None => format!("{said} (the invoice names no amount: you choose what to pay)"),
+    }
+}
+
+/// A step's details as the timeline shows them: a Lightning invoice (up to 7,089 characters) is
+/// cut to its start, whole on the `pay by` line (a trial's timeline printed it on every line).
+fn timeline_details(step: &str, details: &str) -> String {
+    let invoice = details.len() > 40 && details.is_ascii() && {
+        let lower = details.to_ascii_lowercase();
+        step == "payment_request" && (lower.starts_with("ln") || lower.starts_with("lightning:"))
+    };
+    if invoice { format!("{}… (pay by shows it whole)", &details[..32]) } else { details.to_owned() }
 }
 
 /// A deal view for tests: 1.00 EUR for one, at `stage`, a cancel asked by `cancel_asked_by`.
@@ -545,10 +575,26 @@ mod tests {
             super::pay_by(&haggle_node::api::types::PaymentView {
                 method: method.into(),
                 details: details.into(),
+                iban: None,
+                reference: None,
             })
         };
         assert_eq!(p("bitcoin", "bitcoin:bc1qar0srrr7"), "bitcoin:bc1qar0srrr7");
         assert_eq!(p("iban", "BE71 0961 2345 6769"), "iban: BE71 0961 2345 6769");
+        // An invoice's amount is said; one without asks the payer to choose.
+        assert!(
+            p("lightning", "lnbc1100u1p43d262").ends_with("(the invoice asks 110000 sat, 0.00110000 BTC)")
+        );
+        assert!(
+            p("lightning", "lnbc1p43d262").ends_with("(the invoice names no amount: you choose what to pay)")
+        );
+        let invoice = format!("lnbc1100u1{}", "q".repeat(200));
+        let cut = super::timeline_details("payment_request", &invoice);
+        assert!(
+            cut.starts_with("lnbc1100u1qq") && cut.ends_with("… (pay by shows it whole)") && cut.len() < 80,
+            "{cut}"
+        );
+        assert_eq!(super::timeline_details("paid", "transfer 1 Dec"), "transfer 1 Dec");
     }
 
     use super::*;
@@ -559,7 +605,12 @@ mod tests {
 
     /// A payment asked in cash.
     fn cash() -> haggle_node::api::types::PaymentView {
-        haggle_node::api::types::PaymentView { method: "cash".into(), details: String::new() }
+        haggle_node::api::types::PaymentView {
+            method: "cash".into(),
+            details: String::new(),
+            iban: None,
+            reference: None,
+        }
     }
 
     /// Defect: a party's `cancel` was invisible to the other but for a timeline line; the

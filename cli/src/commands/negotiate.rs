@@ -14,7 +14,38 @@ pub fn offer(cx: &Context<'_>, listing: &str, terms: &TermsArgs) -> Result<()> {
     let sent = cx.api.offer(listing, &terms.draft()?)?;
     report(cx, "Offer", &sent)?;
     slip_notes(cx, &sent, terms.currency.is_some(), terms.price.is_some());
+    others_open(cx, &sent.thread);
     Ok(())
+}
+
+/// A note when the owner has other offers open on the same listing (a trial's buyer opened two,
+/// at 15 and 14, unwarned): the other party may accept either.
+fn others_open(cx: &Context<'_>, new: &haggle_node::api::types::ThreadView) {
+    use haggle_node::api::types::{ObjectKind, Role};
+    let listing_of = |t: &haggle_node::api::types::ThreadView| t.current_listing.or(t.listing);
+    let Some(listing) = listing_of(new) else { return };
+    let Ok(page) = cx.api.threads() else { return };
+    let others: Vec<String> = page
+        .threads
+        .iter()
+        .filter(|t| {
+            t.thread != new.thread
+                && t.role == Role::Offerer
+                && t.opening == ObjectKind::Offer
+                && t.awaiting.is_some()
+                && listing_of(t) == Some(listing)
+        })
+        .map(|t| format!("{} ({})", output::short(&t.thread), output::thread_terms(t)))
+        .collect();
+    if others.is_empty() {
+        return;
+    }
+    note!(
+        cx.json,
+        "you have {} open on this listing too: {}. The other party may accept any of them; haggle withdraw THREAD takes one back.",
+        output::count(others.len(), "other offer"),
+        others.join(", ")
+    );
 }
 
 /// Terms that open a thread and may be a slip, sent as they are (haggling is free-form) with a

@@ -260,7 +260,7 @@ fn reach_lines(n: &NetworkStatus, me: &impl std::fmt::Display) {
         if n.upnp.is_empty() { "off" } else { &n.upnp }
     );
     outln!(
-        "  delivered     {} direct, {} through a relay, {} through a mailbox (negotiation messages since start)",
+        "  delivered     {} direct, {} through a relay, {} through a mailbox (your messages, offers and steps this node delivered since it started)",
         n.delivered.direct,
         n.delivered.relayed,
         n.delivered.mailbox

@@ -244,6 +244,15 @@ impl Service {
             named.extend([image.blob, image.thumb]);
         }
         if let Some(file) = file {
+            // A preview anyone may fetch that is the file sold gives it away (a trial's
+            // `--preview` named the file itself, and a buyer-to-be saved it whole).
+            if file.preview.is_some_and(|p| p.hash == file.hash) {
+                return Err(InvalidInput::File(
+                    "the preview and the file are the same bytes: anyone may fetch a preview, so it would give the file away; give a sample (a page, a clip) as --preview, or none"
+                        .into(),
+                )
+                .into());
+            }
             named.push(haggle_protocol::BlobRef { hash: file.sealed, size: file.size });
             named.extend(file.preview);
             if self.blobs.key(&file.sealed).is_none() {

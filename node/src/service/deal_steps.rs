@@ -136,9 +136,13 @@ fn step(request: StepRequest) -> Result<Option<Step>, ServiceError> {
                     M::Bitcoin(with_scheme(needs("a bitcoin payment request needs its bitcoin: URI")?))
                 }
                 "lightning" => M::Lightning(needs("a lightning payment request needs its invoice")?),
+                // Dashes between the groups are read as the spaces they stand for (a trial's
+                // `BE71-0961-2345-6769` was told it had 19 letters and digits); a blank
+                // reference is none, as a payment's is.
                 "iban" => M::Iban {
-                    iban: needs("a bank transfer's payment request needs the IBAN to pay to")?,
-                    reference: reference.unwrap_or_default(),
+                    iban: needs("a bank transfer's payment request needs the IBAN to pay to")?
+                        .replace('-', " "),
+                    reference: reference.filter(|r| !r.trim().is_empty()).unwrap_or_default(),
                 },
                 // Cash carries nothing: details would be dropped without a word.
                 "cash" if details.as_deref().is_some_and(|d| !d.trim().is_empty()) || reference.is_some() => {
@@ -221,6 +225,26 @@ mod tests {
         assert!(cash(Some("  "), None).is_ok(), "blank details are no details");
     }
 
+    /// From a trial: an IBAN written with dashes was counted with them, and a blank reference
+    /// was signed as one.
+    #[test]
+    fn an_iban_with_dashes_is_taken_and_a_blank_reference_is_none() {
+        let request = StepRequest::PaymentRequest {
+            method: "iban".into(),
+            details: Some("BE71-0961-2345-6769".into()),
+            reference: Some("   ".into()),
+        };
+        let Ok(Some(Step::PaymentRequest(method))) = step(request) else { panic!("a payment request") };
+        assert_eq!(
+            method,
+            haggle_protocol::PaymentMethod::Iban {
+                iban: "BE71 0961 2345 6769".into(),
+                reference: String::new()
+            }
+        );
+        assert_eq!(method.validate(), Ok(()));
+    }
+
     /// Defect (found in a trial): `--other ""` was told the method needs "a bitcoin: URI, an
     /// invoice, an IBAN, or text"; each method now names what it needs.
     #[test]
@@ -242,7 +266,7 @@ mod tests {
     }
 
     /// Defect (found in a trial): a bare bitcoin address, what a wallet shows to receive, was
-    /// refused as "not a valid bitcoin: URI".
+    /// refused as "not a valid bitcoin: URI" (the old wording).
     #[test]
     fn a_bare_bitcoin_address_is_taken_as_its_uri() {
         let request = |details: &str| {

@@ -243,6 +243,33 @@ mod tests {
     use crate::service::Via;
     use crate::service::testing::{draft, service};
 
+    /// From a trial: a preview that is the file itself (the same bytes) gave the file away to
+    /// anyone who asked; refused at publishing and at an update alike.
+    #[test]
+    fn a_preview_that_is_the_file_itself_is_refused() {
+        let (seller, _dir) = service(1);
+        let bytes: Vec<u8> = (0..5_000u32).map(|i| (i % 251) as u8).collect();
+        let mut file = seller.store_digital("pattern.pdf", &bytes[..]).expect("stored");
+        file.preview = Some(seller.store_blob(&bytes).expect("the same bytes as a preview"));
+        let digital = |file| ListingDraft {
+            kind: ListingKind::Digital,
+            file: Some(file),
+            quantity: None,
+            ..draft("Knitting pattern", "3")
+        };
+        let refused = seller.publish(digital(file.clone())).expect_err("gives it away").to_string();
+        assert!(refused.contains("the preview and the file are the same bytes"), "{refused}");
+        // A sample is taken; an update whose new file is that sample is refused.
+        let sample = seller.store_blob(&bytes[..500]).expect("a sample");
+        file.preview = Some(sample);
+        let id = seller.publish(digital(file)).expect("published").object.id().to_hex();
+        let mut same = seller.store_digital("sample.pdf", &bytes[..500]).expect("stored");
+        same.preview = Some(sample);
+        let patch = crate::api::types::ListingPatch { file: Some(same), ..Default::default() };
+        let refused = seller.update(&id, patch).expect_err("gives it away").to_string();
+        assert!(refused.contains("the preview and the file are the same bytes"), "{refused}");
+    }
+
     /// From a trial: the seller's encrypted copy of a digital good, removed from `blobs/` by
     /// hand, was still sold by itself and its key handed over, and nothing told the seller. Now
     /// the owner's views say the file is lost, and an offer at the price waits for the owner.

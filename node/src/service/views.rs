@@ -739,7 +739,13 @@ fn payment(m: &haggle_protocol::PaymentMethod) -> PaymentView {
         M::Cash => "cash, in person".to_owned(),
         M::Other(text) => text.clone(),
     };
-    PaymentView { method: m.name().to_owned(), details }
+    let (iban, reference) = match m {
+        M::Iban { iban, reference } => {
+            (Some(iban.clone()), Some(reference.clone()).filter(|r| !r.is_empty()))
+        }
+        _ => (None, None),
+    };
+    PaymentView { method: m.name().to_owned(), details, iban, reference }
 }
 
 /// The messages about `thread` between its two parties, and the other party's unread among them.

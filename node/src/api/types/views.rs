@@ -813,6 +813,12 @@ pub struct PaymentView {
     pub method: String,
     /// The details: a URI, an invoice, an IBAN with its reference, or text.
     pub details: String,
+    /// For a bank transfer: the IBAN alone, as signed (a script need not take `details` apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iban: Option<String>,
+    /// For a bank transfer with one: what the buyer writes in the transfer's reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 /// One step of a deal.

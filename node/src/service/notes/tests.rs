@@ -196,3 +196,15 @@ fn a_note_in_a_thread_goes_to_the_other_party_and_a_blocked_key_is_refused() {
     // An empty message is refused before anything is signed.
     assert!(buyer.send_note(&hex(&offer), "  ".into()).is_err());
 }
+
+/// A message in a deal's conversation names the deal, as `show` and `message` take it (a
+/// trial's `haggle deal MESSAGE` was told no deal matched).
+#[test]
+fn a_message_in_a_deals_conversation_names_the_deal() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (_, deal) = crate::service::testing::chairs_deal(&seller, &buyer, 2, 1);
+    let note = buyer.send_note(&deal.to_hex(), "Arrived safe, thanks!".into()).expect("sent");
+    let view = buyer.deal_view(&note.object.id().to_hex()[..10]).expect("the deal");
+    assert_eq!(view.id, deal);
+}
