@@ -964,6 +964,11 @@ fn line(
                 output::short(id)
             )
         }
+        // A message already delivered when its `sent` is read says so once, on its `delivered`
+        // line, which follows (20 questions made 40 lines; `--json` keeps both events).
+        NodeEvent::DeliveryChanged { id, state: DeliveryState::Sent } if delivered_already(api, *id) => {
+            return Ok(None);
+        }
         NodeEvent::DeliveryChanged { id, state } => delivery_line(api, *id, state, extra),
         NodeEvent::HistoryRestored { peer, taken } => format!(
             "took back what this node had lost of your threads and deals with {} ({taken} signed offers, steps and messages; restored from a backup?): haggle offers, haggle deals and haggle messages show them",
@@ -976,6 +981,19 @@ fn line(
         }
         _ => return Ok(None),
     }))
+}
+
+/// Whether the owner's message `id` reads delivered now (its thread, deal or conversation read
+/// once); false if it cannot be read.
+fn delivered_already(api: &ApiClient, id: ObjectId) -> bool {
+    use haggle_node::api::types::ObjectView;
+    let delivered = Some(DeliveryState::Delivered);
+    match api.object(&id.to_hex()) {
+        Ok(ObjectView::Thread(t)) => t.messages.iter().any(|m| m.id == id && m.delivery == delivered),
+        Ok(ObjectView::Deal(d)) => d.timeline.iter().any(|s| s.id == id && s.delivery == delivered),
+        Ok(ObjectView::Conversation(c)) => c.notes.iter().any(|n| n.id == id && n.delivery == delivered),
+        _ => false,
+    }
 }
 
 /// An outgoing message's delivery: what it is and where (`your counter in thread ... on Brass
