@@ -659,9 +659,7 @@ impl UpdateArgs {
 /// Why `update` takes no auction or campaign term (`flag`), and what to do instead; the node
 /// says the same of a new price on a running auction.
 pub fn fixed_at_publishing(flag: &str, id: &str) -> String {
-    format!(
-        "{flag} cannot change: an auction's or campaign's kind, price and terms are set when it is published and stay while it runs (bids and pledges were made on them). To change them, publish a new one: haggle publish --from {id} copies the rest (retract this one first if it still runs)"
-    )
+    format!("{flag} cannot change: {}", haggle_protocol::terms_fixed(id))
 }
 
 #[derive(Debug, Args)]

@@ -227,7 +227,7 @@ pub enum BookingError {
         /// The booked range it meets.
         taken: DateRange,
         /// The first stay of as many nights, from the first night asked on, that the calendar
-        /// takes (an example to try instead), when [`Calendar::fits`] found one.
+        /// takes (an example to try instead), when [`Calendar::suggest`] found one.
         free: Option<DateRange>,
     },
 }
@@ -254,19 +254,6 @@ impl Calendar {
     /// Whether `range` can be booked as the calendar stands: all in one open range, within the
     /// stay limits, and overlapping nothing booked.
     pub fn fits(&self, range: &DateRange) -> Result<(), BookingError> {
-        match self.fits_rules(range) {
-            // A stay as long, later on, to try instead (a trial's guest was told only the
-            // overlap).
-            Err(BookingError::Taken { asked, taken, .. }) => {
-                let free = self.first_fit_of(range.nights(), range.from);
-                Err(BookingError::Taken { asked, taken, free })
-            }
-            other => other,
-        }
-    }
-
-    /// [`Self::fits`] without looking for a stay to try instead.
-    fn fits_rules(&self, range: &DateRange) -> Result<(), BookingError> {
         if !self.open.iter().any(|o| range.within(o)) {
             return Err(BookingError::NotOpen { asked: *range, open: self.open.clone() });
         }
@@ -280,6 +267,19 @@ impl Calendar {
         match self.booked.iter().find(|b| b.overlaps(range)) {
             Some(taken) => Err(BookingError::Taken { asked: *range, taken: *taken, free: None }),
             None => Ok(()),
+        }
+    }
+
+    /// `refused` with, when it is an overlap, the first stay as long from the first night
+    /// asked on that this calendar takes, to try instead (a trial's guest was told only the
+    /// overlap). Only where the refusal is shown: a search or a store check drops it.
+    pub fn suggest(&self, refused: BookingError) -> BookingError {
+        match refused {
+            BookingError::Taken { asked, taken, free: None } => {
+                let free = self.first_fit_of(asked.nights(), asked.from);
+                BookingError::Taken { asked, taken, free }
+            }
+            other => other,
         }
     }
 
@@ -299,7 +299,7 @@ impl Calendar {
             let mut from = open.from.max(from);
             while from.saturating_add(nights) <= open.to && tries < MAX_DAYS_AHEAD {
                 let range = DateRange { from, to: from + nights };
-                if self.fits_rules(&range).is_ok() {
+                if self.fits(&range).is_ok() {
                     return Some(range);
                 }
                 from += 1;
@@ -476,8 +476,10 @@ mod tests {
         assert!(matches!(cal.fits(&r("2026-12-01..2026-12-31")), Err(BookingError::TooLong { .. })));
         cal.book(r("2026-12-20..2026-12-27"));
         assert!(matches!(cal.fits(&r("2026-12-26..2026-12-29")), Err(BookingError::Taken { .. })));
-        // The refusal names a stay as long that is free from then on.
-        let Err(taken) = cal.fits(&r("2026-12-26..2026-12-29")) else { panic!("taken") };
+        // Where it is shown, the refusal names a stay as long that is free from then on.
+        let Err(taken) = cal.fits(&r("2026-12-26..2026-12-29")).map_err(|e| cal.suggest(e)) else {
+            panic!("taken")
+        };
         let free = match &taken {
             BookingError::Taken { free: Some(free), .. } => *free,
             other => panic!("{other:?}"),

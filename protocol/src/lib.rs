@@ -46,6 +46,7 @@ pub mod limits;
 pub mod listing;
 pub mod mailbox;
 mod market;
+pub use market::terms_fixed;
 pub mod name;
 pub mod negotiation;
 pub mod note;

@@ -4,6 +4,14 @@
 use crate::listing::{ListingKind, Market};
 use crate::time::Timestamp;
 
+/// Why a running auction's or campaign's terms cannot change, and what to do instead, naming
+/// the listing as `id` (the store's refusal and the CLI's say the same words).
+pub fn terms_fixed(id: &str) -> String {
+    format!(
+        "an auction's or campaign's kind, price and terms are set when it is published and stay while it runs (bids and pledges were made on them). To change them, publish a new one: haggle publish --from {id} copies the rest (retract this one first if it still runs)"
+    )
+}
+
 /// Whether a listing revision's kind and market agree, for validation: an auction, and only an
 /// auction, carries auction terms, and a campaign its campaign; a calendar goes on a rental or
 /// a service.

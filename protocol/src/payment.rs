@@ -269,10 +269,7 @@ fn check_bolt11(invoice: &str, strict: Option<crate::Timestamp>) -> Result<(), P
     if has_control(invoice) || !invoice.is_ascii() {
         return Err(PaymentError::Lightning("an invoice is plain ASCII letters and digits"));
     }
-    let invoice = match invoice.split_once(':') {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("lightning") => rest,
-        _ => invoice,
-    };
+    let invoice = without_scheme(invoice);
     let lower = invoice.to_ascii_lowercase();
     if invoice != lower && invoice != invoice.to_ascii_uppercase() {
         return Err(PaymentError::Lightning("an invoice is all lowercase or all uppercase"));
@@ -286,7 +283,7 @@ fn check_bolt11(invoice: &str, strict: Option<crate::Timestamp>) -> Result<(), P
         return Err(PaymentError::Lightning("no separator between its prefix and its data"));
     };
     let (hrp, data) = (&lower[..sep], &lower[sep + 1..]);
-    let network_ok = ["lnbcrt", "lntbs", "lnbc", "lntb", "lnsb"].iter().any(|p| hrp.starts_with(p));
+    let network_ok = LN_NETWORKS.iter().any(|p| hrp.starts_with(p));
     // Data: a 7-character timestamp, tagged fields, a 104-character signature, a 6-character
     // checksum.
     if !network_ok || data.len() < 7 + 104 + 6 || !data.chars().all(|c| BECH32.contains(c)) {
@@ -298,34 +295,58 @@ fn check_bolt11(invoice: &str, strict: Option<crate::Timestamp>) -> Result<(), P
     Ok(())
 }
 
-/// The amount a BOLT 11 invoice asks, in millisatoshis, from its prefix (`lnbc2500u` is 2,500
-/// micro-bitcoin): `None` when it names none (the payer chooses) or is not an invoice's. Only
-/// what it says is read, not whether it matches a deal's price, which may be in any currency.
-pub fn invoice_msat(invoice: &str) -> Option<u64> {
-    let invoice = match invoice.split_once(':') {
+/// The prefixes of BOLT 11 invoices, by network (the longer first where one starts another).
+const LN_NETWORKS: [&str; 5] = ["lnbcrt", "lntbs", "lnbc", "lntb", "lnsb"];
+
+/// An invoice without its `lightning:` scheme, if it has one.
+fn without_scheme(invoice: &str) -> &str {
+    match invoice.split_once(':') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("lightning") => rest,
         _ => invoice,
+    }
+}
+
+/// What a BOLT 11 invoice asks, read from its prefix (`lnbc2500u` is 2,500 micro-bitcoin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvoiceAmount {
+    /// It names no amount: the payer chooses.
+    Any,
+    /// This many millisatoshis.
+    Msat(u64),
+    /// Its prefix names an amount no wallet reads (an unknown multiplier, a fraction of a
+    /// millisatoshi, too large), or it is not an invoice's.
+    Unreadable,
+}
+
+/// The amount `invoice` asks. Only what it says is read, not whether it matches a deal's price,
+/// which may be in any currency.
+pub fn invoice_amount(invoice: &str) -> InvoiceAmount {
+    let lower = without_scheme(invoice).to_ascii_lowercase();
+    let Some(hrp) = lower.rfind('1').map(|sep| &lower[..sep]) else { return InvoiceAmount::Unreadable };
+    let Some(amount) = LN_NETWORKS.iter().find_map(|p| hrp.strip_prefix(p)) else {
+        return InvoiceAmount::Unreadable;
     };
-    let lower = invoice.to_ascii_lowercase();
-    let hrp = &lower[..lower.rfind('1')?];
-    let amount = ["lnbcrt", "lntbs", "lnbc", "lntb", "lnsb"].iter().find_map(|p| hrp.strip_prefix(p))?;
-    let (digits, unit) = match amount.char_indices().last()? {
-        (at, c) if c.is_ascii_alphabetic() => (&amount[..at], Some(c)),
+    if amount.is_empty() {
+        return InvoiceAmount::Any;
+    }
+    let (digits, unit) = match amount.char_indices().last() {
+        Some((at, c)) if c.is_ascii_alphabetic() => (&amount[..at], Some(c)),
         _ => (amount, None),
     };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: u64 = digits.parse().ok()?;
+    let n = match digits.parse::<u64>() {
+        Ok(n) if digits.bytes().all(|b| b.is_ascii_digit()) => n,
+        _ => return InvoiceAmount::Unreadable,
+    };
     // One bitcoin is 10^11 millisatoshis.
-    match unit {
+    let msat = match unit {
         None => n.checked_mul(100_000_000_000),
         Some('m') => n.checked_mul(100_000_000),
         Some('u') => n.checked_mul(100_000),
         Some('n') => n.checked_mul(100),
         Some('p') if n.is_multiple_of(10) => Some(n / 10),
         _ => None,
-    }
+    };
+    msat.map_or(InvoiceAmount::Unreadable, InvoiceAmount::Msat)
 }
 
 /// BOLT 11's checksum: bech32's, over strings longer than bech32's own 90 characters (an
@@ -362,6 +383,12 @@ fn check_bolt11_strictly(invoice: &str, now: crate::Timestamp) -> Result<(), Pay
     if !hrp.starts_with("lnbc") || hrp.starts_with("lnbcrt") {
         return Err(PaymentError::Unpayable(
             "is a test network's (lntb, lntbs, lnbcrt, lnsb), which pays no real bitcoin: make one on the main network (lnbc)",
+        ));
+    }
+    // A wallet reads no amount from it, and the buyer could not be told what it asks.
+    if invoice_amount(invoice) == InvoiceAmount::Unreadable {
+        return Err(PaymentError::Lightning(
+            "its amount is not one a wallet reads (a multiplier other than m, u, n or p, or too large)",
         ));
     }
     let data: Vec<u64> = checked.fe32_iter().map(|fe| u64::from(fe.to_u8())).collect();
@@ -619,6 +646,8 @@ mod tests {
         let own =
             |text: &str| PaymentMethod::Lightning(text.into()).validate_own().map_err(|e| e.to_string());
         let now = crate::Timestamp::now().as_millis() / 1_000;
+        let e = own(&invoice("lnbc2500x", now, None)).expect_err("no wallet reads its amount");
+        assert!(e.contains("its amount is not one a wallet reads"), "{e}");
         let fresh = invoice("lnbc2500u", now, None);
         assert_eq!(own(&fresh), Ok(()));
         assert_eq!(own(&format!("lightning:{}", fresh.to_uppercase())), Ok(()));
@@ -666,15 +695,18 @@ mod tests {
 
     #[test]
     fn an_invoices_amount_is_read_from_its_prefix() {
-        assert_eq!(invoice_msat("lnbc2500u1pvjluez"), Some(250_000_000), "2,500 micro-bitcoin");
-        assert_eq!(invoice_msat("LIGHTNING:LNBC1100U1P43D262"), Some(110_000_000));
-        assert_eq!(invoice_msat("lnbc20m1pvjluez"), Some(2_000_000_000));
-        assert_eq!(invoice_msat("lnbc10n1qqqq"), Some(1_000));
-        assert_eq!(invoice_msat("lnbc10p1qqqq"), Some(1));
-        assert_eq!(invoice_msat("lnbc1pvjluezsp5"), None, "no amount: the payer chooses");
-        assert_eq!(invoice_msat("lnbc15p1qqqq"), None, "not a whole millisatoshi");
-        assert_eq!(invoice_msat("lntb2500u1pvjluez"), Some(250_000_000));
-        assert_eq!(invoice_msat("garbage"), None);
+        use InvoiceAmount::{Any, Msat, Unreadable};
+        assert_eq!(invoice_amount("lnbc2500u1pvjluez"), Msat(250_000_000), "2,500 micro-bitcoin");
+        assert_eq!(invoice_amount("LIGHTNING:LNBC1100U1P43D262"), Msat(110_000_000));
+        assert_eq!(invoice_amount("lnbc20m1pvjluez"), Msat(2_000_000_000));
+        assert_eq!(invoice_amount("lnbc10n1qqqq"), Msat(1_000));
+        assert_eq!(invoice_amount("lnbc10p1qqqq"), Msat(1));
+        assert_eq!(invoice_amount("lntb2500u1pvjluez"), Msat(250_000_000));
+        assert_eq!(invoice_amount("lnbc1pvjluezsp5"), Any, "no amount: the payer chooses");
+        // What no wallet reads is not "no amount" (from a review).
+        for unreadable in ["lnbc15p1qqqq", "lnbc2500x1qqqq", "lnbc99999999999999999999u1qqqq", "garbage"] {
+            assert_eq!(invoice_amount(unreadable), Unreadable, "{unreadable}");
+        }
     }
 
     #[test]

@@ -228,9 +228,7 @@ pub enum RejectReason {
     },
     /// An active revision of an auction or campaign that changes its kind, price or terms (or
     /// makes a listing one): bids and pledges are judged by the terms they were made under.
-    #[error(
-        "an auction's or campaign's kind, price and terms are set when it is published and stay while it runs (bids and pledges were made on them). To change them, publish a new one: haggle publish --from ID copies the rest (retract this one first if it still runs)"
-    )]
+    #[error("{}", haggle_protocol::terms_fixed("ID"))]
     AuctionChanged,
     /// The auction or campaign already holds as many bids or pledges as one may.
     #[error("the auction or campaign already holds {max} bids or pledges")]

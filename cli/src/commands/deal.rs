@@ -495,24 +495,30 @@ fn pay_by(p: &haggle_node::api::types::PaymentView) -> String {
     if p.method != "lightning" {
         return said;
     }
-    match haggle_protocol::payment::invoice_msat(&p.details) {
-        Some(msat) if msat.is_multiple_of(1_000) => {
+    use haggle_protocol::payment::InvoiceAmount;
+    match haggle_protocol::payment::invoice_amount(&p.details) {
+        InvoiceAmount::Msat(msat) if msat.is_multiple_of(1_000) => {
             let sat = msat / 1_000;
             format!("{said} (the invoice asks {sat} sat, {}.{:08} BTC)", sat / 100_000_000, sat % 100_000_000)
         }
-        Some(msat) => format!("{said} (the invoice asks {msat} millisatoshi)"),
-        None => format!("{said} (the invoice names no amount: you choose what to pay)"),
+        InvoiceAmount::Msat(msat) => format!("{said} (the invoice asks {msat} millisatoshi)"),
+        InvoiceAmount::Any => format!("{said} (the invoice names no amount: you choose what to pay)"),
+        InvoiceAmount::Unreadable => {
+            format!("{said} (its amount cannot be read: check what your wallet says it asks before paying)")
+        }
     }
 }
 
 /// A step's details as the timeline shows them: a Lightning invoice (up to 7,089 characters) is
-/// cut to its start, whole on the `pay by` line (a trial's timeline printed it on every line).
+/// cut to its start (a trial's timeline printed it on every line); `pay by` shows the request in
+/// force whole, and `--json` every one.
 fn timeline_details(step: &str, details: &str) -> String {
-    let invoice = details.len() > 40 && details.is_ascii() && {
-        let lower = details.to_ascii_lowercase();
-        step == "payment_request" && (lower.starts_with("ln") || lower.starts_with("lightning:"))
-    };
-    if invoice { format!("{}… (pay by shows it whole)", &details[..32]) } else { details.to_owned() }
+    use haggle_protocol::payment::{InvoiceAmount, invoice_amount};
+    let invoice = step == "payment_request"
+        && details.len() > 40
+        && details.is_ascii()
+        && invoice_amount(details) != InvoiceAmount::Unreadable;
+    if invoice { format!("{}…", &details[..32]) } else { details.to_owned() }
 }
 
 /// A deal view for tests: 1.00 EUR for one, at `stage`, a cancel asked by `cancel_asked_by`.
@@ -588,12 +594,16 @@ mod tests {
         assert!(
             p("lightning", "lnbc1p43d262").ends_with("(the invoice names no amount: you choose what to pay)")
         );
+        assert!(
+            p("lightning", "lnbc15p1p43d262")
+                .ends_with("(its amount cannot be read: check what your wallet says it asks before paying)")
+        );
         let invoice = format!("lnbc1100u1{}", "q".repeat(200));
         let cut = super::timeline_details("payment_request", &invoice);
-        assert!(
-            cut.starts_with("lnbc1100u1qq") && cut.ends_with("… (pay by shows it whole)") && cut.len() < 80,
-            "{cut}"
-        );
+        assert!(cut.starts_with("lnbc1100u1qq") && cut.ends_with('…') && cut.len() < 40, "{cut}");
+        // Text of another method that starts with "ln" is not an invoice (from a review).
+        let lnurl = format!("LNURL1{}", "x".repeat(60));
+        assert_eq!(super::timeline_details("payment_request", &lnurl), lnurl);
         assert_eq!(super::timeline_details("paid", "transfer 1 Dec"), "transfer 1 Dec");
     }
 

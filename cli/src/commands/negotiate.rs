@@ -21,7 +21,7 @@ pub fn offer(cx: &Context<'_>, listing: &str, terms: &TermsArgs) -> Result<()> {
 /// A note when the owner has other offers open on the same listing (a trial's buyer opened two,
 /// at 15 and 14, unwarned): the other party may accept either.
 fn others_open(cx: &Context<'_>, new: &haggle_node::api::types::ThreadView) {
-    use haggle_node::api::types::{ObjectKind, Role};
+    use haggle_node::api::types::{ObjectKind, Party, Role};
     let listing_of = |t: &haggle_node::api::types::ThreadView| t.current_listing.or(t.listing);
     let Some(listing) = listing_of(new) else { return };
     let Ok(page) = cx.api.threads() else { return };
@@ -29,10 +29,13 @@ fn others_open(cx: &Context<'_>, new: &haggle_node::api::types::ThreadView) {
         .threads
         .iter()
         .filter(|t| {
+            // The owner's own terms on the table (not the other party's counter, nor an accept
+            // awaiting its confirm: from a review), which `withdraw` takes back.
             t.thread != new.thread
                 && t.role == Role::Offerer
                 && t.opening == ObjectKind::Offer
-                && t.awaiting.is_some()
+                && t.proposed_by == Party::Me
+                && matches!(t.state, ThreadState::Open | ThreadState::Countered)
                 && listing_of(t) == Some(listing)
         })
         .map(|t| format!("{} ({})", output::short(&t.thread), output::thread_terms(t)))

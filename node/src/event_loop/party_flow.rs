@@ -15,7 +15,7 @@ use super::peers::Kind;
 use super::{Done, EventLoop, Work, or_on_panic};
 use crate::api::types::NodeEvent;
 use crate::party::{MAX_HELD, MAX_ROUNDS, PartyRequest, PartyResponse};
-use crate::service::{Followups, PartyTaken};
+use crate::service::PartyTaken;
 
 /// How long after this node gave a peer back what it lacked the owner's messages waiting for
 /// that peer are sent again (see [`EventLoop::party_tick`]).
@@ -32,9 +32,8 @@ pub(crate) enum PartyDone {
     Ask { peer: PeerId, session: u64, held: Vec<[u8; 32]> },
     /// The answer to `peer`'s request, under its token.
     Answer { peer: PeerId, token: u64, answer: PartyResponse },
-    /// What `peer`'s answer brought in session `session`; `more` if it left some out; `then`,
-    /// the Confirms owed once the whole answer is here.
-    Taken { peer: PeerId, session: u64, taken: PartyTaken, more: bool, then: Followups },
+    /// What `peer`'s answer brought in session `session`; `more` if it left some out.
+    Taken { peer: PeerId, session: u64, taken: PartyTaken, more: bool },
 }
 
 /// One connection's asking of one peer.
@@ -55,6 +54,15 @@ struct Session {
     /// it back threads it lacked, which those messages may follow (one it refused a moment ago,
     /// "a thread this node does not hold", would otherwise wait out its back-off).
     deliver_at: Option<Instant>,
+    /// Objects the peer's answers brought, new to this node, not yet told (`history_restored`
+    /// is told once an answer is all here, not once a page).
+    untold: u64,
+    /// The threads whose Accept an answer brought, to confirm once the answer is all here (at
+    /// most one per object of [`MAX_ROUNDS`] answers).
+    accepted: Vec<haggle_protocol::ObjectId>,
+    /// Whether an answer held anything this node refused for good: a Confirm among them would
+    /// not be here, so nothing is confirmed by this session.
+    refused: bool,
 }
 
 /// Sessions under way. Every map is bounded: by the connected peers (`sessions`, removed when a
@@ -82,6 +90,9 @@ impl EventLoop {
             again: None,
             penalised: false,
             deliver_at: None,
+            untold: 0,
+            accepted: Vec::new(),
+            refused: false,
         };
         self.party.sessions.insert(peer, session);
         self.ask_party(peer);
@@ -138,19 +149,41 @@ impl EventLoop {
                     let _ = self.swarm.behaviour_mut().party.send_response(channel, answer);
                 }
             }
-            PartyDone::Taken { peer, session, taken, more, then } => {
-                self.follow_up(then);
+            PartyDone::Taken { peer, session, taken, more } => {
                 if taken.new > 0 {
                     tracing::info!(
                         %peer, new = taken.new, later = taken.later,
                         "took back messages and deal steps this node lacked (restored from a backup?)"
                     );
-                    // Told to a watch too: a restored node's owner saw its threads come back in
-                    // silence.
-                    self.emit(NodeEvent::HistoryRestored { peer, taken: taken.new as u64 });
                 }
                 let Some(s) = self.party.sessions.get_mut(&peer).filter(|s| s.id == session) else { return };
                 s.settled.extend(taken.settled.iter().copied());
+                s.untold += taken.new as u64;
+                s.accepted.extend(taken.accepted.iter().copied());
+                s.refused |= taken.refused > 0;
+                // The answer is all here (or no more is asked for): told once to a watch (a
+                // restored node's owner saw its threads come back in silence), and an Accept that
+                // came back with no Confirm after it is owed one (see `confirm_given_back`).
+                let complete = !more || s.rounds >= MAX_ROUNDS;
+                let untold = if complete { std::mem::take(&mut s.untold) } else { 0 };
+                let owed = if !more && taken.later == 0 && !s.refused {
+                    std::mem::take(&mut s.accepted)
+                } else {
+                    Vec::new()
+                };
+                if untold > 0 {
+                    self.emit(NodeEvent::HistoryRestored { peer, taken: untold });
+                }
+                if !owed.is_empty() {
+                    self.spawn_in_turn(move |service| match service.confirm_given_back(&owed) {
+                        Ok(then) => (!then.is_empty()).then_some(Done::Followups(then)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot confirm accepts a party gave back");
+                            None
+                        }
+                    });
+                }
+                let Some(s) = self.party.sessions.get_mut(&peer).filter(|s| s.id == session) else { return };
                 let penalise = taken.invalid > 0 && !s.penalised;
                 s.penalised |= penalise;
                 if penalise {
@@ -179,17 +212,7 @@ impl EventLoop {
                             let Some(key) = PublicKey::from_peer_id(&peer) else { return };
                             self.spawn_in_turn(move |service| {
                                 let taken = service.receive_from_party(&key, &objects);
-                                // The whole answer is here: an Accept that came back without
-                                // the Confirm after it is owed one (see `confirm_owed_with`).
-                                let then = if more || taken.later > 0 {
-                                    Followups::default()
-                                } else {
-                                    service.confirm_owed_with(&key).unwrap_or_else(|e| {
-                                        tracing::warn!(error = %e, "cannot confirm accepts a party gave back");
-                                        Followups::default()
-                                    })
-                                };
-                                Some(Done::Party(PartyDone::Taken { peer, session, taken, more, then }))
+                                Some(Done::Party(PartyDone::Taken { peer, session, taken, more }))
                             });
                         }
                         PartyResponse::Refused { reason } => {

@@ -163,18 +163,20 @@ impl Service {
             if t.offer.kind() == haggle_protocol::ObjectKind::Pledge {
                 let view = super::views::thread(&self.store, &t, &me)?;
                 let standing = view.replaced_by.is_none() && view.terms.price.amount > 0;
-                let ends_with = match view.outcome {
-                    None if standing => "their pledge",
-                    Some(crate::api::types::PublicOutcome::BackerBlocked)
-                        if standing && view.awaiting == Some(crate::api::types::Party::Me) =>
-                    {
-                        "decline"
-                    }
+                // Accepted already (from a review): a deal follows when their node confirms,
+                // or the accept lapses; nothing is left to the owner.
+                let ends_with = match (t.view.state, view.outcome) {
+                    (haggle_protocol::ThreadState::Confirming, _) if standing => None,
+                    (haggle_protocol::ThreadState::Open, None) if standing => Some("their pledge"),
+                    (
+                        haggle_protocol::ThreadState::Open,
+                        Some(crate::api::types::PublicOutcome::BackerBlocked),
+                    ) if standing && view.awaiting == Some(crate::api::types::Party::Me) => Some("decline"),
                     _ => continue,
                 };
                 open_threads.push(OpenThread {
                     thread: t.view.thread,
-                    ends_with: Some(ends_with.to_owned()),
+                    ends_with: ends_with.map(str::to_owned),
                     listing: None,
                 });
                 continue;
@@ -444,6 +446,12 @@ mod tests {
         let again = s.block(BlockRequest { who: key(2).public().to_string(), note: None }).expect("again");
         let open: Vec<_> = again.open_threads.iter().map(|t| (t.thread, t.ends_with.as_deref())).collect();
         assert_eq!(open, vec![(pledge.id(), Some("decline"))], "left to the owner");
+        // Accepted by hand, it awaits their node's confirm: a deal follows, or it lapses (from
+        // a review: it read as a pledge left to the owner).
+        s.accept(&pledge.id().to_hex()).expect("accepted");
+        let accepted = s.block(BlockRequest { who: key(2).public().to_string(), note: None }).expect("again");
+        let open: Vec<_> = accepted.open_threads.iter().map(|t| (t.thread, t.ends_with.as_deref())).collect();
+        assert_eq!(open, vec![(pledge.id(), None)]);
     }
 
     /// Once the owner's auction is over, the high bid of a key the owner blocked awaits the

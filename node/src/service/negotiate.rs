@@ -55,7 +55,9 @@ impl Service {
             (Some(calendar), Some(text)) => {
                 let dates = bookings::dates(text)?;
                 bookings::not_past(&dates, now)?;
-                calendar.fits(&dates).map_err(|e| Conflict::Booking(e, l.kind == ListingKind::Service))?;
+                calendar
+                    .fits(&dates)
+                    .map_err(|e| Conflict::Booking(calendar.suggest(e), l.kind == ListingKind::Service))?;
                 Some(dates)
             }
             (Some(calendar), None) => {
@@ -362,7 +364,9 @@ impl Service {
         let Some(listing) = current.as_ref().and_then(|c| c.listing()) else { return Ok(()) };
         let Some(calendar) = listing.calendar() else { return Ok(()) };
         match bookings::refusal(calendar, thread, &key.author, dates) {
-            Some(e) => Err(Conflict::Booking(e, listing.kind == ListingKind::Service).into()),
+            Some(e) => {
+                Err(Conflict::Booking(calendar.suggest(e), listing.kind == ListingKind::Service).into())
+            }
             None => Ok(()),
         }
     }

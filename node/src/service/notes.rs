@@ -166,11 +166,19 @@ impl Service {
             let [one] = &held[..] else {
                 // Each named as its other party is: by the owner's name for them, if any.
                 // With none, the threads on it (a few), whose conversations a message may go to.
+                // Open ones with keys not blocked first, the most recently active first, of
+                // a bounded look (from a review: the first three in the index were any three).
                 let mut threads = Vec::new();
                 if held.is_empty() {
-                    for id in self.store.thread_ids_on(&key, 3)? {
-                        threads.extend(self.store.thread(&id)?.map(|t| (id, t.view.offerer)));
+                    let mut found = Vec::new();
+                    for id in self.store.thread_ids_on(&key, 50)? {
+                        let Some(t) = self.store.thread(&id)? else { continue };
+                        let closed = t.view.state.is_final() || self.store.is_blocked(&t.view.offerer);
+                        let last = t.messages.iter().map(Object::created_at).max();
+                        found.push((closed, std::cmp::Reverse(last), id, t.view.offerer));
                     }
+                    found.sort();
+                    threads.extend(found.into_iter().take(3).map(|(_, _, id, offerer)| (id, offerer)));
                 }
                 let names =
                     if held.is_empty() && threads.is_empty() { Vec::new() } else { self.store.names()? };

@@ -31,6 +31,10 @@ pub struct PartyTaken {
     /// The ids of the objects taken in or turned away for good, not to be sent again this
     /// connection (those refused for now are left out: a later asking brings them again).
     pub settled: Vec<[u8; 32]>,
+    /// The threads whose Accept by the other party, of the owner's terms, was taken in: once
+    /// the whole answer is here, those still waiting for the owner's Confirm are owed one
+    /// (see [`Service::confirm_given_back`]).
+    pub accepted: Vec<ObjectId>,
 }
 
 /// How many times the objects of one answer are gone over: a message dated before the one it
@@ -227,6 +231,9 @@ impl Service {
                             tracing::warn!(error = %e, "cannot record a message given back as delivered");
                         }
                         match object.body() {
+                            haggle_protocol::Body::Accept(accept) if object.author() == *other => {
+                                taken.accepted.push(accept.reply.thread);
+                            }
                             haggle_protocol::Body::Step(step)
                                 if matches!(step.step, haggle_protocol::lifecycle::Step::Cancel) =>
                             {
@@ -283,15 +290,20 @@ impl Service {
         taken
     }
 
-    /// Confirms the Accepts of the owner's terms, in its threads with `other`, that wait for
-    /// this node's Confirm: a node restored from a backup taken before it confirmed took the
-    /// Accept back from the other party, but the Confirm it signed then was lost with its store
-    /// before it was delivered (or it never got that far). Run once the other party's answer is
-    /// all here (its last page, nothing refused for now): a Confirm that party held would have
-    /// come back after its Accept. The repair at start does the same, a restart later.
-    pub fn confirm_owed_with(&self, other: &PublicKey) -> Result<Followups, ServiceError> {
+    /// Confirms the Accepts of the owner's terms that a party gave back (`threads`, from
+    /// [`PartyTaken::accepted`]) and that still wait for this node's Confirm: a node restored from
+    /// a backup taken before it confirmed took the Accept back, but the Confirm it signed then
+    /// was lost with its store before it was delivered (or it never got that far). Run once the
+    /// other party's answer is all here (its last page, nothing refused, nothing left for later):
+    /// a Confirm that party held would have come back after its Accept. The repair at start does
+    /// the same, a restart later; only these threads are read, not every one with that party.
+    pub fn confirm_given_back(&self, threads: &[ObjectId]) -> Result<Followups, ServiceError> {
+        let mut records = Vec::with_capacity(threads.len());
+        for thread in threads {
+            records.extend(self.store.thread(thread)?);
+        }
         let mut then = Followups::default();
-        self.confirm_waiting(self.store.threads_between(&self.me(), other)?, &mut then);
+        self.confirm_waiting(records, &mut then);
         Ok(then)
     }
 
@@ -461,13 +473,14 @@ mod tests {
             .expect("answer");
         let taken = restored.receive_from_party(&seller.me(), &answer);
         assert_eq!((taken.new, taken.later, taken.invalid), (2, 0, 0), "the offer and the accept: {taken:?}");
+        assert_eq!(taken.accepted, vec![offer.id()], "the accept's thread, to confirm once the answer is in");
         let thread = offer.id().to_hex();
         assert!(restored.thread_view(&thread).expect("thread").deal.is_none(), "history signs nothing");
-        let then = restored.confirm_owed_with(&seller.me()).expect("confirmed");
+        let then = restored.confirm_given_back(&taken.accepted).expect("confirmed");
         assert_eq!(then.deliver, vec![seller.me()], "the confirm goes to the seller");
         let deal = restored.thread_view(&thread).expect("thread").deal.expect("a deal now");
         assert_eq!(deal, accept.id());
-        assert!(restored.confirm_owed_with(&seller.me()).expect("nothing").deliver.is_empty(), "once");
+        assert!(restored.confirm_given_back(&taken.accepted).expect("nothing").deliver.is_empty(), "once");
         // The seller's node takes it and makes the same deal.
         let record = restored.store.thread(&offer.id()).expect("read").expect("thread");
         let confirm = record.messages.iter().find(|m| m.kind() == ObjectKind::Confirm).expect("a confirm");
@@ -477,8 +490,8 @@ mod tests {
         let (again, _ad) = service(2);
         again.receive(listing.bytes(), Via::Gossip);
         let answer = seller.party_missing(&buyer.me(), &[]).expect("answer");
-        again.receive_from_party(&seller.me(), &answer);
-        assert!(again.confirm_owed_with(&seller.me()).expect("nothing").deliver.is_empty());
+        let taken = again.receive_from_party(&seller.me(), &answer);
+        assert!(again.confirm_given_back(&taken.accepted).expect("nothing").deliver.is_empty());
         assert_eq!(again.thread_view(&thread).expect("thread").deal, Some(deal));
     }
 

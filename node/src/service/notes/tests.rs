@@ -208,3 +208,32 @@ fn a_message_in_a_deals_conversation_names_the_deal() {
     let view = buyer.deal_view(&note.object.id().to_hex()[..10]).expect("the deal");
     assert_eq!(view.id, deal);
 }
+
+/// A message by one's own listing's id with no question about it names the open offers first,
+/// the most recent first (from a review: any three threads of the index were named).
+#[test]
+fn a_listing_without_questions_names_its_open_offers_first() {
+    let (seller, _sd) = service(1);
+    let listing = seller.publish(draft("Desk", "80")).expect("published");
+    let mut offers = Vec::new();
+    for n in 2..=5 {
+        let (buyer, _bd) = service(n);
+        buyer.receive(listing.object.bytes(), Via::Gossip);
+        let offer = buyer
+            .offer(&hex(&listing), TermsDraft { price: Some(format!("{}", 60 + n)), ..TermsDraft::default() })
+            .expect("offered");
+        seller.receive(offer.object.bytes(), Via::Direct);
+        offers.push(offer.object.id());
+    }
+    // The first two are declined: only the last two are open.
+    for id in &offers[..2] {
+        seller.decline(&id.to_hex(), String::new()).expect("declined");
+    }
+    let said = seller.send_note(&hex(&listing), "75?".into()).expect_err("no question").to_string();
+    let named: Vec<usize> = offers.iter().filter_map(|id| said.find(&id.fmt_short().to_string())).collect();
+    assert_eq!(named.len(), 3, "three named: {said}");
+    let (open_a, open_b) =
+        (said.find(&offers[2].fmt_short().to_string()), said.find(&offers[3].fmt_short().to_string()));
+    let declined = offers[..2].iter().filter_map(|id| said.find(&id.fmt_short().to_string())).min();
+    assert!(open_a.zip(open_b).is_some_and(|(a, b)| declined.is_some_and(|d| a < d && b < d)), "{said}");
+}
