@@ -294,6 +294,12 @@ fn client(api: &Option<String>, data_dir: &std::path::Path) -> Result<ApiClient>
             // The token: HAGGLE_API_TOKEN, else the data dir's api.cookie (a node reached at
             // another address than the one it wrote, through a tunnel, say).
             let token = match std::env::var("HAGGLE_API_TOKEN") {
+                // As HAGGLE_DATA_DIR set but empty is said (from a trial).
+                Ok(token) if token.trim().is_empty() => {
+                    return Err(usage(
+                        "HAGGLE_API_TOKEN is set but empty: set it to the contents of the node's api.cookie, or unset it to read the token from --data-dir",
+                    ));
+                }
                 Ok(token) => token,
                 Err(_) => std::fs::read_to_string(data_dir.join(haggle_node::COOKIE_FILE)).map_err(|_| {
                     usage(format!(

@@ -20,8 +20,9 @@ pub fn load_config(data_dir: &Path) -> Result<NodeConfig> {
             // A mistake in the file is the user's, as an out-of-range value is: exit code 2.
             toml::from_str(&text).map_err(|e| {
                 crate::usage(format!(
-                    "{} is not a valid haggle config: {e}\nFix that line, or delete it to use that setting's default. (Or move the whole file away: the next start writes a new one, every setting at its default.)",
-                    path.display()
+                    "{} is not a valid haggle config: {}\nFix that line, or delete it to use that setting's default. (Or move the whole file away: the next start writes a new one, every setting at its default.)",
+                    path.display(),
+                    haggle_node::config::plain_types(&e.to_string())
                 ))
             })
         }
@@ -106,8 +107,14 @@ pub fn run(data_dir: &Path, args: NodeArgs, json_out: bool) -> Result<()> {
         } else {
             let mut lines = vec![format!("haggle node {}", node.peer_id)];
             lines.extend(addrs.iter().map(|a| format!("  listening on {a}")));
+            // 0.0.0.0 is no address to connect to (from a trial): said as every interface.
+            let every = if node.api_addr.ip().is_unspecified() {
+                format!(", on every interface: reach it at this machine's address, port {}", node.api_addr.port())
+            } else {
+                String::new()
+            };
             lines.push(format!(
-                "  API on http://{} (token in {})",
+                "  API on http://{} (token in {}{every})",
                 node.api_addr,
                 data_dir.join(haggle_node::COOKIE_FILE).display()
             ));
@@ -216,14 +223,23 @@ async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+        // A closed terminal or a lost SSH session sends SIGHUP: a clean stop too, as SIGTERM
+        // (a trial's node died on it without flushing or removing api.addr).
+        match (signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
+            (Ok(mut term), Ok(mut hangup)) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                    _ = hangup.recv() => {}
+                }
+            }
+            (Ok(mut term), Err(_)) => {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {}
                     _ = term.recv() => {}
                 }
             }
-            Err(_) => {
+            _ => {
                 let _ = tokio::signal::ctrl_c().await;
             }
         }
@@ -237,6 +253,10 @@ async fn wait_for_signal() {
 /// Checks the configuration (the file, with the flags applied) before anything starts: each
 /// mistake named with the file it is in, as a usage error.
 fn check(config: &NodeConfig, file: &Path) -> Result<()> {
+    // A usage mistake like every other setting's (a trial's exited 1 where they exit 2).
+    if !config.api.ip().is_loopback() && !config.api_public {
+        return Err(crate::usage(haggle_node::StartError::ApiNotLoopback(config.api).to_string()));
+    }
     if config.worker_threads > haggle_node::config::MAX_WORKER_THREADS {
         return Err(crate::usage(format!(
             "worker_threads = {} in {}: at most {} (0 means one per core; 1 serves a home node)",
@@ -350,7 +370,7 @@ fn check(config: &NodeConfig, file: &Path) -> Result<()> {
     if config.listen.is_empty() {
         tracing::warn!(
             config = %file.display(),
-            "listen = [] : this node takes no connections from peers (it still dials out); give an address, or leave listen out for the defaults"
+            "listen = []: this node takes no connections from peers (it still dials out); give an address, or leave listen out for the defaults"
         );
     }
     let default = haggle_protocol::work::DEFAULT_BASE_BITS;

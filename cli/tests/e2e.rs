@@ -822,6 +822,14 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(stderr(&out).contains("HAGGLE_DATA_DIR is set but empty"), "{}", stderr(&out));
     }
+    // So is an empty HAGGLE_API_TOKEN with --api (it read as a wrong token, from a trial).
+    let out = Command::new(env!("CARGO_BIN_EXE_haggle"))
+        .env("HAGGLE_API_TOKEN", "")
+        .args(["--api", "127.0.0.1:9", "status"])
+        .output()
+        .expect("run haggle");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("HAGGLE_API_TOKEN is set but empty"), "{}", stderr(&out));
 
     let node = NodeProcess::start(&dir, None);
     // -v on a client command says which node it asked and what it answered.
@@ -1054,6 +1062,19 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     let out = haggle(&dir, &node_args);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("is not a valid haggle config"), "{}", stderr(&out));
+    // A value of the wrong sort is said in words, not Rust's type names (from a trial).
+    let without: String = kept.lines().filter(|l| !l.starts_with("max_listings")).collect::<Vec<_>>().join("\n");
+    std::fs::write(&config, format!("max_listings = -5\n{without}\n")).expect("write the config");
+    let out = haggle(&dir, &node_args);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("expected a whole number, 0 or more") && !stderr(&out).contains("u64"), "{}", stderr(&out));
+    // An API address beyond this machine without api_public is a usage mistake too (it
+    // exited 1, every other setting 2).
+    let without: String = kept.lines().filter(|l| !l.starts_with("api ")).collect::<Vec<_>>().join("\n");
+    std::fs::write(&config, format!("api = \"0.0.0.0:0\"\n{without}\n")).expect("write the config");
+    let out = haggle(&dir, &["node", "--listen", "/ip4/127.0.0.1/tcp/0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("is not a loopback address"), "{}", stderr(&out));
     std::fs::write(&config, kept).expect("restore the config");
 
     let out = haggle(&dir, &["completions", "bash"]);
@@ -1526,6 +1547,21 @@ fn a_watch_started_after_a_restart_says_what_the_catch_up_brought() {
     for n in [b, c, a] {
         n.stop();
     }
+}
+
+/// A closed terminal's SIGHUP stops a node as SIGTERM does: it exits 0 and leaves no api.addr
+/// behind (a trial's node died on it, exit 129).
+#[test]
+fn a_hangup_stops_a_node_cleanly() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("a");
+    let node = NodeProcess::start(&dir, None);
+    let args =
+        ["publish", "--title", "Oak chair", "--price", "20", "--currency", "EUR", "--category", "home"];
+    assert!(haggle(&dir, &args).status.success());
+    let status = node.stop_with("-HUP");
+    assert!(status.success(), "{status:?}");
+    assert!(!dir.join("api.addr").exists(), "a clean stop removes api.addr");
 }
 
 /// Sends `signal` (`-STOP`, `-CONT`) to process `pid`.

@@ -683,7 +683,8 @@ fn dropped(url: &str, writes: bool) -> String {
     if writes {
         format!("{what}{MAY_BE_DONE}")
     } else {
-        format!("{what} (haggle status says whether it runs)")
+        // Not "haggle status says": this may be `haggle status` (from a trial).
+        format!("{what}; the node's log says whether it runs, and where its API listens")
     }
 }
 

@@ -375,3 +375,41 @@ mod tests {
         }
     }
 }
+
+/// A serde message (a config file's, a request body's) with Rust's type names in plain words: a
+/// trial read `invalid value: integer `-5`, expected u64`.
+pub fn plain_types(message: &str) -> String {
+    const WORDS: [(&str, &str); 11] = [
+        ("expected u64", "expected a whole number, 0 or more"),
+        ("expected u32", "expected a whole number, 0 or more"),
+        ("expected u16", "expected a whole number, 0 or more"),
+        ("expected u8", "expected a whole number, 0 or more"),
+        ("expected usize", "expected a whole number, 0 or more"),
+        ("expected i64", "expected a whole number"),
+        ("expected i32", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected f32", "expected a number"),
+        ("integer `", "the number `"),
+        ("floating point `", "the number `"),
+    ];
+    let mut said = message.to_owned();
+    for (rust, plain) in WORDS {
+        said = said.replace(rust, plain);
+    }
+    said
+}
+
+#[cfg(test)]
+mod plain_tests {
+    #[test]
+    fn rusts_type_names_read_as_words() {
+        assert_eq!(
+            super::plain_types("invalid value: integer `-5`, expected u64"),
+            "invalid value: the number `-5`, expected a whole number, 0 or more"
+        );
+        assert_eq!(
+            super::plain_types("quantity: invalid type: floating point `1.5`, expected u32"),
+            "quantity: invalid type: the number `1.5`, expected a whole number, 0 or more"
+        );
+    }
+}

@@ -8,7 +8,15 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum StartError {
     /// The data dir cannot be created or made private.
-    #[error("cannot create or use the data directory {path}")]
+    #[error(
+        "cannot create or use the data directory {path}{}",
+        match source.kind() {
+            // Where it would be created, this user may not write (from a trial).
+            std::io::ErrorKind::PermissionDenied => ": this user may not create it there: choose a --data-dir in a directory it can write to, or create that one and give the node's user ownership of it",
+            std::io::ErrorKind::StorageFull => ": the disk is full: free disk space",
+            _ => "",
+        }
+    )]
     DataDir {
         /// The data dir.
         path: PathBuf,

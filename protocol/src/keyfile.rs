@@ -99,8 +99,23 @@ fn check_permissions(_: &Path, _: &fs::Metadata) -> Result<(), KeyFileError> {
 }
 
 /// Writes `key` to a new file at `path` with mode 0600 and syncs it; fails if the file exists.
+/// The file appears whole or not at all: the key is written and synced to a file of its own
+/// beside it, then linked in under `path` (which fails if `path` exists, so two starts racing
+/// keep one key). A write cut short (a full disk) left an empty key file that every later start
+/// refused as damaged (from a trial).
 pub fn save_new(path: &Path, key: &SecretKey) -> Result<(), KeyFileError> {
     let write_err = |source| KeyFileError::Write { path: path.to_owned(), source };
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".new-{}", std::process::id()));
+    let partial = path.with_file_name(name);
+    let written = write_synced(&partial, key).and_then(|()| fs::hard_link(&partial, path));
+    // The partial file goes whatever happened; the key is under `path` if linked.
+    let _ = fs::remove_file(&partial);
+    written.map_err(write_err)
+}
+
+/// Writes `key` to the new file `path`, mode 0600, and syncs it.
+fn write_synced(path: &Path, key: &SecretKey) -> io::Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -108,16 +123,32 @@ pub fn save_new(path: &Path, key: &SecretKey) -> Result<(), KeyFileError> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(write_err)?;
+    let mut file = options.open(path)?;
     let seed = Zeroizing::new(key.to_seed());
     let text = Zeroizing::new(format!("{}\n", data_encoding::HEXLOWER.encode(&*seed)));
-    file.write_all(text.as_bytes()).map_err(write_err)?;
-    file.sync_all().map_err(write_err)
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_new_key_appears_whole_and_never_twice() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("identity.key");
+        let first = SecretKey::generate();
+        save_new(&path, &first).expect("saved");
+        assert_eq!(load(&path).expect("loaded").public(), first.public());
+        // A second key for the same file is refused, the first kept; no partial file is left.
+        let second = save_new(&path, &SecretKey::generate()).expect_err("exists");
+        assert!(matches!(second, KeyFileError::Write { .. }), "{second}");
+        assert_eq!(load(&path).expect("loaded").public(), first.public());
+        let names: Vec<_> =
+            fs::read_dir(dir.path()).expect("read").flatten().map(|e| e.file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("identity.key")]);
+    }
 
     #[test]
     fn creates_then_loads_the_same_key() {

@@ -60,6 +60,46 @@ impl IndexError {
     }
 }
 
+impl IndexError {
+    /// What to do about a failure whose cause is known (a trial's full disk and unwritable
+    /// index were told no more than tantivy's words, twice): from the I/O error under it, found
+    /// in its chain of causes or, where tantivy keeps it only as text, by its OS error number.
+    fn fix(&self) -> Option<&'static str> {
+        use std::io::ErrorKind;
+        let inner: &(dyn std::error::Error + 'static) = match &self.0 {
+            IndexFailure::Tantivy(e) => e,
+            IndexFailure::Directory(e) => e,
+            IndexFailure::Io(e) => e,
+        };
+        let mut kind = None;
+        let mut cause = Some(inner);
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                kind = Some(io.kind());
+                break;
+            }
+            cause = e.source();
+        }
+        let text = inner.to_string();
+        let kind = kind.filter(|k| *k != ErrorKind::Other).or_else(|| {
+            if text.contains("os error 28") {
+                Some(ErrorKind::StorageFull)
+            } else if text.contains("os error 13") {
+                Some(ErrorKind::PermissionDenied)
+            } else {
+                None
+            }
+        })?;
+        match kind {
+            ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => Some(
+                "give the node's user write access to the data dir and all in it (the index is rebuilt from the database if removed)",
+            ),
+            ErrorKind::StorageFull => Some("the disk is full: free disk space and start the node again"),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for IndexError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(e) = self.lock_io() {
@@ -74,20 +114,25 @@ impl fmt::Display for IndexError {
             IndexFailure::Tantivy(e) => write!(f, "search index: {e}"),
             IndexFailure::Directory(e) => write!(f, "search index directory: {e}"),
             IndexFailure::Io(e) => write!(f, "search index files: {e}"),
+        }?;
+        match self.fix() {
+            Some(fix) => write!(f, ": {fix}"),
+            None => Ok(()),
         }
     }
 }
 
 impl std::error::Error for IndexError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        // The lock failure is said whole above; tantivy's text would repeat it as a cause.
-        if self.lock_io().is_some() {
+        // The lock failure is said whole above, and so is an I/O error or one whose fix is
+        // said: tantivy's text would repeat it as a cause.
+        if self.lock_io().is_some() || self.fix().is_some() {
             return None;
         }
         match &self.0 {
             IndexFailure::Tantivy(e) => Some(e),
             IndexFailure::Directory(e) => Some(e),
-            IndexFailure::Io(e) => Some(e),
+            IndexFailure::Io(_) => None,
         }
     }
 }
@@ -142,7 +187,14 @@ pub enum OpenError {
         source: DbError,
     },
     /// The database could not be opened or read.
-    #[error("cannot open the database in {path}")]
+    #[error(
+        "cannot open the database in {path}{}",
+        if matches!(&source.0, sled::Error::Io(e) if e.kind() == std::io::ErrorKind::StorageFull) {
+            ": free disk space, then start the node again"
+        } else {
+            ""
+        }
+    )]
     Database {
         /// The database directory (`db` in the data directory).
         path: PathBuf,
@@ -253,6 +305,25 @@ impl StoreError {
     pub fn needs_restart(&self) -> bool {
         matches!(self, StoreError::Database(DbError(sled::Error::Io(_))) | StoreError::Interrupted)
     }
+
+    /// What to fix before the node is started again, for an error that [needs a
+    /// restart](Self::needs_restart), by its cause (a trial's data dir, moved away while the node
+    /// ran, was told to free disk space).
+    pub fn fix(&self) -> &'static str {
+        let StoreError::Database(DbError(sled::Error::Io(io))) = self else {
+            return "free disk space, check the data dir's permissions";
+        };
+        match io.kind() {
+            std::io::ErrorKind::StorageFull => "free disk space",
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                "give the node's user write access to the data dir and all in it"
+            }
+            std::io::ErrorKind::NotFound => {
+                "the data dir was moved or deleted while the node ran: put it back, or start the node on where it is now"
+            }
+            _ => "free disk space, check the data dir's permissions",
+        }
+    }
 }
 
 impl From<sled::Error> for StoreError {
@@ -328,8 +399,24 @@ mod tests {
         assert!(said.starts_with("search index: cannot take its lock file (permission denied)"), "{said}");
         assert!(said.ends_with("(the index is rebuilt from the database if removed)"), "{said}");
         assert!(e.source().is_none(), "said once");
+        // A full disk or a permission refused under the index says what to do, once.
+        let full = IndexError::from(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert!(
+            full.to_string().ends_with(": the disk is full: free disk space and start the node again"),
+            "{full}"
+        );
+        assert!(full.source().is_none(), "said once");
+        let denied = IndexError::from(std::io::Error::from_raw_os_error(13));
+        assert!(denied.to_string().contains("give the node's user write access"), "{denied}");
         let full =
             DbError(sled::Error::Io(std::io::Error::new(std::io::ErrorKind::StorageFull, "Os { code: 28 }")));
         assert_eq!(full.to_string(), "database: the disk is full (no space left on device)");
+        // What to fix is the failure's (a trial's data dir moved away was told to free space).
+        let io = |kind| StoreError::Database(DbError(sled::Error::Io(std::io::Error::from(kind))));
+        assert_eq!(io(std::io::ErrorKind::StorageFull).fix(), "free disk space");
+        assert!(io(std::io::ErrorKind::NotFound).fix().starts_with("the data dir was moved or deleted"));
+        assert!(
+            io(std::io::ErrorKind::PermissionDenied).fix().starts_with("give the node's user write access")
+        );
     }
 }

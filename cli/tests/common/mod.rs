@@ -234,18 +234,23 @@ impl NodeProcess {
         });
     }
 
-    pub fn stop(mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+    pub fn stop(self) {
+        self.stop_with("-TERM");
+    }
+
+    /// Sends `signal` (`-TERM`, `-HUP`, ...) and waits (bounded) for the node to exit.
+    pub fn stop_with(mut self, signal: &str) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args([signal, &self.child.id().to_string()]).status();
         let start = Instant::now();
         while start.elapsed() < STEP {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        panic!("the node did not stop within {STEP:?} of SIGTERM");
+        panic!("the node did not stop within {STEP:?} of {signal}");
     }
 
     pub fn kill_9(mut self) {

@@ -34,10 +34,11 @@ impl IntoResponse for ApiError {
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         let code = e.code();
-        if e.store().is_some_and(haggle_storage::StoreError::needs_restart) {
+        if let Some(store) = e.store().filter(|s| s.needs_restart()) {
             return ApiError::internal(format!(
-                "{e}. The node stops now: fix the cause (free disk space) and start it again; \
-                 whether this request was kept shows after the restart"
+                "{e}. The node stops now: fix the cause ({}) and start it again; \
+                 whether this request was kept shows after the restart",
+                store.fix()
             ));
         }
         if code == ErrorCode::Internal {

@@ -64,9 +64,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             && headers.get(axum::http::header::CONTENT_LENGTH).is_none_or(|n| n.as_bytes() == b"0")
             && !headers.contains_key(axum::http::header::TRANSFER_ENCODING);
         if empty {
-            return serde_json::from_str("{}")
-                .map(Body)
-                .map_err(|e| ApiError::new(ErrorCode::BadRequest, format!("malformed request body: {e}")));
+            return serde_json::from_str("{}").map(Body).map_err(|e| {
+                let e = crate::config::plain_types(&e.to_string());
+                ApiError::new(ErrorCode::BadRequest, format!("malformed request body: {e}"))
+            });
         }
         match Json::<serde_json::Value>::from_request(req, state).await {
             // serde reads a struct from an array too, by position: `[]` would pass for `{}`.
@@ -78,7 +79,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             // a string`): serde's own words name only the type.
             Ok(Json(v)) => serde_path_to_error::deserialize(v).map(Body).map_err(|e| {
                 let path = e.path().to_string();
-                let e = e.into_inner();
+                let e = crate::config::plain_types(&e.into_inner().to_string());
                 match path.as_str() {
                     "." | "" => ApiError::new(ErrorCode::BadRequest, format!("malformed request body: {e}")),
                     _ => ApiError::new(ErrorCode::BadRequest, format!("malformed request body: {path}: {e}")),
