@@ -472,8 +472,9 @@ pub struct PublishArgs {
     pub title: Option<String>,
     #[command(flatten)]
     pub fields: ListingFields,
-    /// Lifetime, e.g. 30d (default), 2w, 12h; at most 90d. An auction lives until 3 days after
-    /// its latest end unless you say otherwise.
+    /// Lifetime, e.g. 30d (default), 2w, 12h; at most 90d. An auction lives until 4 days after
+    /// its scheduled end (3 days after the latest its anti-sniping window can move the end)
+    /// unless you say otherwise.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
     pub expires: Option<Duration>,
     #[command(flatten)]
@@ -888,14 +889,19 @@ pub struct WatchArgs {
     pub limit: Option<String>,
     #[arg(long, hide = true, value_parser = search_only)]
     pub offset: Option<String>,
-    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "", value_parser = search_only)]
-    pub ending_soon: Option<String>,
+    /// Refused in `watch` (see [`SEARCH_ONLY`]): a flag without a value, so the refusal does
+    /// not read as a bad value of one (a trial's `invalid value ''`).
+    #[arg(long, hide = true)]
+    pub ending_soon: bool,
 }
+
+/// Why `watch` refuses a flag of `search`.
+pub const SEARCH_ONLY: &str =
+    "this is for haggle search: watch shows each event as it comes, and takes the search's filters only";
 
 /// Refuses a flag of `search` given to `watch`.
 fn search_only(_: &str) -> Result<String, String> {
-    Err("this is for haggle search: watch shows each event as it comes, and takes the search's filters only"
-        .into())
+    Err(SEARCH_ONLY.into())
 }
 
 /// A search: its filters, and the order and page of the results.
@@ -914,7 +920,9 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = page_offset)]
     pub offset: usize,
     /// Running auctions, soonest to end first (the same as --kind auction --sort ending-soon).
-    #[arg(long, conflicts_with_all = ["sort", "kind"])]
+    /// With another --kind or --sort the search says why they do not go together (a parser's
+    /// "cannot be used with" did not, from a trial).
+    #[arg(long)]
     pub ending_soon: bool,
     /// Save the search (its words and filters) under this name: `haggle saved NAME` then shows
     /// what is new or repriced since you last looked.
@@ -927,7 +935,8 @@ impl SearchArgs {
     pub fn params(&self) -> SearchParams {
         let filters = self.filters.params();
         SearchParams {
-            kind: if self.ending_soon { Some(ListingKind::Auction) } else { filters.kind },
+            // Another kind is left for the node to refuse, in its words.
+            kind: if self.ending_soon { filters.kind.or(Some(ListingKind::Auction)) } else { filters.kind },
             sort: if self.ending_soon { Some(Sort::EndingSoon) } else { self.sort.map(|s| s.0) },
             limit: Some(usize::from(self.limit)),
             offset: Some(self.offset),

@@ -919,6 +919,39 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     let out = haggle(&dir, &["search", "--sort", "ending-soon", "--kind", "sell"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("ending-soon lists running auctions only"), "{}", stderr(&out));
+    // --ending-soon says the same, not the parser's "cannot be used with" (from a trial), takes
+    // --kind auction, and names why another --sort does not go with it; watch refuses it
+    // without reading it as a bad value.
+    let out = haggle(&dir, &["search", "--ending-soon", "--kind", "rental"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("and the search asks for rental listings: drop one of the two"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(haggle(&dir, &["search", "--ending-soon", "--kind", "auction"]).status.success());
+    let out = haggle(&dir, &["search", "--ending-soon", "--sort", "price", "--currency", "EUR"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("it takes no other --sort"), "{}", stderr(&out));
+    let out = haggle(&dir, &["watch", "--ending-soon"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--ending-soon: this is for haggle search")
+            && !stderr(&out).contains("invalid value"),
+        "{}",
+        stderr(&out)
+    );
+    // A currency code no currency has is named even when giveaways match it, which they do
+    // whatever the currency (a trial's `EUT` hid every priced sofa without a word).
+    let args = ["publish", "--kind", "giveaway", "--title", "Old sofa", "--category", "home"];
+    assert!(haggle(&dir, &args).status.success());
+    let out = haggle(&dir, &["search", "sofa", "--currency", "EUT"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains("Old sofa")
+            && said.contains("Note: `EUT` is not a currency code this node knows (did you mean EUR?)"),
+        "{said}"
+    );
 
     // A published listing is on disk: it survives kill -9 and a restart.
     let listing = json(
@@ -1063,11 +1096,16 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("is not a valid haggle config"), "{}", stderr(&out));
     // A value of the wrong sort is said in words, not Rust's type names (from a trial).
-    let without: String = kept.lines().filter(|l| !l.starts_with("max_listings")).collect::<Vec<_>>().join("\n");
+    let without: String =
+        kept.lines().filter(|l| !l.starts_with("max_listings")).collect::<Vec<_>>().join("\n");
     std::fs::write(&config, format!("max_listings = -5\n{without}\n")).expect("write the config");
     let out = haggle(&dir, &node_args);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("expected a whole number, 0 or more") && !stderr(&out).contains("u64"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("expected a whole number, 0 or more") && !stderr(&out).contains("u64"),
+        "{}",
+        stderr(&out)
+    );
     // An API address beyond this machine without api_public is a usage mistake too (it
     // exited 1, every other setting 2).
     let without: String = kept.lines().filter(|l| !l.starts_with("api ")).collect::<Vec<_>>().join("\n");

@@ -164,7 +164,7 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
         .await,
     );
     assert_eq!((status, code.as_str()), (400, "bad_request"));
-    assert!(message.contains("price: invalid type: integer `12`, expected a string"), "{message}");
+    assert!(message.contains("price: invalid type: the number `12`, expected a string"), "{message}");
     let (status, code, message) =
         api_error(node.post("/v1/listings", json!({"kind": "lottery", "title": "x"})).await);
     assert_eq!((status, code.as_str()), (400, "bad_request"));

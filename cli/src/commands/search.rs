@@ -10,10 +10,28 @@ use crate::args::SearchArgs;
 use crate::output;
 
 pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
+    if args.ending_soon
+        && args.sort.as_ref().is_some_and(|s| s.0 != haggle_node::api::types::Sort::EndingSoon)
+    {
+        return Err(crate::usage(
+            "--ending-soon orders running auctions by their end: it takes no other --sort; drop one of the two",
+        ));
+    }
     // The search first, then the save: a search that cannot run (as typed, with its order and
     // page) is refused, and nothing is saved or printed.
     let page = cx.api.search(&args.params())?;
     let saved = args.save.as_deref().map(|name| cx.api.save_search(name, &args.params())).transpose()?;
+    // A code no currency has, with matches: giveaways match whatever the currency, so a slip
+    // (`EUT`) hid every priced listing without a word (from a trial). With none, the empty
+    // page says it (below).
+    if let Some(code) = args.filters.currency.as_ref().filter(|c| !c.is_known() && !page.hits.is_empty()) {
+        let near = code.near_known();
+        crate::note!(
+            cx.json,
+            "`{code}` is not a currency code this node knows{}: only listings priced in `{code}`, and giveaways (free in any currency), match it",
+            if near.is_empty() { String::new() } else { format!(" (did you mean {}?)", near.join(" or ")) }
+        );
+    }
     if cx.json {
         return match saved {
             Some(saved) => output::json(&serde_json::json!({ "saved": saved, "search": page })),

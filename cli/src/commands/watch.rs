@@ -37,6 +37,9 @@ const NAMES_LAST: std::time::Duration = std::time::Duration::from_secs(2);
 /// what reached the node meanwhile: messages and deal steps from the other parties, new deals,
 /// and new listings that match.
 pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
+    if args.ending_soon {
+        return Err(crate::usage(format!("--ending-soon: {}", crate::args::SEARCH_ONLY)));
+    }
     // Paging and order mean nothing for events shown as they come: watch takes only the filters.
     let params = match &args.saved {
         Some(_) if args.filters.params().is_filtered() => {

@@ -75,7 +75,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 ErrorCode::BadRequest,
                 format!("malformed request body: expected a JSON object, found {}", json_kind(&v)),
             )),
-            // The field is named with the mistake (`price: invalid type: integer `12`, expected
+            // The field is named with the mistake (`price: invalid type: the number `12`, expected
             // a string`): serde's own words name only the type.
             Ok(Json(v)) => serde_path_to_error::deserialize(v).map(Body).map_err(|e| {
                 let path = e.path().to_string();
