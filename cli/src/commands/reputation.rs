@@ -61,7 +61,33 @@ pub fn show(cx: &Context<'_>, who: Option<&str>) -> Result<()> {
         return output::json(&r);
     }
     print(&r);
+    if unknown(&r) {
+        // A key with listings here is no mistyped key (a trial's active seller was called one).
+        let params = haggle_node::api::types::SearchParams {
+            seller: Some(r.key),
+            limit: Some(1),
+            ..Default::default()
+        };
+        let listed = cx.api.search(&params).map(|p| p.total).unwrap_or(0);
+        if listed > 0 {
+            outln!(
+                "  (this node holds no rating by or of this key yet: a seller nobody has rated; {} here, haggle search --seller {})",
+                output::count(listed, "listing"),
+                r.key
+            );
+        } else {
+            outln!(
+                "  (this node holds no rating by or of this key, nor a listing of it: a seller nobody rated yet, or a mistyped key)"
+            );
+        }
+    }
     Ok(())
+}
+
+/// Whether this node knows nothing of the key's deals (a key mistyped reads like a seller
+/// nobody rated yet).
+fn unknown(r: &ReputationView) -> bool {
+    r.feedback.is_empty() && r.deals == 0 && !r.mine && r.hops.is_none()
 }
 
 /// The parties' feedback at the end of `haggle deal`, and whether the owner may rate it now.
@@ -244,13 +270,8 @@ pub fn print(r: &ReputationView) {
     let yours = r.feedback.iter().find(|f| f.mine && !f.superseded).map(|f| f.rating.as_str());
     let hops = standing_note(r.mine, r.hops, r.hops_limit, r.standing, yours, r.web_of_trust.positive);
     outln!("  standing     {:.2}  ({hops})", r.standing);
+    // A key this node knows nothing of is said so by `show`, which looks for its listings.
     if r.feedback.is_empty() {
-        // A key mistyped reads like a seller nobody rated yet: say that nothing is known.
-        if r.deals == 0 && !r.mine && r.hops.is_none() {
-            outln!(
-                "  (this node holds no rating by or of this key: a seller nobody rated yet, or a mistyped key)"
-            );
-        }
         return;
     }
     outln!();
