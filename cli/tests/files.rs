@@ -519,6 +519,20 @@ fn publish_from_an_earlier_listing_copies_what_was_not_given() {
         String::from_utf8_lossy(&haggle(&da, &["search", "--category", "home/light"]).stdout).into_owned();
     assert!(none.contains("--category matches whole parts of a category's path"), "{none}");
     assert!(none.contains("try --category home/lighting,"), "the category meant is named: {none}");
+    assert!(
+        none.contains("(home/lighting finds home/lighting and home/lighting/..., not home/light)"),
+        "{none}"
+    );
+    // With words too, the category meant is named rather than "drop the filters" (from a trial).
+    let title =
+        again["title"].as_str().expect("a title").split_whitespace().next().expect("a word").to_owned();
+    let both = String::from_utf8_lossy(&haggle(&da, &["search", &title, "--category", "home/light"]).stdout)
+        .into_owned();
+    assert!(
+        both.contains("the words and the filters together. --category matches whole parts")
+            && both.contains("try --category home/lighting"),
+        "{both}"
+    );
 
     // Another author's listing, once it reached B: its words, not its pictures.
     let new_id = again["id"].as_str().expect("an id").to_owned();

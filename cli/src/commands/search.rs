@@ -151,7 +151,15 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
             || params.max_price.is_some()
             || params.currency.is_some()
             || matches!(params.sort, Some(Sort::PriceAsc | Sort::PriceDesc));
-        if priced {
+        // A category typed a little wrong is the likely filter: named as without words (a
+        // trial's `bicycle --category vehicles/bike` was told only to drop the filters).
+        if let Some(cut) = category_cut(&params) {
+            try_cut = format!(
+                "No listings match the words and the filters together. {}",
+                whole_parts(params.category.as_deref().unwrap_or_default(), &cut)
+            );
+            &try_cut
+        } else if priced {
             "No listings match the words and the filters together: run it without the filters to see \
              what the words alone find (a price filter, order or currency leaves out wanted ads that \
              name no price)."
@@ -162,9 +170,8 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
     } else if let Some(cut) = args.filters.text.is_empty().then(|| category_cut(&args.params())).flatten() {
         // `vehicles/bike` does not find `vehicles/bikes`: a category matches by whole parts.
         try_cut = format!(
-            "No listings match. --category matches whole parts of a category's path (vehicles/bikes \
-             finds vehicles/bikes and vehicles/bikes/road, not vehicles/bike): try --category {cut}, \
-             or the words with the search instead."
+            "No listings match. {}, or the words with the search instead.",
+            whole_parts(args.filters.category.as_deref().unwrap_or_default(), &cut)
         );
         &try_cut
     } else if !args.filters.text.is_empty() && args.filters.near.is_none() {
@@ -236,6 +243,14 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         outln!("{}", output::dim(&looked_at(&args.params(), matched)));
     }
     Ok(())
+}
+
+/// Why `--category typed` found nothing where `--category cut` would, with `typed`'s own example
+/// (it explained itself by vehicles/bikes whatever was typed, from a trial).
+fn whole_parts(typed: &str, cut: &str) -> String {
+    format!(
+        "--category matches whole parts of a category's path ({cut} finds {cut} and {cut}/..., not {typed}): try --category {cut}"
+    )
 }
 
 /// `text` as words to type after `haggle search`: as it is when it has only letters, digits,
