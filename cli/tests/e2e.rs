@@ -2246,5 +2246,14 @@ fn a_typo_some_listings_share_is_answered_with_the_word_most_write() {
     );
     let page = json(&dir, &["search", "headphones"]);
     assert_eq!((page["total"].as_u64(), page.get("did_you_mean")), (Some(20), None), "{page}");
+    // With a second word nothing matches together: not "few", and no hint about places (from a
+    // trial's `bicylce helmet`).
+    let said =
+        String::from_utf8_lossy(&haggle(&dir, &["search", "headphnes", "wireless"]).stdout).into_owned();
+    assert!(
+        said.contains("No listing matches all of this with \"headphnes\"; many more match \"headphones\""),
+        "{said}"
+    );
+    assert!(!said.contains("--near"), "{said}");
     node.stop();
 }

@@ -221,14 +221,21 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         let options = if filters_besides_words(&args.params()) { " with the same options" } else { "" };
         // "Match", not "say": the word offered is as the index holds it (lowercased, accents
         // folded), and the others' count is not narrowed by this search's filters.
+        // With nothing found, not "few" (a trial read "Few listings match" over none).
+        let few =
+            if page.hits.is_empty() { "No listing matches all of this with" } else { "Few listings match" };
         let note = format!(
-            "Few listings match {}; many more match {}: try haggle search {}{options}.",
+            "{few} {}; many more match {}: try haggle search {}{options}.",
             quoted(&typed),
             quoted(&words),
             as_argument(&instead.text)
         );
         outln!("{}", output::dim(&note));
     }
+    // The suggestion above is why, not a place typed as a word (from a trial: its `--near`
+    // hint followed a typo's).
+    let typo = page.did_you_mean.is_some() || !page.guessed.is_empty();
+    let empty = if typo && empty.contains("for a place, use --near") { "No listings match." } else { empty };
     output::listings(&page.hits, empty, unit);
     if let Some(note) = mixed_rates(&args.params(), &page.hits) {
         outln!("{}", output::dim(&note));
