@@ -224,8 +224,14 @@ async fn wait_for_signal() {
     {
         use tokio::signal::unix::{SignalKind, signal};
         // A closed terminal or a lost SSH session sends SIGHUP: a clean stop too, as SIGTERM
-        // (a trial's node died on it without flushing or removing api.addr).
-        match (signal(SignalKind::terminate()), signal(SignalKind::hangup())) {
+        // (a trial's node died on it without flushing or removing api.addr). Not when the node
+        // was started ignoring it (`nohup`), which a handler would undo (from a review).
+        let hangup = if hangup_ignored() {
+            Err(std::io::Error::other("ignored"))
+        } else {
+            signal(SignalKind::hangup())
+        };
+        match (signal(SignalKind::terminate()), hangup) {
             (Ok(mut term), Ok(mut hangup)) => {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {}
@@ -248,6 +254,19 @@ async fn wait_for_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// Whether this process was started with SIGHUP ignored (`nohup`), from the kernel's account of
+/// it (`SigIgn` in /proc/self/status, signal 1 its lowest bit); where that cannot be read, taken
+/// as ignored, so a node is never stopped by a hangup its starter meant it to outlive.
+#[cfg(unix)]
+fn hangup_ignored() -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return true };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_none_or(|mask| mask & 1 != 0)
 }
 
 /// Checks the configuration (the file, with the flags applied) before anything starts: each

@@ -955,6 +955,8 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
             && said.contains("Note: `EUT` is not a currency code this node knows (did you mean EUR?)"),
         "{said}"
     );
+    // Under the results, as notes go.
+    assert!(said.find("Old sofa") < said.find("Note: `EUT`"), "{said}");
 
     // A published listing is on disk: it survives kill -9 and a restart.
     let listing = json(
@@ -1105,7 +1107,7 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     let out = haggle(&dir, &node_args);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("expected a whole number, 0 or more") && !stderr(&out).contains("u64"),
+        stderr(&out).contains("expected a whole number from 0 to") && !stderr(&out).contains("u64"),
         "{}",
         stderr(&out)
     );

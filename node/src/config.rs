@@ -379,18 +379,22 @@ mod tests {
 /// A serde message (a config file's, a request body's) with Rust's type names in plain words: a
 /// trial read `invalid value: integer `-5`, expected u64`.
 pub fn plain_types(message: &str) -> String {
-    const WORDS: [(&str, &str); 11] = [
-        ("expected u64", "expected a whole number, 0 or more"),
-        ("expected u32", "expected a whole number, 0 or more"),
-        ("expected u16", "expected a whole number, 0 or more"),
-        ("expected u8", "expected a whole number, 0 or more"),
-        ("expected usize", "expected a whole number, 0 or more"),
-        ("expected i64", "expected a whole number"),
-        ("expected i32", "expected a whole number"),
-        ("expected f64", "expected a number"),
-        ("expected f32", "expected a number"),
-        ("integer `", "the number `"),
-        ("floating point `", "the number `"),
+    // Only serde's own parts of the message: `, expected TYPE` at the end of it, and the value's
+    // sort before its backquotes (a value or a config line quoted in it stays as written).
+    const WORDS: [(&str, &str); 13] = [
+        (", expected u64", ", expected a whole number from 0 to 18446744073709551615"),
+        (", expected u32", ", expected a whole number from 0 to 4294967295"),
+        (", expected u16", ", expected a whole number from 0 to 65535"),
+        (", expected u8", ", expected a whole number from 0 to 255"),
+        (", expected usize", ", expected a whole number from 0 to 18446744073709551615"),
+        (", expected i64", ", expected a whole number"),
+        (", expected i32", ", expected a whole number"),
+        (", expected f64", ", expected a number"),
+        (", expected f32", ", expected a number"),
+        ("invalid value: integer `", "invalid value: the number `"),
+        ("invalid type: integer `", "invalid type: the number `"),
+        ("invalid value: floating point `", "invalid value: the number with a fraction `"),
+        ("invalid type: floating point `", "invalid type: the number with a fraction `"),
     ];
     let mut said = message.to_owned();
     for (rust, plain) in WORDS {
@@ -405,11 +409,16 @@ mod plain_tests {
     fn rusts_type_names_read_as_words() {
         assert_eq!(
             super::plain_types("invalid value: integer `-5`, expected u64"),
-            "invalid value: the number `-5`, expected a whole number, 0 or more"
+            "invalid value: the number `-5`, expected a whole number from 0 to 18446744073709551615"
         );
         assert_eq!(
             super::plain_types("quantity: invalid type: floating point `1.5`, expected u32"),
-            "quantity: invalid type: the number `1.5`, expected a whole number, 0 or more"
+            "quantity: invalid type: the number with a fraction `1.5`, expected a whole number from 0 to 4294967295"
+        );
+        // A value too large for its type reads with the bound, not as "0 or more" (a review).
+        assert!(
+            super::plain_types("invalid value: integer `5000000000`, expected u32")
+                .ends_with("from 0 to 4294967295")
         );
     }
 }

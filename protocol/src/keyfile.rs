@@ -60,6 +60,7 @@ pub enum KeyFileError {
 /// Loads the key at `path`, or creates one there (mode 0600) if there is none. Returns the key and
 /// whether it was created.
 pub fn load_or_create(path: &Path) -> Result<(SecretKey, bool), KeyFileError> {
+    sweep_partials(path);
     match load(path) {
         Ok(key) => Ok((key, false)),
         Err(KeyFileError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
@@ -105,13 +106,50 @@ fn check_permissions(_: &Path, _: &fs::Metadata) -> Result<(), KeyFileError> {
 /// refused as damaged (from a trial).
 pub fn save_new(path: &Path, key: &SecretKey) -> Result<(), KeyFileError> {
     let write_err = |source| KeyFileError::Write { path: path.to_owned(), source };
+    let partial = partial_path(path);
+    // One left by a run cut short with the same process id (pid 1 in a container, say).
+    let _ = fs::remove_file(&partial);
+    write_synced(&partial, key).map_err(|e| {
+        let _ = fs::remove_file(&partial);
+        write_err(e)
+    })?;
+    let linked = fs::hard_link(&partial, path);
+    let _ = fs::remove_file(&partial);
+    match linked {
+        Ok(()) => {}
+        // A file system without hard links (some shared and FUSE mounts): written in place,
+        // as before, whole unless the disk fills in the middle of 65 bytes.
+        Err(e) if matches!(e.kind(), io::ErrorKind::Unsupported | io::ErrorKind::PermissionDenied) => {
+            write_synced(path, key).map_err(write_err)?;
+        }
+        Err(e) => return Err(write_err(e)),
+    }
+    // The new name itself survives a power cut.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
+}
+
+/// Where [`save_new`] writes a key before linking it in: beside it, named for this process.
+fn partial_path(path: &Path) -> std::path::PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_owned();
     name.push(format!(".new-{}", std::process::id()));
-    let partial = path.with_file_name(name);
-    let written = write_synced(&partial, key).and_then(|()| fs::hard_link(&partial, path));
-    // The partial file goes whatever happened; the key is under `path` if linked.
-    let _ = fs::remove_file(&partial);
-    written.map_err(write_err)
+    path.with_file_name(name)
+}
+
+/// Removes the partial key files a run cut short between linking its key and removing the
+/// partial left beside `path` (a second name for the secret key).
+fn sweep_partials(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
+    let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+    let prefix = format!("{}.new-", name.to_string_lossy());
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// Writes `key` to the new file `path`, mode 0600, and syncs it.
@@ -148,6 +186,14 @@ mod tests {
         let names: Vec<_> =
             fs::read_dir(dir.path()).expect("read").flatten().map(|e| e.file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("identity.key")]);
+        // A partial left by a run cut short (the same process id: pid 1 in a container) does not
+        // stop a new key, and one left beside a key is swept at the next load.
+        let other = dir.path().join("other.key");
+        fs::write(partial_path(&other), "stale").expect("a stale partial");
+        save_new(&other, &first).expect("saved over the stale partial");
+        fs::write(dir.path().join("identity.key.new-99999"), "leftover").expect("a leftover");
+        load_or_create(&path).expect("loaded");
+        assert!(!dir.path().join("identity.key.new-99999").exists(), "swept");
     }
 
     #[test]

@@ -82,19 +82,22 @@ impl IndexError {
         }
         let text = inner.to_string();
         let kind = kind.filter(|k| *k != ErrorKind::Other).or_else(|| {
-            if text.contains("os error 28") {
+            if text.contains("(os error 28)") {
                 Some(ErrorKind::StorageFull)
-            } else if text.contains("os error 13") {
+            } else if text.contains("(os error 13)") {
                 Some(ErrorKind::PermissionDenied)
             } else {
                 None
             }
         })?;
         match kind {
-            ErrorKind::PermissionDenied | ErrorKind::ReadOnlyFilesystem => Some(
+            ErrorKind::PermissionDenied => Some(
                 "give the node's user write access to the data dir and all in it (the index is rebuilt from the database if removed)",
             ),
-            ErrorKind::StorageFull => Some("the disk is full: free disk space and start the node again"),
+            ErrorKind::ReadOnlyFilesystem => {
+                Some("the file system is read-only (remounted so after disk errors?): check the disk")
+            }
+            ErrorKind::StorageFull => Some("the disk is full: free disk space"),
             _ => None,
         }
     }
@@ -315,8 +318,11 @@ impl StoreError {
         };
         match io.kind() {
             std::io::ErrorKind::StorageFull => "free disk space",
-            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+            std::io::ErrorKind::PermissionDenied => {
                 "give the node's user write access to the data dir and all in it"
+            }
+            std::io::ErrorKind::ReadOnlyFilesystem => {
+                "the file system is read-only (remounted so after disk errors?): check the disk, then remount it"
             }
             std::io::ErrorKind::NotFound => {
                 "the data dir was moved or deleted while the node ran: put it back, or start the node on where it is now"
@@ -401,10 +407,14 @@ mod tests {
         assert!(e.source().is_none(), "said once");
         // A full disk or a permission refused under the index says what to do, once.
         let full = IndexError::from(std::io::Error::from(std::io::ErrorKind::StorageFull));
-        assert!(
-            full.to_string().ends_with(": the disk is full: free disk space and start the node again"),
-            "{full}"
-        );
+        assert!(full.to_string().ends_with(": the disk is full: free disk space"), "{full}");
+        // Tantivy keeps some I/O errors as text only: read by their OS error number, exactly.
+        let text = IndexError::from(tantivy::TantivyError::SystemError(
+            "An IO error occurred: 'No space left on device (os error 28) at path \"index/.tmp\"'".into(),
+        ));
+        assert!(text.to_string().ends_with(": the disk is full: free disk space"), "{text}");
+        let other = IndexError::from(tantivy::TantivyError::SystemError("(os error 130)".into()));
+        assert!(!other.to_string().contains("write access"), "{other}");
         assert!(full.source().is_none(), "said once");
         let denied = IndexError::from(std::io::Error::from_raw_os_error(13));
         assert!(denied.to_string().contains("give the node's user write access"), "{denied}");

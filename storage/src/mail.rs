@@ -106,8 +106,10 @@ impl Store {
             // Most often the mailbox is gone everywhere (its receipt removed it on every node
             // that held both): refused for an hour, or every sync round would fetch the receipt
             // again from each peer, and each start log it as missing (from a trial). A mailbox
-            // that does come within the hour is carried until it expires, as one never
-            // acknowledged is.
+            // that does come within the hour is carried until sync brings the receipt again
+            // after it; the sender's node, which made the mailbox, always holds it and takes the
+            // receipt. The mark costs a write, as any refusal mark, and is swept when it lapses;
+            // a receipt carries its proof of work and counts against its peer's budget.
             self.refuse_until(&[id], now.saturating_add(UNKNOWN_MAILBOX_RETRY).min(r.expires_at))?;
             return Ok(Outcome::Rejected(Rejection {
                 id: Some(id),

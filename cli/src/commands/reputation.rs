@@ -68,17 +68,19 @@ pub fn show(cx: &Context<'_>, who: Option<&str>) -> Result<()> {
             limit: Some(1),
             ..Default::default()
         };
-        let listed = cx.api.search(&params).map(|p| p.total).unwrap_or(0);
-        if listed > 0 {
-            outln!(
+        match cx.api.search(&params).map(|p| p.total) {
+            Ok(listed) if listed > 0 => outln!(
                 "  (this node holds no rating by or of this key yet: a seller nobody has rated; {} here, haggle search --seller {})",
                 output::count(listed, "listing"),
                 r.key
-            );
-        } else {
-            outln!(
+            ),
+            Ok(_) => outln!(
                 "  (this node holds no rating by or of this key, nor a listing of it: a seller nobody rated yet, or a mistyped key)"
-            );
+            ),
+            // Its listings could not be looked for: what is known is said, no more.
+            Err(_) => outln!(
+                "  (this node holds no rating by or of this key: a seller nobody rated yet, or a mistyped key)"
+            ),
         }
     }
     Ok(())

@@ -21,24 +21,15 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
     // page) is refused, and nothing is saved or printed.
     let page = cx.api.search(&args.params())?;
     let saved = args.save.as_deref().map(|name| cx.api.save_search(name, &args.params())).transpose()?;
-    // A code no currency has, with matches: giveaways match whatever the currency, so a slip
-    // (`EUT`) hid every priced listing without a word (from a trial). With none, the empty
-    // page says it (below).
-    if let Some(code) = args.filters.currency.as_ref().filter(|c| !c.is_known() && !page.hits.is_empty()) {
-        let near = code.near_known();
-        crate::note!(
-            cx.json,
-            "`{code}` is not a currency code this node knows{}: only listings priced in `{code}`, and giveaways (free in any currency), match it",
-            if near.is_empty() { String::new() } else { format!(" (did you mean {}?)", near.join(" or ")) }
-        );
-    }
     if cx.json {
+        unknown_currency_note(cx, args, &page);
         return match saved {
             Some(saved) => output::json(&serde_json::json!({ "saved": saved, "search": page })),
             None => output::json(&page),
         };
     }
     let result = show(cx, args, &page);
+    unknown_currency_note(cx, args, &page);
     if let Some(saved) = &saved {
         // An ending-soon order is kept (it asks for running auctions); any other is not.
         let sorted = args.sort.is_some_and(|s| s.0 != haggle_node::api::types::Sort::EndingSoon);
@@ -46,6 +37,24 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
         super::saved::saved_line(saved, ordered);
     }
     result
+}
+
+/// A code no currency has, with matches none of which is priced in it: giveaways match whatever
+/// the currency, so a slip (`EUT`) hid every priced listing without a word (from a trial). A
+/// currency of an owner's own that listings are priced in is not one. With no match, the empty
+/// page says it (see `show`).
+fn unknown_currency_note(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::SearchPage) {
+    let Some(code) = args.filters.currency.as_ref().filter(|c| !c.is_known()) else { return };
+    if page.hits.is_empty() || page.hits.iter().any(|h| h.price.as_ref().is_some_and(|p| p.currency == *code))
+    {
+        return;
+    }
+    let near = code.near_known();
+    crate::note!(
+        cx.json,
+        "`{code}` is not a currency code this node knows{}: only listings priced in `{code}`, and giveaways (free in any currency), match it",
+        if near.is_empty() { String::new() } else { format!(" (did you mean {}?)", near.join(" or ")) }
+    );
 }
 
 fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::SearchPage) -> Result<()> {
@@ -235,7 +244,11 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
     // The suggestion above is why, not a place typed as a word (from a trial: its `--near`
     // hint followed a typo's).
     let typo = page.did_you_mean.is_some() || !page.guessed.is_empty();
-    let empty = if typo && empty.contains("for a place, use --near") { "No listings match." } else { empty };
+    let empty = if typo && page.unknown.is_empty() && empty.contains("for a place, use --near") {
+        "No listings match."
+    } else {
+        empty
+    };
     output::listings(&page.hits, empty, unit);
     if let Some(note) = mixed_rates(&args.params(), &page.hits) {
         outln!("{}", output::dim(&note));
@@ -255,6 +268,11 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
 /// Why `--category typed` found nothing where `--category cut` would, with `typed`'s own example
 /// (it explained itself by vehicles/bikes whatever was typed, from a trial).
 fn whole_parts(typed: &str, cut: &str) -> String {
+    // The broader part offered (nothing is listed under what was typed): said as that, not as a
+    // part the typed one is not (from a review: "vehicles finds ..., not vehicles/boats").
+    if typed.strip_prefix(cut).is_some_and(|rest| rest.starts_with('/')) {
+        return format!("nothing listed here is under {typed}, and {cut} holds some: try --category {cut}");
+    }
     format!(
         "--category matches whole parts of a category's path ({cut} finds {cut} and {cut}/..., not {typed}): try --category {cut}"
     )
