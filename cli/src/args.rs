@@ -49,7 +49,7 @@ pub enum Command {
     )]
     Node(NodeArgs),
     /// Print this node's id (its PeerId).
-    #[command(after_help = "Example:\n  haggle id\n  haggle --data-dir /tmp/b id")]
+    #[command(after_help = "Examples:\n  haggle id\n  haggle --data-dir /tmp/b id")]
     Id,
     /// Show the node's state: peers, listings stored, outbox, API address.
     #[command(after_help = "Examples:\n  haggle status\n  haggle --json status")]

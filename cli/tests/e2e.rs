@@ -957,6 +957,15 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     );
     // Under the results, as notes go.
     assert!(said.find("Old sofa") < said.find("Note: `EUT`"), "{said}");
+    // A place no listing gives, and a key no listing is by, are said as such, not as any empty
+    // search (from a trial: `--near gent` for Ghent, a key with one character changed).
+    let out = haggle(&dir, &["search", "sofa", "--near", "gent"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("no listing's place says \"gent\""), "{said}");
+    let stranger = haggle_protocol::fixtures::key(9).public().to_string();
+    let out = haggle(&dir, &["search", "sofa", "--seller", &stranger]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("this node holds no listing by that key"), "{said}");
 
     // A published listing is on disk: it survives kill -9 and a restart.
     let listing = json(

@@ -115,6 +115,12 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
     let try_cut;
     let farther;
     let slip;
+    let place;
+    // Whether one filter alone finds anything (asked only when the page is empty): a seller's
+    // key or a place typed wrong reads as any empty search otherwise (from a trial).
+    let alone_finds = |filter: SearchParams| {
+        cx.api.search(&SearchParams { limit: Some(1), ..filter }).is_ok_and(|p| p.total > 0)
+    };
     // A code no currency has (`EUT` for `EUR`), with nothing found: likely a
     // slip, said as `publish` says it (a currency of an owner's own is found by its code).
     let unknown_currency = args.filters.currency.as_ref().filter(|c| !c.is_known() && page.hits.is_empty());
@@ -126,6 +132,18 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
             if near.is_empty() { ".".to_owned() } else { format!(": did you mean {}?", near.join(" or ")) }
         );
         &slip
+    } else if let Some(seller) = args.filters.seller.filter(|_| page.hits.is_empty())
+        && !alone_finds(SearchParams { seller: Some(seller), ..SearchParams::default() })
+    {
+        "No listings match: this node holds no listing by that key. Check it (a key with a character \
+         changed names no one); haggle reputation KEY says what this node knows of it."
+    } else if let Some(near) = args.filters.near.as_deref().filter(|_| page.hits.is_empty())
+        && !alone_finds(SearchParams { near: Some(near.to_owned()), ..SearchParams::default() })
+    {
+        place = format!(
+            "No listings match: no listing's place says \"{near}\" (--near matches the words of the place a listing gives: check its spelling, or try a larger place)."
+        );
+        &place
     } else if args.filters.trusted || args.filters.min_deals.is_some() {
         "No listings match. --trusted and --min-deals count only ratings by people your own deals vouch for \
          (see `haggle reputation` for a seller); without them, every match is shown with its SELLER column."
