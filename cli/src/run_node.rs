@@ -190,11 +190,10 @@ async fn show_initial_sync(
                 bar.set_length(total.max(bar.length().unwrap_or(0)));
                 bar.set_position(received);
             }
-            Ok(NodeEvent::SyncCompleted { peer, received, .. })
-                if catching_up.iter().any(|(p, _)| *p == peer) =>
-            {
-                let missing = catching_up.iter().find(|(p, _)| *p == peer).map_or(0, |(_, m)| *m);
-                catching_up.retain(|(p, _)| *p != peer);
+            Ok(NodeEvent::SyncCompleted { peer, received, .. }) => {
+                // A periodic sync with a peer not being caught up from is no news here.
+                let Some(at) = catching_up.iter().position(|(p, _)| *p == peer) else { continue };
+                let (_, missing) = catching_up.swap_remove(at);
                 if catching_up.is_empty()
                     && let Some(bar) = bar.take()
                 {
@@ -226,27 +225,28 @@ async fn wait_for_signal() {
         // A closed terminal or a lost SSH session sends SIGHUP: a clean stop too, as SIGTERM
         // (a trial's node died on it without flushing or removing api.addr). Not when the node
         // was started ignoring it (`nohup`), which a handler would undo (from a review).
-        let hangup = if hangup_ignored() {
-            Err(std::io::Error::other("ignored"))
-        } else {
-            signal(SignalKind::hangup())
+        let mut hangup = if hangup_ignored() { None } else { signal(SignalKind::hangup()).ok() };
+        let hung_up = async {
+            match hangup.as_mut() {
+                Some(hangup) => {
+                    hangup.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
         };
-        match (signal(SignalKind::terminate()), hangup) {
-            (Ok(mut term), Ok(mut hangup)) => {
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {}
                     _ = term.recv() => {}
-                    _ = hangup.recv() => {}
+                    () = hung_up => {}
                 }
             }
-            (Ok(mut term), Err(_)) => {
+            Err(_) => {
                 tokio::select! {
                     _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+                    () = hung_up => {}
                 }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
             }
         }
     }
