@@ -180,7 +180,7 @@ pub enum Command {
         #[arg(value_parser = id_prefix)]
         thread: String,
         /// A note to the other party.
-        #[arg(long, short, default_value = "", value_parser = note)]
+        #[arg(long, short, default_value = "", hide_default_value = true, value_parser = note)]
         message: String,
     },
     /// Take back your own offer or counter and end the thread.
@@ -190,7 +190,7 @@ pub enum Command {
         #[arg(value_parser = id_prefix)]
         thread: String,
         /// A note to the other party.
-        #[arg(long, short, default_value = "", value_parser = note)]
+        #[arg(long, short, default_value = "", hide_default_value = true, value_parser = note)]
         message: String,
     },
     /// List your negotiation threads, incoming and outgoing.
@@ -281,7 +281,7 @@ pub enum Command {
         #[arg(value_enum, ignore_case = true)]
         rating: Choice<Rating>,
         /// What to say (one line, up to 500 characters).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         text: String,
     },
     /// Show what this node knows of someone's deals: a key, a name you gave, a listing's seller,
@@ -552,7 +552,7 @@ pub struct BookArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = amount)]
     pub price: Option<String>,
     /// A note to the owner.
-    #[arg(long, short, default_value = "", value_parser = note)]
+    #[arg(long, short, default_value = "", hide_default_value = true, value_parser = note)]
     pub message: String,
     /// How long the request stands, e.g. 3d (default), 12h.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]
@@ -577,7 +577,7 @@ pub struct PledgeArgs {
     #[arg(long)]
     pub withdraw: bool,
     /// A public note with the pledge.
-    #[arg(long, short, default_value = "", value_parser = note)]
+    #[arg(long, short, default_value = "", hide_default_value = true, value_parser = note)]
     pub message: String,
     /// Pledges are in the campaign's currency (hidden): taken only to say so.
     #[arg(long, hide = true, allow_hyphen_values = true)]
@@ -593,7 +593,7 @@ pub struct BidArgs {
     #[arg(long, visible_alias = "amount", allow_negative_numbers = true, value_parser = amount)]
     pub price: String,
     /// A public note with the bid.
-    #[arg(long, short, default_value = "", value_parser = note)]
+    #[arg(long, short, default_value = "", hide_default_value = true, value_parser = note)]
     pub message: String,
     /// Bids are in the auction's currency (hidden): taken only to say so.
     #[arg(long, hide = true, allow_hyphen_values = true)]
@@ -732,7 +732,8 @@ pub struct ListingFields {
     /// offers at least the asking price.
     #[arg(long, conflicts_with = "no_instant")]
     pub instant: bool,
-    /// For haggle update: stop instant booking (requests wait for you).
+    /// For haggle update, and publish --from a listing that booked instantly: stop instant
+    /// booking (requests wait for you).
     #[arg(long)]
     pub no_instant: bool,
     /// A picture (JPEG, PNG, WebP or GIF, at most 2 MiB); repeat for up to 8. In an update,
@@ -1003,7 +1004,7 @@ pub struct TermsArgs {
     #[arg(long, allow_negative_numbers = true, value_parser = terms_quantity)]
     pub qty: Option<u32>,
     /// A note to the other party.
-    #[arg(long, short, default_value = "", value_parser = note)]
+    #[arg(long, short, default_value = "", hide_default_value = true, value_parser = note)]
     pub message: String,
     /// How long the proposal stands, e.g. 3d (default), 12h.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true, value_parser = duration)]

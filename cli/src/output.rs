@@ -1232,7 +1232,9 @@ pub fn thread(t: &ThreadView) {
         let off_chain = if m.on_chain { "" } else { " (crossed, not counted)" };
         // A note starts where terms do when there are none (`decline   Sold, sorry.`), and a line
         // ends with its last word, not the kind's padding.
-        let gap = if message_terms.is_empty() { " " } else { "  " };
+        // After a delivery tag, two spaces as after terms (`[delivered] Changed my mind` ran close).
+        let gap =
+            if message_terms.is_empty() && delivery.is_empty() && off_chain.is_empty() { " " } else { "  " };
         let note =
             if m.message.is_empty() { String::new() } else { format!("{gap}{}", dim(&note(&m.message))) };
         let line = format!(
@@ -1244,7 +1246,8 @@ pub fn thread(t: &ThreadView) {
         if let Some(error) = &m.delivery_error {
             let what = if m.delivery == Some(DeliveryState::Failed) { "refused" } else { "last try" };
             // The other node's words: one line, control characters shown escaped, clipped.
-            outln!("  {:<width$} {what}: {}", "", self::note(&clip(error, 300)));
+            // Under the party column, where the line above starts after its time.
+            outln!("  {:<width$}  {what}: {}", "", self::note(&clip(error, 300)));
         }
     }
 }
@@ -1400,6 +1403,23 @@ mod tests {
         pledge.listing_changed = vec!["title".into()];
         let said = captured(|| thread(&pledge));
         assert!(said.contains("  listing   Desk lamp (0707070707, retitled since)"), "{said}");
+    }
+
+    /// From a trial: the line under a message that says why it was refused started a column
+    /// left of the party, and a note after a delivery tag ran one space from it.
+    #[test]
+    fn a_timeline_keeps_its_columns_under_delivery_tags_and_refusals() {
+        use haggle_node::api::types::{DeliveryState, ObjectKind, Party, ThreadState};
+        let mut t = sample_thread(ThreadState::Withdrawn, true);
+        let m = &mut t.messages[0];
+        (m.kind, m.from, m.message) = (ObjectKind::Withdraw, Party::Me, "Changed my mind".into());
+        (m.delivery, m.delivery_error) = (Some(DeliveryState::Failed), Some("the thread is over".into()));
+        m.created_at = now_ms();
+        let said = captured(|| thread(&t));
+        let line = said.lines().find(|l| l.contains("withdraw")).expect("the message's line");
+        assert!(line.ends_with("withdraw  [failed]  Changed my mind"), "{said}");
+        let under = said.lines().find(|l| l.contains("refused: ")).expect("the refusal's line");
+        assert_eq!(under.find("refused"), line.find("me "), "{said}");
     }
 
     #[test]

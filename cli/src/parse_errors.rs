@@ -81,7 +81,7 @@ pub fn reworded(e: &clap::Error, cli: &clap::Command, args: &[String]) -> Option
     }
     let what = match (e.kind(), e.get(ContextKind::InvalidArg)) {
         (ErrorKind::UnknownArgument, Some(ContextValue::String(flag)))
-            if flag.starts_with('-') && e.get(ContextKind::SuggestedArg).is_none() =>
+            if flag.starts_with('-') && !near_suggestion(e, cli, flag) =>
         {
             format!("unexpected argument '{flag}'")
         }
@@ -125,6 +125,33 @@ pub fn reworded(e: &clap::Error, cli: &clap::Command, args: &[String]) -> Option
         format!("{} and {}", positionals.join(" "), flags.join(", "))
     };
     Some(format!("{what}: haggle {name} takes {takes} (haggle {name} --help says what each is)"))
+}
+
+/// Whether clap suggests a flag close to `flag`. Its suggestion of a global flag far from the
+/// one typed is dropped: `pay-request ID --pric 5` was told of `--api`, under a usage line
+/// `haggle pay-request --api <URL> <DEAL>` that read as if `--api` were needed (from a trial).
+fn near_suggestion(e: &clap::Error, cli: &clap::Command, flag: &str) -> bool {
+    let Some(ContextValue::String(suggested)) = e.get(ContextKind::SuggestedArg) else { return false };
+    let name = |f: &str| f.trim_start_matches('-').split(['=', ' ']).next().unwrap_or_default().to_owned();
+    let (typed, suggested) = (name(flag), name(suggested));
+    let global = cli.get_arguments().any(|a| a.is_global_set() && a.get_long() == Some(suggested.as_str()));
+    !global || edits(&typed, &suggested) <= 2
+}
+
+/// The edit distance between two short words (a flag's name), by characters.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 /// The most flags listed for a required argument left out.
@@ -212,8 +239,16 @@ mod tests {
             text.starts_with("a listing's kind cannot change") && text.contains("publish --from ID --kind"),
             "{text}"
         );
-        // A near miss keeps clap's own suggestion.
+        // A near miss keeps clap's own suggestion, of a global flag too.
         assert_eq!(said("haggle offer 87b4b9 --prise 3"), None);
+        assert_eq!(said("haggle deal 87b4b9 --jsn"), None);
+        // From a trial: a global flag far from the one typed is no suggestion.
+        let text = said("haggle pay-request fd7382 --pric 5").expect("reworded");
+        assert!(
+            text.starts_with("unexpected argument '--pric': haggle pay-request takes DEAL and --iban"),
+            "{text}"
+        );
+        assert_eq!((edits("pric", "api"), edits("jsn", "json"), edits("", "ab")), (3, 1, 2));
         // Defect: an id given to a command that lists was told clap's usage line.
         assert_eq!(
             said("haggle deals 9e8cef").as_deref(),

@@ -313,6 +313,8 @@ fn a_changed_pledge_that_loses_its_reward_says_so() {
             "1h",
             "--tier",
             "Gold:50:1",
+            "--tier",
+            "Sticker:10",
         ],
     )["id"]
         .as_str()
@@ -338,7 +340,7 @@ fn a_changed_pledge_that_loses_its_reward_says_so() {
     assert!(
         said.contains("Note: your earlier pledge had the reward \"Gold\"")
             && said.contains("the order they were made")
-            && said.contains("no reward"),
+            && said.contains("this one has the reward \"Sticker\""),
         "{said}"
     );
     // Under the reward's minimum, that is the reason given (found in a trial: the order of
@@ -349,9 +351,17 @@ fn a_changed_pledge_that_loses_its_reward_says_so() {
     let lowered = haggle(d2, &["pledge", &id[..10], "--amount", "40"]);
     let said = String::from_utf8_lossy(&lowered.stdout).into_owned();
     assert!(
-        said.contains("Note: your earlier pledge had the reward \"Gold\" (from 50.00 EUR); this one is under it, and has no reward."),
+        said.contains("Note: your earlier pledge had the reward \"Gold\" (from 50.00 EUR); this one is under it, and has the reward \"Sticker\"."),
         "{said}"
     );
+    // Raised to the richer reward, freed again: no note (from a trial, where one was told of
+    // the order of pledges).
+    wait("the lowered pledge to reach the first backer", || {
+        (campaign(d1, &id)["total"]["amount"] == 105_00).then_some(())
+    });
+    let richer = haggle(d1, &["pledge", &id[..10], "--amount", "80"]);
+    let said = String::from_utf8_lossy(&richer.stdout).into_owned();
+    assert!(said.contains("reward: Gold") && !said.contains("Note: your earlier pledge"), "{said}");
     creator.stop();
     for b in backers {
         b.stop();

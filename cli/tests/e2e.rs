@@ -60,6 +60,10 @@ fn a_seller_killed_between_a_deal_and_its_next_revision_repairs_it_on_start() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.contains("No listing on offer says \"xyzzyq\", nor a word a letter or two from it (sold, closed and expired listings are not searched)."), "{text}");
     assert!(!text.contains("without the filters"), "{text}");
+    // The notes follow the words as typed (from a trial: the second word's came first).
+    let text = String::from_utf8_lossy(&haggle(&db, &["search", "gardn", "xyzzyq"]).stdout).into_owned();
+    let at = |word: &str| text.find(&format!("says \"{word}\"")).unwrap_or_else(|| panic!("{word}: {text}"));
+    assert!(at("gardn") < at("xyzzyq"), "{text}");
     let offer = json(&db, &["offer", &id[..10], "--price", "35"]);
     let thread = offer["thread"].as_str().expect("thread").to_owned();
     // A is connected: the command answers once A's node took the offer, not "queued".
@@ -1019,6 +1023,30 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     // Of an id nothing matches, that is said instead (a renew of it would fail next).
     let out = haggle(&dir, &["update", "999999", "--expires", "10d"]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    // A listing of less than a minute is published with a note (from a trial: `--expires 1s`
+    // went out without a word).
+    let out = haggle(
+        &dir,
+        &[
+            "publish",
+            "--title",
+            "Brief candle",
+            "--price",
+            "3",
+            "--currency",
+            "EUR",
+            "--category",
+            "home",
+            "--expires",
+            "20s",
+        ],
+    );
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        said.contains("Note: it expires in ") && said.contains("may expire before other nodes store it"),
+        "{said}"
+    );
     assert_eq!(json(&dir, &["search", "lamp"])["total"], 1);
     let owner = node.peer_id.clone();
     node.stop();

@@ -258,7 +258,13 @@ fn a_50_mib_digital_good_downloads_after_paid_and_only_the_buyer_can_open_it() {
     wait("C to hold the listing", || (json(&dc, &["search", "bread"])["total"] == 1).then_some(()));
     let two = json(&dc, &["offer", &id[..10], "--qty", "2"]);
     assert_eq!(two["terms"]["price"]["display"], "10.00 EUR", "{two}");
-    json(&db, &["offer", &id[..10]]);
+    // At the price, a deal at once; the confirm B's node signs is shown once it left, not
+    // `[queued]` with both nodes online (from a trial).
+    let out = haggle(&db, &["offer", &id[..10]]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("delivered and accepted at once: it is a deal"), "{said}");
+    let confirm = said.lines().find(|l| l.contains(" confirm ")).unwrap_or_else(|| panic!("{said}"));
+    assert!(confirm.contains("[delivered]"), "{said}");
     let deal = wait("B to hold the deal", || {
         let d = json(&db, &["deals"]);
         d["deals"][0]["id"].as_str().map(str::to_owned)

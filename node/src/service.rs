@@ -90,7 +90,9 @@ impl Followups {
         self.thumbnails.extend(other.thumbnails);
     }
 }
-pub use error::{Conflict, HighBid, InvalidInput, ServiceError, in_words, party_name, quoted, shell_word};
+pub use error::{
+    Conflict, HighBid, InvalidInput, More, ServiceError, in_words, party_name, quoted, shell_word,
+};
 pub use files::Download;
 pub(crate) use inbound::REGOSSIP_LIMIT;
 pub use inbound::{Dated, Inbound, Received, Refusal, Via};

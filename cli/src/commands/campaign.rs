@@ -91,12 +91,20 @@ pub fn pledge(cx: &Context<'_>, args: &PledgeArgs) -> Result<()> {
             richest.min.display
         );
     }
-    if let Some(before) = reward_before.filter(|b| Some(b) != reward_after.as_ref()) {
+    // A reward lost or traded for a cheaper one is said; a pledge raised to a richer reward
+    // needs no note (a trial's backer, raised from a sticker to a loaf a week, was told of the
+    // order of pledges).
+    let campaign = l.campaign.as_ref();
+    let tier_min = |name: &str| Some(campaign?.tiers.iter().find(|t| t.name == name)?.min.amount);
+    let richer = match (&reward_before, &reward_after) {
+        (Some(before), Some(after)) => tier_min(after) > tier_min(before),
+        _ => false,
+    };
+    if let Some(before) = reward_before.filter(|b| Some(b) != reward_after.as_ref() && !richer) {
         let now = reward_after.map_or("no reward".to_owned(), |t| format!("the reward \"{t}\""));
         // The earlier reward's minimum, when the new pledge is under it: that is why, not the
         // order of pledges (found in a trial: 60 changed to 40 under a reward from 50 was told
         // the order was to blame).
-        let campaign = l.campaign.as_ref();
         let under = campaign.and_then(|c| {
             let min = &c.tiers.iter().find(|t| t.name == before)?.min;
             let mine = &c.mine.as_ref()?.amount;
@@ -254,9 +262,11 @@ pub fn lines(l: &ListingView, c: &CampaignInfo) {
     }
     if !c.pledges.is_empty() {
         outln!("  pledges");
+        // As wide as the widest amount (`10000.00 EUR` ran into its key, from a trial).
+        let width = c.pledges.iter().map(|p| p.amount.display.chars().count()).max().unwrap_or(0).max(12);
         for p in &c.pledges {
             outln!(
-                "    {:<14} {:<12} {}{}{}",
+                "    {:<14} {:<width$} {}{}{}",
                 output::relative(p.created_at, now),
                 p.amount.display,
                 output::short_peer(&p.backer),

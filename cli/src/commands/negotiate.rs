@@ -310,9 +310,43 @@ pub(super) fn report(cx: &Context<'_>, what: &str, sent: &SentView) -> Result<()
         _ => "saved and queued: it goes out as soon as the other party is reachable",
     };
     outln!("{what} {}: {note}.", output::short(&sent.id));
-    output::thread(&sent.thread);
+    let confirmed = (proposal && sent.thread.state == ThreadState::Accepted)
+        .then(|| confirm_on_its_way(cx, &sent.thread));
+    output::thread(confirmed.flatten().as_ref().unwrap_or(&sent.thread));
     refused(what, sent)
 }
+
+/// The thread once the confirm this node signed for an instant accept has left, if it leaves
+/// within a moment: the answer came before it was sent, and the timeline read `confirm
+/// [queued]` with both nodes online (from a trial). `None` when nothing is on its way, or it
+/// still is after the wait (the timeline then says so, as it stands).
+fn confirm_on_its_way(
+    cx: &Context<'_>,
+    t: &haggle_node::api::types::ThreadView,
+) -> Option<haggle_node::api::types::ThreadView> {
+    let pending = |t: &haggle_node::api::types::ThreadView| {
+        t.messages.iter().any(|m| {
+            m.kind == ObjectKind::Confirm
+                && m.from == Party::Me
+                && m.delivery.is_some_and(DeliveryState::is_pending)
+        })
+    };
+    if !pending(t) {
+        return None;
+    }
+    let deadline = std::time::Instant::now() + CONFIRM_WAIT;
+    while std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let now = cx.api.thread(&t.thread.to_hex()).ok()?;
+        if !pending(&now) {
+            return Some(now);
+        }
+    }
+    None
+}
+
+/// How long an offer's command waits for its node's confirm of an instant accept to leave.
+const CONFIRM_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A message the other party's node refused for good is a failure of the command (exit 1),
 /// whatever the output's form.

@@ -208,7 +208,10 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
     } else {
         "No listings match."
     };
-    if !page.unknown.is_empty() {
+    let unknown_note = || {
+        if page.unknown.is_empty() {
+            return;
+        }
         let them = if page.unknown.len() == 1 { "it" } else { "them" };
         // Closed listings are not searched: a word only they used is unknown (a trial's "car
         // seat", once the seat was found, read as a typo).
@@ -217,8 +220,11 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
             quoted(&page.unknown)
         );
         outln!("{}", output::dim(&note));
-    }
-    if !page.guessed.is_empty() {
+    };
+    let guessed_note = || {
+        if page.guessed.is_empty() {
+            return;
+        }
         let (that, it) = if page.guessed.len() == 1 { ("that word", "it") } else { ("those words", "them") };
         // The search is that one word and nothing else: its near words are only in listings
         // gone since (sold, retracted, expired).
@@ -241,6 +247,24 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
             )
         };
         outln!("{}", output::dim(&note));
+    };
+    // Told in the order the words were typed (from a trial: `gardn chair` explained `chair`
+    // first).
+    let typed: Vec<String> =
+        args.filters.text.iter().flat_map(|t| t.split_whitespace()).map(str::to_lowercase).collect();
+    let first_at = |words: &[String]| {
+        words
+            .iter()
+            .filter_map(|w| typed.iter().position(|t| *t == w.to_lowercase()))
+            .min()
+            .unwrap_or(usize::MAX)
+    };
+    if first_at(&page.guessed) < first_at(&page.unknown) {
+        guessed_note();
+        unknown_note();
+    } else {
+        unknown_note();
+        guessed_note();
     }
     if let Some(instead) = &page.did_you_mean {
         let typed: Vec<String> = instead.words.iter().map(|w| w.typed.clone()).collect();

@@ -11,7 +11,7 @@ use haggle_protocol::{
 use haggle_storage::Outcome;
 
 use super::endings::Ending;
-use super::{Conflict, Followups, InvalidInput, Service, ServiceError, views};
+use super::{Conflict, Followups, InvalidInput, More, Service, ServiceError, views};
 use super::{bookings, campaigns};
 use crate::api::types::{ListingDraft, ListingPatch, ListingView, NodeEvent};
 
@@ -226,7 +226,15 @@ impl Service {
             let Some(l) = entry.object.listing() else { continue };
             if l.status == ListingStatus::Active && l.expires_at > now && same(l) && !over(&entry.object, l)?
             {
-                return Err(Conflict::SameListing { id: entry.object.id(), title: l.title.clone() }.into());
+                let more = match &l.market {
+                    Some(Market::Auction(_)) => More::Auction,
+                    Some(Market::Campaign(_)) => More::Campaign,
+                    Some(Market::Calendar(_)) => More::Calendar,
+                    None => More::Quantity,
+                };
+                return Err(
+                    Conflict::SameListing { id: entry.object.id(), title: l.title.clone(), more }.into()
+                );
             }
         }
         Ok(())
@@ -329,7 +337,17 @@ impl Service {
             if !patch.any_currency && patch.currency.as_ref() != old {
                 known_currency(patch.currency.as_ref())?;
             }
-            listing.price = repriced(&listing, patch.price, patch.currency, patch.per)?;
+            let price = repriced(&listing, patch.price, patch.currency, patch.per)?;
+            // Said with the listing's id here: the store's refusal cannot name it (a trial read
+            // a literal `--from ID`).
+            if matches!(listing.market, Some(Market::Auction(_) | Market::Campaign(_)))
+                && price != listing.price
+            {
+                let short = self.resolve(given, "listing")?.fmt_short();
+                let fixed = haggle_protocol::terms_fixed(&short);
+                return Err(InvalidInput::Market(format!("the price cannot change: {fixed}")).into());
+            }
+            listing.price = price;
         }
         if let Some(images) = patch.images.take() {
             self.check_files_here(&images, None)?;

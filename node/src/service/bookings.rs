@@ -281,6 +281,22 @@ mod tests {
         let trailer = owner.publish(trailer).expect("published");
         let view = owner.listing_view(&trailer.object.id().to_hex()).expect("a view");
         assert_eq!(view.price.expect("a price").display, "15.00 EUR/day");
+        // From a trial: the same cabin again (`publish --from` it with other nights) was told
+        // to `update --qty`, which a calendar refuses; it is told to change the calendar.
+        let again = ListingDraft {
+            calendar: Some(CalendarDraft {
+                open: vec![days_ahead(70, 80).to_string()],
+                ..CalendarDraft::default()
+            }),
+            ..self::cabin(false)
+        };
+        let said = owner.publish(again).expect_err("the same cabin").to_string();
+        let short = cabin.object.id().fmt_short();
+        assert!(
+            said.contains(&format!("haggle update {short} --available FROM..TO (or --no-instant)"))
+                && !said.contains("--qty"),
+            "{said}"
+        );
     }
 
     /// Found in a trial: a pledge to a rental that takes bookings suggested `haggle offer`, which

@@ -389,6 +389,34 @@ pub enum InvalidInput {
     Market(String),
 }
 
+/// What an owner who published the same listing twice may do instead, by its kind: only a
+/// listing of goods takes a quantity (a trial's auctioneer, told to `update --qty`, was refused).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum More {
+    /// Goods, a service, a wanted ad or a giveaway: more of it is a quantity.
+    Quantity,
+    /// An auction sells one thing.
+    Auction,
+    /// A campaign raises its goal once.
+    Campaign,
+    /// A listing with a calendar is one place or thing, booked by the night or day.
+    Calendar,
+}
+
+impl More {
+    fn say(self, id: ObjectId) -> String {
+        let id = id.fmt_short();
+        match self {
+            More::Quantity => format!("To offer more than one, haggle update {id} --qty N"),
+            More::Auction => "An auction sells one thing, and this one is still open".to_owned(),
+            More::Campaign => "This campaign is still open".to_owned(),
+            More::Calendar => format!(
+                "A listing with a calendar is one place or thing: to change its nights or instant booking, haggle update {id} --available FROM..TO (or --no-instant)"
+            ),
+        }
+    }
+}
+
 /// An action that does not fit the state of the listing or thread.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -449,14 +477,16 @@ pub enum Conflict {
     OwnListingExpired(ObjectId),
     /// A new listing the same as one of the owner's still on offer (a command run twice).
     #[error(
-        "you already have this on offer: \"{title}\" ({}), with the same title, description, price and pictures. To offer more than one, haggle update {} --qty N; to publish it again anyway, add --again",
-        .id.fmt_short(), .id.fmt_short()
+        "you already have this on offer: \"{title}\" ({}), with the same title, description, price and pictures. {}; to publish it again anyway, add --again",
+        .id.fmt_short(), .more.say(*.id)
     )]
     SameListing {
         /// The listing on offer (its current revision).
         id: ObjectId,
         /// Its title.
         title: String,
+        /// What the owner may do instead, by the listing's kind.
+        more: More,
     },
     /// An offer the owner already has open on the listing, with the same terms.
     #[error(

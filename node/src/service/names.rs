@@ -49,6 +49,11 @@ pub fn check_name(given: &str) -> Result<String, InvalidInput> {
     if chars.iter().enumerate().any(hidden) {
         return refuse("a name is one line of visible characters".into());
     }
+    // A path segment of dots is no name, and `...` is not a shortened key (from a trial);
+    // a command line takes a leading dash for an option.
+    if name.starts_with('-') || name.chars().all(|c| c == '.') {
+        return refuse("a name does not start with a dash nor is only dots".into());
+    }
     if name.contains('…')
         || name.contains("...")
         || name.parse::<PublicKey>().is_ok()
@@ -64,13 +69,9 @@ pub fn check_name(given: &str) -> Result<String, InvalidInput> {
     if len >= 6 && name.chars().all(|c| c.is_ascii_hexdigit()) {
         return refuse("it looks like an id (hex digits only), and a name must not".into());
     }
-    // Tables say "you" for the owner; a command line takes a leading dash for an option; a
-    // path segment of dots is no name.
+    // Tables say "you" for the owner.
     if ["you", "me"].iter().any(|own| name.eq_ignore_ascii_case(own)) {
         return refuse("tables say it for your own key, and a name must not pass for it".into());
-    }
-    if name.starts_with('-') || name.chars().all(|c| c == '.') {
-        return refuse("a name does not start with a dash nor is only dots".into());
     }
     Ok(name)
 }
@@ -153,6 +154,11 @@ mod tests {
         let said = check_name(&key).expect_err("a key").to_string();
         assert!(said.contains("looks like a key"), "{said}");
         // Too long is said before hex (found in a trial: 33 `a`s looked like an id).
+        // From a trial: `...` read as a shortened key.
+        for dots in ["...", "...."] {
+            let said = check_name(dots).expect_err("dots").to_string();
+            assert!(said.ends_with("a name does not start with a dash nor is only dots"), "{said}");
+        }
         let long_hex = check_name(&"a".repeat(33)).expect_err("too long").to_string();
         assert!(long_hex.ends_with("a name has at most 32 characters"), "{long_hex}");
         // From an international trial: kept composed, and the joiners Persian spelling and

@@ -132,6 +132,24 @@ fn an_auction_past_its_end_is_not_on_offer_and_other_rules_make_another_listing(
     let first = seller.publish(auction(5, None)).expect("published").object;
     let e = seller.publish(auction(5, None)).expect_err("running: the same");
     assert_eq!(e.code(), ErrorCode::Conflict);
+    // From a trial: the advice was `update --qty`, which an auction refuses.
+    let said = e.to_string();
+    assert!(
+        said.contains(
+            "An auction sells one thing, and this one is still open; to publish it again anyway, add --again"
+        ) && !said.contains("--qty"),
+        "{said}"
+    );
+    // From a trial: a new start price was refused by the store, in words with a literal `ID`.
+    let typed = &first.id().to_hex()[..6];
+    let repriced = ListingPatch { price: Some("15".into()), ..ListingPatch::default() };
+    let said = seller.update(typed, repriced).expect_err("fixed").to_string();
+    let short = first.id().fmt_short();
+    assert!(
+        said.starts_with("the price cannot change: an auction's or campaign's kind, price and terms are set")
+            && said.contains(&format!("haggle publish --from {short} copies the rest")),
+        "{said}"
+    );
     let low = seller.publish(auction(5, Some("5"))).expect_err("a reserve under the start").to_string();
     // From a trial: an auction of a second had ended before a bid could reach it.
     let brief = seller.publish(auction(1, None)).expect_err("too short").to_string();
@@ -196,7 +214,13 @@ fn an_auction_past_its_end_is_not_on_offer_and_other_rules_make_another_listing(
     };
     seller.publish(campaign("500")).expect("published");
     seller.publish(campaign("50")).expect("other tiers, another campaign");
-    assert_eq!(seller.publish(campaign("500")).expect_err("the same").code(), ErrorCode::Conflict);
+    let e = seller.publish(campaign("500")).expect_err("the same");
+    assert_eq!(e.code(), ErrorCode::Conflict);
+    assert!(
+        e.to_string().contains("This campaign is still open; to publish it again anyway")
+            && !e.to_string().contains("--qty"),
+        "{e}"
+    );
 }
 
 /// Found in a trial: an offer in `EUT` on a listing in EUR was signed and sent, with only a note
