@@ -1416,7 +1416,7 @@ mod tests {
         (m.delivery, m.delivery_error) = (Some(DeliveryState::Failed), Some("the thread is over".into()));
         m.created_at = now_ms();
         let said = captured(|| thread(&t));
-        let line = said.lines().find(|l| l.contains("withdraw")).expect("the message's line");
+        let line = said.lines().find(|l| l.contains(" withdraw ")).expect("the message's line");
         assert!(line.ends_with("withdraw  [failed]  Changed my mind"), "{said}");
         let under = said.lines().find(|l| l.contains("refused: ")).expect("the refusal's line");
         assert_eq!(under.find("refused"), line.find("me "), "{said}");
