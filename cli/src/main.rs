@@ -50,14 +50,18 @@ fn main() -> ExitCode {
     alloc::return_freed_memory_soon();
     // clap takes an empty HAGGLE_DATA_DIR for a missing --data-dir value (even beside the flag),
     // and says so, naming a flag that may never have been typed.
-    if std::env::var_os("HAGGLE_DATA_DIR").is_some_and(|v| v.is_empty()) {
-        eprintln!(
-            "error: HAGGLE_DATA_DIR is set but empty: set it to a directory, or unset it to use the default data dir"
-        );
-        return ExitCode::from(2);
-    }
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
     let json_asked = args.iter().any(|a| a == "--json");
+    if std::env::var_os("HAGGLE_DATA_DIR").is_some_and(|v| v.is_empty()) {
+        let message = "HAGGLE_DATA_DIR is set but empty: set it to a directory, or unset it to use the default data dir";
+        // As JSON under --json, as every other usage error (from a trial).
+        if json_asked {
+            json_error("usage", message, &[]);
+        } else {
+            eprintln!("error: {message}");
+        }
+        return ExitCode::from(2);
+    }
     // Parsed from the arguments as the OS gave them (a path need not be UTF-8).
     let parsed = Cli::try_parse();
     if let Err(e) = &parsed

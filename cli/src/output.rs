@@ -456,6 +456,12 @@ pub fn night_word(kind: Option<haggle_protocol::ListingKind>) -> &'static str {
     if kind == Some(haggle_protocol::ListingKind::Service) { "day" } else { "night" }
 }
 
+/// Whether a thread can still become a deal: someone's move, or a bid or pledge waiting for the
+/// end (whose `awaiting` is none: nobody holds it up).
+pub fn live(t: &ThreadView) -> bool {
+    t.awaiting.is_some() || waits_for_end(t)
+}
+
 /// Whether the thread is a bid or pledge still open before its auction's end or campaign's
 /// deadline: the owner's node answers it then, by itself, and nobody is holding it up.
 pub fn waits_for_end(t: &ThreadView) -> bool {
@@ -967,8 +973,8 @@ pub fn thread(t: &ThreadView) {
         t.current_listing.or(t.listing).map(|l| short(&l)).unwrap_or_default()
     );
     // Only while the offer can still become a deal, or did.
-    let live = t.awaiting.is_some() || t.deal.is_some();
-    if !t.listing_changed.is_empty() && live {
+    let changing = live(t) || t.deal.is_some();
+    if !t.listing_changed.is_empty() && changing {
         outln!(
             "  changed   since the offer: the listing's {}; the offer stands on the revision it was made on (haggle show {} --exact)",
             in_words(&t.listing_changed),
@@ -1004,10 +1010,7 @@ pub fn thread(t: &ThreadView) {
             "  refused   by the other party's node, for good (why is under the offer): nothing more comes of this thread, and it takes no place among your open offers"
         );
     }
-    let expiry = match t.awaiting {
-        Some(_) => format!(", {}", expiry(t.terms.expires_at, now)),
-        None => String::new(),
-    };
+    let expiry = if live(t) { format!(", {}", expiry(t.terms.expires_at, now)) } else { String::new() };
     outln!(
         "  terms     {}{} (proposed by {}{expiry})",
         thread_terms(t),
@@ -1019,14 +1022,18 @@ pub fn thread(t: &ThreadView) {
     }
     match (t.awaiting, &t.nights_unavailable) {
         (Some(Party::Me), _) if t.outcome.is_some() => {}
-        (Some(Party::Me), _)
-            if waits_for_end(t) && t.blocked && t.opening == haggle_node::api::types::ObjectKind::Bid =>
+        // A bid or pledge waiting for the end is nobody's move (`awaiting` is none): the side
+        // says which line fits.
+        _ if waits_for_end(t)
+            && t.role == Role::ListingAuthor
+            && t.blocked
+            && t.opening == haggle_node::api::types::ObjectKind::Bid =>
         {
             outln!(
                 "  next      at the end: if this bid is the high one, you accept or decline it by hand (you blocked its bidder)"
             )
         }
-        (Some(Party::Me), _) if waits_for_end(t) => {
+        _ if waits_for_end(t) && t.role == Role::ListingAuthor => {
             if t.opening == haggle_node::api::types::ObjectKind::Bid {
                 outln!("  next      at the end: your node accepts the high bid by itself")
             } else {
@@ -1035,7 +1042,7 @@ pub fn thread(t: &ThreadView) {
                 )
             }
         }
-        (Some(Party::Them), _) if waits_for_end(t) => {
+        _ if waits_for_end(t) => {
             if t.opening == haggle_node::api::types::ObjectKind::Bid {
                 outln!(
                     "  next      once the auction has ended: the seller's node accepts the high bid by itself if it meets any reserve (unless the seller blocked its bidder); a lower bid only if the high one falls through"
@@ -1372,11 +1379,11 @@ mod tests {
     /// accept is on its way) read "at the deadline", which had passed (from a trial).
     #[test]
     fn a_pledge_waiting_past_its_deadline_says_the_deadline_passed() {
-        use haggle_node::api::types::{ObjectKind, Party, ThreadState};
+        use haggle_node::api::types::{ObjectKind, ThreadState};
         let mut pledge = sample_thread(ThreadState::Open, true);
         pledge.messages.clear();
         pledge.opening = ObjectKind::Pledge;
-        pledge.awaiting = Some(Party::Them);
+        pledge.awaiting = None;
         pledge.listing = Some(haggle_node::api::types::ObjectId::from_bytes([7; 32]));
         pledge.deadline = Some(now_ms() + 60_000);
         let before = captured(|| thread(&pledge));

@@ -312,9 +312,9 @@ fn a_changed_pledge_that_loses_its_reward_says_so() {
             "--deadline",
             "1h",
             "--tier",
-            "Gold:50:1",
-            "--tier",
             "Sticker:10",
+            "--tier",
+            "Gold:50:1",
         ],
     )["id"]
         .as_str()
@@ -357,7 +357,7 @@ fn a_changed_pledge_that_loses_its_reward_says_so() {
     // Raised to the richer reward, freed again: no note (from a trial, where one was told of
     // the order of pledges).
     wait("the lowered pledge to reach the first backer", || {
-        (campaign(d1, &id)["total"]["amount"] == 105_00).then_some(())
+        (campaign(d1, &id)["total"]["amount"] == 10_500).then_some(())
     });
     let richer = haggle(d1, &["pledge", &id[..10], "--amount", "80"]);
     let said = String::from_utf8_lossy(&richer.stdout).into_owned();

@@ -829,6 +829,14 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(stderr(&out).contains("HAGGLE_DATA_DIR is set but empty"), "{}", stderr(&out));
     }
+    // Under --json, as JSON (from a trial).
+    let out = Command::new(env!("CARGO_BIN_EXE_haggle"))
+        .env("HAGGLE_DATA_DIR", "")
+        .args(["--json", "status"])
+        .output()
+        .expect("run haggle");
+    let said: Value = serde_json::from_slice(&out.stderr).expect("one JSON document");
+    assert_eq!((out.status.code(), &said["error"]["code"]), (Some(2), &Value::from("usage")), "{said}");
     // So is an empty HAGGLE_API_TOKEN with --api (it read as a wrong token, from a trial).
     let out = Command::new(env!("CARGO_BIN_EXE_haggle"))
         .env("HAGGLE_API_TOKEN", "")

@@ -778,7 +778,13 @@ impl Service {
     /// The thread `given` names.
     pub fn thread_view(&self, given: &str) -> Result<ThreadView, ServiceError> {
         let thread = self.thread(given)?;
-        Ok(views::thread(&self.store, &thread, &self.me())?)
+        // Another's bid or pledge, held here as public: the view is its parties' (from a trial:
+        // a third node read it as its own bid, with its move to make, and every move refused).
+        let me = self.me();
+        if thread.view.offerer != me && thread.view.listing_author != me {
+            return Err(ServiceError::NotYours { what: "thread", id: thread.view.thread });
+        }
+        Ok(views::thread(&self.store, &thread, &me)?)
     }
 
     /// Every thread the owner is in, most recent first.

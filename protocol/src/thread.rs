@@ -428,14 +428,79 @@ impl ThreadView {
 }
 
 /// Order of precedence among replies to the same terms (lower wins); `confirmed` says whether an
-/// Accept has a valid Confirm.
-fn precedence(kind: ObjectKind, confirmed: bool) -> u8 {
+/// Accept has a valid Confirm, `deal_below` whether a Counter's branch ends in a deal.
+///
+/// A Counter whose branch ends in a deal (an Accept of it, or of a later counter, confirmed)
+/// ranks just under a confirmed Accept: that deal carries both parties' signatures, each
+/// signed on what its node held, so a Withdraw or Decline beside the Counter was signed by a
+/// node that had not seen what its own key signed since, which only a node restored from a
+/// backup does. Two honest nodes never make such a fork: a node that holds its own Withdraw
+/// answers nothing further in the thread.
+fn precedence(kind: ObjectKind, confirmed: bool, deal_below: bool) -> u8 {
     match kind {
         ObjectKind::Accept if confirmed => 0,
-        ObjectKind::Withdraw => 1,
-        ObjectKind::Accept => 2,
-        ObjectKind::Decline => 3,
-        _ => 4,
+        ObjectKind::Counter if deal_below => 1,
+        ObjectKind::Withdraw => 2,
+        ObjectKind::Accept => 3,
+        ObjectKind::Decline => 4,
+        _ => 5,
+    }
+}
+
+/// A thread's replies by the message each answers.
+struct Replies<'a> {
+    offer: &'a Object,
+    children: HashMap<ObjectId, Vec<&'a Object>>,
+}
+
+/// The reply that counts among those to one message.
+struct Pick<'a> {
+    next: &'a Object,
+    /// An Accept's lowest-id valid Confirm.
+    confirm: Option<&'a Object>,
+    /// A Counter's branch ends in a deal.
+    deal_below: bool,
+}
+
+impl<'a> Replies<'a> {
+    /// The lowest-id valid Confirm of `accept` of `terms`, if any.
+    fn confirm_of(&self, accept: &Object, terms: &Terms) -> Option<&'a Object> {
+        self.children.get(&accept.id()).and_then(|kids| {
+            kids.iter()
+                .filter(|k| k.kind() == ObjectKind::Confirm)
+                .filter(|k| {
+                    check_reply(self.offer, accept, k).is_ok() && check_confirm(terms, accept, k).is_ok()
+                })
+                .min_by_key(|k| k.id())
+                .copied()
+        })
+    }
+
+    /// The valid reply to `head` (whose terms are `terms`) that counts, by [`precedence`] then
+    /// id. `depth` bounds the look down a counter's branch; each branch is looked at once per
+    /// call, so the work is linear in the replies below `head`.
+    fn winner(&self, head: &Object, terms: &Terms, depth: usize) -> Option<Pick<'a>> {
+        let kids = self.children.get(&head.id())?;
+        kids.iter()
+            .filter(|k| k.kind() != ObjectKind::Confirm && check_reply(self.offer, head, k).is_ok())
+            .map(|k| {
+                let confirm = if k.kind() == ObjectKind::Accept { self.confirm_of(k, terms) } else { None };
+                let deal_below = depth < MAX_THREAD_MESSAGES && self.ends_in_deal(k, depth + 1);
+                (
+                    precedence(k.kind(), confirm.is_some(), deal_below),
+                    k.id(),
+                    Pick { next: k, confirm, deal_below },
+                )
+            })
+            .min_by_key(|(rank, id, _)| (*rank, *id))
+            .map(|(_, _, pick)| pick)
+    }
+
+    /// Whether the branch under `counter` (a Counter; anything else has none) ends in a deal.
+    fn ends_in_deal(&self, counter: &Object, depth: usize) -> bool {
+        let Body::Counter(c) = counter.body() else { return false };
+        self.winner(counter, &c.terms, depth)
+            .is_some_and(|p| (p.next.kind() == ObjectKind::Accept && p.confirm.is_some()) || p.deal_below)
     }
 }
 
@@ -450,6 +515,7 @@ pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<Th
             children.entry(r.prev).or_default().push(reply);
         }
     }
+    let replies = Replies { offer, children };
     let mut chain = vec![offer.id()];
     let mut terms = o.terms.clone();
     let mut proposer = offer.author();
@@ -457,27 +523,8 @@ pub fn resolve(offer: &Object, replies: &[&Object], now: Timestamp) -> Option<Th
     let mut deadline_to_confirm = None;
     let mut state = ThreadState::Open;
     let mut head = offer;
-    // The lowest-id valid Confirm of an Accept, if any.
-    let confirm_of = |accept: &Object, terms: &Terms| -> Option<&Object> {
-        children.get(&accept.id()).and_then(|kids| {
-            kids.iter()
-                .filter(|k| k.kind() == ObjectKind::Confirm)
-                .filter(|k| check_reply(offer, accept, k).is_ok() && check_confirm(terms, accept, k).is_ok())
-                .min_by_key(|k| k.id())
-                .copied()
-        })
-    };
     while chain.len() < MAX_THREAD_MESSAGES {
-        let winner = children.get(&head.id()).and_then(|kids| {
-            kids.iter()
-                .filter(|k| k.kind() != ObjectKind::Confirm && check_reply(offer, head, k).is_ok())
-                .map(|k| {
-                    let confirm = if k.kind() == ObjectKind::Accept { confirm_of(k, &terms) } else { None };
-                    (precedence(k.kind(), confirm.is_some()), k.id(), *k, confirm)
-                })
-                .min_by_key(|(rank, id, _, _)| (*rank, *id))
-        });
-        let Some((_, _, next, confirm)) = winner else { break };
+        let Some(Pick { next, confirm, .. }) = replies.winner(head, &terms, chain.len()) else { break };
         chain.push(next.id());
         if next.kind() == ObjectKind::Accept {
             deadline_to_confirm = Some(confirm_by(&terms, next));
@@ -695,6 +742,39 @@ mod tests {
         // An accept of the orphaned counter does not revive the thread.
         let a = sign(&key(2), accept(&s.offer, &c));
         assert_eq!(state(&s.offer, &[&c, &w, &a]), ThreadState::Withdrawn);
+    }
+
+    /// From a trial: a buyer's node restored from a backup (which held only its offer) withdrew
+    /// the offer after its key had accepted the seller's counter and the seller's node had
+    /// confirmed: the Withdraw outranked the Counter, and the deal was lost on one side. A
+    /// branch that ends in a deal, signed by both, outranks a Withdraw or Decline beside it, in
+    /// any order, also through several counters; the mirror (a restored seller's Decline) too.
+    #[test]
+    fn a_deal_under_a_counter_outranks_a_withdraw_or_decline_beside_it() {
+        let s = setup();
+        let c = sign(&key(1), counter(&s.offer, &s.offer, terms(1, 11_000)));
+        let a = sign(&key(2), accept(&s.offer, &c));
+        let cf = sign(&key(1), confirm(&s.offer, &a));
+        let w = sign(&key(2), withdraw(&s.offer, &s.offer, &s.listing));
+        let orders: [[&Object; 4]; 3] = [[&c, &a, &cf, &w], [&w, &cf, &a, &c], [&a, &w, &c, &cf]];
+        for replies in orders {
+            let v = resolve(&s.offer, &replies, T0).expect("offer");
+            assert_eq!(
+                (v.state, v.chain.as_slice()),
+                (ThreadState::Accepted, &[s.offer.id(), c.id(), a.id(), cf.id()][..])
+            );
+        }
+        // Through a second counter: the buyer's counter of the counter, accepted by the seller.
+        let c2 = sign(&key(2), counter(&s.offer, &c, terms(1, 10_500)));
+        let a2 = sign(&key(1), accept(&s.offer, &c2));
+        let cf2 = sign(&key(2), confirm(&s.offer, &a2));
+        assert_eq!(state(&s.offer, &[&w, &c, &c2, &a2, &cf2]), ThreadState::Accepted);
+        // Without the confirm there is no deal below: the Withdraw counts, as before.
+        assert_eq!(state(&s.offer, &[&w, &c, &c2, &a2]), ThreadState::Withdrawn);
+        // The mirror: the seller's Decline of the offer beside its own counter that made a deal.
+        let d = sign(&key(1), decline(&s.offer, &s.offer));
+        assert_eq!(state(&s.offer, &[&d, &c, &a, &cf]), ThreadState::Accepted);
+        assert_eq!(state(&s.offer, &[&d, &c, &a]), ThreadState::Declined);
     }
 
     #[test]

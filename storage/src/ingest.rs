@@ -1104,6 +1104,28 @@ mod tests {
         }
     }
 
+    /// From a trial: a buyer's node restored from a backup withdrew its offer, then got back
+    /// the seller's counter, its own accept and the seller's confirm. The deal under the
+    /// counter counts whatever the order, and the deal is stored on both sides.
+    #[test]
+    fn a_deal_under_a_counter_is_stored_beside_a_withdraw_from_a_restore() {
+        let (seller, buyer) = (key(1), key(2));
+        let listing = sign_now(&seller, Body::Listing(live_listing("Road bike")));
+        let o = sign_now(&buyer, offer(&listing, live_terms(1, 10_000)));
+        let c = sign_now(&seller, haggle_protocol::fixtures::counter(&o, &o, live_terms(1, 11_000)));
+        let a = sign_now(&buyer, accept(&o, &c));
+        let cf = sign_now(&seller, haggle_protocol::fixtures::confirm(&o, &a));
+        let w = sign_now(&buyer, withdraw(&o, &o, &listing));
+        for order in [[&w, &c, &a, &cf], [&c, &a, &cf, &w]] {
+            let (_d, s) = store();
+            for x in [&listing, &o].into_iter().chain(order) {
+                assert!(put(&s, x).is_new(), "every message is valid and kept");
+            }
+            assert_eq!(s.thread(&o.id()).expect("read").expect("thread").view.state, ThreadState::Accepted);
+            assert!(s.deal(&a.id()).expect("read").is_some(), "the deal is stored");
+        }
+    }
+
     /// Attack: replies need no proof of work, so one offer followed by 30 Withdraws of 2 KiB
     /// each filled the seller's disk for the price of one offer. A party ends a thread once.
     #[test]

@@ -233,6 +233,23 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
         with_fields.1
     );
     assert_eq!(not_json.0, 400, "{}", not_json.1);
+    // No body, sent with `Content-Type: application/json` (as HTTP libraries do), is none (from
+    // a trial); a step without a body is told which field it needs, not a column of nothing.
+    let (base4, token4, renew) = (base.clone(), token.clone(), format!("/v1/listings/{id}/renew"));
+    let (empty_renew, empty_step) = tokio::task::spawn_blocking(move || {
+        (
+            raw("POST", &format!("{base4}{renew}"), Some(&token4), Some("")),
+            raw("POST", &format!("{base4}/v1/deals/ffffffffffff/steps"), Some(&token4), Some("")),
+        )
+    })
+    .await?;
+    assert_eq!(empty_renew.0, 200, "{}", empty_renew.1);
+    assert_eq!(
+        empty_step.1["error"]["message"],
+        "malformed request body: missing field `step` (the request had no body)",
+        "{}",
+        empty_step.1
+    );
     assert_eq!(node.get(&format!("/v1/listings/{id}")).await?["state"], "active", "not retracted");
 
     // The event stream carries the owner's own actions. The subscription starts at some point
@@ -273,6 +290,14 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     let (status, _, _) =
         api_error(node.post("/v1/deals/ffffffffffff/steps", json!({"step": "teleported"})).await);
     assert_eq!(status, 400, "an unknown step is refused before any lookup");
+    // From a trial: `received` and `cancel` took a stray field unread (and signed the step).
+    for step in ["received", "cancel", "deliver"] {
+        let (status, code, message) = api_error(
+            node.post("/v1/deals/ffffffffffff/steps", json!({"step": step, "rating": "positive"})).await,
+        );
+        assert_eq!((status, code.as_str()), (400, "bad_request"), "{step}: {message}");
+        assert!(message.contains("rating"), "{message}");
+    }
     let (status, _, message) = api_error(
         node.post("/v1/deals/ffffffffffff/steps", json!({"step": "payment_request", "method": "wampum"}))
             .await,

@@ -185,3 +185,78 @@ async fn a_buyer_restored_from_its_key_alone_takes_back_its_deal_and_its_questio
     buyer.stop().await;
     Ok(())
 }
+
+/// Found in a trial: a buyer restored from a backup that held only its offer withdrew the offer
+/// while the seller was away, though its key had since accepted the seller's counter, which
+/// the seller's node confirmed. The late withdrawal won on both sides: the seller kept a deal
+/// and a sold listing, the buyer had none. A deal under a counter now outranks a withdrawal
+/// beside it: once the two connect, both read the deal, and the withdrawal does not count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_withdrawal_from_a_restored_buyer_does_not_undo_a_deal_it_made_since() -> Result<()> {
+    let (ds, db, backup) = (tempfile::tempdir()?, tempfile::tempdir()?, tempfile::tempdir()?);
+    let mut seller = TestNode::start("seller", ds.path(), vec![]).await?;
+    let mut buyer = TestNode::start("buyer", db.path(), vec![seller.addr()]).await?;
+    seller.wait_mesh(1).await?;
+    buyer.wait_mesh(1).await?;
+    let lamp = id_of(&seller.post("/v1/listings", draft("Brass lamp", "10")).await?);
+    buyer.wait_listing(&lamp).await?;
+    let offer = buyer.post(&format!("/v1/listings/{lamp}/offers"), json!({"price": "8"})).await?;
+    let thread = offer["thread"].as_str().unwrap_or_default().to_owned();
+    seller
+        .wait_for(
+            "the offer",
+            |e| matches!(e, NodeEvent::NegotiationReceived { kind, .. } if kind.as_str() == "offer"),
+        )
+        .await?;
+
+    // The buyer's backup, taken with its node stopped: it holds the offer alone.
+    buyer.stop().await;
+    copy_dir(db.path(), backup.path())?;
+    let mut buyer = TestNode::start("buyer", db.path(), vec![seller.addr()]).await?;
+    buyer.wait_mesh(1).await?;
+
+    // Since the backup: the seller counters, the buyer accepts, the seller's node confirms.
+    seller.post(&format!("/v1/threads/{thread}/counter"), json!({"price": "9"})).await?;
+    buyer
+        .wait_for(
+            "the counter",
+            |e| matches!(e, NodeEvent::NegotiationReceived { kind, .. } if kind.as_str() == "counter"),
+        )
+        .await?;
+    buyer.post(&format!("/v1/threads/{thread}/accept"), json!({})).await?;
+    seller.wait_for("the deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
+    let deal = seller.get("/v1/deals").await?["deals"][0]["id"].as_str().unwrap_or_default().to_owned();
+    wait_until("the buyer to hold the deal", || async {
+        buyer.get(&format!("/v1/deals/{deal}")).await.is_ok_and(|d| d["stage"] == "agreed")
+    })
+    .await?;
+
+    // The seller goes away; the buyer's disk is lost and its backup comes back, alone.
+    seller.stop().await;
+    buyer.stop().await;
+    std::fs::remove_dir_all(db.path().join("db"))?;
+    copy_dir(&backup.path().join("db"), &db.path().join("db"))?;
+    let buyer = TestNode::start("buyer", db.path(), vec![]).await?;
+    let open = buyer.get(&format!("/v1/threads/{thread}")).await?;
+    assert_eq!(open["state"], "open", "the backup's stage: {open}");
+    // Its owner withdraws the offer the backup shows as open.
+    buyer.post(&format!("/v1/threads/{thread}/withdraw"), json!({})).await?;
+
+    // The seller comes back: the withdrawal reaches it, and the buyer takes back the rest.
+    let seller = TestNode::start("seller", ds.path(), vec![buyer.addr()]).await?;
+    for (who, node) in [("buyer", &buyer), ("seller", &seller)] {
+        wait_until(&format!("the {who} to read the deal, the withdrawal not counted"), || async {
+            let t = node.get(&format!("/v1/threads/{thread}")).await;
+            let d = node.get(&format!("/v1/deals/{deal}")).await;
+            t.is_ok_and(|t| t["state"] == "accepted") && d.is_ok_and(|d| d["stage"] == "agreed")
+        })
+        .await?;
+    }
+    let t = buyer.get(&format!("/v1/threads/{thread}")).await?;
+    let withdrawal = t["messages"].as_array().into_iter().flatten().find(|m| m["kind"] == "withdraw");
+    assert_eq!(withdrawal.map(|m| &m["on_chain"]), Some(&json!(false)), "{t}");
+
+    seller.stop().await;
+    buyer.stop().await;
+    Ok(())
+}

@@ -81,7 +81,7 @@ pub fn pay_request(cx: &Context<'_>, args: PayRequestArgs) -> Result<()> {
 /// trial's cancel reached the other party without its reason).
 pub fn cancel_saying(cx: &Context<'_>, deal: &str, message: &str) -> Result<()> {
     let text = super::messages::text(&[message.to_owned()]).map_err(crate::usage)?;
-    let request = StepRequest::Cancel;
+    let request = StepRequest::Cancel {};
     let view = cx.api.deal_step(deal, &request).map_err(no_such_deal)?;
     // A message that did not go is said first, on stderr (the deal is not shown then): a closed
     // standard output would end the command before it.
@@ -109,7 +109,7 @@ fn show_step(cx: &Context<'_>, request: &StepRequest, view: &DealView) -> Result
     // Shipping (or handing over a digital good's key) with nothing asked to pay lets the buyer
     // complete the deal with no payment on record (`received` is refused without `paid` only
     // once a payment was asked).
-    let shipped = matches!(&request, StepRequest::Shipped { .. } | StepRequest::Deliver);
+    let shipped = matches!(&request, StepRequest::Shipped { .. } | StepRequest::Deliver {});
     let unasked = shipped && view.payment.is_none() && view.terms.price.amount > 0;
     let note_unasked = || {
         if unasked {
@@ -292,6 +292,11 @@ pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
         let void = if s.void { "  (does not count: the deal is called off)" } else { "" };
         let step = step_name(&s.step, d.listing_kind);
         outln!("  {at:<width$}  {who}  {step}{delivery}{details}{superseded}{void}");
+        // Why it is not delivered yet, as under a negotiation message.
+        if let Some(error) = &s.delivery_error {
+            let what = if s.delivery == Some(DeliveryState::Failed) { "refused" } else { "last try" };
+            outln!("  {:<width$}  {what}: {}", "", output::note(&output::clip(error, 300)));
+        }
     }
     super::reputation::deal_feedback(d);
 }
@@ -762,6 +767,30 @@ mod tests {
 
     /// Found in a trial: a deal called off after the buyer said it paid read "nothing: the deal
     /// is over", with not a word of the money.
+    /// From a trial: a step the other node could not place read `[queued]` for minutes, with
+    /// no word of why; the last try's answer is under it, as under a negotiation message.
+    #[test]
+    fn a_steps_last_try_is_said_under_it() {
+        let step = haggle_node::api::types::StepView {
+            id: haggle_protocol::ObjectId::from_bytes([8; 32]),
+            by: Party::Me,
+            step: "shipped".into(),
+            details: None,
+            at: output::now_ms(),
+            delivery: Some(DeliveryState::Queued),
+            delivery_error: Some("the other node holds no such deal".into()),
+            superseded: false,
+            void: false,
+        };
+        let d = DealView { timeline: vec![step], ..deal("shipped", None) };
+        let api = haggle_node::ApiClient::new("http://127.0.0.1:9", "unused");
+        let said = output::captured(|| print(&api, &d));
+        let line = said.lines().find(|l| l.contains("shipped [queued]")).unwrap_or_else(|| panic!("{said}"));
+        let under = said.lines().find(|l| l.contains("last try: the other node holds no such deal"));
+        let under = under.unwrap_or_else(|| panic!("{said}"));
+        assert_eq!(under.find("last try"), line.find("me "), "{said}");
+    }
+
     #[test]
     fn a_deal_called_off_after_paid_says_a_refund_is_between_the_parties() {
         let id = output::short(&deal("cancelled", None).id);
@@ -772,6 +801,7 @@ mod tests {
             details: None,
             at: 0,
             delivery: None,
+            delivery_error: None,
             superseded: false,
             void: false,
         };

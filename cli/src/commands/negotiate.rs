@@ -417,16 +417,16 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                     None if t.refused => "refused".to_owned(),
                     // Requests whose nights went meanwhile cannot be accepted: shown as such
                     // (haggle show says why and what to do).
-                    None if t.nights_unavailable.is_some() && t.awaiting.is_some() => {
+                    None if t.nights_unavailable.is_some() && output::live(t) => {
                         format!("{}s gone", output::night_word(t.listing_kind))
                     }
                     // Terms for more than is left (haggle show says what to do).
-                    None if t.awaiting.is_some() && t.quantity_left.is_some() => {
+                    None if output::live(t) && t.quantity_left.is_some() => {
                         format!("{}, {} free", t.state, t.quantity_left.unwrap_or(0))
                     }
                     // The listing says something else now than when the offer was made: the
                     // owner answers it as offered or not at all (haggle show says what changed).
-                    None if t.awaiting.is_some() && output::changes_what_it_describes(&t.listing_changed) => {
+                    None if output::live(t) && output::changes_what_it_describes(&t.listing_changed) => {
                         format!("{}, listing changed", t.state)
                     }
                     None => t.state.to_string(),
@@ -435,7 +435,7 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
                     // The owner's node answers bids and pledges at the end by itself (on both
                     // sides, nobody is holding them up); after it, a high bid under the reserve
                     // is the seller's to accept or not.
-                    Some(_) if output::waits_for_end(t) => "at end".into(),
+                    _ if output::waits_for_end(t) => "at end".into(),
                     Some(Party::Me) => "you".into(),
                     Some(Party::Them) => "them".into(),
                     None => "-".into(),

@@ -1009,7 +1009,17 @@ fn delivery_line(
     extra: &mut Vec<(&'static str, serde_json::Value)>,
 ) -> String {
     use haggle_node::api::types::ObjectView;
-    match api.object(&id.to_hex()) {
+    // Read again a moment later if the node did not answer at once (from a trial: one step's
+    // `sent` came without its deal while the node was busy with the step's own effects).
+    let mut read = api.object(&id.to_hex());
+    for _ in 0..3 {
+        if read.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        read = api.object(&id.to_hex());
+    }
+    match read {
         Ok(ObjectView::Thread(t)) => {
             extra.push(("thread", t.thread.to_hex().into()));
             if let Some(deal) = t.deal {
@@ -1391,6 +1401,7 @@ mod tests {
             details: None,
             at: u64::from(n),
             delivery: None,
+            delivery_error: None,
             superseded: false,
             void: false,
         };

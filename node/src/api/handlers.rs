@@ -59,14 +59,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         // No body at all reads as `{}`: a request whose fields are all optional (renew, retract)
         // needs none; one with a required field is told which.
+        // A length of 0 is no body whatever the content type (from a trial: HTTP libraries
+        // send `Content-Type: application/json` on every POST, and an empty retract was refused
+        // as JSON cut short).
         let headers = req.headers();
-        let empty = !headers.contains_key(axum::http::header::CONTENT_TYPE)
-            && headers.get(axum::http::header::CONTENT_LENGTH).is_none_or(|n| n.as_bytes() == b"0")
-            && !headers.contains_key(axum::http::header::TRANSFER_ENCODING);
+        let length = headers.get(axum::http::header::CONTENT_LENGTH);
+        let empty = length.is_some_and(|n| n.as_bytes() == b"0")
+            || (!headers.contains_key(axum::http::header::CONTENT_TYPE)
+                && length.is_none()
+                && !headers.contains_key(axum::http::header::TRANSFER_ENCODING));
         if empty {
             return serde_json::from_str("{}").map(Body).map_err(|e| {
-                let e = crate::config::plain_types(&e.to_string());
-                ApiError::new(ErrorCode::BadRequest, format!("malformed request body: {e}"))
+                // Not "at line 1 column 2" of a body the client never sent.
+                let e = e.to_string();
+                let e = e.split(" at line ").next().unwrap_or_default();
+                let e = crate::config::plain_types(e);
+                ApiError::new(
+                    ErrorCode::BadRequest,
+                    format!("malformed request body: {e} (the request had no body)"),
+                )
             });
         }
         match Json::<serde_json::Value>::from_request(req, state).await {

@@ -714,6 +714,8 @@ mod tests {
         seller.block(BlockRequest { who: key(2).public().to_string(), note: None }).expect("blocked");
         let running = seller.accept(&eighteen.to_hex()).expect_err("running").to_string();
         assert!(running.contains("bids are answered once it has ended"), "{running}");
+        // Nobody's move while it runs (from a trial: the seller's view read "me").
+        assert_eq!(seller.thread_view(&eighteen.to_hex()).expect("a thread").awaiting, None);
         wait_past(ends);
         assert!(seller.settle_markets().expect("settle").deliver.is_empty(), "nothing accepted by itself");
 

@@ -159,8 +159,8 @@ fn step(request: StepRequest) -> Result<Option<Step>, ServiceError> {
             reference: reference.filter(|r| !r.trim().is_empty()),
         },
         StepRequest::Shipped { tracking } => Step::Shipped(tracking.filter(|t| !t.trim().is_empty())),
-        StepRequest::Received => Step::Received,
-        StepRequest::Cancel => Step::Cancel,
+        StepRequest::Received {} => Step::Received,
+        StepRequest::Cancel {} => Step::Cancel,
         StepRequest::Dispute { reason } => {
             if reason.trim().is_empty() {
                 return Err(InvalidInput::StepText(
@@ -171,7 +171,7 @@ fn step(request: StepRequest) -> Result<Option<Step>, ServiceError> {
             }
             Step::Dispute(reason)
         }
-        StepRequest::Deliver => return Ok(None),
+        StepRequest::Deliver {} => return Ok(None),
     }))
 }
 

@@ -259,7 +259,7 @@ pub enum InvalidInput {
     NewCurrencyWithoutPrice,
     /// A lifetime that ran out before the object was signed and stored.
     #[error(
-        "{what} would expire before it is signed and stored (signing takes a moment, its proof of work included): give --expires of a minute or more"
+        "{what} would expire before it is signed and stored (signing takes a moment, its proof of work included): give a longer --expires, a minute or more, so that other nodes can store it before it ends"
     )]
     ExpiredOnArrival {
         /// "the listing", "a listing" or "a proposal".

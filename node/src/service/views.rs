@@ -507,6 +507,10 @@ pub(super) fn thread_with(
         } else if v.state == haggle_protocol::ThreadState::Confirming {
             // The proposer's node confirms the Accept.
             Some(party(v.proposer, me))
+        } else if matches!(t.offer.kind(), ObjectKind::Bid | ObjectKind::Pledge) {
+            // Nobody's move: the seller's or creator's node answers at the end, by itself (from
+            // a trial: the seller read its move during the auction, and every move was refused).
+            None
         } else if v.proposer == *me {
             // Terms for more than is left, or for nights gone, cannot be accepted either: the
             // other party may counter for fewer or other nights, or decline; the proposer waits
@@ -625,10 +629,13 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
             !matches!(s.step, Step::Cancel) && (matches!(s.step, Step::Received) || s.at > last)
         });
         let by = party(s.by);
-        let delivery = match by {
-            Party::Me => store.outbox_entry(&o.id())?.map(|e| e.state),
+        let outbox = match by {
+            Party::Me => store.outbox_entry(&o.id())?,
             Party::Them => None,
         };
+        let delivery = outbox.as_ref().map(|e| e.state);
+        let delivery_error = outbox
+            .and_then(|e| (e.state != haggle_storage::DeliveryState::Delivered).then_some(e.last_error?));
         let superseded = match &s.step {
             Step::PaymentRequest(m) => state.payment.as_ref().is_none_or(|(now, at)| (now, *at) != (m, s.at)),
             _ => false,
@@ -640,6 +647,7 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
             details: details(&s.step),
             at: s.at.as_millis(),
             delivery,
+            delivery_error,
             superseded,
             void,
         });

@@ -433,7 +433,9 @@ pub struct FeedbackRequest {
     pub text: String,
 }
 
-/// `POST /v1/deals/{id}/steps`: the owner's next step in a deal.
+/// `POST /v1/deals/{id}/steps`: the owner's next step in a deal. The steps with no fields are
+/// empty struct variants, not unit ones: serde lets a unit variant of a tagged enum take any
+/// field unread, and `received` or `cancel` with a stray field was signed (from a trial).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case", deny_unknown_fields)]
 pub enum StepRequest {
@@ -463,14 +465,14 @@ pub enum StepRequest {
         tracking: Option<String>,
     },
     /// Buyer: received; the trade is complete.
-    Received,
+    Received {},
     /// Either: agree to call the deal off.
-    Cancel,
+    Cancel {},
     /// Either: something is wrong.
     Dispute {
         /// What.
         reason: String,
     },
     /// Seller of a digital good: hand the buyer the key now (sealed to the buyer).
-    Deliver,
+    Deliver {},
 }

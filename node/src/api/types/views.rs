@@ -839,6 +839,11 @@ pub struct StepView {
     /// delivered or failed), as for a negotiation message.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_text")]
     pub delivery: Option<DeliveryState>,
+    /// For a step of the owner's not delivered: why the last attempt did not deliver it, as for
+    /// a negotiation message (from a trial: a step the other node could not place read only
+    /// `[queued]`, for minutes, with that node connected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_error: Option<String>,
     /// For a payment request: it is not the one in force (`payment`), because a later request
     /// corrected it, or because the buyer's payment names an earlier one (this one crossed it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
