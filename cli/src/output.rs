@@ -1232,7 +1232,9 @@ pub fn thread(t: &ThreadView) {
             .unwrap_or_default();
         // A sealed copy on the network is said: `[queued]` alone read as if nothing had left.
         let delivery = match m.delivery {
-            Some(d) if m.sealed => format!(" [{d}; also sealed, for other nodes to carry to them]"),
+            Some(d) if m.sealed => {
+                format!(" [{d}; also sealed, for any node yours reaches to carry to them]")
+            }
             Some(d) => format!(" [{d}]"),
             None => String::new(),
         };

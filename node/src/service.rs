@@ -828,7 +828,15 @@ impl Service {
         }
         // A message in a thread's or deal's conversation names its thread, as `message` and
         // `show` take it (a trial's `deal MESSAGE` found no deal).
-        let thread = self.store.get(&id)?.and_then(|o| {
+        let object = self.store.get(&id)?;
+        // A step names its deal (from a trial: `GET /v1/messages` and `/v1/objects` took a
+        // step's id, `/v1/deals` did not).
+        if let Some(Body::Step(step)) = object.as_ref().map(|o| o.body())
+            && let Some(deal) = self.store.deal(&step.deal)?
+        {
+            return Ok(deal);
+        }
+        let thread = object.and_then(|o| {
             o.thread_id().or(match o.body() {
                 Body::Note(haggle_protocol::Note { about: haggle_protocol::About::Thread(t), .. }) => {
                     Some(*t)

@@ -244,6 +244,18 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     })
     .await?;
     assert_eq!(empty_renew.0, 200, "{}", empty_renew.1);
+    // A file's name that publishing would refuse is refused before its upload (from a trial).
+    let (base5, token5) = (base.clone(), token.clone());
+    let bad_name = tokio::task::spawn_blocking(move || {
+        raw("POST", &format!("{base5}/v1/files?name=../escape.bin"), Some(&token5), Some("bytes"))
+    })
+    .await?;
+    assert_eq!((bad_name.0, &bad_name.1["error"]["code"]), (400, &json!("invalid")), "{}", bad_name.1);
+    assert!(
+        bad_name.1["error"]["message"].as_str().is_some_and(|m| m.contains("one name, without `/`")),
+        "{}",
+        bad_name.1
+    );
     assert_eq!(
         empty_step.1["error"]["message"],
         "malformed request body: missing field `step` (the request had no body)",
@@ -335,15 +347,21 @@ fn event_stream(
     addr: std::net::SocketAddr,
     token: String,
     since: Option<u64>,
+    by_header: bool,
 ) -> std::sync::mpsc::Receiver<(String, u64, String)> {
     use std::io::BufRead;
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let url = match since {
-            Some(since) => format!("http://{addr}/v1/events?since={since}"),
-            None => format!("http://{addr}/v1/events"),
+            Some(since) if !by_header => format!("http://{addr}/v1/events?since={since}"),
+            _ => format!("http://{addr}/v1/events"),
         };
-        let Ok(response) = ureq::get(&url).header("Authorization", format!("Bearer {token}")).call() else {
+        let mut request = ureq::get(&url).header("Authorization", format!("Bearer {token}"));
+        // As SSE client libraries resume: the last id read, in `Last-Event-ID`.
+        if let (Some(since), true) = (since, by_header) {
+            request = request.header("Last-Event-ID", since.to_string());
+        }
+        let Ok(response) = request.call() else {
             return;
         };
         let (mut name, mut id) = (String::new(), 0);
@@ -391,13 +409,13 @@ async fn each_event_carries_a_time_to_resume_from() -> Result<()> {
     let now = || haggle_protocol::Timestamp::now().as_millis();
     let before = now();
     let desk = id_of(&node.post("/v1/listings", draft("Oak desk", "80")).await?);
-    let replays = event_stream(addr, token.clone(), Some(before));
+    let replays = event_stream(addr, token.clone(), Some(before), false);
     let (name, at, _) =
         tokio::task::block_in_place(|| first_naming(&replays, &[desk])).expect("the desk's event");
     assert_eq!(name, "replayed");
     assert!((before..=now()).contains(&at), "{before} <= {at}");
     // Live: listings published until one comes on a stream opened without `since`.
-    let live = event_stream(addr, token.clone(), None);
+    let live = event_stream(addr, token.clone(), None, false);
     let mut chairs = Vec::new();
     let mut seen = None;
     for i in 0..20 {
@@ -414,9 +432,14 @@ async fn each_event_carries_a_time_to_resume_from() -> Result<()> {
     assert_eq!(name, "", "live, not replayed");
     // Resumed from its id, it comes again, replayed, with the same id.
     let chair: Vec<String> = chairs.into_iter().filter(|c| data.contains(c.as_str())).collect();
-    let resumed = event_stream(addr, token, Some(live_at));
+    let resumed = event_stream(addr, token.clone(), Some(live_at), false);
     let again =
         tokio::task::block_in_place(|| first_naming(&resumed, &chair)).expect("the chair's event again");
+    assert_eq!((again.0.as_str(), again.1, again.2.as_str()), ("replayed", live_at, data.as_str()));
+    // The same from `Last-Event-ID`, as SSE libraries resume (from a trial: nothing came).
+    let by_header = event_stream(addr, token, Some(live_at), true);
+    let again = tokio::task::block_in_place(|| first_naming(&by_header, &chair))
+        .expect("the chair's event by the header");
     assert_eq!((again.0.as_str(), again.1, again.2), ("replayed", live_at, data));
     node.stop().await;
     Ok(())

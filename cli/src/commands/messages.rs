@@ -265,7 +265,7 @@ fn delivery(n: &NoteView) -> Option<String> {
     };
     // A sealed copy on the network is said, as a thread's messages say it: `queued` alone read
     // as if nothing had left.
-    let sealed = if n.sealed { "; also sealed, for other nodes to carry to them" } else { "" };
+    let sealed = if n.sealed { "; also sealed, for any node yours reaches to carry to them" } else { "" };
     Some(match &n.delivery_error {
         Some(why) => format!("{state}{sealed}: {why}"),
         None => format!("{state}{sealed}"),
@@ -333,7 +333,7 @@ mod tests {
         assert_eq!(
             delivery(&sealed).as_deref(),
             Some(
-                "queued: it goes out as soon as they are reachable; also sealed, for other nodes to carry to them"
+                "queued: it goes out as soon as they are reachable; also sealed, for any node yours reaches to carry to them"
             )
         );
         let failed = NoteView { delivery_error: Some("no route".into()), ..sealed.clone() };

@@ -51,6 +51,9 @@ pub(crate) async fn store_file(
     Params(query): Params<FileQuery>,
     body: HttpBody,
 ) -> Answer<DigitalFile> {
+    // The name first: a name publishing would refuse is refused before the upload is read.
+    haggle_protocol::blob::check_file_name(&query.name)
+        .map_err(|e| ApiError::new(ErrorCode::Invalid, format!("name: {e}")))?;
     let scratch = Scratch(state.service.blobs().scratch_path());
     let result = async {
         let mut out = tokio::fs::File::create(&scratch.0).await.map_err(ApiError::internal)?;

@@ -694,6 +694,7 @@ pub(crate) async fn show_deal(
 pub(crate) async fn events(
     State(state): State<AppState>,
     Params(params): Params<EventsParams>,
+    headers: axum::http::HeaderMap,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     // Subscribed before the recent events are read: an event announced in between comes twice
     // rather than not at all.
@@ -712,8 +713,13 @@ pub(crate) async fn events(
             Some(Ok(Event::default().event("lagged").data(n.to_string())))
         }
     });
-    // `?since=MS`: what was announced since then first, each as a `replayed` event.
-    let replayed = params.since.map(|since| state.handle.recent.since_at(since)).unwrap_or_default();
+    // `?since=MS`: what was announced since then first, each as a `replayed` event. An SSE
+    // client library resumes with the `Last-Event-ID` header instead, the id of the last event
+    // it read: taken the same way (from a trial: it replayed nothing).
+    let last_event =
+        headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let since = params.since.or(last_event);
+    let replayed = since.map(|since| state.handle.recent.since_at(since)).unwrap_or_default();
     let replayed = tokio_stream::iter(replayed.into_iter().map(move |(ms, event)| {
         Ok(at(ms).event("replayed").json_data(&event).unwrap_or_else(|_| Event::default()))
     }));

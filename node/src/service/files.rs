@@ -51,6 +51,7 @@ impl Service {
     /// Stores a digital good's file encrypted under a fresh key (kept on this node), pinned:
     /// what a `digital` listing's `file` names. `source` is read once, never whole in memory.
     pub fn store_digital(&self, name: &str, source: impl Read) -> Result<DigitalFile, ServiceError> {
+        haggle_protocol::blob::check_file_name(name).map_err(|e| InvalidInput::File(format!("name: {e}")))?;
         let key = FileKey::generate();
         let (sealed, hash) =
             self.blobs.import(source, Some(&key), MAX_FILE_BYTES, true).map_err(|e| match e {

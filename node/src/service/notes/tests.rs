@@ -207,6 +207,14 @@ fn a_message_in_a_deals_conversation_names_the_deal() {
     let note = buyer.send_note(&deal.to_hex(), "Arrived safe, thanks!".into()).expect("sent");
     let view = buyer.deal_view(&note.object.id().to_hex()[..10]).expect("the deal");
     assert_eq!(view.id, deal);
+    // So does a step's id (from a trial: `/v1/deals/STEP` was not found).
+    let asked = crate::api::types::StepRequest::PaymentRequest {
+        method: "cash".into(),
+        details: None,
+        reference: None,
+    };
+    let step = seller.deal_step_request(&deal.to_hex(), asked).expect("asked");
+    assert_eq!(seller.deal_view(&step.object.id().to_hex()[..10]).expect("the deal").id, deal);
 }
 
 /// A message by one's own listing's id with no question about it names the open offers first,
