@@ -321,6 +321,14 @@ fn next_step(d: &DealView) -> String {
     // The API's `waiting_on` names the party asked to agree to a cancel: the next line keeps
     // the step that carries the deal on, and the `cancel` line says the rest.
     let waiting = if d.cancel_asked_by.is_some() { stage_turn(d, cash) } else { d.waiting_on };
+    // Rated, yet not finished here: only a finished deal, or one idle for 14 days, is rated, so
+    // this node lost steps the ratings came after (from a trial: a seller restored from a
+    // backup, holding both ratings, was told to hand over a thing the buyer had received).
+    if !d.feedback.is_empty() && !d.stale && !matches!(d.stage.as_str(), "completed" | "cancelled") {
+        return format!(
+            "wait: the deal was rated, which only a finished deal can be, so this node lacks steps that came before the ratings (restored from a backup?); the other party's node gives them back when the two connect, and haggle deal {id} shows them then"
+        );
+    }
     if d.file.is_some() {
         return next_file_step(d, waiting, &id, owes);
     }
@@ -767,6 +775,33 @@ mod tests {
 
     /// Found in a trial: a deal called off after the buyer said it paid read "nothing: the deal
     /// is over", with not a word of the money.
+    /// From a trial: a seller restored from a backup taken at `paid` held both ratings of the
+    /// finished deal, and was told to hand the thing over; it is told it lacks steps instead.
+    #[test]
+    fn a_rated_deal_not_finished_here_says_steps_are_missing() {
+        let key = haggle_protocol::fixtures::key(1).public();
+        let rating = haggle_node::api::types::FeedbackView {
+            id: haggle_protocol::ObjectId::from_bytes([9; 32]),
+            deal: haggle_protocol::ObjectId::from_bytes([7; 32]),
+            author: key,
+            subject: key,
+            rating: "positive".into(),
+            text: String::new(),
+            made_at: 0,
+            weight: 1.0,
+            rated_at: 0,
+            superseded: false,
+            mine: false,
+            about_me: true,
+            role: None,
+        };
+        let d =
+            DealView { you_are: Some("seller".into()), waiting_on: Some(Party::Me), ..deal("paid", None) };
+        assert!(!next_step(&d).starts_with("wait:"), "{}", next_step(&d));
+        let rated = DealView { feedback: vec![rating], ..d };
+        assert!(next_step(&rated).starts_with("wait: the deal was rated"), "{}", next_step(&rated));
+    }
+
     /// From a trial: a step the other node could not place read `[queued]` for minutes, with
     /// no word of why; the last try's answer is under it, as under a negotiation message.
     #[test]

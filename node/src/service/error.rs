@@ -488,6 +488,13 @@ pub enum Conflict {
         /// What the owner may do instead, by the listing's kind.
         more: More,
     },
+    /// A step on a deal that was rated though its record here is not finished: this node lacks
+    /// steps the ratings came after (restored from a backup).
+    #[error(
+        "deal {} was rated, which only a finished deal (or one idle for 14 days) can be, but this node's record of it is not finished: it lacks steps that came before the ratings (restored from a backup?). The other party's node gives them back when the two connect; haggle deal {} shows them then",
+        .0.fmt_short(), .0.fmt_short()
+    )]
+    StepsMissing(ObjectId),
     /// An offer the owner already has open on the listing, with the same terms.
     #[error(
         "you have an open offer with these terms on this listing already: thread {} (haggle show {} to see it; withdraw it first to send it again)",
@@ -1160,6 +1167,7 @@ impl Conflict {
             | Conflict::SameOffer(_)
             | Conflict::SamePledge { .. }
             | Conflict::SameListing { .. }
+            | Conflict::StepsMissing(_)
             | Conflict::TooManyOpenOffers { .. }
             | Conflict::TooManyThreads { .. }
             | Conflict::TooManyListings { .. }

@@ -2227,3 +2227,36 @@ fn a_service_booked_by_the_day_is_refused_in_days() {
     let closed = book("2027-03-14..2027-03-16").expect_err("closed").to_string();
     assert!(closed.ends_with("is closed (its author retracted it): it takes no bookings"), "{closed}");
 }
+
+/// From a trial: a seller restored from a backup taken before the buyer's `received` held the
+/// buyer's rating of the finished deal, and shipped again, which the buyer's node took. A step
+/// on a deal rated but not finished here is refused until the missing steps come back.
+#[test]
+fn a_step_on_a_deal_rated_but_not_finished_here_is_refused() {
+    use haggle_protocol::lifecycle::Step;
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (_, deal) = crate::service::testing::chairs_deal(&seller, &buyer, 2, 1);
+    let deal = deal.to_hex();
+    let cash = crate::api::types::StepRequest::PaymentRequest {
+        method: "cash".into(),
+        details: None,
+        reference: None,
+    };
+    let asked = seller.deal_step_request(&deal, cash).expect("asked");
+    buyer.receive(asked.object.bytes(), Via::Direct);
+    let shipped = seller.deal_step(&deal, Step::Shipped(None)).expect("shipped");
+    buyer.receive(shipped.object.bytes(), Via::Direct);
+    // The buyer says it arrived and rates the seller; the seller's node gets the rating only.
+    buyer.deal_step(&deal, Step::Received).expect("received");
+    let positive = crate::api::types::FeedbackRequest { rating: "positive".into(), text: String::new() };
+    let rating = buyer.leave_feedback(&deal, positive).expect("rated");
+    seller.receive(rating.object.bytes(), Via::Gossip);
+    assert_eq!(seller.deal_view(&deal).expect("the deal").stage, "shipped");
+    let refused = seller.deal_step(&deal, Step::Dispute("where is it?".into())).expect_err("steps missing");
+    assert_eq!(refused.code(), ErrorCode::Conflict, "{refused}");
+    assert!(
+        refused.to_string().contains("it lacks steps that came before the ratings (restored from a backup?)"),
+        "{refused}"
+    );
+}
