@@ -857,6 +857,9 @@ impl Service {
             Some(haggle_protocol::ObjectKind::Note) if thread.is_some() => {
                 "a message in an offer thread with no deal of yours"
             }
+            // Named by what opened it (from a trial: a bid read as "an offer thread").
+            Some(haggle_protocol::ObjectKind::Bid) => "a bid with no deal of yours",
+            Some(haggle_protocol::ObjectKind::Pledge) => "a pledge with no deal of yours",
             Some(_) if thread.is_some() => "an offer thread with no deal of yours (or one of its messages)",
             _ => return Err(ServiceError::not_found("deal", given)),
         };

@@ -829,6 +829,9 @@ fn a_thread_between_two_others_is_theirs_to_answer() {
     third.receive(auction.bytes(), Via::Gossip);
     assert!(matches!(third.receive(bid.bytes(), Via::Gossip).first(), Some(Received::New)));
     let short = &bid.id().to_hex()[..10];
+    // A deal asked for by its id names it as a bid (from a trial: "an offer thread").
+    let asked = third.deal_view(short).expect_err("no deal").to_string();
+    assert!(asked.contains("is a bid with no deal of yours"), "{asked}");
     // Nor is its view this node's (from a trial: it read as a bid of its own, its move to make).
     let viewed = third.thread_view(short).map(|_| ());
     for refused in [third.accept(short).map(|_| ()), third.decline(short, String::new()).map(|_| ()), viewed]
