@@ -164,6 +164,7 @@ impl Service {
             file: draft.file,
         };
         tidy(&mut listing);
+        shows_every_character(&listing)?;
         // The check and the store under one lock: a retry that comes while the first publish is
         // still doing its proof of work must find it stored.
         let _one_at_a_time = self.revising();
@@ -415,6 +416,7 @@ impl Service {
         listing.payment = payment.unwrap_or(listing.payment);
         listing.delivery = delivery.unwrap_or(listing.delivery);
         tidy(&mut listing);
+        shows_every_character(&listing)?;
         // Past nights forgotten count as no change: the calendar says the same from today on.
         let mut before = current.listing().cloned();
         if let Some(Market::Calendar(c)) = before.as_mut().and_then(|l| l.market.as_mut()) {
@@ -717,6 +719,23 @@ fn given_geohash(given: &str) -> Result<String, ServiceError> {
 /// letter), the category and the geohash in lower case (search takes them in any case), the
 /// place without surrounding spaces, and each tag and way to pay once (the first spelling
 /// kept; "Folk", "folk" and "FOLK" are one tag to a search).
+/// Refuses a title, place or tag with a character that does not show (see
+/// [`super::names::hides_characters`]); a description may hold them (a text of many lines
+/// and scripts), and is not shown where a title is compared.
+fn shows_every_character(listing: &Listing) -> Result<(), InvalidInput> {
+    use super::names::hides_characters;
+    if hides_characters(&listing.title) {
+        return Err(InvalidInput::HiddenCharacters("title"));
+    }
+    if hides_characters(&listing.location.text) {
+        return Err(InvalidInput::HiddenCharacters("place"));
+    }
+    if listing.tags.iter().any(|t| hides_characters(t)) {
+        return Err(InvalidInput::HiddenCharacters("tag"));
+    }
+    Ok(())
+}
+
 fn tidy(listing: &mut Listing) {
     // Spaces around a title or after a description are never meant (a title shown beside
     // another that differs only by them reads as the same).

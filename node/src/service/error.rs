@@ -254,6 +254,12 @@ pub enum InvalidInput {
         /// The listing's currency, if it asks a price.
         asked: Option<String>,
     },
+    /// A listing's text with a character that does not show (from a trial: a title with a
+    /// right-to-left override was published).
+    #[error(
+        "the {0} holds a character that does not show (a zero-width space, a direction override or a soft hyphen): it could make the {0} read as something else; type it without"
+    )]
+    HiddenCharacters(&'static str),
     /// A new currency for a listing's price without a new amount (minor units differ).
     #[error("a new currency needs a new price too, e.g. --price 120 --currency USD")]
     NewCurrencyWithoutPrice,

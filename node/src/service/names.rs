@@ -31,6 +31,14 @@ fn spelling_joiner(chars: &[char], at: usize) -> bool {
         && shown(chars.get(at + 1))
 }
 
+/// Whether `text` holds a character that does not show (a zero-width space, a direction
+/// override, a soft hyphen) other than a joiner that spells a word: such a character makes a
+/// text read as another (a title reversed on screen, two titles alike that are not).
+pub(crate) fn hides_characters(text: &str) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    chars.iter().enumerate().any(|(at, &c)| invisible(c) && !spelling_joiner(&chars, at))
+}
+
 /// A name as kept (trimmed, its inner spaces one each), if one a table can show in place of a
 /// key and a command cannot take for a key, an id, an option or the owner.
 /// Kept composed (NFC): a letter typed with its accent as a separate mark is the accented

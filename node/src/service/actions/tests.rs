@@ -2263,3 +2263,19 @@ fn a_step_on_a_deal_rated_but_not_finished_here_is_refused() {
         "{refused}"
     );
 }
+
+/// From a trial: a title with a right-to-left override, or a zero-width space, was published,
+/// and could read as another. A title, place or tag that hides characters is refused; the
+/// joiners some scripts and emoji spell with are taken.
+#[test]
+fn a_title_that_hides_characters_is_refused() {
+    let (seller, _sd) = service(1);
+    for title in ["RTL \u{202E}override", "Zero\u{200B}width", "Soft\u{AD}hyphen"] {
+        let e = seller.publish(draft(title, "10")).expect_err("hidden");
+        assert_eq!(e.code(), ErrorCode::Invalid, "{e}");
+        assert!(e.to_string().starts_with("the title holds a character that does not show"), "{e}");
+    }
+    let place = ListingDraft { location: Some("Gent\u{200B}".into()), ..draft("Lamp", "10") };
+    assert!(seller.publish(place).expect_err("hidden").to_string().starts_with("the place holds"));
+    seller.publish(draft("یوناس\u{200C}خان 👨\u{200D}👩\u{200D}👧", "10")).expect("joiners that spell");
+}
