@@ -466,8 +466,12 @@ pub fn live(t: &ThreadView) -> bool {
 /// deadline: the owner's node answers it then, by itself, and nobody is holding it up.
 pub fn waits_for_end(t: &ThreadView) -> bool {
     use haggle_node::api::types::{ObjectKind, ThreadState};
+    // Not one replaced by a later pledge, or refused by the other node: those wait for nothing
+    // (from a review, once `awaiting` no longer told them apart).
     matches!(t.opening, ObjectKind::Bid | ObjectKind::Pledge)
         && t.outcome.is_none()
+        && t.replaced_by.is_none()
+        && !t.refused
         && t.state == ThreadState::Open
 }
 

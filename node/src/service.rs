@@ -781,9 +781,7 @@ impl Service {
         // Another's bid or pledge, held here as public: the view is its parties' (from a trial:
         // a third node read it as its own bid, with its move to make, and every move refused).
         let me = self.me();
-        if thread.view.offerer != me && thread.view.listing_author != me {
-            return Err(ServiceError::NotYours { what: "thread", id: thread.view.thread });
-        }
+        negotiate::party_to(&thread, &me)?;
         Ok(views::thread(&self.store, &thread, &me)?)
     }
 

@@ -15,8 +15,9 @@
 //! Crossing messages: both sides may answer the same message at once (a buyer withdraws the offer
 //! while the seller accepts it). The state is then decided the same way on every node, whatever
 //! order the messages arrived in: among valid replies to the same terms, a confirmed Accept wins
-//! over a Withdraw, a Withdraw over an unconfirmed Accept, an Accept over a Decline, a Decline
-//! over a Counter, and between two replies of one kind the lower id wins. A proposer's node never
+//! over a Counter whose branch ends in a deal, that Counter over a Withdraw, a Withdraw over an
+//! unconfirmed Accept, an Accept over a Decline, a Decline over any other Counter, and between
+//! two replies of one kind the lower id wins (see [`precedence`]). A proposer's node never
 //! confirms an Accept of terms it withdrew or that had expired when the Accept reached it, so a
 //! withdrawn or expired proposal never becomes a deal, whatever timestamps the other side signs.
 

@@ -672,7 +672,17 @@ impl Store {
         // A Confirm that reaches the listing author's node after the confirm window (by that
         // node's clock), when the quantity or the nights have been promised to someone else
         // since, is refused, whatever time it carries: the Accept's promise had lapsed.
+        // So is one whose Accept held no promise when it came: the thread did not read
+        // `confirming` on that Accept (a Withdraw or Decline of the Confirm's author, beside the
+        // branch, had ended it here, and this node let the quantity go), whatever its time (from
+        // a review: a key could withdraw, let the author promise the unit again, then confirm).
         let judged_at = if origin == Origin::History { reply.created_at() } else { now };
+        let held_promise = || {
+            let replies: Vec<&Object> = messages.iter().collect();
+            haggle_protocol::thread::resolve(&offer, &replies, judged_at).is_some_and(|v| {
+                v.state == haggle_protocol::ThreadState::Confirming && v.chain.last() == Some(&prev.id())
+            })
+        };
         if origin != Origin::Own
             && reply.kind() == ObjectKind::Confirm
             && self.owner.get() == Some(&r.to)
@@ -682,7 +692,8 @@ impl Store {
                 .reply()
                 .and_then(|a| messages.iter().find(|m| m.id() == a.prev))
                 .and_then(|t| t.body().terms())
-            && judged_at > haggle_protocol::thread::confirm_by(terms, &prev).saturating_add(CONFIRM_GRACE)
+            && (judged_at > haggle_protocol::thread::confirm_by(terms, &prev).saturating_add(CONFIRM_GRACE)
+                || !held_promise())
             && let Some(key) =
                 self.get(&offer.body().opening().map_or(id, |o| o.listing))?.and_then(|l| l.listing_key())
         {
@@ -1406,6 +1417,40 @@ mod history_tests {
         );
         let given_back = store.write(&confirmed, Origin::History, weeks_later).expect("write");
         assert!(matches!(given_back, Outcome::New { deal: Some(_), .. }), "{given_back:?}");
+        assert_eq!(store.deals_of(&seller.public()).expect("deals").len(), 1);
+    }
+
+    /// From a review: a buyer whose offer the seller accepted withdrew it (the Withdraw beats
+    /// an unconfirmed Accept, so the seller's node let the unit go and sold it to another), then
+    /// sent its Confirm within the window: a confirmed Accept outranks the Withdraw, and the one
+    /// unit made two deals. A Confirm whose Accept held no promise when it came is judged as a
+    /// late one: refused when what it asks went to someone else.
+    #[test]
+    fn a_confirm_after_its_own_withdrawal_cannot_take_what_went_to_another() {
+        use haggle_protocol::fixtures::withdraw;
+        let (_dir, store) = store();
+        let seller = key(1);
+        store.set_owner(seller.public());
+        let chair = Listing { quantity: 1, ..live_listing("Chair") };
+        let listing = sign_now(&seller, Body::Listing(chair));
+        assert!(put(&store, &listing).is_new());
+        let first = sign_now(&key(2), offer(&listing, live_terms(1, 100)));
+        let accepted = sign_now(&seller, accept(&first, &first));
+        let withdrawn = sign_now(&key(2), withdraw(&first, &first, &listing));
+        for o in [&first, &accepted, &withdrawn] {
+            assert!(put(&store, o).is_new());
+        }
+        // The unit is free again: another buyer's deal takes it.
+        let second = sign_now(&key(3), offer(&listing, live_terms(1, 100)));
+        let accepted_second = sign_now(&seller, accept(&second, &second));
+        for o in [&second, &accepted_second, &sign_now(&key(3), confirm(&second, &accepted_second))] {
+            assert!(put(&store, o).is_new());
+        }
+        let late = put(&store, &sign_now(&key(2), confirm(&first, &accepted)));
+        assert!(
+            matches!(&late, Outcome::Rejected(r) if matches!(r.reason, RejectReason::ConfirmLate)),
+            "{late:?}"
+        );
         assert_eq!(store.deals_of(&seller.public()).expect("deals").len(), 1);
     }
 }

@@ -324,7 +324,7 @@ fn next_step(d: &DealView) -> String {
     // Rated, yet not finished here: only a finished deal, or one idle for 14 days, is rated, so
     // this node lost steps the ratings came after (from a trial: a seller restored from a
     // backup, holding both ratings, was told to hand over a thing the buyer had received).
-    if !d.feedback.is_empty() && !d.stale && !matches!(d.stage.as_str(), "completed" | "cancelled") {
+    if d.steps_missing {
         return format!(
             "wait: the deal was rated, which only a finished deal can be, so this node lacks steps that came before the ratings (restored from a backup?); the other party's node gives them back when the two connect, and haggle deal {id} shows them then"
         );
@@ -575,6 +575,7 @@ pub(crate) fn sample_deal(stage: &str, cancel_asked_by: Option<Party>) -> DealVi
         cancel_asked_by,
         stale: false,
         received_unpaid: false,
+        steps_missing: false,
         timeline: Vec::new(),
         feedback: Vec::new(),
         may_rate: false,
@@ -798,7 +799,7 @@ mod tests {
         let d =
             DealView { you_are: Some("seller".into()), waiting_on: Some(Party::Me), ..deal("paid", None) };
         assert!(!next_step(&d).starts_with("wait:"), "{}", next_step(&d));
-        let rated = DealView { feedback: vec![rating], ..d };
+        let rated = DealView { feedback: vec![rating], steps_missing: true, ..d };
         assert!(next_step(&rated).starts_with("wait: the deal was rated"), "{}", next_step(&rated));
     }
 

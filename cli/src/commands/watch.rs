@@ -27,6 +27,10 @@ const AWAY_SLACK_MS: u64 = 10 * 60_000;
 /// The node's recent events asked for go back this far before the watch lost its stream: an
 /// event announced as the stream broke may not have come through.
 const REPLAY_SLACK_MS: u64 = 2_000;
+
+/// A node started this recently (ms) is replayed from its start to a new watch: what it
+/// announced in its first moments came before the watch could connect.
+const FRESH_NODE_MS: u64 = 30_000;
 /// How long a watch shows the names it read before reading them again (`haggle name` given
 /// while it runs).
 const NAMES_LAST: std::time::Duration = std::time::Duration::from_secs(2);
@@ -78,6 +82,13 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
     });
     let mut api = cx.api.clone();
     let mut away_since: Option<u64> = None;
+    // A node that started within the last 30 seconds has announced what came in its first
+    // moments (an offer from its mailbox, a deal made) before this watch connected: the first
+    // stream starts from the node's start (from a trial: a watch started 0.3 s after the node
+    // missed an accept and a question).
+    let now = output::now_ms();
+    let mut fresh_since =
+        status.as_ref().map(|s| s.started_at).filter(|at| now.saturating_sub(*at) < FRESH_NODE_MS);
     loop {
         let round = Context { api: &api, json: cx.json };
         let opened = std::cell::Cell::new(false);
@@ -92,8 +103,17 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
         // Back from a node away: first what it announced since the stream was lost (an auction
         // or campaign it settled at its start, ...), then live events.
         let replay = away_since.map(|since| since.saturating_sub(REPLAY_SLACK_MS));
+        let before_watch = replay.is_none() && fresh_since.is_some();
+        let replay = replay.or(fresh_since.take());
         let followed = api.follow_since(replay, ready, |event, replayed| {
             let mut state = state.borrow_mut();
+            let replayed = match (replayed, before_watch) {
+                (false, _) => None,
+                // The owner's own listings, published before the watch started, are no news.
+                (true, true) if matches!(event, NodeEvent::ListingPublished { .. }) => return true,
+                (true, true) => Some("before_watch"),
+                (true, false) => Some("while_away"),
+            };
             // What was missed could not be told: the watch ends (see below).
             state.failure.is_none() && state.show(&round, &event, replayed)
         });
@@ -278,7 +298,7 @@ fn back(cx: &Context<'_>, state: &std::cell::RefCell<Watching>, since: u64) {
         }
     };
     for event in &missed.events {
-        if !state.borrow_mut().show(cx, event, true) {
+        if !state.borrow_mut().show(cx, event, Some("while_away")) {
             return;
         }
     }
@@ -548,7 +568,7 @@ impl Watching {
 
     /// Shows `event` (one that came `while_away`, read back after the node returned, says so
     /// under `--json`); false when the watch must end (see `failure`).
-    fn show(&mut self, cx: &Context<'_>, event: &NodeEvent, while_away: bool) -> bool {
+    fn show(&mut self, cx: &Context<'_>, event: &NodeEvent, replayed: Option<&'static str>) -> bool {
         // A request of the owner's sent or answered: the booking requests are listed again.
         if matches!(event, NodeEvent::DeliveryChanged { .. } | NodeEvent::NegotiationReceived { .. }) {
             self.bookings = None;
@@ -602,8 +622,8 @@ impl Watching {
                 Ok(mut json) => {
                     // When it came (unix ms): the node sends each event as it happens.
                     json["at"] = output::now_ms().into();
-                    if while_away {
-                        json["while_away"] = true.into();
+                    if let Some(tag) = replayed {
+                        json[tag] = true.into();
                     }
                     // What the text form found out: of a listing event, what changed (a
                     // new listing, an update, a retraction, one that left the search); of
@@ -1013,7 +1033,14 @@ fn delivery_line(
     // `sent` came without its deal while the node was busy with the step's own effects).
     let mut read = api.object(&id.to_hex());
     for _ in 0..3 {
-        if read.is_ok() {
+        // A definite answer (not found, say) is not asked again; only a node that did not
+        // answer, or answered with its own failure.
+        let again = match &read {
+            Ok(_) => false,
+            Err(haggle_node::ClientError::Api { status, .. }) => *status >= 500,
+            Err(_) => true,
+        };
+        if !again {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));

@@ -718,7 +718,9 @@ pub(crate) async fn events(
     // it read: taken the same way (from a trial: it replayed nothing).
     let last_event =
         headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
-    let since = params.since.or(last_event);
+    // The later of the two: an EventSource reconnects with its first URL's `since` and the
+    // last id it read (from a review: `or` replayed from the first `since` each time).
+    let since = params.since.max(last_event);
     let replayed = since.map(|since| state.handle.recent.since_at(since)).unwrap_or_default();
     let replayed = tokio_stream::iter(replayed.into_iter().map(move |(ms, event)| {
         Ok(at(ms).event("replayed").json_data(&event).unwrap_or_else(|_| Event::default()))

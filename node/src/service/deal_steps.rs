@@ -40,13 +40,10 @@ impl Service {
                 && self.store.feedback_on(&id, &me)?.is_some();
             return Err(Conflict::Step { deal: id, why, kind, rated }.into());
         }
-        // Rated, though not finished here and not idle for 14 days: a rating comes after the
-        // steps that finish a deal, so this node lacks them (restored from a backup: a trial's
-        // seller, holding both ratings, shipped again a thing received). Refused until the
-        // other party's node gives them back.
-        let rated =
-            self.store.feedback_on(&id, &me)?.is_some() || self.store.feedback_on(&id, &other)?.is_some();
-        if rated && !state.stage().is_final() && !state.is_stale(Timestamp::now()) {
+        // Rated, though not finished here: this node lacks steps (restored from a backup: a
+        // trial's seller, holding both ratings, shipped again a thing received). Refused until
+        // the other party's node gives them back.
+        if lacks_steps(&self.store, &deal, &state)? {
             return Err(Conflict::StepsMissing(id).into());
         }
         let steps = self.store.deal_steps(&id)?;
@@ -206,6 +203,42 @@ fn check_words(step: &Step) -> Result<(), InvalidInput> {
         )));
     }
     Ok(())
+}
+
+/// Whether `deal`, in `state` here, was rated though this node's record of it is not finished,
+/// by a rating no 14 days without a step explain: a rating comes after the steps that finish a
+/// deal, or after 14 days idle, so this node lacks steps (restored from a backup). A rating
+/// made while the deal was idle 14 days is explained, whatever steps followed it (from a
+/// review: a stale deal rated, then stepped on, was refused every step after).
+pub(super) fn lacks_steps(
+    store: &haggle_storage::Store,
+    deal: &haggle_protocol::Deal,
+    state: &haggle_protocol::lifecycle::DealState,
+) -> Result<bool, haggle_storage::StoreError> {
+    if state.stage().is_final() {
+        return Ok(false);
+    }
+    let id = deal.id();
+    let mut rated_at = Vec::new();
+    for party in [deal.seller(), deal.buyer()] {
+        if let Some(rating) = store.feedback_on(&id, &party)? {
+            rated_at.push(rating.created_at());
+        }
+    }
+    if rated_at.is_empty() {
+        return Ok(false);
+    }
+    let steps: Vec<Timestamp> = store
+        .deal_steps(&id)?
+        .iter()
+        .filter_map(|o| haggle_storage::signed_step(deal, o).map(|s| s.at))
+        .collect();
+    let idle = haggle_protocol::lifecycle::STALE_AFTER.as_millis() as u64;
+    let explained = |at: Timestamp| {
+        let last = steps.iter().copied().filter(|s| *s <= at).max().unwrap_or(deal.made_at());
+        at.as_millis().saturating_sub(last.as_millis()) >= idle
+    };
+    Ok(!rated_at.into_iter().any(explained))
 }
 
 #[cfg(test)]

@@ -448,9 +448,7 @@ impl Service {
 
     fn open(&self, thread: &ThreadRecord) -> Result<(), ServiceError> {
         let me = self.me();
-        if thread.view.offerer != me && thread.view.listing_author != me {
-            return Err(ServiceError::NotYours { what: "thread", id: thread.view.thread });
-        }
+        party_to(thread, &me)?;
         if thread.view.state.is_final() {
             // Only an offerer starts anew, and not with a bid or a pledge.
             // A new offer only on a listing still on offer (a trial's hint named an offer the
@@ -733,4 +731,13 @@ fn booking_ways(e: ServiceError, thread: &ThreadRecord) -> ServiceError {
         }
         e => e,
     }
+}
+
+/// Refuses a thread `me` is not a party of: another's bid or pledge, held as public, is its two
+/// parties' to see and answer.
+pub(super) fn party_to(thread: &ThreadRecord, me: &haggle_protocol::PublicKey) -> Result<(), ServiceError> {
+    if thread.view.offerer != *me && thread.view.listing_author != *me {
+        return Err(ServiceError::NotYours { what: "thread", id: thread.view.thread });
+    }
+    Ok(())
 }

@@ -426,8 +426,7 @@ pub(super) fn thread_with(
                 .and_then(|e| e.last_attempt)
                 .map(Timestamp::as_millis),
             sealed: outbox.as_ref().is_some_and(haggle_storage::OutboxEntry::travels_sealed),
-            delivery_error: outbox
-                .and_then(|e| (e.state != haggle_storage::DeliveryState::Delivered).then_some(e.last_error?)),
+            delivery_error: outbox.and_then(undelivered_why),
         });
     }
     // The owner's latest message's delivery, read once above.
@@ -603,6 +602,12 @@ pub(super) fn nights_unavailable(store: &Store, t: &ThreadRecord) -> Result<Opti
     }))
 }
 
+/// Why the owner's message or step in `entry` is not delivered: the last try's error, none once
+/// delivered.
+fn undelivered_why(entry: haggle_storage::OutboxEntry) -> Option<String> {
+    (entry.state != haggle_storage::DeliveryState::Delivered).then_some(entry.last_error?)
+}
+
 /// A deal, with its full signed encoding for offline verification, and its steps since.
 pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, StoreError> {
     use haggle_protocol::lifecycle::{DealState, Role as Side, Step};
@@ -634,8 +639,7 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
             Party::Them => None,
         };
         let delivery = outbox.as_ref().map(|e| e.state);
-        let delivery_error = outbox
-            .and_then(|e| (e.state != haggle_storage::DeliveryState::Delivered).then_some(e.last_error?));
+        let delivery_error = outbox.and_then(undelivered_why);
         let superseded = match &s.step {
             Step::PaymentRequest(m) => state.payment.as_ref().is_none_or(|(now, at)| (now, *at) != (m, s.at)),
             _ => false,
@@ -672,6 +676,7 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
         cancel_asked_by: state.cancel_asked_by().map(party),
         stale: state.is_stale(Timestamp::now()),
         received_unpaid: state.received_unpaid(),
+        steps_missing: super::deal_steps::lacks_steps(store, d, &state)?,
         timeline,
         file: d.listing().listing().and_then(|l| l.file.clone()),
         file_key: state.file_key.is_some(),
@@ -796,6 +801,7 @@ fn deal_record(d: &Deal) -> DealView {
         cancel_asked_by: None,
         stale: false,
         received_unpaid: false,
+        steps_missing: false,
         timeline: Vec::new(),
         feedback: Vec::new(),
         may_rate: false,

@@ -763,6 +763,11 @@ pub struct DealView {
     /// says it paid.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub received_unpaid: bool,
+    /// The deal was rated, but this node's record of it is not finished and the rating is not
+    /// explained by 14 days without a step before it: this node lacks steps (restored from a
+    /// backup), which the other party's node gives back; a step is refused until then.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub steps_missing: bool,
     /// The deal's steps, oldest first.
     #[serde(default)]
     pub timeline: Vec<StepView>,
