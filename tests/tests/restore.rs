@@ -23,16 +23,22 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Waits for `node` to receive a negotiation message of `kind` (`what` says which, for the
+/// timeout's message).
+async fn negotiation_arrives(node: &mut TestNode, what: &str, kind: &str) -> Result<()> {
+    node.wait_for(
+        what,
+        |e| matches!(e, NodeEvent::NegotiationReceived { kind: k, .. } if k.as_str() == kind),
+    )
+    .await?;
+    Ok(())
+}
+
 /// The buyer's offer on `listing` at `price`, accepted by the seller: the deal's id.
 async fn deal_on(seller: &mut TestNode, buyer: &mut TestNode, listing: &str, price: &str) -> Result<String> {
     let offer = buyer.post(&format!("/v1/listings/{listing}/offers"), json!({"price": price})).await?;
     let thread = offer["thread"].as_str().unwrap_or_default().to_owned();
-    seller
-        .wait_for(
-            "the offer",
-            |e| matches!(e, NodeEvent::NegotiationReceived { kind, .. } if kind.as_str() == "offer"),
-        )
-        .await?;
+    negotiation_arrives(seller, "the offer", "offer").await?;
     seller.post(&format!("/v1/threads/{thread}/accept"), json!({})).await?;
     buyer.wait_for("the deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
     Ok(buyer.get("/v1/deals").await?["deals"][0]["id"].as_str().unwrap_or_default().to_owned())
@@ -74,12 +80,7 @@ async fn a_seller_restored_from_a_backup_takes_back_the_steps_and_threads_made_s
     seller.wait_for("the buyer's message", |e| matches!(e, NodeEvent::NoteReceived { .. })).await?;
     let second = buyer.post(&format!("/v1/listings/{lamp}/offers"), json!({"price": "25"})).await?;
     let second = second["thread"].as_str().unwrap_or_default().to_owned();
-    seller
-        .wait_for(
-            "the second offer",
-            |e| matches!(e, NodeEvent::NegotiationReceived { kind, .. } if kind.as_str() == "offer"),
-        )
-        .await?;
+    negotiation_arrives(&mut seller, "the second offer", "offer").await?;
 
     // The disk is lost; the backup's db/ comes back (the index beside it is rebuilt).
     seller.stop().await;
@@ -202,12 +203,7 @@ async fn a_withdrawal_from_a_restored_buyer_does_not_undo_a_deal_it_made_since()
     buyer.wait_listing(&lamp).await?;
     let offer = buyer.post(&format!("/v1/listings/{lamp}/offers"), json!({"price": "8"})).await?;
     let thread = offer["thread"].as_str().unwrap_or_default().to_owned();
-    seller
-        .wait_for(
-            "the offer",
-            |e| matches!(e, NodeEvent::NegotiationReceived { kind, .. } if kind.as_str() == "offer"),
-        )
-        .await?;
+    negotiation_arrives(&mut seller, "the offer", "offer").await?;
 
     // The buyer's backup, taken with its node stopped: it holds the offer alone.
     buyer.stop().await;
@@ -217,12 +213,7 @@ async fn a_withdrawal_from_a_restored_buyer_does_not_undo_a_deal_it_made_since()
 
     // Since the backup: the seller counters, the buyer accepts, the seller's node confirms.
     seller.post(&format!("/v1/threads/{thread}/counter"), json!({"price": "9"})).await?;
-    buyer
-        .wait_for(
-            "the counter",
-            |e| matches!(e, NodeEvent::NegotiationReceived { kind, .. } if kind.as_str() == "counter"),
-        )
-        .await?;
+    negotiation_arrives(&mut buyer, "the counter", "counter").await?;
     buyer.post(&format!("/v1/threads/{thread}/accept"), json!({})).await?;
     seller.wait_for("the deal", |e| matches!(e, NodeEvent::DealMade { .. })).await?;
     let deal = seller.get("/v1/deals").await?["deals"][0]["id"].as_str().unwrap_or_default().to_owned();
