@@ -46,6 +46,16 @@ pub fn not_found(message: impl Into<String>) -> anyhow::Error {
     Refusal { exit: 4, code: "not_found", message: message.into() }.into()
 }
 
+/// A usage mistake found before the command runs: said (as JSON under `--json`), exit code 2.
+fn usage_error(json: bool, message: &str) -> ExitCode {
+    if json {
+        json_error("usage", message, &[]);
+    } else {
+        eprintln!("error: {message}");
+    }
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
     alloc::return_freed_memory_soon();
     // clap takes an empty HAGGLE_DATA_DIR for a missing --data-dir value (even beside the flag),
@@ -53,26 +63,18 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
     let json_asked = args.iter().any(|a| a == "--json");
     if std::env::var_os("HAGGLE_DATA_DIR").is_some_and(|v| v.is_empty()) {
-        let message = "HAGGLE_DATA_DIR is set but empty: set it to a directory, or unset it to use the default data dir";
         // As JSON under --json, as every other usage error (from a trial).
-        if json_asked {
-            json_error("usage", message, &[]);
-        } else {
-            eprintln!("error: {message}");
-        }
-        return ExitCode::from(2);
+        return usage_error(
+            json_asked,
+            "HAGGLE_DATA_DIR is set but empty: set it to a directory, or unset it to use the default data dir",
+        );
     }
     // Parsed from the arguments as the OS gave them (a path need not be UTF-8).
     let parsed = Cli::try_parse();
     if let Err(e) = &parsed
         && let Some(message) = parse_errors::reworded(e, &Cli::command(), &args)
     {
-        if json_asked {
-            json_error("usage", &message, &[]);
-        } else {
-            eprintln!("error: {message}");
-        }
-        return ExitCode::from(2);
+        return usage_error(json_asked, &message);
     }
     let cli = match parsed {
         Ok(cli) => cli,

@@ -432,11 +432,11 @@ impl ThreadView {
 /// Accept has a valid Confirm, `deal_below` whether a Counter's branch ends in a deal.
 ///
 /// A Counter whose branch ends in a deal (an Accept of it, or of a later counter, confirmed)
-/// ranks just under a confirmed Accept: that deal carries both parties' signatures, each
-/// signed on what its node held, so a Withdraw or Decline beside the Counter was signed by a
-/// node that had not seen what its own key signed since, which only a node restored from a
-/// backup does. Two honest nodes never make such a fork: a node that holds its own Withdraw
-/// answers nothing further in the thread.
+/// ranks just under a confirmed Accept: that deal carries both parties' signatures. Two honest
+/// nodes never make a fork with a Withdraw or Decline beside it (a node that holds its own
+/// Withdraw answers nothing further in the thread); a node restored from a backup older than
+/// the counter does. A key that withdraws and then confirms on purpose is met by the listing
+/// author's store, which judges a Confirm whose Accept held no promise as a late one.
 fn precedence(kind: ObjectKind, confirmed: bool, deal_below: bool) -> u8 {
     match kind {
         ObjectKind::Accept if confirmed => 0,

@@ -150,7 +150,7 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
     let id = l.id;
     let window_note = l.auction.as_ref().and_then(|a| window_longer_than_auction(a, l.created_at));
     let past_expiry = past_expiry(&l);
-    let l_expiry = (l.expires_at, l.id);
+    let expires_at = l.expires_at;
     if cx.json {
         // As the API answers it, tagged `"type": "listing"`.
         output::json(&ObjectView::Listing(l))?;
@@ -190,7 +190,7 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
         );
     }
     note_begun(cx, &begun);
-    brief_note(cx, &l_expiry);
+    brief_note(cx, expires_at, &id);
     if let Some(line) = past_expiry {
         note!(cx.json, "{line}");
     }
@@ -239,14 +239,14 @@ fn past_expiry(l: &ListingView) -> Option<String> {
 
 /// Says when a listing lives less than a minute: published, it may expire before peers store
 /// it or anyone searches (a trial's `--expires 1s` went out without a word).
-fn brief_note(cx: &Context<'_>, (expires_at, id): &(u64, haggle_protocol::ObjectId)) {
+fn brief_note(cx: &Context<'_>, expires_at: u64, id: &haggle_protocol::ObjectId) {
     let now = output::now_ms();
     if expires_at.saturating_sub(now) < 60_000 {
         note!(
             cx.json,
             "it {}: a listing that lives less than a minute may expire before other nodes store it or anyone \
              finds it. To keep it up longer: haggle renew {} --expires 30d",
-            output::expiry(*expires_at, now),
+            output::expiry(expires_at, now),
             output::short(id)
         );
     }
@@ -435,7 +435,7 @@ pub fn renew(cx: &Context<'_>, id: &str, expires: Option<Duration>) -> Result<()
         );
     }
     ahead_note(cx, &l);
-    brief_note(cx, &(l.expires_at, l.id));
+    brief_note(cx, l.expires_at, &l.id);
     // Only when it reads sooner: "in 30 days" both times is no news (a listing dated ahead ends
     // a little sooner once renewed from the clock's now).
     let sooner = |b: &u64| *b > expires_at && output::relative(*b, now) != output::relative(expires_at, now);

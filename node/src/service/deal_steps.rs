@@ -43,10 +43,10 @@ impl Service {
         // Rated, though not finished here: this node lacks steps (restored from a backup: a
         // trial's seller, holding both ratings, shipped again a thing received). Refused until
         // the other party's node gives them back.
-        if lacks_steps(&self.store, &deal, &state)? {
+        let steps = self.store.deal_steps(&id)?;
+        if lacks_steps(&self.store, &deal, &state, &steps)? {
             return Err(Conflict::StepsMissing(id).into());
         }
-        let steps = self.store.deal_steps(&id)?;
         if let Step::Paid { request, .. } = &mut step {
             // The payment names the request it pays: the seller's latest (allowed: not paid yet).
             let latest = steps
@@ -210,10 +210,12 @@ fn check_words(step: &Step) -> Result<(), InvalidInput> {
 /// deal, or after 14 days idle, so this node lacks steps (restored from a backup). A rating
 /// made while the deal was idle 14 days is explained, whatever steps followed it (from a
 /// review: a stale deal rated, then stepped on, was refused every step after).
+/// `steps` are the deal's stored steps, as the caller read them.
 pub(super) fn lacks_steps(
     store: &haggle_storage::Store,
     deal: &haggle_protocol::Deal,
     state: &haggle_protocol::lifecycle::DealState,
+    steps: &[Object],
 ) -> Result<bool, haggle_storage::StoreError> {
     if state.stage().is_final() {
         return Ok(false);
@@ -228,11 +230,8 @@ pub(super) fn lacks_steps(
     if rated_at.is_empty() {
         return Ok(false);
     }
-    let steps: Vec<Timestamp> = store
-        .deal_steps(&id)?
-        .iter()
-        .filter_map(|o| haggle_storage::signed_step(deal, o).map(|s| s.at))
-        .collect();
+    let steps: Vec<Timestamp> =
+        steps.iter().filter_map(|o| haggle_storage::signed_step(deal, o).map(|s| s.at)).collect();
     let idle = haggle_protocol::lifecycle::STALE_AFTER.as_millis() as u64;
     let explained = |at: Timestamp| {
         let last = steps.iter().copied().filter(|s| *s <= at).max().unwrap_or(deal.made_at());
