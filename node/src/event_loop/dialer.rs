@@ -528,6 +528,13 @@ fn in_users_terms(said: &str) -> String {
         // The relay knows no circuit to the peer: it is not connected to that relay now.
         return "not reachable through the relay: the peer holds no reservation there (it is offline, or has not reached that relay yet)".to_owned();
     }
+    // QUIC's words for a peer that never answered (`Handshake with the remote timed out.`): a
+    // stopped node sends no packet back, so no "connection refused" either (from a trial's
+    // status, of a peer that was stopped).
+    if said.to_ascii_lowercase().contains("handshake with the remote timed out") {
+        return "no answer (the handshake timed out): the node is stopped, or a firewall drops its packets"
+            .to_owned();
+    }
     // The relay client's dial gave up inside libp2p (the relay's connection went while the
     // dial through it was under way): its words are an internal channel's.
     if said.trim() == "oneshot canceled" {
@@ -762,7 +769,7 @@ mod tests {
         // Defect: `...: Handshake with the remote timed out. (2 attempts)`.
         assert_eq!(
             in_users_terms("Handshake with the remote timed out."),
-            "handshake with the remote timed out"
+            "no answer (the handshake timed out): the node is stopped, or a firewall drops its packets"
         );
         assert_eq!(in_users_terms("QUIC handshake failed"), "QUIC handshake failed");
         // Defect (found in a trial): a DNS failure read in Rust's debug form.
