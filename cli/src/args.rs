@@ -921,8 +921,8 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = page_offset)]
     pub offset: usize,
     /// Running auctions, soonest to end first (the same as --kind auction --sort ending-soon).
-    /// With another --kind or --sort the search says why they do not go together (a parser's
-    /// "cannot be used with" did not, from a trial).
+    /// With another --kind or --sort the search says why they do not go together.
+    // Said by the search, not by clap: a parser's "cannot be used with" did not say why.
     #[arg(long)]
     pub ending_soon: bool,
     /// Save the search (its words and filters) under this name: `haggle saved NAME` then shows
@@ -1665,6 +1665,29 @@ mod tests {
         let help = cli.find_subcommand_mut("pay-request").expect("pay-request").render_help().to_string();
         let at = |s: &str| help.find(s).unwrap_or_else(|| panic!("{s} in {help}"));
         assert!(at("--other") < at("Global options:") && at("Global options:") < at("--data-dir"), "{help}");
+    }
+
+    /// From a trial: `search --help` told the user where a wording came from ("from a trial"),
+    /// a note for the project's readers in a doc comment clap shows. No help, short or long,
+    /// of any command says such things.
+    #[test]
+    fn no_help_carries_the_projects_own_notes() {
+        use clap::CommandFactory;
+        fn walk(command: &mut clap::Command, seen: &mut usize) {
+            let help = command.render_long_help().to_string().to_lowercase();
+            for note in ["trial", "a review", "defect", "found in", "[`"] {
+                assert!(!help.contains(note), "`{}` --help says {note:?}:\n{help}", command.get_name());
+            }
+            *seen += 1;
+            for sub in command.get_subcommands_mut() {
+                walk(sub, seen);
+            }
+        }
+        let mut cli = Cli::command();
+        cli.build();
+        let mut seen = 0;
+        walk(&mut cli, &mut seen);
+        assert!(seen > 30, "{seen} commands seen");
     }
 
     #[test]
