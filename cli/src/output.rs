@@ -558,7 +558,7 @@ fn message_terms(kind: haggle_node::api::types::ObjectKind, t: &TermsView, sever
 /// A table of listings (search results, the owner's listings), distances told in `unit` (the
 /// unit the search's `--within` was given in: from an international trial, `--within 5mi`
 /// showed km).
-pub fn listings(list: &[ListingView], empty: &str, unit: haggle_protocol::geo::DistanceUnit) {
+pub fn listings(list: &[ListingView], empty: &str, unit: haggle_protocol::geo::DistanceUnit, whose: Whose) {
     if list.is_empty() {
         outln!("{empty}");
         return;
@@ -632,15 +632,23 @@ pub fn listings(list: &[ListingView], empty: &str, unit: haggle_protocol::geo::D
         "EXPIRES",
     ];
     // The owner's own listings (`haggle listings`): a SELLER column of `you` says nothing (from
-    // a trial).
+    // a trial). A search's page of them keeps it: `you` says whose they are (another trial).
     let mut rows = rows;
-    if !list.is_empty() && list.iter().all(|l| l.mine) {
+    if whose == Whose::Owners {
         headers.remove(6);
         for row in &mut rows {
             row.remove(6);
         }
     }
     table(&headers, &rows);
+}
+
+/// Whose listings a table shows: the owner's own (`haggle listings`: no author column), or
+/// anyone's (a search).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whose {
+    Owners,
+    Anyones,
 }
 
 /// The heading of a table's author column: named as the listings' kind names their authors when
@@ -1573,15 +1581,19 @@ mod tests {
     }
 
     /// From a trial: the owner's own listings had a SELLER column of `you` on every row.
+    /// From another: a search that found only the owner's own listings had no SELLER column,
+    /// where the guide promises `you`.
     #[test]
     fn the_owners_own_listings_have_no_seller_column() {
         let mut mine = sample_listing(1, ListingState::Active, 1);
         mine.mine = true;
         let unit = haggle_protocol::geo::DistanceUnit::Metric;
-        let own = captured(|| listings(std::slice::from_ref(&mine), "", unit));
+        let own = captured(|| listings(std::slice::from_ref(&mine), "", unit, Whose::Owners));
         assert!(!own.contains("GIVER") && !own.contains("SELLER") && !own.contains(" you "), "{own}");
+        let found = captured(|| listings(std::slice::from_ref(&mine), "", unit, Whose::Anyones));
+        assert!(found.contains("GIVER") && found.contains(" you "), "{found}");
         let theirs = sample_listing(1, ListingState::Active, 1);
-        let both = captured(|| listings(&[mine, theirs], "", unit));
+        let both = captured(|| listings(&[mine, theirs], "", unit, Whose::Anyones));
         assert!(both.contains("GIVER") && both.contains(" you "), "{both}");
     }
 

@@ -498,7 +498,12 @@ pub fn mine(cx: &Context<'_>, args: &ListingsArgs) -> Result<()> {
         }
         (_, total) => format!("No listings past the first {total} (--offset 0 starts from the first)."),
     };
-    output::listings(&page.listings, &empty, haggle_protocol::geo::DistanceUnit::Metric);
+    output::listings(
+        &page.listings,
+        &empty,
+        haggle_protocol::geo::DistanceUnit::Metric,
+        output::Whose::Owners,
+    );
     if let Some(line) = output::page_line(page.offset, page.listings.len(), page.total) {
         outln!("{}", output::dim(&line));
     }

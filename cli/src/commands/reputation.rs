@@ -109,7 +109,12 @@ pub fn deal_feedback(d: &DealView) {
     }
 }
 
-/// A reputation in a few characters, for tables: `✓ 12+ 1-`, `3+ 0-`, or `new`.
+/// A reputation in a few characters, for tables: `✓ 12+ 1-`, `3+ 0-`, `1+ 0- by strangers`, or
+/// `new`.
+///
+/// Counts from raters nobody in the owner's web of trust vouches for end `by strangers`: a
+/// trial's dodgy seller rated itself from a second key, and its `1+ 0-` read better than an
+/// honest seller's `new` in the column a buyer scans.
 pub fn brief(r: Option<&ReputationBrief>) -> String {
     let Some(r) = r else { return "-".to_owned() };
     if r.positive + r.neutral + r.negative == 0 {
@@ -117,7 +122,19 @@ pub fn brief(r: Option<&ReputationBrief>) -> String {
     }
     let mark = if r.trusted { "✓ " } else { "" };
     let neutral = if r.neutral > 0 { format!(" {}~", r.neutral) } else { String::new() };
-    format!("{mark}{}+ {}-{neutral}", r.positive, r.negative)
+    let strangers = if by_strangers(r) { " by strangers" } else { "" };
+    format!("{mark}{}+ {}-{neutral}{strangers}", r.positive, r.negative)
+}
+
+/// Whether every rating comes from someone the owner's web of trust knows nothing of: no rater
+/// in it, no weight, and not the owner's own rating.
+fn by_strangers(r: &ReputationBrief) -> bool {
+    !r.trusted
+        && r.yours.is_none()
+        && !r.in_web_of_trust
+        && r.trusted_raters == 0
+        && r.weighted_positive == 0.0
+        && r.weighted_negative == 0.0
 }
 
 /// A reputation in a sentence, for `haggle show`.
@@ -351,6 +368,23 @@ mod tests {
         let line = sentence(&brief(1, 0.0, false));
         assert!(line.contains("none of the raters is someone your trades"), "{line}");
         assert!(sentence(&brief(1, 1.0, true)).ends_with("(trusted)"));
+    }
+
+    /// From a trial: a seller that rated itself from a second key read `1+ 0-` in search
+    /// tables, better than an honest seller's `new`.
+    #[test]
+    fn counts_from_raters_nobody_vouches_for_are_said_to_be_strangers() {
+        let strangers = ReputationBrief { trusted_raters: 0, ..brief(1, 0.0, false) };
+        assert_eq!(super::brief(Some(&strangers)), "1+ 0- by strangers");
+        // A rater in the web (here without standing), a weighted one, the owner's own rating:
+        // not strangers.
+        assert_eq!(super::brief(Some(&brief(1, 0.0, true))), "1+ 0-");
+        assert_eq!(super::brief(Some(&brief(2, 0.5, true))), "2+ 0-");
+        assert_eq!(super::brief(Some(&brief(2, 1.0, true))), "✓ 2+ 0-");
+        let mine = ReputationBrief { yours: Some(haggle_protocol::Rating::Neutral), ..strangers };
+        assert_eq!(super::brief(Some(&mine)), "1+ 0-");
+        let none = ReputationBrief { positive: 0, ..strangers };
+        assert_eq!(super::brief(Some(&none)), "new");
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub fn look(cx: &Context<'_>, name: &str, mark: bool) -> Result<()> {
     if !look.new.is_empty() {
         outln!("{} since you last looked, {since} ({}):", new_count(look.new.len()), matching(s.matches));
         let unit = haggle_protocol::geo::DistanceUnit::of_within(s.search.within.as_deref());
-        output::listings(&look.new, "", unit);
+        output::listings(&look.new, "", unit, output::Whose::Anyones);
     }
     if !look.repriced.is_empty() {
         let when =

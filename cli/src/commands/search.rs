@@ -291,7 +291,7 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
     } else {
         empty
     };
-    output::listings(&page.hits, empty, unit);
+    output::listings(&page.hits, empty, unit, output::Whose::Anyones);
     if let Some(note) = mixed_rates(&args.params(), &page.hits) {
         outln!("{}", output::dim(&note));
     }
