@@ -60,7 +60,7 @@ pub use ingest::{
     MAX_THREADS_PER_OFFERER, Outcome, RejectReason, Rejection,
 };
 pub use mail::{MAX_MAIL_PER_RECIPIENT, MAX_MAIL_PER_SENDER};
-pub use names::{MAX_NAME_CHARS, MAX_NAMES, NameOutcome, Named, same_name};
+pub use names::{MAX_NAME_CHARS, MAX_NAMES, NameOutcome, Named, looks_alike, same_name};
 pub use notes::{
     ConversationEntry, MAX_NOTES_IN_A_ROW, MAX_NOTES_PER_PARTY, MAX_UNANSWERED_CONVERSATIONS, NoteRef,
 };

@@ -53,6 +53,46 @@ pub fn same_name(a: &str, b: &str) -> bool {
     plain(a) == plain(b)
 }
 
+/// Whether two names look alike on screen: the same name ([`same_name`]), or the same once
+/// compatibility forms are folded (`Ｂｏｂ`, `𝐁𝐨𝐛`) and letters of Cyrillic and Greek that are
+/// drawn as Latin ones are read as those (`Hannаh` with a Cyrillic `а`, `ΒΟΒ`). From a trial: a
+/// buyer named a second seller `Hannаh` beside `Hannah`, and tables showed the two alike.
+pub fn looks_alike(a: &str, b: &str) -> bool {
+    same_name(a, b) || skeleton(a) == skeleton(b)
+}
+
+/// A name as it looks: compatibility-folded (NFKC), look-alike letters of other scripts as the
+/// Latin ones they are drawn as (by case: a capital `Н` is an `H`, a small `н` is not an `h`),
+/// zero-width joiners dropped, then in lower case.
+fn skeleton(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    name.nfkc()
+        .filter(|c| !matches!(c, '\u{200C}' | '\u{200D}'))
+        .map(drawn_as_latin)
+        .collect::<String>()
+        .to_lowercase()
+}
+
+/// The Latin letter a Cyrillic or Greek one is drawn as in common fonts, else the letter.
+#[rustfmt::skip]
+fn drawn_as_latin(c: char) -> char {
+    match c {
+        // Cyrillic capitals and small letters.
+        'А' => 'A', 'В' => 'B', 'Е' => 'E', 'К' => 'K', 'М' => 'M', 'Н' => 'H', 'О' => 'O',
+        'Р' => 'P', 'С' => 'C', 'Т' => 'T', 'Х' => 'X', 'У' => 'Y', 'І' => 'I', 'Ј' => 'J',
+        'Ѕ' => 'S', 'Ԛ' => 'Q', 'Ԝ' => 'W', 'а' => 'a', 'е' => 'e', 'о' => 'o', 'р' => 'p',
+        'с' => 'c', 'у' => 'y', 'х' => 'x', 'і' => 'i', 'ј' => 'j', 'ѕ' => 's', 'ԁ' => 'd',
+        'һ' => 'h', 'ԛ' => 'q', 'ԝ' => 'w', 'ӏ' => 'l', 'ё' => 'ë', 'ї' => 'ï',
+        // Greek capitals and small letters.
+        'Α' => 'A', 'Β' => 'B', 'Ε' => 'E', 'Ζ' => 'Z', 'Η' => 'H', 'Ι' => 'I', 'Κ' => 'K',
+        'Μ' => 'M', 'Ν' => 'N', 'Ο' => 'O', 'Ρ' => 'P', 'Τ' => 'T', 'Υ' => 'Y', 'Χ' => 'X',
+        'ο' => 'o', 'ρ' => 'p', 'ν' => 'v', 'ι' => 'i', 'κ' => 'k', 'υ' => 'u', 'α' => 'a',
+        // Latin letters of other alphabets drawn as plain ones.
+        'ɡ' => 'g', 'ı' => 'i', 'ɑ' => 'a',
+        other => other,
+    }
+}
+
 fn decode(k: &[u8], v: &[u8]) -> Option<Named> {
     let key = k.get(1..).and_then(|k| <[u8; 32]>::try_from(k).ok()).map(PublicKey::from_bytes)?;
     let (since, name) = v.split_first_chunk::<8>()?;
@@ -63,12 +103,13 @@ fn decode(k: &[u8], v: &[u8]) -> Option<Named> {
 impl Store {
     /// Names `key` (or renames it), on disk before it returns. The name is taken as given: the
     /// caller checks its shape. Names are compared without regard to case (Unicode's lower
-    /// case), so `bob` and `Bob`, or `Émile` and `émile`, cannot name two keys.
+    /// case), so `bob` and `Bob`, or `Émile` and `émile`, cannot name two keys; nor can two
+    /// names that look alike ([`looks_alike`]).
     pub fn name(&self, key: PublicKey, name: &str, now: Timestamp) -> Result<NameOutcome, StoreError> {
         let _one_at_a_time = self.blocking.lock().unwrap_or_else(|p| p.into_inner());
         let all = self.names()?;
         let held = all.iter().find(|n| n.key == key);
-        if let Some(other) = all.iter().find(|n| n.key != key && same_name(&n.name, name)) {
+        if let Some(other) = all.iter().find(|n| n.key != key && looks_alike(&n.name, name)) {
             return Ok(NameOutcome::Taken(other.key, other.name.clone()));
         }
         let outcome = match held {
@@ -139,6 +180,19 @@ mod tests {
                 NameOutcome::Taken(key(4), "Émile".into()),
                 "beyond ASCII too"
             );
+            // From a trial: a Cyrillic `а` in `Hannah`, and other look-alikes.
+            assert_eq!(store.name(key(6), "Hannah", at(30)).expect("name"), NameOutcome::Added);
+            for alike in ["Hannаh", "HΑNNΑH", "Ｈａｎｎａｈ", "𝐇𝐚𝐧𝐧𝐚𝐡"] {
+                assert_eq!(
+                    store.name(key(7), alike, at(30)).expect("name"),
+                    NameOutcome::Taken(key(6), "Hannah".into()),
+                    "{alike}"
+                );
+            }
+            // Letters of another script that do not pass for Latin ones name another key.
+            assert_eq!(store.name(key(7), "Ганна", at(30)).expect("name"), NameOutcome::Added);
+            assert_eq!(store.unname(&key(7)).expect("unname"), Some("Ганна".into()));
+            assert_eq!(store.unname(&key(6)).expect("unname"), Some("Hannah".into()));
             assert_eq!(store.unname(&key(4)).expect("unname"), Some("Émile".into()));
             assert_eq!(
                 store.name(key(1), "Bob the bikes", at(40)).expect("rename"),

@@ -578,6 +578,22 @@ pub enum Conflict {
         /// The key it names.
         key: PublicKey,
     },
+    /// A name that looks like one another key has (`Hannаh` with a Cyrillic `а` beside
+    /// `Hannah`): tables would show the two alike.
+    #[error(
+        "{} looks like {}, the name of {}, and tables would show the two alike: choose a name that reads differently",
+        quoted(given),
+        quoted(name),
+        key.peer_id()
+    )]
+    NameLooksLike {
+        /// The name asked for.
+        given: String,
+        /// The name held that it looks like.
+        name: String,
+        /// The key that name names.
+        key: PublicKey,
+    },
     /// As many keys are named as a node keeps.
     #[error(
         "{max} keys are named already, as many as a node keeps: take some names away first (haggle names lists them)"
@@ -1180,6 +1196,7 @@ impl Conflict {
             | Conflict::TooManyListingsHeld { .. }
             | Conflict::BlockListFull { .. }
             | Conflict::NameTaken { .. }
+            | Conflict::NameLooksLike { .. }
             | Conflict::NamesFull { .. }
             | Conflict::SavedSearchesFull { .. }
             | Conflict::SavedSearchDamaged { .. }

@@ -98,8 +98,11 @@ impl Service {
             NameOutcome::Renamed(was) => (true, Some(was)),
             NameOutcome::Unchanged => (false, Some(name.to_owned())),
             NameOutcome::Full => return Err(Conflict::NamesFull { max: MAX_NAMES }.into()),
-            NameOutcome::Taken(other, held) => {
+            NameOutcome::Taken(other, held) if haggle_storage::same_name(&held, name) => {
                 return Err(Conflict::NameTaken { name: held, key: other }.into());
+            }
+            NameOutcome::Taken(other, held) => {
+                return Err(Conflict::NameLooksLike { given: name.to_owned(), name: held, key: other }.into());
             }
         };
         Ok(NameChange { key, name: Some(name.to_owned()), was, changed })
@@ -206,6 +209,16 @@ mod tests {
             taken.contains("\"Bob (bikes)\" names 12D3KooW")
                 && taken.contains("haggle name --clear 'Bob (bikes)'"),
             "the name as held, quoted for a shell: {taken}"
+        );
+        // From a trial: a name with a Cyrillic `а` passed for another key's `Bob (bikes)`.
+        let alike = me
+            .set_name(NameRequest { who: carol.peer_id().to_string(), name: "Bоb (bikes)".into() })
+            .expect_err("looks alike")
+            .to_string();
+        assert!(
+            alike.starts_with("\"Bоb (bikes)\" looks like \"Bob (bikes)\", the name of 12D3KooW")
+                && alike.contains("choose a name that reads differently"),
+            "{alike}"
         );
         // One name typed two ways, or with a joiner, is one name.
         assert!(haggle_storage::same_name("Mu\u{308}nchen", "münchen"));
