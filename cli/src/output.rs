@@ -398,6 +398,15 @@ pub fn short_peer(peer: &impl ToString) -> String {
     if s.len() > 16 { format!("{}…{}", &s[..8], &s[s.len() - 6..]) } else { s }
 }
 
+/// The end of a key, for a table's column too narrow for [`short_peer`]: `…WA4YPf`, the
+/// characters `haggle show` and [`short_peer`] end it with.
+pub fn key_end(key: &str) -> String {
+    match key.char_indices().rev().nth(5) {
+        Some((at, _)) => format!("…{}", &key[at..]),
+        None => key.to_owned(),
+    }
+}
+
 /// A person as a command takes them: the owner's name for the key, quoted for a shell, else
 /// the key.
 pub fn typed_peer(peer: &impl ToString) -> String {
@@ -599,11 +608,15 @@ pub fn listings(list: &[ListingView], empty: &str, unit: haggle_protocol::geo::D
                 } else if l.blocked {
                     "blocked".to_owned()
                 } else {
-                    // A seller the owner named (`haggle name`) is named before its reputation.
+                    // A seller the owner named (`haggle name`) is named before its reputation,
+                    // another by the end of its key: a trial's dodgy seller copied an honest
+                    // one's listing (`publish --from`), and the two rows read alike.
                     let brief = crate::commands::reputation_brief(l.reputation.as_ref());
-                    match name_of(&l.author.to_string()) {
-                        Some(name) => format!("{name}: {brief}"),
-                        None => brief,
+                    let author = l.author.to_string();
+                    match (name_of(&author), &l.reputation) {
+                        (Some(name), _) => format!("{name}: {brief}"),
+                        (None, Some(_)) => format!("{} {brief}", key_end(&author)),
+                        (None, None) => key_end(&author),
                     }
                 },
                 l.label().to_owned(),
@@ -1595,6 +1608,34 @@ mod tests {
         let theirs = sample_listing(1, ListingState::Active, 1);
         let both = captured(|| listings(&[mine, theirs], "", unit, Whose::Anyones));
         assert!(both.contains("GIVER") && both.contains(" you "), "{both}");
+    }
+
+    /// From a trial: a copy of an honest seller's listing by a dodgy one read like it, row for
+    /// row: each unnamed seller is told by the end of its key.
+    #[test]
+    fn an_unnamed_seller_is_told_by_the_end_of_its_key() {
+        let mut listing = sample_listing(1, ListingState::Active, 1);
+        let author = listing.author.to_string();
+        let end = &author[author.len() - 6..];
+        let unit = haggle_protocol::geo::DistanceUnit::Metric;
+        let table = captured(|| listings(std::slice::from_ref(&listing), "", unit, Whose::Anyones));
+        assert!(table.contains(&format!("…{end}  ")) && !table.contains(" - "), "no reputation: {table}");
+        listing.reputation = Some(haggle_node::api::types::ReputationBrief {
+            positive: 0,
+            neutral: 0,
+            negative: 0,
+            weighted_deals: 0.0,
+            weighted_positive: 0.0,
+            weighted_negative: 0.0,
+            in_web_of_trust: false,
+            trusted_raters: 0,
+            trusted: false,
+            yours: None,
+        });
+        let table = captured(|| listings(std::slice::from_ref(&listing), "", unit, Whose::Anyones));
+        assert!(table.contains(&format!("…{end} new")), "{table}");
+        assert_eq!(key_end("12D3KooWPzkVmSMJkqemZVfHSu5LRwxWY4T41wqfNAswY2WA4YPf"), "…WA4YPf");
+        assert_eq!(key_end("short"), "short");
     }
 
     /// From a trial: `search --kind giveaway` headed its givers SELLER.

@@ -483,8 +483,11 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
         &da,
         &["publish", "--title", "Probe lamp", "--price", "9", "--currency", "EUR", "--category", "misc"],
     );
+    let author = lamp["author"].as_str().expect("author").to_owned();
     let lamp = lamp["id"].as_str().expect("id").to_owned();
-    watch_c.line_with(&["new listing:", &lamp[..10], "Probe lamp"]);
+    // Whose it is, by the end of the key (from a trial: a copy by another seller read alike).
+    let by = format!(", by 12D3KooW…{}", &author[author.len() - 6..]);
+    watch_c.line_with(&["new listing:", &lamp[..10], "Probe lamp", &by]);
     // An update that takes it out of the search says so, and one that brings it back too.
     assert!(haggle(&da, &["update", &lamp[..10], "--category", "home"]).status.success());
     watch_c.line_with(&["no longer matches:", "Probe lamp"]);

@@ -781,6 +781,7 @@ fn line(
                 ("change", what.trim_end_matches(':').replace(' ', "_").into()),
                 ("key", listing.key.clone().into()),
                 ("title", listing.title.clone().into()),
+                ("author", listing.author.to_string().into()),
             ]);
             // In a watch around a place, how far it is (metres), as the text form says.
             if let Some(m) = away {
@@ -791,7 +792,14 @@ fn line(
                 let unit = haggle_protocol::geo::DistanceUnit::of_within(params.within.as_deref());
                 format!(", {} away", unit.away(m))
             });
-            format!("{what} {} {}{away}{holds}", output::short(&listing.id), output::summary(&listing))
+            // Whose it is: a trial's copy of an honest seller's listing by a dodgy one read
+            // like the honest one's.
+            let by = if listing.mine {
+                String::new()
+            } else {
+                format!(", by {}", output::short_peer(&listing.author))
+            };
+            format!("{what} {} {}{away}{by}{holds}", output::short(&listing.id), output::summary(&listing))
         }
         NodeEvent::NegotiationReceived { id, kind, thread } => {
             negotiation_line(api, *id, *kind, *thread, extra)
