@@ -912,6 +912,13 @@ pub fn changes_what_it_describes(changed: &[String]) -> bool {
     changed.iter().any(|c| haggle_protocol::Listing::change_binds(c))
 }
 
+/// ` --as-offered` when the listing's author answering the thread's terms must say it stands by
+/// the revision they were offered on (it describes the listing otherwise now), else nothing.
+fn as_offered_flag(t: &ThreadView) -> &'static str {
+    let owner = t.role == haggle_node::api::types::Role::ListingAuthor;
+    if owner && changes_what_it_describes(&t.listing_changed) { " --as-offered" } else { "" }
+}
+
 pub use haggle_node::service::in_words;
 
 /// The messages about a thread or deal in a few words (`None`: none), naming the command
@@ -1118,7 +1125,8 @@ pub fn thread(t: &ThreadView) {
                     "  next      your move: decline (haggle decline {thread}), or wait for other promises to end"
                 ),
                 (Party::Me, _) => outln!(
-                    "  next      your move: counter for {left} or fewer (haggle counter {thread} --qty {left} --price ...), or decline"
+                    "  next      your move: counter for {left} or fewer (haggle counter {thread} --qty {left} --price ...{}), or decline",
+                    as_offered_flag(t)
                 ),
                 // None free: fewer is none (a trial read "counter for fewer" with none to give).
                 (Party::Them, 0) => outln!(
@@ -1152,6 +1160,13 @@ pub fn thread(t: &ThreadView) {
                 ),
             }
         }
+        // The owner's answer to an offer on a revision that described the listing otherwise
+        // needs --as-offered (from a trial: the line's command was refused for lacking it).
+        (Some(Party::Me), None) if !as_offered_flag(t).is_empty() => outln!(
+            "  next      your move: accept or counter as offered, on the revision it was made on (haggle accept {} --as-offered; haggle counter {} --price ... --as-offered), or decline",
+            short(&t.thread),
+            short(&t.thread)
+        ),
         (Some(Party::Me), None) => outln!("  next      your move: accept, counter or decline"),
         (Some(Party::Them), None) if accept_arrived_late(t) => outln!(
             "  next      your accept reached their node after these terms expired: their node does not confirm it (unless its clock is behind), so no deal follows; the thread reads expired once the grace for clocks passes"
@@ -1437,6 +1452,27 @@ mod tests {
         pledge.listing_changed = vec!["title".into()];
         let said = captured(|| thread(&pledge));
         assert!(said.contains("  listing   Desk lamp (0707070707, retitled since)"), "{said}");
+    }
+
+    /// From a trial: after the seller changed the listing's description, the `next` line of an
+    /// offer made before proposed `haggle counter ... --qty 2 --price ...`, which was refused
+    /// for lacking `--as-offered`.
+    #[test]
+    fn the_owners_next_move_on_a_changed_listing_carries_as_offered() {
+        use haggle_node::api::types::{Party, Role, ThreadState};
+        let mut t = sample_thread(ThreadState::Open, false);
+        (t.role, t.awaiting, t.proposed_by) = (Role::ListingAuthor, Some(Party::Me), Party::Them);
+        t.listing_changed = vec!["description".into()];
+        let said = captured(|| thread(&t));
+        assert!(said.contains("(haggle accept 0303030303 --as-offered;"), "{said}");
+        t.quantity_left = Some(2);
+        t.terms.quantity = 3;
+        let said = captured(|| thread(&t));
+        assert!(said.contains("--qty 2 --price ... --as-offered), or decline"), "{said}");
+        // A new asking price binds nobody to anything: no flag.
+        (t.listing_changed, t.quantity_left, t.terms.quantity) = (vec!["price".into()], None, 1);
+        let said = captured(|| thread(&t));
+        assert!(said.contains("next      your move: accept, counter or decline"), "{said}");
     }
 
     /// From a trial: the line under a message that says why it was refused started a column

@@ -531,13 +531,11 @@ pub(super) fn thread_with(
         outcome,
         nights_unavailable,
         quantity_left,
-        listing_currency: t
-            .listing
-            .as_ref()
-            .and_then(Object::listing)
-            .and_then(|l| l.price.as_ref())
-            .filter(|asked| asked.currency != v.terms.price.currency && v.terms.price.amount > 0)
-            .map(|asked| asked.currency.clone()),
+        listing_currency: match &t.listing {
+            Some(l) => asked_currency(store, l)?
+                .filter(|asked| *asked != v.terms.price.currency && v.terms.price.amount > 0),
+            None => None,
+        },
         again,
     })
 }
@@ -733,6 +731,18 @@ pub(super) fn listing_changed(store: &Store, revision: &Object) -> Result<Vec<&'
     }
     let Some(now) = current.listing() else { return Ok(Vec::new()) };
     Ok(now.changes_since(then))
+}
+
+/// The currency `revision`'s listing asks its price in: in its current revision held here (from
+/// a trial: a seller who moved a listing from GBP to EUR accepted an offer in GBP with nothing
+/// said), else in `revision`.
+fn asked_currency(store: &Store, revision: &Object) -> Result<Option<haggle_protocol::Currency>, StoreError> {
+    let current = match revision.listing_key() {
+        Some(key) => store.listing(&key)?,
+        None => None,
+    };
+    let listing = current.as_ref().and_then(Object::listing).or_else(|| revision.listing());
+    Ok(listing.and_then(|l| l.price.as_ref()).map(|p| p.currency.clone()))
 }
 
 fn owned(names: Vec<&'static str>) -> Vec<String> {

@@ -633,7 +633,8 @@ pub struct ThreadView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity_left: Option<u32>,
     /// Set when the latest terms name a price above 0 in another currency than the listing's
-    /// price (in the revision the offer was made on): the listing's currency. Either party may have meant
+    /// price (in its current revision held here, else the one the offer was made on): the
+    /// listing's currency. Either party may have meant
     /// it, but a seller could otherwise accept 45 USD on a listing at 50 EUR unawares.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listing_currency: Option<Currency>,

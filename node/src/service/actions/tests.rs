@@ -2279,3 +2279,20 @@ fn a_title_that_hides_characters_is_refused() {
     assert!(seller.publish(place).expect_err("hidden").to_string().starts_with("the place holds"));
     seller.publish(draft("یوناس\u{200C}خان 👨\u{200D}👩\u{200D}👧", "10")).expect("joiners that spell");
 }
+
+/// From a trial: a seller moved a listing from one currency to another, then accepted an offer
+/// made in the first with nothing said of it. The thread names the listing's currency now.
+#[test]
+fn terms_in_the_currency_a_listing_left_are_said_to_be() {
+    let bike = bike_offer();
+    let thread = bike.offer.object.id().to_hex();
+    let seller_view = |s: &Service| s.thread_view(&thread).expect("the thread");
+    assert_eq!(seller_view(&bike.seller).listing_currency, None, "offered in the listing's currency");
+    let listing = bike.listing.object.id().to_hex();
+    let gbp =
+        ListingPatch { currency: "GBP".parse().ok(), price: Some("110".into()), ..ListingPatch::default() };
+    bike.seller.update(&listing, gbp).expect("updated");
+    let view = seller_view(&bike.seller);
+    assert_eq!(view.terms.price.currency.as_str(), "EUR");
+    assert_eq!(view.listing_currency.as_ref().map(|c| c.as_str()), Some("GBP"));
+}
