@@ -121,10 +121,9 @@ impl Service {
 /// its `bitcoin:` in front; anything else is left to the URI's check, which says what is wrong.
 fn with_scheme(details: String) -> String {
     let trimmed = details.trim();
-    let bare = !trimmed.contains(':')
-        && !trimmed.contains('?')
-        && trimmed.len() >= 26
-        && trimmed.chars().all(|c| c.is_ascii_alphanumeric());
+    // Of any length: a mistyped address is told what is wrong with it as an address, not to
+    // write `bitcoin:` in front (from a trial).
+    let bare = !trimmed.is_empty() && trimmed.chars().all(|c| c.is_ascii_alphanumeric());
     if bare { format!("bitcoin:{trimmed}") } else { details }
 }
 
@@ -328,5 +327,11 @@ mod tests {
         let given = "bitcoin:bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq?amount=0.001";
         assert_eq!(uri(given), given, "a URI is left as it is");
         assert_eq!(uri("pay me"), "pay me", "what is no address is left to the URI's check");
+        // From a trial: a mistyped bare address was told to start with `bitcoin:`.
+        let typo = uri("bc1qnotvalid");
+        assert_eq!(typo, "bitcoin:bc1qnotvalid");
+        let said =
+            haggle_protocol::PaymentMethod::Bitcoin(typo).validate_own().expect_err("refused").to_string();
+        assert!(said.contains("the bech32 address has the wrong length or characters"), "{said}");
     }
 }
