@@ -32,6 +32,7 @@ mod reputation;
 mod revisions;
 mod saved;
 mod settle;
+mod underworked;
 mod views;
 
 use std::collections::{HashMap, HashSet};
@@ -141,6 +142,8 @@ pub struct Service {
     catching_up: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     /// The owner's messages delivered since start by a request, direct and relayed.
     delivered: Arc<DeliveredByRequest>,
+    /// Objects refused for too little work lately: sync does not fetch them again.
+    underworked: Arc<underworked::Underworked>,
 }
 
 /// The owner's messages delivered since start by a request of this node, by the connection's
@@ -274,6 +277,7 @@ impl Service {
             halt: halt::Halt::default(),
             catching_up: Arc::default(),
             delivered: Arc::default(),
+            underworked: Arc::default(),
         }
     }
 
@@ -948,6 +952,12 @@ impl Service {
     /// Whether `id` was evicted to keep the store within its budget (not to be fetched again).
     pub fn is_evicted(&self, id: &ObjectId) -> bool {
         self.store.is_evicted(id).unwrap_or(false)
+    }
+
+    /// Whether the object was refused lately for too little proof of work: sync does not fetch
+    /// it again (see `underworked`).
+    pub fn refused_for_work(&self, id: &ObjectId) -> bool {
+        self.underworked.contains(id, std::time::Instant::now())
     }
 
     /// Whether the store holds the object (a read that fails says no: it is fetched again).

@@ -215,3 +215,45 @@ async fn a_node_catching_up_from_three_peers_at_once_fetches_each_object_about_o
     }
     Ok(())
 }
+
+/// From an operator's trial: a node that asks more proof of work than its peers' fetched and
+/// refused all their listings again at every sync (1,699 listings, about 1 MB, twice every 30
+/// s), with nothing said. What it refused for its work is not fetched again for an hour, and a
+/// peer whose pushes it took none of does not push them again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn listings_refused_for_their_work_are_not_fetched_again_at_every_sync() -> Result<()> {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    let mut a = TestNode::start("A", dirs[0].path(), vec![]).await?;
+    // The fixtures' listings carry no proof of work: A (the tests' base) takes them; B, asking
+    // 16 bits, refuses each but about one in 65,536.
+    store_on(&a, &listings(9, 100, "Stool"))?;
+    let config = haggle_node::NodeConfig {
+        bootstrap: vec![a.addr()],
+        pow_bits: 16,
+        ..haggle_node::NodeConfig::for_tests()
+    };
+    let mut b = TestNode::start_with("B", dirs[1].path(), config).await?;
+    // Once each: B's own session fetches them, A's session pushes them (both sides sync).
+    let ignored = r#"haggle_objects_received_total{kind="listing",via="sync",fate="ignored"}"#;
+    wait_until("B to refuse A's listings twice, fetched and pushed", || async {
+        metric(&b, ignored) >= 2 * (100 - active(&b).await as u64)
+    })
+    .await?;
+    let lacking = 100 - active(&b).await as u64;
+    assert!(lacking >= 98, "{lacking} refused for their work");
+    let refused = metric(&b, ignored);
+    // The next syncs of both (every 5 s here) find B lacking them and move none.
+    while b.events.try_recv().is_ok() {}
+    while a.events.try_recv().is_ok() {}
+    for _ in 0..2 {
+        let synced = b.wait_for("a sync with A", |e| matches!(e, NodeEvent::SyncCompleted { .. })).await?;
+        assert!(matches!(synced, NodeEvent::SyncCompleted { received: 0, .. }), "{synced:?}");
+        let synced = a.wait_for("a sync with B", |e| matches!(e, NodeEvent::SyncCompleted { .. })).await?;
+        assert!(matches!(synced, NodeEvent::SyncCompleted { sent: 0, .. }), "{synced:?}");
+    }
+    assert_eq!(metric(&b, ignored), refused, "none fetched or pushed again");
+    for node in [a, b] {
+        node.stop().await;
+    }
+    Ok(())
+}

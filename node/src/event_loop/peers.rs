@@ -435,6 +435,7 @@ impl EventLoop {
         self.hosting.forget(&peer);
         self.clock.forget(&peer);
         self.end_sync(peer, Some("the peer disconnected".into()));
+        self.sync.forget(&peer);
         self.forget_party(&peer);
         // A banned peer's refused connection was never announced.
         if !self.peers.is_banned(&peer, Instant::now()) {

@@ -73,7 +73,17 @@ pub(super) struct SyncFlow {
     pub(super) last_session: u64,
     /// Sessions ended so far.
     ended: u64,
+    /// Peers that took none of what a session of ours pushed (a node that asks more proof of
+    /// work than ours refuses it), and when: not pushed to again for [`UNPUSHED_FOR`], since
+    /// they fetch what they take in sessions of their own. Bounded by [`MAX_UNPUSHED`]; a peer
+    /// leaves when it disconnects.
+    unpushed: HashMap<PeerId, Instant>,
 }
+
+/// How long a peer that took none of our pushes is not pushed to.
+const UNPUSHED_FOR: Duration = Duration::from_secs(3_600);
+/// Peers remembered as taking none of our pushes, at most (one per connected peer at most).
+const MAX_UNPUSHED: usize = 512;
 
 impl SyncFlow {
     /// Sessions under way.
@@ -84,6 +94,23 @@ impl SyncFlow {
     /// Whether a session with `peer` is under way.
     pub(super) fn is_syncing(&self, peer: &PeerId) -> bool {
         self.sessions.contains_key(peer)
+    }
+
+    /// Forgets what was noted of `peer`, which disconnected.
+    pub(super) fn forget(&mut self, peer: &PeerId) {
+        self.unpushed.remove(peer);
+    }
+
+    /// Whether `peer` took none of a session's pushes within the last [`UNPUSHED_FOR`].
+    fn refuses_pushes(&mut self, peer: &PeerId) -> bool {
+        match self.unpushed.get(peer) {
+            Some(at) if at.elapsed() < UNPUSHED_FOR => true,
+            Some(_) => {
+                self.unpushed.remove(peer);
+                false
+            }
+            None => false,
+        }
     }
 
     /// Of `need`, the ids no other session is fetching, claimed for the caller while there is
@@ -146,6 +173,8 @@ pub(super) struct SyncState {
     pushes: VecDeque<Vec<Vec<u8>>>,
     /// Push requests in flight.
     pushing: usize,
+    /// Objects pushed so far (`sent` counts those the peer stored).
+    pushed: u64,
     reconciled: bool,
     /// Fetched objects this session may still pass on by gossip.
     regossip_left: usize,
@@ -203,6 +232,7 @@ impl EventLoop {
                 fetching: 0,
                 pushes: VecDeque::new(),
                 pushing: 0,
+                pushed: 0,
                 reconciled: false,
                 regossip_left: REGOSSIP_LIMIT,
                 needed: 0,
@@ -278,6 +308,13 @@ impl EventLoop {
                     reconcile_bytes: state.session.as_ref().map_or(0, |s| s.bytes),
                 });
                 self.emit(NodeEvent::SyncCompleted { peer, received: state.received, sent: state.sent });
+                // A peer that took none of what it lacked refuses it (too little proof of work
+                // for its node, say): pushing it all again at every sync would only cost both
+                // sides (from an operator's trial). It fetches what it takes itself.
+                if state.pushed > 0 && state.sent == 0 && self.sync.unpushed.len() < MAX_UNPUSHED {
+                    tracing::debug!(%peer, pushed = state.pushed, "the peer took none of our pushes: not pushed to for an hour");
+                    self.sync.unpushed.insert(peer, Instant::now());
+                }
                 // Caught up once no session is left running: one session leaves to another
                 // what that one claimed (the winning bid, say), so its end alone says little.
                 if self.sync.sessions.is_empty() {
@@ -318,6 +355,7 @@ impl EventLoop {
         self.send_queued(peer, id, |state| {
             (state.pushing < PUSHES_IN_FLIGHT).then(|| state.pushes.pop_front()).flatten().map(|objects| {
                 state.pushing += 1;
+                state.pushed += objects.len() as u64;
                 SyncRequest::Push { objects }
             })
         });
@@ -442,7 +480,11 @@ impl EventLoop {
                 tracing::debug!(%peer, need = needed, have = session.haves(), rounds = session.rounds(), "reconciled");
                 // Pushing repairs what gossip missed; a peer that lacks more than that (a new
                 // node, one back from a long absence) fetches it in its own sessions.
-                let have: Vec<ObjectId> = session.have().map(<[_]>::to_vec).unwrap_or_default();
+                let have: Vec<ObjectId> = match self.sync.refuses_pushes(&peer) {
+                    true => Vec::new(),
+                    false => session.have().map(<[_]>::to_vec).unwrap_or_default(),
+                };
+                let Some(state) = self.session(&peer, id) else { return };
                 state.outstanding += usize::from(!have.is_empty());
                 state.session = Some(session);
                 if !have.is_empty() {
@@ -526,8 +568,13 @@ impl EventLoop {
                     let mut session = session;
                     let next = session.step(&message);
                     // Objects evicted to keep within the store's budget are not fetched again,
-                    // nor objects stored since the session began (another session fetched them).
-                    session.need.retain(|id| !(service.is_evicted(id) || (look_up && service.holds(id))));
+                    // nor those refused lately for too little work, nor objects stored since
+                    // the session began (another session fetched them).
+                    session.need.retain(|id| {
+                        !(service.is_evicted(id)
+                            || service.refused_for_work(id)
+                            || (look_up && service.holds(id)))
+                    });
                     Some(Done::Sync(SyncDone::Step { peer, id, session: Some(session), next }))
                 });
             }

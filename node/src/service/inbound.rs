@@ -294,6 +294,7 @@ impl Service {
         // Objects for the store, with their place in `received` (which keeps input order: a
         // refused or held object takes its place at once, the others a placeholder).
         let mut admitted: Vec<(usize, Object)> = Vec::with_capacity(objects.len());
+        let mut underworked: Vec<ObjectId> = Vec::new();
         for bytes in objects {
             let object = match Object::decode_unverified(bytes) {
                 Ok(object) => object,
@@ -311,6 +312,7 @@ impl Service {
             } else if self.already_held(&object, via) {
                 out.received.push(Received::Known);
             } else if !object.has_work(self.policy.pow_bits) {
+                underworked.push(object.id());
                 out.refuse(Refusal::NotEnoughWork);
             } else {
                 admitted.push((out.received.len(), object));
@@ -344,7 +346,21 @@ impl Service {
             out.received[*place] = Received::from(outcome);
         }
         self.refuse_over_quota(&over_quota);
+        self.refuse_underworked(&underworked);
         out
+    }
+
+    /// Objects refused for too little proof of work, which a peer whose node asks less holds:
+    /// remembered an hour so that sync does not fetch them again, and said in the log at most
+    /// every ten minutes (nobody's fault, and the operator would see nothing else).
+    fn refuse_underworked(&self, ids: &[ObjectId]) {
+        if let Some(count) = self.underworked.refused(ids, std::time::Instant::now()) {
+            tracing::info!(
+                count,
+                pow_bits = self.policy.pow_bits,
+                "refused objects with less proof of work than this node asks (pow_bits): the nodes they come from ask less; not fetched again for an hour"
+            );
+        }
     }
 
     /// Listings refused because their author is at its quota on this node: said in the log
