@@ -1776,11 +1776,10 @@ fn a_watch_outlives_its_nodes_restart_and_tells_what_came_meanwhile() {
     a.stop();
 }
 
-/// A data dir made by root and used by the node's own user: the error says the dir exists and
-/// whose it must be, not "cannot create". Needs root (to run the node as `nobody`) and
-/// `setpriv` (util-linux); skipped, and says so, without them.
-#[test]
-fn a_data_dir_of_another_user_says_to_change_its_owner() {
+/// Runs `haggle --data-dir DIR node` as `nobody` from a copy of the binary in `root` (which it
+/// makes readable), until it exits (at most 30 s); `None` without root or `setpriv`
+/// (util-linux), said on stderr.
+fn node_as_nobody(root: &Path, dir: &Path) -> Option<std::process::Output> {
     use std::os::unix::fs::PermissionsExt;
 
     let uid =
@@ -1788,24 +1787,28 @@ fn a_data_dir_of_another_user_says_to_change_its_owner() {
     let has_setpriv = Command::new("setpriv").arg("--version").output().is_ok_and(|o| o.status.success());
     if uid.ok().as_deref() != Some("0") || !has_setpriv {
         eprintln!("skipped: needs root and setpriv");
-        return;
+        return None;
     }
-    let root = tempfile::tempdir().expect("tempdir");
     let open = |p: &Path| std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    open(root.path());
-    // The binary where `nobody` may run it; the data dir root's, as `mkdir` by an operator.
-    let bin = root.path().join("haggle");
+    open(root);
+    // The binary where `nobody` may run it.
+    let bin = root.join("haggle");
     std::fs::copy(env!("CARGO_BIN_EXE_haggle"), &bin).expect("copy the binary");
     open(&bin);
-    let dir = root.path().join("data");
-    std::fs::create_dir(&dir).expect("mkdir");
-    open(&dir);
     let mut child = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(&bin)
         .arg("--data-dir")
-        .arg(&dir)
-        .args(["node", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns", "--no-upnp"])
+        .arg(dir)
+        .args([
+            "node",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--api-listen",
+            "127.0.0.1:0",
+            "--no-mdns",
+            "--no-upnp",
+        ])
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -1815,15 +1818,52 @@ fn a_data_dir_of_another_user_says_to_change_its_owner() {
     while child.try_wait().expect("wait").is_none() {
         if std::time::Instant::now() > deadline {
             let _ = child.kill();
-            panic!("the node started in a data dir it cannot make private");
+            panic!("the node started as nobody and ran on");
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let out = child.wait_with_output().expect("output");
+    Some(child.wait_with_output().expect("output"))
+}
+
+/// A data dir made by root and used by the node's own user: the error says the dir exists and
+/// whose it must be, not "cannot create". Needs root (to run the node as `nobody`) and
+/// `setpriv` (util-linux); skipped, and says so, without them.
+#[test]
+fn a_data_dir_of_another_user_says_to_change_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let root = tempfile::tempdir().expect("tempdir");
+    // The data dir root's, as `mkdir` by an operator.
+    let dir = root.path().join("data");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let Some(out) = node_as_nobody(root.path(), &dir) else { return };
     assert_eq!(out.status.code(), Some(1));
     let said = stderr(&out);
     assert!(
         said.contains("it exists, but this user cannot change it") && said.contains("chown -R USER"),
+        "{said}"
+    );
+}
+
+/// From an operator's trial: a `blobs/` directory the node's user cannot write to (left owned
+/// by root) was found out only when a publish with a picture failed. The node refuses to start
+/// and says what to do.
+#[test]
+fn a_blob_directory_the_node_cannot_write_stops_it_at_start() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let dir = root.path().join("data");
+    std::fs::create_dir(&dir).expect("mkdir");
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).expect("chown");
+    // Root's, with its parts, as a restore by root leaves them.
+    for sub in ["complete", "partial", "pinned", "keys", "tmp"] {
+        std::fs::create_dir_all(dir.join("blobs").join(sub)).expect("mkdir");
+    }
+    let Some(out) = node_as_nobody(root.path(), &dir) else { return };
+    assert_eq!(out.status.code(), Some(1));
+    let said = stderr(&out);
+    assert!(
+        said.contains("blob store at") && said.contains("give the node's user write access to the data dir"),
         "{said}"
     );
 }

@@ -71,12 +71,16 @@ pub enum BlobError {
     },
 }
 
-/// What to do about a full disk, after the system's own words.
+/// What to do about a full disk or a refused write, after the system's own words.
 fn full_disk_hint(e: &io::Error) -> &'static str {
-    if e.kind() == io::ErrorKind::StorageFull {
-        " (the disk holding the node's files is full: free some space there, or lower blob_budget_mib in config.toml, and try again)"
-    } else {
-        ""
+    match e.kind() {
+        io::ErrorKind::StorageFull => {
+            " (the disk holding the node's files is full: free some space there, or lower blob_budget_mib in config.toml, and try again)"
+        }
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+            ": give the node's user write access to the data dir and all in it"
+        }
+        _ => "",
     }
 }
 
@@ -197,6 +201,11 @@ impl Blobs {
         for sub in ["complete", "partial", "pinned", "keys", "tmp"] {
             let path = dir.join(sub);
             fs::create_dir_all(&path).map_err(io_err(&path))?;
+            // Written to at once, not when the first picture comes (from an operator's trial:
+            // a `blobs/` owned by root was found out by a publish that failed).
+            let probe = path.join(format!(".write-probe-{}", std::process::id()));
+            fs::write(&probe, b"").map_err(io_err(&path))?;
+            fs::remove_file(&probe).map_err(io_err(&probe))?;
         }
         let tmp = dir.join("tmp");
         for entry in fs::read_dir(&tmp).map_err(io_err(&tmp))?.flatten() {
