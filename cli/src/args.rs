@@ -76,7 +76,8 @@ pub enum Command {
         after_help = "Examples:\n  haggle update 3fa2c1 --price 110 --qty 2\n  haggle update 3fa2c1 --image front.jpg --image side.jpg\n  haggle update 3fa2c1 --no-images"
     )]
     Update(UpdateArgs),
-    /// Give one of your listings a new lifetime, counted from now (30 days by default).
+    /// Give one of your listings a new lifetime, counted from now (by default 30 days, or what
+    /// it had left if that is longer).
     #[command(after_help = "Example:\n  haggle renew 3fa2c1 --expires 30d")]
     Renew {
         /// Listing id (any unique prefix of 6+ characters).

@@ -436,13 +436,18 @@ pub fn renew(cx: &Context<'_>, id: &str, expires: Option<Duration>) -> Result<()
     }
     ahead_note(cx, &l);
     brief_note(cx, l.expires_at, &l.id);
-    // Only when it reads sooner: "in 30 days" both times is no news (a listing dated ahead ends
+    // As `update` says it (from a trial: a renewal left a cabin's calendar open past its end,
+    // unsaid).
+    if let Some(line) = past_expiry(&l) {
+        note!(cx.json, "{line}");
+    }
+    // Only when it reads sooner (a lifetime given: without one a renewal keeps what is left): "in 30 days" both times is no news (a listing dated ahead ends
     // a little sooner once renewed from the clock's now).
     let sooner = |b: &u64| *b > expires_at && output::relative(*b, now) != output::relative(expires_at, now);
     if let Some(before) = before.filter(sooner) {
         note!(
             cx.json,
-            "it was to expire {}; a renewal's lifetime (--expires, 30 days if not given) counts from now, so it now ends sooner. Renew again with a longer --expires to undo that.",
+            "it was to expire {}; a renewal's --expires counts from now, so it now ends sooner. Renew again with a longer --expires to undo that.",
             output::relative(before, now)
         );
     }

@@ -430,12 +430,19 @@ impl Service {
         self.store_listing(listing, now, false)
     }
 
-    /// Extends one of the owner's listings by `lifetime` from now (default 30 days).
+    /// Extends one of the owner's listings by `lifetime` from now (by default 30 days, or what it
+    /// had left if that is longer).
     pub fn renew(&self, given: &str, lifetime: Option<Duration>) -> Result<Effect, ServiceError> {
+        let asked = lifetime.is_some();
         let lifetime = self::lifetime("a listing", lifetime, DEFAULT_LISTING_LIFETIME)?;
         let _revising = self.revising();
         let (current, mut listing) = self.own_listing(given)?;
         let now = Timestamp::now();
+        // Without a lifetime asked, a renewal never ends the listing sooner than before (from a
+        // trial: a cabin with 90 days left renewed "to freshen it" kept 30, and lost the
+        // bookable months after them).
+        let left = Duration::from_millis(listing.expires_at.as_millis().saturating_sub(now.as_millis()));
+        let lifetime = if asked { lifetime } else { lifetime.max(left) };
         // The rules an open auction or campaign keeps, told in the command's terms.
         market_over(&listing, now)?;
         if let Some(market) = &listing.market {

@@ -2296,3 +2296,22 @@ fn terms_in_the_currency_a_listing_left_are_said_to_be() {
     assert_eq!(view.terms.price.currency.as_str(), "EUR");
     assert_eq!(view.listing_currency.as_ref().map(|c| c.as_str()), Some("GBP"));
 }
+
+/// From a trial: a cabin with 90 days left, renewed without a lifetime "to freshen it", kept
+/// 30 and lost the bookable months after them. Without one a renewal keeps what is left when
+/// that is longer; a lifetime given counts from now, shorter or not.
+#[test]
+fn a_renewal_without_a_lifetime_never_ends_a_listing_sooner() {
+    let (seller, _dir) = service(1);
+    let long = ListingDraft { expires_in: Some(80 * 86_400), ..draft("Cabin", "60") };
+    let id = seller.publish(long).expect("published").object.id().to_hex();
+    let expiry = |e: &Effect| e.object.expires_at().expect("an expiry").as_millis();
+    let now = Timestamp::now().as_millis();
+    let kept = seller.renew(&id, None).expect("renewed");
+    assert!(expiry(&kept) >= now + 79 * 86_400_000, "kept about 80 days");
+    let shorter = seller.renew(&id, Some(Duration::from_secs(10 * 86_400))).expect("renewed");
+    assert!(expiry(&shorter) < now + 11 * 86_400_000, "10 days, as asked");
+    // Less than 30 days left: 30 from now.
+    let default = seller.renew(&id, None).expect("renewed");
+    assert!(expiry(&default) >= now + 29 * 86_400_000, "30 days");
+}
