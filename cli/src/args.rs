@@ -1149,9 +1149,19 @@ const MAX_DURATION_SECS: u64 = 100 * 365 * 86_400;
 
 /// `search --limit`: results per page, 1 to 500.
 fn page_limit(text: &str) -> Result<u16, String> {
-    text.trim().parse().ok().filter(|n| (1..=500).contains(n)).ok_or_else(|| {
-        format!("`{text}` is not a number of results per page: give a whole number from 1 to 500, e.g. 50")
-    })
+    match text.trim().parse::<u64>() {
+        Ok(n @ 1..=500) => Ok(n as u16),
+        // A number out of range is told as one (a trial read "is not a number" of `1000`).
+        Ok(0) => {
+            Err("0 results per page shows nothing: give a whole number from 1 to 500, e.g. 50".to_owned())
+        }
+        Ok(_) => {
+            Err(format!("`{text}` is more than a page holds: give a whole number from 1 to 500, e.g. 50"))
+        }
+        Err(_) => Err(format!(
+            "`{text}` is not a number of results per page: give a whole number from 1 to 500, e.g. 50"
+        )),
+    }
 }
 
 /// `search --offset`: results to skip, 0 or more.
@@ -1666,6 +1676,16 @@ mod tests {
         let help = cli.find_subcommand_mut("pay-request").expect("pay-request").render_help().to_string();
         let at = |s: &str| help.find(s).unwrap_or_else(|| panic!("{s} in {help}"));
         assert!(at("--other") < at("Global options:") && at("Global options:") < at("--data-dir"), "{help}");
+    }
+
+    /// From a trial: `listings --limit 1000` was told `1000` "is not a number".
+    #[test]
+    fn a_page_size_out_of_range_is_told_as_a_number() {
+        assert_eq!(page_limit("50"), Ok(50));
+        assert!(page_limit("1000").expect_err("refused").starts_with("`1000` is more than a page holds"));
+        assert!(page_limit("0").expect_err("refused").starts_with("0 results per page shows nothing"));
+        assert!(page_limit("ten").expect_err("refused").starts_with("`ten` is not a number of results"));
+        assert!(page_limit("-5").expect_err("refused").starts_with("`-5` is not a number of results"));
     }
 
     /// From a trial: `search --help` told the user where a wording came from ("from a trial"),

@@ -13,9 +13,24 @@ pub fn reworded(e: &clap::Error, cli: &clap::Command, args: &[String]) -> Option
         && matches!(e.get(ContextKind::InvalidArg), Some(ContextValue::String(f)) if f == "--kind" || f.starts_with("--kind="))
         && subcommand(cli, args).is_some_and(|c| c.get_name() == "update")
     {
-        return Some(
-            "a listing's kind cannot change: publish it anew as the kind you want (haggle publish --from ID --kind KIND), then retract this one (haggle retract ID)".to_owned(),
-        );
+        // The id and kind typed, where they can be told (a trial read a literal `ID`).
+        let after: Vec<&str> =
+            args.iter().skip_while(|a| *a != "update").skip(1).map(String::as_str).collect();
+        let id = after
+            .iter()
+            .find(|a| a.len() >= 6 && a.bytes().all(|b| b.is_ascii_hexdigit()))
+            .copied()
+            .unwrap_or("ID");
+        let kind = after
+            .iter()
+            .position(|a| *a == "--kind")
+            .and_then(|at| after.get(at + 1).copied())
+            .or_else(|| after.iter().find_map(|a| a.strip_prefix("--kind=")))
+            .filter(|k| !k.is_empty() && !k.starts_with('-'))
+            .unwrap_or("KIND");
+        return Some(format!(
+            "a listing's kind cannot change: publish it anew as the kind you want (haggle publish --from {id} --kind {kind}), then retract this one (haggle retract {id})"
+        ));
     }
     // A message's text that starts with a dash reads as an option: say where it goes.
     if e.kind() == ErrorKind::UnknownArgument
@@ -234,11 +249,16 @@ mod tests {
             said("haggle offers --incoming").as_deref(),
             Some("unexpected argument '--incoming': haggle offers takes no arguments")
         );
+        // From a trial: the id and kind typed, not `ID` and `KIND`.
         let text = said("haggle update 725e8d --kind rental").expect("reworded");
         assert!(
-            text.starts_with("a listing's kind cannot change") && text.contains("publish --from ID --kind"),
+            text.starts_with("a listing's kind cannot change")
+                && text.contains("(haggle publish --from 725e8d --kind rental)")
+                && text.ends_with("(haggle retract 725e8d)"),
             "{text}"
         );
+        let text = said("haggle update --kind=service 725e8d").expect("reworded");
+        assert!(text.contains("(haggle publish --from 725e8d --kind service)"), "{text}");
         // A near miss keeps clap's own suggestion, of a global flag too.
         assert_eq!(said("haggle offer 87b4b9 --prise 3"), None);
         assert_eq!(said("haggle deal 87b4b9 --jsn"), None);

@@ -977,6 +977,26 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     let out = haggle(&dir, &["search", "sofa", "--near", "gent"]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(said.contains("no listing's place says \"gent\""), "{said}");
+    // A word no listing says is pointed to --near only when it is a listing's place (from a
+    // trial: `sourdough`, whose listing had expired, was told to try --near).
+    let args = [
+        "publish",
+        "--kind",
+        "giveaway",
+        "--title",
+        "Garden chair",
+        "--category",
+        "home",
+        "--location",
+        "Ghent",
+    ];
+    assert!(haggle(&dir, &args).status.success());
+    let out = haggle(&dir, &["search", "chair", "ghent"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("for a place, use --near PLACE"), "{said}");
+    let out = haggle(&dir, &["search", "sourdough"]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("No listings match.") && !said.contains("--near"), "{said}");
     let stranger = haggle_protocol::fixtures::key(9).public().to_string();
     let out = haggle(&dir, &["search", "sofa", "--seller", &stranger]);
     let said = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -1058,6 +1078,13 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
         said.contains("Note: it expires in ") && said.contains("may expire before other nodes store it"),
         "{said}"
     );
+    // A minute asked is not less than a minute, whatever is left once it is signed (a trial's
+    // `--expires 1m` was told so).
+    let args =
+        ["publish", "--title", "Minute candle", "--price", "3", "--currency", "EUR", "--category", "home"];
+    let out = haggle(&dir, &[&args[..], &["--expires", "1m"]].concat());
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success() && !said.contains("less than a minute"), "{said}");
     assert_eq!(json(&dir, &["search", "lamp"])["total"], 1);
     let owner = node.peer_id.clone();
     node.stop();

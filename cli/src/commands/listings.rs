@@ -150,7 +150,7 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
     let id = l.id;
     let window_note = l.auction.as_ref().and_then(|a| window_longer_than_auction(a, l.created_at));
     let past_expiry = past_expiry(&l);
-    let expires_at = l.expires_at;
+    let (created_at, expires_at) = (l.created_at, l.expires_at);
     if cx.json {
         // As the API answers it, tagged `"type": "listing"`.
         output::json(&ObjectView::Listing(l))?;
@@ -190,7 +190,7 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
         );
     }
     note_begun(cx, &begun);
-    brief_note(cx, expires_at, &id);
+    brief_note(cx, created_at, expires_at, &id);
     if let Some(line) = past_expiry {
         note!(cx.json, "{line}");
     }
@@ -239,9 +239,11 @@ fn past_expiry(l: &ListingView) -> Option<String> {
 
 /// Says when a listing lives less than a minute: published, it may expire before peers store
 /// it or anyone searches (a trial's `--expires 1s` went out without a word).
-fn brief_note(cx: &Context<'_>, expires_at: u64, id: &haggle_protocol::ObjectId) {
+fn brief_note(cx: &Context<'_>, created_at: u64, expires_at: u64, id: &haggle_protocol::ObjectId) {
     let now = output::now_ms();
-    if expires_at.saturating_sub(now) < 60_000 {
+    // Its lifetime as signed, not what is left by the time this is printed (a trial's
+    // `--expires 1m` read "58 seconds" and was told it lived less than a minute).
+    if expires_at.saturating_sub(created_at) < 60_000 {
         note!(
             cx.json,
             "it {}: a listing that lives less than a minute may expire before other nodes store it or anyone \
@@ -435,7 +437,7 @@ pub fn renew(cx: &Context<'_>, id: &str, expires: Option<Duration>) -> Result<()
         );
     }
     ahead_note(cx, &l);
-    brief_note(cx, l.expires_at, &l.id);
+    brief_note(cx, l.created_at, l.expires_at, &l.id);
     // As `update` says it (from a trial: a renewal left a cabin's calendar open past its end,
     // unsaid).
     if let Some(line) = past_expiry(&l) {
@@ -460,7 +462,13 @@ pub fn retract(cx: &Context<'_>, id: &str) -> Result<()> {
         // As the API answers it, tagged `"type": "listing"`.
         return output::json(&ObjectView::Listing(l));
     }
-    outln!("Retracted {}: closed here, and any open offers on it ended; {}.", l.title, gossip(&l));
+    // Named as the kind takes them (a trial's campaign with pledges read "offers").
+    let open = match l.kind {
+        haggle_protocol::ListingKind::Crowdfund => "any pledges on it ended (nothing is owed)",
+        haggle_protocol::ListingKind::Auction => "any bids on it ended",
+        _ => "any open offers on it ended",
+    };
+    outln!("Retracted {}: closed here, and {open}; {}.", l.title, gossip(&l));
     // A retraction ends offers, not deals: a booked stay or a sale agreed still binds both.
     let standing: Vec<String> = cx
         .api

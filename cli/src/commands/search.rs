@@ -286,7 +286,16 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
     // The suggestion above is why, not a place typed as a word (from a trial: its `--near`
     // hint followed a typo's).
     let typo = page.did_you_mean.is_some() || !page.guessed.is_empty();
-    let empty = if typo && page.unknown.is_empty() && empty.contains("for a place, use --near") {
+    // Nor after a word no listing says that is no listing's place either (from a trial: a
+    // search for `sourdough`, whose one listing had expired, was told to try --near).
+    let a_place = |word: &String| {
+        let near = SearchParams { near: Some(word.clone()), limit: Some(1), ..SearchParams::default() };
+        cx.api.search(&near).is_ok_and(|p| p.total > 0)
+    };
+    let near_hint = empty.contains("for a place, use --near");
+    let empty = if near_hint && typo && page.unknown.is_empty() {
+        "No listings match."
+    } else if near_hint && !page.unknown.is_empty() && !page.unknown.iter().any(a_place) {
         "No listings match."
     } else {
         empty
