@@ -293,13 +293,11 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         cx.api.search(&near).is_ok_and(|p| p.total > 0)
     };
     let near_hint = empty.contains("for a place, use --near");
-    let empty = if near_hint && typo && page.unknown.is_empty() {
-        "No listings match."
-    } else if near_hint && !page.unknown.is_empty() && !page.unknown.iter().any(a_place) {
-        "No listings match."
-    } else {
-        empty
+    let explained = match page.unknown.is_empty() {
+        true => typo,
+        false => !page.unknown.iter().any(a_place),
     };
+    let empty = if near_hint && explained { "No listings match." } else { empty };
     output::listings(&page.hits, empty, unit, output::Whose::Anyones);
     if let Some(note) = mixed_rates(&args.params(), &page.hits) {
         outln!("{}", output::dim(&note));
