@@ -121,6 +121,7 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
         images.clone_from(&lent.images);
     }
     let file = goods.map(|g| files::upload_goods(cx, g)).transpose()?;
+    let typed_geohash = patch.geohash.clone();
     let draft = ListingDraft {
         kind,
         title,
@@ -191,6 +192,9 @@ pub fn publish(cx: &Context<'_>, mut args: PublishArgs) -> Result<()> {
     }
     note_begun(cx, &begun);
     brief_note(cx, created_at, expires_at, &id);
+    if let Some(line) = coordinates_note(typed_geohash.as_deref(), &id) {
+        note!(cx.json, "{line}");
+    }
     if let Some(line) = past_expiry {
         note!(cx.json, "{line}");
     }
@@ -252,6 +256,26 @@ fn brief_note(cx: &Context<'_>, created_at: u64, expires_at: u64, id: &haggle_pr
             output::short(id)
         );
     }
+}
+
+/// How coordinates typed for `--geohash` were read (from a trial: `3.717,51.054`, longitude
+/// first as some maps copy it, put a listing marked Ghent in the Indian Ocean, unsaid): latitude
+/// first, with the command that swaps them. `None` for a geohash typed as one.
+fn coordinates_note(given: Option<&str>, id: &haggle_protocol::ObjectId) -> Option<String> {
+    let given = given?.trim();
+    let (lat, lon) = given.split_once(',')?;
+    let (lat, lon) = (lat.trim(), lon.trim());
+    let point = haggle_protocol::geo::place(given).ok()?;
+    let ns = if point.lat < 0.0 { "south" } else { "north" };
+    let ew = if point.lon < 0.0 { "west" } else { "east" };
+    let swap = match haggle_protocol::geo::place(&format!("{lon},{lat}")) {
+        Ok(_) => format!(
+            "; if your map gave the longitude first: haggle update {} --geohash {lon},{lat}",
+            output::short(id)
+        ),
+        Err(_) => String::new(),
+    };
+    Some(format!("--geohash {given} was read as latitude {lat} ({ns}), longitude {lon} ({ew}){swap}"))
 }
 
 /// Says which `--available` ranges were opened from today only.
@@ -334,6 +358,7 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
     let off_the_map = patch.geohash.as_deref() == Some("");
     let l = output::signing(cx.json, || cx.api.update(&id, &patch))?;
     let updated = l.id;
+    let coordinates = coordinates_note(patch.geohash.as_deref(), &updated);
     if cx.json {
         // As the API answers it, tagged `"type": "listing"`.
         output::json(&ObjectView::Listing(l.clone()))?;
@@ -347,6 +372,9 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
     ahead_note(cx, &l);
     note_begun(cx, &begun);
     if let Some(line) = past_expiry(&l) {
+        note!(cx.json, "{line}");
+    }
+    if let Some(line) = coordinates {
         note!(cx.json, "{line}");
     }
     // Offers already made stay on the revision they were made on: say so when the change is to
@@ -744,5 +772,22 @@ mod tests {
         }
         assert_eq!(asked(&["haggle", "listings", "--state", "open"]), [("state", "active".to_owned())]);
         assert!(crate::args::Cli::try_parse_from(["haggle", "listings", "--state", "bought"]).is_err());
+    }
+
+    /// From a trial: `--geohash 3.717,51.054` (longitude first) put a listing marked Ghent in
+    /// the Indian Ocean, unsaid. How the coordinates were read is told, with the swap.
+    #[test]
+    fn coordinates_typed_are_told_as_read_with_the_swap() {
+        let id = haggle_protocol::ObjectId::from_bytes([7; 32]);
+        let said = super::coordinates_note(Some("3.717,51.054"), &id).expect("a note");
+        assert_eq!(
+            said,
+            "--geohash 3.717,51.054 was read as latitude 3.717 (north), longitude 51.054 (east); if your map gave the longitude first: haggle update 0707070707 --geohash 51.054,3.717"
+        );
+        // No swap past 90 degrees; a south-western place; a geohash or nothing says nothing.
+        let said = super::coordinates_note(Some("-33.9, -118.4"), &id).expect("a note");
+        assert!(said.ends_with("latitude -33.9 (south), longitude -118.4 (west)"), "{said}");
+        assert_eq!(super::coordinates_note(Some("u14dkw"), &id), None);
+        assert_eq!(super::coordinates_note(None, &id), None);
     }
 }
