@@ -239,6 +239,16 @@ pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
     }
     if let Some(p) = &d.payment {
         outln!("  pay by    {}", pay_by(p));
+        if d.you_are.as_deref() == Some("buyer")
+            && p.method == "other"
+            && let Some(named) = other_amount(&p.details, &d.terms.price)
+        {
+            outln!(
+                "  check     the request's text names {named}, the deal's terms {}: pay what you agreed, and ask the seller (haggle message {})",
+                d.terms.price.display,
+                output::short(&d.id)
+            );
+        }
     }
     outln!("  next      {}", next_step(d));
     if let Some(line) = output::notes_line(d.notes, d.notes_unread, &d.id) {
@@ -522,6 +532,76 @@ fn pay_by(p: &haggle_node::api::types::PaymentView) -> String {
     }
 }
 
+/// An amount in the deal's currency that a payment request's own words name and that is not
+/// the deal's (`Pay 900 EUR by gift card` on a deal for 430.00 EUR), as written with its code
+/// (from a trial: a dodgy seller's request named another sum, and nothing said so). A number
+/// next to the currency's code, or its sign for the common ones.
+fn other_amount(text: &str, price: &haggle_node::api::types::PriceView) -> Option<String> {
+    let code = price.currency.as_str();
+    let sign = match code {
+        "EUR" => Some("€"),
+        "USD" => Some("$"),
+        "GBP" => Some("£"),
+        "JPY" | "CNY" => Some("¥"),
+        "INR" => Some("₹"),
+        _ => None,
+    };
+    let per = price.currency.minor_per_major();
+    let upper = text.to_uppercase();
+    let marks: Vec<(usize, usize)> = upper
+        .match_indices(code)
+        .map(|(at, m)| (at, at + m.len()))
+        .chain(sign.into_iter().flat_map(|s| upper.match_indices(s).map(|(at, m)| (at, at + m.len()))))
+        .collect();
+    for (start, end) in marks {
+        let before = upper[..start].trim_end();
+        let number_before: String = before
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let after = upper[end..].trim_start();
+        let number_after: String =
+            after.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',').collect();
+        for written in [number_before, number_after] {
+            let Some(minor) = minor_units(&written, per) else { continue };
+            if minor != price.amount {
+                return Some(format!("{} {code}", written.trim_end_matches(['.', ','])));
+            }
+        }
+    }
+    None
+}
+
+/// `written` (digits, with `.` or `,` between thousands or before the decimals) in minor units
+/// of a currency with `per` of them to the major unit; `None` if it is no number.
+fn minor_units(written: &str, per: u64) -> Option<u64> {
+    let written = written.trim_matches(['.', ',']);
+    if written.is_empty() || !written.bytes().any(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // The last separator followed by one or two digits (or as many as the currency has)
+    // marks the decimals; any other is between thousands.
+    let decimals = per.ilog10() as usize;
+    let (whole, fraction) = match written.rfind(['.', ',']) {
+        Some(at) if (1..=decimals.max(2)).contains(&(written.len() - at - 1)) => {
+            (&written[..at], &written[at + 1..])
+        }
+        _ => (written, ""),
+    };
+    let whole: String = whole.chars().filter(char::is_ascii_digit).collect();
+    let whole: u64 = whole.parse().ok()?;
+    let mut fraction = fraction.to_owned();
+    while fraction.len() < decimals {
+        fraction.push('0');
+    }
+    let fraction: u64 = if fraction.is_empty() { 0 } else { fraction.get(..decimals)?.parse().ok()? };
+    whole.checked_mul(per)?.checked_add(fraction)
+}
+
 /// A step's details as the timeline shows them: a Lightning invoice (up to 7,089 characters) is
 /// cut to its start (a trial's timeline printed it on every line); `pay by` shows the request in
 /// force whole, and `--json` every one.
@@ -588,6 +668,31 @@ pub(crate) fn sample_deal(stage: &str, cancel_asked_by: Option<Party>) -> DealVi
 
 #[cfg(test)]
 mod tests {
+    /// From a trial: a dodgy seller's `other` request named 900 EUR on a deal for 430 EUR, and
+    /// the buyer's deal view said nothing of it.
+    #[test]
+    fn a_request_that_names_another_sum_is_told() {
+        let price = |amount: u64, code: &str| haggle_node::api::types::PriceView {
+            amount,
+            currency: code.parse().expect("a currency"),
+            per: None,
+            decimals: None,
+            display: String::new(),
+        };
+        let deal = price(43_000, "EUR");
+        let named = |text: &str| super::other_amount(text, &deal);
+        assert_eq!(named("Pay 900 EUR by gift card (Hannah's account)").as_deref(), Some("900 EUR"));
+        assert_eq!(named("€ 1.200,50 to my PayPal").as_deref(), Some("1.200,50 EUR"));
+        for same in ["Pay 430 EUR by PayPal", "430,00 € please", "eur 430.00", "Europe only, 430 EUR"] {
+            assert_eq!(named(same), None, "{same}");
+        }
+        assert_eq!(named("PayPal to anna@example.org, 3 days"), None, "no amount named");
+        assert_eq!(super::other_amount("Pay 45 USD", &deal), None, "another currency is not this one");
+        assert_eq!(super::minor_units("1,200", 100), Some(120_000));
+        assert_eq!(super::minor_units("12.5", 100), Some(1_250));
+        assert_eq!(super::minor_units("3000", 1), Some(3_000));
+    }
+
     /// Defect (found in a trial): a bitcoin request read `pay by    bitcoin: bitcoin:bc1q...`.
     #[test]
     fn a_bitcoin_uri_is_not_named_twice() {
