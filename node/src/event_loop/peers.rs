@@ -396,10 +396,13 @@ impl EventLoop {
             let _ = self.swarm.disconnect_peer_id(peer);
             return;
         }
+        // Peers coming and going are an operator's first question of a log (from a trial: the
+        // node others bootstrapped from logged nothing while they came, went and restarted).
+        let peers = self.swarm.connected_peers().count();
         if self.dialer.is_bootstrap(&peer) {
-            tracing::info!(%peer, "connected to a bootstrap peer");
+            tracing::info!(%peer, peers, "connected to a bootstrap peer");
         } else {
-            tracing::debug!(%peer, "connected");
+            tracing::info!(%peer, peers, inbound = !dialer, "peer connected");
         }
         self.peers.connected(peer, local, dialer, ip, now);
         self.dialer.connected(peer);
@@ -416,7 +419,8 @@ impl EventLoop {
 
     /// The peer's last connection closed; `by_remote` if this node did not close it.
     pub(super) fn on_disconnected(&mut self, peer: PeerId, by_remote: bool) {
-        tracing::debug!(%peer, "disconnected");
+        let peers = self.swarm.connected_peers().count();
+        tracing::info!(%peer, peers, by_remote, "peer disconnected");
         self.peers.disconnected(&peer, Instant::now());
         // An offence record that no longer counts goes with the peer (one that does stays, so
         // leaving does not wipe it).
