@@ -365,10 +365,16 @@ fn check(config: &NodeConfig, file: &Path) -> Result<()> {
         )));
     }
     if config.redial_min_secs > config.redial_max_secs {
+        // A value left out is the default's, and said so (from a trial: `redial_max_secs = 0`
+        // alone was told of a `redial_min_secs = 2` it never wrote).
+        let defaults = haggle_node::NodeConfig::default();
+        let said = |value: u64, default: u64| {
+            if value == default { format!("{value} (the default)") } else { value.to_string() }
+        };
         return Err(crate::usage(format!(
             "redial_min_secs = {} is over redial_max_secs = {} in {}: the first wait before a redial cannot be longer than the longest",
-            config.redial_min_secs,
-            config.redial_max_secs,
+            said(config.redial_min_secs, defaults.redial_min_secs),
+            said(config.redial_max_secs, defaults.redial_max_secs),
             file.display()
         )));
     }

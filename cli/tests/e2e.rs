@@ -1150,7 +1150,9 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     for (key, value, said) in [
         ("retry_secs", "18446744073709551615", "retry_secs = 18446744073709551615 in"),
         ("heartbeat_ms", "99999999999", "at most 60000"),
-        ("redial_min_secs", "400", "redial_min_secs = 400 is over redial_max_secs = 300"),
+        ("redial_min_secs", "400", "redial_min_secs = 400 is over redial_max_secs = 300 (the default)"),
+        // From a trial: the value not written is said to be the default's.
+        ("redial_max_secs", "0", "redial_min_secs = 2 (the default) is over redial_max_secs = 0 in"),
         ("pow_bits", "40", "pow_bits = 40 in"),
     ] {
         let rest: String = kept.lines().filter(|l| !l.starts_with(key)).collect::<Vec<_>>().join("\n");

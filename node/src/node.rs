@@ -507,11 +507,15 @@ fn relay_server(id: PeerId, config: &NodeConfig) -> relay::Behaviour {
 /// are made, and in libp2p's words: it is probed the same way.
 fn port_free(addr: &Multiaddr) -> std::io::Result<()> {
     match socket_of(addr) {
-        Some((ip, Transport::Tcp(port))) if port != 0 => probe_port((ip, port).into(), "choose another port"),
-        // A trial's busy UDP port read `caused by: Address already in use` three times.
-        Some((ip, Transport::Udp(port))) if port != 0 => {
-            probe_udp_port((ip, port).into(), "choose another port for QUIC")
+        // Named where it is chosen, as the API's is (from a trial).
+        Some((ip, Transport::Tcp(port))) if port != 0 => {
+            probe_port((ip, port).into(), "choose another port with --listen (or `listen` in config.toml)")
         }
+        // A trial's busy UDP port read `caused by: Address already in use` three times.
+        Some((ip, Transport::Udp(port))) if port != 0 => probe_udp_port(
+            (ip, port).into(),
+            "choose another port for QUIC with --listen (or `listen` in config.toml)",
+        ),
         _ => Ok(()),
     }
 }

@@ -37,7 +37,7 @@ impl From<ServiceError> for ApiError {
         if let Some(store) = e.store().filter(|s| s.needs_restart()) {
             return ApiError::internal(format!(
                 "{e}. The node stops now: fix the cause ({}) and start it again; \
-                 whether this request was kept shows after the restart",
+                 if this request changed something, whether it was kept shows after the restart",
                 store.fix()
             ));
         }
