@@ -174,6 +174,25 @@ impl Default for NodeConfig {
 }
 
 impl NodeConfig {
+    /// The settings that differ from the defaults, as `key = value` by name, apart
+    /// from those `haggle status` shows anyway (`shown`) and the addresses (`listen`,
+    /// `bootstrap`, `api`, which it shows as the node uses them): so an operator can check, after
+    /// a restart, that what `config.toml` says took effect (from a trial).
+    pub fn changed_settings(&self, shown: &[&str]) -> Vec<String> {
+        let (Ok(serde_json::Value::Object(mine)), Ok(serde_json::Value::Object(default))) =
+            (serde_json::to_value(self), serde_json::to_value(NodeConfig::default()))
+        else {
+            return Vec::new();
+        };
+        mine.into_iter()
+            .filter(|(key, _)| {
+                !shown.contains(&key.as_str()) && !["listen", "bootstrap", "api"].contains(&key.as_str())
+            })
+            .filter(|(key, value)| default.get(key) != Some(value))
+            .map(|(key, value)| format!("{key} = {value}"))
+            .collect()
+    }
+
     /// A node for tests: TCP on a free loopback port, API on a free loopback port, no mDNS, a
     /// fast heartbeat and retry.
     pub fn for_tests() -> Self {
@@ -293,6 +312,22 @@ pub fn bootstrap_peer(addr: &str) -> Result<(PeerId, Multiaddr), BadAddress> {
 
 #[cfg(test)]
 mod tests {
+    /// From an operator's trial: after a restart, `haggle status` showed eight settings, and
+    /// `max_inbound_per_ip` or `heartbeat_ms` could not be checked. The others that differ from
+    /// the defaults are named.
+    #[test]
+    fn the_settings_that_differ_from_the_defaults_are_named() {
+        let config = super::NodeConfig {
+            max_inbound_per_ip: 1,
+            mdns: false,
+            cache_mib: 16,
+            bootstrap: vec!["/ip4/127.0.0.1/tcp/7400".into()],
+            ..super::NodeConfig::default()
+        };
+        assert_eq!(config.changed_settings(&["cache_mib"]), ["max_inbound_per_ip = 1", "mdns = false"]);
+        assert!(super::NodeConfig::default().changed_settings(&[]).is_empty());
+    }
+
     use super::*;
 
     #[test]

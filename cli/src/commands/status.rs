@@ -135,6 +135,11 @@ fn settings_line(s: &haggle_node::api::types::SettingsView) {
         s.trusted_keys,
         s.trust_hops
     );
+    // The rest that differ from the defaults (from a trial: a restart's max_inbound_per_ip
+    // could not be checked).
+    if !s.changed.is_empty() {
+        outln!("                also set: {}", s.changed.join(", "));
+    }
 }
 
 /// The clock part of `haggle status`.

@@ -63,6 +63,16 @@ pub(crate) async fn serve(
         // As reputation counts them: distinct keys, the owner's own left out.
         trusted_keys: service.trusted_keys(),
         trust_hops: config.trust_hops,
+        changed: config.changed_settings(&[
+            "cache_mib",
+            "max_listings",
+            "target_peers",
+            "sync_secs",
+            "pow_bits",
+            "blob_budget_mib",
+            "trusted_keys",
+            "trust_hops",
+        ]),
     };
     let app = router(AppState { service, handle, token, shutdown: shutdown.clone(), started_at, settings });
     let task = tokio::spawn(async move {

@@ -1105,6 +1105,10 @@ pub struct SettingsView {
     pub trusted_keys: usize,
     /// How far the web of trust reaches, in deals.
     pub trust_hops: u32,
+    /// The other settings that differ from the defaults, as `key = value` (`max_inbound_per_ip
+    /// = 1`, `mdns = false`), by name; the addresses are left out (see `network`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<String>,
 }
 
 /// The network part of `GET /v1/status`.
