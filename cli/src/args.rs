@@ -1184,13 +1184,14 @@ fn distance(text: &str) -> Result<String, String> {
     haggle_protocol::geo::distance(text).map(|_| text.trim().to_owned()).map_err(|e| e.to_string())
 }
 
-/// `--geohash`: a geohash, or coordinates as the geohash around them; empty (in an update)
-/// removes it.
+/// `--geohash`: a geohash, or coordinates (which the node publishes as the geohash around
+/// them), checked before any work and kept as typed, so that the command can say how it read
+/// coordinates; empty (in an update) removes it.
 fn geohash(text: &str) -> Result<String, String> {
     if text.trim().is_empty() {
         return Ok(String::new());
     }
-    haggle_protocol::geo::listing_geohash(text).map_err(|e| e.to_string())
+    haggle_protocol::geo::listing_geohash(text).map(|_| text.trim().to_owned()).map_err(|e| e.to_string())
 }
 
 fn min_deals(text: &str) -> Result<u32, String> {
