@@ -195,6 +195,19 @@ fn a_note_in_a_thread_goes_to_the_other_party_and_a_blocked_key_is_refused() {
     assert_eq!(seller.thread(&hex(&in_thread)).expect("its thread").view.thread, offer.object.id());
     // An empty message is refused before anything is signed.
     assert!(buyer.send_note(&hex(&offer), "  ".into()).is_err());
+    // From a trial: a blocked key went on writing in threads that had ended without a deal
+    // (20 messages in each of 32 withdrawn threads). Once the thread ends, with nothing to
+    // settle, its messages are refused too.
+    let withdrawn = buyer.withdraw(&hex(&offer), String::new()).expect("withdrawn");
+    seller.receive(withdrawn.object.bytes(), Via::Direct);
+    let after = buyer.send_note(&hex(&offer), "You cannot get rid of me".into()).expect("sent");
+    assert!(
+        matches!(
+            seller.receive(after.object.bytes(), Via::Direct).first(),
+            Some(Received::Refused { reason, peer_fault: false }) if reason.is_final()
+        ),
+        "a message in an ended thread from a blocked key"
+    );
 }
 
 /// A message in a deal's conversation names the deal, as `show` and `message` take it (a
