@@ -109,7 +109,7 @@ impl Service {
 
     /// Whether `thread` is held here and ended without a deal (withdrawn, declined, expired):
     /// nothing is left in it to settle.
-    fn ended_without_a_deal(&self, thread: &ObjectId) -> bool {
+    pub(super) fn ended_without_a_deal(&self, thread: &ObjectId) -> bool {
         match self.store.thread(thread) {
             Ok(Some(t)) => t.view.state.is_final() && t.view.deal_id().is_none(),
             _ => false,

@@ -936,9 +936,10 @@ pub enum Conflict {
         /// The limit.
         max: usize,
     },
-    /// A message about a listing to a key the owner blocked: its answers would be refused.
+    /// A message about a listing, or in a thread that ended without a deal, to a key the owner
+    /// blocked: its answers would be refused.
     #[error(
-        "you blocked {0}: their answers about a listing would not reach you, so a message about one is not sent to them (in a thread or deal, messages go on both ways). haggle unblock {0} first"
+        "you blocked {0}: their answers about a listing, or in a thread that ended without a deal, would not reach you, so a message there is not sent to them (in an open thread or a deal, messages go on both ways). haggle unblock {0} first"
     )]
     NoteToBlocked(haggle_protocol::PublicKey),
     /// An offer, booking request, bid or pledge on the listing of a key the owner blocked

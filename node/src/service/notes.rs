@@ -35,9 +35,13 @@ impl Service {
         // Every conversation held or named has the owner as one of its keys; if one did not,
         // there would be nobody to refuse.
         let Some(to) = conversation.other(&me) else { return Ok(None) };
-        // About a listing, their answer would be refused (`blocked_refusal`); in a thread or a
-        // deal, messages go on both ways.
-        if self.store.is_blocked(&to) && matches!(conversation.about, About::Listing(_)) {
+        // About a listing, or in a thread that ended without a deal, their answer would be
+        // refused (`blocked_refusal`); in an open thread or a deal, messages go on both ways.
+        let closed = match conversation.about {
+            About::Listing(_) => true,
+            About::Thread(thread) => self.ended_without_a_deal(&thread),
+        };
+        if closed && self.store.is_blocked(&to) {
             return Ok(Some(Conflict::NoteToBlocked(to)));
         }
         // An offer of the owner's that the other node refused for good opened nothing there: a

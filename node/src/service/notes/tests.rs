@@ -168,8 +168,9 @@ fn a_note_in_a_thread_goes_to_the_other_party_and_a_blocked_key_is_refused() {
     assert!(
         c.closed
             .as_deref()
-            .is_some_and(|why| why.contains("their answers about a listing would not reach you")
-                && why.contains("in a thread or deal, messages go on both ways")),
+            .is_some_and(|why| why.contains(
+                "their answers about a listing, or in a thread that ended without a deal, would not reach you"
+            ) && why.contains("in an open thread or a deal, messages go on both ways")),
         "{:?}",
         c.closed
     );
@@ -208,6 +209,9 @@ fn a_note_in_a_thread_goes_to_the_other_party_and_a_blocked_key_is_refused() {
         ),
         "a message in an ended thread from a blocked key"
     );
+    // Nor does the owner's go there: the answer would be refused.
+    let mine = seller.send_note(&hex(&offer), "Sorry".into()).expect_err("refused");
+    assert!(mine.to_string().starts_with("you blocked"), "{mine}");
 }
 
 /// A message in a deal's conversation names the deal, as `show` and `message` take it (a
