@@ -549,17 +549,19 @@ impl ApiClient {
         ready: impl FnOnce(),
         mut each: impl FnMut(NodeEvent) -> bool,
     ) -> Result<(), ClientError> {
-        self.follow_since(None, ready, |event, _| each(event))
+        self.follow_since(None, ready, |event, _| each(event), |_| {})
     }
 
     /// [`ApiClient::follow`], from the events the node announced since `since` (unix ms; it
     /// keeps those of its last 10 minutes): `each` is told whether an event is one of those
-    /// (`true`) or live.
+    /// (`true`) or live, and `missed` how many the stream could not give (no longer kept for a
+    /// replay, or announced faster than this client read them).
     pub fn follow_since(
         &self,
         since: Option<u64>,
         ready: impl FnOnce(),
         mut each: impl FnMut(NodeEvent, bool) -> bool,
+        mut missed: impl FnMut(u64),
     ) -> Result<(), ClientError> {
         let url =
             self.url(&since.map_or_else(|| "/v1/events".to_owned(), |s| format!("/v1/events?since={s}")));
@@ -574,13 +576,21 @@ impl ApiClient {
         }
         ready();
         let reader = BufReader::new(response.into_body().into_reader());
-        // An SSE event's name line comes before its data: `replayed` marks a recent one.
-        let mut replayed = false;
+        // An SSE event's name line comes before its data: `replayed` marks a recent one,
+        // `lagged` a count of events missed.
+        let (mut replayed, mut lagged) = (false, false);
         for line in reader.lines() {
             let line = line.map_err(|source| ClientError::Stream { url: url.clone(), source })?;
             if let Some(name) = line.strip_prefix("event:") {
                 replayed = name.trim() == "replayed";
+                lagged = name.trim() == "lagged";
             } else if let Some(data) = line.strip_prefix("data:") {
+                if std::mem::take(&mut lagged) {
+                    if let Ok(n) = data.trim().parse::<u64>() {
+                        missed(n);
+                    }
+                    continue;
+                }
                 let was_replayed = std::mem::take(&mut replayed);
                 if let Ok(event) = serde_json::from_str::<NodeEvent>(data.trim())
                     && !each(event, was_replayed)

@@ -105,18 +105,23 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
         let replay = away_since.map(|since| since.saturating_sub(REPLAY_SLACK_MS));
         let before_watch = replay.is_none() && fresh_since.is_some();
         let replay = replay.or(fresh_since.take());
-        let followed = api.follow_since(replay, ready, |event, replayed| {
-            let mut state = state.borrow_mut();
-            let replayed = match (replayed, before_watch) {
-                (false, _) => None,
-                // The owner's own listings, published before the watch started, are no news.
-                (true, true) if matches!(event, NodeEvent::ListingPublished { .. }) => return true,
-                (true, true) => Some("before_watch"),
-                (true, false) => Some("while_away"),
-            };
-            // What was missed could not be told: the watch ends (see below).
-            state.failure.is_none() && state.show(&round, &event, replayed)
-        });
+        let followed = api.follow_since(
+            replay,
+            ready,
+            |event, replayed| {
+                let mut state = state.borrow_mut();
+                let replayed = match (replayed, before_watch) {
+                    (false, _) => None,
+                    // The owner's own listings, published before the watch started, are no news.
+                    (true, true) if matches!(event, NodeEvent::ListingPublished { .. }) => return true,
+                    (true, true) => Some("before_watch"),
+                    (true, false) => Some("while_away"),
+                };
+                // What was missed could not be told: the watch ends (see below).
+                state.failure.is_none() && state.show(&round, &event, replayed)
+            },
+            |n| missed(cx.json, n),
+        );
         if let Some(e) = state.borrow_mut().failure.take() {
             return Err(e).context("while watching");
         }
@@ -152,6 +157,23 @@ pub fn watch(cx: &Context<'_>, args: &WatchArgs) -> Result<()> {
             Some(since) if !opened.get() => Some(since),
             _ => Some(lost),
         };
+    }
+}
+
+/// Says that the node's stream could not give `n` events: it no longer kept them for the
+/// watch's return (a burst of listings, say), or the watch read slower than they came. From a
+/// trial: a replay left an offer out, unsaid.
+fn missed(json: bool, n: u64) {
+    if json {
+        outln!("{}", serde_json::json!({ "event": "missed", "count": n, "at": output::now_ms() }));
+    } else {
+        eprintln!(
+            "{}",
+            output::dim(&format!(
+                "{} could not be told here (the node keeps its last 2,000 of each sort for 10 minutes, and a watch that falls behind loses the oldest): haggle offers, haggle deals and haggle messages have everything",
+                output::count(n as usize, "event")
+            ))
+        );
     }
 }
 
