@@ -56,6 +56,10 @@ impl Service {
         let held: std::collections::HashSet<_> = mail.iter().map(Object::id).collect();
         let mut unopenable = self.unopenable.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         unopenable.retain(|id| held.contains(id));
+        // Opened first, then taken in the order their messages were signed: the store keeps
+        // mailboxes by id, and a watch told a conversation's messages in that order, scrambled
+        // (from a trial: 1, 4, 3, 2).
+        let mut opened = Vec::new();
         for mailbox in mail {
             if unopenable.contains(&mailbox.id())
                 || self.store.has_receipt(&mailbox.id())?
@@ -69,19 +73,22 @@ impl Service {
                 unopenable.insert(mailbox.id());
                 continue;
             };
-            let inner = match Object::decode_verify(&plain, Timestamp::now()) {
+            match Object::decode_verify(&plain, Timestamp::now()) {
                 // Only the message's own author may carry it in a mailbox, and only to its
                 // recipient; anything else is left unacknowledged, so it does not count as
                 // delivered on the sender's node.
                 Ok(inner) if inner.author() == mailbox.author() && inner.body().recipient() == Some(me) => {
-                    inner
+                    opened.push((mailbox.clone(), m.clone(), inner));
                 }
                 _ => {
                     tracing::debug!(mailbox = %mailbox.id().fmt_short(), "mail whose content is not a message from its sender");
                     unopenable.insert(mailbox.id());
-                    continue;
                 }
-            };
+            }
+        }
+        opened.sort_by_key(|(_, _, inner)| (inner.created_at(), inner.id()));
+        for (mailbox, m, inner) in opened {
+            let m = &m;
             self.receive_verified(&inner, Via::Mail, &mut out);
             match out.received.last() {
                 // Never taken, however often opened (a second Withdraw, an offer from a key the

@@ -475,3 +475,53 @@ fn a_blocked_key_opens_no_new_thread_but_ends_its_old_one() {
     assert!(later.then.is_empty() && later.received.is_empty(), "{:?}", later.received);
     assert!(seller.thread(&second.id().to_hex()).is_err(), "still no thread");
 }
+
+/// From a trial: a node back from away took its mail in the order the store keeps mailboxes
+/// (by id), and a watch told a conversation's messages scrambled (1, 4, 3, 2). Mail is taken in
+/// the order its messages were signed.
+#[test]
+fn mail_is_taken_in_the_order_its_messages_were_signed() {
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let listing = seller
+        .publish(crate::api::types::ListingDraft {
+            title: "Garden bench".into(),
+            category: "home/garden".into(),
+            price: Some("40".into()),
+            currency: "EUR".parse().ok(),
+            ..Default::default()
+        })
+        .expect("published");
+    buyer.receive(listing.object.bytes(), Via::Gossip);
+    let offer = buyer
+        .offer(
+            &listing.object.id().to_hex(),
+            crate::api::types::TermsDraft { price: Some("35".into()), ..Default::default() },
+        )
+        .expect("offered");
+    let thread = offer.object.id().to_hex();
+    let mut sent = vec![offer.object.clone()];
+    for n in 1..=6 {
+        sent.push(buyer.send_note(&thread, format!("message {n}")).expect("noted").object);
+    }
+    let due = buyer
+        .outbox_due(crate::service::OutboxScope::All, &HashSet::new(), |_, _| Duration::ZERO)
+        .expect("the outbox");
+    assert_eq!(due.mail.len(), sent.len(), "a sealed copy of each");
+    // Carried in whatever order, opened at once.
+    for mailbox in due.mail.iter().rev() {
+        seller.receive(mailbox, Via::Gossip);
+    }
+    let opened = seller.open_mail().expect("opened");
+    let told: Vec<ObjectId> = opened
+        .then
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            NodeEvent::NegotiationReceived { id, .. } | NodeEvent::NoteReceived { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    sent.sort_by_key(|o| (o.created_at(), o.id()));
+    assert_eq!(told, sent.iter().map(|o| o.id()).collect::<Vec<_>>(), "in the order they were signed");
+}
