@@ -14,10 +14,28 @@ use super::{Conflict, InvalidInput, Service, ServiceError};
 use crate::api::types::{NameChange, NameRequest, NameView, NamesPage};
 
 /// Characters that change how text shows without showing themselves (zero-width spaces and
-/// joiners, direction marks and overrides, the byte-order mark, a soft hyphen): two names that
-/// differ only by them would look the same in a table.
+/// joiners, direction marks and overrides, the byte-order mark, a soft hyphen, the Arabic
+/// letter mark, fillers that draw as blanks, tag characters, invisible musical formatting):
+/// two names that differ only by them would look the same in a table. (From a hostile trial:
+/// U+061C, U+180E, U+3164, U+115F, U+2800, U+034F, the tags and U+1D173 got through.)
 fn invisible(c: char) -> bool {
-    matches!(c, '\u{AD}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}')
+    matches!(
+        c,
+        '\u{AD}'
+            | '\u{34F}'
+            | '\u{61C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
 }
 
 /// Whether the invisible character at `at` of `chars` is a zero-width non-joiner or joiner
@@ -31,12 +49,22 @@ fn spelling_joiner(chars: &[char], at: usize) -> bool {
         && shown(chars.get(at + 1))
 }
 
+/// Whether the tag character at `at` of `chars` spells a flag with the black flag before its
+/// run of tags (🏴 and the tags of `gbsct`, Scotland's), as emoji do.
+fn flag_tag(chars: &[char], at: usize) -> bool {
+    let tag = |c: char| ('\u{E0020}'..='\u{E007F}').contains(&c);
+    tag(chars[at]) && chars[..at].iter().rev().find(|c| !tag(**c)) == Some(&'\u{1F3F4}')
+}
+
 /// Whether `text` holds a character that does not show (a zero-width space, a direction
 /// override, a soft hyphen) other than a joiner that spells a word: such a character makes a
 /// text read as another (a title reversed on screen, two titles alike that are not).
 pub(crate) fn hides_characters(text: &str) -> bool {
     let chars: Vec<char> = text.chars().collect();
-    chars.iter().enumerate().any(|(at, &c)| invisible(c) && !spelling_joiner(&chars, at))
+    chars
+        .iter()
+        .enumerate()
+        .any(|(at, &c)| invisible(c) && !spelling_joiner(&chars, at) && !flag_tag(&chars, at))
 }
 
 /// A name as kept (trimmed, its inner spaces one each), if one a table can show in place of a
@@ -53,7 +81,9 @@ pub fn check_name(given: &str) -> Result<String, InvalidInput> {
         return refuse("a name has at least one character".into());
     }
     let chars: Vec<char> = composed.trim().chars().collect();
-    let hidden = |(at, &c): (usize, &char)| c.is_control() || (invisible(c) && !spelling_joiner(&chars, at));
+    let hidden = |(at, &c): (usize, &char)| {
+        c.is_control() || (invisible(c) && !spelling_joiner(&chars, at) && !flag_tag(&chars, at))
+    };
     if chars.iter().enumerate().any(hidden) {
         return refuse("a name is one line of visible characters".into());
     }

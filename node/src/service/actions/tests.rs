@@ -2278,6 +2278,21 @@ fn a_title_that_hides_characters_is_refused() {
     let place = ListingDraft { location: Some("Gent\u{200B}".into()), ..draft("Lamp", "10") };
     assert!(seller.publish(place).expect_err("hidden").to_string().starts_with("the place holds"));
     seller.publish(draft("یوناس\u{200C}خان 👨\u{200D}👩\u{200D}👧", "10")).expect("joiners that spell");
+    // From a hostile trial: more that do not show got through (the Arabic letter mark, blank
+    // fillers, a combining grapheme joiner, tag characters, invisible musical formatting).
+    for hidden in
+        ['\u{61C}', '\u{180E}', '\u{3164}', '\u{115F}', '\u{2800}', '\u{34F}', '\u{E0041}', '\u{1D173}']
+    {
+        let e = seller.publish(draft(&format!("Chair {hidden}Ax"), "10")).expect_err("hidden");
+        assert!(
+            e.to_string().starts_with("the title holds a character that does not show"),
+            "{hidden:?}: {e}"
+        );
+    }
+    // A flag's tags spell it (Scotland's).
+    seller
+        .publish(draft("Kilt \u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}", "10"))
+        .expect("a flag");
 }
 
 /// From a trial: a seller moved a listing from one currency to another, then accepted an offer
