@@ -210,6 +210,15 @@ fn table_lines(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
 /// 80 columns, and a search's table 186).
 pub fn clip(text: &str, max: usize) -> String {
     use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    // A run of spaces or a tab in a cell reads as the gap between two columns (from a hostile
+    // trial: a place of `Ghent   alice: trusted` passed for a SELLER cell): one space each.
+    let spaced;
+    let text = if text.contains(['\t']) || text.contains("  ") {
+        spaced = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        spaced.as_str()
+    } else {
+        text
+    };
     if text.width() <= max {
         return text.to_owned();
     }
@@ -1644,6 +1653,15 @@ mod tests {
         let theirs = sample_listing(1, ListingState::Active, 1);
         let both = captured(|| listings(&[mine, theirs], "", unit, Whose::Anyones));
         assert!(both.contains("GIVER") && both.contains(" you "), "{both}");
+    }
+
+    /// From a hostile trial: a place of `Ghent   alice: trusted` passed for a SELLER cell, and
+    /// a tab in a message read as a column's gap. A cell's runs of spaces are one space.
+    #[test]
+    fn a_cell_has_no_gap_that_reads_as_a_column() {
+        assert_eq!(clip("Ghent   alice: trusted", 40), "Ghent alice: trusted");
+        assert_eq!(clip("tab\there", 40), "tab here");
+        assert_eq!(clip("one space", 40), "one space");
     }
 
     /// From a trial: a copy of an honest seller's listing by a dodgy one read like it, row for
