@@ -1133,8 +1133,11 @@ pub fn thread(t: &ThreadView) {
                 (Party::Me, 0) => outln!(
                     "  next      your move: decline (haggle decline {thread}), or wait for other promises to end"
                 ),
+                // A giveaway's counter names no price (from a trial: the hint's --price was
+                // refused).
                 (Party::Me, _) => outln!(
-                    "  next      your move: counter for {left} or fewer (haggle counter {thread} --qty {left} --price ...{}), or decline",
+                    "  next      your move: counter for {left} or fewer (haggle counter {thread} --qty {left}{}{}), or decline",
+                    if t.listing_kind == Some(ListingKind::Giveaway) { "" } else { " --price ..." },
                     as_offered_flag(t)
                 ),
                 // None free: fewer is none (a trial read "counter for fewer" with none to give).
@@ -1478,6 +1481,11 @@ mod tests {
         t.terms.quantity = 3;
         let said = captured(|| thread(&t));
         assert!(said.contains("--qty 2 --price ... --as-offered), or decline"), "{said}");
+        // A giveaway's counter names no price (from a trial).
+        t.listing_kind = Some(ListingKind::Giveaway);
+        let said = captured(|| thread(&t));
+        assert!(said.contains("(haggle counter 0303030303 --qty 2 --as-offered), or decline"), "{said}");
+        t.listing_kind = None;
         // A new asking price binds nobody to anything: no flag.
         (t.listing_changed, t.quantity_left, t.terms.quantity) = (vec!["price".into()], None, 1);
         let said = captured(|| thread(&t));

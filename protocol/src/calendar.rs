@@ -189,12 +189,12 @@ pub enum BookingError {
         open: Vec<DateRange>,
     },
     /// Shorter than the shortest stay.
-    #[error(
-        "the shortest stay is {}; {range} is {nights}: e.g. {}",
-        plural_nights(*.min),
-        DateRange { from: range.from, to: range.from.saturating_add(*.min) }
-    )]
+    #[error("the shortest stay is {}; {range} is {}: {}", plural_nights(*.min), plural_nights(*.nights), shorter_example(*.example, range))]
     TooShort {
+        /// A stay as long that the calendar takes from the first night asked on, to try instead
+        /// (where the refusal is shown: see [`Calendar::suggest`]; else from the first night
+        /// asked), or `None` if none can start from then on.
+        example: Option<DateRange>,
         /// The dates asked.
         range: DateRange,
         /// Their nights.
@@ -204,8 +204,9 @@ pub enum BookingError {
     },
     /// Longer than the longest stay.
     #[error(
-        "the longest stay is {}; {range} is {nights}: e.g. {}",
+        "the longest stay is {}; {range} is {}: e.g. {}",
         plural_nights(*.max),
+        plural_nights(*.nights),
         DateRange { from: range.from, to: range.from.saturating_add(*.max) }
     )]
     TooLong {
@@ -230,6 +231,16 @@ pub enum BookingError {
         /// takes (an example to try instead), when [`Calendar::suggest`] found one.
         free: Option<DateRange>,
     },
+}
+
+/// A shorter stay's example, as its refusal says it: the stay to try, or that none as long can
+/// start from the first night asked on (from a trial: near the end of an open range, the
+/// example ran past it, and its own refusal sent the guest back).
+fn shorter_example(example: Option<DateRange>, asked: &DateRange) -> String {
+    match example {
+        Some(stay) => format!("e.g. {stay}"),
+        None => format!("none that long can be booked from {} on", Date(asked.from)),
+    }
 }
 
 /// The open ranges that end after `asked` begins, as a person reads them: the first three, and
@@ -259,7 +270,8 @@ impl Calendar {
         }
         let nights = range.nights();
         if nights < self.min_stay {
-            return Err(BookingError::TooShort { range: *range, nights, min: self.min_stay });
+            let example = Some(DateRange { from: range.from, to: range.from.saturating_add(self.min_stay) });
+            return Err(BookingError::TooShort { example, range: *range, nights, min: self.min_stay });
         }
         if self.max_stay > 0 && nights > self.max_stay {
             return Err(BookingError::TooLong { range: *range, nights, max: self.max_stay });
@@ -278,6 +290,9 @@ impl Calendar {
             BookingError::Taken { asked, taken, free: None } => {
                 let free = self.first_fit_of(asked.nights(), asked.from);
                 BookingError::Taken { asked, taken, free }
+            }
+            BookingError::TooShort { range, nights, min, .. } => {
+                BookingError::TooShort { example: self.first_fit_of(min, range.from), range, nights, min }
             }
             other => other,
         }
@@ -456,6 +471,16 @@ mod tests {
             instant: false,
         };
         assert_eq!(cal.fits(&r("2026-12-20..2026-12-27")), Ok(()));
+        // From a trial: one night before the open range's end, the shortest stay's example ran
+        // past it, and its refusal sent the guest back. Where shown, the example is one that
+        // fits, or none is offered.
+        let short = cal.fits(&r("2026-12-31..2027-01-01")).expect_err("too short");
+        assert_eq!(
+            cal.suggest(short).to_string(),
+            "the shortest stay is 2 nights; 2026-12-31..2027-01-01 is 1 night: none that long can be booked from 2026-12-31 on"
+        );
+        let short = cal.fits(&r("2026-12-20..2026-12-21")).expect_err("too short");
+        assert!(cal.suggest(short).to_string().ends_with("e.g. 2026-12-20..2026-12-22"));
         let closed = cal.fits(&r("2026-12-30..2027-01-02")).expect_err("past the open range");
         assert!(matches!(closed, BookingError::NotOpen { .. }));
         assert_eq!(

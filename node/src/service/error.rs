@@ -1486,11 +1486,17 @@ fn booking_text(e: &haggle_protocol::BookingError, service: bool) -> String {
     match e {
         _ if !service => e.to_string(),
         // With a booking that fits, as a stay's refusal has (from a trial).
-        BookingError::TooShort { range, nights, min } => format!(
-            "the shortest booking is {}; {range} is {}: e.g. {}",
+        BookingError::TooShort { example, range, nights, min } => format!(
+            "the shortest booking is {}; {range} is {}: {}",
             days(*min),
             days(*nights),
-            haggle_protocol::DateRange { from: range.from, to: range.from.saturating_add(*min) }
+            match example {
+                Some(booking) => format!("e.g. {booking}"),
+                None => format!(
+                    "none that long can be booked from {} on",
+                    haggle_protocol::calendar::Date(range.from)
+                ),
+            }
         ),
         BookingError::TooLong { range, nights, max } => format!(
             "the longest booking is {}; {range} is {}: e.g. {}",

@@ -85,10 +85,12 @@ impl Service {
                     }
                     kind => format!("{kind} listings take offers, not bookings"),
                 };
+                // A listing with no price names no currency: the offer must (from a trial: the
+                // example was refused for lacking one).
                 return Err(InvalidInput::Dates(format!(
                     "this listing takes no bookings ({why}): leave out the dates and make an offer, e.g. haggle offer {} --price {}",
                     listing.id().fmt_short(),
-                    l.price.as_ref().map_or_else(|| "100".to_owned(), Price::decimal)
+                    l.price.as_ref().map_or_else(|| "100 --currency EUR".to_owned(), Price::decimal)
                 ))
                 .into());
             }
@@ -608,9 +610,15 @@ impl Service {
 
 /// [`start_anew`] on the listing revision named `listing` (its current one, as lists show it).
 pub(super) fn start_anew_on(thread: &ThreadRecord, listing: String) -> (&'static str, String) {
+    // A listing with no price (a wanted ad open to offers) names no currency: the offer must.
+    let priced = thread.listing.as_ref().and_then(Object::listing).is_none_or(|l| l.price.is_some());
     match (thread.view.terms.dates.is_some(), listing_kind(thread)) {
         (true, _) => ("ask again", format!("haggle book {listing} --from ... --to ...")),
         (false, Some(ListingKind::Giveaway)) => ("ask again", format!("haggle offer {listing}")),
+        (false, _) if !priced => (
+            "make a new offer",
+            format!("haggle offer {listing} --price ... --currency {}", thread.view.terms.price.currency),
+        ),
         (false, _) => ("make a new offer", format!("haggle offer {listing} --price ...")),
     }
 }

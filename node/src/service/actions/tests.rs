@@ -2330,3 +2330,29 @@ fn a_renewal_without_a_lifetime_never_ends_a_listing_sooner() {
     let default = seller.renew(&id, None).expect("renewed");
     assert!(expiry(&default) >= now + 29 * 86_400_000, "30 days");
 }
+
+/// From a trial: on a wanted ad with no budget, the ended thread's "start again" and a
+/// booking's refusal suggested `haggle offer ... --price ...`, which is refused there for
+/// naming no currency. Both name one.
+#[test]
+fn starting_again_on_a_wanted_ad_without_a_budget_names_a_currency() {
+    let (buyer, _bd) = service(1);
+    let (seller, _sd) = service(2);
+    let wanted =
+        ListingDraft { kind: ListingKind::Wanted, price: None, currency: None, ..draft("Cargo bike", "1") };
+    let ad = buyer.publish(wanted).expect("published");
+    seller.receive(ad.object.bytes(), Via::Gossip);
+    let id = ad.object.id().to_hex();
+    let terms =
+        TermsDraft { price: Some("300".into()), currency: "EUR".parse().ok(), ..TermsDraft::default() };
+    let offer = seller.offer(&id, terms).expect("offered");
+    buyer.receive(offer.object.bytes(), Via::Direct);
+    let declined = buyer.decline(&offer.object.id().to_hex(), String::new()).expect("declined");
+    seller.receive(declined.object.bytes(), Via::Direct);
+    let view = seller.thread_view(&offer.object.id().to_hex()).expect("the thread");
+    let again = view.again.expect("how to start again");
+    assert!(again.ends_with("--price ... --currency EUR"), "{again}");
+    let dated = TermsDraft { dates: Some("2026-12-20..2026-12-22".into()), ..TermsDraft::default() };
+    let refused = seller.offer(&id, dated).expect_err("no bookings").to_string();
+    assert!(refused.contains("--price 100 --currency EUR"), "{refused}");
+}
