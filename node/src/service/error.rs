@@ -796,7 +796,8 @@ pub enum Conflict {
     /// An accept of terms whose nights do not fit (any more), with the ways on: the thread
     /// stays open for other dates (a trial's owner read only the overlap).
     #[error(
-        "{why}: counter with other dates (haggle counter {0} --from YYYY-MM-DD --to YYYY-MM-DD), or decline (haggle decline {0})",
+        "{}: counter with other dates (haggle counter {1} --from YYYY-MM-DD --to YYYY-MM-DD), or decline (haggle decline {1})",
+        booking_text(.why, *.service),
         .thread.fmt_short()
     )]
     BookingAccept {
@@ -804,6 +805,9 @@ pub enum Conflict {
         why: haggle_protocol::BookingError,
         /// The thread.
         thread: ObjectId,
+        /// Whether the listing is a service (its calendar books days of work: a trial's
+        /// accept read "the first stay as long").
+        service: bool,
     },
     /// The listing's author answering, without `as_offered`, an offer made on an earlier
     /// revision that described the listing otherwise: an accept or counter binds the author to

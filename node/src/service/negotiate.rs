@@ -199,7 +199,7 @@ impl Service {
             };
             match current.as_ref().and_then(Object::listing) {
                 Some(l) => booking_draft(&mut draft, l, &dates)?,
-                None => whole_booking(&draft)?,
+                None => whole_booking(&draft, None)?,
             }
         }
         let listing_currency = thread
@@ -629,12 +629,14 @@ fn is_zero(amount: &str) -> bool {
     amount.bytes().any(|b| b == b'0') && amount.bytes().all(|b| b == b'0' || b == b'.')
 }
 
-/// A booking is for the whole place or thing: one, whatever the nights.
-fn whole_booking(draft: &TermsDraft) -> Result<(), ServiceError> {
+/// A booking is for the whole place or thing (a service's: the whole job): one, whatever the
+/// nights or days.
+fn whole_booking(draft: &TermsDraft, kind: Option<ListingKind>) -> Result<(), ServiceError> {
     if draft.quantity.is_some_and(|q| q != 1) {
-        return Err(
-            InvalidInput::Dates("a booking is for the whole place or thing: leave out --qty".into()).into()
-        );
+        // From a trial: a service's booking was told of "the whole place or thing".
+        let what =
+            if kind == Some(ListingKind::Service) { "the whole job" } else { "the whole place or thing" };
+        return Err(InvalidInput::Dates(format!("a booking is for {what}: leave out --qty")).into());
     }
     Ok(())
 }
@@ -642,7 +644,7 @@ fn whole_booking(draft: &TermsDraft) -> Result<(), ServiceError> {
 /// [`whole_booking`]; and without a price, a booking offers what the nights cost at the
 /// listing's price.
 fn booking_draft(draft: &mut TermsDraft, listing: &Listing, dates: &DateRange) -> Result<(), ServiceError> {
-    whole_booking(draft)?;
+    whole_booking(draft, Some(listing.kind))?;
     if let (Some(price), None, None) = (&listing.price, &draft.price, &draft.currency) {
         let amount =
             haggle_protocol::calendar::asking(price, dates).ok_or(InvalidInput::NoPrice("a booking"))?;
@@ -734,8 +736,8 @@ fn within_check_in_day(
 /// An accept refused for its nights, with the ways on in the thread (other dates, or a decline).
 fn booking_ways(e: ServiceError, thread: &ThreadRecord) -> ServiceError {
     match e {
-        ServiceError::Conflict(Conflict::Booking(why, _)) => {
-            Conflict::BookingAccept { why, thread: thread.view.thread }.into()
+        ServiceError::Conflict(Conflict::Booking(why, service)) => {
+            Conflict::BookingAccept { why, thread: thread.view.thread, service }.into()
         }
         e => e,
     }

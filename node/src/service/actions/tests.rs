@@ -2223,6 +2223,30 @@ fn a_service_booked_by_the_day_is_refused_in_days() {
     assert!(undated.contains("this listing takes bookings: say which days, e.g. haggle book"), "{undated}");
     let past_end = book("2027-03-18..2027-03-21").expect_err("past the open range").to_string();
     assert!(past_end.contains("its first day is open") && past_end.contains("end by"), "{past_end}");
+    // From a trial: one day before the end, the example ran past it; none that long fits.
+    let last = book("2027-03-19..2027-03-20").expect_err("too short").to_string();
+    assert!(last.ends_with("is 1 day: none that long can be booked from 2027-03-19 on"), "{last}");
+    // From a trial: a booking's quantity and an accept's overlap spoke of places and stays.
+    let two = TermsDraft {
+        dates: Some("2027-03-10..2027-03-12".into()),
+        quantity: Some(2),
+        ..TermsDraft::default()
+    };
+    let qty = guest.offer(&listing.id().to_hex(), two).expect_err("one booking").to_string();
+    assert_eq!(qty, "a booking is for the whole job: leave out --qty");
+    let first = book("2027-03-15..2027-03-17").expect("two days");
+    let second = book("2027-03-16..2027-03-18").expect("asked");
+    for asked in [&first, &second] {
+        owner.receive(asked.object.bytes(), Via::Direct);
+    }
+    let accepted = owner.accept(&first.object.id().to_hex()).expect("accepted");
+    guest.receive(accepted.object.bytes(), Via::Direct);
+    let record = guest.thread(&first.object.id().to_hex()).expect("the thread");
+    let confirm =
+        record.messages.iter().find(|m| m.kind() == haggle_protocol::ObjectKind::Confirm).expect("a confirm");
+    owner.receive(confirm.bytes(), Via::Direct);
+    let overlap = owner.accept(&second.object.id().to_hex()).expect_err("overlap").to_string();
+    assert!(overlap.contains("the first booking as long") && !overlap.contains("stay"), "{overlap}");
     book("2027-03-10..2027-03-12").expect("two days");
     // Retracted, it takes no bookings (a trial's was said to take no offers).
     let retracted = owner.retract(&listing.id().to_hex()).expect("retracted");
