@@ -84,6 +84,9 @@ pub(super) struct SyncFlow {
 const UNPUSHED_FOR: Duration = Duration::from_secs(3_600);
 /// Peers remembered as taking none of our pushes, at most (one per connected peer at most).
 const MAX_UNPUSHED: usize = 512;
+/// Objects a session pushes, none taken, before its peer is not pushed to: fewer may have come
+/// to it by gossip while they were on their way.
+const UNPUSHED_AFTER: u64 = 16;
 
 impl SyncFlow {
     /// Sessions under way.
@@ -310,8 +313,12 @@ impl EventLoop {
                 self.emit(NodeEvent::SyncCompleted { peer, received: state.received, sent: state.sent });
                 // A peer that took none of what it lacked refuses it (too little proof of work
                 // for its node, say): pushing it all again at every sync would only cost both
-                // sides (from an operator's trial). It fetches what it takes itself.
-                if state.pushed > 0 && state.sent == 0 && self.sync.unpushed.len() < MAX_UNPUSHED {
+                // sides (from an operator's trial). It fetches what it takes itself. A few
+                // taken by gossip meanwhile are no sign of that.
+                if state.pushed >= UNPUSHED_AFTER
+                    && state.sent == 0
+                    && self.sync.unpushed.len() < MAX_UNPUSHED
+                {
                     tracing::debug!(%peer, pushed = state.pushed, "the peer took none of our pushes: not pushed to for an hour");
                     self.sync.unpushed.insert(peer, Instant::now());
                 }

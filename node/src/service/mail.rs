@@ -86,7 +86,9 @@ impl Service {
                 }
             }
         }
-        opened.sort_by_key(|(_, _, inner)| (inner.created_at(), inner.id()));
+        // Within one millisecond, what opens a thread before what answers it or talks in it.
+        opened
+            .sort_by_key(|(_, _, inner)| (inner.created_at(), inner.body().opening().is_none(), inner.id()));
         for (mailbox, m, inner) in opened {
             let m = &m;
             self.receive_verified(&inner, Via::Mail, &mut out);

@@ -483,25 +483,19 @@ fn a_blocked_key_opens_no_new_thread_but_ends_its_old_one() {
 fn mail_is_taken_in_the_order_its_messages_were_signed() {
     let (seller, _sd) = service(1);
     let (buyer, _bd) = service(2);
-    let listing = seller
-        .publish(crate::api::types::ListingDraft {
-            title: "Garden bench".into(),
-            category: "home/garden".into(),
-            price: Some("40".into()),
-            currency: "EUR".parse().ok(),
-            ..Default::default()
-        })
-        .expect("published");
+    let listing = seller.publish(crate::service::testing::draft("Garden bench", "40")).expect("published");
     buyer.receive(listing.object.bytes(), Via::Gossip);
-    let offer = buyer
-        .offer(
-            &listing.object.id().to_hex(),
-            crate::api::types::TermsDraft { price: Some("35".into()), ..Default::default() },
-        )
-        .expect("offered");
+    let terms = crate::service::testing::offer_of("35");
+    let offer = buyer.offer(&listing.object.id().to_hex(), terms).expect("offered");
     let thread = offer.object.id().to_hex();
     let mut sent = vec![offer.object.clone()];
     for n in 1..=6 {
+        // Each signed in a millisecond of its own, as a person types them (bounded).
+        let before = haggle_protocol::Timestamp::now();
+        let until = std::time::Instant::now() + Duration::from_secs(1);
+        while haggle_protocol::Timestamp::now() == before && std::time::Instant::now() < until {
+            std::hint::spin_loop();
+        }
         sent.push(buyer.send_note(&thread, format!("message {n}")).expect("noted").object);
     }
     let due = buyer
