@@ -188,8 +188,9 @@ pub fn print(view: &ConversationView, marked: bool) {
             Party::Them => "them",
         };
         let mark = if n.read { " " } else { "*" };
-        let mut lines = n.message.lines();
-        outln!("{mark} {at:<width$}  {who}  {}", lines.next().unwrap_or_default());
+        let shown = shown_lines(&n.message);
+        let mut lines = shown.iter();
+        outln!("{mark} {at:<width$}  {who}  {}", lines.next().map_or("", String::as_str));
         for more in lines {
             outln!("  {:<width$}        {more}", "");
         }
@@ -206,6 +207,29 @@ pub fn print(view: &ConversationView, marked: bool) {
         outln!("* new since you last read{still}.");
     }
     outln!("{}", answer_line(view));
+}
+
+/// A message's lines as a conversation prints them: as written, but a run of more than two
+/// blank lines is one line that counts them (from a hostile trial: one message of line
+/// breaks filled 2,408 lines of the screen and buried the others).
+fn shown_lines(message: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut blank = 0usize;
+    let flush = |out: &mut Vec<String>, blank: usize| match blank {
+        0 => {}
+        1 | 2 => out.extend(std::iter::repeat_n(String::new(), blank)),
+        n => out.push(format!("({n} blank lines)")),
+    };
+    for line in message.lines() {
+        if line.trim().is_empty() {
+            blank += 1;
+            continue;
+        }
+        flush(&mut out, std::mem::take(&mut blank));
+        out.push(line.to_owned());
+    }
+    flush(&mut out, blank);
+    out
 }
 
 /// How to answer, or why no answer would go.
@@ -275,6 +299,16 @@ fn delivery(n: &NoteView) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// From a hostile trial: one message of line breaks filled the screen.
+    #[test]
+    fn a_run_of_blank_lines_is_one_line_that_counts_them() {
+        let flood = format!("look{}here", "\n".repeat(1_500));
+        assert_eq!(shown_lines(&flood), ["look", "(1499 blank lines)", "here"]);
+        assert_eq!(shown_lines("a\n\nb"), ["a", "", "b"], "a paragraph's gap is kept");
+        assert_eq!(shown_lines("a\n\n\nb"), ["a", "", "", "b"]);
+        assert_eq!(shown_lines("one line"), ["one line"]);
+    }
 
     #[test]
     fn a_message_is_checked_before_the_node_is_asked() {
