@@ -404,7 +404,7 @@ pub fn short_peer(peer: &impl ToString) -> String {
     if let Some(name) = name_of(&s) {
         return name;
     }
-    if s.len() > 16 { format!("{}…{}", &s[..8], &s[s.len() - 6..]) } else { s }
+    if s.len() > 16 { format!("{}{}", &s[..8], key_end(&s)) } else { s }
 }
 
 /// The end of a key, for a table's column too narrow for [`short_peer`]: `…WA4YPf`, the

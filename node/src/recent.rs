@@ -36,6 +36,16 @@ struct Rings {
     listings: Ring,
 }
 
+impl Rings {
+    /// The ring `event` is kept in.
+    fn of(&mut self, event: &NodeEvent) -> &mut Ring {
+        match event {
+            NodeEvent::ListingStored { .. } => &mut self.listings,
+            _ => &mut self.events,
+        }
+    }
+}
+
 /// Events kept, and the times of those dropped for the count (not for their age).
 #[derive(Debug, Default)]
 struct Ring {
@@ -51,13 +61,13 @@ impl Ring {
         while self.dropped.front().is_some_and(|t| t.saturating_add(MAX_AGE_MS) < at) {
             self.dropped.pop_front();
         }
-        while self.kept.len() >= MAX_RECENT {
-            if let Some((t, _)) = self.kept.pop_front() {
-                if self.dropped.len() >= MAX_DROPPED {
-                    self.dropped.pop_front();
-                }
-                self.dropped.push_back(t);
+        if self.kept.len() >= MAX_RECENT
+            && let Some((t, _)) = self.kept.pop_front()
+        {
+            if self.dropped.len() >= MAX_DROPPED {
+                self.dropped.pop_front();
             }
+            self.dropped.push_back(t);
         }
         self.kept.push_back((at, event.clone()));
     }
@@ -93,10 +103,7 @@ impl RecentEvents {
             return;
         }
         let mut rings = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match event {
-            NodeEvent::ListingStored { .. } => rings.listings.keep(at, event),
-            _ => rings.events.keep(at, event),
-        }
+        rings.of(event).keep(at, event);
     }
 
     /// When `event` was announced (unix ms), if it is kept: the newest kept that equals it. A
@@ -106,12 +113,8 @@ impl RecentEvents {
         if routine(event) {
             return None;
         }
-        let rings = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let ring = match event {
-            NodeEvent::ListingStored { .. } => &rings.listings,
-            _ => &rings.events,
-        };
-        ring.kept.iter().rev().find(|(_, e)| e == event).map(|(at, _)| *at)
+        let mut rings = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        rings.of(event).kept.iter().rev().find(|(_, e)| e == event).map(|(at, _)| *at)
     }
 
     /// The events announced at or after `since` (unix ms), oldest first, none older than the

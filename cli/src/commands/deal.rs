@@ -554,20 +554,13 @@ fn other_amount(text: &str, price: &haggle_node::api::types::PriceView) -> Optio
         .chain(sign.into_iter().flat_map(|s| upper.match_indices(s).map(|(at, m)| (at, at + m.len()))))
         .collect();
     for (start, end) in marks {
+        let numeric = |c: char| c.is_ascii_digit() || c == '.' || c == ',';
         let before = upper[..start].trim_end();
-        let number_before: String = before
-            .chars()
-            .rev()
-            .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',')
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
+        let number_before = &before[before.trim_end_matches(numeric).len()..];
         let after = upper[end..].trim_start();
-        let number_after: String =
-            after.chars().take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ',').collect();
+        let number_after = &after[..after.len() - after.trim_start_matches(numeric).len()];
         for written in [number_before, number_after] {
-            let Some(minor) = minor_units(&written, per) else { continue };
+            let Some(minor) = minor_units(written, per) else { continue };
             if minor != price.amount {
                 return Some(format!("{} {code}", written.trim_end_matches(['.', ','])));
             }

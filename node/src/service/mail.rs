@@ -78,7 +78,7 @@ impl Service {
                 // recipient; anything else is left unacknowledged, so it does not count as
                 // delivered on the sender's node.
                 Ok(inner) if inner.author() == mailbox.author() && inner.body().recipient() == Some(me) => {
-                    opened.push((mailbox.clone(), m.clone(), inner));
+                    opened.push((mailbox.id(), mailbox.author(), m.expires_at, inner));
                 }
                 _ => {
                     tracing::debug!(mailbox = %mailbox.id().fmt_short(), "mail whose content is not a message from its sender");
@@ -87,10 +87,8 @@ impl Service {
             }
         }
         // Within one millisecond, what opens a thread before what answers it or talks in it.
-        opened
-            .sort_by_key(|(_, _, inner)| (inner.created_at(), inner.body().opening().is_none(), inner.id()));
-        for (mailbox, m, inner) in opened {
-            let m = &m;
+        opened.sort_by_key(|(.., inner)| (inner.created_at(), inner.body().opening().is_none(), inner.id()));
+        for (mailbox, sender, lapses, inner) in opened {
             self.receive_verified(&inner, Via::Mail, &mut out);
             match out.received.last() {
                 // Never taken, however often opened (a second Withdraw, an offer from a key the
@@ -98,8 +96,8 @@ impl Service {
                 // after a restart or an unblock either (remembered on disk until it lapses: an
                 // offer refused for good must not open a thread later).
                 Some(Received::Refused { peer_fault: false, reason }) if reason.is_final() => {
-                    unopenable.insert(mailbox.id());
-                    self.store.refuse_until(&[mailbox.id()], m.expires_at)?;
+                    unopenable.insert(mailbox);
+                    self.store.refuse_until(&[mailbox], lapses)?;
                     continue;
                 }
                 Some(Received::Refused { peer_fault: false, .. } | Received::Failed) => continue,
@@ -109,14 +107,11 @@ impl Service {
                 _ => {}
             }
             let now = Timestamp::now();
-            let expires_at = m.expires_at.min(now.saturating_add(MAILBOX_LIFETIME));
+            let expires_at = lapses.min(now.saturating_add(MAILBOX_LIFETIME));
             if expires_at <= now {
                 continue;
             }
-            let receipt = self.sign(
-                Body::Receipt(Receipt { mailbox: mailbox.id(), to: mailbox.author(), expires_at }),
-                now,
-            )?;
+            let receipt = self.sign(Body::Receipt(Receipt { mailbox, to: sender, expires_at }), now)?;
             let _ = self.store.ingest_own_receipt(&receipt)?;
             out.then.publish.push(receipt.bytes().to_vec());
         }

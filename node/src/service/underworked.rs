@@ -112,8 +112,7 @@ mod tests {
         assert!(!set.contains(&id(1), start + UNDERWORKED_FOR));
         assert!(set.contains(&id(4), start + UNDERWORKED_FOR));
         // Bounded: the oldest go first.
-        let many: Vec<ObjectId> =
-            (10..10 + MAX_UNDERWORKED as u32).collect::<Vec<_>>().into_iter().map(id).collect();
+        let many: Vec<ObjectId> = (10..10 + MAX_UNDERWORKED as u32).map(id).collect();
         let later = start + UNDERWORKED_FOR;
         set.refused(&many, later);
         let inner = set.inner.lock().expect("lock");

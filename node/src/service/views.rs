@@ -458,6 +458,11 @@ pub(super) fn thread_with(
         _ => None,
     };
     let (notes, notes_unread) = notes_about(store, v.thread, [v.offerer, v.listing_author], me)?;
+    // The listing's current revision, read once: what changed since the offer, and its currency.
+    let current = match &t.listing {
+        Some(l) => current_revision(store, l)?,
+        None => None,
+    };
     Ok(ThreadView {
         notes,
         notes_unread,
@@ -477,7 +482,7 @@ pub(super) fn thread_with(
             None => None,
         },
         listing_changed: match &t.listing {
-            Some(l) => owned(listing_changed(store, l)?),
+            Some(l) => owned(changed_since(current.as_ref(), l)),
             None => Vec::new(),
         },
         listing_title: t.listing.as_ref().and_then(|l| l.listing()).map(|l| l.title.clone()),
@@ -531,11 +536,11 @@ pub(super) fn thread_with(
         outcome,
         nights_unavailable,
         quantity_left,
-        listing_currency: match &t.listing {
-            Some(l) => asked_currency(store, l)?
-                .filter(|asked| *asked != v.terms.price.currency && v.terms.price.amount > 0),
-            None => None,
-        },
+        listing_currency: t
+            .listing
+            .as_ref()
+            .and_then(|l| asked_currency(current.as_ref(), l))
+            .filter(|asked| *asked != v.terms.price.currency && v.terms.price.amount > 0),
         again,
     })
 }
@@ -719,30 +724,35 @@ fn current_listing(store: &Store, revision: &Object) -> Result<Option<ObjectId>,
     Ok(store.listing_head_id(&key)?.filter(|id| *id != revision.id()))
 }
 
+/// The current revision held here of `revision`'s listing.
+fn current_revision(store: &Store, revision: &Object) -> Result<Option<Object>, StoreError> {
+    match revision.listing_key() {
+        Some(key) => store.listing(&key),
+        None => Ok(None),
+    }
+}
+
 /// What changed between `revision` and its listing's current revision held here (see
 /// `Listing::changes_since`).
 pub(super) fn listing_changed(store: &Store, revision: &Object) -> Result<Vec<&'static str>, StoreError> {
-    let Some(key) = revision.listing_key() else { return Ok(Vec::new()) };
-    let (Some(current), Some(then)) = (store.listing(&key)?, revision.listing()) else {
-        return Ok(Vec::new());
-    };
-    if current.id() == revision.id() {
-        return Ok(Vec::new());
-    }
-    let Some(now) = current.listing() else { return Ok(Vec::new()) };
-    Ok(now.changes_since(then))
+    Ok(changed_since(current_revision(store, revision)?.as_ref(), revision))
 }
 
-/// The currency `revision`'s listing asks its price in: in its current revision held here (from
-/// a trial: a seller who moved a listing from GBP to EUR accepted an offer in GBP with nothing
-/// said), else in `revision`.
-fn asked_currency(store: &Store, revision: &Object) -> Result<Option<haggle_protocol::Currency>, StoreError> {
-    let current = match revision.listing_key() {
-        Some(key) => store.listing(&key)?,
-        None => None,
-    };
-    let listing = current.as_ref().and_then(Object::listing).or_else(|| revision.listing());
-    Ok(listing.and_then(|l| l.price.as_ref()).map(|p| p.currency.clone()))
+/// What changed between `revision` and `current`, its listing's current revision.
+fn changed_since(current: Option<&Object>, revision: &Object) -> Vec<&'static str> {
+    let (Some(current), Some(then)) = (current, revision.listing()) else { return Vec::new() };
+    match current.listing() {
+        Some(now) if current.id() != revision.id() => now.changes_since(then),
+        _ => Vec::new(),
+    }
+}
+
+/// The currency `revision`'s listing asks its price in: in `current`, its current revision held
+/// here (from a trial: a seller who moved a listing from GBP to EUR accepted an offer in GBP
+/// with nothing said), else in `revision`.
+fn asked_currency(current: Option<&Object>, revision: &Object) -> Option<haggle_protocol::Currency> {
+    let listing = current.and_then(Object::listing).or_else(|| revision.listing());
+    listing.and_then(|l| l.price.as_ref()).map(|p| p.currency.clone())
 }
 
 fn owned(names: Vec<&'static str>) -> Vec<String> {
