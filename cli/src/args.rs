@@ -686,7 +686,7 @@ pub struct ListingFields {
     pub qty: Option<u32>,
     /// Category path, e.g. vehicles/bikes (needed to publish): lowercase letters a-z (no
     /// accents), digits and hyphens, parts joined by /.
-    #[arg(long)]
+    #[arg(long, value_parser = category)]
     pub category: Option<String>,
     /// A tag; repeat for several. In an update, the tags given replace the old ones.
     #[arg(long = "tag", value_name = "TAG")]
@@ -759,7 +759,7 @@ pub struct SearchFilters {
     #[arg(long, value_enum, ignore_case = true)]
     pub kind: Option<Choice<ListingKind>>,
     /// Category path or prefix, e.g. vehicles.
-    #[arg(long)]
+    #[arg(long, value_parser = category)]
     pub category: Option<String>,
     /// Lowest price, e.g. 50 (needs --currency).
     #[arg(long, allow_negative_numbers = true, value_parser = search_amount)]
@@ -959,7 +959,7 @@ pub struct ListingsArgs {
     #[arg(long, value_enum, ignore_case = true)]
     pub state: Option<Choice<ListingsState>>,
     /// Only listings in this category or under it, e.g. music.
-    #[arg(long)]
+    #[arg(long, value_parser = category)]
     pub category: Option<String>,
     /// Listings per page (default: all).
     #[arg(long, allow_negative_numbers = true, value_parser = page_limit)]
@@ -1366,7 +1366,9 @@ fn blockee(text: &str) -> Result<String, String> {
 /// `30d`, `2w`, `12h`, `90m` or `45s`. A bare number is refused: `--expires 30` meant 30 days
 /// to one user and 30 seconds to the parser.
 pub fn duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
+    // Full-width digits are digits, as in amounts (from an international trial: `３d`).
+    let digits = haggle_protocol::price::ascii_digits(text);
+    let text = digits.trim();
     let bad = || format!("`{text}` is not a duration: write e.g. 30d, 2w, 12h or 90m");
     // A date where a time from now belongs: say how far off it is.
     if let Ok(day) = haggle_protocol::calendar::parse_date(text) {
@@ -1376,9 +1378,16 @@ pub fn duration(text: &str) -> Result<Duration, String> {
             Some(days) if u64::from(days) > longest => format!(
                 "`{text}` is a date, {days} days from now: this takes a time from now, and nothing published lasts more than {longest} days (a campaign's deadline at most 87), e.g. 30d"
             ),
-            Some(days) if days > 0 => format!(
-                "`{text}` is a date: this takes a time from now, e.g. {days}d to end on {text} (at this time of day)"
-            ),
+            // The time of day in UTC, as the date is counted (from an international trial: in
+            // Tokyo's morning, "on 2026-12-08 (at this time of day)" was a day off).
+            Some(days) if days > 0 => {
+                let secs = haggle_protocol::Timestamp::now().as_millis() / 1000 % 86_400;
+                format!(
+                    "`{text}` is a date: this takes a time from now, e.g. {days}d to end on {text} at {:02}:{:02} UTC",
+                    secs / 3600,
+                    secs / 60 % 60
+                )
+            }
             _ => format!("`{text}` is a date, today or in the past: this takes a time from now, e.g. 30d"),
         });
     }
@@ -1509,24 +1518,29 @@ fn amount_in(text: &str, currency: &str) -> Result<String, String> {
                 without_currency(trimmed).replace(',', ".")
             ))
         }
+        // `1250.-`, whole francs as the Swiss write them (from an international trial).
+        None if [".-", ",-", ".\u{2013}", ",\u{2013}"]
+            .iter()
+            .find_map(|dash| without_currency(trimmed).strip_suffix(dash))
+            .is_some_and(|whole| shaped(whole) && !whole.contains('.')) =>
+        {
+            let whole = without_currency(trimmed).trim_end_matches(['.', ',', '-', '\u{2013}']);
+            Err(format!("`{text}` is not an amount: write whole amounts as digits alone, {whole}"))
+        }
+        // `2,500` is 2500 written plainly, and so are `15 000` (with a space or a no-break space,
+        // as French and others write it; from an international trial), Swiss `1'250.50`, German
+        // `1.250,50` and English `1,250.50` (from a later one: they were told 1200).
+        None if let Some((whole, cents)) = plainly(without_currency(trimmed)) => Err(match cents {
+            Some(cents) => format!(
+                "`{text}` is not an amount: write the decimal point as a dot and no thousands separators, {whole}.{cents}"
+            ),
+            None => format!(
+                "`{text}` is not an amount: write digits with an optional decimal point and no thousands separators, e.g. {whole} or 12.50"
+            ),
+        }),
         None if trimmed.contains(THOUSANDS) => {
-            // `2,500` is 2500 written plainly, and so are `15 000` (with a space or a no-break
-            // space, as French and others write it; from an international trial) and Swiss
-            // `1'200`; anything else gets an example. `15 000,50` has a decimal comma too (the
-            // review: it was told 1500050).
+            // Anything else with a separator gets an example.
             let bare = without_currency(trimmed);
-            if let Some((whole, cents)) = bare.rsplit_once(',')
-                && (1..=2).contains(&cents.len())
-                && shaped(cents)
-                && whole.contains(THOUSANDS)
-            {
-                let whole: String = whole.chars().filter(|c| !THOUSANDS.contains(c)).collect();
-                if shaped(&whole) && !whole.contains('.') {
-                    return Err(format!(
-                        "`{text}` is not an amount: write the decimal point as a dot and no thousands separators, {whole}.{cents}"
-                    ));
-                }
-            }
             let plain: String = bare.chars().filter(|c| !THOUSANDS.contains(c)).collect();
             let example = if !plain.is_empty() && plain.bytes().all(|b| b.is_ascii_digit()) {
                 plain
@@ -1541,9 +1555,66 @@ fn amount_in(text: &str, currency: &str) -> Result<String, String> {
     }
 }
 
+/// A category path: lowercase words of a-z, digits and hyphens between slashes (any case is
+/// taken, and lowered by the node). Letters with accents are told the path in a-z (from an
+/// international trial: `fahrzeuge/fahrräder` was refused with no word of `fahrraeder`), and
+/// words of other scripts are sent to tags and the search's words, which take any script.
+fn category(text: &str) -> Result<String, String> {
+    use unicode_normalization::UnicodeNormalization;
+    use unicode_normalization::char::is_combining_mark;
+    let given = text.trim();
+    let path = given.to_lowercase();
+    if haggle_protocol::limits::is_category_path(path.trim_matches('/')) {
+        return Ok(given.to_owned());
+    }
+    let mut latin = String::with_capacity(path.len());
+    for c in path.chars() {
+        match c {
+            'ä' => latin.push_str("ae"),
+            'ö' => latin.push_str("oe"),
+            'ü' => latin.push_str("ue"),
+            'ß' => latin.push_str("ss"),
+            'æ' => latin.push_str("ae"),
+            'ø' => latin.push('o'),
+            ' ' | '_' => latin.push('-'),
+            c => latin.extend(c.to_string().nfd().filter(|c| !is_combining_mark(*c))),
+        }
+    }
+    let rule = "a category is lowercase letters a-z (no accents), digits and hyphens, parts joined by /";
+    if haggle_protocol::limits::is_category_path(latin.trim_matches('/')) {
+        Err(format!("`{given}`: {rule}; write {latin}"))
+    } else {
+        Err(format!(
+            "`{given}`: {rule}, e.g. vehicles/bikes or home/decor. Words in any script go in --tag, the title and the description, which search finds"
+        ))
+    }
+}
+
 /// Characters people put between thousands: a comma, a space (plain, no-break, narrow or thin)
 /// and an apostrophe.
 const THOUSANDS: [char; 7] = [',', ' ', '\u{a0}', '\u{202f}', '\u{2009}', '\'', '’'];
+
+/// An amount written with thousands separators, read plainly: its whole part without them and
+/// its decimals, if any. The decimal separator is the last dot or comma when one or two digits
+/// follow it; the thousands separator is one kind throughout (a dot too, as German writes
+/// `1.250,50`), with groups of three after the first. `None` for anything else (`1,2,3`).
+fn plainly(bare: &str) -> Option<(String, Option<&str>)> {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let (whole, cents, point) = match bare.rfind(['.', ',']) {
+        Some(at) if (1..=2).contains(&(bare.len() - at - 1)) && digits(&bare[at + 1..]) => {
+            (&bare[..at], Some(&bare[at + 1..]), bare[at..].chars().next())
+        }
+        _ => (bare, None, None),
+    };
+    let sep = whole.chars().find(|c| !c.is_ascii_digit())?;
+    if !(THOUSANDS.contains(&sep) || sep == '.') || Some(sep) == point {
+        return None;
+    }
+    let mut groups = whole.split(sep);
+    let first = groups.next()?;
+    let grouped = digits(first) && first.len() <= 3 && groups.all(|g| g.len() == 3 && digits(g));
+    grouped.then(|| (whole.chars().filter(char::is_ascii_digit).collect(), cents))
+}
 
 /// A `--message` with an offer, counter, bid, pledge, decline or withdrawal: none, or one a
 /// message may be, checked before the node is asked as `haggle message` checks it (from the
@@ -1795,7 +1866,9 @@ mod tests {
             )),
             "{date}"
         );
+        assert!(date.ends_with(" UTC"), "the date is counted in UTC, and said so: {date}");
         assert!(duration("2020-01-01").expect_err("past").contains("today or in the past"));
+        assert_eq!(duration("３d"), Ok(Duration::from_secs(3 * 86_400)), "full-width digits");
         // Not a number of days nothing could take.
         let far = haggle_protocol::calendar::Date(today + 200).to_string();
         let date = duration(&far).expect_err("a date");
@@ -1857,6 +1930,18 @@ mod tests {
     }
 
     #[test]
+    fn a_category_is_checked_and_told_in_a_z() {
+        assert_eq!(category("Home/Decor"), Ok("Home/Decor".to_owned()));
+        assert_eq!(category(" music "), Ok("music".to_owned()));
+        let said = category("fahrzeuge/fahrräder").expect_err("an umlaut");
+        assert!(said.ends_with("; write fahrzeuge/fahrraeder"), "{said}");
+        assert!(category("maison/décor").expect_err("an accent").ends_with("; write maison/decor"));
+        let said = category("乗り物/自転車").expect_err("another script");
+        assert!(said.contains("e.g. vehicles/bikes") && said.contains("--tag"), "{said}");
+        assert!(category("home//decor").is_err());
+    }
+
+    #[test]
     fn amounts_are_checked_before_the_node_is_asked() {
         for good in ["120", "12.50", ".5", "0", " 7 "] {
             assert_eq!(amount(good), Ok(good.trim().to_owned()), "{good}");
@@ -1911,7 +1996,18 @@ mod tests {
             "{err}"
         );
         assert!(amount("2,500").expect_err("thousands").contains("no thousands separators, e.g. 2500 or"));
-        assert!(amount("1.000,50").expect_err("European").contains("e.g. 1200 or 12.50"));
+        // From an international trial: Swiss, German and English ways of writing 1250.50.
+        for typed in ["1'250.50", "1,250.50", "1.250,50", "1’250.50", "1 250.50 CHF"] {
+            let said = amount(typed).expect_err("separated");
+            assert!(said.ends_with("no thousands separators, 1250.50"), "{typed}: {said}");
+        }
+        assert!(amount("1.000.000").expect_err("dots between thousands").contains("e.g. 1000000 or"));
+        assert!(amount("1,2,3").expect_err("no grouping").contains("e.g. 123 or 12.50"));
+        assert!(
+            amount("1250.-")
+                .expect_err("Swiss whole francs")
+                .ends_with("write whole amounts as digits alone, 1250")
+        );
         assert!(amount("12,50 EUR").expect_err("both").ends_with("write the decimal point as a dot, 12.50"));
         assert!(!amount("12k").expect_err("a suffix").contains("write the number alone"));
         // From an international trial: digits of other scripts, and signs of other currencies.

@@ -175,7 +175,7 @@ fn table_lines(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
     // and a hidden character as its escape shows it (`\u202e`, six).
     use unicode_width::UnicodeWidthStr;
     let rows: Vec<Vec<String>> =
-        rows.iter().map(|row| row.iter().map(|cell| visible(cell).into_owned()).collect()).collect();
+        rows.iter().map(|row| row.iter().map(|cell| isolated(&visible(cell))).collect()).collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for row in &rows {
         for (i, cell) in row.iter().enumerate() {
@@ -202,6 +202,15 @@ fn table_lines(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
     std::iter::once(line(headers.iter().map(|h| (*h).to_owned()).collect()))
         .chain(rows.into_iter().map(line))
         .collect()
+}
+
+/// A cell of right-to-left text (Arabic, Hebrew, Syriac, Thaana, N'Ko and the like) between an
+/// isolate's marks (U+2068, U+2069), which take no column: a terminal that lays text out both
+/// ways would otherwise run the next cells into it (from an international trial: the price after
+/// an Arabic title could be drawn on the title's other side). Other cells are as given.
+fn isolated(cell: &str) -> String {
+    let rtl = |c: char| matches!(c as u32, 0x0590..=0x08FF | 0xFB1D..=0xFDFF | 0xFE70..=0xFEFE | 0x10800..=0x10FFF | 0x1E800..=0x1EFFF);
+    if cell.contains(rtl) { format!("\u{2068}{cell}\u{2069}") } else { cell.to_owned() }
 }
 
 /// `text` cut to `max` columns of a terminal, the cut marked with an ellipsis: a table cell
@@ -255,11 +264,12 @@ pub fn a(word: &str) -> &'static str {
 pub fn relative(ms: u64, now_ms: u64) -> String {
     let (delta, future) = if ms >= now_ms { (ms - now_ms, true) } else { (now_ms - ms, false) };
     let secs = delta / 1000;
-    // Nearest whole unit, so a listing published for 30 days reads "in 30 days".
+    // Nearest whole unit, so a listing published for 30 days reads "in 30 days". Hours up to two
+    // days: a day and a half is not "1 day" (from an international trial's `--expires 36h`).
     let (n, unit) = match secs {
         0..=59 => return "just now".to_owned(),
         60..=3_569 => ((secs + 30) / 60, "minute"),
-        3_570..=84_599 => ((secs + 1_800) / 3_600, "hour"),
+        3_570..=170_999 => ((secs + 1_800) / 3_600, "hour"),
         _ => ((secs + 43_200) / 86_400, "day"),
     };
     let unit = if n == 1 { unit.to_owned() } else { format!("{unit}s") };
@@ -1572,6 +1582,8 @@ mod tests {
         let now = 10_000_000_000;
         assert_eq!(relative(now + 3 * 86_400_000 + 5, now), "in 3 days");
         assert_eq!(relative(now - 2 * 3_600_000, now), "2 hours ago");
+        assert_eq!(relative(now + 36 * 3_600_000 - 10_000, now), "in 36 hours");
+        assert_eq!(relative(now + 2 * 86_400_000, now), "in 2 days");
         assert_eq!(relative(now - 60_000, now), "1 minute ago");
         assert_eq!(relative(now + 500, now), "just now");
         assert_eq!(relative(now + 25_000, now), "just now", "a clock a little ahead");
@@ -1739,6 +1751,18 @@ mod tests {
         assert_eq!(price_cell(&wanted, "PRICE"), format!("budget {shown}"));
         assert_eq!(price_cell(&sale, "PRICE"), shown);
         assert_eq!(price_cell(&unpriced, "PRICE"), "open to offers");
+    }
+
+    #[test]
+    fn right_to_left_cells_are_isolated_and_take_their_own_columns() {
+        let lines = table_lines(&["TITLE", "PRICE"], &[vec!["دراجة هوائية".into(), "2500.00 EGP".into()]]);
+        assert_eq!(lines[1], "\u{2068}دراجة هوائية\u{2069}  2500.00 EGP");
+        assert_eq!(lines[0], format!("TITLE{}  PRICE", " ".repeat(7)), "the marks take no column");
+        let plain = table_lines(&["TITLE", "PRICE"], &[vec!["Fahrrad".into(), "250.00 CHF".into()]]);
+        assert_eq!(plain[1], "Fahrrad  250.00 CHF");
+        // A title's own isolate marks are still shown escaped, not obeyed.
+        let forged = table_lines(&["TITLE"], &[vec!["\u{2068}x".into()]]);
+        assert_eq!(forged[1], "\\u2068x");
     }
 
     #[test]

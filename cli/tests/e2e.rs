@@ -60,6 +60,10 @@ fn a_seller_killed_between_a_deal_and_its_next_revision_repairs_it_on_start() {
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(text.contains("No listing on offer says \"xyzzyq\", nor a word a letter or two from it (sold, closed and expired listings are not searched)."), "{text}");
     assert!(!text.contains("without the filters"), "{text}");
+    // Text without spaces has no typo guessed, and is told how it is looked for (from an
+    // international trial: `中古自転車` was told of "a letter or two").
+    let text = String::from_utf8_lossy(&haggle(&db, &["search", "赤い自転車"]).stdout).into_owned();
+    assert!(text.contains("No listing on offer says \"赤い自転車\" (sold, closed and expired listings are not searched). Text without spaces is looked for two characters at a time"), "{text}");
     // The notes follow the words as typed (from a trial: the second word's came first).
     let text = String::from_utf8_lossy(&haggle(&db, &["search", "gardn", "xyzzyq"]).stdout).into_owned();
     let at = |word: &str| text.find(&format!("says \"{word}\"")).unwrap_or_else(|| panic!("{word}: {text}"));

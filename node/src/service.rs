@@ -54,7 +54,7 @@ use crate::api::types::{
 
 pub use actions::{DEFAULT_LISTING_LIFETIME, DEFAULT_PROPOSAL_LIFETIME, Effect};
 pub use blocks::{MAX_BLOCK_NOTE_CHARS, check_block_note};
-pub use haggle_storage::{SearchError, same_name};
+pub use haggle_storage::{SearchError, same_name, searched_in_pairs};
 pub use names::check_name;
 pub use saved::check_saved_name;
 

@@ -181,18 +181,25 @@ impl Currency {
         Currency::new(&self.0).is_ok()
     }
 
-    /// Minor units per major unit, for display: 100 for most, 1 for currencies without cents,
-    /// 10^8 for bitcoin-like codes.
+    /// Minor units per major unit, as ISO 4217 gives them: 100 for most, 1 for currencies
+    /// without a minor unit (and HUF and satoshis, whose fractions nobody prices in), 1,000 for
+    /// the dinars, rials and the like that count thousandths, 10,000 for Chile's and Uruguay's
+    /// indexed units, 10^8 for bitcoin-like codes. (From an international trial: a price of
+    /// 12.345 KWD was refused, with a hint to write 12345.)
     pub fn minor_per_major(&self) -> u64 {
         match self.0.as_str() {
-            "JPY" | "KRW" | "ISK" | "CLP" | "VND" | "HUF" => 1,
+            "BIF" | "CLP" | "DJF" | "GNF" | "HUF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF" | "SAT"
+            | "SATS" | "UGX" | "UYI" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 1,
+            "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 1_000,
+            "CLF" | "UYW" => 10_000,
             "BTC" | "LTC" => 100_000_000,
             _ => 100,
         }
     }
 
     /// The decimal places of an amount in this currency: 2 for most, 0 for currencies without
-    /// cents, 8 for bitcoin-like codes (the power of ten of [`Currency::minor_per_major`]).
+    /// a minor unit, 3 for those counting thousandths, 8 for bitcoin-like codes (the power of
+    /// ten of [`Currency::minor_per_major`]).
     pub fn decimals(&self) -> u32 {
         self.minor_per_major().ilog10()
     }
@@ -281,7 +288,7 @@ pub enum AmountError {
     #[error("`{0}` is not an amount: write digits with an optional decimal point, e.g. 120 or 12.50")]
     NotANumber(String),
     /// The amount has more decimal places than the currency's minor unit allows.
-    #[error("`{given}` has more decimals than {currency} has (at most {max}){}", thousands_hint(given))]
+    #[error("`{given}` has more decimals than {currency} has (at most {max}){}", thousands_hint(given, *max))]
     TooPrecise {
         /// The text given.
         given: String,
@@ -296,16 +303,28 @@ pub enum AmountError {
 }
 
 /// `1.200` is more likely a thousand two hundred with a dot between the thousands than an
-/// amount in thousandths: said so, with the number written plainly.
-fn thousands_hint(given: &str) -> String {
+/// amount in thousandths, in a currency with fewer decimals than three: said so, with the number
+/// written plainly. Not for `1250.505`: a dot between thousands has at most three digits before
+/// it (from an international trial, told to write 1250505).
+fn thousands_hint(given: &str, max: usize) -> String {
     match given.split_once('.') {
         Some((whole, frac))
-            if !whole.is_empty()
+            if (1..=3).contains(&whole.len())
+                && max < 3
                 && !whole.starts_with('0')
                 && frac.len() == 3
                 && frac.bytes().all(|b| b.is_ascii_digit()) =>
         {
             format!("; if the dot separates thousands, write {whole}{frac}")
+        }
+        // The nearest amount the currency takes, cut (from an international trial: `1500.5` in
+        // JPY was refused with no word of what to write).
+        Some((whole, frac)) if frac.bytes().all(|b| b.is_ascii_digit()) => {
+            let whole = if whole.is_empty() { "0" } else { whole };
+            match frac.get(..max) {
+                Some("") | None => format!(", e.g. {whole}"),
+                Some(kept) => format!(", e.g. {whole}.{kept}"),
+            }
         }
         _ => String::new(),
     }
@@ -347,6 +366,13 @@ impl Currency {
         if whole.is_empty() && frac.is_empty() || !all_digits(whole) || !all_digits(frac) {
             return Err(AmountError::NotANumber(text.to_owned()));
         }
+        // `12000.00` in JPY is twelve thousand all the same (from an international trial: it
+        // was refused for its decimals). Not three digits, though: `1.500` may be a thousand
+        // and a half with a dot between the thousands, and is asked about.
+        let frac = match frac.get(digits..) {
+            Some(past) if frac.len() != 3 && past.bytes().all(|b| b == b'0') => &frac[..digits],
+            _ => frac,
+        };
         if frac.len() > digits {
             return Err(AmountError::TooPrecise {
                 given: text.to_owned(),
@@ -434,9 +460,11 @@ mod tests {
         assert_eq!(Price::new(3000, jpy).to_string(), "3000 JPY");
         let btc = Currency::new("BTC").expect("valid");
         assert_eq!(Price::new(150_000, btc).to_string(), "0.00150000 BTC");
-        let places =
-            ["EUR", "JPY", "BTC", "KWD", "ABCD"].map(|c| Currency::new(c).expect("valid").decimals());
-        assert_eq!(places, [2, 0, 8, 2, 2], "what clients are told to parse and show by");
+        let places = ["EUR", "JPY", "BTC", "KWD", "ABCD", "UGX", "SATS", "CLF"]
+            .map(|c| Currency::new(c).expect("valid").decimals());
+        assert_eq!(places, [2, 0, 8, 3, 2, 0, 0, 4], "what clients are told to parse and show by");
+        let kwd = Currency::new("KWD").expect("valid");
+        assert_eq!(Price::new(12_345, kwd).to_string(), "12.345 KWD");
     }
 
     #[test]
@@ -457,6 +485,22 @@ mod tests {
             Currency::new("JPY").expect("valid").parse_amount("1.5"),
             Err(AmountError::TooPrecise { .. })
         ));
+        // Zeros past the currency's decimals change nothing (from an international trial).
+        assert_eq!(Currency::new("JPY").expect("valid").parse_amount("12000.00"), Ok(12_000));
+        assert_eq!(eur().parse_amount("12.5000"), Ok(1_250));
+        assert!(eur().parse_amount("1.500").is_err(), "a thousand and a half, or one and a half?");
+        let kwd = Currency::new("KWD").expect("valid");
+        assert_eq!(kwd.parse_amount("12.345"), Ok(12_345));
+        let said = kwd.parse_amount("1.2345").expect_err("four decimals").to_string();
+        assert!(
+            said.ends_with("(at most 3), e.g. 1.234"),
+            "no thousands hint where thousandths are counted: {said}"
+        );
+        let said = eur().parse_amount("1250.505").expect_err("three decimals").to_string();
+        assert!(!said.contains("thousands"), "four digits before the dot: {said}");
+        assert!(said.ends_with("(at most 2), e.g. 1250.50"), "{said}");
+        let said = Currency::new("JPY").expect("valid").parse_amount("1500.5").expect_err("a decimal");
+        assert!(said.to_string().ends_with("(at most 0), e.g. 1500"), "{said}");
         for bad in ["", ".", "12a", "-3", "1,5", "1.2.3"] {
             assert!(matches!(eur().parse_amount(bad), Err(AmountError::NotANumber(_))), "{bad}");
         }

@@ -76,3 +76,6 @@ pub use store::{DEFAULT_CACHE_MIB, Durability, ListingEntry, Lookup, SCHEMA_VERS
 pub use sweep::{OWN_EXPIRED_RETENTION, Swept, THREAD_RETENTION};
 pub use sync::SyncItem;
 pub use threads::{DateHolder, Promise, ThreadRecord};
+/// Whether a character is of a script searched two characters at a time (Chinese, Japanese,
+/// Korean): written without spaces, its words are cut so.
+pub use words::paired as searched_in_pairs;

@@ -42,13 +42,15 @@ pub enum NameOutcome {
     Taken(PublicKey, String),
 }
 
-/// Whether two names are the same name: equal in lower case (Unicode's), composed (NFC: a
-/// letter and its combining accent is the accented letter) and without the zero-width joiners
-/// a name may hold (from an international trial: `München` typed both ways named two keys).
+/// Whether two names are the same name: equal in lower case (Unicode's), compatibility-composed
+/// (NFKC: a letter and its combining accent is the accented letter, a full-width `（` is `(`)
+/// and without the zero-width joiners a name may hold (from international trials: `München`
+/// typed both ways named two keys; `ユルゲン（チューリッヒ）`, as a Japanese keyboard writes it, was
+/// not found as `ユルゲン(チューリッヒ)`).
 pub fn same_name(a: &str, b: &str) -> bool {
     use unicode_normalization::UnicodeNormalization;
     let plain = |s: &str| -> String {
-        s.nfc().filter(|c| !matches!(c, '\u{200C}' | '\u{200D}')).collect::<String>().to_lowercase()
+        s.nfkc().filter(|c| !matches!(c, '\u{200C}' | '\u{200D}')).collect::<String>().to_lowercase()
     };
     plain(a) == plain(b)
 }

@@ -47,8 +47,9 @@ pub use suggest::{DidYouMean, Instead};
 /// cuts Chinese, Japanese and Korean text in overlapping pairs of characters
 /// ([`crate::words`]), where it was one word a phrase, and holds every word composed (NFC),
 /// Arabic without its optional marks and article; version 12 holds a word joining letters and
-/// digits by its parts too (`model_parts`: `iPhone15` also as `iPhone` and `15`).
-pub(crate) const INDEX_VERSION: u32 = 12;
+/// digits by its parts too (`model_parts`: `iPhone15` also as `iPhone` and `15`); version 13
+/// finds those parts in full-width letters and digits too (`ｉＰｈｏｎｅ１５`).
+pub(crate) const INDEX_VERSION: u32 = 13;
 const VERSION_FILE: &str = "haggle-index-version";
 const ANALYZER: &str = "haggle";
 /// The analyzer of [`Fields::plain`]: [`ANALYZER`] without the stemmer, and without the

@@ -198,7 +198,7 @@ pub(crate) fn fold(word: &str, out: &mut String) {
 
 /// Whether `c` is of a script written without spaces between words, indexed in pairs: Chinese
 /// characters, Japanese kana and Korean hangul (the blocks Lucene's CJK analyzer pairs).
-pub(crate) fn paired(c: char) -> bool {
+pub fn paired(c: char) -> bool {
     matches!(
         c as u32,
         0x1100..=0x11FF // Hangul jamo
@@ -280,7 +280,9 @@ pub(crate) fn name_and_number(word: &str) -> Option<String> {
 /// `text` followed by its [`compounds`] and [`model_parts`], if it has any.
 pub(crate) fn with_compounds(text: &str) -> std::borrow::Cow<'_, str> {
     let joined = if text.contains('-') { compounds(text) } else { String::new() };
-    let parts = model_parts(text);
+    // Full-width letters and digits are their ASCII ones here too (from an international
+    // trial: `ｉＰｈｏｎｅ１５` was found by `iphone15` but not by `iphone`).
+    let parts = model_parts(&normalized(text));
     match (joined.is_empty(), parts.is_empty()) {
         (true, true) => std::borrow::Cow::Borrowed(text),
         (false, true) => std::borrow::Cow::Owned(format!("{text} {joined}")),

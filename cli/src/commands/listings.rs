@@ -232,7 +232,7 @@ fn past_expiry(l: &ListingView) -> Option<String> {
     let expires = day_of(haggle_protocol::Timestamp::from_millis(l.expires_at));
     (last > expires).then(|| {
         format!(
-            "the calendar is open until {}, but the listing expires on {}: after that no one finds or books it. \
+            "the calendar is open until {}, but the listing expires on {} (UTC): after that no one finds or books it. \
              Renew it before then (haggle renew {} --expires 90d; a listing lives at most 90 days from its latest revision).",
             Date(last),
             Date(expires),
@@ -655,23 +655,30 @@ fn gossip(l: &haggle_node::api::types::ListingView) -> &'static str {
     }
 }
 
+/// A text file's text as a description: without the byte-order mark some editors put first, and
+/// with Windows' line ends as line ends (from an international trial: a file saved on Windows was
+/// refused for a control character, and a mark no one sees was signed into a description).
+fn file_text(text: String) -> String {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    if text.contains('\r') { text.replace("\r\n", "\n") } else { text.to_owned() }
+}
+
 /// The listing fields given on the command line (the description read from its file).
 /// `publishing`: a new listing, whose calendar needs its open dates (an update keeps what it is
 /// not given).
 fn patch(f: ListingFields, publishing: bool) -> Result<ListingPatch> {
-    let description =
-        match (f.description, f.description_file) {
-            (Some(text), _) => Some(text),
-            (None, Some(path)) => {
-                let limit = haggle_protocol::limits::MAX_DESCRIPTION_BYTES as u64;
-                let rule = format!("a description is at most {limit} bytes");
-                let bytes = super::files::read_bounded(&path, limit, "description file", &rule)?;
-                Some(String::from_utf8(bytes).map_err(|_| {
-                    usage(format!("description file {} is not text in UTF-8", path.display()))
-                })?)
-            }
-            (None, None) => None,
-        };
+    let description = match (f.description, f.description_file) {
+        (Some(text), _) => Some(text),
+        (None, Some(path)) => {
+            let limit = haggle_protocol::limits::MAX_DESCRIPTION_BYTES as u64;
+            let rule = format!("a description is at most {limit} bytes");
+            let bytes = super::files::read_bounded(&path, limit, "description file", &rule)?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| usage(format!("description file {} is not text in UTF-8", path.display())))?;
+            Some(file_text(text))
+        }
+        (None, None) => None,
+    };
     let settings = f.min_stay.is_some() || f.max_stay.is_some() || f.instant || f.no_instant;
     if publishing && f.available.is_empty() && settings {
         return Err(usage(
@@ -740,6 +747,13 @@ mod tests {
             crate::args::Command::Listings(args) => args,
             _ => unreachable!("listings"),
         }
+    }
+
+    #[test]
+    fn a_description_file_from_windows_reads_as_its_text() {
+        assert_eq!(file_text("\u{feff}Beschreibung\r\nZeile 2\r\n".to_owned()), "Beschreibung\nZeile 2\n");
+        assert_eq!(file_text("a\rb".to_owned()), "a\rb", "a lone carriage return is the node's to refuse");
+        assert_eq!(file_text("plain\n".to_owned()), "plain\n");
     }
 
     /// From a trial: a shop with 50 listings could only print them all (`--limit` was refused as

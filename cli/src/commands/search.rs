@@ -215,10 +215,21 @@ fn show(cx: &Context<'_>, args: &SearchArgs, page: &haggle_node::api::types::Sea
         let them = if page.unknown.len() == 1 { "it" } else { "them" };
         // Closed listings are not searched: a word only they used is unknown (a trial's "car
         // seat", once the seat was found, read as a typo).
-        let note = format!(
-            "No listing on offer says {}, nor a word a letter or two from {them} (sold, closed and expired listings are not searched).",
-            quoted(&page.unknown)
-        );
+        // Text without spaces is looked for two characters at a time, and no typo is guessed
+        // in it (from an international trial: `中古自転車` was told of "a letter or two").
+        let in_pairs = |w: &String| w.chars().any(haggle_node::service::searched_in_pairs);
+        let note = if page.unknown.iter().all(in_pairs) {
+            format!(
+                "No listing on offer says {} (sold, closed and expired listings are not searched). Text without \
+                 spaces is looked for two characters at a time: a space between its words, or fewer characters, finds more.",
+                quoted(&page.unknown)
+            )
+        } else {
+            format!(
+                "No listing on offer says {}, nor a word a letter or two from {them} (sold, closed and expired listings are not searched).",
+                quoted(&page.unknown)
+            )
+        };
         outln!("{}", output::dim(&note));
     };
     let guessed_note = || {

@@ -758,8 +758,10 @@ fn tidy(listing: &mut Listing) {
         for entry in list.iter_mut() {
             *entry = composed(entry.trim());
         }
+        // `ß` is `ss` in capitals (from an international trial: `Größe 56` and `GRÖSSE 56`
+        // were kept as two tags, which search takes as one).
         let mut seen = std::collections::HashSet::new();
-        list.retain(|entry| seen.insert(entry.to_lowercase()));
+        list.retain(|entry| seen.insert(entry.to_lowercase().replace('ß', "ss")));
     }
 }
 

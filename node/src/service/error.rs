@@ -171,7 +171,7 @@ pub enum InvalidInput {
     NameSelf,
     /// A saved search's name that is not 1 to `max` letters, digits, `-` and `_`.
     #[error(
-        "a saved search's name is 1 to {max} ASCII letters (a to z), digits, - and _, starting with a letter or digit (e.g. road-bikes), and {given:?} is not"
+        "a saved search's name is 1 to {max} letters (of any script), digits, - and _, starting with a letter or digit (e.g. road-bikes), and {given:?} is not"
     )]
     SavedName {
         /// The name given.

@@ -253,6 +253,7 @@ mod tests {
         // One name typed two ways, or with a joiner, is one name.
         assert!(haggle_storage::same_name("Mu\u{308}nchen", "münchen"));
         assert!(haggle_storage::same_name("یوناس\u{200C}خان", "یوناسخان"));
+        assert!(haggle_storage::same_name("ユルゲン（チューリッヒ）", "ユルゲン(チューリッヒ)"));
         let own = me.set_name(NameRequest { who: me.me().peer_id().to_string(), name: "Myself".into() });
         assert!(own.expect_err("own key").to_string().contains("your own key"));
         let cleared = me.clear_name("Bob (bikes)").expect("cleared");

@@ -25,18 +25,19 @@ use crate::api::types::{
 /// The newest matches a look compares with what was seen.
 pub(crate) const WINDOW: usize = 200;
 
-/// A saved search's name as kept (lowercase), if it is 1 to [`MAX_SAVED_NAME`] ASCII letters,
-/// digits, `-` and `_`, starting with a letter or a digit (a name starting with `-` would read
-/// as an option).
+/// A saved search's name as kept (composed, lowercase), if it is 1 to [`MAX_SAVED_NAME`]
+/// letters and digits of any script, `-` and `_`, starting with a letter or a digit (a name
+/// starting with `-` would read as an option). From an international trial: `自転車` and
+/// `دراجات` were refused for not being ASCII.
 pub fn check_saved_name(name: &str) -> Result<String, InvalidInput> {
-    let name = name.trim();
-    let fits = (1..=MAX_SAVED_NAME).contains(&name.len())
-        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let name = super::actions::composed(name.trim());
+    let fits = (1..=MAX_SAVED_NAME).contains(&name.chars().count())
+        && name.chars().next().is_some_and(char::is_alphanumeric)
+        && name.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_');
     if !fits {
-        return Err(InvalidInput::SavedName { given: name.to_owned(), max: MAX_SAVED_NAME });
+        return Err(InvalidInput::SavedName { given: name, max: MAX_SAVED_NAME });
     }
-    Ok(name.to_ascii_lowercase())
+    Ok(name.to_lowercase())
 }
 
 /// Whether `search` asks for running auctions only (`ending-soon`: the one order a saved search
@@ -434,9 +435,15 @@ mod tests {
     #[test]
     fn a_bad_name_a_search_that_cannot_run_and_a_full_list_say_why() {
         let (buyer, _d) = service(1);
-        for name in ["", "road bikes", "a/b", "-peek", "_x", "vélos", &"x".repeat(MAX_SAVED_NAME + 1)] {
+        for name in ["", "road bikes", "a/b", "-peek", "_x", "x\u{200b}y", &"x".repeat(MAX_SAVED_NAME + 1)] {
             let e = buyer.save_search(name, bikes()).expect_err("a bad name").to_string();
-            assert!(e.contains("a saved search's name is 1 to 32 ASCII letters"), "{e}");
+            assert!(e.contains("a saved search's name is 1 to 32 letters"), "{e}");
+        }
+        // Letters of any script (from an international trial).
+        for name in ["Vélos", "自転車", "دراجات"] {
+            let saved = buyer.save_search(name, bikes()).expect("a name in any script");
+            assert_eq!(saved.name, name.to_lowercase());
+            buyer.unsave_search(name).expect("removed by the name as typed");
         }
         let no_currency = SearchParams { currency: None, ..bikes() };
         let e = buyer.save_search("bikes", no_currency).expect_err("cannot run");

@@ -130,8 +130,34 @@ impl SearchIndex {
         let (mut near_at, mut unknown_at) = (Vec::new(), Vec::new());
         // In the form the index cuts words from, so the words' offsets name this text.
         let text = crate::words::normalized(&q.text);
-        for word in self.query_words(&text) {
-            let (query, matched) = self.word_query(&word, known, near)?;
+        let words = self.query_words(&text);
+        let mut asked = Vec::with_capacity(words.len());
+        for word in &words {
+            asked.push(self.word_query(word, known, near)?);
+        }
+        // A pair of characters no listing uses, where words of a script without spaces were
+        // typed together, may span the two (`中古自転車`: `古自`); it is not asked for when the
+        // pairs on both sides of it are (from an international trial: `中古自転車` missed
+        // `中古の自転車`). The pairs that are there still must all be, and a pair at either end
+        // is always asked for (`スマホ` is not `スマートフォン`).
+        let pair = |w: &Word| w.stem.chars().count() == 2 && w.stem.chars().all(crate::words::paired);
+        let held = |side: &dyn Fn(&Word) -> bool| {
+            words.iter().zip(&asked).any(|(w, (_, m))| pair(w) && side(w) && matches!(m, Matched::Exactly))
+        };
+        let spans_two: Vec<bool> = words
+            .iter()
+            .zip(&asked)
+            .map(|(word, (_, matched))| {
+                matches!(matched, Matched::Nothing)
+                    && pair(word)
+                    && held(&|w: &Word| w.at.0 < word.at.0 && word.at.0 < w.at.1)
+                    && held(&|w: &Word| word.at.0 < w.at.0 && w.at.0 < word.at.1)
+            })
+            .collect();
+        for ((word, (query, matched)), skipped) in words.into_iter().zip(asked).zip(spans_two) {
+            if skipped {
+                continue;
+            }
             must.push((Occur::Must, query));
             match matched {
                 Matched::Exactly => {}

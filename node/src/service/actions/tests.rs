@@ -1591,7 +1591,14 @@ fn a_listings_free_form_fields_are_tidied_before_signing() {
         title: " Rug ".into(),
         description: "Hand-woven.\n\n".into(),
         category: "Home/Decor".into(),
-        tags: vec!["Folk Music".into(), "folk".into(), "FOLK".into(), " folk ".into()],
+        tags: vec![
+            "Folk Music".into(),
+            "folk".into(),
+            "FOLK".into(),
+            " folk ".into(),
+            "Größe 56".into(),
+            "GRÖSSE 56".into(),
+        ],
         payment: vec!["cash".into(), "cash".into(), " Cash".into()],
         location: Some("  Liège ".into()),
         geohash: Some(" u14dh ".into()),
@@ -1606,7 +1613,7 @@ fn a_listings_free_form_fields_are_tidied_before_signing() {
     let l = listing.object.listing().expect("a listing");
     assert_eq!((l.title.as_str(), l.description.as_str()), ("Rug", "Hand-woven."));
     assert_eq!(l.category, "home/decor");
-    assert_eq!(l.tags, ["Folk Music", "folk"]);
+    assert_eq!(l.tags, ["Folk Music", "folk", "Größe 56"]);
     assert_eq!(l.payment, ["cash"]);
     assert_eq!((l.location.text.as_str(), l.location.geohash.as_deref()), ("Liège", Some("u14dh")));
 }
