@@ -128,6 +128,9 @@ pub(crate) fn listing_alias(k: &ListingKey, id: &ObjectId) -> Vec<u8> {
 pub(crate) const SCHEMA_KEY: &[u8] = b"mschema";
 /// Present only while the store is closed after a clean shutdown.
 pub(crate) const CLEAN_KEY: &[u8] = b"mclean";
+/// Set while the search index failed to take changes in a run (removed once it takes them
+/// again): a node that stops before then has its index rebuilt at the next open.
+pub(crate) const INDEX_SUSPECT_KEY: &[u8] = b"mindex-suspect";
 /// The time (unix ms, big-endian) up to which the node has told every end of an auction or a
 /// campaign it holds (see [`crate::Store::ends_told_through`]).
 pub(crate) const ENDS_TOLD_KEY: &[u8] = b"mends_told";

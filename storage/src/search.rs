@@ -401,6 +401,10 @@ pub(crate) struct SearchIndex {
     /// while tantivy finishes its work.
     uncommitted: AtomicUsize,
     fields: Fields,
+    /// Tests: the next commits fail as one whose segment could not be written does (what was
+    /// fed is lost, and the error returned).
+    #[cfg(test)]
+    pub(crate) failing_commits: AtomicUsize,
 }
 
 /// The index writer and what it was given since its last commit. Changes are fed as they come
@@ -465,7 +469,16 @@ impl SearchIndex {
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         std::fs::write(&version_path, INDEX_VERSION.to_string()).map_err(io_err)?;
         let writer = Mutex::new(Writer { writer, fed: None });
-        Ok((SearchIndex { index, reader, writer, uncommitted: AtomicUsize::new(0), fields }, fresh))
+        let index = SearchIndex {
+            index,
+            reader,
+            writer,
+            uncommitted: AtomicUsize::new(0),
+            fields,
+            #[cfg(test)]
+            failing_commits: AtomicUsize::new(0),
+        };
+        Ok((index, fresh))
     }
 
     /// Replaces the documents of `changes`' listings: each is removed (if it may be indexed),
@@ -496,6 +509,15 @@ impl SearchIndex {
     pub fn commit(&self) -> Result<(), IndexError> {
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let Some(watermark) = w.fed else { return Ok(()) };
+        #[cfg(test)]
+        if self
+            .failing_commits
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            w.writer.rollback()?;
+            return Err(IndexError::from(std::io::Error::other("the disk is full (a test's)")));
+        }
         commit(&mut w.writer, watermark)?;
         w.fed = None;
         self.uncommitted.store(0, Ordering::Relaxed);
@@ -512,6 +534,16 @@ impl SearchIndex {
     ) -> Result<(), IndexError> {
         self.feed(changes, watermark)?;
         self.commit()
+    }
+
+    /// Drops what was fed since the last commit, with a new writer (one whose threads failed
+    /// takes nothing more).
+    pub fn roll_back(&self) -> Result<(), IndexError> {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        w.fed = None;
+        self.uncommitted.store(0, Ordering::Relaxed);
+        w.writer.rollback()?;
+        Ok(())
     }
 
     /// Documents fed since the last commit.

@@ -62,7 +62,7 @@ pub struct ListingEntry {
 }
 
 /// Counts for `haggle status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct StoreStats {
     /// Listings whose current revision is active and unexpired.
     pub active_listings: usize,
@@ -81,6 +81,10 @@ pub struct StoreStats {
     pub feedback: usize,
     /// Listing changes the search index has yet to take in.
     pub index_pending: usize,
+    /// Why the search index last failed to take changes in, while it has not taken them since
+    /// (they are tried again, and searches find what it took before).
+    #[serde(default)]
+    pub index_error: Option<String>,
     /// The database's size on disk, in bytes, as sled reports it.
     pub size_on_disk: u64,
     /// The search index's size on disk, in bytes (its files).
@@ -171,6 +175,11 @@ pub struct Store {
     index_lock: Mutex<()>,
     /// Listing changes the index has yet to take in, and the newest change's sequence number.
     pending: Mutex<PendingIndex>,
+    /// The listings fed to the index since its last commit, given back to `pending` if the
+    /// commit fails (see [`Store::index_failed`]).
+    fed: Mutex<Vec<ListingKey>>,
+    /// Why the index last failed, until it takes changes again.
+    index_error: Mutex<Option<String>>,
     /// Bumped whenever the reconciliation set changes (see [`Store::sync_generation`]).
     pub(crate) sync_generation: std::sync::atomic::AtomicU64,
     /// Bumped whenever a deal step is stored (see [`Store::step_generation`]).
@@ -350,6 +359,8 @@ impl Store {
             write_lock: Mutex::new(()),
             index_lock: Mutex::new(()),
             pending: Mutex::new(PendingIndex::default()),
+            fed: Mutex::new(Vec::new()),
+            index_error: Mutex::new(None),
             sync_generation: std::sync::atomic::AtomicU64::new(0),
             step_generation: std::sync::atomic::AtomicU64::new(0),
             derived: Mutex::new(None),
@@ -380,9 +391,19 @@ impl Store {
                 "the search index is newer than the database (restored from a backup?): rebuilding it"
             );
         }
-        if fresh || foreign {
+        // The index failed to take changes in the last run and had not taken them since (from a
+        // trial: a disk that filled left listings out of search for good, restarts included).
+        let suspect =
+            store.db.get(keys::INDEX_SUSPECT_KEY).map_err(|e| OpenError::CatchUp(e.into()))?.is_some();
+        if suspect && !fresh {
+            tracing::info!("the search index failed to take changes in the last run: rebuilding it");
+        }
+        if fresh || foreign || suspect {
             let started = std::time::Instant::now();
             store.rebuild_index().map_err(OpenError::CatchUp)?;
+            if suspect {
+                store.db.remove(keys::INDEX_SUSPECT_KEY).map_err(|e| OpenError::CatchUp(e.into()))?;
+            }
             let listings = store.index.num_docs();
             if listings > 0 {
                 // A new index over an old database: after an upgrade that changed its layout, or
@@ -712,7 +733,12 @@ impl Store {
         query: &SearchQuery,
         now: Timestamp,
     ) -> Result<SearchResults, SearchError> {
-        self.catch_up_index()?;
+        // An index that cannot take changes now still finds what it took before (from a trial:
+        // with the disk full, every search failed, for old listings too); the failure is in the
+        // log and in `haggle status`.
+        if let Err(e) = self.catch_up_index() {
+            tracing::debug!(error = %e, "searching what the index took before");
+        }
         // Only the hidden sellers with listings here change the results, and each key costs the
         // query a lookup in every segment (about 13 µs: 1,024 keys with none made a one-word
         // search at 100k take 13 ms instead of 0.3).
@@ -787,20 +813,20 @@ impl Store {
             }
             if changes.is_empty() && marks.is_empty() {
                 // What was fed ahead (see `feed_index`) becomes searchable.
-                self.index.commit()?;
-                return Ok(());
+                return self.commit_index();
             }
             let noted = changes.len();
             let swept = IndexChange { indexed: true, current: None };
             let items: Vec<(ListingKey, IndexChange)> =
                 changes.into_iter().chain(marks.iter().map(|(k, _)| (*k, swept.clone()))).collect();
+            self.note_fed(&items[..noted]);
             if let Err(e) = self.index_listings(&items, watermark) {
                 // Try these again next time (a restart would find them too; the swept marks
                 // stay in the database).
-                self.restore_pending(items.into_iter().take(noted));
+                self.index_failed(&e);
                 return Err(e);
             }
-            self.index.commit()?;
+            self.commit_index()?;
             for (key, seq) in marks {
                 // Only clear marks no newer change has set again meanwhile.
                 let _ = self.db.compare_and_swap(keys::index_pending(&key), Some(seq), None::<&[u8]>)?;
@@ -819,11 +845,59 @@ impl Store {
             return Ok(());
         }
         let items: Vec<(ListingKey, IndexChange)> = changes.into_iter().collect();
+        self.note_fed(&items);
         if let Err(e) = self.index_listings(&items, watermark) {
-            self.restore_pending(items);
+            self.index_failed(&e);
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Notes `items` as fed to the index, to be given back to `pending` should the commit that
+    /// makes them searchable fail.
+    fn note_fed(&self, items: &[(ListingKey, IndexChange)]) {
+        self.fed.lock().unwrap_or_else(|p| p.into_inner()).extend(items.iter().map(|(key, _)| *key));
+    }
+
+    /// Commits what was fed to the index: searchable from now on. On failure, see
+    /// [`Self::index_failed`].
+    fn commit_index(&self) -> Result<(), StoreError> {
+        if let Err(e) = self.index.commit() {
+            let e = StoreError::from(e);
+            self.index_failed(&e);
+            return Err(e);
+        }
+        self.fed.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        if self.index_error.lock().unwrap_or_else(|p| p.into_inner()).take().is_some() {
+            tracing::info!("the search index takes changes again");
+            if let Err(e) = self.db.remove(keys::INDEX_SUSPECT_KEY) {
+                tracing::warn!(error = %e, "could not clear the search index's failure mark");
+            }
+        }
+        Ok(())
+    }
+
+    /// After the index failed to take changes (a full disk, a file it may not write): its writer
+    /// is set back to its last commit, and every listing fed since is noted pending again, to be
+    /// tried at the next catch-up. Before, a failed commit lost what it held, and the next one
+    /// recorded a watermark past it: those listings stayed out of search, restarts included
+    /// (found in a trial). A mark in the database has the next open rebuild the index if this
+    /// run ends before the index takes changes again.
+    fn index_failed(&self, error: &StoreError) {
+        let fed = std::mem::take(&mut *self.fed.lock().unwrap_or_else(|p| p.into_inner()));
+        if let Err(e) = self.index.roll_back() {
+            tracing::warn!(error = %e, "could not set the search index's writer back to its last commit");
+        }
+        self.restore_pending(fed.into_iter().map(|key| (key, IndexChange { indexed: true, current: None })));
+        let first =
+            self.index_error.lock().unwrap_or_else(|p| p.into_inner()).replace(error.to_string()).is_none();
+        if first {
+            tracing::warn!(error = %error, "the search index could not take changes: they are tried again, and searches find what it took before");
+            let marked = self.db.insert(keys::INDEX_SUSPECT_KEY, &[]).and_then(|_| self.db.flush());
+            if let Err(e) = marked {
+                tracing::warn!(error = %e, "could not mark the search index for a rebuild at the next start");
+            }
+        }
     }
 
     /// The listing changes waiting for the index, taken, with the sequence number they reach.
@@ -942,6 +1016,7 @@ impl Store {
         stats.threads = count_distinct_threads(&self.db)?;
         stats.deals = self.db.scan_prefix([keys::DEAL]).count();
         stats.feedback = self.db.scan_prefix([keys::FEEDBACK_ABOUT]).count();
+        stats.index_error = self.index_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
         stats.index_pending = self.pending_index_len()
             + self.index.uncommitted()
             + self.db.scan_prefix([keys::INDEX_PENDING]).count();
@@ -1124,6 +1199,65 @@ mod tests {
         }
         assert_eq!(store.stats().expect("stats").index_pending, 0);
         assert_eq!(store.indexed_listings(), 5);
+    }
+
+    /// From a trial: after one failed write of the search index (a full disk), what it held was
+    /// lost, and the next commit's watermark passed it, so those listings stayed out of search
+    /// for good, restarts included, and every search failed meanwhile.
+    #[test]
+    fn listings_a_failed_index_commit_lost_are_taken_again_and_searches_go_on() {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let titles =
+            |store: &Store, words: &str| store.search(&crate::SearchQuery::new(words)).expect("search").total;
+        {
+            let store = Store::open(dir.path()).expect("open");
+            assert!(
+                store
+                    .ingest(listing(1, "Oak desk", "home").bytes(), Durability::Flush)
+                    .expect("ingest")
+                    .is_new()
+            );
+            assert_eq!(titles(&store, "desk"), 1);
+            store.index.failing_commits.store(2, Ordering::Relaxed);
+            assert!(
+                store
+                    .ingest(listing(2, "Brass lamp", "home").bytes(), Durability::Flush)
+                    .expect("ingest")
+                    .is_new()
+            );
+            // The commit fails: the search finds what the index took before, and says nothing new.
+            assert_eq!(titles(&store, "desk"), 1, "old listings are still found");
+            assert_eq!(titles(&store, "lamp"), 0);
+            let stats = store.stats().expect("stats");
+            assert!(stats.index_error.as_deref().is_some_and(|e| e.contains("disk is full")), "{stats:?}");
+            assert_eq!(stats.index_pending, 1, "the lamp waits");
+            assert!(store.db.get(keys::INDEX_SUSPECT_KEY).expect("read").is_some());
+            // The next catch-up takes it.
+            assert_eq!(titles(&store, "lamp"), 1, "taken again once the index can");
+            assert_eq!(store.stats().expect("stats").index_error, None);
+            assert!(store.db.get(keys::INDEX_SUSPECT_KEY).expect("read").is_none());
+            // A failure the run ends with: the next open rebuilds the index.
+            store.index.failing_commits.store(usize::MAX, Ordering::Relaxed);
+            assert!(
+                store
+                    .ingest(listing(3, "Pine shelf", "home").bytes(), Durability::Flush)
+                    .expect("ingest")
+                    .is_new()
+            );
+            assert_eq!(titles(&store, "shelf"), 0);
+            assert!(
+                store
+                    .ingest(listing(4, "Walnut chair", "home").bytes(), Durability::Flush)
+                    .expect("ingest")
+                    .is_new()
+            );
+        }
+        let store = Store::open(dir.path()).expect("reopen");
+        for words in ["desk", "lamp", "shelf", "chair"] {
+            assert_eq!(titles(&store, words), 1, "{words}");
+        }
+        assert!(store.db.get(keys::INDEX_SUSPECT_KEY).expect("read").is_none());
     }
 
     #[test]

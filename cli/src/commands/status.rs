@@ -117,6 +117,13 @@ fn print_status(s: &StatusView, api: &str, saved: Option<&str>, messages: Option
         output::bytes(st.index_size),
         output::bytes(s.files_size)
     );
+    // From a trial: with the disk full, the index took nothing, and status said nothing of it.
+    if let Some(error) = &st.index_error {
+        outln!(
+            "  search index  {} not yet searchable: the index cannot take changes ({error}); they are tried again at each search, and a restart rebuilds the index",
+            output::count(st.index_pending, "listing change")
+        );
+    }
     settings_line(&s.settings);
     clock_line(&n.clock);
     sync_lines(n);

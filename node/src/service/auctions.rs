@@ -459,9 +459,13 @@ fn standing(
 /// How the high bid of the owner's ended auction stands on the owner's node, if there is one.
 pub(super) fn high_bid(store: &Store, view: &AuctionView) -> Result<Option<HighBid>, StoreError> {
     let Some(leader) = view.leader() else { return Ok(None) };
-    Ok(Some(match store.thread(&leader.id)?.map(|t| t.view.state) {
-        Some(ThreadState::Open) if store.is_blocked(&leader.bidder) => HighBid::Blocked,
-        Some(ThreadState::Declined | ThreadState::Expired | ThreadState::Withdrawn) => HighBid::FellThrough,
+    let thread = store.thread(&leader.id)?.map(|t| t.view);
+    Ok(Some(match thread.as_ref().map(|v| (v.state, v.confirm_by)) {
+        Some((ThreadState::Open, _)) if store.is_blocked(&leader.bidder) => HighBid::Blocked,
+        Some((ThreadState::Declined | ThreadState::Expired | ThreadState::Withdrawn, _)) => {
+            HighBid::FellThrough
+        }
+        Some((ThreadState::Confirming, Some(confirm_by))) => HighBid::Accepted { confirm_by },
         // Open, or accepted and awaiting its Confirm, or a deal (or not held: nothing to say).
         _ => HighBid::Stands,
     }))
@@ -769,6 +773,43 @@ mod tests {
         assert_eq!(outcome(high).1, None, "the blocked high bid awaits nothing");
         let theirs = second.listing_view(&listing).expect("view").auction.expect("an auction");
         assert_eq!(theirs.me, Some(BidStanding::Won));
+    }
+
+    /// From a trial: the winner's node was away at the end, so the seller's accept of its bid
+    /// awaited a confirm, and the seller was told to decline or block that bid to sell to the
+    /// next; neither can take an accept back. The refusal says when the accept lapses, and a
+    /// block names the thread as an accept awaiting its confirm.
+    #[test]
+    fn an_accepted_high_bid_awaiting_its_confirm_is_told_as_such() {
+        let (seller, _d1) = service(1);
+        let (second, _d3) = service(3);
+        let (_auction, bids, ends) = auction_with_bids(&[&seller, &second], 1_500, &[(3, 1_600), (2, 1_900)]);
+        let [lower, high] = [bids[0], bids[1]];
+        // The node settles a moment after the end.
+        wait_past(ends.saturating_add(super::super::settle::SETTLE_GRACE));
+        let settled = seller.settle_markets().expect("settle");
+        assert!(settled.deliver.contains(&key(2).public()), "the high bid accepted by itself: {settled:?}");
+        assert_eq!(
+            seller.store.thread(&high).expect("read").expect("held").view.state,
+            ThreadState::Confirming
+        );
+        let refused = seller.accept(&lower.to_hex()).expect_err("the high bid is accepted").to_string();
+        assert!(
+            refused.contains(&format!("you accepted its high bid {} (19.00 EUR)", high.fmt_short()))
+                && refused.contains(
+                    "An accept is not taken back, by a decline or a block; if no confirm comes in "
+                )
+                && !refused.contains("you decline it, or you blocked its bidder"),
+            "{refused}"
+        );
+        let block =
+            seller.block(BlockRequest { who: key(2).public().to_string(), note: None }).expect("blocked");
+        let told: Vec<_> = block.open_threads.iter().map(|t| (t.thread, t.ends_with.clone())).collect();
+        assert_eq!(
+            told,
+            [(high, None)],
+            "an accept awaiting its confirm, not a bid that stands until the end"
+        );
     }
 
     /// From a trial: a second key of the seller's, which had traded with it to rate it, bid the

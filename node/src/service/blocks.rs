@@ -207,6 +207,13 @@ impl Service {
                     _ if t.view.proposer == me => Some("withdraw".to_owned()),
                     _ => Some("decline".to_owned()),
                 },
+                // An accepted bid awaits its confirm, whether or not the auction's end is known
+                // here (from a trial: it was told as a bid that stands until the end).
+                haggle_protocol::ObjectKind::Bid
+                    if t.view.state == haggle_protocol::ThreadState::Confirming =>
+                {
+                    None
+                }
                 haggle_protocol::ObjectKind::Bid => {
                     let view = super::views::thread(&self.store, &t, &me)?;
                     if view.outcome.is_none() {

@@ -1391,6 +1391,12 @@ pub enum HighBid {
     Blocked,
     /// Declined by the owner, or accepted and never confirmed: another bid may be taken.
     FellThrough,
+    /// Accepted by the owner, its Confirm not yet here: it becomes a deal, or lapses when the
+    /// bidder's node has not confirmed by then.
+    Accepted {
+        /// When the accept lapses unconfirmed.
+        confirm_by: haggle_protocol::Timestamp,
+    },
 }
 
 /// Why a bid of an ended auction cannot be accepted: which bid can, if any.
@@ -1417,6 +1423,14 @@ fn not_the_high_bid(
             "this bid of auction {} cannot be accepted: its high bid {} ({amount}) is from a key you blocked, which you may accept or decline, and no other bidder's bid is still open from someone you neither blocked nor declined",
             listing.fmt_short(),
             high.fmt_short()
+        ),
+        // From a trial: a seller whose winner's node was away at the end was told to decline or
+        // block the high bid already accepted, and neither could be done.
+        (Some((thread, amount)), None) if let HighBid::Accepted { confirm_by } = how => format!(
+            "this is not the bid to accept in auction {}: you accepted its high bid {} ({amount}), and its bidder's node has not confirmed yet. An accept is not taken back, by a decline or a block; if no confirm comes {}, it lapses and you may sell to the best bid still open",
+            listing.fmt_short(),
+            thread.fmt_short(),
+            when(confirm_by)
         ),
         (Some((thread, amount)), None) => format!(
             "this is not the high bid of auction {}: only the high bid can be accepted, and that is {} ({amount}); a lower bid only once the high one falls through (you decline it, or you blocked its bidder); decline this one, or leave it to lapse",

@@ -20,7 +20,7 @@ use super::auctions::ended_event;
 use super::{Followups, Service, ServiceError};
 
 /// How long past an end or deadline the owner's node settles it.
-const SETTLE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+pub(super) const SETTLE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What a listing revision says about its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
