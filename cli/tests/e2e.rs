@@ -1926,6 +1926,24 @@ fn a_blob_directory_the_node_cannot_write_stops_it_at_start() {
     );
 }
 
+/// From a crash trial: a data dir deleted under a running node went unnoticed (it took writes
+/// into files no one could open again, and a new start on the path made a new identity beside
+/// it). The node stops within seconds, saying why.
+#[test]
+fn a_data_dir_deleted_under_the_node_stops_it() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (dir, log) = (root.path().join("data"), root.path().join("node.log"));
+    let mut node = NodeProcess::start_logged(&dir, &log);
+    std::fs::remove_dir_all(&dir).expect("delete the data dir");
+    let status = wait("the node to stop", || node.child.try_wait().expect("wait"));
+    assert_eq!(status.code(), Some(1));
+    let said = std::fs::read_to_string(&log).expect("the log");
+    assert!(
+        said.contains("is gone") && said.contains("the data dir was moved or deleted while the node ran"),
+        "{said}"
+    );
+}
+
 /// A buyer blocks a seller who floods it: the seller's listings leave the buyer's searches (but
 /// show when asked for by id), and the seller's node is told its new offer was refused, while
 /// the thread it had open goes on. Unblocking undoes it.

@@ -661,12 +661,19 @@ impl EventLoop {
     /// Ends the owner's auctions and campaigns whose time is up and announces ended ones (see
     /// `Service::settle_markets`).
     fn settle_markets(&self) {
-        self.spawn_blocking(|service| match service.settle_markets() {
-            Ok(then) => (!then.is_empty()).then_some(Done::Followups(then)),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot settle ended auctions and campaigns");
+        self.spawn_blocking(|service| {
+            // The data dir deleted or moved under the node stops it (see `Store::still_in_place`).
+            if let Err(e) = service.store_in_place() {
                 service.check_store(&e);
-                None
+                return None;
+            }
+            match service.settle_markets() {
+                Ok(then) => (!then.is_empty()).then_some(Done::Followups(then)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot settle ended auctions and campaigns");
+                    service.check_store(&e);
+                    None
+                }
             }
         });
     }

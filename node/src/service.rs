@@ -293,6 +293,12 @@ impl Service {
         }
     }
 
+    /// Whether the data dir is still where the store was opened (see
+    /// `Store::still_in_place`).
+    pub(crate) fn store_in_place(&self) -> Result<(), ServiceError> {
+        Ok(self.store.still_in_place()?)
+    }
+
     /// Why the node stopped, if a store failure stopped it.
     pub(crate) fn store_failure(&self) -> Option<String> {
         self.halt.reason()

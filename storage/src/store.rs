@@ -212,6 +212,8 @@ pub struct Store {
     /// Held by a change of the saved searches, so two never interleave.
     pub(crate) saving: Mutex<()>,
     path: PathBuf,
+    /// The data directory's device and inode at open, to notice it deleted or replaced.
+    place: Option<(u64, u64)>,
 }
 
 /// The search index's directory inside the store's.
@@ -375,6 +377,7 @@ impl Store {
             saving: Mutex::new(()),
             evicting: Mutex::new(()),
             path: dir.to_owned(),
+            place: place_of(dir).ok(),
             journal: crate::writes::Journal::default(),
         };
         let mark = store.take_clean_mark().map_err(OpenError::CatchUp)?;
@@ -528,6 +531,26 @@ impl Store {
     /// The data directory the store was opened in.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the data directory is still where the store was opened: an error that needs a
+    /// restart if it was deleted, moved, or replaced by another. A deleted one goes on taking
+    /// writes into files no one can open again (from a trial: a node ran on for minutes with its
+    /// data dir deleted, and its next start made a new identity beside it).
+    pub fn still_in_place(&self) -> Result<(), StoreError> {
+        let gone = |why: &str| {
+            StoreError::Database(DbError(sled::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("the data dir {} {why}", self.path.display()),
+            ))))
+        };
+        match place_of(&self.path) {
+            Ok(place) if self.place.is_none_or(|at_open| at_open == place) => Ok(()),
+            Ok(_) => Err(gone("is another directory than the one the node opened")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(gone("is gone")),
+            // Anything else (a permission, say) is for the next read or write to tell.
+            Err(_) => Ok(()),
+        }
     }
 
     /// Applies a group of writes atomically (on disk and to readers that matter; see
@@ -1054,6 +1077,13 @@ impl Store {
     }
 }
 
+/// A directory's device and inode.
+fn place_of(dir: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir)?;
+    Ok((meta.dev(), meta.ino()))
+}
+
 impl Drop for Store {
     /// A clean shutdown: everything on disk, and a mark that says so.
     fn drop(&mut self) {
@@ -1258,6 +1288,24 @@ mod tests {
             assert_eq!(titles(&store, words), 1, "{words}");
         }
         assert!(store.db.get(keys::INDEX_SUSPECT_KEY).expect("read").is_none());
+    }
+
+    #[test]
+    fn a_data_dir_deleted_or_replaced_under_the_store_is_noticed() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let dir = root.path().join("data");
+        let store = Store::open(&dir).expect("open");
+        assert!(store.still_in_place().is_ok());
+        std::fs::rename(&dir, root.path().join("moved")).expect("move");
+        let gone = store.still_in_place().expect_err("moved away");
+        assert!(
+            gone.needs_restart() && gone.fix().starts_with("the data dir was moved or deleted"),
+            "{gone}"
+        );
+        assert!(gone.to_string().contains("is gone"), "{gone}");
+        std::fs::create_dir(&dir).expect("another in its place");
+        let other = store.still_in_place().expect_err("replaced");
+        assert!(other.needs_restart() && other.to_string().contains("is another directory"), "{other}");
     }
 
     #[test]
