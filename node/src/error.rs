@@ -87,6 +87,19 @@ pub enum StartError {
     /// Opening the store panicked or was cancelled.
     #[error("opening the store did not finish")]
     StoreTask(#[source] tokio::task::JoinError),
+    /// Opening the database failed inside the database's own code: its files are most likely
+    /// damaged (from a trial: a database cut short gave a panic's text and no advice).
+    #[error(
+        "opening the database in {} stopped with an internal error ({source}): its files are most likely damaged (cut short or overwritten). Restore {} from a backup; or move it aside and start the node again with an empty one: your identity.key stays yours and the market comes back by sync, but your threads, deals and unsent messages were only in the database",
+        db.display(),
+        db.display()
+    )]
+    StoreOpenFailed {
+        /// The database directory.
+        db: PathBuf,
+        /// The failure.
+        source: tokio::task::JoinError,
+    },
     /// The blob directory (pictures and files) cannot be opened.
     #[error(transparent)]
     Blobs(haggle_storage::blobs::BlobError),

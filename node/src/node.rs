@@ -211,7 +211,7 @@ pub async fn start(
     let (dir, cache_mib) = (data_dir.to_owned(), config.cache_mib);
     let store = tokio::task::spawn_blocking(move || Store::open_with_cache(&dir, cache_mib))
         .await
-        .map_err(StartError::StoreTask)??;
+        .map_err(|source| StartError::StoreOpenFailed { db: db.clone(), source })??;
     // The database knows whose it is: a key restored from another backup would sign as a
     // stranger over someone else's listings, threads and deals (a trial's node started so,
     // and said "no listings" beside "1 deal").

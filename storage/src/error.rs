@@ -307,12 +307,23 @@ impl StoreError {
     /// once space is back), or a write was left half made.
     pub fn needs_restart(&self) -> bool {
         matches!(self, StoreError::Database(DbError(sled::Error::Io(_))) | StoreError::Interrupted)
+            || self.is_damage()
+    }
+
+    /// Whether the database's files do not check out (cut short, overwritten): a node on them
+    /// would answer with errors, or wrongly (from a trial: `haggle deals` said "No deals yet"),
+    /// so it stops and says to restore them.
+    pub fn is_damage(&self) -> bool {
+        matches!(self, StoreError::Database(DbError(sled::Error::Corruption { .. })))
     }
 
     /// What to fix before the node is started again, for an error that [needs a
     /// restart](Self::needs_restart), by its cause (a trial's data dir, moved away while the node
     /// ran, was told to free disk space).
     pub fn fix(&self) -> &'static str {
+        if self.is_damage() {
+            return "the database's files are damaged: restore db in the data dir from a backup; or move it aside and start the node again with an empty one (your identity.key stays yours and the market comes back by sync, but your threads, deals and unsent messages were only in the database)";
+        }
         let StoreError::Database(DbError(sled::Error::Io(io))) = self else {
             return "free disk space, check the data dir's permissions";
         };
@@ -428,5 +439,11 @@ mod tests {
         assert!(
             io(std::io::ErrorKind::PermissionDenied).fix().starts_with("give the node's user write access")
         );
+        // Files that do not check out stop the node, saying to restore them (from a crash trial: a
+        // node on an overwritten database ran on, answering every command with the bare error).
+        let damaged = StoreError::Database(DbError(sled::Error::Corruption { at: None, bt: () }));
+        assert!(damaged.is_damage() && damaged.needs_restart());
+        assert!(damaged.fix().contains("restore db in the data dir from a backup"), "{}", damaged.fix());
+        assert!(!io(std::io::ErrorKind::StorageFull).is_damage());
     }
 }

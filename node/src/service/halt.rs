@@ -30,13 +30,17 @@ impl Halt {
         if !e.needs_restart() {
             return;
         }
-        let reason = format!(
-            "the node stopped because its store can take no more writes: {e}. Fix the cause ({}) and start \
-             the node again; opening the store finishes or undoes what the failure left half made. What a \
-             command reported as failed may still be there after the restart: check with haggle listings, \
-             offers or deals",
-            e.fix()
-        );
+        let reason = if e.is_damage() {
+            format!("the node stopped because its store read what does not check out: {e}. {}", e.fix())
+        } else {
+            format!(
+                "the node stopped because its store can take no more writes: {e}. Fix the cause ({}) and start \
+                 the node again; opening the store finishes or undoes what the failure left half made. What a \
+                 command reported as failed may still be there after the restart: check with haggle listings, \
+                 offers or deals",
+                e.fix()
+            )
+        };
         if self.reason.set(reason).is_ok() {
             tracing::error!(error = %e, "the store can take no more writes: stopping the node");
         }
