@@ -676,10 +676,12 @@ impl ApiClient {
         if !response.status().is_success() {
             return Err(self.gone_or(api_error(response)));
         }
+        // Another program on the port a killed node left in api.addr may answer 200 too (from a
+        // crash trial: "a response this command does not understand").
         response
             .body_mut()
             .read_json::<T>()
-            .map_err(|e| ClientError::BadResponse { url: url.to_owned(), source: Box::new(e) })
+            .map_err(|e| self.gone_or(ClientError::BadResponse { url: url.to_owned(), source: Box::new(e) }))
     }
 }
 

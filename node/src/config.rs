@@ -435,11 +435,50 @@ pub fn plain_types(message: &str) -> String {
     for (rust, plain) in WORDS {
         said = said.replace(rust, plain);
     }
+    if let Some(near) = nearest_setting(message) {
+        said.push_str(&format!("\nDid you mean `{near}`?"));
+    }
     said
+}
+
+/// For an unknown setting (`unknown field `retry_sec`, expected one of ...`), the one it
+/// likely meant: two edits away at most (from a crash trial: `retry_sec` was told only the
+/// list of every setting).
+fn nearest_setting(message: &str) -> Option<&str> {
+    let rest = message.split_once("unknown field `")?.1;
+    let (typed, known) = rest.split_once("`, expected one of ")?;
+    let names = known.lines().next()?.split(", ").map(|n| n.trim().trim_matches('`'));
+    names.map(|name| (edits(typed, name), name)).filter(|(d, _)| *d <= 2).min().map(|(_, name)| name)
+}
+
+/// Levenshtein distance between two short words.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
+            diagonal = above;
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
 mod plain_tests {
+    #[test]
+    fn an_unknown_setting_is_told_the_one_it_likely_meant() {
+        let said = super::plain_types(
+            "TOML parse error\nunknown field `retry_sec`, expected one of `listen`, `retry_secs`, `sync_secs`\n",
+        );
+        assert!(said.ends_with("\nDid you mean `retry_secs`?"), "{said}");
+        let far = super::plain_types("unknown field `colour`, expected one of `listen`, `retry_secs`\n");
+        assert!(!far.contains("Did you mean"), "{far}");
+    }
+
     #[test]
     fn rusts_type_names_read_as_words() {
         assert_eq!(

@@ -14,6 +14,8 @@ pub enum StartError {
             // Where it would be created, this user may not write (from a trial).
             std::io::ErrorKind::PermissionDenied => ": this user may not create it there: choose a --data-dir in a directory it can write to, or create that one and give the node's user ownership of it",
             std::io::ErrorKind::StorageFull => ": the disk is full: free disk space",
+            // From a crash trial: said with no advice.
+            std::io::ErrorKind::ReadOnlyFilesystem => ": its file system is read-only (mounted so, or remounted so after disk errors): choose a --data-dir on a writable one, or check the disk and remount it",
             _ => "",
         }
     )]
@@ -221,3 +223,22 @@ pub enum BadAddress {
 #[derive(Debug, Clone, Copy, thiserror::Error)]
 #[error("the node has shut down")]
 pub struct NodeGone;
+
+#[cfg(test)]
+mod tests {
+    use super::StartError;
+
+    /// From a crash trial: a data dir on a read-only file system was refused with no advice.
+    #[test]
+    fn a_read_only_data_dir_says_what_to_do() {
+        let e = StartError::DataDir {
+            path: "/mnt/ro/haggle".into(),
+            source: std::io::Error::from(std::io::ErrorKind::ReadOnlyFilesystem),
+        };
+        assert!(
+            e.to_string()
+                .ends_with("choose a --data-dir on a writable one, or check the disk and remount it"),
+            "{e}"
+        );
+    }
+}

@@ -64,6 +64,20 @@ pub fn load_or_create(path: &Path) -> Result<(SecretKey, bool), KeyFileError> {
     match load(path) {
         Ok(key) => Ok((key, false)),
         Err(KeyFileError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            // Two starts at once on a new data dir: one links its key in first (the other's link
+            // then finds the name taken), or sweeps the other's partial file away. The other
+            // takes the key made (and is then refused the database, which the first holds).
+            // From a crash trial: the second was told "cannot write key file: No such file".
+            for _ in 0..3 {
+                let key = SecretKey::generate();
+                match save_new(path, &key) {
+                    Ok(()) => return Ok((key, true)),
+                    Err(KeyFileError::Write { .. }) if path.exists() => return Ok((load(path)?, false)),
+                    // Its partial file swept away by the other start, before either linked.
+                    Err(KeyFileError::Write { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
             let key = SecretKey::generate();
             save_new(path, &key)?;
             Ok((key, true))
@@ -131,10 +145,13 @@ pub fn save_new(path: &Path, key: &SecretKey) -> Result<(), KeyFileError> {
     Ok(())
 }
 
-/// Where [`save_new`] writes a key before linking it in: beside it, named for this process.
+/// Where [`save_new`] writes a key before linking it in: beside it, named for this process and
+/// this call (two threads, or two runs with the same process id, never share one).
 fn partial_path(path: &Path) -> std::path::PathBuf {
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push(format!(".new-{}", std::process::id()));
+    name.push(format!(".new-{}-{call}", std::process::id()));
     path.with_file_name(name)
 }
 
@@ -189,11 +206,29 @@ mod tests {
         // A partial left by a run cut short (the same process id: pid 1 in a container) does not
         // stop a new key, and one left beside a key is swept at the next load.
         let other = dir.path().join("other.key");
-        fs::write(partial_path(&other), "stale").expect("a stale partial");
-        save_new(&other, &first).expect("saved over the stale partial");
+        fs::write(dir.path().join(format!("other.key.new-{}-0", std::process::id())), "stale")
+            .expect("a stale partial");
+        save_new(&other, &first).expect("saved beside the stale partial");
         fs::write(dir.path().join("identity.key.new-99999"), "leftover").expect("a leftover");
         load_or_create(&path).expect("loaded");
         assert!(!dir.path().join("identity.key.new-99999").exists(), "swept");
+    }
+
+    /// From a crash trial: two nodes started at once on a new data dir, and the second was told
+    /// "cannot write key file: No such file or directory". Every start takes the one key made.
+    #[test]
+    fn starts_racing_on_a_new_data_dir_all_take_one_key() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("identity.key");
+            let keys: Vec<_> = std::thread::scope(|s| {
+                let racing: Vec<_> = (0..6).map(|_| s.spawn(|| load_or_create(&path))).collect();
+                racing.into_iter().map(|r| r.join().expect("no panic")).collect()
+            });
+            let publics: Vec<_> = keys.into_iter().map(|k| k.expect("a key").0.public()).collect();
+            assert!(publics.windows(2).all(|w| w[0] == w[1]), "one key for every start");
+            assert_eq!(load(&path).expect("the key").public(), publics[0]);
+        }
     }
 
     #[test]

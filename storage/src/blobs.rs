@@ -75,7 +75,7 @@ pub enum BlobError {
 fn full_disk_hint(e: &io::Error) -> &'static str {
     match e.kind() {
         io::ErrorKind::StorageFull => {
-            " (the disk holding the node's files is full: free some space there, or lower blob_budget_mib in config.toml, and try again)"
+            " (the disk holding the node's files is full: free some space there, and try again; the pictures and files of other people's listings it keeps take at most blob_budget_mib in config.toml, and a lower one frees what they take over it at the next start)"
         }
         io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
             ": give the node's user write access to the data dir and all in it"
