@@ -501,6 +501,9 @@ pub fn waits_for_end(t: &ThreadView) -> bool {
         && t.replaced_by.is_none()
         && !t.refused
         && t.state == ThreadState::Open
+        // A withdrawal (a pledge of 0) waits for nothing (from a trial: its NEXT read "at end",
+        // and its `show` that the node would accept it at the deadline).
+        && !(t.opening == ObjectKind::Pledge && t.terms.price.amount == 0)
 }
 
 /// A thread's current terms: a pledge of 0 is named for what it is, a withdrawal.
@@ -724,6 +727,14 @@ pub fn summary(l: &ListingView) -> String {
         // The bid accepted is known to its two parties only: anyone else sees the high bid.
         match (&a.accepted, &a.high_bid) {
             (Some(taken), _) => return format!("{} — {} (the bid accepted)", l.title, taken.amount.display),
+            // The high bid held here is the owner's own, and the sale was to another: it did not
+            // count (from a trial: a bid made while the seller's node was away was never told so).
+            (None, Some(high)) if a.state == haggle_node::api::types::AuctionState::Sold && high.mine => {
+                return format!(
+                    "{} (sold to another bid: your {} was the high bid held here, and did not count: it reached the seller's node after the end, or the seller declined it)",
+                    l.title, high.amount.display
+                );
+            }
             (None, Some(high)) if a.state == haggle_node::api::types::AuctionState::Sold => {
                 return format!(
                     "{} (its price is known to its two parties only; the high bid held here{} was {})",
@@ -1751,6 +1762,37 @@ mod tests {
         assert_eq!(price_cell(&wanted, "PRICE"), format!("budget {shown}"));
         assert_eq!(price_cell(&sale, "PRICE"), shown);
         assert_eq!(price_cell(&unpriced, "PRICE"), "open to offers");
+    }
+
+    /// From an auction trial: the owner's bid, the high bid this node held, lost to a sale its
+    /// seller's node made without it, and nothing said so.
+    #[test]
+    fn a_sale_to_another_over_the_owners_high_bid_says_the_bid_did_not_count() {
+        let price = |cents: u64| {
+            serde_json::json!({"amount": cents, "currency": "EUR", "per": null, "decimals": 2,
+                "display": format!("{}.00 EUR", cents / 100)})
+        };
+        let bid = serde_json::json!({"id": "01".repeat(32),
+            "bidder": "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5", "mine": true,
+            "amount": price(1200), "created_at": 0, "counts": true, "message": ""});
+        let info = |mine: bool| {
+            let mut high = bid.clone();
+            high["mine"] = mine.into();
+            serde_json::from_value(serde_json::json!({"state": "sold", "accepted": null, "ends_at": 0,
+                "scheduled_end": 0, "over": true, "start": price(1000), "reserve": null,
+                "reserve_met": true, "increment": price(100), "window_secs": 0, "high_bid": high,
+                "min_next": price(1300), "bids": 2, "bidders": 2, "history": []}))
+            .expect("an auction")
+        };
+        let mut l = sample_listing(2, haggle_node::api::types::ListingState::Closed, 1);
+        l.title = "Mirror".into();
+        l.auction = Some(info(true));
+        assert_eq!(
+            summary(&l),
+            "Mirror (sold to another bid: your 12.00 EUR was the high bid held here, and did not count: it reached the seller's node after the end, or the seller declined it)"
+        );
+        l.auction = Some(info(false));
+        assert!(summary(&l).contains("its price is known to its two parties only"), "{}", summary(&l));
     }
 
     #[test]

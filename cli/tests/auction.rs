@@ -458,6 +458,13 @@ fn an_auction_that_ended_while_its_seller_was_down_is_told_when_the_watch_finds_
     let mut watch = Watch::start(ds);
     watch.ready(ds);
     seller.stop();
+    // From a trial: a bid made while the seller's node is away is told it may not count.
+    let out = haggle(d1, &["bid", &id[..10], "--price", "20"]);
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success() && said.contains("this node has no connection to the seller's node now"),
+        "{said}"
+    );
     wait_for(Duration::from_secs(40), "the auction's end to pass while the seller is down", || {
         (now_ms() > ends_at + 1_000).then_some(())
     });

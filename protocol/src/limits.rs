@@ -164,13 +164,13 @@ pub enum ValidationError {
     #[error("a {0} listing needs a price")]
     PriceRequired(ListingKind),
     /// A giveaway listing has a price.
-    #[error("a {0} listing has no price")]
+    #[error("{article} {0} listing has no price", article = article(.0))]
     PriceNotAllowed(ListingKind),
     /// A rental listing's price has no period.
     #[error("a rental's price needs a period: per hour, day, week or month")]
     PeriodRequired,
     /// A sell or wanted listing's price has a period.
-    #[error("a {0} listing's price has no period; only rentals and services do")]
+    #[error("{article} {0} listing's price has no period; only rentals and services do", article = article(.0))]
     PeriodNotAllowed(ListingKind),
     /// A listing's revision is 0.
     #[error("listing revision must be at least 1")]
@@ -429,6 +429,11 @@ fn validate_category(category: &str) -> Result<(), ValidationError> {
     Ok(())
 }
 
+/// "a" or "an" before a kind's name (from a trial: "a auction listing").
+fn article(kind: &ListingKind) -> &'static str {
+    if kind.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
+}
+
 /// Whether `path` has a category's shape: lowercase words (letters, digits, hyphens) between
 /// slashes, none empty. A listing's category has it, and so does a filter by one.
 pub fn is_category_path(path: &str) -> bool {
@@ -508,6 +513,17 @@ mod tests {
     use crate::fixtures::{DAY, T0, key, listing, rental};
     use crate::listing::ListingKind;
     use crate::object::Envelope;
+
+    #[test]
+    fn a_kinds_name_takes_its_article() {
+        assert_eq!(
+            ValidationError::PeriodNotAllowed(ListingKind::Auction).to_string(),
+            "an auction listing's price has no period; only rentals and services do"
+        );
+        assert!(
+            ValidationError::PriceNotAllowed(ListingKind::Giveaway).to_string().starts_with("a giveaway")
+        );
+    }
 
     fn check(l: Listing) -> Result<(), ValidationError> {
         let env = Envelope { created_at: T0, ..Envelope::new(key(1).public(), Body::Listing(l)) };

@@ -77,7 +77,28 @@ pub fn bid(cx: &Context<'_>, args: &BidArgs) -> Result<()> {
     );
     output::listing(&l);
     raised(cx);
+    seller_away_note(cx, &l);
     Ok(())
+}
+
+/// Says so when this node has no connection to the seller's node now (from a trial: a bid made
+/// while the seller's node was off read "you lead", and lost to a lower one its node held
+/// when it came back after the end). Other peers may still pass the bid on; said as a risk.
+fn seller_away_note(cx: &Context<'_>, l: &haggle_node::api::types::ListingView) {
+    let Some(a) = &l.auction else { return };
+    if a.over || l.mine {
+        return;
+    }
+    let seller = l.author.peer_id();
+    let Ok(page) = cx.api.peers() else { return };
+    if page.peers.iter().all(|p| p.peer_id != seller) {
+        note!(
+            cx.json,
+            "this node has no connection to the seller's node now: other peers pass your bid on if it is online, \
+             and if it is offline until the end, it settles on the bids it held before, without yours (haggle watch \
+             tells you how it ends)"
+        );
+    }
 }
 
 /// The PRICE cell of an auction in a table: the high bid (and how many bids), or the start.
@@ -195,6 +216,11 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
                 "you lost: the seller's node sold it to another bid: a higher one this node never saw (bids made while it was offline do not reach it once the auction has closed), or yours did not reach that node before the end, or the seller declined yours"
             }
             BidStanding::Lost if lost_on_top(a) => "you lost: the seller declined your bid",
+            // No sale known here yet: the seller's node decides, by the bids it held at the end
+            // (from a trial: a bidder read a flat "you lost", then won).
+            BidStanding::Lost if a.state == AuctionState::Ended => {
+                "you lost by this node's count: another bid is on top here, and the seller's node decides by the bids it held at the end"
+            }
             BidStanding::Lost => "you lost",
         };
         outln!("  you       {says}");

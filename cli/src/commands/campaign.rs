@@ -234,6 +234,13 @@ pub fn lines(l: &ListingView, c: &CampaignInfo) {
                     "the creator's node accepts every pledge, each a deal (see haggle deals)".to_owned(),
             }
         ),
+        // Another's campaign is judged on the pledges this node holds; the creator's node decides
+        // by its own (from a trial: a backer's node read a flat "missed" while the creator's,
+        // which never got a withdrawal, read funded).
+        (false, true, false) if !l.mine && !c.missed => outln!(
+            "  deadline  passed {}: missed its goal by the pledges this node holds, so nothing is owed (the creator's node decides by those it holds; haggle watch tells you if it differs)",
+            output::relative(c.deadline, now)
+        ),
         (false, true, false) => outln!(
             "  deadline  passed {}: missed its goal, nothing is owed",
             output::relative(c.deadline, now)

@@ -1236,11 +1236,22 @@ fn negotiation_line(
     // bidder, on top by its own node's count, was never told plainly that it lost).
     let lost = match (kind, view.opening, view.role) {
         (ObjectKind::Decline, ObjectKind::Bid, haggle_node::api::types::Role::Offerer) => {
-            ": your bid did not win"
+            declined_bid(message.map_or("", |m| m.message.as_str()))
         }
         _ => "",
     };
     format!("{said} received in thread {}{title}{lost}{terms}{note}{short}{next}", output::short(&thread))
+}
+
+/// What a decline of the owner's bid says of it, by the decline's note: the winner's own earlier
+/// bids are declined too, saying a later one won (from a trial: the winner read "your bid did
+/// not win" four times).
+fn declined_bid(note: &str) -> &'static str {
+    if note.ends_with("a later bid of yours won.") {
+        ": an earlier bid of yours"
+    } else {
+        ": your bid did not win"
+    }
 }
 
 /// A deal step's line: who signed it, what it asks of the owner, a dispute's reason. The deal is
@@ -1448,6 +1459,16 @@ mod tests {
 
     /// Found in a trial: a deal's step lines said "the other party" under a line naming them,
     /// and a `received` that crossed the last cancel went by as if it counted.
+    #[test]
+    fn the_winners_earlier_bids_are_not_told_as_lost() {
+        assert_eq!(declined_bid("The auction ended: a later bid of yours won."), ": an earlier bid of yours");
+        assert_eq!(
+            declined_bid("The auction ended: the seller sold it to another bid."),
+            ": your bid did not win"
+        );
+        assert_eq!(declined_bid(""), ": your bid did not win");
+    }
+
     #[test]
     fn a_steps_line_names_the_other_party_and_a_crossed_received_is_said_void() {
         use haggle_node::api::types::StepView;
