@@ -290,10 +290,13 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
     }
     if !a.history.is_empty() {
         outln!("  bids");
-        for b in &a.history {
+        // Columns as wide as their widest cell: "14 minutes ago" filled 14 and ran into the
+        // amount (from a trial).
+        let (times, tw) = output::time_column(a.history.iter().map(|b| b.created_at), now, 0);
+        let aw = a.history.iter().map(|b| b.amount.display.chars().count()).max().unwrap_or(0);
+        for (b, at) in a.history.iter().zip(&times) {
             outln!(
-                "    {:<14} {:<12} {}{}{}  {}",
-                output::relative(b.created_at, now),
+                "    {at:<tw$}  {:<aw$}  {}{}{}  {}",
                 b.amount.display,
                 output::short_peer(&b.bidder),
                 if b.mine { " (you)" } else { "" },
@@ -305,7 +308,7 @@ pub fn lines(l: &ListingView, a: &AuctionInfo) {
                 ))
             );
             if !b.message.is_empty() {
-                outln!("    {:<14} {}", "", output::dim(&format!("\"{}\"", output::note(&b.message))));
+                outln!("    {:<tw$}  {}", "", output::dim(&format!("\"{}\"", output::note(&b.message))));
             }
         }
     }

@@ -271,17 +271,19 @@ pub fn lines(l: &ListingView, c: &CampaignInfo) {
         outln!("  pledges");
         // As wide as the widest amount (`10000.00 EUR` ran into its key, from a trial).
         let width = c.pledges.iter().map(|p| p.amount.display.chars().count()).max().unwrap_or(0).max(12);
-        for p in &c.pledges {
+        // As wide as the longest time too: "14 minutes ago" filled 14 and ran into the amount
+        // (from a trial).
+        let (times, tw) = output::time_column(c.pledges.iter().map(|p| p.created_at), now, 0);
+        for (p, at) in c.pledges.iter().zip(&times) {
             outln!(
-                "    {:<14} {:<width$} {}{}{}",
-                output::relative(p.created_at, now),
+                "    {at:<tw$}  {:<width$} {}{}{}",
                 p.amount.display,
                 output::short_peer(&p.backer),
                 if p.mine { " (you)" } else { "" },
                 p.tier.as_deref().map(|t| format!("  {}", output::dim(t))).unwrap_or_default()
             );
             if !p.message.is_empty() {
-                outln!("    {:<14} {}", "", output::dim(&format!("\"{}\"", output::note(&p.message))));
+                outln!("    {:<tw$}  {}", "", output::dim(&format!("\"{}\"", output::note(&p.message))));
             }
         }
     }
@@ -318,6 +320,29 @@ mod tests {
         assert_eq!(reward_missed(&campaign(60, Some("Loaf a week"))), None, "it earned the loaf");
         assert_eq!(reward_missed(&campaign(20, Some("Sticker"))), None, "the sticker has no limit");
         assert_eq!(reward_missed(&campaign(5, None)), None, "it reaches no reward");
+    }
+
+    /// From a trial: "14 minutes ago" filled the time column and ran into the amount.
+    #[test]
+    fn a_pledges_time_never_runs_into_its_amount() {
+        let price = |amount: u64| serde_json::json!({ "amount": amount * 100, "currency": "EUR", "per": null, "decimals": 2, "display": format!("{amount}.00 EUR") });
+        let now = crate::output::now_ms();
+        let pledge = |ago_ms: u64, amount: u64| {
+            serde_json::json!({
+                "id": "07".repeat(32), "backer": haggle_protocol::fixtures::key(1).public().to_string(),
+                "mine": false, "amount": price(amount), "created_at": now - ago_ms, "tier": null, "message": "",
+            })
+        };
+        let info: CampaignInfo = serde_json::from_value(serde_json::json!({
+            "deadline": now + 86_400_000, "over": false, "goal": price(150), "total": price(60), "percent": 40,
+            "funded": false, "backers": 2, "tiers": [],
+            "pledges": [pledge(14 * 60_000, 10), pledge(0, 50)],
+        }))
+        .expect("a campaign");
+        let listing = crate::output::sample_listing(1, haggle_node::api::types::ListingState::Active, 0);
+        let said = crate::output::captured(|| lines(&listing, &info));
+        assert!(said.contains("14 minutes ago  10.00 EUR"), "{said}");
+        assert!(said.contains("just now        50.00 EUR"), "{said}");
     }
 
     /// A trial's creator read "your node accepts every pledge" on a funded campaign whose
