@@ -150,23 +150,7 @@ fn near_suggestion(e: &clap::Error, cli: &clap::Command, flag: &str) -> bool {
     let name = |f: &str| f.trim_start_matches('-').split(['=', ' ']).next().unwrap_or_default().to_owned();
     let (typed, suggested) = (name(flag), name(suggested));
     let global = cli.get_arguments().any(|a| a.is_global_set() && a.get_long() == Some(suggested.as_str()));
-    !global || edits(&typed, &suggested) <= 2
-}
-
-/// The edit distance between two short words (a flag's name), by characters.
-fn edits(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
+    !global || haggle_node::config::edit_distance(&typed, &suggested) <= 2
 }
 
 /// The most flags listed for a required argument left out.
@@ -268,6 +252,7 @@ mod tests {
             text.starts_with("unexpected argument '--pric': haggle pay-request takes DEAL and --iban"),
             "{text}"
         );
+        let edits = haggle_node::config::edit_distance;
         assert_eq!((edits("pric", "api"), edits("jsn", "json"), edits("", "ab")), (3, 1, 2));
         // Defect: an id given to a command that lists was told clap's usage line.
         assert_eq!(

@@ -1026,43 +1026,31 @@ fn errors_say_what_went_wrong_with_the_right_exit_code() {
     // Found in a trial: the address a node killed outright leaves behind, taken by another
     // program, answered `missing or wrong token` (or `HTTP 404`). Its database is not in use:
     // no node runs, and the client says so without asking that program.
-    let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
-    let taken = squatter.local_addr().expect("its address").to_string();
     // It answers as a program with a token of its own would (the trial's `missing or wrong
-    // token`), once. Not joined: a client that never asks leaves it waiting, and the test's
-    // process ends it.
-    std::thread::spawn(move || {
-        use std::io::{Read, Write};
-        let (mut conn, _) = squatter.accept().expect("a connection");
-        let mut request = [0u8; 4096];
-        let _ = conn.read(&mut request);
-        let _ =
-            conn.write_all(b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-    });
-    std::fs::write(dir.join("api.addr"), &taken).expect("the stale address");
-    let out = haggle(&dir, &["status"]);
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("no node is running"), "{}", stderr(&out));
-    // Nor one that answers 200 with JSON of its own (from a crash trial: "a response this
-    // command does not understand").
-    let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
-    let taken = squatter.local_addr().expect("its address").to_string();
-    std::thread::spawn(move || {
-        use std::io::{Read, Write};
-        let (mut conn, _) = squatter.accept().expect("a connection");
-        let mut request = [0u8; 4096];
-        let _ = conn.read(&mut request);
-        let body = r#"{"hello":1}"#;
-        let head = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-            body.len()
-        );
-        let _ = conn.write_all(format!("{head}{body}").as_bytes());
-    });
-    std::fs::write(dir.join("api.addr"), &taken).expect("the stale address");
-    let out = haggle(&dir, &["status"]);
-    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("no node is running"), "{}", stderr(&out));
+    // token`), once; and (from a crash trial) one that answers 200 with JSON of its own was told
+    // as "a response this command does not understand".
+    for answer in [
+        "HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_owned(),
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\nconnection: close\r\n\r\n{}",
+            r#"{"hello":1}"#
+        ),
+    ] {
+        let squatter = std::net::TcpListener::bind("127.0.0.1:0").expect("a listener");
+        let taken = squatter.local_addr().expect("its address").to_string();
+        // Not joined: a client that never asks leaves it waiting, and the test's process ends it.
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            let (mut conn, _) = squatter.accept().expect("a connection");
+            let mut request = [0u8; 4096];
+            let _ = conn.read(&mut request);
+            let _ = conn.write_all(answer.as_bytes());
+        });
+        std::fs::write(dir.join("api.addr"), &taken).expect("the stale address");
+        let out = haggle(&dir, &["status"]);
+        assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+        assert!(stderr(&out).contains("no node is running"), "{}", stderr(&out));
+    }
     let node = NodeProcess::start(&dir, None);
     let shown = json(&dir, &["show", &id[..10]]);
     assert_eq!((&shown["type"], &shown["title"]), (&Value::from("listing"), &Value::from("Desk lamp")));

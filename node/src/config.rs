@@ -448,11 +448,12 @@ fn nearest_setting(message: &str) -> Option<&str> {
     let rest = message.split_once("unknown field `")?.1;
     let (typed, known) = rest.split_once("`, expected one of ")?;
     let names = known.lines().next()?.split(", ").map(|n| n.trim().trim_matches('`'));
-    names.map(|name| (edits(typed, name), name)).filter(|(d, _)| *d <= 2).min().map(|(_, name)| name)
+    names.map(|name| (edit_distance(typed, name), name)).filter(|(d, _)| *d <= 2).min().map(|(_, name)| name)
 }
 
-/// Levenshtein distance between two short words.
-fn edits(a: &str, b: &str) -> usize {
+/// The edit (Levenshtein) distance between two short words, by characters: a setting's or a
+/// flag's name typed against the one meant.
+pub fn edit_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut row: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {

@@ -1240,22 +1240,16 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let titles =
             |store: &Store, words: &str| store.search(&crate::SearchQuery::new(words)).expect("search").total;
+        let add = |store: &Store, n: u8, title: &str| {
+            let new = store.ingest(listing(n, title, "home").bytes(), Durability::Flush).expect("ingest");
+            assert!(new.is_new(), "{title}");
+        };
         {
             let store = Store::open(dir.path()).expect("open");
-            assert!(
-                store
-                    .ingest(listing(1, "Oak desk", "home").bytes(), Durability::Flush)
-                    .expect("ingest")
-                    .is_new()
-            );
+            add(&store, 1, "Oak desk");
             assert_eq!(titles(&store, "desk"), 1);
             store.index.failing_commits.store(2, Ordering::Relaxed);
-            assert!(
-                store
-                    .ingest(listing(2, "Brass lamp", "home").bytes(), Durability::Flush)
-                    .expect("ingest")
-                    .is_new()
-            );
+            add(&store, 2, "Brass lamp");
             // The commit fails: the search finds what the index took before, and says nothing new.
             assert_eq!(titles(&store, "desk"), 1, "old listings are still found");
             assert_eq!(titles(&store, "lamp"), 0);
@@ -1269,19 +1263,9 @@ mod tests {
             assert!(store.db.get(keys::INDEX_SUSPECT_KEY).expect("read").is_none());
             // A failure the run ends with: the next open rebuilds the index.
             store.index.failing_commits.store(usize::MAX, Ordering::Relaxed);
-            assert!(
-                store
-                    .ingest(listing(3, "Pine shelf", "home").bytes(), Durability::Flush)
-                    .expect("ingest")
-                    .is_new()
-            );
+            add(&store, 3, "Pine shelf");
             assert_eq!(titles(&store, "shelf"), 0);
-            assert!(
-                store
-                    .ingest(listing(4, "Walnut chair", "home").bytes(), Durability::Flush)
-                    .expect("ingest")
-                    .is_new()
-            );
+            add(&store, 4, "Walnut chair");
         }
         let store = Store::open(dir.path()).expect("reopen");
         for words in ["desk", "lamp", "shelf", "chair"] {
