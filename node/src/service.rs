@@ -685,6 +685,7 @@ impl Service {
                 around: around_view(query.around, nearest_m),
                 matched: None,
                 did_you_mean: results.did_you_mean.map(Into::into),
+                index_error: self.store.index_error(),
             });
         }
         if query.limit == 0 || query.limit > haggle_storage::MAX_PAGE {
@@ -756,6 +757,7 @@ impl Service {
             // 500" beside 1,132 auctions).
             matched: (candidates.total > candidates.hits.len()).then_some(candidates.total),
             did_you_mean: candidates.did_you_mean.map(Into::into),
+            index_error: self.store.index_error(),
         })
     }
 

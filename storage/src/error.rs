@@ -103,6 +103,18 @@ impl IndexError {
     }
 }
 
+impl IndexError {
+    /// The failure in a few words where its cause is known (`search index: the disk is full:
+    /// free disk space`), else whole: `haggle status` shows it on one line (a retrial read
+    /// tantivy's debug form of the error there).
+    pub(crate) fn brief(&self) -> String {
+        match self.fix() {
+            Some(fix) if self.lock_io().is_none() => format!("search index: {fix}"),
+            _ => self.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for IndexError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(e) = self.lock_io() {
@@ -419,6 +431,7 @@ mod tests {
         // A full disk or a permission refused under the index says what to do, once.
         let full = IndexError::from(std::io::Error::from(std::io::ErrorKind::StorageFull));
         assert!(full.to_string().ends_with(": the disk is full: free disk space"), "{full}");
+        assert_eq!(full.brief(), "search index: the disk is full: free disk space");
         // Tantivy keeps some I/O errors as text only: read by their OS error number, exactly.
         let text = IndexError::from(tantivy::TantivyError::SystemError(
             "An IO error occurred: 'No space left on device (os error 28) at path \"index/.tmp\"'".into(),

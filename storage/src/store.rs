@@ -876,6 +876,11 @@ impl Store {
         Ok(())
     }
 
+    /// Why the search index cannot take changes now, while it cannot (see [`Self::index_failed`]).
+    pub fn index_error(&self) -> Option<String> {
+        self.index_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Notes `items` as fed to the index, to be given back to `pending` should the commit that
     /// makes them searchable fail.
     fn note_fed(&self, items: &[(ListingKey, IndexChange)]) {
@@ -912,8 +917,11 @@ impl Store {
             tracing::warn!(error = %e, "could not set the search index's writer back to its last commit");
         }
         self.restore_pending(fed.into_iter().map(|key| (key, IndexChange { indexed: true, current: None })));
-        let first =
-            self.index_error.lock().unwrap_or_else(|p| p.into_inner()).replace(error.to_string()).is_none();
+        let brief = match error {
+            StoreError::Index(e) => e.brief(),
+            e => e.to_string(),
+        };
+        let first = self.index_error.lock().unwrap_or_else(|p| p.into_inner()).replace(brief).is_none();
         if first {
             tracing::warn!(error = %error, "the search index could not take changes: they are tried again, and searches find what it took before");
             let marked = self.db.insert(keys::INDEX_SUSPECT_KEY, &[]).and_then(|_| self.db.flush());
@@ -1039,7 +1047,7 @@ impl Store {
         stats.threads = count_distinct_threads(&self.db)?;
         stats.deals = self.db.scan_prefix([keys::DEAL]).count();
         stats.feedback = self.db.scan_prefix([keys::FEEDBACK_ABOUT]).count();
-        stats.index_error = self.index_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        stats.index_error = self.index_error();
         stats.index_pending = self.pending_index_len()
             + self.index.uncommitted()
             + self.db.scan_prefix([keys::INDEX_PENDING]).count();
@@ -1256,6 +1264,7 @@ mod tests {
             let stats = store.stats().expect("stats");
             assert!(stats.index_error.as_deref().is_some_and(|e| e.contains("disk is full")), "{stats:?}");
             assert_eq!(stats.index_pending, 1, "the lamp waits");
+            assert_eq!(store.index_error(), stats.index_error, "what a search page carries");
             assert!(store.db.get(keys::INDEX_SUSPECT_KEY).expect("read").is_some());
             // The next catch-up takes it.
             assert_eq!(titles(&store, "lamp"), 1, "taken again once the index can");

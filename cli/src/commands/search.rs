@@ -30,6 +30,13 @@ pub fn search(cx: &Context<'_>, args: &SearchArgs) -> Result<()> {
     }
     let result = show(cx, args, &page);
     unknown_currency_note(cx, args, &page);
+    // From a retrial: with the disk full, a search said no listing held a word the node held.
+    if let Some(why) = &page.index_error {
+        note!(
+            cx.json,
+            "the search index cannot take changes now ({why}): listings that came since are missing from these results; they are taken once it can (haggle status)"
+        );
+    }
     if let Some(saved) = &saved {
         // An ending-soon order is kept (it asks for running auctions); any other is not.
         let sorted = args.sort.is_some_and(|s| s.0 != haggle_node::api::types::Sort::EndingSoon);

@@ -946,6 +946,10 @@ pub struct SearchPage {
     /// share (`headphnes`), which a search matches as written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub did_you_mean: Option<DidYouMeanView>,
+    /// Why the search index cannot take changes now, while it cannot: listings that came since
+    /// are missing from the results (they are tried again at each search).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_error: Option<String>,
 }
 
 /// A search to suggest instead (`SearchPage::did_you_mean`).
