@@ -30,7 +30,12 @@ pub(crate) const WINDOW: usize = 200;
 /// starting with `-` would read as an option). From an international trial: `自転車` and
 /// `دراجات` were refused for not being ASCII.
 pub fn check_saved_name(name: &str) -> Result<String, InvalidInput> {
-    let name = super::actions::composed(name.trim());
+    // Compatibility-composed: a name typed full-width (`ＩＰｈｏｎｅ`, as a Japanese input method
+    // may) is the one typed in ASCII (from a retrial: it was kept full-width, and not found so).
+    let name: String = {
+        use unicode_normalization::UnicodeNormalization;
+        name.trim().nfkc().collect()
+    };
     let fits = (1..=MAX_SAVED_NAME).contains(&name.chars().count())
         && name.chars().next().is_some_and(char::is_alphanumeric)
         && name.chars().all(|c| c.is_alphanumeric() || c == '-' || c == '_');
@@ -440,6 +445,9 @@ mod tests {
             assert!(e.contains("a saved search's name is 1 to 32 letters"), "{e}");
         }
         // Letters of any script (from an international trial).
+        let wide = buyer.save_search("ＩＰｈｏｎｅ－１５", bikes()).expect("full-width");
+        assert_eq!(wide.name, "iphone-15", "kept as typed in ASCII");
+        buyer.unsave_search("iphone-15").expect("found by its ASCII name");
         for name in ["Vélos", "自転車", "دراجات"] {
             let saved = buyer.save_search(name, bikes()).expect("a name in any script");
             assert_eq!(saved.name, name.to_lowercase());
