@@ -1233,7 +1233,9 @@ fn search_query(params: SearchParams) -> Result<SearchQuery, ServiceError> {
         text: params.q,
         // Ending soon means auctions.
         kind: if ending_soon { Some(haggle_protocol::ListingKind::Auction) } else { params.kind },
-        category: params.category,
+        // In any case, as the owner's listings are filtered (from an integrator's trial:
+        // `Music/` was refused here and taken there).
+        category: params.category.map(|c| c.to_lowercase()),
         currency: params.currency,
         seller: params.seller,
         hide_sellers: Vec::new(),

@@ -391,7 +391,7 @@ pub enum SearchError {
     },
     /// The category filter is not a path of lowercase segments.
     #[error(
-        "category `{0}` is not a path of lowercase words like `vehicles/bikes`: letters a-z (no accents), digits and hyphens, in any language"
+        "category `{0}` is not a path of words like `vehicles/bikes`: letters a-z (no accents), digits and hyphens between slashes"
     )]
     BadCategory(String),
     /// The page size is 0 or over [`crate::MAX_PAGE`].

@@ -46,6 +46,11 @@ impl From<ServiceError> for ApiError {
         }
         let candidates = match &e {
             ServiceError::Ambiguous { candidates, .. } => candidates.iter().map(|c| c.to_hex()).collect(),
+            // The conversations a message about a listing may go to (from an integrator's trial:
+            // they were only in the prose).
+            ServiceError::Conflict(crate::service::Conflict::WhichConversation { conversations, .. }) => {
+                conversations.iter().map(|(id, _, _)| id.to_hex()).collect()
+            }
             _ => Vec::new(),
         };
         ApiError(ErrorDetail { code, message: e.to_string(), candidates })
@@ -55,5 +60,28 @@ impl From<ServiceError> for ApiError {
 impl From<NodeGone> for ApiError {
     fn from(e: NodeGone) -> Self {
         ApiError::new(ErrorCode::ShuttingDown, e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::Conflict;
+    use haggle_protocol::ObjectId;
+
+    /// From an integrator's trial: a message about a listing two people had written about was
+    /// refused with the conversations in the prose only, where `candidates` names them.
+    #[test]
+    fn the_conversations_a_message_may_go_to_are_candidates() {
+        let key = haggle_protocol::fixtures::key(2).public();
+        let [a, b] = [ObjectId::from_bytes([1; 32]), ObjectId::from_bytes([2; 32])];
+        let e = ServiceError::Conflict(Conflict::WhichConversation {
+            listing: ObjectId::from_bytes([3; 32]),
+            conversations: vec![(a, key, None), (b, key, Some("Bob".into()))],
+            threads: Vec::new(),
+        });
+        let ApiError(detail) = ApiError::from(e);
+        assert_eq!(detail.code, ErrorCode::Ambiguous);
+        assert_eq!(detail.candidates, vec![a.to_hex(), b.to_hex()]);
     }
 }

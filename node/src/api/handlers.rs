@@ -62,12 +62,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         // A length of 0 is no body whatever the content type (from a trial: HTTP libraries
         // send `Content-Type: application/json` on every POST, and an empty retract was refused
         // as JSON cut short).
+        // Nor does a request with neither a length nor a chunked body carry one, content type or
+        // not (from an integrator's trial: curl's `-X POST -H 'Content-Type: application/json'`
+        // without `-d` was refused as JSON cut short).
         let headers = req.headers();
         let length = headers.get(axum::http::header::CONTENT_LENGTH);
         let empty = length.is_some_and(|n| n.as_bytes() == b"0")
-            || (!headers.contains_key(axum::http::header::CONTENT_TYPE)
-                && length.is_none()
-                && !headers.contains_key(axum::http::header::TRANSFER_ENCODING));
+            || (length.is_none() && !headers.contains_key(axum::http::header::TRANSFER_ENCODING));
         if empty {
             return serde_json::from_str("{}").map(Body).map_err(|e| {
                 // Not "at line 1 column 2" of a body the client never sent.
@@ -88,20 +89,38 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             )),
             // The field is named with the mistake (`price: invalid type: the number `12`, expected
             // a string`): serde's own words name only the type.
-            Ok(Json(v)) => serde_path_to_error::deserialize(v).map(Body).map_err(|e| {
-                let path = e.path().to_string();
-                let e = crate::config::plain_types(&e.into_inner().to_string());
-                match path.as_str() {
-                    "." | "" => ApiError::new(ErrorCode::BadRequest, format!("malformed request body: {e}")),
-                    _ => ApiError::new(ErrorCode::BadRequest, format!("malformed request body: {path}: {e}")),
-                }
-            }),
+            Ok(Json(mut v)) => {
+                without_nulls(&mut v);
+                serde_path_to_error::deserialize(v).map(Body).map_err(|e| {
+                    let path = e.path().to_string();
+                    let e = crate::config::plain_types(&e.into_inner().to_string());
+                    match path.as_str() {
+                        "." | "" => {
+                            ApiError::new(ErrorCode::BadRequest, format!("malformed request body: {e}"))
+                        }
+                        _ => ApiError::new(
+                            ErrorCode::BadRequest,
+                            format!("malformed request body: {path}: {e}"),
+                        ),
+                    }
+                })
+            }
             Err(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => Err(ApiError::new(
                 ErrorCode::TooLarge,
                 format!("the request body is over the limit of {} MiB for JSON", JSON_LIMIT >> 20),
             )),
             Err(e) => Err(ApiError::new(ErrorCode::BadRequest, json_rejection(&e))),
         }
+    }
+}
+
+/// `v` without the fields of its objects that are `null`: every field a request may leave out
+/// means the same left out or null (from an integrator's trial: `"per": null` was taken and
+/// `"description": null` refused, while answers carry nulls a client may send back).
+fn without_nulls(v: &mut serde_json::Value) {
+    if let serde_json::Value::Object(fields) = v {
+        fields.retain(|_, field| !field.is_null());
+        fields.values_mut().for_each(without_nulls);
     }
 }
 

@@ -1921,6 +1921,15 @@ fn own_listings_come_active_first_then_expired_then_closed() {
     assert_eq!(picked(category("Music/")).0, ["Gone"], "in any case, slashes around it");
     assert_eq!(picked(category("music/guitars")).0, ["Gone"]);
     assert_eq!(picked(category("mus")), (vec![], 0, 0, 4), "a prefix of a word is no category");
+    // A search takes a category in any case too (from an integrator's trial: `Music/` was
+    // refused there).
+    let searched = |c: &str| {
+        let params = crate::service::SearchParams { category: Some(c.into()), ..Default::default() };
+        seller.search(params).map(|p| p.total).expect("in any case")
+    };
+    let found = searched("vehicles");
+    assert!(found >= 2, "First and Second: {found}");
+    assert_eq!((searched("Vehicles/"), searched("VEHICLES/Bikes")), (found, found));
     let giveaways =
         ListingsParams { kind: Some(haggle_protocol::ListingKind::Giveaway), ..ListingsParams::default() };
     assert_eq!(picked(giveaways).1, 0);
