@@ -758,9 +758,11 @@ impl Store {
     ) -> Result<SearchResults, SearchError> {
         // An index that cannot take changes now still finds what it took before (from a trial:
         // with the disk full, every search failed, for old listings too); the failure is in the
-        // log and in `haggle status`.
-        if let Err(e) = self.catch_up_index() {
-            tracing::debug!(error = %e, "searching what the index took before");
+        // log and in `haggle status`. A failure of the database is the search's.
+        match self.catch_up_index() {
+            Ok(()) => {}
+            Err(StoreError::Index(e)) => tracing::debug!(error = %e, "searching what the index took before"),
+            Err(e) => return Err(e.into()),
         }
         // Only the hidden sellers with listings here change the results, and each key costs the
         // query a lookup in every segment (about 13 µs: 1,024 keys with none made a one-word
