@@ -481,7 +481,9 @@ impl Store {
     /// written (the changes stay pending, or above the index's watermark, and are taken in
     /// again by the next catch-up), so it is logged rather than failing the write.
     pub(crate) fn index_when_due(&self) {
-        let result = if self.index.uncommitted() + self.pending_index_len() >= INDEX_BATCH {
+        let result = if self.index_failed_lately() {
+            Ok(())
+        } else if self.index.uncommitted() + self.pending_index_len() >= INDEX_BATCH {
             self.catch_up_index()
         } else if self.pending_index_len() >= FEED_BATCH {
             self.feed_index()

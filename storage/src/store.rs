@@ -178,8 +178,8 @@ pub struct Store {
     /// The listings fed to the index since its last commit, given back to `pending` if the
     /// commit fails (see [`Store::index_failed`]).
     fed: Mutex<Vec<ListingKey>>,
-    /// Why the index last failed, until it takes changes again.
-    index_error: Mutex<Option<String>>,
+    /// Why the index last failed, and when, until it takes changes again.
+    index_error: Mutex<Option<(String, std::time::Instant)>>,
     /// Bumped whenever the reconciliation set changes (see [`Store::sync_generation`]).
     pub(crate) sync_generation: std::sync::atomic::AtomicU64,
     /// Bumped whenever a deal step is stored (see [`Store::step_generation`]).
@@ -880,7 +880,15 @@ impl Store {
 
     /// Why the search index cannot take changes now, while it cannot (see [`Self::index_failed`]).
     pub fn index_error(&self) -> Option<String> {
-        self.index_error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.index_error.lock().unwrap_or_else(|p| p.into_inner()).as_ref().map(|(why, _)| why.clone())
+    }
+
+    /// Whether the index failed less than [`QUIET_RETRY`] ago: ingest then leaves it alone (each
+    /// try sets its writer back, and would log, once an object), and the next search or quiet
+    /// commit tries again.
+    pub(crate) fn index_failed_lately(&self) -> bool {
+        let failed = self.index_error.lock().unwrap_or_else(|p| p.into_inner());
+        failed.as_ref().is_some_and(|(_, at)| at.elapsed() < QUIET_RETRY)
     }
 
     /// Notes `items` as fed to the index, to be given back to `pending` should the commit that
@@ -923,7 +931,12 @@ impl Store {
             StoreError::Index(e) => e.brief(),
             e => e.to_string(),
         };
-        let first = self.index_error.lock().unwrap_or_else(|p| p.into_inner()).replace(brief).is_none();
+        let first = self
+            .index_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .replace((brief, std::time::Instant::now()))
+            .is_none();
         if first {
             tracing::warn!(error = %error, "the search index could not take changes: they are tried again, and searches find what it took before");
             let marked = self.db.insert(keys::INDEX_SUSPECT_KEY, &[]).and_then(|_| self.db.flush());
