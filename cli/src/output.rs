@@ -175,7 +175,7 @@ fn table_lines(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
     // and a hidden character as its escape shows it (`\u202e`, six).
     use unicode_width::UnicodeWidthStr;
     let rows: Vec<Vec<String>> =
-        rows.iter().map(|row| row.iter().map(|cell| isolated(&visible(cell))).collect()).collect();
+        rows.iter().map(|row| row.iter().map(|cell| left_to_right_after(&visible(cell))).collect()).collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for row in &rows {
         for (i, cell) in row.iter().enumerate() {
@@ -211,7 +211,7 @@ fn table_lines(headers: &[&str], rows: &[Vec<String>]) -> Vec<String> {
 /// side). Not the isolate marks (U+2068, U+2069): every line printed shows those escaped, as a
 /// title could use them to reorder what a line says (a retrial read `\u2068` in every such
 /// table). Other cells are as given.
-fn isolated(cell: &str) -> String {
+fn left_to_right_after(cell: &str) -> String {
     let rtl = |c: char| matches!(c as u32, 0x0590..=0x08FF | 0xFB1D..=0xFDFF | 0xFE70..=0xFEFE | 0x10800..=0x10FFF | 0x1E800..=0x1EFFF);
     if cell.contains(rtl) { format!("{cell}\u{200E}") } else { cell.to_owned() }
 }

@@ -368,9 +368,11 @@ impl Currency {
         }
         // `12000.00` in JPY is twelve thousand all the same (from an international trial: it
         // was refused for its decimals). Not three digits, though: `1.500` may be a thousand
-        // and a half with a dot between the thousands, and is asked about.
+        // and a half with a dot between the thousands, and is asked about, unless more than three
+        // digits stand before the dot (`12000.000`: no thousands separator there).
+        let grouping = frac.len() == 3 && whole.len() <= 3;
         let frac = match frac.get(digits..) {
-            Some(past) if frac.len() != 3 && past.bytes().all(|b| b == b'0') => &frac[..digits],
+            Some(past) if !grouping && past.bytes().all(|b| b == b'0') => &frac[..digits],
             _ => frac,
         };
         if frac.len() > digits {
@@ -487,6 +489,8 @@ mod tests {
         ));
         // Zeros past the currency's decimals change nothing (from an international trial).
         assert_eq!(Currency::new("JPY").expect("valid").parse_amount("12000.00"), Ok(12_000));
+        let jpy = Currency::new("JPY").expect("valid");
+        assert_eq!(jpy.parse_amount("12000.000"), Ok(12_000), "no thousands separator there");
         assert_eq!(eur().parse_amount("12.5000"), Ok(1_250));
         assert!(eur().parse_amount("1.500").is_err(), "a thousand and a half, or one and a half?");
         let kwd = Currency::new("KWD").expect("valid");
