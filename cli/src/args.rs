@@ -1366,9 +1366,15 @@ fn blockee(text: &str) -> Result<String, String> {
 /// `30d`, `2w`, `12h`, `90m` or `45s`. A bare number is refused: `--expires 30` meant 30 days
 /// to one user and 30 seconds to the parser.
 pub fn duration(text: &str) -> Result<Duration, String> {
-    // Full-width digits are digits, as in amounts (from an international trial: `３d`).
-    let digits = haggle_protocol::price::ascii_digits(text);
-    let text = digits.trim();
+    // Full-width digits and letters are the ASCII ones (from international trials: `３d`, then
+    // `３６ｈ` as a Japanese input method types it).
+    let folded = if text.is_ascii() {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        use unicode_normalization::UnicodeNormalization;
+        std::borrow::Cow::Owned(text.nfkc().collect::<String>())
+    };
+    let text = folded.trim();
     let bad = || format!("`{text}` is not a duration: write e.g. 30d, 2w, 12h or 90m");
     // A date where a time from now belongs: say how far off it is.
     if let Ok(day) = haggle_protocol::calendar::parse_date(text) {
@@ -1519,12 +1525,15 @@ fn amount_in(text: &str, currency: &str) -> Result<String, String> {
             ))
         }
         // `1250.-`, whole francs as the Swiss write them (from an international trial).
-        None if [".-", ",-", ".\u{2013}", ",\u{2013}"]
+        None if let Some(whole) = [".-", ",-", ".\u{2013}", ",\u{2013}"]
             .iter()
             .find_map(|dash| without_currency(trimmed).strip_suffix(dash))
-            .is_some_and(|whole| shaped(whole) && !whole.contains('.')) =>
+            .and_then(|whole| match plainly(whole) {
+                // `1'250.-`, with a thousands separator too (from the retrial).
+                Some((plain, None)) => Some(plain),
+                _ => (shaped(whole) && !whole.contains('.')).then(|| whole.to_owned()),
+            }) =>
         {
-            let whole = without_currency(trimmed).trim_end_matches(['.', ',', '-', '\u{2013}']);
             Err(format!("`{text}` is not an amount: write whole amounts as digits alone, {whole}"))
         }
         // `2,500` is 2500 written plainly, and so are `15 000` (with a space or a no-break space,
@@ -1600,8 +1609,15 @@ const THOUSANDS: [char; 7] = [',', ' ', '\u{a0}', '\u{202f}', '\u{2009}', '\'', 
 /// `1.250,50`), with groups of three after the first. `None` for anything else (`1,2,3`).
 fn plainly(bare: &str) -> Option<(String, Option<&str>)> {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    // Three digits after the last one are decimals only where the other separator comes before
+    // it (`1.250,505` in KWD, from the retrial); alone, `1,250` is a thousand and more.
+    let decimals = |at: usize| {
+        let other = if bare[at..].starts_with('.') { ',' } else { '.' };
+        let after = bare.len() - at - 1;
+        (1..=2).contains(&after) || after == 3 && bare[..at].contains(other)
+    };
     let (whole, cents, point) = match bare.rfind(['.', ',']) {
-        Some(at) if (1..=2).contains(&(bare.len() - at - 1)) && digits(&bare[at + 1..]) => {
+        Some(at) if decimals(at) && digits(&bare[at + 1..]) => {
             (&bare[..at], Some(&bare[at + 1..]), bare[at..].chars().next())
         }
         _ => (bare, None, None),
@@ -1869,6 +1885,7 @@ mod tests {
         assert!(date.ends_with(" UTC"), "the date is counted in UTC, and said so: {date}");
         assert!(duration("2020-01-01").expect_err("past").contains("today or in the past"));
         assert_eq!(duration("３d"), Ok(Duration::from_secs(3 * 86_400)), "full-width digits");
+        assert_eq!(duration("３６ｈ"), Ok(Duration::from_secs(36 * 3_600)), "and letters (from the retrial)");
         // Not a number of days nothing could take.
         let far = haggle_protocol::calendar::Date(today + 200).to_string();
         let date = duration(&far).expect_err("a date");
@@ -2008,6 +2025,12 @@ mod tests {
                 .expect_err("Swiss whole francs")
                 .ends_with("write whole amounts as digits alone, 1250")
         );
+        assert!(
+            amount("1'250.-")
+                .expect_err("with a separator")
+                .ends_with("write whole amounts as digits alone, 1250")
+        );
+        assert!(amount("1.250,505").expect_err("thousandths").ends_with("no thousands separators, 1250.505"));
         assert!(amount("12,50 EUR").expect_err("both").ends_with("write the decimal point as a dot, 12.50"));
         assert!(!amount("12k").expect_err("a suffix").contains("write the number alone"));
         // From an international trial: digits of other scripts, and signs of other currencies.
