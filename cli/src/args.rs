@@ -1544,7 +1544,7 @@ fn amount_in(text: &str, currency: &str) -> Result<String, String> {
                 "`{text}` is not an amount: write the decimal point as a dot and no thousands separators, {whole}.{cents}"
             ),
             None => format!(
-                "`{text}` is not an amount: write digits with an optional decimal point and no thousands separators, e.g. {whole} or 12.50"
+                "`{text}` is not an amount: write digits and no thousands separators, {whole} (a decimal point is a dot, as in 12.50)"
             ),
         }),
         None if trimmed.contains(THOUSANDS) => {
@@ -1557,7 +1557,7 @@ fn amount_in(text: &str, currency: &str) -> Result<String, String> {
                 "1200".into()
             };
             Err(format!(
-                "`{text}` is not an amount: write digits with an optional decimal point and no thousands separators, e.g. {example} or 12.50"
+                "`{text}` is not an amount: write digits and no thousands separators, e.g. {example} (a decimal point is a dot, as in 12.50)"
             ))
         }
         None => Err(haggle_protocol::AmountError::NotANumber(text.to_owned()).to_string()),
@@ -1967,7 +1967,10 @@ mod tests {
         // From an international trial: `15 000` with a no-break space got the bare message.
         for spaced in ["15 000", "15\u{a0}000", "15\u{202f}000", "15'000", "15,000"] {
             let said = amount(spaced).expect_err("separated");
-            assert!(said.ends_with("no thousands separators, e.g. 15000 or 12.50"), "{spaced}: {said}");
+            assert!(
+                said.ends_with("no thousands separators, 15000 (a decimal point is a dot, as in 12.50)"),
+                "{spaced}: {said}"
+            );
         }
         // With a decimal comma as well (the review: `15 000,50` was told 1500050).
         for (typed, plain) in
@@ -2012,14 +2015,16 @@ mod tests {
                 && err.to_string().contains("--description"),
             "{err}"
         );
-        assert!(amount("2,500").expect_err("thousands").contains("no thousands separators, e.g. 2500 or"));
+        // `12,000` in yen is 12000; `12.50` is no alternative to it (from a trial).
+        assert!(!amount("12,000").expect_err("thousands").contains("e.g."));
+        assert!(amount("2,500").expect_err("thousands").contains("no thousands separators, 2500 ("));
         // From an international trial: Swiss, German and English ways of writing 1250.50.
         for typed in ["1'250.50", "1,250.50", "1.250,50", "1’250.50", "1 250.50 CHF"] {
             let said = amount(typed).expect_err("separated");
             assert!(said.ends_with("no thousands separators, 1250.50"), "{typed}: {said}");
         }
-        assert!(amount("1.000.000").expect_err("dots between thousands").contains("e.g. 1000000 or"));
-        assert!(amount("1,2,3").expect_err("no grouping").contains("e.g. 123 or 12.50"));
+        assert!(amount("1.000.000").expect_err("dots between thousands").contains("separators, 1000000 ("));
+        assert!(amount("1,2,3").expect_err("no grouping").contains("e.g. 123 (a decimal point"));
         assert!(
             amount("1250.-")
                 .expect_err("Swiss whole francs")
