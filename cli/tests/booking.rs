@@ -377,7 +377,20 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
     });
     let out = haggle(&da, &["pay-request", &deal[..10], "--cash"]);
     let said = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(said.contains("is free: there is nothing to pay. The seller says it is handed over"), "{said}");
+    assert!(said.contains("is free: there is nothing to pay. The owner says it is handed over"), "{said}");
+    // Handed over ahead: the guest says it received the stay once it begins, and rates it
+    // once it is over (a trial's guest completed and rated a stay two weeks ahead).
+    json(&da, &["shipped", &deal[..10]]);
+    wait("the guest to hold the handover", || {
+        (json(&dc, &["deal", &deal[..10]])["stage"] == "shipped").then_some(())
+    });
+    let out = haggle(&dc, &["received", &deal[..10]]);
+    assert_eq!(out.status.code(), Some(1), "not the guest's step yet: {out:?}");
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(said.contains(&format!("is a booking of {f1}..{f2}, and it begins on {f1} (UTC)")), "{said}");
+    let out = haggle(&dc, &["feedback", &deal[..10], "positive"]);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(said.contains(&format!("it can be rated once it is over, from {f2} (UTC)")), "{said}");
     owner.stop();
     g1.stop();
     g2.stop();

@@ -49,6 +49,16 @@ impl DateRange {
     pub fn within(&self, outer: &DateRange) -> bool {
         outer.from <= self.from && self.to <= outer.to
     }
+
+    /// Whether the first night (the check-in day, UTC) has come by `now`.
+    pub fn begun(&self, now: Timestamp) -> bool {
+        day_of(now) >= self.from
+    }
+
+    /// Whether the check-out day (UTC) has come by `now`: the stay is over.
+    pub fn over(&self, now: Timestamp) -> bool {
+        day_of(now) >= self.to
+    }
 }
 
 impl fmt::Display for DateRange {

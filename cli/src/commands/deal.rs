@@ -165,8 +165,9 @@ pub fn step_name(step: &str, kind: Option<haggle_node::api::types::ListingKind>)
         // A campaign's creator delivers the reward, or what the campaign promised (a retrial's
         // backer read "shipped" for a hall hire).
         ("shipped", Some(ListingKind::Crowdfund)) => "delivered".to_owned(),
-        // A giveaway is collected or dropped off, seldom shipped (from a trial).
-        ("shipped", Some(ListingKind::Giveaway)) => "handed over".to_owned(),
+        // A giveaway is collected or dropped off, seldom shipped (from a trial); a rental's keys
+        // or thing are handed over (a trial's cabin was "shipped").
+        ("shipped", Some(ListingKind::Giveaway | ListingKind::Rental)) => "handed over".to_owned(),
         (step, _) => step.replace('_', " "),
     }
 }
@@ -346,11 +347,15 @@ fn next_step(d: &DealView) -> String {
     // over or send it").
     let service = d.listing_kind == Some(haggle_node::api::types::ListingKind::Service);
     let campaign = d.listing_kind == Some(haggle_node::api::types::ListingKind::Crowdfund);
+    // A rental is handed over, its keys or the thing itself (a trial's guest waited for the
+    // cabin to be sent).
+    let rental = d.listing_kind == Some(haggle_node::api::types::ListingKind::Rental);
     // In person (`hand`), or either way (`deliver`), and what the buyer says after. A backer
     // is owed its reward, or, without one, what the campaign promised (a trial's backer read
     // "hand it over or send it").
     let (hand, deliver, arrived) = match (service, campaign, d.reward.is_some()) {
         (true, ..) => ("do the work", "do the work", "the work is done"),
+        _ if rental => ("hand it over", "hand it over (the keys, or the thing)", "it was handed over"),
         (_, true, true) => ("hand over the reward", "hand over or send the reward", "the reward arrived"),
         (_, true, false) => ("do what the campaign promised", "do what the campaign promised", "it was done"),
         _ => ("hand it over", "hand it over or send it", "it arrived"),
@@ -755,6 +760,7 @@ mod tests {
         assert_eq!(step_name("shipped", None), "shipped");
         assert_eq!(step_name("shipped", Some(haggle_node::api::types::ListingKind::Crowdfund)), "delivered");
         assert_eq!(step_name("shipped", Some(ListingKind::Giveaway)), "handed over");
+        assert_eq!(step_name("shipped", Some(ListingKind::Rental)), "handed over");
         assert_eq!(step_name("payment_request", service), "payment request");
     }
 
@@ -829,6 +835,28 @@ mod tests {
         assert_eq!(
             service("shipped", "buyer", Party::Me),
             format!("your step: say the work is done (haggle received {id})")
+        );
+        // A rental's owner hands it over to its renter (a trial's guest waited for the seller
+        // to send the cabin).
+        let rental = |stage: &str, you: &str, waiting: Party| {
+            next_step(&DealView {
+                you_are: Some(you.into()),
+                waiting_on: Some(waiting),
+                listing_kind: Some(haggle_node::api::types::ListingKind::Rental),
+                ..deal(stage, None)
+            })
+        };
+        assert_eq!(
+            rental("paid", "buyer", Party::Them),
+            "waiting for the owner to hand it over (the keys, or the thing)"
+        );
+        assert_eq!(
+            rental("paid", "seller", Party::Me),
+            format!("your step: hand it over (the keys, or the thing), then say so (haggle shipped {id})")
+        );
+        assert_eq!(
+            rental("shipped", "seller", Party::Them),
+            "waiting for the renter to say it was handed over"
         );
         // A pledge's parties are the creator and the backer, owed the reward or what the
         // campaign promised (a trial's backer read "waiting for the seller to hand it over").

@@ -40,6 +40,15 @@ impl Service {
                 && self.store.feedback_on(&id, &me)?.is_some();
             return Err(Conflict::Step { deal: id, why, kind, rated }.into());
         }
+        // A booking is received once it has begun (a trial's guest completed a stay two weeks
+        // before it; its rating then read as a review of a stay that had not happened).
+        if matches!(step, Step::Received)
+            && let Some(dates) = deal.terms().dates
+            && !dates.begun(Timestamp::now())
+        {
+            let service = kind == Some(haggle_protocol::ListingKind::Service);
+            return Err(Conflict::StayAhead { deal: id, dates, service, rating: false }.into());
+        }
         // Rated, though not finished here: this node lacks steps (restored from a backup: a
         // trial's seller, holding both ratings, shipped again a thing received). Refused until
         // the other party's node gives them back.

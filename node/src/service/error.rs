@@ -789,6 +789,19 @@ pub enum Conflict {
         /// (`DealState::received_unpaid`).
         received_unpaid: bool,
     },
+    /// A booking's `received` before its first day, or its rating before its last (a trial's
+    /// guest completed and rated a stay two weeks before it began).
+    #[error("{}", stay_ahead(deal, dates, *service, *rating))]
+    StayAhead {
+        /// The deal.
+        deal: ObjectId,
+        /// The nights (or days of work) it books.
+        dates: haggle_protocol::calendar::DateRange,
+        /// Whether the listing is a service (days of work, not a stay).
+        service: bool,
+        /// Whether a rating was asked for (else `received`).
+        rating: bool,
+    },
     /// A booking's nights do not fit, or are booked or promised already; `.1` is whether the
     /// listing is a service, whose calendar books days of work, not stays.
     #[error("{}", booking_text(.0, *.1))]
@@ -1184,9 +1197,10 @@ impl Conflict {
             Conflict::ListingChangedSince { .. } | Conflict::NoNightsNamed { .. } => {
                 ErrorCode::ListingChanged
             }
-            Conflict::Step { .. } | Conflict::NotRateable { .. } | Conflict::NothingToPay { .. } => {
-                ErrorCode::NotYourTurn
-            }
+            Conflict::Step { .. }
+            | Conflict::NotRateable { .. }
+            | Conflict::StayAhead { .. }
+            | Conflict::NothingToPay { .. } => ErrorCode::NotYourTurn,
             Conflict::AlreadyRated { .. }
             | Conflict::TooManyBids { .. }
             | Conflict::Booking(..)
@@ -1491,6 +1505,10 @@ pub fn party_name(role: haggle_protocol::Role, kind: Option<haggle_protocol::Lis
         (Role::Buyer, Some(ListingKind::Giveaway)) => "taker",
         (Role::Seller, Some(ListingKind::Crowdfund)) => "creator",
         (Role::Buyer, Some(ListingKind::Crowdfund)) => "backer",
+        // A host and guest, or a bike's owner and its hirer: renting, not buying (a trial's
+        // guest was told to wait for the seller to send the cabin).
+        (Role::Seller, Some(ListingKind::Rental)) => "owner",
+        (Role::Buyer, Some(ListingKind::Rental)) => "renter",
         (role, _) => role.name(),
     }
 }
@@ -1551,6 +1569,36 @@ fn nothing_to_pay(deal: &ObjectId, file: bool, kind: Option<haggle_protocol::Lis
     format!("deal {id} is free: there is nothing to pay. {next}")
 }
 
+/// The text of [`Conflict::StayAhead`]: when the booking lets the step or the rating be said,
+/// and what the parties can do until then.
+fn stay_ahead(
+    deal: &ObjectId,
+    dates: &haggle_protocol::calendar::DateRange,
+    service: bool,
+    rating: bool,
+) -> String {
+    use haggle_protocol::calendar::Date;
+    let id = deal.fmt_short();
+    let (what, begins, ends) = if service {
+        ("books the days of work", "they begin", "they are over")
+    } else {
+        ("is a booking of", "it begins", "it is over")
+    };
+    if rating {
+        format!(
+            "deal {id} {what} {dates}: it can be rated once {ends}, from {} (UTC), so that a rating tells how it went",
+            Date(dates.to)
+        )
+    } else {
+        let said =
+            if service { "say the work is done" } else { "say it was received (the stay or rental began)" };
+        format!(
+            "deal {id} {what} {dates}, and {begins} on {} (UTC): {said} from that day; until then, haggle message {id} reaches the other party, and haggle cancel {id} asks to call it off",
+            Date(dates.from)
+        )
+    }
+}
+
 /// The text of [`Conflict::Step`]: the protocol's reason, with the deal's parties named as its
 /// listing names them and the command that comes next.
 fn step_refusal(
@@ -1571,6 +1619,10 @@ fn step_refusal(
         NotAllowed::NotShipped if kind == Some(ListingKind::Service) => format!(
             "the {} has not said the work is done yet: say it is once they have (haggle deal {id} shows when they do)",
             name(Role::Seller)
+        ),
+        NotAllowed::NotShipped if kind == Some(ListingKind::Rental) => format!(
+            "the {owner} has not said it handed it over yet (the keys, the thing rented; haggle shipped {id}, on the {owner}'s node): once you have it, ask them to say so, then say it was handed over (haggle deal {id} shows when they do)",
+            owner = name(Role::Seller)
         ),
         NotAllowed::NotShipped if kind == Some(ListingKind::Crowdfund) => format!(
             "the {} has not said it delivered what the pledge is owed yet: say it arrived once it has (haggle deal {id} shows when it does)",

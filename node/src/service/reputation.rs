@@ -136,7 +136,8 @@ impl Service {
 }
 
 impl Service {
-    /// Rates the deal `given` names, once, when [`haggle_protocol::DealState::may_rate`] allows.
+    /// Rates the deal `given` names, once, when [`haggle_protocol::DealState::may_rate`] allows
+    /// and, for a booking, once its last night is over.
     pub fn leave_feedback(&self, given: &str, request: FeedbackRequest) -> Result<Effect, ServiceError> {
         let rating: Rating = request
             .rating
@@ -157,6 +158,15 @@ impl Service {
         }
         let state = self.store.deal_state(&deal)?;
         let now = Timestamp::now();
+        // A booking is rated once it is over, whatever its stage: a rating tells how the stay
+        // (or the days of work) went.
+        if let Some(dates) = deal.terms().dates
+            && !dates.over(now)
+        {
+            let service =
+                deal.listing().listing().is_some_and(|l| l.kind == haggle_protocol::ListingKind::Service);
+            return Err(Conflict::StayAhead { deal: id, dates, service, rating: true }.into());
+        }
         if !state.may_rate(now) {
             let received_unpaid = state.received_unpaid();
             return Err(Conflict::NotRateable {
@@ -202,8 +212,10 @@ impl Service {
     /// [`haggle_protocol::DealState::may_rate`]).
     pub(super) fn may_rate(&self, deal: &Deal) -> Result<bool, ServiceError> {
         let me = self.me();
+        let now = Timestamp::now();
         Ok(self.store.feedback_on(&deal.id(), &me)?.is_none()
-            && self.store.deal_state(deal)?.may_rate(Timestamp::now()))
+            && deal.terms().dates.is_none_or(|dates| dates.over(now))
+            && self.store.deal_state(deal)?.may_rate(now))
     }
 
     /// Both parties' feedback on `deal`, weighted in `graph`.

@@ -2271,6 +2271,82 @@ fn a_service_booked_by_the_day_is_refused_in_days() {
     assert!(closed.ends_with("is closed (its author retracted it): it takes no bookings"), "{closed}");
 }
 
+/// From a trial: a guest completed and rated a stay two weeks before it began, and the rating
+/// read as a review of it. A booking is received once its first night has come, and rated, by
+/// either side, once its last is over.
+#[test]
+fn a_booking_is_received_once_it_begins_and_rated_once_it_is_over() {
+    use crate::api::types::{CalendarDraft, FeedbackRequest, StepRequest};
+    use haggle_protocol::calendar::{Date, day_of};
+    use haggle_protocol::lifecycle::Step;
+    let (owner, _od) = service(1);
+    let (guest, _gd) = service(2);
+    let today = day_of(haggle_protocol::Timestamp::now());
+    let range = |from: u32, to: u32| format!("{}..{}", Date(from), Date(to));
+    let calendar =
+        CalendarDraft { open: vec![range(today, today + 60)], min_stay: None, max_stay: None, instant: None };
+    let cabin = ListingDraft {
+        kind: ListingKind::Rental,
+        per: Some(Period::Day),
+        calendar: Some(calendar),
+        ..draft("Cabin", "80")
+    };
+    let listing = owner.publish(cabin).expect("published").object;
+    guest.receive(listing.bytes(), Via::Gossip);
+    // A deal on the nights `from..to`, paid in cash and handed over.
+    let handed_over = |from: u32, to: u32| {
+        let dates = Some(range(from, to));
+        let asked = guest
+            .offer(&listing.id().to_hex(), TermsDraft { dates, ..TermsDraft::default() })
+            .expect("asked");
+        owner.receive(asked.object.bytes(), Via::Direct);
+        let accepted = owner.accept(&asked.object.id().to_hex()).expect("accepted");
+        guest.receive(accepted.object.bytes(), Via::Direct);
+        owner.receive(confirm_in(&guest, &asked.object.id()).bytes(), Via::Direct);
+        let deal = accepted.object.id().to_hex();
+        let cash = StepRequest::PaymentRequest { method: "cash".into(), details: None, reference: None };
+        let asked = owner.deal_step_request(&deal, cash).expect("cash asked");
+        guest.receive(asked.object.bytes(), Via::Direct);
+        let shipped = owner.deal_step(&deal, Step::Shipped(None)).expect("handed over");
+        guest.receive(shipped.object.bytes(), Via::Direct);
+        deal
+    };
+    let rate = |node: &Service, deal: &str| {
+        node.leave_feedback(deal, FeedbackRequest { rating: "positive".into(), text: String::new() })
+    };
+    let ahead = handed_over(today + 14, today + 21);
+    assert_eq!(code(guest.deal_step(&ahead, Step::Received)), ErrorCode::NotYourTurn);
+    let early = guest.deal_step(&ahead, Step::Received).expect_err("not begun").to_string();
+    assert!(
+        early.contains(&format!(
+            "is a booking of {}, and it begins on {} (UTC)",
+            range(today + 14, today + 21),
+            Date(today + 14)
+        )) && early.contains("haggle cancel"),
+        "{early}"
+    );
+    for node in [&owner, &guest] {
+        let said = rate(node, &ahead).expect_err("not over").to_string();
+        assert!(
+            said.ends_with(&format!(
+                "it can be rated once it is over, from {} (UTC), so that a rating tells how it went",
+                Date(today + 21)
+            )),
+            "{said}"
+        );
+        assert!(!node.deal_view(&ahead).expect("the deal").may_rate);
+    }
+    // Begun today: received, and rated from tomorrow.
+    let begun = handed_over(today, today + 1);
+    let received = guest.deal_step(&begun, Step::Received).expect("the stay has begun");
+    owner.receive(received.object.bytes(), Via::Direct);
+    assert_eq!(guest.deal_view(&begun).expect("the deal").stage, "completed");
+    for node in [&owner, &guest] {
+        rate(node, &begun).expect_err("the night is not over");
+        assert!(!node.deal_view(&begun).expect("the deal").may_rate);
+    }
+}
+
 /// From a trial: a seller restored from a backup taken before the buyer's `received` held the
 /// buyer's rating of the finished deal, and shipped again, which the buyer's node took. A step
 /// on a deal rated but not finished here is refused until the missing steps come back.
