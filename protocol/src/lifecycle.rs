@@ -16,6 +16,13 @@
 //! once; a later "received" must not bring the deal back over them, nor let a buyer rate a
 //! deal both called off.
 //!
+//! **A buyer who does not pay.** The seller's cancellation stands alone, with no agreement, when
+//! it was signed at least [`PAY_WITHIN`] after the payment request in force (not one in cash,
+//! which is paid as the thing is handed over) while the buyer had not said it paid, and nothing
+//! was handed over or received: a buyer who took the last item, or a calendar's nights, and never
+//! pays cannot hold them for good. The rule reads only the steps' own times, so every node holding
+//! the same steps decides the same; a `paid` signed after such a cancellation does not count.
+//!
 //! **Stages**: agreed → payment requested → paid → shipped → received (complete), with
 //! "shipped" allowed before "paid" (cash on pickup: handed over, then paid) and cancellation by
 //! agreement from anywhere short of complete. A dispute is a flag beside the stage, not a stage:
@@ -33,6 +40,10 @@ pub const MAX_STEP_TEXT: usize = 500;
 
 /// A deal with no step for this long is flagged to both parties (never closed by itself).
 pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(14 * 24 * 3_600);
+
+/// How long a buyer has, after a payment request (not in cash), to say it paid before the
+/// seller may call the deal off alone (see the module's notes).
+pub const PAY_WITHIN: std::time::Duration = std::time::Duration::from_secs(3 * 24 * 3_600);
 
 /// A party of a deal (`Deal::seller` and `Deal::buyer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -251,6 +262,9 @@ pub struct DealState {
     pub received: Option<Timestamp>,
     /// When the seller signed a cancellation.
     pub cancel_seller: Option<Timestamp>,
+    /// Every cancellation the seller signed, in time order (one may stand alone: see
+    /// [`Self::called_off_unpaid`]).
+    seller_cancels: Vec<Timestamp>,
     /// When the buyer signed a cancellation.
     pub cancel_buyer: Option<Timestamp>,
     /// Disputes opened, by party: the reason and when.
@@ -338,7 +352,12 @@ impl DealState {
             }
             Step::Received => earliest(&mut self.received, s.at),
             Step::Cancel => match s.by {
-                Role::Seller => earliest(&mut self.cancel_seller, s.at),
+                Role::Seller => {
+                    earliest(&mut self.cancel_seller, s.at);
+                    if let Err(at) = self.seller_cancels.binary_search(&s.at) {
+                        self.seller_cancels.insert(at, s.at);
+                    }
+                }
                 Role::Buyer => earliest(&mut self.cancel_buyer, s.at),
             },
             Step::Dispute(reason) => {
@@ -367,7 +386,7 @@ impl DealState {
     /// included (see the module's notes on convergence). A "received" completes the deal unless
     /// the buyer owes a payment asked for before it ([`Self::received_unpaid`]).
     pub fn stage(&self) -> Stage {
-        if self.cancel_seller.is_some() && self.cancel_buyer.is_some() {
+        if (self.cancel_seller.is_some() && self.cancel_buyer.is_some()) || self.called_off_unpaid() {
             Stage::Cancelled
         } else if self.received.is_some() && !self.received_unpaid() {
             Stage::Completed
@@ -380,6 +399,42 @@ impl DealState {
         } else {
             Stage::Agreed
         }
+    }
+
+    /// Whether a cancellation of the seller's stands alone: signed at least [`PAY_WITHIN`] after
+    /// the payment request in force (not in cash), before the buyer said it paid and before
+    /// anything was handed over or received.
+    pub fn called_off_unpaid(&self) -> bool {
+        self.seller_cancels.iter().any(|at| self.unpaid_at(*at))
+    }
+
+    /// Whether the seller may call the deal off alone now, with a cancellation signed at `now`
+    /// (see [`Self::called_off_unpaid`]).
+    pub fn may_call_off(&self, now: Timestamp) -> bool {
+        !self.stage().is_final() && self.unpaid_at(now)
+    }
+
+    /// Until when the buyer may say it paid before the seller may call the deal off alone:
+    /// while a payment request (not in cash) waits for it and nothing was handed over.
+    pub fn pay_by(&self) -> Option<Timestamp> {
+        let (method, asked) = self.payment.as_ref()?;
+        let waiting = !matches!(method, PaymentMethod::Cash)
+            && self.paid.is_none()
+            && self.shipped.is_none()
+            && self.received.is_none()
+            && !self.stage().is_final();
+        waiting.then(|| asked.saturating_add(PAY_WITHIN))
+    }
+
+    /// Whether, at `at`, the payment request in force (not in cash) had waited [`PAY_WITHIN`]
+    /// with no payment said, and nothing was handed over or received.
+    fn unpaid_at(&self, at: Timestamp) -> bool {
+        let Some((method, asked)) = &self.payment else { return false };
+        !matches!(method, PaymentMethod::Cash)
+            && at >= asked.saturating_add(PAY_WITHIN)
+            && self.firsts.paid.is_none_or(|t| t > at)
+            && self.firsts.shipped.is_none_or(|t| t > at)
+            && self.received.is_none_or(|t| t > at)
     }
 
     /// The party that signed a cancellation the other has not, while the deal is not over: the
@@ -466,7 +521,8 @@ impl DealState {
     pub fn may_rate(&self, now: Timestamp) -> bool {
         let since = match self.stage() {
             Stage::Completed => return true,
-            Stage::Cancelled => return false,
+            // Called off by the seller alone, unpaid: a deal that failed, and either may say so.
+            Stage::Cancelled => return self.called_off_unpaid(),
             Stage::Agreed => Some(self.made),
             Stage::PaymentRequested => self.firsts.payment,
             Stage::Paid => self.firsts.paid,
@@ -775,6 +831,52 @@ mod tests {
             &[step(Role::Seller, Step::Cancel, 1, 1), step(Role::Buyer, Step::Cancel, 1, 2)],
         );
         assert!(!cancelled.may_rate(at(100)));
+    }
+
+    /// From a trial: a stranger booked every night of a calendar at once and never paid, and the
+    /// owner could not get the nights back without the stranger's agreement.
+    #[test]
+    fn a_seller_calls_off_alone_a_deal_the_buyer_did_not_pay_within_three_days() {
+        let day = 86_400_000;
+        let made = Timestamp::from_millis(1_000 * day);
+        let at = |d: u64| Timestamp::from_millis(made.0 + d * day);
+        let step = |by, step, d: u64, tie| SignedStep { by, step, at: at(d), tie };
+        let asked = step(Role::Seller, Step::PaymentRequest(iban(1)), 1, 1);
+        let early = step(Role::Seller, Step::Cancel, 3, 2);
+        let lapsed = step(Role::Seller, Step::Cancel, 4, 3);
+        let state = DealState::fold(made, [&asked]);
+        assert_eq!(state.pay_by(), Some(at(4)));
+        assert!(!state.may_call_off(Timestamp::from_millis(at(4).0 - 1)) && state.may_call_off(at(4)));
+        // Asked before the three days: a cancel asked, as ever.
+        let state = DealState::fold(made, [&asked, &early]);
+        assert_eq!((state.stage(), state.cancel_asked_by()), (Stage::PaymentRequested, Some(Role::Seller)));
+        assert!(state.may_call_off(at(4)), "a second cancel, once the three days are over");
+        // Signed once they were over: off, in any order, and either may rate the failed deal.
+        for steps in [vec![&asked, &early, &lapsed], vec![&lapsed, &asked], vec![&early, &lapsed, &asked]] {
+            let state = DealState::fold(made, steps);
+            assert_eq!(state.stage(), Stage::Cancelled);
+            assert!(state.called_off_unpaid() && state.may_rate(at(4)) && state.pay_by().is_none());
+        }
+        // A payment said before the cancel holds the deal; one said after it does not count.
+        let paid_before = step(Role::Buyer, paid(1, None), 3, 4);
+        let state = DealState::fold(made, [&asked, &paid_before, &lapsed]);
+        assert_eq!((state.stage(), state.cancel_asked_by()), (Stage::Paid, Some(Role::Seller)));
+        assert!(!state.may_call_off(at(5)));
+        let paid_after = step(Role::Buyer, paid(1, None), 5, 4);
+        assert_eq!(DealState::fold(made, [&asked, &lapsed, &paid_after]).stage(), Stage::Cancelled);
+        // Handed over, or asked in cash (paid on handover): no lone cancel.
+        let shipped = step(Role::Seller, Step::Shipped(None), 2, 5);
+        assert_eq!(DealState::fold(made, [&asked, &shipped, &lapsed]).stage(), Stage::Shipped);
+        let cash = step(Role::Seller, Step::PaymentRequest(PaymentMethod::Cash), 1, 1);
+        let state = DealState::fold(made, [&cash, &lapsed]);
+        assert_eq!((state.stage(), state.pay_by()), (Stage::PaymentRequested, None));
+        // A corrected request starts the three days again.
+        let corrected = step(Role::Seller, Step::PaymentRequest(iban(2)), 2, 6);
+        assert_eq!(DealState::fold(made, [&asked, &corrected, &lapsed]).stage(), Stage::PaymentRequested);
+        assert_eq!(DealState::fold(made, [&asked, &corrected]).pay_by(), Some(at(5)));
+        // The buyer's lone cancel is only asked.
+        let buyers = step(Role::Buyer, Step::Cancel, 9, 7);
+        assert_eq!(DealState::fold(made, [&asked, &buyers]).stage(), Stage::PaymentRequested);
     }
 
     #[test]

@@ -154,8 +154,9 @@ impl Store {
         self.step_generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    /// Whether both parties called the deal off, as [`DealState::stage`] folds it: a `cancel`
-    /// from each party (it wins over a `received` that crossed it). Read from the
+    /// Whether the deal is called off, as [`DealState::stage`] folds it: a `cancel` from each
+    /// party (it wins over a `received` that crossed it), or the seller's alone once the buyer
+    /// had not paid in time. Read from the
     /// steps alone, without verifying the deal again: the store takes a step only from one of
     /// the deal's two parties, and `received` only from the buyer ([`Store::write_step`]), so
     /// two different authors of `cancel` are the two parties. Cheap enough for the guards that
@@ -169,7 +170,17 @@ impl Store {
                 cancelled_by.push(object.author());
             }
         }
-        Ok(cancelled_by.len() >= 2)
+        match cancelled_by.as_slice() {
+            [] => Ok(false),
+            // The seller's alone stands when the buyer had not paid in time
+            // ([`DealState::called_off_unpaid`]): read from the whole deal, only for a deal with
+            // a lone cancel of the seller's.
+            [by] => match self.deal(deal)? {
+                Some(d) if d.seller() == *by => Ok(self.deal_state(&d)?.called_off_unpaid()),
+                _ => Ok(false),
+            },
+            _ => Ok(true),
+        }
     }
 }
 

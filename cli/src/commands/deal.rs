@@ -279,8 +279,25 @@ pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
             "  cancel    the other party asked to call the deal off: agree with haggle cancel {} (it is off once both have), or carry on",
             output::short(&d.id)
         ),
+        // The seller whose buyer has not paid in time calls the deal off alone (a trial's
+        // stranger booked a whole calendar and never paid).
+        Some(Party::Me) if d.you_are.as_deref() == Some("seller") && d.pay_by.is_some() => {
+            let by = d.pay_by.unwrap_or_default();
+            let (_, buyer) = parties(d);
+            let when = if by <= now { "now".to_owned() } else { output::relative(by, now) };
+            outln!(
+                "  cancel    you asked to call the deal off: it is off once the other party cancels too, or, if the {buyer} has not said it paid by then, by a cancel of yours alone {when} (haggle cancel {})",
+                output::short(&d.id)
+            )
+        }
         Some(Party::Me) => {
             outln!("  cancel    you asked to call the deal off: it is off once the other party cancels too")
+        }
+        None if d.called_off_unpaid => {
+            let (seller, buyer) = parties(d);
+            outln!(
+                "  cancel    called off by the {seller} alone: the {buyer} had not said it paid within 3 days of the payment request"
+            )
         }
         None => {}
     }
@@ -380,6 +397,14 @@ fn next_step(d: &DealView) -> String {
                 "your step: pay, then say so (haggle paid {id}); then say {arrived} (haggle received {id})"
             )
         }
+        // The days a payment request gives: past them the seller may call the deal off alone.
+        (Some(Party::Me), "payment_requested", Some("buyer")) if let Some(by) = d.pay_by => {
+            let now = output::now_ms();
+            let when = if by <= now { "already".to_owned() } else { output::relative(by, now) };
+            format!(
+                "your step: pay, then say so (haggle paid {id}); unpaid, the deal may be called off by the {seller} alone {when}"
+            )
+        }
         (Some(Party::Me), "payment_requested", Some("buyer")) => {
             format!("your step: pay, then say so (haggle paid {id})")
         }
@@ -413,6 +438,18 @@ fn next_step(d: &DealView) -> String {
         }
         (Some(Party::Them), "shipped", Some("seller")) if owes => {
             format!("waiting for the {buyer} to pay and say so, then to say {arrived}")
+        }
+        (Some(Party::Them), "payment_requested", Some("seller")) if let Some(by) = d.pay_by => {
+            let now = output::now_ms();
+            match by.checked_sub(now).filter(|left| *left > 0) {
+                Some(_) => format!(
+                    "waiting for the {buyer} to pay and say so; if it has not {}, you may call the deal off alone (haggle cancel {id})",
+                    output::relative(by, now)
+                ),
+                None => format!(
+                    "waiting for the {buyer} to pay and say so; it has not within 3 days of your request, so you may call the deal off alone (haggle cancel {id})"
+                ),
+            }
         }
         (Some(Party::Them), "payment_requested", Some("seller")) => {
             format!("waiting for the {buyer} to pay and say so")
@@ -652,6 +689,8 @@ pub(crate) fn sample_deal(stage: &str, cancel_asked_by: Option<Party>) -> DealVi
         disputed: false,
         cancel_asked_by,
         stale: false,
+        pay_by: None,
+        called_off_unpaid: false,
         received_unpaid: false,
         steps_missing: false,
         timeline: Vec::new(),
@@ -836,6 +875,30 @@ mod tests {
             service("shipped", "buyer", Party::Me),
             format!("your step: say the work is done (haggle received {id})")
         );
+        // The days a payment request gives, said to both (a trial's stranger booked a whole
+        // calendar and never paid).
+        let unpaid = |you: &str, waiting: Party, by: u64| {
+            next_step(&DealView {
+                you_are: Some(you.into()),
+                waiting_on: Some(waiting),
+                pay_by: Some(by),
+                ..deal("payment_requested", None)
+            })
+        };
+        let soon = output::now_ms() + 3 * 86_400_000;
+        assert_eq!(
+            unpaid("buyer", Party::Me, soon),
+            format!(
+                "your step: pay, then say so (haggle paid {id}); unpaid, the deal may be called off by the seller alone in 3 days"
+            )
+        );
+        assert_eq!(
+            unpaid("seller", Party::Them, soon),
+            format!(
+                "waiting for the buyer to pay and say so; if it has not in 3 days, you may call the deal off alone (haggle cancel {id})"
+            )
+        );
+        assert!(unpaid("seller", Party::Them, 1).ends_with("it has not within 3 days of your request, so you may call the deal off alone (haggle cancel {id})".replace("{id}", &id).as_str()));
         // A rental's owner hands it over to its renter (a trial's guest waited for the seller
         // to send the cabin).
         let rental = |stage: &str, you: &str, waiting: Party| {

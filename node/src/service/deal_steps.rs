@@ -35,7 +35,14 @@ impl Service {
         let state = self.store.deal_state(&deal)?;
         let kind = deal.listing().listing().map(|l| l.kind);
         let refused = |why| Conflict::Step { deal: id, why, kind, rated: false };
-        if let Err(why) = state.allows(role, &step) {
+        // A seller whose buyer has not said it paid within the days a payment request gives
+        // calls the deal off alone, a cancel asked before included (a trial's stranger booked a
+        // whole calendar and never paid).
+        let lone =
+            role == Role::Seller && matches!(step, Step::Cancel) && state.may_call_off(Timestamp::now());
+        if let Err(why) = state.allows(role, &step)
+            && !(lone && why == haggle_protocol::NotAllowed::CancelAsked)
+        {
             let rated = matches!(why, haggle_protocol::NotAllowed::Final(haggle_protocol::Stage::Completed))
                 && self.store.feedback_on(&id, &me)?.is_some();
             return Err(Conflict::Step { deal: id, why, kind, rated }.into());

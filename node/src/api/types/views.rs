@@ -759,6 +759,15 @@ pub struct DealView {
     /// No step for 14 days, and not over: flagged to both parties.
     #[serde(default)]
     pub stale: bool,
+    /// Until when (unix ms) the buyer may say it paid before the seller may call the deal off
+    /// alone: while a payment request not in cash waits for it and nothing was handed over
+    /// (three days from the request); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pay_by: Option<u64>,
+    /// The seller called the deal off alone: the buyer had not said it paid within three days
+    /// of the payment request.
+    #[serde(default)]
+    pub called_off_unpaid: bool,
     /// The buyer said it received the thing before its node had the seller's payment request
     /// (which travelled apart, and came later): the deal stands at `shipped` until the buyer
     /// says it paid.
@@ -776,7 +785,8 @@ pub struct DealView {
     #[serde(default)]
     pub feedback: Vec<FeedbackView>,
     /// Whether the owner may rate it now (`haggle feedback`): completed, or paid or shipped
-    /// with no step for 14 days, and not rated yet.
+    /// with no step for 14 days, or called off unpaid, and not rated yet (a booking, once it is
+    /// over).
     #[serde(default)]
     pub may_rate: bool,
     /// For a digital good: the file bought (name, size, hashes).

@@ -2347,6 +2347,71 @@ fn a_booking_is_received_once_it_begins_and_rated_once_it_is_over() {
     }
 }
 
+/// From a trial: a stranger booked a whole calendar at once and never paid, and the owner could
+/// not get the nights back without the stranger's agreement. A seller whose buyer has not said
+/// it paid within three days of a payment request calls the deal off alone, a cancel asked
+/// before included, and the quantity comes back; the buyer's node folds it the same.
+#[test]
+fn a_seller_calls_off_alone_a_deal_left_unpaid_three_days_after_its_payment_request() {
+    use crate::api::types::StepRequest;
+    use haggle_protocol::fixtures::{key, sign_at};
+    use haggle_protocol::lifecycle::{DealStep, Step};
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (id, deal) = chairs_deal(&seller, &buyer, 3, 2);
+    let hex = deal.to_hex();
+    let iban = || StepRequest::PaymentRequest {
+        method: "iban".into(),
+        details: Some("BE71 0961 2345 6769".into()),
+        reference: None,
+    };
+    // Asked now: a cancel of the seller's is only asked, and the view says until when.
+    let asked = seller.deal_step_request(&hex, iban()).expect("asked");
+    buyer.receive(asked.object.bytes(), Via::Direct);
+    let early = seller.deal_step(&hex, Step::Cancel).expect("a cancel asked");
+    buyer.receive(early.object.bytes(), Via::Direct);
+    let view = seller.deal_view(&hex).expect("the deal");
+    assert_eq!((view.stage.as_str(), view.cancel_asked_by), ("payment_requested", Some(Party::Me)));
+    let three_days = haggle_protocol::lifecycle::PAY_WITHIN.as_millis() as u64;
+    assert!(view.pay_by.is_some_and(|by| by >= asked.object.created_at().as_millis() + three_days));
+    assert_eq!(buyer.deal_view(&hex).expect("the deal").pay_by, view.pay_by);
+    assert_eq!(seller.listing_view(&id).expect("view").quantity, 1, "nothing given back yet");
+    // The same request signed four days ago (as the seller's node would have): the buyer has
+    // not said it paid since, and the seller's second cancel calls the deal off alone.
+    let Body::Step(step) = asked.object.body() else { unreachable!("a step") };
+    let then = Timestamp::now().saturating_sub(Duration::from_secs(4 * 24 * 3_600));
+    let old = sign_at(&key(1), Body::Step(DealStep { deal, to: buyer.me(), step: step.step.clone() }), then);
+    seller.ingest_own(&old).expect("stored");
+    buyer.receive(old.bytes(), Via::Direct);
+    // The request in force is the latest: the days count from it, so the old one alone is
+    // tried in a second deal below. Here the latest is today's: the cancel is refused as asked.
+    let again = seller.deal_step(&hex, Step::Cancel).expect_err("asked already").to_string();
+    assert!(again.contains("you asked to call this deal off already"), "{again}");
+
+    let (seller, _sd) = service(3);
+    let (buyer, _bd) = service(4);
+    let (id, deal) = chairs_deal(&seller, &buyer, 1, 1);
+    let hex = deal.to_hex();
+    let old = sign_at(&key(3), Body::Step(DealStep { deal, to: buyer.me(), step: step.step.clone() }), then);
+    seller.ingest_own(&old).expect("stored");
+    buyer.receive(old.bytes(), Via::Direct);
+    assert!(
+        buyer.deal_view(&hex).expect("the deal").pay_by.is_some_and(|by| by < Timestamp::now().as_millis())
+    );
+    let off = seller.deal_step(&hex, Step::Cancel).expect("called off alone");
+    let view = seller.deal_view(&hex).expect("the deal");
+    assert_eq!((view.stage.as_str(), view.called_off_unpaid, view.may_rate), ("cancelled", true, true));
+    assert_eq!(seller.listing_view(&id).expect("view").quantity, 1, "the chair is back");
+    buyer.receive(off.object.bytes(), Via::Direct);
+    let view = buyer.deal_view(&hex).expect("the deal");
+    assert_eq!((view.stage.as_str(), view.called_off_unpaid), ("cancelled", true));
+    let late = buyer
+        .deal_step_request(&hex, StepRequest::Paid { reference: None })
+        .expect_err("called off")
+        .to_string();
+    assert!(late.contains("cancelled"), "{late}");
+}
+
 /// From a trial: a seller restored from a backup taken before the buyer's `received` held the
 /// buyer's rating of the finished deal, and shipped again, which the buyer's node took. A step
 /// on a deal rated but not finished here is refused until the missing steps come back.
