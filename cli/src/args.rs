@@ -194,12 +194,16 @@ pub enum Command {
         #[arg(long, short, default_value = "", hide_default_value = true, value_parser = note)]
         message: String,
     },
-    /// List your negotiation threads, incoming and outgoing.
-    #[command(after_help = "Examples:\n  haggle offers\n  haggle --json offers")]
-    Offers,
-    /// List your deals: where each stands and whose step it is.
-    #[command(after_help = "Examples:\n  haggle deals\n  haggle --json deals")]
-    Deals,
+    /// List your negotiation threads, incoming and outgoing (all of them, or those waiting on
+    /// you or still open, a page at a time)
+    #[command(
+        after_help = "Examples:\n  haggle offers\n  haggle offers --todo\n  haggle offers --open --limit 20\n  haggle --json offers"
+    )]
+    Offers(InboxArgs),
+    /// List your deals: where each stands and whose step it is (all of them, or those waiting on
+    /// you or not over, a page at a time)
+    #[command(after_help = "Examples:\n  haggle deals\n  haggle deals --todo\n  haggle --json deals --open")]
+    Deals(InboxArgs),
     /// Show one deal: its terms, how to pay, and its timeline.
     #[command(after_help = "Example:\n  haggle deal 3724ae")]
     Deal {
@@ -904,6 +908,35 @@ pub const SEARCH_ONLY: &str =
 /// Refuses a flag of `search` given to `watch`.
 fn search_only(_: &str) -> Result<String, String> {
     Err(SEARCH_ONLY.into())
+}
+
+/// Which threads or deals `offers` and `deals` list, and a page of them.
+#[derive(Debug, Args, Clone)]
+pub struct InboxArgs {
+    /// Only those waiting on you (NEXT you): offers to answer, deal steps that are yours.
+    #[arg(long)]
+    pub todo: bool,
+    /// Only those not over: threads still open, deals neither completed nor cancelled.
+    #[arg(long)]
+    pub open: bool,
+    /// How many to list (default all).
+    #[arg(long, allow_negative_numbers = true, value_parser = page_limit)]
+    pub limit: Option<u16>,
+    /// How many to skip, most recent first.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = page_offset)]
+    pub offset: usize,
+}
+
+impl InboxArgs {
+    /// The API's parameters.
+    pub fn params(&self) -> haggle_node::api::types::InboxParams {
+        haggle_node::api::types::InboxParams {
+            todo: self.todo,
+            open: self.open,
+            limit: self.limit.map(usize::from),
+            offset: self.offset,
+        }
+    }
 }
 
 /// A search: its filters, and the order and page of the results.

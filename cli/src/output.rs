@@ -487,26 +487,13 @@ pub fn night_word(kind: Option<haggle_protocol::ListingKind>) -> &'static str {
     if kind == Some(haggle_protocol::ListingKind::Service) { "day" } else { "night" }
 }
 
-/// Whether a thread can still become a deal: someone's move, or a bid or pledge waiting for the
-/// end (whose `awaiting` is none: nobody holds it up).
 pub fn live(t: &ThreadView) -> bool {
-    t.awaiting.is_some() || waits_for_end(t)
+    t.live()
 }
 
-/// Whether the thread is a bid or pledge still open before its auction's end or campaign's
-/// deadline: the owner's node answers it then, by itself, and nobody is holding it up.
+/// Whether the thread is a bid or pledge still open before its end ([`ThreadView::waits_for_end`]).
 pub fn waits_for_end(t: &ThreadView) -> bool {
-    use haggle_node::api::types::{ObjectKind, ThreadState};
-    // Not one replaced by a later pledge, or refused by the other node: those wait for nothing
-    // (from a review, once `awaiting` no longer told them apart).
-    matches!(t.opening, ObjectKind::Bid | ObjectKind::Pledge)
-        && t.outcome.is_none()
-        && t.replaced_by.is_none()
-        && !t.refused
-        && t.state == ThreadState::Open
-        // A withdrawal (a pledge of 0) waits for nothing (from a trial: its NEXT read "at end",
-        // and its `show` that the node would accept it at the deadline).
-        && !(t.opening == ObjectKind::Pledge && t.terms.price.amount == 0)
+    t.waits_for_end()
 }
 
 /// A thread's current terms: a pledge of 0 is named for what it is, a withdrawal.

@@ -248,6 +248,20 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
         let has = |id: &str| threads.iter().any(|x| x["thread"] == id);
         (has(&t1) && has(&t2)).then_some(())
     });
+    // The requests waiting on the owner are picked out, a page at a time, and status counts
+    // them (a busy shop's trial found its turns scattered through 23 threads).
+    let todo = String::from_utf8_lossy(&haggle(&da, &["offers", "--todo"]).stdout).into_owned();
+    assert!(todo.contains(&t1[..10]) && todo.contains(&t2[..10]), "{todo}");
+    let page = json(&da, &["offers", "--todo", "--limit", "1"]);
+    let total = page["total"].as_u64().expect("a total");
+    assert!(total >= 2 && page["threads"].as_array().map(Vec::len) == Some(1), "{page}");
+    let status = String::from_utf8_lossy(&haggle(&da, &["status"]).stdout).into_owned();
+    assert!(
+        status.contains(&format!("your move     {total} offer threads (haggle offers --todo)")),
+        "{status}"
+    );
+    let none = String::from_utf8_lossy(&haggle(&db, &["deals", "--todo"]).stdout).into_owned();
+    assert!(none.contains("None of your deals waits on you now (haggle deals lists them all)."), "{none}");
     let answers = at_once(&[
         (&da, vec!["accept".into(), t1[..10].into()]),
         (&da, vec!["accept".into(), t2[..10].into()]),

@@ -240,8 +240,18 @@ impl ApiClient {
 
     /// `GET /v1/listings`: the owner's listings `params` pick, a page of them.
     pub fn my_listings(&self, params: &ListingsParams) -> Result<ListingsPage, ClientError> {
-        let url = self.url("/v1/listings");
-        let request = self.agent.get(&url).header("Authorization", self.bearer()).query_pairs(params.pairs());
+        self.get_with("/v1/listings", &params.pairs())
+    }
+
+    /// A GET of `path` with the query `pairs`, decoded as `T`.
+    fn get_with<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        pairs: &[(&'static str, String)],
+    ) -> Result<T, ClientError> {
+        let url = self.url(path);
+        let pairs = pairs.iter().map(|(name, value)| (*name, value.as_str()));
+        let request = self.agent.get(&url).header("Authorization", self.bearer()).query_pairs(pairs);
         self.finish(&url, false, request.call())
     }
 
@@ -325,6 +335,19 @@ impl ApiClient {
     /// `GET /v1/threads`.
     pub fn threads(&self) -> Result<ThreadsPage, ClientError> {
         self.get("/v1/threads")
+    }
+
+    /// `GET /v1/threads` with `params` (which threads, a page).
+    pub fn threads_picked(
+        &self,
+        params: &crate::api::types::InboxParams,
+    ) -> Result<ThreadsPage, ClientError> {
+        self.get_with("/v1/threads", &params.pairs())
+    }
+
+    /// `GET /v1/deals` with `params` (which deals, a page).
+    pub fn deals_picked(&self, params: &crate::api::types::InboxParams) -> Result<DealsPage, ClientError> {
+        self.get_with("/v1/deals", &params.pairs())
     }
 
     /// `GET /v1/threads/{id}`.

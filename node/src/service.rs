@@ -801,26 +801,54 @@ impl Service {
     pub fn threads(&self) -> Result<ThreadsPage, ServiceError> {
         let me = self.me();
         let mut pledges = views::CurrentPledges::default();
-        let threads = self
+        let threads: Vec<_> = self
             .store
             .threads_of(&me)?
             .iter()
             .map(|t| views::thread_with(&self.store, t, &me, &mut pledges))
             .collect::<Result<_, _>>()?;
-        Ok(ThreadsPage { threads })
+        let total = threads.len();
+        Ok(ThreadsPage { threads, total })
+    }
+
+    /// The owner's threads `params` pick (see [`InboxParams`]), a page of them.
+    pub fn threads_picked(
+        &self,
+        params: &crate::api::types::InboxParams,
+    ) -> Result<ThreadsPage, ServiceError> {
+        let limit = page_limit(params.limit)?;
+        let mut threads = self.threads()?.threads;
+        threads.retain(|t| (!params.todo || t.waits_on_me()) && (!params.open || t.live()));
+        let total = threads.len();
+        let threads = threads.into_iter().skip(params.offset).take(limit).collect();
+        Ok(ThreadsPage { threads, total })
+    }
+
+    /// The owner's deals `params` pick (see [`InboxParams`]), a page of them.
+    pub fn deals_picked(&self, params: &crate::api::types::InboxParams) -> Result<DealsPage, ServiceError> {
+        let limit = page_limit(params.limit)?;
+        let mut deals = self.deals()?.deals;
+        deals.retain(|d| {
+            (!params.todo || d.waiting_on == Some(crate::api::types::Party::Me))
+                && (!params.open || d.waiting_on.is_some())
+        });
+        let total = deals.len();
+        let deals = deals.into_iter().skip(params.offset).take(limit).collect();
+        Ok(DealsPage { deals, total })
     }
 
     /// The owner's deals.
     pub fn deals(&self) -> Result<DealsPage, ServiceError> {
         let me = self.me();
         let graph = self.trust_graph()?;
-        let deals = self
+        let deals: Vec<_> = self
             .store
             .deals_of(&me)?
             .iter()
             .map(|d| self.deal_record_view(d, &graph))
             .collect::<Result<_, _>>()?;
-        Ok(DealsPage { deals })
+        let total = deals.len();
+        Ok(DealsPage { deals, total })
     }
 
     /// The deal `given` names.
@@ -1246,6 +1274,18 @@ fn search_query(params: SearchParams) -> Result<SearchQuery, ServiceError> {
         offset,
         limit: params.limit.unwrap_or(20),
     })
+}
+
+/// A page's size as asked (`limit`), all when not asked; 0 or over [`haggle_storage::MAX_PAGE`]
+/// is refused.
+fn page_limit(limit: Option<usize>) -> Result<usize, ServiceError> {
+    match limit {
+        Some(asked) if asked == 0 || asked > haggle_storage::MAX_PAGE => {
+            Err(haggle_storage::SearchError::BadLimit { asked, max: haggle_storage::MAX_PAGE }.into())
+        }
+        Some(limit) => Ok(limit),
+        None => Ok(usize::MAX),
+    }
 }
 
 #[cfg(test)]

@@ -103,14 +103,16 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     .await?;
     // A parameter an endpoint does not take, and a body that is not a JSON object.
     let (base2, token2) = (base.clone(), token.clone());
-    let (unknown_param, not_an_object, misspelt, publish_param, listings_param) =
+    let (unknown_param, not_an_object, misspelt, publish_param, listings_param, threads_param, deals_param) =
         tokio::task::spawn_blocking(move || {
             (
-                raw("GET", &format!("{base2}/v1/threads?state=open"), Some(&token2), None),
+                raw("GET", &format!("{base2}/v1/peers?state=open"), Some(&token2), None),
                 raw("POST", &format!("{base2}/v1/listings/ffffffffffff/offers"), Some(&token2), Some("[]")),
                 raw("GET", &format!("{base2}/v1/objects/ffffffffffff?exakt=true"), Some(&token2), None),
                 raw("POST", &format!("{base2}/v1/listings?state=active"), Some(&token2), Some("{}")),
                 raw("GET", &format!("{base2}/v1/listings?stat=active"), Some(&token2), None),
+                raw("GET", &format!("{base2}/v1/threads?state=open"), Some(&token2), None),
+                raw("GET", &format!("{base2}/v1/deals?todo=true&limit=5"), Some(&token2), None),
             )
         })
         .await?;
@@ -120,6 +122,12 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     assert_eq!(listings_param.0, 400, "{}", listings_param.1);
     let said = listings_param.1["error"]["message"].as_str().unwrap_or_default().to_owned();
     assert!(said.contains("unknown field `stat`"), "{said}");
+    // Threads and deals are picked by whose move it is, and a misspelt parameter is named.
+    assert_eq!(threads_param.0, 400, "{}", threads_param.1);
+    let said = threads_param.1["error"]["message"].as_str().unwrap_or_default().to_owned();
+    assert!(said.contains("unknown field `state`") && said.contains("`todo`"), "{said}");
+    assert_eq!(deals_param.0, 200, "{}", deals_param.1);
+    assert_eq!(deals_param.1["total"], 0, "{}", deals_param.1);
     // A value of the wrong kind is named without axum's preamble.
     let base3 = base.clone();
     let token3 = token.clone();
@@ -135,7 +143,7 @@ async fn every_endpoint_answers_and_bad_requests_get_clear_errors() -> Result<()
     assert!(misspelt.1["error"]["message"].as_str().is_some_and(|m| m.contains("exakt")), "{}", misspelt.1);
     assert_eq!(unknown_param.0, 400, "{}", unknown_param.1);
     assert_eq!(
-        unknown_param.1["error"]["message"], "/v1/threads takes no query parameters (got `state`)",
+        unknown_param.1["error"]["message"], "/v1/peers takes no query parameters (got `state`)",
         "{}",
         unknown_param.1
     );

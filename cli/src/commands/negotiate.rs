@@ -3,11 +3,11 @@
 use anyhow::Result;
 
 use haggle_node::api::types::{
-    DeliveryState, ListingKind, MessageBody, ObjectKind, Party, Role, SentView, ThreadState,
+    DeliveryState, InboxParams, ListingKind, MessageBody, ObjectKind, Party, Role, SentView, ThreadState,
 };
 
 use super::Context;
-use crate::args::TermsArgs;
+use crate::args::{InboxArgs, TermsArgs};
 use crate::output;
 
 pub fn offer(cx: &Context<'_>, listing: &str, terms: &TermsArgs) -> Result<()> {
@@ -374,13 +374,22 @@ fn failed_for_now(sent: &SentView) -> bool {
         .any(|m| m.id == sent.id && m.delivery == Some(DeliveryState::Queued) && m.delivery_error.is_some())
 }
 
-pub fn offers(cx: &Context<'_>) -> Result<()> {
-    let page = cx.api.threads()?;
+pub fn offers(cx: &Context<'_>, args: &InboxArgs) -> Result<()> {
+    let params = args.params();
+    let page = cx.api.threads_picked(&params)?;
     if cx.json {
         return output::json(&page);
     }
     if page.threads.is_empty() {
-        outln!("No offers yet: make one with `haggle offer LISTING --price ...`.");
+        outln!(
+            "{}",
+            none_picked(
+                &params,
+                page.total,
+                "offers",
+                "No offers yet: make one with `haggle offer LISTING --price ...`."
+            )
+        );
         return Ok(());
     }
     let now = output::now_ms();
@@ -449,19 +458,34 @@ pub fn offers(cx: &Context<'_>) -> Result<()> {
         &["THREAD", "DIR", "KIND", "LISTING", "WITH", "TERMS", "STATE", "NEXT", "DELIVERY", "UPDATED"],
         &rows,
     );
+    if let Some(line) = output::page_line(params.offset, page.threads.len(), page.total) {
+        outln!("{}", output::dim(&line));
+    }
     if let Some(line) = output::unread_line(page.threads.iter().map(|t| (t.thread, t.notes_unread))) {
         outln!("{line}");
     }
     Ok(())
 }
 
-pub fn deals(cx: &Context<'_>) -> Result<()> {
-    let page = cx.api.deals()?;
+/// What an empty page of `offers` or `deals` (`what`) says: that nothing is past the page asked,
+/// that none waits on the owner or is open, or `never` when the owner has none at all.
+fn none_picked(params: &InboxParams, total: usize, what: &str, never: &str) -> String {
+    match (total, params.todo, params.open) {
+        (1.., ..) => format!("No {what} past the first {total} (--offset 0 starts from the first)."),
+        (0, true, _) => format!("None of your {what} waits on you now (haggle {what} lists them all)."),
+        (0, false, true) => format!("None of your {what} is open now (haggle {what} lists them all)."),
+        (0, false, false) => never.to_owned(),
+    }
+}
+
+pub fn deals(cx: &Context<'_>, args: &InboxArgs) -> Result<()> {
+    let params = args.params();
+    let page = cx.api.deals_picked(&params)?;
     if cx.json {
         return output::json(&page);
     }
     if page.deals.is_empty() {
-        outln!("No deals yet.");
+        outln!("{}", none_picked(&params, page.total, "deals", "No deals yet."));
         return Ok(());
     }
     let now = output::now_ms();
@@ -491,6 +515,9 @@ pub fn deals(cx: &Context<'_>) -> Result<()> {
         .collect();
     let (seller, buyer) = sides(page.deals.iter().map(|d| d.listing_kind));
     output::table(&["DEAL", "LISTING", "TERMS", &seller, &buyer, "STAGE", "NEXT", "MADE"], &rows);
+    if let Some(line) = output::page_line(params.offset, page.deals.len(), page.total) {
+        outln!("{}", output::dim(&line));
+    }
     if let Some(line) = output::unread_line(page.deals.iter().map(|d| (d.id, d.notes_unread))) {
         outln!("{line}");
     }

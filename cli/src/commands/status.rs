@@ -22,6 +22,9 @@ pub fn status(cx: &Context<'_>) -> Result<()> {
                     serde_json::json!({"conversations": page.conversations.len(), "unread": page.unread});
                 fields.insert("messages".into(), messages);
             }
+            if let Some((offers, deals)) = waiting_on_me(cx) {
+                fields.insert("waiting_on_you".into(), serde_json::json!({"offers": offers, "deals": deals}));
+            }
         }
         return output::json(&value);
     }
@@ -29,8 +32,35 @@ pub fn status(cx: &Context<'_>) -> Result<()> {
     let saved = cx.api.saved().ok().filter(|p| !p.saved.is_empty()).map(|p| saved_line(&p.saved));
     let messages =
         cx.api.conversations().ok().filter(|p| !p.conversations.is_empty()).map(|p| messages_line(&p));
-    print_status(&s, api, saved.as_deref(), messages.as_deref());
+    let waiting = waiting_on_me(cx).map(|(offers, deals)| waiting_line(offers, deals));
+    print_status(&s, api, saved.as_deref(), messages.as_deref(), waiting.as_deref());
     Ok(())
+}
+
+/// How many offer threads and deals wait on the owner (NEXT `you`), asked apart; `None` when
+/// the node could not say.
+fn waiting_on_me(cx: &Context<'_>) -> Option<(usize, usize)> {
+    let todo = haggle_node::api::types::InboxParams { todo: true, limit: Some(1), ..Default::default() };
+    let offers = cx.api.threads_picked(&todo).ok()?.total;
+    let deals = cx.api.deals_picked(&todo).ok()?.total;
+    Some((offers, deals))
+}
+
+/// The offers and deals waiting on the owner in one line (a busy shop's trial found its turns
+/// scattered through `offers` and `deals`, and `status` counted only unread messages).
+fn waiting_line(offers: usize, deals: usize) -> String {
+    let mut parts = Vec::new();
+    if offers > 0 {
+        parts.push(format!("{} (haggle offers --todo)", output::count(offers, "offer thread")));
+    }
+    if deals > 0 {
+        parts.push(format!("{} (haggle deals --todo)", output::count(deals, "deal")));
+    }
+    if parts.is_empty() {
+        "nothing: no offer or deal step is yours to take".to_owned()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// The conversations in one line: how many, and the messages not read yet.
@@ -61,7 +91,13 @@ fn saved_line(saved: &[haggle_node::api::types::SavedView]) -> String {
     }
 }
 
-fn print_status(s: &StatusView, api: &str, saved: Option<&str>, messages: Option<&str>) {
+fn print_status(
+    s: &StatusView,
+    api: &str,
+    saved: Option<&str>,
+    messages: Option<&str>,
+    waiting: Option<&str>,
+) {
     let n = &s.network;
     outln!("{}", output::bold(&format!("haggle {} node {}", s.version, s.peer_id)));
     outln!("  data dir      {}", s.data_dir);
@@ -96,6 +132,9 @@ fn print_status(s: &StatusView, api: &str, saved: Option<&str>, messages: Option
     );
     outln!("  feedback      {} (public ratings of deals)", output::count(st.feedback, "rating"));
     outln!("  outbox        {} waiting for delivery", output::count(s.outbox_pending, "message"));
+    if let Some(waiting) = waiting {
+        outln!("  your move     {waiting}");
+    }
     if let Some(messages) = messages {
         outln!("  messages      {messages}");
     }

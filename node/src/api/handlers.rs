@@ -487,8 +487,11 @@ pub(crate) async fn withdraw(
     negotiation_action(&state, move |s| s.withdraw(&id, body.message)).await
 }
 
-pub(crate) async fn threads(State(state): State<AppState>) -> Answer<ThreadsPage> {
-    blocking(&state, |s| s.threads()).await.map(Json)
+pub(crate) async fn threads(
+    State(state): State<AppState>,
+    Params(params): Params<crate::api::types::InboxParams>,
+) -> Answer<ThreadsPage> {
+    blocking(&state, move |s| s.threads_picked(&params)).await.map(Json)
 }
 
 pub(crate) async fn show_thread(
@@ -498,8 +501,11 @@ pub(crate) async fn show_thread(
     blocking(&state, move |s| s.thread_view(&id)).await.map(Json)
 }
 
-pub(crate) async fn deals(State(state): State<AppState>) -> Answer<DealsPage> {
-    blocking(&state, |s| s.deals()).await.map(Json)
+pub(crate) async fn deals(
+    State(state): State<AppState>,
+    Params(params): Params<crate::api::types::InboxParams>,
+) -> Answer<DealsPage> {
+    blocking(&state, move |s| s.deals_picked(&params)).await.map(Json)
 }
 
 pub(crate) async fn deal_step(

@@ -99,11 +99,9 @@ fn router(state: AppState) -> Router {
         .route("/v1/listings/{id}/offers", post(offer))
         .route("/v1/listings/{id}/bids", post(bid))
         .route("/v1/listings/{id}/pledges", post(pledge))
-        .route("/v1/threads", get(threads))
         .route("/v1/threads/{id}", get(show_thread))
         .route("/v1/threads/{id}/decline", post(decline))
         .route("/v1/threads/{id}/withdraw", post(withdraw))
-        .route("/v1/deals", get(deals))
         .route("/v1/deals/{id}", get(show_deal))
         .route("/v1/deals/{id}/steps", post(deal_step))
         .route("/v1/deals/{id}/feedback", post(feedback))
@@ -134,6 +132,9 @@ fn router(state: AppState) -> Router {
         .route("/v1/threads/{id}/accept", post(accept))
         // `?exact=true`, likewise.
         .route("/v1/objects/{id}", get(show_object))
+        // `?todo=true&open=true&limit=N&offset=N`, likewise.
+        .route("/v1/threads", get(threads))
+        .route("/v1/deals", get(deals))
         // `?since=MS`, likewise.
         .route("/v1/listings/closed", get(closed_listings))
         // A GET picks the owner's listings by its parameters; a POST (publish) takes none.

@@ -38,8 +38,8 @@ pub use haggle_storage::{DeliveryState, MAX_PAGE, Sort, StoreStats};
 pub use messages::{ConversationView, ConversationsPage, NoteRequest, NoteView, SubjectView};
 pub use names::{NameChange, NameRequest, NameView, NamesPage};
 pub use requests::{
-    AsOffered, EventsParams, FeedbackRequest, ListingDraft, ListingPatch, ListingsParams, ListingsState,
-    MessageBody, RenewRequest, SearchParams, ShowParams, SinceParams, StepRequest, TermsDraft,
+    AsOffered, EventsParams, FeedbackRequest, InboxParams, ListingDraft, ListingPatch, ListingsParams,
+    ListingsState, MessageBody, RenewRequest, SearchParams, ShowParams, SinceParams, StepRequest, TermsDraft,
 };
 pub use saved::{Repriced, SavedLook, SavedPage, SavedView};
 pub use views::{

@@ -276,6 +276,51 @@ impl ListingsParams {
     }
 }
 
+/// `GET /v1/threads` and `GET /v1/deals`: which of the owner's threads or deals, and a page
+/// of them (a busy shop's trial found the offers waiting on it scattered among 23 threads, with
+/// no way to pick them out).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboxParams {
+    /// Only those waiting on the owner (NEXT `you`): a thread whose move is the owner's, a deal
+    /// whose step is.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub todo: bool,
+    /// Only those not over: a thread still open, a deal neither completed nor cancelled.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub open: bool,
+    /// Per page (default all, at most 500).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// How many to skip.
+    pub offset: usize,
+}
+
+impl InboxParams {
+    /// The parameters as `name=value` pairs, for a query string.
+    pub fn pairs(&self) -> Vec<(&'static str, String)> {
+        let mut pairs = Vec::new();
+        if self.todo {
+            pairs.push(("todo", "true".to_owned()));
+        }
+        if self.open {
+            pairs.push(("open", "true".to_owned()));
+        }
+        if let Some(limit) = self.limit {
+            pairs.push(("limit", limit.to_string()));
+        }
+        if self.offset > 0 {
+            pairs.push(("offset", self.offset.to_string()));
+        }
+        pairs
+    }
+
+    /// Whether the parameters ask for anything but everything.
+    pub fn picks_some(&self) -> bool {
+        self.todo || self.open
+    }
+}
+
 /// A state `GET /v1/listings` picks listings by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -553,6 +553,33 @@ pub struct MessageView {
     pub sealed: bool,
 }
 
+impl ThreadView {
+    /// Whether the thread is a bid or pledge still open before its auction's end or campaign's
+    /// deadline: the owner's node answers it then, by itself, and nobody is holding it up.
+    pub fn waits_for_end(&self) -> bool {
+        // Not one replaced by a later pledge, or refused by the other node: those wait for
+        // nothing (from a review, once `awaiting` no longer told them apart).
+        matches!(self.opening, ObjectKind::Bid | ObjectKind::Pledge)
+            && self.outcome.is_none()
+            && self.replaced_by.is_none()
+            && !self.refused
+            && self.state == ThreadState::Open
+            // A withdrawal (a pledge of 0) waits for nothing (from a trial: its NEXT read "at
+            // end", and its `show` that the node would accept it at the deadline).
+            && !(self.opening == ObjectKind::Pledge && self.terms.price.amount == 0)
+    }
+
+    /// Whether the thread goes on: someone's move, or a bid or pledge waiting for its end.
+    pub fn live(&self) -> bool {
+        self.awaiting.is_some() || self.waits_for_end()
+    }
+
+    /// Whether the move is the owner's (NEXT `you`).
+    pub fn waits_on_me(&self) -> bool {
+        self.awaiting == Some(Party::Me) && !self.waits_for_end()
+    }
+}
+
 /// A negotiation thread from this node's owner's side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ThreadView {
@@ -1007,6 +1034,9 @@ pub struct AroundView {
 pub struct ThreadsPage {
     /// Most recent first.
     pub threads: Vec<ThreadView>,
+    /// How many the parameters picked, before the page.
+    #[serde(default)]
+    pub total: usize,
 }
 
 /// `GET /v1/deals`.
@@ -1014,6 +1044,9 @@ pub struct ThreadsPage {
 pub struct DealsPage {
     /// Most recent first.
     pub deals: Vec<DealView>,
+    /// How many the parameters picked, before the page.
+    #[serde(default)]
+    pub total: usize,
 }
 
 /// `GET /v1/peers`.

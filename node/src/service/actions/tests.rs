@@ -2347,6 +2347,47 @@ fn a_booking_is_received_once_it_begins_and_rated_once_it_is_over() {
     }
 }
 
+/// From a busy shop's trial: the offers waiting on the shop were scattered among 23 threads,
+/// with no way to pick them out. `todo` picks the threads and deals whose move is the owner's,
+/// `open` those not over, and a page of them carries the total picked.
+#[test]
+fn threads_and_deals_are_picked_by_whose_move_it_is_a_page_at_a_time() {
+    use crate::api::types::InboxParams;
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let todo = InboxParams { todo: true, ..InboxParams::default() };
+    let open = InboxParams { open: true, ..InboxParams::default() };
+    let mut offers = Vec::new();
+    for title in ["Lamp", "Rug", "Mirror"] {
+        let listing = seller.publish(draft(title, "20")).expect("published").object;
+        buyer.receive(listing.bytes(), Via::Gossip);
+        let offer = buyer.offer(&listing.id().to_hex(), offer_of("15")).expect("offered");
+        seller.receive(offer.object.bytes(), Via::Direct);
+        offers.push(offer.object.id().to_hex());
+    }
+    let picked = |node: &Service, params: &InboxParams| node.threads_picked(params).expect("threads").total;
+    assert_eq!((picked(&seller, &todo), picked(&buyer, &todo), picked(&buyer, &open)), (3, 0, 3));
+    // One countered, one declined: the seller's move in one thread, the buyer's in another.
+    let countered = seller.counter(&offers[0], offer_of("18")).expect("countered");
+    buyer.receive(countered.object.bytes(), Via::Direct);
+    let declined = seller.decline(&offers[1], String::new()).expect("declined");
+    buyer.receive(declined.object.bytes(), Via::Direct);
+    assert_eq!((picked(&seller, &todo), picked(&seller, &open)), (1, 2));
+    assert_eq!((picked(&buyer, &todo), picked(&buyer, &open)), (1, 2));
+    let page = seller.threads_picked(&InboxParams { limit: Some(1), offset: 1, ..InboxParams::default() });
+    let page = page.expect("a page");
+    assert_eq!((page.threads.len(), page.total), (1, 3));
+    let zero = seller.threads_picked(&InboxParams { limit: Some(0), ..InboxParams::default() });
+    assert_eq!(zero.expect_err("a page of none").code(), ErrorCode::Invalid);
+    // A deal made: the seller's step (how to pay), the buyer's none; both open.
+    let accepted = buyer.accept(&offers[0]).expect("accepted");
+    seller.receive(accepted.object.bytes(), Via::Direct);
+    let thread: ObjectId = offers[0].parse().expect("an id");
+    buyer.receive(confirm_in(&seller, &thread).bytes(), Via::Direct);
+    let deals = |node: &Service, params: &InboxParams| node.deals_picked(params).expect("deals").total;
+    assert_eq!((deals(&seller, &todo), deals(&buyer, &todo), deals(&buyer, &open)), (1, 0, 1));
+}
+
 /// From a trial: a stranger booked a whole calendar at once and never paid, and the owner could
 /// not get the nights back without the stranger's agreement. A seller whose buyer has not said
 /// it paid within three days of a payment request calls the deal off alone, a cancel asked
