@@ -1301,7 +1301,12 @@ pub fn thread(t: &ThreadView) {
             Some(d) => format!(" [{d}]"),
             None => String::new(),
         };
-        let off_chain = if m.on_chain { "" } else { " (crossed, not counted)" };
+        let mut off_chain = if m.on_chain { "" } else { " (crossed, not counted)" }.to_owned();
+        // The owner's node ended the thread by itself as the listing closed: not the owner's
+        // doing (a busy shop's trial read a decline it never typed as its own).
+        if m.automatic && m.from == Party::Me {
+            off_chain.push_str(" (your node's, as the listing closed)");
+        }
         // A note starts where terms do when there are none (`decline   Sold, sorry.`), and a line
         // ends with its last word, not the kind's padding.
         // After a delivery tag, two spaces as after terms (`[delivered] Changed my mind` ran close).
@@ -1402,6 +1407,7 @@ pub(crate) fn sample_thread(
         delivery_error: None,
         delivered_at: None,
         sealed: false,
+        automatic: false,
     };
     ThreadView {
         thread: ObjectId::from_bytes([3; 32]),
@@ -1518,6 +1524,15 @@ mod tests {
         assert!(line.ends_with("withdraw  [failed]  Changed my mind"), "{said}");
         let under = said.lines().find(|l| l.contains("refused: ")).expect("the refusal's line");
         assert_eq!(under.find("refused"), line.find("me "), "{said}");
+        // A decline the owner's node signed as the listing sold out says so.
+        let m = &mut t.messages[0];
+        (m.kind, m.message, m.automatic, m.delivery_error) =
+            (ObjectKind::Decline, "Sold out, sorry.".into(), true, None);
+        let said = captured(|| thread(&t));
+        assert!(
+            said.contains("decline   [failed] (your node's, as the listing closed)  Sold out, sorry."),
+            "{said}"
+        );
     }
 
     #[test]

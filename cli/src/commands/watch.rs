@@ -1085,9 +1085,15 @@ fn delivery_line(
             let message = t.messages.iter().find(|m| m.id == id);
             // A confirm is the node's, signed by itself when the other party accepted: said as
             // what it does (a trial's buyer read "your confirm", a step it never typed).
-            let kind = match message.map(|m| m.kind) {
-                Some(ObjectKind::Confirm) => "node's confirmation of the deal".to_owned(),
-                Some(kind) => kind.to_string(),
+            let kind = match message.map(|m| (m.kind, m.automatic)) {
+                Some((ObjectKind::Confirm, _)) => "node's confirmation of the deal".to_owned(),
+                // A decline or withdrawal the node signed as the listing closed (a busy shop's
+                // trial read "your decline" of one it never typed).
+                Some((kind, true)) => format!(
+                    "node's {kind} (the listing closed: {})",
+                    message.map(|m| output::note(&m.message)).unwrap_or_default()
+                ),
+                Some((kind, false)) => kind.to_string(),
                 None => "message".to_owned(),
             };
             let on = t.listing_title.as_deref().map(|title| format!(" on {title}")).unwrap_or_default();

@@ -410,6 +410,8 @@ pub(super) fn thread_with(
     let mut messages = Vec::with_capacity(t.messages.len());
     for m in &t.messages {
         let text = note_of(m.body()).to_owned();
+        let automatic = matches!(m.body(), Body::Decline(_) | Body::Withdraw(_))
+            && super::endings::is_automatic_note(&text);
         let outbox = entry(m)?;
         messages.push(MessageView {
             id: m.id(),
@@ -427,6 +429,7 @@ pub(super) fn thread_with(
                 .map(Timestamp::as_millis),
             sealed: outbox.as_ref().is_some_and(haggle_storage::OutboxEntry::travels_sealed),
             delivery_error: outbox.and_then(undelivered_why),
+            automatic,
         });
     }
     // The owner's latest message's delivery, read once above.

@@ -551,6 +551,10 @@ pub struct MessageView {
     /// this node has a peer).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub sealed: bool,
+    /// A decline or withdrawal a node signed by itself when its owner's listing closed (sold
+    /// out, retracted, expired, a campaign short of its goal), not one its owner typed.
+    #[serde(default)]
+    pub automatic: bool,
 }
 
 impl ThreadView {

@@ -1838,6 +1838,12 @@ fn a_thread_ended_by_the_node_itself_says_so_and_a_deal_names_itself() {
         ),
         "{late}"
     );
+    // Its view marks the decline as the node's own (a busy shop's watch read "your decline").
+    let ended = seller.thread_view(&threads[1].to_hex()).expect("the thread");
+    let decline = ended.messages.last().expect("the decline");
+    assert!(decline.automatic && decline.kind == ObjectKind::Decline, "{decline:?}");
+    let first = seller.thread_view(&threads[0].to_hex()).expect("the thread");
+    assert!(first.messages.iter().all(|m| !m.automatic), "an accept the owner typed");
     let deal = seller.deals().expect("deals").deals[0].id;
     let again = seller.accept(&threads[0].to_hex()).expect_err("a deal").to_string();
     assert!(
