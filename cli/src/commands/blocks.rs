@@ -21,7 +21,7 @@ pub fn block(cx: &Context<'_>, who: &str, note: Option<String>) -> Result<()> {
     } else if change.changed {
         outln!("Blocked {key}.");
         outln!(
-            "Their listings are left out of your searches and of `haggle watch`, and no new offer, booking, bid, pledge or conversation starts between you, whoever starts it (messages in threads still open and in deals go on both ways; a conversation about a listing, or in a thread that ended without a deal, ends, for both of you). Nothing is published: they learn of it only if they write to you, when their node is told it is refused."
+            "Their listings are left out of your searches and of `haggle watch`, and no new offer, booking or conversation starts between you, whoever starts it, and you bid and pledge on none of theirs (messages in threads still open and in deals go on both ways; a conversation about a listing, or in a thread that ended without a deal, ends, for both of you). Their public bids and pledges on your auctions and campaigns still count, as every node counts them, but your node accepts none of them by itself: they are left to you. Nothing is published: they learn of it only if they write to you, when their node is told it is refused."
         );
     } else {
         outln!("{key} was blocked already (its note stays; --note changes it).");

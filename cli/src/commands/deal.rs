@@ -186,11 +186,14 @@ pub fn stage(d: &DealView) -> String {
     s
 }
 
-/// Whose step it is, as the NEXT column says it.
+/// Whose step it is, as the NEXT column says it; while a cancel is asked, whose answer to it
+/// (a hostile trial's `deals` read `them` where `deal` named the owner's own step, which carries
+/// the deal on instead).
 pub fn next(d: &DealView) -> String {
+    let cancel = if d.cancel_asked_by.is_some() { " (cancel)" } else { "" };
     match d.waiting_on {
-        Some(Party::Me) => "you".to_owned(),
-        Some(Party::Them) => "them".to_owned(),
+        Some(Party::Me) => format!("you{cancel}"),
+        Some(Party::Them) => format!("them{cancel}"),
         None if d.may_rate => "rate it".to_owned(),
         None => "-".to_owned(),
     }
@@ -833,6 +836,10 @@ mod tests {
             at("shipped", "seller", Party::Them, Some(Party::Me), false),
             "waiting for the buyer to say it arrived"
         );
+        // The list's NEXT says the answer it waits for is to the cancel.
+        let asked = DealView { waiting_on: Some(Party::Them), ..deal("agreed", Some(Party::Me)) };
+        assert_eq!(next(&asked), "them (cancel)");
+        assert_eq!(next(&DealView { waiting_on: Some(Party::Me), ..deal("agreed", None) }), "you");
         // Found in a trial: shipped with no payment request, the buyer was told nothing of it.
         let unasked = DealView {
             you_are: Some("buyer".into()),

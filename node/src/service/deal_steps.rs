@@ -32,6 +32,12 @@ impl Service {
             let file = listing.is_some_and(|l| l.file.is_some());
             return Err(Conflict::NothingToPay { deal: id, file, kind: listing.map(|l| l.kind) }.into());
         }
+        // A party's share of steps, said as the owner's, whatever the step (a hostile trial's 33rd
+        // dispute read "the author already signed 32 steps").
+        let steps = self.store.deal_steps(&id)?;
+        if steps.iter().filter(|o| o.author() == me).count() >= haggle_storage::MAX_DEAL_STEPS {
+            return Err(Conflict::StepsFull { deal: id, max: haggle_storage::MAX_DEAL_STEPS }.into());
+        }
         let state = self.store.deal_state(&deal)?;
         let kind = deal.listing().listing().map(|l| l.kind);
         let refused = |why| Conflict::Step { deal: id, why, kind, rated: false };
@@ -59,7 +65,6 @@ impl Service {
         // Rated, though not finished here: this node lacks steps (restored from a backup: a
         // trial's seller, holding both ratings, shipped again a thing received). Refused until
         // the other party's node gives them back.
-        let steps = self.store.deal_steps(&id)?;
         if lacks_steps(&self.store, &deal, &state, &steps)? {
             return Err(Conflict::StepsMissing(id).into());
         }

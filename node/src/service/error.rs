@@ -789,6 +789,19 @@ pub enum Conflict {
         /// (`DealState::received_unpaid`).
         received_unpaid: bool,
     },
+    /// The owner signed as many steps in the deal as one party may.
+    #[error(
+        "you have signed {max} steps in deal {}, as many as one party may: no more can be added (haggle message {} reaches the other party; haggle deal {} shows the timeline)",
+        deal.fmt_short(),
+        deal.fmt_short(),
+        deal.fmt_short()
+    )]
+    StepsFull {
+        /// The deal.
+        deal: ObjectId,
+        /// The limit.
+        max: usize,
+    },
     /// A booking's `received` before its first day, or its rating before its last (a trial's
     /// guest completed and rated a stay two weeks before it began).
     #[error("{}", stay_ahead(deal, dates, *service, *rating))]
@@ -1209,6 +1222,7 @@ impl Conflict {
             | Conflict::SamePledge { .. }
             | Conflict::SameListing { .. }
             | Conflict::StepsMissing(_)
+            | Conflict::StepsFull { .. }
             | Conflict::TooManyOpenOffers { .. }
             | Conflict::TooManyThreads { .. }
             | Conflict::TooManyListings { .. }

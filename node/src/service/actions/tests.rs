@@ -2353,6 +2353,27 @@ fn a_booking_is_received_once_it_begins_and_rated_once_it_is_over() {
     }
 }
 
+/// From a hostile trial: a party's 33rd step was refused as "the author already signed 32
+/// steps in this deal". It is said as the owner's, with the ways on.
+#[test]
+fn a_step_past_a_partys_share_is_refused_in_the_owners_words() {
+    use haggle_protocol::lifecycle::Step;
+    let (seller, _sd) = service(1);
+    let (buyer, _bd) = service(2);
+    let (_, deal) = chairs_deal(&seller, &buyer, 2, 1);
+    let deal = deal.to_hex();
+    for n in 0..haggle_storage::MAX_DEAL_STEPS {
+        buyer.deal_step(&deal, Step::Dispute(format!("Where is it? ({n})"))).expect("a dispute");
+    }
+    let full = buyer.deal_step(&deal, Step::Dispute("And now?".into()));
+    assert_eq!(code(full), ErrorCode::Conflict);
+    let said = buyer.deal_step(&deal, Step::Received).expect_err("full").to_string();
+    assert!(
+        said.starts_with("you have signed 32 steps in deal ") && said.contains("haggle message"),
+        "{said}"
+    );
+}
+
 /// From a busy shop's trial: the offers waiting on the shop were scattered among 23 threads,
 /// with no way to pick them out. `todo` picks the threads and deals whose move is the owner's,
 /// `open` those not over, and a page of them carries the total picked.
