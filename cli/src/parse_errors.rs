@@ -231,7 +231,13 @@ mod tests {
         assert!(text.starts_with("unexpected argument '-10%'"), "the word typed, not clap's `-1`: {text}");
         assert_eq!(
             said("haggle offers --incoming").as_deref(),
-            Some("unexpected argument '--incoming': haggle offers takes no arguments")
+            Some(
+                "unexpected argument '--incoming': haggle offers takes --todo, --open, --limit, --offset (haggle offers --help says what each is)"
+            )
+        );
+        assert_eq!(
+            said("haggle status --todo").as_deref(),
+            Some("unexpected argument '--todo': haggle status takes no arguments")
         );
         // From a trial: the id and kind typed, not `ID` and `KIND`.
         let text = said("haggle update 725e8d --kind rental").expect("reworded");
