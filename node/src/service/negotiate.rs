@@ -497,7 +497,7 @@ impl Service {
     fn their_terms(&self, thread: &ThreadRecord, action: &'static str) -> Result<ObjectId, ServiceError> {
         self.open(thread)?;
         if thread.view.proposer == self.me() {
-            if let Some(why) = super::views::nights_unavailable(&self.store, thread)? {
+            if let Some(why) = super::views::nights_unavailable(&self.store, thread, &self.me())? {
                 return Err(Conflict::OwnNightsGone { thread: thread.view.thread, why }.into());
             }
             let instead = match thread.offer.kind() {

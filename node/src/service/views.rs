@@ -445,7 +445,7 @@ pub(super) fn thread_with(
         && v.proposer == *me
         && !haggle_protocol::thread::may_confirm(v, me, Timestamp::now());
     let state = if lapsed { haggle_protocol::ThreadState::Expired } else { v.state };
-    let nights_unavailable = nights_unavailable(store, t)?;
+    let nights_unavailable = nights_unavailable(store, t, me)?;
     let quantity_left = if refused { None } else { pledges.short(store, t)? };
     // An offer of the owner's that ended without a deal, on a listing still on offer: how to go
     // on (a trial's expired thread showed no next step; only a refused accept said it).
@@ -586,7 +586,11 @@ fn on_offer(store: &Store, t: &ThreadRecord) -> Result<Option<ObjectId>, StoreEr
 /// listing's calendar (the current revision this node holds) does not take them. Nights the
 /// owner offered in the thread (a special stay) are the owner's choice and are checked only
 /// against the nights booked.
-pub(super) fn nights_unavailable(store: &Store, t: &ThreadRecord) -> Result<Option<String>, StoreError> {
+pub(super) fn nights_unavailable(
+    store: &Store,
+    t: &ThreadRecord,
+    me: &PublicKey,
+) -> Result<Option<String>, StoreError> {
     let v = &t.view;
     let Some(dates) = v.terms.dates else { return Ok(None) };
     if v.state.is_final() || v.state == haggle_protocol::ThreadState::Confirming {
@@ -600,12 +604,29 @@ pub(super) fn nights_unavailable(store: &Store, t: &ThreadRecord) -> Result<Opti
     if super::bookings::not_past(&dates, haggle_protocol::Timestamp::now()).is_err() {
         return Ok(Some(format!("{dates} has begun: nights in the past cannot be booked")));
     }
-    Ok(super::bookings::refusal(calendar, t, &key.author, &dates).map(|e| match e {
-        haggle_protocol::BookingError::Taken { asked, taken, .. } => {
-            format!("{asked} overlaps {taken}, booked meanwhile")
+    let Some(refused) = super::bookings::refusal(calendar, t, &key.author, &dates) else { return Ok(None) };
+    let haggle_protocol::BookingError::Taken { asked, taken, .. } = refused else {
+        return Ok(Some(refused.to_string()));
+    };
+    // The deal that took the nights, by its own dates: the calendar merges bookings that touch
+    // (a trial's request was told it overlapped three guests' stays as one), and one may be
+    // the asker's own (a trial's guest was told its own booking was someone else's).
+    for deal in store.deals_on(&key)? {
+        let Some(booked) = deal.terms().dates.filter(|b| b.overlaps(&asked)) else { continue };
+        if store.is_cancelled(&deal.id())? {
+            continue;
         }
-        other => other.to_string(),
-    }))
+        let whose = match deal.buyer() {
+            buyer if buyer == *me => " by your own booking",
+            buyer if buyer == t.view.offerer => " by this guest's other booking",
+            _ => "",
+        };
+        return Ok(Some(format!(
+            "{asked} overlaps {booked}, booked meanwhile{whose}: deal {}",
+            deal.id().fmt_short()
+        )));
+    }
+    Ok(Some(format!("{asked} overlaps {taken}, booked meanwhile")))
 }
 
 /// Why the owner's message or step in `entry` is not delivered: the last try's error, none once
