@@ -214,7 +214,7 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
         "nights gone: your booking request ",
         " on Cabin by the lake can no longer be booked as asked: ",
     ]);
-    assert!(told.contains(&loser_dates) && told.contains("booked meanwhile: deal "), "{told}");
+    assert!(told.contains(&loser_dates) && told.contains("booked meanwhile (haggle show "), "{told}");
     drop(watches);
     // On the owner's list, the request whose nights went reads so.
     let table = String::from_utf8_lossy(&haggle(&da, &["offers"]).stdout).into_owned();
