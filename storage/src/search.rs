@@ -48,8 +48,9 @@ pub use suggest::{DidYouMean, Instead};
 /// ([`crate::words`]), where it was one word a phrase, and holds every word composed (NFC),
 /// Arabic without its optional marks and article; version 12 holds a word joining letters and
 /// digits by its parts too (`model_parts`: `iPhone15` also as `iPhone` and `15`); version 13
-/// finds those parts in full-width letters and digits too (`ｉＰｈｏｎｅ１５`).
-pub(crate) const INDEX_VERSION: u32 = 13;
+/// finds those parts in full-width letters and digits too (`ｉＰｈｏｎｅ１５`); version 14 holds
+/// each word of a title once, however often the title writes it.
+pub(crate) const INDEX_VERSION: u32 = 14;
 const VERSION_FILE: &str = "haggle-index-version";
 const ANALYZER: &str = "haggle";
 /// The analyzer of [`Fields::plain`]: [`ANALYZER`] without the stemmer, and without the
@@ -290,7 +291,8 @@ struct Fields {
 /// How many times the title's words are indexed, and the tags': a word in the title says more
 /// about a listing than the same word in its description, so it counts as if written three
 /// times, a tag twice, a category or description word once (the description's words are indexed
-/// once each, however often they are written, so repeating a word there buys no rank). The field
+/// once each, however often they are written, so repeating a word there buys no rank; so are the
+/// title's, and a title's own words count once however often it repeats them). The field
 /// keeps no lengths: a long description does not push a title match below a short listing's
 /// passing mention. So a word ranks a listing by where it appears: title and description, title,
 /// tags, category or description (BM25 saturates, so each step is smaller than the last).
@@ -589,8 +591,11 @@ impl SearchIndex {
         // Each hyphenated word also as one word ("e-bike" as "ebike"), weighed as where it is
         // written.
         let title = crate::words::with_compounds(&l.title);
+        // Each word once, as a description's: a title repeating a word ranked above the same
+        // title without (a hostile trial's `Blue road bike bike bike` came first).
+        let title_words = crate::words::distinct_words(&title);
         for _ in 0..TITLE_REPEAT {
-            doc.add_text(f.text, &*title);
+            doc.add_text(f.text, &*title_words);
         }
         for _ in 0..TAGS_REPEAT {
             for tag in &l.tags {

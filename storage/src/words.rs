@@ -295,7 +295,10 @@ pub(crate) fn with_compounds(text: &str) -> std::borrow::Cow<'_, str> {
 pub(crate) fn distinct_words(text: &str) -> String {
     let mut seen = std::collections::HashSet::new();
     let mut out = String::with_capacity(text.len());
-    for word in text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+    // Words as the tokenizer cuts them: a combining mark belongs to its word (a decomposed
+    // `torre\u{301}faction` is one word, not two).
+    for word in text.split(|c: char| !(c.is_alphanumeric() || is_combining_mark(c))).filter(|w| !w.is_empty())
+    {
         let lower = match word.chars().any(char::is_uppercase) {
             true => std::borrow::Cow::Owned(word.to_lowercase()),
             false => std::borrow::Cow::Borrowed(word),
