@@ -334,7 +334,10 @@ fn a_title_match_outranks_long_texts_and_repeated_words() {
     assert_eq!(score("Chair chair chair chair"), score("Chair"), "{got:?}");
     assert_eq!(got.len(), 5);
     assert_eq!(crate::words::distinct_words("Chair, chair; CHAIR stool"), "Chair stool");
-    assert_eq!(crate::words::distinct_words("torre\u{301}faction Torre\u{301}faction"), "torre\u{301}faction");
+    assert_eq!(
+        crate::words::distinct_words("torre\u{301}faction Torre\u{301}faction"),
+        "torre\u{301}faction"
+    );
 }
 
 #[test]
