@@ -631,6 +631,15 @@ fn three_nodes_publish_search_and_negotiate_a_deal() {
     let said = String::from_utf8_lossy(&again.stdout).into_owned();
     assert!(again.status.success(), "{}", stderr(&again));
     assert!(said.contains("Note: this is your dispute number 2 on this deal"), "{said}");
+    // The seller's view says what the parties can do about it (a trial read the unchanged next
+    // line as if the dispute had done nothing).
+    let shown = String::from_utf8_lossy(&haggle(&da, &["deal", d]).stdout).into_owned();
+    assert!(
+        shown.contains(
+            "dispute   the other party opened a dispute (its reason is in the timeline): talk it through"
+        ),
+        "{shown}"
+    );
     json(&da, &["shipped", d, "--tracking", "bpost 3232"]);
     watch_a.line_with(&[&format!("deal {d}: shipped by you; now shipped, disputed")]);
     wait("C to learn A shipped", || (stage(&dc) == "shipped").then_some(()));

@@ -304,6 +304,18 @@ pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
         }
         None => {}
     }
+    // A dispute is a flag beside the stage, and the next line carries the deal on: what the
+    // parties can do about it is said apart (a busy shop's trial read the seller's next line,
+    // unchanged by the buyer's dispute, as if the dispute had done nothing).
+    if d.disputed {
+        let id = output::short(&d.id);
+        let by = d.timeline.iter().rev().find(|s| s.step == "dispute").map(|s| s.by);
+        let who =
+            if by == Some(Party::Me) { "you opened a dispute" } else { "the other party opened a dispute" };
+        outln!(
+            "  dispute   {who} (its reason is in the timeline): talk it through (haggle message {id} \"...\"), carry on with the next step, or call the deal off together (haggle cancel {id})"
+        );
+    }
     if d.stale {
         outln!("  note      no step for 14 days: ask the other party, or cancel together");
     }
