@@ -405,6 +405,20 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
     let out = haggle(&dc, &["feedback", &deal[..10], "positive"]);
     let said = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(said.contains(&format!("it can be rated once it is over, from {f2} (UTC)")), "{said}");
+    // Called off by both, the owner is told the nights are on offer again (a shop's trial
+    // found its sale back on offer with no word, after calling it off for a broken thing).
+    json(&dc, &["cancel", &deal[..10]]);
+    wait("the owner to hold the guest's cancel", || {
+        json(&da, &["deal", &deal[..10]])["cancel_asked_by"].as_str().map(|_| ())
+    });
+    let out = haggle(&da, &["cancel", &deal[..10]]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains("Note: the deal is off, and its nights are free again: your listing ")
+            && said.contains("is on offer again. If it no longer is, retract it (haggle retract "),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     owner.stop();
     g1.stop();
     g2.stop();

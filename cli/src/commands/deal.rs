@@ -152,10 +152,39 @@ fn show_step(cx: &Context<'_>, request: &StepRequest, view: &DealView) -> Result
             output::short(&view.id)
         );
     }
+    // Called off, what the deal took is back on the owner's listing, which is on offer again:
+    // said, for a shop that called a sale off because the thing broke (a trial's mirror went
+    // back on sale with no word).
+    let gives_back = matches!(
+        view.listing_kind,
+        Some(ListingKind::Sell | ListingKind::Giveaway | ListingKind::Rental | ListingKind::Service)
+    );
+    if matches!(request, StepRequest::Cancel {})
+        && view.stage == "cancelled"
+        && view.you_are.as_deref() == Some("seller")
+        && gives_back
+    {
+        let id = view.current_listing.as_ref().unwrap_or(&view.listing);
+        let on_offer = cx
+            .api
+            .listing(&id.to_hex())
+            .is_ok_and(|l| l.listings_state() == haggle_node::api::types::ListingsState::Active);
+        if on_offer {
+            let listing = output::short(id);
+            let what = if view.terms.dates.is_some() {
+                "its nights are free again"
+            } else {
+                "what it took is back on it"
+            };
+            note!(
+                cx.json,
+                "the deal is off, and {what}: your listing {listing} is on offer again. If it no longer is, retract it (haggle retract {listing})."
+            );
+        }
+    }
     Ok(())
 }
 
-/// The deal's stage, with the flags that matter ("shipped, disputed").
 /// A step's or stage's name for people: a service's `shipped` is `work done` (the name on the
 /// wire stays `shipped`).
 pub fn step_name(step: &str, kind: Option<haggle_node::api::types::ListingKind>) -> String {
@@ -172,6 +201,7 @@ pub fn step_name(step: &str, kind: Option<haggle_node::api::types::ListingKind>)
     }
 }
 
+/// The deal's stage, with the flags that matter ("shipped, disputed").
 pub fn stage(d: &DealView) -> String {
     let mut s = step_name(&d.stage, d.listing_kind);
     if d.disputed {
