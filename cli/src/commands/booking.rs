@@ -72,8 +72,19 @@ fn booking_notes(
     terms: &haggle_node::api::types::TermsView,
 ) -> Vec<String> {
     let mut notes = Vec::new();
-    let (Some(price), Some(dates)) = (&listing.price, terms.dates.as_deref()) else { return notes };
-    let Ok(range) = dates.parse::<DateRange>() else { return notes };
+    let Some(Ok(range)) = terms.dates.as_deref().map(str::parse::<DateRange>) else { return notes };
+    // A stay past the listing's end: the host was told as it published, the guest was not (a
+    // trial's bike booked past its listing's expiry, with no word).
+    if listing.expires_at < u64::from(range.to) * 86_400_000 {
+        let ends =
+            haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::from_millis(listing.expires_at));
+        notes.push(format!(
+            "the listing expires on {} (UTC), before this booking's check-out ({}): a request still open then ends with it, so the owner answers before; a booking made before stands",
+            Date(ends),
+            Date(range.to)
+        ));
+    }
+    let Some(price) = &listing.price else { return notes };
     let asked =
         haggle_protocol::Price { amount: price.amount, currency: price.currency.clone(), per: price.per };
     let Some(asking) = haggle_protocol::calendar::asking(&asked, &range) else { return notes };
@@ -199,6 +210,8 @@ mod tests {
                 max_stay: 0,
                 instant,
             })),
+            // Past every stay asked below.
+            expires_at: 1_830_297_600_000,
             ..output::sample_listing(1, ListingState::Active, 1)
         };
         let request = |amount: u64, dates: &str| TermsView {
@@ -241,5 +254,13 @@ mod tests {
             &request(24_000, "2027-01-01..2027-01-15"),
         );
         assert!(weeks.is_empty(), "two whole weeks");
+        // Past the listing's expiry (2028-01-01): said (a trial's guest was not told).
+        let late = booking_notes(&place(day, false), &request(36_000, "2027-12-30..2028-01-02"));
+        assert_eq!(
+            late,
+            vec![
+                "the listing expires on 2028-01-01 (UTC), before this booking's check-out (2028-01-02): a request still open then ends with it, so the owner answers before; a booking made before stands"
+            ]
+        );
     }
 }
