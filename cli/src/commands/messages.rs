@@ -143,7 +143,7 @@ pub fn list(cx: &Context<'_>) -> Result<()> {
             vec![
                 output::short(&c.id),
                 output::short_peer(&c.with.peer_id()),
-                output::clip(&about_cell(c), 30),
+                about_cell(c, 30),
                 if c.unread > 0 { c.unread.to_string() } else { String::new() },
                 last.map(|n| output::relative(n.created_at, now)).unwrap_or_default(),
                 last.map(|n| line(n, 50)).unwrap_or_default(),
@@ -253,15 +253,29 @@ fn subject(c: &ConversationView) -> String {
     c.about.describe(output::short)
 }
 
-/// What a conversation is about, for a table: the title first (the ID column names it).
-fn about_cell(c: &ConversationView) -> String {
+/// What a conversation is about, for a table of `width` columns: the title first (the ID column
+/// names it), and a booking's dates, month and day, kept whole at the end (a guest with two
+/// bookings of one cabin could not tell their conversations apart).
+fn about_cell(c: &ConversationView, width: usize) -> String {
     let title = c.about.title.clone().unwrap_or_else(|| "(no longer held here)".to_owned());
-    match (c.about.kind.as_str(), c.about.deal) {
-        // The mark first, so the column's clip keeps it.
-        ("listing", _) if c.about.mine => format!("yours: {title}"),
-        ("listing", _) => title,
-        (_, Some(_)) => format!("deal: {title}"),
-        _ => format!("thread: {title}"),
+    // The mark first, so the column's clip keeps it.
+    let mark = match (c.about.kind.as_str(), c.about.deal) {
+        ("listing", _) if c.about.mine => "yours: ",
+        ("listing", _) => "",
+        (_, Some(_)) => "deal: ",
+        _ => "thread: ",
+    };
+    let dates = c.about.dates.as_deref().and_then(|d| d.split_once("..")).map(|(from, to)| {
+        // `2026-12-22..2026-12-29` as `12-22..12-29`, the year being plain from the context.
+        let day = |d: &str| d.get(5..).unwrap_or(d).to_owned();
+        format!(" {}..{}", day(from), day(to))
+    });
+    match dates {
+        Some(dates) => {
+            let room = width.saturating_sub(mark.chars().count() + dates.chars().count()).max(4);
+            format!("{mark}{}{dates}", output::clip(&title, room))
+        }
+        None => output::clip(&format!("{mark}{title}"), width),
     }
 }
 
@@ -346,6 +360,41 @@ mod tests {
         assert_eq!(characters_fitting("", 10), (0, 0));
         assert!(text(&words(&["bell\u{7}"])).expect_err("a bell").contains("control character"));
         assert_eq!(text(&words(&[&"x".repeat(MAX_MESSAGE_BYTES)])).map(|t| t.len()), Ok(MAX_MESSAGE_BYTES));
+    }
+
+    /// From a trial: a guest's two bookings of one cabin read `deal: Cabin in the woods` both.
+    /// A booking's cell keeps its dates whole, the title clipped before them.
+    #[test]
+    fn a_bookings_conversation_names_its_dates() {
+        let about = |dates: Option<&str>| haggle_node::api::types::SubjectView {
+            kind: "thread".into(),
+            id: Some(haggle_protocol::ObjectId::from_bytes([2; 32])),
+            title: Some("Cabin in the woods by the lake".into()),
+            deal: Some(haggle_protocol::ObjectId::from_bytes([3; 32])),
+            mine: false,
+            state: None,
+            dates: dates.map(str::to_owned),
+        };
+        let c = |dates| ConversationView {
+            id: haggle_protocol::ObjectId::from_bytes([1; 32]),
+            sent: None,
+            about: about(dates),
+            with: haggle_protocol::fixtures::key(1).public(),
+            opened_by_me: true,
+            count: 1,
+            unread: 0,
+            notes: Vec::new(),
+            closed: None,
+        };
+        let cell = about_cell(&c(Some("2026-12-22..2026-12-29")), 30);
+        assert!(cell.starts_with("deal: Cabin") && cell.ends_with(" 12-22..12-29"), "{cell}");
+        assert!(cell.chars().count() <= 30, "{cell}");
+        assert_eq!(about_cell(&c(None), 30), output::clip("deal: Cabin in the woods by the lake", 30));
+        assert!(
+            about(Some("2026-12-22..2026-12-29"))
+                .describe(|_| "x".into())
+                .ends_with(" for 2026-12-22..2026-12-29")
+        );
     }
 
     /// A note still waiting says when a sealed copy of it is on its way, as a thread's

@@ -249,6 +249,7 @@ impl Service {
                     deal: None,
                     mine: key.author == me,
                     state: current.as_ref().and_then(|l| l.listing()).map(views::listing_state),
+                    dates: None,
                 }
             }
             About::Thread(thread) => {
@@ -258,8 +259,9 @@ impl Service {
                     id: Some(*thread),
                     title: record.as_ref().and_then(|r| r.listing.as_ref()).and_then(title),
                     deal: record.as_ref().and_then(|r| r.view.deal_id()),
-                    mine: record.is_some_and(|r| r.view.listing_author == me),
+                    mine: record.as_ref().is_some_and(|r| r.view.listing_author == me),
                     state: None,
+                    dates: record.and_then(|r| r.view.terms.dates).map(|d| d.to_string()),
                 }
             }
         })

@@ -28,6 +28,10 @@ pub struct SubjectView {
     /// listing still reaches its author, who may answer it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<ListingState>,
+    /// For a booking's thread: the nights (or days) its terms name now, `FROM..TO` (a guest with
+    /// two bookings of one cabin could not tell their conversations apart).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dates: Option<String>,
 }
 
 impl SubjectView {
@@ -49,9 +53,21 @@ impl SubjectView {
                     _ => format!("{whose} (no longer held here)"),
                 }
             }
-            (_, Some(deal)) => format!("deal {}{}", short(&deal), on(title)),
-            _ => format!("thread {}{}", self.id.map(|id| short(&id)).unwrap_or_default(), on(title)),
+            (_, Some(deal)) => format!("deal {}{}{}", short(&deal), on(title), self.for_dates()),
+            _ => format!(
+                "thread {}{}{}",
+                self.id.map(|id| short(&id)).unwrap_or_default(),
+                on(title),
+                self.for_dates()
+            ),
         }
+    }
+}
+
+impl SubjectView {
+    /// ` for 2026-12-22..2026-12-29` for a booking's thread, nothing otherwise.
+    pub fn for_dates(&self) -> String {
+        self.dates.as_deref().map(|d| format!(" for {d}")).unwrap_or_default()
     }
 }
 
