@@ -419,6 +419,17 @@ fn of_two_overlapping_requests_at_once_exactly_one_is_booked() {
         "{said}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Open dates moved past the cabin's booked week: the booking stands, and the owner is told
+    // (a trial's host shrank the open dates past three stays with no word).
+    let out = haggle(&da, &["update", &instant[..10], "--available", &range(30, 60)]);
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        said.contains(&format!(
+            "Note: a booking lies outside the open dates now ({winner_dates}): it is a deal and stands"
+        )),
+        "{said}"
+    );
     owner.stop();
     g1.stop();
     g2.stop();

@@ -395,6 +395,34 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
         })
         .map(|t| output::short(&t.thread))
         .collect();
+    // Open dates moved off nights already booked: those bookings are deals and stand, which the
+    // calendar's month lines no longer show (a trial's host shrank the open dates past three
+    // stays with no word).
+    if patch.calendar.is_some()
+        && let Some(calendar) = &l.calendar
+    {
+        let open: Vec<haggle_protocol::calendar::DateRange> =
+            calendar.open.iter().filter_map(|r| r.parse().ok()).collect();
+        let outside: Vec<&str> = calendar
+            .booked
+            .iter()
+            .filter(|b| {
+                b.parse::<haggle_protocol::calendar::DateRange>()
+                    .is_ok_and(|b| !open.iter().any(|o| b.within(o)))
+            })
+            .map(String::as_str)
+            .collect();
+        if !outside.is_empty() {
+            note!(
+                cx.json,
+                "{} outside the open dates now ({}): {} and {} (haggle deals lists them; calling one off takes its guest's cancel too, haggle cancel DEAL).",
+                if outside.len() == 1 { "a booking lies" } else { "bookings lie" },
+                outside.join(", "),
+                if outside.len() == 1 { "it is a deal" } else { "they are deals" },
+                if outside.len() == 1 { "stands" } else { "stand" }
+            );
+        }
+    }
     // A calendar given to a listing with open offers that name no nights: a deal from one
     // would book none, so the node refuses it without --as-offered; say so now.
     if patch.calendar.is_some() && l.calendar.is_some() {
