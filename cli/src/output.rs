@@ -1185,6 +1185,18 @@ pub fn thread(t: &ThreadView) {
         }
         // The owner's answer to an offer on a revision that described the listing otherwise
         // needs --as-offered (from a trial: the line's command was refused for lacking it).
+        // Nights the owner promised in another thread: not accepted while that holds (a trial's
+        // owner was offered `accept`, and refused).
+        (Some(Party::Me), None) if let Some(why) = &t.nights_promised => {
+            let nights = match night_word(t.listing_kind) {
+                "day" => "days",
+                _ => "nights",
+            };
+            outln!("  {nights:<9} promised elsewhere: {why}");
+            outln!(
+                "  next      your move: counter with other {nights} (--from, --to) or decline; accepting these waits until that promise ends"
+            );
+        }
         (Some(Party::Me), None) if !as_offered_flag(t).is_empty() => outln!(
             "  next      your move: accept or counter as offered, on the revision it was made on (haggle accept {} --as-offered; haggle counter {} --price ... --as-offered), or decline",
             short(&t.thread),
@@ -1432,6 +1444,7 @@ pub(crate) fn sample_thread(
         replaced_by: None,
         outcome: None,
         nights_unavailable: None,
+        nights_promised: None,
         quantity_left: None,
         listing_currency: None,
         again: None,

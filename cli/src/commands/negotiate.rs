@@ -429,6 +429,10 @@ pub fn offers(cx: &Context<'_>, args: &InboxArgs) -> Result<()> {
                     None if t.nights_unavailable.is_some() && output::live(t) => {
                         format!("{}s gone", output::night_word(t.listing_kind))
                     }
+                    // Held by the owner's promise in another thread (haggle show says which).
+                    None if t.nights_promised.is_some() && output::live(t) => {
+                        format!("{}, {}s promised", t.state, output::night_word(t.listing_kind))
+                    }
                     // Terms for more than is left (haggle show says what to do).
                     None if output::live(t) && t.quantity_left.is_some() => {
                         format!("{}, {} free", t.state, t.quantity_left.unwrap_or(0))

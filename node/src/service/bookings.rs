@@ -337,6 +337,46 @@ mod tests {
         TermsDraft { dates: Some(dates.to_string()), price: price.map(Into::into), ..TermsDraft::default() }
     }
 
+    /// From a trial: the owner countered one guest with nights a second guest then asked for;
+    /// the second request read "your move: accept, counter or decline", and its accept was
+    /// refused. The owner's view names the promise that holds the nights, until it ends.
+    #[test]
+    fn nights_the_owner_promised_elsewhere_are_named_on_the_request_that_asks_them() {
+        let (owner, _od) = service(1);
+        let (first, _fd) = service(2);
+        let (second, _sd) = service(3);
+        let listing = owner.publish(cabin(false)).expect("published").object;
+        let id = listing.id().to_hex();
+        for guest in [&first, &second] {
+            guest.receive(listing.bytes(), Via::Gossip);
+        }
+        let asked = first.offer(&id, request(days_ahead(10, 14), None)).expect("asked");
+        owner.receive(asked.object.bytes(), Via::Direct);
+        let thread = asked.object.id().to_hex();
+        let countered = owner.counter(&thread, request(days_ahead(20, 24), Some("70"))).expect("countered");
+        first.receive(countered.object.bytes(), Via::Direct);
+        let other = second.offer(&id, request(days_ahead(22, 25), None)).expect("asked");
+        owner.receive(other.object.bytes(), Via::Direct);
+        let other = other.object.id().to_hex();
+        let promised = |s: &Service| s.thread_view(&other).expect("the thread").nights_promised;
+        let said = promised(&owner).expect("named on the owner's node");
+        assert_eq!(
+            said,
+            format!(
+                "{} overlaps {}, which your counter-offer in thread {} holds (haggle withdraw {} frees them)",
+                days_ahead(22, 25),
+                days_ahead(20, 24),
+                &thread[..10],
+                &thread[..10]
+            )
+        );
+        assert_eq!(promised(&second), None, "the guest's node knows nothing of it");
+        assert!(owner.accept(&other).is_err(), "refused while the promise holds");
+        owner.withdraw(&thread, String::new()).expect("withdrawn");
+        assert_eq!(promised(&owner), None, "free again");
+        owner.accept(&other).expect("accepted once free");
+    }
+
     /// The message of `kind` in `thread` on `svc`, as bytes for the other party.
     fn message(svc: &Service, thread: ObjectId, kind: haggle_protocol::ObjectKind) -> Vec<u8> {
         let record = svc.store.thread(&thread).expect("read").expect("thread");

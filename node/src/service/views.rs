@@ -446,6 +446,10 @@ pub(super) fn thread_with(
         && !haggle_protocol::thread::may_confirm(v, me, Timestamp::now());
     let state = if lapsed { haggle_protocol::ThreadState::Expired } else { v.state };
     let nights_unavailable = nights_unavailable(store, t, me)?;
+    let nights_promised = match nights_unavailable {
+        None if v.listing_author == *me => nights_promised(store, t)?,
+        _ => None,
+    };
     let quantity_left = if refused { None } else { pledges.short(store, t)? };
     // An offer of the owner's that ended without a deal, on a listing still on offer: how to go
     // on (a trial's expired thread showed no next step; only a refused accept said it).
@@ -538,6 +542,7 @@ pub(super) fn thread_with(
         replaced_by,
         outcome,
         nights_unavailable,
+        nights_promised,
         quantity_left,
         listing_currency: t
             .listing
@@ -627,6 +632,32 @@ pub(super) fn nights_unavailable(
         )));
     }
     Ok(Some(format!("{asked} overlaps {taken}, booked meanwhile")))
+}
+
+/// On the listing owner's node: the owner's promise in another thread that holds nights `t`'s
+/// open terms ask for, if one does, said with how they come free.
+fn nights_promised(store: &Store, t: &ThreadRecord) -> Result<Option<String>, StoreError> {
+    let v = &t.view;
+    let Some(dates) = v.terms.dates else { return Ok(None) };
+    if v.state.is_final() || v.state == haggle_protocol::ThreadState::Confirming {
+        return Ok(None);
+    }
+    let Some(key) = t.listing.as_ref().and_then(Object::listing_key) else { return Ok(None) };
+    for (range, holder) in store.date_holders(&key, Some(v.thread))? {
+        // A deal's nights are `nights_unavailable`'s.
+        let Some(holder) = holder.filter(|_| range.overlaps(&dates)) else { continue };
+        let thread = holder.thread.fmt_short();
+        let held = match holder.counter {
+            true => {
+                format!("your counter-offer in thread {thread} holds (haggle withdraw {thread} frees them)")
+            }
+            false => {
+                format!("your accept in thread {thread} holds until its confirm comes or it lapses")
+            }
+        };
+        return Ok(Some(format!("{dates} overlaps {range}, which {held}")));
+    }
+    Ok(None)
 }
 
 /// Why the owner's message or step in `entry` is not delivered: the last try's error, none once

@@ -657,6 +657,12 @@ pub struct ThreadView {
     /// only). Such terms cannot be accepted; the way on is other nights, or ending the thread.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nights_unavailable: Option<String>,
+    /// On the listing owner's node, for a booking still under negotiation whose nights the
+    /// owner promised in another thread (its counter-offer there, or its accept awaiting a
+    /// confirm): which, and how they come free. Such terms cannot be accepted while the promise
+    /// holds (a trial's owner was offered `accept` for them, and refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nights_promised: Option<String>,
     /// Set when the open terms ask for more than the listing has left: how many it has (its
     /// quantity, less the deals and the listing author's other open counters and accepts this
     /// node knows of). Such terms cannot be accepted as they are; the way on is a counter for
