@@ -17,11 +17,15 @@
 //! deal both called off.
 //!
 //! **A buyer who does not pay.** The seller's cancellation stands alone, with no agreement, when
-//! it was signed at least [`PAY_WITHIN`] after the payment request in force (not one in cash,
-//! which is paid as the thing is handed over) while the buyer had not said it paid, and nothing
-//! was handed over or received: a buyer who took the last item, or a calendar's nights, and never
-//! pays cannot hold them for good. The rule reads only the steps' own times, so every node holding
-//! the same steps decides the same; a `paid` signed after such a cancellation does not count.
+//! it was signed at least [`PAY_WITHIN`] after the later of the deal and the seller's latest
+//! payment request dated no later than the cancellation (not one in cash, which is paid as the
+//! thing is handed over), and the seller had handed nothing over before it: a buyer who took the
+//! last item, or a calendar's nights, and never pays cannot hold them for good. The seller's node
+//! signs such a cancellation only while it holds no `paid` and no `received`. The rule reads only
+//! the seller's own steps and the deal, so it is final as a cancellation both signed is: a
+//! `paid` or `received` that crossed it, or was dated back, does not bring the deal back (the
+//! nights or quantity given back may be promised again at once). A buyer who says it paid, even
+//! untruly, holds the deal: the seller disputes it, and the ratings tell.
 //!
 //! **Stages**: agreed → payment requested → paid → shipped → received (complete), with
 //! "shipped" allowed before "paid" (cash on pickup: handed over, then paid) and cancellation by
@@ -104,7 +108,8 @@ pub enum Step {
     Shipped(Option<String>),
     /// Buyer: received; the trade is complete.
     Received,
-    /// Either: agrees to call the deal off (it is, once both have signed).
+    /// Either: agrees to call the deal off (it is, once both have signed; or on the seller's
+    /// alone, once the buyer has not paid in time: [`DealState::called_off_unpaid`]).
     Cancel,
     /// Either: something is wrong, with the reason.
     Dispute(String),
@@ -225,7 +230,7 @@ pub enum Stage {
     Shipped,
     /// The buyer received it: the trade is complete.
     Completed,
-    /// Both parties agreed to call it off.
+    /// Both parties agreed to call it off, or the seller did alone, unpaid in time.
     Cancelled,
 }
 
@@ -401,40 +406,39 @@ impl DealState {
         }
     }
 
-    /// Whether a cancellation of the seller's stands alone: signed at least [`PAY_WITHIN`] after
-    /// the payment request in force (not in cash), before the buyer said it paid and before
-    /// anything was handed over or received.
+    /// Whether a cancellation of the seller's stands alone: see the module's notes. Read from the
+    /// seller's own steps and the deal only, so no step of the buyer's undoes it.
     pub fn called_off_unpaid(&self) -> bool {
-        self.seller_cancels.iter().any(|at| self.unpaid_at(*at))
+        self.seller_cancels.iter().any(|at| self.lapse_at(*at).is_some_and(|by| *at >= by))
     }
 
-    /// Whether the seller may call the deal off alone now, with a cancellation signed at `now`
-    /// (see [`Self::called_off_unpaid`]).
+    /// Whether the seller may call the deal off alone now, with a cancellation signed at `now`:
+    /// the buyer has not said it paid or received it (a rule for the seller's node).
     pub fn may_call_off(&self, now: Timestamp) -> bool {
-        !self.stage().is_final() && self.unpaid_at(now)
+        !self.stage().is_final()
+            && self.paid.is_none()
+            && self.received.is_none()
+            && self.lapse_at(now).is_some_and(|by| now >= by)
     }
 
     /// Until when the buyer may say it paid before the seller may call the deal off alone:
     /// while a payment request (not in cash) waits for it and nothing was handed over.
     pub fn pay_by(&self) -> Option<Timestamp> {
-        let (method, asked) = self.payment.as_ref()?;
-        let waiting = !matches!(method, PaymentMethod::Cash)
-            && self.paid.is_none()
-            && self.shipped.is_none()
-            && self.received.is_none()
-            && !self.stage().is_final();
-        waiting.then(|| asked.saturating_add(PAY_WITHIN))
+        if self.stage().is_final() || self.paid.is_some() || self.received.is_some() {
+            return None;
+        }
+        self.lapse_at(Timestamp(u64::MAX))
     }
 
-    /// Whether, at `at`, the payment request in force (not in cash) had waited [`PAY_WITHIN`]
-    /// with no payment said, and nothing was handed over or received.
-    fn unpaid_at(&self, at: Timestamp) -> bool {
-        let Some((method, asked)) = &self.payment else { return false };
-        !matches!(method, PaymentMethod::Cash)
-            && at >= asked.saturating_add(PAY_WITHIN)
-            && self.firsts.paid.is_none_or(|t| t > at)
-            && self.firsts.shipped.is_none_or(|t| t > at)
-            && self.received.is_none_or(|t| t > at)
+    /// For a cancellation of the seller's dated `at`: from when it may stand alone, going by the
+    /// seller's latest payment request dated no later (none, or one in cash: never) and the
+    /// seller's handover (one dated no later: never).
+    fn lapse_at(&self, at: Timestamp) -> Option<Timestamp> {
+        let (_, method, asked) = self.requests.iter().rev().find(|r| r.2 <= at)?;
+        if matches!(method, PaymentMethod::Cash) || self.firsts.shipped.is_some_and(|t| t <= at) {
+            return None;
+        }
+        Some((*asked).max(self.made).saturating_add(PAY_WITHIN))
     }
 
     /// The party that signed a cancellation the other has not, while the deal is not over: the
@@ -516,7 +520,8 @@ impl DealState {
     /// it received the thing, or the deal has stayed at its stage for [`STALE_AFTER`] since it
     /// first got there (a buyer whose payment went unanswered, a seller whose buyer never paid
     /// or never confirmed). Counted from the stage's first step, so signing the same step again
-    /// (or any other step) does not hold the other party off. Not for a cancelled deal. A rule
+    /// (or any other step) does not hold the other party off. Not for a deal both called off (one the
+    /// seller called off alone, unpaid, may be rated by either). A rule
     /// for the party's own node: others cannot see a deal's steps.
     pub fn may_rate(&self, now: Timestamp) -> bool {
         let since = match self.stage() {
@@ -857,13 +862,28 @@ mod tests {
             assert_eq!(state.stage(), Stage::Cancelled);
             assert!(state.called_off_unpaid() && state.may_rate(at(4)) && state.pay_by().is_none());
         }
-        // A payment said before the cancel holds the deal; one said after it does not count.
+        // A payment said holds the deal: the seller's node does not call it off alone. One that
+        // crossed the call-off, or a `paid` or `received` dated back, does not bring it back:
+        // the call-off is final, as a cancellation both signed is.
         let paid_before = step(Role::Buyer, paid(1, None), 3, 4);
-        let state = DealState::fold(made, [&asked, &paid_before, &lapsed]);
-        assert_eq!((state.stage(), state.cancel_asked_by()), (Stage::Paid, Some(Role::Seller)));
-        assert!(!state.may_call_off(at(5)));
+        let state = DealState::fold(made, [&asked, &paid_before]);
+        assert!(!state.may_call_off(at(5)) && state.pay_by().is_none());
+        let received_back = step(Role::Buyer, Step::Received, 2, 8);
         let paid_after = step(Role::Buyer, paid(1, None), 5, 4);
-        assert_eq!(DealState::fold(made, [&asked, &lapsed, &paid_after]).stage(), Stage::Cancelled);
+        for late in [&paid_before, &received_back, &paid_after] {
+            let state = DealState::fold(made, [&asked, &lapsed, late]);
+            assert!(state.stage() == Stage::Cancelled && state.called_off_unpaid(), "{late:?}");
+        }
+        // A request dated before the deal counts from the deal.
+        let before = SignedStep {
+            by: Role::Seller,
+            step: Step::PaymentRequest(iban(3)),
+            at: at(0).saturating_sub(std::time::Duration::from_secs(4 * 86_400)),
+            tie: 9,
+        };
+        let early_alone = step(Role::Seller, Step::Cancel, 1, 10);
+        assert_eq!(DealState::fold(made, [&before, &early_alone]).stage(), Stage::PaymentRequested);
+        assert_eq!(DealState::fold(made, [&before]).pay_by(), Some(at(3)));
         // Handed over, or asked in cash (paid on handover): no lone cancel.
         let shipped = step(Role::Seller, Step::Shipped(None), 2, 5);
         assert_eq!(DealState::fold(made, [&asked, &shipped, &lapsed]).stage(), Stage::Shipped);
@@ -936,9 +956,11 @@ mod tests {
             ("[a-z]{1,4}", any::<bool>())
                 .prop_map(|(r, seller)| (if seller { Role::Seller } else { Role::Buyer }, Step::Dispute(r))),
         ];
+        // Half days apart, so the 3 days a payment request gives pass within a set (a seller's
+        // cancel alone may stand).
         (kind, 0u64..8).prop_map(|((by, s), at)| {
             let tie = tie(by, &s, at);
-            step(by, s, at, tie)
+            step(by, s, at * 43_200_000, tie)
         })
     }
 
@@ -968,6 +990,24 @@ mod tests {
             prop_assert_eq!(&a.shipped, &b.shipped);
             prop_assert_eq!(&a.disputes, &b.disputes);
             prop_assert_eq!(a, b);
+        }
+
+        /// A deal called off stays called off whatever step of the buyer's comes after, dated
+        /// whenever: a cancellation both signed, or the seller's alone once the buyer had not paid
+        /// in time (the nights or quantity given back may be promised again at once). (The
+        /// seller's own steps are its node's: it calls off alone only going by every request and
+        /// handover of its own.)
+        #[test]
+        fn a_deal_called_off_stays_called_off(
+            steps in prop::collection::vec(any_step(), 0..12),
+            more in prop::collection::vec(any_step(), 1..4),
+        ) {
+            let before = DealState::fold(Timestamp(0), &steps);
+            if before.stage() == Stage::Cancelled {
+                let buyers = more.iter().filter(|s| s.by == Role::Buyer);
+                let after = DealState::fold(Timestamp(0), steps.iter().chain(buyers));
+                prop_assert_eq!(after.stage(), Stage::Cancelled);
+            }
         }
 
         /// A step a node's own rules allow moves the deal forward or keeps it where it was,

@@ -171,10 +171,10 @@ fn show_step(cx: &Context<'_>, request: &StepRequest, view: &DealView) -> Result
             .is_ok_and(|l| l.listings_state() == haggle_node::api::types::ListingsState::Active);
         if on_offer {
             let listing = output::short(id);
-            let what = if view.terms.dates.is_some() {
-                "its nights are free again"
-            } else {
-                "what it took is back on it"
+            let what = match (view.terms.dates.is_some(), view.listing_kind) {
+                (true, Some(ListingKind::Service)) => "its days are free again",
+                (true, _) => "its nights are free again",
+                (false, _) => "what it took is back on it",
             };
             note!(
                 cx.json,
@@ -214,6 +214,12 @@ pub fn stage(d: &DealView) -> String {
         s.push_str(", stale");
     }
     s
+}
+
+/// The days a payment request gives the buyer before the seller may call the deal off alone, in
+/// words (`3 days`).
+pub fn pay_within() -> String {
+    output::count((haggle_protocol::lifecycle::PAY_WITHIN.as_secs() / 86_400) as usize, "day")
 }
 
 /// Whose step it is, as the NEXT column says it; while a cancel is asked, whose answer to it
@@ -329,7 +335,8 @@ pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
         None if d.called_off_unpaid => {
             let (seller, buyer) = parties(d);
             outln!(
-                "  cancel    called off by the {seller} alone: the {buyer} had not said it paid within 3 days of the payment request"
+                "  cancel    called off by the {seller} alone: the {buyer} had not said it paid within {} of the payment request",
+                pay_within()
             )
         }
         None => {}
@@ -492,7 +499,8 @@ fn next_step(d: &DealView) -> String {
                     output::relative(by, now)
                 ),
                 None => format!(
-                    "waiting for the {buyer} to pay and say so; it has not within 3 days of your request, so you may call the deal off alone (haggle cancel {id})"
+                    "waiting for the {buyer} to pay and say so; it has not within {} of your request, so you may call the deal off alone (haggle cancel {id})",
+                    pay_within()
                 ),
             }
         }

@@ -1299,6 +1299,16 @@ fn step_said(
         ),
         // A `received` signed before this reached its node crossed it, and does not count (a
         // trial's buyer was told "now completed", then this line, with no word of which held).
+        // Called off by the seller alone, the buyer not having paid in time (a review: it read
+        // "both parties agreed").
+        ("cancel", "cancelled", mine) if view.called_off_unpaid => {
+            let (seller, buyer) = super::deal::parties(view);
+            let who = if mine { "you".to_owned() } else { format!("the {seller}") };
+            format!(
+                "deal {short}: cancelled by {who} alone: the {buyer} had not said it paid within {} of the payment request",
+                super::deal::pay_within()
+            )
+        }
         ("cancel", "cancelled", _) if view.timeline.iter().any(|s| s.step == "received" && s.void) => {
             format!(
                 "deal {short}: cancelled, both parties agreed; the received that crossed it does not count (a deal called off stays off)"

@@ -162,6 +162,7 @@ impl Service {
         // (or the days of work) went.
         if let Some(dates) = deal.terms().dates
             && !dates.over(now)
+            && !state.called_off_unpaid()
         {
             let service =
                 deal.listing().listing().is_some_and(|l| l.kind == haggle_protocol::ListingKind::Service);
@@ -213,9 +214,12 @@ impl Service {
     pub(super) fn may_rate(&self, deal: &Deal) -> Result<bool, ServiceError> {
         let me = self.me();
         let now = Timestamp::now();
-        Ok(self.store.feedback_on(&deal.id(), &me)?.is_none()
-            && deal.terms().dates.is_none_or(|dates| dates.over(now))
-            && self.store.deal_state(deal)?.may_rate(now))
+        Ok(self.store.feedback_on(&deal.id(), &me)?.is_none() && {
+            // A booking once it is over, or one called off unpaid, which fails before it.
+            let state = self.store.deal_state(deal)?;
+            (deal.terms().dates.is_none_or(|dates| dates.over(now)) || state.called_off_unpaid())
+                && state.may_rate(now)
+        })
     }
 
     /// Both parties' feedback on `deal`, weighted in `graph`.

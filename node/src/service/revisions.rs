@@ -41,7 +41,9 @@ impl Service {
     }
 
     /// What follows a `cancel` or `received` on deal `deal_id`: when the deal is now called off
-    /// (both parties signed `cancel`) and the owner's listing has not given back what it took,
+    /// (both parties signed `cancel`, or the seller alone once the buyer had not paid in time:
+    /// [`haggle_protocol::DealState::called_off_unpaid`], which no step of the buyer's undoes)
+    /// and the owner's listing has not given back what it took,
     /// the next revision gives back its nights or its quantity, so others can book or buy them
     /// again. A `received` that crossed the last `cancel` does not bring the deal back (a
     /// cancellation both signed is final), so what was given back is never taken again: it may

@@ -410,7 +410,10 @@ pub(super) fn thread_with(
     let mut messages = Vec::with_capacity(t.messages.len());
     for m in &t.messages {
         let text = note_of(m.body()).to_owned();
+        // The listing author's node ends its threads by itself; the other party's words are
+        // theirs, whatever they say.
         let automatic = matches!(m.body(), Body::Decline(_) | Body::Withdraw(_))
+            && m.author() == v.listing_author
             && super::endings::is_automatic_note(&text);
         let outbox = entry(m)?;
         messages.push(MessageView {
@@ -686,10 +689,15 @@ pub(super) fn deal(store: &Store, d: &Deal, me: &PublicKey) -> Result<DealView, 
     let called_off = (state.stage() == haggle_protocol::Stage::Cancelled)
         .then(|| signed.iter().filter(|(_, s)| matches!(s.step, Step::Cancel)).map(|(_, s)| s.at).max())
         .flatten();
+    // Called off by the seller alone, unpaid: no `paid` or `received` counts, whenever dated.
+    let unpaid = state.called_off_unpaid();
     let mut timeline = Vec::with_capacity(signed.len());
     for (o, s) in &signed {
         let void = called_off.is_some_and(|last| {
-            !matches!(s.step, Step::Cancel) && (matches!(s.step, Step::Received) || s.at > last)
+            !matches!(s.step, Step::Cancel)
+                && (matches!(s.step, Step::Received)
+                    || s.at > last
+                    || (unpaid && matches!(s.step, Step::Paid { .. })))
         });
         let by = party(s.by);
         let outbox = match by {

@@ -2444,35 +2444,34 @@ fn a_seller_calls_off_alone_a_deal_left_unpaid_three_days_after_its_payment_requ
     assert!(view.pay_by.is_some_and(|by| by >= asked.object.created_at().as_millis() + three_days));
     assert_eq!(buyer.deal_view(&hex).expect("the deal").pay_by, view.pay_by);
     assert_eq!(seller.listing_view(&id).expect("view").quantity, 1, "nothing given back yet");
-    // The same request signed four days ago (as the seller's node would have): the buyer has
-    // not said it paid since, and the seller's second cancel calls the deal off alone.
+    // A request dated before the deal counts from the deal: no lone cancel sooner (a review).
     let Body::Step(step) = asked.object.body() else { unreachable!("a step") };
-    let then = Timestamp::now().saturating_sub(Duration::from_secs(4 * 24 * 3_600));
-    let old = sign_at(&key(1), Body::Step(DealStep { deal, to: buyer.me(), step: step.step.clone() }), then);
+    let back = Timestamp::now().saturating_sub(Duration::from_secs(4 * 24 * 3_600));
+    let old = sign_at(&key(1), Body::Step(DealStep { deal, to: buyer.me(), step: step.step.clone() }), back);
     seller.ingest_own(&old).expect("stored");
-    buyer.receive(old.bytes(), Via::Direct);
-    // The request in force is the latest: the days count from it, so the old one alone is
-    // tried in a second deal below. Here the latest is today's: the cancel is refused as asked.
     let again = seller.deal_step(&hex, Step::Cancel).expect_err("asked already").to_string();
     assert!(again.contains("you asked to call this deal off already"), "{again}");
 
+    // Four days on, the seller's cancel calls the deal off alone (signed ahead here, as the
+    // seller's node would sign it then), settles the listing, and the buyer's node folds it
+    // the same; its `paid` after that is refused.
     let (seller, _sd) = service(3);
     let (buyer, _bd) = service(4);
     let (id, deal) = chairs_deal(&seller, &buyer, 1, 1);
     let hex = deal.to_hex();
-    let old = sign_at(&key(3), Body::Step(DealStep { deal, to: buyer.me(), step: step.step.clone() }), then);
-    seller.ingest_own(&old).expect("stored");
-    buyer.receive(old.bytes(), Via::Direct);
-    assert!(
-        buyer.deal_view(&hex).expect("the deal").pay_by.is_some_and(|by| by < Timestamp::now().as_millis())
-    );
-    let off = seller.deal_step(&hex, Step::Cancel).expect("called off alone");
+    let asked = seller.deal_step_request(&hex, iban()).expect("asked");
+    buyer.receive(asked.object.bytes(), Via::Direct);
+    let ahead = Timestamp::now().saturating_add(Duration::from_secs(4 * 24 * 3_600));
+    let off = sign_at(&key(3), Body::Step(DealStep { deal, to: buyer.me(), step: Step::Cancel }), ahead);
+    seller.ingest_own(&off).expect("stored");
+    let mut then = crate::service::Followups::default();
+    seller.after_step(deal, &mut then).expect("settled");
     let view = seller.deal_view(&hex).expect("the deal");
     assert_eq!((view.stage.as_str(), view.called_off_unpaid, view.may_rate), ("cancelled", true, true));
     assert_eq!(seller.listing_view(&id).expect("view").quantity, 1, "the chair is back");
-    buyer.receive(off.object.bytes(), Via::Direct);
+    buyer.ingest_own(&off).expect("stored");
     let view = buyer.deal_view(&hex).expect("the deal");
-    assert_eq!((view.stage.as_str(), view.called_off_unpaid), ("cancelled", true));
+    assert_eq!((view.stage.as_str(), view.called_off_unpaid, view.pay_by), ("cancelled", true, None));
     let late = buyer
         .deal_step_request(&hex, StepRequest::Paid { reference: None })
         .expect_err("called off")
