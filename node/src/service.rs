@@ -828,9 +828,11 @@ impl Service {
     pub fn deals_picked(&self, params: &crate::api::types::InboxParams) -> Result<DealsPage, ServiceError> {
         let limit = page_limit(params.limit)?;
         let mut deals = self.deals()?.deals;
+        let now = Timestamp::now();
         deals.retain(|d| {
-            (!params.todo || d.waiting_on == Some(crate::api::types::Party::Me))
-                && (!params.open || d.waiting_on.is_some())
+            // A booking's `received` waits for its first day: not the owner's move before.
+            let mine = d.waiting_on == Some(crate::api::types::Party::Me) && d.receives_from(now).is_none();
+            (!params.todo || mine) && (!params.open || d.waiting_on.is_some())
         });
         let total = deals.len();
         let deals = deals.into_iter().skip(params.offset).take(limit).collect();

@@ -5,6 +5,7 @@ use anyhow::Result;
 
 use haggle_node::ClientError;
 use haggle_node::api::types::{DealView, DeliveryState, ListingKind, Party, StepRequest};
+use haggle_protocol::calendar::Date;
 
 use super::Context;
 use crate::args::PayRequestArgs;
@@ -148,7 +149,7 @@ fn show_step(cx: &Context<'_>, request: &StepRequest, view: &DealView) -> Result
     if matches!(request, StepRequest::Dispute { .. }) && disputes > 1 {
         note!(
             cx.json,
-            "this is your dispute number {disputes} on this deal: each stands in its timeline, signed; to add to what you said, write to the other party (haggle message {} \"...\"), which signs no step (a party signs at most 32 steps in a deal)",
+            "this is your dispute number {disputes} on this deal: each stands in its timeline, signed; to add to what you said, write to the other party (haggle message {} \"...\"), which signs no step (a party signs at most 32 steps in a deal, and its node keeps the last 4 for paying, handing over, receiving and calling it off)",
             output::short(&view.id)
         );
     }
@@ -227,6 +228,11 @@ pub fn pay_within() -> String {
 /// the deal on instead).
 pub fn next(d: &DealView) -> String {
     let cancel = if d.cancel_asked_by.is_some() { " (cancel)" } else { "" };
+    // A booking's `received` waits for its first day.
+    if let Some(from) = d.receives_from(haggle_protocol::Timestamp::now()) {
+        let day = Date(from).to_string();
+        return format!("you, from {}", day.get(5..).unwrap_or(&day));
+    }
     match d.waiting_on {
         Some(Party::Me) => format!("you{cancel}"),
         Some(Party::Them) => format!("them{cancel}"),
@@ -462,6 +468,14 @@ fn next_step(d: &DealView) -> String {
         }
         (Some(Party::Me), "paid", Some("seller")) => {
             format!("your step: {deliver}, then say so (haggle shipped {id})")
+        }
+        (Some(Party::Me), "shipped", Some("buyer"))
+            if let Some(from) = d.receives_from(haggle_protocol::Timestamp::now()) =>
+        {
+            format!(
+                "your step, once the booking begins on {} (UTC): say {arrived} (haggle received {id})",
+                Date(from)
+            )
         }
         // Shipped with no payment request: a trial's buyer completed a priced deal with no
         // word of payment anywhere on its side.
@@ -978,6 +992,28 @@ mod tests {
             rental("shipped", "seller", Party::Them),
             "waiting for the renter to say it was handed over"
         );
+        // Handed over ahead of the stay: the renter's step waits for its first day (a retrial's
+        // guest was told to say received, refused, and counted it as its move).
+        let today = haggle_protocol::calendar::day_of(haggle_protocol::Timestamp::now());
+        let ahead = DealView {
+            you_are: Some("buyer".into()),
+            waiting_on: Some(Party::Me),
+            listing_kind: Some(haggle_node::api::types::ListingKind::Rental),
+            terms: haggle_node::api::types::TermsView {
+                dates: Some(format!("{}..{}", Date(today + 5), Date(today + 8))),
+                ..deal("shipped", None).terms
+            },
+            ..deal("shipped", None)
+        };
+        assert_eq!(
+            next_step(&ahead),
+            format!(
+                "your step, once the booking begins on {} (UTC): say it was handed over (haggle received {id})",
+                Date(today + 5)
+            )
+        );
+        let day = Date(today + 5).to_string();
+        assert_eq!(next(&ahead), format!("you, from {}", &day[5..]));
         // A pledge's parties are the creator and the backer, owed the reward or what the
         // campaign promised (a trial's backer read "waiting for the seller to hand it over").
         let pledge = |stage: &str, you: &str, waiting: Party, reward: Option<&str>| {

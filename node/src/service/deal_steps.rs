@@ -8,6 +8,11 @@ use haggle_protocol::{Body, Object, ObjectId, Timestamp};
 use super::{Conflict, Effect, Followups, InvalidInput, Service, ServiceError};
 use crate::api::types::{DealView, NodeEvent, StepRequest};
 
+/// How many of a party's [`haggle_storage::MAX_DEAL_STEPS`] its node keeps for the steps that
+/// carry a deal on or end it (paid, shipped, received, cancel, the file key): a dispute or
+/// another payment request past the rest is refused.
+const STEPS_KEPT: usize = 4;
+
 impl Service {
     /// Signs `step` on the deal `given` names, if the owner may sign it now.
     pub fn deal_step(&self, given: &str, mut step: Step) -> Result<Effect, ServiceError> {
@@ -35,8 +40,16 @@ impl Service {
         // A party's share of steps, said as the owner's, whatever the step (a hostile trial's 33rd
         // dispute read "the author already signed 32 steps").
         let steps = self.store.deal_steps(&id)?;
-        if steps.iter().filter(|o| o.author() == me).count() >= haggle_storage::MAX_DEAL_STEPS {
+        let signed = steps.iter().filter(|o| o.author() == me).count();
+        if signed >= haggle_storage::MAX_DEAL_STEPS {
             return Err(Conflict::StepsFull { deal: id, max: haggle_storage::MAX_DEAL_STEPS }.into());
+        }
+        // The last of a party's share are kept for the steps that carry the deal on or end it:
+        // a retrial's buyer, after 32 disputes, could no longer pay, receive or agree to cancel.
+        if matches!(step, Step::Dispute(_) | Step::PaymentRequest(_))
+            && signed >= haggle_storage::MAX_DEAL_STEPS - STEPS_KEPT
+        {
+            return Err(Conflict::StepsKept { deal: id, signed, kept: STEPS_KEPT }.into());
         }
         let state = self.store.deal_state(&deal)?;
         let kind = deal.listing().listing().map(|l| l.kind);

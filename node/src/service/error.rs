@@ -802,6 +802,21 @@ pub enum Conflict {
         /// The limit.
         max: usize,
     },
+    /// A dispute or payment request that would leave fewer of the owner's steps than are kept
+    /// for carrying the deal on or ending it.
+    #[error(
+        "you have signed {signed} steps in deal {}: the last {kept} of the 32 a party may sign are kept for paying, handing over, receiving and calling the deal off; to add to what you said, write to the other party (haggle message {} \"...\")",
+        deal.fmt_short(),
+        deal.fmt_short()
+    )]
+    StepsKept {
+        /// The deal.
+        deal: ObjectId,
+        /// How many the owner signed.
+        signed: usize,
+        /// How many are kept.
+        kept: usize,
+    },
     /// A booking's `received` before its first day, or its rating before its last (a trial's
     /// guest completed and rated a stay two weeks before it began).
     #[error("{}", stay_ahead(deal, dates, *service, *rating))]
@@ -1223,6 +1238,7 @@ impl Conflict {
             | Conflict::SameListing { .. }
             | Conflict::StepsMissing(_)
             | Conflict::StepsFull { .. }
+            | Conflict::StepsKept { .. }
             | Conflict::TooManyOpenOffers { .. }
             | Conflict::TooManyThreads { .. }
             | Conflict::TooManyListings { .. }

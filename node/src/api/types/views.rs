@@ -727,6 +727,18 @@ pub enum ThreadTag {
     Thread,
 }
 
+impl DealView {
+    /// For the buyer of a booking handed over ahead of its first day: that day (days since
+    /// 1970-01-01, UTC), before which its `received` is refused; `None` otherwise. Its step
+    /// waits till then (a retrial's guest was told to say received, refused, and counted it as
+    /// its move in `deals --todo`).
+    pub fn receives_from(&self, now: haggle_protocol::Timestamp) -> Option<u32> {
+        let dates: haggle_protocol::DateRange = self.terms.dates.as_deref()?.parse().ok()?;
+        (self.stage == "shipped" && self.you_are.as_deref() == Some("buyer") && !dates.begun(now))
+            .then_some(dates.from)
+    }
+}
+
 /// A deal both parties signed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DealView {

@@ -2357,20 +2357,37 @@ fn a_booking_is_received_once_it_begins_and_rated_once_it_is_over() {
 /// steps in this deal". It is said as the owner's, with the ways on.
 #[test]
 fn a_step_past_a_partys_share_is_refused_in_the_owners_words() {
-    use haggle_protocol::lifecycle::Step;
+    use haggle_protocol::fixtures::{key, sign_at};
+    use haggle_protocol::lifecycle::{DealStep, Step};
     let (seller, _sd) = service(1);
     let (buyer, _bd) = service(2);
     let (_, deal) = chairs_deal(&seller, &buyer, 2, 1);
-    let deal = deal.to_hex();
-    for n in 0..haggle_storage::MAX_DEAL_STEPS {
-        buyer.deal_step(&deal, Step::Dispute(format!("Where is it? ({n})"))).expect("a dispute");
+    let hex = deal.to_hex();
+    // The last 4 are kept for the steps that carry the deal on or end it (a retrial's buyer,
+    // after 32 disputes, could no longer pay, receive or agree to cancel).
+    for n in 0..haggle_storage::MAX_DEAL_STEPS - 4 {
+        buyer.deal_step(&hex, Step::Dispute(format!("Where is it? ({n})"))).expect("a dispute");
     }
-    let full = buyer.deal_step(&deal, Step::Dispute("And now?".into()));
-    assert_eq!(code(full), ErrorCode::Conflict);
-    let said = buyer.deal_step(&deal, Step::Received).expect_err("full").to_string();
+    let kept = buyer.deal_step(&hex, Step::Dispute("And now?".into()));
+    assert_eq!(code(kept), ErrorCode::Conflict);
+    let said = buyer.deal_step(&hex, Step::Dispute("And now?".into())).expect_err("kept").to_string();
     assert!(
-        said.starts_with("you have signed 32 steps in deal ") && said.contains("haggle message"),
+        said.starts_with("you have signed 28 steps in deal ") && said.contains("are kept for paying"),
         "{said}"
+    );
+    buyer.deal_step(&hex, Step::Cancel).expect("a cancel still goes");
+    // Full, as steps from elsewhere (a restored store, another program) can leave it: said as
+    // the owner's share.
+    let base = Timestamp::now();
+    for n in 0..3u64 {
+        let step = Body::Step(DealStep { deal, to: seller.me(), step: Step::Dispute(format!("More ({n})")) });
+        let at = base.saturating_add(Duration::from_millis(10 + n));
+        buyer.ingest_own(&sign_at(&key(2), step, at)).expect("stored");
+    }
+    let full = buyer.deal_step(&hex, Step::Received).expect_err("full").to_string();
+    assert!(
+        full.starts_with("you have signed 32 steps in deal ") && full.contains("haggle message"),
+        "{full}"
     );
 }
 
