@@ -831,7 +831,9 @@ impl Service {
         let now = Timestamp::now();
         deals.retain(|d| {
             // A booking's `received` waits for its first day: not the owner's move before.
-            let mine = d.waiting_on == Some(crate::api::types::Party::Me) && d.receives_from(now).is_none();
+            // A seller whose buyer let a payment request wait unpaid may call the deal off.
+            let mine = (d.waiting_on == Some(crate::api::types::Party::Me) && d.receives_from(now).is_none())
+                || d.may_call_off(now);
             (!params.todo || mine) && (!params.open || d.waiting_on.is_some())
         });
         let total = deals.len();

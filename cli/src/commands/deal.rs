@@ -228,6 +228,10 @@ pub fn pay_within() -> String {
 /// the deal on instead).
 pub fn next(d: &DealView) -> String {
     let cancel = if d.cancel_asked_by.is_some() { " (cancel)" } else { "" };
+    // The seller may call off a deal left unpaid past its days.
+    if d.may_call_off(haggle_protocol::Timestamp::now()) {
+        return "you (may cancel)".to_owned();
+    }
     // A booking's `received` waits for its first day.
     if let Some(from) = d.receives_from(haggle_protocol::Timestamp::now()) {
         let day = Date(from).to_string();
@@ -969,6 +973,13 @@ mod tests {
                 "waiting for the buyer to pay and say so; if it has not in 3 days, you may call the deal off alone (haggle cancel {id})"
             )
         );
+        let lapsed = DealView {
+            you_are: Some("seller".into()),
+            waiting_on: Some(Party::Them),
+            pay_by: Some(1),
+            ..deal("payment_requested", None)
+        };
+        assert_eq!(next(&lapsed), "you (may cancel)", "the seller's move once the days are over");
         assert!(unpaid("seller", Party::Them, 1).ends_with("it has not within 3 days of your request, so you may call the deal off alone (haggle cancel {id})".replace("{id}", &id).as_str()));
         // A rental's owner hands it over to its renter (a trial's guest waited for the seller
         // to send the cabin).

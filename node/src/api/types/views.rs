@@ -728,6 +728,12 @@ pub enum ThreadTag {
 }
 
 impl DealView {
+    /// For the seller: whether the buyer has let a payment request wait its 3 days unpaid, so the
+    /// seller may call the deal off alone now (see `pay_by`): a move of the seller's.
+    pub fn may_call_off(&self, now: haggle_protocol::Timestamp) -> bool {
+        self.you_are.as_deref() == Some("seller") && self.pay_by.is_some_and(|by| by <= now.as_millis())
+    }
+
     /// For the buyer of a booking handed over ahead of its first day: that day (days since
     /// 1970-01-01, UTC), before which its `received` is refused; `None` otherwise. Its step
     /// waits till then (a retrial's guest was told to say received, refused, and counted it as
