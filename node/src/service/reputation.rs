@@ -645,7 +645,12 @@ mod tests {
         let (me, _dir) = market();
         let unrated = sign_now(
             &key(40),
-            Body::Listing(Listing { nonce: [40; 16], ..live_listing("Chair, chair: an oak chair") }),
+            // First by relevance: the word in its tags too (a title's repeats count once).
+            Body::Listing(Listing {
+                nonce: [40; 16],
+                tags: vec!["chair".into()],
+                ..live_listing("Chair, chair: an oak chair")
+            }),
         );
         assert!(me.store.ingest(unrated.bytes(), Durability::Lazy).expect("stored").is_new());
         let search = |sort| {
