@@ -325,6 +325,11 @@ pub fn signing<T>(json: bool, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// A date `YYYY-MM-DD` as `MM-DD`, where the year is plain from the context (a table's cell).
+pub fn month_day(date: &str) -> &str {
+    date.get(5..).unwrap_or(date)
+}
+
 pub fn now_ms() -> u64 {
     haggle_protocol::Timestamp::now().as_millis()
 }

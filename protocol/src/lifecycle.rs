@@ -434,11 +434,17 @@ impl DealState {
     /// seller's latest payment request dated no later (none, or one in cash: never) and the
     /// seller's handover (one dated no later: never).
     fn lapse_at(&self, at: Timestamp) -> Option<Timestamp> {
-        let (_, method, asked) = self.requests.iter().rev().find(|r| r.2 <= at)?;
+        let (method, asked) = self.request_at(at)?;
         if matches!(method, PaymentMethod::Cash) || self.firsts.shipped.is_some_and(|t| t <= at) {
             return None;
         }
-        Some((*asked).max(self.made).saturating_add(PAY_WITHIN))
+        Some(asked.max(self.made).saturating_add(PAY_WITHIN))
+    }
+
+    /// The seller's latest payment request dated no later than `at`, with its date: the one in
+    /// force then, whatever a later payment names.
+    fn request_at(&self, at: Timestamp) -> Option<(&PaymentMethod, Timestamp)> {
+        self.requests.iter().rev().find(|r| r.2 <= at).map(|r| (&r.1, r.2))
     }
 
     /// The party that signed a cancellation the other has not, while the deal is not over: the
@@ -495,9 +501,9 @@ impl DealState {
     /// only when the buyer answered within those seconds of the request.
     pub fn received_unpaid(&self) -> bool {
         self.received.is_some_and(|received| {
-            // The request in force when the buyer signed: the seller's latest dated no later.
-            let then = self.requests.iter().rev().find(|r| r.2 <= received);
-            self.paid.is_none() && then.is_some_and(|r| !matches!(r.1, PaymentMethod::Cash))
+            // The request in force when the buyer signed.
+            self.paid.is_none()
+                && self.request_at(received).is_some_and(|(m, _)| !matches!(m, PaymentMethod::Cash))
         })
     }
 

@@ -184,26 +184,33 @@ impl Store {
         key: &ListingKey,
         except: Option<ObjectId>,
     ) -> Result<Vec<(DateRange, Option<DateHolder>)>, StoreError> {
-        let mut out = Vec::new();
-        let today = haggle_protocol::calendar::day_of(Timestamp::now());
-        for entry in self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])) {
-            let (k, v) = entry?;
-            let day = |at: usize| v.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
-            if let (Some(from), Some(to)) = (day(12), day(16)) {
-                // A booking both parties called off holds no nights (asked only of bookings not
-                // over yet: no request reaches into the past).
-                let deal = keys::id_at_end(&k).ok_or(StoreError::Corrupt { what: "listing deal key" })?;
-                if to > today && !self.is_cancelled(&deal)? {
-                    out.push((DateRange { from, to }, None));
-                }
-            }
-        }
+        let mut out: Vec<_> = self.bookings_on(key)?.into_iter().map(|(range, _)| (range, None)).collect();
         let now = Timestamp::now();
         for t in self.threads_on(key)? {
             if promises(&t, &key.author, now) && Some(t.view.thread) != except {
                 let holder =
                     DateHolder { thread: t.view.thread, counter: t.view.state == ThreadState::Countered };
                 out.extend(t.view.terms.dates.map(|range| (range, Some(holder))));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The nights each booking on one listing holds, with its deal's id: bookings not called off
+    /// and not over, read from the deal index (no deal is decoded or verified).
+    pub fn bookings_on(&self, key: &ListingKey) -> Result<Vec<(DateRange, ObjectId)>, StoreError> {
+        let mut out = Vec::new();
+        let today = haggle_protocol::calendar::day_of(Timestamp::now());
+        for entry in self.db.scan_prefix(keys::key(keys::LISTING_DEAL, &[&key.to_bytes()])) {
+            let (k, v) = entry?;
+            let day = |at: usize| v.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+            if let (Some(from), Some(to)) = (day(12), day(16)) {
+                // A booking called off holds no nights (asked only of bookings not over yet: no
+                // request reaches into the past).
+                let deal = keys::id_at_end(&k).ok_or(StoreError::Corrupt { what: "listing deal key" })?;
+                if to > today && !self.is_cancelled(&deal)? {
+                    out.push((DateRange { from, to }, deal));
+                }
             }
         }
         Ok(out)

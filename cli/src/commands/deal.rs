@@ -234,8 +234,7 @@ pub fn next(d: &DealView) -> String {
     }
     // A booking's `received` waits for its first day.
     if let Some(from) = d.receives_from(haggle_protocol::Timestamp::now()) {
-        let day = Date(from).to_string();
-        return format!("you, from {}", day.get(5..).unwrap_or(&day));
+        return format!("you, from {}", output::month_day(&Date(from).to_string()));
     }
     match d.waiting_on {
         Some(Party::Me) => format!("you{cancel}"),
@@ -330,8 +329,10 @@ pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
         ),
         // The seller whose buyer has not paid in time calls the deal off alone (a trial's
         // stranger booked a whole calendar and never paid).
-        Some(Party::Me) if d.you_are.as_deref() == Some("seller") && d.pay_by.is_some() => {
-            let by = d.pay_by.unwrap_or_default();
+        Some(Party::Me)
+            if d.you_are.as_deref() == Some("seller")
+                && let Some(by) = d.pay_by =>
+        {
             let (_, buyer) = parties(d);
             let when = if by <= now { "now".to_owned() } else { output::relative(by, now) };
             outln!(
@@ -511,15 +512,16 @@ fn next_step(d: &DealView) -> String {
         }
         (Some(Party::Them), "payment_requested", Some("seller")) if let Some(by) = d.pay_by => {
             let now = output::now_ms();
-            match by.checked_sub(now).filter(|left| *left > 0) {
-                Some(_) => format!(
+            if by > now {
+                format!(
                     "waiting for the {buyer} to pay and say so; if it has not {}, you may call the deal off alone (haggle cancel {id})",
                     output::relative(by, now)
-                ),
-                None => format!(
+                )
+            } else {
+                format!(
                     "waiting for the {buyer} to pay and say so; it has not within {} of your request, so you may call the deal off alone (haggle cancel {id})",
                     pay_within()
-                ),
+                )
             }
         }
         (Some(Party::Them), "payment_requested", Some("seller")) => {

@@ -415,11 +415,12 @@ pub fn update(cx: &Context<'_>, args: UpdateArgs) -> Result<()> {
         if !outside.is_empty() {
             note!(
                 cx.json,
-                "{} outside the open dates now ({}): {} and {} (haggle deals lists them; calling one off takes its guest's cancel too, or yours alone once a payment request has waited 3 days unpaid: haggle cancel DEAL).",
+                "{} outside the open dates now ({}): {} and {} (haggle deals lists them; calling one off takes its guest's cancel too, or yours alone once a payment request has waited {} unpaid: haggle cancel DEAL).",
                 if outside.len() == 1 { "a booking lies" } else { "bookings lie" },
                 outside.join(", "),
                 if outside.len() == 1 { "it is a deal" } else { "they are deals" },
-                if outside.len() == 1 { "stands" } else { "stand" }
+                if outside.len() == 1 { "stands" } else { "stand" },
+                super::deal::pay_within()
             );
         }
     }

@@ -267,8 +267,7 @@ fn about_cell(c: &ConversationView, width: usize) -> String {
     };
     let dates = c.about.dates.as_deref().and_then(|d| d.split_once("..")).map(|(from, to)| {
         // `2026-12-22..2026-12-29` as `12-22..12-29`, the year being plain from the context.
-        let day = |d: &str| d.get(5..).unwrap_or(d).to_owned();
-        format!(" {}..{}", day(from), day(to))
+        format!(" {}..{}", output::month_day(from), output::month_day(to))
     });
     match dates {
         Some(dates) => {

@@ -158,12 +158,7 @@ impl Service {
         }
         let state = self.store.deal_state(&deal)?;
         let now = Timestamp::now();
-        // A booking is rated once it is over, whatever its stage: a rating tells how the stay
-        // (or the days of work) went.
-        if let Some(dates) = deal.terms().dates
-            && !dates.over(now)
-            && !state.called_off_unpaid()
-        {
+        if let Some(dates) = stay_ahead(&deal, &state, now) {
             let service =
                 deal.listing().listing().is_some_and(|l| l.kind == haggle_protocol::ListingKind::Service);
             return Err(Conflict::StayAhead { deal: id, dates, service, rating: true }.into());
@@ -215,10 +210,8 @@ impl Service {
         let me = self.me();
         let now = Timestamp::now();
         Ok(self.store.feedback_on(&deal.id(), &me)?.is_none() && {
-            // A booking once it is over, or one called off unpaid, which fails before it.
             let state = self.store.deal_state(deal)?;
-            (deal.terms().dates.is_none_or(|dates| dates.over(now)) || state.called_off_unpaid())
-                && state.may_rate(now)
+            stay_ahead(deal, &state, now).is_none() && state.may_rate(now)
         })
     }
 
@@ -444,6 +437,17 @@ fn counts(c: &Counts) -> RatingCounts {
 fn hundredths(x: f64) -> f64 {
     let millionths = (x * 1_000_000.0).round();
     (millionths / 10_000.0).round() / 100.0
+}
+
+/// A booking's dates, while they keep it from being rated: a booking is rated once it is over,
+/// whatever its stage (a rating tells how the stay, or the days of work, went), unless the
+/// seller called it off unpaid, which fails before it.
+fn stay_ahead(
+    deal: &Deal,
+    state: &haggle_protocol::DealState,
+    now: Timestamp,
+) -> Option<haggle_protocol::DateRange> {
+    deal.terms().dates.filter(|dates| !dates.over(now) && !state.called_off_unpaid())
 }
 
 #[cfg(test)]

@@ -619,19 +619,16 @@ pub(super) fn nights_unavailable(
     // The deal that took the nights, by its own dates: the calendar merges bookings that touch
     // (a trial's request was told it overlapped three guests' stays as one), and one may be
     // the asker's own (a trial's guest was told its own booking was someone else's).
-    for deal in store.deals_on(&key)? {
-        let Some(booked) = deal.terms().dates.filter(|b| b.overlaps(&asked)) else { continue };
-        if store.is_cancelled(&deal.id())? {
-            continue;
-        }
-        let whose = match deal.buyer() {
-            buyer if buyer == *me => " by your own booking",
-            buyer if buyer == t.view.offerer => " by this guest's other booking",
+    // Read from the deal index; only the deal found is read whole, for its guest.
+    if let Some((booked, id)) = store.bookings_on(&key)?.into_iter().find(|(b, _)| b.overlaps(&asked)) {
+        let whose = match store.deal(&id)?.map(|d| d.buyer()) {
+            Some(buyer) if buyer == *me => " by your own booking",
+            Some(buyer) if buyer == t.view.offerer => " by this guest's other booking",
             _ => "",
         };
         return Ok(Some(format!(
             "{asked} overlaps {booked}, booked meanwhile{whose}: deal {}",
-            deal.id().fmt_short()
+            id.fmt_short()
         )));
     }
     Ok(Some(format!("{asked} overlaps {taken}, booked meanwhile")))
