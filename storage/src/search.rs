@@ -26,6 +26,7 @@ use haggle_protocol::{Currency, ListingKey, ListingKind, Object, ObjectId, Publi
 use crate::error::{IndexError, SearchError};
 use crate::index_key::{ID_FIELDS, IdReader, KeyQuery, id_quarters, nonce_halves};
 
+mod crowd;
 mod geo;
 mod query;
 mod suggest;
@@ -49,8 +50,10 @@ pub use suggest::{DidYouMean, Instead};
 /// Arabic without its optional marks and article; version 12 holds a word joining letters and
 /// digits by its parts too (`model_parts`: `iPhone15` also as `iPhone` and `15`); version 13
 /// finds those parts in full-width letters and digits too (`ｉＰｈｏｎｅ１５`); version 14 holds
-/// each word of a title once, however often the title writes it.
-pub(crate) const INDEX_VERSION: u32 = 14;
+/// each word of a title once, however often the title writes it; version 15 keeps each
+/// listing's seller tag in a fast field, to crowd one seller's many matches (see [`crowd`]).
+pub(crate) const INDEX_VERSION: u32 = 15;
+const SELLER_TAG_FIELD: &str = "seller_tag";
 const VERSION_FILE: &str = "haggle-index-version";
 const ANALYZER: &str = "haggle";
 /// The analyzer of [`Fields::plain`]: [`ANALYZER`] without the stemmer, and without the
@@ -281,6 +284,9 @@ struct Fields {
     kind: Field,
     currency: Field,
     seller: Field,
+    /// The seller's key's first 8 bytes ([`crowd::seller_tag`]), read for each of the best
+    /// matches to crowd one seller's many (the seller's term cannot be read back per document).
+    seller_tag: Field,
     price: Field,
     created: Field,
     expires: Field,
@@ -359,6 +365,7 @@ fn schema() -> (Schema, Fields) {
         kind: b.add_text_field("kind", exact.clone()),
         currency: b.add_text_field("currency", exact.clone()),
         seller: b.add_text_field("seller", exact),
+        seller_tag: b.add_u64_field(SELLER_TAG_FIELD, FAST),
         price: b.add_u64_field("price", FAST),
         created: b.add_u64_field("created", FAST),
         expires: b.add_u64_field("expires", FAST),
@@ -617,6 +624,7 @@ impl SearchIndex {
         doc.add_text(f.location, &l.location.text);
         doc.add_text(f.kind, l.kind.as_str());
         doc.add_text(f.seller, key.author.to_hex());
+        doc.add_u64(f.seller_tag, crowd::seller_tag(&key.author));
         if let Some(price) = &l.price {
             doc.add_text(f.currency, price.currency.as_str());
             doc.add_u64(f.price, high_bid.map_or(price.amount, |bid| bid.max(price.amount)));

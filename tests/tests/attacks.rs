@@ -279,6 +279,47 @@ async fn a_gossip_flood_is_held_to_the_peers_budget() -> Result<()> {
     Ok(())
 }
 
+/// Attack: one key floods the market with listings that repeat the words people search, to push
+/// everyone else's off the first page. A third party's search still shows an honest seller's
+/// listing among the first four (after the flooder's best three), though all 30 of the
+/// flooder's match the word better.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_keys_listing_flood_leaves_room_for_others_on_the_first_page() -> Result<()> {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir()).collect::<Result<_, _>>()?;
+    let mut a = TestNode::start("A", dirs[0].path(), vec![]).await?;
+    let b = TestNode::start("B", dirs[1].path(), vec![a.addr()]).await?;
+    a.wait_mesh(1).await?;
+    let rogue = Rogue::spawn(b.addr().parse()?)?;
+    rogue.wait_subscribed().await?;
+    let flooder = key(77);
+    for i in 0..30u32 {
+        let listing = live_listing(&format!("Road bike {i} bike bike"));
+        let object =
+            sign_now(&flooder, Body::Listing(haggle_protocol::Listing { nonce: nonce(i), ..listing }));
+        rogue.publish(object.bytes().to_vec()).await?;
+    }
+    let honest = b.post("/v1/listings", draft("Commuter", "90")).await?;
+    a.wait_listing(&id_of(&honest)).await?;
+    wait_until("A to hold the flood", || async {
+        a.node.store().stats().is_ok_and(|s| s.active_listings >= 31)
+    })
+    .await?;
+
+    let found = a.get("/v1/search?q=bike&limit=5").await?;
+    let titles: Vec<&str> = found["hits"]
+        .as_array()
+        .map(|hits| hits.iter().filter_map(|h| h["title"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(found["total"], 31, "{found}");
+    assert_eq!(titles.get(3), Some(&"Commuter"), "{titles:?}");
+    assert!(titles[..3].iter().all(|t| t.starts_with("Road bike")), "{titles:?}");
+    drop(rogue);
+    for node in [a, b] {
+        node.stop().await;
+    }
+    Ok(())
+}
+
 fn nonce(i: u32) -> [u8; 16] {
     let mut n = [0u8; 16];
     n[..4].copy_from_slice(&i.to_le_bytes());

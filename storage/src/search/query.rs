@@ -13,7 +13,15 @@ impl SearchIndex {
         }
         let searcher = self.reader.searcher();
         let (query, guessed) = self.build_query(q, now, &searcher, &searcher)?;
-        let top = TopDocs::with_limit(q.limit).and_offset(q.offset);
+        // The default order crowds one seller's many matches among the best (see `crowd`): the
+        // best window is collected whatever the page, and the page cut from it. An order asked
+        // by price, date, distance or end is kept as asked.
+        let crowded = matches!(q.sort, Sort::Relevance | Sort::Reputation) && q.seller.is_none();
+        let top = if crowded {
+            TopDocs::with_limit((q.offset + q.limit).max(super::crowd::WINDOW))
+        } else {
+            TopDocs::with_limit(q.limit).and_offset(q.offset)
+        };
         let has_text = !self.tokens(&q.text).is_empty();
         let (total, page): (usize, Vec<(Option<f32>, DocAddress)>) = match q.sort {
             Sort::Relevance | Sort::Reputation if has_text => {
@@ -53,6 +61,21 @@ impl SearchIndex {
                     collect(&searcher, &query, q.around, (top.order_by_u64_field(field, order), Count))?;
                 (total, docs.into_iter().map(|(_, a)| (None, a)).collect())
             }
+        };
+        let page = if crowded {
+            let mut tags = super::crowd::SellerTags::default();
+            let tagged = page
+                .into_iter()
+                .map(|(score, address)| Ok((tags.read(&searcher, address)?, score, address)))
+                .collect::<Result<Vec<_>, SearchError>>()?;
+            super::crowd::crowd(tagged, |(tag, _, _)| *tag)
+                .into_iter()
+                .skip(q.offset)
+                .take(q.limit)
+                .map(|(_, score, address)| (score, address))
+                .collect()
+        } else {
+            page
         };
         let mut ids = IdReader::default();
         let mut hits = Vec::with_capacity(page.len());

@@ -876,3 +876,40 @@ fn a_revision_replaces_only_its_own_document() {
     assert_eq!(hits[0].listing.author(), key(2).public());
     assert_eq!(m.store.search(&q("")).expect("search").total, 9);
 }
+
+#[test]
+fn one_sellers_many_matches_share_the_best_places_with_other_sellers() {
+    // From a hostile trial: seller 1's eight listings say "bike" in their titles, seller 2's
+    // one only in its description, which ranks it last; published an hour before them, it is
+    // also the oldest.
+    let m = holding([]);
+    let other = item(100, "Commuter", |l| {
+        l.description = "A bike for the city.".into();
+        l.price = Some(eur(99_999));
+    });
+    let hour_ago = Timestamp::now().saturating_sub(Duration::from_secs(3_600));
+    let object = sign_at(&key(2), Body::Listing(other), hour_ago);
+    assert!(m.store.ingest(object.bytes(), Durability::Lazy).expect("ingest").is_new());
+    for n in 0..8 {
+        add(&m, item(n, &format!("Road bike {n}"), |_| {}));
+    }
+
+    let found = titles(&m, &q("bike"));
+    assert_eq!(found.len(), 9);
+    assert_eq!(found[3], "Commuter", "after seller 1's first three: {found:?}");
+    // Browsing without words (newest first) is crowded too.
+    assert_eq!(titles(&m, &q(""))[3], "Commuter");
+    // Pages are cut from the one order: three pages of three list what one page lists.
+    let paged: Vec<String> = (0..3)
+        .flat_map(|page| titles(&m, &SearchQuery { offset: page * 3, limit: 3, ..q("bike") }))
+        .collect();
+    assert_eq!(paged, found);
+    let results = m.store.search(&SearchQuery { offset: 3, limit: 3, ..q("bike") }).expect("search");
+    assert_eq!(results.total, 9, "the total counts every match");
+
+    // One seller's listings asked for, or an order asked by price, are not crowded.
+    let mine = SearchQuery { seller: Some(key(1).public()), ..q("bike") };
+    assert!(!titles(&m, &mine).contains(&"Commuter".to_owned()));
+    let dearest_last = SearchQuery { sort: Sort::PriceAsc, currency: "EUR".parse().ok(), ..q("bike") };
+    assert_eq!(titles(&m, &dearest_last).last().map(String::as_str), Some("Commuter"));
+}
