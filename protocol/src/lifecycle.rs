@@ -24,8 +24,17 @@
 //! signs such a cancellation only while it holds no `paid` and no `received`. The rule reads only
 //! the seller's own steps and the deal, so it is final as a cancellation both signed is: a
 //! `paid` or `received` that crossed it, or was dated back, does not bring the deal back (the
-//! nights or quantity given back may be promised again at once). A buyer who says it paid, even
-//! untruly, holds the deal: the seller disputes it, and the ratings tell.
+//! nights or quantity given back may be promised again at once).
+//!
+//! **A payment that never came.** A buyer who says it paid when it did not would hold the deal,
+//! and the listing's quantity or nights, for good. The seller disputes the payment; once
+//! [`PAYMENT_DISPUTE_WAIT`] has passed since its first dispute dated after the buyer's latest
+//! `paid`, with nothing handed over and nothing received, the seller's node may sign the
+//! cancellation that stands alone by the rule above (it is past the request's days too). The
+//! fold is the same rule, so nodes that know nothing of the wait agree on it; the wait is the
+//! seller's node's rule, and the buyer's answer, meanwhile, is the money or a word to the
+//! seller. Money moves outside haggle, so nothing here can tell who is right: a seller who calls
+//! off a deal the buyer did pay may be rated for it, as may a buyer who lied.
 //!
 //! **Stages**: agreed → payment requested → paid → shipped → received (complete), with
 //! "shipped" allowed before "paid" (cash on pickup: handed over, then paid) and cancellation by
@@ -48,6 +57,10 @@ pub const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(14 *
 /// How long a buyer has, after a payment request (not in cash), to say it paid before the
 /// seller may call the deal off alone (see the module's notes).
 pub const PAY_WITHIN: std::time::Duration = std::time::Duration::from_secs(3 * 24 * 3_600);
+
+/// How long a seller who disputed the buyer's payment (it never came) waits before it may call
+/// the deal off alone (see the module's notes).
+pub const PAYMENT_DISPUTE_WAIT: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3_600);
 
 /// A party of a deal (`Deal::seller` and `Deal::buyer`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -415,10 +428,28 @@ impl DealState {
     /// Whether the seller may call the deal off alone now, with a cancellation signed at `now`:
     /// the buyer has not said it paid or received it (a rule for the seller's node).
     pub fn may_call_off(&self, now: Timestamp) -> bool {
+        let waited = match self.paid {
+            None => true,
+            // Said to be paid: once the seller's dispute of it has waited its days.
+            Some(_) => self.disputed_payment_until().is_some_and(|until| now >= until),
+        };
         !self.stage().is_final()
-            && self.paid.is_none()
+            && waited
             && self.received.is_none()
             && self.lapse_at(now).is_some_and(|by| now >= by)
+    }
+
+    /// Until when a payment the seller disputed may still come before the seller may call the
+    /// deal off alone: [`PAYMENT_DISPUTE_WAIT`] from the seller's first dispute dated at or after
+    /// the buyer's latest `paid`, while nothing was handed over or received and the request in
+    /// force is not in cash; `None` otherwise.
+    pub fn disputed_payment_until(&self) -> Option<Timestamp> {
+        let (_, paid_at) = self.paid.as_ref()?;
+        if self.stage().is_final() || self.received.is_some() || self.shipped.is_some() || self.in_cash() {
+            return None;
+        }
+        let disputed = self.disputes.iter().find(|(by, _, at)| *by == Role::Seller && at >= paid_at)?;
+        Some(disputed.2.saturating_add(PAYMENT_DISPUTE_WAIT))
     }
 
     /// Until when the buyer may say it paid before the seller may call the deal off alone:
@@ -903,6 +934,51 @@ mod tests {
         // The buyer's lone cancel is only asked.
         let buyers = step(Role::Buyer, Step::Cancel, 9, 7);
         assert_eq!(DealState::fold(made, [&asked, &buyers]).stage(), Stage::PaymentRequested);
+    }
+
+    #[test]
+    fn a_seller_calls_off_alone_a_payment_it_disputed_that_never_came() {
+        let day = 86_400_000;
+        let made = Timestamp::from_millis(1_000 * day);
+        let at = |d: u64| Timestamp::from_millis(made.0 + d * day);
+        let step = |by, step, d: u64, tie| SignedStep { by, step, at: at(d), tie };
+        let asked = step(Role::Seller, Step::PaymentRequest(iban(1)), 1, 1);
+        let said_paid = step(Role::Buyer, paid(1, Some("sent")), 2, 2);
+        let state = DealState::fold(made, [&asked, &said_paid]);
+        assert_eq!(state.disputed_payment_until(), None, "no dispute: the payment holds the deal");
+        assert!(!state.may_call_off(at(30)));
+        // A dispute of the buyer's, or one of the seller's before the payment, starts nothing.
+        let buyers = step(Role::Buyer, Step::Dispute("where is it".into()), 3, 3);
+        let before = step(Role::Seller, Step::Dispute("slow".into()), 1, 4);
+        assert_eq!(
+            DealState::fold(made, [&asked, &said_paid, &buyers, &before]).disputed_payment_until(),
+            None
+        );
+        // The seller's dispute after it: seven days, then a lone cancel, which stands.
+        let disputed = step(Role::Seller, Step::Dispute("nothing came".into()), 4, 5);
+        let state = DealState::fold(made, [&asked, &said_paid, &disputed]);
+        assert_eq!(state.disputed_payment_until(), Some(at(11)));
+        assert!(!state.may_call_off(Timestamp::from_millis(at(11).0 - 1)) && state.may_call_off(at(11)));
+        let off = step(Role::Seller, Step::Cancel, 11, 6);
+        let state = DealState::fold(made, [&asked, &said_paid, &disputed, &off]);
+        assert!(state.stage() == Stage::Cancelled && state.called_off_unpaid() && state.may_rate(at(11)));
+        assert_eq!(state.disputed_payment_until(), None);
+        // Handed over, or received, or asked in cash: no call-off.
+        let shipped = step(Role::Seller, Step::Shipped(None), 5, 7);
+        let received = step(Role::Buyer, Step::Received, 5, 8);
+        for held in [&shipped, &received] {
+            let state = DealState::fold(made, [&asked, &said_paid, &disputed, held]);
+            assert!(!state.may_call_off(at(30)) && state.disputed_payment_until().is_none(), "{held:?}");
+        }
+        let cash = step(Role::Seller, Step::PaymentRequest(PaymentMethod::Cash), 1, 1);
+        let cash_paid = SignedStep { step: paid(1, None), ..said_paid.clone() };
+        let state = DealState::fold(made, [&cash, &cash_paid, &disputed]);
+        assert!(!state.may_call_off(at(30)) && state.disputed_payment_until().is_none());
+        // The buyer's later `paid` (a second transfer) waits for a dispute of its own.
+        let again = step(Role::Buyer, paid(1, Some("sent again")), 6, 9);
+        let state = DealState::fold(made, [&asked, &said_paid, &disputed, &again]);
+        assert_eq!(state.disputed_payment_until(), None);
+        assert!(!state.may_call_off(at(30)));
     }
 
     #[test]

@@ -153,6 +153,19 @@ fn show_step(cx: &Context<'_>, request: &StepRequest, view: &DealView) -> Result
             output::short(&view.id)
         );
     }
+    // A seller's dispute of a payment said made starts the days after which it may call the
+    // deal off alone: said, with the date.
+    if matches!(request, StepRequest::Dispute { .. })
+        && let Some(until) = view.payment_disputed_until
+    {
+        note!(
+            cx.json,
+            "the {} is told its payment has not come; if it has not come {}, you may call the deal off alone (haggle cancel {}), which gives back what the deal took",
+            parties(view).1,
+            output::relative(until, output::now_ms()),
+            output::short(&view.id)
+        );
+    }
     // Called off, what the deal took is back on the owner's listing, which is on offer again:
     // said, for a shop that called a sale off because the thing broke (a trial's mirror went
     // back on sale with no word).
@@ -221,6 +234,12 @@ pub fn stage(d: &DealView) -> String {
 /// words (`3 days`).
 pub fn pay_within() -> String {
     output::count((haggle_protocol::lifecycle::PAY_WITHIN.as_secs() / 86_400) as usize, "day")
+}
+
+/// The days a seller's dispute of a payment gives it to come before the seller may call the deal
+/// off alone, in words (`7 days`).
+pub fn dispute_wait() -> String {
+    output::count((haggle_protocol::lifecycle::PAYMENT_DISPUTE_WAIT.as_secs() / 86_400) as usize, "day")
 }
 
 /// Whose step it is, as the NEXT column says it; while a cancel is asked, whose answer to it
@@ -327,6 +346,16 @@ pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
             "  cancel    the other party asked to call the deal off: agree with haggle cancel {} (it is off once both have), or carry on",
             output::short(&d.id)
         ),
+        Some(Party::Me)
+            if d.you_are.as_deref() == Some("seller")
+                && let Some(until) = d.payment_disputed_until =>
+        {
+            let when = if until <= now { "now".to_owned() } else { output::relative(until, now) };
+            outln!(
+                "  cancel    you asked to call the deal off: it is off once the other party cancels too, or, if the payment you disputed has not come by then, by a cancel of yours alone {when} (haggle cancel {})",
+                output::short(&d.id)
+            )
+        }
         // The seller whose buyer has not paid in time calls the deal off alone (a trial's
         // stranger booked a whole calendar and never paid).
         Some(Party::Me)
@@ -343,19 +372,15 @@ pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
         Some(Party::Me) => {
             outln!("  cancel    you asked to call the deal off: it is off once the other party cancels too")
         }
-        None if d.called_off_unpaid => {
-            let (seller, buyer) = parties(d);
-            outln!(
-                "  cancel    called off by the {seller} alone: the {buyer} had not said it paid within {} of the payment request",
-                pay_within()
-            )
-        }
+        None if d.called_off_unpaid => outln!("  cancel    {}", called_off_alone(d)),
         None => {}
     }
     // A dispute is a flag beside the stage, and the next line carries the deal on: what the
     // parties can do about it is said apart (a busy shop's trial read the seller's next line,
     // unchanged by the buyer's dispute, as if the dispute had done nothing).
-    if d.disputed {
+    if let Some(until) = d.payment_disputed_until {
+        outln!("  dispute   {}", payment_disputed(d, until, now));
+    } else if d.disputed {
         let id = output::short(&d.id);
         let by = d.timeline.iter().rev().find(|s| s.step == "dispute").map(|s| s.by);
         let who =
@@ -390,6 +415,53 @@ pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
         }
     }
     super::reputation::deal_feedback(d);
+}
+
+/// Why the seller alone called off a deal, said of `d`, cancelled so: the buyer had not said it
+/// paid in time, or the payment it said it made had not come in the days after the seller's
+/// dispute (its `paid` then stands, void, in the timeline).
+pub fn called_off_alone(d: &DealView) -> String {
+    let (seller, buyer) = parties(d);
+    let (who, it) = if d.you_are.as_deref() == Some("seller") {
+        ("you", "you")
+    } else {
+        (&*format!("the {seller}"), "it")
+    };
+    if d.timeline.iter().any(|s| s.step == "paid") {
+        format!(
+            "called off by {who} alone: the payment the {buyer} said it made had not come {} after {it} disputed it",
+            dispute_wait()
+        )
+    } else {
+        format!(
+            "called off by {who} alone: the {buyer} had not said it paid within {} of the payment request",
+            pay_within()
+        )
+    }
+}
+
+/// The dispute line of a deal whose seller disputed the buyer's payment, which may still come
+/// until `until` (unix ms): what each party can do, and when the seller may call it off alone.
+fn payment_disputed(d: &DealView, until: u64, now: u64) -> String {
+    let id = output::short(&d.id);
+    let (seller, _) = parties(d);
+    match d.you_are.as_deref() {
+        Some("seller") if until <= now => format!(
+            "you said the payment has not come, and {} have passed: you may call the deal off alone (haggle cancel {id}); if it has come, hand it over (haggle shipped {id})",
+            dispute_wait()
+        ),
+        Some("seller") => format!(
+            "you said the payment has not come: once it does, hand it over (haggle shipped {id}); if it has not come {}, you may call the deal off alone (haggle cancel {id})",
+            output::relative(until, now)
+        ),
+        _ if until <= now => format!(
+            "the {seller} says your payment has not come (its reason is in the timeline), and may call the deal off alone now: show it was sent (haggle message {id} \"...\")"
+        ),
+        _ => format!(
+            "the {seller} says your payment has not come (its reason is in the timeline): send it, or show it was sent (haggle message {id} \"...\"); if it has not come {}, the {seller} may call the deal off alone",
+            output::relative(until, now)
+        ),
+    }
 }
 
 /// A deal's two parties as its listing names them: seller and buyer, a giveaway's giver and
@@ -763,6 +835,7 @@ pub(crate) fn sample_deal(stage: &str, cancel_asked_by: Option<Party>) -> DealVi
         cancel_asked_by,
         stale: false,
         pay_by: None,
+        payment_disputed_until: None,
         called_off_unpaid: false,
         received_unpaid: false,
         steps_missing: false,
@@ -983,6 +1056,57 @@ mod tests {
         };
         assert_eq!(next(&lapsed), "you (may cancel)", "the seller's move once the days are over");
         assert!(unpaid("seller", Party::Them, 1).ends_with("it has not within 3 days of your request, so you may call the deal off alone (haggle cancel {id})".replace("{id}", &id).as_str()));
+        // A payment the seller disputed: the days it may still come, said to both, then the
+        // seller's move; once called off, why (the buyer's `paid` stands, void).
+        let disputed = |you: &str, until: u64| {
+            let d = DealView {
+                you_are: Some(you.into()),
+                waiting_on: Some(if you == "seller" { Party::Me } else { Party::Them }),
+                payment_disputed_until: Some(until),
+                ..deal("paid", None)
+            };
+            (payment_disputed(&d, until, output::now_ms()), next(&d))
+        };
+        let week = output::now_ms() + 7 * 86_400_000;
+        assert_eq!(
+            disputed("seller", week),
+            (
+                format!(
+                    "you said the payment has not come: once it does, hand it over (haggle shipped {id}); if it has not come in 7 days, you may call the deal off alone (haggle cancel {id})"
+                ),
+                "you".to_owned()
+            )
+        );
+        assert_eq!(
+            disputed("buyer", week).0,
+            format!(
+                "the seller says your payment has not come (its reason is in the timeline): send it, or show it was sent (haggle message {id} \"...\"); if it has not come in 7 days, the seller may call the deal off alone"
+            )
+        );
+        let (line, next_col) = disputed("seller", 1);
+        assert!(line.contains("7 days have passed: you may call the deal off alone"), "{line}");
+        assert_eq!(next_col, "you (may cancel)");
+        let paid_step = haggle_node::api::types::StepView {
+            id: haggle_protocol::ObjectId::from_bytes([8; 32]),
+            by: Party::Me,
+            step: "paid".into(),
+            details: None,
+            at: 0,
+            delivery: None,
+            delivery_error: None,
+            superseded: false,
+            void: true,
+        };
+        let off = DealView {
+            you_are: Some("buyer".into()),
+            called_off_unpaid: true,
+            timeline: vec![paid_step],
+            ..deal("cancelled", None)
+        };
+        assert_eq!(
+            called_off_alone(&off),
+            "called off by the seller alone: the payment the buyer said it made had not come 7 days after it disputed it"
+        );
         // A rental's owner hands it over to its renter (a trial's guest waited for the seller
         // to send the cabin).
         let rental = |stage: &str, you: &str, waiting: Party| {

@@ -1301,13 +1301,8 @@ fn step_said(
         // trial's buyer was told "now completed", then this line, with no word of which held).
         // Called off by the seller alone, the buyer not having paid in time (a review: it read
         // "both parties agreed").
-        ("cancel", "cancelled", mine) if view.called_off_unpaid => {
-            let (seller, buyer) = super::deal::parties(view);
-            let who = if mine { "you".to_owned() } else { format!("the {seller}") };
-            format!(
-                "deal {short}: cancelled by {who} alone: the {buyer} had not said it paid within {} of the payment request",
-                super::deal::pay_within()
-            )
+        ("cancel", "cancelled", _) if view.called_off_unpaid => {
+            format!("deal {short}: {}", super::deal::called_off_alone(view))
         }
         ("cancel", "cancelled", _) if view.timeline.iter().any(|s| s.step == "received" && s.void) => {
             format!(

@@ -728,10 +728,12 @@ pub enum ThreadTag {
 }
 
 impl DealView {
-    /// For the seller: whether the buyer has let a payment request wait its 3 days unpaid, so the
-    /// seller may call the deal off alone now (see `pay_by`): a move of the seller's.
+    /// For the seller: whether the buyer has let a payment request wait its 3 days unpaid, or a
+    /// payment the seller disputed has not come in 7 days, so the seller may call the deal off
+    /// alone now (see `pay_by`, `payment_disputed_until`): a move of the seller's.
     pub fn may_call_off(&self, now: haggle_protocol::Timestamp) -> bool {
-        self.you_are.as_deref() == Some("seller") && self.pay_by.is_some_and(|by| by <= now.as_millis())
+        self.you_are.as_deref() == Some("seller")
+            && self.pay_by.or(self.payment_disputed_until).is_some_and(|by| by <= now.as_millis())
     }
 
     /// For the buyer of a booking handed over ahead of its first day: that day (days since
@@ -819,8 +821,14 @@ pub struct DealView {
     /// (three days from the request); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pay_by: Option<u64>,
+    /// Until when (unix ms) a payment the seller disputed may still come before the seller may
+    /// call the deal off alone: seven days from the seller's dispute after the buyer said it
+    /// paid, while nothing was handed over or received; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_disputed_until: Option<u64>,
     /// The seller called the deal off alone: the buyer had not said it paid within three days
-    /// of the payment request.
+    /// of the payment request, or the payment it said it made had not come seven days after
+    /// the seller disputed it (the timeline's `paid` is then `void`).
     #[serde(default)]
     pub called_off_unpaid: bool,
     /// The buyer said it received the thing before its node had the seller's payment request

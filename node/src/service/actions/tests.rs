@@ -2496,6 +2496,63 @@ fn a_seller_calls_off_alone_a_deal_left_unpaid_three_days_after_its_payment_requ
     assert!(late.contains("cancelled"), "{late}");
 }
 
+/// A buyer who says it paid when no money came would hold the deal for good: the seller disputes
+/// the payment, and seven days later its cancel calls the deal off alone (before them, it is only
+/// asked); the quantity comes back, and the buyer's node folds it the same.
+#[test]
+fn a_seller_calls_off_alone_a_payment_it_disputed_that_did_not_come_in_seven_days() {
+    use crate::api::types::StepRequest;
+    use haggle_protocol::fixtures::{key, sign_at};
+    use haggle_protocol::lifecycle::{DealStep, Step};
+    let (seller, _sd) = service(7);
+    let (buyer, _bd) = service(8);
+    let (id, deal) = chairs_deal(&seller, &buyer, 1, 1);
+    let hex = deal.to_hex();
+    let iban = StepRequest::PaymentRequest {
+        method: "iban".into(),
+        details: Some("BE71 0961 2345 6769".into()),
+        reference: None,
+    };
+    let asked = seller.deal_step_request(&hex, iban).expect("asked");
+    buyer.receive(asked.object.bytes(), Via::Direct);
+    let paid =
+        buyer.deal_step_request(&hex, StepRequest::Paid { reference: Some("sent".into()) }).expect("paid");
+    seller.receive(paid.object.bytes(), Via::Direct);
+    assert!(
+        seller.deal_view(&hex).expect("the deal").payment_disputed_until.is_none(),
+        "paid holds the deal"
+    );
+    let disputed = seller.deal_step(&hex, Step::Dispute("no money came".into())).expect("disputed");
+    buyer.receive(disputed.object.bytes(), Via::Direct);
+    let view = seller.deal_view(&hex).expect("the deal");
+    let wait = haggle_protocol::lifecycle::PAYMENT_DISPUTE_WAIT;
+    let until = disputed.object.created_at().saturating_add(wait).as_millis();
+    assert_eq!(view.payment_disputed_until, Some(until));
+    assert_eq!(buyer.deal_view(&hex).expect("the deal").payment_disputed_until, Some(until));
+    assert!(!view.may_call_off(Timestamp::now()) && view.may_call_off(Timestamp::from_millis(until)));
+    // Within the seven days: a cancel is only asked, the chair still promised.
+    let early = seller.deal_step(&hex, Step::Cancel).expect("a cancel asked");
+    buyer.receive(early.object.bytes(), Via::Direct);
+    let view = seller.deal_view(&hex).expect("the deal");
+    assert_eq!((view.stage.as_str(), view.cancel_asked_by), ("paid", Some(Party::Me)));
+    assert_eq!(seller.listing_view(&id).expect("view").quantity, 0);
+
+    // Eight days on, the seller's cancel (signed ahead here, as its node would sign it then)
+    // calls the deal off alone, and the chair is back; the buyer's node folds it the same.
+    let ahead = Timestamp::now().saturating_add(Duration::from_secs(8 * 24 * 3_600));
+    let off = sign_at(&key(7), Body::Step(DealStep { deal, to: buyer.me(), step: Step::Cancel }), ahead);
+    seller.ingest_own(&off).expect("stored");
+    let mut then = crate::service::Followups::default();
+    seller.after_step(deal, &mut then).expect("settled");
+    let view = seller.deal_view(&hex).expect("the deal");
+    assert_eq!((view.stage.as_str(), view.called_off_unpaid, view.may_rate), ("cancelled", true, true));
+    assert!(view.timeline.iter().any(|s| s.step == "paid" && s.void), "the payment said does not count");
+    assert_eq!(seller.listing_view(&id).expect("view").quantity, 1, "the chair is back");
+    buyer.ingest_own(&off).expect("stored");
+    let view = buyer.deal_view(&hex).expect("the deal");
+    assert_eq!((view.stage.as_str(), view.called_off_unpaid), ("cancelled", true));
+}
+
 /// From a trial: a seller restored from a backup taken before the buyer's `received` held the
 /// buyer's rating of the finished deal, and shipped again, which the buyer's node took. A step
 /// on a deal rated but not finished here is refused until the missing steps come back.
