@@ -16,6 +16,14 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub fn load_config(data_dir: &Path) -> Result<NodeConfig> {
     let path = data_dir.join(CONFIG_FILE);
     match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().is_empty() => {
+            // Left so by a write cut short (a full disk) before the writes above were whole.
+            eprintln!(
+                "Note: {} is empty: every setting is at its default. Remove it, and the next start writes the defaults there, each explained.",
+                path.display()
+            );
+            Ok(NodeConfig::default())
+        }
         Ok(text) => {
             // A mistake in the file is the user's, as an out-of-range value is: exit code 2.
             toml::from_str(&text).map_err(|e| {
@@ -35,13 +43,35 @@ pub fn load_config(data_dir: &Path) -> Result<NodeConfig> {
                  # mdns: find peers on the LAN; api: local API address (loopback unless api_public).\n\n{body}"
             );
             std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            write_whole(&path, &text)?;
             Ok(config)
         }
         Err(e) => Err(e).with_context(|| {
             format!("reading {} (the node's config: make it a file its user can read, or remove it for the defaults)", path.display())
         }),
     }
+}
+
+/// Writes `text` to `path` whole or not at all: to a temporary file beside it, synced, then
+/// renamed over it (a small-machine trial's first start on a full disk left an empty
+/// `config.toml`, which every later start took, silently, for the defaults).
+fn write_whole(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("toml.tmp");
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    written.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        let fix = match e.kind() {
+            std::io::ErrorKind::StorageFull => {
+                ": the disk is full: free disk space, then start the node again"
+            }
+            std::io::ErrorKind::PermissionDenied => ": give the node's user write access to the data dir",
+            _ => "",
+        };
+        anyhow::Error::new(e).context(format!("writing {}{fix}", path.display()))
+    })
 }
 
 /// What the command line says over config.toml: each flag given replaces the file's value.

@@ -83,7 +83,8 @@ pub enum ClientError {
     },
     /// The node took the connection but did not answer in time.
     #[error(
-        "the node at {url} took the connection but did not answer within {secs} s: it may be hung or overloaded (its log says more; stopping it with Ctrl-C and starting it again may help){}",
+        "the node at {url} took the connection but did not answer within {secs} s: {}it may be hung or overloaded (its log says more; stopping it with Ctrl-C and starting it again may help){}",
+        if *writes { "it may still be computing the proof of work of what you asked (haggle status says so while it does; minutes for a long listing on a slow machine), or " } else { "" },
         if *writes { MAY_BE_DONE } else { "" }
     )]
     NoAnswer {
@@ -151,6 +152,9 @@ pub struct ApiClient {
 /// Long enough for a search over a large store on a busy machine; short enough that a hung node
 /// is reported.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a command that asks for a change waits: long enough for the proof of work of a
+/// long listing on a slow machine (a small-machine trial's passed 60 s).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long `status` waits: the node answers it from memory, so a node that takes longer is
 /// stuck, and status is what a user runs to find out.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -394,6 +398,7 @@ impl ApiClient {
     pub fn unblock(&self, who: &str) -> Result<BlockChange, ClientError> {
         let url = self.url(&format!("/v1/blocked/{}", segment(who)));
         let request = self.agent.delete(&url).header("Authorization", self.bearer());
+        let request = request.config().timeout_global(Some(WRITE_TIMEOUT)).build();
         self.finish(&url, true, request.call())
     }
 
@@ -411,6 +416,7 @@ impl ApiClient {
     pub fn clear_name(&self, who: &str) -> Result<NameChange, ClientError> {
         let url = self.url(&format!("/v1/names/{}", segment(who)));
         let request = self.agent.delete(&url).header("Authorization", self.bearer());
+        let request = request.config().timeout_global(Some(WRITE_TIMEOUT)).build();
         self.finish(&url, true, request.call())
     }
 
@@ -423,6 +429,7 @@ impl ApiClient {
     pub fn save_search(&self, name: &str, search: &SearchParams) -> Result<SavedView, ClientError> {
         let url = self.url(&format!("/v1/saved/{}", segment(name)));
         let request = self.agent.put(&url).header("Authorization", self.bearer());
+        let request = request.config().timeout_global(Some(WRITE_TIMEOUT)).build();
         self.finish(&url, true, request.send_json(search))
     }
 
@@ -437,6 +444,7 @@ impl ApiClient {
     pub fn unsave_search(&self, name: &str) -> Result<SavedView, ClientError> {
         let url = self.url(&format!("/v1/saved/{}", segment(name)));
         let request = self.agent.delete(&url).header("Authorization", self.bearer());
+        let request = request.config().timeout_global(Some(WRITE_TIMEOUT)).build();
         self.finish(&url, true, request.call())
     }
 
@@ -469,6 +477,7 @@ impl ApiClient {
     pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
         let url = self.url(path);
         let request = self.agent.post(&url).header("Authorization", self.bearer());
+        let request = request.config().timeout_global(Some(WRITE_TIMEOUT)).build();
         self.finish(&url, true, request.send_json(body))
     }
 
@@ -476,6 +485,7 @@ impl ApiClient {
     pub fn patch<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
         let url = self.url(path);
         let request = self.agent.patch(&url).header("Authorization", self.bearer());
+        let request = request.config().timeout_global(Some(WRITE_TIMEOUT)).build();
         self.finish(&url, true, request.send_json(body))
     }
 
@@ -487,6 +497,7 @@ impl ApiClient {
     ) -> Result<haggle_protocol::Image, ClientError> {
         let url = self.url(&format!("/v1/images?keep_metadata={keep_metadata}"));
         let request = self.agent.post(&url).header("Authorization", self.bearer());
+        let request = request.config().timeout_global(Some(WRITE_TIMEOUT)).build();
         self.finish(&url, true, request.send(bytes))
     }
 
@@ -494,6 +505,7 @@ impl ApiClient {
     pub fn upload_blob(&self, bytes: &[u8]) -> Result<haggle_protocol::BlobRef, ClientError> {
         let url = self.url("/v1/blobs");
         let request = self.agent.post(&url).header("Authorization", self.bearer());
+        let request = request.config().timeout_global(Some(WRITE_TIMEOUT)).build();
         self.finish(&url, true, request.send(bytes))
     }
 
@@ -643,7 +655,12 @@ impl ApiClient {
             }
             (_, ureq::Error::Timeout(_)) => ClientError::NoAnswer {
                 url: url.to_owned(),
-                secs: if url.ends_with("/v1/status") { STATUS_TIMEOUT } else { REQUEST_TIMEOUT }.as_secs(),
+                secs: match (url.ends_with("/v1/status"), writes) {
+                    (true, _) => STATUS_TIMEOUT,
+                    (false, true) => WRITE_TIMEOUT,
+                    (false, false) => REQUEST_TIMEOUT,
+                }
+                .as_secs(),
                 writes,
             },
             // Taken, then dropped: the node stopped (or was stopped) while it worked on it.

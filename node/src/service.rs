@@ -144,6 +144,9 @@ pub struct Service {
     delivered: Arc<DeliveredByRequest>,
     /// Objects refused for too little work lately: sync does not fetch them again.
     underworked: Arc<underworked::Underworked>,
+    /// The owner's objects whose proof of work is being computed now (`haggle status` says so:
+    /// on a slow machine a long listing's takes minutes, and a trial read the wait as a hang).
+    working: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The owner's messages delivered since start by a request of this node, by the connection's
@@ -278,7 +281,13 @@ impl Service {
             catching_up: Arc::default(),
             delivered: Arc::default(),
             underworked: Arc::default(),
+            working: Arc::default(),
         }
+    }
+
+    /// How many of the owner's objects are having their proof of work computed now.
+    pub fn working(&self) -> usize {
+        self.working.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Makes a store failure that needs a restart cancel `token` (the node's shutdown).

@@ -298,10 +298,22 @@ impl Envelope {
     /// Validates, encodes, finds a stamp with the work a network of base `base_bits` asks of this
     /// object ([`crate::work::required_bits`]) and signs.
     pub fn sign_with_work(
+        self,
+        key: &SecretKey,
+        now: Timestamp,
+        base_bits: u32,
+    ) -> Result<Verified<Object>, SignError> {
+        self.sign_with_work_until(key, now, base_bits, &|| false)
+    }
+
+    /// [`Self::sign_with_work`], giving up the proof of work ([`SignError::Stopped`]) once `stop`
+    /// says true (see [`crate::work::mine_until`]).
+    pub fn sign_with_work_until(
         mut self,
         key: &SecretKey,
         now: Timestamp,
         base_bits: u32,
+        stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<Verified<Object>, SignError> {
         if self.author != key.public() {
             return Err(SignError::WrongKey);
@@ -311,7 +323,7 @@ impl Envelope {
         let mut signed = encode_envelope(&self)?;
         let bits = crate::work::required_bits(self.body.kind(), signed.len() + SIGNATURE_LEN, base_bits);
         let split = signed.len() - crate::work::STAMP_LEN;
-        self.stamp = crate::work::mine(&signed[..split], bits);
+        self.stamp = crate::work::mine_until(&signed[..split], bits, stop).ok_or(SignError::Stopped)?;
         signed[split..].copy_from_slice(&self.stamp);
         let message = signing_message(&signed);
         let signature = key.sign(&message);
@@ -595,6 +607,9 @@ pub enum SignError {
     /// The envelope could not be encoded.
     #[error("could not encode the envelope")]
     Encode(#[source] bincode::error::EncodeError),
+    /// Told to stop before its proof of work was found: nothing was signed.
+    #[error("the node is stopping: it gave up the proof of work, and nothing was signed or stored")]
+    Stopped,
 }
 
 #[cfg(test)]

@@ -76,21 +76,40 @@ pub fn work_of(signed: &[u8]) -> Option<u32> {
 /// does not depend on the number of cores or their timing. Returns the zero stamp when no work
 /// is asked for.
 pub fn mine(prefix: &[u8], bits: u32) -> [u8; STAMP_LEN] {
+    mine_until(prefix, bits, &|| false).unwrap_or([0; STAMP_LEN])
+}
+
+/// How many tries each core makes between two questions to `stop` in [`mine_until`]: about 8 ms.
+const TRIES_BETWEEN_STOPS: u64 = 1 << 16;
+
+/// [`mine`], asking `stop` every [`TRIES_BETWEEN_STOPS`] tries of each core: once it says true,
+/// the search ends with `None` (a node shutting down does not finish minutes of work on a slow
+/// machine first: from a trial, a node told to stop went on mining for nine minutes).
+pub fn mine_until(prefix: &[u8], bits: u32, stop: &(dyn Fn() -> bool + Sync)) -> Option<[u8; STAMP_LEN]> {
     if bits == 0 {
-        return [0; STAMP_LEN];
+        return Some([0; STAMP_LEN]);
     }
     let prefix_hash = *blake3::hash(prefix).as_bytes();
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get) as u64;
     let found = std::sync::atomic::AtomicU64::new(u64::MAX);
+    let stopped = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
         for start in 0..threads {
-            let (found, prefix_hash) = (&found, &prefix_hash);
+            let (found, stopped, prefix_hash) = (&found, &stopped, &prefix_hash);
             scope.spawn(move || {
                 // Each thread tries its own residue class, in order, and stops once past the
                 // smallest stamp found so far: every smaller candidate has then been tried.
                 let mut nonce = start;
+                let mut tries = 0u64;
                 loop {
                     if nonce > found.load(std::sync::atomic::Ordering::Relaxed) {
+                        return;
+                    }
+                    tries += 1;
+                    if tries.is_multiple_of(TRIES_BETWEEN_STOPS)
+                        && (stopped.load(std::sync::atomic::Ordering::Relaxed) || stop())
+                    {
+                        stopped.store(true, std::sync::atomic::Ordering::Relaxed);
                         return;
                     }
                     if leading_zeros(&stamped(prefix_hash, &nonce.to_le_bytes())) >= bits {
@@ -102,7 +121,10 @@ pub fn mine(prefix: &[u8], bits: u32) -> [u8; STAMP_LEN] {
             });
         }
     });
-    found.into_inner().to_le_bytes()
+    if stopped.into_inner() {
+        return None;
+    }
+    Some(found.into_inner().to_le_bytes())
 }
 
 fn stamped(prefix_hash: &[u8; 32], stamp: &[u8]) -> [u8; 32] {
@@ -128,6 +150,17 @@ fn leading_zeros(hash: &[u8; 32]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mining_told_to_stop_ends_without_a_stamp() {
+        // 60 bits would take years; asked to stop, it ends at the first question.
+        let asked = std::sync::atomic::AtomicUsize::new(0);
+        let stop = || asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= 1;
+        assert_eq!(mine_until(b"an envelope", 60, &stop), None);
+        assert_eq!(mine_until(b"an envelope", 0, &|| true), Some([0; STAMP_LEN]), "no work asked");
+        let stamp = mine_until(b"an envelope", 8, &|| false).expect("found");
+        assert_eq!(stamp, mine(b"an envelope", 8));
+    }
 
     #[test]
     fn a_mined_stamp_has_the_work_and_another_prefix_does_not() {

@@ -81,15 +81,35 @@ impl IndexError {
             cause = e.source();
         }
         let text = inner.to_string();
+        // Tantivy's text of an I/O error is its display form (`os error 28`) or its debug form
+        // (`code: 13, kind: PermissionDenied`: a small-machine trial's status read it whole).
+        let os_error =
+            |n: u32| text.contains(&format!("(os error {n})")) || text.contains(&format!("code: {n},"));
         let kind = kind.filter(|k| *k != ErrorKind::Other).or_else(|| {
-            if text.contains("(os error 28)") {
+            if os_error(28) {
                 Some(ErrorKind::StorageFull)
-            } else if text.contains("(os error 13)") {
+            } else if os_error(13) {
                 Some(ErrorKind::PermissionDenied)
+            } else if os_error(30) {
+                Some(ErrorKind::ReadOnlyFilesystem)
             } else {
                 None
             }
-        })?;
+        });
+        // Failures tantivy names without their cause (from the same trial).
+        let Some(kind) = kind else {
+            if text.contains("Failed to spawn") {
+                return Some(
+                    "a thread could not be started: the process's limits are too low (a node reserves about 2 GiB of address space while it uses far less memory, so limit its memory with MemoryMax= or a cgroup rather than ulimit -v or LimitAS=; ulimit -u or TasksMax= of 100 or more)",
+                );
+            }
+            if text.contains("index writer was killed") {
+                return Some(
+                    "its writer stopped on a failed write (a full disk, most likely): free disk space, or give the node's user write access to the data dir; it takes changes again by itself",
+                );
+            }
+            return None;
+        };
         match kind {
             ErrorKind::PermissionDenied => Some(
                 "give the node's user write access to the data dir and all in it (the index is rebuilt from the database if removed)",
@@ -437,6 +457,22 @@ mod tests {
             "An IO error occurred: 'No space left on device (os error 28) at path \"index/.tmp\"'".into(),
         ));
         assert!(text.to_string().ends_with(": the disk is full: free disk space"), "{text}");
+        let debug_form = IndexError::from(tantivy::TantivyError::SystemError(
+            "Failed to open file for write: 'IoError { io_error: Custom { kind: PermissionDenied, error: PathError { path: \"index/.tmp1\", err: Os { code: 13, kind: PermissionDenied } } } }'".into(),
+        ));
+        assert!(
+            debug_form.brief().starts_with("search index: give the node's user write access"),
+            "{debug_form}"
+        );
+        // Told without their cause, said with what most likely is (a small-machine trial).
+        let threads = IndexError::from(tantivy::TantivyError::SystemError(
+            "Failed to spawn segment merging thread".into(),
+        ));
+        assert!(threads.brief().contains("the process's limits are too low"), "{threads}");
+        let killed = IndexError::from(tantivy::TantivyError::ErrorInThread(
+            "An index writer was killed.. A worker thread encountered an error (io::Error most likely) or panicked.".into(),
+        ));
+        assert!(killed.brief().contains("a full disk, most likely"), "{killed}");
         let other = IndexError::from(tantivy::TantivyError::SystemError("(os error 130)".into()));
         assert!(!other.to_string().contains("write access"), "{other}");
         assert!(full.source().is_none(), "said once");

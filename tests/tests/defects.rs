@@ -344,3 +344,39 @@ async fn a_node_restarted_without_bootstrap_peers_finds_its_peers_again() -> Res
     b.stop().await;
     Ok(())
 }
+
+/// Defect (found in a small-machine trial): a node told to stop while it computed a listing's
+/// proof of work (minutes on a slow machine) logged "node stopped", went on mining for nine
+/// minutes, held its database, and stored the listing after all. It now gives up the work: the
+/// node stops within its bounded wait, the publish is refused (or its connection dropped), and
+/// nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_told_to_stop_while_mining_gives_up_the_work() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    // 40 bits: days of work, which only giving it up ends.
+    let config = || haggle_node::NodeConfig { pow_bits: 40, ..haggle_node::NodeConfig::for_tests() };
+    let node = TestNode::start_with("A", dir.path(), config()).await?;
+    let api = node.api()?;
+    let publish =
+        tokio::task::spawn_blocking(move || api.post::<_, Value>("/v1/listings", &draft("Slow bike", "90")));
+    // `status` says when the work is under way.
+    wait_until("the proof of work to start", || async {
+        node.get("/v1/status").await.is_ok_and(|s| s["proof_of_work"] == 1)
+    })
+    .await?;
+    tokio::time::timeout(std::time::Duration::from_secs(30), node.stop())
+        .await
+        .context("the node did not stop within 30 s while mining")?;
+    let answer = publish.await?;
+    match &answer {
+        Err(ClientError::Api { code, .. }) => {
+            assert_eq!(serde_json::to_value(code)?, "shutting_down", "{answer:?}")
+        }
+        Err(ClientError::Dropped { .. } | ClientError::NoNode { .. }) => {}
+        other => panic!("the publish should fail: {other:?}"),
+    }
+    let node = TestNode::start_with("A again", dir.path(), config()).await?;
+    assert_eq!(node.node.store().stats()?.active_listings, 0, "nothing was stored");
+    node.stop().await;
+    Ok(())
+}

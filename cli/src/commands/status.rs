@@ -132,6 +132,12 @@ fn print_status(
     );
     outln!("  feedback      {} (public ratings of deals)", output::count(st.feedback, "rating"));
     outln!("  outbox        {} waiting for delivery", output::count(s.outbox_pending, "message"));
+    if s.proof_of_work > 0 {
+        outln!(
+            "  working       the proof of work of {} of yours (a command waits for it: longer for a long description, minutes on a slow machine)",
+            output::count(s.proof_of_work, "object")
+        );
+    }
     if let Some(waiting) = waiting {
         outln!("  your move     {waiting}");
     }
@@ -156,6 +162,9 @@ fn print_status(
         output::bytes(st.index_size),
         output::bytes(s.files_size)
     );
+    if let (Some(free), Some(total)) = (s.disk_free, s.disk_total) {
+        outln!("  disk free     {}", disk_free(free, total));
+    }
     // From a trial: with the disk full, the index took nothing, and status said nothing of it.
     if let Some(error) = &st.index_error {
         outln!(
@@ -169,6 +178,19 @@ fn print_status(
 }
 
 /// The settings an operator tunes, as the node runs with them (from `config.toml`).
+/// The free space line: the bytes free of the file system's size, with a warning when little is
+/// left (the node stops when a write finds the disk full).
+fn disk_free(free: u64, total: u64) -> String {
+    let line = format!("{} of {} on the data dir's file system", output::bytes(free), output::bytes(total));
+    // Under 5% or under 256 MiB: a busy market adds about 1.4 KB a listing, and sled's segments
+    // grow in steps.
+    if free < total / 20 || free < 256 << 20 {
+        format!("{line}: almost full; free disk space, or the node stops when a write finds the disk full")
+    } else {
+        line
+    }
+}
+
 fn settings_line(s: &haggle_node::api::types::SettingsView) {
     outln!(
         "  settings      cache_mib {}, max_listings {}, target_peers {}, sync_secs {}, pow_bits {}, blob_budget_mib {}, trusted_keys {}, trust_hops {}",
@@ -449,6 +471,20 @@ fn connections(p: &haggle_node::api::types::PeerInfo) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// From a small-machine trial: status showed only the node's own usage on a full disk.
+    #[test]
+    fn little_disk_left_is_warned_of() {
+        let gib = 1u64 << 30;
+        assert!(
+            !disk_free(40 * gib, 100 * gib).contains("almost full"),
+            "{}",
+            disk_free(40 * gib, 100 * gib)
+        );
+        assert!(disk_free(4 * gib, 100 * gib).contains("almost full"), "under 5%");
+        assert!(disk_free(100 << 20, gib).contains("almost full"), "under 256 MiB");
+        assert!(disk_free(40 * gib, 100 * gib).ends_with("on the data dir's file system"));
+    }
 
     /// Found in a retrial: two QUIC connections read "direct quic, direct quic".
     #[test]

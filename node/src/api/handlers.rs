@@ -320,6 +320,7 @@ async fn wait_for_delivery(
 pub(crate) async fn status(State(state): State<AppState>) -> Answer<StatusView> {
     let network = state.handle.status().await?;
     let (store, outbox_pending) = blocking(&state, |s| s.counts()).await?;
+    let disk = fs4::statvfs(state.service.data_dir()).ok();
     Ok(Json(StatusView {
         peer_id: state.service.me(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -329,6 +330,9 @@ pub(crate) async fn status(State(state): State<AppState>) -> Answer<StatusView> 
         outbox_pending,
         files_size: state.service.files_size(),
         started_at: state.started_at,
+        proof_of_work: state.service.working(),
+        disk_free: disk.as_ref().map(fs4::FsStats::available_space),
+        disk_total: disk.as_ref().map(fs4::FsStats::total_space),
         settings: state.settings.clone(),
     }))
 }

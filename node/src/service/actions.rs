@@ -612,7 +612,19 @@ impl Service {
 
     pub(super) fn sign(&self, body: Body, now: Timestamp) -> Result<Verified<Object>, ServiceError> {
         let envelope = Envelope { created_at: now, ..Envelope::new(self.me(), body) };
-        Ok(envelope.sign_with_work(&self.key, now, self.policy.pow_bits)?)
+        let kind = envelope.body.kind();
+        let started = std::time::Instant::now();
+        self.working.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // A node told to stop gives up the work (minutes on a slow machine) rather than finish it
+        // and store what no one waits for any more.
+        let signed =
+            envelope.sign_with_work_until(&self.key, now, self.policy.pow_bits, &|| self.halt.stopping());
+        self.working.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let took = started.elapsed();
+        if took >= std::time::Duration::from_secs(2) {
+            tracing::info!(kind = kind.as_str(), secs = took.as_secs_f64(), "proof of work done");
+        }
+        Ok(signed?)
     }
 
     /// Stores the owner's object; returns the deal it completed, if any.

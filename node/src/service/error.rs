@@ -1094,6 +1094,7 @@ impl ServiceError {
             ServiceError::Invalid(InvalidInput::Identity(_) | InvalidInput::BlockWho(_)) => {
                 ErrorCode::NotFound
             }
+            ServiceError::Sign(SignError::Stopped) => ErrorCode::ShuttingDown,
             ServiceError::BadId(_)
             | ServiceError::Invalid(_)
             | ServiceError::Sign(_)

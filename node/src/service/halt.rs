@@ -49,6 +49,11 @@ impl Halt {
         }
     }
 
+    /// Whether the node is stopping (its shutdown token is cancelled, for any reason).
+    pub(crate) fn stopping(&self) -> bool {
+        self.token.get().is_some_and(CancellationToken::is_cancelled)
+    }
+
     /// Why the node stopped, if a store failure stopped it.
     pub(crate) fn reason(&self) -> Option<String> {
         self.reason.get().cloned()

@@ -1163,6 +1163,18 @@ pub struct StatusView {
     /// When the node started (ms since the epoch): counters "since start" count from here.
     #[serde(default)]
     pub started_at: u64,
+    /// The owner's objects (a listing, an offer) whose proof of work the node is computing now:
+    /// a command waits for it (seconds, minutes for a long listing on a slow machine).
+    #[serde(default)]
+    pub proof_of_work: usize,
+    /// Bytes free to the node's user on the file system of its data dir, and that file system's
+    /// size (absent if they cannot be read): a node whose disk fills stops, and `haggle status`
+    /// warns before (a small-machine trial's status showed only the node's own usage at 100%).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_free: Option<u64>,
+    /// See `disk_free`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk_total: Option<u64>,
     /// The settings the node runs with (from `config.toml` and the command line), so an
     /// operator can check a change took.
     #[serde(default)]
