@@ -380,3 +380,47 @@ async fn a_node_told_to_stop_while_mining_gives_up_the_work() -> Result<()> {
     node.stop().await;
     Ok(())
 }
+
+/// Defect (found in an API integrator's trial): a publish whose client hung up before the answer
+/// (a 50 ms timeout) was stored, but its gossip and its event were cut with the request: peers
+/// got it by sync a minute later, and the owner's event stream never told it. The action now
+/// runs to its end, gossip and event included, whatever the client does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_publish_whose_client_hung_up_still_goes_out_by_gossip() -> Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
+    // A's listing takes a moment of work (20 bits), for the client to hang up during it.
+    let slow = haggle_node::NodeConfig { pow_bits: 20, ..haggle_node::NodeConfig::for_tests() };
+    let mut a = TestNode::start_with("A", dirs[0].path(), slow).await?;
+    let mut b = TestNode::start("B", dirs[1].path(), vec![a.addr()]).await?;
+    a.wait_mesh(1).await?;
+    b.wait_mesh(1).await?;
+    let api = a.api()?;
+    let address = api.base().trim_start_matches("http://").to_owned();
+    let body = serde_json::to_vec(&draft("Hung-up chair", "44"))?;
+    let mut request = format!(
+        "POST /v1/listings HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        a.node.cookie()?,
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    let mut socket = tokio::net::TcpStream::connect(&address).await?;
+    socket.write_all(&request).await?;
+    // Hung up while the node works on it, before any answer.
+    wait_until("the proof of work to start", || async {
+        a.get("/v1/status").await.is_ok_and(|s| s["proof_of_work"] == 1)
+    })
+    .await?;
+    drop(socket);
+    let published =
+        a.wait_for("the listing's event", |e| matches!(e, NodeEvent::ListingPublished { .. })).await?;
+    let NodeEvent::ListingPublished { id, .. } = published else { unreachable!("matched above") };
+    b.wait_for("the listing by gossip", |e| {
+        matches!(e, NodeEvent::ListingStored { id: got, by: haggle_node::api::types::Arrival::Gossip, .. } if *got == id)
+    })
+    .await?;
+    a.stop().await;
+    b.stop().await;
+    Ok(())
+}

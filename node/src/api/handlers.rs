@@ -203,6 +203,24 @@ async fn apply(state: &AppState, effect: Effect) -> Result<Option<GossipState>, 
     }
 }
 
+/// Runs `work` (an action, and what the answer needs of it) on the blocking pool, then hands the
+/// action's network work to the event loop, both in a task of their own: a client that hangs up
+/// does not cut the action between its store and its gossip (an integrator trial's publish
+/// with a 50 ms timeout was stored, and never gossiped or announced).
+async fn act<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&Service) -> Result<(Effect, T), ServiceError> + Send + 'static,
+) -> Result<(T, Option<GossipState>), ApiError> {
+    let state = state.clone();
+    tokio::spawn(async move {
+        let (effect, out) = blocking(&state, work).await?;
+        let gossip = apply(&state, effect).await?;
+        Ok((out, gossip))
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
 /// Runs an action, hands its network work to the event loop, then answers with `view` of it.
 /// The network work comes first: the object is stored, so it must go out even if the view
 /// cannot be read.
@@ -211,13 +229,12 @@ async fn action<V: Send + 'static>(
     action: impl FnOnce(&Service) -> Result<Effect, ServiceError> + Send + 'static,
     view: impl FnOnce(&Service, &Effect) -> Result<V, ServiceError> + Send + 'static,
 ) -> Result<(V, Option<GossipState>), ApiError> {
-    let (effect, view) = blocking(state, move |s| {
+    let (view, gossip) = act(state, move |s| {
         let effect = action(s)?;
         let view = view(s, &effect);
         Ok((effect, view))
     })
     .await?;
-    let gossip = apply(state, effect).await?;
     Ok((view?, gossip))
 }
 
@@ -244,15 +261,14 @@ async fn negotiation_action(
 ) -> Answer<SentView> {
     // Subscribed before the message goes out, so its delivery cannot be missed.
     let mut events = state.handle.subscribe();
-    let (effect, view, at_once) = blocking(state, move |s| {
+    let ((view, at_once, to), _) = act(state, move |s| {
         let effect = negotiation(s)?;
         let view = s.effect_sent(&effect);
         let at_once = s.taken_at_once(&effect.object);
-        Ok((effect, view, at_once))
+        let to: Vec<libp2p::PeerId> = effect.then.deliver.iter().map(|k| k.peer_id()).collect();
+        Ok((effect, (view, at_once, to)))
     })
     .await?;
-    let to: Vec<libp2p::PeerId> = effect.then.deliver.iter().map(|k| k.peer_id()).collect();
-    apply(state, effect).await?;
     let view = view?;
     let waiting = matches!(view.thread.delivery, Some(DeliveryState::Queued | DeliveryState::Sent));
     if !waiting || to.is_empty() {
@@ -541,15 +557,14 @@ async fn sent_to_party<V: Clone + Send + 'static>(
     again: impl FnOnce(&Service, &V) -> Result<V, ServiceError> + Send + 'static,
 ) -> Answer<V> {
     let mut events = state.handle.subscribe();
-    let (effect, view) = blocking(state, move |s| {
+    let ((view, sent, to), _) = act(state, move |s| {
         let effect = action(s)?;
         let view = view(s, &effect);
-        Ok((effect, view))
+        let sent = effect.object.id();
+        let to: Vec<libp2p::PeerId> = effect.then.deliver.iter().map(|k| k.peer_id()).collect();
+        Ok((effect, (view, sent, to)))
     })
     .await?;
-    let sent = effect.object.id();
-    let to: Vec<libp2p::PeerId> = effect.then.deliver.iter().map(|k| k.peer_id()).collect();
-    apply(state, effect).await?;
     let view = view?;
     if !matches!(delivery(&view, sent), Some(DeliveryState::Queued | DeliveryState::Sent)) {
         return Ok(Json(view));
