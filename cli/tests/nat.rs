@@ -48,11 +48,19 @@ enum Nat {
 /// The namespaces of one test, removed on drop.
 struct Net {
     prefix: String,
+    /// The first three octets of "the internet": `198.18.0`, or a private range for a
+    /// community network.
+    wan: &'static str,
 }
 
 impl Net {
     /// Builds the network, or returns None (with a message) when the test cannot run here.
     fn build(tag: &str, nat: Nat) -> Option<Net> {
+        Self::build_on(tag, nat, "198.18.0")
+    }
+
+    /// [`Net::build`] with "the internet" on `wan` (`10.250.0`: a private network).
+    fn build_on(tag: &str, nat: Nat, wan: &'static str) -> Option<Net> {
         let uid = Command::new("id").arg("-u").output().expect("id -u");
         if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
             eprintln!("skipped: the NAT test builds network namespaces and needs root");
@@ -62,7 +70,7 @@ impl Net {
             let found = Command::new(tool).arg(arg).output().is_ok_and(|o| o.status.success());
             assert!(found, "the NAT test needs `{tool}` (Debian: apt-get install iproute2 nftables)");
         }
-        let net = Net { prefix: format!("hg{}{tag}", std::process::id() % 100_000) };
+        let net = Net { prefix: format!("hg{}{tag}", std::process::id() % 100_000), wan };
         net.setup(nat);
         Some(net)
     }
@@ -80,16 +88,17 @@ impl Net {
         ip(&["-n", &inet, "link", "add", "br0", "type", "bridge"]);
         ip(&["-n", &inet, "link", "set", "br0", "up"]);
         // The public node and the two routers' WAN sides on the bridge.
+        let wan = self.wan;
         for (name, dev, addr) in [
-            ("pub", "eth0", "198.18.0.1/24"),
-            ("r1", "wan", "198.18.0.11/24"),
-            ("r2", "wan", "198.18.0.12/24"),
+            ("pub", "eth0", format!("{wan}.1/24")),
+            ("r1", "wan", format!("{wan}.11/24")),
+            ("r2", "wan", format!("{wan}.12/24")),
         ] {
             let outer = format!("{}x{name}", self.prefix);
             ip(&["link", "add", &outer, "type", "veth", "peer", "name", dev, "netns", &self.ns(name)]);
             ip(&["link", "set", &outer, "netns", &inet]);
             ip(&["-n", &inet, "link", "set", &outer, "master", "br0", "up"]);
-            ip(&["-n", &self.ns(name), "addr", "add", addr, "dev", dev]);
+            ip(&["-n", &self.ns(name), "addr", "add", &addr, "dev", dev]);
             ip(&["-n", &self.ns(name), "link", "set", dev, "up"]);
         }
         // Each home behind its router.
@@ -176,10 +185,12 @@ fn run_in(ns: &str, program: &str, args: &[&str], stdin: Option<&str>) {
 /// The three nodes: the public one (with `public_flags`), then the two homes dialling it (QUIC
 /// and TCP).
 fn start_nodes(net: &Net, root: &Path, public_flags: &[&str]) -> (NodeProcess, NodeProcess, NodeProcess) {
+    let (tcp, quic) =
+        (format!("/ip4/{}.1/tcp/7000", net.wan), format!("/ip4/{}.1/udp/7000/quic-v1", net.wan));
     let public = NodeProcess::spawn(
         Some(&net.ns("pub")),
         &root.join("pub"),
-        &["/ip4/198.18.0.1/tcp/7000", "/ip4/198.18.0.1/udp/7000/quic-v1"],
+        &[tcp.as_str(), quic.as_str()],
         &[],
         &[],
         public_flags,
@@ -441,6 +452,32 @@ fn with_no_relay_the_homes_trade_through_mailboxes() {
         (sum(&h1) + sum(&h2) >= 2).then_some(())
     });
     assert!(connections(&h1, &h2.peer_id).is_empty(), "the homes never connected");
+    drop((h1, h2, public));
+    drop(net);
+}
+
+/// From a trial on a private network (a campus's, a community's): a relay set `on` whose only
+/// addresses were private granted reservations with no address in them, which every home
+/// refused, and the homes traded only by mailbox. It now tells its private addresses, and the
+/// homes hold reservations on it and trade through it.
+#[test]
+fn on_a_private_network_a_relay_set_on_holds_the_homes_reservations() {
+    let _serial = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let Some(net) = Net::build_on("p", Nat::Symmetric, "10.250.0") else { return };
+    let root = tempfile::tempdir().expect("tempdir");
+    let (public, h1, h2) = start_nodes(&net, root.path(), &["--relay", "on"]);
+    assert_eq!(network(&public)["relaying"], true);
+    for home in [&h1, &h2] {
+        wait("a home to hold a reservation on the private relay", || {
+            let n = network(home);
+            n["relays"].as_array().is_some_and(|r| !r.is_empty()).then_some(())
+        });
+    }
+    let thread = offer(&h1, &h2);
+    wait("a relayed connection between the homes", || {
+        connections(&h1, &h2.peer_id).iter().any(|c| c["relayed"] == true).then_some(())
+    });
+    accept(&h1, &h2, &thread);
     drop((h1, h2, public));
     drop(net);
 }

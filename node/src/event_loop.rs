@@ -423,6 +423,7 @@ impl EventLoop {
             reachability: self.reachability(),
             external_addrs: self.swarm.external_addresses().map(ToString::to_string).collect(),
             relays: self.reach.relays_held(),
+            relays_refused: self.reach.relays_refused(),
             relaying: self.relaying(),
             hole_punches: self.reach.hole_punches(),
             delivered: self.service.delivered(),
@@ -508,7 +509,8 @@ impl EventLoop {
             ) => {}
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
-                addresses::advertise(&mut self.swarm, address);
+                let private_too = self.tells_private_addresses();
+                addresses::advertise(&mut self.swarm, address, private_too);
                 self.update_kad_mode();
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {

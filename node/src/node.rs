@@ -265,7 +265,11 @@ pub async fn start(
     let mut swarm = build_swarm(&key, &config)?;
     let listen_addrs = listen(&mut swarm, &config).await?;
     for addr in &listen_addrs {
-        crate::event_loop::addresses::advertise(&mut swarm, addr.clone());
+        crate::event_loop::addresses::advertise(
+            &mut swarm,
+            addr.clone(),
+            config.relay == crate::config::RelayMode::On,
+        );
     }
 
     swarm

@@ -297,6 +297,19 @@ pub fn note_clock(cx: &Context<'_>, clock: &ClockView) {
     }
 }
 
+/// The reachability of a private node whose relays refused it a reservation.
+fn refused_by(relays: &[String]) -> String {
+    let names: Vec<String> = relays.iter().map(output::short_peer).collect();
+    format!(
+        "behind a NAT or firewall, and no relay holds a reservation for it now: peers cannot dial it; it reaches them. {} refused one (full, relaying for no one, or with no address of its own to give: its log says more); asked again when it reconnects, or of another relay",
+        if names.len() == 1 {
+            format!("The relay {}", names[0])
+        } else {
+            format!("The relays {}", names.join(", "))
+        }
+    )
+}
+
 /// Whether peers can dial this node, and how it is reached when they cannot.
 fn reach_lines(n: &NetworkStatus, me: &impl std::fmt::Display) {
     let (word, meaning) = match n.reachability {
@@ -306,6 +319,7 @@ fn reach_lines(n: &NetworkStatus, me: &impl std::fmt::Display) {
         }
         // A relay found and lost, or none known yet: said as it is, not as a path that works
         // (a trial's operator handed out a relayed address no relay served).
+        Reachability::Private if !n.relays_refused.is_empty() => ("private", &*refused_by(&n.relays_refused)),
         Reachability::Private => (
             "private",
             "behind a NAT or firewall, and no relay holds a reservation for it now: peers cannot dial it; it reaches them, and looks for a relay among its public peers (a bootstrap peer helps)",
@@ -471,6 +485,14 @@ fn connections(p: &haggle_node::api::types::PeerInfo) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// From a NAT trial: a home whose relay refused it read "looks for a relay".
+    #[test]
+    fn a_relay_that_refused_is_named() {
+        let me = haggle_protocol::fixtures::key(1).public().peer_id().to_string();
+        let said = refused_by(std::slice::from_ref(&me));
+        assert!(said.contains("The relay ") && said.contains(" refused one"), "{said}");
+    }
 
     /// From a small-machine trial: status showed only the node's own usage on a full disk.
     #[test]

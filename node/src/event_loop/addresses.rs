@@ -35,16 +35,35 @@ pub(super) fn is_local(addr: &Multiaddr) -> bool {
 }
 
 /// Whether this node advertises its own listen address `addr` (see the module docs);
-/// `loopback_only` says whether every address it listens on is a loopback one.
-pub(crate) fn advertised(addr: &Multiaddr, loopback_only: bool) -> bool {
-    is_global(addr) || (loopback_only && is_loopback(addr))
+/// `loopback_only` says whether every address it listens on is a loopback one; `private_too`,
+/// whether it tells its private addresses as well (a relay set `on`, see [`advertise`]).
+pub(crate) fn advertised(addr: &Multiaddr, loopback_only: bool, private_too: bool) -> bool {
+    is_global(addr)
+        || (loopback_only && is_loopback(addr))
+        || (private_too && is_ip(addr) && !is_loopback(addr))
 }
 
 /// Tells peers about the listen address `addr` (adds it as an external address, which identify
-/// sends) if it is one this node advertises, given all it listens on.
-pub(crate) fn advertise(swarm: &mut libp2p::Swarm<crate::behaviour::Behaviour>, addr: Multiaddr) {
-    if advertised(&addr, loopback_only(swarm.listeners())) {
+/// sends) if it is one this node advertises, given all it listens on. A relay set `on` tells its
+/// private addresses too: a relay's reservations carry the addresses it tells, and one with none
+/// grants reservations no one can use (a trial's relay on a private network, a campus's or a
+/// community's, refused every home's). Peers on the internet drop private addresses they are
+/// told ([`keep`]), so they go no further.
+pub(crate) fn advertise(
+    swarm: &mut libp2p::Swarm<crate::behaviour::Behaviour>,
+    addr: Multiaddr,
+    private_too: bool,
+) {
+    if advertised(&addr, loopback_only(swarm.listeners()), private_too) {
         swarm.add_external_address(addr);
+    }
+}
+
+fn is_ip(addr: &Multiaddr) -> bool {
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => !ip.is_unspecified(),
+        Some(Protocol::Ip6(ip)) => !ip.is_unspecified(),
+        _ => false,
     }
 }
 
@@ -113,11 +132,20 @@ mod tests {
         let home = [lan.clone(), docker.clone(), lo.clone(), public.clone()];
         let only_lo = loopback_only(&home);
         assert!(!only_lo);
-        assert!(advertised(&public, only_lo));
+        assert!(advertised(&public, only_lo, false));
         for hidden in [&lan, &docker, &lo] {
-            assert!(!advertised(hidden, only_lo), "{hidden}");
+            assert!(!advertised(hidden, only_lo, false), "{hidden}");
         }
-        assert!(loopback_only([&lo]) && advertised(&lo, true), "a test node on 127.0.0.1 says where it is");
+        assert!(
+            loopback_only([&lo]) && advertised(&lo, true, false),
+            "a test node on 127.0.0.1 says where it is"
+        );
+        // A relay set `on` tells its private addresses too (its reservations carry them), never
+        // loopback or an unspecified one.
+        assert!(advertised(&lan, only_lo, true) && advertised(&docker, only_lo, true));
+        assert!(
+            !advertised(&lo, only_lo, true) && !advertised(&addr("/ip4/0.0.0.0/tcp/7400"), only_lo, true)
+        );
     }
 
     #[test]
@@ -157,8 +185,8 @@ mod tests {
         let relay = "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5";
         let public_relay = addr(&format!("/ip4/198.18.0.1/udp/7400/quic-v1/p2p/{relay}/p2p-circuit"));
         let lan_relay = addr(&format!("/ip4/192.168.1.7/tcp/7400/p2p/{relay}/p2p-circuit"));
-        assert!(advertised(&public_relay, false));
-        assert!(!advertised(&lan_relay, false));
+        assert!(advertised(&public_relay, false, false));
+        assert!(!advertised(&lan_relay, false, false));
         assert_eq!(keep(vec![public_relay.clone(), lan_relay.clone()], false), vec![public_relay]);
         // The test-bed range the NAT test uses as "the internet" counts as global (RFC 2544
         // set it aside for such networks; it is not routed on the internet either way).

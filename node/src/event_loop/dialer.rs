@@ -528,6 +528,15 @@ fn in_users_terms(said: &str) -> String {
         // The relay knows no circuit to the peer: it is not connected to that relay now.
         return "not reachable through the relay: the peer holds no reservation there (it is offline, or has not reached that relay yet)".to_owned();
     }
+    // A relay's answer in the relay protocol's words (`unexpected message status
+    // 'UNEXPECTED_MESSAGE'`, from a NAT trial's status).
+    if said.contains("UNEXPECTED_MESSAGE")
+        || said.contains("NO_RESERVATION")
+        || said.contains("PERMISSION_DENIED")
+        || said.contains("RESOURCE_LIMIT_EXCEEDED")
+    {
+        return "the relay would not carry the connection (the peer holds no reservation there, or the relay is full or relays for no one)".to_owned();
+    }
     // QUIC's words for a peer that never answered (`Handshake with the remote timed out.`): a
     // stopped node sends no packet back, so no "connection refused" either (from a trial's
     // status, of a peer that was stopped).
@@ -579,6 +588,9 @@ mod tests {
         let said = in_users_terms("Relay has no reservation for destination.");
         assert!(said.starts_with("not reachable through the relay") && said.contains("offline"), "{said}");
         assert_eq!(in_users_terms("Connection refused (os error 111)"), "connection refused (os error 111)");
+        // A relay's status code, from a NAT trial's status.
+        let said = in_users_terms("unexpected message status 'UNEXPECTED_MESSAGE'");
+        assert!(said.starts_with("the relay would not carry the connection"), "{said}");
     }
 
     #[test]

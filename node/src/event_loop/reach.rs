@@ -134,6 +134,15 @@ impl Reach {
             })
     }
 
+    /// Connected relays that refused (or dropped) a reservation and are not asked again while
+    /// connected, for `haggle status` (a NAT trial's homes read "looks for a relay" beside a
+    /// relay that had refused them).
+    pub(super) fn relays_refused(&self) -> Vec<String> {
+        let mut refused: Vec<String> = self.refused.iter().map(ToString::to_string).collect();
+        refused.sort();
+        refused
+    }
+
     pub(super) fn relays_held(&self) -> Vec<String> {
         let mut held: Vec<String> = self.reserved.iter().map(ToString::to_string).collect();
         held.sort();
@@ -246,7 +255,7 @@ impl EventLoop {
         let direct = self
             .swarm
             .external_addresses()
-            .any(|a| !is_relayed(a) && addresses::advertised(a, loopback_only));
+            .any(|a| !is_relayed(a) && addresses::advertised(a, loopback_only, false));
         let waited = self.reach.first_connected.is_some_and(|at| at.elapsed() >= ASSUME_PRIVATE_AFTER);
         if direct {
             Reachability::Public
@@ -255,6 +264,12 @@ impl EventLoop {
         } else {
             Reachability::Unknown
         }
+    }
+
+    /// Whether this node tells peers its private addresses too: a relay set `on` (see
+    /// [`addresses::advertise`]).
+    pub(super) fn tells_private_addresses(&self) -> bool {
+        self.reach.mode == RelayMode::On
     }
 
     /// Whether this node offers to relay for others now (in `auto` mode: while public).
@@ -428,7 +443,7 @@ impl EventLoop {
     /// or a relay reached over the LAN) is not kept unless the node listens on loopback alone.
     pub(super) fn on_external_confirmed(&mut self, addr: Multiaddr) {
         let loopback_only = addresses::loopback_only(self.swarm.listeners());
-        if !addresses::advertised(&addr, loopback_only) {
+        if !addresses::advertised(&addr, loopback_only, self.tells_private_addresses()) {
             self.swarm.remove_external_address(&addr);
             return;
         }

@@ -1242,6 +1242,10 @@ pub struct NetworkStatus {
     /// Relays holding a reservation for this node.
     #[serde(default)]
     pub relays: Vec<String>,
+    /// Connected relays that refused (or dropped) this node's reservation, not asked again
+    /// while connected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relays_refused: Vec<String>,
     /// Whether this node offers to relay for others now.
     #[serde(default)]
     pub relaying: bool,
