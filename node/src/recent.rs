@@ -34,6 +34,10 @@ pub(crate) struct RecentEvents {
 struct Rings {
     events: Ring,
     listings: Ring,
+    /// The time given to the last event kept: each kept event's time is later than the one
+    /// before, by a millisecond where two came in the same one, so that it names the event (an
+    /// integrator trial saw two events with one SSE id in 25).
+    last: u64,
 }
 
 impl Rings {
@@ -103,6 +107,8 @@ impl RecentEvents {
             return;
         }
         let mut rings = self.kept.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let at = at.max(rings.last.saturating_add(1));
+        rings.last = at;
         rings.of(event).keep(at, event);
     }
 
@@ -223,7 +229,7 @@ mod tests {
         assert_eq!(replay.events.first().map(|(_, e)| e), Some(&offer), "the offer is kept, first");
         assert_eq!(replay.events.len(), MAX_RECENT + 1);
         assert_eq!(replay.missed, 500, "the listings dropped are counted");
-        assert!(replay.events.windows(2).all(|w| w[0].0 <= w[1].0), "in time order");
+        assert!(replay.events.windows(2).all(|w| w[0].0 < w[1].0), "in time order, each time its own");
         assert_eq!(recent.since_at(now).missed, 0, "none announced since then was dropped");
     }
 }

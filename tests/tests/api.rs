@@ -1,6 +1,6 @@
 //! The local API: authentication, malformed requests, and every endpoint.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use haggle_node::{ApiClient, ClientError, NodeEvent};
 use haggle_tests::{TestNode, draft, id_of};
 use serde_json::{Value, json};
@@ -479,6 +479,33 @@ async fn each_event_carries_a_time_to_resume_from() -> Result<()> {
     let again = tokio::task::block_in_place(|| first_naming(&by_header, &chair))
         .expect("the chair's event by the header");
     assert_eq!((again.0.as_str(), again.1, again.2), ("replayed", live_at, data));
+    node.stop().await;
+    Ok(())
+}
+
+/// From an integrator's trial: a resume from before a restart heard nothing, and no word of a
+/// loss; and two events shared one SSE id. A `since` before the node's start is told first,
+/// as a `restarted` event carrying the start; every kept event has an id of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resume_from_before_the_start_is_told_and_event_ids_are_unique() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let node = TestNode::start("solo", dir.path(), vec![]).await?;
+    let (addr, token) = (node.node.api_addr, node.node.cookie()?);
+    let started = node.get("/v1/status").await?["started_at"].as_u64().context("started_at")?;
+    let mut desks = Vec::new();
+    for i in 0..5 {
+        desks.push(id_of(&node.post("/v1/listings", draft(&format!("Oak desk {i}"), "80")).await?));
+    }
+    let events = event_stream(addr, token, Some(1), false);
+    let first = tokio::task::block_in_place(|| events.recv_timeout(std::time::Duration::from_secs(30)))?;
+    assert_eq!((first.0.as_str(), first.2.trim()), ("restarted", started.to_string().as_str()));
+    let mut ids = Vec::new();
+    for desk in &desks {
+        let event = tokio::task::block_in_place(|| first_naming(&events, std::slice::from_ref(desk)))
+            .context("the desk's event")?;
+        ids.push(event.1);
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "each its own id, in order: {ids:?}");
     node.stop().await;
     Ok(())
 }

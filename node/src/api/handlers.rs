@@ -770,10 +770,17 @@ pub(crate) async fn events(
     // losses are (from a trial: a burst of listings left a replay short, unsaid).
     let missed =
         (replay.missed > 0).then(|| Ok(Event::default().event("lagged").data(replay.missed.to_string())));
-    let replayed =
-        tokio_stream::iter(missed.into_iter().chain(replay.events.into_iter().map(move |(ms, event)| {
+    // Asked from before the node started: what it announced before is not kept across a restart,
+    // said as such (an integrator trial's resume after a restart heard nothing, and no word of
+    // a loss).
+    let restarted = since
+        .filter(|since| *since < state.started_at)
+        .map(|_| Ok(Event::default().event("restarted").data(state.started_at.to_string())));
+    let replayed = tokio_stream::iter(restarted.into_iter().chain(missed).chain(
+        replay.events.into_iter().map(move |(ms, event)| {
             Ok(at(ms).event("replayed").json_data(&event).unwrap_or_else(|_| Event::default()))
-        })));
+        }),
+    ));
     let stream = replayed.chain(live);
     // An open stream would hold the server's graceful shutdown until its timeout.
     let stream = futures::StreamExt::take_until(stream, state.shutdown.clone().cancelled_owned());
