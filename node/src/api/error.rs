@@ -14,7 +14,7 @@ pub(crate) struct ApiError(ErrorDetail);
 
 impl ApiError {
     pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError(ErrorDetail { code, message: message.into(), candidates: Vec::new() })
+        ApiError(ErrorDetail { code, message: message.into(), candidates: Vec::new(), existing: None })
     }
 
     /// A failure of this node (a task that panicked, a store that failed).
@@ -53,7 +53,15 @@ impl From<ServiceError> for ApiError {
             }
             _ => Vec::new(),
         };
-        ApiError(ErrorDetail { code, message: e.to_string(), candidates })
+        // What a retried request finds done already (from an integrator's trial: its id was
+        // only in the prose, ten characters of it).
+        let existing = match &e {
+            ServiceError::Conflict(
+                crate::service::Conflict::SameListing { id, .. } | crate::service::Conflict::SameOffer(id),
+            ) => Some(id.to_hex()),
+            _ => None,
+        };
+        ApiError(ErrorDetail { code, message: e.to_string(), candidates, existing })
     }
 }
 
@@ -83,5 +91,16 @@ mod tests {
         let ApiError(detail) = ApiError::from(e);
         assert_eq!(detail.code, ErrorCode::Ambiguous);
         assert_eq!(detail.candidates, vec![a.to_hex(), b.to_hex()]);
+    }
+
+    /// From an integrator's trial: a retried offer whose first answer was lost was refused with
+    /// the open thread's id as ten characters of prose; `existing` names it whole.
+    #[test]
+    fn a_request_done_already_names_what_is_there() {
+        let thread = ObjectId::from_bytes([4; 32]);
+        let ApiError(detail) = ApiError::from(ServiceError::Conflict(Conflict::SameOffer(thread)));
+        assert_eq!((detail.code, detail.existing), (ErrorCode::Conflict, Some(thread.to_hex())));
+        let ApiError(other) = ApiError::from(ServiceError::Conflict(Conflict::StepsMissing(thread)));
+        assert_eq!(other.existing, None);
     }
 }

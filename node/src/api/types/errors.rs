@@ -102,4 +102,9 @@ pub struct ErrorDetail {
     /// For `ambiguous`: the full ids the prefix matches.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<String>,
+    /// For a `conflict` that would do again what is done already (the same listing on offer,
+    /// the same offer open on a listing): the full id of what is there, so a client that
+    /// retried a request it lost the answer to can carry on with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub existing: Option<String>,
 }
