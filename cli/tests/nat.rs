@@ -478,6 +478,12 @@ fn on_a_private_network_a_relay_set_on_holds_the_homes_reservations() {
         connections(&h1, &h2.peer_id).iter().any(|c| c["relayed"] == true).then_some(())
     });
     accept(&h1, &h2, &thread);
+    // The relay says where it is, not "behind a NAT" (from the same trial).
+    wait("the relay to find it is not reachable from the internet", || {
+        (network(&public)["reachability"] == "private").then_some(())
+    });
+    let said = String::from_utf8_lossy(&public.run(&["status"]).stdout).into_owned();
+    assert!(said.contains("it listens on private addresses only"), "{said}");
     drop((h1, h2, public));
     drop(net);
 }

@@ -424,6 +424,7 @@ impl EventLoop {
             external_addrs: self.swarm.external_addresses().map(ToString::to_string).collect(),
             relays: self.reach.relays_held(),
             relays_refused: self.reach.relays_refused(),
+            private_network: addresses::private_network(self.swarm.listeners()),
             relaying: self.relaying(),
             hole_punches: self.reach.hole_punches(),
             delivered: self.service.delivered(),

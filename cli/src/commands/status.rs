@@ -319,6 +319,11 @@ fn reach_lines(n: &NetworkStatus, me: &impl std::fmt::Display) {
         }
         // A relay found and lost, or none known yet: said as it is, not as a path that works
         // (a trial's operator handed out a relayed address no relay served).
+        // From a NAT trial: a relay on a private network read "behind a NAT or firewall".
+        Reachability::Private if n.private_network && n.relaying => (
+            "private",
+            "it listens on private addresses only (a LAN, a VPN, a campus or community network): peers on that network can dial it, and it relays for them; the internet cannot",
+        ),
         Reachability::Private if !n.relays_refused.is_empty() => ("private", &*refused_by(&n.relays_refused)),
         Reachability::Private => (
             "private",

@@ -67,6 +67,14 @@ fn is_ip(addr: &Multiaddr) -> bool {
     }
 }
 
+/// Whether `addrs` (a node's listen addresses) are on a private network alone: none global, and
+/// not loopback alone (a test node). An unspecified address (`0.0.0.0`) is no answer: the
+/// addresses it stands for are listed beside it once bound.
+pub(crate) fn private_network<'a>(addrs: impl IntoIterator<Item = &'a Multiaddr>) -> bool {
+    let bound: Vec<&Multiaddr> = addrs.into_iter().filter(|a| is_ip(a)).collect();
+    !bound.is_empty() && !bound.iter().any(|a| is_global(a)) && !bound.iter().all(|a| is_loopback(a))
+}
+
 /// Whether every one of `addrs` is a loopback address.
 pub(crate) fn loopback_only<'a>(addrs: impl IntoIterator<Item = &'a Multiaddr>) -> bool {
     addrs.into_iter().all(is_loopback)
@@ -146,6 +154,10 @@ mod tests {
         assert!(
             !advertised(&lo, only_lo, true) && !advertised(&addr("/ip4/0.0.0.0/tcp/7400"), only_lo, true)
         );
+        // A node on a private network alone (a campus's relay), not one with a public address or
+        // a test node on loopback.
+        assert!(private_network([&lan, &lo]));
+        assert!(!private_network([&lan, &public]) && !private_network([&lo]));
     }
 
     #[test]

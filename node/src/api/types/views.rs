@@ -1246,6 +1246,11 @@ pub struct NetworkStatus {
     /// while connected.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub relays_refused: Vec<String>,
+    /// Every address the node listens on is private (none global, and not loopback alone): it
+    /// is on a LAN, a VPN, a campus or community network, where its peers may dial it while the
+    /// internet cannot.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub private_network: bool,
     /// Whether this node offers to relay for others now.
     #[serde(default)]
     pub relaying: bool,
