@@ -57,7 +57,9 @@ impl From<ServiceError> for ApiError {
         // only in the prose, ten characters of it).
         let existing = match &e {
             ServiceError::Conflict(
-                crate::service::Conflict::SameListing { id, .. } | crate::service::Conflict::SameOffer(id),
+                crate::service::Conflict::SameListing { id, .. }
+                | crate::service::Conflict::SameOffer(id)
+                | crate::service::Conflict::SameRequest { request: id, .. },
             ) => Some(id.to_hex()),
             _ => None,
         };

@@ -81,6 +81,20 @@ impl Service {
         if lacks_steps(&self.store, &deal, &state, &steps)? {
             return Err(Conflict::StepsMissing(id).into());
         }
+        // The request in force asked again, unchanged (a retried command): nothing to sign.
+        if let Step::PaymentRequest(method) = &step
+            && state.payment.as_ref().is_some_and(|(m, _)| m == method)
+        {
+            let asked = steps
+                .iter()
+                .filter_map(|o| haggle_storage::signed_step(&deal, o).map(|s| (o.id(), s)))
+                .filter(|(_, s)| matches!(&s.step, Step::PaymentRequest(m) if m == method))
+                .max_by_key(|(_, s)| (s.at, s.tie))
+                .map(|(id, _)| id);
+            if let Some(request) = asked {
+                return Err(Conflict::SameRequest { deal: id, request }.into());
+            }
+        }
         if let Step::Paid { request, .. } = &mut step {
             // The payment names the request it pays: the seller's latest (allowed: not paid yet).
             let latest = steps

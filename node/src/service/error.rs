@@ -501,6 +501,18 @@ pub enum Conflict {
         .0.fmt_short(), .0.fmt_short()
     )]
     StepsMissing(ObjectId),
+    /// A payment request the same as the one in force on the deal (a command run twice): it would
+    /// sign a step that changes nothing (an integrator's retry signed two).
+    #[error(
+        "you asked for this payment already, with the same details (request {}): nothing would change. It goes to the buyer's node by itself (haggle deal {} shows whether it was delivered); to change the details, send the new ones",
+        .request.fmt_short(), .deal.fmt_short()
+    )]
+    SameRequest {
+        /// The deal.
+        deal: ObjectId,
+        /// The request in force (its step's id).
+        request: ObjectId,
+    },
     /// An offer the owner already has open on the listing, with the same terms.
     #[error(
         "you have an open offer with these terms on this listing already: thread {} (haggle show {} to see it; withdraw it first to send it again)",
@@ -1235,6 +1247,7 @@ impl Conflict {
             | Conflict::Booking(..)
             | Conflict::BookingAccept { .. }
             | Conflict::SameOffer(_)
+            | Conflict::SameRequest { .. }
             | Conflict::SamePledge { .. }
             | Conflict::SameListing { .. }
             | Conflict::StepsMissing(_)

@@ -2496,6 +2496,36 @@ fn a_seller_calls_off_alone_a_deal_left_unpaid_three_days_after_its_payment_requ
     assert!(late.contains("cancelled"), "{late}");
 }
 
+/// From an integrator's trial: a payment request sent twice, unchanged (a retry), signed two
+/// steps. The second is refused, naming the request in force; changed details are a new one.
+#[test]
+fn the_payment_request_in_force_asked_again_unchanged_is_refused() {
+    use crate::api::types::StepRequest;
+    let (seller, _sd) = service(11);
+    let (buyer, _bd) = service(12);
+    let (_, deal) = chairs_deal(&seller, &buyer, 1, 1);
+    let hex = deal.to_hex();
+    let iban = |details: &str| StepRequest::PaymentRequest {
+        method: "iban".into(),
+        details: Some(details.into()),
+        reference: None,
+    };
+    let asked = seller.deal_step_request(&hex, iban("BE71 0961 2345 6769")).expect("asked");
+    let again = seller.deal_step_request(&hex, iban("BE71 0961 2345 6769")).expect_err("the same");
+    match &again {
+        ServiceError::Conflict(Conflict::SameRequest { request, .. }) => {
+            assert_eq!(*request, asked.object.id())
+        }
+        other => panic!("{other}"),
+    }
+    assert!(again.to_string().contains("you asked for this payment already"), "{again}");
+    let steps = seller.deal_view(&hex).expect("the deal").timeline.len();
+    assert_eq!(steps, 1, "one request signed");
+    seller
+        .deal_step_request(&hex, iban("GB82 WEST 1234 5698 7654 32"))
+        .expect("new details are a new request");
+}
+
 /// A buyer who says it paid when no money came would hold the deal for good: the seller disputes
 /// the payment, and seven days later its cancel calls the deal off alone (before them, it is only
 /// asked); the quantity comes back, and the buyer's node folds it the same.
