@@ -28,7 +28,7 @@
 //!
 //! **A payment that never came.** A buyer who says it paid when it did not would hold the deal,
 //! and the listing's quantity or nights, for good. The seller disputes the payment; once
-//! [`PAYMENT_DISPUTE_WAIT`] has passed since its first dispute dated after the buyer's latest
+//! [`PAYMENT_DISPUTE_WAIT`] has passed since its first dispute dated after the buyer's first
 //! `paid`, with nothing handed over and nothing received, the seller's node may sign the
 //! cancellation that stands alone by the rule above (it is past the request's days too). The
 //! fold is the same rule, so nodes that know nothing of the wait agree on it; the wait is the
@@ -422,7 +422,30 @@ impl DealState {
     /// Whether a cancellation of the seller's stands alone: see the module's notes. Read from the
     /// seller's own steps and the deal only, so no step of the buyer's undoes it.
     pub fn called_off_unpaid(&self) -> bool {
-        self.seller_cancels.iter().any(|at| self.lapse_at(*at).is_some_and(|by| *at >= by))
+        self.seller_cancels.iter().any(|at| self.cancel_stands_alone(*at))
+    }
+
+    /// Whether a cancellation of the seller's dated `at` stands alone by the fold's rule (see the
+    /// module's notes), whatever the buyer said: a seller's node signs one only when
+    /// [`Self::may_call_off`] allows it, since it cannot be taken back.
+    pub fn cancel_stands_alone(&self, at: Timestamp) -> bool {
+        self.lapse_at(at).is_some_and(|by| at >= by)
+    }
+
+    /// Whether the seller called the deal off alone after disputing the payment the buyer said it
+    /// made: a cancellation that stands alone, dated at least [`PAYMENT_DISPUTE_WAIT`] after a
+    /// dispute of the seller's that counts against the buyer's first `paid` (see
+    /// [`Self::disputed_payment_until`]). Otherwise a call-off alone is one of a deal left unpaid.
+    pub fn called_off_disputed(&self) -> bool {
+        let Some(from) = self.firsts.paid.map(|p| p.saturating_sub(crate::limits::MAX_CLOCK_SKEW)) else {
+            return false;
+        };
+        self.seller_cancels.iter().any(|c| {
+            self.cancel_stands_alone(*c)
+                && self.disputes.iter().any(|(by, _, d)| {
+                    *by == Role::Seller && *d >= from && *c >= d.saturating_add(PAYMENT_DISPUTE_WAIT)
+                })
+        })
     }
 
     /// Whether the seller may call the deal off alone now, with a cancellation signed at `now`:
@@ -440,15 +463,18 @@ impl DealState {
     }
 
     /// Until when a payment the seller disputed may still come before the seller may call the
-    /// deal off alone: [`PAYMENT_DISPUTE_WAIT`] from the seller's first dispute dated at or after
-    /// the buyer's latest `paid`, while nothing was handed over or received and the request in
-    /// force is not in cash; `None` otherwise.
+    /// deal off alone: [`PAYMENT_DISPUTE_WAIT`] from the seller's first dispute dated no earlier
+    /// than the buyer's first `paid` (less [`crate::limits::MAX_CLOCK_SKEW`]), while nothing was
+    /// handed over or received and the request in force is not in cash; `None` otherwise.
     pub fn disputed_payment_until(&self) -> Option<Timestamp> {
-        let (_, paid_at) = self.paid.as_ref()?;
+        // From the first `paid`, less the clock tolerance: a buyer whose node signs `paid` again
+        // (no honest node does) does not start the days again, nor does one dated a few minutes
+        // ahead make a prompt dispute not count (a review).
+        let from = self.firsts.paid?.saturating_sub(crate::limits::MAX_CLOCK_SKEW);
         if self.stage().is_final() || self.received.is_some() || self.shipped.is_some() || self.in_cash() {
             return None;
         }
-        let disputed = self.disputes.iter().find(|(by, _, at)| *by == Role::Seller && at >= paid_at)?;
+        let disputed = self.disputes.iter().find(|(by, _, at)| *by == Role::Seller && *at >= from)?;
         Some(disputed.2.saturating_add(PAYMENT_DISPUTE_WAIT))
     }
 
@@ -974,11 +1000,26 @@ mod tests {
         let cash_paid = SignedStep { step: paid(1, None), ..said_paid.clone() };
         let state = DealState::fold(made, [&cash, &cash_paid, &disputed]);
         assert!(!state.may_call_off(at(30)) && state.disputed_payment_until().is_none());
-        // The buyer's later `paid` (a second transfer) waits for a dispute of its own.
+        // A second `paid` (no honest node signs one) does not start the days again.
         let again = step(Role::Buyer, paid(1, Some("sent again")), 6, 9);
         let state = DealState::fold(made, [&asked, &said_paid, &disputed, &again]);
-        assert_eq!(state.disputed_payment_until(), None);
-        assert!(!state.may_call_off(at(30)));
+        assert_eq!(state.disputed_payment_until(), Some(at(11)));
+        // A `paid` dated a minute after a prompt dispute (the buyer's clock ahead) still counts
+        // the dispute.
+        let ahead = SignedStep { at: Timestamp::from_millis(at(4).0 + 60_000), ..said_paid.clone() };
+        assert_eq!(DealState::fold(made, [&asked, &ahead, &disputed]).disputed_payment_until(), Some(at(11)));
+        // Called off so, the call-off says why; one of a deal left unpaid whose `paid` crossed
+        // it does not.
+        let state = DealState::fold(made, [&asked, &said_paid, &disputed, &off]);
+        assert!(state.called_off_disputed());
+        let crossed = step(Role::Buyer, paid(1, None), 5, 10);
+        let lapsed = step(Role::Seller, Step::Cancel, 4, 11);
+        let state = DealState::fold(made, [&asked, &lapsed, &crossed]);
+        assert!(state.called_off_unpaid() && !state.called_off_disputed());
+        // Past the request's days but not the dispute's, a cancel of the seller's would stand
+        // alone by the fold: its node must not sign it (see `may_call_off`).
+        let state = DealState::fold(made, [&asked, &said_paid, &disputed]);
+        assert!(state.cancel_stands_alone(at(5)) && !state.may_call_off(at(5)));
     }
 
     #[test]

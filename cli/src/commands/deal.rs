@@ -419,7 +419,8 @@ pub fn print(api: &haggle_node::ApiClient, d: &DealView) {
 
 /// Why the seller alone called off a deal, said of `d`, cancelled so: the buyer had not said it
 /// paid in time, or the payment it said it made had not come in the days after the seller's
-/// dispute (its `paid` then stands, void, in the timeline).
+/// dispute (`called_off_disputed`, the node's reading: a `paid` that crossed a call-off of a
+/// deal left unpaid is no dispute).
 pub fn called_off_alone(d: &DealView) -> String {
     let (seller, buyer) = parties(d);
     let (who, it) = if d.you_are.as_deref() == Some("seller") {
@@ -427,7 +428,7 @@ pub fn called_off_alone(d: &DealView) -> String {
     } else {
         (&*format!("the {seller}"), "it")
     };
-    if d.timeline.iter().any(|s| s.step == "paid") {
+    if d.called_off_disputed {
         format!(
             "called off by {who} alone: the payment the {buyer} said it made had not come {} after {it} disputed it",
             dispute_wait()
@@ -837,6 +838,7 @@ pub(crate) fn sample_deal(stage: &str, cancel_asked_by: Option<Party>) -> DealVi
         pay_by: None,
         payment_disputed_until: None,
         called_off_unpaid: false,
+        called_off_disputed: false,
         received_unpaid: false,
         steps_missing: false,
         timeline: Vec::new(),
@@ -1100,9 +1102,15 @@ mod tests {
         let off = DealView {
             you_are: Some("buyer".into()),
             called_off_unpaid: true,
+            called_off_disputed: true,
             timeline: vec![paid_step],
             ..deal("cancelled", None)
         };
+        // A `paid` that crossed a call-off of a deal left unpaid is no dispute (a review).
+        let crossed = DealView { called_off_disputed: false, ..off.clone() };
+        assert!(
+            called_off_alone(&crossed).ends_with("had not said it paid within 3 days of the payment request")
+        );
         assert_eq!(
             called_off_alone(&off),
             "called off by the seller alone: the payment the buyer said it made had not come 7 days after it disputed it"

@@ -59,6 +59,26 @@ impl Service {
         // whole calendar and never paid).
         let lone =
             role == Role::Seller && matches!(step, Step::Cancel) && state.may_call_off(Timestamp::now());
+        // Past the request's days, a cancel of the seller's stands alone by the fold, whatever the
+        // buyer said, and cannot be taken back: signed only where the seller may call the deal
+        // off alone (a review: a seller whose buyer had said it paid called the deal off at once
+        // with a cancel meant as a request). A second's margin for the signing time, which is now
+        // or a moment later.
+        let margin = Timestamp::now().saturating_add(std::time::Duration::from_secs(1));
+        if role == Role::Seller
+            && matches!(step, Step::Cancel)
+            && state.cancel_buyer.is_none()
+            && state.cancel_stands_alone(margin)
+            && !lone
+            && !state.stage().is_final()
+        {
+            return Err(Conflict::CancelWouldCallOff {
+                deal: id,
+                disputed_until: state.disputed_payment_until(),
+                received: state.received.is_some(),
+            }
+            .into());
+        }
         if let Err(why) = state.allows(role, &step)
             && !(lone && why == haggle_protocol::NotAllowed::CancelAsked)
         {

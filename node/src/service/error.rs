@@ -501,6 +501,17 @@ pub enum Conflict {
         .0.fmt_short(), .0.fmt_short()
     )]
     StepsMissing(ObjectId),
+    /// A cancel of the seller's that would call the deal off alone (past the payment request's
+    /// days) while the buyer has said it paid (or received): kept for a payment that never came.
+    #[error("{}", cancel_would_call_off(*deal, *disputed_until, *received))]
+    CancelWouldCallOff {
+        /// The deal.
+        deal: ObjectId,
+        /// Until when a payment the seller disputed may still come, if it disputed one.
+        disputed_until: Option<haggle_protocol::Timestamp>,
+        /// The buyer said it received the thing.
+        received: bool,
+    },
     /// A payment request the same as the one in force on the deal (a command run twice): it would
     /// sign a step that changes nothing (an integrator's retry signed two).
     #[error(
@@ -1124,6 +1135,33 @@ impl ServiceError {
     }
 }
 
+/// What a seller is told whose cancel would call off alone a deal the buyer said it paid.
+fn cancel_would_call_off(
+    deal: ObjectId,
+    disputed_until: Option<haggle_protocol::Timestamp>,
+    received: bool,
+) -> String {
+    let id = deal.fmt_short();
+    let together = format!(
+        "to call it off together, ask the buyer to cancel (haggle message {id} \"...\"): your cancel then agrees to theirs"
+    );
+    if received {
+        return format!(
+            "the buyer said it received the thing, so a cancel of yours cannot stand alone on deal {id}; {together}"
+        );
+    }
+    let days = haggle_protocol::lifecycle::PAYMENT_DISPUTE_WAIT.as_secs() / 86_400;
+    match disputed_until {
+        Some(until) => format!(
+            "the buyer said it paid, and you disputed it: you may call deal {id} off alone from {} (UTC), {days} days after your dispute, if the payment has not come; {together}",
+            haggle_protocol::calendar::Date(haggle_protocol::calendar::day_of(until))
+        ),
+        None => format!(
+            "the buyer said it paid, so a cancel of yours would call deal {id} off on its own, which is kept for a payment that never came: if none came, say so (haggle dispute {id} \"no payment has come\"), and you may call it off alone {days} days later; {together}"
+        ),
+    }
+}
+
 /// Names as people list them: `price`, `price and title`, `price, title and pictures`.
 pub fn in_words<S: AsRef<str>>(names: &[S]) -> String {
     match names {
@@ -1239,6 +1277,7 @@ impl Conflict {
                 ErrorCode::ListingChanged
             }
             Conflict::Step { .. }
+            | Conflict::CancelWouldCallOff { .. }
             | Conflict::NotRateable { .. }
             | Conflict::StayAhead { .. }
             | Conflict::NothingToPay { .. } => ErrorCode::NotYourTurn,

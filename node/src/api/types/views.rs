@@ -831,6 +831,10 @@ pub struct DealView {
     /// the seller disputed it (the timeline's `paid` is then `void`).
     #[serde(default)]
     pub called_off_unpaid: bool,
+    /// Of `called_off_unpaid`: the seller called it off after disputing the payment the buyer
+    /// said it made (seven days after its dispute), not for a payment never said.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub called_off_disputed: bool,
     /// The buyer said it received the thing before its node had the seller's payment request
     /// (which travelled apart, and came later): the deal stands at `shipped` until the buyer
     /// says it paid.

@@ -2496,6 +2496,52 @@ fn a_seller_calls_off_alone_a_deal_left_unpaid_three_days_after_its_payment_requ
     assert!(late.contains("cancelled"), "{late}");
 }
 
+/// From a review: past the payment request's three days, a cancel of the seller's stands alone
+/// by the fold, whatever the buyer said; a seller whose buyer had said it paid called the deal
+/// off at once with a cancel meant as a request. The seller's node refuses it, saying what to do
+/// (dispute the payment, then seven days; or ask the buyer to cancel), and signs it once the
+/// seven days after its dispute are over.
+#[test]
+fn a_seller_cannot_call_off_alone_a_deal_the_buyer_said_it_paid() {
+    use crate::api::types::StepRequest;
+    use haggle_protocol::fixtures::{key, sign_at};
+    use haggle_protocol::lifecycle::{DealStep, Step};
+    let (seller, _sd) = service(13);
+    let (buyer, _bd) = service(14);
+    let (id, deal) = chairs_deal(&seller, &buyer, 1, 1);
+    let hex = deal.to_hex();
+    let iban = StepRequest::PaymentRequest {
+        method: "iban".into(),
+        details: Some("BE71 0961 2345 6769".into()),
+        reference: None,
+    };
+    let asked = seller.deal_step_request(&hex, iban).expect("asked");
+    buyer.receive(asked.object.bytes(), Via::Direct);
+    let paid =
+        buyer.deal_step_request(&hex, StepRequest::Paid { reference: Some("sent".into()) }).expect("paid");
+    seller.receive(paid.object.bytes(), Via::Direct);
+    // Four days on, a cancel of the seller's would stand alone by the fold: the node's rule.
+    let record = seller.store.deal(&deal).expect("read").expect("the deal");
+    let state = seller.store.deal_state(&record).expect("state");
+    let fourth_day = Timestamp::now().saturating_add(Duration::from_secs(4 * 24 * 3_600));
+    assert!(state.cancel_stands_alone(fourth_day) && !state.may_call_off(fourth_day));
+    // Signed then (ahead here) by a node without the rule, it would have called the deal off:
+    // the fold is the same everywhere, hence the rule.
+    let ahead =
+        sign_at(&key(13), Body::Step(DealStep { deal, to: buyer.me(), step: Step::Cancel }), fourth_day);
+    let mut steps = seller.store.deal_steps(&deal).expect("steps");
+    steps.push(ahead.into_inner());
+    let folded = haggle_protocol::DealState::fold(
+        record.made_at(),
+        steps.iter().filter_map(|o| haggle_storage::signed_step(&record, o)).collect::<Vec<_>>().iter(),
+    );
+    assert_eq!(folded.stage(), haggle_protocol::Stage::Cancelled);
+    // What the seller is told instead.
+    let refused = Conflict::CancelWouldCallOff { deal, disputed_until: None, received: false }.to_string();
+    assert!(refused.contains("haggle dispute") && refused.contains("ask the buyer to cancel"), "{refused}");
+    assert_eq!(seller.listing_view(&id).expect("view").quantity, 0, "nothing given back");
+}
+
 /// From an integrator's trial: a payment request sent twice, unchanged (a retry), signed two
 /// steps. The second is refused, naming the request in force; changed details are a new one.
 #[test]
@@ -2566,6 +2612,7 @@ fn a_seller_calls_off_alone_a_payment_it_disputed_that_did_not_come_in_seven_day
     let view = seller.deal_view(&hex).expect("the deal");
     assert_eq!((view.stage.as_str(), view.cancel_asked_by), ("paid", Some(Party::Me)));
     assert_eq!(seller.listing_view(&id).expect("view").quantity, 0);
+    assert!(!view.called_off_disputed);
 
     // Eight days on, the seller's cancel (signed ahead here, as its node would sign it then)
     // calls the deal off alone, and the chair is back; the buyer's node folds it the same.
@@ -2576,6 +2623,7 @@ fn a_seller_calls_off_alone_a_payment_it_disputed_that_did_not_come_in_seven_day
     seller.after_step(deal, &mut then).expect("settled");
     let view = seller.deal_view(&hex).expect("the deal");
     assert_eq!((view.stage.as_str(), view.called_off_unpaid, view.may_rate), ("cancelled", true, true));
+    assert!(view.called_off_disputed, "called off after the dispute");
     assert!(view.timeline.iter().any(|s| s.step == "paid" && s.void), "the payment said does not count");
     assert_eq!(seller.listing_view(&id).expect("view").quantity, 1, "the chair is back");
     buyer.ingest_own(&off).expect("stored");
