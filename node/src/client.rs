@@ -84,7 +84,7 @@ pub enum ClientError {
     /// The node took the connection but did not answer in time.
     #[error(
         "the node at {url} took the connection but did not answer within {secs} s: {}it may be hung or overloaded (its log says more; stopping it with Ctrl-C and starting it again may help){}",
-        if *writes { "it may still be computing the proof of work of what you asked (haggle status says so while it does; minutes for a long listing on a slow machine), or " } else { "" },
+        if *writes { "if what you asked needs a proof of work (a listing, an offer, a bid, a rating), it may still be computing it (haggle status says so while it does; minutes for a long listing on a slow machine), or " } else { "" },
         if *writes { MAY_BE_DONE } else { "" }
     )]
     NoAnswer {

@@ -450,19 +450,9 @@ impl Store {
             }
         }
         let indexed = self.index.num_docs();
-        if searchable < indexed {
-            // Others' listings from the last moments before the crash (sync brings them back);
-            // the owner's own are flushed before a command says they are stored. Many more
-            // suggests a damaged database, which the rebuild would hide (a small-machine trial
-            // truncated the database's file and was told only of a crash).
-            tracing::warn!(
-                searchable,
-                indexed,
-                "the search index held {} listings the database no longer does: after a crash, the last moments' listings from peers (sync brings them back); if the node was not killed or the machine did not lose power, the database may be damaged: restore the data dir from a backup (see the operations guide, \"Backups\"). Rebuilding the index",
-                indexed - searchable
-            );
-            self.rebuild_index()?;
-        } else if searchable != indexed {
+        if searchable != indexed {
+            // The index may hold more: others' listings from the last moments before the crash
+            // (sync brings them back), and expired ones not yet swept.
             tracing::warn!(searchable, indexed, "search index out of step after a crash; rebuilding");
             self.rebuild_index()?;
         }

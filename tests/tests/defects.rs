@@ -389,8 +389,9 @@ async fn a_node_told_to_stop_while_mining_gives_up_the_work() -> Result<()> {
 async fn a_publish_whose_client_hung_up_still_goes_out_by_gossip() -> Result<()> {
     use tokio::io::AsyncWriteExt;
     let dirs = [tempfile::tempdir()?, tempfile::tempdir()?];
-    // A's listing takes a moment of work (20 bits), for the client to hang up during it.
-    let slow = haggle_node::NodeConfig { pow_bits: 20, ..haggle_node::NodeConfig::for_tests() };
+    // A's listing takes a second or two of work (24 bits), for the client to hang up during it
+    // (at 20 bits the work could end before the poll below saw it).
+    let slow = haggle_node::NodeConfig { pow_bits: 24, ..haggle_node::NodeConfig::for_tests() };
     let mut a = TestNode::start_with("A", dirs[0].path(), slow).await?;
     let mut b = TestNode::start("B", dirs[1].path(), vec![a.addr()]).await?;
     a.wait_mesh(1).await?;

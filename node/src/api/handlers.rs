@@ -211,14 +211,22 @@ async fn act<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce(&Service) -> Result<(Effect, T), ServiceError> + Send + 'static,
 ) -> Result<(T, Option<GossipState>), ApiError> {
-    let state = state.clone();
-    tokio::spawn(async move {
+    to_the_end(state, move |state| async move {
         let (effect, out) = blocking(&state, work).await?;
         let gossip = apply(&state, effect).await?;
         Ok((out, gossip))
     })
     .await
-    .map_err(ApiError::internal)?
+}
+
+/// Runs `work` in a task of its own, so that it ends as it would have had the client waited
+/// for the answer: a client that hangs up drops only the answer.
+async fn to_the_end<T, F>(state: &AppState, work: impl FnOnce(AppState) -> F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, ApiError>> + Send + 'static,
+{
+    tokio::spawn(work(state.clone())).await.map_err(ApiError::internal)?
 }
 
 /// Runs an action, hands its network work to the event loop, then answers with `view` of it.
@@ -688,8 +696,12 @@ pub(crate) async fn save_search(
     UrlPath(name): UrlPath<String>,
     Body(search): Body<SearchParams>,
 ) -> Answer<SavedView> {
-    let saved = blocking(&state, move |s| s.save_search(&name, search)).await?;
-    state.handle.announce(NodeEvent::SavedSearchChanged { name: saved.name.clone(), deleted: false });
+    let saved = to_the_end(&state, move |state| async move {
+        let saved = blocking(&state, move |s| s.save_search(&name, search)).await?;
+        state.handle.announce(NodeEvent::SavedSearchChanged { name: saved.name.clone(), deleted: false });
+        Ok(saved)
+    })
+    .await?;
     Ok(Json(saved))
 }
 
@@ -716,8 +728,12 @@ pub(crate) async fn unsave_search(
     UrlPath(name): UrlPath<String>,
     Body(NoFields {}): Body<NoFields>,
 ) -> Answer<SavedView> {
-    let gone = blocking(&state, move |s| s.unsave_search(&name)).await?;
-    state.handle.announce(NodeEvent::SavedSearchChanged { name: gone.name.clone(), deleted: true });
+    let gone = to_the_end(&state, move |state| async move {
+        let gone = blocking(&state, move |s| s.unsave_search(&name)).await?;
+        state.handle.announce(NodeEvent::SavedSearchChanged { name: gone.name.clone(), deleted: true });
+        Ok(gone)
+    })
+    .await?;
     Ok(Json(gone))
 }
 

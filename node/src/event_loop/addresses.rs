@@ -7,7 +7,8 @@
 //! The same rule the other way: this node tells peers (identify, and through it the DHT) only its
 //! global listen addresses; LAN peers find its LAN addresses by mDNS. A node that listens on
 //! loopback alone (a test or development node) advertises its loopback addresses: it has
-//! nothing else to say and nothing to hide.
+//! nothing else to say and nothing to hide. A relay set `on` that listens on private addresses
+//! alone (a campus's or community network's relay) tells those: it has no other to give.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -36,26 +37,36 @@ pub(super) fn is_local(addr: &Multiaddr) -> bool {
 
 /// Whether this node advertises its own listen address `addr` (see the module docs);
 /// `loopback_only` says whether every address it listens on is a loopback one; `private_too`,
-/// whether it tells its private addresses as well (a relay set `on`, see [`advertise`]).
+/// whether it tells its private addresses as well (a relay set `on` on a private network, see
+/// [`advertise`]), link-local ones never.
 pub(crate) fn advertised(addr: &Multiaddr, loopback_only: bool, private_too: bool) -> bool {
     is_global(addr)
         || (loopback_only && is_loopback(addr))
-        || (private_too && is_ip(addr) && !is_loopback(addr))
+        || (private_too && is_ip(addr) && !is_loopback(addr) && !is_link_local(addr))
 }
 
 /// Tells peers about the listen address `addr` (adds it as an external address, which identify
-/// sends) if it is one this node advertises, given all it listens on. A relay set `on` tells its
+/// sends) if it is one this node advertises, given all it listens on. A relay set `on` on a
+/// private network (every address it listens on private: a campus's, a community's) tells its
 /// private addresses too: a relay's reservations carry the addresses it tells, and one with none
-/// grants reservations no one can use (a trial's relay on a private network, a campus's or a
-/// community's, refused every home's). Peers on the internet drop private addresses they are
-/// told ([`keep`]), so they go no further.
+/// grants reservations no one can use (a trial's relay there refused every home's). A relay with
+/// a public address keeps its private ones to itself, as every node does.
 pub(crate) fn advertise(
     swarm: &mut libp2p::Swarm<crate::behaviour::Behaviour>,
     addr: Multiaddr,
-    private_too: bool,
+    relay_on: bool,
 ) {
+    let private_too = relay_on && private_network(swarm.listeners());
     if advertised(&addr, loopback_only(swarm.listeners()), private_too) {
         swarm.add_external_address(addr);
+    }
+}
+
+fn is_link_local(addr: &Multiaddr) -> bool {
+    match addr.iter().next() {
+        Some(Protocol::Ip4(ip)) => ip.is_link_local(),
+        Some(Protocol::Ip6(ip)) => is_link_local_v6(ip),
+        _ => false,
     }
 }
 

@@ -266,10 +266,16 @@ impl EventLoop {
         }
     }
 
-    /// Whether this node tells peers its private addresses too: a relay set `on` (see
-    /// [`addresses::advertise`]).
+    /// Whether this node is a relay set `on`, which tells peers its private addresses too when
+    /// it is on a private network (see [`addresses::advertise`]).
     pub(super) fn tells_private_addresses(&self) -> bool {
         self.reach.mode == RelayMode::On
+    }
+
+    /// Whether an address confirmed as ours that is private is kept: a relay set `on` on a
+    /// private network (see [`addresses::advertise`]).
+    fn keeps_private_addresses(&self) -> bool {
+        self.tells_private_addresses() && addresses::private_network(self.swarm.listeners())
     }
 
     /// Whether this node offers to relay for others now (in `auto` mode: while public).
@@ -443,7 +449,7 @@ impl EventLoop {
     /// or a relay reached over the LAN) is not kept unless the node listens on loopback alone.
     pub(super) fn on_external_confirmed(&mut self, addr: Multiaddr) {
         let loopback_only = addresses::loopback_only(self.swarm.listeners());
-        if !addresses::advertised(&addr, loopback_only, self.tells_private_addresses()) {
+        if !addresses::advertised(&addr, loopback_only, self.keeps_private_addresses()) {
             self.swarm.remove_external_address(&addr);
             return;
         }

@@ -614,12 +614,20 @@ impl Service {
         let envelope = Envelope { created_at: now, ..Envelope::new(self.me(), body) };
         let kind = envelope.body.kind();
         let started = std::time::Instant::now();
+        // Counted while it runs, and no longer however it ends (a panic included).
+        struct Working<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Working<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         self.working.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let working = Working(&self.working);
         // A node told to stop gives up the work (minutes on a slow machine) rather than finish it
         // and store what no one waits for any more.
         let signed =
             envelope.sign_with_work_until(&self.key, now, self.policy.pow_bits, &|| self.halt.stopping());
-        self.working.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        drop(working);
         let took = started.elapsed();
         if took >= std::time::Duration::from_secs(2) {
             tracing::info!(kind = kind.as_str(), secs = took.as_secs_f64(), "proof of work done");

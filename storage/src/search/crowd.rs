@@ -50,21 +50,48 @@ pub(super) fn seller_tag(key: &haggle_protocol::PublicKey) -> u64 {
     u64::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]])
 }
 
-/// Reads hits' seller tags, keeping the column of the segment read last.
+/// The page at `offset` of `limit` hits cut from `ranked` (the search's best, at least
+/// [`WINDOW`] of them or all there are), its first [`WINDOW`] crowded: only those have their
+/// seller tags read.
+pub(super) fn crowd_page<S>(
+    searcher: &Searcher,
+    mut ranked: Vec<(S, DocAddress)>,
+    offset: usize,
+    limit: usize,
+) -> Result<Vec<(S, DocAddress)>, SearchError> {
+    let rest = ranked.split_off(ranked.len().min(WINDOW));
+    let mut tags = SellerTags::default();
+    let tagged = ranked
+        .into_iter()
+        .map(|(score, address)| Ok((tags.read(searcher, address)?, score, address)))
+        .collect::<Result<Vec<_>, SearchError>>()?;
+    Ok(crowd(tagged, |(tag, _, _)| *tag)
+        .into_iter()
+        .map(|(_, score, address)| (score, address))
+        .chain(rest)
+        .skip(offset)
+        .take(limit)
+        .collect())
+}
+
+/// Reads hits' seller tags, keeping each segment's column once opened (hits in score order go
+/// from segment to segment).
 #[derive(Default)]
-pub(super) struct SellerTags {
-    segment: Option<(u32, Column<u64>)>,
+struct SellerTags {
+    columns: std::collections::HashMap<u32, Column<u64>>,
 }
 
 impl SellerTags {
     /// The seller tag of the document at `address`.
-    pub(super) fn read(&mut self, searcher: &Searcher, address: DocAddress) -> Result<u64, SearchError> {
-        if self.segment.as_ref().is_none_or(|(ord, _)| *ord != address.segment_ord) {
-            let reader = searcher.segment_reader(address.segment_ord);
-            let column = reader.fast_fields().u64(SELLER_TAG_FIELD).map_err(super::index_err)?;
-            self.segment = Some((address.segment_ord, column));
-        }
-        Ok(self.segment.as_ref().and_then(|(_, column)| column.first(address.doc_id)).unwrap_or(0))
+    fn read(&mut self, searcher: &Searcher, address: DocAddress) -> Result<u64, SearchError> {
+        let column = match self.columns.entry(address.segment_ord) {
+            std::collections::hash_map::Entry::Occupied(column) => column.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                let reader = searcher.segment_reader(address.segment_ord);
+                slot.insert(reader.fast_fields().u64(SELLER_TAG_FIELD).map_err(super::index_err)?)
+            }
+        };
+        Ok(column.first(address.doc_id).unwrap_or(0))
     }
 }
 

@@ -16,7 +16,10 @@ impl SearchIndex {
         // The default order crowds one seller's many matches among the best (see `crowd`): the
         // best window is collected whatever the page, and the page cut from it. An order asked
         // by price, date, distance or end is kept as asked.
-        let crowded = matches!(q.sort, Sort::Relevance | Sort::Reputation) && q.seller.is_none();
+        // A page wholly past the window is cut as before (its order is the search's).
+        let crowded = matches!(q.sort, Sort::Relevance | Sort::Reputation)
+            && q.seller.is_none()
+            && q.offset < super::crowd::WINDOW;
         let top = if crowded {
             TopDocs::with_limit((q.offset + q.limit).max(super::crowd::WINDOW))
         } else {
@@ -62,21 +65,7 @@ impl SearchIndex {
                 (total, docs.into_iter().map(|(_, a)| (None, a)).collect())
             }
         };
-        let page = if crowded {
-            let mut tags = super::crowd::SellerTags::default();
-            let tagged = page
-                .into_iter()
-                .map(|(score, address)| Ok((tags.read(&searcher, address)?, score, address)))
-                .collect::<Result<Vec<_>, SearchError>>()?;
-            super::crowd::crowd(tagged, |(tag, _, _)| *tag)
-                .into_iter()
-                .skip(q.offset)
-                .take(q.limit)
-                .map(|(_, score, address)| (score, address))
-                .collect()
-        } else {
-            page
-        };
+        let page = if crowded { super::crowd::crowd_page(&searcher, page, q.offset, q.limit)? } else { page };
         let mut ids = IdReader::default();
         let mut hits = Vec::with_capacity(page.len());
         for (score, address) in page {
