@@ -91,11 +91,7 @@ pub enum StartError {
     StoreTask(#[source] tokio::task::JoinError),
     /// Opening the database failed inside the database's own code: its files are most likely
     /// damaged (from a trial: a database cut short gave a panic's text and no advice).
-    #[error(
-        "opening the database in {} stopped with an internal error ({source}): its files are most likely damaged (cut short or overwritten). Restore {} from a backup; or move it aside and start the node again with an empty one: your identity.key stays yours and the market comes back by sync, but your threads, deals and unsent messages were only in the database",
-        db.display(),
-        db.display()
-    )]
+    #[error("{}", store_open_failed(db, source))]
     StoreOpenFailed {
         /// The database directory.
         db: PathBuf,
@@ -241,4 +237,26 @@ mod tests {
             "{e}"
         );
     }
+}
+
+/// What a panic while opening the database says: damage, most likely; or, for a thread the
+/// database could not start (a small-machine retrial's address-space limit read "its files are
+/// most likely damaged" of a sound database, with advice that would have lost its deals), the
+/// process's limits.
+fn store_open_failed(db: &std::path::Path, source: &tokio::task::JoinError) -> String {
+    let said = source.to_string();
+    let no_thread = ["WouldBlock", "os error 11", "Resource temporarily unavailable", "failed to spawn"]
+        .iter()
+        .any(|s| said.contains(s));
+    if no_thread {
+        return format!(
+            "opening the database in {} stopped with an internal error ({said}): the database could not start a thread, so the process's limits are too low (a node reserves about 2 GiB of address space while it uses far less memory: limit its memory with MemoryMax= or a cgroup rather than ulimit -v or LimitAS=; ulimit -u or TasksMax= of 100 or more). The database's files are not the cause: start the node again without the limit",
+            db.display()
+        );
+    }
+    format!(
+        "opening the database in {} stopped with an internal error ({said}): its files are most likely damaged (cut short or overwritten). Restore {} from a backup; or move it aside and start the node again with an empty one: your identity.key stays yours and the market comes back by sync, but your threads, deals and unsent messages were only in the database",
+        db.display(),
+        db.display()
+    )
 }

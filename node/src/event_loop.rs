@@ -444,6 +444,7 @@ impl EventLoop {
                 agent: self.peers.agent(peer),
                 score: gs.peer_score(peer),
                 rejected: self.peers.rejects(peer),
+                throttled: self.peers.throttled(peer),
                 connections: self.reach.connections(peer),
             })
             .collect()

@@ -260,6 +260,13 @@ async fn a_gossip_flood_is_held_to_the_peers_budget() -> Result<()> {
     // Not banned: an honest relay can burst too.
     let peers = b.get("/v1/peers").await?;
     assert!(peers.to_string().contains(&rogue.id.to_string()), "the flooder is still connected: {peers}");
+    // What was turned away shows beside it (a hostile trial's victim saw nothing of a flood
+    // under the offence line).
+    let throttled = peers["peers"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["peer_id"] == rogue.id.to_string()))
+        .and_then(|p| p["throttled"].as_u64())
+        .unwrap_or(0);
 
     // Honest traffic from A reaches C through B, flood or not.
     let honest = a.post("/v1/listings", draft("Honest bicycle", "90")).await?;
@@ -272,6 +279,7 @@ async fn a_gossip_flood_is_held_to_the_peers_budget() -> Result<()> {
         "{stored} of {published} stored in {elapsed:.1} s, over the budget of {budget}"
     );
     assert!(stored < f64::from(published), "{stored} of {published}");
+    assert!(throttled > 0, "the listings turned away are counted against the flooder: {peers}");
     drop(rogue);
     for node in [a, b, c] {
         node.stop().await;

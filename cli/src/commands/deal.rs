@@ -544,6 +544,10 @@ fn next_step(d: &DealView) -> String {
         (Some(Party::Me), "payment_requested", Some("buyer")) => {
             format!("your step: pay, then say so (haggle paid {id})")
         }
+        // The seller said the payment has not come (a retrial read "hand it over" just above).
+        (Some(Party::Me), "paid", Some("seller")) if d.payment_disputed_until.is_some() => {
+            format!("your step, once the payment has come: {deliver}, then say so (haggle shipped {id})")
+        }
         (Some(Party::Me), "paid", Some("seller")) => {
             format!("your step: {deliver}, then say so (haggle shipped {id})")
         }
@@ -1084,6 +1088,17 @@ mod tests {
             format!(
                 "the seller says your payment has not come (its reason is in the timeline): send it, or show it was sent (haggle message {id} \"...\"); if it has not come in 7 days, the seller may call the deal off alone"
             )
+        );
+        let waiting = DealView {
+            you_are: Some("seller".into()),
+            waiting_on: Some(Party::Me),
+            payment_disputed_until: Some(week),
+            ..deal("paid", None)
+        };
+        assert!(
+            next_step(&waiting).starts_with("your step, once the payment has come: "),
+            "{}",
+            next_step(&waiting)
         );
         let (line, next_col) = disputed("seller", 1);
         assert!(line.contains("7 days have passed: you may call the deal off alone"), "{line}");

@@ -182,9 +182,10 @@ fn print_status(
 /// left (the node stops when a write finds the disk full).
 fn disk_free(free: u64, total: u64) -> String {
     let line = format!("{} of {} on the data dir's file system", output::bytes(free), output::bytes(total));
-    // Under 5% or under 256 MiB: a busy market adds about 1.4 KB a listing, and sled's segments
-    // grow in steps.
-    if free < total / 20 || free < 256 << 20 {
+    // Under 5%, or under 256 MiB of a disk more than half used: a busy market adds about 1.4 KB
+    // a listing, and sled's segments grow in steps (a small disk still empty is not "almost
+    // full", from a retrial).
+    if free < total / 20 || (free < 256 << 20 && free < total / 2) {
         format!("{line}: almost full; free disk space, or the node stops when a write finds the disk full")
     } else {
         line
@@ -301,7 +302,7 @@ pub fn note_clock(cx: &Context<'_>, clock: &ClockView) {
 fn refused_by(relays: &[String]) -> String {
     let names: Vec<String> = relays.iter().map(output::short_peer).collect();
     format!(
-        "behind a NAT or firewall, and no relay holds a reservation for it now: peers cannot dial it; it reaches them. {} refused one (full, relaying for no one, or with no address of its own to give: its log says more); asked again when it reconnects, or of another relay",
+        "behind a NAT or firewall, and no relay holds a reservation for it now: peers cannot dial it; it reaches them. {} refused one (full, relaying for no one, or with no address of its own to give); asked again when it reconnects, or of another relay",
         if names.len() == 1 {
             format!("The relay {}", names[0])
         } else {
@@ -460,11 +461,12 @@ pub fn peers(cx: &Context<'_>) -> Result<()> {
                 p.agent.clone().unwrap_or_default(),
                 p.score.map(|s| format!("{s:.1}")).unwrap_or_default(),
                 p.rejected.to_string(),
+                p.throttled.to_string(),
                 connections(p),
             ]
         })
         .collect();
-    output::table(&["PEER", "AGENT", "SCORE", "REJECTED", "CONNECTION"], &rows);
+    output::table(&["PEER", "AGENT", "SCORE", "REJECTED", "THROTTLED", "CONNECTION"], &rows);
     Ok(())
 }
 
@@ -510,6 +512,7 @@ mod tests {
         );
         assert!(disk_free(4 * gib, 100 * gib).contains("almost full"), "under 5%");
         assert!(disk_free(100 << 20, gib).contains("almost full"), "under 256 MiB");
+        assert!(!disk_free(64 << 20, 64 << 20).contains("almost full"), "a small disk, empty");
         assert!(disk_free(40 * gib, 100 * gib).ends_with("on the data dir's file system"));
     }
 
@@ -529,6 +532,7 @@ mod tests {
             agent: None,
             score: None,
             rejected: 0,
+            throttled: 0,
             connections,
         };
         assert_eq!(connections(&peer(vec![conn(false, "quic")])), "direct quic");

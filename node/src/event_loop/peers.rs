@@ -66,6 +66,10 @@ struct PeerState {
     /// [`crate::wire::identify_version`]): a new run beside older connections means the peer
     /// restarted and those are dead.
     run: Option<u64>,
+    /// Items of work it asked for over its budgets while connected, turned away (an offence
+    /// only far over them): `haggle peers` shows them, so the owner of a node a peer floods
+    /// under the offence line sees who (from a hostile trial, whose victim saw nothing).
+    throttled: u32,
 }
 
 /// An identify counts as a new round (a relay that refused us gets another chance, the address
@@ -203,6 +207,7 @@ impl PeerTable {
                 since: now,
                 used: None,
                 asked: None,
+                throttled: 0,
                 identified: None,
                 run: None,
             });
@@ -346,7 +351,16 @@ impl PeerTable {
             Kind::BlobRequest => &mut budgets.blob_requests,
             Kind::Party => &mut budgets.party,
         };
-        bucket.spend(n, now)
+        let spent = bucket.spend(n, now);
+        if spent != Spend::Allowed {
+            state.throttled = state.throttled.saturating_add(n);
+        }
+        spent
+    }
+
+    /// How many items of work `peer` asked for over its budgets since it connected.
+    pub(super) fn throttled(&self, peer: &PeerId) -> u32 {
+        self.peers.get(peer).map_or(0, |p| p.throttled)
     }
 
     /// Remembers a completed sync, replacing the peer's earlier one.

@@ -629,8 +629,18 @@ impl Service {
             envelope.sign_with_work_until(&self.key, now, self.policy.pow_bits, &|| self.halt.stopping());
         drop(working);
         let took = started.elapsed();
-        if took >= std::time::Duration::from_secs(2) {
-            tracing::info!(kind = kind.as_str(), secs = took.as_secs_f64(), "proof of work done");
+        match &signed {
+            Ok(_) if took >= std::time::Duration::from_secs(2) => {
+                tracing::info!(kind = kind.as_str(), secs = took.as_secs_f64(), "proof of work done");
+            }
+            Err(haggle_protocol::SignError::Stopped) => {
+                tracing::info!(
+                    kind = kind.as_str(),
+                    secs = took.as_secs_f64(),
+                    "proof of work given up: the node stops"
+                );
+            }
+            _ => {}
         }
         Ok(signed?)
     }

@@ -1157,7 +1157,7 @@ fn cancel_would_call_off(
             haggle_protocol::calendar::Date(haggle_protocol::calendar::day_of(until))
         ),
         None => format!(
-            "the buyer said it paid, so a cancel of yours would call deal {id} off on its own, which is kept for a payment that never came: if none came, say so (haggle dispute {id} \"no payment has come\"), and you may call it off alone {days} days later; {together}"
+            "the buyer said it paid, so a cancel of yours would call deal {id} off on its own, which is kept for a payment that never came: if none came, say so (haggle dispute {id} --reason \"no payment has come\"), and you may call it off alone {days} days later; {together}"
         ),
     }
 }

@@ -1111,6 +1111,11 @@ pub struct PeerInfo {
     /// Invalid objects this node rejected from the peer (kept across reconnects, for the 1,024
     /// most recent offenders).
     pub rejected: u32,
+    /// Items of work it asked for over its budgets since it connected (listings by gossip,
+    /// sync requests, negotiation messages, file requests), turned away: a flood under the
+    /// offence line shows here.
+    #[serde(default)]
+    pub throttled: u32,
     /// The open connections to the peer (usually one; two while a relayed connection is being
     /// replaced by a direct one).
     #[serde(default)]
