@@ -220,25 +220,6 @@ pub enum BadAddress {
 #[error("the node has shut down")]
 pub struct NodeGone;
 
-#[cfg(test)]
-mod tests {
-    use super::StartError;
-
-    /// From a crash trial: a data dir on a read-only file system was refused with no advice.
-    #[test]
-    fn a_read_only_data_dir_says_what_to_do() {
-        let e = StartError::DataDir {
-            path: "/mnt/ro/haggle".into(),
-            source: std::io::Error::from(std::io::ErrorKind::ReadOnlyFilesystem),
-        };
-        assert!(
-            e.to_string()
-                .ends_with("choose a --data-dir on a writable one, or check the disk and remount it"),
-            "{e}"
-        );
-    }
-}
-
 /// What a panic while opening the database says: damage, most likely; or, for a thread the
 /// database could not start (a small-machine retrial's address-space limit read "its files are
 /// most likely damaged" of a sound database, with advice that would have lost its deals), the
@@ -259,4 +240,49 @@ fn store_open_failed(db: &std::path::Path, source: &tokio::task::JoinError) -> S
         db.display(),
         db.display()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StartError;
+
+    /// From a crash trial: a data dir on a read-only file system was refused with no advice.
+    #[test]
+    fn a_read_only_data_dir_says_what_to_do() {
+        let e = StartError::DataDir {
+            path: "/mnt/ro/haggle".into(),
+            source: std::io::Error::from(std::io::ErrorKind::ReadOnlyFilesystem),
+        };
+        assert!(
+            e.to_string()
+                .ends_with("choose a --data-dir on a writable one, or check the disk and remount it"),
+            "{e}"
+        );
+    }
+
+    /// From a small-machine retrial: a database that could not start a thread under an
+    /// address-space limit was told it was most likely damaged, with advice that would have lost
+    /// its deals.
+    #[test]
+    fn a_thread_the_database_could_not_start_is_not_damage() {
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+        let panicked = |message: &'static str| {
+            runtime
+                .block_on(
+                    async move { tokio::task::spawn_blocking(move || -> () { panic!("{message}") }).await },
+                )
+                .expect_err("it panicked")
+        };
+        let limits = StartError::StoreOpenFailed {
+            db: "/srv/haggle/db".into(),
+            source: panicked("failed to spawn flusher thread: Os { code: 11, kind: WouldBlock }"),
+        };
+        assert!(limits.to_string().contains("the process's limits are too low"), "{limits}");
+        assert!(!limits.to_string().contains("damaged"), "{limits}");
+        let damage = StartError::StoreOpenFailed {
+            db: "/srv/haggle/db".into(),
+            source: panicked("index out of bounds"),
+        };
+        assert!(damage.to_string().contains("most likely damaged"), "{damage}");
+    }
 }
