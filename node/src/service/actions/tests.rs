@@ -2496,19 +2496,11 @@ fn a_seller_calls_off_alone_a_deal_left_unpaid_three_days_after_its_payment_requ
     assert!(late.contains("cancelled"), "{late}");
 }
 
-/// From a review: past the payment request's three days, a cancel of the seller's stands alone
-/// by the fold, whatever the buyer said; a seller whose buyer had said it paid called the deal
-/// off at once with a cancel meant as a request. The seller's node refuses it, saying what to do
-/// (dispute the payment, then seven days; or ask the buyer to cancel), and signs it once the
-/// seven days after its dispute are over.
-#[test]
-fn a_seller_cannot_call_off_alone_a_deal_the_buyer_said_it_paid() {
+/// A deal for one chair between `seller` and `buyer`: the seller's IBAN payment request, and the
+/// buyer's `paid`, each held by both nodes. Returns the listing and the deal.
+fn said_paid_deal(seller: &Service, buyer: &Service) -> (String, ObjectId) {
     use crate::api::types::StepRequest;
-    use haggle_protocol::fixtures::{key, sign_at};
-    use haggle_protocol::lifecycle::{DealStep, Step};
-    let (seller, _sd) = service(13);
-    let (buyer, _bd) = service(14);
-    let (id, deal) = chairs_deal(&seller, &buyer, 1, 1);
+    let (id, deal) = chairs_deal(seller, buyer, 1, 1);
     let hex = deal.to_hex();
     let iban = StepRequest::PaymentRequest {
         method: "iban".into(),
@@ -2520,6 +2512,20 @@ fn a_seller_cannot_call_off_alone_a_deal_the_buyer_said_it_paid() {
     let paid =
         buyer.deal_step_request(&hex, StepRequest::Paid { reference: Some("sent".into()) }).expect("paid");
     seller.receive(paid.object.bytes(), Via::Direct);
+    (id, deal)
+}
+
+/// From a review: past the payment request's three days, a cancel of the seller's stands alone
+/// by the fold, whatever the buyer said; a seller whose buyer had said it paid called the deal
+/// off at once with a cancel meant as a request. The seller's node refuses it, saying what to do
+/// (dispute the payment, then seven days; or ask the buyer to cancel).
+#[test]
+fn a_seller_cannot_call_off_alone_a_deal_the_buyer_said_it_paid() {
+    use haggle_protocol::fixtures::{key, sign_at};
+    use haggle_protocol::lifecycle::{DealStep, Step};
+    let (seller, _sd) = service(13);
+    let (buyer, _bd) = service(14);
+    let (id, deal) = said_paid_deal(&seller, &buyer);
     // Four days on, a cancel of the seller's would stand alone by the fold: the node's rule.
     let record = seller.store.deal(&deal).expect("read").expect("the deal");
     let state = seller.store.deal_state(&record).expect("state");
@@ -2577,23 +2583,12 @@ fn the_payment_request_in_force_asked_again_unchanged_is_refused() {
 /// asked); the quantity comes back, and the buyer's node folds it the same.
 #[test]
 fn a_seller_calls_off_alone_a_payment_it_disputed_that_did_not_come_in_seven_days() {
-    use crate::api::types::StepRequest;
     use haggle_protocol::fixtures::{key, sign_at};
     use haggle_protocol::lifecycle::{DealStep, Step};
     let (seller, _sd) = service(7);
     let (buyer, _bd) = service(8);
-    let (id, deal) = chairs_deal(&seller, &buyer, 1, 1);
+    let (id, deal) = said_paid_deal(&seller, &buyer);
     let hex = deal.to_hex();
-    let iban = StepRequest::PaymentRequest {
-        method: "iban".into(),
-        details: Some("BE71 0961 2345 6769".into()),
-        reference: None,
-    };
-    let asked = seller.deal_step_request(&hex, iban).expect("asked");
-    buyer.receive(asked.object.bytes(), Via::Direct);
-    let paid =
-        buyer.deal_step_request(&hex, StepRequest::Paid { reference: Some("sent".into()) }).expect("paid");
-    seller.receive(paid.object.bytes(), Via::Direct);
     assert!(
         seller.deal_view(&hex).expect("the deal").payment_disputed_until.is_none(),
         "paid holds the deal"
