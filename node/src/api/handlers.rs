@@ -353,8 +353,9 @@ async fn wait_for_delivery(
 
 pub(crate) async fn status(State(state): State<AppState>) -> Answer<StatusView> {
     let network = state.handle.status().await?;
-    let (store, outbox_pending) = blocking(&state, |s| s.counts()).await?;
-    let disk = fs4::statvfs(state.service.data_dir()).ok();
+    // The file system's room is asked on the blocking pool too (a stalled disk stalls it).
+    let ((store, outbox_pending), disk) =
+        blocking(&state, |s| Ok((s.counts()?, fs4::statvfs(s.data_dir()).ok()))).await?;
     Ok(Json(StatusView {
         peer_id: state.service.me(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
