@@ -624,9 +624,9 @@ impl Service {
         self.working.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let working = Working(&self.working);
         // A node told to stop gives up the work (minutes on a slow machine) rather than finish it
-        // and store what no one waits for any more.
-        let signed =
-            envelope.sign_with_work_until(&self.key, now, self.policy.pow_bits, &|| self.halt.stopping());
+        // and store what no one waits for any more, once its sealed copies had their moment.
+        let signed = envelope
+            .sign_with_work_until(&self.key, now, self.policy.pow_bits, &|| self.halt.gives_up_work());
         drop(working);
         let took = started.elapsed();
         match &signed {

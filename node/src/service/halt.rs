@@ -17,7 +17,15 @@ pub(crate) struct Halt {
     token: Arc<OnceLock<CancellationToken>>,
     /// Why the node stopped, if it did.
     reason: Arc<OnceLock<String>>,
+    /// When a proof of work first found the node stopping (see [`Halt::gives_up_work`]).
+    stop_seen: Arc<OnceLock<std::time::Instant>>,
 }
+
+/// How long a proof of work under way goes on once the node is stopping: the stopping node seals
+/// its queued messages for its peers (for up to 3 s), each sealed copy with the network's work,
+/// which must not be given up (a test's offer, queued just before its node stopped, then never
+/// travelled); a listing a command asked for is given up a little later.
+const WORK_AFTER_STOP: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Halt {
     /// Cancels `token` on the first store failure.
@@ -49,9 +57,13 @@ impl Halt {
         }
     }
 
-    /// Whether the node is stopping (its shutdown token is cancelled, for any reason).
-    pub(crate) fn stopping(&self) -> bool {
-        self.token.get().is_some_and(CancellationToken::is_cancelled)
+    /// Whether a proof of work under way is given up: the node has been stopping (its shutdown
+    /// token cancelled, for any reason) for [`WORK_AFTER_STOP`].
+    pub(crate) fn gives_up_work(&self) -> bool {
+        if !self.token.get().is_some_and(CancellationToken::is_cancelled) {
+            return false;
+        }
+        self.stop_seen.get_or_init(std::time::Instant::now).elapsed() >= WORK_AFTER_STOP
     }
 
     /// Why the node stopped, if a store failure stopped it.
