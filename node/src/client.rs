@@ -155,6 +155,11 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long a command that asks for a change waits: long enough for the proof of work of a
 /// long listing on a slow machine (a small-machine trial's passed 60 s).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// `request`, a command that asks for a change, given [`WRITE_TIMEOUT`].
+fn writing<B>(request: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+    request.config().timeout_global(Some(WRITE_TIMEOUT)).build()
+}
 /// How long `status` waits: the node answers it from memory, so a node that takes longer is
 /// stuck, and status is what a user runs to find out.
 const STATUS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -397,8 +402,7 @@ impl ApiClient {
     /// `DELETE /v1/blocked/{who}`: unblocks the key `who` names.
     pub fn unblock(&self, who: &str) -> Result<BlockChange, ClientError> {
         let url = self.url(&format!("/v1/blocked/{}", segment(who)));
-        let request = self.agent.delete(&url).header("Authorization", self.bearer());
-        let request = request.config().timeout_global(Some(WRITE_TIMEOUT)).build();
+        let request = writing(self.agent.delete(&url).header("Authorization", self.bearer()));
         self.finish(&url, true, request.call())
     }
 
@@ -415,8 +419,7 @@ impl ApiClient {
     /// `DELETE /v1/names/{who}`: takes the name of the key `who` names away.
     pub fn clear_name(&self, who: &str) -> Result<NameChange, ClientError> {
         let url = self.url(&format!("/v1/names/{}", segment(who)));
-        let request = self.agent.delete(&url).header("Authorization", self.bearer());
-        let request = request.config().timeout_global(Some(WRITE_TIMEOUT)).build();
+        let request = writing(self.agent.delete(&url).header("Authorization", self.bearer()));
         self.finish(&url, true, request.call())
     }
 
@@ -428,8 +431,7 @@ impl ApiClient {
     /// `PUT /v1/saved/{name}`: saves `search` under `name`.
     pub fn save_search(&self, name: &str, search: &SearchParams) -> Result<SavedView, ClientError> {
         let url = self.url(&format!("/v1/saved/{}", segment(name)));
-        let request = self.agent.put(&url).header("Authorization", self.bearer());
-        let request = request.config().timeout_global(Some(WRITE_TIMEOUT)).build();
+        let request = writing(self.agent.put(&url).header("Authorization", self.bearer()));
         self.finish(&url, true, request.send_json(search))
     }
 
@@ -443,8 +445,7 @@ impl ApiClient {
     /// `DELETE /v1/saved/{name}`.
     pub fn unsave_search(&self, name: &str) -> Result<SavedView, ClientError> {
         let url = self.url(&format!("/v1/saved/{}", segment(name)));
-        let request = self.agent.delete(&url).header("Authorization", self.bearer());
-        let request = request.config().timeout_global(Some(WRITE_TIMEOUT)).build();
+        let request = writing(self.agent.delete(&url).header("Authorization", self.bearer()));
         self.finish(&url, true, request.call())
     }
 
@@ -476,16 +477,14 @@ impl ApiClient {
     /// A POST of `body` to any endpoint, decoded as `T`.
     pub fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
         let url = self.url(path);
-        let request = self.agent.post(&url).header("Authorization", self.bearer());
-        let request = request.config().timeout_global(Some(WRITE_TIMEOUT)).build();
+        let request = writing(self.agent.post(&url).header("Authorization", self.bearer()));
         self.finish(&url, true, request.send_json(body))
     }
 
     /// A PATCH of `body` to any endpoint, decoded as `T`.
     pub fn patch<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
         let url = self.url(path);
-        let request = self.agent.patch(&url).header("Authorization", self.bearer());
-        let request = request.config().timeout_global(Some(WRITE_TIMEOUT)).build();
+        let request = writing(self.agent.patch(&url).header("Authorization", self.bearer()));
         self.finish(&url, true, request.send_json(body))
     }
 
@@ -496,16 +495,14 @@ impl ApiClient {
         keep_metadata: bool,
     ) -> Result<haggle_protocol::Image, ClientError> {
         let url = self.url(&format!("/v1/images?keep_metadata={keep_metadata}"));
-        let request = self.agent.post(&url).header("Authorization", self.bearer());
-        let request = request.config().timeout_global(Some(WRITE_TIMEOUT)).build();
+        let request = writing(self.agent.post(&url).header("Authorization", self.bearer()));
         self.finish(&url, true, request.send(bytes))
     }
 
     /// `POST /v1/blobs`: stores a file as it is (a preview).
     pub fn upload_blob(&self, bytes: &[u8]) -> Result<haggle_protocol::BlobRef, ClientError> {
         let url = self.url("/v1/blobs");
-        let request = self.agent.post(&url).header("Authorization", self.bearer());
-        let request = request.config().timeout_global(Some(WRITE_TIMEOUT)).build();
+        let request = writing(self.agent.post(&url).header("Authorization", self.bearer()));
         self.finish(&url, true, request.send(bytes))
     }
 

@@ -511,8 +511,8 @@ impl EventLoop {
             ) => {}
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
-                let private_too = self.tells_private_addresses();
-                addresses::advertise(&mut self.swarm, address, private_too);
+                let relay_on = self.relay_set_on();
+                addresses::advertise(&mut self.swarm, address, relay_on);
                 self.update_kad_mode();
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {

@@ -266,16 +266,16 @@ impl EventLoop {
         }
     }
 
-    /// Whether this node is a relay set `on`, which tells peers its private addresses too when
-    /// it is on a private network (see [`addresses::advertise`]).
-    pub(super) fn tells_private_addresses(&self) -> bool {
+    /// Whether this node's relay is set `on` (not `auto`): such a relay tells peers its private
+    /// addresses too when it is on a private network (see [`addresses::advertise`]).
+    pub(super) fn relay_set_on(&self) -> bool {
         self.reach.mode == RelayMode::On
     }
 
     /// Whether an address confirmed as ours that is private is kept: a relay set `on` on a
     /// private network (see [`addresses::advertise`]).
     fn keeps_private_addresses(&self) -> bool {
-        self.tells_private_addresses() && addresses::private_network(self.swarm.listeners())
+        self.relay_set_on() && addresses::private_network(self.swarm.listeners())
     }
 
     /// Whether this node offers to relay for others now (in `auto` mode: while public).

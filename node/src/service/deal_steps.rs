@@ -105,25 +105,15 @@ impl Service {
         if let Step::PaymentRequest(method) = &step
             && state.payment.as_ref().is_some_and(|(m, _)| m == method)
         {
-            let asked = steps
-                .iter()
-                .filter_map(|o| haggle_storage::signed_step(&deal, o).map(|s| (o.id(), s)))
-                .filter(|(_, s)| matches!(&s.step, Step::PaymentRequest(m) if m == method))
-                .max_by_key(|(_, s)| (s.at, s.tie))
-                .map(|(id, _)| id);
-            if let Some(request) = asked {
+            // Before a payment (a request after one is refused above), the request in force is
+            // the latest.
+            if let Some(request) = latest_request(&deal, &steps) {
                 return Err(Conflict::SameRequest { deal: id, request }.into());
             }
         }
         if let Step::Paid { request, .. } = &mut step {
             // The payment names the request it pays: the seller's latest (allowed: not paid yet).
-            let latest = steps
-                .iter()
-                .filter_map(|o| haggle_storage::signed_step(&deal, o).map(|s| (o.id(), s)))
-                .filter(|(_, s)| matches!(s.step, Step::PaymentRequest(_)))
-                .max_by_key(|(_, s)| (s.at, s.tie));
-            *request = latest
-                .map(|(id, _)| id)
+            *request = latest_request(&deal, &steps)
                 .ok_or_else(|| refused(haggle_protocol::NotAllowed::NoPaymentRequest))?;
         }
         // A cancel or a received may call the deal off or bring it back.
@@ -270,6 +260,16 @@ fn check_words(step: &Step) -> Result<(), InvalidInput> {
         )));
     }
     Ok(())
+}
+
+/// The seller's latest payment request among `steps` of `deal` (its step's id), by date then tie.
+fn latest_request(deal: &haggle_protocol::Deal, steps: &[Object]) -> Option<ObjectId> {
+    steps
+        .iter()
+        .filter_map(|o| haggle_storage::signed_step(deal, o).map(|s| (o.id(), s)))
+        .filter(|(_, s)| matches!(s.step, Step::PaymentRequest(_)))
+        .max_by_key(|(_, s)| (s.at, s.tie))
+        .map(|(id, _)| id)
 }
 
 /// Whether `deal`, in `state` here, was rated though this node's record of it is not finished,
